@@ -1,0 +1,327 @@
+/* kiln.h — the one public header of libkiln: a machine-learning training and inference
+ * library in C11. Two levels: a Keras-like model level (kn_model_*) that most callers need,
+ * and the graph level underneath it (kn_graph_*, tensor builders) for new layers.
+ * Every fallible call returns kn_status; kn_last_error(ctx) says what and where. */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KILN_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- status codes */
+
+/* One list gives the enum and kn_status_name(); add a code here and nowhere else. */
+#define KN_STATUS_LIST(X)                                                      \
+    X(KN_OK, "ok")                                                             \
+    X(KN_ERR_INVALID_ARGUMENT, "invalid argument")                            \
+    X(KN_ERR_OUT_OF_MEMORY, "out of memory")                                  \
+    X(KN_ERR_IO, "i/o error")                                                 \
+    X(KN_ERR_FORMAT, "bad file format")                                       \
+    X(KN_ERR_SHAPE, "shape mismatch")                                         \
+    X(KN_ERR_DTYPE, "unsupported dtype")                                      \
+    X(KN_ERR_SPEC, "bad model description")                                   \
+    X(KN_ERR_STATE, "call out of order")                                      \
+    X(KN_ERR_NUMERIC, "numeric failure")                                      \
+    X(KN_ERR_UNSUPPORTED, "unsupported")                                      \
+    X(KN_ERR_STOPPED, "stopped by callback")
+
+typedef enum {
+#define KN_STATUS_ENUM_(name, text) name,
+    KN_STATUS_LIST(KN_STATUS_ENUM_)
+#undef KN_STATUS_ENUM_
+    KN_STATUS_COUNT
+} kn_status;
+
+/* Short constant name of a status ("KN_ERR_FORMAT"); never NULL. */
+const char *kn_status_name(kn_status status);
+/* Human description of a status ("bad file format"); never NULL. */
+const char *kn_status_text(kn_status status);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct kn_ctx kn_ctx;
+
+typedef enum {
+    KN_LOG_DEBUG,
+    KN_LOG_INFO,     /* a finished line: epoch summaries, reports */
+    KN_LOG_PROGRESS, /* a line that the next PROGRESS or INFO line replaces (a progress bar) */
+    KN_LOG_WARN,
+    KN_LOG_ERROR
+} kn_log_level;
+
+/* Receives every line kiln prints; msg has no trailing newline. */
+typedef void (*kn_log_fn)(void *user, kn_log_level level, const char *msg);
+
+/* Allocator hook: every buffer kiln allocates for itself goes through it (OpenBLAS and
+ * OpenMP allocate on their own). alloc must return memory aligned to `align` (a power of
+ * two, at most 4096) or NULL. */
+typedef struct kn_allocator {
+    void *(*alloc)(void *user, size_t size, size_t align);
+    void (*free)(void *user, void *ptr);
+    void *user;
+} kn_allocator;
+
+typedef struct kn_ctx_opts {
+    int threads;                  /* worker threads; 0 = all cores */
+    uint64_t seed;                /* seeds init, shuffling, dropout; 0 is a valid seed */
+    kn_log_fn log;                /* NULL: INFO/PROGRESS to stdout, WARN/ERROR to stderr */
+    void *log_user;
+    kn_log_level log_level;       /* lines below this level are dropped (default DEBUG+1) */
+    const kn_allocator *allocator; /* NULL: aligned malloc; copied, must outlive the ctx */
+} kn_ctx_opts;
+
+/* Creates a context (opts may be NULL for defaults). Free with kn_ctx_free. */
+kn_status kn_ctx_new(const kn_ctx_opts *opts, kn_ctx **out);
+void kn_ctx_free(kn_ctx *ctx);
+/* The message of the last error on this context ("" if none). Owned by ctx. */
+const char *kn_last_error(const kn_ctx *ctx);
+int kn_ctx_threads(const kn_ctx *ctx);
+uint64_t kn_ctx_seed(const kn_ctx *ctx);
+/* Routes logging to stderr (the CLI's --json mode) or back to stdout. */
+void kn_ctx_set_log_stream_stderr(kn_ctx *ctx, bool to_stderr);
+
+/* ---------------------------------------------------------------- dtypes */
+
+typedef enum { KN_F32, KN_F16, KN_BF16, KN_I32, KN_U8, KN_DTYPE_COUNT } kn_dtype;
+size_t kn_dtype_size(kn_dtype dtype);
+const char *kn_dtype_name(kn_dtype dtype);
+
+#define KN_MAX_DIMS 4
+
+/* ---------------------------------------------------------------- nn vocabulary */
+
+typedef enum {
+    KN_LINEAR, KN_RELU, KN_LEAKY_RELU, KN_ELU, KN_SIGMOID, KN_TANH, KN_GELU, KN_SOFTMAX,
+    KN_ACTIVATION_COUNT
+} kn_activation;
+const char *kn_activation_name(kn_activation a);
+/* Parses a Keras activation name; returns false if unknown. */
+bool kn_activation_parse(const char *name, kn_activation *out);
+
+typedef enum {
+    KN_LOSS_MSE, KN_LOSS_MAE, KN_LOSS_BINARY_CROSSENTROPY, KN_LOSS_CATEGORICAL_CROSSENTROPY,
+    KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, KN_LOSS_COUNT
+} kn_loss;
+const char *kn_loss_name(kn_loss l);
+bool kn_loss_parse(const char *name, kn_loss *out);
+
+typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADAGRAD,
+               KN_OPT_COUNT } kn_optimizer_kind;
+
+/* An optimizer and its hyperparameters. Build with kn_sgd()/kn_adam()/... for Keras's
+ * defaults, then change fields. Adam/AdamW use the bias-corrected form of the paper
+ * (PyTorch's): p -= lr * m_hat / (sqrt(v_hat) + epsilon). */
+typedef struct kn_optimizer {
+    kn_optimizer_kind kind;
+    float learning_rate;
+    float beta_1, beta_2;      /* adam, adamw */
+    float epsilon;             /* adam, adamw, rmsprop, adagrad */
+    float momentum;            /* sgd, rmsprop */
+    bool nesterov;             /* sgd */
+    float rho;                 /* rmsprop */
+    float weight_decay;        /* adamw (decoupled) */
+    float initial_accumulator; /* adagrad */
+    float clip_norm;           /* > 0: scale gradients so their global L2 norm is at most this */
+} kn_optimizer;
+kn_optimizer kn_sgd(float learning_rate);     /* momentum 0, nesterov false */
+kn_optimizer kn_adam(float learning_rate);    /* 0.9, 0.999, 1e-7 */
+kn_optimizer kn_adamw(float learning_rate, float weight_decay);
+kn_optimizer kn_rmsprop(float learning_rate); /* rho 0.9, momentum 0, 1e-7 */
+kn_optimizer kn_adagrad(float learning_rate); /* initial accumulator 0.1, 1e-7 */
+const char *kn_optimizer_name(kn_optimizer_kind k);
+bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out);
+/* Keras defaults for an optimizer kind (learning_rate included). */
+kn_optimizer kn_optimizer_default(kn_optimizer_kind k);
+
+typedef enum { KN_INIT_GLOROT_UNIFORM, KN_INIT_ZEROS, KN_INIT_ONES, KN_INIT_HE_UNIFORM,
+               KN_INIT_COUNT } kn_init;
+
+/* ---------------------------------------------------------------- graph level */
+
+typedef struct kn_graph kn_graph;
+typedef struct kn_tensor kn_tensor;
+
+/* A graph owns its tensors. Builders return NULL after the first error; the error is
+ * kept (sticky) and returned by kn_graph_compile, so building code checks once. */
+kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out);
+void kn_graph_free(kn_graph *g);
+kn_status kn_graph_status(const kn_graph *g);
+
+/* Leaves. A leading dimension of -1 is the batch dimension, set by kn_graph_set_batch. */
+kn_tensor *kn_input(kn_graph *g, kn_dtype dtype, const int64_t *shape, int ndim, const char *name);
+/* A trainable parameter, stored in the graph's flat parameter buffer. */
+kn_tensor *kn_param(kn_graph *g, const int64_t *shape, int ndim, kn_init init, const char *name);
+
+/* Ops. Shapes are (rows, cols) for matrices; a batch is the leading dimension. */
+kn_tensor *kn_matmul(kn_graph *g, kn_tensor *a, kn_tensor *b);                 /* (m,k)x(k,n) */
+kn_tensor *kn_matmul_t(kn_graph *g, kn_tensor *a, kn_tensor *b, bool ta, bool tb);
+kn_tensor *kn_add(kn_graph *g, kn_tensor *a, kn_tensor *b); /* same shape, or b of shape (n) added to each row */
+kn_tensor *kn_sub(kn_graph *g, kn_tensor *a, kn_tensor *b);
+kn_tensor *kn_mul(kn_graph *g, kn_tensor *a, kn_tensor *b);
+kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s);
+kn_tensor *kn_act(kn_graph *g, kn_tensor *x, kn_activation a); /* softmax is over the last dim */
+kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha);
+kn_tensor *kn_relu(kn_graph *g, kn_tensor *x);
+kn_tensor *kn_sum_rows(kn_graph *g, kn_tensor *x);     /* (m,n) -> (n) */
+kn_tensor *kn_sum_squares(kn_graph *g, kn_tensor *x);  /* any -> scalar */
+/* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
+ * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
+ * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */
+kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, bool from_logits);
+
+/* Appends gradient nodes for every parameter that loss depends on. */
+kn_status kn_graph_backward(kn_graph *g, kn_tensor *loss);
+/* Appends the optimizer update of all parameters (one node over the flat buffer). */
+kn_status kn_graph_add_optimizer(kn_graph *g, const kn_optimizer *opt);
+/* Marks a tensor whose value the caller reads after a run (kept, never overwritten). */
+kn_status kn_graph_keep(kn_graph *g, kn_tensor *t);
+/* Plans memory for batches up to max_batch and makes the graph runnable. Parameters are
+ * initialized (seeded from the ctx) unless init_params is false. */
+kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params);
+/* Sets the batch dimension (1..max_batch) for the next runs. */
+kn_status kn_graph_set_batch(kn_graph *g, int64_t batch);
+/* Runs every node once, in order: one forward (+ backward + update) step. */
+kn_status kn_graph_run(kn_graph *g);
+/* Optimizer steps taken so far (Adam's t). */
+int64_t kn_graph_step(const kn_graph *g);
+size_t kn_graph_node_count(const kn_graph *g);
+size_t kn_graph_param_count(const kn_graph *g);
+
+/* Tensor access: data is owned by the graph and valid after compile. */
+void *kn_tensor_data(kn_tensor *t);
+int kn_tensor_ndim(const kn_tensor *t);
+int64_t kn_tensor_dim(const kn_tensor *t, int i);
+int64_t kn_tensor_numel(const kn_tensor *t);
+kn_dtype kn_tensor_dtype(const kn_tensor *t);
+const char *kn_tensor_name(const kn_tensor *t);
+/* The gradient of a parameter after kn_graph_backward (NULL if none). */
+kn_tensor *kn_tensor_grad(const kn_tensor *t);
+
+/* ---------------------------------------------------------------- data */
+
+typedef struct kn_dataset kn_dataset;
+
+/* Loads a data source: "fashion-mnist" or "mnist" ($KILN_DATA/NAME, else
+ * /usr/share/datasets/NAME), or "idx:DIR". *test is NULL when the source has no test
+ * split (test may be NULL to skip it). Images are scaled to [0, 1]. Free with kn_dataset_free. */
+kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, kn_dataset **test);
+/* A classification dataset from arrays (copied): x (n, features), labels (n) in [0, n_classes). */
+kn_status kn_dataset_from_arrays(kn_ctx *ctx, const float *x, const int32_t *labels, int64_t n,
+                                 int64_t features, int n_classes, kn_dataset **out);
+/* A regression dataset from arrays (copied): x (n, features), y (n, outputs). */
+kn_status kn_dataset_from_arrays_regression(kn_ctx *ctx, const float *x, const float *y,
+                                            int64_t n, int64_t features, int64_t outputs,
+                                            kn_dataset **out);
+/* Rows [start, start+count) as a new dataset (copied). */
+kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, kn_dataset **out);
+void kn_dataset_free(kn_dataset *ds);
+int64_t kn_dataset_size(const kn_dataset *ds);
+int64_t kn_dataset_features(const kn_dataset *ds);
+int kn_dataset_classes(const kn_dataset *ds);           /* 0 for regression */
+const float *kn_dataset_x(const kn_dataset *ds);        /* (n, features) */
+const int32_t *kn_dataset_labels(const kn_dataset *ds); /* (n), NULL for regression */
+const float *kn_dataset_targets(const kn_dataset *ds);  /* (n, outputs), NULL for classification */
+/* Name of a class ("Ankle boot" for Fashion-MNIST's 9), or NULL when unnamed. */
+const char *kn_dataset_label_name(const kn_dataset *ds, int cls);
+/* Sample shape as Keras writes it, e.g. (28, 28, 1) for images; returns ndim. */
+int kn_dataset_sample_shape(const kn_dataset *ds, int64_t shape[KN_MAX_DIMS]);
+
+/* ---------------------------------------------------------------- model level */
+
+typedef struct kn_model kn_model;
+
+typedef struct kn_dense_opts {
+    int64_t units;
+    kn_activation activation;
+    bool no_bias;       /* Keras use_bias = !no_bias */
+    float l2;           /* kernel_regularizer l2 factor; 0 = none */
+    float alpha;        /* leaky_relu slope (0 = 0.2, Keras's default) or elu alpha (0 = 1) */
+    kn_init kernel_init; /* default glorot_uniform */
+} kn_dense_opts;
+
+typedef struct kn_compile_opts {
+    kn_loss loss;
+    kn_optimizer optimizer;
+    bool from_logits;   /* the last layer outputs logits (no softmax/sigmoid applied) */
+} kn_compile_opts;
+
+typedef struct kn_epoch_record {
+    int epoch;                  /* 1-based */
+    double loss, accuracy;      /* training, mean over the epoch (accuracy NaN for regression) */
+    double val_loss, val_accuracy; /* NaN without validation data */
+    double seconds;             /* wall clock: shuffle to last update */
+    double learning_rate;
+} kn_epoch_record;
+
+typedef struct kn_history {
+    int n_epochs;
+    const kn_epoch_record *epochs;
+    int64_t steps;              /* optimizer steps taken */
+    double train_seconds;       /* wall clock of the whole fit */
+    double seconds_per_epoch;   /* median epoch */
+} kn_history;
+
+/* Called at each batch end (batch >= 0) and epoch end (batch = -1) with the running mean
+ * loss; return false to stop training (kn_model_fit then returns KN_OK). */
+typedef bool (*kn_fit_callback)(void *user, int epoch, int64_t batch, double loss);
+
+typedef struct kn_fit_opts {
+    int epochs;                 /* default 1 */
+    int64_t batch_size;         /* default 32 */
+    double validation_split;    /* the last fraction of the data, as Keras takes it */
+    const kn_dataset *validation_data; /* used instead of validation_split when set */
+    int verbose;                /* 0 silent, 1 progress bar (default), 2 one line per epoch */
+    bool no_shuffle;
+    kn_fit_callback callback;
+    void *callback_user;
+} kn_fit_opts;
+
+typedef struct kn_eval_report {
+    int64_t n;
+    double loss;
+    double accuracy;            /* NaN for regression */
+} kn_eval_report;
+
+/* input_shape: the shape of one sample (without the batch), e.g. {784}. */
+kn_status kn_model_new_sequential(kn_ctx *ctx, const int64_t *input_shape, int ndim, kn_model **out);
+void kn_model_free(kn_model *m);
+kn_status kn_model_add_dense(kn_model *m, int64_t units, kn_activation activation);
+kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts);
+kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
+/* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
+kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,
+                       const kn_history **history);
+kn_status kn_model_evaluate(kn_model *m, const kn_dataset *data, kn_eval_report *report);
+/* x: (n, features) -> out: (n, outputs), class probabilities for classifiers. */
+kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out);
+int64_t kn_model_param_count(const kn_model *m);
+int64_t kn_model_output_size(const kn_model *m);
+int64_t kn_model_input_size(const kn_model *m);
+/* Parameters by name ("dense_0/kernel" (in, out), "dense_0/bias" (out)); *n receives the
+ * element count. Valid after compile; the pointer is into the model's flat buffer. */
+float *kn_model_param(kn_model *m, const char *name, int64_t *n);
+/* The gradient of a parameter from the last training step (after compile). */
+const float *kn_model_grad(kn_model *m, const char *name, int64_t *n);
+/* One training step on one batch (x (n, features); labels or targets as the loss needs);
+ * writes the mean loss. What kn_model_fit runs per batch. */
+kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss);
+/* A one-line summary of the layers and parameter count, into buf. */
+void kn_model_summary(const kn_model *m, char *buf, size_t size);
+
+/* Builds (and compiles, when it names a loss and optimizer) a model from a JSON
+ * description in Keras's vocabulary (see INTERFACE.md). data, when not NULL, fills in
+ * input_shape and the last layer's units when the description leaves them out. */
+kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data,
+                             kn_model **out, int *epochs, int64_t *batch_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KILN_H */

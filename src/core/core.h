@@ -1,0 +1,70 @@
+/* core.h — internal helpers shared by every part of libkiln: the context's contents,
+ * error reporting, allocation through the context's allocator, logging, the counter RNG.
+ * Not installed; callers outside src/ use kiln.h. */
+#ifndef KN_CORE_H
+#define KN_CORE_H
+
+#include "kiln.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#define KN_ALIGN 64
+#define KN_ERROR_CAP 512
+
+struct kn_ctx {
+    int threads;
+    uint64_t seed;
+    kn_log_fn log;
+    void *log_user;
+    kn_log_level log_level;
+    bool log_to_stderr;       /* default logger: INFO/PROGRESS to stderr instead of stdout */
+    bool progress_open;       /* default logger: a PROGRESS line is on screen, unterminated */
+    kn_allocator allocator;
+    bool has_allocator;
+    int blas_threads;         /* OpenBLAS thread count last set (0: never) */
+    char error[KN_ERROR_CAP];
+};
+
+/* Records a formatted message as the context's last error and returns status.
+ * Usage: return kn__error(ctx, KN_ERR_FORMAT, "%s: bad magic %u", path, magic); */
+kn_status kn__error(kn_ctx *ctx, kn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Logs one line through the context's logger. */
+void kn__log(kn_ctx *ctx, kn_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Allocation through the context's allocator: 64-byte aligned; NULL on failure (the caller
+ * reports KN_ERR_OUT_OF_MEMORY). kn__calloc zeroes. kn__free(ctx, NULL) is a no-op. */
+void *kn__alloc(kn_ctx *ctx, size_t size);
+void *kn__calloc(kn_ctx *ctx, size_t count, size_t size);
+void kn__free(kn_ctx *ctx, void *ptr);
+/* Duplicates a string through the allocator (NULL in, NULL out). */
+char *kn__strdup(kn_ctx *ctx, const char *s);
+
+/* Overflow-checked size arithmetic: false when a*b (or a+b) does not fit. */
+static inline bool kn__mul_size(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool kn__add_size(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* Counter-based RNG: a pure function of (seed, stream, counter), so results do not depend
+ * on thread count or call order. */
+uint64_t kn__rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);
+/* Uniform in [0, 1) with 24 random bits. */
+static inline float kn__rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
+    return (float)(kn__rng_u64(seed, stream, counter) >> 40) * (1.0f / 16777216.0f);
+}
+/* Fisher-Yates shuffle of idx[0..n) keyed by (seed, stream). */
+void kn__rng_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
+
+/* Monotonic wall clock in seconds. */
+double kn__now(void);
+
+/* RNG streams: distinct purposes never share a stream. */
+enum { KN_STREAM_INIT = 1, KN_STREAM_SHUFFLE = 1000, KN_STREAM_SPLIT = 2000 };
+
+#endif

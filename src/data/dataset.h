@@ -1,0 +1,25 @@
+/* dataset.h — a dataset inside: samples as f32 rows, classification labels or regression
+ * targets, label names and the sample shape. Internal to libkiln. */
+#ifndef KN_DATASET_H
+#define KN_DATASET_H
+
+#include "core/core.h"
+
+struct kn_dataset {
+    kn_ctx *ctx;
+    int64_t n, features;
+    float *x;                  /* (n, features) */
+    int32_t *labels;           /* (n) classification, else NULL */
+    float *targets;            /* (n, outputs) regression, else NULL */
+    int64_t outputs;           /* regression outputs */
+    int n_classes;             /* 0 for regression */
+    char **label_names;        /* n_classes names or NULL */
+    int64_t sample_shape[KN_MAX_DIMS];
+    int sample_ndim;
+};
+
+/* An empty dataset with buffers for n rows (labels when n_classes > 0, else targets). */
+kn_status kn__dataset_alloc(kn_ctx *ctx, int64_t n, int64_t features, int n_classes, int64_t outputs,
+                            kn_dataset **out);
+
+#endif

@@ -1,0 +1,146 @@
+/* compile.c — makes a built graph runnable: lays out the flat parameter, gradient and
+ * optimizer-state buffers, gives every other tensor its place in one arena sized for the
+ * largest batch, initializes parameters, and runs the nodes in order. After compile,
+ * kn_graph_run allocates nothing. (Liveness-based arena reuse is the planner's job.) */
+#include "graph.h"
+
+#include <math.h>
+#include <string.h>
+
+static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+kn_status kn_graph_keep(kn_graph *g, kn_tensor *t) {
+    if (!g || !t) return KN_ERR_INVALID_ARGUMENT;
+    t->flags |= KN_FLAG_KEEP;
+    return KN_OK;
+}
+
+static int state_slots(const kn_optimizer *o) {
+    switch (o->kind) {
+    case KN_OPT_SGD: return o->momentum > 0 ? 1 : 0;
+    case KN_OPT_ADAM: case KN_OPT_ADAMW: return 2;
+    case KN_OPT_RMSPROP: return o->momentum > 0 ? 2 : 1;
+    case KN_OPT_ADAGRAD: return 1;
+    default: return 0;
+    }
+}
+
+/* Resolves every node's shape for a batch size. */
+static void resolve(kn_graph *g, int64_t batch) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        for (int d = 0; d < t->ndim; d++) t->ne[d] = t->shape[d] == KN_BATCH ? batch : t->shape[d];
+    }
+    g->batch = batch;
+}
+
+static void init_param(kn_graph *g, kn_tensor *p, int index) {
+    float *w = p->data;
+    int64_t n = kn__numel(p);
+    double fan_in = p->ndim >= 2 ? (double)p->ne[0] : (double)n;
+    double fan_out = p->ndim >= 2 ? (double)p->ne[p->ndim - 1] : (double)n;
+    if (p->ndim > 2) { /* conv kernels (h, w, in, out): receptive field times channels */
+        double rf = (double)n / ((double)p->ne[p->ndim - 2] * (double)p->ne[p->ndim - 1]);
+        fan_in = rf * (double)p->ne[p->ndim - 2];
+        fan_out = rf * (double)p->ne[p->ndim - 1];
+    }
+    double limit = 0;
+    switch (p->init) {
+    case KN_INIT_ZEROS: memset(w, 0, (size_t)n * sizeof *w); return;
+    case KN_INIT_ONES: for (int64_t i = 0; i < n; i++) w[i] = 1.0f; return;
+    case KN_INIT_GLOROT_UNIFORM: limit = sqrt(6.0 / (fan_in + fan_out)); break;
+    case KN_INIT_HE_UNIFORM: limit = sqrt(6.0 / fan_in); break;
+    default: break;
+    }
+    uint64_t seed = kn_ctx_seed(g->ctx);
+    for (int64_t i = 0; i < n; i++) {
+        float u = kn__rng_uniform(seed, KN_STREAM_INIT + (uint64_t)index, (uint64_t)i);
+        w[i] = (float)((2.0 * u - 1.0) * limit);
+    }
+}
+
+kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
+    if (!g) return KN_ERR_INVALID_ARGUMENT;
+    if (g->status != KN_OK) return g->status;
+    kn_ctx *ctx = g->ctx;
+    if (g->compiled) return kn__error(ctx, KN_ERR_STATE, "compile: graph already compiled");
+    if (max_batch < 1 || max_batch > (1LL << 31))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "compile: max batch %lld out of range [1, 2^31]",
+                         (long long)max_batch);
+    g->max_batch = max_batch;
+    resolve(g, max_batch);
+
+    /* Flat parameter and gradient buffers share one layout; each tensor 64-byte aligned. */
+    size_t floats = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        kn_tensor *p = g->params[i];
+        p->param_offset = floats;
+        floats += round_up((size_t)kn__numel(p), KN_ALIGN / sizeof(float));
+    }
+    g->param_floats = floats;
+    int slots = g->has_optimizer ? state_slots(&g->opt) : 0;
+    g->state_floats = floats * (size_t)slots;
+    g->param_buf = kn__calloc(ctx, floats ? floats : 1, sizeof(float));
+    g->grad_buf = kn__calloc(ctx, floats ? floats : 1, sizeof(float));
+    g->state_buf = kn__calloc(ctx, g->state_floats ? g->state_floats : 1, sizeof(float));
+    if (!g->param_buf || !g->grad_buf || !g->state_buf)
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for %zu parameters", floats);
+    if (g->opt.kind == KN_OPT_ADAGRAD && g->has_optimizer)
+        for (size_t i = 0; i < g->state_floats; i++) g->state_buf[i] = g->opt.initial_accumulator;
+    for (int i = 0; i < g->n_params; i++) {
+        kn_tensor *p = g->params[i];
+        p->data = g->param_buf + p->param_offset;
+        if (p->grad) p->grad->data = g->grad_buf + p->param_offset;
+    }
+
+    /* Every other tensor: its own 64-byte-aligned slot in one arena. */
+    size_t bytes = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (t->flags & KN_FLAG_EXTERNAL || t->op == KN_OP_OPTIMIZER) continue;
+        size_t nb = kn__nbytes(t);
+        t->arena_offset = bytes;
+        if (!kn__add_size(bytes, round_up(nb ? nb : 1, KN_ALIGN), &bytes))
+            return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: arena size overflows");
+    }
+    g->arena_bytes = bytes;
+    g->arena = kn__calloc(ctx, bytes ? bytes : 1, 1);
+    if (!g->arena) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for a %zu-byte arena", bytes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (t->flags & KN_FLAG_EXTERNAL || t->op == KN_OP_OPTIMIZER) continue;
+        t->data = g->arena + t->arena_offset;
+        if (t->op == KN_OP_CONST) {
+            float *d = t->data;
+            for (int64_t k = 0; k < kn__numel(t); k++) d[k] = t->fparam[0];
+        }
+    }
+    if (init_params)
+        for (int i = 0; i < g->n_params; i++) init_param(g, g->params[i], i);
+    g->compiled = true;
+    return KN_OK;
+}
+
+kn_status kn_graph_set_batch(kn_graph *g, int64_t batch) {
+    if (!g) return KN_ERR_INVALID_ARGUMENT;
+    if (!g->compiled) return kn__error(g->ctx, KN_ERR_STATE, "set_batch: compile the graph first");
+    if (batch < 1 || batch > g->max_batch)
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "set_batch: batch %lld outside [1, %lld]",
+                         (long long)batch, (long long)g->max_batch);
+    if (batch != g->batch) resolve(g, batch);
+    return KN_OK;
+}
+
+kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
+    if (!g) return KN_ERR_INVALID_ARGUMENT;
+    if (!g->compiled) return kn__error(g->ctx, KN_ERR_STATE, "run: compile the graph first");
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (!(t->phase & mask)) continue;
+        const kn_op_info *info = kn__op_info(t->op);
+        if (info->cpu) info->cpu(g, t);
+    }
+    return KN_OK;
+}
+
+kn_status kn_graph_run(kn_graph *g) { return kn__graph_run_phases(g, KN_PHASE_ALL); }

@@ -1,0 +1,275 @@
+/* graph.c — building a graph: node creation, the public builders (kn_matmul, kn_add, ...),
+ * sticky errors and tensor accessors. Shape checks live in ops.c's infer functions. */
+#include "graph.h"
+
+#include <string.h>
+
+kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out) {
+    if (!ctx || !out) return KN_ERR_INVALID_ARGUMENT;
+    kn_graph *g = kn__calloc(ctx, 1, sizeof *g);
+    if (!g) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "graph: out of memory");
+    g->ctx = ctx;
+    *out = g;
+    return KN_OK;
+}
+
+void kn_graph_free(kn_graph *g) {
+    if (!g) return;
+    kn_ctx *ctx = g->ctx;
+    for (int i = 0; i < g->n_nodes; i++) kn__free(ctx, g->nodes[i]);
+    kn__free(ctx, g->nodes);
+    kn__free(ctx, g->params);
+    kn__free(ctx, g->param_buf);
+    kn__free(ctx, g->grad_buf);
+    kn__free(ctx, g->state_buf);
+    kn__free(ctx, g->arena);
+    kn__free(ctx, g);
+}
+
+kn_status kn_graph_status(const kn_graph *g) { return g ? g->status : KN_ERR_INVALID_ARGUMENT; }
+
+bool kn__graph_fail(kn_graph *g, kn_status status, const char *fmt, ...) {
+    if (g->status == KN_OK) {
+        char msg[KN_ERROR_CAP];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        g->status = kn__error(g->ctx, status, "%s", msg);
+    }
+    return false;
+}
+
+static bool push(kn_graph *g, kn_tensor ***arr, int *n, int *cap, kn_tensor *t) {
+    if (*n == *cap) {
+        int ncap = *cap ? *cap * 2 : 64;
+        kn_tensor **na = kn__alloc(g->ctx, (size_t)ncap * sizeof *na);
+        if (!na) return kn__graph_fail(g, KN_ERR_OUT_OF_MEMORY, "graph: out of memory");
+        if (*n) memcpy(na, *arr, (size_t)*n * sizeof *na);
+        kn__free(g->ctx, *arr);
+        *arr = na;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = t;
+    return true;
+}
+
+static kn_tensor *new_tensor(kn_graph *g, kn_op op) {
+    if (g->status != KN_OK) return NULL;
+    if (g->compiled) {
+        kn__graph_fail(g, KN_ERR_STATE, "graph: cannot add nodes after kn_graph_compile");
+        return NULL;
+    }
+    kn_tensor *t = kn__calloc(g->ctx, 1, sizeof *t);
+    if (!t) {
+        kn__graph_fail(g, KN_ERR_OUT_OF_MEMORY, "graph: out of memory");
+        return NULL;
+    }
+    t->op = op;
+    t->dtype = KN_F32;
+    t->phase = g->build_phase ? g->build_phase : KN_PHASE_FORWARD;
+    t->id = g->n_nodes;
+    if (!push(g, &g->nodes, &g->n_nodes, &g->cap_nodes, t)) {
+        kn__free(g->ctx, t);
+        return NULL;
+    }
+    return t;
+}
+
+kn_tensor *kn__node(kn_graph *g, kn_op op, kn_tensor *a, kn_tensor *b, kn_tensor *c) {
+    if (!g || g->status != KN_OK) return NULL;
+    const kn_op_info *info = kn__op_info(op);
+    kn_tensor *srcs[KN_MAX_SRC] = {a, b, c};
+    for (int i = 0; i < info->arity; i++)
+        if (!srcs[i]) {
+            kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: input %d is missing", info->name, i);
+            return NULL;
+        }
+    kn_tensor *t = new_tensor(g, op);
+    if (!t) return NULL;
+    for (int i = 0; i < KN_MAX_SRC; i++) {
+        t->src[i] = srcs[i];
+        if (srcs[i] && (srcs[i]->flags & KN_FLAG_NEEDS_GRAD)) t->flags |= KN_FLAG_NEEDS_GRAD;
+    }
+    snprintf(t->name, sizeof t->name, "%s_%d", info->name, t->id);
+    return t;
+}
+
+/* Runs shape inference for a freshly built node; on failure the node stays in the graph
+ * (it is freed with it) but the builder returns NULL. */
+static kn_tensor *finish(kn_graph *g, kn_tensor *t) {
+    if (!t) return NULL;
+    if (!kn__op_info(t->op)->infer(g, t)) return NULL;
+    memcpy(t->ne, t->shape, sizeof t->ne);
+    return t;
+}
+
+static bool check_shape(kn_graph *g, const char *what, const char *name, const int64_t *shape, int ndim) {
+    if (ndim < 0 || ndim > KN_MAX_DIMS || (ndim > 0 && !shape))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s '%s': %d dimensions (1 to %d allowed)", what,
+                              name ? name : "", ndim, KN_MAX_DIMS);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] <= 0 && !(i == 0 && shape[i] == KN_BATCH && strcmp(what, "input") == 0))
+            return kn__graph_fail(g, KN_ERR_SHAPE, "%s '%s': dimension %d is %lld (must be positive)",
+                                  what, name ? name : "", i, (long long)shape[i]);
+    return true;
+}
+
+static kn_tensor *leaf(kn_graph *g, kn_op op, kn_dtype dtype, const int64_t *shape, int ndim,
+                       const char *name, const char *what) {
+    if (!g || g->status != KN_OK) return NULL;
+    if ((unsigned)dtype >= KN_DTYPE_COUNT) {
+        kn__graph_fail(g, KN_ERR_DTYPE, "%s '%s': unknown dtype %d", what, name ? name : "", (int)dtype);
+        return NULL;
+    }
+    if (dtype != KN_F32 && dtype != KN_I32) {
+        kn__graph_fail(g, KN_ERR_DTYPE, "%s '%s': dtype %s is not supported by the CPU kernels yet",
+                       what, name ? name : "", kn_dtype_name(dtype));
+        return NULL;
+    }
+    if (!check_shape(g, what, name, shape, ndim)) return NULL;
+    kn_tensor *t = new_tensor(g, op);
+    if (!t) return NULL;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = t->ne[i] = shape[i];
+    snprintf(t->name, sizeof t->name, "%s", name ? name : what);
+    return t;
+}
+
+kn_tensor *kn_input(kn_graph *g, kn_dtype dtype, const int64_t *shape, int ndim, const char *name) {
+    return leaf(g, KN_OP_INPUT, dtype, shape, ndim, name, "input");
+}
+
+kn_tensor *kn_param(kn_graph *g, const int64_t *shape, int ndim, kn_init init, const char *name) {
+    if ((unsigned)init >= KN_INIT_COUNT) {
+        if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "param '%s': unknown initializer", name ? name : "");
+        return NULL;
+    }
+    kn_tensor *t = leaf(g, KN_OP_PARAM, KN_F32, shape, ndim, name, "param");
+    if (!t) return NULL;
+    t->init = init;
+    t->flags |= KN_FLAG_NEEDS_GRAD | KN_FLAG_EXTERNAL;
+    if (!push(g, &g->params, &g->n_params, &g->cap_params, t)) return NULL;
+    return t;
+}
+
+kn_tensor *kn__const_scalar(kn_graph *g, float value) {
+    kn_tensor *t = leaf(g, KN_OP_CONST, KN_F32, NULL, 0, "const", "const");
+    if (t) t->fparam[0] = value;
+    return t;
+}
+
+kn_tensor *kn_matmul_t(kn_graph *g, kn_tensor *a, kn_tensor *b, bool ta, bool tb) {
+    kn_tensor *t = kn__node(g, KN_OP_MATMUL, a, b, NULL);
+    if (t) { t->iparam[0] = ta; t->iparam[1] = tb; }
+    return finish(g, t);
+}
+kn_tensor *kn_matmul(kn_graph *g, kn_tensor *a, kn_tensor *b) { return kn_matmul_t(g, a, b, false, false); }
+kn_tensor *kn_add(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_ADD, a, b, NULL)); }
+kn_tensor *kn_sub(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_SUB, a, b, NULL)); }
+kn_tensor *kn_mul(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_MUL, a, b, NULL)); }
+kn_tensor *kn__copy(kn_graph *g, kn_tensor *a) { return finish(g, kn__node(g, KN_OP_COPY, a, NULL, NULL)); }
+kn_tensor *kn_sum_rows(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM_ROWS, x, NULL, NULL)); }
+kn_tensor *kn__sum(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM, x, NULL, NULL)); }
+kn_tensor *kn_sum_squares(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM_SQUARES, x, NULL, NULL)); }
+
+kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s) {
+    kn_tensor *t = kn__node(g, KN_OP_SCALE, a, NULL, NULL);
+    if (t) t->fparam[0] = s;
+    return finish(g, t);
+}
+
+static kn_tensor *act(kn_graph *g, kn_tensor *x, kn_activation a, float alpha) {
+    if ((unsigned)a >= KN_ACTIVATION_COUNT) {
+        if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "activation: unknown kind %d", (int)a);
+        return NULL;
+    }
+    if (a == KN_LINEAR) return x;
+    kn_tensor *t = kn__node(g, KN_OP_ACT, x, NULL, NULL);
+    if (t) {
+        t->iparam[0] = (int32_t)a;
+        t->fparam[0] = alpha;
+        snprintf(t->name, sizeof t->name, "%s_%d", kn_activation_name(a), t->id);
+    }
+    return finish(g, t);
+}
+kn_tensor *kn_act(kn_graph *g, kn_tensor *x, kn_activation a) {
+    return act(g, x, a, a == KN_LEAKY_RELU ? 0.2f : a == KN_ELU ? 1.0f : 0.0f);
+}
+kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha) { return act(g, x, KN_LEAKY_RELU, alpha); }
+kn_tensor *kn__act_alpha(kn_graph *g, kn_tensor *x, kn_activation a, float alpha) { return act(g, x, a, alpha); }
+kn_tensor *kn_relu(kn_graph *g, kn_tensor *x) { return act(g, x, KN_RELU, 0); }
+
+kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd) {
+    kn_activation a = (kn_activation)fwd->iparam[0];
+    kn_tensor *t = kn__node(g, KN_OP_ACT_GRAD, dy, kn__act_grad_uses_output(a) ? fwd : fwd->src[0], NULL);
+    if (t) { t->iparam[0] = fwd->iparam[0]; t->fparam[0] = fwd->fparam[0]; }
+    return finish(g, t);
+}
+
+kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, bool from_logits) {
+    if ((unsigned)loss >= KN_LOSS_COUNT) {
+        if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "loss: unknown kind %d", (int)loss);
+        return NULL;
+    }
+    kn_tensor *t = kn__node(g, KN_OP_LOSS, pred, target, NULL);
+    if (t) {
+        t->iparam[0] = (int32_t)loss;
+        t->iparam[1] = from_logits;
+        snprintf(t->name, sizeof t->name, "%s", kn_loss_name(loss));
+    }
+    return finish(g, t);
+}
+
+kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss) {
+    kn_tensor *t = kn__node(g, KN_OP_LOSS_GRAD, loss->src[0], loss->src[1], dloss);
+    if (t) { t->iparam[0] = loss->iparam[0]; t->iparam[1] = loss->iparam[1]; }
+    return finish(g, t);
+}
+
+/* ------------------------------------------------------------- shape helpers */
+
+int64_t kn__numel(const kn_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->ne[i];
+    return n;
+}
+
+size_t kn__nbytes(const kn_tensor *t) { return (size_t)kn__numel(t) * kn_dtype_size(t->dtype); }
+
+bool kn__same_shape(const kn_tensor *a, const kn_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+const char *kn__shape_str(const kn_tensor *t, char *buf, size_t size) {
+    size_t used = 0;
+    used += (size_t)snprintf(buf + used, size - used, "(");
+    for (int i = 0; i < t->ndim && used < size; i++) {
+        if (t->shape[i] == KN_BATCH) used += (size_t)snprintf(buf + used, size - used, "%sbatch", i ? ", " : "");
+        else used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    }
+    if (used < size) snprintf(buf + used, size - used, ")");
+    return buf;
+}
+
+/* ------------------------------------------------------------- accessors */
+
+void *kn_tensor_data(kn_tensor *t) { return t ? t->data : NULL; }
+int kn_tensor_ndim(const kn_tensor *t) { return t->ndim; }
+int64_t kn_tensor_dim(const kn_tensor *t, int i) { return (i >= 0 && i < t->ndim) ? t->ne[i] : 0; }
+int64_t kn_tensor_numel(const kn_tensor *t) { return kn__numel(t); }
+kn_dtype kn_tensor_dtype(const kn_tensor *t) { return t->dtype; }
+const char *kn_tensor_name(const kn_tensor *t) { return t->name; }
+kn_tensor *kn_tensor_grad(const kn_tensor *t) { return t ? t->grad : NULL; }
+size_t kn_graph_node_count(const kn_graph *g) { return (size_t)g->n_nodes; }
+int64_t kn_graph_step(const kn_graph *g) { return g->step; }
+
+size_t kn_graph_param_count(const kn_graph *g) {
+    size_t n = 0;
+    for (int i = 0; i < g->n_params; i++) n += (size_t)kn__numel(g->params[i]);
+    return n;
+}

@@ -1,0 +1,137 @@
+/* graph.h — the static graph inside: tensors are nodes, one op table gives each op its
+ * shape inference, its backward builder and its CPU kernel. Internal to libkiln. */
+#ifndef KN_GRAPH_H
+#define KN_GRAPH_H
+
+#include "core/core.h"
+
+#define KN_BATCH (-1)   /* symbolic leading dimension, resolved by kn_graph_set_batch */
+#define KN_MAX_SRC 3
+
+/* Add an op: a line here, an entry in ops.c's table (static_assert keeps them in step),
+ * its finite-difference gradient test in tests/test_gradcheck.c. */
+typedef enum {
+    KN_OP_INPUT,      /* leaf: fed by the caller before each run */
+    KN_OP_PARAM,      /* leaf: trainable, in the flat parameter buffer */
+    KN_OP_CONST,      /* leaf: filled with fparam[0] at compile time */
+    KN_OP_MATMUL,     /* (m,k)x(k,n)->(m,n); iparam[0], [1]: transpose a, b */
+    KN_OP_ADD,        /* a + b; b same shape, a row vector (n) or a scalar */
+    KN_OP_SUB,        /* a - b; broadcast as ADD */
+    KN_OP_MUL,        /* a * b; broadcast as ADD */
+    KN_OP_SCALE,      /* a * fparam[0] */
+    KN_OP_COPY,       /* a */
+    KN_OP_ACT,        /* activation iparam[0] (kn_activation), alpha fparam[0] */
+    KN_OP_ACT_GRAD,   /* (dy, x or y) -> dx for activation iparam[0]; which one: act_grad_uses_output */
+    KN_OP_SUM_ROWS,   /* (m,n) -> (n) */
+    KN_OP_SUM,        /* any -> scalar */
+    KN_OP_SUM_SQUARES,/* any -> scalar: sum of x^2 */
+    KN_OP_LOSS,       /* (pred, target) -> scalar mean loss; iparam[0] kn_loss, iparam[1] from_logits */
+    KN_OP_LOSS_GRAD,  /* (pred, target, dloss) -> dpred */
+    KN_OP_OPTIMIZER,  /* updates every parameter from the flat gradient buffer */
+    KN_OP_COUNT
+} kn_op;
+
+/* Phases let one graph serve training, evaluation and prediction: each node belongs to
+ * the phase that was current when it was built, and a run names the phases it wants. */
+enum {
+    KN_PHASE_FORWARD = 1u << 0,  /* the model's forward pass */
+    KN_PHASE_PREDICT = 1u << 1,  /* output heads only predictions need (softmax of logits) */
+    KN_PHASE_LOSS = 1u << 2,     /* the loss and regularizers */
+    KN_PHASE_BACKWARD = 1u << 3, /* gradients and the optimizer update */
+    KN_PHASE_ALL = 0xffu,
+    KN_PHASE_TRAIN = KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD,
+};
+
+enum {
+    KN_FLAG_KEEP = 1u << 0,       /* value read by the caller: never reused */
+    KN_FLAG_EXTERNAL = 1u << 1,   /* data lives in a flat buffer, not in the arena */
+    KN_FLAG_NEEDS_GRAD = 1u << 2, /* depends on a parameter */
+    KN_FLAG_PARAM_GRAD = 1u << 3, /* is the gradient of a parameter */
+};
+
+struct kn_tensor {
+    kn_op op;
+    kn_dtype dtype;
+    int ndim;
+    int64_t shape[KN_MAX_DIMS]; /* as built; shape[0] may be KN_BATCH */
+    int64_t ne[KN_MAX_DIMS];    /* resolved for the current batch */
+    kn_tensor *src[KN_MAX_SRC];
+    int32_t iparam[4];
+    float fparam[4];
+    void *data;
+    kn_tensor *grad;            /* d loss / d this, after kn_graph_backward */
+    uint32_t flags;
+    uint8_t phase;              /* KN_PHASE_* bit this node runs in */
+    kn_init init;               /* params */
+    size_t param_offset;        /* params: offset in floats into the flat buffers */
+    size_t arena_offset;        /* others: byte offset into the arena */
+    int id;                     /* position in graph order */
+    char name[48];
+};
+
+struct kn_graph {
+    kn_ctx *ctx;
+    kn_status status;           /* sticky: the first builder error */
+    kn_tensor **nodes;
+    int n_nodes, cap_nodes;
+    kn_tensor **params;
+    int n_params, cap_params;
+    bool compiled, has_backward, has_optimizer;
+    uint8_t build_phase;        /* phase given to new nodes (KN_PHASE_FORWARD by default) */
+    int64_t max_batch, batch;
+    /* flat buffers, each 64-byte aligned: parameters, their gradients, optimizer state */
+    float *param_buf, *grad_buf, *state_buf;
+    size_t param_floats;        /* padded length of param_buf and grad_buf */
+    size_t state_floats;
+    uint8_t *arena;
+    size_t arena_bytes;
+    kn_optimizer opt;
+    int64_t step;               /* optimizer steps taken */
+};
+
+typedef struct kn_op_info {
+    const char *name;
+    int arity;
+    /* Sets t's shape and dtype from its sources and params; reports errors via kn__graph_fail. */
+    bool (*infer)(kn_graph *g, kn_tensor *t);
+    /* Given dy = d loss / d t, accumulates gradients into t's sources (kn__grad_accumulate). */
+    void (*backward)(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+    /* Computes t from its sources on the CPU. */
+    void (*cpu)(kn_graph *g, kn_tensor *t);
+} kn_op_info;
+
+const kn_op_info *kn__op_info(kn_op op);
+
+/* Creates a node (NULL and sticky error on failure); srcs may be NULL. */
+kn_tensor *kn__node(kn_graph *g, kn_op op, kn_tensor *a, kn_tensor *b, kn_tensor *c);
+/* Records the first error in the graph (and the ctx) and returns false. */
+bool kn__graph_fail(kn_graph *g, kn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds dx into src's gradient (creating it or an ADD node). */
+void kn__grad_accumulate(kn_graph *g, kn_tensor *src, kn_tensor *dx);
+
+/* Internal builders used by backward functions. */
+kn_tensor *kn__const_scalar(kn_graph *g, float value);
+kn_tensor *kn__copy(kn_graph *g, kn_tensor *a);
+kn_tensor *kn__sum(kn_graph *g, kn_tensor *x);
+kn_tensor *kn__act_alpha(kn_graph *g, kn_tensor *x, kn_activation a, float alpha);
+kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd);
+kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss);
+
+/* How b broadcasts onto a in ADD/SUB/MUL: same shape, a row (last dim) or a scalar. */
+typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;
+kn_bcast kn__bcast(const kn_tensor *a, const kn_tensor *b);
+
+/* Runs the nodes whose phase is in mask, in order. */
+kn_status kn__graph_run_phases(kn_graph *g, unsigned mask);
+
+int64_t kn__numel(const kn_tensor *t);      /* resolved */
+size_t kn__nbytes(const kn_tensor *t);      /* resolved */
+bool kn__same_shape(const kn_tensor *a, const kn_tensor *b);
+/* "(batch, 784)" style shape text for messages. */
+const char *kn__shape_str(const kn_tensor *t, char *buf, size_t size);
+/* True when the activation's gradient is computed from its output (relu, sigmoid, tanh,
+ * softmax) rather than its input (elu, gelu, leaky_relu). */
+bool kn__act_grad_uses_output(kn_activation a);
+
+#endif

@@ -1,0 +1,239 @@
+/* ops.c — the op table: for every op, its name, arity, shape inference and backward
+ * builder, and (from backend/cpu) its CPU kernel. One place to read an op whole. */
+#include "graph.h"
+#include "backend/cpu/cpu.h"
+
+#include <string.h>
+
+static void set_shape(kn_tensor *t, int ndim, const int64_t *shape) {
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+}
+
+static bool need_f32(kn_graph *g, kn_tensor *t, kn_tensor *x, const char *role) {
+    if (x->dtype == KN_F32) return true;
+    return kn__graph_fail(g, KN_ERR_DTYPE, "%s: %s '%s' is %s, expected F32", t->name, role, x->name,
+                          kn_dtype_name(x->dtype));
+}
+
+/* ------------------------------------------------------------- leaves */
+
+static bool infer_leaf(kn_graph *g, kn_tensor *t) { (void)g; (void)t; return true; }
+
+/* ------------------------------------------------------------- matmul */
+
+static bool infer_matmul(kn_graph *g, kn_tensor *t) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    char sa[64], sb[64];
+    if (!need_f32(g, t, a, "input") || !need_f32(g, t, b, "input")) return false;
+    if (a->ndim != 2 || b->ndim != 2)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: expects matrices, got %s x %s", t->name,
+                              kn__shape_str(a, sa, sizeof sa), kn__shape_str(b, sb, sizeof sb));
+    bool ta = t->iparam[0], tb = t->iparam[1];
+    int64_t m = ta ? a->shape[1] : a->shape[0], ka = ta ? a->shape[0] : a->shape[1];
+    int64_t kb = tb ? b->shape[1] : b->shape[0], n = tb ? b->shape[0] : b->shape[1];
+    if (ka != kb)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: inner dimensions differ: %s%s x %s%s", t->name,
+                              kn__shape_str(a, sa, sizeof sa), ta ? "^T" : "",
+                              kn__shape_str(b, sb, sizeof sb), tb ? "^T" : "");
+    if (n == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: the batch dimension can only lead", t->name);
+    set_shape(t, 2, (int64_t[]){m, n});
+    return true;
+}
+
+/* C = op(A) op(B). The four transpose cases of the gradient:
+ *   C = A B     : dA = dC B^T,   dB = A^T dC
+ *   C = A B^T   : dA = dC B,     dB = dC^T A
+ *   C = A^T B   : dA = B dC^T,   dB = A dC
+ *   C = A^T B^T : dA = B^T dC^T, dB = dC^T A^T */
+static void backward_matmul(kn_graph *g, kn_tensor *t, kn_tensor *dc) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    bool ta = t->iparam[0], tb = t->iparam[1];
+    if (a->flags & KN_FLAG_NEEDS_GRAD) {
+        kn_tensor *da = !ta ? kn_matmul_t(g, dc, b, false, !tb) : kn_matmul_t(g, b, dc, tb, true);
+        kn__grad_accumulate(g, a, da);
+    }
+    if (b->flags & KN_FLAG_NEEDS_GRAD) {
+        kn_tensor *db = !tb ? kn_matmul_t(g, a, dc, !ta, false) : kn_matmul_t(g, dc, a, true, ta);
+        kn__grad_accumulate(g, b, db);
+    }
+}
+
+/* ------------------------------------------------------------- binary elementwise */
+
+kn_bcast kn__bcast(const kn_tensor *a, const kn_tensor *b) {
+    if (kn__same_shape(a, b)) return BCAST_SAME;
+    if (b->ndim == 0 || (b->ndim == 1 && b->shape[0] == 1 && a->ndim != 1)) return BCAST_SCALAR;
+    return BCAST_ROW;
+}
+
+static bool infer_binary(kn_graph *g, kn_tensor *t) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    char sa[64], sb[64];
+    if (!need_f32(g, t, a, "input") || !need_f32(g, t, b, "input")) return false;
+    bool ok = kn__same_shape(a, b) || b->ndim == 0 || (b->ndim == 1 && b->shape[0] == 1) ||
+              (b->ndim == 1 && a->ndim >= 1 && b->shape[0] == a->shape[a->ndim - 1] && b->shape[0] != KN_BATCH);
+    if (!ok)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: shapes %s and %s do not broadcast", t->name,
+                              kn__shape_str(a, sa, sizeof sa), kn__shape_str(b, sb, sizeof sb));
+    set_shape(t, a->ndim, a->shape);
+    return true;
+}
+
+/* Reduces a gradient of a's shape to b's shape, undoing the broadcast. */
+static kn_tensor *unbroadcast(kn_graph *g, kn_tensor *d, kn_tensor *a, kn_tensor *b) {
+    switch (kn__bcast(a, b)) {
+    case BCAST_SAME: return d;
+    case BCAST_ROW: return kn_sum_rows(g, d); /* any rank: rows of the last dimension */
+    case BCAST_SCALAR: return kn__sum(g, d);
+    }
+    return NULL;
+}
+
+static void backward_add(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    if (a->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, a, dy);
+    if (b->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, b, unbroadcast(g, dy, a, b));
+}
+
+static void backward_sub(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    if (a->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, a, dy);
+    if (b->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, b, kn_scale(g, unbroadcast(g, dy, a, b), -1.0f));
+}
+
+static void backward_mul(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    if (a->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, a, kn_mul(g, dy, b));
+    if (b->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, b, unbroadcast(g, kn_mul(g, dy, a), a, b));
+}
+
+/* ------------------------------------------------------------- unary */
+
+static bool infer_same(kn_graph *g, kn_tensor *t) {
+    if (!need_f32(g, t, t->src[0], "input")) return false;
+    set_shape(t, t->src[0]->ndim, t->src[0]->shape);
+    return true;
+}
+
+static void backward_scale(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__grad_accumulate(g, t->src[0], kn_scale(g, dy, t->fparam[0]));
+}
+
+static void backward_copy(kn_graph *g, kn_tensor *t, kn_tensor *dy) { kn__grad_accumulate(g, t->src[0], dy); }
+
+static bool infer_act(kn_graph *g, kn_tensor *t) {
+    if (!infer_same(g, t)) return false;
+    if (t->iparam[0] == KN_SOFTMAX && t->ndim < 1)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: softmax needs at least one dimension", t->name);
+    return true;
+}
+
+static void backward_act(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__grad_accumulate(g, t->src[0], kn__act_grad(g, dy, t));
+}
+
+static bool infer_act_grad(kn_graph *g, kn_tensor *t) {
+    char sa[64], sb[64];
+    if (!kn__same_shape(t->src[0], t->src[1]))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s and value %s differ", t->name,
+                              kn__shape_str(t->src[0], sa, sizeof sa), kn__shape_str(t->src[1], sb, sizeof sb));
+    return infer_same(g, t);
+}
+
+/* ------------------------------------------------------------- reductions */
+
+static bool infer_sum_rows(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    char sx[64];
+    if (!need_f32(g, t, x, "input")) return false;
+    if (x->ndim < 1 || x->shape[x->ndim - 1] == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: cannot sum rows of %s", t->name, kn__shape_str(x, sx, sizeof sx));
+    set_shape(t, 1, &x->shape[x->ndim - 1]);
+    return true;
+}
+
+/* d sum_rows: every row of dx is dy (an ADD of dy onto zeros of x's shape). */
+static void backward_sum_rows(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *x = t->src[0];
+    kn__grad_accumulate(g, x, kn_add(g, kn_scale(g, x, 0.0f), dy));
+}
+
+static bool infer_scalar(kn_graph *g, kn_tensor *t) {
+    if (!need_f32(g, t, t->src[0], "input")) return false;
+    t->ndim = 0;
+    return true;
+}
+
+static void backward_sum(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *x = t->src[0];
+    kn__grad_accumulate(g, x, kn_add(g, kn_scale(g, x, 0.0f), dy));
+}
+
+static void backward_sum_squares(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *x = t->src[0];
+    kn__grad_accumulate(g, x, kn_mul(g, x, kn_scale(g, dy, 2.0f)));
+}
+
+/* ------------------------------------------------------------- losses */
+
+static bool infer_loss(kn_graph *g, kn_tensor *t) {
+    kn_tensor *p = t->src[0], *y = t->src[1];
+    char sp[64], sy[64];
+    kn_loss loss = (kn_loss)t->iparam[0];
+    if (!need_f32(g, t, p, "prediction")) return false;
+    if (p->ndim != 2)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: predictions must be (batch, outputs), got %s", t->name,
+                              kn__shape_str(p, sp, sizeof sp));
+    if (loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        if (y->dtype != KN_I32 || y->ndim != 1 || y->shape[0] != p->shape[0])
+            return kn__graph_fail(g, KN_ERR_SHAPE,
+                                  "%s: labels must be I32 of shape (batch) for predictions %s, got %s %s",
+                                  t->name, kn__shape_str(p, sp, sizeof sp), kn_dtype_name(y->dtype),
+                                  kn__shape_str(y, sy, sizeof sy));
+    } else if (y->dtype != KN_F32 || !kn__same_shape(p, y)) {
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: targets must be F32 of the predictions' shape %s, got %s %s",
+                              t->name, kn__shape_str(p, sp, sizeof sp), kn_dtype_name(y->dtype),
+                              kn__shape_str(y, sy, sizeof sy));
+    }
+    t->ndim = 0;
+    return true;
+}
+
+static void backward_loss(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__grad_accumulate(g, t->src[0], kn__loss_grad(g, t, dy));
+}
+
+static bool infer_loss_grad(kn_graph *g, kn_tensor *t) {
+    (void)g;
+    set_shape(t, t->src[0]->ndim, t->src[0]->shape);
+    return true;
+}
+
+static bool infer_optimizer(kn_graph *g, kn_tensor *t) { (void)g; t->ndim = 0; return true; }
+
+/* ------------------------------------------------------------- the table */
+
+static const kn_op_info op_table[] = {
+    [KN_OP_INPUT] = {"input", 0, infer_leaf, NULL, NULL},
+    [KN_OP_PARAM] = {"param", 0, infer_leaf, NULL, NULL},
+    [KN_OP_CONST] = {"const", 0, infer_leaf, NULL, NULL},
+    [KN_OP_MATMUL] = {"matmul", 2, infer_matmul, backward_matmul, kn__cpu_matmul},
+    [KN_OP_ADD] = {"add", 2, infer_binary, backward_add, kn__cpu_add},
+    [KN_OP_SUB] = {"sub", 2, infer_binary, backward_sub, kn__cpu_sub},
+    [KN_OP_MUL] = {"mul", 2, infer_binary, backward_mul, kn__cpu_mul},
+    [KN_OP_SCALE] = {"scale", 1, infer_same, backward_scale, kn__cpu_scale},
+    [KN_OP_COPY] = {"copy", 1, infer_same, backward_copy, kn__cpu_copy},
+    [KN_OP_ACT] = {"act", 1, infer_act, backward_act, kn__cpu_act},
+    [KN_OP_ACT_GRAD] = {"act_grad", 2, infer_act_grad, NULL, kn__cpu_act_grad},
+    [KN_OP_SUM_ROWS] = {"sum_rows", 1, infer_sum_rows, backward_sum_rows, kn__cpu_sum_rows},
+    [KN_OP_SUM] = {"sum", 1, infer_scalar, backward_sum, kn__cpu_sum},
+    [KN_OP_SUM_SQUARES] = {"sum_squares", 1, infer_scalar, backward_sum_squares, kn__cpu_sum_squares},
+    [KN_OP_LOSS] = {"loss", 2, infer_loss, backward_loss, kn__cpu_loss},
+    [KN_OP_LOSS_GRAD] = {"loss_grad", 3, infer_loss_grad, NULL, kn__cpu_loss_grad},
+    [KN_OP_OPTIMIZER] = {"optimizer", 0, infer_optimizer, NULL, kn__cpu_optimizer},
+};
+_Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
+
+const kn_op_info *kn__op_info(kn_op op) { return &op_table[op]; }

@@ -1,0 +1,273 @@
+/* model.c — the sequential model: layers, compile, building its graph, predict and
+ * parameter access. Training and evaluation loops are in train/. */
+#include "model.h"
+#include "data/dataset.h"
+
+#include <math.h>
+#include <string.h>
+
+#define KN_DEFAULT_EVAL_BATCH 256
+
+kn_status kn_model_new_sequential(kn_ctx *ctx, const int64_t *input_shape, int ndim, kn_model **out) {
+    if (!ctx || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (ndim < 1 || ndim > KN_MAX_DIMS || !input_shape)
+        return kn__error(ctx, KN_ERR_SHAPE, "model: input_shape has %d dimensions (1 to %d allowed)", ndim, KN_MAX_DIMS);
+    int64_t features = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (input_shape[i] <= 0 || input_shape[i] > (1LL << 31))
+            return kn__error(ctx, KN_ERR_SHAPE, "model: input_shape[%d] is %lld (must be positive)", i,
+                             (long long)input_shape[i]);
+        features *= input_shape[i];
+        if (features > (1LL << 31)) return kn__error(ctx, KN_ERR_SHAPE, "model: input_shape too large");
+    }
+    kn_model *m = kn__calloc(ctx, 1, sizeof *m);
+    if (!m) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
+    m->ctx = ctx;
+    m->input_ndim = ndim;
+    memcpy(m->input_shape, input_shape, (size_t)ndim * sizeof *input_shape);
+    m->in_features = features;
+    *out = m;
+    return KN_OK;
+}
+
+void kn_model_free(kn_model *m) {
+    if (!m) return;
+    kn_graph_free(m->graph);
+    kn__free(m->ctx, m->layers);
+    kn__free(m->ctx, m->records);
+    kn__free(m->ctx, m);
+}
+
+kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
+    if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
+    int index = m->n_layers;
+    if (m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "dense_%d: cannot add layers after compile", index);
+    if (opts->units <= 0 || opts->units > (1LL << 24))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "dense_%d: units is %lld (must be in [1, 2^24])", index,
+                         (long long)opts->units);
+    if ((unsigned)opts->activation >= KN_ACTIVATION_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: unknown activation %d", index, (int)opts->activation);
+    if (!(opts->l2 >= 0) || !isfinite(opts->l2))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: l2 is %g (must be >= 0)", index, (double)opts->l2);
+    if ((unsigned)opts->kernel_init >= KN_INIT_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: unknown kernel initializer", index);
+    if (m->n_layers == m->cap_layers) {
+        int cap = m->cap_layers ? m->cap_layers * 2 : 8;
+        kn__dense_layer *nl = kn__calloc(m->ctx, (size_t)cap, sizeof *nl);
+        if (!nl) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
+        if (m->n_layers) memcpy(nl, m->layers, (size_t)m->n_layers * sizeof *nl);
+        kn__free(m->ctx, m->layers);
+        m->layers = nl;
+        m->cap_layers = cap;
+    }
+    m->layers[m->n_layers++] = (kn__dense_layer){.opts = *opts};
+    return KN_OK;
+}
+
+kn_status kn_model_add_dense(kn_model *m, int64_t units, kn_activation activation) {
+    return kn_model_add_dense_ex(m, &(kn_dense_opts){.units = units, .activation = activation});
+}
+
+int64_t kn_model_output_size(const kn_model *m) {
+    return m->n_layers ? m->layers[m->n_layers - 1].opts.units : m->in_features;
+}
+int64_t kn_model_input_size(const kn_model *m) { return m->in_features; }
+
+int64_t kn_model_param_count(const kn_model *m) {
+    int64_t n = 0, in = m->in_features;
+    for (int i = 0; i < m->n_layers; i++) {
+        const kn_dense_opts *o = &m->layers[i].opts;
+        n += in * o->units + (o->no_bias ? 0 : o->units);
+        in = o->units;
+    }
+    return n;
+}
+
+kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
+    if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
+    if (m->n_layers == 0) return kn__error(m->ctx, KN_ERR_STATE, "compile: the model has no layers");
+    if ((unsigned)opts->loss >= KN_LOSS_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: unknown loss %d", (int)opts->loss);
+    if ((unsigned)opts->optimizer.kind >= KN_OPT_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: unknown optimizer %d", (int)opts->optimizer.kind);
+    if (!(opts->optimizer.learning_rate > 0) || !isfinite(opts->optimizer.learning_rate))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: learning_rate %g must be positive",
+                         (double)opts->optimizer.learning_rate);
+    kn_activation last = m->layers[m->n_layers - 1].opts.activation;
+    int64_t outputs = kn_model_output_size(m);
+    if (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
+    m->copts = *opts;
+    /* As Keras does: a softmax (sigmoid) head under a cross-entropy loss is trained from
+     * its logits, which is exact and numerically stable. */
+    bool ce = opts->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || opts->loss == KN_LOSS_CATEGORICAL_CROSSENTROPY;
+    m->fused_head = !opts->from_logits && ((ce && last == KN_SOFTMAX) ||
+                                           (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && last == KN_SIGMOID));
+    kn_graph_free(m->graph);
+    m->graph = NULL;
+    m->max_batch = 0;
+    m->compiled = true;
+    return KN_OK;
+}
+
+/* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; backward ; update. */
+static kn_status build_graph(kn_model *m, kn_graph **out_graph) {
+    kn_graph *g;
+    kn_status st = kn_graph_new(m->ctx, &g);
+    if (st) return st;
+    bool sparse = m->copts.loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+    int64_t outputs = kn_model_output_size(m);
+    m->x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, m->in_features}, 2, "x");
+    m->y = sparse ? kn_input(g, KN_I32, (int64_t[]){KN_BATCH}, 1, "labels")
+                  : kn_input(g, KN_F32, (int64_t[]){KN_BATCH, outputs}, 2, "targets");
+    kn_tensor *h = m->x, *reg = NULL;
+    int64_t in = m->in_features;
+    for (int i = 0; i < m->n_layers; i++) {
+        kn__dense_layer *L = &m->layers[i];
+        const kn_dense_opts *o = &L->opts;
+        char name[48];
+        snprintf(name, sizeof name, "dense_%d/kernel", i);
+        L->kernel = kn_param(g, (int64_t[]){in, o->units}, 2, o->kernel_init, name);
+        h = kn_matmul(g, h, L->kernel); /* (batch, in) x (in, units) -> (batch, units) */
+        L->bias = NULL;
+        if (!o->no_bias) {
+            snprintf(name, sizeof name, "dense_%d/bias", i);
+            L->bias = kn_param(g, (int64_t[]){o->units}, 1, KN_INIT_ZEROS, name);
+            h = kn_add(g, h, L->bias);
+        }
+        bool head = i == m->n_layers - 1 && m->fused_head;
+        if (!head) {
+            float alpha = o->alpha ? o->alpha : o->activation == KN_LEAKY_RELU ? 0.2f : 1.0f;
+            h = kn__act_alpha(g, h, o->activation, alpha);
+        }
+        if (o->l2 > 0) {
+            g->build_phase = KN_PHASE_LOSS;
+            kn_tensor *r = kn_scale(g, kn_sum_squares(g, L->kernel), o->l2);
+            reg = reg ? kn_add(g, reg, r) : r;
+            g->build_phase = KN_PHASE_FORWARD;
+        }
+        in = o->units;
+    }
+    m->out = h;
+    m->pred = h;
+    if (m->fused_head) {
+        g->build_phase = KN_PHASE_PREDICT;
+        m->pred = kn_act(g, h, m->layers[m->n_layers - 1].opts.activation);
+    }
+    g->build_phase = KN_PHASE_LOSS;
+    m->loss = kn_loss_op(g, m->copts.loss, m->out, m->y, m->copts.from_logits || m->fused_head);
+    if (reg) m->loss = kn_add(g, m->loss, reg);
+    g->build_phase = KN_PHASE_FORWARD;
+    if (m->out) kn_graph_keep(g, m->out);
+    if (m->pred) kn_graph_keep(g, m->pred);
+    if (m->loss) kn_graph_keep(g, m->loss);
+    st = kn_graph_status(g);
+    if (!st) st = kn_graph_backward(g, m->loss);
+    if (!st) st = kn_graph_add_optimizer(g, &m->copts.optimizer);
+    if (st) {
+        kn_graph_free(g);
+        return st;
+    }
+    *out_graph = g;
+    return KN_OK;
+}
+
+kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch) {
+    if (!m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "model: call kn_model_compile first");
+    if (m->graph && m->max_batch >= max_batch) return KN_OK;
+    int64_t want = max_batch > KN_DEFAULT_EVAL_BATCH ? max_batch : KN_DEFAULT_EVAL_BATCH;
+    kn_graph *old = m->graph, *g = NULL;
+    kn_status st = build_graph(m, &g);
+    if (!st) st = kn_graph_compile(g, want, old == NULL);
+    if (st) {
+        kn_graph_free(g);
+        /* the layers' tensor pointers were rebuilt: rebuild for the old graph too */
+        if (old) {
+            kn_graph_free(old);
+            m->graph = NULL;
+            m->max_batch = 0;
+        }
+        return st;
+    }
+    if (old) { /* same layout: parameters and optimizer state carry over */
+        memcpy(g->param_buf, old->param_buf, g->param_floats * sizeof(float));
+        memcpy(g->state_buf, old->state_buf, g->state_floats * sizeof(float));
+        g->step = old->step;
+        kn_graph_free(old);
+    }
+    m->graph = g;
+    m->max_batch = want;
+    return KN_OK;
+}
+
+static kn_tensor *find_param(kn_model *m, const char *name) {
+    if (!m->graph || !name) return NULL;
+    for (int i = 0; i < m->graph->n_params; i++)
+        if (strcmp(m->graph->params[i]->name, name) == 0) return m->graph->params[i];
+    return NULL;
+}
+
+float *kn_model_param(kn_model *m, const char *name, int64_t *n) {
+    if (!m || kn__model_ensure_graph(m, 1)) return NULL;
+    kn_tensor *p = find_param(m, name);
+    if (!p) {
+        kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "model: no parameter named '%s'", name ? name : "(null)");
+        return NULL;
+    }
+    if (n) *n = kn__numel(p);
+    return p->data;
+}
+
+const float *kn_model_grad(kn_model *m, const char *name, int64_t *n) {
+    float *w = kn_model_param(m, name, n);
+    if (!w) return NULL;
+    kn_tensor *p = find_param(m, name);
+    return p->grad ? p->grad->data : NULL;
+}
+
+kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
+    if (!m || (!x && n) || (!out && n) || n < 0) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_ensure_graph(m, 1);
+    if (st) return st;
+    int64_t in = m->in_features, outs = kn_model_output_size(m);
+    for (int64_t i = 0; i < n; i += m->max_batch) {
+        int64_t b = n - i < m->max_batch ? n - i : m->max_batch;
+        if ((st = kn_graph_set_batch(m->graph, b))) return st;
+        memcpy(m->x->data, x + i * in, (size_t)(b * in) * sizeof(float));
+        if ((st = kn__graph_run_phases(m->graph, KN_PHASE_FORWARD | KN_PHASE_PREDICT))) return st;
+        memcpy(out + i * outs, m->pred->data, (size_t)(b * outs) * sizeof(float));
+    }
+    return KN_OK;
+}
+
+kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss) {
+    if (!m || !x || !y || n < 1) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_ensure_graph(m, n);
+    if (st) return st;
+    if ((st = kn_graph_set_batch(m->graph, n))) return st;
+    int64_t outs = kn_model_output_size(m);
+    memcpy(m->x->data, x, (size_t)(n * m->in_features) * sizeof(float));
+    if (m->y->dtype == KN_I32) {
+        const int32_t *lab = y;
+        for (int64_t i = 0; i < n; i++)
+            if (lab[i] < 0 || lab[i] >= outs)
+                return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "train_step: label %d of row %lld outside [0, %lld)",
+                                 lab[i], (long long)i, (long long)outs);
+        memcpy(m->y->data, y, (size_t)n * sizeof(int32_t));
+    } else {
+        memcpy(m->y->data, y, (size_t)(n * outs) * sizeof(float));
+    }
+    if ((st = kn__graph_run_phases(m->graph, KN_PHASE_TRAIN))) return st;
+    if (loss) *loss = *(float *)m->loss->data;
+    return KN_OK;
+}
+
+void kn_model_summary(const kn_model *m, char *buf, size_t size) {
+    size_t used = (size_t)snprintf(buf, size, "sequential: input %lld", (long long)m->in_features);
+    for (int i = 0; i < m->n_layers && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, " -> dense %lld %s", (long long)m->layers[i].opts.units,
+                                 kn_activation_name(m->layers[i].opts.activation));
+    if (used < size)
+        snprintf(buf + used, size - used, " (%lld parameters)", (long long)kn_model_param_count(m));
+}

@@ -1,0 +1,186 @@
+/* fit.c — the training loop (seeded shuffle each epoch, mini-batches, optional validation,
+ * a Keras-style progress line, history) and evaluation. After its first step the loop
+ * allocates nothing: buffers are sized before it starts (tests/test_alloc.c counts). */
+#include "nn/model.h"
+#include "data/dataset.h"
+
+#include <math.h>
+#include <string.h>
+
+kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t start, int64_t count,
+                                   kn_eval_report *report) {
+    double loss_sum = 0;
+    int64_t correct = 0;
+    kn_status st = KN_OK;
+    for (int64_t i = 0; i < count && !st; i += m->max_batch) {
+        int64_t b = count - i < m->max_batch ? count - i : m->max_batch;
+        st = kn__model_load_batch(m, data, NULL, start + i, b, true);
+        if (!st) st = kn__graph_run_phases(m->graph, KN_PHASE_FORWARD | KN_PHASE_LOSS);
+        if (st) break;
+        loss_sum += (double)*(float *)m->loss->data * (double)b;
+        correct += kn__model_batch_correct(m, data, NULL, start + i, b);
+    }
+    report->n = count;
+    report->loss = count ? loss_sum / (double)count : NAN;
+    report->accuracy = data->labels && count ? (double)correct / (double)count : NAN;
+    return st;
+}
+
+kn_status kn_model_evaluate(kn_model *m, const kn_dataset *data, kn_eval_report *report) {
+    if (!m || !data || !report) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_check_data(m, data);
+    if (!st) st = kn__model_ensure_graph(m, 1);
+    if (!st) st = kn__model_evaluate_range(m, data, 0, data->n, report);
+    return st;
+}
+
+/* "[==========>...................]" for done/total into buf. */
+static void bar(char *buf, int64_t done, int64_t total) {
+    const int width = 30;
+    int filled = total ? (int)(done * width / total) : width;
+    buf[0] = '[';
+    for (int i = 0; i < width; i++) buf[1 + i] = i < filled ? '=' : (i == filled ? '>' : '.');
+    if (filled >= width) buf[width] = '=';
+    buf[width + 1] = ']';
+    buf[width + 2] = 0;
+}
+
+static void format_time(char *buf, size_t size, double seconds, double per_step) {
+    if (per_step >= 1) snprintf(buf, size, "%.0fs %.0fs/step", seconds, per_step);
+    else if (per_step >= 1e-3) snprintf(buf, size, "%.0fs %.0fms/step", seconds, per_step * 1e3);
+    else snprintf(buf, size, "%.0fs %.0fus/step", seconds, per_step * 1e6);
+}
+
+static double median(double *v, int n) {
+    for (int i = 1; i < n; i++) /* insertion sort: n is the epoch count */
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n == 0 ? NAN : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts, const kn_history **history) {
+    if (!m || !data) return KN_ERR_INVALID_ARGUMENT;
+    kn_fit_opts o = opts ? *opts : (kn_fit_opts){0};
+    if (!opts) o.verbose = 1;
+    if (o.epochs == 0) o.epochs = 1;
+    if (o.batch_size == 0) o.batch_size = 32;
+    kn_ctx *ctx = m->ctx;
+    if (o.epochs < 0 || o.epochs > 1000000)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: epochs is %d (must be positive)", o.epochs);
+    if (o.batch_size < 0 || o.batch_size > (1 << 24))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: batch_size is %lld (must be positive)", (long long)o.batch_size);
+    if (!(o.validation_split >= 0 && o.validation_split < 1))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: validation_split %g must be in [0, 1)", o.validation_split);
+    kn_status st = kn__model_check_data(m, data);
+    if (!st && o.validation_data) st = kn__model_check_data(m, o.validation_data);
+    if (st) return st;
+
+    /* Validation: the last fraction of the data, before shuffling, as Keras takes it. */
+    const kn_dataset *val = o.validation_data ? o.validation_data : data;
+    int64_t n_val = o.validation_data ? o.validation_data->n : (int64_t)((double)data->n * o.validation_split);
+    int64_t val_start = o.validation_data ? 0 : data->n - n_val;
+    int64_t n_train = o.validation_data ? data->n : data->n - n_val;
+    if (n_train < 1) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: no training rows left after the validation split");
+    int64_t bs = o.batch_size < n_train ? o.batch_size : n_train;
+    int64_t steps = (n_train + bs - 1) / bs;
+
+    if ((st = kn__model_ensure_graph(m, bs))) return st;
+    int64_t *perm = kn__alloc(ctx, (size_t)n_train * sizeof *perm);
+    kn_epoch_record *rec = kn__calloc(ctx, (size_t)o.epochs, sizeof *rec);
+    double *times = kn__alloc(ctx, (size_t)o.epochs * sizeof *times);
+    if (!perm || !rec || !times) {
+        kn__free(ctx, perm);
+        kn__free(ctx, rec);
+        kn__free(ctx, times);
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory");
+    }
+    kn__free(ctx, m->records);
+    m->records = rec;
+    m->history = (kn_history){.epochs = rec};
+
+    double t_fit = kn__now();
+    bool stop = false;
+    bool classify = data->labels != NULL;
+    for (int ep = 0; ep < o.epochs && !st && !stop; ep++) {
+        if (o.verbose == 1) kn__log(ctx, KN_LOG_INFO, "Epoch %d/%d", ep + 1, o.epochs);
+        double t0 = kn__now(), last_draw = 0;
+        for (int64_t i = 0; i < n_train; i++) perm[i] = i;
+        if (!o.no_shuffle) kn__rng_shuffle(perm, n_train, kn_ctx_seed(ctx), KN_STREAM_SHUFFLE + (uint64_t)ep);
+        double loss_sum = 0;
+        int64_t correct = 0, seen = 0;
+        for (int64_t s = 0; s < steps; s++) {
+            int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
+            const int64_t *idx = perm + s * bs;
+            if ((st = kn__model_load_batch(m, data, idx, 0, b, true))) break;
+            if ((st = kn__graph_run_phases(m->graph, KN_PHASE_TRAIN))) break;
+            float loss = *(float *)m->loss->data;
+            if (!isfinite(loss)) {
+                st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the loss became %f at epoch %d, step %lld", (double)loss,
+                               ep + 1, (long long)s + 1);
+                break;
+            }
+            loss_sum += (double)loss * (double)b;
+            seen += b;
+            if (classify) correct += kn__model_batch_correct(m, data, idx, 0, b);
+            if (o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen)) {
+                stop = true;
+                break;
+            }
+            if (o.verbose == 1) {
+                double now = kn__now();
+                if (now - last_draw > 0.1 || s == steps - 1) {
+                    last_draw = now;
+                    char b_str[40], t_str[48], acc[48] = "";
+                    bar(b_str, s + 1, steps);
+                    format_time(t_str, sizeof t_str, now - t0, (now - t0) / (double)(s + 1));
+                    if (classify) snprintf(acc, sizeof acc, " - accuracy: %.4f", (double)correct / (double)seen);
+                    kn__log(ctx, KN_LOG_PROGRESS, "%lld/%lld %s - %s - loss: %.4f%s", (long long)(s + 1),
+                            (long long)steps, b_str, t_str, loss_sum / (double)seen, acc);
+                }
+            }
+        }
+        double seconds = kn__now() - t0;
+        if (st) break;
+        kn_epoch_record *r = &rec[ep];
+        *r = (kn_epoch_record){.epoch = ep + 1, .loss = seen ? loss_sum / (double)seen : NAN,
+                               .accuracy = classify && seen ? (double)correct / (double)seen : NAN,
+                               .val_loss = NAN, .val_accuracy = NAN, .seconds = seconds,
+                               .learning_rate = m->copts.optimizer.learning_rate};
+        if (n_val > 0) {
+            kn_eval_report vr;
+            if ((st = kn__model_evaluate_range(m, val, val_start, n_val, &vr))) break;
+            r->val_loss = vr.loss;
+            r->val_accuracy = vr.accuracy;
+        }
+        times[ep] = seconds;
+        m->history.n_epochs = ep + 1;
+        if (o.verbose >= 1) {
+            char line[256], t_str[48], bar_str[40];
+            int used = 0;
+            format_time(t_str, sizeof t_str, seconds, seconds / (double)steps);
+            bar(bar_str, steps, steps);
+            if (o.verbose == 1)
+                used = snprintf(line, sizeof line, "%lld/%lld %s - %s", (long long)steps, (long long)steps, bar_str, t_str);
+            else
+                used = snprintf(line, sizeof line, "Epoch %d/%d - %.2fs", ep + 1, o.epochs, seconds);
+            used += snprintf(line + used, sizeof line - (size_t)used, " - loss: %.4f", r->loss);
+            if (classify) used += snprintf(line + used, sizeof line - (size_t)used, " - accuracy: %.4f", r->accuracy);
+            if (n_val > 0) {
+                used += snprintf(line + used, sizeof line - (size_t)used, " - val_loss: %.4f", r->val_loss);
+                if (classify) snprintf(line + used, sizeof line - (size_t)used, " - val_accuracy: %.4f", r->val_accuracy);
+            }
+            kn__log(ctx, KN_LOG_INFO, "%s", line);
+        }
+        if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
+    }
+    m->history.steps = m->graph->step;
+    m->history.train_seconds = kn__now() - t_fit;
+    m->history.seconds_per_epoch = median(times, m->history.n_epochs);
+    kn__free(ctx, perm);
+    kn__free(ctx, times);
+    if (history) *history = &m->history;
+    return st;
+}
