@@ -287,6 +287,7 @@ typedef struct kn_eval_report {
     int64_t n;
     double loss;
     double accuracy;            /* NaN for regression */
+    double f1_macro;            /* unweighted mean of per-class F1; NaN for regression */
 } kn_eval_report;
 
 /* input_shape: the shape of one sample (without the batch), e.g. {784}. */
@@ -315,11 +316,20 @@ kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_
 /* A one-line summary of the layers and parameter count, into buf. */
 void kn_model_summary(const kn_model *m, char *buf, size_t size);
 
-/* Builds (and compiles, when it names a loss and optimizer) a model from a JSON
- * description in Keras's vocabulary (see INTERFACE.md). data, when not NULL, fills in
- * input_shape and the last layer's units when the description leaves them out. */
-kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data,
-                             kn_model **out, int *epochs, int64_t *batch_size);
+/* What a JSON description says beyond the layers: how to compile and train. */
+typedef struct kn_spec {
+    kn_compile_opts compile;    /* loss and optimizer (Keras defaults where absent) */
+    int epochs;                 /* default 1, as Keras's fit */
+    int64_t batch_size;         /* default 32 */
+} kn_spec;
+
+/* Builds an uncompiled model from a JSON description in Keras's vocabulary (see
+ * INTERFACE.md) and fills *spec; call kn_model_compile(m, &spec->compile) next, after any
+ * overrides. data (may be NULL) fills in what the description leaves to it: input_shape,
+ * the last layer's units, its activation and the loss. Errors name the field
+ * ("layers[1].units: ..."). */
+kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out,
+                             kn_spec *spec);
 
 #ifdef __cplusplus
 }

@@ -61,6 +61,10 @@ static inline float kn__rng_uniform(uint64_t seed, uint64_t stream, uint64_t cou
 /* Fisher-Yates shuffle of idx[0..n) keyed by (seed, stream). */
 void kn__rng_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
 
+/* Sets the activation of a model's last layer (nn/model.c; for descriptions that leave it
+ * to the loss). */
+void kn__model_set_last_activation(kn_model *m, kn_activation a);
+
 /* Monotonic wall clock in seconds. */
 double kn__now(void);
 

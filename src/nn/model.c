@@ -69,6 +69,10 @@ kn_status kn_model_add_dense(kn_model *m, int64_t units, kn_activation activatio
     return kn_model_add_dense_ex(m, &(kn_dense_opts){.units = units, .activation = activation});
 }
 
+void kn__model_set_last_activation(kn_model *m, kn_activation a) {
+    if (m->n_layers) m->layers[m->n_layers - 1].opts.activation = a;
+}
+
 int64_t kn_model_output_size(const kn_model *m) {
     return m->n_layers ? m->layers[m->n_layers - 1].opts.units : m->in_features;
 }

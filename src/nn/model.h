@@ -42,12 +42,15 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch);
  * target tensors and sets the batch; targets are converted to what the loss expects. */
 kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n,
                                bool with_targets);
-/* Number of correct predictions in the current batch (classification). */
-int64_t kn__model_batch_correct(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n);
+/* Number of correct predictions in the current batch (classification). counts, when not
+ * NULL, accumulates per class c: counts[3c] true positives, [3c+1] false positives,
+ * [3c+2] false negatives (for classes < n_classes). */
+int64_t kn__model_batch_correct(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n,
+                                int64_t *counts);
 /* Checks that data fits the model (features, classes or outputs); names what does not. */
 kn_status kn__model_check_data(kn_model *m, const kn_dataset *data);
 /* Evaluates rows [start, start + count) of data. */
 kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t start, int64_t count,
-                                   kn_eval_report *report);
+                                   kn_eval_report *report, int64_t *counts);
 
 #endif

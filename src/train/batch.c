@@ -66,7 +66,8 @@ kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_
     return KN_OK;
 }
 
-int64_t kn__model_batch_correct(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n) {
+int64_t kn__model_batch_correct(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n,
+                                int64_t *counts) {
     if (!data->labels) return 0;
     const float *o = m->out->data; /* logits or probabilities: the argmax is the same */
     int64_t outs = kn_model_output_size(m), correct = 0;
@@ -82,6 +83,12 @@ int64_t kn__model_batch_correct(kn_model *m, const kn_dataset *data, const int64
                 if (r[j] > r[best]) best = (int32_t)j;
         }
         correct += best == label;
+        if (counts && best != label) {
+            if (best < data->n_classes) counts[3 * best + 1]++;
+            counts[3 * label + 2]++;
+        } else if (counts) {
+            counts[3 * label]++;
+        }
     }
     return correct;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t start, int64_t count,
-                                   kn_eval_report *report) {
+                                   kn_eval_report *report, int64_t *counts) {
     double loss_sum = 0;
     int64_t correct = 0;
     kn_status st = KN_OK;
@@ -18,11 +18,23 @@ kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t 
         if (!st) st = kn__graph_run_phases(m->graph, KN_PHASE_FORWARD | KN_PHASE_LOSS);
         if (st) break;
         loss_sum += (double)*(float *)m->loss->data * (double)b;
-        correct += kn__model_batch_correct(m, data, NULL, start + i, b);
+        correct += kn__model_batch_correct(m, data, NULL, start + i, b, counts);
     }
     report->n = count;
     report->loss = count ? loss_sum / (double)count : NAN;
     report->accuracy = data->labels && count ? (double)correct / (double)count : NAN;
+    report->f1_macro = NAN;
+    if (counts && data->labels && !st) { /* classes absent from both truth and predictions are skipped */
+        double f1_sum = 0;
+        int present = 0;
+        for (int c = 0; c < data->n_classes; c++) {
+            int64_t tp = counts[3 * c], fp = counts[3 * c + 1], fn = counts[3 * c + 2];
+            if (tp + fp + fn == 0) continue;
+            f1_sum += 2.0 * (double)tp / (double)(2 * tp + fp + fn);
+            present++;
+        }
+        report->f1_macro = present ? f1_sum / present : NAN;
+    }
     return st;
 }
 
@@ -30,7 +42,12 @@ kn_status kn_model_evaluate(kn_model *m, const kn_dataset *data, kn_eval_report 
     if (!m || !data || !report) return KN_ERR_INVALID_ARGUMENT;
     kn_status st = kn__model_check_data(m, data);
     if (!st) st = kn__model_ensure_graph(m, 1);
-    if (!st) st = kn__model_evaluate_range(m, data, 0, data->n, report);
+    if (st) return st;
+    int64_t *counts = NULL;
+    if (data->labels && !(counts = kn__calloc(m->ctx, (size_t)data->n_classes * 3, sizeof *counts)))
+        return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
+    st = kn__model_evaluate_range(m, data, 0, data->n, report, counts);
+    kn__free(m->ctx, counts);
     return st;
 }
 
@@ -124,7 +141,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             }
             loss_sum += (double)loss * (double)b;
             seen += b;
-            if (classify) correct += kn__model_batch_correct(m, data, idx, 0, b);
+            if (classify) correct += kn__model_batch_correct(m, data, idx, 0, b, NULL);
             if (o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen)) {
                 stop = true;
                 break;
@@ -151,7 +168,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                                .learning_rate = m->copts.optimizer.learning_rate};
         if (n_val > 0) {
             kn_eval_report vr;
-            if ((st = kn__model_evaluate_range(m, val, val_start, n_val, &vr))) break;
+            if ((st = kn__model_evaluate_range(m, val, val_start, n_val, &vr, NULL))) break;
             r->val_loss = vr.loss;
             r->val_accuracy = vr.accuracy;
         }

@@ -1,1 +1,154 @@
-int main(int c,char**v){(void)c;(void)v;return 0;}
+/* main.c — the kiln command line: global options, dispatch to subcommands, help. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *usage_text =
+    "kiln " KILN_VERSION " — train, evaluate and serve machine-learning models\n"
+    "\n"
+    "usage: kiln COMMAND [ARGS] [--threads N] [--seed N] [--device cpu] [--json] [--quiet]\n"
+    "\n"
+    "commands:\n"
+    "  train SPEC --data DATA   train a model described in JSON (a file, or the text itself)\n"
+    "                           and evaluate it on the data's test split\n"
+    "\n"
+    "data sources (--data): fashion-mnist, mnist, idx:DIR\n"
+    "  fashion-mnist reads $KILN_DATA/fashion-mnist, else /usr/share/datasets/fashion-mnist\n"
+    "\n"
+    "global options:\n" CLI_GLOBAL_HELP
+    "\n"
+    "Run 'kiln COMMAND --help' for a command's options. Exit codes: 0 success, 1 runtime error,\n"
+    "2 usage error.\n";
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kiln%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'kiln%s%s --help')\n", cmd ? " " : "", cmd ? cmd : "");
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects a whole number in [%lld, %lld], got '%s'", opt, lo, hi, s ? s : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || *end || !(v >= lo && v <= hi)) {
+        cli_usage_error(cmd, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, s ? s : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int cli_take_global(cli_global *g, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long long n;
+    if (strcmp(a, "--json") == 0) { g->json = true; return 1; }
+    if (strcmp(a, "--quiet") == 0) { g->quiet = true; return 1; }
+    if (strcmp(a, "--threads") == 0) {
+        if (!cli_parse_int(NULL, a, val, 0, 1024, &n)) return -1;
+        g->threads = (int)n;
+        (*i)++;
+        return 1;
+    }
+    if (strcmp(a, "--seed") == 0) {
+        if (!cli_parse_int(NULL, a, val, 0, (long long)1 << 62, &n)) return -1;
+        g->seed = (uint64_t)n;
+        (*i)++;
+        return 1;
+    }
+    if (strcmp(a, "--device") == 0) {
+        if (!val || (strcmp(val, "cpu") != 0 && strcmp(val, "cuda") != 0)) {
+            cli_usage_error(NULL, "--device expects cpu or cuda");
+            return -1;
+        }
+        g->device = val;
+        (*i)++;
+        return 1;
+    }
+    return 0;
+}
+
+kn_ctx *cli_ctx(const cli_global *g) {
+    kn_ctx *ctx = NULL;
+    kn_status st = kn_ctx_new(&(kn_ctx_opts){.threads = g->threads, .seed = g->seed}, &ctx);
+    if (st) {
+        fprintf(stderr, "kiln: cannot create a context: %s\n", kn_status_text(st));
+        return NULL;
+    }
+    kn_ctx_set_log_stream_stderr(ctx, g->json);
+    return ctx;
+}
+
+int cli_fail(kn_ctx *ctx, kn_status st) {
+    const char *msg = ctx ? kn_last_error(ctx) : "";
+    fprintf(stderr, "kiln: %s\n", msg && *msg ? msg : kn_status_text(st));
+    return CLI_RUNTIME;
+}
+
+char *cli_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+        if (len + 1 == cap) {
+            if (cap > ((size_t)1 << 30)) { free(buf); buf = NULL; errno = EFBIG; break; }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf && ferror(f)) { free(buf); buf = NULL; errno = EIO; }
+    fclose(f);
+    if (buf) buf[len] = 0;
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    cli_global g = {.seed = 42, .device = "cpu"};
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("kiln %s\n", KILN_VERSION);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2, &g);
+    static const char *const later[] = {"eval", "predict", "info", "graph", "cv", "convert"};
+    for (size_t i = 0; i < sizeof later / sizeof *later; i++)
+        if (strcmp(cmd, later[i]) == 0) {
+            fprintf(stderr, "kiln: '%s' is not implemented yet in this version (only 'train' is)\n", cmd);
+            return CLI_USAGE;
+        }
+    return cli_usage_error(NULL, "unknown command '%s'", cmd);
+}

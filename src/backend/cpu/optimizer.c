@@ -6,6 +6,7 @@
 #include "cpu.h"
 
 #include <math.h>
+#include <omp.h>
 
 static float clip_factor(const kn_graph *g) {
     if (!(g->opt.clip_norm > 0)) return 1.0f;
@@ -16,71 +17,94 @@ static float clip_factor(const kn_graph *g) {
     return norm > g->opt.clip_norm ? (float)(g->opt.clip_norm / norm) : 1.0f;
 }
 
+/* Each update rule over one contiguous range; restrict lets the compiler vectorize. */
+typedef struct {
+    float lr, eps, cf, mu, b1, b2, step, inv_sqrt_c2, decay, rho;
+    bool nesterov;
+} rule_args;
+
+static void sgd_range(float *restrict w, const float *restrict d, float *restrict v, int64_t n, const rule_args *a) {
+    if (a->mu > 0) {
+        for (int64_t i = 0; i < n; i++) {
+            float gi = d[i] * a->cf;
+            v[i] = a->mu * v[i] - a->lr * gi;
+            w[i] += a->nesterov ? a->mu * v[i] - a->lr * gi : v[i];
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) w[i] -= a->lr * d[i] * a->cf;
+    }
+}
+
+static void adam_range(float *restrict w, const float *restrict d, float *restrict m, float *restrict v, int64_t n,
+                       const rule_args *a) {
+    const float b1 = a->b1, b2 = a->b2, cf = a->cf, step = a->step, isc2 = a->inv_sqrt_c2, eps = a->eps;
+    const float decay = a->decay;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = d[i] * cf;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        w[i] = w[i] * decay - step * m[i] / (sqrtf(v[i]) * isc2 + eps);
+    }
+}
+
+static void rmsprop_range(float *restrict w, const float *restrict d, float *restrict ms, float *restrict mom,
+                          int64_t n, const rule_args *a) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = d[i] * a->cf;
+        ms[i] = a->rho * ms[i] + (1 - a->rho) * gi * gi;
+        float inc = a->lr * gi / sqrtf(ms[i] + a->eps);
+        if (a->mu > 0) {
+            mom[i] = a->mu * mom[i] + inc;
+            w[i] -= mom[i];
+        } else {
+            w[i] -= inc;
+        }
+    }
+}
+
+static void adagrad_range(float *restrict w, const float *restrict d, float *restrict acc, int64_t n,
+                          const rule_args *a) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = d[i] * a->cf;
+        acc[i] += gi * gi;
+        w[i] -= a->lr * gi / sqrtf(acc[i] + a->eps);
+    }
+}
+
+static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a) {
+    float *w = g->param_buf + lo, *s0 = g->state_buf + lo, *s1 = g->state_buf + g->param_floats + lo;
+    const float *d = g->grad_buf + lo;
+    int64_t n = hi - lo;
+    switch (g->opt.kind) {
+    case KN_OPT_SGD: sgd_range(w, d, s0, n, a); break;
+    case KN_OPT_ADAM:
+    case KN_OPT_ADAMW: adam_range(w, d, s0, s1, n, a); break;
+    case KN_OPT_RMSPROP: rmsprop_range(w, d, s0, s1, n, a); break;
+    case KN_OPT_ADAGRAD: adagrad_range(w, d, s0, n, a); break;
+    default: break;
+    }
+}
+
 void kn__cpu_optimizer(kn_graph *g, kn_tensor *t) {
     (void)t;
     const kn_optimizer *o = &g->opt;
-    float *w = g->param_buf;
-    const float *d = g->grad_buf;
-    float *s0 = g->state_buf, *s1 = g->state_buf + g->param_floats;
-    int64_t n = (int64_t)g->param_floats;
-    float lr = o->learning_rate, eps = o->epsilon, cf = clip_factor(g);
     g->step++;
+    float c1 = (float)(1.0 - pow(o->beta_1, (double)g->step)), c2 = (float)(1.0 - pow(o->beta_2, (double)g->step));
+    rule_args a = {.lr = o->learning_rate, .eps = o->epsilon, .cf = clip_factor(g), .mu = o->momentum,
+                   .b1 = o->beta_1, .b2 = o->beta_2, .step = o->learning_rate / c1, .inv_sqrt_c2 = 1.0f / sqrtf(c2),
+                   .decay = o->kind == KN_OPT_ADAMW ? 1.0f - o->learning_rate * o->weight_decay : 1.0f,
+                   .rho = o->rho, .nesterov = o->nesterov};
+    int64_t n = (int64_t)g->param_floats;
     int th = n >= (1 << 18) ? kn_ctx_threads(g->ctx) : 1;
-    switch (o->kind) {
-    case KN_OPT_SGD: {
-        float mu = o->momentum;
-        if (mu > 0) {
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-            for (int64_t i = 0; i < n; i++) {
-                float gi = d[i] * cf;
-                s0[i] = mu * s0[i] - lr * gi;
-                w[i] += o->nesterov ? mu * s0[i] - lr * gi : s0[i];
-            }
-        } else {
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-            for (int64_t i = 0; i < n; i++) w[i] -= lr * d[i] * cf;
-        }
-        break;
+    if (th <= 1) {
+        update_range(g, 0, n, &a);
+        return;
     }
-    case KN_OPT_ADAM:
-    case KN_OPT_ADAMW: {
-        float b1 = o->beta_1, b2 = o->beta_2;
-        float c1 = (float)(1.0 - pow(b1, (double)g->step)), c2 = (float)(1.0 - pow(b2, (double)g->step));
-        float step = lr / c1, inv_sqrt_c2 = 1.0f / sqrtf(c2);
-        float decay = o->kind == KN_OPT_ADAMW ? 1.0f - lr * o->weight_decay : 1.0f;
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) {
-            float gi = d[i] * cf;
-            s0[i] = b1 * s0[i] + (1 - b1) * gi;
-            s1[i] = b2 * s1[i] + (1 - b2) * gi * gi;
-            w[i] = w[i] * decay - step * s0[i] / (sqrtf(s1[i]) * inv_sqrt_c2 + eps);
-        }
-        break;
-    }
-    case KN_OPT_RMSPROP: {
-        float rho = o->rho, mu = o->momentum;
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) {
-            float gi = d[i] * cf;
-            s0[i] = rho * s0[i] + (1 - rho) * gi * gi;
-            float inc = lr * gi / sqrtf(s0[i] + eps);
-            if (mu > 0) {
-                s1[i] = mu * s1[i] + inc;
-                w[i] -= s1[i];
-            } else {
-                w[i] -= inc;
-            }
-        }
-        break;
-    }
-    case KN_OPT_ADAGRAD:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) {
-            float gi = d[i] * cf;
-            s0[i] += gi * gi;
-            w[i] -= lr * gi / sqrtf(s0[i] + eps);
-        }
-        break;
-    default: break;
+#pragma omp parallel num_threads(th)
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t chunk = (n / nt + 15) / 16 * 16; /* 64-byte-aligned chunks */
+        int64_t lo = chunk * id, hi = lo + chunk < n ? lo + chunk : n;
+        if (lo < hi) update_range(g, lo, hi, &a);
     }
 }

@@ -1,0 +1,46 @@
+/* cli.h — shared pieces of the kiln command line: global options, output helpers and the
+ * subcommands. Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error. */
+#ifndef KILN_CLI_H
+#define KILN_CLI_H
+
+#include <kiln.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
+
+typedef struct cli_global {
+    int threads;        /* --threads N (0 = all cores) */
+    uint64_t seed;      /* --seed N */
+    bool json;          /* --json: the last stdout line is one JSON object */
+    bool quiet;         /* --quiet: no progress */
+    const char *device; /* --device cpu|cuda */
+} cli_global;
+
+/* Takes a global option at argv[*i] (advancing *i past its value); returns 1 if taken,
+ * 0 if not a global option, -1 on a usage error (message printed). */
+int cli_take_global(cli_global *g, int argc, char **argv, int *i);
+/* Creates the context the global options describe; prints the error and returns NULL. */
+kn_ctx *cli_ctx(const cli_global *g);
+/* Prints "kiln: MESSAGE" to stderr and returns CLI_RUNTIME (the status's text when ctx has none). */
+int cli_fail(kn_ctx *ctx, kn_status st);
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reads a whole file into a NUL-terminated buffer (free()); NULL with errno set on failure. */
+char *cli_read_file(const char *path);
+/* Parses a number option's value; false (message printed) when it is not one. */
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi, long long *out);
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+int cmd_train(int argc, char **argv, cli_global *g);
+
+#define CLI_GLOBAL_HELP                                                                 \
+    "  --threads N      worker threads (default: all cores)\n"                         \
+    "  --seed N         seed for initialization and shuffling (default: 42)\n"         \
+    "  --device cpu     where to compute (default: cpu; cuda is not built yet)\n"      \
+    "  --json           print one JSON object as the last line of stdout;\n"           \
+    "                   progress and messages go to stderr\n"                          \
+    "  --quiet          no progress output\n"                                          \
+    "  --help           this help\n"
+
+#endif
