@@ -1,0 +1,29 @@
+#!/bin/sh
+# deps.sh — installs what kiln needs to build, test and run on Debian 12, with
+# apt-get install -y; does nothing (and needs no network or root) when all is present.
+set -eu
+
+PACKAGES="cmake make gcc pkg-config libopenblas-dev libcjson-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
+# Tools that only some steps need: python3-numpy reads model files in tests; valgrind and
+# clang (libFuzzer, sanitizers) are for the checks in `make check`.
+PACKAGES="$PACKAGES python3-numpy"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "deps.sh: need root to install:$missing" >&2; exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq $missing

@@ -1,0 +1,220 @@
+/* test_gradcheck.c — finite-difference gradient check of every differentiable op: the
+ * gradient kiln's autodiff builds is compared with central differences of the loss
+ * sum(op(x) * r) for a fixed random r, element by element, in float32. */
+#include "graph/graph.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (!(cond)) {                                     \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);    \
+            printf(__VA_ARGS__);                           \
+            printf("\n");                                  \
+            failures++;                                    \
+        }                                                  \
+    } while (0)
+
+typedef kn_tensor *(*build_fn)(kn_graph *g, kn_tensor **in, const void *arg);
+
+typedef struct {
+    int64_t shape[3][4];
+    int ndim[3];
+    int n_in;            /* differentiable inputs (params) */
+    bool away_from_zero; /* keep values away from kinks (relu, mae) */
+    bool positive;       /* probabilities: (0.05, 1) */
+} case_shapes;
+
+static uint64_t rng = 12345;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+static float run_loss(kn_graph *g, kn_tensor *loss) {
+    kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_PREDICT);
+    return *(float *)loss->data;
+}
+
+/* Builds op(inputs), reduces it to a scalar with a random projection, and compares
+ * gradients. Extra non-differentiable inputs (labels, targets) are filled by fill_extra. */
+static void gradcheck(const char *name, build_fn build, const void *arg, const case_shapes *cs,
+                      void (*fill_extra)(kn_graph *g)) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 1}, &ctx);
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_tensor *in[3] = {0};
+    for (int i = 0; i < cs->n_in; i++) {
+        char pname[16];
+        snprintf(pname, sizeof pname, "in%d", i);
+        in[i] = kn_param(g, cs->shape[i], cs->ndim[i], KN_INIT_ZEROS, pname);
+    }
+    g->build_phase = KN_PHASE_LOSS;
+    kn_tensor *y = build(g, in, arg);
+    kn_tensor *loss = y;
+    if (y && y->ndim > 0) {
+        kn_tensor *r = kn_input(g, KN_F32, y->shape, y->ndim, "projection");
+        loss = kn__sum(g, kn_mul(g, y, r));
+    }
+    g->build_phase = 0;
+    kn_status st = kn_graph_backward(g, loss);
+    if (!st) st = kn_graph_compile(g, 1, false);
+    CHECK(st == KN_OK, "%s: build failed: %s", name, kn_last_error(ctx));
+    if (st) {
+        kn_graph_free(g);
+        kn_ctx_free(ctx);
+        return;
+    }
+    for (int i = 0; i < cs->n_in; i++) {
+        float *x = in[i]->data;
+        for (int64_t k = 0; k < kn__numel(in[i]); k++) {
+            float v = frand();
+            if (cs->away_from_zero) v = v < 0 ? v - 0.2f : v + 0.2f;
+            if (cs->positive) v = 0.05f + 0.9f * (0.5f * v + 0.5f);
+            x[k] = v;
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (t->op == KN_OP_INPUT && strcmp(t->name, "projection") == 0)
+            for (int64_t k = 0; k < kn__numel(t); k++) ((float *)t->data)[k] = frand();
+    }
+    if (fill_extra) fill_extra(g);
+    kn_graph_run(g); /* forward + backward: analytic gradients */
+    double worst = 0;
+    for (int i = 0; i < cs->n_in; i++) {
+        float *x = in[i]->data;
+        const float *grad = in[i]->grad ? in[i]->grad->data : NULL;
+        CHECK(grad != NULL, "%s: input %d has no gradient", name, i);
+        if (!grad) continue;
+        for (int64_t k = 0; k < kn__numel(in[i]); k++) {
+            const float eps = 1e-2f;
+            float keep = x[k];
+            x[k] = keep + eps;
+            double lp = run_loss(g, loss);
+            x[k] = keep - eps;
+            double lm = run_loss(g, loss);
+            x[k] = keep;
+            double numeric = (lp - lm) / (2.0 * eps);
+            double err = fabs(numeric - grad[k]) / (fabs(numeric) + fabs(grad[k]) + 1e-2);
+            if (err > worst) worst = err;
+            /* float32 central differences with eps 1e-2 carry ~1e-3 relative error from
+             * rounding and O(eps^2) truncation; 2e-2 leaves room for curvature. */
+            CHECK(err < 2e-2, "%s: d/d in%d[%lld]: autodiff %.6g vs numeric %.6g", name, i, (long long)k,
+                  (double)grad[k], numeric);
+        }
+    }
+    printf("%-40s max relative error %.2e\n", name, worst);
+    kn_graph_free(g);
+    kn_ctx_free(ctx);
+}
+
+/* ---------------------------------------------------------------- builders */
+
+static kn_tensor *b_matmul(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *t = arg;
+    return kn_matmul_t(g, in[0], in[1], t[0], t[1]);
+}
+static kn_tensor *b_add(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_add(g, in[0], in[1]); }
+static kn_tensor *b_sub(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sub(g, in[0], in[1]); }
+static kn_tensor *b_mul(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_mul(g, in[0], in[1]); }
+static kn_tensor *b_scale(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_scale(g, in[0], -1.7f); }
+static kn_tensor *b_copy(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__copy(g, in[0]); }
+static kn_tensor *b_act(kn_graph *g, kn_tensor **in, const void *arg) {
+    return kn_act(g, in[0], *(const kn_activation *)arg);
+}
+static kn_tensor *b_sum_rows(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sum_rows(g, in[0]); }
+static kn_tensor *b_sum(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__sum(g, in[0]); }
+static kn_tensor *b_sum_squares(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sum_squares(g, in[0]); }
+
+typedef struct { kn_loss loss; bool logits; } loss_arg;
+static kn_tensor *b_loss(kn_graph *g, kn_tensor **in, const void *arg) {
+    const loss_arg *a = arg;
+    kn_tensor *target = a->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY
+                            ? kn_input(g, KN_I32, (int64_t[]){in[0]->shape[0]}, 1, "labels")
+                            : kn_input(g, KN_F32, in[0]->shape, 2, "targets");
+    return kn_loss_op(g, a->loss, in[0], target, a->logits);
+}
+
+static void fill_targets(kn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (t->op != KN_OP_INPUT) continue;
+        if (strcmp(t->name, "labels") == 0) {
+            for (int64_t k = 0; k < kn__numel(t); k++) ((int32_t *)t->data)[k] = (int32_t)(k % 3);
+        } else if (strcmp(t->name, "targets") == 0) {
+            /* rows of a distribution (valid for every loss): positive, summing to 1 */
+            int64_t cols = t->ne[1], rows = t->ne[0];
+            for (int64_t r = 0; r < rows; r++) {
+                float s = 0, *row = (float *)t->data + r * cols;
+                for (int64_t c = 0; c < cols; c++) s += row[c] = 0.1f + 0.5f * (frand() + 1.0f);
+                for (int64_t c = 0; c < cols; c++) row[c] /= s;
+            }
+        }
+    }
+}
+
+int main(void) {
+    int tt[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    for (int i = 0; i < 4; i++) {
+        case_shapes cs = {.n_in = 2, .ndim = {2, 2}};
+        int64_t m = 3, k = 4, n = 5;
+        int64_t a0 = tt[i][0] ? k : m, a1 = tt[i][0] ? m : k, b0 = tt[i][1] ? n : k, b1 = tt[i][1] ? k : n;
+        memcpy(cs.shape[0], (int64_t[]){a0, a1}, 2 * sizeof(int64_t));
+        memcpy(cs.shape[1], (int64_t[]){b0, b1}, 2 * sizeof(int64_t));
+        char name[32];
+        snprintf(name, sizeof name, "matmul ta=%d tb=%d", tt[i][0], tt[i][1]);
+        gradcheck(name, b_matmul, tt[i], &cs, NULL);
+    }
+    case_shapes same = {.n_in = 2, .ndim = {2, 2}, .shape = {{3, 4}, {3, 4}}};
+    case_shapes row = {.n_in = 2, .ndim = {2, 1}, .shape = {{3, 4}, {4}}};
+    case_shapes scalar = {.n_in = 2, .ndim = {2, 0}, .shape = {{3, 4}, {0}}};
+    build_fn binaries[] = {b_add, b_sub, b_mul};
+    const char *bnames[] = {"add", "sub", "mul"};
+    for (int i = 0; i < 3; i++) {
+        char name[40];
+        snprintf(name, sizeof name, "%s same shape", bnames[i]);
+        gradcheck(name, binaries[i], NULL, &same, NULL);
+        snprintf(name, sizeof name, "%s row broadcast", bnames[i]);
+        gradcheck(name, binaries[i], NULL, &row, NULL);
+        snprintf(name, sizeof name, "%s scalar broadcast", bnames[i]);
+        gradcheck(name, binaries[i], NULL, &scalar, NULL);
+    }
+    case_shapes one = {.n_in = 1, .ndim = {2}, .shape = {{3, 5}}};
+    gradcheck("scale", b_scale, NULL, &one, NULL);
+    gradcheck("copy", b_copy, NULL, &one, NULL);
+    gradcheck("sum_rows", b_sum_rows, NULL, &one, NULL);
+    gradcheck("sum", b_sum, NULL, &one, NULL);
+    gradcheck("sum_squares", b_sum_squares, NULL, &one, NULL);
+    for (int a = KN_RELU; a < KN_ACTIVATION_COUNT; a++) {
+        case_shapes cs = one;
+        cs.away_from_zero = a == KN_RELU || a == KN_LEAKY_RELU || a == KN_ELU;
+        char name[40];
+        snprintf(name, sizeof name, "act %s", kn_activation_name((kn_activation)a));
+        kn_activation act = (kn_activation)a;
+        gradcheck(name, b_act, &act, &cs, NULL);
+    }
+    for (int l = 0; l < KN_LOSS_COUNT; l++)
+        for (int logits = 0; logits < 2; logits++) {
+            kn_loss loss = (kn_loss)l;
+            bool ce = loss == KN_LOSS_BINARY_CROSSENTROPY || loss == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
+                      loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+            if (logits && !ce) continue;
+            case_shapes cs = {.n_in = 1, .ndim = {2}, .shape = {{4, 3}}};
+            cs.positive = ce && !logits;
+            cs.away_from_zero = loss == KN_LOSS_MAE; /* |p - y| has a kink where p == y; y < 1 here */
+            if (loss == KN_LOSS_MAE) cs.positive = false;
+            char name[64];
+            snprintf(name, sizeof name, "loss %s%s", kn_loss_name(loss), logits ? " (logits)" : "");
+            loss_arg a = {loss, logits};
+            gradcheck(name, b_loss, &a, &cs, fill_targets);
+        }
+    if (failures) printf("%d check(s) failed\n", failures);
+    else printf("all gradient checks passed\n");
+    return failures ? 1 : 0;
+}
