@@ -1,0 +1,33 @@
+/* sgemm.h — kiln's own float32 matrix product for the CPU backend (sgemm.c says why it
+ * exists and how it is built). Depends on nothing else in kiln. */
+#ifndef KN_SGEMM_H
+#define KN_SGEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* C (m x n) = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m x k (A stored k x m
+ * when ta), op(B) is k x n (B stored n x k when tb). lda/ldb/ldc are row strides in floats.
+ * beta == 0 means C is not read (may hold NaN); alpha == 0 or k == 0 means A and B are not
+ * read (C = beta * C). threads: how many OpenMP threads it may use (1 = run on the caller's
+ * thread with no OpenMP region at all). Never allocates. */
+void kn__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
+               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+               int threads);
+
+/* Instruction sets kn__sgemm can run on, slowest first. */
+typedef enum {
+    KN_SGEMM_PORTABLE = 0, /* plain C, any CPU */
+    KN_SGEMM_AVX2 = 1,     /* AVX2 + FMA: 6x16 micro-kernel */
+    KN_SGEMM_AVX512 = 2,   /* AVX-512F: 8x32 micro-kernel (GEMV paths stay AVX2) */
+} kn_sgemm_isa;
+
+/* The best set this CPU runs (checked at run time, whatever -march built the file). */
+kn_sgemm_isa kn__sgemm_isa_best(void);
+
+/* kn__sgemm on a chosen set (clamped to kn__sgemm_isa_best()): for tests and benchmarks. */
+void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                   float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                   float beta, float *C, int64_t ldc, int threads);
+
+#endif
