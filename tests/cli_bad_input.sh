@@ -106,8 +106,8 @@ check() {
     first=$(head -n 1 "$CAP/err")
     if [ "$rc" -eq 124 ] && [ -n "$TIMEOUT" ]; then fail "$name" "timed out"; return; fi
     if [ "$rc" -ge 128 ]; then fail "$name" "crashed (exit $rc, signal $((rc - 128))): $first"; return; fi
-    if grep -qE 'Sanitizer|runtime error' "$CAP/err"; then
-        fail "$name" "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error' "$CAP/err")"
+    if grep -qE 'Sanitizer|runtime error:' "$CAP/err"; then
+        fail "$name" "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$CAP/err")"
         return
     fi
     if [ "$rc" -ne "$want" ]; then fail "$name" "exit $rc, expected $want; stderr: $first"; return; fi
@@ -136,7 +136,10 @@ vcheck() {
     (cd "$WORK" && $VALGRIND --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q \
         "$KILN" "$@" >"$CAP/out" 2>"$CAP/err")
     local rc=$?
-    if [ "$rc" -eq 99 ]; then
+    if [ "$rc" -eq 132 ] && grep -q 'Illegal opcode\|unhandled instruction' "$CAP/err"; then
+        # valgrind decodes no AVX-512: a -march=native build on such a CPU cannot run under it
+        echo "SKIP $name: valgrind cannot decode this build's instructions (configure with -DKILN_NATIVE=OFF)"
+    elif [ "$rc" -eq 99 ]; then
         fail "$name" "valgrind: $(grep -m1 -E '(definitely lost|Invalid|uninitialised|Mismatched)' "$CAP/err" || head -n1 "$CAP/err")"
     elif [ "$rc" -ne "$want" ]; then
         fail "$name" "exit $rc under valgrind, expected $want: $(head -n1 "$CAP/err")"
@@ -329,7 +332,7 @@ run_ok() {
     local last
     last=$(tail -n 1 "$CAP/out")
     if [ "$rc" -ne 0 ]; then fail "$name" "exit $rc, expected 0: $(head -n1 "$CAP/err")"; return; fi
-    if grep -qE 'Sanitizer|runtime error' "$CAP/err"; then fail "$name" "sanitizer report"; return; fi
+    if grep -qE 'Sanitizer|runtime error:' "$CAP/err"; then fail "$name" "sanitizer report"; return; fi
     if [ -n "$PY" ]; then
         if ! printf '%s' "$last" | "$PY" -c '
 import json, sys
@@ -351,7 +354,7 @@ assert o["n_train"] == 8 and o["n_test"] == 3 and o["epochs"] == 1, "wrong count
 }
 run_ok train-tiny-json train "$SPEC" --data "idx:$GOOD" --epochs 1 --json --quiet
 run_ok train-tiny-inline-spec train "$SPEC_TEXT" --data "idx:$GOOD" --epochs 1 --json --quiet
-[ -d "$T/gzgood" ] && run_ok train-tiny-gzip train "$SPEC" --data "idx:$D" --epochs 1 --json --quiet
+[ -d "$T/gzgood" ] && run_ok train-tiny-gzip train "$SPEC" --data "idx:$T/gzgood" --epochs 1 --json --quiet
 
 echo "cli_bad_input: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]

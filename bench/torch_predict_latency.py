@@ -1,0 +1,39 @@
+# torch_predict_latency.py — PyTorch's single-sample predict latency for the reference MLP,
+# measured as INTERFACE.md says and as bench/predict_latency.c measures kiln: a model
+# trained for one pass over 10k images, then one call per sample over N distinct test
+# images under torch.no_grad(), input scaling (u8 -> [0, 1]) and softmax included; median
+# and p99. usage: THREADS=1 /usr/bin/python3 bench/torch_predict_latency.py [N]
+import gzip, os, struct, sys, time
+import numpy as np, torch, torch.nn as nn
+
+D = os.environ.get("FMNIST", "/usr/share/datasets/fashion-mnist")
+def idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic, n = struct.unpack(">II", data[:8])
+    if magic == 2051:
+        r, c = struct.unpack(">II", data[8:16])
+        return np.frombuffer(data, np.uint8, offset=16).reshape(n, r * c)
+    return np.frombuffer(data, np.uint8, offset=8)
+
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+threads = int(os.environ.get("THREADS", "1"))
+torch.set_num_threads(threads); torch.manual_seed(0)
+xtr = torch.tensor(idx(f"{D}/train-images-idx3-ubyte.gz")[:10000], dtype=torch.float32) / 255
+ytr = torch.tensor(idx(f"{D}/train-labels-idx1-ubyte.gz")[:10000], dtype=torch.long)
+raw = torch.tensor(idx(f"{D}/t10k-images-idx3-ubyte.gz")[:n].copy())
+model = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+for i in range(0, 10000, 32):
+    opt.zero_grad(); nn.functional.cross_entropy(model(xtr[i:i+32]), ytr[i:i+32]).backward(); opt.step()
+times = []
+with torch.no_grad():
+    for rep in range(2):
+        for i in range(n):
+            t0 = time.perf_counter()
+            x = raw[i:i+1].float() / 255
+            p = torch.softmax(model(x), 1)
+            t = time.perf_counter() - t0
+            if rep == 1: times.append(t)
+times.sort()
+print(f"RESULT torch predict1 samples={n} threads={threads} median_us={times[n//2]*1e6:.2f} p99_us={times[int(n*0.99)]*1e6:.2f}")
