@@ -133,8 +133,8 @@ vcheck() {
     local name=$1 want=$2
     shift 3
     [ -n "$VALGRIND" ] || return 0
-    (cd "$WORK" && $VALGRIND --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q \
-        "$KILN" "$@" >"$CAP/out" 2>"$CAP/err")
+    ( (cd "$WORK" && $VALGRIND --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q \
+        "$KILN" "$@" >"$CAP/out" 2>"$CAP/err") ) 2>/dev/null
     local rc=$?
     if [ "$rc" -eq 132 ] && grep -q 'Illegal opcode\|unhandled instruction' "$CAP/err"; then
         # valgrind decodes no AVX-512: a -march=native build on such a CPU cannot run under it
