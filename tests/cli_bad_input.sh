@@ -26,6 +26,8 @@ TIMEOUT=
 command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout 20"
 VALGRIND=
 command -v valgrind >/dev/null 2>&1 && VALGRIND=valgrind
+# An ASan build cannot run under valgrind (and checks the same things itself).
+[ -n "$VALGRIND" ] && grep -q __asan_init "$KILN" 2>/dev/null && VALGRIND=
 # Few threads: quick, and quieter under valgrind.
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1
 
@@ -36,6 +38,7 @@ fail() { FAILS=$((FAILS + 1)); echo "FAIL $1: $2"; }
 # ---------------------------------------------------------------- building inputs
 
 # bytes V... : writes each value (0..255) as one byte.
+# shellcheck disable=SC2059 # the format is the bytes themselves, as octal escapes
 bytes() { [ $# -gt 0 ] && printf "$(printf '\\%03o' "$@")"; }
 # be32 N : N as a big-endian u32.
 be32() { bytes $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
@@ -93,6 +96,7 @@ check() {
     local multi=0
     case $name in *'*') multi=1; name=${name%'*'} ;; esac
     local before after rc lines
+    rm -rf "$WORK" && mkdir "$WORK"
     before=$(cd "$T" && find . -path ./.cap -prune -o -print | LC_ALL=C sort)
     (cd "$WORK" && $TIMEOUT "$KILN" "$@" >"$CAP/out" 2>"$CAP/err")
     rc=$?
@@ -155,6 +159,8 @@ check data-folder-missing 1 "/nonexistent" -- train "$SPEC" --data idx:/nonexist
 mkdir -p "$T/nolabels"
 images "$T/nolabels/train-images-idx3-ubyte" 8
 check labels-file-missing 1 "train-labels-idx1-ubyte" -- train "$SPEC" --data "idx:$T/nolabels"
+mkdir -p "$T/specdir"
+check spec-is-a-directory 1 "specdir" -- train "$T/specdir" --data "idx:$GOOD"
 check data-source-unknown 1 "frobdata" -- train "$SPEC" --data frobdata
 
 # ---------------------------------------------------------------- 3-6: bad IDX files
@@ -325,6 +331,7 @@ run_ok() {
     local name=$1
     shift
     local before after
+    rm -rf "$WORK" && mkdir "$WORK"
     before=$(cd "$T" && find . -path ./.cap -prune -o -print | LC_ALL=C sort)
     (cd "$WORK" && $TIMEOUT "$KILN" "$@" >"$CAP/out" 2>"$CAP/err")
     local rc=$?

@@ -53,7 +53,11 @@ static kn_status get_int(kn_ctx *ctx, const cJSON *obj, const char *key, const c
     double d = (double)*out;
     kn_status st = get_number(ctx, obj, key, where, lo, hi, &d);
     if (st) return st;
-    if (d != floor(d)) return spec_error(ctx, key, "%g is not a whole number", d);
+    if (d != floor(d)) {
+        char field[160];
+        snprintf(field, sizeof field, "%s%s", where, key);
+        return spec_error(ctx, field, "%g is not a whole number", d);
+    }
     *out = (int64_t)d;
     return KN_OK;
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *usage_text =
     "kiln " KILN_VERSION " — train, evaluate and serve machine-learning models\n"
@@ -106,6 +107,12 @@ int cli_fail(kn_ctx *ctx, kn_status st) {
 }
 
 char *cli_read_file(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return NULL;
+    if (!S_ISREG(sb.st_mode)) {
+        errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, len = 0;

@@ -71,6 +71,10 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
     }
     if (!a->spec) return cli_usage_error("train", "missing SPEC (a JSON model description)");
     if (!a->data) return cli_usage_error("train", "missing --data DATA");
+    kn_optimizer_kind kind;
+    if (a->optimizer && !kn_optimizer_parse(a->optimizer, &kind))
+        return cli_usage_error("train", "--optimizer: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad)",
+                               a->optimizer);
     if (a->precision && strcmp(a->precision, "fp32") != 0)
         return cli_usage_error("train", "--precision %s is not available yet (fp32 only)", a->precision);
     return CLI_OK;
@@ -123,12 +127,8 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         goto done;
     }
     if (a.optimizer) {
-        kn_optimizer_kind kind;
-        if (!kn_optimizer_parse(a.optimizer, &kind)) {
-            rc = cli_usage_error("train", "--optimizer: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad)",
-                                 a.optimizer);
-            goto done;
-        }
+        kn_optimizer_kind kind = KN_OPT_ADAM;
+        kn_optimizer_parse(a.optimizer, &kind); /* checked in parse_args */
         if (kind != spec.compile.optimizer.kind) spec.compile.optimizer = kn_optimizer_default(kind);
     }
     if (a.lr > 0) spec.compile.optimizer.learning_rate = (float)a.lr;
