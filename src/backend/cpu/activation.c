@@ -10,6 +10,14 @@ bool kn__act_grad_uses_output(kn_activation a) {
     return a == KN_RELU || a == KN_SIGMOID || a == KN_TANH || a == KN_SOFTMAX;
 }
 
+typedef struct {
+    kn_activation kind;
+    float alpha;
+    const float *x;  /* forward: input; backward: dy */
+    const float *v;  /* backward: y or x (see kn__act_grad_uses_output) */
+    float *y;        /* output */
+} act_args;
+
 static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
@@ -23,103 +31,74 @@ static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols) {
     }
 }
 
-void kn__cpu_act(kn_graph *g, kn_tensor *t) {
-    const float *x = t->src[0]->data;
-    float *y = t->data;
-    int64_t n = kn__numel(t);
-    float alpha = t->fparam[0];
-    int th = kn__threads_for(g, n);
-    switch ((kn_activation)t->iparam[0]) {
-    case KN_LINEAR:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i];
-        break;
-    case KN_RELU:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
-        break;
-    case KN_LEAKY_RELU:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i];
-        break;
-    case KN_ELU:
-#pragma omp parallel for num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]);
-        break;
-    case KN_SIGMOID:
-#pragma omp parallel for num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
-        break;
-    case KN_TANH:
-#pragma omp parallel for num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
-        break;
+static void act_range(void *p, int64_t lo, int64_t hi) {
+    const act_args *a = p;
+    const float *restrict x = a->x + lo;
+    float *restrict y = a->y + lo;
+    const float alpha = a->alpha;
+    int64_t n = hi - lo;
+    switch (a->kind) {
+    case KN_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
+    case KN_LEAKY_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i]; break;
+    case KN_ELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]); break;
+    case KN_SIGMOID: for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i])); break;
+    case KN_TANH: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
     case KN_GELU:
-#pragma omp parallel for num_threads(th) if (th > 1)
         for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         break;
-    case KN_SOFTMAX: {
-        int64_t cols = t->ne[t->ndim - 1];
-        softmax_rows(x, y, n / cols, cols);
-        break;
-    }
-    default: break;
+    default: for (int64_t i = 0; i < n; i++) y[i] = x[i]; break;
     }
 }
 
-/* src[0] = dy; src[1] = y (relu, sigmoid, tanh, softmax) or x (the others). */
-void kn__cpu_act_grad(kn_graph *g, kn_tensor *t) {
-    const float *dy = t->src[0]->data, *v = t->src[1]->data;
-    float *dx = t->data;
-    int64_t n = kn__numel(t);
-    float alpha = t->fparam[0];
-    int th = kn__threads_for(g, n);
-    switch ((kn_activation)t->iparam[0]) {
-    case KN_LINEAR:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i];
-        break;
-    case KN_RELU:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : 0.0f;
-        break;
-    case KN_LEAKY_RELU:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : alpha * dy[i];
-        break;
-    case KN_ELU:
-#pragma omp parallel for num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : dy[i] * alpha * expf(v[i]);
-        break;
-    case KN_SIGMOID:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * v[i] * (1.0f - v[i]);
-        break;
-    case KN_TANH:
-#pragma omp parallel for simd num_threads(th) if (th > 1)
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - v[i] * v[i]);
-        break;
+static void act_grad_range(void *p, int64_t lo, int64_t hi) {
+    const act_args *a = p;
+    const float *restrict dy = a->x + lo, *restrict v = a->v + lo;
+    float *restrict dx = a->y + lo;
+    const float alpha = a->alpha;
+    int64_t n = hi - lo;
+    switch (a->kind) {
+    case KN_RELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : 0.0f; break;
+    case KN_LEAKY_RELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : alpha * dy[i]; break;
+    case KN_ELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : dy[i] * alpha * expf(v[i]); break;
+    case KN_SIGMOID: for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * v[i] * (1.0f - v[i]); break;
+    case KN_TANH: for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - v[i] * v[i]); break;
     case KN_GELU: {
         const float inv_sqrt_2pi = 0.3989422804014327f;
-#pragma omp parallel for num_threads(th) if (th > 1)
         for (int64_t i = 0; i < n; i++) {
-            float xi = v[i];
-            float cdf = 0.5f * (1.0f + erff(xi * (float)M_SQRT1_2));
+            float xi = v[i], cdf = 0.5f * (1.0f + erff(xi * (float)M_SQRT1_2));
             dx[i] = dy[i] * (cdf + xi * inv_sqrt_2pi * expf(-0.5f * xi * xi));
         }
         break;
     }
-    case KN_SOFTMAX: {
+    default: for (int64_t i = 0; i < n; i++) dx[i] = dy[i]; break;
+    }
+}
+
+void kn__cpu_act(kn_graph *g, kn_tensor *t) {
+    act_args a = {(kn_activation)t->iparam[0], t->fparam[0], t->src[0]->data, NULL, t->data};
+    int64_t n = kn__numel(t);
+    if (a.kind == KN_SOFTMAX) {
+        int64_t cols = t->ne[t->ndim - 1];
+        softmax_rows(a.x, a.y, n / cols, cols);
+        return;
+    }
+    kn__parallel_for(g, n, KN_GRAIN, act_range, &a);
+}
+
+/* src[0] = dy; src[1] = y (relu, sigmoid, tanh, softmax) or x (the others). */
+void kn__cpu_act_grad(kn_graph *g, kn_tensor *t) {
+    act_args a = {(kn_activation)t->iparam[0], t->fparam[0], t->src[0]->data, t->src[1]->data, t->data};
+    int64_t n = kn__numel(t);
+    if (a.kind == KN_SOFTMAX) {
         int64_t cols = t->ne[t->ndim - 1], rows = n / cols;
         for (int64_t r = 0; r < rows; r++) {
-            const float *dyr = dy + r * cols, *yr = v + r * cols;
-            float *dxr = dx + r * cols;
+            const float *dyr = a.x + r * cols, *yr = a.v + r * cols;
+            float *dxr = a.y + r * cols;
             float dot = 0;
             for (int64_t c = 0; c < cols; c++) dot += dyr[c] * yr[c];
             for (int64_t c = 0; c < cols; c++) dxr[c] = yr[c] * (dyr[c] - dot);
         }
-        break;
+        return;
     }
-    default: break;
-    }
+    kn__parallel_for(g, n, KN_GRAIN, act_grad_range, &a);
 }

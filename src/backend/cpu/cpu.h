@@ -24,9 +24,12 @@ void kn__cpu_optimizer(kn_graph *g, kn_tensor *t);
  * activations are ~2k floats, where waking a second thread costs more than it saves. */
 #define KN_PAR_MIN 32768
 
-/* Threads for a loop of n elements. */
-static inline int kn__threads_for(const kn_graph *g, int64_t n) {
-    return n >= KN_PAR_MIN ? kn_ctx_threads(g->ctx) : 1;
-}
+/* A loop body over elements [lo, hi). */
+typedef void (*kn__range_fn)(void *args, int64_t lo, int64_t hi);
+/* Runs fn over [0, n): on the caller's thread below KN_PAR_MIN, else split over the
+ * context's threads in chunks that are multiples of grain (16 floats keeps chunks 64-byte
+ * aligned; a row length keeps rows whole). */
+void kn__parallel_for(const kn_graph *g, int64_t n, int64_t grain, kn__range_fn fn, void *args);
+#define KN_GRAIN 16
 
 #endif

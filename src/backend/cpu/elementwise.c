@@ -1,57 +1,77 @@
 /* elementwise.c — add, sub, mul (with row and scalar broadcast), scale, copy, and the
- * reductions sum_rows, sum, sum_squares. Loops vectorize (-O2 -ftree-vectorize / omp simd)
- * and thread with OpenMP above KN_PAR_MIN elements. */
+ * reductions sum_rows, sum, sum_squares. Loops are written over ranges with restrict
+ * pointers so they vectorize, and split over threads by kn__parallel_for. */
 #include "cpu.h"
 
 #include <string.h>
 
 typedef enum { BIN_ADD, BIN_SUB, BIN_MUL } bin_op;
 
+typedef struct {
+    bin_op op;
+    kn_bcast bcast;
+    const float *a, *b;
+    float *y;
+    int64_t cols;     /* row broadcast: length of b */
+    float s;          /* scale */
+} ew_args;
+
 static inline float apply(bin_op op, float x, float y) {
     return op == BIN_ADD ? x + y : op == BIN_SUB ? x - y : x * y;
 }
 
+/* One op and broadcast per instantiation, so each loop body is branch-free. */
+#define BINARY_LOOPS(OP)                                                                   \
+    do {                                                                                   \
+        if (a->bcast == BCAST_SAME)                                                        \
+            for (int64_t i = lo; i < hi; i++) y[i] = apply(OP, x[i], b[i]);                \
+        else if (a->bcast == BCAST_SCALAR)                                                 \
+            for (int64_t i = lo; i < hi; i++) y[i] = apply(OP, x[i], b[0]);                \
+        else                                                                               \
+            for (int64_t r = lo / cols; r < hi / cols; r++)                                \
+                for (int64_t c = 0; c < cols; c++)                                         \
+                    y[r * cols + c] = apply(OP, x[r * cols + c], b[c]);                    \
+    } while (0)
+
+static void binary_range(void *p, int64_t lo, int64_t hi) {
+    const ew_args *a = p;
+    const float *restrict x = a->a, *restrict b = a->b;
+    float *restrict y = a->y;
+    int64_t cols = a->cols;
+    switch (a->op) {
+    case BIN_ADD: BINARY_LOOPS(BIN_ADD); break;
+    case BIN_SUB: BINARY_LOOPS(BIN_SUB); break;
+    case BIN_MUL: BINARY_LOOPS(BIN_MUL); break;
+    }
+}
+
 static void binary(kn_graph *g, kn_tensor *t, bin_op op) {
-    const float *a = t->src[0]->data, *b = t->src[1]->data;
-    float *y = t->data;
+    ew_args a = {op, kn__bcast(t->src[0], t->src[1]), t->src[0]->data, t->src[1]->data, t->data, 1, 0};
     int64_t n = kn__numel(t);
-    int th = kn__threads_for(g, n);
-    switch (kn__bcast(t->src[0], t->src[1])) {
-    case BCAST_SAME:
-#pragma omp parallel for simd num_threads(th) if (th > 1) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = apply(op, a[i], b[i]);
-        break;
-    case BCAST_SCALAR: {
-        float s = b[0];
-#pragma omp parallel for simd num_threads(th) if (th > 1) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = apply(op, a[i], s);
-        break;
+    if (a.bcast == BCAST_ROW) {
+        /* split by whole rows: ranges are passed in elements, multiples of cols */
+        a.cols = t->src[1]->ne[0];
+        kn__parallel_for(g, n, a.cols, binary_range, &a); /* whole rows per thread */
+        return;
     }
-    case BCAST_ROW: {
-        int64_t cols = t->src[1]->ne[0], rows = n / cols;
-#pragma omp parallel for num_threads(th) if (th > 1) schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *ar = a + r * cols;
-            float *yr = y + r * cols;
-#pragma omp simd
-            for (int64_t c = 0; c < cols; c++) yr[c] = apply(op, ar[c], b[c]);
-        }
-        break;
-    }
-    }
+    kn__parallel_for(g, n, KN_GRAIN, binary_range, &a);
 }
 
 void kn__cpu_add(kn_graph *g, kn_tensor *t) { binary(g, t, BIN_ADD); }
 void kn__cpu_sub(kn_graph *g, kn_tensor *t) { binary(g, t, BIN_SUB); }
 void kn__cpu_mul(kn_graph *g, kn_tensor *t) { binary(g, t, BIN_MUL); }
 
+static void scale_range(void *p, int64_t lo, int64_t hi) {
+    const ew_args *a = p;
+    const float *restrict x = a->a;
+    float *restrict y = a->y;
+    const float s = a->s;
+    for (int64_t i = lo; i < hi; i++) y[i] = x[i] * s;
+}
+
 void kn__cpu_scale(kn_graph *g, kn_tensor *t) {
-    const float *a = t->src[0]->data;
-    float *y = t->data, s = t->fparam[0];
-    int64_t n = kn__numel(t);
-    int th = kn__threads_for(g, n);
-#pragma omp parallel for simd num_threads(th) if (th > 1) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * s;
+    ew_args a = {.a = t->src[0]->data, .y = t->data, .s = t->fparam[0]};
+    kn__parallel_for(g, kn__numel(t), KN_GRAIN, scale_range, &a);
 }
 
 void kn__cpu_copy(kn_graph *g, kn_tensor *t) {
@@ -62,15 +82,12 @@ void kn__cpu_copy(kn_graph *g, kn_tensor *t) {
 /* (rows, cols) -> (cols): column sums, accumulated row by row so the inner loop vectorizes. */
 void kn__cpu_sum_rows(kn_graph *g, kn_tensor *t) {
     (void)g;
-    const float *x = t->src[0]->data;
-    float *y = t->data;
+    const float *restrict x = t->src[0]->data;
+    float *restrict y = t->data;
     int64_t cols = t->ne[0], rows = kn__numel(t->src[0]) / cols;
     memset(y, 0, (size_t)cols * sizeof *y);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; c++) y[c] += xr[c];
-    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) y[c] += x[r * cols + c];
 }
 
 void kn__cpu_sum(kn_graph *g, kn_tensor *t) {

@@ -1,25 +1,20 @@
-/* gemm.c — matrix products through OpenBLAS's cblas_sgemm (row-major). Small products run
- * OpenBLAS on one thread: at the reference MLP's sizes its thread wake-up costs more than
- * the product (measured in bench/, see RESULTS.md). */
+/* gemm.c — the matmul op's kernel: kiln's own sgemm (sgemm.c), not OpenBLAS. Debian's
+ * OpenBLAS 0.3.21 misdetects these CPUs as "Prescott" and runs SSE3 kernels at a third of
+ * the machine's speed (a library cannot override that: OpenBLAS reads OPENBLAS_CORETYPE in
+ * its load-time constructor), and at the reference MLP's sizes its per-call overhead is
+ * larger than the product itself; bench/bench_sgemm.c measures both. */
 #include "cpu.h"
+#include "sgemm.h"
 
-#include <cblas.h>
-
-/* OpenBLAS's thread count is process-wide; we set it only when it must change. */
-static void blas_threads(kn_graph *g, int n) {
-    if (g->ctx->blas_threads != n) {
-        openblas_set_num_threads(n);
-        g->ctx->blas_threads = n;
-    }
-}
+/* Products under this many flops run on one thread: waking a second costs more. */
+#define KN_GEMM_PAR_FLOPS 3e7
 
 void kn__cpu_matmul(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     bool ta = t->iparam[0], tb = t->iparam[1];
-    int m = (int)t->ne[0], n = (int)t->ne[1];
-    int k = (int)(ta ? a->ne[0] : a->ne[1]);
-    double flops = 2.0 * m * n * k;
-    blas_threads(g, flops >= 4e7 ? kn_ctx_threads(g->ctx) : 1);
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
-                a->data, (int)a->ne[1], b->data, (int)b->ne[1], 0.0f, t->data, n);
+    int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    int threads = flops >= KN_GEMM_PAR_FLOPS ? kn_ctx_threads(g->ctx) : 1;
+    /* (m,k) x (k,n) -> (m,n); stored shapes give the row strides */
+    kn__sgemm(ta, tb, m, n, k, 1.0f, a->data, a->ne[1], b->data, b->ne[1], 0.0f, t->data, n, threads);
 }

@@ -1,13 +1,9 @@
-/* sgemm.c — kiln's own float32 GEMM. The system's OpenBLAS 0.3.21 does not know this CPU,
- * falls back to SSE3 kernels and runs at 1/3 of its speed (bench/bench_sgemm.c); a library
- * cannot make it choose better, so kiln multiplies itself. Register-blocked micro-kernels
- * (AVX2+FMA 6x16, AVX-512 8x32; chosen at run time, whatever -march built the file) over
- * cache blocks (KC x NC panels of B, MC x KC blocks of A); small products read A and B in
- * place instead of packing them; one-row and one-column products take a GEMV path. Limits:
- * float32, row-major, no denormal handling of its own; x86 gets the fast paths, other CPUs
- * a plain C loop. Packing buffers are fixed-size thread-local arrays: the training loop
- * must not allocate after its first step (a test counts), kn__sgemm has no context to
- * allocate from, and each OpenMP thread packs its own panels; ~1.2 MB per thread. */
+/* sgemm.c — kiln's own float32 GEMM: Debian's OpenBLAS 0.3.21 misdetects this CPU and runs
+ * its SSE3 kernels at a third of the speed (bench/bench_sgemm.c). AVX2 6x16 and AVX-512 8x32
+ * micro-kernels chosen at run time (whatever -march built the file), cache blocking, in-place
+ * reads for small products, GEMV for one-row products. Limits: float32, row-major; non-x86
+ * CPUs get a plain C loop. Packing buffers are fixed thread-local arrays (656 KB a thread): a
+ * training step must not allocate, and kn__sgemm has no context to allocate from. */
 #include "sgemm.h"
 
 #include <stddef.h>
@@ -26,13 +22,15 @@
 
 /* Cache blocks, shared by both micro-kernels: a KC x NR micro-panel of B (16 KB at NR=16)
  * stays in L1 while MC/MR micro-panels of A stream past it; the MC x KC block of A (144 KB)
- * and the KC x NC panel of B (1 MB) stay in L2 (2 MB per core here). MC is a multiple of
- * both MRs, NC of both NRs. */
-enum { KC = 256, MC = 144, NC = 1024 };
+ * and the KC x NC panel of B (512 KB) stay in L2 (2 MB per core here). MC is a multiple of
+ * both MRs, NC of both NRs. NC = 1024 or 2048 measured no faster at 1024^3. */
+enum { KC = 256, MC = 144, NC = 512 };
 
-/* Products below this many flops run on one thread: measured on this 2-core VM, a second
- * thread's wake-up and split do not pay back below ~4 MFLOP (bench/bench_sgemm.c). */
-#define PAR_MIN_FLOPS 4e6
+/* Products below this many flops run on one thread. Measured on the 2-core VM with the
+ * OpenMP team awake (as in a training loop): 2 threads win 1.3-1.9x from 64x64x64 (0.5 MFLOP)
+ * up and lose at 32x64x64 (0.26 MFLOP) with AVX-512; 1 MFLOP keeps a margin for a team
+ * that must first be woken. */
+#define PAR_MIN_FLOPS 1e6
 
 /* Thread-local packing buffers (see the opening comment). pack_a: ceil(MC/MR) panels of
  * (KC, MR), + slack for the 6-row packer's overlapping 8-float stores. pack_b: NC/NR panels
@@ -76,9 +74,8 @@ static void portable_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, flo
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
 /* A micro-kernel: C tile (mr x ncols, mr <= MR, ncols <= NR) = alpha * a * b + beta * C.
- * a(i, p) = a[i*rsa + p*csa] (a packed panel, or A itself); b(p, j) = b[p*rsb + j], which
- * must be readable for all NR (or, when ncols <= NR/2, NR/2) columns: a packed, zero-padded
- * panel, or B itself when the tile is NR wide. */
+ * a(i, p) = a[i*rsa + p*csa] (a packed panel, or A itself); b(p, j) = b[p*rsb + j] for
+ * j < ncols (a packed panel, or B itself; columns past ncols are not read). */
 typedef void tile_fn(int mr, int ncols, int64_t kc, const float *a, int64_t rsa, int64_t csa,
                      const float *b, int64_t rsb, float *c, int64_t ldc, float alpha, float beta);
 
@@ -103,18 +100,27 @@ AVX2 static ALWAYS_INLINE void avx2_put(float *c, __m256 acc, float alpha, float
         _mm256_storeu_ps(c, r);
 }
 
-/* 6x16 tile: 12 accumulators, 2 loads of b and 6 broadcasts of a per k step; mr and nv
- * (vectors of 8 columns) are constants after inlining, so each (mr, nv) is its own loop. */
-AVX2 static ALWAYS_INLINE void avx2_tile(const int mr, const int nv, int64_t kc, const float *a,
-                                         int64_t rsa, int64_t csa, const float *b, int64_t rsb,
-                                         float *c, int64_t ldc, float alpha, float beta,
-                                         int last) {
+/* 6x16 tile: 12 accumulators, 2 loads of b and 6 broadcasts of a per k step. mr, nv
+ * (vectors of 8 columns) and part (the last vector is `last` < 8 wide, and b is read masked
+ * there) are constants after inlining, so each combination is its own loop. */
+AVX2 static ALWAYS_INLINE void avx2_tile(const int mr, const int nv, const bool part, int64_t kc,
+                                         const float *a, int64_t rsa, int64_t csa, const float *b,
+                                         int64_t rsb, float *c, int64_t ldc, float alpha,
+                                         float beta, int last) {
+    const __m256i mask = avx2_mask(last);
     __m256 c0[6], c1[6];
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int i = 0; i < 6; i++) {
+        c0[i] = c1[i] = _mm256_setzero_ps();
+        if (i < mr) { /* C is touched only after the k loop: fetch it meanwhile */
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 8 * nv - 1), _MM_HINT_T0);
+        }
+    }
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = nv > 1 ? _mm256_loadu_ps(b + 8) : b0;
+        __m256 b0 = nv == 1 && part ? _mm256_maskload_ps(b, mask) : _mm256_loadu_ps(b);
+        __m256 b1 = nv == 1 ? b0 : part ? _mm256_maskload_ps(b + 8, mask) : _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
         for (int i = 0; i < 6; i++) {
             if (i < mr) {
@@ -126,8 +132,6 @@ AVX2 static ALWAYS_INLINE void avx2_tile(const int mr, const int nv, int64_t kc,
         a += csa;
         b += rsb;
     }
-    __m256i mask = avx2_mask(last);
-    bool part = last < 8;
 #pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
         if (i < mr) {
@@ -145,32 +149,38 @@ AVX2 static ALWAYS_INLINE void avx2_tile(const int mr, const int nv, int64_t kc,
 AVX2 static void avx2_tile_any(int mr, int ncols, int64_t kc, const float *a, int64_t rsa,
                                int64_t csa, const float *b, int64_t rsb, float *c, int64_t ldc,
                                float alpha, float beta) {
-    int nv = ncols > 8 ? 2 : 1, last = ncols - 8 * (nv - 1);
+    const int nv = ncols > 8 ? 2 : 1, last = ncols - 8 * (nv - 1), part = last < 8;
 #define T(MR_, NV_)                                                                          \
-    case (MR_ - 1) * 2 + NV_ - 1:                                                            \
-        avx2_tile(MR_, NV_, kc, a, rsa, csa, b, rsb, c, ldc, alpha, beta, last);             \
+    case ((MR_ - 1) * 2 + NV_ - 1) * 2:                                                      \
+        avx2_tile(MR_, NV_, false, kc, a, rsa, csa, b, rsb, c, ldc, alpha, beta, last);      \
+        break;                                                                               \
+    case ((MR_ - 1) * 2 + NV_ - 1) * 2 + 1:                                                  \
+        avx2_tile(MR_, NV_, true, kc, a, rsa, csa, b, rsb, c, ldc, alpha, beta, last);       \
         break;
-    switch ((mr - 1) * 2 + nv - 1) {
+    switch (((mr - 1) * 2 + nv - 1) * 2 + part) {
         T(1, 1) T(1, 2) T(2, 1) T(2, 2) T(3, 1) T(3, 2)
         T(4, 1) T(4, 2) T(5, 1) T(5, 2) T(6, 1) T(6, 2)
     }
 #undef T
 }
 
-/* In-place transpose of an 8x8 block held as 8 rows. */
+/* In-place transpose of an 8x8 block held as 8 rows. (Small loops carry unroll pragmas:
+ * -O2 does not fully unroll them, and an indexed array of vectors then lives on the stack.) */
 AVX2 static ALWAYS_INLINE void avx2_transpose8(__m256 r[8]) {
     __m256 t[8], s[8];
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    for (int h = 0; h < 2; h++) { /* rows 0-3, then rows 4-7 */
-        __m256 *u = t + 4 * h, *v = s + 4 * h;
-        v[0] = _mm256_shuffle_ps(u[0], u[2], _MM_SHUFFLE(1, 0, 1, 0));
-        v[1] = _mm256_shuffle_ps(u[0], u[2], _MM_SHUFFLE(3, 2, 3, 2));
-        v[2] = _mm256_shuffle_ps(u[1], u[3], _MM_SHUFFLE(1, 0, 1, 0));
-        v[3] = _mm256_shuffle_ps(u[1], u[3], _MM_SHUFFLE(3, 2, 3, 2));
+#pragma GCC unroll 2
+    for (int h = 0; h < 8; h += 4) { /* rows 0-3, then rows 4-7 */
+        s[h] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
         r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
@@ -184,9 +194,9 @@ AVX2 static ALWAYS_INLINE void pack_a_panel(const int MR, bool ta, const float *
                                             float *out) {
     if (ta) { /* A stored (k, m): op(A) column p is A's row p, the mr values contiguous */
         const float *src = A + p0 * lda + i;
-        if (mr == MR && MR <= 8) {
-            __m256i mask = avx2_mask(MR);
-            for (int64_t p = 0; p < kc; p++) /* 8-float store: lanes >= MR overwritten next */
+        if (MR <= 8) { /* 8-float stores: lanes >= MR are overwritten by the next p */
+            const __m256i mask = avx2_mask(mr);
+            for (int64_t p = 0; p < kc; p++)
                 _mm256_storeu_ps(out + p * MR, _mm256_maskload_ps(src + p * lda, mask));
         } else {
             for (int64_t p = 0; p < kc; p++)
@@ -196,11 +206,13 @@ AVX2 static ALWAYS_INLINE void pack_a_panel(const int MR, bool ta, const float *
     }
     const float *src = A + i * lda + p0; /* (mr, kc) rows of A */
     int64_t p = 0;
-    if (mr == MR && (MR == 6 || MR == 8)) { /* 8 x 8 transposes; rows past MR repeat row 0 */
+    if (MR <= 8) { /* 8 x 8 transposes; rows past mr repeat row 0 and are overwritten */
         for (; p + 8 <= kc; p += 8) {
             __m256 r[8];
-            for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (q < MR ? q : 0) * lda + p);
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (q < mr ? q : 0) * lda + p);
             avx2_transpose8(r);
+#pragma GCC unroll 8
             for (int q = 0; q < 8; q++) _mm256_storeu_ps(out + (p + q) * MR, r[q]);
         }
     }
@@ -209,45 +221,48 @@ AVX2 static ALWAYS_INLINE void pack_a_panel(const int MR, bool ta, const float *
 }
 
 /* Packs rows [p0, p0+kc) x columns [j, j+ncols) of op(B) as one (kc, NR) panel,
- * out[p*NR + c], columns ncols..NR-1 zero. */
+ * out[p*NR + c]. Columns ncols..NR-1 are left unset: the kernels mask them out of loads. */
 AVX2 static ALWAYS_INLINE void pack_b_panel(const int NR, bool tb, const float *B, int64_t ldb,
                                             int64_t p0, int64_t j, int ncols, int64_t kc,
                                             float *out) {
-    int c8 = 0;
-    if (tb) { /* B stored (n, k): op(B) row p is B's column p; transpose 8 x 8 blocks */
-        for (; c8 + 8 <= ncols; c8 += 8) {
-            const float *src = B + (j + c8) * ldb + p0; /* (8, kc) */
-            int64_t p = 0;
-            for (; p + 8 <= kc; p += 8) {
-                __m256 r[8];
-                for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + q * ldb + p);
-                avx2_transpose8(r);
-                for (int q = 0; q < 8; q++) _mm256_storeu_ps(out + (p + q) * NR + c8, r[q]);
-            }
-            for (; p < kc; p++)
-                for (int q = 0; q < 8; q++) out[p * NR + c8 + q] = src[q * ldb + p];
-        }
+    if (!tb) { /* B stored (k, n): rows copied */
+        const float *src = B + p0 * ldb + j; /* (kc, ncols) */
+        __m256i mask[NR / 8];
+#pragma GCC unroll 4
+        for (int v = 0; v < NR / 8; v++) mask[v] = avx2_mask(ncols - 8 * v);
         for (int64_t p = 0; p < kc; p++)
-            for (int c = c8; c < NR; c++)
-                out[p * NR + c] = c < ncols ? B[(j + c) * ldb + p0 + p] : 0.0f;
+#pragma GCC unroll 4
+            for (int v = 0; v < NR / 8; v++)
+                _mm256_storeu_ps(out + p * NR + 8 * v,
+                                 ncols == NR ? _mm256_loadu_ps(src + p * ldb + 8 * v)
+                                             : _mm256_maskload_ps(src + p * ldb + 8 * v, mask[v]));
         return;
     }
-    const float *src = B + p0 * ldb + j; /* (kc, ncols) */
-    if (ncols == NR) {
-        for (int64_t p = 0; p < kc; p++)
-            for (int c = 0; c < NR; c += 8)
-                _mm256_storeu_ps(out + p * NR + c, _mm256_loadu_ps(src + p * ldb + c));
-    } else {
-        for (int64_t p = 0; p < kc; p++)
-            for (int c = 0; c < NR; c++) out[p * NR + c] = c < ncols ? src[p * ldb + c] : 0.0f;
+    /* B stored (n, k): op(B) row p is B's column p; transpose 8 x 8 blocks, 8 columns at a
+     * time, rows past ncols repeating the group's first. */
+    for (int c8 = 0; c8 < ncols; c8 += 8) {
+        const int nc8 = ncols - c8; /* real columns in this group */
+        const float *src = B + (j + c8) * ldb + p0; /* (min(8, nc8), kc) */
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (q < nc8 ? q : 0) * ldb + p);
+            avx2_transpose8(r);
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(out + (p + q) * NR + c8, r[q]);
+        }
+        for (; p < kc; p++)
+            for (int q = 0; q < 8 && q < nc8; q++) out[p * NR + c8 + q] = src[q * ldb + p];
     }
 }
 
 /* The blocked product on one thread for a micro-kernel of MR x NR. Packing costs a pass
  * over the block and pays back only through reuse: B's panel is reused by every MR rows of
- * A, A's block by every NR columns of B. Small products (the MLP's batch of 32) therefore
- * read A and B in place; op(B) transposed is always packed (the kernel wants B's rows), and
- * so is a last partial column panel (the kernel reads NR columns). */
+ * A, A's block by every NR columns of B. Products that stay in cache (the MLP's batch of 32,
+ * up to ~256 square) run as fast or faster reading A and B in place (measured, both
+ * kernels), so only bigger ones pack; op(B) transposed is always packed (the kernel wants
+ * B's rows). */
 AVX2 static ALWAYS_INLINE void blocked(const int MR, const int NR, tile_fn *tile, bool ta, bool tb,
                                        int64_t m, int64_t n, int64_t k, float alpha,
                                        const float *A, int64_t lda, const float *B, int64_t ldb,
@@ -255,18 +270,17 @@ AVX2 static ALWAYS_INLINE void blocked(const int MR, const int NR, tile_fn *tile
     float *pa = pack_a_buf, *pb = pack_b_buf;
     /* Even k blocks: 784 = 4 x 196, not 3 x 256 + 16. */
     const int64_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
-    const bool pack_b = tb || m > 4 * MR;
-    const bool pack_a = m > 4 * MR && n > 4 * NR;
+    const bool pack_b = tb || m > 16 * MR;
+    const bool pack_a = m > 8 * MR && n > 8 * NR;
     for (int64_t jc = 0; jc < n; jc += NC) {
         const int64_t nc = n - jc < NC ? n - jc : NC;
-        const int64_t nfull = pack_b ? 0 : nc / NR * NR; /* columns read in place */
         for (int64_t pc = 0; pc < k; pc += kcb) {
             const int64_t kc = k - pc < kcb ? k - pc : kcb;
             const float bet = pc == 0 ? beta : 1.0f; /* later k blocks accumulate */
-            for (int64_t jr = nfull; jr < nc; jr += NR) {
-                int ncols = (int)(nc - jr < NR ? nc - jr : NR);
-                pack_b_panel(NR, tb, B, ldb, pc, jc + jr, ncols, kc, pb + (jr - nfull) * kc);
-            }
+            if (pack_b)
+                for (int64_t jr = 0; jr < nc; jr += NR)
+                    pack_b_panel(NR, tb, B, ldb, pc, jc + jr, (int)(nc - jr < NR ? nc - jr : NR), kc,
+                                 pb + jr * kc);
             for (int64_t ic = 0; ic < m; ic += MC) {
                 const int64_t mc = m - ic < MC ? m - ic : MC;
                 if (pack_a)
@@ -275,8 +289,8 @@ AVX2 static ALWAYS_INLINE void blocked(const int MR, const int NR, tile_fn *tile
                                      kc, pa + ir * kc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int ncols = (int)(nc - jr < NR ? nc - jr : NR);
-                    const float *b = jr < nfull ? B + pc * ldb + jc + jr : pb + (jr - nfull) * kc;
-                    const int64_t rsb = jr < nfull ? ldb : NR;
+                    const float *b = pack_b ? pb + jr * kc : B + pc * ldb + jc + jr;
+                    const int64_t rsb = pack_b ? NR : ldb;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = (int)(mc - ir < MR ? mc - ir : MR);
                         const float *a;
@@ -361,12 +375,16 @@ AVX2 static void avx2_dots(int64_t nrows, int64_t k, const float *R, int64_t ldr
     for (int64_t r = 0; r < nrows; r += 4) {
         const int nr = (int)(nrows - r < 4 ? nrows - r : 4);
         const float *row[4];
-        for (int q = 0; q < 4; q++) row[q] = R + (r + (q < nr ? q : 0)) * ldr; /* pad: repeat */
         __m256 s[4], t[4];
-        for (int q = 0; q < 4; q++) s[q] = t[q] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) {
+            row[q] = R + (r + (q < nr ? q : 0)) * ldr; /* past nrows: repeat row r */
+            s[q] = t[q] = _mm256_setzero_ps();
+        }
         int64_t p = 0;
         for (; p + 16 <= k; p += 16) {
             __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
+#pragma GCC unroll 4
             for (int q = 0; q < 4; q++) {
                 s[q] = _mm256_fmadd_ps(_mm256_loadu_ps(row[q] + p), x0, s[q]);
                 t[q] = _mm256_fmadd_ps(_mm256_loadu_ps(row[q] + p + 8), x1, t[q]);
@@ -374,10 +392,12 @@ AVX2 static void avx2_dots(int64_t nrows, int64_t k, const float *R, int64_t ldr
         }
         for (; p < k8; p += 8) {
             __m256 x0 = _mm256_loadu_ps(x + p);
+#pragma GCC unroll 4
             for (int q = 0; q < 4; q++) s[q] = _mm256_fmadd_ps(_mm256_loadu_ps(row[q] + p), x0, s[q]);
         }
         if (k8 < k) {
             __m256 x0 = _mm256_maskload_ps(x + k8, mask);
+#pragma GCC unroll 4
             for (int q = 0; q < 4; q++)
                 t[q] = _mm256_fmadd_ps(_mm256_maskload_ps(row[q] + k8, mask), x0, t[q]);
         }
@@ -403,16 +423,24 @@ AVX512 static ALWAYS_INLINE void avx512_put(float *c, __m512 acc, float alpha, f
 
 /* 8x32 tile: 16 accumulators of the 32 zmm registers, 2 loads of b and 8 broadcasts per k;
  * MR = 8 tiles the MLP's batch of 32 exactly. */
-AVX512 static ALWAYS_INLINE void avx512_tile(const int mr, const int nv, int64_t kc,
-                                             const float *a, int64_t rsa, int64_t csa,
+AVX512 static ALWAYS_INLINE void avx512_tile(const int mr, const int nv, const bool part,
+                                             int64_t kc, const float *a, int64_t rsa, int64_t csa,
                                              const float *b, int64_t rsb, float *c, int64_t ldc,
                                              float alpha, float beta, int last) {
+    const __mmask16 mask = (__mmask16)((1u << last) - 1u); /* last in 1..16 */
     __m512 c0[8], c1[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int i = 0; i < 8; i++) {
+        c0[i] = c1[i] = _mm512_setzero_ps();
+        if (i < mr) { /* C is touched only after the k loop: fetch it meanwhile */
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 16 * nv - 1), _MM_HINT_T0);
+        }
+    }
 #pragma GCC unroll 2
     for (int64_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = nv > 1 ? _mm512_loadu_ps(b + 16) : b0;
+        __m512 b0 = nv == 1 && part ? _mm512_maskz_loadu_ps(mask, b) : _mm512_loadu_ps(b);
+        __m512 b1 = nv == 1 ? b0 : part ? _mm512_maskz_loadu_ps(mask, b + 16) : _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             if (i < mr) {
@@ -424,7 +452,6 @@ AVX512 static ALWAYS_INLINE void avx512_tile(const int mr, const int nv, int64_t
         a += csa;
         b += rsb;
     }
-    const __mmask16 mask = (__mmask16)((1u << last) - 1u); /* last in 1..16 */
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         if (i < mr) {
@@ -442,12 +469,15 @@ AVX512 static ALWAYS_INLINE void avx512_tile(const int mr, const int nv, int64_t
 AVX512 static void avx512_tile_any(int mr, int ncols, int64_t kc, const float *a, int64_t rsa,
                                    int64_t csa, const float *b, int64_t rsb, float *c, int64_t ldc,
                                    float alpha, float beta) {
-    int nv = ncols > 16 ? 2 : 1, last = ncols - 16 * (nv - 1);
+    const int nv = ncols > 16 ? 2 : 1, last = ncols - 16 * (nv - 1), part = last < 16;
 #define T(MR_, NV_)                                                                          \
-    case (MR_ - 1) * 2 + NV_ - 1:                                                            \
-        avx512_tile(MR_, NV_, kc, a, rsa, csa, b, rsb, c, ldc, alpha, beta, last);           \
+    case ((MR_ - 1) * 2 + NV_ - 1) * 2:                                                      \
+        avx512_tile(MR_, NV_, false, kc, a, rsa, csa, b, rsb, c, ldc, alpha, beta, last);    \
+        break;                                                                               \
+    case ((MR_ - 1) * 2 + NV_ - 1) * 2 + 1:                                                  \
+        avx512_tile(MR_, NV_, true, kc, a, rsa, csa, b, rsb, c, ldc, alpha, beta, last);     \
         break;
-    switch ((mr - 1) * 2 + nv - 1) {
+    switch (((mr - 1) * 2 + nv - 1) * 2 + part) {
         T(1, 1) T(1, 2) T(2, 1) T(2, 2) T(3, 1) T(3, 2) T(4, 1) T(4, 2)
         T(5, 1) T(5, 2) T(6, 1) T(6, 2) T(7, 1) T(7, 2) T(8, 1) T(8, 2)
     }
@@ -458,6 +488,59 @@ AVX512 static void avx512_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k
                                const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                                float *C, int64_t ldc) {
     blocked(8, 32, avx512_tile_any, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* avx2_row_strip with 16-wide vectors: y (nv*16 columns, lanes of the last in mask) =
+ * alpha * x * b + beta * y. Two k steps per iteration into two sets of accumulators: one
+ * set of 4 would wait on the FMA latency rather than on L2, which feeds b. */
+AVX512 static ALWAYS_INLINE void avx512_row_strip(const int nv, int64_t k, const float *x,
+                                                  int64_t incx, const float *b, int64_t ldb,
+                                                  float *y, float alpha, float beta,
+                                                  __mmask16 mask) {
+    __m512 s[4], t[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; v++) s[v] = t[v] = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 2 <= k; p += 2) {
+        __m512 x0 = _mm512_set1_ps(x[p * incx]), x1 = _mm512_set1_ps(x[(p + 1) * incx]);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            if (v < nv) {
+                __mmask16 mv = v == nv - 1 ? mask : 0xFFFF;
+                s[v] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(mv, b + 16 * v), s[v]);
+                t[v] = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(mv, b + ldb + 16 * v), t[v]);
+            }
+        }
+        b += 2 * ldb;
+    }
+    if (p < k) {
+        __m512 x0 = _mm512_set1_ps(x[p * incx]);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            if (v < nv)
+                s[v] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(v == nv - 1 ? mask : 0xFFFF, b + 16 * v), s[v]);
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; v++)
+        if (v < nv)
+            avx512_put(y + 16 * v, _mm512_add_ps(s[v], t[v]), alpha, beta, v == nv - 1 ? mask : 0xFFFF);
+}
+
+/* y (1, n) = alpha * x (1, k) * B (k, n) + beta * y, in strips of 64 columns. */
+AVX512 static void avx512_gemv_rows(int64_t n, int64_t k, const float *x, int64_t incx,
+                                    const float *B, int64_t ldb, float *y, float alpha, float beta) {
+    for (int64_t j = 0; j < n; j += 64) {
+        int w = (int)(n - j < 64 ? n - j : 64), nv = (w + 15) / 16, last = w - 16 * (nv - 1);
+        const __mmask16 mask = (__mmask16)((1u << last) - 1u);
+        const float *b = B + j;
+        float *yj = y + j;
+#define S(NV_)                                                                               \
+    case NV_:                                                                                \
+        avx512_row_strip(NV_, k, x, incx, b, ldb, yj, alpha, beta, mask);                    \
+        break;
+        switch (nv) { S(1) S(2) S(3) S(4) }
+#undef S
+    }
 }
 
 #endif /* KN_SGEMM_X86 */
@@ -476,7 +559,9 @@ static void sgemm_one(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, 
                       float beta, float *C, int64_t ldc) {
 #ifdef KN_SGEMM_X86
     if (isa != KN_SGEMM_PORTABLE) {
-        if (m == 1 && !tb) /* x (1, k) * B (k, n): stream B's rows */
+        if (m == 1 && !tb && isa == KN_SGEMM_AVX512) /* x (1, k) * B (k, n): stream B's rows */
+            avx512_gemv_rows(n, k, A, ta ? lda : 1, B, ldb, C, alpha, beta);
+        else if (m == 1 && !tb)
             avx2_gemv_rows(n, k, A, ta ? lda : 1, B, ldb, C, alpha, beta);
         else if (m == 1 && !ta) /* x (1, k) * B^T, B (n, k): n dot products */
             avx2_dots(n, k, B, ldb, A, C, 1, alpha, beta);
@@ -534,5 +619,6 @@ void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int
 void kn__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                int threads) {
-    kn__sgemm_isa(KN_SGEMM_AVX512, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    kn__sgemm_isa(kn__sgemm_isa_best(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                  threads);
 }

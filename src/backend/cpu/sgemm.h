@@ -19,7 +19,7 @@ void kn__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
 typedef enum {
     KN_SGEMM_PORTABLE = 0, /* plain C, any CPU */
     KN_SGEMM_AVX2 = 1,     /* AVX2 + FMA: 6x16 micro-kernel */
-    KN_SGEMM_AVX512 = 2,   /* AVX-512F: 8x32 micro-kernel (GEMV paths stay AVX2) */
+    KN_SGEMM_AVX512 = 2,   /* AVX-512F: 8x32 micro-kernel and one-row GEMV */
 } kn_sgemm_isa;
 
 /* The best set this CPU runs (checked at run time, whatever -march built the file). */
