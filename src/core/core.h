@@ -22,7 +22,6 @@ struct kn_ctx {
     bool progress_open;       /* default logger: a PROGRESS line is on screen, unterminated */
     kn_allocator allocator;
     bool has_allocator;
-    int blas_threads;         /* OpenBLAS thread count last set (0: never) */
     char error[KN_ERROR_CAP];
 };
 
