@@ -4,9 +4,8 @@
 set -eu
 
 PACKAGES="cmake make gcc pkg-config libopenblas-dev libcjson-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
-# Tools that only some steps need: python3-numpy reads model files in tests; valgrind and
-# clang (libFuzzer, sanitizers) are for the checks in `make check`.
-PACKAGES="$PACKAGES python3-numpy"
+# Not installed here (large, or only for maintainers): python3-torch regenerates
+# tests/golden/ and runs bench/; clang and valgrind run fuzzing and memory checks.
 
 missing=""
 for p in $PACKAGES; do
