@@ -108,9 +108,9 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     bool ce = opts->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || opts->loss == KN_LOSS_CATEGORICAL_CROSSENTROPY;
     m->fused_head = !opts->from_logits && ((ce && last == KN_SOFTMAX) ||
                                            (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && last == KN_SIGMOID));
-    kn_graph_free(m->graph);
-    m->graph = NULL;
-    m->max_batch = 0;
+    /* The graph is rebuilt on next use; trained parameters carry over (as in Keras),
+     * optimizer state starts afresh. */
+    m->graph_stale = m->graph != NULL;
     m->compiled = true;
     return KN_OK;
 }
@@ -179,11 +179,13 @@ static kn_status build_graph(kn_model *m, kn_graph **out_graph) {
 
 kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch) {
     if (!m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "model: call kn_model_compile first");
-    if (m->graph && m->max_batch >= max_batch) return KN_OK;
+    if (m->graph && !m->graph_stale && m->max_batch >= max_batch) return KN_OK;
     int64_t want = max_batch > KN_DEFAULT_EVAL_BATCH ? max_batch : KN_DEFAULT_EVAL_BATCH;
     kn_graph *old = m->graph, *g = NULL;
     kn_status st = build_graph(m, &g);
     if (!st) st = kn_graph_compile(g, want, old == NULL);
+    if (!st && old && old->param_floats != g->param_floats)
+        st = kn__error(m->ctx, KN_ERR_STATE, "model: parameter layout changed on rebuild");
     if (st) {
         kn_graph_free(g);
         /* the layers' tensor pointers were rebuilt: rebuild for the old graph too */
@@ -194,12 +196,16 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch) {
         }
         return st;
     }
-    if (old) { /* same layout: parameters and optimizer state carry over */
+    if (old) { /* same layers, same layout: parameters carry over; optimizer state too
+                * unless a compile changed the optimizer */
         memcpy(g->param_buf, old->param_buf, g->param_floats * sizeof(float));
-        memcpy(g->state_buf, old->state_buf, g->state_floats * sizeof(float));
-        g->step = old->step;
+        if (!m->graph_stale) {
+            memcpy(g->state_buf, old->state_buf, g->state_floats * sizeof(float));
+            g->step = old->step;
+        }
         kn_graph_free(old);
     }
+    m->graph_stale = false;
     m->graph = g;
     m->max_batch = want;
     return KN_OK;

@@ -24,6 +24,7 @@ struct kn_model {
     bool fused_head;           /* last softmax/sigmoid folded into the loss (from_logits) */
 
     kn_graph *graph;           /* built on first use for batches up to max_batch */
+    bool graph_stale;          /* compiled again since the graph was built */
     int64_t max_batch;
     kn_tensor *x;              /* (batch, in_features) */
     kn_tensor *y;              /* (batch) I32 labels, or (batch, outputs) F32 targets */
