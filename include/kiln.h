@@ -75,6 +75,10 @@ typedef struct kn_ctx_opts {
     void *log_user;
     kn_log_level log_level;       /* lines below this level are dropped (default DEBUG+1) */
     const kn_allocator *allocator; /* NULL: aligned malloc; copied, must outlive the ctx */
+    /* Tests only: called at named points ("save:before-rename", ...) so a crash-safety test
+     * can kill the process there. NULL in normal use. */
+    void (*test_hook)(void *user, const char *point);
+    void *test_hook_user;
 } kn_ctx_opts;
 
 /* Creates a context (opts may be NULL for defaults). Free with kn_ctx_free. */
@@ -315,6 +319,35 @@ const float *kn_model_grad(kn_model *m, const char *name, int64_t *n);
 kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss);
 /* A one-line summary of the layers and parameter count, into buf. */
 void kn_model_summary(const kn_model *m, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- model files */
+
+/* Saves the model as a .kiln file (a safetensors file, see README): atomically — a
+ * temporary file in the same folder, fsync'd, renamed over path — so path holds either the
+ * old file or the new one, never a part. */
+kn_status kn_model_save(kn_model *m, const char *path);
+
+typedef struct kn_load_opts {
+    bool skip_checksum;   /* skip the XXH3 pass over the data (for files verified before) */
+} kn_load_opts;
+
+/* Loads a .kiln file (opts may be NULL). Every length, offset, dtype and shape is checked
+ * against the file and the architecture before use, and the checksum verified; a bad file
+ * gives a status and a message naming the field. The weights are used in place from a
+ * read-only mapping until the model trains. Free with kn_model_free. */
+kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts, kn_model **out);
+
+/* Class names saved with the model (from the training data), or NULL. */
+const char *kn_model_label_name(const kn_model *m, int cls);
+kn_status kn_model_set_labels(kn_model *m, const char *const *names, int n);
+/* Raw input units -> model input (1/255 for 8-bit images; 1 when unknown). */
+double kn_model_input_scale(const kn_model *m);
+/* The training summary saved with the model (JSON text), or NULL. */
+const char *kn_model_training_summary(const kn_model *m);
+/* The model's complete JSON description; the caller frees it with kn_free(ctx, text). */
+kn_status kn_model_to_json(const kn_model *m, char **out);
+/* Frees memory kiln handed to the caller (kn_model_to_json's text). */
+void kn_free(kn_ctx *ctx, void *ptr);
 
 /* What a JSON description says beyond the layers: how to compile and train. */
 typedef struct kn_spec {

@@ -3,7 +3,7 @@
 # apt-get install -y; does nothing (and needs no network or root) when all is present.
 set -eu
 
-PACKAGES="cmake make gcc pkg-config libopenblas-dev libcjson-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
+PACKAGES="cmake make gcc pkg-config libopenblas-dev libcjson-dev libxxhash-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
 # Not installed here (large, or only for maintainers): python3-torch regenerates
 # tests/golden/ and runs bench/; clang and valgrind run fuzzing and memory checks.
 

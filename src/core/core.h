@@ -22,6 +22,8 @@ struct kn_ctx {
     bool progress_open;       /* default logger: a PROGRESS line is on screen, unterminated */
     kn_allocator allocator;
     bool has_allocator;
+    void (*test_hook)(void *user, const char *point);
+    void *test_hook_user;
     char error[KN_ERROR_CAP];
 };
 
@@ -63,6 +65,12 @@ void kn__rng_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
 /* Sets the activation of a model's last layer (nn/model.c; for descriptions that leave it
  * to the loss). */
 void kn__model_set_last_activation(kn_model *m, kn_activation a);
+
+/* A named point where a test may stop the process (kn_ctx_opts.test_hook): crash-safety
+ * tests kill kiln at each one and check what is left on disk. */
+static inline void kn__test_point(kn_ctx *ctx, const char *point) {
+    if (ctx && ctx->test_hook) ctx->test_hook(ctx->test_hook_user, point);
+}
 
 /* Monotonic wall clock in seconds. */
 double kn__now(void);

@@ -48,6 +48,8 @@ kn_status kn_ctx_new(const kn_ctx_opts *opts, kn_ctx **out) {
     ctx->log = o.log;
     ctx->log_user = o.log_user;
     ctx->log_level = o.log_level ? o.log_level : KN_LOG_INFO;
+    ctx->test_hook = o.test_hook;
+    ctx->test_hook_user = o.test_hook_user;
     *out = ctx;
     return KN_OK;
 }
@@ -118,6 +120,10 @@ void *kn__calloc(kn_ctx *ctx, size_t count, size_t size) {
 
 void kn__free(kn_ctx *ctx, void *ptr) {
     if (ptr) ctx->allocator.free(ctx->allocator.user, ptr);
+}
+
+void kn_free(kn_ctx *ctx, void *ptr) {
+    if (ctx) kn__free(ctx, ptr);
 }
 
 char *kn__strdup(kn_ctx *ctx, const char *s) {

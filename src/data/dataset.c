@@ -28,6 +28,7 @@ kn_status kn__dataset_alloc(kn_ctx *ctx, int64_t n, int64_t features, int n_clas
     ds->outputs = n_classes > 0 ? 0 : outputs;
     ds->sample_ndim = 1;
     ds->sample_shape[0] = features;
+    ds->input_scale = 1.0;
     ds->x = kn__alloc(ctx, xs);
     if (n_classes > 0) ds->labels = kn__alloc(ctx, ys);
     else ds->targets = kn__alloc(ctx, ys);
@@ -101,6 +102,7 @@ static kn_status load_pair(kn_ctx *ctx, const char *dir, const char *prefix, con
         int64_t total = ds->n * ds->features;
         for (int64_t i = 0; i < total; i++) ds->x[i] = (float)images.data[i] * (1.0f / 255.0f);
         for (int64_t i = 0; i < ds->n; i++) ds->labels[i] = labels.data[i];
+        ds->input_scale = 1.0 / 255.0;
         ds->sample_ndim = 3;
         ds->sample_shape[0] = images.dims[1];
         ds->sample_shape[1] = images.dims[2];
@@ -186,6 +188,7 @@ kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, k
     if (ds->labels) memcpy(s->labels, ds->labels + start, (size_t)count * sizeof(int32_t));
     if (ds->targets) memcpy(s->targets, ds->targets + start * ds->outputs, (size_t)(count * ds->outputs) * sizeof(float));
     s->sample_ndim = ds->sample_ndim;
+    s->input_scale = ds->input_scale;
     memcpy(s->sample_shape, ds->sample_shape, sizeof s->sample_shape);
     if (ds->label_names) {
         st = set_names(s, (const char *const *)ds->label_names);

@@ -14,6 +14,7 @@ struct kn_dataset {
     int64_t outputs;           /* regression outputs */
     int n_classes;             /* 0 for regression */
     char **label_names;        /* n_classes names or NULL */
+    double input_scale;        /* raw units -> values in x (1/255 for images; 1 for arrays) */
     int64_t sample_shape[KN_MAX_DIMS];
     int sample_ndim;
 };

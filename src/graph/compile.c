@@ -81,12 +81,16 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     g->param_floats = floats;
     int slots = g->has_optimizer ? state_slots(&g->opt) : 0;
     g->state_floats = floats * (size_t)slots;
-    g->param_buf = kn__calloc(ctx, floats ? floats : 1, sizeof(float));
-    g->grad_buf = kn__calloc(ctx, floats ? floats : 1, sizeof(float));
-    g->state_buf = kn__calloc(ctx, g->state_floats ? g->state_floats : 1, sizeof(float));
-    if (!g->param_buf || !g->grad_buf || !g->state_buf)
+    if (g->shared_params && (g->has_backward || init_params))
+        return kn__error(ctx, KN_ERR_STATE, "compile: shared (read-only) parameters allow no training or init");
+    /* A forward-only graph may read its parameters from a buffer it does not own (a loaded,
+     * memory-mapped model shared by several sessions); it never writes them. */
+    g->param_buf = g->shared_params ? (float *)g->shared_params : kn__calloc(ctx, floats ? floats : 1, sizeof(float));
+    g->grad_buf = g->has_backward ? kn__calloc(ctx, floats ? floats : 1, sizeof(float)) : NULL;
+    g->state_buf = g->state_floats ? kn__calloc(ctx, g->state_floats, sizeof(float)) : NULL;
+    if (!g->param_buf || (g->has_backward && !g->grad_buf) || (g->state_floats && !g->state_buf))
         return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for %zu parameters", floats);
-    if (g->opt.kind == KN_OPT_ADAGRAD && g->has_optimizer)
+    if (g->opt.kind == KN_OPT_ADAGRAD && g->has_optimizer && g->state_buf)
         for (size_t i = 0; i < g->state_floats; i++) g->state_buf[i] = g->opt.initial_accumulator;
     for (int i = 0; i < g->n_params; i++) {
         kn_tensor *p = g->params[i];

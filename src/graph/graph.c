@@ -19,7 +19,7 @@ void kn_graph_free(kn_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) kn__free(ctx, g->nodes[i]);
     kn__free(ctx, g->nodes);
     kn__free(ctx, g->params);
-    kn__free(ctx, g->param_buf);
+    if (!g->shared_params) kn__free(ctx, g->param_buf);
     kn__free(ctx, g->grad_buf);
     kn__free(ctx, g->state_buf);
     kn__free(ctx, g->arena);

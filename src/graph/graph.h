@@ -80,7 +80,8 @@ struct kn_graph {
     uint8_t build_phase;        /* phase given to new nodes (KN_PHASE_FORWARD by default) */
     int64_t max_batch, batch;
     /* flat buffers, each 64-byte aligned: parameters, their gradients, optimizer state */
-    float *param_buf, *grad_buf, *state_buf;
+    float *param_buf, *grad_buf, *state_buf; /* grad_buf: NULL without backward */
+    const float *shared_params;  /* set before compile: param_buf is this (read-only), not owned */
     size_t param_floats;        /* padded length of param_buf and grad_buf */
     size_t state_floats;
     uint8_t *arena;

@@ -34,6 +34,7 @@ kn_status kn_model_new_sequential(kn_ctx *ctx, const int64_t *input_shape, int n
 void kn_model_free(kn_model *m) {
     if (!m) return;
     kn_graph_free(m->graph);
+    kn__model_unmap(m);
     kn__free(m->ctx, m->layers);
     kn__free(m->ctx, m->records);
     kn__free(m->ctx, m);
@@ -115,8 +116,9 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     return KN_OK;
 }
 
-/* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; backward ; update. */
-static kn_status build_graph(kn_model *m, kn_graph **out_graph) {
+/* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
+ * training, backward and the update. */
+static kn_status build_graph(kn_model *m, kn_graph **out_graph, bool training) {
     kn_graph *g;
     kn_status st = kn_graph_new(m->ctx, &g);
     if (st) return st;
@@ -167,8 +169,8 @@ static kn_status build_graph(kn_model *m, kn_graph **out_graph) {
     if (m->pred) kn_graph_keep(g, m->pred);
     if (m->loss) kn_graph_keep(g, m->loss);
     st = kn_graph_status(g);
-    if (!st) st = kn_graph_backward(g, m->loss);
-    if (!st) st = kn_graph_add_optimizer(g, &m->copts.optimizer);
+    if (!st && training) st = kn_graph_backward(g, m->loss);
+    if (!st && training) st = kn_graph_add_optimizer(g, &m->copts.optimizer);
     if (st) {
         kn_graph_free(g);
         return st;
@@ -177,38 +179,89 @@ static kn_status build_graph(kn_model *m, kn_graph **out_graph) {
     return KN_OK;
 }
 
-kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch) {
+/* The tensors build_graph points the model at; saved so a failed rebuild changes nothing. */
+typedef struct {
+    kn_tensor *x, *y, *out, *pred, *loss, *kernels[64], *biases[64];
+} graph_refs;
+
+static void save_refs(const kn_model *m, graph_refs *r) {
+    *r = (graph_refs){m->x, m->y, m->out, m->pred, m->loss, {0}, {0}};
+    for (int i = 0; i < m->n_layers && i < 64; i++) {
+        r->kernels[i] = m->layers[i].kernel;
+        r->biases[i] = m->layers[i].bias;
+    }
+}
+
+static void restore_refs(kn_model *m, const graph_refs *r) {
+    m->x = r->x; m->y = r->y; m->out = r->out; m->pred = r->pred; m->loss = r->loss;
+    for (int i = 0; i < m->n_layers && i < 64; i++) {
+        m->layers[i].kernel = r->kernels[i];
+        m->layers[i].bias = r->biases[i];
+    }
+}
+
+kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) {
     if (!m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "model: call kn_model_compile first");
-    if (m->graph && !m->graph_stale && m->max_batch >= max_batch) return KN_OK;
+    if (m->n_layers > 64) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: more than 64 layers");
+    kn_graph *old = m->graph;
+    if (old && !m->graph_stale && m->max_batch >= max_batch && (old->has_backward || !training)) return KN_OK;
+    /* once a model trains, it keeps its training graph */
+    training = training || (old && old->has_backward);
     int64_t want = max_batch > KN_DEFAULT_EVAL_BATCH ? max_batch : KN_DEFAULT_EVAL_BATCH;
-    kn_graph *old = m->graph, *g = NULL;
-    kn_status st = build_graph(m, &g);
-    if (!st) st = kn_graph_compile(g, want, old == NULL);
-    if (!st && old && old->param_floats != g->param_floats)
+    if (old && old->max_batch > want) want = old->max_batch;
+    /* where the parameters come from: the old graph, the loaded file, or initialization */
+    const float *source = old ? old->param_buf : m->mapped_params;
+    graph_refs saved;
+    save_refs(m, &saved);
+    kn_graph *g = NULL;
+    kn_status st = build_graph(m, &g, training);
+    if (!st && !training && source && (!old || old->shared_params)) g->shared_params = source; /* zero-copy */
+    if (!st) st = kn_graph_compile(g, want, source == NULL);
+    size_t floats = old ? old->param_floats : m->mapped_floats;
+    if (!st && source && floats != g->param_floats) /* a loaded file was checked against this layout */
         st = kn__error(m->ctx, KN_ERR_STATE, "model: parameter layout changed on rebuild");
     if (st) {
         kn_graph_free(g);
-        /* the layers' tensor pointers were rebuilt: rebuild for the old graph too */
-        if (old) {
-            kn_graph_free(old);
-            m->graph = NULL;
-            m->max_batch = 0;
-        }
+        restore_refs(m, &saved);
         return st;
     }
-    if (old) { /* same layers, same layout: parameters carry over; optimizer state too
-                * unless a compile changed the optimizer */
-        memcpy(g->param_buf, old->param_buf, g->param_floats * sizeof(float));
-        if (!m->graph_stale) {
-            memcpy(g->state_buf, old->state_buf, g->state_floats * sizeof(float));
-            g->step = old->step;
-        }
-        kn_graph_free(old);
+    if (source && !g->shared_params) memcpy(g->param_buf, source, g->param_floats * sizeof(float));
+    /* optimizer state carries over unless a compile changed the optimizer */
+    if (old && !m->graph_stale && old->state_buf && g->state_buf && old->state_floats == g->state_floats) {
+        memcpy(g->state_buf, old->state_buf, g->state_floats * sizeof(float));
+        g->step = old->step;
     }
+    kn_graph_free(old);
     m->graph_stale = false;
     m->graph = g;
     m->max_batch = want;
     return KN_OK;
+}
+
+int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_t *total_floats) {
+    int n = 0;
+    size_t off = 0;
+    int64_t in = m->in_features;
+    for (int i = 0; i < m->n_layers; i++) {
+        const kn_dense_opts *o = &m->layers[i].opts;
+        for (int part = 0; part < 2; part++) {
+            if (part == 1 && o->no_bias) continue;
+            if (n < max) {
+                kn__param_spec *p = &out[n];
+                snprintf(p->name, sizeof p->name, "dense_%d/%s", i, part ? "bias" : "kernel");
+                p->ndim = part ? 1 : 2;
+                p->shape[0] = part ? o->units : in;
+                p->shape[1] = part ? 0 : o->units;
+                p->numel = (size_t)(part ? o->units : in * o->units);
+                p->offset = off;
+            }
+            off += ((part ? (size_t)o->units : (size_t)(in * o->units)) + 15) / 16 * 16; /* as compile.c */
+            n++;
+        }
+        in = o->units;
+    }
+    if (total_floats) *total_floats = off;
+    return n;
 }
 
 static kn_tensor *find_param(kn_model *m, const char *name) {
@@ -219,7 +272,8 @@ static kn_tensor *find_param(kn_model *m, const char *name) {
 }
 
 float *kn_model_param(kn_model *m, const char *name, int64_t *n) {
-    if (!m || kn__model_ensure_graph(m, 1)) return NULL;
+    /* a writable copy: a training graph owns its parameters (a loaded model's mapping is read-only) */
+    if (!m || kn__model_ensure_graph(m, 1, true)) return NULL;
     kn_tensor *p = find_param(m, name);
     if (!p) {
         kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "model: no parameter named '%s'", name ? name : "(null)");
@@ -230,6 +284,7 @@ float *kn_model_param(kn_model *m, const char *name, int64_t *n) {
 }
 
 const float *kn_model_grad(kn_model *m, const char *name, int64_t *n) {
+    if (!m || kn__model_ensure_graph(m, 1, true)) return NULL;
     float *w = kn_model_param(m, name, n);
     if (!w) return NULL;
     kn_tensor *p = find_param(m, name);
@@ -238,7 +293,7 @@ const float *kn_model_grad(kn_model *m, const char *name, int64_t *n) {
 
 kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
     if (!m || (!x && n) || (!out && n) || n < 0) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = kn__model_ensure_graph(m, 1);
+    kn_status st = kn__model_ensure_graph(m, 1, false);
     if (st) return st;
     int64_t in = m->in_features, outs = kn_model_output_size(m);
     for (int64_t i = 0; i < n; i += m->max_batch) {
@@ -253,7 +308,7 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
 
 kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss) {
     if (!m || !x || !y || n < 1) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = kn__model_ensure_graph(m, n);
+    kn_status st = kn__model_ensure_graph(m, n, true);
     if (st) return st;
     if ((st = kn_graph_set_batch(m->graph, n))) return st;
     int64_t outs = kn_model_output_size(m);

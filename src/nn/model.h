@@ -32,13 +32,38 @@ struct kn_model {
     kn_tensor *pred;           /* what predict returns: probabilities or outputs */
     kn_tensor *loss;           /* scalar: the loss plus regularization */
 
+    /* a loaded model: its file mapped read-only; the flat parameters inside it */
+    void *map;
+    size_t map_size;
+    const float *mapped_params; /* into map (zero-copy), or owned_params */
+    size_t mapped_floats;
+    float *owned_params;       /* a loaded file whose layout differs from kiln's: copied here */
+    /* metadata kept with the model and saved with it */
+    char **label_names;        /* n_labels names, or NULL */
+    int n_labels;
+    double input_scale;        /* raw input units -> model input (1/255 for images), 0 unknown */
+    char *training_json;       /* training summary written by fit, or NULL */
+
     kn_epoch_record *records;  /* history of the last fit */
     kn_history history;
 };
 
-/* Builds (or rebuilds for a larger batch, keeping parameters and optimizer state) the
- * model's graph so it runs batches of up to max_batch. */
-kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch);
+/* Builds (or rebuilds for a larger batch or for training, keeping parameters and optimizer
+ * state) the model's graph so it runs batches of up to max_batch; a training graph when
+ * training. A loaded model's first graph is forward-only and reads the file's mapping. */
+kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training);
+/* The parameters a model's graph will have, in graph order, with their offsets (floats)
+ * in the flat buffer as kn_graph_compile lays them out; returns the count (writes at most
+ * max) and the buffer's padded length. */
+typedef struct kn__param_spec {
+    char name[48];
+    int64_t shape[2];
+    int ndim;
+    size_t offset, numel;
+} kn__param_spec;
+int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_t *total_floats);
+/* Releases a loaded model's file mapping and metadata (io/model_file.c). */
+void kn__model_unmap(kn_model *m);
 /* Copies rows idx[0..n) of data (or rows start.. when idx is NULL) into the input and
  * target tensors and sets the batch; targets are converted to what the loss expects. */
 kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n,

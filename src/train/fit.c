@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+kn_status kn__model_set_training_summary(kn_model *m, const char *json);
+
 kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t start, int64_t count,
                                    kn_eval_report *report, int64_t *counts) {
     double loss_sum = 0;
@@ -41,7 +43,7 @@ kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t 
 kn_status kn_model_evaluate(kn_model *m, const kn_dataset *data, kn_eval_report *report) {
     if (!m || !data || !report) return KN_ERR_INVALID_ARGUMENT;
     kn_status st = kn__model_check_data(m, data);
-    if (!st) st = kn__model_ensure_graph(m, 1);
+    if (!st) st = kn__model_ensure_graph(m, 1, false);
     if (st) return st;
     int64_t *counts = NULL;
     if (data->labels && !(counts = kn__calloc(m->ctx, (size_t)data->n_classes * 3, sizeof *counts)))
@@ -104,7 +106,12 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     int64_t bs = o.batch_size < n_train ? o.batch_size : n_train;
     int64_t steps = (n_train + bs - 1) / bs;
 
-    if ((st = kn__model_ensure_graph(m, bs))) return st;
+    if ((st = kn__model_ensure_graph(m, bs, true))) return st;
+    /* what inference needs to know about the data, saved with the model */
+    if (data->label_names && !m->label_names &&
+        (st = kn_model_set_labels(m, (const char *const *)data->label_names, data->n_classes)))
+        return st;
+    m->input_scale = data->input_scale;
     int64_t *perm = kn__alloc(ctx, (size_t)n_train * sizeof *perm);
     kn_epoch_record *rec = kn__calloc(ctx, (size_t)o.epochs, sizeof *rec);
     double *times = kn__alloc(ctx, (size_t)o.epochs * sizeof *times);
@@ -196,6 +203,20 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     m->history.steps = m->graph->step;
     m->history.train_seconds = kn__now() - t_fit;
     m->history.seconds_per_epoch = median(times, m->history.n_epochs);
+    if (m->history.n_epochs > 0) {
+        const kn_epoch_record *r = &rec[m->history.n_epochs - 1];
+        const char *keys[] = {"final_loss", "final_accuracy", "val_loss", "val_accuracy", "seconds_per_epoch"};
+        double vals[] = {r->loss, r->accuracy, r->val_loss, r->val_accuracy, m->history.seconds_per_epoch};
+        char summary[512];
+        int used = snprintf(summary, sizeof summary, "{\"epochs\": %d, \"steps\": %lld, \"batch_size\": %lld, \"n_train\": %lld",
+                            m->history.n_epochs, (long long)m->history.steps, (long long)bs, (long long)n_train);
+        for (int k = 0; k < 5; k++) /* JSON has no NaN: absent metrics are null */
+            used += snprintf(summary + used, sizeof summary - (size_t)used, isfinite(vals[k]) ? ", \"%s\": %.6g" : ", \"%s\": null",
+                             keys[k], vals[k]);
+        snprintf(summary + used, sizeof summary - (size_t)used, "}");
+        kn_status sst = kn__model_set_training_summary(m, summary);
+        if (!st) st = sst;
+    }
     kn__free(ctx, perm);
     kn__free(ctx, times);
     if (history) *history = &m->history;

@@ -1,0 +1,223 @@
+/* model_file.c — .kiln model files: valid safetensors (8-byte little-endian header length,
+ * JSON header, raw little-endian tensor bytes) whose data section is exactly kiln's flat
+ * parameter buffer: every tensor 64-byte aligned, the gaps named "kiln.pad.N" (U8) because
+ * safetensors allows no holes. A loader maps the file and uses the weights in place. Saves
+ * are atomic (temporary file, fsync, rename); loads check every length, offset, shape and
+ * the XXH3 checksum of the data before anything is used. */
+#define _POSIX_C_SOURCE 200809L
+#include "nn/model.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define KN_FORMAT_VERSION "1"
+#define KN_MAX_HEADER (64u << 20) /* a header over 64 MiB is not a model's */
+
+cJSON *kn__model_to_cjson(const kn_model *m);
+
+/* ------------------------------------------------------------------ metadata */
+
+static kn_status set_string(kn_ctx *ctx, char **slot, const char *value) {
+    char *copy = value ? kn__strdup(ctx, value) : NULL;
+    if (value && !copy) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
+    kn__free(ctx, *slot);
+    *slot = copy;
+    return KN_OK;
+}
+
+static void free_labels(kn_model *m) {
+    for (int i = 0; m->label_names && i < m->n_labels; i++) kn__free(m->ctx, m->label_names[i]);
+    kn__free(m->ctx, m->label_names);
+    m->label_names = NULL;
+    m->n_labels = 0;
+}
+
+kn_status kn_model_set_labels(kn_model *m, const char *const *names, int n) {
+    if (!m || n < 0 || (n && !names)) return KN_ERR_INVALID_ARGUMENT;
+    free_labels(m);
+    if (n == 0) return KN_OK;
+    m->label_names = kn__calloc(m->ctx, (size_t)n, sizeof *m->label_names);
+    if (!m->label_names) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
+    m->n_labels = n;
+    for (int i = 0; i < n; i++)
+        if (set_string(m->ctx, &m->label_names[i], names[i] ? names[i] : "")) {
+            free_labels(m);
+            return KN_ERR_OUT_OF_MEMORY;
+        }
+    return KN_OK;
+}
+
+const char *kn_model_label_name(const kn_model *m, int cls) {
+    return m && m->label_names && cls >= 0 && cls < m->n_labels ? m->label_names[cls] : NULL;
+}
+
+double kn_model_input_scale(const kn_model *m) { return m && m->input_scale > 0 ? m->input_scale : 1.0; }
+
+const char *kn_model_training_summary(const kn_model *m) { return m ? m->training_json : NULL; }
+
+kn_status kn__model_set_training_summary(kn_model *m, const char *json) {
+    return set_string(m->ctx, &m->training_json, json);
+}
+
+void kn__model_unmap(kn_model *m) {
+    if (m->map) munmap(m->map, m->map_size);
+    m->map = NULL;
+    kn__free(m->ctx, m->owned_params);
+    m->owned_params = NULL;
+    m->mapped_params = NULL;
+    free_labels(m);
+    kn__free(m->ctx, m->training_json);
+    m->training_json = NULL;
+}
+
+/* ------------------------------------------------------------------ save */
+
+static kn_status write_all(kn_ctx *ctx, int fd, const void *buf, size_t n, const char *path) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return kn__error(ctx, KN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return KN_OK;
+}
+
+/* The header: tensors in flat-buffer order with pad entries between, and __metadata__. */
+static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uint64_t checksum) {
+    cJSON *h = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
+    char buf[64];
+    cJSON_AddStringToObject(meta, "format", "pt"); /* what safetensors writers put; harmless */
+    cJSON_AddStringToObject(meta, "kiln.format_version", KN_FORMAT_VERSION);
+    cJSON_AddStringToObject(meta, "kiln.model_type", "sequential");
+    cJSON *arch = kn__model_to_cjson(m);
+    char *arch_text = arch ? cJSON_PrintUnformatted(arch) : NULL;
+    cJSON_Delete(arch);
+    if (arch_text) cJSON_AddStringToObject(meta, "kiln.architecture", arch_text);
+    cJSON_free(arch_text);
+    cJSON *pre = cJSON_CreateObject();
+    cJSON *shape = cJSON_AddArrayToObject(pre, "input_shape");
+    for (int i = 0; i < m->input_ndim; i++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)m->input_shape[i]));
+    cJSON_AddNumberToObject(pre, "input_scale", kn_model_input_scale(m));
+    cJSON *labels = cJSON_AddArrayToObject(pre, "labels");
+    for (int i = 0; i < m->n_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(m->label_names[i]));
+    char *pre_text = cJSON_PrintUnformatted(pre);
+    cJSON_Delete(pre);
+    if (pre_text) cJSON_AddStringToObject(meta, "kiln.preprocessing", pre_text);
+    cJSON_free(pre_text);
+    if (m->training_json) cJSON_AddStringToObject(meta, "kiln.training", m->training_json);
+    snprintf(buf, sizeof buf, "xxh3-64:%016llx", (unsigned long long)checksum);
+    cJSON_AddStringToObject(meta, "kiln.checksum", buf);
+
+    size_t pos = 0;
+    int pads = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const kn_tensor *p = g->params[i];
+        size_t start = p->param_offset * sizeof(float), bytes = (size_t)kn__numel(p) * sizeof(float);
+        if (start > pos) { /* a gap: name it, safetensors allows no holes */
+            cJSON *pad = cJSON_CreateObject();
+            cJSON_AddStringToObject(pad, "dtype", "U8");
+            cJSON *ps = cJSON_AddArrayToObject(pad, "shape");
+            cJSON_AddItemToArray(ps, cJSON_CreateNumber((double)(start - pos)));
+            cJSON *po = cJSON_AddArrayToObject(pad, "data_offsets");
+            cJSON_AddItemToArray(po, cJSON_CreateNumber((double)pos));
+            cJSON_AddItemToArray(po, cJSON_CreateNumber((double)start));
+            snprintf(buf, sizeof buf, "kiln.pad.%d", pads++);
+            cJSON_AddItemToObject(h, buf, pad);
+        }
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "dtype", "F32");
+        cJSON *ts = cJSON_AddArrayToObject(t, "shape");
+        for (int d = 0; d < p->ndim; d++) cJSON_AddItemToArray(ts, cJSON_CreateNumber((double)p->ne[d]));
+        cJSON *to = cJSON_AddArrayToObject(t, "data_offsets");
+        cJSON_AddItemToArray(to, cJSON_CreateNumber((double)start));
+        cJSON_AddItemToArray(to, cJSON_CreateNumber((double)(start + bytes)));
+        cJSON_AddItemToObject(h, p->name, t);
+        pos = start + bytes;
+    }
+    if (data_bytes > pos) { /* the tail: the data section is the whole padded flat buffer */
+        cJSON *pad = cJSON_CreateObject();
+        cJSON_AddStringToObject(pad, "dtype", "U8");
+        cJSON *ps = cJSON_AddArrayToObject(pad, "shape");
+        cJSON_AddItemToArray(ps, cJSON_CreateNumber((double)(data_bytes - pos)));
+        cJSON *po = cJSON_AddArrayToObject(pad, "data_offsets");
+        cJSON_AddItemToArray(po, cJSON_CreateNumber((double)pos));
+        cJSON_AddItemToArray(po, cJSON_CreateNumber((double)data_bytes));
+        snprintf(buf, sizeof buf, "kiln.pad.%d", pads++);
+        cJSON_AddItemToObject(h, buf, pad);
+    }
+    char *text = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    return text;
+}
+
+/* Bytes of the data section: the whole flat parameter buffer, padding included, so a
+ * mapped file can serve as the buffer itself. */
+static size_t data_section_bytes(const kn_graph *g) { return g->param_floats * sizeof(float); }
+
+kn_status kn_model_save(kn_model *m, const char *path) {
+    if (!m || !path) return KN_ERR_INVALID_ARGUMENT;
+    kn_ctx *ctx = m->ctx;
+    kn_status st = kn__model_ensure_graph(m, 1, false);
+    if (st) return st;
+    const kn_graph *g = m->graph;
+    size_t data_bytes = data_section_bytes(g);
+    uint64_t checksum = XXH3_64bits(g->param_buf, data_bytes);
+    char *header = build_header(m, g, data_bytes, checksum);
+    if (!header) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory building the header", path);
+    /* pad the header with spaces so the data section starts 64-byte aligned */
+    size_t hlen = strlen(header), padded = ((8 + hlen + 63) / 64) * 64 - 8;
+    char *hbuf = kn__alloc(ctx, padded);
+    if (!hbuf) {
+        cJSON_free(header);
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    memcpy(hbuf, header, hlen);
+    memset(hbuf + hlen, ' ', padded - hlen);
+    cJSON_free(header);
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+
+    /* temporary file in the same folder, so the rename is atomic */
+    size_t plen = strlen(path);
+    char *tmp = kn__alloc(ctx, plen + 32);
+    if (!tmp) {
+        kn__free(ctx, hbuf);
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!st) st = write_all(ctx, fd, len8, 8, tmp);
+    if (!st) st = write_all(ctx, fd, hbuf, padded, tmp);
+    kn__test_point(ctx, "save:half-written");
+    if (!st) st = write_all(ctx, fd, g->param_buf, data_bytes, tmp);
+    if (!st && fsync(fd) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && !st) st = kn__error(ctx, KN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
+    kn__test_point(ctx, "save:before-rename");
+    if (!st && rename(tmp, path) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st) {
+        unlink(tmp);
+    } else { /* make the rename itself durable */
+        char *dir = kn__strdup(ctx, path);
+        int dfd = dir ? open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        kn__free(ctx, dir);
+    }
+    kn__free(ctx, tmp);
+    kn__free(ctx, hbuf);
+    return st;
+}

@@ -1,0 +1,269 @@
+/* model_load.c — loading a .kiln (safetensors) file: map it read-only, check the header
+ * length against the file, the JSON, every tensor's dtype, shape and offsets (inside the
+ * data, no overlap, no overflow) against the architecture in the metadata, verify the XXH3
+ * checksum, then use the weights in place (or copy them when another writer laid them out
+ * differently). Nothing in the file is trusted before it is checked. */
+#define _POSIX_C_SOURCE 200809L
+#include "nn/model.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define KN_MAX_HEADER (64u << 20)
+#define KN_MAX_PARAMS 256
+
+kn_status kn__model_set_training_summary(kn_model *m, const char *json);
+
+static const struct { const char *name; size_t size; } safetensors_dtypes[] = {
+    {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
+    {"I8", 1}, {"U8", 1}, {"U16", 2}, {"U32", 4}, {"U64", 8}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
+};
+
+typedef struct { size_t start, end; } span;
+
+static int cmp_span(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* A whole number in [0, max] from a JSON number. */
+static bool json_size(const cJSON *v, double max, size_t *out) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > max || v->valuedouble != floor(v->valuedouble))
+        return false;
+    *out = (size_t)v->valuedouble;
+    return true;
+}
+
+static const char *meta_string(const cJSON *meta, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static kn_status read_preprocessing(kn_model *m, const char *path, const char *text) {
+    cJSON *pre = cJSON_Parse(text);
+    if (!cJSON_IsObject(pre)) {
+        cJSON_Delete(pre);
+        return kn__error(m->ctx, KN_ERR_FORMAT, "%s: __metadata__.kiln.preprocessing is not a JSON object", path);
+    }
+    kn_status st = KN_OK;
+    const cJSON *scale = cJSON_GetObjectItemCaseSensitive(pre, "input_scale");
+    if (cJSON_IsNumber(scale) && scale->valuedouble > 0 && isfinite(scale->valuedouble)) m->input_scale = scale->valuedouble;
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(pre, "labels");
+    int n = cJSON_IsArray(labels) ? cJSON_GetArraySize(labels) : 0;
+    if (n > 0 && n <= 1 << 20) {
+        const char **names = kn__calloc(m->ctx, (size_t)n, sizeof *names);
+        if (!names) st = kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        for (int i = 0; !st && i < n; i++) {
+            const cJSON *s = cJSON_GetArrayItem(labels, i);
+            if (!cJSON_IsString(s)) st = kn__error(m->ctx, KN_ERR_FORMAT, "%s: kiln.preprocessing.labels[%d] is not a string", path, i);
+            else names[i] = s->valuestring;
+        }
+        if (!st) st = kn_model_set_labels(m, names, n);
+        kn__free(m->ctx, names);
+    }
+    cJSON_Delete(pre);
+    return st;
+}
+
+/* Checks the tensors of the header against the model's parameters; on success the
+ * parameters are in place (zero-copy) or copied into m->owned_params. */
+static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header, const uint8_t *data, size_t data_len) {
+    kn_ctx *ctx = m->ctx;
+    kn__param_spec specs[KN_MAX_PARAMS];
+    size_t total = 0;
+    int n_specs = kn__model_param_specs(m, specs, KN_MAX_PARAMS, &total);
+    if (n_specs > KN_MAX_PARAMS) return kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: more than %d parameters", path, KN_MAX_PARAMS);
+    size_t file_offset[KN_MAX_PARAMS];
+    bool found[KN_MAX_PARAMS] = {0};
+    int n_tensors = cJSON_GetArraySize(header);
+    span *spans = kn__calloc(ctx, (size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *spans);
+    if (!spans) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    int n_spans = 0;
+    kn_status st = KN_OK;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, header) {
+        const char *name = t->string ? t->string : "";
+        if (strcmp(name, "__metadata__") == 0) continue;
+        if (!cJSON_IsObject(t)) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s' is not an object", path, name); break; }
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+        const cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+        size_t esize = 0;
+        for (size_t k = 0; cJSON_IsString(dt) && k < sizeof safetensors_dtypes / sizeof *safetensors_dtypes; k++)
+            if (strcmp(dt->valuestring, safetensors_dtypes[k].name) == 0) esize = safetensors_dtypes[k].size;
+        if (!esize) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s': unknown dtype", path, name); break; }
+        if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) > 8) {
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s': shape must be a list of at most 8 sizes", path, name);
+            break;
+        }
+        int64_t dims[8];
+        int ndim = 0;
+        size_t numel = 1;
+        const cJSON *d;
+        cJSON_ArrayForEach(d, shape) {
+            size_t v;
+            if (!json_size(d, 0x1p40, &v) || !kn__mul_size(numel, v, &numel)) {
+                st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s': shape[%d] is not a valid size", path, name, ndim);
+                break;
+            }
+            dims[ndim++] = (int64_t)v;
+        }
+        if (st) break;
+        size_t bytes, start, end;
+        if (!kn__mul_size(numel, esize, &bytes)) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s': size overflows", path, name); break; }
+        if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || !json_size(cJSON_GetArrayItem(offs, 0), 0x1p53, &start) ||
+            !json_size(cJSON_GetArrayItem(offs, 1), 0x1p53, &end) || start > end || end > data_len) {
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s': data_offsets must be [start, end] within the %zu data bytes",
+                           path, name, data_len);
+            break;
+        }
+        if (end - start != bytes) {
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s': data_offsets span %zu bytes, its dtype and shape need %zu",
+                           path, name, end - start, bytes);
+            break;
+        }
+        spans[n_spans++] = (span){start, end};
+        if (strncmp(name, "kiln.pad.", 9) == 0) continue;
+        int k = 0;
+        while (k < n_specs && strcmp(specs[k].name, name) != 0) k++;
+        if (k == n_specs) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s' is not a parameter of the architecture", path, name); break; }
+        if (strcmp(dt->valuestring, "F32") != 0) {
+            st = kn__error(ctx, KN_ERR_DTYPE, "%s: tensor '%s' is %s; this kiln reads F32 parameters", path, name, dt->valuestring);
+            break;
+        }
+        bool same = ndim == specs[k].ndim;
+        for (int i = 0; same && i < ndim; i++) same = dims[i] == specs[k].shape[i];
+        if (!same) {
+            char want[64];
+            if (specs[k].ndim == 2) snprintf(want, sizeof want, "(%lld, %lld)", (long long)specs[k].shape[0], (long long)specs[k].shape[1]);
+            else snprintf(want, sizeof want, "(%lld)", (long long)specs[k].shape[0]);
+            st = kn__error(ctx, KN_ERR_SHAPE, "%s: tensor '%s': shape does not match the architecture's %s", path, name, want);
+            break;
+        }
+        if (found[k]) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name); break; }
+        found[k] = true;
+        file_offset[k] = start;
+    }
+    for (int k = 0; !st && k < n_specs; k++)
+        if (!found[k]) st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' is missing", path, specs[k].name);
+    if (!st) {
+        qsort(spans, (size_t)n_spans, sizeof *spans, cmp_span);
+        for (int i = 1; !st && i < n_spans; i++)
+            if (spans[i].start < spans[i - 1].end)
+                st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensors overlap at data byte %zu", path, spans[i].start);
+    }
+    kn__free(ctx, spans);
+    if (st) return st;
+    /* kiln's own layout: the data section is the flat buffer itself */
+    bool in_place = data_len == total * sizeof(float) && ((uintptr_t)data % 64) == 0;
+    for (int k = 0; in_place && k < n_specs; k++) in_place = file_offset[k] == specs[k].offset * sizeof(float);
+    if (in_place) {
+        m->mapped_params = (const float *)data;
+    } else {
+        m->owned_params = kn__calloc(ctx, total ? total : 1, sizeof(float));
+        if (!m->owned_params) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for the parameters", path);
+        for (int k = 0; k < n_specs; k++)
+            memcpy(m->owned_params + specs[k].offset, data + file_offset[k], specs[k].numel * sizeof(float));
+        m->mapped_params = m->owned_params;
+    }
+    m->mapped_floats = total;
+    return KN_OK;
+}
+
+kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts, kn_model **out) {
+    if (!ctx || !path || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return kn__error(ctx, KN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return kn__error(ctx, KN_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)sb.st_size;
+    if (size < 8) {
+        close(fd);
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: %zu bytes, too short for a model file (8-byte header length first)", path, size);
+    }
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return kn__error(ctx, KN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    const uint8_t *bytes = map;
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
+    kn_status st = KN_OK;
+    cJSON *header = NULL;
+    kn_model *m = NULL;
+    char *text = NULL;
+    if (hlen > size - 8 || hlen > KN_MAX_HEADER || hlen < 2) {
+        st = kn__error(ctx, KN_ERR_FORMAT, "%s: header length %" PRIu64 " does not fit the file's %zu bytes", path, hlen, size);
+        goto done;
+    }
+    header = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)hlen);
+    if (!cJSON_IsObject(header)) {
+        st = kn__error(ctx, KN_ERR_FORMAT, "%s: the header is not a JSON object", path);
+        goto done;
+    }
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(header, "__metadata__");
+    if (!cJSON_IsObject(meta)) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: no __metadata__ (not a kiln model file)", path); goto done; }
+    const cJSON *mv;
+    cJSON_ArrayForEach(mv, meta) if (!cJSON_IsString(mv)) {
+        st = kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__.%.64s is not a string", path, mv->string ? mv->string : "");
+        goto done;
+    }
+    const char *version = meta_string(meta, "kiln.format_version");
+    if (!version) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__ has no kiln.format_version (not a kiln model file)", path); goto done; }
+    if (strcmp(version, "1") != 0) { st = kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: format version %.32s (this kiln reads 1)", path, version); goto done; }
+    const char *arch = meta_string(meta, "kiln.architecture");
+    if (!arch) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__ has no kiln.architecture", path); goto done; }
+    kn_spec spec;
+    if ((st = kn_model_from_json(ctx, arch, NULL, &m, &spec))) {
+        text = kn__strdup(ctx, kn_last_error(ctx));
+        st = kn__error(ctx, st, "%s: kiln.architecture: %s", path, text ? text : "invalid");
+        goto done;
+    }
+    if ((st = kn_model_compile(m, &spec.compile))) goto done;
+    size_t data_start = 8 + (size_t)hlen, data_len = size - data_start;
+    const uint8_t *data = bytes + data_start;
+    if ((st = bind_tensors(m, path, header, data, data_len))) goto done;
+    const char *sum = meta_string(meta, "kiln.checksum");
+    if (sum && !(opts && opts->skip_checksum)) {
+        unsigned long long want;
+        if (sscanf(sum, "xxh3-64:%16llx", &want) != 1) {
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: kiln.checksum '%.40s' is not xxh3-64:HEX", path, sum);
+            goto done;
+        }
+        unsigned long long got = XXH3_64bits(data, data_len);
+        if (got != want) {
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: checksum mismatch (file says %016llx, data gives %016llx): the file is damaged",
+                           path, want, got);
+            goto done;
+        }
+    }
+    const char *pre = meta_string(meta, "kiln.preprocessing");
+    if (pre && (st = read_preprocessing(m, path, pre))) goto done;
+    const char *training = meta_string(meta, "kiln.training");
+    if (training && (st = kn__model_set_training_summary(m, training))) goto done;
+    m->map = map;
+    m->map_size = size;
+    map = NULL;
+done:
+    cJSON_Delete(header);
+    kn__free(ctx, text);
+    if (st) {
+        kn_model_free(m); /* before unmapping: it may point into the mapping */
+        m = NULL;
+    }
+    if (map) munmap(map, size);
+    *out = m;
+    return st;
+}

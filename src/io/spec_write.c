@@ -1,0 +1,75 @@
+/* spec_write.c — a model back into its JSON description (the same vocabulary spec.c
+ * reads), written complete: input_shape, every layer's units and options, loss and
+ * optimizer with all hyperparameters, so a saved model rebuilds exactly. cJSON allocates
+ * with malloc (outside the context's allocator hook, like OpenBLAS); never in a training step. */
+#include "nn/model.h"
+
+#include <cjson/cJSON.h>
+
+static const char *init_name(kn_init i) {
+    switch (i) {
+    case KN_INIT_ZEROS: return "zeros";
+    case KN_INIT_ONES: return "ones";
+    case KN_INIT_HE_UNIFORM: return "he_uniform";
+    default: return "glorot_uniform";
+    }
+}
+
+cJSON *kn__model_to_cjson(const kn_model *m) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddStringToObject(root, "type", "sequential");
+    cJSON *shape = cJSON_AddArrayToObject(root, "input_shape");
+    for (int i = 0; shape && i < m->input_ndim; i++)
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)m->input_shape[i]));
+    cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+    for (int i = 0; layers && i < m->n_layers; i++) {
+        const kn_dense_opts *o = &m->layers[i].opts;
+        cJSON *L = cJSON_CreateObject();
+        if (!L) break;
+        cJSON_AddStringToObject(L, "type", "dense");
+        cJSON_AddNumberToObject(L, "units", (double)o->units);
+        cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
+        cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
+        cJSON_AddStringToObject(L, "kernel_initializer", init_name(o->kernel_init));
+        if (o->l2 > 0) {
+            cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
+            if (r) cJSON_AddNumberToObject(r, "l2", o->l2);
+        }
+        if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", o->alpha);
+        cJSON_AddItemToArray(layers, L);
+    }
+    if (m->compiled) {
+        const kn_compile_opts *c = &m->copts;
+        const kn_optimizer *o = &c->optimizer;
+        cJSON_AddStringToObject(root, "loss", kn_loss_name(c->loss));
+        if (c->from_logits) cJSON_AddBoolToObject(root, "from_logits", true);
+        cJSON *opt = cJSON_AddObjectToObject(root, "optimizer");
+        if (opt) {
+            cJSON_AddStringToObject(opt, "type", kn_optimizer_name(o->kind));
+            cJSON_AddNumberToObject(opt, "learning_rate", o->learning_rate);
+            cJSON_AddNumberToObject(opt, "beta_1", o->beta_1);
+            cJSON_AddNumberToObject(opt, "beta_2", o->beta_2);
+            cJSON_AddNumberToObject(opt, "epsilon", o->epsilon);
+            cJSON_AddNumberToObject(opt, "momentum", o->momentum);
+            cJSON_AddBoolToObject(opt, "nesterov", o->nesterov);
+            cJSON_AddNumberToObject(opt, "rho", o->rho);
+            cJSON_AddNumberToObject(opt, "weight_decay", o->weight_decay);
+            cJSON_AddNumberToObject(opt, "initial_accumulator_value", o->initial_accumulator);
+            if (o->clip_norm > 0) cJSON_AddNumberToObject(opt, "clipnorm", o->clip_norm);
+        }
+    }
+    return root;
+}
+
+kn_status kn_model_to_json(const kn_model *m, char **out) {
+    if (!m || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    cJSON *root = kn__model_to_cjson(m);
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory writing its description");
+    *out = kn__strdup(m->ctx, text);
+    cJSON_free(text);
+    return *out ? KN_OK : kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory writing its description");
+}
