@@ -216,6 +216,9 @@ typedef struct kn_dataset kn_dataset;
  * /usr/share/datasets/NAME), or "idx:DIR". *test is NULL when the source has no test
  * split (test may be NULL to skip it). Images are scaled to [0, 1]. Free with kn_dataset_free. */
 kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, kn_dataset **test);
+/* Inputs without labels, for prediction: an IDX images file (plain or gzip) or a PNG/PGM
+ * image, pixels scaled to [0, 1]. */
+kn_status kn_dataset_load_inputs(kn_ctx *ctx, const char *path, kn_dataset **out);
 /* A classification dataset from arrays (copied): x (n, features), labels (n) in [0, n_classes). */
 kn_status kn_dataset_from_arrays(kn_ctx *ctx, const float *x, const int32_t *labels, int64_t n,
                                  int64_t features, int n_classes, kn_dataset **out);
@@ -319,6 +322,29 @@ const float *kn_model_grad(kn_model *m, const char *name, int64_t *n);
 kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss);
 /* A one-line summary of the layers and parameter count, into buf. */
 void kn_model_summary(const kn_model *m, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- metrics */
+
+typedef struct kn_class_metrics {
+    double precision, recall, f1; /* 0 where undefined (no predictions / no support), as scikit-learn */
+    int64_t support;              /* rows of this true class */
+} kn_class_metrics;
+
+typedef struct kn_metrics {
+    int n_classes;
+    int64_t n;
+    double accuracy;
+    double precision_macro, recall_macro, f1_macro; /* unweighted means over classes */
+    double f1_micro;                                /* = accuracy for single-label data */
+    double f1_weighted;                             /* weighted by support */
+} kn_metrics;
+
+/* The confusion matrix of the model's predictions on a labelled dataset:
+ * confusion[true * n_classes + predicted], n_classes = kn_dataset_classes(data). */
+kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confusion);
+/* Metrics of a confusion matrix; per_class (n_classes entries) may be NULL. */
+void kn_metrics_from_confusion(const int64_t *confusion, int n_classes, kn_metrics *out,
+                               kn_class_metrics *per_class);
 
 /* ---------------------------------------------------------------- model files */
 

@@ -218,7 +218,7 @@ int main(void) {
                                         {255, 255, 255}};
     static const uint8_t trans[] = {255, 255, 255, 128, 0};
     static const uint8_t pal4[] = {0x01, 0x23, 0x40, 0x12, 0x34, 0x00, 0x02, 0x34, 0x10};
-    static const uint8_t pal_want[] = {0, 76, 124, 128, 0, 76, 124, 128, 0, 0, 124, 128, 0, 0, 76};
+    static const uint8_t pal_want[] = {0, 76, 124, 128, 0, 76, 124, 128, 0, 0, 0, 124, 128, 0, 76};
     write_png("palette.png", &(png_spec){5, 3, 4, PNG_COLOR_TYPE_PALETTE, 0, palette, 5, trans, 5}, pal4);
     check_image(ctx, "palette.png", 3, 5, pal_want);
 
@@ -227,15 +227,22 @@ int main(void) {
     write_png("grey_alpha.png", &(png_spec){2, 2, 8, PNG_COLOR_TYPE_GRAY_ALPHA, 0, NULL, 0, NULL, 0}, ga);
     check_image(ctx, "grey_alpha.png", 2, 2, (const uint8_t[]){200, 0, 50, 51});
 
-    /* Adam7-interlaced RGB 9x7: the passes reassemble to the same picture. */
-    for (int y = 0; y < 7; y++)
-        for (int x = 0; x < 9; x++) {
-            uint8_t *p = pix + 3 * (y * 9 + x);
-            p[0] = (uint8_t)(x * 28), p[1] = (uint8_t)(y * 36), p[2] = (uint8_t)((x + y) * 15);
-            want[y * 9 + x] = luma(p[0], p[1], p[2]);
-        }
-    write_png("adam7.png", &(png_spec){9, 7, 8, PNG_COLOR_TYPE_RGB, 1, NULL, 0, NULL, 0}, pix);
-    check_image(ctx, "adam7.png", 7, 9, want);
+    /* Adam7-interlaced RGB: the seven passes reassemble to the same picture, at sizes where
+     * some passes are empty (1x1, 3x2) and where all have pixels. */
+    static const uint32_t adam7_sizes[4][2] = {{9, 7}, {1, 1}, {3, 2}, {17, 13}}; // cols, rows
+    static const char *const adam7_names[4] = {"adam7.png", "adam7_1x1.png", "adam7_3x2.png",
+                                               "adam7_17x13.png"};
+    for (int k = 0; k < 4; k++) {
+        uint32_t w = adam7_sizes[k][0], h = adam7_sizes[k][1];
+        for (uint32_t y = 0; y < h; y++)
+            for (uint32_t x = 0; x < w; x++) {
+                uint8_t *p = pix + 3 * (y * w + x);
+                p[0] = (uint8_t)(x * 15), p[1] = (uint8_t)(y * 19), p[2] = (uint8_t)((x + y) * 8);
+                want[y * w + x] = luma(p[0], p[1], p[2]);
+            }
+        write_png(adam7_names[k], &(png_spec){w, h, 8, PNG_COLOR_TYPE_RGB, 1, NULL, 0, NULL, 0}, pix);
+        check_image(ctx, adam7_names[k], h, w, want);
+    }
 
     /* The content decides, not the name; and parsing from memory with no name. */
     size_t grey8_len = read_whole("grey8.png", buf, sizeof buf);
@@ -297,7 +304,7 @@ int main(void) {
     write_file("bad_idat.png", buf, grey8_len);
     check_bad(ctx, "bad_idat.png", KN_ERR_FORMAT, "bad PNG");
 
-    /* A PNG whose IHDR declares 100000 x 100000 (8192 x 8193, each side within the limit
+    /* A PNG whose IHDR declares 100000 x 100000 (also 8192 x 8193, each side within the limit
      * but over 64 Mpixels; and 1 x 0): refused before any large allocation. */
     static const uint32_t sizes[3][2] = {{100000, 100000}, {8192, 8193}, {1, 0}};
     static const char *const huge_names[3] = {"huge.png", "too_many_pixels.png", "zero_height.png"};
@@ -350,8 +357,14 @@ int main(void) {
     check_bad(ctx, "p2_above.pgm", KN_ERR_FORMAT, "sample 101 at row 0, col 1 is above maxval 100");
     write_file("p5_above.pgm", "P5 2 1 100\n\x10\xc8", 13);
     check_bad(ctx, "p5_above.pgm", KN_ERR_FORMAT, "sample 200 at row 0, col 1 is above maxval 100");
-    write_file("p2_short.pgm", "P2 2 2 255\n1 2 3", 16);
-    check_bad(ctx, "p2_short.pgm", KN_ERR_FORMAT, "ends before the sample at row 1, col 1");
+    write_file("p2_short.pgm", "P2 2 2 255\n1 2 3", 16); // too short for 4 samples
+    check_bad(ctx, "p2_short.pgm", KN_ERR_FORMAT, "2 x 2 samples need at least 8 bytes, the file has 6");
+    write_file("p2_spaces.pgm", "P2 2 2 255\n1 2 3     ", 21); // long enough, yet no 4th sample
+    check_bad(ctx, "p2_spaces.pgm", KN_ERR_FORMAT, "ends before the sample at row 1, col 1");
+    count.largest = 0;
+    write_file("p2_huge.pgm", "P2 8192 8192 255\n0 0 0\n", 23); // 64 Mpixels declared
+    check_bad(ctx, "p2_huge.pgm", KN_ERR_FORMAT, "truncated PGM");
+    CHECK(count.largest < (1u << 20));
     write_file("p2_word.pgm", "P2 2 1 255\n1 two\n", 17);
     check_bad(ctx, "p2_word.pgm", KN_ERR_FORMAT, "expected a decimal number");
     write_file("p2_negative.pgm", "P2 2 1 255\n1 -2\n", 16);

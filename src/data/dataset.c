@@ -149,6 +149,30 @@ kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, k
     return st;
 }
 
+kn_status kn_dataset_load_inputs(kn_ctx *ctx, const char *path, kn_dataset **out) {
+    if (!ctx || !path || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    kn__idx images = {0};
+    kn_status st = kn__idx_read(ctx, path, &images);
+    if (st) return st;
+    if (images.ndim != 3) {
+        kn__idx_free(ctx, &images);
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: expected images (an idx3 file), got %d dimension(s)", path, images.ndim);
+    }
+    st = kn__dataset_alloc(ctx, images.dims[0], images.dims[1] * images.dims[2], 0, 0, out);
+    if (!st) {
+        kn_dataset *ds = *out;
+        for (int64_t i = 0; i < ds->n * ds->features; i++) ds->x[i] = (float)images.data[i] * (1.0f / 255.0f);
+        ds->input_scale = 1.0 / 255.0;
+        ds->sample_ndim = 3;
+        ds->sample_shape[0] = images.dims[1];
+        ds->sample_shape[1] = images.dims[2];
+        ds->sample_shape[2] = 1;
+    }
+    kn__idx_free(ctx, &images);
+    return st;
+}
+
 kn_status kn_dataset_from_arrays(kn_ctx *ctx, const float *x, const int32_t *labels, int64_t n, int64_t features,
                                  int n_classes, kn_dataset **out) {
     if (!ctx || !out || (n && (!x || !labels))) return KN_ERR_INVALID_ARGUMENT;

@@ -32,10 +32,12 @@ static uint8_t luma(uint32_t r, uint32_t g, uint32_t b) {
     return (uint8_t)((299 * r + 587 * g + 114 * b + 500) / 1000);
 }
 
-/* One row of `cols` 8-bit pixels of `channels` (1 G, 2 GA, 3 RGB, 4 RGBA) to grey;
- * alpha composites on black. */
-static void row_to_grey(const uint8_t *in, int channels, int64_t cols, uint8_t *out) {
-    for (int64_t x = 0; x < cols; x++, in += channels) {
+/* Pixels x0, x0 + dx, ... < cols of a row of 8-bit samples, `channels` a pixel (1 G, 2 GA,
+ * 3 RGB, 4 RGBA), to grey; alpha composites on black. */
+static void row_to_grey(const uint8_t *row, int channels, uint32_t cols, uint32_t x0,
+                        uint32_t dx, uint8_t *out) {
+    for (uint32_t x = x0; x < cols; x += dx) {
+        const uint8_t *in = row + (size_t)x * channels;
         uint32_t y = channels >= 3 ? luma(in[0], in[1], in[2]) : in[0];
         if (channels == 2 || channels == 4) y = (y * in[channels - 1] + 127) / 255;
         out[x] = (uint8_t)y;
@@ -53,7 +55,7 @@ typedef struct png_job {
     size_t len, pos;
     png_structp png;
     png_infop info;
-    uint8_t *raw;  // libpng's output: one row, or (rows, rowbytes) when interlaced
+    uint8_t *raw;  // one row as libpng gives it: (cols x channels) bytes
     uint8_t *data; // (rows, cols) grey result
     int64_t rows, cols;
     kn_status status;   // set when kiln's own check stopped the decode (message recorded)
@@ -101,6 +103,10 @@ static int png_run(png_job *job) {
     png_set_read_fn(png, job, png_job_read);
     /* Only IHDR, PLTE, tRNS, IDAT and IEND matter: skip text, ICC profiles and the rest. */
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION // let a fuzzer's mutations past the checksums
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+    png_set_option(png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+#endif
     png_read_info(png, info);
     uint32_t cols = png_get_image_width(png, info), rows = png_get_image_height(png, info);
     if ((job->status = check_size(job->ctx, job->name, cols, rows)) != KN_OK) return 0;
@@ -114,23 +120,24 @@ static int png_run(png_job *job) {
         rowbytes != (size_t)cols * (size_t)channels)
         png_error(png, "unexpected sample layout after conversion to 8 bits");
     job->rows = rows, job->cols = cols;
-    size_t raw_rows = passes > 1 ? rows : 1; // interlaced rows fill in over seven passes
     job->data = kn__alloc(job->ctx, (size_t)rows * cols); // (rows, cols) grey
-    job->raw = kn__alloc(job->ctx, raw_rows * rowbytes);  // (raw_rows, cols x channels)
+    job->raw = kn__alloc(job->ctx, rowbytes);             // (cols x channels)
     if (!job->data || !job->raw) {
         job->status = kn__error(job->ctx, KN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %u x %u "
                                 "pixels", job->name, (unsigned)cols, (unsigned)rows);
         return 0;
     }
+    /* An interlaced image comes in seven passes over the rows; in each, libpng writes into
+     * the row only the pixels of that pass, which go to grey at once: no full-size buffer. */
     for (int pass = 0; pass < passes; pass++)
         for (uint32_t y = 0; y < rows; y++) {
-            uint8_t *row = job->raw + (passes > 1 ? y * rowbytes : 0);
-            png_read_row(png, row, NULL);
-            if (passes == 1) row_to_grey(row, channels, cols, job->data + (size_t)y * cols);
+            png_read_row(png, job->raw, NULL);
+            uint8_t *out = job->data + (size_t)y * cols;
+            if (passes == 1) row_to_grey(job->raw, channels, cols, 0, 1, out);
+            else if (PNG_ROW_IN_INTERLACE_PASS(y, pass))
+                row_to_grey(job->raw, channels, cols, PNG_PASS_START_COL(pass),
+                            PNG_PASS_COL_OFFSET(pass), out);
         }
-    if (passes > 1)
-        for (uint32_t y = 0; y < rows; y++)
-            row_to_grey(job->raw + y * rowbytes, channels, cols, job->data + (size_t)y * cols);
     png_read_end(png, NULL); // the rest of the file: the last CRCs, IEND
     return 1;
 }
@@ -140,8 +147,9 @@ static kn_status png_decode(kn_ctx *ctx, const uint8_t *buf, size_t len, const c
     png_job job = {.ctx = ctx, .name = name, .buf = buf, .len = len, .status = KN_OK};
     job.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &job, png_job_error,
                                        png_job_warning, &job, png_job_alloc, png_job_free);
-    if (!job.png)
-        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: cannot start libpng (out of memory)", name);
+    if (!job.png) // out of memory, or png.h and the linked libpng differ in version
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: cannot start libpng (out of memory, or "
+                         "a libpng version mismatch)", name);
     job.info = png_create_info_struct(job.png);
     kn_status st = KN_OK;
     if (!job.info)
@@ -232,6 +240,10 @@ static kn_status pgm_decode(kn_ctx *ctx, const uint8_t *buf, size_t len, const c
     if (maxval < 1 || maxval > 65535)
         return kn__error(ctx, KN_ERR_FORMAT, "%s: bad PGM: maxval %u is not in 1..65535", name, maxval);
     size_t pixels = (size_t)rows * cols, bytes = maxval < 256 ? 1 : 2;
+    if (ascii && (len - c.pos) / 2 < pixels) // each sample takes a separator and a digit
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: truncated PGM: %u x %u samples need at least "
+                         "%zu bytes, the file has %zu after the header", name, cols, rows,
+                         2 * pixels, len - c.pos);
     if (!ascii) { // exactly one whitespace byte, then the raster
         if (c.pos >= len)
             return kn__error(ctx, KN_ERR_FORMAT, "%s: truncated PGM: no pixels after the header", name);

@@ -179,25 +179,11 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     return KN_OK;
 }
 
-kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts, kn_model **out) {
-    if (!ctx || !path || !out) return KN_ERR_INVALID_ARGUMENT;
+kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, const char *path,
+                                const kn_load_opts *opts, kn_model **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return kn__error(ctx, KN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return kn__error(ctx, KN_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
-    if (size < 8) {
-        close(fd);
+    if (size < 8)
         return kn__error(ctx, KN_ERR_FORMAT, "%s: %zu bytes, too short for a model file (8-byte header length first)", path, size);
-    }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return kn__error(ctx, KN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-    const uint8_t *bytes = map;
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
     kn_status st = KN_OK;
@@ -253,17 +239,43 @@ kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts,
     if (pre && (st = read_preprocessing(m, path, pre))) goto done;
     const char *training = meta_string(meta, "kiln.training");
     if (training && (st = kn__model_set_training_summary(m, training))) goto done;
-    m->map = map;
-    m->map_size = size;
-    map = NULL;
 done:
     cJSON_Delete(header);
     kn__free(ctx, text);
     if (st) {
-        kn_model_free(m); /* before unmapping: it may point into the mapping */
+        kn_model_free(m);
         m = NULL;
     }
-    if (map) munmap(map, size);
     *out = m;
     return st;
+}
+
+kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts, kn_model **out) {
+    if (!ctx || !path || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return kn__error(ctx, KN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return kn__error(ctx, KN_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)sb.st_size;
+    if (size < 8) {
+        close(fd);
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: %zu bytes, too short for a model file (8-byte header length first)", path, size);
+    }
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return kn__error(ctx, KN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    kn_model *m;
+    kn_status st = kn__model_load_buffer(ctx, map, size, path, opts, &m);
+    if (st) {
+        munmap(map, size);
+        return st;
+    }
+    m->map = map; /* the weights may point into it: the model owns the mapping now */
+    m->map_size = size;
+    *out = m;
+    return KN_OK;
 }

@@ -62,6 +62,10 @@ typedef struct kn__param_spec {
     size_t offset, numel;
 } kn__param_spec;
 int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_t *total_floats);
+/* Loads a model file held in memory (bytes stay the caller's and must outlive the model,
+ * whose weights may point into them); path names it in messages. */
+kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, const char *path,
+                                const kn_load_opts *opts, kn_model **out);
 /* Releases a loaded model's file mapping and metadata (io/model_file.c). */
 void kn__model_unmap(kn_model *m);
 /* Copies rows idx[0..n) of data (or rows start.. when idx is NULL) into the input and

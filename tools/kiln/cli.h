@@ -32,7 +32,34 @@ char *cli_read_file(const char *path);
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi, long long *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
+/* false (message printed) when --device names a backend this build lacks. */
+bool cli_device_ok(const cli_global *g);
+
+/* JSON by hand (output.c): a quoted, escaped string; a number (null when not finite);
+ * '"key": number' preceded by ", " unless *first. */
+void cli_json_string(FILE *f, const char *s);
+void cli_json_number(FILE *f, double v);
+void cli_json_key_number(FILE *f, const char *key, double v, bool *first);
+
+/* A class's name from the model, else its number written into buf. */
+#define CLI_LABEL_BUF 16
+const char *cli_label(const kn_model *m, int cls, char buf[CLI_LABEL_BUF]);
+
+/* Creates dir and its parents (mkdir -p); prints "kiln: DIR: ..." and returns CLI_RUNTIME
+ * when it cannot. */
+int cli_mkdir_p(const char *dir);
+/* Writes path atomically: write() fills PATH.tmp.PID, which is flushed, fsync'd and renamed
+ * over path; on failure the temporary is removed, "kiln: PATH: ..." printed and CLI_RUNTIME
+ * returned. write returns false on its own failure. */
+typedef bool (*cli_writer)(FILE *f, const void *user);
+int cli_write_atomic(const char *path, cli_writer write, const void *user);
+/* "DIR/NAME" (malloc'd; NULL when out of memory). */
+char *cli_path_join(const char *dir, const char *name);
+
 int cmd_train(int argc, char **argv, cli_global *g);
+int cmd_eval(int argc, char **argv, cli_global *g);
+int cmd_predict(int argc, char **argv, cli_global *g);
+int cmd_info(int argc, char **argv, cli_global *g);
 
 #define CLI_GLOBAL_HELP                                                                 \
     "  --threads N      worker threads (default: all cores)\n"                         \

@@ -15,7 +15,12 @@ static const char *usage_text =
     "\n"
     "commands:\n"
     "  train SPEC --data DATA   train a model described in JSON (a file, or the text itself)\n"
-    "                           and evaluate it on the data's test split\n"
+    "                           and evaluate it on the data's test split; --out DIR saves it\n"
+    "  eval MODEL --data DATA   evaluate a saved model: loss, accuracy, precision, recall, F1,\n"
+    "                           confusion matrix (--out DIR writes confusion.svg)\n"
+    "  predict MODEL INPUT      predict every sample of INPUT (an IDX images file) (--top K)\n"
+    "  info MODEL               describe a saved model: architecture, parameters, labels,\n"
+    "                           training summary\n"
     "\n"
     "data sources (--data): fashion-mnist, mnist, idx:DIR\n"
     "  fashion-mnist reads $KILN_DATA/fashion-mnist, else /usr/share/datasets/fashion-mnist\n"
@@ -150,11 +155,14 @@ int main(int argc, char **argv) {
         printf("kiln %s\n", KILN_VERSION);
         return CLI_OK;
     }
-    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2, &g);
-    static const char *const later[] = {"eval", "predict", "info", "graph", "cv", "convert"};
+    static const struct { const char *name; int (*run)(int, char **, cli_global *); } commands[] = {
+        {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"info", cmd_info}};
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2, &g);
+    static const char *const later[] = {"graph", "cv", "convert"};
     for (size_t i = 0; i < sizeof later / sizeof *later; i++)
         if (strcmp(cmd, later[i]) == 0) {
-            fprintf(stderr, "kiln: '%s' is not implemented yet in this version (only 'train' is)\n", cmd);
+            fprintf(stderr, "kiln: '%s' is not implemented yet in this version (train, eval, predict and info are)\n", cmd);
             return CLI_USAGE;
         }
     return cli_usage_error(NULL, "unknown command '%s'", cmd);

@@ -23,14 +23,16 @@ static const char *train_help =
     "  --lr X                   learning rate (default: the optimizer's)\n"
     "  --validation-split F     hold out the last fraction F of the training data (default: 0)\n"
     "  --precision fp32         arithmetic precision (default: fp32; the only one so far)\n"
+    "  --out DIR                write DIR/model.kiln and DIR/history.csv, creating DIR and its\n"
+    "                           parents (default: none, nothing is written)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: model_type, task, n_train, n_test, params, epochs, batch_size, steps, threads,\n"
     "ranks, precision, train_seconds, seconds_per_epoch, final_loss, val_loss, val_accuracy,\n"
-    "test_loss, test_accuracy, test_f1_macro.\n";
+    "test_loss, test_accuracy, test_f1_macro, and model (DIR/model.kiln) with --out.\n";
 
 typedef struct train_args {
-    const char *spec, *data, *optimizer, *precision;
+    const char *spec, *data, *optimizer, *precision, *out;
     long long epochs, batch_size;
     double lr, validation_split;
 } train_args;
@@ -43,11 +45,14 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
         if (taken < 0) return CLI_USAGE;
         if (taken) continue;
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
-        if (strcmp(s, "--data") == 0 || strcmp(s, "--optimizer") == 0 || strcmp(s, "--precision") == 0) {
-            if (!val) return cli_usage_error("train", "%s needs a value", s);
-            if (s[2] == 'd') a->data = val;
-            else if (s[2] == 'o') a->optimizer = val;
-            else a->precision = val;
+        const char **slot = strcmp(s, "--data") == 0      ? &a->data
+                          : strcmp(s, "--optimizer") == 0 ? &a->optimizer
+                          : strcmp(s, "--precision") == 0 ? &a->precision
+                          : strcmp(s, "--out") == 0       ? &a->out
+                                                          : NULL;
+        if (slot) {
+            if (!val || (slot == &a->out && !*val)) return cli_usage_error("train", "%s needs a value", s);
+            *slot = val;
             i++;
         } else if (strcmp(s, "--epochs") == 0) {
             if (!cli_parse_int("train", s, val, 1, 1000000, &a->epochs)) return CLI_USAGE;
@@ -80,11 +85,37 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
     return CLI_OK;
 }
 
-static void json_number(FILE *f, const char *key, double v, bool *first) {
-    fprintf(f, "%s\"%s\": ", *first ? "" : ", ", key);
-    if (isfinite(v)) fprintf(f, "%.10g", v);
-    else fputs("null", f);
-    *first = false;
+/* history.csv: one row per epoch; an empty field where a value is NaN (no validation). */
+static bool write_history(FILE *f, const void *user) {
+    const kn_history *h = user;
+    fputs("epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate\n", f);
+    for (int i = 0; i < h->n_epochs; i++) {
+        const kn_epoch_record *r = &h->epochs[i];
+        const double v[] = {r->loss, r->accuracy, r->val_loss, r->val_accuracy, r->seconds};
+        fprintf(f, "%d", r->epoch);
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++)
+            if (isfinite(v[k])) fprintf(f, ",%.8g", v[k]);
+            else fputc(',', f);
+        /* the rate is a float inside: 7 digits give 0.01, not 0.0099999998 */
+        if (isfinite(r->learning_rate)) fprintf(f, ",%.7g\n", r->learning_rate);
+        else fputs(",\n", f);
+    }
+    return !ferror(f);
+}
+
+/* DIR/model.kiln and DIR/history.csv after training; *model_path receives the model's path. */
+static int write_outputs(kn_ctx *ctx, kn_model *m, const kn_history *h, const char *dir, char **model_path) {
+    char *hist = cli_path_join(dir, "history.csv");
+    *model_path = cli_path_join(dir, "model.kiln");
+    if (!hist || !*model_path) {
+        free(hist);
+        fprintf(stderr, "kiln: %s: out of memory\n", dir);
+        return CLI_RUNTIME;
+    }
+    kn_status st = kn_model_save(m, *model_path);
+    int rc = st ? cli_fail(ctx, st) : cli_write_atomic(hist, write_history, h);
+    free(hist);
+    return rc;
 }
 
 int cmd_train(int argc, char **argv, cli_global *g) {
@@ -96,10 +127,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         return CLI_OK;
     }
     if (rc) return rc;
-    if (strcmp(g->device, "cpu") != 0) {
-        fprintf(stderr, "kiln: --device %s: this build of kiln has no CUDA backend\n", g->device);
-        return CLI_RUNTIME;
-    }
+    if (!cli_device_ok(g)) return CLI_RUNTIME;
     char *json = NULL;
     if (a.spec[0] == '{') {
         json = strdup(a.spec);
@@ -107,11 +135,13 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         fprintf(stderr, "kiln: %s: cannot read the model description: %s\n", a.spec, strerror(errno));
         return CLI_RUNTIME;
     }
-    kn_ctx *ctx = cli_ctx(g);
+    /* the folder first: a bad --out fails before the training, not after it */
+    kn_ctx *ctx = a.out && cli_mkdir_p(a.out) ? NULL : cli_ctx(g);
     if (!ctx) {
         free(json);
         return CLI_RUNTIME;
     }
+    char *model_path = NULL;
     kn_dataset *train = NULL, *test = NULL;
     kn_model *m = NULL;
     kn_spec spec;
@@ -147,6 +177,10 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     kn_fit_opts fo = {.epochs = spec.epochs, .batch_size = spec.batch_size,
                       .validation_split = a.validation_split, .verbose = g->quiet ? 0 : 1};
     if ((st = kn_model_fit(m, train, &fo, &h))) { rc = cli_fail(ctx, st); goto done; }
+    if (a.out) {
+        if ((rc = write_outputs(ctx, m, h, a.out, &model_path))) goto done;
+        if (!g->quiet) fprintf(g->json ? stderr : stdout, "saved %s and its history.csv\n", model_path);
+    }
     if (test) {
         if ((st = kn_model_evaluate(m, test, &test_report))) { rc = cli_fail(ctx, st); goto done; }
         if (!g->quiet)
@@ -160,25 +194,29 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         printf("{\"model_type\": \"sequential\", \"task\": \"%s\", \"precision\": \"fp32\"",
                classify ? "classification" : "regression");
         first = false;
-        json_number(stdout, "n_train", (double)kn_dataset_size(train) - n_val, &first);
-        json_number(stdout, "n_test", test ? (double)kn_dataset_size(test) : 0, &first);
-        json_number(stdout, "params", (double)kn_model_param_count(m), &first);
-        json_number(stdout, "epochs", h->n_epochs, &first);
-        json_number(stdout, "batch_size", (double)spec.batch_size, &first);
-        json_number(stdout, "steps", (double)h->steps, &first);
-        json_number(stdout, "threads", kn_ctx_threads(ctx), &first);
-        json_number(stdout, "ranks", 1, &first);
-        json_number(stdout, "train_seconds", h->train_seconds, &first);
-        json_number(stdout, "seconds_per_epoch", h->seconds_per_epoch, &first);
-        json_number(stdout, "final_loss", last ? last->loss : NAN, &first);
+        cli_json_key_number(stdout, "n_train", (double)kn_dataset_size(train) - n_val, &first);
+        cli_json_key_number(stdout, "n_test", test ? (double)kn_dataset_size(test) : 0, &first);
+        cli_json_key_number(stdout, "params", (double)kn_model_param_count(m), &first);
+        cli_json_key_number(stdout, "epochs", h->n_epochs, &first);
+        cli_json_key_number(stdout, "batch_size", (double)spec.batch_size, &first);
+        cli_json_key_number(stdout, "steps", (double)h->steps, &first);
+        cli_json_key_number(stdout, "threads", kn_ctx_threads(ctx), &first);
+        cli_json_key_number(stdout, "ranks", 1, &first);
+        cli_json_key_number(stdout, "train_seconds", h->train_seconds, &first);
+        cli_json_key_number(stdout, "seconds_per_epoch", h->seconds_per_epoch, &first);
+        cli_json_key_number(stdout, "final_loss", last ? last->loss : NAN, &first);
         if (a.validation_split > 0) {
-            json_number(stdout, "val_loss", last ? last->val_loss : NAN, &first);
-            json_number(stdout, "val_accuracy", last ? last->val_accuracy : NAN, &first);
+            cli_json_key_number(stdout, "val_loss", last ? last->val_loss : NAN, &first);
+            cli_json_key_number(stdout, "val_accuracy", last ? last->val_accuracy : NAN, &first);
         }
         if (test) {
-            json_number(stdout, "test_loss", test_report.loss, &first);
-            json_number(stdout, "test_accuracy", test_report.accuracy, &first);
-            json_number(stdout, "test_f1_macro", test_report.f1_macro, &first);
+            cli_json_key_number(stdout, "test_loss", test_report.loss, &first);
+            cli_json_key_number(stdout, "test_accuracy", test_report.accuracy, &first);
+            cli_json_key_number(stdout, "test_f1_macro", test_report.f1_macro, &first);
+        }
+        if (model_path) {
+            fputs(", \"model\": ", stdout);
+            cli_json_string(stdout, model_path);
         }
         printf("}\n");
     }
@@ -188,5 +226,6 @@ done:
     kn_dataset_free(test);
     kn_ctx_free(ctx);
     free(json);
+    free(model_path);
     return rc;
 }

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# cli_commands.sh — the kiln commands end to end on tiny IDX data made here: train --out
+# (model.kiln, history.csv), eval (JSON keys and sums, confusion.svg), predict (one
+# prediction per image, top K), info (same parameter count as train), and their errors
+# (exit 1 with one stderr line naming the file or shape; exit 2 for usage errors).
+#
+# usage: tests/cli_commands.sh PATH/TO/kiln
+# Prints one line per case (PASS/FAIL/SKIP name: reason); exits 1 if any case failed.
+set -u
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+    echo "usage: $0 PATH/TO/kiln" >&2
+    exit 2
+fi
+KILN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/kiln_commands.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+PY=$(command -v python3 || true)
+TIMEOUT=
+command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout 20"
+export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1
+
+FAILS=0 PASSES=0
+pass() { PASSES=$((PASSES + 1)); echo "PASS $1"; }
+fail() { FAILS=$((FAILS + 1)); echo "FAIL $1: $2"; }
+
+# ---------------------------------------------------------------- tiny IDX data (as cli_bad_input.sh)
+
+# shellcheck disable=SC2059 # the format is the bytes themselves, as octal escapes
+bytes() { [ $# -gt 0 ] && printf "$(printf '\\%03o' "$@")"; }
+be32() { bytes $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+# images FILE N [SIDE] : N SIDExSIDE u8 images (default 4x4).
+images() {
+    local f=$1 n=$2 s=${3:-4} i p
+    {
+        bytes 0 0 8 3; be32 "$n"; be32 "$s"; be32 "$s"
+        for ((i = 0; i < n; i++)); do
+            local px=()
+            for ((p = 0; p < s * s; p++)); do px+=($(((i * 37 + p * 11 + (i % 3) * 60) % 256))); done
+            bytes "${px[@]}"
+        done
+    } >"$f"
+}
+labels() {
+    local f=$1
+    shift
+    { bytes 0 0 8 1; be32 $#; bytes "$@"; } >"$f"
+}
+DATA=$T/data
+mkdir -p "$DATA"
+images "$DATA/train-images-idx3-ubyte" 8
+labels "$DATA/train-labels-idx1-ubyte" 0 1 2 0 1 2 0 1
+images "$DATA/t10k-images-idx3-ubyte" 3
+labels "$DATA/t10k-labels-idx1-ubyte" 2 1 0
+NOTEST=$T/notest # a source without a test split
+mkdir -p "$NOTEST"
+cp "$DATA"/train-* "$NOTEST"/
+images "$T/wrong-size-idx3-ubyte" 2 5 # 5x5: 25 values, the model wants 16
+
+SPEC='{"type": "sequential", "input_shape": [16],
+  "layers": [{"type": "dense", "units": 8, "activation": "relu"},
+             {"type": "dense", "activation": "softmax"}],
+  "loss": "sparse_categorical_crossentropy",
+  "optimizer": {"type": "adam", "learning_rate": 0.01}, "batch_size": 4}'
+
+# ---------------------------------------------------------------- helpers
+
+# run NAME -- kiln args... : runs kiln, leaving rc in $RC, stdout in $T/out, stderr in $T/err.
+run() {
+    shift 2
+    (cd "$T" && $TIMEOUT "$KILN" "$@" >"$T/out" 2>"$T/err")
+    RC=$?
+}
+# json NAME PYTHON-CHECK : runs the check on the last stdout line as o (a dict); prints why not.
+json() {
+    local name=$1 code=$2
+    if [ -z "$PY" ]; then echo "SKIP $name: no python3 to read JSON"; return 0; fi
+    local why
+    if why=$(tail -n 1 "$T/out" | "$PY" -c "
+import json, math, sys
+o = json.loads(sys.stdin.read())
+assert isinstance(o, dict), 'the last stdout line is not a JSON object'
+$code
+" 2>&1); then pass "$name"; else fail "$name" "$(printf '%s' "$why" | tail -n 1)"; fi
+}
+# expect_error NAME RC FRAGMENT -- kiln args... : exit RC, one stderr line containing FRAGMENT.
+expect_error() {
+    local name=$1 want=$2 frag=$3
+    shift 3
+    run "$name" "$@"
+    local lines
+    lines=$(wc -l <"$T/err")
+    if [ "$RC" -ge 124 ]; then fail "$name" "crashed or timed out (exit $RC): $(head -n 1 "$T/err")"
+    elif [ "$RC" -ne "$want" ]; then fail "$name" "exit $RC, expected $want: $(head -n 1 "$T/err")"
+    elif [ "$lines" -ne 1 ]; then fail "$name" "stderr has $lines lines, expected 1"
+    elif ! grep -qF -- "$frag" "$T/err"; then fail "$name" "stderr lacks '$frag': $(head -n 1 "$T/err")"
+    else pass "$name"; fi
+}
+
+# ---------------------------------------------------------------- train --out
+
+OUT=$T/run/nested # mkdir -p: neither folder exists yet
+run train -- train "$SPEC" --data "idx:$DATA" --epochs 3 --out "$OUT" --json --quiet
+if [ "$RC" -ne 0 ]; then
+    fail train-out "exit $RC: $(head -n 1 "$T/err")"
+else
+    pass train-out
+    TRAIN_PARAMS=$(tail -n 1 "$T/out")
+    json train-json-model "assert o['model'] == '$OUT/model.kiln', o.get('model')"
+fi
+if [ -s "$OUT/model.kiln" ]; then pass train-model-file; else fail train-model-file "no $OUT/model.kiln"; fi
+if [ -f "$OUT/history.csv" ] &&
+    [ "$(head -n 1 "$OUT/history.csv")" = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate" ] &&
+    [ "$(wc -l <"$OUT/history.csv")" -eq 4 ] && [ "$(sed -n 4p "$OUT/history.csv" | cut -d, -f1)" = 3 ] &&
+    [ "$(sed -n 2p "$OUT/history.csv" | cut -d, -f4)" = "" ]; then
+    pass train-history-csv
+else
+    fail train-history-csv "want a header and 3 epoch rows (val_loss empty): $(tr '\n' '|' <"$OUT/history.csv" 2>/dev/null)"
+fi
+leftover=$(find "$OUT" -name '*.tmp.*' | head -n 1)
+if [ -z "$leftover" ]; then pass train-no-temporaries; else fail train-no-temporaries "left $leftover"; fi
+touch "$T/afile"
+expect_error train-out-uncreatable 1 "$T/afile/sub" -- train "$SPEC" --data "idx:$DATA" --out "$T/afile/sub" --quiet
+
+MODEL=$OUT/model.kiln
+
+# ---------------------------------------------------------------- eval
+
+run eval -- eval "$MODEL" --data "idx:$DATA" --out "$T/ev" --json --quiet
+if [ "$RC" -ne 0 ]; then fail eval "exit $RC: $(head -n 1 "$T/err")"; else
+    json eval-json "
+for k in ('n', 'loss', 'accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'f1_micro', 'f1_weighted',
+          'labels', 'per_class', 'confusion'):
+    assert k in o, 'no key ' + k
+assert o['n'] == 3, o['n']
+assert 0 <= o['accuracy'] <= 1, o['accuracy']
+assert o['labels'] == ['0', '1', '2'], o['labels']
+assert len(o['per_class']) == 3 and all(set(p) == {'label', 'precision', 'recall', 'f1', 'support'} for p in o['per_class'])
+assert [p['support'] for p in o['per_class']] == [1, 1, 1], o['per_class']
+c = o['confusion']
+assert len(c) == 3 and all(len(r) == 3 for r in c), c
+assert sum(map(sum, c)) == o['n'], 'confusion sums to %d, n is %d' % (sum(map(sum, c)), o['n'])
+assert abs(sum(c[i][i] for i in range(3)) / o['n'] - o['accuracy']) < 1e-9, 'accuracy is not the diagonal'
+"
+fi
+if [ -s "$T/ev/confusion.svg" ] && { [ -z "$PY" ] || "$PY" -c "
+import sys, xml.etree.ElementTree as E
+r = E.parse(sys.argv[1]).getroot()
+assert r.tag.endswith('svg') and len(r.findall('.//{http://www.w3.org/2000/svg}rect')) >= 9
+" "$T/ev/confusion.svg" 2>/dev/null; }; then pass eval-confusion-svg; else fail eval-confusion-svg "missing or not an SVG with 9 cells"; fi
+run eval-human -- eval "$MODEL" --data "idx:$DATA"
+if [ "$RC" -eq 0 ] && grep -q '^accuracy' "$T/out" && grep -q '^confusion matrix' "$T/out"; then pass eval-human
+else fail eval-human "exit $RC, or no accuracy / confusion matrix lines"; fi
+run eval-no-test-split -- eval "$MODEL" --data "idx:$NOTEST" --json --quiet
+if [ "$RC" -eq 0 ] && grep -q "train split" "$T/err"; then
+    json eval-no-test-split "assert o['n'] == 8, o['n']"
+else fail eval-no-test-split "exit $RC, or stderr does not say the train split is used: $(head -n 1 "$T/err")"; fi
+
+# ---------------------------------------------------------------- predict
+
+run predict -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte" --top 2 --json
+if [ "$RC" -ne 0 ]; then fail predict "exit $RC: $(head -n 1 "$T/err")"; else
+    json predict-json "
+p = o['predictions']
+assert len(p) == 3, '%d predictions for 3 images' % len(p)
+for i, r in enumerate(p):
+    assert r['index'] == i and r['label'] == str(r['class']) and 0 <= r['class'] < 3, r
+    assert len(r['top']) == 2, r['top']
+    assert r['top'][0]['class'] == r['class'] and r['top'][0]['probability'] == r['probability'], r
+    assert r['top'][0]['probability'] >= r['top'][1]['probability'], r['top']
+    s = sum(t['probability'] for t in r['top'])
+    assert 0 <= s <= 1 + 1e-6, 'top probabilities sum to %g' % s  # float32 softmax: 1 within rounding
+"
+fi
+run predict-human -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte"
+if [ "$RC" -eq 0 ] && [ "$(wc -l <"$T/out")" -eq 4 ]; then pass predict-human
+else fail predict-human "exit $RC, $(wc -l <"$T/out") lines (want a header and 3 rows)"; fi
+expect_error predict-top-too-many 2 "--top" -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte" --top 4
+
+# ---------------------------------------------------------------- info
+
+run info -- info "$MODEL" --json
+if [ "$RC" -ne 0 ]; then fail info "exit $RC: $(head -n 1 "$T/err")"; else
+    json info-json "
+t = json.loads('''$TRAIN_PARAMS''')
+assert o['params'] == t['params'], 'info says %s parameters, train said %s' % (o['params'], t['params'])
+for k in ('model_type', 'bytes', 'dtypes', 'input_size', 'outputs', 'labels', 'input_scale', 'format_version'):
+    assert k in o, 'no key ' + k
+assert o['input_size'] == 16 and o['outputs'] == 3 and o['format_version'] == 1, o
+assert isinstance(o['architecture'], dict) and o['architecture']['layers'][0]['units'] == 8, o['architecture']
+assert isinstance(o['training'], dict) and o['training']['epochs'] == 3, o['training']
+import os
+assert o['bytes'] == os.path.getsize('$MODEL'), 'bytes'
+"
+fi
+
+# ---------------------------------------------------------------- errors
+
+expect_error eval-missing-model 1 "$T/nonexistent.kiln" -- eval "$T/nonexistent.kiln" --data "idx:$DATA"
+expect_error predict-wrong-size 1 "expects 16" -- predict "$MODEL" "$T/wrong-size-idx3-ubyte"
+# one byte of the last parameter changed: the checksum no longer matches
+cp "$MODEL" "$T/corrupt.kiln"
+size=$(wc -c <"$T/corrupt.kiln")
+old=$(od -An -tu1 -j $((size - 3)) -N 1 "$T/corrupt.kiln" | tr -d ' ')
+bytes $(((old + 1) % 256)) | dd of="$T/corrupt.kiln" bs=1 seek=$((size - 3)) conv=notrunc 2>/dev/null
+expect_error predict-corrupt-model 1 "corrupt.kiln" -- predict "$T/corrupt.kiln" "$DATA/t10k-images-idx3-ubyte"
+expect_error info-corrupt-model 1 "corrupt.kiln" -- info "$T/corrupt.kiln"
+head -c 100 "$MODEL" >"$T/truncated.kiln"
+expect_error eval-truncated-model 1 "truncated.kiln" -- eval "$T/truncated.kiln" --data "idx:$DATA"
+expect_error predict-missing-input 1 "nope-idx3-ubyte" -- predict "$MODEL" "$T/nope-idx3-ubyte"
+run eval-no-arguments -- eval
+if [ "$RC" -eq 2 ] && [ -s "$T/err" ]; then pass eval-no-arguments; else fail eval-no-arguments "exit $RC, expected 2"; fi
+expect_error eval-no-data 2 "--data" -- eval "$MODEL"
+expect_error predict-no-input 2 "INPUT" -- predict "$MODEL"
+expect_error info-unknown-option 2 "--frob" -- info "$MODEL" --frob
+
+for cmd in eval predict info train; do
+    run "help-$cmd" -- "$cmd" --help
+    if [ "$RC" -eq 0 ] && [ ! -s "$T/err" ] && grep -q -- '--threads' "$T/out"; then pass "help-$cmd"
+    else fail "help-$cmd" "exit $RC, or no --threads in the help"; fi
+done
+if grep -q -- '--out DIR' "$T/out"; then pass help-train-out; else fail help-train-out "train --help lacks --out DIR"; fi
+
+echo "cli_commands: $PASSES passed, $FAILS failed"
+[ "$FAILS" -eq 0 ]

@@ -1,0 +1,316 @@
+/* eval.c — `kiln eval MODEL --data DATA [--out DIR]`: a saved model on a data source's
+ * test split (the train split when it has none): loss, accuracy, precision/recall/F1 per
+ * class and averaged, the confusion matrix, and with --out a confusion.svg heatmap.
+ * Regression models report mse, rmse, mae and r2. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *eval_help =
+    "usage: kiln eval MODEL --data DATA [--out DIR] [options]\n"
+    "\n"
+    "Evaluates a saved model (a .kiln file) on the test split of DATA, or on its train split\n"
+    "when DATA has no test split (said on stderr).\n"
+    "\n"
+    "  --data DATA      fashion-mnist | mnist | idx:DIR (required)\n"
+    "  --out DIR        write DIR/confusion.svg, creating DIR and its parents\n"
+    "                   (default: none, nothing is written)\n"
+    "\n" CLI_GLOBAL_HELP
+    "\n"
+    "JSON keys: n, loss, accuracy, precision_macro, recall_macro, f1_macro, f1_micro,\n"
+    "f1_weighted, labels, per_class (a list of {label, precision, recall, f1, support}),\n"
+    "confusion (rows: true labels, in labels order); for regression n, loss, mse, rmse, mae, r2.\n";
+
+typedef struct eval_args {
+    const char *model, *data, *out;
+} eval_args;
+
+static int parse_args(int argc, char **argv, cli_global *g, eval_args *a, bool *help) {
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int taken = cli_take_global(g, argc, argv, &i);
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
+        if (strcmp(s, "--data") == 0 || strcmp(s, "--out") == 0) {
+            if (!val || !*val) return cli_usage_error("eval", "%s needs a value", s);
+            *(s[2] == 'd' ? &a->data : &a->out) = val;
+            i++;
+        } else if (s[0] == '-' && s[1] == '-') {
+            return cli_usage_error("eval", "unknown option '%s'", s);
+        } else if (!a->model) {
+            a->model = s;
+        } else {
+            return cli_usage_error("eval", "unexpected argument '%s'", s);
+        }
+    }
+    if (!a->model) return cli_usage_error("eval", "missing MODEL (a .kiln file)");
+    if (!a->data) return cli_usage_error("eval", "missing --data DATA");
+    return CLI_OK;
+}
+
+/* ---------------------------------------------------------------- confusion.svg */
+
+typedef struct svg_job {
+    const kn_model *m;
+    const int64_t *cm; /* (c, c): [true][predicted] */
+    int c;
+} svg_job;
+
+static void xml_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&') fputs("&amp;", f);
+        else if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '"') fputs("&quot;", f);
+        else if ((unsigned char)*s >= 0x20) fputc(*s, f);
+    }
+}
+
+/* A heatmap: cell colour is the share of its row (the true class), so each class reads
+ * as its recall whatever the class sizes; the count is written in the cell. */
+static bool write_confusion_svg(FILE *f, const void *user) {
+    const svg_job *j = user;
+    int c = j->c, cell = c <= 10 ? 44 : c <= 30 ? 24 : 12, font = cell >= 44 ? 12 : cell >= 24 ? 9 : 5;
+    char buf[CLI_LABEL_BUF];
+    size_t longest = 1;
+    for (int k = 0; k < c; k++) {
+        size_t n = strlen(cli_label(j->m, k, buf));
+        longest = n > longest ? n : longest;
+    }
+    if (longest > 24) longest = 24;
+    int left = 40 + (int)longest * 7, top = 40 + (int)longest * 5, w = left + c * cell + 10 + (int)longest * 5, h = top + c * cell + 20;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            w, h, w, h);
+    fprintf(f, "<text x=\"8\" y=\"16\" font-size=\"13\">Confusion matrix (rows: true, columns: predicted)</text>\n");
+    fprintf(f, "<text transform=\"translate(14 %d) rotate(-90)\" text-anchor=\"middle\">true</text>\n", top + c * cell / 2);
+    for (int k = 0; k < c; k++) {
+        const char *name = cli_label(j->m, k, buf);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"middle\">", left - 6, top + k * cell + cell / 2);
+        xml_text(f, name);
+        fprintf(f, "</text>\n<text transform=\"translate(%d %d) rotate(-45)\">", left + k * cell + cell / 2, top - 6);
+        xml_text(f, name);
+        fputs("</text>\n", f);
+    }
+    for (int t = 0; t < c; t++) {
+        int64_t row = 0;
+        for (int p = 0; p < c; p++) row += j->cm[t * c + p];
+        for (int p = 0; p < c; p++) {
+            int64_t n = j->cm[t * c + p];
+            double share = row ? (double)n / (double)row : 0;
+            int r = (int)(255 - share * (255 - 8)), g = (int)(255 - share * (255 - 48)), b = (int)(255 - share * (255 - 107));
+            int x = left + p * cell, y = top + t * cell;
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" stroke=\"#ccc\"/>\n", x, y,
+                    cell, cell, r, g, b);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"%d\" text-anchor=\"middle\" dominant-baseline=\"middle\" "
+                       "fill=\"%s\">%lld</text>\n",
+                    x + cell / 2, y + cell / 2, font, share > 0.5 ? "white" : "black", (long long)n);
+        }
+    }
+    fputs("</svg>\n", f);
+    return !ferror(f);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static void print_classification(FILE *f, const kn_model *m, const kn_metrics *mt, const kn_class_metrics *pc,
+                                 const int64_t *cm, int c, double loss) {
+    char buf[CLI_LABEL_BUF];
+    int w = 5;
+    for (int k = 0; k < c; k++) {
+        int n = (int)strlen(cli_label(m, k, buf));
+        w = n > w ? n : w;
+    }
+    if (w > 24) w = 24;
+    fprintf(f, "loss       %.4f\naccuracy   %.4f\nprecision  %.4f (macro)\nrecall     %.4f (macro)\n"
+               "f1         %.4f (macro), %.4f (micro), %.4f (weighted)\n\n",
+            loss, mt->accuracy, mt->precision_macro, mt->recall_macro, mt->f1_macro, mt->f1_micro, mt->f1_weighted);
+    fprintf(f, "%-*s  precision  recall     f1         support\n", w, "class");
+    for (int k = 0; k < c; k++)
+        fprintf(f, "%-*.*s  %-9.4f  %-9.4f  %-9.4f  %lld\n", w, w, cli_label(m, k, buf), pc[k].precision, pc[k].recall,
+                pc[k].f1, (long long)pc[k].support);
+    int64_t most = 1;
+    for (int k = 0; k < c * c; k++) most = cm[k] > most ? cm[k] : most;
+    int cw = snprintf(NULL, 0, "%lld", (long long)most);
+    cw = cw < 5 ? 5 : cw;
+    fprintf(f, "\nconfusion matrix (rows: true, columns: predicted, in the order above)\n");
+    for (int t = 0; t < c; t++) {
+        fprintf(f, "%-*.*s", w, w, cli_label(m, t, buf));
+        for (int p = 0; p < c; p++) fprintf(f, " %*lld", cw, (long long)cm[t * c + p]);
+        fputc('\n', f);
+    }
+}
+
+static void json_classification(const kn_model *m, const kn_metrics *mt, const kn_class_metrics *pc,
+                                const int64_t *cm, int c, double loss) {
+    char buf[CLI_LABEL_BUF];
+    bool first = true;
+    fputc('{', stdout);
+    cli_json_key_number(stdout, "n", (double)mt->n, &first);
+    cli_json_key_number(stdout, "loss", loss, &first);
+    cli_json_key_number(stdout, "accuracy", mt->accuracy, &first);
+    cli_json_key_number(stdout, "precision_macro", mt->precision_macro, &first);
+    cli_json_key_number(stdout, "recall_macro", mt->recall_macro, &first);
+    cli_json_key_number(stdout, "f1_macro", mt->f1_macro, &first);
+    cli_json_key_number(stdout, "f1_micro", mt->f1_micro, &first);
+    cli_json_key_number(stdout, "f1_weighted", mt->f1_weighted, &first);
+    fputs(", \"labels\": [", stdout);
+    for (int k = 0; k < c; k++) {
+        if (k) fputs(", ", stdout);
+        cli_json_string(stdout, cli_label(m, k, buf));
+    }
+    fputs("], \"per_class\": [", stdout);
+    for (int k = 0; k < c; k++) {
+        fputs(k ? ", {\"label\": " : "{\"label\": ", stdout);
+        cli_json_string(stdout, cli_label(m, k, buf));
+        bool f = false;
+        cli_json_key_number(stdout, "precision", pc[k].precision, &f);
+        cli_json_key_number(stdout, "recall", pc[k].recall, &f);
+        cli_json_key_number(stdout, "f1", pc[k].f1, &f);
+        cli_json_key_number(stdout, "support", (double)pc[k].support, &f);
+        fputc('}', stdout);
+    }
+    fputs("], \"confusion\": [", stdout);
+    for (int t = 0; t < c; t++) {
+        fputs(t ? ", [" : "[", stdout);
+        for (int p = 0; p < c; p++) printf("%s%lld", p ? ", " : "", (long long)cm[t * c + p]);
+        fputc(']', stdout);
+    }
+    fputs("]}\n", stdout);
+}
+
+/* Regression: mse, rmse, mae over every output; r2 averaged over outputs, as scikit-learn's
+ * default (uniform_average), with 1 for a perfect fit of a constant target and 0 otherwise. */
+static int eval_regression(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, const char *data, const cli_global *g,
+                           double loss) {
+    int64_t n = kn_dataset_size(ds), outs = kn_model_output_size(m), f = kn_dataset_features(ds);
+    const float *x = kn_dataset_x(ds), *y = kn_dataset_targets(ds);
+    enum { CHUNK = 1024 };
+    float *pred = malloc((size_t)(CHUNK * outs) * sizeof *pred);
+    double *mean = calloc((size_t)outs, sizeof *mean), *ss_res = calloc((size_t)outs, sizeof *ss_res);
+    double *ss_tot = calloc((size_t)outs, sizeof *ss_tot), abs_sum = 0, sq_sum = 0;
+    int rc = CLI_OK;
+    if (!pred || !mean || !ss_res || !ss_tot || !y) {
+        fprintf(stderr, "kiln: %s: %s\n", data, y ? "out of memory" : "the data has no regression targets");
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    for (int64_t i = 0; i < n * outs; i++) mean[i % outs] += y[i] / (double)n;
+    for (int64_t i = 0; i < n && !rc; i += CHUNK) {
+        int64_t b = n - i < CHUNK ? n - i : CHUNK;
+        kn_status st = kn_model_predict(m, x + i * f, b, pred);
+        if (st) { rc = cli_fail(ctx, st); break; }
+        for (int64_t k = 0; k < b * outs; k++) {
+            double t = y[i * outs + k], e = pred[k] - t, d = t - mean[k % outs];
+            abs_sum += fabs(e);
+            sq_sum += e * e;
+            ss_res[k % outs] += e * e;
+            ss_tot[k % outs] += d * d;
+        }
+    }
+    if (rc) goto done;
+    double total = (double)n * (double)outs, r2 = 0;
+    for (int64_t o = 0; o < outs; o++) r2 += (ss_tot[o] > 0 ? 1 - ss_res[o] / ss_tot[o] : ss_res[o] == 0 ? 1 : 0) / (double)outs;
+    double mse = sq_sum / total, mae = abs_sum / total;
+    if (!g->json || !g->quiet)
+        fprintf(g->json ? stderr : stdout, "loss  %.6g\nmse   %.6g\nrmse  %.6g\nmae   %.6g\nr2    %.4f\n", loss, mse,
+                sqrt(mse), mae, r2);
+    if (g->json) {
+        bool first = true;
+        fputc('{', stdout);
+        cli_json_key_number(stdout, "n", (double)n, &first);
+        cli_json_key_number(stdout, "loss", loss, &first);
+        cli_json_key_number(stdout, "mse", mse, &first);
+        cli_json_key_number(stdout, "rmse", sqrt(mse), &first);
+        cli_json_key_number(stdout, "mae", mae, &first);
+        cli_json_key_number(stdout, "r2", r2, &first);
+        fputs("}\n", stdout);
+    }
+done:
+    free(pred);
+    free(mean);
+    free(ss_res);
+    free(ss_tot);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the command */
+
+int cmd_eval(int argc, char **argv, cli_global *g) {
+    eval_args a = {0};
+    bool help = false;
+    int rc = parse_args(argc, argv, g, &a, &help);
+    if (help) {
+        fputs(eval_help, stdout);
+        return CLI_OK;
+    }
+    if (rc) return rc;
+    if (!cli_device_ok(g)) return CLI_RUNTIME;
+    kn_ctx *ctx = a.out && cli_mkdir_p(a.out) ? NULL : cli_ctx(g);
+    if (!ctx) return CLI_RUNTIME;
+    kn_model *m = NULL;
+    kn_dataset *train = NULL, *test = NULL;
+    int64_t *cm = NULL;
+    kn_class_metrics *pc = NULL;
+    char *svg_path = NULL;
+    FILE *human = g->json ? stderr : stdout;
+
+    kn_status st = kn_model_load(ctx, a.model, &(kn_load_opts){.skip_checksum = false}, &m);
+    if (st) { rc = cli_fail(ctx, st); goto done; }
+    if ((st = kn_dataset_load(ctx, a.data, &train, &test))) { rc = cli_fail(ctx, st); goto done; }
+    const kn_dataset *ds = test ? test : train;
+    if (!test)
+        fprintf(stderr, "kiln: note: %s has no test split; evaluating on its train split (%lld samples)\n", a.data,
+                (long long)kn_dataset_size(train));
+    kn_eval_report rep;
+    if ((st = kn_model_evaluate(m, ds, &rep))) {
+        fprintf(stderr, "kiln: %s on %s: %s\n", a.model, a.data, kn_last_error(ctx));
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    int c = kn_dataset_classes(ds);
+    if (c == 0) {
+        rc = eval_regression(ctx, m, ds, a.data, g, rep.loss);
+        if (!rc && a.out && !g->quiet) fprintf(stderr, "kiln: note: a regression model has no confusion.svg\n");
+        goto done;
+    }
+    cm = calloc((size_t)c * (size_t)c, sizeof *cm);
+    pc = calloc((size_t)c, sizeof *pc);
+    if (!cm || !pc) {
+        fprintf(stderr, "kiln: %s: out of memory for a %d-class confusion matrix\n", a.data, c);
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    if ((st = kn_model_confusion(m, ds, cm))) {
+        fprintf(stderr, "kiln: %s on %s: %s\n", a.model, a.data, kn_last_error(ctx));
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    kn_metrics mt;
+    kn_metrics_from_confusion(cm, c, &mt, pc);
+    if (a.out) {
+        svg_path = cli_path_join(a.out, "confusion.svg");
+        if (!svg_path) { fprintf(stderr, "kiln: %s: out of memory\n", a.out); rc = CLI_RUNTIME; goto done; }
+        if ((rc = cli_write_atomic(svg_path, write_confusion_svg, &(svg_job){m, cm, c}))) goto done;
+    }
+    if (!g->json || !g->quiet) {
+        fprintf(human, "%s on %s (%s split, %lld samples)\n", a.model, a.data, test ? "test" : "train", (long long)mt.n);
+        print_classification(human, m, &mt, pc, cm, c, rep.loss);
+        if (svg_path) fprintf(human, "wrote %s\n", svg_path);
+    }
+    if (g->json) json_classification(m, &mt, pc, cm, c, rep.loss);
+done:
+    free(svg_path);
+    free(cm);
+    free(pc);
+    kn_dataset_free(train);
+    kn_dataset_free(test);
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+    return rc;
+}

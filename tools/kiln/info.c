@@ -1,0 +1,164 @@
+/* info.c — `kiln info MODEL`: what a .kiln file holds, after a full load (structure and
+ * checksum verified): type, architecture, parameter count, bytes, dtypes, preprocessing,
+ * labels, training summary and format version. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* What kn_model_load accepts: it refuses every other version, so a loaded model is this one. */
+#define INFO_FORMAT_VERSION 1
+
+static const char *info_help =
+    "usage: kiln info MODEL [options]\n"
+    "\n"
+    "Loads a saved model (a .kiln file), verifying its structure and checksum, and describes\n"
+    "it: type, architecture, parameters, bytes, dtypes, preprocessing, labels, training\n"
+    "summary and format version.\n"
+    "\n" CLI_GLOBAL_HELP
+    "\n"
+    "JSON keys: model_type, params, bytes, dtypes, input_size, outputs, labels, input_scale,\n"
+    "architecture (the JSON description), training (the training summary, or null),\n"
+    "format_version.\n";
+
+static int parse_args(int argc, char **argv, cli_global *g, const char **model, bool *help) {
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        int taken = cli_take_global(g, argc, argv, &i);
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
+        if (s[0] == '-' && s[1] == '-') return cli_usage_error("info", "unknown option '%s'", s);
+        if (*model) return cli_usage_error("info", "unexpected argument '%s'", s);
+        *model = s;
+    }
+    if (!*model) return cli_usage_error("info", "missing MODEL (a .kiln file)");
+    return CLI_OK;
+}
+
+/* The labels saved with the model: kn_model_label_name answers NULL past the last one. */
+static cJSON *labels_json(const kn_model *m) {
+    cJSON *list = cJSON_CreateArray();
+    const char *name;
+    for (int k = 0; list && k < (1 << 20) && (name = kn_model_label_name(m, k)); k++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(name));
+    return list;
+}
+
+static void print_human(const char *path, const kn_model *m, long long bytes, const cJSON *arch, const cJSON *labels,
+                        const char *training) {
+    printf("model          %s\n", path);
+    printf("type           sequential\n");
+    printf("format         kiln model file version %d (safetensors)\n", INFO_FORMAT_VERSION);
+    printf("bytes          %lld (%.2f MB)\n", bytes, (double)bytes / 1e6);
+    printf("parameters     %lld\n", (long long)kn_model_param_count(m));
+    printf("dtypes         F32\n");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(arch, "input_shape"), *v;
+    printf("input          [");
+    cJSON_ArrayForEach(v, shape) printf("%s%g", v == shape->child ? "" : ", ", v->valuedouble);
+    double scale = kn_model_input_scale(m);
+    printf("] (%lld values), input scale %.8g%s\n", (long long)kn_model_input_size(m), scale,
+           fabs(scale * 255 - 1) < 1e-9 ? " (1/255: 8-bit pixels)" : "");
+    printf("outputs        %lld\n", (long long)kn_model_output_size(m));
+    printf("labels         ");
+    if (!cJSON_GetArraySize(labels)) printf("(none)");
+    cJSON_ArrayForEach(v, labels) printf("%s%s", v == labels->child ? "" : ", ", v->valuestring);
+    printf("\nlayers        ");
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(arch, "layers"), *L;
+    cJSON_ArrayForEach(L, layers) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(L, "type"), *units = cJSON_GetObjectItemCaseSensitive(L, "units"),
+                    *act = cJSON_GetObjectItemCaseSensitive(L, "activation");
+        printf(" %s%s(%g, %s)", L == layers->child ? "" : "-> ", cJSON_IsString(type) ? type->valuestring : "?",
+               cJSON_IsNumber(units) ? units->valuedouble : 0, cJSON_IsString(act) ? act->valuestring : "?");
+    }
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(arch, "loss"), *opt = cJSON_GetObjectItemCaseSensitive(arch, "optimizer");
+    const cJSON *otype = cJSON_GetObjectItemCaseSensitive(opt, "type"), *lr = cJSON_GetObjectItemCaseSensitive(opt, "learning_rate");
+    printf("\nloss           %s\n", cJSON_IsString(loss) ? loss->valuestring : "(none)");
+    if (cJSON_IsString(otype)) printf("optimizer      %s, learning_rate %g\n", otype->valuestring, cJSON_IsNumber(lr) ? lr->valuedouble : 0);
+    printf("training       %s\n", training ? training : "(none: never trained)");
+    char *text = cJSON_PrintUnformatted(arch);
+    printf("architecture   %s\n", text ? text : "?");
+    cJSON_free(text);
+}
+
+int cmd_info(int argc, char **argv, cli_global *g) {
+    const char *path = NULL;
+    bool help = false;
+    int rc = parse_args(argc, argv, g, &path, &help);
+    if (help) {
+        fputs(info_help, stdout);
+        return CLI_OK;
+    }
+    if (rc) return rc;
+    if (!cli_device_ok(g)) return CLI_RUNTIME;
+    kn_ctx *ctx = cli_ctx(g);
+    if (!ctx) return CLI_RUNTIME;
+    kn_model *m = NULL;
+    char *arch_text = NULL;
+    cJSON *arch = NULL, *labels = NULL, *out = NULL;
+    kn_status st = kn_model_load(ctx, path, &(kn_load_opts){.skip_checksum = false}, &m);
+    if (st) { rc = cli_fail(ctx, st); goto done; }
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "kiln: %s: %s\n", path, strerror(errno));
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    if ((st = kn_model_to_json(m, &arch_text))) { rc = cli_fail(ctx, st); goto done; }
+    arch = cJSON_Parse(arch_text);
+    labels = labels_json(m);
+    if (!arch || !labels) {
+        fprintf(stderr, "kiln: %s: cannot describe the architecture (out of memory?)\n", path);
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    /* the summary comes from the file: embedded as an object only when it parses as one */
+    const char *training = kn_model_training_summary(m);
+    cJSON *train_obj = training ? cJSON_Parse(training) : NULL;
+    if (train_obj && !cJSON_IsObject(train_obj)) {
+        cJSON_Delete(train_obj);
+        train_obj = NULL;
+    }
+    if (!g->json) {
+        print_human(path, m, (long long)sb.st_size, arch, labels, training);
+        cJSON_Delete(train_obj);
+        goto done;
+    }
+    out = cJSON_CreateObject();
+    cJSON *dtypes = cJSON_CreateArray();
+    cJSON_AddItemToArray(dtypes, cJSON_CreateString("F32"));
+    cJSON_AddStringToObject(out, "model_type", "sequential");
+    cJSON_AddNumberToObject(out, "params", (double)kn_model_param_count(m));
+    cJSON_AddNumberToObject(out, "bytes", (double)sb.st_size);
+    cJSON_AddItemToObject(out, "dtypes", dtypes);
+    cJSON_AddNumberToObject(out, "input_size", (double)kn_model_input_size(m));
+    cJSON_AddNumberToObject(out, "outputs", (double)kn_model_output_size(m));
+    cJSON_AddItemToObject(out, "labels", labels);
+    labels = NULL;
+    cJSON_AddNumberToObject(out, "input_scale", kn_model_input_scale(m));
+    cJSON_AddItemToObject(out, "architecture", arch);
+    arch = NULL;
+    cJSON_AddItemToObject(out, "training", train_obj ? train_obj : cJSON_CreateNull());
+    cJSON_AddNumberToObject(out, "format_version", INFO_FORMAT_VERSION);
+    char *text = cJSON_PrintUnformatted(out);
+    if (!text) {
+        fprintf(stderr, "kiln: %s: out of memory\n", path);
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    printf("%s\n", text);
+    cJSON_free(text);
+done:
+    cJSON_Delete(out);
+    cJSON_Delete(arch);
+    cJSON_Delete(labels);
+    kn_free(ctx, arch_text);
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+    return rc;
+}

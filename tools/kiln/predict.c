@@ -1,0 +1,200 @@
+/* predict.c — `kiln predict MODEL INPUT [--top K]`: a saved model's predictions for every
+ * sample of INPUT (an IDX images file now; PNG/PGM and CSV come through the same library
+ * call). Classifiers give label, class and probability (and the top K); a model with one
+ * output gives its value, unless its loss is binary cross-entropy (then it is a two-class
+ * classifier whose output is the probability of class 1). */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *predict_help =
+    "usage: kiln predict MODEL INPUT [--top K] [options]\n"
+    "\n"
+    "Predicts every sample of INPUT (an IDX images file, gzip or not) with a saved model\n"
+    "(a .kiln file). Prints one line per sample: index, label, class, probability; a\n"
+    "regression model prints index and value.\n"
+    "\n"
+    "  --top K          also list the K most probable classes of each sample\n"
+    "                   (default: 1; at most the model's number of classes)\n"
+    "\n" CLI_GLOBAL_HELP
+    "\n"
+    "JSON: {\"predictions\": [{\"index\", \"label\", \"class\", \"probability\", \"top\": [{\"label\",\n"
+    "\"class\", \"probability\"}, ...]}, ...]}; for regression {\"predictions\": [{\"index\", \"value\"}, ...]}.\n";
+
+typedef struct predict_args {
+    const char *model, *input;
+    long long top;
+} predict_args;
+
+static int parse_args(int argc, char **argv, cli_global *g, predict_args *a, bool *help) {
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int taken = cli_take_global(g, argc, argv, &i);
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
+        if (strcmp(s, "--top") == 0) {
+            if (!cli_parse_int("predict", s, val, 1, 1 << 20, &a->top)) return CLI_USAGE;
+            i++;
+        } else if (s[0] == '-' && s[1] == '-') {
+            return cli_usage_error("predict", "unknown option '%s'", s);
+        } else if (!a->model) {
+            a->model = s;
+        } else if (!a->input) {
+            a->input = s;
+        } else {
+            return cli_usage_error("predict", "unexpected argument '%s'", s);
+        }
+    }
+    if (!a->model) return cli_usage_error("predict", "missing MODEL (a .kiln file)");
+    if (!a->input) return cli_usage_error("predict", "missing INPUT (an IDX images file)");
+    return CLI_OK;
+}
+
+/* Whether a one-output model is a binary classifier: its loss is binary cross-entropy. */
+static bool is_binary_classifier(const kn_model *m, kn_ctx *ctx) {
+    char *text = NULL;
+    if (kn_model_to_json(m, &text)) return false;
+    cJSON *j = cJSON_Parse(text);
+    kn_free(ctx, text);
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
+    bool binary = cJSON_IsString(loss) && strcmp(loss->valuestring, "binary_crossentropy") == 0;
+    cJSON_Delete(j);
+    return binary;
+}
+
+/* "images are 20x20 (400 values)" or "samples have 400 values", for the shape error. */
+static void describe_input(const kn_dataset *in, char *buf, size_t size) {
+    int64_t shape[KN_MAX_DIMS];
+    int nd = kn_dataset_sample_shape(in, shape);
+    long long f = (long long)kn_dataset_features(in);
+    if (nd == 3 && shape[2] == 1) snprintf(buf, size, "images are %lldx%lld (%lld values)", (long long)shape[0], (long long)shape[1], f);
+    else if (nd == 3) snprintf(buf, size, "images are %lldx%lldx%lld (%lld values)", (long long)shape[0], (long long)shape[1], (long long)shape[2], f);
+    else snprintf(buf, size, "samples have %lld values", f);
+}
+
+/* Moves the k most probable classes, in order, to idx[0..k); idx holds 0..n-1 on entry.
+ * A partial selection sort, O(k n); ties go to the lower class. */
+static void top_k(const float *p, int n, int k, int *idx) {
+    for (int r = 0; r < k; r++) {
+        int best = r;
+        for (int j = r + 1; j < n; j++)
+            if (p[idx[j]] > p[idx[best]] || (p[idx[j]] == p[idx[best]] && idx[j] < idx[best])) best = j;
+        int t = idx[r];
+        idx[r] = idx[best];
+        idx[best] = t;
+    }
+}
+
+int cmd_predict(int argc, char **argv, cli_global *g) {
+    predict_args a = {.top = 1};
+    bool help = false;
+    int rc = parse_args(argc, argv, g, &a, &help);
+    if (help) {
+        fputs(predict_help, stdout);
+        return CLI_OK;
+    }
+    if (rc) return rc;
+    if (!cli_device_ok(g)) return CLI_RUNTIME;
+    kn_ctx *ctx = cli_ctx(g);
+    if (!ctx) return CLI_RUNTIME;
+    kn_model *m = NULL;
+    kn_dataset *in = NULL;
+    float *out = NULL, *probs = NULL;
+    int *idx = NULL;
+
+    kn_status st = kn_model_load(ctx, a.model, &(kn_load_opts){.skip_checksum = false}, &m);
+    if (st) { rc = cli_fail(ctx, st); goto done; }
+    if ((st = kn_dataset_load_inputs(ctx, a.input, &in))) { rc = cli_fail(ctx, st); goto done; }
+    int64_t f = kn_dataset_features(in), want = kn_model_input_size(m), outs = kn_model_output_size(m);
+    if (f != want) {
+        char what[128];
+        describe_input(in, what, sizeof what);
+        fprintf(stderr, "kiln: %s: %s; the model expects %lld values\n", a.input, what, (long long)want);
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    bool regression = outs == 1 && !is_binary_classifier(m, ctx);
+    int classes = outs == 1 ? 2 : (int)outs;
+    if (!regression && a.top > classes) {
+        rc = cli_usage_error("predict", "--top %lld is more than the model's %d classes", a.top, classes);
+        goto done;
+    }
+    int k = (int)a.top;
+    enum { CHUNK = 1024 }; /* rows per kn_model_predict call: bounded memory for any INPUT */
+    out = malloc((size_t)(CHUNK * outs) * sizeof *out);
+    probs = malloc((size_t)classes * sizeof *probs);
+    idx = malloc((size_t)classes * sizeof *idx);
+    if (!out || !probs || !idx) {
+        fprintf(stderr, "kiln: %s: out of memory\n", a.input);
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    int64_t n = kn_dataset_size(in);
+    const float *x = kn_dataset_x(in);
+    char buf[CLI_LABEL_BUF];
+    if (g->json) fputs("{\"predictions\": [", stdout);
+    else if (regression) puts("index\tvalue");
+    else puts(k > 1 ? "index\trank\tlabel\tclass\tprobability" : "index\tlabel\tclass\tprobability");
+    for (int64_t i = 0; i < n; i += CHUNK) {
+        int64_t b = n - i < CHUNK ? n - i : CHUNK;
+        if ((st = kn_model_predict(m, x + i * f, b, out))) {
+            if (g->json) fputc('\n', stdout); /* end the unfinished line; it is no result */
+            rc = cli_fail(ctx, st);
+            goto done;
+        }
+        for (int64_t r = 0; r < b; r++) {
+            long long row = (long long)(i + r);
+            const float *o = out + r * outs;
+            const char *sep = row ? ", " : "";
+            if (regression) {
+                if (g->json) {
+                    printf("%s{\"index\": %lld, \"value\": ", sep, row);
+                    cli_json_number(stdout, o[0]);
+                    fputc('}', stdout);
+                } else {
+                    printf("%lld\t%.6g\n", row, o[0]);
+                }
+                continue;
+            }
+            if (outs == 1) { probs[0] = 1 - o[0]; probs[1] = o[0]; } /* binary: o is P(class 1) */
+            else memcpy(probs, o, (size_t)classes * sizeof *probs);
+            for (int q = 0; q < classes; q++) idx[q] = q;
+            top_k(probs, classes, k, idx);
+            if (g->json) {
+                printf("%s{\"index\": %lld, \"label\": ", sep, row);
+                cli_json_string(stdout, cli_label(m, idx[0], buf));
+                printf(", \"class\": %d, \"probability\": ", idx[0]);
+                cli_json_number(stdout, probs[idx[0]]);
+                fputs(", \"top\": [", stdout);
+                for (int q = 0; q < k; q++) {
+                    fputs(q ? ", {\"label\": " : "{\"label\": ", stdout);
+                    cli_json_string(stdout, cli_label(m, idx[q], buf));
+                    printf(", \"class\": %d, \"probability\": ", idx[q]);
+                    cli_json_number(stdout, probs[idx[q]]);
+                    fputc('}', stdout);
+                }
+                fputs("]}", stdout);
+            } else {
+                for (int q = 0; q < k; q++) {
+                    if (k > 1) printf("%lld\t%d\t", row, q + 1);
+                    else printf("%lld\t", row);
+                    printf("%s\t%d\t%.4f\n", cli_label(m, idx[q], buf), idx[q], probs[idx[q]]);
+                }
+            }
+        }
+    }
+    if (g->json) fputs("]}\n", stdout);
+done:
+    free(out);
+    free(probs);
+    free(idx);
+    kn_dataset_free(in);
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+    return rc;
+}
