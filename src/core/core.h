@@ -72,6 +72,9 @@ static inline void kn__test_point(kn_ctx *ctx, const char *point) {
     if (ctx && ctx->test_hook) ctx->test_hook(ctx->test_hook_user, point);
 }
 
+/* XXH3-64 of n bytes: the model file's checksum (io/checksum.c). */
+uint64_t kn__checksum(const void *data, size_t n);
+
 /* Monotonic wall clock in seconds. */
 double kn__now(void);
 

@@ -2,6 +2,7 @@
  * scaled to [0, 1], datasets from caller arrays, slices and accessors. */
 #include "dataset.h"
 #include "idx.h"
+#include "image.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,29 @@ kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, k
 kn_status kn_dataset_load_inputs(kn_ctx *ctx, const char *path, kn_dataset **out) {
     if (!ctx || !path || !out) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
+    /* PNG and PGM by their magic bytes; anything else is read as IDX */
+    unsigned char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(magic, 1, sizeof magic, f) : 0;
+    if (f) fclose(f);
+    if ((got >= 4 && magic[0] == 0x89 && magic[1] == 'P' && magic[2] == 'N' && magic[3] == 'G') ||
+        (got >= 2 && magic[0] == 'P' && (magic[1] == '2' || magic[1] == '5'))) {
+        kn__image img = {0};
+        kn_status st = kn__image_read(ctx, path, &img);
+        if (st) return st;
+        st = kn__dataset_alloc(ctx, 1, img.rows * img.cols, 0, 0, out);
+        if (!st) {
+            kn_dataset *ds = *out;
+            for (int64_t i = 0; i < ds->features; i++) ds->x[i] = (float)img.data[i] * (1.0f / 255.0f);
+            ds->input_scale = 1.0 / 255.0;
+            ds->sample_ndim = 3;
+            ds->sample_shape[0] = img.rows;
+            ds->sample_shape[1] = img.cols;
+            ds->sample_shape[2] = 1;
+        }
+        kn__image_free(ctx, &img);
+        return st;
+    }
     kn__idx images = {0};
     kn_status st = kn__idx_read(ctx, path, &images);
     if (st) return st;

@@ -109,7 +109,7 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
             return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: arena size overflows");
     }
     g->arena_bytes = bytes;
-    g->arena = kn__calloc(ctx, bytes ? bytes : 1, 1);
+    g->arena = kn__alloc(ctx, bytes ? bytes : 1); /* not zeroed: every node writes its output before any read */
     if (!g->arena) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for a %zu-byte arena", bytes);
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];

@@ -16,7 +16,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #define KN_FORMAT_VERSION "1"
 #define KN_MAX_HEADER (64u << 20) /* a header over 64 MiB is not a model's */
@@ -172,7 +171,7 @@ kn_status kn_model_save(kn_model *m, const char *path) {
     if (st) return st;
     const kn_graph *g = m->graph;
     size_t data_bytes = data_section_bytes(g);
-    uint64_t checksum = XXH3_64bits(g->param_buf, data_bytes);
+    uint64_t checksum = kn__checksum(g->param_buf, data_bytes);
     char *header = build_header(m, g, data_bytes, checksum);
     if (!header) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory building the header", path);
     /* pad the header with spaces so the data section starts 64-byte aligned */
