@@ -363,6 +363,15 @@ typedef struct kn_load_opts {
  * read-only mapping until the model trains. Free with kn_model_free. */
 kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts, kn_model **out);
 
+/* An inference session: its own activation buffers over the model's weights, shared
+ * read-only, so threads predict concurrently (one session per thread). Create sessions
+ * from one thread; a session is valid until its model trains, is compiled again or is
+ * freed. kn_session_predict: x (n, features) -> out (n, outputs), as kn_model_predict. */
+typedef struct kn_session kn_session;
+kn_status kn_session_new(kn_model *m, int64_t max_batch, kn_session **out);
+kn_status kn_session_predict(kn_session *s, const float *x, int64_t n, float *out);
+void kn_session_free(kn_session *s);
+
 /* Class names saved with the model (from the training data), or NULL. */
 const char *kn_model_label_name(const kn_model *m, int cls);
 kn_status kn_model_set_labels(kn_model *m, const char *const *names, int n);

@@ -118,7 +118,7 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
 
 /* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
  * training, backward and the update. */
-static kn_status build_graph(kn_model *m, kn_graph **out_graph, bool training) {
+kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training) {
     kn_graph *g;
     kn_status st = kn_graph_new(m->ctx, &g);
     if (st) return st;
@@ -179,22 +179,17 @@ static kn_status build_graph(kn_model *m, kn_graph **out_graph, bool training) {
     return KN_OK;
 }
 
-/* The tensors build_graph points the model at; saved so a failed rebuild changes nothing. */
-typedef struct {
-    kn_tensor *x, *y, *out, *pred, *loss, *kernels[64], *biases[64];
-} graph_refs;
-
-static void save_refs(const kn_model *m, graph_refs *r) {
+void kn__model_save_refs(const kn_model *m, graph_refs *r) {
     *r = (graph_refs){m->x, m->y, m->out, m->pred, m->loss, {0}, {0}};
-    for (int i = 0; i < m->n_layers && i < 64; i++) {
+    for (int i = 0; i < m->n_layers && i < KN__MAX_LAYERS; i++) {
         r->kernels[i] = m->layers[i].kernel;
         r->biases[i] = m->layers[i].bias;
     }
 }
 
-static void restore_refs(kn_model *m, const graph_refs *r) {
+void kn__model_restore_refs(kn_model *m, const graph_refs *r) {
     m->x = r->x; m->y = r->y; m->out = r->out; m->pred = r->pred; m->loss = r->loss;
-    for (int i = 0; i < m->n_layers && i < 64; i++) {
+    for (int i = 0; i < m->n_layers && i < KN__MAX_LAYERS; i++) {
         m->layers[i].kernel = r->kernels[i];
         m->layers[i].bias = r->biases[i];
     }
@@ -202,7 +197,7 @@ static void restore_refs(kn_model *m, const graph_refs *r) {
 
 kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) {
     if (!m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "model: call kn_model_compile first");
-    if (m->n_layers > 64) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: more than 64 layers");
+    if (m->n_layers > KN__MAX_LAYERS) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: more than %d layers", KN__MAX_LAYERS);
     kn_graph *old = m->graph;
     if (old && !m->graph_stale && m->max_batch >= max_batch && (old->has_backward || !training)) return KN_OK;
     /* once a model trains, it keeps its training graph */
@@ -212,9 +207,9 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
     /* where the parameters come from: the old graph, the loaded file, or initialization */
     const float *source = old ? old->param_buf : m->mapped_params;
     graph_refs saved;
-    save_refs(m, &saved);
+    kn__model_save_refs(m, &saved);
     kn_graph *g = NULL;
-    kn_status st = build_graph(m, &g, training);
+    kn_status st = kn__model_build_graph(m, &g, training);
     if (!st && !training && source && (!old || old->shared_params)) g->shared_params = source; /* zero-copy */
     if (!st) st = kn_graph_compile(g, want, source == NULL);
     size_t floats = old ? old->param_floats : m->mapped_floats;
@@ -222,7 +217,7 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
         st = kn__error(m->ctx, KN_ERR_STATE, "model: parameter layout changed on rebuild");
     if (st) {
         kn_graph_free(g);
-        restore_refs(m, &saved);
+        kn__model_restore_refs(m, &saved);
         return st;
     }
     if (source && !g->shared_params) memcpy(g->param_buf, source, g->param_floats * sizeof(float));

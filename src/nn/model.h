@@ -48,6 +48,18 @@ struct kn_model {
     kn_history history;
 };
 
+/* Builds the model's graph (forward + predict head + loss; with training, backward and
+ * update), pointing m->x, m->y, m->out, m->pred, m->loss and the layers' tensors into it. */
+kn_status kn__model_build_graph(kn_model *m, kn_graph **out, bool training);
+/* The tensors kn__model_build_graph points the model at, saved and restored around a
+ * build that must leave the model as it was (a failed rebuild, a session's graph). */
+#define KN__MAX_LAYERS 64
+typedef struct {
+    kn_tensor *x, *y, *out, *pred, *loss, *kernels[KN__MAX_LAYERS], *biases[KN__MAX_LAYERS];
+} graph_refs;
+void kn__model_save_refs(const kn_model *m, graph_refs *r);
+void kn__model_restore_refs(kn_model *m, const graph_refs *r);
+
 /* Builds (or rebuilds for a larger batch or for training, keeping parameters and optimizer
  * state) the model's graph so it runs batches of up to max_batch; a training graph when
  * training. A loaded model's first graph is forward-only and reads the file's mapping. */
