@@ -288,6 +288,16 @@ typedef struct kn_fit_opts {
     bool no_shuffle;
     kn_fit_callback callback;
     void *callback_user;
+    /* Checkpoints: with a path, fit saves one there (atomically: weights, optimizer state,
+     * step, epoch and batch position, history) every checkpoint_every optimizer steps
+     * (0: only) at each epoch's end. Checkpointing allocates; without it, nothing does
+     * after the first step. */
+    const char *checkpoint_path;
+    int64_t checkpoint_every;
+    /* Continue a model loaded from a checkpoint where it stopped (epochs counts the whole
+     * run, as Keras's initial_epoch). Training is deterministic for a seed and data, so a
+     * resumed run ends with parameters bit-identical to an uninterrupted one. */
+    bool resume;
 } kn_fit_opts;
 
 typedef struct kn_eval_report {
@@ -371,6 +381,10 @@ typedef struct kn_session kn_session;
 kn_status kn_session_new(kn_model *m, int64_t max_batch, kn_session **out);
 kn_status kn_session_predict(kn_session *s, const float *x, int64_t n, float *out);
 void kn_session_free(kn_session *s);
+
+/* Where a checkpoint left training: the epoch in progress (0-based), the next batch in it,
+ * and the total epochs of the run; false when the model holds no checkpoint position. */
+bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs);
 
 /* Class names saved with the model (from the training data), or NULL. */
 const char *kn_model_label_name(const kn_model *m, int cls);

@@ -74,6 +74,8 @@ static inline void kn__test_point(kn_ctx *ctx, const char *point) {
 
 /* XXH3-64 of n bytes: the model file's checksum (io/checksum.c). */
 uint64_t kn__checksum(const void *data, size_t n);
+/* The same over several buffers taken as one. */
+uint64_t kn__checksum_parts(const void *const *parts, const size_t *sizes, int n);
 
 /* Monotonic wall clock in seconds. */
 double kn__now(void);

@@ -7,3 +7,10 @@
 #include "core/core.h"
 
 uint64_t kn__checksum(const void *data, size_t n) { return (uint64_t)XXH3_64bits(data, n); }
+
+uint64_t kn__checksum_parts(const void *const *parts, const size_t *sizes, int n) {
+    XXH3_state_t state;
+    XXH3_64bits_reset(&state);
+    for (int i = 0; i < n; i++) XXH3_64bits_update(&state, parts[i], sizes[i]);
+    return (uint64_t)XXH3_64bits_digest(&state);
+}

@@ -92,7 +92,47 @@ static kn_status write_all(kn_ctx *ctx, int fd, const void *buf, size_t n, const
 }
 
 /* The header: tensors in flat-buffer order with pad entries between, and __metadata__. */
-static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uint64_t checksum) {
+/* A checkpoint's position and history as JSON text (doubles printed to round-trip). */
+static cJSON *checkpoint_json(const kn_model *m, const struct kn__train_pos *pos) {
+    cJSON *c = cJSON_CreateObject();
+    char num[40];
+    cJSON_AddNumberToObject(c, "step", (double)m->graph->step);
+    cJSON_AddNumberToObject(c, "epoch", pos->epoch);
+    cJSON_AddNumberToObject(c, "epochs", pos->epochs);
+    cJSON_AddNumberToObject(c, "batch", (double)pos->batch);
+    cJSON_AddNumberToObject(c, "batch_size", (double)pos->batch_size);
+    snprintf(num, sizeof num, "%.17g", pos->loss_sum);
+    cJSON_AddStringToObject(c, "loss_sum", num); /* as text: exact */
+    cJSON_AddNumberToObject(c, "correct", (double)pos->correct);
+    cJSON_AddNumberToObject(c, "seen", (double)pos->seen);
+    cJSON_AddNumberToObject(c, "seconds", pos->seconds);
+    cJSON *hist = cJSON_AddArrayToObject(c, "history");
+    for (int e = 0; e < pos->epoch && e < m->history.n_epochs; e++) {
+        const kn_epoch_record *r = &m->records[e];
+        double v[6] = {r->loss, r->accuracy, r->val_loss, r->val_accuracy, r->seconds, r->learning_rate};
+        cJSON *row = cJSON_CreateArray();
+        for (int k = 0; k < 6; k++) {
+            snprintf(num, sizeof num, "%.17g", v[k]);
+            cJSON_AddItemToArray(row, cJSON_CreateString(num));
+        }
+        cJSON_AddItemToArray(hist, row);
+    }
+    return c;
+}
+
+static void add_tensor_entry(cJSON *h, const char *name, const char *dtype, size_t count, size_t start, size_t end) {
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "dtype", dtype);
+    cJSON *ts = cJSON_AddArrayToObject(t, "shape");
+    cJSON_AddItemToArray(ts, cJSON_CreateNumber((double)count));
+    cJSON *to = cJSON_AddArrayToObject(t, "data_offsets");
+    cJSON_AddItemToArray(to, cJSON_CreateNumber((double)start));
+    cJSON_AddItemToArray(to, cJSON_CreateNumber((double)end));
+    cJSON_AddItemToObject(h, name, t);
+}
+
+static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uint64_t checksum,
+                          const struct kn__train_pos *pos) {
     cJSON *h = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
     char buf[64];
@@ -117,22 +157,25 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
     if (m->training_json) cJSON_AddStringToObject(meta, "kiln.training", m->training_json);
     snprintf(buf, sizeof buf, "xxh3-64:%016llx", (unsigned long long)checksum);
     cJSON_AddStringToObject(meta, "kiln.checksum", buf);
+    if (pos) {
+        cJSON *c = checkpoint_json(m, pos);
+        char *c_text = c ? cJSON_PrintUnformatted(c) : NULL;
+        cJSON_Delete(c);
+        if (c_text) cJSON_AddStringToObject(meta, "kiln.checkpoint", c_text);
+        cJSON_free(c_text);
+        if (g->state_floats) /* right after the parameters, 64-byte aligned like them */
+            add_tensor_entry(h, "kiln.optimizer.state", "F32", g->state_floats, data_bytes,
+                             data_bytes + g->state_floats * sizeof(float));
+    }
 
-    size_t pos = 0;
+    size_t at = 0;
     int pads = 0;
     for (int i = 0; i < g->n_params; i++) {
         const kn_tensor *p = g->params[i];
         size_t start = p->param_offset * sizeof(float), bytes = (size_t)kn__numel(p) * sizeof(float);
-        if (start > pos) { /* a gap: name it, safetensors allows no holes */
-            cJSON *pad = cJSON_CreateObject();
-            cJSON_AddStringToObject(pad, "dtype", "U8");
-            cJSON *ps = cJSON_AddArrayToObject(pad, "shape");
-            cJSON_AddItemToArray(ps, cJSON_CreateNumber((double)(start - pos)));
-            cJSON *po = cJSON_AddArrayToObject(pad, "data_offsets");
-            cJSON_AddItemToArray(po, cJSON_CreateNumber((double)pos));
-            cJSON_AddItemToArray(po, cJSON_CreateNumber((double)start));
+        if (start > at) { /* a gap: name it, safetensors allows no holes */
             snprintf(buf, sizeof buf, "kiln.pad.%d", pads++);
-            cJSON_AddItemToObject(h, buf, pad);
+            add_tensor_entry(h, buf, "U8", start - at, at, start);
         }
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "dtype", "F32");
@@ -142,18 +185,11 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
         cJSON_AddItemToArray(to, cJSON_CreateNumber((double)start));
         cJSON_AddItemToArray(to, cJSON_CreateNumber((double)(start + bytes)));
         cJSON_AddItemToObject(h, p->name, t);
-        pos = start + bytes;
+        at = start + bytes;
     }
-    if (data_bytes > pos) { /* the tail: the data section is the whole padded flat buffer */
-        cJSON *pad = cJSON_CreateObject();
-        cJSON_AddStringToObject(pad, "dtype", "U8");
-        cJSON *ps = cJSON_AddArrayToObject(pad, "shape");
-        cJSON_AddItemToArray(ps, cJSON_CreateNumber((double)(data_bytes - pos)));
-        cJSON *po = cJSON_AddArrayToObject(pad, "data_offsets");
-        cJSON_AddItemToArray(po, cJSON_CreateNumber((double)pos));
-        cJSON_AddItemToArray(po, cJSON_CreateNumber((double)data_bytes));
+    if (data_bytes > at) { /* the tail: the data section is the whole padded flat buffer */
         snprintf(buf, sizeof buf, "kiln.pad.%d", pads++);
-        cJSON_AddItemToObject(h, buf, pad);
+        add_tensor_entry(h, buf, "U8", data_bytes - at, at, data_bytes);
     }
     char *text = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
@@ -166,13 +202,20 @@ static size_t data_section_bytes(const kn_graph *g) { return g->param_floats * s
 
 kn_status kn_model_save(kn_model *m, const char *path) {
     if (!m || !path) return KN_ERR_INVALID_ARGUMENT;
+    return kn__model_save_file(m, path, NULL);
+}
+
+kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__train_pos *pos) {
     kn_ctx *ctx = m->ctx;
-    kn_status st = kn__model_ensure_graph(m, 1, false);
+    kn_status st = kn__model_ensure_graph(m, 1, pos != NULL);
     if (st) return st;
     const kn_graph *g = m->graph;
     size_t data_bytes = data_section_bytes(g);
-    uint64_t checksum = kn__checksum(g->param_buf, data_bytes);
-    char *header = build_header(m, g, data_bytes, checksum);
+    size_t state_bytes = pos ? g->state_floats * sizeof(float) : 0;
+    const void *parts[2] = {g->param_buf, g->state_buf};
+    size_t sizes[2] = {data_bytes, state_bytes};
+    uint64_t checksum = kn__checksum_parts(parts, sizes, state_bytes ? 2 : 1);
+    char *header = build_header(m, g, data_bytes, checksum, pos);
     if (!header) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory building the header", path);
     /* pad the header with spaces so the data section starts 64-byte aligned */
     size_t hlen = strlen(header), padded = ((8 + hlen + 63) / 64) * 64 - 8;
@@ -201,6 +244,7 @@ kn_status kn_model_save(kn_model *m, const char *path) {
     if (!st) st = write_all(ctx, fd, hbuf, padded, tmp);
     kn__test_point(ctx, "save:half-written");
     if (!st) st = write_all(ctx, fd, g->param_buf, data_bytes, tmp);
+    if (!st && state_bytes) st = write_all(ctx, fd, g->state_buf, state_bytes, tmp);
     if (!st && fsync(fd) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (fd >= 0 && close(fd) != 0 && !st) st = kn__error(ctx, KN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
     kn__test_point(ctx, "save:before-rename");

@@ -47,6 +47,53 @@ static const char *meta_string(const cJSON *meta, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A number field of the checkpoint object, in [0, max]. */
+static bool ck_num(const cJSON *c, const char *key, double max, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > max) return false;
+    *out = v->valuedouble;
+    return true;
+}
+
+static kn_status read_checkpoint(kn_model *m, const char *path, const char *text) {
+    kn_ctx *ctx = m->ctx;
+    cJSON *c = cJSON_Parse(text);
+    double step = 0, epoch = 0, epochs = 0, batch = 0, bs = 0, correct = 0, seen = 0, seconds = 0;
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(c, "loss_sum");
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(c, "history");
+    bool ok = cJSON_IsObject(c) && ck_num(c, "step", 0x1p52, &step) && ck_num(c, "epoch", 1e6, &epoch) &&
+              ck_num(c, "epochs", 1e6, &epochs) && ck_num(c, "batch", 0x1p40, &batch) &&
+              ck_num(c, "batch_size", 1 << 24, &bs) && ck_num(c, "correct", 0x1p52, &correct) &&
+              ck_num(c, "seen", 0x1p52, &seen) && ck_num(c, "seconds", 1e12, &seconds) && cJSON_IsString(ls) &&
+              cJSON_IsArray(hist) && cJSON_GetArraySize(hist) == (int)epoch && epoch <= epochs && bs >= 1;
+    int n = ok ? (int)epoch : 0;
+    if (ok && n > 0) {
+        m->resume_history = kn__calloc(ctx, (size_t)n, sizeof *m->resume_history);
+        ok = m->resume_history != NULL;
+    }
+    for (int e = 0; ok && e < n; e++) {
+        const cJSON *row = cJSON_GetArrayItem(hist, e);
+        double v[6];
+        ok = cJSON_IsArray(row) && cJSON_GetArraySize(row) == 6;
+        for (int k = 0; ok && k < 6; k++) {
+            const cJSON *x = cJSON_GetArrayItem(row, k);
+            ok = cJSON_IsString(x) && sscanf(x->valuestring, "%lf", &v[k]) == 1;
+        }
+        if (ok)
+            m->resume_history[e] = (kn_epoch_record){.epoch = e + 1, .loss = v[0], .accuracy = v[1], .val_loss = v[2],
+                                                     .val_accuracy = v[3], .seconds = v[4], .learning_rate = v[5]};
+    }
+    double loss_sum = 0;
+    if (ok) ok = sscanf(ls->valuestring, "%lf", &loss_sum) == 1;
+    cJSON_Delete(c);
+    if (!ok) return kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__.kiln.checkpoint is malformed", path);
+    m->pos = (struct kn__train_pos){.valid = true, .epoch = (int)epoch, .epochs = (int)epochs, .batch = (int64_t)batch,
+                                    .batch_size = (int64_t)bs, .loss_sum = loss_sum, .correct = (int64_t)correct,
+                                    .seen = (int64_t)seen, .seconds = seconds};
+    m->resume_step = (int64_t)step;
+    return KN_OK;
+}
+
 static kn_status read_preprocessing(kn_model *m, const char *path, const char *text) {
     cJSON *pre = cJSON_Parse(text);
     if (!cJSON_IsObject(pre)) {
@@ -87,6 +134,7 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     span *spans = kn__calloc(ctx, (size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *spans);
     if (!spans) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     int n_spans = 0;
+    size_t state_start = 0, state_count = 0;
     kn_status st = KN_OK;
     const cJSON *t;
     cJSON_ArrayForEach(t, header) {
@@ -132,6 +180,15 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
         }
         spans[n_spans++] = (span){start, end};
         if (strncmp(name, "kiln.pad.", 9) == 0) continue;
+        if (strcmp(name, "kiln.optimizer.state") == 0) { /* a checkpoint's optimizer state */
+            if (strcmp(dt->valuestring, "F32") != 0 || ndim != 1) {
+                st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' must be a 1-D F32 tensor", path, name);
+                break;
+            }
+            state_start = start;
+            state_count = numel;
+            continue;
+        }
         int k = 0;
         while (k < n_specs && strcmp(specs[k].name, name) != 0) k++;
         if (k == n_specs) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s' is not a parameter of the architecture", path, name); break; }
@@ -163,7 +220,13 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     kn__free(ctx, spans);
     if (st) return st;
     /* kiln's own layout: the data section is the flat buffer itself */
-    bool in_place = data_len == total * sizeof(float) && ((uintptr_t)data % 64) == 0;
+    if (state_count) {
+        m->resume_state = kn__alloc(ctx, state_count * sizeof(float));
+        if (!m->resume_state) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for the optimizer state", path);
+        memcpy(m->resume_state, data + state_start, state_count * sizeof(float));
+        m->resume_state_floats = state_count;
+    }
+    bool in_place = data_len >= total * sizeof(float) && ((uintptr_t)data % 64) == 0;
     for (int k = 0; in_place && k < n_specs; k++) in_place = file_offset[k] == specs[k].offset * sizeof(float);
     if (in_place) {
         m->mapped_params = (const float *)data;
@@ -236,6 +299,8 @@ kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, 
     }
     const char *pre = meta_string(meta, "kiln.preprocessing");
     if (pre && (st = read_preprocessing(m, path, pre))) goto done;
+    const char *checkpoint = meta_string(meta, "kiln.checkpoint");
+    if (checkpoint && (st = read_checkpoint(m, path, checkpoint))) goto done;
     const char *training = meta_string(meta, "kiln.training");
     if (training && (st = kn__model_set_training_summary(m, training))) goto done;
 done:

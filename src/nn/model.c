@@ -35,6 +35,8 @@ void kn_model_free(kn_model *m) {
     if (!m) return;
     kn_graph_free(m->graph);
     kn__model_unmap(m);
+    kn__free(m->ctx, m->resume_state);
+    kn__free(m->ctx, m->resume_history);
     kn__free(m->ctx, m->layers);
     kn__free(m->ctx, m->records);
     kn__free(m->ctx, m);
@@ -68,6 +70,14 @@ kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
 
 kn_status kn_model_add_dense(kn_model *m, int64_t units, kn_activation activation) {
     return kn_model_add_dense_ex(m, &(kn_dense_opts){.units = units, .activation = activation});
+}
+
+bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs) {
+    if (!m || !m->pos.valid) return false;
+    if (epoch) *epoch = m->pos.epoch;
+    if (batch) *batch = m->pos.batch;
+    if (epochs) *epochs = m->pos.epochs;
+    return true;
 }
 
 void kn__model_set_last_activation(kn_model *m, kn_activation a) {
@@ -225,6 +235,15 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
     if (old && !m->graph_stale && old->state_buf && g->state_buf && old->state_floats == g->state_floats) {
         memcpy(g->state_buf, old->state_buf, g->state_floats * sizeof(float));
         g->step = old->step;
+    }
+    /* a checkpoint's optimizer state goes to the first training graph */
+    if (training && m->resume_state) {
+        if (g->state_buf && m->resume_state_floats == g->state_floats) {
+            memcpy(g->state_buf, m->resume_state, g->state_floats * sizeof(float));
+            g->step = m->resume_step;
+        }
+        kn__free(m->ctx, m->resume_state);
+        m->resume_state = NULL;
     }
     kn_graph_free(old);
     m->graph_stale = false;

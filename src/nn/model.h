@@ -44,7 +44,23 @@ struct kn_model {
     double input_scale;        /* raw input units -> model input (1/255 for images), 0 unknown */
     char *training_json;       /* training summary written by fit, or NULL */
 
+    /* a checkpoint's training position (io/model_file.c writes it, train/fit.c resumes) */
+    struct kn__train_pos {
+        bool valid;
+        int epoch, epochs;     /* epoch in progress (0-based); total epochs of the run */
+        int64_t batch;         /* next batch of that epoch */
+        int64_t batch_size;
+        double loss_sum;       /* running sums of the epoch so far */
+        int64_t correct, seen;
+        double seconds;        /* time spent in that epoch so far */
+    } pos;
+    kn_epoch_record *resume_history; /* a checkpoint's completed epochs (pos.epoch records) */
+    float *resume_state;       /* optimizer state from a checkpoint, until the training graph takes it */
+    size_t resume_state_floats;
+    int64_t resume_step;
+
     kn_epoch_record *records;  /* history of the last fit */
+    int records_cap;
     kn_history history;
 };
 
@@ -74,6 +90,9 @@ typedef struct kn__param_spec {
     size_t offset, numel;
 } kn__param_spec;
 int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_t *total_floats);
+/* Saves the model; with pos, a checkpoint: the optimizer state and the training position
+ * and history go in too. */
+kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__train_pos *pos);
 /* Loads a model file held in memory (bytes stay the caller's and must outlive the model,
  * whose weights may point into them); path names it in messages. */
 kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, const char *path,

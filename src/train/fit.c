@@ -125,17 +125,51 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     m->records = rec;
     m->history = (kn_history){.epochs = rec};
 
+    /* where to start: the beginning, or where a checkpoint left off */
+    int ep0 = 0;
+    int64_t s0 = 0;
+    if (o.resume) {
+        const struct kn__train_pos *p = &m->pos;
+        if (!p->valid) st = kn__error(ctx, KN_ERR_STATE, "fit: resume needs a model loaded from a checkpoint");
+        else if (p->batch_size != bs)
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: the checkpoint was taken with batch size %lld, not %lld",
+                           (long long)p->batch_size, (long long)bs);
+        else if (p->epoch > o.epochs)
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: the checkpoint is at epoch %d of a run of %d epochs, past %d",
+                           p->epoch, p->epochs, o.epochs);
+        if (st) {
+            kn__free(ctx, perm);
+            kn__free(ctx, times);
+            return st;
+        }
+        ep0 = p->epoch;
+        s0 = p->batch;
+        for (int e = 0; e < ep0; e++) {
+            rec[e] = m->resume_history[e];
+            times[e] = rec[e].seconds;
+        }
+        m->history.n_epochs = ep0;
+    }
+    struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs};
+
     double t_fit = kn__now();
     bool stop = false;
     bool classify = data->labels != NULL;
-    for (int ep = 0; ep < o.epochs && !st && !stop; ep++) {
+    for (int ep = ep0; ep < o.epochs && !st && !stop; ep++) {
         if (o.verbose == 1) kn__log(ctx, KN_LOG_INFO, "Epoch %d/%d", ep + 1, o.epochs);
         double t0 = kn__now(), last_draw = 0;
         for (int64_t i = 0; i < n_train; i++) perm[i] = i;
         if (!o.no_shuffle) kn__rng_shuffle(perm, n_train, kn_ctx_seed(ctx), KN_STREAM_SHUFFLE + (uint64_t)ep);
-        double loss_sum = 0;
-        int64_t correct = 0, seen = 0;
-        for (int64_t s = 0; s < steps; s++) {
+        double loss_sum = 0, seconds_before = 0;
+        int64_t correct = 0, seen = 0, first = 0;
+        if (o.resume && ep == ep0) { /* the epoch the checkpoint interrupted */
+            loss_sum = m->pos.loss_sum;
+            correct = m->pos.correct;
+            seen = m->pos.seen;
+            seconds_before = m->pos.seconds;
+            first = s0;
+        }
+        for (int64_t s = first; s < steps; s++) {
             int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
             const int64_t *idx = perm + s * bs;
             if ((st = kn__model_load_batch(m, data, idx, 0, b, true))) break;
@@ -149,6 +183,16 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             loss_sum += (double)loss * (double)b;
             seen += b;
             if (classify) correct += kn__model_batch_correct(m, data, idx, 0, b, NULL);
+            kn__test_point(ctx, "fit:step");
+            if (o.checkpoint_path && o.checkpoint_every > 0 && m->graph->step % o.checkpoint_every == 0 && s + 1 < steps) {
+                here.epoch = ep;
+                here.batch = s + 1;
+                here.loss_sum = loss_sum;
+                here.correct = correct;
+                here.seen = seen;
+                here.seconds = seconds_before + kn__now() - t0;
+                if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
+            }
             if (o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen)) {
                 stop = true;
                 break;
@@ -159,14 +203,14 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                     last_draw = now;
                     char b_str[40], t_str[48], acc[48] = "";
                     bar(b_str, s + 1, steps);
-                    format_time(t_str, sizeof t_str, now - t0, (now - t0) / (double)(s + 1));
+                    format_time(t_str, sizeof t_str, now - t0, (now - t0) / (double)(s + 1 - first));
                     if (classify) snprintf(acc, sizeof acc, " - accuracy: %.4f", (double)correct / (double)seen);
                     kn__log(ctx, KN_LOG_PROGRESS, "%lld/%lld %s - %s - loss: %.4f%s", (long long)(s + 1),
                             (long long)steps, b_str, t_str, loss_sum / (double)seen, acc);
                 }
             }
         }
-        double seconds = kn__now() - t0;
+        double seconds = seconds_before + kn__now() - t0;
         if (st) break;
         kn_epoch_record *r = &rec[ep];
         *r = (kn_epoch_record){.epoch = ep + 1, .loss = seen ? loss_sum / (double)seen : NAN,
@@ -198,8 +242,13 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             }
             kn__log(ctx, KN_LOG_INFO, "%s", line);
         }
+        if (o.checkpoint_path) { /* every epoch's end */
+            here = (struct kn__train_pos){.valid = true, .epoch = ep + 1, .epochs = o.epochs, .batch_size = bs};
+            if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
+        }
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
     }
+    if (o.resume && !st) m->pos.valid = false; /* consumed */
     m->history.steps = m->graph->step;
     m->history.train_seconds = kn__now() - t_fit;
     m->history.seconds_per_epoch = median(times, m->history.n_epochs);

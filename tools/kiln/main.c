@@ -18,7 +18,7 @@ static const char *usage_text =
     "                           and evaluate it on the data's test split; --out DIR saves it\n"
     "  eval MODEL --data DATA   evaluate a saved model: loss, accuracy, precision, recall, F1,\n"
     "                           confusion matrix (--out DIR writes confusion.svg)\n"
-    "  predict MODEL INPUT      predict every sample of INPUT (an IDX images file) (--top K)\n"
+    "  predict MODEL INPUT      predict every image of INPUT (IDX, PNG or PGM) (--top K)\n"
     "  info MODEL               describe a saved model: architecture, parameters, labels,\n"
     "                           training summary\n"
     "\n"

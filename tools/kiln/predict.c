@@ -1,6 +1,6 @@
 /* predict.c — `kiln predict MODEL INPUT [--top K]`: a saved model's predictions for every
- * sample of INPUT (an IDX images file now; PNG/PGM and CSV come through the same library
- * call). Classifiers give label, class and probability (and the top K); a model with one
+ * sample of INPUT (an IDX images file, or a PNG/PGM image: whatever kn_dataset_load_inputs
+ * reads; CSV will come through the same call). Classifiers give label, class and probability (and the top K); a model with one
  * output gives its value, unless its loss is binary cross-entropy (then it is a two-class
  * classifier whose output is the probability of class 1). */
 #define _POSIX_C_SOURCE 200809L
@@ -13,9 +13,9 @@
 static const char *predict_help =
     "usage: kiln predict MODEL INPUT [--top K] [options]\n"
     "\n"
-    "Predicts every sample of INPUT (an IDX images file, gzip or not) with a saved model\n"
-    "(a .kiln file). Prints one line per sample: index, label, class, probability; a\n"
-    "regression model prints index and value.\n"
+    "Predicts every sample of INPUT (an IDX images file, gzip or not, or a PNG or PGM image)\n"
+    "with a saved model (a .kiln file). Prints one line per sample: index, label, class,\n"
+    "probability; a regression model prints index and value.\n"
     "\n"
     "  --top K          also list the K most probable classes of each sample\n"
     "                   (default: 1; at most the model's number of classes)\n"
@@ -51,7 +51,7 @@ static int parse_args(int argc, char **argv, cli_global *g, predict_args *a, boo
         }
     }
     if (!a->model) return cli_usage_error("predict", "missing MODEL (a .kiln file)");
-    if (!a->input) return cli_usage_error("predict", "missing INPUT (an IDX images file)");
+    if (!a->input) return cli_usage_error("predict", "missing INPUT (an IDX images file, or a PNG or PGM image)");
     return CLI_OK;
 }
 
