@@ -5,6 +5,7 @@
 #include "nn/model.h"
 
 #include <cjson/cJSON.h>
+#include <stdlib.h>
 
 static const char *init_name(kn_init i) {
     switch (i) {
@@ -13,6 +14,17 @@ static const char *init_name(kn_init i) {
     case KN_INIT_HE_UNIFORM: return "he_uniform";
     default: return "glorot_uniform";
     }
+}
+
+/* The shortest decimal that reads back as the same float (0.9f as 0.9, not 0.899999976). */
+static double shortest(float f) {
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return (double)f;
 }
 
 cJSON *kn__model_to_cjson(const kn_model *m) {
@@ -34,9 +46,9 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         cJSON_AddStringToObject(L, "kernel_initializer", init_name(o->kernel_init));
         if (o->l2 > 0) {
             cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
-            if (r) cJSON_AddNumberToObject(r, "l2", o->l2);
+            if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
         }
-        if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", o->alpha);
+        if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
         cJSON_AddItemToArray(layers, L);
     }
     if (m->compiled) {
@@ -47,16 +59,16 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         cJSON *opt = cJSON_AddObjectToObject(root, "optimizer");
         if (opt) {
             cJSON_AddStringToObject(opt, "type", kn_optimizer_name(o->kind));
-            cJSON_AddNumberToObject(opt, "learning_rate", o->learning_rate);
-            cJSON_AddNumberToObject(opt, "beta_1", o->beta_1);
-            cJSON_AddNumberToObject(opt, "beta_2", o->beta_2);
-            cJSON_AddNumberToObject(opt, "epsilon", o->epsilon);
-            cJSON_AddNumberToObject(opt, "momentum", o->momentum);
+            cJSON_AddNumberToObject(opt, "learning_rate", shortest(o->learning_rate));
+            cJSON_AddNumberToObject(opt, "beta_1", shortest(o->beta_1));
+            cJSON_AddNumberToObject(opt, "beta_2", shortest(o->beta_2));
+            cJSON_AddNumberToObject(opt, "epsilon", shortest(o->epsilon));
+            cJSON_AddNumberToObject(opt, "momentum", shortest(o->momentum));
             cJSON_AddBoolToObject(opt, "nesterov", o->nesterov);
-            cJSON_AddNumberToObject(opt, "rho", o->rho);
-            cJSON_AddNumberToObject(opt, "weight_decay", o->weight_decay);
-            cJSON_AddNumberToObject(opt, "initial_accumulator_value", o->initial_accumulator);
-            if (o->clip_norm > 0) cJSON_AddNumberToObject(opt, "clipnorm", o->clip_norm);
+            cJSON_AddNumberToObject(opt, "rho", shortest(o->rho));
+            cJSON_AddNumberToObject(opt, "weight_decay", shortest(o->weight_decay));
+            cJSON_AddNumberToObject(opt, "initial_accumulator_value", shortest(o->initial_accumulator));
+            if (o->clip_norm > 0) cJSON_AddNumberToObject(opt, "clipnorm", shortest(o->clip_norm));
         }
     }
     return root;
