@@ -349,9 +349,12 @@ typedef struct kn_metrics {
     double f1_weighted;                             /* weighted by support */
 } kn_metrics;
 
+/* Classes a classifier tells apart: its outputs, or 2 for one sigmoid output. */
+int kn_model_class_count(const kn_model *m);
 /* The confusion matrix of the model's predictions on a labelled dataset:
- * confusion[true * n_classes + predicted], n_classes = kn_dataset_classes(data). */
-kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confusion);
+ * confusion[true * n_classes + predicted]; n_classes must be at least
+ * kn_model_class_count(m) and kn_dataset_classes(data). */
+kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confusion, int n_classes);
 /* Metrics of a confusion matrix; per_class (n_classes entries) may be NULL. */
 void kn_metrics_from_confusion(const int64_t *confusion, int n_classes, kn_metrics *out,
                                kn_class_metrics *per_class);

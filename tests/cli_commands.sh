@@ -66,11 +66,16 @@ SPEC='{"type": "sequential", "input_shape": [16],
 
 # ---------------------------------------------------------------- helpers
 
-# run NAME -- kiln args... : runs kiln, leaving rc in $RC, stdout in $T/out, stderr in $T/err.
+# run NAME -- kiln args... : runs kiln, leaving rc in $RC, stdout in $T/out, stderr in $T/err;
+# a sanitizer report (an ASan/UBSan build) fails NAME whatever the exit code.
 run() {
+    local name=$1
     shift 2
     (cd "$T" && $TIMEOUT "$KILN" "$@" >"$T/out" 2>"$T/err")
     RC=$?
+    if grep -qE 'Sanitizer|runtime error:' "$T/err"; then
+        fail "$name-sanitizer" "$(grep -m1 -E 'Sanitizer|runtime error:' "$T/err")"
+    fi
 }
 # json NAME PYTHON-CHECK : runs the check on the last stdout line as o (a dict); prints why not.
 json() {

@@ -94,7 +94,8 @@ static kn_status load_pair(kn_ctx *ctx, const char *dir, const char *prefix, con
     if (!st && images.dims[0] != labels.dims[0])
         st = kn__error(ctx, KN_ERR_FORMAT, "%s: %lld labels for %lld images in %s", lpath, (long long)labels.dims[0],
                        (long long)images.dims[0], ipath);
-    int n_classes = 0;
+    /* a named dataset's classes are all its names, even in a split that lacks some */
+    int n_classes = names ? 10 : 0;
     for (int64_t i = 0; !st && i < labels.dims[0]; i++)
         if (labels.data[i] + 1 > n_classes) n_classes = labels.data[i] + 1;
     kn_dataset *ds = NULL;
@@ -180,8 +181,9 @@ kn_status kn_dataset_load_inputs(kn_ctx *ctx, const char *path, kn_dataset **out
     kn_status st = kn__idx_read(ctx, path, &images);
     if (st) return st;
     if (images.ndim != 3) {
+        int ndim = images.ndim;
         kn__idx_free(ctx, &images);
-        return kn__error(ctx, KN_ERR_FORMAT, "%s: expected images (an idx3 file), got %d dimension(s)", path, images.ndim);
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: expected images (an idx3 file), got %d dimension(s)", path, ndim);
     }
     st = kn__dataset_alloc(ctx, images.dims[0], images.dims[1] * images.dims[2], 0, 0, out);
     if (!st) {

@@ -37,13 +37,21 @@ void kn_metrics_from_confusion(const int64_t *cm, int c, kn_metrics *out, kn_cla
     out->f1_weighted = n ? f_weighted / (double)n : 0;
 }
 
-kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confusion) {
+int kn_model_class_count(const kn_model *m) {
+    int64_t outs = kn_model_output_size(m);
+    return outs > 1 ? (int)outs : 2;
+}
+
+kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confusion, int n_classes) {
     if (!m || !data || !confusion) return KN_ERR_INVALID_ARGUMENT;
     if (!data->labels) return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "confusion: the data has no class labels");
+    if (n_classes < kn_model_class_count(m) || n_classes < data->n_classes)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "confusion: %d classes is fewer than the model's %d or the data's %d",
+                         n_classes, kn_model_class_count(m), data->n_classes);
     kn_status st = kn__model_check_data(m, data);
     if (!st) st = kn__model_ensure_graph(m, 1, false);
     if (st) return st;
-    int c = data->n_classes;
+    int c = n_classes;
     int64_t outs = kn_model_output_size(m);
     float threshold = (m->fused_head || m->copts.from_logits) ? 0.0f : 0.5f;
     memset(confusion, 0, (size_t)c * (size_t)c * sizeof *confusion);
@@ -58,7 +66,6 @@ kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confu
             if (outs == 1) best = row[0] > threshold;
             else
                 for (int64_t j = 1; j < outs; j++) best = row[j] > row[best] ? j : best;
-            if (best >= c) best = c - 1; /* a model with more outputs than the data has classes */
             confusion[(int64_t)data->labels[i + r] * c + best]++;
         }
     }

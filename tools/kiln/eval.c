@@ -274,6 +274,7 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
         goto done;
     }
     int c = kn_dataset_classes(ds);
+    if (c > 0 && kn_model_class_count(m) > c) c = kn_model_class_count(m); /* classes this split lacks */
     if (c == 0) {
         rc = eval_regression(ctx, m, ds, a.data, g, rep.loss);
         if (!rc && a.out && !g->quiet) fprintf(stderr, "kiln: note: a regression model has no confusion.svg\n");
@@ -286,7 +287,7 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
         rc = CLI_RUNTIME;
         goto done;
     }
-    if ((st = kn_model_confusion(m, ds, cm))) {
+    if ((st = kn_model_confusion(m, ds, cm, c))) {
         fprintf(stderr, "kiln: %s on %s: %s\n", a.model, a.data, kn_last_error(ctx));
         rc = CLI_RUNTIME;
         goto done;
