@@ -307,7 +307,13 @@ const float *kn_model_grad(kn_model *m, const char *name, int64_t *n) {
 
 kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
     if (!m || (!x && n) || (!out && n) || n < 0) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = kn__model_ensure_graph(m, 1, false);
+    /* large batches run in chunks as large as 64 MB of activations allow (up to 4096 rows),
+     * so their products are large enough to thread */
+    double row_bytes = (double)m->in_features;
+    for (int i = 0; i < m->n_layers; i++) row_bytes += 4.0 * (double)m->layers[i].opts.units;
+    int64_t cap = (int64_t)(64e6 / (row_bytes * sizeof(float)));
+    cap = cap < KN_DEFAULT_EVAL_BATCH ? KN_DEFAULT_EVAL_BATCH : cap > 4096 ? 4096 : cap;
+    kn_status st = kn__model_ensure_graph(m, n < cap ? (n > 1 ? n : 1) : cap, false);
     if (st) return st;
     int64_t in = m->in_features, outs = kn_model_output_size(m);
     for (int64_t i = 0; i < n; i += m->max_batch) {
