@@ -295,8 +295,9 @@ typedef struct kn_fit_opts {
     const char *checkpoint_path;
     int64_t checkpoint_every;
     /* Continue a model loaded from a checkpoint where it stopped (epochs counts the whole
-     * run, as Keras's initial_epoch). Training is deterministic for a seed and data, so a
-     * resumed run ends with parameters bit-identical to an uninterrupted one. */
+     * run, as Keras's initial_epoch), shuffling with the checkpointed run's seed. Training
+     * is deterministic for a seed and data whatever the thread count, so a resumed run ends
+     * with parameters bit-identical to an uninterrupted one. */
     bool resume;
 } kn_fit_opts;
 
@@ -388,6 +389,8 @@ void kn_session_free(kn_session *s);
 /* Where a checkpoint left training: the epoch in progress (0-based), the next batch in it,
  * and the total epochs of the run; false when the model holds no checkpoint position. */
 bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs);
+/* The checkpointed run's batch size and validation split, which a resume must repeat. */
+bool kn_model_checkpoint_run(const kn_model *m, int64_t *batch_size, double *validation_split);
 
 /* Class names saved with the model (from the training data), or NULL. */
 const char *kn_model_label_name(const kn_model *m, int cls);

@@ -125,6 +125,23 @@ else
 fi
 leftover=$(find "$OUT" -name '*.tmp.*' | head -n 1)
 if [ -z "$leftover" ]; then pass train-no-temporaries; else fail train-no-temporaries "left $leftover"; fi
+# ---------------------------------------------------------------- checkpoint and resume
+# one epoch with checkpoints, then --resume to 3 epochs: the same weights as 3 epochs at once
+RES=$T/resumed
+run train-checkpoint -- train "$SPEC" --data "idx:$DATA" --epochs 1 --out "$RES" --checkpoint-every 1 --quiet
+if [ "$RC" -eq 0 ] && [ -s "$RES/checkpoint.kiln" ]; then pass train-checkpoint; else fail train-checkpoint "exit $RC, no checkpoint"; fi
+run train-resume -- train --resume "$RES" --data "idx:$DATA" --epochs 3 --quiet
+if [ "$RC" -eq 0 ] && [ "$(wc -l <"$RES/history.csv")" -eq 4 ]; then pass train-resume; else
+    fail train-resume "exit $RC: $(head -n 1 "$T/err")"; fi
+run predict-a -- predict "$OUT/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+cp "$T/out" "$T/pred_a"
+run predict-b -- predict "$RES/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+if cmp -s "$T/out" "$T/pred_a"; then pass resume-bit-identical; else fail resume-bit-identical "predictions differ"; fi
+mkdir -p "$T/nock" && cp "$OUT/model.kiln" "$T/nock/checkpoint.kiln" # a model, not a checkpoint
+expect_error resume-not-checkpoint 1 "not a checkpoint" -- train --resume "$T/nock" --data "idx:$DATA" --quiet
+expect_error resume-missing 1 "checkpoint.kiln" -- train --resume "$T/nowhere" --data "idx:$DATA" --quiet
+expect_error checkpoint-needs-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --checkpoint-every 2
+
 touch "$T/afile"
 expect_error train-out-uncreatable 1 "$T/afile/sub" -- train "$SPEC" --data "idx:$DATA" --out "$T/afile/sub" --quiet
 

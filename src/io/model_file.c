@@ -106,6 +106,10 @@ static cJSON *checkpoint_json(const kn_model *m, const struct kn__train_pos *pos
     cJSON_AddNumberToObject(c, "correct", (double)pos->correct);
     cJSON_AddNumberToObject(c, "seen", (double)pos->seen);
     cJSON_AddNumberToObject(c, "seconds", pos->seconds);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)pos->seed);
+    cJSON_AddStringToObject(c, "seed", num); /* as text: 64 bits exact */
+    snprintf(num, sizeof num, "%.17g", pos->validation_split);
+    cJSON_AddStringToObject(c, "validation_split", num);
     cJSON *hist = cJSON_AddArrayToObject(c, "history");
     for (int e = 0; e < pos->epoch && e < m->history.n_epochs; e++) {
         const kn_epoch_record *r = &m->records[e];

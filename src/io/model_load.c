@@ -83,13 +83,18 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
             m->resume_history[e] = (kn_epoch_record){.epoch = e + 1, .loss = v[0], .accuracy = v[1], .val_loss = v[2],
                                                      .val_accuracy = v[3], .seconds = v[4], .learning_rate = v[5]};
     }
-    double loss_sum = 0;
-    if (ok) ok = sscanf(ls->valuestring, "%lf", &loss_sum) == 1;
+    double loss_sum = 0, vsplit = 0;
+    unsigned long long seed = 0;
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(c, "seed"), *vs = cJSON_GetObjectItemCaseSensitive(c, "validation_split");
+    if (ok) ok = sscanf(ls->valuestring, "%lf", &loss_sum) == 1 && cJSON_IsString(sd) &&
+                 sscanf(sd->valuestring, "%llu", &seed) == 1 && cJSON_IsString(vs) &&
+                 sscanf(vs->valuestring, "%lf", &vsplit) == 1 && vsplit >= 0 && vsplit < 1;
     cJSON_Delete(c);
     if (!ok) return kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__.kiln.checkpoint is malformed", path);
     m->pos = (struct kn__train_pos){.valid = true, .epoch = (int)epoch, .epochs = (int)epochs, .batch = (int64_t)batch,
                                     .batch_size = (int64_t)bs, .loss_sum = loss_sum, .correct = (int64_t)correct,
-                                    .seen = (int64_t)seen, .seconds = seconds};
+                                    .seen = (int64_t)seen, .seconds = seconds, .seed = seed,
+                                    .validation_split = vsplit};
     m->resume_step = (int64_t)step;
     return KN_OK;
 }

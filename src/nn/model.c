@@ -72,6 +72,13 @@ kn_status kn_model_add_dense(kn_model *m, int64_t units, kn_activation activatio
     return kn_model_add_dense_ex(m, &(kn_dense_opts){.units = units, .activation = activation});
 }
 
+bool kn_model_checkpoint_run(const kn_model *m, int64_t *batch_size, double *validation_split) {
+    if (!m || !m->pos.valid) return false;
+    if (batch_size) *batch_size = m->pos.batch_size;
+    if (validation_split) *validation_split = m->pos.validation_split;
+    return true;
+}
+
 bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs) {
     if (!m || !m->pos.valid) return false;
     if (epoch) *epoch = m->pos.epoch;

@@ -53,6 +53,8 @@ struct kn_model {
         double loss_sum;       /* running sums of the epoch so far */
         int64_t correct, seen;
         double seconds;        /* time spent in that epoch so far */
+        uint64_t seed;         /* the shuffle's seed: a resumed run shuffles as the original */
+        double validation_split;
     } pos;
     kn_epoch_record *resume_history; /* a checkpoint's completed epochs (pos.epoch records) */
     float *resume_state;       /* optimizer state from a checkpoint, until the training graph takes it */

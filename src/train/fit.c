@@ -150,7 +150,9 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         }
         m->history.n_epochs = ep0;
     }
-    struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs};
+    uint64_t seed = o.resume ? m->pos.seed : kn_ctx_seed(ctx);
+    struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs, .seed = seed,
+                                 .validation_split = o.validation_split};
 
     double t_fit = kn__now();
     bool stop = false;
@@ -159,7 +161,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         if (o.verbose == 1) kn__log(ctx, KN_LOG_INFO, "Epoch %d/%d", ep + 1, o.epochs);
         double t0 = kn__now(), last_draw = 0;
         for (int64_t i = 0; i < n_train; i++) perm[i] = i;
-        if (!o.no_shuffle) kn__rng_shuffle(perm, n_train, kn_ctx_seed(ctx), KN_STREAM_SHUFFLE + (uint64_t)ep);
+        if (!o.no_shuffle) kn__rng_shuffle(perm, n_train, seed, KN_STREAM_SHUFFLE + (uint64_t)ep);
         double loss_sum = 0, seconds_before = 0;
         int64_t correct = 0, seen = 0, first = 0;
         if (o.resume && ep == ep0) { /* the epoch the checkpoint interrupted */
@@ -243,7 +245,8 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             kn__log(ctx, KN_LOG_INFO, "%s", line);
         }
         if (o.checkpoint_path) { /* every epoch's end */
-            here = (struct kn__train_pos){.valid = true, .epoch = ep + 1, .epochs = o.epochs, .batch_size = bs};
+            here = (struct kn__train_pos){.valid = true, .epoch = ep + 1, .epochs = o.epochs, .batch_size = bs,
+                                          .seed = seed, .validation_split = o.validation_split};
             if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
         }
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;

@@ -23,6 +23,12 @@ static const char *train_help =
     "  --lr X                   learning rate (default: the optimizer's)\n"
     "  --validation-split F     hold out the last fraction F of the training data (default: 0)\n"
     "  --precision fp32         arithmetic precision (default: fp32; the only one so far)\n"
+    "  --checkpoint-every N     with --out: save DIR/checkpoint.kiln every N optimizer steps\n"
+    "                           and at each epoch's end (weights, optimizer state, position)\n"
+    "  --resume DIR             continue the run checkpointed in DIR/checkpoint.kiln (SPEC may\n"
+    "                           be left out; --out defaults to DIR); ends bit-identical to an\n"
+    "                           uninterrupted run\n"
+    "  --deterministic          accepted: kiln's training is always deterministic for a seed\n"
     "  --out DIR                write DIR/model.kiln and DIR/history.csv, creating DIR and its\n"
     "                           parents (default: none, nothing is written)\n"
     "\n" CLI_GLOBAL_HELP
@@ -32,9 +38,10 @@ static const char *train_help =
     "test_loss, test_accuracy, test_f1_macro, and model (DIR/model.kiln) with --out.\n";
 
 typedef struct train_args {
-    const char *spec, *data, *optimizer, *precision, *out;
-    long long epochs, batch_size;
+    const char *spec, *data, *optimizer, *precision, *out, *resume;
+    long long epochs, batch_size, checkpoint_every;
     double lr, validation_split;
+    bool validation_given, deterministic;
 } train_args;
 
 static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool *help) {
@@ -49,9 +56,11 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
                           : strcmp(s, "--optimizer") == 0 ? &a->optimizer
                           : strcmp(s, "--precision") == 0 ? &a->precision
                           : strcmp(s, "--out") == 0       ? &a->out
+                          : strcmp(s, "--resume") == 0    ? &a->resume
                                                           : NULL;
         if (slot) {
-            if (!val || (slot == &a->out && !*val)) return cli_usage_error("train", "%s needs a value", s);
+            if (!val || ((slot == &a->out || slot == &a->resume) && !*val))
+                return cli_usage_error("train", "%s needs a value", s);
             *slot = val;
             i++;
         } else if (strcmp(s, "--epochs") == 0) {
@@ -65,7 +74,13 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
             i++;
         } else if (strcmp(s, "--validation-split") == 0) {
             if (!cli_parse_double("train", s, val, 0, 0.99, &a->validation_split)) return CLI_USAGE;
+            a->validation_given = true;
             i++;
+        } else if (strcmp(s, "--checkpoint-every") == 0) {
+            if (!cli_parse_int("train", s, val, 1, (long long)1 << 40, &a->checkpoint_every)) return CLI_USAGE;
+            i++;
+        } else if (strcmp(s, "--deterministic") == 0) {
+            a->deterministic = true; /* kiln's training is deterministic in every mode; kept for scripts */
         } else if (s[0] == '-' && s[1] == '-') {
             return cli_usage_error("train", "unknown option '%s'", s);
         } else if (!a->spec) {
@@ -74,7 +89,12 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
             return cli_usage_error("train", "unexpected argument '%s'", s);
         }
     }
-    if (!a->spec) return cli_usage_error("train", "missing SPEC (a JSON model description)");
+    if (!a->spec && !a->resume) return cli_usage_error("train", "missing SPEC (a JSON model description)");
+    if (a->checkpoint_every && !a->out && !a->resume)
+        return cli_usage_error("train", "--checkpoint-every needs --out DIR (where checkpoint.kiln goes)");
+    if (a->resume && (a->optimizer || a->lr > 0))
+        return cli_usage_error("train", "--resume continues the checkpointed run: --optimizer and --lr cannot change it");
+    if (a->resume && !a->out) a->out = a->resume;
     if (!a->data) return cli_usage_error("train", "missing --data DATA");
     kn_optimizer_kind kind;
     if (a->optimizer && !kn_optimizer_parse(a->optimizer, &kind))
@@ -129,7 +149,10 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     if (rc) return rc;
     if (!cli_device_ok(g)) return CLI_RUNTIME;
     char *json = NULL;
-    if (a.spec[0] == '{') {
+    if (a.resume) {
+        if (a.spec && !g->quiet) fprintf(stderr, "kiln: note: --resume takes the model from the checkpoint; SPEC is ignored\n");
+        a.spec = NULL;
+    } else if (a.spec[0] == '{') {
         json = strdup(a.spec);
     } else if (!(json = cli_read_file(a.spec))) {
         fprintf(stderr, "kiln: %s: cannot read the model description: %s\n", a.spec, strerror(errno));
@@ -147,27 +170,47 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     kn_spec spec;
     const kn_history *h = NULL;
     kn_eval_report test_report = {.loss = NAN, .accuracy = NAN, .f1_macro = NAN};
-    const char *spec_name = a.spec[0] == '{' ? "SPEC" : a.spec;
+    const char *spec_name = !a.spec ? "checkpoint" : a.spec[0] == '{' ? "SPEC" : a.spec;
+    char *ck_path = a.out ? cli_path_join(a.out, "checkpoint.kiln") : NULL;
+    char *resume_path = a.resume ? cli_path_join(a.resume, "checkpoint.kiln") : NULL;
 
     kn_status st = kn_dataset_load(ctx, a.data, &train, &test);
     if (st) { rc = cli_fail(ctx, st); goto done; }
-    if ((st = kn_model_from_json(ctx, json, train, &m, &spec))) {
-        fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
-        rc = CLI_RUNTIME;
-        goto done;
-    }
-    if (a.optimizer) {
-        kn_optimizer_kind kind = KN_OPT_ADAM;
-        kn_optimizer_parse(a.optimizer, &kind); /* checked in parse_args */
-        if (kind != spec.compile.optimizer.kind) spec.compile.optimizer = kn_optimizer_default(kind);
-    }
-    if (a.lr > 0) spec.compile.optimizer.learning_rate = (float)a.lr;
-    if (a.epochs) spec.epochs = (int)a.epochs;
-    if (a.batch_size) spec.batch_size = a.batch_size;
-    if ((st = kn_model_compile(m, &spec.compile))) {
-        fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
-        rc = CLI_RUNTIME;
-        goto done;
+    if (a.resume) {
+        int epochs = 0;
+        double vs = 0;
+        if ((st = kn_model_load(ctx, resume_path, NULL, &m))) { rc = cli_fail(ctx, st); goto done; }
+        if (!kn_model_checkpoint_position(m, NULL, NULL, &epochs) || !kn_model_checkpoint_run(m, &spec.batch_size, &vs)) {
+            fprintf(stderr, "kiln: %s: a model file, not a checkpoint (no training position)\n", resume_path);
+            rc = CLI_RUNTIME;
+            goto done;
+        }
+        if (a.batch_size && a.batch_size != spec.batch_size) {
+            rc = cli_usage_error("train", "--batch-size %lld: the checkpointed run used %lld", a.batch_size,
+                                 (long long)spec.batch_size);
+            goto done;
+        }
+        spec.epochs = a.epochs ? (int)a.epochs : epochs;
+        if (!a.validation_given) a.validation_split = vs;
+    } else {
+        if ((st = kn_model_from_json(ctx, json, train, &m, &spec))) {
+            fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
+            rc = CLI_RUNTIME;
+            goto done;
+        }
+        if (a.optimizer) {
+            kn_optimizer_kind kind = KN_OPT_ADAM;
+            kn_optimizer_parse(a.optimizer, &kind); /* checked in parse_args */
+            if (kind != spec.compile.optimizer.kind) spec.compile.optimizer = kn_optimizer_default(kind);
+        }
+        if (a.lr > 0) spec.compile.optimizer.learning_rate = (float)a.lr;
+        if (a.epochs) spec.epochs = (int)a.epochs;
+        if (a.batch_size) spec.batch_size = a.batch_size;
+        if ((st = kn_model_compile(m, &spec.compile))) {
+            fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
+            rc = CLI_RUNTIME;
+            goto done;
+        }
     }
     if (!g->quiet) {
         char summary[512];
@@ -175,7 +218,9 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         fprintf(g->json ? stderr : stdout, "%s\n", summary);
     }
     kn_fit_opts fo = {.epochs = spec.epochs, .batch_size = spec.batch_size,
-                      .validation_split = a.validation_split, .verbose = g->quiet ? 0 : 1};
+                      .validation_split = a.validation_split, .verbose = g->quiet ? 0 : 1,
+                      .checkpoint_path = a.checkpoint_every || a.resume ? ck_path : NULL,
+                      .checkpoint_every = a.checkpoint_every, .resume = a.resume != NULL};
     if ((st = kn_model_fit(m, train, &fo, &h))) { rc = cli_fail(ctx, st); goto done; }
     if (a.out) {
         if ((rc = write_outputs(ctx, m, h, a.out, &model_path))) goto done;
@@ -227,5 +272,7 @@ done:
     kn_ctx_free(ctx);
     free(json);
     free(model_path);
+    free(ck_path);
+    free(resume_path);
     return rc;
 }
