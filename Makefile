@@ -17,10 +17,13 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Train with the C API example (10 epochs), then with the CLI and the JSON description.
+# Train with the C API example (10 epochs); then with the CLI and the JSON description,
+# saving the model, and evaluate and predict with the saved file.
 run: build
 	./$(BUILD)/fashion_mlp 10
-	./$(BUILD)/kiln train models/mlp.json --data fashion-mnist --epochs 10
+	./$(BUILD)/kiln train models/mlp.json --data fashion-mnist --epochs 10 --out $(BUILD)/run
+	./$(BUILD)/kiln eval $(BUILD)/run/model.kiln --data fashion-mnist --out $(BUILD)/run
+	./$(BUILD)/kiln predict $(BUILD)/run/model.kiln /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --top 3 | head -n 10
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
