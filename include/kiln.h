@@ -211,6 +211,7 @@ kn_tensor *kn_tensor_grad(const kn_tensor *t);
 /* ---------------------------------------------------------------- data */
 
 typedef struct kn_dataset kn_dataset;
+typedef struct kn_model kn_model;
 
 /* Loads a data source: "fashion-mnist" or "mnist" ($KILN_DATA/NAME, else
  * /usr/share/datasets/NAME), or "idx:DIR". *test is NULL when the source has no test
@@ -219,6 +220,11 @@ kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, k
 /* Inputs without labels, for prediction: an IDX images file (plain or gzip) or a PNG/PGM
  * image, pixels scaled to [0, 1]. */
 kn_status kn_dataset_load_inputs(kn_ctx *ctx, const char *path, kn_dataset **out);
+/* A model's inputs from a file: IDX images, a PNG/PGM image (both scaled to [0, 1]), or a
+ * CSV of feature rows (matched to the model's features by name, or in order when the model
+ * has none; the model's input scaling applied). Errors name the file and the shape or
+ * column at fault. */
+kn_status kn_model_load_inputs(kn_model *m, const char *path, kn_dataset **out);
 /* A classification dataset from arrays (copied): x (n, features), labels (n) in [0, n_classes). */
 kn_status kn_dataset_from_arrays(kn_ctx *ctx, const float *x, const int32_t *labels, int64_t n,
                                  int64_t features, int n_classes, kn_dataset **out);
@@ -241,8 +247,6 @@ const char *kn_dataset_label_name(const kn_dataset *ds, int cls);
 int kn_dataset_sample_shape(const kn_dataset *ds, int64_t shape[KN_MAX_DIMS]);
 
 /* ---------------------------------------------------------------- model level */
-
-typedef struct kn_model kn_model;
 
 typedef struct kn_dense_opts {
     int64_t units;
@@ -395,6 +399,10 @@ bool kn_model_checkpoint_run(const kn_model *m, int64_t *batch_size, double *val
 /* Class names saved with the model (from the training data), or NULL. */
 const char *kn_model_label_name(const kn_model *m, int cls);
 kn_status kn_model_set_labels(kn_model *m, const char *const *names, int n);
+/* Names of the model's inputs (set from CSV columns when training from CSV); saved with
+ * the model and used to match a CSV's columns at prediction. NULL when unnamed. */
+kn_status kn_model_set_feature_names(kn_model *m, const char *const *names, int64_t n);
+const char *kn_model_feature_name(const kn_model *m, int64_t i);
 /* Raw input units -> model input (1/255 for 8-bit images; 1 when unknown). */
 double kn_model_input_scale(const kn_model *m);
 /* The training summary saved with the model (JSON text), or NULL. */

@@ -53,6 +53,15 @@ images "$DATA/train-images-idx3-ubyte" 8
 labels "$DATA/train-labels-idx1-ubyte" 0 1 2 0 1 2 0 1
 images "$DATA/t10k-images-idx3-ubyte" 3
 labels "$DATA/t10k-labels-idx1-ubyte" 2 1 0
+# the same 3 test images as a CSV of pixel values (0-255), with a header
+{
+    for ((p = 0; p < 16; p++)); do printf '%spx%d' "$([ $p -gt 0 ] && echo ,)" "$p"; done; echo
+    for ((i = 0; i < 3; i++)); do
+        for ((p = 0; p < 16; p++)); do printf '%s%d' "$([ $p -gt 0 ] && echo ,)" $(((i * 37 + p * 11 + (i % 3) * 60) % 256)); done
+        echo
+    done
+} >"$T/rows.csv"
+printf 'a,b\n1,2\n' >"$T/narrow.csv"
 NOTEST=$T/notest # a source without a test split
 mkdir -p "$NOTEST"
 cp "$DATA"/train-* "$NOTEST"/
@@ -195,6 +204,12 @@ for i, r in enumerate(p):
     assert 0 <= s <= 1 + 1e-6, 'top probabilities sum to %g' % s  # float32 softmax: 1 within rounding
 "
 fi
+# a CSV of the same pixels predicts exactly what the IDX file does (the input scale applied)
+run predict-idx-plain -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte"
+cp "$T/out" "$T/pred_idx"
+run predict-csv -- predict "$MODEL" "$T/rows.csv"
+if [ "$RC" -eq 0 ] && cmp -s "$T/out" "$T/pred_idx"; then pass predict-csv; else fail predict-csv "exit $RC or differs from the IDX predictions"; fi
+expect_error predict-csv-narrow 1 "2 numeric columns" -- predict "$MODEL" "$T/narrow.csv"
 run predict-human -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte"
 if [ "$RC" -eq 0 ] && [ "$(wc -l <"$T/out")" -eq 4 ]; then pass predict-human
 else fail predict-human "exit $RC, $(wc -l <"$T/out") lines (want a header and 3 rows)"; fi

@@ -66,7 +66,35 @@ kn_status kn__model_set_training_summary(kn_model *m, const char *json) {
     return set_string(m->ctx, &m->training_json, json);
 }
 
+void kn__model_free_features(kn_model *m) {
+    for (int64_t i = 0; m->feature_names && i < m->in_features; i++) kn__free(m->ctx, m->feature_names[i]);
+    kn__free(m->ctx, m->feature_names);
+    m->feature_names = NULL;
+}
+
+kn_status kn_model_set_feature_names(kn_model *m, const char *const *names, int64_t n) {
+    if (!m || (n && !names)) return KN_ERR_INVALID_ARGUMENT;
+    kn__model_free_features(m);
+    if (n == 0) return KN_OK;
+    if (n != m->in_features)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "model: %lld feature names for %lld inputs", (long long)n,
+                         (long long)m->in_features);
+    m->feature_names = kn__calloc(m->ctx, (size_t)n, sizeof *m->feature_names);
+    if (!m->feature_names) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
+    for (int64_t i = 0; i < n; i++)
+        if (set_string(m->ctx, &m->feature_names[i], names[i] ? names[i] : "")) {
+            kn__model_free_features(m);
+            return KN_ERR_OUT_OF_MEMORY;
+        }
+    return KN_OK;
+}
+
+const char *kn_model_feature_name(const kn_model *m, int64_t i) {
+    return m && m->feature_names && i >= 0 && i < m->in_features ? m->feature_names[i] : NULL;
+}
+
 void kn__model_unmap(kn_model *m) {
+    kn__model_free_features(m);
     if (m->map) munmap(m->map, m->map_size);
     m->map = NULL;
     kn__free(m->ctx, m->owned_params);
@@ -154,6 +182,10 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
     cJSON_AddNumberToObject(pre, "input_scale", kn_model_input_scale(m));
     cJSON *labels = cJSON_AddArrayToObject(pre, "labels");
     for (int i = 0; i < m->n_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(m->label_names[i]));
+    if (m->feature_names) {
+        cJSON *features = cJSON_AddArrayToObject(pre, "features");
+        for (int64_t i = 0; i < m->in_features; i++) cJSON_AddItemToArray(features, cJSON_CreateString(m->feature_names[i]));
+    }
     char *pre_text = cJSON_PrintUnformatted(pre);
     cJSON_Delete(pre);
     if (pre_text) cJSON_AddStringToObject(meta, "kiln.preprocessing", pre_text);

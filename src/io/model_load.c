@@ -121,6 +121,24 @@ static kn_status read_preprocessing(kn_model *m, const char *path, const char *t
         if (!st) st = kn_model_set_labels(m, names, n);
         kn__free(m->ctx, names);
     }
+    const cJSON *features = cJSON_GetObjectItemCaseSensitive(pre, "features");
+    int nf = cJSON_IsArray(features) ? cJSON_GetArraySize(features) : 0;
+    if (!st && nf > 0) {
+        if (nf != m->in_features) {
+            st = kn__error(m->ctx, KN_ERR_FORMAT, "%s: kiln.preprocessing.features has %d names for %lld inputs", path, nf,
+                           (long long)m->in_features);
+        } else {
+            const char **names = kn__calloc(m->ctx, (size_t)nf, sizeof *names);
+            if (!names) st = kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+            for (int i = 0; !st && i < nf; i++) {
+                const cJSON *f = cJSON_GetArrayItem(features, i);
+                if (!cJSON_IsString(f)) st = kn__error(m->ctx, KN_ERR_FORMAT, "%s: kiln.preprocessing.features[%d] is not a string", path, i);
+                else names[i] = f->valuestring;
+            }
+            if (!st) st = kn_model_set_feature_names(m, names, nf);
+            kn__free(m->ctx, names);
+        }
+    }
     cJSON_Delete(pre);
     return st;
 }

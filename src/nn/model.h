@@ -40,6 +40,7 @@ struct kn_model {
     float *owned_params;       /* a loaded file whose layout differs from kiln's: copied here */
     /* metadata kept with the model and saved with it */
     char **label_names;        /* n_labels names, or NULL */
+    char **feature_names;      /* in_features names (a model trained from CSV), or NULL */
     int n_labels;
     double input_scale;        /* raw input units -> model input (1/255 for images), 0 unknown */
     char *training_json;       /* training summary written by fit, or NULL */

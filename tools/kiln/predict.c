@@ -1,6 +1,6 @@
 /* predict.c — `kiln predict MODEL INPUT [--top K]`: a saved model's predictions for every
- * sample of INPUT (an IDX images file, or a PNG/PGM image: whatever kn_dataset_load_inputs
- * reads; CSV will come through the same call). Classifiers give label, class and probability (and the top K); a model with one
+ * sample of INPUT (an IDX images file, a PNG/PGM image, or a CSV of feature rows: whatever
+ * kn_model_load_inputs reads). Classifiers give label, class and probability (and the top K); a model with one
  * output gives its value, unless its loss is binary cross-entropy (then it is a two-class
  * classifier whose output is the probability of class 1). */
 #define _POSIX_C_SOURCE 200809L
@@ -67,16 +67,6 @@ static bool is_binary_classifier(const kn_model *m, kn_ctx *ctx) {
     return binary;
 }
 
-/* "images are 20x20 (400 values)" or "samples have 400 values", for the shape error. */
-static void describe_input(const kn_dataset *in, char *buf, size_t size) {
-    int64_t shape[KN_MAX_DIMS];
-    int nd = kn_dataset_sample_shape(in, shape);
-    long long f = (long long)kn_dataset_features(in);
-    if (nd == 3 && shape[2] == 1) snprintf(buf, size, "images are %lldx%lld (%lld values)", (long long)shape[0], (long long)shape[1], f);
-    else if (nd == 3) snprintf(buf, size, "images are %lldx%lldx%lld (%lld values)", (long long)shape[0], (long long)shape[1], (long long)shape[2], f);
-    else snprintf(buf, size, "samples have %lld values", f);
-}
-
 /* Moves the k most probable classes, in order, to idx[0..k); idx holds 0..n-1 on entry.
  * A partial selection sort, O(k n); ties go to the lower class. */
 static void top_k(const float *p, int n, int k, int *idx) {
@@ -109,15 +99,9 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
 
     kn_status st = kn_model_load(ctx, a.model, &(kn_load_opts){.skip_checksum = false}, &m);
     if (st) { rc = cli_fail(ctx, st); goto done; }
-    if ((st = kn_dataset_load_inputs(ctx, a.input, &in))) { rc = cli_fail(ctx, st); goto done; }
-    int64_t f = kn_dataset_features(in), want = kn_model_input_size(m), outs = kn_model_output_size(m);
-    if (f != want) {
-        char what[128];
-        describe_input(in, what, sizeof what);
-        fprintf(stderr, "kiln: %s: %s; the model expects %lld values\n", a.input, what, (long long)want);
-        rc = CLI_RUNTIME;
-        goto done;
-    }
+    /* IDX, PNG/PGM or CSV, shape-checked against the model, its input scaling applied */
+    if ((st = kn_model_load_inputs(m, a.input, &in))) { rc = cli_fail(ctx, st); goto done; }
+    int64_t outs = kn_model_output_size(m);
     bool regression = outs == 1 && !is_binary_classifier(m, ctx);
     int classes = outs == 1 ? 2 : (int)outs;
     if (!regression && a.top > classes) {
@@ -134,7 +118,7 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
         rc = CLI_RUNTIME;
         goto done;
     }
-    int64_t n = kn_dataset_size(in);
+    int64_t n = kn_dataset_size(in), f = kn_dataset_features(in);
     const float *x = kn_dataset_x(in);
     char buf[CLI_LABEL_BUF];
     if (g->json) fputs("{\"predictions\": [", stdout);
