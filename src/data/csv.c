@@ -87,7 +87,7 @@ static bool parse_number(csv_parser *ps, const char *s, size_t n, float *out) {
         exp10 += eneg ? -x : x;
     }
     if (p != e || exp10 < -22 || exp10 > 22) goto slow;
-    double d = (double)m;
+    double d = (double)(int64_t)m; // m < 10^15: exact, and a signed convert is one instruction
     d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
     *out = (float)(neg ? -d : d);
     return true;
@@ -248,7 +248,8 @@ static kn_status read_header(csv_parser *ps, kn__csv *out) {
             if (strcmp(out->columns[slot[i]].name, out->columns[j].name) == 0) {
                 st = kn__error(ps->ctx, KN_ERR_FORMAT, "%s: line %lld: column %lld of the header, "
                                "\"%.64s\", repeats the name of column %lld", ps->name,
-                               (long long)first_line, (long long)j + 1, out->columns[j].name, (long long)slot[i] + 1);
+                               (long long)first_line, (long long)j + 1, out->columns[j].name,
+                               (long long)slot[i] + 1);
                 break;
             }
         slot[i] = j;
@@ -348,7 +349,8 @@ static kn_status csv_parse(csv_parser *ps, const char *text, size_t len, const k
      * so there are at most newlines + 1 of them and at most body bytes / cols + 1. */
     size_t body_len = (size_t)(end - body), newlines = 0;
     for (const char *c = body; (c = memchr(c, '\n', (size_t)(end - c))) != NULL; c++) newlines++;
-    int64_t cap = (int64_t)(newlines < body_len / (size_t)out->cols ? newlines : body_len / (size_t)out->cols) + 1;
+    size_t by_width = body_len / (size_t)out->cols;
+    int64_t cap = (int64_t)(newlines < by_width ? newlines : by_width) + 1;
     if (opts->max_rows > 0 && opts->max_rows < cap) cap = opts->max_rows;
     size_t size;
     if (!kn__mul_size((size_t)cap, (size_t)out->cols, &size) || !kn__mul_size(size, sizeof(float), &size))
@@ -377,8 +379,7 @@ static kn_status csv_parse(csv_parser *ps, const char *text, size_t len, const k
     ps->end = ps->p;
     ps->p = body;
     ps->line = body_line;
-    int64_t rows = out->rows;
-    return read_rows(ps, out, rows, out->cells, &text_bytes);
+    return read_rows(ps, out, out->rows, out->cells, &text_bytes);
 }
 
 kn_status kn__csv_parse(kn_ctx *ctx, const char *text, size_t len, const char *name,

@@ -57,7 +57,8 @@ typedef struct kn__csv_opts {
  * text after a closing quote; an empty or duplicate column name; a NUL byte; a limit
  * exceeded. KN_ERR_IO: open/read. KN_ERR_INVALID_ARGUMENT: a NULL argument, a bad sep or a
  * negative max_rows. KN_ERR_OUT_OF_MEMORY.
- * Numbers are read in the C locale's syntax only if the process has not changed LC_NUMERIC. */
+ * Plain decimals are read without strtod, in any locale; the rest (hex, over 15 significant
+ * digits, exponents past 10^±22) go through strtod, so follow LC_NUMERIC (kiln never sets it). */
 kn_status kn__csv_read(kn_ctx *ctx, const char *path, const kn__csv_opts *opts, kn__csv *out);
 
 /* The same from text in memory (len bytes, need not be NUL-terminated; the caller keeps
@@ -68,7 +69,7 @@ kn_status kn__csv_parse(kn_ctx *ctx, const char *text, size_t len, const char *n
 /* Frees everything csv owns and zeroes it; csv may be NULL, zeroed or already freed. */
 void kn__csv_free(kn_ctx *ctx, kn__csv *csv);
 
-/* The index of the column named `name` (exact match), or -1. */
+/* The index of the column named `name` (exact match), or -1. A linear search. */
 int64_t kn__csv_column_index(const kn__csv *csv, const char *name);
 
 #endif
