@@ -1,7 +1,7 @@
 /* compile.c — makes a built graph runnable: lays out the flat parameter, gradient and
  * optimizer-state buffers, gives every other tensor its place in one arena sized for the
- * largest batch, initializes parameters, and runs the nodes in order. After compile,
- * kn_graph_run allocates nothing. (Liveness-based arena reuse is the planner's job.) */
+ * largest batch (the planner, plan.c), initializes parameters, and runs the nodes in order.
+ * After compile, kn_graph_run allocates nothing. */
 #include "graph.h"
 
 #include <math.h>
@@ -98,22 +98,16 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
         if (p->grad) p->grad->data = g->grad_buf + p->param_offset;
     }
 
-    /* Every other tensor: its own 64-byte-aligned slot in one arena. */
+    /* Every other tensor: an offset in one arena, planned from liveness (plan.c). */
     size_t bytes = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        kn_tensor *t = g->nodes[i];
-        if (t->flags & KN_FLAG_EXTERNAL || t->op == KN_OP_OPTIMIZER) continue;
-        size_t nb = kn__nbytes(t);
-        t->arena_offset = bytes;
-        if (!kn__add_size(bytes, round_up(nb ? nb : 1, KN_ALIGN), &bytes))
-            return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: arena size overflows");
-    }
+    kn_status pst = kn__plan_memory(g, &bytes, &g->naive_bytes);
+    if (pst) return pst;
     g->arena_bytes = bytes;
     g->arena = kn__alloc(ctx, bytes ? bytes : 1); /* not zeroed: every node writes its output before any read */
     if (!g->arena) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for a %zu-byte arena", bytes);
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
-        if (t->flags & KN_FLAG_EXTERNAL || t->op == KN_OP_OPTIMIZER) continue;
+        if (!kn__planned(t)) continue;
         t->data = g->arena + t->arena_offset;
         if (t->op == KN_OP_CONST) {
             float *d = t->data;

@@ -85,7 +85,8 @@ struct kn_graph {
     size_t param_floats;        /* padded length of param_buf and grad_buf */
     size_t state_floats;
     uint8_t *arena;
-    size_t arena_bytes;
+    size_t arena_bytes;         /* planned peak */
+    size_t naive_bytes;         /* the same tensors, each in its own block */
     kn_optimizer opt;
     int64_t step;               /* optimizer steps taken */
 };
@@ -122,6 +123,14 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss);
 /* How b broadcasts onto a in ADD/SUB/MUL: same shape, a row (last dim) or a scalar. */
 typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;
 kn_bcast kn__bcast(const kn_tensor *a, const kn_tensor *b);
+
+/* The memory planner (plan.c): arena offsets for every planned tensor, the planned peak
+ * and the naive sum. kn__planned: whether a tensor lives in the arena (not parameters,
+ * gradients or the optimizer node). kn__liveness: first and last node index of each
+ * tensor's life, by node id. */
+kn_status kn__plan_memory(kn_graph *g, size_t *arena_bytes, size_t *naive_bytes);
+bool kn__planned(const kn_tensor *t);
+void kn__liveness(const kn_graph *g, int *first, int *last);
 
 /* Runs the nodes whose phase is in mask, in order. */
 kn_status kn__graph_run_phases(kn_graph *g, unsigned mask);
