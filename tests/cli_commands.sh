@@ -124,6 +124,11 @@ else
     json train-json-model "assert o['model'] == '$OUT/model.kiln', o.get('model')"
 fi
 if [ -s "$OUT/model.kiln" ]; then pass train-model-file; else fail train-model-file "no $OUT/model.kiln"; fi
+if grep -q '<polyline' "$OUT/curves.svg" 2>/dev/null && tail -n 1 "$OUT/curves.svg" | grep -q '</svg>'; then
+    pass train-curves-svg
+else
+    fail train-curves-svg "no complete $OUT/curves.svg"
+fi
 if [ -f "$OUT/history.csv" ] &&
     [ "$(head -n 1 "$OUT/history.csv")" = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate" ] &&
     [ "$(wc -l <"$OUT/history.csv")" -eq 4 ] && [ "$(sed -n 4p "$OUT/history.csv" | cut -d, -f1)" = 3 ] &&

@@ -53,6 +53,8 @@ int cli_mkdir_p(const char *dir);
  * returned. write returns false on its own failure. */
 typedef bool (*cli_writer)(FILE *f, const void *user);
 int cli_write_atomic(const char *path, cli_writer write, const void *user);
+/* curves.svg: loss and accuracy per epoch (a cli_writer over a kn_history). */
+bool cli_write_curves(FILE *f, const void *user);
 /* "DIR/NAME" (malloc'd; NULL when out of memory). */
 char *cli_path_join(const char *dir, const char *name);
 

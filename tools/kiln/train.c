@@ -29,7 +29,8 @@ static const char *train_help =
     "                           be left out; --out defaults to DIR); ends bit-identical to an\n"
     "                           uninterrupted run\n"
     "  --deterministic          accepted: kiln's training is always deterministic for a seed\n"
-    "  --out DIR                write DIR/model.kiln and DIR/history.csv, creating DIR and its\n"
+    "  --out DIR                write DIR/model.kiln, DIR/history.csv and DIR/curves.svg (loss\n"
+    "                           and accuracy per epoch), creating DIR and its\n"
     "                           parents (default: none, nothing is written)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
@@ -125,16 +126,19 @@ static bool write_history(FILE *f, const void *user) {
 
 /* DIR/model.kiln and DIR/history.csv after training; *model_path receives the model's path. */
 static int write_outputs(kn_ctx *ctx, kn_model *m, const kn_history *h, const char *dir, char **model_path) {
-    char *hist = cli_path_join(dir, "history.csv");
+    char *hist = cli_path_join(dir, "history.csv"), *curves = cli_path_join(dir, "curves.svg");
     *model_path = cli_path_join(dir, "model.kiln");
-    if (!hist || !*model_path) {
+    if (!hist || !curves || !*model_path) {
         free(hist);
+        free(curves);
         fprintf(stderr, "kiln: %s: out of memory\n", dir);
         return CLI_RUNTIME;
     }
     kn_status st = kn_model_save(m, *model_path);
     int rc = st ? cli_fail(ctx, st) : cli_write_atomic(hist, write_history, h);
+    if (!rc) rc = cli_write_atomic(curves, cli_write_curves, h);
     free(hist);
+    free(curves);
     return rc;
 }
 
@@ -224,7 +228,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     if ((st = kn_model_fit(m, train, &fo, &h))) { rc = cli_fail(ctx, st); goto done; }
     if (a.out) {
         if ((rc = write_outputs(ctx, m, h, a.out, &model_path))) goto done;
-        if (!g->quiet) fprintf(g->json ? stderr : stdout, "saved %s and its history.csv\n", model_path);
+        if (!g->quiet) fprintf(g->json ? stderr : stdout, "saved %s, history.csv and curves.svg\n", model_path);
     }
     if (test) {
         if ((st = kn_model_evaluate(m, test, &test_report))) { rc = cli_fail(ctx, st); goto done; }
