@@ -72,6 +72,10 @@ static inline void kn__test_point(kn_ctx *ctx, const char *point) {
     if (ctx && ctx->test_hook) ctx->test_hook(ctx->test_hook_user, point);
 }
 
+/* Reads a whole regular file of at most max_bytes into *out (kn__alloc'd; the caller
+ * frees it); errors name the file (core/file.c). */
+kn_status kn__read_file(kn_ctx *ctx, const char *path, uint64_t max_bytes, uint8_t **out, size_t *len);
+
 /* XXH3-64 of n bytes: the model file's checksum (io/checksum.c). */
 uint64_t kn__checksum(const void *data, size_t n);
 /* The same over several buffers taken as one. */

@@ -313,32 +313,11 @@ kn_status kn__image_read(kn_ctx *ctx, const char *path, kn__image *out) {
     if (out) memset(out, 0, sizeof *out);
     if (!ctx || !path || !out)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "kn__image_read: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f) return kn__error(ctx, KN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    kn_status st = KN_OK;
-    if (fstat(fileno(f), &sb) != 0)
-        st = kn__error(ctx, KN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = kn__error(ctx, KN_ERR_IO, "%s: not a regular file", path);
-    else if ((uint64_t)sb.st_size > KN__IMAGE_MAX_FILE)
-        st = kn__error(ctx, KN_ERR_FORMAT, "%s: file of %lld bytes is over the %llu-byte limit "
-                       "for an image", path, (long long)sb.st_size,
-                       (unsigned long long)KN__IMAGE_MAX_FILE);
-    if (st != KN_OK) {
-        fclose(f);
-        return st;
-    }
-    size_t len = (size_t)sb.st_size;
-    uint8_t *buf = kn__alloc(ctx, len); // the whole file
-    if (!buf) {
-        fclose(f);
-        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", path, len);
-    }
-    size_t got = fread(buf, 1, len, f); // short only if the file shrank: parsed as truncated
-    if (ferror(f)) st = kn__error(ctx, KN_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-    fclose(f);
-    if (st == KN_OK) st = kn__image_parse(ctx, buf, got, path, out);
+    uint8_t *buf;
+    size_t got;
+    kn_status st = kn__read_file(ctx, path, KN__IMAGE_MAX_FILE, &buf, &got);
+    if (st != KN_OK) return st;
+    st = kn__image_parse(ctx, buf, got, path, out);
     kn__free(ctx, buf);
     return st;
 }
