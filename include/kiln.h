@@ -175,6 +175,10 @@ kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha);
 kn_tensor *kn_relu(kn_graph *g, kn_tensor *x);
 kn_tensor *kn_sum_rows(kn_graph *g, kn_tensor *x);     /* (m,n) -> (n) */
 kn_tensor *kn_sum_squares(kn_graph *g, kn_tensor *x);  /* any -> scalar */
+kn_tensor *kn_transpose(kn_graph *g, kn_tensor *x);    /* (m,n) -> (n,m) */
+/* A view of x with another shape of the same element count (no copy); a leading -1 keeps
+ * the batch dimension, which must then lead x too. */
+kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */
@@ -182,9 +186,12 @@ kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *tar
 
 /* Appends gradient nodes for every parameter that loss depends on. */
 kn_status kn_graph_backward(kn_graph *g, kn_tensor *loss);
-/* Appends the optimizer update of all parameters (one node over the flat buffer). */
+/* Appends the optimizer update of every parameter (one node per parameter; the fuse pass
+ * merges them into one pass over the flat buffer). */
 kn_status kn_graph_add_optimizer(kn_graph *g, const kn_optimizer *opt);
-/* Marks a tensor whose value the caller reads after a run (kept, never overwritten). */
+/* Marks a tensor whose value the caller reads after a run (kept, never overwritten). Only
+ * kept tensors, inputs, parameters and their gradients are guaranteed to exist after
+ * compile: the optimizer's passes remove, merge or overwrite the others. */
 kn_status kn_graph_keep(kn_graph *g, kn_tensor *t);
 /* Plans memory for batches up to max_batch and makes the graph runnable. Parameters are
  * initialized (seeded from the ctx) unless init_params is false. */
@@ -197,6 +204,52 @@ kn_status kn_graph_run(kn_graph *g);
 int64_t kn_graph_step(const kn_graph *g);
 size_t kn_graph_node_count(const kn_graph *g);
 size_t kn_graph_param_count(const kn_graph *g);
+
+/* ---------------------------------------------------------------- graph optimizer */
+
+/* Passes kn_graph_compile runs on the whole graph (forward, loss, backward and optimizer
+ * update), in this order, before it plans memory. Each is on by default and can be turned
+ * off to measure it; results agree to float rounding whichever are on. */
+typedef enum {
+    KN_PASS_DCE = 1u << 0,      /* dead-code elimination: nodes no output depends on */
+    KN_PASS_FOLD = 1u << 1,     /* constant folding; scale layers into the weights before them */
+    KN_PASS_CSE = 1u << 2,      /* common-subexpression elimination */
+    KN_PASS_SIMPLIFY = 1u << 3, /* x*1, x+0, transpose of a transpose, reshape chains, ... */
+    KN_PASS_FUSE = 1u << 4,     /* matmul+bias+activation, activation gradients into matmuls,
+                                 * softmax+cross-entropy, elementwise chains, one optimizer pass */
+    KN_PASS_INPLACE = 1u << 5,  /* outputs written over an input read for the last time */
+    KN_PASS_ALL = 0x3fu,
+    KN_PASS_NONE = 0,
+} kn_pass;
+#define KN_PASS_COUNT 6
+/* "dce", "fold", ... for one pass bit; NULL otherwise. */
+const char *kn_pass_name(unsigned pass);
+/* Parses a --passes value: "all", "none", a list run alone ("dce,fold") or a list of
+ * exclusions ("-fuse,-inplace"); errors name the unknown pass. */
+kn_status kn_passes_parse(kn_ctx *ctx, const char *text, unsigned *passes);
+/* Chooses the passes (before kn_graph_compile; default KN_PASS_ALL). */
+kn_status kn_graph_set_passes(kn_graph *g, unsigned passes);
+/* Inference graphs (no backward): parameters count as constants, so the fold pass may
+ * fold them with scale layers. Call kn_graph_refold after changing a parameter's values. */
+kn_status kn_graph_freeze_params(kn_graph *g);
+kn_status kn_graph_refold(kn_graph *g);
+
+/* What compile's passes and planner did (INTERFACE.md's `kiln graph` keys). */
+typedef struct kn_graph_report {
+    int nodes_before, nodes_after;
+    int n_passes;                       /* passes run, in order */
+    struct { const char *name; int nodes_after; } passes[KN_PASS_COUNT];
+    int n_fused;                        /* fused kernels in the graph */
+    const char *fused[64];              /* their names ("matmul+add+relu"), first 64 */
+    size_t arena_bytes;                 /* planned peak of activations and temporaries */
+    size_t naive_bytes;                 /* the unoptimized graph's tensors, each its own buffer */
+    size_t param_bytes, grad_bytes, optimizer_bytes; /* the flat buffers */
+} kn_graph_report;
+/* After kn_graph_compile; the strings live as long as the graph. */
+kn_status kn_graph_get_report(const kn_graph *g, kn_graph_report *out);
+/* Writes the compiled graph as a Graphviz DOT file (atomically): one node per op with its
+ * shape, fused kernels highlighted, edges from inputs to consumers. */
+kn_status kn_graph_write_dot(const kn_graph *g, const char *path);
 
 /* Tensor access: data is owned by the graph and valid after compile. */
 void *kn_tensor_data(kn_tensor *t);
@@ -335,6 +388,13 @@ const float *kn_model_grad(kn_model *m, const char *name, int64_t *n);
 /* One training step on one batch (x (n, features); labels or targets as the loss needs);
  * writes the mean loss. What kn_model_fit runs per batch. */
 kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss);
+/* The graph optimizer's passes for the model's graphs (KN_PASS_* bits; default all); takes
+ * effect at the next graph the model builds. */
+kn_status kn_model_set_passes(kn_model *m, unsigned passes);
+/* Builds and compiles the model's training (or inference) graph for batch (as fit or
+ * predict would), fills *report and, with dot_path, writes its DOT file. */
+kn_status kn_model_graph_report(kn_model *m, int64_t batch, bool training, kn_graph_report *report,
+                                const char *dot_path);
 /* A one-line summary of the layers and parameter count, into buf. */
 void kn_model_summary(const kn_model *m, char *buf, size_t size);
 

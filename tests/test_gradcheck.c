@@ -62,6 +62,7 @@ static void gradcheck(const char *name, build_fn build, const void *arg, const c
         loss = kn__sum(g, kn_mul(g, y, r));
     }
     g->build_phase = 0;
+    kn_graph_keep(g, loss); /* read after runs: the optimizer must not drop or reuse it */
     kn_status st = kn_graph_backward(g, loss);
     if (!st) st = kn_graph_compile(g, 1, false);
     CHECK(st == KN_OK, "%s: build failed: %s", name, kn_last_error(ctx));
@@ -125,6 +126,13 @@ static kn_tensor *b_sub(kn_graph *g, kn_tensor **in, const void *arg) { (void)ar
 static kn_tensor *b_mul(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_mul(g, in[0], in[1]); }
 static kn_tensor *b_scale(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_scale(g, in[0], -1.7f); }
 static kn_tensor *b_copy(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__copy(g, in[0]); }
+static kn_tensor *b_transpose(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_transpose(g, in[0]); }
+/* (3, 5) viewed as (5, 3), then squared so the gradient depends on the value */
+static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    kn_tensor *v = kn_reshape(g, in[0], (int64_t[]){5, 3}, 2);
+    return kn_mul(g, v, v);
+}
 static kn_tensor *b_act(kn_graph *g, kn_tensor **in, const void *arg) {
     return kn_act(g, in[0], *(const kn_activation *)arg);
 }
@@ -188,6 +196,8 @@ int main(void) {
     case_shapes one = {.n_in = 1, .ndim = {2}, .shape = {{3, 5}}};
     gradcheck("scale", b_scale, NULL, &one, NULL);
     gradcheck("copy", b_copy, NULL, &one, NULL);
+    gradcheck("transpose", b_transpose, NULL, &one, NULL);
+    gradcheck("reshape", b_reshape, NULL, &one, NULL);
     gradcheck("sum_rows", b_sum_rows, NULL, &one, NULL);
     gradcheck("sum", b_sum, NULL, &one, NULL);
     gradcheck("sum_squares", b_sum_squares, NULL, &one, NULL);

@@ -41,7 +41,7 @@ kn_status kn_graph_backward(kn_graph *g, kn_tensor *loss) {
         kn_tensor *p = g->params[i];
         kn_tensor *d = p->grad;
         if (!d) continue;
-        if (d->op == KN_OP_INPUT || d->op == KN_OP_PARAM || d->op == KN_OP_CONST ||
+        if (d->op == KN_OP_INPUT || d->op == KN_OP_PARAM || d->op == KN_OP_CONST || d->alias ||
             (d->flags & KN_FLAG_PARAM_GRAD))
             d = p->grad = kn__copy(g, d);
         if (!d) break;
@@ -69,10 +69,23 @@ kn_status kn_graph_add_optimizer(kn_graph *g, const kn_optimizer *opt) {
                          kn_optimizer_name(opt->kind), (double)opt->learning_rate);
     uint8_t saved_phase = g->build_phase;
     g->build_phase = KN_PHASE_BACKWARD;
-    kn_tensor *t = kn__node(g, KN_OP_OPTIMIZER, NULL, NULL, NULL);
+    /* One update per parameter, reading the clip factor when clipping by global norm; the
+     * fuse pass makes them one pass over the flat buffers. */
+    kn_tensor *norm = NULL;
+    if (opt->clip_norm > 0) {
+        norm = kn__node(g, KN_OP_GRAD_NORM, NULL, NULL, NULL);
+        if (norm) norm->ndim = 0;
+    }
+    for (int i = 0; i < g->n_params && g->status == KN_OK; i++) {
+        kn_tensor *p = g->params[i];
+        if (!p->grad) continue;
+        kn_tensor *t = kn__node(g, KN_OP_OPT_UPDATE, p, p->grad, norm);
+        if (!t) break;
+        t->ndim = 0;
+        snprintf(t->name, sizeof t->name, "update:%.40s", p->name);
+    }
     g->build_phase = saved_phase;
-    if (!t) return g->status;
-    t->ndim = 0;
+    if (g->status != KN_OK) return g->status;
     g->opt = *opt;
     g->has_optimizer = true;
     return KN_OK;

@@ -3,6 +3,7 @@
  * largest batch (the planner, plan.c), initializes parameters, and runs the nodes in order.
  * After compile, kn_graph_run allocates nothing. */
 #include "graph.h"
+#include "passes/passes.h"
 
 #include <math.h>
 #include <string.h>
@@ -71,6 +72,17 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     g->max_batch = max_batch;
     resolve(g, max_batch);
 
+    /* The optimizer's passes (graph/passes/), measured against the graph as built. */
+    g->nodes_before = g->n_nodes;
+    g->naive_bytes = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (kn__planned(g->nodes[i]))
+            g->naive_bytes += round_up(kn__nbytes(g->nodes[i]) ? kn__nbytes(g->nodes[i]) : 1, KN_ALIGN);
+    kn_status pass_st = kn__run_passes(g);
+    if (pass_st) return pass_st;
+    if (g->status != KN_OK) return g->status;
+    resolve(g, max_batch); /* nodes the passes made */
+
     /* Flat parameter and gradient buffers share one layout; each tensor 64-byte aligned. */
     size_t floats = 0;
     for (int i = 0; i < g->n_params; i++) {
@@ -99,14 +111,18 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     }
 
     /* Every other tensor: an offset in one arena, planned from liveness (plan.c). */
-    size_t bytes = 0;
-    kn_status pst = kn__plan_memory(g, &bytes, &g->naive_bytes);
+    size_t bytes = 0, planned_naive = 0;
+    kn_status pst = kn__plan_memory(g, &bytes, &planned_naive);
     if (pst) return pst;
     g->arena_bytes = bytes;
     g->arena = kn__alloc(ctx, bytes ? bytes : 1); /* not zeroed: every node writes its output before any read */
     if (!g->arena) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for a %zu-byte arena", bytes);
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
+        if (t->alias) { /* views and in-place outputs: their root's memory (an earlier node) */
+            t->data = kn__alias_root(t)->data;
+            continue;
+        }
         if (!kn__planned(t)) continue;
         t->data = g->arena + t->arena_offset;
         if (t->op == KN_OP_CONST) {
@@ -116,6 +132,9 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     }
     if (init_params)
         for (int i = 0; i < g->n_params; i++) init_param(g, g->params[i], i);
+    /* folded values are computed before the first run, from the parameters then set */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->flags & KN_FLAG_FOLDED) g->fold_stale = true;
     g->compiled = true;
     return KN_OK;
 }
@@ -138,9 +157,11 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
      * ~100 cycles. The caller's floating-point mode is left as it was. */
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
+    if (g->fold_stale) kn__graph_refold_now(g);
+    if ((mask & KN_PHASE_BACKWARD) && g->has_optimizer) g->step++; /* the step the update takes */
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
-        if (!(t->phase & mask)) continue;
+        if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED)) continue;
         const kn_op_info *info = kn__op_info(t->op);
         if (info->cpu) info->cpu(g, t);
     }

@@ -9,6 +9,7 @@ kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out) {
     kn_graph *g = kn__calloc(ctx, 1, sizeof *g);
     if (!g) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "graph: out of memory");
     g->ctx = ctx;
+    g->passes = KN_PASS_ALL;
     *out = g;
     return KN_OK;
 }
@@ -16,8 +17,16 @@ kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out) {
 void kn_graph_free(kn_graph *g) {
     if (!g) return;
     kn_ctx *ctx = g->ctx;
-    for (int i = 0; i < g->n_nodes; i++) kn__free(ctx, g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn__free(ctx, g->nodes[i]->aux);
+        kn__free(ctx, g->nodes[i]);
+    }
+    for (int i = 0; i < g->n_dead; i++) {
+        kn__free(ctx, g->dead[i]->aux);
+        kn__free(ctx, g->dead[i]);
+    }
     kn__free(ctx, g->nodes);
+    kn__free(ctx, g->dead);
     kn__free(ctx, g->params);
     if (!g->shared_params) kn__free(ctx, g->param_buf);
     kn__free(ctx, g->grad_buf);
@@ -109,7 +118,7 @@ static bool check_shape(kn_graph *g, const char *what, const char *name, const i
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s '%s': %d dimensions (1 to %d allowed)", what,
                               name ? name : "", ndim, KN_MAX_DIMS);
     for (int i = 0; i < ndim; i++)
-        if (shape[i] <= 0 && !(i == 0 && shape[i] == KN_BATCH && strcmp(what, "input") == 0))
+        if (shape[i] <= 0 && !(i == 0 && shape[i] == KN_BATCH && (strcmp(what, "input") == 0 || strcmp(what, "reshape") == 0)))
             return kn__graph_fail(g, KN_ERR_SHAPE, "%s '%s': dimension %d is %lld (must be positive)",
                                   what, name ? name : "", i, (long long)shape[i]);
     return true;
@@ -173,6 +182,19 @@ kn_tensor *kn__copy(kn_graph *g, kn_tensor *a) { return finish(g, kn__node(g, KN
 kn_tensor *kn_sum_rows(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM_ROWS, x, NULL, NULL)); }
 kn_tensor *kn__sum(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM, x, NULL, NULL)); }
 kn_tensor *kn_sum_squares(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM_SQUARES, x, NULL, NULL)); }
+
+kn_tensor *kn_transpose(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_TRANSPOSE, x, NULL, NULL)); }
+
+kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim) {
+    if (!g || g->status != KN_OK) return NULL;
+    if (!check_shape(g, "reshape", x ? x->name : "", shape, ndim)) return NULL;
+    kn_tensor *t = kn__node(g, KN_OP_RESHAPE, x, NULL, NULL);
+    if (!t) return NULL;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->alias = x; /* a view: x's memory */
+    return finish(g, t);
+}
 
 kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s) {
     kn_tensor *t = kn__node(g, KN_OP_SCALE, a, NULL, NULL);

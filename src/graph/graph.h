@@ -6,7 +6,7 @@
 #include "core/core.h"
 
 #define KN_BATCH (-1)   /* symbolic leading dimension, resolved by kn_graph_set_batch */
-#define KN_MAX_SRC 3
+#define KN_MAX_SRC 4
 
 /* Add an op: a line here, an entry in ops.c's table (static_assert keeps them in step),
  * its finite-difference gradient test in tests/test_gradcheck.c. */
@@ -27,7 +27,18 @@ typedef enum {
     KN_OP_SUM_SQUARES,/* any -> scalar: sum of x^2 */
     KN_OP_LOSS,       /* (pred, target) -> scalar mean loss; iparam[0] kn_loss, iparam[1] from_logits */
     KN_OP_LOSS_GRAD,  /* (pred, target, dloss) -> dpred */
-    KN_OP_OPTIMIZER,  /* updates every parameter from the flat gradient buffer */
+    KN_OP_OPTIMIZER,  /* updates every parameter from the flat gradient buffer (fused) */
+    KN_OP_TRANSPOSE,  /* (m,n) -> (n,m), a copy */
+    KN_OP_RESHAPE,    /* a view of src[0] with another shape (same element count); no copy */
+    /* Made by the optimizer's passes (graph/passes/), never differentiated: */
+    KN_OP_DENSE,      /* act(op(a) op(b) + bias): iparam[0], [1] transposes, [2] activation
+                       * (KN_LINEAR: none), fparam[0] alpha; src[2] bias (n) or NULL */
+    KN_OP_MATMUL_ACT_GRAD, /* (op(a) op(b)) * act'(v): the incoming gradient's matmul with the
+                       * activation's gradient applied; src[2] = v, iparam[2] activation */
+    KN_OP_ELEMENTWISE,/* a chain of elementwise ops in one loop: program in aux (fuse.c) */
+    KN_OP_OPT_UPDATE, /* updates one parameter src[0] from its gradient src[1]; src[2]: the
+                       * clip factor (GRAD_NORM) or NULL. The fuse pass merges them all */
+    KN_OP_GRAD_NORM,  /* scalar: the clip-by-global-norm factor of every gradient */
     KN_OP_COUNT
 } kn_op;
 
@@ -47,6 +58,8 @@ enum {
     KN_FLAG_EXTERNAL = 1u << 1,   /* data lives in a flat buffer, not in the arena */
     KN_FLAG_NEEDS_GRAD = 1u << 2, /* depends on a parameter */
     KN_FLAG_PARAM_GRAD = 1u << 3, /* is the gradient of a parameter */
+    KN_FLAG_FOLDED = 1u << 4,     /* constant: computed when parameters are set, not per run */
+    KN_FLAG_DEAD = 1u << 5,       /* removed by a pass (graph/passes/), about to leave the list */
 };
 
 struct kn_tensor {
@@ -66,6 +79,10 @@ struct kn_tensor {
     size_t param_offset;        /* params: offset in floats into the flat buffers */
     size_t arena_offset;        /* others: byte offset into the arena */
     int id;                     /* position in graph order */
+    kn_tensor *alias;           /* shares this tensor's memory (a view, or in-place), or NULL */
+    int n_uses;                 /* readers (source slots), kept by the passes */
+    char fused[64];             /* the fused kernel this node runs ("matmul+add+relu"), or "" */
+    void *aux;                  /* op-specific data owned by the graph (a fused program) */
     char name[48];
 };
 
@@ -89,6 +106,15 @@ struct kn_graph {
     size_t naive_bytes;         /* the same tensors, each in its own block */
     kn_optimizer opt;
     int64_t step;               /* optimizer steps taken */
+    /* the optimizer (graph/passes/): which passes compile runs, what they did */
+    unsigned passes;            /* KN_PASS_* bits */
+    bool frozen_params;         /* parameters are constants to the fold pass (inference) */
+    bool fold_stale;            /* folded tensors must be recomputed before the next run */
+    int nodes_before;           /* node count as built */
+    int n_pass_runs;
+    struct { unsigned pass; int nodes_after; } pass_runs[8];
+    kn_tensor **dead;           /* nodes the passes removed, freed with the graph */
+    int n_dead, cap_dead;
 };
 
 typedef struct kn_op_info {
@@ -124,6 +150,12 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss);
 typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;
 kn_bcast kn__bcast(const kn_tensor *a, const kn_tensor *b);
 
+/* Modes a graph is run in, as phase masks: a node may read another only if every mode
+ * that runs the reader runs the writer too (CSE and fusion keep this). */
+#define KN_PHASE_MODES {KN_PHASE_TRAIN, KN_PHASE_FORWARD | KN_PHASE_LOSS, KN_PHASE_FORWARD | KN_PHASE_PREDICT, KN_PHASE_FORWARD, KN_PHASE_ALL}
+/* True when every run mode that runs phase `reader` also runs phase `writer`. */
+bool kn__phase_covers(uint8_t writer, uint8_t reader);
+
 /* The memory planner (plan.c): arena offsets for every planned tensor, the planned peak
  * and the naive sum. kn__planned: whether a tensor lives in the arena (not parameters,
  * gradients or the optimizer node). kn__liveness: first and last node index of each
@@ -143,5 +175,9 @@ const char *kn__shape_str(const kn_tensor *t, char *buf, size_t size);
 /* True when the activation's gradient is computed from its output (relu, sigmoid, tanh,
  * softmax) rather than its input (elu, gelu, leaky_relu). */
 bool kn__act_grad_uses_output(kn_activation a);
+/* The tensor whose memory t uses (following views and in-place aliases), t itself if none. */
+kn_tensor *kn__alias_root(kn_tensor *t);
+/* Computes the folded tensors (KN_FLAG_FOLDED) from the current parameters. */
+void kn__graph_refold_now(kn_graph *g);
 
 #endif

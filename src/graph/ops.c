@@ -213,6 +213,55 @@ static bool infer_loss_grad(kn_graph *g, kn_tensor *t) {
 
 static bool infer_optimizer(kn_graph *g, kn_tensor *t) { (void)g; t->ndim = 0; return true; }
 
+/* ------------------------------------------------------------- transpose, reshape */
+
+static bool infer_transpose(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    char sx[64];
+    if (!need_f32(g, t, x, "input")) return false;
+    if (x->ndim != 2 || x->shape[1] == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: transposes matrices, got %s", t->name, kn__shape_str(x, sx, sizeof sx));
+    if (x->shape[0] == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: the batch dimension can only lead", t->name);
+    set_shape(t, 2, (int64_t[]){x->shape[1], x->shape[0]});
+    return true;
+}
+
+static void backward_transpose(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__grad_accumulate(g, t->src[0], kn_transpose(g, dy));
+}
+
+/* Element count of a shape with the batch dimension as 1 (and whether it has one). */
+static int64_t fixed_count(const kn_tensor *t, bool *batched) {
+    int64_t n = 1;
+    *batched = false;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] == KN_BATCH) *batched = true;
+        else n *= t->shape[i];
+    }
+    return n;
+}
+
+static bool infer_reshape(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    char sx[64], st[64];
+    bool bx, bt;
+    int64_t nx = fixed_count(x, &bx), nt = fixed_count(t, &bt);
+    if (bx != bt || nx != nt || (bt && (t->shape[0] != KN_BATCH || x->shape[0] != KN_BATCH)))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: cannot view %s as %s", t->name, kn__shape_str(x, sx, sizeof sx),
+                              kn__shape_str(t, st, sizeof st));
+    t->dtype = x->dtype;
+    return true;
+}
+
+static void backward_reshape(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *x = t->src[0];
+    kn__grad_accumulate(g, x, kn_reshape(g, dy, x->shape, x->ndim));
+}
+
+/* Fused ops get their shapes from the pass that makes them. */
+static bool infer_fused(kn_graph *g, kn_tensor *t) { (void)g; (void)t; return true; }
+
 /* ------------------------------------------------------------- the table */
 
 static const kn_op_info op_table[] = {
@@ -233,6 +282,13 @@ static const kn_op_info op_table[] = {
     [KN_OP_LOSS] = {"loss", 2, infer_loss, backward_loss, kn__cpu_loss},
     [KN_OP_LOSS_GRAD] = {"loss_grad", 3, infer_loss_grad, NULL, kn__cpu_loss_grad},
     [KN_OP_OPTIMIZER] = {"optimizer", 0, infer_optimizer, NULL, kn__cpu_optimizer},
+    [KN_OP_TRANSPOSE] = {"transpose", 1, infer_transpose, backward_transpose, kn__cpu_transpose},
+    [KN_OP_RESHAPE] = {"reshape", 1, infer_reshape, backward_reshape, NULL},
+    [KN_OP_DENSE] = {"dense", 2, infer_fused, NULL, kn__cpu_dense},
+    [KN_OP_MATMUL_ACT_GRAD] = {"matmul_act_grad", 3, infer_fused, NULL, kn__cpu_matmul_act_grad},
+    [KN_OP_ELEMENTWISE] = {"elementwise", 1, infer_fused, NULL, kn__cpu_elementwise},
+    [KN_OP_OPT_UPDATE] = {"update", 2, infer_optimizer, NULL, kn__cpu_opt_update},
+    [KN_OP_GRAD_NORM] = {"grad_norm", 0, infer_optimizer, NULL, kn__cpu_grad_norm},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

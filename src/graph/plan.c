@@ -13,14 +13,17 @@ typedef struct { size_t offset, size; } block;
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
-bool kn__planned(const kn_tensor *t) { return !(t->flags & KN_FLAG_EXTERNAL) && t->op != KN_OP_OPTIMIZER; }
+bool kn__planned(const kn_tensor *t) {
+    return !(t->flags & KN_FLAG_EXTERNAL) && !t->alias && t->op != KN_OP_OPTIMIZER && t->op != KN_OP_OPT_UPDATE;
+}
 
 void kn__liveness(const kn_graph *g, int *first, int *last) {
     for (int i = 0; i < g->n_nodes; i++) {
         const kn_tensor *t = g->nodes[i];
-        bool leaf = t->op == KN_OP_INPUT || t->op == KN_OP_CONST;
+        /* the caller writes inputs before runs and may run again without rewriting them;
+         * folded values are computed once for many runs */
+        bool leaf = t->op == KN_OP_INPUT || t->op == KN_OP_CONST || (t->flags & KN_FLAG_FOLDED);
         first[i] = leaf ? 0 : i;
-        /* the caller writes inputs before runs and may run again without rewriting them */
         last[i] = leaf || (t->flags & KN_FLAG_KEEP) ? g->n_nodes - 1 : i;
     }
     for (int i = 0; i < g->n_nodes; i++)
@@ -28,6 +31,13 @@ void kn__liveness(const kn_graph *g, int *first, int *last) {
             const kn_tensor *src = g->nodes[i]->src[s];
             if (src && last[src->id] < i) last[src->id] = i;
         }
+    /* a view or an in-place output shares its root's block: the root lives while any does */
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (!t->alias) continue;
+        kn_tensor *r = kn__alias_root(t);
+        if (last[r->id] < last[i]) last[r->id] = last[i];
+    }
 }
 
 /* Returns a block to the free list, merged with its neighbours; the arena's top comes down

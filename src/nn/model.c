@@ -24,6 +24,7 @@ kn_status kn_model_new_sequential(kn_ctx *ctx, const int64_t *input_shape, int n
     kn_model *m = kn__calloc(ctx, 1, sizeof *m);
     if (!m) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
     m->ctx = ctx;
+    m->passes = KN_PASS_ALL;
     m->input_ndim = ndim;
     memcpy(m->input_shape, input_shape, (size_t)ndim * sizeof *input_shape);
     m->in_features = features;
@@ -34,6 +35,7 @@ kn_status kn_model_new_sequential(kn_ctx *ctx, const int64_t *input_shape, int n
 void kn_model_free(kn_model *m) {
     if (!m) return;
     kn_graph_free(m->graph);
+    kn_graph_free(m->report_graph);
     kn__model_unmap(m);
     kn__free(m->ctx, m->resume_state);
     kn__free(m->ctx, m->resume_history);
@@ -121,11 +123,8 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     if (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
     m->copts = *opts;
-    /* As Keras does: a softmax (sigmoid) head under a cross-entropy loss is trained from
-     * its logits, which is exact and numerically stable. */
-    bool ce = opts->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || opts->loss == KN_LOSS_CATEGORICAL_CROSSENTROPY;
-    m->fused_head = !opts->from_logits && ((ce && last == KN_SOFTMAX) ||
-                                           (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && last == KN_SIGMOID));
+    /* A softmax (sigmoid) head under a cross-entropy loss is trained from its logits, as
+     * Keras does (exact, and stable): the graph optimizer's fuse pass does it. */
     /* The graph is rebuilt on next use; trained parameters carry over (as in Keras),
      * optimizer state starts afresh. */
     m->graph_stale = m->graph != NULL;
@@ -139,6 +138,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     kn_graph *g;
     kn_status st = kn_graph_new(m->ctx, &g);
     if (st) return st;
+    kn_graph_set_passes(g, m->passes);
     bool sparse = m->copts.loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
     int64_t outputs = kn_model_output_size(m);
     m->x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, m->in_features}, 2, "x");
@@ -159,11 +159,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             L->bias = kn_param(g, (int64_t[]){o->units}, 1, KN_INIT_ZEROS, name);
             h = kn_add(g, h, L->bias);
         }
-        bool head = i == m->n_layers - 1 && m->fused_head;
-        if (!head) {
-            float alpha = o->alpha ? o->alpha : o->activation == KN_LEAKY_RELU ? 0.2f : 1.0f;
-            h = kn__act_alpha(g, h, o->activation, alpha);
-        }
+        float alpha = o->alpha ? o->alpha : o->activation == KN_LEAKY_RELU ? 0.2f : 1.0f;
+        h = kn__act_alpha(g, h, o->activation, alpha);
         if (o->l2 > 0) {
             g->build_phase = KN_PHASE_LOSS;
             kn_tensor *r = kn_scale(g, kn_sum_squares(g, L->kernel), o->l2);
@@ -174,12 +171,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     }
     m->out = h;
     m->pred = h;
-    if (m->fused_head) {
-        g->build_phase = KN_PHASE_PREDICT;
-        m->pred = kn_act(g, h, m->layers[m->n_layers - 1].opts.activation);
-    }
     g->build_phase = KN_PHASE_LOSS;
-    m->loss = kn_loss_op(g, m->copts.loss, m->out, m->y, m->copts.from_logits || m->fused_head);
+    m->loss = kn_loss_op(g, m->copts.loss, m->out, m->y, m->copts.from_logits);
     if (reg) m->loss = kn_add(g, m->loss, reg);
     g->build_phase = KN_PHASE_FORWARD;
     if (m->out) kn_graph_keep(g, m->out);

@@ -21,9 +21,10 @@ struct kn_model {
 
     bool compiled;
     kn_compile_opts copts;
-    bool fused_head;           /* last softmax/sigmoid folded into the loss (from_logits) */
+    unsigned passes;           /* the graph optimizer's passes (KN_PASS_*) for new graphs */
 
     kn_graph *graph;           /* built on first use for batches up to max_batch */
+    kn_graph *report_graph;    /* the last kn_model_graph_report's graph (its strings) */
     bool graph_stale;          /* compiled again since the graph was built */
     int64_t max_batch;
     kn_tensor *x;              /* (batch, in_features) */

@@ -53,7 +53,7 @@ kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confu
     if (st) return st;
     int c = n_classes;
     int64_t outs = kn_model_output_size(m);
-    float threshold = (m->fused_head || m->copts.from_logits) ? 0.0f : 0.5f;
+    float threshold = m->copts.from_logits ? 0.0f : 0.5f;
     memset(confusion, 0, (size_t)c * (size_t)c * sizeof *confusion);
     for (int64_t i = 0; i < data->n && !st; i += m->max_batch) {
         int64_t b = data->n - i < m->max_batch ? data->n - i : m->max_batch;

@@ -28,6 +28,8 @@ static const char *train_help =
     "  --resume DIR             continue the run checkpointed in DIR/checkpoint.kiln (SPEC may\n"
     "                           be left out; --out defaults to DIR); ends bit-identical to an\n"
     "                           uninterrupted run\n"
+    "  --passes LIST            graph optimizer passes: all (default), none, a list run alone\n"
+    "                           (dce,fold) or exclusions (-fuse,-inplace); see 'kiln graph'\n"
     "  --deterministic          accepted: kiln's training is always deterministic for a seed\n"
     "  --out DIR                write DIR/model.kiln, DIR/history.csv and DIR/curves.svg (loss\n"
     "                           and accuracy per epoch), creating DIR and its\n"
@@ -39,7 +41,7 @@ static const char *train_help =
     "test_loss, test_accuracy, test_f1_macro, and model (DIR/model.kiln) with --out.\n";
 
 typedef struct train_args {
-    const char *spec, *data, *optimizer, *precision, *out, *resume;
+    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes;
     long long epochs, batch_size, checkpoint_every;
     double lr, validation_split;
     bool validation_given, deterministic;
@@ -58,6 +60,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
                           : strcmp(s, "--precision") == 0 ? &a->precision
                           : strcmp(s, "--out") == 0       ? &a->out
                           : strcmp(s, "--resume") == 0    ? &a->resume
+                          : strcmp(s, "--passes") == 0    ? &a->passes
                                                           : NULL;
         if (slot) {
             if (!val || ((slot == &a->out || slot == &a->resume) && !*val))
@@ -216,6 +219,12 @@ int cmd_train(int argc, char **argv, cli_global *g) {
             goto done;
         }
     }
+    unsigned passes = KN_PASS_ALL;
+    if (a.passes && kn_passes_parse(ctx, a.passes, &passes)) {
+        rc = cli_usage_error("train", "--passes: %s", kn_last_error(ctx));
+        goto done;
+    }
+    kn_model_set_passes(m, passes);
     if (!g->quiet) {
         char summary[512];
         kn_model_summary(m, summary, sizeof summary);

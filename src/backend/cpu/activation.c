@@ -31,13 +31,10 @@ static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols) {
     }
 }
 
-static void act_range(void *p, int64_t lo, int64_t hi) {
-    const act_args *a = p;
-    const float *restrict x = a->x + lo;
-    float *restrict y = a->y + lo;
-    const float alpha = a->alpha;
-    int64_t n = hi - lo;
-    switch (a->kind) {
+/* No restrict: the in-place pass may give y the memory of x (GCC still vectorizes, its
+ * overlap check lets equal pointers through). */
+void kn__act_apply(kn_activation kind, float alpha, const float *x, float *y, int64_t n) {
+    switch (kind) {
     case KN_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
     case KN_LEAKY_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * x[i]; break;
     case KN_ELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]); break;
@@ -50,13 +47,8 @@ static void act_range(void *p, int64_t lo, int64_t hi) {
     }
 }
 
-static void act_grad_range(void *p, int64_t lo, int64_t hi) {
-    const act_args *a = p;
-    const float *restrict dy = a->x + lo, *restrict v = a->v + lo;
-    float *restrict dx = a->y + lo;
-    const float alpha = a->alpha;
-    int64_t n = hi - lo;
-    switch (a->kind) {
+void kn__act_grad_apply(kn_activation kind, float alpha, const float *dy, const float *v, float *dx, int64_t n) {
+    switch (kind) {
     case KN_RELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : 0.0f; break;
     case KN_LEAKY_RELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : alpha * dy[i]; break;
     case KN_ELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : dy[i] * alpha * expf(v[i]); break;
@@ -72,6 +64,16 @@ static void act_grad_range(void *p, int64_t lo, int64_t hi) {
     }
     default: for (int64_t i = 0; i < n; i++) dx[i] = dy[i]; break;
     }
+}
+
+static void act_range(void *p, int64_t lo, int64_t hi) {
+    const act_args *a = p;
+    kn__act_apply(a->kind, a->alpha, a->x + lo, a->y + lo, hi - lo);
+}
+
+static void act_grad_range(void *p, int64_t lo, int64_t hi) {
+    const act_args *a = p;
+    kn__act_grad_apply(a->kind, a->alpha, a->x + lo, a->v + lo, a->y + lo, hi - lo);
 }
 
 void kn__cpu_act(kn_graph *g, kn_tensor *t) {

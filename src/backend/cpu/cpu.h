@@ -19,6 +19,21 @@ void kn__cpu_sum_squares(kn_graph *g, kn_tensor *t);
 void kn__cpu_loss(kn_graph *g, kn_tensor *t);
 void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_optimizer(kn_graph *g, kn_tensor *t);
+void kn__cpu_transpose(kn_graph *g, kn_tensor *t);
+void kn__cpu_dense(kn_graph *g, kn_tensor *t);
+void kn__cpu_matmul_act_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_elementwise(kn_graph *g, kn_tensor *t);
+void kn__cpu_opt_update(kn_graph *g, kn_tensor *t);
+void kn__cpu_grad_norm(kn_graph *g, kn_tensor *t);
+
+/* Threads a product of (m,k) x (k,n) gets (gemm.c's thresholds). */
+int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k);
+
+/* Elementwise activation forward and gradient over n values (activation.c), shared by the
+ * fused kernels: y = act(x); dx = dy * act'(v), v the output or the input as
+ * kn__act_grad_uses_output says. Not softmax. Any of the pointers may be equal. */
+void kn__act_apply(kn_activation a, float alpha, const float *x, float *y, int64_t n);
+void kn__act_grad_apply(kn_activation a, float alpha, const float *dy, const float *v, float *dx, int64_t n);
 
 /* Elementwise loops below this many elements run on one thread: at batch 32 a layer's
  * activations are ~2k floats, where waking a second thread costs more than it saves. */

@@ -1,6 +1,5 @@
 /* elementwise.c — add, sub, mul (with row and scalar broadcast), scale, copy, and the
- * reductions sum_rows, sum, sum_squares. Loops are written over ranges with restrict
- * pointers so they vectorize, and split over threads by kn__parallel_for. */
+ * reductions sum_rows, sum, sum_squares. Loops are written over ranges so they vectorize, and split over threads by kn__parallel_for. */
 #include "cpu.h"
 
 #include <string.h>
@@ -35,8 +34,8 @@ static inline float apply(bin_op op, float x, float y) {
 
 static void binary_range(void *p, int64_t lo, int64_t hi) {
     const ew_args *a = p;
-    const float *restrict x = a->a, *restrict b = a->b;
-    float *restrict y = a->y;
+    const float *x = a->a, *b = a->b; /* no restrict: y may be x (in place) */
+    float *y = a->y;
     int64_t cols = a->cols;
     switch (a->op) {
     case BIN_ADD: BINARY_LOOPS(BIN_ADD); break;
@@ -63,8 +62,8 @@ void kn__cpu_mul(kn_graph *g, kn_tensor *t) { binary(g, t, BIN_MUL); }
 
 static void scale_range(void *p, int64_t lo, int64_t hi) {
     const ew_args *a = p;
-    const float *restrict x = a->a;
-    float *restrict y = a->y;
+    const float *x = a->a; /* no restrict: y may be x (in place) */
+    float *y = a->y;
     const float s = a->s;
     for (int64_t i = lo; i < hi; i++) y[i] = x[i] * s;
 }

@@ -10,14 +10,18 @@
 #define KN_GEMM_PAR_FLOPS 3e7
 #define KN_GEMM_PAR_BYTES 8e6
 
+int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k) {
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    /* a few rows against a large matrix is bound by memory bandwidth, which grows with cores */
+    bool streaming = m <= 4 && (double)k * (double)n * sizeof(float) >= KN_GEMM_PAR_BYTES;
+    return flops >= KN_GEMM_PAR_FLOPS || streaming ? kn_ctx_threads(g->ctx) : 1;
+}
+
 void kn__cpu_matmul(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
-    double flops = 2.0 * (double)m * (double)n * (double)k;
-    /* a few rows against a large matrix is bound by memory bandwidth, which grows with cores */
-    bool streaming = m <= 4 && (double)k * (double)n * sizeof(float) >= KN_GEMM_PAR_BYTES;
-    int threads = flops >= KN_GEMM_PAR_FLOPS || streaming ? kn_ctx_threads(g->ctx) : 1;
     /* (m,k) x (k,n) -> (m,n); stored shapes give the row strides */
-    kn__sgemm(ta, tb, m, n, k, 1.0f, a->data, a->ne[1], b->data, b->ne[1], 0.0f, t->data, n, threads);
+    kn__sgemm(ta, tb, m, n, k, 1.0f, a->data, a->ne[1], b->data, b->ne[1], 0.0f, t->data, n,
+              kn__gemm_threads(g, m, n, k));
 }

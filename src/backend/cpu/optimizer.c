@@ -88,26 +88,51 @@ static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a
     }
 }
 
-void kn__cpu_optimizer(kn_graph *g, kn_tensor *t) {
-    (void)t;
+static rule_args make_args(const kn_graph *g, float cf) {
     const kn_optimizer *o = &g->opt;
-    g->step++;
+    /* g->step counts this step already (kn__graph_run_phases increments it first) */
     float c1 = (float)(1.0 - pow(o->beta_1, (double)g->step)), c2 = (float)(1.0 - pow(o->beta_2, (double)g->step));
-    rule_args a = {.lr = o->learning_rate, .eps = o->epsilon, .cf = clip_factor(g), .mu = o->momentum,
-                   .b1 = o->beta_1, .b2 = o->beta_2, .step = o->learning_rate / c1, .inv_sqrt_c2 = 1.0f / sqrtf(c2),
-                   .decay = o->kind == KN_OPT_ADAMW ? 1.0f - o->learning_rate * o->weight_decay : 1.0f,
-                   .rho = o->rho, .nesterov = o->nesterov};
-    int64_t n = (int64_t)g->param_floats;
-    int th = n >= (1 << 18) ? kn_ctx_threads(g->ctx) : 1;
+    return (rule_args){.lr = o->learning_rate, .eps = o->epsilon, .cf = cf, .mu = o->momentum,
+                       .b1 = o->beta_1, .b2 = o->beta_2, .step = o->learning_rate / c1,
+                       .inv_sqrt_c2 = 1.0f / sqrtf(c2),
+                       .decay = o->kind == KN_OPT_ADAMW ? 1.0f - o->learning_rate * o->weight_decay : 1.0f,
+                       .rho = o->rho, .nesterov = o->nesterov};
+}
+
+/* Updates the flat buffers' floats [lo, lo + n), split over threads when it pays: Adam's
+ * sqrt and divide make ~16k parameters worth a second thread. */
+static void update_span(kn_graph *g, int64_t lo, int64_t n, const rule_args *a) {
+    int th = n >= (1 << 14) ? kn_ctx_threads(g->ctx) : 1;
     if (th <= 1) {
-        update_range(g, 0, n, &a);
+        update_range(g, lo, lo + n, a);
         return;
     }
 #pragma omp parallel num_threads(th)
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         int64_t chunk = (n / nt + 15) / 16 * 16; /* 64-byte-aligned chunks */
-        int64_t lo = chunk * id, hi = lo + chunk < n ? lo + chunk : n;
-        if (lo < hi) update_range(g, lo, hi, &a);
+        int64_t s = chunk * id, e = s + chunk < n ? s + chunk : n;
+        if (s < e) update_range(g, lo + s, lo + e, a);
     }
 }
+
+/* The fused update: every parameter in one pass over the flat buffers. */
+void kn__cpu_optimizer(kn_graph *g, kn_tensor *t) {
+    rule_args a = make_args(g, clip_factor(g));
+    if (!t->iparam[0]) { /* every parameter has a gradient: the whole buffer at once */
+        update_span(g, 0, (int64_t)g->param_floats, &a);
+        return;
+    }
+    for (int i = 0; i < g->n_params; i++) /* a parameter without a gradient is not updated */
+        if (g->params[i]->grad) update_span(g, (int64_t)g->params[i]->param_offset, kn__numel(g->params[i]), &a);
+}
+
+/* One parameter's update (the unfused form); src[2], when present, holds the clip factor. */
+void kn__cpu_opt_update(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *p = t->src[0];
+    float cf = t->src[2] ? *(const float *)t->src[2]->data : 1.0f;
+    rule_args a = make_args(g, cf);
+    update_span(g, (int64_t)p->param_offset, kn__numel(p), &a);
+}
+
+void kn__cpu_grad_norm(kn_graph *g, kn_tensor *t) { *(float *)t->data = clip_factor(g); }

@@ -266,7 +266,8 @@ AVX2 static ALWAYS_INLINE void pack_b_panel(const int NR, bool tb, const float *
 AVX2 static ALWAYS_INLINE void blocked(const int MR, const int NR, tile_fn *tile, bool ta, bool tb,
                                        int64_t m, int64_t n, int64_t k, float alpha,
                                        const float *A, int64_t lda, const float *B, int64_t ldb,
-                                       float beta, float *C, int64_t ldc) {
+                                       float beta, float *C, int64_t ldc, const kn_sgemm_epilogue *ep,
+                                       int64_t row0, int64_t col0) {
     float *pa = pack_a_buf, *pb = pack_b_buf;
     /* Even k blocks: 784 = 4 x 196, not 3 x 256 + 16. */
     const int64_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
@@ -304,6 +305,9 @@ AVX2 static ALWAYS_INLINE void blocked(const int MR, const int NR, tile_fn *tile
                         tile(mr, ncols, kc, a, rsa, csa, b, rsb, C + (ic + ir) * ldc + jc + jr, ldc,
                              alpha, bet);
                     }
+                    /* the strip is final after the last k block: finish it while in cache */
+                    if (ep && pc + kc >= k)
+                        ep->fn(ep->args, C + ic * ldc + jc + jr, ldc, row0 + ic, mc, col0 + jc + jr, ncols);
                 }
             }
         }
@@ -312,8 +316,8 @@ AVX2 static ALWAYS_INLINE void blocked(const int MR, const int NR, tile_fn *tile
 
 AVX2 static void avx2_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                            const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                           float *C, int64_t ldc) {
-    blocked(6, 16, avx2_tile_any, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+                           float *C, int64_t ldc, const kn_sgemm_epilogue *ep, int64_t row0, int64_t col0) {
+    blocked(6, 16, avx2_tile_any, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, row0, col0);
 }
 
 /* One row times a matrix: y (nv*8 columns, the last `last` wide) = alpha * x * b + beta * y,
@@ -486,8 +490,9 @@ AVX512 static void avx512_tile_any(int mr, int ncols, int64_t kc, const float *a
 
 AVX512 static void avx512_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                                const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                               float *C, int64_t ldc) {
-    blocked(8, 32, avx512_tile_any, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+                               float *C, int64_t ldc, const kn_sgemm_epilogue *ep, int64_t row0,
+                               int64_t col0) {
+    blocked(8, 32, avx512_tile_any, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, row0, col0);
 }
 
 /* avx2_row_strip with 16-wide vectors: y (nv*16 columns, lanes of the last in mask) =
@@ -553,10 +558,12 @@ kn_sgemm_isa kn__sgemm_isa_best(void) {
     return KN_SGEMM_PORTABLE;
 }
 
-/* The whole product on the calling thread. */
+/* The whole product on the calling thread; C is the block at (row0, col0) of the caller's
+ * C, which the epilogue (may be NULL) is told. */
 static void sgemm_one(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                      float beta, float *C, int64_t ldc) {
+                      float beta, float *C, int64_t ldc, const kn_sgemm_epilogue *ep, int64_t row0,
+                      int64_t col0) {
 #ifdef KN_SGEMM_X86
     if (isa != KN_SGEMM_PORTABLE) {
         if (m == 1 && !tb && isa == KN_SGEMM_AVX512) /* x (1, k) * B (k, n): stream B's rows */
@@ -567,23 +574,29 @@ static void sgemm_one(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, 
             avx2_dots(n, k, B, ldb, A, C, 1, alpha, beta);
         else if (n == 1 && !ta && (tb || ldb == 1)) /* A (m, k) * y (k, 1): m dot products */
             avx2_dots(m, k, A, lda, B, C, ldc, alpha, beta);
-        else if (isa == KN_SGEMM_AVX512)
-            avx512_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-        else
-            avx2_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        else if (isa == KN_SGEMM_AVX512) {
+            avx512_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, row0, col0);
+            return;
+        } else {
+            avx2_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, row0, col0);
+            return;
+        }
+        if (ep) ep->fn(ep->args, C, ldc, row0, m, col0, n);
         return;
     }
 #endif
     (void)isa;
     portable_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (ep) ep->fn(ep->args, C, ldc, row0, m, col0, n);
 }
 
-void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                   float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                   float beta, float *C, int64_t ldc, int threads) {
+static void sgemm_run(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                      float beta, float *C, int64_t ldc, int threads, const kn_sgemm_epilogue *ep) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         scale_c(m, n, beta, C, ldc);
+        if (ep) ep->fn(ep->args, C, ldc, 0, m, 0, n);
         return;
     }
     kn_sgemm_isa best = kn__sgemm_isa_best();
@@ -602,10 +615,10 @@ void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int
             if (lo < hi) {
                 if (rows)
                     sgemm_one(isa, ta, tb, hi - lo, n, k, alpha, A + (ta ? lo : lo * lda), lda, B,
-                              ldb, beta, C + lo * ldc, ldc);
+                              ldb, beta, C + lo * ldc, ldc, ep, lo, 0);
                 else
                     sgemm_one(isa, ta, tb, m, hi - lo, k, alpha, A, lda, B + (tb ? lo * ldb : lo),
-                              ldb, beta, C + lo, ldc);
+                              ldb, beta, C + lo, ldc, ep, 0, lo);
             }
         }
         return;
@@ -613,12 +626,23 @@ void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int
 #else
     (void)threads;
 #endif
-    sgemm_one(isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_one(isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, 0, 0);
+}
+
+void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                   float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                   float beta, float *C, int64_t ldc, int threads) {
+    sgemm_run(isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, threads, NULL);
 }
 
 void kn__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                int threads) {
-    kn__sgemm_isa(kn__sgemm_isa_best(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
-                  threads);
+    sgemm_run(kn__sgemm_isa_best(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, threads, NULL);
+}
+
+void kn__sgemm_ep(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float *C, int64_t ldc, int threads,
+                  const kn_sgemm_epilogue *ep) {
+    sgemm_run(kn__sgemm_isa_best(), ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, threads, ep);
 }

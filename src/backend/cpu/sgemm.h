@@ -15,6 +15,20 @@ void kn__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                int threads);
 
+/* Work applied to each finished block of C while it is still in cache (bias, activation,
+ * an activation's gradient): fn gets the block at rows [r0, r0+rows), columns
+ * [c0, c0+cols) of the whole C, c pointing at C(r0, c0). Blocks are disjoint and together
+ * cover C; with threads, blocks are finished on the thread that computed them. */
+typedef struct kn_sgemm_epilogue {
+    void (*fn)(const void *args, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols);
+    const void *args;
+} kn_sgemm_epilogue;
+
+/* C = op(A) op(B), then the epilogue over C. */
+void kn__sgemm_ep(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float *C, int64_t ldc, int threads,
+                  const kn_sgemm_epilogue *ep);
+
 /* Instruction sets kn__sgemm can run on, slowest first. */
 typedef enum {
     KN_SGEMM_PORTABLE = 0, /* plain C, any CPU */

@@ -1,0 +1,174 @@
+/* fused.c — the kernels of the ops the fuse pass makes (graph/passes/fuse.c), and
+ * transpose: a dense layer (matmul, bias and activation in one GEMM whose epilogue adds the
+ * bias and applies the activation to each block of the output while it is in cache), the
+ * backward matmul with the activation's gradient in its epilogue, and a chain of
+ * elementwise ops evaluated block by block in one loop. */
+#include "cpu.h"
+#include "graph/ew_program.h"
+#include "sgemm.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------- dense */
+
+typedef struct {
+    const float *bias;  /* (n) or NULL */
+    kn_activation act;
+    float alpha;
+} dense_ep;
+
+static void dense_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
+    (void)r0;
+    const dense_ep *e = p;
+    for (int64_t i = 0; i < rows; i++) {
+        float *row = c + i * ldc; // (cols)
+        if (e->bias) {
+            const float *b = e->bias + c0;
+            for (int64_t j = 0; j < cols; j++) row[j] += b[j];
+        }
+        if (e->act != KN_LINEAR) kn__act_apply(e->act, e->alpha, row, row, cols);
+    }
+}
+
+void kn__cpu_dense(kn_graph *g, kn_tensor *t) {
+    kn_tensor *a = t->src[0], *b = t->src[1], *bias = t->src[2];
+    bool ta = t->iparam[0], tb = t->iparam[1];
+    int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
+    dense_ep e = {bias ? bias->data : NULL, (kn_activation)t->iparam[2], t->fparam[0]};
+    kn_sgemm_epilogue ep = {dense_epilogue, &e};
+    kn__sgemm_ep(ta, tb, m, n, k, a->data, a->ne[1], b->data, b->ne[1], t->data, n, kn__gemm_threads(g, m, n, k), &ep);
+}
+
+/* ------------------------------------------------------------- matmul + activation gradient */
+
+typedef struct {
+    const float *v;     /* (m, n): the activation's output or input */
+    kn_activation act;
+    float alpha;
+} grad_ep;
+
+static void grad_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
+    const grad_ep *e = p;
+    for (int64_t i = 0; i < rows; i++)
+        kn__act_grad_apply(e->act, e->alpha, c + i * ldc, e->v + (r0 + i) * ldc + c0, c + i * ldc, cols);
+}
+
+void kn__cpu_matmul_act_grad(kn_graph *g, kn_tensor *t) {
+    kn_tensor *a = t->src[0], *b = t->src[1], *v = t->src[2];
+    bool ta = t->iparam[0], tb = t->iparam[1];
+    int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
+    grad_ep e = {v->data, (kn_activation)t->iparam[2], t->fparam[0]};
+    kn_sgemm_epilogue ep = {grad_epilogue, &e};
+    kn__sgemm_ep(ta, tb, m, n, k, a->data, a->ne[1], b->data, b->ne[1], t->data, n, kn__gemm_threads(g, m, n, k), &ep);
+}
+
+/* ------------------------------------------------------------- transpose */
+
+void kn__cpu_transpose(kn_graph *g, kn_tensor *t) {
+    (void)g;
+    const float *x = t->src[0]->data;
+    float *y = t->data;
+    int64_t rows = t->src[0]->ne[0], cols = t->src[0]->ne[1];
+    enum { TB = 32 }; /* tiles keep both sides' lines in cache */
+    for (int64_t i0 = 0; i0 < rows; i0 += TB)
+        for (int64_t j0 = 0; j0 < cols; j0 += TB)
+            for (int64_t i = i0; i < i0 + TB && i < rows; i++)
+                for (int64_t j = j0; j < j0 + TB && j < cols; j++) y[j * rows + i] = x[i * cols + j];
+}
+
+/* ------------------------------------------------------------- elementwise chains */
+
+enum { EW_BLOCK = 256 };
+
+typedef struct {
+    const kn_ew_program *prog;
+    const float *in[KN_MAX_SRC];
+    float *out;
+    int64_t cols;       /* length of a row: row-broadcast inputs repeat every cols */
+} ew_args;
+
+/* Evaluates the program over [lo, hi) of the output, which lies within one row when any
+ * input is row-broadcast. Intermediate results live in registers of EW_BLOCK floats. */
+static void ew_block(const ew_args *a, int64_t lo, int64_t n, float *regs) {
+    const kn_ew_program *p = a->prog;
+    float scalar[KN_MAX_SRC];
+    const float *in[KN_MAX_SRC];
+    for (int s = 0; s < p->n_inputs; s++) {
+        switch (p->bcast[s]) {
+        case BCAST_SAME: in[s] = a->in[s] + lo; break;
+        case BCAST_ROW: in[s] = a->in[s] + lo % a->cols; break;
+        default: scalar[s] = a->in[s][0]; in[s] = NULL; break;
+        }
+    }
+    for (int i = 0; i < p->n_instr; i++) {
+        const kn_ew_instr *ins = &p->instr[i];
+        float *dst = i == p->n_instr - 1 ? a->out + lo : regs + i * EW_BLOCK;
+        const float *x = NULL, *y = NULL;
+        float xs = 0, ys = 0;
+        bool x_scalar = false, y_scalar = false;
+        for (int o = 0; o < 2; o++) {
+            int operand = o ? ins->b : ins->a;
+            if (operand < 0) continue;
+            const float *ptr;
+            bool sc = false;
+            float sv = 0;
+            if (operand >= KN_EW_REG0) ptr = regs + (operand - KN_EW_REG0) * EW_BLOCK;
+            else if (in[operand]) ptr = in[operand];
+            else ptr = NULL, sc = true, sv = scalar[operand];
+            if (o) y = ptr, y_scalar = sc, ys = sv;
+            else x = ptr, x_scalar = sc, xs = sv;
+        }
+        /* a scalar first operand happens only for mul/add by a scalar constant: swap */
+        if (x_scalar && !y_scalar && (ins->op == KN_EW_ADD || ins->op == KN_EW_MUL)) {
+            x = y, x_scalar = false, y_scalar = true, ys = xs;
+        }
+        switch (ins->op) {
+        case KN_EW_ADD:
+            if (y_scalar) for (int64_t j = 0; j < n; j++) dst[j] = x[j] + ys;
+            else for (int64_t j = 0; j < n; j++) dst[j] = x[j] + y[j];
+            break;
+        case KN_EW_SUB:
+            if (x_scalar) for (int64_t j = 0; j < n; j++) dst[j] = xs - y[j];
+            else if (y_scalar) for (int64_t j = 0; j < n; j++) dst[j] = x[j] - ys;
+            else for (int64_t j = 0; j < n; j++) dst[j] = x[j] - y[j];
+            break;
+        case KN_EW_MUL:
+            if (y_scalar) for (int64_t j = 0; j < n; j++) dst[j] = x[j] * ys;
+            else for (int64_t j = 0; j < n; j++) dst[j] = x[j] * y[j];
+            break;
+        case KN_EW_SCALE: {
+            float s = ins->f;
+            for (int64_t j = 0; j < n; j++) dst[j] = x[j] * s;
+            break;
+        }
+        case KN_EW_ACT: kn__act_apply((kn_activation)ins->act, ins->f, x, dst, n); break;
+        case KN_EW_ACT_GRAD: kn__act_grad_apply((kn_activation)ins->act, ins->f, x, y, dst, n); break;
+        default: memmove(dst, x, (size_t)n * sizeof *dst); break;
+        }
+    }
+}
+
+static void ew_range(void *p, int64_t lo, int64_t hi) {
+    const ew_args *a = p;
+    float regs[(KN_EW_MAX_INSTR - 1) * EW_BLOCK];
+    bool rows = false;
+    for (int s = 0; s < a->prog->n_inputs; s++) rows |= a->prog->bcast[s] == BCAST_ROW;
+    for (int64_t i = lo; i < hi;) {
+        int64_t end = i + EW_BLOCK < hi ? i + EW_BLOCK : hi;
+        if (rows) { /* stay within the row, so a broadcast row is read contiguously */
+            int64_t row_end = (i / a->cols + 1) * a->cols;
+            if (end > row_end) end = row_end;
+        }
+        ew_block(a, i, end - i, regs);
+        i = end;
+    }
+}
+
+void kn__cpu_elementwise(kn_graph *g, kn_tensor *t) {
+    const kn_ew_program *p = t->aux;
+    ew_args a = {.prog = p, .out = t->data, .cols = t->ndim ? t->ne[t->ndim - 1] : 1};
+    for (int s = 0; s < p->n_inputs; s++) a.in[s] = t->src[s]->data;
+    bool rows = false;
+    for (int s = 0; s < p->n_inputs; s++) rows |= p->bcast[s] == BCAST_ROW;
+    kn__parallel_for(g, kn__numel(t), rows ? a.cols : KN_GRAIN, ew_range, &a);
+}
