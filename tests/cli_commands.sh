@@ -237,6 +237,42 @@ assert o['bytes'] == os.path.getsize('$MODEL'), 'bytes'
 "
 fi
 
+# ---------------------------------------------------------------- graph, --passes
+
+run graph-json -- graph "$SPEC" --data "idx:$DATA" --training --json --dot "$T/g.dot"
+if [ "$RC" -ne 0 ]; then fail graph-json "exit $RC: $(head -n 1 "$T/err")"; else
+    json graph-json-keys "
+for k in ['nodes_before', 'nodes_after', 'passes', 'fused', 'arena_bytes', 'naive_bytes', 'param_bytes', 'grad_bytes', 'optimizer_bytes']:
+    assert k in o, 'missing ' + k
+assert [p['name'] for p in o['passes']] == ['dce', 'fold', 'cse', 'simplify', 'fuse', 'inplace'], o['passes']
+assert o['nodes_after'] < o['nodes_before'], (o['nodes_before'], o['nodes_after'])
+assert o['passes'][-1]['nodes_after'] == o['nodes_after']
+assert 'matmul+add+relu' in o['fused'] and any(f.startswith('adam') for f in o['fused']), o['fused']
+assert 0 < o['arena_bytes'] <= o['naive_bytes'], (o['arena_bytes'], o['naive_bytes'])
+assert o['param_bytes'] > 0 and o['grad_bytes'] == o['param_bytes'] and o['optimizer_bytes'] == 2 * o['param_bytes']
+"
+fi
+if grep -q '^digraph' "$T/g.dot" && tail -n 1 "$T/g.dot" | grep -q '^}'; then pass graph-dot; else fail graph-dot "no complete $T/g.dot"; fi
+run graph-none -- graph "$SPEC" --data "idx:$DATA" --training --passes none --json
+json graph-none-json "assert o['passes'] == [] and o['fused'] == [] and o['nodes_after'] == o['nodes_before'], o"
+run graph-exclude -- graph "$SPEC" --data "idx:$DATA" --passes -fuse,-inplace --json
+json graph-exclude-json "assert [p['name'] for p in o['passes']] == ['dce', 'fold', 'cse', 'simplify'] and o['grad_bytes'] == 0, o"
+run graph-text -- graph "$SPEC" --data "idx:$DATA" --training
+if [ "$RC" -eq 0 ] && grep -q 'fused kernels' "$T/out" && grep -q 'arena:' "$T/out"; then pass graph-text; else fail graph-text "exit $RC"; fi
+# the same training with the passes off reaches the same place (to float rounding)
+run train-passes-none -- train "$SPEC" --data "idx:$DATA" --epochs 2 --passes none --json --quiet
+if [ "$RC" -eq 0 ] && [ -n "$PY" ]; then
+    NONE_LOSS=$(tail -n 1 "$T/out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["final_loss"])')
+    run train-passes-all -- train "$SPEC" --data "idx:$DATA" --epochs 2 --json --quiet
+    json train-passes-same-loss "assert abs(o['final_loss'] - $NONE_LOSS) <= 1e-3 * abs($NONE_LOSS) + 1e-5, (o['final_loss'], $NONE_LOSS)"
+else
+    fail train-passes-none "exit $RC: $(head -n 1 "$T/err")"
+fi
+expect_error graph-bad-passes 2 "bogus" -- graph "$SPEC" --passes dce,bogus
+expect_error train-bad-passes 2 "bogus" -- train "$SPEC" --data "idx:$DATA" --passes bogus
+expect_error graph-no-spec 2 "SPEC" -- graph
+expect_error graph-missing-spec 1 "/nonexistent.json" -- graph /nonexistent.json
+
 # ---------------------------------------------------------------- errors
 
 expect_error eval-missing-model 1 "$T/nonexistent.kiln" -- eval "$T/nonexistent.kiln" --data "idx:$DATA"
@@ -257,7 +293,7 @@ expect_error eval-no-data 2 "--data" -- eval "$MODEL"
 expect_error predict-no-input 2 "INPUT" -- predict "$MODEL"
 expect_error info-unknown-option 2 "--frob" -- info "$MODEL" --frob
 
-for cmd in eval predict info train; do
+for cmd in graph eval predict info train; do
     run "help-$cmd" -- "$cmd" --help
     if [ "$RC" -eq 0 ] && [ ! -s "$T/err" ] && grep -q -- '--threads' "$T/out"; then pass "help-$cmd"
     else fail "help-$cmd" "exit $RC, or no --threads in the help"; fi

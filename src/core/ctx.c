@@ -45,6 +45,8 @@ kn_status kn_ctx_new(const kn_ctx_opts *opts, kn_ctx **out) {
     ctx->allocator = a;
     ctx->threads = o.threads ? o.threads : online_cores();
     ctx->seed = o.seed;
+    const char *prof = getenv("KILN_PROFILE");
+    ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
     ctx->log = o.log;
     ctx->log_user = o.log_user;
     ctx->log_level = o.log_level ? o.log_level : KN_LOG_INFO;

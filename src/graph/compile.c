@@ -135,6 +135,7 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     /* folded values are computed before the first run, from the parameters then set */
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->flags & KN_FLAG_FOLDED) g->fold_stale = true;
+    if (ctx->profile) g->prof_seconds = kn__calloc(ctx, (size_t)g->n_nodes + 1, sizeof(double));
     g->compiled = true;
     return KN_OK;
 }
@@ -159,11 +160,19 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
     _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
     if (g->fold_stale) kn__graph_refold_now(g);
     if ((mask & KN_PHASE_BACKWARD) && g->has_optimizer) g->step++; /* the step the update takes */
+    if (g->prof_seconds) g->prof_runs++;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
         if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED)) continue;
         const kn_op_info *info = kn__op_info(t->op);
-        if (info->cpu) info->cpu(g, t);
+        if (!info->cpu) continue;
+        if (!g->prof_seconds) {
+            info->cpu(g, t);
+            continue;
+        }
+        double t0 = kn__now();
+        info->cpu(g, t);
+        g->prof_seconds[i] += kn__now() - t0;
     }
     _mm_setcsr(csr);
     return KN_OK;

@@ -17,6 +17,10 @@ kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out) {
 void kn_graph_free(kn_graph *g) {
     if (!g) return;
     kn_ctx *ctx = g->ctx;
+    if (g->prof_seconds) {
+        kn__profile_print(g);
+        kn__free(ctx, g->prof_seconds);
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         kn__free(ctx, g->nodes[i]->aux);
         kn__free(ctx, g->nodes[i]);

@@ -113,6 +113,8 @@ struct kn_graph {
     int nodes_before;           /* node count as built */
     int n_pass_runs;
     struct { unsigned pass; int nodes_after; } pass_runs[8];
+    double *prof_seconds;       /* KILN_PROFILE: time spent in each node, and runs */
+    int64_t prof_runs;
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */
     int n_dead, cap_dead;
 };
@@ -177,6 +179,9 @@ const char *kn__shape_str(const kn_tensor *t, char *buf, size_t size);
 bool kn__act_grad_uses_output(kn_activation a);
 /* The tensor whose memory t uses (following views and in-place aliases), t itself if none. */
 kn_tensor *kn__alias_root(kn_tensor *t);
+/* KILN_PROFILE=1: per-node timings, printed to stderr when the graph is freed (profile.c). */
+void kn__profile_print(const kn_graph *g);
+
 /* Computes the folded tensors (KN_FLAG_FOLDED) from the current parameters. */
 void kn__graph_refold_now(kn_graph *g);
 
