@@ -25,7 +25,9 @@ static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols) {
         float mx = xr[0];
         for (int64_t c = 1; c < cols; c++) mx = xr[c] > mx ? xr[c] : mx;
         float s = 0;
-        for (int64_t c = 0; c < cols; c++) s += (yr[c] = expf(xr[c] - mx));
+        for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - mx;
+        kn__vexp(yr, yr, cols);
+        for (int64_t c = 0; c < cols; c++) s += yr[c];
         float inv = 1.0f / s;
         for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
     }

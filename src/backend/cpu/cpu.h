@@ -26,6 +26,11 @@ void kn__cpu_elementwise(kn_graph *g, kn_tensor *t);
 void kn__cpu_opt_update(kn_graph *g, kn_tensor *t);
 void kn__cpu_grad_norm(kn_graph *g, kn_tensor *t);
 
+/* y = exp(x) over n values (vexp.c; within 2 ulp of expf; x and y may be equal), and
+ * log(sum(exp(z))) over one row, max-shifted. */
+void kn__vexp(const float *x, float *y, int64_t n);
+float kn__log_sum_exp(const float *z, int64_t c);
+
 /* Threads a product of (m,k) x (k,n) gets (gemm.c's thresholds). */
 int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k);
 

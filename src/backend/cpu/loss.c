@@ -11,14 +11,6 @@
 
 static inline float clipp(float p) { return p < KN_PROB_EPS ? KN_PROB_EPS : p > 1 - KN_PROB_EPS ? 1 - KN_PROB_EPS : p; }
 
-/* log(sum(exp(z))) over one row, and the row max. */
-static float log_sum_exp(const float *z, int64_t c) {
-    float mx = z[0];
-    for (int64_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
-    float s = 0;
-    for (int64_t j = 0; j < c; j++) s += expf(z[j] - mx);
-    return mx + logf(s);
-}
 
 static float row_sum(const float *p, int64_t c) {
     float s = 0;
@@ -65,7 +57,7 @@ void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
         for (int64_t r = 0; r < rows; r++) {
             const float *pr = p + r * c, *yr = y + r * c;
             if (logits) {
-                float lse = log_sum_exp(pr, c);
+                float lse = kn__log_sum_exp(pr, c);
                 for (int64_t j = 0; j < c; j++) total -= yr[j] * (pr[j] - lse);
             } else {
                 float s = row_sum(pr, c);
@@ -80,7 +72,7 @@ void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
             const float *pr = p + r * c;
             int32_t l = lab[r];
             if (l < 0 || l >= c) continue;
-            if (logits) total += log_sum_exp(pr, c) - pr[l];
+            if (logits) total += kn__log_sum_exp(pr, c) - pr[l];
             else total -= logf(clipp(pr[l] / row_sum(pr, c)));
         }
         break;
@@ -131,8 +123,10 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
             float *dr = dx + r * c;
             float ysum = row_sum(yr, c);
             if (logits) { /* d/dz_j = softmax_j * sum(y) - y_j */
-                float lse = log_sum_exp(pr, c);
-                for (int64_t j = 0; j < c; j++) dr[j] = (expf(pr[j] - lse) * ysum - yr[j]) * inv_b;
+                float lse = kn__log_sum_exp(pr, c);
+                for (int64_t j = 0; j < c; j++) dr[j] = pr[j] - lse;
+                kn__vexp(dr, dr, c);
+                for (int64_t j = 0; j < c; j++) dr[j] = (dr[j] * ysum - yr[j]) * inv_b;
             } else { /* q = p / sum(p): d/dp_k = (sum(y) - y_k / q_k) / sum(p) */
                 float s = row_sum(pr, c);
                 for (int64_t j = 0; j < c; j++) {
@@ -155,8 +149,10 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
                 continue;
             }
             if (logits) {
-                float lse = log_sum_exp(pr, c);
-                for (int64_t j = 0; j < c; j++) dr[j] = expf(pr[j] - lse) * inv_b;
+                float lse = kn__log_sum_exp(pr, c);
+                for (int64_t j = 0; j < c; j++) dr[j] = pr[j] - lse;
+                kn__vexp(dr, dr, c);
+                for (int64_t j = 0; j < c; j++) dr[j] *= inv_b;
                 dr[l] -= inv_b;
             } else {
                 float s = row_sum(pr, c), q = pr[l] / s;

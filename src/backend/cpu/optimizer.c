@@ -6,7 +6,7 @@
 #include "cpu.h"
 
 #include <math.h>
-#include <omp.h>
+#include "core/pool.h"
 
 static float clip_factor(const kn_graph *g) {
     if (!(g->opt.clip_norm > 0)) return 1.0f;
@@ -143,21 +143,26 @@ static rule_args make_args(const kn_graph *g, float cf) {
                        .rho = o->rho, .nesterov = o->nesterov};
 }
 
-/* Updates the flat buffers' floats [lo, lo + n), split over threads when it pays: Adam's
- * sqrt and divide make ~16k parameters worth a second thread. */
+typedef struct {
+    kn_graph *g;
+    const rule_args *a;
+    int64_t lo, n;
+} span_job;
+
+enum { UPDATE_CHUNK = 8192 }; /* floats: 64-byte multiples, ~3 µs of Adam each */
+
+static void update_chunk(void *p, int64_t k) {
+    const span_job *j = p;
+    int64_t s = k * UPDATE_CHUNK, e = s + UPDATE_CHUNK < j->n ? s + UPDATE_CHUNK : j->n;
+    update_range(j->g, j->lo + s, j->lo + e, j->a);
+}
+
+/* Updates the flat buffers' floats [lo, lo + n) in chunks on the worker pool: Adam's
+ * square root and divide make 16k parameters worth a second core. */
 static void update_span(kn_graph *g, int64_t lo, int64_t n, const rule_args *a) {
-    int th = n >= (1 << 18) ? kn_ctx_threads(g->ctx) : 1;
-    if (th <= 1) {
-        update_range(g, lo, lo + n, a);
-        return;
-    }
-#pragma omp parallel num_threads(th)
-    {
-        int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int64_t chunk = (n / nt + 15) / 16 * 16; /* 64-byte-aligned chunks */
-        int64_t s = chunk * id, e = s + chunk < n ? s + chunk : n;
-        if (s < e) update_range(g, lo + s, lo + e, a);
-    }
+    int th = n >= 2 * UPDATE_CHUNK ? kn_ctx_threads(g->ctx) : 1;
+    span_job j = {g, a, lo, n};
+    kn__pool_run(th, (n + UPDATE_CHUNK - 1) / UPDATE_CHUNK, update_chunk, &j);
 }
 
 /* The fused update: every parameter in one pass over the flat buffers. */

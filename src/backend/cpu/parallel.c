@@ -1,10 +1,21 @@
 /* parallel.c — one way to split a loop over threads: kernels write their loop over a
- * range [lo, hi) with restrict pointers (so it vectorizes), and kn__parallel_for runs it on
- * the caller's thread when the work is small, or in chunks that are multiples of a grain
- * (16 floats: 64 bytes; or a row length) over OpenMP. */
+ * range [lo, hi) (so it vectorizes), and kn__parallel_for runs it on the caller's thread
+ * when the work is small, or in chunks that are multiples of a grain (16 floats: 64 bytes;
+ * or a row length) on kiln's worker pool (core/pool.c). */
 #include "cpu.h"
+#include "core/pool.h"
 
-#include <omp.h>
+typedef struct {
+    kn__range_fn fn;
+    void *args;
+    int64_t n, chunk;
+} range_job;
+
+static void run_chunk(void *p, int64_t k) {
+    const range_job *j = p;
+    int64_t lo = k * j->chunk, hi = lo + j->chunk < j->n ? lo + j->chunk : j->n;
+    if (lo < hi) j->fn(j->args, lo, hi);
+}
 
 void kn__parallel_for(const kn_graph *g, int64_t n, int64_t grain, kn__range_fn fn, void *args) {
     int th = n >= KN_PAR_MIN ? kn_ctx_threads(g->ctx) : 1;
@@ -12,11 +23,8 @@ void kn__parallel_for(const kn_graph *g, int64_t n, int64_t grain, kn__range_fn 
         fn(args, 0, n);
         return;
     }
-#pragma omp parallel num_threads(th)
-    {
-        int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int64_t chunk = ((n + nt - 1) / nt + grain - 1) / grain * grain;
-        int64_t lo = chunk * id, hi = lo + chunk < n ? lo + chunk : n;
-        if (lo < hi) fn(args, lo, hi);
-    }
+    /* a few chunks a thread, so a thread that starts late finds work left */
+    int64_t parts = 4 * (int64_t)th;
+    range_job j = {fn, args, n, ((n + parts - 1) / parts + grain - 1) / grain * grain};
+    kn__pool_run(th, (n + j.chunk - 1) / j.chunk, run_chunk, &j);
 }

@@ -9,9 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "core/pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define KN_SGEMM_X86 1
@@ -590,6 +588,36 @@ static void sgemm_one(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, 
     if (ep) ep->fn(ep->args, C, ldc, row0, m, col0, n);
 }
 
+/* A product split in chunks of rows or of columns for the worker pool. */
+typedef struct {
+    kn_sgemm_isa isa;
+    bool ta, tb;
+    int64_t m, n, k;
+    float alpha;
+    const float *A;
+    int64_t lda;
+    const float *B;
+    int64_t ldb;
+    float beta;
+    float *C;
+    int64_t ldc;
+    const kn_sgemm_epilogue *ep;
+    bool rows;
+    int64_t chunk, len; /* chunk: rows or columns a chunk, whole micro-tiles */
+} gemm_job;
+
+static void gemm_chunk(void *p, int64_t c) {
+    const gemm_job *j = p;
+    int64_t lo = c * j->chunk, hi = lo + j->chunk < j->len ? lo + j->chunk : j->len;
+    if (lo >= hi) return;
+    if (j->rows)
+        sgemm_one(j->isa, j->ta, j->tb, hi - lo, j->n, j->k, j->alpha, j->A + (j->ta ? lo : lo * j->lda), j->lda, j->B,
+                  j->ldb, j->beta, j->C + lo * j->ldc, j->ldc, j->ep, lo, 0);
+    else
+        sgemm_one(j->isa, j->ta, j->tb, j->m, hi - lo, j->k, j->alpha, j->A, j->lda, j->B + (j->tb ? lo * j->ldb : lo),
+                  j->ldb, j->beta, j->C + lo, j->ldc, j->ep, 0, lo);
+}
+
 static void sgemm_run(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                       float beta, float *C, int64_t ldc, int threads, const kn_sgemm_epilogue *ep) {
@@ -601,31 +629,18 @@ static void sgemm_run(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, 
     }
     kn_sgemm_isa best = kn__sgemm_isa_best();
     if (isa > best || isa < KN_SGEMM_PORTABLE) isa = best;
-#ifdef _OPENMP
     if (threads > 1 && 2.0 * (double)m * (double)n * (double)k >= PAR_MIN_FLOPS) {
-        /* Split the longer side in whole micro-tiles; each thread packs its own panels. */
+        /* Split the longer side in whole micro-tiles, a few chunks a thread (so a thread that
+         * starts late finds work left); each chunk packs its own panels. */
         const int64_t mr = isa == KN_SGEMM_AVX512 ? 8 : 6, nr = isa == KN_SGEMM_AVX512 ? 32 : 16;
         const bool rows = m / mr >= n / nr;
         const int64_t unit = rows ? mr : nr, len = rows ? m : n, units = (len + unit - 1) / unit;
-#pragma omp parallel num_threads(threads)
-        {
-            const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-            int64_t lo = units * t / nt * unit, hi = units * (t + 1) / nt * unit;
-            if (hi > len) hi = len;
-            if (lo < hi) {
-                if (rows)
-                    sgemm_one(isa, ta, tb, hi - lo, n, k, alpha, A + (ta ? lo : lo * lda), lda, B,
-                              ldb, beta, C + lo * ldc, ldc, ep, lo, 0);
-                else
-                    sgemm_one(isa, ta, tb, m, hi - lo, k, alpha, A, lda, B + (tb ? lo * ldb : lo),
-                              ldb, beta, C + lo, ldc, ep, 0, lo);
-            }
-        }
+        int64_t chunks = 2 * (int64_t)threads < units ? 2 * (int64_t)threads : units;
+        gemm_job j = {isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, rows,
+                      (units + chunks - 1) / chunks * unit, len};
+        kn__pool_run(threads, (len + j.chunk - 1) / j.chunk, gemm_chunk, &j);
         return;
     }
-#else
-    (void)threads;
-#endif
     sgemm_one(isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, 0, 0);
 }
 

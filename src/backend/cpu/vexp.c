@@ -1,0 +1,74 @@
+/* vexp.c — exp over arrays, 8 lanes at a time, for softmax and the cross-entropy losses:
+ * libm's expf is a call per element, which at the reference MLP's sizes (rows of 10
+ * logits) costs more than the matrix products around it. Range reduction x = n ln2 + r,
+ * |r| <= ln2/2, with ln2 split in two for exactness, then a degree-7 Taylor polynomial
+ * (truncation < 6e-9 relative) and 2^n put into the exponent: within 2 ulp of expf.
+ * Inputs below -87.3 give 0 (expf gives a denormal or 0), above 88.7 give +inf, NaN stays
+ * NaN. Non-x86 builds use expf. */
+#include "cpu.h"
+
+#include <math.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+static inline __m256 exp8(__m256 x) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
+                 ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.7f), _CMP_GT_OQ);
+    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
+    r = _mm256_fnmadd_ps(n, ln2_lo, r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    /* 2^n: n in [-126, 128]; 2^128 (x near 88.7) is built as 2^127 * 2 */
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
+    ni = _mm256_sub_epi32(ni, _mm256_and_si256(big, _mm256_set1_epi32(1)));
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+    __m256 y = _mm256_mul_ps(p, scale);
+    y = _mm256_blendv_ps(y, _mm256_add_ps(y, y), _mm256_castsi256_ps(big));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
+    y = _mm256_andnot_ps(under, y);
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); /* NaN in, NaN out */
+}
+
+void kn__vexp(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float in[8] = {0}, out[8];
+        for (int64_t j = i; j < n; j++) in[j - i] = x[j];
+        _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+        for (int64_t j = i; j < n; j++) y[j] = out[j - i];
+    }
+}
+
+#else
+
+void kn__vexp(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+#endif
+
+float kn__log_sum_exp(const float *z, int64_t c) {
+    float mx = z[0];
+    for (int64_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
+    float buf[256], s = 0;
+    for (int64_t j0 = 0; j0 < c; j0 += 256) {
+        int64_t len = c - j0 < 256 ? c - j0 : 256;
+        for (int64_t j = 0; j < len; j++) buf[j] = z[j0 + j] - mx;
+        kn__vexp(buf, buf, len);
+        for (int64_t j = 0; j < len; j++) s += buf[j];
+    }
+    return mx + logf(s);
+}
