@@ -205,6 +205,8 @@ int main(void) {
     case_shapes same = {.n_in = 2, .ndim = {2, 2}, .shape = {{3, 4}, {3, 4}}};
     case_shapes row = {.n_in = 2, .ndim = {2, 1}, .shape = {{3, 4}, {4}}};
     case_shapes scalar = {.n_in = 2, .ndim = {2, 0}, .shape = {{3, 4}, {0}}};
+    /* a one-element vector against a vector broadcasts as a scalar (its gradient sums all) */
+    case_shapes one_of_vec = {.n_in = 2, .ndim = {1, 1}, .shape = {{40}, {1}}};
     build_fn binaries[] = {b_add, b_sub, b_mul};
     const char *bnames[] = {"add", "sub", "mul"};
     for (int i = 0; i < 3; i++) {
@@ -215,6 +217,8 @@ int main(void) {
         gradcheck(name, binaries[i], NULL, &row, NULL);
         snprintf(name, sizeof name, "%s scalar broadcast", bnames[i]);
         gradcheck(name, binaries[i], NULL, &scalar, NULL);
+        snprintf(name, sizeof name, "%s (40) by (1)", bnames[i]);
+        gradcheck(name, binaries[i], NULL, &one_of_vec, NULL);
     }
     case_shapes one = {.n_in = 1, .ndim = {2}, .shape = {{3, 5}}};
     gradcheck("scale", b_scale, NULL, &one, NULL);

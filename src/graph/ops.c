@@ -64,7 +64,9 @@ static void backward_matmul(kn_graph *g, kn_tensor *t, kn_tensor *dc) {
 
 kn_bcast kn__bcast(const kn_tensor *a, const kn_tensor *b) {
     if (kn__same_shape(a, b)) return BCAST_SAME;
-    if (b->ndim == 0 || (b->ndim == 1 && b->shape[0] == 1 && a->ndim != 1)) return BCAST_SCALAR;
+    /* a one-element operand is a scalar, whatever a's rank (a row of one would unbroadcast
+     * a 1-D gradient wrongly) */
+    if (b->ndim == 0 || (b->ndim == 1 && b->shape[0] == 1)) return BCAST_SCALAR;
     return BCAST_ROW;
 }
 

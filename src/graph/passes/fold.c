@@ -79,7 +79,7 @@ static bool rewrite(kn_graph *g, kn_tensor *t) {
     kn_tensor *u = t->src[0];
     /* u = x W + b, W and b constant */
     if (private_node(u, KN_OP_ADD) && private_node(u->src[0], KN_OP_MATMUL) && is_const(g, u->src[1]) &&
-        u->src[1]->ndim == 1) {
+        u->src[1]->ndim == 1 && u->src[1]->shape[0] == u->src[0]->shape[1]) { /* a bias row, not a scalar */
         kn_tensor *m = u->src[0], *b = u->src[1], *w = m->src[1];
         if (scale) {
             if (m->iparam[1] || !is_const(g, w)) return false; /* W stored (k, n): columns scale */

@@ -39,7 +39,10 @@ kn_status kn__pass_inplace(kn_graph *g) {
         if (!allows_inplace(t) || t->alias || (t->flags & (KN_FLAG_EXTERNAL | KN_FLAG_FOLDED))) continue;
         for (int s = 0; s < KN_MAX_SRC; s++) {
             kn_tensor *x = t->src[s];
-            if (!x || (x->flags & (KN_FLAG_KEEP | KN_FLAG_EXTERNAL))) continue;
+            if (!x) continue;
+            bool held = false; /* nothing on the chain of tensors sharing x's block may be kept */
+            for (const kn_tensor *y = x; y; y = y->alias) held |= (y->flags & (KN_FLAG_KEEP | KN_FLAG_EXTERNAL)) != 0;
+            if (held) continue;
             kn_tensor *r = kn__alias_root(x);
             /* same shape, and nothing reads x's block after t (nor reads x twice here) */
             if (!reusable(r) || last[r->id] != i || !kn__same_shape(x, t) || x->dtype != t->dtype) continue;

@@ -32,7 +32,7 @@ static kn_tensor *identity_of(kn_tensor *t) {
 }
 
 /* True when a * b in float equals the two scalings done one after the other for every x
- * (both powers of two, or one of them 1 or -1). */
+ * short of overflow and underflow: one of them a power of two (1 and -1 included). */
 static bool exact_product(float a, float b) {
     int e;
     float ma = frexpf(a, &e), mb = frexpf(b, &e);
