@@ -6,8 +6,11 @@
 #include "cpu.h"
 #include "sgemm.h"
 
-/* Products under this many flops run on one thread: waking a second costs more. */
-#define KN_GEMM_PAR_FLOPS 3e7
+/* Products under this many flops run on one thread. On the worker pool (core/pool.c) a
+ * second thread pays from ~2 MFLOP: the reference MLP's first layer (3.2 MFLOP forward and
+ * for its weight gradient) goes from ~37 to ~23 us a product on 2 cores; its 0.26-MFLOP
+ * products would lose. */
+#define KN_GEMM_PAR_FLOPS 2e6
 #define KN_GEMM_PAR_BYTES 8e6
 
 int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k) {

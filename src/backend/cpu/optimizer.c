@@ -157,10 +157,12 @@ static void update_chunk(void *p, int64_t k) {
     update_range(j->g, j->lo + s, j->lo + e, j->a);
 }
 
-/* Updates the flat buffers' floats [lo, lo + n) in chunks on the worker pool: Adam's
- * square root and divide make 16k parameters worth a second core. */
+/* Updates the flat buffers' floats [lo, lo + n), in chunks on the worker pool when they
+ * outgrow a core's cache: below that the update is bound by the L2 of the core that just
+ * wrote the gradients, and a second core only adds traffic between the two (measured: the
+ * reference MLP's 55k parameters, 22 us on one thread, 24 on two). */
 static void update_span(kn_graph *g, int64_t lo, int64_t n, const rule_args *a) {
-    int th = n >= 2 * UPDATE_CHUNK ? kn_ctx_threads(g->ctx) : 1;
+    int th = n >= (1 << 20) ? kn_ctx_threads(g->ctx) : 1;
     span_job j = {g, a, lo, n};
     kn__pool_run(th, (n + UPDATE_CHUNK - 1) / UPDATE_CHUNK, update_chunk, &j);
 }
