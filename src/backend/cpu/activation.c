@@ -18,15 +18,19 @@ typedef struct {
     float *y;        /* output */
 } act_args;
 
+/* Max-subtracted, then one vectorized exp over all rows (rows of 10 classes are too short
+ * to vectorize one at a time), then each row normalized. y may be x. */
 static void softmax_rows(const float *x, float *y, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
         float mx = xr[0];
         for (int64_t c = 1; c < cols; c++) mx = xr[c] > mx ? xr[c] : mx;
-        float s = 0;
         for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] - mx;
-        kn__vexp(yr, yr, cols);
+    }
+    kn__vexp(y, y, rows * cols);
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * cols, s = 0;
         for (int64_t c = 0; c < cols; c++) s += yr[c];
         float inv = 1.0f / s;
         for (int64_t c = 0; c < cols; c++) yr[c] *= inv;

@@ -18,6 +18,46 @@ static float row_sum(const float *p, int64_t c) {
     return s;
 }
 
+/* e = exp(z - rowmax) for rows of c logits, in one vectorized pass over all of them (rows
+ * of 10 are too short to vectorize one at a time); lse[r] = log(sum(exp(z_r))) when lse is
+ * not NULL, sums[r] = sum of row r of e. e may be the caller's output. */
+static void exp_rows(const float *z, float *e, float *sums, float *lse, int64_t rows, int64_t c) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *zr = z + r * c;
+        float mx = zr[0];
+        for (int64_t j = 1; j < c; j++) mx = zr[j] > mx ? zr[j] : mx;
+        for (int64_t j = 0; j < c; j++) e[r * c + j] = zr[j] - mx;
+        if (lse) lse[r] = mx;
+    }
+    kn__vexp(e, e, rows * c);
+    for (int64_t r = 0; r < rows; r++) {
+        sums[r] = row_sum(e + r * c, c);
+        if (lse) lse[r] += logf(sums[r]);
+    }
+}
+
+/* Sum over rows of log(sum(exp(z_r))) - z_r[label], in chunks through a stack buffer. */
+static double sparse_ce_logits(const float *p, const int32_t *lab, int64_t rows, int64_t c) {
+    enum { BUF = 2048 };
+    float e[BUF], sums[BUF], lse[BUF];
+    double total = 0;
+    if (c > BUF) {
+        for (int64_t r = 0; r < rows; r++)
+            if (lab[r] >= 0 && lab[r] < c) total += kn__log_sum_exp(p + r * c, c) - p[r * c + lab[r]];
+        return total;
+    }
+    int64_t chunk = BUF / c;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        int64_t n = rows - r0 < chunk ? rows - r0 : chunk;
+        exp_rows(p + r0 * c, e, sums, lse, n, c);
+        for (int64_t r = 0; r < n; r++) {
+            int32_t l = lab[r0 + r];
+            if (l >= 0 && l < c) total += lse[r] - p[(r0 + r) * c + l];
+        }
+    }
+    return total;
+}
+
 void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
     (void)g;
     const kn_tensor *pt = t->src[0];
@@ -68,12 +108,13 @@ void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
     }
     case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: {
         const int32_t *lab = t->src[1]->data;
+        if (logits) {
+            total = sparse_ce_logits(p, lab, rows, c);
+            break;
+        }
         for (int64_t r = 0; r < rows; r++) {
-            const float *pr = p + r * c;
             int32_t l = lab[r];
-            if (l < 0 || l >= c) continue;
-            if (logits) total += kn__log_sum_exp(pr, c) - pr[l];
-            else total -= logf(clipp(pr[l] / row_sum(pr, c)));
+            if (l >= 0 && l < c) total -= logf(clipp(p[r * c + l] / row_sum(p + r * c, c)));
         }
         break;
     }
@@ -140,6 +181,24 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
     }
     case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: {
         const int32_t *lab = t->src[1]->data;
+        if (logits) { /* softmax(z) - onehot(label), over the batch */
+            float sums[1024];
+            for (int64_t r0 = 0; r0 < rows; r0 += 1024) {
+                int64_t n = rows - r0 < 1024 ? rows - r0 : 1024;
+                exp_rows(p + r0 * c, dx + r0 * c, sums, NULL, n, c);
+                for (int64_t r = 0; r < n; r++) {
+                    float *dr = dx + (r0 + r) * c, scale = inv_b / sums[r];
+                    int32_t l = lab[r0 + r];
+                    if (l < 0 || l >= c) {
+                        for (int64_t j = 0; j < c; j++) dr[j] = 0;
+                        continue;
+                    }
+                    for (int64_t j = 0; j < c; j++) dr[j] *= scale;
+                    dr[l] -= inv_b;
+                }
+            }
+            break;
+        }
         for (int64_t r = 0; r < rows; r++) {
             const float *pr = p + r * c;
             float *dr = dx + r * c;
@@ -148,18 +207,10 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
                 for (int64_t j = 0; j < c; j++) dr[j] = 0;
                 continue;
             }
-            if (logits) {
-                float lse = kn__log_sum_exp(pr, c);
-                for (int64_t j = 0; j < c; j++) dr[j] = pr[j] - lse;
-                kn__vexp(dr, dr, c);
-                for (int64_t j = 0; j < c; j++) dr[j] *= inv_b;
-                dr[l] -= inv_b;
-            } else {
-                float s = row_sum(pr, c), q = pr[l] / s;
-                bool clipped = q < KN_PROB_EPS || q > 1 - KN_PROB_EPS;
-                for (int64_t j = 0; j < c; j++) dr[j] = inv_b / s;
-                if (!clipped) dr[l] -= inv_b / (q * s);
-            }
+            float sp = row_sum(pr, c), q = pr[l] / sp;
+            bool clipped = q < KN_PROB_EPS || q > 1 - KN_PROB_EPS;
+            for (int64_t j = 0; j < c; j++) dr[j] = inv_b / sp;
+            if (!clipped) dr[l] -= inv_b / (q * sp);
         }
         break;
     }
