@@ -3,10 +3,10 @@
 # and by PyTorch CPU (Debian's python3-torch) in the same run on the same data: s/epoch
 # (median epoch), test accuracy (kiln: mean of SEEDS seeds), single-sample predict latency,
 # and the ratios. PyTorch runs at 1 and 2 threads and is credited with its better one.
-# usage: bench/mlp_vs_torch.sh [EPOCHS=10] [SEEDS=3]   (from the repository root, after make)
+# usage: bench/mlp_vs_torch.sh [EPOCHS=10] [SEEDS=5]   (from the repository root, after make)
 set -euo pipefail
 EPOCHS=${1:-10}
-SEEDS=${2:-3}
+SEEDS=${2:-5}
 BUILD=${BUILD:-build}
 KILN=$BUILD/kiln
 PY=/usr/bin/python3

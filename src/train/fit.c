@@ -80,6 +80,16 @@ static double median(double *v, int n) {
     return n == 0 ? NAN : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Asks for the next batch's rows while this step computes: rows are scattered over the
+ * dataset, so gathering them is bound by memory latency, which the step can hide. */
+static void prefetch_rows(const kn_dataset *data, const int64_t *idx, int64_t n) {
+    size_t bytes = (size_t)data->features * sizeof(float);
+    for (int64_t i = 0; i < n; i++) {
+        const char *row = (const char *)(data->x + idx[i] * data->features);
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 0, 2);
+    }
+}
+
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts, const kn_history **history) {
     if (!m || !data) return KN_ERR_INVALID_ARGUMENT;
     kn_fit_opts o = opts ? *opts : (kn_fit_opts){0};
@@ -154,7 +164,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs, .seed = seed,
                                  .validation_split = o.validation_split};
 
-    double t_fit = kn__now();
+    double t_fit = kn__now(), gather_s = 0;
     bool stop = false;
     bool classify = data->labels != NULL;
     for (int ep = ep0; ep < o.epochs && !st && !stop; ep++) {
@@ -174,7 +184,10 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         for (int64_t s = first; s < steps; s++) {
             int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
             const int64_t *idx = perm + s * bs;
+            double tg0 = kn__now();
             if ((st = kn__model_load_batch(m, data, idx, 0, b, true))) break;
+            gather_s += kn__now() - tg0;
+            if (s + 1 < steps) prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
             if ((st = kn__graph_run_phases(m->graph, KN_PHASE_TRAIN))) break;
             float loss = *(float *)m->loss->data;
             if (!isfinite(loss)) {
@@ -269,6 +282,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         kn_status sst = kn__model_set_training_summary(m, summary);
         if (!st) st = sst;
     }
+    if (ctx->profile) fprintf(stderr, "kiln profile: batch gathering %.3f s\n", gather_s);
     kn__free(ctx, perm);
     kn__free(ctx, times);
     if (history) *history = &m->history;
