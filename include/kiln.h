@@ -144,6 +144,47 @@ bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out);
 /* Keras defaults for an optimizer kind (learning_rate included). */
 kn_optimizer kn_optimizer_default(kn_optimizer_kind k);
 
+/* Learning-rate schedules: the rate of each optimizer step from the optimizer's base rate.
+ * step counts updates from 0 (the first update uses step 0), as Keras's LearningRateSchedule
+ * and PyTorch's schedulers stepped per batch. With warmup_steps > 0 the rate rises linearly
+ * to the base over the first warmup_steps steps (step s gets base * (s + 1) / warmup_steps)
+ * and the schedule proper starts after them (at its own step 0). */
+typedef enum {
+    KN_SCHEDULE_CONSTANT,    /* base */
+    KN_SCHEDULE_STEP,        /* base * decay_rate ^ floor(step / decay_steps) (PyTorch StepLR) */
+    KN_SCHEDULE_EXPONENTIAL, /* base * decay_rate ^ (step / decay_steps), floored when staircase (Keras ExponentialDecay) */
+    KN_SCHEDULE_COSINE,      /* Keras CosineDecay to alpha * base over decay_steps; with t_mul > 0,
+                              * CosineDecayRestarts (first period decay_steps, then t_mul times
+                              * longer, m_mul times lower) */
+    KN_SCHEDULE_POLYNOMIAL,  /* Keras PolynomialDecay: (base - end) * (1 - min(step, decay_steps) / decay_steps)^power + end */
+    KN_SCHEDULE_ONE_CYCLE,   /* PyTorch OneCycleLR (cosine annealing, two phases): from max / div_factor up
+                              * to max_learning_rate over pct_start of the steps, then down to
+                              * max / (div_factor * final_div_factor); base is not used */
+    KN_SCHEDULE_COUNT
+} kn_schedule_kind;
+
+typedef struct kn_schedule {
+    kn_schedule_kind kind;
+    int64_t warmup_steps;
+    int64_t decay_steps;        /* step, exponential, cosine, polynomial (0: the whole run) */
+    double decay_rate;          /* step (gamma), exponential */
+    bool staircase;             /* exponential */
+    double alpha;               /* cosine: the final rate as a fraction of the base */
+    double t_mul, m_mul;        /* cosine restarts (t_mul 0: no restarts) */
+    double end_learning_rate, power; /* polynomial */
+    double max_learning_rate, pct_start, div_factor, final_div_factor; /* one_cycle */
+} kn_schedule;
+
+/* Defaults as Keras / PyTorch have them: step decay_rate 0.1; exponential 0.96; cosine
+ * alpha 0, t_mul 0 (2.0 when restarts are asked for), m_mul 1; polynomial end 1e-4, power 1;
+ * one_cycle pct_start 0.3, div_factor 25, final_div_factor 1e4. */
+kn_schedule kn_schedule_default(kn_schedule_kind kind);
+const char *kn_schedule_name(kn_schedule_kind kind);     /* "cosine" */
+bool kn_schedule_parse(const char *name, kn_schedule_kind *out);
+/* The learning rate of optimizer step `step` (0-based) of a run of total_steps steps
+ * (used where decay_steps is 0, and by one_cycle). */
+double kn_schedule_rate(const kn_schedule *s, double base_lr, int64_t step, int64_t total_steps);
+
 typedef enum { KN_INIT_GLOROT_UNIFORM, KN_INIT_ZEROS, KN_INIT_ONES, KN_INIT_HE_UNIFORM,
                KN_INIT_COUNT } kn_init;
 
@@ -330,7 +371,34 @@ typedef struct kn_history {
     int64_t steps;              /* optimizer steps taken */
     double train_seconds;       /* wall clock of the whole fit */
     double seconds_per_epoch;   /* median epoch */
+    int best_epoch;             /* 1-based epoch the monitored metric was best at (0: no monitor) */
+    bool stopped_early;         /* early stopping ended the run */
 } kn_history;
+
+/* Which way a monitored metric improves: auto is max for accuracies, min otherwise. */
+typedef enum { KN_MODE_AUTO, KN_MODE_MIN, KN_MODE_MAX } kn_monitor_mode;
+
+/* Keras's EarlyStopping: stop when `monitor` ("val_loss" when NULL; also "val_accuracy",
+ * "loss", "accuracy") has not improved by more than min_delta for `patience` epochs
+ * (0: off); restore_best_weights puts back the weights of the best epoch at the end. */
+typedef struct kn_early_stopping {
+    const char *monitor;
+    int patience;
+    double min_delta;
+    kn_monitor_mode mode;
+    bool restore_best_weights;
+} kn_early_stopping;
+
+/* Keras's ReduceLROnPlateau: multiply the learning rate by factor (default 0.1) when
+ * `monitor` has not improved for `patience` epochs (0: off), then wait `cooldown` epochs;
+ * never below min_lr. */
+typedef struct kn_reduce_on_plateau {
+    const char *monitor;
+    int patience;
+    double factor, min_lr, min_delta;
+    int cooldown;
+    kn_monitor_mode mode;
+} kn_reduce_on_plateau;
 
 /* Called at each batch end (batch >= 0) and epoch end (batch = -1) with the running mean
  * loss; return false to stop training (kn_model_fit then returns KN_OK). */
@@ -356,6 +424,14 @@ typedef struct kn_fit_opts {
      * is deterministic for a seed and data whatever the thread count, so a resumed run ends
      * with parameters bit-identical to an uninterrupted one. */
     bool resume;
+    /* Training control. schedule: the learning rate of every step (zeroed: constant), from
+     * the optimizer's rate; the rate of each epoch's last step goes to its history record. */
+    kn_schedule schedule;
+    kn_early_stopping early_stopping;
+    kn_reduce_on_plateau reduce_lr;
+    /* With a path: the model is saved there (atomically) at every epoch whose monitored
+     * metric (early_stopping.monitor, else val_loss, else loss) is the best so far. */
+    const char *best_path;
 } kn_fit_opts;
 
 typedef struct kn_eval_report {
@@ -477,6 +553,14 @@ typedef struct kn_spec {
     kn_compile_opts compile;    /* loss and optimizer (Keras defaults where absent) */
     int epochs;                 /* default 1, as Keras's fit */
     int64_t batch_size;         /* default 32 */
+    /* "schedule": {"type": "cosine", "warmup_steps": 100, ...} (kn_schedule's fields) and
+     * "callbacks": [{"type": "early_stopping", "patience": 3, ...},
+     * {"type": "reduce_lr_on_plateau", ...}, {"type": "model_checkpoint"}] — copy them into
+     * kn_fit_opts (the CLI does); save_best: a model_checkpoint callback was given. */
+    kn_schedule schedule;
+    kn_early_stopping early_stopping;
+    kn_reduce_on_plateau reduce_lr;
+    bool save_best;
 } kn_spec;
 
 /* Builds an uncompiled model from a JSON description in Keras's vocabulary (see

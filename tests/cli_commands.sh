@@ -268,6 +268,25 @@ if [ "$RC" -eq 0 ] && [ -n "$PY" ]; then
 else
     fail train-passes-none "exit $RC: $(head -n 1 "$T/err")"
 fi
+# training control: a cosine schedule over the run, early stopping, the best model saved
+CTL=$T/ctl
+run train-control -- train "$SPEC" --data "idx:$DATA" --epochs 6 --validation-split 0.25 --schedule cosine \
+    --warmup-steps 2 --early-stopping 2 --save-best --out "$CTL" --json --quiet
+if [ "$RC" -ne 0 ]; then fail train-control "exit $RC: $(head -n 1 "$T/err")"; else
+    json train-control-json "assert 1 <= o['epochs'] <= 6 and 1 <= o['best_epoch'] <= o['epochs'], o"
+    if [ -s "$CTL/best.kiln" ]; then pass train-control-best; else fail train-control-best "no $CTL/best.kiln"; fi
+    # the cosine rate falls epoch by epoch (history.csv's last column)
+    if awk -F, 'NR > 2 && $7 >= prev {bad = 1} NR > 1 {prev = $7} END {exit bad}' "$CTL/history.csv"; then
+        pass train-control-schedule
+    else
+        fail train-control-schedule "learning rates do not fall: $(cut -d, -f7 "$CTL/history.csv" | tr '\n' ' ')"
+    fi
+fi
+expect_error train-bad-schedule 2 "cosin" -- train "$SPEC" --data "idx:$DATA" --schedule cosin
+expect_error train-save-best-no-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --save-best
+# without validation data early stopping watches the training loss
+run train-early-stopping-loss -- train "$SPEC" --data "idx:$DATA" --epochs 3 --early-stopping 1 --json --quiet
+json train-early-stopping-loss-json "assert o['epochs'] <= 3 and o['best_epoch'] >= 1, o"
 expect_error graph-bad-passes 2 "bogus" -- graph "$SPEC" --passes dce,bogus
 expect_error train-bad-passes 2 "bogus" -- train "$SPEC" --data "idx:$DATA" --passes bogus
 expect_error graph-no-spec 2 "SPEC" -- graph

@@ -3,6 +3,7 @@
  * values the description leaves out come from the data, then from Keras's defaults.
  * Layers other than dense and flatten are recognised and refused until they exist. */
 #include "core/core.h"
+#include "spec.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -21,9 +22,7 @@ static void line_col(const char *text, const char *at, int *line, int *col) {
     }
 }
 
-static kn_status spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static kn_status spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) {
+kn_status kn__spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) {
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
@@ -32,31 +31,29 @@ static kn_status spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...
     return kn__error(ctx, KN_ERR_SPEC, "model description: %s: %s", field, msg);
 }
 
-/* A number field: absent leaves *out; present must be a finite number in [lo, hi]. */
-static kn_status get_number(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
+kn_status kn__spec_number(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
                             double *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v)) return KN_OK;
     char field[160];
     snprintf(field, sizeof field, "%s%s", where, key);
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return spec_error(ctx, field, "expected a number");
+        return kn__spec_error(ctx, field, "expected a number");
     if (v->valuedouble < lo || v->valuedouble > hi)
-        return spec_error(ctx, field, "%g is out of range [%g, %g]", v->valuedouble, lo, hi);
+        return kn__spec_error(ctx, field, "%g is out of range [%g, %g]", v->valuedouble, lo, hi);
     *out = v->valuedouble;
     return KN_OK;
 }
 
-/* An integer field, as get_number but whole. */
-static kn_status get_int(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
+kn_status kn__spec_int(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
                          int64_t *out) {
     double d = (double)*out;
-    kn_status st = get_number(ctx, obj, key, where, lo, hi, &d);
+    kn_status st = kn__spec_number(ctx, obj, key, where, lo, hi, &d);
     if (st) return st;
     if (d != floor(d)) {
         char field[160];
         snprintf(field, sizeof field, "%s%s", where, key);
-        return spec_error(ctx, field, "%g is not a whole number", d);
+        return kn__spec_error(ctx, field, "%g is not a whole number", d);
     }
     *out = (int64_t)d;
     return KN_OK;
@@ -69,34 +66,34 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
         obj = v;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
         if (!t) t = cJSON_GetObjectItemCaseSensitive(v, "class_name");
-        if (!cJSON_IsString(t)) return spec_error(ctx, "optimizer.type", "expected a name such as \"adam\"");
+        if (!cJSON_IsString(t)) return kn__spec_error(ctx, "optimizer.type", "expected a name such as \"adam\"");
         name = t->valuestring;
     } else if (!name) {
-        return spec_error(ctx, "optimizer", "expected a name or an object");
+        return kn__spec_error(ctx, "optimizer", "expected a name or an object");
     }
     char lower[32];
     snprintf(lower, sizeof lower, "%s", name);
     for (char *c = lower; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
     kn_optimizer_kind kind;
     if (!kn_optimizer_parse(lower, &kind))
-        return spec_error(ctx, "optimizer", "unknown optimizer '%s' (expected sgd, adam, adamw, rmsprop, adagrad)", name);
+        return kn__spec_error(ctx, "optimizer", "unknown optimizer '%s' (expected sgd, adam, adamw, rmsprop, adagrad)", name);
     *opt = kn_optimizer_default(kind);
     if (!obj) return KN_OK;
     double lr = opt->learning_rate, b1 = opt->beta_1, b2 = opt->beta_2, eps = opt->epsilon, mom = opt->momentum,
            rho = opt->rho, wd = opt->weight_decay, acc = opt->initial_accumulator, clip = 0;
     kn_status st = KN_OK;
-    if (!st) st = get_number(ctx, obj, "learning_rate", "optimizer.", 1e-12, 1e6, &lr);
-    if (!st) st = get_number(ctx, obj, "beta_1", "optimizer.", 0, 0.999999, &b1);
-    if (!st) st = get_number(ctx, obj, "beta_2", "optimizer.", 0, 0.99999999, &b2);
-    if (!st) st = get_number(ctx, obj, "epsilon", "optimizer.", 0, 1, &eps);
-    if (!st) st = get_number(ctx, obj, "momentum", "optimizer.", 0, 0.999999, &mom);
-    if (!st) st = get_number(ctx, obj, "rho", "optimizer.", 0, 0.999999, &rho);
-    if (!st) st = get_number(ctx, obj, "weight_decay", "optimizer.", 0, 1e3, &wd);
-    if (!st) st = get_number(ctx, obj, "initial_accumulator_value", "optimizer.", 0, 1e6, &acc);
-    if (!st) st = get_number(ctx, obj, "clipnorm", "optimizer.", 0, 1e12, &clip);
+    if (!st) st = kn__spec_number(ctx, obj, "learning_rate", "optimizer.", 1e-12, 1e6, &lr);
+    if (!st) st = kn__spec_number(ctx, obj, "beta_1", "optimizer.", 0, 0.999999, &b1);
+    if (!st) st = kn__spec_number(ctx, obj, "beta_2", "optimizer.", 0, 0.99999999, &b2);
+    if (!st) st = kn__spec_number(ctx, obj, "epsilon", "optimizer.", 0, 1, &eps);
+    if (!st) st = kn__spec_number(ctx, obj, "momentum", "optimizer.", 0, 0.999999, &mom);
+    if (!st) st = kn__spec_number(ctx, obj, "rho", "optimizer.", 0, 0.999999, &rho);
+    if (!st) st = kn__spec_number(ctx, obj, "weight_decay", "optimizer.", 0, 1e3, &wd);
+    if (!st) st = kn__spec_number(ctx, obj, "initial_accumulator_value", "optimizer.", 0, 1e6, &acc);
+    if (!st) st = kn__spec_number(ctx, obj, "clipnorm", "optimizer.", 0, 1e12, &clip);
     if (st) return st;
     const cJSON *nest = cJSON_GetObjectItemCaseSensitive(obj, "nesterov");
-    if (nest && !cJSON_IsBool(nest)) return spec_error(ctx, "optimizer.nesterov", "expected true or false");
+    if (nest && !cJSON_IsBool(nest)) return kn__spec_error(ctx, "optimizer.nesterov", "expected true or false");
     opt->nesterov = cJSON_IsTrue(nest);
     opt->learning_rate = (float)lr;
     opt->beta_1 = (float)b1;
@@ -116,14 +113,14 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
     int64_t units = 0;
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(L, "units");
     if (u) {
-        kn_status st = get_int(ctx, L, "units", where, 1, 1 << 24, &units);
+        kn_status st = kn__spec_int(ctx, L, "units", where, 1, 1 << 24, &units);
         if (st) return st;
     } else if (last && data) { /* left to the data: classes, or regression outputs */
         int classes = kn_dataset_classes(data);
         units = classes > 0 ? classes : 1;
     } else {
         snprintf(field, sizeof field, "%sunits", where);
-        return spec_error(ctx, field, "missing (only the last layer's units can be left to the data)");
+        return kn__spec_error(ctx, field, "missing (only the last layer's units can be left to the data)");
     }
     d->units = units;
     d->activation = KN_LINEAR;
@@ -131,9 +128,9 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(L, "activation");
     if (a && !cJSON_IsNull(a)) {
         snprintf(field, sizeof field, "%sactivation", where);
-        if (!cJSON_IsString(a)) return spec_error(ctx, field, "expected a name such as \"relu\"");
+        if (!cJSON_IsString(a)) return kn__spec_error(ctx, field, "expected a name such as \"relu\"");
         if (!kn_activation_parse(a->valuestring, &d->activation))
-            return spec_error(ctx, field,
+            return kn__spec_error(ctx, field,
                               "unknown activation '%s' (expected relu, leaky_relu, elu, sigmoid, tanh, gelu, softmax, linear)",
                               a->valuestring);
         *activation_given = true;
@@ -141,7 +138,7 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
     const cJSON *ub = cJSON_GetObjectItemCaseSensitive(L, "use_bias");
     if (ub) {
         snprintf(field, sizeof field, "%suse_bias", where);
-        if (!cJSON_IsBool(ub)) return spec_error(ctx, field, "expected true or false");
+        if (!cJSON_IsBool(ub)) return kn__spec_error(ctx, field, "expected true or false");
         d->no_bias = cJSON_IsFalse(ub);
     }
     const cJSON *ki = cJSON_GetObjectItemCaseSensitive(L, "kernel_initializer");
@@ -152,19 +149,19 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
         else if (n && strcmp(n, "he_uniform") == 0) d->kernel_init = KN_INIT_HE_UNIFORM;
         else if (n && strcmp(n, "zeros") == 0) d->kernel_init = KN_INIT_ZEROS;
         else if (n && strcmp(n, "ones") == 0) d->kernel_init = KN_INIT_ONES;
-        else return spec_error(ctx, field, "unknown initializer (expected glorot_uniform, he_uniform, zeros, ones)");
+        else return kn__spec_error(ctx, field, "unknown initializer (expected glorot_uniform, he_uniform, zeros, ones)");
     }
     const cJSON *reg = cJSON_GetObjectItemCaseSensitive(L, "kernel_regularizer");
     if (reg && !cJSON_IsNull(reg)) {
         snprintf(field, sizeof field, "%skernel_regularizer.", where);
-        if (!cJSON_IsObject(reg)) return spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
+        if (!cJSON_IsObject(reg)) return kn__spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
         double l2 = 0;
-        kn_status st = get_number(ctx, reg, "l2", field, 0, 1e6, &l2);
+        kn_status st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &l2);
         if (st) return st;
         d->l2 = (float)l2;
     }
     double alpha = 0;
-    kn_status st = get_number(ctx, L, "alpha", where, 0, 1e6, &alpha);
+    kn_status st = kn__spec_number(ctx, L, "alpha", where, 0, 1e6, &alpha);
     d->alpha = (float)alpha;
     return st;
 }
@@ -184,7 +181,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     kn_model *m = NULL;
     *spec = (kn_spec){.epochs = 1, .batch_size = 32};
     spec->compile.optimizer = kn_optimizer_default(KN_OPT_ADAM);
-    if (!cJSON_IsObject(root)) { st = spec_error(ctx, "(top level)", "expected an object"); goto done; }
+    if (!cJSON_IsObject(root)) { st = kn__spec_error(ctx, "(top level)", "expected an object"); goto done; }
 
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
     if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "sequential") != 0)) {
@@ -196,7 +193,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
                 st = kn__error(ctx, KN_ERR_UNSUPPORTED, "model description: type: '%s' is not implemented yet", t);
                 goto done;
             }
-        st = spec_error(ctx, "type", "unknown model type '%s' (expected sequential)", t);
+        st = kn__spec_error(ctx, "type", "unknown model type '%s' (expected sequential)", t);
         goto done;
     }
 
@@ -206,14 +203,14 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     const cJSON *is = cJSON_GetObjectItemCaseSensitive(root, "input_shape");
     if (is) {
         if (!cJSON_IsArray(is) || cJSON_GetArraySize(is) < 1 || cJSON_GetArraySize(is) > KN_MAX_DIMS) {
-            st = spec_error(ctx, "input_shape", "expected a list of 1 to %d positive sizes, e.g. [784]", KN_MAX_DIMS);
+            st = kn__spec_error(ctx, "input_shape", "expected a list of 1 to %d positive sizes, e.g. [784]", KN_MAX_DIMS);
             goto done;
         }
         const cJSON *d;
         cJSON_ArrayForEach(d, is) {
             if (!cJSON_IsNumber(d) || d->valuedouble < 1 || d->valuedouble > (1 << 30) ||
                 d->valuedouble != floor(d->valuedouble)) {
-                st = spec_error(ctx, "input_shape", "sizes must be positive whole numbers");
+                st = kn__spec_error(ctx, "input_shape", "sizes must be positive whole numbers");
                 goto done;
             }
             shape[ndim++] = (int64_t)d->valuedouble;
@@ -221,14 +218,14 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     } else if (data) {
         ndim = kn_dataset_sample_shape(data, shape);
     } else {
-        st = spec_error(ctx, "input_shape", "missing (and no data to take it from)");
+        st = kn__spec_error(ctx, "input_shape", "missing (and no data to take it from)");
         goto done;
     }
     if ((st = kn_model_new_sequential(ctx, shape, ndim, &m))) goto done;
 
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0) {
-        st = spec_error(ctx, "layers", "expected a non-empty list of layers");
+        st = kn__spec_error(ctx, "layers", "expected a non-empty list of layers");
         goto done;
     }
     int n_layers = cJSON_GetArraySize(layers), i = 0, n_dense = 0;
@@ -241,7 +238,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         if (!cJSON_IsObject(L) || !cJSON_IsString(lt)) {
             char f[40];
             snprintf(f, sizeof f, "layers[%d].type", i);
-            st = spec_error(ctx, f, "each layer needs a type, e.g. {\"type\": \"dense\", \"units\": 64}");
+            st = kn__spec_error(ctx, f, "each layer needs a type, e.g. {\"type\": \"dense\", \"units\": 64}");
             goto done;
         }
         const char *t = lt->valuestring;
@@ -264,19 +261,19 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
                 }
             char f[40];
             snprintf(f, sizeof f, "layers[%d].type", i);
-            st = spec_error(ctx, f, "unknown layer '%s' (expected dense or flatten)", t);
+            st = kn__spec_error(ctx, f, "unknown layer '%s' (expected dense or flatten)", t);
             goto done;
         }
         i++;
     }
-    if (n_dense == 0) { st = spec_error(ctx, "layers", "the model needs at least one dense layer"); goto done; }
+    if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense layer"); goto done; }
 
     bool classification = !data || kn_dataset_classes(data) > 0;
     /* loss, or from the data: sparse categorical cross-entropy or mean squared error */
     const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "loss");
     if (loss) {
         if (!cJSON_IsString(loss) || !kn_loss_parse(loss->valuestring, &spec->compile.loss)) {
-            st = spec_error(ctx, "loss",
+            st = kn__spec_error(ctx, "loss",
                             "unknown loss '%s' (expected mse, mae, binary_crossentropy, categorical_crossentropy, "
                             "sparse_categorical_crossentropy)", cJSON_IsString(loss) ? loss->valuestring : "?");
             goto done;
@@ -295,11 +292,12 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
     if (opt && (st = parse_optimizer(ctx, opt, &spec->compile.optimizer))) goto done;
     int64_t epochs = spec->epochs;
-    if ((st = get_int(ctx, root, "epochs", "", 1, 1e6, &epochs))) goto done;
+    if ((st = kn__spec_int(ctx, root, "epochs", "", 1, 1e6, &epochs))) goto done;
     spec->epochs = (int)epochs;
-    if ((st = get_int(ctx, root, "batch_size", "", 1, 1 << 24, &spec->batch_size))) goto done;
+    if ((st = kn__spec_int(ctx, root, "batch_size", "", 1, 1 << 24, &spec->batch_size))) goto done;
+    if ((st = kn__spec_training(ctx, root, spec))) goto done;
     const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(root, "metrics");
-    if (metrics && !cJSON_IsArray(metrics)) { st = spec_error(ctx, "metrics", "expected a list such as [\"accuracy\"]"); goto done; }
+    if (metrics && !cJSON_IsArray(metrics)) { st = kn__spec_error(ctx, "metrics", "expected a list such as [\"accuracy\"]"); goto done; }
 
 done:
     cJSON_Delete(root);

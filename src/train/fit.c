@@ -2,6 +2,7 @@
  * a Keras-style progress line, history) and evaluation. After its first step the loop
  * allocates nothing: buffers are sized before it starts (tests/test_alloc.c counts). */
 #include "nn/model.h"
+#include "control.h"
 #include "data/dataset.h"
 
 #include <math.h>
@@ -160,6 +161,41 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         }
         m->history.n_epochs = ep0;
     }
+    /* training control: schedule, early stopping, reduce-on-plateau, best-model saving */
+    const kn_early_stopping *es = &o.early_stopping;
+    bool stopping = es->patience > 0, plateau_on = o.reduce_lr.patience > 0, saving = o.best_path != NULL;
+    kn__monitor stop_mon, best_mon;
+    kn__plateau plateau = {.opts = o.reduce_lr};
+    float *best_w = NULL;
+    if ((unsigned)o.schedule.kind >= KN_SCHEDULE_COUNT || o.schedule.warmup_steps < 0 || o.schedule.decay_steps < 0)
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: schedule: unknown kind %d or negative steps", (int)o.schedule.kind);
+    else if (o.resume && (stopping || plateau_on || saving))
+        st = kn__error(ctx, KN_ERR_UNSUPPORTED, "fit: early stopping, reduce-on-plateau and best-model saving do not carry "
+                                                "over a resume yet (their state is not in checkpoints)");
+    if (!st && stopping) st = kn__monitor_init(ctx, &stop_mon, es->monitor, es->mode, es->min_delta, n_val > 0, "early stopping");
+    if (!st && saving) st = kn__monitor_init(ctx, &best_mon, es->monitor, es->mode, es->min_delta, n_val > 0, "save best");
+    if (!st && plateau_on) {
+        if (plateau.opts.factor == 0) plateau.opts.factor = 0.1;
+        if (!(plateau.opts.factor > 0 && plateau.opts.factor < 1) || plateau.opts.min_lr < 0 || plateau.opts.cooldown < 0)
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: reduce_lr: factor %g must be in (0, 1), min_lr and cooldown >= 0",
+                           plateau.opts.factor);
+        else
+            st = kn__monitor_init(ctx, &plateau.mon, plateau.opts.monitor, plateau.opts.mode, plateau.opts.min_delta,
+                                  n_val > 0, "reduce_lr");
+    }
+    if (!st && stopping && es->restore_best_weights &&
+        !(best_w = kn__alloc(ctx, (m->graph->param_floats ? m->graph->param_floats : 1) * sizeof(float))))
+        st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory for the best weights");
+    if (st) {
+        kn__free(ctx, perm);
+        kn__free(ctx, times);
+        return st;
+    }
+    double base_lr = m->copts.optimizer.learning_rate;
+    int64_t total_steps = (int64_t)o.epochs * steps;
+    m->history.best_epoch = 0;
+    m->history.stopped_early = false;
+
     uint64_t seed = o.resume ? m->pos.seed : kn_ctx_seed(ctx);
     struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs, .seed = seed,
                                  .validation_split = o.validation_split};
@@ -188,6 +224,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             if ((st = kn__model_load_batch(m, data, idx, 0, b, true))) break;
             gather_s += kn__now() - tg0;
             if (s + 1 < steps) prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
+            m->graph->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, m->graph->step, total_steps);
             if ((st = kn__graph_run_phases(m->graph, KN_PHASE_TRAIN))) break;
             float loss = *(float *)m->loss->data;
             if (!isfinite(loss)) {
@@ -231,7 +268,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         *r = (kn_epoch_record){.epoch = ep + 1, .loss = seen ? loss_sum / (double)seen : NAN,
                                .accuracy = classify && seen ? (double)correct / (double)seen : NAN,
                                .val_loss = NAN, .val_accuracy = NAN, .seconds = seconds,
-                               .learning_rate = m->copts.optimizer.learning_rate};
+                               .learning_rate = m->graph->opt.learning_rate};
         if (n_val > 0) {
             kn_eval_report vr;
             if ((st = kn__model_evaluate_range(m, val, val_start, n_val, &vr, NULL))) break;
@@ -262,8 +299,38 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                                           .seed = seed, .validation_split = o.validation_split};
             if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
         }
+        if (saving && kn__monitor_update(&best_mon, r)) {
+            if ((st = kn__model_save_file(m, o.best_path, NULL))) break;
+            if (o.verbose >= 1)
+                kn__log(ctx, KN_LOG_INFO, "Epoch %d: %s improved to %.5f, model saved to %s", ep + 1,
+                        kn__monitor_name(&best_mon), best_mon.best, o.best_path);
+        }
+        if (plateau_on) {
+            double next = kn__plateau_update(&plateau, r, base_lr);
+            if (next != base_lr && o.verbose >= 1)
+                kn__log(ctx, KN_LOG_INFO, "Epoch %d: ReduceLROnPlateau reducing learning rate to %g", ep + 1, next);
+            base_lr = next;
+        }
+        if (stopping) {
+            if (kn__monitor_update(&stop_mon, r) && best_w)
+                memcpy(best_w, m->graph->param_buf, m->graph->param_floats * sizeof(float));
+            if (stop_mon.wait >= es->patience && ep + 1 < o.epochs) {
+                stop = true;
+                m->history.stopped_early = true;
+                if (o.verbose >= 1) kn__log(ctx, KN_LOG_INFO, "Epoch %d: early stopping", ep + 1);
+            }
+        }
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
     }
+    /* as Keras: the best epoch's weights come back when early stopping ended the run */
+    if (!st && best_w && m->history.stopped_early && stop_mon.best_epoch > 0) {
+        memcpy(m->graph->param_buf, best_w, m->graph->param_floats * sizeof(float));
+        if (o.verbose >= 1)
+            kn__log(ctx, KN_LOG_INFO, "Restoring model weights from the end of the best epoch: %d", stop_mon.best_epoch);
+    }
+    kn__free(ctx, best_w);
+    m->history.best_epoch = stopping ? stop_mon.best_epoch : saving ? best_mon.best_epoch : 0;
+    m->graph->opt.learning_rate = m->copts.optimizer.learning_rate;
     if (o.resume && !st) m->pos.valid = false; /* consumed */
     m->history.steps = m->graph->step;
     m->history.train_seconds = kn__now() - t_fit;

@@ -28,6 +28,13 @@ static const char *train_help =
     "  --resume DIR             continue the run checkpointed in DIR/checkpoint.kiln (SPEC may\n"
     "                           be left out; --out defaults to DIR); ends bit-identical to an\n"
     "                           uninterrupted run\n"
+    "  --schedule NAME          learning-rate schedule over the run: constant, step, exponential,\n"
+    "                           cosine, polynomial, one_cycle (default: the description's, else\n"
+    "                           constant); --warmup-steps N adds a linear warm-up\n"
+    "  --early-stopping PATIENCE  stop when val_loss (loss without validation data) has not\n"
+    "                           improved for PATIENCE epochs, and restore the best weights\n"
+    "  --save-best              with --out: save DIR/best.kiln at each epoch with the best\n"
+    "                           val_loss (loss without validation data) so far\n"
     "  --passes LIST            graph optimizer passes: all (default), none, a list run alone\n"
     "                           (dce,fold) or exclusions (-fuse,-inplace); see 'kiln graph'\n"
     "  --deterministic          accepted: kiln's training is always deterministic for a seed\n"
@@ -41,8 +48,9 @@ static const char *train_help =
     "test_loss, test_accuracy, test_f1_macro, and model (DIR/model.kiln) with --out.\n";
 
 typedef struct train_args {
-    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes;
-    long long epochs, batch_size, checkpoint_every;
+    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule;
+    long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps;
+    bool save_best;
     double lr, validation_split;
     bool validation_given, deterministic;
 } train_args;
@@ -61,6 +69,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
                           : strcmp(s, "--out") == 0       ? &a->out
                           : strcmp(s, "--resume") == 0    ? &a->resume
                           : strcmp(s, "--passes") == 0    ? &a->passes
+                          : strcmp(s, "--schedule") == 0  ? &a->schedule
                                                           : NULL;
         if (slot) {
             if (!val || ((slot == &a->out || slot == &a->resume) && !*val))
@@ -83,6 +92,14 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
         } else if (strcmp(s, "--checkpoint-every") == 0) {
             if (!cli_parse_int("train", s, val, 1, (long long)1 << 40, &a->checkpoint_every)) return CLI_USAGE;
             i++;
+        } else if (strcmp(s, "--early-stopping") == 0) {
+            if (!cli_parse_int("train", s, val, 1, 1000000, &a->early_stopping)) return CLI_USAGE;
+            i++;
+        } else if (strcmp(s, "--warmup-steps") == 0) {
+            if (!cli_parse_int("train", s, val, 0, (long long)1 << 40, &a->warmup_steps)) return CLI_USAGE;
+            i++;
+        } else if (strcmp(s, "--save-best") == 0) {
+            a->save_best = true;
         } else if (strcmp(s, "--deterministic") == 0) {
             a->deterministic = true; /* kiln's training is deterministic in every mode; kept for scripts */
         } else if (s[0] == '-' && s[1] == '-') {
@@ -104,6 +121,11 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
     if (a->optimizer && !kn_optimizer_parse(a->optimizer, &kind))
         return cli_usage_error("train", "--optimizer: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad)",
                                a->optimizer);
+    kn_schedule_kind sk;
+    if (a->schedule && !kn_schedule_parse(a->schedule, &sk))
+        return cli_usage_error("train", "--schedule: unknown schedule '%s' (constant, step, exponential, cosine, "
+                                        "polynomial, one_cycle)", a->schedule);
+    if (a->save_best && !a->out) return cli_usage_error("train", "--save-best needs --out DIR (where best.kiln goes)");
     if (a->precision && strcmp(a->precision, "fp32") != 0)
         return cli_usage_error("train", "--precision %s is not available yet (fp32 only)", a->precision);
     return CLI_OK;
@@ -179,6 +201,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     kn_eval_report test_report = {.loss = NAN, .accuracy = NAN, .f1_macro = NAN};
     const char *spec_name = !a.spec ? "checkpoint" : a.spec[0] == '{' ? "SPEC" : a.spec;
     char *ck_path = a.out ? cli_path_join(a.out, "checkpoint.kiln") : NULL;
+    char *best_path = a.out ? cli_path_join(a.out, "best.kiln") : NULL;
     char *resume_path = a.resume ? cli_path_join(a.resume, "checkpoint.kiln") : NULL;
 
     kn_status st = kn_dataset_load(ctx, a.data, &train, &test);
@@ -233,7 +256,21 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     kn_fit_opts fo = {.epochs = spec.epochs, .batch_size = spec.batch_size,
                       .validation_split = a.validation_split, .verbose = g->quiet ? 0 : 1,
                       .checkpoint_path = a.checkpoint_every || a.resume ? ck_path : NULL,
-                      .checkpoint_every = a.checkpoint_every, .resume = a.resume != NULL};
+                      .checkpoint_every = a.checkpoint_every, .resume = a.resume != NULL,
+                      .schedule = spec.schedule, .early_stopping = spec.early_stopping, .reduce_lr = spec.reduce_lr};
+    if (a.schedule) {
+        kn_schedule_kind sk = KN_SCHEDULE_CONSTANT;
+        kn_schedule_parse(a.schedule, &sk); /* checked in parse_args */
+        if (sk != fo.schedule.kind) fo.schedule = kn_schedule_default(sk);
+    }
+    if (a.warmup_steps) fo.schedule.warmup_steps = a.warmup_steps;
+    if (a.early_stopping) {
+        fo.early_stopping.patience = (int)a.early_stopping;
+        fo.early_stopping.restore_best_weights = true;
+    }
+    if (a.save_best || spec.save_best) fo.best_path = best_path;
+    if (spec.save_best && !a.out && !g->quiet)
+        fprintf(stderr, "kiln: note: the description's model_checkpoint needs --out DIR; no best model is saved\n");
     if ((st = kn_model_fit(m, train, &fo, &h))) { rc = cli_fail(ctx, st); goto done; }
     if (a.out) {
         if ((rc = write_outputs(ctx, m, h, a.out, &model_path))) goto done;
@@ -256,6 +293,8 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         cli_json_key_number(stdout, "n_test", test ? (double)kn_dataset_size(test) : 0, &first);
         cli_json_key_number(stdout, "params", (double)kn_model_param_count(m), &first);
         cli_json_key_number(stdout, "epochs", h->n_epochs, &first);
+        if (h->best_epoch > 0) cli_json_key_number(stdout, "best_epoch", h->best_epoch, &first);
+        if (h->stopped_early) fprintf(stdout, ", \"stopped_early\": true");
         cli_json_key_number(stdout, "batch_size", (double)spec.batch_size, &first);
         cli_json_key_number(stdout, "steps", (double)h->steps, &first);
         cli_json_key_number(stdout, "threads", kn_ctx_threads(ctx), &first);
@@ -286,6 +325,7 @@ done:
     free(json);
     free(model_path);
     free(ck_path);
+    free(best_path);
     free(resume_path);
     return rc;
 }

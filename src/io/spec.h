@@ -1,0 +1,21 @@
+/* spec.h — helpers the JSON model description's readers share (spec.c, spec_training.c). */
+#ifndef KN_SPEC_H
+#define KN_SPEC_H
+
+#include "core/core.h"
+
+#include <cjson/cJSON.h>
+
+/* "model description: FIELD: message" as the context's error; returns KN_ERR_SPEC. */
+kn_status kn__spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A number field: absent leaves *out; present must be a finite number in [lo, hi].
+ * where prefixes the key in messages ("optimizer."). */
+kn_status kn__spec_number(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
+                          double *out);
+/* An integer field, as kn__spec_number but whole. */
+kn_status kn__spec_int(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
+                       int64_t *out);
+/* The description's training control: "schedule" and "callbacks" (spec_training.c). */
+kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec);
+
+#endif

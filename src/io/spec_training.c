@@ -1,0 +1,157 @@
+/* spec_training.c — the training control a JSON description may carry, in Keras's words:
+ *   "schedule": {"type": "cosine", "warmup_steps": 500, "decay_steps": 0, "alpha": 0.01}
+ *   "callbacks": [{"type": "early_stopping", "monitor": "val_loss", "patience": 3,
+ *                  "min_delta": 0, "mode": "auto", "restore_best_weights": true},
+ *                 {"type": "reduce_lr_on_plateau", "factor": 0.5, "patience": 2, "min_lr": 1e-5},
+ *                 {"type": "model_checkpoint", "monitor": "val_loss"}]
+ * Unknown keys are errors that name them, so a typo does not silently change training. */
+#include "spec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool known_key(const char *key, const char *const *keys) {
+    for (; *keys; keys++)
+        if (strcmp(key, *keys) == 0) return true;
+    return false;
+}
+
+static kn_status check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, const char *const *keys) {
+    for (const cJSON *it = obj->child; it; it = it->next)
+        if (!known_key(it->string, keys)) return kn__spec_error(ctx, where, "unknown key '%s'", it->string);
+    return KN_OK;
+}
+
+static kn_status get_bool(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, bool *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    if (!cJSON_IsBool(v)) {
+        char field[160];
+        snprintf(field, sizeof field, "%s%s", where, key);
+        return kn__spec_error(ctx, field, "expected true or false");
+    }
+    *out = cJSON_IsTrue(v);
+    return KN_OK;
+}
+
+/* "monitor" as one of the four metric names (static strings, so the spec can point at them). */
+static kn_status get_monitor(kn_ctx *ctx, const cJSON *obj, const char *where, const char **out) {
+    static const char *const names[] = {"loss", "accuracy", "val_loss", "val_accuracy"};
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "monitor");
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    for (int i = 0; i < 4; i++)
+        if (cJSON_IsString(v) && strcmp(v->valuestring, names[i]) == 0) {
+            *out = names[i];
+            return KN_OK;
+        }
+    char field[160];
+    snprintf(field, sizeof field, "%smonitor", where);
+    return kn__spec_error(ctx, field, "expected \"loss\", \"accuracy\", \"val_loss\" or \"val_accuracy\"");
+}
+
+static kn_status get_mode(kn_ctx *ctx, const cJSON *obj, const char *where, kn_monitor_mode *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "mode");
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    if (cJSON_IsString(v)) {
+        if (strcmp(v->valuestring, "auto") == 0) return *out = KN_MODE_AUTO, KN_OK;
+        if (strcmp(v->valuestring, "min") == 0) return *out = KN_MODE_MIN, KN_OK;
+        if (strcmp(v->valuestring, "max") == 0) return *out = KN_MODE_MAX, KN_OK;
+    }
+    char field[160];
+    snprintf(field, sizeof field, "%smode", where);
+    return kn__spec_error(ctx, field, "expected \"auto\", \"min\" or \"max\"");
+}
+
+static kn_status parse_schedule(kn_ctx *ctx, const cJSON *v, kn_schedule *out) {
+    static const char *const keys[] = {"type", "warmup_steps", "decay_steps", "decay_rate", "staircase", "alpha",
+                                       "t_mul", "m_mul", "end_learning_rate", "power", "max_learning_rate",
+                                       "pct_start", "div_factor", "final_div_factor", NULL};
+    if (!cJSON_IsObject(v)) return kn__spec_error(ctx, "schedule", "expected an object such as {\"type\": \"cosine\"}");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "type");
+    kn_schedule_kind kind;
+    if (!cJSON_IsString(type) || !kn_schedule_parse(type->valuestring, &kind))
+        return kn__spec_error(ctx, "schedule.type",
+                              "expected \"constant\", \"step\", \"exponential\", \"cosine\", \"polynomial\" or \"one_cycle\"");
+    kn_status st = check_keys(ctx, v, "schedule", keys);
+    if (st) return st;
+    kn_schedule s = kn_schedule_default(kind);
+    const char *w = "schedule.";
+    if (!st) st = kn__spec_int(ctx, v, "warmup_steps", w, 0, 1e12, &s.warmup_steps);
+    if (!st) st = kn__spec_int(ctx, v, "decay_steps", w, 0, 1e12, &s.decay_steps);
+    if (!st) st = kn__spec_number(ctx, v, "decay_rate", w, 0, 1e6, &s.decay_rate);
+    if (!st) st = get_bool(ctx, v, "staircase", w, &s.staircase);
+    if (!st) st = kn__spec_number(ctx, v, "alpha", w, 0, 1, &s.alpha);
+    if (!st) st = kn__spec_number(ctx, v, "t_mul", w, 0, 1e6, &s.t_mul);
+    if (!st) st = kn__spec_number(ctx, v, "m_mul", w, 0, 1e6, &s.m_mul);
+    if (!st) st = kn__spec_number(ctx, v, "end_learning_rate", w, 0, 1e6, &s.end_learning_rate);
+    if (!st) st = kn__spec_number(ctx, v, "power", w, 0, 1e3, &s.power);
+    if (!st) st = kn__spec_number(ctx, v, "max_learning_rate", w, 0, 1e6, &s.max_learning_rate);
+    if (!st) st = kn__spec_number(ctx, v, "pct_start", w, 0, 1, &s.pct_start);
+    if (!st) st = kn__spec_number(ctx, v, "div_factor", w, 1e-12, 1e12, &s.div_factor);
+    if (!st) st = kn__spec_number(ctx, v, "final_div_factor", w, 1e-12, 1e12, &s.final_div_factor);
+    if (!st) *out = s;
+    return st;
+}
+
+static kn_status parse_callback(kn_ctx *ctx, const cJSON *cb, int i, kn_spec *spec) {
+    char where[48];
+    snprintf(where, sizeof where, "callbacks[%d].", i);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cb, "type");
+    if (!cJSON_IsObject(cb) || !cJSON_IsString(type))
+        return kn__spec_error(ctx, where, "expected an object with a \"type\"");
+    kn_status st;
+    if (strcmp(type->valuestring, "early_stopping") == 0) {
+        static const char *const keys[] = {"type", "monitor", "patience", "min_delta", "mode", "restore_best_weights", NULL};
+        kn_early_stopping *e = &spec->early_stopping;
+        int64_t patience = 0;
+        if ((st = check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &e->monitor)) ||
+            (st = kn__spec_int(ctx, cb, "patience", where, 0, 1e6, &patience)) ||
+            (st = kn__spec_number(ctx, cb, "min_delta", where, 0, 1e12, &e->min_delta)) ||
+            (st = get_mode(ctx, cb, where, &e->mode)) ||
+            (st = get_bool(ctx, cb, "restore_best_weights", where, &e->restore_best_weights)))
+            return st;
+        e->patience = patience ? (int)patience : 1; /* present with no patience: Keras's 0 waits one epoch */
+        return KN_OK;
+    }
+    if (strcmp(type->valuestring, "reduce_lr_on_plateau") == 0) {
+        static const char *const keys[] = {"type", "monitor", "patience", "factor", "min_lr", "min_delta", "cooldown", "mode", NULL};
+        kn_reduce_on_plateau *r = &spec->reduce_lr;
+        int64_t patience = 10, cooldown = 0; /* Keras's defaults */
+        r->factor = 0.1;
+        r->min_delta = 1e-4;
+        if ((st = check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &r->monitor)) ||
+            (st = kn__spec_int(ctx, cb, "patience", where, 1, 1e6, &patience)) ||
+            (st = kn__spec_number(ctx, cb, "factor", where, 1e-12, 0.999999, &r->factor)) ||
+            (st = kn__spec_number(ctx, cb, "min_lr", where, 0, 1e6, &r->min_lr)) ||
+            (st = kn__spec_number(ctx, cb, "min_delta", where, 0, 1e12, &r->min_delta)) ||
+            (st = kn__spec_int(ctx, cb, "cooldown", where, 0, 1e6, &cooldown)) || (st = get_mode(ctx, cb, where, &r->mode)))
+            return st;
+        r->patience = (int)patience;
+        r->cooldown = (int)cooldown;
+        return KN_OK;
+    }
+    if (strcmp(type->valuestring, "model_checkpoint") == 0) {
+        static const char *const keys[] = {"type", "monitor", "mode", NULL};
+        /* the best model is judged by the early-stopping monitor (one monitor for both) */
+        if ((st = check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &spec->early_stopping.monitor)) ||
+            (st = get_mode(ctx, cb, where, &spec->early_stopping.mode)))
+            return st;
+        spec->save_best = true;
+        return KN_OK;
+    }
+    return kn__spec_error(ctx, where, "type '%s' is not one of early_stopping, reduce_lr_on_plateau, model_checkpoint",
+                          type->valuestring);
+}
+
+kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec) {
+    spec->schedule = kn_schedule_default(KN_SCHEDULE_CONSTANT);
+    const cJSON *schedule = cJSON_GetObjectItemCaseSensitive(root, "schedule");
+    kn_status st = schedule ? parse_schedule(ctx, schedule, &spec->schedule) : KN_OK;
+    const cJSON *callbacks = cJSON_GetObjectItemCaseSensitive(root, "callbacks");
+    if (st || !callbacks) return st;
+    if (!cJSON_IsArray(callbacks))
+        return kn__spec_error(ctx, "callbacks", "expected a list such as [{\"type\": \"early_stopping\", \"patience\": 3}]");
+    int i = 0;
+    for (const cJSON *cb = callbacks->child; cb && !st; cb = cb->next, i++) st = parse_callback(ctx, cb, i, spec);
+    return st;
+}

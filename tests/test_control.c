@@ -1,0 +1,208 @@
+/* test_control.c — training control: early stopping and reduce-on-plateau on scripted
+ * sequences of metrics (Keras's EarlyStopping / ReduceLROnPlateau semantics, worked out by
+ * hand below), then through kn_model_fit (the epoch it stops at, the weights it restores,
+ * the best model it saves, the learning rate a schedule gives each epoch), and the JSON
+ * description's "schedule" and "callbacks". */
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
+#include "train/control.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond, ...)                                          \
+    do {                                                          \
+        if (!(cond)) {                                            \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
+            printf(__VA_ARGS__);                                  \
+            printf("\n");                                         \
+            failures++;                                           \
+        }                                                         \
+    } while (0)
+
+static kn_epoch_record epoch_with(int epoch, double val_loss) {
+    return (kn_epoch_record){.epoch = epoch, .loss = NAN, .accuracy = NAN, .val_loss = val_loss, .val_accuracy = NAN};
+}
+
+/* Keras: wait resets on improvement (by more than min_delta), else grows; stop at patience. */
+static void scripted_early_stopping(kn_ctx *ctx) {
+    const double seq[] = {1.0, 0.9, 0.95, 0.93, 0.96, 0.97, 0.5};
+    kn__monitor mon;
+    CHECK(kn__monitor_init(ctx, &mon, NULL, KN_MODE_AUTO, 0, true, "test") == KN_OK, "init");
+    CHECK(strcmp(kn__monitor_name(&mon), "val_loss") == 0 && !mon.maximize, "default monitor");
+    int stop_at = 0;
+    for (int e = 0; e < 7 && !stop_at; e++) {
+        kn_epoch_record r = epoch_with(e + 1, seq[e]);
+        kn__monitor_update(&mon, &r);
+        if (mon.wait >= 3) stop_at = e + 1;
+    }
+    CHECK(stop_at == 5 && mon.best_epoch == 2 && mon.best == 0.9, "patience 3: stop at %d (want 5), best epoch %d (2)",
+          stop_at, mon.best_epoch);
+    /* min_delta 0.15: 0.9 is not enough better than 1.0 */
+    kn__monitor_init(ctx, &mon, "val_loss", KN_MODE_MIN, 0.15, true, "test");
+    kn_epoch_record r1 = epoch_with(1, 1.0), r2 = epoch_with(2, 0.9), r3 = epoch_with(3, 0.8);
+    CHECK(kn__monitor_update(&mon, &r1) && !kn__monitor_update(&mon, &r2) && kn__monitor_update(&mon, &r3),
+          "min_delta 0.15");
+    /* NaN never improves; max mode; accuracy defaults to max */
+    kn_epoch_record rn = epoch_with(4, NAN);
+    CHECK(!kn__monitor_update(&mon, &rn) && mon.wait == 1, "NaN");
+    kn__monitor_init(ctx, &mon, "val_accuracy", KN_MODE_AUTO, 0, true, "test");
+    CHECK(mon.maximize, "val_accuracy maximizes");
+    CHECK(kn__monitor_init(ctx, &mon, "val_loss", KN_MODE_AUTO, 0, false, "early stopping") == KN_ERR_INVALID_ARGUMENT &&
+              strstr(kn_last_error(ctx), "validation"),
+          "val_loss without validation data: %s", kn_last_error(ctx));
+    CHECK(kn__monitor_init(ctx, &mon, "val_los", KN_MODE_AUTO, 0, true, "early stopping") == KN_ERR_INVALID_ARGUMENT &&
+              strstr(kn_last_error(ctx), "val_los"),
+          "unknown monitor named: %s", kn_last_error(ctx));
+}
+
+/* Keras ReduceLROnPlateau(patience 2, factor 0.5, cooldown 1, min_lr 0.02, min_delta 0).
+ * Its on_epoch_end: a cooldown epoch first counts the cooldown down and zeroes wait, then
+ * (out of cooldown now) counts the non-improving epoch, so wait reaches 2 again one epoch
+ * after the cooldown:
+ * epoch:     1    2    3     4    5     6    7     8    9
+ * val_loss: 1.0  1.0  1.0   1.0  1.0   1.0  1.0   0.5  0.5
+ * wait:      0    1   2->0   1   2->0   1   2->0   0    1
+ * lr after: 0.1  0.1  0.05  0.05 0.025 .025 0.02 (0.0125 clamped to min_lr) 0.02 0.02 */
+static void scripted_plateau(kn_ctx *ctx) {
+    kn__plateau p = {.opts = {.patience = 2, .factor = 0.5, .cooldown = 1, .min_lr = 0.02}};
+    CHECK(kn__monitor_init(ctx, &p.mon, NULL, KN_MODE_AUTO, 0, true, "test") == KN_OK, "init");
+    const double seq[] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5};
+    const double want[] = {0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.02, 0.02, 0.02};
+    double lr = 0.1;
+    for (int e = 0; e < 9; e++) {
+        kn_epoch_record r = epoch_with(e + 1, seq[e]);
+        lr = kn__plateau_update(&p, &r, lr);
+        CHECK(fabs(lr - want[e]) < 1e-12, "plateau epoch %d: lr %g, want %g", e + 1, lr, want[e]);
+    }
+    /* never below min_lr: it stays at 0.02 */
+    for (int e = 9; e < 20; e++) {
+        kn_epoch_record r = epoch_with(e + 1, 0.5);
+        lr = kn__plateau_update(&p, &r, lr);
+    }
+    CHECK(fabs(lr - 0.02) < 1e-12, "min_lr: %g", lr);
+}
+
+enum { N = 256, F = 5, C = 2 };
+static float X[N * F];
+static int32_t Y[N];
+
+static kn_model *small_model(kn_ctx *ctx, float lr) {
+    kn_model *m;
+    kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &m);
+    kn_model_add_dense(m, 8, KN_TANH);
+    kn_model_add_dense(m, C, KN_SOFTMAX);
+    kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_sgd(lr)});
+    return m;
+}
+
+static float w_after_epoch1[8 * F];
+static kn_model *watched;
+static bool copy_epoch1(void *user, int epoch, int64_t batch, double loss) {
+    (void)user, (void)loss;
+    int64_t n;
+    if (batch < 0 && epoch == 1) memcpy(w_after_epoch1, kn_model_param(watched, "dense_0/kernel", &n), sizeof w_after_epoch1);
+    return true;
+}
+
+static void through_fit(kn_ctx *ctx) {
+    for (int i = 0; i < N; i++) {
+        Y[i] = i % C;
+        for (int j = 0; j < F; j++) X[i * F + j] = (float)((i * 7 + j * 3) % 11) / 11.0f + (j == Y[i] ? 1.0f : 0.0f);
+    }
+    kn_dataset *ds;
+    kn_dataset_from_arrays(ctx, X, Y, N, F, C, &ds);
+    /* "loss" watched in max mode: every later (lower) loss is no improvement, so epoch 1 is
+     * the best; patience 2 stops after epoch 3, and the epoch-1 weights come back */
+    kn_model *m = watched = small_model(ctx, 0.5f);
+    const kn_history *h;
+    char best[] = "/tmp/kiln_test_control_XXXXXX";
+    int fd = mkstemp(best);
+    if (fd >= 0) close(fd);
+    kn_fit_opts fo = {.epochs = 10, .batch_size = 32, .verbose = 0, .callback = copy_epoch1, .best_path = best,
+                      .early_stopping = {.monitor = "loss", .patience = 2, .mode = KN_MODE_MAX, .restore_best_weights = true}};
+    kn_status st = kn_model_fit(m, ds, &fo, &h);
+    CHECK(st == KN_OK, "fit: %s", kn_last_error(ctx));
+    CHECK(h->n_epochs == 3 && h->stopped_early && h->best_epoch == 1, "stopped after %d epochs (3), early %d, best %d (1)",
+          h->n_epochs, h->stopped_early, h->best_epoch);
+    CHECK(h->epochs[2].loss < h->epochs[0].loss, "the loss did fall (so the restore is visible)");
+    int64_t n;
+    const float *w = kn_model_param(m, "dense_0/kernel", &n);
+    CHECK(n == 8 * F && memcmp(w, w_after_epoch1, sizeof w_after_epoch1) == 0, "the best epoch's weights restored");
+    kn_model *b = NULL;
+    CHECK(kn_model_load(ctx, best, NULL, &b) == KN_OK, "best model saved at %s: %s", best, kn_last_error(ctx));
+    if (b) {
+        const float *bw = kn_model_param(b, "dense_0/kernel", &n);
+        CHECK(bw && memcmp(bw, w_after_epoch1, sizeof w_after_epoch1) == 0, "best.kiln holds epoch 1's weights");
+        kn_model_free(b);
+    }
+    unlink(best);
+    kn_model_free(m);
+
+    /* a step schedule halving every epoch (8 steps an epoch): each epoch's recorded rate */
+    m = small_model(ctx, 0.4f);
+    kn_schedule sch = kn_schedule_default(KN_SCHEDULE_STEP);
+    sch.decay_steps = N / 32;
+    sch.decay_rate = 0.5;
+    st = kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 4, .batch_size = 32, .verbose = 0, .schedule = sch}, &h);
+    CHECK(st == KN_OK, "fit with a schedule: %s", kn_last_error(ctx));
+    for (int e = 0; e < 4 && !st; e++)
+        CHECK(fabs(h->epochs[e].learning_rate - 0.4 * pow(0.5, e)) < 1e-6, "epoch %d rate %g, want %g", e + 1,
+              h->epochs[e].learning_rate, 0.4 * pow(0.5, e));
+    /* early stopping on val_loss needs validation data; resume is refused with it */
+    st = kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 2, .verbose = 0, .early_stopping = {.patience = 1, .monitor = "val_loss"}}, &h);
+    CHECK(st == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "validation"), "val_loss without validation: %s",
+          kn_last_error(ctx));
+    kn_model_free(m);
+    kn_dataset_free(ds);
+}
+
+static void from_json(kn_ctx *ctx) {
+    const char *json =
+        "{\"type\": \"sequential\", \"input_shape\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+        " \"loss\": \"sparse_categorical_crossentropy\","
+        " \"schedule\": {\"type\": \"cosine\", \"warmup_steps\": 10, \"alpha\": 0.1},"
+        " \"callbacks\": [{\"type\": \"early_stopping\", \"patience\": 4, \"restore_best_weights\": true},"
+        "               {\"type\": \"reduce_lr_on_plateau\", \"factor\": 0.5, \"patience\": 2},"
+        "               {\"type\": \"model_checkpoint\", \"monitor\": \"val_accuracy\"}]}";
+    kn_model *m = NULL;
+    kn_spec spec;
+    kn_status st = kn_model_from_json(ctx, json, NULL, &m, &spec);
+    CHECK(st == KN_OK, "json: %s", kn_last_error(ctx));
+    if (!st) {
+        CHECK(spec.schedule.kind == KN_SCHEDULE_COSINE && spec.schedule.warmup_steps == 10 && spec.schedule.alpha == 0.1,
+              "schedule fields");
+        CHECK(spec.early_stopping.patience == 4 && spec.early_stopping.restore_best_weights &&
+                  strcmp(spec.early_stopping.monitor, "val_accuracy") == 0,
+              "early stopping fields");
+        CHECK(spec.reduce_lr.patience == 2 && spec.reduce_lr.factor == 0.5 && spec.save_best, "plateau, checkpoint");
+    }
+    kn_model_free(m);
+    const char *bad[][2] = {
+        {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"schedule\": {\"type\": \"cosin\"}}", "schedule.type"},
+        {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"schedule\": {\"type\": \"step\", \"decay_step\": 3}}", "decay_step"},
+        {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"callbacks\": [{\"type\": \"early_stoping\"}]}", "early_stoping"},
+        {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"callbacks\": [{\"type\": \"early_stopping\", \"monitor\": \"acc\"}]}", "callbacks[0].monitor"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        m = NULL;
+        st = kn_model_from_json(ctx, bad[i][0], NULL, &m, &spec);
+        CHECK(st == KN_ERR_SPEC && strstr(kn_last_error(ctx), bad[i][1]), "bad description %zu: %s", i, kn_last_error(ctx));
+        kn_model_free(m);
+    }
+}
+
+int main(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 5}, &ctx);
+    scripted_early_stopping(ctx);
+    scripted_plateau(ctx);
+    through_fit(ctx);
+    from_json(ctx);
+    kn_ctx_free(ctx);
+    printf(failures ? "%d check(s) failed\n" : "training control checks passed\n", failures);
+    return failures ? 1 : 0;
+}
