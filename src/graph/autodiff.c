@@ -68,7 +68,7 @@ kn_status kn_graph_add_optimizer(kn_graph *g, const kn_optimizer *opt) {
                          "momentum, beta_1, beta_2, rho in [0, 1); epsilon, weight_decay, clip_norm >= 0)",
                          kn_optimizer_name(opt->kind), (double)opt->learning_rate);
     uint8_t saved_phase = g->build_phase;
-    g->build_phase = KN_PHASE_BACKWARD;
+    g->build_phase = KN_PHASE_UPDATE;
     /* One update per parameter, reading the clip factor when clipping by global norm; the
      * fuse pass makes them one pass over the flat buffers. */
     kn_tensor *norm = NULL;

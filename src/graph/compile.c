@@ -159,7 +159,7 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
     if (g->fold_stale) kn__graph_refold_now(g);
-    if ((mask & KN_PHASE_BACKWARD) && g->has_optimizer) g->step++; /* the step the update takes */
+    if ((mask & KN_PHASE_UPDATE) && g->has_optimizer) g->step++; /* the step the update takes */
     if (g->prof_seconds) g->prof_runs++;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];

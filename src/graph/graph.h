@@ -48,9 +48,10 @@ enum {
     KN_PHASE_FORWARD = 1u << 0,  /* the model's forward pass */
     KN_PHASE_PREDICT = 1u << 1,  /* output heads only predictions need (softmax of logits) */
     KN_PHASE_LOSS = 1u << 2,     /* the loss and regularizers */
-    KN_PHASE_BACKWARD = 1u << 3, /* gradients and the optimizer update */
+    KN_PHASE_BACKWARD = 1u << 3, /* gradients */
+    KN_PHASE_UPDATE = 1u << 4,   /* the optimizer update (apart, for gradient accumulation) */
     KN_PHASE_ALL = 0xffu,
-    KN_PHASE_TRAIN = KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD,
+    KN_PHASE_TRAIN = KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD | KN_PHASE_UPDATE,
 };
 
 enum {
