@@ -133,6 +133,7 @@ typedef struct kn_optimizer {
     float weight_decay;        /* adamw (decoupled) */
     float initial_accumulator; /* adagrad */
     float clip_norm;           /* > 0: scale gradients so their global L2 norm is at most this */
+    float clip_value;          /* > 0: then clamp each gradient element to [-clip_value, clip_value] */
 } kn_optimizer;
 kn_optimizer kn_sgd(float learning_rate);     /* momentum 0, nesterov false */
 kn_optimizer kn_adam(float learning_rate);    /* 0.9, 0.999, 1e-7 */
@@ -185,8 +186,21 @@ bool kn_schedule_parse(const char *name, kn_schedule_kind *out);
  * (used where decay_steps is 0, and by one_cycle). */
 double kn_schedule_rate(const kn_schedule *s, double base_lr, int64_t step, int64_t total_steps);
 
+/* Weight initializers, named and defined as Keras defines them (fans as Keras computes
+ * them: a dense kernel (in, out); a conv kernel (h, w, in, out) times its receptive field).
+ * glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); he_uniform: l = sqrt(6 / fan_in);
+ * lecun_uniform: l = sqrt(3 / fan_in). The *_normal ones are Keras's truncated normals of
+ * variance 2 / (fan_in + fan_out), 2 / fan_in and 1 / fan_in. orthogonal: Q of the QR of a
+ * normal matrix (gain 1; leading dimensions flattened); constant: a value (kn_dense_opts'
+ * init_value; 0 through kn_param). New kinds are appended, so existing numbers never change. */
 typedef enum { KN_INIT_GLOROT_UNIFORM, KN_INIT_ZEROS, KN_INIT_ONES, KN_INIT_HE_UNIFORM,
+               KN_INIT_GLOROT_NORMAL, KN_INIT_HE_NORMAL, KN_INIT_LECUN_UNIFORM, KN_INIT_LECUN_NORMAL,
+               KN_INIT_ORTHOGONAL, KN_INIT_CONSTANT,
                KN_INIT_COUNT } kn_init;
+const char *kn_init_name(kn_init kind);                /* "he_normal" */
+/* Parses an initializer's name as Keras writes it, case and underscores aside: "he_normal",
+ * "HeNormal", "OrthogonalInitializer" (a name Keras 3 exports), "zero", "one"; false if unknown. */
+bool kn_init_parse(const char *name, kn_init *out);
 
 /* ---------------------------------------------------------------- graph level */
 
@@ -349,6 +363,11 @@ typedef struct kn_dense_opts {
     float l2;           /* kernel_regularizer l2 factor; 0 = none */
     float alpha;        /* leaky_relu slope (0 = 0.2, Keras's default) or elu alpha (0 = 1) */
     kn_init kernel_init; /* default glorot_uniform */
+    /* Default zeros. The zero value (KN_INIT_GLOROT_UNIFORM, the kernel's default) stands
+     * for that default here, so a zeroed kn_dense_opts keeps meaning what it always has:
+     * a glorot_uniform bias is therefore not offered (kn_model_add_dense_ex reads 0 as zeros). */
+    kn_init bias_init;
+    float init_value;   /* the value of a KN_INIT_CONSTANT kernel and/or bias (Keras's Constant) */
 } kn_dense_opts;
 
 typedef struct kn_compile_opts {
@@ -432,6 +451,13 @@ typedef struct kn_fit_opts {
     /* With a path: the model is saved there (atomically) at every epoch whose monitored
      * metric (early_stopping.monitor, else val_loss, else loss) is the best so far. */
     const char *best_path;
+    /* Gradient accumulation: update every `accumulate` batches (and at each epoch's end)
+     * from the mean gradient over their rows, as one batch that many times larger would
+     * (0 or 1: every batch). Optimizer steps, schedules and checkpoints count updates. */
+    int accumulate;
+    /* Called at each epoch's end with its record (metrics, validation, rate); return false
+     * to stop training. */
+    bool (*epoch_callback)(void *user, const kn_epoch_record *record);
 } kn_fit_opts;
 
 typedef struct kn_eval_report {

@@ -282,6 +282,9 @@ if [ "$RC" -ne 0 ]; then fail train-control "exit $RC: $(head -n 1 "$T/err")"; e
         fail train-control-schedule "learning rates do not fall: $(cut -d, -f7 "$CTL/history.csv" | tr '\n' ' ')"
     fi
 fi
+run train-accumulate -- train "$SPEC" --data "idx:$DATA" --epochs 1 --batch-size 2 --accumulate 2 --json --quiet
+json train-accumulate-json "assert o['steps'] * 2 >= o['n_train'] // 2 and o['batch_size'] == 2, o"
+expect_error train-bad-accumulate 2 "--accumulate" -- train "$SPEC" --data "idx:$DATA" --accumulate 0
 expect_error train-bad-schedule 2 "cosin" -- train "$SPEC" --data "idx:$DATA" --schedule cosin
 expect_error train-save-best-no-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --save-best
 # without validation data early stopping watches the training loss

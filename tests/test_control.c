@@ -160,6 +160,72 @@ static void through_fit(kn_ctx *ctx) {
     kn_dataset_free(ds);
 }
 
+/* Four batches of 8 accumulated make the same update as one batch of 32 (to float rounding:
+ * the gradient is summed over the rows in another order). */
+static void accumulation(kn_ctx *ctx) {
+    kn_dataset *ds;
+    kn_dataset_from_arrays(ctx, X, Y, 64, F, C, &ds);
+    kn_model *a = small_model(ctx, 0.3f), *b = small_model(ctx, 0.3f);
+    const kn_history *h;
+    kn_status st = kn_model_fit(a, ds, &(kn_fit_opts){.epochs = 2, .batch_size = 8, .accumulate = 4, .verbose = 0}, &h);
+    CHECK(st == KN_OK && h->steps == 4, "accumulated: %s, %lld updates (4)", kn_last_error(ctx), (long long)h->steps);
+    st = kn_model_fit(b, ds, &(kn_fit_opts){.epochs = 2, .batch_size = 32, .verbose = 0}, &h);
+    CHECK(st == KN_OK && h->steps == 4, "large batch: %s", kn_last_error(ctx));
+    const char *names[] = {"dense_0/kernel", "dense_0/bias", "dense_1/kernel", "dense_1/bias"};
+    double worst = 0;
+    for (int p = 0; p < 4; p++) {
+        int64_t n, nb;
+        const float *wa = kn_model_param(a, names[p], &n), *wb = kn_model_param(b, names[p], &nb);
+        for (int64_t i = 0; i < n && n == nb; i++) {
+            double e = fabs((double)wa[i] - wb[i]) / (fabs((double)wb[i]) + 1e-3);
+            if (e > worst) worst = e;
+        }
+    }
+    CHECK(worst < 1e-5, "accumulation vs the large batch: worst relative difference %.2e", worst);
+    printf("%-40s worst relative difference %.2e\n", "accumulate 4 x 8 vs batch 32", worst);
+    kn_model_free(a);
+    kn_model_free(b);
+    /* the guard: an infinite input stops training before the update and names it (tanh
+     * saturates, so the loss stays finite: the gradient is what goes non-finite) */
+    float xi[64 * F];
+    memcpy(xi, X, sizeof xi);
+    xi[3 * F + 1] = INFINITY;
+    kn_dataset *bad;
+    kn_dataset_from_arrays(ctx, xi, Y, 64, F, C, &bad);
+    a = small_model(ctx, 0.3f);
+    st = kn_model_fit(a, bad, &(kn_fit_opts){.epochs = 1, .batch_size = 64, .no_shuffle = true, .verbose = 0}, &h);
+    CHECK(st == KN_ERR_NUMERIC && strstr(kn_last_error(ctx), "step 1") && strstr(kn_last_error(ctx), "input 'x'") &&
+              strstr(kn_last_error(ctx), "gradient"),
+          "non-finite input named: %s", kn_last_error(ctx));
+    int64_t n;
+    const float *w = kn_model_param(a, "dense_0/kernel", &n);
+    bool finite = true;
+    for (int64_t i = 0; i < n; i++) finite &= isfinite(w[i]) != 0;
+    CHECK(finite, "the weights were not updated with the non-finite gradient");
+    /* a non-finite weight is named as a parameter */
+    float *wk = kn_model_param(a, "dense_1/kernel", &n);
+    wk[0] = NAN;
+    st = kn_model_fit(a, ds, &(kn_fit_opts){.epochs = 1, .batch_size = 16, .verbose = 0}, &h);
+    CHECK(st == KN_ERR_NUMERIC && strstr(kn_last_error(ctx), "parameter 'dense_1/kernel'"), "NaN weight named: %s",
+          kn_last_error(ctx));
+    kn_model_free(a);
+    /* clipping by value: with clip_value tiny, one SGD step moves each weight by at most lr * clip */
+    a = small_model(ctx, 1.0f);
+    kn_compile_opts co = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_sgd(1.0f)};
+    co.optimizer.clip_value = 1e-3f;
+    kn_model_compile(a, &co);
+    float before[8 * F];
+    memcpy(before, kn_model_param(a, "dense_0/kernel", &n), sizeof before);
+    st = kn_model_fit(a, ds, &(kn_fit_opts){.epochs = 1, .batch_size = 64, .verbose = 0}, &h);
+    w = kn_model_param(a, "dense_0/kernel", &n);
+    double moved = 0;
+    for (int64_t i = 0; i < n; i++) moved = fmax(moved, fabs((double)w[i] - before[i]));
+    CHECK(st == KN_OK && moved <= 1e-3 * 1.0001 && moved > 0, "clip_value: a weight moved %g (at most 1e-3)", moved);
+    kn_model_free(a);
+    kn_dataset_free(bad);
+    kn_dataset_free(ds);
+}
+
 static void from_json(kn_ctx *ctx) {
     const char *json =
         "{\"type\": \"sequential\", \"input_shape\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
@@ -201,6 +267,7 @@ int main(void) {
     scripted_early_stopping(ctx);
     scripted_plateau(ctx);
     through_fit(ctx);
+    accumulation(ctx);
     from_json(ctx);
     kn_ctx_free(ctx);
     printf(failures ? "%d check(s) failed\n" : "training control checks passed\n", failures);

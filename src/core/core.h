@@ -84,6 +84,8 @@ uint64_t kn__checksum_parts(const void *const *parts, const size_t *sizes, int n
 
 /* Monotonic wall clock in seconds. */
 double kn__now(void);
+/* No NaN or infinity among x[0..n) (checks the exponent bits, so it vectorizes). */
+bool kn__all_finite(const float *x, size_t n);
 
 /* RNG streams: distinct purposes never share a stream. */
 enum { KN_STREAM_INIT = 1, KN_STREAM_SHUFFLE = 1000, KN_STREAM_SPLIT = 2000 };

@@ -136,6 +136,16 @@ char *kn__strdup(kn_ctx *ctx, const char *s) {
     return p;
 }
 
+bool kn__all_finite(const float *x, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return !bad;
+}
+
 double kn__now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -36,31 +36,6 @@ static void resolve(kn_graph *g, int64_t batch) {
     g->batch = batch;
 }
 
-static void init_param(kn_graph *g, kn_tensor *p, int index) {
-    float *w = p->data;
-    int64_t n = kn__numel(p);
-    double fan_in = p->ndim >= 2 ? (double)p->ne[0] : (double)n;
-    double fan_out = p->ndim >= 2 ? (double)p->ne[p->ndim - 1] : (double)n;
-    if (p->ndim > 2) { /* conv kernels (h, w, in, out): receptive field times channels */
-        double rf = (double)n / ((double)p->ne[p->ndim - 2] * (double)p->ne[p->ndim - 1]);
-        fan_in = rf * (double)p->ne[p->ndim - 2];
-        fan_out = rf * (double)p->ne[p->ndim - 1];
-    }
-    double limit = 0;
-    switch (p->init) {
-    case KN_INIT_ZEROS: memset(w, 0, (size_t)n * sizeof *w); return;
-    case KN_INIT_ONES: for (int64_t i = 0; i < n; i++) w[i] = 1.0f; return;
-    case KN_INIT_GLOROT_UNIFORM: limit = sqrt(6.0 / (fan_in + fan_out)); break;
-    case KN_INIT_HE_UNIFORM: limit = sqrt(6.0 / fan_in); break;
-    default: break;
-    }
-    uint64_t seed = kn_ctx_seed(g->ctx);
-    for (int64_t i = 0; i < n; i++) {
-        float u = kn__rng_uniform(seed, KN_STREAM_INIT + (uint64_t)index, (uint64_t)i);
-        w[i] = (float)((2.0 * u - 1.0) * limit);
-    }
-}
-
 kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     if (!g) return KN_ERR_INVALID_ARGUMENT;
     if (g->status != KN_OK) return g->status;
@@ -131,7 +106,10 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
         }
     }
     if (init_params)
-        for (int i = 0; i < g->n_params; i++) init_param(g, g->params[i], i);
+        for (int i = 0; i < g->n_params; i++) {
+            kn_status ist = kn__init_param(g, g->params[i], i); /* init.c */
+            if (ist) return ist;
+        }
     /* folded values are computed before the first run, from the parameters then set */
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->flags & KN_FLAG_FOLDED) g->fold_stale = true;

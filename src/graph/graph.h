@@ -77,6 +77,7 @@ struct kn_tensor {
     uint32_t flags;
     uint8_t phase;              /* KN_PHASE_* bit this node runs in */
     kn_init init;               /* params */
+    float init_value;           /* params: KN_INIT_CONSTANT's value (kn_param leaves 0) */
     size_t param_offset;        /* params: offset in floats into the flat buffers */
     size_t arena_offset;        /* others: byte offset into the arena */
     int id;                     /* position in graph order */
@@ -167,6 +168,10 @@ kn_status kn__plan_memory(kn_graph *g, size_t *arena_bytes, size_t *naive_bytes)
 bool kn__planned(const kn_tensor *t);
 void kn__liveness(const kn_graph *g, int *first, int *last);
 
+/* Fills parameter p (the graph's index-th) as its initializer says, from the ctx's seed
+ * (init.c): a pure function of (seed, index, element), whatever the thread count. */
+kn_status kn__init_param(kn_graph *g, kn_tensor *p, int index);
+
 /* Runs the nodes whose phase is in mask, in order. */
 kn_status kn__graph_run_phases(kn_graph *g, unsigned mask);
 
@@ -182,6 +187,10 @@ bool kn__act_grad_uses_output(kn_activation a);
 kn_tensor *kn__alias_root(kn_tensor *t);
 /* KILN_PROFILE=1: per-node timings, printed to stderr when the graph is freed (profile.c). */
 void kn__profile_print(const kn_graph *g);
+
+/* Runs the phases in mask again node by node and returns the first tensor (an input or a
+ * parameter first) holding a NaN or an infinity, or NULL (diagnose.c). */
+const kn_tensor *kn__first_nonfinite(kn_graph *g, unsigned mask);
 
 /* Computes the folded tensors (KN_FLAG_FOLDED) from the current parameters. */
 void kn__graph_refold_now(kn_graph *g);

@@ -91,6 +91,9 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     if (!st) st = kn__spec_number(ctx, obj, "weight_decay", "optimizer.", 0, 1e3, &wd);
     if (!st) st = kn__spec_number(ctx, obj, "initial_accumulator_value", "optimizer.", 0, 1e6, &acc);
     if (!st) st = kn__spec_number(ctx, obj, "clipnorm", "optimizer.", 0, 1e12, &clip);
+    double clipv = opt->clip_value;
+    if (!st) st = kn__spec_number(ctx, obj, "clipvalue", "optimizer.", 0, 1e12, &clipv);
+    if (!st) opt->clip_value = (float)clipv;
     if (st) return st;
     const cJSON *nest = cJSON_GetObjectItemCaseSensitive(obj, "nesterov");
     if (nest && !cJSON_IsBool(nest)) return kn__spec_error(ctx, "optimizer.nesterov", "expected true or false");
@@ -104,6 +107,88 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     opt->weight_decay = (float)wd;
     opt->initial_accumulator = (float)acc;
     opt->clip_norm = (float)clip;
+    return KN_OK;
+}
+
+/* An initializer as Keras writes it: a name ("he_normal", or the class name "HeNormal"), or
+ * an object {"class_name": "Constant", "config": {"value": 0.1}} (Keras 3 adds "module" and
+ * "registered_name", which say nothing kiln needs). A config may carry "seed", accepted and
+ * unused: kiln's draws come from the context's seed, as every other random number does.
+ * *value is Constant's value (0 when not given, as in Keras). field: "layers[0].kernel_initializer". */
+static kn_status parse_initializer(kn_ctx *ctx, const cJSON *v, const char *field, kn_init *kind, float *value) {
+    char sub[160];
+    const char *name = cJSON_IsString(v) ? v->valuestring : NULL;
+    const cJSON *config = NULL;
+    if (cJSON_IsObject(v)) {
+        const cJSON *cn = cJSON_GetObjectItemCaseSensitive(v, "class_name");
+        snprintf(sub, sizeof sub, "%s.class_name", field);
+        if (!cJSON_IsString(cn)) return kn__spec_error(ctx, sub, "expected a name such as \"HeNormal\"");
+        name = cn->valuestring;
+        config = cJSON_GetObjectItemCaseSensitive(v, "config");
+        snprintf(sub, sizeof sub, "%s.config", field);
+        if (config && !cJSON_IsNull(config) && !cJSON_IsObject(config))
+            return kn__spec_error(ctx, sub, "expected an object such as {\"value\": 0.1}");
+    } else if (!name) {
+        return kn__spec_error(ctx, field, "expected a name such as \"he_normal\" or an object such as "
+                                          "{\"class_name\": \"Constant\", \"config\": {\"value\": 0.1}}");
+    }
+    if (!kn_init_parse(name, kind)) {
+        char names[200] = "";
+        for (int i = 0; i < KN_INIT_COUNT; i++) {
+            size_t len = strlen(names);
+            snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", kn_init_name((kn_init)i));
+        }
+        return kn__spec_error(ctx, field, "unknown initializer '%s' (expected %s)", name, names);
+    }
+    *value = 0;
+    if (!cJSON_IsObject(config)) return KN_OK;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, config) {
+        const char *key = item->string ? item->string : "";
+        snprintf(sub, sizeof sub, "%s.config.%s", field, key);
+        if (strcmp(key, "seed") == 0) {
+            if (!cJSON_IsNull(item) && !cJSON_IsNumber(item)) return kn__spec_error(ctx, sub, "expected a number or null");
+        } else if (strcmp(key, "value") == 0 && *kind == KN_INIT_CONSTANT) {
+            if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || fabs(item->valuedouble) > 3.4e38)
+                return kn__spec_error(ctx, sub, "expected a finite number (a float)");
+            *value = (float)item->valuedouble;
+        } else if (strcmp(key, "gain") == 0 && *kind == KN_INIT_ORTHOGONAL) {
+            if (!cJSON_IsNumber(item) || item->valuedouble != 1.0)
+                return kn__spec_error(ctx, sub, "only a gain of 1 is supported");
+        } else {
+            return kn__spec_error(ctx, sub, "not a setting of the %s initializer", kn_init_name(*kind));
+        }
+    }
+    return KN_OK;
+}
+
+/* kernel_initializer and bias_initializer. A layer holds one constant value (init_value),
+ * so a Constant kernel and a Constant bias must agree on it. */
+static kn_status parse_dense_initializers(kn_ctx *ctx, const cJSON *L, const char *where, kn_dense_opts *d) {
+    char field[96];
+    float kernel_value = 0, bias_value = 0;
+    const cJSON *ki = cJSON_GetObjectItemCaseSensitive(L, "kernel_initializer");
+    if (ki && !cJSON_IsNull(ki)) {
+        snprintf(field, sizeof field, "%skernel_initializer", where);
+        kn_status st = parse_initializer(ctx, ki, field, &d->kernel_init, &kernel_value);
+        if (st) return st;
+    }
+    d->bias_init = KN_INIT_ZEROS;
+    const cJSON *bi = cJSON_GetObjectItemCaseSensitive(L, "bias_initializer");
+    if (bi && !cJSON_IsNull(bi)) {
+        snprintf(field, sizeof field, "%sbias_initializer", where);
+        kn_status st = parse_initializer(ctx, bi, field, &d->bias_init, &bias_value);
+        if (st) return st;
+        if (d->bias_init == KN_INIT_ORTHOGONAL)
+            return kn__spec_error(ctx, field, "orthogonal needs a matrix (a bias is a vector)");
+        if (d->bias_init == KN_INIT_GLOROT_UNIFORM)
+            return kn__spec_error(ctx, field, "glorot_uniform is not offered for a bias (use zeros, ones, constant, "
+                                              "or another initializer)");
+        if (d->bias_init == KN_INIT_CONSTANT && d->kernel_init == KN_INIT_CONSTANT && bias_value != kernel_value)
+            return kn__spec_error(ctx, field, "Constant(%g) differs from kernel_initializer's Constant(%g) "
+                                              "(a layer holds one constant)", (double)bias_value, (double)kernel_value);
+    }
+    d->init_value = d->kernel_init == KN_INIT_CONSTANT ? kernel_value : bias_value;
     return KN_OK;
 }
 
@@ -141,16 +226,8 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
         if (!cJSON_IsBool(ub)) return kn__spec_error(ctx, field, "expected true or false");
         d->no_bias = cJSON_IsFalse(ub);
     }
-    const cJSON *ki = cJSON_GetObjectItemCaseSensitive(L, "kernel_initializer");
-    if (ki) {
-        snprintf(field, sizeof field, "%skernel_initializer", where);
-        const char *n = cJSON_IsString(ki) ? ki->valuestring : NULL;
-        if (n && strcmp(n, "glorot_uniform") == 0) d->kernel_init = KN_INIT_GLOROT_UNIFORM;
-        else if (n && strcmp(n, "he_uniform") == 0) d->kernel_init = KN_INIT_HE_UNIFORM;
-        else if (n && strcmp(n, "zeros") == 0) d->kernel_init = KN_INIT_ZEROS;
-        else if (n && strcmp(n, "ones") == 0) d->kernel_init = KN_INIT_ONES;
-        else return kn__spec_error(ctx, field, "unknown initializer (expected glorot_uniform, he_uniform, zeros, ones)");
-    }
+    kn_status ist = parse_dense_initializers(ctx, L, where, d);
+    if (ist) return ist;
     const cJSON *reg = cJSON_GetObjectItemCaseSensitive(L, "kernel_regularizer");
     if (reg && !cJSON_IsNull(reg)) {
         snprintf(field, sizeof field, "%skernel_regularizer.", where);

@@ -7,15 +7,6 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
-static const char *init_name(kn_init i) {
-    switch (i) {
-    case KN_INIT_ZEROS: return "zeros";
-    case KN_INIT_ONES: return "ones";
-    case KN_INIT_HE_UNIFORM: return "he_uniform";
-    default: return "glorot_uniform";
-    }
-}
-
 /* The shortest decimal that reads back as the same float (0.9f as 0.9, not 0.899999976). */
 static double shortest(float f) {
     char buf[32];
@@ -25,6 +16,19 @@ static double shortest(float f) {
         if ((float)d == f) return d;
     }
     return (double)f;
+}
+
+/* An initializer as Keras writes it: its name, or Constant's object with the value. */
+static void add_initializer(cJSON *layer, const char *key, kn_init kind, float value) {
+    if (kind != KN_INIT_CONSTANT) {
+        cJSON_AddStringToObject(layer, key, kn_init_name(kind));
+        return;
+    }
+    cJSON *init = cJSON_AddObjectToObject(layer, key);
+    if (!init) return;
+    cJSON_AddStringToObject(init, "class_name", "Constant");
+    cJSON *config = cJSON_AddObjectToObject(init, "config");
+    if (config) cJSON_AddNumberToObject(config, "value", shortest(value));
 }
 
 cJSON *kn__model_to_cjson(const kn_model *m) {
@@ -43,7 +47,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         cJSON_AddNumberToObject(L, "units", (double)o->units);
         cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
         cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
-        cJSON_AddStringToObject(L, "kernel_initializer", init_name(o->kernel_init));
+        add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
+        add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
         if (o->l2 > 0) {
             cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
             if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
@@ -69,6 +74,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(opt, "weight_decay", shortest(o->weight_decay));
             cJSON_AddNumberToObject(opt, "initial_accumulator_value", shortest(o->initial_accumulator));
             if (o->clip_norm > 0) cJSON_AddNumberToObject(opt, "clipnorm", shortest(o->clip_norm));
+            if (o->clip_value > 0) cJSON_AddNumberToObject(opt, "clipvalue", shortest(o->clip_value));
         }
     }
     return root;

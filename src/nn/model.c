@@ -57,6 +57,15 @@ kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: l2 is %g (must be >= 0)", index, (double)opts->l2);
     if ((unsigned)opts->kernel_init >= KN_INIT_COUNT)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: unknown kernel initializer", index);
+    if ((unsigned)opts->bias_init >= KN_INIT_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: unknown bias initializer %d", index,
+                         (int)opts->bias_init);
+    if (opts->bias_init == KN_INIT_ORTHOGONAL && !opts->no_bias)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: bias_init orthogonal needs a matrix (a bias is a vector)",
+                         index);
+    if (!isfinite(opts->init_value))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: init_value is %g (must be finite)", index,
+                         (double)opts->init_value);
     if (m->n_layers == m->cap_layers) {
         int cap = m->cap_layers ? m->cap_layers * 2 : 8;
         kn__dense_layer *nl = kn__calloc(m->ctx, (size_t)cap, sizeof *nl);
@@ -66,7 +75,11 @@ kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
         m->layers = nl;
         m->cap_layers = cap;
     }
-    m->layers[m->n_layers++] = (kn__dense_layer){.opts = *opts};
+    kn__dense_layer layer = {.opts = *opts};
+    /* bias_init's zero value means the default, zeros (kiln.h): stored as what it means, so
+     * the graph and the written description need no rule of their own */
+    if (layer.opts.bias_init == KN_INIT_GLOROT_UNIFORM) layer.opts.bias_init = KN_INIT_ZEROS;
+    m->layers[m->n_layers++] = layer;
     return KN_OK;
 }
 
@@ -152,11 +165,13 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         char name[48];
         snprintf(name, sizeof name, "dense_%d/kernel", i);
         L->kernel = kn_param(g, (int64_t[]){in, o->units}, 2, o->kernel_init, name);
+        if (L->kernel) L->kernel->init_value = o->init_value;
         h = kn_matmul(g, h, L->kernel); /* (batch, in) x (in, units) -> (batch, units) */
         L->bias = NULL;
         if (!o->no_bias) {
             snprintf(name, sizeof name, "dense_%d/bias", i);
-            L->bias = kn_param(g, (int64_t[]){o->units}, 1, KN_INIT_ZEROS, name);
+            L->bias = kn_param(g, (int64_t[]){o->units}, 1, o->bias_init, name);
+            if (L->bias) L->bias->init_value = o->init_value;
             h = kn_add(g, h, L->bias);
         }
         float alpha = o->alpha ? o->alpha : o->activation == KN_LEAKY_RELU ? 0.2f : 1.0f;

@@ -1,5 +1,5 @@
-/* vocab.c — the names of activations, losses and optimizers (Keras's spelling), their
- * parsers, and the optimizers' Keras defaults. */
+/* vocab.c — the names of activations, losses, initializers and optimizers (Keras's
+ * spelling), their parsers, and the optimizers' Keras defaults. */
 #include "core/core.h"
 
 #include <string.h>
@@ -22,6 +22,14 @@ static const char *optimizer_names[] = {
     [KN_OPT_RMSPROP] = "rmsprop", [KN_OPT_ADAGRAD] = "adagrad",
 };
 _Static_assert(sizeof optimizer_names / sizeof *optimizer_names == KN_OPT_COUNT, "optimizer names");
+
+static const char *init_names[] = {
+    [KN_INIT_GLOROT_UNIFORM] = "glorot_uniform", [KN_INIT_ZEROS] = "zeros", [KN_INIT_ONES] = "ones",
+    [KN_INIT_HE_UNIFORM] = "he_uniform", [KN_INIT_GLOROT_NORMAL] = "glorot_normal",
+    [KN_INIT_HE_NORMAL] = "he_normal", [KN_INIT_LECUN_UNIFORM] = "lecun_uniform",
+    [KN_INIT_LECUN_NORMAL] = "lecun_normal", [KN_INIT_ORTHOGONAL] = "orthogonal", [KN_INIT_CONSTANT] = "constant",
+};
+_Static_assert(sizeof init_names / sizeof *init_names == KN_INIT_COUNT, "initializer names");
 
 static int find(const char *const *names, int n, const char *name) {
     if (!name) return -1;
@@ -49,6 +57,41 @@ bool kn_loss_parse(const char *name, kn_loss *out) {
     }
     if (i >= 0) *out = (kn_loss)i;
     return i >= 0;
+}
+
+/* Keras writes an initializer as its function name ("he_normal") or its class name
+ * ("HeNormal"), so names compare without case and underscores: "glorotuniform" either way. */
+static bool same_init_name(const char *a, const char *b) {
+    for (;;) {
+        while (*a == '_') a++;
+        while (*b == '_') b++;
+        char ca = (char)(*a >= 'A' && *a <= 'Z' ? *a - 'A' + 'a' : *a);
+        char cb = (char)(*b >= 'A' && *b <= 'Z' ? *b - 'A' + 'a' : *b);
+        if (ca != cb) return false;
+        if (!ca) return true;
+        a++;
+        b++;
+    }
+}
+
+const char *kn_init_name(kn_init kind) { return (unsigned)kind < KN_INIT_COUNT ? init_names[kind] : "?"; }
+bool kn_init_parse(const char *name, kn_init *out) {
+    if (!name || !out) return false;
+    /* Keras's aliases: OrthogonalInitializer (Keras 3 exports it), "zero" and "one". */
+    static const struct { const char *name; kn_init kind; } aliases[] = {
+        {"orthogonal_initializer", KN_INIT_ORTHOGONAL}, {"zero", KN_INIT_ZEROS}, {"one", KN_INIT_ONES},
+    };
+    for (int i = 0; i < KN_INIT_COUNT; i++)
+        if (same_init_name(name, init_names[i])) {
+            *out = (kn_init)i;
+            return true;
+        }
+    for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
+        if (same_init_name(name, aliases[i].name)) {
+            *out = aliases[i].kind;
+            return true;
+        }
+    return false;
 }
 
 const char *kn_optimizer_name(kn_optimizer_kind k) {

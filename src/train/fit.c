@@ -91,6 +91,21 @@ static void prefetch_rows(const kn_dataset *data, const int64_t *idx, int64_t n)
     }
 }
 
+/* The loss or a gradient went NaN or infinite: name the step and the first tensor that did
+ * (an input, a parameter, or an op's output, found by running the phases again node by node). */
+static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t s, unsigned phases) {
+    const kn_tensor *t = kn__first_nonfinite(m->graph, phases);
+    char where[256] = "";
+    if (t) {
+        char shape[64];
+        snprintf(where, sizeof where, "; the first non-finite value is in %s '%s' (%s, %s)",
+                 t->op == KN_OP_INPUT ? "input" : t->op == KN_OP_PARAM ? "parameter" : "the output of",
+                 t->name, t->fused[0] ? t->fused : kn__op_info(t->op)->name, kn__shape_str(t, shape, sizeof shape));
+    }
+    return kn__error(m->ctx, KN_ERR_NUMERIC, "fit: %s at epoch %d, step %lld%s (training stopped before the update)",
+                     what, ep + 1, (long long)s + 1, where);
+}
+
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts, const kn_history **history) {
     if (!m || !data) return KN_ERR_INVALID_ARGUMENT;
     kn_fit_opts o = opts ? *opts : (kn_fit_opts){0};
@@ -192,7 +207,15 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         return st;
     }
     double base_lr = m->copts.optimizer.learning_rate;
-    int64_t total_steps = (int64_t)o.epochs * steps;
+    int64_t accumulate = o.accumulate > 1 ? o.accumulate : 1, acc_rows = 0;
+    int64_t total_steps = (int64_t)o.epochs * ((steps + accumulate - 1) / accumulate); /* optimizer updates */
+    float *grad_sum = NULL; /* accumulation: rows x gradient, summed over the group */
+    if (accumulate > 1 && !(grad_sum = kn__calloc(ctx, m->graph->param_floats ? m->graph->param_floats : 1, sizeof(float)))) {
+        kn__free(ctx, perm);
+        kn__free(ctx, times);
+        kn__free(ctx, best_w);
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory for gradient accumulation");
+    }
     m->history.best_epoch = 0;
     m->history.stopped_early = false;
 
@@ -224,19 +247,42 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             if ((st = kn__model_load_batch(m, data, idx, 0, b, true))) break;
             gather_s += kn__now() - tg0;
             if (s + 1 < steps) prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
-            m->graph->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, m->graph->step, total_steps);
-            if ((st = kn__graph_run_phases(m->graph, KN_PHASE_TRAIN))) break;
+            kn_graph *g = m->graph;
+            g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
+            if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS))) break;
             float loss = *(float *)m->loss->data;
-            if (!isfinite(loss)) {
-                st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the loss became %f at epoch %d, step %lld", (double)loss,
-                               ep + 1, (long long)s + 1);
+            if (!isfinite(loss)) { /* before any update: the weights are still the last good ones */
+                char what[64];
+                snprintf(what, sizeof what, "the loss became %f", (double)loss);
+                st = nonfinite_error(m, what, ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS);
                 break;
             }
+            if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
+            /* a finite loss can still have non-finite gradients (an infinite input under a
+             * saturating activation): checked before they reach the weights, ~1 us */
+            if (!kn__all_finite(g->grad_buf, g->param_floats)) {
+                st = nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
+                break;
+            }
+            /* an update every `accumulate` batches (and at the epoch's end), from the mean
+             * gradient over their rows: the same as one batch that many times larger */
+            bool update = (s + 1) % accumulate == 0 || s + 1 == steps;
+            if (grad_sum) {
+                for (size_t i = 0; i < g->param_floats; i++) grad_sum[i] += (float)b * g->grad_buf[i];
+                acc_rows += b;
+                if (update) {
+                    float inv = 1.0f / (float)acc_rows;
+                    for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] = grad_sum[i] * inv, grad_sum[i] = 0;
+                    acc_rows = 0;
+                }
+            }
+            if (update && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
             loss_sum += (double)loss * (double)b;
             seen += b;
             if (classify) correct += kn__model_batch_correct(m, data, idx, 0, b, NULL);
             kn__test_point(ctx, "fit:step");
-            if (o.checkpoint_path && o.checkpoint_every > 0 && m->graph->step % o.checkpoint_every == 0 && s + 1 < steps) {
+            if (o.checkpoint_path && o.checkpoint_every > 0 && update && m->graph->step % o.checkpoint_every == 0 &&
+                s + 1 < steps) {
                 here.epoch = ep;
                 here.batch = s + 1;
                 here.loss_sum = loss_sum;
@@ -321,6 +367,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             }
         }
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
+        if (o.epoch_callback && !o.epoch_callback(o.callback_user, r)) stop = true;
     }
     /* as Keras: the best epoch's weights come back when early stopping ended the run */
     if (!st && best_w && m->history.stopped_early && stop_mon.best_epoch > 0) {
@@ -329,6 +376,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             kn__log(ctx, KN_LOG_INFO, "Restoring model weights from the end of the best epoch: %d", stop_mon.best_epoch);
     }
     kn__free(ctx, best_w);
+    kn__free(ctx, grad_sum);
     m->history.best_epoch = stopping ? stop_mon.best_epoch : saving ? best_mon.best_epoch : 0;
     m->graph->opt.learning_rate = m->copts.optimizer.learning_rate;
     if (o.resume && !st) m->pos.valid = false; /* consumed */

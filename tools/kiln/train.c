@@ -33,6 +33,8 @@ static const char *train_help =
     "                           constant); --warmup-steps N adds a linear warm-up\n"
     "  --early-stopping PATIENCE  stop when val_loss (loss without validation data) has not\n"
     "                           improved for PATIENCE epochs, and restore the best weights\n"
+    "  --accumulate N           update every N batches from their mean gradient (as a batch\n"
+    "                           N times larger; default 1)\n"
     "  --save-best              with --out: save DIR/best.kiln at each epoch with the best\n"
     "                           val_loss (loss without validation data) so far\n"
     "  --passes LIST            graph optimizer passes: all (default), none, a list run alone\n"
@@ -49,7 +51,7 @@ static const char *train_help =
 
 typedef struct train_args {
     const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule;
-    long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps;
+    long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps, accumulate;
     bool save_best;
     double lr, validation_split;
     bool validation_given, deterministic;
@@ -97,6 +99,9 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
             i++;
         } else if (strcmp(s, "--warmup-steps") == 0) {
             if (!cli_parse_int("train", s, val, 0, (long long)1 << 40, &a->warmup_steps)) return CLI_USAGE;
+            i++;
+        } else if (strcmp(s, "--accumulate") == 0) {
+            if (!cli_parse_int("train", s, val, 1, 1 << 20, &a->accumulate)) return CLI_USAGE;
             i++;
         } else if (strcmp(s, "--save-best") == 0) {
             a->save_best = true;
@@ -264,6 +269,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         if (sk != fo.schedule.kind) fo.schedule = kn_schedule_default(sk);
     }
     if (a.warmup_steps) fo.schedule.warmup_steps = a.warmup_steps;
+    fo.accumulate = (int)a.accumulate;
     if (a.early_stopping) {
         fo.early_stopping.patience = (int)a.early_stopping;
         fo.early_stopping.restore_best_weights = true;

@@ -20,18 +20,22 @@ static float clip_factor(const kn_graph *g) {
 /* Each update rule over one contiguous range; restrict lets the compiler vectorize. */
 typedef struct {
     float lr, eps, cf, mu, b1, b2, step, inv_sqrt_c2, decay, rho;
+    float cv; /* clip each gradient to [-cv, cv] (infinity: no clipping) */
     bool nesterov;
 } rule_args;
+
+/* Keras's clipvalue: each gradient element clamped to [-cv, cv]. */
+static inline float clipv(float g, float cv) { return g > cv ? cv : g < -cv ? -cv : g; }
 
 static void sgd_range(float *restrict w, const float *restrict d, float *restrict v, int64_t n, const rule_args *a) {
     if (a->mu > 0) {
         for (int64_t i = 0; i < n; i++) {
-            float gi = d[i] * a->cf;
+            float gi = clipv(d[i] * a->cf, a->cv);
             v[i] = a->mu * v[i] - a->lr * gi;
             w[i] += a->nesterov ? a->mu * v[i] - a->lr * gi : v[i];
         }
     } else {
-        for (int64_t i = 0; i < n; i++) w[i] -= a->lr * d[i] * a->cf;
+        for (int64_t i = 0; i < n; i++) w[i] -= a->lr * clipv(d[i] * a->cf, a->cv);
     }
 }
 
@@ -42,9 +46,9 @@ static void sgd_range(float *restrict w, const float *restrict d, float *restric
 static void adam_plain(float *restrict w, const float *restrict d, float *restrict m, float *restrict v, int64_t n,
                        const rule_args *a) {
     const float b1 = a->b1, b2 = a->b2, cf = a->cf, step = a->step, isc2 = a->inv_sqrt_c2, eps = a->eps;
-    const float decay = a->decay;
+    const float decay = a->decay, cv = a->cv;
     for (int64_t i = 0; i < n; i++) {
-        float gi = d[i] * cf;
+        float gi = clipv(d[i] * cf, cv);
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         w[i] = w[i] * decay - step * m[i] / (sqrtf(v[i]) * isc2 + eps);
@@ -60,11 +64,13 @@ __attribute__((target("avx512f"))) static void adam_avx512(float *restrict w, co
                  nb2 = _mm512_set1_ps(1 - a->b2), cf = _mm512_set1_ps(a->cf), step = _mm512_set1_ps(a->step),
                  isc2 = _mm512_set1_ps(a->inv_sqrt_c2), eps = _mm512_set1_ps(a->eps),
                  decay = _mm512_set1_ps(a->decay), half = _mm512_set1_ps(0.5f), three_halves = _mm512_set1_ps(1.5f),
-                 two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps();
+                 two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps(), cv = _mm512_set1_ps(a->cv),
+                 ncv = _mm512_set1_ps(-a->cv);
     int64_t i = 0;
     for (; i < n; i += 16) {
         __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
         __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, d + i), cf);
+        g = _mm512_min_ps(_mm512_max_ps(g, ncv), cv); /* clip by value (no-op at infinity) */
         __m512 mi = _mm512_fmadd_ps(b1, _mm512_maskz_loadu_ps(k, m + i), _mm512_mul_ps(nb1, g));
         __m512 vi = _mm512_fmadd_ps(b2, _mm512_maskz_loadu_ps(k, v + i), _mm512_mul_ps(_mm512_mul_ps(nb2, g), g));
         /* sqrt(v) = v * rsqrt(v), one Newton step: y' = y (1.5 - 0.5 v y^2); 0 where v is 0 */
@@ -97,7 +103,7 @@ static void adam_range(float *restrict w, const float *restrict d, float *restri
 static void rmsprop_range(float *restrict w, const float *restrict d, float *restrict ms, float *restrict mom,
                           int64_t n, const rule_args *a) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = d[i] * a->cf;
+        float gi = clipv(d[i] * a->cf, a->cv);
         ms[i] = a->rho * ms[i] + (1 - a->rho) * gi * gi;
         float inc = a->lr * gi / sqrtf(ms[i] + a->eps);
         if (a->mu > 0) {
@@ -112,7 +118,7 @@ static void rmsprop_range(float *restrict w, const float *restrict d, float *res
 static void adagrad_range(float *restrict w, const float *restrict d, float *restrict acc, int64_t n,
                           const rule_args *a) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = d[i] * a->cf;
+        float gi = clipv(d[i] * a->cf, a->cv);
         acc[i] += gi * gi;
         w[i] -= a->lr * gi / sqrtf(acc[i] + a->eps);
     }
@@ -140,7 +146,8 @@ static rule_args make_args(const kn_graph *g, float cf) {
                        .b1 = o->beta_1, .b2 = o->beta_2, .step = o->learning_rate / c1,
                        .inv_sqrt_c2 = 1.0f / sqrtf(c2),
                        .decay = o->kind == KN_OPT_ADAMW ? 1.0f - o->learning_rate * o->weight_decay : 1.0f,
-                       .rho = o->rho, .nesterov = o->nesterov};
+                       .rho = o->rho, .nesterov = o->nesterov,
+                       .cv = o->clip_value > 0 ? o->clip_value : INFINITY};
 }
 
 typedef struct {
