@@ -104,7 +104,8 @@ static bool ensure_workers(int want) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
+        /* default stack size: glibc carves the static TLS (sgemm's 656 KB packing buffers)
+         * out of the stack, and a small stack makes pthread_create fail */
         int rc = pthread_create(&t, &attr, worker_main, NULL);
         pthread_attr_destroy(&attr);
         if (rc != 0) break;

@@ -630,12 +630,17 @@ static void sgemm_run(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, 
     kn_sgemm_isa best = kn__sgemm_isa_best();
     if (isa > best || isa < KN_SGEMM_PORTABLE) isa = best;
     if (threads > 1 && 2.0 * (double)m * (double)n * (double)k >= PAR_MIN_FLOPS) {
-        /* Split the longer side in whole micro-tiles, a few chunks a thread (so a thread that
-         * starts late finds work left); each chunk packs its own panels. */
+        /* One chunk a thread, in whole micro-tiles. Splitting rows makes every chunk read all
+         * of B, splitting columns all of A: split so the smaller one is shared (32x64x784:
+         * columns, each chunk reading the 100 KB of A and half of B's 200 KB; in rows, four
+         * chunks read B four times and 2 threads ran no faster than 1). More chunks than
+         * threads only repeat that sharing and the packing. A late worker costs at most
+         * the chunk it takes, so a job is never much slower than on one thread. */
         const int64_t mr = isa == KN_SGEMM_AVX512 ? 8 : 6, nr = isa == KN_SGEMM_AVX512 ? 32 : 16;
-        const bool rows = m / mr >= n / nr;
+        bool rows = m >= n;
+        if (rows ? m / mr < threads : n / nr < threads) rows = !rows; /* too few tiles that way */
         const int64_t unit = rows ? mr : nr, len = rows ? m : n, units = (len + unit - 1) / unit;
-        int64_t chunks = 2 * (int64_t)threads < units ? 2 * (int64_t)threads : units;
+        int64_t chunks = (int64_t)threads < units ? (int64_t)threads : units;
         gemm_job j = {isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ep, rows,
                       (units + chunks - 1) / chunks * unit, len};
         kn__pool_run(threads, (len + j.chunk - 1) / j.chunk, gemm_chunk, &j);
