@@ -6,11 +6,13 @@
 #include "cpu.h"
 #include "sgemm.h"
 
-/* Products under this many flops run on one thread. On the worker pool (core/pool.c) a
- * second thread pays from ~2 MFLOP: the reference MLP's first layer (3.2 MFLOP forward and
- * for its weight gradient) goes from ~37 to ~23 us a product on 2 cores; its 0.26-MFLOP
- * products would lose. */
-#define KN_GEMM_PAR_FLOPS 2e6
+/* Products under this many flops run on one thread. Measured on the 2-core VM, one process
+ * timing a 1-thread and a 2-thread model in alternating blocks: with the reference MLP's
+ * 3.2-MFLOP first-layer products split over 2 threads its training step took 154 us
+ * against 125 on one (the batch the main thread just gathered has to cross to the other
+ * core, and the result back); the deep MLP's 128x512 products (67 MFLOP) run 1.75x faster
+ * on 2 threads (a step 10.9 -> 6.2 ms). */
+#define KN_GEMM_PAR_FLOPS 3e7
 #define KN_GEMM_PAR_BYTES 8e6
 
 int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k) {
