@@ -238,6 +238,10 @@ kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim)
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */
 kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, bool from_logits);
+/* The same with per-sample weights (F32, (batch)): sum over the batch of weight x loss,
+ * divided by the batch size (Keras's sample_weight / class_weight). */
+kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                               bool from_logits);
 
 /* Appends gradient nodes for every parameter that loss depends on. */
 kn_status kn_graph_backward(kn_graph *g, kn_tensor *loss);
@@ -458,6 +462,15 @@ typedef struct kn_fit_opts {
     /* Called at each epoch's end with its record (metrics, validation, rate); return false
      * to stop training. */
     bool (*epoch_callback)(void *user, const kn_epoch_record *record);
+    /* Class and sample weights, for the training loss only (validation and evaluation weigh
+     * every row 1), as Keras's class_weight and sample_weight: each row's loss times
+     * class_weight[its class] (n_class_weights entries, at least the data's classes), or
+     * with class_weight_balanced times rows / (classes x rows of its class) over the
+     * training rows; times sample_weight[row] (one per row of data) when given. */
+    const float *class_weight;
+    int n_class_weights;
+    bool class_weight_balanced;
+    const float *sample_weight;
 } kn_fit_opts;
 
 typedef struct kn_eval_report {

@@ -285,6 +285,10 @@ fi
 run train-accumulate -- train "$SPEC" --data "idx:$DATA" --epochs 1 --batch-size 2 --accumulate 2 --json --quiet
 json train-accumulate-json "assert o['steps'] * 2 >= o['n_train'] // 2 and o['batch_size'] == 2, o"
 expect_error train-bad-accumulate 2 "--accumulate" -- train "$SPEC" --data "idx:$DATA" --accumulate 0
+run train-class-weight -- train "$SPEC" --data "idx:$DATA" --epochs 1 --class-weight balanced --json --quiet
+json train-class-weight-json "assert o['epochs'] == 1, o"
+expect_error train-bad-class-weight 2 "--class-weight" -- train "$SPEC" --data "idx:$DATA" --class-weight 1,x
+expect_error train-few-class-weights 1 "class weights" -- train "$SPEC" --data "idx:$DATA" --class-weight 1
 expect_error train-bad-schedule 2 "cosin" -- train "$SPEC" --data "idx:$DATA" --schedule cosin
 expect_error train-save-best-no-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --save-best
 # without validation data early stopping watches the training loss

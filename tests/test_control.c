@@ -226,6 +226,114 @@ static void accumulation(kn_ctx *ctx) {
     kn_dataset_free(ds);
 }
 
+/* Class-weighted sparse cross-entropy from logits (the fused kernel, and the unfused graph)
+ * against PyTorch: tests/golden/weighted_ce.txt, made by make_weighted_ce_golden.py. */
+static void weighted_ce_golden(kn_ctx *ctx) {
+    FILE *f = fopen("tests/golden/weighted_ce.txt", "r");
+    CHECK(f != NULL, "tests/golden/weighted_ce.txt missing (run from the repository root)");
+    if (!f) return;
+    int n = 0, c = 0;
+    float z[64], w[16], gref[64];
+    int32_t lab[16];
+    double loss_ref = 0;
+    bool ok = fscanf(f, "N %d C %d logits", &n, &c) == 2 && n * c <= 64 && n <= 16;
+    for (int i = 0; ok && i < n * c; i++) ok = fscanf(f, "%f", &z[i]) == 1;
+    ok = ok && fscanf(f, " labels") == 0;
+    for (int i = 0; ok && i < n; i++) ok = fscanf(f, "%d", &lab[i]) == 1;
+    float cw[16];
+    ok = ok && fscanf(f, " class_weight") == 0;
+    for (int i = 0; ok && i < c; i++) ok = fscanf(f, "%f", &cw[i]) == 1;
+    ok = ok && fscanf(f, " loss %lf grad", &loss_ref) == 1;
+    for (int i = 0; ok && i < n * c; i++) ok = fscanf(f, "%f", &gref[i]) == 1;
+    fclose(f);
+    CHECK(ok, "weighted_ce.txt unreadable");
+    if (!ok) return;
+    for (int i = 0; i < n; i++) w[i] = cw[lab[i]];
+    for (int variant = 0; variant < 2; variant++) { /* the loss fused with a softmax, and not */
+        kn_graph *g;
+        kn_graph_new(ctx, &g);
+        kn_tensor *p = kn_param(g, (int64_t[]){n, c}, 2, KN_INIT_ZEROS, "logits");
+        kn_tensor *y = kn_input(g, KN_I32, (int64_t[]){n}, 1, "labels");
+        kn_tensor *wt = kn_input(g, KN_F32, (int64_t[]){n}, 1, "weights");
+        kn_tensor *loss = variant ? kn_loss_op_weighted(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, kn_act(g, p, KN_SOFTMAX), y, wt, false)
+                                  : kn_loss_op_weighted(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, p, y, wt, true);
+        kn_graph_keep(g, loss);
+        kn_status st = kn_graph_backward(g, loss);
+        if (!st) st = kn_graph_compile(g, n, false);
+        CHECK(st == KN_OK, "weighted CE graph: %s", kn_last_error(ctx));
+        if (!st) {
+            memcpy(kn_tensor_data(p), z, sizeof(float) * (size_t)(n * c));
+            memcpy(kn_tensor_data(y), lab, sizeof(int32_t) * (size_t)n);
+            memcpy(kn_tensor_data(wt), w, sizeof(float) * (size_t)n);
+            kn_graph_run(g);
+            /* the update ran too (no optimizer here: the gradient is as computed) */
+            const float *gr = kn_tensor_data(kn_tensor_grad(p));
+            double worst = fabs(*(float *)kn_tensor_data(loss) - loss_ref) / loss_ref;
+            for (int i = 0; i < n * c; i++) worst = fmax(worst, fabs((double)gr[i] - gref[i]) / (fabs(gref[i]) + 1e-3));
+            /* float32 against float64: a few ulps of the largest terms */
+            CHECK(worst < 1e-5, "weighted CE vs PyTorch (%s): worst relative error %.2e", variant ? "softmax + CE" : "logits", worst);
+            printf("%-40s worst relative error %.2e\n", variant ? "weighted CE vs PyTorch (softmax+CE)" : "weighted CE vs PyTorch (logits)", worst);
+        }
+        kn_graph_free(g);
+    }
+}
+
+/* Imbalanced data (class 1 a tenth of the rows, overlapping): balanced class weights raise
+ * its recall; equal weights of 2 double the training loss (lr ~ 0: nothing moves). */
+static void class_weights(kn_ctx *ctx) {
+    enum { R = 600 };
+    static float x[R * 2];
+    static int32_t y[R];
+    for (int i = 0; i < R; i++) {
+        y[i] = i % 10 == 0;
+        float u = (float)((i * 7919) % 1000) / 1000.0f, v = (float)((i * 104729) % 997) / 997.0f;
+        x[i * 2] = u + (y[i] ? 0.35f : 0.0f);
+        x[i * 2 + 1] = v;
+    }
+    kn_dataset *ds;
+    kn_dataset_from_arrays(ctx, x, y, R, 2, 2, &ds);
+    double recall[2];
+    for (int balanced = 0; balanced < 2; balanced++) {
+        kn_model *m;
+        kn_model_new_sequential(ctx, (int64_t[]){2}, 1, &m);
+        kn_model_add_dense(m, 8, KN_RELU);
+        kn_model_add_dense(m, 2, KN_SOFTMAX);
+        kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(0.01f)});
+        kn_status st = kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 20, .batch_size = 32, .verbose = 0,
+                                                          .class_weight_balanced = balanced}, NULL);
+        CHECK(st == KN_OK, "fit: %s", kn_last_error(ctx));
+        int64_t cm[4];
+        kn_model_confusion(m, ds, cm, 2);
+        recall[balanced] = (double)cm[3] / (double)(cm[2] + cm[3]);
+        kn_model_free(m);
+    }
+    CHECK(recall[1] > recall[0] + 0.1, "minority recall: %.3f unweighted, %.3f balanced", recall[0], recall[1]);
+    printf("%-40s minority recall %.3f unweighted, %.3f balanced\n", "class_weight balanced", recall[0], recall[1]);
+    double first[2];
+    const float twos[2] = {2.0f, 2.0f};
+    for (int v = 0; v < 2; v++) {
+        kn_model *m;
+        kn_model_new_sequential(ctx, (int64_t[]){2}, 1, &m);
+        kn_model_add_dense(m, 2, KN_SOFTMAX);
+        kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_sgd(1e-12f)});
+        const kn_history *h;
+        kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 1, .batch_size = 50, .verbose = 0, .class_weight = v ? twos : NULL,
+                                           .n_class_weights = 2}, &h);
+        first[v] = h->epochs[0].loss;
+        kn_model_free(m);
+    }
+    CHECK(fabs(first[1] - 2 * first[0]) < 1e-5 * first[0], "weights of 2: loss %g, unweighted %g", first[1], first[0]);
+    kn_model *m;
+    kn_model_new_sequential(ctx, (int64_t[]){2}, 1, &m);
+    kn_model_add_dense(m, 2, KN_SOFTMAX);
+    kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_sgd(0.1f)});
+    CHECK(kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 1, .class_weight = twos, .n_class_weights = 1, .verbose = 0}, NULL) ==
+              KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "class weights"),
+          "too few class weights refused: %s", kn_last_error(ctx));
+    kn_model_free(m);
+    kn_dataset_free(ds);
+}
+
 static void from_json(kn_ctx *ctx) {
     const char *json =
         "{\"type\": \"sequential\", \"input_shape\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
@@ -268,6 +376,8 @@ int main(void) {
     scripted_plateau(ctx);
     through_fit(ctx);
     accumulation(ctx);
+    weighted_ce_golden(ctx);
+    class_weights(ctx);
     from_json(ctx);
     kn_ctx_free(ctx);
     printf(failures ? "%d check(s) failed\n" : "training control checks passed\n", failures);

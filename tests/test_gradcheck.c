@@ -141,13 +141,14 @@ static kn_tensor *b_sum_rows(kn_graph *g, kn_tensor **in, const void *arg) { (vo
 static kn_tensor *b_sum(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__sum(g, in[0]); }
 static kn_tensor *b_sum_squares(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sum_squares(g, in[0]); }
 
-typedef struct { kn_loss loss; bool logits; } loss_arg;
+typedef struct { kn_loss loss; bool logits, weighted; } loss_arg;
 static kn_tensor *b_loss(kn_graph *g, kn_tensor **in, const void *arg) {
     const loss_arg *a = arg;
     kn_tensor *target = a->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY
                             ? kn_input(g, KN_I32, (int64_t[]){in[0]->shape[0]}, 1, "labels")
                             : kn_input(g, KN_F32, in[0]->shape, 2, "targets");
-    return kn_loss_op(g, a->loss, in[0], target, a->logits);
+    kn_tensor *w = a->weighted ? kn_input(g, KN_F32, (int64_t[]){in[0]->shape[0]}, 1, "weights") : NULL;
+    return kn_loss_op_weighted(g, a->loss, in[0], target, w, a->logits);
 }
 
 static void fill_targets(kn_graph *g) {
@@ -156,6 +157,8 @@ static void fill_targets(kn_graph *g) {
         if (t->op != KN_OP_INPUT) continue;
         if (strcmp(t->name, "labels") == 0) {
             for (int64_t k = 0; k < kn__numel(t); k++) ((int32_t *)t->data)[k] = (int32_t)(k % 3);
+        } else if (strcmp(t->name, "weights") == 0) { /* sample weights in [0.25, 2.25) */
+            for (int64_t k = 0; k < kn__numel(t); k++) ((float *)t->data)[k] = 1.25f + frand();
         } else if (strcmp(t->name, "targets") == 0) {
             /* rows of a distribution (valid for every loss): positive, summing to 1 */
             int64_t cols = t->ne[1], rows = t->ne[0];
@@ -246,10 +249,13 @@ int main(void) {
             cs.positive = ce && !logits;
             cs.away_from_zero = loss == KN_LOSS_MAE; /* |p - y| has a kink where p == y; y < 1 here */
             if (loss == KN_LOSS_MAE) cs.positive = false;
-            char name[64];
-            snprintf(name, sizeof name, "loss %s%s", kn_loss_name(loss), logits ? " (logits)" : "");
-            loss_arg a = {loss, logits};
-            gradcheck(name, b_loss, &a, &cs, fill_targets);
+            for (int weighted = 0; weighted < 2; weighted++) {
+                char name[80];
+                snprintf(name, sizeof name, "loss %s%s%s", kn_loss_name(loss), logits ? " (logits)" : "",
+                         weighted ? " weighted" : "");
+                loss_arg a = {loss, logits, weighted};
+                gradcheck(name, b_loss, &a, &cs, fill_targets);
+            }
         }
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");

@@ -234,12 +234,13 @@ kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd) {
     return finish(g, t);
 }
 
-kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, bool from_logits) {
+kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                                bool from_logits) {
     if ((unsigned)loss >= KN_LOSS_COUNT) {
         if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "loss: unknown kind %d", (int)loss);
         return NULL;
     }
-    kn_tensor *t = kn__node(g, KN_OP_LOSS, pred, target, NULL);
+    kn_tensor *t = kn__node(g, KN_OP_LOSS, pred, target, weights);
     if (t) {
         t->iparam[0] = (int32_t)loss;
         t->iparam[1] = from_logits;
@@ -248,9 +249,18 @@ kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *tar
     return finish(g, t);
 }
 
+kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, bool from_logits) {
+    return kn_loss_op_weighted(g, loss, pred, target, NULL, from_logits);
+}
+
+/* src: pred, target, dloss, and the loss's sample weights (or NULL). */
 kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss) {
     kn_tensor *t = kn__node(g, KN_OP_LOSS_GRAD, loss->src[0], loss->src[1], dloss);
-    if (t) { t->iparam[0] = loss->iparam[0]; t->iparam[1] = loss->iparam[1]; }
+    if (t) {
+        t->iparam[0] = loss->iparam[0];
+        t->iparam[1] = loss->iparam[1];
+        t->src[3] = loss->src[2];
+    }
     return finish(g, t);
 }
 

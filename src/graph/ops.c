@@ -199,6 +199,11 @@ static bool infer_loss(kn_graph *g, kn_tensor *t) {
                               t->name, kn__shape_str(p, sp, sizeof sp), kn_dtype_name(y->dtype),
                               kn__shape_str(y, sy, sizeof sy));
     }
+    kn_tensor *w = t->src[2];
+    if (w && (w->dtype != KN_F32 || w->ndim != 1 || w->shape[0] != p->shape[0]))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: sample weights must be F32 of shape (batch) for predictions %s, got %s %s",
+                              t->name, kn__shape_str(p, sp, sizeof sp), kn_dtype_name(w->dtype),
+                              kn__shape_str(w, sy, sizeof sy));
     t->ndim = 0;
     return true;
 }

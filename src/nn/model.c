@@ -187,7 +187,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     m->out = h;
     m->pred = h;
     g->build_phase = KN_PHASE_LOSS;
-    m->loss = kn_loss_op(g, m->copts.loss, m->out, m->y, m->copts.from_logits);
+    m->sw = m->weighted ? kn_input(g, KN_F32, (int64_t[]){KN_BATCH}, 1, "sample_weights") : NULL;
+    m->loss = kn_loss_op_weighted(g, m->copts.loss, m->out, m->y, m->sw, m->copts.from_logits);
     if (reg) m->loss = kn_add(g, m->loss, reg);
     g->build_phase = KN_PHASE_FORWARD;
     if (m->out) kn_graph_keep(g, m->out);
@@ -205,7 +206,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
 }
 
 void kn__model_save_refs(const kn_model *m, graph_refs *r) {
-    *r = (graph_refs){m->x, m->y, m->out, m->pred, m->loss, {0}, {0}};
+    *r = (graph_refs){m->x, m->y, m->out, m->pred, m->loss, m->sw, {0}, {0}};
     for (int i = 0; i < m->n_layers && i < KN__MAX_LAYERS; i++) {
         r->kernels[i] = m->layers[i].kernel;
         r->biases[i] = m->layers[i].bias;
@@ -213,7 +214,7 @@ void kn__model_save_refs(const kn_model *m, graph_refs *r) {
 }
 
 void kn__model_restore_refs(kn_model *m, const graph_refs *r) {
-    m->x = r->x; m->y = r->y; m->out = r->out; m->pred = r->pred; m->loss = r->loss;
+    m->x = r->x; m->y = r->y; m->out = r->out; m->pred = r->pred; m->loss = r->loss; m->sw = r->sw;
     for (int i = 0; i < m->n_layers && i < KN__MAX_LAYERS; i++) {
         m->layers[i].kernel = r->kernels[i];
         m->layers[i].bias = r->biases[i];
@@ -348,6 +349,8 @@ kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_
     if ((st = kn_graph_set_batch(m->graph, n))) return st;
     int64_t outs = kn_model_output_size(m);
     memcpy(m->x->data, x, (size_t)(n * m->in_features) * sizeof(float));
+    if (m->sw)
+        for (int64_t i = 0; i < n; i++) ((float *)m->sw->data)[i] = 1.0f;
     if (m->y->dtype == KN_I32) {
         const int32_t *lab = y;
         for (int64_t i = 0; i < n; i++)

@@ -32,6 +32,9 @@ struct kn_model {
     kn_tensor *out;            /* last layer before the fused head: logits, or outputs */
     kn_tensor *pred;           /* what predict returns: probabilities or outputs */
     kn_tensor *loss;           /* scalar: the loss plus regularization */
+    kn_tensor *sw;             /* (batch) sample weights, once the model trained with weights */
+    bool weighted;             /* its graphs take sample weights (sw) */
+    const float *row_weights;  /* during a training step: each data row's weight, else NULL (ones) */
 
     /* a loaded model: its file mapped read-only; the flat parameters inside it */
     void *map;
@@ -75,7 +78,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out, bool training);
  * build that must leave the model as it was (a failed rebuild, a session's graph). */
 #define KN__MAX_LAYERS 64
 typedef struct {
-    kn_tensor *x, *y, *out, *pred, *loss, *kernels[KN__MAX_LAYERS], *biases[KN__MAX_LAYERS];
+    kn_tensor *x, *y, *out, *pred, *loss, *sw, *kernels[KN__MAX_LAYERS], *biases[KN__MAX_LAYERS];
 } graph_refs;
 void kn__model_save_refs(const kn_model *m, graph_refs *r);
 void kn__model_restore_refs(kn_model *m, const graph_refs *r);

@@ -38,6 +38,10 @@ kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_
                                bool with_targets) {
     kn_status st = kn_graph_set_batch(m->graph, n);
     if (st) return st;
+    if (m->sw) { /* training rows carry their weights; evaluation weighs every row 1 */
+        float *w = m->sw->data;
+        for (int64_t i = 0; i < n; i++) w[i] = m->row_weights ? m->row_weights[idx ? idx[i] : start + i] : 1.0f;
+    }
     int64_t f = data->features, outs = kn_model_output_size(m);
     float *x = m->x->data;
     for (int64_t i = 0; i < n; i++) {

@@ -91,6 +91,59 @@ static void prefetch_rows(const kn_dataset *data, const int64_t *idx, int64_t n)
     }
 }
 
+/* Each data row's loss weight: its sample weight times its class's weight (given, or
+ * "balanced": rows / (classes x rows of the class), counted over the training rows, as
+ * scikit-learn's compute_class_weight). NULL with the error set on bad weights. */
+static float *row_weights(kn_model *m, const kn_dataset *data, const kn_fit_opts *o, int64_t n_train, bool all_train) {
+    kn_ctx *ctx = m->ctx;
+    int64_t n = data->n, counted = all_train ? n : n_train;
+    int classes = data->n_classes;
+    float *w = kn__alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *w);
+    double *cw = kn__calloc(ctx, (size_t)(classes > 0 ? classes : 1), sizeof *cw);
+    if (!w || !cw) {
+        kn__free(ctx, w);
+        kn__free(ctx, cw);
+        return NULL;
+    }
+    ctx->error[0] = 0;
+    if (o->class_weight_balanced) {
+        int64_t *count = (int64_t *)kn__calloc(ctx, (size_t)(classes > 0 ? classes : 1), sizeof *count);
+        if (!count) {
+            kn__free(ctx, w);
+            kn__free(ctx, cw);
+            return NULL;
+        }
+        for (int64_t r = 0; r < counted; r++) count[data->labels[r]]++;
+        for (int c = 0; c < classes; c++) cw[c] = count[c] ? (double)counted / ((double)classes * (double)count[c]) : 0;
+        kn__free(ctx, count);
+    } else {
+        for (int c = 0; c < classes; c++) cw[c] = o->class_weight ? o->class_weight[c] : 1.0;
+    }
+    for (int c = 0; c < classes; c++)
+        if (!(cw[c] >= 0) || !isfinite(cw[c])) {
+            kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: class weight %d is %g (must be finite and >= 0)", c, cw[c]);
+            kn__free(ctx, w);
+            kn__free(ctx, cw);
+            return NULL;
+        }
+    for (int64_t r = 0; r < n; r++) {
+        double v = data->labels && (o->class_weight || o->class_weight_balanced) ? cw[data->labels[r]] : 1.0;
+        if (o->sample_weight) {
+            if (!(o->sample_weight[r] >= 0) || !isfinite(o->sample_weight[r])) {
+                kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: sample weight of row %lld is %g (must be finite and >= 0)",
+                          (long long)r, (double)o->sample_weight[r]);
+                kn__free(ctx, w);
+                kn__free(ctx, cw);
+                return NULL;
+            }
+            v *= o->sample_weight[r];
+        }
+        w[r] = (float)v;
+    }
+    kn__free(ctx, cw);
+    return w;
+}
+
 /* The loss or a gradient went NaN or infinite: name the step and the first tensor that did
  * (an input, a parameter, or an op's output, found by running the phases again node by node). */
 static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t s, unsigned phases) {
@@ -132,6 +185,17 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     int64_t bs = o.batch_size < n_train ? o.batch_size : n_train;
     int64_t steps = (n_train + bs - 1) / bs;
 
+    /* class and sample weights: the graph takes a weight per row from now on */
+    bool weighting = o.class_weight || o.class_weight_balanced || o.sample_weight;
+    if (weighting && (o.class_weight || o.class_weight_balanced) && !data->labels)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: class weights need class labels (the data is regression)");
+    if (weighting && o.class_weight && o.n_class_weights < data->n_classes)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: %d class weights for %d classes", o.n_class_weights,
+                         data->n_classes);
+    if (weighting && !m->weighted) {
+        m->weighted = true;
+        m->graph_stale = m->graph != NULL;
+    }
     if ((st = kn__model_ensure_graph(m, bs, true))) return st;
     /* what inference needs to know about the data, saved with the model */
     if (data->label_names && !m->label_names &&
@@ -219,6 +283,16 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     m->history.best_epoch = 0;
     m->history.stopped_early = false;
 
+    float *row_w = weighting ? row_weights(m, data, &o, n_train, o.validation_data != NULL) : NULL;
+    if (weighting && !row_w) {
+        kn__free(ctx, perm);
+        kn__free(ctx, times);
+        kn__free(ctx, best_w);
+        kn__free(ctx, grad_sum);
+    kn__free(ctx, row_w);
+        return m->ctx->error[0] ? KN_ERR_INVALID_ARGUMENT : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory");
+    }
+
     uint64_t seed = o.resume ? m->pos.seed : kn_ctx_seed(ctx);
     struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs, .seed = seed,
                                  .validation_split = o.validation_split};
@@ -244,7 +318,10 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
             const int64_t *idx = perm + s * bs;
             double tg0 = kn__now();
-            if ((st = kn__model_load_batch(m, data, idx, 0, b, true))) break;
+            m->row_weights = row_w;
+            st = kn__model_load_batch(m, data, idx, 0, b, true);
+            m->row_weights = NULL;
+            if (st) break;
             gather_s += kn__now() - tg0;
             if (s + 1 < steps) prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
             kn_graph *g = m->graph;
@@ -377,6 +454,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     }
     kn__free(ctx, best_w);
     kn__free(ctx, grad_sum);
+    kn__free(ctx, row_w);
     m->history.best_epoch = stopping ? stop_mon.best_epoch : saving ? best_mon.best_epoch : 0;
     m->graph->opt.learning_rate = m->copts.optimizer.learning_rate;
     if (o.resume && !st) m->pos.valid = false; /* consumed */

@@ -35,6 +35,8 @@ static const char *train_help =
     "                           improved for PATIENCE epochs, and restore the best weights\n"
     "  --accumulate N           update every N batches from their mean gradient (as a batch\n"
     "                           N times larger; default 1)\n"
+    "  --class-weight W         weigh each class's rows in the training loss: balanced (rows /\n"
+    "                           (classes x rows of the class)) or a list W0,W1,... by class\n"
     "  --save-best              with --out: save DIR/best.kiln at each epoch with the best\n"
     "                           val_loss (loss without validation data) so far\n"
     "  --passes LIST            graph optimizer passes: all (default), none, a list run alone\n"
@@ -50,12 +52,27 @@ static const char *train_help =
     "test_loss, test_accuracy, test_f1_macro, and model (DIR/model.kiln) with --out.\n";
 
 typedef struct train_args {
-    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule;
+    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight;
     long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps, accumulate;
     bool save_best;
     double lr, validation_split;
     bool validation_given, deterministic;
 } train_args;
+
+/* "1,5,0.5" into w (up to max; w NULL: just check); returns the count, 0 when malformed. */
+static int parse_weights(const char *text, float *w, int max) {
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v >= 0) || v > 1e12 || (*end && *end != ',')) return 0;
+        if (w && n < max) w[n] = (float)v;
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
 
 static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool *help) {
     for (int i = 0; i < argc; i++) {
@@ -72,6 +89,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
                           : strcmp(s, "--resume") == 0    ? &a->resume
                           : strcmp(s, "--passes") == 0    ? &a->passes
                           : strcmp(s, "--schedule") == 0  ? &a->schedule
+                          : strcmp(s, "--class-weight") == 0 ? &a->class_weight
                                                           : NULL;
         if (slot) {
             if (!val || ((slot == &a->out || slot == &a->resume) && !*val))
@@ -131,6 +149,9 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
         return cli_usage_error("train", "--schedule: unknown schedule '%s' (constant, step, exponential, cosine, "
                                         "polynomial, one_cycle)", a->schedule);
     if (a->save_best && !a->out) return cli_usage_error("train", "--save-best needs --out DIR (where best.kiln goes)");
+    if (a->class_weight && strcmp(a->class_weight, "balanced") != 0 && !parse_weights(a->class_weight, NULL, 0))
+        return cli_usage_error("train", "--class-weight: '%s' is neither 'balanced' nor a list of weights >= 0 such as 1,5",
+                               a->class_weight);
     if (a->precision && strcmp(a->precision, "fp32") != 0)
         return cli_usage_error("train", "--precision %s is not available yet (fp32 only)", a->precision);
     return CLI_OK;
@@ -201,7 +222,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     char *model_path = NULL;
     kn_dataset *train = NULL, *test = NULL;
     kn_model *m = NULL;
-    kn_spec spec;
+    kn_spec spec = {0}; /* a resume fills only what the checkpoint gives */
     const kn_history *h = NULL;
     kn_eval_report test_report = {.loss = NAN, .accuracy = NAN, .f1_macro = NAN};
     const char *spec_name = !a.spec ? "checkpoint" : a.spec[0] == '{' ? "SPEC" : a.spec;
@@ -270,6 +291,14 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     }
     if (a.warmup_steps) fo.schedule.warmup_steps = a.warmup_steps;
     fo.accumulate = (int)a.accumulate;
+    float class_w[1024];
+    if (a.class_weight && strcmp(a.class_weight, "balanced") == 0) {
+        fo.class_weight_balanced = true;
+    } else if (a.class_weight) {
+        fo.n_class_weights = parse_weights(a.class_weight, class_w, 1024);
+        if (fo.n_class_weights > 1024) fo.n_class_weights = 1024;
+        fo.class_weight = class_w;
+    }
     if (a.early_stopping) {
         fo.early_stopping.patience = (int)a.early_stopping;
         fo.early_stopping.restore_best_weights = true;

@@ -37,13 +37,13 @@ static void exp_rows(const float *z, float *e, float *sums, float *lse, int64_t 
 }
 
 /* Sum over rows of log(sum(exp(z_r))) - z_r[label], in chunks through a stack buffer. */
-static double sparse_ce_logits(const float *p, const int32_t *lab, int64_t rows, int64_t c) {
+static double sparse_ce_logits(const float *p, const int32_t *lab, const float *w, int64_t rows, int64_t c) {
     enum { BUF = 2048 };
     float e[BUF], sums[BUF], lse[BUF];
     double total = 0;
     if (c > BUF) {
         for (int64_t r = 0; r < rows; r++)
-            if (lab[r] >= 0 && lab[r] < c) total += kn__log_sum_exp(p + r * c, c) - p[r * c + lab[r]];
+            if (lab[r] >= 0 && lab[r] < c) total += (w ? w[r] : 1.0) * (kn__log_sum_exp(p + r * c, c) - p[r * c + lab[r]]);
         return total;
     }
     int64_t chunk = BUF / c;
@@ -52,78 +52,75 @@ static double sparse_ce_logits(const float *p, const int32_t *lab, int64_t rows,
         exp_rows(p + r0 * c, e, sums, lse, n, c);
         for (int64_t r = 0; r < n; r++) {
             int32_t l = lab[r0 + r];
-            if (l >= 0 && l < c) total += lse[r] - p[(r0 + r) * c + l];
+            if (l >= 0 && l < c) total += (w ? w[r0 + r] : 1.0) * (lse[r] - p[(r0 + r) * c + l]);
         }
     }
     return total;
 }
 
+/* The loss of row r (before the mean over the batch). */
+static double row_loss(kn_loss kind, bool logits, const float *pr, const void *target, int64_t r, int64_t c) {
+    double total = 0;
+    switch (kind) {
+    case KN_LOSS_MSE: {
+        const float *yr = (const float *)target + r * c;
+        for (int64_t j = 0; j < c; j++) total += (double)(pr[j] - yr[j]) * (pr[j] - yr[j]);
+        return total / (double)c;
+    }
+    case KN_LOSS_MAE: {
+        const float *yr = (const float *)target + r * c;
+        for (int64_t j = 0; j < c; j++) total += fabs((double)pr[j] - yr[j]);
+        return total / (double)c;
+    }
+    case KN_LOSS_BINARY_CROSSENTROPY: {
+        const float *yr = (const float *)target + r * c;
+        for (int64_t j = 0; j < c; j++) {
+            if (logits) { /* max(z,0) - z y + log(1 + exp(-|z|)) */
+                float z = pr[j];
+                total += (z > 0 ? z : 0) - z * yr[j] + log1pf(expf(-fabsf(z)));
+            } else {
+                float q = clipp(pr[j]);
+                total -= yr[j] * logf(q) + (1 - yr[j]) * logf(1 - q);
+            }
+        }
+        return total / (double)c;
+    }
+    case KN_LOSS_CATEGORICAL_CROSSENTROPY: {
+        const float *yr = (const float *)target + r * c;
+        if (logits) {
+            float lse = kn__log_sum_exp(pr, c);
+            for (int64_t j = 0; j < c; j++) total -= yr[j] * (pr[j] - lse);
+        } else {
+            float s = row_sum(pr, c);
+            for (int64_t j = 0; j < c; j++) total -= yr[j] * logf(clipp(pr[j] / s));
+        }
+        return total;
+    }
+    case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: { /* from probabilities (logits: batched below) */
+        int32_t l = ((const int32_t *)target)[r];
+        return l >= 0 && l < c ? -logf(clipp(pr[l] / row_sum(pr, c))) : 0;
+    }
+    default: return 0;
+    }
+}
+
+/* Mean over the batch of weight x row loss (weight 1 without sample weights). */
 void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
     (void)g;
     const kn_tensor *pt = t->src[0];
-    const float *p = pt->data;
+    const float *p = pt->data, *w = t->src[2] ? t->src[2]->data : NULL;
     int64_t rows = pt->ne[0], c = pt->ne[1];
+    kn_loss kind = (kn_loss)t->iparam[0];
     bool logits = t->iparam[1];
     double total = 0;
-    switch ((kn_loss)t->iparam[0]) {
-    case KN_LOSS_MSE: {
-        const float *y = t->src[1]->data;
-        for (int64_t i = 0; i < rows * c; i++) total += (double)(p[i] - y[i]) * (p[i] - y[i]);
-        total /= (double)c;
-        break;
-    }
-    case KN_LOSS_MAE: {
-        const float *y = t->src[1]->data;
-        for (int64_t i = 0; i < rows * c; i++) total += fabs((double)p[i] - y[i]);
-        total /= (double)c;
-        break;
-    }
-    case KN_LOSS_BINARY_CROSSENTROPY: {
-        const float *y = t->src[1]->data;
-        for (int64_t i = 0; i < rows * c; i++) {
-            if (logits) { /* max(z,0) - z y + log(1 + exp(-|z|)) */
-                float z = p[i];
-                total += (z > 0 ? z : 0) - z * y[i] + log1pf(expf(-fabsf(z)));
-            } else {
-                float q = clipp(p[i]);
-                total -= y[i] * logf(q) + (1 - y[i]) * logf(1 - q);
-            }
-        }
-        total /= (double)c;
-        break;
-    }
-    case KN_LOSS_CATEGORICAL_CROSSENTROPY: {
-        const float *y = t->src[1]->data;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *pr = p + r * c, *yr = y + r * c;
-            if (logits) {
-                float lse = kn__log_sum_exp(pr, c);
-                for (int64_t j = 0; j < c; j++) total -= yr[j] * (pr[j] - lse);
-            } else {
-                float s = row_sum(pr, c);
-                for (int64_t j = 0; j < c; j++) total -= yr[j] * logf(clipp(pr[j] / s));
-            }
-        }
-        break;
-    }
-    case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: {
-        const int32_t *lab = t->src[1]->data;
-        if (logits) {
-            total = sparse_ce_logits(p, lab, rows, c);
-            break;
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            int32_t l = lab[r];
-            if (l >= 0 && l < c) total -= logf(clipp(p[r * c + l] / row_sum(p + r * c, c)));
-        }
-        break;
-    }
-    default: break;
-    }
+    if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && logits)
+        total = sparse_ce_logits(p, t->src[1]->data, w, rows, c);
+    else
+        for (int64_t r = 0; r < rows; r++) total += (w ? w[r] : 1.0) * row_loss(kind, logits, p + r * c, t->src[1]->data, r, c);
     *(float *)t->data = (float)(total / (double)rows);
 }
 
-/* src: pred, target, dloss (scalar). */
+/* src: pred, target, dloss (scalar), sample weights (batch) or NULL. */
 void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
     (void)g;
     const kn_tensor *pt = t->src[0];
@@ -215,5 +212,10 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
         break;
     }
     default: break;
+    }
+    if (t->src[3]) { /* sample weights: each row's gradient times its weight */
+        const float *w = t->src[3]->data;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < c; j++) dx[r * c + j] *= w[r];
     }
 }

@@ -43,11 +43,11 @@ static void fuse_loss(kn_graph *g, kn_tensor *loss) {
         ag->op = KN_OP_LOSS_GRAD;
         ag->iparam[0] = loss->iparam[0];
         ag->iparam[1] = 1;
-        kn__rewire(g, ag, z, y, lg->src[2], NULL);
+        kn__rewire(g, ag, z, y, lg->src[2], lg->src[3]);
         snprintf(ag->fused, sizeof ag->fused, "%s+%s_grad", kn_activation_name(act), kn_loss_name((kn_loss)loss->iparam[0]));
     }
     loss->iparam[1] = 1;
-    kn__rewire(g, loss, z, y, NULL, NULL);
+    kn__rewire(g, loss, z, y, loss->src[2], NULL);
     snprintf(loss->fused, sizeof loss->fused, "%s+%s", kn_activation_name(act), kn_loss_name((kn_loss)loss->iparam[0]));
 }
 
