@@ -600,6 +600,10 @@ typedef struct kn_spec {
     kn_early_stopping early_stopping;
     kn_reduce_on_plateau reduce_lr;
     bool save_best;
+    /* "class_weight": "balanced", or a list of weights by class ([1, 5]) */
+    bool class_weight_balanced;
+    int n_class_weights;
+    float class_weight[256];
 } kn_spec;
 
 /* Builds an uncompiled model from a JSON description in Keras's vocabulary (see

@@ -209,6 +209,18 @@ static void accumulation(kn_ctx *ctx) {
     CHECK(st == KN_ERR_NUMERIC && strstr(kn_last_error(ctx), "parameter 'dense_1/kernel'"), "NaN weight named: %s",
           kn_last_error(ctx));
     kn_model_free(a);
+    /* an op overflowing: weights of 1e38 make the first (relu) layer's output infinite */
+    kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &a);
+    kn_model_add_dense(a, 8, KN_RELU);
+    kn_model_add_dense(a, C, KN_SOFTMAX);
+    kn_model_compile(a, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_sgd(0.1f)});
+    kn_model_fit(a, ds, &(kn_fit_opts){.epochs = 1, .batch_size = 64, .verbose = 0}, &h); /* builds the graph */
+    wk = kn_model_param(a, "dense_0/kernel", &n);
+    for (int64_t i = 0; i < n; i++) wk[i] = 1e38f;
+    st = kn_model_fit(a, ds, &(kn_fit_opts){.epochs = 1, .batch_size = 16, .verbose = 0}, &h);
+    CHECK(st == KN_ERR_NUMERIC && strstr(kn_last_error(ctx), "the output of") && strstr(kn_last_error(ctx), "matmul"),
+          "overflowing op named: %s", kn_last_error(ctx));
+    kn_model_free(a);
     /* clipping by value: with clip_value tiny, one SGD step moves each weight by at most lr * clip */
     a = small_model(ctx, 1.0f);
     kn_compile_opts co = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_sgd(1.0f)};
@@ -338,7 +350,7 @@ static void from_json(kn_ctx *ctx) {
     const char *json =
         "{\"type\": \"sequential\", \"input_shape\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
         " \"loss\": \"sparse_categorical_crossentropy\","
-        " \"schedule\": {\"type\": \"cosine\", \"warmup_steps\": 10, \"alpha\": 0.1},"
+        " \"schedule\": {\"type\": \"cosine\", \"warmup_steps\": 10, \"alpha\": 0.1}, \"class_weight\": [1, 2.5, 4],"
         " \"callbacks\": [{\"type\": \"early_stopping\", \"patience\": 4, \"restore_best_weights\": true},"
         "               {\"type\": \"reduce_lr_on_plateau\", \"factor\": 0.5, \"patience\": 2},"
         "               {\"type\": \"model_checkpoint\", \"monitor\": \"val_accuracy\"}]}";
@@ -353,12 +365,14 @@ static void from_json(kn_ctx *ctx) {
                   strcmp(spec.early_stopping.monitor, "val_accuracy") == 0,
               "early stopping fields");
         CHECK(spec.reduce_lr.patience == 2 && spec.reduce_lr.factor == 0.5 && spec.save_best, "plateau, checkpoint");
+        CHECK(spec.n_class_weights == 3 && spec.class_weight[1] == 2.5f && !spec.class_weight_balanced, "class_weight list");
     }
     kn_model_free(m);
     const char *bad[][2] = {
         {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"schedule\": {\"type\": \"cosin\"}}", "schedule.type"},
         {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"schedule\": {\"type\": \"step\", \"decay_step\": 3}}", "decay_step"},
         {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"callbacks\": [{\"type\": \"early_stoping\"}]}", "early_stoping"},
+        {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"class_weight\": [1, -2]}", "class_weight[1]"},
         {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"callbacks\": [{\"type\": \"early_stopping\", \"monitor\": \"acc\"}]}", "callbacks[0].monitor"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

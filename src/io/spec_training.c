@@ -4,6 +4,7 @@
  *                  "min_delta": 0, "mode": "auto", "restore_best_weights": true},
  *                 {"type": "reduce_lr_on_plateau", "factor": 0.5, "patience": 2, "min_lr": 1e-5},
  *                 {"type": "model_checkpoint", "monitor": "val_loss"}]
+ *   "class_weight": "balanced" (or [1, 5]: a weight by class)
  * Unknown keys are errors that name them, so a typo does not silently change training. */
 #include "spec.h"
 
@@ -143,8 +144,33 @@ static kn_status parse_callback(kn_ctx *ctx, const cJSON *cb, int i, kn_spec *sp
                           type->valuestring);
 }
 
+static kn_status parse_class_weight(kn_ctx *ctx, const cJSON *v, kn_spec *spec) {
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "balanced") == 0) {
+        spec->class_weight_balanced = true;
+        return KN_OK;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > 256)
+        return kn__spec_error(ctx, "class_weight", "expected \"balanced\" or a list of 1 to 256 weights by class, such as [1, 5]");
+    int i = 0;
+    for (const cJSON *w = v->child; w; w = w->next, i++) {
+        if (!cJSON_IsNumber(w) || !(w->valuedouble >= 0) || w->valuedouble > 1e12) {
+            char field[48];
+            snprintf(field, sizeof field, "class_weight[%d]", i);
+            return kn__spec_error(ctx, field, "expected a number >= 0");
+        }
+        spec->class_weight[i] = (float)w->valuedouble;
+    }
+    spec->n_class_weights = i;
+    return KN_OK;
+}
+
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec) {
     spec->schedule = kn_schedule_default(KN_SCHEDULE_CONSTANT);
+    const cJSON *cw = cJSON_GetObjectItemCaseSensitive(root, "class_weight");
+    if (cw) {
+        kn_status cst = parse_class_weight(ctx, cw, spec);
+        if (cst) return cst;
+    }
     const cJSON *schedule = cJSON_GetObjectItemCaseSensitive(root, "schedule");
     kn_status st = schedule ? parse_schedule(ctx, schedule, &spec->schedule) : KN_OK;
     const cJSON *callbacks = cJSON_GetObjectItemCaseSensitive(root, "callbacks");

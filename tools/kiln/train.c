@@ -292,6 +292,10 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     if (a.warmup_steps) fo.schedule.warmup_steps = a.warmup_steps;
     fo.accumulate = (int)a.accumulate;
     float class_w[1024];
+    if (!a.class_weight) { /* the description's, unless the command line says otherwise */
+        fo.class_weight_balanced = spec.class_weight_balanced;
+        if (spec.n_class_weights) fo.class_weight = spec.class_weight, fo.n_class_weights = spec.n_class_weights;
+    }
     if (a.class_weight && strcmp(a.class_weight, "balanced") == 0) {
         fo.class_weight_balanced = true;
     } else if (a.class_weight) {
