@@ -403,7 +403,8 @@ typedef enum { KN_MODE_AUTO, KN_MODE_MIN, KN_MODE_MAX } kn_monitor_mode;
 
 /* Keras's EarlyStopping: stop when `monitor` ("val_loss" when NULL; also "val_accuracy",
  * "loss", "accuracy") has not improved by more than min_delta for `patience` epochs
- * (0: off); restore_best_weights puts back the weights of the best epoch at the end. */
+ * (0: off); restore_best_weights puts back the weights of the best epoch when training
+ * ends, stopped early or not (Keras 3). */
 typedef struct kn_early_stopping {
     const char *monitor;
     int patience;

@@ -141,6 +141,16 @@ static void through_fit(kn_ctx *ctx) {
     }
     unlink(best);
     kn_model_free(m);
+    /* patience never runs out: the best epoch's weights still come back at the end (Keras 3) */
+    m = watched = small_model(ctx, 0.5f);
+    fo = (kn_fit_opts){.epochs = 3, .batch_size = 32, .verbose = 0, .callback = copy_epoch1,
+                       .early_stopping = {.monitor = "loss", .patience = 20, .mode = KN_MODE_MAX, .restore_best_weights = true}};
+    st = kn_model_fit(m, ds, &fo, &h);
+    w = kn_model_param(m, "dense_0/kernel", &n);
+    CHECK(st == KN_OK && h->n_epochs == 3 && !h->stopped_early && h->best_epoch == 1 &&
+              memcmp(w, w_after_epoch1, sizeof w_after_epoch1) == 0,
+          "restore at the end without stopping");
+    kn_model_free(m);
 
     /* a step schedule halving every epoch (8 steps an epoch): each epoch's recorded rate */
     m = small_model(ctx, 0.4f);

@@ -446,8 +446,9 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
         if (o.epoch_callback && !o.epoch_callback(o.callback_user, r)) stop = true;
     }
-    /* as Keras: the best epoch's weights come back when early stopping ended the run */
-    if (!st && best_w && m->history.stopped_early && stop_mon.best_epoch > 0) {
+    /* as Keras 3's EarlyStopping.on_train_end: the best epoch's weights come back at the end
+     * of training, stopped early or not (unless the last epoch was the best) */
+    if (!st && best_w && stop_mon.best_epoch > 0 && stop_mon.best_epoch != m->history.n_epochs) {
         memcpy(m->graph->param_buf, best_w, m->graph->param_floats * sizeof(float));
         if (o.verbose >= 1)
             kn__log(ctx, KN_LOG_INFO, "Restoring model weights from the end of the best epoch: %d", stop_mon.best_epoch);
