@@ -536,6 +536,12 @@ int kn_model_class_count(const kn_model *m);
  * confusion[true * n_classes + predicted]; n_classes must be at least
  * kn_model_class_count(m) and kn_dataset_classes(data). */
 kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confusion, int n_classes);
+/* Binary ROC-AUC of scores (the probability of class 1) against labels (0/1), as
+ * scikit-learn's roc_auc_score (ties averaged); NaN with one class present. */
+double kn_roc_auc(kn_ctx *ctx, const float *score, const int32_t *labels, int64_t n);
+/* Mean -log p(true class) of probability rows (n, classes), clipped to [eps, 1-eps] and
+ * renormalized, as scikit-learn's log_loss. */
+double kn_log_loss(const float *probs, const int32_t *labels, int64_t n, int classes);
 /* Metrics of a confusion matrix; per_class (n_classes entries) may be NULL. */
 void kn_metrics_from_confusion(const int64_t *confusion, int n_classes, kn_metrics *out,
                                kn_class_metrics *per_class);

@@ -20,7 +20,8 @@ static const char *eval_help =
     "                   (default: none, nothing is written)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
-    "JSON keys: n, loss, accuracy, precision_macro, recall_macro, f1_macro, f1_micro,\n"
+    "JSON keys: n, loss, accuracy, precision_macro, recall_macro, f1_macro, f1_micro, log_loss,\n"
+    "roc_auc (two classes),\n"
     "f1_weighted, labels, per_class (a list of {label, precision, recall, f1, support}),\n"
     "confusion (rows: true labels, in labels order); for regression n, loss, mse, rmse, mae, r2.\n";
 
@@ -118,6 +119,27 @@ static bool write_confusion_svg(FILE *f, const void *user) {
 
 /* ---------------------------------------------------------------- reports */
 
+/* ROC-AUC (two classes) and log-loss from the model's probabilities on the data; left NaN
+ * when they cannot be had (out of memory, or not probabilities: from_logits models). */
+static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, int c, double scores[2]) {
+    int64_t n = kn_dataset_size(ds), outs = kn_model_output_size(m);
+    const int32_t *labels = kn_dataset_labels(ds);
+    float *p = malloc(sizeof(float) * (size_t)(n * outs)), *rows = malloc(sizeof(float) * (size_t)(n * c));
+    if (p && rows && labels && kn_model_predict(m, kn_dataset_x(ds), n, p) == KN_OK) {
+        for (int64_t i = 0; i < n; i++) { /* one sigmoid output: the rows [1 - p, p] */
+            if (outs == 1) rows[i * c] = 1 - p[i], rows[i * c + 1] = p[i];
+            else memcpy(rows + i * c, p + i * outs, sizeof(float) * (size_t)c);
+        }
+        scores[1] = kn_log_loss(rows, labels, n, c);
+        if (c == 2) {
+            for (int64_t i = 0; i < n; i++) p[i] = rows[i * 2 + 1];
+            scores[0] = kn_roc_auc(ctx, p, labels, n);
+        }
+    }
+    free(p);
+    free(rows);
+}
+
 static void print_classification(FILE *f, const kn_model *m, const kn_metrics *mt, const kn_class_metrics *pc,
                                  const int64_t *cm, int c, double loss) {
     char buf[CLI_LABEL_BUF];
@@ -147,10 +169,12 @@ static void print_classification(FILE *f, const kn_model *m, const kn_metrics *m
 }
 
 static void json_classification(const kn_model *m, const kn_metrics *mt, const kn_class_metrics *pc,
-                                const int64_t *cm, int c, double loss) {
+                                const int64_t *cm, int c, double loss, const double scores[2]) {
     char buf[CLI_LABEL_BUF];
     bool first = true;
     fputc('{', stdout);
+    if (isfinite(scores[0])) cli_json_key_number(stdout, "roc_auc", scores[0], &first);
+    if (isfinite(scores[1])) cli_json_key_number(stdout, "log_loss", scores[1], &first);
     cli_json_key_number(stdout, "n", (double)mt->n, &first);
     cli_json_key_number(stdout, "loss", loss, &first);
     cli_json_key_number(stdout, "accuracy", mt->accuracy, &first);
@@ -294,6 +318,8 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
     }
     kn_metrics mt;
     kn_metrics_from_confusion(cm, c, &mt, pc);
+    double scores[2] = {NAN, NAN}; /* roc_auc (binary), log_loss */
+    probability_scores(ctx, m, ds, c, scores);
     if (a.out) {
         svg_path = cli_path_join(a.out, "confusion.svg");
         if (!svg_path) { fprintf(stderr, "kiln: %s: out of memory\n", a.out); rc = CLI_RUNTIME; goto done; }
@@ -302,9 +328,11 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
     if (!g->json || !g->quiet) {
         fprintf(human, "%s on %s (%s split, %lld samples)\n", a.model, a.data, test ? "test" : "train", (long long)mt.n);
         print_classification(human, m, &mt, pc, cm, c, rep.loss);
+        if (isfinite(scores[1])) fprintf(human, "log_loss   %.4f\n", scores[1]);
+        if (isfinite(scores[0])) fprintf(human, "roc_auc    %.4f\n", scores[0]);
         if (svg_path) fprintf(human, "wrote %s\n", svg_path);
     }
-    if (g->json) json_classification(m, &mt, pc, cm, c, rep.loss);
+    if (g->json) json_classification(m, &mt, pc, cm, c, rep.loss, scores);
 done:
     free(svg_path);
     free(cm);
