@@ -128,6 +128,68 @@ int main(void) {
         snprintf(tmpglob, sizeof tmpglob, "rm -f %s/*.tmp.*", dir); /* a killed save leaves its temporary file */
         if (system(tmpglob) != 0) failures++;
     }
+    /* the same with training control: early stopping (best weights restored), reduce-on-plateau
+     * and a cosine schedule carry over a resume (their state is in the checkpoint). Watching
+     * the training loss in max mode, every epoch after the first "fails to improve": the rate
+     * halves each epoch and the run stops after epoch 3, restoring epoch 1's weights. */
+    kn_fit_opts ctl = {.epochs = 6, .batch_size = BATCH, .validation_split = 0.1, .verbose = 0,
+                       .early_stopping = {.monitor = "loss", .mode = KN_MODE_MAX, .patience = 2, .restore_best_weights = true},
+                       .reduce_lr = {.monitor = "loss", .mode = KN_MODE_MAX, .patience = 1, .factor = 0.5},
+                       .schedule = kn_schedule_default(KN_SCHEDULE_COSINE)};
+    m = new_model(ctx);
+    if (kn_model_fit(m, ds, &ctl, &h)) return 1;
+    params_of(m, ref);
+    int ref_epochs = h->n_epochs, ref_best = h->best_epoch;
+    kn_epoch_record ref_rec[8];
+    memcpy(ref_rec, h->epochs, sizeof(kn_epoch_record) * (size_t)(ref_epochs < 8 ? ref_epochs : 8));
+    if (ref_epochs != 3 || ref_best != 1 || !h->stopped_early) {
+        printf("FAIL control: the uninterrupted run ran %d epochs (3), best %d (1)\n", ref_epochs, ref_best);
+        failures++;
+    }
+    kn_model_free(m);
+    const int ctl_kills[] = {3, 19, 20, 25, 38, 50};
+    for (size_t k = 0; k < sizeof ctl_kills / sizeof *ctl_kills; k++) {
+        unlink(ck);
+        pid_t pid = fork();
+        if (pid == 0) {
+            kill_point = "fit:step";
+            kill_at = ctl_kills[k];
+            seen_count = 0;
+            kn_model *cm = new_model(ctx);
+            kn_fit_opts o = ctl;
+            o.checkpoint_path = ck;
+            o.checkpoint_every = EVERY;
+            kn_model_fit(cm, ds, &o, NULL);
+            _exit(3);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        kn_model *r = NULL;
+        bool killed = WIFSIGNALED(status), fresh = access(ck, F_OK) != 0;
+        if (!killed) { /* the run stopped early before this step: nothing to resume */
+            printf("ok   control: not killed at step %d (stopped earlier)\n", ctl_kills[k]);
+            continue;
+        }
+        if (fresh) r = new_model(ctx);
+        else if (kn_model_load(ctx, ck, NULL, &r) != KN_OK) {
+            printf("FAIL control kill at step %d: the checkpoint does not load: %s\n", ctl_kills[k], kn_last_error(ctx));
+            failures++;
+            continue;
+        }
+        kn_fit_opts o = ctl;
+        o.resume = !fresh;
+        kn_status st = kn_model_fit(r, ds, &o, &h);
+        params_of(r, got);
+        bool same = st == KN_OK && memcmp(ref, got, n * sizeof(float)) == 0 && h->n_epochs == ref_epochs &&
+                    h->best_epoch == ref_best;
+        /* the restored weights hide the later epochs: their losses and rates must match too */
+        for (int e = 0; same && e < ref_epochs && e < 8; e++)
+            same = h->epochs[e].loss == ref_rec[e].loss && h->epochs[e].learning_rate == ref_rec[e].learning_rate;
+        printf("%s control kill at step %d: %d epochs (uninterrupted %d), best %d (%d)%s\n", same ? "ok  " : "FAIL",
+               ctl_kills[k], st ? -1 : h->n_epochs, ref_epochs, st ? -1 : h->best_epoch, ref_best, st ? kn_last_error(ctx) : "");
+        if (!same) failures++;
+        kn_model_free(r);
+    }
     kn_dataset_free(ds);
     kn_ctx_free(ctx);
     char cmd[160];

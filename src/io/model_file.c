@@ -138,6 +138,19 @@ static cJSON *checkpoint_json(const kn_model *m, const struct kn__train_pos *pos
     cJSON_AddStringToObject(c, "seed", num); /* as text: 64 bits exact */
     snprintf(num, sizeof num, "%.17g", pos->validation_split);
     cJSON_AddStringToObject(c, "validation_split", num);
+    if (pos->control.valid) { /* training control's state, each double as exact text */
+        const struct kn__control_pos *k = &pos->control;
+        cJSON *ctl = cJSON_AddObjectToObject(c, "control");
+        const double d[4] = {k->stop_best, k->save_best, k->plateau_best, k->base_lr};
+        const char *dn[4] = {"stop_best", "save_best", "plateau_best", "base_lr"};
+        for (int i = 0; i < 4; i++) {
+            snprintf(num, sizeof num, "%.17g", d[i]);
+            cJSON_AddStringToObject(ctl, dn[i], num);
+        }
+        const int v[6] = {k->stop_best_epoch, k->stop_wait, k->save_best_epoch, k->save_wait, k->plateau_wait, k->plateau_cooldown};
+        const char *vn[6] = {"stop_best_epoch", "stop_wait", "save_best_epoch", "save_wait", "plateau_wait", "plateau_cooldown"};
+        for (int i = 0; i < 6; i++) cJSON_AddNumberToObject(ctl, vn[i], v[i]);
+    }
     cJSON *hist = cJSON_AddArrayToObject(c, "history");
     for (int e = 0; e < pos->epoch && e < m->history.n_epochs; e++) {
         const kn_epoch_record *r = &m->records[e];
@@ -202,6 +215,10 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
         if (g->state_floats) /* right after the parameters, 64-byte aligned like them */
             add_tensor_entry(h, "kiln.optimizer.state", "F32", g->state_floats, data_bytes,
                              data_bytes + g->state_floats * sizeof(float));
+        if (pos->best_weights) { /* then early stopping's best weights, the flat layout again */
+            size_t at = data_bytes + g->state_floats * sizeof(float);
+            add_tensor_entry(h, "kiln.best_weights", "F32", g->param_floats, at, at + g->param_floats * sizeof(float));
+        }
     }
 
     size_t at = 0;
@@ -248,9 +265,10 @@ kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__tr
     const kn_graph *g = m->graph;
     size_t data_bytes = data_section_bytes(g);
     size_t state_bytes = pos ? g->state_floats * sizeof(float) : 0;
-    const void *parts[2] = {g->param_buf, g->state_buf};
-    size_t sizes[2] = {data_bytes, state_bytes};
-    uint64_t checksum = kn__checksum_parts(parts, sizes, state_bytes ? 2 : 1);
+    size_t best_bytes = pos && pos->best_weights ? g->param_floats * sizeof(float) : 0;
+    const void *parts[3] = {g->param_buf, g->state_buf, pos ? pos->best_weights : NULL};
+    size_t sizes[3] = {data_bytes, state_bytes, best_bytes};
+    uint64_t checksum = kn__checksum_parts(parts, sizes, best_bytes ? 3 : state_bytes ? 2 : 1);
     char *header = build_header(m, g, data_bytes, checksum, pos);
     if (!header) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory building the header", path);
     /* pad the header with spaces so the data section starts 64-byte aligned */
@@ -281,6 +299,7 @@ kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__tr
     kn__test_point(ctx, "save:half-written");
     if (!st) st = write_all(ctx, fd, g->param_buf, data_bytes, tmp);
     if (!st && state_bytes) st = write_all(ctx, fd, g->state_buf, state_bytes, tmp);
+    if (!st && best_bytes) st = write_all(ctx, fd, pos->best_weights, best_bytes, tmp);
     if (!st && fsync(fd) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (fd >= 0 && close(fd) != 0 && !st) st = kn__error(ctx, KN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
     kn__test_point(ctx, "save:before-rename");

@@ -83,6 +83,26 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
             m->resume_history[e] = (kn_epoch_record){.epoch = e + 1, .loss = v[0], .accuracy = v[1], .val_loss = v[2],
                                                      .val_accuracy = v[3], .seconds = v[4], .learning_rate = v[5]};
     }
+    struct kn__control_pos control = {0};
+    const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(c, "control");
+    if (ok && ctl) { /* training control's state (optional) */
+        const char *dn[4] = {"stop_best", "save_best", "plateau_best", "base_lr"};
+        double *dv[4] = {&control.stop_best, &control.save_best, &control.plateau_best, &control.base_lr};
+        for (int i = 0; ok && i < 4; i++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(ctl, dn[i]);
+            ok = cJSON_IsString(x) && sscanf(x->valuestring, "%lf", dv[i]) == 1;
+        }
+        const char *vn[6] = {"stop_best_epoch", "stop_wait", "save_best_epoch", "save_wait", "plateau_wait", "plateau_cooldown"};
+        int *iv[6] = {&control.stop_best_epoch, &control.stop_wait, &control.save_best_epoch, &control.save_wait,
+                      &control.plateau_wait, &control.plateau_cooldown};
+        for (int i = 0; ok && i < 6; i++) {
+            double v = 0;
+            ok = ck_num(ctl, vn[i], 1e6, &v);
+            *iv[i] = (int)v;
+        }
+        ok = ok && control.base_lr > 0 && isfinite(control.base_lr);
+        control.valid = ok;
+    }
     double loss_sum = 0, vsplit = 0;
     unsigned long long seed = 0;
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(c, "seed"), *vs = cJSON_GetObjectItemCaseSensitive(c, "validation_split");
@@ -94,7 +114,7 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
     m->pos = (struct kn__train_pos){.valid = true, .epoch = (int)epoch, .epochs = (int)epochs, .batch = (int64_t)batch,
                                     .batch_size = (int64_t)bs, .loss_sum = loss_sum, .correct = (int64_t)correct,
                                     .seen = (int64_t)seen, .seconds = seconds, .seed = seed,
-                                    .validation_split = vsplit};
+                                    .validation_split = vsplit, .control = control};
     m->resume_step = (int64_t)step;
     return KN_OK;
 }
@@ -157,7 +177,7 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     span *spans = kn__calloc(ctx, (size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *spans);
     if (!spans) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     int n_spans = 0;
-    size_t state_start = 0, state_count = 0;
+    size_t state_start = 0, state_count = 0, best_start = 0, best_count = 0;
     kn_status st = KN_OK;
     const cJSON *t;
     cJSON_ArrayForEach(t, header) {
@@ -203,6 +223,15 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
         }
         spans[n_spans++] = (span){start, end};
         if (strncmp(name, "kiln.pad.", 9) == 0) continue;
+        if (strcmp(name, "kiln.best_weights") == 0) { /* a checkpoint's early-stopping best weights */
+            if (strcmp(dt->valuestring, "F32") != 0 || ndim != 1 || numel != total) {
+                st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' must be a 1-D F32 tensor of %zu values", path, name, total);
+                break;
+            }
+            best_start = start;
+            best_count = numel;
+            continue;
+        }
         if (strcmp(name, "kiln.optimizer.state") == 0) { /* a checkpoint's optimizer state */
             if (strcmp(dt->valuestring, "F32") != 0 || ndim != 1) {
                 st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' must be a 1-D F32 tensor", path, name);
@@ -243,6 +272,12 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     kn__free(ctx, spans);
     if (st) return st;
     /* kiln's own layout: the data section is the flat buffer itself */
+    if (best_count) {
+        m->resume_best = kn__alloc(ctx, best_count * sizeof(float));
+        if (!m->resume_best) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for the best weights", path);
+        memcpy(m->resume_best, data + best_start, best_count * sizeof(float));
+        m->resume_best_floats = best_count;
+    }
     if (state_count) {
         m->resume_state = kn__alloc(ctx, state_count * sizeof(float));
         if (!m->resume_state) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for the optimizer state", path);

@@ -38,6 +38,7 @@ void kn_model_free(kn_model *m) {
     kn_graph_free(m->report_graph);
     kn__model_unmap(m);
     kn__free(m->ctx, m->resume_state);
+    kn__free(m->ctx, m->resume_best);
     kn__free(m->ctx, m->resume_history);
     kn__free(m->ctx, m->layers);
     kn__free(m->ctx, m->records);

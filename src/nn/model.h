@@ -60,7 +60,17 @@ struct kn_model {
         double seconds;        /* time spent in that epoch so far */
         uint64_t seed;         /* the shuffle's seed: a resumed run shuffles as the original */
         double validation_split;
+        /* training control (train/control.c) at the checkpoint: the watched metrics' best
+         * values, epochs and waits, reduce-on-plateau's cooldown and rate */
+        struct kn__control_pos {
+            bool valid;
+            double stop_best, save_best, plateau_best, base_lr;
+            int stop_best_epoch, stop_wait, save_best_epoch, save_wait, plateau_wait, plateau_cooldown;
+        } control;
+        const float *best_weights; /* saving: early stopping's best weights (param_floats), or NULL */
     } pos;
+    float *resume_best;        /* from a checkpoint: early stopping's best weights, until fit takes them */
+    size_t resume_best_floats;
     kn_epoch_record *resume_history; /* a checkpoint's completed epochs (pos.epoch records) */
     float *resume_state;       /* optimizer state from a checkpoint, until the training graph takes it */
     size_t resume_state_floats;

@@ -144,6 +144,16 @@ static float *row_weights(kn_model *m, const kn_dataset *data, const kn_fit_opts
     return w;
 }
 
+/* The control's state for a checkpoint (monitors that are off are NULL). */
+static struct kn__control_pos control_pos(const kn__monitor *stop, const kn__monitor *save, const kn__plateau *plateau,
+                                          double base_lr) {
+    struct kn__control_pos k = {.valid = true, .base_lr = base_lr};
+    if (stop) k.stop_best = stop->best, k.stop_best_epoch = stop->best_epoch, k.stop_wait = stop->wait;
+    if (save) k.save_best = save->best, k.save_best_epoch = save->best_epoch, k.save_wait = save->wait;
+    if (plateau) k.plateau_best = plateau->mon.best, k.plateau_wait = plateau->mon.wait, k.plateau_cooldown = plateau->cooldown_left;
+    return k;
+}
+
 /* The loss or a gradient went NaN or infinite: name the step and the first tensor that did
  * (an input, a parameter, or an op's output, found by running the phases again node by node). */
 static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t s, unsigned phases) {
@@ -248,9 +258,6 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     float *best_w = NULL;
     if ((unsigned)o.schedule.kind >= KN_SCHEDULE_COUNT || o.schedule.warmup_steps < 0 || o.schedule.decay_steps < 0)
         st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: schedule: unknown kind %d or negative steps", (int)o.schedule.kind);
-    else if (o.resume && (stopping || plateau_on || saving))
-        st = kn__error(ctx, KN_ERR_UNSUPPORTED, "fit: early stopping, reduce-on-plateau and best-model saving do not carry "
-                                                "over a resume yet (their state is not in checkpoints)");
     if (!st && stopping) st = kn__monitor_init(ctx, &stop_mon, es->monitor, es->mode, es->min_delta, n_val > 0, "early stopping");
     if (!st && saving) st = kn__monitor_init(ctx, &best_mon, es->monitor, es->mode, es->min_delta, n_val > 0, "save best");
     if (!st && plateau_on) {
@@ -271,6 +278,18 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         return st;
     }
     double base_lr = m->copts.optimizer.learning_rate;
+    /* a checkpoint carries the control's state: a resumed run watches as the original did */
+    if (o.resume && m->pos.control.valid) {
+        const struct kn__control_pos *k = &m->pos.control;
+        if (stopping) stop_mon.best = k->stop_best, stop_mon.best_epoch = k->stop_best_epoch, stop_mon.wait = k->stop_wait;
+        if (saving) best_mon.best = k->save_best, best_mon.best_epoch = k->save_best_epoch, best_mon.wait = k->save_wait;
+        if (plateau_on) plateau.mon.best = k->plateau_best, plateau.mon.wait = k->plateau_wait, plateau.cooldown_left = k->plateau_cooldown;
+        base_lr = k->base_lr;
+        if (best_w && m->resume_best && m->resume_best_floats == m->graph->param_floats)
+            memcpy(best_w, m->resume_best, m->graph->param_floats * sizeof(float));
+    }
+    kn__free(ctx, m->resume_best);
+    m->resume_best = NULL;
     int64_t accumulate = o.accumulate > 1 ? o.accumulate : 1, acc_rows = 0;
     int64_t total_steps = (int64_t)o.epochs * ((steps + accumulate - 1) / accumulate); /* optimizer updates */
     float *grad_sum = NULL; /* accumulation: rows x gradient, summed over the group */
@@ -366,6 +385,9 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                 here.correct = correct;
                 here.seen = seen;
                 here.seconds = seconds_before + kn__now() - t0;
+                here.control = control_pos(stopping ? &stop_mon : NULL, saving ? &best_mon : NULL,
+                                           plateau_on ? &plateau : NULL, base_lr);
+                here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
                 if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
             }
             if (o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen)) {
@@ -417,11 +439,6 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             }
             kn__log(ctx, KN_LOG_INFO, "%s", line);
         }
-        if (o.checkpoint_path) { /* every epoch's end */
-            here = (struct kn__train_pos){.valid = true, .epoch = ep + 1, .epochs = o.epochs, .batch_size = bs,
-                                          .seed = seed, .validation_split = o.validation_split};
-            if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
-        }
         if (saving && kn__monitor_update(&best_mon, r)) {
             if ((st = kn__model_save_file(m, o.best_path, NULL))) break;
             if (o.verbose >= 1)
@@ -442,6 +459,14 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                 m->history.stopped_early = true;
                 if (o.verbose >= 1) kn__log(ctx, KN_LOG_INFO, "Epoch %d: early stopping", ep + 1);
             }
+        }
+        if (o.checkpoint_path) { /* every epoch's end, after the control saw the epoch */
+            here = (struct kn__train_pos){.valid = true, .epoch = ep + 1, .epochs = o.epochs, .batch_size = bs,
+                                          .seed = seed, .validation_split = o.validation_split};
+            here.control = control_pos(stopping ? &stop_mon : NULL, saving ? &best_mon : NULL, plateau_on ? &plateau : NULL,
+                                       base_lr);
+            here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
+            if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
         }
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
         if (o.epoch_callback && !o.epoch_callback(o.callback_user, r)) stop = true;
