@@ -344,6 +344,10 @@ kn_status kn_dataset_from_arrays(kn_ctx *ctx, const float *x, const int32_t *lab
 kn_status kn_dataset_from_arrays_regression(kn_ctx *ctx, const float *x, const float *y,
                                             int64_t n, int64_t features, int64_t outputs,
                                             kn_dataset **out);
+/* Holds out test_fraction of the rows (in (0, 1)), seeded, stratified by class for
+ * classification (each class gives its share, rounded); rows keep their order on each side. */
+kn_status kn_dataset_split(const kn_dataset *ds, double test_fraction, uint64_t seed, kn_dataset **train,
+                           kn_dataset **test);
 /* Rows [start, start+count) as a new dataset (copied). */
 kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, kn_dataset **out);
 void kn_dataset_free(kn_dataset *ds);

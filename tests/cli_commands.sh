@@ -291,6 +291,9 @@ run train-class-weight -- train "$SPEC" --data "idx:$DATA" --epochs 1 --class-we
 json train-class-weight-json "assert o['epochs'] == 1, o"
 expect_error train-bad-class-weight 2 "--class-weight" -- train "$SPEC" --data "idx:$DATA" --class-weight 1,x
 expect_error train-few-class-weights 1 "class weights" -- train "$SPEC" --data "idx:$DATA" --class-weight 1
+run train-test-split -- train "$SPEC" --data "idx:$NOTEST" --epochs 1 --test-split 0.25 --json --quiet
+json train-test-split-json "assert o['n_test'] > 0 and o['n_test'] + o['n_train'] <= 12 and 'test_accuracy' in o, o"
+expect_error train-bad-test-split 2 "--test-split" -- train "$SPEC" --data "idx:$NOTEST" --test-split 1.5
 expect_error train-bad-schedule 2 "cosin" -- train "$SPEC" --data "idx:$DATA" --schedule cosin
 expect_error train-save-best-no-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --save-best
 # without validation data early stopping watches the training loss

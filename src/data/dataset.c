@@ -53,7 +53,7 @@ void kn_dataset_free(kn_dataset *ds) {
     kn__free(ctx, ds);
 }
 
-static kn_status set_names(kn_dataset *ds, const char *const *names) {
+kn_status kn__dataset_set_names(kn_dataset *ds, const char *const *names) {
     ds->label_names = kn__calloc(ds->ctx, (size_t)ds->n_classes, sizeof *ds->label_names);
     if (!ds->label_names) return kn__error(ds->ctx, KN_ERR_OUT_OF_MEMORY, "dataset: out of memory");
     for (int i = 0; i < ds->n_classes; i++) {
@@ -109,7 +109,7 @@ static kn_status load_pair(kn_ctx *ctx, const char *dir, const char *prefix, con
         ds->sample_shape[0] = images.dims[1];
         ds->sample_shape[1] = images.dims[2];
         ds->sample_shape[2] = 1;
-        st = set_names(ds, names && n_classes == 10 ? names : NULL);
+        st = kn__dataset_set_names(ds, names && n_classes == 10 ? names : NULL);
     }
     kn__idx_free(ctx, &images);
     kn__idx_free(ctx, &labels);
@@ -241,7 +241,7 @@ kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, k
     s->input_scale = ds->input_scale;
     memcpy(s->sample_shape, ds->sample_shape, sizeof s->sample_shape);
     if (ds->label_names) {
-        st = set_names(s, (const char *const *)ds->label_names);
+        st = kn__dataset_set_names(s, (const char *const *)ds->label_names);
         if (st) {
             kn_dataset_free(s);
             *out = NULL;

@@ -23,4 +23,7 @@ struct kn_dataset {
 kn_status kn__dataset_alloc(kn_ctx *ctx, int64_t n, int64_t features, int n_classes, int64_t outputs,
                             kn_dataset **out);
 
+/* Copies n_classes names into ds (replacing any). */
+kn_status kn__dataset_set_names(kn_dataset *ds, const char *const *names);
+
 #endif

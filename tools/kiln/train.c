@@ -21,6 +21,8 @@ static const char *train_help =
     "  --optimizer NAME         sgd | adam | adamw | rmsprop | adagrad, with Keras's defaults\n"
     "                           (default: the description's, else adam)\n"
     "  --lr X                   learning rate (default: the optimizer's)\n"
+    "  --test-split F           when the data has no test split: hold out this fraction of\n"
+    "                           the rows for the final evaluation (stratified, seeded)\n"
     "  --validation-split F     hold out the last fraction F of the training data (default: 0)\n"
     "  --precision fp32         arithmetic precision (default: fp32; the only one so far)\n"
     "  --checkpoint-every N     with --out: save DIR/checkpoint.kiln every N optimizer steps\n"
@@ -55,7 +57,7 @@ typedef struct train_args {
     const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight;
     long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps, accumulate;
     bool save_best;
-    double lr, validation_split;
+    double lr, validation_split, test_split;
     bool validation_given, deterministic;
 } train_args;
 
@@ -104,6 +106,9 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
             i++;
         } else if (strcmp(s, "--lr") == 0) {
             if (!cli_parse_double("train", s, val, 1e-12, 1e6, &a->lr)) return CLI_USAGE;
+            i++;
+        } else if (strcmp(s, "--test-split") == 0) {
+            if (!cli_parse_double("train", s, val, 0.01, 0.99, &a->test_split)) return CLI_USAGE;
             i++;
         } else if (strcmp(s, "--validation-split") == 0) {
             if (!cli_parse_double("train", s, val, 0, 0.99, &a->validation_split)) return CLI_USAGE;
@@ -232,6 +237,14 @@ int cmd_train(int argc, char **argv, cli_global *g) {
 
     kn_status st = kn_dataset_load(ctx, a.data, &train, &test);
     if (st) { rc = cli_fail(ctx, st); goto done; }
+    if (a.test_split > 0 && test) {
+        if (!g->quiet) fprintf(stderr, "kiln: note: %s has a test split of its own; --test-split is not used\n", a.data);
+    } else if (a.test_split > 0) { /* hold out a stratified, seeded share of the rows */
+        kn_dataset *rest = NULL;
+        if ((st = kn_dataset_split(train, a.test_split, g->seed, &rest, &test))) { rc = cli_fail(ctx, st); goto done; }
+        kn_dataset_free(train);
+        train = rest;
+    }
     if (a.resume) {
         int epochs = 0;
         double vs = 0;
