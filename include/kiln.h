@@ -348,6 +348,11 @@ kn_status kn_dataset_from_arrays_regression(kn_ctx *ctx, const float *x, const f
  * classification (each class gives its share, rounded); rows keep their order on each side. */
 kn_status kn_dataset_split(const kn_dataset *ds, double test_fraction, uint64_t seed, kn_dataset **train,
                            kn_dataset **test);
+/* Fold `fold` (0-based) of a k-fold split for cross-validation: the fold's rows as test, the
+ * rest as train; stratified by class (each class dealt round-robin over the folds after a
+ * seeded shuffle), so the folds partition the rows and every fold sees every class. */
+kn_status kn_dataset_fold(const kn_dataset *ds, int folds, int fold, uint64_t seed, kn_dataset **train,
+                          kn_dataset **test);
 /* Rows [start, start+count) as a new dataset (copied). */
 kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, kn_dataset **out);
 void kn_dataset_free(kn_dataset *ds);

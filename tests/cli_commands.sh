@@ -294,6 +294,15 @@ expect_error train-few-class-weights 1 "class weights" -- train "$SPEC" --data "
 run train-test-split -- train "$SPEC" --data "idx:$NOTEST" --epochs 1 --test-split 0.25 --json --quiet
 json train-test-split-json "assert o['n_test'] > 0 and o['n_test'] + o['n_train'] <= 12 and 'test_accuracy' in o, o"
 expect_error train-bad-test-split 2 "--test-split" -- train "$SPEC" --data "idx:$NOTEST" --test-split 1.5
+run cv -- cv "$SPEC" --data "idx:$DATA" --folds 3 --epochs 1 --json --quiet
+json cv-json "
+assert o['folds'] == 3 and len(o['per_fold']) == 3, o
+for k in ('loss', 'accuracy', 'f1_macro'):
+    assert 'mean_' + k in o and 'std_' + k in o, k
+assert abs(o['mean_accuracy'] - sum(f['accuracy'] for f in o['per_fold']) / 3) < 1e-9
+"
+expect_error cv-no-data 2 "--data" -- cv "$SPEC"
+expect_error cv-bad-folds 2 "--folds" -- cv "$SPEC" --data "idx:$DATA" --folds 1
 expect_error train-bad-schedule 2 "cosin" -- train "$SPEC" --data "idx:$DATA" --schedule cosin
 expect_error train-save-best-no-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --save-best
 # without validation data early stopping watches the training loss
@@ -324,7 +333,7 @@ expect_error eval-no-data 2 "--data" -- eval "$MODEL"
 expect_error predict-no-input 2 "INPUT" -- predict "$MODEL"
 expect_error info-unknown-option 2 "--frob" -- info "$MODEL" --frob
 
-for cmd in graph eval predict info train; do
+for cmd in graph cv eval predict info train; do
     run "help-$cmd" -- "$cmd" --help
     if [ "$RC" -eq 0 ] && [ ! -s "$T/err" ] && grep -q -- '--threads' "$T/out"; then pass "help-$cmd"
     else fail "help-$cmd" "exit $RC, or no --threads in the help"; fi

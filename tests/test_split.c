@@ -1,4 +1,4 @@
-/* test_split.c — kn_dataset_split: each class gives its share (rounded) to the test side, the
+/* test_split.c — kn_dataset_fold (k-fold: a partition, stratified) and kn_dataset_split: each class gives its share (rounded) to the test side, the
  * same seed gives the same split and another seed another, rows keep their order and their
  * names, and fractions that leave a side empty are refused. */
 #include <kiln.h>
@@ -65,6 +65,27 @@ int main(void) {
         kn_dataset_free(tr);
         kn_dataset_free(te);
     }
+    /* k-fold: the 5 test folds partition the rows; each holds 2 of the rare class's 10 */
+    int seen_rows[N] = {0};
+    for (int k = 0; k < 5; k++) {
+        st = kn_dataset_fold(ds, 5, k, 3, &tr, &te);
+        CHECK(st == KN_OK && kn_dataset_size(tr) + kn_dataset_size(te) == N, "fold %d: %s", k, kn_last_error(ctx));
+        if (st) continue;
+        int rare = 0;
+        for (int64_t i = 0; i < kn_dataset_size(te); i++) {
+            seen_rows[(int)kn_dataset_x(te)[i * F]]++;
+            rare += kn_dataset_labels(te)[i] == 2;
+        }
+        CHECK(rare == 2, "fold %d holds %d rare rows (2)", k, rare);
+        kn_dataset_free(tr);
+        kn_dataset_free(te);
+    }
+    bool partition = true;
+    for (int i = 0; i < N; i++) partition &= seen_rows[i] == 1;
+    CHECK(partition, "the test folds partition the rows");
+    CHECK(kn_dataset_fold(ds, 5, 5, 3, &tr, &te) == KN_ERR_INVALID_ARGUMENT && kn_dataset_fold(ds, 1, 0, 3, &tr, &te) ==
+              KN_ERR_INVALID_ARGUMENT,
+          "fold out of range refused");
     CHECK(kn_dataset_split(ds, 1.0, 7, &tr, &te) == KN_ERR_INVALID_ARGUMENT && !tr && !te, "fraction 1 refused");
     CHECK(kn_dataset_split(ds, 0.001, 7, &tr, &te) == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "empty"),
           "a split leaving the test side empty refused: %s", kn_last_error(ctx));

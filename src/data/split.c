@@ -73,3 +73,49 @@ done:
     kn__free(ctx, te);
     return st;
 }
+
+kn_status kn_dataset_fold(const kn_dataset *ds, int folds, int fold, uint64_t seed, kn_dataset **train, kn_dataset **test) {
+    if (!ds || !train || !test) return KN_ERR_INVALID_ARGUMENT;
+    *train = *test = NULL;
+    kn_ctx *ctx = ds->ctx;
+    if (folds < 2 || fold < 0 || fold >= folds || folds > ds->n)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fold: fold %d of %d is not possible with %lld rows", fold, folds,
+                         (long long)ds->n);
+    int64_t n = ds->n;
+    int64_t *perm = kn__alloc(ctx, (size_t)n * sizeof *perm), *tr = kn__alloc(ctx, (size_t)n * sizeof *tr);
+    int64_t *te = kn__alloc(ctx, (size_t)n * sizeof *te);
+    int *which = kn__alloc(ctx, (size_t)n * sizeof *which);
+    kn_status st = KN_OK;
+    if (!perm || !tr || !te || !which) {
+        st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fold: out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    kn__rng_shuffle(perm, n, seed, KN_STREAM_SPLIT + 1);
+    /* stratified: each class dealt round-robin over the folds, after the shuffle */
+    int groups = ds->labels ? ds->n_classes : 1;
+    for (int c = 0; c < groups; c++) {
+        int64_t dealt = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (!ds->labels || ds->labels[perm[i]] == c) which[perm[i]] = (int)(dealt++ % folds);
+    }
+    int64_t n_tr = 0, n_te = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (which[i] == fold) te[n_te++] = i;
+        else tr[n_tr++] = i;
+    }
+    if (n_tr == 0 || n_te == 0) {
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fold: fold %d of %d leaves a side empty", fold, folds);
+        goto done;
+    }
+    if (!(st = take_rows(ds, tr, n_tr, train)) && (st = take_rows(ds, te, n_te, test))) {
+        kn_dataset_free(*train);
+        *train = NULL;
+    }
+done:
+    kn__free(ctx, perm);
+    kn__free(ctx, tr);
+    kn__free(ctx, te);
+    kn__free(ctx, which);
+    return st;
+}

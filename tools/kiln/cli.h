@@ -63,6 +63,7 @@ int cmd_eval(int argc, char **argv, cli_global *g);
 int cmd_predict(int argc, char **argv, cli_global *g);
 int cmd_info(int argc, char **argv, cli_global *g);
 int cmd_graph(int argc, char **argv, cli_global *g);
+int cmd_cv(int argc, char **argv, cli_global *g);
 
 #define CLI_GLOBAL_HELP                                                                 \
     "  --threads N      worker threads (default: all cores)\n"                         \

@@ -21,6 +21,7 @@ static const char *usage_text =
     "  predict MODEL INPUT      predict every image of INPUT (IDX, PNG or PGM) (--top K)\n"
     "  info MODEL               describe a saved model: architecture, parameters, labels,\n"
     "                           training summary\n"
+    "  cv SPEC --data DATA      k-fold cross-validation (--folds K): mean and deviation\n"
     "  graph SPEC               what the graph optimizer and memory planner do to a model's\n"
     "                           graph (--training, --passes LIST, --dot FILE)\n"
     "\n"
@@ -158,13 +159,13 @@ int main(int argc, char **argv) {
         return CLI_OK;
     }
     static const struct { const char *name; int (*run)(int, char **, cli_global *); } commands[] = {
-        {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"info", cmd_info}, {"graph", cmd_graph}};
+        {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"info", cmd_info}, {"graph", cmd_graph}, {"cv", cmd_cv}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2, &g);
-    static const char *const later[] = {"cv", "convert"};
+    static const char *const later[] = {"convert"};
     for (size_t i = 0; i < sizeof later / sizeof *later; i++)
         if (strcmp(cmd, later[i]) == 0) {
-            fprintf(stderr, "kiln: '%s' is not implemented yet in this version (train, eval, predict, info and graph are)\n", cmd);
+            fprintf(stderr, "kiln: '%s' is not implemented yet in this version (train, eval, predict, info, graph and cv are)\n", cmd);
             return CLI_USAGE;
         }
     return cli_usage_error(NULL, "unknown command '%s'", cmd);

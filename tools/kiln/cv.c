@@ -1,0 +1,160 @@
+/* cv.c — `kiln cv SPEC --data DATA --folds K [--json]`: k-fold cross-validation. The data's
+ * training rows are cut into K stratified, seeded folds; for each fold a fresh model from the
+ * description trains on the other folds and is evaluated on it. Reports each fold and the
+ * mean and standard deviation of every metric (JSON: folds, mean_X, std_X). */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *cv_help =
+    "usage: kiln cv SPEC --data DATA [options]\n"
+    "\n"
+    "K-fold cross-validation of the model a JSON description gives (a path, or the text).\n"
+    "\n"
+    "  --data DATA              fashion-mnist | mnist | idx:DIR (required); its training rows\n"
+    "  --folds K                folds (default 5), stratified by class, seeded\n"
+    "  --epochs N               epochs per fold (default: the description's)\n"
+    "  --batch-size N           batch size (default: the description's)\n"
+    "  --class-weight W         balanced, or a list W0,W1,... (as kiln train)\n"
+    "\n" CLI_GLOBAL_HELP
+    "\n"
+    "JSON keys: folds, and mean_X and std_X (population standard deviation over the folds)\n"
+    "for X in loss, accuracy, f1_macro (classification) or loss (regression); per_fold (a list).\n";
+
+enum { MAX_FOLDS = 100, METRICS = 3 };
+static const char *const metric_names[METRICS] = {"loss", "accuracy", "f1_macro"};
+
+int cmd_cv(int argc, char **argv, cli_global *g) {
+    const char *spec_arg = NULL, *data = NULL, *class_weight = NULL;
+    long long folds = 5, epochs = 0, batch = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int taken = cli_take_global(g, argc, argv, &i);
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(cv_help, stdout);
+            return CLI_OK;
+        }
+        if (strcmp(s, "--data") == 0 || strcmp(s, "--class-weight") == 0) {
+            if (!val || !*val) return cli_usage_error("cv", "%s needs a value", s);
+            *(s[2] == 'd' ? &data : &class_weight) = val;
+            i++;
+        } else if (strcmp(s, "--folds") == 0) {
+            if (!cli_parse_int("cv", s, val, 2, MAX_FOLDS, &folds)) return CLI_USAGE;
+            i++;
+        } else if (strcmp(s, "--epochs") == 0) {
+            if (!cli_parse_int("cv", s, val, 1, 1000000, &epochs)) return CLI_USAGE;
+            i++;
+        } else if (strcmp(s, "--batch-size") == 0) {
+            if (!cli_parse_int("cv", s, val, 1, 1 << 24, &batch)) return CLI_USAGE;
+            i++;
+        } else if (s[0] == '-' && s[1] == '-') {
+            return cli_usage_error("cv", "unknown option '%s'", s);
+        } else if (!spec_arg) {
+            spec_arg = s;
+        } else {
+            return cli_usage_error("cv", "unexpected argument '%s'", s);
+        }
+    }
+    if (!spec_arg) return cli_usage_error("cv", "missing SPEC (a JSON model description)");
+    if (!data) return cli_usage_error("cv", "missing --data DATA");
+    if (class_weight && strcmp(class_weight, "balanced") != 0)
+        return cli_usage_error("cv", "--class-weight: only 'balanced' here (lists: kiln train)");
+    if (!cli_device_ok(g)) return CLI_RUNTIME;
+    char *json = spec_arg[0] == '{' ? strdup(spec_arg) : cli_read_file(spec_arg);
+    if (!json) {
+        fprintf(stderr, "kiln: %s: cannot read the model description: %s\n", spec_arg, strerror(errno));
+        return CLI_RUNTIME;
+    }
+    kn_ctx *ctx = cli_ctx(g);
+    if (!ctx) {
+        free(json);
+        return CLI_RUNTIME;
+    }
+    int rc = CLI_OK;
+    kn_dataset *all = NULL, *unused_test = NULL;
+    double value[MAX_FOLDS][METRICS];
+    kn_status st = kn_dataset_load(ctx, data, &all, &unused_test);
+    if (st) {
+        rc = cli_fail(ctx, st);
+        goto done;
+    }
+    bool classify = kn_dataset_classes(all) > 0;
+    FILE *human = g->json ? stderr : stdout;
+    for (int k = 0; k < folds && !rc; k++) {
+        kn_dataset *tr = NULL, *te = NULL;
+        kn_model *m = NULL;
+        kn_spec spec = {0};
+        kn_eval_report rep;
+        if ((st = kn_dataset_fold(all, (int)folds, k, g->seed, &tr, &te)) ||
+            (st = kn_model_from_json(ctx, json, tr, &m, &spec)) || (st = kn_model_compile(m, &spec.compile))) {
+            fprintf(stderr, "kiln: %s: %s\n", spec_arg[0] == '{' ? "SPEC" : spec_arg, kn_last_error(ctx));
+            rc = CLI_RUNTIME;
+        } else {
+            kn_fit_opts fo = {.epochs = epochs ? (int)epochs : spec.epochs, .batch_size = batch ? batch : spec.batch_size,
+                              .verbose = 0, .class_weight_balanced = class_weight != NULL || spec.class_weight_balanced,
+                              .schedule = spec.schedule};
+            if ((st = kn_model_fit(m, tr, &fo, NULL)) || (st = kn_model_evaluate(m, te, &rep))) {
+                rc = cli_fail(ctx, st);
+            } else {
+                value[k][0] = rep.loss;
+                value[k][1] = rep.accuracy;
+                value[k][2] = rep.f1_macro;
+                if (!g->quiet) {
+                    fprintf(human, "fold %d/%lld: %lld train, %lld test rows - loss %.4f", k + 1, folds,
+                            (long long)kn_dataset_size(tr), (long long)kn_dataset_size(te), rep.loss);
+                    if (classify) fprintf(human, " - accuracy %.4f - f1_macro %.4f", rep.accuracy, rep.f1_macro);
+                    fputc('\n', human);
+                }
+            }
+        }
+        kn_model_free(m);
+        kn_dataset_free(tr);
+        kn_dataset_free(te);
+    }
+    if (rc) goto done;
+    int shown = classify ? METRICS : 1;
+    double mean[METRICS], sd[METRICS];
+    for (int j = 0; j < shown; j++) {
+        double s = 0, ss = 0;
+        for (int k = 0; k < folds; k++) s += value[k][j];
+        mean[j] = s / (double)folds;
+        for (int k = 0; k < folds; k++) ss += (value[k][j] - mean[j]) * (value[k][j] - mean[j]);
+        sd[j] = sqrt(ss / (double)folds);
+    }
+    if (!g->json || !g->quiet) {
+        fprintf(human, "%lld-fold cross-validation of %s on %s:\n", folds, spec_arg[0] == '{' ? "SPEC" : spec_arg, data);
+        for (int j = 0; j < shown; j++) fprintf(human, "  %-9s %.4f +- %.4f\n", metric_names[j], mean[j], sd[j]);
+    }
+    if (g->json) {
+        bool first = true;
+        fputc('{', stdout);
+        cli_json_key_number(stdout, "folds", (double)folds, &first);
+        for (int j = 0; j < shown; j++) {
+            char key[32];
+            snprintf(key, sizeof key, "mean_%s", metric_names[j]);
+            cli_json_key_number(stdout, key, mean[j], &first);
+            snprintf(key, sizeof key, "std_%s", metric_names[j]);
+            cli_json_key_number(stdout, key, sd[j], &first);
+        }
+        fprintf(stdout, ", \"per_fold\": [");
+        for (int k = 0; k < folds; k++) {
+            bool f = true;
+            fprintf(stdout, "%s{", k ? ", " : "");
+            for (int j = 0; j < shown; j++) cli_json_key_number(stdout, metric_names[j], value[k][j], &f);
+            fputc('}', stdout);
+        }
+        fprintf(stdout, "]}\n");
+    }
+done:
+    kn_dataset_free(all);
+    kn_dataset_free(unused_test);
+    free(json);
+    kn_ctx_free(ctx);
+    return rc;
+}
