@@ -32,8 +32,13 @@ static void chart(FILE *f, int x0, const char *title, const kn_history *h, const
         int y = PAD + hgt - hgt * t / 4;
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"10\">%.3g</text>\n", PAD - 4, y + 3, v);
     }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">epoch (1-%d)</text>\n", PAD + w / 2,
-            CHART_H - 12, n);
+    int step = n <= 10 ? 1 : (n + 9) / 10; /* x ticks: every epoch, or about ten of them */
+    for (int e = 0; e < n; e += step) {
+        double x = PAD + (n > 1 ? (double)w * e / (n - 1) : w / 2.0);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#999\"/>\n", x, PAD + hgt, x, PAD + hgt + 4);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%d</text>\n", x, PAD + hgt + 15, e + 1);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">epoch</text>\n", PAD + w / 2, CHART_H - 12);
     for (int s = 0; s < 2; s++) {
         if (!vals[s]) continue;
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colors[s]);
