@@ -11,17 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int failures;
-#define CHECK(cond, ...)                                          \
-    do {                                                          \
-        if (!(cond)) {                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
-            printf(__VA_ARGS__);                                  \
-            printf("\n");                                         \
-            failures++;                                           \
-        }                                                         \
-    } while (0)
+#include "check.h"
 
 static kn_epoch_record epoch_with(int epoch, double val_loss) {
     return (kn_epoch_record){.epoch = epoch, .loss = NAN, .accuracy = NAN, .val_loss = val_loss, .val_accuracy = NAN};

@@ -9,17 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(cond, ...)                                          \
-    do {                                                          \
-        if (!(cond)) {                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
-            printf(__VA_ARGS__);                                  \
-            printf("\n");                                         \
-            failures++;                                           \
-        }                                                         \
-    } while (0)
+#include "check.h"
 
 /* Why 1e-4: fusion changes how sums are ordered (bias and activation in the GEMM epilogue,
  * activation gradients in the backward GEMM, elementwise chains, one optimizer loop) and

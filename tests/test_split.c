@@ -1,22 +1,13 @@
-/* test_split.c — kn_dataset_fold (k-fold: a partition, stratified) and kn_dataset_split: each class gives its share (rounded) to the test side, the
- * same seed gives the same split and another seed another, rows keep their order and their
- * names, and fractions that leave a side empty are refused. */
+/* test_split.c — kn_dataset_fold (k-fold: a partition, stratified) and kn_dataset_split:
+ * each class gives its share (rounded) to the test side, the same seed gives the same split
+ * and another seed another, rows keep their order and their names, and fractions that leave
+ * a side empty are refused. */
 #include <kiln.h>
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(cond, ...)                                          \
-    do {                                                          \
-        if (!(cond)) {                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
-            printf(__VA_ARGS__);                                  \
-            printf("\n");                                         \
-            failures++;                                           \
-        }                                                         \
-    } while (0)
+#include "check.h"
 
 enum { N = 103, F = 2 };
 
