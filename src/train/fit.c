@@ -91,57 +91,44 @@ static void prefetch_rows(const kn_dataset *data, const int64_t *idx, int64_t n)
     }
 }
 
-/* Each data row's loss weight: its sample weight times its class's weight (given, or
- * "balanced": rows / (classes x rows of the class), counted over the training rows, as
- * scikit-learn's compute_class_weight). NULL with the error set on bad weights. */
-static float *row_weights(kn_model *m, const kn_dataset *data, const kn_fit_opts *o, int64_t n_train, bool all_train) {
+/* Each data row's loss weight into *out (kn__free it): its sample weight times its class's
+ * weight (given, or "balanced": rows / (classes x rows of the class), counted over the
+ * training rows, as scikit-learn's compute_class_weight). */
+static kn_status row_weights(kn_model *m, const kn_dataset *data, const kn_fit_opts *o, int64_t n_train, bool all_train,
+                             float **out) {
     kn_ctx *ctx = m->ctx;
     int64_t n = data->n, counted = all_train ? n : n_train;
     int classes = data->n_classes;
     float *w = kn__alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *w);
     double *cw = kn__calloc(ctx, (size_t)(classes > 0 ? classes : 1), sizeof *cw);
-    if (!w || !cw) {
-        kn__free(ctx, w);
-        kn__free(ctx, cw);
-        return NULL;
+    int64_t *count = kn__calloc(ctx, (size_t)(classes > 0 ? classes : 1), sizeof *count);
+    kn_status st = KN_OK;
+    if (!w || !cw || !count) {
+        st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory for the row weights");
+        goto done;
     }
-    ctx->error[0] = 0;
     if (o->class_weight_balanced) {
-        int64_t *count = (int64_t *)kn__calloc(ctx, (size_t)(classes > 0 ? classes : 1), sizeof *count);
-        if (!count) {
-            kn__free(ctx, w);
-            kn__free(ctx, cw);
-            return NULL;
-        }
         for (int64_t r = 0; r < counted; r++) count[data->labels[r]]++;
         for (int c = 0; c < classes; c++) cw[c] = count[c] ? (double)counted / ((double)classes * (double)count[c]) : 0;
-        kn__free(ctx, count);
     } else {
         for (int c = 0; c < classes; c++) cw[c] = o->class_weight ? o->class_weight[c] : 1.0;
     }
-    for (int c = 0; c < classes; c++)
-        if (!(cw[c] >= 0) || !isfinite(cw[c])) {
-            kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: class weight %d is %g (must be finite and >= 0)", c, cw[c]);
-            kn__free(ctx, w);
-            kn__free(ctx, cw);
-            return NULL;
-        }
-    for (int64_t r = 0; r < n; r++) {
+    for (int c = 0; c < classes && !st; c++)
+        if (!(cw[c] >= 0) || !isfinite(cw[c]))
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: class weight %d is %g (must be finite and >= 0)", c, cw[c]);
+    for (int64_t r = 0; r < n && !st; r++) {
         double v = data->labels && (o->class_weight || o->class_weight_balanced) ? cw[data->labels[r]] : 1.0;
-        if (o->sample_weight) {
-            if (!(o->sample_weight[r] >= 0) || !isfinite(o->sample_weight[r])) {
-                kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: sample weight of row %lld is %g (must be finite and >= 0)",
-                          (long long)r, (double)o->sample_weight[r]);
-                kn__free(ctx, w);
-                kn__free(ctx, cw);
-                return NULL;
-            }
-            v *= o->sample_weight[r];
-        }
-        w[r] = (float)v;
+        if (o->sample_weight && (!(o->sample_weight[r] >= 0) || !isfinite(o->sample_weight[r])))
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: sample weight of row %lld is %g (must be finite and >= 0)",
+                           (long long)r, (double)o->sample_weight[r]);
+        w[r] = (float)(o->sample_weight ? v * o->sample_weight[r] : v);
     }
+done:
     kn__free(ctx, cw);
-    return w;
+    kn__free(ctx, count);
+    if (st) kn__free(ctx, w);
+    *out = st ? NULL : w;
+    return st;
 }
 
 /* The control's state for a checkpoint (monitors that are off are NULL). */
@@ -302,14 +289,13 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     m->history.best_epoch = 0;
     m->history.stopped_early = false;
 
-    float *row_w = weighting ? row_weights(m, data, &o, n_train, o.validation_data != NULL) : NULL;
-    if (weighting && !row_w) {
+    float *row_w = NULL;
+    if (weighting && (st = row_weights(m, data, &o, n_train, o.validation_data != NULL, &row_w))) {
         kn__free(ctx, perm);
         kn__free(ctx, times);
         kn__free(ctx, best_w);
         kn__free(ctx, grad_sum);
-    kn__free(ctx, row_w);
-        return m->ctx->error[0] ? KN_ERR_INVALID_ARGUMENT : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory");
+        return st;
     }
 
     uint64_t seed = o.resume ? m->pos.seed : kn_ctx_seed(ctx);
