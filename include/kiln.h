@@ -353,6 +353,35 @@ kn_status kn_dataset_split(const kn_dataset *ds, double test_fraction, uint64_t 
  * seeded shuffle), so the folds partition the rows and every fold sees every class. */
 kn_status kn_dataset_fold(const kn_dataset *ds, int folds, int fold, uint64_t seed, kn_dataset **train,
                           kn_dataset **test);
+/* CSV preprocessing, as scikit-learn's pipelines do it. kn_dataset_load("csv:FILE[:key=value]...")
+ * gives a raw table: one value per column (numbers, category codes, dates as days; NaN where
+ * missing), labels encoded (class names sorted) or regression targets, rows without a
+ * target dropped. Fit the preprocessing on its training rows (after any split), transform
+ * every split with it, and give it to the model, which saves it and applies it to the CSV
+ * rows it later predicts from (kn_model_load_inputs) or is evaluated on (kn_model_load_data):
+ *
+ *   kn_dataset_load(ctx, "csv:wine.csv:target=cultivar", &raw, NULL);
+ *   kn_dataset_split(raw, 0.2, seed, &raw_train, &raw_test);
+ *   kn_preprocessor_fit(raw_train, &prep);            // imputers, one-hot, scalers, PCA
+ *   kn_preprocessor_transform(prep, raw_train, &train);
+ *   ... kn_model_from_json(ctx, spec, train, &m, &s); kn_model_set_preprocessor(m, prep);
+ *
+ * What each key does: README "Tabular data". A raw table cannot be trained on directly. */
+typedef struct kn_preprocessor kn_preprocessor;
+kn_status kn_preprocessor_fit(const kn_dataset *raw, kn_preprocessor **out);
+/* raw's rows through the fitted preprocessing: a model-ready dataset (rows with a missing
+ * value dropped under impute=drop; categories unseen in training counted in a warning). */
+kn_status kn_preprocessor_transform(const kn_preprocessor *p, const kn_dataset *raw, kn_dataset **out);
+void kn_preprocessor_free(kn_preprocessor *p);
+/* What loading and fitting did, for people (rows, columns by kind, missing values imputed,
+ * constant features dropped, model inputs). */
+const char *kn_preprocessor_report(const kn_preprocessor *p);
+int64_t kn_preprocessor_output_size(const kn_preprocessor *p);
+/* Model input i's name: "age", "color=red", "date.month", "a*b", "pc1". */
+const char *kn_preprocessor_feature_name(const kn_preprocessor *p, int64_t i);
+/* True for a raw CSV table that needs a preprocessor before training. */
+bool kn_dataset_is_raw(const kn_dataset *ds);
+
 /* Rows [start, start+count) as a new dataset (copied). */
 kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, kn_dataset **out);
 void kn_dataset_free(kn_dataset *ds);
@@ -488,6 +517,9 @@ typedef struct kn_eval_report {
     double loss;
     double accuracy;            /* NaN for regression */
     double f1_macro;            /* unweighted mean of per-class F1; NaN for regression */
+    /* regression (NaN for classification): over every output; r2 is scikit-learn's
+     * uniform average over outputs (NaN beyond 16 outputs) */
+    double mse, rmse, mae, r2;
 } kn_eval_report;
 
 /* input_shape: the shape of one sample (without the batch), e.g. {784}. */
@@ -586,6 +618,15 @@ void kn_session_free(kn_session *s);
 bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs);
 /* The checkpointed run's batch size and validation split, which a resume must repeat. */
 bool kn_model_checkpoint_run(const kn_model *m, int64_t *batch_size, double *validation_split);
+
+/* The CSV preprocessing the model applies to raw rows (copied into the model, saved with
+ * it, replacing any); its output size must be the model's input size. */
+kn_status kn_model_set_preprocessor(kn_model *m, const kn_preprocessor *p);
+/* The model's preprocessing, or NULL (image models, models trained from arrays). */
+const kn_preprocessor *kn_model_preprocessor(const kn_model *m);
+/* Labelled CSV data through the model's preprocessing, for evaluation: source is
+ * "csv:FILE[:sep=..][:na=..]"; the target column is the one the model was trained on. */
+kn_status kn_model_load_data(kn_model *m, const char *source, kn_dataset **out);
 
 /* Class names saved with the model (from the training data), or NULL. */
 const char *kn_model_label_name(const kn_model *m, int cls);

@@ -269,6 +269,7 @@ static kn_status read_rows(csv_parser *ps, kn__csv *out, int64_t limit, char **c
     while (row < limit && ps->p < ps->end) {
         int64_t line = ps->line, j = 0;
         float *values = out->values + row * cols; // (cols) of this row
+        if (!arena) out->lines[row] = line;
         do {
             csv_field f;
             bool keep = arena && j < cols;
@@ -356,7 +357,8 @@ static kn_status csv_parse(csv_parser *ps, const char *text, size_t len, const k
     if (!kn__mul_size((size_t)cap, (size_t)out->cols, &size) || !kn__mul_size(size, sizeof(float), &size))
         return kn__error(ps->ctx, KN_ERR_OUT_OF_MEMORY, "%s: the table is too large", ps->name);
     out->values = kn__alloc(ps->ctx, size); // (cap, cols)
-    if (!out->values)
+    out->lines = kn__alloc(ps->ctx, (size_t)cap * sizeof *out->lines);
+    if (!out->values || !out->lines)
         return kn__error(ps->ctx, KN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for "
                          "%lld x %lld cells", ps->name, size, (long long)cap, (long long)out->cols);
     size_t text_bytes = 0;
@@ -426,6 +428,7 @@ void kn__csv_free(kn_ctx *ctx, kn__csv *csv) {
     if (!csv) return;
     kn__free(ctx, csv->columns);
     kn__free(ctx, csv->values);
+    kn__free(ctx, csv->lines);
     kn__free(ctx, csv->cells);
     memset(csv, 0, sizeof *csv);
 }

@@ -30,6 +30,7 @@ typedef struct kn__csv {
     char **cells;            /* (rows, cols) row-major, NUL-terminated text (quotes removed,
                                 unquoted text trimmed; "" for a missing cell), or NULL unless
                                 opts.keep_text; one block that also holds the text */
+    int64_t *lines;          /* (rows) the physical line (1-based) each row starts on, for messages */
     char sep;                /* the separator used */
 } kn__csv;
 

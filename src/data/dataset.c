@@ -3,6 +3,7 @@
 #include "dataset.h"
 #include "idx.h"
 #include "image.h"
+#include "tabular.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,16 @@ void kn_dataset_free(kn_dataset *ds) {
     kn__free(ctx, ds->x);
     kn__free(ctx, ds->labels);
     kn__free(ctx, ds->targets);
+    kn__raw_release(ds->raw);
     kn__free(ctx, ds);
+}
+
+kn_status kn__dataset_copy_meta(kn_dataset *d, const kn_dataset *ds) {
+    d->input_scale = ds->input_scale;
+    d->sample_ndim = ds->sample_ndim;
+    memcpy(d->sample_shape, ds->sample_shape, sizeof d->sample_shape);
+    d->raw = kn__raw_retain(ds->raw);
+    return ds->label_names && !d->label_names ? kn__dataset_set_names(d, (const char *const *)ds->label_names) : KN_OK;
 }
 
 kn_status kn__dataset_set_names(kn_dataset *ds, const char *const *names) {
@@ -128,11 +138,13 @@ kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, k
         const char *root = getenv("KILN_DATA");
         snprintf(dir, sizeof dir, "%s/%s", root && *root ? root : "/usr/share/datasets", source);
         if (strcmp(source, "fashion-mnist") == 0) names = fashion_names;
+    } else if (strncmp(source, "csv:", 4) == 0) { /* raw: preprocess.c fits and applies the transforms */
+        return kn__raw_load(ctx, source + 4, train);
     } else if (strncmp(source, "idx:", 4) == 0 && source[4]) {
         snprintf(dir, sizeof dir, "%s", source + 4);
     } else {
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
-                         "data source '%s' is not known (expected fashion-mnist, mnist or idx:DIR)", source);
+                         "data source '%s' is not known (expected fashion-mnist, mnist, idx:DIR or csv:FILE[:key=value]...)", source);
     }
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
@@ -237,15 +249,9 @@ kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, k
     memcpy(s->x, ds->x + start * ds->features, (size_t)(count * ds->features) * sizeof(float));
     if (ds->labels) memcpy(s->labels, ds->labels + start, (size_t)count * sizeof(int32_t));
     if (ds->targets) memcpy(s->targets, ds->targets + start * ds->outputs, (size_t)(count * ds->outputs) * sizeof(float));
-    s->sample_ndim = ds->sample_ndim;
-    s->input_scale = ds->input_scale;
-    memcpy(s->sample_shape, ds->sample_shape, sizeof s->sample_shape);
-    if (ds->label_names) {
-        st = kn__dataset_set_names(s, (const char *const *)ds->label_names);
-        if (st) {
-            kn_dataset_free(s);
-            *out = NULL;
-        }
+    if ((st = kn__dataset_copy_meta(s, ds))) {
+        kn_dataset_free(s);
+        *out = NULL;
     }
     return st;
 }

@@ -17,7 +17,14 @@ struct kn_dataset {
     double input_scale;        /* raw units -> values in x (1/255 for images; 1 for arrays) */
     int64_t sample_shape[KN_MAX_DIMS];
     int sample_ndim;
+    /* read from a CSV source and not yet preprocessed: x holds one raw value per column
+     * (see data/tabular.h), described by raw (shared by the splits of one table); NULL
+     * for model-ready data */
+    struct kn__raw *raw;
 };
+
+/* Copies what describes ds's rows (scale, sample shape, label names, raw table) to d. */
+kn_status kn__dataset_copy_meta(kn_dataset *d, const kn_dataset *ds);
 
 /* An empty dataset with buffers for n rows (labels when n_classes > 0, else targets). */
 kn_status kn__dataset_alloc(kn_ctx *ctx, int64_t n, int64_t features, int n_classes, int64_t outputs,

@@ -1,10 +1,12 @@
 /* inputs.c — what a model predicts from, read from a file: IDX images, a PNG/PGM image, or
- * a CSV of feature rows. CSV columns are matched to the model's features by name when the
+ * a CSV of feature rows. A model trained from CSV reads them through its saved preprocessing
+ * (data/preprocess.c); otherwise CSV columns are matched to the model's features by name when the
  * model knows them (trained from CSV), else taken in order when their count is the model's
  * input size; the target and other extra columns are ignored. The model's stored input
  * scaling is applied (CSV pixel values 0-255 for an image model become [0, 1]). */
 #include "dataset.h"
 #include "csv.h"
+#include "preprocess.h"
 #include "nn/model.h"
 
 #include <math.h>
@@ -17,6 +19,7 @@ static bool is_csv(const char *path) {
 
 static kn_status load_csv(kn_model *m, const char *path, kn_dataset **out) {
     kn_ctx *ctx = m->ctx;
+    if (m->prep) return kn__prep_load_csv(m->prep, ctx, path, 0, NULL, false, out); /* the stored preprocessing */
     kn__csv csv;
     kn_status st = kn__csv_read(ctx, path, &(kn__csv_opts){0}, &csv);
     if (st) return st;
@@ -80,5 +83,28 @@ kn_status kn_model_load_inputs(kn_model *m, const char *path, kn_dataset **out) 
         kn_dataset_free(ds);
         *out = NULL;
     }
+    return st;
+}
+
+bool kn_dataset_is_raw(const kn_dataset *ds) { return ds && ds->raw; }
+
+kn_status kn_model_load_data(kn_model *m, const char *source, kn_dataset **out) {
+    if (!m || !source || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    kn_ctx *ctx = m->ctx;
+    if (strncmp(source, "csv:", 4) != 0)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: expected a csv:FILE source (image data: kn_dataset_load)", source);
+    if (!m->prep)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: the model has no CSV preprocessing (it was not trained from a CSV)",
+                         source);
+    kn__source src;
+    kn_status st = kn__source_parse(ctx, source + 4, &src);
+    if (st) return st;
+    const char **na = src.na_given ? kn__calloc(ctx, (size_t)src.na.n + 1, sizeof *na) : NULL;
+    if (src.na_given && !na) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", source);
+    for (int i = 0; na && i < src.na.n; i++) na[i] = src.na.names[i];
+    if (!st) st = kn__prep_load_csv(m->prep, ctx, src.path, src.sep, na, true, out);
+    kn__free(ctx, na);
+    kn__source_free(ctx, &src);
     return st;
 }

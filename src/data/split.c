@@ -16,10 +16,7 @@ static kn_status take_rows(const kn_dataset *ds, const int64_t *idx, int64_t n, 
         if (ds->labels) d->labels[i] = ds->labels[r];
         if (ds->targets) memcpy(d->targets + i * ds->outputs, ds->targets + r * ds->outputs, (size_t)ds->outputs * sizeof(float));
     }
-    d->input_scale = ds->input_scale;
-    d->sample_ndim = ds->sample_ndim;
-    memcpy(d->sample_shape, ds->sample_shape, sizeof d->sample_shape);
-    if (ds->label_names && (st = kn__dataset_set_names(d, (const char *const *)ds->label_names))) {
+    if ((st = kn__dataset_copy_meta(d, ds))) {
         kn_dataset_free(d);
         *out = NULL;
     }

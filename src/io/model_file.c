@@ -6,6 +6,7 @@
  * the XXH3 checksum of the data before anything is used. */
 #define _POSIX_C_SOURCE 200809L
 #include "nn/model.h"
+#include "data/preprocess.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -103,7 +104,29 @@ void kn__model_unmap(kn_model *m) {
     free_labels(m);
     kn__free(m->ctx, m->training_json);
     m->training_json = NULL;
+    kn_preprocessor_free(m->prep);
+    m->prep = NULL;
 }
+
+kn_status kn_model_set_preprocessor(kn_model *m, const kn_preprocessor *p) {
+    if (!m || !p) return KN_ERR_INVALID_ARGUMENT;
+    if (p->n_out != m->in_features)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "model: the preprocessing gives %lld inputs, the model takes %lld",
+                         (long long)p->n_out, (long long)m->in_features);
+    kn_preprocessor *copy = NULL;
+    kn_status st = kn__prep_copy(p, m->ctx, &copy);
+    if (!st) st = kn_model_set_feature_names(m, (const char *const *)copy->out_names, copy->n_out);
+    if (!st && copy->n_labels) st = kn_model_set_labels(m, (const char *const *)copy->labels, copy->n_labels);
+    if (st) {
+        kn_preprocessor_free(copy);
+        return st;
+    }
+    kn_preprocessor_free(m->prep);
+    m->prep = copy;
+    return KN_OK;
+}
+
+const kn_preprocessor *kn_model_preprocessor(const kn_model *m) { return m ? m->prep : NULL; }
 
 /* ------------------------------------------------------------------ save */
 
@@ -199,6 +222,7 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
         cJSON *features = cJSON_AddArrayToObject(pre, "features");
         for (int64_t i = 0; i < m->in_features; i++) cJSON_AddItemToArray(features, cJSON_CreateString(m->feature_names[i]));
     }
+    if (m->prep) cJSON_AddItemToObject(pre, "tabular", kn__prep_to_json(m->prep));
     char *pre_text = cJSON_PrintUnformatted(pre);
     cJSON_Delete(pre);
     if (pre_text) cJSON_AddStringToObject(meta, "kiln.preprocessing", pre_text);

@@ -5,6 +5,7 @@
  * differently). Nothing in the file is trusted before it is checked. */
 #define _POSIX_C_SOURCE 200809L
 #include "nn/model.h"
+#include "data/preprocess.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -140,6 +141,15 @@ static kn_status read_preprocessing(kn_model *m, const char *path, const char *t
         }
         if (!st) st = kn_model_set_labels(m, names, n);
         kn__free(m->ctx, names);
+    }
+    const cJSON *tabular = cJSON_GetObjectItemCaseSensitive(pre, "tabular");
+    if (!st && tabular) {
+        kn_preprocessor_free(m->prep);
+        m->prep = NULL;
+        st = kn__prep_from_json(m->ctx, tabular, path, &m->prep);
+        if (!st && m->prep->n_out != m->in_features)
+            st = kn__error(m->ctx, KN_ERR_FORMAT, "%s: kiln.preprocessing.tabular gives %lld inputs for a model of %lld", path,
+                           (long long)m->prep->n_out, (long long)m->in_features);
     }
     const cJSON *features = cJSON_GetObjectItemCaseSensitive(pre, "features");
     int nf = cJSON_IsArray(features) ? cJSON_GetArraySize(features) : 0;

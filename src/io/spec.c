@@ -246,6 +246,9 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out, kn_spec *spec) {
     if (!ctx || !json || !out || !spec) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
+    if (data && kn_dataset_is_raw(data))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
+                         "model description: the data is a raw CSV table: build the model from the preprocessed data");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
     if (!root) {

@@ -48,6 +48,7 @@ struct kn_model {
     int n_labels;
     double input_scale;        /* raw input units -> model input (1/255 for images), 0 unknown */
     char *training_json;       /* training summary written by fit, or NULL */
+    struct kn_preprocessor *prep; /* CSV preprocessing (data/preprocess.h), or NULL */
 
     /* a checkpoint's training position (io/model_file.c writes it, train/fit.c resumes) */
     struct kn__train_pos {

@@ -10,6 +10,9 @@
 kn_status kn__model_check_data(kn_model *m, const kn_dataset *data) {
     int64_t outs = kn_model_output_size(m);
     if (!m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "model: call kn_model_compile first");
+    if (data->raw)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT,
+                         "data: a raw CSV table (categories are codes): transform it with kn_preprocessor_fit/transform first");
     if (data->features != m->in_features)
         return kn__error(m->ctx, KN_ERR_SHAPE, "data: %lld features per sample, but the model's input has %lld",
                          (long long)data->features, (long long)m->in_features);

@@ -15,18 +15,50 @@ kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t 
     double loss_sum = 0;
     int64_t correct = 0;
     kn_status st = KN_OK;
+    /* regression: squared and absolute errors over every output, and R^2 per output about
+     * the targets' mean (scikit-learn's uniform average; a constant target scores 1 when fit
+     * exactly, else 0) */
+    int64_t outs = data->targets ? data->outputs : 0;
+    double sq = 0, ab = 0, mean[16] = {0}, ss_res[16] = {0}, ss_tot[16] = {0};
+    bool per_output = outs > 0 && outs <= 16;
+    for (int64_t i = 0; per_output && i < count; i++)
+        for (int64_t o = 0; o < outs; o++) mean[o] += data->targets[(start + i) * outs + o] / (double)count;
+    unsigned phases = KN_PHASE_FORWARD | KN_PHASE_LOSS | (outs ? KN_PHASE_PREDICT : 0);
     for (int64_t i = 0; i < count && !st; i += m->max_batch) {
         int64_t b = count - i < m->max_batch ? count - i : m->max_batch;
         st = kn__model_load_batch(m, data, NULL, start + i, b, true);
-        if (!st) st = kn__graph_run_phases(m->graph, KN_PHASE_FORWARD | KN_PHASE_LOSS);
+        if (!st) st = kn__graph_run_phases(m->graph, phases);
         if (st) break;
         loss_sum += (double)*(float *)m->loss->data * (double)b;
         correct += kn__model_batch_correct(m, data, NULL, start + i, b, counts);
+        if (outs) {
+            const float *p = m->pred->data, *y = data->targets + (start + i) * outs;
+            for (int64_t k = 0; k < b * outs; k++) {
+                double e = (double)p[k] - (double)y[k];
+                sq += e * e;
+                ab += fabs(e);
+                if (per_output) {
+                    double d = (double)y[k] - mean[k % outs];
+                    ss_res[k % outs] += e * e;
+                    ss_tot[k % outs] += d * d;
+                }
+            }
+        }
     }
     report->n = count;
     report->loss = count ? loss_sum / (double)count : NAN;
     report->accuracy = data->labels && count ? (double)correct / (double)count : NAN;
     report->f1_macro = NAN;
+    report->mse = report->rmse = report->mae = report->r2 = NAN;
+    if (outs && count && !st) {
+        double total = (double)count * (double)outs, r2 = 0;
+        report->mse = sq / total;
+        report->rmse = sqrt(report->mse);
+        report->mae = ab / total;
+        for (int64_t o = 0; per_output && o < outs; o++)
+            r2 += (ss_tot[o] > 0 ? 1 - ss_res[o] / ss_tot[o] : ss_res[o] == 0 ? 1 : 0) / (double)outs;
+        report->r2 = per_output ? r2 : NAN;
+    }
     if (counts && data->labels && !st) { /* classes absent from both truth and predictions are skipped */
         double f1_sum = 0;
         int present = 0;

@@ -58,6 +58,13 @@ bool cli_write_curves(FILE *f, const void *user);
 /* "DIR/NAME" (malloc'd; NULL when out of memory). */
 char *cli_path_join(const char *dir, const char *name);
 
+/* Raw CSV data (kn_dataset_is_raw(*train)): fits the preprocessing on *train (or applies
+ * `use`, a model's, when given) and replaces *train and *test (either may be absent) by their
+ * transforms; *fitted (may be NULL) receives what was fitted. Prints the report to stderr
+ * unless --quiet. Data that is not raw is left alone. */
+int cli_preprocess(kn_ctx *ctx, const cli_global *g, const kn_preprocessor *use, kn_dataset **train, kn_dataset **test,
+                   kn_preprocessor **fitted);
+
 int cmd_train(int argc, char **argv, cli_global *g);
 int cmd_eval(int argc, char **argv, cli_global *g);
 int cmd_predict(int argc, char **argv, cli_global *g);

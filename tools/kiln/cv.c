@@ -15,7 +15,9 @@ static const char *cv_help =
     "\n"
     "K-fold cross-validation of the model a JSON description gives (a path, or the text).\n"
     "\n"
-    "  --data DATA              fashion-mnist | mnist | idx:DIR (required); its training rows\n"
+    "  --data DATA              fashion-mnist | mnist | idx:DIR | csv:FILE[:key=value]...\n"
+    "                           (required); its training rows. CSV preprocessing is fitted on\n"
+    "                           each fold's training rows only\n"
     "  --folds K                folds (default 5), stratified by class, seeded\n"
     "  --epochs N               epochs per fold (default: the description's)\n"
     "  --batch-size N           batch size (default: the description's)\n"
@@ -23,10 +25,12 @@ static const char *cv_help =
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: folds, and mean_X and std_X (population standard deviation over the folds)\n"
-    "for X in loss, accuracy, f1_macro (classification) or loss (regression); per_fold (a list).\n";
+    "for X in loss, accuracy, f1_macro (classification) or loss, mse, mae, r2 (regression);\n"
+    "per_fold (a list).\n";
 
-enum { MAX_FOLDS = 100, METRICS = 3 };
-static const char *const metric_names[METRICS] = {"loss", "accuracy", "f1_macro"};
+enum { MAX_FOLDS = 100, METRICS = 4 };
+static const char *const class_metrics[METRICS] = {"loss", "accuracy", "f1_macro", NULL};
+static const char *const regression_metrics[METRICS] = {"loss", "mse", "mae", "r2"};
 
 int cmd_cv(int argc, char **argv, cli_global *g) {
     const char *spec_arg = NULL, *data = NULL, *class_weight = NULL;
@@ -85,14 +89,18 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
         goto done;
     }
     bool classify = kn_dataset_classes(all) > 0;
+    const char *const *names = classify ? class_metrics : regression_metrics;
+    int shown = classify ? 3 : 4;
     FILE *human = g->json ? stderr : stdout;
     for (int k = 0; k < folds && !rc; k++) {
         kn_dataset *tr = NULL, *te = NULL;
         kn_model *m = NULL;
         kn_spec spec = {0};
         kn_eval_report rep;
-        if ((st = kn_dataset_fold(all, (int)folds, k, g->seed, &tr, &te)) ||
-            (st = kn_model_from_json(ctx, json, tr, &m, &spec)) || (st = kn_model_compile(m, &spec.compile))) {
+        if ((st = kn_dataset_fold(all, (int)folds, k, g->seed, &tr, &te))) {
+            rc = cli_fail(ctx, st);
+        } else if ((rc = cli_preprocess(ctx, g, NULL, &tr, &te, NULL))) { /* CSV: fitted on this fold's training rows */
+        } else if ((st = kn_model_from_json(ctx, json, tr, &m, &spec)) || (st = kn_model_compile(m, &spec.compile))) {
             fprintf(stderr, "kiln: %s: %s\n", spec_arg[0] == '{' ? "SPEC" : spec_arg, kn_last_error(ctx));
             rc = CLI_RUNTIME;
         } else {
@@ -102,15 +110,15 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
             if ((st = kn_model_fit(m, tr, &fo, NULL)) || (st = kn_model_evaluate(m, te, &rep))) {
                 rc = cli_fail(ctx, st);
             } else {
-                value[k][0] = rep.loss;
-                value[k][1] = rep.accuracy;
-                value[k][2] = rep.f1_macro;
-                if (!g->quiet) {
-                    fprintf(human, "fold %d/%lld: %lld train, %lld test rows - loss %.4f", k + 1, folds,
-                            (long long)kn_dataset_size(tr), (long long)kn_dataset_size(te), rep.loss);
-                    if (classify) fprintf(human, " - accuracy %.4f - f1_macro %.4f", rep.accuracy, rep.f1_macro);
-                    fputc('\n', human);
+                double got[METRICS] = {rep.loss, rep.accuracy, rep.f1_macro, NAN};
+                if (!classify) got[1] = rep.mse, got[2] = rep.mae, got[3] = rep.r2;
+                if (!g->quiet) fprintf(human, "fold %d/%lld: %lld train, %lld test rows", k + 1, folds,
+                                       (long long)kn_dataset_size(tr), (long long)kn_dataset_size(te));
+                for (int j = 0; j < shown; j++) {
+                    value[k][j] = got[j];
+                    if (!g->quiet) fprintf(human, " - %s %.4f", names[j], got[j]);
                 }
+                if (!g->quiet) fputc('\n', human);
             }
         }
         kn_model_free(m);
@@ -118,7 +126,6 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
         kn_dataset_free(te);
     }
     if (rc) goto done;
-    int shown = classify ? METRICS : 1;
     double mean[METRICS], sd[METRICS];
     for (int j = 0; j < shown; j++) {
         double s = 0, ss = 0;
@@ -129,7 +136,7 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
     }
     if (!g->json || !g->quiet) {
         fprintf(human, "%lld-fold cross-validation of %s on %s:\n", folds, spec_arg[0] == '{' ? "SPEC" : spec_arg, data);
-        for (int j = 0; j < shown; j++) fprintf(human, "  %-9s %.4f +- %.4f\n", metric_names[j], mean[j], sd[j]);
+        for (int j = 0; j < shown; j++) fprintf(human, "  %-9s %.4f +- %.4f\n", names[j], mean[j], sd[j]);
     }
     if (g->json) {
         bool first = true;
@@ -137,16 +144,16 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
         cli_json_key_number(stdout, "folds", (double)folds, &first);
         for (int j = 0; j < shown; j++) {
             char key[32];
-            snprintf(key, sizeof key, "mean_%s", metric_names[j]);
+            snprintf(key, sizeof key, "mean_%s", names[j]);
             cli_json_key_number(stdout, key, mean[j], &first);
-            snprintf(key, sizeof key, "std_%s", metric_names[j]);
+            snprintf(key, sizeof key, "std_%s", names[j]);
             cli_json_key_number(stdout, key, sd[j], &first);
         }
         fprintf(stdout, ", \"per_fold\": [");
         for (int k = 0; k < folds; k++) {
             bool f = true;
             fprintf(stdout, "%s{", k ? ", " : "");
-            for (int j = 0; j < shown; j++) cli_json_key_number(stdout, metric_names[j], value[k][j], &f);
+            for (int j = 0; j < shown; j++) cli_json_key_number(stdout, names[j], value[k][j], &f);
             fputc('}', stdout);
         }
         fprintf(stdout, "]}\n");

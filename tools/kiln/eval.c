@@ -15,7 +15,8 @@ static const char *eval_help =
     "Evaluates a saved model (a .kiln file) on the test split of DATA, or on its train split\n"
     "when DATA has no test split (said on stderr).\n"
     "\n"
-    "  --data DATA      fashion-mnist | mnist | idx:DIR (required)\n"
+    "  --data DATA      fashion-mnist | mnist | idx:DIR (the test split), or csv:FILE[:sep=..]\n"
+    "                   [:na=..] (every row, through the model's saved preprocessing) (required)\n"
     "  --out DIR        write DIR/confusion.svg, creating DIR and its parents\n"
     "                   (default: none, nothing is written)\n"
     "\n" CLI_GLOBAL_HELP
@@ -140,22 +141,34 @@ static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, i
     free(rows);
 }
 
+/* scikit-learn's classification_report layout (4 digits), then the loss and the confusion
+ * matrix. */
 static void print_classification(FILE *f, const kn_model *m, const kn_metrics *mt, const kn_class_metrics *pc,
                                  const int64_t *cm, int c, double loss) {
     char buf[CLI_LABEL_BUF];
-    int w = 5;
+    int w = (int)strlen("weighted avg");
     for (int k = 0; k < c; k++) {
         int n = (int)strlen(cli_label(m, k, buf));
         w = n > w ? n : w;
     }
-    if (w > 24) w = 24;
-    fprintf(f, "loss       %.4f\naccuracy   %.4f\nprecision  %.4f (macro)\nrecall     %.4f (macro)\n"
-               "f1         %.4f (macro), %.4f (micro), %.4f (weighted)\n\n",
-            loss, mt->accuracy, mt->precision_macro, mt->recall_macro, mt->f1_macro, mt->f1_micro, mt->f1_weighted);
-    fprintf(f, "%-*s  precision  recall     f1         support\n", w, "class");
+    if (w > 32) w = 32;
+    double wp = 0, wr = 0;
+    int64_t total = 0;
+    for (int k = 0; k < c; k++) {
+        wp += pc[k].precision * (double)pc[k].support;
+        wr += pc[k].recall * (double)pc[k].support;
+        total += pc[k].support;
+    }
+    if (total) wp /= (double)total, wr /= (double)total;
+    fprintf(f, "%*s  %9s %9s %9s %9s\n\n", w, "", "precision", "recall", "f1-score", "support");
     for (int k = 0; k < c; k++)
-        fprintf(f, "%-*.*s  %-9.4f  %-9.4f  %-9.4f  %lld\n", w, w, cli_label(m, k, buf), pc[k].precision, pc[k].recall,
-                pc[k].f1, (long long)pc[k].support);
+        fprintf(f, "%*.*s  %9.4f %9.4f %9.4f %9lld\n", w, w, cli_label(m, k, buf), pc[k].precision, pc[k].recall, pc[k].f1,
+                (long long)pc[k].support);
+    fprintf(f, "\n%*s  %9s %9s %9.4f %9lld\n", w, "accuracy", "", "", mt->accuracy, (long long)total);
+    fprintf(f, "%*s  %9.4f %9.4f %9.4f %9lld\n", w, "macro avg", mt->precision_macro, mt->recall_macro, mt->f1_macro,
+            (long long)total);
+    fprintf(f, "%*s  %9.4f %9.4f %9.4f %9lld\n\n", w, "weighted avg", wp, wr, mt->f1_weighted, (long long)total);
+    fprintf(f, "loss %.4f, f1 micro %.4f\n", loss, mt->f1_micro);
     int64_t most = 1;
     for (int k = 0; k < c * c; k++) most = cm[k] > most ? cm[k] : most;
     int cw = snprintf(NULL, 0, "%lld", (long long)most);
@@ -208,59 +221,22 @@ static void json_classification(const kn_model *m, const kn_metrics *mt, const k
     fputs("]}\n", stdout);
 }
 
-/* Regression: mse, rmse, mae over every output; r2 averaged over outputs, as scikit-learn's
- * default (uniform_average), with 1 for a perfect fit of a constant target and 0 otherwise. */
-static int eval_regression(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, const char *data, const cli_global *g,
-                           double loss) {
-    int64_t n = kn_dataset_size(ds), outs = kn_model_output_size(m), f = kn_dataset_features(ds);
-    const float *x = kn_dataset_x(ds), *y = kn_dataset_targets(ds);
-    enum { CHUNK = 1024 };
-    float *pred = malloc((size_t)(CHUNK * outs) * sizeof *pred);
-    double *mean = calloc((size_t)outs, sizeof *mean), *ss_res = calloc((size_t)outs, sizeof *ss_res);
-    double *ss_tot = calloc((size_t)outs, sizeof *ss_tot), abs_sum = 0, sq_sum = 0;
-    int rc = CLI_OK;
-    if (!pred || !mean || !ss_res || !ss_tot || !y) {
-        fprintf(stderr, "kiln: %s: %s\n", data, y ? "out of memory" : "the data has no regression targets");
-        rc = CLI_RUNTIME;
-        goto done;
-    }
-    for (int64_t i = 0; i < n * outs; i++) mean[i % outs] += y[i] / (double)n;
-    for (int64_t i = 0; i < n && !rc; i += CHUNK) {
-        int64_t b = n - i < CHUNK ? n - i : CHUNK;
-        kn_status st = kn_model_predict(m, x + i * f, b, pred);
-        if (st) { rc = cli_fail(ctx, st); break; }
-        for (int64_t k = 0; k < b * outs; k++) {
-            double t = y[i * outs + k], e = pred[k] - t, d = t - mean[k % outs];
-            abs_sum += fabs(e);
-            sq_sum += e * e;
-            ss_res[k % outs] += e * e;
-            ss_tot[k % outs] += d * d;
-        }
-    }
-    if (rc) goto done;
-    double total = (double)n * (double)outs, r2 = 0;
-    for (int64_t o = 0; o < outs; o++) r2 += (ss_tot[o] > 0 ? 1 - ss_res[o] / ss_tot[o] : ss_res[o] == 0 ? 1 : 0) / (double)outs;
-    double mse = sq_sum / total, mae = abs_sum / total;
+/* Regression: mse, rmse, mae over every output, r2 averaged over outputs (kn_eval_report). */
+static void report_regression(const kn_eval_report *rep, const cli_global *g) {
     if (!g->json || !g->quiet)
-        fprintf(g->json ? stderr : stdout, "loss  %.6g\nmse   %.6g\nrmse  %.6g\nmae   %.6g\nr2    %.4f\n", loss, mse,
-                sqrt(mse), mae, r2);
+        fprintf(g->json ? stderr : stdout, "loss  %.6g\nmse   %.6g\nrmse  %.6g\nmae   %.6g\nr2    %.4f\n", rep->loss, rep->mse,
+                rep->rmse, rep->mae, rep->r2);
     if (g->json) {
         bool first = true;
         fputc('{', stdout);
-        cli_json_key_number(stdout, "n", (double)n, &first);
-        cli_json_key_number(stdout, "loss", loss, &first);
-        cli_json_key_number(stdout, "mse", mse, &first);
-        cli_json_key_number(stdout, "rmse", sqrt(mse), &first);
-        cli_json_key_number(stdout, "mae", mae, &first);
-        cli_json_key_number(stdout, "r2", r2, &first);
+        cli_json_key_number(stdout, "n", (double)rep->n, &first);
+        cli_json_key_number(stdout, "loss", rep->loss, &first);
+        cli_json_key_number(stdout, "mse", rep->mse, &first);
+        cli_json_key_number(stdout, "rmse", rep->rmse, &first);
+        cli_json_key_number(stdout, "mae", rep->mae, &first);
+        cli_json_key_number(stdout, "r2", rep->r2, &first);
         fputs("}\n", stdout);
     }
-done:
-    free(pred);
-    free(mean);
-    free(ss_res);
-    free(ss_tot);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- the command */
@@ -286,7 +262,17 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
 
     kn_status st = kn_model_load(ctx, a.model, &(kn_load_opts){.skip_checksum = false}, &m);
     if (st) { rc = cli_fail(ctx, st); goto done; }
-    if ((st = kn_dataset_load(ctx, a.data, &train, &test))) { rc = cli_fail(ctx, st); goto done; }
+    bool csv = strncmp(a.data, "csv:", 4) == 0;
+    if (csv && kn_model_preprocessor(m)) { /* every row, through the model's own preprocessing */
+        if ((st = kn_model_load_data(m, a.data, &test))) { rc = cli_fail(ctx, st); goto done; }
+    } else if ((st = kn_dataset_load(ctx, a.data, &train, &test))) {
+        rc = cli_fail(ctx, st);
+        goto done;
+    } else if (kn_dataset_is_raw(train)) {
+        fprintf(stderr, "kiln: %s: the model was not trained from a CSV (it has no preprocessing to read one with)\n", a.model);
+        rc = CLI_RUNTIME;
+        goto done;
+    }
     const kn_dataset *ds = test ? test : train;
     if (!test)
         fprintf(stderr, "kiln: note: %s has no test split; evaluating on its train split (%lld samples)\n", a.data,
@@ -300,8 +286,8 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
     int c = kn_dataset_classes(ds);
     if (c > 0 && kn_model_class_count(m) > c) c = kn_model_class_count(m); /* classes this split lacks */
     if (c == 0) {
-        rc = eval_regression(ctx, m, ds, a.data, g, rep.loss);
-        if (!rc && a.out && !g->quiet) fprintf(stderr, "kiln: note: a regression model has no confusion.svg\n");
+        report_regression(&rep, g);
+        if (a.out && !g->quiet) fprintf(stderr, "kiln: note: a regression model has no confusion.svg\n");
         goto done;
     }
     cm = calloc((size_t)c * (size_t)c, sizeof *cm);
@@ -326,7 +312,8 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
         if ((rc = cli_write_atomic(svg_path, write_confusion_svg, &(svg_job){m, cm, c}))) goto done;
     }
     if (!g->json || !g->quiet) {
-        fprintf(human, "%s on %s (%s split, %lld samples)\n", a.model, a.data, test ? "test" : "train", (long long)mt.n);
+        fprintf(human, "%s on %s (%s, %lld samples)\n", a.model, a.data, csv ? "every row" : test ? "test split" : "train split",
+                (long long)mt.n);
         print_classification(human, m, &mt, pc, cm, c, rep.loss);
         if (isfinite(scores[1])) fprintf(human, "log_loss   %.4f\n", scores[1]);
         if (isfinite(scores[0])) fprintf(human, "roc_auc    %.4f\n", scores[0]);

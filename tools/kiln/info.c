@@ -80,6 +80,15 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
     const cJSON *otype = cJSON_GetObjectItemCaseSensitive(opt, "type"), *lr = cJSON_GetObjectItemCaseSensitive(opt, "learning_rate");
     printf("\nloss           %s\n", cJSON_IsString(loss) ? loss->valuestring : "(none)");
     if (cJSON_IsString(otype)) printf("optimizer      %s, learning_rate %g\n", otype->valuestring, cJSON_IsNumber(lr) ? lr->valuedouble : 0);
+    const kn_preprocessor *prep = kn_model_preprocessor(m);
+    if (prep) {
+        printf("preprocessing  %s\n", kn_preprocessor_report(prep));
+        printf("features       ");
+        int64_t nf = kn_preprocessor_output_size(prep);
+        for (int64_t i = 0; i < nf && i < 24; i++) printf("%s%s", i ? ", " : "", kn_preprocessor_feature_name(prep, i));
+        if (nf > 24) printf(", ... (%lld in all)", (long long)nf);
+        putchar('\n');
+    }
     printf("training       %s\n", training ? training : "(none: never trained)");
     char *text = cJSON_PrintUnformatted(arch);
     printf("architecture   %s\n", text ? text : "?");
@@ -141,6 +150,14 @@ int cmd_info(int argc, char **argv, cli_global *g) {
     cJSON_AddItemToObject(out, "labels", labels);
     labels = NULL;
     cJSON_AddNumberToObject(out, "input_scale", kn_model_input_scale(m));
+    const kn_preprocessor *prep = kn_model_preprocessor(m);
+    if (prep) { /* what the model applies to CSV rows: its report and input names */
+        cJSON *pre = cJSON_AddObjectToObject(out, "preprocessing");
+        cJSON_AddStringToObject(pre, "report", kn_preprocessor_report(prep));
+        cJSON *names = cJSON_AddArrayToObject(pre, "features");
+        for (int64_t i = 0; i < kn_preprocessor_output_size(prep); i++)
+            cJSON_AddItemToArray(names, cJSON_CreateString(kn_preprocessor_feature_name(prep, i)));
+    }
     cJSON_AddItemToObject(out, "architecture", arch);
     arch = NULL;
     cJSON_AddItemToObject(out, "training", train_obj ? train_obj : cJSON_CreateNull());

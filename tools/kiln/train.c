@@ -15,7 +15,8 @@ static const char *train_help =
     "SPEC is a JSON model description: a path (models/mlp.json) or the text itself ('{...}').\n"
     "Options override the description's own values.\n"
     "\n"
-    "  --data DATA              fashion-mnist | mnist | idx:DIR (required)\n"
+    "  --data DATA              fashion-mnist | mnist | idx:DIR | csv:FILE[:key=value]...\n"
+    "                           (required; CSV keys: see 'kiln --help')\n"
     "  --epochs N               epochs (default: the description's, else 1)\n"
     "  --batch-size N           batch size (default: the description's, else 32)\n"
     "  --optimizer NAME         sgd | adam | adamw | rmsprop | adagrad, with Keras's defaults\n"
@@ -51,7 +52,8 @@ static const char *train_help =
     "\n"
     "JSON keys: model_type, task, n_train, n_test, params, epochs, batch_size, steps, threads,\n"
     "ranks, precision, train_seconds, seconds_per_epoch, final_loss, val_loss, val_accuracy,\n"
-    "test_loss, test_accuracy, test_f1_macro, and model (DIR/model.kiln) with --out.\n";
+    "test_loss, test_accuracy, test_f1_macro (classification) or test_mse, test_rmse, test_mae,\n"
+    "test_r2 (regression), and model (DIR/model.kiln) with --out.\n";
 
 typedef struct train_args {
     const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight;
@@ -227,6 +229,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     char *model_path = NULL;
     kn_dataset *train = NULL, *test = NULL;
     kn_model *m = NULL;
+    kn_preprocessor *prep = NULL;
     kn_spec spec = {0}; /* a resume fills only what the checkpoint gives */
     const kn_history *h = NULL;
     kn_eval_report test_report = {.loss = NAN, .accuracy = NAN, .f1_macro = NAN};
@@ -249,6 +252,8 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         int epochs = 0;
         double vs = 0;
         if ((st = kn_model_load(ctx, resume_path, NULL, &m))) { rc = cli_fail(ctx, st); goto done; }
+        /* CSV data: through the preprocessing the checkpointed run fitted */
+        if ((rc = cli_preprocess(ctx, g, kn_model_preprocessor(m), &train, &test, NULL))) goto done;
         if (!kn_model_checkpoint_position(m, NULL, NULL, &epochs) || !kn_model_checkpoint_run(m, &spec.batch_size, &vs)) {
             fprintf(stderr, "kiln: %s: a model file, not a checkpoint (no training position)\n", resume_path);
             rc = CLI_RUNTIME;
@@ -262,6 +267,8 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         spec.epochs = a.epochs ? (int)a.epochs : epochs;
         if (!a.validation_given) a.validation_split = vs;
     } else {
+        /* CSV data: preprocessing fitted on the training rows, the model's input width from it */
+        if ((rc = cli_preprocess(ctx, g, NULL, &train, &test, &prep))) goto done;
         if ((st = kn_model_from_json(ctx, json, train, &m, &spec))) {
             fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
             rc = CLI_RUNTIME;
@@ -280,6 +287,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
             rc = CLI_RUNTIME;
             goto done;
         }
+        if (prep && (st = kn_model_set_preprocessor(m, prep))) { rc = cli_fail(ctx, st); goto done; }
     }
     unsigned passes = KN_PASS_ALL;
     if (a.passes && kn_passes_parse(ctx, a.passes, &passes)) {
@@ -330,9 +338,13 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     }
     if (test) {
         if ((st = kn_model_evaluate(m, test, &test_report))) { rc = cli_fail(ctx, st); goto done; }
-        if (!g->quiet)
+        if (!g->quiet && kn_dataset_classes(test) > 0)
             fprintf(g->json ? stderr : stdout, "test: loss %.4f, accuracy %.4f, f1_macro %.4f (%lld samples)\n",
                     test_report.loss, test_report.accuracy, test_report.f1_macro, (long long)test_report.n);
+        else if (!g->quiet)
+            fprintf(g->json ? stderr : stdout, "test: loss %.4g, mse %.4g, rmse %.4g, mae %.4g, r2 %.4f (%lld samples)\n",
+                    test_report.loss, test_report.mse, test_report.rmse, test_report.mae, test_report.r2,
+                    (long long)test_report.n);
     }
     if (g->json) {
         const kn_epoch_record *last = h->n_epochs ? &h->epochs[h->n_epochs - 1] : NULL;
@@ -360,8 +372,15 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         }
         if (test) {
             cli_json_key_number(stdout, "test_loss", test_report.loss, &first);
-            cli_json_key_number(stdout, "test_accuracy", test_report.accuracy, &first);
-            cli_json_key_number(stdout, "test_f1_macro", test_report.f1_macro, &first);
+            if (classify) {
+                cli_json_key_number(stdout, "test_accuracy", test_report.accuracy, &first);
+                cli_json_key_number(stdout, "test_f1_macro", test_report.f1_macro, &first);
+            } else {
+                cli_json_key_number(stdout, "test_mse", test_report.mse, &first);
+                cli_json_key_number(stdout, "test_rmse", test_report.rmse, &first);
+                cli_json_key_number(stdout, "test_mae", test_report.mae, &first);
+                cli_json_key_number(stdout, "test_r2", test_report.r2, &first);
+            }
         }
         if (model_path) {
             fputs(", \"model\": ", stdout);
@@ -371,6 +390,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     }
 done:
     kn_model_free(m);
+    kn_preprocessor_free(prep);
     kn_dataset_free(train);
     kn_dataset_free(test);
     kn_ctx_free(ctx);

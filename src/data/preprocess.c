@@ -1,0 +1,638 @@
+/* preprocess.c — fitting the CSV preprocessing on a raw table's training rows and applying
+ * it, the same code for training data, evaluation data and prediction inputs (see
+ * preprocess.h for the steps). Statistics are accumulated in double; a row is transformed in
+ * double and stored as float. */
+#define _POSIX_C_SOURCE 200809L
+#include "data/preprocess.h"
+#include "data/dataset.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLY_MAX_INPUTS 1000 /* poly=2 over more numeric features would pass 500k outputs */
+
+void kn_preprocessor_free(kn_preprocessor *p) {
+    if (!p) return;
+    kn_ctx *ctx = p->ctx;
+    for (int64_t j = 0; p->cols && j < p->n_cols; j++) {
+        kn__free(ctx, p->cols[j].name);
+        for (int64_t k = 0; p->cols[j].cats && k < p->cols[j].n_cats; k++) kn__free(ctx, p->cols[j].cats[k]);
+        kn__free(ctx, p->cols[j].cats);
+    }
+    kn__free(ctx, p->cols);
+    for (int i = 0; p->labels && i < p->n_labels; i++) kn__free(ctx, p->labels[i]);
+    kn__free(ctx, p->labels);
+    for (int64_t i = 0; p->out_names && i < p->n_out; i++) kn__free(ctx, p->out_names[i]);
+    kn__free(ctx, p->out_names);
+    kn__free(ctx, p->target);
+    kn__free(ctx, p->num_base);
+    kn__free(ctx, p->hot_base);
+    kn__free(ctx, p->shift);
+    kn__free(ctx, p->mul);
+    kn__pca_free(ctx, &p->pca);
+    kn__free(ctx, p);
+}
+
+const char *kn_preprocessor_report(const kn_preprocessor *p) { return p ? p->report : ""; }
+int64_t kn_preprocessor_output_size(const kn_preprocessor *p) { return p ? p->n_out : 0; }
+const char *kn_preprocessor_feature_name(const kn_preprocessor *p, int64_t i) {
+    return p && i >= 0 && i < p->n_out ? p->out_names[i] : NULL;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* map[code] = index of codes[code] in the column's vocabulary, -1 when unseen. */
+static kn_status code_maps(const kn_preprocessor *p, const int64_t *n_codes, char **const *codes, int32_t **maps) {
+    for (int64_t j = 0; j < p->n_cols; j++) {
+        maps[j] = NULL;
+        const kn__prep_col *c = &p->cols[j];
+        if (c->kind != KN__COL_CATEGORICAL) continue;
+        maps[j] = kn__alloc(p->ctx, (size_t)(n_codes[j] ? n_codes[j] : 1) * sizeof **maps);
+        if (!maps[j]) return kn__error(p->ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+        for (int64_t k = 0; k < n_codes[j]; k++) {
+            char **hit = c->n_cats ? bsearch(&codes[j][k], c->cats, (size_t)c->n_cats, sizeof *c->cats, cmp_str) : NULL;
+            maps[j][k] = hit ? (int32_t)(hit - c->cats) : -1;
+        }
+    }
+    return KN_OK;
+}
+
+static void free_maps(kn_ctx *ctx, int64_t n, int32_t **maps) {
+    for (int64_t j = 0; j < n; j++) kn__free(ctx, maps[j]);
+}
+
+/* One raw row's base features. False when a missing value has no fill (impute=drop);
+ * *missing_col then names its column. */
+static bool base_row(const kn_preprocessor *p, const float *raw, int32_t *const *maps, double *base, int64_t *unseen,
+                     int64_t *missing_col, int64_t *imputed) {
+    for (int64_t j = 0; j < p->n_cols; j++) {
+        const kn__prep_col *c = &p->cols[j];
+        double *b = base + c->first;
+        float v = raw[j];
+        if (isnan(v)) {
+            if (isnan(c->fill)) {
+                *missing_col = j;
+                return false;
+            }
+            (*imputed)++;
+        }
+        switch (c->kind) {
+        case KN__COL_NUMERIC:
+            b[0] = isnan(v) ? c->fill : (double)v;
+            break;
+        case KN__COL_DATE: {
+            float parts[4];
+            kn__date_parts(isnan(v) ? (int64_t)c->fill : (int64_t)v, parts);
+            for (int k = 0; k < 4; k++) b[k] = parts[k];
+            break;
+        }
+        case KN__COL_CATEGORICAL: {
+            int64_t cat = isnan(v) ? (int64_t)c->fill : maps[j][(int64_t)v];
+            if (cat < 0 && !isnan(v)) (*unseen)++;
+            if (p->onehot) {
+                for (int64_t k = 0; k < c->width; k++) b[k] = 0;
+                if (cat >= 0) b[cat] = 1;
+            } else {
+                b[0] = cat >= 0 ? (double)cat : c->fill; /* ordinal: unseen takes the fill */
+            }
+            break;
+        }
+        }
+    }
+    return true;
+}
+
+/* [numeric block (with products) | one-hot block], unscaled. */
+static void assemble_row(const kn_preprocessor *p, const double *base, double *vec) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < p->n_num1; i++) vec[k++] = base[p->num_base[i]];
+    if (p->poly == 2)
+        for (int64_t i = 0; i < p->n_num1; i++)
+            for (int64_t j = i; j < p->n_num1; j++) vec[k++] = base[p->num_base[i]] * base[p->num_base[j]];
+    for (int64_t i = 0; i < p->n_hot; i++) vec[k++] = base[p->hot_base[i]];
+}
+
+kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t n, const int64_t *n_codes,
+                             char **const *codes, bool drop_missing, const char *where, const int64_t *lines,
+                             float *out, bool *keep, int64_t *unseen) {
+    kn_ctx *ctx = p->ctx;
+    int64_t width = p->n_num + p->n_hot;
+    int32_t **maps = kn__calloc(ctx, (size_t)p->n_cols, sizeof *maps);
+    double *base = kn__alloc(ctx, (size_t)(p->n_base + width) * sizeof *base), *vec = base ? base + p->n_base : NULL;
+    kn_status st = maps && base ? code_maps(p, n_codes, codes, maps)
+                                : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    int64_t imputed = 0;
+    *unseen = 0;
+    for (int64_t r = 0; r < n && !st; r++) {
+        int64_t missing = -1;
+        float *o = out + r * p->n_out;
+        if (!base_row(p, raw + r * p->n_cols, maps, base, unseen, &missing, &imputed)) {
+            if (drop_missing) {
+                keep[r] = false;
+                for (int64_t i = 0; i < p->n_out; i++) o[i] = 0;
+                continue;
+            }
+            if (lines)
+                st = kn__error(ctx, KN_ERR_FORMAT, "%s: line %lld: column '%s': missing value (the model was trained with impute=drop)",
+                               where, (long long)lines[r], p->cols[missing].name);
+            else
+                st = kn__error(ctx, KN_ERR_FORMAT, "%s: row %lld: column '%s': missing value (the model was trained with impute=drop)",
+                               where, (long long)r + 1, p->cols[missing].name);
+            break;
+        }
+        if (keep) keep[r] = true;
+        assemble_row(p, base, vec);
+        for (int64_t i = 0; i < p->n_num; i++) vec[i] = (vec[i] - p->shift[i]) * p->mul[i];
+        if (p->pca.k > 0) {
+            for (int64_t c = 0; c < p->pca.k; c++) {
+                const double *comp = p->pca.components + c * p->pca.d;
+                double s = 0;
+                for (int64_t i = 0; i < width; i++) s += (vec[i] - p->pca.mean[i]) * comp[i];
+                o[c] = (float)s;
+            }
+        } else {
+            for (int64_t i = 0; i < width; i++) o[i] = (float)vec[i];
+        }
+    }
+    if (maps) free_maps(ctx, p->n_cols, maps);
+    kn__free(ctx, maps);
+    kn__free(ctx, base);
+    return st;
+}
+
+/* ---------------------------------------------------------------- fitting */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The fill of a numeric or date column over the fitting rows' values (n of them). */
+static double numeric_fill(kn__impute how, double constant, double *v, int64_t n, bool date) {
+    if (how == KN__IMPUTE_DROP) return NAN;
+    if (how == KN__IMPUTE_CONSTANT) return constant;
+    if (n == 0) return 0; /* all missing: a constant column, dropped later */
+    double fill = 0;
+    if (how == KN__IMPUTE_MEAN) {
+        for (int64_t i = 0; i < n; i++) fill += v[i];
+        fill /= (double)n;
+    } else {
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+        if (how == KN__IMPUTE_MEDIAN) {
+            fill = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+        } else { /* most frequent; the smallest among ties, as scikit-learn */
+            int64_t best = 0, run = 0;
+            for (int64_t i = 0; i < n; i++) {
+                run = i > 0 && v[i] == v[i - 1] ? run + 1 : 1;
+                if (run > best) best = run, fill = v[i];
+            }
+        }
+    }
+    return date ? floor(fill + 0.5) : fill;
+}
+
+static kn_status set_name(kn_ctx *ctx, char **slot, const char *a, const char *sep, const char *b) {
+    size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
+    *slot = kn__alloc(ctx, n);
+    if (!*slot) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    snprintf(*slot, n, "%s%s%s", a, sep, b);
+    return KN_OK;
+}
+
+/* The name of base feature b. */
+static kn_status base_name(const kn_preprocessor *p, int64_t b, char **out) {
+    static const char *const date_parts[4] = {"year", "month", "yday", "weekday"};
+    for (int64_t j = 0; j < p->n_cols; j++) {
+        const kn__prep_col *c = &p->cols[j];
+        if (b < c->first || b >= c->first + c->width) continue;
+        if (c->kind == KN__COL_DATE) return set_name(p->ctx, out, c->name, ".", date_parts[b - c->first]);
+        if (c->kind == KN__COL_CATEGORICAL && p->onehot) return set_name(p->ctx, out, c->name, "=", c->cats[b - c->first]);
+        return set_name(p->ctx, out, c->name, "", "");
+    }
+    return kn__error(p->ctx, KN_ERR_STATE, "preprocessing: base feature %lld out of range", (long long)b);
+}
+
+kn_status kn__prep_names(kn_preprocessor *p) {
+    kn_ctx *ctx = p->ctx;
+    p->out_names = kn__calloc(ctx, (size_t)p->n_out, sizeof *p->out_names);
+    if (!p->out_names) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    kn_status st = KN_OK;
+    if (p->pca.k > 0) {
+        for (int64_t i = 0; i < p->n_out && !st; i++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "pc%lld", (long long)i + 1);
+            st = set_name(ctx, &p->out_names[i], buf, "", "");
+        }
+        return st;
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < p->n_num1 && !st; i++) st = base_name(p, p->num_base[i], &p->out_names[k++]);
+    if (p->poly == 2)
+        for (int64_t i = 0; i < p->n_num1 && !st; i++)
+            for (int64_t j = i; j < p->n_num1 && !st; j++) {
+                char *a = NULL, *b = NULL;
+                st = base_name(p, p->num_base[i], &a);
+                if (!st) st = base_name(p, p->num_base[j], &b);
+                if (!st) st = i == j ? set_name(ctx, &p->out_names[k++], a, "", "^2") : set_name(ctx, &p->out_names[k++], a, "*", b);
+                kn__free(ctx, a);
+                kn__free(ctx, b);
+            }
+    for (int64_t i = 0; i < p->n_hot && !st; i++) st = base_name(p, p->hot_base[i], &p->out_names[k++]);
+    return st;
+}
+
+/* Columns, vocabularies and fills from the fitting rows. */
+static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const bool *fit_row) {
+    kn_ctx *ctx = p->ctx;
+    const kn__raw *raw = ds->raw;
+    int64_t n = ds->n, cols = raw->cols;
+    double *v = kn__alloc(ctx, (size_t)(n ? n : 1) * sizeof *v);
+    int64_t *count = NULL;
+    kn_status st = v ? KN_OK : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    int64_t base = 0;
+    for (int64_t j = 0; j < cols && !st; j++) {
+        kn__prep_col *c = &p->cols[j];
+        c->kind = raw->kinds[j];
+        if (!(c->name = kn__strdup(ctx, raw->names[j]))) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+        int64_t m = 0;
+        for (int64_t r = 0; r < n && !st; r++) {
+            float x = ds->x[r * cols + j];
+            if (fit_row[r] && !isnan(x)) v[m++] = x;
+        }
+        if (st) break;
+        if (c->kind != KN__COL_CATEGORICAL) {
+            c->fill = numeric_fill(p->impute, raw->src.fill_value, v, m, c->kind == KN__COL_DATE);
+            c->width = c->kind == KN__COL_DATE ? 4 : 1;
+        } else {
+            /* the vocabulary: codes seen in the fitting rows, by text */
+            int64_t nc = raw->n_codes[j];
+            kn__free(ctx, count);
+            count = kn__calloc(ctx, (size_t)(nc ? nc : 1), sizeof *count);
+            if (!count) {
+                st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+                break;
+            }
+            for (int64_t i = 0; i < m; i++) count[(int64_t)v[i]]++;
+            for (int64_t k = 0; k < nc; k++) c->n_cats += count[k] > 0;
+            c->cats = kn__calloc(ctx, (size_t)(c->n_cats ? c->n_cats : 1), sizeof *c->cats);
+            if (!c->cats) {
+                st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+                break;
+            }
+            int64_t w = 0;
+            for (int64_t k = 0; k < nc && !st; k++)
+                if (count[k] && !(c->cats[w++] = kn__strdup(ctx, raw->codes[j][k])))
+                    st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+            if (st) break;
+            qsort(c->cats, (size_t)c->n_cats, sizeof *c->cats, cmp_str);
+            /* most frequent category (the first in sorted order among ties); drop: none */
+            c->fill = p->impute == KN__IMPUTE_DROP ? NAN : c->n_cats ? 0 : -1;
+            int64_t best = -1;
+            for (int64_t k = 0; k < nc && p->impute != KN__IMPUTE_DROP; k++) {
+                if (!count[k]) continue;
+                int64_t idx = (char **)bsearch(&raw->codes[j][k], c->cats, (size_t)c->n_cats, sizeof *c->cats, cmp_str) - c->cats;
+                if (count[k] > best || (count[k] == best && idx < (int64_t)c->fill)) best = count[k], c->fill = (double)idx;
+            }
+            c->width = p->onehot ? (c->n_cats ? c->n_cats : 1) : 1;
+        }
+        c->first = base;
+        base += c->width;
+    }
+    p->n_base = base;
+    kn__free(ctx, v);
+    kn__free(ctx, count);
+    return st;
+}
+
+kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
+    if (!ds || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    kn_ctx *ctx = ds->ctx;
+    const kn__raw *raw = ds->raw;
+    if (!raw)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
+                         "preprocessing: the data is not a raw CSV table (load it with kn_dataset_load(\"csv:FILE\"))");
+    kn_preprocessor *p = kn__calloc(ctx, 1, sizeof *p);
+    if (!p) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    p->ctx = ctx;
+    p->impute = raw->src.impute;
+    p->scale = raw->src.scale;
+    p->onehot = raw->src.onehot;
+    p->poly = raw->src.poly;
+    p->task = raw->task;
+    p->n_cols = raw->cols;
+    int64_t n = ds->n;
+    p->target = kn__strdup(ctx, raw->target);
+    p->cols = kn__calloc(ctx, (size_t)raw->cols, sizeof *p->cols);
+    bool *fit_row = kn__alloc(ctx, (size_t)(n ? n : 1) * sizeof *fit_row);
+    float *x = NULL;
+    double *base = NULL, *vec = NULL;
+    int32_t **maps = NULL;
+    kn_status st = p->target && p->cols && fit_row ? KN_OK : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    if (!st && ds->label_names) {
+        p->n_labels = ds->n_classes;
+        p->labels = kn__calloc(ctx, (size_t)ds->n_classes, sizeof *p->labels);
+        if (!p->labels) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+        for (int i = 0; !st && i < ds->n_classes; i++)
+            if (!(p->labels[i] = kn__strdup(ctx, ds->label_names[i]))) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    }
+    /* impute=drop: fit on the complete rows only */
+    int64_t n_fit = 0;
+    for (int64_t r = 0; r < n && !st; r++) {
+        fit_row[r] = true;
+        for (int64_t j = 0; p->impute == KN__IMPUTE_DROP && j < raw->cols; j++) fit_row[r] &= !isnan(ds->x[r * raw->cols + j]);
+        n_fit += fit_row[r];
+    }
+    p->rows_fitted = n_fit;
+    p->rows_dropped = n - n_fit;
+    if (!st && n_fit < 2)
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "preprocessing: %lld complete training rows; at least 2 are needed",
+                       (long long)n_fit);
+    if (!st) st = fit_columns(p, ds, fit_row);
+
+    /* base features of the fitting rows: which are constant */
+    if (!st) {
+        base = kn__alloc(ctx, (size_t)p->n_base * 3 * sizeof *base); /* row, min, max */
+        maps = kn__calloc(ctx, (size_t)p->n_cols, sizeof *maps);
+        p->num_base = kn__alloc(ctx, (size_t)p->n_base * sizeof *p->num_base);
+        p->hot_base = kn__alloc(ctx, (size_t)p->n_base * sizeof *p->hot_base);
+        st = base && maps && p->num_base && p->hot_base ? code_maps(p, raw->n_codes, raw->codes, maps)
+                                                         : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    }
+    if (!st) {
+        double *lo = base + p->n_base, *hi = lo + p->n_base;
+        int64_t unseen = 0, missing = 0, imputed = 0;
+        bool first = true;
+        for (int64_t r = 0; r < n; r++) {
+            if (!fit_row[r]) continue;
+            base_row(p, ds->x + r * raw->cols, maps, base, &unseen, &missing, &imputed);
+            for (int64_t b = 0; b < p->n_base; b++) {
+                lo[b] = first || base[b] < lo[b] ? base[b] : lo[b];
+                hi[b] = first || base[b] > hi[b] ? base[b] : hi[b];
+            }
+            first = false;
+        }
+        p->values_imputed = imputed;
+        for (int64_t j = 0; j < p->n_cols; j++) {
+            const kn__prep_col *c = &p->cols[j];
+            bool hot = c->kind == KN__COL_CATEGORICAL && p->onehot;
+            for (int64_t b = c->first; b < c->first + c->width; b++) {
+                if (lo[b] == hi[b]) {
+                    p->dropped_constant++;
+                    continue;
+                }
+                if (hot) p->hot_base[p->n_hot++] = b;
+                else p->num_base[p->n_num1++] = b;
+            }
+        }
+        if (p->n_num1 + p->n_hot == 0)
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "preprocessing: every feature is constant on the %lld training rows",
+                           (long long)n_fit);
+        if (!st && p->poly == 2 && p->n_num1 > POLY_MAX_INPUTS)
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "preprocessing: poly=2 over %lld numeric features is over the %d limit",
+                           (long long)p->n_num1, POLY_MAX_INPUTS);
+    }
+
+    /* the unscaled numeric and one-hot blocks of the fitting rows: scaling statistics */
+    int64_t width = 0;
+    if (!st) {
+        p->n_num = p->n_num1 + (p->poly == 2 ? p->n_num1 * (p->n_num1 + 1) / 2 : 0);
+        width = p->n_num + p->n_hot;
+        p->shift = kn__alloc(ctx, (size_t)(p->n_num ? p->n_num : 1) * sizeof *p->shift);
+        p->mul = kn__alloc(ctx, (size_t)(p->n_num ? p->n_num : 1) * sizeof *p->mul);
+        vec = kn__alloc(ctx, (size_t)width * 3 * sizeof *vec);
+        if (!p->shift || !p->mul || !vec) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+    }
+    if (!st) {
+        double *a = vec + width, *b = a + width; /* sum and sum of squares, or min and max */
+        bool minmax = p->scale == KN__SCALE_MINMAX, first = true;
+        int64_t unseen = 0, missing = 0, imputed = 0;
+        for (int64_t i = 0; i < 2 * width; i++) a[i] = 0;
+        for (int64_t r = 0; r < n; r++) {
+            if (!fit_row[r]) continue;
+            base_row(p, ds->x + r * raw->cols, maps, base, &unseen, &missing, &imputed);
+            assemble_row(p, base, vec);
+            for (int64_t i = 0; i < p->n_num; i++) {
+                if (minmax) {
+                    a[i] = first || vec[i] < a[i] ? vec[i] : a[i];
+                    b[i] = first || vec[i] > b[i] ? vec[i] : b[i];
+                } else {
+                    a[i] += vec[i];
+                }
+            }
+            first = false;
+        }
+        if (p->scale == KN__SCALE_STANDARD) { /* second pass: the variance about the mean */
+            for (int64_t i = 0; i < p->n_num; i++) a[i] /= (double)n_fit;
+            for (int64_t r = 0; r < n; r++) {
+                if (!fit_row[r]) continue;
+                base_row(p, ds->x + r * raw->cols, maps, base, &unseen, &missing, &imputed);
+                assemble_row(p, base, vec);
+                for (int64_t i = 0; i < p->n_num; i++) b[i] += (vec[i] - a[i]) * (vec[i] - a[i]);
+            }
+        }
+        for (int64_t i = 0; i < p->n_num; i++) {
+            if (p->scale == KN__SCALE_STANDARD) { /* population std, as StandardScaler; 0 -> 1 */
+                double sd = sqrt(b[i] / (double)n_fit);
+                p->shift[i] = a[i];
+                p->mul[i] = sd > 0 ? 1.0 / sd : 1.0;
+            } else if (minmax) { /* to [0, 1]; a zero range -> 1 */
+                p->shift[i] = a[i];
+                p->mul[i] = b[i] > a[i] ? 1.0 / (b[i] - a[i]) : 1.0;
+            } else {
+                p->shift[i] = 0;
+                p->mul[i] = 1;
+            }
+        }
+        p->n_out = width;
+    }
+    /* PCA on the scaled features of the fitting rows */
+    if (!st && (raw->src.pca_k > 0 || raw->src.pca_share > 0)) {
+        size_t size;
+        if (!kn__mul_size((size_t)n_fit, (size_t)width, &size) || !kn__mul_size(size, sizeof(float), &size) ||
+            !(x = kn__alloc(ctx, size))) {
+            st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for PCA over %lld x %lld", (long long)n_fit,
+                           (long long)width);
+        }
+        int64_t i = 0, unseen = 0;
+        for (int64_t r = 0; r < n && !st; r++) {
+            if (!fit_row[r]) continue;
+            st = kn__prep_transform(p, ds->x + r * raw->cols, 1, raw->n_codes, raw->codes, false, "pca", NULL,
+                                    x + i++ * width, NULL, &unseen);
+        }
+        if (!st && raw->src.pca_k > width)
+            st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "pca=%lld: only %lld features after preprocessing",
+                           (long long)raw->src.pca_k, (long long)width);
+        if (!st) st = kn__pca_fit(ctx, x, n_fit, width, raw->src.pca_k, raw->src.pca_share, &p->pca);
+        if (!st) p->n_out = p->pca.k;
+    }
+    if (!st) st = kn__prep_names(p);
+    if (!st) {
+        double explained = 0;
+        for (int64_t k = 0; k < p->pca.k; k++) explained += p->pca.explained_variance_ratio[k];
+        static const char *const impute_names[] = {"mean", "median", "most_frequent", "constant", "drop"};
+        static const char *const scale_names[] = {"standard", "minmax", "none"};
+        int w = snprintf(p->report, sizeof p->report, "%s\npreprocessing fitted on %lld rows: impute=%s (%lld values)",
+                         raw->report, (long long)n_fit, impute_names[p->impute], (long long)p->values_imputed);
+        if (p->rows_dropped)
+            w += snprintf(p->report + w, sizeof p->report - (size_t)w, ", %lld incomplete rows dropped", (long long)p->rows_dropped);
+        w += snprintf(p->report + w, sizeof p->report - (size_t)w, "; %lld constant feature%s dropped; onehot=%s; scale=%s",
+                      (long long)p->dropped_constant, p->dropped_constant == 1 ? "" : "s", p->onehot ? "on" : "off",
+                      scale_names[p->scale]);
+        if (p->poly == 2) w += snprintf(p->report + w, sizeof p->report - (size_t)w, "; poly=2");
+        if (p->pca.k)
+            w += snprintf(p->report + w, sizeof p->report - (size_t)w, "; pca: %lld components, %.1f%% of the variance",
+                          (long long)p->pca.k, 100 * explained);
+        snprintf(p->report + w, sizeof p->report - (size_t)w, "; %lld model inputs", (long long)p->n_out);
+    }
+    if (maps) free_maps(ctx, p->n_cols, maps);
+    kn__free(ctx, maps);
+    kn__free(ctx, base);
+    kn__free(ctx, vec);
+    kn__free(ctx, x);
+    kn__free(ctx, fit_row);
+    if (st) kn_preprocessor_free(p);
+    else *out = p;
+    return st;
+}
+
+/* Rows kept (keep[r]) of raw rows transformed in out (n, p->n_out), with their labels or
+ * targets, as a model-ready dataset. */
+static kn_status gather_dataset(const kn_preprocessor *p, kn_ctx *ctx, const float *out, const bool *keep, int64_t n,
+                                const int32_t *labels, const float *targets, int n_classes, char *const *label_names,
+                                kn_dataset **result) {
+    int64_t kept = 0;
+    for (int64_t r = 0; r < n; r++) kept += keep[r];
+    kn_dataset *d = NULL;
+    kn_status st = kn__dataset_alloc(ctx, kept, p->n_out, labels ? n_classes : 0, labels ? 0 : 1, &d);
+    if (st) return st;
+    int64_t i = 0;
+    for (int64_t r = 0; r < n; r++) {
+        if (!keep[r]) continue;
+        memcpy(d->x + i * p->n_out, out + r * p->n_out, (size_t)p->n_out * sizeof(float));
+        if (labels) d->labels[i] = labels[r];
+        else d->targets[i] = targets ? targets[r] : NAN;
+        i++;
+    }
+    if (labels && label_names && (st = kn__dataset_set_names(d, (const char *const *)label_names))) {
+        kn_dataset_free(d);
+        return st;
+    }
+    *result = d;
+    return KN_OK;
+}
+
+kn_status kn_preprocessor_transform(const kn_preprocessor *p, const kn_dataset *ds, kn_dataset **out) {
+    if (!p || !ds || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    kn_ctx *ctx = ds->ctx;
+    const kn__raw *raw = ds->raw;
+    if (!raw) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "preprocessing: the data is not a raw CSV table");
+    if (raw->cols != p->n_cols)
+        return kn__error(ctx, KN_ERR_SHAPE, "preprocessing: the table has %lld feature columns, the preprocessing %lld",
+                         (long long)raw->cols, (long long)p->n_cols);
+    for (int64_t j = 0; j < p->n_cols; j++)
+        if (strcmp(raw->names[j], p->cols[j].name) != 0 || raw->kinds[j] != p->cols[j].kind)
+            return kn__error(ctx, KN_ERR_SHAPE, "preprocessing: column %lld is '%s' (%s) in the table, '%s' (%s) when fitted",
+                             (long long)j + 1, raw->names[j], kn__col_kind_name(raw->kinds[j]), p->cols[j].name,
+                             kn__col_kind_name(p->cols[j].kind));
+    size_t size;
+    float *x = NULL;
+    bool *keep = kn__alloc(ctx, (size_t)(ds->n ? ds->n : 1) * sizeof *keep);
+    if (!kn__mul_size((size_t)ds->n, (size_t)p->n_out, &size) || !kn__mul_size(size, sizeof(float), &size) || !keep ||
+        !(x = kn__alloc(ctx, size ? size : 1))) {
+        kn__free(ctx, keep);
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for %lld rows", (long long)ds->n);
+    }
+    int64_t unseen = 0;
+    kn_status st = kn__prep_transform(p, ds->x, ds->n, raw->n_codes, raw->codes, true, raw->src.path, NULL, x, keep, &unseen);
+    if (!st) st = gather_dataset(p, ctx, x, keep, ds->n, ds->labels, ds->targets, ds->n_classes, ds->label_names, out);
+    if (!st && unseen)
+        kn__log(ctx, KN_LOG_WARN, "%s: %lld categorical value%s not seen in training: encoded as all zeros", raw->src.path,
+                (long long)unseen, unseen == 1 ? "" : "s");
+    kn__free(ctx, x);
+    kn__free(ctx, keep);
+    return st;
+}
+
+/* ---------------------------------------------------------------- CSV text through a fitted preprocessing */
+
+kn_status kn__prep_load_csv(const kn_preprocessor *p, kn_ctx *ctx, const char *path, char sep, const char *const *na,
+                            bool labelled, kn_dataset **result) {
+    *result = NULL;
+    kn__csv csv = {0};
+    kn_status st = kn__csv_read(ctx, path, &(kn__csv_opts){.sep = sep, .na = na, .keep_text = true}, &csv);
+    if (st) return st;
+    char **names = kn__alloc(ctx, (size_t)p->n_cols * sizeof *names);
+    kn__col_kind *kinds = kn__alloc(ctx, (size_t)p->n_cols * sizeof *kinds);
+    int64_t *n_codes = kn__calloc(ctx, (size_t)p->n_cols, sizeof *n_codes);
+    char ***codes = kn__calloc(ctx, (size_t)p->n_cols, sizeof *codes);
+    bool *keep = kn__alloc(ctx, (size_t)csv.rows * sizeof *keep);
+    int32_t *labels = kn__alloc(ctx, (size_t)csv.rows * sizeof *labels);
+    float *targets = kn__alloc(ctx, (size_t)csv.rows * sizeof *targets);
+    float *raw = NULL, *x = NULL;
+    size_t size = 0;
+    if (!names || !kinds || !n_codes || !codes || !keep || !labels || !targets ||
+        !kn__mul_size((size_t)csv.rows, (size_t)(p->n_cols > p->n_out ? p->n_cols : p->n_out), &size) ||
+        !kn__mul_size(size, sizeof(float), &size) || !(raw = kn__alloc(ctx, size)) || !(x = kn__alloc(ctx, size)))
+        st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    for (int64_t j = 0; !st && j < p->n_cols; j++) names[j] = p->cols[j].name, kinds[j] = p->cols[j].kind;
+    if (!st) st = kn__raw_from_csv(ctx, &csv, path, names, kinds, p->n_cols, raw, n_codes, codes);
+    int64_t unseen = 0, no_target = 0;
+    if (!st) st = kn__prep_transform(p, raw, csv.rows, n_codes, codes, labelled, path, csv.lines, x, keep, &unseen);
+    if (!st && labelled) { /* the target: by the fitted names, or a number */
+        int64_t tc = kn__csv_column_index(&csv, p->target);
+        if (tc < 0) st = kn__error(ctx, KN_ERR_SHAPE, "%s: no target column '%s' (the model was trained with it)", path, p->target);
+        for (int64_t r = 0; !st && r < csv.rows; r++) {
+            const char *text = csv.cells[r * csv.cols + tc];
+            float v = csv.values[r * csv.cols + tc];
+            if (!text[0]) {
+                no_target += keep[r];
+                keep[r] = false;
+                continue;
+            }
+            if (p->task == KN__TASK_REGRESSION) {
+                if (isnan(v))
+                    st = kn__error(ctx, KN_ERR_FORMAT, "%s: line %lld: target '%s': '%.40s' is not a number", path,
+                                   (long long)csv.lines[r], p->target, text);
+                targets[r] = v;
+                continue;
+            }
+            char buf[32];
+            if (!isnan(v)) snprintf(buf, sizeof buf, "%g", (double)v), text = buf; /* numbers as label-encoded */
+            int k = 0;
+            while (k < p->n_labels && strcmp(p->labels[k], text) != 0) k++;
+            if (k == p->n_labels)
+                st = kn__error(ctx, KN_ERR_FORMAT, "%s: line %lld: target '%s': class '%.40s' was not seen in training", path,
+                               (long long)csv.lines[r], p->target, text);
+            labels[r] = k;
+        }
+    } else if (!st) {
+        for (int64_t r = 0; r < csv.rows; r++) keep[r] = true;
+    }
+    if (!st)
+        st = gather_dataset(p, ctx, x, keep, csv.rows, labelled && p->task == KN__TASK_CLASSIFICATION ? labels : NULL,
+                            labelled ? targets : NULL, p->n_labels, p->labels, result);
+    if (!st && !labelled) { /* inputs only: no targets */
+        kn__free(ctx, (*result)->targets);
+        (*result)->targets = NULL;
+        (*result)->outputs = 0;
+    }
+    if (!st && unseen)
+        kn__log(ctx, KN_LOG_WARN, "%s: %lld categorical value%s not seen in training: encoded as all zeros", path,
+                (long long)unseen, unseen == 1 ? "" : "s");
+    if (!st && no_target) kn__log(ctx, KN_LOG_WARN, "%s: %lld rows without a target left out", path, (long long)no_target);
+    if (codes) kn__raw_codes_free(ctx, p->n_cols, n_codes, codes);
+    kn__free(ctx, names);
+    kn__free(ctx, kinds);
+    kn__free(ctx, n_codes);
+    kn__free(ctx, codes);
+    kn__free(ctx, keep);
+    kn__free(ctx, labels);
+    kn__free(ctx, targets);
+    kn__free(ctx, raw);
+    kn__free(ctx, x);
+    kn__csv_free(ctx, &csv);
+    return st;
+}

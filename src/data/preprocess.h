@@ -1,0 +1,80 @@
+/* preprocess.h — the preprocessing fitted on a CSV table's training rows, saved with the
+ * model and applied to every row the model sees afterwards. Per row:
+ *
+ *   raw columns ──impute──► base features: a number; a date's year, month, day of the
+ *                           year, weekday; a category's one-hot block (or ordinal code)
+ *               ──drop the base features constant on the training rows──►
+ *   numeric block (numbers, dates, codes) ──poly=2: + x_i x_j, i <= j──► ──scale──►
+ *   [numeric block | one-hot block] ──pca──► model inputs
+ *
+ * Unseen categories become all-zero one-hot blocks (counted); missing values take the fitted
+ * fill (impute=drop: the row is dropped from labelled data, an error at prediction). */
+#ifndef KN_DATA_PREPROCESS_H
+#define KN_DATA_PREPROCESS_H
+
+#include "data/pca.h"
+#include "data/tabular.h"
+
+typedef struct kn__prep_col {
+    char *name;
+    kn__col_kind kind;
+    double fill;           /* the imputed value (numbers, days) or category index; NaN: none (drop) */
+    int64_t n_cats;        /* categorical: the sorted vocabulary of the training rows */
+    char **cats;
+    int64_t first;         /* its first base feature */
+    int64_t width;         /* base features: 1, 4 (date), n_cats (one-hot) */
+} kn__prep_col;
+
+struct kn_preprocessor {
+    kn_ctx *ctx;
+    kn__impute impute;
+    kn__scale scale;
+    bool onehot;
+    int poly;
+    char *target;                 /* the target column's name */
+    kn__task task;
+    int n_labels;                 /* classification: label names in code order */
+    char **labels;
+    int64_t n_cols;
+    kn__prep_col *cols;           /* (n_cols) the raw columns it reads, in order */
+    int64_t n_base;               /* base features */
+    int64_t n_num, n_hot;         /* numeric block (after poly), one-hot block */
+    int64_t n_num1;               /* numeric base features kept (before poly) */
+    int64_t *num_base;            /* (n_num1) their base indices */
+    int64_t *hot_base;            /* (n_hot) the kept one-hot base features */
+    double *shift, *mul;          /* (n_num) scaling: (x - shift) * mul */
+    kn__pca pca;                  /* k > 0 when on */
+    int64_t n_out;                /* model inputs: n_num + n_hot, or pca.k */
+    char **out_names;             /* (n_out) */
+    int64_t dropped_constant;     /* base features dropped */
+    int64_t rows_fitted, values_imputed, rows_dropped;
+    char report[2048];            /* loading and fitting, for people */
+};
+
+/* Transforms raw rows (n, p->n_cols), whose categorical values are codes into codes[j]
+ * (n_codes[j] texts), into out (n, n_out). keep (n, may be NULL when drop_missing is false):
+ * false for rows dropped by impute=drop. Errors (prediction with impute=drop and a missing
+ * value) name the row through `where` and lines (NULL: row numbers). *unseen counts values of
+ * categories not seen in training. */
+kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t n, const int64_t *n_codes,
+                             char **const *codes, bool drop_missing, const char *where, const int64_t *lines,
+                             float *out, bool *keep, int64_t *unseen);
+
+/* The model inputs' names (p->out_names) from the fitted columns: "age", "color=red",
+ * "date.month", "a*b", "a^2", "pc1". */
+kn_status kn__prep_names(kn_preprocessor *p);
+
+/* Saving and loading with a model (preprocess_json.c): a cJSON object under the model's
+ * kiln.preprocessing key "tabular". */
+struct cJSON;
+struct cJSON *kn__prep_to_json(const kn_preprocessor *p);
+kn_status kn__prep_from_json(kn_ctx *ctx, const struct cJSON *j, const char *path, kn_preprocessor **out);
+/* A deep copy (through JSON: the saved form is the one truth). */
+kn_status kn__prep_copy(const kn_preprocessor *p, kn_ctx *ctx, kn_preprocessor **out);
+
+/* Reads a CSV's rows as the model's inputs through p (kn_model_load_inputs); with labelled,
+ * the target column too (labels by p's names, or regression values). */
+kn_status kn__prep_load_csv(const kn_preprocessor *p, kn_ctx *ctx, const char *path, char sep,
+                            const char *const *na, bool labelled, kn_dataset **out);
+
+#endif
