@@ -466,6 +466,24 @@ typedef struct kn_reduce_on_plateau {
  * loss; return false to stop training (kn_model_fit then returns KN_OK). */
 typedef bool (*kn_fit_callback)(void *user, int epoch, int64_t batch, double loss);
 
+/* Image augmentation while training (Keras's random layers, torchvision's transforms):
+ * each training sample, each epoch, independently per op. Off at evaluation and prediction.
+ * A zeroed struct is off; in the JSON description {"augment": {"shift": 2, "flip": 0.5,
+ * "rotate": 10, "noise": 0.05, "erase": 0.1}} (and shift_p, rotate_p, noise_p). Draws are
+ * keyed by (seed, epoch, row), so a run is deterministic whatever the threads. */
+typedef struct kn_augment {
+    int shift;        /* max shift in pixels (each axis uniform in [-shift, shift]; uncovered pixels 0) */
+    float flip;       /* probability of a horizontal flip */
+    float rotate;     /* max rotation in degrees (uniform in [-rotate, rotate], bilinear) */
+    float noise;      /* standard deviation of Gaussian noise added to every value */
+    float erase;      /* probability of random erasing (torchvision RandomErasing's defaults) */
+    float shift_p, rotate_p, noise_p; /* probability of each of those per sample (0: 1) */
+} kn_augment;
+
+/* Parses an "augment" object's JSON text ('{"shift": 2, "flip": 0.5}'), or "off"; errors name
+ * the field and its allowed range. */
+kn_status kn_augment_parse(kn_ctx *ctx, const char *json, kn_augment *out);
+
 typedef struct kn_fit_opts {
     int epochs;                 /* default 1 */
     int64_t batch_size;         /* default 32 */
@@ -510,6 +528,11 @@ typedef struct kn_fit_opts {
     int n_class_weights;
     bool class_weight_balanced;
     const float *sample_weight;
+    /* Augmentation of the training batches (images only; see kn_augment). */
+    kn_augment augment;
+    /* Batches are gathered (and augmented) on a background thread one step ahead of the
+     * training step: 0 auto (when augmenting), 1 always, -1 never (inline). */
+    int loader_thread;
 } kn_fit_opts;
 
 typedef struct kn_eval_report {
@@ -618,6 +641,8 @@ void kn_session_free(kn_session *s);
 bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs);
 /* The checkpointed run's batch size and validation split, which a resume must repeat. */
 bool kn_model_checkpoint_run(const kn_model *m, int64_t *batch_size, double *validation_split);
+/* The checkpointed run's augmentation (zeroed: none), which a resume must repeat. */
+bool kn_model_checkpoint_augment(const kn_model *m, kn_augment *augment);
 
 /* The CSV preprocessing the model applies to raw rows (copied into the model, saved with
  * it, replacing any); its output size must be the model's input size. */
@@ -661,6 +686,8 @@ typedef struct kn_spec {
     bool class_weight_balanced;
     int n_class_weights;
     float class_weight[256];
+    /* "augment": {"shift": 2, "flip": 0.5, "rotate": 10, "noise": 0.05, "erase": 0.1} */
+    kn_augment augment;
 } kn_spec;
 
 /* Builds an uncompiled model from a JSON description in Keras's vocabulary (see

@@ -174,6 +174,12 @@ static cJSON *checkpoint_json(const kn_model *m, const struct kn__train_pos *pos
         const char *vn[6] = {"stop_best_epoch", "stop_wait", "save_best_epoch", "save_wait", "plateau_wait", "plateau_cooldown"};
         for (int i = 0; i < 6; i++) cJSON_AddNumberToObject(ctl, vn[i], v[i]);
     }
+    const kn_augment *a = &pos->augment;
+    if (a->shift || a->flip > 0 || a->rotate > 0 || a->noise > 0 || a->erase > 0) { /* the run's augmentation */
+        const double v[8] = {a->shift, a->flip, a->rotate, a->noise, a->erase, a->shift_p, a->rotate_p, a->noise_p};
+        cJSON *arr = cJSON_AddArrayToObject(c, "augment");
+        for (int i = 0; i < 8; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(v[i]));
+    }
     cJSON *hist = cJSON_AddArrayToObject(c, "history");
     for (int e = 0; e < pos->epoch && e < m->history.n_epochs; e++) {
         const kn_epoch_record *r = &m->records[e];

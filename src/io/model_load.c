@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nn/model.h"
 #include "data/preprocess.h"
+#include "train/loader.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -104,6 +105,22 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
         ok = ok && control.base_lr > 0 && isfinite(control.base_lr);
         control.valid = ok;
     }
+    kn_augment aug = {0};
+    const cJSON *au = cJSON_GetObjectItemCaseSensitive(c, "augment");
+    if (ok && au) { /* [shift, flip, rotate, noise, erase, shift_p, rotate_p, noise_p], checked as a description's */
+        double v[8] = {0};
+        ok = cJSON_IsArray(au) && cJSON_GetArraySize(au) == 8;
+        for (int i = 0; ok && i < 8; i++) {
+            const cJSON *x = cJSON_GetArrayItem(au, i);
+            ok = cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= 180;
+            v[i] = ok ? x->valuedouble : 0;
+        }
+        aug = (kn_augment){.shift = (int)v[0], .flip = (float)v[1], .rotate = (float)v[2], .noise = (float)v[3],
+                           .erase = (float)v[4], .shift_p = (float)v[5], .rotate_p = (float)v[6], .noise_p = (float)v[7]};
+        kn__augment internal;
+        kn__augment_from_public(&aug, &internal);
+        ok = ok && v[0] == (int)v[0] && kn__augment_check(ctx, &internal) == KN_OK;
+    }
     double loss_sum = 0, vsplit = 0;
     unsigned long long seed = 0;
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(c, "seed"), *vs = cJSON_GetObjectItemCaseSensitive(c, "validation_split");
@@ -115,7 +132,7 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
     m->pos = (struct kn__train_pos){.valid = true, .epoch = (int)epoch, .epochs = (int)epochs, .batch = (int64_t)batch,
                                     .batch_size = (int64_t)bs, .loss_sum = loss_sum, .correct = (int64_t)correct,
                                     .seen = (int64_t)seen, .seconds = seconds, .seed = seed,
-                                    .validation_split = vsplit, .control = control};
+                                    .validation_split = vsplit, .control = control, .augment = aug};
     m->resume_step = (int64_t)step;
     return KN_OK;
 }

@@ -5,8 +5,12 @@
  *                 {"type": "reduce_lr_on_plateau", "factor": 0.5, "patience": 2, "min_lr": 1e-5},
  *                 {"type": "model_checkpoint", "monitor": "val_loss"}]
  *   "class_weight": "balanced" (or [1, 5]: a weight by class)
+ *   "augment": {"shift": 2, "flip": 0.5, "rotate": 10, "noise": 0.05, "erase": 0.1,
+ *               "shift_p": 1, "rotate_p": 1, "noise_p": 1}
  * Unknown keys are errors that name them, so a typo does not silently change training. */
 #include "spec.h"
+#include "data/augment.h"
+#include "train/loader.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -164,7 +168,52 @@ static kn_status parse_class_weight(kn_ctx *ctx, const cJSON *v, kn_spec *spec) 
     return KN_OK;
 }
 
+/* "augment": numbers only; ranges checked as the loader will use them (kn__augment_check). */
+static kn_status parse_augment(kn_ctx *ctx, const cJSON *v, kn_augment *out) {
+    static const char *const keys[] = {"shift", "flip", "rotate", "noise", "erase", "shift_p", "rotate_p", "noise_p", NULL};
+    if (!cJSON_IsObject(v))
+        return kn__spec_error(ctx, "augment", "expected an object such as {\"shift\": 2, \"flip\": 0.5, \"rotate\": 10}");
+    kn_status st = check_keys(ctx, v, "augment", keys);
+    float *fields[] = {NULL, &out->flip, &out->rotate, &out->noise, &out->erase, &out->shift_p, &out->rotate_p, &out->noise_p};
+    for (int i = 0; keys[i] && !st; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(v, keys[i]);
+        if (!x) continue;
+        char field[32];
+        snprintf(field, sizeof field, "augment.%s", keys[i]);
+        if (!cJSON_IsNumber(x)) return kn__spec_error(ctx, field, "expected a number");
+        if (i == 0) {
+            if (x->valuedouble != (int)x->valuedouble || x->valuedouble < 0 || x->valuedouble > 64)
+                return kn__spec_error(ctx, field, "expected a whole number of pixels in [0, 64]");
+            out->shift = (int)x->valuedouble;
+        } else {
+            *fields[i] = (float)x->valuedouble;
+            if (i >= 5 && x->valuedouble == 0) return kn__spec_error(ctx, field, "0 would never apply it: leave the op out instead");
+        }
+    }
+    if (st) return st;
+    kn__augment in;
+    kn__augment_from_public(out, &in);
+    return kn__augment_check(ctx, &in);
+}
+
+kn_status kn_augment_parse(kn_ctx *ctx, const char *json, kn_augment *out) {
+    if (!ctx || !json || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = (kn_augment){0};
+    if (strcmp(json, "off") == 0 || strcmp(json, "none") == 0) return KN_OK;
+    cJSON *v = cJSON_Parse(json);
+    if (!v) return kn__spec_error(ctx, "augment", "malformed JSON (expected an object such as {\"flip\": 0.5}, or off)");
+    kn_status st = parse_augment(ctx, v, out);
+    cJSON_Delete(v);
+    if (st) *out = (kn_augment){0};
+    return st;
+}
+
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec) {
+    const cJSON *augment = cJSON_GetObjectItemCaseSensitive(root, "augment");
+    if (augment) {
+        kn_status ast = parse_augment(ctx, augment, &spec->augment);
+        if (ast) return ast;
+    }
     spec->schedule = kn_schedule_default(KN_SCHEDULE_CONSTANT);
     const cJSON *cw = cJSON_GetObjectItemCaseSensitive(root, "class_weight");
     if (cw) {

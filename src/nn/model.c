@@ -95,6 +95,12 @@ bool kn_model_checkpoint_run(const kn_model *m, int64_t *batch_size, double *val
     return true;
 }
 
+bool kn_model_checkpoint_augment(const kn_model *m, kn_augment *augment) {
+    if (!m || !m->pos.valid) return false;
+    if (augment) *augment = m->pos.augment;
+    return true;
+}
+
 bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs) {
     if (!m || !m->pos.valid) return false;
     if (epoch) *epoch = m->pos.epoch;

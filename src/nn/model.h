@@ -69,6 +69,7 @@ struct kn_model {
             int stop_best_epoch, stop_wait, save_best_epoch, save_wait, plateau_wait, plateau_cooldown;
         } control;
         const float *best_weights; /* saving: early stopping's best weights (param_floats), or NULL */
+        kn_augment augment;    /* the run's augmentation, which a resume repeats */
     } pos;
     float *resume_best;        /* from a checkpoint: early stopping's best weights, until fit takes them */
     size_t resume_best_floats;
@@ -117,6 +118,8 @@ kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, 
                                 const kn_load_opts *opts, kn_model **out);
 /* Releases a loaded model's file mapping and metadata (io/model_file.c). */
 void kn__model_unmap(kn_model *m);
+/* The same with the rows already gathered (and augmented) in x (n, features). */
+kn_status kn__model_load_batch_x(kn_model *m, const kn_dataset *data, const int64_t *idx, const float *x, int64_t n);
 /* Copies rows idx[0..n) of data (or rows start.. when idx is NULL) into the input and
  * target tensors and sets the batch; targets are converted to what the loss expects. */
 kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n,

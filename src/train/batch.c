@@ -37,21 +37,35 @@ kn_status kn__model_check_data(kn_model *m, const kn_dataset *data) {
     return KN_OK;
 }
 
+/* The targets (and weights) of rows idx (or start..) into the model's tensors. */
+static kn_status load_targets(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n);
+
+kn_status kn__model_load_batch_x(kn_model *m, const kn_dataset *data, const int64_t *idx, const float *x, int64_t n) {
+    kn_status st = kn_graph_set_batch(m->graph, n);
+    if (st) return st;
+    memcpy(m->x->data, x, (size_t)(n * data->features) * sizeof(float));
+    return load_targets(m, data, idx, 0, n);
+}
+
 kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n,
                                bool with_targets) {
     kn_status st = kn_graph_set_batch(m->graph, n);
     if (st) return st;
-    if (m->sw) { /* training rows carry their weights; evaluation weighs every row 1 */
-        float *w = m->sw->data;
-        for (int64_t i = 0; i < n; i++) w[i] = m->row_weights ? m->row_weights[idx ? idx[i] : start + i] : 1.0f;
-    }
-    int64_t f = data->features, outs = kn_model_output_size(m);
+    int64_t f = data->features;
     float *x = m->x->data;
     for (int64_t i = 0; i < n; i++) {
         int64_t r = idx ? idx[i] : start + i;
         memcpy(x + i * f, data->x + r * f, (size_t)f * sizeof(float));
     }
-    if (!with_targets) return KN_OK;
+    return with_targets ? load_targets(m, data, idx, start, n) : KN_OK;
+}
+
+static kn_status load_targets(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n) {
+    if (m->sw) { /* training rows carry their weights; evaluation weighs every row 1 */
+        float *w = m->sw->data;
+        for (int64_t i = 0; i < n; i++) w[i] = m->row_weights ? m->row_weights[idx ? idx[i] : start + i] : 1.0f;
+    }
+    int64_t outs = kn_model_output_size(m);
     if (m->y->dtype == KN_I32) {
         int32_t *y = m->y->data;
         for (int64_t i = 0; i < n; i++) y[i] = data->labels[idx ? idx[i] : start + i];

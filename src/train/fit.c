@@ -3,6 +3,7 @@
  * allocates nothing: buffers are sized before it starts (tests/test_alloc.c counts). */
 #include "nn/model.h"
 #include "control.h"
+#include "loader.h"
 #include "data/dataset.h"
 
 #include <math.h>
@@ -331,6 +332,23 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     }
 
     uint64_t seed = o.resume ? m->pos.seed : kn_ctx_seed(ctx);
+    /* batches: gathered and augmented on a background thread when augmenting (or asked) */
+    kn__augment aug;
+    kn__augment_from_public(&o.augment, &aug);
+    kn__loader ld;
+    bool augmenting = kn__augment_active(&aug);
+    st = augmenting ? kn__augment_check(ctx, &aug) : KN_OK;
+    if (!st) st = kn__loader_init(&ld, ctx, data, n_train, bs, 0, 1, augmenting ? &aug : NULL, seed,
+                                  o.loader_thread > 0 || (o.loader_thread == 0 && augmenting));
+    if (st) {
+        kn__free(ctx, perm);
+        kn__free(ctx, times);
+        kn__free(ctx, best_w);
+        kn__free(ctx, grad_sum);
+        kn__free(ctx, row_w);
+        return st;
+    }
+    bool via_loader = ld.threaded || ld.augmenting; /* else rows go straight into the input */
     struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs, .seed = seed,
                                  .validation_split = o.validation_split};
 
@@ -351,16 +369,25 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             seconds_before = m->pos.seconds;
             first = s0;
         }
+        kn__loader_epoch(&ld, perm, ep, first);
         for (int64_t s = first; s < steps; s++) {
-            int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
-            const int64_t *idx = perm + s * bs;
+            int64_t b;
+            const int64_t *idx;
+            kn__loader_rows(&ld, s, &idx, &b);
             double tg0 = kn__now();
             m->row_weights = row_w;
-            st = kn__model_load_batch(m, data, idx, 0, b, true);
+            if (via_loader) { /* prepared while the last step ran */
+                const float *xb = kn__loader_take(&ld, s);
+                st = kn__model_load_batch_x(m, data, idx, xb, b);
+                kn__loader_prefetch(&ld, s + 1);
+            } else {
+                st = kn__model_load_batch(m, data, idx, 0, b, true);
+            }
             m->row_weights = NULL;
             if (st) break;
             gather_s += kn__now() - tg0;
-            if (s + 1 < steps) prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
+            if (!via_loader && s + 1 < steps)
+                prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
             kn_graph *g = m->graph;
             g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
             if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS))) break;
@@ -406,6 +433,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                 here.control = control_pos(stopping ? &stop_mon : NULL, saving ? &best_mon : NULL,
                                            plateau_on ? &plateau : NULL, base_lr);
                 here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
+                here.augment = o.augment;
                 if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
             }
             if (o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen)) {
@@ -484,6 +512,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             here.control = control_pos(stopping ? &stop_mon : NULL, saving ? &best_mon : NULL, plateau_on ? &plateau : NULL,
                                        base_lr);
             here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
+            here.augment = o.augment;
             if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
         }
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
@@ -519,7 +548,10 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         kn_status sst = kn__model_set_training_summary(m, summary);
         if (!st) st = sst;
     }
-    if (ctx->profile) fprintf(stderr, "kiln profile: batch gathering %.3f s\n", gather_s);
+    if (ctx->profile)
+        fprintf(stderr, "kiln profile: batch gathering %.3f s (waiting for the loader thread %.3f s)\n", gather_s,
+                ld.wait_seconds);
+    kn__loader_free(&ld);
     kn__free(ctx, perm);
     kn__free(ctx, times);
     if (history) *history = &m->history;

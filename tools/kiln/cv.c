@@ -106,7 +106,7 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
         } else {
             kn_fit_opts fo = {.epochs = epochs ? (int)epochs : spec.epochs, .batch_size = batch ? batch : spec.batch_size,
                               .verbose = 0, .class_weight_balanced = class_weight != NULL || spec.class_weight_balanced,
-                              .schedule = spec.schedule};
+                              .schedule = spec.schedule, .augment = spec.augment};
             if ((st = kn_model_fit(m, tr, &fo, NULL)) || (st = kn_model_evaluate(m, te, &rep))) {
                 rc = cli_fail(ctx, st);
             } else {

@@ -42,6 +42,12 @@ static const char *train_help =
     "                           (classes x rows of the class)) or a list W0,W1,... by class\n"
     "  --save-best              with --out: save DIR/best.kiln at each epoch with the best\n"
     "                           val_loss (loss without validation data) so far\n"
+    "  --augment A              image augmentation while training: off, or JSON such as\n"
+    "                           '{\"shift\": 2, \"flip\": 0.5, \"rotate\": 10, \"noise\": 0.05, \"erase\": 0.1}'\n"
+    "                           (default: the description's \"augment\", else off)\n"
+    "  --loader-thread MODE     on | off | auto: gather (and augment) the next batch on a\n"
+    "                           background thread while a step trains (default: auto, on when\n"
+    "                           augmenting)\n"
     "  --passes LIST            graph optimizer passes: all (default), none, a list run alone\n"
     "                           (dce,fold) or exclusions (-fuse,-inplace); see 'kiln graph'\n"
     "  --deterministic          accepted: kiln's training is always deterministic for a seed\n"
@@ -56,9 +62,10 @@ static const char *train_help =
     "test_r2 (regression), and model (DIR/model.kiln) with --out.\n";
 
 typedef struct train_args {
-    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight;
+    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight, *augment;
     long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps, accumulate;
     bool save_best;
+    int loader_thread; /* 0 auto, 1 on, -1 off */
     double lr, validation_split, test_split;
     bool validation_given, deterministic;
 } train_args;
@@ -130,6 +137,15 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
             i++;
         } else if (strcmp(s, "--save-best") == 0) {
             a->save_best = true;
+        } else if (strcmp(s, "--loader-thread") == 0) {
+            if (!val || (strcmp(val, "on") && strcmp(val, "off") && strcmp(val, "auto")))
+                return cli_usage_error("train", "--loader-thread expects on, off or auto");
+            a->loader_thread = val[1] == 'n' ? 1 : val[1] == 'f' ? -1 : 0;
+            i++;
+        } else if (strcmp(s, "--augment") == 0) {
+            if (!val || !*val) return cli_usage_error("train", "%s needs a value (off, or JSON such as '{\"flip\": 0.5}')", s);
+            a->augment = val;
+            i++;
         } else if (strcmp(s, "--deterministic") == 0) {
             a->deterministic = true; /* kiln's training is deterministic in every mode; kept for scripts */
         } else if (s[0] == '-' && s[1] == '-') {
@@ -312,6 +328,13 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     }
     if (a.warmup_steps) fo.schedule.warmup_steps = a.warmup_steps;
     fo.accumulate = (int)a.accumulate;
+    fo.augment = spec.augment; /* the description's (a resume: the checkpointed run's) */
+    if (a.resume) kn_model_checkpoint_augment(m, &fo.augment);
+    if (a.augment && (st = kn_augment_parse(ctx, a.augment, &fo.augment))) {
+        rc = cli_usage_error("train", "--augment: %s", kn_last_error(ctx));
+        goto done;
+    }
+    fo.loader_thread = a.loader_thread;
     float class_w[1024];
     if (!a.class_weight) { /* the description's, unless the command line says otherwise */
         fo.class_weight_balanced = spec.class_weight_balanced;
