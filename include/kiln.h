@@ -393,6 +393,10 @@ const int32_t *kn_dataset_labels(const kn_dataset *ds); /* (n), NULL for regress
 const float *kn_dataset_targets(const kn_dataset *ds);  /* (n, outputs), NULL for classification */
 /* Name of a class ("Ankle boot" for Fashion-MNIST's 9), or NULL when unnamed. */
 const char *kn_dataset_label_name(const kn_dataset *ds, int cls);
+/* Sets the shape of one sample, as Keras writes it ((28, 28, 1) for 28x28 grey images); its
+ * product must be the feature count. Images from arrays need it for augmentation and for
+ * models whose input_shape is left to the data. */
+kn_status kn_dataset_set_sample_shape(kn_dataset *ds, const int64_t *shape, int ndim);
 /* Sample shape as Keras writes it, e.g. (28, 28, 1) for images; returns ndim. */
 int kn_dataset_sample_shape(const kn_dataset *ds, int64_t shape[KN_MAX_DIMS]);
 

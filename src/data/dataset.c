@@ -265,6 +265,21 @@ const float *kn_dataset_targets(const kn_dataset *ds) { return ds->targets; }
 const char *kn_dataset_label_name(const kn_dataset *ds, int cls) {
     return ds->label_names && cls >= 0 && cls < ds->n_classes ? ds->label_names[cls] : NULL;
 }
+kn_status kn_dataset_set_sample_shape(kn_dataset *ds, const int64_t *shape, int ndim) {
+    if (!ds || !shape || ndim < 1 || ndim > KN_MAX_DIMS) return KN_ERR_INVALID_ARGUMENT;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1 || shape[i] > ds->features) return kn__error(ds->ctx, KN_ERR_SHAPE, "dataset: sample shape dimension %d is %lld", i, (long long)shape[i]);
+        n *= shape[i];
+    }
+    if (n != ds->features)
+        return kn__error(ds->ctx, KN_ERR_SHAPE, "dataset: a sample shape of %lld values for %lld features", (long long)n,
+                         (long long)ds->features);
+    memcpy(ds->sample_shape, shape, (size_t)ndim * sizeof *shape);
+    ds->sample_ndim = ndim;
+    return KN_OK;
+}
+
 int kn_dataset_sample_shape(const kn_dataset *ds, int64_t shape[KN_MAX_DIMS]) {
     memcpy(shape, ds->sample_shape, sizeof ds->sample_shape);
     return ds->sample_ndim;

@@ -353,7 +353,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                                  .validation_split = o.validation_split};
 
     double t_fit = kn__now(), gather_s = 0;
-    bool stop = false;
+    bool stop = false, cut_mid = false;
     bool classify = data->labels != NULL;
     for (int ep = ep0; ep < o.epochs && !st && !stop; ep++) {
         if (o.verbose == 1) kn__log(ctx, KN_LOG_INFO, "Epoch %d/%d", ep + 1, o.epochs);
@@ -422,8 +422,11 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             seen += b;
             if (classify) correct += kn__model_batch_correct(m, data, idx, 0, b, NULL);
             kn__test_point(ctx, "fit:step");
-            if (o.checkpoint_path && o.checkpoint_every > 0 && update && m->graph->step % o.checkpoint_every == 0 &&
-                s + 1 < steps) {
+            /* the callback may stop here; a checkpoint then records exactly this position (after
+             * an update: mid-accumulation the last periodic one stands), as do periodic ones */
+            bool cut = o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen);
+            bool periodic = o.checkpoint_every > 0 && m->graph->step % o.checkpoint_every == 0;
+            if (o.checkpoint_path && update && s + 1 < steps && (periodic || cut)) {
                 here.epoch = ep;
                 here.batch = s + 1;
                 here.loss_sum = loss_sum;
@@ -436,8 +439,9 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                 here.augment = o.augment;
                 if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
             }
-            if (o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen)) {
+            if (cut) {
                 stop = true;
+                cut_mid = s + 1 < steps; /* at the last step the epoch ends as usual */
                 break;
             }
             if (o.verbose == 1) {
@@ -454,7 +458,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             }
         }
         double seconds = seconds_before + kn__now() - t0;
-        if (st) break;
+        if (st || cut_mid) break; /* a partial epoch is not an epoch: no record, no epoch-end checkpoint */
         kn_epoch_record *r = &rec[ep];
         *r = (kn_epoch_record){.epoch = ep + 1, .loss = seen ? loss_sum / (double)seen : NAN,
                                .accuracy = classify && seen ? (double)correct / (double)seen : NAN,
