@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -50,10 +51,12 @@ typedef struct {
     int max_helpers;
     int n_workers;
     uint64_t generation;
+    atomic_bool quit;                      /* process exit: workers leave (pool_shutdown) */
+    pthread_cond_t exited;                 /* a worker left */
 } pool_t;
 
-static pool_t pool = {
-    .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .busy = ATOMIC_FLAG_INIT};
+static pool_t pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .busy = ATOMIC_FLAG_INIT,
+                      .exited = PTHREAD_COND_INITIALIZER};
 
 /* Claims and runs chunks of generation gen until none are left; returns chunks run. */
 static int64_t work(uint64_t gen) {
@@ -76,22 +79,42 @@ static void *worker_main(void *unused) {
     uint64_t seen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> CHUNK_BITS;
     for (;;) {
         uint64_t gen = seen;
-        for (int spin = 0; spin < SPIN_ROUNDS && gen == seen; spin++) {
+        for (int spin = 0; spin < SPIN_ROUNDS && gen == seen && !atomic_load(&pool.quit); spin++) {
             cpu_relax();
             gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> CHUNK_BITS;
         }
         if (gen == seen) {
             pthread_mutex_lock(&pool.lock);
             atomic_fetch_add(&pool.sleepers, 1);
-            while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> CHUNK_BITS) == seen)
+            while ((gen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> CHUNK_BITS) == seen &&
+                   !atomic_load(&pool.quit))
                 pthread_cond_wait(&pool.wake, &pool.lock);
             atomic_fetch_sub(&pool.sleepers, 1);
             pthread_mutex_unlock(&pool.lock);
         }
+        if (atomic_load(&pool.quit)) break;
         seen = gen;
         if (atomic_fetch_add(&pool.helpers, 1) < pool.max_helpers) work(gen);
     }
+    pthread_mutex_lock(&pool.lock);
+    pool.n_workers--;
+    pthread_cond_broadcast(&pool.exited);
+    pthread_mutex_unlock(&pool.lock);
     return NULL;
+}
+
+/* At process exit: the workers leave their loop and end (at most a second is waited), so
+ * nothing of theirs is left behind (valgrind sees no thread still holding its stack). */
+static void pool_shutdown(void) {
+    pthread_mutex_lock(&pool.lock);
+    atomic_store(&pool.quit, true);
+    pthread_cond_broadcast(&pool.wake);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    while (pool.n_workers > 0)
+        if (pthread_cond_timedwait(&pool.exited, &pool.lock, &until) != 0) break;
+    pthread_mutex_unlock(&pool.lock);
 }
 
 /* Starts workers up to want (under the lock); false when none could be started. */
@@ -99,6 +122,12 @@ static bool ensure_workers(int want) {
     if (want > POOL_MAX_WORKERS) want = POOL_MAX_WORKERS;
     if (pool.n_workers >= want) return true;
     pthread_mutex_lock(&pool.lock);
+    static bool registered;
+    if (!registered) registered = atexit(pool_shutdown) == 0;
+    if (atomic_load(&pool.quit)) { /* exiting: no new workers */
+        pthread_mutex_unlock(&pool.lock);
+        return false;
+    }
     while (pool.n_workers < want) {
         pthread_t t;
         pthread_attr_t attr;
