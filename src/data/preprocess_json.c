@@ -153,7 +153,7 @@ static kn_status read_columns(const reader *r, const cJSON *cols, kn_preprocesso
         col->kind = (kn__col_kind)kind;
         const cJSON *fill = cJSON_GetObjectItemCaseSensitive(o, "fill");
         if (cJSON_IsNull(fill)) col->fill = NAN;
-        else if (cJSON_IsNumber(fill) && isfinite(fill->valuedouble) && fabs(fill->valuedouble) < 1e30) col->fill = fill->valuedouble;
+        else if (cJSON_IsNumber(fill) && isfinite(fill->valuedouble)) col->fill = fill->valuedouble;
         else return bad(r, field, "fill must be a number or null");
         if ((p->impute == KN__IMPUTE_DROP) != isnan(col->fill)) return bad(r, field, "fill is null exactly when impute is drop");
         col->width = col->kind == KN__COL_DATE ? 4 : 1;

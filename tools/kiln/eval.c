@@ -86,6 +86,7 @@ static bool write_confusion_svg(FILE *f, const void *user) {
     }
     if (longest > 24) longest = 24;
     int left = 40 + (int)longest * 7, top = 40 + (int)longest * 5, w = left + c * cell + 10 + (int)longest * 5, h = top + c * cell + 20;
+    if (w < 380) w = 380; /* the title's width */
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             w, h, w, h);

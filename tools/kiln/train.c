@@ -24,7 +24,8 @@ static const char *train_help =
     "  --lr X                   learning rate (default: the optimizer's)\n"
     "  --test-split F           when the data has no test split: hold out this fraction of\n"
     "                           the rows for the final evaluation (stratified, seeded)\n"
-    "  --validation-split F     hold out the last fraction F of the training data (default: 0)\n"
+    "  --validation-split F     hold out a fraction F of the training rows for validation,\n"
+    "                           stratified by class and seeded (default: 0)\n"
     "  --precision fp32         arithmetic precision (default: fp32; the only one so far)\n"
     "  --checkpoint-every N     with --out: save DIR/checkpoint.kiln every N optimizer steps\n"
     "                           and at each epoch's end (weights, optimizer state, position)\n"
@@ -216,6 +217,19 @@ static int write_outputs(kn_ctx *ctx, kn_model *m, const kn_history *h, const ch
     return rc;
 }
 
+/* --validation-split F: a stratified, seeded share of the training rows (before any CSV
+ * preprocessing is fitted, so it sees none of them), as scikit-learn's train_test_split; a
+ * resume repeats it from the same seed and fraction. */
+static int split_validation(kn_ctx *ctx, const train_args *a, const cli_global *g, kn_dataset **train, kn_dataset **val) {
+    if (!(a->validation_split > 0)) return CLI_OK;
+    kn_dataset *rest = NULL;
+    kn_status st = kn_dataset_split(*train, a->validation_split, g->seed + 1, &rest, val);
+    if (st) return cli_fail(ctx, st);
+    kn_dataset_free(*train);
+    *train = rest;
+    return CLI_OK;
+}
+
 int cmd_train(int argc, char **argv, cli_global *g) {
     train_args a = {0};
     bool help = false;
@@ -243,7 +257,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         return CLI_RUNTIME;
     }
     char *model_path = NULL;
-    kn_dataset *train = NULL, *test = NULL;
+    kn_dataset *train = NULL, *test = NULL, *val = NULL;
     kn_model *m = NULL;
     kn_preprocessor *prep = NULL;
     kn_spec spec = {0}; /* a resume fills only what the checkpoint gives */
@@ -268,8 +282,6 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         int epochs = 0;
         double vs = 0;
         if ((st = kn_model_load(ctx, resume_path, NULL, &m))) { rc = cli_fail(ctx, st); goto done; }
-        /* CSV data: through the preprocessing the checkpointed run fitted */
-        if ((rc = cli_preprocess(ctx, g, kn_model_preprocessor(m), &train, &test, NULL))) goto done;
         if (!kn_model_checkpoint_position(m, NULL, NULL, &epochs) || !kn_model_checkpoint_run(m, &spec.batch_size, &vs)) {
             fprintf(stderr, "kiln: %s: a model file, not a checkpoint (no training position)\n", resume_path);
             rc = CLI_RUNTIME;
@@ -280,11 +292,19 @@ int cmd_train(int argc, char **argv, cli_global *g) {
                                  (long long)spec.batch_size);
             goto done;
         }
-        spec.epochs = a.epochs ? (int)a.epochs : epochs;
         if (!a.validation_given) a.validation_split = vs;
+        if ((rc = split_validation(ctx, &a, g, &train, &val))) goto done;
+        /* CSV data: through the preprocessing the checkpointed run fitted */
+        if ((rc = cli_preprocess(ctx, g, kn_model_preprocessor(m), &train, &test, NULL)) ||
+            (val && (rc = cli_preprocess(ctx, g, kn_model_preprocessor(m), &val, NULL, NULL))))
+            goto done;
+        spec.epochs = a.epochs ? (int)a.epochs : epochs;
     } else {
-        /* CSV data: preprocessing fitted on the training rows, the model's input width from it */
-        if ((rc = cli_preprocess(ctx, g, NULL, &train, &test, &prep))) goto done;
+        /* CSV data: preprocessing fitted on the training rows (validation and test rows held
+         * out first), the model's input width from it */
+        if ((rc = split_validation(ctx, &a, g, &train, &val))) goto done;
+        if ((rc = cli_preprocess(ctx, g, NULL, &train, &test, &prep)) || (val && (rc = cli_preprocess(ctx, g, prep, &val, NULL, NULL))))
+            goto done;
         if ((st = kn_model_from_json(ctx, json, train, &m, &spec))) {
             fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
             rc = CLI_RUNTIME;
@@ -316,8 +336,9 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         kn_model_summary(m, summary, sizeof summary);
         fprintf(g->json ? stderr : stdout, "%s\n", summary);
     }
-    kn_fit_opts fo = {.epochs = spec.epochs, .batch_size = spec.batch_size,
-                      .validation_split = a.validation_split, .verbose = g->quiet ? 0 : 1,
+    kn_fit_opts fo = {.epochs = spec.epochs, .batch_size = spec.batch_size, .validation_data = val,
+                      .validation_split = a.validation_split, /* recorded in checkpoints; val holds the rows */
+                      .verbose = g->quiet ? 0 : 1,
                       .checkpoint_path = a.checkpoint_every || a.resume ? ck_path : NULL,
                       .checkpoint_every = a.checkpoint_every, .resume = a.resume != NULL,
                       .schedule = spec.schedule, .early_stopping = spec.early_stopping, .reduce_lr = spec.reduce_lr};
@@ -372,11 +393,11 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     if (g->json) {
         const kn_epoch_record *last = h->n_epochs ? &h->epochs[h->n_epochs - 1] : NULL;
         bool first = true, classify = kn_dataset_classes(train) > 0;
-        double n_val = floor((double)kn_dataset_size(train) * a.validation_split);
         printf("{\"model_type\": \"sequential\", \"task\": \"%s\", \"precision\": \"fp32\"",
                classify ? "classification" : "regression");
         first = false;
-        cli_json_key_number(stdout, "n_train", (double)kn_dataset_size(train) - n_val, &first);
+        cli_json_key_number(stdout, "n_train", (double)kn_dataset_size(train), &first);
+        if (val) cli_json_key_number(stdout, "n_val", (double)kn_dataset_size(val), &first);
         cli_json_key_number(stdout, "n_test", test ? (double)kn_dataset_size(test) : 0, &first);
         cli_json_key_number(stdout, "params", (double)kn_model_param_count(m), &first);
         cli_json_key_number(stdout, "epochs", h->n_epochs, &first);
@@ -416,6 +437,7 @@ done:
     kn_preprocessor_free(prep);
     kn_dataset_free(train);
     kn_dataset_free(test);
+    kn_dataset_free(val);
     kn_ctx_free(ctx);
     free(json);
     free(model_path);
