@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nn/model.h"
 #include "data/preprocess.h"
+#include "classic/model.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -205,14 +206,13 @@ static void add_tensor_entry(cJSON *h, const char *name, const char *dtype, size
     cJSON_AddItemToObject(h, name, t);
 }
 
-static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uint64_t checksum,
-                          const struct kn__train_pos *pos) {
-    cJSON *h = cJSON_CreateObject();
-    cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
-    char buf[64];
+/* The metadata every kiln model file carries: format, type, architecture (the JSON
+ * description), preprocessing (input shape and scale, labels, feature names, CSV
+ * transforms) and the training summary. */
+void kn__model_meta(const kn_model *m, cJSON *meta) {
     cJSON_AddStringToObject(meta, "format", "pt"); /* what safetensors writers put; harmless */
     cJSON_AddStringToObject(meta, "kiln.format_version", KN_FORMAT_VERSION);
-    cJSON_AddStringToObject(meta, "kiln.model_type", "sequential");
+    cJSON_AddStringToObject(meta, "kiln.model_type", m->classic ? m->classic->name : "sequential");
     cJSON *arch = kn__model_to_cjson(m);
     char *arch_text = arch ? cJSON_PrintUnformatted(arch) : NULL;
     cJSON_Delete(arch);
@@ -234,6 +234,14 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
     if (pre_text) cJSON_AddStringToObject(meta, "kiln.preprocessing", pre_text);
     cJSON_free(pre_text);
     if (m->training_json) cJSON_AddStringToObject(meta, "kiln.training", m->training_json);
+}
+
+static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uint64_t checksum,
+                          const struct kn__train_pos *pos) {
+    cJSON *h = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
+    char buf[64];
+    kn__model_meta(m, meta);
     snprintf(buf, sizeof buf, "xxh3-64:%016llx", (unsigned long long)checksum);
     cJSON_AddStringToObject(meta, "kiln.checksum", buf);
     if (pos) {
@@ -283,8 +291,48 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
  * mapped file can serve as the buffer itself. */
 static size_t data_section_bytes(const kn_graph *g) { return g->param_floats * sizeof(float); }
 
+/* Writes a safetensors file atomically: the 8-byte length, the (padded) header, then the
+ * data parts in order, into a temporary file in the same folder that is fsync'd and renamed
+ * over path (then the folder fsync'd), so path holds the old file or the new, never a part. */
+kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *header, size_t hlen, const void *const *parts,
+                               const size_t *sizes, int n_parts) {
+    /* temporary file in the same folder, so the rename is atomic */
+    size_t plen = strlen(path);
+    char *tmp = kn__alloc(ctx, plen + 32);
+    if (!tmp) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    kn_status st = KN_OK;
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!st) st = write_all(ctx, fd, len8, 8, tmp);
+    if (!st) st = write_all(ctx, fd, header, hlen, tmp);
+    kn__test_point(ctx, "save:half-written");
+    for (int i = 0; i < n_parts && !st; i++)
+        if (sizes[i]) st = write_all(ctx, fd, parts[i], sizes[i], tmp);
+    if (!st && fsync(fd) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && !st) st = kn__error(ctx, KN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
+    kn__test_point(ctx, "save:before-rename");
+    if (!st && rename(tmp, path) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st) {
+        unlink(tmp);
+    } else { /* make the rename itself durable */
+        char *dir = kn__strdup(ctx, path);
+        int dfd = dir ? open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        kn__free(ctx, dir);
+    }
+    kn__free(ctx, tmp);
+    return st;
+}
+
 kn_status kn_model_save(kn_model *m, const char *path) {
     if (!m || !path) return KN_ERR_INVALID_ARGUMENT;
+    if (m->classic) return kn__classic_save(m, path);
     return kn__model_save_file(m, path, NULL);
 }
 
@@ -311,41 +359,8 @@ kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__tr
     memcpy(hbuf, header, hlen);
     memset(hbuf + hlen, ' ', padded - hlen);
     cJSON_free(header);
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
 
-    /* temporary file in the same folder, so the rename is atomic */
-    size_t plen = strlen(path);
-    char *tmp = kn__alloc(ctx, plen + 32);
-    if (!tmp) {
-        kn__free(ctx, hbuf);
-        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    if (!st) st = write_all(ctx, fd, len8, 8, tmp);
-    if (!st) st = write_all(ctx, fd, hbuf, padded, tmp);
-    kn__test_point(ctx, "save:half-written");
-    if (!st) st = write_all(ctx, fd, g->param_buf, data_bytes, tmp);
-    if (!st && state_bytes) st = write_all(ctx, fd, g->state_buf, state_bytes, tmp);
-    if (!st && best_bytes) st = write_all(ctx, fd, pos->best_weights, best_bytes, tmp);
-    if (!st && fsync(fd) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    if (fd >= 0 && close(fd) != 0 && !st) st = kn__error(ctx, KN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    kn__test_point(ctx, "save:before-rename");
-    if (!st && rename(tmp, path) != 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st) {
-        unlink(tmp);
-    } else { /* make the rename itself durable */
-        char *dir = kn__strdup(ctx, path);
-        int dfd = dir ? open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        kn__free(ctx, dir);
-    }
-    kn__free(ctx, tmp);
+    st = kn__write_model_file(ctx, path, hbuf, padded, parts, sizes, 3);
     kn__free(ctx, hbuf);
     return st;
 }

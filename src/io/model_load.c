@@ -7,6 +7,7 @@
 #include "nn/model.h"
 #include "data/preprocess.h"
 #include "train/loader.h"
+#include "classic/model.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -367,7 +368,8 @@ kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, 
     if ((st = kn_model_compile(m, &spec.compile))) goto done;
     size_t data_start = 8 + (size_t)hlen, data_len = size - data_start;
     const uint8_t *data = bytes + data_start;
-    if ((st = bind_tensors(m, path, header, data, data_len))) goto done;
+    if ((st = m->classic ? kn__classic_bind(m, path, header, data, data_len) : bind_tensors(m, path, header, data, data_len)))
+        goto done;
     const char *sum = meta_string(meta, "kiln.checksum");
     if (sum && !(opts && opts->skip_checksum)) {
         unsigned long long want;

@@ -4,6 +4,7 @@
  * Layers other than dense and flatten are recognised and refused until they exist. */
 #include "core/core.h"
 #include "spec.h"
+#include "classic/model.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -266,14 +267,11 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
     if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "sequential") != 0)) {
         const char *t = cJSON_IsString(type) ? type->valuestring : "(not a string)";
-        static const char *const classic[] = {"linear_regression", "logistic_regression", "decision_tree",
-                                              "random_forest", "linear_svm", "svm"};
-        for (size_t i = 0; i < sizeof classic / sizeof *classic; i++)
-            if (strcmp(t, classic[i]) == 0) {
-                st = kn__error(ctx, KN_ERR_UNSUPPORTED, "model description: type: '%s' is not implemented yet", t);
-                goto done;
-            }
-        st = kn__spec_error(ctx, "type", "unknown model type '%s' (expected sequential)", t);
+        if (kn__classic_find(t)) { /* a classical model: its hyperparameters are the description */
+            st = kn__classic_new(ctx, root, data, &m);
+            goto done;
+        }
+        st = kn__spec_error(ctx, "type", "unknown model type '%s' (expected sequential, %s)", t, kn__classic_names());
         goto done;
     }
 

@@ -3,6 +3,7 @@
  * optimizer with all hyperparameters, so a saved model rebuilds exactly. cJSON allocates
  * with malloc (outside the context's allocator hook, like OpenBLAS); never in a training step. */
 #include "nn/model.h"
+#include "classic/model.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ static void add_initializer(cJSON *layer, const char *key, kn_init kind, float v
 }
 
 cJSON *kn__model_to_cjson(const kn_model *m) {
+    if (m->classic) return kn__classic_to_cjson(m);
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "type", "sequential");

@@ -1,6 +1,7 @@
 /* model.c — the sequential model: layers, compile, building its graph, predict and
  * parameter access. Training and evaluation loops are in train/. */
 #include "model.h"
+#include "classic/model.h"
 #include "data/dataset.h"
 
 #include <math.h>
@@ -34,6 +35,7 @@ kn_status kn_model_new_sequential(kn_ctx *ctx, const int64_t *input_shape, int n
 
 void kn_model_free(kn_model *m) {
     if (!m) return;
+    if (m->classic) kn__classic_free(m);
     kn_graph_free(m->graph);
     kn_graph_free(m->report_graph);
     kn__model_unmap(m);
@@ -47,6 +49,7 @@ void kn_model_free(kn_model *m) {
 
 kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
+    if (m->classic) return kn__error(m->ctx, KN_ERR_STATE, "model: a %s has no layers", m->classic->name);
     int index = m->n_layers;
     if (m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "dense_%d: cannot add layers after compile", index);
     if (opts->units <= 0 || opts->units > (1LL << 24))
@@ -114,11 +117,13 @@ void kn__model_set_last_activation(kn_model *m, kn_activation a) {
 }
 
 int64_t kn_model_output_size(const kn_model *m) {
+    if (m->classic) return m->c_outputs;
     return m->n_layers ? m->layers[m->n_layers - 1].opts.units : m->in_features;
 }
 int64_t kn_model_input_size(const kn_model *m) { return m->in_features; }
 
 int64_t kn_model_param_count(const kn_model *m) {
+    if (m->classic) return kn__classic_param_count(m);
     int64_t n = 0, in = m->in_features;
     for (int i = 0; i < m->n_layers; i++) {
         const kn_dense_opts *o = &m->layers[i].opts;
@@ -130,6 +135,7 @@ int64_t kn_model_param_count(const kn_model *m) {
 
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
+    if (m->classic) return KN_OK; /* its description is its whole configuration */
     if (m->n_layers == 0) return kn__error(m->ctx, KN_ERR_STATE, "compile: the model has no layers");
     if ((unsigned)opts->loss >= KN_LOSS_COUNT)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: unknown loss %d", (int)opts->loss);
@@ -330,6 +336,7 @@ const float *kn_model_grad(kn_model *m, const char *name, int64_t *n) {
 
 kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
     if (!m || (!x && n) || (!out && n) || n < 0) return KN_ERR_INVALID_ARGUMENT;
+    if (m->classic) return kn__classic_predict(m, x, n, out);
     /* large batches run in chunks as large as 64 MB of activations allow (up to 4096 rows),
      * so their products are large enough to thread */
     double row_bytes = (double)m->in_features;
@@ -351,6 +358,7 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
 
 kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss) {
     if (!m || !x || !y || n < 1) return KN_ERR_INVALID_ARGUMENT;
+    if (m->classic) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "train_step: a %s fits in one call (kn_model_fit)", m->classic->name);
     kn_status st = kn__model_ensure_graph(m, n, true);
     if (st) return st;
     if ((st = kn_graph_set_batch(m->graph, n))) return st;
@@ -374,6 +382,10 @@ kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_
 }
 
 void kn_model_summary(const kn_model *m, char *buf, size_t size) {
+    if (m->classic) {
+        kn__classic_summary(m, buf, size);
+        return;
+    }
     size_t used = (size_t)snprintf(buf, size, "sequential: input %lld", (long long)m->in_features);
     for (int i = 0; i < m->n_layers && used < size; i++)
         used += (size_t)snprintf(buf + used, size - used, " -> dense %lld %s", (long long)m->layers[i].opts.units,

@@ -78,6 +78,16 @@ struct kn_model {
     size_t resume_state_floats;
     int64_t resume_step;
 
+    /* a classical model (classic/model.h): its operations and fitted state; NULL for networks */
+    const struct kn__classic_ops *classic;
+    void *cstate;
+    int64_t c_outputs;         /* classes (probabilities), or 1 (regression) */
+    int c_classes;             /* 0 for regression */
+    bool c_fitted;
+    float *c_class_weight;     /* the description's class_weight list, or NULL */
+    int c_n_class_weight;
+    bool c_class_weight_balanced;
+
     kn_epoch_record *records;  /* history of the last fit */
     int records_cap;
     kn_history history;
@@ -109,6 +119,14 @@ typedef struct kn__param_spec {
     size_t offset, numel;
 } kn__param_spec;
 int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_t *total_floats);
+/* The metadata every model file carries (io/model_file.c); meta is the __metadata__ object. */
+struct cJSON;
+void kn__model_meta(const kn_model *m, struct cJSON *meta);
+/* Writes a safetensors file atomically: length, header (hlen bytes, padded by the caller),
+ * then the data parts in order. */
+kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *header, size_t hlen, const void *const *parts,
+                               const size_t *sizes, int n_parts);
+kn_status kn__model_set_training_summary(kn_model *m, const char *json);
 /* Saves the model; with pos, a checkpoint: the optimizer state and the training position
  * and history go in too. */
 kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__train_pos *pos);

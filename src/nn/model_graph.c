@@ -3,6 +3,7 @@
 #include "model.h"
 
 #include "graph/graph.h"
+#include "classic/model.h"
 
 kn_status kn_model_set_passes(kn_model *m, unsigned passes) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
@@ -15,6 +16,7 @@ kn_status kn_model_set_passes(kn_model *m, unsigned passes) {
 kn_status kn_model_graph_report(kn_model *m, int64_t batch, bool training, kn_graph_report *report,
                                 const char *dot_path) {
     if (!m || !report) return KN_ERR_INVALID_ARGUMENT;
+    if (m->classic) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "graph: a %s is not a graph model", m->classic->name);
     if (!m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "graph: call kn_model_compile first");
     if (m->n_layers > KN__MAX_LAYERS) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: more than %d layers", KN__MAX_LAYERS);
     if (batch < 1) return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "graph: batch size %lld must be positive", (long long)batch);

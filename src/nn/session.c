@@ -3,6 +3,7 @@
  * (one session per thread). A session is valid until its model trains, is compiled again
  * or is freed. */
 #include "model.h"
+#include "classic/model.h"
 
 #include <string.h>
 
@@ -16,6 +17,14 @@ struct kn_session {
 kn_status kn_session_new(kn_model *m, int64_t max_batch, kn_session **out) {
     if (!m || !out || max_batch < 1) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
+    if (m->classic) { /* predicting reads the fitted state only: a session is the model itself */
+        kn_session *c = kn__calloc(m->ctx, 1, sizeof *c);
+        if (!c) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "session: out of memory");
+        c->model = m;
+        c->max_batch = max_batch;
+        *out = c;
+        return KN_OK;
+    }
     /* the weights: the model's current graph (initialized if it has none) or its file */
     kn_status st = m->mapped_params && !m->graph ? KN_OK : kn__model_ensure_graph(m, 1, false);
     if (st) return st;
@@ -51,6 +60,7 @@ void kn_session_free(kn_session *s) {
 
 kn_status kn_session_predict(kn_session *s, const float *x, int64_t n, float *out) {
     if (!s || n < 0 || (n && (!x || !out))) return KN_ERR_INVALID_ARGUMENT;
+    if (s->model->classic) return kn__classic_predict(s->model, x, n, out);
     int64_t in = s->model->in_features, outs = kn_model_output_size(s->model);
     for (int64_t i = 0; i < n; i += s->max_batch) {
         int64_t b = n - i < s->max_batch ? n - i : s->max_batch;

@@ -4,6 +4,7 @@
 #include "nn/model.h"
 #include "control.h"
 #include "loader.h"
+#include "classic/model.h"
 #include "data/dataset.h"
 
 #include <math.h>
@@ -76,6 +77,7 @@ kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t 
 
 kn_status kn_model_evaluate(kn_model *m, const kn_dataset *data, kn_eval_report *report) {
     if (!m || !data || !report) return KN_ERR_INVALID_ARGUMENT;
+    if (m->classic) return kn__classic_evaluate(m, data, report);
     kn_status st = kn__model_check_data(m, data);
     if (!st) st = kn__model_ensure_graph(m, 1, false);
     if (st) return st;
@@ -192,6 +194,7 @@ static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t 
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts, const kn_history **history) {
     if (!m || !data) return KN_ERR_INVALID_ARGUMENT;
     kn_fit_opts o = opts ? *opts : (kn_fit_opts){0};
+    if (m->classic) return kn__classic_fit(m, data, &o, history);
     if (!opts) o.verbose = 1;
     if (o.epochs == 0) o.epochs = 1;
     if (o.batch_size == 0) o.batch_size = 32;

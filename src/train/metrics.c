@@ -2,6 +2,7 @@
  * class; macro, micro and weighted averages, as scikit-learn defines them, with 0 where a
  * ratio is undefined) and the confusion matrix of a model on a dataset. */
 #include "nn/model.h"
+#include "classic/model.h"
 #include "data/dataset.h"
 
 #include <string.h>
@@ -48,10 +49,30 @@ kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confu
     if (n_classes < kn_model_class_count(m) || n_classes < data->n_classes)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "confusion: %d classes is fewer than the model's %d or the data's %d",
                          n_classes, kn_model_class_count(m), data->n_classes);
+    int c = n_classes;
+    if (m->classic) { /* through its predictions, in chunks */
+        int64_t outs = m->c_outputs, chunk = 4096;
+        float *p = kn__alloc(m->ctx, (size_t)(chunk * outs) * sizeof *p);
+        if (!p) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "confusion: out of memory");
+        memset(confusion, 0, (size_t)c * (size_t)c * sizeof *confusion);
+        kn_status cst = data->features == m->in_features ? KN_OK
+                        : kn__error(m->ctx, KN_ERR_SHAPE, "data: %lld features, the model takes %lld", (long long)data->features,
+                                    (long long)m->in_features);
+        for (int64_t i = 0; i < data->n && !cst; i += chunk) {
+            int64_t b = data->n - i < chunk ? data->n - i : chunk;
+            if ((cst = kn_model_predict(m, data->x + i * data->features, b, p))) break;
+            for (int64_t r = 0; r < b; r++) {
+                int64_t best = 0;
+                for (int64_t j = 1; j < outs; j++) best = p[r * outs + j] > p[r * outs + best] ? j : best;
+                confusion[(int64_t)data->labels[i + r] * c + best]++;
+            }
+        }
+        kn__free(m->ctx, p);
+        return cst;
+    }
     kn_status st = kn__model_check_data(m, data);
     if (!st) st = kn__model_ensure_graph(m, 1, false);
     if (st) return st;
-    int c = n_classes;
     int64_t outs = kn_model_output_size(m);
     float threshold = m->copts.from_logits ? 0.0f : 0.5f;
     memset(confusion, 0, (size_t)c * (size_t)c * sizeof *confusion);
