@@ -562,6 +562,8 @@ kn_status kn_model_evaluate(kn_model *m, const kn_dataset *data, kn_eval_report 
 /* x: (n, features) -> out: (n, outputs), class probabilities for classifiers. */
 kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out);
 int64_t kn_model_param_count(const kn_model *m);
+/* "sequential" for networks, else the classical model's type ("random_forest"). */
+const char *kn_model_type(const kn_model *m);
 int64_t kn_model_output_size(const kn_model *m);
 int64_t kn_model_input_size(const kn_model *m);
 /* Parameters by name ("dense_0/kernel" (in, out), "dense_0/bias" (out)); *n receives the

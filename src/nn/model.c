@@ -122,6 +122,8 @@ int64_t kn_model_output_size(const kn_model *m) {
 }
 int64_t kn_model_input_size(const kn_model *m) { return m->in_features; }
 
+const char *kn_model_type(const kn_model *m) { return m && m->classic ? m->classic->name : "sequential"; }
+
 int64_t kn_model_param_count(const kn_model *m) {
     if (m->classic) return kn__classic_param_count(m);
     int64_t n = 0, in = m->in_features;

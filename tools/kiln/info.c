@@ -53,7 +53,7 @@ static cJSON *labels_json(const kn_model *m) {
 static void print_human(const char *path, const kn_model *m, long long bytes, const cJSON *arch, const cJSON *labels,
                         const char *training) {
     printf("model          %s\n", path);
-    printf("type           sequential\n");
+    printf("type           %s\n", kn_model_type(m));
     printf("format         kiln model file version %d (safetensors)\n", INFO_FORMAT_VERSION);
     printf("bytes          %lld (%.2f MB)\n", bytes, (double)bytes / 1e6);
     printf("parameters     %lld\n", (long long)kn_model_param_count(m));
@@ -68,7 +68,19 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
     printf("labels         ");
     if (!cJSON_GetArraySize(labels)) printf("(none)");
     cJSON_ArrayForEach(v, labels) printf("%s%s", v == labels->child ? "" : ", ", v->valuestring);
-    printf("\nlayers        ");
+    putchar('\n');
+    if (strcmp(kn_model_type(m), "sequential") != 0) { /* a classical model: its hyperparameters */
+        printf("hyperparameters");
+        const cJSON *hp;
+        cJSON_ArrayForEach(hp, arch) {
+            if (!strcmp(hp->string, "type") || !strcmp(hp->string, "input_shape") || !strcmp(hp->string, "n_classes")) continue;
+            char *t = cJSON_PrintUnformatted(hp);
+            printf(" %s=%s", hp->string, t ? t : "?");
+            cJSON_free(t);
+        }
+        putchar('\n');
+    } else {
+    printf("layers        ");
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(arch, "layers"), *L;
     cJSON_ArrayForEach(L, layers) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(L, "type"), *units = cJSON_GetObjectItemCaseSensitive(L, "units"),
@@ -80,6 +92,7 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
     const cJSON *otype = cJSON_GetObjectItemCaseSensitive(opt, "type"), *lr = cJSON_GetObjectItemCaseSensitive(opt, "learning_rate");
     printf("\nloss           %s\n", cJSON_IsString(loss) ? loss->valuestring : "(none)");
     if (cJSON_IsString(otype)) printf("optimizer      %s, learning_rate %g\n", otype->valuestring, cJSON_IsNumber(lr) ? lr->valuedouble : 0);
+    }
     const kn_preprocessor *prep = kn_model_preprocessor(m);
     if (prep) {
         printf("preprocessing  %s\n", kn_preprocessor_report(prep));
@@ -141,7 +154,7 @@ int cmd_info(int argc, char **argv, cli_global *g) {
     out = cJSON_CreateObject();
     cJSON *dtypes = cJSON_CreateArray();
     cJSON_AddItemToArray(dtypes, cJSON_CreateString("F32"));
-    cJSON_AddStringToObject(out, "model_type", "sequential");
+    cJSON_AddStringToObject(out, "model_type", kn_model_type(m));
     cJSON_AddNumberToObject(out, "params", (double)kn_model_param_count(m));
     cJSON_AddNumberToObject(out, "bytes", (double)sb.st_size);
     cJSON_AddItemToObject(out, "dtypes", dtypes);

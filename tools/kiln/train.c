@@ -393,7 +393,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
     if (g->json) {
         const kn_epoch_record *last = h->n_epochs ? &h->epochs[h->n_epochs - 1] : NULL;
         bool first = true, classify = kn_dataset_classes(train) > 0;
-        printf("{\"model_type\": \"sequential\", \"task\": \"%s\", \"precision\": \"fp32\"",
+        printf("{\"model_type\": \"%s\", \"task\": \"%s\", \"precision\": \"fp32\"", kn_model_type(m),
                classify ? "classification" : "regression");
         first = false;
         cli_json_key_number(stdout, "n_train", (double)kn_dataset_size(train), &first);
