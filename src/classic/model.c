@@ -214,8 +214,7 @@ kn_status kn__classic_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts
 
 kn_status kn__classic_predict(kn_model *m, const float *x, int64_t n, float *out) {
     if (!m->c_fitted) return kn__error(m->ctx, KN_ERR_STATE, "%s: predict before fit", m->classic->name);
-    if (n > 0) m->classic->predict(m->cstate, x, n, out);
-    return KN_OK;
+    return n > 0 ? m->classic->predict(m->ctx, m->cstate, x, n, out) : KN_OK;
 }
 
 /* ---------------------------------------------------------------- evaluation */
@@ -243,9 +242,10 @@ kn_status kn__classic_evaluate(kn_model *m, const kn_dataset *data, kn_eval_repo
     double loss = 0, sq = 0, ab = 0, mean = 0, ss_tot = 0;
     int64_t correct = 0, n = data->n;
     for (int64_t i = 0; i < n && !data->labels; i++) mean += data->targets[i] / (double)n;
-    for (int64_t i = 0; i < n; i += chunk) {
+    kn_status st = KN_OK;
+    for (int64_t i = 0; i < n && !st; i += chunk) {
         int64_t b = n - i < chunk ? n - i : chunk;
-        m->classic->predict(m->cstate, data->x + i * data->features, b, p);
+        if ((st = m->classic->predict(ctx, m->cstate, data->x + i * data->features, b, p))) break;
         for (int64_t r = 0; r < b; r++) {
             const float *row = p + r * outs;
             if (data->labels) {
@@ -285,7 +285,7 @@ kn_status kn__classic_evaluate(kn_model *m, const kn_dataset *data, kn_eval_repo
     }
     kn__free(ctx, p);
     kn__free(ctx, counts);
-    return KN_OK;
+    return st;
 }
 
 /* ---------------------------------------------------------------- describing */

@@ -30,11 +30,12 @@ typedef struct kn__classic_ops {
     struct cJSON *(*describe)(const void *state);
     kn_status (*fit)(kn_ctx *ctx, void *state, const kn__xy *xy);
     /* out: (n, outputs): class probabilities (one-hot of the decision for models without
-     * probabilities) or regression values. */
-    void (*predict)(const void *state, const float *x, int64_t n, float *out);
+     * probabilities) or regression values. Safe to call from several threads at once. */
+    kn_status (*predict)(kn_ctx *ctx, const void *state, const float *x, int64_t n, float *out);
     bool (*has_proba)(const void *state);
-    /* The fitted state's tensors (at most max); returns their count. */
-    int (*tensors)(const void *state, kn__ctensor *out, int max);
+    /* The fitted state's tensors (at most max); returns their count, or -1 with ctx's error
+     * set (it may build a packed copy for saving, kept in the state). */
+    int (*tensors)(kn_ctx *ctx, void *state, kn__ctensor *out, int max);
     /* Rebuilds the fitted state from the file's tensors (hyperparameters already parsed;
      * d and outputs known): checks every shape and index, copies. */
     kn_status (*load)(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, int64_t d, int outputs, const char *path);

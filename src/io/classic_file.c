@@ -20,8 +20,9 @@ kn_status kn__classic_save(kn_model *m, const char *path) {
     kn_ctx *ctx = m->ctx;
     if (!m->c_fitted) return kn__error(ctx, KN_ERR_STATE, "%s: save before fit: a classical model is its fitted state", path);
     kn__ctensor t[MAX_TENSORS];
-    int n = m->classic->tensors(m->cstate, t, MAX_TENSORS);
-    if (n < 0 || n > MAX_TENSORS) return kn__error(ctx, KN_ERR_STATE, "%s: %d tensors (at most %d)", path, n, MAX_TENSORS);
+    int n = m->classic->tensors(ctx, m->cstate, t, MAX_TENSORS);
+    if (n < 0) return KN_ERR_OUT_OF_MEMORY; /* tensors() set the error */
+    if (n > MAX_TENSORS) return kn__error(ctx, KN_ERR_STATE, "%s: %d tensors (at most %d)", path, n, MAX_TENSORS);
     /* layout: each tensor 64-byte aligned; the gaps named as padding, safetensors allows no holes */
     const void *parts[2 * MAX_TENSORS];
     size_t sizes[2 * MAX_TENSORS], at = 0;
