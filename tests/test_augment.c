@@ -1,7 +1,8 @@
 /* test_augment.c — the augmentation kernels (data/augment.c): shift, rotation, flip and
  * erasing against hand-worked images, determinism per (seed, stream, key) whatever the
  * batch, the rates of the random ops, the noise's spread, and the config checks.
- * Prints the time of one 32 x 28 x 28 batch with every op on (not asserted). */
+ * Prints the time of one 32 x 28 x 28 batch with every op on, and with the loader's config
+ * (not asserted). */
 #include "data/augment.h"
 
 #include <math.h>
@@ -103,9 +104,13 @@ static void test_rotate_channels(void) {
     /* A c-channel rotation equals rotating each channel alone, bit for bit, at any angle,
      * shape and row width (the one- and many-channel code, the short path for points
      * inside and the one for the border, and rows narrower than 8 all agree). */
-    enum { MAXP = 19 * 23 };
+    enum { MAXP = 1500 * 5 };
     static float rgb[MAXP * 3], out[MAXP * 3], plane[MAXP], turned[MAXP];
-    const int shapes[][2] = {{19, 23}, {3, 5}, {8, 8}, {1, 9}, {12, 2}};
+    /* 70x60, 1500x5 and 20x300 are too big for the zero-bordered copy the one-channel code
+     * samples small images from, so they read the image itself (1500x5 also has rows under
+     * 8); rows over 256 wide are done in slices (3x300, 20x300); 20x37 has 5 groups of 8 a
+     * row, so the code's chunks of 64 groups end mid-row. */
+    const int shapes[][2] = {{19, 23}, {3, 5}, {8, 8}, {1, 9}, {12, 2}, {70, 60}, {1500, 5}, {3, 300}, {20, 300}, {20, 37}};
     int bad = 0;
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
         int h = shapes[sh][0], w = shapes[sh][1];
@@ -121,6 +126,100 @@ static void test_rotate_channels(void) {
         }
     }
     CHECK(bad == 0, "rotating 3 channels together differs from one at a time in %d values", bad);
+}
+
+/* The draws the batch makes for a sample, with augment.c's fixed numbering (draw j of key k
+ * is counter k * KN__AUGMENT_DRAWS + j: 1 the angle, 3 and 4 the shift, 8 the noise key). */
+static uint64_t draw(uint64_t seed, uint64_t stream, int64_t key, int j) {
+    return kn__rng_u64(seed, stream, (uint64_t)key * KN__AUGMENT_DRAWS + (uint64_t)j);
+}
+static float drawn_angle(const kn__augment *a, uint64_t seed, uint64_t stream, int64_t key) {
+    return (2.0f * kn__rng_uniform(seed, stream, (uint64_t)key * KN__AUGMENT_DRAWS + 1) - 1.0f) * a->rotate;
+}
+static int drawn_shift(const kn__augment *a, uint64_t seed, uint64_t stream, int64_t key, int j) {
+    uint64_t span = 2 * (uint64_t)a->shift + 1;
+    return (int)(((draw(seed, stream, key, j) >> 32) * span) >> 32) - a->shift;
+}
+
+static void test_fused(void) {
+    /* The batch turns, shifts and mirrors a sample in one pass (and shifts in place when it
+     * does not turn): bit for bit what the single-image kernels give one after the other,
+     * for every code path (small one-channel images, big ones, narrow ones, RGB). */
+    enum { N = 6, MAXS = 70 * 60 };
+    static float x[N * MAXS], orig[N * MAXS], want[MAXS], tmp[MAXS], scratch[MAXS];
+    const int shapes[][3] = {{28, 28, 1}, {9, 10, 3}, {5, 7, 1}, {12, 2, 1}, {70, 60, 1}, {3, 40, 2}};
+    int64_t key[N] = {5, 0, 77, 1234567, 3, 42};
+    for (int rot = 0; rot < 2; rot++)
+        for (int fl = 0; fl < 2; fl++)
+            for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+                const int h = shapes[sh][0], w = shapes[sh][1], c = shapes[sh][2];
+                const size_t S = (size_t)h * w * c;
+                kn__augment a;
+                kn__augment_defaults(&a);
+                a.shift = sh == 2 ? 9 : 3; /* 9: wider than 5x7, whole images shift out */
+                a.rotate = rot ? 40.0f : 0.0f;
+                a.flip = (float)fl;
+                for (size_t i = 0; i < N * S; i++) x[i] = orig[i] = (float)((i * 7919) % 1009) / 17.0f - 20.0f;
+                kn__augment_batch(&a, x, N, h, w, c, 11, 4, key, scratch);
+                int bad = 0;
+                for (int i = 0; i < N; i++) {
+                    const float *src = orig + i * S;
+                    if (rot) {
+                        kn__augment_rotate_one(src, tmp, h, w, c, drawn_angle(&a, 11, 4, key[i]));
+                        src = tmp;
+                    }
+                    kn__augment_shift_one(src, want, h, w, c, drawn_shift(&a, 11, 4, key[i], 3),
+                                          drawn_shift(&a, 11, 4, key[i], 4));
+                    if (fl) kn__augment_flip_one(want, h, w, c);
+                    bad += !same(x + i * S, want, S);
+                }
+                CHECK(bad == 0, "%dx%dx%d, rotate %d, flip %d: %d of %d samples differ from the kernels one by one",
+                      h, w, c, rot, fl, bad, N);
+            }
+}
+
+static void test_noise_values(void) {
+    /* Each value against the generator worked in double: pair p of a sample is output p of
+     * splitmix64 seeded by its noise key; u1 = (top 24 bits + 1) / 2^24, s = (low 24 bits)
+     * / 2^24 - 1/2, bit 31 a sign; cos and sin values r cos(pi s), r sin(pi s) (times the
+     * sign), r = sigma sqrt(-2 ln u1), laid out in blocks of 128: 64 cos values, then their
+     * sin values. Sizes whose last block is short or odd, and guards past the batch. */
+    enum { N = 3, GUARD = 40 };
+    const int shapes[][3] = {{28, 28, 1}, {5, 7, 1}, {9, 10, 3}, {1, 1, 1}};
+    const float sigma = 0.25f;
+    static float x[N * 28 * 28 + GUARD];
+    float scratch[28 * 28];
+    int64_t key[N] = {9, 1000, 31};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        const size_t S = (size_t)shapes[sh][0] * shapes[sh][1] * shapes[sh][2];
+        kn__augment a;
+        kn__augment_defaults(&a);
+        a.noise = sigma;
+        memset(x, 0, sizeof x);
+        for (int g = 0; g < GUARD; g++) x[N * S + g] = 123.0f;
+        kn__augment_batch(&a, x, N, shapes[sh][0], shapes[sh][1], shapes[sh][2], 3, 8, key, scratch);
+        double worst = 0;
+        int guards = 0;
+        for (int i = 0; i < N; i++) {
+            const uint64_t nkey = draw(3, 8, key[i], 8);
+            for (size_t e = 0; e < S; e++) {
+                const size_t block = e / 128, within = e % 128, p = block * 64 + within % 64;
+                uint64_t z = nkey + (p + 1) * 0x9e3779b97f4a7c15ULL;
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+                z ^= z >> 31;
+                const double u1 = (double)((z >> 40) + 1) / 16777216.0, s = (double)(z & 0xffffff) / 16777216.0 - 0.5;
+                const double r = (z >> 31 & 1 ? -1.0 : 1.0) * sigma * sqrt(-2.0 * log(u1));
+                const double want = within < 64 ? r * cos(3.14159265358979323846 * s) : r * sin(3.14159265358979323846 * s);
+                /* float log, sqrt and polynomials: a few 1e-7 of r */
+                const double err = fabs(x[i * S + e] - want) / (sigma * (1.0 + fabs(r) / sigma));
+                if (err > worst) worst = err;
+            }
+        }
+        for (int g = 0; g < GUARD; g++) guards += x[N * S + g] != 123.0f;
+        CHECK(worst < 2e-6, "%zu values: noise off the generator worked in double by %.3g sd", S, worst);
+        CHECK(guards == 0, "%zu values: noise wrote past the batch (%d guards)", S, guards);
+    }
 }
 
 static void test_erase(void) {
@@ -441,6 +540,14 @@ static void report_time(void) {
     time_batch(&a, "all ops on (flip, erase 0.5)");
     a.flip = a.erase = 1;
     time_batch(&a, "every op on every sample");
+    /* What the background loader hides behind a training step of ~90 us: wants <= 60 us. */
+    kn__augment_defaults(&a);
+    a.shift = 2;
+    a.flip = 0.5f;
+    a.rotate = 10;
+    a.noise = 0.05f;
+    a.erase = 0.1f;
+    time_batch(&a, "shift 2, flip 0.5, rotate 10, noise 0.05, erase 0.1");
 }
 
 int main(void) {
@@ -448,11 +555,13 @@ int main(void) {
     test_flip();
     test_rotate();
     test_rotate_channels();
+    test_fused();
     test_erase();
     test_determinism();
     test_off();
     test_rates();
     test_noise();
+    test_noise_values();
     test_check();
     report_time();
     if (!failures) printf("test_augment: all passed\n");

@@ -1,8 +1,15 @@
-/* augment.c — image augmentation kernels (see augment.h): rotation and shift as one
- * inverse-mapped bilinear pass, flip, random erasing and Gaussian noise, per sample, in
- * place. Single-threaded and allocation-free; callers parallelize over batches if needed.
- * The bilinear sampling has an AVX2 path and a scalar one that give the same bits; the
- * noise is plain C written so the compiler vectorizes it (own log and sincos). */
+/* augment.c — image augmentation kernels (see augment.h): rotation, shift and flip as one
+ * inverse-mapped bilinear pass, random erasing and Gaussian noise, per sample, in place.
+ * Single-threaded and allocation-free; callers parallelize over batches if needed.
+ *
+ * Built to hide behind a training step: a 32x28x28 batch with shift 2, flip 0.5, rotate
+ * 10, noise 0.05 and erase 0.1 takes ~50 us on one core of the 2-core dev VM (130-180 us
+ * before; test_augment prints it). The scalar code defines every value; the AVX2 code
+ * (one-channel rotation: 8 pixels at a time, taps from a row-interleaved zero-bordered
+ * copy; noise: 8 Box-Muller pairs at a time with our own log, sin and cos) and, where the
+ * CPU has it, the AVX-512 noise do the same operations in the same order, so all give the
+ * same bits. The notes by each part say what the machine rewarded (it does about one store
+ * a cycle; its gathers are fast but loads plus shuffles are faster). */
 #include "data/augment.h"
 
 #include <math.h>
@@ -12,6 +19,16 @@
 #define AUGMENT_AVX2 1
 #else
 #define AUGMENT_AVX2 0
+#endif
+
+/* a b + c in the scalar code. With a hardware fma (every AVX2 build) it is fmaf, one
+ * rounding, as the vector code's FMAs, so scalar and vector paths give the same bits;
+ * without one, fmaf is a slow library emulation, so two roundings instead (such a build
+ * differs from an FMA one in the last bits, and agrees with itself). */
+#ifdef FP_FAST_FMAF
+#define MADD(a, b, c) fmaf(a, b, c)
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
 #endif
 
 /* Draw numbering within a sample's KN__AUGMENT_DRAWS counters. Fixed forever: changing it
@@ -102,6 +119,28 @@ void kn__augment_shift_one(const float *src, float *dst, int h, int w, int c, in
     }
 }
 
+/* kn__augment_shift_one in place. In the flat (h, w, c) layout the move is one memmove by
+ * (dy w + dx) c elements; what that carries across a row's edge lands exactly in the
+ * uncovered columns, and what it leaves behind in the uncovered rows, both zeroed after. */
+static void shift_in_place(float *x, int h, int w, int c, int dy, int dx) {
+    const size_t row = (size_t)w * (size_t)c, size = (size_t)h * row;
+    if (dy >= h || -dy >= h || dx >= w || -dx >= w) {
+        memset(x, 0, size * sizeof *x);
+        return;
+    }
+    const int64_t d = ((int64_t)dy * w + dx) * c;
+    const size_t ad = (size_t)(d < 0 ? -d : d);
+    if (d > 0) memmove(x + ad, x, (size - ad) * sizeof *x);
+    if (d < 0) memmove(x, x + ad, (size - ad) * sizeof *x);
+    if (dy > 0) memset(x, 0, (size_t)dy * row * sizeof *x);
+    if (dy < 0) memset(x + (size_t)(h + dy) * row, 0, (size_t)-dy * row * sizeof *x);
+    if (dx != 0) {
+        const size_t first = dx > 0 ? 0 : (size_t)(w + dx) * (size_t)c, n = (size_t)(dx > 0 ? dx : -dx) * (size_t)c;
+        for (int y = 0; y < h; y++)
+            for (size_t i = 0; i < n; i++) x[(size_t)y * row + first + i] = 0.0f;
+    }
+}
+
 void kn__augment_flip_one(float *x, int h, int w, int c) {
     if (c == 1) { /* its own loop, which the compiler vectorizes */
         for (int y = 0; y < h; y++) {
@@ -130,7 +169,8 @@ void kn__augment_flip_one(float *x, int h, int w, int c) {
 /* sin and cos of an angle in degrees; exact at multiples of 90 so that quarter turns move
  * pixels without blending in a 1e-8 share of their neighbours. */
 static void sincos_degrees(float degrees, float *s, float *co) {
-    double r = fmod((double)degrees, 360.0);
+    double r = degrees;
+    if (!(r > -360.0 && r < 360.0)) r = fmod(r, 360.0); /* fmod costs more than the rest */
     if (r < 0) r += 360.0;
     if (r == 0 || r == 90 || r == 180 || r == 270) {
         static const float table[4][2] = {{0, 1}, {1, 0}, {0, -1}, {-1, 0}};
@@ -144,174 +184,356 @@ static void sincos_degrees(float degrees, float *s, float *co) {
     *co = (float)cos(rad);
 }
 
-#if !AUGMENT_AVX2
-/* Bilinear sampling, with the image read as surrounded by zeros. The source point is first
- * clamped to [-1, w] x [-1, h] (a point beyond lands on a tap off the image with weight 1
- * and a tap on it with weight 0, so it reads 0, and the casts stay in range); the 4 taps
- * are then those of floor(sx), floor(sy), each read as 0 when off the image. The scalar
- * and the AVX2 code do the same operations in the same order, so give the same bits. */
-static inline float sample_one(const float *src, int w, int h, int c, int ch, float sx, float sy) {
+/* How a pixel's value is computed, in every path (scalar, AVX2, one channel or many), so
+ * they all give the same bits. Output pixel (y, x) of a turn by (sn, cs), then a shift by
+ * (dy, dx), then a mirror when flip, comes from the point u = xs - dx - cx, v = y - dy - cy
+ * of the turned picture (xs = w - 1 - x when mirrored, else x; u, v exact small integers or
+ * half-integers), whose source is sx = u cs + bx, sy = u sn + by, with bx = cx - v sn,
+ * by = cy + v cs (each one MADD). The point is clamped to [-1, w] x [-1, h] (a point beyond
+ * then reads taps off the image, 0, with weight 1, and taps on it with weight 0), and the
+ * value is the bilinear blend of the 4 taps around (floor sx, floor sy), each 0 off the
+ * image: h0 = a + fx (b - a), h1 = e + fx (f - e), value = h0 + fy (h1 - h0), each a MADD.
+ * Rows are affine in x, so a row needs no trig, and integer points give exact values. */
+static inline void sample_px(const float *src, int h, int w, int c, float sx, float sy, float *o) {
     const float wf = (float)w, hf = (float)h;
     sx = sx > -1.0f ? sx : -1.0f; /* as _mm256_max_ps: NaN goes to -1 */
     sx = sx < wf ? sx : wf;
     sy = sy > -1.0f ? sy : -1.0f;
     sy = sy < hf ? sy : hf;
-    const float lx = floorf(sx), ly = floorf(sy);
-    const float fx = sx - lx, fy = sy - ly, gx = 1.0f - fx, gy = 1.0f - fy;
-    const int ix = (int)lx, iy = (int)ly;
-    /* ix is in [-1, w]: the left tap is on the image for 0 <= ix < w, the right one for
-     * ix < w - 1; the same for rows. */
+    const float lx = floorf(sx), ly = floorf(sy), fx = sx - lx, fy = sy - ly;
+    const int ix = (int)lx, iy = (int)ly; /* in [-1, w] and [-1, h] */
+    const size_t cc = (size_t)c, cw = (size_t)w * cc;
+    if (ix >= 0 && ix < w - 1 && iy >= 0 && iy < h - 1) { /* every tap on the image */
+        const float *s = src + ((size_t)iy * (size_t)w + (size_t)ix) * cc;
+        for (size_t ch = 0; ch < cc; ch++) {
+            const float a = s[ch], b = s[cc + ch], e = s[cw + ch], f = s[cw + cc + ch];
+            const float h0 = MADD(fx, b - a, a), h1 = MADD(fx, f - e, e);
+            o[ch] = MADD(fy, h1 - h0, h0);
+        }
+        return;
+    }
+    /* The left tap is on the image for 0 <= ix < w, the right one for ix < w - 1; the same
+     * for rows. i: element index of tap (iy + 1, ix + 1), never negative; the others are
+     * offsets back from it, formed (wrapping) only for taps that are read. */
     const bool x0 = ix >= 0 && ix < w, x1 = ix < w - 1, y0 = iy >= 0 && iy < h, y1 = iy < h - 1;
-    /* Element index of tap (iy + 1, ix + 1), never negative; the others are offsets back. */
-    const size_t i = ((size_t)(iy + 1) * (size_t)w + (size_t)(ix + 1)) * (size_t)c + (size_t)ch;
-    const size_t cw = (size_t)w * (size_t)c, cc = (size_t)c;
-    const float a = y0 && x0 ? src[i - cw - cc] : 0.0f, b = y0 && x1 ? src[i - cw] : 0.0f;
-    const float e = y1 && x0 ? src[i - cc] : 0.0f, f = y1 && x1 ? src[i] : 0.0f;
-    return gy * gx * a + gy * fx * b + fy * gx * e + fy * fx * f;
-}
-#endif
-
-#if AUGMENT_AVX2
-/* The pairs (s[t[i]], s[t[i] + 1]) of pixels i = 0 1 | 4 5 (p = 0) or 2 3 | 6 7 (p = 2) as
- * one vector: two such vectors shuffled give the 8 left taps in lane order, and the 8 right
- * taps. __m64 may alias floats. */
-static inline __m128 two_pairs(const float *p, const float *q) {
-    return _mm_loadh_pi(_mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)p), (const __m64 *)q);
-}
-static inline __m256 tap_pairs(const float *s, const int32_t *t, int p) {
-    __m128 lo = two_pairs(s + t[p], s + t[p + 1]), hi = two_pairs(s + t[p + 4], s + t[p + 5]);
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
-}
-
-/* sample_one for 8 source points, every channel: o receives count (1..8) pixels of c
- * channels. When every tap of the 8 is on the image (most points, for small angles) a
- * short path loads each pixel's left and right taps as one pair (AVX2 gathers are slow on
- * recent microcode); otherwise masked gathers read only the taps on the image. */
-static inline __attribute__((always_inline)) void sample8(const float *src, int w, int h, int c, __m256 sx,
-                                                          __m256 sy, float *o, int count) {
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    if (c == 1 && count == 8) {
-        const __m256 wl = _mm256_set1_ps((float)(w - 1)), hl = _mm256_set1_ps((float)(h - 1));
-        const __m256 in_x = _mm256_and_ps(_mm256_cmp_ps(sx, zero, _CMP_GE_OQ), _mm256_cmp_ps(sx, wl, _CMP_LT_OQ));
-        const __m256 in_y = _mm256_and_ps(_mm256_cmp_ps(sy, zero, _CMP_GE_OQ), _mm256_cmp_ps(sy, hl, _CMP_LT_OQ));
-        if (_mm256_movemask_ps(_mm256_and_ps(in_x, in_y)) == 0xff) {
-            const __m256 lx = _mm256_floor_ps(sx), ly = _mm256_floor_ps(sy);
-            const __m256 fx = _mm256_sub_ps(sx, lx), fy = _mm256_sub_ps(sy, ly);
-            const __m256 gx = _mm256_sub_ps(one, fx), gy = _mm256_sub_ps(one, fy);
-            const __m256i ix = _mm256_cvttps_epi32(lx), iy = _mm256_cvttps_epi32(ly);
-            int32_t t[8]; /* index of each top-left tap */
-            _mm256_storeu_si256((__m256i *)t, _mm256_add_epi32(_mm256_mullo_epi32(iy, _mm256_set1_epi32(w)), ix));
-            const __m256 p0 = tap_pairs(src, t, 0), p1 = tap_pairs(src, t, 2);
-            const __m256 q0 = tap_pairs(src + w, t, 0), q1 = tap_pairs(src + w, t, 2);
-            const __m256 a = _mm256_shuffle_ps(p0, p1, 0x88), b = _mm256_shuffle_ps(p0, p1, 0xdd);
-            const __m256 e = _mm256_shuffle_ps(q0, q1, 0x88), f = _mm256_shuffle_ps(q0, q1, 0xdd);
-            __m256 r = _mm256_mul_ps(_mm256_mul_ps(gy, gx), a);
-            r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(gy, fx), b));
-            r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(fy, gx), e));
-            r = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(fy, fx), f));
-            _mm256_storeu_ps(o, r);
-            return;
-        }
-    }
-    const __m256 m1 = _mm256_set1_ps(-1.0f);
-    sx = _mm256_min_ps(_mm256_max_ps(sx, m1), _mm256_set1_ps((float)w));
-    sy = _mm256_min_ps(_mm256_max_ps(sy, m1), _mm256_set1_ps((float)h));
-    const __m256 lx = _mm256_floor_ps(sx), ly = _mm256_floor_ps(sy);
-    const __m256 fx = _mm256_sub_ps(sx, lx), fy = _mm256_sub_ps(sy, ly);
-    const __m256 gx = _mm256_sub_ps(one, fx), gy = _mm256_sub_ps(one, fy);
-    const __m256i ix = _mm256_cvttps_epi32(lx), iy = _mm256_cvttps_epi32(ly), ineg = _mm256_set1_epi32(-1);
-    const __m256i wl = _mm256_set1_epi32(w - 1), hl = _mm256_set1_epi32(h - 1);
-    const __m256i x0 = _mm256_andnot_si256(_mm256_cmpgt_epi32(ix, wl), _mm256_cmpgt_epi32(ix, ineg));
-    const __m256i y0 = _mm256_andnot_si256(_mm256_cmpgt_epi32(iy, hl), _mm256_cmpgt_epi32(iy, ineg));
-    const __m256i x1 = _mm256_cmpgt_epi32(wl, ix), y1 = _mm256_cmpgt_epi32(hl, iy);
-    const __m256 m00 = _mm256_castsi256_ps(_mm256_and_si256(y0, x0));
-    const __m256 m01 = _mm256_castsi256_ps(_mm256_and_si256(y0, x1));
-    const __m256 m10 = _mm256_castsi256_ps(_mm256_and_si256(y1, x0));
-    const __m256 m11 = _mm256_castsi256_ps(_mm256_and_si256(y1, x1));
-    const __m256 w00 = _mm256_mul_ps(gy, gx), w01 = _mm256_mul_ps(gy, fx);
-    const __m256 w10 = _mm256_mul_ps(fy, gx), w11 = _mm256_mul_ps(fy, fx);
-    /* Element index of the top-left tap; masked lanes may point off the image, unread. */
-    __m256i t00 = _mm256_add_epi32(_mm256_mullo_epi32(iy, _mm256_set1_epi32(w)), ix);
-    if (c != 1) t00 = _mm256_mullo_epi32(t00, _mm256_set1_epi32(c));
-    const __m256i t01 = _mm256_add_epi32(t00, _mm256_set1_epi32(c));
-    const __m256i t10 = _mm256_add_epi32(t00, _mm256_set1_epi32(w * c));
-    const __m256i t11 = _mm256_add_epi32(t10, _mm256_set1_epi32(c));
-    for (int ch = 0; ch < c; ch++) {
-        const float *s = src + ch;
-        __m256 r = _mm256_mul_ps(w00, _mm256_mask_i32gather_ps(zero, s, t00, m00, 4));
-        r = _mm256_add_ps(r, _mm256_mul_ps(w01, _mm256_mask_i32gather_ps(zero, s, t01, m01, 4)));
-        r = _mm256_add_ps(r, _mm256_mul_ps(w10, _mm256_mask_i32gather_ps(zero, s, t10, m10, 4)));
-        r = _mm256_add_ps(r, _mm256_mul_ps(w11, _mm256_mask_i32gather_ps(zero, s, t11, m11, 4)));
-        if (c == 1 && count == 8) {
-            _mm256_storeu_ps(o, r);
-        } else {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, r);
-            for (int k = 0; k < count; k++) o[(size_t)k * c + ch] = tmp[k];
-        }
+    const size_t i = ((size_t)(iy + 1) * (size_t)w + (size_t)(ix + 1)) * cc;
+    for (size_t ch = 0; ch < cc; ch++) {
+        const float a = y0 && x0 ? src[i - cw - cc + ch] : 0.0f, b = y0 && x1 ? src[i - cw + ch] : 0.0f;
+        const float e = y1 && x0 ? src[i - cc + ch] : 0.0f, f = y1 && x1 ? src[i + ch] : 0.0f;
+        const float h0 = MADD(fx, b - a, a), h1 = MADD(fx, f - e, e);
+        o[ch] = MADD(fy, h1 - h0, h0);
     }
 }
-#endif
 
-/* dst (h, w, c) = src rotated by (sn, cs) = (sin, cos) of the angle then shifted by (dy, dx),
- * in one inverse-mapped pass: output (y, x) comes from the rotated image at (y - dy, x - dx)
- * (0 when that lies outside the grid, as a separate shift would give), which comes from src
- * at the inverse rotation of that point about the centre, bilinear. Assumes h w c < 2^31. */
-static void warp(const float *src, float *dst, int h, int w, int c, float sn, float cs, int dy, int dx) {
-    const float cx = 0.5f * (float)(w - 1), cy = 0.5f * (float)(h - 1);
-    const size_t row = (size_t)w * (size_t)c;
+/* The geometry shared by the warps: columns [oa, ob) of an output row receive the picture
+ * (the others are uncovered by the shift), cx, cy the centre. */
+typedef struct warp_geom {
+    float sn, cs, cx, cy;
+    int dy, dx, oa, ob;
+    bool flip;
+} warp_geom;
+
+static warp_geom geometry(int h, int w, float sn, float cs, int dy, int dx, bool flip) {
+    warp_geom g = {sn, cs, 0.5f * (float)(w - 1), 0.5f * (float)(h - 1), dy, dx, 0, 0, flip};
     int xa = dx > 0 ? dx : 0, xb = dx < 0 ? w + dx : w; /* columns inside the shifted grid */
     if (xb < xa) xb = xa;
+    g.oa = flip ? w - xb : xa;
+    g.ob = flip ? w - xa : xb;
+    return g;
+}
+
+/* Any c, one pixel at a time (every pixel when c > 1 or without AVX2). src, dst distinct. */
+static void warp_scalar(const float *src, float *dst, int h, int w, int c, const warp_geom *g) {
+    const size_t cc = (size_t)c, row = (size_t)w * cc;
     for (int y = 0; y < h; y++) {
         float *d = dst + (size_t)y * row; /* (w, c) */
-        int ry = y - dy;
-        if (ry < 0 || ry >= h) {
+        const int ry = y - g->dy;
+        if (ry < 0 || ry >= h || g->ob <= g->oa) {
             memset(d, 0, row * sizeof *d);
             continue;
         }
-        if (xa > 0) memset(d, 0, (size_t)xa * (size_t)c * sizeof *d);
-        if (xb < w) memset(d + (size_t)xb * (size_t)c, 0, (size_t)(w - xb) * (size_t)c * sizeof *d);
-        const float v = (float)ry - cy;
-        /* Source of output column x: (bx + u cs, by + u sn), u = x - dx - cx: the inverse
-         * rotation (cx + u cs - v sn, cy + u sn + v cs). u is exact (a small integer or
-         * half-integer), so the vector and scalar code see the same values. */
-        const float bx = cx - v * sn, by = cy + v * cs;
-#if AUGMENT_AVX2
-        const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-        const __m256 vcs = _mm256_set1_ps(cs), vsn = _mm256_set1_ps(sn);
-        const __m256 vbx = _mm256_set1_ps(bx), vby = _mm256_set1_ps(by);
-        for (int x = xa; x < xb; x += 8) {
-            /* A last short group is moved back to end at xb when the row allows, redoing
-             * a few columns (to the same values) rather than sampling past the row. */
-            int x0 = x, count = 8;
-            if (xb - x < 8) {
-                if (xb - xa >= 8)
-                    x0 = xb - 8;
-                else
-                    count = xb - x; /* lanes past xb sample clamped points, unstored */
-            }
-            __m256 u = _mm256_add_ps(_mm256_set1_ps((float)(x0 - dx) - cx), lane);
-            __m256 sx = _mm256_add_ps(vbx, _mm256_mul_ps(u, vcs));
-            __m256 sy = _mm256_add_ps(vby, _mm256_mul_ps(u, vsn));
-            if (c == 1) /* its own copy, with c a constant */
-                sample8(src, w, h, 1, sx, sy, d + x0, count);
-            else
-                sample8(src, w, h, c, sx, sy, d + (size_t)x0 * (size_t)c, count);
+        memset(d, 0, (size_t)g->oa * cc * sizeof *d);
+        memset(d + (size_t)g->ob * cc, 0, (size_t)(w - g->ob) * cc * sizeof *d);
+        const float v = (float)ry - g->cy, bx = MADD(-v, g->sn, g->cx), by = MADD(v, g->cs, g->cy);
+        for (int x = g->oa; x < g->ob; x++) {
+            const float u = (float)((g->flip ? w - 1 - x : x) - g->dx) - g->cx;
+            sample_px(src, h, w, c, MADD(u, g->cs, bx), MADD(u, g->sn, by), d + (size_t)x * cc);
         }
-#else
-        for (int x = xa; x < xb; x++) {
-            const float u = (float)(x - dx) - cx;
-            for (int ch = 0; ch < c; ch++)
-                d[(size_t)x * (size_t)c + ch] = sample_one(src, w, h, c, ch, bx + u * cs, by + u * sn);
-        }
-#endif
     }
+}
+
+#if AUGMENT_AVX2
+/* The zero-bordered copy of a c = 1 image that the AVX2 warp reads when it fits on the
+ * stack, with rows interleaved in pairs: row r of the copy, r in [-1, h], holds for
+ * x in [-1, w + 1] the pixels (r, x) and (r + 1, x) side by side, pixels off the image 0.
+ * So the 4 taps of a point, (r, x), (r + 1, x), (r, x + 1), (r + 1, x + 1), are one 4-float
+ * load, for every clamped point (floor sx in [-1, w], floor sy in [-1, h]), and the zeros
+ * stand for the outside. x = 0 sits at float 8 of a row and rows are a multiple of 8
+ * floats, so the copy is made with aligned 32-byte stores (this machine does about one
+ * store a cycle, fewer when they cross cache lines). 32 KiB: 28x28 (2160 floats) and up
+ * to about 58x58 fit; bigger images sample src directly. */
+enum { PAD_MAX = 8192, PAD_X0 = 8 };
+static size_t pad_pitch(int w) { return ((size_t)w * 2 + PAD_X0 + 4 + 7) / 8 * 8; }
+static size_t pad_floats(int h, int w) { return ((size_t)h + 2) * pad_pitch(w); }
+
+/* d[0..n) = 0 with vector stores (not memset: a libc call per short run costs more than
+ * the run, and GCC turns plain zeroing loops into such calls). */
+static inline void zero_floats(float *d, int n) {
+    const __m256 z = _mm256_setzero_ps();
+    for (; n >= 8; n -= 8, d += 8) _mm256_storeu_ps(d, z);
+    if (n >= 4) {
+        _mm_storeu_ps(d, _mm256_castps256_ps128(z));
+        d += 4;
+        n -= 4;
+    }
+    for (; n > 0; n--, d++) _mm_store_ss(d, _mm256_castps256_ps128(z));
+}
+
+/* 8 pixels of a row of the interleaved copy: (lo[0], hi[0], .., lo[7], hi[7]). */
+static inline void interleave8(float *d, const float *lo, const float *hi) {
+    const __m256 l = _mm256_loadu_ps(lo), u = _mm256_loadu_ps(hi);
+    const __m256 a = _mm256_unpacklo_ps(l, u), b = _mm256_unpackhi_ps(l, u); /* l0 u0 l1 u1 | l4 u4 l5 u5 */
+    _mm256_storeu_ps(d, _mm256_permute2f128_ps(a, b, 0x20));
+    _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+static void pad_copy(const float *src, float *pad, int h, int w) {
+    const size_t pitch = pad_pitch(w);
+    const float zeros[8] = {0};
+    for (int r = -1; r <= h; r++) {
+        /* The rows' pixels, or zeros (a stride of 0 over 8 zeros) off the image. */
+        const bool lo_in = r >= 0 && r < h, hi_in = r + 1 < h;
+        const float *lo = lo_in ? src + (size_t)r * (size_t)w : zeros, *hi = hi_in ? src + (size_t)(r + 1) * (size_t)w : zeros;
+        const int ls = lo_in, hs = hi_in;
+        float *d = pad + (size_t)(r + 1) * pitch + PAD_X0; /* (w + 3, 2) from x = -1 at d - 2 */
+        _mm_storel_pi((__m64 *)(d - 2), _mm_setzero_ps()); /* x = -1 */
+        if (!lo_in && !hi_in) {
+            zero_floats(d, 2 * w);
+        } else if (w >= 8) { /* the tail overlapping */
+            for (int x = 0;; x += 8) {
+                if (x > w - 8) x = w - 8;
+                interleave8(d + 2 * x, lo + ls * x, hi + hs * x);
+                if (x == w - 8) break;
+            }
+        } else {
+            for (int x = 0; x < w; x++) {
+                d[2 * x] = lo[ls * x];
+                d[2 * x + 1] = hi[hs * x];
+            }
+        }
+        _mm_storeu_ps(d + 2 * w, _mm_setzero_ps()); /* x = w, w + 1 */
+    }
+}
+
+/* The bilinear values of 8 points whose 4 taps each are one 4-float load at 2 ti[k] in
+ * the row-interleaved copy s (a, e, b, f: top left, bottom left, top right, bottom right),
+ * from 4 loads, 4 inserts and a 4x4 transpose per 128-bit half; no gathers. */
+static inline __attribute__((always_inline)) __m256 blend_quads(const float *s, const int32_t *t, const float *fxi,
+                                                                const float *fyi) {
+#define TWO(i, j) \
+    _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + 2 * (ptrdiff_t)t[i])), _mm_loadu_ps(s + 2 * (ptrdiff_t)t[j]), 1)
+    const __m256 v0 = TWO(0, 4), v1 = TWO(1, 5), v2 = TWO(2, 6), v3 = TWO(3, 7);
+#undef TWO
+    const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1); /* a0 a1 e0 e1, b0 b1 f0 f1 */
+    const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
+#define LO(x, y) _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(x), _mm256_castps_pd(y)))
+#define HI(x, y) _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(x), _mm256_castps_pd(y)))
+    const __m256 a = LO(t0, t2), e = HI(t0, t2), b = LO(t1, t3), f = HI(t1, t3);
+#undef LO
+#undef HI
+    const __m256 fx = _mm256_loadu_ps(fxi), fy = _mm256_loadu_ps(fyi);
+    const __m256 h0 = _mm256_fmadd_ps(fx, _mm256_sub_ps(b, a), a), h1 = _mm256_fmadd_ps(fx, _mm256_sub_ps(f, e), e);
+    return _mm256_fmadd_ps(fy, _mm256_sub_ps(h1, h0), h0);
+}
+
+/* Element pairs (s[t[k]], s[t[k] + 1]), k = 0..7, as the vectors of the 8 first and the 8
+ * second elements, from 8 unaligned 4-float loads (2 elements past each pair are read). */
+static inline __attribute__((always_inline)) void pairs8(const float *s, const int32_t *t, __m256 *l, __m256 *r) {
+#define TWO(i, j) _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + t[i])), _mm_loadu_ps(s + t[j]), 1)
+    const __m256d v0 = _mm256_castps_pd(TWO(0, 4)), v1 = _mm256_castps_pd(TWO(1, 5));
+    const __m256d v2 = _mm256_castps_pd(TWO(2, 6)), v3 = _mm256_castps_pd(TWO(3, 7));
+#undef TWO
+    const __m256 p01 = _mm256_castpd_ps(_mm256_unpacklo_pd(v0, v1)); /* l0 r0 l1 r1 | l4 r4 l5 r5 */
+    const __m256 p23 = _mm256_castpd_ps(_mm256_unpacklo_pd(v2, v3)); /* l2 r2 l3 r3 | l6 r6 l7 r7 */
+    *l = _mm256_shuffle_ps(p01, p23, 0x88);
+    *r = _mm256_shuffle_ps(p01, p23, 0xdd);
+}
+
+/* The same from the image itself (pixel (y, x) at p[y pitch + x]; 2 elements readable past
+ * each right tap): 8 loads a row. */
+static inline __attribute__((always_inline)) __m256 blend_pairs(const float *p, int pitch, const int32_t *ti,
+                                                                const float *fxi, const float *fyi) {
+    __m256 a, b, e, f;
+    pairs8(p, ti, &a, &b);
+    pairs8(p + pitch, ti, &e, &f);
+    const __m256 fx = _mm256_loadu_ps(fxi), fy = _mm256_loadu_ps(fyi);
+    const __m256 h0 = _mm256_fmadd_ps(fx, _mm256_sub_ps(b, a), a), h1 = _mm256_fmadd_ps(fx, _mm256_sub_ps(f, e), e);
+    return _mm256_fmadd_ps(fy, _mm256_sub_ps(h1, h0), h0);
+}
+
+/* c = 1, 8 output pixels at a time. padded: p is the row-interleaved copy (p at its
+ * pixel (0, 0), pitch in floats) and dst may be the image it was copied from. Else p is
+ * the image (pitch w, distinct from dst) and a group of 8 whose points are not all well
+ * inside it (taps on the image, and the 4-float loads within it) goes pixel by pixel
+ * through sample_px.
+ *
+ * The chain from a point to its value is long (floor, index, loads, shuffles, blends), so
+ * the work is done in two passes over up to CHUNK groups, many rows at once: the groups'
+ * taps first (stored: 3 vectors a group), then one tight loop of loads and blends whose
+ * iterations overlap. A row's groups are the same in every row: they start at oa, oa + 8,
+ * ..., a last short one moved back to end at ob when the row allows (redoing a few pixels,
+ * to the same values, rather than sampling past the row), else (a row under 8 wide) with
+ * lanes < 8, the rest sampling clamped points, unstored. Their u vectors are made once, for
+ * up to GROUPS groups at a time (a wider row is done in slices of columns). */
+enum { CHUNK = 64, GROUPS = 32 };
+typedef struct group_list {
+    int32_t ti[CHUNK * 8];              /* the index of each point's top left tap (halved when padded) */
+    float fx[CHUNK * 8], fy[CHUNK * 8]; /* its fractions; for slow groups, the points */
+    bool slow[CHUNK];                   /* through sample_px (unpadded, not well inside) */
+    __m256 u[GROUPS];                   /* the groups' u, and where they start */
+    int x0[GROUPS];
+} group_list;
+
+/* Pass 2 over the ng groups from row y, group j of the slice, on in row order. */
+static inline __attribute__((always_inline)) void flush_groups(group_list *gl, int ng, int y, int j, int gn,
+                                                               const float *p, int pitch, bool padded, float *dst,
+                                                               int h, int w, int lanes) {
+    float *d = dst + (size_t)y * (size_t)w;
+    for (int k = 0; k < ng; k++) {
+        __m256 r;
+        if (padded) {
+            r = blend_quads(p, gl->ti + 8 * k, gl->fx + 8 * k, gl->fy + 8 * k);
+        } else if (!gl->slow[k]) {
+            r = blend_pairs(p, pitch, gl->ti + 8 * k, gl->fx + 8 * k, gl->fy + 8 * k);
+        } else {
+            float t[8] = {0};
+            for (int i = 0; i < lanes; i++) sample_px(p, h, w, 1, gl->fx[8 * k + i], gl->fy[8 * k + i], &t[i]);
+            r = _mm256_loadu_ps(t);
+        }
+        if (lanes == 8) {
+            _mm256_storeu_ps(d + gl->x0[j], r);
+        } else {
+            float t[8];
+            _mm256_storeu_ps(t, r);
+            memcpy(d + gl->x0[j], t, (size_t)lanes * sizeof *t);
+        }
+        if (++j == gn) {
+            j = 0;
+            d += w;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void warp_c1(const float *p, int pitch, bool padded, float *dst, int h,
+                                                          int w, const warp_geom *g, group_list *gl) {
+    const __m256 vcs = _mm256_set1_ps(g->cs), vsn = _mm256_set1_ps(g->sn);
+    const __m256 m1 = _mm256_set1_ps(-1.0f), wf = _mm256_set1_ps((float)w), hf = _mm256_set1_ps((float)h);
+    const __m256 zero = _mm256_setzero_ps(), wl = _mm256_set1_ps((float)(w - 1)), hl = _mm256_set1_ps((float)(h - 2));
+    const __m256 half_pitch = _mm256_set1_ps((float)(pitch / 2));
+    const int oa = g->oa, ob = g->ob;
+    /* The rows that receive the picture, [ya, yb); the others are uncovered by the shift. */
+    const int ya = g->dy > 0 ? g->dy : 0, yb = g->dy < 0 ? h + g->dy : h;
+    if (ob <= oa || yb <= ya) {
+        zero_floats(dst, h * w);
+        return;
+    }
+    zero_floats(dst, ya * w);
+    zero_floats(dst + (size_t)yb * (size_t)w, (h - yb) * w);
+    for (int y = ya; y < yb; y++) {
+        zero_floats(dst + (size_t)y * (size_t)w, oa);
+        zero_floats(dst + (size_t)y * (size_t)w + ob, w - ob);
+    }
+    const int lanes = ob - oa < 8 ? ob - oa : 8, groups = (ob - oa + 7) / 8;
+    const __m256 lane = g->flip ? _mm256_setr_ps(0, -1, -2, -3, -4, -5, -6, -7) : _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int g0 = 0; g0 < groups; g0 += GROUPS) {
+        const int gn = groups - g0 < GROUPS ? groups - g0 : GROUPS;
+        for (int j = 0; j < gn; j++) {
+            const int x = oa + 8 * (g0 + j), x0 = ob - x < 8 && lanes == 8 ? ob - 8 : x;
+            const int xs0 = g->flip ? w - 1 - x0 : x0;
+            gl->x0[j] = x0;
+            gl->u[j] = _mm256_add_ps(_mm256_set1_ps((float)(xs0 - g->dx) - g->cx), lane);
+        }
+        int ng = 0, fy0 = ya, fj0 = 0; /* the chunk's first group */
+        for (int y = ya; y < yb; y++) {
+            const float v = (float)(y - g->dy) - g->cy, bx = MADD(-v, g->sn, g->cx), by = MADD(v, g->cs, g->cy);
+            const __m256 vbx = _mm256_set1_ps(bx), vby = _mm256_set1_ps(by);
+            for (int j = 0; j < gn; j++) {
+                __m256 sx = _mm256_fmadd_ps(gl->u[j], vcs, vbx), sy = _mm256_fmadd_ps(gl->u[j], vsn, vby);
+                float *fx = gl->fx + 8 * ng, *fy = gl->fy + 8 * ng;
+                if (padded) {
+                    sx = _mm256_min_ps(_mm256_max_ps(sx, m1), wf);
+                    sy = _mm256_min_ps(_mm256_max_ps(sy, m1), hf);
+                } else {
+                    const __m256 in = _mm256_and_ps(
+                        _mm256_and_ps(_mm256_cmp_ps(sx, zero, _CMP_GE_OQ), _mm256_cmp_ps(sx, wl, _CMP_LT_OQ)),
+                        _mm256_and_ps(_mm256_cmp_ps(sy, zero, _CMP_GE_OQ), _mm256_cmp_ps(sy, hl, _CMP_LT_OQ)));
+                    gl->slow[ng] = _mm256_movemask_ps(in) != 0xff;
+                }
+                if (!padded && gl->slow[ng]) { /* keep the points themselves */
+                    _mm256_storeu_ps(fx, sx);
+                    _mm256_storeu_ps(fy, sy);
+                } else {
+                    const __m256 lx = _mm256_floor_ps(sx), ly = _mm256_floor_ps(sy);
+                    __m256i t;
+                    if (padded) /* exact in float: the copy is small; the loads double it */
+                        t = _mm256_cvttps_epi32(_mm256_fmadd_ps(ly, half_pitch, lx));
+                    else
+                        t = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(ly), _mm256_set1_epi32(pitch)),
+                                             _mm256_cvttps_epi32(lx));
+                    _mm256_storeu_si256((__m256i *)(gl->ti + 8 * ng), t);
+                    _mm256_storeu_ps(fx, _mm256_sub_ps(sx, lx));
+                    _mm256_storeu_ps(fy, _mm256_sub_ps(sy, ly));
+                }
+                if (++ng == CHUNK) {
+                    flush_groups(gl, ng, fy0, fj0, gn, p, pitch, padded, dst, h, w, lanes);
+                    ng = 0;
+                    fy0 = j + 1 == gn ? y + 1 : y;
+                    fj0 = j + 1 == gn ? 0 : j + 1;
+                }
+            }
+        }
+        flush_groups(gl, ng, fy0, fj0, gn, p, pitch, padded, dst, h, w, lanes);
+    }
+}
+#endif
+
+/* dst (h, w, c) = src turned by (sn, cs) = (sin, cos) of the angle about the centre, then
+ * shifted by (dy, dx) (pixels the shift uncovers are 0, as a separate shift would give),
+ * then mirrored left-right when flip: one inverse-mapped pass (see sample_px). dst may be
+ * src when warp_in_place says so; else they must be distinct. Assumes h w c < 2^31. */
+static bool warp_in_place(int h, int w, int c) {
+#if AUGMENT_AVX2
+    return c == 1 && pad_floats(h, w) <= PAD_MAX;
+#else
+    (void)h, (void)w, (void)c;
+    return false;
+#endif
+}
+
+static void warp(const float *src, float *dst, int h, int w, int c, float sn, float cs, int dy, int dx, bool flip) {
+    const warp_geom g = geometry(h, w, sn, cs, dy, dx, flip);
+#if AUGMENT_AVX2
+    if (c == 1) {
+        if (pad_floats(h, w) <= PAD_MAX) {
+            _Alignas(32) float pad[PAD_MAX];
+            group_list gl;
+            const size_t pitch = pad_pitch(w);
+            pad_copy(src, pad, h, w);
+            warp_c1(pad + pitch + PAD_X0, (int)pitch, true, dst, h, w, &g, &gl); /* pixel (0, 0) */
+        } else {
+            group_list gl;
+            warp_c1(src, w, false, dst, h, w, &g, &gl);
+        }
+        return;
+    }
+#endif
+    warp_scalar(src, dst, h, w, c, &g);
 }
 
 void kn__augment_rotate_one(const float *src, float *dst, int h, int w, int c, float degrees) {
     float sn, cs;
     sincos_degrees(degrees, &sn, &cs);
-    warp(src, dst, h, w, c, sn, cs, 0, 0);
+    warp(src, dst, h, w, c, sn, cs, 0, 0, false);
 }
 
 /* ------------------------------------------------------------------ erasing */
@@ -345,8 +567,46 @@ bool kn__augment_erase_rect(const kn__augment *a, int h, int w, uint64_t seed, u
 
 /* ------------------------------------------------------------------ noise */
 
-enum { NOISE_BLOCK = 64 }; /* pairs per block: cos half -> elements [0, 64), sin half -> [64, 128) */
+/* Gaussian noise, Box-Muller. Pair p of a sample uses output p of the splitmix64 sequence
+ * seeded by the sample's noise key, z: 24 bits give u1 in (0, 1] (never 0, so the log is
+ * finite), 24 more s in [-1/2, 1/2) and one more a sign; the pair is
+ * +-r (cos pi s, sin pi s), r = sigma sqrt(-2 ln u1): the angle pi s (+ pi) is uniform on
+ * the circle. Elements are laid out in blocks of 2 NOISE_BLOCK: the cos values of a
+ * block's pairs, then their sin values. log, sin and cos are our own polynomials (log:
+ * Cephes logf, ~1 ulp; sin, cos on [-pi/2, pi/2]: minimax, within 2e-7 absolute), evaluated
+ * with the same fused multiply-adds by the scalar, AVX2 and AVX-512 code. (The angle once
+ * came from a quarter-turn reduction on [-pi/4, pi/4]; the spare sign bit makes that
+ * unneeded, at half the cost.) */
+enum { NOISE_BLOCK = 64 };
+#define SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
 
+/* The coefficients. ln u = ln m + e ln 2 (u = m 2^e, m in [sqrt(1/2), sqrt(2)), x = m - 1,
+ * ln 2 = LOG_HI + LOG_LO); sin pi s = s P(s^2), cos pi s = Q(s^2) for |s| <= 1/2 (fitted
+ * with Remez, absolute errors 1.4e-8 and 4.7e-8 before rounding). */
+#define LOG_C0 7.0376836292e-2f
+#define LOG_C1 -1.1514610310e-1f
+#define LOG_C2 1.1676998740e-1f
+#define LOG_C3 -1.2420140846e-1f
+#define LOG_C4 1.4249322787e-1f
+#define LOG_C5 -1.6668057665e-1f
+#define LOG_C6 2.0000714765e-1f
+#define LOG_C7 -2.4999993993e-1f
+#define LOG_C8 3.3333331174e-1f
+#define LOG_LO -2.12194440e-4f
+#define LOG_HI 0.693359375f
+#define SIN_P0 3.141592741e+00f
+#define SIN_P1 -5.167710304e+00f
+#define SIN_P2 2.550077677e+00f
+#define SIN_P3 -5.982921720e-01f
+#define SIN_P4 7.765940577e-02f
+#define COS_Q0 9.999999404e-01f
+#define COS_Q1 -4.934792995e+00f
+#define COS_Q2 4.058412075e+00f
+#define COS_Q3 -1.331880212e+00f
+#define COS_Q4 2.196968049e-01f
+#define TWO_M24 (1.0f / 16777216.0f)
+
+#if !AUGMENT_AVX2
 static inline uint32_t float_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
@@ -358,77 +618,241 @@ static inline float bits_float(uint32_t u) {
     return f;
 }
 
-/* Natural log for u in (0, 1], normal floats only (Cephes logf polynomial, ~1 ulp).
- * Branch-free, so the noise loop vectorizes: a data-dependent branch here mispredicts
- * half the time. u = m 2^e with m in [sqrt(1/2), sqrt(2)) found by offsetting the bits
- * by those of sqrt(1/2), as musl's logf. */
+/* Natural log for u in (0, 1], normal floats only. u = m 2^e with m in [sqrt(1/2), sqrt(2))
+ * found by offsetting the bits by those of sqrt(1/2), as musl's logf. */
 static inline float log_unit(float u) {
     const uint32_t sqrt_half = 0x3f3504f3u;
     uint32_t ix = float_bits(u) - sqrt_half;
     float fe = (float)((int32_t)ix >> 23);
     float x = bits_float((ix & 0x007fffffu) + sqrt_half) - 1.0f, z = x * x;
-    float y = 7.0376836292e-2f;
-    y = y * x - 1.1514610310e-1f;
-    y = y * x + 1.1676998740e-1f;
-    y = y * x - 1.2420140846e-1f;
-    y = y * x + 1.4249322787e-1f;
-    y = y * x - 1.6668057665e-1f;
-    y = y * x + 2.0000714765e-1f;
-    y = y * x - 2.4999993993e-1f;
-    y = y * x + 3.3333331174e-1f;
+    float y = LOG_C0;
+    y = MADD(y, x, LOG_C1);
+    y = MADD(y, x, LOG_C2);
+    y = MADD(y, x, LOG_C3);
+    y = MADD(y, x, LOG_C4);
+    y = MADD(y, x, LOG_C5);
+    y = MADD(y, x, LOG_C6);
+    y = MADD(y, x, LOG_C7);
+    y = MADD(y, x, LOG_C8);
     y = y * x * z;
-    y += -2.12194440e-4f * fe;
-    y += -0.5f * z;
-    return x + y + 0.693359375f * fe;
+    y = MADD(fe, LOG_LO, y);
+    y = MADD(z, -0.5f, y);
+    return MADD(fe, LOG_HI, x + y);
 }
 
-/* sin and cos of 2 pi t for t in [0, 1): quadrant reduction, then Cephes sinf/cosf
- * polynomials on [-pi/4, pi/4]; branch-free. */
-static inline void sincos_turn(float t, float *s, float *co) {
-    int q = (int)(t * 4.0f + 0.5f); /* 0..4 */
-    float a = (t - 0.25f * (float)q) * 6.28318530718f, z = a * a;
-    float sa = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * a + a;
-    float ca = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
-               0.5f * z + 1.0f;
-    /* Turning by q quarters: (sin, cos) -> (cos, -sin) per quarter; done on the bits,
-     * branch-free (swap when q is odd, negate sin when q & 2, cos when (q + 1) & 2). */
-    uint32_t swap = 0u - (uint32_t)(q & 1), sb = float_bits(sa), cb = float_bits(ca);
-    uint32_t s0 = (sb & ~swap) | (cb & swap), c0 = (cb & ~swap) | (sb & swap);
-    *s = bits_float(s0 ^ ((uint32_t)(q & 2) << 30));
-    *co = bits_float(c0 ^ ((uint32_t)((q + 1) & 2) << 30));
-}
-
-/* x[0..count) += sigma * N(0, 1), Box-Muller. Pair p uses splitmix64 output p of the
- * sample's key: 24 bits give u1 in (0, 1] (never 0, so the log is finite), 24 more give
- * u2 in [0, 1). Elements are laid out in blocks of 2 NOISE_BLOCK: the cos values of a
- * block's pairs, then their sin values. */
 static void add_noise(float *x, size_t count, uint64_t key, float sigma) {
-    float zc[NOISE_BLOCK], zs[NOISE_BLOCK];
     uint64_t pair = 0;
     for (size_t base = 0; base < count; base += 2 * NOISE_BLOCK, pair += NOISE_BLOCK) {
-        size_t m = count - base;
-        int np = m < NOISE_BLOCK ? (int)m : NOISE_BLOCK;
-        for (int p = 0; p < np; p++) {
-            uint64_t z = key + (pair + (uint64_t)p + 1) * 0x9e3779b97f4a7c15ULL;
+        const size_t m = count - base;
+        const int ncos = m < NOISE_BLOCK ? (int)m : NOISE_BLOCK;
+        const int nsin = m <= NOISE_BLOCK ? 0 : m < 2 * NOISE_BLOCK ? (int)(m - NOISE_BLOCK) : NOISE_BLOCK;
+        for (int p = 0; p < ncos; p++) {
+            uint64_t z = key + (pair + (uint64_t)p + 1) * SPLITMIX_GAMMA;
             z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
             z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
             z ^= z >> 31;
-            float u1 = (float)((int32_t)(z >> 40) + 1) * (1.0f / 16777216.0f);
-            float u2 = (float)((int32_t)(z & 0xffffff)) * (1.0f / 16777216.0f);
-            float r = sigma * sqrtf(-2.0f * log_unit(u1));
-            float sn, cs;
-            sincos_turn(u2, &sn, &cs);
-            zc[p] = r * cs;
-            zs[p] = r * sn;
-        }
-        float *d = x + base;
-        for (int p = 0; p < np; p++) d[p] += zc[p];
-        if (m > NOISE_BLOCK) {
-            int ns = m < 2 * NOISE_BLOCK ? (int)(m - NOISE_BLOCK) : NOISE_BLOCK;
-            for (int p = 0; p < ns; p++) d[NOISE_BLOCK + p] += zs[p];
+            const float u1 = (float)((int32_t)(z >> 40) + 1) * TWO_M24;
+            const float s = MADD((float)(int32_t)(z & 0xffffff), TWO_M24, -0.5f), y = s * s;
+            const float r = bits_float(float_bits(sigma * sqrtf(-2.0f * log_unit(u1))) ^ ((uint32_t)z & 0x80000000u));
+            const float sn = MADD(MADD(MADD(MADD(SIN_P4, y, SIN_P3), y, SIN_P2), y, SIN_P1), y, SIN_P0) * s;
+            const float cs = MADD(MADD(MADD(MADD(COS_Q4, y, COS_Q3), y, COS_Q2), y, COS_Q1), y, COS_Q0);
+            x[base + (size_t)p] += r * cs;
+            if (p < nsin) x[base + NOISE_BLOCK + (size_t)p] += r * sn;
         }
     }
 }
+#else
+/* z * k mod 2^64 in each 64-bit lane: AVX2 has no 64-bit multiply, so from 32-bit halves. */
+static inline __m256i mul64(__m256i z, uint64_t k) {
+    const __m256i lo = _mm256_set1_epi64x((int64_t)(k & 0xffffffffu)), hi = _mm256_set1_epi64x((int64_t)(k >> 32));
+    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(z, 32), lo), _mm256_mul_epu32(z, hi));
+    return _mm256_add_epi64(_mm256_mul_epu32(z, lo), _mm256_slli_epi64(cross, 32));
+}
+static inline __m256i splitmix_mix(__m256i z) {
+    z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xbf58476d1ce4e5b9ULL);
+    z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94d049bb133111ebULL);
+    return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+}
+
+#define SET1 _mm256_set1_ps
+#define FMA _mm256_fmadd_ps
+static inline __m256 log_unit8(__m256 u) {
+    const __m256i sqrt_half = _mm256_set1_epi32(0x3f3504f3);
+    const __m256i ix = _mm256_sub_epi32(_mm256_castps_si256(u), sqrt_half);
+    const __m256 fe = _mm256_cvtepi32_ps(_mm256_srai_epi32(ix, 23));
+    const __m256 x = _mm256_sub_ps(
+        _mm256_castsi256_ps(_mm256_add_epi32(_mm256_and_si256(ix, _mm256_set1_epi32(0x007fffff)), sqrt_half)), SET1(1.0f));
+    const __m256 z = _mm256_mul_ps(x, x);
+    __m256 y = SET1(LOG_C0);
+    y = FMA(y, x, SET1(LOG_C1));
+    y = FMA(y, x, SET1(LOG_C2));
+    y = FMA(y, x, SET1(LOG_C3));
+    y = FMA(y, x, SET1(LOG_C4));
+    y = FMA(y, x, SET1(LOG_C5));
+    y = FMA(y, x, SET1(LOG_C6));
+    y = FMA(y, x, SET1(LOG_C7));
+    y = FMA(y, x, SET1(LOG_C8));
+    y = _mm256_mul_ps(_mm256_mul_ps(y, x), z);
+    y = FMA(fe, SET1(LOG_LO), y);
+    y = FMA(z, SET1(-0.5f), y);
+    return FMA(fe, SET1(LOG_HI), _mm256_add_ps(x, y));
+}
+
+/* x[0..n) += v[0..n), n <= 8. */
+static inline void add_to(float *x, int n, __m256 v) {
+    if (n >= 8) {
+        _mm256_storeu_ps(x, _mm256_add_ps(_mm256_loadu_ps(x), v));
+        return;
+    }
+    float t[8];
+    memcpy(t, x, (size_t)n * sizeof *t);
+    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_loadu_ps(t), v)); /* lanes past n: unused garbage */
+    memcpy(x, t, (size_t)n * sizeof *t);
+}
+
+/* A block at a time, in two passes over its pairs, 8 at a time: the 64-bit mixes, then
+ * the rest. One pass over everything would make a chain of some 100 cycles per 8 pairs
+ * (two 64-bit mixes, the log, the sqrt, the polynomials), too long for the out-of-order
+ * window to overlap enough of them. The splitmix64 states of pairs p .. p + 7 sit in two
+ * vectors of 4 lanes, pairs (0 1 4 5) and (2 3 6 7), so that the low or high 32 bits of
+ * each lane of both, taken with one shuffle, are in pair order. */
+static void add_noise_avx2(float *x, size_t count, uint64_t key, float sigma) {
+    const uint64_t g = SPLITMIX_GAMMA;
+    __m256i za = _mm256_setr_epi64x((int64_t)(key + 1 * g), (int64_t)(key + 2 * g), (int64_t)(key + 5 * g),
+                                    (int64_t)(key + 6 * g));
+    __m256i zb = _mm256_setr_epi64x((int64_t)(key + 3 * g), (int64_t)(key + 4 * g), (int64_t)(key + 7 * g),
+                                    (int64_t)(key + 8 * g));
+    const __m256i step = _mm256_set1_epi64x((int64_t)(8 * g));
+    const __m256 vsigma = SET1(sigma);
+    __m256i his[NOISE_BLOCK / 8], los[NOISE_BLOCK / 8]; /* the high and low 32 bits of z */
+    /* Only the last block can be short, so the states just advance 8 pairs a step. */
+    for (size_t base = 0; base < count; base += 2 * NOISE_BLOCK) {
+        const size_t m = count - base;
+        const int ncos = m < NOISE_BLOCK ? (int)m : NOISE_BLOCK;
+        const int nsin = m <= NOISE_BLOCK ? 0 : m < 2 * NOISE_BLOCK ? (int)(m - NOISE_BLOCK) : NOISE_BLOCK;
+        for (int p = 0; p < ncos; p += 8) {
+            const __m256 a = _mm256_castsi256_ps(splitmix_mix(za)), b = _mm256_castsi256_ps(splitmix_mix(zb));
+            za = _mm256_add_epi64(za, step);
+            zb = _mm256_add_epi64(zb, step);
+            his[p / 8] = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xdd));
+            los[p / 8] = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88));
+        }
+        for (int p = 0; p < ncos; p += 8) {
+            const __m256i hi = his[p / 8], lo = los[p / 8];
+            const __m256 u1 =
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_srli_epi32(hi, 8), _mm256_set1_epi32(1))),
+                              SET1(TWO_M24));
+            const __m256 s = FMA(_mm256_cvtepi32_ps(_mm256_and_si256(lo, _mm256_set1_epi32(0xffffff))), SET1(TWO_M24),
+                                 SET1(-0.5f));
+            const __m256 y = _mm256_mul_ps(s, s);
+            const __m256 sign = _mm256_castsi256_ps(_mm256_and_si256(lo, _mm256_set1_epi32((int)0x80000000u)));
+            const __m256 r = _mm256_xor_ps(
+                _mm256_mul_ps(vsigma, _mm256_sqrt_ps(_mm256_mul_ps(SET1(-2.0f), log_unit8(u1)))), sign);
+            const __m256 sn = _mm256_mul_ps(
+                FMA(FMA(FMA(FMA(SET1(SIN_P4), y, SET1(SIN_P3)), y, SET1(SIN_P2)), y, SET1(SIN_P1)), y, SET1(SIN_P0)), s);
+            const __m256 cs =
+                FMA(FMA(FMA(FMA(SET1(COS_Q4), y, SET1(COS_Q3)), y, SET1(COS_Q2)), y, SET1(COS_Q1)), y, SET1(COS_Q0));
+            add_to(x + base + p, ncos - p, _mm256_mul_ps(r, cs));
+            if (p < nsin) add_to(x + base + NOISE_BLOCK + p, nsin - p, _mm256_mul_ps(r, sn));
+        }
+    }
+}
+#undef FMA
+#undef SET1
+
+/* The same with AVX-512 where the CPU has it (chosen at run time; the build assumes only
+ * AVX2): 16 pairs a step, and a 64-bit multiply instruction instead of three 32-bit ones,
+ * some 1.5x faster. Same operations, so the same bits. The 16 states are pairs 0..7 and
+ * 8..15 of a step; a two-source permute takes the low or high 32 bits of each in order. */
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+#define SET1 _mm512_set1_ps
+#define FMA _mm512_fmadd_ps
+AVX512 static inline __m512i splitmix_mix16(__m512i z) {
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)),
+                           _mm512_set1_epi64((long long)0xbf58476d1ce4e5b9ULL));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)),
+                           _mm512_set1_epi64((long long)0x94d049bb133111ebULL));
+    return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+}
+
+AVX512 static inline __m512 log_unit16(__m512 u) {
+    const __m512i sqrt_half = _mm512_set1_epi32(0x3f3504f3);
+    const __m512i ix = _mm512_sub_epi32(_mm512_castps_si512(u), sqrt_half);
+    const __m512 fe = _mm512_cvtepi32_ps(_mm512_srai_epi32(ix, 23));
+    const __m512 x = _mm512_sub_ps(
+        _mm512_castsi512_ps(_mm512_add_epi32(_mm512_and_si512(ix, _mm512_set1_epi32(0x007fffff)), sqrt_half)), SET1(1.0f));
+    const __m512 z = _mm512_mul_ps(x, x);
+    __m512 y = SET1(LOG_C0);
+    y = FMA(y, x, SET1(LOG_C1));
+    y = FMA(y, x, SET1(LOG_C2));
+    y = FMA(y, x, SET1(LOG_C3));
+    y = FMA(y, x, SET1(LOG_C4));
+    y = FMA(y, x, SET1(LOG_C5));
+    y = FMA(y, x, SET1(LOG_C6));
+    y = FMA(y, x, SET1(LOG_C7));
+    y = FMA(y, x, SET1(LOG_C8));
+    y = _mm512_mul_ps(_mm512_mul_ps(y, x), z);
+    y = FMA(fe, SET1(LOG_LO), y);
+    y = FMA(z, SET1(-0.5f), y);
+    return FMA(fe, SET1(LOG_HI), _mm512_add_ps(x, y));
+}
+
+AVX512 static void add_noise_avx512(float *x, size_t count, uint64_t key, float sigma) {
+    const __m512i g = _mm512_set1_epi64((long long)SPLITMIX_GAMMA);
+    __m512i za = _mm512_add_epi64(_mm512_set1_epi64((long long)key),
+                                  _mm512_mullo_epi64(_mm512_setr_epi64(1, 2, 3, 4, 5, 6, 7, 8), g));
+    __m512i zb = _mm512_add_epi64(za, _mm512_slli_epi64(g, 3));
+    const __m512i step = _mm512_slli_epi64(g, 4);
+    const __m512i take_lo = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i take_hi = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 vsigma = SET1(sigma);
+    __m512i his[NOISE_BLOCK / 16], los[NOISE_BLOCK / 16];
+    for (size_t base = 0; base < count; base += 2 * NOISE_BLOCK) {
+        const size_t m = count - base;
+        const int ncos = m < NOISE_BLOCK ? (int)m : NOISE_BLOCK;
+        const int nsin = m <= NOISE_BLOCK ? 0 : m < 2 * NOISE_BLOCK ? (int)(m - NOISE_BLOCK) : NOISE_BLOCK;
+        for (int p = 0; p < ncos; p += 16) {
+            const __m512i a = splitmix_mix16(za), b = splitmix_mix16(zb);
+            za = _mm512_add_epi64(za, step);
+            zb = _mm512_add_epi64(zb, step);
+            his[p / 16] = _mm512_permutex2var_epi32(a, take_hi, b);
+            los[p / 16] = _mm512_permutex2var_epi32(a, take_lo, b);
+        }
+        for (int p = 0; p < ncos; p += 16) {
+            const __m512i hi = his[p / 16], lo = los[p / 16];
+            const __m512 u1 = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_srli_epi32(hi, 8), _mm512_set1_epi32(1))), SET1(TWO_M24));
+            const __m512 s = FMA(_mm512_cvtepi32_ps(_mm512_and_si512(lo, _mm512_set1_epi32(0xffffff))), SET1(TWO_M24),
+                                 SET1(-0.5f));
+            const __m512 y = _mm512_mul_ps(s, s);
+            const __m512i sign = _mm512_and_si512(lo, _mm512_set1_epi32((int)0x80000000u));
+            const __m512 r = _mm512_castsi512_ps(_mm512_xor_si512(
+                _mm512_castps_si512(_mm512_mul_ps(vsigma, _mm512_sqrt_ps(_mm512_mul_ps(SET1(-2.0f), log_unit16(u1))))),
+                sign));
+            const __m512 sn = _mm512_mul_ps(
+                FMA(FMA(FMA(FMA(SET1(SIN_P4), y, SET1(SIN_P3)), y, SET1(SIN_P2)), y, SET1(SIN_P1)), y, SET1(SIN_P0)), s);
+            const __m512 cs =
+                FMA(FMA(FMA(FMA(SET1(COS_Q4), y, SET1(COS_Q3)), y, SET1(COS_Q2)), y, SET1(COS_Q1)), y, SET1(COS_Q0));
+            /* Masked at the end of a short block (masked lanes are neither read nor written). */
+            const int nc = ncos - p < 16 ? ncos - p : 16, ns = nsin - p <= 0 ? 0 : nsin - p < 16 ? nsin - p : 16;
+            const __mmask16 mc = (__mmask16)((1u << nc) - 1), ms = (__mmask16)((1u << ns) - 1);
+            float *xc = x + base + p, *xs = x + base + NOISE_BLOCK + p;
+            _mm512_mask_storeu_ps(xc, mc, _mm512_add_ps(_mm512_maskz_loadu_ps(mc, xc), _mm512_mul_ps(r, cs)));
+            if (ns) _mm512_mask_storeu_ps(xs, ms, _mm512_add_ps(_mm512_maskz_loadu_ps(ms, xs), _mm512_mul_ps(r, sn)));
+        }
+    }
+}
+#undef FMA
+#undef SET1
+#undef AVX512
+
+static void add_noise(float *x, size_t count, uint64_t key, float sigma) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+        add_noise_avx512(x, count, key, sigma);
+    else
+        add_noise_avx2(x, count, key, sigma);
+}
+#endif
 
 /* ------------------------------------------------------------------ batch */
 
@@ -443,24 +867,28 @@ void kn__augment_batch(const kn__augment *a, float *x, int64_t n, int h, int w, 
     for (int64_t i = 0; i < n; i++) {
         float *img = x + (size_t)i * size; /* (h, w, c) */
         const uint64_t k = (uint64_t)key[i] * KN__AUGMENT_DRAWS;
-        bool do_rot = rot && chance(seed, stream, k + J_ROTATE_P, a->rotate_p);
+        const bool do_rot = rot && chance(seed, stream, k + J_ROTATE_P, a->rotate_p);
         int dy = 0, dx = 0;
         if (sh && chance(seed, stream, k + J_SHIFT_P, a->shift_p)) {
             uint64_t span = 2 * (uint64_t)a->shift + 1;
             dy = (int)draw_below(seed, stream, k + J_SHIFT_Y, span) - a->shift;
             dx = (int)draw_below(seed, stream, k + J_SHIFT_X, span) - a->shift;
         }
-        if (do_rot) {
+        const bool flip = a->flip > 0 && chance(seed, stream, k + J_FLIP, a->flip);
+        if (do_rot) { /* rotate, shift and flip in one pass */
             float deg = (2.0f * kn__rng_uniform(seed, stream, k + J_ROTATE_ANGLE) - 1.0f) * a->rotate;
             float sn, cs;
             sincos_degrees(deg, &sn, &cs);
-            warp(img, scratch, h, w, c, sn, cs, dy, dx);
-            memcpy(img, scratch, size * sizeof *img);
-        } else if (dy || dx) {
-            kn__augment_shift_one(img, scratch, h, w, c, dy, dx);
-            memcpy(img, scratch, size * sizeof *img);
+            if (warp_in_place(h, w, c)) {
+                warp(img, img, h, w, c, sn, cs, dy, dx, flip);
+            } else {
+                warp(img, scratch, h, w, c, sn, cs, dy, dx, flip);
+                memcpy(img, scratch, size * sizeof *img);
+            }
+        } else {
+            if (dy || dx) shift_in_place(img, h, w, c, dy, dx);
+            if (flip) kn__augment_flip_one(img, h, w, c);
         }
-        if (a->flip > 0 && chance(seed, stream, k + J_FLIP, a->flip)) kn__augment_flip_one(img, h, w, c);
         int top, left, eh, ew;
         if (a->erase > 0 && chance(seed, stream, k + J_ERASE_P, a->erase) &&
             kn__augment_erase_rect(a, h, w, seed, stream, key[i], &top, &left, &eh, &ew)) {
