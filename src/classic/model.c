@@ -13,7 +13,8 @@
 /* ---------------------------------------------------------------- registry */
 
 /* Each type's ops, defined in its glue file (classic/glue_*.c). */
-static const kn__classic_ops *const types[] = {NULL};
+extern const kn__classic_ops kn__ops_linear_regression, kn__ops_logistic_regression;
+static const kn__classic_ops *const types[] = {&kn__ops_linear_regression, &kn__ops_logistic_regression};
 enum { N_TYPES = (int)(sizeof types / sizeof *types) };
 
 static const kn__classic_ops *registry(int i) { return i >= 0 && i < N_TYPES ? types[i] : NULL; }
