@@ -361,6 +361,20 @@ printf 'sepal_length,sepal_width\n1,2\n' >"$T/iris_narrow.csv"
 expect_error predict-csv-missing-column 1 "no column 'petal_length'" -- predict "$T/iris/model.kiln" "$T/iris_narrow.csv"
 expect_error eval-csv-image-model 1 "not trained from a CSV" -- eval "$MODEL" --data "csv:$SRC/data/iris.csv"
 
+# ---------------------------------------------------------------- classical models
+
+run train-logreg -- train '{"type": "logistic_regression", "C": 0.5}' --data "csv:$SRC/data/breast_cancer.csv" --test-split 0.2 \
+    --out "$T/lr" --json --quiet
+json train-logreg-json "assert o['model_type'] == 'logistic_regression' and o['test_accuracy'] > 0.93 and o['params'] == 31 and o['train_seconds'] > 0, o"
+run eval-logreg -- eval "$T/lr/model.kiln" --data "csv:$SRC/data/breast_cancer.csv" --json
+json eval-logreg-json "assert o['n'] == 569 and o['accuracy'] > 0.95 and 0.9 < o['roc_auc'] <= 1 and o['labels'] == ['benign', 'malignant'], o"
+run info-logreg -- info "$T/lr/model.kiln" --json
+json info-logreg-json "assert o['model_type'] == 'logistic_regression' and o['architecture']['C'] == 0.5 and o['params'] == 31, o"
+run cv-linreg -- cv '{"type": "linear_regression", "alpha": 1}' --data "csv:$SRC/data/diabetes.csv" --folds 5 --json --quiet
+json cv-linreg-json "assert o['mean_r2'] > 0.4, o"
+expect_error train-logreg-bad-c 1 "logistic_regression.C" -- train '{"type": "logistic_regression", "C": 0}' --data "csv:$SRC/data/iris.csv"
+expect_error train-linreg-on-classes 1 "class labels" -- train '{"type": "linear_regression"}' --data "csv:$SRC/data/iris.csv"
+
 for cmd in graph cv eval predict info train; do
     run "help-$cmd" -- "$cmd" --help
     if [ "$RC" -eq 0 ] && [ ! -s "$T/err" ] && grep -q -- '--threads' "$T/out"; then pass "help-$cmd"

@@ -60,8 +60,8 @@ char *cli_path_join(const char *dir, const char *name);
 
 /* Raw CSV data (kn_dataset_is_raw(*train)): fits the preprocessing on *train (or applies
  * `use`, a model's, when given) and replaces *train and *test (either may be absent) by their
- * transforms; *fitted (may be NULL) receives what was fitted. Prints the report to stderr
- * unless --quiet. Data that is not raw is left alone. */
+ * transforms; *fitted (may be NULL) receives what was fitted. Prints the report (stdout, or
+ * stderr with --json) unless --quiet. Data that is not raw is left alone. */
 int cli_preprocess(kn_ctx *ctx, const cli_global *g, const kn_preprocessor *use, kn_dataset **train, kn_dataset **test,
                    kn_preprocessor **fitted);
 

@@ -16,7 +16,7 @@ int cli_preprocess(kn_ctx *ctx, const cli_global *g, const kn_preprocessor *use,
         kn_preprocessor_free(own);
         return cli_fail(ctx, st);
     }
-    if (!g->quiet && !use) fprintf(stderr, "%s\n", kn_preprocessor_report(p));
+    if (!g->quiet && !use) fprintf(g->json ? stderr : stdout, "%s\n", kn_preprocessor_report(p)); /* progress, as the summary */
     kn_dataset_free(*train);
     *train = tr;
     if (test && *test) {
