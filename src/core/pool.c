@@ -74,9 +74,11 @@ static int64_t work(uint64_t gen) {
     }
 }
 
-static void *worker_main(void *unused) {
-    (void)unused;
-    uint64_t seen = atomic_load_explicit(&pool.claim, memory_order_acquire) >> CHUNK_BITS;
+/* arg: the generation current when the worker was started, before the job that started it
+ * was published (reading it here instead would take that job for an old one, and its caller
+ * would run it alone). */
+static void *worker_main(void *arg) {
+    uint64_t seen = (uint64_t)(uintptr_t)arg;
     for (;;) {
         uint64_t gen = seen;
         for (int spin = 0; spin < SPIN_ROUNDS && gen == seen && !atomic_load(&pool.quit); spin++) {
@@ -135,7 +137,8 @@ static bool ensure_workers(int want) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         /* default stack size: glibc carves the static TLS (sgemm's 656 KB packing buffers)
          * out of the stack, and a small stack makes pthread_create fail */
-        int rc = pthread_create(&t, &attr, worker_main, NULL);
+        uint64_t gen_now = atomic_load_explicit(&pool.claim, memory_order_acquire) >> CHUNK_BITS;
+        int rc = pthread_create(&t, &attr, worker_main, (void *)(uintptr_t)gen_now);
         pthread_attr_destroy(&attr);
         if (rc != 0) break;
         pool.n_workers++;
