@@ -562,6 +562,16 @@ kn_status kn_model_evaluate(kn_model *m, const kn_dataset *data, kn_eval_report 
 /* x: (n, features) -> out: (n, outputs), class probabilities for classifiers. */
 kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out);
 int64_t kn_model_param_count(const kn_model *m);
+/* A fitted tree or forest's feature importances (impurity decrease, summing to 1, as
+ * scikit-learn's feature_importances_) into out (kn_model_input_size entries);
+ * KN_ERR_UNSUPPORTED for other models. */
+kn_status kn_model_feature_importances(kn_model *m, double *out);
+/* A fitted decision tree as text, as scikit-learn's export_text prints it (the model's
+ * feature and class names when it has them); free the text with kn_free(ctx, text).
+ * KN_ERR_UNSUPPORTED for other models. */
+kn_status kn_model_export_text(kn_model *m, char **out);
+/* The context a model was made with. */
+kn_ctx *kn_model_ctx(const kn_model *m);
 /* "sequential" for networks, else the classical model's type ("random_forest"). */
 const char *kn_model_type(const kn_model *m);
 int64_t kn_model_output_size(const kn_model *m);

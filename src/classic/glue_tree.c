@@ -277,10 +277,21 @@ static kn_status dt_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, 
 
 static int64_t dt_params(const void *state) { return ((const dt_state *)state)->tree.n_nodes; }
 
+static void dt_importances(const void *state, double *out) {
+    const kn__tree *t = &((const dt_state *)state)->tree;
+    memcpy(out, t->importance, (size_t)t->d * sizeof *out);
+}
+
+static kn_status dt_text(kn_ctx *ctx, const void *state, const char *const *features, const char *const *classes, char **out) {
+    const kn__tree *t = &((const dt_state *)state)->tree;
+    return kn__tree_export_text(ctx, t, features, t->n_outputs > 1 ? classes : NULL, out);
+}
+
 const kn__classic_ops kn__ops_decision_tree = {
     .name = "decision_tree", .classification = true, .regression = true, .state_size = sizeof(dt_state),
     .parse = dt_parse, .describe = dt_describe, .fit = dt_fit, .predict = dt_predict, .has_proba = has_proba,
-    .tensors = dt_tensors, .load = dt_load, .free = dt_free, .param_count = dt_params,
+    .tensors = dt_tensors, .load = dt_load, .free = dt_free, .param_count = dt_params, .importances = dt_importances,
+    .export_text = dt_text,
 };
 
 /* ---------------------------------------------------------------- random_forest */
@@ -429,6 +440,11 @@ static kn_status rf_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, 
     return st;
 }
 
+static void rf_importances(const void *state, double *out) {
+    const kn__forest *f = &((const rf_state *)state)->forest;
+    memcpy(out, f->importance, (size_t)f->d * sizeof *out);
+}
+
 static int64_t rf_params(const void *state) {
     const kn__forest *f = &((const rf_state *)state)->forest;
     int64_t total = 0;
@@ -439,5 +455,5 @@ static int64_t rf_params(const void *state) {
 const kn__classic_ops kn__ops_random_forest = {
     .name = "random_forest", .classification = true, .regression = true, .state_size = sizeof(rf_state),
     .parse = rf_parse, .describe = rf_describe, .fit = rf_fit, .predict = rf_predict, .has_proba = has_proba,
-    .tensors = rf_tensors, .load = rf_load, .free = rf_free, .param_count = rf_params,
+    .tensors = rf_tensors, .load = rf_load, .free = rf_free, .param_count = rf_params, .importances = rf_importances,
 };

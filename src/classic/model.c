@@ -310,6 +310,25 @@ cJSON *kn__classic_to_cjson(const kn_model *m) {
     return j;
 }
 
+kn_status kn_model_feature_importances(kn_model *m, double *out) {
+    if (!m || !out) return KN_ERR_INVALID_ARGUMENT;
+    if (!m->classic || !m->classic->importances)
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "feature importances: a %s has none (trees and forests do)", kn_model_type(m));
+    if (!m->c_fitted) return kn__error(m->ctx, KN_ERR_STATE, "%s: not fitted", m->classic->name);
+    m->classic->importances(m->cstate, out);
+    return KN_OK;
+}
+
+kn_status kn_model_export_text(kn_model *m, char **out) {
+    if (!m || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!m->classic || !m->classic->export_text)
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "export_text: a %s has no text form (decision trees do)", kn_model_type(m));
+    if (!m->c_fitted) return kn__error(m->ctx, KN_ERR_STATE, "%s: not fitted", m->classic->name);
+    return m->classic->export_text(m->ctx, m->cstate, (const char *const *)m->feature_names, (const char *const *)m->label_names,
+                                   out);
+}
+
 int64_t kn__classic_param_count(const kn_model *m) {
     return m->c_fitted && m->classic->param_count ? m->classic->param_count(m->cstate) : 0;
 }

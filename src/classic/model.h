@@ -42,6 +42,11 @@ typedef struct kn__classic_ops {
     void (*free)(kn_ctx *ctx, void *state);
     int64_t (*param_count)(const void *state);
     int (*iterations)(const void *state); /* solver iterations of the last fit (0: not iterative) */
+    /* Optional: impurity-decrease feature importances (d), as scikit-learn's. */
+    void (*importances)(const void *state, double *out);
+    /* Optional: the model as text (scikit-learn's export_text for a tree); names may be NULL. */
+    kn_status (*export_text)(kn_ctx *ctx, const void *state, const char *const *feature_names, const char *const *class_names,
+                             char **out);
 } kn__classic_ops;
 
 /* The registry (classic/model.c): the ops of a type name, or NULL. */

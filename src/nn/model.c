@@ -122,6 +122,8 @@ int64_t kn_model_output_size(const kn_model *m) {
 }
 int64_t kn_model_input_size(const kn_model *m) { return m->in_features; }
 
+kn_ctx *kn_model_ctx(const kn_model *m) { return m ? m->ctx : NULL; }
+
 const char *kn_model_type(const kn_model *m) { return m && m->classic ? m->classic->name : "sequential"; }
 
 int64_t kn_model_param_count(const kn_model *m) {

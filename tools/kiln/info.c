@@ -102,6 +102,28 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
         if (nf > 24) printf(", ... (%lld in all)", (long long)nf);
         putchar('\n');
     }
+    int64_t d = kn_model_input_size(m);
+    double *imp = d > 0 ? malloc(sizeof *imp * (size_t)d) : NULL;
+    if (imp && kn_model_feature_importances((kn_model *)m, imp) == KN_OK) { /* trees and forests: the top ten */
+        printf("importances   ");
+        for (int r = 0; r < 10 && r < d; r++) {
+            int64_t best = -1;
+            for (int64_t j = 0; j < d; j++)
+                if (imp[j] >= 0 && (best < 0 || imp[j] > imp[best])) best = j;
+            if (best < 0 || imp[best] <= 0) break;
+            const char *name = kn_model_feature_name(m, best);
+            if (name) printf(" %s %.4f", name, imp[best]);
+            else printf(" #%lld %.4f", (long long)best, imp[best]);
+            imp[best] = -1;
+        }
+        putchar('\n');
+    }
+    free(imp);
+    char *tree = NULL;
+    if (kn_model_export_text((kn_model *)m, &tree) == KN_OK) { /* a decision tree, as scikit-learn's export_text */
+        printf("tree\n%s", tree);
+        kn_free(kn_model_ctx(m), tree);
+    }
     printf("training       %s\n", training ? training : "(none: never trained)");
     char *text = cJSON_PrintUnformatted(arch);
     printf("architecture   %s\n", text ? text : "?");
@@ -163,6 +185,17 @@ int cmd_info(int argc, char **argv, cli_global *g) {
     cJSON_AddItemToObject(out, "labels", labels);
     labels = NULL;
     cJSON_AddNumberToObject(out, "input_scale", kn_model_input_scale(m));
+    double *imp = malloc(sizeof *imp * (size_t)(kn_model_input_size(m) > 0 ? kn_model_input_size(m) : 1));
+    if (imp && kn_model_feature_importances(m, imp) == KN_OK) {
+        cJSON *a = cJSON_AddArrayToObject(out, "feature_importances");
+        for (int64_t j = 0; j < kn_model_input_size(m); j++) cJSON_AddItemToArray(a, cJSON_CreateNumber(imp[j]));
+    }
+    free(imp);
+    char *tree_text = NULL;
+    if (kn_model_export_text(m, &tree_text) == KN_OK) {
+        cJSON_AddStringToObject(out, "tree", tree_text);
+        kn_free(ctx, tree_text);
+    }
     const kn_preprocessor *prep = kn_model_preprocessor(m);
     if (prep) { /* what the model applies to CSV rows: its report and input names */
         cJSON *pre = cJSON_AddObjectToObject(out, "preprocessing");
