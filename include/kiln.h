@@ -577,7 +577,10 @@ const char *kn_model_type(const kn_model *m);
 int64_t kn_model_output_size(const kn_model *m);
 int64_t kn_model_input_size(const kn_model *m);
 /* Parameters by name ("dense_0/kernel" (in, out), "dense_0/bias" (out)); *n receives the
- * element count. Valid after compile; the pointer is into the model's flat buffer. */
+ * element count. Valid after compile; the pointer is into the model's flat buffer. A fitted
+ * classical model gives its float tensors the same way: "coef" (k, d) and "intercept" (k)
+ * of linear models and linear SVMs, "threshold" and "value" of a tree, "sv" and "dual_coef"
+ * of a kernel SVM. */
 float *kn_model_param(kn_model *m, const char *name, int64_t *n);
 /* The gradient of a parameter from the last training step (after compile). */
 const float *kn_model_grad(kn_model *m, const char *name, int64_t *n);

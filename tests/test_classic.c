@@ -175,6 +175,23 @@ static void refusals(kn_ctx *ctx) {
         kn_model_free(back);
     }
     kn_model_free(m);
+    /* a linear model's coefficients through kn_model_param */
+    m = NULL;
+    st = kn_model_from_json(ctx, "{\"type\": \"linear_regression\"}", diab, &m, &spec);
+    if (!st) st = kn_model_fit(m, diab, &(kn_fit_opts){.verbose = 0}, NULL);
+    int64_t nc = 0, ni = 0;
+    const float *coef = st ? NULL : kn_model_param(m, "coef", &nc), *icpt = st ? NULL : kn_model_param(m, "intercept", &ni);
+    CHECK(coef && icpt && nc == kn_dataset_features(diab) && ni == 1, "coef and intercept by name (%lld, %lld)", (long long)nc,
+          (long long)ni);
+    if (coef && icpt) { /* the first row's prediction from them */
+        float p0 = 0;
+        double want = icpt[0];
+        for (int64_t j = 0; j < nc; j++) want += (double)coef[j] * kn_dataset_x(diab)[j];
+        kn_model_predict(m, kn_dataset_x(diab), 1, &p0);
+        CHECK(fabs(p0 - want) < 1e-3 * (1 + fabs(want)), "prediction = x . coef + intercept (%g vs %g)", p0, want);
+    }
+    CHECK(kn_model_param(m, "weights", NULL) == NULL && strstr(kn_last_error(ctx), "weights"), "an unknown name is refused");
+    kn_model_free(m);
     kn_dataset_free(iris);
     kn_dataset_free(diab);
 }

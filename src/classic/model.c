@@ -329,6 +329,22 @@ kn_status kn_model_export_text(kn_model *m, char **out) {
                                    out);
 }
 
+float *kn__classic_param(kn_model *m, const char *name, int64_t *n) {
+    if (!m->c_fitted || !name) {
+        kn__error(m->ctx, KN_ERR_STATE, "%s: no parameters before fit", m->classic->name);
+        return NULL;
+    }
+    kn__ctensor t[64];
+    int k = m->classic->tensors(m->ctx, m->cstate, t, 64);
+    for (int i = 0; i < k; i++)
+        if (t[i].dtype == KN_F32 && strcmp(t[i].name, name) == 0) {
+            if (n) *n = t[i].shape[0] * (t[i].ndim > 1 ? t[i].shape[1] : 1);
+            return (float *)t[i].data;
+        }
+    kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "model: a %s has no float tensor named '%s'", m->classic->name, name);
+    return NULL;
+}
+
 int64_t kn__classic_param_count(const kn_model *m) {
     return m->c_fitted && m->classic->param_count ? m->classic->param_count(m->cstate) : 0;
 }

@@ -64,6 +64,9 @@ void kn__classic_free(kn_model *m);
 struct cJSON *kn__classic_to_cjson(const kn_model *m);
 void kn__classic_summary(const kn_model *m, char *buf, size_t size);
 int64_t kn__classic_param_count(const kn_model *m);
+/* A fitted F32 tensor by name ("coef", "intercept", "threshold", "sv", ...), as
+ * kn_model_param gives it: into the model's state (writes change the model). */
+float *kn__classic_param(kn_model *m, const char *name, int64_t *n);
 
 /* io/classic_file.c */
 kn_status kn__classic_save(kn_model *m, const char *path);

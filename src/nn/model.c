@@ -319,6 +319,7 @@ static kn_tensor *find_param(kn_model *m, const char *name) {
 }
 
 float *kn_model_param(kn_model *m, const char *name, int64_t *n) {
+    if (m && m->classic) return kn__classic_param(m, name, n);
     /* a writable copy: a training graph owns its parameters (a loaded model's mapping is read-only) */
     if (!m || kn__model_ensure_graph(m, 1, true)) return NULL;
     kn_tensor *p = find_param(m, name);
@@ -331,6 +332,7 @@ float *kn_model_param(kn_model *m, const char *name, int64_t *n) {
 }
 
 const float *kn_model_grad(kn_model *m, const char *name, int64_t *n) {
+    if (m && m->classic) return NULL; /* fitted in one call: no gradients */
     if (!m || kn__model_ensure_graph(m, 1, true)) return NULL;
     float *w = kn_model_param(m, name, n);
     if (!w) return NULL;
