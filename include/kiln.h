@@ -566,6 +566,9 @@ int64_t kn_model_param_count(const kn_model *m);
  * scikit-learn's feature_importances_) into out (kn_model_input_size entries);
  * KN_ERR_UNSUPPORTED for other models. */
 kn_status kn_model_feature_importances(kn_model *m, double *out);
+/* A random forest's out-of-bag score (accuracy or R²) when it was fitted with
+ * "oob_score": true, else NaN. */
+double kn_model_oob_score(const kn_model *m);
 /* A fitted decision tree as text, as scikit-learn's export_text prints it (the model's
  * feature and class names when it has them); free the text with kn_free(ctx, text).
  * KN_ERR_UNSUPPORTED for other models. */

@@ -372,6 +372,8 @@ run info-logreg -- info "$T/lr/model.kiln" --json
 json info-logreg-json "assert o['model_type'] == 'logistic_regression' and o['architecture']['C'] == 0.5 and o['params'] == 31, o"
 run cv-linreg -- cv '{"type": "linear_regression", "alpha": 1}' --data "csv:$SRC/data/diabetes.csv" --folds 5 --json --quiet
 json cv-linreg-json "assert o['mean_r2'] > 0.4, o"
+run train-forest -- train '{"type": "random_forest", "n_estimators": 30, "oob_score": true}' --data "csv:$SRC/data/wine.csv" --test-split 0.2 --json --quiet
+json train-forest-json "assert o['model_type'] == 'random_forest' and 0.9 < o['oob_score'] <= 1 and o['test_accuracy'] > 0.9, o"
 expect_error train-logreg-bad-c 1 "logistic_regression.C" -- train '{"type": "logistic_regression", "C": 0}' --data "csv:$SRC/data/iris.csv"
 expect_error train-linreg-on-classes 1 "class labels" -- train '{"type": "linear_regression"}' --data "csv:$SRC/data/iris.csv"
 

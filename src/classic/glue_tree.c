@@ -440,6 +440,8 @@ static kn_status rf_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, 
     return st;
 }
 
+static double rf_oob(const void *state) { return ((const rf_state *)state)->forest.oob_score; }
+
 static void rf_importances(const void *state, double *out) {
     const kn__forest *f = &((const rf_state *)state)->forest;
     memcpy(out, f->importance, (size_t)f->d * sizeof *out);
@@ -456,4 +458,5 @@ const kn__classic_ops kn__ops_random_forest = {
     .name = "random_forest", .classification = true, .regression = true, .state_size = sizeof(rf_state),
     .parse = rf_parse, .describe = rf_describe, .fit = rf_fit, .predict = rf_predict, .has_proba = has_proba,
     .tensors = rf_tensors, .load = rf_load, .free = rf_free, .param_count = rf_params, .importances = rf_importances,
+    .oob_score = rf_oob,
 };

@@ -206,9 +206,12 @@ kn_status kn__classic_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts
     int iters = ops->iterations ? ops->iterations(m->cstate) : 0;
     m->history = (kn_history){.n_epochs = 1, .epochs = m->records, .steps = iters, .train_seconds = seconds,
                               .seconds_per_epoch = seconds};
-    char summary[256];
-    snprintf(summary, sizeof summary, "{\"model_type\": \"%s\", \"n_train\": %lld, \"iterations\": %d, \"train_seconds\": %.6g}",
-             ops->name, (long long)data->n, iters, seconds);
+    char summary[320];
+    int used = snprintf(summary, sizeof summary, "{\"model_type\": \"%s\", \"n_train\": %lld, \"iterations\": %d, \"train_seconds\": %.6g",
+                     ops->name, (long long)data->n, iters, seconds);
+    double oob = kn_model_oob_score(m);
+    if (isfinite(oob)) used += snprintf(summary + used, sizeof summary - (size_t)used, ", \"oob_score\": %.6g", oob);
+    snprintf(summary + used, sizeof summary - (size_t)used, "}");
     kn_status sst = kn__model_set_training_summary(m, summary);
     if (sst) return sst;
     if (history) *history = &m->history;
@@ -308,6 +311,10 @@ cJSON *kn__classic_to_cjson(const kn_model *m) {
     cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)m->in_features));
     cJSON_AddNumberToObject(j, "n_classes", m->c_classes);
     return j;
+}
+
+double kn_model_oob_score(const kn_model *m) {
+    return m && m->classic && m->c_fitted && m->classic->oob_score ? m->classic->oob_score(m->cstate) : NAN;
 }
 
 kn_status kn_model_feature_importances(kn_model *m, double *out) {

@@ -42,6 +42,8 @@ typedef struct kn__classic_ops {
     void (*free)(kn_ctx *ctx, void *state);
     int64_t (*param_count)(const void *state);
     int (*iterations)(const void *state); /* solver iterations of the last fit (0: not iterative) */
+    /* Optional: the out-of-bag score of the last fit (accuracy or R²), NaN when none. */
+    double (*oob_score)(const void *state);
     /* Optional: impurity-decrease feature importances (d), as scikit-learn's. */
     void (*importances)(const void *state, double *out);
     /* Optional: the model as text (scikit-learn's export_text for a tree); names may be NULL. */

@@ -410,6 +410,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         cli_json_key_number(stdout, "train_seconds", h->train_seconds, &first);
         cli_json_key_number(stdout, "seconds_per_epoch", h->seconds_per_epoch, &first);
         cli_json_key_number(stdout, "final_loss", last ? last->loss : NAN, &first);
+        if (isfinite(kn_model_oob_score(m))) cli_json_key_number(stdout, "oob_score", kn_model_oob_score(m), &first);
         if (a.validation_split > 0) {
             cli_json_key_number(stdout, "val_loss", last ? last->val_loss : NAN, &first);
             cli_json_key_number(stdout, "val_accuracy", last ? last->val_accuracy : NAN, &first);
