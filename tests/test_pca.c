@@ -20,53 +20,7 @@
 
 /* ------------------------------------------------------------------ golden file */
 
-static char *golden;
-
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    return buf;
-}
-
-/* Reads record "name v v v" of the golden file into out (at most max); returns the count. */
-static int get(const char *name, double *out, int max) {
-    size_t len = strlen(name);
-    for (const char *line = golden; line && *line;) {
-        if (strncmp(line, name, len) == 0 && line[len] == ' ') {
-            const char *p = line + len;
-            int n = 0;
-            while (n < max && *p && *p != '\n') {
-                char *end;
-                double v = strtod(p, &end);
-                if (end == p) break;
-                out[n++] = v;
-                p = end;
-            }
-            return n;
-        }
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    return 0;
-}
+#include "golden.h"
 
 /* |a - ref| within rel of |ref|, or of floor for values near zero. */
 static int close_to(double a, double ref, double rel, double floor) {

@@ -17,45 +17,7 @@
 
 /* ------------------------------------------------------------------ golden file */
 
-static char *golden;
-
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
-/* Reads record "name v v v" into out (at most max); returns the count (0: missing). */
-static int get(const char *name, double *out, int max) {
-    size_t len = strlen(name);
-    for (const char *line = golden; line && *line;) {
-        if (strncmp(line, name, len) == 0 && line[len] == ' ') {
-            const char *p = line + len;
-            int n = 0;
-            while (n < max && *p && *p != '\n') {
-                char *end;
-                double v = strtod(p, &end);
-                if (end == p) break;
-                out[n++] = v;
-                p = end;
-            }
-            return n;
-        }
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    return 0;
-}
+#include "golden.h"
 
 static int getf(double *out, int max, const char *fmt, const char *tag) {
     char key[128];
