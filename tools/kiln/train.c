@@ -57,7 +57,8 @@ static const char *train_help =
     "                           parents (default: none, nothing is written)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
-    "JSON keys: model_type, task, n_train, n_test, params, epochs, batch_size, steps, threads,\n"
+    "JSON keys: model_type, task, n_train, n_test, params, epochs, batch_size, steps (networks;\n"
+    "classical models: iterations, and oob_score for forests that compute it), threads,\n"
     "ranks, precision, train_seconds, seconds_per_epoch, final_loss, val_loss, val_accuracy,\n"
     "test_loss, test_accuracy, test_f1_macro (classification) or test_mse, test_rmse, test_mae,\n"
     "test_r2 (regression), and model (DIR/model.kiln) with --out.\n";
@@ -400,16 +401,23 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         if (val) cli_json_key_number(stdout, "n_val", (double)kn_dataset_size(val), &first);
         cli_json_key_number(stdout, "n_test", test ? (double)kn_dataset_size(test) : 0, &first);
         cli_json_key_number(stdout, "params", (double)kn_model_param_count(m), &first);
-        cli_json_key_number(stdout, "epochs", h->n_epochs, &first);
-        if (h->best_epoch > 0) cli_json_key_number(stdout, "best_epoch", h->best_epoch, &first);
-        if (h->stopped_early) fprintf(stdout, ", \"stopped_early\": true");
-        cli_json_key_number(stdout, "batch_size", (double)spec.batch_size, &first);
-        cli_json_key_number(stdout, "steps", (double)h->steps, &first);
+        bool network = strcmp(kn_model_type(m), "sequential") == 0; /* epochs and batches apply to networks */
+        if (network) {
+            cli_json_key_number(stdout, "epochs", h->n_epochs, &first);
+            if (h->best_epoch > 0) cli_json_key_number(stdout, "best_epoch", h->best_epoch, &first);
+            if (h->stopped_early) fprintf(stdout, ", \"stopped_early\": true");
+            cli_json_key_number(stdout, "batch_size", (double)spec.batch_size, &first);
+            cli_json_key_number(stdout, "steps", (double)h->steps, &first);
+        } else {
+            cli_json_key_number(stdout, "iterations", (double)h->steps, &first); /* the solver's (0: not iterative) */
+        }
         cli_json_key_number(stdout, "threads", kn_ctx_threads(ctx), &first);
         cli_json_key_number(stdout, "ranks", 1, &first);
         cli_json_key_number(stdout, "train_seconds", h->train_seconds, &first);
-        cli_json_key_number(stdout, "seconds_per_epoch", h->seconds_per_epoch, &first);
-        cli_json_key_number(stdout, "final_loss", last ? last->loss : NAN, &first);
+        if (network) {
+            cli_json_key_number(stdout, "seconds_per_epoch", h->seconds_per_epoch, &first);
+            cli_json_key_number(stdout, "final_loss", last ? last->loss : NAN, &first);
+        }
         if (isfinite(kn_model_oob_score(m))) cli_json_key_number(stdout, "oob_score", kn_model_oob_score(m), &first);
         if (a.validation_split > 0) {
             cli_json_key_number(stdout, "val_loss", last ? last->val_loss : NAN, &first);
