@@ -234,6 +234,25 @@ kn_tensor *kn_transpose(kn_graph *g, kn_tensor *x);    /* (m,n) -> (n,m) */
 /* A view of x with another shape of the same element count (no copy); a leading -1 keeps
  * the batch dimension, which must then lead x too. */
 kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim);
+
+/* Convolution and pooling over images laid out NHWC: x is (batch, height, width, channels).
+ * same: 'same' padding as Keras/TensorFlow (output ceil(in / stride), the padding split
+ * with the smaller half at the top/left); otherwise 'valid' (whole windows only, an error
+ * when the window is larger than the input). Window sizes, strides and dilations are in
+ * [1, 255]. */
+/* 2-D convolution (cross-correlation, as Keras's Conv2D) -> (batch, OH, OW, F). kernel is
+ * a (KH*KW*C, F) parameter: Keras's (KH, KW, C, F) kernel flattened, row (ky*KW + kx)*C + c.
+ * Computed as im2col then one matrix product. Add a bias of shape (F) with kn_add and an
+ * activation with kn_act. */
+kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh, int dw,
+                     bool same);
+/* Max over each (PH, PW) window (padding never wins) -> (batch, OH, OW, C); the gradient
+ * goes to each window's first maximum. */
+kn_tensor *kn_max_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same);
+/* Mean over each window's cells inside the image (padding is not counted, as Keras). */
+kn_tensor *kn_avg_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same);
+/* Mean over height and width: (batch, H, W, C) -> (batch, C); H, W up to 255. */
+kn_tensor *kn_global_avg_pool2d(kn_graph *g, kn_tensor *x);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */

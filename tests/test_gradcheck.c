@@ -17,6 +17,7 @@ typedef struct {
     int n_in;            /* differentiable inputs (params) */
     bool away_from_zero; /* keep values away from kinks (relu, mae) */
     bool positive;       /* probabilities: (0.05, 1) */
+    bool distinct;       /* values 0.05 apart (a permutation), so a max never changes under eps */
 } case_shapes;
 
 static uint64_t rng = 12345;
@@ -67,6 +68,7 @@ static void gradcheck(const char *name, build_fn build, const void *arg, const c
             float v = frand();
             if (cs->away_from_zero) v = v < 0 ? v - 0.2f : v + 0.2f;
             if (cs->positive) v = 0.05f + 0.9f * (0.5f * v + 0.5f);
+            if (cs->distinct) v = 0.05f * (float)((k * 7919 + i * 13) % kn__numel(in[i])) - 1.0f;
             x[k] = v;
         }
     }
@@ -129,6 +131,30 @@ static kn_tensor *b_act(kn_graph *g, kn_tensor **in, const void *arg) {
 static kn_tensor *b_sum_rows(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sum_rows(g, in[0]); }
 static kn_tensor *b_sum(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__sum(g, in[0]); }
 static kn_tensor *b_sum_squares(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sum_squares(g, in[0]); }
+
+typedef struct { int kh, kw, sh, sw, dh, dw; bool same; } win_arg;
+static kn_tensor *b_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const win_arg *w = arg;
+    return kn_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
+}
+/* col2im on its own (the columns a parameter): its backward is im2col */
+static kn_tensor *b_col2im(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg; /* a 3x2 window, strides 2x1, dilation 1x2, 'same', over (2, 5, 4, 3) */
+    kn__win w = {3, 2, 2, 1, 1, 2, 1, 1, 3, 4};
+    return kn__col2im(g, in[0], &w, (int64_t[]){2, 5, 4, 3});
+}
+static kn_tensor *b_max_pool(kn_graph *g, kn_tensor **in, const void *arg) {
+    const win_arg *w = arg;
+    return kn_max_pool2d(g, in[0], w->kh, w->kw, w->sh, w->sw, w->same);
+}
+static kn_tensor *b_avg_pool(kn_graph *g, kn_tensor **in, const void *arg) {
+    const win_arg *w = arg;
+    return kn_avg_pool2d(g, in[0], w->kh, w->kw, w->sh, w->sw, w->same);
+}
+static kn_tensor *b_global_avg_pool(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_global_avg_pool2d(g, in[0]);
+}
 
 typedef struct { kn_loss loss; bool logits, weighted; } loss_arg;
 static kn_tensor *b_loss(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -220,6 +246,36 @@ int main(void) {
     gradcheck("sum_rows", b_sum_rows, NULL, &one, NULL);
     gradcheck("sum", b_sum, NULL, &one, NULL);
     gradcheck("sum_squares", b_sum_squares, NULL, &one, NULL);
+    /* convolution: (2, H, W, 3) images, 4 filters */
+    struct { const char *name; int h, w; win_arg a; } convs[] = {
+        {"conv2d 3x3 valid", 5, 6, {3, 3, 1, 1, 1, 1, false}},
+        {"conv2d 3x3 same", 5, 6, {3, 3, 1, 1, 1, 1, true}},
+        {"conv2d 3x3 stride 2 same", 6, 5, {3, 3, 2, 2, 1, 1, true}},
+        {"conv2d 3x3 stride 2 valid", 7, 6, {3, 3, 2, 2, 1, 1, false}},
+        {"conv2d 3x3 dilation 2 valid", 6, 7, {3, 3, 1, 1, 2, 2, false}},
+        {"conv2d 2x3 stride 2x1 dilation 2 same", 5, 6, {2, 3, 2, 1, 2, 2, true}},
+    };
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        const win_arg *a = &convs[i].a;
+        case_shapes cs = {.n_in = 2, .ndim = {4, 2}, .shape = {{2, convs[i].h, convs[i].w, 3}, {a->kh * a->kw * 3, 4}}};
+        gradcheck(convs[i].name, b_conv2d, a, &cs, NULL);
+    }
+    case_shapes cols = {.n_in = 1, .ndim = {2}, .shape = {{2 * 3 * 4, 3 * 2 * 3}}};
+    gradcheck("col2im 3x2 stride 2x1 dilation 1x2 same", b_col2im, NULL, &cols, NULL);
+    struct { const char *name; build_fn fn; win_arg a; } pools[] = {
+        {"max_pool2d 2x2 stride 2 valid", b_max_pool, {2, 2, 2, 2, 1, 1, false}},
+        {"max_pool2d 3x3 stride 2 same", b_max_pool, {3, 3, 2, 2, 1, 1, true}},
+        {"max_pool2d 3x2 stride 1 same", b_max_pool, {3, 2, 1, 1, 1, 1, true}},
+        {"avg_pool2d 2x2 stride 2 valid", b_avg_pool, {2, 2, 2, 2, 1, 1, false}},
+        {"avg_pool2d 3x3 stride 2 same", b_avg_pool, {3, 3, 2, 2, 1, 1, true}},
+        {"avg_pool2d 3x2 stride 1 same", b_avg_pool, {3, 2, 1, 1, 1, 1, true}},
+    };
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
+        case_shapes cs = {.n_in = 1, .ndim = {4}, .shape = {{2, 5, 6, 3}}, .distinct = true};
+        gradcheck(pools[i].name, pools[i].fn, &pools[i].a, &cs, NULL);
+    }
+    case_shapes gap = {.n_in = 1, .ndim = {4}, .shape = {{2, 4, 3, 5}}};
+    gradcheck("global_avg_pool2d", b_global_avg_pool, NULL, &gap, NULL);
     for (int a = KN_RELU; a < KN_ACTIVATION_COUNT; a++) {
         case_shapes cs = one;
         cs.away_from_zero = a == KN_RELU || a == KN_LEAKY_RELU || a == KN_ELU;

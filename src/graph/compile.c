@@ -32,6 +32,7 @@ static void resolve(kn_graph *g, int64_t batch) {
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
         for (int d = 0; d < t->ndim; d++) t->ne[d] = t->shape[d] == KN_BATCH ? batch : t->shape[d];
+        if (t->ndim > 0 && t->shape[0] == KN_BATCH) t->ne[0] = batch * kn__batch_rows(t);
     }
     g->batch = batch;
 }

@@ -113,6 +113,14 @@ kn_tensor *kn__node(kn_graph *g, kn_op op, kn_tensor *a, kn_tensor *b, kn_tensor
 static kn_tensor *finish(kn_graph *g, kn_tensor *t) {
     if (!t) return NULL;
     if (!kn__op_info(t->op)->infer(g, t)) return NULL;
+    /* a batched output's rows per batch element come from its first batched source,
+     * unless inference set them (a reshape's are its own: 1 unless set) */
+    if (t->ndim > 0 && t->shape[0] == KN_BATCH && t->batch_rows == 0 && t->op != KN_OP_RESHAPE)
+        for (int s = 0; s < KN_MAX_SRC; s++)
+            if (t->src[s] && t->src[s]->ndim > 0 && t->src[s]->shape[0] == KN_BATCH) {
+                t->batch_rows = t->src[s]->batch_rows;
+                break;
+            }
     memcpy(t->ne, t->shape, sizeof t->ne);
     return t;
 }
@@ -189,15 +197,19 @@ kn_tensor *kn_sum_squares(kn_graph *g, kn_tensor *x) { return finish(g, kn__node
 
 kn_tensor *kn_transpose(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_TRANSPOSE, x, NULL, NULL)); }
 
-kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim) {
+kn_tensor *kn__reshape_rows(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim, int64_t batch_rows) {
     if (!g || g->status != KN_OK) return NULL;
     if (!check_shape(g, "reshape", x ? x->name : "", shape, ndim)) return NULL;
     kn_tensor *t = kn__node(g, KN_OP_RESHAPE, x, NULL, NULL);
     if (!t) return NULL;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->batch_rows = batch_rows;
     t->alias = x; /* a view: x's memory */
     return finish(g, t);
+}
+kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim) {
+    return kn__reshape_rows(g, x, shape, ndim, 0);
 }
 
 kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s) {
@@ -264,6 +276,139 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss) {
     return finish(g, t);
 }
 
+/* ------------------------------------------------------------- convolution, pooling (NHWC) */
+
+/* One spatial dimension of a window: output size and leading padding, as Keras and
+ * TensorFlow define them ('same': out = ceil(in / s), padding split with the smaller half
+ * first; 'valid': only windows wholly inside). False when 'valid' has no window. */
+static bool win_dim(int64_t in, int k, int s, int d, bool same, int64_t *out, int64_t *pad) {
+    int64_t span = (int64_t)(k - 1) * d + 1;
+    if (same) {
+        *out = (in + s - 1) / s;
+        int64_t total = (*out - 1) * s + span - in;
+        *pad = total > 0 ? total / 2 : 0;
+        return true;
+    }
+    *pad = 0;
+    if (span > in) return false;
+    *out = (in - span) / s + 1;
+    return true;
+}
+
+/* Checks x (N, H, W, C) and the window, and computes its geometry. */
+static bool window(kn_graph *g, const char *what, kn_tensor *x, int kh, int kw, int sh, int sw, int dh, int dw,
+                   bool same, kn__win *w) {
+    char sx[64];
+    if (!x) return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: input is NULL", what);
+    if (x->dtype != KN_F32 || x->ndim != 4 || x->shape[1] == KN_BATCH || x->shape[2] == KN_BATCH ||
+        x->shape[3] == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: input '%s' must be F32 (batch, height, width, channels), got %s %s",
+                              what, x->name, kn_dtype_name(x->dtype), kn__shape_str(x, sx, sizeof sx));
+    int v[6] = {kh, kw, sh, sw, dh, dw};
+    for (int i = 0; i < 6; i++)
+        if (v[i] < 1 || v[i] > 255)
+            return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT,
+                                  "%s: window %dx%d, strides %dx%d, dilation %dx%d: each must be in [1, 255]", what,
+                                  kh, kw, sh, sw, dh, dw);
+    int64_t oh, ow, pt, pl;
+    if (!win_dim(x->shape[1], kh, sh, dh, same, &oh, &pt) || !win_dim(x->shape[2], kw, sw, dw, same, &ow, &pl))
+        return kn__graph_fail(g, KN_ERR_SHAPE,
+                              "%s: window %dx%d (dilation %dx%d) is larger than input '%s' %s under 'valid' padding",
+                              what, kh, kw, dh, dw, x->name, kn__shape_str(x, sx, sizeof sx));
+    if (pt > 255 || pl > 255 || oh > INT32_MAX || ow > INT32_MAX)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: padding %lldx%lld over input %s is too large (255 at most)", what,
+                              (long long)pt, (long long)pl, kn__shape_str(x, sx, sizeof sx));
+    *w = (kn__win){kh, kw, sh, sw, dh, dw, (int)pt, (int)pl, (int)oh, (int)ow};
+    return true;
+}
+
+static kn_tensor *window_node(kn_graph *g, kn_op op, kn_tensor *x, const kn__win *w) {
+    kn_tensor *t = kn__node(g, op, x, NULL, NULL);
+    if (t) kn__win_pack(t, w);
+    return finish(g, t);
+}
+
+kn_tensor *kn__im2col(kn_graph *g, kn_tensor *x, const kn__win *w) { return window_node(g, KN_OP_IM2COL, x, w); }
+
+kn_tensor *kn__col2im(kn_graph *g, kn_tensor *cols, const kn__win *w, const int64_t *x_shape) {
+    kn_tensor *t = kn__node(g, KN_OP_COL2IM, cols, NULL, NULL);
+    if (!t) return NULL;
+    kn__win_pack(t, w);
+    t->ndim = 4;
+    for (int i = 0; i < 4; i++) t->shape[i] = x_shape[i];
+    t->batch_rows = 1;
+    return finish(g, t);
+}
+
+kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn__win *w) {
+    kn_tensor *t = kn__node(g, KN_OP_MAXPOOL2D_GRAD, dy, x, NULL);
+    if (t) kn__win_pack(t, w);
+    return finish(g, t);
+}
+
+kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, const int64_t *x_shape) {
+    kn_tensor *t = kn__node(g, KN_OP_AVGPOOL2D_GRAD, dy, NULL, NULL);
+    if (!t) return NULL;
+    kn__win_pack(t, w);
+    t->ndim = 4;
+    for (int i = 0; i < 4; i++) t->shape[i] = x_shape[i];
+    t->batch_rows = 1;
+    return finish(g, t);
+}
+
+kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh, int dw,
+                     bool same) {
+    if (!g || g->status != KN_OK) return NULL;
+    kn__win w = {0};
+    if (!window(g, "conv2d", x, kh, kw, sh, sw, dh, dw, same, &w)) return NULL;
+    char sx[64], sk[64];
+    int64_t rows = (int64_t)kh * kw * x->shape[3];
+    if (!kernel || kernel->dtype != KN_F32 || kernel->ndim != 2 || kernel->shape[0] != rows ||
+        kernel->shape[1] == KN_BATCH) {
+        kn__graph_fail(g, KN_ERR_SHAPE,
+                       "conv2d: kernel '%s' %s must be (KH*KW*C, filters) = (%lld, filters) for a %dx%d window "
+                       "over input '%s' %s",
+                       kernel ? kernel->name : "(null)", kernel ? kn__shape_str(kernel, sk, sizeof sk) : "", (long long)rows,
+                       kh, kw, x->name, kn__shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    kn_tensor *cols = kn__im2col(g, x, &w);
+    kn_tensor *y = kn_matmul(g, cols, kernel); /* (N*OH*OW, F) */
+    if (!y) return NULL;
+    return kn__reshape_rows(g, y, (int64_t[]){x->shape[0], w.oh, w.ow, kernel->shape[1]}, 4, 1);
+}
+
+kn_tensor *kn_max_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same) {
+    if (!g || g->status != KN_OK) return NULL;
+    kn__win w = {0};
+    if (!window(g, "max_pool2d", x, ph, pw, sh, sw, 1, 1, same, &w)) return NULL;
+    return window_node(g, KN_OP_MAXPOOL2D, x, &w);
+}
+
+kn_tensor *kn_avg_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same) {
+    if (!g || g->status != KN_OK) return NULL;
+    kn__win w = {0};
+    if (!window(g, "avg_pool2d", x, ph, pw, sh, sw, 1, 1, same, &w)) return NULL;
+    return window_node(g, KN_OP_AVGPOOL2D, x, &w);
+}
+
+kn_tensor *kn_global_avg_pool2d(kn_graph *g, kn_tensor *x) {
+    if (!g || g->status != KN_OK) return NULL;
+    if (x && x->ndim == 4 && (x->shape[1] > 255 || x->shape[2] > 255)) {
+        char sx[64];
+        kn__graph_fail(g, KN_ERR_SHAPE, "global_avg_pool2d: input '%s' %s is larger than 255x255", x->name,
+                       kn__shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    kn__win w = {0};
+    if (!window(g, "global_avg_pool2d", x, x && x->ndim == 4 ? (int)x->shape[1] : 1,
+                x && x->ndim == 4 ? (int)x->shape[2] : 1, 1, 1, 1, 1, false, &w))
+        return NULL;
+    kn_tensor *p = window_node(g, KN_OP_AVGPOOL2D, x, &w); /* (N, 1, 1, C) */
+    if (!p) return NULL;
+    return kn__reshape_rows(g, p, (int64_t[]){x->shape[0], x->shape[3]}, 2, 1);
+}
+
 /* ------------------------------------------------------------- shape helpers */
 
 int64_t kn__numel(const kn_tensor *t) {
@@ -275,7 +420,7 @@ int64_t kn__numel(const kn_tensor *t) {
 size_t kn__nbytes(const kn_tensor *t) { return (size_t)kn__numel(t) * kn_dtype_size(t->dtype); }
 
 bool kn__same_shape(const kn_tensor *a, const kn_tensor *b) {
-    if (a->ndim != b->ndim) return false;
+    if (a->ndim != b->ndim || kn__batch_rows(a) != kn__batch_rows(b)) return false;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return false;
     return true;
@@ -285,7 +430,9 @@ const char *kn__shape_str(const kn_tensor *t, char *buf, size_t size) {
     size_t used = 0;
     used += (size_t)snprintf(buf + used, size - used, "(");
     for (int i = 0; i < t->ndim && used < size; i++) {
-        if (t->shape[i] == KN_BATCH) used += (size_t)snprintf(buf + used, size - used, "%sbatch", i ? ", " : "");
+        if (t->shape[i] == KN_BATCH && kn__batch_rows(t) > 1)
+            used += (size_t)snprintf(buf + used, size - used, "batch*%lld", (long long)kn__batch_rows(t));
+        else if (t->shape[i] == KN_BATCH) used += (size_t)snprintf(buf + used, size - used, "%sbatch", i ? ", " : "");
         else used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
     }
     if (used < size) snprintf(buf + used, size - used, ")");

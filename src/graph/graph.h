@@ -30,6 +30,14 @@ typedef enum {
     KN_OP_OPTIMIZER,  /* updates every parameter from the flat gradient buffer (fused) */
     KN_OP_TRANSPOSE,  /* (m,n) -> (n,m), a copy */
     KN_OP_RESHAPE,    /* a view of src[0] with another shape (same element count); no copy */
+    /* Convolution and pooling, NHWC; the window geometry is packed in iparam (kn__win): */
+    KN_OP_IM2COL,     /* x (N,H,W,C) -> (N*OH*OW, KH*KW*C): each output position's window
+                       * as one row, (ky, kx, c) order, zeros in the padding */
+    KN_OP_COL2IM,     /* cols (N*OH*OW, KH*KW*C) -> (N,H,W,C): IM2COL's adjoint (overlaps add) */
+    KN_OP_MAXPOOL2D,  /* x (N,H,W,C) -> (N,OH,OW,C): window maximum over the valid cells */
+    KN_OP_MAXPOOL2D_GRAD, /* (dy, x) -> dx: dy to each window's first maximum (recomputed) */
+    KN_OP_AVGPOOL2D,  /* x (N,H,W,C) -> (N,OH,OW,C): window mean over the valid cells */
+    KN_OP_AVGPOOL2D_GRAD, /* dy -> dx of the builder's shape: dy / count to each valid cell */
     /* Made by the optimizer's passes (graph/passes/), never differentiated: */
     KN_OP_DENSE,      /* act(op(a) op(b) + bias): iparam[0], [1] transposes, [2] activation
                        * (KN_LINEAR: none), fparam[0] alpha; src[2] bias (n) or NULL */
@@ -69,6 +77,8 @@ struct kn_tensor {
     int ndim;
     int64_t shape[KN_MAX_DIMS]; /* as built; shape[0] may be KN_BATCH */
     int64_t ne[KN_MAX_DIMS];    /* resolved for the current batch */
+    int64_t batch_rows;         /* shape[0] == KN_BATCH: that dimension is batch * batch_rows
+                                 * (0: unset, inherited from the first batched source; as 1) */
     kn_tensor *src[KN_MAX_SRC];
     int32_t iparam[4];
     float fparam[4];
@@ -142,6 +152,27 @@ bool kn__graph_fail(kn_graph *g, kn_status status, const char *fmt, ...)
 /* Adds dx into src's gradient (creating it or an ADD node). */
 void kn__grad_accumulate(kn_graph *g, kn_tensor *src, kn_tensor *dx);
 
+/* A 2-D window's geometry (kernel, strides, dilation, top/left padding, output size),
+ * packed in iparam: kh, kw, sh, sw in iparam[0] and dh, dw, pt, pl in iparam[1], a byte
+ * each (the builders check the range); oh, ow in iparam[2], [3]. */
+typedef struct { int kh, kw, sh, sw, dh, dw, pt, pl, oh, ow; } kn__win;
+static inline void kn__win_pack(kn_tensor *t, const kn__win *w) {
+    t->iparam[0] = (int32_t)((uint32_t)w->kh | (uint32_t)w->kw << 8 | (uint32_t)w->sh << 16 | (uint32_t)w->sw << 24);
+    t->iparam[1] = (int32_t)((uint32_t)w->dh | (uint32_t)w->dw << 8 | (uint32_t)w->pt << 16 | (uint32_t)w->pl << 24);
+    t->iparam[2] = w->oh;
+    t->iparam[3] = w->ow;
+}
+static inline kn__win kn__win_unpack(const kn_tensor *t) {
+    uint32_t a = (uint32_t)t->iparam[0], b = (uint32_t)t->iparam[1];
+    return (kn__win){(int)(a & 255), (int)(a >> 8 & 255), (int)(a >> 16 & 255), (int)(a >> 24),
+                     (int)(b & 255), (int)(b >> 8 & 255), (int)(b >> 16 & 255), (int)(b >> 24),
+                     t->iparam[2], t->iparam[3]};
+}
+/* Rows of the leading dimension per batch element (1 unless batch_rows says otherwise). */
+static inline int64_t kn__batch_rows(const kn_tensor *t) {
+    return t->ndim > 0 && t->shape[0] == KN_BATCH && t->batch_rows > 1 ? t->batch_rows : 1;
+}
+
 /* Internal builders used by backward functions. */
 kn_tensor *kn__const_scalar(kn_graph *g, float value);
 kn_tensor *kn__copy(kn_graph *g, kn_tensor *a);
@@ -149,6 +180,13 @@ kn_tensor *kn__sum(kn_graph *g, kn_tensor *x);
 kn_tensor *kn__act_alpha(kn_graph *g, kn_tensor *x, kn_activation a, float alpha);
 kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd);
 kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss);
+/* A reshape whose leading KN_BATCH dimension is batch * batch_rows (0: as 1). */
+kn_tensor *kn__reshape_rows(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim, int64_t batch_rows);
+/* Convolution and pooling nodes from a window's geometry (the public builders compute it). */
+kn_tensor *kn__im2col(kn_graph *g, kn_tensor *x, const kn__win *w);
+kn_tensor *kn__col2im(kn_graph *g, kn_tensor *cols, const kn__win *w, const int64_t *x_shape);
+kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn__win *w);
+kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, const int64_t *x_shape);
 
 /* How b broadcasts onto a in ADD/SUB/MUL: same shape, a row (last dim) or a scalar. */
 typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;

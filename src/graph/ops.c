@@ -240,7 +240,7 @@ static void backward_transpose(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
 
 /* Element count of a shape with the batch dimension as 1 (and whether it has one). */
 static int64_t fixed_count(const kn_tensor *t, bool *batched) {
-    int64_t n = 1;
+    int64_t n = kn__batch_rows(t);
     *batched = false;
     for (int i = 0; i < t->ndim; i++) {
         if (t->shape[i] == KN_BATCH) *batched = true;
@@ -263,7 +263,101 @@ static bool infer_reshape(kn_graph *g, kn_tensor *t) {
 
 static void backward_reshape(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     kn_tensor *x = t->src[0];
-    kn__grad_accumulate(g, x, kn_reshape(g, dy, x->shape, x->ndim));
+    kn__grad_accumulate(g, x, kn__reshape_rows(g, dy, x->shape, x->ndim, x->batch_rows));
+}
+
+/* ------------------------------------------------------------- convolution, pooling (NHWC) */
+
+static bool need_image(kn_graph *g, kn_tensor *t, kn_tensor *x) {
+    char sx[64];
+    if (!need_f32(g, t, x, "input")) return false;
+    if (x->ndim != 4 || kn__batch_rows(x) != 1)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: expects images (batch, height, width, channels), got %s", t->name,
+                              kn__shape_str(x, sx, sizeof sx));
+    return true;
+}
+
+/* Rows of a (N*OH*OW, ...) tensor, batched or not, that hold n images' windows. */
+static bool rows_match(const kn_tensor *cols, int64_t n, int64_t per_image) {
+    if (n == KN_BATCH) return cols->shape[0] == KN_BATCH && kn__batch_rows(cols) == per_image;
+    return cols->shape[0] == n * per_image;
+}
+
+static bool infer_im2col(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    if (!need_image(g, t, x)) return false;
+    kn__win w = kn__win_unpack(t);
+    int64_t per = (int64_t)w.oh * w.ow, k = (int64_t)w.kh * w.kw * x->shape[3];
+    if (x->shape[0] == KN_BATCH) {
+        set_shape(t, 2, (int64_t[]){KN_BATCH, k});
+        t->batch_rows = per;
+    } else {
+        set_shape(t, 2, (int64_t[]){x->shape[0] * per, k});
+    }
+    return true;
+}
+
+static void backward_im2col(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__win w = kn__win_unpack(t);
+    kn__grad_accumulate(g, t->src[0], kn__col2im(g, dy, &w, t->src[0]->shape));
+}
+
+/* The shape is the builder's (the image's); checks the columns against it. */
+static bool infer_col2im(kn_graph *g, kn_tensor *t) {
+    kn_tensor *c = t->src[0];
+    char sc[64], st[64];
+    if (!need_f32(g, t, c, "input")) return false;
+    kn__win w = kn__win_unpack(t);
+    if (c->ndim != 2 || !rows_match(c, t->shape[0], (int64_t)w.oh * w.ow) ||
+        c->shape[1] != (int64_t)w.kh * w.kw * t->shape[3])
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: columns %s do not fit a %dx%d window over %s", t->name,
+                              kn__shape_str(c, sc, sizeof sc), w.kh, w.kw, kn__shape_str(t, st, sizeof st));
+    return true;
+}
+
+static void backward_col2im(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__win w = kn__win_unpack(t);
+    kn__grad_accumulate(g, t->src[0], kn__im2col(g, dy, &w));
+}
+
+static bool infer_pool(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    if (!need_image(g, t, x)) return false;
+    kn__win w = kn__win_unpack(t);
+    set_shape(t, 4, (int64_t[]){x->shape[0], w.oh, w.ow, x->shape[3]});
+    return true;
+}
+
+/* A pooling gradient: dy (N, OH, OW, C) against the image shape dx has. */
+static bool check_pool_dy(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    char sd[64], st[64];
+    kn__win w = kn__win_unpack(t);
+    if (!need_f32(g, t, dy, "gradient")) return false;
+    if (dy->ndim != 4 || dy->shape[0] != t->shape[0] || kn__batch_rows(dy) != 1 || dy->shape[1] != w.oh ||
+        dy->shape[2] != w.ow || dy->shape[3] != t->shape[3])
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s does not fit a pooling of %s", t->name,
+                              kn__shape_str(dy, sd, sizeof sd), kn__shape_str(t, st, sizeof st));
+    return true;
+}
+
+static bool infer_maxpool_grad(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[1];
+    if (!need_image(g, t, x)) return false;
+    set_shape(t, 4, x->shape);
+    t->batch_rows = 1;
+    return check_pool_dy(g, t, t->src[0]);
+}
+
+static void backward_maxpool(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__win w = kn__win_unpack(t);
+    kn__grad_accumulate(g, t->src[0], kn__maxpool2d_grad(g, dy, t->src[0], &w));
+}
+
+static bool infer_avgpool_grad(kn_graph *g, kn_tensor *t) { return check_pool_dy(g, t, t->src[0]); }
+
+static void backward_avgpool(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__win w = kn__win_unpack(t);
+    kn__grad_accumulate(g, t->src[0], kn__avgpool2d_grad(g, dy, &w, t->src[0]->shape));
 }
 
 /* Fused ops get their shapes from the pass that makes them. */
@@ -291,6 +385,12 @@ static const kn_op_info op_table[] = {
     [KN_OP_OPTIMIZER] = {"optimizer", 0, infer_optimizer, NULL, kn__cpu_optimizer},
     [KN_OP_TRANSPOSE] = {"transpose", 1, infer_transpose, backward_transpose, kn__cpu_transpose},
     [KN_OP_RESHAPE] = {"reshape", 1, infer_reshape, backward_reshape, NULL},
+    [KN_OP_IM2COL] = {"im2col", 1, infer_im2col, backward_im2col, kn__cpu_im2col},
+    [KN_OP_COL2IM] = {"col2im", 1, infer_col2im, backward_col2im, kn__cpu_col2im},
+    [KN_OP_MAXPOOL2D] = {"max_pool2d", 1, infer_pool, backward_maxpool, kn__cpu_maxpool2d},
+    [KN_OP_MAXPOOL2D_GRAD] = {"max_pool2d_grad", 2, infer_maxpool_grad, NULL, kn__cpu_maxpool2d_grad},
+    [KN_OP_AVGPOOL2D] = {"avg_pool2d", 1, infer_pool, backward_avgpool, kn__cpu_avgpool2d},
+    [KN_OP_AVGPOOL2D_GRAD] = {"avg_pool2d_grad", 1, infer_avgpool_grad, NULL, kn__cpu_avgpool2d_grad},
     [KN_OP_DENSE] = {"dense", 2, infer_fused, NULL, kn__cpu_dense},
     [KN_OP_MATMUL_ACT_GRAD] = {"matmul_act_grad", 3, infer_fused, NULL, kn__cpu_matmul_act_grad},
     [KN_OP_ELEMENTWISE] = {"elementwise", 1, infer_fused, NULL, kn__cpu_elementwise},

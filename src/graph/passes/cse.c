@@ -9,6 +9,7 @@
 
 static bool same_value(const kn_tensor *a, const kn_tensor *b) {
     if (a->op != b->op || a->dtype != b->dtype || a->ndim != b->ndim) return false;
+    if (kn__batch_rows(a) != kn__batch_rows(b)) return false;
     for (int d = 0; d < a->ndim; d++)
         if (a->shape[d] != b->shape[d]) return false;
     for (int s = 0; s < KN_MAX_SRC; s++)

@@ -1,0 +1,204 @@
+/* conv.c — the convolution and pooling kernels over NHWC images: im2col (each output
+ * position's window as one contiguous row, so a convolution is one matrix product), its
+ * adjoint col2im, and max / average pooling with their gradients. Inner loops run over
+ * the channels, which are contiguous. Kernels that accumulate (col2im, the pooling
+ * gradients) split the work by whole images, so each sum is taken in one fixed order
+ * whatever the thread count. */
+#include "cpu.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    const float *x, *dy;
+    float *y;
+    int64_t h, w, c, k; /* image height, width, channels; im2col row length */
+    kn__win win;
+} win_args;
+
+static win_args args_of(kn_tensor *t, const kn_tensor *img) {
+    return (win_args){.h = img->ne[1], .w = img->ne[2], .c = img->ne[3], .win = kn__win_unpack(t)};
+}
+
+/* The valid range [lo, hi) of window taps k (position o*s - p + k*d in [0, n)). */
+static void taps(int64_t o, int s, int p, int d, int kn, int64_t n, int *lo, int *hi) {
+    int64_t base = o * s - p;
+    int a = 0, b = kn;
+    while (a < b && base + (int64_t)a * d < 0) a++;
+    while (b > a && base + (int64_t)(b - 1) * d >= n) b--;
+    *lo = a, *hi = b;
+}
+
+/* ------------------------------------------------------------- im2col, col2im */
+
+static void im2col_range(void *p, int64_t lo, int64_t hi) {
+    const win_args *a = p;
+    const kn__win *w = &a->win;
+    int64_t c = a->c, k = a->k, per = (int64_t)w->oh * w->ow;
+    size_t cb = (size_t)c * sizeof(float);
+    for (int64_t r = lo / k; r < hi / k; r++) {
+        int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
+        float *row = a->y + r * k;
+        const float *img = a->x + n * a->h * a->w * c;
+        for (int ky = 0; ky < w->kh; ky++) {
+            int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
+            for (int kx = 0; kx < w->kw; kx++) {
+                int64_t ix = ox * w->sw - w->pl + (int64_t)kx * w->dw;
+                float *dst = row + ((int64_t)ky * w->kw + kx) * c;
+                if (iy < 0 || iy >= a->h || ix < 0 || ix >= a->w) memset(dst, 0, cb);
+                else memcpy(dst, img + (iy * a->w + ix) * c, cb);
+            }
+        }
+    }
+}
+
+void kn__cpu_im2col(kn_graph *g, kn_tensor *t) {
+    win_args a = args_of(t, t->src[0]);
+    a.x = t->src[0]->data;
+    a.y = t->data;
+    a.k = t->ne[1];
+    kn__parallel_for(g, kn__numel(t), a.k, im2col_range, &a); /* whole rows */
+}
+
+/* Over images [lo, hi) (in elements of dx, whole images): dx = sum of the window rows. */
+static void col2im_range(void *p, int64_t lo, int64_t hi) {
+    const win_args *a = p;
+    const kn__win *w = &a->win;
+    int64_t c = a->c, k = a->k, img_size = a->h * a->w * c, per = (int64_t)w->oh * w->ow;
+    for (int64_t n = lo / img_size; n < hi / img_size; n++) {
+        float *img = a->y + n * img_size;
+        memset(img, 0, (size_t)img_size * sizeof(float));
+        for (int64_t oy = 0; oy < w->oh; oy++)
+            for (int64_t ox = 0; ox < w->ow; ox++) {
+                const float *row = a->dy + (n * per + oy * w->ow + ox) * k;
+                int y0, y1, x0, x1;
+                taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &y0, &y1);
+                taps(ox, w->sw, w->pl, w->dw, w->kw, a->w, &x0, &x1);
+                for (int ky = y0; ky < y1; ky++) {
+                    int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
+                    for (int kx = x0; kx < x1; kx++) {
+                        int64_t ix = ox * w->sw - w->pl + (int64_t)kx * w->dw;
+                        float *restrict dst = img + (iy * a->w + ix) * c;
+                        const float *restrict src = row + ((int64_t)ky * w->kw + kx) * c;
+                        for (int64_t i = 0; i < c; i++) dst[i] += src[i];
+                    }
+                }
+            }
+    }
+}
+
+void kn__cpu_col2im(kn_graph *g, kn_tensor *t) {
+    win_args a = args_of(t, t);
+    a.dy = t->src[0]->data;
+    a.y = t->data;
+    a.k = t->src[0]->ne[1];
+    kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, col2im_range, &a);
+}
+
+/* ------------------------------------------------------------- pooling */
+
+/* Forward pooling over output images [lo, hi) (elements of y, whole images). */
+static void pool_range(const win_args *a, int64_t lo, int64_t hi, bool max) {
+    const kn__win *w = &a->win;
+    int64_t c = a->c, out_size = (int64_t)w->oh * w->ow * c;
+    for (int64_t n = lo / out_size; n < hi / out_size; n++) {
+        const float *img = a->x + n * a->h * a->w * c;
+        for (int64_t oy = 0; oy < w->oh; oy++)
+            for (int64_t ox = 0; ox < w->ow; ox++) {
+                float *restrict o = a->y + n * out_size + (oy * w->ow + ox) * c;
+                int y0, y1, x0, x1;
+                taps(oy, w->sh, w->pt, 1, w->kh, a->h, &y0, &y1);
+                taps(ox, w->sw, w->pl, 1, w->kw, a->w, &x0, &x1);
+                for (int64_t i = 0; i < c; i++) o[i] = max ? -INFINITY : 0.0f;
+                for (int ky = y0; ky < y1; ky++)
+                    for (int kx = x0; kx < x1; kx++) {
+                        const float *restrict v = img + ((oy * w->sh - w->pt + ky) * a->w + ox * w->sw - w->pl + kx) * c;
+                        if (max)
+                            for (int64_t i = 0; i < c; i++) o[i] = v[i] > o[i] ? v[i] : o[i];
+                        else
+                            for (int64_t i = 0; i < c; i++) o[i] += v[i];
+                    }
+                if (!max) {
+                    float inv = 1.0f / (float)((y1 - y0) * (x1 - x0));
+                    for (int64_t i = 0; i < c; i++) o[i] *= inv;
+                }
+            }
+    }
+}
+
+static void maxpool_range(void *p, int64_t lo, int64_t hi) { pool_range(p, lo, hi, true); }
+static void avgpool_range(void *p, int64_t lo, int64_t hi) { pool_range(p, lo, hi, false); }
+
+static void pool(kn_graph *g, kn_tensor *t, kn__range_fn fn) {
+    win_args a = args_of(t, t->src[0]);
+    a.x = t->src[0]->data;
+    a.y = t->data;
+    kn__parallel_for(g, kn__numel(t), (int64_t)a.win.oh * a.win.ow * a.c, fn, &a);
+}
+
+void kn__cpu_maxpool2d(kn_graph *g, kn_tensor *t) { pool(g, t, maxpool_range); }
+void kn__cpu_avgpool2d(kn_graph *g, kn_tensor *t) { pool(g, t, avgpool_range); }
+
+/* Channels handled at once when finding each window's first maximum again. */
+#define POOL_BLOCK 256
+
+/* Pooling gradients over images [lo, hi) (elements of dx, whole images). */
+static void pool_grad_range(const win_args *a, int64_t lo, int64_t hi, bool max) {
+    const kn__win *w = &a->win;
+    int64_t c = a->c, img_size = a->h * a->w * c, out_size = (int64_t)w->oh * w->ow * c;
+    for (int64_t n = lo / img_size; n < hi / img_size; n++) {
+        float *dx = a->y + n * img_size;
+        const float *img = max ? a->x + n * img_size : NULL;
+        memset(dx, 0, (size_t)img_size * sizeof(float));
+        for (int64_t oy = 0; oy < w->oh; oy++)
+            for (int64_t ox = 0; ox < w->ow; ox++) {
+                const float *d = a->dy + n * out_size + (oy * w->ow + ox) * c;
+                int y0, y1, x0, x1;
+                taps(oy, w->sh, w->pt, 1, w->kh, a->h, &y0, &y1);
+                taps(ox, w->sw, w->pl, 1, w->kw, a->w, &x0, &x1);
+                int64_t corner = (oy * w->sh - w->pt) * a->w + ox * w->sw - w->pl; /* cell of tap (0, 0) */
+                if (!max) {
+                    float inv = 1.0f / (float)((y1 - y0) * (x1 - x0));
+                    for (int ky = y0; ky < y1; ky++)
+                        for (int kx = x0; kx < x1; kx++) {
+                            float *restrict o = dx + (corner + (int64_t)ky * a->w + kx) * c;
+                            for (int64_t i = 0; i < c; i++) o[i] += d[i] * inv;
+                        }
+                    continue;
+                }
+                for (int64_t c0 = 0; c0 < c; c0 += POOL_BLOCK) {
+                    int64_t cn = c - c0 < POOL_BLOCK ? c - c0 : POOL_BLOCK;
+                    float best[POOL_BLOCK];
+                    int64_t arg[POOL_BLOCK];
+                    int64_t first = corner + (int64_t)y0 * a->w + x0;
+                    for (int64_t i = 0; i < cn; i++) best[i] = -INFINITY, arg[i] = first;
+                    for (int ky = y0; ky < y1; ky++)
+                        for (int kx = x0; kx < x1; kx++) {
+                            int64_t cell = corner + (int64_t)ky * a->w + kx;
+                            const float *v = img + cell * c + c0;
+                            for (int64_t i = 0; i < cn; i++)
+                                if (v[i] > best[i]) best[i] = v[i], arg[i] = cell; /* strict: the first maximum */
+                        }
+                    for (int64_t i = 0; i < cn; i++) dx[arg[i] * c + c0 + i] += d[c0 + i];
+                }
+            }
+    }
+}
+
+static void maxpool_grad_range(void *p, int64_t lo, int64_t hi) { pool_grad_range(p, lo, hi, true); }
+static void avgpool_grad_range(void *p, int64_t lo, int64_t hi) { pool_grad_range(p, lo, hi, false); }
+
+void kn__cpu_maxpool2d_grad(kn_graph *g, kn_tensor *t) {
+    win_args a = args_of(t, t);
+    a.dy = t->src[0]->data;
+    a.x = t->src[1]->data;
+    a.y = t->data;
+    kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, maxpool_grad_range, &a);
+}
+
+void kn__cpu_avgpool2d_grad(kn_graph *g, kn_tensor *t) {
+    win_args a = args_of(t, t);
+    a.dy = t->src[0]->data;
+    a.y = t->data;
+    kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, avgpool_grad_range, &a);
+}
