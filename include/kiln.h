@@ -435,6 +435,28 @@ typedef struct kn_dense_opts {
     float init_value;   /* the value of a KN_INIT_CONSTANT kernel and/or bias (Keras's Constant) */
 } kn_dense_opts;
 
+/* A 2-D convolution layer (Keras's Conv2D) over images (height, width, channels). Zero
+ * strides and dilations mean 1; same: 'same' padding, else 'valid'. The kernel parameter
+ * "conv2d_<i>/kernel" is Keras's (KH, KW, C, F) kernel flattened to (KH*KW*C, F), with
+ * Keras's conv fans (fan_in KH*KW*C, fan_out KH*KW*F); the bias "conv2d_<i>/bias" is (F).
+ * bias_init, init_value, l2 and alpha as kn_dense_opts. */
+typedef struct kn_conv2d_opts {
+    int64_t filters;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int dilation_h, dilation_w;
+    bool same;
+    kn_activation activation;
+    bool no_bias;
+    kn_init kernel_init;
+    kn_init bias_init;
+    float init_value;
+    float l2;
+    float alpha;
+} kn_conv2d_opts;
+
+typedef enum { KN_POOL_MAX, KN_POOL_AVG } kn_pool_kind;
+
 typedef struct kn_compile_opts {
     kn_loss loss;
     kn_optimizer optimizer;
@@ -573,6 +595,16 @@ kn_status kn_model_new_sequential(kn_ctx *ctx, const int64_t *input_shape, int n
 void kn_model_free(kn_model *m);
 kn_status kn_model_add_dense(kn_model *m, int64_t units, kn_activation activation);
 kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts);
+/* Image layers; each needs an image input (height, width, channels) and names itself in
+ * errors ("layers[2] conv2d: ..."). Pool strides of 0 mean the pool size (as Keras). */
+kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts);
+kn_status kn_model_add_pool2d(kn_model *m, kn_pool_kind kind, int pool_h, int pool_w, int stride_h, int stride_w,
+                              bool same);
+kn_status kn_model_add_global_avg_pool2d(kn_model *m);  /* (H, W, C) -> (C) */
+kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
+/* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
+kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);
+kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
 /* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,

@@ -225,7 +225,7 @@ static void test_json_round_trip(kn_ctx *ctx) {
     char *text = NULL, *text2 = NULL;
     CHECK(!from_json(ctx, json, &m), "parse: %s", kn_last_error(ctx));
     if (!m) return;
-    const kn_dense_opts *o = &m->layers[0].opts;
+    const kn_dense_opts *o = &m->layers[0].u.dense;
     CHECK(o->kernel_init == KN_INIT_HE_NORMAL && o->bias_init == KN_INIT_CONSTANT && o->init_value == 0.1f,
           "parsed as kernel %d, bias %d, value %g", (int)o->kernel_init, (int)o->bias_init, (double)o->init_value);
     CHECK(!kn_model_to_json(m, &text), "to_json");
@@ -234,7 +234,7 @@ static void test_json_round_trip(kn_ctx *ctx) {
           "written: %s", text ? text : "");
     CHECK(text && !from_json(ctx, text, &m2), "parse back: %s", kn_last_error(ctx));
     if (m2) {
-        CHECK(memcmp(&m2->layers[0].opts, o, sizeof *o) == 0, "options differ after the round trip");
+        CHECK(memcmp(&m2->layers[0].u.dense, o, sizeof *o) == 0, "options differ after the round trip");
         CHECK(!kn_model_to_json(m2, &text2) && strcmp(text, text2) == 0, "written again: %s", text2 ? text2 : "");
         kn_model_compile(m2, &(kn_compile_opts){.loss = KN_LOSS_MSE, .optimizer = kn_sgd(0.1f)});
         int64_t n = 0;
@@ -258,8 +258,8 @@ static void test_json_round_trip(kn_ctx *ctx) {
            " \"bias_initializer\": \"ones\"}]}";
     CHECK(!from_json(ctx, json, &m), "Keras forms: %s", kn_last_error(ctx));
     if (m) {
-        CHECK(m->layers[0].opts.kernel_init == KN_INIT_ORTHOGONAL && m->layers[0].opts.bias_init == KN_INIT_ZEROS &&
-                  m->layers[1].opts.kernel_init == KN_INIT_LECUN_NORMAL && m->layers[1].opts.bias_init == KN_INIT_ONES,
+        CHECK(m->layers[0].u.dense.kernel_init == KN_INIT_ORTHOGONAL && m->layers[0].u.dense.bias_init == KN_INIT_ZEROS &&
+                  m->layers[1].u.dense.kernel_init == KN_INIT_LECUN_NORMAL && m->layers[1].u.dense.bias_init == KN_INIT_ONES,
               "Keras forms parsed wrong");
         kn_model_free(m);
     }
@@ -267,7 +267,7 @@ static void test_json_round_trip(kn_ctx *ctx) {
     /* the C API's zeroed options: glorot_uniform kernel, zeros bias, written as such */
     kn_model_new_sequential(ctx, (int64_t[]){4}, 1, &m);
     kn_model_add_dense(m, 3, KN_RELU);
-    CHECK(m->layers[0].opts.bias_init == KN_INIT_ZEROS, "default bias_init is %d", (int)m->layers[0].opts.bias_init);
+    CHECK(m->layers[0].u.dense.bias_init == KN_INIT_ZEROS, "default bias_init is %d", (int)m->layers[0].u.dense.bias_init);
     text = NULL;
     kn_model_to_json(m, &text);
     CHECK(text && strstr(text, "\"kernel_initializer\":\"glorot_uniform\",\"bias_initializer\":\"zeros\""), "written: %s",

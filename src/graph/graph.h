@@ -88,6 +88,7 @@ struct kn_tensor {
     uint8_t phase;              /* KN_PHASE_* bit this node runs in */
     kn_init init;               /* params */
     float init_value;           /* params: KN_INIT_CONSTANT's value (kn_param leaves 0) */
+    int64_t init_rf;            /* params: a flattened conv kernel's receptive field KH*KW (fans as Keras), or 0 */
     size_t param_offset;        /* params: offset in floats into the flat buffers */
     size_t arena_offset;        /* others: byte offset into the arena */
     int id;                     /* position in graph order */

@@ -46,6 +46,8 @@ static void compute_fans(const kn_tensor *p, int64_t n, double *fan_in, double *
         *fan_in = rf * (double)p->ne[p->ndim - 2];
         *fan_out = rf * (double)p->ne[p->ndim - 1];
     }
+    if (p->ndim == 2 && p->init_rf > 1) /* a conv kernel flattened to (KH*KW*C, F) */
+        *fan_out = (double)p->init_rf * (double)p->ne[1];
 }
 
 /* H = I - tau v v' (v[k] = 1, v[k+1..m) below it) applied to column x[k..m). */

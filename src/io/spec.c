@@ -1,7 +1,7 @@
 /* spec.c — the JSON model description (Keras's vocabulary, see INTERFACE.md) into a
  * sequential model and its compile/fit settings. Every error names the field at fault;
  * values the description leaves out come from the data, then from Keras's defaults.
- * Layers other than dense and flatten are recognised and refused until they exist. */
+ * batch_normalization and dropout are recognised and refused until they exist. */
 #include "core/core.h"
 #include "spec.h"
 #include "classic/model.h"
@@ -10,8 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const later_layers[] = {"conv2d", "max_pool2d", "average_pool2d", "global_average_pool2d",
-                                           "batch_normalization", "dropout", "reshape", "activation"};
+static const char *const later_layers[] = {"batch_normalization", "dropout"};
 
 /* Line and column of a byte offset, for parse errors. */
 static void line_col(const char *text, const char *at, int *line, int *col) {
@@ -244,6 +243,146 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
     return st;
 }
 
+/* A window size as Keras accepts it: a whole number, or a list [h, w]; left as it is when
+ * the key is missing or null. */
+static kn_status parse_pair(kn_ctx *ctx, const cJSON *L, const char *key, const char *where, int out[2]) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, key);
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    char field[96];
+    snprintf(field, sizeof field, "%s%s", where, key);
+    const cJSON *items[2] = {v, v};
+    if (cJSON_IsArray(v)) {
+        if (cJSON_GetArraySize(v) != 2) return kn__spec_error(ctx, field, "expected a whole number or a list [height, width]");
+        items[0] = cJSON_GetArrayItem(v, 0);
+        items[1] = cJSON_GetArrayItem(v, 1);
+    }
+    for (int k = 0; k < 2; k++) {
+        const cJSON *x = items[k];
+        if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble))
+            return kn__spec_error(ctx, field, "expected a whole number or a list [height, width]");
+        if (x->valuedouble < 1 || x->valuedouble > 255)
+            return kn__spec_error(ctx, field, "%g is out of range [1, 255]", x->valuedouble);
+        out[k] = (int)x->valuedouble;
+    }
+    return KN_OK;
+}
+
+/* padding: "valid" (the default) or "same". */
+static kn_status parse_padding(kn_ctx *ctx, const cJSON *L, const char *where, bool *same) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, "padding");
+    *same = false;
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    char field[96];
+    snprintf(field, sizeof field, "%spadding", where);
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "valid") == 0) return KN_OK;
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "same") == 0) {
+        *same = true;
+        return KN_OK;
+    }
+    return kn__spec_error(ctx, field, "expected \"valid\" or \"same\"");
+}
+
+static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn_conv2d_opts *c, bool *activation_given) {
+    char field[96];
+    int64_t filters = 0;
+    if (!cJSON_GetObjectItemCaseSensitive(L, "filters")) {
+        snprintf(field, sizeof field, "%sfilters", where);
+        return kn__spec_error(ctx, field, "missing (the number of output channels, e.g. 32)");
+    }
+    kn_status st = kn__spec_int(ctx, L, "filters", where, 1, 1 << 24, &filters);
+    if (st) return st;
+    c->filters = filters;
+    int k[2] = {0, 0}, s[2] = {1, 1}, d[2] = {1, 1};
+    if (!cJSON_GetObjectItemCaseSensitive(L, "kernel_size")) {
+        snprintf(field, sizeof field, "%skernel_size", where);
+        return kn__spec_error(ctx, field, "missing (e.g. 3 or [3, 3])");
+    }
+    if ((st = parse_pair(ctx, L, "kernel_size", where, k))) return st;
+    if ((st = parse_pair(ctx, L, "strides", where, s))) return st;
+    if ((st = parse_pair(ctx, L, "dilation_rate", where, d))) return st;
+    if ((st = parse_padding(ctx, L, where, &c->same))) return st;
+    c->kernel_h = k[0]; c->kernel_w = k[1];
+    c->stride_h = s[0]; c->stride_w = s[1];
+    c->dilation_h = d[0]; c->dilation_w = d[1];
+    /* the options dense shares: activation, use_bias, initializers, regularizer, alpha */
+    kn_dense_opts dense = {0};
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(L, "units");
+    if (u) {
+        snprintf(field, sizeof field, "%sunits", where);
+        return kn__spec_error(ctx, field, "not a conv2d setting (filters is)");
+    }
+    cJSON *copy = cJSON_Duplicate(L, 1);
+    if (!copy) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "model description: out of memory");
+    cJSON_AddNumberToObject(copy, "units", 1);
+    st = parse_dense(ctx, copy, where, false, NULL, &dense, activation_given);
+    cJSON_Delete(copy);
+    if (st) return st;
+    c->activation = dense.activation;
+    c->no_bias = dense.no_bias;
+    c->kernel_init = dense.kernel_init;
+    c->bias_init = dense.bias_init;
+    c->init_value = dense.init_value;
+    c->l2 = dense.l2;
+    c->alpha = dense.alpha;
+    return KN_OK;
+}
+
+/* Adds layer L (JSON layers[i], any type but dense) to m. */
+static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *t, const char *where,
+                                 bool *activation_given) {
+    char field[96];
+    kn_status st;
+    *activation_given = true;
+    if (strcmp(t, "conv2d") == 0) {
+        kn_conv2d_opts c = {0};
+        if ((st = parse_conv2d(ctx, L, where, &c, activation_given))) return st;
+        return kn_model_add_conv2d(m, &c);
+    }
+    if (strcmp(t, "max_pool2d") == 0 || strcmp(t, "average_pool2d") == 0) {
+        int p[2] = {2, 2}, s[2] = {0, 0};
+        bool same;
+        if ((st = parse_pair(ctx, L, "pool_size", where, p))) return st;
+        if ((st = parse_pair(ctx, L, "strides", where, s))) return st; /* null or missing: the pool size */
+        if ((st = parse_padding(ctx, L, where, &same))) return st;
+        return kn_model_add_pool2d(m, t[0] == 'm' ? KN_POOL_MAX : KN_POOL_AVG, p[0], p[1], s[0], s[1], same);
+    }
+    if (strcmp(t, "global_average_pool2d") == 0) return kn_model_add_global_avg_pool2d(m);
+    if (strcmp(t, "flatten") == 0) return kn_model_add_flatten(m);
+    if (strcmp(t, "reshape") == 0) {
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(L, "target_shape"), *d;
+        snprintf(field, sizeof field, "%starget_shape", where);
+        int n = cJSON_IsArray(ts) ? cJSON_GetArraySize(ts) : 0;
+        if (n < 1 || n > KN_MAX_DIMS - 1)
+            return kn__spec_error(ctx, field, "expected a list of 1 to %d positive sizes, e.g. [28, 28, 1]", KN_MAX_DIMS - 1);
+        int64_t shape[KN_MAX_DIMS];
+        int k = 0;
+        cJSON_ArrayForEach(d, ts) {
+            if (!cJSON_IsNumber(d) || d->valuedouble < 1 || d->valuedouble > (1 << 30) || d->valuedouble != floor(d->valuedouble))
+                return kn__spec_error(ctx, field, "sizes must be positive whole numbers (Keras's -1 is not supported)");
+            shape[k++] = (int64_t)d->valuedouble;
+        }
+        return kn_model_add_reshape(m, shape, n);
+    }
+    if (strcmp(t, "activation") == 0) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(L, "activation");
+        kn_activation act;
+        snprintf(field, sizeof field, "%sactivation", where);
+        if (!cJSON_IsString(a)) return kn__spec_error(ctx, field, "expected a name such as \"relu\"");
+        if (!kn_activation_parse(a->valuestring, &act))
+            return kn__spec_error(ctx, field,
+                                  "unknown activation '%s' (expected relu, leaky_relu, elu, sigmoid, tanh, gelu, softmax, linear)",
+                                  a->valuestring);
+        return kn_model_add_activation(m, act);
+    }
+    for (size_t k = 0; k < sizeof later_layers / sizeof *later_layers; k++)
+        if (strcmp(t, later_layers[k]) == 0)
+            return kn__error(ctx, KN_ERR_UNSUPPORTED, "model description: %stype: '%s' is not implemented yet", where, t);
+    snprintf(field, sizeof field, "%stype", where);
+    return kn__spec_error(ctx, field,
+                          "unknown layer '%s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
+                          "flatten, reshape or activation)", t);
+}
+
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out, kn_spec *spec) {
     if (!ctx || !json || !out || !spec) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -325,26 +464,13 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             if ((st = parse_dense(ctx, L, where, i == n_layers - 1, data, &d, &last_activation_given))) goto done;
             if ((st = kn_model_add_dense_ex(m, &d))) goto done;
             n_dense++;
-        } else if (strcmp(t, "flatten") == 0) {
-            /* Dense layers read their input flattened; a flatten layer changes nothing. */
-            if (n_dense > 0) {
-                st = kn__error(ctx, KN_ERR_UNSUPPORTED, "model description: layers[%d]: flatten after dense is not supported", i);
-                goto done;
-            }
         } else {
-            for (size_t k = 0; k < sizeof later_layers / sizeof *later_layers; k++)
-                if (strcmp(t, later_layers[k]) == 0) {
-                    st = kn__error(ctx, KN_ERR_UNSUPPORTED, "model description: layers[%d].type: '%s' is not implemented yet", i, t);
-                    goto done;
-                }
-            char f[40];
-            snprintf(f, sizeof f, "layers[%d].type", i);
-            st = kn__spec_error(ctx, f, "unknown layer '%s' (expected dense or flatten)", t);
-            goto done;
+            if ((st = add_other_layer(ctx, m, L, t, where, &last_activation_given))) goto done;
+            n_dense += strcmp(t, "conv2d") == 0;
         }
         i++;
     }
-    if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense layer"); goto done; }
+    if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense or conv2d layer"); goto done; }
 
     bool classification = !data || kn_dataset_classes(data) > 0;
     /* loss, or from the data: sparse categorical cross-entropy or mean squared error */

@@ -32,6 +32,14 @@ static void add_initializer(cJSON *layer, const char *key, kn_init kind, float v
     if (config) cJSON_AddNumberToObject(config, "value", shortest(value));
 }
 
+/* A window's two sizes as Keras writes them: [h, w]. */
+static void add_pair(cJSON *layer, const char *key, int h, int w) {
+    cJSON *a = cJSON_AddArrayToObject(layer, key);
+    if (!a) return;
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(h));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(w));
+}
+
 cJSON *kn__model_to_cjson(const kn_model *m) {
     if (m->classic) return kn__classic_to_cjson(m);
     cJSON *root = cJSON_CreateObject();
@@ -42,20 +50,49 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)m->input_shape[i]));
     cJSON *layers = cJSON_AddArrayToObject(root, "layers");
     for (int i = 0; layers && i < m->n_layers; i++) {
-        const kn_dense_opts *o = &m->layers[i].opts;
+        const kn__layer *K = &m->layers[i];
         cJSON *L = cJSON_CreateObject();
         if (!L) break;
-        cJSON_AddStringToObject(L, "type", "dense");
-        cJSON_AddNumberToObject(L, "units", (double)o->units);
-        cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
-        cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
-        add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
-        add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
-        if (o->l2 > 0) {
-            cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
-            if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
+        cJSON_AddStringToObject(L, "type", kn__layer_type(K));
+        if (K->kind == KN__LAYER_DENSE) {
+            const kn_dense_opts *o = &K->u.dense;
+            cJSON_AddNumberToObject(L, "units", (double)o->units);
+            cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
+            cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
+            add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
+            add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
+            if (o->l2 > 0) {
+                cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
+                if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
+            }
+            if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
+        } else if (K->kind == KN__LAYER_CONV2D) {
+            const kn_conv2d_opts *o = &K->u.conv;
+            cJSON_AddNumberToObject(L, "filters", (double)o->filters);
+            add_pair(L, "kernel_size", o->kernel_h, o->kernel_w);
+            add_pair(L, "strides", o->stride_h, o->stride_w);
+            cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
+            add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
+            cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
+            cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
+            add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
+            add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
+            if (o->l2 > 0) {
+                cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
+                if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
+            }
+            if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
+        } else if (K->kind == KN__LAYER_MAX_POOL2D || K->kind == KN__LAYER_AVG_POOL2D) {
+            const kn__pool_opts *p = &K->u.pool;
+            add_pair(L, "pool_size", p->pool_h, p->pool_w);
+            add_pair(L, "strides", p->stride_h, p->stride_w);
+            cJSON_AddStringToObject(L, "padding", p->same ? "same" : "valid");
+        } else if (K->kind == KN__LAYER_RESHAPE) {
+            cJSON *t = cJSON_AddArrayToObject(L, "target_shape");
+            for (int d = 0; t && d < K->ndim; d++) cJSON_AddItemToArray(t, cJSON_CreateNumber((double)K->shape[d]));
+        } else if (K->kind == KN__LAYER_ACTIVATION) {
+            cJSON_AddStringToObject(L, "activation", kn_activation_name(K->u.activation));
         }
-        if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
         cJSON_AddItemToArray(layers, L);
     }
     if (m->compiled) {

@@ -47,10 +47,109 @@ void kn_model_free(kn_model *m) {
     kn__free(m->ctx, m);
 }
 
+const char *kn__layer_type(const kn__layer *L) {
+    static const char *const names[] = {"dense", "conv2d", "max_pool2d", "average_pool2d", "global_average_pool2d",
+                                        "flatten", "reshape", "activation"};
+    return names[L->kind];
+}
+
+/* The per-sample shape going into layer i (the model's input, or layer i-1's output). */
+static int layer_input(const kn_model *m, int i, int64_t shape[KN_MAX_DIMS], int64_t *features) {
+    const int64_t *s = i ? m->layers[i - 1].shape : m->input_shape;
+    int ndim = i ? m->layers[i - 1].ndim : m->input_ndim;
+    memcpy(shape, s, (size_t)ndim * sizeof *s);
+    if (features) *features = i ? m->layers[i - 1].features : m->in_features;
+    return ndim;
+}
+
+static int count_kind(const kn_model *m, kn__layer_kind kind) {
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++) n += m->layers[i].kind == kind;
+    return n;
+}
+
+/* Checks a layer may be added now (errors name it as layers[i] type). */
+static kn_status can_add(kn_model *m, const char *type) {
+    if (m->classic) return kn__error(m->ctx, KN_ERR_STATE, "model: a %s has no layers", m->classic->name);
+    if (m->compiled)
+        return kn__error(m->ctx, KN_ERR_STATE, "layers[%d] %s: cannot add layers after compile", m->n_layers, type);
+    if (m->n_layers >= KN__MAX_LAYERS)
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "layers[%d] %s: more than %d layers", m->n_layers, type,
+                         KN__MAX_LAYERS);
+    return KN_OK;
+}
+
+/* Appends L, its shape set (ndim dims in L->shape); computes its feature count. */
+static kn_status push_layer(kn_model *m, kn__layer *L) {
+    int64_t f = 1;
+    for (int d = 0; d < L->ndim; d++) f *= L->shape[d];
+    L->features = f;
+    if (m->n_layers == m->cap_layers) {
+        int cap = m->cap_layers ? m->cap_layers * 2 : 8;
+        kn__layer *nl = kn__calloc(m->ctx, (size_t)cap, sizeof *nl);
+        if (!nl) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
+        if (m->n_layers) memcpy(nl, m->layers, (size_t)m->n_layers * sizeof *nl);
+        kn__free(m->ctx, m->layers);
+        m->layers = nl;
+        m->cap_layers = cap;
+    }
+    m->layers[m->n_layers++] = *L;
+    return KN_OK;
+}
+
+/* An image layer's input: (height, width, channels). */
+static kn_status image_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]) {
+    int64_t f;
+    int ndim = layer_input(m, m->n_layers, shape, &f);
+    if (ndim != 3) {
+        char s[96];
+        int used = snprintf(s, sizeof s, "(");
+        for (int d = 0; d < ndim; d++) used += snprintf(s + used, sizeof s - (size_t)used, "%s%lld", d ? ", " : "", (long long)shape[d]);
+        snprintf(s + used, sizeof s - (size_t)used, "%s)", ndim == 1 ? "," : "");
+        return kn__error(m->ctx, KN_ERR_SHAPE,
+                         "layers[%d] %s: needs an image input (height, width, channels), got %s%s", m->n_layers, type, s,
+                         ndim == 1 ? " (give the model an input_shape such as [28, 28, 1], or reshape)" : "");
+    }
+    return KN_OK;
+}
+
+/* One spatial dimension of a window's output, as the graph computes it; false when a
+ * 'valid' window does not fit. */
+static bool out_dim(int64_t in, int k, int s, int d, bool same, int64_t *out) {
+    int64_t span = (int64_t)(k - 1) * d + 1;
+    if (same) {
+        *out = (in + s - 1) / s;
+        return true;
+    }
+    if (span > in) return false;
+    *out = (in - span) / s + 1;
+    return true;
+}
+
+static kn_status check_init(kn_model *m, const char *type, kn_activation act, float l2, kn_init ki, kn_init bi,
+                            bool no_bias, float init_value) {
+    int i = m->n_layers;
+    if ((unsigned)act >= KN_ACTIVATION_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: unknown activation %d", i, type, (int)act);
+    if (!(l2 >= 0) || !isfinite(l2))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: l2 is %g (must be >= 0)", i, type, (double)l2);
+    if ((unsigned)ki >= KN_INIT_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: unknown kernel initializer", i, type);
+    if ((unsigned)bi >= KN_INIT_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: unknown bias initializer %d", i, type, (int)bi);
+    if (bi == KN_INIT_ORTHOGONAL && !no_bias)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT,
+                         "layers[%d] %s: bias_init orthogonal needs a matrix (a bias is a vector)", i, type);
+    if (!isfinite(init_value))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: init_value is %g (must be finite)", i, type,
+                         (double)init_value);
+    return KN_OK;
+}
+
 kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
     if (m->classic) return kn__error(m->ctx, KN_ERR_STATE, "model: a %s has no layers", m->classic->name);
-    int index = m->n_layers;
+    int index = count_kind(m, KN__LAYER_DENSE);
     if (m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "dense_%d: cannot add layers after compile", index);
     if (opts->units <= 0 || opts->units > (1LL << 24))
         return kn__error(m->ctx, KN_ERR_SHAPE, "dense_%d: units is %lld (must be in [1, 2^24])", index,
@@ -70,21 +169,164 @@ kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
     if (!isfinite(opts->init_value))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: init_value is %g (must be finite)", index,
                          (double)opts->init_value);
-    if (m->n_layers == m->cap_layers) {
-        int cap = m->cap_layers ? m->cap_layers * 2 : 8;
-        kn__dense_layer *nl = kn__calloc(m->ctx, (size_t)cap, sizeof *nl);
-        if (!nl) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "model: out of memory");
-        if (m->n_layers) memcpy(nl, m->layers, (size_t)m->n_layers * sizeof *nl);
-        kn__free(m->ctx, m->layers);
-        m->layers = nl;
-        m->cap_layers = cap;
-    }
-    kn__dense_layer layer = {.opts = *opts};
+    kn_status st = can_add(m, "dense");
+    if (st) return st;
+    kn__layer layer = {.kind = KN__LAYER_DENSE, .u.dense = *opts, .shape = {opts->units}, .ndim = 1, .index = index};
     /* bias_init's zero value means the default, zeros (kiln.h): stored as what it means, so
      * the graph and the written description need no rule of their own */
-    if (layer.opts.bias_init == KN_INIT_GLOROT_UNIFORM) layer.opts.bias_init = KN_INIT_ZEROS;
-    m->layers[m->n_layers++] = layer;
-    return KN_OK;
+    if (layer.u.dense.bias_init == KN_INIT_GLOROT_UNIFORM) layer.u.dense.bias_init = KN_INIT_ZEROS;
+    return push_layer(m, &layer);
+}
+
+kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts) {
+    if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add(m, "conv2d");
+    if (st) return st;
+    int i = m->n_layers;
+    kn_conv2d_opts o = *opts;
+    if (!o.stride_h) o.stride_h = 1;
+    if (!o.stride_w) o.stride_w = 1;
+    if (!o.dilation_h) o.dilation_h = 1;
+    if (!o.dilation_w) o.dilation_w = 1;
+    if (o.bias_init == KN_INIT_GLOROT_UNIFORM) o.bias_init = KN_INIT_ZEROS; /* as dense: 0 means zeros */
+    if (o.filters <= 0 || o.filters > (1LL << 24))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] conv2d: filters is %lld (must be in [1, 2^24])", i,
+                         (long long)o.filters);
+    int v[6] = {o.kernel_h, o.kernel_w, o.stride_h, o.stride_w, o.dilation_h, o.dilation_w};
+    for (int k = 0; k < 6; k++)
+        if (v[k] < 1 || v[k] > 255)
+            return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT,
+                             "layers[%d] conv2d: kernel %dx%d, strides %dx%d, dilation %dx%d: each must be in [1, 255]",
+                             i, o.kernel_h, o.kernel_w, o.stride_h, o.stride_w, o.dilation_h, o.dilation_w);
+    if ((st = check_init(m, "conv2d", o.activation, o.l2, o.kernel_init, o.bias_init, o.no_bias, o.init_value)))
+        return st;
+    int64_t in[KN_MAX_DIMS];
+    if ((st = image_input(m, "conv2d", in))) return st;
+    kn__layer L = {.kind = KN__LAYER_CONV2D, .u.conv = o, .ndim = 3, .index = count_kind(m, KN__LAYER_CONV2D)};
+    if (!out_dim(in[0], o.kernel_h, o.stride_h, o.dilation_h, o.same, &L.shape[0]) ||
+        !out_dim(in[1], o.kernel_w, o.stride_w, o.dilation_w, o.same, &L.shape[1]))
+        return kn__error(m->ctx, KN_ERR_SHAPE,
+                         "layers[%d] conv2d: kernel %dx%d (dilation %dx%d) is larger than its input (%lld, %lld, %lld) "
+                         "under 'valid' padding", i, o.kernel_h, o.kernel_w, o.dilation_h, o.dilation_w,
+                         (long long)in[0], (long long)in[1], (long long)in[2]);
+    if ((int64_t)o.kernel_h * o.kernel_w * in[2] > (1LL << 24))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] conv2d: kernel %dx%d over %lld channels is too large", i,
+                         o.kernel_h, o.kernel_w, (long long)in[2]);
+    L.shape[2] = o.filters;
+    return push_layer(m, &L);
+}
+
+kn_status kn_model_add_pool2d(kn_model *m, kn_pool_kind kind, int pool_h, int pool_w, int stride_h, int stride_w,
+                              bool same) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    const char *type = kind == KN_POOL_AVG ? "average_pool2d" : "max_pool2d";
+    if (kind != KN_POOL_MAX && kind != KN_POOL_AVG)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] pool2d: unknown kind %d", m->n_layers, (int)kind);
+    kn_status st = can_add(m, type);
+    if (st) return st;
+    int i = m->n_layers;
+    kn__pool_opts p = {pool_h, pool_w, stride_h ? stride_h : pool_h, stride_w ? stride_w : pool_w, same};
+    int v[4] = {p.pool_h, p.pool_w, p.stride_h, p.stride_w};
+    for (int k = 0; k < 4; k++)
+        if (v[k] < 1 || v[k] > 255)
+            return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: pool %dx%d, strides %dx%d: each must be in [1, 255]",
+                             i, type, p.pool_h, p.pool_w, p.stride_h, p.stride_w);
+    int64_t in[KN_MAX_DIMS];
+    if ((st = image_input(m, type, in))) return st;
+    kn__layer L = {.kind = kind == KN_POOL_AVG ? KN__LAYER_AVG_POOL2D : KN__LAYER_MAX_POOL2D, .u.pool = p, .ndim = 3};
+    if (!out_dim(in[0], p.pool_h, p.stride_h, 1, same, &L.shape[0]) || !out_dim(in[1], p.pool_w, p.stride_w, 1, same, &L.shape[1]))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: pool %dx%d is larger than its input (%lld, %lld, %lld) under "
+                         "'valid' padding", i, type, p.pool_h, p.pool_w, (long long)in[0], (long long)in[1], (long long)in[2]);
+    L.shape[2] = in[2];
+    return push_layer(m, &L);
+}
+
+kn_status kn_model_add_global_avg_pool2d(kn_model *m) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add(m, "global_average_pool2d");
+    if (st) return st;
+    int64_t in[KN_MAX_DIMS];
+    if ((st = image_input(m, "global_average_pool2d", in))) return st;
+    if (in[0] > 255 || in[1] > 255)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] global_average_pool2d: input %lldx%lld is larger than 255x255",
+                         m->n_layers, (long long)in[0], (long long)in[1]);
+    kn__layer L = {.kind = KN__LAYER_GLOBAL_AVG_POOL2D, .shape = {in[2]}, .ndim = 1};
+    return push_layer(m, &L);
+}
+
+kn_status kn_model_add_flatten(kn_model *m) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add(m, "flatten");
+    if (st) return st;
+    int64_t in[KN_MAX_DIMS], f;
+    layer_input(m, m->n_layers, in, &f);
+    kn__layer L = {.kind = KN__LAYER_FLATTEN, .shape = {f}, .ndim = 1};
+    return push_layer(m, &L);
+}
+
+kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
+    if (!m || (!shape && ndim)) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add(m, "reshape");
+    if (st) return st;
+    int i = m->n_layers;
+    if (ndim < 1 || ndim > KN_MAX_DIMS - 1)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %d dimensions (1 to %d allowed)", i,
+                         ndim, KN_MAX_DIMS - 1);
+    int64_t in[KN_MAX_DIMS], f, n = 1;
+    layer_input(m, i, in, &f);
+    kn__layer L = {.kind = KN__LAYER_RESHAPE, .ndim = ndim};
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 1 || shape[d] > (1LL << 31))
+            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape[%d] is %lld (must be positive)", i, d,
+                             (long long)shape[d]);
+        n *= shape[d];
+        if (n > (1LL << 40)) break;
+        L.shape[d] = shape[d];
+    }
+    if (n != f)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %lld values, its input %lld", i,
+                         (long long)n, (long long)f);
+    return push_layer(m, &L);
+}
+
+kn_status kn_model_add_activation(kn_model *m, kn_activation activation) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add(m, "activation");
+    if (st) return st;
+    if ((unsigned)activation >= KN_ACTIVATION_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] activation: unknown activation %d", m->n_layers,
+                         (int)activation);
+    kn__layer L = {.kind = KN__LAYER_ACTIVATION, .u.activation = activation};
+    L.ndim = layer_input(m, m->n_layers, L.shape, NULL);
+    return push_layer(m, &L);
+}
+
+/* The activation of layer L, or NULL when it has none. */
+static kn_activation *layer_activation(kn__layer *L) {
+    switch (L->kind) {
+    case KN__LAYER_DENSE: return &L->u.dense.activation;
+    case KN__LAYER_CONV2D: return &L->u.conv.activation;
+    case KN__LAYER_ACTIVATION: return &L->u.activation;
+    default: return NULL;
+    }
+}
+
+/* Floats of layer i's kernel and bias (0 for layers without). */
+static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64_t *bias) {
+    const kn__layer *L = &m->layers[i];
+    int64_t in[KN_MAX_DIMS], f;
+    int ndim = layer_input(m, i, in, &f);
+    kshape[0] = kshape[1] = 0;
+    *bias = 0;
+    if (L->kind == KN__LAYER_DENSE) {
+        kshape[0] = f;
+        kshape[1] = L->u.dense.units;
+        *bias = L->u.dense.no_bias ? 0 : L->u.dense.units;
+    } else if (L->kind == KN__LAYER_CONV2D && ndim == 3) {
+        kshape[0] = (int64_t)L->u.conv.kernel_h * L->u.conv.kernel_w * in[2];
+        kshape[1] = L->u.conv.filters;
+        *bias = L->u.conv.no_bias ? 0 : L->u.conv.filters;
+    }
 }
 
 kn_status kn_model_add_dense(kn_model *m, int64_t units, kn_activation activation) {
@@ -113,12 +355,13 @@ bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch,
 }
 
 void kn__model_set_last_activation(kn_model *m, kn_activation a) {
-    if (m->n_layers) m->layers[m->n_layers - 1].opts.activation = a;
+    kn_activation *act = m->n_layers ? layer_activation(&m->layers[m->n_layers - 1]) : NULL;
+    if (act) *act = a;
 }
 
 int64_t kn_model_output_size(const kn_model *m) {
     if (m->classic) return m->c_outputs;
-    return m->n_layers ? m->layers[m->n_layers - 1].opts.units : m->in_features;
+    return m->n_layers ? m->layers[m->n_layers - 1].features : m->in_features;
 }
 int64_t kn_model_input_size(const kn_model *m) { return m->in_features; }
 
@@ -128,11 +371,11 @@ const char *kn_model_type(const kn_model *m) { return m && m->classic ? m->class
 
 int64_t kn_model_param_count(const kn_model *m) {
     if (m->classic) return kn__classic_param_count(m);
-    int64_t n = 0, in = m->in_features;
+    int64_t n = 0;
     for (int i = 0; i < m->n_layers; i++) {
-        const kn_dense_opts *o = &m->layers[i].opts;
-        n += in * o->units + (o->no_bias ? 0 : o->units);
-        in = o->units;
+        int64_t k[2], b;
+        layer_param_sizes(m, i, k, &b);
+        n += k[0] * k[1] + b;
     }
     return n;
 }
@@ -148,7 +391,8 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     if (!(opts->optimizer.learning_rate > 0) || !isfinite(opts->optimizer.learning_rate))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: learning_rate %g must be positive",
                          (double)opts->optimizer.learning_rate);
-    kn_activation last = m->layers[m->n_layers - 1].opts.activation;
+    kn_activation *lastp = layer_activation(&m->layers[m->n_layers - 1]);
+    kn_activation last = lastp ? *lastp : KN_LINEAR;
     int64_t outputs = kn_model_output_size(m);
     if (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
@@ -175,32 +419,84 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     m->y = sparse ? kn_input(g, KN_I32, (int64_t[]){KN_BATCH}, 1, "labels")
                   : kn_input(g, KN_F32, (int64_t[]){KN_BATCH, outputs}, 2, "targets");
     kn_tensor *h = m->x, *reg = NULL;
-    int64_t in = m->in_features;
     for (int i = 0; i < m->n_layers; i++) {
-        kn__dense_layer *L = &m->layers[i];
-        const kn_dense_opts *o = &L->opts;
+        kn__layer *L = &m->layers[i];
+        int64_t in[KN_MAX_DIMS], f;
+        layer_input(m, i, in, &f);
         char name[48];
-        snprintf(name, sizeof name, "dense_%d/kernel", i);
-        L->kernel = kn_param(g, (int64_t[]){in, o->units}, 2, o->kernel_init, name);
-        if (L->kernel) L->kernel->init_value = o->init_value;
-        h = kn_matmul(g, h, L->kernel); /* (batch, in) x (in, units) -> (batch, units) */
-        L->bias = NULL;
-        if (!o->no_bias) {
-            snprintf(name, sizeof name, "dense_%d/bias", i);
-            L->bias = kn_param(g, (int64_t[]){o->units}, 1, o->bias_init, name);
-            if (L->bias) L->bias->init_value = o->init_value;
-            h = kn_add(g, h, L->bias);
+        L->kernel = L->bias = NULL;
+        kn_activation act = KN_LINEAR;
+        float alpha = 0, l2 = 0;
+        switch (L->kind) {
+        case KN__LAYER_DENSE: {
+            const kn_dense_opts *o = &L->u.dense;
+            if (h && h->ndim != 2) h = kn_reshape(g, h, (int64_t[]){-1, f}, 2); /* Dense flattens its input */
+            snprintf(name, sizeof name, "dense_%d/kernel", L->index);
+            L->kernel = kn_param(g, (int64_t[]){f, o->units}, 2, o->kernel_init, name);
+            if (L->kernel) L->kernel->init_value = o->init_value;
+            h = kn_matmul(g, h, L->kernel); /* (batch, in) x (in, units) -> (batch, units) */
+            if (!o->no_bias) {
+                snprintf(name, sizeof name, "dense_%d/bias", L->index);
+                L->bias = kn_param(g, (int64_t[]){o->units}, 1, o->bias_init, name);
+                if (L->bias) L->bias->init_value = o->init_value;
+                h = kn_add(g, h, L->bias);
+            }
+            act = o->activation;
+            alpha = o->alpha;
+            l2 = o->l2;
+            break;
         }
-        float alpha = o->alpha ? o->alpha : o->activation == KN_LEAKY_RELU ? 0.2f : 1.0f;
-        h = kn__act_alpha(g, h, o->activation, alpha);
-        if (o->l2 > 0) {
+        case KN__LAYER_CONV2D: {
+            const kn_conv2d_opts *o = &L->u.conv;
+            if (h && h->ndim != 4) h = kn_reshape(g, h, (int64_t[]){-1, in[0], in[1], in[2]}, 4);
+            snprintf(name, sizeof name, "conv2d_%d/kernel", L->index);
+            L->kernel = kn_param(g, (int64_t[]){(int64_t)o->kernel_h * o->kernel_w * in[2], o->filters}, 2,
+                                 o->kernel_init, name);
+            if (L->kernel) {
+                L->kernel->init_value = o->init_value;
+                L->kernel->init_rf = (int64_t)o->kernel_h * o->kernel_w;
+            }
+            h = kn_conv2d(g, h, L->kernel, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
+                          o->dilation_w, o->same);
+            if (!o->no_bias) {
+                snprintf(name, sizeof name, "conv2d_%d/bias", L->index);
+                L->bias = kn_param(g, (int64_t[]){o->filters}, 1, o->bias_init, name);
+                if (L->bias) L->bias->init_value = o->init_value;
+                h = kn_add(g, h, L->bias);
+            }
+            act = o->activation;
+            alpha = o->alpha;
+            l2 = o->l2;
+            break;
+        }
+        case KN__LAYER_MAX_POOL2D:
+        case KN__LAYER_AVG_POOL2D: {
+            const kn__pool_opts *p = &L->u.pool;
+            if (h && h->ndim != 4) h = kn_reshape(g, h, (int64_t[]){-1, in[0], in[1], in[2]}, 4);
+            h = L->kind == KN__LAYER_MAX_POOL2D ? kn_max_pool2d(g, h, p->pool_h, p->pool_w, p->stride_h, p->stride_w, p->same)
+                                                : kn_avg_pool2d(g, h, p->pool_h, p->pool_w, p->stride_h, p->stride_w, p->same);
+            break;
+        }
+        case KN__LAYER_GLOBAL_AVG_POOL2D:
+            if (h && h->ndim != 4) h = kn_reshape(g, h, (int64_t[]){-1, in[0], in[1], in[2]}, 4);
+            h = kn_global_avg_pool2d(g, h);
+            break;
+        case KN__LAYER_ACTIVATION: act = L->u.activation; break;
+        case KN__LAYER_FLATTEN:
+        case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
+        }
+        if (act != KN_LINEAR) {
+            if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;
+            h = kn__act_alpha(g, h, act, alpha);
+        }
+        if (l2 > 0) {
             g->build_phase = KN_PHASE_LOSS;
-            kn_tensor *r = kn_scale(g, kn_sum_squares(g, L->kernel), o->l2);
+            kn_tensor *r = kn_scale(g, kn_sum_squares(g, L->kernel), l2);
             reg = reg ? kn_add(g, reg, r) : r;
             g->build_phase = KN_PHASE_FORWARD;
         }
-        in = o->units;
     }
+    if (h && h->ndim != 2) h = kn_reshape(g, h, (int64_t[]){-1, outputs}, 2); /* (batch, outputs) */
     m->out = h;
     m->pred = h;
     g->build_phase = KN_PHASE_LOSS;
@@ -288,24 +584,26 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
 int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_t *total_floats) {
     int n = 0;
     size_t off = 0;
-    int64_t in = m->in_features;
     for (int i = 0; i < m->n_layers; i++) {
-        const kn_dense_opts *o = &m->layers[i].opts;
+        const kn__layer *L = &m->layers[i];
+        int64_t k[2], b;
+        layer_param_sizes(m, i, k, &b);
+        if (!k[0]) continue;
         for (int part = 0; part < 2; part++) {
-            if (part == 1 && o->no_bias) continue;
+            if (part == 1 && !b) continue;
+            size_t numel = (size_t)(part ? b : k[0] * k[1]);
             if (n < max) {
                 kn__param_spec *p = &out[n];
-                snprintf(p->name, sizeof p->name, "dense_%d/%s", i, part ? "bias" : "kernel");
+                snprintf(p->name, sizeof p->name, "%s_%d/%s", kn__layer_type(L), L->index, part ? "bias" : "kernel");
                 p->ndim = part ? 1 : 2;
-                p->shape[0] = part ? o->units : in;
-                p->shape[1] = part ? 0 : o->units;
-                p->numel = (size_t)(part ? o->units : in * o->units);
+                p->shape[0] = part ? b : k[0];
+                p->shape[1] = part ? 0 : k[1];
+                p->numel = numel;
                 p->offset = off;
             }
-            off += ((part ? (size_t)o->units : (size_t)(in * o->units)) + 15) / 16 * 16; /* as compile.c */
+            off += (numel + 15) / 16 * 16; /* as compile.c */
             n++;
         }
-        in = o->units;
     }
     if (total_floats) *total_floats = off;
     return n;
@@ -346,7 +644,15 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
     /* large batches run in chunks as large as 64 MB of activations allow (up to 4096 rows),
      * so their products are large enough to thread */
     double row_bytes = (double)m->in_features;
-    for (int i = 0; i < m->n_layers; i++) row_bytes += 4.0 * (double)m->layers[i].opts.units;
+    for (int i = 0; i < m->n_layers; i++) {
+        const kn__layer *L = &m->layers[i];
+        row_bytes += 4.0 * (double)L->features;
+        if (L->kind == KN__LAYER_CONV2D) { /* its im2col columns, and their gradient */
+            int64_t k[2], b;
+            layer_param_sizes(m, i, k, &b);
+            row_bytes += 2.0 * (double)(L->shape[0] * L->shape[1]) * (double)k[0];
+        }
+    }
     int64_t cap = (int64_t)(64e6 / (row_bytes * sizeof(float)));
     cap = cap < KN_DEFAULT_EVAL_BATCH ? KN_DEFAULT_EVAL_BATCH : cap > 4096 ? 4096 : cap;
     kn_status st = kn__model_ensure_graph(m, n < cap ? (n > 1 ? n : 1) : cap, false);
@@ -392,10 +698,56 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         kn__classic_summary(m, buf, size);
         return;
     }
-    size_t used = (size_t)snprintf(buf, size, "sequential: input %lld", (long long)m->in_features);
-    for (int i = 0; i < m->n_layers && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, " -> dense %lld %s", (long long)m->layers[i].opts.units,
-                                 kn_activation_name(m->layers[i].opts.activation));
+    size_t used;
+    if (m->input_ndim == 1) {
+        used = (size_t)snprintf(buf, size, "sequential: input %lld", (long long)m->in_features);
+    } else {
+        used = (size_t)snprintf(buf, size, "sequential: input (");
+        for (int d = 0; d < m->input_ndim && used < size; d++)
+            used += (size_t)snprintf(buf + used, size - used, "%s%lld", d ? ", " : "", (long long)m->input_shape[d]);
+        if (used < size) used += (size_t)snprintf(buf + used, size - used, ")");
+    }
+    for (int i = 0; i < m->n_layers && used < size; i++) {
+        const kn__layer *L = &m->layers[i];
+        switch (L->kind) {
+        case KN__LAYER_DENSE:
+            used += (size_t)snprintf(buf + used, size - used, " -> dense %lld %s", (long long)L->u.dense.units,
+                                     kn_activation_name(L->u.dense.activation));
+            break;
+        case KN__LAYER_CONV2D: {
+            const kn_conv2d_opts *o = &L->u.conv;
+            used += (size_t)snprintf(buf + used, size - used, " -> conv2d %lld %dx%d", (long long)o->filters, o->kernel_h,
+                                     o->kernel_w);
+            if (used < size && (o->stride_h > 1 || o->stride_w > 1))
+                used += (size_t)snprintf(buf + used, size - used, " stride %dx%d", o->stride_h, o->stride_w);
+            if (used < size && (o->dilation_h > 1 || o->dilation_w > 1))
+                used += (size_t)snprintf(buf + used, size - used, " dilation %dx%d", o->dilation_h, o->dilation_w);
+            if (used < size)
+                used += (size_t)snprintf(buf + used, size - used, "%s %s", o->same ? " same" : "",
+                                         kn_activation_name(o->activation));
+            break;
+        }
+        case KN__LAYER_MAX_POOL2D:
+        case KN__LAYER_AVG_POOL2D: {
+            const kn__pool_opts *p = &L->u.pool;
+            used += (size_t)snprintf(buf + used, size - used, " -> %s %dx%d", kn__layer_type(L), p->pool_h, p->pool_w);
+            if (used < size && (p->stride_h != p->pool_h || p->stride_w != p->pool_w))
+                used += (size_t)snprintf(buf + used, size - used, " stride %dx%d", p->stride_h, p->stride_w);
+            if (used < size && p->same) used += (size_t)snprintf(buf + used, size - used, " same");
+            break;
+        }
+        case KN__LAYER_ACTIVATION:
+            used += (size_t)snprintf(buf + used, size - used, " -> activation %s", kn_activation_name(L->u.activation));
+            break;
+        case KN__LAYER_RESHAPE:
+            used += (size_t)snprintf(buf + used, size - used, " -> reshape (");
+            for (int d = 0; d < L->ndim && used < size; d++)
+                used += (size_t)snprintf(buf + used, size - used, "%s%lld", d ? ", " : "", (long long)L->shape[d]);
+            if (used < size) used += (size_t)snprintf(buf + used, size - used, ")");
+            break;
+        default: used += (size_t)snprintf(buf + used, size - used, " -> %s", kn__layer_type(L)); break;
+        }
+    }
     if (used < size)
         snprintf(buf + used, size - used, " (%lld parameters)", (long long)kn_model_param_count(m));
 }

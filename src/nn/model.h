@@ -6,17 +6,40 @@
 
 #include "graph/graph.h"
 
-typedef struct kn__dense_layer {
-    kn_dense_opts opts;
+typedef enum {
+    KN__LAYER_DENSE, KN__LAYER_CONV2D, KN__LAYER_MAX_POOL2D, KN__LAYER_AVG_POOL2D, KN__LAYER_GLOBAL_AVG_POOL2D,
+    KN__LAYER_FLATTEN, KN__LAYER_RESHAPE, KN__LAYER_ACTIVATION
+} kn__layer_kind;
+
+typedef struct kn__pool_opts {
+    int pool_h, pool_w, stride_h, stride_w;
+    bool same;
+} kn__pool_opts;
+
+/* One layer of a sequential model: its kind and options, the per-sample shape it makes
+ * (as Keras writes it), and its parameters in the current graph. */
+typedef struct kn__layer {
+    kn__layer_kind kind;
+    union {
+        kn_dense_opts dense;
+        kn_conv2d_opts conv;
+        kn__pool_opts pool;
+        kn_activation activation;
+    } u;
+    int64_t shape[KN_MAX_DIMS]; /* output per sample; a reshape's target */
+    int ndim;
+    int64_t features;          /* product of shape */
+    int index;                 /* among layers with parameters of its kind: dense_<index> */
     kn_tensor *kernel, *bias;  /* in the current graph */
-} kn__dense_layer;
+} kn__layer;
+const char *kn__layer_type(const kn__layer *L); /* "conv2d", as the JSON description names it */
 
 struct kn_model {
     kn_ctx *ctx;
     int64_t input_shape[KN_MAX_DIMS];
     int input_ndim;
     int64_t in_features;       /* product of input_shape: Dense flattens its input */
-    kn__dense_layer *layers;
+    kn__layer *layers;
     int n_layers, cap_layers;
 
     bool compiled;

@@ -85,8 +85,26 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
     cJSON_ArrayForEach(L, layers) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(L, "type"), *units = cJSON_GetObjectItemCaseSensitive(L, "units"),
                     *act = cJSON_GetObjectItemCaseSensitive(L, "activation");
-        printf(" %s%s(%g, %s)", L == layers->child ? "" : "-> ", cJSON_IsString(type) ? type->valuestring : "?",
-               cJSON_IsNumber(units) ? units->valuedouble : 0, cJSON_IsString(act) ? act->valuestring : "?");
+        const char *t = cJSON_IsString(type) ? type->valuestring : "?";
+        printf(" %s%s", L == layers->child ? "" : "-> ", t);
+        if (strcmp(t, "dense") == 0) {
+            printf("(%g, %s)", cJSON_IsNumber(units) ? units->valuedouble : 0, cJSON_IsString(act) ? act->valuestring : "?");
+        } else if (strcmp(t, "flatten") != 0 && strcmp(t, "global_average_pool2d") != 0) {
+            /* conv2d(32, kernel_size=[3,3], strides=[1,1], padding=valid, ...): its settings as written */
+            const cJSON *item;
+            bool first = true;
+            putchar('(');
+            cJSON_ArrayForEach(item, L) {
+                if (strcmp(item->string, "type") == 0 || strcmp(item->string, "use_bias") == 0 ||
+                    strstr(item->string, "initializer"))
+                    continue;
+                char *text = cJSON_IsString(item) ? NULL : cJSON_PrintUnformatted(item);
+                printf("%s%s=%s", first ? "" : ", ", item->string, cJSON_IsString(item) ? item->valuestring : text ? text : "?");
+                cJSON_free(text);
+                first = false;
+            }
+            putchar(')');
+        }
     }
     const cJSON *loss = cJSON_GetObjectItemCaseSensitive(arch, "loss"), *opt = cJSON_GetObjectItemCaseSensitive(arch, "optimizer");
     const cJSON *otype = cJSON_GetObjectItemCaseSensitive(opt, "type"), *lr = cJSON_GetObjectItemCaseSensitive(opt, "learning_rate");
