@@ -225,6 +225,11 @@ kn_tensor *kn_add(kn_graph *g, kn_tensor *a, kn_tensor *b); /* same shape, or b 
 kn_tensor *kn_sub(kn_graph *g, kn_tensor *a, kn_tensor *b);
 kn_tensor *kn_mul(kn_graph *g, kn_tensor *a, kn_tensor *b);
 kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s);
+/* Inverted dropout (Keras's): in a training run each element is zeroed with probability
+ * rate in [0, 1) and the others scaled by 1 / (1 - rate); the identity when evaluating or
+ * predicting. Masks come from the context's seed, the optimizer step and the node, so they
+ * do not depend on the thread count and a resumed checkpoint draws them again. */
+kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate);
 kn_tensor *kn_act(kn_graph *g, kn_tensor *x, kn_activation a); /* softmax is over the last dim */
 kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha);
 kn_tensor *kn_relu(kn_graph *g, kn_tensor *x);
@@ -605,6 +610,9 @@ kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);
 kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
+/* Keras's Dropout(rate), rate in [0, 1): zeroes a fraction rate of its input while training
+ * (the others scaled by 1 / (1 - rate)); the identity in evaluation and prediction. */
+kn_status kn_model_add_dropout(kn_model *m, float rate);
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
 /* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,

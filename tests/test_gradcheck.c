@@ -26,8 +26,10 @@ static float frand(void) { /* uniform in [-1, 1) */
     return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
 
+/* A training run (dropout drops) without the backward pass; no update, so the step, and
+ * dropout's mask, stay those of the analytic gradient's run. */
 static float run_loss(kn_graph *g, kn_tensor *loss) {
-    kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_PREDICT);
+    kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_PREDICT | KN_RUN_TRAINING);
     return *(float *)loss->data;
 }
 
@@ -118,6 +120,8 @@ static kn_tensor *b_sub(kn_graph *g, kn_tensor **in, const void *arg) { (void)ar
 static kn_tensor *b_mul(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_mul(g, in[0], in[1]); }
 static kn_tensor *b_scale(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_scale(g, in[0], -1.7f); }
 static kn_tensor *b_copy(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__copy(g, in[0]); }
+/* rate 0.4 on (6, 10): a fixed mask (no update between the runs), some of it dropped */
+static kn_tensor *b_dropout(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_dropout(g, in[0], 0.4f); }
 static kn_tensor *b_transpose(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_transpose(g, in[0]); }
 /* (3, 5) viewed as (5, 3), then squared so the gradient depends on the value */
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -242,6 +246,8 @@ int main(void) {
     gradcheck("scale", b_scale, NULL, &one, NULL);
     gradcheck("copy", b_copy, NULL, &one, NULL);
     gradcheck("transpose", b_transpose, NULL, &one, NULL);
+    case_shapes drop = {.n_in = 1, .ndim = {2}, .shape = {{6, 10}}};
+    gradcheck("dropout 0.4", b_dropout, NULL, &drop, NULL);
     gradcheck("reshape", b_reshape, NULL, &one, NULL);
     gradcheck("sum_rows", b_sum_rows, NULL, &one, NULL);
     gradcheck("sum", b_sum, NULL, &one, NULL);

@@ -88,6 +88,7 @@ double kn__now(void);
 bool kn__all_finite(const float *x, size_t n);
 
 /* RNG streams: distinct purposes never share a stream. */
-enum { KN_STREAM_INIT = 1, KN_STREAM_SHUFFLE = 1000, KN_STREAM_SPLIT = 2000 };
+enum { KN_STREAM_INIT = 1, KN_STREAM_SHUFFLE = 1000, KN_STREAM_SPLIT = 2000,
+       KN_STREAM_DROPOUT = 1 << 21 /* and + 1: above augmentation's 1 << 20 + epoch */ };
 
 #endif

@@ -138,6 +138,16 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
     if (g->fold_stale) kn__graph_refold_now(g);
+    /* Training (only a graph with a backward pass trains, so an inference graph's dropout
+     * is the identity, which simplify removes): dropout draws its masks, keyed by the step
+     * the forward ran at (before this run's update) and its place in a gradient
+     * accumulation, which the backward run of the same batch reads again. */
+    g->training = g->has_backward && (mask & (KN_RUN_TRAINING | KN_PHASE_BACKWARD));
+    if (mask & KN_PHASE_FORWARD) {
+        g->rng_step = g->step;
+        g->rng_micro = g->rng_micro_next;
+        g->rng_micro_next = 0;
+    }
     if ((mask & KN_PHASE_UPDATE) && g->has_optimizer) g->step++; /* the step the update takes */
     if (g->prof_seconds) g->prof_runs++;
     for (int i = 0; i < g->n_nodes; i++) {

@@ -218,6 +218,23 @@ kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s) {
     return finish(g, t);
 }
 
+kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key) {
+    if (g && g->status == KN_OK && !(rate >= 0.0f && rate < 1.0f)) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "dropout: rate %g outside [0, 1)", (double)rate);
+        return NULL;
+    }
+    kn_tensor *t = kn__node(g, KN_OP_DROPOUT, x, NULL, NULL);
+    if (t) {
+        t->fparam[0] = rate;
+        t->iparam[0] = key < 0 ? t->id : key;
+    }
+    return finish(g, t);
+}
+
+/* The mask key is the node's index as built: the same in every graph built the same way
+ * (a model's graph rebuilt for another batch size), whatever the passes do later. */
+kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate) { return kn__dropout_keyed(g, x, rate, -1); }
+
 static kn_tensor *act(kn_graph *g, kn_tensor *x, kn_activation a, float alpha) {
     if ((unsigned)a >= KN_ACTIVATION_COUNT) {
         if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "activation: unknown kind %d", (int)a);

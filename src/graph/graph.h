@@ -38,6 +38,9 @@ typedef enum {
     KN_OP_MAXPOOL2D_GRAD, /* (dy, x) -> dx: dy to each window's first maximum (recomputed) */
     KN_OP_AVGPOOL2D,  /* x (N,H,W,C) -> (N,OH,OW,C): window mean over the valid cells */
     KN_OP_AVGPOOL2D_GRAD, /* dy -> dx of the builder's shape: dy / count to each valid cell */
+    KN_OP_DROPOUT,    /* inverted dropout, rate fparam[0], mask key iparam[0]: in a training run
+                       * a * mask / (1 - rate), the mask drawn from (seed, step, key, element);
+                       * a copy otherwise. Its gradient is a DROPOUT of dy with the same key */
     /* Made by the optimizer's passes (graph/passes/), never differentiated: */
     KN_OP_DENSE,      /* act(op(a) op(b) + bias): iparam[0], [1] transposes, [2] activation
                        * (KN_LINEAR: none), fparam[0] alpha; src[2] bias (n) or NULL */
@@ -61,6 +64,10 @@ enum {
     KN_PHASE_ALL = 0xffu,
     KN_PHASE_TRAIN = KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD | KN_PHASE_UPDATE,
 };
+/* Not a phase (nodes never carry it): a run mask bit saying the run is training, for a
+ * forward run whose backward comes in a later run (fit). A run with KN_PHASE_BACKWARD in a
+ * graph that has a backward pass trains too; every other run evaluates (dropout is off). */
+#define KN_RUN_TRAINING (1u << 8)
 
 enum {
     KN_FLAG_KEEP = 1u << 0,       /* value read by the caller: never reused */
@@ -119,6 +126,10 @@ struct kn_graph {
     size_t naive_bytes;         /* the same tensors, each in its own block */
     kn_optimizer opt;
     int64_t step;               /* optimizer steps taken */
+    bool training;              /* the current run trains (kn__graph_run_phases sets it) */
+    int64_t rng_step;           /* the step of the last forward run: dropout masks' key */
+    int64_t rng_micro;          /* which batch of a gradient accumulation the last forward run was */
+    int64_t rng_micro_next;     /* set by fit for the next forward run (which takes it and clears it) */
     /* the optimizer (graph/passes/): which passes compile runs, what they did */
     unsigned passes;            /* KN_PASS_* bits */
     bool frozen_params;         /* parameters are constants to the fold pass (inference) */
@@ -188,6 +199,8 @@ kn_tensor *kn__im2col(kn_graph *g, kn_tensor *x, const kn__win *w);
 kn_tensor *kn__col2im(kn_graph *g, kn_tensor *cols, const kn__win *w, const int64_t *x_shape);
 kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn__win *w);
 kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, const int64_t *x_shape);
+/* A dropout of x with the given mask key (kn_dropout uses its node's build index). */
+kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key);
 
 /* How b broadcasts onto a in ADD/SUB/MUL: same shape, a row (last dim) or a scalar. */
 typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;

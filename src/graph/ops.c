@@ -360,6 +360,14 @@ static void backward_avgpool(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     kn__grad_accumulate(g, t->src[0], kn__avgpool2d_grad(g, dy, &w, t->src[0]->shape));
 }
 
+/* ------------------------------------------------------------- dropout */
+
+/* dx = dy * mask / (1 - rate): a dropout of dy with the forward's key (the mask is drawn
+ * again, not stored; backward runs in the same training step as its forward). */
+static void backward_dropout(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__grad_accumulate(g, t->src[0], kn__dropout_keyed(g, dy, t->fparam[0], t->iparam[0]));
+}
+
 /* Fused ops get their shapes from the pass that makes them. */
 static bool infer_fused(kn_graph *g, kn_tensor *t) { (void)g; (void)t; return true; }
 
@@ -391,6 +399,7 @@ static const kn_op_info op_table[] = {
     [KN_OP_MAXPOOL2D_GRAD] = {"max_pool2d_grad", 2, infer_maxpool_grad, NULL, kn__cpu_maxpool2d_grad},
     [KN_OP_AVGPOOL2D] = {"avg_pool2d", 1, infer_pool, backward_avgpool, kn__cpu_avgpool2d},
     [KN_OP_AVGPOOL2D_GRAD] = {"avg_pool2d_grad", 1, infer_avgpool_grad, NULL, kn__cpu_avgpool2d_grad},
+    [KN_OP_DROPOUT] = {"dropout", 1, infer_same, backward_dropout, kn__cpu_dropout},
     [KN_OP_DENSE] = {"dense", 2, infer_fused, NULL, kn__cpu_dense},
     [KN_OP_MATMUL_ACT_GRAD] = {"matmul_act_grad", 3, infer_fused, NULL, kn__cpu_matmul_act_grad},
     [KN_OP_ELEMENTWISE] = {"elementwise", 1, infer_fused, NULL, kn__cpu_elementwise},

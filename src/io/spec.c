@@ -1,7 +1,7 @@
 /* spec.c — the JSON model description (Keras's vocabulary, see INTERFACE.md) into a
  * sequential model and its compile/fit settings. Every error names the field at fault;
  * values the description leaves out come from the data, then from Keras's defaults.
- * batch_normalization and dropout are recognised and refused until they exist. */
+ * batch_normalization is recognised and refused until it exists. */
 #include "core/core.h"
 #include "spec.h"
 #include "classic/model.h"
@@ -10,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const later_layers[] = {"batch_normalization", "dropout"};
+static const char *const later_layers[] = {"batch_normalization"};
 
 /* Line and column of a byte offset, for parse errors. */
 static void line_col(const char *text, const char *at, int *line, int *col) {
@@ -374,13 +374,21 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                                   a->valuestring);
         return kn_model_add_activation(m, act);
     }
+    if (strcmp(t, "dropout") == 0) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(L, "rate");
+        snprintf(field, sizeof field, "%srate", where);
+        if (!r) return kn__spec_error(ctx, field, "missing (the fraction of inputs to drop, in [0, 1), e.g. 0.5)");
+        if (!cJSON_IsNumber(r) || !(r->valuedouble >= 0 && r->valuedouble < 1))
+            return kn__spec_error(ctx, field, "expected a number in [0, 1), e.g. 0.5");
+        return kn_model_add_dropout(m, (float)r->valuedouble);
+    }
     for (size_t k = 0; k < sizeof later_layers / sizeof *later_layers; k++)
         if (strcmp(t, later_layers[k]) == 0)
             return kn__error(ctx, KN_ERR_UNSUPPORTED, "model description: %stype: '%s' is not implemented yet", where, t);
     snprintf(field, sizeof field, "%stype", where);
     return kn__spec_error(ctx, field,
                           "unknown layer '%s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
-                          "flatten, reshape or activation)", t);
+                          "flatten, reshape, activation or dropout)", t);
 }
 
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out, kn_spec *spec) {

@@ -92,6 +92,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             for (int d = 0; t && d < K->ndim; d++) cJSON_AddItemToArray(t, cJSON_CreateNumber((double)K->shape[d]));
         } else if (K->kind == KN__LAYER_ACTIVATION) {
             cJSON_AddStringToObject(L, "activation", kn_activation_name(K->u.activation));
+        } else if (K->kind == KN__LAYER_DROPOUT) {
+            cJSON_AddNumberToObject(L, "rate", shortest(K->u.rate));
         }
         cJSON_AddItemToArray(layers, L);
     }

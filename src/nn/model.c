@@ -49,7 +49,7 @@ void kn_model_free(kn_model *m) {
 
 const char *kn__layer_type(const kn__layer *L) {
     static const char *const names[] = {"dense", "conv2d", "max_pool2d", "average_pool2d", "global_average_pool2d",
-                                        "flatten", "reshape", "activation"};
+                                        "flatten", "reshape", "activation", "dropout"};
     return names[L->kind];
 }
 
@@ -301,6 +301,18 @@ kn_status kn_model_add_activation(kn_model *m, kn_activation activation) {
     return push_layer(m, &L);
 }
 
+kn_status kn_model_add_dropout(kn_model *m, float rate) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add(m, "dropout");
+    if (st) return st;
+    if (!(rate >= 0.0f && rate < 1.0f))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] dropout: rate %g outside [0, 1)", m->n_layers,
+                         (double)rate);
+    kn__layer L = {.kind = KN__LAYER_DROPOUT, .u.rate = rate};
+    L.ndim = layer_input(m, m->n_layers, L.shape, NULL);
+    return push_layer(m, &L);
+}
+
 /* The activation of layer L, or NULL when it has none. */
 static kn_activation *layer_activation(kn__layer *L) {
     switch (L->kind) {
@@ -482,6 +494,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             h = kn_global_avg_pool2d(g, h);
             break;
         case KN__LAYER_ACTIVATION: act = L->u.activation; break;
+        case KN__LAYER_DROPOUT: h = kn_dropout(g, h, L->u.rate); break; /* the identity unless training */
         case KN__LAYER_FLATTEN:
         case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
         }
@@ -738,6 +751,9 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         }
         case KN__LAYER_ACTIVATION:
             used += (size_t)snprintf(buf + used, size - used, " -> activation %s", kn_activation_name(L->u.activation));
+            break;
+        case KN__LAYER_DROPOUT:
+            used += (size_t)snprintf(buf + used, size - used, " -> dropout %g", (double)L->u.rate);
             break;
         case KN__LAYER_RESHAPE:
             used += (size_t)snprintf(buf + used, size - used, " -> reshape (");

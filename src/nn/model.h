@@ -8,7 +8,7 @@
 
 typedef enum {
     KN__LAYER_DENSE, KN__LAYER_CONV2D, KN__LAYER_MAX_POOL2D, KN__LAYER_AVG_POOL2D, KN__LAYER_GLOBAL_AVG_POOL2D,
-    KN__LAYER_FLATTEN, KN__LAYER_RESHAPE, KN__LAYER_ACTIVATION
+    KN__LAYER_FLATTEN, KN__LAYER_RESHAPE, KN__LAYER_ACTIVATION, KN__LAYER_DROPOUT
 } kn__layer_kind;
 
 typedef struct kn__pool_opts {
@@ -25,6 +25,7 @@ typedef struct kn__layer {
         kn_conv2d_opts conv;
         kn__pool_opts pool;
         kn_activation activation;
+        float rate;            /* dropout */
     } u;
     int64_t shape[KN_MAX_DIMS]; /* output per sample; a reshape's target */
     int ndim;

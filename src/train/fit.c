@@ -393,7 +393,8 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                 prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
             kn_graph *g = m->graph;
             g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
-            if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS))) break;
+            g->rng_micro_next = s % accumulate; /* batches accumulated into one update: their own masks */
+            if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_RUN_TRAINING))) break;
             float loss = *(float *)m->loss->data;
             if (!isfinite(loss)) { /* before any update: the weights are still the last good ones */
                 char what[64];

@@ -26,6 +26,7 @@ void kn__cpu_maxpool2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_maxpool2d_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_avgpool2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_avgpool2d_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_dropout(kn_graph *g, kn_tensor *t);
 void kn__cpu_dense(kn_graph *g, kn_tensor *t);
 void kn__cpu_matmul_act_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_elementwise(kn_graph *g, kn_tensor *t);

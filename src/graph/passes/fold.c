@@ -22,6 +22,7 @@ static bool foldable_op(kn_op op) {
     case KN_OP_MATMUL: case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_SCALE: case KN_OP_COPY:
     case KN_OP_ACT: case KN_OP_SUM_ROWS: case KN_OP_SUM: case KN_OP_SUM_SQUARES: case KN_OP_TRANSPOSE:
         return true;
+    case KN_OP_DROPOUT: /* random in training, a different mask each step: never a constant */
     default:
         return false;
     }

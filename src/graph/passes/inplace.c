@@ -10,7 +10,7 @@
 static bool allows_inplace(const kn_tensor *t) {
     switch (t->op) {
     case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_SCALE: case KN_OP_ACT: case KN_OP_ACT_GRAD:
-    case KN_OP_ELEMENTWISE:
+    case KN_OP_ELEMENTWISE: case KN_OP_DROPOUT: /* dropout evaluating: nothing to do in place */
         return true;
     default:
         return false;

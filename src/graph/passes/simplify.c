@@ -4,6 +4,7 @@
  *     transpose(transpose(x))                                 ->  x
  *     reshape(reshape(x)), reshape of x to its own shape      ->  one reshape, or x
  *     matmul(transpose(a), b), matmul(a, transpose(b))        ->  matmul with the transpose flag
+ *     dropout(x) of rate 0, or in a graph without backward      ->  x  (it never trains there)
  * A node is replaced by x only when the caller does not hold it (kn__is_output); a broadcast
  * operand (x + 0 with 0 a row) is dropped only when x alone has the result's shape. */
 #include "passes.h"
@@ -11,9 +12,10 @@
 #include <math.h>
 
 /* The operand t reduces to, or NULL. */
-static kn_tensor *identity_of(kn_tensor *t) {
+static kn_tensor *identity_of(const kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     switch (t->op) {
+    case KN_OP_DROPOUT: return t->fparam[0] == 0.0f || !g->has_backward ? a : NULL;
     case KN_OP_COPY: return a;
     case KN_OP_SCALE: return t->fparam[0] == 1.0f ? a : NULL;
     case KN_OP_MUL:
@@ -77,7 +79,7 @@ kn_status kn__pass_simplify(kn_graph *g) {
         kn_tensor *t = g->nodes[i];
         if (t->flags & (KN_FLAG_DEAD | KN_FLAG_FOLDED)) continue;
         while (rewrite(g, t)) {}
-        kn_tensor *x = identity_of(t);
+        kn_tensor *x = identity_of(g, t);
         if (!x || kn__is_output(t)) continue;
         kn__replace_uses(g, t, x);
         kn__kill(g, t);
