@@ -230,6 +230,17 @@ kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s);
  * predicting. Masks come from the context's seed, the optimizer step and the node, so they
  * do not depend on the thread count and a resumed checkpoint draws them again. */
 kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate);
+/* Batch normalization as Keras's BatchNormalization: per channel (the last dimension, over
+ * every other), y = (x - mean) / sqrt(var + epsilon) * gamma + beta. In a training run mean
+ * and var are the batch's (the variance biased, as Keras), and the run also updates the
+ * moving statistics: moving = moving * momentum + batch * (1 - momentum), the batch's
+ * biased variance included (Keras; PyTorch uses the unbiased one). Evaluating or
+ * predicting it uses moving_mean and moving_var. gamma, beta (each (channels)) may be
+ * NULL; moving_mean, moving_var are (channels) parameters that get no gradient, so the
+ * optimizer never changes them (Keras: ones, zeros, zeros, ones; momentum 0.99, epsilon
+ * 1e-3). momentum in [0, 1], epsilon > 0. */
+kn_tensor *kn_batch_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, kn_tensor *moving_mean,
+                         kn_tensor *moving_var, float momentum, float epsilon);
 kn_tensor *kn_act(kn_graph *g, kn_tensor *x, kn_activation a); /* softmax is over the last dim */
 kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha);
 kn_tensor *kn_relu(kn_graph *g, kn_tensor *x);
@@ -613,6 +624,11 @@ kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
 /* Keras's Dropout(rate), rate in [0, 1): zeroes a fraction rate of its input while training
  * (the others scaled by 1 / (1 - rate)); the identity in evaluation and prediction. */
 kn_status kn_model_add_dropout(kn_model *m, float rate);
+/* Keras's BatchNormalization(momentum, epsilon) over the last axis (channels of an image,
+ * features otherwise): parameters batch_normalization_<i>/gamma, /beta (trained) and
+ * /moving_mean, /moving_variance (updated by training runs, saved with the model).
+ * momentum in [0, 1] (Keras 0.99), epsilon > 0 (Keras 1e-3). */
+kn_status kn_model_add_batch_norm(kn_model *m, float momentum, float epsilon);
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
 /* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,

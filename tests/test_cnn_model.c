@@ -66,8 +66,8 @@ static void test_shape_errors(kn_ctx *ctx) {
                  "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": 3, "
                  "\"padding\": \"full\"}]}",
                  "layers[0].padding");
-    expect_error(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"batch_normalization\"}]}",
-                 "not implemented yet");
+    expect_error(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"batch_normalization\", \"momentum\": 1.5}]}",
+                 "layers[0].momentum");
     expect_error(ctx, "{\"input_shape\": [4], \"layers\": [{\"type\": \"dropout\", \"rate\": 1}, {\"type\": \"dense\", \"units\": 2}]}",
                  "layers[0].rate");
     /* the C API names the layer the same way */

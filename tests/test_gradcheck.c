@@ -122,6 +122,15 @@ static kn_tensor *b_scale(kn_graph *g, kn_tensor **in, const void *arg) { (void)
 static kn_tensor *b_copy(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__copy(g, in[0]); }
 /* rate 0.4 on (6, 10): a fixed mask (no update between the runs), some of it dropped */
 static kn_tensor *b_dropout(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_dropout(g, in[0], 0.4f); }
+/* batch normalization in training (batch statistics) over x's last dimension, gamma and
+ * beta trained; the moving statistics are parameters of no gradient */
+static kn_tensor *b_batch_norm(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    int64_t c = in[0]->shape[in[0]->ndim - 1];
+    kn_tensor *mm = kn_param(g, (int64_t[]){c}, 1, KN_INIT_ZEROS, "moving_mean");
+    kn_tensor *mv = kn_param(g, (int64_t[]){c}, 1, KN_INIT_ONES, "moving_variance");
+    return kn_batch_norm(g, in[0], in[1], in[2], mm, mv, 0.99f, 1e-3f);
+}
 static kn_tensor *b_transpose(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_transpose(g, in[0]); }
 /* (3, 5) viewed as (5, 3), then squared so the gradient depends on the value */
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -308,6 +317,11 @@ int main(void) {
                 gradcheck(name, b_loss, &a, &cs, fill_targets);
             }
         }
+    /* batch normalization (last, so the cases above keep their random values) */
+    case_shapes bn2 = {.n_in = 3, .ndim = {2, 1, 1}, .shape = {{6, 4}, {4}, {4}}};
+    gradcheck("batch_norm (6, 4) training", b_batch_norm, NULL, &bn2, NULL);
+    case_shapes bn4 = {.n_in = 3, .ndim = {4, 1, 1}, .shape = {{2, 3, 2, 3}, {3}, {3}}};
+    gradcheck("batch_norm (2, 3, 2, 3) training", b_batch_norm, NULL, &bn4, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

@@ -2,6 +2,7 @@
  * sticky errors and tensor accessors. Shape checks live in ops.c's infer functions. */
 #include "graph.h"
 
+#include <math.h>
 #include <string.h>
 
 kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out) {
@@ -234,6 +235,46 @@ kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key)
 /* The mask key is the node's index as built: the same in every graph built the same way
  * (a model's graph rebuilt for another batch size), whatever the passes do later. */
 kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate) { return kn__dropout_keyed(g, x, rate, -1); }
+
+kn_tensor *kn_batch_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, kn_tensor *moving_mean,
+                         kn_tensor *moving_var, float momentum, float epsilon) {
+    if (g && g->status == KN_OK && !(momentum >= 0.0f && momentum <= 1.0f)) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "batch_norm: momentum %g outside [0, 1]", (double)momentum);
+        return NULL;
+    }
+    if (g && g->status == KN_OK && !(epsilon > 0.0f && isfinite(epsilon))) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "batch_norm: epsilon %g must be positive", (double)epsilon);
+        return NULL;
+    }
+    if (g && g->status == KN_OK && (!moving_mean || !moving_var)) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "batch_norm: the moving statistics are missing");
+        return NULL;
+    }
+    kn_tensor *t = kn__node(g, KN_OP_BATCH_NORM, x, moving_mean, moving_var);
+    if (t) {
+        t->fparam[0] = momentum;
+        t->fparam[1] = epsilon;
+    }
+    t = finish(g, t);
+    if (t && gamma) t = kn_mul(g, t, gamma);
+    if (t && beta) t = kn_add(g, t, beta);
+    return t;
+}
+
+kn_tensor *kn__batch_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t) {
+    kn_tensor *d = kn__node(g, KN_OP_BATCH_NORM_GRAD, dy, t->src[0], NULL);
+    if (d) d->fparam[1] = t->fparam[1];
+    return finish(g, d);
+}
+
+kn_tensor *kn__batch_norm_fold(kn_graph *g, kn_tensor *t, bool shift) {
+    kn_tensor *d = kn__node(g, KN_OP_BATCH_NORM_FOLD, t->src[1], t->src[2], NULL);
+    if (d) {
+        d->iparam[0] = shift;
+        d->fparam[1] = t->fparam[1];
+    }
+    return finish(g, d);
+}
 
 static kn_tensor *act(kn_graph *g, kn_tensor *x, kn_activation a, float alpha) {
     if ((unsigned)a >= KN_ACTIVATION_COUNT) {

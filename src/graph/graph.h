@@ -41,6 +41,11 @@ typedef enum {
     KN_OP_DROPOUT,    /* inverted dropout, rate fparam[0], mask key iparam[0]: in a training run
                        * a * mask / (1 - rate), the mask drawn from (seed, step, key, element);
                        * a copy otherwise. Its gradient is a DROPOUT of dy with the same key */
+    KN_OP_BATCH_NORM, /* (x, moving_mean, moving_var) -> x normalized per channel (the last
+                       * dimension); momentum fparam[0], epsilon fparam[1]. In a training run
+                       * with the batch's mean and biased variance, which it also folds into
+                       * the moving statistics (Keras's update); otherwise with the moving ones */
+    KN_OP_BATCH_NORM_GRAD, /* (dy, x) -> dx through the batch statistics (recomputed from x) */
     /* Made by the optimizer's passes (graph/passes/), never differentiated: */
     KN_OP_DENSE,      /* act(op(a) op(b) + bias): iparam[0], [1] transposes, [2] activation
                        * (KN_LINEAR: none), fparam[0] alpha; src[2] bias (n) or NULL */
@@ -50,6 +55,9 @@ typedef enum {
     KN_OP_OPT_UPDATE, /* updates one parameter src[0] from its gradient src[1]; src[2]: the
                        * clip factor (GRAD_NORM) or NULL. The fuse pass merges them all */
     KN_OP_GRAD_NORM,  /* scalar: the clip-by-global-norm factor of every gradient */
+    KN_OP_BATCH_NORM_FOLD, /* (moving_mean, moving_var) -> (channels): an inference batch
+                       * norm's scale 1 / sqrt(var + eps) (iparam[0] 0) or shift -mean * scale
+                       * (1), eps fparam[1]; the fold pass makes BATCH_NORM x * scale + shift */
     KN_OP_COUNT
 } kn_op;
 
@@ -201,6 +209,10 @@ kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn
 kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, const int64_t *x_shape);
 /* A dropout of x with the given mask key (kn_dropout uses its node's build index). */
 kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key);
+/* The gradient of a BATCH_NORM node t (gamma and beta apart) given dy. */
+kn_tensor *kn__batch_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
+/* The scale (shift false) or shift of BATCH_NORM node t evaluating, from its moving statistics. */
+kn_tensor *kn__batch_norm_fold(kn_graph *g, kn_tensor *t, bool shift);
 
 /* How b broadcasts onto a in ADD/SUB/MUL: same shape, a row (last dim) or a scalar. */
 typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;

@@ -368,6 +368,39 @@ static void backward_dropout(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     kn__grad_accumulate(g, t->src[0], kn__dropout_keyed(g, dy, t->fparam[0], t->iparam[0]));
 }
 
+/* ------------------------------------------------------------- batch normalization */
+
+static bool infer_batch_norm(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    char sx[64], sm[64];
+    if (!need_f32(g, t, x, "input")) return false;
+    if (x->ndim < 1 || x->shape[x->ndim - 1] == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: needs a channel (last) dimension, got %s", t->name,
+                              kn__shape_str(x, sx, sizeof sx));
+    for (int s = 1; s < 3; s++) {
+        kn_tensor *m = t->src[s];
+        if (m->dtype != KN_F32 || m->ndim != 1 || m->shape[0] != x->shape[x->ndim - 1])
+            return kn__graph_fail(g, KN_ERR_SHAPE, "%s: moving %s %s does not match the channels of %s", t->name,
+                                  s == 1 ? "mean" : "variance", kn__shape_str(m, sm, sizeof sm),
+                                  kn__shape_str(x, sx, sizeof sx));
+    }
+    set_shape(t, x->ndim, x->shape);
+    return true;
+}
+
+/* Only x gets a gradient: the moving statistics are state, not trained. */
+static void backward_batch_norm(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__grad_accumulate(g, t->src[0], kn__batch_norm_grad(g, dy, t));
+}
+
+static bool infer_batch_norm_grad(kn_graph *g, kn_tensor *t) {
+    char sa[64], sb[64];
+    if (!kn__same_shape(t->src[0], t->src[1]))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s and value %s differ", t->name,
+                              kn__shape_str(t->src[0], sa, sizeof sa), kn__shape_str(t->src[1], sb, sizeof sb));
+    return infer_same(g, t);
+}
+
 /* Fused ops get their shapes from the pass that makes them. */
 static bool infer_fused(kn_graph *g, kn_tensor *t) { (void)g; (void)t; return true; }
 
@@ -400,11 +433,14 @@ static const kn_op_info op_table[] = {
     [KN_OP_AVGPOOL2D] = {"avg_pool2d", 1, infer_pool, backward_avgpool, kn__cpu_avgpool2d},
     [KN_OP_AVGPOOL2D_GRAD] = {"avg_pool2d_grad", 1, infer_avgpool_grad, NULL, kn__cpu_avgpool2d_grad},
     [KN_OP_DROPOUT] = {"dropout", 1, infer_same, backward_dropout, kn__cpu_dropout},
+    [KN_OP_BATCH_NORM] = {"batch_norm", 3, infer_batch_norm, backward_batch_norm, kn__cpu_batch_norm},
+    [KN_OP_BATCH_NORM_GRAD] = {"batch_norm_grad", 2, infer_batch_norm_grad, NULL, kn__cpu_batch_norm_grad},
     [KN_OP_DENSE] = {"dense", 2, infer_fused, NULL, kn__cpu_dense},
     [KN_OP_MATMUL_ACT_GRAD] = {"matmul_act_grad", 3, infer_fused, NULL, kn__cpu_matmul_act_grad},
     [KN_OP_ELEMENTWISE] = {"elementwise", 1, infer_fused, NULL, kn__cpu_elementwise},
     [KN_OP_OPT_UPDATE] = {"update", 2, infer_optimizer, NULL, kn__cpu_opt_update},
     [KN_OP_GRAD_NORM] = {"grad_norm", 0, infer_optimizer, NULL, kn__cpu_grad_norm},
+    [KN_OP_BATCH_NORM_FOLD] = {"batch_norm_fold", 2, infer_same, NULL, kn__cpu_batch_norm_fold},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

@@ -10,8 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const later_layers[] = {"batch_normalization"};
-
 /* Line and column of a byte offset, for parse errors. */
 static void line_col(const char *text, const char *at, int *line, int *col) {
     *line = 1;
@@ -382,13 +380,30 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
             return kn__spec_error(ctx, field, "expected a number in [0, 1), e.g. 0.5");
         return kn_model_add_dropout(m, (float)r->valuedouble);
     }
-    for (size_t k = 0; k < sizeof later_layers / sizeof *later_layers; k++)
-        if (strcmp(t, later_layers[k]) == 0)
-            return kn__error(ctx, KN_ERR_UNSUPPORTED, "model description: %stype: '%s' is not implemented yet", where, t);
+    if (strcmp(t, "batch_normalization") == 0) {
+        double v[2] = {0.99, 1e-3}; /* Keras's defaults */
+        static const char *const keys[2] = {"momentum", "epsilon"};
+        for (int k = 0; k < 2; k++) {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(L, keys[k]);
+            snprintf(field, sizeof field, "%s%s", where, keys[k]);
+            if (!r || cJSON_IsNull(r)) continue;
+            if (!cJSON_IsNumber(r) || !(k ? r->valuedouble > 0 && r->valuedouble < 1e30
+                                          : r->valuedouble >= 0 && r->valuedouble <= 1))
+                return kn__spec_error(ctx, field, k ? "expected a positive number, e.g. 0.001"
+                                                    : "expected a number in [0, 1], e.g. 0.99");
+            v[k] = r->valuedouble;
+        }
+        const cJSON *ax = cJSON_GetObjectItemCaseSensitive(L, "axis");
+        if (ax && !(cJSON_IsNumber(ax) && ax->valuedouble == -1)) {
+            snprintf(field, sizeof field, "%saxis", where);
+            return kn__spec_error(ctx, field, "only -1 (the last axis, channels) is supported");
+        }
+        return kn_model_add_batch_norm(m, (float)v[0], (float)v[1]);
+    }
     snprintf(field, sizeof field, "%stype", where);
     return kn__spec_error(ctx, field,
                           "unknown layer '%s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
-                          "flatten, reshape, activation or dropout)", t);
+                          "flatten, reshape, activation, dropout or batch_normalization)", t);
 }
 
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out, kn_spec *spec) {

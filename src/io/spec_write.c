@@ -94,6 +94,9 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddStringToObject(L, "activation", kn_activation_name(K->u.activation));
         } else if (K->kind == KN__LAYER_DROPOUT) {
             cJSON_AddNumberToObject(L, "rate", shortest(K->u.rate));
+        } else if (K->kind == KN__LAYER_BATCH_NORM) {
+            cJSON_AddNumberToObject(L, "momentum", shortest(K->u.bn.momentum));
+            cJSON_AddNumberToObject(L, "epsilon", shortest(K->u.bn.epsilon));
         }
         cJSON_AddItemToArray(layers, L);
     }

@@ -49,7 +49,8 @@ void kn_model_free(kn_model *m) {
 
 const char *kn__layer_type(const kn__layer *L) {
     static const char *const names[] = {"dense", "conv2d", "max_pool2d", "average_pool2d", "global_average_pool2d",
-                                        "flatten", "reshape", "activation", "dropout"};
+                                        "flatten", "reshape", "activation", "dropout",
+                                        "batch_normalization"};
     return names[L->kind];
 }
 
@@ -313,6 +314,33 @@ kn_status kn_model_add_dropout(kn_model *m, float rate) {
     return push_layer(m, &L);
 }
 
+kn_status kn_model_add_batch_norm(kn_model *m, float momentum, float epsilon) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add(m, "batch_normalization");
+    if (st) return st;
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] batch_normalization: momentum %g outside [0, 1]",
+                         m->n_layers, (double)momentum);
+    if (!(epsilon > 0.0f && isfinite(epsilon)))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] batch_normalization: epsilon %g must be positive",
+                         m->n_layers, (double)epsilon);
+    kn__layer L = {.kind = KN__LAYER_BATCH_NORM, .u.bn = {momentum, epsilon},
+                   .index = count_kind(m, KN__LAYER_BATCH_NORM)};
+    L.ndim = layer_input(m, m->n_layers, L.shape, NULL);
+    return push_layer(m, &L);
+}
+
+/* Batch normalization's parameters, in graph order: each (channels). */
+static const char *const bn_params[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+
+/* Channels of layer i when it is a batch normalization (its input's last dimension), else 0. */
+static int64_t bn_channels(const kn_model *m, int i) {
+    if (m->layers[i].kind != KN__LAYER_BATCH_NORM) return 0;
+    int64_t in[KN_MAX_DIMS];
+    int ndim = layer_input(m, i, in, NULL);
+    return in[ndim - 1];
+}
+
 /* The activation of layer L, or NULL when it has none. */
 static kn_activation *layer_activation(kn__layer *L) {
     switch (L->kind) {
@@ -387,7 +415,7 @@ int64_t kn_model_param_count(const kn_model *m) {
     for (int i = 0; i < m->n_layers; i++) {
         int64_t k[2], b;
         layer_param_sizes(m, i, k, &b);
-        n += k[0] * k[1] + b;
+        n += k[0] * k[1] + b + 4 * bn_channels(m, i);
     }
     return n;
 }
@@ -495,6 +523,22 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             break;
         case KN__LAYER_ACTIVATION: act = L->u.activation; break;
         case KN__LAYER_DROPOUT: h = kn_dropout(g, h, L->u.rate); break; /* the identity unless training */
+        case KN__LAYER_BATCH_NORM: {
+            int nd = layer_input(m, i, in, &f);
+            if (h && h->ndim != nd + 1) { /* per channel: the layer's input shape (a flatten's is a view) */
+                int64_t s[KN_MAX_DIMS] = {-1};
+                memcpy(s + 1, in, (size_t)nd * sizeof *in);
+                h = kn_reshape(g, h, s, nd + 1);
+            }
+            static const kn_init inits[4] = {KN_INIT_ONES, KN_INIT_ZEROS, KN_INIT_ZEROS, KN_INIT_ONES};
+            kn_tensor *p[4];
+            for (int k = 0; k < 4; k++) {
+                snprintf(name, sizeof name, "batch_normalization_%d/%s", L->index, bn_params[k]);
+                p[k] = kn_param(g, (int64_t[]){in[nd - 1]}, 1, inits[k], name);
+            }
+            h = kn_batch_norm(g, h, p[0], p[1], p[2], p[3], L->u.bn.momentum, L->u.bn.epsilon);
+            break;
+        }
         case KN__LAYER_FLATTEN:
         case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
         }
@@ -601,6 +645,20 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
         const kn__layer *L = &m->layers[i];
         int64_t k[2], b;
         layer_param_sizes(m, i, k, &b);
+        int64_t ch = bn_channels(m, i);
+        for (int part = 0; part < 4 && ch; part++) {
+            if (n < max) {
+                kn__param_spec *p = &out[n];
+                snprintf(p->name, sizeof p->name, "batch_normalization_%d/%s", L->index, bn_params[part]);
+                p->ndim = 1;
+                p->shape[0] = ch;
+                p->shape[1] = 0;
+                p->numel = (size_t)ch;
+                p->offset = off;
+            }
+            off += ((size_t)ch + 15) / 16 * 16; /* as compile.c */
+            n++;
+        }
         if (!k[0]) continue;
         for (int part = 0; part < 2; part++) {
             if (part == 1 && !b) continue;
@@ -754,6 +812,9 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             break;
         case KN__LAYER_DROPOUT:
             used += (size_t)snprintf(buf + used, size - used, " -> dropout %g", (double)L->u.rate);
+            break;
+        case KN__LAYER_BATCH_NORM:
+            used += (size_t)snprintf(buf + used, size - used, " -> batch_normalization");
             break;
         case KN__LAYER_RESHAPE:
             used += (size_t)snprintf(buf + used, size - used, " -> reshape (");

@@ -8,7 +8,8 @@
 
 typedef enum {
     KN__LAYER_DENSE, KN__LAYER_CONV2D, KN__LAYER_MAX_POOL2D, KN__LAYER_AVG_POOL2D, KN__LAYER_GLOBAL_AVG_POOL2D,
-    KN__LAYER_FLATTEN, KN__LAYER_RESHAPE, KN__LAYER_ACTIVATION, KN__LAYER_DROPOUT
+    KN__LAYER_FLATTEN, KN__LAYER_RESHAPE, KN__LAYER_ACTIVATION, KN__LAYER_DROPOUT,
+    KN__LAYER_BATCH_NORM
 } kn__layer_kind;
 
 typedef struct kn__pool_opts {
@@ -26,6 +27,7 @@ typedef struct kn__layer {
         kn__pool_opts pool;
         kn_activation activation;
         float rate;            /* dropout */
+        struct { float momentum, epsilon; } bn; /* batch_normalization */
     } u;
     int64_t shape[KN_MAX_DIMS]; /* output per sample; a reshape's target */
     int ndim;

@@ -10,7 +10,10 @@
  *     (x W + b) + o  ->  x W + (b + o)             (and - o)
  *     (x W) * s      ->  x (W * s)
  * after which W * s, b * s and b + o are all-constant and fold; the fuse pass then makes
- * the layer one dense kernel. */
+ * the layer one dense kernel. A batch normalization evaluating with constant moving
+ * statistics is such a scale and shift first:
+ *     batch_norm(x)  ->  x * (1 / sqrt(var + eps)) + (-mean / sqrt(var + eps))
+ * (its gamma and beta, a MUL and an ADD after it, then fold the same way). */
 #include "passes.h"
 
 static bool is_const(const kn_graph *g, const kn_tensor *t) {
@@ -21,8 +24,10 @@ static bool foldable_op(kn_op op) {
     switch (op) {
     case KN_OP_MATMUL: case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_SCALE: case KN_OP_COPY:
     case KN_OP_ACT: case KN_OP_SUM_ROWS: case KN_OP_SUM: case KN_OP_SUM_SQUARES: case KN_OP_TRANSPOSE:
+    case KN_OP_BATCH_NORM_FOLD:
         return true;
     case KN_OP_DROPOUT: /* random in training, a different mask each step: never a constant */
+    case KN_OP_BATCH_NORM: /* batch statistics in training, and updates its state */
     default:
         return false;
     }
@@ -72,6 +77,19 @@ static bool private_node(const kn_tensor *t, kn_op op) {
 
 /* Returns true when t was rewritten. */
 static bool rewrite(kn_graph *g, kn_tensor *t) {
+    /* an evaluating batch norm (a graph without backward never trains) of constant state */
+    if (t->op == KN_OP_BATCH_NORM && !g->has_backward && is_const(g, t->src[1]) && is_const(g, t->src[2])) {
+        kn_tensor *scale = place(g, kn__batch_norm_fold(g, t, false), t);
+        kn_tensor *shift = place(g, kn__batch_norm_fold(g, t, true), t);
+        kn_tensor *mul = scale && shift ? place(g, kn_mul(g, t->src[0], scale), t) : NULL;
+        if (!mul) return false;
+        t->op = KN_OP_ADD;
+        t->fparam[0] = t->fparam[1] = 0;
+        kn__rewire(g, t, mul, shift, NULL, NULL);
+        if (!(mul->flags & KN_FLAG_FOLDED)) rewrite(g, mul); /* into the weights before it, when it can */
+        rewrite(g, t);
+        return true;
+    }
     bool scale = t->op == KN_OP_SCALE ||
                  (t->op == KN_OP_MUL && t->src[0]->ndim == 2 && const_row(g, t, t->src[1], t->src[0]->shape[1]));
     bool shift = (t->op == KN_OP_ADD || t->op == KN_OP_SUB) && t->src[0]->ndim == 2 &&

@@ -1,0 +1,419 @@
+/* test_batchnorm.c — batch normalization as Keras's BatchNormalization: per channel (the
+ * last axis), batch mean and biased variance in training, moving statistics updated as
+ * moving * momentum + batch * (1 - momentum) (the biased variance too, as Keras; PyTorch
+ * would use the unbiased one), the moving statistics in evaluation and prediction. Golden
+ * forward and gradients from PyTorch and Keras-style moving statistics after two steps
+ * (tests/golden/batchnorm.txt from tests/golden/make_batchnorm.py); the inference formula;
+ * the layer in a model: trained, saved and loaded with its moving statistics, thread
+ * counts and checkpoint resume bit-identical, bad momentum and epsilon refused. */
+#define _GNU_SOURCE
+#include "graph/graph.h"
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "check.h"
+#include "golden.h"
+
+enum { MAXV = 256 };
+
+static void compare(const char *what, const float *got, const double *want, int n, double tol) {
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double err = fabs(got[i] - want[i]) / (1.0 + fabs(want[i]));
+        if (err > worst) worst = err;
+    }
+    printf("%-28s %3d values, worst error %.2e\n", what, n, worst);
+    CHECK(worst < tol, "%s: worst error %.3g", what, worst);
+}
+
+static int load(const char *name, double *v, int want) {
+    int n = get(name, v, MAXV);
+    CHECK(n == want, "golden %s: %d values, expected %d", name, n, want);
+    return n == want;
+}
+
+static void fill(float *dst, const char *name, int n) {
+    double v[MAXV];
+    if (!load(name, v, n)) return;
+    for (int i = 0; i < n; i++) dst[i] = (float)v[i];
+}
+
+/* x (a parameter, to get its gradient), gamma, beta; loss = sum(batch_norm(x) * dy). */
+static void golden_case(const char *cs, const int64_t *shape, int ndim) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 1}, &ctx);
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    int64_t c = shape[ndim - 1], n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    kn_tensor *x = kn_param(g, shape, ndim, KN_INIT_ZEROS, "x");
+    kn_tensor *gamma = kn_param(g, &c, 1, KN_INIT_ONES, "gamma"), *beta = kn_param(g, &c, 1, KN_INIT_ZEROS, "beta");
+    kn_tensor *mm = kn_param(g, &c, 1, KN_INIT_ZEROS, "moving_mean");
+    kn_tensor *mv = kn_param(g, &c, 1, KN_INIT_ONES, "moving_variance");
+    kn_tensor *dy = kn_input(g, KN_F32, shape, ndim, "dy");
+    kn_tensor *y = kn_batch_norm(g, x, gamma, beta, mm, mv, 0.99f, 1e-3f);
+    g->build_phase = KN_PHASE_LOSS;
+    kn_tensor *loss = kn__sum(g, kn_mul(g, y, dy));
+    g->build_phase = KN_PHASE_FORWARD;
+    kn_graph_keep(g, y);
+    kn_graph_keep(g, loss);
+    kn_status st = kn_graph_backward(g, loss);
+    if (!st) st = kn_graph_compile(g, 1, true);
+    CHECK(!st, "%s: build: %s", cs, kn_last_error(ctx));
+    if (st) goto done;
+    CHECK(mm->grad == NULL && mv->grad == NULL, "%s: the moving statistics have gradients", cs);
+    char name[64];
+    snprintf(name, sizeof name, "%s.gamma", cs);
+    fill(gamma->data, name, (int)c);
+    snprintf(name, sizeof name, "%s.beta", cs);
+    fill(beta->data, name, (int)c);
+    double want[MAXV];
+    for (int step = 1; step <= 2; step++) {
+        snprintf(name, sizeof name, "%s.x%d", cs, step);
+        fill(x->data, name, (int)n);
+        snprintf(name, sizeof name, "%s.dy%d", cs, step);
+        fill(dy->data, name, (int)n);
+        CHECK(!kn_graph_run(g), "%s: run: %s", cs, kn_last_error(ctx));
+        static const char *what[4] = {"y", "dx", "dgamma", "dbeta"};
+        const float *got[4] = {y->data, x->grad->data, gamma->grad->data, beta->grad->data};
+        for (int k = 0; k < 4; k++) {
+            snprintf(name, sizeof name, "%s.%s%d", cs, what[k], step);
+            int cnt = k < 2 ? (int)n : (int)c;
+            if (load(name, want, cnt)) compare(name, got[k], want, cnt, 2e-5);
+        }
+    }
+    snprintf(name, sizeof name, "%s.moving_mean", cs);
+    if (load(name, want, (int)c)) compare(name, mm->data, want, (int)c, 1e-6);
+    snprintf(name, sizeof name, "%s.moving_variance", cs);
+    if (load(name, want, (int)c)) compare(name, mv->data, want, (int)c, 1e-6);
+
+    /* evaluating: the moving statistics, and they stay */
+    float keep_mm[16], keep_mv[16];
+    memcpy(keep_mm, mm->data, (size_t)c * sizeof(float));
+    memcpy(keep_mv, mv->data, (size_t)c * sizeof(float));
+    snprintf(name, sizeof name, "%s.x3", cs);
+    fill(x->data, name, (int)n);
+    CHECK(!kn__graph_run_phases(g, KN_PHASE_FORWARD), "%s: evaluate: %s", cs, kn_last_error(ctx));
+    snprintf(name, sizeof name, "%s.y3", cs);
+    if (load(name, want, (int)n)) compare(name, y->data, want, (int)n, 2e-5);
+    CHECK(memcmp(keep_mm, mm->data, (size_t)c * sizeof(float)) == 0 &&
+              memcmp(keep_mv, mv->data, (size_t)c * sizeof(float)) == 0,
+          "%s: evaluating changed the moving statistics", cs);
+    /* the inference formula, from kiln's own moving statistics */
+    const float *xv = x->data, *yv = y->data, *gv = gamma->data, *bv = beta->data, *m = mm->data, *v = mv->data;
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = i % c;
+        double f = (xv[i] - (double)m[k]) / sqrt((double)v[k] + 1e-3) * gv[k] + bv[k];
+        worst = fmax(worst, fabs(yv[i] - f) / (1 + fabs(f)));
+    }
+    printf("%-28s worst error %.2e\n", "inference formula", worst);
+    CHECK(worst < 1e-6, "%s: inference is not (x - moving_mean) / sqrt(moving_variance + eps) * gamma + beta: %.3g",
+          cs, worst);
+done:
+    kn_graph_free(g);
+    kn_ctx_free(ctx);
+}
+
+static void test_golden(void) {
+    golden = read_all("tests/golden/batchnorm.txt");
+    CHECK(golden != NULL, "cannot read tests/golden/batchnorm.txt (run from the source root)");
+    if (!golden) return;
+    golden_case("img", (int64_t[]){2, 3, 4, 3}, 4);
+    golden_case("dense", (int64_t[]){5, 4}, 2);
+    free(golden);
+    golden = NULL;
+}
+
+/* ------------------------------------------------------------- folding */
+
+/* x (batch, 5) -> dense 4 -> batch_norm, evaluating; parameters frozen when passes fold. */
+static kn_graph *fold_graph(kn_ctx *ctx, unsigned passes, kn_tensor **x, kn_tensor **y) {
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_graph_set_passes(g, passes);
+    *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 5}, 2, "x");
+    kn_tensor *w = kn_param(g, (int64_t[]){5, 4}, 2, KN_INIT_ZEROS, "W"), *p[5];
+    for (int k = 0; k < 5; k++) p[k] = kn_param(g, (int64_t[]){4}, 1, KN_INIT_ZEROS, "p");
+    *y = kn_batch_norm(g, kn_add(g, kn_matmul(g, *x, w), p[0]), p[1], p[2], p[3], p[4], 0.99f, 1e-3f);
+    kn_graph_keep(g, *y);
+    if (passes & KN_PASS_FOLD) kn_graph_freeze_params(g);
+    kn_status st = kn_graph_compile(g, 8, false);
+    if (!st) st = kn_graph_set_batch(g, 8);
+    CHECK(!st, "fold graph: %s", kn_last_error(ctx));
+    if (st) {
+        kn_graph_free(g);
+        return NULL;
+    }
+    for (int i = 0; i < g->n_params; i++) {
+        float *d = g->params[i]->data;
+        for (int64_t k = 0; k < kn__numel(g->params[i]); k++)
+            d[k] = (float)((i * 7 + k * 5) % 11) / 11.0f + (i == 5 ? 0.2f : -0.4f); /* moving variance > 0 */
+    }
+    float *xd = (*x)->data;
+    for (int k = 0; k < 8 * 5; k++) xd[k] = (float)((k * 13) % 17) / 4.0f - 2.0f;
+    kn_graph_refold(g);
+    return g;
+}
+
+static void test_fold(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 3}, &ctx);
+    kn_tensor *x0, *y0, *x1, *y1, *x2, *y2;
+    kn_graph *ref = fold_graph(ctx, KN_PASS_NONE, &x0, &y0), *fold = fold_graph(ctx, KN_PASS_FOLD, &x1, &y1),
+             *all = fold_graph(ctx, KN_PASS_ALL, &x2, &y2);
+    if (ref && fold && all) {
+        int computed = 0, bn = 0;
+        for (int i = 0; i < fold->n_nodes; i++) {
+            const kn_tensor *t = fold->nodes[i];
+            bn += t->op == KN_OP_BATCH_NORM;
+            computed += t->op != KN_OP_INPUT && t->op != KN_OP_PARAM && t->op != KN_OP_CONST && !(t->flags & KN_FLAG_FOLDED);
+        }
+        CHECK(bn == 0 && computed == 2, "fold: %d batch norms left, %d nodes run (expected matmul and add)", bn, computed);
+        CHECK(!kn_graph_run(ref) && !kn_graph_run(fold) && !kn_graph_run(all), "fold runs: %s", kn_last_error(ctx));
+        double worst = 0;
+        const float *a = y0->data, *b = y1->data, *c = y2->data;
+        for (int k = 0; k < 8 * 4; k++)
+            worst = fmax(worst, fmax(fabs(a[k] - b[k]), fabs(a[k] - c[k])) / (1 + fabs(a[k])));
+        printf("batch norm folded into the dense layer before it: %d nodes run, worst error %.2e\n", computed, worst);
+        CHECK(worst < 1e-5, "fold: the folded batch norm computes differently (%.3g)", worst);
+    }
+    kn_graph_free(ref);
+    kn_graph_free(fold);
+    kn_graph_free(all);
+    kn_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------- the layer in a model */
+
+enum { N = 330, F = 6, C = 3, BATCH = 16 };
+static float X[N * F];
+static int32_t Y[N];
+
+/* dense 16 -> batch_normalization -> relu -> conv over (2, 3, 1)... : two layers of it, one
+ * after a dense layer (features), one after a convolution (channels of an image) */
+static kn_model *new_model(kn_ctx *ctx) {
+    kn_model *m;
+    kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &m);
+    kn_model_add_dense(m, 12, KN_LINEAR);
+    kn_model_add_batch_norm(m, 0.9f, 1e-3f);
+    kn_model_add_activation(m, KN_RELU);
+    kn_model_add_reshape(m, (int64_t[]){2, 3, 2}, 3);
+    kn_model_add_conv2d(m, &(kn_conv2d_opts){.filters = 4, .kernel_h = 2, .kernel_w = 2, .same = true});
+    kn_model_add_batch_norm(m, 0.99f, 1e-3f);
+    kn_model_add_activation(m, KN_RELU);
+    kn_model_add_flatten(m);
+    kn_model_add_dense(m, C, KN_SOFTMAX);
+    kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(5e-3f)});
+    return m;
+}
+
+static const char *PARAMS[] = {"dense_0/kernel", "dense_0/bias", "batch_normalization_0/gamma",
+                               "batch_normalization_0/beta", "batch_normalization_0/moving_mean",
+                               "batch_normalization_0/moving_variance", "conv2d_0/kernel", "conv2d_0/bias",
+                               "batch_normalization_1/gamma", "batch_normalization_1/beta",
+                               "batch_normalization_1/moving_mean", "batch_normalization_1/moving_variance",
+                               "dense_1/kernel", "dense_1/bias"};
+enum { NP = sizeof PARAMS / sizeof *PARAMS };
+
+static size_t params_of(kn_model *m, float *out) {
+    size_t n = 0;
+    for (int i = 0; i < NP; i++) {
+        int64_t k;
+        const float *w = kn_model_param(m, PARAMS[i], &k);
+        CHECK(w != NULL, "no parameter %s", PARAMS[i]);
+        if (!w) return 0;
+        memcpy(out + n, w, (size_t)k * sizeof(float));
+        n += (size_t)k;
+    }
+    return n;
+}
+
+static bool stop_at(void *user, int epoch, int64_t batch, double loss) {
+    (void)loss, (void)epoch, (void)batch;
+    int *count = user; /* {batches seen, the batch to stop after} */
+    return ++count[0] < count[1];
+}
+
+static void test_model(void) {
+    for (int i = 0; i < N; i++) {
+        Y[i] = i % C;
+        for (int j = 0; j < F; j++) X[i * F + j] = 3.0f * (float)((i * 31 + j * 7) % 19) / 19.0f + (j == Y[i] ? 2.4f : 1.0f);
+    }
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 77}, &ctx);
+    kn_dataset *ds;
+    kn_dataset_from_arrays(ctx, X, Y, N, F, C, &ds);
+    kn_model *m = new_model(ctx);
+    /* dense 6*12+12, bn 4*12, conv 2*2*2*4+4, bn 4*4, dense 24*3+3 (Keras counts the moving statistics too) */
+    CHECK(kn_model_param_count(m) == 84 + 48 + 36 + 16 + 75, "parameter count %lld", (long long)kn_model_param_count(m));
+    int64_t k;
+    const float *mm0 = kn_model_param(m, "batch_normalization_0/moving_mean", &k);
+    const float *mv0 = kn_model_param(m, "batch_normalization_0/moving_variance", NULL);
+    const float *g0 = kn_model_param(m, "batch_normalization_0/gamma", NULL);
+    CHECK(mm0 && mv0 && g0 && k == 12 && mm0[0] == 0 && mv0[0] == 1 && g0[0] == 1, "initial batch normalization state");
+    const kn_history *h;
+    CHECK(!kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 3, .batch_size = BATCH}, &h), "fit: %s", kn_last_error(ctx));
+    kn_eval_report ev;
+    CHECK(!kn_model_evaluate(m, ds, &ev), "evaluate: %s", kn_last_error(ctx));
+    printf("trained with batch normalization: loss %.4f accuracy %.3f\n", ev.loss, ev.accuracy);
+    CHECK(ev.accuracy > 0.6, "accuracy %.3f", ev.accuracy);
+    static float w[4096], w2[4096];
+    size_t n = params_of(m, w);
+    /* the moving statistics moved (not by the optimizer: they have no gradient) */
+    const float *mm = kn_model_param(m, "batch_normalization_0/moving_mean", NULL);
+    const float *mv = kn_model_param(m, "batch_normalization_1/moving_variance", NULL);
+    CHECK(mm && mv && mm[0] != 0 && mv[0] != 1, "the moving statistics did not move");
+    CHECK(kn_model_grad(m, "batch_normalization_0/moving_mean", NULL) == NULL &&
+              kn_model_grad(m, "batch_normalization_0/gamma", NULL) != NULL,
+          "gradients: moving statistics none, gamma one");
+
+    /* saved and loaded: the same parameters, moving statistics included, the same predictions */
+    char dir[] = "/tmp/kiln_bn_XXXXXX", path[128];
+    if (!mkdtemp(dir)) return;
+    snprintf(path, sizeof path, "%s/model.kiln", dir);
+    static float pa[N * C], pb[N * C];
+    CHECK(!kn_model_predict(m, X, N, pa), "predict: %s", kn_last_error(ctx));
+    float one[C];
+    CHECK(!kn_model_predict(m, X + 7 * F, 1, one), "predict one: %s", kn_last_error(ctx));
+    double diff = 0; /* the same up to the products' summation order */
+    for (int i = 0; i < C; i++) diff = fmax(diff, fabs(one[i] - pa[7 * C + i]));
+    CHECK(diff < 1e-5, "predicting, a row's output depends on its batch (%.3g): not the moving statistics", diff);
+    CHECK(!kn_model_save(m, path), "save: %s", kn_last_error(ctx));
+    kn_model *r = NULL;
+    CHECK(!kn_model_load(ctx, path, NULL, &r), "load: %s", kn_last_error(ctx));
+    if (r) {
+        CHECK(!kn_model_predict(r, X, N, pb), "predict loaded: %s", kn_last_error(ctx));
+        CHECK(memcmp(pa, pb, sizeof pa) == 0, "the loaded model predicts differently");
+        size_t n2 = params_of(r, w2);
+        CHECK(n2 == n && memcmp(w, w2, n * sizeof(float)) == 0, "save/load changed the parameters (moving statistics)");
+        kn_model_free(r);
+    }
+    unlink(path);
+    char *json = NULL;
+    CHECK(!kn_model_to_json(m, &json) && json &&
+              strstr(json, "{\"type\":\"batch_normalization\",\"momentum\":0.9,\"epsilon\":0.001}"),
+          "description: %s", json ? json : kn_last_error(ctx));
+    if (json) { /* and read back: the same layers */
+        kn_spec spec;
+        kn_model *jm = NULL;
+        CHECK(!kn_model_from_json(ctx, json, NULL, &jm, &spec) && jm && kn_model_param_count(jm) == kn_model_param_count(m),
+              "description read back: %s", kn_last_error(ctx));
+        kn_model_free(jm);
+    }
+    kn_free(ctx, json);
+    kn_model_free(m);
+
+    /* the same seed: the same run, with 1 thread or 4 */
+    static float ref[4096], got[4096];
+    kn_ctx *c1, *c4;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 77}, &c1);
+    kn_ctx_new(&(kn_ctx_opts){.threads = 4, .seed = 77}, &c4);
+    kn_model *m1 = new_model(c1), *m4 = new_model(c4);
+    kn_fit_opts fo = {.epochs = 3, .batch_size = BATCH, .validation_split = 0.1};
+    CHECK(!kn_model_fit(m1, ds, &fo, NULL) && !kn_model_fit(m4, ds, &fo, NULL), "fit: %s", kn_last_error(c1));
+    n = params_of(m1, ref);
+    params_of(m4, got);
+    CHECK(memcmp(ref, got, n * sizeof(float)) == 0, "1 and 4 threads train differently with batch normalization");
+    kn_model_free(m4);
+
+    /* a checkpoint resume is bit-identical, moving statistics included (also accumulating) */
+    char ck[160];
+    snprintf(ck, sizeof ck, "%s/checkpoint.kiln", dir);
+    kn_status st;
+    for (int acc = 1; acc <= 2; acc++) {
+        fo.accumulate = acc;
+        if (acc > 1) {
+            kn_model *ma = new_model(c1);
+            CHECK(!kn_model_fit(ma, ds, &fo, NULL), "fit: %s", kn_last_error(c1));
+            params_of(ma, ref);
+            kn_model_free(ma);
+        }
+        int count[2] = {0, 24 + acc}; /* mid-epoch 2, after an update */
+        kn_model *cm = new_model(ctx);
+        kn_fit_opts co = fo;
+        co.checkpoint_path = ck;
+        co.callback = stop_at;
+        co.callback_user = count;
+        st = kn_model_fit(cm, ds, &co, NULL);
+        CHECK(st == KN_OK || st == KN_ERR_STOPPED, "fit to the checkpoint: %s", kn_last_error(ctx));
+        kn_model_free(cm);
+        r = NULL;
+        CHECK(!kn_model_load(ctx, ck, NULL, &r), "load: %s", kn_last_error(ctx));
+        if (r) {
+            int epoch = -1;
+            int64_t batch = -1;
+            kn_model_checkpoint_position(r, &epoch, &batch, NULL);
+            kn_fit_opts ro = fo;
+            ro.resume = true;
+            CHECK(!kn_model_fit(r, ds, &ro, NULL), "resume: %s", kn_last_error(ctx));
+            params_of(r, got);
+            bool same = memcmp(ref, got, n * sizeof(float)) == 0;
+            printf("%s resume from epoch %d batch %lld with batch normalization, accumulate %d\n", same ? "ok  " : "FAIL",
+                   epoch, (long long)batch, acc);
+            CHECK(same, "a resumed run with batch normalization (accumulate %d) differs from the uninterrupted one", acc);
+            kn_model_free(r);
+        }
+        unlink(ck);
+    }
+    rmdir(dir);
+    kn_model_free(m1);
+    kn_ctx_free(c1);
+    kn_ctx_free(c4);
+
+    /* momentum outside [0, 1] and epsilon <= 0 are refused, naming the layer */
+    kn_model *bad;
+    kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &bad);
+    kn_model_add_dense(bad, 4, KN_RELU);
+    float moms[] = {1.5f, -0.1f, NAN}, epss[] = {0.0f, -1e-3f, NAN, INFINITY};
+    for (int i = 0; i < 3; i++) {
+        st = kn_model_add_batch_norm(bad, moms[i], 1e-3f);
+        CHECK(st == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "layers[1] batch_normalization: momentum"),
+              "momentum %g: status %d, '%s'", (double)moms[i], (int)st, kn_last_error(ctx));
+    }
+    for (int i = 0; i < 4; i++) {
+        st = kn_model_add_batch_norm(bad, 0.99f, epss[i]);
+        CHECK(st == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "layers[1] batch_normalization: epsilon"),
+              "epsilon %g: status %d, '%s'", (double)epss[i], (int)st, kn_last_error(ctx));
+    }
+    kn_model_free(bad);
+    static const struct { const char *json, *field; } bads[] = {
+        {"{\"type\": \"batch_normalization\", \"momentum\": 1.01}", "layers[1].momentum"},
+        {"{\"type\": \"batch_normalization\", \"momentum\": \"high\"}", "layers[1].momentum"},
+        {"{\"type\": \"batch_normalization\", \"epsilon\": 0}", "layers[1].epsilon"},
+        {"{\"type\": \"batch_normalization\", \"epsilon\": -1}", "layers[1].epsilon"},
+        {"{\"type\": \"batch_normalization\", \"axis\": 1}", "layers[1].axis"},
+    };
+    for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"input_shape\": [6], \"layers\": [{\"type\": \"dense\", \"units\": 4}, %s, "
+                 "{\"type\": \"dense\", \"units\": 3}]}", bads[i].json);
+        kn_spec spec;
+        kn_model *jm = NULL;
+        st = kn_model_from_json(ctx, text, NULL, &jm, &spec);
+        CHECK(st != KN_OK && strstr(kn_last_error(ctx), bads[i].field), "%s: '%s'", bads[i].json, kn_last_error(ctx));
+        kn_model_free(jm);
+    }
+    /* the graph builder refuses them too */
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 3}, 2, "x");
+    kn_tensor *p = kn_param(g, (int64_t[]){3}, 1, KN_INIT_ONES, "p");
+    CHECK(kn_batch_norm(g, x, NULL, NULL, p, p, 2.0f, 1e-3f) == NULL && strstr(kn_last_error(ctx), "batch_norm: momentum"),
+          "kn_batch_norm momentum 2: %s", kn_last_error(ctx));
+    kn_graph_free(g);
+    kn_dataset_free(ds);
+    kn_ctx_free(ctx);
+}
+
+int main(void) {
+    test_golden();
+    test_fold();
+    test_model();
+    if (!failures) printf("test_batchnorm: all passed\n");
+    return failures ? 1 : 0;
+}
