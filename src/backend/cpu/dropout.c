@@ -15,17 +15,22 @@ typedef struct {
     const float *x;
     float *y;
     uint64_t key;
-    uint32_t threshold; /* drop when the draw's top 32 bits are below this */
+    uint32_t threshold; /* drop when the element's 16-bit draw is below this */
     float scale;
 } dropout_args;
 
+/* One 64-bit draw gives four elements their 16-bit draws: element i takes bits
+ * 16 (i % 4) .. 16 (i % 4) + 15 of rng(key, stream, i / 4), still a pure function of (key, i)
+ * whatever the split. 16 bits put the rate within 2^-17 of the one asked for. */
 static void dropout_range(void *p, int64_t lo, int64_t hi) {
     const dropout_args *a = p;
     const float *x = a->x; /* no restrict: y may be x (in place) */
     float *y = a->y;
+    uint64_t r = 0;
     for (int64_t i = lo; i < hi; i++) {
-        uint32_t r = (uint32_t)(kn__rng_u64(a->key, KN_STREAM_DROPOUT + 1, (uint64_t)i) >> 32);
-        y[i] = r < a->threshold ? 0.0f : x[i] * a->scale;
+        if (i == lo || (i & 3) == 0) r = kn__rng_u64(a->key, KN_STREAM_DROPOUT + 1, (uint64_t)i >> 2);
+        uint32_t u = (uint32_t)(r >> (16 * (i & 3))) & 0xffffu;
+        y[i] = u < a->threshold ? 0.0f : x[i] * a->scale;
     }
 }
 
@@ -39,10 +44,10 @@ void kn__cpu_dropout(kn_graph *g, kn_tensor *t) {
     }
     /* (step, key) -> one 64-bit key per node and step; the build index is below 2^31 */
     uint64_t node = ((uint64_t)g->rng_step << 32) ^ (uint64_t)(uint32_t)t->iparam[0];
-    double thr = (double)rate * 4294967296.0;
+    double thr = (double)rate * 65536.0 + 0.5;
     uint64_t key = kn__rng_u64(g->ctx->seed, KN_STREAM_DROPOUT, node);
     if (g->rng_micro) key = kn__rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)g->rng_micro);
     dropout_args a = {x, y, key,
-                      thr >= 4294967295.0 ? 4294967295u : (uint32_t)thr, 1.0f / (1.0f - rate)};
+                      thr >= 65536.0 ? 65536u : (uint32_t)thr, 1.0f / (1.0f - rate)};
     kn__parallel_for(g, kn__numel(t), KN_GRAIN, dropout_range, &a);
 }
