@@ -35,15 +35,9 @@ static int linear_tensors(const kn__linear *m, kn__ctensor *t, int max) {
     return 2;
 }
 
-static const kn__ctensor *find(const kn__ctensor *t, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(t[i].name, name) == 0) return &t[i];
-    return NULL;
-}
-
 /* coef (k, d) and intercept (k) from a file, k as the model's outputs imply. */
 static kn_status linear_load(kn_ctx *ctx, kn__linear *m, const kn__ctensor *t, int n, int64_t d, int64_t k, const char *path) {
-    const kn__ctensor *c = find(t, n, "coef"), *b = find(t, n, "intercept");
+    const kn__ctensor *c = kn__ctensor_find(t, n, "coef", KN_F32), *b = kn__ctensor_find(t, n, "intercept", KN_F32);
     if (!c || !b) return kn__error(ctx, KN_ERR_FORMAT, "%s: a linear model needs tensors 'coef' and 'intercept'", path);
     if (c->dtype != KN_F32 || c->ndim != 2 || c->shape[0] != k || c->shape[1] != d)
         return kn__error(ctx, KN_ERR_FORMAT, "%s: 'coef' must be F32 (%lld, %lld)", path, (long long)k, (long long)d);

@@ -14,12 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-static const kn__ctensor *find(const kn__ctensor *t, int n, const char *name, kn_dtype dtype) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(t[i].name, name) == 0 && t[i].dtype == dtype) return &t[i];
-    return NULL;
-}
-
 static bool finite_all(const float *v, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(v[i])) return false;
@@ -121,7 +115,7 @@ static int lsvm_tensors(kn_ctx *ctx, void *state, kn__ctensor *t, int max) {
 static kn_status lsvm_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, int64_t d, int outputs, const char *path) {
     lsvm_state *s = state;
     int64_t k = outputs <= 2 ? 1 : outputs;
-    const kn__ctensor *c = find(t, n, "coef", KN_F32), *b = find(t, n, "intercept", KN_F32);
+    const kn__ctensor *c = kn__ctensor_find(t, n, "coef", KN_F32), *b = kn__ctensor_find(t, n, "intercept", KN_F32);
     if (!c || !b || c->ndim != 2 || c->shape[0] != k || c->shape[1] != d || b->ndim != 1 || b->shape[0] != k)
         return kn__error(ctx, KN_ERR_FORMAT, "%s: a linear SVM needs F32 'coef' (%lld, %lld) and 'intercept' (%lld)", path, (long long)k,
                          (long long)d, (long long)k);
@@ -270,9 +264,9 @@ static kn_status svm_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n,
     svm_state *s = state;
     int k = outputs;
     int64_t pairs = (int64_t)k * (k - 1) / 2;
-    const kn__ctensor *sv = find(t, n, "sv", KN_F32), *sup = find(t, n, "support", KN_I32), *nsv = find(t, n, "n_sv_class", KN_I32),
-                      *dc = find(t, n, "dual_coef", KN_F32), *b = find(t, n, "intercept", KN_F32), *pa = find(t, n, "prob_a", KN_F32),
-                      *pb = find(t, n, "prob_b", KN_F32);
+    const kn__ctensor *sv = kn__ctensor_find(t, n, "sv", KN_F32), *sup = kn__ctensor_find(t, n, "support", KN_I32), *nsv = kn__ctensor_find(t, n, "n_sv_class", KN_I32),
+                      *dc = kn__ctensor_find(t, n, "dual_coef", KN_F32), *b = kn__ctensor_find(t, n, "intercept", KN_F32), *pa = kn__ctensor_find(t, n, "prob_a", KN_F32),
+                      *pb = kn__ctensor_find(t, n, "prob_b", KN_F32);
     if (!sv || !sup || !nsv || !dc || !b)
         return kn__error(ctx, KN_ERR_FORMAT, "%s: an SVM needs tensors sv, support, n_sv_class, dual_coef and intercept", path);
     int64_t m = sv->shape[0];

@@ -125,12 +125,6 @@ static bool tree_valid(int64_t n, int64_t d, int outputs, const int32_t *feature
     return true;
 }
 
-static const kn__ctensor *find(const kn__ctensor *t, int n, const char *name, kn_dtype dtype) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(t[i].name, name) == 0 && t[i].dtype == dtype) return &t[i];
-    return NULL;
-}
-
 /* Allocates t's arrays for n nodes. */
 static kn_status tree_alloc(kn_ctx *ctx, kn__tree *t, int64_t n, int64_t d, int outputs) {
     *t = (kn__tree){.n_nodes = n, .d = d, .n_outputs = outputs};
@@ -156,9 +150,9 @@ typedef struct node_tensors {
 
 static kn_status node_tensors_find(kn_ctx *ctx, const kn__ctensor *t, int n, int64_t d, int outputs, const char *path,
                                    node_tensors *nt, int64_t *nodes) {
-    *nt = (node_tensors){find(t, n, "feature", KN_I32), find(t, n, "left", KN_I32), find(t, n, "right", KN_I32),
-                         find(t, n, "n_samples", KN_I32), find(t, n, "threshold", KN_F32), find(t, n, "impurity", KN_F32),
-                         find(t, n, "value", KN_F32), find(t, n, "importance", KN_F32)};
+    *nt = (node_tensors){kn__ctensor_find(t, n, "feature", KN_I32), kn__ctensor_find(t, n, "left", KN_I32), kn__ctensor_find(t, n, "right", KN_I32),
+                         kn__ctensor_find(t, n, "n_samples", KN_I32), kn__ctensor_find(t, n, "threshold", KN_F32), kn__ctensor_find(t, n, "impurity", KN_F32),
+                         kn__ctensor_find(t, n, "value", KN_F32), kn__ctensor_find(t, n, "importance", KN_F32)};
     if (!nt->feature || !nt->left || !nt->right || !nt->n_samples || !nt->threshold || !nt->impurity || !nt->value || !nt->importance)
         return kn__error(ctx, KN_ERR_FORMAT, "%s: a tree needs I32 feature, left, right, n_samples and F32 threshold, impurity, value, importance",
                          path);
@@ -419,7 +413,7 @@ static kn_status rf_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, 
     int64_t nodes;
     kn_status st = node_tensors_find(ctx, t, n, d, outputs, path, &nt, &nodes);
     if (st) return st;
-    const kn__ctensor *off = find(t, n, "node_offset", KN_I32);
+    const kn__ctensor *off = kn__ctensor_find(t, n, "node_offset", KN_I32);
     if (!off || off->ndim != 1 || off->shape[0] < 2 || off->shape[0] > 100001)
         return kn__error(ctx, KN_ERR_FORMAT, "%s: a forest needs an I32 node_offset of (trees + 1) entries", path);
     const int32_t *o = off->data;

@@ -21,6 +21,12 @@ enum { N_TYPES = (int)(sizeof types / sizeof *types) };
 
 static const kn__classic_ops *registry(int i) { return i >= 0 && i < N_TYPES ? types[i] : NULL; }
 
+const kn__ctensor *kn__ctensor_find(const kn__ctensor *t, int n, const char *name, kn_dtype dtype) {
+    for (int i = 0; i < n; i++)
+        if (t[i].dtype == dtype && strcmp(t[i].name, name) == 0) return &t[i];
+    return NULL;
+}
+
 const kn__classic_ops *kn__classic_find(const char *name) {
     for (int i = 0; name && i < N_TYPES; i++) {
         const kn__classic_ops *o = registry(i);

@@ -51,6 +51,9 @@ typedef struct kn__classic_ops {
                              char **out);
 } kn__classic_ops;
 
+/* The tensor of t[0..n) with this name and dtype, or NULL (for the types' load). */
+const kn__ctensor *kn__ctensor_find(const kn__ctensor *t, int n, const char *name, kn_dtype dtype);
+
 /* The registry (classic/model.c): the ops of a type name, or NULL. */
 const kn__classic_ops *kn__classic_find(const char *name);
 /* "linear_regression, logistic_regression, ..." for messages. */

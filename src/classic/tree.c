@@ -633,7 +633,7 @@ static kn_status finish(grower *g, kn__tree *out) {
     int64_t m = g->n_nodes;
     int no = g->regression ? 1 : g->C;
     int32_t *order = galloc(g, sizeof(int32_t) * (size_t)m), *newid = galloc(g, sizeof(int32_t) * (size_t)m);
-    int32_t *todo = galloc(g, sizeof(int32_t) * (size_t)m);
+    int32_t *stack = galloc(g, sizeof(int32_t) * (size_t)m);
     out->n_nodes = m;
     out->d = g->d;
     out->n_outputs = no;
@@ -646,20 +646,20 @@ static kn_status finish(grower *g, kn__tree *out) {
     out->impurity = galloc(g, sizeof(float) * (size_t)m);
     out->importance = galloc(g, sizeof(double) * (size_t)g->d);
     kn_status st = KN_OK;
-    if (!order || !newid || !todo || !out->feature || !out->threshold || !out->left || !out->right || !out->value ||
+    if (!order || !newid || !stack || !out->feature || !out->threshold || !out->left || !out->right || !out->value ||
         !out->n_samples || !out->impurity || !out->importance) {
         st = KN_ERR_OUT_OF_MEMORY;
         goto done;
     }
     int64_t top = 0, k = 0;
-    todo[top++] = 0;
+    stack[top++] = 0;
     while (top > 0) {
-        int32_t v = todo[--top];
+        int32_t v = stack[--top];
         newid[v] = (int32_t)k;
         order[k++] = v;
         if (g->feature[v] >= 0) {
-            todo[top++] = g->right[v];
-            todo[top++] = g->left[v];
+            stack[top++] = g->right[v];
+            stack[top++] = g->left[v];
         }
     }
     for (int64_t i = 0; i < m; i++) {
@@ -683,7 +683,7 @@ static kn_status finish(grower *g, kn__tree *out) {
 done:
     gfree(g, order);
     gfree(g, newid);
-    gfree(g, todo);
+    gfree(g, stack);
     return st;
 }
 

@@ -66,17 +66,8 @@ kn_status kn__classic_save(kn_model *m, const char *path) {
     char *text = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     if (!text) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory building the header", path);
-    size_t hlen = strlen(text), padded = ((8 + hlen + 63) / 64) * 64 - 8;
-    char *hbuf = kn__alloc(ctx, padded);
-    if (!hbuf) {
-        cJSON_free(text);
-        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
-    memcpy(hbuf, text, hlen);
-    memset(hbuf + hlen, ' ', padded - hlen);
+    kn_status st = kn__write_model_file(ctx, path, text, parts, sizes, n_parts);
     cJSON_free(text);
-    kn_status st = kn__write_model_file(ctx, path, hbuf, padded, parts, sizes, n_parts);
-    kn__free(ctx, hbuf);
     return st;
 }
 

@@ -291,15 +291,22 @@ static char *build_header(kn_model *m, const kn_graph *g, size_t data_bytes, uin
  * mapped file can serve as the buffer itself. */
 static size_t data_section_bytes(const kn_graph *g) { return g->param_floats * sizeof(float); }
 
-/* Writes a safetensors file atomically: the 8-byte length, the (padded) header, then the
- * data parts in order, into a temporary file in the same folder that is fsync'd and renamed
+/* Writes a safetensors file atomically: the 8-byte length, the header (padded with spaces so
+ * the data section starts 64-byte aligned), then the data parts in order, into a temporary file in the same folder that is fsync'd and renamed
  * over path (then the folder fsync'd), so path holds the old file or the new, never a part. */
-kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *header, size_t hlen, const void *const *parts,
+kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *text, const void *const *parts,
                                const size_t *sizes, int n_parts) {
+    size_t tlen = strlen(text), hlen = ((8 + tlen + 63) / 64) * 64 - 8;
     /* temporary file in the same folder, so the rename is atomic */
     size_t plen = strlen(path);
-    char *tmp = kn__alloc(ctx, plen + 32);
-    if (!tmp) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    char *tmp = kn__alloc(ctx, plen + 32), *header = kn__alloc(ctx, hlen);
+    if (!tmp || !header) {
+        kn__free(ctx, tmp);
+        kn__free(ctx, header);
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    memcpy(header, text, tlen);
+    memset(header + tlen, ' ', hlen - tlen);
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
     kn_status st = KN_OK;
@@ -327,6 +334,7 @@ kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *header
         kn__free(ctx, dir);
     }
     kn__free(ctx, tmp);
+    kn__free(ctx, header);
     return st;
 }
 
@@ -349,18 +357,8 @@ kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__tr
     uint64_t checksum = kn__checksum_parts(parts, sizes, best_bytes ? 3 : state_bytes ? 2 : 1);
     char *header = build_header(m, g, data_bytes, checksum, pos);
     if (!header) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory building the header", path);
-    /* pad the header with spaces so the data section starts 64-byte aligned */
-    size_t hlen = strlen(header), padded = ((8 + hlen + 63) / 64) * 64 - 8;
-    char *hbuf = kn__alloc(ctx, padded);
-    if (!hbuf) {
-        cJSON_free(header);
-        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
-    memcpy(hbuf, header, hlen);
-    memset(hbuf + hlen, ' ', padded - hlen);
-    cJSON_free(header);
 
-    st = kn__write_model_file(ctx, path, hbuf, padded, parts, sizes, 3);
-    kn__free(ctx, hbuf);
+    st = kn__write_model_file(ctx, path, header, parts, sizes, 3);
+    cJSON_free(header);
     return st;
 }

@@ -148,9 +148,9 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
 /* The metadata every model file carries (io/model_file.c); meta is the __metadata__ object. */
 struct cJSON;
 void kn__model_meta(const kn_model *m, struct cJSON *meta);
-/* Writes a safetensors file atomically: length, header (hlen bytes, padded by the caller),
- * then the data parts in order. */
-kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *header, size_t hlen, const void *const *parts,
+/* Writes a safetensors file atomically: length, the header text (padded here so the data
+ * section starts 64-byte aligned), then the data parts in order. */
+kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *text, const void *const *parts,
                                const size_t *sizes, int n_parts);
 kn_status kn__model_set_training_summary(kn_model *m, const char *json);
 /* Saves the model; with pos, a checkpoint: the optimizer state and the training position
