@@ -54,8 +54,25 @@ static inline bool kn__add_size(size_t a, size_t b, size_t *out) {
 }
 
 /* Counter-based RNG: a pure function of (seed, stream, counter), so results do not depend
- * on thread count or call order. */
-uint64_t kn__rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);
+ * on thread count or call order. The mixer is splitmix64's finalizer: once over
+ * (seed, stream) to give a key, twice per draw. Inline so that loops drawing many numbers
+ * under one key (dropout) hoist the key and overlap the draws. */
+static inline uint64_t kn__mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+static inline uint64_t kn__rng_key(uint64_t seed, uint64_t stream) {
+    return kn__mix64(seed + 0x9e3779b97f4a7c15ULL * (stream + 1));
+}
+/* Draw `counter` under a key from kn__rng_key: kn__rng_u64(seed, stream, counter) ==
+ * kn__rng_draw(kn__rng_key(seed, stream), counter). */
+static inline uint64_t kn__rng_draw(uint64_t key, uint64_t counter) {
+    return kn__mix64(key ^ kn__mix64(counter + 0x632be59bd9b4e019ULL));
+}
+static inline uint64_t kn__rng_u64(uint64_t seed, uint64_t stream, uint64_t counter) {
+    return kn__rng_draw(kn__rng_key(seed, stream), counter);
+}
 /* Uniform in [0, 1) with 24 random bits. */
 static inline float kn__rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
     return (float)(kn__rng_u64(seed, stream, counter) >> 40) * (1.0f / 16777216.0f);
