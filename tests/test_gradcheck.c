@@ -150,12 +150,6 @@ static kn_tensor *b_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
 }
-/* col2im on its own (the columns a parameter): its backward is im2col */
-static kn_tensor *b_col2im(kn_graph *g, kn_tensor **in, const void *arg) {
-    (void)arg; /* a 3x2 window, strides 2x1, dilation 1x2, 'same', over (2, 5, 4, 3) */
-    kn__win w = {3, 2, 2, 1, 1, 2, 1, 1, 3, 4};
-    return kn__col2im(g, in[0], &w, (int64_t[]){2, 5, 4, 3});
-}
 static kn_tensor *b_max_pool(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_max_pool2d(g, in[0], w->kh, w->kw, w->sh, w->sw, w->same);
@@ -275,8 +269,6 @@ int main(void) {
         case_shapes cs = {.n_in = 2, .ndim = {4, 2}, .shape = {{2, convs[i].h, convs[i].w, 3}, {a->kh * a->kw * 3, 4}}};
         gradcheck(convs[i].name, b_conv2d, a, &cs, NULL);
     }
-    case_shapes cols = {.n_in = 1, .ndim = {2}, .shape = {{2 * 3 * 4, 3 * 2 * 3}}};
-    gradcheck("col2im 3x2 stride 2x1 dilation 1x2 same", b_col2im, NULL, &cols, NULL);
     struct { const char *name; build_fn fn; win_arg a; } pools[] = {
         {"max_pool2d 2x2 stride 2 valid", b_max_pool, {2, 2, 2, 2, 1, 1, false}},
         {"max_pool2d 3x3 stride 2 same", b_max_pool, {3, 3, 2, 2, 1, 1, true}},

@@ -55,6 +55,11 @@ typedef struct {
     pthread_cond_t exited;                 /* a worker left */
 } pool_t;
 
+/* This thread's slot in the job it is running (pool.h): 0 for the caller, 1.. for helpers. */
+static _Thread_local int slot;
+
+int kn__pool_slot(void) { return slot; }
+
 static pool_t pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .busy = ATOMIC_FLAG_INIT,
                       .exited = PTHREAD_COND_INITIALIZER};
 
@@ -96,7 +101,12 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load(&pool.quit)) break;
         seen = gen;
-        if (atomic_fetch_add(&pool.helpers, 1) < pool.max_helpers) work(gen);
+        int helper = atomic_fetch_add(&pool.helpers, 1);
+        if (helper < pool.max_helpers) {
+            slot = helper + 1;
+            work(gen);
+            slot = 0;
+        }
     }
     pthread_mutex_lock(&pool.lock);
     pool.n_workers--;
@@ -149,13 +159,17 @@ static bool ensure_workers(int want) {
 
 void kn__pool_run(int threads, int64_t n_chunks, kn__chunk_fn fn, void *args) {
     if (n_chunks <= 0) return;
+    int outer = slot;
+    slot = 0; /* the caller is slot 0 of its own job (a worker may call from inside a chunk) */
     if (threads <= 1 || n_chunks == 1 || n_chunks >= (1 << CHUNK_BITS) || atomic_flag_test_and_set(&pool.busy)) {
         for (int64_t k = 0; k < n_chunks; k++) fn(args, k);
+        slot = outer;
         return;
     }
     if (!ensure_workers(threads - 1)) {
         atomic_flag_clear(&pool.busy);
         for (int64_t k = 0; k < n_chunks; k++) fn(args, k);
+        slot = outer;
         return;
     }
     pool.fn = fn;
@@ -175,4 +189,5 @@ void kn__pool_run(int threads, int64_t n_chunks, kn__chunk_fn fn, void *args) {
     /* only chunks a worker claimed are left: they are running now */
     while (atomic_load_explicit(&pool.done, memory_order_acquire) < n_chunks) cpu_relax();
     atomic_flag_clear(&pool.busy);
+    slot = outer;
 }

@@ -13,4 +13,9 @@ typedef void (*kn__chunk_fn)(void *args, int64_t chunk);
  * after the first call that starts workers. */
 void kn__pool_run(int threads, int64_t n_chunks, kn__chunk_fn fn, void *args);
 
+/* Inside a chunk: which of the job's threads runs it, in [0, threads): 0 the caller, 1..
+ * the workers that joined. No two threads of a job share a slot, so a kernel can give each
+ * slot its own scratch. Outside a job: 0. */
+int kn__pool_slot(void);
+
 #endif

@@ -95,6 +95,7 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     if (!g->arena) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for a %zu-byte arena", bytes);
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
+        t->scratch = t->scratch_bytes ? g->arena + t->scratch_offset : NULL;
         if (t->alias) { /* views and in-place outputs: their root's memory (an earlier node) */
             t->data = kn__alias_root(t)->data;
             continue;

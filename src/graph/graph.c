@@ -386,18 +386,6 @@ static kn_tensor *window_node(kn_graph *g, kn_op op, kn_tensor *x, const kn__win
     return finish(g, t);
 }
 
-kn_tensor *kn__im2col(kn_graph *g, kn_tensor *x, const kn__win *w) { return window_node(g, KN_OP_IM2COL, x, w); }
-
-kn_tensor *kn__col2im(kn_graph *g, kn_tensor *cols, const kn__win *w, const int64_t *x_shape) {
-    kn_tensor *t = kn__node(g, KN_OP_COL2IM, cols, NULL, NULL);
-    if (!t) return NULL;
-    kn__win_pack(t, w);
-    t->ndim = 4;
-    for (int i = 0; i < 4; i++) t->shape[i] = x_shape[i];
-    t->batch_rows = 1;
-    return finish(g, t);
-}
-
 kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn__win *w) {
     kn_tensor *t = kn__node(g, KN_OP_MAXPOOL2D_GRAD, dy, x, NULL);
     if (t) kn__win_pack(t, w);
@@ -430,10 +418,32 @@ kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int k
                        kh, kw, x->name, kn__shape_str(x, sx, sizeof sx));
         return NULL;
     }
-    kn_tensor *cols = kn__im2col(g, x, &w);
-    kn_tensor *y = kn_matmul(g, cols, kernel); /* (N*OH*OW, F) */
-    if (!y) return NULL;
-    return kn__reshape_rows(g, y, (int64_t[]){x->shape[0], w.oh, w.ow, kernel->shape[1]}, 4, 1);
+    kn_tensor *t = kn__node(g, KN_OP_CONV2D, x, kernel, NULL);
+    if (!t) return NULL;
+    kn__win_pack(t, &w);
+    t->iparam[4] = KN_LINEAR;
+    return finish(g, t);
+}
+
+kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w, const int64_t *x_shape) {
+    kn_tensor *t = kn__node(g, KN_OP_CONV2D_GRAD_INPUT, dy, kernel, NULL);
+    if (!t) return NULL;
+    kn__win_pack(t, w);
+    t->iparam[4] = KN_LINEAR;
+    t->ndim = 4;
+    for (int i = 0; i < 4; i++) t->shape[i] = x_shape[i];
+    t->batch_rows = 1;
+    return finish(g, t);
+}
+
+kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel) {
+    kn_tensor *t = kn__node(g, KN_OP_CONV2D_GRAD_KERNEL, x, dy, NULL);
+    if (!t) return NULL;
+    kn__win_pack(t, w);
+    t->ndim = 2;
+    t->shape[0] = kernel->shape[0];
+    t->shape[1] = kernel->shape[1];
+    return finish(g, t);
 }
 
 kn_tensor *kn_max_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same) {

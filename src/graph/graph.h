@@ -31,9 +31,14 @@ typedef enum {
     KN_OP_TRANSPOSE,  /* (m,n) -> (n,m), a copy */
     KN_OP_RESHAPE,    /* a view of src[0] with another shape (same element count); no copy */
     /* Convolution and pooling, NHWC; the window geometry is packed in iparam (kn__win): */
-    KN_OP_IM2COL,     /* x (N,H,W,C) -> (N*OH*OW, KH*KW*C): each output position's window
-                       * as one row, (ky, kx, c) order, zeros in the padding */
-    KN_OP_COL2IM,     /* cols (N*OH*OW, KH*KW*C) -> (N,H,W,C): IM2COL's adjoint (overlaps add) */
+    KN_OP_CONV2D,     /* (x (N,H,W,C), kernel (KH*KW*C, F)) -> (N,OH,OW,F): im2col(x) kernel,
+                       * im2col(x) holding each output position's window as one row ((ky, kx, c)
+                       * order, zeros in the padding); the
+                       * windows gathered a block of rows at a time into the node's scratch
+                       * (never the whole im2col matrix); the fuse pass may add src[2] a bias
+                       * (F) and iparam[4] an activation (alpha fparam[0]) to its epilogue */
+    KN_OP_CONV2D_GRAD_INPUT,  /* (dy (N,OH,OW,F), kernel) -> dx (N,H,W,C): col2im(dy kernel^T) */
+    KN_OP_CONV2D_GRAD_KERNEL, /* (x, dy) -> d kernel (KH*KW*C, F): im2col(x)^T dy */
     KN_OP_MAXPOOL2D,  /* x (N,H,W,C) -> (N,OH,OW,C): window maximum over the valid cells */
     KN_OP_MAXPOOL2D_GRAD, /* (dy, x) -> dx: dy to each window's first maximum (recomputed) */
     KN_OP_AVGPOOL2D,  /* x (N,H,W,C) -> (N,OH,OW,C): window mean over the valid cells */
@@ -95,7 +100,7 @@ struct kn_tensor {
     int64_t batch_rows;         /* shape[0] == KN_BATCH: that dimension is batch * batch_rows
                                  * (0: unset, inherited from the first batched source; as 1) */
     kn_tensor *src[KN_MAX_SRC];
-    int32_t iparam[4];
+    int32_t iparam[6];
     float fparam[4];
     void *data;
     kn_tensor *grad;            /* d loss / d this, after kn_graph_backward */
@@ -106,6 +111,10 @@ struct kn_tensor {
     int64_t init_rf;            /* params: a flattened conv kernel's receptive field KH*KW (fans as Keras), or 0 */
     size_t param_offset;        /* params: offset in floats into the flat buffers */
     size_t arena_offset;        /* others: byte offset into the arena */
+    size_t scratch_bytes;       /* working memory the kernel needs while it runs (planned in
+                                 * the arena beside the live tensors), or 0 */
+    size_t scratch_offset;
+    void *scratch;
     int id;                     /* position in graph order */
     kn_tensor *alias;           /* shares this tensor's memory (a view, or in-place), or NULL */
     int n_uses;                 /* readers (source slots), kept by the passes */
@@ -160,6 +169,8 @@ typedef struct kn_op_info {
     void (*backward)(kn_graph *g, kn_tensor *t, kn_tensor *dy);
     /* Computes t from its sources on the CPU. */
     void (*cpu)(kn_graph *g, kn_tensor *t);
+    /* Bytes of scratch the CPU kernel needs at the resolved (largest) batch, or NULL: none. */
+    size_t (*cpu_scratch)(const kn_graph *g, const kn_tensor *t);
 } kn_op_info;
 
 const kn_op_info *kn__op_info(kn_op op);
@@ -203,8 +214,8 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss);
 /* A reshape whose leading KN_BATCH dimension is batch * batch_rows (0: as 1). */
 kn_tensor *kn__reshape_rows(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim, int64_t batch_rows);
 /* Convolution and pooling nodes from a window's geometry (the public builders compute it). */
-kn_tensor *kn__im2col(kn_graph *g, kn_tensor *x, const kn__win *w);
-kn_tensor *kn__col2im(kn_graph *g, kn_tensor *cols, const kn__win *w, const int64_t *x_shape);
+kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w, const int64_t *x_shape);
+kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel);
 kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn__win *w);
 kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, const int64_t *x_shape);
 /* A dropout of x with the given mask key (kn_dropout uses its node's build index). */

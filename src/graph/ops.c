@@ -277,47 +277,57 @@ static bool need_image(kn_graph *g, kn_tensor *t, kn_tensor *x) {
     return true;
 }
 
-/* Rows of a (N*OH*OW, ...) tensor, batched or not, that hold n images' windows. */
-static bool rows_match(const kn_tensor *cols, int64_t n, int64_t per_image) {
-    if (n == KN_BATCH) return cols->shape[0] == KN_BATCH && kn__batch_rows(cols) == per_image;
-    return cols->shape[0] == n * per_image;
-}
-
-static bool infer_im2col(kn_graph *g, kn_tensor *t) {
-    kn_tensor *x = t->src[0];
-    if (!need_image(g, t, x)) return false;
+/* kernel (KH*KW*C, F) for a window over c channels. */
+static bool check_conv_kernel(kn_graph *g, kn_tensor *t, const kn_tensor *k, int64_t c) {
+    char sk[64];
     kn__win w = kn__win_unpack(t);
-    int64_t per = (int64_t)w.oh * w.ow, k = (int64_t)w.kh * w.kw * x->shape[3];
-    if (x->shape[0] == KN_BATCH) {
-        set_shape(t, 2, (int64_t[]){KN_BATCH, k});
-        t->batch_rows = per;
-    } else {
-        set_shape(t, 2, (int64_t[]){x->shape[0] * per, k});
-    }
+    if (k->dtype != KN_F32 || k->ndim != 2 || k->shape[0] != (int64_t)w.kh * w.kw * c || k->shape[1] == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: kernel '%s' %s must be (%lld, filters) for a %dx%d window over %lld channels",
+                              t->name, k->name, kn__shape_str(k, sk, sizeof sk), (long long)w.kh * w.kw * c, w.kh,
+                              w.kw, (long long)c);
     return true;
 }
 
-static void backward_im2col(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+static bool infer_conv2d(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0], *k = t->src[1];
+    if (!need_image(g, t, x) || !check_conv_kernel(g, t, k, x->shape[3])) return false;
     kn__win w = kn__win_unpack(t);
-    kn__grad_accumulate(g, t->src[0], kn__col2im(g, dy, &w, t->src[0]->shape));
-}
-
-/* The shape is the builder's (the image's); checks the columns against it. */
-static bool infer_col2im(kn_graph *g, kn_tensor *t) {
-    kn_tensor *c = t->src[0];
-    char sc[64], st[64];
-    if (!need_f32(g, t, c, "input")) return false;
-    kn__win w = kn__win_unpack(t);
-    if (c->ndim != 2 || !rows_match(c, t->shape[0], (int64_t)w.oh * w.ow) ||
-        c->shape[1] != (int64_t)w.kh * w.kw * t->shape[3])
-        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: columns %s do not fit a %dx%d window over %s", t->name,
-                              kn__shape_str(c, sc, sizeof sc), w.kh, w.kw, kn__shape_str(t, st, sizeof st));
+    set_shape(t, 4, (int64_t[]){x->shape[0], w.oh, w.ow, k->shape[1]});
+    t->batch_rows = 1;
     return true;
 }
 
-static void backward_col2im(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+/* Built before the passes, so with neither bias nor activation in the node yet. */
+static void backward_conv2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *x = t->src[0], *k = t->src[1];
     kn__win w = kn__win_unpack(t);
-    kn__grad_accumulate(g, t->src[0], kn__im2col(g, dy, &w));
+    if (x->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, x, kn__conv2d_grad_input(g, dy, k, &w, x->shape));
+    if (k->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, k, kn__conv2d_grad_kernel(g, x, dy, &w, k));
+}
+
+/* dy (N, OH, OW, F) of a convolution over images of t's shape (dx) or x's (d kernel). */
+static bool check_conv_dy(kn_graph *g, kn_tensor *t, const kn_tensor *dy, const int64_t *image, int64_t filters) {
+    char sd[64];
+    kn__win w = kn__win_unpack(t);
+    if (!need_f32(g, t, (kn_tensor *)dy, "gradient")) return false;
+    if (dy->ndim != 4 || dy->shape[0] != image[0] || kn__batch_rows(dy) != 1 || dy->shape[1] != w.oh ||
+        dy->shape[2] != w.ow || dy->shape[3] != filters)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s does not fit a %dx%d convolution to (%d, %d, %lld)",
+                              t->name, kn__shape_str(dy, sd, sizeof sd), w.kh, w.kw, w.oh, w.ow, (long long)filters);
+    return true;
+}
+
+/* The shape is the builder's (the image's). */
+static bool infer_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
+    kn_tensor *dy = t->src[0], *k = t->src[1];
+    return check_conv_kernel(g, t, k, t->shape[3]) && check_conv_dy(g, t, dy, t->shape, k->shape[1]);
+}
+
+/* The shape is the builder's (the kernel's). */
+static bool infer_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0], *dy = t->src[1];
+    if (!need_image(g, t, x) || !check_conv_kernel(g, t, t, x->shape[3])) return false;
+    return check_conv_dy(g, t, dy, x->shape, t->shape[1]);
 }
 
 static bool infer_pool(kn_graph *g, kn_tensor *t) {
@@ -426,8 +436,11 @@ static const kn_op_info op_table[] = {
     [KN_OP_OPTIMIZER] = {"optimizer", 0, infer_optimizer, NULL, kn__cpu_optimizer},
     [KN_OP_TRANSPOSE] = {"transpose", 1, infer_transpose, backward_transpose, kn__cpu_transpose},
     [KN_OP_RESHAPE] = {"reshape", 1, infer_reshape, backward_reshape, NULL},
-    [KN_OP_IM2COL] = {"im2col", 1, infer_im2col, backward_im2col, kn__cpu_im2col},
-    [KN_OP_COL2IM] = {"col2im", 1, infer_col2im, backward_col2im, kn__cpu_col2im},
+    [KN_OP_CONV2D] = {"conv2d", 2, infer_conv2d, backward_conv2d, kn__cpu_conv2d, kn__cpu_conv2d_scratch},
+    [KN_OP_CONV2D_GRAD_INPUT] = {"conv2d_grad_input", 2, infer_conv2d_grad_input, NULL, kn__cpu_conv2d_grad_input,
+                                 kn__cpu_conv2d_grad_input_scratch},
+    [KN_OP_CONV2D_GRAD_KERNEL] = {"conv2d_grad_kernel", 2, infer_conv2d_grad_kernel, NULL, kn__cpu_conv2d_grad_kernel,
+                                  kn__cpu_conv2d_grad_kernel_scratch},
     [KN_OP_MAXPOOL2D] = {"max_pool2d", 1, infer_pool, backward_maxpool, kn__cpu_maxpool2d},
     [KN_OP_MAXPOOL2D_GRAD] = {"max_pool2d_grad", 2, infer_maxpool_grad, NULL, kn__cpu_maxpool2d_grad},
     [KN_OP_AVGPOOL2D] = {"avg_pool2d", 1, infer_pool, backward_avgpool, kn__cpu_avgpool2d},

@@ -4,7 +4,8 @@
  * tensors the caller reads after a run to the end); its block is freed after
  * its last reader and reused best-fit, adjacent free blocks merged. A run of a subset of
  * the nodes (a phase) only shortens lifetimes, so the plan holds for every phase. Sizes
- * are for the largest batch; a smaller batch uses a prefix of each block. */
+ * are for the largest batch; a smaller batch uses a prefix of each block. A node whose
+ * kernel needs working memory (kn_op_info.cpu_scratch) gets a block live for its own step. */
 #include "graph.h"
 
 #include <string.h>
@@ -107,6 +108,17 @@ kn_status kn__plan_memory(kn_graph *g, size_t *arena_bytes, size_t *naive_bytes)
             naive += size;
             t->arena_offset = place(list, &n_free, &top, size);
             if (top > peak) peak = top;
+        }
+        /* the node's scratch: beside its inputs and its output, for this step alone */
+        kn_tensor *node = g->nodes[i];
+        const kn_op_info *info = kn__op_info(node->op);
+        node->scratch_bytes = info->cpu_scratch ? info->cpu_scratch(g, node) : 0;
+        if (node->scratch_bytes) {
+            size_t size = round_up(node->scratch_bytes, KN_ALIGN);
+            naive += size;
+            node->scratch_offset = place(list, &n_free, &top, size);
+            if (top > peak) peak = top;
+            release(list, &n_free, &top, node->scratch_offset, size);
         }
         /* then release what is read for the last time here: never before placing, so an
          * output never shares memory with its own input */

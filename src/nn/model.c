@@ -715,15 +715,8 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
     /* large batches run in chunks as large as 64 MB of activations allow (up to 4096 rows),
      * so their products are large enough to thread */
     double row_bytes = (double)m->in_features;
-    for (int i = 0; i < m->n_layers; i++) {
-        const kn__layer *L = &m->layers[i];
-        row_bytes += 4.0 * (double)L->features;
-        if (L->kind == KN__LAYER_CONV2D) { /* its im2col columns, and their gradient */
-            int64_t k[2], b;
-            layer_param_sizes(m, i, k, &b);
-            row_bytes += 2.0 * (double)(L->shape[0] * L->shape[1]) * (double)k[0];
-        }
-    }
+    for (int i = 0; i < m->n_layers; i++) /* (convolutions' windows live in a fixed scratch) */
+        row_bytes += 4.0 * (double)m->layers[i].features;
     int64_t cap = (int64_t)(64e6 / (row_bytes * sizeof(float)));
     cap = cap < KN_DEFAULT_EVAL_BATCH ? KN_DEFAULT_EVAL_BATCH : cap > 4096 ? 4096 : cap;
     kn_status st = kn__model_ensure_graph(m, n < cap ? (n > 1 ? n : 1) : cap, false);

@@ -1,9 +1,7 @@
-/* conv.c — the convolution and pooling kernels over NHWC images: im2col (each output
- * position's window as one contiguous row, so a convolution is one matrix product), its
- * adjoint col2im, and max / average pooling with their gradients. Inner loops run over
- * the channels, which are contiguous. Kernels that accumulate (col2im, the pooling
- * gradients) split the work by whole images, so each sum is taken in one fixed order
- * whatever the thread count. */
+/* conv.c — the pooling kernels over NHWC images (the convolutions are in conv_gemm.c):
+ * max and average pooling with their gradients. Inner loops run over the channels, which
+ * are contiguous. The gradients accumulate, so they split the work by whole images and
+ * each sum is taken in one fixed order whatever the thread count. */
 #include "cpu.h"
 
 #include <math.h>
@@ -27,72 +25,6 @@ static void taps(int64_t o, int s, int p, int d, int kn, int64_t n, int *lo, int
     while (a < b && base + (int64_t)a * d < 0) a++;
     while (b > a && base + (int64_t)(b - 1) * d >= n) b--;
     *lo = a, *hi = b;
-}
-
-/* ------------------------------------------------------------- im2col, col2im */
-
-static void im2col_range(void *p, int64_t lo, int64_t hi) {
-    const win_args *a = p;
-    const kn__win *w = &a->win;
-    int64_t c = a->c, k = a->k, per = (int64_t)w->oh * w->ow;
-    size_t cb = (size_t)c * sizeof(float);
-    for (int64_t r = lo / k; r < hi / k; r++) {
-        int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
-        float *row = a->y + r * k;
-        const float *img = a->x + n * a->h * a->w * c;
-        for (int ky = 0; ky < w->kh; ky++) {
-            int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
-            for (int kx = 0; kx < w->kw; kx++) {
-                int64_t ix = ox * w->sw - w->pl + (int64_t)kx * w->dw;
-                float *dst = row + ((int64_t)ky * w->kw + kx) * c;
-                if (iy < 0 || iy >= a->h || ix < 0 || ix >= a->w) memset(dst, 0, cb);
-                else memcpy(dst, img + (iy * a->w + ix) * c, cb);
-            }
-        }
-    }
-}
-
-void kn__cpu_im2col(kn_graph *g, kn_tensor *t) {
-    win_args a = args_of(t, t->src[0]);
-    a.x = t->src[0]->data;
-    a.y = t->data;
-    a.k = t->ne[1];
-    kn__parallel_for(g, kn__numel(t), a.k, im2col_range, &a); /* whole rows */
-}
-
-/* Over images [lo, hi) (in elements of dx, whole images): dx = sum of the window rows. */
-static void col2im_range(void *p, int64_t lo, int64_t hi) {
-    const win_args *a = p;
-    const kn__win *w = &a->win;
-    int64_t c = a->c, k = a->k, img_size = a->h * a->w * c, per = (int64_t)w->oh * w->ow;
-    for (int64_t n = lo / img_size; n < hi / img_size; n++) {
-        float *img = a->y + n * img_size;
-        memset(img, 0, (size_t)img_size * sizeof(float));
-        for (int64_t oy = 0; oy < w->oh; oy++)
-            for (int64_t ox = 0; ox < w->ow; ox++) {
-                const float *row = a->dy + (n * per + oy * w->ow + ox) * k;
-                int y0, y1, x0, x1;
-                taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &y0, &y1);
-                taps(ox, w->sw, w->pl, w->dw, w->kw, a->w, &x0, &x1);
-                for (int ky = y0; ky < y1; ky++) {
-                    int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
-                    for (int kx = x0; kx < x1; kx++) {
-                        int64_t ix = ox * w->sw - w->pl + (int64_t)kx * w->dw;
-                        float *restrict dst = img + (iy * a->w + ix) * c;
-                        const float *restrict src = row + ((int64_t)ky * w->kw + kx) * c;
-                        for (int64_t i = 0; i < c; i++) dst[i] += src[i];
-                    }
-                }
-            }
-    }
-}
-
-void kn__cpu_col2im(kn_graph *g, kn_tensor *t) {
-    win_args a = args_of(t, t);
-    a.dy = t->src[0]->data;
-    a.y = t->data;
-    a.k = t->src[0]->ne[1];
-    kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, col2im_range, &a);
 }
 
 /* ------------------------------------------------------------- pooling */

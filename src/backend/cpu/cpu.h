@@ -20,8 +20,20 @@ void kn__cpu_loss(kn_graph *g, kn_tensor *t);
 void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_optimizer(kn_graph *g, kn_tensor *t);
 void kn__cpu_transpose(kn_graph *g, kn_tensor *t);
-void kn__cpu_im2col(kn_graph *g, kn_tensor *t);
-void kn__cpu_col2im(kn_graph *g, kn_tensor *t);
+/* A GEMM epilogue (sgemm.h's kn_sgemm_epilogue) adding a bias row and applying an
+ * activation to each finished block (fused.c). */
+typedef struct {
+    const float *bias;  /* (n) or NULL */
+    kn_activation act;
+    float alpha;
+} kn__bias_act;
+void kn__bias_act_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols);
+void kn__cpu_conv2d(kn_graph *g, kn_tensor *t);
+void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t);
+void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t);
+size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t);
 void kn__cpu_maxpool2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_maxpool2d_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_avgpool2d(kn_graph *g, kn_tensor *t);

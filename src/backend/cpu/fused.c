@@ -11,15 +11,9 @@
 
 /* ------------------------------------------------------------- dense */
 
-typedef struct {
-    const float *bias;  /* (n) or NULL */
-    kn_activation act;
-    float alpha;
-} dense_ep;
-
-static void dense_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
+void kn__bias_act_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
     (void)r0;
-    const dense_ep *e = p;
+    const kn__bias_act *e = p;
     for (int64_t i = 0; i < rows; i++) {
         float *row = c + i * ldc; // (cols)
         if (e->bias) {
@@ -34,8 +28,8 @@ void kn__cpu_dense(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1], *bias = t->src[2];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
-    dense_ep e = {bias ? bias->data : NULL, (kn_activation)t->iparam[2], t->fparam[0]};
-    kn_sgemm_epilogue ep = {dense_epilogue, &e};
+    kn__bias_act e = {bias ? bias->data : NULL, (kn_activation)t->iparam[2], t->fparam[0]};
+    kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &e};
     kn__sgemm_ep(ta, tb, m, n, k, a->data, a->ne[1], b->data, b->ne[1], t->data, n, kn__gemm_threads(g, m, n, k), &ep);
 }
 

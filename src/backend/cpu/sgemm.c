@@ -270,7 +270,7 @@ AVX2 static ALWAYS_INLINE void blocked(const int MR, const int NR, tile_fn *tile
     /* Even k blocks: 784 = 4 x 196, not 3 x 256 + 16. */
     const int64_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
     const bool pack_b = tb || m > 16 * MR;
-    const bool pack_a = m > 8 * MR && n > 8 * NR;
+    const bool pack_a = (m > 8 * MR && n > 8 * NR) || (ta && k > 8 * KC);
     for (int64_t jc = 0; jc < n; jc += NC) {
         const int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < k; pc += kcb) {

@@ -3,6 +3,7 @@
  *     loss gradient through the softmax becomes softmax(z) - y in one kernel;
  *   - dense: matmul + bias row + activation in one GEMM whose epilogue adds the bias and
  *     applies the activation while each block of the output is in cache;
+ *   - convolution: bias and activation in the epilogue of each block's GEMM (conv_gemm.c);
  *   - an activation's gradient into the matmul that makes the incoming gradient;
  *   - the optimizer: one update pass over every parameter instead of one per parameter;
  *   - chains of elementwise ops into one loop (ew_program.h).
@@ -87,6 +88,36 @@ static void fuse_dense(kn_graph *g, kn_tensor *t) {
         t->iparam[1] = x->iparam[1];
         kn__rewire(g, t, x->src[0], x->src[1], t->src[1], NULL);
         snprintf(t->fused, sizeof t->fused, "matmul+%s_grad", kn_activation_name((kn_activation)t->iparam[2]));
+    }
+}
+
+/* ------------------------------------------------------------- convolution + bias + act */
+
+static void conv_label(kn_tensor *t) {
+    kn_activation act = (kn_activation)t->iparam[4];
+    snprintf(t->fused, sizeof t->fused, "conv2d%s%s%s", t->src[2] ? "+add" : "", act != KN_LINEAR ? "+" : "",
+             act != KN_LINEAR ? kn_activation_name(act) : "");
+}
+
+/* t takes over the convolution x (its window, kernel and bias) with t's own op on top. */
+static void become_conv(kn_graph *g, kn_tensor *t, kn_tensor *x, kn_tensor *bias, int32_t act) {
+    t->op = KN_OP_CONV2D;
+    for (int i = 0; i < 4; i++) t->iparam[i] = x->iparam[i];
+    t->iparam[4] = act;
+    kn__rewire(g, t, x->src[0], x->src[1], bias, NULL);
+    conv_label(t);
+}
+
+/* The bias row and the activation of a convolution go into its GEMM's epilogue. */
+static void fuse_conv(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    if (!x || !private_to(x, KN_OP_CONV2D) || x->iparam[4] != KN_LINEAR) return;
+    if (t->op == KN_OP_ADD && !x->src[2] && t->ndim == 4 && t->src[1]->ndim == 1 &&
+        t->src[1]->shape[0] == t->shape[3] && t->src[1]->dtype == KN_F32) {
+        t->fparam[0] = 0;
+        become_conv(g, t, x, t->src[1], KN_LINEAR);
+    } else if (t->op == KN_OP_ACT && t->iparam[0] != KN_SOFTMAX) {
+        become_conv(g, t, x, x->src[2], t->iparam[0]); /* alpha stays in fparam[0] */
     }
 }
 
@@ -238,7 +269,10 @@ kn_status kn__pass_fuse(kn_graph *g) {
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->op == KN_OP_LOSS && !(g->nodes[i]->flags & KN_FLAG_DEAD)) fuse_loss(g, g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++)
-        if (!(g->nodes[i]->flags & (KN_FLAG_DEAD | KN_FLAG_FOLDED))) fuse_dense(g, g->nodes[i]);
+        if (!(g->nodes[i]->flags & (KN_FLAG_DEAD | KN_FLAG_FOLDED))) {
+            fuse_dense(g, g->nodes[i]);
+            fuse_conv(g, g->nodes[i]);
+        }
     fuse_optimizer(g);
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i]->flags & KN_FLAG_DEAD) continue;

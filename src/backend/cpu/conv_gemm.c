@@ -1,0 +1,299 @@
+/* conv_gemm.c — convolution as blocked im2col + GEMM, without the im2col matrix.
+ *
+ * A 3x3 convolution of a batch of 128 26x26x32 images has an im2col matrix of
+ * 128*576 x 288 floats: 85 MB, written, read back by the GEMM, and its gradient written and
+ * read again by col2im (13 ms of a 95 ms training step, and a third of the arena). Here each
+ * kernel gathers the windows of one block of output rows into a scratch block that stays in
+ * the core's L2 cache, multiplies it at once, and moves on; each thread has its own block
+ * (the node's planned scratch, slot by slot: core/pool.h) and runs its products on one
+ * thread, so the threads never wait on one another inside a layer.
+ *
+ *   forward       y[rows] = act(im2col(x)[rows] kernel + bias)        blocks of output rows
+ *   grad input    dx[image] = col2im(dy[image] kernel^T)                 whole images
+ *   grad kernel   d kernel = sum over parts of im2col(x)[part]^T dy[part]
+ *
+ * The weight gradient is a sum over every output position: its rows are cut into parts
+ * fixed by the shape alone (never by the thread count), each part summed into its own
+ * partial in row order, and the partials added in part order, so the result is the same
+ * bit for bit whatever the thread count. Images are disjoint in dx, so the input gradient
+ * is too. */
+#include "cpu.h"
+#include "core/pool.h"
+#include "sgemm.h"
+
+#include <string.h>
+
+/* Scratch a thread's block of windows may take: 256 KB, an eighth of this machine's L2 per
+ * core, leaves room for the GEMM's packed kernel panel (KC x NC) and the output rows. */
+#define CONV_BLOCK_BYTES (256 * 1024)
+/* Most rows in a block (a 1x1 or single-channel convolution has short rows). */
+#define CONV_BLOCK_MAX_ROWS 4096
+/* The weight gradient's parts: at most this many, each at least CONV_PART_MIN_ROWS. */
+#define CONV_MAX_PARTS 16
+#define CONV_PART_MIN_ROWS 2048
+
+typedef struct {
+    int64_t n, h, w, c;  /* input images (N, H, W, C) */
+    int64_t f, k;        /* filters; window row length KH*KW*C */
+    int64_t rows;        /* output positions N*OH*OW */
+    kn__win win;
+    bool direct;         /* 1x1, stride 1, no padding: the windows are x's own rows */
+} conv_geom;
+
+static conv_geom geom_of(const kn_tensor *t, const kn_tensor *x, int64_t filters) {
+    conv_geom g = {.n = x->ne[0], .h = x->ne[1], .w = x->ne[2], .c = x->ne[3], .f = filters, .win = kn__win_unpack(t)};
+    g.k = (int64_t)g.win.kh * g.win.kw * g.c;
+    g.rows = g.n * g.win.oh * g.win.ow;
+    g.direct = g.win.kh == 1 && g.win.kw == 1 && g.win.sh == 1 && g.win.sw == 1 && g.win.pt == 0 && g.win.pl == 0;
+    return g;
+}
+
+/* Rows in one block of windows (a multiple of the GEMM's 6-row tile). */
+static int64_t block_rows(int64_t k) {
+    int64_t r = CONV_BLOCK_BYTES / ((int64_t)sizeof(float) * (k > 0 ? k : 1));
+    if (r > CONV_BLOCK_MAX_ROWS) r = CONV_BLOCK_MAX_ROWS;
+    r = r / 6 * 6;
+    return r < 6 ? 6 : r;
+}
+
+static int threads_for(const kn_graph *g, const conv_geom *c) {
+    return kn__gemm_threads(g, c->rows, c->f, c->k);
+}
+
+static float *slot_block(const kn_tensor *t, const conv_geom *c) {
+    return (float *)t->scratch + (size_t)kn__pool_slot() * (size_t)block_rows(c->k) * (size_t)c->k;
+}
+
+/* ------------------------------------------------------------- windows of a block of rows */
+
+static inline void copy_floats(float *restrict d, const float *restrict s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) d[i] = s[i];
+}
+
+static inline void add_floats(float *restrict d, const float *restrict s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) d[i] += s[i];
+}
+
+/* out[(r - r0) * K ...] = the window of output position r, for r in [r0, r1): (ky, kx, c)
+ * order, zeros in the padding. A window row's KW taps are one contiguous run of x when
+ * the dilation is 1 and the row lies inside the image. */
+static void gather_windows(const conv_geom *g, const float *x, int64_t r0, int64_t r1, float *out) {
+    const kn__win *w = &g->win;
+    const int64_t c = g->c, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * c;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
+        float *row = out + (r - r0) * g->k;
+        const float *img = x + n * g->h * g->w * c;
+        int64_t ix0 = ox * w->sw - w->pl;
+        bool whole = w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
+        for (int ky = 0; ky < w->kh; ky++) {
+            int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
+            float *dst = row + ky * run;
+            if (iy < 0 || iy >= g->h) {
+                memset(dst, 0, (size_t)run * sizeof(float));
+            } else if (whole) {
+                copy_floats(dst, img + (iy * g->w + ix0) * c, run);
+            } else {
+                for (int kx = 0; kx < w->kw; kx++) {
+                    int64_t ix = ix0 + (int64_t)kx * w->dw;
+                    if (ix < 0 || ix >= g->w) memset(dst + kx * c, 0, (size_t)c * sizeof(float));
+                    else copy_floats(dst + kx * c, img + (iy * g->w + ix) * c, c);
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint: adds window row r of cols[(r - r0) * K ...] into its cells of dx, for r in
+ * [r0, r1); padding taps are dropped. */
+static void scatter_windows(const conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx) {
+    const kn__win *w = &g->win;
+    const int64_t c = g->c, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * c;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
+        const float *row = cols + (r - r0) * g->k;
+        float *img = dx + n * g->h * g->w * c;
+        int64_t ix0 = ox * w->sw - w->pl;
+        bool whole = w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
+        for (int ky = 0; ky < w->kh; ky++) {
+            int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
+            const float *src = row + ky * run;
+            if (iy < 0 || iy >= g->h) continue;
+            if (whole) {
+                add_floats(img + (iy * g->w + ix0) * c, src, run);
+                continue;
+            }
+            for (int kx = 0; kx < w->kw; kx++) {
+                int64_t ix = ix0 + (int64_t)kx * w->dw;
+                if (ix >= 0 && ix < g->w) add_floats(img + (iy * g->w + ix) * c, src + kx * c, c);
+            }
+        }
+    }
+}
+
+/* Rows a chunk of the forward pass takes: one block, or fewer rows when one block per
+ * thread would leave a thread idle (a single image: 576 rows of 288 for 2 threads). */
+static int64_t chunk_rows(const conv_geom *g, int threads) {
+    int64_t step = block_rows(g->k), n = (g->rows + step - 1) / step;
+    if (threads > 1 && n < 4 * (int64_t)threads) {
+        int64_t most = (g->rows + 47) / 48; /* chunks of 48 rows at least */
+        n = 4 * (int64_t)threads < most ? 4 * (int64_t)threads : most;
+        if (n < 1) n = 1;
+    }
+    int64_t r = (g->rows + n - 1) / n;
+    return (r + 5) / 6 * 6;
+}
+
+/* ------------------------------------------------------------- forward */
+
+typedef struct {
+    conv_geom geom;
+    const kn_tensor *t;
+    const float *x, *kernel;
+    float *y;
+    int64_t chunk;               /* output rows a chunk (at most a block) */
+    kn__bias_act ba;
+} fwd_job;
+
+static void fwd_chunk(void *p, int64_t k) {
+    const fwd_job *j = p;
+    const conv_geom *g = &j->geom;
+    int64_t r0 = k * j->chunk, r1 = r0 + j->chunk < g->rows ? r0 + j->chunk : g->rows;
+    if (r0 >= r1) return;
+    const float *a = g->direct ? j->x + r0 * g->c : NULL;
+    if (!a) {
+        float *ws = slot_block(j->t, g);
+        gather_windows(g, j->x, r0, r1, ws);
+        a = ws;
+    }
+    kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &j->ba};
+    kn__sgemm_ep(false, false, r1 - r0, g->f, g->k, a, g->k, j->kernel, g->f, j->y + r0 * g->f, g->f, 1,
+                 j->ba.bias || j->ba.act != KN_LINEAR ? &ep : NULL);
+}
+
+size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t) {
+    conv_geom c = geom_of(t, t->src[0], t->ne[3]);
+    if (c.direct) return 0;
+    return (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c.k) * (size_t)c.k * sizeof(float);
+}
+
+void kn__cpu_conv2d(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0], *bias = t->src[2];
+    fwd_job j = {.geom = geom_of(t, x, t->ne[3]), .t = t, .x = x->data, .kernel = t->src[1]->data, .y = t->data,
+                 .ba = {bias ? bias->data : NULL, (kn_activation)t->iparam[4], t->fparam[0]}};
+    int th = threads_for(g, &j.geom);
+    j.chunk = chunk_rows(&j.geom, th);
+    kn__pool_run(th, (j.geom.rows + j.chunk - 1) / j.chunk, fwd_chunk, &j);
+}
+
+/* ------------------------------------------------------------- input gradient */
+
+typedef struct {
+    conv_geom geom;
+    const kn_tensor *t;
+    const float *dy, *kernel;
+    float *dx;
+} dx_job;
+
+/* Image k: dx = col2im(dy kernel^T), a block of its rows at a time, in row order. */
+static void dx_image(void *p, int64_t k) {
+    const dx_job *j = p;
+    const conv_geom *g = &j->geom;
+    int64_t per = (int64_t)g->win.oh * g->win.ow, step = block_rows(g->k), img = g->h * g->w * g->c;
+    int64_t r0 = k * per, r1 = r0 + per;
+    if (g->direct) { /* the window rows are dx's own rows */
+        kn__sgemm(false, true, per, g->k, g->f, 1.0f, j->dy + r0 * g->f, g->f, j->kernel, g->f, 0.0f,
+                  j->dx + k * img, g->k, 1);
+        return;
+    }
+    float *ws = slot_block(j->t, g);
+    memset(j->dx + k * img, 0, (size_t)img * sizeof(float));
+    for (int64_t b0 = r0; b0 < r1; b0 += step) {
+        int64_t b1 = b0 + step < r1 ? b0 + step : r1;
+        kn__sgemm(false, true, b1 - b0, g->k, g->f, 1.0f, j->dy + b0 * g->f, g->f, j->kernel, g->f, 0.0f, ws, g->k, 1);
+        scatter_windows(g, ws, b0, b1, j->dx);
+    }
+}
+
+size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t) {
+    conv_geom c = geom_of(t, t, t->src[1]->ne[1]);
+    if (c.direct) return 0;
+    return (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c.k) * (size_t)c.k * sizeof(float);
+}
+
+void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
+    dx_job j = {.geom = geom_of(t, t, t->src[1]->ne[1]), .t = t, .dy = t->src[0]->data, .kernel = t->src[1]->data,
+                .dx = t->data};
+    kn__pool_run(threads_for(g, &j.geom), j.geom.n, dx_image, &j);
+}
+
+/* ------------------------------------------------------------- kernel gradient */
+
+/* Parts of the rows summed apart: fixed by the row count alone. */
+static int64_t kernel_parts(const conv_geom *g) {
+    int64_t n = g->rows / CONV_PART_MIN_ROWS;
+    return n < 1 ? 1 : n > CONV_MAX_PARTS ? CONV_MAX_PARTS : n;
+}
+
+typedef struct {
+    conv_geom geom;
+    const kn_tensor *t;
+    const float *x, *dy;
+    float *partial;              /* (parts, K, F) */
+    int64_t parts;
+} dk_job;
+
+/* Part k: partial[k] = im2col(x)[rows]^T dy[rows] over its rows, a block at a time. */
+static void dk_part(void *p, int64_t k) {
+    const dk_job *j = p;
+    const conv_geom *g = &j->geom;
+    int64_t r0 = g->rows * k / j->parts, r1 = g->rows * (k + 1) / j->parts, step = block_rows(g->k);
+    float *out = j->partial + k * g->k * g->f;
+    if (r0 >= r1) {
+        memset(out, 0, (size_t)(g->k * g->f) * sizeof(float));
+        return;
+    }
+    float *ws = g->direct ? NULL : slot_block(j->t, g);
+    for (int64_t b0 = r0; b0 < r1; b0 += step) {
+        int64_t b1 = b0 + step < r1 ? b0 + step : r1;
+        const float *a = g->direct ? j->x + b0 * g->c : ws;
+        if (!g->direct) gather_windows(g, j->x, b0, b1, ws);
+        kn__sgemm(true, false, g->k, g->f, b1 - b0, 1.0f, a, g->k, j->dy + b0 * g->f, g->f, b0 == r0 ? 0.0f : 1.0f,
+                  out, g->f, 1);
+    }
+}
+
+typedef struct {
+    const float *partial;
+    float *dk;
+    int64_t parts, size;
+} sum_args;
+
+static void sum_parts(void *p, int64_t lo, int64_t hi) {
+    const sum_args *a = p;
+    memcpy(a->dk + lo, a->partial + lo, (size_t)(hi - lo) * sizeof(float));
+    for (int64_t k = 1; k < a->parts; k++) add_floats(a->dk + lo, a->partial + k * a->size + lo, hi - lo);
+}
+
+size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t) {
+    conv_geom c = geom_of(t, t->src[0], t->ne[1]);
+    size_t windows = c.direct ? 0 : (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c.k) * (size_t)c.k;
+    size_t partials = kernel_parts(&c) > 1 ? (size_t)kernel_parts(&c) * (size_t)c.k * (size_t)c.f : 0;
+    return (windows + partials) * sizeof(float);
+}
+
+void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
+    dk_job j = {.geom = geom_of(t, t->src[0], t->ne[1]), .t = t, .x = t->src[0]->data, .dy = t->src[1]->data};
+    const conv_geom *c = &j.geom;
+    j.parts = kernel_parts(c);
+    if (j.parts == 1) { /* straight into the gradient */
+        j.partial = t->data;
+        dk_part(&j, 0);
+        return;
+    }
+    size_t windows = c->direct ? 0 : (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c->k) * (size_t)c->k;
+    j.partial = (float *)t->scratch + windows;
+    kn__pool_run(threads_for(g, c), j.parts, dk_part, &j);
+    sum_args s = {j.partial, t->data, j.parts, c->k * c->f};
+    kn__parallel_for(g, s.size, KN_GRAIN, sum_parts, &s);
+}

@@ -1,0 +1,191 @@
+/* test_conv_gemm.c — the blocked convolution kernels (src/backend/cpu/conv_gemm.c) against
+ * a direct convolution in double precision: relu(conv2d(x, k) + b) and, for the loss
+ * sum(y^2)/2, the gradients of x, k and b. Shapes large enough that the kernels cut the
+ * rows into several blocks, chunks and weight-gradient parts and run on several threads;
+ * every window geometry kind (valid, same, strides, dilation, 1x1, one channel). The fuse
+ * pass puts the bias and relu into the convolution's epilogue; with passes off they run
+ * as their own nodes: both are checked. Results on 1 and 3 threads are the same bit for
+ * bit. */
+#include "graph/graph.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+
+typedef struct {
+    const char *name;
+    int n, h, w, c, f, kh, kw, sh, sw, dh, dw;
+    bool same;
+} conv_case;
+
+typedef struct {
+    float *y, *dx, *dk, *db;
+    int64_t ny, nx, nk;
+} results;
+
+/* Padding as the builder computes it (TensorFlow's 'same': the extra on the bottom/right). */
+static int out_dim(int in, int k, int s, int d, bool same, int *pad) {
+    int span = d * (k - 1) + 1;
+    if (!same) {
+        *pad = 0;
+        return (in - span) / s + 1;
+    }
+    int out = (in + s - 1) / s, total = (out - 1) * s + span - in;
+    *pad = total > 0 ? total / 2 : 0;
+    return out;
+}
+
+/* The direct convolution and its gradients in double. */
+static void reference(const conv_case *c, const float *x, const float *k, const float *b, results *r) {
+    int pt, pl, oh = out_dim(c->h, c->kh, c->sh, c->dh, c->same, &pt), ow = out_dim(c->w, c->kw, c->sw, c->dw, c->same, &pl);
+    int64_t ny = (int64_t)c->n * oh * ow * c->f;
+    double *y = calloc((size_t)ny, sizeof *y), *dx = calloc((size_t)c->n * c->h * c->w * c->c, sizeof *dx);
+    double *dk = calloc((size_t)c->kh * c->kw * c->c * c->f, sizeof *dk), *db = calloc((size_t)c->f, sizeof *db);
+    for (int n = 0; n < c->n; n++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                for (int f = 0; f < c->f; f++) {
+                    double s = b[f];
+                    for (int ky = 0; ky < c->kh; ky++)
+                        for (int kx = 0; kx < c->kw; kx++) {
+                            int iy = oy * c->sh - pt + ky * c->dh, ix = ox * c->sw - pl + kx * c->dw;
+                            if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                            for (int ch = 0; ch < c->c; ch++)
+                                s += (double)x[(((int64_t)n * c->h + iy) * c->w + ix) * c->c + ch] *
+                                     k[(((int64_t)ky * c->kw + kx) * c->c + ch) * c->f + f];
+                        }
+                    y[(((int64_t)n * oh + oy) * ow + ox) * c->f + f] = s > 0 ? s : 0;
+                }
+    /* loss sum(y^2)/2: dy = y, through relu: y where y > 0 (y itself) */
+    for (int n = 0; n < c->n; n++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                for (int f = 0; f < c->f; f++) {
+                    double g = y[(((int64_t)n * oh + oy) * ow + ox) * c->f + f];
+                    if (g == 0) continue;
+                    db[f] += g;
+                    for (int ky = 0; ky < c->kh; ky++)
+                        for (int kx = 0; kx < c->kw; kx++) {
+                            int iy = oy * c->sh - pt + ky * c->dh, ix = ox * c->sw - pl + kx * c->dw;
+                            if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                            for (int ch = 0; ch < c->c; ch++) {
+                                int64_t xi = (((int64_t)n * c->h + iy) * c->w + ix) * c->c + ch;
+                                int64_t ki = (((int64_t)ky * c->kw + kx) * c->c + ch) * c->f + f;
+                                dx[xi] += g * k[ki];
+                                dk[ki] += g * x[xi];
+                            }
+                        }
+                }
+    r->ny = ny;
+    r->nx = (int64_t)c->n * c->h * c->w * c->c;
+    r->nk = (int64_t)c->kh * c->kw * c->c * c->f;
+    r->y = malloc((size_t)r->ny * sizeof(float));
+    r->dx = malloc((size_t)r->nx * sizeof(float));
+    r->dk = malloc((size_t)r->nk * sizeof(float));
+    r->db = malloc((size_t)c->f * sizeof(float));
+    for (int64_t i = 0; i < r->ny; i++) r->y[i] = (float)y[i];
+    for (int64_t i = 0; i < r->nx; i++) r->dx[i] = (float)dx[i];
+    for (int64_t i = 0; i < r->nk; i++) r->dk[i] = (float)dk[i];
+    for (int i = 0; i < c->f; i++) r->db[i] = (float)db[i];
+    free(y), free(dx), free(dk), free(db);
+}
+
+static void free_results(results *r) { free(r->y), free(r->dx), free(r->dk), free(r->db); }
+
+/* Largest |got - want| relative to the largest |want|. */
+static double rel_err(const float *got, const float *want, int64_t n) {
+    double e = 0, m = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= e)) e = d; /* NaN counts */
+        if (fabs(want[i]) > m) m = fabs(want[i]);
+    }
+    return e / m;
+}
+
+/* kiln's values for case c on `threads` threads with the given passes; the parameters'
+ * initial values (seeded) into x0, k0, b0 when they are not NULL. */
+static bool run(const conv_case *c, int threads, unsigned passes, results *r, float **x0, float **k0, float **b0) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = threads, .seed = 7}, &ctx);
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    g->passes = passes;
+    kn_tensor *x = kn_param(g, (int64_t[]){c->n, c->h, c->w, c->c}, 4, KN_INIT_GLOROT_UNIFORM, "x");
+    kn_tensor *k = kn_param(g, (int64_t[]){(int64_t)c->kh * c->kw * c->c, c->f}, 2, KN_INIT_GLOROT_UNIFORM, "k");
+    kn_tensor *b = kn_param(g, (int64_t[]){c->f}, 1, KN_INIT_GLOROT_UNIFORM, "b");
+    kn_tensor *y = kn_relu(g, kn_add(g, kn_conv2d(g, x, k, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw, c->same), b));
+    kn_tensor *loss = kn_scale(g, kn_sum_squares(g, y), 0.5f);
+    kn_graph_keep(g, y);
+    kn_status st = kn_graph_backward(g, loss);
+    if (!st) st = kn_graph_compile(g, c->n, true);
+    if (!st) st = kn_graph_run(g);
+    CHECK(st == KN_OK, "%s: %s", c->name, kn_last_error(ctx));
+    if (!st) {
+        r->ny = kn__numel(y), r->nx = kn__numel(x), r->nk = kn__numel(k);
+        r->y = malloc((size_t)r->ny * sizeof(float));
+        r->dx = malloc((size_t)r->nx * sizeof(float));
+        r->dk = malloc((size_t)r->nk * sizeof(float));
+        r->db = malloc((size_t)c->f * sizeof(float));
+        memcpy(r->y, y->data, (size_t)r->ny * sizeof(float));
+        memcpy(r->dx, x->grad->data, (size_t)r->nx * sizeof(float));
+        memcpy(r->dk, k->grad->data, (size_t)r->nk * sizeof(float));
+        memcpy(r->db, b->grad->data, (size_t)c->f * sizeof(float));
+        if (x0) {
+            *x0 = malloc((size_t)r->nx * sizeof(float)), *k0 = malloc((size_t)r->nk * sizeof(float));
+            *b0 = malloc((size_t)c->f * sizeof(float));
+            memcpy(*x0, x->data, (size_t)r->nx * sizeof(float));
+            memcpy(*k0, k->data, (size_t)r->nk * sizeof(float));
+            memcpy(*b0, b->data, (size_t)c->f * sizeof(float));
+        }
+    }
+    kn_graph_free(g);
+    kn_ctx_free(ctx);
+    return st == KN_OK;
+}
+
+static bool same_bits(const results *a, const results *b, int f) {
+    return !memcmp(a->y, b->y, (size_t)a->ny * sizeof(float)) && !memcmp(a->dx, b->dx, (size_t)a->nx * sizeof(float)) &&
+           !memcmp(a->dk, b->dk, (size_t)a->nk * sizeof(float)) && !memcmp(a->db, b->db, (size_t)f * sizeof(float));
+}
+
+int main(void) {
+    /* big enough for 2+ threads (>= 3e7 flops), several 256 KB blocks and weight-gradient parts */
+    const conv_case cases[] = {
+        {"3x3 valid, 16 channels", 16, 20, 20, 16, 32, 3, 3, 1, 1, 1, 1, false},
+        {"3x3 same, 1 channel", 32, 28, 28, 1, 32, 3, 3, 1, 1, 1, 1, true},
+        {"3x3 stride 2 same", 16, 21, 19, 8, 24, 3, 3, 2, 2, 1, 1, true},
+        {"2x3 stride 2x1 dilation 2 same", 8, 17, 18, 12, 20, 2, 3, 2, 1, 2, 2, true},
+        {"5x5 dilation 2 valid", 8, 22, 22, 6, 16, 5, 5, 1, 1, 2, 2, false},
+        {"1x1 (windows are rows)", 16, 24, 24, 64, 48, 1, 1, 1, 1, 1, 1, false},
+    };
+    const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *c = &cases[i];
+        results ref = {0}, one = {0}, three = {0}, plain = {0};
+        float *x0 = NULL, *k0 = NULL, *b0 = NULL;
+        if (!run(c, 1, variants[0], &one, &x0, &k0, &b0)) continue;
+        reference(c, x0, k0, b0, &ref);
+        double ey = rel_err(one.y, ref.y, ref.ny), ex = rel_err(one.dx, ref.dx, ref.nx);
+        double ek = rel_err(one.dk, ref.dk, ref.nk), eb = rel_err(one.db, ref.db, c->f);
+        printf("%-36s y %.1e  dx %.1e  dk %.1e  db %.1e", c->name, ey, ex, ek, eb);
+        CHECK(one.ny == ref.ny && ey < 1e-5 && ex < 1e-5 && ek < 1e-5 && eb < 1e-5, "%s: differs from the direct convolution",
+              c->name);
+        if (run(c, 3, variants[0], &three, NULL, NULL, NULL)) {
+            bool same = same_bits(&one, &three, c->f);
+            printf("  1 vs 3 threads %s", same ? "identical" : "DIFFER");
+            CHECK(same, "%s: 1 and 3 threads differ", c->name);
+        }
+        if (run(c, 3, variants[1], &plain, NULL, NULL, NULL)) {
+            double e = rel_err(plain.y, ref.y, ref.ny) + rel_err(plain.dk, ref.dk, ref.nk) + rel_err(plain.dx, ref.dx, ref.nx);
+            printf("  passes off %.1e", e);
+            CHECK(e < 3e-5, "%s: passes off differs from the direct convolution", c->name);
+        }
+        printf("\n");
+        free_results(&ref), free_results(&one), free_results(&three), free_results(&plain);
+        free(x0), free(k0), free(b0);
+    }
+    return failures ? 1 : 0;
+}
