@@ -1,8 +1,9 @@
-/* predict_latency.c — single-sample predict latency of the reference MLP through the C API,
+/* predict_latency.c — single-sample predict latency of the reference MLP (or of the model a
+ * JSON description gives, trained on fewer images: the CNN) through the C API,
  * measured as INTERFACE.md says: a trained model, saved, loaded back and warmed; one call per sample over N
  * distinct test images in turn; the input scaling (u8 pixels to [0, 1]) and the output
  * softmax inside the timed region; median and p99 in microseconds.
- * usage: predict_latency [N=2000] [THREADS=1] */
+ * usage: predict_latency [N=2000] [THREADS=1] [SPEC.json] */
 #define _POSIX_C_SOURCE 200809L
 #include <kiln.h>
 
@@ -15,6 +16,19 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)len + 1);
+    if (s && fread(s, 1, (size_t)len, f) != (size_t)len) len = 0;
+    if (s) s[len] = 0;
+    fclose(f);
+    return s;
 }
 
 static int cmp(const void *a, const void *b) {
@@ -33,13 +47,26 @@ int main(int argc, char **argv) {
     }
     if (n > kn_dataset_size(test)) n = (int)kn_dataset_size(test);
     kn_model *m;
-    kn_model_new_sequential(ctx, (int64_t[]){784}, 1, &m);
-    kn_model_add_dense(m, 64, KN_RELU);
-    kn_model_add_dense(m, 64, KN_RELU);
-    kn_model_add_dense(m, 10, KN_SOFTMAX);
-    kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(1e-3f)});
-    kn_dataset_slice(train, 0, 10000, &part);
-    kn_model_fit(m, part, &(kn_fit_opts){.epochs = 1, .batch_size = 32, .verbose = 0}, NULL);
+    int64_t n_fit = 10000, batch = 32;
+    if (argc > 3) { /* a description: trained on 2,000 images at its own batch size */
+        char *json = slurp(argv[3]);
+        kn_spec spec;
+        if (!json || kn_model_from_json(ctx, json, NULL, &m, &spec) || kn_model_compile(m, &spec.compile)) {
+            fprintf(stderr, "predict_latency: %s: %s\n", argv[3], json ? kn_last_error(ctx) : "cannot read");
+            return 1;
+        }
+        free(json);
+        n_fit = 2000;
+        if (spec.batch_size) batch = spec.batch_size;
+    } else {
+        kn_model_new_sequential(ctx, (int64_t[]){784}, 1, &m);
+        kn_model_add_dense(m, 64, KN_RELU);
+        kn_model_add_dense(m, 64, KN_RELU);
+        kn_model_add_dense(m, 10, KN_SOFTMAX);
+        kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(1e-3f)});
+    }
+    kn_dataset_slice(train, 0, n_fit, &part);
+    kn_model_fit(m, part, &(kn_fit_opts){.epochs = 1, .batch_size = batch, .verbose = 0}, NULL);
     /* measured through a saved and loaded model (weights used in place from the mapping) */
     char path[] = "/tmp/kiln_latency_XXXXXX";
     int fd = mkstemp(path);

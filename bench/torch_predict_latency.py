@@ -2,7 +2,9 @@
 # measured as INTERFACE.md says and as bench/predict_latency.c measures kiln: a model
 # trained for one pass over 10k images, then one call per sample over N distinct test
 # images under torch.no_grad(), input scaling (u8 -> [0, 1]) and softmax included; median
-# and p99. usage: THREADS=1 /usr/bin/python3 bench/torch_predict_latency.py [N]
+# and p99. MODEL=cnn: the CNN of ../shared/bench/torch_cnn.py (models/cnn.json) instead,
+# trained on 2,000 images at batch 128 (as predict_latency.c with models/cnn.json).
+# usage: THREADS=1 [MODEL=mlp|cnn] /usr/bin/python3 bench/torch_predict_latency.py [N]
 import gzip, os, struct, sys, time
 import numpy as np, torch, torch.nn as nn
 
@@ -22,10 +24,19 @@ torch.set_num_threads(threads); torch.manual_seed(0)
 xtr = torch.tensor(idx(f"{D}/train-images-idx3-ubyte.gz")[:10000], dtype=torch.float32) / 255
 ytr = torch.tensor(idx(f"{D}/train-labels-idx1-ubyte.gz")[:10000], dtype=torch.long)
 raw = torch.tensor(idx(f"{D}/t10k-images-idx3-ubyte.gz")[:n].copy())
-model = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+cnn = os.environ.get("MODEL", "mlp") == "cnn"
+if cnn:
+    model = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(64 * 12 * 12, 128), nn.ReLU(),
+                          nn.Dropout(0.5), nn.Linear(128, 10))
+    n_fit, bs = 2000, 128
+else:
+    model = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    n_fit, bs = 10000, 32
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-for i in range(0, 10000, 32):
-    opt.zero_grad(); nn.functional.cross_entropy(model(xtr[i:i+32]), ytr[i:i+32]).backward(); opt.step()
+for i in range(0, n_fit, bs):
+    opt.zero_grad(); nn.functional.cross_entropy(model(xtr[i:i+bs]), ytr[i:i+bs]).backward(); opt.step()
+model.eval()
 times = []
 with torch.no_grad():
     for rep in range(2):
@@ -36,4 +47,4 @@ with torch.no_grad():
             t = time.perf_counter() - t0
             if rep == 1: times.append(t)
 times.sort()
-print(f"RESULT torch predict1 samples={n} threads={threads} median_us={times[n//2]*1e6:.2f} p99_us={times[int(n*0.99)]*1e6:.2f}")
+print(f"RESULT torch predict1 model={'cnn' if cnn else 'mlp'} samples={n} threads={threads} median_us={times[n//2]*1e6:.2f} p99_us={times[int(n*0.99)]*1e6:.2f}")

@@ -606,7 +606,12 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
     kn__model_save_refs(m, &saved);
     kn_graph *g = NULL;
     kn_status st = kn__model_build_graph(m, &g, training);
-    if (!st && !training && source && (!old || old->shared_params)) g->shared_params = source; /* zero-copy */
+    if (!st && !training && source && (!old || old->shared_params)) {
+        g->shared_params = source; /* zero-copy */
+        /* read-only weights (writes go through a training graph: kn_model_param) are
+         * constants to the fold pass: batch norms fold into the layer before them */
+        st = kn_graph_freeze_params(g);
+    }
     if (!st) st = kn_graph_compile(g, want, source == NULL);
     size_t floats = old ? old->param_floats : m->mapped_floats;
     if (!st && source && floats != g->param_floats) /* a loaded file was checked against this layout */

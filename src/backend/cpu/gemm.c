@@ -13,7 +13,7 @@
  * core, and the result back); the deep MLP's 128x512 products (67 MFLOP) run 1.75x faster
  * on 2 threads (a step 10.9 -> 6.2 ms). */
 #define KN_GEMM_PAR_FLOPS 3e7
-#define KN_GEMM_PAR_BYTES 8e6
+#define KN_GEMM_PAR_BYTES 2e6
 
 int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k) {
     double flops = 2.0 * (double)m * (double)n * (double)k;

@@ -4,8 +4,8 @@
  * and the run loop skips it. Constants are CONST leaves, folded nodes and, in a graph whose
  * parameters are frozen (inference), parameters.
  *
- * In such a graph a scale or normalization layer after a dense layer folds into its
- * weights first:
+ * In such a graph a scale or normalization layer after a dense or convolution layer folds
+ * into its weights first (a convolution's kernel (KH*KW*C, F) scales by columns as W):
  *     (x W + b) * s  ->  x (W * s) + b * s        (s a row of n, or a scalar)
  *     (x W + b) + o  ->  x W + (b + o)             (and - o)
  *     (x W) * s      ->  x (W * s)
@@ -15,6 +15,8 @@
  *     batch_norm(x)  ->  x * (1 / sqrt(var + eps)) + (-mean / sqrt(var + eps))
  * (its gamma and beta, a MUL and an ADD after it, then fold the same way). */
 #include "passes.h"
+
+#include <string.h>
 
 static bool is_const(const kn_graph *g, const kn_tensor *t) {
     return t->op == KN_OP_CONST || (t->flags & KN_FLAG_FOLDED) || (t->op == KN_OP_PARAM && g->frozen_params);
@@ -90,18 +92,20 @@ static bool rewrite(kn_graph *g, kn_tensor *t) {
         rewrite(g, t);
         return true;
     }
-    bool scale = t->op == KN_OP_SCALE ||
-                 (t->op == KN_OP_MUL && t->src[0]->ndim == 2 && const_row(g, t, t->src[1], t->src[0]->shape[1]));
-    bool shift = (t->op == KN_OP_ADD || t->op == KN_OP_SUB) && t->src[0]->ndim == 2 &&
-                 const_row(g, t, t->src[1], t->src[0]->shape[1]);
-    if (!scale && !shift) return false;
+    if (t->op != KN_OP_SCALE && t->op != KN_OP_MUL && t->op != KN_OP_ADD && t->op != KN_OP_SUB) return false;
     kn_tensor *u = t->src[0];
-    /* u = x W + b, W and b constant */
-    if (private_node(u, KN_OP_ADD) && private_node(u->src[0], KN_OP_MATMUL) && is_const(g, u->src[1]) &&
-        u->src[1]->ndim == 1 && u->src[1]->shape[0] == u->src[0]->shape[1]) { /* a bias row, not a scalar */
+    int64_t cols = u->ndim > 0 ? u->shape[u->ndim - 1] : 0; /* a layer's units or filters */
+    bool rows_of = u->ndim == 2 || u->ndim == 4;            /* dense (N, n) or conv (N, H, W, F) */
+    bool scale = t->op == KN_OP_SCALE || (t->op == KN_OP_MUL && rows_of && const_row(g, t, t->src[1], cols));
+    bool shift = (t->op == KN_OP_ADD || t->op == KN_OP_SUB) && rows_of && const_row(g, t, t->src[1], cols);
+    if (!scale && !shift) return false;
+    /* u = x W + b (or conv(x, W) + b), W and b constant */
+    if (private_node(u, KN_OP_ADD) && (private_node(u->src[0], KN_OP_MATMUL) || private_node(u->src[0], KN_OP_CONV2D)) &&
+        is_const(g, u->src[1]) && u->src[1]->ndim == 1 && u->src[1]->shape[0] == cols) { /* a bias row, not a scalar */
         kn_tensor *m = u->src[0], *b = u->src[1], *w = m->src[1];
         if (scale) {
-            if (m->iparam[1] || !is_const(g, w)) return false; /* W stored (k, n): columns scale */
+            /* W stored (k, n) (a conv kernel (KH*KW*C, F)): its columns scale */
+            if ((m->op == KN_OP_MATMUL && m->iparam[1]) || !is_const(g, w)) return false;
             kn_tensor *w2 = scaled(g, t, w), *b2 = scaled(g, t, b);
             if (!w2 || !b2) return false;
             kn__rewire(g, m, m->src[0], w2, NULL, NULL);
@@ -116,13 +120,13 @@ static bool rewrite(kn_graph *g, kn_tensor *t) {
         }
         return true;
     }
-    /* u = x W, W constant */
-    if (scale && private_node(u, KN_OP_MATMUL) && !u->iparam[1] && is_const(g, u->src[1])) {
+    /* u = x W (or conv(x, W)), W constant */
+    if (scale && ((private_node(u, KN_OP_MATMUL) && !u->iparam[1]) || private_node(u, KN_OP_CONV2D)) &&
+        is_const(g, u->src[1])) {
         kn_tensor *w2 = scaled(g, t, u->src[1]);
         if (!w2) return false;
-        t->op = KN_OP_MATMUL;
-        t->iparam[0] = u->iparam[0];
-        t->iparam[1] = 0;
+        t->op = u->op;
+        memcpy(t->iparam, u->iparam, sizeof t->iparam); /* transposes, or the conv's window */
         t->fparam[0] = 0;
         kn__rewire(g, t, u->src[0], w2, NULL, NULL);
         return true;
