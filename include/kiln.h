@@ -30,7 +30,8 @@ extern "C" {
     X(KN_ERR_STATE, "call out of order")                                      \
     X(KN_ERR_NUMERIC, "numeric failure")                                      \
     X(KN_ERR_UNSUPPORTED, "unsupported")                                      \
-    X(KN_ERR_STOPPED, "stopped by callback")
+    X(KN_ERR_STOPPED, "stopped by callback")                                  \
+    X(KN_ERR_DIST, "distributed training failure")
 
 typedef enum {
 #define KN_STATUS_ENUM_(name, text) name,
@@ -495,6 +496,12 @@ typedef struct kn_history {
     double seconds_per_epoch;   /* median epoch */
     int best_epoch;             /* 1-based epoch the monitored metric was best at (0: no monitor) */
     bool stopped_early;         /* early stopping ended the run */
+    /* Data-parallel fits (kn_fit_opts.distributed): the ranks that trained (1 alone), this
+     * rank's share of a full global batch, and the wall time spent in the gradient
+     * all-reduce (waiting for the slowest rank included). */
+    int ranks;
+    int64_t rank_batch_size;
+    double allreduce_seconds;
 } kn_history;
 
 /* Which way a monitored metric improves: auto is max for accuracies, min otherwise. */
@@ -545,6 +552,8 @@ typedef struct kn_augment {
  * the field and its allowed range. */
 kn_status kn_augment_parse(kn_ctx *ctx, const char *json, kn_augment *out);
 
+typedef enum { KN_GRAD_COMPRESSION_NONE, KN_GRAD_COMPRESSION_FP16 } kn_grad_compression;
+
 typedef struct kn_fit_opts {
     int epochs;                 /* default 1 */
     int64_t batch_size;         /* default 32 */
@@ -594,6 +603,24 @@ typedef struct kn_fit_opts {
     /* Batches are gathered (and augmented) on a background thread one step ahead of the
      * training step: 0 auto (when augmenting), 1 always, -1 never (inline). */
     int loader_thread;
+    /* Data-parallel training over MPI (kiln built with KILN_MPI, MPI started with
+     * kn_dist_init): every rank of MPI_COMM_WORLD calls kn_model_fit with the same model,
+     * data and options; batch_size is the global batch, each rank computing the gradient
+     * of its contiguous share of every batch (shares differ by at most one row). Rank 0's
+     * parameters are broadcast first; the gradients, weighted by each rank's rows, are
+     * summed with one all-reduce per update, so every rank applies the same update and
+     * the parameters stay bit-identical, and the result equals one process's up to float
+     * rounding. Losses and metrics are over the global batch. Only rank 0 logs progress
+     * and writes checkpoint_path and best_path; callbacks run on every rank with the same
+     * figures and must decide alike. A failure on any rank (bad data, a NaN loss) makes
+     * kn_model_fit return on every rank with that rank's message ("rank 1 of 2: ...") and
+     * kn_dist_error_shared(ctx) true. Alone (one rank, or no MPI in the build) this is
+     * an ordinary fit. Batch normalization uses each rank's batch statistics, and its
+     * moving statistics are averaged across ranks after every step. */
+    bool distributed;
+    /* The all-reduce's wire format: none (fp32) or fp16 (half the bytes; each value
+     * rounded to half precision, sums kept in fp32 between hops). */
+    kn_grad_compression grad_compression;
 } kn_fit_opts;
 
 typedef struct kn_eval_report {
@@ -794,6 +821,42 @@ typedef struct kn_spec {
  * ("layers[1].units: ..."). */
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out,
                              kn_spec *spec);
+
+/* ---------------------------------------------------------------- data parallelism (MPI)
+ *
+ * Run the same program on N processes (mpirun -np N ./train); each one:
+ *
+ *   kn_dist_init(&argc, &argv);                    // MPI_Init_thread, unless already started
+ *   ... the same context seed, data and model on every rank ...
+ *   kn_model_fit(m, train, &(kn_fit_opts){ .batch_size = 256, .distributed = true }, &h);
+ *   if (kn_dist_rank() == 0) kn_model_save(m, "model.kiln");
+ *   kn_dist_finalize();                            // MPI_Finalize
+ *
+ * MPI belongs to the process: a program that starts MPI itself need not call kn_dist_init
+ * (kiln only needs it started, at least MPI_THREAD_FUNNELED, from the thread that fits).
+ * kiln uses its own duplicate of MPI_COMM_WORLD. Built without MPI, kn_dist_init and
+ * kn_dist_finalize do nothing and every process is rank 0 of 1. */
+
+/* Whether this build of kiln has MPI (CMake KILN_MPI). */
+bool kn_dist_available(void);
+/* Starts MPI (MPI_THREAD_FUNNELED) if it is not running; argc and argv may be NULL.
+ * KN_ERR_DIST when MPI cannot start. */
+kn_status kn_dist_init(int *argc, char ***argv);
+/* Ends MPI if kn_dist_init (or the caller) started it and it still runs. */
+kn_status kn_dist_finalize(void);
+/* This process's rank in MPI_COMM_WORLD and the number of ranks (0 and 1 without MPI). */
+int kn_dist_rank(void);
+int kn_dist_world(void);
+/* Ranks on this machine (collective over MPI_COMM_WORLD: every rank calls it), to divide
+ * its cores among them. */
+int kn_dist_local_world(void);
+/* Ends every rank of the job (MPI_Abort) with exit code `code`: for a program whose rank
+ * failed outside a distributed fit (a file only it could not read) while the others may
+ * be waiting in one. kiln itself never calls it. Returns only without MPI. */
+void kn_dist_abort(int code);
+/* True when the context's last error came from a distributed fit that every rank left with
+ * the same error (so no rank waits for another; a caller may exit normally). */
+bool kn_dist_error_shared(const kn_ctx *ctx);
 
 #ifdef __cplusplus
 }

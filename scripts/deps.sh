@@ -6,6 +6,8 @@ set -eu
 PACKAGES="cmake make gcc pkg-config libopenblas-dev libcjson-dev libxxhash-dev libpng-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
 # python3-numpy: tests read .kiln files with a plain numpy safetensors reader.
 PACKAGES="$PACKAGES python3-numpy"
+# MPI: data-parallel training (mpirun -np N kiln train) and its tests.
+PACKAGES="$PACKAGES libopenmpi-dev openmpi-bin"
 # Not installed here (large, or only for maintainers): python3-torch regenerates
 # tests/golden/ and runs bench/; clang and valgrind run fuzzing and memory checks.
 

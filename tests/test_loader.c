@@ -34,6 +34,48 @@ static void test_shard(void) {
           (long long)count);
 }
 
+static kn_dataset *images(kn_ctx *ctx);
+
+/* Data parallelism: the ranks' loaders over one shuffled epoch visit every training row
+ * exactly once between them (uneven batches, a short last batch, more ranks than rows in it). */
+static void test_epoch_shards(kn_ctx *ctx) {
+    kn_dataset *ds = images(ctx);
+    int64_t perm[N];
+    int visits[N];
+    const int64_t batches[] = {16, 7, 64, 203};
+    for (int world = 1; world <= 4; world++)
+        for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+            int64_t bs = batches[bi], n_rows = N - 1; /* the last row is not a training row */
+            for (int64_t i = 0; i < n_rows; i++) perm[i] = i;
+            kn__rng_shuffle(perm, n_rows, 5, KN_STREAM_SHUFFLE + 1);
+            memset(visits, 0, sizeof visits);
+            for (int r = 0; r < world; r++) {
+                kn__loader l;
+                if (kn__loader_init(&l, ctx, ds, n_rows, bs, r, world, NULL, 5, false)) {
+                    CHECK(0, "loader init");
+                    continue;
+                }
+                kn__loader_epoch(&l, perm, 1, 0);
+                for (int64_t s = 0; s < l.steps; s++) {
+                    const int64_t *idx;
+                    int64_t n;
+                    kn__loader_rows(&l, s, &idx, &n);
+                    const float *x = n ? kn__loader_take(&l, s) : NULL;
+                    for (int64_t i = 0; i < n; i++) {
+                        visits[idx[i]]++;
+                        CHECK(memcmp(x + i * F, X + idx[i] * F, F * sizeof(float)) == 0, "gathered row %lld", (long long)idx[i]);
+                    }
+                }
+                kn__loader_free(&l);
+            }
+            int64_t once = 0;
+            for (int64_t i = 0; i < n_rows; i++) once += visits[i] == 1;
+            CHECK(once == n_rows && visits[N - 1] == 0, "world %d, batch %lld: %lld of %lld rows visited exactly once", world,
+                  (long long)bs, (long long)once, (long long)n_rows);
+        }
+    kn_dataset_free(ds);
+}
+
 static kn_dataset *images(kn_ctx *ctx) {
     kn_dataset *ds = NULL;
     if (kn_dataset_from_arrays(ctx, X, Y, N, F, C, &ds)) return NULL;
@@ -183,6 +225,7 @@ int main(void) {
     kn_ctx *ctx = NULL;
     if (kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 11, .log_level = KN_LOG_ERROR}, &ctx)) return 1;
     test_shard();
+    test_epoch_shards(ctx);
     test_training(ctx, dir);
     kn_ctx_free(ctx);
     char cmd[96];

@@ -26,6 +26,7 @@ struct kn_ctx {
     void *test_hook_user;
     bool profile;             /* KILN_PROFILE set: graphs time their nodes (graph/profile.c) */
     char error[KN_ERROR_CAP];
+    bool error_shared;        /* every rank of a distributed fit returned this error (dist.c) */
 };
 
 /* Records a formatted message as the context's last error and returns status.

@@ -72,6 +72,7 @@ void kn_ctx_set_log_stream_stderr(kn_ctx *ctx, bool to_stderr) { ctx->log_to_std
 
 kn_status kn__error(kn_ctx *ctx, kn_status status, const char *fmt, ...) {
     if (!ctx) return status;
+    ctx->error_shared = false;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);

@@ -6,6 +6,7 @@
 #include "loader.h"
 #include "classic/model.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
 
 #include <math.h>
 #include <string.h>
@@ -191,11 +192,11 @@ static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t 
                      what, ep + 1, (long long)s + 1, where);
 }
 
-kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts, const kn_history **history) {
-    if (!m || !data) return KN_ERR_INVALID_ARGUMENT;
-    kn_fit_opts o = opts ? *opts : (kn_fit_opts){0};
-    if (m->classic) return kn__classic_fit(m, data, &o, history);
-    if (!opts) o.verbose = 1;
+/* A network's fit on this rank, d: the ranks training together (world 1: alone). Every
+ * return before the setup agreement is a failure the wrapper shares with the others. */
+static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o, const kn_history **history, kn__dist *d) {
+    bool writer = d->rank == 0; /* rank 0 alone logs and writes files */
+    if (!writer) o.verbose = 0;
     if (o.epochs == 0) o.epochs = 1;
     if (o.batch_size == 0) o.batch_size = 32;
     kn_ctx *ctx = m->ctx;
@@ -341,7 +342,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     kn__loader ld;
     bool augmenting = kn__augment_active(&aug);
     st = augmenting ? kn__augment_check(ctx, &aug) : KN_OK;
-    if (!st) st = kn__loader_init(&ld, ctx, data, n_train, bs, 0, 1, augmenting ? &aug : NULL, seed,
+    if (!st) st = kn__loader_init(&ld, ctx, data, n_train, bs, d->rank, d->world, augmenting ? &aug : NULL, seed,
                                   o.loader_thread > 0 || (o.loader_thread == 0 && augmenting));
     if (st) {
         kn__free(ctx, perm);
@@ -354,6 +355,26 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
     bool via_loader = ld.threaded || ld.augmenting; /* else rows go straight into the input */
     struct kn__train_pos here = {.valid = true, .epochs = o.epochs, .batch_size = bs, .seed = seed,
                                  .validation_split = o.validation_split};
+
+    /* every rank is ready (or the first failure reaches all); then rank 0's parameters and
+     * optimizer state everywhere, and the settings that must match */
+    st = kn__dist_agree(d, KN_OK, KN_DIST_TAG_SETUP, NULL, 0);
+    if (!st) st = kn__dist_broadcast(d, m->graph->param_buf, m->graph->param_floats);
+    if (!st && m->graph->state_floats) st = kn__dist_broadcast(d, m->graph->state_buf, m->graph->state_floats);
+    if (!st && d->world > 1) {
+        static const char *const names[] = {"the training rows", "the batch size", "the parameter count", "the epochs",
+                                            "the seed", "the optimizer step"};
+        const int64_t same[] = {n_train, bs, (int64_t)m->graph->param_floats, o.epochs, (int64_t)seed,
+                                m->graph->step};
+        st = kn__dist_same(d, same, names, 6);
+        m->graph->fold_stale = true; /* the parameters changed under the graph */
+    }
+    int64_t share_lo, share = bs;
+    kn__shard(bs, d->rank, d->world, &share_lo, &share);
+    if (!st && d->world > 1 && o.verbose >= 1)
+        kn__log(ctx, KN_LOG_INFO, "Data parallel: %d ranks, global batch %lld: %lld%s rows per rank (all-reduce in %s)",
+                d->world, (long long)bs, (long long)(bs / d->world), bs % d->world ? " or one more" : "",
+                d->compression == KN_GRAD_COMPRESSION_FP16 ? "fp16" : "fp32");
 
     double t_fit = kn__now(), gather_s = 0;
     bool stop = false, cut_mid = false;
@@ -374,63 +395,97 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         }
         kn__loader_epoch(&ld, perm, ep, first);
         for (int64_t s = first; s < steps; s++) {
-            int64_t b;
+            int64_t b; /* this rank's rows of the step (of b_global in all) */
             const int64_t *idx;
             kn__loader_rows(&ld, s, &idx, &b);
-            double tg0 = kn__now();
-            m->row_weights = row_w;
-            if (via_loader) { /* prepared while the last step ran */
-                const float *xb = kn__loader_take(&ld, s);
-                st = kn__model_load_batch_x(m, data, idx, xb, b);
-                kn__loader_prefetch(&ld, s + 1);
-            } else {
-                st = kn__model_load_batch(m, data, idx, 0, b, true);
-            }
-            m->row_weights = NULL;
-            if (st) break;
-            gather_s += kn__now() - tg0;
-            if (!via_loader && s + 1 < steps)
-                prefetch_rows(data, perm + (s + 1) * bs, (s + 2) * bs <= n_train ? bs : n_train - (s + 1) * bs);
+            int64_t b_global = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
             kn_graph *g = m->graph;
+            float loss = 0;
+            int64_t step_correct = 0;
+            do { /* this rank's share of the step: a failure leaves the block, for the agreement */
+                if (b == 0) { /* a last batch with fewer rows than ranks: this rank adds nothing */
+                    memset(g->grad_buf, 0, g->param_floats * sizeof(float));
+                    break;
+                }
+                double tg0 = kn__now();
+                m->row_weights = row_w;
+                if (via_loader) { /* prepared while the last step ran */
+                    const float *xb = kn__loader_take(&ld, s);
+                    st = kn__model_load_batch_x(m, data, idx, xb, b);
+                    kn__loader_prefetch(&ld, s + 1);
+                } else {
+                    st = kn__model_load_batch(m, data, idx, 0, b, true);
+                }
+                m->row_weights = NULL;
+                if (st) break;
+                gather_s += kn__now() - tg0;
+                if (!via_loader && s + 1 < steps) {
+                    const int64_t *next;
+                    int64_t n_next;
+                    kn__loader_rows(&ld, s + 1, &next, &n_next);
+                    prefetch_rows(data, next, n_next);
+                }
+                /* batches accumulated into one update, and each rank's share: their own dropout masks */
+                g->rng_micro_next = s % accumulate + accumulate * d->rank;
+                if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_RUN_TRAINING))) break;
+                loss = *(float *)m->loss->data;
+                if (!isfinite(loss)) { /* before any update: the weights are still the last good ones */
+                    char what[64];
+                    snprintf(what, sizeof what, "the loss became %f", (double)loss);
+                    st = nonfinite_error(m, what, ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS);
+                    break;
+                }
+                if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
+                /* a finite loss can still have non-finite gradients (an infinite input under a
+                 * saturating activation): checked before they reach the weights, ~1 us */
+                if (!kn__all_finite(g->grad_buf, g->param_floats)) {
+                    st = nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
+                    break;
+                }
+                if (classify) step_correct = kn__model_batch_correct(m, data, idx, 0, b, NULL);
+            } while (0);
+            /* the ranks agree on the step before any update: a failure anywhere stops them all
+             * here; the loss and counts become the global batch's (alone: unchanged) */
+            double sums[3] = {(double)loss * (double)b, (double)b, (double)step_correct};
+            if ((st = kn__dist_agree(d, st, KN_DIST_TAG_STEP, sums, 3))) break;
             g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
-            g->rng_micro_next = s % accumulate; /* batches accumulated into one update: their own masks */
-            if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_RUN_TRAINING))) break;
-            float loss = *(float *)m->loss->data;
-            if (!isfinite(loss)) { /* before any update: the weights are still the last good ones */
-                char what[64];
-                snprintf(what, sizeof what, "the loss became %f", (double)loss);
-                st = nonfinite_error(m, what, ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS);
-                break;
-            }
-            if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
-            /* a finite loss can still have non-finite gradients (an infinite input under a
-             * saturating activation): checked before they reach the weights, ~1 us */
-            if (!kn__all_finite(g->grad_buf, g->param_floats)) {
-                st = nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
-                break;
-            }
             /* an update every `accumulate` batches (and at the epoch's end), from the mean
-             * gradient over their rows: the same as one batch that many times larger */
+             * gradient over their rows: the same as one batch that many times larger. Under
+             * data parallelism each rank's mean gradient is weighted by its share of the
+             * rows, so the all-reduced sum is the global batch's mean */
             bool update = (s + 1) % accumulate == 0 || s + 1 == steps;
             if (grad_sum) {
-                for (size_t i = 0; i < g->param_floats; i++) grad_sum[i] += (float)b * g->grad_buf[i];
-                acc_rows += b;
+                if (b)
+                    for (size_t i = 0; i < g->param_floats; i++) grad_sum[i] += (float)b * g->grad_buf[i];
+                acc_rows += b_global;
                 if (update) {
                     float inv = 1.0f / (float)acc_rows;
                     for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] = grad_sum[i] * inv, grad_sum[i] = 0;
                     acc_rows = 0;
                 }
+            } else if (d->world > 1 && b) {
+                float part = (float)b / (float)b_global;
+                for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
+            }
+            if (update && d->world > 1) { /* the same sum on every rank: a failure is everyone's */
+                if (!(st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) &&
+                    !kn__all_finite(g->grad_buf, g->param_floats))
+                    st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld%s",
+                                   ep + 1, (long long)s + 1,
+                                   d->compression == KN_GRAD_COMPRESSION_FP16 ? " (fp16 holds at most 65504: try without compression)" : "");
+                if (st) break;
             }
             if (update && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
-            loss_sum += (double)loss * (double)b;
-            seen += b;
-            if (classify) correct += kn__model_batch_correct(m, data, idx, 0, b, NULL);
+            if ((st = kn__dist_reduce_state(d, g))) break;
+            loss_sum += sums[0];
+            seen += (int64_t)sums[1];
+            correct += (int64_t)sums[2];
             kn__test_point(ctx, "fit:step");
             /* the callback may stop here; a checkpoint then records exactly this position (after
              * an update: mid-accumulation the last periodic one stands), as do periodic ones */
             bool cut = o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen);
             bool periodic = o.checkpoint_every > 0 && m->graph->step % o.checkpoint_every == 0;
-            if (o.checkpoint_path && update && s + 1 < steps && (periodic || cut)) {
+            if (o.checkpoint_path && writer && update && s + 1 < steps && (periodic || cut)) {
                 here.epoch = ep;
                 here.batch = s + 1;
                 here.loss_sum = loss_sum;
@@ -494,7 +549,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
             kn__log(ctx, KN_LOG_INFO, "%s", line);
         }
         if (saving && kn__monitor_update(&best_mon, r)) {
-            if ((st = kn__model_save_file(m, o.best_path, NULL))) break;
+            if (writer && (st = kn__model_save_file(m, o.best_path, NULL))) break;
             if (o.verbose >= 1)
                 kn__log(ctx, KN_LOG_INFO, "Epoch %d: %s improved to %.5f, model saved to %s", ep + 1,
                         kn__monitor_name(&best_mon), best_mon.best, o.best_path);
@@ -514,7 +569,7 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
                 if (o.verbose >= 1) kn__log(ctx, KN_LOG_INFO, "Epoch %d: early stopping", ep + 1);
             }
         }
-        if (o.checkpoint_path) { /* every epoch's end, after the control saw the epoch */
+        if (o.checkpoint_path && writer) { /* every epoch's end, after the control saw the epoch */
             here = (struct kn__train_pos){.valid = true, .epoch = ep + 1, .epochs = o.epochs, .batch_size = bs,
                                           .seed = seed, .validation_split = o.validation_split};
             here.control = control_pos(stopping ? &stop_mon : NULL, saving ? &best_mon : NULL, plateau_on ? &plateau : NULL,
@@ -556,12 +611,31 @@ kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *o
         kn_status sst = kn__model_set_training_summary(m, summary);
         if (!st) st = sst;
     }
+    m->history.ranks = d->world;
+    m->history.rank_batch_size = share;
+    m->history.allreduce_seconds = d->reduce_seconds;
     if (ctx->profile)
-        fprintf(stderr, "kiln profile: batch gathering %.3f s (waiting for the loader thread %.3f s)\n", gather_s,
-                ld.wait_seconds);
+        fprintf(stderr, "kiln profile: batch gathering %.3f s (waiting for the loader thread %.3f s); rank %d of %d: "
+                "all-reduce %.3f s over %lld updates, agreements %.3f s\n", gather_s, ld.wait_seconds, d->rank, d->world,
+                d->reduce_seconds, (long long)d->reduces, d->agree_seconds);
     kn__loader_free(&ld);
     kn__free(ctx, perm);
     kn__free(ctx, times);
     if (history) *history = &m->history;
+    /* the last collective: every rank leaves together, with the first failure if any */
+    return kn__dist_agree(d, st, KN_DIST_TAG_END, NULL, 0);
+}
+
+kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts, const kn_history **history) {
+    if (!m || !data) return KN_ERR_INVALID_ARGUMENT;
+    kn_fit_opts o = opts ? *opts : (kn_fit_opts){0};
+    if (m->classic) return kn__classic_fit(m, data, &o, history); /* alone on each rank: the same data, the same fit */
+    if (!opts) o.verbose = 1;
+    kn__dist d;
+    kn_status st = kn__dist_open(&d, m->ctx, o.distributed, o.grad_compression);
+    if (!st) st = fit_network(m, data, o, history, &d);
+    /* a rank that failed before the first agreement meets the others at it */
+    if (!d.done) st = kn__dist_agree(&d, st, KN_DIST_TAG_LEFT, NULL, 0);
+    kn__dist_close(&d);
     return st;
 }

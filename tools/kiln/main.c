@@ -116,6 +116,8 @@ kn_ctx *cli_ctx(const cli_global *g) {
 }
 
 int cli_fail(kn_ctx *ctx, kn_status st) {
+    /* an error every rank of a distributed run returned: rank 0 says it for them all */
+    if (ctx && kn_dist_error_shared(ctx) && kn_dist_rank() != 0) return CLI_RUNTIME;
     const char *msg = ctx ? kn_last_error(ctx) : "";
     fprintf(stderr, "kiln: %s\n", msg && *msg ? msg : kn_status_text(st));
     return CLI_RUNTIME;

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *train_help =
     "usage: kiln train SPEC --data DATA [options]\n"
@@ -18,7 +19,8 @@ static const char *train_help =
     "  --data DATA              fashion-mnist | mnist | idx:DIR | csv:FILE[:key=value]...\n"
     "                           (required; CSV keys: see 'kiln --help')\n"
     "  --epochs N               epochs (default: the description's, else 1)\n"
-    "  --batch-size N           batch size (default: the description's, else 32)\n"
+    "  --batch-size N           batch size (default: the description's, else 32); under\n"
+    "                           mpirun the global batch, divided among the ranks\n"
     "  --optimizer NAME         sgd | adam | adamw | rmsprop | adagrad, with Keras's defaults\n"
     "                           (default: the description's, else adam)\n"
     "  --lr X                   learning rate (default: the optimizer's)\n"
@@ -51,20 +53,28 @@ static const char *train_help =
     "                           augmenting)\n"
     "  --passes LIST            graph optimizer passes: all (default), none, a list run alone\n"
     "                           (dce,fold) or exclusions (-fuse,-inplace); see 'kiln graph'\n"
+    "  --grad-compression C     under mpirun: none (fp32) or fp16 all-reduce of the gradients\n"
+    "                           (default: none)\n"
     "  --deterministic          accepted: kiln's training is always deterministic for a seed\n"
     "  --out DIR                write DIR/model.kiln, DIR/history.csv and DIR/curves.svg (loss\n"
     "                           and accuracy per epoch), creating DIR and its\n"
     "                           parents (default: none, nothing is written)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
+    "Data-parallel training: mpirun -np N kiln train ... trains one model across N processes\n"
+    "(rank 0 prints and writes; --threads defaults to the cores divided among a machine's\n"
+    "ranks). See docs/distributed.md.\n"
+    "\n"
     "JSON keys: model_type, task, n_train, n_test, params, epochs, batch_size, steps (networks;\n"
     "classical models: iterations, and oob_score for forests that compute it), threads,\n"
     "ranks, precision, train_seconds, seconds_per_epoch, final_loss, val_loss, val_accuracy,\n"
     "test_loss, test_accuracy, test_f1_macro (classification) or test_mse, test_rmse, test_mae,\n"
-    "test_r2 (regression), and model (DIR/model.kiln) with --out.\n";
+    "test_r2 (regression), and model (DIR/model.kiln) with --out; under mpirun also\n"
+    "rank_batch_size, grad_compression, allreduce_seconds and allreduce_us_per_step.\n";
 
 typedef struct train_args {
-    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight, *augment;
+    const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight, *augment,
+        *grad_compression;
     long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps, accumulate;
     bool save_best;
     int loader_thread; /* 0 auto, 1 on, -1 off */
@@ -103,6 +113,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
                           : strcmp(s, "--passes") == 0    ? &a->passes
                           : strcmp(s, "--schedule") == 0  ? &a->schedule
                           : strcmp(s, "--class-weight") == 0 ? &a->class_weight
+                          : strcmp(s, "--grad-compression") == 0 ? &a->grad_compression
                                                           : NULL;
         if (slot) {
             if (!val || ((slot == &a->out || slot == &a->resume) && !*val))
@@ -177,6 +188,8 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
     if (a->class_weight && strcmp(a->class_weight, "balanced") != 0 && !parse_weights(a->class_weight, NULL, 0))
         return cli_usage_error("train", "--class-weight: '%s' is neither 'balanced' nor a list of weights >= 0 such as 1,5",
                                a->class_weight);
+    if (a->grad_compression && strcmp(a->grad_compression, "none") != 0 && strcmp(a->grad_compression, "fp16") != 0)
+        return cli_usage_error("train", "--grad-compression expects none or fp16, got '%s'", a->grad_compression);
     if (a->precision && strcmp(a->precision, "fp32") != 0)
         return cli_usage_error("train", "--precision %s is not available yet (fp32 only)", a->precision);
     return CLI_OK;
@@ -231,7 +244,14 @@ static int split_validation(kn_ctx *ctx, const train_args *a, const cli_global *
     return CLI_OK;
 }
 
-int cmd_train(int argc, char **argv, cli_global *g) {
+/* The ranks of an mpirun launch (rank 0 of 1 otherwise); shared: the run's error reached
+ * every rank (they all exit with it, no rank waits for another). */
+typedef struct train_ranks {
+    int rank, world;
+    bool shared;
+} train_ranks;
+
+static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
     train_args a = {0};
     bool help = false;
     int rc = parse_args(argc, argv, g, &a, &help);
@@ -252,7 +272,8 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         return CLI_RUNTIME;
     }
     /* the folder first: a bad --out fails before the training, not after it */
-    kn_ctx *ctx = a.out && cli_mkdir_p(a.out) ? NULL : cli_ctx(g);
+    bool leader = r->rank == 0; /* rank 0 alone prints results and writes files */
+    kn_ctx *ctx = a.out && leader && cli_mkdir_p(a.out) ? NULL : cli_ctx(g);
     if (!ctx) {
         free(json);
         return CLI_RUNTIME;
@@ -332,7 +353,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         goto done;
     }
     kn_model_set_passes(m, passes);
-    if (!g->quiet) {
+    if (!g->quiet && leader) {
         char summary[512];
         kn_model_summary(m, summary, sizeof summary);
         fprintf(g->json ? stderr : stdout, "%s\n", summary);
@@ -357,6 +378,8 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         goto done;
     }
     fo.loader_thread = a.loader_thread;
+    fo.distributed = r->world > 1;
+    if (a.grad_compression && strcmp(a.grad_compression, "fp16") == 0) fo.grad_compression = KN_GRAD_COMPRESSION_FP16;
     float class_w[1024];
     if (!a.class_weight) { /* the description's, unless the command line says otherwise */
         fo.class_weight_balanced = spec.class_weight_balanced;
@@ -374,9 +397,10 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         fo.early_stopping.restore_best_weights = true;
     }
     if (a.save_best || spec.save_best) fo.best_path = best_path;
-    if (spec.save_best && !a.out && !g->quiet)
+    if (spec.save_best && !a.out && !g->quiet && leader)
         fprintf(stderr, "kiln: note: the description's model_checkpoint needs --out DIR; no best model is saved\n");
     if ((st = kn_model_fit(m, train, &fo, &h))) { rc = cli_fail(ctx, st); goto done; }
+    if (!leader) goto done; /* the same parameters as rank 0's: nothing more to do */
     if (a.out) {
         if ((rc = write_outputs(ctx, m, h, a.out, &model_path))) goto done;
         if (!g->quiet) fprintf(g->json ? stderr : stdout, "saved %s, history.csv and curves.svg\n", model_path);
@@ -412,7 +436,14 @@ int cmd_train(int argc, char **argv, cli_global *g) {
             cli_json_key_number(stdout, "iterations", (double)h->steps, &first); /* the solver's (0: not iterative) */
         }
         cli_json_key_number(stdout, "threads", kn_ctx_threads(ctx), &first);
-        cli_json_key_number(stdout, "ranks", 1, &first);
+        cli_json_key_number(stdout, "ranks", h->ranks > 0 ? h->ranks : 1, &first);
+        if (network && h->ranks > 1) {
+            cli_json_key_number(stdout, "rank_batch_size", (double)h->rank_batch_size, &first);
+            fprintf(stdout, ", \"grad_compression\": \"%s\"", fo.grad_compression == KN_GRAD_COMPRESSION_FP16 ? "fp16" : "none");
+            cli_json_key_number(stdout, "allreduce_seconds", h->allreduce_seconds, &first);
+            cli_json_key_number(stdout, "allreduce_us_per_step", h->steps ? h->allreduce_seconds / (double)h->steps * 1e6 : 0,
+                                &first);
+        }
         cli_json_key_number(stdout, "train_seconds", h->train_seconds, &first);
         if (network) {
             cli_json_key_number(stdout, "seconds_per_epoch", h->seconds_per_epoch, &first);
@@ -442,6 +473,7 @@ int cmd_train(int argc, char **argv, cli_global *g) {
         printf("}\n");
     }
 done:
+    r->shared = ctx && kn_dist_error_shared(ctx);
     kn_model_free(m);
     kn_preprocessor_free(prep);
     kn_dataset_free(train);
@@ -453,5 +485,46 @@ done:
     free(ck_path);
     free(best_path);
     free(resume_path);
+    return rc;
+}
+
+/* Launched by mpirun (or another MPI launcher): its environment names the job's size. */
+static bool launched_by_mpi(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i])) return true;
+    return false;
+}
+
+/* Under mpirun: MPI around the run, threads shared among a machine's ranks, and an error
+ * that only some ranks saw (a file one rank could not read) ending the whole job. */
+int cmd_train(int argc, char **argv, cli_global *g) {
+    train_ranks r = {.rank = 0, .world = 1};
+    if (!launched_by_mpi()) return train(argc, argv, g, &r);
+    if (!kn_dist_available()) {
+        fprintf(stderr, "kiln: started by mpirun, but this kiln was built without MPI (install libopenmpi-dev and "
+                        "configure with -DKILN_MPI=ON); each rank would train alone\n");
+        return CLI_RUNTIME;
+    }
+    if (kn_dist_init(NULL, NULL)) {
+        fprintf(stderr, "kiln: cannot start MPI (MPI_Init_thread failed)\n");
+        return CLI_RUNTIME;
+    }
+    r.rank = kn_dist_rank();
+    r.world = kn_dist_world();
+    if (g->threads == 0) { /* the machine's cores divided among its ranks, not each taking all */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int local = kn_dist_local_world();
+        g->threads = cores / local > 1 ? (int)(cores / local) : 1;
+    }
+    if (r.rank != 0) g->quiet = true;
+    int rc = train(argc, argv, g, &r);
+    /* a usage error is every rank's (the same arguments); a shared error too */
+    if (rc == CLI_RUNTIME && r.world > 1 && !r.shared) {
+        fflush(stdout);
+        fflush(stderr);
+        kn_dist_abort(rc);
+    }
+    kn_dist_finalize();
     return rc;
 }
