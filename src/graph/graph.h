@@ -37,7 +37,9 @@ typedef enum {
                        * windows gathered a block of rows at a time into the node's scratch
                        * (never the whole im2col matrix); the fuse pass may add src[2] a bias
                        * (F) and iparam[4] an activation (alpha fparam[0]) to its epilogue */
-    KN_OP_CONV2D_GRAD_INPUT,  /* (dy (N,OH,OW,F), kernel) -> dx (N,H,W,C): col2im(dy kernel^T) */
+    KN_OP_CONV2D_GRAD_INPUT,  /* (dy (N,OH,OW,F), kernel) -> dx (N,H,W,C): col2im(dy kernel^T); the
+                       * fuse pass may add src[2] v and iparam[4] an activation: dx * act'(v)
+                       * (as the pooling gradients below) */
     KN_OP_CONV2D_GRAD_KERNEL, /* (x, dy) -> d kernel (KH*KW*C, F): im2col(x)^T dy */
     KN_OP_MAXPOOL2D,  /* x (N,H,W,C) -> (N,OH,OW,C): window maximum over the valid cells */
     KN_OP_MAXPOOL2D_GRAD, /* (dy, x) -> dx: dy to each window's first maximum (recomputed) */

@@ -10,6 +10,9 @@
 typedef struct {
     const float *x, *dy;
     float *y;
+    const float *act_v;   /* gradients: an activation's value to apply its gradient at (fuse pass), or NULL */
+    kn_activation act;
+    float alpha;
     int64_t h, w, c, k; /* image height, width, channels; im2col row length */
     kn__win win;
 } win_args;
@@ -114,14 +117,23 @@ static void pool_grad_range(const win_args *a, int64_t lo, int64_t hi, bool max)
                     for (int64_t i = 0; i < cn; i++) dx[arg[i] * c + c0 + i] += d[c0 + i];
                 }
             }
+        if (a->act_v) kn__act_grad_apply(a->act, a->alpha, dx, a->act_v + n * img_size, dx, img_size);
     }
 }
 
 static void maxpool_grad_range(void *p, int64_t lo, int64_t hi) { pool_grad_range(p, lo, hi, true); }
 static void avgpool_grad_range(void *p, int64_t lo, int64_t hi) { pool_grad_range(p, lo, hi, false); }
 
+/* The activation gradient the fuse pass gave a pooling gradient (src[2], iparam[4]). */
+static void act_of(win_args *a, const kn_tensor *t) {
+    a->act_v = t->src[2] ? t->src[2]->data : NULL;
+    a->act = (kn_activation)t->iparam[4];
+    a->alpha = t->fparam[0];
+}
+
 void kn__cpu_maxpool2d_grad(kn_graph *g, kn_tensor *t) {
     win_args a = args_of(t, t);
+    act_of(&a, t);
     a.dy = t->src[0]->data;
     a.x = t->src[1]->data;
     a.y = t->data;
@@ -130,6 +142,7 @@ void kn__cpu_maxpool2d_grad(kn_graph *g, kn_tensor *t) {
 
 void kn__cpu_avgpool2d_grad(kn_graph *g, kn_tensor *t) {
     win_args a = args_of(t, t);
+    act_of(&a, t);
     a.dy = t->src[0]->data;
     a.y = t->data;
     kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, avgpool_grad_range, &a);

@@ -199,7 +199,16 @@ typedef struct {
     const kn_tensor *t;
     const float *dy, *kernel;
     float *dx;
+    const float *act_v;  /* an activation's value to apply its gradient at (fuse pass), or NULL */
+    kn_activation act;
+    float alpha;
 } dx_job;
+
+/* dx of image k times the activation's gradient, while the image is in cache. */
+static void dx_act(const dx_job *j, int64_t k) {
+    int64_t img = j->geom.h * j->geom.w * j->geom.c;
+    if (j->act_v) kn__act_grad_apply(j->act, j->alpha, j->dx + k * img, j->act_v + k * img, j->dx + k * img, img);
+}
 
 /* Image k: dx = col2im(dy kernel^T), a block of its rows at a time, in row order. */
 static void dx_image(void *p, int64_t k) {
@@ -210,6 +219,7 @@ static void dx_image(void *p, int64_t k) {
     if (g->direct) { /* the window rows are dx's own rows */
         kn__sgemm(false, true, per, g->k, g->f, 1.0f, j->dy + r0 * g->f, g->f, j->kernel, g->f, 0.0f,
                   j->dx + k * img, g->k, 1);
+        dx_act(j, k);
         return;
     }
     float *ws = slot_block(j->t, g);
@@ -219,6 +229,7 @@ static void dx_image(void *p, int64_t k) {
         kn__sgemm(false, true, b1 - b0, g->k, g->f, 1.0f, j->dy + b0 * g->f, g->f, j->kernel, g->f, 0.0f, ws, g->k, 1);
         scatter_windows(g, ws, b0, b1, j->dx);
     }
+    dx_act(j, k);
 }
 
 size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t) {
@@ -229,7 +240,8 @@ size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t) 
 
 void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
     dx_job j = {.geom = geom_of(t, t, t->src[1]->ne[1]), .t = t, .dy = t->src[0]->data, .kernel = t->src[1]->data,
-                .dx = t->data};
+                .dx = t->data, .act_v = t->src[2] ? t->src[2]->data : NULL, .act = (kn_activation)t->iparam[4],
+                .alpha = t->fparam[0]};
     kn__pool_run(threads_for(g, &j.geom), j.geom.n, dx_image, &j);
 }
 

@@ -108,9 +108,33 @@ static void become_conv(kn_graph *g, kn_tensor *t, kn_tensor *x, kn_tensor *bias
     conv_label(t);
 }
 
+/* An activation's gradient applied by the kernel that makes the incoming gradient, image
+ * by image while each is in cache: a pooling's or a convolution's input gradient. */
+static bool image_grad(const kn_tensor *x) {
+    return private_to(x, KN_OP_MAXPOOL2D_GRAD) || private_to(x, KN_OP_AVGPOOL2D_GRAD) ||
+           private_to(x, KN_OP_CONV2D_GRAD_INPUT);
+}
+
+static void fuse_image_act_grad(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0], *v = t->src[1];
+    if (t->iparam[0] == KN_SOFTMAX || !image_grad(x) || x->iparam[4] != KN_LINEAR || x->src[2] ||
+        !kn__same_shape(v, x) || v->dtype != KN_F32)
+        return;
+    int32_t act = t->iparam[0];
+    t->op = x->op;
+    for (int i = 0; i < 4; i++) t->iparam[i] = x->iparam[i];
+    t->iparam[4] = act; /* alpha stays in fparam[0] */
+    kn__rewire(g, t, x->src[0], x->src[1], v, NULL);
+    snprintf(t->fused, sizeof t->fused, "%s+%s_grad", kn__op_info(t->op)->name, kn_activation_name((kn_activation)act));
+}
+
 /* The bias row and the activation of a convolution go into its GEMM's epilogue. */
 static void fuse_conv(kn_graph *g, kn_tensor *t) {
     kn_tensor *x = t->src[0];
+    if (t->op == KN_OP_ACT_GRAD) {
+        fuse_image_act_grad(g, t);
+        return;
+    }
     if (!x || !private_to(x, KN_OP_CONV2D) || x->iparam[4] != KN_LINEAR) return;
     if (t->op == KN_OP_ADD && !x->src[2] && t->ndim == 4 && t->src[1]->ndim == 1 &&
         t->src[1]->shape[0] == t->shape[3] && t->src[1]->dtype == KN_F32) {
