@@ -205,6 +205,37 @@ kn_status kn__dist_reduce_grad(kn__dist *d, float *grad, size_t n) {
     return rc == MPI_SUCCESS ? KN_OK : mpi_fail(d, rc, "the gradient all-reduce (MPI_Allreduce)");
 }
 
+/* The trailer after the gradient: the failures, then the sums. (No tag: the caller uses
+ * this only where every rank takes the same steps, without a callback that could stop one
+ * rank alone, so all ranks are always in the same collective.) */
+enum { TR_FAIL, TR_SUMS, TR_LEN = TR_SUMS + 4 };
+_Static_assert(TR_LEN <= KN_GRAD_SLACK, "the step trailer must fit in the gradient buffer's slack");
+
+kn_status kn__dist_reduce_step(kn__dist *d, kn_status st, float *grad, size_t n, double *sums, int n_sums) {
+    if (d->world == 1 || d->done) return st;
+    if (n_sums > TR_LEN - TR_SUMS || n > CHUNK - TR_LEN || d->compression != KN_GRAD_COMPRESSION_NONE) {
+        kn_status a = kn__dist_agree(d, st, KN_DIST_TAG_STEP, sums, n_sums); /* the general path */
+        return a ? a : kn__dist_reduce_grad(d, grad, n);
+    }
+    float *tr = grad + n;
+    memset(tr, 0, TR_LEN * sizeof *tr);
+    tr[TR_FAIL] = st ? 1.0f : 0.0f;
+    for (int i = 0; i < n_sums; i++) tr[TR_SUMS + i] = (float)sums[i];
+    double t0 = kn__now();
+    int rc = MPI_Allreduce(MPI_IN_PLACE, grad, (int)(n + TR_LEN), MPI_FLOAT, MPI_SUM, d->mpi->comm);
+    d->reduce_seconds += kn__now() - t0;
+    d->reduces++;
+    if (rc != MPI_SUCCESS) {
+        d->done = true;
+        return mpi_fail(d, rc, "the gradient all-reduce (MPI_Allreduce)");
+    }
+    /* someone failed: every rank meets in the agreement, which shares the failing rank's
+     * message (the others pass their own OK) */
+    if (tr[TR_FAIL] > 0) return kn__dist_agree(d, st, KN_DIST_TAG_STEP, NULL, 0);
+    for (int i = 0; i < n_sums; i++) sums[i] = tr[TR_SUMS + i];
+    return KN_OK;
+}
+
 kn_status kn__dist_reduce_state(kn__dist *d, kn_graph *g) {
     if (d->world == 1) return KN_OK;
     size_t total = 0;
@@ -312,6 +343,10 @@ kn_status kn__dist_same(kn__dist *d, const int64_t *v, const char *const *names,
 kn_status kn__dist_reduce_grad(kn__dist *d, float *grad, size_t n) {
     (void)d, (void)grad, (void)n;
     return KN_OK;
+}
+kn_status kn__dist_reduce_step(kn__dist *d, kn_status st, float *grad, size_t n, double *sums, int n_sums) {
+    (void)d, (void)grad, (void)n, (void)sums, (void)n_sums;
+    return st;
 }
 kn_status kn__dist_reduce_state(kn__dist *d, kn_graph *g) {
     (void)d, (void)g;

@@ -74,7 +74,7 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     /* A forward-only graph may read its parameters from a buffer it does not own (a loaded,
      * memory-mapped model shared by several sessions); it never writes them. */
     g->param_buf = g->shared_params ? (float *)g->shared_params : kn__calloc(ctx, floats ? floats : 1, sizeof(float));
-    g->grad_buf = g->has_backward ? kn__calloc(ctx, floats ? floats : 1, sizeof(float)) : NULL;
+    g->grad_buf = g->has_backward ? kn__calloc(ctx, floats + KN_GRAD_SLACK, sizeof(float)) : NULL;
     g->state_buf = g->state_floats ? kn__calloc(ctx, g->state_floats, sizeof(float)) : NULL;
     if (!g->param_buf || (g->has_backward && !g->grad_buf) || (g->state_floats && !g->state_buf))
         return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for %zu parameters", floats);

@@ -7,6 +7,9 @@
 
 #define KN_BATCH (-1)   /* symbolic leading dimension, resolved by kn_graph_set_batch */
 #define KN_MAX_SRC 4
+/* Floats grad_buf has past param_floats: room for the step's figures that the distributed
+ * gradient all-reduce carries along (dist.c), so a step needs one collective. */
+#define KN_GRAD_SLACK 16
 
 /* Add an op: a line here, an entry in ops.c's table (static_assert keeps them in step),
  * its finite-difference gradient test in tests/test_gradcheck.c. */

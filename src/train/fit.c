@@ -445,15 +445,30 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                 if (classify) step_correct = kn__model_batch_correct(m, data, idx, 0, b, NULL);
             } while (0);
             /* the ranks agree on the step before any update: a failure anywhere stops them all
-             * here; the loss and counts become the global batch's (alone: unchanged) */
+             * here; the loss and counts become the global batch's (alone: unchanged). An
+             * update in fp32 without a callback (which could stop one rank alone) carries the
+             * agreement in its gradient all-reduce: one collective a step */
             double sums[3] = {(double)loss * (double)b, (double)b, (double)step_correct};
-            if ((st = kn__dist_agree(d, st, KN_DIST_TAG_STEP, sums, 3))) break;
+            bool update = (s + 1) % accumulate == 0 || s + 1 == steps;
+            bool one_collective = d->world > 1 && !grad_sum && !o.callback && d->compression == KN_GRAD_COMPRESSION_NONE;
+            if (one_collective) {
+                if (!st && b) { /* each rank's mean gradient weighted by its share of the rows */
+                    float part = (float)b / (float)b_global;
+                    for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
+                }
+                st = kn__dist_reduce_step(d, st, g->grad_buf, g->param_floats, sums, 3);
+                if (!st && !kn__all_finite(g->grad_buf, g->param_floats))
+                    st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld",
+                                   ep + 1, (long long)s + 1);
+                if (st) break;
+            } else if ((st = kn__dist_agree(d, st, KN_DIST_TAG_STEP, sums, 3))) {
+                break;
+            }
             g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
             /* an update every `accumulate` batches (and at the epoch's end), from the mean
              * gradient over their rows: the same as one batch that many times larger. Under
              * data parallelism each rank's mean gradient is weighted by its share of the
              * rows, so the all-reduced sum is the global batch's mean */
-            bool update = (s + 1) % accumulate == 0 || s + 1 == steps;
             if (grad_sum) {
                 if (b)
                     for (size_t i = 0; i < g->param_floats; i++) grad_sum[i] += (float)b * g->grad_buf[i];
@@ -463,11 +478,11 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] = grad_sum[i] * inv, grad_sum[i] = 0;
                     acc_rows = 0;
                 }
-            } else if (d->world > 1 && b) {
+            } else if (d->world > 1 && b && !one_collective) {
                 float part = (float)b / (float)b_global;
                 for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
             }
-            if (update && d->world > 1) { /* the same sum on every rank: a failure is everyone's */
+            if (update && d->world > 1 && !one_collective) { /* the same sum on every rank: a failure is everyone's */
                 if (!(st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) &&
                     !kn__all_finite(g->grad_buf, g->param_floats))
                     st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld%s",
