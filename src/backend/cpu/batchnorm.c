@@ -45,10 +45,25 @@ static void stats_range(void *p, int64_t lo, int64_t hi) {
 /* Channel grain: enough rows per task to be worth a thread. */
 static int64_t channel_grain(int64_t rows) { return rows >= 65536 ? 1 : 65536 / rows + 1; }
 
-static float *scratch(kn_graph *g, int64_t c, int n) {
-    float *s = kn__alloc(g->ctx, (size_t)c * (size_t)n * sizeof(float));
-    if (!s) kn__graph_fail(g, KN_ERR_OUT_OF_MEMORY, "batch_norm: out of memory for %lld channels", (long long)c);
+/* Per-channel statistics live in the node's planned scratch (3 floats a channel forward,
+ * 5 backward); a kernel run outside a compiled graph's plan allocates its own. */
+static size_t bn_scratch(const kn_tensor *t, int per_channel) {
+    int64_t c = t->ndim ? t->ne[t->ndim - 1] : 1;
+    return (size_t)(c ? c : 1) * (size_t)per_channel * sizeof(float);
+}
+
+size_t kn__cpu_batch_norm_scratch(const kn_graph *g, const kn_tensor *t) { (void)g; return bn_scratch(t, 3); }
+size_t kn__cpu_batch_norm_grad_scratch(const kn_graph *g, const kn_tensor *t) { (void)g; return bn_scratch(t, 5); }
+
+static float *scratch(kn_graph *g, const kn_tensor *t, int per_channel) {
+    if (t->scratch && t->scratch_bytes >= bn_scratch(t, per_channel)) return t->scratch;
+    float *s = kn__alloc(g->ctx, bn_scratch(t, per_channel));
+    if (!s) kn__graph_fail(g, KN_ERR_OUT_OF_MEMORY, "batch_norm: out of memory for %lld channels", (long long)t->ne[t->ndim - 1]);
     return s;
+}
+
+static void scratch_done(kn_graph *g, const kn_tensor *t, float *s) {
+    if (s != t->scratch) kn__free(g->ctx, s);
 }
 
 void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t) {
@@ -56,7 +71,7 @@ void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t) {
     float *y = t->data, *mm = t->src[1]->data, *mv = t->src[2]->data;
     int64_t n = kn__numel(t), c = t->ne[t->ndim - 1], rows = c ? n / c : 0;
     float momentum = t->fparam[0], eps = t->fparam[1];
-    float *s = scratch(g, c ? c : 1, 3);
+    float *s = scratch(g, t, 3);
     if (!s) return;
     bn_args a = {x, NULL, rows, c, eps, s, s + c, s + 2 * c, NULL, NULL};
     if (g->training && rows > 0) {
@@ -74,7 +89,7 @@ void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t) {
     }
     for (int64_t r = 0; r < rows; r++)
         for (int64_t k = 0; k < c; k++) y[r * c + k] = (x[r * c + k] - a.mean[k]) * a.inv[k];
-    kn__free(g->ctx, s);
+    scratch_done(g, t, s);
 }
 
 /* dx = inv * (dy - mean(dy) - xhat * mean(dy * xhat)), per channel over the batch. */
@@ -82,7 +97,7 @@ void kn__cpu_batch_norm_grad(kn_graph *g, kn_tensor *t) {
     const float *dy = t->src[0]->data, *x = t->src[1]->data;
     float *dx = t->data;
     int64_t n = kn__numel(t), c = t->ne[t->ndim - 1], rows = c ? n / c : 0;
-    float *s = scratch(g, c ? c : 1, 5);
+    float *s = scratch(g, t, 5);
     if (!s) return;
     bn_args a = {x, dy, rows, c, t->fparam[1], s, s + c, s + 2 * c, s + 3 * c, s + 4 * c};
     if (rows > 0) kn__parallel_for(g, c, channel_grain(rows), stats_range, &a);
@@ -91,7 +106,7 @@ void kn__cpu_batch_norm_grad(kn_graph *g, kn_tensor *t) {
             float xh = (x[r * c + k] - a.mean[k]) * a.inv[k];
             dx[r * c + k] = a.inv[k] * (dy[r * c + k] - a.sdy[k] - xh * a.sdyx[k]);
         }
-    kn__free(g->ctx, s);
+    scratch_done(g, t, s);
 }
 
 /* An evaluating batch norm as x * scale + shift (the fold pass's constants): scale is

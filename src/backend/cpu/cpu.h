@@ -29,6 +29,8 @@ typedef struct {
 } kn__bias_act;
 void kn__bias_act_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols);
 size_t kn__cpu_sum_rows_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_batch_norm_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_batch_norm_grad_scratch(const kn_graph *g, const kn_tensor *t);
 void kn__cpu_conv2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t);
 void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t);
