@@ -281,6 +281,11 @@ int main(void) {
         case_shapes cs = {.n_in = 1, .ndim = {4}, .shape = {{2, 5, 6, 3}}, .distinct = true};
         gradcheck(pools[i].name, pools[i].fn, &pools[i].a, &cs, NULL);
     }
+    { /* windows that tile the image exactly: each cell written once (conv.c's fast path) */
+        win_arg tile = {2, 2, 2, 2, 1, 1, false};
+        case_shapes cs = {.n_in = 1, .ndim = {4}, .shape = {{2, 4, 6, 3}}, .distinct = true};
+        gradcheck("max_pool2d 2x2 stride 2 over 4x6 (tiling)", b_max_pool, &tile, &cs, NULL);
+    }
     case_shapes gap = {.n_in = 1, .ndim = {4}, .shape = {{2, 4, 3, 5}}};
     gradcheck("global_avg_pool2d", b_global_avg_pool, NULL, &gap, NULL);
     for (int a = KN_RELU; a < KN_ACTIVATION_COUNT; a++) {

@@ -81,10 +81,15 @@ void kn__cpu_avgpool2d(kn_graph *g, kn_tensor *t) { pool(g, t, avgpool_range); }
 static void pool_grad_range(const win_args *a, int64_t lo, int64_t hi, bool max) {
     const kn__win *w = &a->win;
     int64_t c = a->c, img_size = a->h * a->w * c, out_size = (int64_t)w->oh * w->ow * c;
+    /* windows that tile the image (stride = size, no padding): every cell is in one window
+     * at most, so each window's cells are written once (the maximum's gradient or zero)
+     * instead of zeroing the image first and adding into it */
+    const bool tiles = max && w->sh == w->kh && w->sw == w->kw && w->pt == 0 && w->pl == 0;
+    const bool covered = tiles && (int64_t)w->oh * w->kh == a->h && (int64_t)w->ow * w->kw == a->w;
     for (int64_t n = lo / img_size; n < hi / img_size; n++) {
         float *dx = a->y + n * img_size;
         const float *img = max ? a->x + n * img_size : NULL;
-        memset(dx, 0, (size_t)img_size * sizeof(float));
+        if (!covered) memset(dx, 0, (size_t)img_size * sizeof(float));
         for (int64_t oy = 0; oy < w->oh; oy++)
             for (int64_t ox = 0; ox < w->ow; ox++) {
                 const float *d = a->dy + n * out_size + (oy * w->ow + ox) * c;
@@ -114,7 +119,16 @@ static void pool_grad_range(const win_args *a, int64_t lo, int64_t hi, bool max)
                             for (int64_t i = 0; i < cn; i++)
                                 if (v[i] > best[i]) best[i] = v[i], arg[i] = cell; /* strict: the first maximum */
                         }
-                    for (int64_t i = 0; i < cn; i++) dx[arg[i] * c + c0 + i] += d[c0 + i];
+                    if (tiles) {
+                        for (int ky = y0; ky < y1; ky++)
+                            for (int kx = x0; kx < x1; kx++) {
+                                int64_t cell = corner + (int64_t)ky * a->w + kx;
+                                float *restrict o = dx + cell * c + c0;
+                                for (int64_t i = 0; i < cn; i++) o[i] = arg[i] == cell ? d[c0 + i] : 0.0f;
+                            }
+                    } else {
+                        for (int64_t i = 0; i < cn; i++) dx[arg[i] * c + c0 + i] += d[c0 + i];
+                    }
                 }
             }
         if (a->act_v) kn__act_grad_apply(a->act, a->alpha, dx, a->act_v + n * img_size, dx, img_size);
