@@ -31,7 +31,8 @@ extern "C" {
     X(KN_ERR_NUMERIC, "numeric failure")                                      \
     X(KN_ERR_UNSUPPORTED, "unsupported")                                      \
     X(KN_ERR_STOPPED, "stopped by callback")                                  \
-    X(KN_ERR_DIST, "distributed training failure")
+    X(KN_ERR_DIST, "distributed training failure")                            \
+    X(KN_ERR_DEVICE, "device failure")
 
 typedef enum {
 #define KN_STATUS_ENUM_(name, text) name,
@@ -69,6 +70,12 @@ typedef struct kn_allocator {
     void *user;
 } kn_allocator;
 
+/* Where a graph runs. KN_DEVICE_CUDA needs a build with KILN_CUDA and a GPU with its
+ * driver (kn_device_check says which is missing). */
+typedef enum { KN_DEVICE_CPU, KN_DEVICE_CUDA, KN_DEVICE_COUNT } kn_device;
+const char *kn_device_name(kn_device d);
+bool kn_device_parse(const char *name, kn_device *out);
+
 typedef struct kn_ctx_opts {
     int threads;                  /* worker threads; 0 = all cores */
     uint64_t seed;                /* seeds init, shuffling, dropout; 0 is a valid seed */
@@ -80,6 +87,7 @@ typedef struct kn_ctx_opts {
      * can kill the process there. NULL in normal use. */
     void (*test_hook)(void *user, const char *point);
     void *test_hook_user;
+    kn_device device;             /* where graphs built on this ctx run (kn_graph_set_device) */
 } kn_ctx_opts;
 
 /* Creates a context (opts may be NULL for defaults). Free with kn_ctx_free. */
@@ -291,6 +299,21 @@ kn_status kn_graph_keep(kn_graph *g, kn_tensor *t);
 /* Plans memory for batches up to max_batch and makes the graph runnable. Parameters are
  * initialized (seeded from the ctx) unless init_params is false. */
 kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params);
+/* Runs the graph on a device (before kn_graph_compile; default: the ctx's device). On
+ * KN_DEVICE_CUDA the host buffers stay the interface: compile mirrors the parameter,
+ * gradient and state buffers and the arena in device memory (the same offsets), a run
+ * copies the inputs in and the kept tensors out; parameters, gradients and optimizer
+ * state stay on the device between runs until kn_graph_sync copies them back. */
+kn_status kn_graph_set_device(kn_graph *g, kn_device device);
+kn_device kn_graph_device(const kn_graph *g);
+/* KN_OK when graphs can run on the device here; else KN_ERR_UNSUPPORTED, and
+ * kn_last_error says why (a build without CUDA, no GPU, a driver too old). */
+kn_status kn_device_check(kn_ctx *ctx, kn_device device);
+/* Device graphs: copies parameters, gradients and optimizer state back into the host
+ * buffers (kn_tensor_data). A no-op on the CPU. After changing parameters on the host,
+ * kn_graph_upload sends them (and the optimizer state) to the device. */
+kn_status kn_graph_sync(kn_graph *g);
+kn_status kn_graph_upload(kn_graph *g);
 /* Sets the batch dimension (1..max_batch) for the next runs. */
 kn_status kn_graph_set_batch(kn_graph *g, int64_t batch);
 /* Runs every node once, in order: one forward (+ backward + update) step. */

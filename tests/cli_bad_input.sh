@@ -25,7 +25,7 @@ PY=/usr/bin/python3
 TIMEOUT=
 command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout 20"
 VALGRIND=
-command -v valgrind >/dev/null 2>&1 && VALGRIND=valgrind
+command -v valgrind >/dev/null 2>&1 && VALGRIND="valgrind --suppressions=$(cd "$(dirname "$0")" && pwd)/valgrind.supp"
 # An ASan build cannot run under valgrind (and checks the same things itself).
 [ -n "$VALGRIND" ] && grep -q __asan_init "$KILN" 2>/dev/null && VALGRIND=
 # Few threads: quick, and quieter under valgrind.

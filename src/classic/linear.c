@@ -427,6 +427,7 @@ static kn_status linear_sgd(kn_ctx *ctx, const kn__xy *xy, const kn__linreg_opts
     stt = stt > 0 ? sqrt(stt / sw) : 1.0;
 
     if ((st = kn_graph_new(ctx, &g)) != KN_OK) goto done;
+    kn_graph_set_device(g, KN_DEVICE_CPU); /* a small solve whose results are read on the host */
     kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){-1, d}, 2, "x");
     kn_tensor *u = kn_input(g, KN_F32, (int64_t[]){-1, 1}, 2, "t");
     kn_tensor *w = xy->w ? kn_input(g, KN_F32, (int64_t[]){-1}, 1, "sample_weight") : NULL;

@@ -24,6 +24,7 @@ struct kn_ctx {
     bool has_allocator;
     void (*test_hook)(void *user, const char *point);
     void *test_hook_user;
+    kn_device device;         /* graphs' default device (kn_ctx_opts.device) */
     bool profile;             /* KILN_PROFILE set: graphs time their nodes (graph/profile.c) */
     char error[KN_ERROR_CAP];
     bool error_shared;        /* every rank of a distributed fit returned this error (dist.c) */

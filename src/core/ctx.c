@@ -36,7 +36,7 @@ kn_status kn_ctx_new(const kn_ctx_opts *opts, kn_ctx **out) {
     if (!out) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
     kn_ctx_opts o = opts ? *opts : (kn_ctx_opts){0};
-    if (o.threads < 0) return KN_ERR_INVALID_ARGUMENT;
+    if (o.threads < 0 || (unsigned)o.device >= KN_DEVICE_COUNT) return KN_ERR_INVALID_ARGUMENT;
     kn_allocator a = {default_alloc, default_free, NULL};
     if (o.allocator) {
         if (!o.allocator->alloc || !o.allocator->free) return KN_ERR_INVALID_ARGUMENT;
@@ -48,6 +48,7 @@ kn_status kn_ctx_new(const kn_ctx_opts *opts, kn_ctx **out) {
     ctx->allocator = a;
     ctx->threads = o.threads ? o.threads : online_cores();
     ctx->seed = o.seed;
+    ctx->device = o.device;
     const char *prof = getenv("KILN_PROFILE");
     ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
     ctx->log = o.log;

@@ -4,6 +4,7 @@
  * After compile, kn_graph_run allocates nothing. */
 #include "graph.h"
 #include "passes/passes.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <string.h>
@@ -116,6 +117,8 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->flags & KN_FLAG_FOLDED) g->fold_stale = true;
     if (ctx->profile) g->prof_seconds = kn__calloc(ctx, (size_t)g->n_nodes + 1, sizeof(double));
+    kn_status bst = kn__backend_compile(g); /* the device's copy of the buffers (backend/) */
+    if (bst) return bst;
     g->compiled = true;
     return KN_OK;
 }
@@ -138,7 +141,10 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
      * ~100 cycles. The caller's floating-point mode is left as it was. */
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
-    if (g->fold_stale) kn__graph_refold_now(g);
+    if (g->fold_stale) {
+        kn__graph_refold_now(g);
+        g->refolded = true;
+    }
     /* Training (only a graph with a backward pass trains, so an inference graph's dropout
      * is the identity, which simplify removes): dropout draws its masks, keyed by the step
      * the forward ran at (before this run's update) and its place in a gradient
@@ -151,6 +157,15 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
     }
     if ((mask & KN_PHASE_UPDATE) && g->has_optimizer) g->step++; /* the step the update takes */
     if (g->prof_seconds) g->prof_runs++;
+    kn_status st = g->backend.iface->run(g, mask);
+    _mm_setcsr(csr);
+    return st;
+}
+
+kn_status kn_graph_run(kn_graph *g) { return kn__graph_run_phases(g, KN_PHASE_ALL); }
+
+/* The CPU backend's run: each node's kernel from the op table, in order. */
+kn_status kn__cpu_run(kn_graph *g, unsigned mask) {
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
         if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED)) continue;
@@ -164,8 +179,6 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
         info->cpu(g, t);
         g->prof_seconds[i] += kn__now() - t0;
     }
-    _mm_setcsr(csr);
+    g->refolded = false;
     return KN_OK;
 }
-
-kn_status kn_graph_run(kn_graph *g) { return kn__graph_run_phases(g, KN_PHASE_ALL); }

@@ -1,6 +1,7 @@
 /* graph.c — building a graph: node creation, the public builders (kn_matmul, kn_add, ...),
  * sticky errors and tensor accessors. Shape checks live in ops.c's infer functions. */
 #include "graph.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <string.h>
@@ -11,6 +12,7 @@ kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out) {
     if (!g) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "graph: out of memory");
     g->ctx = ctx;
     g->passes = KN_PASS_ALL;
+    g->device = ctx->device;
     *out = g;
     return KN_OK;
 }
@@ -33,6 +35,7 @@ void kn_graph_free(kn_graph *g) {
     kn__free(ctx, g->nodes);
     kn__free(ctx, g->dead);
     kn__free(ctx, g->params);
+    kn__backend_release(g);
     if (!g->shared_params) kn__free(ctx, g->param_buf);
     kn__free(ctx, g->grad_buf);
     kn__free(ctx, g->state_buf);

@@ -128,6 +128,14 @@ struct kn_tensor {
     char name[48];
 };
 
+/* A graph's backend (backend/backend.h): its function table, device, and per-graph state. */
+struct kn_backend_iface;
+typedef struct {
+    const struct kn_backend_iface *iface; /* NULL before compile */
+    kn_device device;
+    void *context;                        /* the backend's per-graph state, or NULL (cpu) */
+} kn_backend;
+
 struct kn_graph {
     kn_ctx *ctx;
     kn_status status;           /* sticky: the first builder error */
@@ -161,6 +169,9 @@ struct kn_graph {
     struct { unsigned pass; int nodes_after; } pass_runs[8];
     double *prof_seconds;       /* KILN_PROFILE: time spent in each node, and runs */
     int64_t prof_runs;
+    kn_device device;           /* where compile puts it (kn_graph_set_device; the ctx's by default) */
+    kn_backend backend;         /* set by compile */
+    bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */
     int n_dead, cap_dead;
 };
@@ -176,6 +187,10 @@ typedef struct kn_op_info {
     void (*cpu)(kn_graph *g, kn_tensor *t);
     /* Bytes of scratch the CPU kernel needs at the resolved (largest) batch, or NULL: none. */
     size_t (*cpu_scratch)(const kn_graph *g, const kn_tensor *t);
+    /* Other backends keep their kernels in their own table indexed by op, beside their
+     * code (backend/cuda/ops.c's cuda_kernels), so this table and the CPU build stay
+     * free of device types; an op with a cpu kernel and none there is refused when a
+     * graph using it is compiled for that device. */
 } kn_op_info;
 
 const kn_op_info *kn__op_info(kn_op op);

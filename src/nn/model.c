@@ -449,6 +449,12 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
 /* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
  * training, backward and the update. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training) {
+    /* fit, evaluate and predict still read gradients and parameters in host memory between
+     * runs (docs/cuda.md, "Left to do"): until they sync with the device, a model on a
+     * device context is refused rather than trained on stale host values */
+    if (m->ctx->device != KN_DEVICE_CPU)
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: models do not run on device %s yet (graphs do: "
+                         "kn_graph_set_device); create the context with device cpu", kn_device_name(m->ctx->device));
     kn_graph *g;
     kn_status st = kn_graph_new(m->ctx, &g);
     if (st) return st;

@@ -75,7 +75,7 @@ int cmd_cv(int argc, char **argv, cli_global *g);
 #define CLI_GLOBAL_HELP                                                                 \
     "  --threads N      worker threads (default: all cores)\n"                         \
     "  --seed N         seed for initialization and shuffling (default: 42)\n"         \
-    "  --device cpu     where to compute (default: cpu; cuda is not built yet)\n"      \
+    "  --device cpu     where to compute (default: cpu; cuda: graphs only so far)\n"      \
     "  --json           print one JSON object as the last line of stdout;\n"           \
     "                   progress and messages go to stderr\n"                          \
     "  --quiet          no progress output\n"                                          \

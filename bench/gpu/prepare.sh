@@ -1,0 +1,29 @@
+#!/bin/bash
+# prepare.sh — run HERE (no GPU): builds kiln with the CUDA backend for Hopper and fills
+# build-gpu-carry/ (git-ignored by build-*/) with what bench/gpu/run.sh needs on the lent
+# GPU machine, which has the CUDA 13 toolkit and driver but no cJSON and no compiler time
+# to spare: the binaries, the shared libraries it lacks, the PyTorch baselines and, when
+# present here, Fashion-MNIST. Then, with the device tool:
+#   run(command="bench/gpu/run.sh", carry=["build-gpu-carry"], timeout_s=540)
+# usage: bench/gpu/prepare.sh [FMNIST_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=build-gpu
+C=build-gpu-carry
+# MPI off: the carried binaries then need no OpenMPI of the same version there
+cmake -S . -B $B -DKILN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DKILN_MPI=OFF -DKILN_WERROR=ON >/dev/null
+cmake --build $B -j2 --target kiln_cli test_cuda_ops gpu_step >/dev/null
+rm -rf $C && mkdir -p $C/bin $C/lib $C/bench
+cp $B/kiln $B/tests/test_cuda_ops $B/bench/gpu_step $C/bin/
+# the libraries outside the C runtime and CUDA (whose own the GPU machine has)
+for lib in $(ldd $C/bin/* | awk '/=>/ {print $3}' | sort -u); do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libgcc_s*|libstdc++*|libcuda*|libcublas*|libcudart*) ;;
+    *) cp -L "$lib" $C/lib/ ;;
+  esac
+done
+cp /work/shared/bench/torch_gpu_baseline.py /work/shared/bench/torch_cnn.py $C/bench/ 2>/dev/null || true
+FM=${1:-data/fashion-mnist}
+[ -f "$FM/train-images-idx3-ubyte.gz" ] || FM=/usr/share/datasets/fashion-mnist
+if [ -f "$FM/train-images-idx3-ubyte.gz" ]; then mkdir -p $C/fashion-mnist && cp "$FM"/*.gz $C/fashion-mnist/; fi
+du -sh $C

@@ -1,0 +1,34 @@
+#!/bin/bash
+# run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
+# here: the CUDA backend's tests (every op against the CPU backend, CUDA-graph replay against
+# launches), compute-sanitizer when present, then the reference MLP's training step on
+# cuda and cpu beside PyTorch's, as a short table. Builds nothing; its timeouts add up to under 8 minutes.
+# usage: bench/gpu/run.sh [CARRY_DIR]
+set -uo pipefail
+C=${1:-build-gpu-carry}
+export LD_LIBRARY_PATH="$PWD/$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export FMNIST="$PWD/$C/fashion-mnist"
+echo "== device"; nvidia-smi -L 2>&1 | head -2
+echo "== test_cuda_ops"
+timeout 120 "$C/bin/test_cuda_ops" 2>&1 | tail -40; echo "exit ${PIPESTATUS[0]}"
+if command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ]; then
+  echo "== compute-sanitizer memcheck (test_cuda_ops)"
+  timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -15
+  echo "exit ${PIPESTATUS[0]}"
+fi
+echo "== kiln: reference MLP training step (784-64-64-10, Adam), random batch"
+timeout 60 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
+timeout 40 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
+if python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ]; then
+  echo "== PyTorch baseline (torch_gpu_baseline.py; s per epoch of 60000 rows)"
+  timeout 150 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
+else
+  echo "== PyTorch baseline skipped (no torch, or no $FMNIST)"
+fi
+echo "== table: us per training step"
+printf "%-8s %-10s %-10s\n" batch "kiln-cuda" "kiln-cpu"
+for b in 32 128 1024; do
+  gc=$(awk -v b=$b '$3==b":" {print $4}' /tmp/kiln_cuda.txt); cc=$(awk -v b=$b '$3==b":" {print $4}' /tmp/kiln_cpu.txt)
+  printf "%-8s %-10s %-10s\n" $b "${gc:--}" "${cc:--}"
+done
+echo "(PyTorch: s/epoch / (60000 / batch) = s per step, from its line above)"

@@ -1,0 +1,49 @@
+/* cuda_internal.h — the CUDA backend's per-graph state and its kernel table, shared by
+ * runtime.c (buffers, runs, capture), ops.c (one function per op) and matmul.c. */
+#ifndef KN_CUDA_INTERNAL_H
+#define KN_CUDA_INTERNAL_H
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include "graph/graph.h"
+#include "launch.h"
+
+typedef struct {
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    bool lt_ok;
+    void *lt_ws;                 /* cuBLASLt's workspace */
+    size_t lt_ws_bytes;
+    float *param, *grad, *state; /* mirrors of the flat buffers (same layout) */
+    uint8_t *arena;              /* mirror of the arena (the planner's offsets) */
+    void *ws;                    /* workspace of the reductions (loss rows, batch-norm stats) */
+    size_t ws_bytes;
+    kn__cuda_step *h_step, *d_step; /* the step's values: pinned host, device */
+    kn__cuda_opt opt;
+    bool use_graphs;             /* KILN_CUDA_GRAPHS != 0 */
+    cudaGraphExec_t exec;        /* the captured run, for exec_batch and exec_mask */
+    int64_t exec_batch, last_batch;
+    unsigned exec_mask, last_mask;
+    int64_t replays, captures;
+} kn__cuda_graph;
+
+/* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node
+ * when a launch fails. NULL for ops without one. */
+typedef kn_status (*kn__cuda_kernel_fn)(kn_graph *g, kn_tensor *t);
+kn__cuda_kernel_fn kn__cuda_kernel(kn_op op);
+
+/* The device address of a host address inside one of g's buffers (NULL outside them). */
+void *kn__cuda_ptr(const kn_graph *g, const void *host);
+/* KN_ERR_DEVICE: "cuda: CALL failed at node 'NAME' (op): message" (t may be NULL). */
+kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaError_t e);
+
+/* op(a) op(b) -> c (m, n), row-major, through cuBLASLt; bias (n) or NULL and relu fused
+ * in its epilogue (matmul.c). */
+kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                        const float *a, int64_t lda, const float *b, int64_t ldb, float *c, const float *bias,
+                        bool relu);
+
+void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *captures);
+
+#endif

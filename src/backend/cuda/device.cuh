@@ -1,0 +1,75 @@
+/* device.cuh — device functions the CUDA kernels share: activations and their gradients
+ * (activation.c's formulas), warp and block reductions, and kiln's counter RNG
+ * (core.h's kn__mix64 / kn__rng_key / kn__rng_draw, the same 64-bit arithmetic). */
+#ifndef KN_CUDA_DEVICE_CUH
+#define KN_CUDA_DEVICE_CUH
+
+#include <math.h>
+#include <stdint.h>
+
+__device__ static inline float kn__dev_act(int act, float alpha, float x) {
+    switch (act) {
+    case KN_RELU: return x > 0 ? x : 0.0f;
+    case KN_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case KN_ELU: return x > 0 ? x : alpha * expm1f(x);
+    case KN_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case KN_TANH: return tanhf(x);
+    case KN_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    default: return x;
+    }
+}
+
+/* dx from dy and v, the output or the input as kn__act_grad_uses_output says. */
+__device__ static inline float kn__dev_act_grad(int act, float alpha, float dy, float v) {
+    switch (act) {
+    case KN_RELU: return v > 0 ? dy : 0.0f;
+    case KN_LEAKY_RELU: return v > 0 ? dy : alpha * dy;
+    case KN_ELU: return v > 0 ? dy : dy * alpha * expf(v);
+    case KN_SIGMOID: return dy * v * (1.0f - v);
+    case KN_TANH: return dy * (1.0f - v * v);
+    case KN_GELU: {
+        float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
+        return dy * (cdf + v * 0.3989422804014327f * expf(-0.5f * v * v));
+    }
+    default: return dy;
+    }
+}
+
+__device__ static inline float kn__warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ static inline float kn__warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Sum of v over the block (blockDim.x a power of two up to 1024; part: blockDim.x
+ * doubles of shared memory), a fixed tree; thread 0 gets it. */
+__device__ static inline double kn__block_sum_double(double v, double *part) {
+    part[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+        __syncthreads();
+    }
+    return part[0];
+}
+
+__device__ static inline uint64_t kn__dev_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+__device__ static inline uint64_t kn__dev_rng_key(uint64_t seed, uint64_t stream) {
+    return kn__dev_mix64(seed + 0x9e3779b97f4a7c15ULL * (stream + 1));
+}
+__device__ static inline uint64_t kn__dev_rng_draw(uint64_t key, uint64_t counter) {
+    return kn__dev_mix64(key ^ kn__dev_mix64(counter + 0x632be59bd9b4e019ULL));
+}
+__device__ static inline uint64_t kn__dev_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter) {
+    return kn__dev_rng_draw(kn__dev_rng_key(seed, stream), counter);
+}
+
+#endif

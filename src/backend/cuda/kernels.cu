@@ -1,0 +1,459 @@
+/* kernels.cu — elementwise ops, activations, reductions, transpose, losses, the fused
+ * optimizer update and dropout on the GPU: the CPU backend's formulas (elementwise.c,
+ * activation.c, loss.c, optimizer.c, dropout.c), one thread per element or row.
+ * Reductions run in one block in a fixed order, so a run gives the same bits every time
+ * (a captured graph's replay equals step-by-step launches); they are small in kiln's
+ * graphs (a loss over a batch, a norm over the parameters). */
+#include "launch.h"
+#include "device.cuh"
+
+#define THREADS 256
+
+static unsigned blocks_for(int64_t n) {
+    int64_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
+}
+#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+/* ------------------------------------------------------------- elementwise */
+
+__global__ void binary_kernel(int op, int bcast, const float *a, const float *b, float *y, int64_t n, int64_t cols) {
+    GRID_STRIDE(i, n) {
+        float x = a[i], v = bcast == 0 ? b[i] : bcast == 1 ? b[i % cols] : b[0];
+        y[i] = op == 0 ? x + v : op == 1 ? x - v : x * v;
+    }
+}
+
+extern "C" cudaError_t kn__cu_binary(cudaStream_t s, int op, int bcast, const float *a, const float *b, float *y,
+                                     int64_t n, int64_t cols) {
+    if (n > 0) binary_kernel<<<blocks_for(n), THREADS, 0, s>>>(op, bcast, a, b, y, n, cols > 0 ? cols : 1);
+    return cudaGetLastError();
+}
+
+__global__ void scale_kernel(const float *x, float *y, float f, int64_t n) {
+    GRID_STRIDE(i, n) y[i] = x[i] * f;
+}
+
+extern "C" cudaError_t kn__cu_scale(cudaStream_t s, const float *x, float *y, float f, int64_t n) {
+    if (n > 0) scale_kernel<<<blocks_for(n), THREADS, 0, s>>>(x, y, f, n);
+    return cudaGetLastError();
+}
+
+__global__ void act_kernel(int act, float alpha, const float *x, float *y, int64_t n) {
+    GRID_STRIDE(i, n) y[i] = kn__dev_act(act, alpha, x[i]);
+}
+
+__global__ void act_grad_kernel(int act, float alpha, const float *dy, const float *v, float *dx, int64_t n) {
+    GRID_STRIDE(i, n) dx[i] = kn__dev_act_grad(act, alpha, dy[i], v[i]);
+}
+
+extern "C" cudaError_t kn__cu_act(cudaStream_t s, int act, float alpha, const float *x, float *y, int64_t n) {
+    if (n > 0) act_kernel<<<blocks_for(n), THREADS, 0, s>>>(act, alpha, x, y, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_act_grad(cudaStream_t s, int act, float alpha, const float *dy, const float *v,
+                                       float *dx, int64_t n) {
+    if (n > 0) act_grad_kernel<<<blocks_for(n), THREADS, 0, s>>>(act, alpha, dy, v, dx, n);
+    return cudaGetLastError();
+}
+
+/* One warp per row: max, exp, sum, normalize (y may be x). */
+__global__ void softmax_kernel(const float *x, float *y, int64_t rows, int64_t cols) {
+    int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *xr = x + r * cols;
+    float *yr = y + r * cols;
+    float mx = -INFINITY;
+    for (int64_t c = lane; c < cols; c += 32) mx = fmaxf(mx, xr[c]);
+    mx = kn__warp_max(mx);
+    float sum = 0;
+    for (int64_t c = lane; c < cols; c += 32) {
+        float e = expf(xr[c] - mx);
+        yr[c] = e;
+        sum += e;
+    }
+    float inv = 1.0f / kn__warp_sum(sum);
+    for (int64_t c = lane; c < cols; c += 32) yr[c] *= inv;
+}
+
+__global__ void softmax_grad_kernel(const float *dy, const float *y, float *dx, int64_t rows, int64_t cols) {
+    int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    float dot = 0;
+    for (int64_t c = lane; c < cols; c += 32) dot += dy[r * cols + c] * y[r * cols + c];
+    dot = kn__warp_sum(dot);
+    for (int64_t c = lane; c < cols; c += 32) dx[r * cols + c] = y[r * cols + c] * (dy[r * cols + c] - dot);
+}
+
+static unsigned warp_blocks(int64_t rows) { return (unsigned)((rows * 32 + THREADS - 1) / THREADS); }
+
+extern "C" cudaError_t kn__cu_softmax(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols) {
+    if (rows > 0 && cols > 0) softmax_kernel<<<warp_blocks(rows), THREADS, 0, s>>>(x, y, rows, cols);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_softmax_grad(cudaStream_t s, const float *dy, const float *y, float *dx, int64_t rows,
+                                           int64_t cols) {
+    if (rows > 0 && cols > 0) softmax_grad_kernel<<<warp_blocks(rows), THREADS, 0, s>>>(dy, y, dx, rows, cols);
+    return cudaGetLastError();
+}
+
+__global__ void bias_act_kernel(float *c, const float *bias, int act, float alpha, int64_t n, int64_t cols) {
+    GRID_STRIDE(i, n) {
+        float v = c[i];
+        if (bias) v += bias[i % cols];
+        c[i] = kn__dev_act(act, alpha, v);
+    }
+}
+
+extern "C" cudaError_t kn__cu_bias_act(cudaStream_t s, float *c, const float *bias, int act, float alpha,
+                                       int64_t rows, int64_t cols) {
+    int64_t n = rows * cols;
+    if (n <= 0) return cudaGetLastError();
+    if (act == KN_SOFTMAX) {
+        if (bias) bias_act_kernel<<<blocks_for(n), THREADS, 0, s>>>(c, bias, KN_LINEAR, 0, n, cols);
+        softmax_kernel<<<warp_blocks(rows), THREADS, 0, s>>>(c, c, rows, cols);
+    } else if (bias || act != KN_LINEAR) {
+        bias_act_kernel<<<blocks_for(n), THREADS, 0, s>>>(c, bias, act, alpha, n, cols);
+    }
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- reductions */
+
+/* Column sums in row order, one thread per column (as the CPU's single part). */
+__global__ void sum_rows_kernel(const float *x, float *y, int64_t rows, int64_t cols) {
+    GRID_STRIDE(c, cols) {
+        float s = 0;
+        for (int64_t r = 0; r < rows; r++) s += x[r * cols + c];
+        y[c] = s;
+    }
+}
+
+extern "C" cudaError_t kn__cu_sum_rows(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols) {
+    if (cols > 0) sum_rows_kernel<<<blocks_for(cols), THREADS, 0, s>>>(x, y, rows, cols);
+    return cudaGetLastError();
+}
+
+/* One block of 1024 threads, doubles, a fixed tree: the same bits every run. */
+__global__ void sum_kernel(const float *x, float *y, int64_t n, bool squares) {
+    __shared__ double part[1024];
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += squares ? (double)x[i] * x[i] : (double)x[i];
+    s = kn__block_sum_double(s, part);
+    if (threadIdx.x == 0) *y = (float)s;
+}
+
+extern "C" cudaError_t kn__cu_sum(cudaStream_t s, const float *x, float *y, int64_t n, bool squares) {
+    sum_kernel<<<1, 1024, 0, s>>>(x, y, n, squares);
+    return cudaGetLastError();
+}
+
+__global__ void transpose_kernel(const float *x, float *y, int64_t rows, int64_t cols) {
+    __shared__ float tile[32][33];
+    int64_t bx = blockIdx.x * 32, by = blockIdx.y * 32;
+    for (int j = threadIdx.y; j < 32; j += 8) {
+        int64_t r = by + j, c = bx + threadIdx.x;
+        if (r < rows && c < cols) tile[j][threadIdx.x] = x[r * cols + c];
+    }
+    __syncthreads();
+    for (int j = threadIdx.y; j < 32; j += 8) {
+        int64_t c = bx + j, r = by + threadIdx.x;
+        if (r < rows && c < cols) y[c * rows + r] = tile[threadIdx.x][j];
+    }
+}
+
+extern "C" cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols) {
+    if (rows > 0 && cols > 0) {
+        dim3 grid((unsigned)((cols + 31) / 32), (unsigned)((rows + 31) / 32)), block(32, 8);
+        transpose_kernel<<<grid, block, 0, s>>>(x, y, rows, cols);
+    }
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- losses (loss.c) */
+
+#define PROB_EPS 1e-7f
+__device__ static float clipp(float p) { return p < PROB_EPS ? PROB_EPS : p > 1 - PROB_EPS ? 1 - PROB_EPS : p; }
+
+/* log(sum(exp(z))) of one row, max-shifted. */
+__device__ static float row_lse(const float *z, int64_t c) {
+    float mx = z[0], s = 0;
+    for (int64_t j = 1; j < c; j++) mx = fmaxf(mx, z[j]);
+    for (int64_t j = 0; j < c; j++) s += expf(z[j] - mx);
+    return mx + logf(s);
+}
+
+__device__ static float row_sum(const float *p, int64_t c) {
+    float s = 0;
+    for (int64_t j = 0; j < c; j++) s += p[j];
+    return s;
+}
+
+/* Each row's weighted loss (row_loss in loss.c) into ws[r]. */
+__global__ void loss_rows_kernel(int kind, bool logits, const float *p, const void *target, const float *w,
+                                 double *ws, int64_t rows, int64_t c) {
+    GRID_STRIDE(r, rows) {
+        const float *pr = p + r * c;
+        double total = 0;
+        if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+            int32_t l = ((const int32_t *)target)[r];
+            if (l >= 0 && l < c) total = logits ? (double)(row_lse(pr, c) - pr[l]) : -logf(clipp(pr[l] / row_sum(pr, c)));
+        } else {
+            const float *yr = (const float *)target + r * c;
+            switch (kind) {
+            case KN_LOSS_MSE:
+                for (int64_t j = 0; j < c; j++) total += (double)(pr[j] - yr[j]) * (pr[j] - yr[j]);
+                total /= (double)c;
+                break;
+            case KN_LOSS_MAE:
+                for (int64_t j = 0; j < c; j++) total += fabs((double)pr[j] - yr[j]);
+                total /= (double)c;
+                break;
+            case KN_LOSS_BINARY_CROSSENTROPY:
+                for (int64_t j = 0; j < c; j++) {
+                    if (logits) {
+                        float z = pr[j];
+                        total += (z > 0 ? z : 0) - z * yr[j] + log1pf(expf(-fabsf(z)));
+                    } else {
+                        float q = clipp(pr[j]);
+                        total -= yr[j] * logf(q) + (1 - yr[j]) * logf(1 - q);
+                    }
+                }
+                total /= (double)c;
+                break;
+            case KN_LOSS_CATEGORICAL_CROSSENTROPY:
+                if (logits) {
+                    float lse = row_lse(pr, c);
+                    for (int64_t j = 0; j < c; j++) total -= yr[j] * (pr[j] - lse);
+                } else {
+                    float sp = row_sum(pr, c);
+                    for (int64_t j = 0; j < c; j++) total -= yr[j] * logf(clipp(pr[j] / sp));
+                }
+                break;
+            default: break;
+            }
+        }
+        ws[r] = (w ? w[r] : 1.0) * total;
+    }
+}
+
+__global__ void mean_kernel(const double *ws, float *out, int64_t rows) {
+    __shared__ double part[1024];
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < rows; i += blockDim.x) s += ws[i];
+    s = kn__block_sum_double(s, part);
+    if (threadIdx.x == 0) *out = (float)(s / (double)rows);
+}
+
+extern "C" cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
+                                   const float *w, float *out, double *ws, int64_t rows, int64_t c) {
+    if (rows > 0) loss_rows_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, target, w, ws, rows, c);
+    mean_kernel<<<1, 1024, 0, s>>>(ws, out, rows);
+    return cudaGetLastError();
+}
+
+/* One thread per row: the fused softmax + cross-entropy gradient among them. */
+__global__ void loss_grad_kernel(int kind, bool logits, const float *p, const void *target, const float *dloss,
+                                 const float *w, float *dx, int64_t rows, int64_t c) {
+    float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
+    GRID_STRIDE(r, rows) {
+        const float *pr = p + r * c;
+        float *dr = dx + r * c;
+        if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+            int32_t l = ((const int32_t *)target)[r];
+            if (l < 0 || l >= c) {
+                for (int64_t j = 0; j < c; j++) dr[j] = 0;
+            } else if (logits) { /* softmax(z) - onehot(label) */
+                float mx = pr[0], sum = 0;
+                for (int64_t j = 1; j < c; j++) mx = fmaxf(mx, pr[j]);
+                for (int64_t j = 0; j < c; j++) sum += (dr[j] = expf(pr[j] - mx));
+                float scale = inv_b / sum;
+                for (int64_t j = 0; j < c; j++) dr[j] *= scale;
+                dr[l] -= inv_b;
+            } else {
+                float sp = row_sum(pr, c), q = pr[l] / sp;
+                bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
+                for (int64_t j = 0; j < c; j++) dr[j] = inv_b / sp;
+                if (!clipped) dr[l] -= inv_b / (q * sp);
+            }
+        } else {
+            const float *yr = (const float *)target + r * c;
+            switch (kind) {
+            case KN_LOSS_MSE:
+                for (int64_t j = 0; j < c; j++) dr[j] = 2.0f * (pr[j] - yr[j]) * inv_n;
+                break;
+            case KN_LOSS_MAE:
+                for (int64_t j = 0; j < c; j++)
+                    dr[j] = (pr[j] > yr[j] ? 1.0f : pr[j] < yr[j] ? -1.0f : 0.0f) * inv_n;
+                break;
+            case KN_LOSS_BINARY_CROSSENTROPY:
+                for (int64_t j = 0; j < c; j++) {
+                    if (logits) {
+                        dr[j] = (1.0f / (1.0f + expf(-pr[j])) - yr[j]) * inv_n;
+                    } else {
+                        float q = pr[j];
+                        bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
+                        dr[j] = clipped ? 0.0f : (q - yr[j]) / (q * (1 - q)) * inv_n;
+                    }
+                }
+                break;
+            case KN_LOSS_CATEGORICAL_CROSSENTROPY: {
+                float ysum = row_sum(yr, c);
+                if (logits) {
+                    float lse = row_lse(pr, c);
+                    for (int64_t j = 0; j < c; j++) dr[j] = (expf(pr[j] - lse) * ysum - yr[j]) * inv_b;
+                } else {
+                    float sp = row_sum(pr, c);
+                    for (int64_t j = 0; j < c; j++) {
+                        float q = pr[j] / sp;
+                        bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
+                        dr[j] = (ysum - (clipped ? 0.0f : yr[j] / q)) / sp * inv_b;
+                    }
+                }
+                break;
+            }
+            default: break;
+            }
+        }
+        if (w)
+            for (int64_t j = 0; j < c; j++) dr[j] *= w[r];
+    }
+}
+
+extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
+                                        const float *dloss, const float *w, float *dx, int64_t rows, int64_t c) {
+    if (rows > 0) loss_grad_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, target, dloss, w, dx, rows, c);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- optimizer (optimizer.c) */
+
+__global__ void grad_norm_kernel(const float *d, int64_t n, float clip_norm, float *out) {
+    __shared__ double part[1024];
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += (double)d[i] * d[i];
+    s = kn__block_sum_double(s, part);
+    if (threadIdx.x == 0) {
+        double norm = sqrt(s);
+        *out = clip_norm > 0 && norm > clip_norm ? (float)(clip_norm / norm) : 1.0f;
+    }
+}
+
+extern "C" cudaError_t kn__cu_grad_norm(cudaStream_t s, const float *grad, int64_t n, float clip_norm, float *out) {
+    grad_norm_kernel<<<1, 1024, 0, s>>>(grad, n, clip_norm, out);
+    return cudaGetLastError();
+}
+
+__device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv ? -cv : g; }
+
+/* The bias corrections come from the step in device memory (so a replayed graph takes
+ * the current step), in double as the CPU computes them. */
+__global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, const float *cfp, float *w,
+                                  const float *d, float *s0, float *s1, int64_t n) {
+    double t = (double)stp->step;
+    const float lr = stp->lr;
+    float c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
+    float step = lr / c1, isc2 = 1.0f / sqrtf(c2);
+    float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
+    float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : 1.0f;
+    GRID_STRIDE(i, n) {
+        float gi = clipv(d[i] * cf, cv);
+        switch (o.kind) {
+        case KN_OPT_SGD:
+            if (o.mu > 0) {
+                s0[i] = o.mu * s0[i] - lr * gi;
+                w[i] += o.nesterov ? o.mu * s0[i] - lr * gi : s0[i];
+            } else {
+                w[i] -= lr * gi;
+            }
+            break;
+        case KN_OPT_ADAM:
+        case KN_OPT_ADAMW:
+            s0[i] = o.b1 * s0[i] + (1 - o.b1) * gi;
+            s1[i] = o.b2 * s1[i] + (1 - o.b2) * gi * gi;
+            w[i] = w[i] * decay - step * s0[i] / (sqrtf(s1[i]) * isc2 + o.eps);
+            break;
+        case KN_OPT_RMSPROP: {
+            s0[i] = o.rho * s0[i] + (1 - o.rho) * gi * gi;
+            float inc = lr * gi / sqrtf(s0[i] + o.eps);
+            if (o.mu > 0) {
+                s1[i] = o.mu * s1[i] + inc;
+                w[i] -= s1[i];
+            } else {
+                w[i] -= inc;
+            }
+            break;
+        }
+        case KN_OPT_ADAGRAD:
+            s0[i] += gi * gi;
+            w[i] -= lr * gi / sqrtf(s0[i] + o.eps);
+            break;
+        default: break;
+        }
+    }
+}
+
+extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step,
+                                         const float *cf, float *w, const float *d, float *s0, float *s1, int64_t n) {
+    if (n > 0) opt_update_kernel<<<blocks_for(n), THREADS, 0, s>>>(*o, step, cf, w, d, s0, s1, n);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- dropout (dropout.c) */
+
+/* Element i keeps x[i] * scale when bits 16 (i % 4) .. +15 of draw i / 4 under the node's
+ * key are at least the threshold: the CPU's masks, bit for bit. One thread per group of 4. */
+__global__ void dropout_kernel(const kn__cuda_step *stp, uint64_t seed, int32_t node_key, float rate, const float *x,
+                               float *y, int64_t n) {
+    bool train = stp->training && rate != 0.0f;
+    uint64_t key = 0;
+    uint32_t thr = 0;
+    if (train) {
+        uint64_t node = ((uint64_t)stp->rng_step << 32) ^ (uint64_t)(uint32_t)node_key;
+        key = kn__dev_rng_u64(seed, KN_STREAM_DROPOUT, node);
+        if (stp->rng_micro) key = kn__dev_rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)stp->rng_micro);
+        key = kn__dev_rng_key(key, KN_STREAM_DROPOUT + 1);
+        double t = (double)rate * 65536.0 + 0.5;
+        thr = t >= 65536.0 ? 65536u : (uint32_t)t;
+    }
+    float scale = 1.0f / (1.0f - rate);
+    GRID_STRIDE(g, (n + 3) / 4) {
+        uint64_t r = train ? kn__dev_rng_draw(key, (uint64_t)g) : 0;
+        for (int j = 0; j < 4 && g * 4 + j < n; j++) {
+            int64_t i = g * 4 + j;
+            if (!train) {
+                y[i] = x[i];
+                continue;
+            }
+            uint32_t draw = (uint32_t)(r >> (16 * j)) & 0xffffu;
+            y[i] = draw >= thr ? x[i] * scale : 0.0f;
+        }
+    }
+}
+
+extern "C" cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key,
+                                      float rate, const float *x, float *y, int64_t n) {
+    if (n > 0) dropout_kernel<<<blocks_for((n + 3) / 4), THREADS, 0, s>>>(step, seed, key, rate, x, y, n);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- gather */
+
+__global__ void gather_kernel(const uint8_t *src, const int64_t *idx, uint8_t *dst, int64_t rows, int64_t row_bytes) {
+    GRID_STRIDE(i, rows * row_bytes) {
+        int64_t r = i / row_bytes, b = i % row_bytes;
+        dst[i] = src[idx[r] * row_bytes + b];
+    }
+}
+
+extern "C" cudaError_t kn__cu_gather_rows(cudaStream_t s, const void *src, const int64_t *idx, void *dst,
+                                          int64_t rows, int64_t row_bytes) {
+    if (rows > 0 && row_bytes > 0)
+        gather_kernel<<<blocks_for(rows * row_bytes), THREADS, 0, s>>>((const uint8_t *)src, idx, (uint8_t *)dst, rows,
+                                                                       row_bytes);
+    return cudaGetLastError();
+}

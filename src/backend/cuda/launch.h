@@ -1,0 +1,106 @@
+/* launch.h — the CUDA kernels' launchers, callable from C (runtime.c, matmul.c). Each
+ * enqueues its kernel(s) on stream s and returns cudaGetLastError(), which the caller
+ * turns into a kiln error naming the launcher and the node. Sizes are element counts;
+ * every pointer is device memory. The formulas are the CPU backend's (the files of backend/cpu),
+ * element for element, so a GPU result differs from the CPU's only by the rounding of
+ * the math library (expf, erff, tanhf) and of reductions summed in another order. */
+#ifndef KN_CUDA_LAUNCH_H
+#define KN_CUDA_LAUNCH_H
+
+#include <cuda_runtime_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph/ew_program.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Values that change from step to step, read by the kernels from device memory (not
+ * baked into their arguments) so that a captured CUDA graph replays correctly: the host
+ * writes them to pinned memory and the graph's first node copies them in. */
+typedef struct {
+    int64_t step;       /* optimizer steps taken, this one included (Adam's t) */
+    int64_t rng_step;   /* dropout masks' step and accumulation slot (kn_graph's) */
+    int64_t rng_micro;
+    int32_t training;   /* dropout draws masks, batch norm uses batch statistics */
+    float lr;           /* the optimizer's learning rate (fit's schedule changes it per step) */
+} kn__cuda_step;
+
+/* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
+ * is in kn__cuda_step). */
+typedef struct {
+    int kind;           /* kn_optimizer_kind */
+    float b1, b2, eps, mu, rho, weight_decay, clip_norm, clip_value;
+    int nesterov;
+} kn__cuda_opt;
+
+/* y = a op b, op 0 add, 1 sub, 2 mul; bcast kn_bcast (0 same, 1 row of cols, 2 scalar). */
+cudaError_t kn__cu_binary(cudaStream_t s, int op, int bcast, const float *a, const float *b, float *y, int64_t n,
+                          int64_t cols);
+cudaError_t kn__cu_scale(cudaStream_t s, const float *x, float *y, float f, int64_t n);
+/* Activations (not softmax) and softmax over rows of cols. */
+cudaError_t kn__cu_act(cudaStream_t s, int act, float alpha, const float *x, float *y, int64_t n);
+cudaError_t kn__cu_act_grad(cudaStream_t s, int act, float alpha, const float *dy, const float *v, float *dx,
+                            int64_t n);
+cudaError_t kn__cu_softmax(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols);
+cudaError_t kn__cu_softmax_grad(cudaStream_t s, const float *dy, const float *y, float *dx, int64_t rows,
+                                int64_t cols);
+/* Adds a bias row (may be NULL) and applies act (softmax too) to c (rows, cols). */
+cudaError_t kn__cu_bias_act(cudaStream_t s, float *c, const float *bias, int act, float alpha, int64_t rows,
+                            int64_t cols);
+/* Reductions, each in one fixed order (the same bits run after run). */
+cudaError_t kn__cu_sum_rows(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols);
+cudaError_t kn__cu_sum(cudaStream_t s, const float *x, float *y, int64_t n, bool squares);
+cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols);
+/* Mean loss over rows (ws: rows doubles) and its gradient; dloss is a device scalar. */
+cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
+                        const float *w, float *out, double *ws, int64_t rows, int64_t c);
+cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
+                             const float *dloss, const float *w, float *dx, int64_t rows, int64_t c);
+/* The clip-by-global-norm factor of n gradients into *out (1 when clip_norm <= 0). */
+cudaError_t kn__cu_grad_norm(cudaStream_t s, const float *grad, int64_t n, float clip_norm, float *out);
+/* One update over [0, n) of the flat buffers' slices w, d, s0, s1 (s1 at param_floats
+ * after s0); cf a device scalar clip factor or NULL (1). */
+cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
+                              float *w, const float *d, float *s0, float *s1, int64_t n);
+/* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate. */
+cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, float rate,
+                           const float *x, float *y, int64_t n);
+/* Batch norm over the last dimension c; ws: 5 c floats. */
+cudaError_t kn__cu_batch_norm(cudaStream_t s, const kn__cuda_step *step, const float *x, float *y, float *mm,
+                              float *mv, float momentum, float eps, bool update_moving, float *ws, int64_t rows,
+                              int64_t c);
+cudaError_t kn__cu_batch_norm_grad(cudaStream_t s, const float *dy, const float *x, float *dx, float eps, float *ws,
+                                   int64_t rows, int64_t c);
+cudaError_t kn__cu_batch_norm_fold(cudaStream_t s, const float *mm, const float *mv, float *out, float eps,
+                                   bool shift, int64_t c);
+
+/* NHWC windows: image n, h, w, c and the packed kn__win fields. */
+typedef struct {
+    int64_t n, h, w, c, f;
+    int kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
+} kn__cuda_win;
+cudaError_t kn__cu_pool(cudaStream_t s, const kn__cuda_win *w, bool max, const float *x, float *y);
+/* dx from dy (x: the pooled images, max only); act_v, act: the fused activation gradient or NULL. */
+cudaError_t kn__cu_pool_grad(cudaStream_t s, const kn__cuda_win *w, bool max, const float *dy, const float *x,
+                             float *dx, const float *act_v, int act, float alpha);
+cudaError_t kn__cu_conv2d(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *k, const float *bias,
+                          int act, float alpha, float *y);
+cudaError_t kn__cu_conv2d_grad_input(cudaStream_t s, const kn__cuda_win *w, const float *dy, const float *k,
+                                     float *dx, const float *act_v, int act, float alpha);
+cudaError_t kn__cu_conv2d_grad_kernel(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *dy,
+                                      float *dk);
+/* An elementwise chain (ew_program.h) over n outputs; rows of cols for row broadcasts. */
+cudaError_t kn__cu_elementwise(cudaStream_t s, const kn_ew_program *p, const float *const *in, float *out, int64_t n,
+                               int64_t cols);
+/* Rows idx[0..rows) of src (row_bytes each) gathered into dst: a batch from a dataset
+ * resident on the device. */
+cudaError_t kn__cu_gather_rows(cudaStream_t s, const void *src, const int64_t *idx, void *dst, int64_t rows,
+                               int64_t row_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

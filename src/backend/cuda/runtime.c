@@ -1,0 +1,286 @@
+/* runtime.c — the CUDA backend: a compiled graph's buffers mirrored in device memory
+ * (plain cudaMalloc, never managed memory: the parameter, gradient and state buffers and
+ * one arena with the planner's offsets, so a tensor's device address is its host address
+ * moved to the mirror), its nodes run by this file's kernel table on one stream, and, from
+ * the second run with the same batch and phases, the whole run captured as one CUDA graph
+ * and replayed (KILN_CUDA_GRAPHS=0 turns capture off).
+ *
+ * A run: folded tensors (recomputed on the host) and inputs are copied in, the step's
+ * values (step, dropout key, training) are copied to device memory from pinned memory,
+ * the nodes run (or the graph replays), the kept tensors are copied out, the stream is
+ * synchronized. Parameters, gradients and optimizer state stay on the device between
+ * runs: kn_graph_sync (pull) brings them back, kn_graph_upload (push) sends them.
+ * Every CUDA and cuBLASLt call's status is checked and reported naming the call and the
+ * node (KN_ERR_DEVICE). */
+#include "backend/backend.h"
+#include "cuda_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- errors */
+
+kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaError_t e) {
+    if (t)
+        return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: %s failed at node '%s' (%s): %s", call, t->name,
+                         kn__op_info(t->op)->name, cudaGetErrorString(e));
+    return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: %s failed: %s", call, cudaGetErrorString(e));
+}
+
+kn_status kn__cuda_check(kn_ctx *ctx) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess)
+        return kn__error(ctx, KN_ERR_UNSUPPORTED, "device cuda: no usable GPU (cudaGetDeviceCount: %s)",
+                         cudaGetErrorString(e));
+    if (n < 1) return kn__error(ctx, KN_ERR_UNSUPPORTED, "device cuda: no GPU found");
+    return KN_OK;
+}
+
+/* ---------------------------------------------------------------- addresses */
+
+static bool inside(const void *p, const void *base, size_t bytes) {
+    return base && (const uint8_t *)p >= (const uint8_t *)base && (const uint8_t *)p < (const uint8_t *)base + bytes;
+}
+
+void *kn__cuda_ptr(const kn_graph *g, const void *host) {
+    const kn__cuda_graph *c = g->backend.context;
+    const uint8_t *p = host;
+    size_t pb = g->param_floats * sizeof(float);
+    if (!p) return NULL;
+    if (inside(p, g->param_buf, pb ? pb : 1)) return (uint8_t *)c->param + (p - (const uint8_t *)g->param_buf);
+    if (inside(p, g->grad_buf, pb ? pb : 1)) return (uint8_t *)c->grad + (p - (const uint8_t *)g->grad_buf);
+    if (inside(p, g->state_buf, g->state_floats * sizeof(float)))
+        return (uint8_t *)c->state + (p - (const uint8_t *)g->state_buf);
+    if (inside(p, g->arena, g->arena_bytes ? g->arena_bytes : 1))
+        return c->arena + (p - (const uint8_t *)g->arena);
+    return NULL; /* not a graph buffer: a bug (compile checks every node) */
+}
+
+/* ---------------------------------------------------------------- compile, release */
+
+/* Workspace bytes the node's kernel needs beyond its output (ws, shared by all nodes). */
+static size_t node_workspace(const kn_tensor *t) {
+    switch (t->op) {
+    case KN_OP_LOSS: return (size_t)(t->src[0]->ne[0] > 0 ? t->src[0]->ne[0] : 1) * sizeof(double);
+    case KN_OP_BATCH_NORM:
+    case KN_OP_BATCH_NORM_GRAD: return (size_t)t->ne[t->ndim - 1] * 5 * sizeof(float);
+    default: return 0;
+    }
+}
+
+/* Every node that runs on the device has a kernel there, and every tensor it touches
+ * lives in a graph buffer. */
+static kn_status check_nodes(kn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (t->flags & KN_FLAG_FOLDED) continue;
+        if (kn__op_info(t->op)->cpu && !kn__cuda_kernel(t->op))
+            return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "cuda: op %s (node '%s') has no CUDA kernel",
+                             kn__op_info(t->op)->name, t->name);
+        if (t->dtype != KN_F32 && t->dtype != KN_I32 && kn__op_info(t->op)->cpu)
+            return kn__error(g->ctx, KN_ERR_DTYPE, "cuda: node '%s' is %s; the CUDA backend computes in f32", t->name,
+                             kn_dtype_name(t->dtype));
+    }
+    return KN_OK;
+}
+
+#define CU(call, what)                                                                                       \
+    do {                                                                                                     \
+        cudaError_t e_ = (call);                                                                             \
+        if (e_ != cudaSuccess) return kn__cuda_fail(g, NULL, what, e_);                                      \
+    } while (0)
+
+static kn_status cuda_malloc(kn_graph *g, void **p, size_t bytes, const char *what) {
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e != cudaSuccess)
+        return kn__error(g->ctx, e == cudaErrorMemoryAllocation ? KN_ERR_OUT_OF_MEMORY : KN_ERR_DEVICE,
+                         "cuda: cudaMalloc of %zu bytes for the %s failed: %s", bytes, what, cudaGetErrorString(e));
+    return KN_OK;
+}
+
+static kn_status cuda_compile(kn_graph *g) {
+    kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
+    if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    g->backend.context = c;
+    kn_status st = check_nodes(g);
+    if (st) return st;
+    size_t pb = g->param_floats * sizeof(float), ws = 64;
+    for (int i = 0; i < g->n_nodes; i++) {
+        size_t w = node_workspace(g->nodes[i]);
+        ws = w > ws ? w : ws;
+    }
+    c->ws_bytes = ws;
+    c->lt_ws_bytes = 32u << 20; /* cuBLASLt's workspace: 32 MB, as cuBLAS uses on Hopper */
+    if ((st = cuda_malloc(g, (void **)&c->param, pb, "parameters")) ||
+        (g->grad_buf && (st = cuda_malloc(g, (void **)&c->grad, pb, "gradients"))) ||
+        (g->state_buf && (st = cuda_malloc(g, (void **)&c->state, g->state_floats * sizeof(float), "optimizer state"))) ||
+        (st = cuda_malloc(g, (void **)&c->arena, g->arena_bytes, "arena")) ||
+        (st = cuda_malloc(g, &c->ws, ws, "workspace")) || (st = cuda_malloc(g, &c->lt_ws, c->lt_ws_bytes, "cuBLASLt workspace")) ||
+        (st = cuda_malloc(g, (void **)&c->d_step, sizeof *c->d_step, "step values")))
+        return st;
+    CU(cudaMallocHost((void **)&c->h_step, sizeof *c->h_step), "cudaMallocHost");
+    CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    cublasStatus_t bs = cublasLtCreate(&c->lt);
+    if (bs != CUBLAS_STATUS_SUCCESS)
+        return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cublasLtCreate failed: %s", cublasLtGetStatusString(bs));
+    c->lt_ok = true;
+    const kn_optimizer *o = &g->opt;
+    c->opt = (kn__cuda_opt){o->kind, o->beta_1, o->beta_2, o->epsilon, o->momentum, o->rho,
+                            o->weight_decay, o->clip_norm, o->clip_value, o->nesterov};
+    const char *env = getenv("KILN_CUDA_GRAPHS");
+    c->use_graphs = !(env && strcmp(env, "0") == 0);
+    /* the arena's constants (filled at compile), parameters, zeroed gradients, state */
+    CU(cudaMemcpy(c->arena, g->arena, g->arena_bytes, cudaMemcpyHostToDevice), "cudaMemcpy (arena)");
+    if (g->grad_buf) CU(cudaMemcpy(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (gradients)");
+    return g->backend.iface->push(g);
+}
+
+static void cuda_release(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    if (!c) return;
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    if (c->exec) cudaGraphExecDestroy(c->exec);
+    if (c->lt_ok) cublasLtDestroy(c->lt);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    cudaFree(c->param);
+    cudaFree(c->grad);
+    cudaFree(c->state);
+    cudaFree(c->arena);
+    cudaFree(c->ws);
+    cudaFree(c->lt_ws);
+    cudaFree(c->d_step);
+    if (c->h_step) cudaFreeHost(c->h_step);
+    kn__free(g->ctx, c);
+    g->backend.context = NULL;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static kn_status cuda_alloc(kn_graph *g, size_t bytes, void **out) { return cuda_malloc(g, out, bytes, "buffer"); }
+static void cuda_free(kn_graph *g, void *ptr) { (void)g; cudaFree(ptr); }
+
+static kn_status cuda_copy_in(kn_graph *g, void *dst, const void *src, size_t bytes) {
+    kn__cuda_graph *c = g->backend.context;
+    CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (in)");
+    return KN_OK;
+}
+
+static kn_status cuda_copy_out(kn_graph *g, void *dst, const void *src, size_t bytes) {
+    kn__cuda_graph *c = g->backend.context;
+    CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (out)");
+    return KN_OK;
+}
+
+static kn_status cuda_synchronize(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    return KN_OK;
+}
+
+static kn_status cuda_pull(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    size_t pb = g->param_floats * sizeof(float);
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    if (!g->shared_params) CU(cudaMemcpy(g->param_buf, c->param, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (parameters out)");
+    if (g->grad_buf) CU(cudaMemcpy(g->grad_buf, c->grad, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (gradients out)");
+    if (g->state_buf)
+        CU(cudaMemcpy(g->state_buf, c->state, g->state_floats * sizeof(float), cudaMemcpyDeviceToHost),
+           "cudaMemcpy (optimizer state out)");
+    return KN_OK;
+}
+
+static kn_status cuda_push(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    size_t pb = g->param_floats * sizeof(float);
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    CU(cudaMemcpy(c->param, g->param_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (parameters in)");
+    if (g->state_buf)
+        CU(cudaMemcpy(c->state, g->state_buf, g->state_floats * sizeof(float), cudaMemcpyHostToDevice),
+           "cudaMemcpy (optimizer state in)");
+    return KN_OK;
+}
+
+/* ---------------------------------------------------------------- run */
+
+/* The nodes of mask, in order, enqueued on the stream. */
+static kn_status enqueue(kn_graph *g, unsigned mask) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue;
+        kn_status st = kn__cuda_kernel(t->op)(g, t);
+        if (st) return st;
+    }
+    return KN_OK;
+}
+
+/* Captures the run's nodes as one CUDA graph and instantiates it (replacing the last). */
+static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
+    cudaGraph_t graph;
+    if (c->exec) {
+        cudaGraphExecDestroy(c->exec);
+        c->exec = NULL;
+    }
+    CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    kn_status st = enqueue(g, mask);
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    if (st) {
+        if (e == cudaSuccess) cudaGraphDestroy(graph);
+        return st;
+    }
+    if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaStreamEndCapture", e);
+    e = cudaGraphInstantiate(&c->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaGraphInstantiate", e);
+    c->exec_batch = g->batch;
+    c->exec_mask = mask;
+    c->captures++;
+    return KN_OK;
+}
+
+static kn_status cuda_run(kn_graph *g, unsigned mask) {
+    kn__cuda_graph *c = g->backend.context;
+    kn_status st;
+    for (int i = 0; i < g->n_nodes; i++) { /* what the host wrote: inputs, folded values */
+        kn_tensor *t = g->nodes[i];
+        bool in = t->op == KN_OP_INPUT && !t->alias, folded = g->refolded && (t->flags & KN_FLAG_FOLDED);
+        if ((in || folded) && kn__nbytes(t) && (st = cuda_copy_in(g, kn__cuda_ptr(g, t->data), t->data, kn__nbytes(t))))
+            return st;
+    }
+    g->refolded = false;
+    *c->h_step = (kn__cuda_step){g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate};
+    CU(cudaMemcpyAsync(c->d_step, c->h_step, sizeof *c->h_step, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
+    if (c->use_graphs && c->exec && c->exec_batch == g->batch && c->exec_mask == mask) {
+        CU(cudaGraphLaunch(c->exec, c->stream), "cudaGraphLaunch");
+        c->replays++;
+    } else if (c->use_graphs && c->last_batch == g->batch && c->last_mask == mask) {
+        /* the second run alike: capture it, then replay from now on */
+        if ((st = capture(g, c, mask))) return st;
+        CU(cudaGraphLaunch(c->exec, c->stream), "cudaGraphLaunch");
+        c->replays++;
+    } else if ((st = enqueue(g, mask))) {
+        return st;
+    }
+    c->last_batch = g->batch;
+    c->last_mask = mask;
+    for (int i = 0; i < g->n_nodes; i++) { /* what the caller reads */
+        kn_tensor *t = g->nodes[i];
+        if ((t->flags & KN_FLAG_KEEP) && (t->phase & mask) && t->op != KN_OP_INPUT && kn__nbytes(t) &&
+            (st = cuda_copy_out(g, t->data, kn__cuda_ptr(g, t->data), kn__nbytes(t))))
+            return st;
+    }
+    return cuda_synchronize(g);
+}
+
+const kn_backend_iface kn__cuda_backend = {
+    .name = "cuda", .compile = cuda_compile, .release = cuda_release, .alloc = cuda_alloc, .free = cuda_free,
+    .copy_in = cuda_copy_in, .copy_out = cuda_copy_out, .run = cuda_run, .synchronize = cuda_synchronize,
+    .pull = cuda_pull, .push = cuda_push,
+};
+
+/* Tests: how many runs replayed a captured graph, and how many captures were made. */
+void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *captures) {
+    const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
+    *replays = c ? c->replays : 0;
+    *captures = c ? c->captures : 0;
+}

@@ -1,0 +1,304 @@
+/* test_cuda_ops.c — every op on the GPU against the CPU backend (the reference), on random
+ * inputs: each case builds the same graph twice, once per device, fills its inputs and
+ * parameters with the same values, runs it (training cases: several steps), and compares
+ * the kept outputs, the parameters and their gradients element by element. Then a small
+ * MLP trained a few steps on both devices, and the same training replayed from a
+ * captured CUDA graph against step-by-step launches (bit for bit).
+ *
+ * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
+ *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
+ *             operations in the same order, so equal, except each case's scalar loss
+ *             sum(y * r), a sum of doubles in another order rounded to float (1 ulp).
+ *   2e-6 rel  activations: CUDA's expf / erff / tanhf / expm1f are within 1-2 ulp of
+ *             glibc's, not equal to them.
+ *   1e-5      reductions and losses: sums in another order (a tree of doubles on the
+ *             GPU, row order on the CPU), and the math library's exp/log.
+ *   1e-4      matrix products (cuBLASLt's blocking sums k terms in another order), and
+ *             what is computed from them over a few optimizer steps (Adam divides by
+ *             sqrt(v) + eps, which magnifies early differences).
+ *
+ * Without a usable GPU (no device, or "CUDA driver version is insufficient") it prints why
+ * and exits 77, which ctest reports as skipped. Registered only in builds with KILN_CUDA. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include "backend/backend.h"
+#include "backend/cuda/cuda_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+
+typedef void (*build_fn)(kn_graph *g, const void *arg);
+
+typedef struct {
+    const char *name;
+    build_fn build;
+    const void *arg;
+    unsigned passes;
+    int steps;        /* runs of the whole graph (training: optimizer steps) */
+    float atol, rtol;
+} tcase;
+
+static uint64_t rng_state;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+/* Inputs and parameters from one seed: "pos_" names get (0.05, 1) (probabilities, moving
+ * variances), I32 tensors labels in [0, 5). */
+static void fill(kn_tensor *t, uint64_t seed) {
+    rng_state = seed;
+    int64_t n = kn__numel(t);
+    if (t->dtype == KN_I32) {
+        for (int64_t i = 0; i < n; i++) ((int32_t *)t->data)[i] = (int32_t)((frand() + 1.0f) * 2.5f) % 5;
+        return;
+    }
+    bool pos = strncmp(t->name, "pos_", 4) == 0;
+    float *d = t->data;
+    for (int64_t i = 0; i < n; i++) d[i] = pos ? 0.05f + 0.95f * (frand() + 1.0f) * 0.5f : frand();
+}
+
+/* Builds, compiles and fills a case's graph on a device; NULL (and a failure) on error. */
+static kn_graph *make(kn_ctx *ctx, const tcase *c, kn_device dev) {
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_graph_set_device(g, dev);
+    kn_graph_set_passes(g, c->passes);
+    c->build(g, c->arg);
+    kn_status st = kn_graph_compile(g, 4, true);
+    CHECK(st == KN_OK, "%s on %s: compile: %s", c->name, kn_device_name(dev), kn_last_error(ctx));
+    if (st) {
+        kn_graph_free(g);
+        return NULL;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KN_OP_INPUT) fill(g->nodes[i], 1000u + (uint64_t)i);
+    for (int i = 0; i < g->n_params; i++) fill(g->params[i], 5000u + (uint64_t)i);
+    CHECK(kn_graph_upload(g) == KN_OK, "%s: upload: %s", c->name, kn_last_error(ctx));
+    return g;
+}
+
+static void compare(const char *what, const char *name, const kn_tensor *a, const kn_tensor *b, float atol, float rtol) {
+    int64_t n = kn__numel(a), bad = 0, first = -1;
+    double worst = 0;
+    if (a->dtype != KN_F32) return;
+    for (int64_t i = 0; i < n; i++) {
+        float x = ((const float *)a->data)[i], y = ((const float *)b->data)[i];
+        double d = fabs((double)x - y);
+        if (!(d <= atol + rtol * fabs((double)x))) {
+            if (first < 0) first = i;
+            bad++;
+        }
+        if (d > worst || d != d) worst = d;
+    }
+    CHECK(bad == 0, "%s: %s '%s': %lld of %lld differ (first [%lld]: cpu %g gpu %g; worst %g)", name, what, a->name,
+          (long long)bad, (long long)n, (long long)first, first >= 0 ? ((const float *)a->data)[first] : 0.0,
+          first >= 0 ? ((const float *)b->data)[first] : 0.0, worst);
+}
+
+static void run_case(kn_ctx *ctx, const tcase *c) {
+    kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    if (cpu && gpu) {
+        CHECK(cpu->n_nodes == gpu->n_nodes, "%s: %d nodes on the cpu, %d on the gpu", c->name, cpu->n_nodes, gpu->n_nodes);
+        for (int s = 0; s < c->steps; s++) {
+            CHECK(kn_graph_run(cpu) == KN_OK, "%s: cpu run: %s", c->name, kn_last_error(ctx));
+            CHECK(kn_graph_run(gpu) == KN_OK, "%s: gpu run: %s", c->name, kn_last_error(ctx));
+        }
+        CHECK(kn_graph_sync(gpu) == KN_OK, "%s: sync: %s", c->name, kn_last_error(ctx));
+        for (int i = 0; i < cpu->n_nodes && cpu->n_nodes == gpu->n_nodes; i++)
+            if (cpu->nodes[i]->flags & KN_FLAG_KEEP) compare("output", c->name, cpu->nodes[i], gpu->nodes[i], c->atol, c->rtol);
+        for (int i = 0; i < cpu->n_params; i++) {
+            compare("parameter", c->name, cpu->params[i], gpu->params[i], c->atol, c->rtol);
+            if (cpu->params[i]->grad)
+                compare("gradient", c->name, cpu->params[i]->grad, gpu->params[i]->grad, c->atol, c->rtol);
+        }
+    }
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
+}
+
+/* ---------------------------------------------------------------- cases */
+
+/* loss = sum(y * r) for a random r, and its backward: every op's gradient gets checked. */
+static void train_on(kn_graph *g, kn_tensor *y, const kn_optimizer *opt) {
+    kn_graph_keep(g, y);
+    kn_tensor *r = kn_input(g, KN_F32, y->shape, y->ndim, "projection");
+    kn_tensor *loss = kn__sum(g, kn_mul(g, y, r));
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    if (opt) kn_graph_add_optimizer(g, opt);
+}
+
+static void b_matmul(kn_graph *g, const void *arg) {
+    const int *t = arg; /* ta, tb */
+    kn_tensor *a = kn_param(g, t[0] ? (int64_t[]){37, 19} : (int64_t[]){19, 37}, 2, KN_INIT_ZEROS, "a");
+    kn_tensor *b = kn_param(g, t[1] ? (int64_t[]){23, 37} : (int64_t[]){37, 23}, 2, KN_INIT_ZEROS, "b");
+    train_on(g, kn_matmul_t(g, a, b, t[0], t[1]), NULL);
+}
+
+static void b_binary(kn_graph *g, const void *arg) {
+    int which = *(const int *)arg;
+    kn_tensor *a = kn_param(g, (int64_t[]){9, 33}, 2, KN_INIT_ZEROS, "a");
+    kn_tensor *same = kn_param(g, (int64_t[]){9, 33}, 2, KN_INIT_ZEROS, "same");
+    kn_tensor *row = kn_param(g, (int64_t[]){33}, 1, KN_INIT_ZEROS, "row");
+    kn_tensor *y = kn_add(g, a, same);
+    y = which == 0 ? kn_add(g, y, row) : which == 1 ? kn_sub(g, y, row) : kn_mul(g, y, row);
+    y = kn_sub(g, kn_mul(g, y, same), kn_scale(g, a, 0.5f));
+    train_on(g, kn_transpose(g, y), NULL);
+}
+
+static void b_act(kn_graph *g, const void *arg) {
+    kn_activation a = *(const kn_activation *)arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){7, 45}, 2, KN_INIT_ZEROS, "x");
+    train_on(g, a == KN_LEAKY_RELU ? kn_leaky_relu(g, x, 0.2f) : kn_act(g, x, a), NULL);
+}
+
+static void b_reduce(kn_graph *g, const void *arg) {
+    (void)arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){300, 21}, 2, KN_INIT_ZEROS, "x");
+    kn_tensor *s = kn_sum_rows(g, x), *q = kn_sum_squares(g, x);
+    kn_graph_keep(g, q);
+    train_on(g, kn_add(g, s, q), NULL);
+}
+
+typedef struct { kn_loss loss; bool logits; } loss_arg;
+static void b_loss(kn_graph *g, const void *arg) {
+    const loss_arg *l = arg;
+    bool probs = !l->logits && l->loss != KN_LOSS_MSE && l->loss != KN_LOSS_MAE;
+    kn_tensor *p = kn_param(g, (int64_t[]){6, 5}, 2, KN_INIT_ZEROS, probs ? "pos_pred" : "pred");
+    kn_tensor *y = l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? kn_input(g, KN_I32, (int64_t[]){6}, 1, "labels")
+                                                                      : kn_input(g, KN_F32, (int64_t[]){6, 5}, 2, "pos_target");
+    kn_tensor *loss = kn_loss_op(g, l->loss, p, y, l->logits);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+}
+
+static void b_mlp(kn_graph *g, const void *arg) {
+    const kn_optimizer *opt = arg;
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){16, 20}, 2, "x");
+    kn_tensor *labels = kn_input(g, KN_I32, (int64_t[]){16}, 1, "labels");
+    kn_tensor *w1 = kn_param(g, (int64_t[]){20, 32}, 2, KN_INIT_GLOROT_UNIFORM, "w1");
+    kn_tensor *b1 = kn_param(g, (int64_t[]){32}, 1, KN_INIT_ZEROS, "b1");
+    kn_tensor *w2 = kn_param(g, (int64_t[]){32, 32}, 2, KN_INIT_GLOROT_UNIFORM, "w2");
+    kn_tensor *b2 = kn_param(g, (int64_t[]){32}, 1, KN_INIT_ZEROS, "b2");
+    kn_tensor *w3 = kn_param(g, (int64_t[]){32, 5}, 2, KN_INIT_GLOROT_UNIFORM, "w3");
+    kn_tensor *h = kn_act(g, kn_add(g, kn_matmul(g, x, w1), b1), KN_RELU);
+    h = kn_act(g, kn_add(g, kn_matmul(g, h, w2), b2), KN_GELU);
+    h = kn_dropout(g, h, 0.25f);
+    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, kn_matmul(g, h, w3), labels, true);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    kn_graph_add_optimizer(g, opt);
+}
+
+static void b_dropout(kn_graph *g, const void *arg) {
+    (void)arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){13, 77}, 2, KN_INIT_ZEROS, "x");
+    train_on(g, kn_dropout(g, x, 0.3f), NULL);
+}
+
+static void b_batch_norm(kn_graph *g, const void *arg) {
+    (void)arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){40, 12}, 2, KN_INIT_ZEROS, "x");
+    kn_tensor *mm = kn_param(g, (int64_t[]){12}, 1, KN_INIT_ZEROS, "moving_mean");
+    kn_tensor *mv = kn_param(g, (int64_t[]){12}, 1, KN_INIT_ZEROS, "pos_moving_var");
+    kn_tensor *gamma = kn_param(g, (int64_t[]){12}, 1, KN_INIT_ZEROS, "gamma");
+    train_on(g, kn_batch_norm(g, x, gamma, NULL, mm, mv, 0.9f, 1e-3f), NULL);
+}
+
+static void b_conv(kn_graph *g, const void *arg) {
+    const int *same = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){2, 9, 8, 3}, 4, KN_INIT_ZEROS, "x");
+    kn_tensor *k = kn_param(g, (int64_t[]){3 * 3 * 3, 5}, 2, KN_INIT_ZEROS, "kernel");
+    kn_tensor *bias = kn_param(g, (int64_t[]){5}, 1, KN_INIT_ZEROS, "bias");
+    kn_tensor *y = kn_act(g, kn_add(g, kn_conv2d(g, x, k, 3, 3, *same ? 2 : 1, 1, 1, *same ? 1 : 2, *same), bias), KN_RELU);
+    y = kn_max_pool2d(g, y, 2, 2, 2, 2, *same);
+    y = kn_avg_pool2d(g, kn_act(g, y, KN_TANH), 2, 2, 1, 1, *same);
+    train_on(g, y, NULL);
+}
+
+/* ---------------------------------------------------------------- graph replay */
+
+/* The MLP trained 5 steps replayed from a captured CUDA graph and launched node by node:
+ * the same parameters bit for bit (every kernel sums in a fixed order). */
+static void replay_vs_launches(kn_ctx *ctx) {
+    kn_optimizer opt = kn_adam(1e-2f);
+    tcase c = {"replay", b_mlp, &opt, KN_PASS_ALL, 5, 0, 0};
+    setenv("KILN_CUDA_GRAPHS", "0", 1);
+    kn_graph *eager = make(ctx, &c, KN_DEVICE_CUDA);
+    unsetenv("KILN_CUDA_GRAPHS");
+    kn_graph *graphed = make(ctx, &c, KN_DEVICE_CUDA);
+    if (!eager || !graphed) goto done;
+    for (int s = 0; s < c.steps; s++) {
+        CHECK(kn_graph_run(eager) == KN_OK, "replay: eager run: %s", kn_last_error(ctx));
+        CHECK(kn_graph_run(graphed) == KN_OK, "replay: graph run: %s", kn_last_error(ctx));
+    }
+    int64_t replays, captures;
+    kn__cuda_graph_counts(graphed, &replays, &captures);
+    CHECK(captures == 1 && replays == c.steps - 1, "replay: %lld captures, %lld replays (want 1, %d)",
+          (long long)captures, (long long)replays, c.steps - 1);
+    kn__cuda_graph_counts(eager, &replays, &captures);
+    CHECK(captures == 0 && replays == 0, "replay: KILN_CUDA_GRAPHS=0 still captured");
+    kn_graph_sync(eager);
+    kn_graph_sync(graphed);
+    CHECK(memcmp(eager->param_buf, graphed->param_buf, eager->param_floats * sizeof(float)) == 0,
+          "replay: parameters after %d steps differ between replay and launches", c.steps);
+    CHECK(memcmp(eager->state_buf, graphed->state_buf, eager->state_floats * sizeof(float)) == 0,
+          "replay: optimizer state differs between replay and launches");
+done:
+    kn_graph_free(eager);
+    kn_graph_free(graphed);
+}
+
+int main(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7}, &ctx);
+    if (kn_device_check(ctx, KN_DEVICE_CUDA) != KN_OK) {
+        printf("test_cuda_ops: SKIP: %s\n", kn_last_error(ctx));
+        kn_ctx_free(ctx);
+        return 77;
+    }
+    static const int tr[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
+    for (int i = 0; i < 4; i++) {
+        run_case(ctx, &(tcase){"matmul", b_matmul, tr[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f});
+        run_case(ctx, &(tcase){"matmul fused", b_matmul, tr[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f});
+    }
+    static const int ops[3] = {0, 1, 2};
+    for (int i = 0; i < 3; i++) {
+        run_case(ctx, &(tcase){"binary", b_binary, &ops[i], KN_PASS_NONE, 1, 0, 1e-6f});
+        run_case(ctx, &(tcase){"binary fused", b_binary, &ops[i], KN_PASS_ALL, 1, 1e-6f, 1e-6f});
+    }
+    static const kn_activation acts[] = {KN_LINEAR, KN_RELU, KN_LEAKY_RELU, KN_ELU, KN_SIGMOID, KN_TANH, KN_GELU, KN_SOFTMAX};
+    for (int i = 0; i < (int)(sizeof acts / sizeof acts[0]); i++) {
+        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_NONE, 1, 1e-6f, 2e-6f});
+        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_ALL, 1, 1e-6f, 2e-6f});
+    }
+    run_case(ctx, &(tcase){"reductions", b_reduce, NULL, KN_PASS_NONE, 1, 1e-5f, 1e-5f});
+    for (int l = 0; l < KN_LOSS_COUNT; l++)
+        for (int logits = 0; logits < 2; logits++) {
+            if (logits && (l == KN_LOSS_MSE || l == KN_LOSS_MAE)) continue;
+            loss_arg a = {(kn_loss)l, logits};
+            run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_NONE, 1, 1e-5f, 1e-5f});
+            run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_ALL, 1, 1e-5f, 1e-5f});
+        }
+    run_case(ctx, &(tcase){"dropout", b_dropout, NULL, KN_PASS_ALL, 2, 0, 1e-6f});
+    run_case(ctx, &(tcase){"batch_norm", b_batch_norm, NULL, KN_PASS_ALL, 2, 1e-5f, 1e-4f});
+    static const int same[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        run_case(ctx, &(tcase){"conv+pool", b_conv, &same[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f});
+        run_case(ctx, &(tcase){"conv+pool fused", b_conv, &same[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f});
+    }
+    kn_optimizer opts[6] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
+                            kn_sgd(0.05f)};
+    opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f;
+    for (int i = 0; i < 6; i++) {
+        run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f});
+        run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f});
+    }
+    replay_vs_launches(ctx);
+    kn_ctx_free(ctx);
+    printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
+    return failures != 0;
+}
