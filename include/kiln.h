@@ -764,6 +764,19 @@ void kn_metrics_from_confusion(const int64_t *confusion, int n_classes, kn_metri
  * old file or the new one, never a part. */
 kn_status kn_model_save(kn_model *m, const char *path);
 
+/* Saves a network for inference with its parameters stored as dtype: KN_F16 (IEEE half)
+ * or KN_BF16 (bfloat16), rounded to nearest even, each tensor 64-byte aligned: about half
+ * the file of kn_model_save. Everything else (architecture, preprocessing, labels, training
+ * summary) is kept and the dtype recorded in the metadata (kiln.dtype); no optimizer state
+ * or checkpoint goes in, so the file cannot be resumed from. KN_F32 is kn_model_save.
+ * Atomic like kn_model_save. KN_ERR_UNSUPPORTED for classical models, KN_ERR_DTYPE for
+ * other dtypes. */
+kn_status kn_model_save_as(kn_model *m, const char *path, kn_dtype dtype);
+/* The dtype of the parameters in the file a model was loaded from (KN_F16, KN_BF16), or
+ * KN_F32 (an f32 file, or a model that was not loaded). A half file's weights are widened
+ * to f32 at load: computation is f32 either way. */
+kn_dtype kn_model_param_dtype(const kn_model *m);
+
 typedef struct kn_load_opts {
     bool skip_checksum;   /* skip the XXH3 pass over the data (for files verified before) */
 } kn_load_opts;

@@ -239,6 +239,31 @@ assert o['bytes'] == os.path.getsize('$MODEL'), 'bytes'
 "
 fi
 
+# ---------------------------------------------------------------- convert (half-precision files)
+
+for to in fp16 bf16; do
+    run "convert-$to" -- convert "$MODEL" --to $to "$T/m_$to.kiln" --json
+    if [ "$RC" -ne 0 ]; then fail "convert-$to" "exit $RC: $(head -n 1 "$T/err")"; else
+        want=$([ $to = fp16 ] && echo F16 || echo BF16)
+        json "convert-$to-json" "assert o['dtype'] == '$want' and o['bytes_out'] < o['bytes_in'] and o['params'] > 0, o"
+        run "info-$to" -- info "$T/m_$to.kiln" --json
+        json "info-$to-json" "assert o['dtypes'] == ['$want'] and o['labels'] and o['training']['epochs'] == 3, o"
+        run "predict-$to" -- predict "$T/m_$to.kiln" "$DATA/t10k-images-idx3-ubyte"
+        if [ "$RC" -eq 0 ] && [ "$(wc -l <"$T/out")" -ge 3 ]; then pass "predict-$to"; else fail "predict-$to" "exit $RC: $(head -n 1 "$T/err")"; fi
+        run "eval-$to" -- eval "$T/m_$to.kiln" --data "idx:$DATA" --json --quiet
+        json "eval-$to-json" "assert o['n'] == 3, o"
+        mkdir -p "$T/res_$to" && cp "$T/m_$to.kiln" "$T/res_$to/checkpoint.kiln"
+        expect_error "resume-$to" 1 "for inference" -- train --resume "$T/res_$to" --data "idx:$DATA" --quiet
+    fi
+done
+expect_error convert-bad-to 2 "--to" -- convert "$MODEL" --to fp8 "$T/x.kiln"
+expect_error convert-no-to 2 "--to" -- convert "$MODEL" "$T/x.kiln"
+expect_error convert-no-out 2 "OUT" -- convert "$MODEL" --to bf16
+expect_error convert-missing 1 "$T/nope.kiln" -- convert "$T/nope.kiln" --to fp16 "$T/x.kiln"
+expect_error convert-unwritable 1 "$T/afile/x.kiln" -- convert "$MODEL" --to fp16 "$T/afile/x.kiln"
+if [ -e "$T/x.kiln" ] || ls "$T"/x.kiln.tmp.* >/dev/null 2>&1; then fail convert-nothing-left "a failed convert left a file"
+else pass convert-nothing-left; fi
+
 # ---------------------------------------------------------------- graph, --passes
 
 run graph-json -- graph "$SPEC" --data "idx:$DATA" --training --json --dot "$T/g.dot"
@@ -366,6 +391,7 @@ expect_error eval-csv-image-model 1 "not trained from a CSV" -- eval "$MODEL" --
 run train-logreg -- train '{"type": "logistic_regression", "C": 0.5}' --data "csv:$SRC/data/breast_cancer.csv" --test-split 0.2 \
     --out "$T/lr" --json --quiet
 json train-logreg-json "assert o['model_type'] == 'logistic_regression' and o['test_accuracy'] > 0.93 and o['params'] == 31 and o['train_seconds'] > 0, o"
+expect_error convert-classic 1 "only networks" -- convert "$T/lr/model.kiln" --to fp16 "$T/lr16.kiln"
 run eval-logreg -- eval "$T/lr/model.kiln" --data "csv:$SRC/data/breast_cancer.csv" --json
 json eval-logreg-json "assert o['n'] == 569 and o['accuracy'] > 0.95 and 0.9 < o['roc_auc'] <= 1 and o['labels'] == ['benign', 'malignant'], o"
 run info-logreg -- info "$T/lr/model.kiln" --json
@@ -377,7 +403,7 @@ json train-forest-json "assert o['model_type'] == 'random_forest' and 0.9 < o['o
 expect_error train-logreg-bad-c 1 "logistic_regression.C" -- train '{"type": "logistic_regression", "C": 0}' --data "csv:$SRC/data/iris.csv"
 expect_error train-linreg-on-classes 1 "class labels" -- train '{"type": "linear_regression"}' --data "csv:$SRC/data/iris.csv"
 
-for cmd in graph cv eval predict info train; do
+for cmd in graph cv eval predict info convert train; do
     run "help-$cmd" -- "$cmd" --help
     if [ "$RC" -eq 0 ] && [ ! -s "$T/err" ] && grep -q -- '--threads' "$T/out"; then pass "help-$cmd"
     else fail "help-$cmd" "exit $RC, or no --threads in the help"; fi

@@ -159,7 +159,11 @@ int main(void) {
         {"\"dense_0/kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}", "data_offsets", "past the data"},
         {"\"dense_0/kernel\":{\"dtype\":\"F32\",\"shape\":[4,1],\"data_offsets\":[0,16]}", "shape", "wrong shape"},
         {"\"dense_0/kernel\":{\"dtype\":\"Q4\",\"shape\":[2,2],\"data_offsets\":[0,16]}", "dtype", "unknown dtype"},
-        {"\"dense_0/kernel\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]}", "F16", "half kernel"},
+        {"\"dense_0/kernel\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}", "I32", "integer kernel"},
+        {"\"dense_0/kernel\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,6]}", "need 8", "truncated half kernel"},
+        {"\"dense_0/kernel\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,10]}", "need 8", "oversized half kernel"},
+        {"\"dense_0/kernel\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[10,18]}", "data_offsets", "half kernel past the end"},
+        {"\"dense_0/kernel\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,12]}", "shape", "half kernel, wrong shape"},
         {"\"dense_0/kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}", "need", "short span"},
         {"\"dense_0/kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[4,20]}", "data_offsets", "shifted past end"},
         {"\"dense_0/kernel\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
@@ -184,6 +188,36 @@ int main(void) {
         } else {
             expect_bad(ctx, bad, cases[i].want, cases[i].what);
         }
+    }
+    /* half kernels: read anywhere in the data (here at an odd multiple of 2), widened to f32 */
+    const uint16_t hw[6] = {0, 0x3c00, 0x4000, 0x4200, 0x4400, 0}; /* f16 1, 2, 3, 4 at bytes 2..10 */
+    const uint16_t bw[4] = {0x3f80, 0x4000, 0x4040, 0x4080};        /* bf16 1, 2, 3, 4 */
+    struct { const char *dtype_meta, *tensor; const void *data; size_t n; const char *want, *what; } halves[] = {
+        {"", "\"dense_0/kernel\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[2,10]},"
+             "\"kiln.pad.0\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+             "\"kiln.pad.1\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[10,12]}", hw, sizeof hw, NULL, "f16 kernel"},
+        {",\"kiln.dtype\":\"BF16\"", "\"dense_0/kernel\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}", bw,
+         sizeof bw, NULL, "bf16 kernel"},
+        {",\"kiln.dtype\":\"F16\"", "\"dense_0/kernel\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}", bw,
+         sizeof bw, "kiln.dtype says F16", "kiln.dtype disagrees"},
+        {",\"kiln.dtype\":\"F8\"", "\"dense_0/kernel\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}", bw,
+         sizeof bw, "kiln.dtype", "unknown kiln.dtype"},
+    };
+    for (size_t i = 0; i < sizeof halves / sizeof *halves; i++) {
+        snprintf(h, sizeof h, "{\"__metadata__\":{\"kiln.format_version\":\"1\",\"kiln.architecture\":\"%s\"%s},%s}", arch,
+                 halves[i].dtype_meta, halves[i].tensor);
+        write_safetensors(bad, h, halves[i].data, halves[i].n);
+        if (halves[i].want) {
+            expect_bad(ctx, bad, halves[i].want, halves[i].what);
+            continue;
+        }
+        kn_model *v = NULL;
+        CHECK(kn_model_load(ctx, bad, NULL, &v) == KN_OK, "%s: %s", halves[i].what, kn_last_error(ctx));
+        float out[2] = {0, 0}, in[2] = {1, 0};
+        if (v) kn_model_predict(v, in, 1, out);
+        CHECK(v && out[0] == 1 && out[1] == 2, "%s: weights widened: %g %g", halves[i].what, (double)out[0], (double)out[1]);
+        CHECK(v && kn_model_param_dtype(v) == (i ? KN_BF16 : KN_F16), "%s: dtype", halves[i].what);
+        kn_model_free(v);
     }
     snprintf(h, sizeof h, "{\"__metadata__\":{\"kiln.format_version\":\"2\"}}");
     write_safetensors(bad, h, w, 0);

@@ -2,7 +2,7 @@
  * kiln works on its own duplicate of MPI_COMM_WORLD, with errors returned rather than fatal,
  * so its collectives never meet the caller's messages. Without MPI every rank is alone. */
 #include "dist/dist.h"
-#include "dist/half.h"
+#include "core/half.h"
 #include "graph/graph.h"
 
 #include <string.h>

@@ -312,7 +312,7 @@ kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *text, 
     kn_status st = KN_OK;
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fd < 0) st = kn__error(ctx, KN_ERR_IO, "%s: cannot create its temporary file %s: %s", path, tmp, strerror(errno));
     if (!st) st = write_all(ctx, fd, len8, 8, tmp);
     if (!st) st = write_all(ctx, fd, header, hlen, tmp);
     kn__test_point(ctx, "save:half-written");

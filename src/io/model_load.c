@@ -8,6 +8,7 @@
 #include "data/preprocess.h"
 #include "train/loader.h"
 #include "classic/model.h"
+#include "core/half.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -193,13 +194,15 @@ static kn_status read_preprocessing(kn_model *m, const char *path, const char *t
 
 /* Checks the tensors of the header against the model's parameters; on success the
  * parameters are in place (zero-copy) or copied into m->owned_params. */
-static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header, const uint8_t *data, size_t data_len) {
+static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header, const uint8_t *data, size_t data_len,
+                              const char *want_dtype) {
     kn_ctx *ctx = m->ctx;
     kn__param_spec specs[KN_MAX_PARAMS];
     size_t total = 0;
     int n_specs = kn__model_param_specs(m, specs, KN_MAX_PARAMS, &total);
     if (n_specs > KN_MAX_PARAMS) return kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: more than %d parameters", path, KN_MAX_PARAMS);
     size_t file_offset[KN_MAX_PARAMS];
+    kn_dtype file_dtype[KN_MAX_PARAMS]; /* F32, or F16/BF16 (a converted file): widened below */
     bool found[KN_MAX_PARAMS] = {0};
     int n_tensors = cJSON_GetArraySize(header);
     span *spans = kn__calloc(ctx, (size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *spans);
@@ -272,8 +275,16 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
         int k = 0;
         while (k < n_specs && strcmp(specs[k].name, name) != 0) k++;
         if (k == n_specs) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s' is not a parameter of the architecture", path, name); break; }
-        if (strcmp(dt->valuestring, "F32") != 0) {
-            st = kn__error(ctx, KN_ERR_DTYPE, "%s: tensor '%s' is %s; this kiln reads F32 parameters", path, name, dt->valuestring);
+        kn_dtype pdt = !strcmp(dt->valuestring, "F32") ? KN_F32 : !strcmp(dt->valuestring, "F16") ? KN_F16
+                     : !strcmp(dt->valuestring, "BF16") ? KN_BF16 : KN_DTYPE_COUNT;
+        if (pdt == KN_DTYPE_COUNT) {
+            st = kn__error(ctx, KN_ERR_DTYPE, "%s: tensor '%s' is %s; this kiln reads F32, F16 and BF16 parameters", path, name,
+                           dt->valuestring);
+            break;
+        }
+        if (want_dtype && strcmp(dt->valuestring, want_dtype) != 0) { /* kiln.dtype says what every parameter is */
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' is %s, but __metadata__.kiln.dtype says %s", path, name,
+                           dt->valuestring, want_dtype);
             break;
         }
         bool same = ndim == specs[k].ndim;
@@ -288,6 +299,7 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
         if (found[k]) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name); break; }
         found[k] = true;
         file_offset[k] = start;
+        file_dtype[k] = pdt;
     }
     for (int k = 0; !st && k < n_specs; k++)
         if (!found[k]) st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' is missing", path, specs[k].name);
@@ -313,14 +325,29 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
         m->resume_state_floats = state_count;
     }
     bool in_place = data_len >= total * sizeof(float) && ((uintptr_t)data % 64) == 0;
-    for (int k = 0; in_place && k < n_specs; k++) in_place = file_offset[k] == specs[k].offset * sizeof(float);
+    for (int k = 0; in_place && k < n_specs; k++)
+        in_place = file_offset[k] == specs[k].offset * sizeof(float) && file_dtype[k] == KN_F32;
     if (in_place) {
         m->mapped_params = (const float *)data;
     } else {
         m->owned_params = kn__calloc(ctx, total ? total : 1, sizeof(float));
         if (!m->owned_params) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for the parameters", path);
-        for (int k = 0; k < n_specs; k++)
-            memcpy(m->owned_params + specs[k].offset, data + file_offset[k], specs[k].numel * sizeof(float));
+        for (int k = 0; k < n_specs; k++) { /* the checks above sized each span for its dtype */
+            float *dst = m->owned_params + specs[k].offset;
+            const uint8_t *src = data + file_offset[k];
+            if (file_dtype[k] != KN_F32) m->file_dtype = file_dtype[k];
+            if (file_dtype[k] == KN_F32) {
+                memcpy(dst, src, specs[k].numel * sizeof(float));
+            } else { /* halves may sit at any even offset in another writer's file: copy out first */
+                uint16_t chunk[1024];
+                for (size_t i = 0; i < specs[k].numel; i += 1024) {
+                    size_t c = specs[k].numel - i < 1024 ? specs[k].numel - i : 1024;
+                    memcpy(chunk, src + i * 2, c * 2);
+                    if (file_dtype[k] == KN_F16) kn__f16_to_f32(chunk, dst + i, c);
+                    else kn__bf16_to_f32(chunk, dst + i, c);
+                }
+            }
+        }
         m->mapped_params = m->owned_params;
     }
     m->mapped_floats = total;
@@ -368,7 +395,17 @@ kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, 
     if ((st = kn_model_compile(m, &spec.compile))) goto done;
     size_t data_start = 8 + (size_t)hlen, data_len = size - data_start;
     const uint8_t *data = bytes + data_start;
-    if ((st = m->classic ? kn__classic_bind(m, path, header, data, data_len) : bind_tensors(m, path, header, data, data_len)))
+    const char *dtype = meta_string(meta, "kiln.dtype"); /* a converted file's parameter dtype */
+    if (dtype && strcmp(dtype, "F32") != 0 && strcmp(dtype, "F16") != 0 && strcmp(dtype, "BF16") != 0) {
+        st = kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__.kiln.dtype '%.16s' is not F32, F16 or BF16", path, dtype);
+        goto done;
+    }
+    if (dtype && m->classic && strcmp(dtype, "F32") != 0) {
+        st = kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: kiln.dtype %s: half-precision files hold networks only", path, dtype);
+        goto done;
+    }
+    if ((st = m->classic ? kn__classic_bind(m, path, header, data, data_len)
+                         : bind_tensors(m, path, header, data, data_len, dtype)))
         goto done;
     const char *sum = meta_string(meta, "kiln.checksum");
     if (sum && !(opts && opts->skip_checksum)) {

@@ -68,6 +68,7 @@ struct kn_model {
     const float *mapped_params; /* into map (zero-copy), or owned_params */
     size_t mapped_floats;
     float *owned_params;       /* a loaded file whose layout differs from kiln's: copied here */
+    kn_dtype file_dtype;       /* a loaded file's parameter dtype (KN_F32 default; F16/BF16 widened into owned_params) */
     /* metadata kept with the model and saved with it */
     char **label_names;        /* n_labels names, or NULL */
     char **feature_names;      /* in_features names (a model trained from CSV), or NULL */

@@ -41,6 +41,9 @@ static int parse_args(int argc, char **argv, cli_global *g, const char **model, 
     return CLI_OK;
 }
 
+/* A parameter dtype as safetensors names it (what the file holds). */
+static const char *file_dtype(kn_dtype t) { return t == KN_F16 ? "F16" : t == KN_BF16 ? "BF16" : "F32"; }
+
 /* The labels saved with the model: kn_model_label_name answers NULL past the last one. */
 static cJSON *labels_json(const kn_model *m) {
     cJSON *list = cJSON_CreateArray();
@@ -57,7 +60,9 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
     printf("format         kiln model file version %d (safetensors)\n", INFO_FORMAT_VERSION);
     printf("bytes          %lld (%.2f MB)\n", bytes, (double)bytes / 1e6);
     printf("parameters     %lld\n", (long long)kn_model_param_count(m));
-    printf("dtypes         F32\n");
+    kn_dtype pdt = kn_model_param_dtype(m);
+    if (pdt == KN_F32) printf("dtypes         F32\n");
+    else printf("dtypes         %s (parameters, widened to F32 at load; a converted file, for inference)\n", file_dtype(pdt));
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(arch, "input_shape"), *v;
     printf("input          [");
     cJSON_ArrayForEach(v, shape) printf("%s%g", v == shape->child ? "" : ", ", v->valuedouble);
@@ -193,7 +198,7 @@ int cmd_info(int argc, char **argv, cli_global *g) {
     }
     out = cJSON_CreateObject();
     cJSON *dtypes = cJSON_CreateArray();
-    cJSON_AddItemToArray(dtypes, cJSON_CreateString("F32"));
+    cJSON_AddItemToArray(dtypes, cJSON_CreateString(file_dtype(kn_model_param_dtype(m))));
     cJSON_AddStringToObject(out, "model_type", kn_model_type(m));
     cJSON_AddNumberToObject(out, "params", (double)kn_model_param_count(m));
     cJSON_AddNumberToObject(out, "bytes", (double)sb.st_size);

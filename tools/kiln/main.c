@@ -25,7 +25,9 @@ static const char *usage_text =
     "  cv SPEC --data DATA      k-fold cross-validation (--folds K): mean and deviation\n"
     "  graph SPEC               what the graph optimizer and memory planner do to a model's\n"
     "                           graph (--training, --passes LIST, --dot FILE)\n"
-    "\n"
+    "  convert MODEL --to fp16|bf16 OUT\n"
+    "                           store a network's weights in half precision (about half the\n"
+    "                           file), for inference\n"    "\n"
     "data sources (--data): fashion-mnist, mnist, idx:DIR, csv:FILE[:key=value]...\n"
     "  fashion-mnist reads $KILN_DATA/fashion-mnist, else /usr/share/datasets/fashion-mnist\n"
     "  csv keys: target=NAME|#N (default: the last column), drop=COL,..., sep=,|;|tab (default:\n"
@@ -168,14 +170,9 @@ int main(int argc, char **argv) {
         return CLI_OK;
     }
     static const struct { const char *name; int (*run)(int, char **, cli_global *); } commands[] = {
-        {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"info", cmd_info}, {"graph", cmd_graph}, {"cv", cmd_cv}};
+        {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"info", cmd_info}, {"graph", cmd_graph}, {"cv", cmd_cv},
+        {"convert", cmd_convert}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2, &g);
-    static const char *const later[] = {"convert"};
-    for (size_t i = 0; i < sizeof later / sizeof *later; i++)
-        if (strcmp(cmd, later[i]) == 0) {
-            fprintf(stderr, "kiln: '%s' is not implemented yet in this version (train, eval, predict, info, graph and cv are)\n", cmd);
-            return CLI_USAGE;
-        }
     return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

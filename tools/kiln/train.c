@@ -304,6 +304,12 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
         int epochs = 0;
         double vs = 0;
         if ((st = kn_model_load(ctx, resume_path, NULL, &m))) { rc = cli_fail(ctx, st); goto done; }
+        if (kn_model_param_dtype(m) != KN_F32) { /* kiln convert's output: weights rounded, no optimizer state */
+            fprintf(stderr, "kiln: %s: a converted %s model file is for inference: it holds no training state to resume\n",
+                    resume_path, kn_model_param_dtype(m) == KN_F16 ? "fp16" : "bf16");
+            rc = CLI_RUNTIME;
+            goto done;
+        }
         if (!kn_model_checkpoint_position(m, NULL, NULL, &epochs) || !kn_model_checkpoint_run(m, &spec.batch_size, &vs)) {
             fprintf(stderr, "kiln: %s: a model file, not a checkpoint (no training position)\n", resume_path);
             rc = CLI_RUNTIME;

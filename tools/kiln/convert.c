@@ -1,0 +1,103 @@
+/* convert.c — `kiln convert MODEL --to fp16|bf16 OUT`: a network's parameters stored in half
+ * precision (kn_model_save_as), about half the file, for inference. The model is fully
+ * loaded first (structure and checksum verified); OUT is written atomically, so a failure
+ * leaves no part of it behind. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *convert_help =
+    "usage: kiln convert MODEL --to fp16|bf16 OUT [options]\n"
+    "\n"
+    "Writes MODEL (a .kiln file) to OUT with its parameters stored as IEEE half (fp16) or\n"
+    "bfloat16 (bf16), rounded to nearest even: about half the file. Architecture,\n"
+    "preprocessing, labels and training summary are kept; the dtype is recorded in the file\n"
+    "(kiln info shows it). eval, predict and info read OUT like any model file; the weights are\n"
+    "widened to f32 at load and computed in f32. A converted file is for inference: it holds\n"
+    "no optimizer state or checkpoint, so train --resume cannot continue from it. Networks\n"
+    "only so far.\n"
+    "\n"
+    "options:\n"
+    "  --to TYPE        fp16 (also f16, float16), bf16 (also bfloat16), or fp32 (a plain\n"
+    "                   f32 file again) (required; no default)\n" CLI_GLOBAL_HELP
+    "\n"
+    "JSON keys: model, out, dtype, params, bytes_in, bytes_out, ratio (bytes_out / bytes_in).\n";
+
+static bool parse_dtype(const char *s, kn_dtype *out) {
+    static const struct { const char *name; kn_dtype dtype; } names[] = {
+        {"fp16", KN_F16}, {"f16", KN_F16}, {"float16", KN_F16}, {"bf16", KN_BF16}, {"bfloat16", KN_BF16},
+        {"fp32", KN_F32}, {"f32", KN_F32}, {"float32", KN_F32}};
+    for (size_t i = 0; s && i < sizeof names / sizeof *names; i++)
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].dtype;
+            return true;
+        }
+    return false;
+}
+
+static const char *file_dtype_name(kn_dtype t) { return t == KN_F16 ? "F16" : t == KN_BF16 ? "BF16" : "F32"; }
+
+int cmd_convert(int argc, char **argv, cli_global *g) {
+    const char *model = NULL, *out = NULL, *to = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        int taken = cli_take_global(g, argc, argv, &i);
+        if (taken < 0) return CLI_USAGE;
+        if (taken) continue;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(convert_help, stdout);
+            return CLI_OK;
+        }
+        if (strcmp(s, "--to") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("convert", "--to expects fp16 or bf16");
+            to = argv[++i];
+            continue;
+        }
+        if (s[0] == '-' && s[1] == '-') return cli_usage_error("convert", "unknown option '%s'", s);
+        if (!model) model = s;
+        else if (!out) out = s;
+        else return cli_usage_error("convert", "unexpected argument '%s'", s);
+    }
+    kn_dtype dtype = KN_F32;
+    if (!model) return cli_usage_error("convert", "missing MODEL (a .kiln file)");
+    if (!to) return cli_usage_error("convert", "missing --to fp16|bf16");
+    if (!parse_dtype(to, &dtype)) return cli_usage_error("convert", "--to expects fp16 or bf16 (or fp32), got '%s'", to);
+    if (!out) return cli_usage_error("convert", "missing OUT (the converted file's path)");
+    if (!cli_device_ok(g)) return CLI_RUNTIME;
+    kn_ctx *ctx = cli_ctx(g);
+    if (!ctx) return CLI_RUNTIME;
+    int rc = CLI_OK;
+    kn_model *m = NULL;
+    kn_status st = kn_model_load(ctx, model, NULL, &m);
+    if (!st) st = kn_model_save_as(m, out, dtype);
+    if (st) {
+        rc = cli_fail(ctx, st);
+        goto done;
+    }
+    struct stat a, b;
+    if (stat(model, &a) != 0 || stat(out, &b) != 0) {
+        fprintf(stderr, "kiln: %s: %s\n", out, strerror(errno));
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    double ratio = a.st_size ? (double)b.st_size / (double)a.st_size : 0;
+    if (g->json) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, model);
+        printf(", \"out\": ");
+        cli_json_string(stdout, out);
+        printf(", \"dtype\": \"%s\", \"params\": %lld, \"bytes_in\": %lld, \"bytes_out\": %lld, \"ratio\": %.4f}\n",
+               file_dtype_name(dtype), (long long)kn_model_param_count(m), (long long)a.st_size, (long long)b.st_size, ratio);
+    } else if (!g->quiet) {
+        printf("%s (%s, %lld bytes) -> %s (%s, %lld bytes): %.1f%% of the size\n", model,
+               file_dtype_name(kn_model_param_dtype(m)), (long long)a.st_size, out, file_dtype_name(dtype),
+               (long long)b.st_size, 100 * ratio);
+    }
+done:
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+    return rc;
+}
