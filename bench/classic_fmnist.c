@@ -3,6 +3,7 @@
  * 10,000 test images; prints one JSON line: fit_seconds (the whole kn_model_fit: binning,
  * scaling and the solver), predict_seconds, accuracy, params.
  * usage: classic_fmnist SPEC_JSON [N_TRAIN] [THREADS]   (bench/classic_vs_sklearn.sh runs it) */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <kiln.h>
 
 #include <stdio.h>
