@@ -4,6 +4,7 @@
  * from a captured CUDA graph after the second step), the loss copied out. Random inputs:
  * the figure is the step time, not accuracy (bench/gpu/run.sh).
  * usage: gpu_step cpu|cuda [steps] */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <kiln.h>
 
 #include <stdio.h>
