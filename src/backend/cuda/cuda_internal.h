@@ -46,4 +46,25 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
 
 void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *captures);
 
+/* cuBLASLt's functions, from dlopen (cublaslt_load.c): kn__lt.Matmul(...) where a linked
+ * build would call cublasLtMatmul(...). kn__cublaslt_load fills it (once; KN_ERR_DEVICE
+ * naming the library when it cannot). */
+typedef struct {
+    __typeof__(&cublasLtCreate) Create;
+    __typeof__(&cublasLtDestroy) Destroy;
+    __typeof__(&cublasLtGetStatusString) GetStatusString;
+    __typeof__(&cublasLtMatmul) Matmul;
+    __typeof__(&cublasLtMatmulAlgoGetHeuristic) MatmulAlgoGetHeuristic;
+    __typeof__(&cublasLtMatmulDescCreate) MatmulDescCreate;
+    __typeof__(&cublasLtMatmulDescDestroy) MatmulDescDestroy;
+    __typeof__(&cublasLtMatmulDescSetAttribute) MatmulDescSetAttribute;
+    __typeof__(&cublasLtMatmulPreferenceCreate) MatmulPreferenceCreate;
+    __typeof__(&cublasLtMatmulPreferenceDestroy) MatmulPreferenceDestroy;
+    __typeof__(&cublasLtMatmulPreferenceSetAttribute) MatmulPreferenceSetAttribute;
+    __typeof__(&cublasLtMatrixLayoutCreate) MatrixLayoutCreate;
+    __typeof__(&cublasLtMatrixLayoutDestroy) MatrixLayoutDestroy;
+} kn__cublaslt_api;
+extern kn__cublaslt_api kn__lt;
+kn_status kn__cublaslt_load(kn_ctx *ctx);
+
 #endif

@@ -16,7 +16,7 @@
         cublasStatus_t s_ = (call);                                                                           \
         if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                    \
             st = kn__error(g->ctx, KN_ERR_DEVICE, "cuda: %s failed at node '%s': %s", what, t->name,         \
-                           cublasLtGetStatusString(s_));                                                        \
+                           kn__lt.GetStatusString(s_));                                                        \
             goto done;                                                                                        \
         }                                                                                                     \
     } while (0)
@@ -41,36 +41,36 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
     cublasOperation_t opx = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opy = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasLtEpilogue_t epi = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
                                   : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
-    LT(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
-    LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opx, sizeof opx), "cublasLtMatmulDescSetAttribute");
-    LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opy, sizeof opy), "cublasLtMatmulDescSetAttribute");
-    LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "cublasLtMatmulDescSetAttribute");
+    LT(kn__lt.MatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+    LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opx, sizeof opx), "cublasLtMatmulDescSetAttribute");
+    LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opy, sizeof opy), "cublasLtMatmulDescSetAttribute");
+    LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "cublasLtMatmulDescSetAttribute");
     if (bias)
-        LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+        LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
            "cublasLtMatmulDescSetAttribute (bias)");
     /* X = B: (n, k) after op; stored column-major as (n, k) ld ldb, or (k, n) when transposed */
-    LT(cublasLtMatrixLayoutCreate(&lx, CUDA_R_32F, (uint64_t)(tb ? k : n), (uint64_t)(tb ? n : k), ldb), "cublasLtMatrixLayoutCreate");
+    LT(kn__lt.MatrixLayoutCreate(&lx, CUDA_R_32F, (uint64_t)(tb ? k : n), (uint64_t)(tb ? n : k), ldb), "cublasLtMatrixLayoutCreate");
     /* Y = A: (k, m) after op */
-    LT(cublasLtMatrixLayoutCreate(&ly, CUDA_R_32F, (uint64_t)(ta ? m : k), (uint64_t)(ta ? k : m), lda), "cublasLtMatrixLayoutCreate");
-    LT(cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n), "cublasLtMatrixLayoutCreate");
-    LT(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cg->lt_ws_bytes,
+    LT(kn__lt.MatrixLayoutCreate(&ly, CUDA_R_32F, (uint64_t)(ta ? m : k), (uint64_t)(ta ? k : m), lda), "cublasLtMatrixLayoutCreate");
+    LT(kn__lt.MatrixLayoutCreate(&ld, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n), "cublasLtMatrixLayoutCreate");
+    LT(kn__lt.MatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cg->lt_ws_bytes,
                                             sizeof cg->lt_ws_bytes), "cublasLtMatmulPreferenceSetAttribute");
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
-    LT(cublasLtMatmulAlgoGetHeuristic(cg->lt, desc, lx, ly, ld, ld, pref, 1, &heur, &found), "cublasLtMatmulAlgoGetHeuristic");
+    LT(kn__lt.MatmulAlgoGetHeuristic(cg->lt, desc, lx, ly, ld, ld, pref, 1, &heur, &found), "cublasLtMatmulAlgoGetHeuristic");
     if (!found) {
         st = kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cuBLASLt has no algorithm for node '%s' (%lld x %lld x %lld)",
                        t->name, (long long)m, (long long)n, (long long)k);
         goto done;
     }
-    LT(cublasLtMatmul(cg->lt, desc, &one, b, lx, a, ly, &zero, c, ld, c, ld, &heur.algo, cg->lt_ws, cg->lt_ws_bytes,
+    LT(kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &zero, c, ld, c, ld, &heur.algo, cg->lt_ws, cg->lt_ws_bytes,
                       cg->stream), "cublasLtMatmul");
 done:
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (ld) cublasLtMatrixLayoutDestroy(ld);
-    if (ly) cublasLtMatrixLayoutDestroy(ly);
-    if (lx) cublasLtMatrixLayoutDestroy(lx);
-    if (desc) cublasLtMatmulDescDestroy(desc);
+    if (pref) kn__lt.MatmulPreferenceDestroy(pref);
+    if (ld) kn__lt.MatrixLayoutDestroy(ld);
+    if (ly) kn__lt.MatrixLayoutDestroy(ly);
+    if (lx) kn__lt.MatrixLayoutDestroy(lx);
+    if (desc) kn__lt.MatmulDescDestroy(desc);
     return st;
 }

@@ -121,9 +121,10 @@ static kn_status cuda_compile(kn_graph *g) {
         return st;
     CU(cudaMallocHost((void **)&c->h_step, sizeof *c->h_step), "cudaMallocHost");
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    cublasStatus_t bs = cublasLtCreate(&c->lt);
+    if ((st = kn__cublaslt_load(g->ctx))) return st;
+    cublasStatus_t bs = kn__lt.Create(&c->lt);
     if (bs != CUBLAS_STATUS_SUCCESS)
-        return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cublasLtCreate failed: %s", cublasLtGetStatusString(bs));
+        return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cublasLtCreate failed: %s", kn__lt.GetStatusString(bs));
     c->lt_ok = true;
     const kn_optimizer *o = &g->opt;
     c->opt = (kn__cuda_opt){o->kind, o->beta_1, o->beta_2, o->epsilon, o->momentum, o->rho,
@@ -141,7 +142,7 @@ static void cuda_release(kn_graph *g) {
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
     if (c->exec) cudaGraphExecDestroy(c->exec);
-    if (c->lt_ok) cublasLtDestroy(c->lt);
+    if (c->lt_ok) kn__lt.Destroy(c->lt);
     if (c->stream) cudaStreamDestroy(c->stream);
     cudaFree(c->param);
     cudaFree(c->grad);
