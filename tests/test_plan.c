@@ -1,7 +1,8 @@
 /* test_plan.c — the memory planner on random graphs (forward, backward and update, under
  * random sets of the optimizer's passes): no two tensors alive at the same time share a byte
  * of the arena (a view or in-place output lives in its root's block, whose life covers it), and the planned peak never
- * exceeds the naive sum; the reference MLP's training step is reported. */
+ * exceeds the naive sum; a node's scratch overlaps nothing live at its step; the reference
+ * MLP's training step is reported. */
 #include "graph/graph.h"
 
 #include <stdio.h>
@@ -32,6 +33,20 @@ static int check(const kn_graph *g) {
                        first[j], last[j]);
             if (a->arena_offset + rounded(a) > g->arena_bytes) bad += 1;
         }
+    /* a node's scratch (conv windows, partial sums) is live during its own step only: it
+     * must not share a byte with any tensor live then (its inputs and output included) */
+    for (int i = 0; i < n; i++) {
+        const kn_tensor *s = g->nodes[i];
+        if (!s->scratch_bytes) continue;
+        size_t s0 = s->scratch_offset, s1 = s0 + (s->scratch_bytes + KN_ALIGN - 1) / KN_ALIGN * KN_ALIGN;
+        if (s1 > g->arena_bytes) bad += 1;
+        for (int j = 0; j < n; j++) {
+            const kn_tensor *b = g->nodes[j];
+            if (!kn__planned(b) || first[j] > i || last[j] < i) continue;
+            if (s0 < b->arena_offset + rounded(b) && b->arena_offset < s1 && bad++ < 3)
+                printf("FAIL the scratch of %s (step %d) overlaps %s [%d,%d]\n", s->name, i, b->name, first[j], last[j]);
+        }
+    }
     free(first);
     free(last);
     return bad;
@@ -71,12 +86,53 @@ static kn_graph *random_graph(kn_ctx *ctx, int layers) {
     return g;
 }
 
+/* A random small convolutional network (conv layers with bias and relu or not, pooling,
+ * batch norm, dropout, a dense head): convolutions and big column sums plan scratch. */
+static kn_graph *random_conv_graph(kn_ctx *ctx) {
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    int64_t hw = 8 + pick(12), c = 1 + pick(4);
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, hw, hw, c}, 4, "x"), *h = x;
+    for (int l = 0, n = 1 + pick(3); l < n && hw >= 3; l++) {
+        int64_t f = 2 + pick(12);
+        kn_tensor *k = kn_param(g, (int64_t[]){9 * c, f}, 2, KN_INIT_GLOROT_UNIFORM, "k");
+        bool same = pick(2);
+        h = kn_conv2d(g, h, k, 3, 3, 1, 1, 1, 1, same);
+        hw = same ? hw : hw - 2;
+        c = f;
+        if (pick(2)) h = kn_add(g, h, kn_param(g, (int64_t[]){f}, 1, KN_INIT_ZEROS, "b"));
+        if (pick(3) == 0) {
+            kn_tensor *p[4];
+            for (int i = 0; i < 4; i++) p[i] = kn_param(g, (int64_t[]){f}, 1, i == 3 ? KN_INIT_ONES : KN_INIT_ZEROS, "bn");
+            h = kn_batch_norm(g, h, p[0], p[1], p[2], p[3], 0.99f, 1e-3f);
+        }
+        if (pick(2)) h = kn_act(g, h, KN_RELU);
+        if (pick(2) && hw >= 4) {
+            h = kn_max_pool2d(g, h, 2, 2, 2, 2, false);
+            hw /= 2;
+        }
+        if (pick(3) == 0) h = kn_dropout(g, h, 0.25f);
+    }
+    h = kn_reshape(g, h, (int64_t[]){KN_BATCH, hw * hw * c}, 2);
+    kn_tensor *w = kn_param(g, (int64_t[]){hw * hw * c, 5}, 2, KN_INIT_GLOROT_UNIFORM, "w");
+    h = kn_matmul(g, h, w);
+    kn_tensor *y = kn_input(g, KN_I32, (int64_t[]){KN_BATCH}, 1, "y");
+    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, y, true);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    kn_optimizer o = kn_adam(1e-3f);
+    kn_graph_add_optimizer(g, &o);
+    return g;
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 3}, &ctx);
     int failures = 0;
-    for (int trial = 0; trial < 200; trial++) {
-        kn_graph *g = random_graph(ctx, 1 + pick(6));
+    for (int trial = 0; trial < 260; trial++) {
+        /* the last 60: convolutional networks, batches up to 64 (scratch for the windows,
+         * the weight gradient's partial sums, the bias gradient's column sums) */
+        kn_graph *g = trial < 200 ? random_graph(ctx, 1 + pick(6)) : random_conv_graph(ctx);
         /* every combination of the optimizer's passes (in-place outputs share blocks) */
         kn_graph_set_passes(g, trial < 2 ? (trial ? KN_PASS_ALL : KN_PASS_NONE) : (unsigned)pick(KN_PASS_ALL + 1));
         if (kn_graph_compile(g, 1 + pick(64), true)) {
@@ -126,6 +182,6 @@ int main(void) {
            g->arena_bytes, g->naive_bytes, 100.0 * (double)g->arena_bytes / (double)g->naive_bytes);
     kn_graph_free(g);
     kn_ctx_free(ctx);
-    printf(failures ? "%d failure(s)\n" : "planner checks passed (200 random graphs)\n", failures);
+    printf(failures ? "%d failure(s)\n" : "planner checks passed (200 random dense graphs, 60 convolutional)\n", failures);
     return failures ? 1 : 0;
 }

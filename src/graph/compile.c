@@ -49,12 +49,16 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     g->max_batch = max_batch;
     resolve(g, max_batch);
 
-    /* The optimizer's passes (graph/passes/), measured against the graph as built. */
+    /* The optimizer's passes (graph/passes/), measured against the graph as built: every
+     * tensor, and every kernel's scratch, in its own block. */
     g->nodes_before = g->n_nodes;
     g->naive_bytes = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (kn__planned(g->nodes[i]))
-            g->naive_bytes += round_up(kn__nbytes(g->nodes[i]) ? kn__nbytes(g->nodes[i]) : 1, KN_ALIGN);
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        const kn_op_info *info = kn__op_info(t->op);
+        if (kn__planned(t)) g->naive_bytes += round_up(kn__nbytes(t) ? kn__nbytes(t) : 1, KN_ALIGN);
+        if (info->cpu_scratch) g->naive_bytes += round_up(info->cpu_scratch(g, t), KN_ALIGN);
+    }
     kn_status pass_st = kn__run_passes(g);
     if (pass_st) return pass_st;
     if (g->status != KN_OK) return g->status;
