@@ -9,6 +9,10 @@
 #include <string.h>
 #include "check.h"
 
+#ifdef KILN_HAVE_CUDA
+kn_status kn__cublaslt_load(kn_ctx *ctx); /* src/backend/cuda/cublaslt_load.c */
+#endif
+
 int main(void) {
     kn_device d;
     CHECK(kn_device_parse("cuda", &d) && d == KN_DEVICE_CUDA, "parse cuda");
@@ -66,6 +70,13 @@ int main(void) {
     CHECK(st == KN_ERR_UNSUPPORTED && strstr(kn_last_error(ctx), "device cuda"), "a model on cuda: %s: %s",
           kn_status_name(st), kn_last_error(ctx));
     kn_model_free(m);
+#ifdef KILN_HAVE_CUDA
+    /* cuBLASLt is opened with dlopen, not linked: its loading works without a GPU, so a
+     * machine with the toolkit checks here what a GPU session would otherwise find first */
+    kn_status lt = kn__cublaslt_load(ctx);
+    printf("cuBLASLt: %s\n", lt ? kn_last_error(ctx) : "loaded");
+    CHECK(lt == KN_OK, "cuBLASLt does not load: %s", kn_last_error(ctx));
+#endif
     kn_ctx_free(ctx);
     printf("test_device: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

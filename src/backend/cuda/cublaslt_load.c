@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifndef KILN_CUBLASLT_SONAME
 #define KILN_CUBLASLT_SONAME "libcublasLt.so"
@@ -24,8 +25,19 @@ kn_status kn__cublaslt_load(kn_ctx *ctx) {
     /* the soname (rpath, LD_LIBRARY_PATH, the loader's cache), then the toolkit's directory
      * as configured */
     void *h = dlopen(KILN_CUBLASLT_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h && KILN_CUDA_LIBDIR[0]) {
-        snprintf(path, sizeof path, "%s/%s", KILN_CUDA_LIBDIR, KILN_CUBLASLT_SONAME);
+    /* then beside the cudart this process loaded (the toolkit keeps them together), the
+     * toolkit directory configured at build time, and the usual install */
+    Dl_info rt;
+    const char *dirs[3] = {NULL, KILN_CUDA_LIBDIR, "/usr/local/cuda/lib64"};
+    char rt_dir[400] = "";
+    if (dladdr((void *)&cudaGetDeviceCount, &rt) && rt.dli_fname) {
+        snprintf(rt_dir, sizeof rt_dir, "%s", rt.dli_fname);
+        char *slash = strrchr(rt_dir, '/');
+        if (slash) *slash = 0, dirs[0] = rt_dir;
+    }
+    for (int i = 0; !h && i < 3; i++) {
+        if (!dirs[i] || !dirs[i][0]) continue;
+        snprintf(path, sizeof path, "%s/%s", dirs[i], KILN_CUBLASLT_SONAME);
         h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     }
     if (!h)
