@@ -222,6 +222,8 @@ int main(void) {
         {"2x3 stride 2x1 dilation 2 same", 8, 17, 18, 12, 20, 2, 3, 2, 1, 2, 2, true},
         {"5x5 dilation 2 valid", 8, 22, 22, 6, 16, 5, 5, 1, 1, 2, 2, false},
         {"1x1 (windows are rows)", 16, 24, 24, 64, 48, 1, 1, 1, 1, 1, 1, false},
+        /* 1,600 output rows of 576 an image: several blocks within one image's input gradient */
+        {"3x3 same, 64 channels, 40x40 images", 2, 40, 40, 64, 16, 3, 3, 1, 1, 1, 1, true},
     };
     const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -23,9 +23,12 @@
 
 #include <string.h>
 
-/* Scratch a thread's block of windows may take: 256 KB, an eighth of this machine's L2 per
- * core, leaves room for the GEMM's packed kernel panel (KC x NC) and the output rows. */
-#define CONV_BLOCK_BYTES (256 * 1024)
+/* Scratch a thread's block of windows may take: 768 KB, with the GEMM's packed kernel panel
+ * and the block's output rows still inside this machine's 2 MB of L2 per core. Bigger blocks
+ * repack the kernel less often: cnn.json's training step took 50-60 ms with 768 KB against
+ * 53-64 with 256 KB and 52-60 with 128 KB (bench/train_step, 2 threads, three interleaved
+ * rounds: 768 KB fastest in each). */
+#define CONV_BLOCK_BYTES (768 * 1024)
 /* Most rows in a block (a 1x1 or single-channel convolution has short rows). */
 #define CONV_BLOCK_MAX_ROWS 4096
 /* The weight gradient's parts: at most this many, each at least CONV_PART_MIN_ROWS. */
