@@ -86,6 +86,10 @@ static void pool_grad_range(const win_args *a, int64_t lo, int64_t hi, bool max)
      * instead of zeroing the image first and adding into it */
     const bool tiles = max && w->sh == w->kh && w->sw == w->kw && w->pt == 0 && w->pl == 0;
     const bool covered = tiles && (int64_t)w->oh * w->kh == a->h && (int64_t)w->ow * w->kw == a->w;
+    /* a relu's gradient at the pooling's own input (the fused relu_grad of the layer that
+     * made it, cnn.json's conv2): only each window's maximum gets a gradient, so the relu's
+     * test is that maximum > 0, taken while writing, with no second pass over the image */
+    const bool relu_at_max = tiles && a->act_v && a->act_v == a->x && a->act == KN_RELU;
     for (int64_t n = lo / img_size; n < hi / img_size; n++) {
         float *dx = a->y + n * img_size;
         const float *img = max ? a->x + n * img_size : NULL;
@@ -116,22 +120,27 @@ static void pool_grad_range(const win_args *a, int64_t lo, int64_t hi, bool max)
                         for (int kx = x0; kx < x1; kx++) {
                             int64_t cell = corner + (int64_t)ky * a->w + kx;
                             const float *v = img + cell * c + c0;
-                            for (int64_t i = 0; i < cn; i++)
-                                if (v[i] > best[i]) best[i] = v[i], arg[i] = cell; /* strict: the first maximum */
+                            for (int64_t i = 0; i < cn; i++) { /* strict: the first maximum; no branch
+                                                                  * (random data mispredicts half of them) */
+                                bool gt = v[i] > best[i];
+                                arg[i] = gt ? cell : arg[i];
+                                best[i] = gt ? v[i] : best[i];
+                            }
                         }
                     if (tiles) {
                         for (int ky = y0; ky < y1; ky++)
                             for (int kx = x0; kx < x1; kx++) {
                                 int64_t cell = corner + (int64_t)ky * a->w + kx;
                                 float *restrict o = dx + cell * c + c0;
-                                for (int64_t i = 0; i < cn; i++) o[i] = arg[i] == cell ? d[c0 + i] : 0.0f;
+                                for (int64_t i = 0; i < cn; i++)
+                                    o[i] = arg[i] == cell && (!relu_at_max || best[i] > 0) ? d[c0 + i] : 0.0f;
                             }
                     } else {
                         for (int64_t i = 0; i < cn; i++) dx[arg[i] * c + c0 + i] += d[c0 + i];
                     }
                 }
             }
-        if (a->act_v) kn__act_grad_apply(a->act, a->alpha, dx, a->act_v + n * img_size, dx, img_size);
+        if (a->act_v && !relu_at_max) kn__act_grad_apply(a->act, a->alpha, dx, a->act_v + n * img_size, dx, img_size);
     }
 }
 
