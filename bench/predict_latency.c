@@ -3,12 +3,13 @@
  * measured as INTERFACE.md says: a trained model, saved, loaded back and warmed; one call per sample over N
  * distinct test images in turn; the input scaling (u8 pixels to [0, 1]) and the output
  * softmax inside the timed region; median and p99 in microseconds.
- * usage: predict_latency [N=2000] [THREADS=1] [SPEC.json] */
+ * usage: [DTYPE=fp16|bf16] predict_latency [N=2000] [THREADS=1] [SPEC.json] */
 #define _POSIX_C_SOURCE 200809L
 #include <kiln.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,7 +71,14 @@ int main(int argc, char **argv) {
     /* measured through a saved and loaded model (weights used in place from the mapping) */
     char path[] = "/tmp/kiln_latency_XXXXXX";
     int fd = mkstemp(path);
-    if (fd < 0 || kn_model_save(m, path)) { fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx)); return 1; }
+    /* DTYPE=fp16|bf16 in the environment: the model file in that type (kiln convert), whose
+     * single-sample products read half weights */
+    const char *dt = getenv("DTYPE");
+    kn_dtype file_dtype = dt && !strcmp(dt, "fp16") ? KN_F16 : dt && !strcmp(dt, "bf16") ? KN_BF16 : KN_F32;
+    if (fd < 0 || kn_model_save_as(m, path, file_dtype)) {
+        fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx));
+        return 1;
+    }
     close(fd);
     kn_model_free(m);
     if (kn_model_load(ctx, path, NULL, &m)) { fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx)); return 1; }
@@ -93,7 +101,7 @@ int main(int argc, char **argv) {
             correct += rep == 1 && best == kn_dataset_labels(test)[i];
         }
     qsort(t, (size_t)n, sizeof *t, cmp);
-    printf("RESULT kiln predict1 samples=%d threads=%d median_us=%.2f p99_us=%.2f accuracy_on_them=%.4f\n", n, threads,
+    printf("RESULT kiln predict1 dtype=%s samples=%d threads=%d median_us=%.2f p99_us=%.2f accuracy_on_them=%.4f\n", dt ? dt : "fp32", n, threads,
            t[n / 2] * 1e6, t[(int)(n * 0.99)] * 1e6, (double)correct / n);
     free(raw);
     free(t);

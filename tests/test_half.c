@@ -3,6 +3,8 @@
  * vector paths (F16C, AVX2) against the portable ones on every f16/bf16 pattern and a large
  * random sweep of f32 patterns with the special values mixed in, at every tail length. */
 #include "core/half.h"
+#include "backend/cpu/cpu.h"
+#include "backend/cpu/sgemm.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -39,6 +41,42 @@ static void compare_paths(const float *x, size_t n) {
     kn__bf16_to_f32_portable(a, fb, n);
     CHECK(memcmp(fa, fb, n * 4) == 0, "bf16->f32 paths differ");
     free(a), free(b), free(fa), free(fb);
+}
+
+/* One row times half weights (gemv_half.c) against the f32 product of the widened weights
+ * (sgemm.c), for each instruction set this CPU runs: the same bits, column counts around
+ * the 8- and 64-column strips, odd and even k, 1 and 3 threads. */
+static void half_gemv(void) {
+    static const int64_t ns[] = {1, 7, 8, 9, 63, 64, 65, 130}, ks[] = {1, 2, 5, 784};
+    int checked = 0, equal = 0;
+    for (int isa = KN_SGEMM_PORTABLE; isa <= (int)kn__sgemm_isa_best(); isa++)
+        for (int d = 0; d < 2; d++)
+            for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+                for (size_t b = 0; b < sizeof ks / sizeof *ks; b++) {
+                    int64_t n = ns[a], k = ks[b];
+                    float *x = malloc(sizeof(float) * (size_t)k), *w = malloc(sizeof(float) * (size_t)(n * k));
+                    float *y1 = malloc(sizeof(float) * (size_t)n), *y2 = malloc(sizeof(float) * (size_t)n);
+                    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n * k));
+                    for (int64_t i = 0; i < k; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+                    for (int64_t i = 0; i < n * k; i++) w[i] = (float)((i * 53) % 211) / 100.0f - 1.05f;
+                    if (d) kn__f32_to_bf16(w, h, (size_t)(n * k)), kn__bf16_to_f32(h, w, (size_t)(n * k));
+                    else kn__f32_to_f16(w, h, (size_t)(n * k)), kn__f16_to_f32(h, w, (size_t)(n * k));
+                    for (int threads = 1; threads <= 3; threads += 2) {
+                        kn__sgemm_isa((kn_sgemm_isa)isa, false, false, 1, n, k, 1.0f, x, k, w, n, 0.0f, y1, n, 1);
+                        kn__gemv_half_isa(isa, d ? KN_BF16 : KN_F16, n, k, x, h, n, y2, threads);
+                        checked++;
+                        equal += memcmp(y1, y2, sizeof(float) * (size_t)n) == 0;
+                        if (isa == KN_SGEMM_PORTABLE) { /* a plain loop: not FMA, so close, not equal */
+                            double e = 0;
+                            for (int64_t j = 0; j < n; j++) e = fmax(e, fabs((double)y1[j] - y2[j]));
+                            equal += e < 1e-4 * (double)k && memcmp(y1, y2, sizeof(float) * (size_t)n) != 0;
+                        }
+                    }
+                    free(x), free(w), free(y1), free(y2), free(h);
+                }
+    printf("half-weight row products equal to the widened f32 ones: %d/%d\n", equal, checked);
+    CHECK(equal == checked, "half-weight row products differ from the f32 product of the widened weights (%d/%d)", equal,
+          checked);
 }
 
 int main(void) {
@@ -129,6 +167,7 @@ int main(void) {
     compare_paths(x, n);
     for (size_t len = 0; len < 40; len++) compare_paths(x + 3, len); /* every tail, unaligned */
     free(x);
+    half_gemv();
     if (!failures) printf("test_half: ok\n");
     return failures != 0;
 }

@@ -100,6 +100,23 @@ int main(void) {
                (long long)n, maxdiff);
         CHECK(ratio <= 0.55, "%s is %.1f%% of the f32 file", paths[t], 100 * ratio);
         CHECK(share >= 0.995, "%s: classes agree on %.4f of the test set", paths[t], share);
+        /* one sample at a time, the products read the half weights themselves
+         * (gemv_half.c): bit for bit what the f32 product of the widened weights gives */
+        CHECK(kn_model_save_as(h, again, KN_F32) == KN_OK, "save widened: %s", kn_last_error(ctx));
+        kn_model *wide = NULL;
+        CHECK(kn_model_load(ctx, again, NULL, &wide) == KN_OK, "load widened: %s", kn_last_error(ctx));
+        int64_t same = 0, tried = n < 200 ? n : 200;
+        for (int64_t i = 0; wide && i < tried; i++) {
+            float ph[16], pw[16];
+            kn_model_predict(h, kn_dataset_x(test) + i * 784, 1, ph);
+            kn_model_predict(wide, kn_dataset_x(test) + i * 784, 1, pw);
+            same += memcmp(ph, pw, (size_t)k * sizeof(float)) == 0;
+        }
+        printf("%s: single-sample predictions from half weights equal the widened f32 ones on %lld/%lld samples\n",
+               kn_dtype_name(dts[t]), (long long)same, (long long)tried);
+        CHECK(same == tried, "%s: half-weight products differ from the widened f32 ones (%lld/%lld equal)", paths[t],
+              (long long)same, (long long)tried);
+        kn_model_free(wide);
         /* a half model converted again: the same file, byte for byte */
         CHECK(kn_model_save_as(h, again, dts[t]) == KN_OK, "convert again: %s", kn_last_error(ctx));
         size_t na, nb;

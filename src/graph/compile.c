@@ -3,6 +3,7 @@
  * largest batch (the planner, plan.c), initializes parameters, and runs the nodes in order.
  * After compile, kn_graph_run allocates nothing. */
 #include "graph.h"
+#include "core/half.h"
 #include "passes/passes.h"
 #include "backend/backend.h"
 
@@ -89,6 +90,14 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
         kn_tensor *p = g->params[i];
         p->data = g->param_buf + p->param_offset;
         if (p->grad) p->grad->data = g->grad_buf + p->param_offset;
+    }
+    if (g->param_half_dtype == KN_F16 || g->param_half_dtype == KN_BF16) { /* an inference graph's half weights */
+        if (g->has_backward)
+            return kn__error(ctx, KN_ERR_STATE, "compile: half-precision weights are for inference graphs");
+        if (!(g->param_half = kn__alloc(ctx, (floats ? floats : 1) * sizeof(uint16_t))))
+            return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for the half weights");
+        if (g->param_half_dtype == KN_BF16) kn__f32_to_bf16(g->param_buf, g->param_half, floats);
+        else kn__f32_to_f16(g->param_buf, g->param_half, floats);
     }
 
     /* Every other tensor: an offset in one arena, planned from liveness (plan.c). */

@@ -37,6 +37,7 @@ void kn_graph_free(kn_graph *g) {
     kn__free(ctx, g->params);
     kn__backend_release(g);
     if (!g->shared_params) kn__free(ctx, g->param_buf);
+    kn__free(ctx, g->param_half);
     kn__free(ctx, g->grad_buf);
     kn__free(ctx, g->state_buf);
     kn__free(ctx, g->arena);

@@ -170,6 +170,11 @@ struct kn_graph {
     double *prof_seconds;       /* KILN_PROFILE: time spent in each node, and runs */
     int64_t prof_runs;
     kn_device device;           /* where compile puts it (kn_graph_set_device; the ctx's by default) */
+    /* Inference from a half-precision model file: a copy of the parameters in that type
+     * (KN_F16 or KN_BF16; KN_F32: none), which single-sample products read instead of
+     * param_buf (backend/cpu/gemv_half.c). Set before compile; made by compile. */
+    kn_dtype param_half_dtype;
+    uint16_t *param_half;
     kn_backend backend;         /* set by compile */
     bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */
@@ -194,6 +199,11 @@ typedef struct kn_op_info {
 } kn_op_info;
 
 const kn_op_info *kn__op_info(kn_op op);
+
+/* The half copy of parameter t's values (graph.h's param_half), or NULL. */
+static inline const uint16_t *kn__param_half(const kn_graph *g, const kn_tensor *t) {
+    return g->param_half && t->op == KN_OP_PARAM ? g->param_half + t->param_offset : NULL;
+}
 
 /* Creates a node (NULL and sticky error on failure); srcs may be NULL. */
 kn_tensor *kn__node(kn_graph *g, kn_op op, kn_tensor *a, kn_tensor *b, kn_tensor *c);

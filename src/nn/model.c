@@ -614,6 +614,8 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
     kn_status st = kn__model_build_graph(m, &g, training);
     if (!st && !training && source && (!old || old->shared_params)) {
         g->shared_params = source; /* zero-copy */
+        /* a half model file: single-sample products read half weights (half the bytes) */
+        g->param_half_dtype = m->file_dtype == KN_F16 || m->file_dtype == KN_BF16 ? m->file_dtype : KN_F32;
         /* read-only weights (writes go through a training graph: kn_model_param) are
          * constants to the fold pass: batch norms fold into the layer before them */
         st = kn_graph_freeze_params(g);

@@ -31,6 +31,12 @@ void kn__bias_act_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int
 size_t kn__cpu_sum_rows_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_batch_norm_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_batch_norm_grad_scratch(const kn_graph *g, const kn_tensor *t);
+/* y (1, n) = x (1, k) B (k, n), B in half precision (dtype KN_F16 or KN_BF16; gemv_half.c). */
+void kn__gemv_half(kn_dtype dtype, int64_t n, int64_t k, const float *x, const uint16_t *B, int64_t ldb, float *y,
+                   int threads);
+/* The same, summing in the order of kn__sgemm_isa(isa, ...)'s one-row product (tests). */
+void kn__gemv_half_isa(int isa, kn_dtype dtype, int64_t n, int64_t k, const float *x, const uint16_t *B, int64_t ldb,
+                       float *y, int threads);
 void kn__cpu_conv2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t);
 void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t);

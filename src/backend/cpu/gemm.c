@@ -26,6 +26,11 @@ void kn__cpu_matmul(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
+    const uint16_t *bh = m == 1 && !ta && !tb ? kn__param_half(g, b) : NULL;
+    if (bh) { /* one sample against half weights (a half model file) */
+        kn__gemv_half(g->param_half_dtype, n, k, a->data, bh, b->ne[1], t->data, kn__gemm_threads(g, m, n, k));
+        return;
+    }
     /* (m,k) x (k,n) -> (m,n); stored shapes give the row strides */
     kn__sgemm(ta, tb, m, n, k, 1.0f, a->data, a->ne[1], b->data, b->ne[1], 0.0f, t->data, n,
               kn__gemm_threads(g, m, n, k));
