@@ -167,11 +167,13 @@ static void gemv_chunk(void *p, int64_t c) {
     int64_t j0 = c * j->chunk, j1 = j0 + j->chunk < j->n ? j0 + j->chunk : j->n;
     if (j0 >= j1) return;
 #ifdef HALF_X86
-    if (j->two && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c")) {
+    /* F16C is not checked apart: every CPU with AVX2 and FMA has it (and clang 14's
+     * __builtin_cpu_supports does not know the name) */
+    if (j->two && __builtin_cpu_supports("avx512f")) {
         columns_avx512(j->bf16, j0, j1, j->k, j->x, j->B, j->ldb, j->y);
         return;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         columns_avx2(j->two, j->bf16, j0, j1, j->k, j->x, j->B, j->ldb, j->y);
         return;
     }
