@@ -497,10 +497,27 @@ typedef struct kn_conv2d_opts {
 
 typedef enum { KN_POOL_MAX, KN_POOL_AVG } kn_pool_kind;
 
+/* Training precision (kn_compile_opts.precision). fp32: everything in float32. bf16, fp16:
+ * mixed precision as PyTorch AMP and Keras's mixed_float16 policy: parameters, their
+ * gradients and the optimizer state stay float32 (the master weights); activations and
+ * their gradients are stored in the half type between ops, every kernel computing and
+ * accumulating in float32. fp16 adds dynamic loss scaling (kn_compile_opts.loss_scale_*). */
+typedef enum { KN_PRECISION_FP32, KN_PRECISION_BF16, KN_PRECISION_FP16, KN_PRECISION_COUNT } kn_precision;
+const char *kn_precision_name(kn_precision p); /* "fp32", "bf16", "fp16" */
+/* Parses "fp32", "bf16" or "fp16" (false, *out untouched, for anything else). */
+bool kn_precision_parse(const char *s, kn_precision *out);
+
 typedef struct kn_compile_opts {
     kn_loss loss;
     kn_optimizer optimizer;
     bool from_logits;   /* the last layer outputs logits (no softmax/sigmoid applied) */
+    kn_precision precision; /* default (0) fp32 */
+    /* fp16's dynamic loss scaling: the loss gradient is multiplied by the scale, and the
+     * gradients divided by it before the update; the scale starts at loss_scale_initial
+     * (0: 65536), doubles after loss_scale_growth_interval (0: 2000) updates in a row
+     * without overflow, and halves, the update skipped, when any gradient is Inf or NaN. */
+    float loss_scale_initial;
+    int loss_scale_growth_interval;
 } kn_compile_opts;
 
 typedef struct kn_epoch_record {
@@ -509,6 +526,10 @@ typedef struct kn_epoch_record {
     double val_loss, val_accuracy; /* NaN without validation data */
     double seconds;             /* wall clock: shuffle to last update */
     double learning_rate;
+    /* fp16 training: updates skipped this epoch for an overflowing gradient, and the loss
+     * scale at the epoch's end (0 and 1 otherwise) */
+    int64_t skipped_steps;
+    double loss_scale;
 } kn_epoch_record;
 
 typedef struct kn_history {
@@ -519,6 +540,7 @@ typedef struct kn_history {
     double seconds_per_epoch;   /* median epoch */
     int best_epoch;             /* 1-based epoch the monitored metric was best at (0: no monitor) */
     bool stopped_early;         /* early stopping ended the run */
+    int64_t skipped_steps;      /* fp16: updates skipped for overflow, all epochs */
     /* Data-parallel fits (kn_fit_opts.distributed): the ranks that trained (1 alone), this
      * rank's share of a full global batch, and the wall time spent in the gradient
      * all-reduce (waiting for the slowest rank included). */

@@ -12,6 +12,7 @@ kn_status kn_graph_new(kn_ctx *ctx, kn_graph **out) {
     if (!g) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "graph: out of memory");
     g->ctx = ctx;
     g->passes = KN_PASS_ALL;
+    g->loss_scale = g->grad_unscale = 1.0f;
     g->device = ctx->device;
     *out = g;
     return KN_OK;

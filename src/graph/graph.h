@@ -175,6 +175,12 @@ struct kn_graph {
      * param_buf (backend/cpu/gemv_half.c). Set before compile; made by compile. */
     kn_dtype param_half_dtype;
     uint16_t *param_half;
+    /* Mixed precision (set before compile): the precision pass (graph/passes/precision.c)
+     * stores activations and gradients in this type where every kernel touching them reads
+     * and writes it. loss_scale multiplies the loss gradient's output (fp16's dynamic loss
+     * scaling; 1 otherwise); grad_unscale multiplies the gradients in the optimizer. */
+    kn_precision precision;
+    float loss_scale, grad_unscale;
     kn_backend backend;         /* set by compile */
     bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */

@@ -103,6 +103,16 @@ bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out) {
     return i >= 0;
 }
 
+static const char *const precision_names[KN_PRECISION_COUNT] = {"fp32", "bf16", "fp16"};
+const char *kn_precision_name(kn_precision p) {
+    return (unsigned)p < KN_PRECISION_COUNT ? precision_names[p] : "?";
+}
+bool kn_precision_parse(const char *name, kn_precision *out) {
+    int i = find(precision_names, KN_PRECISION_COUNT, name);
+    if (i >= 0) *out = (kn_precision)i;
+    return i >= 0;
+}
+
 kn_optimizer kn_optimizer_default(kn_optimizer_kind k) {
     kn_optimizer o = {.kind = k, .learning_rate = 0.001f, .beta_1 = 0.9f, .beta_2 = 0.999f,
                       .epsilon = 1e-7f, .rho = 0.9f, .initial_accumulator = 0.1f};
