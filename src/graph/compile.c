@@ -61,6 +61,7 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
         if (info->cpu_scratch) g->naive_bytes += round_up(info->cpu_scratch(g, t), KN_ALIGN);
     }
     kn_status pass_st = kn__run_passes(g);
+    if (!pass_st) pass_st = kn__pass_precision(g); /* mixed precision: half activations */
     if (pass_st) return pass_st;
     if (g->status != KN_OK) return g->status;
     resolve(g, max_batch); /* nodes the passes made */

@@ -7,11 +7,15 @@
 #include <math.h>
 
 static bool all_finite(const kn_tensor *t) {
-    if (t->dtype != KN_F32 || !t->data) return true;
-    const float *x = t->data;
+    if ((t->dtype != KN_F32 && !kn__is_half(t)) || !t->data) return true;
     int64_t n = kn__numel(t);
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return false;
+    float buf[KN_HALF_BLOCK];
+    for (int64_t i0 = 0; i0 < n; i0 += KN_HALF_BLOCK) { /* half tensors widened a block at a time */
+        int64_t w = n - i0 < KN_HALF_BLOCK ? n - i0 : KN_HALF_BLOCK;
+        const float *x = kn__read_f32(t, i0, w, buf);
+        for (int64_t i = 0; i < w; i++)
+            if (!isfinite(x[i])) return false;
+    }
     return true;
 }
 

@@ -299,6 +299,32 @@ kn_tensor *kn__alias_root(kn_tensor *t);
 /* KILN_PROFILE=1: per-node timings, printed to stderr when the graph is freed (profile.c). */
 void kn__profile_print(const kn_graph *g);
 
+/* Element types (tensor_io.c). Mixed precision stores activations and gradients in f16 or
+ * bf16 (uint16_t storage); kernels compute in f32 a block at a time: kn__read_f32 gives
+ * elements [lo, lo+n) as f32 (t's own memory when f32, else widened into buf); a kernel
+ * computes elements [lo, lo+n) at kn__write_f32(t, lo, buf) (t's memory, or buf) and then
+ * calls kn__write_done, which narrows buf into t when t is half. */
+static inline bool kn__is_half(const kn_tensor *t) { return t->dtype == KN_F16 || t->dtype == KN_BF16; }
+void kn__widen(kn_dtype dtype, const void *src, float *dst, int64_t n);
+void kn__narrow(kn_dtype dtype, const float *src, void *dst, int64_t n);
+const float *kn__read_f32(const kn_tensor *t, int64_t lo, int64_t n, float *buf);
+static inline float *kn__write_f32(kn_tensor *t, int64_t lo, float *buf) {
+    return kn__is_half(t) ? buf : (float *)t->data + lo;
+}
+void kn__write_done(kn_tensor *t, int64_t lo, int64_t n, const float *buf);
+/* Stores n f32 values at element lo of t, narrowed when t is half (a batch into an input). */
+void kn__tensor_store_f32(kn_tensor *t, int64_t lo, const float *src, int64_t n);
+float kn__tensor_get_f32(const kn_tensor *t, int64_t i);
+/* Block of elements the kernels widen or narrow at a time (4 KB of floats on the stack). */
+#define KN_HALF_BLOCK 1024
+
+/* The precision pass (graph/passes/precision.c): stores activations and gradients in
+ * g->precision's half type wherever every kernel writing and reading them supports it
+ * (kn__cpu_half_writes / kn__cpu_half_reads). Run by compile after the optimizer's passes. */
+kn_status kn__pass_precision(kn_graph *g);
+bool kn__cpu_half_writes(const kn_tensor *t);
+bool kn__cpu_half_reads(const kn_tensor *t, int slot);
+
 /* Runs the phases in mask again node by node and returns the first tensor (an input or a
  * parameter first) holding a NaN or an infinity, or NULL (diagnose.c). */
 const kn_tensor *kn__first_nonfinite(kn_graph *g, unsigned mask);

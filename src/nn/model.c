@@ -459,6 +459,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     kn_status st = kn_graph_new(m->ctx, &g);
     if (st) return st;
     kn_graph_set_passes(g, m->passes);
+    g->precision = m->copts.precision; /* mixed precision: half activations (graph/passes/precision.c) */
     bool sparse = m->copts.loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
     int64_t outputs = kn_model_output_size(m);
     m->x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, m->in_features}, 2, "x");
@@ -738,7 +739,7 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
     for (int64_t i = 0; i < n; i += m->max_batch) {
         int64_t b = n - i < m->max_batch ? n - i : m->max_batch;
         if ((st = kn_graph_set_batch(m->graph, b))) return st;
-        memcpy(m->x->data, x + i * in, (size_t)(b * in) * sizeof(float));
+        kn__tensor_store_f32(m->x, 0, x + i * in, b * in);
         if ((st = kn__graph_run_phases(m->graph, KN_PHASE_FORWARD | KN_PHASE_PREDICT))) return st;
         memcpy(out + i * outs, m->pred->data, (size_t)(b * outs) * sizeof(float));
     }
@@ -752,7 +753,7 @@ kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_
     if (st) return st;
     if ((st = kn_graph_set_batch(m->graph, n))) return st;
     int64_t outs = kn_model_output_size(m);
-    memcpy(m->x->data, x, (size_t)(n * m->in_features) * sizeof(float));
+    kn__tensor_store_f32(m->x, 0, x, n * m->in_features);
     if (m->sw)
         for (int64_t i = 0; i < n; i++) ((float *)m->sw->data)[i] = 1.0f;
     if (m->y->dtype == KN_I32) {

@@ -43,7 +43,7 @@ static kn_status load_targets(kn_model *m, const kn_dataset *data, const int64_t
 kn_status kn__model_load_batch_x(kn_model *m, const kn_dataset *data, const int64_t *idx, const float *x, int64_t n) {
     kn_status st = kn_graph_set_batch(m->graph, n);
     if (st) return st;
-    memcpy(m->x->data, x, (size_t)(n * data->features) * sizeof(float));
+    kn__tensor_store_f32(m->x, 0, x, n * data->features);
     return load_targets(m, data, idx, 0, n);
 }
 
@@ -52,10 +52,9 @@ kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_
     kn_status st = kn_graph_set_batch(m->graph, n);
     if (st) return st;
     int64_t f = data->features;
-    float *x = m->x->data;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i++) { /* narrowed when mixed precision stores the input half */
         int64_t r = idx ? idx[i] : start + i;
-        memcpy(x + i * f, data->x + r * f, (size_t)f * sizeof(float));
+        kn__tensor_store_f32(m->x, i * f, data->x + r * f, f);
     }
     return with_targets ? load_targets(m, data, idx, start, n) : KN_OK;
 }

@@ -13,9 +13,9 @@ bool kn__act_grad_uses_output(kn_activation a) {
 typedef struct {
     kn_activation kind;
     float alpha;
-    const float *x;  /* forward: input; backward: dy */
-    const float *v;  /* backward: y or x (see kn__act_grad_uses_output) */
-    float *y;        /* output */
+    kn_tensor *x;   /* forward: input; backward: dy */
+    kn_tensor *v;   /* backward: y or x (see kn__act_grad_uses_output) */
+    kn_tensor *y;   /* output */
 } act_args;
 
 /* Max-subtracted, then one vectorized exp over all rows (rows of 10 classes are too short
@@ -72,22 +72,75 @@ void kn__act_grad_apply(kn_activation kind, float alpha, const float *dy, const 
     }
 }
 
+/* Elements [lo, hi): in place on f32 tensors, or a block at a time through f32 buffers
+ * when any of them is stored in half precision. */
 static void act_range(void *p, int64_t lo, int64_t hi) {
     const act_args *a = p;
-    kn__act_apply(a->kind, a->alpha, a->x + lo, a->y + lo, hi - lo);
+    if (!kn__is_half(a->x) && !kn__is_half(a->y)) {
+        kn__act_apply(a->kind, a->alpha, (const float *)a->x->data + lo, (float *)a->y->data + lo, hi - lo);
+        return;
+    }
+    float xb[KN_HALF_BLOCK], yb[KN_HALF_BLOCK];
+    for (int64_t i = lo; i < hi; i += KN_HALF_BLOCK) {
+        int64_t n = hi - i < KN_HALF_BLOCK ? hi - i : KN_HALF_BLOCK;
+        float *y = kn__write_f32(a->y, i, yb);
+        kn__act_apply(a->kind, a->alpha, kn__read_f32(a->x, i, n, xb), y, n);
+        kn__write_done(a->y, i, n, y);
+    }
 }
 
 static void act_grad_range(void *p, int64_t lo, int64_t hi) {
     const act_args *a = p;
-    kn__act_grad_apply(a->kind, a->alpha, a->x + lo, a->v + lo, a->y + lo, hi - lo);
+    if (!kn__is_half(a->x) && !kn__is_half(a->v) && !kn__is_half(a->y)) {
+        kn__act_grad_apply(a->kind, a->alpha, (const float *)a->x->data + lo, (const float *)a->v->data + lo,
+                           (float *)a->y->data + lo, hi - lo);
+        return;
+    }
+    float xb[KN_HALF_BLOCK], vb[KN_HALF_BLOCK], yb[KN_HALF_BLOCK];
+    for (int64_t i = lo; i < hi; i += KN_HALF_BLOCK) {
+        int64_t n = hi - i < KN_HALF_BLOCK ? hi - i : KN_HALF_BLOCK;
+        float *y = kn__write_f32(a->y, i, yb);
+        kn__act_grad_apply(a->kind, a->alpha, kn__read_f32(a->x, i, n, xb), kn__read_f32(a->v, i, n, vb), y, n);
+        kn__write_done(a->y, i, n, y);
+    }
+}
+
+/* Softmax and its gradient by rows: rows of a half tensor in blocks of whole rows
+ * (the precision pass keeps rows longer than a block in f32). */
+static void softmax_grad_rows(const float *dy, const float *y, float *dx, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *dyr = dy + r * cols, *yr = y + r * cols;
+        float *dxr = dx + r * cols;
+        float dot = 0;
+        for (int64_t c = 0; c < cols; c++) dot += dyr[c] * yr[c];
+        for (int64_t c = 0; c < cols; c++) dxr[c] = yr[c] * (dyr[c] - dot);
+    }
+}
+
+static void softmax_blocks(const act_args *a, int64_t rows, int64_t cols, bool grad) {
+    bool half = kn__is_half(a->x) || kn__is_half(a->y) || (grad && kn__is_half(a->v));
+    if (!half) {
+        if (grad) softmax_grad_rows(a->x->data, a->v->data, a->y->data, rows, cols);
+        else softmax_rows(a->x->data, a->y->data, rows, cols);
+        return;
+    }
+    float xb[KN_HALF_BLOCK], vb[KN_HALF_BLOCK], yb[KN_HALF_BLOCK];
+    int64_t per = KN_HALF_BLOCK / cols; /* >= 1: the pass checked cols */
+    for (int64_t r = 0; r < rows; r += per) {
+        int64_t nr = rows - r < per ? rows - r : per, lo = r * cols, n = nr * cols;
+        float *y = kn__write_f32(a->y, lo, yb);
+        if (grad) softmax_grad_rows(kn__read_f32(a->x, lo, n, xb), kn__read_f32(a->v, lo, n, vb), y, nr, cols);
+        else softmax_rows(kn__read_f32(a->x, lo, n, xb), y, nr, cols);
+        kn__write_done(a->y, lo, n, y);
+    }
 }
 
 void kn__cpu_act(kn_graph *g, kn_tensor *t) {
-    act_args a = {(kn_activation)t->iparam[0], t->fparam[0], t->src[0]->data, NULL, t->data};
+    act_args a = {(kn_activation)t->iparam[0], t->fparam[0], t->src[0], NULL, t};
     int64_t n = kn__numel(t);
     if (a.kind == KN_SOFTMAX) {
         int64_t cols = t->ne[t->ndim - 1];
-        softmax_rows(a.x, a.y, n / cols, cols);
+        softmax_blocks(&a, n / cols, cols, false);
         return;
     }
     kn__parallel_for(g, n, KN_GRAIN, act_range, &a);
@@ -95,17 +148,11 @@ void kn__cpu_act(kn_graph *g, kn_tensor *t) {
 
 /* src[0] = dy; src[1] = y (relu, sigmoid, tanh, softmax) or x (the others). */
 void kn__cpu_act_grad(kn_graph *g, kn_tensor *t) {
-    act_args a = {(kn_activation)t->iparam[0], t->fparam[0], t->src[0]->data, t->src[1]->data, t->data};
+    act_args a = {(kn_activation)t->iparam[0], t->fparam[0], t->src[0], t->src[1], t};
     int64_t n = kn__numel(t);
     if (a.kind == KN_SOFTMAX) {
-        int64_t cols = t->ne[t->ndim - 1], rows = n / cols;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *dyr = a.x + r * cols, *yr = a.v + r * cols;
-            float *dxr = a.y + r * cols;
-            float dot = 0;
-            for (int64_t c = 0; c < cols; c++) dot += dyr[c] * yr[c];
-            for (int64_t c = 0; c < cols; c++) dxr[c] = yr[c] * (dyr[c] - dot);
-        }
+        int64_t cols = t->ne[t->ndim - 1];
+        softmax_blocks(&a, n / cols, cols, true);
         return;
     }
     kn__parallel_for(g, n, KN_GRAIN, act_grad_range, &a);

@@ -98,8 +98,25 @@ static void column_sums(const float *restrict x, int64_t rows, int64_t cols, flo
         for (int64_t c = 0; c < cols; c++) y[c] += x[r * cols + c];
 }
 
+/* Rows [r0, r0+rows) of x summed into y: in place when f32, else each row widened a block
+ * at a time (the same additions in the same order). */
+static void column_sums_of(const kn_tensor *x, int64_t r0, int64_t rows, int64_t cols, float *restrict y) {
+    if (!kn__is_half(x)) {
+        column_sums((const float *)x->data + r0 * cols, rows, cols, y);
+        return;
+    }
+    memset(y, 0, (size_t)cols * sizeof *y);
+    float buf[KN_HALF_BLOCK];
+    for (int64_t r = r0; r < r0 + rows; r++)
+        for (int64_t c0 = 0; c0 < cols; c0 += KN_HALF_BLOCK) {
+            int64_t w = cols - c0 < KN_HALF_BLOCK ? cols - c0 : KN_HALF_BLOCK;
+            const float *xr = kn__read_f32(x, r * cols + c0, w, buf);
+            for (int64_t c = 0; c < w; c++) y[c0 + c] += xr[c];
+        }
+}
+
 typedef struct {
-    const float *x;
+    const kn_tensor *x;
     float *partial;
     int64_t rows, cols, parts;
 } sum_rows_job;
@@ -107,7 +124,7 @@ typedef struct {
 static void sum_rows_part(void *p, int64_t k) {
     const sum_rows_job *j = p;
     int64_t r0 = j->rows * k / j->parts, r1 = j->rows * (k + 1) / j->parts;
-    column_sums(j->x + r0 * j->cols, r1 - r0, j->cols, j->partial + k * j->cols);
+    column_sums_of(j->x, r0, r1 - r0, j->cols, j->partial + k * j->cols);
 }
 
 size_t kn__cpu_sum_rows_scratch(const kn_graph *g, const kn_tensor *t) {
@@ -117,11 +134,11 @@ size_t kn__cpu_sum_rows_scratch(const kn_graph *g, const kn_tensor *t) {
 }
 
 void kn__cpu_sum_rows(kn_graph *g, kn_tensor *t) {
-    const float *x = t->src[0]->data;
+    const kn_tensor *x = t->src[0];
     float *y = t->data;
     int64_t cols = t->ne[0], rows = cols ? kn__numel(t->src[0]) / cols : 0, parts = sum_rows_parts(rows);
     if (parts == 1 || !t->scratch) {
-        column_sums(x, rows, cols, y);
+        column_sums_of(x, 0, rows, cols, y);
         return;
     }
     sum_rows_job j = {x, t->scratch, rows, cols, parts};

@@ -36,30 +36,40 @@ void kn__cpu_dense(kn_graph *g, kn_tensor *t) {
         return;
     }
     kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &e};
-    kn__sgemm_ep(ta, tb, m, n, k, a->data, a->ne[1], b->data, b->ne[1], t->data, n, kn__gemm_threads(g, m, n, k), &ep);
+    kn__gemm_mixed(ta, tb, m, n, k, a->data, kn__gemm_type(a), a->ne[1], b->data, kn__gemm_type(b), b->ne[1], 0.0f,
+                   t->data, kn__gemm_type(t), n, kn__gemm_threads(g, m, n, k), &ep);
 }
 
 /* ------------------------------------------------------------- matmul + activation gradient */
 
 typedef struct {
-    const float *v;     /* (m, n): the activation's output or input */
+    const kn_tensor *v; /* (m, n): the activation's output or input */
     kn_activation act;
     float alpha;
 } grad_ep;
 
+/* c is a block of the f32 product (ldc its own stride); v is read at the block's place in
+ * the whole (m, n) output, widened a piece at a time when half. */
 static void grad_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
     const grad_ep *e = p;
+    int64_t n = e->v->ne[e->v->ndim - 1];
+    float vb[KN_HALF_BLOCK];
     for (int64_t i = 0; i < rows; i++)
-        kn__act_grad_apply(e->act, e->alpha, c + i * ldc, e->v + (r0 + i) * ldc + c0, c + i * ldc, cols);
+        for (int64_t j = 0; j < cols; j += KN_HALF_BLOCK) {
+            int64_t w = cols - j < KN_HALF_BLOCK ? cols - j : KN_HALF_BLOCK;
+            float *ci = c + i * ldc + j;
+            kn__act_grad_apply(e->act, e->alpha, ci, kn__read_f32(e->v, (r0 + i) * n + c0 + j, w, vb), ci, w);
+        }
 }
 
 void kn__cpu_matmul_act_grad(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1], *v = t->src[2];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
-    grad_ep e = {v->data, (kn_activation)t->iparam[2], t->fparam[0]};
+    grad_ep e = {v, (kn_activation)t->iparam[2], t->fparam[0]};
     kn_sgemm_epilogue ep = {grad_epilogue, &e};
-    kn__sgemm_ep(ta, tb, m, n, k, a->data, a->ne[1], b->data, b->ne[1], t->data, n, kn__gemm_threads(g, m, n, k), &ep);
+    kn__gemm_mixed(ta, tb, m, n, k, a->data, kn__gemm_type(a), a->ne[1], b->data, kn__gemm_type(b), b->ne[1], 0.0f,
+                   t->data, kn__gemm_type(t), n, kn__gemm_threads(g, m, n, k), &ep);
 }
 
 /* ------------------------------------------------------------- transpose */
@@ -82,27 +92,19 @@ enum { EW_BLOCK = 256 };
 
 typedef struct {
     const kn_ew_program *prog;
-    const float *in[KN_MAX_SRC];
-    float *out;
+    const kn_tensor *in[KN_MAX_SRC];
+    kn_tensor *out;
     int64_t cols;       /* length of a row: row-broadcast inputs repeat every cols */
 } ew_args;
 
-/* Evaluates the program over [lo, hi) of the output, which lies within one row when any
- * input is row-broadcast. Intermediate results live in registers of EW_BLOCK floats. */
-static void ew_block(const ew_args *a, int64_t lo, int64_t n, float *regs) {
-    const kn_ew_program *p = a->prog;
-    float scalar[KN_MAX_SRC];
-    const float *in[KN_MAX_SRC];
-    for (int s = 0; s < p->n_inputs; s++) {
-        switch (p->bcast[s]) {
-        case BCAST_SAME: in[s] = a->in[s] + lo; break;
-        case BCAST_ROW: in[s] = a->in[s] + lo % a->cols; break;
-        default: scalar[s] = a->in[s][0]; in[s] = NULL; break;
-        }
-    }
+/* Evaluates the program over n outputs at out, inputs at in (a block's worth each, or NULL
+ * for a scalar, whose value is in scalar). Intermediate results live in registers of
+ * EW_BLOCK floats. */
+static void ew_block(const kn_ew_program *p, const float *const *in, const float *scalar, float *out, int64_t n,
+                     float *regs) {
     for (int i = 0; i < p->n_instr; i++) {
         const kn_ew_instr *ins = &p->instr[i];
-        float *dst = i == p->n_instr - 1 ? a->out + lo : regs + i * EW_BLOCK;
+        float *dst = i == p->n_instr - 1 ? out : regs + i * EW_BLOCK;
         const float *x = NULL, *y = NULL;
         float xs = 0, ys = 0;
         bool x_scalar = false, y_scalar = false;
@@ -148,26 +150,42 @@ static void ew_block(const ew_args *a, int64_t lo, int64_t n, float *regs) {
     }
 }
 
+/* Outputs [lo, hi) in blocks (within one row when an input is row-broadcast); each block's
+ * inputs read in place when f32, widened into a buffer when half, and the output computed
+ * in place or narrowed from a buffer. */
 static void ew_range(void *p, int64_t lo, int64_t hi) {
     const ew_args *a = p;
-    float regs[(KN_EW_MAX_INSTR - 1) * EW_BLOCK];
+    const kn_ew_program *prog = a->prog;
+    float regs[(KN_EW_MAX_INSTR - 1) * EW_BLOCK], inb[KN_MAX_SRC][EW_BLOCK], outb[EW_BLOCK];
     bool rows = false;
-    for (int s = 0; s < a->prog->n_inputs; s++) rows |= a->prog->bcast[s] == BCAST_ROW;
+    for (int s = 0; s < prog->n_inputs; s++) rows |= prog->bcast[s] == BCAST_ROW;
     for (int64_t i = lo; i < hi;) {
         int64_t end = i + EW_BLOCK < hi ? i + EW_BLOCK : hi;
         if (rows) { /* stay within the row, so a broadcast row is read contiguously */
             int64_t row_end = (i / a->cols + 1) * a->cols;
             if (end > row_end) end = row_end;
         }
-        ew_block(a, i, end - i, regs);
+        int64_t n = end - i;
+        const float *in[KN_MAX_SRC] = {0};
+        float scalar[KN_MAX_SRC] = {0};
+        for (int s = 0; s < prog->n_inputs; s++) {
+            switch (prog->bcast[s]) {
+            case BCAST_SAME: in[s] = kn__read_f32(a->in[s], i, n, inb[s]); break;
+            case BCAST_ROW: in[s] = kn__read_f32(a->in[s], i % a->cols, n, inb[s]); break;
+            default: scalar[s] = kn__tensor_get_f32(a->in[s], 0); break;
+            }
+        }
+        float *out = kn__write_f32(a->out, i, outb);
+        ew_block(prog, in, scalar, out, n, regs);
+        kn__write_done(a->out, i, n, out);
         i = end;
     }
 }
 
 void kn__cpu_elementwise(kn_graph *g, kn_tensor *t) {
     const kn_ew_program *p = t->aux;
-    ew_args a = {.prog = p, .out = t->data, .cols = t->ndim ? t->ne[t->ndim - 1] : 1};
-    for (int s = 0; s < p->n_inputs; s++) a.in[s] = t->src[s]->data;
+    ew_args a = {.prog = p, .out = t, .cols = t->ndim ? t->ne[t->ndim - 1] : 1};
+    for (int s = 0; s < p->n_inputs; s++) a.in[s] = t->src[s];
     bool rows = false;
     for (int s = 0; s < p->n_inputs; s++) rows |= p->bcast[s] == BCAST_ROW;
     kn__parallel_for(g, kn__numel(t), rows ? a.cols : KN_GRAIN, ew_range, &a);

@@ -32,6 +32,6 @@ void kn__cpu_matmul(kn_graph *g, kn_tensor *t) {
         return;
     }
     /* (m,k) x (k,n) -> (m,n); stored shapes give the row strides */
-    kn__sgemm(ta, tb, m, n, k, 1.0f, a->data, a->ne[1], b->data, b->ne[1], 0.0f, t->data, n,
-              kn__gemm_threads(g, m, n, k));
+    kn__gemm_mixed(ta, tb, m, n, k, a->data, kn__gemm_type(a), a->ne[1], b->data, kn__gemm_type(b), b->ne[1], 0.0f,
+                   t->data, kn__gemm_type(t), n, kn__gemm_threads(g, m, n, k), NULL);
 }

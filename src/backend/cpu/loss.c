@@ -104,45 +104,58 @@ static double row_loss(kn_loss kind, bool logits, const float *pr, const void *t
     }
 }
 
-/* Mean over the batch of weight x row loss (weight 1 without sample weights). */
+/* Sum over rows [r0, r0+rows) of weight x row loss; p points at row r0's predictions (a
+ * block of them), target and w are the whole batch's. */
+static double loss_rows(kn_loss kind, bool logits, const float *p, const void *target, const float *w, int64_t r0,
+                        int64_t rows, int64_t c) {
+    if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && logits)
+        return sparse_ce_logits(p, (const int32_t *)target + r0, w ? w + r0 : NULL, rows, c);
+    double total = 0;
+    for (int64_t r = 0; r < rows; r++) total += (w ? w[r0 + r] : 1.0) * row_loss(kind, logits, p + r * c, target, r0 + r, c);
+    return total;
+}
+
+/* Mean over the batch of weight x row loss; half predictions widened a block of rows at a
+ * time (the precision pass keeps rows longer than a block in f32). */
 void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
     (void)g;
     const kn_tensor *pt = t->src[0];
-    const float *p = pt->data, *w = t->src[2] ? t->src[2]->data : NULL;
+    const float *w = t->src[2] ? t->src[2]->data : NULL;
+    const void *target = t->src[1]->data;
     int64_t rows = pt->ne[0], c = pt->ne[1];
     kn_loss kind = (kn_loss)t->iparam[0];
     bool logits = t->iparam[1];
     double total = 0;
-    if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && logits)
-        total = sparse_ce_logits(p, t->src[1]->data, w, rows, c);
-    else
-        for (int64_t r = 0; r < rows; r++) total += (w ? w[r] : 1.0) * row_loss(kind, logits, p + r * c, t->src[1]->data, r, c);
+    if (!kn__is_half(pt)) {
+        total = loss_rows(kind, logits, pt->data, target, w, 0, rows, c);
+    } else {
+        float pb[KN_HALF_BLOCK];
+        int64_t per = KN_HALF_BLOCK / c;
+        for (int64_t r0 = 0; r0 < rows; r0 += per) {
+            int64_t nr = rows - r0 < per ? rows - r0 : per;
+            total += loss_rows(kind, logits, kn__read_f32(pt, r0 * c, nr * c, pb), target, w, r0, nr, c);
+        }
+    }
     *(float *)t->data = (float)(total / (double)rows);
 }
 
-/* src: pred, target, dloss (scalar), sample weights (batch) or NULL. */
-void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
-    (void)g;
-    const kn_tensor *pt = t->src[0];
-    const float *p = pt->data;
-    float *dx = t->data;
-    int64_t rows = pt->ne[0], c = pt->ne[1];
-    bool logits = t->iparam[1];
-    float dl = *(const float *)t->src[2]->data;
-    float inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
-    switch ((kn_loss)t->iparam[0]) {
+/* The gradient of rows [r0, r0+rows): p and dx point at row r0 (a block of rows), target
+ * and w are the whole batch's; inv_b = dloss / batch, inv_n = dloss / (batch x c). */
+static void loss_grad_rows(kn_loss kind, bool logits, const float *p, const void *target, const float *w, float *dx,
+                           int64_t r0, int64_t rows, int64_t c, float inv_b, float inv_n) {
+    switch (kind) {
     case KN_LOSS_MSE: {
-        const float *y = t->src[1]->data;
+        const float *y = (const float *)target + r0 * c;
         for (int64_t i = 0; i < rows * c; i++) dx[i] = 2.0f * (p[i] - y[i]) * inv_n;
         break;
     }
     case KN_LOSS_MAE: {
-        const float *y = t->src[1]->data;
+        const float *y = (const float *)target + r0 * c;
         for (int64_t i = 0; i < rows * c; i++) dx[i] = (p[i] > y[i] ? 1.0f : p[i] < y[i] ? -1.0f : 0.0f) * inv_n;
         break;
     }
     case KN_LOSS_BINARY_CROSSENTROPY: {
-        const float *y = t->src[1]->data;
+        const float *y = (const float *)target + r0 * c;
         for (int64_t i = 0; i < rows * c; i++) {
             if (logits) {
                 dx[i] = (1.0f / (1.0f + expf(-p[i])) - y[i]) * inv_n;
@@ -155,7 +168,7 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
         break;
     }
     case KN_LOSS_CATEGORICAL_CROSSENTROPY: {
-        const float *y = t->src[1]->data;
+        const float *y = (const float *)target + r0 * c;
         for (int64_t r = 0; r < rows; r++) {
             const float *pr = p + r * c, *yr = y + r * c;
             float *dr = dx + r * c;
@@ -177,15 +190,15 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
         break;
     }
     case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: {
-        const int32_t *lab = t->src[1]->data;
+        const int32_t *lab = (const int32_t *)target + r0;
         if (logits) { /* softmax(z) - onehot(label), over the batch */
             float sums[1024];
-            for (int64_t r0 = 0; r0 < rows; r0 += 1024) {
-                int64_t n = rows - r0 < 1024 ? rows - r0 : 1024;
-                exp_rows(p + r0 * c, dx + r0 * c, sums, NULL, n, c);
+            for (int64_t b0 = 0; b0 < rows; b0 += 1024) {
+                int64_t n = rows - b0 < 1024 ? rows - b0 : 1024;
+                exp_rows(p + b0 * c, dx + b0 * c, sums, NULL, n, c);
                 for (int64_t r = 0; r < n; r++) {
-                    float *dr = dx + (r0 + r) * c, scale = inv_b / sums[r];
-                    int32_t l = lab[r0 + r];
+                    float *dr = dx + (b0 + r) * c, scale = inv_b / sums[r];
+                    int32_t l = lab[b0 + r];
                     if (l < 0 || l >= c) {
                         for (int64_t j = 0; j < c; j++) dr[j] = 0;
                         continue;
@@ -213,9 +226,33 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
     }
     default: break;
     }
-    if (t->src[3]) { /* sample weights: each row's gradient times its weight */
-        const float *w = t->src[3]->data;
+    if (w) /* sample weights: each row's gradient times its weight */
         for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < c; j++) dx[r * c + j] *= w[r];
+            for (int64_t j = 0; j < c; j++) dx[r * c + j] *= w[r0 + r];
+}
+
+/* src: pred, target, dloss (scalar), sample weights (batch) or NULL. The result is times
+ * g->loss_scale (fp16's dynamic loss scaling; 1 otherwise). Half predictions and output go
+ * a block of rows at a time through f32 buffers. */
+void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *pt = t->src[0];
+    const float *w = t->src[3] ? t->src[3]->data : NULL;
+    const void *target = t->src[1]->data;
+    int64_t rows = pt->ne[0], c = pt->ne[1];
+    kn_loss kind = (kn_loss)t->iparam[0];
+    bool logits = t->iparam[1];
+    float dl = *(const float *)t->src[2]->data * g->loss_scale;
+    float inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
+    if (!kn__is_half(pt) && !kn__is_half(t)) {
+        loss_grad_rows(kind, logits, pt->data, target, w, t->data, 0, rows, c, inv_b, inv_n);
+        return;
+    }
+    float pb[KN_HALF_BLOCK], db[KN_HALF_BLOCK];
+    int64_t per = KN_HALF_BLOCK / c;
+    for (int64_t r0 = 0; r0 < rows; r0 += per) {
+        int64_t nr = rows - r0 < per ? rows - r0 : per;
+        float *dx = kn__write_f32(t, r0 * c, db);
+        loss_grad_rows(kind, logits, kn__read_f32(pt, r0 * c, nr * c, pb), target, w, dx, r0, nr, c, inv_b, inv_n);
+        kn__write_done(t, r0 * c, nr * c, dx);
     }
 }

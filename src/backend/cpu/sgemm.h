@@ -29,6 +29,11 @@ void kn__sgemm_ep(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float
                   const float *B, int64_t ldb, float *C, int64_t ldc, int threads,
                   const kn_sgemm_epilogue *ep);
 
+typedef enum { KN_GEMM_F32, KN_GEMM_F16, KN_GEMM_BF16 } kn_gemm_type; /* element type of an operand */
+void kn__gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *A, kn_gemm_type at, int64_t lda,
+                    const void *B, kn_gemm_type bt, int64_t ldb, float beta, void *C, kn_gemm_type ct, int64_t ldc,
+                    int threads, const kn_sgemm_epilogue *ep);
+
 /* Instruction sets kn__sgemm can run on, slowest first. */
 typedef enum {
     KN_SGEMM_PORTABLE = 0, /* plain C, any CPU */

@@ -1,0 +1,43 @@
+/* half_support.c — which CPU kernels read and write tensors stored in f16/bf16 (the
+ * precision pass, graph/passes/precision.c, asks). A kernel listed here takes each of those
+ * sources and its output in whatever type the tensor has, widening and narrowing a block
+ * at a time (graph/tensor_io.c); anything not listed stays f32. Add an op here only with
+ * its kernel handling both types, and a case in tests/test_precision.c. */
+#include "cpu.h"
+
+bool kn__cpu_half_writes(const kn_tensor *t) {
+    switch (t->op) {
+    case KN_OP_INPUT: /* the model's batch loaders narrow (kn__tensor_store_f32) */
+    case KN_OP_DENSE:
+    case KN_OP_MATMUL:
+    case KN_OP_MATMUL_ACT_GRAD:
+    case KN_OP_LOSS_GRAD:
+    case KN_OP_ELEMENTWISE:
+        return true;
+    case KN_OP_ACT: /* softmax works by whole rows through the same buffers */
+    case KN_OP_ACT_GRAD:
+        return t->iparam[0] != KN_SOFTMAX || t->ne[t->ndim - 1] <= KN_HALF_BLOCK;
+    default:
+        return false;
+    }
+}
+
+bool kn__cpu_half_reads(const kn_tensor *t, int slot) {
+    switch (t->op) {
+    case KN_OP_RESHAPE: /* a view: its readers decide */
+    case KN_OP_DENSE:   /* slot 2, the bias, is a parameter (never half) */
+    case KN_OP_MATMUL:
+    case KN_OP_MATMUL_ACT_GRAD:
+    case KN_OP_ELEMENTWISE:
+    case KN_OP_SUM_ROWS:
+        return true;
+    case KN_OP_ACT:
+    case KN_OP_ACT_GRAD:
+        return kn__cpu_half_writes(t);
+    case KN_OP_LOSS: /* the prediction only; targets and weights stay f32 */
+    case KN_OP_LOSS_GRAD:
+        return slot == 0 && t->src[0]->ndim == 2 && t->src[0]->ne[1] <= KN_HALF_BLOCK;
+    default:
+        return false;
+    }
+}

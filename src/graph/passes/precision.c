@@ -1,0 +1,55 @@
+/* precision.c — mixed precision's storage policy: with g->precision bf16 or fp16, every
+ * activation and activation gradient that kernels pass to each other is stored in that
+ * half type, halving the arena; parameters, their gradients (the flat buffers), the
+ * optimizer state, scalars (losses) and the tensors the caller reads (kept) stay f32.
+ *
+ * A tensor goes half only where the kernel writing it and every kernel reading it handle
+ * half storage (kn__cpu_half_writes/reads, backend/cpu/half_support.c): elsewhere it stays
+ * f32, so an op without half support costs memory, never correctness. Views and in-place
+ * outputs share their root's memory, so a root and its aliases go half together or not at
+ * all. Not an optional pass of --passes: the precision is part of what the model computes. */
+#include "passes.h"
+
+/* Whether the memory group rooted at r (r and the tensors aliasing it) may be half. */
+static bool group_may_be_half(kn_graph *g, kn_tensor *r) {
+    if (!kn__planned(r) || r->dtype != KN_F32 || r->ndim == 0 || (r->flags & (KN_FLAG_KEEP | KN_FLAG_FOLDED)) ||
+        r->op == KN_OP_CONST || r->op == KN_OP_PARAM)
+        return false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        bool member = t == r || (t->alias && kn__alias_root(t) == r);
+        if (member) {
+            if (t->flags & KN_FLAG_KEEP) return false;
+            /* a view (reshape) writes nothing; the root and in-place writers must write half */
+            if (t->op != KN_OP_RESHAPE && !kn__cpu_half_writes(t)) return false;
+        }
+        for (int s = 0; s < KN_MAX_SRC; s++) {
+            kn_tensor *src = t->src[s];
+            if (!src || !(src == r || (src->alias && kn__alias_root(src) == r))) continue;
+            if (!kn__cpu_half_reads(t, s)) return false;
+        }
+    }
+    return true;
+}
+
+kn_status kn__pass_precision(kn_graph *g) {
+    if (g->precision == KN_PRECISION_FP32) return KN_OK;
+    if (g->precision != KN_PRECISION_BF16 && g->precision != KN_PRECISION_FP16)
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "compile: unknown precision %d", (int)g->precision);
+    if (g->device != KN_DEVICE_CPU)
+        return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "compile: %s precision runs on the cpu only so far (device %s)",
+                         kn_precision_name(g->precision), kn_device_name(g->device));
+    kn_dtype half = g->precision == KN_PRECISION_BF16 ? KN_BF16 : KN_F16;
+    /* decide every group against the f32 graph first, then switch: a decision never
+     * depends on the order groups are visited in */
+    bool *go = kn__calloc(g->ctx, (size_t)g->n_nodes + 1, sizeof(bool));
+    if (!go) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory");
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i]->alias) go[i] = group_may_be_half(g, g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (go[kn__alias_root(t)->id]) t->dtype = half;
+    }
+    kn__free(g->ctx, go);
+    return KN_OK;
+}
