@@ -1,5 +1,5 @@
-/* graph.c — `kiln graph SPEC [--batch-size N] [--training] [--passes LIST] [--dot FILE]
- * [--json]`: what the graph optimizer does to a model's graph: node counts before and after
+/* graph.c — `kiln graph SPEC [--batch-size N] [--training] [--precision P] [--passes LIST]
+ * [--dot FILE] [--json]`: what the graph optimizer does to a model's graph: node counts before and after
  * each pass, the fused kernels, the planned arena against the naive sum, the flat buffers,
  * and optionally the graph as Graphviz DOT (INTERFACE.md's keys). */
 #define _POSIX_C_SOURCE 200809L
@@ -18,6 +18,8 @@ static const char *graph_help =
     "  --batch-size N    plan for batches of N (default: the description's, else 32)\n"
     "  --training        the training graph: forward, loss, backward and optimizer update\n"
     "                    (default: the inference graph)\n"
+    "  --precision P     fp32, bf16 or fp16: where activations and gradients are stored\n"
+    "                    (default: the description's, else fp32); the arena shows the saving\n"
     "  --passes LIST     all (default), none, a list run alone (dce,fold) or a list of\n"
     "                    exclusions (-fuse,-inplace); passes: dce, fold, cse, simplify, fuse,\n"
     "                    inplace\n"
@@ -27,10 +29,11 @@ static const char *graph_help =
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: nodes_before, nodes_after, passes (list of {name, nodes_after}), fused,\n"
-    "arena_bytes, naive_bytes, param_bytes, grad_bytes, optimizer_bytes, batch_size, training.\n";
+    "arena_bytes, naive_bytes, param_bytes, grad_bytes, optimizer_bytes, batch_size, training,\n"
+    "precision.\n";
 
 typedef struct graph_args {
-    const char *spec, *passes, *dot, *data;
+    const char *spec, *passes, *dot, *data, *precision;
     long long batch_size;
     bool training;
 } graph_args;
@@ -46,6 +49,7 @@ static int parse_args(int argc, char **argv, cli_global *g, graph_args *a, bool 
         const char **slot = strcmp(s, "--passes") == 0 ? &a->passes
                           : strcmp(s, "--dot") == 0    ? &a->dot
                           : strcmp(s, "--data") == 0   ? &a->data
+                          : strcmp(s, "--precision") == 0 ? &a->precision
                                                        : NULL;
         if (slot) {
             if (!val || !*val) return cli_usage_error("graph", "%s needs a value", s);
@@ -65,10 +69,13 @@ static int parse_args(int argc, char **argv, cli_global *g, graph_args *a, bool 
         }
     }
     if (!a->spec) return cli_usage_error("graph", "missing SPEC (a JSON model description)");
+    kn_precision p;
+    if (a->precision && !kn_precision_parse(a->precision, &p))
+        return cli_usage_error("graph", "--precision: '%s' is not fp32, bf16 or fp16", a->precision);
     return CLI_OK;
 }
 
-static void print_json(const kn_graph_report *r, long long batch, bool training) {
+static void print_json(const kn_graph_report *r, long long batch, bool training, kn_precision precision) {
     printf("{\"nodes_before\": %d, \"nodes_after\": %d, \"passes\": [", r->nodes_before, r->nodes_after);
     for (int i = 0; i < r->n_passes; i++) {
         printf("%s{\"name\": ", i ? ", " : "");
@@ -81,14 +88,14 @@ static void print_json(const kn_graph_report *r, long long batch, bool training)
         cli_json_string(stdout, r->fused[i]);
     }
     printf("], \"arena_bytes\": %zu, \"naive_bytes\": %zu, \"param_bytes\": %zu, \"grad_bytes\": %zu, "
-           "\"optimizer_bytes\": %zu, \"batch_size\": %lld, \"training\": %s}\n",
+           "\"optimizer_bytes\": %zu, \"batch_size\": %lld, \"training\": %s, \"precision\": \"%s\"}\n",
            r->arena_bytes, r->naive_bytes, r->param_bytes, r->grad_bytes, r->optimizer_bytes, batch,
-           training ? "true" : "false");
+           training ? "true" : "false", kn_precision_name(precision));
 }
 
-static void print_text(const kn_graph_report *r, long long batch, bool training) {
-    printf("%s graph, batch %lld: %d nodes as built, %d after the passes\n", training ? "training" : "inference",
-           batch, r->nodes_before, r->nodes_after);
+static void print_text(const kn_graph_report *r, long long batch, bool training, kn_precision precision) {
+    printf("%s graph, batch %lld, %s: %d nodes as built, %d after the passes\n", training ? "training" : "inference",
+           batch, kn_precision_name(precision), r->nodes_before, r->nodes_after);
     for (int i = 0; i < r->n_passes; i++) printf("  %-9s -> %d nodes\n", r->passes[i].name, r->passes[i].nodes_after);
     if (r->n_passes == 0) printf("  (no passes)\n");
     printf("fused kernels: %d\n", r->n_fused);
@@ -139,13 +146,20 @@ int cmd_graph(int argc, char **argv, cli_global *g) {
         rc = CLI_RUNTIME;
         goto done;
     }
+    if (a.precision) { /* overrides the description's */
+        kn_precision_parse(a.precision, &spec.compile.precision);
+        if ((st = kn_model_compile(m, &spec.compile))) {
+            rc = cli_fail(ctx, st);
+            goto done;
+        }
+    }
     long long batch = a.batch_size ? a.batch_size : spec.batch_size;
     if ((st = kn_model_graph_report(m, batch, a.training, &r, a.dot))) {
         rc = cli_fail(ctx, st);
         goto done;
     }
-    if (g->json) print_json(&r, batch, a.training);
-    else print_text(&r, batch, a.training);
+    if (g->json) print_json(&r, batch, a.training, spec.compile.precision);
+    else print_text(&r, batch, a.training, spec.compile.precision);
     if (a.dot && !g->json && !g->quiet) printf("wrote %s\n", a.dot);
 done:
     kn_model_free(m);
