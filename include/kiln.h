@@ -798,6 +798,10 @@ kn_status kn_model_save_as(kn_model *m, const char *path, kn_dtype dtype);
  * KN_F32 (an f32 file, or a model that was not loaded). A half file's weights are widened
  * to f32 at load: computation is f32 either way. */
 kn_dtype kn_model_param_dtype(const kn_model *m);
+/* The training precision the model was compiled with (kn_compile_opts.precision; a model
+ * loaded from a file or checkpoint: the one it was trained in), or KN_PRECISION_FP32 for
+ * classical models and models not compiled. */
+kn_precision kn_model_precision(const kn_model *m);
 
 typedef struct kn_load_opts {
     bool skip_checksum;   /* skip the XXH3 pass over the data (for files verified before) */

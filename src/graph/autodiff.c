@@ -24,7 +24,14 @@ kn_status kn_graph_backward(kn_graph *g, kn_tensor *loss) {
     int n_forward = loss->id + 1;
     uint8_t saved_phase = g->build_phase;
     g->build_phase = KN_PHASE_BACKWARD;
-    loss->grad = kn__const_scalar(g, 1.0f);
+    /* d loss / d loss: 1, a constant the passes may simplify away; under fp16's dynamic loss
+     * scaling the scale instead, an input every backward run sets from g->loss_scale, so
+     * every gradient (the loss's and a regularizer's alike) comes out scaled */
+    if (g->precision == KN_PRECISION_FP16) {
+        loss->grad = g->loss_seed = kn_input(g, KN_F32, NULL, 0, "loss_scale");
+    } else {
+        loss->grad = kn__const_scalar(g, 1.0f);
+    }
     /* Reverse graph order is a reverse topological order: nodes only point to earlier ones. */
     for (int i = n_forward - 1; i >= 0 && g->status == KN_OK; i--) {
         kn_tensor *t = g->nodes[i];

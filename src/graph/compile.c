@@ -170,6 +170,7 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
         g->rng_micro_next = 0;
     }
     if ((mask & KN_PHASE_UPDATE) && g->has_optimizer) g->step++; /* the step the update takes */
+    if (g->loss_seed && g->loss_seed->data) *(float *)g->loss_seed->data = g->loss_scale;
     if (g->prof_seconds) g->prof_runs++;
     kn_status st = g->backend.iface->run(g, mask);
     _mm_setcsr(csr);

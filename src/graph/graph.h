@@ -181,6 +181,7 @@ struct kn_graph {
      * scaling; 1 otherwise); grad_unscale multiplies the gradients in the optimizer. */
     kn_precision precision;
     float loss_scale, grad_unscale;
+    kn_tensor *loss_seed;       /* fp16: the backward pass's seed, set to loss_scale by every run */
     kn_backend backend;         /* set by compile */
     bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */

@@ -175,6 +175,12 @@ static cJSON *checkpoint_json(const kn_model *m, const struct kn__train_pos *pos
         const char *vn[6] = {"stop_best_epoch", "stop_wait", "save_best_epoch", "save_wait", "plateau_wait", "plateau_cooldown"};
         for (int i = 0; i < 6; i++) cJSON_AddNumberToObject(ctl, vn[i], v[i]);
     }
+    if (pos->loss_scale > 0) { /* fp16's loss scaler (absent: fp32/bf16, or a checkpoint from before it) */
+        cJSON *ls = cJSON_AddObjectToObject(c, "loss_scale");
+        cJSON_AddNumberToObject(ls, "scale", pos->loss_scale); /* a power of two: exact as a JSON number */
+        cJSON_AddNumberToObject(ls, "good", (double)pos->loss_scale_good);
+        cJSON_AddNumberToObject(ls, "epoch_skipped", (double)pos->epoch_skipped);
+    }
     const kn_augment *a = &pos->augment;
     if (a->shift || a->flip > 0 || a->rotate > 0 || a->noise > 0 || a->erase > 0) { /* the run's augmentation */
         const double v[8] = {a->shift, a->flip, a->rotate, a->noise, a->erase, a->shift_p, a->rotate_p, a->noise_p};
@@ -184,9 +190,13 @@ static cJSON *checkpoint_json(const kn_model *m, const struct kn__train_pos *pos
     cJSON *hist = cJSON_AddArrayToObject(c, "history");
     for (int e = 0; e < pos->epoch && e < m->history.n_epochs; e++) {
         const kn_epoch_record *r = &m->records[e];
-        double v[6] = {r->loss, r->accuracy, r->val_loss, r->val_accuracy, r->seconds, r->learning_rate};
+        /* fp16 rows add the epoch's skipped updates and final loss scale (other rows keep
+         * the six fields older readers expect) */
+        double v[8] = {r->loss, r->accuracy, r->val_loss, r->val_accuracy, r->seconds, r->learning_rate,
+                       (double)r->skipped_steps, r->loss_scale};
+        int fields = pos->loss_scale > 0 ? 8 : 6;
         cJSON *row = cJSON_CreateArray();
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < fields; k++) {
             snprintf(num, sizeof num, "%.17g", v[k]);
             cJSON_AddItemToArray(row, cJSON_CreateString(num));
         }

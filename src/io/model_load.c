@@ -7,6 +7,7 @@
 #include "nn/model.h"
 #include "data/preprocess.h"
 #include "train/loader.h"
+#include "train/loss_scale.h"
 #include "classic/model.h"
 #include "core/half.h"
 
@@ -77,15 +78,18 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
     }
     for (int e = 0; ok && e < n; e++) {
         const cJSON *row = cJSON_GetArrayItem(hist, e);
-        double v[6];
-        ok = cJSON_IsArray(row) && cJSON_GetArraySize(row) == 6;
-        for (int k = 0; ok && k < 6; k++) {
+        double v[8] = {0, 0, 0, 0, 0, 0, 0, 1}; /* six fields, or eight with fp16's skipped updates and scale */
+        int fields = cJSON_GetArraySize(row);
+        ok = cJSON_IsArray(row) && (fields == 6 || fields == 8);
+        for (int k = 0; ok && k < fields; k++) {
             const cJSON *x = cJSON_GetArrayItem(row, k);
             ok = cJSON_IsString(x) && sscanf(x->valuestring, "%lf", &v[k]) == 1;
         }
+        ok = ok && v[6] >= 0 && v[6] <= 0x1p52 && v[6] == floor(v[6]) && v[7] > 0 && isfinite(v[7]);
         if (ok)
             m->resume_history[e] = (kn_epoch_record){.epoch = e + 1, .loss = v[0], .accuracy = v[1], .val_loss = v[2],
-                                                     .val_accuracy = v[3], .seconds = v[4], .learning_rate = v[5]};
+                                                     .val_accuracy = v[3], .seconds = v[4], .learning_rate = v[5],
+                                                     .skipped_steps = (int64_t)v[6], .loss_scale = v[7]};
     }
     struct kn__control_pos control = {0};
     const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(c, "control");
@@ -107,6 +111,12 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
         ok = ok && control.base_lr > 0 && isfinite(control.base_lr);
         control.valid = ok;
     }
+    double scale = 0, good = 0, skipped = 0;
+    const cJSON *lsc = cJSON_GetObjectItemCaseSensitive(c, "loss_scale");
+    if (ok && lsc) /* fp16's loss scaler (optional: absent, a resumed fp16 run starts it afresh) */
+        ok = cJSON_IsObject(lsc) && ck_num(lsc, "scale", KN_LOSS_SCALE_MAX, &scale) && scale >= KN_LOSS_SCALE_MIN &&
+             ck_num(lsc, "good", 0x1p52, &good) && good == floor(good) && ck_num(lsc, "epoch_skipped", 0x1p52, &skipped) &&
+             skipped == floor(skipped);
     kn_augment aug = {0};
     const cJSON *au = cJSON_GetObjectItemCaseSensitive(c, "augment");
     if (ok && au) { /* [shift, flip, rotate, noise, erase, shift_p, rotate_p, noise_p], checked as a description's */
@@ -134,7 +144,9 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
     m->pos = (struct kn__train_pos){.valid = true, .epoch = (int)epoch, .epochs = (int)epochs, .batch = (int64_t)batch,
                                     .batch_size = (int64_t)bs, .loss_sum = loss_sum, .correct = (int64_t)correct,
                                     .seen = (int64_t)seen, .seconds = seconds, .seed = seed,
-                                    .validation_split = vsplit, .control = control, .augment = aug};
+                                    .validation_split = vsplit, .control = control, .augment = aug,
+                                    .loss_scale = (float)scale, .loss_scale_good = (int64_t)good,
+                                    .epoch_skipped = (int64_t)skipped};
     m->resume_step = (int64_t)step;
     return KN_OK;
 }

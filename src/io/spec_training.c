@@ -5,12 +5,17 @@
  *                 {"type": "reduce_lr_on_plateau", "factor": 0.5, "patience": 2, "min_lr": 1e-5},
  *                 {"type": "model_checkpoint", "monitor": "val_loss"}]
  *   "class_weight": "balanced" (or [1, 5]: a weight by class)
+ *   "precision": "fp16" (fp32, bf16 or fp16), and for fp16 "loss_scale": {"initial_scale":
+ *                65536, "dynamic_growth_steps": 2000} (Keras's LossScaleOptimizer's names)
  *   "augment": {"shift": 2, "flip": 0.5, "rotate": 10, "noise": 0.05, "erase": 0.1,
  *               "shift_p": 1, "rotate_p": 1, "noise_p": 1}
  * Unknown keys are errors that name them, so a typo does not silently change training. */
 #include "spec.h"
 #include "data/augment.h"
 #include "train/loader.h"
+#include "train/loss_scale.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -208,7 +213,35 @@ kn_status kn_augment_parse(kn_ctx *ctx, const char *json, kn_augment *out) {
     return st;
 }
 
+/* "precision" and fp16's "loss_scale" into spec->compile. */
+static kn_status parse_precision(kn_ctx *ctx, const cJSON *root, kn_spec *spec) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "precision");
+    if (p && !cJSON_IsNull(p) && !(cJSON_IsString(p) && kn_precision_parse(p->valuestring, &spec->compile.precision)))
+        return kn__spec_error(ctx, "precision", "expected \"fp32\", \"bf16\" or \"fp16\"");
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(root, "loss_scale");
+    if (!ls || cJSON_IsNull(ls)) return KN_OK;
+    static const char *const keys[] = {"initial_scale", "dynamic_growth_steps", NULL};
+    if (!cJSON_IsObject(ls))
+        return kn__spec_error(ctx, "loss_scale", "expected an object such as {\"initial_scale\": 65536, \"dynamic_growth_steps\": 2000}");
+    if (spec->compile.precision != KN_PRECISION_FP16)
+        return kn__spec_error(ctx, "loss_scale", "applies to \"precision\": \"fp16\" only (bf16 and fp32 need no loss scaling)");
+    kn_status st = check_keys(ctx, ls, "loss_scale", keys);
+    double initial = 0;
+    int64_t growth = 0;
+    int e = 0;
+    if (!st) st = kn__spec_number(ctx, ls, "initial_scale", "loss_scale.", KN_LOSS_SCALE_MIN, KN_LOSS_SCALE_MAX, &initial);
+    if (!st && initial != 0 && frexp(initial, &e) != 0.5)
+        st = kn__spec_error(ctx, "loss_scale.initial_scale", "%g is not a power of two (such as 65536)", initial);
+    if (!st) st = kn__spec_int(ctx, ls, "dynamic_growth_steps", "loss_scale.", 1, 1e9, &growth);
+    if (st) return st;
+    spec->compile.loss_scale_initial = (float)initial;
+    spec->compile.loss_scale_growth_interval = (int)growth;
+    return KN_OK;
+}
+
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec) {
+    kn_status pst = parse_precision(ctx, root, spec);
+    if (pst) return pst;
     const cJSON *augment = cJSON_GetObjectItemCaseSensitive(root, "augment");
     if (augment) {
         kn_status ast = parse_augment(ctx, augment, &spec->augment);

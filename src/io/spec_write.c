@@ -105,6 +105,14 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         const kn_optimizer *o = &c->optimizer;
         cJSON_AddStringToObject(root, "loss", kn_loss_name(c->loss));
         if (c->from_logits) cJSON_AddBoolToObject(root, "from_logits", true);
+        /* precision when not the default, so fp32 models' descriptions stay as they were */
+        if (c->precision != KN_PRECISION_FP32) cJSON_AddStringToObject(root, "precision", kn_precision_name(c->precision));
+        if (c->precision == KN_PRECISION_FP16 && (c->loss_scale_initial > 0 || c->loss_scale_growth_interval > 0)) {
+            cJSON *ls = cJSON_AddObjectToObject(root, "loss_scale");
+            if (ls && c->loss_scale_initial > 0) cJSON_AddNumberToObject(ls, "initial_scale", c->loss_scale_initial);
+            if (ls && c->loss_scale_growth_interval > 0)
+                cJSON_AddNumberToObject(ls, "dynamic_growth_steps", c->loss_scale_growth_interval);
+        }
         cJSON *opt = cJSON_AddObjectToObject(root, "optimizer");
         if (opt) {
             cJSON_AddStringToObject(opt, "type", kn_optimizer_name(o->kind));

@@ -431,12 +431,16 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     if (!(opts->optimizer.learning_rate > 0) || !isfinite(opts->optimizer.learning_rate))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: learning_rate %g must be positive",
                          (double)opts->optimizer.learning_rate);
+    kn_status pst = kn__compile_check_precision(m->ctx, opts); /* precision, loss scaling */
+    if (pst) return pst;
     kn_activation *lastp = layer_activation(&m->layers[m->n_layers - 1]);
     kn_activation last = lastp ? *lastp : KN_LINEAR;
     int64_t outputs = kn_model_output_size(m);
     if (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
     m->copts = *opts;
+    m->loss_scale = 0; /* a new optimizer: fp16's loss scaler starts afresh too */
+    m->loss_scale_good = 0;
     /* A softmax (sigmoid) head under a cross-entropy loss is trained from its logits, as
      * Keras does (exact, and stable): the graph optimizer's fuse pass does it. */
     /* The graph is rebuilt on next use; trained parameters carry over (as in Keras),

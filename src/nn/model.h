@@ -95,12 +95,19 @@ struct kn_model {
             double stop_best, save_best, plateau_best, base_lr;
             int stop_best_epoch, stop_wait, save_best_epoch, save_wait, plateau_wait, plateau_cooldown;
         } control;
+        /* fp16 loss scaling (train/loss_scale.h) at the checkpoint: the scale (0: none
+         * recorded, start afresh), good updates in a row, and updates skipped so far in the
+         * epoch in progress */
+        float loss_scale;
+        int64_t loss_scale_good, epoch_skipped;
         const float *best_weights; /* saving: early stopping's best weights (param_floats), or NULL */
         kn_augment augment;    /* the run's augmentation, which a resume repeats */
     } pos;
     float *resume_best;        /* from a checkpoint: early stopping's best weights, until fit takes them */
     size_t resume_best_floats;
     kn_epoch_record *resume_history; /* a checkpoint's completed epochs (pos.epoch records) */
+    float loss_scale;          /* fp16: the loss scaler's state after the last fit, which the next */
+    int64_t loss_scale_good;   /* continues (as Keras's optimizer keeps it); 0: afresh. compile resets */
     float *resume_state;       /* optimizer state from a checkpoint, until the training graph takes it */
     size_t resume_state_floats;
     int64_t resume_step;
@@ -156,6 +163,9 @@ kn_status kn__write_model_file(kn_ctx *ctx, const char *path, const char *text, 
 kn_status kn__model_set_training_summary(kn_model *m, const char *json);
 /* Saves the model; with pos, a checkpoint: the optimizer state and the training position
  * and history go in too. */
+/* kn_model_compile's checks of precision and the fp16 loss-scaling options, each failure a
+ * one-line KN_ERR_INVALID_ARGUMENT (train/loss_scale.c). */
+kn_status kn__compile_check_precision(kn_ctx *ctx, const kn_compile_opts *c);
 kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__train_pos *pos);
 /* Loads a model file held in memory (bytes stay the caller's and must outlive the model,
  * whose weights may point into them); path names it in messages. */

@@ -4,6 +4,7 @@
 #include "nn/model.h"
 #include "control.h"
 #include "loader.h"
+#include "loss_scale.h"
 #include "classic/model.h"
 #include "data/dataset.h"
 #include "dist/dist.h"
@@ -314,6 +315,16 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     }
     kn__free(ctx, m->resume_best);
     m->resume_best = NULL;
+    /* fp16: the loss scaler where the checkpoint (or else the last fit) left it */
+    kn__loss_scale scaler;
+    int64_t skipped_total = 0;
+    if (o.resume) {
+        kn__loss_scale_init(&scaler, &m->copts, m->pos.loss_scale, m->pos.loss_scale_good);
+        for (int e = 0; e < ep0; e++) skipped_total += rec[e].skipped_steps;
+        skipped_total += m->pos.epoch_skipped;
+    } else {
+        kn__loss_scale_init(&scaler, &m->copts, m->loss_scale, m->loss_scale_good);
+    }
     int64_t accumulate = o.accumulate > 1 ? o.accumulate : 1, acc_rows = 0;
     int64_t total_steps = (int64_t)o.epochs * ((steps + accumulate - 1) / accumulate); /* optimizer updates */
     float *grad_sum = NULL; /* accumulation: rows x gradient, summed over the group */
@@ -385,8 +396,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
         for (int64_t i = 0; i < n_train; i++) perm[i] = i;
         if (!o.no_shuffle) kn__rng_shuffle(perm, n_train, seed, KN_STREAM_SHUFFLE + (uint64_t)ep);
         double loss_sum = 0, seconds_before = 0;
-        int64_t correct = 0, seen = 0, first = 0;
+        int64_t correct = 0, seen = 0, first = 0, epoch_skipped = 0;
         if (o.resume && ep == ep0) { /* the epoch the checkpoint interrupted */
+            epoch_skipped = m->pos.epoch_skipped;
             loss_sum = m->pos.loss_sum;
             correct = m->pos.correct;
             seen = m->pos.seen;
@@ -427,6 +439,10 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                 }
                 /* batches accumulated into one update, and each rank's share: their own dropout masks */
                 g->rng_micro_next = s % accumulate + accumulate * d->rank;
+                /* fp16: the loss gradient scaled up, the update scaling back down; the scale
+                 * changes only at updates, so accumulated batches all share one */
+                g->loss_scale = scaler.scale;
+                g->grad_unscale = 1.0f / scaler.scale;
                 if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_RUN_TRAINING))) break;
                 loss = *(float *)m->loss->data;
                 if (!isfinite(loss)) { /* before any update: the weights are still the last good ones */
@@ -436,9 +452,12 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     break;
                 }
                 if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
+                kn__test_point(ctx, "fit:backward"); /* tests/test_loss_scale.c plants overflows here */
                 /* a finite loss can still have non-finite gradients (an infinite input under a
-                 * saturating activation): checked before they reach the weights, ~1 us */
-                if (!kn__all_finite(g->grad_buf, g->param_floats)) {
+                 * saturating activation): checked before they reach the weights, ~1 us. In
+                 * fp16 an overflow is expected now and then: the loss scaler checks the
+                 * gradient to apply, after accumulation and the all-reduce */
+                if (!scaler.on && !kn__all_finite(g->grad_buf, g->param_floats)) {
                     st = nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
                     break;
                 }
@@ -457,7 +476,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
                 }
                 st = kn__dist_reduce_step(d, st, g->grad_buf, g->param_floats, sums, 3);
-                if (!st && !kn__all_finite(g->grad_buf, g->param_floats))
+                if (!st && !scaler.on && !kn__all_finite(g->grad_buf, g->param_floats))
                     st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld",
                                    ep + 1, (long long)s + 1);
                 if (st) break;
@@ -483,14 +502,31 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                 for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
             }
             if (update && d->world > 1 && !one_collective) { /* the same sum on every rank: a failure is everyone's */
-                if (!(st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) &&
+                if (!(st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) && !scaler.on &&
                     !kn__all_finite(g->grad_buf, g->param_floats))
                     st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld%s",
                                    ep + 1, (long long)s + 1,
                                    d->compression == KN_GRAD_COMPRESSION_FP16 ? " (fp16 holds at most 65504: try without compression)" : "");
                 if (st) break;
             }
-            if (update && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
+            /* fp16: an overflowing gradient (the same on every rank: it is the all-reduced
+             * one) skips the update (parameters, optimizer state and step untouched) and
+             * halves the scale; an overflow at the smallest scale stops the run */
+            bool skip = false;
+            if (update && scaler.on) {
+                bool at_floor;
+                skip = !kn__loss_scale_check(&scaler, g->grad_buf, g->param_floats, &at_floor);
+                if (at_floor) {
+                    st = nonfinite_error(m, "fp16 loss scaling: a gradient overflowed even at the smallest loss scale (1): "
+                                         "the model diverged or its gradients exceed fp16's range (try bf16 or fp32);",
+                                         ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
+                    break;
+                }
+                epoch_skipped += skip;
+                skipped_total += skip;
+            }
+            if (update && !skip && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
+            if (update && !skip) kn__loss_scale_applied(&scaler);
             if ((st = kn__dist_reduce_state(d, g))) break;
             loss_sum += sums[0];
             seen += (int64_t)sums[1];
@@ -499,7 +535,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             /* the callback may stop here; a checkpoint then records exactly this position (after
              * an update: mid-accumulation the last periodic one stands), as do periodic ones */
             bool cut = o.callback && !o.callback(o.callback_user, ep + 1, s, loss_sum / (double)seen);
-            bool periodic = o.checkpoint_every > 0 && m->graph->step % o.checkpoint_every == 0;
+            bool periodic = o.checkpoint_every > 0 && !skip && m->graph->step % o.checkpoint_every == 0;
             if (o.checkpoint_path && writer && update && s + 1 < steps && (periodic || cut)) {
                 here.epoch = ep;
                 here.batch = s + 1;
@@ -511,6 +547,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                            plateau_on ? &plateau : NULL, base_lr);
                 here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
                 here.augment = o.augment;
+                here.loss_scale = scaler.on ? scaler.scale : 0;
+                here.loss_scale_good = scaler.good;
+                here.epoch_skipped = epoch_skipped;
                 if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
             }
             if (cut) {
@@ -537,7 +576,8 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
         *r = (kn_epoch_record){.epoch = ep + 1, .loss = seen ? loss_sum / (double)seen : NAN,
                                .accuracy = classify && seen ? (double)correct / (double)seen : NAN,
                                .val_loss = NAN, .val_accuracy = NAN, .seconds = seconds,
-                               .learning_rate = m->graph->opt.learning_rate};
+                               .learning_rate = m->graph->opt.learning_rate, .skipped_steps = epoch_skipped,
+                               .loss_scale = scaler.on ? scaler.scale : 1.0};
         if (n_val > 0) {
             kn_eval_report vr;
             if ((st = kn__model_evaluate_range(m, val, val_start, n_val, &vr, NULL))) break;
@@ -559,8 +599,11 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             if (classify) used += snprintf(line + used, sizeof line - (size_t)used, " - accuracy: %.4f", r->accuracy);
             if (n_val > 0) {
                 used += snprintf(line + used, sizeof line - (size_t)used, " - val_loss: %.4f", r->val_loss);
-                if (classify) snprintf(line + used, sizeof line - (size_t)used, " - val_accuracy: %.4f", r->val_accuracy);
+                if (classify) used += snprintf(line + used, sizeof line - (size_t)used, " - val_accuracy: %.4f", r->val_accuracy);
             }
+            if (scaler.on) /* fp16: the updates skipped for overflow, the scale now */
+                snprintf(line + used, sizeof line - (size_t)used, " - skipped: %lld - loss_scale: %g",
+                         (long long)epoch_skipped, (double)scaler.scale);
             kn__log(ctx, KN_LOG_INFO, "%s", line);
         }
         if (saving && kn__monitor_update(&best_mon, r)) {
@@ -591,6 +634,8 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                        base_lr);
             here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
             here.augment = o.augment;
+            here.loss_scale = scaler.on ? scaler.scale : 0;
+            here.loss_scale_good = scaler.good;
             if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;
         }
         if (o.callback && !o.callback(o.callback_user, ep + 1, -1, r->loss)) stop = true;
@@ -608,6 +653,11 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     kn__free(ctx, row_w);
     m->history.best_epoch = stopping ? stop_mon.best_epoch : saving ? best_mon.best_epoch : 0;
     m->graph->opt.learning_rate = m->copts.optimizer.learning_rate;
+    /* the scaler's state for the next fit; the graph back to unscaled for anything else */
+    m->loss_scale = scaler.on ? scaler.scale : 0;
+    m->loss_scale_good = scaler.good;
+    m->graph->loss_scale = m->graph->grad_unscale = 1.0f;
+    m->history.skipped_steps = skipped_total;
     if (o.resume && !st) m->pos.valid = false; /* consumed */
     m->history.steps = m->graph->step;
     m->history.train_seconds = kn__now() - t_fit;
@@ -619,6 +669,12 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
         char summary[512];
         int used = snprintf(summary, sizeof summary, "{\"epochs\": %d, \"steps\": %lld, \"batch_size\": %lld, \"n_train\": %lld",
                             m->history.n_epochs, (long long)m->history.steps, (long long)bs, (long long)n_train);
+        if (m->copts.precision != KN_PRECISION_FP32)
+            used += snprintf(summary + used, sizeof summary - (size_t)used, ", \"precision\": \"%s\"",
+                             kn_precision_name(m->copts.precision));
+        if (scaler.on)
+            used += snprintf(summary + used, sizeof summary - (size_t)used, ", \"skipped_steps\": %lld, \"loss_scale\": %g",
+                             (long long)skipped_total, (double)scaler.scale);
         for (int k = 0; k < 5; k++) /* JSON has no NaN: absent metrics are null */
             used += snprintf(summary + used, sizeof summary - (size_t)used, isfinite(vals[k]) ? ", \"%s\": %.6g" : ", \"%s\": null",
                              keys[k], vals[k]);

@@ -28,7 +28,12 @@ static const char *train_help =
     "                           the rows for the final evaluation (stratified, seeded)\n"
     "  --validation-split F     hold out a fraction F of the training rows for validation,\n"
     "                           stratified by class and seeded (default: 0)\n"
-    "  --precision fp32         arithmetic precision (default: fp32; the only one so far)\n"
+    "  --precision P            fp32 | bf16 | fp16: fp32 throughout, or mixed precision (fp32\n"
+    "                           weights and updates, activations and gradients stored in the\n"
+    "                           half type); fp16 adds dynamic loss scaling, and the epoch line,\n"
+    "                           history.csv and --json then show skipped steps and the loss\n"
+    "                           scale (default: the description's \"precision\", else fp32;\n"
+    "                           see docs/mixed_precision.md)\n"
     "  --checkpoint-every N     with --out: save DIR/checkpoint.kiln every N optimizer steps\n"
     "                           and at each epoch's end (weights, optimizer state, position)\n"
     "  --resume DIR             continue the run checkpointed in DIR/checkpoint.kiln (SPEC may\n"
@@ -70,7 +75,8 @@ static const char *train_help =
     "ranks, precision, train_seconds, seconds_per_epoch, final_loss, val_loss, val_accuracy,\n"
     "test_loss, test_accuracy, test_f1_macro (classification) or test_mse, test_rmse, test_mae,\n"
     "test_r2 (regression), and model (DIR/model.kiln) with --out; under mpirun also\n"
-    "rank_batch_size, grad_compression, allreduce_seconds and allreduce_us_per_step.\n";
+    "rank_batch_size, grad_compression, allreduce_seconds and allreduce_us_per_step; with\n"
+    "fp16 also skipped_steps (updates skipped for overflow) and loss_scale (at the end).\n";
 
 typedef struct train_args {
     const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight, *augment,
@@ -190,15 +196,24 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
                                a->class_weight);
     if (a->grad_compression && strcmp(a->grad_compression, "none") != 0 && strcmp(a->grad_compression, "fp16") != 0)
         return cli_usage_error("train", "--grad-compression expects none or fp16, got '%s'", a->grad_compression);
-    if (a->precision && strcmp(a->precision, "fp32") != 0)
-        return cli_usage_error("train", "--precision %s is not available yet (fp32 only)", a->precision);
+    kn_precision prec;
+    if (a->precision && !kn_precision_parse(a->precision, &prec))
+        return cli_usage_error("train", "--precision expects fp32, bf16 or fp16, got '%s'", a->precision);
     return CLI_OK;
 }
 
-/* history.csv: one row per epoch; an empty field where a value is NaN (no validation). */
+/* history.csv: one row per epoch; an empty field where a value is NaN (no validation).
+ * fp16 runs add two columns: the epoch's skipped updates and its final loss scale. */
+typedef struct history_out {
+    const kn_history *h;
+    bool fp16;
+} history_out;
+
 static bool write_history(FILE *f, const void *user) {
-    const kn_history *h = user;
-    fputs("epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate\n", f);
+    const history_out *out = user;
+    const kn_history *h = out->h;
+    fputs(out->fp16 ? "epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate,skipped_steps,loss_scale\n"
+                    : "epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate\n", f);
     for (int i = 0; i < h->n_epochs; i++) {
         const kn_epoch_record *r = &h->epochs[i];
         const double v[] = {r->loss, r->accuracy, r->val_loss, r->val_accuracy, r->seconds};
@@ -207,8 +222,10 @@ static bool write_history(FILE *f, const void *user) {
             if (isfinite(v[k])) fprintf(f, ",%.8g", v[k]);
             else fputc(',', f);
         /* the rate is a float inside: 7 digits give 0.01, not 0.0099999998 */
-        if (isfinite(r->learning_rate)) fprintf(f, ",%.7g\n", r->learning_rate);
-        else fputs(",\n", f);
+        if (isfinite(r->learning_rate)) fprintf(f, ",%.7g", r->learning_rate);
+        else fputc(',', f);
+        if (out->fp16) fprintf(f, ",%lld,%.9g", (long long)r->skipped_steps, r->loss_scale);
+        fputc('\n', f);
     }
     return !ferror(f);
 }
@@ -224,7 +241,8 @@ static int write_outputs(kn_ctx *ctx, kn_model *m, const kn_history *h, const ch
         return CLI_RUNTIME;
     }
     kn_status st = kn_model_save(m, *model_path);
-    int rc = st ? cli_fail(ctx, st) : cli_write_atomic(hist, write_history, h);
+    history_out ho = {h, kn_model_precision(m) == KN_PRECISION_FP16};
+    int rc = st ? cli_fail(ctx, st) : cli_write_atomic(hist, write_history, &ho);
     if (!rc) rc = cli_write_atomic(curves, cli_write_curves, h);
     free(hist);
     free(curves);
@@ -315,6 +333,12 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
             rc = CLI_RUNTIME;
             goto done;
         }
+        kn_precision prec = KN_PRECISION_FP32;
+        if (a.precision && kn_precision_parse(a.precision, &prec) && prec != kn_model_precision(m)) {
+            rc = cli_usage_error("train", "--precision %s: the checkpointed run trains in %s (--resume cannot change it)",
+                                 a.precision, kn_precision_name(kn_model_precision(m)));
+            goto done;
+        }
         if (a.batch_size && a.batch_size != spec.batch_size) {
             rc = cli_usage_error("train", "--batch-size %lld: the checkpointed run used %lld", a.batch_size,
                                  (long long)spec.batch_size);
@@ -344,6 +368,7 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
             if (kind != spec.compile.optimizer.kind) spec.compile.optimizer = kn_optimizer_default(kind);
         }
         if (a.lr > 0) spec.compile.optimizer.learning_rate = (float)a.lr;
+        if (a.precision) kn_precision_parse(a.precision, &spec.compile.precision); /* checked in parse_args */
         if (a.epochs) spec.epochs = (int)a.epochs;
         if (a.batch_size) spec.batch_size = a.batch_size;
         if ((st = kn_model_compile(m, &spec.compile))) {
@@ -424,8 +449,9 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
     if (g->json) {
         const kn_epoch_record *last = h->n_epochs ? &h->epochs[h->n_epochs - 1] : NULL;
         bool first = true, classify = kn_dataset_classes(train) > 0;
-        printf("{\"model_type\": \"%s\", \"task\": \"%s\", \"precision\": \"fp32\"", kn_model_type(m),
-               classify ? "classification" : "regression");
+        kn_precision prec = kn_model_precision(m);
+        printf("{\"model_type\": \"%s\", \"task\": \"%s\", \"precision\": \"%s\"", kn_model_type(m),
+               classify ? "classification" : "regression", kn_precision_name(prec));
         first = false;
         cli_json_key_number(stdout, "n_train", (double)kn_dataset_size(train), &first);
         if (val) cli_json_key_number(stdout, "n_val", (double)kn_dataset_size(val), &first);
@@ -438,6 +464,10 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
             if (h->stopped_early) fprintf(stdout, ", \"stopped_early\": true");
             cli_json_key_number(stdout, "batch_size", (double)spec.batch_size, &first);
             cli_json_key_number(stdout, "steps", (double)h->steps, &first);
+            if (prec == KN_PRECISION_FP16) { /* fp16's loss scaling: updates skipped, the scale at the end */
+                cli_json_key_number(stdout, "skipped_steps", (double)h->skipped_steps, &first);
+                cli_json_key_number(stdout, "loss_scale", last ? last->loss_scale : NAN, &first);
+            }
         } else {
             cli_json_key_number(stdout, "iterations", (double)h->steps, &first); /* the solver's (0: not iterative) */
         }

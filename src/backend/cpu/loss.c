@@ -231,9 +231,8 @@ static void loss_grad_rows(kn_loss kind, bool logits, const float *p, const void
             for (int64_t j = 0; j < c; j++) dx[r * c + j] *= w[r0 + r];
 }
 
-/* src: pred, target, dloss (scalar), sample weights (batch) or NULL. The result is times
- * g->loss_scale (fp16's dynamic loss scaling; 1 otherwise). Half predictions and output go
- * a block of rows at a time through f32 buffers. */
+/* src: pred, target, dloss (scalar: 1, or fp16's loss scale), sample weights (batch) or
+ * NULL. Half predictions and output go a block of rows at a time through f32 buffers. */
 void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
     const kn_tensor *pt = t->src[0];
     const float *w = t->src[3] ? t->src[3]->data : NULL;
@@ -241,7 +240,8 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
     int64_t rows = pt->ne[0], c = pt->ne[1];
     kn_loss kind = (kn_loss)t->iparam[0];
     bool logits = t->iparam[1];
-    float dl = *(const float *)t->src[2]->data * g->loss_scale;
+    (void)g;
+    float dl = *(const float *)t->src[2]->data;
     float inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
     if (!kn__is_half(pt) && !kn__is_half(t)) {
         loss_grad_rows(kind, logits, pt->data, target, w, t->data, 0, rows, c, inv_b, inv_n);

@@ -8,13 +8,17 @@
 #include <math.h>
 #include "core/pool.h"
 
+/* The factor every gradient is multiplied by before its rule: fp16's loss-scale undo
+ * (g->grad_unscale, 1 otherwise) times the clip-by-global-norm factor, the norm taken of the
+ * unscaled gradient (so clip_norm means what it says whatever the loss scale). */
 static float clip_factor(const kn_graph *g) {
-    if (!(g->opt.clip_norm > 0)) return 1.0f;
+    float u = g->grad_unscale;
+    if (!(g->opt.clip_norm > 0)) return u;
     const float *d = g->grad_buf;
     double ss = 0;
     for (size_t i = 0; i < g->param_floats; i++) ss += (double)d[i] * d[i];
-    double norm = sqrt(ss);
-    return norm > g->opt.clip_norm ? (float)(g->opt.clip_norm / norm) : 1.0f;
+    double norm = sqrt(ss) * (double)u;
+    return norm > g->opt.clip_norm ? (float)((double)u * (g->opt.clip_norm / norm)) : u;
 }
 
 /* Each update rule over one contiguous range; restrict lets the compiler vectorize. */
@@ -185,10 +189,11 @@ void kn__cpu_optimizer(kn_graph *g, kn_tensor *t) {
         if (g->params[i]->grad) update_span(g, (int64_t)g->params[i]->param_offset, kn__numel(g->params[i]), &a);
 }
 
-/* One parameter's update (the unfused form); src[2], when present, holds the clip factor. */
+/* One parameter's update (the unfused form); src[2], when present, holds the clip factor
+ * (grad_norm's, the loss-scale undo included), else the undo alone. */
 void kn__cpu_opt_update(kn_graph *g, kn_tensor *t) {
     const kn_tensor *p = t->src[0];
-    float cf = t->src[2] ? *(const float *)t->src[2]->data : 1.0f;
+    float cf = t->src[2] ? *(const float *)t->src[2]->data : g->grad_unscale;
     rule_args a = make_args(g, cf);
     update_span(g, (int64_t)p->param_offset, kn__numel(p), &a);
 }

@@ -2,9 +2,11 @@
  * its SSE3 kernels at a third of the speed (bench/bench_sgemm.c). AVX2 6x16 and AVX-512 8x32
  * micro-kernels chosen at run time (whatever -march built the file), cache blocking, in-place
  * reads for small products, GEMV for one-row products. Limits: float32, row-major; non-x86
- * CPUs get a plain C loop. Packing buffers are fixed thread-local arrays (656 KB a thread): a
+ * CPUs get a plain C loop. (f16/bf16 operands: gemm_mixed.c, on these micro-kernels through
+ * sgemm_internal.h.) Packing buffers are fixed thread-local arrays (656 KB a thread): a
  * training step must not allocate, and kn__sgemm has no context to allocate from. */
 #include "sgemm.h"
+#include "sgemm_internal.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -18,17 +20,9 @@
 
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
-/* Cache blocks, shared by both micro-kernels: a KC x NR micro-panel of B (16 KB at NR=16)
- * stays in L1 while MC/MR micro-panels of A stream past it; the MC x KC block of A (144 KB)
- * and the KC x NC panel of B (512 KB) stay in L2 (2 MB per core here). MC is a multiple of
- * both MRs, NC of both NRs. NC = 1024 or 2048 measured no faster at 1024^3. */
-enum { KC = 256, MC = 144, NC = 512 };
-
-/* Products below this many flops run on one thread. Measured on the 2-core VM with the
- * OpenMP team awake (as in a training loop): 2 threads win 1.3-1.9x from 64x64x64 (0.5 MFLOP)
- * up and lose at 32x64x64 (0.26 MFLOP) with AVX-512; 1 MFLOP keeps a margin for a team
- * that must first be woken. */
-#define PAR_MIN_FLOPS 1e6
+/* Cache blocks and the threading threshold: sgemm_internal.h says why these values. */
+enum { KC = KN__SGEMM_KC, MC = KN__SGEMM_MC, NC = KN__SGEMM_NC };
+#define PAR_MIN_FLOPS KN__SGEMM_PAR_MIN_FLOPS
 
 /* Thread-local packing buffers (see the opening comment). pack_a: ceil(MC/MR) panels of
  * (KC, MR), + slack for the 6-row packer's overlapping 8-float stores. pack_b: NC/NR panels
@@ -71,11 +65,8 @@ static void portable_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, flo
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
-/* A micro-kernel: C tile (mr x ncols, mr <= MR, ncols <= NR) = alpha * a * b + beta * C.
- * a(i, p) = a[i*rsa + p*csa] (a packed panel, or A itself); b(p, j) = b[p*rsb + j] for
- * j < ncols (a packed panel, or B itself; columns past ncols are not read). */
-typedef void tile_fn(int mr, int ncols, int64_t kc, const float *a, int64_t rsa, int64_t csa,
-                     const float *b, int64_t rsb, float *c, int64_t ldc, float alpha, float beta);
+/* A micro-kernel (sgemm_internal.h). */
+typedef kn__sgemm_tile_fn tile_fn;
 
 /* ---------------------------------------------------------------- AVX2 + FMA */
 
@@ -162,29 +153,6 @@ AVX2 static void avx2_tile_any(int mr, int ncols, int64_t kc, const float *a, in
 #undef T
 }
 
-/* In-place transpose of an 8x8 block held as 8 rows. (Small loops carry unroll pragmas:
- * -O2 does not fully unroll them, and an indexed array of vectors then lives on the stack.) */
-AVX2 static ALWAYS_INLINE void avx2_transpose8(__m256 r[8]) {
-    __m256 t[8], s[8];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 8; h += 4) { /* rows 0-3, then rows 4-7 */
-        s[h] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        s[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        s[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        s[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
-    }
-}
-
 /* Packs rows [i, i+mr) x columns [p0, p0+kc) of op(A) as one (kc, MR) panel: out[p*MR + r].
  * Rows mr..MR-1 are left unset (the kernel for mr rows never reads them). */
 AVX2 static ALWAYS_INLINE void pack_a_panel(const int MR, bool ta, const float *A, int64_t lda,
@@ -209,7 +177,7 @@ AVX2 static ALWAYS_INLINE void pack_a_panel(const int MR, bool ta, const float *
             __m256 r[8];
 #pragma GCC unroll 8
             for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (q < mr ? q : 0) * lda + p);
-            avx2_transpose8(r);
+            kn__avx2_transpose8(r);
 #pragma GCC unroll 8
             for (int q = 0; q < 8; q++) _mm256_storeu_ps(out + (p + q) * MR, r[q]);
         }
@@ -246,7 +214,7 @@ AVX2 static ALWAYS_INLINE void pack_b_panel(const int NR, bool tb, const float *
             __m256 r[8];
 #pragma GCC unroll 8
             for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (q < nc8 ? q : 0) * ldb + p);
-            avx2_transpose8(r);
+            kn__avx2_transpose8(r);
 #pragma GCC unroll 8
             for (int q = 0; q < 8; q++) _mm256_storeu_ps(out + (p + q) * NR + c8, r[q]);
         }
@@ -548,6 +516,20 @@ AVX512 static void avx512_gemv_rows(int64_t n, int64_t k, const float *x, int64_
 
 #endif /* KN_SGEMM_X86 */
 
+kn__sgemm_tile_fn *kn__sgemm_tile(kn_sgemm_isa isa) {
+#ifdef KN_SGEMM_X86
+    if (isa == KN_SGEMM_AVX512) return avx512_tile_any;
+    if (isa == KN_SGEMM_AVX2) return avx2_tile_any;
+#endif
+    (void)isa;
+    return NULL;
+}
+
+void kn__sgemm_pack_bufs(float **pa, float **pb) {
+    *pa = pack_a_buf;
+    *pb = pack_b_buf;
+}
+
 kn_sgemm_isa kn__sgemm_isa_best(void) {
 #ifdef KN_SGEMM_X86
     if (__builtin_cpu_supports("avx512f")) return KN_SGEMM_AVX512;
@@ -618,7 +600,7 @@ static void gemm_chunk(void *p, int64_t c) {
                   j->ldb, j->beta, j->C + lo, j->ldc, j->ep, 0, lo);
 }
 
-static void sgemm_run(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+void kn__sgemm_run(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                       float beta, float *C, int64_t ldc, int threads, const kn_sgemm_epilogue *ep) {
     if (m <= 0 || n <= 0) return;
@@ -652,17 +634,17 @@ static void sgemm_run(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, 
 void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                    float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                    float beta, float *C, int64_t ldc, int threads) {
-    sgemm_run(isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, threads, NULL);
+    kn__sgemm_run(isa, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, threads, NULL);
 }
 
 void kn__sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                int threads) {
-    sgemm_run(kn__sgemm_isa_best(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, threads, NULL);
+    kn__sgemm_run(kn__sgemm_isa_best(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, threads, NULL);
 }
 
 void kn__sgemm_ep(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float *C, int64_t ldc, int threads,
                   const kn_sgemm_epilogue *ep) {
-    sgemm_run(kn__sgemm_isa_best(), ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, threads, ep);
+    kn__sgemm_run(kn__sgemm_isa_best(), ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, threads, ep);
 }

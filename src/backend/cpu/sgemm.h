@@ -1,5 +1,6 @@
 /* sgemm.h — kiln's own float32 matrix product for the CPU backend (sgemm.c says why it
- * exists and how it is built). Depends on nothing else in kiln. */
+ * exists and how it is built), and the same product on f16/bf16 operands for mixed-precision
+ * training (gemm_mixed.c). sgemm.c depends on nothing else in kiln. */
 #ifndef KN_SGEMM_H
 #define KN_SGEMM_H
 
@@ -29,11 +30,6 @@ void kn__sgemm_ep(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float
                   const float *B, int64_t ldb, float *C, int64_t ldc, int threads,
                   const kn_sgemm_epilogue *ep);
 
-typedef enum { KN_GEMM_F32, KN_GEMM_F16, KN_GEMM_BF16 } kn_gemm_type; /* element type of an operand */
-void kn__gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *A, kn_gemm_type at, int64_t lda,
-                    const void *B, kn_gemm_type bt, int64_t ldb, float beta, void *C, kn_gemm_type ct, int64_t ldc,
-                    int threads, const kn_sgemm_epilogue *ep);
-
 /* Instruction sets kn__sgemm can run on, slowest first. */
 typedef enum {
     KN_SGEMM_PORTABLE = 0, /* plain C, any CPU */
@@ -48,5 +44,28 @@ kn_sgemm_isa kn__sgemm_isa_best(void);
 void kn__sgemm_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                    float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                    float beta, float *C, int64_t ldc, int threads);
+
+
+/* Element type of a kn__gemm_mixed operand: f16 and bf16 are stored as uint16_t. */
+typedef enum { KN_GEMM_F32, KN_GEMM_F16, KN_GEMM_BF16 } kn_gemm_type;
+
+/* C (m x n) = op(A) op(B) + beta * C, then the epilogue (if any) over each finished block of
+ * C while it is still f32, then C stored in its type. A, B, C each f32, f16 or bf16; shapes
+ * and transposes as kn__sgemm, lda/ldb/ldc in elements. beta is 0 (C not read) or 1 (C read,
+ * widened). Sums in f32 always, each element by one thread in a fixed k order, so the result
+ * does not depend on threads. All-f32 operands run kn__sgemm's own path, bit for bit. Never
+ * allocates. */
+void kn__gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                    const void *A, kn_gemm_type at, int64_t lda,
+                    const void *B, kn_gemm_type bt, int64_t ldb,
+                    float beta, void *C, kn_gemm_type ct, int64_t ldc,
+                    int threads, const kn_sgemm_epilogue *ep);
+
+/* kn__gemm_mixed on a chosen set (clamped to kn__sgemm_isa_best()): for tests and benchmarks. */
+void kn__gemm_mixed_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                        const void *A, kn_gemm_type at, int64_t lda,
+                        const void *B, kn_gemm_type bt, int64_t ldb,
+                        float beta, void *C, kn_gemm_type ct, int64_t ldc,
+                        int threads, const kn_sgemm_epilogue *ep);
 
 #endif

@@ -332,19 +332,22 @@ extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, c
 
 /* ------------------------------------------------------------- optimizer (optimizer.c) */
 
-__global__ void grad_norm_kernel(const float *d, int64_t n, float clip_norm, float *out) {
+/* As the CPU's clip_factor: the loss-scale undo times the clip factor of the unscaled norm. */
+__global__ void grad_norm_kernel(const kn__cuda_step *stp, const float *d, int64_t n, float clip_norm, float *out) {
     __shared__ double part[1024];
     double s = 0;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += (double)d[i] * d[i];
     s = kn__block_sum_double(s, part);
     if (threadIdx.x == 0) {
-        double norm = sqrt(s);
-        *out = clip_norm > 0 && norm > clip_norm ? (float)(clip_norm / norm) : 1.0f;
+        float u = stp->grad_unscale;
+        double norm = sqrt(s) * (double)u;
+        *out = clip_norm > 0 && norm > clip_norm ? (float)((double)u * (clip_norm / norm)) : u;
     }
 }
 
-extern "C" cudaError_t kn__cu_grad_norm(cudaStream_t s, const float *grad, int64_t n, float clip_norm, float *out) {
-    grad_norm_kernel<<<1, 1024, 0, s>>>(grad, n, clip_norm, out);
+extern "C" cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const float *grad, int64_t n,
+                                        float clip_norm, float *out) {
+    grad_norm_kernel<<<1, 1024, 0, s>>>(step, grad, n, clip_norm, out);
     return cudaGetLastError();
 }
 
@@ -359,7 +362,7 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
     float c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
     float step = lr / c1, isc2 = 1.0f / sqrtf(c2);
     float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
-    float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : 1.0f;
+    float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : stp->grad_unscale;
     GRID_STRIDE(i, n) {
         float gi = clipv(d[i] * cf, cv);
         switch (o.kind) {

@@ -26,6 +26,7 @@ typedef struct {
     int64_t rng_micro;
     int32_t training;   /* dropout draws masks, batch norm uses batch statistics */
     float lr;           /* the optimizer's learning rate (fit's schedule changes it per step) */
+    float grad_unscale; /* fp16 loss scaling: the gradients' multiplier in the update (1 otherwise) */
 } kn__cuda_step;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
@@ -59,10 +60,12 @@ cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const float *p, c
                         const float *w, float *out, double *ws, int64_t rows, int64_t c);
 cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
                              const float *dloss, const float *w, float *dx, int64_t rows, int64_t c);
-/* The clip-by-global-norm factor of n gradients into *out (1 when clip_norm <= 0). */
-cudaError_t kn__cu_grad_norm(cudaStream_t s, const float *grad, int64_t n, float clip_norm, float *out);
+/* The factor n gradients are multiplied by in the update into *out: step->grad_unscale
+ * times the clip-by-global-norm factor of the unscaled gradients (1 when clip_norm <= 0). */
+cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const float *grad, int64_t n, float clip_norm,
+                             float *out);
 /* One update over [0, n) of the flat buffers' slices w, d, s0, s1 (s1 at param_floats
- * after s0); cf a device scalar clip factor or NULL (1). */
+ * after s0); cf a device scalar factor (kn__cu_grad_norm's) or NULL (step->grad_unscale). */
 cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
                               float *w, const float *d, float *s0, float *s1, int64_t n);
 /* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate. */

@@ -249,7 +249,8 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
             return st;
     }
     g->refolded = false;
-    *c->h_step = (kn__cuda_step){g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate};
+    *c->h_step = (kn__cuda_step){g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate,
+                                        g->grad_unscale};
     CU(cudaMemcpyAsync(c->d_step, c->h_step, sizeof *c->h_step, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
     if (c->use_graphs && c->exec && c->exec_batch == g->batch && c->exec_mask == mask) {
         CU(cudaGraphLaunch(c->exec, c->stream), "cudaGraphLaunch");
