@@ -116,6 +116,19 @@ int main(void) {
                kn_dtype_name(dts[t]), (long long)same, (long long)tried);
         CHECK(same == tried, "%s: half-weight products differ from the widened f32 ones (%lld/%lld equal)", paths[t],
               (long long)same, (long long)tried);
+        /* a batch: the products read the half weights through the mixed GEMM (widened while
+         * packed), within float rounding of the widened f32 model's batch products */
+        float *bw = malloc((size_t)(n * k) * sizeof(float));
+        double bdiff = 0;
+        if (wide && bw) {
+            kn_model_predict(wide, kn_dataset_x(test), n, bw);
+            for (int64_t i = 0; i < n * k; i++) bdiff = fmax(bdiff, fabs((double)got[i] - bw[i]));
+        }
+        printf("%s: batch predictions from half weights vs the widened f32 model: max difference %.2e\n",
+               kn_dtype_name(dts[t]), bdiff);
+        CHECK(bw && bdiff <= 1e-6, "%s: batch predictions from half weights differ from the widened model's by %.2e", paths[t],
+              bdiff);
+        free(bw);
         kn_model_free(wide);
         /* a half model converted again: the same file, byte for byte */
         CHECK(kn_model_save_as(h, again, dts[t]) == KN_OK, "convert again: %s", kn_last_error(ctx));

@@ -63,7 +63,8 @@ void kn__vexp(const float *x, float *y, int64_t n);
 float kn__log_sum_exp(const float *z, int64_t c);
 
 /* A tensor's element type as the mixed-precision GEMM (sgemm.h's kn__gemm_mixed) names it. */
-#define kn__gemm_type(t) ((t)->dtype == KN_BF16 ? KN_GEMM_BF16 : (t)->dtype == KN_F16 ? KN_GEMM_F16 : KN_GEMM_F32)
+#define kn__half_gemm_type(d) ((d) == KN_BF16 ? KN_GEMM_BF16 : (d) == KN_F16 ? KN_GEMM_F16 : KN_GEMM_F32)
+#define kn__gemm_type(t) kn__half_gemm_type((t)->dtype)
 
 /* Threads a product of (m,k) x (k,n) gets (gemm.c's thresholds). */
 int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k);

@@ -29,15 +29,17 @@ void kn__cpu_dense(kn_graph *g, kn_tensor *t) {
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
     kn__bias_act e = {bias ? bias->data : NULL, (kn_activation)t->iparam[2], t->fparam[0]};
-    const uint16_t *bh = m == 1 && !ta && !tb ? kn__param_half(g, b) : NULL;
-    if (bh) { /* one sample against half weights (a half model file), then bias and activation */
+    const uint16_t *bh = kn__param_half(g, b); /* a half model file's weights, or NULL */
+    if (bh && m == 1 && !ta && !tb && !kn__is_half(a) && !kn__is_half(t)) {
+        /* one sample against half weights, then bias and activation */
         kn__gemv_half(g->param_half_dtype, n, k, a->data, bh, b->ne[1], t->data, kn__gemm_threads(g, m, n, k));
         kn__bias_act_epilogue(&e, t->data, n, 0, 1, 0, n);
         return;
     }
     kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &e};
-    kn__gemm_mixed(ta, tb, m, n, k, a->data, kn__gemm_type(a), a->ne[1], b->data, kn__gemm_type(b), b->ne[1], 0.0f,
-                   t->data, kn__gemm_type(t), n, kn__gemm_threads(g, m, n, k), &ep);
+    kn__gemm_mixed(ta, tb, m, n, k, a->data, kn__gemm_type(a), a->ne[1], bh ? (const void *)bh : b->data,
+                   bh ? kn__half_gemm_type(g->param_half_dtype) : KN_GEMM_F32, b->ne[1], 0.0f, t->data,
+                   kn__gemm_type(t), n, kn__gemm_threads(g, m, n, k), &ep);
 }
 
 /* ------------------------------------------------------------- matmul + activation gradient */

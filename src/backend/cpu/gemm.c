@@ -26,12 +26,14 @@ void kn__cpu_matmul(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
-    const uint16_t *bh = m == 1 && !ta && !tb ? kn__param_half(g, b) : NULL;
-    if (bh) { /* one sample against half weights (a half model file) */
+    const uint16_t *bh = kn__param_half(g, b); /* a half model file's weights, or NULL */
+    if (bh && m == 1 && !ta && !tb && !kn__is_half(a) && !kn__is_half(t)) { /* one sample against half weights */
         kn__gemv_half(g->param_half_dtype, n, k, a->data, bh, b->ne[1], t->data, kn__gemm_threads(g, m, n, k));
         return;
     }
-    /* (m,k) x (k,n) -> (m,n); stored shapes give the row strides */
-    kn__gemm_mixed(ta, tb, m, n, k, a->data, kn__gemm_type(a), a->ne[1], b->data, kn__gemm_type(b), b->ne[1], 0.0f,
-                   t->data, kn__gemm_type(t), n, kn__gemm_threads(g, m, n, k), NULL);
+    /* (m,k) x (k,n) -> (m,n); stored shapes give the row strides; a batch against a half
+     * model file's weights reads them half, widened while packed */
+    kn__gemm_mixed(ta, tb, m, n, k, a->data, kn__gemm_type(a), a->ne[1], bh ? (const void *)bh : b->data,
+                   bh ? kn__half_gemm_type(g->param_half_dtype) : kn__gemm_type(b), b->ne[1], 0.0f, t->data,
+                   kn__gemm_type(t), n, kn__gemm_threads(g, m, n, k), NULL);
 }
