@@ -5,6 +5,7 @@
  * training step at batch 32, 128 and 256 in each precision against fp32's.
  * usage: precision [SPEC=models/mlp.json] [EPOCHS=10] [SEEDS=3] [THREADS=2]
  * (run from the repository root; bench/RESULTS.md has its figures) */
+#define _POSIX_C_SOURCE 200809L
 #include <kiln.h>
 
 #include <stdio.h>

@@ -224,6 +224,9 @@ int main(void) {
         {"1x1 (windows are rows)", 16, 24, 24, 64, 48, 1, 1, 1, 1, 1, 1, false},
         /* 1,600 output rows of 576 an image: several blocks within one image's input gradient */
         {"3x3 same, 64 channels, 40x40 images", 2, 40, 40, 64, 16, 3, 3, 1, 1, 1, 1, true},
+        /* windows of 4608 floats: a 768 KB block holds 42 rows, fewer than the 48-row
+         * chunks the forward splits small products into (chunks stay within a block) */
+        {"3x3 same, 512 channels", 4, 8, 8, 512, 8, 3, 3, 1, 1, 1, 1, true},
     };
     const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

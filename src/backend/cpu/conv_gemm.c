@@ -16,7 +16,13 @@
  * fixed by the shape alone (never by the thread count), each part summed into its own
  * partial in row order, and the partials added in part order, so the result is the same
  * bit for bit whatever the thread count. Images are disjoint in dx, so the input gradient
- * is too. */
+ * is too.
+ *
+ * Mixed precision (graph/passes/precision.c): x, dy and the fused activation's value may be
+ * stored half, and so may y and dx. The GEMM only ever sees f32: the gather widens x as it
+ * copies windows, a half dy block is widened into the thread's scratch first, and a half
+ * output is computed into f32 scratch (a block of y, or a whole image of dx) and narrowed.
+ * The f32 path takes none of these detours. */
 #include "cpu.h"
 #include "core/pool.h"
 #include "sgemm.h"
@@ -40,14 +46,19 @@ typedef struct {
     int64_t f, k;        /* filters; window row length KH*KW*C */
     int64_t rows;        /* output positions N*OH*OW */
     kn__win win;
-    bool direct;         /* 1x1, stride 1, no padding: the windows are x's own rows */
+    bool direct;         /* 1x1, stride 1, no padding, all f32: the windows are x's own rows */
+    kn_dtype xt;         /* x's storage type (f32, or half: the gather widens) */
 } conv_geom;
 
-static conv_geom geom_of(const kn_tensor *t, const kn_tensor *x, int64_t filters) {
-    conv_geom g = {.n = x->ne[0], .h = x->ne[1], .w = x->ne[2], .c = x->ne[3], .f = filters, .win = kn__win_unpack(t)};
+/* x is the image side (x, or dx for the input gradient); dy the (rows, F) side. A half
+ * tensor on either side rules the direct path out: the GEMM reads only f32. */
+static conv_geom geom_of(const kn_tensor *t, const kn_tensor *x, const kn_tensor *dy, int64_t filters) {
+    conv_geom g = {.n = x->ne[0], .h = x->ne[1], .w = x->ne[2], .c = x->ne[3], .f = filters, .win = kn__win_unpack(t),
+                   .xt = x->dtype};
     g.k = (int64_t)g.win.kh * g.win.kw * g.c;
     g.rows = g.n * g.win.oh * g.win.ow;
-    g.direct = g.win.kh == 1 && g.win.kw == 1 && g.win.sh == 1 && g.win.sw == 1 && g.win.pt == 0 && g.win.pl == 0;
+    g.direct = g.win.kh == 1 && g.win.kw == 1 && g.win.sh == 1 && g.win.sw == 1 && g.win.pt == 0 && g.win.pl == 0 &&
+               !kn__is_half(x) && !kn__is_half(dy);
     return g;
 }
 
@@ -69,9 +80,29 @@ static int threads_for(const kn_graph *g, const conv_geom *c) {
     return 2.0 * (double)c->rows * (double)c->f * (double)c->k >= CONV_PAR_FLOPS ? kn_ctx_threads(g->ctx) : 1;
 }
 
-static float *slot_block(const kn_tensor *t, const conv_geom *c) {
-    return (float *)t->scratch + (size_t)kn__pool_slot() * (size_t)block_rows(c->k) * (size_t)c->k;
+/* A thread's scratch: a block of windows (none on the direct path), then, in mixed
+ * precision, a block of f32 rows of the (rows, F) side (a half y or dy) and an f32 image
+ * (a half dx). Sizes in floats. */
+typedef struct {
+    size_t windows, rows_f, image;
+} slot_layout;
+
+static slot_layout layout_of(const conv_geom *c, bool half_rows, bool half_image) {
+    return (slot_layout){c->direct ? 0 : (size_t)block_rows(c->k) * (size_t)c->k,
+                         half_rows ? (size_t)block_rows(c->k) * (size_t)c->f : 0,
+                         half_image ? (size_t)(c->h * c->w * c->c) : 0};
 }
+
+static size_t slot_floats(const slot_layout *l) { return l->windows + l->rows_f + l->image; }
+
+/* This thread's windows block; its rows block and image follow (slot_layout). NULL when
+ * the slot is empty (direct and f32: there may be no scratch at all). */
+static float *slot_block(const kn_tensor *t, const slot_layout *l) {
+    return slot_floats(l) ? (float *)t->scratch + (size_t)kn__pool_slot() * slot_floats(l) : NULL;
+}
+
+/* The rows block of a thread's slot (slot_block's ws), or NULL when there is none. */
+static float *rows_block(float *ws, const slot_layout *l) { return l->rows_f ? ws + l->windows : NULL; }
 
 /* ------------------------------------------------------------- windows of a block of rows */
 
@@ -83,16 +114,27 @@ static inline void add_floats(float *restrict d, const float *restrict s, int64_
     for (int64_t i = 0; i < n; i++) d[i] += s[i];
 }
 
+/* d[0, n) = x[off, off + n) as f32, x stored as xt. */
+static inline void copy_in(float *restrict d, const void *x, kn_dtype xt, int64_t off, int64_t n) {
+    if (xt == KN_F32) copy_floats(d, (const float *)x + off, n);
+    else kn__widen(xt, (const uint16_t *)x + off, d, n);
+}
+
+/* Rows [b0, b1) of a (rows, F) tensor as f32: its own memory, or widened into buf. */
+static const float *rows_f32(const kn_tensor *dy, int64_t f, int64_t b0, int64_t b1, float *buf) {
+    return kn__read_f32(dy, b0 * f, (b1 - b0) * f, buf);
+}
+
 /* out[(r - r0) * K ...] = the window of output position r, for r in [r0, r1): (ky, kx, c)
  * order, zeros in the padding. A window row's KW taps are one contiguous run of x when
  * the dilation is 1 and the row lies inside the image. */
-static void gather_windows(const conv_geom *g, const float *x, int64_t r0, int64_t r1, float *out) {
+static void gather_windows(const conv_geom *g, const void *x, int64_t r0, int64_t r1, float *out) {
     const kn__win *w = &g->win;
     const int64_t c = g->c, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * c;
     for (int64_t r = r0; r < r1; r++) {
         int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
         float *row = out + (r - r0) * g->k;
-        const float *img = x + n * g->h * g->w * c;
+        const int64_t img = n * g->h * g->w * c; /* the image's first element in x */
         int64_t ix0 = ox * w->sw - w->pl;
         bool whole = w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
         for (int ky = 0; ky < w->kh; ky++) {
@@ -101,27 +143,26 @@ static void gather_windows(const conv_geom *g, const float *x, int64_t r0, int64
             if (iy < 0 || iy >= g->h) {
                 memset(dst, 0, (size_t)run * sizeof(float));
             } else if (whole) {
-                copy_floats(dst, img + (iy * g->w + ix0) * c, run);
+                copy_in(dst, x, g->xt, img + (iy * g->w + ix0) * c, run);
             } else {
                 for (int kx = 0; kx < w->kw; kx++) {
                     int64_t ix = ix0 + (int64_t)kx * w->dw;
                     if (ix < 0 || ix >= g->w) memset(dst + kx * c, 0, (size_t)c * sizeof(float));
-                    else copy_floats(dst + kx * c, img + (iy * g->w + ix) * c, c);
+                    else copy_in(dst + kx * c, x, g->xt, img + (iy * g->w + ix) * c, c);
                 }
             }
         }
     }
 }
 
-/* The adjoint: adds window row r of cols[(r - r0) * K ...] into its cells of dx, for r in
- * [r0, r1); padding taps are dropped. */
-static void scatter_windows(const conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx) {
+/* The adjoint: adds window row r of cols[(r - r0) * K ...] into its cells of img, the
+ * (H, W, C) gradient of the image rows [r0, r1) all belong to; padding taps are dropped. */
+static void scatter_windows(const conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *img) {
     const kn__win *w = &g->win;
     const int64_t c = g->c, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * c;
     for (int64_t r = r0; r < r1; r++) {
-        int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
+        int64_t q = r % per, oy = q / w->ow, ox = q % w->ow;
         const float *row = cols + (r - r0) * g->k;
-        float *img = dx + n * g->h * g->w * c;
         int64_t ix0 = ox * w->sw - w->pl;
         bool whole = w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
         for (int ky = 0; ky < w->kh; ky++) {
@@ -141,7 +182,8 @@ static void scatter_windows(const conv_geom *g, const float *cols, int64_t r0, i
 }
 
 /* Rows a chunk of the forward pass takes: one block, or fewer rows when one block per
- * thread would leave a thread idle (a single image: 576 rows of 288 for 2 threads). */
+ * thread would leave a thread idle (a single image: 576 rows of 288 for 2 threads); at
+ * most a block, which is under 48 rows when a window holds over 4096 floats. */
 static int64_t chunk_rows(const conv_geom *g, int threads) {
     int64_t step = block_rows(g->k), n = (g->rows + step - 1) / step;
     if (threads > 1 && n < 4 * (int64_t)threads) {
@@ -150,7 +192,8 @@ static int64_t chunk_rows(const conv_geom *g, int threads) {
         if (n < 1) n = 1;
     }
     int64_t r = (g->rows + n - 1) / n;
-    return (r + 5) / 6 * 6;
+    r = (r + 5) / 6 * 6;
+    return r < step ? r : step; /* never past the block the scratch holds (windows over 4096 floats) */
 }
 
 /* ------------------------------------------------------------- forward */
@@ -158,8 +201,10 @@ static int64_t chunk_rows(const conv_geom *g, int threads) {
 typedef struct {
     conv_geom geom;
     const kn_tensor *t;
-    const float *x, *kernel;
-    float *y;
+    const void *x;               /* stored as geom.xt */
+    const float *kernel;
+    kn_tensor *y;
+    slot_layout lay;
     int64_t chunk;               /* output rows a chunk (at most a block) */
     kn__bias_act ba;
 } fwd_job;
@@ -169,27 +214,31 @@ static void fwd_chunk(void *p, int64_t k) {
     const conv_geom *g = &j->geom;
     int64_t r0 = k * j->chunk, r1 = r0 + j->chunk < g->rows ? r0 + j->chunk : g->rows;
     if (r0 >= r1) return;
-    const float *a = g->direct ? j->x + r0 * g->c : NULL;
-    if (!a) {
-        float *ws = slot_block(j->t, g);
-        gather_windows(g, j->x, r0, r1, ws);
-        a = ws;
-    }
+    float *ws = slot_block(j->t, &j->lay);
+    const float *a = g->direct ? (const float *)j->x + r0 * g->c : ws;
+    if (!g->direct) gather_windows(g, j->x, r0, r1, ws);
+    /* a half y: the block's f32 rows in scratch, bias and activation applied there, narrowed */
+    float *out = kn__write_f32(j->y, r0 * g->f, rows_block(ws, &j->lay));
     kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &j->ba};
-    kn__sgemm_ep(false, false, r1 - r0, g->f, g->k, a, g->k, j->kernel, g->f, j->y + r0 * g->f, g->f, 1,
+    kn__sgemm_ep(false, false, r1 - r0, g->f, g->k, a, g->k, j->kernel, g->f, out, g->f, 1,
                  j->ba.bias || j->ba.act != KN_LINEAR ? &ep : NULL);
+    kn__write_done(j->y, r0 * g->f, (r1 - r0) * g->f, out);
 }
 
+/* The forward's geometry: x, and y on the (rows, F) side. */
+static conv_geom fwd_geom(const kn_tensor *t) { return geom_of(t, t->src[0], t, t->ne[3]); }
+
 size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t) {
-    conv_geom c = geom_of(t, t->src[0], t->ne[3]);
-    if (c.direct) return 0;
-    return (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c.k) * (size_t)c.k * sizeof(float);
+    conv_geom c = fwd_geom(t);
+    slot_layout l = layout_of(&c, kn__is_half(t), false);
+    return (size_t)kn_ctx_threads(g->ctx) * slot_floats(&l) * sizeof(float);
 }
 
 void kn__cpu_conv2d(kn_graph *g, kn_tensor *t) {
     kn_tensor *x = t->src[0], *bias = t->src[2];
-    fwd_job j = {.geom = geom_of(t, x, t->ne[3]), .t = t, .x = x->data, .kernel = t->src[1]->data, .y = t->data,
+    fwd_job j = {.geom = fwd_geom(t), .t = t, .x = x->data, .kernel = t->src[1]->data, .y = t,
                  .ba = {bias ? bias->data : NULL, (kn_activation)t->iparam[4], t->fparam[0]}};
+    j.lay = layout_of(&j.geom, kn__is_half(t), false);
     int th = threads_for(g, &j.geom);
     j.chunk = chunk_rows(&j.geom, th);
     kn__pool_run(th, (j.geom.rows + j.chunk - 1) / j.chunk, fwd_chunk, &j);
@@ -200,51 +249,71 @@ void kn__cpu_conv2d(kn_graph *g, kn_tensor *t) {
 typedef struct {
     conv_geom geom;
     const kn_tensor *t;
-    const float *dy, *kernel;
-    float *dx;
-    const float *act_v;  /* an activation's value to apply its gradient at (fuse pass), or NULL */
+    const kn_tensor *dy;
+    const float *kernel;
+    kn_tensor *dx;
+    const kn_tensor *act_v; /* an activation's value to apply its gradient at (fuse pass), or NULL */
     kn_activation act;
     float alpha;
+    slot_layout lay;
 } dx_job;
 
-/* dx of image k times the activation's gradient, while the image is in cache. */
-static void dx_act(const dx_job *j, int64_t k) {
+/* dxi, image k's f32 gradient, times the activation's gradient, while the image is in
+ * cache; a half value is widened a block at a time. */
+static void dx_act(const dx_job *j, int64_t k, float *dxi) {
     int64_t img = j->geom.h * j->geom.w * j->geom.c;
-    if (j->act_v) kn__act_grad_apply(j->act, j->alpha, j->dx + k * img, j->act_v + k * img, j->dx + k * img, img);
+    if (!j->act_v) return;
+    if (!kn__is_half(j->act_v)) {
+        kn__act_grad_apply(j->act, j->alpha, dxi, (const float *)j->act_v->data + k * img, dxi, img);
+        return;
+    }
+    float vb[KN_HALF_BLOCK];
+    for (int64_t i = 0; i < img; i += KN_HALF_BLOCK) {
+        int64_t n = img - i < KN_HALF_BLOCK ? img - i : KN_HALF_BLOCK;
+        kn__act_grad_apply(j->act, j->alpha, dxi + i, kn__read_f32(j->act_v, k * img + i, n, vb), dxi + i, n);
+    }
 }
 
-/* Image k: dx = col2im(dy kernel^T), a block of its rows at a time, in row order. */
+/* Image k: dx = col2im(dy kernel^T), a block of its rows at a time, in row order; summed
+ * in f32 (dx's own memory, or the thread's image scratch when dx is half). */
 static void dx_image(void *p, int64_t k) {
     const dx_job *j = p;
     const conv_geom *g = &j->geom;
     int64_t per = (int64_t)g->win.oh * g->win.ow, step = block_rows(g->k), img = g->h * g->w * g->c;
     int64_t r0 = k * per, r1 = r0 + per;
-    if (g->direct) { /* the window rows are dx's own rows */
-        kn__sgemm(false, true, per, g->k, g->f, 1.0f, j->dy + r0 * g->f, g->f, j->kernel, g->f, 0.0f,
-                  j->dx + k * img, g->k, 1);
-        dx_act(j, k);
+    if (g->direct) { /* the window rows are dx's own rows (all f32) */
+        float *dxi = (float *)j->dx->data + k * img;
+        kn__sgemm(false, true, per, g->k, g->f, 1.0f, (const float *)j->dy->data + r0 * g->f, g->f, j->kernel, g->f,
+                  0.0f, dxi, g->k, 1);
+        dx_act(j, k, dxi);
         return;
     }
-    float *ws = slot_block(j->t, g);
-    memset(j->dx + k * img, 0, (size_t)img * sizeof(float));
+    float *ws = slot_block(j->t, &j->lay), *dyb = rows_block(ws, &j->lay);
+    float *dxi = kn__write_f32(j->dx, k * img, ws + j->lay.windows + j->lay.rows_f);
+    memset(dxi, 0, (size_t)img * sizeof(float));
     for (int64_t b0 = r0; b0 < r1; b0 += step) {
         int64_t b1 = b0 + step < r1 ? b0 + step : r1;
-        kn__sgemm(false, true, b1 - b0, g->k, g->f, 1.0f, j->dy + b0 * g->f, g->f, j->kernel, g->f, 0.0f, ws, g->k, 1);
-        scatter_windows(g, ws, b0, b1, j->dx);
+        kn__sgemm(false, true, b1 - b0, g->k, g->f, 1.0f, rows_f32(j->dy, g->f, b0, b1, dyb), g->f, j->kernel, g->f,
+                  0.0f, ws, g->k, 1);
+        scatter_windows(g, ws, b0, b1, dxi);
     }
-    dx_act(j, k);
+    dx_act(j, k, dxi);
+    kn__write_done(j->dx, k * img, img, dxi);
 }
 
+/* The input gradient's geometry: dx on the image side, dy on the rows side. */
+static conv_geom dx_geom(const kn_tensor *t) { return geom_of(t, t, t->src[0], t->src[1]->ne[1]); }
+
 size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t) {
-    conv_geom c = geom_of(t, t, t->src[1]->ne[1]);
-    if (c.direct) return 0;
-    return (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c.k) * (size_t)c.k * sizeof(float);
+    conv_geom c = dx_geom(t);
+    slot_layout l = layout_of(&c, kn__is_half(t->src[0]), kn__is_half(t));
+    return (size_t)kn_ctx_threads(g->ctx) * slot_floats(&l) * sizeof(float);
 }
 
 void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
-    dx_job j = {.geom = geom_of(t, t, t->src[1]->ne[1]), .t = t, .dy = t->src[0]->data, .kernel = t->src[1]->data,
-                .dx = t->data, .act_v = t->src[2] ? t->src[2]->data : NULL, .act = (kn_activation)t->iparam[4],
-                .alpha = t->fparam[0]};
+    dx_job j = {.geom = dx_geom(t), .t = t, .dy = t->src[0], .kernel = t->src[1]->data, .dx = t, .act_v = t->src[2],
+                .act = (kn_activation)t->iparam[4], .alpha = t->fparam[0]};
+    j.lay = layout_of(&j.geom, kn__is_half(t->src[0]), kn__is_half(t));
     kn__pool_run(threads_for(g, &j.geom), j.geom.n, dx_image, &j);
 }
 
@@ -259,9 +328,11 @@ static int64_t kernel_parts(const conv_geom *g) {
 typedef struct {
     conv_geom geom;
     const kn_tensor *t;
-    const float *x, *dy;
+    const void *x;               /* stored as geom.xt */
+    const kn_tensor *dy;
     float *partial;              /* (parts, K, F) */
     int64_t parts;
+    slot_layout lay;
 } dk_job;
 
 /* Part k: partial[k] = im2col(x)[rows]^T dy[rows] over its rows, a block at a time. */
@@ -274,13 +345,13 @@ static void dk_part(void *p, int64_t k) {
         memset(out, 0, (size_t)(g->k * g->f) * sizeof(float));
         return;
     }
-    float *ws = g->direct ? NULL : slot_block(j->t, g);
+    float *ws = slot_block(j->t, &j->lay);
     for (int64_t b0 = r0; b0 < r1; b0 += step) {
         int64_t b1 = b0 + step < r1 ? b0 + step : r1;
-        const float *a = g->direct ? j->x + b0 * g->c : ws;
+        const float *a = g->direct ? (const float *)j->x + b0 * g->c : ws;
         if (!g->direct) gather_windows(g, j->x, b0, b1, ws);
-        kn__sgemm(true, false, g->k, g->f, b1 - b0, 1.0f, a, g->k, j->dy + b0 * g->f, g->f, b0 == r0 ? 0.0f : 1.0f,
-                  out, g->f, 1);
+        const float *dy = rows_f32(j->dy, g->f, b0, b1, rows_block(ws, &j->lay));
+        kn__sgemm(true, false, g->k, g->f, b1 - b0, 1.0f, a, g->k, dy, g->f, b0 == r0 ? 0.0f : 1.0f, out, g->f, 1);
     }
 }
 
@@ -296,24 +367,30 @@ static void sum_parts(void *p, int64_t lo, int64_t hi) {
     for (int64_t k = 1; k < a->parts; k++) add_floats(a->dk + lo, a->partial + k * a->size + lo, hi - lo);
 }
 
+/* The kernel gradient's geometry: x on the image side, dy on the rows side. */
+static conv_geom dk_geom(const kn_tensor *t) { return geom_of(t, t->src[0], t->src[1], t->ne[1]); }
+
+/* Floats of the threads' slots, before the partials. */
+static size_t dk_slots(const kn_graph *g, const slot_layout *l) { return (size_t)kn_ctx_threads(g->ctx) * slot_floats(l); }
+
 size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t) {
-    conv_geom c = geom_of(t, t->src[0], t->ne[1]);
-    size_t windows = c.direct ? 0 : (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c.k) * (size_t)c.k;
+    conv_geom c = dk_geom(t);
+    slot_layout l = layout_of(&c, kn__is_half(t->src[1]), false);
     size_t partials = kernel_parts(&c) > 1 ? (size_t)kernel_parts(&c) * (size_t)c.k * (size_t)c.f : 0;
-    return (windows + partials) * sizeof(float);
+    return (dk_slots(g, &l) + partials) * sizeof(float);
 }
 
 void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
-    dk_job j = {.geom = geom_of(t, t->src[0], t->ne[1]), .t = t, .x = t->src[0]->data, .dy = t->src[1]->data};
+    dk_job j = {.geom = dk_geom(t), .t = t, .x = t->src[0]->data, .dy = t->src[1]};
     const conv_geom *c = &j.geom;
+    j.lay = layout_of(c, kn__is_half(t->src[1]), false);
     j.parts = kernel_parts(c);
     if (j.parts == 1) { /* straight into the gradient */
         j.partial = t->data;
         dk_part(&j, 0);
         return;
     }
-    size_t windows = c->direct ? 0 : (size_t)kn_ctx_threads(g->ctx) * (size_t)block_rows(c->k) * (size_t)c->k;
-    j.partial = (float *)t->scratch + windows;
+    j.partial = (float *)t->scratch + dk_slots(g, &j.lay);
     kn__pool_run(threads_for(g, c), j.parts, dk_part, &j);
     sum_args s = {j.partial, t->data, j.parts, c->k * c->f};
     kn__parallel_for(g, s.size, KN_GRAIN, sum_parts, &s);

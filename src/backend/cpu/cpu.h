@@ -43,6 +43,10 @@ void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t);
 size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t);
+/* Pooling: an image slot per thread for the half tensors it widens or narrows (none in f32). */
+size_t kn__cpu_pool2d_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_maxpool2d_grad_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_avgpool2d_grad_scratch(const kn_graph *g, const kn_tensor *t);
 void kn__cpu_maxpool2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_maxpool2d_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_avgpool2d(kn_graph *g, kn_tensor *t);

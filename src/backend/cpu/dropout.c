@@ -6,14 +6,16 @@
  * in the accumulation, the key then rng(key, KN_STREAM_DROPOUT + 2, m); and
  * the backward node (same key, same step) recomputes the forward's mask instead of storing
  * it. Outside training the op is a copy, or nothing when the in-place pass gave it its
- * input's memory. */
+ * input's memory. In mixed precision x and y may be half: a block of KN_HALF_BLOCK is
+ * widened, masked in f32 and narrowed; the mask depends on the element index alone, so it
+ * is the f32 mask exactly. */
 #include "cpu.h"
 
 #include <string.h>
 
 typedef struct {
-    const float *x;
-    float *y;
+    const kn_tensor *x;
+    kn_tensor *y;
     uint64_t key;       /* kn__rng_key(node key, KN_STREAM_DROPOUT + 1) */
     uint32_t threshold; /* drop when the element's 16-bit draw is below this */
     float scale;
@@ -32,34 +34,61 @@ static inline float keep_or_zero(float v, uint32_t draw16, uint32_t threshold) {
     return v;
 }
 
-static void dropout_range(void *p, int64_t lo, int64_t hi) {
-    const dropout_args *a = p;
-    const float *x = a->x; /* no restrict: y may be x (in place) */
-    float *y = a->y;
+/* Elements [lo, hi) of the tensors: y[i - lo] from x[i - lo] (f32 blocks starting at
+ * element lo; the draws take the element index i). */
+static void dropout_block(const dropout_args *a, const float *xb, float *yb, int64_t lo, int64_t hi) {
+    const float *x = xb; /* no restrict: y may be x (in place) */
+    float *y = yb;
     const uint32_t t = a->threshold;
     const float s = a->scale;
     for (int64_t i = lo; i < hi;) {
         uint64_t r = kn__rng_draw(a->key, (uint64_t)i >> 2);
         if ((i & 3) == 0 && i + 4 <= hi) { /* a whole group */
-            float v0 = x[i] * s, v1 = x[i + 1] * s, v2 = x[i + 2] * s, v3 = x[i + 3] * s;
-            y[i] = keep_or_zero(v0, (uint32_t)(r & 0xffffu), t);
-            y[i + 1] = keep_or_zero(v1, (uint32_t)((r >> 16) & 0xffffu), t);
-            y[i + 2] = keep_or_zero(v2, (uint32_t)((r >> 32) & 0xffffu), t);
-            y[i + 3] = keep_or_zero(v3, (uint32_t)(r >> 48), t);
+            int64_t j = i - lo;
+            float v0 = x[j] * s, v1 = x[j + 1] * s, v2 = x[j + 2] * s, v3 = x[j + 3] * s;
+            y[j] = keep_or_zero(v0, (uint32_t)(r & 0xffffu), t);
+            y[j + 1] = keep_or_zero(v1, (uint32_t)((r >> 16) & 0xffffu), t);
+            y[j + 2] = keep_or_zero(v2, (uint32_t)((r >> 32) & 0xffffu), t);
+            y[j + 3] = keep_or_zero(v3, (uint32_t)(r >> 48), t);
             i += 4;
         } else { /* the ends of a range that splits a group */
-            y[i] = keep_or_zero(x[i] * s, (uint32_t)(r >> (16 * (i & 3))) & 0xffffu, t);
+            y[i - lo] = keep_or_zero(x[i - lo] * s, (uint32_t)(r >> (16 * (i & 3))) & 0xffffu, t);
             i++;
         }
     }
 }
 
+static void dropout_range(void *p, int64_t lo, int64_t hi) {
+    const dropout_args *a = p;
+    if (!kn__is_half(a->x) && !kn__is_half(a->y)) {
+        dropout_block(a, (const float *)a->x->data + lo, (float *)a->y->data + lo, lo, hi);
+        return;
+    }
+    float xb[KN_HALF_BLOCK], yb[KN_HALF_BLOCK];
+    for (int64_t b = lo; b < hi; b += KN_HALF_BLOCK) {
+        int64_t n = hi - b < KN_HALF_BLOCK ? hi - b : KN_HALF_BLOCK;
+        float *y = kn__write_f32(a->y, b, yb);
+        dropout_block(a, kn__read_f32(a->x, b, n, xb), y, b, b + n);
+        kn__write_done(a->y, b, n, y);
+    }
+}
+
+/* y = x outside training, converting when the two are stored differently. */
+static void copy_range(void *p, int64_t lo, int64_t hi) {
+    const dropout_args *a = p;
+    float xb[KN_HALF_BLOCK];
+    for (int64_t b = lo; b < hi; b += KN_HALF_BLOCK) {
+        int64_t n = hi - b < KN_HALF_BLOCK ? hi - b : KN_HALF_BLOCK;
+        kn__tensor_store_f32(a->y, b, kn__read_f32(a->x, b, n, xb), n);
+    }
+}
+
 void kn__cpu_dropout(kn_graph *g, kn_tensor *t) {
-    const float *x = t->src[0]->data;
-    float *y = t->data;
+    const kn_tensor *x = t->src[0];
     float rate = t->fparam[0];
     if (!g->training || rate == 0.0f) {
-        if (y != x) memcpy(y, x, kn__nbytes(t));
+        if (x->dtype != t->dtype) kn__parallel_for(g, kn__numel(t), KN_GRAIN, copy_range, &(dropout_args){.x = x, .y = t});
+        else if (t->data != x->data) memcpy(t->data, x->data, kn__nbytes(t));
         return;
     }
     /* (step, key) -> one 64-bit key per node and step; the build index is below 2^31 */
@@ -67,7 +96,7 @@ void kn__cpu_dropout(kn_graph *g, kn_tensor *t) {
     double thr = (double)rate * 65536.0 + 0.5;
     uint64_t key = kn__rng_u64(g->ctx->seed, KN_STREAM_DROPOUT, node);
     if (g->rng_micro) key = kn__rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)g->rng_micro);
-    dropout_args a = {x, y, kn__rng_key(key, KN_STREAM_DROPOUT + 1),
+    dropout_args a = {x, t, kn__rng_key(key, KN_STREAM_DROPOUT + 1),
                       thr >= 65536.0 ? 65536u : (uint32_t)thr, 1.0f / (1.0f - rate)};
     kn__parallel_for(g, kn__numel(t), KN_GRAIN, dropout_range, &a);
 }

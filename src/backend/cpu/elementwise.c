@@ -1,5 +1,7 @@
 /* elementwise.c — add, sub, mul (with row and scalar broadcast), scale, copy, and the
- * reductions sum_rows, sum, sum_squares. Loops are written over ranges so they vectorize, and split over threads by kn__parallel_for. */
+ * reductions sum_rows, sum, sum_squares. Loops are written over ranges so they vectorize, and split over threads by kn__parallel_for.
+ * In mixed precision the binary ops, scale and copy take half operands and outputs a
+ * KN_HALF_BLOCK at a time through stack buffers; the f32 loops are untouched. */
 #include "cpu.h"
 #include "core/pool.h"
 
@@ -12,6 +14,8 @@ typedef struct {
     kn_bcast bcast;
     const float *a, *b;
     float *y;
+    const kn_tensor *ta, *tb; /* the same, whatever their type (the half path) */
+    kn_tensor *ty;
     int64_t cols;     /* row broadcast: length of b */
     float s;          /* scale */
 } ew_args;
@@ -33,8 +37,32 @@ static inline float apply(bin_op op, float x, float y) {
                     y[r * cols + c] = apply(OP, x[r * cols + c], b[c]);                    \
     } while (0)
 
+/* binary_range with a half operand or output: a block at a time; a row-broadcast b that is
+ * itself half is widened a row's run at a time. */
+static void binary_range_half(const ew_args *a, int64_t lo, int64_t hi) {
+    float xb[KN_HALF_BLOCK], bb[KN_HALF_BLOCK], yb[KN_HALF_BLOCK];
+    const bool row = a->bcast == BCAST_ROW, row_half = row && kn__is_half(a->tb);
+    const float b0 = a->bcast == BCAST_SCALAR ? kn__tensor_get_f32(a->tb, 0) : 0.0f;
+    for (int64_t s = lo; s < hi;) {
+        int64_t n = hi - s < KN_HALF_BLOCK ? hi - s : KN_HALF_BLOCK;
+        if (row_half && n > a->cols - s % a->cols) n = a->cols - s % a->cols;
+        const float *x = kn__read_f32(a->ta, s, n, xb), *b = NULL;
+        if (a->bcast == BCAST_SAME) b = kn__read_f32(a->tb, s, n, bb);
+        else if (row_half) b = kn__read_f32(a->tb, s % a->cols, n, bb);
+        float *y = kn__write_f32(a->ty, s, yb);
+        for (int64_t i = 0; i < n; i++)
+            y[i] = apply(a->op, x[i], b ? b[i] : row ? a->b[(s + i) % a->cols] : b0);
+        kn__write_done(a->ty, s, n, y);
+        s += n;
+    }
+}
+
 static void binary_range(void *p, int64_t lo, int64_t hi) {
     const ew_args *a = p;
+    if (kn__is_half(a->ta) || kn__is_half(a->tb) || kn__is_half(a->ty)) {
+        binary_range_half(a, lo, hi);
+        return;
+    }
     const float *x = a->a, *b = a->b; /* no restrict: y may be x (in place) */
     float *y = a->y;
     int64_t cols = a->cols;
@@ -46,7 +74,8 @@ static void binary_range(void *p, int64_t lo, int64_t hi) {
 }
 
 static void binary(kn_graph *g, kn_tensor *t, bin_op op) {
-    ew_args a = {op, kn__bcast(t->src[0], t->src[1]), t->src[0]->data, t->src[1]->data, t->data, 1, 0};
+    ew_args a = {op, kn__bcast(t->src[0], t->src[1]), t->src[0]->data, t->src[1]->data, t->data,
+                 t->src[0], t->src[1], t, 1, 0};
     int64_t n = kn__numel(t);
     if (a.bcast == BCAST_ROW) {
         /* split by whole rows: ranges are passed in elements, multiples of cols */
@@ -63,19 +92,43 @@ void kn__cpu_mul(kn_graph *g, kn_tensor *t) { binary(g, t, BIN_MUL); }
 
 static void scale_range(void *p, int64_t lo, int64_t hi) {
     const ew_args *a = p;
+    const float s = a->s;
+    if (kn__is_half(a->ta) || kn__is_half(a->ty)) { /* a block at a time */
+        float xb[KN_HALF_BLOCK], yb[KN_HALF_BLOCK];
+        for (int64_t b = lo; b < hi; b += KN_HALF_BLOCK) {
+            int64_t n = hi - b < KN_HALF_BLOCK ? hi - b : KN_HALF_BLOCK;
+            const float *x = kn__read_f32(a->ta, b, n, xb);
+            float *y = kn__write_f32(a->ty, b, yb);
+            for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
+            kn__write_done(a->ty, b, n, y);
+        }
+        return;
+    }
     const float *x = a->a; /* no restrict: y may be x (in place) */
     float *y = a->y;
-    const float s = a->s;
     for (int64_t i = lo; i < hi; i++) y[i] = x[i] * s;
 }
 
 void kn__cpu_scale(kn_graph *g, kn_tensor *t) {
-    ew_args a = {.a = t->src[0]->data, .y = t->data, .s = t->fparam[0]};
+    ew_args a = {.a = t->src[0]->data, .y = t->data, .ta = t->src[0], .ty = t, .s = t->fparam[0]};
     kn__parallel_for(g, kn__numel(t), KN_GRAIN, scale_range, &a);
 }
 
+/* A copy between two storage types: widened, then narrowed, a block at a time. */
+static void convert_range(void *p, int64_t lo, int64_t hi) {
+    const ew_args *a = p;
+    float buf[KN_HALF_BLOCK];
+    for (int64_t b = lo; b < hi; b += KN_HALF_BLOCK) {
+        int64_t n = hi - b < KN_HALF_BLOCK ? hi - b : KN_HALF_BLOCK;
+        kn__tensor_store_f32(a->ty, b, kn__read_f32(a->ta, b, n, buf), n);
+    }
+}
+
 void kn__cpu_copy(kn_graph *g, kn_tensor *t) {
-    (void)g;
+    if (t->dtype != t->src[0]->dtype) {
+        kn__parallel_for(g, kn__numel(t), KN_GRAIN, convert_range, &(ew_args){.ta = t->src[0], .ty = t});
+        return;
+    }
     if (t->data != t->src[0]->data) memcpy(t->data, t->src[0]->data, kn__nbytes(t));
 }
 

@@ -13,6 +13,20 @@ bool kn__cpu_half_writes(const kn_tensor *t) {
     case KN_OP_MATMUL_ACT_GRAD:
     case KN_OP_LOSS_GRAD:
     case KN_OP_ELEMENTWISE:
+    case KN_OP_CONV2D:            /* the GEMM writes f32 scratch, narrowed a block at a time */
+    case KN_OP_CONV2D_GRAD_INPUT: /* an image's dx summed in f32 scratch, then narrowed */
+    case KN_OP_MAXPOOL2D:
+    case KN_OP_MAXPOOL2D_GRAD:
+    case KN_OP_AVGPOOL2D:
+    case KN_OP_AVGPOOL2D_GRAD:
+    case KN_OP_DROPOUT:
+    case KN_OP_BATCH_NORM:
+    case KN_OP_BATCH_NORM_GRAD:
+    case KN_OP_ADD: /* a block at a time, broadcasts included */
+    case KN_OP_SUB:
+    case KN_OP_MUL:
+    case KN_OP_SCALE:
+    case KN_OP_COPY:
         return true;
     case KN_OP_ACT: /* softmax works by whole rows through the same buffers */
     case KN_OP_ACT_GRAD:
@@ -30,7 +44,26 @@ bool kn__cpu_half_reads(const kn_tensor *t, int slot) {
     case KN_OP_MATMUL_ACT_GRAD:
     case KN_OP_ELEMENTWISE:
     case KN_OP_SUM_ROWS:
+    case KN_OP_MAXPOOL2D:      /* pooling: x, dy, the fused activation's value (slot 2) */
+    case KN_OP_MAXPOOL2D_GRAD:
+    case KN_OP_AVGPOOL2D:
+    case KN_OP_AVGPOOL2D_GRAD:
+    case KN_OP_DROPOUT:
+    case KN_OP_BATCH_NORM_GRAD: /* dy and x */
+    case KN_OP_ADD:
+    case KN_OP_SUB:
+    case KN_OP_MUL:
+    case KN_OP_SCALE:
+    case KN_OP_COPY:
         return true;
+    case KN_OP_CONV2D: /* x; the kernel (1) and bias (2) are parameters */
+        return slot == 0;
+    case KN_OP_CONV2D_GRAD_INPUT: /* dy and the fused activation's value; not the kernel (1) */
+        return slot == 0 || slot == 2;
+    case KN_OP_CONV2D_GRAD_KERNEL: /* x and dy; its output is a parameter gradient */
+        return slot == 0 || slot == 1;
+    case KN_OP_BATCH_NORM: /* x; the moving mean and variance (1, 2) are f32 state */
+        return slot == 0;
     case KN_OP_ACT:
     case KN_OP_ACT_GRAD:
         return kn__cpu_half_writes(t);
