@@ -106,6 +106,16 @@ typedef enum { KN_F32, KN_F16, KN_BF16, KN_I32, KN_U8, KN_DTYPE_COUNT } kn_dtype
 size_t kn_dtype_size(kn_dtype dtype);
 const char *kn_dtype_name(kn_dtype dtype);
 
+/* Training precision (kn_compile_opts.precision). fp32: everything in float32. bf16, fp16:
+ * mixed precision as PyTorch AMP and Keras's mixed_float16 policy: parameters, their
+ * gradients and the optimizer state stay float32 (the master weights); activations and
+ * their gradients are stored in the half type between ops, every kernel computing and
+ * accumulating in float32. fp16 adds dynamic loss scaling (kn_compile_opts.loss_scale_*). */
+typedef enum { KN_PRECISION_FP32, KN_PRECISION_BF16, KN_PRECISION_FP16, KN_PRECISION_COUNT } kn_precision;
+const char *kn_precision_name(kn_precision p); /* "fp32", "bf16", "fp16" */
+/* Parses "fp32", "bf16" or "fp16" (false, *out untouched, for anything else). */
+bool kn_precision_parse(const char *s, kn_precision *out);
+
 #define KN_MAX_DIMS 4
 
 /* ---------------------------------------------------------------- nn vocabulary */
@@ -347,6 +357,16 @@ const char *kn_pass_name(unsigned pass);
 kn_status kn_passes_parse(kn_ctx *ctx, const char *text, unsigned *passes);
 /* Chooses the passes (before kn_graph_compile; default KN_PASS_ALL). */
 kn_status kn_graph_set_passes(kn_graph *g, unsigned passes);
+/* Mixed precision (kn_precision; before kn_graph_backward): a compiled graph stores its
+ * activations and their gradients in bf16 or fp16 wherever every kernel touching them
+ * handles that (docs/mixed_precision.md); parameters, gradients, optimizer state, scalars,
+ * inputs and kept tensors stay f32, so the caller reads and writes them as floats. fp16:
+ * the backward pass is seeded with the loss scale (kn_graph_set_loss_scale). */
+kn_status kn_graph_set_precision(kn_graph *g, kn_precision precision);
+/* fp16's loss scale for the next runs: gradients come out times scale and the optimizer
+ * divides by it (scale > 0 and finite; 1 by default). The caller skips an update whose
+ * gradients overflowed, as kn_model_fit's dynamic loss scaling does. */
+kn_status kn_graph_set_loss_scale(kn_graph *g, float scale);
 /* Inference graphs (no backward): parameters count as constants, so the fold pass may
  * fold them with scale layers. Call kn_graph_refold after changing a parameter's values. */
 kn_status kn_graph_freeze_params(kn_graph *g);
@@ -496,16 +516,6 @@ typedef struct kn_conv2d_opts {
 } kn_conv2d_opts;
 
 typedef enum { KN_POOL_MAX, KN_POOL_AVG } kn_pool_kind;
-
-/* Training precision (kn_compile_opts.precision). fp32: everything in float32. bf16, fp16:
- * mixed precision as PyTorch AMP and Keras's mixed_float16 policy: parameters, their
- * gradients and the optimizer state stay float32 (the master weights); activations and
- * their gradients are stored in the half type between ops, every kernel computing and
- * accumulating in float32. fp16 adds dynamic loss scaling (kn_compile_opts.loss_scale_*). */
-typedef enum { KN_PRECISION_FP32, KN_PRECISION_BF16, KN_PRECISION_FP16, KN_PRECISION_COUNT } kn_precision;
-const char *kn_precision_name(kn_precision p); /* "fp32", "bf16", "fp16" */
-/* Parses "fp32", "bf16" or "fp16" (false, *out untouched, for anything else). */
-bool kn_precision_parse(const char *s, kn_precision *out);
 
 typedef struct kn_compile_opts {
     kn_loss loss;

@@ -312,6 +312,60 @@ static int check_reference_mlp(void) {
     return 0;
 }
 
+
+/* The graph API: kn_graph_set_precision on a hand-built graph keeps its inputs f32 (the
+ * caller writes them as floats) and makes the hidden activations half; fp16's loss scale
+ * multiplies the gradients exactly (a power of two); misuse is refused. */
+static float *raw_graph_grads(kn_precision p, float scale, bool *ok) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 3}, &ctx);
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_status st = kn_graph_set_precision(g, p);
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 6}, 2, "x");
+    kn_tensor *y = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 3}, 2, "y");
+    kn_tensor *w1 = kn_param(g, (int64_t[]){6, 8}, 2, KN_INIT_GLOROT_UNIFORM, "w1");
+    kn_tensor *w2 = kn_param(g, (int64_t[]){8, 3}, 2, KN_INIT_GLOROT_UNIFORM, "w2");
+    kn_tensor *h = kn_act(g, kn_matmul(g, x, w1), KN_TANH);
+    kn_tensor *loss = kn_loss_op(g, KN_LOSS_MSE, kn_matmul(g, h, w2), y, false);
+    kn_graph_keep(g, loss);
+    if (!st) st = kn_graph_backward(g, loss);
+    CHECK(kn_graph_set_precision(g, KN_PRECISION_BF16) == KN_ERR_STATE, "set_precision after backward accepted");
+    if (!st) st = kn_graph_compile(g, 4, true);
+    if (!st) st = kn_graph_set_loss_scale(g, scale);
+    CHECK(kn_graph_set_loss_scale(g, 0) == KN_ERR_INVALID_ARGUMENT, "loss scale 0 accepted");
+    float *xd = kn_tensor_data(x), *yd = kn_tensor_data(y);
+    for (int i = 0; i < 24; i++) xd[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
+    for (int i = 0; i < 12; i++) yd[i] = (float)((i * 5) % 7) / 3.0f - 1.0f;
+    if (!st) st = kn_graph_run(g);
+    CHECK(!st, "raw graph %s: %s", kn_precision_name(p), kn_last_error(ctx));
+    *ok = !st;
+    float *grads = malloc(g->param_floats * sizeof(float));
+    memcpy(grads, g->grad_buf, g->param_floats * sizeof(float));
+    CHECK(x->dtype == KN_F32 && y->dtype == KN_F32, "raw graph: inputs must stay f32");
+    if (p != KN_PRECISION_FP32)
+        CHECK(kn__is_half(h), "raw graph %s: the hidden activation is %s", kn_precision_name(p), kn_dtype_name(h->dtype));
+    kn_graph_free(g);
+    kn_ctx_free(ctx);
+    return grads;
+}
+
+static void check_graph_api(void) {
+    bool ok1, ok2, ok3;
+    float *f32 = raw_graph_grads(KN_PRECISION_FP32, 1, &ok1), *h1 = raw_graph_grads(KN_PRECISION_FP16, 1, &ok2),
+          *h1024 = raw_graph_grads(KN_PRECISION_FP16, 1024, &ok3);
+    if (ok1 && ok2 && ok3) {
+        double e = rel_err(h1, f32, 6 * 8 + 8 * 3);
+        bool exact = true;
+        for (int i = 0; i < 6 * 8 + 8 * 3; i++) exact &= h1024[i] == h1[i] * 1024;
+        printf("graph API fp16: gradients rel %.1e from f32; loss scale 1024 multiplies them exactly: %s\n", e,
+               exact ? "yes" : "no");
+        CHECK(e < 1e-2, "raw graph fp16: gradients differ from f32 by %.2e", e);
+        CHECK(exact, "raw graph fp16: loss scale 1024 did not multiply the gradients exactly");
+    }
+    free(f32), free(h1), free(h1024);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "fmnist") == 0) { /* ctest's test_precision_fmnist (label slow) */
         int skip = check_reference_mlp();
@@ -329,6 +383,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) check_config(&configs[i].c, configs[i].name);
     check_memory();
     check_cnns();
+    check_graph_api();
     if (failures) printf("%d failure(s)\n", failures);
     return failures ? 1 : 0;
 }

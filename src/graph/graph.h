@@ -182,6 +182,7 @@ struct kn_graph {
     kn_precision precision;
     float loss_scale, grad_unscale;
     kn_tensor *loss_seed;       /* fp16: the backward pass's seed, set to loss_scale by every run */
+    bool half_inputs;           /* inputs may be half too (the model's batch loaders narrow) */
     kn_backend backend;         /* set by compile */
     bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */

@@ -10,10 +10,12 @@
  * all. Not an optional pass of --passes: the precision is part of what the model computes. */
 #include "passes.h"
 
+#include <math.h>
+
 /* Whether the memory group rooted at r (r and the tensors aliasing it) may be half. */
 static bool group_may_be_half(kn_graph *g, kn_tensor *r) {
     if (!kn__planned(r) || r->dtype != KN_F32 || r->ndim == 0 || (r->flags & (KN_FLAG_KEEP | KN_FLAG_FOLDED)) ||
-        r->op == KN_OP_CONST || r->op == KN_OP_PARAM)
+        r->op == KN_OP_CONST || r->op == KN_OP_PARAM || (r->op == KN_OP_INPUT && !g->half_inputs))
         return false;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
@@ -30,6 +32,25 @@ static bool group_may_be_half(kn_graph *g, kn_tensor *r) {
         }
     }
     return true;
+}
+
+kn_status kn_graph_set_precision(kn_graph *g, kn_precision precision) {
+    if (!g) return KN_ERR_INVALID_ARGUMENT;
+    if ((unsigned)precision >= KN_PRECISION_COUNT)
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "set_precision: unknown precision %d", (int)precision);
+    if (g->compiled || g->has_backward)
+        return kn__error(g->ctx, KN_ERR_STATE, "set_precision: call it before kn_graph_backward and kn_graph_compile");
+    g->precision = precision;
+    return KN_OK;
+}
+
+kn_status kn_graph_set_loss_scale(kn_graph *g, float scale) {
+    if (!g) return KN_ERR_INVALID_ARGUMENT;
+    if (!(scale > 0) || !isfinite(scale))
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "set_loss_scale: %g must be positive and finite", (double)scale);
+    g->loss_scale = scale;
+    g->grad_unscale = 1.0f / scale;
+    return KN_OK;
 }
 
 kn_status kn__pass_precision(kn_graph *g) {
