@@ -73,22 +73,11 @@ static void dropout_range(void *p, int64_t lo, int64_t hi) {
     }
 }
 
-/* y = x outside training, converting when the two are stored differently. */
-static void copy_range(void *p, int64_t lo, int64_t hi) {
-    const dropout_args *a = p;
-    float xb[KN_HALF_BLOCK];
-    for (int64_t b = lo; b < hi; b += KN_HALF_BLOCK) {
-        int64_t n = hi - b < KN_HALF_BLOCK ? hi - b : KN_HALF_BLOCK;
-        kn__tensor_store_f32(a->y, b, kn__read_f32(a->x, b, n, xb), n);
-    }
-}
-
 void kn__cpu_dropout(kn_graph *g, kn_tensor *t) {
     const kn_tensor *x = t->src[0];
     float rate = t->fparam[0];
-    if (!g->training || rate == 0.0f) {
-        if (x->dtype != t->dtype) kn__parallel_for(g, kn__numel(t), KN_GRAIN, copy_range, &(dropout_args){.x = x, .y = t});
-        else if (t->data != x->data) memcpy(t->data, x->data, kn__nbytes(t));
+    if (!g->training || rate == 0.0f) { /* y = x, converting when stored differently */
+        kn__cpu_copy(g, t);
         return;
     }
     /* (step, key) -> one 64-bit key per node and step; the build index is below 2^31 */
