@@ -740,9 +740,12 @@ int64_t kn_model_input_size(const kn_model *m);
  * element count. Valid after compile; the pointer is into the model's flat buffer. A fitted
  * classical model gives its float tensors the same way: "coef" (k, d) and "intercept" (k)
  * of linear models and linear SVMs, "threshold" and "value" of a tree, "sv" and "dual_coef"
- * of a kernel SVM. */
+ * of a kernel SVM. On a device (a cuda context) the pointer is into the host copy, current
+ * at the call: call again after training to read new values; what is written through it
+ * reaches the device at the model's next use (fit, predict, evaluate, save...). */
 float *kn_model_param(kn_model *m, const char *name, int64_t *n);
-/* The gradient of a parameter from the last training step (after compile). */
+/* The gradient of a parameter from the last training step (after compile; on a device, a
+ * host copy current at the call). */
 const float *kn_model_grad(kn_model *m, const char *name, int64_t *n);
 /* One training step on one batch (x (n, features); labels or targets as the loss needs);
  * writes the mean loss. What kn_model_fit runs per batch. */

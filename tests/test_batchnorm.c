@@ -77,7 +77,9 @@ static void golden_case(const char *cs, const int64_t *shape, int ndim) {
         fill(x->data, name, (int)n);
         snprintf(name, sizeof name, "%s.dy%d", cs, step);
         fill(dy->data, name, (int)n);
+        kn_graph_upload(g); /* gamma and beta are parameters (a no-op on the cpu) */
         CHECK(!kn_graph_run(g), "%s: run: %s", cs, kn_last_error(ctx));
+        kn_graph_sync(g); /* their gradients and the moving statistics */
         static const char *what[4] = {"y", "dx", "dgamma", "dbeta"};
         const float *got[4] = {y->data, x->grad->data, gamma->grad->data, beta->grad->data};
         for (int k = 0; k < 4; k++) {
@@ -97,6 +99,7 @@ static void golden_case(const char *cs, const int64_t *shape, int ndim) {
     memcpy(keep_mv, mv->data, (size_t)c * sizeof(float));
     snprintf(name, sizeof name, "%s.x3", cs);
     fill(x->data, name, (int)n);
+    kn_graph_upload(g); /* x is a parameter here (for its gradient) */
     CHECK(!kn__graph_run_phases(g, KN_PHASE_FORWARD), "%s: evaluate: %s", cs, kn_last_error(ctx));
     snprintf(name, sizeof name, "%s.y3", cs);
     if (load(name, want, (int)n)) compare(name, y->data, want, (int)n, 2e-5);
@@ -171,6 +174,7 @@ static kn_graph *fold_graph(kn_ctx *ctx, fold_kind kind, unsigned passes, kn_ten
     float *xd = (*x)->data;
     for (int64_t k = 0; k < n_in; k++) xd[k] = (float)((k * 13) % 17) / 4.0f - 2.0f;
     kn_graph_refold(g);
+    kn_graph_upload(g); /* the parameters to the device (a no-op on the cpu) */
     return g;
 }
 

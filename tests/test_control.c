@@ -277,7 +277,9 @@ static void weighted_ce_golden(kn_ctx *ctx) {
             memcpy(kn_tensor_data(p), z, sizeof(float) * (size_t)(n * c));
             memcpy(kn_tensor_data(y), lab, sizeof(int32_t) * (size_t)n);
             memcpy(kn_tensor_data(wt), w, sizeof(float) * (size_t)n);
+            kn_graph_upload(g); /* the logits are a parameter: to the device (a no-op on the cpu) */
             kn_graph_run(g);
+            kn_graph_sync(g); /* the gradient back */
             /* the update ran too (no optimizer here: the gradient is as computed) */
             const float *gr = kn_tensor_data(kn_tensor_grad(p));
             double worst = fabs(*(float *)kn_tensor_data(loss) - loss_ref) / loss_ref;

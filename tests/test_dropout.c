@@ -42,7 +42,7 @@ static bool build(drop_graph *d, int threads, uint64_t seed, float rate, unsigne
     if (st) return false;
     float *p = d->p->data;
     for (int64_t i = 0; i < BIG; i++) p[i] = 0.25f + (float)(i % 13);
-    return true;
+    return kn_graph_upload(d->g) == KN_OK; /* p is a parameter: to the device (a no-op on the cpu) */
 }
 
 static void drop_free(drop_graph *d) {
@@ -52,6 +52,7 @@ static void drop_free(drop_graph *d) {
 
 /* Gradients whose mask is not the forward's: d loss/dp = 2 y / (1 - rate) where y kept p. */
 static int64_t grad_mismatches(const drop_graph *d, float scale) {
+    kn_graph_sync(d->g); /* the gradient from the device (a no-op on the cpu) */
     const float *y = d->y->data, *y2 = d->y2->data, *gp = d->p->grad->data;
     int64_t bad = 0;
     for (int64_t i = 0; i < BIG; i++) {

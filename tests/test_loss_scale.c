@@ -81,6 +81,7 @@ static bool on_step(void *user, int epoch, int64_t batch, double loss) {
     (void)user, (void)epoch, (void)loss;
     if (batch < 0) return true; /* the epoch's end */
     kn_graph *g = trace.m->graph;
+    kn_graph_sync(g); /* a device graph's buffers (the mirror's: KILN_TEST_MIRROR) */
     if (trace.n < 32 && g->param_floats <= MAXP) {
         memcpy(trace.params[trace.n], g->param_buf, g->param_floats * sizeof(float));
         memcpy(trace.state[trace.n], g->state_buf, g->state_floats * sizeof(float));

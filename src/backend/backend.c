@@ -2,6 +2,7 @@
  * kernels), the choice of a graph's backend at compile, and the public device API. */
 #include "backend.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 kn_status kn__cpu_run(kn_graph *g, unsigned mask); /* graph/compile.c: the node loop */
@@ -23,15 +24,31 @@ static kn_status cpu_copy(kn_graph *g, void *dst, const void *src, size_t bytes)
 }
 
 static kn_status cpu_nothing(kn_graph *g) { (void)g; return KN_OK; }
+static kn_status cpu_in_place(kn_graph *g, unsigned parts) { (void)g, (void)parts; return KN_OK; }
 
 const kn_backend_iface kn__cpu_backend = {
     .name = "cpu", .compile = cpu_compile, .release = cpu_release, .alloc = cpu_alloc, .free = cpu_free,
     .copy_in = cpu_copy, .copy_out = cpu_copy, .run = kn__cpu_run, .synchronize = cpu_nothing,
-    .pull = cpu_nothing, .push = cpu_nothing,
+    .pull = cpu_in_place, .push = cpu_in_place,
 };
+
+/* KILN_TEST_MIRROR=1: cpu graphs get the mirror backend (tests of the host/device sync). */
+static bool test_mirror(void) {
+    const char *env = getenv("KILN_TEST_MIRROR");
+    return env && strcmp(env, "1") == 0;
+}
 
 kn_status kn__backend_compile(kn_graph *g) {
     g->backend = (kn_backend){&kn__cpu_backend, KN_DEVICE_CPU, NULL};
+    if (g->device == KN_DEVICE_CPU && test_mirror()) {
+        g->backend.iface = &kn__mirror_backend;
+        kn_status st = kn__mirror_backend.compile(g);
+        if (st) {
+            kn__mirror_backend.release(g);
+            g->backend = (kn_backend){&kn__cpu_backend, KN_DEVICE_CPU, NULL};
+        }
+        return st;
+    }
     if (g->device == KN_DEVICE_CPU) return KN_OK;
 #ifdef KILN_HAVE_CUDA
     kn_status st = kn__cuda_check(g->ctx);
@@ -89,14 +106,22 @@ kn_status kn_graph_set_device(kn_graph *g, kn_device device) {
 
 kn_device kn_graph_device(const kn_graph *g) { return g ? g->device : KN_DEVICE_CPU; }
 
+kn_status kn__graph_pull(kn_graph *g, unsigned parts) {
+    return g && g->compiled && g->backend.iface ? g->backend.iface->pull(g, parts) : KN_OK;
+}
+
+kn_status kn__graph_push(kn_graph *g, unsigned parts) {
+    return g && g->compiled && g->backend.iface ? g->backend.iface->push(g, parts) : KN_OK;
+}
+
 kn_status kn_graph_sync(kn_graph *g) {
     if (!g) return KN_ERR_INVALID_ARGUMENT;
     if (!g->compiled) return kn__error(g->ctx, KN_ERR_STATE, "sync: compile the graph first");
-    return g->backend.iface->pull(g);
+    return g->backend.iface->pull(g, KN_SYNC_ALL);
 }
 
 kn_status kn_graph_upload(kn_graph *g) {
     if (!g) return KN_ERR_INVALID_ARGUMENT;
     if (!g->compiled) return kn__error(g->ctx, KN_ERR_STATE, "upload: compile the graph first");
-    return g->backend.iface->push(g);
+    return g->backend.iface->push(g, KN_SYNC_PARAMS | KN_SYNC_STATE); /* as documented: not the gradients */
 }

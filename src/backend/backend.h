@@ -26,12 +26,15 @@ typedef struct kn_backend_iface {
      * RNG bookkeeping); a device backend copies inputs in and kept outputs out. */
     kn_status (*run)(kn_graph *g, unsigned mask);
     kn_status (*synchronize)(kn_graph *g);
-    /* Parameters, gradients and optimizer state: device -> host buffers, host -> device. */
-    kn_status (*pull)(kn_graph *g);
-    kn_status (*push)(kn_graph *g);
+    /* The flat buffers named by parts (KN_SYNC_* bits, graph.h): device -> host, host -> device. */
+    kn_status (*pull)(kn_graph *g, unsigned parts);
+    kn_status (*push)(kn_graph *g, unsigned parts);
 } kn_backend_iface;
 
 extern const kn_backend_iface kn__cpu_backend;
+/* Tests only (KILN_TEST_MIRROR=1 at compile): the CPU kernels on private host copies of the
+ * flat buffers, so the host buffers behave as a device's would (backend/mirror.c). */
+extern const kn_backend_iface kn__mirror_backend;
 #ifdef KILN_HAVE_CUDA
 extern const kn_backend_iface kn__cuda_backend;
 /* KN_OK when a CUDA device is usable here, else KN_ERR_UNSUPPORTED naming the cause. */

@@ -249,6 +249,8 @@ kn_status kn__dist_reduce_state(kn__dist *d, kn_graph *g) {
         d->state_floats = total;
     }
     double t0 = kn__now();
+    kn_status st = kn__graph_pull(g, KN_SYNC_PARAMS); /* the statistics the step just updated */
+    if (st) return st;
     size_t at = 0;
     for (int i = 0; i < g->n_params; i++) {
         const kn_tensor *p = g->params[i];
@@ -268,7 +270,7 @@ kn_status kn__dist_reduce_state(kn__dist *d, kn_graph *g) {
         at += (size_t)kn__numel(p);
     }
     d->reduce_seconds += kn__now() - t0;
-    return KN_OK;
+    return kn__graph_push(g, KN_SYNC_PARAMS);
 }
 
 /* ---------------------------------------------------------------- public (kiln.h) */

@@ -136,6 +136,12 @@ typedef struct {
     void *context;                        /* the backend's per-graph state, or NULL (cpu) */
 } kn_backend;
 
+/* The flat buffers a backend's pull and push move (kn__graph_pull, kn__graph_push). */
+#define KN_SYNC_PARAMS 1u
+#define KN_SYNC_GRADS 2u
+#define KN_SYNC_STATE 4u
+#define KN_SYNC_ALL (KN_SYNC_PARAMS | KN_SYNC_GRADS | KN_SYNC_STATE)
+
 struct kn_graph {
     kn_ctx *ctx;
     kn_status status;           /* sticky: the first builder error */
@@ -287,6 +293,13 @@ kn_status kn__init_param(kn_graph *g, kn_tensor *p, int index);
 
 /* Runs the nodes whose phase is in mask, in order. */
 kn_status kn__graph_run_phases(kn_graph *g, unsigned mask);
+
+/* The flat buffers named by parts (KN_SYNC_*) from the graph's device into the host buffers
+ * (pull), or from the host buffers to the device (push), before host code reads them or
+ * after it wrote them (backend/backend.c). No-ops on the CPU backend, and on a graph that is
+ * NULL or not compiled. */
+kn_status kn__graph_pull(kn_graph *g, unsigned parts);
+kn_status kn__graph_push(kn_graph *g, unsigned parts);
 
 int64_t kn__numel(const kn_tensor *t);      /* resolved */
 size_t kn__nbytes(const kn_tensor *t);      /* resolved */

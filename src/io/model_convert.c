@@ -34,6 +34,7 @@ kn_status kn_model_save_as(kn_model *m, const char *path, kn_dtype dtype) {
         return kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: convert: only networks so far (this is a %s model)", path,
                          kn_model_type(m));
     kn_status st = kn__model_ensure_graph(m, 1, false);
+    if (!st) st = kn__model_pull(m); /* the parameters a device graph holds */
     if (st) return st;
     const kn_graph *g = m->graph;
     const char *name = dtype == KN_F16 ? "F16" : "BF16";

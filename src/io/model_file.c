@@ -357,6 +357,7 @@ kn_status kn_model_save(kn_model *m, const char *path) {
 kn_status kn__model_save_file(kn_model *m, const char *path, const struct kn__train_pos *pos) {
     kn_ctx *ctx = m->ctx;
     kn_status st = kn__model_ensure_graph(m, 1, pos != NULL);
+    if (!st) st = kn__model_pull(m); /* the parameters and state a device graph holds */
     if (st) return st;
     const kn_graph *g = m->graph;
     size_t data_bytes = data_section_bytes(g);

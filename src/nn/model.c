@@ -453,12 +453,8 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
 /* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
  * training, backward and the update. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training) {
-    /* fit, evaluate and predict still read gradients and parameters in host memory between
-     * runs (docs/cuda.md, "Left to do"): until they sync with the device, a model on a
-     * device context is refused rather than trained on stale host values */
-    if (m->ctx->device != KN_DEVICE_CPU)
-        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: models do not run on device %s yet (graphs do: "
-                         "kn_graph_set_device); create the context with device cpu", kn_device_name(m->ctx->device));
+    /* on the ctx's device (kn_graph_new); the model layer pulls and pushes the flat buffers
+     * around its host reads and writes (kn__model_pull, kn__model_push; docs/cuda.md) */
     kn_graph *g;
     kn_status st = kn_graph_new(m->ctx, &g);
     if (st) return st;
@@ -610,7 +606,10 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
     if (!m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "model: call kn_model_compile first");
     if (m->n_layers > KN__MAX_LAYERS) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: more than %d layers", KN__MAX_LAYERS);
     kn_graph *old = m->graph;
-    if (old && !m->graph_stale && m->max_batch >= max_batch && (old->has_backward || !training)) return KN_OK;
+    if (old && !m->graph_stale && m->max_batch >= max_batch && (old->has_backward || !training))
+        return kn__model_push(m); /* what the caller may have written through kn_model_param */
+    kn_status st = kn__model_pull(m); /* the old graph's parameters and state, copied below */
+    if (st) return st;
     /* once a model trains, it keeps its training graph */
     training = training || (old && old->has_backward);
     int64_t want = max_batch > KN_DEFAULT_EVAL_BATCH ? max_batch : KN_DEFAULT_EVAL_BATCH;
@@ -620,7 +619,7 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
     graph_refs saved;
     kn__model_save_refs(m, &saved);
     kn_graph *g = NULL;
-    kn_status st = kn__model_build_graph(m, &g, training);
+    st = kn__model_build_graph(m, &g, training);
     if (!st && !training && source && (!old || old->shared_params)) {
         g->shared_params = source; /* zero-copy */
         /* a half model file: single-sample products read half weights (half the bytes) */
@@ -657,7 +656,19 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
     m->graph_stale = false;
     m->graph = g;
     m->max_batch = want;
-    return KN_OK;
+    /* the parameters and state just copied in (compile pushed the initialized ones) */
+    m->host_ahead = true;
+    return kn__model_push(m);
+}
+
+kn_status kn__model_pull(kn_model *m) {
+    return m->graph && !m->host_ahead ? kn__graph_pull(m->graph, KN_SYNC_PARAMS | KN_SYNC_STATE) : KN_OK;
+}
+
+kn_status kn__model_push(kn_model *m) {
+    if (!m->host_ahead) return KN_OK;
+    m->host_ahead = false;
+    return kn__graph_push(m->graph, KN_SYNC_PARAMS | KN_SYNC_STATE);
 }
 
 int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_t *total_floats) {
@@ -718,6 +729,10 @@ float *kn_model_param(kn_model *m, const char *name, int64_t *n) {
         kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "model: no parameter named '%s'", name ? name : "(null)");
         return NULL;
     }
+    /* the current values on the host; the caller may write them, so the next use of the
+     * graph pushes them (a device graph: valid until the model next runs) */
+    if (kn__model_pull(m)) return NULL;
+    m->host_ahead = true;
     if (n) *n = kn__numel(p);
     return p->data;
 }
@@ -728,6 +743,7 @@ const float *kn_model_grad(kn_model *m, const char *name, int64_t *n) {
     float *w = kn_model_param(m, name, n);
     if (!w) return NULL;
     kn_tensor *p = find_param(m, name);
+    if (p->grad && kn__graph_pull(m->graph, KN_SYNC_GRADS)) return NULL;
     return p->grad ? p->grad->data : NULL;
 }
 

@@ -52,6 +52,9 @@ struct kn_model {
     kn_graph *graph;           /* built on first use for batches up to max_batch */
     kn_graph *report_graph;    /* the last kn_model_graph_report's graph (its strings) */
     bool graph_stale;          /* compiled again since the graph was built */
+    /* kn_model_param handed out the host parameters (pulled first), which the caller may
+     * write: the host buffers are the current ones until the next use pushes them */
+    bool host_ahead;
     int64_t max_batch;
     kn_tensor *x;              /* (batch, in_features) */
     kn_tensor *y;              /* (batch) I32 labels, or (batch, outputs) F32 targets */
@@ -143,6 +146,11 @@ void kn__model_restore_refs(kn_model *m, const graph_refs *r);
  * state) the model's graph so it runs batches of up to max_batch; a training graph when
  * training. A loaded model's first graph is forward-only and reads the file's mapping. */
 kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training);
+/* The graph's parameters and optimizer state from its device into the host buffers, before
+ * host code reads them (not while host_ahead: the host's are the current ones then). */
+kn_status kn__model_pull(kn_model *m);
+/* The host buffers' parameters and optimizer state to the device, after host code wrote them. */
+kn_status kn__model_push(kn_model *m);
 /* The parameters a model's graph will have, in graph order, with their offsets (floats)
  * in the flat buffer as kn_graph_compile lays them out; returns the count (writes at most
  * max) and the buffer's padded length. */

@@ -27,6 +27,7 @@ kn_status kn_session_new(kn_model *m, int64_t max_batch, kn_session **out) {
     }
     /* the weights: the model's current graph (initialized if it has none) or its file */
     kn_status st = m->mapped_params && !m->graph ? KN_OK : kn__model_ensure_graph(m, 1, false);
+    if (!st) st = kn__model_pull(m); /* the session shares the host parameters */
     if (st) return st;
     const float *weights = m->graph ? m->graph->param_buf : m->mapped_params;
     kn_session *s = kn__calloc(m->ctx, 1, sizeof *s);

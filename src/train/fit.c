@@ -181,7 +181,9 @@ static struct kn__control_pos control_pos(const kn__monitor *stop, const kn__mon
 /* The loss or a gradient went NaN or infinite: name the step and the first tensor that did
  * (an input, a parameter, or an op's output, found by running the phases again node by node). */
 static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t s, unsigned phases) {
-    const kn_tensor *t = kn__first_nonfinite(m->graph, phases);
+    /* the diagnosis reruns the phases with the CPU kernels on the host buffers: the
+     * parameters the failed step read (the inputs are host-written already) */
+    const kn_tensor *t = kn__graph_pull(m->graph, KN_SYNC_PARAMS) ? NULL : kn__first_nonfinite(m->graph, phases);
     char where[256] = "";
     if (t) {
         char shape[64];
@@ -370,8 +372,10 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     /* every rank is ready (or the first failure reaches all); then rank 0's parameters and
      * optimizer state everywhere, and the settings that must match */
     st = kn__dist_agree(d, KN_OK, KN_DIST_TAG_SETUP, NULL, 0);
+    if (!st && d->world > 1) st = kn__model_pull(m); /* rank 0's, broadcast from its host buffers */
     if (!st) st = kn__dist_broadcast(d, m->graph->param_buf, m->graph->param_floats);
     if (!st && m->graph->state_floats) st = kn__dist_broadcast(d, m->graph->state_buf, m->graph->state_floats);
+    if (!st && d->world > 1) st = kn__graph_push(m->graph, KN_SYNC_PARAMS | KN_SYNC_STATE);
     if (!st && d->world > 1) {
         static const char *const names[] = {"the training rows", "the batch size", "the parameter count", "the epochs",
                                             "the seed", "the optimizer step"};
@@ -407,6 +411,8 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
         }
         kn__loader_epoch(&ld, perm, ep, first);
         for (int64_t s = first; s < steps; s++) {
+            /* what a callback wrote through kn_model_param (a flag's test when nothing) */
+            if ((st = kn__model_push(m))) break;
             int64_t b; /* this rank's rows of the step (of b_global in all) */
             const int64_t *idx;
             kn__loader_rows(&ld, s, &idx, &b);
@@ -452,6 +458,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     break;
                 }
                 if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
+                /* the host reads the gradients (the check below or the loss scaler's,
+                 * accumulation, the all-reduce): from a device, a copy each step (docs/cuda.md) */
+                if ((st = kn__graph_pull(g, KN_SYNC_GRADS))) break;
                 kn__test_point(ctx, "fit:backward"); /* tests/test_loss_scale.c plants overflows here */
                 /* a finite loss can still have non-finite gradients (an infinite input under a
                  * saturating activation): checked before they reach the weights, ~1 us. In
@@ -525,6 +534,10 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                 epoch_skipped += skip;
                 skipped_total += skip;
             }
+            /* gradients the host changed (accumulated, weighted, all-reduced, zeroed; a test's
+             * hook) go back before the update that reads them */
+            bool host_grads = grad_sum || d->world > 1 || ctx->test_hook;
+            if (update && !skip && host_grads && (st = kn__graph_push(g, KN_SYNC_GRADS))) break;
             if (update && !skip && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
             if (update && !skip) kn__loss_scale_applied(&scaler);
             if ((st = kn__dist_reduce_state(d, g))) break;
@@ -619,8 +632,10 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             base_lr = next;
         }
         if (stopping) {
-            if (kn__monitor_update(&stop_mon, r) && best_w)
+            if (kn__monitor_update(&stop_mon, r) && best_w) {
+                if ((st = kn__model_pull(m))) break;
                 memcpy(best_w, m->graph->param_buf, m->graph->param_floats * sizeof(float));
+            }
             if (stop_mon.wait >= es->patience && ep + 1 < o.epochs) {
                 stop = true;
                 m->history.stopped_early = true;
@@ -643,8 +658,12 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     }
     /* as Keras 3's EarlyStopping.on_train_end: the best epoch's weights come back at the end
      * of training, stopped early or not (unless the last epoch was the best) */
+    /* the trained parameters and state in the host buffers (what a device graph holds) */
+    kn_status pst = kn__model_pull(m);
+    if (!st) st = pst;
     if (!st && best_w && stop_mon.best_epoch > 0 && stop_mon.best_epoch != m->history.n_epochs) {
         memcpy(m->graph->param_buf, best_w, m->graph->param_floats * sizeof(float));
+        st = kn__graph_push(m->graph, KN_SYNC_PARAMS);
         if (o.verbose >= 1)
             kn__log(ctx, KN_LOG_INFO, "Restoring model weights from the end of the best epoch: %d", stop_mon.best_epoch);
     }

@@ -32,7 +32,7 @@ char *cli_read_file(const char *path);
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi, long long *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
-/* false (message printed) when --device names a backend this build lacks. */
+/* false (one line printed) when --device names a backend not usable here (the build, the GPU). */
 bool cli_device_ok(const cli_global *g);
 
 /* JSON by hand (output.c): a quoted, escaped string; a number (null when not finite);

@@ -108,7 +108,9 @@ int cli_take_global(cli_global *g, int argc, char **argv, int *i) {
 
 kn_ctx *cli_ctx(const cli_global *g) {
     kn_ctx *ctx = NULL;
-    kn_status st = kn_ctx_new(&(kn_ctx_opts){.threads = g->threads, .seed = g->seed}, &ctx);
+    kn_device device = KN_DEVICE_CPU; /* --device was checked (cli_device_ok) */
+    kn_device_parse(g->device, &device);
+    kn_status st = kn_ctx_new(&(kn_ctx_opts){.threads = g->threads, .seed = g->seed, .device = device}, &ctx);
     if (st) {
         fprintf(stderr, "kiln: cannot create a context: %s\n", kn_status_text(st));
         return NULL;

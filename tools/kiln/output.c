@@ -42,9 +42,8 @@ const char *cli_label(const kn_model *m, int cls, char buf[CLI_LABEL_BUF]) {
     return buf;
 }
 
-/* cuda: says which is missing (a build with the CUDA backend, a GPU and its driver); with
- * both present, that models do not train or predict on the GPU yet: the backend runs
- * graphs (kn_graph_set_device), and fit, evaluate and predict are still to be wired. */
+/* cuda: usable, or says which is missing (a build with the CUDA backend, a GPU and its
+ * driver). */
 bool cli_device_ok(const cli_global *g) {
     if (strcmp(g->device, "cpu") == 0) return true;
     kn_ctx *ctx = NULL;
@@ -52,13 +51,12 @@ bool cli_device_ok(const cli_global *g) {
         fprintf(stderr, "kiln: --device %s: out of memory\n", g->device);
         return false;
     }
-    if (kn_device_check(ctx, KN_DEVICE_CUDA) != KN_OK)
-        fprintf(stderr, "kiln: %s\n", kn_last_error(ctx)); /* "device cuda: ..." */
-    else
-        fprintf(stderr, "kiln: --device %s: the GPU is usable, but models do not train or predict on it yet "
-                        "(the CUDA backend runs graphs: kn_graph_set_device); use --device cpu\n", g->device);
+    /* models run on cuda (their graphs do, synced by the model layer): only a missing
+     * CUDA (the build, the GPU, the driver) stops a command here, in one line */
+    bool ok = kn_device_check(ctx, KN_DEVICE_CUDA) == KN_OK;
+    if (!ok) fprintf(stderr, "kiln: %s\n", kn_last_error(ctx)); /* "device cuda: ..." */
     kn_ctx_free(ctx);
-    return false;
+    return ok;
 }
 
 int cli_mkdir_p(const char *dir) {

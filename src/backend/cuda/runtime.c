@@ -134,7 +134,7 @@ static kn_status cuda_compile(kn_graph *g) {
     /* the arena's constants (filled at compile), parameters, zeroed gradients, state */
     CU(cudaMemcpy(c->arena, g->arena, g->arena_bytes, cudaMemcpyHostToDevice), "cudaMemcpy (arena)");
     if (g->grad_buf) CU(cudaMemcpy(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (gradients)");
-    return g->backend.iface->push(g);
+    return g->backend.iface->push(g, KN_SYNC_PARAMS | KN_SYNC_STATE);
 }
 
 static void cuda_release(kn_graph *g) {
@@ -179,24 +179,31 @@ static kn_status cuda_synchronize(kn_graph *g) {
     return KN_OK;
 }
 
-static kn_status cuda_pull(kn_graph *g) {
+/* The flat buffers of parts (KN_SYNC_*): device -> host. Shared parameters are never
+ * written, so never copied back. */
+static kn_status cuda_pull(kn_graph *g, unsigned parts) {
     kn__cuda_graph *c = g->backend.context;
     size_t pb = g->param_floats * sizeof(float);
     CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
-    if (!g->shared_params) CU(cudaMemcpy(g->param_buf, c->param, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (parameters out)");
-    if (g->grad_buf) CU(cudaMemcpy(g->grad_buf, c->grad, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (gradients out)");
-    if (g->state_buf)
+    if ((parts & KN_SYNC_PARAMS) && !g->shared_params)
+        CU(cudaMemcpy(g->param_buf, c->param, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (parameters out)");
+    if ((parts & KN_SYNC_GRADS) && g->grad_buf)
+        CU(cudaMemcpy(g->grad_buf, c->grad, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (gradients out)");
+    if ((parts & KN_SYNC_STATE) && g->state_buf)
         CU(cudaMemcpy(g->state_buf, c->state, g->state_floats * sizeof(float), cudaMemcpyDeviceToHost),
            "cudaMemcpy (optimizer state out)");
     return KN_OK;
 }
 
-static kn_status cuda_push(kn_graph *g) {
+/* The flat buffers of parts: host -> device. */
+static kn_status cuda_push(kn_graph *g, unsigned parts) {
     kn__cuda_graph *c = g->backend.context;
     size_t pb = g->param_floats * sizeof(float);
     CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
-    CU(cudaMemcpy(c->param, g->param_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (parameters in)");
-    if (g->state_buf)
+    if (parts & KN_SYNC_PARAMS) CU(cudaMemcpy(c->param, g->param_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (parameters in)");
+    if ((parts & KN_SYNC_GRADS) && g->grad_buf)
+        CU(cudaMemcpy(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (gradients in)");
+    if ((parts & KN_SYNC_STATE) && g->state_buf)
         CU(cudaMemcpy(c->state, g->state_buf, g->state_floats * sizeof(float), cudaMemcpyHostToDevice),
            "cudaMemcpy (optimizer state in)");
     return KN_OK;

@@ -1,0 +1,150 @@
+/* mirror.c — a test backend that behaves like a device for the flat buffers: the CPU
+ * kernels run on private host copies of the parameter, gradient and optimizer-state
+ * buffers, so the graph's host buffers see a run only after a pull (and the kernels see a
+ * host write only after a push), exactly as with a GPU. Chosen for cpu graphs when
+ * KILN_TEST_MIRROR=1 at compile (backend.c), so that the model layer's syncs are tested on
+ * machines without a GPU. The arena is shared: inputs and kept outputs need no copies.
+ *
+ * How the kernels reach the copies: between runs every tensor keeps its host address (the
+ * graph's interface, as on a device), and g->param_buf / grad_buf / state_buf stay the host
+ * buffers. For the duration of a run, the tensors whose data lies in a flat buffer (the
+ * parameters, their gradients, views of either: found once, at compile) are re-pointed at
+ * the same offset in the copy, and the three g->*_buf pointers are swapped for the copies
+ * (the optimizer kernel indexes them directly); both are put back after the run. A graph
+ * with shared (read-only, memory-mapped) parameters reads them in place: never written,
+ * they need no copy. Unlike the CUDA backend, kept gradients are not copied out after a
+ * run: every host read of a flat buffer must pull first, which is stricter. */
+#include "backend.h"
+
+#include <stdint.h>
+#include <string.h>
+
+kn_status kn__cpu_run(kn_graph *g, unsigned mask); /* graph/compile.c: the node loop */
+
+typedef struct {
+    float *param, *grad, *state; /* the copies (param: the shared buffer itself when shared) */
+    int n_moved;
+    kn_tensor **moved;           /* tensors whose data lies in a flat buffer */
+    void **host, **copy;         /* their data on the host, and in the copies */
+} mirror;
+
+static kn_status oom(kn_graph *g) {
+    return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "mirror: out of memory for the copies of the flat buffers");
+}
+
+/* p's address in the copies, or NULL when it is in no flat buffer. */
+static void *translate(const kn_graph *g, const mirror *c, const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    const float *host[3] = {g->param_buf, g->grad_buf, g->state_buf};
+    float *copy[3] = {c->param, c->grad, c->state};
+    size_t floats[3] = {g->param_floats, g->param_floats + KN_GRAD_SLACK, g->state_floats};
+    for (int k = 0; k < 3; k++) {
+        uintptr_t lo = (uintptr_t)host[k];
+        if (host[k] && copy[k] != host[k] && a >= lo && a < lo + floats[k] * sizeof(float))
+            return (uint8_t *)copy[k] + (a - lo);
+    }
+    return NULL;
+}
+
+static void note(kn_graph *g, mirror *c, kn_tensor *t) {
+    void *to = t ? translate(g, c, t->data) : NULL;
+    if (!to) return;
+    for (int i = 0; i < c->n_moved; i++)
+        if (c->moved[i] == t) return;
+    c->moved[c->n_moved] = t;
+    c->host[c->n_moved] = t->data;
+    c->copy[c->n_moved++] = to;
+}
+
+static kn_status mirror_push(kn_graph *g, unsigned parts);
+
+static kn_status mirror_compile(kn_graph *g) {
+    mirror *c = kn__calloc(g->ctx, 1, sizeof *c);
+    if (!c) return oom(g);
+    g->backend.context = c;
+    c->param = g->shared_params ? g->param_buf : kn__alloc(g->ctx, (g->param_floats ? g->param_floats : 1) * sizeof(float));
+    c->grad = g->grad_buf ? kn__calloc(g->ctx, g->param_floats + KN_GRAD_SLACK, sizeof(float)) : NULL;
+    c->state = g->state_buf ? kn__alloc(g->ctx, g->state_floats * sizeof(float)) : NULL;
+    /* at most every node, parameter and parameter gradient */
+    size_t cap = (size_t)g->n_nodes + 2 * (size_t)g->n_params + 1;
+    c->moved = kn__alloc(g->ctx, cap * sizeof *c->moved);
+    c->host = kn__alloc(g->ctx, cap * sizeof *c->host);
+    c->copy = kn__alloc(g->ctx, cap * sizeof *c->copy);
+    if (!c->param || (g->grad_buf && !c->grad) || (g->state_buf && !c->state) || !c->moved || !c->host || !c->copy)
+        return oom(g);
+    for (int i = 0; i < g->n_nodes; i++) note(g, c, g->nodes[i]);
+    for (int i = 0; i < g->n_params; i++) {
+        note(g, c, g->params[i]);
+        note(g, c, g->params[i]->grad);
+    }
+    /* as a device's compile: the initialized parameters, zeroed gradients, initial state */
+    return mirror_push(g, KN_SYNC_ALL);
+}
+
+static void mirror_release(kn_graph *g) {
+    mirror *c = g->backend.context;
+    if (!c) return;
+    if (c->param != g->param_buf) kn__free(g->ctx, c->param);
+    kn__free(g->ctx, c->grad);
+    kn__free(g->ctx, c->state);
+    kn__free(g->ctx, c->moved);
+    kn__free(g->ctx, c->host);
+    kn__free(g->ctx, c->copy);
+    kn__free(g->ctx, c);
+    g->backend.context = NULL;
+}
+
+static kn_status mirror_alloc(kn_graph *g, size_t bytes, void **out) {
+    *out = kn__alloc(g->ctx, bytes ? bytes : 1);
+    return *out ? KN_OK : kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "mirror: out of memory for %zu bytes", bytes);
+}
+
+static void mirror_free(kn_graph *g, void *ptr) { kn__free(g->ctx, ptr); }
+
+static kn_status mirror_copy(kn_graph *g, void *dst, const void *src, size_t bytes) {
+    (void)g;
+    if (bytes && dst != src) memcpy(dst, src, bytes);
+    return KN_OK;
+}
+
+static kn_status mirror_synchronize(kn_graph *g) { (void)g; return KN_OK; }
+
+/* from (copies -> host) or to (host -> copies) */
+static void move(kn_graph *g, unsigned parts, bool to_copies) {
+    mirror *c = g->backend.context;
+    float *host[3] = {g->param_buf, g->grad_buf, g->state_buf};
+    float *copy[3] = {c->param, c->grad, c->state};
+    size_t floats[3] = {g->param_floats, g->param_floats + KN_GRAD_SLACK, g->state_floats};
+    const unsigned bit[3] = {KN_SYNC_PARAMS, KN_SYNC_GRADS, KN_SYNC_STATE};
+    for (int k = 0; k < 3; k++)
+        if ((parts & bit[k]) && host[k] && copy[k] != host[k] && floats[k])
+            memcpy(to_copies ? copy[k] : host[k], to_copies ? host[k] : copy[k], floats[k] * sizeof(float));
+}
+
+static kn_status mirror_pull(kn_graph *g, unsigned parts) {
+    move(g, parts, false);
+    return KN_OK;
+}
+
+static kn_status mirror_push(kn_graph *g, unsigned parts) {
+    move(g, parts, true);
+    return KN_OK;
+}
+
+/* The CPU kernels with the flat buffers swapped for the copies (see the top). */
+static kn_status mirror_run(kn_graph *g, unsigned mask) {
+    mirror *c = g->backend.context;
+    float *host_param = g->param_buf, *host_grad = g->grad_buf, *host_state = g->state_buf;
+    for (int i = 0; i < c->n_moved; i++) c->moved[i]->data = c->copy[i];
+    g->param_buf = c->param, g->grad_buf = c->grad, g->state_buf = c->state;
+    kn_status st = kn__cpu_run(g, mask);
+    g->param_buf = host_param, g->grad_buf = host_grad, g->state_buf = host_state;
+    for (int i = 0; i < c->n_moved; i++) c->moved[i]->data = c->host[i];
+    return st;
+}
+
+const kn_backend_iface kn__mirror_backend = {
+    .name = "mirror", .compile = mirror_compile, .release = mirror_release, .alloc = mirror_alloc,
+    .free = mirror_free, .copy_in = mirror_copy, .copy_out = mirror_copy, .run = mirror_run,
+    .synchronize = mirror_synchronize, .pull = mirror_pull, .push = mirror_push,
+};
