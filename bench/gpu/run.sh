@@ -19,6 +19,12 @@ fi
 echo "== kiln: reference MLP training step (784-64-64-10, Adam), random batch"
 timeout 60 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
 timeout 40 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
+if [ -d "$FMNIST" ]; then
+  echo "== kiln: the reference MLP fitted on the device (kiln train --device cuda, 2 epochs)"
+  KILN_DATA="$PWD/$C" timeout 90 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda \
+    --epochs 2 --json --quiet 2>&1 | tail -2
+  echo "exit ${PIPESTATUS[0]}"
+fi
 if python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ]; then
   echo "== PyTorch baseline (torch_gpu_baseline.py; s per epoch of 60000 rows)"
   timeout 150 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
