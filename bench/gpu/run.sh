@@ -10,15 +10,15 @@ export LD_LIBRARY_PATH="$PWD/$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export FMNIST="$PWD/$C/fashion-mnist"
 echo "== device"; nvidia-smi -L 2>&1 | head -2
 echo "== test_cuda_ops"
-timeout 120 "$C/bin/test_cuda_ops" 2>&1 | tail -40; echo "exit ${PIPESTATUS[0]}"
+timeout 100 "$C/bin/test_cuda_ops" 2>&1 | tail -40; echo "exit ${PIPESTATUS[0]}"
 if command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ]; then
   echo "== compute-sanitizer memcheck (test_cuda_ops)"
-  timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -15
+  timeout 80 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -15
   echo "exit ${PIPESTATUS[0]}"
 fi
 echo "== kiln: reference MLP training step (784-64-64-10, Adam), random batch"
 timeout 60 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
-timeout 40 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
+timeout 30 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
 if [ -d "$FMNIST" ]; then
   echo "== kiln: the reference MLP fitted on the device (kiln train --device cuda, 2 epochs)"
   KILN_DATA="$PWD/$C" timeout 90 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda \
@@ -27,7 +27,7 @@ if [ -d "$FMNIST" ]; then
 fi
 if python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ]; then
   echo "== PyTorch baseline (torch_gpu_baseline.py; s per epoch of 60000 rows)"
-  timeout 150 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
+  timeout 120 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
 else
   echo "== PyTorch baseline skipped (no torch, or no $FMNIST)"
 fi
