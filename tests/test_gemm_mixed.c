@@ -4,7 +4,11 @@
  * depends on the position (so wrong block coordinates, a missed or a repeated block show),
  * padded strides (C's padding must survive), edge and MLP shapes, every instruction set this
  * CPU runs, 1 and 3 threads (which must agree bit for bit). All-f32 calls must match
- * kn__sgemm_ep / kn__sgemm_isa bit for bit. Exit 0: all pass. */
+ * kn__sgemm_ep / kn__sgemm_isa bit for bit. A case with a bf16 operand also runs with the
+ * bf16 dot-product path forced (KN_SGEMM_AVX512_BF16; SKIP without AVX512-BF16): with no f16
+ * operand, against the reference from A and B rounded to bf16 (same tolerance: the
+ * instruction's own rounding of a pair's sum stays within it), else it must fall back to
+ * widening; and an f32 operand must really be rounded (check_rounding). Exit 0: all pass. */
 #include "backend/cpu/sgemm.h"
 
 #include <math.h>
@@ -24,7 +28,8 @@ static uint64_t rng(void) { /* xorshift64*: deterministic, so a failure reproduc
 static int64_t rand_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rng() % (uint64_t)(hi - lo + 1)); }
 static float rand_f(void) { return (float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
 
-static int failures, checks;
+static int failures, checks, dot_checks;
+static bool bf16_dot; /* this CPU runs the bf16 dot-product path */
 static const char *TYPE_NAME[] = {"f32", "f16", "bf16"};
 
 static size_t tsize(kn_gemm_type t) { return t == KN_GEMM_F32 ? 4 : 2; }
@@ -52,6 +57,14 @@ static float get(const void *x, kn_gemm_type t, int64_t i) {
 }
 
 /* A half value's bits as an integer that counts ulps across zero. */
+/* v rounded to bf16 (nearest even) and widened back. */
+static float to_bf16(float v) {
+    uint16_t h;
+    kn__f32_to_bf16(&v, &h, 1);
+    kn__bf16_to_f32(&h, &v, 1);
+    return v;
+}
+
 static int32_t half_order(uint16_t h) { return h & 0x8000u ? -(int32_t)(h & 0x7fffu) : (int32_t)h; }
 
 /* The epilogue: c = 2c + (row % 13) / 2 - (col % 11) / 4, row and col in the whole C. A
@@ -94,23 +107,15 @@ static void report(const mixed_case *g, int isa, int threads, const char *what, 
                 (long long)j, got, want);
 }
 
-/* Runs one case on every instruction set and on 1 and 3 threads. */
-static void run_case(const mixed_case *g) {
+/* The double reference of case g: ref (m, n) = op(A) op(B) + beta C0 (then the epilogue),
+ * mag the sum of the terms' magnitudes, rnd the epilogue's f32 roundings. bf16: A and B
+ * rounded to bf16 first (the bf16 dot-product path's operands). Aw, Bw: scratch (asz, bsz). */
+static void reference(const mixed_case *g, const void *A, size_t asz, const void *B, size_t bsz,
+                      const void *C0, bool bf16, double *Aw, double *Bw, double *ref, double *mag,
+                      double *rnd) {
     const int64_t m = g->m, n = g->n, k = g->k;
-    const int64_t arows = g->ta ? k : m, brows = g->tb ? n : k; /* stored rows */
-    const size_t asz = (size_t)(arows * g->lda), bsz = (size_t)(brows * g->ldb), csz = (size_t)(m * g->ldc);
-    void *A = xmalloc(asz * tsize(g->at)), *B = xmalloc(bsz * tsize(g->bt));
-    void *C0 = xmalloc(csz * tsize(g->ct)), *C = xmalloc(csz * tsize(g->ct)), *C1 = xmalloc(csz * tsize(g->ct));
-    double *ref = xmalloc(sizeof(double) * (size_t)(m * n)), *mag = xmalloc(sizeof(double) * (size_t)(m * n));
-    double *rnd = xmalloc(sizeof(double) * (size_t)(m * n)); /* the epilogue's f32 roundings */
-    double *Aw = xmalloc(sizeof(double) * asz), *Bw = xmalloc(sizeof(double) * bsz); /* widened */
-    for (size_t i = 0; i < asz; i++) put(A, g->at, (int64_t)i, rand_f());
-    for (size_t i = 0; i < bsz; i++) put(B, g->bt, (int64_t)i, rand_f());
-    for (int64_t i = 0; i < m; i++) /* beta 0: C holds NaN, which must not be read */
-        for (int64_t j = 0; j < g->ldc; j++)
-            put(C0, g->ct, i * g->ldc + j, j >= n ? 12345.0f : g->beta == 0 ? NAN : rand_f());
-    for (size_t i = 0; i < asz; i++) Aw[i] = get(A, g->at, (int64_t)i);
-    for (size_t i = 0; i < bsz; i++) Bw[i] = get(B, g->bt, (int64_t)i);
+    for (size_t i = 0; i < asz; i++) Aw[i] = bf16 ? to_bf16(get(A, g->at, (int64_t)i)) : get(A, g->at, (int64_t)i);
+    for (size_t i = 0; i < bsz; i++) Bw[i] = bf16 ? to_bf16(get(B, g->bt, (int64_t)i)) : get(B, g->bt, (int64_t)i);
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double s = 0, a = 0;
@@ -130,9 +135,36 @@ static void run_case(const mixed_case *g) {
             /* and rounds 2s + row term, then that - col term: ulps of those magnitudes */
             rnd[i * n + j] = fabs(ref[i * n + j]) + (g->ep ? 2 * fabs(s) + 6.5 : 0);
         }
+}
+
+/* Runs one case on every instruction set and on 1 and 3 threads; with a bf16 operand also
+ * with the bf16 dot-product path forced (KN_SGEMM_AVX512_BF16), where this CPU has it. */
+static void run_case(const mixed_case *g) {
+    const int64_t m = g->m, n = g->n, k = g->k;
+    const int64_t arows = g->ta ? k : m, brows = g->tb ? n : k; /* stored rows */
+    const size_t asz = (size_t)(arows * g->lda), bsz = (size_t)(brows * g->ldb), csz = (size_t)(m * g->ldc);
+    void *A = xmalloc(asz * tsize(g->at)), *B = xmalloc(bsz * tsize(g->bt));
+    void *C0 = xmalloc(csz * tsize(g->ct)), *C = xmalloc(csz * tsize(g->ct)), *C1 = xmalloc(csz * tsize(g->ct));
+    double *ref = xmalloc(sizeof(double) * (size_t)(m * n)), *mag = xmalloc(sizeof(double) * (size_t)(m * n));
+    double *rnd = xmalloc(sizeof(double) * (size_t)(m * n)); /* the epilogue's f32 roundings */
+    double *Aw = xmalloc(sizeof(double) * asz), *Bw = xmalloc(sizeof(double) * bsz); /* widened */
+    for (size_t i = 0; i < asz; i++) put(A, g->at, (int64_t)i, rand_f());
+    for (size_t i = 0; i < bsz; i++) put(B, g->bt, (int64_t)i, rand_f());
+    for (int64_t i = 0; i < m; i++) /* beta 0: C holds NaN, which must not be read */
+        for (int64_t j = 0; j < g->ldc; j++)
+            put(C0, g->ct, i * g->ldc + j, j >= n ? 12345.0f : g->beta == 0 ? NAN : rand_f());
+    reference(g, A, asz, B, bsz, C0, false, Aw, Bw, ref, mag, rnd);
     const kn_sgemm_epilogue ep = {pos_epilogue, NULL};
     const bool all_f32 = g->at == KN_GEMM_F32 && g->bt == KN_GEMM_F32 && g->ct == KN_GEMM_F32;
-    for (int isa = 0; isa <= (int)kn__sgemm_isa_best(); isa++)
+    const bool has_bf16 = g->at == KN_GEMM_BF16 || g->bt == KN_GEMM_BF16;
+    const bool dot = has_bf16 && g->at != KN_GEMM_F16 && g->bt != KN_GEMM_F16; /* else widened */
+    const int last_isa = has_bf16 && bf16_dot ? KN_SGEMM_AVX512_BF16 : (int)kn__sgemm_isa_best();
+    for (int isa = 0; isa <= last_isa; isa++) {
+        if (isa > (int)kn__sgemm_isa_best() && isa != KN_SGEMM_AVX512_BF16) continue;
+        if (isa == KN_SGEMM_AVX512_BF16 && dot) { /* against bf16-rounded operands */
+            reference(g, A, asz, B, bsz, C0, true, Aw, Bw, ref, mag, rnd);
+            dot_checks++;
+        }
         for (int threads = 1; threads <= 3; threads += 2) {
             memcpy(C, C0, csz * tsize(g->ct));
             kn__gemm_mixed_isa((kn_sgemm_isa)isa, g->ta, g->tb, m, n, k, A, g->at, g->lda, B, g->bt,
@@ -180,6 +212,7 @@ static void run_case(const mixed_case *g) {
                 memcpy(C1, C, csz * sizeof(float)); /* for the 1/3-thread comparison */
             }
         }
+    }
     if (all_f32 && g->beta == 0) { /* kn__gemm_mixed itself against kn__sgemm_ep */
         memcpy(C, C0, csz * sizeof(float)), memcpy(C1, C0, csz * sizeof(float));
         kn__gemm_mixed(g->ta, g->tb, m, n, k, A, g->at, g->lda, B, g->bt, g->ldb, 0.0f, C, g->ct,
@@ -212,7 +245,44 @@ enum { NSIZES = sizeof SIZES / sizeof SIZES[0], NTYPES = 27 };
 
 static int64_t rand_size(void) { return SIZES[rand_in(0, NSIZES - 1)]; }
 
+/* The bf16 path really rounds an f32 operand to bf16 (nearest even): 1 + 2^-10 -> 1,
+ * 1 + 2^-8 (a tie) -> 1, 1 + 3 * 2^-8 (a tie) -> 1 + 2^-6, against bf16 ones (k = 3: odd, so
+ * padded), as A and as B, every transpose: exactly 3 + 2^-6, where widening gives
+ * 3 + 2^-6 + 2^-10. */
+static void check_rounding(void) {
+    const float f[3] = {1 + 0x1p-10f, 1 + 0x1p-8f, 1 + 0x3p-8f};
+    uint16_t one[3];
+    const float ones[3] = {1, 1, 1};
+    kn__f32_to_bf16(ones, one, 3);
+    for (int v = 0; v < 8; v++) {
+        const bool ta = v & 1, tb = v >> 1 & 1, f32_a = v >> 2 & 1;
+        /* m = n = 1, k = 3: A (1, 3) or (3, 1), B (3, 1) or (1, 3) */
+        const int64_t lda = ta ? 1 : 3, ldb = tb ? 3 : 1;
+        float c[2] = {NAN, 7};
+        for (int isa = KN_SGEMM_AVX512; isa <= KN_SGEMM_AVX512_BF16; isa++) {
+            if (f32_a)
+                kn__gemm_mixed_isa((kn_sgemm_isa)isa, ta, tb, 1, 1, 3, f, KN_GEMM_F32, lda, one, KN_GEMM_BF16,
+                                   ldb, 0.0f, c, KN_GEMM_F32, 1, 1, NULL);
+            else
+                kn__gemm_mixed_isa((kn_sgemm_isa)isa, ta, tb, 1, 1, 3, one, KN_GEMM_BF16, lda, f, KN_GEMM_F32,
+                                   ldb, 0.0f, c, KN_GEMM_F32, 1, 1, NULL);
+            const float want = isa == KN_SGEMM_AVX512_BF16 ? 3 + 0x1p-6f : 3 + 0x1p-6f + 0x1p-10f;
+            checks++;
+            if (c[0] != want || c[1] != 7) {
+                fprintf(stderr, "FAIL rounding isa=%d ta=%d tb=%d f32 %s: %.9g, want %.9g (c[1] %g)\n", isa, ta,
+                        tb, f32_a ? "A" : "B", c[0], want, c[1]);
+                failures++;
+            }
+        }
+    }
+}
+
 int main(void) {
+    bf16_dot = kn__gemm_bf16_dot_supported();
+    if (bf16_dot)
+        check_rounding();
+    else
+        printf("test_gemm_mixed: SKIP the bf16 dot-product path (no AVX512-BF16 on this CPU)\n");
     /* Every type combination x transposes x beta x epilogue, on edge shapes drawn from
      * SIZES (kept under 1.5 M multiply-adds so the double reference stays quick). */
     for (int round = 0; round < 2; round++)
@@ -253,8 +323,8 @@ int main(void) {
         run_case(&g);
     }
     printf("test_gemm_mixed: %d checks (%d edge, %d random, %d MLP/big) on instruction sets 0..%d, "
-           "%d failed\n",
+           "%d cases also on the bf16 dot-product path%s, %d failed\n",
            checks, edge_checks, random_checks, checks - edge_checks - random_checks,
-           (int)kn__sgemm_isa_best(), failures);
+           (int)kn__sgemm_isa_best(), dot_checks, bf16_dot ? "" : " (SKIP: not on this CPU)", failures);
     return failures ? 1 : 0;
 }
