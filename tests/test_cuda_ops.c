@@ -16,6 +16,16 @@
  *   1e-4      matrix products (cuBLASLt's blocking sums k terms in another order), and
  *             what is computed from them over a few optimizer steps (Adam divides by
  *             sqrt(v) + eps, which magnifies early differences).
+ *   bf16: 2e-2 rel + 5e-3 abs; fp16: 5e-3 rel + 1e-3 abs — mixed precision (the MLP trained
+ *             on both devices at the same precision). Both store activations and their
+ *             gradients rounded to the half type (8 and 11 significant bits: 2^-9 and
+ *             2^-12 relative per rounding), but not at the same places: the GPU's products
+ *             read the half copy of the weights (tensor cores take half operands) where
+ *             the CPU reads the f32 master weights, the GPU rounds a product's output
+ *             before a non-relu activation applies (the CPU applies it in f32 first), and
+ *             sums run in another order; a few roundings of either size, through three
+ *             layers and three SGD steps, stay well inside these bounds. fp16 runs with
+ *             a loss scale of 256 (the seed input and the optimizer's unscale).
  *
  * Without a usable GPU (no device, or "CUDA driver version is insufficient") it prints why
  * and exits 77, which ctest reports as skipped. Registered only in builds with KILN_CUDA. */
@@ -38,6 +48,7 @@ typedef struct {
     unsigned passes;
     int steps;        /* runs of the whole graph (training: optimizer steps) */
     float atol, rtol;
+    kn_precision precision; /* 0: fp32 */
 } tcase;
 
 static uint64_t rng_state;
@@ -66,6 +77,8 @@ static kn_graph *make(kn_ctx *ctx, const tcase *c, kn_device dev) {
     kn_graph_new(ctx, &g);
     kn_graph_set_device(g, dev);
     kn_graph_set_passes(g, c->passes);
+    if (c->precision) kn_graph_set_precision(g, c->precision);
+    if (c->precision == KN_PRECISION_FP16) kn_graph_set_loss_scale(g, 256.0f);
     c->build(g, c->arg);
     kn_status st = kn_graph_compile(g, 4, true);
     CHECK(st == KN_OK, "%s on %s: compile: %s", c->name, kn_device_name(dev), kn_last_error(ctx));
@@ -219,13 +232,64 @@ static void b_conv(kn_graph *g, const void *arg) {
     train_on(g, y, NULL);
 }
 
+/* A wider MLP for mixed precision: products with widths multiple of 8 (the tensor
+ * cores' tiles), a fused relu dense, a gelu one, a softmax-free logits head. */
+static void b_mlp_wide(kn_graph *g, const void *arg) {
+    const kn_optimizer *opt = arg;
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){64, 96}, 2, "x");
+    kn_tensor *labels = kn_input(g, KN_I32, (int64_t[]){64}, 1, "labels");
+    kn_tensor *w1 = kn_param(g, (int64_t[]){96, 128}, 2, KN_INIT_GLOROT_UNIFORM, "w1");
+    kn_tensor *b1 = kn_param(g, (int64_t[]){128}, 1, KN_INIT_ZEROS, "b1");
+    kn_tensor *w2 = kn_param(g, (int64_t[]){128, 128}, 2, KN_INIT_GLOROT_UNIFORM, "w2");
+    kn_tensor *b2 = kn_param(g, (int64_t[]){128}, 1, KN_INIT_ZEROS, "b2");
+    kn_tensor *w3 = kn_param(g, (int64_t[]){128, 16}, 2, KN_INIT_GLOROT_UNIFORM, "w3");
+    kn_tensor *h = kn_act(g, kn_add(g, kn_matmul(g, x, w1), b1), KN_RELU);
+    h = kn_act(g, kn_add(g, kn_matmul(g, h, w2), b2), KN_GELU);
+    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, kn_matmul(g, h, w3), labels, true);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    kn_graph_add_optimizer(g, opt);
+}
+
+/* The MLPs trained at bf16 and fp16 on both devices (tolerances above), after checking
+ * the GPU graph really stores activations half (else the comparison proves nothing). */
+static void half_cases(kn_ctx *ctx) {
+    static const kn_precision precs[2] = {KN_PRECISION_BF16, KN_PRECISION_FP16};
+    kn_optimizer opts[2] = {kn_sgd(0.05f), kn_adam(1e-3f)};
+    opts[0].momentum = 0.9f;
+    for (int p = 0; p < 2; p++) {
+        float atol = precs[p] == KN_PRECISION_BF16 ? 5e-3f : 1e-3f, rtol = precs[p] == KN_PRECISION_BF16 ? 2e-2f : 5e-3f;
+        for (int o = 0; o < 2; o++) {
+            /* Adam's first steps are lr * sign(g) for tiny g: allow 2 lr per step where a
+             * rounding flips a near-zero gradient's sign */
+            float pa = opts[o].kind == KN_OPT_ADAM ? atol + 6e-3f : atol;
+            tcase c = {"mlp wide half", b_mlp_wide, &opts[o], KN_PASS_ALL, 3, pa, rtol, precs[p]};
+            kn_graph *gpu = make(ctx, &c, KN_DEVICE_CUDA);
+            if (gpu) {
+                int half = 0;
+                for (int i = 0; i < gpu->n_nodes; i++) half += gpu->nodes[i]->dtype == KN_BF16 || gpu->nodes[i]->dtype == KN_F16;
+                CHECK(half > 0, "%s %s: no tensor stored half on the gpu", c.name, kn_precision_name(precs[p]));
+                CHECK(kn_graph_run(gpu) == KN_OK, "%s: gpu run: %s", c.name, kn_last_error(ctx));
+                printf("test_cuda_ops: %s %s: %d half tensors, %lld products with the bias unfused\n", c.name,
+                       kn_precision_name(precs[p]), half, (long long)((kn__cuda_graph *)gpu->backend.context)->bias_unfused);
+            }
+            kn_graph_free(gpu);
+            run_case(ctx, &c);
+            c.name = "mlp half", c.build = b_mlp;
+            run_case(ctx, &c);
+            c.passes = KN_PASS_NONE, c.name = "mlp half unfused";
+            run_case(ctx, &c);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- graph replay */
 
 /* The MLP trained 5 steps replayed from a captured CUDA graph and launched node by node:
  * the same parameters bit for bit (every kernel sums in a fixed order). */
 static void replay_vs_launches(kn_ctx *ctx) {
     kn_optimizer opt = kn_adam(1e-2f);
-    tcase c = {"replay", b_mlp, &opt, KN_PASS_ALL, 5, 0, 0};
+    tcase c = {"replay", b_mlp, &opt, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32};
     setenv("KILN_CUDA_GRAPHS", "0", 1);
     kn_graph *eager = make(ctx, &c, KN_DEVICE_CUDA);
     unsetenv("KILN_CUDA_GRAPHS");
@@ -262,42 +326,43 @@ int main(void) {
     }
     static const int tr[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
     for (int i = 0; i < 4; i++) {
-        run_case(ctx, &(tcase){"matmul", b_matmul, tr[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f});
-        run_case(ctx, &(tcase){"matmul fused", b_matmul, tr[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f});
+        run_case(ctx, &(tcase){"matmul", b_matmul, tr[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"matmul fused", b_matmul, tr[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
     static const int ops[3] = {0, 1, 2};
     for (int i = 0; i < 3; i++) {
-        run_case(ctx, &(tcase){"binary", b_binary, &ops[i], KN_PASS_NONE, 1, 0, 1e-6f});
-        run_case(ctx, &(tcase){"binary fused", b_binary, &ops[i], KN_PASS_ALL, 1, 1e-6f, 1e-6f});
+        run_case(ctx, &(tcase){"binary", b_binary, &ops[i], KN_PASS_NONE, 1, 0, 1e-6f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"binary fused", b_binary, &ops[i], KN_PASS_ALL, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32});
     }
     static const kn_activation acts[] = {KN_LINEAR, KN_RELU, KN_LEAKY_RELU, KN_ELU, KN_SIGMOID, KN_TANH, KN_GELU, KN_SOFTMAX};
     for (int i = 0; i < (int)(sizeof acts / sizeof acts[0]); i++) {
-        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_NONE, 1, 1e-6f, 2e-6f});
-        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_ALL, 1, 1e-6f, 2e-6f});
+        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_NONE, 1, 1e-6f, 2e-6f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_ALL, 1, 1e-6f, 2e-6f, KN_PRECISION_FP32});
     }
-    run_case(ctx, &(tcase){"reductions", b_reduce, NULL, KN_PASS_NONE, 1, 1e-5f, 1e-5f});
+    run_case(ctx, &(tcase){"reductions", b_reduce, NULL, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
     for (int l = 0; l < KN_LOSS_COUNT; l++)
         for (int logits = 0; logits < 2; logits++) {
             if (logits && (l == KN_LOSS_MSE || l == KN_LOSS_MAE)) continue;
             loss_arg a = {(kn_loss)l, logits};
-            run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_NONE, 1, 1e-5f, 1e-5f});
-            run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_ALL, 1, 1e-5f, 1e-5f});
+            run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+            run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
         }
-    run_case(ctx, &(tcase){"dropout", b_dropout, NULL, KN_PASS_ALL, 2, 0, 1e-6f});
-    run_case(ctx, &(tcase){"batch_norm", b_batch_norm, NULL, KN_PASS_ALL, 2, 1e-5f, 1e-4f});
+    run_case(ctx, &(tcase){"dropout", b_dropout, NULL, KN_PASS_ALL, 2, 0, 1e-6f, KN_PRECISION_FP32});
+    run_case(ctx, &(tcase){"batch_norm", b_batch_norm, NULL, KN_PASS_ALL, 2, 1e-5f, 1e-4f, KN_PRECISION_FP32});
     static const int same[2] = {0, 1};
     for (int i = 0; i < 2; i++) {
-        run_case(ctx, &(tcase){"conv+pool", b_conv, &same[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f});
-        run_case(ctx, &(tcase){"conv+pool fused", b_conv, &same[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f});
+        run_case(ctx, &(tcase){"conv+pool", b_conv, &same[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"conv+pool fused", b_conv, &same[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
     kn_optimizer opts[6] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
                             kn_sgd(0.05f)};
     opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f;
     for (int i = 0; i < 6; i++) {
-        run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f});
-        run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f});
+        run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
     replay_vs_launches(ctx);
+    half_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

@@ -3,9 +3,17 @@
  * few batch sizes: the input batch copied in each step, the step run (on cuda: replayed
  * from a captured CUDA graph after the second step), the loss copied out. Random inputs:
  * the figure is the step time, not accuracy (bench/gpu/run.sh).
- * usage: gpu_step cpu|cuda [steps] */
+ *
+ * `gpu_step DEVICE wide fp32|bf16|fp16 [steps]`: issue 11's wide MLP instead,
+ * 784-8192-8192-8192-10 (relu, Adam 1e-4), batch 8192, in that precision (the input batch
+ * stored half too, as the model's loaders store it), printing ms per step and TFLOP/s =
+ * 6 x batch x sum(inputs x outputs) / step time (INTERFACE.md, "Measuring"); PyTorch's
+ * autocast figure is torch_gpu_baseline.py's wide_bf16_*.
+ * usage: gpu_step cpu|cuda [steps] | gpu_step cpu|cuda wide fp32|bf16|fp16 [steps] */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <kiln.h>
+
+#include "graph/graph.h" /* half_inputs, kn__tensor_store_f32: the wide bench's half batch */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +26,87 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The wide MLP's step time in precision prec. */
+static int wide(kn_ctx *ctx, const char *dev, kn_precision prec, int steps) {
+    const int64_t b = 8192, widths[] = {784, 8192, 8192, 8192, 10};
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_graph_set_precision(g, prec);
+    g->half_inputs = prec != KN_PRECISION_FP32;
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){b, 784}, 2, "x");
+    kn_tensor *y = kn_input(g, KN_I32, (int64_t[]){b}, 1, "labels");
+    kn_tensor *h = x;
+    double macs = 0;
+    for (int l = 0; l < 4; l++) {
+        char wn[8], bn[8];
+        snprintf(wn, sizeof wn, "w%d", l);
+        snprintf(bn, sizeof bn, "b%d", l);
+        kn_tensor *w = kn_param(g, (int64_t[]){widths[l], widths[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);
+        kn_tensor *bias = kn_param(g, (int64_t[]){widths[l + 1]}, 1, KN_INIT_ZEROS, bn);
+        h = kn_add(g, kn_matmul(g, h, w), bias);
+        if (l < 3) h = kn_relu(g, h);
+        macs += (double)widths[l] * (double)widths[l + 1];
+    }
+    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, y, true);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    kn_optimizer opt = kn_adam(1e-4f);
+    kn_graph_add_optimizer(g, &opt);
+    if (kn_graph_compile(g, 1, true) != KN_OK) {
+        fprintf(stderr, "gpu_step: wide compile: %s\n", kn_last_error(ctx));
+        kn_graph_free(g);
+        return 1;
+    }
+    float row[784];
+    for (int64_t r = 0; r < b; r++) { /* narrowed when the pass made x half */
+        for (int j = 0; j < 784; j++) row[j] = (float)(((r * 784 + j) * 2654435761u) % 256) / 255.0f;
+        kn__tensor_store_f32(x, r * 784, row, 784);
+    }
+    int32_t *yd = kn_tensor_data(y);
+    for (int64_t i = 0; i < b; i++) yd[i] = (int32_t)(i % 10);
+    int half = 0;
+    for (int i = 0; i < g->n_nodes; i++) half += g->nodes[i]->dtype == KN_BF16 || g->nodes[i]->dtype == KN_F16;
+    kn_status st = KN_OK;
+    for (int s = 0; s < 3 && !st; s++) st = kn_graph_run(g); /* warm up (and capture) */
+    double t0 = now();
+    for (int s = 0; s < steps && !st; s++) st = kn_graph_run(g);
+    double dt = (now() - t0) / steps;
+    if (st) {
+        fprintf(stderr, "gpu_step: wide run: %s\n", kn_last_error(ctx));
+        kn_graph_free(g);
+        return 1;
+    }
+    printf("%s wide %s batch %lld: %8.2f ms/step  %6.1f TFLOP/s  (%d half tensors)  loss %.4f\n", dev,
+           kn_precision_name(prec), (long long)b, 1e3 * dt, 6.0 * (double)b * macs / dt / 1e12, half,
+           (double)*(float *)kn_tensor_data(loss));
+    kn_graph_free(g);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     kn_device dev = KN_DEVICE_CPU;
     if (argc < 2 || !kn_device_parse(argv[1], &dev)) {
         fprintf(stderr, "usage: gpu_step cpu|cuda [steps]\n");
         return 2;
     }
-    int steps = argc > 2 ? atoi(argv[2]) : 2000;
+    bool is_wide = argc > 2 && strcmp(argv[2], "wide") == 0;
+    kn_precision prec = KN_PRECISION_FP32;
+    if (is_wide && (argc < 4 || !kn_precision_parse(argv[3], &prec))) {
+        fprintf(stderr, "usage: gpu_step cpu|cuda wide fp32|bf16|fp16 [steps]\n");
+        return 2;
+    }
+    int steps = is_wide ? (argc > 4 ? atoi(argv[4]) : 20) : argc > 2 ? atoi(argv[2]) : 2000;
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.seed = 1, .device = dev}, &ctx);
     if (kn_device_check(ctx, dev) != KN_OK) {
         fprintf(stderr, "gpu_step: %s\n", kn_last_error(ctx));
         kn_ctx_free(ctx);
         return 77;
+    }
+    if (is_wide) {
+        int rc = wide(ctx, argv[1], prec, steps > 0 ? steps : 1);
+        kn_ctx_free(ctx);
+        return rc;
     }
     static const int64_t batches[] = {32, 128, 1024};
     for (int bi = 0; bi < 3; bi++) {

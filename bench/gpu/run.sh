@@ -10,24 +10,27 @@ export LD_LIBRARY_PATH="$PWD/$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export FMNIST="$PWD/$C/fashion-mnist"
 echo "== device"; nvidia-smi -L 2>&1 | head -2
 echo "== test_cuda_ops"
-timeout 100 "$C/bin/test_cuda_ops" 2>&1 | tail -40; echo "exit ${PIPESTATUS[0]}"
+timeout 90 "$C/bin/test_cuda_ops" 2>&1 | tail -40; echo "exit ${PIPESTATUS[0]}"
 if command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ]; then
   echo "== compute-sanitizer memcheck (test_cuda_ops)"
-  timeout 80 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -15
+  timeout 70 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -15
   echo "exit ${PIPESTATUS[0]}"
 fi
 echo "== kiln: reference MLP training step (784-64-64-10, Adam), random batch"
-timeout 60 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
+timeout 50 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
 timeout 30 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
+echo "== kiln: wide MLP 784-8192-8192-8192-10, batch 8192, Adam (issue 11: bf16 must beat torch autocast by 1.1x)"
+timeout 20 "$C/bin/gpu_step" cuda wide fp32 5 2>&1 | tail -2
+timeout 30 "$C/bin/gpu_step" cuda wide bf16 20 2>&1 | tail -2
 if [ -d "$FMNIST" ]; then
   echo "== kiln: the reference MLP fitted on the device (kiln train --device cuda, 2 epochs)"
-  KILN_DATA="$PWD/$C" timeout 90 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda \
+  KILN_DATA="$PWD/$C" timeout 80 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda \
     --epochs 2 --json --quiet 2>&1 | tail -2
   echo "exit ${PIPESTATUS[0]}"
 fi
 if python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ]; then
-  echo "== PyTorch baseline (torch_gpu_baseline.py; s per epoch of 60000 rows)"
-  timeout 120 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
+  echo "== PyTorch baseline (torch_gpu_baseline.py; s per epoch of 60000 rows; wide_bf16_* is autocast's wide MLP)"
+  timeout 110 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
 else
   echo "== PyTorch baseline skipped (no torch, or no $FMNIST)"
 fi

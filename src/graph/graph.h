@@ -335,10 +335,14 @@ float kn__tensor_get_f32(const kn_tensor *t, int64_t i);
 
 /* The precision pass (graph/passes/precision.c): stores activations and gradients in
  * g->precision's half type wherever every kernel writing and reading them supports it
- * (kn__cpu_half_writes / kn__cpu_half_reads). Run by compile after the optimizer's passes. */
+ * on the graph's device (kn__cpu_half_writes / _reads, backend/cpu/half_support.c;
+ * kn__cuda_half_writes / _reads, backend/cuda/half_support.c, false in a build without
+ * CUDA). Run by compile after the optimizer's passes. */
 kn_status kn__pass_precision(kn_graph *g);
 bool kn__cpu_half_writes(const kn_tensor *t);
 bool kn__cpu_half_reads(const kn_tensor *t, int slot);
+bool kn__cuda_half_writes(const kn_tensor *t);
+bool kn__cuda_half_reads(const kn_tensor *t, int slot);
 
 /* Runs the phases in mask again node by node and returns the first tensor (an input or a
  * parameter first) holding a NaN or an infinity, or NULL (diagnose.c). */

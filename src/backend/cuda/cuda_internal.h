@@ -17,6 +17,11 @@ typedef struct {
     size_t lt_ws_bytes;
     float *param, *grad, *state; /* mirrors of the flat buffers (same layout) */
     uint8_t *arena;              /* mirror of the arena (the planner's offsets) */
+    void *param_half;            /* mixed precision: the parameters narrowed to half_type (param_floats
+                                  * elements, the flat layout), the operand of products with half
+                                  * activations; NULL in fp32 graphs */
+    int half_type;               /* KN_BF16 or KN_F16 with param_half */
+    int64_t bias_unfused;        /* products whose f32 bias could not go in a half epilogue (matmul.c) */
     void *ws;                    /* workspace of the reductions (loss rows, batch-norm stats) */
     size_t ws_bytes;
     kn__cuda_step *h_step, *d_step; /* the step's values: pinned host, device */
@@ -38,11 +43,15 @@ void *kn__cuda_ptr(const kn_graph *g, const void *host);
 /* KN_ERR_DEVICE: "cuda: CALL failed at node 'NAME' (op): message" (t may be NULL). */
 kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaError_t e);
 
-/* op(a) op(b) -> c (m, n), row-major, through cuBLASLt; bias (n) or NULL and relu fused
- * in its epilogue (matmul.c). */
+/* op(a) op(b) -> c (m, n), row-major, through cuBLASLt; bias (n, f32) or NULL and relu
+ * fused in its epilogue (matmul.c). at, bt, ct: the storage types (kn_dtype: KN_F32,
+ * KN_BF16, KN_F16); at must equal bt (matmul.c's table). */
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                        const float *a, int64_t lda, const float *b, int64_t ldb, float *c, const float *bias,
-                        bool relu);
+                        const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
+                        const float *bias, bool relu);
+/* The device address of a parameter's half compute copy (host: inside param_buf), or NULL
+ * (not a parameter, or no copy: an fp32 graph). */
+void *kn__cuda_param_half(const kn_graph *g, const void *host);
 
 void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *captures);
 

@@ -4,8 +4,25 @@
 #ifndef KN_CUDA_DEVICE_CUH
 #define KN_CUDA_DEVICE_CUH
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <math.h>
 #include <stdint.h>
+
+/* Half storage (mixed precision): element i of p, stored as dt (KN_F32, KN_BF16, KN_F16),
+ * widened to float; and v narrowed to dt with round-to-nearest-even (NaN and infinity kept),
+ * as src/core/half.c narrows on the CPU. dt is the same for every thread of a launch, so
+ * the branch does not diverge. */
+__device__ static inline float kn__ld(const void *p, int dt, int64_t i) {
+    if (dt == KN_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    if (dt == KN_F16) return __half2float(((const __half *)p)[i]);
+    return ((const float *)p)[i];
+}
+__device__ static inline void kn__st(void *p, int dt, int64_t i, float v) {
+    if (dt == KN_BF16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+    else if (dt == KN_F16) ((__half *)p)[i] = __float2half_rn(v);
+    else ((float *)p)[i] = v;
+}
 
 __device__ static inline float kn__dev_act(int act, float alpha, float x) {
     switch (act) {

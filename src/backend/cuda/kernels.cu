@@ -180,24 +180,33 @@ extern "C" cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y
 __device__ static float clipp(float p) { return p < PROB_EPS ? PROB_EPS : p > 1 - PROB_EPS ? 1 - PROB_EPS : p; }
 
 /* log(sum(exp(z))) of one row, max-shifted. */
-__device__ static float row_lse(const float *z, int64_t c) {
+template <typename P> __device__ static float row_lse(P z, int64_t c) {
     float mx = z[0], s = 0;
     for (int64_t j = 1; j < c; j++) mx = fmaxf(mx, z[j]);
     for (int64_t j = 0; j < c; j++) s += expf(z[j] - mx);
     return mx + logf(s);
 }
 
-__device__ static float row_sum(const float *p, int64_t c) {
+template <typename P> __device__ static float row_sum(P p, int64_t c) {
     float s = 0;
     for (int64_t j = 0; j < c; j++) s += p[j];
     return s;
 }
 
-/* Each row's weighted loss (row_loss in loss.c) into ws[r]. */
-__global__ void loss_rows_kernel(int kind, bool logits, const float *p, const void *target, const float *w,
-                                 double *ws, int64_t rows, int64_t c) {
-    GRID_STRIDE(r, rows) {
-        const float *pr = p + r * c;
+/* A row of a half-stored tensor, read as floats: pr[j] (mixed precision). */
+struct RowX {
+    const void *p;
+    int dt;
+    int64_t off;
+    __device__ float operator[](int64_t j) const { return kn__ld(p, dt, off + j); }
+};
+
+/* Row r's weighted loss (row_loss in loss.c) into ws[r]; pr: its predictions (a float
+ * pointer, or a RowX). */
+template <typename P>
+__device__ static void loss_row(int kind, bool logits, P pr, const void *target, const float *w, double *ws,
+                                int64_t r, int64_t c) {
+    {
         double total = 0;
         if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
             int32_t l = ((const int32_t *)target)[r];
@@ -239,6 +248,16 @@ __global__ void loss_rows_kernel(int kind, bool logits, const float *p, const vo
         }
         ws[r] = (w ? w[r] : 1.0) * total;
     }
+}
+
+__global__ void loss_rows_kernel(int kind, bool logits, const float *p, const void *target, const float *w,
+                                 double *ws, int64_t rows, int64_t c) {
+    GRID_STRIDE(r, rows) loss_row(kind, logits, p + r * c, target, w, ws, r, c);
+}
+
+__global__ void loss_rows_x_kernel(int kind, bool logits, const void *p, int tp, const void *target, const float *w,
+                                   double *ws, int64_t rows, int64_t c) {
+    GRID_STRIDE(r, rows) loss_row(kind, logits, RowX{p, tp, r * c}, target, w, ws, r, c);
 }
 
 __global__ void mean_kernel(const double *ws, float *out, int64_t rows) {
@@ -356,7 +375,7 @@ __device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv 
 /* The bias corrections come from the step in device memory (so a replayed graph takes
  * the current step), in double as the CPU computes them. */
 __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, const float *cfp, float *w,
-                                  const float *d, float *s0, float *s1, int64_t n) {
+                                  const float *d, float *s0, float *s1, int64_t n, void *wh, int wt) {
     double t = (double)stp->step;
     const float lr = stp->lr;
     float c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
@@ -397,12 +416,14 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
             break;
         default: break;
         }
+        if (wh) kn__st(wh, wt, i, w[i]); /* the products' half copy, refreshed in the same pass */
     }
 }
 
 extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step,
-                                         const float *cf, float *w, const float *d, float *s0, float *s1, int64_t n) {
-    if (n > 0) opt_update_kernel<<<blocks_for(n), THREADS, 0, s>>>(*o, step, cf, w, d, s0, s1, n);
+                                         const float *cf, float *w, const float *d, float *s0, float *s1, int64_t n,
+                                         void *wh, int wt) {
+    if (n > 0) opt_update_kernel<<<blocks_for(n), THREADS, 0, s>>>(*o, step, cf, w, d, s0, s1, n, wh, wt);
     return cudaGetLastError();
 }
 
@@ -458,5 +479,224 @@ extern "C" cudaError_t kn__cu_gather_rows(cudaStream_t s, const void *src, const
     if (rows > 0 && row_bytes > 0)
         gather_kernel<<<blocks_for(rows * row_bytes), THREADS, 0, s>>>((const uint8_t *)src, idx, (uint8_t *)dst, rows,
                                                                        row_bytes);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- half storage (mixed precision) */
+
+/* The kernels above with each operand's storage type (kn__ld / kn__st, device.cuh): used
+ * only when some operand is bf16 or f16, so an fp32 graph runs exactly the kernels above.
+ * Math in float as above; every result narrowed once, from the float the f32 kernel would
+ * store. */
+
+__global__ void binary_x_kernel(int op, int bcast, const void *a, int ta, const void *b, int tb, void *y, int ty,
+                                int64_t n, int64_t cols) {
+    GRID_STRIDE(i, n) {
+        float x = kn__ld(a, ta, i), v = kn__ld(b, tb, bcast == 0 ? i : bcast == 1 ? i % cols : 0);
+        kn__st(y, ty, i, op == 0 ? x + v : op == 1 ? x - v : x * v);
+    }
+}
+
+extern "C" cudaError_t kn__cu_binary_x(cudaStream_t s, int op, int bcast, const void *a, int ta, const void *b, int tb,
+                                       void *y, int ty, int64_t n, int64_t cols) {
+    if (n > 0) binary_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(op, bcast, a, ta, b, tb, y, ty, n, cols > 0 ? cols : 1);
+    return cudaGetLastError();
+}
+
+__global__ void scale_x_kernel(const void *x, int tx, void *y, int ty, float f, int64_t n) {
+    GRID_STRIDE(i, n) kn__st(y, ty, i, kn__ld(x, tx, i) * f);
+}
+
+extern "C" cudaError_t kn__cu_scale_x(cudaStream_t s, const void *x, int tx, void *y, int ty, float f, int64_t n) {
+    if (n > 0) scale_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(x, tx, y, ty, f, n);
+    return cudaGetLastError();
+}
+
+__global__ void act_x_kernel(int act, float alpha, const void *x, int tx, void *y, int ty, int64_t n) {
+    GRID_STRIDE(i, n) kn__st(y, ty, i, kn__dev_act(act, alpha, kn__ld(x, tx, i)));
+}
+
+__global__ void act_grad_x_kernel(int act, float alpha, const void *dy, int tdy, const void *v, int tv, void *dx,
+                                  int tdx, int64_t n) {
+    GRID_STRIDE(i, n) kn__st(dx, tdx, i, kn__dev_act_grad(act, alpha, kn__ld(dy, tdy, i), kn__ld(v, tv, i)));
+}
+
+extern "C" cudaError_t kn__cu_act_x(cudaStream_t s, int act, float alpha, const void *x, int tx, void *y, int ty,
+                                    int64_t n) {
+    if (n > 0) act_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(act, alpha, x, tx, y, ty, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_act_grad_x(cudaStream_t s, int act, float alpha, const void *dy, int tdy, const void *v,
+                                         int tv, void *dx, int tdx, int64_t n) {
+    if (n > 0) act_grad_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(act, alpha, dy, tdy, v, tv, dx, tdx, n);
+    return cudaGetLastError();
+}
+
+/* One warp per row (y may be x): the max, the sum of exponentials, then each element
+ * computed and narrowed once (the f32 kernel's stored exponentials would round twice). */
+__global__ void softmax_x_kernel(const void *x, int tx, void *y, int ty, int64_t rows, int64_t cols) {
+    int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    int64_t o = r * cols;
+    float mx = -INFINITY;
+    for (int64_t c = lane; c < cols; c += 32) mx = fmaxf(mx, kn__ld(x, tx, o + c));
+    mx = kn__warp_max(mx);
+    float sum = 0;
+    for (int64_t c = lane; c < cols; c += 32) sum += expf(kn__ld(x, tx, o + c) - mx);
+    float inv = 1.0f / kn__warp_sum(sum);
+    for (int64_t c = lane; c < cols; c += 32) kn__st(y, ty, o + c, expf(kn__ld(x, tx, o + c) - mx) * inv);
+}
+
+__global__ void softmax_grad_x_kernel(const void *dy, int tdy, const void *y, int ty, void *dx, int tdx, int64_t rows,
+                                      int64_t cols) {
+    int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    int64_t o = r * cols;
+    float dot = 0;
+    for (int64_t c = lane; c < cols; c += 32) dot += kn__ld(dy, tdy, o + c) * kn__ld(y, ty, o + c);
+    dot = kn__warp_sum(dot);
+    for (int64_t c = lane; c < cols; c += 32) {
+        float yc = kn__ld(y, ty, o + c), dyc = kn__ld(dy, tdy, o + c);
+        kn__st(dx, tdx, o + c, yc * (dyc - dot));
+    }
+}
+
+extern "C" cudaError_t kn__cu_softmax_x(cudaStream_t s, const void *x, int tx, void *y, int ty, int64_t rows,
+                                        int64_t cols) {
+    if (rows > 0 && cols > 0) softmax_x_kernel<<<warp_blocks(rows), THREADS, 0, s>>>(x, tx, y, ty, rows, cols);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_softmax_grad_x(cudaStream_t s, const void *dy, int tdy, const void *y, int ty, void *dx,
+                                             int tdx, int64_t rows, int64_t cols) {
+    if (rows > 0 && cols > 0)
+        softmax_grad_x_kernel<<<warp_blocks(rows), THREADS, 0, s>>>(dy, tdy, y, ty, dx, tdx, rows, cols);
+    return cudaGetLastError();
+}
+
+__global__ void bias_act_x_kernel(void *c, int tc, const float *bias, int act, float alpha, int64_t n, int64_t cols) {
+    GRID_STRIDE(i, n) {
+        float v = kn__ld(c, tc, i);
+        if (bias) v += bias[i % cols];
+        kn__st(c, tc, i, kn__dev_act(act, alpha, v));
+    }
+}
+
+/* In place on c (rows, cols): a half c rounds twice (the product's output, then this);
+ * the bias and relu normally run in cuBLASLt's epilogue, on the float accumulator. */
+extern "C" cudaError_t kn__cu_bias_act_x(cudaStream_t s, void *c, int tc, const float *bias, int act, float alpha,
+                                         int64_t rows, int64_t cols) {
+    int64_t n = rows * cols;
+    if (n <= 0) return cudaGetLastError();
+    if (act == KN_SOFTMAX) {
+        if (bias) bias_act_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(c, tc, bias, KN_LINEAR, 0, n, cols);
+        softmax_x_kernel<<<warp_blocks(rows), THREADS, 0, s>>>(c, tc, c, tc, rows, cols);
+    } else if (bias || act != KN_LINEAR) {
+        bias_act_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(c, tc, bias, act, alpha, n, cols);
+    }
+    return cudaGetLastError();
+}
+
+__global__ void sum_rows_x_kernel(const void *x, int tx, float *y, int64_t rows, int64_t cols) {
+    GRID_STRIDE(c, cols) {
+        float s = 0;
+        for (int64_t r = 0; r < rows; r++) s += kn__ld(x, tx, r * cols + c);
+        y[c] = s;
+    }
+}
+
+extern "C" cudaError_t kn__cu_sum_rows_x(cudaStream_t s, const void *x, int tx, float *y, int64_t rows, int64_t cols) {
+    if (cols > 0) sum_rows_x_kernel<<<blocks_for(cols), THREADS, 0, s>>>(x, tx, y, rows, cols);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, const void *p, int tp, const void *target,
+                                     const float *w, float *out, double *ws, int64_t rows, int64_t c) {
+    if (rows > 0) loss_rows_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, tp, target, w, ws, rows, c);
+    mean_kernel<<<1, 1024, 0, s>>>(ws, out, rows);
+    return cudaGetLastError();
+}
+
+/* loss_grad_kernel's values, each element computed in float from the row's statistics
+ * and narrowed once: the f32 kernel stores partial values in dx and updates them, which
+ * in half storage would round two or three times (and softmax - onehot cancels). */
+__global__ void loss_grad_x_kernel(int kind, bool logits, const void *p, int tp, const void *target,
+                                   const float *dloss, const float *w, void *dx, int tdx, int64_t rows, int64_t c) {
+    float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
+    GRID_STRIDE(r, rows) {
+        RowX pr{p, tp, r * c};
+        int64_t o = r * c;
+        const float *yr = kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? NULL : (const float *)target + r * c;
+        int32_t l = kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? ((const int32_t *)target)[r] : 0;
+        bool valid = kind != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || (l >= 0 && l < c);
+        /* the row's statistics */
+        float mx = 0, scale = 0, sp = 0, lse = 0, ysum = 0, q = 0;
+        bool clipped = false;
+        if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && valid) {
+            if (logits) {
+                float sum = 0;
+                mx = pr[0];
+                for (int64_t j = 1; j < c; j++) mx = fmaxf(mx, pr[j]);
+                for (int64_t j = 0; j < c; j++) sum += expf(pr[j] - mx);
+                scale = inv_b / sum;
+            } else {
+                sp = row_sum(pr, c);
+                q = pr[l] / sp;
+                clipped = q < PROB_EPS || q > 1 - PROB_EPS;
+            }
+        } else if (kind == KN_LOSS_CATEGORICAL_CROSSENTROPY) {
+            ysum = row_sum(yr, c);
+            if (logits) lse = row_lse(pr, c);
+            else sp = row_sum(pr, c);
+        }
+        for (int64_t j = 0; j < c; j++) {
+            float v = 0;
+            switch (kind) {
+            case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY:
+                if (!valid) v = 0;
+                else if (logits) {
+                    v = expf(pr[j] - mx) * scale;
+                    if (j == l) v -= inv_b;
+                } else {
+                    v = inv_b / sp;
+                    if (j == l && !clipped) v -= inv_b / (q * sp);
+                }
+                break;
+            case KN_LOSS_MSE: v = 2.0f * (pr[j] - yr[j]) * inv_n; break;
+            case KN_LOSS_MAE: v = (pr[j] > yr[j] ? 1.0f : pr[j] < yr[j] ? -1.0f : 0.0f) * inv_n; break;
+            case KN_LOSS_BINARY_CROSSENTROPY:
+                if (logits) {
+                    v = (1.0f / (1.0f + expf(-pr[j])) - yr[j]) * inv_n;
+                } else {
+                    float qj = pr[j];
+                    bool cl = qj < PROB_EPS || qj > 1 - PROB_EPS;
+                    v = cl ? 0.0f : (qj - yr[j]) / (qj * (1 - qj)) * inv_n;
+                }
+                break;
+            case KN_LOSS_CATEGORICAL_CROSSENTROPY:
+                if (logits) {
+                    v = (expf(pr[j] - lse) * ysum - yr[j]) * inv_b;
+                } else {
+                    float qj = pr[j] / sp;
+                    bool cl = qj < PROB_EPS || qj > 1 - PROB_EPS;
+                    v = (ysum - (cl ? 0.0f : yr[j] / qj)) / sp * inv_b;
+                }
+                break;
+            default: break;
+            }
+            if (w) v *= w[r];
+            kn__st(dx, tdx, o + j, v);
+        }
+    }
+}
+
+extern "C" cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, const void *p, int tp,
+                                          const void *target, const float *dloss, const float *w, void *dx, int tdx,
+                                          int64_t rows, int64_t c) {
+    if (rows > 0)
+        loss_grad_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, tp, target, dloss, w, dx, tdx, rows, c);
     return cudaGetLastError();
 }

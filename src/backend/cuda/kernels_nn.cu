@@ -296,29 +296,34 @@ typedef struct {
     const float *in[KN_MAX_SRC];
 } ew_inputs;
 
+/* The program over one element's inputs src (the CPU's instruction loop). */
+__device__ static inline float ew_eval(const kn_ew_program &p, const float *src) {
+    float regs[KN_EW_MAX_INSTR];
+    float r = 0;
+    for (int k = 0; k < p.n_instr; k++) {
+        const kn_ew_instr ins = p.instr[k];
+        float x = ins.a < 0 ? 0 : ins.a >= KN_EW_REG0 ? regs[ins.a - KN_EW_REG0] : src[ins.a];
+        float y = ins.b < 0 ? 0 : ins.b >= KN_EW_REG0 ? regs[ins.b - KN_EW_REG0] : src[ins.b];
+        switch (ins.op) {
+        case KN_EW_ADD: r = x + y; break;
+        case KN_EW_SUB: r = x - y; break;
+        case KN_EW_MUL: r = x * y; break;
+        case KN_EW_SCALE: r = x * ins.f; break;
+        case KN_EW_ACT: r = kn__dev_act(ins.act, ins.f, x); break;
+        case KN_EW_ACT_GRAD: r = kn__dev_act_grad(ins.act, ins.f, x, y); break;
+        default: r = x; break;
+        }
+        regs[k] = r;
+    }
+    return r;
+}
+
 __global__ void elementwise_kernel(kn_ew_program p, ew_inputs in, float *out, int64_t n, int64_t cols) {
     GRID_STRIDE(i, n) {
-        float regs[KN_EW_MAX_INSTR];
         float src[KN_MAX_SRC];
         for (int s = 0; s < p.n_inputs; s++)
             src[s] = p.bcast[s] == BCAST_SAME ? in.in[s][i] : p.bcast[s] == BCAST_ROW ? in.in[s][i % cols] : in.in[s][0];
-        float r = 0;
-        for (int k = 0; k < p.n_instr; k++) {
-            const kn_ew_instr ins = p.instr[k];
-            float x = ins.a < 0 ? 0 : ins.a >= KN_EW_REG0 ? regs[ins.a - KN_EW_REG0] : src[ins.a];
-            float y = ins.b < 0 ? 0 : ins.b >= KN_EW_REG0 ? regs[ins.b - KN_EW_REG0] : src[ins.b];
-            switch (ins.op) {
-            case KN_EW_ADD: r = x + y; break;
-            case KN_EW_SUB: r = x - y; break;
-            case KN_EW_MUL: r = x * y; break;
-            case KN_EW_SCALE: r = x * ins.f; break;
-            case KN_EW_ACT: r = kn__dev_act(ins.act, ins.f, x); break;
-            case KN_EW_ACT_GRAD: r = kn__dev_act_grad(ins.act, ins.f, x, y); break;
-            default: r = x; break;
-            }
-            regs[k] = r;
-        }
-        out[i] = r;
+        out[i] = ew_eval(p, src);
     }
 }
 
@@ -327,5 +332,28 @@ extern "C" cudaError_t kn__cu_elementwise(cudaStream_t s, const kn_ew_program *p
     ew_inputs ins = {{NULL}};
     for (int k = 0; k < p->n_inputs && k < KN_MAX_SRC; k++) ins.in[k] = in[k];
     if (n > 0) elementwise_kernel<<<blocks_for(n), THREADS, 0, s>>>(*p, ins, out, n, cols > 0 ? cols : 1);
+    return cudaGetLastError();
+}
+
+/* Mixed precision: inputs and output each in its storage type (device.cuh's kn__ld / kn__st). */
+typedef struct {
+    const void *in[KN_MAX_SRC];
+    int dt[KN_MAX_SRC];
+} ew_inputs_x;
+
+__global__ void elementwise_x_kernel(kn_ew_program p, ew_inputs_x in, void *out, int tout, int64_t n, int64_t cols) {
+    GRID_STRIDE(i, n) {
+        float src[KN_MAX_SRC];
+        for (int s = 0; s < p.n_inputs; s++)
+            src[s] = kn__ld(in.in[s], in.dt[s], p.bcast[s] == BCAST_SAME ? i : p.bcast[s] == BCAST_ROW ? i % cols : 0);
+        kn__st(out, tout, i, ew_eval(p, src));
+    }
+}
+
+extern "C" cudaError_t kn__cu_elementwise_x(cudaStream_t s, const kn_ew_program *p, const void *const *in,
+                                            const int *tin, void *out, int tout, int64_t n, int64_t cols) {
+    ew_inputs_x ins = {{NULL}, {0}};
+    for (int k = 0; k < p->n_inputs && k < KN_MAX_SRC; k++) ins.in[k] = in[k], ins.dt[k] = tin[k];
+    if (n > 0) elementwise_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(*p, ins, out, tout, n, cols > 0 ? cols : 1);
     return cudaGetLastError();
 }

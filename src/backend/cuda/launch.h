@@ -65,9 +65,11 @@ cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, const float 
 cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const float *grad, int64_t n, float clip_norm,
                              float *out);
 /* One update over [0, n) of the flat buffers' slices w, d, s0, s1 (s1 at param_floats
- * after s0); cf a device scalar factor (kn__cu_grad_norm's) or NULL (step->grad_unscale). */
+ * after s0); cf a device scalar factor (kn__cu_grad_norm's) or NULL (step->grad_unscale).
+ * wh: NULL, or the matching slice of the parameters' half compute copy (mixed precision),
+ * written with each updated weight narrowed to wt in the same pass. */
 cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
-                              float *w, const float *d, float *s0, float *s1, int64_t n);
+                              float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt);
 /* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate. */
 cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, float rate,
                            const float *x, float *y, int64_t n);
@@ -98,6 +100,31 @@ cudaError_t kn__cu_conv2d_grad_kernel(cudaStream_t s, const kn__cuda_win *w, con
 /* An elementwise chain (ew_program.h) over n outputs; rows of cols for row broadcasts. */
 cudaError_t kn__cu_elementwise(cudaStream_t s, const kn_ew_program *p, const float *const *in, float *out, int64_t n,
                                int64_t cols);
+/* Mixed precision (docs/mixed_precision.md): the same ops over tensors stored f32, bf16
+ * or f16, each pointer with its kn_dtype code (KN_F32, KN_BF16, KN_F16): elements widened
+ * to float, the f32 formulas, results narrowed once with round-to-nearest-even. The ops
+ * above run these only when some operand is half, so an fp32 graph launches exactly the
+ * kernels it did. Biases, targets, weights, dloss and sum_rows' output stay f32. */
+cudaError_t kn__cu_binary_x(cudaStream_t s, int op, int bcast, const void *a, int ta, const void *b, int tb, void *y,
+                            int ty, int64_t n, int64_t cols);
+/* y = x * f (f = 1: a conversion between storage types) */
+cudaError_t kn__cu_scale_x(cudaStream_t s, const void *x, int tx, void *y, int ty, float f, int64_t n);
+cudaError_t kn__cu_act_x(cudaStream_t s, int act, float alpha, const void *x, int tx, void *y, int ty, int64_t n);
+cudaError_t kn__cu_act_grad_x(cudaStream_t s, int act, float alpha, const void *dy, int tdy, const void *v, int tv,
+                              void *dx, int tdx, int64_t n);
+cudaError_t kn__cu_softmax_x(cudaStream_t s, const void *x, int tx, void *y, int ty, int64_t rows, int64_t cols);
+cudaError_t kn__cu_softmax_grad_x(cudaStream_t s, const void *dy, int tdy, const void *y, int ty, void *dx, int tdx,
+                                  int64_t rows, int64_t cols);
+cudaError_t kn__cu_bias_act_x(cudaStream_t s, void *c, int tc, const float *bias, int act, float alpha, int64_t rows,
+                              int64_t cols);
+cudaError_t kn__cu_sum_rows_x(cudaStream_t s, const void *x, int tx, float *y, int64_t rows, int64_t cols);
+cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, const void *p, int tp, const void *target,
+                          const float *w, float *out, double *ws, int64_t rows, int64_t c);
+cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, const void *p, int tp, const void *target,
+                               const float *dloss, const float *w, void *dx, int tdx, int64_t rows, int64_t c);
+cudaError_t kn__cu_elementwise_x(cudaStream_t s, const kn_ew_program *p, const void *const *in, const int *tin,
+                                 void *out, int tout, int64_t n, int64_t cols);
+
 /* Rows idx[0..rows) of src (row_bytes each) gathered into dst: a batch from a dataset
  * resident on the device. */
 cudaError_t kn__cu_gather_rows(cudaStream_t s, const void *src, const int64_t *idx, void *dst, int64_t rows,

@@ -8,7 +8,33 @@
  *
  * Compute type CUBLAS_COMPUTE_32F (full fp32, no TF32), so the GPU agrees with the CPU to
  * float rounding; TF32 (CUBLAS_COMPUTE_32F_FAST_TF32) is the speed option to measure on
- * the GPU. Descriptors are made per call: a captured graph replays the GEMM without them. */
+ * the GPU. Descriptors are made per call: a captured graph replays the GEMM without them.
+ *
+ * Mixed precision (bf16 / fp16 graphs, docs/mixed_precision.md): operands and output are
+ * each stored f32 or in the graph's half type, and the product runs on the tensor cores
+ * with fp32 accumulation. The combinations used, all in cuBLASLt's table of supported
+ * cublasLtMatmul types (compute CUBLAS_COMPUTE_32F, scale type CUDA_R_32F):
+ *
+ *   A, B          C, D          used for
+ *   CUDA_R_32F    CUDA_R_32F    fp32 graphs; any product whose operands are both f32
+ *   CUDA_R_16BF   CUDA_R_16BF   bf16 forward (x W, half activations) and dx = dy W^T
+ *   CUDA_R_16BF   CUDA_R_32F    bf16 weight gradients dW = x^T dy into the f32 gradient
+ *                               buffer, and f32 kept outputs (logits a caller reads)
+ *   CUDA_R_16F    CUDA_R_16F    as 16BF, fp16 graphs
+ *   CUDA_R_16F    CUDA_R_32F    as 16BF, fp16 graphs
+ *
+ * A and B must have one type (cuBLASLt has no 16BF x 32F product): a half activation
+ * times an f32 parameter reads the parameters' half compute copy (param_half, refreshed by
+ * the optimizer kernel in the pass that updates the f32 master weights, and on every push),
+ * and the precision pass (graph/passes/precision.c) keeps every other product's operands
+ * of one type. The bias stays f32 (a parameter): with a half D, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE
+ * is set to CUDA_R_32F (the header documents the bias as Dtype by default); if cuBLASLt
+ * offers no algorithm with an f32 bias, the product runs without the epilogue and a kernel
+ * adds the bias and relu to the narrowed output (rounding twice; counted in
+ * kn__cuda_graph.bias_unfused so a GPU session sees which path ran). With half operands
+ * the pointers' real alignment (32 bytes for the half parameter copy) is passed to the
+ * heuristic (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES), so it picks no kernel that
+ * needs more. */
 #include "cuda_internal.h"
 
 #define LT(call, what)                                                                                        \
@@ -21,51 +47,112 @@
         }                                                                                                     \
     } while (0)
 
+static cudaDataType_t lt_type(int dt) {
+    return dt == KN_BF16 ? CUDA_R_16BF : dt == KN_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+static size_t elem_bytes(int dt) { return dt == KN_BF16 || dt == KN_F16 ? 2 : 4; }
+
+/* The largest power of two up to 256 that divides the address. */
+static uint32_t align_of(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    uint32_t al = 256;
+    while (al > 1 && (a & (al - 1))) al >>= 1;
+    return al;
+}
+
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                        const float *a, int64_t lda, const float *b, int64_t ldb, float *c, const float *bias,
-                        bool relu) {
+                        const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
+                        const float *bias, bool relu) {
     kn__cuda_graph *cg = g->backend.context;
     kn_status st = KN_OK;
     cublasLtMatmulDesc_t desc = NULL;
     cublasLtMatrixLayout_t lx = NULL, ly = NULL, ld = NULL;
     cublasLtMatmulPreference_t pref = NULL;
+    bool half = at != KN_F32 || bt != KN_F32 || ct != KN_F32;
     if (m == 0 || n == 0) return KN_OK;
+    if (at != bt)
+        return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: node '%s': a product of %s and %s operands (cuBLASLt needs one type)",
+                         t->name, kn_dtype_name((kn_dtype)at), kn_dtype_name((kn_dtype)bt));
     if (k == 0) { /* an empty sum: C = epilogue(0) */
-        cudaError_t e = cudaMemsetAsync(c, 0, (size_t)(m * n) * sizeof(float), cg->stream);
+        cudaError_t e = cudaMemsetAsync(c, 0, (size_t)(m * n) * elem_bytes(ct), cg->stream);
         if (e != cudaSuccess) return kn__cuda_fail(g, t, "cudaMemsetAsync", e);
-        e = kn__cu_bias_act(cg->stream, c, bias, relu ? KN_RELU : KN_LINEAR, 0, m, n);
+        e = ct == KN_F32 ? kn__cu_bias_act(cg->stream, c, bias, relu ? KN_RELU : KN_LINEAR, 0, m, n)
+                         : kn__cu_bias_act_x(cg->stream, c, ct, bias, relu ? KN_RELU : KN_LINEAR, 0, m, n);
         st = e == cudaSuccess ? KN_OK : kn__cuda_fail(g, t, "kn__cu_bias_act", e);
         return st;
     }
     const float one = 1.0f, zero = 0.0f;
     cublasOperation_t opx = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opy = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cublasLtEpilogue_t epi = bias ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
-                                  : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
-    LT(kn__lt.MatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
-    LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opx, sizeof opx), "cublasLtMatmulDescSetAttribute");
-    LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opy, sizeof opy), "cublasLtMatmulDescSetAttribute");
-    LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "cublasLtMatmulDescSetAttribute");
-    if (bias)
-        LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
-           "cublasLtMatmulDescSetAttribute (bias)");
-    /* X = B: (n, k) after op; stored column-major as (n, k) ld ldb, or (k, n) when transposed */
-    LT(kn__lt.MatrixLayoutCreate(&lx, CUDA_R_32F, (uint64_t)(tb ? k : n), (uint64_t)(tb ? n : k), ldb), "cublasLtMatrixLayoutCreate");
-    /* Y = A: (k, m) after op */
-    LT(kn__lt.MatrixLayoutCreate(&ly, CUDA_R_32F, (uint64_t)(ta ? m : k), (uint64_t)(ta ? k : m), lda), "cublasLtMatrixLayoutCreate");
-    LT(kn__lt.MatrixLayoutCreate(&ld, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n), "cublasLtMatrixLayoutCreate");
-    LT(kn__lt.MatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-    LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cg->lt_ws_bytes,
-                                            sizeof cg->lt_ws_bytes), "cublasLtMatmulPreferenceSetAttribute");
+    cudaDataType_t abtype = lt_type(at), dtype = lt_type(ct);
+    /* an f32 bias with a half output: asked for explicitly, else unfused (below) */
+    bool bias_f32_half = bias && ct != KN_F32, fused = true;
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
-    LT(kn__lt.MatmulAlgoGetHeuristic(cg->lt, desc, lx, ly, ld, ld, pref, 1, &heur, &found), "cublasLtMatmulAlgoGetHeuristic");
+    for (int attempt = 0; attempt < 2; attempt++) {
+        const float *ebias = fused ? bias : NULL;
+        bool erelu = fused ? relu : false;
+        cublasLtEpilogue_t epi = ebias ? (erelu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                       : (erelu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+        LT(kn__lt.MatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+        LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opx, sizeof opx), "cublasLtMatmulDescSetAttribute");
+        LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opy, sizeof opy), "cublasLtMatmulDescSetAttribute");
+        LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "cublasLtMatmulDescSetAttribute");
+        if (ebias) {
+            LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ebias, sizeof ebias),
+               "cublasLtMatmulDescSetAttribute (bias)");
+            if (bias_f32_half) {
+                int32_t bt32 = CUDA_R_32F;
+                LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt32, sizeof bt32),
+                   "cublasLtMatmulDescSetAttribute (bias type)");
+            }
+        }
+        /* X = B: (n, k) after op; stored column-major as (n, k) ld ldb, or (k, n) when transposed */
+        LT(kn__lt.MatrixLayoutCreate(&lx, abtype, (uint64_t)(tb ? k : n), (uint64_t)(tb ? n : k), ldb), "cublasLtMatrixLayoutCreate");
+        /* Y = A: (k, m) after op */
+        LT(kn__lt.MatrixLayoutCreate(&ly, abtype, (uint64_t)(ta ? m : k), (uint64_t)(ta ? k : m), lda), "cublasLtMatrixLayoutCreate");
+        LT(kn__lt.MatrixLayoutCreate(&ld, dtype, (uint64_t)n, (uint64_t)m, n), "cublasLtMatrixLayoutCreate");
+        LT(kn__lt.MatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+        LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cg->lt_ws_bytes,
+                                                sizeof cg->lt_ws_bytes), "cublasLtMatmulPreferenceSetAttribute");
+        if (half) { /* the cuBLASLt "A" is kiln's b, its "B" kiln's a */
+            uint32_t alx = align_of(b), aly = align_of(a), ald = align_of(c);
+            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alx, sizeof alx),
+               "cublasLtMatmulPreferenceSetAttribute");
+            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aly, sizeof aly),
+               "cublasLtMatmulPreferenceSetAttribute");
+            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ald, sizeof ald),
+               "cublasLtMatmulPreferenceSetAttribute");
+            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ald, sizeof ald),
+               "cublasLtMatmulPreferenceSetAttribute");
+        }
+        found = 0;
+        cublasStatus_t hs = kn__lt.MatmulAlgoGetHeuristic(cg->lt, desc, lx, ly, ld, ld, pref, 1, &heur, &found);
+        if ((hs != CUBLAS_STATUS_SUCCESS || !found) && bias_f32_half && fused) {
+            /* no algorithm with an f32 bias on a half output: again without the epilogue */
+            kn__lt.MatmulPreferenceDestroy(pref), pref = NULL;
+            kn__lt.MatrixLayoutDestroy(ld), ld = NULL;
+            kn__lt.MatrixLayoutDestroy(ly), ly = NULL;
+            kn__lt.MatrixLayoutDestroy(lx), lx = NULL;
+            kn__lt.MatmulDescDestroy(desc), desc = NULL;
+            fused = false;
+            continue;
+        }
+        LT(hs, "cublasLtMatmulAlgoGetHeuristic");
+        break;
+    }
     if (!found) {
-        st = kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cuBLASLt has no algorithm for node '%s' (%lld x %lld x %lld)",
-                       t->name, (long long)m, (long long)n, (long long)k);
+        st = kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cuBLASLt has no algorithm for node '%s' (%lld x %lld x %lld, %s)",
+                       t->name, (long long)m, (long long)n, (long long)k, kn_dtype_name((kn_dtype)at));
         goto done;
     }
     LT(kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &zero, c, ld, c, ld, &heur.algo, cg->lt_ws, cg->lt_ws_bytes,
                       cg->stream), "cublasLtMatmul");
+    if (!fused) {
+        cudaError_t e = kn__cu_bias_act_x(cg->stream, c, ct, bias, relu ? KN_RELU : KN_LINEAR, 0, m, n);
+        if (e != cudaSuccess) st = kn__cuda_fail(g, t, "kn__cu_bias_act_x", e);
+        cg->bias_unfused++;
+    }
 done:
     if (pref) kn__lt.MatmulPreferenceDestroy(pref);
     if (ld) kn__lt.MatrixLayoutDestroy(ld);

@@ -57,6 +57,14 @@ void *kn__cuda_ptr(const kn_graph *g, const void *host) {
     return NULL; /* not a graph buffer: a bug (compile checks every node) */
 }
 
+void *kn__cuda_param_half(const kn_graph *g, const void *host) {
+    const kn__cuda_graph *c = g->backend.context;
+    const uint8_t *p = host;
+    size_t pb = g->param_floats * sizeof(float);
+    if (!p || !c->param_half || !inside(p, g->param_buf, pb ? pb : 1)) return NULL;
+    return (uint8_t *)c->param_half + (size_t)(p - (const uint8_t *)g->param_buf) / sizeof(float) * sizeof(uint16_t);
+}
+
 /* ---------------------------------------------------------------- compile, release */
 
 /* Workspace bytes the node's kernel needs beyond its output (ws, shared by all nodes). */
@@ -78,7 +86,9 @@ static kn_status check_nodes(kn_graph *g) {
         if (kn__op_info(t->op)->cpu && !kn__cuda_kernel(t->op))
             return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "cuda: op %s (node '%s') has no CUDA kernel",
                              kn__op_info(t->op)->name, t->name);
-        if (t->dtype != KN_F32 && t->dtype != KN_I32 && kn__op_info(t->op)->cpu)
+        /* half storage only where the precision pass put it (kn__cuda_half_writes/reads) */
+        bool half = (t->dtype == KN_BF16 || t->dtype == KN_F16) && g->precision != KN_PRECISION_FP32;
+        if (t->dtype != KN_F32 && t->dtype != KN_I32 && !half && kn__op_info(t->op)->cpu)
             return kn__error(g->ctx, KN_ERR_DTYPE, "cuda: node '%s' is %s; the CUDA backend computes in f32", t->name,
                              kn_dtype_name(t->dtype));
     }
@@ -119,6 +129,11 @@ static kn_status cuda_compile(kn_graph *g) {
         (st = cuda_malloc(g, &c->ws, ws, "workspace")) || (st = cuda_malloc(g, &c->lt_ws, c->lt_ws_bytes, "cuBLASLt workspace")) ||
         (st = cuda_malloc(g, (void **)&c->d_step, sizeof *c->d_step, "step values")))
         return st;
+    if (g->precision == KN_PRECISION_BF16 || g->precision == KN_PRECISION_FP16) {
+        /* the products' half operand copy of the parameters (matmul.c), filled by push */
+        c->half_type = g->precision == KN_PRECISION_BF16 ? KN_BF16 : KN_F16;
+        if ((st = cuda_malloc(g, &c->param_half, g->param_floats * sizeof(uint16_t), "half parameter copy"))) return st;
+    }
     CU(cudaMallocHost((void **)&c->h_step, sizeof *c->h_step), "cudaMallocHost");
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     if ((st = kn__cublaslt_load(g->ctx))) return st;
@@ -148,6 +163,7 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->grad);
     cudaFree(c->state);
     cudaFree(c->arena);
+    cudaFree(c->param_half);
     cudaFree(c->ws);
     cudaFree(c->lt_ws);
     cudaFree(c->d_step);
@@ -200,7 +216,12 @@ static kn_status cuda_push(kn_graph *g, unsigned parts) {
     kn__cuda_graph *c = g->backend.context;
     size_t pb = g->param_floats * sizeof(float);
     CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
-    if (parts & KN_SYNC_PARAMS) CU(cudaMemcpy(c->param, g->param_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (parameters in)");
+    if (parts & KN_SYNC_PARAMS) {
+        CU(cudaMemcpy(c->param, g->param_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (parameters in)");
+        if (c->param_half && g->param_floats) /* ordered before the next run on the stream */
+            CU(kn__cu_scale_x(c->stream, c->param, KN_F32, c->param_half, c->half_type, 1.0f, (int64_t)g->param_floats),
+               "kn__cu_scale_x (half parameter copy)");
+    }
     if ((parts & KN_SYNC_GRADS) && g->grad_buf)
         CU(cudaMemcpy(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (gradients in)");
     if ((parts & KN_SYNC_STATE) && g->state_buf)
