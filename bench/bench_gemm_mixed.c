@@ -1,5 +1,6 @@
-/* bench_gemm_mixed.c — kn__gemm_mixed with and without the bf16 dot-product path
- * (KN_SGEMM_AVX512_BF16 vs KN_SGEMM_AVX512, the widening path) against the f32 kn__sgemm_ep
+/* bench_gemm_mixed.c — kn__gemm_mixed on the widening path (KN_SGEMM_AVX512), the bf16
+ * dot-product path (KN_SGEMM_AVX512_BF16) and the AMX-BF16 path (KN_SGEMM_AMX_BF16) against
+ * the f32 kn__sgemm_ep
  * on the same shapes, on 1 and 2 threads: medians of repeated calls, in GFLOP/s (2mnk).
  * Usage: bench_gemm_mixed [samples]. */
 #define _POSIX_C_SOURCE 199309L
@@ -39,7 +40,8 @@ static void *filled(int64_t n, kn_gemm_type t) {
     return h;
 }
 
-/* Median seconds of one call of variant v (0: f32 sgemm_ep, 1: widening, 2: bf16 dot). */
+/* Median seconds of one call of variant v (0: f32 sgemm_ep, 1: widening, 2: bf16 dot,
+ * 3: AMX). */
 static double time_one(const shape *s, int v, int threads, int samples, const void *A, const void *B,
                        const float *Af, const float *Bf, void *C, float *Cf) {
     const int64_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
@@ -52,7 +54,7 @@ static double time_one(const shape *s, int v, int threads, int samples, const vo
             if (v == 0)
                 kn__sgemm_ep(s->ta, s->tb, s->m, s->n, s->k, Af, lda, Bf, ldb, Cf, s->n, threads, NULL);
             else
-                kn__gemm_mixed_isa(v == 2 ? KN_SGEMM_AVX512_BF16 : KN_SGEMM_AVX512, s->ta, s->tb, s->m, s->n,
+                kn__gemm_mixed_isa(v == 3 ? KN_SGEMM_AMX_BF16 : v == 2 ? KN_SGEMM_AVX512_BF16 : KN_SGEMM_AVX512, s->ta, s->tb, s->m, s->n,
                                    s->k, A, s->at, lda, B, s->bt, ldb, 0.0f, C, s->ct, s->n, threads, NULL);
         }
         if (i >= 0) t[i] = (now() - t0) / reps;
@@ -65,9 +67,11 @@ static double time_one(const shape *s, int v, int threads, int samples, const vo
 
 int main(int argc, char **argv) {
     const int samples = argc > 1 ? atoi(argv[1]) : 15;
-    printf("bf16 dot path %s; medians of %d samples, GFLOP/s (speed-up of bf16 dot over f32)\n",
-           kn__gemm_bf16_dot_supported() ? "available" : "NOT available (runs widening)", samples);
-    printf("%-32s %3s %9s %9s %9s %7s\n", "shape", "thr", "f32", "widen", "bf16dot", "dot/f32");
+    printf("bf16 dot path %s, AMX path %s; medians of %d samples, GFLOP/s (speed-ups of AMX)\n",
+           kn__gemm_bf16_dot_supported() ? "available" : "NOT available (runs widening)",
+           kn__gemm_amx_supported() ? "available" : "NOT available (runs widening)", samples);
+    printf("%-32s %3s %9s %9s %9s %9s %8s %8s\n", "shape", "thr", "f32", "widen", "bf16dot", "amx", "amx/f32",
+           "amx/wid");
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
         const shape *s = &SHAPES[i];
         const int64_t asz = s->m * s->k, bsz = s->k * s->n, csz = s->m * s->n;
@@ -75,11 +79,11 @@ int main(int argc, char **argv) {
         float *Af = filled(asz, KN_GEMM_F32), *Bf = filled(bsz, KN_GEMM_F32), *Cf = filled(csz, KN_GEMM_F32);
         const int smp = s->m * s->n * s->k > 100000000 ? (samples + 2) / 3 : samples;
         for (int threads = 1; threads <= 2; threads++) {
-            double t[3];
-            for (int v = 0; v < 3; v++) t[v] = time_one(s, v, threads, smp, A, B, Af, Bf, C, Cf);
+            double t[4];
+            for (int v = 0; v < 4; v++) t[v] = time_one(s, v, threads, smp, A, B, Af, Bf, C, Cf);
             const double gf = 2.0 * (double)csz * (double)s->k * 1e-9;
-            printf("%-32s %3d %9.1f %9.1f %9.1f %6.2fx\n", s->name, threads, gf / t[0], gf / t[1], gf / t[2],
-                   t[0] / t[2]);
+            printf("%-32s %3d %9.1f %9.1f %9.1f %9.1f %7.2fx %7.2fx\n", s->name, threads, gf / t[0], gf / t[1],
+                   gf / t[2], gf / t[3], t[0] / t[3], t[1] / t[3]);
         }
         free(A), free(B), free(C), free(Af), free(Bf), free(Cf);
     }

@@ -8,7 +8,10 @@
  * bf16 dot-product path forced (KN_SGEMM_AVX512_BF16; SKIP without AVX512-BF16): with no f16
  * operand, against the reference from A and B rounded to bf16 (same tolerance: the
  * instruction's own rounding of a pair's sum stays within it), else it must fall back to
- * widening; and an f32 operand must really be rounded (check_rounding). Exit 0: all pass. */
+ * widening; and an f32 operand must really be rounded (check_rounding). The same again with
+ * the AMX-BF16 path forced (KN_SGEMM_AMX_BF16; SKIP without AMX-BF16 or the OS's permission),
+ * plus shapes aimed at its 16/32 tiles (amx_edges). Under valgrind (which does not know AMX
+ * instructions) this test must not run with AMX present; ASan handles them. Exit 0: all pass. */
 #include "backend/cpu/sgemm.h"
 
 #include <math.h>
@@ -28,8 +31,9 @@ static uint64_t rng(void) { /* xorshift64*: deterministic, so a failure reproduc
 static int64_t rand_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rng() % (uint64_t)(hi - lo + 1)); }
 static float rand_f(void) { return (float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
 
-static int failures, checks, dot_checks;
+static int failures, checks, dot_checks, amx_checks;
 static bool bf16_dot; /* this CPU runs the bf16 dot-product path */
+static bool amx;      /* and the AMX-BF16 path */
 static const char *TYPE_NAME[] = {"f32", "f16", "bf16"};
 
 static size_t tsize(kn_gemm_type t) { return t == KN_GEMM_F32 ? 4 : 2; }
@@ -158,12 +162,15 @@ static void run_case(const mixed_case *g) {
     const bool all_f32 = g->at == KN_GEMM_F32 && g->bt == KN_GEMM_F32 && g->ct == KN_GEMM_F32;
     const bool has_bf16 = g->at == KN_GEMM_BF16 || g->bt == KN_GEMM_BF16;
     const bool dot = has_bf16 && g->at != KN_GEMM_F16 && g->bt != KN_GEMM_F16; /* else widened */
-    const int last_isa = has_bf16 && bf16_dot ? KN_SGEMM_AVX512_BF16 : (int)kn__sgemm_isa_best();
-    for (int isa = 0; isa <= last_isa; isa++) {
-        if (isa > (int)kn__sgemm_isa_best() && isa != KN_SGEMM_AVX512_BF16) continue;
-        if (isa == KN_SGEMM_AVX512_BF16 && dot) { /* against bf16-rounded operands */
-            reference(g, A, asz, B, bsz, C0, true, Aw, Bw, ref, mag, rnd);
-            dot_checks++;
+    bool ref_bf16 = false; /* ref is from bf16-rounded operands */
+    for (int isa = 0; isa <= KN_SGEMM_AMX_BF16; isa++) {
+        const bool forced_dot = isa == KN_SGEMM_AVX512_BF16, forced_amx = isa == KN_SGEMM_AMX_BF16;
+        if (isa > (int)kn__sgemm_isa_best() && !(forced_dot && has_bf16 && bf16_dot) && !(forced_amx && has_bf16 && amx))
+            continue;
+        if ((forced_dot || forced_amx) && dot) { /* against bf16-rounded operands */
+            if (!ref_bf16) reference(g, A, asz, B, bsz, C0, true, Aw, Bw, ref, mag, rnd);
+            ref_bf16 = true;
+            forced_dot ? dot_checks++ : amx_checks++;
         }
         for (int threads = 1; threads <= 3; threads += 2) {
             memcpy(C, C0, csz * tsize(g->ct));
@@ -259,14 +266,15 @@ static void check_rounding(void) {
         /* m = n = 1, k = 3: A (1, 3) or (3, 1), B (3, 1) or (1, 3) */
         const int64_t lda = ta ? 1 : 3, ldb = tb ? 3 : 1;
         float c[2] = {NAN, 7};
-        for (int isa = KN_SGEMM_AVX512; isa <= KN_SGEMM_AVX512_BF16; isa++) {
+        for (int isa = KN_SGEMM_AVX512; isa <= KN_SGEMM_AMX_BF16; isa++) {
+            if (isa == KN_SGEMM_AMX_BF16 && !amx) continue;
             if (f32_a)
                 kn__gemm_mixed_isa((kn_sgemm_isa)isa, ta, tb, 1, 1, 3, f, KN_GEMM_F32, lda, one, KN_GEMM_BF16,
                                    ldb, 0.0f, c, KN_GEMM_F32, 1, 1, NULL);
             else
                 kn__gemm_mixed_isa((kn_sgemm_isa)isa, ta, tb, 1, 1, 3, one, KN_GEMM_BF16, lda, f, KN_GEMM_F32,
                                    ldb, 0.0f, c, KN_GEMM_F32, 1, 1, NULL);
-            const float want = isa == KN_SGEMM_AVX512_BF16 ? 3 + 0x1p-6f : 3 + 0x1p-6f + 0x1p-10f;
+            const float want = isa != KN_SGEMM_AVX512 ? 3 + 0x1p-6f : 3 + 0x1p-6f + 0x1p-10f;
             checks++;
             if (c[0] != want || c[1] != 7) {
                 fprintf(stderr, "FAIL rounding isa=%d ta=%d tb=%d f32 %s: %.9g, want %.9g (c[1] %g)\n", isa, ta,
@@ -277,7 +285,31 @@ static void check_rounding(void) {
     }
 }
 
+/* Shapes aimed at the AMX path's tiles: m and n not multiples of 16 or 32, one lone 16-row
+ * or 16-column group, MC = 144 row blocks, n > NC = 512; k = 1, 31, 33 (a partial 32-k step),
+ * 224/225 (its k blocks round to 32), 784 (the MLP's). A bf16 operand each, every transpose,
+ * beta and epilogue; they run every path (the others are checked too). */
+static void amx_edges(void) {
+    static const int64_t MS[] = {1, 16, 17, 33, 48, 177}, NS[] = {15, 32, 48, 530}, KS[] = {1, 31, 33, 225, 784};
+    /* A bf16 B f32 C bf16; A f32 B bf16 C f32; A, B bf16 C f32; A bf16 B f16 (widening) */
+    static const int TYPES[] = {KN_GEMM_BF16 + 3 * KN_GEMM_F32 + 9 * KN_GEMM_BF16,
+                                KN_GEMM_F32 + 3 * KN_GEMM_BF16 + 9 * KN_GEMM_F32,
+                                KN_GEMM_BF16 + 3 * KN_GEMM_BF16 + 9 * KN_GEMM_F32,
+                                KN_GEMM_BF16 + 3 * KN_GEMM_F16 + 9 * KN_GEMM_BF16};
+    int v = 0;
+    for (size_t a = 0; a < sizeof MS / sizeof *MS; a++)
+        for (size_t b = 0; b < sizeof NS / sizeof *NS; b++)
+            for (size_t c = 0; c < sizeof KS / sizeof *KS; c++, v++) {
+                if (MS[a] * NS[b] * KS[c] > 1500000) continue;
+                mixed_case g = make(v & 1, v >> 1 & 1, MS[a], NS[b], KS[c], TYPES[v % 4], v >> 2 & 1, v % 3 == 0,
+                                    (int)rand_in(0, 1) * 3);
+                run_case(&g);
+            }
+}
+
 int main(void) {
+    amx = kn__gemm_amx_supported();
+    if (!amx) printf("test_gemm_mixed: SKIP the AMX-BF16 path (no AMX-BF16 or no OS permission)\n");
     bf16_dot = kn__gemm_bf16_dot_supported();
     if (bf16_dot)
         check_rounding();
@@ -322,9 +354,11 @@ int main(void) {
         mixed_case g = make(types & 1, types & 2, 20, 1100, 40, types, true, true, 3);
         run_case(&g);
     }
+    amx_edges();
     printf("test_gemm_mixed: %d checks (%d edge, %d random, %d MLP/big) on instruction sets 0..%d, "
-           "%d cases also on the bf16 dot-product path%s, %d failed\n",
+           "%d cases also on the bf16 dot-product path%s, %d on the AMX-BF16 path%s, %d failed\n",
            checks, edge_checks, random_checks, checks - edge_checks - random_checks,
-           (int)kn__sgemm_isa_best(), dot_checks, bf16_dot ? "" : " (SKIP: not on this CPU)", failures);
+           (int)kn__sgemm_isa_best(), dot_checks, bf16_dot ? "" : " (SKIP: not on this CPU)", amx_checks,
+           amx ? "" : " (SKIP: not on this CPU)", failures);
     return failures ? 1 : 0;
 }

@@ -38,9 +38,11 @@ int main(void) {
     /* The batch check below is of the widening mixed GEMM (half weights widened while packed:
      * the f32 model's products to float rounding). The bf16 dot-product path, where the CPU
      * has it, rounds the f32 input to bf16 as well (autocast's semantics: 6.7e-3 off in
-     * probabilities, classes agreeing on 0.999), so it is turned off for this process; it is
-     * tested in test_gemm_mixed. */
+     * probabilities, classes agreeing on 0.999), and so does the AMX-BF16 path (on by
+     * default where the CPU and OS allow it), so both are turned off for this process; they
+     * are tested in test_gemm_mixed. */
     setenv("KILN_BF16_DOT", "0", 1);
+    setenv("KILN_AMX", "0", 1);
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 5}, &ctx);
     kn_dataset *train, *test, *small;

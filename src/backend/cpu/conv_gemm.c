@@ -22,7 +22,13 @@
  * stored half, and so may y and dx. The GEMM only ever sees f32: the gather widens x as it
  * copies windows, a half dy block is widened into the thread's scratch first, and a half
  * output is computed into f32 scratch (a block of y, or a whole image of dx) and narrowed.
- * The f32 path takes none of these detours. */
+ * The f32 path takes none of these detours. Where kn__gemm_mixed runs bf16 products on AMX
+ * tiles (kn__gemm_mixed_amx: the CPU has AMX-BF16, KILN_AMX is not 0), a bf16 x's windows
+ * are gathered as bf16 (copied, half the bytes) and a bf16 dy is read as stored, and the
+ * three products go to kn__gemm_mixed: bf16 x bf16 products (the f32 kernel rounded to bf16
+ * while packed, PyTorch autocast's semantics) summed in f32, several times the f32
+ * product's rate (bench/RESULTS.md). Still one thread a product, same parts: results keep
+ * not depending on the thread count. */
 #include "cpu.h"
 #include "core/pool.h"
 #include "sgemm.h"
@@ -125,30 +131,40 @@ static const float *rows_f32(const kn_tensor *dy, int64_t f, int64_t b0, int64_t
     return kn__read_f32(dy, b0 * f, (b1 - b0) * f, buf);
 }
 
+/* d[0, n) = x[off, off + n) as stored (2-byte halves, copied). */
+static inline void copy_in_raw(uint16_t *restrict d, const void *x, int64_t off, int64_t n) {
+    memcpy(d, (const uint16_t *)x + off, (size_t)n * sizeof *d);
+}
+
 /* out[(r - r0) * K ...] = the window of output position r, for r in [r0, r1): (ky, kx, c)
  * order, zeros in the padding. A window row's KW taps are one contiguous run of x when
- * the dilation is 1 and the row lies inside the image. */
-static void gather_windows(const conv_geom *g, const void *x, int64_t r0, int64_t r1, float *out) {
+ * the dilation is 1 and the row lies inside the image. f32 windows (x widened), or with
+ * `raw` x's own 2-byte halves copied (out then holds uint16_t; zero bits are 0.0 in both). */
+static void gather_windows(const conv_geom *g, const void *x, bool raw, int64_t r0, int64_t r1, void *outv) {
     const kn__win *w = &g->win;
     const int64_t c = g->c, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * c;
+    const size_t es = raw ? sizeof(uint16_t) : sizeof(float);
     for (int64_t r = r0; r < r1; r++) {
         int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
-        float *row = out + (r - r0) * g->k;
+        char *row = (char *)outv + (size_t)((r - r0) * g->k) * es;
         const int64_t img = n * g->h * g->w * c; /* the image's first element in x */
         int64_t ix0 = ox * w->sw - w->pl;
         bool whole = w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
         for (int ky = 0; ky < w->kh; ky++) {
             int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
-            float *dst = row + ky * run;
+            char *dst = row + (size_t)(ky * run) * es;
             if (iy < 0 || iy >= g->h) {
-                memset(dst, 0, (size_t)run * sizeof(float));
+                memset(dst, 0, (size_t)run * es);
             } else if (whole) {
-                copy_in(dst, x, g->xt, img + (iy * g->w + ix0) * c, run);
+                if (raw) copy_in_raw((uint16_t *)dst, x, img + (iy * g->w + ix0) * c, run);
+                else copy_in((float *)dst, x, g->xt, img + (iy * g->w + ix0) * c, run);
             } else {
                 for (int kx = 0; kx < w->kw; kx++) {
                     int64_t ix = ix0 + (int64_t)kx * w->dw;
-                    if (ix < 0 || ix >= g->w) memset(dst + kx * c, 0, (size_t)c * sizeof(float));
-                    else copy_in(dst + kx * c, x, g->xt, img + (iy * g->w + ix) * c, c);
+                    char *d = dst + (size_t)(kx * c) * es;
+                    if (ix < 0 || ix >= g->w) memset(d, 0, (size_t)c * es);
+                    else if (raw) copy_in_raw((uint16_t *)d, x, img + (iy * g->w + ix) * c, c);
+                    else copy_in((float *)d, x, g->xt, img + (iy * g->w + ix) * c, c);
                 }
             }
         }
@@ -207,6 +223,7 @@ typedef struct {
     slot_layout lay;
     int64_t chunk;               /* output rows a chunk (at most a block) */
     kn__bias_act ba;
+    bool bf16_windows;           /* bf16 x and kn__gemm_mixed on AMX: windows kept bf16 */
 } fwd_job;
 
 static void fwd_chunk(void *p, int64_t k) {
@@ -216,12 +233,16 @@ static void fwd_chunk(void *p, int64_t k) {
     if (r0 >= r1) return;
     float *ws = slot_block(j->t, &j->lay);
     const float *a = g->direct ? (const float *)j->x + r0 * g->c : ws;
-    if (!g->direct) gather_windows(g, j->x, r0, r1, ws);
+    if (!g->direct) gather_windows(g, j->x, j->bf16_windows, r0, r1, ws);
     /* a half y: the block's f32 rows in scratch, bias and activation applied there, narrowed */
     float *out = kn__write_f32(j->y, r0 * g->f, rows_block(ws, &j->lay));
     kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &j->ba};
-    kn__sgemm_ep(false, false, r1 - r0, g->f, g->k, a, g->k, j->kernel, g->f, out, g->f, 1,
-                 j->ba.bias || j->ba.act != KN_LINEAR ? &ep : NULL);
+    const kn_sgemm_epilogue *epp = j->ba.bias || j->ba.act != KN_LINEAR ? &ep : NULL;
+    if (j->bf16_windows) /* bf16 windows (half the bytes) x the f32 kernel, on AMX tiles */
+        kn__gemm_mixed(false, false, r1 - r0, g->f, g->k, ws, KN_GEMM_BF16, g->k, j->kernel, KN_GEMM_F32, g->f,
+                       0.0f, out, KN_GEMM_F32, g->f, 1, epp);
+    else
+        kn__sgemm_ep(false, false, r1 - r0, g->f, g->k, a, g->k, j->kernel, g->f, out, g->f, 1, epp);
     kn__write_done(j->y, r0 * g->f, (r1 - r0) * g->f, out);
 }
 
@@ -239,6 +260,11 @@ void kn__cpu_conv2d(kn_graph *g, kn_tensor *t) {
     fwd_job j = {.geom = fwd_geom(t), .t = t, .x = x->data, .kernel = t->src[1]->data, .y = t,
                  .ba = {bias ? bias->data : NULL, (kn_activation)t->iparam[4], t->fparam[0]}};
     j.lay = layout_of(&j.geom, kn__is_half(t), false);
+    /* A bf16-trained convolution (x stored bf16) on a CPU where kn__gemm_mixed runs bf16
+     * products on AMX: its windows stay bf16 and its product is bf16 x bf16 (the kernel
+     * rounded to bf16 as packed: autocast's semantics), several times the f32 product's
+     * rate. Elsewhere, the f32 windows and product as ever (bit for bit). */
+    j.bf16_windows = !j.geom.direct && x->dtype == KN_BF16 && kn__gemm_mixed_amx();
     int th = threads_for(g, &j.geom);
     j.chunk = chunk_rows(&j.geom, th);
     kn__pool_run(th, (j.geom.rows + j.chunk - 1) / j.chunk, fwd_chunk, &j);
@@ -256,6 +282,7 @@ typedef struct {
     kn_activation act;
     float alpha;
     slot_layout lay;
+    bool bf16_dy;           /* bf16 dy and kn__gemm_mixed on AMX: dy read as stored */
 } dx_job;
 
 /* dxi, image k's f32 gradient, times the activation's gradient, while the image is in
@@ -293,8 +320,12 @@ static void dx_image(void *p, int64_t k) {
     memset(dxi, 0, (size_t)img * sizeof(float));
     for (int64_t b0 = r0; b0 < r1; b0 += step) {
         int64_t b1 = b0 + step < r1 ? b0 + step : r1;
-        kn__sgemm(false, true, b1 - b0, g->k, g->f, 1.0f, rows_f32(j->dy, g->f, b0, b1, dyb), g->f, j->kernel, g->f,
-                  0.0f, ws, g->k, 1);
+        if (j->bf16_dy) /* bf16 dy x the f32 kernel^T, on AMX tiles */
+            kn__gemm_mixed(false, true, b1 - b0, g->k, g->f, (const uint16_t *)j->dy->data + b0 * g->f, KN_GEMM_BF16,
+                           g->f, j->kernel, KN_GEMM_F32, g->f, 0.0f, ws, KN_GEMM_F32, g->k, 1, NULL);
+        else
+            kn__sgemm(false, true, b1 - b0, g->k, g->f, 1.0f, rows_f32(j->dy, g->f, b0, b1, dyb), g->f, j->kernel,
+                      g->f, 0.0f, ws, g->k, 1);
         scatter_windows(g, ws, b0, b1, dxi);
     }
     dx_act(j, k, dxi);
@@ -314,6 +345,7 @@ void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
     dx_job j = {.geom = dx_geom(t), .t = t, .dy = t->src[0], .kernel = t->src[1]->data, .dx = t, .act_v = t->src[2],
                 .act = (kn_activation)t->iparam[4], .alpha = t->fparam[0]};
     j.lay = layout_of(&j.geom, kn__is_half(t->src[0]), kn__is_half(t));
+    j.bf16_dy = !j.geom.direct && j.dy->dtype == KN_BF16 && kn__gemm_mixed_amx(); /* as the forward's windows */
     kn__pool_run(threads_for(g, &j.geom), j.geom.n, dx_image, &j);
 }
 
@@ -333,6 +365,7 @@ typedef struct {
     float *partial;              /* (parts, K, F) */
     int64_t parts;
     slot_layout lay;
+    bool bf16_windows;           /* bf16 x and kn__gemm_mixed on AMX: windows kept bf16 */
 } dk_job;
 
 /* Part k: partial[k] = im2col(x)[rows]^T dy[rows] over its rows, a block at a time. */
@@ -349,7 +382,14 @@ static void dk_part(void *p, int64_t k) {
     for (int64_t b0 = r0; b0 < r1; b0 += step) {
         int64_t b1 = b0 + step < r1 ? b0 + step : r1;
         const float *a = g->direct ? (const float *)j->x + b0 * g->c : ws;
-        if (!g->direct) gather_windows(g, j->x, b0, b1, ws);
+        if (!g->direct) gather_windows(g, j->x, j->bf16_windows, b0, b1, ws);
+        if (j->bf16_windows) { /* bf16 windows^T x dy as stored (bf16 or f32), on AMX tiles */
+            const kn_gemm_type dyt = kn__half_gemm_type(j->dy->dtype);
+            const void *dy = (const char *)j->dy->data + (size_t)(b0 * g->f) * (dyt == KN_GEMM_F32 ? 4 : 2);
+            kn__gemm_mixed(true, false, g->k, g->f, b1 - b0, ws, KN_GEMM_BF16, g->k, dy, dyt, g->f,
+                           b0 == r0 ? 0.0f : 1.0f, out, KN_GEMM_F32, g->f, 1, NULL);
+            continue;
+        }
         const float *dy = rows_f32(j->dy, g->f, b0, b1, rows_block(ws, &j->lay));
         kn__sgemm(true, false, g->k, g->f, b1 - b0, 1.0f, a, g->k, dy, g->f, b0 == r0 ? 0.0f : 1.0f, out, g->f, 1);
     }
@@ -384,6 +424,7 @@ void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
     dk_job j = {.geom = dk_geom(t), .t = t, .x = t->src[0]->data, .dy = t->src[1]};
     const conv_geom *c = &j.geom;
     j.lay = layout_of(c, kn__is_half(t->src[1]), false);
+    j.bf16_windows = !c->direct && c->xt == KN_BF16 && kn__gemm_mixed_amx(); /* as the forward's */
     j.parts = kernel_parts(c);
     if (j.parts == 1) { /* straight into the gradient */
         j.partial = t->data;

@@ -15,10 +15,11 @@
  * order whatever the split, so results do not depend on the thread count. All-f32 calls go
  * to sgemm.c untouched. Buffers: sgemm.c's packing buffers (656 KB a thread) and c_block
  * below (288 KB a thread, touched only when C is a half type); nothing is allocated.
- * With AVX512-BF16 (KN_SGEMM_AVX512_BF16, kn__gemm_mixed's default where the CPU has it,
- * KILN_BF16_DOT=0 to turn off) and a bf16 operand (no f16 one), the products are bf16 x bf16
- * by vdpbf16ps instead, on operands packed as bf16 pairs (bf16_mixed below): same loops,
- * k blocks, f32 block of C, epilogue and thread split. */
+ * With a bf16 operand (no f16 one) the products can be bf16 x bf16 instead (an f32 operand
+ * rounded to bf16 while packed): by AMX-BF16 tiles (KN_SGEMM_AMX_BF16, amx_mixed below;
+ * kn__gemm_mixed's default where the CPU and OS allow it, KILN_AMX=0 to turn off), or by
+ * AVX512-BF16's vdpbf16ps on bf16 pairs (KN_SGEMM_AVX512_BF16, bf16_mixed; opt-in with
+ * KILN_BF16_DOT=1): same loops, f32 block of C, epilogue and thread split. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,12 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define KN_MIXED_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
+#endif
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
@@ -42,8 +48,9 @@ static _Thread_local float c_block[MC * NC] __attribute__((aligned(64)));
 
 /* One product: the arguments of kn__gemm_mixed. */
 typedef struct {
-    kn_sgemm_isa isa; /* never KN_SGEMM_AVX512_BF16: that is `dot` */
+    kn_sgemm_isa isa; /* never KN_SGEMM_AVX512_BF16 or KN_SGEMM_AMX_BF16: `dot`, `amx` */
     bool dot;         /* the bf16 dot-product path */
+    bool amx;         /* the AMX-BF16 path */
     bool ta, tb;
     int64_t m, n, k;
     const void *A;
@@ -482,11 +489,278 @@ BF16DOT static void bf16_mixed(const mixed_gemm *g, int64_t r0, int64_t m, int64
     }
 }
 
+
+/* --- The AMX-BF16 path ----------------------------------------------------------------------
+ * AMX's tdpbf16ps multiplies a tile of A (16 rows x 16 bf16 pairs) by a tile of B (16 pairs x
+ * 16 columns) into a 16 x 16 f32 tile of C: 8192 multiply-adds an instruction, measured at
+ * ~410 GFLOP/s a core on this project's Sapphire Rapids VM (4-5x its f32 AVX-512 FMA rate).
+ * Operands are packed as bf16 tiles (an f32 operand rounded to bf16, nearest even, while
+ * packed, as the bf16 dot path and PyTorch's autocast do), each tile 1 KB and contiguous:
+ *  - A: a 16-row group x one 32-k chunk, row-major: tile (g, s) at pa + (g*nks + s)*512
+ *    bf16, row r's 32 bf16 (k = s*32 .. s*32+31) at + r*32;
+ *  - B: a 16-column group x one 32-k chunk in the VNNI pair layout: tile (h, s) at
+ *    pb + (h*nks + s)*512 bf16, row q (pair k = s*32+2q, +1) holding 16 columns' pairs, the
+ *    even k in each pair's low half;
+ * k past the block, rows past m and columns past n packed as zeros (so garbage, NaN
+ * included, never enters a product). Micro-tile 32 x 32: tiles 0-3 the 2 x 2 C tiles,
+ * 4-5 A's two row groups, 6-7 B's two column groups; each 32-k step is 4 tile loads for 4
+ * tdpbf16ps. Smaller edge micro-tiles use 1 x 2, 2 x 1 or 1 x 1 C tiles; C tiles are loaded
+ * from and stored to the f32 block of C (C itself when f32), or, for a micro-tile that does
+ * not fill whole tiles, a 32 x 32 f32 buffer (amx_edge) whose valid part is copied.
+ * k blocks: as sgemm.c's count (ceil(k / KC)), each rounded up to a multiple of 32 (784 =
+ * 3 x 224 + 112, 800 computed, not 4 x 196 = 4 x 224) since a tile step is 32 k; the same
+ * for every thread, and every element is summed by one tdpbf16ps sequence in k order from
+ * C's f32 value, so results do not depend on the thread count. Buffers: sgemm.c's packing
+ * buffers (A: 9 groups x 8 chunks x 1 KB = 72 KB of its 147 KB; B: 32 x 8 x 1 KB = 256 KB
+ * of its 512 KB), c_block, amx_edge (4 KB a thread); nothing allocated.
+ * Numerics: as the bf16 dot path (tdpbf16ps takes bf16 denormals as zero, rounds its f32 sums
+ * to nearest even and flushes denormal results); results differ from it and the widening
+ * path in the last bits.
+ * The OS must first grant the process the tile state (Linux: arch_prctl ARCH_REQ_XCOMP_PERM,
+ * once, amx_permitted); each call loads the tile configuration on its own thread
+ * (ldtilecfg: per thread state) and releases it at the end (tilerelease: no 8 KB of tile
+ * state to save on a context switch between products). */
+
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl,avx2,fma")))
+
+/* The f32 C of a micro-tile that does not fill whole tiles: (32, 32), row stride 32. */
+static _Thread_local float amx_edge[32 * 32] __attribute__((aligned(64)));
+
+/* ldtilecfg's 64-byte operand, palette 1. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16]; /* bytes a row, per tile */
+    uint8_t rows[16];
+} __attribute__((packed, aligned(64))) amx_tilecfg;
+
+/* The first n (0..32) elements of type t (f32 or bf16) at x as 32 bf16 (f32 rounded to
+ * nearest even), zero past n; nothing past x + n read. */
+AMX static ALWAYS_INLINE __m512i load32_bf16(const void *x, kn_gemm_type t, int n) {
+    const __mmask32 k = n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1);
+    if (t == KN_GEMM_BF16) return _mm512_maskz_loadu_epi16(k, x);
+    const __mmask16 lo = (__mmask16)k, hi = (__mmask16)(k >> 16);
+    const float *f = x;
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, f + 16), _mm512_maskz_loadu_ps(lo, f));
+}
+
+/* In-place transpose of a 16 x 16 block of 32-bit words held as 16 rows. */
+AMX static ALWAYS_INLINE void transpose16(__m512i r[16]) {
+    __m512i t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* r[4a + b]'s 128-bit lane l now holds column 4l + b of rows 4a..4a+3: gather the lanes */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);      /* lanes 0, 2 of each */
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);  /* lanes 1, 3 */
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
+
+/* 16 pairs (32-bit words) from 16 values of an even k (lo) and 16 of the next k (hi). */
+AMX static ALWAYS_INLINE __m512i amx_pair16(__m256i lo, __m256i hi) {
+    return _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+}
+
+/* The first n (0..16) elements of type t at x as 16 bf16, zero past n (n <= 0: all zero,
+ * nothing read). */
+AMX static ALWAYS_INLINE __m256i amx_load16(const void *x, kn_gemm_type t, int n) {
+    if (n <= 0) return _mm256_setzero_si256();
+    const __mmask16 k = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+    if (t == KN_GEMM_BF16) return _mm256_maskz_loadu_epi16(k, x);
+    return (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, x));
+}
+
+/* Rows [i, i+mr) (mr <= 16) x columns [p0, p0+kc) of op(A) as nks = ceil(kc/32) A tiles,
+ * out[s*512 + r*32 + kk] = bf16 of a(i+r, p0+s*32+kk); rows past mr and k past kc zero. */
+AMX static void pack_a_amx(bool ta, const void *A, kn_gemm_type t, int64_t lda, int64_t i, int64_t p0,
+                           int mr, int64_t kc, uint16_t *out) {
+    const int64_t nks = (kc + 31) / 32;
+    if (!ta) { /* A (m, k): a tile row is 32 contiguous k of one row */
+        for (int r = 0; r < 16; r++)
+            for (int64_t s = 0; s < nks; s++) {
+                const int n = r < mr ? (kc - s * 32 < 32 ? (int)(kc - s * 32) : 32) : 0;
+                const __m512i v = n ? load32_bf16(elem(A, t, (i + r) * lda + p0 + s * 32), t, n) : _mm512_setzero_si512();
+                _mm512_store_si512(out + s * 512 + r * 32, v);
+            }
+        return;
+    }
+    /* A (k, m): k rows of contiguous m; pair rows 2q and 2q+1 (16 words indexed by row r of
+     * op(A)), then transpose so each word row is one op(A) row */
+    for (int64_t s = 0; s < nks; s++) {
+        __m512i w[16];
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++) {
+            const int64_t p = s * 32 + 2 * q;
+            const __m256i lo = p < kc ? amx_load16(elem(A, t, (p0 + p) * lda + i), t, mr) : _mm256_setzero_si256();
+            const __m256i hi = p + 1 < kc ? amx_load16(elem(A, t, (p0 + p + 1) * lda + i), t, mr) : _mm256_setzero_si256();
+            w[q] = amx_pair16(lo, hi);
+        }
+        transpose16(w);
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; r++) _mm512_store_si512(out + s * 512 + r * 32, w[r]);
+    }
+}
+
+/* Rows [p0, p0+kc) x columns [j, j+ncols) (ncols <= 16) of op(B) as nks B tiles in the pair
+ * layout, out[s*512 + q*32 + 2c + h] = bf16 of b(p0+s*32+2q+h, j+c); zeros past. */
+AMX static void pack_b_amx(bool tb, const void *B, kn_gemm_type t, int64_t ldb, int64_t p0, int64_t j,
+                           int ncols, int64_t kc, uint16_t *out) {
+    const int64_t nks = (kc + 31) / 32;
+    if (!tb) { /* B (k, n): interleave rows 2q and 2q+1 */
+        for (int64_t s = 0; s < nks; s++)
+            for (int q = 0; q < 16; q++) {
+                const int64_t p = s * 32 + 2 * q;
+                const __m256i lo = p < kc ? amx_load16(elem(B, t, (p0 + p) * ldb + j), t, ncols) : _mm256_setzero_si256();
+                const __m256i hi = p + 1 < kc ? amx_load16(elem(B, t, (p0 + p + 1) * ldb + j), t, ncols) : _mm256_setzero_si256();
+                _mm512_store_si512(out + s * 512 + q * 32, amx_pair16(lo, hi));
+            }
+        return;
+    }
+    /* B (n, k): op(B)'s column c is B's row j+c, its pairs 16 contiguous words; transpose */
+    for (int64_t s = 0; s < nks; s++) {
+        const int n = kc - s * 32 < 32 ? (int)(kc - s * 32) : 32;
+        __m512i w[16];
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; c++)
+            w[c] = c < ncols ? load32_bf16(elem(B, t, (j + c) * ldb + p0 + s * 32), t, n) : _mm512_setzero_si512();
+        transpose16(w);
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++) _mm512_store_si512(out + s * 512 + q * 32, w[q]);
+    }
+}
+
+/* C (NRT*16 x NCT*16 f32 at c, row stride ldc floats) += a * b over nks 32-k steps, a0/a1
+ * the A tiles of the two row groups, b0/b1 of the two column groups; C read first unless
+ * `zero` (then not read). Tile numbers are immediates, hence the constant NRT, NCT. */
+AMX static ALWAYS_INLINE void amx_kernel(const int NRT, const int NCT, int64_t nks, const uint16_t *a0,
+                                         const uint16_t *a1, const uint16_t *b0, const uint16_t *b1,
+                                         float *c, int64_t ldc, bool zero) {
+    const int64_t ldcb = ldc * (int64_t)sizeof(float);
+    if (zero) {
+        _tile_zero(0);
+        if (NCT > 1) _tile_zero(1);
+        if (NRT > 1) _tile_zero(2);
+        if (NRT > 1 && NCT > 1) _tile_zero(3);
+    } else {
+        _tile_loadd(0, c, ldcb);
+        if (NCT > 1) _tile_loadd(1, c + 16, ldcb);
+        if (NRT > 1) _tile_loadd(2, c + 16 * ldc, ldcb);
+        if (NRT > 1 && NCT > 1) _tile_loadd(3, c + 16 * ldc + 16, ldcb);
+    }
+    for (int64_t s = 0; s < nks; s++) {
+        _tile_loadd(4, a0 + s * 512, 64);
+        _tile_loadd(6, b0 + s * 512, 64);
+        if (NRT > 1) _tile_loadd(5, a1 + s * 512, 64);
+        if (NCT > 1) _tile_loadd(7, b1 + s * 512, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        if (NCT > 1) _tile_dpbf16ps(1, 4, 7);
+        if (NRT > 1) _tile_dpbf16ps(2, 5, 6);
+        if (NRT > 1 && NCT > 1) _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, ldcb);
+    if (NCT > 1) _tile_stored(1, c + 16, ldcb);
+    if (NRT > 1) _tile_stored(2, c + 16 * ldc, ldcb);
+    if (NRT > 1 && NCT > 1) _tile_stored(3, c + 16 * ldc + 16, ldcb);
+}
+
+AMX static void amx_kernel_any(int nrt, int nct, int64_t nks, const uint16_t *a0, const uint16_t *a1,
+                               const uint16_t *b0, const uint16_t *b1, float *c, int64_t ldc, bool zero) {
+    if (nrt == 2 && nct == 2)
+        amx_kernel(2, 2, nks, a0, a1, b0, b1, c, ldc, zero);
+    else if (nrt == 2)
+        amx_kernel(2, 1, nks, a0, a1, b0, b1, c, ldc, zero);
+    else if (nct == 2)
+        amx_kernel(1, 2, nks, a0, a1, b0, b1, c, ldc, zero);
+    else
+        amx_kernel(1, 1, nks, a0, a1, b0, b1, c, ldc, zero);
+}
+
+/* C micro-tile (rows x cols, each 1..32) at c (row stride ldc) += a * b, or = a * b when
+ * beta == 0; a/b the packed tiles of its first row/column group (the second one tile set
+ * further: nks tiles). Whole tiles straight in c; else through amx_edge. */
+AMX static void amx_tile(int rows, int cols, int64_t nks, const uint16_t *a, const uint16_t *b, float *c,
+                         int64_t ldc, float beta) {
+    const int nrt = rows > 16 ? 2 : 1, nct = cols > 16 ? 2 : 1;
+    const uint16_t *a1 = a + nks * 512, *b1 = b + nks * 512;
+    if (rows == nrt * 16 && cols == nct * 16) {
+        amx_kernel_any(nrt, nct, nks, a, a1, b, b1, c, ldc, beta == 0);
+        return;
+    }
+    if (beta != 0)
+        for (int r = 0; r < rows; r++) memcpy(amx_edge + r * 32, c + r * ldc, (size_t)cols * sizeof *c);
+    amx_kernel_any(nrt, nct, nks, a, a1, b, b1, amx_edge, 32, beta == 0);
+    for (int r = 0; r < rows; r++) memcpy(c + r * ldc, amx_edge + r * 32, (size_t)cols * sizeof *c);
+}
+
+/* blocked_mixed on AMX tiles: the same loops and f32 block of C, k blocks rounded up to 32,
+ * both operands always packed (as bf16 tiles). */
+AMX static void amx_mixed(const mixed_gemm *g, int64_t r0, int64_t m, int64_t c0, int64_t n) {
+    float *pa_f, *pb_f;
+    kn__sgemm_pack_bufs(&pa_f, &pb_f); /* 64-byte aligned; hold bf16 tiles here */
+    uint16_t *pa = (uint16_t *)pa_f, *pb = (uint16_t *)pb_f;
+    amx_tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    const int64_t k = g->k, nkb = (k + KC - 1) / KC;
+    const int64_t kcb = nkb ? ((k + nkb - 1) / nkb + 31) / 32 * 32 : 32; /* <= KC */
+    for (int64_t jc = c0; jc < c0 + n; jc += NC) {
+        const int64_t nc = c0 + n - jc < NC ? c0 + n - jc : NC;
+        for (int64_t ic = r0; ic < r0 + m; ic += MC) {
+            const int64_t mc = r0 + m - ic < MC ? r0 + m - ic : MC;
+            int64_t ldcb;
+            float *cb = c_block_start(g, ic, mc, jc, nc, k == 0, &ldcb); /* (mc, nc) */
+            for (int64_t pc = 0; pc < k; pc += kcb) {
+                const int64_t kc = k - pc < kcb ? k - pc : kcb, nks = (kc + 31) / 32;
+                const float bet = pc == 0 ? g->beta : 1.0f; /* later k blocks accumulate */
+                /* 16-row / 16-column groups; a lone last group of 16 makes a 16-row or 16-column
+                 * micro-tile (amx_tile's nrt/nct), never read past */
+                for (int64_t jr = 0; jr < nc; jr += 16)
+                    pack_b_amx(g->tb, g->B, g->bt, g->ldb, pc, jc + jr, (int)(nc - jr < 16 ? nc - jr : 16), kc,
+                               pb + jr / 16 * nks * 512);
+                for (int64_t ir = 0; ir < mc; ir += 16)
+                    pack_a_amx(g->ta, g->A, g->at, g->lda, ic + ir, pc, (int)(mc - ir < 16 ? mc - ir : 16), kc,
+                               pa + ir / 16 * nks * 512);
+                for (int64_t jr = 0; jr < nc; jr += 32)
+                    for (int64_t ir = 0; ir < mc; ir += 32)
+                        amx_tile((int)(mc - ir < 32 ? mc - ir : 32), (int)(nc - jr < 32 ? nc - jr : 32), nks,
+                                 pa + ir / 16 * nks * 512, pb + jr / 16 * nks * 512, cb + ir * ldcb + jr, ldcb, bet);
+            }
+            c_block_finish(g, cb, ldcb, ic, mc, jc, nc);
+        }
+    }
+    _tile_release();
+}
+
 #endif /* KN_MIXED_X86 */
 
 /* Rows [r0, r0+m) x columns [c0, c0+n) of C on the calling thread. */
 static void mixed_one(const mixed_gemm *g, int64_t r0, int64_t m, int64_t c0, int64_t n) {
 #ifdef KN_MIXED_X86
+    if (g->amx) {
+        amx_mixed(g, r0, m, c0, n);
+        return;
+    }
     if (g->dot) {
         bf16_mixed(g, r0, m, c0, n);
         return;
@@ -532,15 +806,16 @@ void kn__gemm_mixed_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n
     if (m <= 0 || n <= 0) return;
     /* bf16 products where asked for, an operand is bf16 and none f16 (f16's 10-bit mantissa
      * would lose 3 bits); the rest as KN_SGEMM_AVX512 */
-    const bool dot = isa == KN_SGEMM_AVX512_BF16 && (at == KN_GEMM_BF16 || bt == KN_GEMM_BF16) &&
-                     at != KN_GEMM_F16 && bt != KN_GEMM_F16 && kn__gemm_bf16_dot_supported();
+    const bool bf16 = (at == KN_GEMM_BF16 || bt == KN_GEMM_BF16) && at != KN_GEMM_F16 && bt != KN_GEMM_F16;
+    const bool dot = isa == KN_SGEMM_AVX512_BF16 && bf16 && kn__gemm_bf16_dot_supported();
+    const bool amx = isa == KN_SGEMM_AMX_BF16 && bf16 && kn__gemm_amx_supported();
     const kn_sgemm_isa best = kn__sgemm_isa_best();
     if (isa > best || isa < KN_SGEMM_PORTABLE) isa = best;
-    const mixed_gemm g = {isa, dot, ta, tb, m, n, k, A, at, lda, B, bt, ldb, beta, C, ct, ldc, ep};
+    const mixed_gemm g = {isa, dot, amx, ta, tb, m, n, k, A, at, lda, B, bt, ldb, beta, C, ct, ldc, ep};
     if (threads > 1 && 2.0 * (double)m * (double)n * (double)k >= KN__SGEMM_PAR_MIN_FLOPS) {
         /* As sgemm.c splits: one chunk a thread, in whole micro-tiles, sharing the smaller
          * operand. Any split gives the same bits (each element is summed whole by one thread). */
-        const int64_t mr = isa == KN_SGEMM_AVX512 ? 8 : 6, nr = isa == KN_SGEMM_AVX512 ? 32 : 16;
+        const int64_t mr = amx ? 32 : isa == KN_SGEMM_AVX512 ? 8 : 6, nr = amx || isa == KN_SGEMM_AVX512 ? 32 : 16;
         bool rows = m >= n;
         if (rows ? m / mr < threads : n / nr < threads) rows = !rows; /* too few tiles that way */
         const int64_t unit = rows ? mr : nr, len = rows ? m : n, units = (len + unit - 1) / unit;
@@ -561,28 +836,74 @@ bool kn__gemm_bf16_dot_supported(void) {
 #endif
 }
 
-/* The set kn__gemm_mixed runs: the widening path, or with KILN_BF16_DOT=1 in the
- * environment (read once) the bf16 dot-product path where the CPU has it. Off by default:
- * on this project's Sapphire Rapids VM vdpbf16ps issues at under a third of an FMA's rate,
- * so the path gives ~0.55x the f32 path's multiply-adds a second (bench/bench_gemm_mixed);
- * it is for CPUs that issue it as fast as an FMA. A race only repeats the same answer. */
+/* Whether the OS lets this process use AMX tile data: Linux keeps it off until asked for
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, granted to the whole process, so
+ * once is enough); any failure (old kernel, other OS, a seccomp filter) means no AMX. The
+ * request is idempotent, so a race only repeats it. */
+static bool amx_permitted(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl) && defined(__x86_64__)
+    static _Atomic int granted = -1;
+    int ok = granted;
+    if (ok < 0) {
+        enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+        ok = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+        granted = ok;
+    }
+    return ok;
+#else
+    return false;
+#endif
+}
+
+bool kn__gemm_amx_supported(void) {
+#ifdef KN_MIXED_X86
+    /* CPUID leaf 7 EDX bit 22 AMX-BF16, bit 24 AMX-TILE (clang 14's __builtin_cpu_supports
+     * does not know "amx-bf16"); the packers need AVX512-BF16's conversions too */
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 22 & 1) || !(d >> 24 & 1)) return false;
+    return kn__gemm_bf16_dot_supported() && amx_permitted();
+#else
+    return false;
+#endif
+}
+
+/* The set kn__gemm_mixed runs (the environment read once; a race only repeats the answer):
+ *  - KILN_BF16_DOT=1 and the CPU has it: the bf16 dot-product path. Off by default: on this
+ *    project's Sapphire Rapids VM vdpbf16ps issues at under a third of an FMA's rate, so it
+ *    gives ~0.55x the f32 path's multiply-adds a second (bench/bench_gemm_mixed); it is for
+ *    CPUs that issue it as fast as an FMA;
+ *  - else the AMX-BF16 path where kn__gemm_amx_supported(), unless KILN_AMX=0: faster than
+ *    the widening path at every size measured, from the MLP's batch-32 products (1.4-1.9x)
+ *    to 1024^3 (1.9-3.2x), see bench/RESULTS.md, so there is no size threshold; it applies
+ *    only to products with a bf16 operand and no f16 one (mixed_gemm.amx);
+ *  - else the widening path on the best f32 set. */
 static kn_sgemm_isa mixed_isa_default(void) {
     static _Atomic int chosen = -1;
     int isa = chosen;
     if (isa < 0) {
-        const char *env = getenv("KILN_BF16_DOT");
-        const bool on = env && strcmp(env, "1") == 0;
-        isa = kn__gemm_bf16_dot_supported() && on ? KN_SGEMM_AVX512_BF16 : (int)kn__sgemm_isa_best();
+        const char *dot_env = getenv("KILN_BF16_DOT"), *amx_env = getenv("KILN_AMX");
+        const bool dot = dot_env && strcmp(dot_env, "1") == 0, amx_off = amx_env && strcmp(amx_env, "0") == 0;
+        if (dot && kn__gemm_bf16_dot_supported())
+            isa = KN_SGEMM_AVX512_BF16;
+        else if (!amx_off && kn__gemm_amx_supported())
+            isa = KN_SGEMM_AMX_BF16;
+        else
+            isa = (int)kn__sgemm_isa_best();
         chosen = isa;
     }
     return (kn_sgemm_isa)isa;
 }
+
+bool kn__gemm_mixed_amx(void) { return mixed_isa_default() == KN_SGEMM_AMX_BF16; }
 
 void kn__gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                     const void *A, kn_gemm_type at, int64_t lda,
                     const void *B, kn_gemm_type bt, int64_t ldb,
                     float beta, void *C, kn_gemm_type ct, int64_t ldc,
                     int threads, const kn_sgemm_epilogue *ep) {
-    kn__gemm_mixed_isa(mixed_isa_default(), ta, tb, m, n, k, A, at, lda, B, bt, ldb, beta, C, ct,
-                       ldc, threads, ep);
+    /* all f32: sgemm's own path, without asking the OS for AMX state (an fp32 program never
+     * makes the arch_prctl call, which valgrind does not know) */
+    bool f32 = at == KN_GEMM_F32 && bt == KN_GEMM_F32 && ct == KN_GEMM_F32;
+    kn__gemm_mixed_isa(f32 ? kn__sgemm_isa_best() : mixed_isa_default(), ta, tb, m, n, k, A, at, lda, B, bt, ldb, beta,
+                       C, ct, ldc, threads, ep);
 }

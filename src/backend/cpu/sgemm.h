@@ -40,6 +40,9 @@ typedef enum {
      * (kn__sgemm*, kn__gemm_mixed on all-f32 operands) clamp it to the best f32 set, and
      * KN_SGEMM_AVX512 passed to kn__gemm_mixed_isa keeps the widening path. */
     KN_SGEMM_AVX512_BF16 = 3,
+    /* kn__gemm_mixed only, likewise clamped elsewhere: AMX-BF16 tiles (tdpbf16ps) when A or
+     * B is bf16 and neither f16, see gemm_mixed.c. */
+    KN_SGEMM_AMX_BF16 = 4,
 } kn_sgemm_isa;
 
 /* The best set this CPU runs (checked at run time, whatever -march built the file). */
@@ -59,13 +62,22 @@ typedef enum { KN_GEMM_F32, KN_GEMM_F16, KN_GEMM_BF16 } kn_gemm_type;
  * and transposes as kn__sgemm, lda/ldb/ldc in elements. beta is 0 (C not read) or 1 (C read,
  * widened). Sums in f32 always, each element by one thread in a fixed k order, so the result
  * does not depend on threads. All-f32 operands run kn__sgemm's own path, bit for bit. Never
- * allocates. With KILN_BF16_DOT=1 in the environment (read once; off by default: slower on
- * this project's CPU), where kn__gemm_bf16_dot_supported() and A or B is bf16 (neither
- * f16), the products are bf16 x bf16 (an f32 operand rounded to bf16 first, as PyTorch's
- * autocast does; bf16 denormals count as zero) summed in f32 by vdpbf16ps. */
+ * allocates. Where A or B is bf16 (neither f16) and kn__gemm_amx_supported() (unless
+ * KILN_AMX=0 in the environment, read once), the products are bf16 x bf16 (an f32 operand
+ * rounded to bf16 first, as PyTorch's autocast does; bf16 denormals count as zero) summed in
+ * f32 by AMX tiles; with KILN_BF16_DOT=1 (off by default: slower on this project's CPU),
+ * where kn__gemm_bf16_dot_supported(), the same by vdpbf16ps instead. */
 /* Whether this CPU runs kn__gemm_mixed's bf16 dot-product path (AVX-512F and AVX512-BF16,
  * checked at run time). */
 bool kn__gemm_bf16_dot_supported(void);
+
+/* Whether kn__gemm_mixed can run its AMX-BF16 path here: AMX-TILE, AMX-BF16, AVX512-BF16
+ * and the OS's permission for tile data (asked for once, on the first call). */
+bool kn__gemm_amx_supported(void);
+
+/* Whether kn__gemm_mixed itself runs products with a bf16 operand (no f16 one) on AMX:
+ * kn__gemm_amx_supported() and not turned off by KILN_AMX=0 (nor KILN_BF16_DOT=1). */
+bool kn__gemm_mixed_amx(void);
 
 void kn__gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                     const void *A, kn_gemm_type at, int64_t lda,
@@ -75,7 +87,8 @@ void kn__gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
 
 /* kn__gemm_mixed on a chosen set (clamped to kn__sgemm_isa_best(), except that
  * KN_SGEMM_AVX512_BF16 forces the bf16 dot-product path where kn__gemm_bf16_dot_supported()
- * and an operand is bf16, the AVX-512 widening path otherwise): for tests and benchmarks. */
+ * and KN_SGEMM_AMX_BF16 the AMX path where kn__gemm_amx_supported(), when an operand is bf16
+ * and none f16; the widening path on the best set otherwise): for tests and benchmarks. */
 void kn__gemm_mixed_isa(kn_sgemm_isa isa, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         const void *A, kn_gemm_type at, int64_t lda,
                         const void *B, kn_gemm_type bt, int64_t ldb,
