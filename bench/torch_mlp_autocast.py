@@ -3,7 +3,7 @@
 # training loop in fp32 and under torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's
 # CPU AMP: matmuls in bf16 through oneDNN, f32 master weights), timed in one process.
 # usage: /usr/bin/python3 bench/torch_mlp_autocast.py [EPOCHS=2] [THREADS=2]
-import gzip, os, struct, sys, time
+import contextlib, gzip, os, struct, sys, time
 import numpy as np, torch, torch.nn as nn
 
 D = os.environ.get("FMNIST", "/usr/share/datasets/fashion-mnist")
@@ -36,7 +36,8 @@ for precision in ("fp32", "bf16"):
         for i in range(0, xtr.shape[0], 32):
             b = perm[i:i + 32]
             opt.zero_grad()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            amp = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+            with amp:
                 loss = lossf(model(xtr[b]), ytr[b])
             loss.backward()
             opt.step()
