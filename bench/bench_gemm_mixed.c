@@ -19,6 +19,14 @@ typedef struct {
 } shape;
 
 static const shape SHAPES[] = {
+    /* the reference MLP's small products, where AMX's per-call cost decides (AMX_MIN_FLOPS) */
+    {"fwd b32 64x64 (layer 2)", false, false, 32, 64, 64, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
+    {"fwd b32 64x10 (head)", false, false, 32, 10, 64, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
+    {"dW 64x64 ta (layer 2)", true, false, 64, 64, 32, KN_GEMM_BF16, KN_GEMM_BF16, KN_GEMM_F32},
+    {"dy W^T 10->64 tb", false, true, 32, 64, 10, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
+    {"fwd b128 64x64", false, false, 128, 64, 64, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
+    {"fwd b256 64x64", false, false, 256, 64, 64, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
+    {"fwd b32 256x128", false, false, 32, 128, 256, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
     {"fwd b32  A bf16 B f32 C bf16", false, false, 32, 64, 784, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
     {"fwd b256 A bf16 B f32 C bf16", false, false, 256, 64, 784, KN_GEMM_BF16, KN_GEMM_F32, KN_GEMM_BF16},
     {"x^T dy ta A bf16 B bf16 C f32", true, false, 784, 64, 256, KN_GEMM_BF16, KN_GEMM_BF16, KN_GEMM_F32},

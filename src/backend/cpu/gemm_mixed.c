@@ -873,10 +873,12 @@ bool kn__gemm_amx_supported(void) {
  *    gives ~0.55x the f32 path's multiply-adds a second (bench/bench_gemm_mixed); it is for
  *    CPUs that issue it as fast as an FMA;
  *  - else the AMX-BF16 path where kn__gemm_amx_supported(), unless KILN_AMX=0: faster than
- *    the widening path at every size measured, from the MLP's batch-32 products (1.4-1.9x)
- *    to 1024^3 (1.9-3.2x), see bench/RESULTS.md, so there is no size threshold; it applies
- *    only to products with a bf16 operand and no f16 one (mixed_gemm.amx);
+ *    the widening path from ~1 MFLOP (the MLP's 32x64x784 products 1.7x, 1024^3 3x), slower
+ *    below (kn__gemm_mixed keeps those on the widening path: AMX_MIN_FLOPS), see
+ *    bench/RESULTS.md; it applies only to products with a bf16 operand and no f16 one;
  *  - else the widening path on the best f32 set. */
+#define AMX_MIN_FLOPS 1e6
+
 static kn_sgemm_isa mixed_isa_default(void) {
     static _Atomic int chosen = -1;
     int isa = chosen;
@@ -904,6 +906,10 @@ void kn__gemm_mixed(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     /* all f32: sgemm's own path, without asking the OS for AMX state (an fp32 program never
      * makes the arch_prctl call, which valgrind does not know) */
     bool f32 = at == KN_GEMM_F32 && bt == KN_GEMM_F32 && ct == KN_GEMM_F32;
-    kn__gemm_mixed_isa(f32 ? kn__sgemm_isa_best() : mixed_isa_default(), ta, tb, m, n, k, A, at, lda, B, bt, ldb, beta,
-                       C, ct, ldc, threads, ep);
+    kn_sgemm_isa isa = f32 ? kn__sgemm_isa_best() : mixed_isa_default();
+    /* AMX's fixed cost per call (tile configuration, packing whole 16x32 tiles) loses below
+     * ~1 MFLOP: the reference MLP's 32x64x64 products ran at 0.66x the widening path's rate,
+     * 128x64x64 at 1.56x (bench/bench_gemm_mixed, bench/RESULTS.md) */
+    if (isa == KN_SGEMM_AMX_BF16 && 2.0 * (double)m * (double)n * (double)k < AMX_MIN_FLOPS) isa = kn__sgemm_isa_best();
+    kn__gemm_mixed_isa(isa, ta, tb, m, n, k, A, at, lda, B, bt, ldb, beta, C, ct, ldc, threads, ep);
 }

@@ -62,8 +62,9 @@ typedef enum { KN_GEMM_F32, KN_GEMM_F16, KN_GEMM_BF16 } kn_gemm_type;
  * and transposes as kn__sgemm, lda/ldb/ldc in elements. beta is 0 (C not read) or 1 (C read,
  * widened). Sums in f32 always, each element by one thread in a fixed k order, so the result
  * does not depend on threads. All-f32 operands run kn__sgemm's own path, bit for bit. Never
- * allocates. Where A or B is bf16 (neither f16) and kn__gemm_amx_supported() (unless
- * KILN_AMX=0 in the environment, read once), the products are bf16 x bf16 (an f32 operand
+ * allocates. Where A or B is bf16 (neither f16), the product is 1 MFLOP or more and
+ * kn__gemm_amx_supported() (unless KILN_AMX=0 in the environment, read once; smaller
+ * products lose to AMX's fixed cost), the products are bf16 x bf16 (an f32 operand
  * rounded to bf16 first, as PyTorch's autocast does; bf16 denormals count as zero) summed in
  * f32 by AMX tiles; with KILN_BF16_DOT=1 (off by default: slower on this project's CPU),
  * where kn__gemm_bf16_dot_supported(), the same by vdpbf16ps instead. */
