@@ -110,8 +110,33 @@ static inline __m256i bf16_round8(__m256i x) {
 }
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Sixteen lanes with AVX-512 (checked at run time: the build targets AVX2): the same
+ * integer steps as bf16_round8, narrowed by one vpmovdw. Twice the AVX2 path's rate, which
+ * matters for the batch a bf16 model's loader narrows every step (~1 cycle a value). */
+__attribute__((target("avx512f,avx512bw"))) static size_t f32_to_bf16_avx512(const float *x, uint16_t *y, size_t n) {
+    size_t i = 0;
+    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x40);
+    for (; i + 16 <= n; i += 16) {
+        __m512i v = _mm512_loadu_si512((const void *)(x + i));
+        __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(v, abs_mask), inf);
+        __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(v, 16), one);
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(v, _mm512_add_epi32(lsb, half)), 16);
+        r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(v, 16), quiet);
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(r));
+    }
+    return i;
+}
+#endif
+
 void kn__f32_to_bf16(const float *x, uint16_t *y, size_t n) {
     size_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    static _Atomic int avx512 = -1; /* a race only repeats the same answer */
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx512) i = f32_to_bf16_avx512(x, y, n);
+#endif
 #ifdef __AVX2__
     for (; i + 16 <= n; i += 16) {
         __m256i a = bf16_round8(_mm256_loadu_si256((const __m256i *)(x + i)));
