@@ -26,6 +26,35 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* An MLP training graph on g: x (b, widths[0]) -> dense layers (relu between) ->
+ * sparse cross-entropy from logits against labels y, then backward and Adam at lr.
+ * Returns the loss (kept), or NULL; *xo and *yo get the inputs, *macs the multiply-adds a
+ * row of the forward pass. */
+static kn_tensor *build_mlp(kn_graph *g, int64_t b, const int64_t *widths, int layers, float lr, kn_tensor **xo,
+                            kn_tensor **yo, double *macs) {
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){b, widths[0]}, 2, "x");
+    kn_tensor *y = kn_input(g, KN_I32, (int64_t[]){b}, 1, "labels");
+    kn_tensor *h = x;
+    *macs = 0;
+    for (int l = 0; l < layers; l++) {
+        char wn[8], bn[8];
+        snprintf(wn, sizeof wn, "w%d", l);
+        snprintf(bn, sizeof bn, "b%d", l);
+        kn_tensor *w = kn_param(g, (int64_t[]){widths[l], widths[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);
+        kn_tensor *bias = kn_param(g, (int64_t[]){widths[l + 1]}, 1, KN_INIT_ZEROS, bn);
+        h = kn_add(g, kn_matmul(g, h, w), bias);
+        if (l < layers - 1) h = kn_relu(g, h);
+        *macs += (double)widths[l] * (double)widths[l + 1];
+    }
+    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, y, true);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    kn_optimizer opt = kn_adam(lr);
+    kn_graph_add_optimizer(g, &opt);
+    *xo = x, *yo = y;
+    return kn_graph_status(g) == KN_OK ? loss : NULL;
+}
+
 /* The wide MLP's step time in precision prec. */
 static int wide(kn_ctx *ctx, const char *dev, kn_precision prec, int steps) {
     const int64_t b = 8192, widths[] = {784, 8192, 8192, 8192, 10};
@@ -33,25 +62,9 @@ static int wide(kn_ctx *ctx, const char *dev, kn_precision prec, int steps) {
     kn_graph_new(ctx, &g);
     kn_graph_set_precision(g, prec);
     g->half_inputs = prec != KN_PRECISION_FP32;
-    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){b, 784}, 2, "x");
-    kn_tensor *y = kn_input(g, KN_I32, (int64_t[]){b}, 1, "labels");
-    kn_tensor *h = x;
-    double macs = 0;
-    for (int l = 0; l < 4; l++) {
-        char wn[8], bn[8];
-        snprintf(wn, sizeof wn, "w%d", l);
-        snprintf(bn, sizeof bn, "b%d", l);
-        kn_tensor *w = kn_param(g, (int64_t[]){widths[l], widths[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);
-        kn_tensor *bias = kn_param(g, (int64_t[]){widths[l + 1]}, 1, KN_INIT_ZEROS, bn);
-        h = kn_add(g, kn_matmul(g, h, w), bias);
-        if (l < 3) h = kn_relu(g, h);
-        macs += (double)widths[l] * (double)widths[l + 1];
-    }
-    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, y, true);
-    kn_graph_keep(g, loss);
-    kn_graph_backward(g, loss);
-    kn_optimizer opt = kn_adam(1e-4f);
-    kn_graph_add_optimizer(g, &opt);
+    kn_tensor *x, *y;
+    double macs;
+    kn_tensor *loss = build_mlp(g, b, widths, 4, 1e-4f, &x, &y, &macs);
     if (kn_graph_compile(g, 1, true) != KN_OK) {
         fprintf(stderr, "gpu_step: wide compile: %s\n", kn_last_error(ctx));
         kn_graph_free(g);
@@ -113,24 +126,9 @@ int main(int argc, char **argv) {
         int64_t b = batches[bi];
         kn_graph *g;
         kn_graph_new(ctx, &g);
-        kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){b, 784}, 2, "x");
-        kn_tensor *y = kn_input(g, KN_I32, (int64_t[]){b}, 1, "labels");
-        kn_tensor *h = x;
-        int64_t widths[] = {784, 64, 64, 10};
-        for (int l = 0; l < 3; l++) {
-            char wn[8], bn[8];
-            snprintf(wn, sizeof wn, "w%d", l);
-            snprintf(bn, sizeof bn, "b%d", l);
-            kn_tensor *w = kn_param(g, (int64_t[]){widths[l], widths[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);
-            kn_tensor *bias = kn_param(g, (int64_t[]){widths[l + 1]}, 1, KN_INIT_ZEROS, bn);
-            h = kn_add(g, kn_matmul(g, h, w), bias);
-            if (l < 2) h = kn_relu(g, h);
-        }
-        kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, y, true);
-        kn_graph_keep(g, loss);
-        kn_graph_backward(g, loss);
-        kn_optimizer opt = kn_adam(1e-3f);
-        kn_graph_add_optimizer(g, &opt);
+        kn_tensor *x, *y;
+        double macs;
+        kn_tensor *loss = build_mlp(g, b, (const int64_t[]){784, 64, 64, 10}, 3, 1e-3f, &x, &y, &macs);
         if (kn_graph_compile(g, 1, true) != KN_OK) {
             fprintf(stderr, "gpu_step: compile: %s\n", kn_last_error(ctx));
             return 1;
