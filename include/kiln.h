@@ -557,6 +557,10 @@ typedef struct kn_history {
     int ranks;
     int64_t rank_batch_size;
     double allreduce_seconds;
+    /* The training data was kept on the graph's device and each step ran there as one
+     * launch, nothing copied per step (a device backend, one rank, no gradient
+     * accumulation, augmentation or fp16 loss scaling; KILN_RESIDENT=0 turns it off). */
+    bool resident;
 } kn_history;
 
 /* Which way a monitored metric improves: auto is max for accuracies, min otherwise. */

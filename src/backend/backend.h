@@ -12,6 +12,38 @@
 
 #include "graph/graph.h"
 
+/* Training data resident on the device (train/resident.c builds this; fit then runs each
+ * step as one KN_RUN_RESIDENT run and reads the figures only when it shows or saves them).
+ * A table is an input's rows for the whole dataset, already in the input's storage type;
+ * the caller keeps the tables alive until resident_close. */
+typedef struct kn_resident_table {
+    kn_tensor *input;            /* a graph input of (batch, ...) rows */
+    const void *rows;            /* (n_rows) rows of row_bytes */
+    size_t row_bytes;
+} kn_resident_table;
+
+typedef struct kn_resident_desc {
+    int64_t n_rows;
+    int n_tables;
+    kn_resident_table tables[4];
+    const int32_t *labels;       /* (n_rows) class labels for the correct count, or NULL */
+    const kn_tensor *loss;       /* scalar f32: the batch's mean loss */
+    const kn_tensor *out;        /* (batch, outs): argmax against the label, or > threshold when outs == 1 */
+    int64_t outs;
+    float threshold;
+} kn_resident_desc;
+
+/* The figures of the resident steps since the last reset, and the first failure (kept
+ * until resident_close: once failed, no later step updates anything). */
+typedef struct kn_resident_stats {
+    double loss_sum;             /* the batches' mean loss x rows, summed in step order */
+    int64_t rows, correct;
+    int64_t failed_step;         /* g->step of the failed run's update (not taken), or -1 */
+    int64_t failed_first;        /* that run's resident_first */
+    int failed_what;             /* 1: the loss, 2: a gradient is non-finite */
+    float failed_loss;
+} kn_resident_stats;
+
 typedef struct kn_backend_iface {
     const char *name;
     /* After the planner: device memory for g's buffers and whatever else the backend keeps
@@ -29,6 +61,14 @@ typedef struct kn_backend_iface {
     /* The flat buffers named by parts (KN_SYNC_* bits, graph.h): device -> host, host -> device. */
     kn_status (*pull)(kn_graph *g, unsigned parts);
     kn_status (*push)(kn_graph *g, unsigned parts);
+    /* Optional (NULL: fit brings every batch from the host): the tables uploaded once
+     * (*placed false, and nothing kept, when they do not fit on the device); the epoch's
+     * order of rows (n <= n_rows indices into the tables); the figures (synchronizes;
+     * reset zeroes the sums, never the failure); and everything released. */
+    kn_status (*resident_open)(kn_graph *g, const kn_resident_desc *d, bool *placed);
+    kn_status (*resident_order)(kn_graph *g, const int32_t *order, int64_t n);
+    kn_status (*resident_stats)(kn_graph *g, kn_resident_stats *out, bool reset);
+    void (*resident_close)(kn_graph *g);
 } kn_backend_iface;
 
 extern const kn_backend_iface kn__cpu_backend;
@@ -40,6 +80,25 @@ extern const kn_backend_iface kn__cuda_backend;
 /* KN_OK when a CUDA device is usable here, else KN_ERR_UNSUPPORTED naming the cause. */
 kn_status kn__cuda_check(kn_ctx *ctx);
 #endif
+
+/* The resident step on the host (backend/resident_host.c), for backends whose memory the
+ * host can address (the mirror test backend): the same steps as a device's kernels. */
+typedef struct kn__resident_host {
+    kn_resident_desc desc;
+    int32_t *order;              /* (n_order) */
+    int64_t n_order, cap_order;
+    kn_resident_stats stats;
+} kn__resident_host;
+kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_resident_desc *d);
+kn_status kn__resident_host_order(kn_graph *g, kn__resident_host *r, const int32_t *order, int64_t n);
+void kn__resident_host_close(kn_graph *g, kn__resident_host **r);
+/* The batch's rows into the bound inputs (host addresses). */
+void kn__resident_host_gather(kn_graph *g, kn__resident_host *r);
+/* After the loss phase: the figures, and the loss's check. */
+void kn__resident_host_count(kn_graph *g, kn__resident_host *r);
+/* Before the update: grad (the gradients, n floats) checked; false when the update must be
+ * skipped (this step or an earlier one failed). */
+bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *grad, size_t n);
 
 /* Picks g's backend from g->device and runs its compile (compile.c calls it last). */
 kn_status kn__backend_compile(kn_graph *g);

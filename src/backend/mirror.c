@@ -26,6 +26,7 @@ typedef struct {
     int n_moved;
     kn_tensor **moved;           /* tensors whose data lies in a flat buffer */
     void **host, **copy;         /* their data on the host, and in the copies */
+    kn__resident_host *resident; /* bound training data (resident_open), or NULL */
 } mirror;
 
 static kn_status oom(kn_graph *g) {
@@ -84,6 +85,7 @@ static kn_status mirror_compile(kn_graph *g) {
 static void mirror_release(kn_graph *g) {
     mirror *c = g->backend.context;
     if (!c) return;
+    kn__resident_host_close(g, &c->resident);
     if (c->param != g->param_buf) kn__free(g->ctx, c->param);
     kn__free(g->ctx, c->grad);
     kn__free(g->ctx, c->state);
@@ -137,14 +139,51 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
     float *host_param = g->param_buf, *host_grad = g->grad_buf, *host_state = g->state_buf;
     for (int i = 0; i < c->n_moved; i++) c->moved[i]->data = c->copy[i];
     g->param_buf = c->param, g->grad_buf = c->grad, g->state_buf = c->state;
-    kn_status st = kn__cpu_run(g, mask);
+    kn_status st = KN_OK;
+    if (mask & KN_RUN_RESIDENT) { /* as the CUDA backend's resident run orders its kernels */
+        kn__resident_host_gather(g, c->resident);
+        st = kn__cpu_run(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
+        kn__resident_host_count(g, c->resident);
+        if (!st) st = kn__cpu_run(g, mask & KN_PHASE_BACKWARD);
+        if (!st && kn__resident_host_guard(g, c->resident, c->grad, g->param_floats))
+            st = kn__cpu_run(g, mask & KN_PHASE_UPDATE);
+    } else {
+        st = kn__cpu_run(g, mask);
+    }
     g->param_buf = host_param, g->grad_buf = host_grad, g->state_buf = host_state;
     for (int i = 0; i < c->n_moved; i++) c->moved[i]->data = c->host[i];
     return st;
+}
+
+static kn_status mirror_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed) {
+    mirror *c = g->backend.context;
+    kn__resident_host_close(g, &c->resident);
+    kn_status st = kn__resident_host_open(g, &c->resident, d);
+    *placed = !st;
+    return st;
+}
+
+static kn_status mirror_resident_order(kn_graph *g, const int32_t *order, int64_t n) {
+    mirror *c = g->backend.context;
+    return kn__resident_host_order(g, c->resident, order, n);
+}
+
+static kn_status mirror_resident_stats(kn_graph *g, kn_resident_stats *out, bool reset) {
+    mirror *c = g->backend.context;
+    *out = c->resident->stats;
+    if (reset) c->resident->stats.loss_sum = 0, c->resident->stats.rows = c->resident->stats.correct = 0;
+    return KN_OK;
+}
+
+static void mirror_resident_close(kn_graph *g) {
+    mirror *c = g->backend.context;
+    kn__resident_host_close(g, &c->resident);
 }
 
 const kn_backend_iface kn__mirror_backend = {
     .name = "mirror", .compile = mirror_compile, .release = mirror_release, .alloc = mirror_alloc,
     .free = mirror_free, .copy_in = mirror_copy, .copy_out = mirror_copy, .run = mirror_run,
     .synchronize = mirror_synchronize, .pull = mirror_pull, .push = mirror_push,
+    .resident_open = mirror_resident_open, .resident_order = mirror_resident_order,
+    .resident_stats = mirror_resident_stats, .resident_close = mirror_resident_close,
 };

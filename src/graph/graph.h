@@ -86,6 +86,11 @@ enum {
  * forward run whose backward comes in a later run (fit). A run with KN_PHASE_BACKWARD in a
  * graph that has a backward pass trains too; every other run evaluates (dropout is off). */
 #define KN_RUN_TRAINING (1u << 8)
+/* A resident training step (backends with resident_open, backend.h): the batch gathered on
+ * the device from the bound tables at order[resident_first ..], forward, loss, the step's
+ * figures accumulated, backward, a guard that skips the update (for good) once the loss or
+ * a gradient is non-finite, update: the whole step in one run, nothing copied per step. */
+#define KN_RUN_RESIDENT (1u << 9)
 
 enum {
     KN_FLAG_KEEP = 1u << 0,       /* value read by the caller: never reused */
@@ -191,6 +196,7 @@ struct kn_graph {
     bool half_inputs;           /* inputs may be half too (the model's batch loaders narrow) */
     kn_backend backend;         /* set by compile */
     bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
+    int64_t resident_first;     /* a KN_RUN_RESIDENT run: the batch's first position in the epoch's order */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */
     int n_dead, cap_dead;
 };

@@ -5,6 +5,7 @@
 #include "control.h"
 #include "loader.h"
 #include "loss_scale.h"
+#include "resident.h"
 #include "classic/model.h"
 #include "data/dataset.h"
 #include "dist/dist.h"
@@ -193,6 +194,25 @@ static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t 
     }
     return kn__error(m->ctx, KN_ERR_NUMERIC, "fit: %s at epoch %d, step %lld%s (training stopped before the update)",
                      what, ep + 1, (long long)s + 1, where);
+}
+
+/* A resident step failed (its update, and every later one, was not taken): the host path's
+ * error for it, with the failing batch loaded on the host for the diagnosis. */
+static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int64_t *perm, const float *row_w, int64_t n_train,
+                                  int64_t bs, int ep, const kn_resident_stats *rs) {
+    kn_graph *g = m->graph;
+    g->step = rs->failed_step - 1; /* the updates not taken */
+    int64_t s = rs->failed_first / bs, b = rs->failed_first + bs <= n_train ? bs : n_train - rs->failed_first;
+    m->row_weights = row_w;
+    kn_status st = kn__model_load_batch(m, data, perm + rs->failed_first, 0, b, true);
+    m->row_weights = NULL;
+    if (st) return st;
+    if (rs->failed_what == 1) {
+        char what[64];
+        snprintf(what, sizeof what, "the loss became %f", (double)rs->failed_loss);
+        return nonfinite_error(m, what, ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS);
+    }
+    return nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
 }
 
 /* A network's fit on this rank, d: the ranks training together (world 1: alone). Every
@@ -391,6 +411,12 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                 d->world, (long long)bs, (long long)(bs / d->world), bs % d->world ? " or one more" : "",
                 d->compression == KN_GRAD_COMPRESSION_FP16 ? "fp16" : "fp32");
 
+    /* the plain case on a device that keeps the data: each step one run, nothing copied */
+    kn__resident res = {0};
+    if (!st) st = kn__resident_open(&res, m, data, n_train, row_w,
+                                    d->world == 1 && accumulate == 1 && !via_loader && !scaler.on && !ctx->test_hook);
+    if (!st && res.on && o.verbose >= 2) kn__log(ctx, KN_LOG_INFO, "Training data resident on the device");
+
     double t_fit = kn__now(), gather_s = 0;
     bool stop = false, cut_mid = false;
     bool classify = data->labels != NULL;
@@ -410,140 +436,167 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             first = s0;
         }
         kn__loader_epoch(&ld, perm, ep, first);
+        /* resident: the device sums the epoch's figures from here */
+        double loss_base = loss_sum;
+        int64_t seen_base = seen, correct_base = correct;
+        if (res.on && (st = kn__resident_epoch(&res, perm, n_train))) break;
+        bool fresh = false; /* resident: the figures were read this step */
         for (int64_t s = first; s < steps; s++) {
             /* what a callback wrote through kn_model_param (a flag's test when nothing) */
             if ((st = kn__model_push(m))) break;
-            int64_t b; /* this rank's rows of the step (of b_global in all) */
-            const int64_t *idx;
-            kn__loader_rows(&ld, s, &idx, &b);
-            int64_t b_global = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
-            kn_graph *g = m->graph;
-            float loss = 0;
-            int64_t step_correct = 0;
-            do { /* this rank's share of the step: a failure leaves the block, for the agreement */
-                if (b == 0) { /* a last batch with fewer rows than ranks: this rank adds nothing */
-                    memset(g->grad_buf, 0, g->param_floats * sizeof(float));
+            bool update = true, skip = false;
+            if (res.on) {
+                kn_graph *g = m->graph;
+                int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
+                g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
+                if ((st = kn__resident_step(&res, s * bs, b))) break;
+                /* the figures cross to the host only when something reads them */
+                bool ckpt_due = o.checkpoint_path && writer && s + 1 < steps && o.checkpoint_every > 0 &&
+                                g->step % o.checkpoint_every == 0;
+                fresh = o.callback || ckpt_due || s == steps - 1 || (o.verbose == 1 && kn__now() - last_draw > 0.1);
+                if (fresh) {
+                    kn_resident_stats rs;
+                    if ((st = kn__resident_stats(&res, &rs))) break;
+                    if (rs.failed_step >= 0) {
+                        st = resident_failure(m, data, perm, row_w, n_train, bs, ep, &rs);
+                        break;
+                    }
+                    loss_sum = loss_base + rs.loss_sum;
+                    seen = seen_base + rs.rows;
+                    correct = correct_base + rs.correct;
+                }
+            } else {
+                int64_t b; /* this rank's rows of the step (of b_global in all) */
+                const int64_t *idx;
+                kn__loader_rows(&ld, s, &idx, &b);
+                int64_t b_global = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
+                kn_graph *g = m->graph;
+                float loss = 0;
+                int64_t step_correct = 0;
+                do { /* this rank's share of the step: a failure leaves the block, for the agreement */
+                    if (b == 0) { /* a last batch with fewer rows than ranks: this rank adds nothing */
+                        memset(g->grad_buf, 0, g->param_floats * sizeof(float));
+                        break;
+                    }
+                    double tg0 = kn__now();
+                    m->row_weights = row_w;
+                    if (via_loader) { /* prepared while the last step ran */
+                        const float *xb = kn__loader_take(&ld, s);
+                        st = kn__model_load_batch_x(m, data, idx, xb, b);
+                        kn__loader_prefetch(&ld, s + 1);
+                    } else {
+                        st = kn__model_load_batch(m, data, idx, 0, b, true);
+                    }
+                    m->row_weights = NULL;
+                    if (st) break;
+                    gather_s += kn__now() - tg0;
+                    if (!via_loader && s + 1 < steps) {
+                        const int64_t *next;
+                        int64_t n_next;
+                        kn__loader_rows(&ld, s + 1, &next, &n_next);
+                        prefetch_rows(data, next, n_next);
+                    }
+                    /* batches accumulated into one update, and each rank's share: their own dropout masks */
+                    g->rng_micro_next = s % accumulate + accumulate * d->rank;
+                    /* fp16: the loss gradient scaled up, the update scaling back down; the scale
+                     * changes only at updates, so accumulated batches all share one */
+                    g->loss_scale = scaler.scale;
+                    g->grad_unscale = 1.0f / scaler.scale;
+                    if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_RUN_TRAINING))) break;
+                    loss = *(float *)m->loss->data;
+                    if (!isfinite(loss)) { /* before any update: the weights are still the last good ones */
+                        char what[64];
+                        snprintf(what, sizeof what, "the loss became %f", (double)loss);
+                        st = nonfinite_error(m, what, ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS);
+                        break;
+                    }
+                    if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
+                    /* the host reads the gradients (the check below or the loss scaler's,
+                     * accumulation, the all-reduce): from a device, a copy each step (docs/cuda.md) */
+                    if ((st = kn__graph_pull(g, KN_SYNC_GRADS))) break;
+                    kn__test_point(ctx, "fit:backward"); /* tests/test_loss_scale.c plants overflows here */
+                    /* a finite loss can still have non-finite gradients (an infinite input under a
+                     * saturating activation): checked before they reach the weights, ~1 us. In
+                     * fp16 an overflow is expected now and then: the loss scaler checks the
+                     * gradient to apply, after accumulation and the all-reduce */
+                    if (!scaler.on && !kn__all_finite(g->grad_buf, g->param_floats)) {
+                        st = nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
+                        break;
+                    }
+                    if (classify) step_correct = kn__model_batch_correct(m, data, idx, 0, b, NULL);
+                } while (0);
+                /* the ranks agree on the step before any update: a failure anywhere stops them all
+                 * here; the loss and counts become the global batch's (alone: unchanged). An
+                 * update in fp32 without a callback (which could stop one rank alone) carries the
+                 * agreement in its gradient all-reduce: one collective a step */
+                double sums[3] = {(double)loss * (double)b, (double)b, (double)step_correct};
+                update = (s + 1) % accumulate == 0 || s + 1 == steps;
+                bool one_collective = d->world > 1 && !grad_sum && !o.callback && d->compression == KN_GRAD_COMPRESSION_NONE;
+                if (one_collective) {
+                    if (!st && b) { /* each rank's mean gradient weighted by its share of the rows */
+                        float part = (float)b / (float)b_global;
+                        for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
+                    }
+                    st = kn__dist_reduce_step(d, st, g->grad_buf, g->param_floats, sums, 3);
+                    if (!st && !scaler.on && !kn__all_finite(g->grad_buf, g->param_floats))
+                        st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld",
+                                       ep + 1, (long long)s + 1);
+                    if (st) break;
+                } else if ((st = kn__dist_agree(d, st, KN_DIST_TAG_STEP, sums, 3))) {
                     break;
                 }
-                double tg0 = kn__now();
-                m->row_weights = row_w;
-                if (via_loader) { /* prepared while the last step ran */
-                    const float *xb = kn__loader_take(&ld, s);
-                    st = kn__model_load_batch_x(m, data, idx, xb, b);
-                    kn__loader_prefetch(&ld, s + 1);
-                } else {
-                    st = kn__model_load_batch(m, data, idx, 0, b, true);
-                }
-                m->row_weights = NULL;
-                if (st) break;
-                gather_s += kn__now() - tg0;
-                if (!via_loader && s + 1 < steps) {
-                    const int64_t *next;
-                    int64_t n_next;
-                    kn__loader_rows(&ld, s + 1, &next, &n_next);
-                    prefetch_rows(data, next, n_next);
-                }
-                /* batches accumulated into one update, and each rank's share: their own dropout masks */
-                g->rng_micro_next = s % accumulate + accumulate * d->rank;
-                /* fp16: the loss gradient scaled up, the update scaling back down; the scale
-                 * changes only at updates, so accumulated batches all share one */
-                g->loss_scale = scaler.scale;
-                g->grad_unscale = 1.0f / scaler.scale;
-                if ((st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_RUN_TRAINING))) break;
-                loss = *(float *)m->loss->data;
-                if (!isfinite(loss)) { /* before any update: the weights are still the last good ones */
-                    char what[64];
-                    snprintf(what, sizeof what, "the loss became %f", (double)loss);
-                    st = nonfinite_error(m, what, ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS);
-                    break;
-                }
-                if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
-                /* the host reads the gradients (the check below or the loss scaler's,
-                 * accumulation, the all-reduce): from a device, a copy each step (docs/cuda.md) */
-                if ((st = kn__graph_pull(g, KN_SYNC_GRADS))) break;
-                kn__test_point(ctx, "fit:backward"); /* tests/test_loss_scale.c plants overflows here */
-                /* a finite loss can still have non-finite gradients (an infinite input under a
-                 * saturating activation): checked before they reach the weights, ~1 us. In
-                 * fp16 an overflow is expected now and then: the loss scaler checks the
-                 * gradient to apply, after accumulation and the all-reduce */
-                if (!scaler.on && !kn__all_finite(g->grad_buf, g->param_floats)) {
-                    st = nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
-                    break;
-                }
-                if (classify) step_correct = kn__model_batch_correct(m, data, idx, 0, b, NULL);
-            } while (0);
-            /* the ranks agree on the step before any update: a failure anywhere stops them all
-             * here; the loss and counts become the global batch's (alone: unchanged). An
-             * update in fp32 without a callback (which could stop one rank alone) carries the
-             * agreement in its gradient all-reduce: one collective a step */
-            double sums[3] = {(double)loss * (double)b, (double)b, (double)step_correct};
-            bool update = (s + 1) % accumulate == 0 || s + 1 == steps;
-            bool one_collective = d->world > 1 && !grad_sum && !o.callback && d->compression == KN_GRAD_COMPRESSION_NONE;
-            if (one_collective) {
-                if (!st && b) { /* each rank's mean gradient weighted by its share of the rows */
+                g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
+                /* an update every `accumulate` batches (and at the epoch's end), from the mean
+                 * gradient over their rows: the same as one batch that many times larger. Under
+                 * data parallelism each rank's mean gradient is weighted by its share of the
+                 * rows, so the all-reduced sum is the global batch's mean */
+                if (grad_sum) {
+                    if (b)
+                        for (size_t i = 0; i < g->param_floats; i++) grad_sum[i] += (float)b * g->grad_buf[i];
+                    acc_rows += b_global;
+                    if (update) {
+                        float inv = 1.0f / (float)acc_rows;
+                        for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] = grad_sum[i] * inv, grad_sum[i] = 0;
+                        acc_rows = 0;
+                    }
+                } else if (d->world > 1 && b && !one_collective) {
                     float part = (float)b / (float)b_global;
                     for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
                 }
-                st = kn__dist_reduce_step(d, st, g->grad_buf, g->param_floats, sums, 3);
-                if (!st && !scaler.on && !kn__all_finite(g->grad_buf, g->param_floats))
-                    st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld",
-                                   ep + 1, (long long)s + 1);
-                if (st) break;
-            } else if ((st = kn__dist_agree(d, st, KN_DIST_TAG_STEP, sums, 3))) {
-                break;
-            }
-            g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
-            /* an update every `accumulate` batches (and at the epoch's end), from the mean
-             * gradient over their rows: the same as one batch that many times larger. Under
-             * data parallelism each rank's mean gradient is weighted by its share of the
-             * rows, so the all-reduced sum is the global batch's mean */
-            if (grad_sum) {
-                if (b)
-                    for (size_t i = 0; i < g->param_floats; i++) grad_sum[i] += (float)b * g->grad_buf[i];
-                acc_rows += b_global;
-                if (update) {
-                    float inv = 1.0f / (float)acc_rows;
-                    for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] = grad_sum[i] * inv, grad_sum[i] = 0;
-                    acc_rows = 0;
+                if (update && d->world > 1 && !one_collective) { /* the same sum on every rank: a failure is everyone's */
+                    if (!(st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) && !scaler.on &&
+                        !kn__all_finite(g->grad_buf, g->param_floats))
+                        st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld%s",
+                                       ep + 1, (long long)s + 1,
+                                       d->compression == KN_GRAD_COMPRESSION_FP16 ? " (fp16 holds at most 65504: try without compression)" : "");
+                    if (st) break;
                 }
-            } else if (d->world > 1 && b && !one_collective) {
-                float part = (float)b / (float)b_global;
-                for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
-            }
-            if (update && d->world > 1 && !one_collective) { /* the same sum on every rank: a failure is everyone's */
-                if (!(st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) && !scaler.on &&
-                    !kn__all_finite(g->grad_buf, g->param_floats))
-                    st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld%s",
-                                   ep + 1, (long long)s + 1,
-                                   d->compression == KN_GRAD_COMPRESSION_FP16 ? " (fp16 holds at most 65504: try without compression)" : "");
-                if (st) break;
-            }
-            /* fp16: an overflowing gradient (the same on every rank: it is the all-reduced
-             * one) skips the update (parameters, optimizer state and step untouched) and
-             * halves the scale; an overflow at the smallest scale stops the run */
-            bool skip = false;
-            if (update && scaler.on) {
-                bool at_floor;
-                skip = !kn__loss_scale_check(&scaler, g->grad_buf, g->param_floats, &at_floor);
-                if (at_floor) {
-                    st = nonfinite_error(m, "fp16 loss scaling: a gradient overflowed even at the smallest loss scale (1): "
-                                         "the model diverged or its gradients exceed fp16's range (try bf16 or fp32);",
-                                         ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
-                    break;
+                /* fp16: an overflowing gradient (the same on every rank: it is the all-reduced
+                 * one) skips the update (parameters, optimizer state and step untouched) and
+                 * halves the scale; an overflow at the smallest scale stops the run */
+                if (update && scaler.on) {
+                    bool at_floor;
+                    skip = !kn__loss_scale_check(&scaler, g->grad_buf, g->param_floats, &at_floor);
+                    if (at_floor) {
+                        st = nonfinite_error(m, "fp16 loss scaling: a gradient overflowed even at the smallest loss scale (1): "
+                                             "the model diverged or its gradients exceed fp16's range (try bf16 or fp32);",
+                                             ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
+                        break;
+                    }
+                    epoch_skipped += skip;
+                    skipped_total += skip;
                 }
-                epoch_skipped += skip;
-                skipped_total += skip;
-            }
-            /* gradients the host changed (accumulated, weighted, all-reduced, zeroed; a test's
-             * hook) go back before the update that reads them */
-            bool host_grads = grad_sum || d->world > 1 || ctx->test_hook;
-            if (update && !skip && host_grads && (st = kn__graph_push(g, KN_SYNC_GRADS))) break;
-            if (update && !skip && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
-            if (update && !skip) kn__loss_scale_applied(&scaler);
-            if ((st = kn__dist_reduce_state(d, g))) break;
-            loss_sum += sums[0];
-            seen += (int64_t)sums[1];
-            correct += (int64_t)sums[2];
+                /* gradients the host changed (accumulated, weighted, all-reduced, zeroed; a test's
+                 * hook) go back before the update that reads them */
+                bool host_grads = grad_sum || d->world > 1 || ctx->test_hook;
+                if (update && !skip && host_grads && (st = kn__graph_push(g, KN_SYNC_GRADS))) break;
+                if (update && !skip && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
+                if (update && !skip) kn__loss_scale_applied(&scaler);
+                if ((st = kn__dist_reduce_state(d, g))) break;
+                loss_sum += sums[0];
+                seen += (int64_t)sums[1];
+                correct += (int64_t)sums[2];
+            } /* the host loop */
             kn__test_point(ctx, "fit:step");
             /* the callback may stop here; a checkpoint then records exactly this position (after
              * an update: mid-accumulation the last periodic one stands), as do periodic ones */
@@ -572,7 +625,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             }
             if (o.verbose == 1) {
                 double now = kn__now();
-                if (now - last_draw > 0.1 || s == steps - 1) {
+                if ((!res.on || fresh) && (now - last_draw > 0.1 || s == steps - 1)) {
                     last_draw = now;
                     char b_str[40], t_str[48], acc[48] = "";
                     bar(b_str, s + 1, steps);
@@ -704,10 +757,12 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     m->history.ranks = d->world;
     m->history.rank_batch_size = share;
     m->history.allreduce_seconds = d->reduce_seconds;
+    m->history.resident = res.on;
     if (ctx->profile)
         fprintf(stderr, "kiln profile: batch gathering %.3f s (waiting for the loader thread %.3f s); rank %d of %d: "
                 "all-reduce %.3f s over %lld updates, agreements %.3f s\n", gather_s, ld.wait_seconds, d->rank, d->world,
                 d->reduce_seconds, (long long)d->reduces, d->agree_seconds);
+    kn__resident_close(&res, ctx);
     kn__loader_free(&ld);
     kn__free(ctx, perm);
     kn__free(ctx, times);

@@ -76,7 +76,8 @@ static const char *train_help =
     "test_loss, test_accuracy, test_f1_macro (classification) or test_mse, test_rmse, test_mae,\n"
     "test_r2 (regression), and model (DIR/model.kiln) with --out; under mpirun also\n"
     "rank_batch_size, grad_compression, allreduce_seconds and allreduce_us_per_step; with\n"
-    "fp16 also skipped_steps (updates skipped for overflow) and loss_scale (at the end).\n";
+    "fp16 also skipped_steps (updates skipped for overflow) and loss_scale (at the end); on a\n"
+    "device that kept the training data and ran each step as one launch, resident: true.\n";
 
 typedef struct train_args {
     const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight, *augment,
@@ -464,6 +465,7 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
             if (h->stopped_early) fprintf(stdout, ", \"stopped_early\": true");
             cli_json_key_number(stdout, "batch_size", (double)spec.batch_size, &first);
             cli_json_key_number(stdout, "steps", (double)h->steps, &first);
+            if (h->resident) fprintf(stdout, ", \"resident\": true"); /* the data on the device, a launch a step */
             if (prec == KN_PRECISION_FP16) { /* fp16's loss scaling: updates skipped, the scale at the end */
                 cli_json_key_number(stdout, "skipped_steps", (double)h->skipped_steps, &first);
                 cli_json_key_number(stdout, "loss_scale", last ? last->loss_scale : NAN, &first);

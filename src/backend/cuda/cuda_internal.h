@@ -9,6 +9,9 @@
 #include "graph/graph.h"
 #include "launch.h"
 
+#define KN_CUDA_STEP_RING 64
+#define KN_CUDA_EXECS 4
+
 typedef struct {
     cudaStream_t stream;
     cublasLtHandle_t lt;
@@ -24,13 +27,33 @@ typedef struct {
     int64_t bias_unfused;        /* products whose f32 bias could not go in a half epilogue (matmul.c) */
     void *ws;                    /* workspace of the reductions (loss rows, batch-norm stats) */
     size_t ws_bytes;
-    kn__cuda_step *h_step, *d_step; /* the step's values: pinned host, device */
+    kn__cuda_step *h_step, *d_step; /* the step's values: a ring of KN_CUDA_STEP_RING pinned
+                                  * host slots (a copy from one is still queued while the next
+                                  * resident run fills another), the device copy */
+    int ring_pos, inflight;      /* the next slot; runs enqueued since the stream last synchronized */
     kn__cuda_opt opt;
     bool use_graphs;             /* KILN_CUDA_GRAPHS != 0 */
-    cudaGraphExec_t exec;        /* the captured run, for exec_batch and exec_mask */
-    int64_t exec_batch, last_batch;
-    unsigned exec_mask, last_mask;
+    struct {                     /* captured runs, by batch and mask (a training step, an evaluation...) */
+        cudaGraphExec_t exec;
+        int64_t batch;
+        unsigned mask;
+        int64_t used;            /* the run count at its last use: the least recent is replaced */
+    } execs[KN_CUDA_EXECS];
+    int64_t last_batch, runs;
+    unsigned last_mask;
     int64_t replays, captures;
+    /* training data resident on the device (resident_open; backend.h) */
+    bool resident_on;
+    int n_tables;
+    kn_tensor *table_input[4];
+    void *table[4];
+    size_t table_row_bytes[4];
+    int32_t *d_order, *d_labels; /* (n_rows): the epoch's order; the class labels or NULL */
+    int64_t n_rows;
+    kn__cuda_resident *d_res;    /* the figures and the failure */
+    const kn_tensor *res_loss, *res_out;
+    int64_t res_outs;
+    float res_threshold;
 } kn__cuda_graph;
 
 /* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node

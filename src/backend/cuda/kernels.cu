@@ -382,6 +382,7 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
     float step = lr / c1, isc2 = 1.0f / sqrtf(c2);
     float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
     float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : stp->grad_unscale;
+    if (stp->skip) return; /* a resident run's guard found a non-finite loss or gradient */
     GRID_STRIDE(i, n) {
         float gi = clipv(d[i] * cf, cv);
         switch (o.kind) {
@@ -462,23 +463,6 @@ __global__ void dropout_kernel(const kn__cuda_step *stp, uint64_t seed, int32_t 
 extern "C" cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key,
                                       float rate, const float *x, float *y, int64_t n) {
     if (n > 0) dropout_kernel<<<blocks_for((n + 3) / 4), THREADS, 0, s>>>(step, seed, key, rate, x, y, n);
-    return cudaGetLastError();
-}
-
-/* ------------------------------------------------------------- gather */
-
-__global__ void gather_kernel(const uint8_t *src, const int64_t *idx, uint8_t *dst, int64_t rows, int64_t row_bytes) {
-    GRID_STRIDE(i, rows * row_bytes) {
-        int64_t r = i / row_bytes, b = i % row_bytes;
-        dst[i] = src[idx[r] * row_bytes + b];
-    }
-}
-
-extern "C" cudaError_t kn__cu_gather_rows(cudaStream_t s, const void *src, const int64_t *idx, void *dst,
-                                          int64_t rows, int64_t row_bytes) {
-    if (rows > 0 && row_bytes > 0)
-        gather_kernel<<<blocks_for(rows * row_bytes), THREADS, 0, s>>>((const uint8_t *)src, idx, (uint8_t *)dst, rows,
-                                                                       row_bytes);
     return cudaGetLastError();
 }
 

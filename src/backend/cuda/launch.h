@@ -27,7 +27,20 @@ typedef struct {
     int32_t training;   /* dropout draws masks, batch norm uses batch statistics */
     float lr;           /* the optimizer's learning rate (fit's schedule changes it per step) */
     float grad_unscale; /* fp16 loss scaling: the gradients' multiplier in the update (1 otherwise) */
+    int64_t first;      /* a resident run: the batch's first position in the epoch's order */
+    int32_t skip;       /* 0 from the host; a resident run's guard sets it: the update does nothing */
 } kn__cuda_step;
+
+/* A resident run's figures and failure on the device (kn_resident_stats's fields; the
+ * three sums first, so that a reset is one memset of their bytes). */
+typedef struct {
+    double loss_sum;
+    int64_t rows, correct;
+    int64_t failed_step, failed_first;
+    int32_t failed_what;
+    float failed_loss;
+    int32_t grad_bad;   /* this step's gradient check found a non-finite value */
+} kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
  * is in kn__cuda_step). */
@@ -125,10 +138,19 @@ cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, const void
 cudaError_t kn__cu_elementwise_x(cudaStream_t s, const kn_ew_program *p, const void *const *in, const int *tin,
                                  void *out, int tout, int64_t n, int64_t cols);
 
-/* Rows idx[0..rows) of src (row_bytes each) gathered into dst: a batch from a dataset
- * resident on the device. */
-cudaError_t kn__cu_gather_rows(cudaStream_t s, const void *src, const int64_t *idx, void *dst, int64_t rows,
-                               int64_t row_bytes);
+/* The resident step (kernels_resident.cu, backend.h's KN_RUN_RESIDENT), in its order: */
+/* rows order[step->first + i] (i < rows) of table (row_bytes each) into dst; */
+cudaError_t kn__cu_gather_rows(cudaStream_t s, const kn__cuda_step *step, const void *table, const int32_t *order,
+                               void *dst, int64_t rows, int64_t row_bytes);
+/* after the loss: its check, loss x rows and the correct count (out (rows, outs) stored as
+ * out_t; labels by row of the tables, or NULL) added to r's sums unless failed; */
+cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn__cuda_resident *r, const float *loss,
+                                  const void *out, int out_t, int64_t outs, float threshold, const int32_t *labels,
+                                  const int32_t *order, int64_t rows);
+/* after the backward pass: grad[0..n) checked, then step->skip set when this step or an
+ * earlier one failed (the optimizer kernel then returns at once). */
+cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,
+                                  int64_t n, const float *loss);
 
 #ifdef __cplusplus
 }

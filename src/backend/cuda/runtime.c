@@ -67,6 +67,17 @@ void *kn__cuda_param_half(const kn_graph *g, const void *host) {
 
 /* ---------------------------------------------------------------- compile, release */
 
+static void resident_free(kn__cuda_graph *c) {
+    for (int k = 0; k < c->n_tables; k++) cudaFree(c->table[k]);
+    cudaFree(c->d_order);
+    cudaFree(c->d_labels);
+    cudaFree(c->d_res);
+    c->n_tables = 0;
+    c->d_order = c->d_labels = NULL;
+    c->d_res = NULL;
+    c->resident_on = false;
+}
+
 /* Workspace bytes the node's kernel needs beyond its output (ws, shared by all nodes). */
 static size_t node_workspace(const kn_tensor *t) {
     switch (t->op) {
@@ -134,7 +145,7 @@ static kn_status cuda_compile(kn_graph *g) {
         c->half_type = g->precision == KN_PRECISION_BF16 ? KN_BF16 : KN_F16;
         if ((st = cuda_malloc(g, &c->param_half, g->param_floats * sizeof(uint16_t), "half parameter copy"))) return st;
     }
-    CU(cudaMallocHost((void **)&c->h_step, sizeof *c->h_step), "cudaMallocHost");
+    CU(cudaMallocHost((void **)&c->h_step, KN_CUDA_STEP_RING * sizeof *c->h_step), "cudaMallocHost");
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     if ((st = kn__cublaslt_load(g->ctx))) return st;
     cublasStatus_t bs = kn__lt.Create(&c->lt);
@@ -147,8 +158,8 @@ static kn_status cuda_compile(kn_graph *g) {
     const char *env = getenv("KILN_CUDA_GRAPHS");
     c->use_graphs = !(env && strcmp(env, "0") == 0);
     /* the arena's constants (filled at compile), parameters, zeroed gradients, state */
-    CU(cudaMemcpy(c->arena, g->arena, g->arena_bytes, cudaMemcpyHostToDevice), "cudaMemcpy (arena)");
-    if (g->grad_buf) CU(cudaMemcpy(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (gradients)");
+    CU(cudaMemcpyAsync(c->arena, g->arena, g->arena_bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (arena)");
+    if (g->grad_buf) CU(cudaMemcpyAsync(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (gradients)");
     return g->backend.iface->push(g, KN_SYNC_PARAMS | KN_SYNC_STATE);
 }
 
@@ -156,7 +167,9 @@ static void cuda_release(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
-    if (c->exec) cudaGraphExecDestroy(c->exec);
+    for (int i = 0; i < KN_CUDA_EXECS; i++)
+        if (c->execs[i].exec) cudaGraphExecDestroy(c->execs[i].exec);
+    resident_free(c);
     if (c->lt_ok) kn__lt.Destroy(c->lt);
     if (c->stream) cudaStreamDestroy(c->stream);
     cudaFree(c->param);
@@ -192,6 +205,7 @@ static kn_status cuda_copy_out(kn_graph *g, void *dst, const void *src, size_t b
 static kn_status cuda_synchronize(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    c->inflight = 0; /* every queued copy from the step ring has run */
     return KN_OK;
 }
 
@@ -200,7 +214,8 @@ static kn_status cuda_synchronize(kn_graph *g) {
 static kn_status cuda_pull(kn_graph *g, unsigned parts) {
     kn__cuda_graph *c = g->backend.context;
     size_t pb = g->param_floats * sizeof(float);
-    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    kn_status st = cuda_synchronize(g);
+    if (st) return st;
     if ((parts & KN_SYNC_PARAMS) && !g->shared_params)
         CU(cudaMemcpy(g->param_buf, c->param, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (parameters out)");
     if ((parts & KN_SYNC_GRADS) && g->grad_buf)
@@ -211,29 +226,33 @@ static kn_status cuda_pull(kn_graph *g, unsigned parts) {
     return KN_OK;
 }
 
-/* The flat buffers of parts: host -> device. */
+/* The flat buffers of parts: host -> device. Every host-to-device copy of this backend is
+ * queued on the graph's stream (a plain cudaMemcpy from pageable memory may return before
+ * its DMA ends, and the non-blocking stream would not wait for it); the source is
+ * consumed when the call returns. */
 static kn_status cuda_push(kn_graph *g, unsigned parts) {
     kn__cuda_graph *c = g->backend.context;
     size_t pb = g->param_floats * sizeof(float);
-    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    kn_status st = cuda_synchronize(g);
+    if (st) return st;
     if (parts & KN_SYNC_PARAMS) {
-        CU(cudaMemcpy(c->param, g->param_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (parameters in)");
+        CU(cudaMemcpyAsync(c->param, g->param_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (parameters in)");
         if (c->param_half && g->param_floats) /* ordered before the next run on the stream */
             CU(kn__cu_scale_x(c->stream, c->param, KN_F32, c->param_half, c->half_type, 1.0f, (int64_t)g->param_floats),
                "kn__cu_scale_x (half parameter copy)");
     }
     if ((parts & KN_SYNC_GRADS) && g->grad_buf)
-        CU(cudaMemcpy(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice), "cudaMemcpy (gradients in)");
+        CU(cudaMemcpyAsync(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (gradients in)");
     if ((parts & KN_SYNC_STATE) && g->state_buf)
-        CU(cudaMemcpy(c->state, g->state_buf, g->state_floats * sizeof(float), cudaMemcpyHostToDevice),
-           "cudaMemcpy (optimizer state in)");
+        CU(cudaMemcpyAsync(c->state, g->state_buf, g->state_floats * sizeof(float), cudaMemcpyHostToDevice, c->stream),
+           "cudaMemcpyAsync (optimizer state in)");
     return KN_OK;
 }
 
 /* ---------------------------------------------------------------- run */
 
 /* The nodes of mask, in order, enqueued on the stream. */
-static kn_status enqueue(kn_graph *g, unsigned mask) {
+static kn_status enqueue_nodes(kn_graph *g, unsigned mask) {
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
         if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue;
@@ -243,13 +262,53 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     return KN_OK;
 }
 
-/* Captures the run's nodes as one CUDA graph and instantiates it (replacing the last). */
-static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
-    cudaGraph_t graph;
-    if (c->exec) {
-        cudaGraphExecDestroy(c->exec);
-        c->exec = NULL;
+#define LAUNCHED(call, what)                                                                                 \
+    do {                                                                                                     \
+        cudaError_t e_ = (call);                                                                             \
+        if (e_ != cudaSuccess) return kn__cuda_fail(g, NULL, what, e_);                                      \
+    } while (0)
+
+/* A run's work: its nodes, or a resident step's (backend.h): the batch gathered from the
+ * tables, forward and loss, the figures, backward, the guard, the update (whose kernel
+ * returns at once when the guard set step->skip). The host version: resident_host.c. */
+static kn_status enqueue(kn_graph *g, unsigned mask) {
+    kn__cuda_graph *c = g->backend.context;
+    if (!(mask & KN_RUN_RESIDENT)) return enqueue_nodes(g, mask);
+    for (int k = 0; k < c->n_tables; k++)
+        LAUNCHED(kn__cu_gather_rows(c->stream, c->d_step, c->table[k], c->d_order, kn__cuda_ptr(g, c->table_input[k]->data),
+                                    g->batch, (int64_t)c->table_row_bytes[k]),
+                 "kn__cu_gather_rows");
+    kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
+    if (st) return st;
+    const float *loss = kn__cuda_ptr(g, c->res_loss->data);
+    LAUNCHED(kn__cu_resident_count(c->stream, c->d_step, c->d_res, loss, c->res_out ? kn__cuda_ptr(g, c->res_out->data) : NULL,
+                                   c->res_out ? (int)c->res_out->dtype : KN_F32, c->res_outs, c->res_threshold,
+                                   c->res_out ? c->d_labels : NULL, c->d_order, g->batch),
+             "kn__cu_resident_count");
+    if ((st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD))) return st;
+    LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, loss),
+             "kn__cu_resident_guard");
+    return enqueue_nodes(g, mask & KN_PHASE_UPDATE);
+}
+
+/* The captured run for (batch, mask), or -1. */
+static int find_exec(const kn__cuda_graph *c, int64_t batch, unsigned mask) {
+    for (int i = 0; i < KN_CUDA_EXECS; i++)
+        if (c->execs[i].exec && c->execs[i].batch == batch && c->execs[i].mask == mask) return i;
+    return -1;
+}
+
+/* Captures the run's work as one CUDA graph and instantiates it in the least recently used
+ * slot; returns the slot in *slot. */
+static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int *slot) {
+    int k = 0;
+    for (int i = 1; i < KN_CUDA_EXECS; i++)
+        if (!c->execs[i].exec || (c->execs[k].exec && c->execs[i].used < c->execs[k].used)) k = i;
+    if (c->execs[k].exec) {
+        cudaGraphExecDestroy(c->execs[k].exec);
+        c->execs[k].exec = NULL;
     }
+    cudaGraph_t graph;
     CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     kn_status st = enqueue(g, mask);
     cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
@@ -258,41 +317,55 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
         return st;
     }
     if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaStreamEndCapture", e);
-    e = cudaGraphInstantiate(&c->exec, graph, 0);
+    e = cudaGraphInstantiate(&c->execs[k].exec, graph, 0);
     cudaGraphDestroy(graph);
     if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaGraphInstantiate", e);
-    c->exec_batch = g->batch;
-    c->exec_mask = mask;
+    c->execs[k].batch = g->batch;
+    c->execs[k].mask = mask;
     c->captures++;
+    *slot = k;
     return KN_OK;
 }
 
 static kn_status cuda_run(kn_graph *g, unsigned mask) {
     kn__cuda_graph *c = g->backend.context;
+    bool resident = mask & KN_RUN_RESIDENT;
     kn_status st;
+    if (resident && !c->resident_on)
+        return kn__error(g->ctx, KN_ERR_STATE, "cuda: a resident run without resident data (resident_open)");
+    /* every slot of the step ring may still be queued: wait for the stream (resident runs
+     * otherwise never wait, so this is once per KN_CUDA_STEP_RING steps) */
+    if (c->inflight >= KN_CUDA_STEP_RING && (st = cuda_synchronize(g))) return st;
     for (int i = 0; i < g->n_nodes; i++) { /* what the host wrote: inputs, folded values */
         kn_tensor *t = g->nodes[i];
         bool in = t->op == KN_OP_INPUT && !t->alias, folded = g->refolded && (t->flags & KN_FLAG_FOLDED);
+        for (int k = 0; in && resident && k < c->n_tables; k++) in = c->table_input[k] != t; /* gathered there */
         if ((in || folded) && kn__nbytes(t) && (st = cuda_copy_in(g, kn__cuda_ptr(g, t->data), t->data, kn__nbytes(t))))
             return st;
     }
     g->refolded = false;
-    *c->h_step = (kn__cuda_step){g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate,
-                                        g->grad_unscale};
-    CU(cudaMemcpyAsync(c->d_step, c->h_step, sizeof *c->h_step, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
-    if (c->use_graphs && c->exec && c->exec_batch == g->batch && c->exec_mask == mask) {
-        CU(cudaGraphLaunch(c->exec, c->stream), "cudaGraphLaunch");
-        c->replays++;
-    } else if (c->use_graphs && c->last_batch == g->batch && c->last_mask == mask) {
+    kn__cuda_step *h = &c->h_step[c->ring_pos];
+    c->ring_pos = (c->ring_pos + 1) % KN_CUDA_STEP_RING;
+    *h = (kn__cuda_step){g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
+                         g->resident_first, 0};
+    CU(cudaMemcpyAsync(c->d_step, h, sizeof *h, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
+    c->inflight++;
+    c->runs++;
+    int slot = c->use_graphs ? find_exec(c, g->batch, mask) : -1;
+    if (slot < 0 && c->use_graphs && c->last_batch == g->batch && c->last_mask == mask) {
         /* the second run alike: capture it, then replay from now on */
-        if ((st = capture(g, c, mask))) return st;
-        CU(cudaGraphLaunch(c->exec, c->stream), "cudaGraphLaunch");
+        if ((st = capture(g, c, mask, &slot))) return st;
+    }
+    if (slot >= 0) {
+        CU(cudaGraphLaunch(c->execs[slot].exec, c->stream), "cudaGraphLaunch");
+        c->execs[slot].used = c->runs;
         c->replays++;
     } else if ((st = enqueue(g, mask))) {
         return st;
     }
     c->last_batch = g->batch;
     c->last_mask = mask;
+    if (resident) return KN_OK; /* nothing to copy out, nothing to wait for: the figures stay on the device */
     for (int i = 0; i < g->n_nodes; i++) { /* what the caller reads */
         kn_tensor *t = g->nodes[i];
         if ((t->flags & KN_FLAG_KEEP) && (t->phase & mask) && t->op != KN_OP_INPUT && kn__nbytes(t) &&
@@ -302,10 +375,84 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     return cuda_synchronize(g);
 }
 
+/* ---------------------------------------------------------------- resident training data */
+
+static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed) {
+    kn__cuda_graph *c = g->backend.context;
+    *placed = false;
+    kn_status st = cuda_synchronize(g);
+    if (st) return st;
+    resident_free(c);
+    size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
+    for (int k = 0; k < d->n_tables; k++) need += (size_t)d->n_rows * d->tables[k].row_bytes;
+    CU(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
+    /* the data fits with room to spare (a tenth of the device, for cuBLASLt and the rest):
+     * else the host loop, as before */
+    if (need + total / 10 > free_b) return KN_OK;
+    c->n_rows = d->n_rows;
+    for (int k = 0; k < d->n_tables; k++) {
+        size_t bytes = (size_t)d->n_rows * d->tables[k].row_bytes;
+        c->table_input[k] = d->tables[k].input;
+        c->table_row_bytes[k] = d->tables[k].row_bytes;
+        c->n_tables = k + 1;
+        if ((st = cuda_malloc(g, &c->table[k], bytes, "resident training data"))) goto fail;
+        CU(cudaMemcpyAsync(c->table[k], d->tables[k].rows, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (resident training data)");
+    }
+    if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
+        (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
+        (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")))
+        goto fail;
+    if (d->labels)
+        CU(cudaMemcpyAsync(c->d_labels, d->labels, (size_t)d->n_rows * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream),
+           "cudaMemcpyAsync (resident labels)");
+    kn__cuda_resident zero = {0};
+    zero.failed_step = -1;
+    CU(cudaMemcpyAsync(c->d_res, &zero, sizeof zero, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (resident figures)");
+    c->res_loss = d->loss;
+    c->res_out = d->labels ? d->out : NULL;
+    c->res_outs = d->outs;
+    c->res_threshold = d->threshold;
+    c->resident_on = true;
+    *placed = true;
+    return KN_OK;
+fail:
+    resident_free(c);
+    return st;
+}
+
+static kn_status cuda_resident_order(kn_graph *g, const int32_t *order, int64_t n) {
+    kn__cuda_graph *c = g->backend.context;
+    kn_status st = cuda_synchronize(g); /* no queued step reads the old order any more */
+    if (st) return st;
+    if (n > c->n_rows) return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: an order of %lld rows for %lld", (long long)n, (long long)c->n_rows);
+    CU(cudaMemcpyAsync(c->d_order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (resident order)");
+    return KN_OK;
+}
+
+static kn_status cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool reset) {
+    kn__cuda_graph *c = g->backend.context;
+    kn_status st = cuda_synchronize(g);
+    if (st) return st;
+    kn__cuda_resident r;
+    CU(cudaMemcpy(&r, c->d_res, sizeof r, cudaMemcpyDeviceToHost), "cudaMemcpy (resident figures out)");
+    *out = (kn_resident_stats){r.loss_sum, r.rows, r.correct, r.failed_step, r.failed_first, r.failed_what, r.failed_loss};
+    if (reset) /* the three sums lead the struct (launch.h) */
+        CU(cudaMemsetAsync(c->d_res, 0, sizeof(double) + 2 * sizeof(int64_t), c->stream), "cudaMemsetAsync (resident figures)");
+    return KN_OK;
+}
+
+static void cuda_resident_close(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    cudaStreamSynchronize(c->stream);
+    c->inflight = 0;
+    resident_free(c);
+}
+
 const kn_backend_iface kn__cuda_backend = {
     .name = "cuda", .compile = cuda_compile, .release = cuda_release, .alloc = cuda_alloc, .free = cuda_free,
     .copy_in = cuda_copy_in, .copy_out = cuda_copy_out, .run = cuda_run, .synchronize = cuda_synchronize,
-    .pull = cuda_pull, .push = cuda_push,
+    .pull = cuda_pull, .push = cuda_push, .resident_open = cuda_resident_open, .resident_order = cuda_resident_order,
+    .resident_stats = cuda_resident_stats, .resident_close = cuda_resident_close,
 };
 
 /* Tests: how many runs replayed a captured graph, and how many captures were made. */

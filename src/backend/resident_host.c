@@ -1,0 +1,83 @@
+/* resident_host.c — the resident training step's extra work (backend.h, KN_RUN_RESIDENT)
+ * done on the host: the gather of a batch's rows from the bound tables, the step's figures
+ * after the loss, and the guard before the update. The mirror test backend runs it between
+ * its kernel phases, which is the order the CUDA backend's kernels follow on the device
+ * (backend/cuda/resident.c), so the tests of fit's resident loop run here without a GPU. */
+#include "backend.h"
+
+#include <math.h>
+#include <string.h>
+
+kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_resident_desc *d) {
+    kn__resident_host *h = kn__calloc(g->ctx, 1, sizeof *h);
+    if (!h) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory");
+    h->desc = *d;
+    h->stats.failed_step = -1;
+    *r = h;
+    return KN_OK;
+}
+
+kn_status kn__resident_host_order(kn_graph *g, kn__resident_host *r, const int32_t *order, int64_t n) {
+    if (n > r->cap_order) {
+        int32_t *o = kn__alloc(g->ctx, (size_t)n * sizeof *o);
+        if (!o) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory for the order of %lld rows", (long long)n);
+        kn__free(g->ctx, r->order);
+        r->order = o;
+        r->cap_order = n;
+    }
+    memcpy(r->order, order, (size_t)n * sizeof *order);
+    r->n_order = n;
+    return KN_OK;
+}
+
+void kn__resident_host_close(kn_graph *g, kn__resident_host **r) {
+    if (!*r) return;
+    kn__free(g->ctx, (*r)->order);
+    kn__free(g->ctx, *r);
+    *r = NULL;
+}
+
+void kn__resident_host_gather(kn_graph *g, kn__resident_host *r) {
+    const kn_resident_desc *d = &r->desc;
+    for (int k = 0; k < d->n_tables; k++) {
+        const kn_resident_table *t = &d->tables[k];
+        uint8_t *dst = t->input->data;
+        for (int64_t i = 0; i < g->batch; i++)
+            memcpy(dst + (size_t)i * t->row_bytes, (const uint8_t *)t->rows + (size_t)r->order[g->resident_first + i] * t->row_bytes,
+                   t->row_bytes);
+    }
+}
+
+/* Row i's prediction, as kn__model_batch_correct decides it. */
+static int32_t predicted(const kn_resident_desc *d, const kn_tensor *out, int64_t i) {
+    float buf[KN_HALF_BLOCK];
+    int64_t outs = d->outs, best = 0;
+    const float *o = kn__read_f32(out, i * outs, outs, buf); /* outs <= KN_HALF_BLOCK (resident.c) */
+    if (outs == 1) return o[0] > d->threshold;
+    for (int64_t j = 1; j < outs; j++)
+        if (o[j] > o[best]) best = j;
+    return (int32_t)best;
+}
+
+void kn__resident_host_count(kn_graph *g, kn__resident_host *r) {
+    kn_resident_stats *s = &r->stats;
+    const kn_resident_desc *d = &r->desc;
+    if (s->failed_step >= 0) return;
+    float loss = *(const float *)d->loss->data;
+    if (!isfinite(loss)) {
+        s->failed_step = g->step, s->failed_first = g->resident_first, s->failed_what = 1, s->failed_loss = loss;
+        return;
+    }
+    s->loss_sum += (double)loss * (double)g->batch;
+    s->rows += g->batch;
+    if (!d->labels || !d->out) return;
+    for (int64_t i = 0; i < g->batch; i++)
+        s->correct += predicted(d, d->out, i) == d->labels[r->order[g->resident_first + i]];
+}
+
+bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *grad, size_t n) {
+    kn_resident_stats *s = &r->stats;
+    if (s->failed_step < 0 && !kn__all_finite(grad, n))
+        s->failed_step = g->step, s->failed_first = g->resident_first, s->failed_what = 2, s->failed_loss = *(const float *)r->desc.loss->data;
+    return s->failed_step < 0;
+}

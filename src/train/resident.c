@@ -1,0 +1,120 @@
+/* resident.c — the training data kept on the graph's device for fit (backend.h's
+ * resident_*): the tables of the model's inputs in their storage types (the features,
+ * narrowed once when the input is half; the targets in the form the loss takes; the row
+ * weights), bound once per fit, the epoch's order uploaded once per epoch, and each step
+ * then one run that gathers, trains and counts on the device with nothing copied. Only
+ * for backends that offer it (not the CPU one, whose host loop is already the fastest way
+ * on the host) and for the plain case: one rank, no accumulation, no augmentation, no
+ * fp16 loss scaling (whose checks stay on the host for now), no test hook. */
+#include "resident.h"
+#include "backend/backend.h"
+#include "data/dataset.h"
+#include "core/half.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* KILN_RESIDENT=0: every batch through the host (the comparison the tests make). */
+static bool resident_allowed(void) {
+    const char *e = getenv("KILN_RESIDENT");
+    return !(e && strcmp(e, "0") == 0);
+}
+
+static void release_tables(kn_ctx *ctx, kn__resident *r) {
+    kn__free(ctx, r->x_half);
+    kn__free(ctx, r->y_rows);
+    kn__free(ctx, r->order);
+    r->x_half = NULL, r->y_rows = NULL, r->order = NULL;
+}
+
+kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, int64_t n_train, const float *row_w,
+                            bool eligible) {
+    memset(r, 0, sizeof *r);
+    kn_graph *g = m->graph;
+    const kn_backend_iface *bi = g->backend.iface;
+    int64_t outs = kn_model_output_size(m);
+    if (!eligible || !bi->resident_open || !resident_allowed() || n_train > INT32_MAX || outs > KN_HALF_BLOCK) return KN_OK;
+    kn_ctx *ctx = m->ctx;
+    int64_t n = data->n, f = data->features;
+    kn_resident_desc d = {.n_rows = n, .labels = data->labels, .loss = m->loss, .out = m->out, .outs = outs,
+                          .threshold = m->copts.from_logits ? 0.0f : 0.5f};
+    /* the features, in the input's storage type */
+    const void *x_rows = data->x;
+    size_t x_elem = kn_dtype_size(m->x->dtype);
+    if (m->x->dtype == KN_BF16 || m->x->dtype == KN_F16) {
+        if (!(r->x_half = kn__alloc(ctx, (size_t)n * (size_t)f * x_elem))) goto oom;
+        if (m->x->dtype == KN_BF16) kn__f32_to_bf16(data->x, r->x_half, (size_t)(n * f));
+        else kn__f32_to_f16(data->x, r->x_half, (size_t)(n * f));
+        x_rows = r->x_half;
+    } else if (m->x->dtype != KN_F32) {
+        return KN_OK; /* not an input kiln's loaders fill: the host loop */
+    }
+    d.tables[d.n_tables++] = (kn_resident_table){m->x, x_rows, (size_t)f * x_elem};
+    /* the targets, as load_targets (batch.c) writes them */
+    if (m->y->dtype == KN_I32) {
+        d.tables[d.n_tables++] = (kn_resident_table){m->y, data->labels, sizeof(int32_t)};
+    } else if (data->targets) {
+        d.tables[d.n_tables++] = (kn_resident_table){m->y, data->targets, (size_t)outs * sizeof(float)};
+    } else {
+        if (!(r->y_rows = kn__calloc(ctx, (size_t)n * (size_t)outs, sizeof(float)))) goto oom;
+        for (int64_t i = 0; i < n; i++) {
+            if (outs == 1) r->y_rows[i] = (float)data->labels[i]; /* binary: the label as 0/1 */
+            else r->y_rows[i * outs + data->labels[i]] = 1.0f;    /* one-hot */
+        }
+        d.tables[d.n_tables++] = (kn_resident_table){m->y, r->y_rows, (size_t)outs * sizeof(float)};
+    }
+    if (m->sw) { /* each row's weight (ones without weighting, as load_targets) */
+        if (!row_w) {
+            if (!(r->ones = kn__alloc(ctx, (size_t)n * sizeof(float)))) goto oom;
+            for (int64_t i = 0; i < n; i++) r->ones[i] = 1.0f;
+            row_w = r->ones;
+        }
+        d.tables[d.n_tables++] = (kn_resident_table){m->sw, row_w, sizeof(float)};
+    }
+    if (!(r->order = kn__alloc(ctx, (size_t)(n_train > 0 ? n_train : 1) * sizeof *r->order))) goto oom;
+    bool placed = false;
+    kn_status st = bi->resident_open(g, &d, &placed);
+    if (st || !placed) {
+        release_tables(ctx, r);
+        kn__free(ctx, r->ones);
+        r->ones = NULL;
+        return st;
+    }
+    r->on = true;
+    r->graph = g;
+    return KN_OK;
+oom:
+    release_tables(ctx, r);
+    kn__free(ctx, r->ones);
+    r->ones = NULL;
+    return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory for the training data's device tables");
+}
+
+kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n) {
+    kn_graph *g = r->graph;
+    for (int64_t i = 0; i < n; i++) r->order[i] = (int32_t)perm[i];
+    kn_resident_stats unused;
+    kn_status st = g->backend.iface->resident_order(g, r->order, n);
+    if (!st) st = g->backend.iface->resident_stats(g, &unused, true); /* the epoch's sums from zero */
+    return st;
+}
+
+kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows) {
+    kn_graph *g = r->graph;
+    kn_status st = kn_graph_set_batch(g, rows);
+    if (st) return st;
+    g->resident_first = first;
+    g->rng_micro_next = 0;
+    return kn__graph_run_phases(g, KN_PHASE_TRAIN | KN_RUN_RESIDENT);
+}
+
+kn_status kn__resident_stats(kn__resident *r, kn_resident_stats *s) {
+    return r->graph->backend.iface->resident_stats(r->graph, s, false);
+}
+
+void kn__resident_close(kn__resident *r, kn_ctx *ctx) {
+    if (r->on) r->graph->backend.iface->resident_close(r->graph);
+    release_tables(ctx, r);
+    kn__free(ctx, r->ones);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,30 @@
+/* resident.h — fit's training data on the graph's device (resident.c; backend.h's
+ * resident_* and KN_RUN_RESIDENT). */
+#ifndef KN_TRAIN_RESIDENT_H
+#define KN_TRAIN_RESIDENT_H
+
+#include "nn/model.h"
+#include "backend/backend.h"
+
+typedef struct kn__resident {
+    bool on;                     /* the tables are on the device: fit runs resident steps */
+    kn_graph *graph;
+    uint16_t *x_half;            /* (n, features) the features narrowed, until uploaded */
+    float *y_rows;               /* (n, outs) one-hot or 0/1 targets built from the labels */
+    float *ones;                 /* (n) row weights of an unweighted fit of a weighted model */
+    int32_t *order;              /* (n_train) the epoch's order */
+} kn__resident;
+
+/* Binds m's training data on its graph's device when the backend offers it, the data fits
+ * and eligible (fit's plain case) holds; r->on says whether it did (off is no error). */
+kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, int64_t n_train, const float *row_w,
+                            bool eligible);
+/* The epoch's order (perm[0..n)) to the device, and the figures from zero. */
+kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n);
+/* One whole training step on the rows at order[first .. first + rows). */
+kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows);
+/* The epoch's figures so far and any failure (synchronizes with the device). */
+kn_status kn__resident_stats(kn__resident *r, kn_resident_stats *s);
+void kn__resident_close(kn__resident *r, kn_ctx *ctx);
+
+#endif

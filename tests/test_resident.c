@@ -1,0 +1,172 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
+/* test_resident.c — fit's resident loop (src/train/resident.c: the training data bound on
+ * the graph's device, each step one KN_RUN_RESIDENT run, the figures read only when shown)
+ * gives exactly what the host loop gives: the same epoch records bit for bit, the same
+ * parameters and optimizer state, the same error naming the same step when the loss or a
+ * gradient goes non-finite. Run on the mirror backend (KILN_TEST_MIRROR=1, the host
+ * implementation of the resident steps, backend/resident_host.c), against the same backend
+ * with KILN_RESIDENT=0; the CUDA backend's kernels follow the same order (docs/cuda.md). */
+#include <kiln.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "nn/model.h"
+
+enum { N = 203, F = 6 }; /* 203 rows: batches of 16 leave a partial last one */
+
+typedef struct {
+    const char *name, *json;
+    int classes;             /* 0: regression (2 targets) */
+    kn_fit_opts fit;
+    bool poison;             /* one row of huge values: the loss overflows */
+} tcase;
+
+static float *features(void) {
+    float *x = malloc(sizeof(float) * N * F);
+    uint64_t s = 12345;
+    for (int i = 0; i < N * F; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
+    }
+    return x;
+}
+
+typedef struct {
+    kn_ctx *ctx;
+    kn_model *m;
+    const kn_history *h;
+    kn_status st;
+    char err[512];
+} result;
+
+static result train(const tcase *c, bool resident) {
+    result r = {0};
+    setenv("KILN_TEST_MIRROR", "1", 1);
+    setenv("KILN_RESIDENT", resident ? "1" : "0", 1);
+    if (kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 99}, &r.ctx)) {
+        r.st = KN_ERR_OUT_OF_MEMORY;
+        return r;
+    }
+    kn_ctx *ctx = r.ctx;
+    float *x = features();
+    if (c->poison)
+        for (int j = 0; j < F; j++) x[150 * F + j] = 3e38f;
+    kn_dataset *data = NULL;
+    if (c->classes) {
+        int32_t lab[N];
+        for (int i = 0; i < N; i++) lab[i] = (x[i * F] + x[i * F + 1] > 0) + (c->classes > 2 && x[i * F + 2] > 0.3f ? 1 : 0);
+        for (int i = 0; i < N; i++) lab[i] %= c->classes;
+        kn_dataset_from_arrays(ctx, x, lab, N, F, c->classes, &data);
+    } else {
+        float *y = malloc(sizeof(float) * N * 2);
+        for (int i = 0; i < N; i++) y[2 * i] = x[i * F] * 2 - x[i * F + 3], y[2 * i + 1] = x[i * F + 1] * x[i * F + 2];
+        kn_dataset_from_arrays_regression(ctx, x, y, N, F, 2, &data);
+        free(y);
+    }
+    free(x);
+    kn_spec spec;
+    r.st = kn_model_from_json(ctx, c->json, data, &r.m, &spec);
+    if (!r.st) r.st = kn_model_compile(r.m, &spec.compile);
+    float *sw = NULL;
+    kn_fit_opts o = c->fit;
+    o.verbose = 0;
+    if (o.sample_weight) { /* a marker: weights by row */
+        sw = malloc(sizeof(float) * N);
+        for (int i = 0; i < N; i++) sw[i] = 0.25f + (float)(i % 7) * 0.25f;
+        o.sample_weight = sw;
+    }
+    if (!r.st) r.st = kn_model_fit(r.m, data, &o, &r.h);
+    if (r.st) snprintf(r.err, sizeof r.err, "%s", kn_last_error(ctx));
+    free(sw);
+    kn_dataset_free(data);
+    unsetenv("KILN_TEST_MIRROR");
+    unsetenv("KILN_RESIDENT");
+    return r;
+}
+
+static bool same_double(double a, double b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0; }
+
+static void compare(const tcase *c, const result *dev, const result *host) {
+    CHECK(dev->st == host->st, "%s: status %d resident, %d host (%s | %s)", c->name, dev->st, host->st, dev->err, host->err);
+    if (dev->st || host->st) {
+        CHECK(strcmp(dev->err, host->err) == 0, "%s: the same error:\n  resident: %s\n  host:     %s", c->name, dev->err, host->err);
+    } else {
+        CHECK(dev->h->resident && !host->h->resident, "%s: the resident loop ran (and KILN_RESIDENT=0 turned it off)", c->name);
+        CHECK(dev->h->n_epochs == host->h->n_epochs && dev->h->steps == host->h->steps, "%s: epochs %d/%d, steps %lld/%lld",
+              c->name, dev->h->n_epochs, host->h->n_epochs, (long long)dev->h->steps, (long long)host->h->steps);
+        for (int e = 0; e < dev->h->n_epochs && e < host->h->n_epochs; e++) {
+            const kn_epoch_record *a = &dev->h->epochs[e], *b = &host->h->epochs[e];
+            CHECK(same_double(a->loss, b->loss) && same_double(a->accuracy, b->accuracy) &&
+                      same_double(a->val_loss, b->val_loss) && same_double(a->val_accuracy, b->val_accuracy),
+                  "%s: epoch %d: loss %.9g/%.9g accuracy %g/%g val_loss %.9g/%.9g", c->name, e + 1, a->loss, b->loss,
+                  a->accuracy, b->accuracy, a->val_loss, b->val_loss);
+        }
+    }
+    kn_graph *ga = dev->m ? dev->m->graph : NULL, *gb = host->m ? host->m->graph : NULL;
+    if (!ga || !gb) return;
+    kn_graph_sync(ga); /* a failed fit leaves the device's values on the device */
+    kn_graph_sync(gb);
+    CHECK(ga->step == gb->step, "%s: optimizer step %lld resident, %lld host", c->name, (long long)ga->step, (long long)gb->step);
+    CHECK(ga->param_floats == gb->param_floats && memcmp(ga->param_buf, gb->param_buf, ga->param_floats * sizeof(float)) == 0,
+          "%s: the same parameters bit for bit", c->name);
+    CHECK(ga->state_floats == gb->state_floats &&
+              (!ga->state_floats || memcmp(ga->state_buf, gb->state_buf, ga->state_floats * sizeof(float)) == 0),
+          "%s: the same optimizer state", c->name);
+}
+
+#define MLP(LAYERS, LOSS, OPT, EXTRA)                                                                                  \
+    "{\"type\": \"sequential\", \"input_shape\": [6], \"layers\": [" LAYERS "], \"loss\": \"" LOSS "\", "              \
+    "\"optimizer\": " OPT EXTRA "}"
+
+int main(void) {
+    const char *adam = "{\"type\": \"adam\", \"learning_rate\": 0.01}";
+    const tcase cases[] = {
+        {"sparse categorical, dropout, validation split",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.3},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false},
+        {"one-hot categorical, balanced class weights",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false},
+        {"binary, sample weights",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 1, \"activation\": \"sigmoid\"}",
+             "binary_crossentropy", "%s", ""),
+         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1}, false},
+        {"regression, mse, sgd momentum",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"gelu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
+             "{\"type\": \"sgd\", \"learning_rate\": 0.05, \"momentum\": 0.9}", ""),
+         0, {.epochs = 3, .batch_size = 20}, false},
+        {"batch norm, cosine schedule, rmsprop",
+         MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "{\"type\": \"rmsprop\", \"learning_rate\": 0.01}", ""),
+         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false},
+        {"bf16 (the features table narrowed once)",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ", \"precision\": \"bf16\""),
+         3, {.epochs = 2, .batch_size = 16}, false},
+        {"a non-finite loss at row 150",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 16}, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tcase c = cases[i];
+        char json[2048];
+        snprintf(json, sizeof json, c.json, adam);
+        c.json = json;
+        result dev = train(&c, true), host = train(&c, false);
+        compare(&c, &dev, &host);
+        if (c.poison) CHECK(dev.st == KN_ERR_NUMERIC && strstr(dev.err, "step"), "%s: an error naming the step: %s", c.name, dev.err);
+        kn_model_free(dev.m);
+        kn_model_free(host.m);
+        kn_ctx_free(dev.ctx);
+        kn_ctx_free(host.ctx);
+    }
+    printf("test_resident: %s\n", failures ? "FAILED" : "ok");
+    return failures != 0;
+}
