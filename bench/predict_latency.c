@@ -3,7 +3,9 @@
  * measured as INTERFACE.md says: a trained model, saved, loaded back and warmed; one call per sample over N
  * distinct test images in turn; the input scaling (u8 pixels to [0, 1]) and the output
  * softmax inside the timed region; median and p99 in microseconds.
- * usage: [DTYPE=fp16|bf16] predict_latency [N=2000] [THREADS=1] [SPEC.json] */
+ * DEVICE=cuda: trained, loaded and run on the GPU (host in, host out: each call copies the
+ * sample in and the probabilities out, bench/gpu/run.sh).
+ * usage: [DTYPE=fp16|bf16] [DEVICE=cpu|cuda] predict_latency [N=2000] [THREADS=1] [SPEC.json] */
 #define _POSIX_C_SOURCE 200809L
 #include <kiln.h>
 
@@ -18,7 +20,16 @@
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 2000, threads = argc > 2 ? atoi(argv[2]) : 1;
     kn_ctx *ctx;
-    kn_ctx_new(&(kn_ctx_opts){.threads = threads, .seed = 1}, &ctx);
+    kn_device device = KN_DEVICE_CPU;
+    if (getenv("DEVICE") && !kn_device_parse(getenv("DEVICE"), &device)) {
+        fprintf(stderr, "predict_latency: DEVICE=%s: expected cpu or cuda\n", getenv("DEVICE"));
+        return 2;
+    }
+    kn_ctx_new(&(kn_ctx_opts){.threads = threads, .seed = 1, .device = device}, &ctx);
+    if (kn_device_check(ctx, device)) {
+        fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx));
+        return 77;
+    }
     kn_dataset *train, *test, *part;
     if (kn_dataset_load(ctx, "fashion-mnist", &train, &test) || !test) {
         fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx));
@@ -79,7 +90,7 @@ int main(int argc, char **argv) {
             correct += rep == 1 && best == kn_dataset_labels(test)[i];
         }
     qsort(t, (size_t)n, sizeof *t, cmp);
-    printf("RESULT kiln predict1 dtype=%s samples=%d threads=%d median_us=%.2f p99_us=%.2f accuracy_on_them=%.4f\n", dt ? dt : "fp32", n, threads,
+    printf("RESULT kiln predict1 device=%s dtype=%s samples=%d threads=%d median_us=%.2f p99_us=%.2f accuracy_on_them=%.4f\n", kn_device_name(device), dt ? dt : "fp32", n, threads,
            t[n / 2] * 1e6, t[(int)(n * 0.99)] * 1e6, (double)correct / n);
     free(raw);
     free(t);

@@ -4,7 +4,11 @@
 # images under torch.no_grad(), input scaling (u8 -> [0, 1]) and softmax included; median
 # and p99. MODEL=cnn: the CNN of ../shared/bench/torch_cnn.py (models/cnn.json) instead,
 # trained on 2,000 images at batch 128 (as predict_latency.c with models/cnn.json).
-# usage: THREADS=1 [MODEL=mlp|cnn] /usr/bin/python3 bench/torch_predict_latency.py [N]
+# DEVICE=cuda (bench/gpu/run.sh): on the GPU, host in and host out as kiln measures it (the
+# sample copied in, the probabilities copied back, which synchronizes), eagerly and, as
+# torch_gpu_baseline.py's infer1_graph but with the copies, replaying a captured CUDA graph
+# between a pinned input and output.
+# usage: THREADS=1 [MODEL=mlp|cnn] [DEVICE=cpu|cuda] /usr/bin/python3 bench/torch_predict_latency.py [N]
 import gzip, os, struct, sys, time
 import numpy as np, torch, torch.nn as nn
 
@@ -37,14 +41,41 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 for i in range(0, n_fit, bs):
     opt.zero_grad(); nn.functional.cross_entropy(model(xtr[i:i+bs]), ytr[i:i+bs]).backward(); opt.step()
 model.eval()
+dev = os.environ.get("DEVICE", "cpu")
+name = "cnn" if cnn else "mlp"
+def report(how, times):
+    times.sort()
+    print(f"RESULT torch predict1 device={dev}{how} model={name} samples={n} threads={threads} "
+          f"median_us={times[n//2]*1e6:.2f} p99_us={times[int(n*0.99)]*1e6:.2f}", flush=True)
 times = []
+model = model.to(dev)
 with torch.no_grad():
     for rep in range(2):
         for i in range(n):
             t0 = time.perf_counter()
-            x = raw[i:i+1].float() / 255
-            p = torch.softmax(model(x), 1)
+            x = (raw[i:i+1].to(dev).float() / 255)
+            p = torch.softmax(model(x), 1).cpu()
             t = time.perf_counter() - t0
             if rep == 1: times.append(t)
-times.sort()
-print(f"RESULT torch predict1 model={'cnn' if cnn else 'mlp'} samples={n} threads={threads} median_us={times[n//2]*1e6:.2f} p99_us={times[int(n*0.99)]*1e6:.2f}")
+report("", times)
+if dev == "cuda":  # the whole forward as one CUDA graph, copies in and out around its replay
+    pin_in, pin_out = torch.empty((1, raw.shape[1]), dtype=torch.uint8).pin_memory(), torch.empty((1, 10)).pin_memory()
+    static_in = torch.zeros((1, raw.shape[1]), dtype=torch.uint8, device=dev)
+    with torch.no_grad():
+        s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3): torch.softmax(model(static_in.float() / 255), 1)
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g): static_out = torch.softmax(model(static_in.float() / 255), 1)
+        times = []
+        for rep in range(2):
+            for i in range(n):
+                t0 = time.perf_counter()
+                pin_in.copy_(raw[i:i+1]); static_in.copy_(pin_in, non_blocking=True)
+                g.replay()
+                pin_out.copy_(static_out, non_blocking=True); torch.cuda.current_stream().synchronize()
+                p = pin_out.clone()
+                t = time.perf_counter() - t0
+                if rep == 1: times.append(t)
+    report("_graph", times)

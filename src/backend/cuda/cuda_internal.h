@@ -28,8 +28,19 @@ typedef struct {
     void *ws;                    /* workspace of the reductions (loss rows, batch-norm stats) */
     size_t ws_bytes;
     kn__cuda_step *h_step, *d_step; /* the step's values: a ring of KN_CUDA_STEP_RING pinned
-                                  * host slots (a copy from one is still queued while the next
-                                  * resident run fills another), the device copy */
+                                  * host slots for resident runs (a copy from one is still
+                                  * queued while the next run fills another) and one more,
+                                  * h_step[KN_CUDA_STEP_RING], for the others (which wait for
+                                  * their run, so a captured copy may read it); the device copy */
+    /* Pinned staging of the other runs' inputs and kept outputs (io_bytes at the largest
+     * batch): the host copies between the arena and here, and the copies between here and
+     * the device are nodes of the captured graph, so a run is one launch and one wait. */
+    uint8_t *h_io;
+    size_t io_bytes;
+    int n_io;
+    kn_tensor **io_t;            /* (n_io) inputs first (n_io_in), then kept outputs */
+    size_t *io_off;              /* (n_io) offsets in h_io */
+    int n_io_in;
     int ring_pos, inflight;      /* the next slot; runs enqueued since the stream last synchronized */
     kn__cuda_opt opt;
     bool use_graphs;             /* KILN_CUDA_GRAPHS != 0 */

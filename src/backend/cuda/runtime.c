@@ -120,6 +120,31 @@ static kn_status cuda_malloc(kn_graph *g, void **p, size_t bytes, const char *wh
     return KN_OK;
 }
 
+/* Every tensor a run copies in (inputs) or out (kept outputs, inputs excepted), its place
+ * in the pinned staging buffer at the largest batch (compile has resolved shapes for it). */
+static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
+    c->io_t = kn__alloc(g->ctx, ((size_t)g->n_nodes + 1) * sizeof *c->io_t);
+    c->io_off = kn__alloc(g->ctx, ((size_t)g->n_nodes + 1) * sizeof *c->io_off);
+    if (!c->io_t || !c->io_off) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    size_t off = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < g->n_nodes; i++) {
+            kn_tensor *t = g->nodes[i];
+            bool in = t->op == KN_OP_INPUT && !t->alias;
+            bool out = (t->flags & KN_FLAG_KEEP) && t->op != KN_OP_INPUT && !(t->flags & KN_FLAG_FOLDED) &&
+                       kn__op_info(t->op)->cpu;
+            if (pass == 0 ? !in : !out) continue;
+            c->io_t[c->n_io] = t;
+            c->io_off[c->n_io++] = off;
+            off += (kn__nbytes(t) + 63) / 64 * 64;
+        }
+        if (pass == 0) c->n_io_in = c->n_io;
+    }
+    c->io_bytes = off;
+    cudaError_t e = cudaMallocHost((void **)&c->h_io, off ? off : 64);
+    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, "cudaMallocHost (input and output staging)", e);
+}
+
 static kn_status cuda_compile(kn_graph *g) {
     kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
@@ -145,7 +170,8 @@ static kn_status cuda_compile(kn_graph *g) {
         c->half_type = g->precision == KN_PRECISION_BF16 ? KN_BF16 : KN_F16;
         if ((st = cuda_malloc(g, &c->param_half, g->param_floats * sizeof(uint16_t), "half parameter copy"))) return st;
     }
-    CU(cudaMallocHost((void **)&c->h_step, KN_CUDA_STEP_RING * sizeof *c->h_step), "cudaMallocHost");
+    CU(cudaMallocHost((void **)&c->h_step, (KN_CUDA_STEP_RING + 1) * sizeof *c->h_step), "cudaMallocHost");
+    if ((st = plan_io(g, c))) return st;
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     if ((st = kn__cublaslt_load(g->ctx))) return st;
     cublasStatus_t bs = kn__lt.Create(&c->lt);
@@ -181,6 +207,9 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->lt_ws);
     cudaFree(c->d_step);
     if (c->h_step) cudaFreeHost(c->h_step);
+    if (c->h_io) cudaFreeHost(c->h_io);
+    kn__free(g->ctx, c->io_t);
+    kn__free(g->ctx, c->io_off);
     kn__free(g->ctx, c);
     g->backend.context = NULL;
 }
@@ -268,12 +297,36 @@ static kn_status enqueue_nodes(kn_graph *g, unsigned mask) {
         if (e_ != cudaSuccess) return kn__cuda_fail(g, NULL, what, e_);                                      \
     } while (0)
 
-/* A run's work: its nodes, or a resident step's (backend.h): the batch gathered from the
- * tables, forward and loss, the figures, backward, the guard, the update (whose kernel
- * returns at once when the guard set step->skip). The host version: resident_host.c. */
+/* A run's work, which a capture records whole. A run: the step values and inputs from
+ * their pinned staging, the nodes, the kept outputs of mask to their staging. A resident
+ * step (backend.h): the batch gathered from the tables, forward and loss, the figures,
+ * backward, the guard, the update (whose kernel returns at once when the guard set
+ * step->skip); its step values were queued before it, from the ring. The host version:
+ * resident_host.c. */
 static kn_status enqueue(kn_graph *g, unsigned mask) {
     kn__cuda_graph *c = g->backend.context;
-    if (!(mask & KN_RUN_RESIDENT)) return enqueue_nodes(g, mask);
+    if (!(mask & KN_RUN_RESIDENT)) {
+        LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
+                                 c->stream),
+                 "cudaMemcpyAsync (step)");
+        for (int k = 0; k < c->n_io_in; k++) {
+            kn_tensor *t = c->io_t[k];
+            if (kn__nbytes(t))
+                LAUNCHED(cudaMemcpyAsync(kn__cuda_ptr(g, t->data), c->h_io + c->io_off[k], kn__nbytes(t),
+                                         cudaMemcpyHostToDevice, c->stream),
+                         "cudaMemcpyAsync (in)");
+        }
+        kn_status st = enqueue_nodes(g, mask);
+        if (st) return st;
+        for (int k = c->n_io_in; k < c->n_io; k++) {
+            kn_tensor *t = c->io_t[k];
+            if ((t->phase & mask) && kn__nbytes(t))
+                LAUNCHED(cudaMemcpyAsync(c->h_io + c->io_off[k], kn__cuda_ptr(g, t->data), kn__nbytes(t),
+                                         cudaMemcpyDeviceToHost, c->stream),
+                         "cudaMemcpyAsync (out)");
+        }
+        return KN_OK;
+    }
     for (int k = 0; k < c->n_tables; k++)
         LAUNCHED(kn__cu_gather_rows(c->stream, c->d_step, c->table[k], c->d_order, kn__cuda_ptr(g, c->table_input[k]->data),
                                     g->batch, (int64_t)c->table_row_bytes[k]),
@@ -336,19 +389,25 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     /* every slot of the step ring may still be queued: wait for the stream (resident runs
      * otherwise never wait, so this is once per KN_CUDA_STEP_RING steps) */
     if (c->inflight >= KN_CUDA_STEP_RING && (st = cuda_synchronize(g))) return st;
-    for (int i = 0; i < g->n_nodes; i++) { /* what the host wrote: inputs, folded values */
+    for (int i = 0; i < g->n_nodes; i++) { /* folded values the host just recomputed */
         kn_tensor *t = g->nodes[i];
-        bool in = t->op == KN_OP_INPUT && !t->alias, folded = g->refolded && (t->flags & KN_FLAG_FOLDED);
-        for (int k = 0; in && resident && k < c->n_tables; k++) in = c->table_input[k] != t; /* gathered there */
-        if ((in || folded) && kn__nbytes(t) && (st = cuda_copy_in(g, kn__cuda_ptr(g, t->data), t->data, kn__nbytes(t))))
+        if (g->refolded && (t->flags & KN_FLAG_FOLDED) && kn__nbytes(t) &&
+            (st = cuda_copy_in(g, kn__cuda_ptr(g, t->data), t->data, kn__nbytes(t))))
             return st;
     }
     g->refolded = false;
-    kn__cuda_step *h = &c->h_step[c->ring_pos];
-    c->ring_pos = (c->ring_pos + 1) % KN_CUDA_STEP_RING;
-    *h = (kn__cuda_step){g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
-                         g->resident_first, 0};
-    CU(cudaMemcpyAsync(c->d_step, h, sizeof *h, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
+    kn__cuda_step values = {g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
+                            g->resident_first, 0};
+    if (resident) { /* the step values from the ring, queued before the run (the gather reads them) */
+        kn__cuda_step *h = &c->h_step[c->ring_pos];
+        c->ring_pos = (c->ring_pos + 1) % KN_CUDA_STEP_RING;
+        *h = values;
+        CU(cudaMemcpyAsync(c->d_step, h, sizeof *h, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
+    } else { /* the run copies them in itself, with its inputs, from pinned staging */
+        c->h_step[KN_CUDA_STEP_RING] = values;
+        for (int k = 0; k < c->n_io_in; k++)
+            if (kn__nbytes(c->io_t[k])) memcpy(c->h_io + c->io_off[k], c->io_t[k]->data, kn__nbytes(c->io_t[k]));
+    }
     c->inflight++;
     c->runs++;
     int slot = c->use_graphs ? find_exec(c, g->batch, mask) : -1;
@@ -366,13 +425,12 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     c->last_batch = g->batch;
     c->last_mask = mask;
     if (resident) return KN_OK; /* nothing to copy out, nothing to wait for: the figures stay on the device */
-    for (int i = 0; i < g->n_nodes; i++) { /* what the caller reads */
-        kn_tensor *t = g->nodes[i];
-        if ((t->flags & KN_FLAG_KEEP) && (t->phase & mask) && t->op != KN_OP_INPUT && kn__nbytes(t) &&
-            (st = cuda_copy_out(g, t->data, kn__cuda_ptr(g, t->data), kn__nbytes(t))))
-            return st;
+    if ((st = cuda_synchronize(g))) return st;
+    for (int k = c->n_io_in; k < c->n_io; k++) { /* what the caller reads, from the staging */
+        kn_tensor *t = c->io_t[k];
+        if ((t->phase & mask) && kn__nbytes(t)) memcpy(t->data, c->h_io + c->io_off[k], kn__nbytes(t));
     }
-    return cuda_synchronize(g);
+    return KN_OK;
 }
 
 /* ---------------------------------------------------------------- resident training data */
@@ -383,6 +441,11 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     kn_status st = cuda_synchronize(g);
     if (st) return st;
     resident_free(c);
+    for (int k = 0; k < c->n_io_in; k++) { /* a resident run copies no input in: each must be gathered */
+        bool bound = false;
+        for (int j = 0; j < d->n_tables; j++) bound |= d->tables[j].input == c->io_t[k];
+        if (!bound) return KN_OK;
+    }
     size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
     for (int k = 0; k < d->n_tables; k++) need += (size_t)d->n_rows * d->tables[k].row_bytes;
     CU(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
