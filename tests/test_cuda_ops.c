@@ -1,9 +1,11 @@
 /* test_cuda_ops.c — every op on the GPU against the CPU backend (the reference), on random
  * inputs: each case builds the same graph twice, once per device, fills its inputs and
  * parameters with the same values, runs it (training cases: several steps), and compares
- * the kept outputs, the parameters and their gradients element by element. Then a small
- * MLP trained a few steps on both devices, and the same training replayed from a
- * captured CUDA graph against step-by-step launches (bit for bit).
+ * the kept outputs, the parameters and their gradients element by element. Convolutions
+ * on both CUDA paths (KILN_CUDA_CONV=direct, and im2col + cuBLASLt whole and in chunks
+ * under KILN_CUDA_CONV_WS_MB). Then a small MLP trained a few steps on both devices, and
+ * the same training, and a chunked convolution's, replayed from a captured CUDA graph
+ * against step-by-step launches (bit for bit).
  *
  * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
  *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
@@ -232,6 +234,96 @@ static void b_conv(kn_graph *g, const void *arg) {
     train_on(g, y, NULL);
 }
 
+/* One convolution of a given geometry, between an activation of its input (its gradient
+ * fused into the convolution's input gradient by the passes) and a bias + activation (fused
+ * into the forward): y = act(conv(pre(x)) + bias). */
+typedef struct {
+    int kh, kw, sh, sw, dh, dw;
+    bool same;
+    int64_t n, h, w, c, f;
+    kn_activation pre, act;
+    const kn_optimizer *opt; /* NULL: gradients only */
+} conv_arg;
+
+static void b_conv_geom(kn_graph *g, const void *arg) {
+    const conv_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){a->n, a->h, a->w, a->c}, 4, KN_INIT_ZEROS, "x");
+    kn_tensor *k = kn_param(g, (int64_t[]){(int64_t)a->kh * a->kw * a->c, a->f}, 2, KN_INIT_ZEROS, "kernel");
+    kn_tensor *bias = kn_param(g, (int64_t[]){a->f}, 1, KN_INIT_ZEROS, "bias");
+    if (a->pre != KN_LINEAR) x = kn_act(g, x, a->pre);
+    kn_tensor *y = kn_conv2d(g, x, k, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->same);
+    y = kn_add(g, y, bias);
+    if (a->act != KN_LINEAR) y = kn_act(g, y, a->act);
+    train_on(g, y, a->opt);
+}
+
+/* Output positions per image and the window's length K of a conv_arg (graph.c's window()). */
+static int64_t conv_per(const conv_arg *a) {
+    int64_t oh = a->same ? (a->h + a->sh - 1) / a->sh : (a->h - (int64_t)(a->kh - 1) * a->dh - 1) / a->sh + 1;
+    int64_t ow = a->same ? (a->w + a->sw - 1) / a->sw : (a->w - (int64_t)(a->kw - 1) * a->dw - 1) / a->sw + 1;
+    return oh * ow;
+}
+static int64_t conv_k(const conv_arg *a) { return (int64_t)a->kh * a->kw * a->c; }
+static bool conv_pointwise(const conv_arg *a) { return a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1; }
+
+/* The GPU graph of c really took the path the environment asked for (else the comparison
+ * with the CPU proves nothing about it): direct kernels and no column workspace; or a
+ * workspace of the whole column matrix (none for a pointwise window); or, under a cap
+ * below it, one chunk of at most the cap (at least one row). */
+static void conv_path_check(kn_ctx *ctx, const tcase *c, const conv_arg *a, bool direct, size_t cap) {
+    kn_graph *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    if (!gpu) return;
+    const kn__cuda_graph *cg = gpu->backend.context;
+    size_t row = (size_t)conv_k(a) * sizeof(float), full = (size_t)(a->n * conv_per(a)) * row;
+    size_t want_most = conv_pointwise(a) || direct ? 0 : cap && cap < full ? (cap > row ? cap : row) : full;
+    CHECK(cg->conv_direct == direct, "%s: KILN_CUDA_CONV %s not taken", c->name, direct ? "direct" : "gemm");
+    CHECK(cg->conv_cols_bytes <= want_most && (want_most == 0) == (cg->conv_cols_bytes == 0) &&
+              (!cap || cap >= full || cg->conv_cols_bytes < full),
+          "%s: a %zu-byte column workspace (cap %zu, whole matrix %zu)", c->name, cg->conv_cols_bytes, cap, full);
+    kn_graph_free(gpu);
+}
+
+/* Convolution geometries (stride, padding, dilation, non-square windows, one and several
+ * input channels, the pointwise GEMM) on the direct kernels and on im2col + cuBLASLt, the
+ * latter whole, in chunks of two images (the last one ragged) and in chunks of a few rows
+ * that split images (col2im adding to the images an earlier chunk began). Two runs: the
+ * second is captured as a CUDA graph. 42 cases, small enough for compute-sanitizer's
+ * time in bench/gpu/run.sh. */
+static void conv_cases(kn_ctx *ctx) {
+    static const conv_arg geoms[] = {
+        {3, 3, 2, 2, 1, 1, true, 3, 9, 8, 3, 5, KN_TANH, KN_RELU, NULL},    /* stride 2, same, cin 3 */
+        {3, 3, 1, 1, 2, 2, false, 3, 7, 7, 1, 4, KN_LINEAR, KN_GELU, NULL}, /* dilation 2, valid, cin 1 */
+        {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, NULL},   /* 3x2, strides 2x1, dilation 1x2 */
+        {1, 1, 1, 1, 1, 1, false, 2, 5, 6, 4, 3, KN_SIGMOID, KN_RELU, NULL}, /* pointwise: no im2col */
+        {1, 1, 2, 2, 1, 1, true, 3, 5, 5, 3, 2, KN_LINEAR, KN_LINEAR, NULL}, /* 1x1 with stride 2 */
+        {5, 5, 1, 1, 1, 1, true, 4, 6, 7, 1, 2, KN_ELU, KN_LINEAR, NULL},   /* 5x5 same, cin 1 */
+        {2, 3, 3, 2, 1, 1, false, 3, 8, 9, 3, 4, KN_LINEAR, KN_LEAKY_RELU, NULL}, /* 2x3 valid, strides 3x2 */
+    };
+    for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++) {
+        const conv_arg *a = &geoms[i];
+        /* two images' columns and half a row (strtod's rounding must not lose the second image) */
+        char two[32], name[96];
+        snprintf(two, sizeof two, "%.9f", (double)((2 * conv_per(a) * conv_k(a) + conv_k(a) / 2) * 4) / 1048576.0);
+        const char *caps[4] = {NULL, NULL, "0.0005", two}; /* 0.0005 MB: 524 bytes, a few rows */
+        for (int m = 0; m < 4; m++) {
+            setenv("KILN_CUDA_CONV", m == 0 ? "direct" : "gemm", 1);
+            if (caps[m]) setenv("KILN_CUDA_CONV_WS_MB", caps[m], 1);
+            size_t cap = caps[m] ? (size_t)(strtod(caps[m], NULL) * 1048576.0) : 0;
+            /* capped: the fused graph only (its col2im applies the activation's gradient) */
+            for (int fused = caps[m] ? 1 : 0; fused < 2; fused++) {
+                snprintf(name, sizeof name, "conv %d %s%s%s%s", i, m == 0 ? "direct" : "gemm", caps[m] ? " cap " : "",
+                         caps[m] ? caps[m] : "", fused ? " fused" : "");
+                tcase c = {name, b_conv_geom, a, fused ? KN_PASS_ALL : KN_PASS_NONE, 2,
+                           1e-4f, 1e-4f, KN_PRECISION_FP32};
+                if (fused == (caps[m] ? 1 : 0)) conv_path_check(ctx, &c, a, m == 0, cap);
+                run_case(ctx, &c);
+            }
+            unsetenv("KILN_CUDA_CONV");
+            unsetenv("KILN_CUDA_CONV_WS_MB");
+        }
+    }
+}
+
 /* A wider MLP for mixed precision: products with widths multiple of 8 (the tensor
  * cores' tiles), a fused relu dense, a gelu one, a softmax-free logits head. */
 static void b_mlp_wide(kn_graph *g, const void *arg) {
@@ -285,32 +377,35 @@ static void half_cases(kn_ctx *ctx) {
 
 /* ---------------------------------------------------------------- graph replay */
 
-/* The MLP trained 5 steps replayed from a captured CUDA graph and launched node by node:
- * the same parameters bit for bit (every kernel sums in a fixed order). */
-static void replay_vs_launches(kn_ctx *ctx) {
-    kn_optimizer opt = kn_adam(1e-2f);
-    tcase c = {"replay", b_mlp, &opt, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32};
+/* A case trained 5 steps replayed from a captured CUDA graph and launched node by node:
+ * the same parameters, optimizer state and gradients bit for bit (every kernel sums in a
+ * fixed order): the MLP, and a convolution in chunks that split images (col2im adding to
+ * dx, the kernel gradient accumulated over chunks). */
+static void replay_vs_launches(kn_ctx *ctx, const tcase *cs) {
+    tcase c = *cs;
     setenv("KILN_CUDA_GRAPHS", "0", 1);
     kn_graph *eager = make(ctx, &c, KN_DEVICE_CUDA);
     unsetenv("KILN_CUDA_GRAPHS");
     kn_graph *graphed = make(ctx, &c, KN_DEVICE_CUDA);
     if (!eager || !graphed) goto done;
     for (int s = 0; s < c.steps; s++) {
-        CHECK(kn_graph_run(eager) == KN_OK, "replay: eager run: %s", kn_last_error(ctx));
-        CHECK(kn_graph_run(graphed) == KN_OK, "replay: graph run: %s", kn_last_error(ctx));
+        CHECK(kn_graph_run(eager) == KN_OK, "%s: eager run: %s", c.name, kn_last_error(ctx));
+        CHECK(kn_graph_run(graphed) == KN_OK, "%s: graph run: %s", c.name, kn_last_error(ctx));
     }
     int64_t replays, captures;
     kn__cuda_graph_counts(graphed, &replays, &captures);
-    CHECK(captures == 1 && replays == c.steps - 1, "replay: %lld captures, %lld replays (want 1, %d)",
+    CHECK(captures == 1 && replays == c.steps - 1, "%s: %lld captures, %lld replays (want 1, %d)", c.name,
           (long long)captures, (long long)replays, c.steps - 1);
     kn__cuda_graph_counts(eager, &replays, &captures);
-    CHECK(captures == 0 && replays == 0, "replay: KILN_CUDA_GRAPHS=0 still captured");
+    CHECK(captures == 0 && replays == 0, "%s: KILN_CUDA_GRAPHS=0 still captured", c.name);
     kn_graph_sync(eager);
     kn_graph_sync(graphed);
     CHECK(memcmp(eager->param_buf, graphed->param_buf, eager->param_floats * sizeof(float)) == 0,
-          "replay: parameters after %d steps differ between replay and launches", c.steps);
+          "%s: parameters after %d steps differ between replay and launches", c.name, c.steps);
     CHECK(memcmp(eager->state_buf, graphed->state_buf, eager->state_floats * sizeof(float)) == 0,
-          "replay: optimizer state differs between replay and launches");
+          "%s: optimizer state differs between replay and launches", c.name);
+    CHECK(memcmp(eager->grad_buf, graphed->grad_buf, eager->param_floats * sizeof(float)) == 0,
+          "%s: gradients differ between replay and launches", c.name);
 done:
     kn_graph_free(eager);
     kn_graph_free(graphed);
@@ -361,7 +456,13 @@ int main(void) {
         run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
-    replay_vs_launches(ctx);
+    conv_cases(ctx);
+    kn_optimizer adam = kn_adam(1e-2f);
+    replay_vs_launches(ctx, &(tcase){"replay", b_mlp, &adam, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    conv_arg ca = {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, &adam};
+    setenv("KILN_CUDA_CONV_WS_MB", "0.0005", 1); /* chunks of a few rows: images split */
+    replay_vs_launches(ctx, &(tcase){"replay conv chunked", b_conv_geom, &ca, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    unsetenv("KILN_CUDA_CONV_WS_MB");
     half_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");

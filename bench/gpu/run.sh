@@ -2,7 +2,9 @@
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
 # here: the CUDA backend's tests (every op against the CPU backend, CUDA-graph replay against
 # launches), compute-sanitizer when present, then the reference MLP's training step on
-# cuda and cpu beside PyTorch's, as a short table. Builds nothing; its timeouts add up to under 8 minutes.
+# cuda and cpu beside PyTorch's, as a short table, and one epoch of the CNN (models/cnn.json)
+# on the direct convolution kernels and on im2col + cuBLASLt (the default). Builds nothing;
+# its timeouts add up to 500 s.
 # usage: bench/gpu/run.sh [CARRY_DIR]
 set -uo pipefail
 C=${1:-build-gpu-carry}
@@ -18,19 +20,26 @@ if command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ]; then
 fi
 echo "== kiln: reference MLP training step (784-64-64-10, Adam), random batch"
 timeout 50 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
-timeout 30 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
+timeout 15 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
 echo "== kiln: wide MLP 784-8192-8192-8192-10, batch 8192, Adam (issue 11: bf16 must beat torch autocast by 1.1x)"
 timeout 20 "$C/bin/gpu_step" cuda wide fp32 5 2>&1 | tail -2
 timeout 30 "$C/bin/gpu_step" cuda wide bf16 20 2>&1 | tail -2
 if [ -d "$FMNIST" ]; then
   echo "== kiln: the reference MLP fitted on the device (kiln train --device cuda, 2 epochs)"
-  KILN_DATA="$PWD/$C" timeout 80 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda \
+  KILN_DATA="$PWD/$C" timeout 50 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda \
     --epochs 2 --json --quiet 2>&1 | tail -2
   echo "exit ${PIPESTATUS[0]}"
+  # convolutions (docs/cuda.md, item 4): keep the faster as the default
+  for conv in direct gemm; do
+    echo "== kiln: CNN (models/cnn.json) 1 epoch on the device, KILN_CUDA_CONV=$conv"
+    KILN_CUDA_CONV=$conv KILN_DATA="$PWD/$C" timeout 40 "$C/bin/kiln" train models/cnn.json --data fashion-mnist \
+      --device cuda --epochs 1 --json --quiet 2>&1 | tail -2
+    echo "exit ${PIPESTATUS[0]}"
+  done
 fi
 if python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ]; then
   echo "== PyTorch baseline (torch_gpu_baseline.py; s per epoch of 60000 rows; wide_bf16_* is autocast's wide MLP)"
-  timeout 110 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
+  timeout 95 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
 else
   echo "== PyTorch baseline skipped (no torch, or no $FMNIST)"
 fi

@@ -27,6 +27,13 @@ typedef struct {
     int64_t bias_unfused;        /* products whose f32 bias could not go in a half epilogue (matmul.c) */
     void *ws;                    /* workspace of the reductions (loss rows, batch-norm stats) */
     size_t ws_bytes;
+    bool conv_direct;            /* KILN_CUDA_CONV=direct at compile: the direct convolution kernels
+                                  * (kernels_nn.cu); otherwise (gemm, the default) im2col + cuBLASLt */
+    size_t conv_cap;             /* the cap on a convolution's column chunk (KILN_CUDA_CONV_WS_MB,
+                                  * default 256 MB; one chunk of output positions at least) */
+    float *conv_cols;            /* the column workspace (one cudaMalloc at compile, never per run):
+                                  * the largest chunk any convolution node takes, rows x K floats */
+    size_t conv_cols_bytes;
     kn__cuda_step *h_step, *d_step; /* the step's values: a ring of KN_CUDA_STEP_RING pinned
                                   * host slots for resident runs (a copy from one is still
                                   * queued while the next run fills another) and one more,
@@ -79,10 +86,20 @@ kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaE
 
 /* op(a) op(b) -> c (m, n), row-major, through cuBLASLt; bias (n, f32) or NULL and relu
  * fused in its epilogue (matmul.c). at, bt, ct: the storage types (kn_dtype: KN_F32,
- * KN_BF16, KN_F16); at must equal bt (matmul.c's table). */
+ * KN_BF16, KN_F16); at must equal bt (matmul.c's table). accumulate: c += op(a) op(b)
+ * (beta 1; with neither bias nor relu), else c is overwritten. */
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
-                        const float *bias, bool relu);
+                        const float *bias, bool relu, bool accumulate);
+
+/* GEMM convolutions (ops.c): output positions a chunk of the column matrix takes under a
+ * cap of cap bytes (per: positions an image, k: the window's length KH*KW*C), and the
+ * column workspace node t needs at its resolved batch (0: none, as for a 1x1 window with
+ * stride 1 and no padding, whose columns are the images' own rows). runtime.c sizes
+ * conv_cols with the second; ops.c chunks with the first, never past it (the batch of a
+ * run is at most the compiled one). */
+int64_t kn__cuda_conv_chunk(int64_t per, int64_t k, size_t cap);
+size_t kn__cuda_conv_workspace(const kn_tensor *t, size_t cap);
 /* The device address of a parameter's half compute copy (host: inside param_buf), or NULL
  * (not a parameter, or no copy: an fp32 graph). */
 void *kn__cuda_param_half(const kn_graph *g, const void *host);

@@ -1,11 +1,12 @@
 /* kernels_nn.cu — batch norm, pooling, convolution and the fused elementwise chain on the
  * GPU, with the CPU backend's formulas (batchnorm.c, conv.c, conv_gemm.c, fused.c).
  *
- * The convolutions are direct kernels (one thread per output element, sums in the CPU's
- * (ky, kx, c) order), written for correctness first: the issue asks for cuDNN or
- * im2col + cuBLAS, whichever measures faster, and that measurement needs the GPU. The
- * gradients gather (each thread sums what reaches its element), never scatter with
- * atomics, so results are the same bits every run. */
+ * Convolutions run as im2col + cuBLASLt (ops.c): this file has the im2col and col2im
+ * kernels they use, and the older direct kernels (one thread per output element, sums in
+ * the CPU's (ky, kx, c) order), kept selectable (KILN_CUDA_CONV=direct) until a GPU
+ * session measures both. Neither has run on a GPU yet. The gradients gather (each thread
+ * sums what reaches its element), never scatter with atomics, so results are the same
+ * bits every run. */
 #include "launch.h"
 #include "device.cuh"
 
@@ -286,6 +287,76 @@ extern "C" cudaError_t kn__cu_conv2d_grad_kernel(cudaStream_t s, const kn__cuda_
                                                  const float *dy, float *dk) {
     int64_t elems = (int64_t)w->kh * w->kw * w->c * w->f;
     if (elems > 0) conv_grad_kernel_kernel<<<(unsigned)elems, THREADS, 0, s>>>(*w, x, dy, dk);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- im2col, col2im (ops.c's GEMM convolutions) */
+
+/* cols (rows, K), element i = (r - r0) K + j for output position r in [r0, r0 + rows) and
+ * window entry j = (ky kw + kx) c + ch (the kernel's row order):
+ *   r = (n oh + oy) ow + ox, cell (yy, xx) = (oy sh - pt + ky dh, ox sw - pl + kx dw),
+ *   cols[i] = x[((n h + yy) w + xx) c + ch] (x: (n, h, w, c)), 0 outside the image.
+ * One thread per entry: neighbouring threads read neighbouring channels and write
+ * neighbouring entries. */
+__global__ void im2col_kernel(kn__cuda_win w, const float *x, int64_t r0, int64_t total, float *cols) {
+    const int64_t k = (int64_t)w.kh * w.kw * w.c, per = (int64_t)w.oh * w.ow;
+    GRID_STRIDE(i, total) {
+        int64_t r = r0 + i / k, j = i % k;
+        int64_t ch = j % w.c, tap = j / w.c, kx = tap % w.kw, ky = tap / w.kw;
+        int64_t n = r / per, q = r % per, oy = q / w.ow, ox = q % w.ow;
+        int64_t yy = oy * w.sh - w.pt + ky * w.dh, xx = ox * w.sw - w.pl + kx * w.dw;
+        cols[i] = yy >= 0 && yy < w.h && xx >= 0 && xx < w.w ? x[((n * w.h + yy) * w.w + xx) * w.c + ch] : 0.0f;
+    }
+}
+
+extern "C" cudaError_t kn__cu_im2col(cudaStream_t s, const kn__cuda_win *w, const float *x, int64_t r0, int64_t rows,
+                                     float *cols) {
+    int64_t total = rows * w->kh * w->kw * w->c;
+    if (total > 0) im2col_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, x, r0, total, cols);
+    return cudaGetLastError();
+}
+
+/* Thread e covers dx element i = n0 img + e (img = h w c floats an image; dx (n, h, w, c)),
+ * i = ((n h + yy) w + xx) c + ch. Tap (ky, kx) reads it from output position (oy, ox) when
+ *   yy + pt - ky dh = oy sh  and  xx + pl - kx dw = ox sw  (exact multiples, in [0, oh), [0, ow)),
+ * at cols[(r - r0) K + (ky kw + kx) c + ch], r = (n oh + oy) ow + ox, counted only for r
+ * in this chunk's [r0, r1). Image n began before the chunk when n per < r0 (add to dx),
+ * and ends in it when (n + 1) per <= r1 (apply the activation's gradient). */
+__global__ void col2im_kernel(kn__cuda_win w, const float *cols, int64_t r0, int64_t r1, int64_t n0, int64_t total,
+                              float *dx, const float *act_v, int act, float alpha) {
+    const int64_t k = (int64_t)w.kh * w.kw * w.c, per = (int64_t)w.oh * w.ow, img = w.h * w.w * w.c;
+    GRID_STRIDE(e, total) {
+        int64_t i = n0 * img + e;
+        int64_t ch = i % w.c, p = i / w.c, xx = p % w.w, yy = (p / w.w) % w.h, n = p / (w.w * w.h);
+        float acc = 0;
+        for (int ky = 0; ky < w.kh; ky++) {
+            int64_t ty = yy + w.pt - (int64_t)ky * w.dh;
+            if (ty < 0 || ty % w.sh) continue;
+            int64_t oy = ty / w.sh;
+            if (oy >= w.oh) continue;
+            for (int kx = 0; kx < w.kw; kx++) {
+                int64_t tx = xx + w.pl - (int64_t)kx * w.dw;
+                if (tx < 0 || tx % w.sw) continue;
+                int64_t ox = tx / w.sw;
+                if (ox >= w.ow) continue;
+                int64_t r = (n * w.oh + oy) * w.ow + ox;
+                if (r < r0 || r >= r1) continue;
+                acc += cols[(r - r0) * k + (int64_t)(ky * w.kw + kx) * w.c + ch];
+            }
+        }
+        float v = n * per < r0 ? dx[i] + acc : acc;
+        if (act_v && (n + 1) * per <= r1) v = kn__dev_act_grad(act, alpha, v, act_v[i]);
+        dx[i] = v;
+    }
+}
+
+extern "C" cudaError_t kn__cu_col2im(cudaStream_t s, const kn__cuda_win *w, const float *cols, int64_t r0,
+                                     int64_t rows, float *dx, const float *act_v, int act, float alpha) {
+    int64_t per = (int64_t)w->oh * w->ow, img = w->h * w->w * w->c;
+    if (rows <= 0 || per <= 0 || img <= 0) return cudaGetLastError();
+    /* the images [n0, n1] holding output positions [r0, r0 + rows) */
+    int64_t n0 = r0 / per, n1 = (r0 + rows - 1) / per, total = (n1 - n0 + 1) * img;
+    col2im_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, cols, r0, r0 + rows, n0, total, dx, act_v, act, alpha);
     return cudaGetLastError();
 }
 

@@ -104,12 +104,29 @@ cudaError_t kn__cu_pool(cudaStream_t s, const kn__cuda_win *w, bool max, const f
 /* dx from dy (x: the pooled images, max only); act_v, act: the fused activation gradient or NULL. */
 cudaError_t kn__cu_pool_grad(cudaStream_t s, const kn__cuda_win *w, bool max, const float *dy, const float *x,
                              float *dx, const float *act_v, int act, float alpha);
+/* The direct convolution kernels (KILN_CUDA_CONV=direct; ops.c runs im2col + cuBLASLt otherwise). */
 cudaError_t kn__cu_conv2d(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *k, const float *bias,
                           int act, float alpha, float *y);
 cudaError_t kn__cu_conv2d_grad_input(cudaStream_t s, const kn__cuda_win *w, const float *dy, const float *k,
                                      float *dx, const float *act_v, int act, float alpha);
 cudaError_t kn__cu_conv2d_grad_kernel(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *dy,
                                       float *dk);
+/* The GEMM convolutions' halves (ops.c; K = kh kw c, per = oh ow output positions an
+ * image, rows r = (n oh + oy) ow + ox of the (n oh ow, K) column matrix and of y / dy).
+ * im2col: cols (rows, K) = the windows of output positions [r0, r0 + rows) of x
+ * (n, h, w, c), row r - r0 holding position r's window in the kernel's (ky, kx, c) order,
+ * zeros in the padding. */
+cudaError_t kn__cu_im2col(cudaStream_t s, const kn__cuda_win *w, const float *x, int64_t r0, int64_t rows,
+                          float *cols);
+/* col2im as a gather, for a chunk: cols (rows, K) holds the column gradient of output
+ * positions [r0, r0 + rows); every element of dx (n, h, w, c) in the images those positions
+ * belong to sums, in a fixed (ky, kx) order, the entries of the chunk's rows whose window
+ * reads it. An image that starts in the chunk is written, one begun by an earlier chunk is
+ * added to (chunks run in order), and an image that ends in the chunk gets the fused
+ * activation's gradient (act_v: its value, or NULL) applied to its total. No atomics: the
+ * same bits every run. */
+cudaError_t kn__cu_col2im(cudaStream_t s, const kn__cuda_win *w, const float *cols, int64_t r0, int64_t rows,
+                          float *dx, const float *act_v, int act, float alpha);
 /* An elementwise chain (ew_program.h) over n outputs; rows of cols for row broadcasts. */
 cudaError_t kn__cu_elementwise(cudaStream_t s, const kn_ew_program *p, const float *const *in, float *out, int64_t n,
                                int64_t cols);

@@ -31,10 +31,14 @@
  * is set to CUDA_R_32F (the header documents the bias as Dtype by default); if cuBLASLt
  * offers no algorithm with an f32 bias, the product runs without the epilogue and a kernel
  * adds the bias and relu to the narrowed output (rounding twice; counted in
- * kn__cuda_graph.bias_unfused so a GPU session sees which path ran). With half operands
- * the pointers' real alignment (32 bytes for the half parameter copy) is passed to the
- * heuristic (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES), so it picks no kernel that
- * needs more. */
+ * kn__cuda_graph.bias_unfused so a GPU session sees which path ran). The pointers' real
+ * alignment (32 bytes for the half parameter copy, 64 for the arena's tensors, 4 for a
+ * convolution chunk's rows inside y or dy) is passed to the heuristic
+ * (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES, whose default assumes 256), so it picks no
+ * kernel that needs more.
+ *
+ * accumulate (c += op(a) op(b), beta 1): the convolutions' weight gradient summed over
+ * chunks of the batch (ops.c), in chunk order on one stream. */
 #include "cuda_internal.h"
 
 #define LT(call, what)                                                                                        \
@@ -63,14 +67,13 @@ static uint32_t align_of(const void *p) {
 
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
-                        const float *bias, bool relu) {
+                        const float *bias, bool relu, bool accumulate) {
     kn__cuda_graph *cg = g->backend.context;
     kn_status st = KN_OK;
     cublasLtMatmulDesc_t desc = NULL;
     cublasLtMatrixLayout_t lx = NULL, ly = NULL, ld = NULL;
     cublasLtMatmulPreference_t pref = NULL;
-    bool half = at != KN_F32 || bt != KN_F32 || ct != KN_F32;
-    if (m == 0 || n == 0) return KN_OK;
+    if (m == 0 || n == 0 || (k == 0 && accumulate)) return KN_OK; /* nothing, or c += 0 */
     if (at != bt)
         return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: node '%s': a product of %s and %s operands (cuBLASLt needs one type)",
                          t->name, kn_dtype_name((kn_dtype)at), kn_dtype_name((kn_dtype)bt));
@@ -82,7 +85,7 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
         st = e == cudaSuccess ? KN_OK : kn__cuda_fail(g, t, "kn__cu_bias_act", e);
         return st;
     }
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     cublasOperation_t opx = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opy = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     cudaDataType_t abtype = lt_type(at), dtype = lt_type(ct);
     /* an f32 bias with a half output: asked for explicitly, else unfused (below) */
@@ -115,17 +118,16 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
         LT(kn__lt.MatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
         LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cg->lt_ws_bytes,
                                                 sizeof cg->lt_ws_bytes), "cublasLtMatmulPreferenceSetAttribute");
-        if (half) { /* the cuBLASLt "A" is kiln's b, its "B" kiln's a */
-            uint32_t alx = align_of(b), aly = align_of(a), ald = align_of(c);
-            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alx, sizeof alx),
-               "cublasLtMatmulPreferenceSetAttribute");
-            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aly, sizeof aly),
-               "cublasLtMatmulPreferenceSetAttribute");
-            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ald, sizeof ald),
-               "cublasLtMatmulPreferenceSetAttribute");
-            LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ald, sizeof ald),
-               "cublasLtMatmulPreferenceSetAttribute");
-        }
+        /* the pointers' real alignment; the cuBLASLt "A" is kiln's b, its "B" kiln's a */
+        uint32_t alx = align_of(b), aly = align_of(a), ald = align_of(c);
+        LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alx, sizeof alx),
+           "cublasLtMatmulPreferenceSetAttribute");
+        LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aly, sizeof aly),
+           "cublasLtMatmulPreferenceSetAttribute");
+        LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ald, sizeof ald),
+           "cublasLtMatmulPreferenceSetAttribute");
+        LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ald, sizeof ald),
+           "cublasLtMatmulPreferenceSetAttribute");
         found = 0;
         cublasStatus_t hs = kn__lt.MatmulAlgoGetHeuristic(cg->lt, desc, lx, ly, ld, ld, pref, 1, &heur, &found);
         if ((hs != CUBLAS_STATUS_SUCCESS || !found) && bias_f32_half && fused) {
@@ -146,7 +148,7 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
                        t->name, (long long)m, (long long)n, (long long)k, kn_dtype_name((kn_dtype)at));
         goto done;
     }
-    LT(kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &zero, c, ld, c, ld, &heur.algo, cg->lt_ws, cg->lt_ws_bytes,
+    LT(kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &beta, c, ld, c, ld, &heur.algo, cg->lt_ws, cg->lt_ws_bytes,
                       cg->stream), "cublasLtMatmul");
     if (!fused) {
         cudaError_t e = kn__cu_bias_act_x(cg->stream, c, ct, bias, relu ? KN_RELU : KN_LINEAR, 0, m, n);

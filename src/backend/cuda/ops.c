@@ -196,7 +196,7 @@ static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu
     int at, bt;
     operand(g, t, 0, &pa, &at);
     operand(g, t, 1, &pb, &bt);
-    return kn__cuda_gemm(g, t, ta, tb, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), bias, relu);
+    return kn__cuda_gemm(g, t, ta, tb, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), bias, relu, false);
 }
 
 static kn_status k_matmul(kn_graph *g, kn_tensor *t) { return product(g, t, NULL, false); }
@@ -295,21 +295,159 @@ static kn_status k_avgpool_grad(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
+/* ------------------------------------------------------------- convolutions
+ *
+ * im2col + cuBLASLt (the default), or the direct kernels of kernels_nn.cu
+ * (KILN_CUDA_CONV=direct at compile, kept until a GPU session measures both). With
+ * K = kh kw c, per = oh ow positions an image and rows = n per, the column matrix
+ * cols (rows, K) has output position r's window as row r ((ky, kx, c) order, the kernel's
+ * rows), so
+ *
+ *   forward       y (rows, F)        = cols (rows, K) kernel (K, F)  (+ bias, act)
+ *   grad input    dcols (rows, K)    = dy (rows, F) kernel^T (F, K);  dx = col2im(dcols)
+ *   grad kernel   dkernel (K, F)     = cols^T (K, rows) dy (rows, F)
+ *
+ * taken a chunk of rows at a time (kn__cuda_conv_chunk: whole images while one fits under
+ * the cap), the chunk's columns in conv_cols. The forward's bias and relu run in cuBLASLt's
+ * epilogue (per chunk); other activations in one kernel after the last chunk. The kernel
+ * gradient sums the chunks in cuBLASLt (beta 1 after the first), in chunk order. A 1x1
+ * window with stride 1 and no padding needs no columns: they are the images' own rows. */
+
+static bool conv_pointwise(const kn__cuda_win *w) {
+    return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0;
+}
+
+int64_t kn__cuda_conv_chunk(int64_t per, int64_t k, size_t cap) {
+    size_t row_bytes = (size_t)(k > 0 ? k : 1) * sizeof(float);
+    int64_t r = (int64_t)(cap / row_bytes);
+    if (per > 0 && r >= per) return r / per * per; /* whole images: col2im writes each once */
+    if (r >= 64) return r / 64 * 64;               /* a chunk's rows in y / dy stay 256-byte aligned */
+    return r < 1 ? 1 : r;
+}
+
+/* A convolution node's window over its images, and its filters: the forward's and the
+ * kernel gradient's images are src[0], the input gradient's its own output. */
+static kn__cuda_win conv_win(const kn_tensor *t) {
+    if (t->op == KN_OP_CONV2D_GRAD_KERNEL) return win_of(t, t->src[0], t->ne[1]); /* d kernel (K, F) */
+    return win_of(t, t->op == KN_OP_CONV2D_GRAD_INPUT ? t : t->src[0], t->src[1]->ne[1]); /* kernel (K, F) */
+}
+
+size_t kn__cuda_conv_workspace(const kn_tensor *t, size_t cap) {
+    if (t->op != KN_OP_CONV2D && t->op != KN_OP_CONV2D_GRAD_INPUT && t->op != KN_OP_CONV2D_GRAD_KERNEL) return 0;
+    kn__cuda_win w = conv_win(t);
+    if (conv_pointwise(&w)) return 0;
+    int64_t k = (int64_t)w.kh * w.kw * w.c, per = (int64_t)w.oh * w.ow, rows = w.n * per;
+    int64_t chunk = kn__cuda_conv_chunk(per, k, cap);
+    return (size_t)(rows < chunk ? rows : chunk) * (size_t)k * sizeof(float);
+}
+
+/* Rows per chunk for this run, checked against the workspace compile sized (an invariant:
+ * a run's batch is at most the compiled one). */
+static kn_status conv_chunk_rows(kn_graph *g, kn_tensor *t, const kn__cuda_win *w, int64_t *chunk) {
+    int64_t k = (int64_t)w->kh * w->kw * w->c, per = (int64_t)w->oh * w->ow, rows = w->n * per;
+    int64_t c = kn__cuda_conv_chunk(per, k, CTX->conv_cap);
+    *chunk = rows < c ? rows : c;
+    if (*chunk > 0 && (!CTX->conv_cols || (size_t)*chunk * (size_t)k * sizeof(float) > CTX->conv_cols_bytes))
+        return kn__error(g->ctx, KN_ERR_DEVICE,
+                         "cuda: node '%s': %lld column rows of %lld exceed the %zu-byte workspace", t->name,
+                         (long long)*chunk, (long long)k, CTX->conv_cols_bytes);
+    return KN_OK;
+}
+
 static kn_status k_conv2d(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = win_of(t, t->src[0], t->src[1]->ne[1]);
-    LAUNCH(kn__cu_conv2d(STREAM, &w, DS(0), DS(1), DOPT(2), t->iparam[4], t->fparam[0], D(t)));
+    kn__cuda_win w = conv_win(t);
+    kn_activation act = (kn_activation)t->iparam[4];
+    if (CTX->conv_direct) {
+        LAUNCH(kn__cu_conv2d(STREAM, &w, DS(0), DS(1), DOPT(2), (int)act, t->fparam[0], D(t)));
+        OK;
+    }
+    const float *x = DS(0), *kernel = DS(1), *bias = DOPT(2); /* x (n, h, w, c), kernel (K, F), bias (F) */
+    float *y = D(t);                                          /* (rows, F) */
+    int64_t k = (int64_t)w.kh * w.kw * w.c, rows = w.n * w.oh * w.ow, chunk;
+    bool relu = act == KN_RELU;
+    kn_status st;
+    if (conv_pointwise(&w)) { /* cols = x itself: (rows, c) */
+        if ((st = kn__cuda_gemm(g, t, false, false, rows, w.f, k, x, KN_F32, k, kernel, KN_F32, w.f, y, KN_F32, bias,
+                                relu, false)))
+            return st;
+    } else {
+        if ((st = conv_chunk_rows(g, t, &w, &chunk))) return st;
+        for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+            int64_t m = rows - r0 < chunk ? rows - r0 : chunk;
+            float *cols = CTX->conv_cols; /* (m, K): positions [r0, r0 + m) */
+            LAUNCH(kn__cu_im2col(STREAM, &w, x, r0, m, cols));
+            /* (m, K) x (K, F) -> y rows [r0, r0 + m), (m, F) */
+            if ((st = kn__cuda_gemm(g, t, false, false, m, w.f, k, cols, KN_F32, k, kernel, KN_F32, w.f, y + r0 * w.f,
+                                    KN_F32, bias, relu, false)))
+                return st;
+        }
+    }
+    if (act != KN_LINEAR && act != KN_RELU) LAUNCH(kn__cu_bias_act(STREAM, y, NULL, (int)act, t->fparam[0], rows, w.f));
     OK;
 }
 
 static kn_status k_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = win_of(t, t, t->src[1]->ne[1]);
-    LAUNCH(kn__cu_conv2d_grad_input(STREAM, &w, DS(0), DS(1), D(t), DOPT(2), t->iparam[4], t->fparam[0]));
+    kn__cuda_win w = conv_win(t);
+    int act = t->iparam[4];
+    const float *dy = DS(0), *kernel = DS(1), *v = DOPT(2); /* dy (rows, F), kernel (K, F), v like dx */
+    float *dx = D(t);                                       /* (n, h, w, c) */
+    if (CTX->conv_direct) {
+        LAUNCH(kn__cu_conv2d_grad_input(STREAM, &w, dy, kernel, dx, v, act, t->fparam[0]));
+        OK;
+    }
+    int64_t k = (int64_t)w.kh * w.kw * w.c, rows = w.n * w.oh * w.ow, chunk;
+    kn_status st;
+    if (conv_pointwise(&w)) { /* dcols are dx's own rows: (rows, F) x (F, c) -> (rows, c) */
+        if ((st = kn__cuda_gemm(g, t, false, true, rows, k, w.f, dy, KN_F32, w.f, kernel, KN_F32, w.f, dx, KN_F32,
+                                NULL, false, false)))
+            return st;
+        if (v) LAUNCH(kn__cu_act_grad(STREAM, act, t->fparam[0], dx, v, dx, rows * k));
+        OK;
+    }
+    if (rows == 0) { /* no output position reads the images (a window larger than a padless image) */
+        LAUNCH(cudaMemsetAsync(dx, 0, kn__nbytes(t), STREAM));
+        OK;
+    }
+    if ((st = conv_chunk_rows(g, t, &w, &chunk))) return st;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        int64_t m = rows - r0 < chunk ? rows - r0 : chunk;
+        float *cols = CTX->conv_cols; /* (m, K): the gradient of positions [r0, r0 + m)'s windows */
+        /* dy rows [r0, r0 + m) (m, F) x kernel^T (F, K) -> (m, K) */
+        if ((st = kn__cuda_gemm(g, t, false, true, m, k, w.f, dy + r0 * w.f, KN_F32, w.f, kernel, KN_F32, w.f, cols,
+                                KN_F32, NULL, false, false)))
+            return st;
+        LAUNCH(kn__cu_col2im(STREAM, &w, cols, r0, m, dx, v, act, t->fparam[0]));
+    }
     OK;
 }
 
 static kn_status k_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = win_of(t, t->src[0], t->ne[1]);
-    LAUNCH(kn__cu_conv2d_grad_kernel(STREAM, &w, DS(0), DS(1), D(t)));
+    kn__cuda_win w = conv_win(t);
+    const float *x = DS(0), *dy = DS(1); /* x (n, h, w, c), dy (rows, F) */
+    float *dk = D(t);                    /* (K, F) */
+    if (CTX->conv_direct) {
+        LAUNCH(kn__cu_conv2d_grad_kernel(STREAM, &w, x, dy, dk));
+        OK;
+    }
+    int64_t k = (int64_t)w.kh * w.kw * w.c, rows = w.n * w.oh * w.ow, chunk;
+    kn_status st;
+    if (conv_pointwise(&w)) /* x^T (c, rows) x dy (rows, F) -> (c, F); no rows: zeros (matmul.c) */
+        return kn__cuda_gemm(g, t, true, false, k, w.f, rows, x, KN_F32, k, dy, KN_F32, w.f, dk, KN_F32, NULL, false,
+                             false);
+    if (rows == 0) {
+        LAUNCH(cudaMemsetAsync(dk, 0, kn__nbytes(t), STREAM));
+        OK;
+    }
+    if ((st = conv_chunk_rows(g, t, &w, &chunk))) return st;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        int64_t m = rows - r0 < chunk ? rows - r0 : chunk;
+        float *cols = CTX->conv_cols; /* (m, K): the windows of positions [r0, r0 + m) */
+        LAUNCH(kn__cu_im2col(STREAM, &w, x, r0, m, cols));
+        /* cols^T (K, m) x dy rows [r0, r0 + m) (m, F) -> (K, F), added to the earlier chunks' */
+        if ((st = kn__cuda_gemm(g, t, true, false, k, w.f, m, cols, KN_F32, k, dy + r0 * w.f, KN_F32, w.f, dk, KN_F32,
+                                NULL, false, r0 > 0)))
+            return st;
+    }
     OK;
 }
 

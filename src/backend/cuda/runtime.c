@@ -145,25 +145,49 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
     return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, "cudaMallocHost (input and output staging)", e);
 }
 
+/* KILN_CUDA_CONV (direct or gemm, the default) and KILN_CUDA_CONV_WS_MB (the column
+ * chunk's cap in MB, fractions allowed, default 256), read once per compile. */
+static kn_status conv_settings(kn_graph *g, kn__cuda_graph *c) {
+    const char *mode = getenv("KILN_CUDA_CONV"), *cap = getenv("KILN_CUDA_CONV_WS_MB");
+    if (mode && *mode && strcmp(mode, "direct") != 0 && strcmp(mode, "gemm") != 0)
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: KILN_CUDA_CONV=%s: expected direct or gemm", mode);
+    c->conv_direct = mode && strcmp(mode, "direct") == 0;
+    double mb = 256;
+    if (cap && *cap) {
+        char *end;
+        mb = strtod(cap, &end);
+        if (*end || !(mb > 0 && mb <= 1048576)) /* up to 1 TB */
+            return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT,
+                             "cuda: KILN_CUDA_CONV_WS_MB=%s: expected a size in MB in (0, 1048576]", cap);
+    }
+    c->conv_cap = (size_t)(mb * 1048576.0);
+    return KN_OK;
+}
+
 static kn_status cuda_compile(kn_graph *g) {
     kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
     g->backend.context = c;
     kn_status st = check_nodes(g);
-    if (st) return st;
-    size_t pb = g->param_floats * sizeof(float), ws = 64;
+    if (st || (st = conv_settings(g, c))) return st;
+    size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
-        size_t w = node_workspace(g->nodes[i]);
+        kn_tensor *t = g->nodes[i];
+        size_t w = node_workspace(t);
+        size_t cw = c->conv_direct || (t->flags & KN_FLAG_FOLDED) ? 0 : kn__cuda_conv_workspace(t, c->conv_cap);
         ws = w > ws ? w : ws;
+        cols = cw > cols ? cw : cols;
     }
     c->ws_bytes = ws;
+    c->conv_cols_bytes = cols; /* at the compiled (largest) batch: runs chunk within it */
     c->lt_ws_bytes = 32u << 20; /* cuBLASLt's workspace: 32 MB, as cuBLAS uses on Hopper */
     if ((st = cuda_malloc(g, (void **)&c->param, pb, "parameters")) ||
         (g->grad_buf && (st = cuda_malloc(g, (void **)&c->grad, pb, "gradients"))) ||
         (g->state_buf && (st = cuda_malloc(g, (void **)&c->state, g->state_floats * sizeof(float), "optimizer state"))) ||
         (st = cuda_malloc(g, (void **)&c->arena, g->arena_bytes, "arena")) ||
         (st = cuda_malloc(g, &c->ws, ws, "workspace")) || (st = cuda_malloc(g, &c->lt_ws, c->lt_ws_bytes, "cuBLASLt workspace")) ||
-        (st = cuda_malloc(g, (void **)&c->d_step, sizeof *c->d_step, "step values")))
+        (st = cuda_malloc(g, (void **)&c->d_step, sizeof *c->d_step, "step values")) ||
+        (cols && (st = cuda_malloc(g, (void **)&c->conv_cols, cols, "convolution columns"))))
         return st;
     if (g->precision == KN_PRECISION_BF16 || g->precision == KN_PRECISION_FP16) {
         /* the products' half operand copy of the parameters (matmul.c), filled by push */
@@ -204,6 +228,7 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->arena);
     cudaFree(c->param_half);
     cudaFree(c->ws);
+    cudaFree(c->conv_cols);
     cudaFree(c->lt_ws);
     cudaFree(c->d_step);
     if (c->h_step) cudaFreeHost(c->h_step);
