@@ -12,9 +12,9 @@ B=build-gpu
 C=build-gpu-carry
 # MPI off: the carried binaries then need no OpenMPI of the same version there
 cmake -S . -B $B -DKILN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DKILN_MPI=OFF -DKILN_WERROR=ON >/dev/null
-cmake --build $B -j2 --target kiln_cli test_cuda_ops gpu_step >/dev/null
+cmake --build $B -j2 --target kiln_cli test_cuda_ops test_nccl gpu_step >/dev/null
 rm -rf $C && mkdir -p $C/bin $C/lib $C/bench
-cp $B/kiln $B/tests/test_cuda_ops $B/bench/gpu_step $C/bin/
+cp $B/kiln $B/tests/test_cuda_ops $B/tests/test_nccl $B/bench/gpu_step $C/bin/
 # the libraries outside the C runtime and CUDA (whose own the GPU machine has)
 for lib in $(ldd $C/bin/* | awk '/=>/ {print $3}' | sort -u); do
   case "$(basename "$lib")" in

@@ -18,6 +18,8 @@ if command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ]; then
   timeout 70 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -15
   echo "exit ${PIPESTATUS[0]}"
 fi
+echo "== test_nccl (a one-rank NCCL communicator: the gradient all-reduce and the broadcast on the device)"
+timeout 20 "$C/bin/test_nccl" 2>&1 | tail -8; echo "exit ${PIPESTATUS[0]}"
 echo "== kiln: reference MLP training step (784-64-64-10, Adam), random batch"
 timeout 50 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
 timeout 15 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt

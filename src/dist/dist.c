@@ -2,9 +2,11 @@
  * kiln works on its own duplicate of MPI_COMM_WORLD, with errors returned rather than fatal,
  * so its collectives never meet the caller's messages. Without MPI every rank is alone. */
 #include "dist/dist.h"
+#include "backend/cuda/nccl_comm.h"
 #include "core/half.h"
 #include "graph/graph.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef KILN_HAVE_MPI
@@ -88,6 +90,8 @@ kn_status kn__dist_open(kn__dist *d, kn_ctx *ctx, bool distributed, kn_grad_comp
 
 void kn__dist_close(kn__dist *d) {
     kn__dist_mpi *mp = d->mpi;
+    kn__nccl_close(d->nccl, d->failed); /* before MPI's: a peer that left is not waited for */
+    d->nccl = NULL;
     if (mp && mpi_running()) {
         MPI_Op_free(&mp->agree_op);
         MPI_Op_free(&mp->half_sum);
@@ -132,15 +136,15 @@ kn_status kn__dist_agree(kn__dist *d, kn_status st, int tag, double *sums, int n
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, 1, mp->agree_type, mp->agree_op, mp->comm);
     d->agree_seconds += kn__now() - t0;
     if (rc != MPI_SUCCESS) {
-        d->done = true;
+        d->done = d->failed = true;
         return mpi_fail(d, rc, "agreeing on a step (MPI_Allreduce)");
     }
     if (v[AG_FAIL] > 0) {
-        d->done = true;
+        d->done = d->failed = true;
         return share_error(d, (int)v[AG_RANK], st);
     }
     if (v[AG_TAG_MAX] != -v[AG_TAG_NEG_MAX]) {
-        d->done = true;
+        d->done = d->failed = true;
         kn__error(d->ctx, KN_ERR_DIST,
                   "distributed: the %d ranks are at different points of training (a callback or early stop on "
                   "some ranks only?); every rank must take the same steps", d->world);
@@ -226,7 +230,7 @@ kn_status kn__dist_reduce_step(kn__dist *d, kn_status st, float *grad, size_t n,
     d->reduce_seconds += kn__now() - t0;
     d->reduces++;
     if (rc != MPI_SUCCESS) {
-        d->done = true;
+        d->done = d->failed = true;
         return mpi_fail(d, rc, "the gradient all-reduce (MPI_Allreduce)");
     }
     /* someone failed: every rank meets in the agreement, which shares the failing rank's
@@ -271,6 +275,13 @@ kn_status kn__dist_reduce_state(kn__dist *d, kn_graph *g) {
     }
     d->reduce_seconds += kn__now() - t0;
     return kn__graph_push(g, KN_SYNC_PARAMS);
+}
+
+/* id[0..n) from rank 0 to every rank (the device communicator's id). */
+static kn_status broadcast_bytes(kn__dist *d, void *id, int n) {
+    if (d->world == 1) return KN_OK;
+    int rc = MPI_Bcast(id, n, MPI_BYTE, 0, d->mpi->comm);
+    return rc == MPI_SUCCESS ? KN_OK : mpi_fail(d, rc, "sharing the NCCL communicator's id (MPI_Bcast)");
 }
 
 /* ---------------------------------------------------------------- public (kiln.h) */
@@ -329,7 +340,10 @@ kn_status kn__dist_open(kn__dist *d, kn_ctx *ctx, bool distributed, kn_grad_comp
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: grad_compression %d is unknown (none, fp16)", (int)compression);
     return KN_OK;
 }
-void kn__dist_close(kn__dist *d) { (void)d; }
+void kn__dist_close(kn__dist *d) {
+    kn__nccl_close(d->nccl, d->failed);
+    d->nccl = NULL;
+}
 kn_status kn__dist_agree(kn__dist *d, kn_status st, int tag, double *sums, int n) {
     (void)d, (void)tag, (void)sums, (void)n;
     return st;
@@ -355,6 +369,11 @@ kn_status kn__dist_reduce_state(kn__dist *d, kn_graph *g) {
     return KN_OK;
 }
 
+static kn_status broadcast_bytes(kn__dist *d, void *id, int n) {
+    (void)d, (void)id, (void)n; /* alone: rank 0 is everyone */
+    return KN_OK;
+}
+
 bool kn_dist_available(void) { return false; }
 kn_status kn_dist_init(int *argc, char ***argv) {
     (void)argc, (void)argv;
@@ -367,5 +386,62 @@ int kn_dist_local_world(void) { return 1; }
 void kn_dist_abort(int code) { (void)code; }
 
 #endif
+
+/* ---------------------------------------------------------------- GPUs (NCCL) */
+
+kn_status kn__dist_open_device(kn__dist *d, kn_graph *g) {
+    if (d->nccl || d->done) return KN_OK;
+    const char *env = getenv("KILN_NCCL");
+    bool off = env && (strcmp(env, "0") == 0 || strcmp(env, "off") == 0);
+    bool force = env && strcmp(env, "force") == 0;
+#ifdef KILN_HAVE_NCCL
+    bool built = true;
+#else
+    bool built = force; /* forced in a build without NCCL: the error says so */
+#endif
+    bool cuda = g && g->compiled && g->backend.device == KN_DEVICE_CUDA;
+    /* every rank must want it (a cpu rank, a KILN_NCCL=0 rank: the host path for all) */
+    double want = cuda && built && !off && (d->world > 1 || force) ? 1 : 0;
+    kn_status st = kn__dist_agree(d, KN_OK, KN_DIST_TAG_SETUP, &want, 1);
+    if (st || want < d->world) return st; /* alone: want is 0 or 1 */
+    /* libnccl on every rank (and the id on rank 0) before anyone joins: a rank without it
+     * fails everyone here, rather than leaving the others waiting in ncclCommInitRank */
+    uint8_t id[KN_NCCL_ID_BYTES] = {0};
+    st = d->rank == 0 ? kn__nccl_unique_id(d->ctx, id) : kn__nccl_load(d->ctx);
+    if ((st = kn__dist_agree(d, st, KN_DIST_TAG_SETUP, NULL, 0))) return st;
+    if ((st = broadcast_bytes(d, id, (int)sizeof id))) return st;
+    void *comm = NULL;
+    st = kn__nccl_open(d->ctx, id, d->rank, d->world, &comm);
+    if ((st = kn__dist_agree(d, st, KN_DIST_TAG_SETUP, NULL, 0))) {
+        kn__nccl_close(comm, true);
+        return st;
+    }
+    d->nccl = comm;
+    return KN_OK;
+}
+
+kn_status kn__dist_reduce_grad_device(kn__dist *d, kn_graph *g, float pre_scale) {
+    kn_status st;
+    if (d->nccl) {
+        double t0 = kn__now();
+        st = kn__nccl_allreduce_grads(g, d->nccl, pre_scale);
+        d->reduce_seconds += kn__now() - t0;
+        d->reduces++;
+        return st;
+    }
+    /* the host path: the same sum through MPI (which counts and times it; alone: the scale) */
+    if (d->world == 1 && pre_scale == 1.0f) return KN_OK;
+    if ((st = kn__graph_pull(g, KN_SYNC_GRADS))) return st;
+    if (pre_scale != 1.0f)
+        for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= pre_scale;
+    if ((st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats))) return st;
+    return kn__graph_push(g, KN_SYNC_GRADS);
+}
+
+kn_status kn__dist_broadcast_device(kn__dist *d, kn_graph *g) {
+    if (!d->nccl) return KN_OK;
+    kn_status st = kn__nccl_broadcast_params(g, d->nccl);
+    return st ? st : kn__graph_pull(g, KN_SYNC_PARAMS | KN_SYNC_STATE);
+}
 
 bool kn_dist_error_shared(const kn_ctx *ctx) { return ctx && ctx->error_shared; }

@@ -12,6 +12,9 @@
  *             kn__dist_reduce_grad
  *   then kn__dist_reduce_state (parameters the forward pass changes: batch norm's)
  *   kn__dist_agree (end)
+ * On GPUs (cuda graphs), after the setup: kn__dist_open_device (a device communicator,
+ * NCCL), then per step kn__dist_agree -> on an update kn__dist_reduce_grad_device (the
+ * device gradients summed in place, no host copy), kn__dist_close frees it.
  * A rank that fails anywhere meets the others at their next kn__dist_agree, which is then
  * the last collective of the fit on every rank: no rank waits for one that left. */
 #ifndef KN_DIST_H
@@ -35,6 +38,8 @@ typedef struct kn__dist {
     double agree_seconds;       /* wall time in agreements (mostly waiting for the slowest rank) */
     int64_t reduces;            /* gradient all-reduces run */
     struct kn__dist_mpi *mpi;   /* the communicator and ops (dist.c), NULL alone */
+    void *nccl;                 /* the device communicator (kn__dist_open_device), or NULL */
+    bool failed;                /* an agreement reported a failure (some rank's, or MPI's) */
 } kn__dist;
 
 /* Joins the ranks of MPI_COMM_WORLD when distributed is set and MPI runs with more than
@@ -67,5 +72,26 @@ kn_status kn__dist_reduce_step(kn__dist *d, kn_status st, float *grad, size_t n,
  * statistics, which have no gradient): their mean across ranks, so every rank keeps the
  * same parameters. g: the training graph. */
 kn_status kn__dist_reduce_state(kn__dist *d, kn_graph *g);
+
+/* Data-parallel training on GPUs: when g is compiled for cuda, the build has NCCL
+ * (KILN_HAVE_NCCL), the run has more than one rank and no rank sets KILN_NCCL=0, opens a
+ * device communicator in d->nccl: rank 0 makes its id, MPI_Bcast shares it, every rank
+ * joins on its GPU. KILN_NCCL=force opens one even alone (a one-rank communicator: the
+ * path testable on one GPU). Otherwise nothing: d->nccl stays NULL and the gradients go
+ * through the host. Collective: every rank calls it at the same point, after the setup
+ * agreement; a failure anywhere (libnccl missing: one line naming it) is every rank's
+ * (kn__dist_agree), and ends the fit. fp16 compression applies to the host path only. */
+kn_status kn__dist_open_device(kn__dist *d, kn_graph *g);
+/* g's gradients times pre_scale (this rank's share of the global batch), summed across the
+ * ranks, identical on every rank. With d->nccl: on the device, in place (ncclAllReduce on
+ * g's stream); the host gradient buffer is left stale (kn__graph_pull(g, KN_SYNC_GRADS) if
+ * the host must read the sum). Without it (the host path, or alone): pulled, scaled,
+ * kn__dist_reduce_grad, pushed. Either way the device holds the sum for the update run. */
+kn_status kn__dist_reduce_grad_device(kn__dist *d, kn_graph *g, float pre_scale);
+/* With d->nccl: rank 0's device parameters and optimizer state to every rank, device to
+ * device, then pulled so the host buffers agree (the caller pushes host writes first, and
+ * marks g->fold_stale). Without it nothing (KN_OK): kn__dist_broadcast of the host
+ * buffers is the host path's. */
+kn_status kn__dist_broadcast_device(kn__dist *d, kn_graph *g);
 
 #endif

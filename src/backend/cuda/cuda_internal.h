@@ -74,6 +74,13 @@ typedef struct {
     float res_threshold;
 } kn__cuda_graph;
 
+/* The GPU of this rank: when a launcher set a local rank (OMPI_COMM_WORLD_LOCAL_RANK,
+ * MPI_LOCALRANKID, SLURM_LOCALID, LOCAL_RANK), cudaSetDevice(local rank % GPUs), once per
+ * host thread, before its first allocation or launch (kn__cuda_check, compile, run and
+ * kn__nccl_open call it); without one, the runtime's default (device 0, or
+ * CUDA_VISIBLE_DEVICES'). */
+kn_status kn__cuda_select_device(kn_ctx *ctx);
+
 /* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node
  * when a launch fails. NULL for ops without one. */
 typedef kn_status (*kn__cuda_kernel_fn)(kn_graph *g, kn_tensor *t);

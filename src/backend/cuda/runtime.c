@@ -34,6 +34,40 @@ kn_status kn__cuda_check(kn_ctx *ctx) {
         return kn__error(ctx, KN_ERR_UNSUPPORTED, "device cuda: no usable GPU (cudaGetDeviceCount: %s)",
                          cudaGetErrorString(e));
     if (n < 1) return kn__error(ctx, KN_ERR_UNSUPPORTED, "device cuda: no GPU found");
+    return kn__cuda_select_device(ctx);
+}
+
+/* The launcher's local rank (this process's index among the ranks on its machine), or -1
+ * when no launcher set one. */
+static int local_rank(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long r = v && *v ? strtol(v, &end, 10) : -1;
+        if (v && *v && !*end && r >= 0 && r < 1 << 20) return (int)r;
+    }
+    return -1;
+}
+
+kn_status kn__cuda_select_device(kn_ctx *ctx) {
+    /* the current device is per host thread in the CUDA runtime: once per thread, before the
+     * thread's first allocation, stream or launch (the same device on every thread) */
+    static _Thread_local bool selected;
+    if (selected) return KN_OK;
+    int r = local_rank();
+    if (r >= 0) {
+        int n = 0;
+        cudaError_t e = cudaGetDeviceCount(&n);
+        if (e != cudaSuccess || n < 1)
+            return kn__error(ctx, KN_ERR_UNSUPPORTED, "device cuda: no usable GPU (cudaGetDeviceCount: %s)",
+                             e != cudaSuccess ? cudaGetErrorString(e) : "no GPU found");
+        e = cudaSetDevice(r % n);
+        if (e != cudaSuccess)
+            return kn__error(ctx, KN_ERR_DEVICE, "cuda: cudaSetDevice(%d) for local rank %d (%d GPUs here) failed: %s",
+                             r % n, r, n, cudaGetErrorString(e));
+    }
+    selected = true;
     return KN_OK;
 }
 
@@ -168,8 +202,8 @@ static kn_status cuda_compile(kn_graph *g) {
     kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
     g->backend.context = c;
-    kn_status st = check_nodes(g);
-    if (st || (st = conv_settings(g, c))) return st;
+    kn_status st = kn__cuda_select_device(g->ctx); /* this rank's GPU, before the first allocation */
+    if (st || (st = check_nodes(g)) || (st = conv_settings(g, c))) return st;
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
@@ -408,7 +442,8 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int *slo
 static kn_status cuda_run(kn_graph *g, unsigned mask) {
     kn__cuda_graph *c = g->backend.context;
     bool resident = mask & KN_RUN_RESIDENT;
-    kn_status st;
+    kn_status st = kn__cuda_select_device(g->ctx); /* a thread's first run (a flag after that) */
+    if (st) return st;
     if (resident && !c->resident_on)
         return kn__error(g->ctx, KN_ERR_STATE, "cuda: a resident run without resident data (resident_open)");
     /* every slot of the step ring may still be queued: wait for the stream (resident runs
