@@ -404,6 +404,10 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
         st = kn__dist_same(d, same, names, 6);
         m->graph->fold_stale = true; /* the parameters changed under the graph */
     }
+    /* GPUs: the gradients summed on the devices through NCCL (KILN_NCCL=0: through the
+     * hosts and MPI; =force: a one-rank communicator even alone, the path a single GPU tests) */
+    if (!st) st = kn__dist_open_device(d, m->graph);
+    bool nccl = d->nccl != NULL;
     int64_t share_lo, share = bs;
     kn__shard(bs, d->rank, d->world, &share_lo, &share);
     if (!st && d->world > 1 && o.verbose >= 1)
@@ -414,7 +418,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     /* the plain case on a device that keeps the data: each step one run, nothing copied */
     kn__resident res = {0};
     if (!st) st = kn__resident_open(&res, m, data, n_train, row_w,
-                                    d->world == 1 && accumulate == 1 && !via_loader && !scaler.on && !ctx->test_hook);
+                                    d->world == 1 && !nccl && accumulate == 1 && !via_loader && !scaler.on && !ctx->test_hook);
     if (!st && res.on && o.verbose >= 2) kn__log(ctx, KN_LOG_INFO, "Training data resident on the device");
 
     double t_fit = kn__now(), gather_s = 0;
@@ -531,7 +535,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                  * agreement in its gradient all-reduce: one collective a step */
                 double sums[3] = {(double)loss * (double)b, (double)b, (double)step_correct};
                 update = (s + 1) % accumulate == 0 || s + 1 == steps;
-                bool one_collective = d->world > 1 && !grad_sum && !o.callback && d->compression == KN_GRAD_COMPRESSION_NONE;
+                bool one_collective = d->world > 1 && !nccl && !grad_sum && !o.callback && d->compression == KN_GRAD_COMPRESSION_NONE;
                 if (one_collective) {
                     if (!st && b) { /* each rank's mean gradient weighted by its share of the rows */
                         float part = (float)b / (float)b_global;
@@ -559,12 +563,19 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                         for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] = grad_sum[i] * inv, grad_sum[i] = 0;
                         acc_rows = 0;
                     }
-                } else if (d->world > 1 && b && !one_collective) {
+                } else if (d->world > 1 && b && !one_collective && !nccl) { /* (NCCL: scaled on the device) */
                     float part = (float)b / (float)b_global;
                     for (size_t i = 0; i < g->param_floats; i++) g->grad_buf[i] *= part;
                 }
-                if (update && d->world > 1 && !one_collective) { /* the same sum on every rank: a failure is everyone's */
-                    if (!(st = kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) && !scaler.on &&
+                if (update && nccl) { /* each rank's share scaled and summed on the devices, then
+                                       * read back for the checks below (the host copy is stale) */
+                    float part = grad_sum ? 1.0f : b ? (float)b / (float)b_global : 0.0f;
+                    if ((grad_sum && (st = kn__graph_push(g, KN_SYNC_GRADS))) ||
+                        (st = kn__dist_reduce_grad_device(d, g, part)) || (st = kn__graph_pull(g, KN_SYNC_GRADS)))
+                        break;
+                }
+                if (update && (d->world > 1 || nccl) && !one_collective) { /* the same sum on every rank: a failure is everyone's */
+                    if (!(st = nccl ? KN_OK : kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) && !scaler.on &&
                         !kn__all_finite(g->grad_buf, g->param_floats))
                         st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld%s",
                                        ep + 1, (long long)s + 1,
@@ -588,7 +599,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                 }
                 /* gradients the host changed (accumulated, weighted, all-reduced, zeroed; a test's
                  * hook) go back before the update that reads them */
-                bool host_grads = grad_sum || d->world > 1 || ctx->test_hook;
+                bool host_grads = (grad_sum || d->world > 1 || ctx->test_hook) && !nccl; /* NCCL's sum is on the device */
                 if (update && !skip && host_grads && (st = kn__graph_push(g, KN_SYNC_GRADS))) break;
                 if (update && !skip && (st = kn__graph_run_phases(g, KN_PHASE_UPDATE))) break;
                 if (update && !skip) kn__loss_scale_applied(&scaler);
