@@ -1,54 +1,69 @@
 #!/bin/bash
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
-# here: the CUDA backend's tests (every op against the CPU backend, CUDA-graph replay against
-# launches), compute-sanitizer when present, then the reference MLP's training step on
-# cuda and cpu beside PyTorch's, as a short table, and one epoch of the CNN (models/cnn.json)
-# on the direct convolution kernels and on im2col + cuBLASLt (the default). Builds nothing;
-# its timeouts add up to 500 s.
-# usage: bench/gpu/run.sh [CARRY_DIR]
+# here. Builds nothing. Two parts, each one device call (timeouts add up to 325 s and 260 s,
+# so both fit one session's 15 minutes with the machine's start):
+#   part 1: test_cuda_ops (every op against the CPU backend, replay against launches); the
+#           reference MLP fitted on the device (resident, batch 32 and 256; the host loop and
+#           NCCL's one-rank path must give the same final loss); single-sample predict, host
+#           in and host out, kiln against PyTorch eager and CUDA graph; PyTorch's baseline.
+#   part 2: the CNN (models/cnn.json) one epoch with each convolution path and PyTorch's;
+#           issue 11's wide MLP in fp32 and bf16; test_nccl; compute-sanitizer memcheck.
+# usage: bench/gpu/run.sh [1|2|all] [CARRY_DIR]
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=340), then part 2 (280)
 set -uo pipefail
-C=${1:-build-gpu-carry}
+PART=${1:-all}
+C=${2:-build-gpu-carry}
 export LD_LIBRARY_PATH="$PWD/$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-export FMNIST="$PWD/$C/fashion-mnist"
+export FMNIST="$PWD/$C/fashion-mnist" KILN_DATA="$PWD/$C"
+TORCH=0; python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ] && TORCH=1
+fit() { # fit LABEL [VAR=VALUE...] timeout N kiln train ...: the figures of its JSON line, or its error
+  echo "== $1"; shift
+  local out; out=$(env "$@" 2>&1 | tail -1)
+  case "$out" in
+    "{"*) echo "$out" | tr ',' '\n' | grep -E 'resident|seconds_per_epoch|final_loss|test_accuracy' | tr -d ' ' | paste -sd' ' - ;;
+    *) echo "FAILED: $out" ;;
+  esac
+}
 echo "== device"; nvidia-smi -L 2>&1 | head -2
-echo "== test_cuda_ops"
-timeout 90 "$C/bin/test_cuda_ops" 2>&1 | tail -40; echo "exit ${PIPESTATUS[0]}"
-if command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ]; then
-  echo "== compute-sanitizer memcheck (test_cuda_ops)"
-  timeout 70 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -15
-  echo "exit ${PIPESTATUS[0]}"
+
+if [ "$PART" = 1 ] || [ "$PART" = all ]; then
+  echo "== test_cuda_ops"
+  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | tail -30; echo "exit ${PIPESTATUS[0]}"
+  if [ -d "$FMNIST" ]; then
+    K="$C/bin/kiln train models/mlp.json --data fashion-mnist --device cuda --json --quiet"
+    fit "MLP resident, batch 32, 2 epochs (issue 10: <= 0.07 s/epoch)" timeout 25 $K --epochs 2
+    fit "MLP resident, batch 256, 3 epochs (issue 10: <= 0.015 s/epoch)" timeout 20 $K --epochs 3 --batch-size 256
+    fit "MLP host loop (KILN_RESIDENT=0), batch 32, 2 epochs: final_loss as resident's" KILN_RESIDENT=0 timeout 25 $K --epochs 2
+    fit "MLP through a one-rank NCCL communicator (KILN_NCCL=force), 2 epochs: the same" KILN_NCCL=force timeout 25 $K --epochs 2
+    echo "== single-sample predict, host in and host out (issue 10: <= 15 us and >= 3x PyTorch)"
+    DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+    [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  fi
+  if [ $TORCH = 1 ]; then
+    echo "== PyTorch baseline (torch_gpu_baseline.py: s per epoch of 60000 rows; wide_bf16_* autocast's wide MLP)"
+    timeout 95 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -2
+  fi
 fi
-echo "== test_nccl (a one-rank NCCL communicator: the gradient all-reduce and the broadcast on the device)"
-timeout 20 "$C/bin/test_nccl" 2>&1 | tail -8; echo "exit ${PIPESTATUS[0]}"
-echo "== kiln: reference MLP training step (784-64-64-10, Adam), random batch"
-timeout 50 "$C/bin/gpu_step" cuda 3000 2>&1 | tee /tmp/kiln_cuda.txt
-timeout 15 "$C/bin/gpu_step" cpu 300 2>&1 | tee /tmp/kiln_cpu.txt
-echo "== kiln: wide MLP 784-8192-8192-8192-10, batch 8192, Adam (issue 11: bf16 must beat torch autocast by 1.1x)"
-timeout 20 "$C/bin/gpu_step" cuda wide fp32 5 2>&1 | tail -2
-timeout 30 "$C/bin/gpu_step" cuda wide bf16 20 2>&1 | tail -2
-if [ -d "$FMNIST" ]; then
-  echo "== kiln: the reference MLP fitted on the device (kiln train --device cuda, 2 epochs)"
-  KILN_DATA="$PWD/$C" timeout 50 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda \
-    --epochs 2 --json --quiet 2>&1 | tail -2
-  echo "exit ${PIPESTATUS[0]}"
-  # convolutions (docs/cuda.md, item 4): keep the faster as the default
-  for conv in direct gemm; do
-    echo "== kiln: CNN (models/cnn.json) 1 epoch on the device, KILN_CUDA_CONV=$conv"
-    KILN_CUDA_CONV=$conv KILN_DATA="$PWD/$C" timeout 40 "$C/bin/kiln" train models/cnn.json --data fashion-mnist \
-      --device cuda --epochs 1 --json --quiet 2>&1 | tail -2
+
+if [ "$PART" = 2 ] || [ "$PART" = all ]; then
+  if [ -d "$FMNIST" ]; then
+    for conv in gemm direct; do # docs/cuda.md, "Convolutions": keep the faster as the default
+      fit "CNN 1 epoch, KILN_CUDA_CONV=$conv (issue 10: <= 0.6 s/epoch)" KILN_CUDA_CONV=$conv timeout 40 \
+        "$C/bin/kiln" train models/cnn.json --data fashion-mnist --device cuda --epochs 1 --json --quiet
+    done
+    if [ $TORCH = 1 ]; then
+      echo "== PyTorch CNN (torch_cnn.py, 2 epochs, batch 128)"
+      timeout 50 python3 "$C/bench/torch_cnn.py" 2 128 2>&1 | tail -1
+    fi
+  fi
+  echo "== wide MLP 784-8192x3-10, batch 8192, Adam (issue 11: bf16 >= 1.1x PyTorch autocast's wide_bf16_tflops)"
+  timeout 20 "$C/bin/gpu_step" cuda wide fp32 5 2>&1 | tail -1
+  timeout 25 "$C/bin/gpu_step" cuda wide bf16 20 2>&1 | tail -1
+  echo "== test_nccl (a one-rank NCCL communicator: the all-reduce and the broadcast on the device)"
+  timeout 15 "$C/bin/test_nccl" 2>&1 | tail -6; echo "exit ${PIPESTATUS[0]}"
+  if command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ]; then
+    echo "== compute-sanitizer memcheck (test_cuda_ops)"
+    timeout 70 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -8
     echo "exit ${PIPESTATUS[0]}"
-  done
+  fi
 fi
-if python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ]; then
-  echo "== PyTorch baseline (torch_gpu_baseline.py; s per epoch of 60000 rows; wide_bf16_* is autocast's wide MLP)"
-  timeout 95 python3 "$C/bench/torch_gpu_baseline.py" 2>&1 | tail -3
-else
-  echo "== PyTorch baseline skipped (no torch, or no $FMNIST)"
-fi
-echo "== table: us per training step"
-printf "%-8s %-10s %-10s\n" batch "kiln-cuda" "kiln-cpu"
-for b in 32 128 1024; do
-  gc=$(awk -v b=$b '$3==b":" {print $4}' /tmp/kiln_cuda.txt); cc=$(awk -v b=$b '$3==b":" {print $4}' /tmp/kiln_cpu.txt)
-  printf "%-8s %-10s %-10s\n" $b "${gc:--}" "${cc:--}"
-done
-echo "(PyTorch: s/epoch / (60000 / batch) = s per step, from its line above)"
