@@ -1,6 +1,8 @@
 /* test_golden.c — the reference MLP against PyTorch: with the same weights and batch,
  * kiln's loss, every gradient, the probabilities and the parameters after 3 Adam steps
- * must match the values tests/golden/make_mlp_golden.py stored in mlp_adam.txt. */
+ * must match the values tests/golden/make_mlp_golden.py stored in mlp_adam.txt.
+ * KILN_TEST_DEVICE=cuda: the same on the GPU (test_golden_cuda; exits 77, skipped, where
+ * no GPU is usable), with the same tolerances. */
 #include <kiln.h>
 
 #include <math.h>
@@ -55,7 +57,18 @@ int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "tests/golden/mlp_adam.txt";
     if (!load(path)) return 1;
     kn_ctx *ctx;
-    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7}, &ctx);
+    kn_device device = KN_DEVICE_CPU;
+    const char *dev = getenv("KILN_TEST_DEVICE");
+    if (dev && *dev && !kn_device_parse(dev, &device)) {
+        printf("FAIL KILN_TEST_DEVICE=%s: not a device\n", dev);
+        return 1;
+    }
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = device}, &ctx);
+    if (kn_device_check(ctx, device)) {
+        printf("test_golden: SKIP: %s\n", kn_last_error(ctx));
+        kn_ctx_free(ctx);
+        return 77;
+    }
     kn_model *m;
     kn_model_new_sequential(ctx, (int64_t[]){784}, 1, &m);
     kn_model_add_dense(m, 64, KN_RELU);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
-# here. Builds nothing. Two parts, each one device call (timeouts add up to 325 s and 260 s,
+# here. Builds nothing. Two parts, each one device call (timeouts add up to 345 s and 260 s,
 # so both fit one session's 15 minutes with the machine's start):
 #   part 1: test_cuda_ops (every op against the CPU backend, replay against launches); the
 #           reference MLP fitted on the device (resident, batch 32 and 256; the host loop and
@@ -9,7 +9,7 @@
 #   part 2: the CNN (models/cnn.json) one epoch with each convolution path and PyTorch's;
 #           issue 11's wide MLP in fp32 and bf16; test_nccl; compute-sanitizer memcheck.
 # usage: bench/gpu/run.sh [1|2|all] [CARRY_DIR]
-#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=340), then part 2 (280)
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=360), then part 2 (280)
 set -uo pipefail
 PART=${1:-all}
 C=${2:-build-gpu-carry}
@@ -29,6 +29,8 @@ echo "== device"; nvidia-smi -L 2>&1 | head -2
 if [ "$PART" = 1 ] || [ "$PART" = all ]; then
   echo "== test_cuda_ops"
   timeout 60 "$C/bin/test_cuda_ops" 2>&1 | tail -30; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_golden on the GPU (the reference MLP against PyTorch's stored values)"
+  KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -4; echo "exit ${PIPESTATUS[0]}"
   if [ -d "$FMNIST" ]; then
     K="$C/bin/kiln train models/mlp.json --data fashion-mnist --device cuda --json --quiet"
     fit "MLP resident, batch 32, 2 epochs (issue 10: <= 0.07 s/epoch)" timeout 25 $K --epochs 2
