@@ -153,6 +153,11 @@ int main(void) {
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
          3, {.epochs = 2, .batch_size = 16}, true},
+        {"batch norm and a non-finite loss (the moving statistics frozen after it)",
+         MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 16}, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcase c = cases[i];

@@ -141,12 +141,14 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
     g->param_buf = c->param, g->grad_buf = c->grad, g->state_buf = c->state;
     kn_status st = KN_OK;
     if (mask & KN_RUN_RESIDENT) { /* as the CUDA backend's resident run orders its kernels */
+        g->state_frozen = c->resident->stats.failed_step >= 0; /* nothing changes after a failure */
         kn__resident_host_gather(g, c->resident);
         st = kn__cpu_run(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
         kn__resident_host_count(g, c->resident);
         if (!st) st = kn__cpu_run(g, mask & KN_PHASE_BACKWARD);
         if (!st && kn__resident_host_guard(g, c->resident, c->grad, g->param_floats))
             st = kn__cpu_run(g, mask & KN_PHASE_UPDATE);
+        g->state_frozen = false;
     } else {
         st = kn__cpu_run(g, mask);
     }

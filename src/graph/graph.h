@@ -197,6 +197,7 @@ struct kn_graph {
     kn_backend backend;         /* set by compile */
     bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
     int64_t resident_first;     /* a KN_RUN_RESIDENT run: the batch's first position in the epoch's order */
+    bool state_frozen;          /* a resident run after a failed step: batch norm's moving statistics stay */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */
     int n_dead, cap_dead;
 };

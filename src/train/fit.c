@@ -201,7 +201,9 @@ static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t 
 static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int64_t *perm, const float *row_w, int64_t n_train,
                                   int64_t bs, int ep, const kn_resident_stats *rs) {
     kn_graph *g = m->graph;
-    g->step = rs->failed_step - 1; /* the updates not taken */
+    g->step = rs->failed_step - 1; /* the updates not taken; the failed forward's dropout masks */
+    g->rng_step = g->step;
+    g->rng_micro = 0;
     int64_t s = rs->failed_first / bs, b = rs->failed_first + bs <= n_train ? bs : n_train - rs->failed_first;
     m->row_weights = row_w;
     kn_status st = kn__model_load_batch(m, data, perm + rs->failed_first, 0, b, true);

@@ -174,7 +174,7 @@ void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t) {
     bn_args a = {x, NULL, t->src[0], NULL, rows, c, eps, s, s + c, s + 2 * c, NULL, NULL};
     if (g->training && rows > 0) {
         stats(g, &a);
-        if (!g->shared_params) /* Keras: moving = moving * momentum + batch * (1 - momentum) */
+        if (!g->shared_params && !g->state_frozen) /* Keras: moving = moving * momentum + batch * (1 - momentum) */
             for (int64_t k = 0; k < c; k++) {
                 mm[k] = mm[k] * momentum + a.mean[k] * (1.0f - momentum);
                 mv[k] = mv[k] * momentum + a.var[k] * (1.0f - momentum);

@@ -68,7 +68,8 @@ __global__ void bn_stats_kernel(const kn__cuda_step *stp, const float *x, const 
         mean[k] = fmean;
         var[k] = (float)v;
         inv[k] = finv;
-        if (update_moving && !dy) { /* Keras: moving = moving * momentum + batch * (1 - momentum) */
+        if (update_moving && !dy && !stp->skip) { /* Keras: moving = moving * momentum + batch * (1 - momentum);
+                                                    * skip: a resident run after a failed step */
             mm[k] = mm[k] * momentum + fmean * (1.0f - momentum);
             mv[k] = mv[k] * momentum + (float)v * (1.0f - momentum);
         }

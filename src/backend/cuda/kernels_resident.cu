@@ -9,6 +9,17 @@
 
 #define THREADS 256
 
+/* ------------------------------------------------------------- the run's start */
+
+/* One thread, the run's first kernel: after a failed step nothing changes any more (the
+ * optimizer and batch norm's moving statistics read step->skip). */
+__global__ void resident_begin_kernel(kn__cuda_step *stp, const kn__cuda_resident *r) { stp->skip = r->failed_step >= 0; }
+
+extern "C" cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r) {
+    resident_begin_kernel<<<1, 1, 0, s>>>(step, r);
+    return cudaGetLastError();
+}
+
 /* ------------------------------------------------------------- gather */
 
 /* One block per batch row i: table row order[first + i] (row_bytes) to dst row i, in

@@ -156,6 +156,8 @@ cudaError_t kn__cu_elementwise_x(cudaStream_t s, const kn_ew_program *p, const v
                                  void *out, int tout, int64_t n, int64_t cols);
 
 /* The resident step (kernels_resident.cu, backend.h's KN_RUN_RESIDENT), in its order: */
+/* step->skip set when an earlier step failed; */
+cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r);
 /* rows order[step->first + i] (i < rows) of table (row_bytes each) into dst; */
 cudaError_t kn__cu_gather_rows(cudaStream_t s, const kn__cuda_step *step, const void *table, const int32_t *order,
                                void *dst, int64_t rows, int64_t row_bytes);

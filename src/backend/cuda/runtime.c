@@ -101,7 +101,15 @@ void *kn__cuda_param_half(const kn_graph *g, const void *host) {
 
 /* ---------------------------------------------------------------- compile, release */
 
+/* The resident data released, and with it every captured resident run (which holds its
+ * addresses); the stream has been synchronized. */
 static void resident_free(kn__cuda_graph *c) {
+    for (int i = 0; i < KN_CUDA_EXECS; i++)
+        if (c->execs[i].exec && (c->execs[i].mask & KN_RUN_RESIDENT)) {
+            cudaGraphExecDestroy(c->execs[i].exec);
+            c->execs[i].exec = NULL;
+        }
+    if (c->last_mask & KN_RUN_RESIDENT) c->last_mask = 0; /* the next resident run is launched, then captured */
     for (int k = 0; k < c->n_tables; k++) cudaFree(c->table[k]);
     cudaFree(c->d_order);
     cudaFree(c->d_labels);
@@ -251,9 +259,9 @@ static void cuda_release(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
+    resident_free(c); /* (its captured runs too) */
     for (int i = 0; i < KN_CUDA_EXECS; i++)
         if (c->execs[i].exec) cudaGraphExecDestroy(c->execs[i].exec);
-    resident_free(c);
     if (c->lt_ok) kn__lt.Destroy(c->lt);
     if (c->stream) cudaStreamDestroy(c->stream);
     cudaFree(c->param);
@@ -386,6 +394,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         }
         return KN_OK;
     }
+    LAUNCHED(kn__cu_resident_begin(c->stream, c->d_step, c->d_res), "kn__cu_resident_begin");
     for (int k = 0; k < c->n_tables; k++)
         LAUNCHED(kn__cu_gather_rows(c->stream, c->d_step, c->table[k], c->d_order, kn__cuda_ptr(g, c->table_input[k]->data),
                                     g->batch, (int64_t)c->table_row_bytes[k]),
@@ -495,6 +504,13 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
 
 /* ---------------------------------------------------------------- resident training data */
 
+/* A copy to the device queued on the stream, its failure a status (for a goto). */
+static kn_status queue_in(kn_graph *g, void *dst, const void *src, size_t bytes, const char *what) {
+    kn__cuda_graph *c = g->backend.context;
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream);
+    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, what, e);
+}
+
 static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed) {
     kn__cuda_graph *c = g->backend.context;
     *placed = false;
@@ -505,6 +521,10 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
         bool bound = false;
         for (int j = 0; j < d->n_tables; j++) bound |= d->tables[j].input == c->io_t[k];
         if (!bound) return KN_OK;
+    }
+    for (int j = 0; j < d->n_tables; j++) { /* a gather writes batch rows of row_bytes into the input */
+        const kn_tensor *in = d->tables[j].input;
+        if (!kn__cuda_ptr(g, in->data) || d->tables[j].row_bytes * (size_t)g->batch != kn__nbytes(in)) return KN_OK;
     }
     size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
     for (int k = 0; k < d->n_tables; k++) need += (size_t)d->n_rows * d->tables[k].row_bytes;
@@ -518,19 +538,19 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
         c->table_input[k] = d->tables[k].input;
         c->table_row_bytes[k] = d->tables[k].row_bytes;
         c->n_tables = k + 1;
-        if ((st = cuda_malloc(g, &c->table[k], bytes, "resident training data"))) goto fail;
-        CU(cudaMemcpyAsync(c->table[k], d->tables[k].rows, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (resident training data)");
+        if ((st = cuda_malloc(g, &c->table[k], bytes, "resident training data")) ||
+            (st = queue_in(g, c->table[k], d->tables[k].rows, bytes, "cudaMemcpyAsync (resident training data)")))
+            goto fail;
     }
-    if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
-        (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
-        (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")))
-        goto fail;
-    if (d->labels)
-        CU(cudaMemcpyAsync(c->d_labels, d->labels, (size_t)d->n_rows * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream),
-           "cudaMemcpyAsync (resident labels)");
     kn__cuda_resident zero = {0};
     zero.failed_step = -1;
-    CU(cudaMemcpyAsync(c->d_res, &zero, sizeof zero, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (resident figures)");
+    if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
+        (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
+        (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
+        (d->labels && (st = queue_in(g, c->d_labels, d->labels, (size_t)d->n_rows * sizeof(int32_t),
+                                     "cudaMemcpyAsync (resident labels)"))) ||
+        (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
+        goto fail;
     c->res_loss = d->loss;
     c->res_out = d->labels ? d->out : NULL;
     c->res_outs = d->outs;
@@ -539,6 +559,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     *placed = true;
     return KN_OK;
 fail:
+    cudaStreamSynchronize(c->stream); /* no queued copy into what is freed */
     resident_free(c);
     return st;
 }
@@ -547,9 +568,10 @@ static kn_status cuda_resident_order(kn_graph *g, const int32_t *order, int64_t 
     kn__cuda_graph *c = g->backend.context;
     kn_status st = cuda_synchronize(g); /* no queued step reads the old order any more */
     if (st) return st;
-    if (n > c->n_rows) return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: an order of %lld rows for %lld", (long long)n, (long long)c->n_rows);
-    CU(cudaMemcpyAsync(c->d_order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (resident order)");
-    return KN_OK;
+    if (n > c->n_rows)
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: an order of %lld rows for %lld", (long long)n,
+                         (long long)c->n_rows);
+    return queue_in(g, c->d_order, order, (size_t)n * sizeof *order, "cudaMemcpyAsync (resident order)");
 }
 
 static kn_status cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool reset) {
