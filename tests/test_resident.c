@@ -21,6 +21,7 @@ typedef struct {
     int classes;             /* 0: regression (2 targets) */
     kn_fit_opts fit;
     bool poison;             /* one row of huge values: the loss overflows */
+    bool skips;              /* fp16: the loss scaler must skip some updates */
 } tcase;
 
 static float *features(void) {
@@ -102,8 +103,14 @@ static void compare(const tcase *c, const result *dev, const result *host) {
                       same_double(a->val_loss, b->val_loss) && same_double(a->val_accuracy, b->val_accuracy),
                   "%s: epoch %d: loss %.9g/%.9g accuracy %g/%g val_loss %.9g/%.9g", c->name, e + 1, a->loss, b->loss,
                   a->accuracy, b->accuracy, a->val_loss, b->val_loss);
+            CHECK(a->skipped_steps == b->skipped_steps && a->loss_scale == b->loss_scale && same_double(a->learning_rate, b->learning_rate),
+                  "%s: epoch %d: skipped %lld/%lld, loss scale %g/%g", c->name, e + 1, (long long)a->skipped_steps,
+                  (long long)b->skipped_steps, a->loss_scale, b->loss_scale);
         }
     }
+    if (!dev->st && !host->st)
+        CHECK(dev->h->skipped_steps == host->h->skipped_steps, "%s: %lld/%lld updates skipped in all", c->name,
+              (long long)dev->h->skipped_steps, (long long)host->h->skipped_steps);
     kn_graph *ga = dev->m ? dev->m->graph : NULL, *gb = host->m ? host->m->graph : NULL;
     if (!ga || !gb) return;
     kn_graph_sync(ga); /* a failed fit leaves the device's values on the device */
@@ -127,37 +134,43 @@ int main(void) {
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.3},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false},
         {"one-hot categorical, balanced class weights",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false},
+         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false},
         {"binary, sample weights",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 1, \"activation\": \"sigmoid\"}",
              "binary_crossentropy", "%s", ""),
-         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1}, false},
+         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1}, false, false},
         {"regression, mse, sgd momentum",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"gelu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
              "{\"type\": \"sgd\", \"learning_rate\": 0.05, \"momentum\": 0.9}", ""),
-         0, {.epochs = 3, .batch_size = 20}, false},
+         0, {.epochs = 3, .batch_size = 20}, false, false},
         {"batch norm, cosine schedule, rmsprop",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "{\"type\": \"rmsprop\", \"learning_rate\": 0.01}", ""),
-         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false},
+         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false},
         {"bf16 (the features table narrowed once)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ", \"precision\": \"bf16\""),
-         3, {.epochs = 2, .batch_size = 16}, false},
+         3, {.epochs = 2, .batch_size = 16}, false, false},
         {"a non-finite loss at row 150",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true},
+         3, {.epochs = 2, .batch_size = 16}, true, false},
         {"batch norm and a non-finite loss (the moving statistics frozen after it)",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true},
+         3, {.epochs = 2, .batch_size = 16}, true, false},
+        {"fp16 loss scaling from 2^24 (overflows, halvings, doublings every 5), dropout",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s",
+             ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcase c = cases[i];
@@ -166,6 +179,9 @@ int main(void) {
         c.json = json;
         result dev = train(&c, true), host = train(&c, false);
         compare(&c, &dev, &host);
+        if (c.skips && !dev.st)
+            CHECK(dev.h->skipped_steps > 0 && dev.h->skipped_steps < dev.h->steps, "%s: %lld of %lld updates skipped",
+                  c.name, (long long)dev.h->skipped_steps, (long long)dev.h->steps);
         if (c.poison) CHECK(dev.st == KN_ERR_NUMERIC && strstr(dev.err, "step"), "%s: an error naming the step: %s", c.name, dev.err);
         kn_model_free(dev.m);
         kn_model_free(host.m);

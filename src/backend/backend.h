@@ -31,6 +31,13 @@ typedef struct kn_resident_desc {
     const kn_tensor *out;        /* (batch, outs): argmax against the label, or > threshold when outs == 1 */
     int64_t outs;
     float threshold;
+    /* fp16's dynamic loss scaling kept on the device (train/loss_scale.c's rules): the
+     * backward seed (an input, written by the run from the scale) and the update's unscale
+     * follow the scale; an overflowing gradient skips the update and halves it, interval
+     * clean updates double it; an overflow at KN_LOSS_SCALE_MIN is a failure (3). */
+    kn_tensor *loss_seed;        /* NULL: no loss scaling */
+    float scale;
+    int64_t good, interval;
 } kn_resident_desc;
 
 /* The figures of the resident steps since the last reset, and the first failure (kept
@@ -40,8 +47,11 @@ typedef struct kn_resident_stats {
     int64_t rows, correct;
     int64_t failed_step;         /* g->step of the failed run's update (not taken), or -1 */
     int64_t failed_first;        /* that run's resident_first */
-    int failed_what;             /* 1: the loss, 2: a gradient is non-finite */
+    int failed_what;             /* 1: the loss, 2: a gradient is non-finite, 3: a gradient overflowed
+                                  * at the smallest loss scale */
     float failed_loss;
+    float scale;                 /* loss scaling: the scale for the next step, the clean updates */
+    int64_t good, skipped;       /* since it last changed, and the updates skipped since open */
 } kn_resident_stats;
 
 typedef struct kn_backend_iface {
@@ -83,6 +93,10 @@ kn_status kn__cuda_check(kn_ctx *ctx);
 
 /* The resident step on the host (backend/resident_host.c), for backends whose memory the
  * host can address (the mirror test backend): the same steps as a device's kernels. */
+/* loss_scale.h's bounds (the backends cannot include train/) */
+#define KN_RESIDENT_SCALE_MIN 1.0f
+#define KN_RESIDENT_SCALE_MAX 16777216.0f
+
 typedef struct kn__resident_host {
     kn_resident_desc desc;
     int32_t *order;              /* (n_order) */

@@ -142,6 +142,8 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
     kn_status st = KN_OK;
     if (mask & KN_RUN_RESIDENT) { /* as the CUDA backend's resident run orders its kernels */
         g->state_frozen = c->resident->stats.failed_step >= 0; /* nothing changes after a failure */
+        int64_t unseen = c->resident->stats.skipped - g->resident_skipped; /* fp16's skips fit has not seen */
+        g->step -= unseen, g->rng_step -= unseen;
         kn__resident_host_gather(g, c->resident);
         st = kn__cpu_run(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
         kn__resident_host_count(g, c->resident);
@@ -149,6 +151,7 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
         if (!st && kn__resident_host_guard(g, c->resident, c->grad, g->param_floats))
             st = kn__cpu_run(g, mask & KN_PHASE_UPDATE);
         g->state_frozen = false;
+        g->step += unseen, g->rng_step += unseen;
     } else {
         st = kn__cpu_run(g, mask);
     }

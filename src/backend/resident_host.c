@@ -13,6 +13,8 @@ kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_re
     if (!h) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory");
     h->desc = *d;
     h->stats.failed_step = -1;
+    h->stats.scale = d->loss_seed ? d->scale : 1.0f;
+    h->stats.good = d->good;
     *r = h;
     return KN_OK;
 }
@@ -39,6 +41,10 @@ void kn__resident_host_close(kn_graph *g, kn__resident_host **r) {
 
 void kn__resident_host_gather(kn_graph *g, kn__resident_host *r) {
     const kn_resident_desc *d = &r->desc;
+    if (d->loss_seed) { /* the step's scale: the backward seed, and the update's unscale */
+        *(float *)d->loss_seed->data = r->stats.scale;
+        g->grad_unscale = 1.0f / r->stats.scale;
+    }
     for (int k = 0; k < d->n_tables; k++) {
         const kn_resident_table *t = &d->tables[k];
         uint8_t *dst = t->input->data;
@@ -77,7 +83,25 @@ void kn__resident_host_count(kn_graph *g, kn__resident_host *r) {
 
 bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *grad, size_t n) {
     kn_resident_stats *s = &r->stats;
-    if (s->failed_step < 0 && !kn__all_finite(grad, n))
-        s->failed_step = g->step, s->failed_first = g->resident_first, s->failed_what = 2, s->failed_loss = *(const float *)r->desc.loss->data;
-    return s->failed_step < 0;
+    if (s->failed_step >= 0) return false;
+    bool finite = kn__all_finite(grad, n);
+    if (r->desc.loss_seed) { /* loss_scale.c's kn__loss_scale_check and _applied */
+        if (finite) {
+            if (++s->good >= r->desc.interval) {
+                s->good = 0;
+                if (s->scale < KN_RESIDENT_SCALE_MAX) s->scale *= 2.0f;
+            }
+            return true;
+        }
+        s->good = 0;
+        if (s->scale > KN_RESIDENT_SCALE_MIN) {
+            s->scale *= 0.5f;
+            s->skipped++;
+            return false;
+        }
+    }
+    if (!finite)
+        s->failed_step = g->step, s->failed_first = g->resident_first, s->failed_what = r->desc.loss_seed ? 3 : 2,
+        s->failed_loss = *(const float *)r->desc.loss->data;
+    return finite;
 }

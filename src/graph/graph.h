@@ -198,6 +198,8 @@ struct kn_graph {
     bool refolded;              /* folded tensors were just recomputed on the host (a device copies them in) */
     int64_t resident_first;     /* a KN_RUN_RESIDENT run: the batch's first position in the epoch's order */
     bool state_frozen;          /* a resident run after a failed step: batch norm's moving statistics stay */
+    int64_t resident_skipped;   /* resident fp16: the skipped updates fit has taken out of step already (the
+                                 * run takes out those since: step and rng_step count updates taken) */
     kn_tensor **dead;           /* nodes the passes removed, freed with the graph */
     int n_dead, cap_dead;
 };

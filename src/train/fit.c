@@ -196,6 +196,11 @@ static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t 
                      what, ep + 1, (long long)s + 1, where);
 }
 
+/* fp16's loss scaler found an overflow at its smallest scale: the run stops. */
+static const char fp16_floor_message[] =
+    "fp16 loss scaling: a gradient overflowed even at the smallest loss scale (1): "
+    "the model diverged or its gradients exceed fp16's range (try bf16 or fp32);";
+
 /* A resident step failed (its update, and every later one, was not taken): the host path's
  * error for it, with the failing batch loaded on the host for the diagnosis. */
 static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int64_t *perm, const float *row_w, int64_t n_train,
@@ -214,7 +219,8 @@ static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int
         snprintf(what, sizeof what, "the loss became %f", (double)rs->failed_loss);
         return nonfinite_error(m, what, ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS);
     }
-    return nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
+    return nonfinite_error(m, rs->failed_what == 3 ? fp16_floor_message : "a gradient became non-finite", ep, s,
+                           KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
 }
 
 /* A network's fit on this rank, d: the ranks training together (world 1: alone). Every
@@ -419,8 +425,14 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
 
     /* the plain case on a device that keeps the data: each step one run, nothing copied */
     kn__resident res = {0};
-    if (!st) st = kn__resident_open(&res, m, data, n_train, row_w,
-                                    d->world == 1 && !nccl && accumulate == 1 && !via_loader && !scaler.on && !ctx->test_hook);
+    if (!st) st = kn__resident_open(&res, m, data, n_train, row_w, &scaler,
+                                    d->world == 1 && !nccl && accumulate == 1 && !via_loader && !ctx->test_hook &&
+                                        /* fp16: the host learns of skipped updates only when it reads the figures,
+                                         * so its step count may run ahead: no schedule or periodic checkpoint
+                                         * may depend on it */
+                                        (!scaler.on || (o.schedule.kind == KN_SCHEDULE_CONSTANT &&
+                                                        o.schedule.warmup_steps == 0 && o.checkpoint_every == 0)));
+    int64_t res_skipped = 0; /* resident fp16: the device's count of skipped updates at the last read */
     if (!st && res.on && o.verbose >= 2) kn__log(ctx, KN_LOG_INFO, "Training data resident on the device");
 
     double t_fit = kn__now(), gather_s = 0;
@@ -470,6 +482,16 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     loss_sum = loss_base + rs.loss_sum;
                     seen = seen_base + rs.rows;
                     correct = correct_base + rs.correct;
+                    if (scaler.on) { /* the skips since the last read: the step count corrected */
+                        int64_t unseen = rs.skipped - res_skipped;
+                        res_skipped = rs.skipped;
+                        g->step -= unseen;
+                        g->resident_skipped = res_skipped;
+                        epoch_skipped += unseen;
+                        skipped_total += unseen;
+                        scaler.scale = rs.scale;
+                        scaler.good = rs.good;
+                    }
                 }
             } else {
                 int64_t b; /* this rank's rows of the step (of b_global in all) */
@@ -591,9 +613,8 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     bool at_floor;
                     skip = !kn__loss_scale_check(&scaler, g->grad_buf, g->param_floats, &at_floor);
                     if (at_floor) {
-                        st = nonfinite_error(m, "fp16 loss scaling: a gradient overflowed even at the smallest loss scale (1): "
-                                             "the model diverged or its gradients exceed fp16's range (try bf16 or fp32);",
-                                             ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
+                        st = nonfinite_error(m, fp16_floor_message, ep, s,
+                                             KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
                         break;
                     }
                     epoch_skipped += skip;

@@ -27,8 +27,11 @@ static void release_tables(kn_ctx *ctx, kn__resident *r) {
     r->x_half = NULL, r->y_rows = NULL, r->order = NULL;
 }
 
+_Static_assert(KN_RESIDENT_SCALE_MIN == KN_LOSS_SCALE_MIN && KN_RESIDENT_SCALE_MAX == KN_LOSS_SCALE_MAX,
+               "the backends' loss-scale bounds are loss_scale.h's");
+
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, int64_t n_train, const float *row_w,
-                            bool eligible) {
+                            const kn__loss_scale *scaler, bool eligible) {
     memset(r, 0, sizeof *r);
     kn_graph *g = m->graph;
     const kn_backend_iface *bi = g->backend.iface;
@@ -38,6 +41,13 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     int64_t n = data->n, f = data->features;
     kn_resident_desc d = {.n_rows = n, .labels = data->labels, .loss = m->loss, .out = m->out, .outs = outs,
                           .threshold = m->copts.from_logits ? 0.0f : 0.5f};
+    if (scaler->on) { /* fp16: the scaler continues on the device from where fit has it */
+        if (!g->loss_seed) return KN_OK;
+        d.loss_seed = g->loss_seed;
+        d.scale = scaler->scale;
+        d.good = scaler->good;
+        d.interval = scaler->interval;
+    }
     /* the features, in the input's storage type */
     const void *x_rows = data->x;
     size_t x_elem = kn_dtype_size(m->x->dtype);
@@ -82,6 +92,7 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     }
     r->on = true;
     r->graph = g;
+    g->resident_skipped = 0; /* the device counts fp16's skips from here */
     return KN_OK;
 oom:
     release_tables(ctx, r);

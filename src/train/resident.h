@@ -5,6 +5,7 @@
 
 #include "nn/model.h"
 #include "backend/backend.h"
+#include "loss_scale.h"
 
 typedef struct kn__resident {
     bool on;                     /* the tables are on the device: fit runs resident steps */
@@ -18,7 +19,7 @@ typedef struct kn__resident {
 /* Binds m's training data on its graph's device when the backend offers it, the data fits
  * and eligible (fit's plain case) holds; r->on says whether it did (off is no error). */
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, int64_t n_train, const float *row_w,
-                            bool eligible);
+                            const kn__loss_scale *scaler, bool eligible);
 /* The epoch's order (perm[0..n)) to the device, and the figures from zero. */
 kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n);
 /* One whole training step on the rows at order[first .. first + rows). */

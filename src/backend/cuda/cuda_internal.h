@@ -69,7 +69,7 @@ typedef struct {
     int32_t *d_order, *d_labels; /* (n_rows): the epoch's order; the class labels or NULL */
     int64_t n_rows;
     kn__cuda_resident *d_res;    /* the figures and the failure */
-    const kn_tensor *res_loss, *res_out;
+    const kn_tensor *res_loss, *res_out, *res_seed; /* res_seed: fp16's backward seed, or NULL */
     int64_t res_outs;
     float res_threshold;
 } kn__cuda_graph;

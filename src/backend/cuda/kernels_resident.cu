@@ -12,11 +12,24 @@
 /* ------------------------------------------------------------- the run's start */
 
 /* One thread, the run's first kernel: after a failed step nothing changes any more (the
- * optimizer and batch norm's moving statistics read step->skip). */
-__global__ void resident_begin_kernel(kn__cuda_step *stp, const kn__cuda_resident *r) { stp->skip = r->failed_step >= 0; }
+ * optimizer and batch norm's moving statistics read step->skip). fp16: updates skipped
+ * since the host last read the figures are taken out of the step counts (Adam's t and the
+ * dropout key count updates taken, as in the host loop), and the scale goes to the backward
+ * seed and the update's unscale (powers of two: exact). */
+__global__ void resident_begin_kernel(kn__cuda_step *stp, const kn__cuda_resident *r, float *seed) {
+    stp->skip = r->failed_step >= 0;
+    int64_t unseen = r->skipped - stp->skipped_known;
+    stp->step -= unseen;
+    stp->rng_step -= unseen;
+    if (r->scaling && seed) {
+        *seed = r->scale;
+        stp->grad_unscale = 1.0f / r->scale;
+    }
+}
 
-extern "C" cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r) {
-    resident_begin_kernel<<<1, 1, 0, s>>>(step, r);
+extern "C" cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r,
+                                             float *seed) {
+    resident_begin_kernel<<<1, 1, 0, s>>>(step, r, seed);
     return cudaGetLastError();
 }
 
@@ -117,15 +130,35 @@ __global__ void grad_check_kernel(const kn__cuda_resident *rc, kn__cuda_resident
         }
 }
 
-/* One thread: a failure recorded once; the update skipped from then on. */
+/* One thread: a failure recorded once; the update skipped from then on. With loss
+ * scaling (resident_host.c's guard, loss_scale.c's rules): an overflow halves the scale and
+ * skips this update, or at the smallest scale fails (3); interval clean updates in a row
+ * double it, up to the largest. */
 __global__ void guard_decide_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *loss) {
-    if (r->failed_step < 0 && r->grad_bad) {
+    bool bad = r->grad_bad;
+    r->grad_bad = 0;
+    if (r->failed_step < 0 && r->scaling) {
+        if (!bad) {
+            if (++r->good >= r->interval) {
+                r->good = 0;
+                if (r->scale < 16777216.0f) r->scale *= 2.0f;
+            }
+        } else {
+            r->good = 0;
+            if (r->scale > 1.0f) {
+                r->scale *= 0.5f;
+                r->skipped++;
+                stp->skip = 1;
+                return;
+            }
+        }
+    }
+    if (r->failed_step < 0 && bad) {
         r->failed_step = stp->step;
         r->failed_first = stp->first;
-        r->failed_what = 2;
+        r->failed_what = r->scaling ? 3 : 2;
         r->failed_loss = *loss;
     }
-    r->grad_bad = 0;
     if (r->failed_step >= 0) stp->skip = 1;
 }
 

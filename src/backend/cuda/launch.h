@@ -28,6 +28,7 @@ typedef struct {
     float lr;           /* the optimizer's learning rate (fit's schedule changes it per step) */
     float grad_unscale; /* fp16 loss scaling: the gradients' multiplier in the update (1 otherwise) */
     int64_t first;      /* a resident run: the batch's first position in the epoch's order */
+    int64_t skipped_known; /* resident fp16: skipped updates the host's step count already leaves out */
     int32_t skip;       /* 0 from the host; a resident run's guard sets it: the update does nothing */
 } kn__cuda_step;
 
@@ -40,6 +41,9 @@ typedef struct {
     int32_t failed_what;
     float failed_loss;
     int32_t grad_bad;   /* this step's gradient check found a non-finite value */
+    int32_t scaling;    /* fp16's dynamic loss scaling (loss_scale.c's rules), with: */
+    float scale;        /* the scale of the next step */
+    int64_t good, interval, skipped; /* clean updates in a row, the growth interval, skips since open */
 } kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
@@ -156,8 +160,10 @@ cudaError_t kn__cu_elementwise_x(cudaStream_t s, const kn_ew_program *p, const v
                                  void *out, int tout, int64_t n, int64_t cols);
 
 /* The resident step (kernels_resident.cu, backend.h's KN_RUN_RESIDENT), in its order: */
-/* step->skip set when an earlier step failed; */
-cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r);
+/* step->skip set when an earlier step failed; the step counts less the skipped updates the
+ * host has not seen; with loss scaling, seed (the backward seed, a device scalar) and the
+ * update's unscale from the scale; */
+cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r, float *seed);
 /* rows order[step->first + i] (i < rows) of table (row_bytes each) into dst; */
 cudaError_t kn__cu_gather_rows(cudaStream_t s, const kn__cuda_step *step, const void *table, const int32_t *order,
                                void *dst, int64_t rows, int64_t row_bytes);

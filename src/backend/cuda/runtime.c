@@ -394,7 +394,8 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         }
         return KN_OK;
     }
-    LAUNCHED(kn__cu_resident_begin(c->stream, c->d_step, c->d_res), "kn__cu_resident_begin");
+    LAUNCHED(kn__cu_resident_begin(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL),
+             "kn__cu_resident_begin");
     for (int k = 0; k < c->n_tables; k++)
         LAUNCHED(kn__cu_gather_rows(c->stream, c->d_step, c->table[k], c->d_order, kn__cuda_ptr(g, c->table_input[k]->data),
                                     g->batch, (int64_t)c->table_row_bytes[k]),
@@ -466,7 +467,7 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     }
     g->refolded = false;
     kn__cuda_step values = {g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
-                            g->resident_first, 0};
+                            g->resident_first, g->resident_skipped, 0};
     if (resident) { /* the step values from the ring, queued before the run (the gather reads them) */
         kn__cuda_step *h = &c->h_step[c->ring_pos];
         c->ring_pos = (c->ring_pos + 1) % KN_CUDA_STEP_RING;
@@ -520,7 +521,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     for (int k = 0; k < c->n_io_in; k++) { /* a resident run copies no input in: each must be gathered */
         bool bound = false;
         for (int j = 0; j < d->n_tables; j++) bound |= d->tables[j].input == c->io_t[k];
-        if (!bound) return KN_OK;
+        if (!bound && c->io_t[k] != d->loss_seed) return KN_OK; /* (the seed: written by the run) */
     }
     for (int j = 0; j < d->n_tables; j++) { /* a gather writes batch rows of row_bytes into the input */
         const kn_tensor *in = d->tables[j].input;
@@ -544,6 +545,10 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     }
     kn__cuda_resident zero = {0};
     zero.failed_step = -1;
+    zero.scaling = d->loss_seed != NULL;
+    zero.scale = d->loss_seed ? d->scale : 1.0f;
+    zero.good = d->good;
+    zero.interval = d->interval;
     if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
         (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
         (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
@@ -552,6 +557,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
         (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
         goto fail;
     c->res_loss = d->loss;
+    c->res_seed = d->loss_seed;
     c->res_out = d->labels ? d->out : NULL;
     c->res_outs = d->outs;
     c->res_threshold = d->threshold;
@@ -580,7 +586,8 @@ static kn_status cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool r
     if (st) return st;
     kn__cuda_resident r;
     CU(cudaMemcpy(&r, c->d_res, sizeof r, cudaMemcpyDeviceToHost), "cudaMemcpy (resident figures out)");
-    *out = (kn_resident_stats){r.loss_sum, r.rows, r.correct, r.failed_step, r.failed_first, r.failed_what, r.failed_loss};
+    *out = (kn_resident_stats){r.loss_sum, r.rows,  r.correct,     r.failed_step, r.failed_first, r.failed_what,
+                               r.failed_loss, r.scale, r.good, r.skipped};
     if (reset) /* the three sums lead the struct (launch.h) */
         CU(cudaMemsetAsync(c->d_res, 0, sizeof(double) + 2 * sizeof(int64_t), c->stream), "cudaMemsetAsync (resident figures)");
     return KN_OK;
