@@ -125,17 +125,43 @@ extern "C" cudaError_t kn__cu_bias_act(cudaStream_t s, float *c, const float *bi
 /* ------------------------------------------------------------- reductions */
 
 /* Column sums in row order, one thread per column (as the CPU's single part). */
-__global__ void sum_rows_kernel(const float *x, float *y, int64_t rows, int64_t cols) {
-    GRID_STRIDE(c, cols) {
-        float s = 0;
-        for (int64_t r = 0; r < rows; r++) s += x[r * cols + c];
-        y[c] = s;
-    }
+/* Column sums of x (rows, cols) stored as tx, in a fixed order. Up to KN_CU_SUM_ROWS_CHUNK
+ * rows: a thread per column sums them in order. More (a bias gradient over a large batch:
+ * one thread per column would leave most of the GPU idle, each thread a long chain of
+ * loads): grid (column blocks, chunks), each thread the sum of its column over one chunk of
+ * rows into ws (chunks x cols floats), then a thread per column the chunks in order. */
+__global__ void sum_rows_part_kernel(const void *x, int tx, float *out, int64_t rows, int64_t cols, int64_t chunk) {
+    int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, r0 = (int64_t)blockIdx.y * chunk;
+    if (c >= cols) return;
+    int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    float s = 0;
+    for (int64_t r = r0; r < r1; r++) s += kn__ld(x, tx, r * cols + c);
+    out[(int64_t)blockIdx.y * cols + c] = s;
 }
 
-extern "C" cudaError_t kn__cu_sum_rows(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols) {
-    if (cols > 0) sum_rows_kernel<<<blocks_for(cols), THREADS, 0, s>>>(x, y, rows, cols);
+extern "C" size_t kn__cu_sum_rows_ws(int64_t rows, int64_t cols) {
+    if (rows <= KN_CU_SUM_ROWS_CHUNK || cols <= 0) return 0;
+    return (size_t)((rows + KN_CU_SUM_ROWS_CHUNK - 1) / KN_CU_SUM_ROWS_CHUNK) * (size_t)cols * sizeof(float);
+}
+
+extern "C" cudaError_t kn__cu_sum_rows_x(cudaStream_t s, const void *x, int tx, float *y, float *ws, int64_t rows,
+                                         int64_t cols) {
+    if (cols <= 0) return cudaGetLastError();
+    unsigned col_blocks = (unsigned)((cols + THREADS - 1) / THREADS);
+    if (rows <= KN_CU_SUM_ROWS_CHUNK) {
+        sum_rows_part_kernel<<<dim3(col_blocks, 1), THREADS, 0, s>>>(x, tx, y, rows, cols, rows > 0 ? rows : 1);
+        return cudaGetLastError();
+    }
+    int64_t chunks = (rows + KN_CU_SUM_ROWS_CHUNK - 1) / KN_CU_SUM_ROWS_CHUNK;
+    if (chunks > 65535) return cudaErrorInvalidConfiguration; /* 8.4M rows: past any batch kiln compiles */
+    sum_rows_part_kernel<<<dim3(col_blocks, (unsigned)chunks), THREADS, 0, s>>>(x, tx, ws, rows, cols,
+                                                                              KN_CU_SUM_ROWS_CHUNK);
+    sum_rows_part_kernel<<<dim3(col_blocks, 1), THREADS, 0, s>>>(ws, KN_F32, y, chunks, cols, chunks);
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_sum_rows(cudaStream_t s, const float *x, float *y, float *ws, int64_t rows, int64_t cols) {
+    return kn__cu_sum_rows_x(s, x, KN_F32, y, ws, rows, cols);
 }
 
 /* One block of 1024 threads, doubles, a fixed tree: the same bits every run. */
@@ -581,19 +607,6 @@ extern "C" cudaError_t kn__cu_bias_act_x(cudaStream_t s, void *c, int tc, const 
     } else if (bias || act != KN_LINEAR) {
         bias_act_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(c, tc, bias, act, alpha, n, cols);
     }
-    return cudaGetLastError();
-}
-
-__global__ void sum_rows_x_kernel(const void *x, int tx, float *y, int64_t rows, int64_t cols) {
-    GRID_STRIDE(c, cols) {
-        float s = 0;
-        for (int64_t r = 0; r < rows; r++) s += kn__ld(x, tx, r * cols + c);
-        y[c] = s;
-    }
-}
-
-extern "C" cudaError_t kn__cu_sum_rows_x(cudaStream_t s, const void *x, int tx, float *y, int64_t rows, int64_t cols) {
-    if (cols > 0) sum_rows_x_kernel<<<blocks_for(cols), THREADS, 0, s>>>(x, tx, y, rows, cols);
     return cudaGetLastError();
 }
 

@@ -69,7 +69,10 @@ cudaError_t kn__cu_softmax_grad(cudaStream_t s, const float *dy, const float *y,
 cudaError_t kn__cu_bias_act(cudaStream_t s, float *c, const float *bias, int act, float alpha, int64_t rows,
                             int64_t cols);
 /* Reductions, each in one fixed order (the same bits run after run). */
-cudaError_t kn__cu_sum_rows(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols);
+/* Column sums of (rows, cols); ws: kn__cu_sum_rows_ws(rows, cols) bytes (0: none needed). */
+#define KN_CU_SUM_ROWS_CHUNK 128
+size_t kn__cu_sum_rows_ws(int64_t rows, int64_t cols);
+cudaError_t kn__cu_sum_rows(cudaStream_t s, const float *x, float *y, float *ws, int64_t rows, int64_t cols);
 cudaError_t kn__cu_sum(cudaStream_t s, const float *x, float *y, int64_t n, bool squares);
 cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols);
 /* Mean loss over rows (ws: rows doubles) and its gradient; dloss is a device scalar. */
@@ -151,7 +154,7 @@ cudaError_t kn__cu_softmax_grad_x(cudaStream_t s, const void *dy, int tdy, const
                                   int64_t rows, int64_t cols);
 cudaError_t kn__cu_bias_act_x(cudaStream_t s, void *c, int tc, const float *bias, int act, float alpha, int64_t rows,
                               int64_t cols);
-cudaError_t kn__cu_sum_rows_x(cudaStream_t s, const void *x, int tx, float *y, int64_t rows, int64_t cols);
+cudaError_t kn__cu_sum_rows_x(cudaStream_t s, const void *x, int tx, float *y, float *ws, int64_t rows, int64_t cols);
 cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, const void *p, int tp, const void *target,
                           const float *w, float *out, double *ws, int64_t rows, int64_t c);
 cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, const void *p, int tp, const void *target,

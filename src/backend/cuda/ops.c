@@ -94,10 +94,10 @@ static kn_status k_act_grad(kn_graph *g, kn_tensor *t) {
 static kn_status k_sum_rows(kn_graph *g, kn_tensor *t) {
     int64_t cols = t->ne[0], rows = cols ? kn__numel(t->src[0]) / cols : 0;
     if (is_half(t->src[0])) { /* the output (a bias gradient) stays f32 */
-        LAUNCH(kn__cu_sum_rows_x(STREAM, VS(0), TY(t->src[0]), D(t), rows, cols));
+        LAUNCH(kn__cu_sum_rows_x(STREAM, VS(0), TY(t->src[0]), D(t), (float *)CTX->ws, rows, cols));
         OK;
     }
-    LAUNCH(kn__cu_sum_rows(STREAM, DS(0), D(t), rows, cols));
+    LAUNCH(kn__cu_sum_rows(STREAM, DS(0), D(t), (float *)CTX->ws, rows, cols));
     OK;
 }
 
