@@ -178,23 +178,28 @@ extern "C" cudaError_t kn__cu_sum(cudaStream_t s, const float *x, float *y, int6
     return cudaGetLastError();
 }
 
+/* 32x32 tiles through shared memory; row tiles past gridDim.y (at most 65535) in a loop. */
 __global__ void transpose_kernel(const float *x, float *y, int64_t rows, int64_t cols) {
     __shared__ float tile[32][33];
-    int64_t bx = blockIdx.x * 32, by = blockIdx.y * 32;
-    for (int j = threadIdx.y; j < 32; j += 8) {
-        int64_t r = by + j, c = bx + threadIdx.x;
-        if (r < rows && c < cols) tile[j][threadIdx.x] = x[r * cols + c];
-    }
-    __syncthreads();
-    for (int j = threadIdx.y; j < 32; j += 8) {
-        int64_t c = bx + j, r = by + threadIdx.x;
-        if (r < rows && c < cols) y[c * rows + r] = tile[threadIdx.x][j];
+    int64_t bx = (int64_t)blockIdx.x * 32;
+    for (int64_t by = (int64_t)blockIdx.y * 32; by < rows; by += (int64_t)gridDim.y * 32) {
+        __syncthreads(); /* the tile's last readers are done (uniform: by is the block's) */
+        for (int j = threadIdx.y; j < 32; j += 8) {
+            int64_t r = by + j, c = bx + threadIdx.x;
+            if (r < rows && c < cols) tile[j][threadIdx.x] = x[r * cols + c];
+        }
+        __syncthreads();
+        for (int j = threadIdx.y; j < 32; j += 8) {
+            int64_t c = bx + j, r = by + threadIdx.x;
+            if (r < rows && c < cols) y[c * rows + r] = tile[threadIdx.x][j];
+        }
     }
 }
 
 extern "C" cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols) {
     if (rows > 0 && cols > 0) {
-        dim3 grid((unsigned)((cols + 31) / 32), (unsigned)((rows + 31) / 32)), block(32, 8);
+        int64_t row_tiles = (rows + 31) / 32;
+        dim3 grid((unsigned)((cols + 31) / 32), (unsigned)(row_tiles < 65535 ? row_tiles : 65535)), block(32, 8);
         transpose_kernel<<<grid, block, 0, s>>>(x, y, rows, cols);
     }
     return cudaGetLastError();
@@ -377,12 +382,24 @@ extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, c
 
 /* ------------------------------------------------------------- optimizer (optimizer.c) */
 
-/* As the CPU's clip_factor: the loss-scale undo times the clip factor of the unscaled norm. */
-__global__ void grad_norm_kernel(const kn__cuda_step *stp, const float *d, int64_t n, float clip_norm, float *out) {
-    __shared__ double part[1024];
+/* The squared norm in two fixed-order passes: block b of KN_CU_NORM_BLOCKS sums the squares
+ * of its contiguous slice in double (a tree) into part[b]; then one block sums the parts
+ * (a tree) and, as the CPU's clip_factor, gives the loss-scale undo times the clip factor
+ * of the unscaled norm. (One block over all the parameters took one SM for the whole
+ * gradient: milliseconds for issue 11's wide MLP.) */
+__global__ void grad_norm_part_kernel(const float *d, int64_t n, double *part) {
+    __shared__ double tree[THREADS];
+    int64_t slice = (n + gridDim.x - 1) / gridDim.x, lo = (int64_t)blockIdx.x * slice;
+    int64_t hi = lo + slice < n ? lo + slice : n;
     double s = 0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += (double)d[i] * d[i];
-    s = kn__block_sum_double(s, part);
+    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) s += (double)d[i] * d[i];
+    s = kn__block_sum_double(s, tree);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+__global__ void grad_norm_kernel(const kn__cuda_step *stp, const double *part, float clip_norm, float *out) {
+    __shared__ double tree[KN_CU_NORM_BLOCKS];
+    double s = kn__block_sum_double(part[threadIdx.x], tree);
     if (threadIdx.x == 0) {
         float u = stp->grad_unscale;
         double norm = sqrt(s) * (double)u;
@@ -391,8 +408,9 @@ __global__ void grad_norm_kernel(const kn__cuda_step *stp, const float *d, int64
 }
 
 extern "C" cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const float *grad, int64_t n,
-                                        float clip_norm, float *out) {
-    grad_norm_kernel<<<1, 1024, 0, s>>>(step, grad, n, clip_norm, out);
+                                        float clip_norm, float *out, double *part) {
+    grad_norm_part_kernel<<<KN_CU_NORM_BLOCKS, THREADS, 0, s>>>(grad, n, part);
+    grad_norm_kernel<<<1, KN_CU_NORM_BLOCKS, 0, s>>>(step, part, clip_norm, out);
     return cudaGetLastError();
 }
 
@@ -402,10 +420,16 @@ __device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv 
  * the current step), in double as the CPU computes them. */
 __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, const float *cfp, float *w,
                                   const float *d, float *s0, float *s1, int64_t n, void *wh, int wt) {
-    double t = (double)stp->step;
     const float lr = stp->lr;
-    float c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
-    float step = lr / c1, isc2 = 1.0f / sqrtf(c2);
+    __shared__ float s_step, s_isc2; /* Adam's bias corrections, in double once per block */
+    if (threadIdx.x == 0) {
+        double t = (double)stp->step;
+        float c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
+        s_step = lr / c1;
+        s_isc2 = 1.0f / sqrtf(c2);
+    }
+    __syncthreads();
+    float step = s_step, isc2 = s_isc2;
     float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
     float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : stp->grad_unscale;
     if (stp->skip) return; /* a resident run's guard found a non-finite loss or gradient */

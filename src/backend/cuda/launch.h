@@ -82,8 +82,10 @@ cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, const float 
                              const float *dloss, const float *w, float *dx, int64_t rows, int64_t c);
 /* The factor n gradients are multiplied by in the update into *out: step->grad_unscale
  * times the clip-by-global-norm factor of the unscaled gradients (1 when clip_norm <= 0). */
+/* part: KN_CU_NORM_BLOCKS doubles of workspace. */
+#define KN_CU_NORM_BLOCKS 256
 cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const float *grad, int64_t n, float clip_norm,
-                             float *out);
+                             float *out, double *part);
 /* One update over [0, n) of the flat buffers' slices w, d, s0, s1 (s1 at param_floats
  * after s0); cf a device scalar factor (kn__cu_grad_norm's) or NULL (step->grad_unscale).
  * wh: NULL, or the matching slice of the parameters' half compute copy (mixed precision),

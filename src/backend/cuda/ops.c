@@ -151,7 +151,8 @@ static kn_status k_optimizer(kn_graph *g, kn_tensor *t) {
     float *cf = NULL;
     if (g->opt.clip_norm > 0) {
         cf = (float *)c->ws;
-        LAUNCH(kn__cu_grad_norm(STREAM, c->d_step, c->grad, (int64_t)g->param_floats, g->opt.clip_norm, cf));
+        LAUNCH(kn__cu_grad_norm(STREAM, c->d_step, c->grad, (int64_t)g->param_floats, g->opt.clip_norm, cf,
+                                (double *)((uint8_t *)c->ws + 64)));
     }
     if (!t->iparam[0]) return update_span(g, t, cf, 0, (int64_t)g->param_floats);
     for (int i = 0; i < g->n_params; i++) {
@@ -167,7 +168,8 @@ static kn_status k_opt_update(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_grad_norm(kn_graph *g, kn_tensor *t) {
-    LAUNCH(kn__cu_grad_norm(STREAM, CTX->d_step, CTX->grad, (int64_t)g->param_floats, g->opt.clip_norm, D(t)));
+    LAUNCH(kn__cu_grad_norm(STREAM, CTX->d_step, CTX->grad, (int64_t)g->param_floats, g->opt.clip_norm, D(t),
+                            (double *)((uint8_t *)CTX->ws + 64)));
     OK;
 }
 
