@@ -32,6 +32,30 @@ const kn_backend_iface kn__cpu_backend = {
     .pull = cpu_in_place, .push = cpu_in_place,
 };
 
+static bool inside(const void *p, const void *base, size_t bytes) {
+    return base && (const uint8_t *)p >= (const uint8_t *)base && (const uint8_t *)p < (const uint8_t *)base + bytes;
+}
+
+kn_status kn__backend_check_buffers(kn_graph *g) {
+    size_t pb = g->param_floats * sizeof(float);
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if ((t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue;
+        for (int k = -1; k < KN_MAX_SRC; k++) {
+            const kn_tensor *u = k < 0 ? t : t->src[k];
+            if (!u || !kn__nbytes(u) || !u->data) continue; /* (an update's output: nothing, never touched) */
+            const void *p = u->data;
+            if (!inside(p, g->param_buf, pb ? pb : 1) && !inside(p, g->grad_buf, pb ? pb : 1) &&
+                !inside(p, g->state_buf, g->state_floats * sizeof(float)) &&
+                !inside(p, g->arena, g->arena_bytes ? g->arena_bytes : 1))
+                return kn__error(g->ctx, KN_ERR_UNSUPPORTED,
+                                 "%s: node '%s' (%s) reads or writes '%s' outside the graph's buffers", kn_device_name(g->device),
+                                 t->name, kn__op_info(t->op)->name, u->name);
+        }
+    }
+    return KN_OK;
+}
+
 /* KILN_TEST_MIRROR=1: cpu graphs get the mirror backend (tests of the host/device sync). */
 static bool test_mirror(void) {
     const char *env = getenv("KILN_TEST_MIRROR");

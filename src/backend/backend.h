@@ -114,6 +114,11 @@ void kn__resident_host_count(kn_graph *g, kn__resident_host *r);
  * skipped (this step or an earlier one failed). */
 bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *grad, size_t n);
 
+/* A device backend mirrors g's flat buffers and arena and maps addresses inside them
+ * only: every tensor a node with a kernel reads or writes must lie in one (else
+ * KN_ERR_UNSUPPORTED naming it). The CUDA and mirror backends check it at compile. */
+kn_status kn__backend_check_buffers(kn_graph *g);
+
 /* Picks g's backend from g->device and runs its compile (compile.c calls it last). */
 kn_status kn__backend_compile(kn_graph *g);
 void kn__backend_release(kn_graph *g);

@@ -63,6 +63,8 @@ static kn_status mirror_compile(kn_graph *g) {
     mirror *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return oom(g);
     g->backend.context = c;
+    kn_status st = kn__backend_check_buffers(g); /* as a device's compile does */
+    if (st) return st;
     c->param = g->shared_params ? g->param_buf : kn__alloc(g->ctx, (g->param_floats ? g->param_floats : 1) * sizeof(float));
     c->grad = g->grad_buf ? kn__calloc(g->ctx, g->param_floats + KN_GRAD_SLACK, sizeof(float)) : NULL;
     c->state = g->state_buf ? kn__alloc(g->ctx, g->state_floats * sizeof(float)) : NULL;

@@ -165,10 +165,15 @@ __global__ void pool_grad_kernel(kn__cuda_win w, bool max, const float *dy, cons
     GRID_STRIDE(i, total) {
         int64_t ch = i % w.c, p = i / w.c, xx = p % w.w, yy = (p / w.w) % w.h, n = p / (w.w * w.h);
         float acc = 0;
-        for (int64_t oy = 0; oy < w.oh; oy++) {
+        /* only the windows that can hold (yy, xx): oy sh - pt <= yy < oy sh - pt + kh, in
+         * ascending order as before (the same sums) */
+        int64_t ly = yy + w.pt - w.kh + 1, lx = xx + w.pl - w.kw + 1;
+        int64_t oy0 = ly <= 0 ? 0 : (ly + w.sh - 1) / w.sh, oy1 = (yy + w.pt) / w.sh;
+        int64_t ox0 = lx <= 0 ? 0 : (lx + w.sw - 1) / w.sw, ox1 = (xx + w.pl) / w.sw;
+        for (int64_t oy = oy0; oy <= oy1 && oy < w.oh; oy++) {
             int64_t ky = yy - (oy * w.sh - w.pt);
             if (ky < 0 || ky >= w.kh) continue;
-            for (int64_t ox = 0; ox < w.ow; ox++) {
+            for (int64_t ox = ox0; ox <= ox1 && ox < w.ow; ox++) {
                 int64_t kx = xx - (ox * w.sw - w.pl);
                 if (kx < 0 || kx >= w.kw) continue;
                 int y0, y1, x0, x1;

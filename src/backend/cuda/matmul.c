@@ -129,7 +129,12 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
         LT(kn__lt.MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ald, sizeof ald),
            "cublasLtMatmulPreferenceSetAttribute");
         found = 0;
+        const char *call = "cublasLtMatmulAlgoGetHeuristic";
         cublasStatus_t hs = kn__lt.MatmulAlgoGetHeuristic(cg->lt, desc, lx, ly, ld, ld, pref, 1, &heur, &found);
+        if (hs == CUBLAS_STATUS_SUCCESS && found) /* (the header documents the bias as D's type: an
+                                                   * f32 one on a half D may still be refused here) */
+            call = "cublasLtMatmul", hs = kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &beta, c, ld, c, ld, &heur.algo, cg->lt_ws,
+                               cg->lt_ws_bytes, cg->stream);
         if ((hs != CUBLAS_STATUS_SUCCESS || !found) && bias_f32_half && fused) {
             /* no algorithm with an f32 bias on a half output: again without the epilogue */
             kn__lt.MatmulPreferenceDestroy(pref), pref = NULL;
@@ -140,16 +145,14 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
             fused = false;
             continue;
         }
-        LT(hs, "cublasLtMatmulAlgoGetHeuristic");
+        if (!found) {
+            st = kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cuBLASLt has no algorithm for node '%s' (%lld x %lld x %lld, %s)",
+                           t->name, (long long)m, (long long)n, (long long)k, kn_dtype_name((kn_dtype)at));
+            goto done;
+        }
+        LT(hs, call);
         break;
     }
-    if (!found) {
-        st = kn__error(g->ctx, KN_ERR_DEVICE, "cuda: cuBLASLt has no algorithm for node '%s' (%lld x %lld x %lld, %s)",
-                       t->name, (long long)m, (long long)n, (long long)k, kn_dtype_name((kn_dtype)at));
-        goto done;
-    }
-    LT(kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &beta, c, ld, c, ld, &heur.algo, cg->lt_ws, cg->lt_ws_bytes,
-                      cg->stream), "cublasLtMatmul");
     if (!fused) {
         cudaError_t e = kn__cu_bias_act_x(cg->stream, c, ct, bias, relu ? KN_RELU : KN_LINEAR, 0, m, n);
         if (e != cudaSuccess) st = kn__cuda_fail(g, t, "kn__cu_bias_act_x", e);

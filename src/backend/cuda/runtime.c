@@ -137,6 +137,8 @@ static size_t node_workspace(const kn_tensor *t) {
 /* Every node that runs on the device has a kernel there, and every tensor it touches
  * lives in a graph buffer. */
 static kn_status check_nodes(kn_graph *g) {
+    kn_status st = kn__backend_check_buffers(g); /* (kn__cuda_ptr maps only those) */
+    if (st) return st;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
         if (t->flags & KN_FLAG_FOLDED) continue;
