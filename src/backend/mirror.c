@@ -3,7 +3,9 @@
  * buffers, so the graph's host buffers see a run only after a pull (and the kernels see a
  * host write only after a push), exactly as with a GPU. Chosen for cpu graphs when
  * KILN_TEST_MIRROR=1 at compile (backend.c), so that the model layer's syncs are tested on
- * machines without a GPU. The arena is shared: inputs and kept outputs need no copies.
+ * machines without a GPU. The arena is private too, as a device's: a run copies the inputs
+ * in and the kept outputs of the arena out (the CUDA backend's plan_io), so a host read of
+ * any other tensor after a run sees stale memory here as it would on a GPU.
  *
  * How the kernels reach the copies: between runs every tensor keeps its host address (the
  * graph's interface, as on a device), and g->param_buf / grad_buf / state_buf stay the host
@@ -27,6 +29,10 @@ typedef struct {
     kn_tensor **moved;           /* tensors whose data lies in a flat buffer */
     void **host, **copy;         /* their data on the host, and in the copies */
     kn__resident_host *resident; /* bound training data (resident_open), or NULL */
+    uint8_t *arena;              /* the private arena (the host's layout) */
+    int n_arena;
+    kn_tensor **arena_t;         /* (n_arena) the nodes whose data or scratch lies in the arena */
+    bool *arena_data;            /* (n_arena) its data does (else only its scratch) */
 } mirror;
 
 static kn_status oom(kn_graph *g) {
@@ -76,6 +82,18 @@ static kn_status mirror_compile(kn_graph *g) {
     if (!c->param || (g->grad_buf && !c->grad) || (g->state_buf && !c->state) || !c->moved || !c->host || !c->copy)
         return oom(g);
     for (int i = 0; i < g->n_nodes; i++) note(g, c, g->nodes[i]);
+    /* the private arena: the constants compile wrote, and the nodes that live there */
+    c->arena = kn__alloc(g->ctx, g->arena_bytes ? g->arena_bytes : 1);
+    c->arena_t = kn__alloc(g->ctx, ((size_t)g->n_nodes + 1) * sizeof *c->arena_t);
+    c->arena_data = kn__alloc(g->ctx, ((size_t)g->n_nodes + 1) * sizeof *c->arena_data);
+    if (!c->arena || !c->arena_t || !c->arena_data) return oom(g);
+    memcpy(c->arena, g->arena, g->arena_bytes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        const uint8_t *p = t->data;
+        bool data = p && p >= g->arena && p < g->arena + g->arena_bytes;
+        if (data || t->scratch) c->arena_data[c->n_arena] = data, c->arena_t[c->n_arena++] = t;
+    }
     for (int i = 0; i < g->n_params; i++) {
         note(g, c, g->params[i]);
         note(g, c, g->params[i]->grad);
@@ -88,6 +106,9 @@ static void mirror_release(kn_graph *g) {
     mirror *c = g->backend.context;
     if (!c) return;
     kn__resident_host_close(g, &c->resident);
+    kn__free(g->ctx, c->arena);
+    kn__free(g->ctx, c->arena_t);
+    kn__free(g->ctx, c->arena_data);
     if (c->param != g->param_buf) kn__free(g->ctx, c->param);
     kn__free(g->ctx, c->grad);
     kn__free(g->ctx, c->state);
@@ -135,14 +156,38 @@ static kn_status mirror_push(kn_graph *g, unsigned parts) {
     return KN_OK;
 }
 
-/* The CPU kernels with the flat buffers swapped for the copies (see the top). */
+/* Arena tensors (and scratch) moved by delta: into the private arena and back. */
+static void move_arena(mirror *c, ptrdiff_t delta) {
+    for (int i = 0; i < c->n_arena; i++) {
+        kn_tensor *t = c->arena_t[i];
+        if (c->arena_data[i]) t->data = (uint8_t *)t->data + delta;
+        if (t->scratch) t->scratch = (uint8_t *)t->scratch + delta;
+    }
+}
+
+static bool in_arena(const kn_graph *g, const void *p) {
+    return p && (const uint8_t *)p >= g->arena && (const uint8_t *)p < g->arena + g->arena_bytes;
+}
+
+/* The CPU kernels with the flat buffers swapped for the copies and the arena for the
+ * private one (see the top). */
 static kn_status mirror_run(kn_graph *g, unsigned mask) {
     mirror *c = g->backend.context;
+    bool resident = mask & KN_RUN_RESIDENT;
+    for (int i = 0; i < g->n_nodes; i++) { /* what the host wrote: inputs (not gathered), refolded values */
+        kn_tensor *t = g->nodes[i];
+        bool in = t->op == KN_OP_INPUT && !t->alias && !resident, folded = g->refolded && (t->flags & KN_FLAG_FOLDED);
+        if (resident && t == g->loss_seed) in = false; /* written by the run */
+        if ((in || folded) && in_arena(g, t->data) && kn__nbytes(t))
+            memcpy(c->arena + ((uint8_t *)t->data - g->arena), t->data, kn__nbytes(t));
+    }
     float *host_param = g->param_buf, *host_grad = g->grad_buf, *host_state = g->state_buf;
+    ptrdiff_t delta = c->arena - g->arena;
     for (int i = 0; i < c->n_moved; i++) c->moved[i]->data = c->copy[i];
+    move_arena(c, delta);
     g->param_buf = c->param, g->grad_buf = c->grad, g->state_buf = c->state;
     kn_status st = KN_OK;
-    if (mask & KN_RUN_RESIDENT) { /* as the CUDA backend's resident run orders its kernels */
+    if (resident) { /* as the CUDA backend's resident run orders its kernels */
         g->state_frozen = c->resident->stats.failed_step >= 0; /* nothing changes after a failure */
         int64_t unseen = c->resident->stats.skipped - g->resident_skipped; /* fp16's skips fit has not seen */
         g->step -= unseen, g->rng_step -= unseen;
@@ -159,6 +204,14 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
     }
     g->param_buf = host_param, g->grad_buf = host_grad, g->state_buf = host_state;
     for (int i = 0; i < c->n_moved; i++) c->moved[i]->data = c->host[i];
+    move_arena(c, -delta);
+    g->refolded = false;
+    for (int i = 0; !resident && i < g->n_nodes; i++) { /* what the caller reads: the kept outputs of the arena */
+        kn_tensor *t = g->nodes[i];
+        if ((t->flags & KN_FLAG_KEEP) && (t->phase & mask) && t->op != KN_OP_INPUT && !(t->flags & KN_FLAG_FOLDED) &&
+            in_arena(g, t->data) && kn__nbytes(t))
+            memcpy(t->data, c->arena + ((uint8_t *)t->data - g->arena), kn__nbytes(t));
+    }
     return st;
 }
 

@@ -168,8 +168,9 @@ static kn_status cuda_malloc(kn_graph *g, void **p, size_t bytes, const char *wh
     return KN_OK;
 }
 
-/* Every tensor a run copies in (inputs) or out (kept outputs, inputs excepted), its place
- * in the pinned staging buffer at the largest batch (compile has resolved shapes for it). */
+/* Every tensor a run copies in (inputs) or out (kept outputs of the arena, inputs excepted),
+ * its place in the pinned staging buffer at the largest batch (compile has resolved shapes
+ * for it). */
 static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
     c->io_t = kn__alloc(g->ctx, ((size_t)g->n_nodes + 1) * sizeof *c->io_t);
     c->io_off = kn__alloc(g->ctx, ((size_t)g->n_nodes + 1) * sizeof *c->io_off);
@@ -179,8 +180,11 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
         for (int i = 0; i < g->n_nodes; i++) {
             kn_tensor *t = g->nodes[i];
             bool in = t->op == KN_OP_INPUT && !t->alias;
+            /* kept tensors of the arena: those in the flat buffers (the parameters' gradients)
+             * stay on the device until a pull, as the mirror backend tests (copied each run,
+             * the wide MLP's 564 MB of gradients would cross the bus every step) */
             bool out = (t->flags & KN_FLAG_KEEP) && t->op != KN_OP_INPUT && !(t->flags & KN_FLAG_FOLDED) &&
-                       kn__op_info(t->op)->cpu;
+                       kn__op_info(t->op)->cpu && inside(t->data, g->arena, g->arena_bytes);
             if (pass == 0 ? !in : !out) continue;
             c->io_t[c->n_io] = t;
             c->io_off[c->n_io++] = off;
