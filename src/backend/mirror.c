@@ -14,8 +14,8 @@
  * the same offset in the copy, and the three g->*_buf pointers are swapped for the copies
  * (the optimizer kernel indexes them directly); both are put back after the run. A graph
  * with shared (read-only, memory-mapped) parameters reads them in place: never written,
- * they need no copy. Unlike the CUDA backend, kept gradients are not copied out after a
- * run: every host read of a flat buffer must pull first, which is stricter. */
+ * they need no copy. As on the CUDA backend, kept gradients are not copied out after a
+ * run: every host read of a flat buffer must pull first. */
 #include "backend.h"
 
 #include <stdint.h>
