@@ -103,6 +103,10 @@ typedef struct kn__resident_host {
     int64_t n_order, cap_order;
     kn_resident_stats stats;
 } kn__resident_host;
+/* Whether d can run g's resident steps: every input of g is gathered from a table (or is
+ * d's loss seed, which the run writes), each table's rows fill its input at g's batch, and
+ * the input lies in g's arena. Every resident_open checks it (else *placed is false). */
+bool kn__resident_placeable(const kn_graph *g, const kn_resident_desc *d);
 kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_resident_desc *d);
 kn_status kn__resident_host_order(kn_graph *g, kn__resident_host *r, const int32_t *order, int64_t n);
 void kn__resident_host_close(kn_graph *g, kn__resident_host **r);

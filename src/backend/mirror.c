@@ -218,6 +218,8 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
 static kn_status mirror_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed) {
     mirror *c = g->backend.context;
     kn__resident_host_close(g, &c->resident);
+    *placed = false;
+    if (!kn__resident_placeable(g, d)) return KN_OK;
     kn_status st = kn__resident_host_open(g, &c->resident, d);
     *placed = !st;
     return st;

@@ -8,6 +8,23 @@
 #include <math.h>
 #include <string.h>
 
+bool kn__resident_placeable(const kn_graph *g, const kn_resident_desc *d) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *t = g->nodes[i];
+        if (t->op != KN_OP_INPUT || t->alias || !kn__nbytes(t) || t == d->loss_seed) continue;
+        bool bound = false;
+        for (int k = 0; k < d->n_tables; k++) bound |= d->tables[k].input == t;
+        if (!bound) return false; /* a resident run copies no input in */
+    }
+    for (int k = 0; k < d->n_tables; k++) {
+        const kn_tensor *in = d->tables[k].input;
+        const uint8_t *p = in->data;
+        if (d->tables[k].row_bytes * (size_t)g->batch != kn__nbytes(in) || !p || p < g->arena || p >= g->arena + g->arena_bytes)
+            return false;
+    }
+    return d->loss && (!d->loss_seed || g->loss_seed == d->loss_seed);
+}
+
 kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_resident_desc *d) {
     kn__resident_host *h = kn__calloc(g->ctx, 1, sizeof *h);
     if (!h) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory");

@@ -35,22 +35,23 @@ extern "C" cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step
 
 /* ------------------------------------------------------------- gather */
 
-/* One block per batch row i: table row order[first + i] (row_bytes) to dst row i, in
- * 16-byte words when every row starts 16-byte aligned (the tables and the arena's tensors
- * are 64-byte aligned, so row_bytes % 16 == 0 says it), else 4-byte words, else bytes. */
+/* Block (i, part): batch row i, table row order[first + i] (row_bytes) to dst row i, its
+ * words part, part + gridDim.y, ... in blockDim-sized runs (one part for rows of a few KB,
+ * more for a long row, as a whole input bound as one row); in 16-byte words when every row
+ * starts 16-byte aligned (the tables and the arena's tensors are 64-byte aligned, so
+ * row_bytes % 16 == 0 says it), else 4-byte words, else bytes. */
 __global__ void gather_rows_kernel(const kn__cuda_step *stp, const uint8_t *table, const int32_t *order, uint8_t *dst,
                                    int64_t row_bytes) {
     int64_t i = blockIdx.x;
     const uint8_t *from = table + (int64_t)order[stp->first + i] * row_bytes;
     uint8_t *to = dst + i * row_bytes;
+    int64_t start = (int64_t)blockIdx.y * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.y * blockDim.x;
     if (row_bytes % 16 == 0) {
-        for (int64_t w = threadIdx.x; w < row_bytes / 16; w += blockDim.x)
-            ((uint4 *)to)[w] = ((const uint4 *)from)[w];
+        for (int64_t w = start; w < row_bytes / 16; w += stride) ((uint4 *)to)[w] = ((const uint4 *)from)[w];
     } else if (row_bytes % 4 == 0) {
-        for (int64_t w = threadIdx.x; w < row_bytes / 4; w += blockDim.x)
-            ((uint32_t *)to)[w] = ((const uint32_t *)from)[w];
+        for (int64_t w = start; w < row_bytes / 4; w += stride) ((uint32_t *)to)[w] = ((const uint32_t *)from)[w];
     } else {
-        for (int64_t w = threadIdx.x; w < row_bytes; w += blockDim.x) to[w] = from[w];
+        for (int64_t w = start; w < row_bytes; w += stride) to[w] = from[w];
     }
 }
 
@@ -59,8 +60,9 @@ extern "C" cudaError_t kn__cu_gather_rows(cudaStream_t s, const kn__cuda_step *s
     if (rows > 0 && row_bytes > 0) {
         int64_t words = row_bytes % 16 == 0 ? row_bytes / 16 : row_bytes % 4 == 0 ? row_bytes / 4 : row_bytes;
         unsigned threads = words >= THREADS ? THREADS : (unsigned)((words + 31) / 32 * 32);
-        gather_rows_kernel<<<(unsigned)rows, threads, 0, s>>>(step, (const uint8_t *)table, order, (uint8_t *)dst,
-                                                              row_bytes);
+        int64_t parts = (words + 16 * THREADS - 1) / (16 * THREADS); /* 16 words a thread */
+        dim3 grid((unsigned)rows, (unsigned)(parts < 1 ? 1 : parts > 65535 ? 65535 : parts));
+        gather_rows_kernel<<<grid, threads, 0, s>>>(step, (const uint8_t *)table, order, (uint8_t *)dst, row_bytes);
     }
     return cudaGetLastError();
 }

@@ -528,15 +528,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     kn_status st = cuda_synchronize(g);
     if (st) return st;
     resident_free(c);
-    for (int k = 0; k < c->n_io_in; k++) { /* a resident run copies no input in: each must be gathered */
-        bool bound = false;
-        for (int j = 0; j < d->n_tables; j++) bound |= d->tables[j].input == c->io_t[k];
-        if (!bound && c->io_t[k] != d->loss_seed) return KN_OK; /* (the seed: written by the run) */
-    }
-    for (int j = 0; j < d->n_tables; j++) { /* a gather writes batch rows of row_bytes into the input */
-        const kn_tensor *in = d->tables[j].input;
-        if (!kn__cuda_ptr(g, in->data) || d->tables[j].row_bytes * (size_t)g->batch != kn__nbytes(in)) return KN_OK;
-    }
+    if (!kn__resident_placeable(g, d)) return KN_OK; /* (each gathered input checked there) */
     size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
     for (int k = 0; k < d->n_tables; k++) need += (size_t)d->n_rows * d->tables[k].row_bytes;
     CU(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
