@@ -9,42 +9,36 @@
 
 #define THREADS 256
 
-/* ------------------------------------------------------------- the run's start */
+/* ------------------------------------------------------------- the run's start: the batch */
 
-/* One thread, the run's first kernel: after a failed step nothing changes any more (the
- * optimizer and batch norm's moving statistics read step->skip). fp16: updates skipped
- * since the host last read the figures are taken out of the step counts (Adam's t and the
- * dropout key count updates taken, as in the host loop), and the scale goes to the backward
- * seed and the update's unscale (powers of two: exact). */
-__global__ void resident_begin_kernel(kn__cuda_step *stp, const kn__cuda_resident *r, float *seed) {
-    stp->skip = r->failed_step >= 0;
-    int64_t unseen = r->skipped - stp->skipped_known;
-    stp->step -= unseen;
-    stp->rng_step -= unseen;
-    if (r->scaling && seed) {
-        *seed = r->scale;
-        stp->grad_unscale = 1.0f / r->scale;
-    }
-}
-
-extern "C" cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r,
-                                             float *seed) {
-    resident_begin_kernel<<<1, 1, 0, s>>>(step, r, seed);
-    return cudaGetLastError();
-}
-
-/* ------------------------------------------------------------- gather */
-
-/* Block (i, part): batch row i, table row order[first + i] (row_bytes) to dst row i, its
- * words part, part + gridDim.y, ... in blockDim-sized runs (one part for rows of a few KB,
- * more for a long row, as a whole input bound as one row); in 16-byte words when every row
+/* The run's first kernel, one launch for every table: block (i, part, k) copies batch row i
+ * of table k, table row order[first + i] (row_bytes[k]) to the input's row i, its words
+ * part, part + gridDim.y, ... in blockDim-sized runs (one part for rows of a few KB, more
+ * for a long row, as a whole input bound as one row); in 16-byte words when every row
  * starts 16-byte aligned (the tables and the arena's tensors are 64-byte aligned, so
- * row_bytes % 16 == 0 says it), else 4-byte words, else bytes. */
-__global__ void gather_rows_kernel(const kn__cuda_step *stp, const uint8_t *table, const int32_t *order, uint8_t *dst,
-                                   int64_t row_bytes) {
-    int64_t i = blockIdx.x;
-    const uint8_t *from = table + (int64_t)order[stp->first + i] * row_bytes;
-    uint8_t *to = dst + i * row_bytes;
+ * row_bytes % 16 == 0 says it), else 4-byte words, else bytes.
+ * Thread 0 of block (0, 0, 0) also starts the step (nothing else reads what it writes
+ * before this kernel ends): after a failed step nothing changes any more (the optimizer
+ * and batch norm's moving statistics read step->skip); fp16: updates skipped since the
+ * host last read the figures are taken out of the step counts (Adam's t and the dropout
+ * key count updates taken, as in the host loop), and the scale goes to the backward seed
+ * and the update's unscale (powers of two: exact). */
+__global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_resident *r, float *seed, kn__cuda_gather_set set,
+                                      const int32_t *order) {
+    if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) {
+        stp->skip = r->failed_step >= 0;
+        int64_t unseen = r->skipped - stp->skipped_known;
+        stp->step -= unseen;
+        stp->rng_step -= unseen;
+        if (r->scaling && seed) {
+            *seed = r->scale;
+            stp->grad_unscale = 1.0f / r->scale;
+        }
+    }
+    int k = blockIdx.z;
+    int64_t i = blockIdx.x, row_bytes = set.row_bytes[k];
+    const uint8_t *from = set.table[k] + (int64_t)order[stp->first + i] * row_bytes;
+    uint8_t *to = set.dst[k] + i * row_bytes;
     int64_t start = (int64_t)blockIdx.y * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.y * blockDim.x;
     if (row_bytes % 16 == 0) {
         for (int64_t w = start; w < row_bytes / 16; w += stride) ((uint4 *)to)[w] = ((const uint4 *)from)[w];
@@ -55,15 +49,18 @@ __global__ void gather_rows_kernel(const kn__cuda_step *stp, const uint8_t *tabl
     }
 }
 
-extern "C" cudaError_t kn__cu_gather_rows(cudaStream_t s, const kn__cuda_step *step, const void *table,
-                                          const int32_t *order, void *dst, int64_t rows, int64_t row_bytes) {
-    if (rows > 0 && row_bytes > 0) {
-        int64_t words = row_bytes % 16 == 0 ? row_bytes / 16 : row_bytes % 4 == 0 ? row_bytes / 4 : row_bytes;
-        unsigned threads = words >= THREADS ? THREADS : (unsigned)((words + 31) / 32 * 32);
-        int64_t parts = (words + 16 * THREADS - 1) / (16 * THREADS); /* 16 words a thread */
-        dim3 grid((unsigned)rows, (unsigned)(parts < 1 ? 1 : parts > 65535 ? 65535 : parts));
-        gather_rows_kernel<<<grid, threads, 0, s>>>(step, (const uint8_t *)table, order, (uint8_t *)dst, row_bytes);
+extern "C" cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r, float *seed,
+                                             const kn__cuda_gather_set *set, int n_tables, const int32_t *order,
+                                             int64_t rows) {
+    if (rows < 1 || n_tables < 1 || n_tables > 4) return cudaErrorInvalidValue;
+    int64_t parts = 1;
+    for (int k = 0; k < n_tables; k++) { /* the longest row's: 16 words a thread */
+        int64_t b = set->row_bytes[k], words = b % 16 == 0 ? b / 16 : b % 4 == 0 ? b / 4 : b;
+        int64_t p = (words + 16 * THREADS - 1) / (16 * THREADS);
+        parts = p > parts ? p : parts;
     }
+    dim3 grid((unsigned)rows, (unsigned)(parts > 65535 ? 65535 : parts), (unsigned)n_tables);
+    resident_start_kernel<<<grid, THREADS, 0, s>>>(step, r, seed, *set, order);
     return cudaGetLastError();
 }
 

@@ -165,13 +165,17 @@ cudaError_t kn__cu_elementwise_x(cudaStream_t s, const kn_ew_program *p, const v
                                  void *out, int tout, int64_t n, int64_t cols);
 
 /* The resident step (kernels_resident.cu, backend.h's KN_RUN_RESIDENT), in its order: */
-/* step->skip set when an earlier step failed; the step counts less the skipped updates the
- * host has not seen; with loss scaling, seed (the backward seed, a device scalar) and the
- * update's unscale from the scale; */
-cudaError_t kn__cu_resident_begin(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r, float *seed);
-/* rows order[step->first + i] (i < rows) of table (row_bytes each) into dst; */
-cudaError_t kn__cu_gather_rows(cudaStream_t s, const kn__cuda_step *step, const void *table, const int32_t *order,
-                               void *dst, int64_t rows, int64_t row_bytes);
+/* rows order[step->first + i] (i < rows) of each table (row_bytes each) into its input,
+ * one launch; and the step started: step->skip set when an earlier step failed, the step
+ * counts less the skipped updates the host has not seen, with loss scaling seed (the
+ * backward seed, a device scalar) and the update's unscale from the scale; */
+typedef struct {
+    const uint8_t *table[4];
+    uint8_t *dst[4];
+    int64_t row_bytes[4];
+} kn__cuda_gather_set;
+cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r, float *seed,
+                                  const kn__cuda_gather_set *set, int n_tables, const int32_t *order, int64_t rows);
 /* after the loss: its check, loss x rows and the correct count (out (rows, outs) stored as
  * out_t; labels by row of the tables, or NULL) added to r's sums unless failed; */
 cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn__cuda_resident *r, const float *loss,

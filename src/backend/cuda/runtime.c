@@ -404,12 +404,16 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         }
         return KN_OK;
     }
-    LAUNCHED(kn__cu_resident_begin(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL),
-             "kn__cu_resident_begin");
-    for (int k = 0; k < c->n_tables; k++)
-        LAUNCHED(kn__cu_gather_rows(c->stream, c->d_step, c->table[k], c->d_order, kn__cuda_ptr(g, c->table_input[k]->data),
-                                    g->batch, (int64_t)c->table_row_bytes[k]),
-                 "kn__cu_gather_rows");
+    kn__cuda_gather_set set;
+    memset(&set, 0, sizeof set);
+    for (int k = 0; k < c->n_tables; k++) {
+        set.table[k] = c->table[k];
+        set.dst[k] = kn__cuda_ptr(g, c->table_input[k]->data);
+        set.row_bytes[k] = (int64_t)c->table_row_bytes[k];
+    }
+    LAUNCHED(kn__cu_resident_start(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL,
+                                   &set, c->n_tables, c->d_order, g->batch),
+             "kn__cu_resident_start");
     kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
     if (st) return st;
     const float *loss = kn__cuda_ptr(g, c->res_loss->data);
