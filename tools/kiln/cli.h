@@ -6,6 +6,7 @@
 #include <kiln.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
@@ -18,9 +19,6 @@ typedef struct cli_global {
     const char *device; /* --device cpu|cuda */
 } cli_global;
 
-/* Takes a global option at argv[*i] (advancing *i past its value); returns 1 if taken,
- * 0 if not a global option, -1 on a usage error (message printed). */
-int cli_take_global(cli_global *g, int argc, char **argv, int *i);
 /* Creates the context the global options describe; prints the error and returns NULL. */
 kn_ctx *cli_ctx(const cli_global *g);
 /* Prints "kiln: MESSAGE" to stderr and returns CLI_RUNTIME (the status's text when ctx has none). */
@@ -31,6 +29,62 @@ char *cli_read_file(const char *path);
 /* Parses a number option's value; false (message printed) when it is not one. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi, long long *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+/* A command's options as a table, one parser for every command (options.c). Each command
+ * keeps its arguments in a struct of its own; a table entry names the field by offsetof. */
+typedef enum cli_option_kind {
+    CLI_OPT_STRING, /* const char *: the next argument, whatever it starts with */
+    CLI_OPT_INT,    /* long long in [int_min, int_max] */
+    CLI_OPT_DOUBLE, /* double in [double_min, double_max] */
+    CLI_OPT_FLAG,   /* bool, set to true; takes no value */
+    CLI_OPT_CUSTOM, /* take() reads the value: the rare option with rules of its own */
+} cli_option_kind;
+
+typedef struct cli_option {
+    const char *name; /* "--epochs" */
+    cli_option_kind kind;
+    size_t offset; /* of the destination in the command's argument struct */
+    long long int_min, int_max;
+    double double_min, double_max;
+    bool non_empty;       /* CLI_OPT_STRING: an empty value counts as none */
+    const char *no_value; /* CLI_OPT_STRING: the usage error without a value (else "NAME needs a value") */
+    /* CLI_OPT_CUSTOM: value is NULL at the end of argv; false after printing a usage error */
+    bool (*take)(const char *cmd, const char *opt, const char *value, void *args);
+} cli_option;
+
+#define CLI_STRING(NAME, OFFSET) {.name = NAME, .kind = CLI_OPT_STRING, .offset = OFFSET}
+#define CLI_NON_EMPTY(NAME, OFFSET) {.name = NAME, .kind = CLI_OPT_STRING, .offset = OFFSET, .non_empty = true}
+#define CLI_INT(NAME, OFFSET, MIN, MAX) {.name = NAME, .kind = CLI_OPT_INT, .offset = OFFSET, .int_min = MIN, .int_max = MAX}
+#define CLI_DOUBLE(NAME, OFFSET, MIN, MAX) \
+    {.name = NAME, .kind = CLI_OPT_DOUBLE, .offset = OFFSET, .double_min = MIN, .double_max = MAX}
+#define CLI_FLAG(NAME, OFFSET) {.name = NAME, .kind = CLI_OPT_FLAG, .offset = OFFSET}
+#define CLI_CUSTOM(NAME, TAKE) {.name = NAME, .kind = CLI_OPT_CUSTOM, .take = TAKE}
+
+/* An argument not starting with "--" (so "-5" and "-" are positionals), in order. */
+typedef struct cli_positional {
+    size_t offset;       /* of its const char * in the argument struct */
+    const char *missing; /* "MODEL (a .kiln file)" gives "missing MODEL (a .kiln file)";
+                          * NULL: optional to the parser (the command checks it itself) */
+} cli_positional;
+
+typedef struct cli_command {
+    const char *name;                  /* "train": usage errors read "kiln train: ..." */
+    const char *help;                  /* what --help and -h print on stdout */
+    const cli_option *options;         /* ends with {0}; NULL: none beyond the global ones */
+    const cli_positional *positionals; /* n_positionals of them */
+    int n_positionals;
+} cli_command;
+
+#define CLI_COUNT(array) ((int)(sizeof(array) / sizeof *(array)))
+
+/* cli_parse_args's "go on": not an exit code. */
+enum { CLI_PARSED = -1 };
+
+/* Walks argv in order: global options, --help/-h (prints cmd->help, stops), cmd's options
+ * (the last of a repeated one wins), then positionals; the first bad argument ends it with
+ * its usage error, then the first required positional missing does. Returns CLI_PARSED when
+ * the command goes on, CLI_OK after the help, CLI_USAGE after a usage error (one line). */
+int cli_parse_args(const cli_command *cmd, int argc, char **argv, cli_global *g, void *args);
 
 /* false (one line printed) when --device names a backend not usable here (the build, the GPU). */
 bool cli_device_ok(const cli_global *g);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *convert_help =
+static const char convert_help[] =
     "usage: kiln convert MODEL --to fp16|bf16 OUT [options]\n"
     "\n"
     "Writes MODEL (a .kiln file) to OUT with its parameters stored as IEEE half (fp16) or\n"
@@ -26,6 +26,18 @@ static const char *convert_help =
     "\n"
     "JSON keys: model, out, dtype, params, bytes_in, bytes_out, ratio (bytes_out / bytes_in).\n";
 
+typedef struct convert_args {
+    const char *model, *out, *to;
+} convert_args;
+
+#define AT(field) offsetof(convert_args, field)
+static const cli_option convert_options[] = {
+    {.name = "--to", .kind = CLI_OPT_STRING, .offset = AT(to), .no_value = "--to expects fp16 or bf16"}, {0}};
+/* OUT is checked after --to, as it always was */
+static const cli_positional convert_positionals[] = {{AT(model), "MODEL (a .kiln file)"}, {AT(out), NULL}};
+static const cli_command convert_command = {"convert", convert_help, convert_options, convert_positionals,
+                                            CLI_COUNT(convert_positionals)};
+
 static bool parse_dtype(const char *s, kn_dtype *out) {
     static const struct { const char *name; kn_dtype dtype; } names[] = {
         {"fp16", KN_F16}, {"f16", KN_F16}, {"float16", KN_F16}, {"bf16", KN_BF16}, {"bfloat16", KN_BF16},
@@ -41,28 +53,11 @@ static bool parse_dtype(const char *s, kn_dtype *out) {
 static const char *file_dtype_name(kn_dtype t) { return t == KN_F16 ? "F16" : t == KN_BF16 ? "BF16" : "F32"; }
 
 int cmd_convert(int argc, char **argv, cli_global *g) {
-    const char *model = NULL, *out = NULL, *to = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        int taken = cli_take_global(g, argc, argv, &i);
-        if (taken < 0) return CLI_USAGE;
-        if (taken) continue;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-            fputs(convert_help, stdout);
-            return CLI_OK;
-        }
-        if (strcmp(s, "--to") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("convert", "--to expects fp16 or bf16");
-            to = argv[++i];
-            continue;
-        }
-        if (s[0] == '-' && s[1] == '-') return cli_usage_error("convert", "unknown option '%s'", s);
-        if (!model) model = s;
-        else if (!out) out = s;
-        else return cli_usage_error("convert", "unexpected argument '%s'", s);
-    }
+    convert_args args = {0};
+    int parsed = cli_parse_args(&convert_command, argc, argv, g, &args);
+    if (parsed != CLI_PARSED) return parsed;
+    const char *model = args.model, *out = args.out, *to = args.to;
     kn_dtype dtype = KN_F32;
-    if (!model) return cli_usage_error("convert", "missing MODEL (a .kiln file)");
     if (!to) return cli_usage_error("convert", "missing --to fp16|bf16");
     if (!parse_dtype(to, &dtype)) return cli_usage_error("convert", "--to expects fp16 or bf16 (or fp32), got '%s'", to);
     if (!out) return cli_usage_error("convert", "missing OUT (the converted file's path)");

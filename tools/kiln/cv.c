@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *cv_help =
+static const char cv_help[] =
     "usage: kiln cv SPEC --data DATA [options]\n"
     "\n"
     "K-fold cross-validation of the model a JSON description gives (a path, or the text).\n"
@@ -32,40 +32,28 @@ enum { MAX_FOLDS = 100, METRICS = 4 };
 static const char *const class_metrics[METRICS] = {"loss", "accuracy", "f1_macro", NULL};
 static const char *const regression_metrics[METRICS] = {"loss", "mse", "mae", "r2"};
 
+typedef struct cv_args {
+    const char *spec, *data, *class_weight;
+    long long folds, epochs, batch_size;
+} cv_args;
+
+#define AT(field) offsetof(cv_args, field)
+static const cli_option cv_options[] = {
+    CLI_NON_EMPTY("--data", AT(data)),
+    CLI_NON_EMPTY("--class-weight", AT(class_weight)),
+    CLI_INT("--folds", AT(folds), 2, MAX_FOLDS),
+    CLI_INT("--epochs", AT(epochs), 1, 1000000),
+    CLI_INT("--batch-size", AT(batch_size), 1, 1 << 24),
+    {0}};
+static const cli_positional cv_positionals[] = {{AT(spec), "SPEC (a JSON model description)"}};
+static const cli_command cv_command = {"cv", cv_help, cv_options, cv_positionals, CLI_COUNT(cv_positionals)};
+
 int cmd_cv(int argc, char **argv, cli_global *g) {
-    const char *spec_arg = NULL, *data = NULL, *class_weight = NULL;
-    long long folds = 5, epochs = 0, batch = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int taken = cli_take_global(g, argc, argv, &i);
-        if (taken < 0) return CLI_USAGE;
-        if (taken) continue;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-            fputs(cv_help, stdout);
-            return CLI_OK;
-        }
-        if (strcmp(s, "--data") == 0 || strcmp(s, "--class-weight") == 0) {
-            if (!val || !*val) return cli_usage_error("cv", "%s needs a value", s);
-            *(s[2] == 'd' ? &data : &class_weight) = val;
-            i++;
-        } else if (strcmp(s, "--folds") == 0) {
-            if (!cli_parse_int("cv", s, val, 2, MAX_FOLDS, &folds)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--epochs") == 0) {
-            if (!cli_parse_int("cv", s, val, 1, 1000000, &epochs)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--batch-size") == 0) {
-            if (!cli_parse_int("cv", s, val, 1, 1 << 24, &batch)) return CLI_USAGE;
-            i++;
-        } else if (s[0] == '-' && s[1] == '-') {
-            return cli_usage_error("cv", "unknown option '%s'", s);
-        } else if (!spec_arg) {
-            spec_arg = s;
-        } else {
-            return cli_usage_error("cv", "unexpected argument '%s'", s);
-        }
-    }
-    if (!spec_arg) return cli_usage_error("cv", "missing SPEC (a JSON model description)");
+    cv_args a = {.folds = 5};
+    int parsed = cli_parse_args(&cv_command, argc, argv, g, &a);
+    if (parsed != CLI_PARSED) return parsed;
+    const char *spec_arg = a.spec, *data = a.data, *class_weight = a.class_weight;
+    long long folds = a.folds, epochs = a.epochs, batch = a.batch_size;
     if (!data) return cli_usage_error("cv", "missing --data DATA");
     if (class_weight && strcmp(class_weight, "balanced") != 0)
         return cli_usage_error("cv", "--class-weight: only 'balanced' here (lists: kiln train)");

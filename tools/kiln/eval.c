@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *eval_help =
+static const char eval_help[] =
     "usage: kiln eval MODEL --data DATA [--out DIR] [options]\n"
     "\n"
     "Evaluates a saved model (a .kiln file) on the test split of DATA, or on its train split\n"
@@ -30,29 +30,17 @@ typedef struct eval_args {
     const char *model, *data, *out;
 } eval_args;
 
-static int parse_args(int argc, char **argv, cli_global *g, eval_args *a, bool *help) {
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int taken = cli_take_global(g, argc, argv, &i);
-        if (taken < 0) return CLI_USAGE;
-        if (taken) continue;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
-        if (strcmp(s, "--data") == 0 || strcmp(s, "--out") == 0) {
-            if (!val || !*val) return cli_usage_error("eval", "%s needs a value", s);
-            *(s[2] == 'd' ? &a->data : &a->out) = val;
-            i++;
-        } else if (s[0] == '-' && s[1] == '-') {
-            return cli_usage_error("eval", "unknown option '%s'", s);
-        } else if (!a->model) {
-            a->model = s;
-        } else {
-            return cli_usage_error("eval", "unexpected argument '%s'", s);
-        }
-    }
-    if (!a->model) return cli_usage_error("eval", "missing MODEL (a .kiln file)");
+#define AT(field) offsetof(eval_args, field)
+static const cli_option eval_options[] = {CLI_NON_EMPTY("--data", AT(data)), CLI_NON_EMPTY("--out", AT(out)), {0}};
+static const cli_positional eval_positionals[] = {{AT(model), "MODEL (a .kiln file)"}};
+static const cli_command eval_command = {"eval", eval_help, eval_options, eval_positionals,
+                                         CLI_COUNT(eval_positionals)};
+
+static int parse_args(int argc, char **argv, cli_global *g, eval_args *a) {
+    int rc = cli_parse_args(&eval_command, argc, argv, g, a);
+    if (rc != CLI_PARSED) return rc;
     if (!a->data) return cli_usage_error("eval", "missing --data DATA");
-    return CLI_OK;
+    return CLI_PARSED;
 }
 
 /* ---------------------------------------------------------------- confusion.svg */
@@ -244,13 +232,9 @@ static void report_regression(const kn_eval_report *rep, const cli_global *g) {
 
 int cmd_eval(int argc, char **argv, cli_global *g) {
     eval_args a = {0};
-    bool help = false;
-    int rc = parse_args(argc, argv, g, &a, &help);
-    if (help) {
-        fputs(eval_help, stdout);
-        return CLI_OK;
-    }
-    if (rc) return rc;
+    int parsed = parse_args(argc, argv, g, &a);
+    if (parsed != CLI_PARSED) return parsed;
+    int rc = CLI_OK;
     if (!cli_device_ok(g)) return CLI_RUNTIME;
     kn_ctx *ctx = a.out && cli_mkdir_p(a.out) ? NULL : cli_ctx(g);
     if (!ctx) return CLI_RUNTIME;

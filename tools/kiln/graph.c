@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *graph_help =
+static const char graph_help[] =
     "usage: kiln graph SPEC [options]\n"
     "\n"
     "Builds the graph of the model a JSON description gives (a path, or the text itself),\n"
@@ -38,41 +38,26 @@ typedef struct graph_args {
     bool training;
 } graph_args;
 
-static int parse_args(int argc, char **argv, cli_global *g, graph_args *a, bool *help) {
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int taken = cli_take_global(g, argc, argv, &i);
-        if (taken < 0) return CLI_USAGE;
-        if (taken) continue;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
-        const char **slot = strcmp(s, "--passes") == 0 ? &a->passes
-                          : strcmp(s, "--dot") == 0    ? &a->dot
-                          : strcmp(s, "--data") == 0   ? &a->data
-                          : strcmp(s, "--precision") == 0 ? &a->precision
-                                                       : NULL;
-        if (slot) {
-            if (!val || !*val) return cli_usage_error("graph", "%s needs a value", s);
-            *slot = val;
-            i++;
-        } else if (strcmp(s, "--batch-size") == 0) {
-            if (!cli_parse_int("graph", s, val, 1, 1 << 24, &a->batch_size)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--training") == 0) {
-            a->training = true;
-        } else if (s[0] == '-' && s[1] == '-') {
-            return cli_usage_error("graph", "unknown option '%s'", s);
-        } else if (!a->spec) {
-            a->spec = s;
-        } else {
-            return cli_usage_error("graph", "unexpected argument '%s'", s);
-        }
-    }
-    if (!a->spec) return cli_usage_error("graph", "missing SPEC (a JSON model description)");
+#define AT(field) offsetof(graph_args, field)
+static const cli_option graph_options[] = {
+    CLI_NON_EMPTY("--passes", AT(passes)),
+    CLI_NON_EMPTY("--dot", AT(dot)),
+    CLI_NON_EMPTY("--data", AT(data)),
+    CLI_NON_EMPTY("--precision", AT(precision)),
+    CLI_INT("--batch-size", AT(batch_size), 1, 1 << 24),
+    CLI_FLAG("--training", AT(training)),
+    {0}};
+static const cli_positional graph_positionals[] = {{AT(spec), "SPEC (a JSON model description)"}};
+static const cli_command graph_command = {"graph", graph_help, graph_options, graph_positionals,
+                                          CLI_COUNT(graph_positionals)};
+
+static int parse_args(int argc, char **argv, cli_global *g, graph_args *a) {
+    int rc = cli_parse_args(&graph_command, argc, argv, g, a);
+    if (rc != CLI_PARSED) return rc;
     kn_precision p;
     if (a->precision && !kn_precision_parse(a->precision, &p))
         return cli_usage_error("graph", "--precision: '%s' is not fp32, bf16 or fp16", a->precision);
-    return CLI_OK;
+    return CLI_PARSED;
 }
 
 static void print_json(const kn_graph_report *r, long long batch, bool training, kn_precision precision) {
@@ -108,13 +93,9 @@ static void print_text(const kn_graph_report *r, long long batch, bool training,
 
 int cmd_graph(int argc, char **argv, cli_global *g) {
     graph_args a = {0};
-    bool help = false;
-    int rc = parse_args(argc, argv, g, &a, &help);
-    if (help) {
-        fputs(graph_help, stdout);
-        return CLI_OK;
-    }
-    if (rc) return rc;
+    int parsed = parse_args(argc, argv, g, &a);
+    if (parsed != CLI_PARSED) return parsed;
+    int rc = CLI_OK;
     if (!cli_device_ok(g)) return CLI_RUNTIME;
     kn_ctx *ctx = cli_ctx(g);
     if (!ctx) return CLI_RUNTIME;

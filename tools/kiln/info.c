@@ -14,7 +14,7 @@
 /* What kn_model_load accepts: it refuses every other version, so a loaded model is this one. */
 #define INFO_FORMAT_VERSION 1
 
-static const char *info_help =
+static const char info_help[] =
     "usage: kiln info MODEL [options]\n"
     "\n"
     "Loads a saved model (a .kiln file), verifying its structure and checksum, and describes\n"
@@ -26,20 +26,8 @@ static const char *info_help =
     "architecture (the JSON description), training (the training summary, or null),\n"
     "format_version.\n";
 
-static int parse_args(int argc, char **argv, cli_global *g, const char **model, bool *help) {
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        int taken = cli_take_global(g, argc, argv, &i);
-        if (taken < 0) return CLI_USAGE;
-        if (taken) continue;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
-        if (s[0] == '-' && s[1] == '-') return cli_usage_error("info", "unknown option '%s'", s);
-        if (*model) return cli_usage_error("info", "unexpected argument '%s'", s);
-        *model = s;
-    }
-    if (!*model) return cli_usage_error("info", "missing MODEL (a .kiln file)");
-    return CLI_OK;
-}
+static const cli_positional info_positionals[] = {{0, "MODEL (a .kiln file)"}}; /* the path itself */
+static const cli_command info_command = {"info", info_help, NULL, info_positionals, CLI_COUNT(info_positionals)};
 
 /* A parameter dtype as safetensors names it (what the file holds). */
 static const char *file_dtype(kn_dtype t) { return t == KN_F16 ? "F16" : t == KN_BF16 ? "BF16" : "F32"; }
@@ -155,13 +143,9 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
 
 int cmd_info(int argc, char **argv, cli_global *g) {
     const char *path = NULL;
-    bool help = false;
-    int rc = parse_args(argc, argv, g, &path, &help);
-    if (help) {
-        fputs(info_help, stdout);
-        return CLI_OK;
-    }
-    if (rc) return rc;
+    int parsed = cli_parse_args(&info_command, argc, argv, g, &path);
+    if (parsed != CLI_PARSED) return parsed;
+    int rc = CLI_OK;
     if (!cli_device_ok(g)) return CLI_RUNTIME;
     kn_ctx *ctx = cli_ctx(g);
     if (!ctx) return CLI_RUNTIME;

@@ -1,4 +1,4 @@
-/* main.c — the kiln command line: global options, dispatch to subcommands, help. */
+/* main.c — the kiln command line: dispatch to subcommands, help, usage errors, the context. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -50,60 +50,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, " (see 'kiln%s%s --help')\n", cmd ? " " : "", cmd ? cmd : "");
     va_end(ap);
     return CLI_USAGE;
-}
-
-bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = s ? strtoll(s, &end, 10) : 0;
-    if (!s || errno || end == s || *end || v < lo || v > hi) {
-        cli_usage_error(cmd, "%s expects a whole number in [%lld, %lld], got '%s'", opt, lo, hi, s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || end == s || *end || !(v >= lo && v <= hi)) {
-        cli_usage_error(cmd, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-int cli_take_global(cli_global *g, int argc, char **argv, int *i) {
-    const char *a = argv[*i];
-    const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-    long long n;
-    if (strcmp(a, "--json") == 0) { g->json = true; return 1; }
-    if (strcmp(a, "--quiet") == 0) { g->quiet = true; return 1; }
-    if (strcmp(a, "--threads") == 0) {
-        if (!cli_parse_int(NULL, a, val, 0, 1024, &n)) return -1;
-        g->threads = (int)n;
-        (*i)++;
-        return 1;
-    }
-    if (strcmp(a, "--seed") == 0) {
-        if (!cli_parse_int(NULL, a, val, 0, (long long)1 << 62, &n)) return -1;
-        g->seed = (uint64_t)n;
-        (*i)++;
-        return 1;
-    }
-    if (strcmp(a, "--device") == 0) {
-        if (!val || (strcmp(val, "cpu") != 0 && strcmp(val, "cuda") != 0)) {
-            cli_usage_error(NULL, "--device expects cpu or cuda");
-            return -1;
-        }
-        g->device = val;
-        (*i)++;
-        return 1;
-    }
-    return 0;
 }
 
 kn_ctx *cli_ctx(const cli_global *g) {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *predict_help =
+static const char predict_help[] =
     "usage: kiln predict MODEL INPUT [--top K] [options]\n"
     "\n"
     "Predicts every sample of INPUT (an IDX images file, gzip or not, or a PNG or PGM image)\n"
@@ -29,31 +29,12 @@ typedef struct predict_args {
     long long top;
 } predict_args;
 
-static int parse_args(int argc, char **argv, cli_global *g, predict_args *a, bool *help) {
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int taken = cli_take_global(g, argc, argv, &i);
-        if (taken < 0) return CLI_USAGE;
-        if (taken) continue;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
-        if (strcmp(s, "--top") == 0) {
-            if (!cli_parse_int("predict", s, val, 1, 1 << 20, &a->top)) return CLI_USAGE;
-            i++;
-        } else if (s[0] == '-' && s[1] == '-') {
-            return cli_usage_error("predict", "unknown option '%s'", s);
-        } else if (!a->model) {
-            a->model = s;
-        } else if (!a->input) {
-            a->input = s;
-        } else {
-            return cli_usage_error("predict", "unexpected argument '%s'", s);
-        }
-    }
-    if (!a->model) return cli_usage_error("predict", "missing MODEL (a .kiln file)");
-    if (!a->input) return cli_usage_error("predict", "missing INPUT (an IDX images file, or a PNG or PGM image)");
-    return CLI_OK;
-}
+#define AT(field) offsetof(predict_args, field)
+static const cli_option predict_options[] = {CLI_INT("--top", AT(top), 1, 1 << 20), {0}};
+static const cli_positional predict_positionals[] = {
+    {AT(model), "MODEL (a .kiln file)"}, {AT(input), "INPUT (an IDX images file, or a PNG or PGM image)"}};
+static const cli_command predict_command = {"predict", predict_help, predict_options, predict_positionals,
+                                            CLI_COUNT(predict_positionals)};
 
 /* Whether a one-output model is a binary classifier: its loss is binary cross-entropy. */
 static bool is_binary_classifier(const kn_model *m, kn_ctx *ctx) {
@@ -82,13 +63,9 @@ static void top_k(const float *p, int n, int k, int *idx) {
 
 int cmd_predict(int argc, char **argv, cli_global *g) {
     predict_args a = {.top = 1};
-    bool help = false;
-    int rc = parse_args(argc, argv, g, &a, &help);
-    if (help) {
-        fputs(predict_help, stdout);
-        return CLI_OK;
-    }
-    if (rc) return rc;
+    int parsed = cli_parse_args(&predict_command, argc, argv, g, &a);
+    if (parsed != CLI_PARSED) return parsed;
+    int rc = CLI_OK;
     if (!cli_device_ok(g)) return CLI_RUNTIME;
     kn_ctx *ctx = cli_ctx(g);
     if (!ctx) return CLI_RUNTIME;

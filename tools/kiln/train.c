@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *train_help =
+static const char train_help[] =
     "usage: kiln train SPEC --data DATA [options]\n"
     "\n"
     "SPEC is a JSON model description: a path (models/mlp.json) or the text itself ('{...}').\n"
@@ -104,78 +104,56 @@ static int parse_weights(const char *text, float *w, int max) {
     return n;
 }
 
-static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool *help) {
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int taken = cli_take_global(g, argc, argv, &i);
-        if (taken < 0) return CLI_USAGE;
-        if (taken) continue;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { *help = true; return CLI_OK; }
-        const char **slot = strcmp(s, "--data") == 0      ? &a->data
-                          : strcmp(s, "--optimizer") == 0 ? &a->optimizer
-                          : strcmp(s, "--precision") == 0 ? &a->precision
-                          : strcmp(s, "--out") == 0       ? &a->out
-                          : strcmp(s, "--resume") == 0    ? &a->resume
-                          : strcmp(s, "--passes") == 0    ? &a->passes
-                          : strcmp(s, "--schedule") == 0  ? &a->schedule
-                          : strcmp(s, "--class-weight") == 0 ? &a->class_weight
-                          : strcmp(s, "--grad-compression") == 0 ? &a->grad_compression
-                                                          : NULL;
-        if (slot) {
-            if (!val || ((slot == &a->out || slot == &a->resume) && !*val))
-                return cli_usage_error("train", "%s needs a value", s);
-            *slot = val;
-            i++;
-        } else if (strcmp(s, "--epochs") == 0) {
-            if (!cli_parse_int("train", s, val, 1, 1000000, &a->epochs)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--batch-size") == 0) {
-            if (!cli_parse_int("train", s, val, 1, 1 << 24, &a->batch_size)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--lr") == 0) {
-            if (!cli_parse_double("train", s, val, 1e-12, 1e6, &a->lr)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--test-split") == 0) {
-            if (!cli_parse_double("train", s, val, 0.01, 0.99, &a->test_split)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--validation-split") == 0) {
-            if (!cli_parse_double("train", s, val, 0, 0.99, &a->validation_split)) return CLI_USAGE;
-            a->validation_given = true;
-            i++;
-        } else if (strcmp(s, "--checkpoint-every") == 0) {
-            if (!cli_parse_int("train", s, val, 1, (long long)1 << 40, &a->checkpoint_every)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--early-stopping") == 0) {
-            if (!cli_parse_int("train", s, val, 1, 1000000, &a->early_stopping)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--warmup-steps") == 0) {
-            if (!cli_parse_int("train", s, val, 0, (long long)1 << 40, &a->warmup_steps)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--accumulate") == 0) {
-            if (!cli_parse_int("train", s, val, 1, 1 << 20, &a->accumulate)) return CLI_USAGE;
-            i++;
-        } else if (strcmp(s, "--save-best") == 0) {
-            a->save_best = true;
-        } else if (strcmp(s, "--loader-thread") == 0) {
-            if (!val || (strcmp(val, "on") && strcmp(val, "off") && strcmp(val, "auto")))
-                return cli_usage_error("train", "--loader-thread expects on, off or auto");
-            a->loader_thread = val[1] == 'n' ? 1 : val[1] == 'f' ? -1 : 0;
-            i++;
-        } else if (strcmp(s, "--augment") == 0) {
-            if (!val || !*val) return cli_usage_error("train", "%s needs a value (off, or JSON such as '{\"flip\": 0.5}')", s);
-            a->augment = val;
-            i++;
-        } else if (strcmp(s, "--deterministic") == 0) {
-            a->deterministic = true; /* kiln's training is deterministic in every mode; kept for scripts */
-        } else if (s[0] == '-' && s[1] == '-') {
-            return cli_usage_error("train", "unknown option '%s'", s);
-        } else if (!a->spec) {
-            a->spec = s;
-        } else {
-            return cli_usage_error("train", "unexpected argument '%s'", s);
-        }
+static bool take_validation_split(const char *cmd, const char *opt, const char *value, void *args) {
+    train_args *a = args;
+    if (!cli_parse_double(cmd, opt, value, 0, 0.99, &a->validation_split)) return false;
+    a->validation_given = true;
+    return true;
+}
+
+static bool take_loader_thread(const char *cmd, const char *opt, const char *value, void *args) {
+    if (!value || (strcmp(value, "on") && strcmp(value, "off") && strcmp(value, "auto"))) {
+        cli_usage_error(cmd, "%s expects on, off or auto", opt);
+        return false;
     }
+    ((train_args *)args)->loader_thread = value[1] == 'n' ? 1 : value[1] == 'f' ? -1 : 0;
+    return true;
+}
+
+#define AT(field) offsetof(train_args, field)
+static const cli_option train_options[] = {
+    CLI_STRING("--data", AT(data)),
+    CLI_STRING("--optimizer", AT(optimizer)),
+    CLI_STRING("--precision", AT(precision)),
+    CLI_NON_EMPTY("--out", AT(out)),
+    CLI_NON_EMPTY("--resume", AT(resume)),
+    CLI_STRING("--passes", AT(passes)),
+    CLI_STRING("--schedule", AT(schedule)),
+    CLI_STRING("--class-weight", AT(class_weight)),
+    CLI_STRING("--grad-compression", AT(grad_compression)),
+    CLI_INT("--epochs", AT(epochs), 1, 1000000),
+    CLI_INT("--batch-size", AT(batch_size), 1, 1 << 24),
+    CLI_DOUBLE("--lr", AT(lr), 1e-12, 1e6),
+    CLI_DOUBLE("--test-split", AT(test_split), 0.01, 0.99),
+    CLI_CUSTOM("--validation-split", take_validation_split),
+    CLI_INT("--checkpoint-every", AT(checkpoint_every), 1, (long long)1 << 40),
+    CLI_INT("--early-stopping", AT(early_stopping), 1, 1000000),
+    CLI_INT("--warmup-steps", AT(warmup_steps), 0, (long long)1 << 40),
+    CLI_INT("--accumulate", AT(accumulate), 1, 1 << 20),
+    CLI_FLAG("--save-best", AT(save_best)),
+    CLI_CUSTOM("--loader-thread", take_loader_thread),
+    {.name = "--augment", .kind = CLI_OPT_STRING, .offset = AT(augment), .non_empty = true,
+     .no_value = "--augment needs a value (off, or JSON such as '{\"flip\": 0.5}')"},
+    CLI_FLAG("--deterministic", AT(deterministic)), /* training is deterministic in every mode; kept for scripts */
+    {0}};
+/* SPEC may be left out with --resume: checked below */
+static const cli_positional train_positionals[] = {{AT(spec), NULL}};
+static const cli_command train_command = {"train", train_help, train_options, train_positionals,
+                                          CLI_COUNT(train_positionals)};
+
+static int parse_args(int argc, char **argv, cli_global *g, train_args *a) {
+    int rc = cli_parse_args(&train_command, argc, argv, g, a);
+    if (rc != CLI_PARSED) return rc;
     if (!a->spec && !a->resume) return cli_usage_error("train", "missing SPEC (a JSON model description)");
     if (a->checkpoint_every && !a->out && !a->resume)
         return cli_usage_error("train", "--checkpoint-every needs --out DIR (where checkpoint.kiln goes)");
@@ -200,7 +178,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a, bool 
     kn_precision prec;
     if (a->precision && !kn_precision_parse(a->precision, &prec))
         return cli_usage_error("train", "--precision expects fp32, bf16 or fp16, got '%s'", a->precision);
-    return CLI_OK;
+    return CLI_PARSED;
 }
 
 /* history.csv: one row per epoch; an empty field where a value is NaN (no validation).
@@ -272,13 +250,9 @@ typedef struct train_ranks {
 
 static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
     train_args a = {0};
-    bool help = false;
-    int rc = parse_args(argc, argv, g, &a, &help);
-    if (help) {
-        fputs(train_help, stdout);
-        return CLI_OK;
-    }
-    if (rc) return rc;
+    int parsed = parse_args(argc, argv, g, &a);
+    if (parsed != CLI_PARSED) return parsed;
+    int rc = CLI_OK;
     if (!cli_device_ok(g)) return CLI_RUNTIME;
     char *json = NULL;
     if (a.resume) {
