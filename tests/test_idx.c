@@ -11,38 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static int failures;
+#include "file_test.h"
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);       \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
-
-/* Counting allocator: live must be 0 at the end; fail_at > 0 fails that allocation. */
-typedef struct { long count, live, fail_at; } counting;
-
-static void *counting_alloc(void *user, size_t size, size_t align) {
-    counting *c = user;
-    if (c->fail_at > 0 && ++c->count == c->fail_at) return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
-    c->live++;
-    return p;
-}
-static void counting_free(void *user, void *ptr) {
-    ((counting *)user)->live--;
-    free(ptr);
-}
-
-static char dir[64];
-static char *path_of(const char *name) {
-    static char buf[128];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
 
 static void write_file(const char *name, const void *bytes, size_t len) {
     FILE *f = fopen(path_of(name), "wb");

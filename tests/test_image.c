@@ -15,40 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static int failures;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);       \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
-
-/* Counting allocator: live must be 0 at the end; fail_at > 0 fails that allocation;
- * largest is the biggest request seen (huge declared sizes must not reach it). */
-typedef struct { long count, live, fail_at; size_t largest; } counting;
-
-static void *counting_alloc(void *user, size_t size, size_t align) {
-    counting *c = user;
-    if (size > c->largest) c->largest = size;
-    if (c->fail_at > 0 && ++c->count == c->fail_at) return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
-    c->live++;
-    return p;
-}
-static void counting_free(void *user, void *ptr) {
-    ((counting *)user)->live--;
-    free(ptr);
-}
-
-static char dir[64];
-static char *path_of(const char *name) {
-    static char buf[128];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
+#include "file_test.h"
 
 static const char *written[64]; // every file made, removed at the end
 static int n_written;
