@@ -5,7 +5,10 @@
  * parameters and optimizer state, the same error naming the same step when the loss or a
  * gradient goes non-finite. Run on the mirror backend (KILN_TEST_MIRROR=1, the host
  * implementation of the resident steps, backend/resident_host.c), against the same backend
- * with KILN_RESIDENT=0; the CUDA backend's kernels follow the same order (docs/cuda.md). */
+ * with KILN_RESIDENT=0; the CUDA backend's kernels follow the same order (docs/cuda.md).
+ * KILN_TEST_DEVICE=cuda (test_resident_cuda): the same on the GPU, its resident kernels
+ * against its own host loop (the same kernels otherwise: bit for bit too); exits 77,
+ * skipped, where no GPU is usable. */
 #include <kiln.h>
 
 #include <math.h>
@@ -42,11 +45,13 @@ typedef struct {
     char err[512];
 } result;
 
+static kn_device device = KN_DEVICE_CPU; /* KILN_TEST_DEVICE; cpu: the mirror stands in for a device */
+
 static result train(const tcase *c, bool resident) {
     result r = {0};
-    setenv("KILN_TEST_MIRROR", "1", 1);
+    if (device == KN_DEVICE_CPU) setenv("KILN_TEST_MIRROR", "1", 1);
     setenv("KILN_RESIDENT", resident ? "1" : "0", 1);
-    if (kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 99}, &r.ctx)) {
+    if (kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 99, .device = device}, &r.ctx)) {
         r.st = KN_ERR_OUT_OF_MEMORY;
         return r;
     }
@@ -108,11 +113,14 @@ static void compare(const tcase *c, const result *dev, const result *host) {
                   (long long)b->skipped_steps, a->loss_scale, b->loss_scale);
         }
     }
-    if (!dev->st && !host->st)
-        CHECK(dev->h->skipped_steps == host->h->skipped_steps, "%s: %lld/%lld updates skipped in all", c->name,
-              (long long)dev->h->skipped_steps, (long long)host->h->skipped_steps);
     kn_graph *ga = dev->m ? dev->m->graph : NULL, *gb = host->m ? host->m->graph : NULL;
     if (!ga || !gb) return;
+    /* where the scaler stands for the next fit, after a failure too */
+    CHECK(dev->m->history.skipped_steps == host->m->history.skipped_steps && dev->m->loss_scale == host->m->loss_scale &&
+              dev->m->loss_scale_good == host->m->loss_scale_good,
+          "%s: %lld/%lld updates skipped in all, loss scale %g/%g, %lld/%lld clean updates", c->name,
+          (long long)dev->m->history.skipped_steps, (long long)host->m->history.skipped_steps, (double)dev->m->loss_scale,
+          (double)host->m->loss_scale, (long long)dev->m->loss_scale_good, (long long)host->m->loss_scale_good);
     kn_graph_sync(ga); /* a failed fit leaves the device's values on the device */
     kn_graph_sync(gb);
     CHECK(ga->step == gb->step, "%s: optimizer step %lld resident, %lld host", c->name, (long long)ga->step, (long long)gb->step);
@@ -128,6 +136,21 @@ static void compare(const tcase *c, const result *dev, const result *host) {
     "\"optimizer\": " OPT EXTRA "}"
 
 int main(void) {
+    const char *device_name = getenv("KILN_TEST_DEVICE");
+    if (device_name && *device_name && !kn_device_parse(device_name, &device)) {
+        printf("FAIL KILN_TEST_DEVICE=%s: not a device\n", device_name);
+        return 1;
+    }
+    if (device != KN_DEVICE_CPU) {
+        kn_ctx *probe;
+        kn_ctx_new(NULL, &probe);
+        if (kn_device_check(probe, device)) {
+            printf("test_resident: SKIP: %s\n", kn_last_error(probe));
+            kn_ctx_free(probe);
+            return 77;
+        }
+        kn_ctx_free(probe);
+    }
     const char *adam = "{\"type\": \"adam\", \"learning_rate\": 0.01}";
     const tcase cases[] = {
         {"sparse categorical, dropout, validation split",
@@ -171,6 +194,11 @@ int main(void) {
              "sparse_categorical_crossentropy", "%s",
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
          3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true},
+        {"fp16 loss scaling and a non-finite loss (the scaler's state at the failure)",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s",
+             ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
+         3, {.epochs = 2, .batch_size = 16}, true, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcase c = cases[i];

@@ -4,7 +4,7 @@
 # GPU machine, which has the CUDA 13 toolkit and driver but no cJSON and no compiler time
 # to spare: the binaries, the shared libraries it lacks, the PyTorch baselines and, when
 # present here, Fashion-MNIST. Then, with the device tool:
-#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=380)
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=400)
 #   run(command="bench/gpu/run.sh 2", carry=["build-gpu-carry"], timeout_s=280)
 # usage: bench/gpu/prepare.sh [FMNIST_DIR]
 set -euo pipefail
@@ -13,9 +13,9 @@ B=build-gpu
 C=build-gpu-carry
 # MPI off: the carried binaries then need no OpenMPI of the same version there
 cmake -S . -B $B -DKILN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DKILN_MPI=OFF -DKILN_WERROR=ON >/dev/null
-cmake --build $B -j2 --target kiln_cli test_cuda_ops test_nccl test_golden gpu_step predict_latency >/dev/null
+cmake --build $B -j2 --target kiln_cli test_cuda_ops test_nccl test_golden test_resident gpu_step predict_latency >/dev/null
 rm -rf $C && mkdir -p $C/bin $C/lib $C/bench
-cp $B/kiln $B/tests/test_cuda_ops $B/tests/test_nccl $B/tests/test_golden $B/bench/gpu_step $B/bench/predict_latency $C/bin/
+cp $B/kiln $B/tests/test_cuda_ops $B/tests/test_nccl $B/tests/test_golden $B/tests/test_resident $B/bench/gpu_step $B/bench/predict_latency $C/bin/
 # the libraries outside the C runtime and CUDA (whose own the GPU machine has)
 for lib in $(ldd $C/bin/* | awk '/=>/ {print $3}' | sort -u); do
   case "$(basename "$lib")" in

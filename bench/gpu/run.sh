@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
-# here. Builds nothing. Two parts, each one device call (timeouts add up to 365 s and 260 s,
+# here. Builds nothing. Two parts, each one device call (timeouts add up to 390 s and 260 s,
 # so both fit one session's 15 minutes with the machine's start):
 #   part 1: test_cuda_ops (every op against the CPU backend, replay against launches); the
 #           reference MLP fitted on the device (resident, batch 32 and 256; the host loop and
@@ -9,7 +9,7 @@
 #   part 2: the CNN (models/cnn.json) one epoch with each convolution path and PyTorch's;
 #           issue 11's wide MLP in fp32 and bf16; test_nccl; compute-sanitizer memcheck.
 # usage: bench/gpu/run.sh [1|2|all] [CARRY_DIR]
-#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=380), then part 2 (280)
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=400), then part 2 (280)
 set -uo pipefail
 PART=${1:-all}
 C=${2:-build-gpu-carry}
@@ -31,13 +31,15 @@ if [ "$PART" = 1 ] || [ "$PART" = all ]; then
   timeout 60 "$C/bin/test_cuda_ops" 2>&1 | tail -30; echo "exit ${PIPESTATUS[0]}"
   echo "== test_golden on the GPU (the reference MLP against PyTorch's stored values)"
   KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -4; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident on the GPU (fit's resident kernels against its host loop, fp16 loss scaling included: bit for bit)"
+  KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -6; echo "exit ${PIPESTATUS[0]}"
   if [ -d "$FMNIST" ]; then
     K="$C/bin/kiln train models/mlp.json --data fashion-mnist --device cuda --json --quiet"
     fit "MLP resident, batch 32, 2 epochs (issue 10: <= 0.07 s/epoch)" timeout 25 $K --epochs 2
     fit "MLP resident, batch 256, 3 epochs (issue 10: <= 0.015 s/epoch)" timeout 20 $K --epochs 3 --batch-size 256
     fit "MLP host loop (KILN_RESIDENT=0), batch 32, 2 epochs: final_loss as resident's" KILN_RESIDENT=0 timeout 25 $K --epochs 2
     fit "MLP through a one-rank NCCL communicator (KILN_NCCL=force), 2 epochs: the same" KILN_NCCL=force timeout 25 $K --epochs 2
-    fit "MLP resident without CUDA graphs (KILN_CUDA_GRAPHS=0), 2 epochs: the same bits as replays" KILN_CUDA_GRAPHS=0 timeout 20 $K --epochs 2
+    fit "MLP resident without CUDA graphs (KILN_CUDA_GRAPHS=0), 2 epochs: the same final_loss as replays" KILN_CUDA_GRAPHS=0 timeout 20 $K --epochs 2
     echo "== single-sample predict, host in and host out (issue 10: <= 15 us and >= 3x PyTorch)"
     DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
     [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT

@@ -475,14 +475,8 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                 if (fresh) {
                     kn_resident_stats rs;
                     if ((st = kn__resident_stats(&res, &rs))) break;
-                    if (rs.failed_step >= 0) {
-                        st = resident_failure(m, data, perm, row_w, n_train, bs, ep, &rs);
-                        break;
-                    }
-                    loss_sum = loss_base + rs.loss_sum;
-                    seen = seen_base + rs.rows;
-                    correct = correct_base + rs.correct;
-                    if (scaler.on) { /* the skips since the last read: the step count corrected */
+                    if (scaler.on) { /* the skips since the last read: the step count corrected (a
+                                      * failure too leaves the scaler where the host loop would) */
                         int64_t unseen = rs.skipped - res_skipped;
                         res_skipped = rs.skipped;
                         g->step -= unseen;
@@ -492,6 +486,13 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                         scaler.scale = rs.scale;
                         scaler.good = rs.good;
                     }
+                    if (rs.failed_step >= 0) {
+                        st = resident_failure(m, data, perm, row_w, n_train, bs, ep, &rs);
+                        break;
+                    }
+                    loss_sum = loss_base + rs.loss_sum;
+                    seen = seen_base + rs.rows;
+                    correct = correct_base + rs.correct;
                 }
             } else {
                 int64_t b; /* this rank's rows of the step (of b_global in all) */

@@ -110,7 +110,7 @@ static void resident_free(kn__cuda_graph *c) {
             c->execs[i].exec = NULL;
         }
     if (c->last_mask & KN_RUN_RESIDENT) c->last_mask = 0; /* the next resident run is launched, then captured */
-    for (int k = 0; k < c->n_tables; k++) cudaFree(c->table[k]);
+    for (int k = 0; k < c->n_tables; k++) cudaFree(c->table[k]), c->table[k] = NULL;
     cudaFree(c->d_order);
     cudaFree(c->d_labels);
     cudaFree(c->d_res);
