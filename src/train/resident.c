@@ -27,7 +27,7 @@ static void release_tables(kn_ctx *ctx, kn__resident *r) {
     r->x_half = NULL, r->y_rows = NULL, r->order = NULL;
 }
 
-_Static_assert(KN_RESIDENT_SCALE_MIN == KN_LOSS_SCALE_MIN && KN_RESIDENT_SCALE_MAX == KN_LOSS_SCALE_MAX,
+_Static_assert((long)KN_RESIDENT_SCALE_MIN == (long)KN_LOSS_SCALE_MIN && (long)KN_RESIDENT_SCALE_MAX == (long)KN_LOSS_SCALE_MAX,
                "the backends' loss-scale bounds are loss_scale.h's");
 
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, int64_t n_train, const float *row_w,
