@@ -1,15 +1,16 @@
 #!/bin/bash
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
-# here. Builds nothing. Two parts, each one device call (timeouts add up to 390 s and 260 s,
+# here. Builds nothing. Two parts, each one device call (timeouts add up to 390 s and 335 s,
 # so both fit one session's 15 minutes with the machine's start):
 #   part 1: test_cuda_ops (every op against the CPU backend, replay against launches); the
 #           reference MLP fitted on the device (resident, batch 32 and 256; the host loop and
 #           NCCL's one-rank path must give the same final loss); single-sample predict, host
 #           in and host out, kiln against PyTorch eager and CUDA graph; PyTorch's baseline.
-#   part 2: the CNN (models/cnn.json) one epoch with each convolution path and PyTorch's;
+#   part 2: the CNN (models/cnn.json) on each convolution path and PyTorch's, and its
+#           single-image predict latency against PyTorch's;
 #           issue 11's wide MLP in fp32 and bf16; test_nccl; compute-sanitizer memcheck.
 # usage: bench/gpu/run.sh [1|2|all] [CARRY_DIR]
-#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=400), then part 2 (280)
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=400), then part 2 (350)
 set -uo pipefail
 PART=${1:-all}
 C=${2:-build-gpu-carry}
@@ -61,6 +62,9 @@ if [ "$PART" = 2 ] || [ "$PART" = all ]; then
       echo "== PyTorch CNN (torch_cnn.py, 3 epochs, batch 128)"
       timeout 50 python3 "$C/bench/torch_cnn.py" 3 128 2>&1 | tail -1
     fi
+    echo "== CNN single-image predict, host in and host out (issue 10: <= 50 us)"
+    DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
+    [ $TORCH = 1 ] && MODEL=cnn DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
   fi
   echo "== wide MLP 784-8192x3-10, batch 8192, Adam (issue 11: bf16 >= 1.1x PyTorch autocast's wide_bf16_tflops)"
   timeout 20 "$C/bin/gpu_step" cuda wide fp32 5 2>&1 | tail -1
