@@ -11,6 +11,7 @@
 
 #define KN_CUDA_STEP_RING 64
 #define KN_CUDA_EXECS 4
+#define KN_CUDA_BGRAD_PAIRS 32
 
 typedef struct {
     cudaStream_t stream;
@@ -70,6 +71,11 @@ typedef struct {
     int64_t n_rows;
     kn__cuda_resident *d_res;    /* the figures and the failure */
     const kn_tensor *res_loss, *res_out, *res_seed; /* res_seed: fp16's backward seed, or NULL */
+    /* bias gradients in the weight gradient's product (ops.c, KILN_CUDA_BGRAD=0: never): the
+     * sum_rows node bgrad_sum[i] is computed by the matmul bgrad_mm[i], which reads the same
+     * rows as its untransposed second operand; that sum_rows node then does nothing */
+    int n_bgrad;
+    const kn_tensor *bgrad_mm[KN_CUDA_BGRAD_PAIRS], *bgrad_sum[KN_CUDA_BGRAD_PAIRS];
     int64_t res_outs;
     float res_threshold;
 } kn__cuda_graph;
@@ -98,6 +104,12 @@ kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaE
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
                         const float *bias, bool relu, bool accumulate);
+/* The same, and, with bgrad, the column sums of b (untransposed: its k rows summed into n
+ * floats, a bias gradient) in cuBLASLt's BGRADA epilogue; *bgrad_done false when it could
+ * not (no such algorithm, or not a plain f32 product): the caller sums them itself. */
+kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                              const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
+                              const float *bias, bool relu, bool accumulate, float *bgrad, bool *bgrad_done);
 
 /* GEMM convolutions (ops.c): output positions a chunk of the column matrix takes under a
  * cap of cap bytes (per: positions an image, k: the window's length KH*KW*C), and the

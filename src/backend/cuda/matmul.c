@@ -68,12 +68,20 @@ static uint32_t align_of(const void *p) {
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
                         const float *bias, bool relu, bool accumulate) {
+    return kn__cuda_gemm_bgrad(g, t, ta, tb, m, n, k, a, at, lda, b, bt, ldb, c, ct, bias, relu, accumulate, NULL, NULL);
+}
+
+kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                              const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
+                              const float *bias, bool relu, bool accumulate, float *bgrad, bool *bgrad_done) {
     kn__cuda_graph *cg = g->backend.context;
+    if (bgrad_done) *bgrad_done = false;
     kn_status st = KN_OK;
     cublasLtMatmulDesc_t desc = NULL;
     cublasLtMatrixLayout_t lx = NULL, ly = NULL, ld = NULL;
     cublasLtMatmulPreference_t pref = NULL;
     if (m == 0 || n == 0 || (k == 0 && accumulate)) return KN_OK; /* nothing, or c += 0 */
+    if (k == 0 || bias || relu || accumulate || ct != KN_F32) bgrad = NULL; /* (only with a plain f32 product) */
     if (at != bt)
         return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: node '%s': a product of %s and %s operands (cuBLASLt needs one type)",
                          t->name, kn_dtype_name((kn_dtype)at), kn_dtype_name((kn_dtype)bt));
@@ -88,7 +96,8 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     cublasOperation_t opx = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opy = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     cudaDataType_t abtype = lt_type(at), dtype = lt_type(ct);
-    /* an f32 bias with a half output: asked for explicitly, else unfused (below) */
+    /* an f32 bias with a half output: asked for explicitly, else unfused (below); the bias
+     * gradient: unfused, the caller sums it itself (*bgrad_done false) */
     bool bias_f32_half = bias && ct != KN_F32, fused = true;
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
@@ -97,6 +106,10 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
         bool erelu = fused ? relu : false;
         cublasLtEpilogue_t epi = ebias ? (erelu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
                                        : (erelu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+        /* cuBLASLt's "A" is kiln's b: its sum over k (the rows of kiln's b, untransposed) into
+         * a vector of D's rows (n), as BGRADA computes it */
+        float *ebgrad = fused && bgrad ? bgrad : NULL;
+        if (ebgrad) epi = CUBLASLT_EPILOGUE_BGRADA, ebias = ebgrad;
         LT(kn__lt.MatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
         LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opx, sizeof opx), "cublasLtMatmulDescSetAttribute");
         LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opy, sizeof opy), "cublasLtMatmulDescSetAttribute");
@@ -135,8 +148,9 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
                                                    * f32 one on a half D may still be refused here) */
             call = "cublasLtMatmul", hs = kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &beta, c, ld, c, ld, &heur.algo, cg->lt_ws,
                                cg->lt_ws_bytes, cg->stream);
-        if ((hs != CUBLAS_STATUS_SUCCESS || !found) && bias_f32_half && fused) {
-            /* no algorithm with an f32 bias on a half output: again without the epilogue */
+        if ((hs != CUBLAS_STATUS_SUCCESS || !found) && (bias_f32_half || ebgrad) && fused) {
+            /* no algorithm with an f32 bias on a half output, or with the bias gradient: again
+             * without the epilogue */
             kn__lt.MatmulPreferenceDestroy(pref), pref = NULL;
             kn__lt.MatrixLayoutDestroy(ld), ld = NULL;
             kn__lt.MatrixLayoutDestroy(ly), ly = NULL;
@@ -151,9 +165,10 @@ kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64
             goto done;
         }
         LT(hs, call);
+        if (ebgrad && bgrad_done) *bgrad_done = true;
         break;
     }
-    if (!fused) {
+    if (!fused && (bias || relu)) {
         cudaError_t e = kn__cu_bias_act_x(cg->stream, c, ct, bias, relu ? KN_RELU : KN_LINEAR, 0, m, n);
         if (e != cudaSuccess) st = kn__cuda_fail(g, t, "kn__cu_bias_act_x", e);
         cg->bias_unfused++;

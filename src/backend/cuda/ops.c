@@ -92,6 +92,8 @@ static kn_status k_act_grad(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_sum_rows(kn_graph *g, kn_tensor *t) {
+    for (int i = 0; i < CTX->n_bgrad; i++) /* summed by its paired product (k_matmul) */
+        if (CTX->bgrad_sum[i] == t) OK;
     int64_t cols = t->ne[0], rows = cols ? kn__numel(t->src[0]) / cols : 0;
     if (is_half(t->src[0])) { /* the output (a bias gradient) stays f32 */
         LAUNCH(kn__cu_sum_rows_x(STREAM, VS(0), TY(t->src[0]), D(t), (float *)CTX->ws, rows, cols));
@@ -201,7 +203,31 @@ static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu
     return kn__cuda_gemm(g, t, ta, tb, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), bias, relu, false);
 }
 
-static kn_status k_matmul(kn_graph *g, kn_tensor *t) { return product(g, t, NULL, false); }
+/* A weight gradient's product, with the bias gradient paired with it (runtime.c's
+ * pair_bias_grads) summed in cuBLASLt's epilogue, or by the sum_rows kernel when it could
+ * not be; any other product plainly. */
+static kn_status k_matmul(kn_graph *g, kn_tensor *t) {
+    kn__cuda_graph *c = CTX;
+    const kn_tensor *s = NULL;
+    for (int i = 0; i < c->n_bgrad && !s; i++)
+        if (c->bgrad_mm[i] == t) s = c->bgrad_sum[i];
+    if (!s) return product(g, t, NULL, false);
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    int64_t m = t->ne[0], n = t->ne[1], k = a->ne[0]; /* a^T b: a (k, m), b (k, n) */
+    const void *pa, *pb;
+    int at, bt;
+    operand(g, t, 0, &pa, &at);
+    operand(g, t, 1, &pb, &bt);
+    bool done = false;
+    kn_status st = kn__cuda_gemm_bgrad(g, t, true, false, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), NULL,
+                                       false, false, (float *)kn__cuda_ptr(g, s->data), &done);
+    if (st || done) return st;
+    /* as k_sum_rows would (b is its input) */
+    int64_t cols = s->ne[0], rows = cols ? kn__numel(b) / cols : 0;
+    LAUNCH(kn__cu_sum_rows_x(STREAM, kn__cuda_ptr(g, b->data), TY(b), (float *)kn__cuda_ptr(g, s->data), (float *)c->ws,
+                             rows, cols));
+    OK;
+}
 
 /* act(op(a) op(b) + bias): bias and relu in cuBLASLt's epilogue, other activations after. */
 static kn_status k_dense(kn_graph *g, kn_tensor *t) {

@@ -216,12 +216,40 @@ static kn_status conv_settings(kn_graph *g, kn__cuda_graph *c) {
     return KN_OK;
 }
 
+/* The bias gradients a weight gradient's product can sum in its epilogue: a sum_rows of an
+ * f32 or half (rows, n) into a parameter's f32 gradient, and a matmul a^T b (f32, a
+ * parameter's gradient too) whose b is the same rows, both in the backward pass. */
+static void pair_bias_grads(kn_graph *g, kn__cuda_graph *c) {
+    const char *env = getenv("KILN_CUDA_BGRAD");
+    if (env && strcmp(env, "0") == 0) return;
+    for (int i = 0; i < g->n_nodes && c->n_bgrad < KN_CUDA_BGRAD_PAIRS; i++) {
+        const kn_tensor *s = g->nodes[i];
+        if (s->op != KN_OP_SUM_ROWS || (s->flags & KN_FLAG_FOLDED) || s->phase != KN_PHASE_BACKWARD ||
+            !(s->flags & KN_FLAG_PARAM_GRAD) || s->dtype != KN_F32 || s->src[0]->ndim != 2)
+            continue;
+        for (int j = 0; j < g->n_nodes; j++) {
+            const kn_tensor *m = g->nodes[j];
+            if (m->op != KN_OP_MATMUL || (m->flags & KN_FLAG_FOLDED) || m->phase != KN_PHASE_BACKWARD ||
+                !(m->flags & KN_FLAG_PARAM_GRAD) || m->dtype != KN_F32 || m->src[1] != s->src[0] || !m->iparam[0] ||
+                m->iparam[1] || m->ne[1] != s->ne[0])
+                continue;
+            bool taken = false;
+            for (int k = 0; k < c->n_bgrad; k++) taken |= c->bgrad_mm[k] == m;
+            if (taken) continue;
+            c->bgrad_mm[c->n_bgrad] = m;
+            c->bgrad_sum[c->n_bgrad++] = s;
+            break;
+        }
+    }
+}
+
 static kn_status cuda_compile(kn_graph *g) {
     kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
     g->backend.context = c;
     kn_status st = kn__cuda_select_device(g->ctx); /* this rank's GPU, before the first allocation */
     if (st || (st = check_nodes(g)) || (st = conv_settings(g, c))) return st;
+    pair_bias_grads(g, c);
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
