@@ -13,7 +13,9 @@
 #include "graph/graph.h"
 
 /* Training data resident on the device (train/resident.c builds this; fit then runs each
- * step as one KN_RUN_RESIDENT run and reads the figures only when it shows or saves them).
+ * step as one KN_RUN_RESIDENT run and reads the figures only when it shows or saves them;
+ * a KN_RUN_RESIDENT run without the backward phase evaluates: gather, forward, loss, the
+ * figures, nothing else).
  * A table is an input's rows for the whole dataset, already in the input's storage type;
  * the caller keeps the tables alive until resident_close. */
 typedef struct kn_resident_table {
@@ -112,8 +114,9 @@ kn_status kn__resident_host_order(kn_graph *g, kn__resident_host *r, const int32
 void kn__resident_host_close(kn_graph *g, kn__resident_host **r);
 /* The batch's rows into the bound inputs (host addresses). */
 void kn__resident_host_gather(kn_graph *g, kn__resident_host *r);
-/* After the loss phase: the figures, and the loss's check. */
-void kn__resident_host_count(kn_graph *g, kn__resident_host *r);
+/* After the loss phase: the figures, and (training) the loss's check; an evaluation run
+ * (no backward pass) only adds to the figures, whatever its loss. */
+void kn__resident_host_count(kn_graph *g, kn__resident_host *r, bool training);
 /* Before the update: grad (the gradients, n floats) checked; false when the update must be
  * skipped (this step or an earlier one failed). */
 bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *grad, size_t n);

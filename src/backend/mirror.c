@@ -193,9 +193,10 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
         g->step -= unseen, g->rng_step -= unseen;
         kn__resident_host_gather(g, c->resident);
         st = kn__cpu_run(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
-        kn__resident_host_count(g, c->resident);
-        if (!st) st = kn__cpu_run(g, mask & KN_PHASE_BACKWARD);
-        if (!st && kn__resident_host_guard(g, c->resident, c->grad, g->param_floats))
+        bool training = mask & KN_PHASE_BACKWARD; /* (else an evaluation: no guard, no update) */
+        kn__resident_host_count(g, c->resident, training);
+        if (!st && training) st = kn__cpu_run(g, mask & KN_PHASE_BACKWARD);
+        if (!st && training && kn__resident_host_guard(g, c->resident, c->grad, g->param_floats))
             st = kn__cpu_run(g, mask & KN_PHASE_UPDATE);
         g->state_frozen = false;
         g->step += unseen, g->rng_step += unseen;

@@ -82,12 +82,12 @@ static int32_t predicted(const kn_resident_desc *d, const kn_tensor *out, int64_
     return (int32_t)best;
 }
 
-void kn__resident_host_count(kn_graph *g, kn__resident_host *r) {
+void kn__resident_host_count(kn_graph *g, kn__resident_host *r, bool training) {
     kn_resident_stats *s = &r->stats;
     const kn_resident_desc *d = &r->desc;
     if (s->failed_step >= 0) return;
     float loss = *(const float *)d->loss->data;
-    if (!isfinite(loss)) {
+    if (training && !isfinite(loss)) {
         s->failed_step = g->step, s->failed_first = g->resident_first, s->failed_what = 1, s->failed_loss = loss;
         return;
     }

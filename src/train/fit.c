@@ -679,7 +679,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                .val_loss = NAN, .val_accuracy = NAN, .seconds = seconds,
                                .learning_rate = m->graph->opt.learning_rate, .skipped_steps = epoch_skipped,
                                .loss_scale = scaler.on ? scaler.scale : 1.0};
-        if (n_val > 0) {
+        if (n_val > 0 && res.on && !o.validation_data) { /* the split's rows are on the device too */
+            if ((st = kn__resident_evaluate(&res, m, val_start, n_val, &r->val_loss, &r->val_accuracy, classify))) break;
+        } else if (n_val > 0) {
             kn_eval_report vr;
             if ((st = kn__model_evaluate_range(m, val, val_start, n_val, &vr, NULL))) break;
             r->val_loss = vr.loss;

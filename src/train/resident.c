@@ -11,6 +11,7 @@
 #include "data/dataset.h"
 #include "core/half.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
         }
         d.tables[d.n_tables++] = (kn_resident_table){m->sw, row_w, sizeof(float)};
     }
-    if (!(r->order = kn__alloc(ctx, (size_t)(n_train > 0 ? n_train : 1) * sizeof *r->order))) goto oom;
+    if (!(r->order = kn__alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *r->order))) goto oom; /* (training or validation rows) */
     bool placed = false;
     kn_status st = bi->resident_open(g, &d, &placed);
     if (st || !placed) {
@@ -117,6 +118,26 @@ kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows) {
     g->resident_first = first;
     g->rng_micro_next = 0;
     return kn__graph_run_phases(g, KN_PHASE_TRAIN | KN_RUN_RESIDENT);
+}
+
+kn_status kn__resident_evaluate(kn__resident *r, kn_model *m, int64_t start, int64_t count, double *loss, double *accuracy,
+                                bool labels) {
+    kn_graph *g = r->graph;
+    for (int64_t i = 0; i < count; i++) r->order[i] = (int32_t)(start + i);
+    kn_resident_stats s;
+    kn_status st = g->backend.iface->resident_order(g, r->order, count);
+    if (!st) st = g->backend.iface->resident_stats(g, &s, true);
+    for (int64_t i = 0; i < count && !st; i += m->max_batch) {
+        int64_t b = count - i < m->max_batch ? count - i : m->max_batch;
+        if ((st = kn_graph_set_batch(g, b))) break;
+        g->resident_first = i;
+        st = kn__graph_run_phases(g, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_RUN_RESIDENT);
+    }
+    if (!st) st = g->backend.iface->resident_stats(g, &s, true);
+    if (st) return st;
+    *loss = count ? s.loss_sum / (double)count : NAN; /* as kn__model_evaluate_range sums them */
+    *accuracy = labels && count ? (double)s.correct / (double)count : NAN;
+    return KN_OK;
 }
 
 kn_status kn__resident_stats(kn__resident *r, kn_resident_stats *s) {

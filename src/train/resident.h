@@ -24,6 +24,12 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
 kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n);
 /* One whole training step on the rows at order[first .. first + rows). */
 kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows);
+/* The loss and accuracy (NaN without labels) of rows [start, start + count) of the bound
+ * data (a validation split), in batches of the model's, on the device: the figures of
+ * kn__model_evaluate_range, without a copy or a wait per batch. The epoch's sums are
+ * spent: call it after reading them. */
+kn_status kn__resident_evaluate(kn__resident *r, kn_model *m, int64_t start, int64_t count, double *loss, double *accuracy,
+                                bool labels);
 /* The epoch's figures so far and any failure (synchronizes with the device). */
 kn_status kn__resident_stats(kn__resident *r, kn_resident_stats *s);
 void kn__resident_close(kn__resident *r, kn_ctx *ctx);

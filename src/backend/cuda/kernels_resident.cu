@@ -72,12 +72,12 @@ extern "C" cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step
  * > threshold for one output), counted per thread and summed in a fixed order. */
 __global__ void resident_count_kernel(const kn__cuda_step *stp, kn__cuda_resident *r, const float *loss,
                                       const void *out, int out_t, int64_t outs, float threshold, const int32_t *labels,
-                                      const int32_t *order, int64_t rows) {
+                                      const int32_t *order, int64_t rows, bool training) {
     __shared__ double part[THREADS];
     __shared__ int failed;
     if (threadIdx.x == 0) {
         float l = *loss;
-        if (r->failed_step < 0 && !isfinite(l)) {
+        if (training && r->failed_step < 0 && !isfinite(l)) { /* (an evaluation only counts) */
             r->failed_step = stp->step;
             r->failed_first = stp->first;
             r->failed_what = 1;
@@ -112,8 +112,9 @@ __global__ void resident_count_kernel(const kn__cuda_step *stp, kn__cuda_residen
 extern "C" cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn__cuda_resident *r,
                                              const float *loss, const void *out, int out_t, int64_t outs,
                                              float threshold, const int32_t *labels, const int32_t *order,
-                                             int64_t rows) {
-    resident_count_kernel<<<1, THREADS, 0, s>>>(step, r, loss, out, out_t, outs, threshold, labels, order, rows);
+                                             int64_t rows, bool training) {
+    resident_count_kernel<<<1, THREADS, 0, s>>>(step, r, loss, out, out_t, outs, threshold, labels, order, rows,
+                                                training);
     return cudaGetLastError();
 }
 

@@ -180,7 +180,7 @@ cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, const kn_
  * out_t; labels by row of the tables, or NULL) added to r's sums unless failed; */
 cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn__cuda_resident *r, const float *loss,
                                   const void *out, int out_t, int64_t outs, float threshold, const int32_t *labels,
-                                  const int32_t *order, int64_t rows);
+                                  const int32_t *order, int64_t rows, bool training);
 /* after the backward pass: grad[0..n) checked, then step->skip set when this step or an
  * earlier one failed (the optimizer kernel then returns at once). */
 cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,

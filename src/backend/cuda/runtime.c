@@ -447,8 +447,9 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     const float *loss = kn__cuda_ptr(g, c->res_loss->data);
     LAUNCHED(kn__cu_resident_count(c->stream, c->d_step, c->d_res, loss, c->res_out ? kn__cuda_ptr(g, c->res_out->data) : NULL,
                                    c->res_out ? (int)c->res_out->dtype : KN_F32, c->res_outs, c->res_threshold,
-                                   c->res_out ? c->d_labels : NULL, c->d_order, g->batch),
+                                   c->res_out ? c->d_labels : NULL, c->d_order, g->batch, (mask & KN_PHASE_BACKWARD) != 0),
              "kn__cu_resident_count");
+    if (!(mask & KN_PHASE_BACKWARD)) return KN_OK; /* an evaluation: the figures only */
     if ((st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD))) return st;
     LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, loss),
              "kn__cu_resident_guard");
