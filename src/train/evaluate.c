@@ -1,7 +1,7 @@
 /* evaluate.c — a network's evaluation over rows of a dataset, in batches of its graph:
- * the mean loss, accuracy and macro F1 (classification), MSE, RMSE, MAE and R^2
- * (regression), from per-class counts (true and false positives, false negatives). fit's validation uses
- * it too (unless the rows are resident on the device: train/resident.c). */
+ * the mean loss, accuracy and macro F1 from per-class counts (classification), MSE, RMSE,
+ * MAE and R^2 (regression). fit's validation uses it too (unless the rows are resident on
+ * the device: train/resident.c). */
 #include "nn/model.h"
 #include "classic/model.h"
 #include "data/dataset.h"
