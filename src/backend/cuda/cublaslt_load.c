@@ -18,28 +18,32 @@
 
 kn__cublaslt_api kn__lt;
 
-kn_status kn__cublaslt_load(kn_ctx *ctx) {
-    static void *lib;
-    if (lib) return KN_OK; /* loaded before (compiles are on the caller's thread) */
+void *kn__cuda_dlopen(const char *soname) {
     char path[512];
-    /* the soname (rpath, LD_LIBRARY_PATH, the loader's cache), then the toolkit's directory
-     * as configured */
-    void *h = dlopen(KILN_CUBLASLT_SONAME, RTLD_NOW | RTLD_LOCAL);
+    /* the soname (rpath, LD_LIBRARY_PATH, the loader's cache) */
+    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     /* then beside the cudart this process loaded (the toolkit keeps them together), the
      * toolkit directory configured at build time, and the usual install */
     Dl_info rt;
     const char *dirs[3] = {NULL, KILN_CUDA_LIBDIR, "/usr/local/cuda/lib64"};
     char rt_dir[400] = "";
-    if (dladdr((void *)&cudaGetDeviceCount, &rt) && rt.dli_fname) {
+    if (!h && dladdr((void *)&cudaGetDeviceCount, &rt) && rt.dli_fname) {
         snprintf(rt_dir, sizeof rt_dir, "%s", rt.dli_fname);
         char *slash = strrchr(rt_dir, '/');
         if (slash) *slash = 0, dirs[0] = rt_dir;
     }
     for (int i = 0; !h && i < 3; i++) {
         if (!dirs[i] || !dirs[i][0]) continue;
-        snprintf(path, sizeof path, "%s/%s", dirs[i], KILN_CUBLASLT_SONAME);
+        snprintf(path, sizeof path, "%s/%s", dirs[i], soname);
         h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     }
+    return h;
+}
+
+kn_status kn__cublaslt_load(kn_ctx *ctx) {
+    static void *lib;
+    if (lib) return KN_OK; /* loaded before (compiles are on the caller's thread) */
+    void *h = kn__cuda_dlopen(KILN_CUBLASLT_SONAME);
     if (!h)
         return kn__error(ctx, KN_ERR_DEVICE, "cuda: cannot load %s (cuBLASLt): %s; add its directory to LD_LIBRARY_PATH",
                          KILN_CUBLASLT_SONAME, dlerror());

@@ -144,6 +144,10 @@ typedef struct {
     __typeof__(&cublasLtMatrixLayoutDestroy) MatrixLayoutDestroy;
 } kn__cublaslt_api;
 extern kn__cublaslt_api kn__lt;
+/* dlopen of a CUDA library by soname: as given (rpath, LD_LIBRARY_PATH, the loader's cache),
+ * then beside the loaded cudart, in the toolkit directory configured at build time, and in
+ * /usr/local/cuda/lib64 (cublaslt_load.c); NULL when none opens (dlerror says why). */
+void *kn__cuda_dlopen(const char *soname);
 kn_status kn__cublaslt_load(kn_ctx *ctx);
 
 #endif

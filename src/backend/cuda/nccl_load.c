@@ -5,6 +5,7 @@
  * toolkit's directory configured at build time and /usr/local/cuda/lib64. */
 #include "nccl_comm.h"
 #include "nccl_internal.h"
+#include "cuda_internal.h"
 
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
@@ -15,38 +16,17 @@
 #ifndef KILN_NCCL_SONAME
 #define KILN_NCCL_SONAME "libnccl.so.2"
 #endif
-#ifndef KILN_CUDA_LIBDIR
-#define KILN_CUDA_LIBDIR ""
-#endif
 
 kn__nccl_api kn__nccl;
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *lib; /* the process's one libnccl, kept open to its end (as cuBLASLt is) */
 
-static void *open_nccl(void) {
-    void *h = dlopen(KILN_NCCL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    Dl_info rt;
-    const char *dirs[3] = {NULL, KILN_CUDA_LIBDIR, "/usr/local/cuda/lib64"};
-    char rt_dir[400] = "", path[512];
-    if (!h && dladdr((void *)&cudaGetDeviceCount, &rt) && rt.dli_fname) {
-        snprintf(rt_dir, sizeof rt_dir, "%s", rt.dli_fname);
-        char *slash = strrchr(rt_dir, '/');
-        if (slash) *slash = 0, dirs[0] = rt_dir;
-    }
-    for (int i = 0; !h && i < 3; i++) {
-        if (!dirs[i] || !dirs[i][0]) continue;
-        snprintf(path, sizeof path, "%s/%s", dirs[i], KILN_NCCL_SONAME);
-        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    }
-    return h;
-}
-
 kn_status kn__nccl_load(kn_ctx *ctx) {
     pthread_mutex_lock(&load_lock);
     kn_status st = KN_OK;
     if (lib) goto done;
-    void *h = open_nccl();
+    void *h = kn__cuda_dlopen(KILN_NCCL_SONAME);
     if (!h) {
         st = kn__error(ctx, KN_ERR_UNSUPPORTED,
                        "nccl: cannot load %s (NCCL, the GPUs' all-reduce): %s; add its directory to LD_LIBRARY_PATH, "
