@@ -356,7 +356,6 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                          * may depend on it */
                                         (!scaler.on || (o.schedule.kind == KN_SCHEDULE_CONSTANT &&
                                                         o.schedule.warmup_steps == 0 && o.checkpoint_every == 0)));
-    int64_t res_skipped = 0; /* resident fp16: the device's count of skipped updates at the last read */
     if (!st && res.on && o.verbose >= 2) kn__log(ctx, KN_LOG_INFO, "Training data resident on the device");
 
     double t_fit = kn__now(), gather_s = 0;
@@ -401,10 +400,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     if ((st = kn__resident_stats(&res, &rs))) break;
                     if (scaler.on) { /* the skips since the last read: the step count corrected (a
                                       * failure too leaves the scaler where the host loop would) */
-                        int64_t unseen = rs.skipped - res_skipped;
-                        res_skipped = rs.skipped;
+                        int64_t unseen = rs.skipped - g->resident_skipped; /* (the count at the last read) */
                         g->step -= unseen;
-                        g->resident_skipped = res_skipped;
+                        g->resident_skipped = rs.skipped;
                         epoch_skipped += unseen;
                         skipped_total += unseen;
                         scaler.scale = rs.scale;
