@@ -18,16 +18,22 @@
  *   1e-4      matrix products (cuBLASLt's blocking sums k terms in another order), and
  *             what is computed from them over a few optimizer steps (Adam divides by
  *             sqrt(v) + eps, which magnifies early differences).
- *   bf16: 2e-2 rel + 5e-3 abs; fp16: 5e-3 rel + 1e-3 abs — mixed precision (the MLP trained
- *             on both devices at the same precision). Both store activations and their
- *             gradients rounded to the half type (8 and 11 significant bits: 2^-9 and
- *             2^-12 relative per rounding), but not at the same places: the GPU's products
- *             read the half copy of the weights (tensor cores take half operands) where
- *             the CPU reads the f32 master weights, the GPU rounds a product's output
- *             before a non-relu activation applies (the CPU applies it in f32 first), and
- *             sums run in another order; a few roundings of either size, through three
- *             layers and three SGD steps, stay well inside these bounds. fp16 runs with
- *             a loss scale of 256 (the seed input and the optimizer's unscale).
+ *   bf16, fp16 — mixed precision (the MLPs trained 3 steps on both devices at the same
+ *             precision) are not compared element by element with the CPU: both store
+ *             activations and their gradients rounded to the half type (2^-9 and 2^-12
+ *             relative per rounding), but not at the same places (the GPU's products
+ *             read the half copy of the weights, where the CPU reads the f32 master
+ *             weights; the GPU rounds a product's output before a non-relu activation;
+ *             sums run in another order), and three steps of SGD with momentum magnify
+ *             those differences: on the CUDA emulator (tests/cuda_emu) the bf16 wide MLP's
+ *             gradients end 13% (rms) from fp32's on the CPU and on the GPU alike, and
+ *             1% from each other, with single elements 10% apart. So each half result is
+ *             compared with the same case trained in fp32 on the CPU (the truth), and the
+ *             GPU must be about as close to it as the CPU's half training is: rms and
+ *             largest error at most 2x the CPU's, plus 2 ulp of the half type on the truth's
+ *             rms (half_compare).
+ *             fp16 runs with a loss scale of 256 (the seed input and the optimizer's
+ *             unscale); the fp32 truth runs with the same scale (FP16_LOSS_SCALE).
  *
  * Without a usable GPU (no device, or "CUDA driver version is insufficient") it prints why
  * and exits 77, which ctest reports as skipped. Registered only in builds with KILN_CUDA. */
@@ -80,15 +86,19 @@ static void fill(kn_tensor *t, uint64_t seed) {
     for (int64_t i = 0; i < n; i++) d[i] = pos ? 0.05f + 0.95f * (frand() + 1.0f) * 0.5f : frand();
 }
 
-/* Builds, compiles and fills a case's graph on a device; NULL (and a failure) on error. */
-static kn_graph *make(kn_ctx *ctx, const tcase *c, kn_device dev) {
+/* fp16 cases run with this loss scale, and their fp32 truth (run_half_case) too. */
+#define FP16_LOSS_SCALE 256.0f
+
+/* Builds, compiles and fills a case's graph on a device, with a loss scale (0: none); NULL
+ * (and a failure) on error. */
+static kn_graph *make_scaled(kn_ctx *ctx, const tcase *c, kn_device dev, float loss_scale) {
     kn_graph *g;
     kn_graph_new(ctx, &g);
     bool mirror = dev == KN_DEVICE_CUDA && on_mirror;
     kn_graph_set_device(g, mirror ? KN_DEVICE_CPU : dev);
     kn_graph_set_passes(g, c->passes);
     if (c->precision) kn_graph_set_precision(g, c->precision);
-    if (c->precision == KN_PRECISION_FP16) kn_graph_set_loss_scale(g, 256.0f);
+    if (loss_scale > 0) kn_graph_set_loss_scale(g, loss_scale);
     c->build(g, c->arg);
     if (mirror) setenv("KILN_TEST_MIRROR", "1", 1);
     kn_status st = kn_graph_compile(g, 4, true);
@@ -103,6 +113,10 @@ static kn_graph *make(kn_ctx *ctx, const tcase *c, kn_device dev) {
     for (int i = 0; i < g->n_params; i++) fill(g->params[i], 5000u + (uint64_t)i);
     CHECK(kn_graph_upload(g) == KN_OK, "%s: upload: %s", c->name, kn_last_error(ctx));
     return g;
+}
+
+static kn_graph *make(kn_ctx *ctx, const tcase *c, kn_device dev) {
+    return make_scaled(ctx, c, dev, c->precision == KN_PRECISION_FP16 ? FP16_LOSS_SCALE : 0);
 }
 
 static void compare(const char *what, const char *name, const kn_tensor *a, const kn_tensor *b, float atol, float rtol) {
@@ -123,7 +137,79 @@ static void compare(const char *what, const char *name, const kn_tensor *a, cons
           first >= 0 ? ((const float *)b->data)[first] : 0.0, worst);
 }
 
+/* Root mean square and largest |x - ref| over a tensor (ref: the fp32 truth). */
+static void distance(const kn_tensor *x, const kn_tensor *ref, double *rms, double *worst) {
+    int64_t n = kn__numel(ref);
+    double s = 0;
+    *worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)((const float *)x->data)[i] - ((const float *)ref->data)[i]);
+        s += d * d;
+        if (d > *worst || d != d) *worst = d;
+    }
+    *rms = n ? sqrt(s / (double)n) : 0;
+}
+
+/* A half-precision result: the GPU's no further from the fp32 truth than about the CPU's
+ * half result is (the tolerances above): twice the CPU's distance, plus two units in the
+ * last place of the half type on the truth's rms (a floor for results the CPU happens to
+ * get almost exactly, such as a single loss value). */
+static void half_compare(const tcase *c, const char *what, const kn_tensor *ref, const kn_tensor *cpu,
+                         const kn_tensor *gpu) {
+    if (ref->dtype != KN_F32 || cpu->dtype != KN_F32 || kn__numel(ref) != kn__numel(gpu)) return;
+    double cpu_rms, cpu_worst, gpu_rms, gpu_worst, truth = 0;
+    int64_t n = kn__numel(ref);
+    for (int64_t i = 0; i < n; i++) truth += (double)((const float *)ref->data)[i] * ((const float *)ref->data)[i];
+    truth = n ? sqrt(truth / (double)n) : 0;
+    distance(cpu, ref, &cpu_rms, &cpu_worst);
+    distance(gpu, ref, &gpu_rms, &gpu_worst);
+    double ulp = c->precision == KN_PRECISION_BF16 ? 0x1p-8 : 0x1p-11, slack = 2 * ulp * truth;
+    CHECK(gpu_rms <= 2 * cpu_rms + slack && gpu_worst <= 2 * cpu_worst + slack,
+          "%s %s: %s '%s': from fp32, the gpu's rms %g and largest %g against the cpu's %g and %g (fp32 rms %g)",
+          c->name, kn_precision_name(c->precision), what, ref->name, gpu_rms, gpu_worst, cpu_rms, cpu_worst, truth);
+}
+
+/* The node of g named like t (kept outputs: a half graph may hold more nodes than fp32's). */
+static const kn_tensor *named(const kn_graph *g, const kn_tensor *t) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i]->name, t->name) == 0) return g->nodes[i];
+    return NULL;
+}
+
+/* A mixed-precision case: the CPU and GPU half runs against the fp32 truth (above). */
+static void run_half_case(kn_ctx *ctx, const tcase *c) {
+    tcase f = *c;
+    f.precision = KN_PRECISION_FP32;
+    kn_graph *ref = make_scaled(ctx, &f, KN_DEVICE_CPU, c->precision == KN_PRECISION_FP16 ? FP16_LOSS_SCALE : 0);
+    kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    if (ref && cpu && gpu) {
+        for (int s = 0; s < c->steps; s++) {
+            CHECK(kn_graph_run(ref) == KN_OK, "%s: fp32 run: %s", c->name, kn_last_error(ctx));
+            CHECK(kn_graph_run(cpu) == KN_OK, "%s: cpu run: %s", c->name, kn_last_error(ctx));
+            CHECK(kn_graph_run(gpu) == KN_OK, "%s: gpu run: %s", c->name, kn_last_error(ctx));
+        }
+        CHECK(kn_graph_sync(gpu) == KN_OK, "%s: sync: %s", c->name, kn_last_error(ctx));
+        for (int i = 0; i < cpu->n_nodes && cpu->n_nodes == gpu->n_nodes; i++) {
+            const kn_tensor *r = named(ref, cpu->nodes[i]);
+            if ((cpu->nodes[i]->flags & KN_FLAG_KEEP) && r)
+                half_compare(c, "output", r, cpu->nodes[i], gpu->nodes[i]);
+        }
+        for (int i = 0; i < cpu->n_params && ref->n_params == cpu->n_params; i++) {
+            half_compare(c, "parameter", ref->params[i], cpu->params[i], gpu->params[i]);
+            if (cpu->params[i]->grad && ref->params[i]->grad)
+                half_compare(c, "gradient", ref->params[i]->grad, cpu->params[i]->grad, gpu->params[i]->grad);
+        }
+    }
+    kn_graph_free(ref);
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
+}
+
 static void run_case(kn_ctx *ctx, const tcase *c) {
+    if (c->precision != KN_PRECISION_FP32) {
+        run_half_case(ctx, c);
+        return;
+    }
     kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
     if (cpu && gpu) {
         CHECK(cpu->n_nodes == gpu->n_nodes, "%s: %d nodes on the cpu, %d on the gpu", c->name, cpu->n_nodes, gpu->n_nodes);
@@ -361,12 +447,8 @@ static void half_cases(kn_ctx *ctx) {
     kn_optimizer opts[2] = {kn_sgd(0.05f), kn_adam(1e-3f)};
     opts[0].momentum = 0.9f;
     for (int p = 0; p < 2; p++) {
-        float atol = precs[p] == KN_PRECISION_BF16 ? 5e-3f : 1e-3f, rtol = precs[p] == KN_PRECISION_BF16 ? 2e-2f : 5e-3f;
         for (int o = 0; o < 2; o++) {
-            /* Adam's first steps are lr * sign(g) for tiny g: allow 2 lr per step where a
-             * rounding flips a near-zero gradient's sign */
-            float pa = opts[o].kind == KN_OPT_ADAM ? atol + 6e-3f : atol;
-            tcase c = {"mlp wide half", b_mlp_wide, &opts[o], KN_PASS_ALL, 3, pa, rtol, precs[p]};
+            tcase c = {"mlp wide half", b_mlp_wide, &opts[o], KN_PASS_ALL, 3, 0, 0, precs[p]};
             kn_graph *gpu = make(ctx, &c, KN_DEVICE_CUDA);
             if (gpu) {
                 int half = 0;

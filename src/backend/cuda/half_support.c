@@ -4,7 +4,7 @@
  * every build: without the CUDA backend the answer is always no.
  *
  * Listed: the ops an MLP's training step runs (products with their fused epilogues, the
- * loss and its gradient, activations, elementwise chains, the bias gradient) and the
+ * loss and its gradient, activations, dropout, elementwise chains, the bias gradient) and the
  * cheap elementwise ops; each has a launcher taking every operand's storage type
  * (launch.h, the _x launchers). Everything else stays f32 (an op without half support
  * costs memory, never correctness). Products also need operands of one type (cuBLASLt):
@@ -27,6 +27,7 @@ bool kn__cuda_half_writes(const kn_tensor *t) {
     case KN_OP_MUL:
     case KN_OP_SCALE:
     case KN_OP_COPY:
+    case KN_OP_DROPOUT:
         return true;
     default:
         return false;
@@ -50,6 +51,7 @@ bool kn__cuda_half_reads(const kn_tensor *t, int slot) {
     case KN_OP_MUL:
     case KN_OP_SCALE:
     case KN_OP_COPY:
+    case KN_OP_DROPOUT:
         return true;
     case KN_OP_DENSE: /* a and b; the bias (2) is an f32 parameter */
     case KN_OP_MATMUL:

@@ -481,9 +481,10 @@ extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, 
 /* ------------------------------------------------------------- dropout (dropout.c) */
 
 /* Element i keeps x[i] * scale when bits 16 (i % 4) .. +15 of draw i / 4 under the node's
- * key are at least the threshold: the CPU's masks, bit for bit. One thread per group of 4. */
-__global__ void dropout_kernel(const kn__cuda_step *stp, uint64_t seed, int32_t node_key, float rate, const float *x,
-                               float *y, int64_t n) {
+ * key are at least the threshold: the CPU's masks, bit for bit. One thread per group of 4.
+ * x and y stored as tx and ty (f32 or the graph's half type; rounded once, as the CPU). */
+__global__ void dropout_kernel(const kn__cuda_step *stp, uint64_t seed, int32_t node_key, float rate, const void *x,
+                               int tx, void *y, int ty, int64_t n) {
     bool train = stp->training && rate != 0.0f;
     uint64_t key = 0;
     uint32_t thr = 0;
@@ -501,18 +502,18 @@ __global__ void dropout_kernel(const kn__cuda_step *stp, uint64_t seed, int32_t 
         for (int j = 0; j < 4 && g * 4 + j < n; j++) {
             int64_t i = g * 4 + j;
             if (!train) {
-                y[i] = x[i];
+                kn__st(y, ty, i, kn__ld(x, tx, i));
                 continue;
             }
             uint32_t draw = (uint32_t)(r >> (16 * j)) & 0xffffu;
-            y[i] = draw >= thr ? x[i] * scale : 0.0f;
+            kn__st(y, ty, i, draw >= thr ? kn__ld(x, tx, i) * scale : 0.0f);
         }
     }
 }
 
 extern "C" cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key,
-                                      float rate, const float *x, float *y, int64_t n) {
-    if (n > 0) dropout_kernel<<<blocks_for((n + 3) / 4), THREADS, 0, s>>>(step, seed, key, rate, x, y, n);
+                                      float rate, const void *x, int tx, void *y, int ty, int64_t n) {
+    if (n > 0) dropout_kernel<<<blocks_for((n + 3) / 4), THREADS, 0, s>>>(step, seed, key, rate, x, tx, y, ty, n);
     return cudaGetLastError();
 }
 

@@ -92,9 +92,10 @@ cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const fl
  * written with each updated weight narrowed to wt in the same pass. */
 cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
                               float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt);
-/* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate. */
+/* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate; x and y stored as
+ * tx and ty (kn_dtype: KN_F32 or a half type). */
 cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, float rate,
-                           const float *x, float *y, int64_t n);
+                           const void *x, int tx, void *y, int ty, int64_t n);
 /* Batch norm over the last dimension c; ws: 5 c floats. */
 cudaError_t kn__cu_batch_norm(cudaStream_t s, const kn__cuda_step *step, const float *x, float *y, float *mm,
                               float *mv, float momentum, float eps, bool update_moving, float *ws, int64_t rows,

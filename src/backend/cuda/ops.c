@@ -140,7 +140,12 @@ static kn_status k_loss_grad(kn_graph *g, kn_tensor *t) {
 /* One update over floats [lo, lo + n) of the flat buffers. */
 static kn_status update_span(kn_graph *g, kn_tensor *t, const float *cf, int64_t lo, int64_t n) {
     kn__cuda_graph *c = CTX;
-    float *s0 = c->state ? c->state + lo : NULL, *s1 = c->state ? c->state + g->param_floats + lo : NULL;
+    /* the optimizer's state slots (state_floats / param_floats of them: none for plain SGD,
+     * one for momentum, RMSprop and Adagrad, two for Adam); a slot it lacks is NULL, never
+     * an address past the buffer (the emulator's pointer check, tests/cuda_emu) */
+    int64_t slots = g->param_floats ? g->state_floats / g->param_floats : 0;
+    float *s0 = c->state && slots >= 1 ? c->state + lo : NULL;
+    float *s1 = c->state && slots >= 2 ? c->state + g->param_floats + lo : NULL;
     /* mixed precision: the half compute copy rewritten in the same pass */
     void *wh = c->param_half ? (uint16_t *)c->param_half + lo : NULL;
     LAUNCH(kn__cu_opt_update(STREAM, &c->opt, c->d_step, cf, c->param + lo, c->grad + lo, s0, s1, n, wh, c->half_type));
@@ -274,7 +279,8 @@ static kn_status k_elementwise(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_dropout(kn_graph *g, kn_tensor *t) {
-    LAUNCH(kn__cu_dropout(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->fparam[0], DS(0), D(t), kn__numel(t)));
+    LAUNCH(kn__cu_dropout(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->fparam[0], VS(0), TY(t->src[0]), VD(t),
+                          TY(t), kn__numel(t)));
     OK;
 }
 
