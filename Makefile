@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test check clean bench
+.PHONY: all deps build run test test-emu check clean bench
 
 all: build
 
@@ -27,6 +27,17 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) test-emu
+
+# The CUDA backend's tests on the CPU, through the emulator in tests/cuda_emu (the kernels'
+# own source; needs the CUDA toolkit's headers, not a GPU or nvcc): skipped with a message
+# where the toolkit is missing.
+test-emu: deps
+	@if [ -f /usr/local/cuda/include/cuda_runtime_api.h ] || command -v nvcc >/dev/null 2>&1; then \
+	  cmake -S . -B $(BUILD)-emu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA_EMU=ON $(CMAKE_FLAGS) >/dev/null && \
+	  cmake --build $(BUILD)-emu -j $(JOBS) --target test_cuda_ops test_golden test_resident test_device test_cublaslt_emu && \
+	  cd $(BUILD)-emu && ctest --output-on-failure -j $(JOBS) -L cuda; \
+	else echo "test-emu: skipped (no CUDA toolkit headers at /usr/local/cuda/include)"; fi
 
 # Sanitizer build and run of the tests (slower; CI runs it after make test).
 check: deps

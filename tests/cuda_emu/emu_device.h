@@ -1,0 +1,124 @@
+/* emu_device.h — what nvcc gives a .cu file, for kiln's kernels compiled by g++ as C++ and
+ * run by the CUDA emulator (emu_runtime.cpp): the built-in variables (threadIdx, blockIdx,
+ * blockDim, gridDim), __syncthreads, the warp shuffles, the qualifiers, and the launch
+ * that rewrite_launches.pl puts where the source says kernel<<<grid, block, shared,
+ * stream>>>(args). Force-included (-include) before the kernel file, whose own includes
+ * then find cuda_fp16.h and cuda_bf16.h in include/ beside this file.
+ *
+ * Kernels run one block at a time, each thread on its own fiber, switched at every
+ * barrier; a launch's arguments are converted to the kernel's parameter types and copied
+ * at the launch (so a captured graph replays the values of its capture, as on a GPU). */
+#ifndef KN_CUDA_EMU_DEVICE_H
+#define KN_CUDA_EMU_DEVICE_H
+
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+/* host_defines.h gives these as attributes nvcc understands; the emulator's meaning: */
+#undef __global__
+#undef __device__
+#undef __host__
+#undef __shared__
+#undef __forceinline__
+#undef __noinline__ /* (libstdc++ spells its attribute so) */
+#undef __launch_bounds__
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static /* one block runs at a time: a static is that block's memory */
+#define __forceinline__ inline
+
+#define __launch_bounds__(...)
+
+/* The running thread's coordinates (the scheduler sets them at every switch). */
+struct kn_emu_coords {
+    uint3 thread, block;
+    dim3 block_dim, grid_dim;
+};
+extern thread_local kn_emu_coords kn_emu_at;
+#define threadIdx (kn_emu_at.thread)
+#define blockIdx (kn_emu_at.block)
+#define blockDim (kn_emu_at.block_dim)
+#define gridDim (kn_emu_at.grid_dim)
+
+/* Barriers: the whole block's, and the thread's warp's (inside a shuffle). */
+void kn_emu_syncthreads(void);
+#define __syncthreads() kn_emu_syncthreads()
+/* Publishes v for this lane, waits for the warp, returns lane src's value (a fault when
+ * src is outside the warp or its thread has exited: undefined on a GPU). */
+uint64_t kn_emu_warp_exchange(unsigned mask, uint64_t v, int src_lane);
+int kn_emu_lane(void);
+
+template <class T> static inline T kn_emu_shfl(unsigned mask, T v, int src_lane) {
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "a shuffle moves at most 8 bytes");
+    uint64_t bits = 0;
+    memcpy(&bits, &v, sizeof v);
+    bits = kn_emu_warp_exchange(mask, bits, src_lane);
+    T r;
+    memcpy(&r, &bits, sizeof r);
+    return r;
+}
+template <class T> static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+    int lane = kn_emu_lane();
+    return kn_emu_shfl(mask, v, (lane & ~(width - 1)) | ((lane ^ lane_mask) & (width - 1)));
+}
+template <class T> static inline T __shfl_down_sync(unsigned mask, T v, unsigned d, int width = 32) {
+    int lane = kn_emu_lane(), base = lane & ~(width - 1), src = (lane & (width - 1)) + (int)d;
+    return kn_emu_shfl(mask, v, src < width ? base + src : lane);
+}
+template <class T> static inline T __shfl_sync(unsigned mask, T v, int src, int width = 32) {
+    int lane = kn_emu_lane();
+    return kn_emu_shfl(mask, v, (lane & ~(width - 1)) | (src & (width - 1)));
+}
+
+/* A launch, as the runtime queues it: its name, shape, the pointers among its arguments
+ * (each must lie in device memory when it runs) and the call. */
+struct kn_emu_kernel {
+    const char *name;
+    dim3 grid, block;
+    size_t shared;
+    std::vector<std::pair<int, const void *>> pointers; /* (argument position from 0, value) */
+    std::function<void()> body;
+};
+/* Queues k on stream s (records it while s captures); a bad shape sets the launch error
+ * cudaGetLastError returns, as on a GPU. */
+void kn_emu_submit(cudaStream_t s, kn_emu_kernel &&k);
+
+template <class T>
+static inline void kn_emu_note_pointer(std::vector<std::pair<int, const void *>> &v, int &pos, const T &a) {
+    if constexpr (std::is_pointer<T>::value) v.push_back({pos, (const void *)a});
+    else (void)v, (void)a;
+    pos++;
+}
+
+namespace kn_emu {
+struct launch_config {
+    dim3 grid, block;
+    size_t shared;
+    cudaStream_t stream;
+    launch_config(dim3 g, dim3 b, size_t sh = 0, cudaStream_t s = 0) : grid(g), block(b), shared(sh), stream(s) {}
+    template <class... P, class... A> void launch(const char *name, void (*kernel)(P...), A &&...args) const {
+        static_assert(sizeof...(P) == sizeof...(A), "a kernel launched with the wrong number of arguments");
+        std::tuple<std::decay_t<P>...> values(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
+        kn_emu_kernel k;
+        k.name = name;
+        k.grid = grid;
+        k.block = block;
+        k.shared = shared;
+        int pos = 0;
+        std::apply([&](const auto &...v) { (kn_emu_note_pointer(k.pointers, pos, v), ...); }, values);
+        k.body = [kernel, values]() { std::apply(kernel, values); };
+        kn_emu_submit(stream, std::move(k));
+    }
+};
+} // namespace kn_emu
+
+#endif

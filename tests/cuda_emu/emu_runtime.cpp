@@ -1,0 +1,762 @@
+/* emu_runtime.cpp — the CUDA runtime API calls kiln makes, emulated on the CPU
+ * (libkn_cuda_emu.so), with the semantics kiln's CUDA backend relies on and checks a GPU
+ * would only show as wrong numbers or a crash:
+ *
+ *  - Device memory: cudaMalloc places each allocation at the end of its own mapping, just
+ *    before an inaccessible page (an overrun past the allocation's 256-byte rounding
+ *    faults), and fills it with 0xff bytes (NaN floats), as uninitialized memory may be.
+ *    Every copy's device side and every pointer a kernel receives must lie inside a live
+ *    allocation when it runs, or the run faults (a host pointer handed to a kernel, a use
+ *    after free). Pinned host memory (cudaMallocHost) is tracked too.
+ *  - Streams run later, not at the call: kernels, copies, memsets and queued host work wait
+ *    in their stream until something synchronizes it (cudaStreamSynchronize,
+ *    cudaDeviceSynchronize, cudaFree, a synchronous cudaMemcpy on a stream that waits for
+ *    the legacy stream). So a host that reads a result before it synchronized, or rewrites
+ *    a pinned buffer a queued copy still has to read, sees what it would on a GPU. A copy
+ *    to or from pageable memory is staged at the call (the driver's documented
+ *    behaviour: the source is consumed when cudaMemcpyAsync returns) but still lands in
+ *    stream order. A non-blocking stream does not wait for the legacy stream.
+ *  - Capture: between cudaStreamBeginCapture and cudaStreamEndCapture a stream's work is
+ *    recorded, not run; cudaGraphLaunch queues the recording again (kernels with the
+ *    argument values of their capture; copies reading their pointers when they run).
+ *    Synchronizing a capturing stream, or a copy of pageable memory into a capture,
+ *    invalidates the capture, as the runtime does.
+ *  - Launches: a block of more than 1024 threads, a grid past 2^31-1 x 65535 x 65535, or
+ *    a zero dimension is cudaErrorInvalidConfiguration from cudaGetLastError. A kernel's
+ *    blocks run one after another; each thread on its own fiber (a small stack of its own),
+ *    switched at __syncthreads and the warp shuffles. A barrier some threads of the block
+ *    never reach (a divergent __syncthreads, or one after some threads returned) is a
+ *    fault naming the kernel, as is a shuffle with a lane that has exited.
+ *  - A fault (reported here or by queued work, kn_emu_fault) prints its reason and is
+ *    sticky, like a GPU's: cudaGetLastError and every synchronization return
+ *    cudaErrorLaunchFailure from then on.
+ *
+ * Not emulated: concurrency between streams (each runs in order when synchronized), events,
+ * more than one device's memory (KILN_CUDA_EMU_DEVICES only changes the count), data races
+ * inside a kernel (threads run one at a time; a race is not seen). */
+#include "emu_api.h"
+#include "emu_device.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+thread_local kn_emu_coords kn_emu_at;
+
+namespace {
+
+/* ------------------------------------------------------------------ faults */
+
+std::recursive_mutex big_lock; /* one API call at a time; queued work runs under it */
+cudaError_t last_error = cudaSuccess; /* the launch error cudaGetLastError returns and clears */
+bool faulted = false;                 /* sticky: a kernel or copy faulted */
+
+void fault(const char *fmt, va_list ap) {
+    fprintf(stderr, "cuda-emu: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    faulted = true;
+}
+
+void faultf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void faultf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fault(fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------ memory */
+
+struct region {
+    size_t bytes;     /* as asked */
+    void *map;        /* the mapping (device) or malloc block (pinned) */
+    size_t map_bytes;
+    bool device;
+};
+std::map<uintptr_t, region> regions; /* by start address */
+size_t device_bytes = 0;
+const size_t total_bytes = (size_t)80 << 30; /* what cudaMemGetInfo reports */
+
+const region *find_region(const void *p, uintptr_t *start) {
+    uintptr_t a = (uintptr_t)p;
+    auto it = regions.upper_bound(a);
+    if (it == regions.begin()) return nullptr;
+    --it;
+    if (a >= it->first + (it->second.bytes ? it->second.bytes : 1)) return nullptr;
+    if (start) *start = it->first;
+    return &it->second;
+}
+
+bool device_range(const void *p, size_t bytes) {
+    uintptr_t start;
+    const region *r = find_region(p, &start);
+    return r && r->device && (uintptr_t)p + bytes <= start + (r->bytes ? r->bytes : 1);
+}
+
+bool pinned(const void *p) {
+    const region *r = find_region(p, nullptr);
+    return r && !r->device;
+}
+
+/* ------------------------------------------------------------------ fibers */
+
+/* One thread of a block: its stack, saved stack pointer, coordinates and where it waits. */
+enum { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, EXITED };
+struct fiber {
+    void *sp;
+    char *stack;
+    uint3 idx;
+    int state;
+};
+
+const size_t fiber_stack = 256 * 1024;
+std::vector<fiber> fibers;
+void *scheduler_sp;
+int current;                       /* the running fiber */
+const std::function<void()> *body; /* the kernel call the fibers run */
+std::vector<uint64_t> exchange;    /* the warp shuffles' values, one slot per thread */
+const char *kernel_name;
+bool block_failed;
+
+extern "C" void kn_emu_switch(void **save_sp, void *to_sp);
+#if defined(__x86_64__)
+/* Saves the callee-saved registers on the current stack, stores its pointer in *save_sp,
+ * switches to to_sp and restores what was saved there (System V x86-64). */
+__asm__(".text\n"
+        ".globl kn_emu_switch\n"
+        ".type kn_emu_switch,@function\n"
+        "kn_emu_switch:\n"
+        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+        "  movq %rsp, (%rdi)\n"
+        "  movq %rsi, %rsp\n"
+        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+        "  ret\n"
+        ".size kn_emu_switch, .-kn_emu_switch\n");
+#else
+#error "the CUDA emulator's fiber switch is written for x86-64"
+#endif
+
+void yield_to_scheduler(int state) {
+    fibers[current].state = state;
+    kn_emu_switch(&fibers[current].sp, scheduler_sp);
+}
+
+extern "C" void fiber_entry(void) {
+    (*body)();
+    yield_to_scheduler(EXITED);
+    abort(); /* never resumed */
+}
+
+/* A fresh stack whose first switch "returns" into fiber_entry as if it had been called. */
+void fiber_start(fiber &f) {
+    uintptr_t top = ((uintptr_t)f.stack + fiber_stack) & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)top;
+    *--sp = 0;                              /* fiber_entry's return address (it never returns) */
+    *--sp = (uint64_t)(uintptr_t)&fiber_entry; /* kn_emu_switch's ret */
+    for (int i = 0; i < 6; i++) *--sp = 0;  /* rbp rbx r12 r13 r14 r15 */
+    f.sp = sp;
+    f.state = RUNNABLE;
+}
+
+void ensure_fibers(size_t n) {
+    while (fibers.size() < n) {
+        fiber f{};
+        void *m = mmap(nullptr, fiber_stack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            fprintf(stderr, "cuda-emu: cannot map a fiber stack\n");
+            abort();
+        }
+        mprotect(m, 4096, PROT_NONE); /* a guard page below the stack */
+        f.stack = (char *)m;
+        fibers.push_back(f);
+    }
+    if (exchange.size() < n) exchange.resize(n);
+}
+
+const char *state_name(int s) {
+    return s == RUNNABLE ? "running" : s == AT_BLOCK_BARRIER ? "at __syncthreads" : s == AT_WARP_BARRIER ? "in a shuffle" : "exited";
+}
+
+/* Runs one block: every fiber until it waits or exits, then releases what can go on: a warp
+ * whose every thread waits in a shuffle, else the block when all its threads wait at
+ * __syncthreads. Anything else can never finish: a fault. */
+void run_block(int n) {
+    for (int i = 0; i < n; i++) fiber_start(fibers[i]);
+    for (;;) {
+        bool ran = false;
+        for (int i = 0; i < n; i++) {
+            if (fibers[i].state != RUNNABLE) continue;
+            current = i;
+            kn_emu_at.thread = fibers[i].idx;
+            kn_emu_switch(&scheduler_sp, fibers[i].sp);
+            ran = true;
+        }
+        (void)ran;
+        int exited = 0, at_block = 0, at_warp = 0;
+        for (int i = 0; i < n; i++) {
+            int s = fibers[i].state;
+            exited += s == EXITED, at_block += s == AT_BLOCK_BARRIER, at_warp += s == AT_WARP_BARRIER;
+        }
+        if (exited == n) return;
+        bool released = false;
+        for (int w = 0; w < n; w += 32) {
+            int end = w + 32 < n ? w + 32 : n, waiting = 0, live = 0;
+            for (int i = w; i < end; i++) live += fibers[i].state != EXITED, waiting += fibers[i].state == AT_WARP_BARRIER;
+            if (waiting && waiting == live) {
+                for (int i = w; i < end; i++)
+                    if (fibers[i].state == AT_WARP_BARRIER) fibers[i].state = RUNNABLE;
+                released = true;
+            }
+        }
+        if (released) continue;
+        if (at_block == n) {
+            for (int i = 0; i < n; i++) fibers[i].state = RUNNABLE;
+            continue;
+        }
+        const dim3 &b = kn_emu_at.block;
+        std::string states;
+        for (int i = 0; i < n; i++)
+            if (i == 0 || fibers[i].state != fibers[i - 1].state)
+                states += " " + std::to_string(i) + ":" + state_name(fibers[i].state);
+        faultf("kernel %s, block (%u,%u,%u): a barrier its threads cannot all reach (%d exited, %d at __syncthreads, %d in "
+               "a shuffle; from thread:%s)",
+               kernel_name, b.x, b.y, b.z, exited, at_block, at_warp, states.c_str());
+        block_failed = true;
+        return; /* the waiting fibers are abandoned (their stacks are reused) */
+    }
+}
+
+/* ------------------------------------------------------------------ work */
+
+struct work {
+    enum { KERNEL, COPY, MEMSET, HOST } kind;
+    std::string name;
+    kn_emu_kernel kernel;               /* KERNEL */
+    void *dst = nullptr;                /* COPY, MEMSET */
+    const void *src = nullptr;          /* COPY (the staged bytes when staged is set) */
+    std::shared_ptr<std::vector<unsigned char>> staged;
+    size_t bytes = 0;
+    cudaMemcpyKind copy_kind = cudaMemcpyDefault;
+    int value = 0;                      /* MEMSET */
+    void (*fn)(void *) = nullptr;       /* HOST */
+    std::shared_ptr<std::vector<unsigned char>> args;
+};
+
+void run_kernel(const kn_emu_kernel &k) {
+    for (const auto &a : k.pointers)
+        if (a.second && !device_range(a.second, 1)) {
+            const void *p = a.second;
+            const region *r = find_region(p, nullptr);
+            faultf("kernel %s: argument %d (from 0), %p, is %s", k.name, a.first, p,
+                   r ? "pinned host memory" : "not device memory (a host pointer, or freed)");
+            return;
+        }
+    int n = (int)(k.block.x * k.block.y * k.block.z);
+    ensure_fibers((size_t)n);
+    for (int i = 0; i < n; i++)
+        fibers[i].idx = uint3{(unsigned)i % k.block.x, (unsigned)(i / k.block.x) % k.block.y,
+                              (unsigned)(i / (k.block.x * k.block.y))};
+    kernel_name = k.name;
+    body = &k.body;
+    kn_emu_at.block_dim = k.block;
+    kn_emu_at.grid_dim = k.grid;
+    block_failed = false;
+    for (unsigned z = 0; z < k.grid.z; z++)
+        for (unsigned y = 0; y < k.grid.y; y++)
+            for (unsigned x = 0; x < k.grid.x; x++) {
+                kn_emu_at.block = uint3{x, y, z};
+                run_block(n);
+                if (block_failed) return;
+            }
+}
+
+void run_work(const work &w) {
+    switch (w.kind) {
+    case work::KERNEL: run_kernel(w.kernel); break;
+    case work::COPY: {
+        bool dev_dst = w.copy_kind == cudaMemcpyHostToDevice || w.copy_kind == cudaMemcpyDeviceToDevice;
+        bool dev_src = w.copy_kind == cudaMemcpyDeviceToHost || w.copy_kind == cudaMemcpyDeviceToDevice;
+        const void *src = w.staged ? (const void *)w.staged->data() : w.src;
+        if ((dev_dst && !device_range(w.dst, w.bytes)) || (dev_src && !w.staged && !device_range(w.src, w.bytes))) {
+            faultf("%s: %zu bytes from %p to %p leave device memory (freed, or out of range)", w.name.c_str(), w.bytes,
+                   w.src, w.dst);
+            return;
+        }
+        memmove(w.dst, src, w.bytes);
+        break;
+    }
+    case work::MEMSET:
+        if (!device_range(w.dst, w.bytes)) {
+            faultf("%s: %zu bytes at %p leave device memory", w.name.c_str(), w.bytes, w.dst);
+            return;
+        }
+        memset(w.dst, w.value, w.bytes);
+        break;
+    case work::HOST: w.fn(w.args ? w.args->data() : nullptr); break;
+    }
+}
+
+/* ------------------------------------------------------------------ streams and graphs */
+
+struct graph {
+    std::vector<work> nodes;
+};
+struct stream {
+    unsigned flags;
+    std::deque<work> queue;
+    graph *capture = nullptr; /* recording */
+    bool capture_invalid = false;
+};
+stream legacy{0, {}, nullptr, false};
+std::vector<stream *> streams; /* live created streams */
+
+stream *get_stream(cudaStream_t s) {
+    if (!s) return &legacy;
+    for (stream *x : streams)
+        if ((cudaStream_t)x == s) return x;
+    return nullptr;
+}
+
+void drain(stream *s) {
+    while (!s->queue.empty() && !faulted) {
+        work w = std::move(s->queue.front());
+        s->queue.pop_front();
+        run_work(w);
+    }
+    if (faulted) s->queue.clear();
+}
+
+void drain_all() {
+    drain(&legacy);
+    for (stream *s : streams) drain(s);
+}
+
+/* Queues w on s, or records it while s captures. */
+cudaError_t submit(cudaStream_t handle, work &&w) {
+    stream *s = get_stream(handle);
+    if (!s) return cudaErrorInvalidResourceHandle;
+    if (s->capture) {
+        if (s->capture_invalid) return cudaErrorStreamCaptureInvalidated;
+        s->capture->nodes.push_back(std::move(w));
+        return cudaSuccess;
+    }
+    if (s == &legacy) /* the legacy stream waits for the blocking streams' earlier work */
+        for (stream *x : streams)
+            if (!(x->flags & cudaStreamNonBlocking)) drain(x);
+    s->queue.push_back(std::move(w));
+    return cudaSuccess;
+}
+
+cudaError_t sticky(cudaError_t e) { return faulted ? cudaErrorLaunchFailure : e; }
+
+/* A synchronizing call on s while s (or, in the legacy stream's case, any stream) captures
+ * is not allowed: it invalidates the capture. */
+bool refuse_during_capture(stream *s) {
+    bool bad = false;
+    for (stream *x : streams)
+        if (x->capture && (x == s || s == &legacy)) x->capture_invalid = true, bad = true;
+    return bad;
+}
+
+} // namespace
+
+/* ------------------------------------------------------------------ device side */
+
+void kn_emu_syncthreads(void) { yield_to_scheduler(AT_BLOCK_BARRIER); }
+
+int kn_emu_lane(void) { return current % 32; }
+
+uint64_t kn_emu_warp_exchange(unsigned mask, uint64_t v, int src_lane) {
+    int warp = current - current % 32, n = (int)fibers.size();
+    int block_threads = (int)(kn_emu_at.block_dim.x * kn_emu_at.block_dim.y * kn_emu_at.block_dim.z);
+    (void)n;
+    if (mask != 0xffffffffu) faultf("kernel %s: a shuffle with mask %#x (the emulator knows full warps only)", kernel_name, mask);
+    exchange[current] = v;
+    yield_to_scheduler(AT_WARP_BARRIER); /* every lane has published */
+    int src = warp + src_lane;
+    uint64_t r = v;
+    if (src_lane < 0 || src_lane >= 32 || src >= block_threads || fibers[src].state == EXITED)
+        faultf("kernel %s: thread %d shuffles from lane %d, which %s", kernel_name, current, src_lane,
+               src >= block_threads || src_lane < 0 || src_lane >= 32 ? "is not in the block" : "has exited");
+    else
+        r = exchange[src];
+    yield_to_scheduler(AT_WARP_BARRIER); /* every lane has read before the slots are reused */
+    return r;
+}
+
+void kn_emu_submit(cudaStream_t s, kn_emu_kernel &&k) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    const dim3 &g = k.grid, &b = k.block;
+    uint64_t threads = (uint64_t)b.x * b.y * b.z;
+    if (!g.x || !g.y || !g.z || !b.x || !b.y || !b.z || threads > 1024 || b.x > 1024 || b.y > 1024 || b.z > 64 ||
+        g.x > 2147483647u || g.y > 65535 || g.z > 65535 || k.shared > 48 * 1024) {
+        fprintf(stderr, "cuda-emu: kernel %s: launch of (%u,%u,%u) blocks of (%u,%u,%u) threads refused\n", k.name, g.x,
+                g.y, g.z, b.x, b.y, b.z);
+        last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    work w;
+    w.kind = work::KERNEL;
+    w.name = k.name;
+    w.kernel = std::move(k);
+    cudaError_t e = submit(s, std::move(w));
+    if (e) last_error = e;
+}
+
+/* ------------------------------------------------------------------ emu_api.h */
+
+extern "C" cudaError_t kn_emu_enqueue_host(cudaStream_t s, const char *name, void (*fn)(void *), const void *args,
+                                           size_t bytes) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (!fn) return cudaErrorInvalidValue;
+    work w;
+    w.kind = work::HOST;
+    w.name = name ? name : "host work";
+    w.fn = fn;
+    w.args = std::make_shared<std::vector<unsigned char>>((const unsigned char *)args,
+                                                           (const unsigned char *)args + (args ? bytes : 0));
+    return submit(s, std::move(w));
+}
+
+extern "C" int kn_emu_device_range(const void *p, size_t bytes) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    return device_range(p, bytes);
+}
+
+extern "C" void kn_emu_fault(const char *fmt, ...) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    va_list ap;
+    va_start(ap, fmt);
+    fault(fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------ the runtime API */
+
+#define LOCK std::lock_guard<std::recursive_mutex> lock_(big_lock)
+
+extern "C" {
+
+cudaError_t cudaGetDeviceCount(int *count) {
+    if (!count) return cudaErrorInvalidValue;
+    const char *e = getenv("KILN_CUDA_EMU_DEVICES");
+    *count = e ? atoi(e) : 1;
+    return *count > 0 ? cudaSuccess : cudaErrorNoDevice;
+}
+
+cudaError_t cudaSetDevice(int device) {
+    int n = 0;
+    cudaGetDeviceCount(&n);
+    return device >= 0 && device < n ? cudaSuccess : cudaErrorInvalidDevice;
+}
+
+cudaError_t cudaGetLastError(void) {
+    LOCK;
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return sticky(e);
+}
+
+cudaError_t cudaPeekAtLastError(void) {
+    LOCK;
+    return sticky(last_error);
+}
+
+const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    default: return "cudaErrorUnknown";
+    }
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorLaunchFailure: return "unspecified launch failure (emulator fault: see the cuda-emu line above)";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    default: return cudaGetErrorName(e);
+    }
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    LOCK;
+    if (!p) return cudaErrorInvalidValue;
+    *p = nullptr;
+    if (device_bytes + bytes > total_bytes) return cudaErrorMemoryAllocation;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), body = (bytes + 255) & ~(size_t)255;
+    if (!body) body = 256;
+    size_t map_bytes = (body + page - 1) / page * page + page;
+    void *m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return cudaErrorMemoryAllocation;
+    char *guard = (char *)m + map_bytes - page;
+    mprotect(guard, page, PROT_NONE);
+    char *start = guard - body;
+    memset(start, 0xff, body);
+    regions[(uintptr_t)start] = region{bytes, m, map_bytes, true};
+    device_bytes += bytes;
+    *p = start;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *p) {
+    LOCK;
+    if (!p) return cudaSuccess;
+    if (refuse_during_capture(&legacy)) return cudaErrorStreamCaptureUnsupported;
+    drain_all(); /* cudaFree waits for the device */
+    auto it = regions.find((uintptr_t)p);
+    if (it == regions.end() || !it->second.device) {
+        faultf("cudaFree(%p): not the start of a live device allocation", p);
+        return cudaErrorInvalidValue;
+    }
+    device_bytes -= it->second.bytes;
+    munmap(it->second.map, it->second.map_bytes);
+    regions.erase(it);
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaMallocHost(void **p, size_t bytes) {
+    LOCK;
+    if (!p) return cudaErrorInvalidValue;
+    void *m = nullptr;
+    if (posix_memalign(&m, 4096, bytes ? bytes : 1)) return cudaErrorMemoryAllocation;
+    memset(m, 0xa5, bytes);
+    regions[(uintptr_t)m] = region{bytes, m, bytes, false};
+    *p = m;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *p) {
+    LOCK;
+    if (!p) return cudaSuccess;
+    drain_all();
+    auto it = regions.find((uintptr_t)p);
+    if (it == regions.end() || it->second.device) {
+        faultf("cudaFreeHost(%p): not the start of a pinned allocation", p);
+        return cudaErrorInvalidValue;
+    }
+    free(it->second.map);
+    regions.erase(it);
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
+    LOCK;
+    if (free_b) *free_b = total_bytes - device_bytes;
+    if (total) *total = total_bytes;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags) {
+    LOCK;
+    if (!s) return cudaErrorInvalidValue;
+    stream *x = new stream{flags, {}, nullptr, false};
+    streams.push_back(x);
+    *s = (cudaStream_t)x;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
+
+cudaError_t cudaStreamDestroy(cudaStream_t h) {
+    LOCK;
+    stream *s = get_stream(h);
+    if (!s || s == &legacy) return cudaErrorInvalidResourceHandle;
+    drain(s); /* queued work still completes */
+    for (size_t i = 0; i < streams.size(); i++)
+        if (streams[i] == s) streams.erase(streams.begin() + (long)i);
+    delete s->capture;
+    delete s;
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t h) {
+    LOCK;
+    stream *s = get_stream(h);
+    if (!s) return cudaErrorInvalidResourceHandle;
+    if (refuse_during_capture(s)) return cudaErrorStreamCaptureUnsupported;
+    drain(s);
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaStreamQuery(cudaStream_t h) {
+    LOCK;
+    stream *s = get_stream(h);
+    if (!s) return cudaErrorInvalidResourceHandle;
+    if (refuse_during_capture(s)) return cudaErrorStreamCaptureUnsupported;
+    drain(s); /* the queue "completes" when asked about */
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaDeviceSynchronize(void) {
+    LOCK;
+    if (refuse_during_capture(&legacy)) return cudaErrorStreamCaptureUnsupported;
+    drain_all();
+    return sticky(cudaSuccess);
+}
+
+static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t h, bool sync) {
+    if (!bytes) return sticky(cudaSuccess);
+    if (!dst || !src) return cudaErrorInvalidValue;
+    if (kind == cudaMemcpyDefault)
+        kind = device_range(src, 1) ? (device_range(dst, 1) ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost)
+                                    : (device_range(dst, 1) ? cudaMemcpyHostToDevice : cudaMemcpyHostToHost);
+    bool dev_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    bool dev_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (dev_dst != device_range(dst, bytes) || dev_src != device_range(src, bytes)) {
+        fprintf(stderr, "cuda-emu: %s of %zu bytes from %p to %p: the pointers do not match the kind %d\n",
+                sync ? "cudaMemcpy" : "cudaMemcpyAsync", bytes, src, dst, (int)kind);
+        return cudaErrorInvalidValue;
+    }
+    stream *s = sync ? &legacy : get_stream(h);
+    if (!s) return cudaErrorInvalidResourceHandle;
+    const void *host = dev_dst ? src : dst;
+    bool pageable = kind != cudaMemcpyDeviceToDevice && !pinned(host);
+    if (s->capture && pageable) { /* a capture cannot hold a copy of pageable memory */
+        s->capture_invalid = true;
+        return cudaErrorStreamCaptureUnsupported;
+    }
+    if (sync && refuse_during_capture(&legacy)) return cudaErrorStreamCaptureUnsupported;
+    work w;
+    w.kind = work::COPY;
+    w.name = sync ? "cudaMemcpy" : "cudaMemcpyAsync";
+    w.dst = dst;
+    w.src = src;
+    w.bytes = bytes;
+    w.copy_kind = kind;
+    if (pageable && kind == cudaMemcpyHostToDevice) /* staged at the call */
+        w.staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src, (const unsigned char *)src + bytes);
+    cudaError_t e = submit(sync ? 0 : h, std::move(w));
+    if (e) return e;
+    if (sync) drain(&legacy); /* returns when done (blocking streams were drained before it) */
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    LOCK;
+    return copy(dst, src, bytes, kind, 0, true);
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+    LOCK;
+    return copy(dst, src, bytes, kind, s, false);
+}
+
+cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s) {
+    LOCK;
+    if (!bytes) return sticky(cudaSuccess);
+    if (!device_range(dst, bytes)) return cudaErrorInvalidValue;
+    work w;
+    w.kind = work::MEMSET;
+    w.name = "cudaMemsetAsync";
+    w.dst = dst;
+    w.bytes = bytes;
+    w.value = value;
+    return submit(s, std::move(w));
+}
+
+cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
+    LOCK;
+    cudaError_t e = cudaMemsetAsync(dst, value, bytes, 0);
+    if (e) return e;
+    drain(&legacy);
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t h, cudaStreamCaptureMode mode) {
+    LOCK;
+    (void)mode;
+    stream *s = get_stream(h);
+    if (!s) return cudaErrorInvalidResourceHandle;
+    if (s == &legacy) return cudaErrorStreamCaptureUnsupported;
+    if (s->capture) return cudaErrorIllegalState;
+    s->capture = new graph;
+    s->capture_invalid = false;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t h, cudaGraph_t *out) {
+    LOCK;
+    stream *s = get_stream(h);
+    if (!s) return cudaErrorInvalidResourceHandle;
+    if (!s->capture) return cudaErrorIllegalState;
+    graph *gr = s->capture;
+    bool invalid = s->capture_invalid;
+    s->capture = nullptr;
+    s->capture_invalid = false;
+    if (invalid) {
+        delete gr;
+        if (out) *out = nullptr;
+        return cudaErrorStreamCaptureInvalidated;
+    }
+    if (!out) {
+        delete gr;
+        return cudaErrorInvalidValue;
+    }
+    *out = (cudaGraph_t)gr;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t g, unsigned long long flags) {
+    LOCK;
+    (void)flags;
+    if (!exec || !g) return cudaErrorInvalidValue;
+    *exec = (cudaGraphExec_t) new graph(*(graph *)g);
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t h) {
+    LOCK;
+    if (!exec) return cudaErrorInvalidValue;
+    for (const work &w : ((graph *)exec)->nodes) {
+        work copy_of = w;
+        cudaError_t e = submit(h, std::move(copy_of));
+        if (e) return e;
+    }
+    return sticky(cudaSuccess);
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    LOCK;
+    delete (graph *)g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    LOCK;
+    delete (graph *)e;
+    return cudaSuccess;
+}
+
+} /* extern "C" */
+
+static_assert(sizeof(void *) == 8, "the emulator assumes 64-bit pointers");
