@@ -27,13 +27,16 @@
  *    switched at __syncthreads and the warp shuffles. A barrier some threads of the block
  *    never reach (a divergent __syncthreads, or one after some threads returned) is a
  *    fault naming the kernel, as is a shuffle with a lane that has exited.
+ *  - KILN_CUDA_EMU_REVERSE=1 runs blocks, and a block's threads between barriers, last
+ *    first, so that a result that depends on the order shows as a difference.
  *  - A fault (reported here or by queued work, kn_emu_fault) prints its reason and is
  *    sticky, like a GPU's: cudaGetLastError and every synchronization return
  *    cudaErrorLaunchFailure from then on.
  *
  * Not emulated: concurrency between streams (each runs in order when synchronized), events,
  * more than one device's memory (KILN_CUDA_EMU_DEVICES only changes the count), data races
- * inside a kernel (threads run one at a time; a race is not seen). */
+ * inside a kernel (threads run one at a time: only a race whose outcome depends on the order
+ * they run in shows, under KILN_CUDA_EMU_REVERSE). */
 #include "emu_api.h"
 #include "emu_device.h"
 
@@ -127,6 +130,11 @@ const std::function<void()> *body; /* the kernel call the fibers run */
 std::vector<uint64_t> exchange;    /* the warp shuffles' values, one slot per thread */
 const char *kernel_name;
 bool block_failed;
+/* KILN_CUDA_EMU_REVERSE=1: blocks, and threads between barriers, run last first. A kernel
+ * whose result depends on the order (a shared-memory read without the barrier before it,
+ * blocks that read what other blocks write) then gives another answer than in the
+ * default order: make test-emu runs test_cuda_ops both ways. */
+bool reverse = getenv("KILN_CUDA_EMU_REVERSE") && getenv("KILN_CUDA_EMU_REVERSE")[0] == '1';
 
 extern "C" void kn_emu_switch(void **save_sp, void *to_sp);
 #if defined(__x86_64__)
@@ -194,7 +202,8 @@ void run_block(int n) {
     for (int i = 0; i < n; i++) fiber_start(fibers[i]);
     for (;;) {
         bool ran = false;
-        for (int i = 0; i < n; i++) {
+        for (int k = 0; k < n; k++) {
+            int i = reverse ? n - 1 - k : k;
             if (fibers[i].state != RUNNABLE) continue;
             current = i;
             kn_emu_at.thread = fibers[i].idx;
@@ -274,7 +283,7 @@ void run_kernel(const kn_emu_kernel &k) {
     for (unsigned z = 0; z < k.grid.z; z++)
         for (unsigned y = 0; y < k.grid.y; y++)
             for (unsigned x = 0; x < k.grid.x; x++) {
-                kn_emu_at.block = uint3{x, y, z};
+                kn_emu_at.block = reverse ? uint3{k.grid.x - 1 - x, k.grid.y - 1 - y, k.grid.z - 1 - z} : uint3{x, y, z};
                 run_block(n);
                 if (block_failed) return;
             }

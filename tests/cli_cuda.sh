@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# cli_cuda.sh — kiln train, eval and predict with --device cuda against the same commands on
+# the CPU, on a small CSV (wine: standardization fitted at train, stored in the model file):
+#   - training on cuda runs resident ("resident": true) and ends near the CPU's final loss
+#     (fp32 sums in another order: 1e-4 relative) with the same test accuracy;
+#   - the host loop (KILN_RESIDENT=0) and launches without CUDA graphs (KILN_CUDA_GRAPHS=0)
+#     end at the resident run's final loss exactly;
+#   - the model trained on cuda evaluates and predicts the same on the CPU and on cuda, and
+#     one trained on the CPU the same on cuda (a model file moves between devices);
+#   - bf16 on cuda trains, and its accuracy is within 5 points of fp32's.
+# Without a usable GPU (the message kiln gives) it exits 77, which ctest reports as skipped;
+# in the emulator build (tests/cuda_emu) it runs on the CPU's emulation of the GPU.
+#
+# usage: tests/cli_cuda.sh PATH/TO/kiln
+set -u
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+    echo "usage: $0 PATH/TO/kiln" >&2
+    exit 2
+fi
+KILN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+cd "$(dirname "$0")/.." || exit 1
+T=$(mktemp -d "${TMPDIR:-/tmp}/kiln_cuda.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+export OMP_NUM_THREADS=2
+
+FAILS=0 PASSES=0
+pass() { PASSES=$((PASSES + 1)); echo "PASS $1"; }
+fail() { FAILS=$((FAILS + 1)); echo "FAIL $1: $2"; }
+# field JSON KEY: a number or boolean of a one-line JSON object
+field() { printf '%s\n' "$1" | tr ',{}' '\n\n\n' | sed -n "s/^ *\"$2\": *//p" | head -1; }
+
+DATA="csv:tests/data/wine.csv"
+TRAIN=("$KILN" train models/tabular.json --data "$DATA" --test-split 0.25 --epochs 8 --seed 7 --json --quiet)
+
+if ! gpu=$("${TRAIN[@]}" --device cuda --out "$T/gpu" 2>"$T/err"); then
+    if grep -qi "cuda" "$T/err"; then
+        echo "SKIP cli_cuda: no usable GPU: $(head -1 "$T/err")"
+        exit 77
+    fi
+    echo "FAIL train --device cuda: $(head -1 "$T/err")"
+    exit 1
+fi
+cpu=$("${TRAIN[@]}" --threads 1 --out "$T/cpu" 2>&1 | tail -1)
+
+[ "$(field "$gpu" resident)" = true ] && pass "train on cuda runs resident" || fail "train on cuda runs resident" "$gpu"
+awk -v a="$(field "$gpu" final_loss)" -v b="$(field "$cpu" final_loss)" \
+    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 1e-4 * (b < 0 ? -b : b)) }' &&
+    pass "final loss on cuda as on the cpu ($(field "$gpu" final_loss), $(field "$cpu" final_loss))" ||
+    fail "final loss on cuda as on the cpu" "$(field "$gpu" final_loss) against $(field "$cpu" final_loss)"
+[ "$(field "$gpu" test_accuracy)" = "$(field "$cpu" test_accuracy)" ] &&
+    pass "test accuracy on cuda as on the cpu ($(field "$gpu" test_accuracy))" ||
+    fail "test accuracy on cuda as on the cpu" "$(field "$gpu" test_accuracy) against $(field "$cpu" test_accuracy)"
+
+for knob in KILN_RESIDENT=0 KILN_CUDA_GRAPHS=0; do
+    other=$(env "$knob" "${TRAIN[@]}" --device cuda 2>&1 | tail -1)
+    [ -n "$(field "$other" final_loss)" ] && [ "$(field "$other" final_loss)" = "$(field "$gpu" final_loss)" ] &&
+        pass "$knob: the same final loss" || fail "$knob: the same final loss" "$(field "$other" final_loss) against $(field "$gpu" final_loss)"
+done
+
+for model in gpu cpu; do
+    e_cpu=$("$KILN" eval "$T/$model/model.kiln" --data "$DATA" --json 2>&1 | tail -1)
+    e_gpu=$("$KILN" eval "$T/$model/model.kiln" --data "$DATA" --device cuda --json 2>&1 | tail -1)
+    a=$(field "$e_cpu" accuracy) b=$(field "$e_gpu" accuracy)
+    [ -n "$a" ] && [ "$a" = "$b" ] && pass "eval of the $model-trained model: cuda as cpu ($a)" ||
+        fail "eval of the $model-trained model: cuda as cpu" "$e_gpu against $e_cpu"
+done
+
+# predict: raw rows, columns by name (the label column is ignored)
+"$KILN" predict "$T/gpu/model.kiln" tests/data/wine.csv > "$T/p_cpu" 2>&1
+"$KILN" predict "$T/gpu/model.kiln" tests/data/wine.csv --device cuda > "$T/p_gpu" 2>&1
+rows=$(wc -l < "$T/p_cpu")
+[ "$rows" -gt 100 ] && cmp -s <(cut -f1-3 "$T/p_cpu") <(cut -f1-3 "$T/p_gpu") &&
+    pass "predict on cuda: the CPU's classes on $rows rows" ||
+    fail "predict on cuda: the CPU's classes" "$(diff <(cut -f1-3 "$T/p_cpu") <(cut -f1-3 "$T/p_gpu") | head -3)"
+
+bf=$("${TRAIN[@]}" --device cuda --precision bf16 2>&1 | tail -1)
+awk -v a="$(field "$bf" test_accuracy)" -v b="$(field "$gpu" test_accuracy)" 'BEGIN { exit !(a != "" && a >= b - 0.05) }' &&
+    pass "bf16 on cuda: accuracy $(field "$bf" test_accuracy) (fp32 $(field "$gpu" test_accuracy))" ||
+    fail "bf16 on cuda" "$bf"
+
+echo "cli_cuda: $PASSES passed, $FAILS failed"
+[ "$FAILS" -eq 0 ]
