@@ -188,6 +188,13 @@ int main(void) {
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
          3, {.epochs = 2, .batch_size = 16}, true, false},
+        {"a small CNN: conv, batch norm, max pool, dropout (the convolution kernels inside the step)",
+         "{\"type\": \"sequential\", \"input_shape\": [3, 2, 1], \"layers\": ["
+         "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 2, \"padding\": \"same\", \"activation\": \"relu\"},"
+         "{\"type\": \"batch_normalization\"}, {\"type\": \"max_pool2d\", \"pool_size\": 2}, {\"type\": \"flatten\"},"
+         "{\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false},
         {"fp16 loss scaling from 2^24 (overflows, halvings, doublings every 5), dropout",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
