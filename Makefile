@@ -35,7 +35,7 @@ test: build
 test-emu: deps
 	@if [ -f /usr/local/cuda/include/cuda_runtime_api.h ] || command -v nvcc >/dev/null 2>&1; then \
 	  cmake -S . -B $(BUILD)-emu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA_EMU=ON $(CMAKE_FLAGS) >/dev/null && \
-	  cmake --build $(BUILD)-emu -j $(JOBS) --target kiln_cli test_cuda_ops test_golden test_resident test_device test_cublaslt_emu && \
+	  cmake --build $(BUILD)-emu -j $(JOBS) --target kiln_cli test_cuda_ops test_golden test_resident test_device test_nccl test_cublaslt_emu && \
 	  cd $(BUILD)-emu && ctest --output-on-failure -j $(JOBS) -L cuda; \
 	else echo "test-emu: skipped (no CUDA toolkit headers at /usr/local/cuda/include)"; fi
 

@@ -7,17 +7,23 @@
 #     end at the resident run's final loss exactly;
 #   - the model trained on cuda evaluates and predicts the same on the CPU and on cuda, and
 #     one trained on the CPU the same on cuda (a model file moves between devices);
-#   - bf16 on cuda trains, and its accuracy is within 5 points of fp32's.
+#   - bf16 on cuda trains, and its accuracy is within 5 points of fp32's;
+#   - with an mpirun command after the kiln path and KILN_CUDA_EMU=1 (the emulator build,
+#     tests/cuda_emu: its NCCL runs on MPI; one GPU cannot hold two NCCL ranks): two ranks
+#     on cuda all-reduce through NCCL (every step, on both ranks) and end at the one
+#     process's final loss to float rounding, as the host path (KILN_NCCL=0) does.
 # Without a usable GPU (the message kiln gives) it exits 77, which ctest reports as skipped;
 # in the emulator build (tests/cuda_emu) it runs on the CPU's emulation of the GPU.
 #
-# usage: tests/cli_cuda.sh PATH/TO/kiln
+# usage: tests/cli_cuda.sh PATH/TO/kiln [MPIRUN ARGS...]
 set -u
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 PATH/TO/kiln" >&2
+if [ $# -lt 1 ] || [ ! -x "$1" ]; then
+    echo "usage: $0 PATH/TO/kiln [MPIRUN ARGS...]" >&2
     exit 2
 fi
 KILN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+shift
+MPIRUN=("$@")
 cd "$(dirname "$0")/.." || exit 1
 T=$(mktemp -d "${TMPDIR:-/tmp}/kiln_cuda.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -77,6 +83,21 @@ bf=$("${TRAIN[@]}" --device cuda --precision bf16 2>&1 | tail -1)
 awk -v a="$(field "$bf" test_accuracy)" -v b="$(field "$gpu" test_accuracy)" 'BEGIN { exit !(a != "" && a >= b - 0.05) }' &&
     pass "bf16 on cuda: accuracy $(field "$bf" test_accuracy) (fp32 $(field "$gpu" test_accuracy))" ||
     fail "bf16 on cuda" "$bf"
+
+# close: |a - b| <= 1e-6 |b| (two ranks sum their shares in another order)
+close() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 1e-6 * (b < 0 ? -b : b)) }'; }
+if [ ${#MPIRUN[@]} -gt 0 ] && [ "${KILN_CUDA_EMU:-0}" = 1 ]; then
+    one=$(field "$gpu" final_loss)
+    two=$(KILN_NCCL_EMU_TRACE=1 timeout 120 "${MPIRUN[@]}" -np 2 "${TRAIN[@]}" --device cuda 2>"$T/trace" | tail -1)
+    steps=$(grep -c "closed after [1-9][0-9]* all-reduces" "$T/trace")
+    [ "$(field "$two" ranks)" = 2 ] && [ "$steps" = 2 ] && close "$(field "$two" final_loss)" "$one" &&
+        pass "2 ranks through NCCL: final loss $(field "$two" final_loss) (one process $one)" ||
+        fail "2 ranks through NCCL" "$two; $(cat "$T/trace" | head -3)"
+    host=$(KILN_NCCL=0 timeout 120 "${MPIRUN[@]}" -np 2 "${TRAIN[@]}" --device cuda 2>/dev/null | tail -1)
+    close "$(field "$host" final_loss)" "$one" &&
+        pass "2 ranks through the host (KILN_NCCL=0): final loss $(field "$host" final_loss)" ||
+        fail "2 ranks through the host (KILN_NCCL=0)" "$host"
+fi
 
 echo "cli_cuda: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]

@@ -4,7 +4,8 @@
  * communicator: the id, the join, the pre-scale kernel, ncclAllReduce / ncclBroadcast on
  * the graph's stream, the wait and the close all run for real, but the sum over one rank is
  * the rank's own values, so the results are compared exactly (x * 0.5 and x * 0.25 are
- * exact in binary floating point). More than one rank is untested.
+ * exact in binary floating point). More than one rank: tests/cli_cuda.sh trains on
+ * two ranks through the CUDA emulator's NCCL (tests/cuda_emu: MPI underneath), never on GPUs.
  *
  * Without a GPU: the checks that need none (refusals on a cpu graph, KILN_NCCL=force
  * leaving a cpu run alone, and, where the build found NCCL, that libnccl loads with every
@@ -194,6 +195,6 @@ int main(int argc, char **argv) {
     dist(ctx, mpi);
     kn_ctx_free(ctx);
     if (mpi) kn_dist_finalize();
-    printf("test_nccl: %s (one rank: NCCL with more ranks is untested)\n", failures ? "FAILED" : "ok");
+    printf("test_nccl: %s (one rank; two: cli_cuda on the emulator)\n", failures ? "FAILED" : "ok");
     return failures != 0;
 }

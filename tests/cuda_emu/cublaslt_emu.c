@@ -699,16 +699,19 @@ static float gelu_tanh(float x) {
 /* CUBLASLT_EPILOGUE_RELU: "x:=max(x, 0)" (fmaxf: a NaN becomes 0, as the GPU's does). */
 static float activate(int act, float x) { return act == ACT_RELU ? fmaxf(x, 0.0f) : act == ACT_GELU ? gelu_tanh(x) : x; }
 
-static float dot(const emu_params *q, uint64_t i, uint64_t j) {
+/* op(A)'s row i and op(B)'s column j, each widened to floats and packed contiguous (pa: m
+ * rows of k, pb: n columns of k), so the dot products stream through memory; the sum runs
+ * over p in order either way, so packing changes no bit. */
+static float dot(const float *arow, const float *bcol, uint64_t k) {
     float acc = 0.0f;
-    for (uint64_t p = 0; p < q->k; p++) acc += op_a(q, i, p) * op_b(q, p, j);
+    for (uint64_t p = 0; p < k; p++) acc += arow[p] * bcol[p];
     return acc;
 }
 
 /* One element of D: alpha * acc + beta * C (C not read when beta is 0), then the bias
  * ("added before applying final postprocessing", CUBLASLT_EPILOGUE_BIAS) and activation. */
-static void one_element(const emu_params *q, uint64_t i, uint64_t j) {
-    float v = q->alpha * dot(q, i, j);
+static void one_element(const emu_params *q, const float *pa, const float *pb, uint64_t i, uint64_t j) {
+    float v = q->alpha * dot(pa + i * q->k, pb + j * q->k, q->k);
     if (q->beta != 0.0f) v += q->beta * load_elem(q->dtype, q->C, (size_t)(i + j * (uint64_t)q->ldc));
     if (q->bias_kind == BIAS_ADD) v += load_elem(q->bias_type, q->bias, (size_t)i);
     store_elem(q->dtype, q->D, (size_t)(i + j * (uint64_t)q->ldd), activate(q->act, v));
@@ -749,8 +752,20 @@ static int still_live(const emu_params *q) {
 static void run_matmul(void *args) {
     const emu_params *q = args;
     if (!still_live(q)) return;
+    float *pa = malloc(sizeof(float) * (q->m * q->k + 1)), *pb = malloc(sizeof(float) * (q->n * q->k + 1));
+    if (!pa || !pb) {
+        free(pa), free(pb);
+        kn_emu_fault("cublasLtMatmul: out of host memory packing a %llu x %llu x %llu product",
+                     (unsigned long long)q->m, (unsigned long long)q->n, (unsigned long long)q->k);
+        return;
+    }
+    for (uint64_t i = 0; i < q->m; i++)
+        for (uint64_t p = 0; p < q->k; p++) pa[i * q->k + p] = op_a(q, i, p);
     for (uint64_t j = 0; j < q->n; j++)
-        for (uint64_t i = 0; i < q->m; i++) one_element(q, i, j);
+        for (uint64_t p = 0; p < q->k; p++) pb[j * q->k + p] = op_b(q, p, j);
+    for (uint64_t j = 0; j < q->n; j++)
+        for (uint64_t i = 0; i < q->m; i++) one_element(q, pa, pb, i, j);
+    free(pa), free(pb);
     if (q->bias_kind == BIAS_GRAD_A || q->bias_kind == BIAS_GRAD_B) bias_gradient(q);
 }
 
