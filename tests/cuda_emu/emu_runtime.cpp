@@ -27,6 +27,7 @@
  *    switched at __syncthreads and the warp shuffles. A barrier some threads of the block
  *    never reach (a divergent __syncthreads, or one after some threads returned) is a
  *    fault naming the kernel, as is a shuffle with a lane that has exited.
+ *  - KILN_CUDA_EMU_PROFILE=1 prints, at exit, each kernel's runs, threads and CPU time.
  *  - KILN_CUDA_EMU_REVERSE=1 runs blocks, and a block's threads between barriers, last
  *    first, so that a result that depends on the order shows as a difference.
  *  - A fault (reported here or by queued work, kn_emu_fault) prints its reason and is
@@ -45,8 +46,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -289,7 +292,49 @@ void run_kernel(const kn_emu_kernel &k) {
             }
 }
 
+/* KILN_CUDA_EMU_PROFILE=1: each kernel's (and copy's, cuBLASLt product's) runs, threads and
+ * CPU time, printed at exit, largest time first: what a step launches and how often. */
+struct profile_entry {
+    long runs = 0;
+    double threads = 0, seconds = 0;
+};
+std::map<std::string, profile_entry> *profile;
+
+double now_seconds() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void print_profile() {
+    std::vector<std::pair<std::string, profile_entry>> rows(profile->begin(), profile->end());
+    std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) { return a.second.seconds > b.second.seconds; });
+    fprintf(stderr, "cuda-emu profile: %-32s %10s %14s %10s\n", "work", "runs", "threads/run", "seconds");
+    for (const auto &r : rows)
+        fprintf(stderr, "cuda-emu profile: %-32s %10ld %14.0f %10.3f\n", r.first.c_str(), r.second.runs,
+                r.second.runs ? r.second.threads / (double)r.second.runs : 0.0, r.second.seconds);
+}
+
+void run_work_now(const work &w);
+
 void run_work(const work &w) {
+    if (!profile) {
+        const char *p = getenv("KILN_CUDA_EMU_PROFILE");
+        if (!(p && p[0] == '1')) return run_work_now(w);
+        profile = new std::map<std::string, profile_entry>;
+        atexit(print_profile);
+    }
+    double t0 = now_seconds();
+    run_work_now(w);
+    profile_entry &e = (*profile)[w.name];
+    e.runs++;
+    if (w.kind == work::KERNEL)
+        e.threads += (double)w.kernel.grid.x * w.kernel.grid.y * w.kernel.grid.z * w.kernel.block.x * w.kernel.block.y *
+                     w.kernel.block.z;
+    e.seconds += now_seconds() - t0;
+}
+
+void run_work_now(const work &w) {
     switch (w.kind) {
     case work::KERNEL: run_kernel(w.kernel); break;
     case work::COPY: {
