@@ -440,6 +440,60 @@ static void b_mlp_wide(kn_graph *g, const void *arg) {
     kn_graph_add_optimizer(g, opt);
 }
 
+/* ---------------------------------------------------------------- dense chains */
+
+/* A stack of dense layers (the fuse pass makes each matmul + bias + activation one dense
+ * node) that the CUDA backend runs as one chain kernel for at most KN_CUDA_CHAIN_ROWS rows:
+ * inference (a predict) or, with an optimizer, training (the forward chain, its
+ * activations written for the backward pass). */
+typedef struct {
+    int64_t rows;
+    const kn_optimizer *opt; /* NULL: inference */
+} chain_arg;
+
+static void b_chain(kn_graph *g, const void *arg) {
+    const chain_arg *a = arg;
+    static const int64_t width[4] = {30, 40, 50, 7};
+    static const kn_activation act[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
+    kn_tensor *h = kn_input(g, KN_F32, (int64_t[]){a->rows, width[0]}, 2, "x");
+    for (int l = 0; l < 3; l++) {
+        char wn[8], bn[8];
+        snprintf(wn, sizeof wn, "w%d", l);
+        snprintf(bn, sizeof bn, "b%d", l);
+        kn_tensor *w = kn_param(g, (int64_t[]){width[l], width[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);
+        kn_tensor *b = kn_param(g, (int64_t[]){width[l + 1]}, 1, KN_INIT_ZEROS, bn);
+        h = kn_act(g, kn_add(g, kn_matmul(g, h, w), b), act[l]);
+    }
+    if (a->opt) train_on(g, h, a->opt);
+    else kn_graph_keep(g, h);
+}
+
+/* The chain against the CPU, and that it ran as one kernel exactly when the rows allow. */
+static void chain_cases(kn_ctx *ctx) {
+    /* SGD with momentum at a small rate: Adam's first steps are lr * sign(g), so a gradient
+     * near zero (5 rows, a softmax head) turns a rounding difference into 2 lr; and at
+     * lr 0.01 this model carries the products' rounding (cuBLASLt's order or the chain's,
+     * against the CPU's) from step to step: 64 rows, the gradients' largest difference
+     * 6e-6, 2.4e-5, 1.6e-4 after steps 1, 2, 3 (cuBLASLt's: 5e-6, 1e-5, 3e-5) */
+    kn_optimizer sgd = kn_sgd(0.001f);
+    sgd.momentum = 0.9f;
+    static const int64_t rows[4] = {1, 5, KN_CUDA_CHAIN_ROWS, KN_CUDA_CHAIN_ROWS + 1};
+    for (int i = 0; i < 8; i++) {
+        chain_arg a = {rows[i % 4], i < 4 ? NULL : &sgd};
+        char name[64];
+        snprintf(name, sizeof name, "dense chain%s, %lld rows", a.opt ? " training" : "", (long long)a.rows);
+        tcase c = {name, b_chain, &a, KN_PASS_ALL, a.opt ? 3 : 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
+        run_case(ctx, &c);
+        if (on_mirror) continue;
+        kn_graph *gpu = make(ctx, &c, KN_DEVICE_CUDA);
+        if (!gpu) continue;
+        CHECK(kn_graph_run(gpu) == KN_OK, "%s: gpu run: %s", c.name, kn_last_error(ctx));
+        int64_t launched = ((kn__cuda_graph *)gpu->backend.context)->chain_launches;
+        CHECK((launched > 0) == (a.rows <= KN_CUDA_CHAIN_ROWS), "%s: %lld chain launches", c.name, (long long)launched);
+        kn_graph_free(gpu);
+    }
+}
+
 /* The MLPs trained at bf16 and fp16 on both devices (tolerances above), after checking
  * the GPU graph really stores activations half (else the comparison proves nothing). */
 static void half_cases(kn_ctx *ctx) {
@@ -555,6 +609,7 @@ int main(void) {
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
     conv_cases(ctx);
+    chain_cases(ctx);
     kn_optimizer adam = kn_adam(1e-2f);
     replay_vs_launches(ctx, &(tcase){"replay", b_mlp, &adam, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
     conv_arg ca = {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, &adam};

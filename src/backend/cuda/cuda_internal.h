@@ -12,6 +12,8 @@
 #define KN_CUDA_STEP_RING 64
 #define KN_CUDA_EXECS 4
 #define KN_CUDA_BGRAD_PAIRS 32
+#define KN_CUDA_CHAINS 8
+#define KN_CUDA_CHAIN_ROWS 64 /* the most rows a fused dense chain takes (a block each) */
 
 typedef struct {
     cudaStream_t stream;
@@ -76,6 +78,18 @@ typedef struct {
      * rows as its untransposed second operand; that sum_rows node then does nothing */
     int n_bgrad;
     const kn_tensor *bgrad_mm[KN_CUDA_BGRAD_PAIRS], *bgrad_sum[KN_CUDA_BGRAD_PAIRS];
+    /* dense chains for small batches (runtime.c's plan_dense_chains, KILN_CUDA_CHAIN=0: none):
+     * consecutive f32 dense nodes, each reading the one before, run as one kernel
+     * (kernels_chain.cu) when a run's rows are at most KN_CUDA_CHAIN_ROWS; the head
+     * launches it, the other members then do nothing (fused[] says so for this run) */
+    int n_chains;
+    struct {
+        const kn_tensor *node[KN_CU_CHAIN_LAYERS];
+        bool write[KN_CU_CHAIN_LAYERS]; /* the output is read by another node, or kept */
+        int len;
+        bool fused;                     /* the head launched the chain in the run being enqueued */
+    } chain[KN_CUDA_CHAINS];
+    int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
     int64_t res_outs;
     float res_threshold;
 } kn__cuda_graph;

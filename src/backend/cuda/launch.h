@@ -92,6 +92,24 @@ cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const fl
  * written with each updated weight narrowed to wt in the same pass. */
 cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
                               float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt);
+/* A chain of dense layers for small batches (kernels_chain.cu): layer l computes
+ * y_l = act_l(y_{l-1} W_l + b_l) (or act_l(y_{l-1}) for an activation node) for each row,
+ * all in one launch, a block per row. */
+#define KN_CU_CHAIN_LAYERS 8
+#define KN_CU_CHAIN_WIDTH 4096 /* the widest input or output a layer may have (shared memory) */
+typedef struct {
+    const float *w;    /* (k, n), row-major, untransposed; NULL: an activation alone (k == n) */
+    const float *bias; /* (n) or NULL */
+    float *y;          /* (rows, n): written when something reads it (the last layer's always is), else NULL */
+    int32_t k, n, act; /* act: kn_activation (softmax included) */
+    float alpha;
+} kn__cu_chain_layer;
+typedef struct {
+    int32_t n; /* layers, 1..KN_CU_CHAIN_LAYERS */
+    kn__cu_chain_layer layer[KN_CU_CHAIN_LAYERS];
+} kn__cu_chain;
+cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows);
+
 /* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate; x and y stored as
  * tx and ty (kn_dtype: KN_F32 or a half type). */
 cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, float rate,

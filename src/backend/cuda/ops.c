@@ -61,7 +61,17 @@ static kn_status k_copy(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
+/* Whether t is a member of a dense chain its head launched whole in this run. */
+static bool chained(kn_graph *g, const kn_tensor *t) {
+    kn__cuda_graph *c = CTX;
+    for (int i = 0; i < c->n_chains; i++)
+        for (int l = 1; l < c->chain[i].len; l++)
+            if (c->chain[i].node[l] == t) return c->chain[i].fused;
+    return false;
+}
+
 static kn_status k_act(kn_graph *g, kn_tensor *t) {
+    if (chained(g, t)) OK;
     kn_activation a = (kn_activation)t->iparam[0];
     int64_t n = kn__numel(t), cols = t->ndim ? t->ne[t->ndim - 1] : 1;
     if (any_half(t)) {
@@ -234,8 +244,43 @@ static kn_status k_matmul(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
-/* act(op(a) op(b) + bias): bias and relu in cuBLASLt's epilogue, other activations after. */
+/* Chain i (runtime.c's plan_dense_chains) as one kernel when this run's rows are few
+ * enough; *fused says whether it was. */
+static kn_status dense_chain(kn_graph *g, int i, bool *fused) {
+    kn__cuda_graph *c = CTX;
+    const kn_tensor *t = c->chain[i].node[0];
+    int64_t rows = t->ne[0];
+    *fused = c->chain[i].fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
+    if (!*fused) return KN_OK;
+    kn__cu_chain ch = {.n = c->chain[i].len};
+    for (int l = 0; l < ch.n; l++) {
+        const kn_tensor *u = c->chain[i].node[l];
+        bool dense = u->op == KN_OP_DENSE; /* else an activation: no product */
+        ch.layer[l] = (kn__cu_chain_layer){
+            .w = dense ? kn__cuda_ptr(g, u->src[1]->data) : NULL,
+            .bias = dense && u->src[2] ? kn__cuda_ptr(g, u->src[2]->data) : NULL,
+            .y = c->chain[i].write[l] ? kn__cuda_ptr(g, u->data) : NULL,
+            .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1], .act = dense ? u->iparam[2] : u->iparam[0],
+            .alpha = u->fparam[0]};
+    }
+    c->chain_launches++;
+    LAUNCH(kn__cu_dense_chain(STREAM, &ch, DS(0), rows));
+    OK;
+}
+
+/* act(op(a) op(b) + bias): bias and relu in cuBLASLt's epilogue, other activations after;
+ * or, in a dense chain, the whole chain from its first node (the others then do nothing). */
 static kn_status k_dense(kn_graph *g, kn_tensor *t) {
+    kn__cuda_graph *c = CTX;
+    for (int i = 0; i < c->n_chains; i++) {
+        if (c->chain[i].node[0] == t) {
+            bool fused;
+            kn_status st = dense_chain(g, i, &fused);
+            if (st || fused) return st;
+            break;
+        }
+    }
+    if (chained(g, t)) OK;
     int64_t m = t->ne[0], n = t->ne[1];
     kn_activation act = (kn_activation)t->iparam[2];
     kn_status st = product(g, t, DOPT(2), act == KN_RELU);

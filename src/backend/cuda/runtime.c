@@ -243,6 +243,85 @@ static void pair_bias_grads(kn_graph *g, kn__cuda_graph *c) {
     }
 }
 
+/* A dense node the chain kernel takes: f32 throughout, the weights untransposed, widths the
+ * kernel's shared memory holds, an activation it applies. */
+static bool chain_dense(const kn_tensor *t) {
+    if (t->op != KN_OP_DENSE || (t->flags & KN_FLAG_FOLDED) || t->ndim != 2) return false;
+    const kn_tensor *a = t->src[0], *w = t->src[1], *b = t->src[2];
+    if (t->dtype != KN_F32 || a->dtype != KN_F32 || w->dtype != KN_F32 || (b && b->dtype != KN_F32)) return false;
+    int act = t->iparam[2];
+    return !t->iparam[0] && !t->iparam[1] && a->ndim == 2 && w->ndim == 2 && a->ne[0] == t->ne[0] && a->ne[1] > 0 &&
+           a->ne[1] <= KN_CU_CHAIN_WIDTH && t->ne[1] > 0 && t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR &&
+           act <= KN_SOFTMAX;
+}
+
+/* An activation node (softmax included) the chain kernel can apply after a dense one. */
+static bool chain_act(const kn_tensor *t) {
+    if (t->op != KN_OP_ACT || (t->flags & KN_FLAG_FOLDED) || t->ndim != 2 || t->src[0]->ndim != 2) return false;
+    int act = t->iparam[0];
+    return t->dtype == KN_F32 && t->src[0]->dtype == KN_F32 && t->ne[1] == t->src[0]->ne[1] && t->ne[1] > 0 &&
+           t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR && act <= KN_SOFTMAX;
+}
+
+/* Whether any node but `except` reads t (through views too), or t is kept. */
+static bool read_elsewhere(const kn_graph *g, const kn_tensor *t, const kn_tensor *except) {
+    if (t->flags & KN_FLAG_KEEP) return true;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *u = g->nodes[i];
+        if (u == except || (u->flags & KN_FLAG_FOLDED)) continue;
+        for (int s = 0; s < KN_MAX_SRC; s++)
+            if (u->src[s] && kn__alias_root(u->src[s]) == t && u->alias != t) return true;
+        if (u->alias == t && read_elsewhere(g, u, except)) return true; /* a view of t, read */
+    }
+    return false;
+}
+
+static bool overlap(const kn_tensor *a, const kn_tensor *b) {
+    const uint8_t *pa = a->data, *pb = b->data;
+    return pa < pb + kn__nbytes(b) && pb < pa + kn__nbytes(a);
+}
+
+/* The dense chains (cuda_internal.h): runs of consecutive enqueued nodes of one phase, a
+ * dense node first, then dense or activation nodes each reading the one before. The kernel's blocks run in any order, so its input
+ * and every output it writes must not share memory (the planner may reuse a dead tensor's
+ * bytes): a chain where they would is cut there. */
+static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
+    const char *env = getenv("KILN_CUDA_CHAIN");
+    if (env && strcmp(env, "0") == 0) return;
+    const kn_tensor *prev = NULL;
+    int open = -1; /* the chain being extended */
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if ((t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue; /* not enqueued */
+        if (open >= 0 && (chain_dense(t) || chain_act(t)) && t->src[0] == prev && t->phase == prev->phase &&
+            c->chain[open].len < KN_CU_CHAIN_LAYERS) {
+            /* prev is written only if something else reads it; t always (it may end the chain) */
+            int len = c->chain[open].len;
+            bool prev_write = read_elsewhere(g, prev, t), clash = overlap(t, c->chain[open].node[0]->src[0]);
+            for (int l = 0; l < len - 1 && !clash; l++) clash = c->chain[open].write[l] && overlap(t, c->chain[open].node[l]);
+            if (prev_write && overlap(t, prev)) clash = true;
+            if (!clash) {
+                c->chain[open].write[len - 1] = prev_write;
+                c->chain[open].node[c->chain[open].len++] = t;
+                prev = t;
+                continue;
+            }
+        }
+        if (open >= 0 && c->chain[open].len < 2) c->n_chains--; /* a single layer: no chain */
+        open = -1;
+        prev = NULL;
+        if (chain_dense(t) && c->n_chains < KN_CUDA_CHAINS && !overlap(t, t->src[0])) {
+            open = c->n_chains++;
+            c->chain[open].len = 1;
+            c->chain[open].node[0] = t;
+            c->chain[open].write[0] = true;
+            prev = t;
+        }
+    }
+    if (open >= 0 && c->chain[open].len < 2) c->n_chains--;
+    for (int k = 0; k < c->n_chains; k++) c->chain[k].write[c->chain[k].len - 1] = true;
+}
+
 static kn_status cuda_compile(kn_graph *g) {
     kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
@@ -250,6 +329,7 @@ static kn_status cuda_compile(kn_graph *g) {
     kn_status st = kn__cuda_select_device(g->ctx); /* this rank's GPU, before the first allocation */
     if (st || (st = check_nodes(g)) || (st = conv_settings(g, c))) return st;
     pair_bias_grads(g, c);
+    plan_dense_chains(g, c);
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];

@@ -1,0 +1,92 @@
+/* kernels_chain.cu — a chain of dense layers (y = act(x W + b), each layer's output the next
+ * one's input) as one kernel for small batches: a block per row keeps the row's activations
+ * in shared memory from the first layer to the last, so a single-sample predict of an MLP is
+ * one launch instead of a cuBLASLt product and an activation kernel per layer (runtime.c's
+ * plan_dense_chains chooses the chains, ops.c's k_dense launches them). An activation node
+ * after a dense one (a softmax head) can end the chain too.
+ *
+ * Each output sums its k products in a fixed order (parts of k in threads, then the parts
+ * in order), so a run gives the same bits every time; the order is not cuBLASLt's, so the
+ * result differs from the unfused path's by float rounding (test_cuda_ops: 1e-4). */
+#include "launch.h"
+#include "device.cuh"
+
+#define THREADS 256
+
+/* The block's max (max != 0) or sum of v over its threads, through red (THREADS floats), in
+ * a fixed tree; every thread gets it. */
+__device__ static float block_reduce(float v, float *red, bool max) {
+    red[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) red[threadIdx.x] = max ? fmaxf(red[threadIdx.x], red[threadIdx.x + s])
+                                                   : red[threadIdx.x] + red[threadIdx.x + s];
+        __syncthreads();
+    }
+    float r = red[0];
+    __syncthreads(); /* red is reused by the next reduction */
+    return r;
+}
+
+/* One block per row r: layer by layer, in[k] -> out[n] in shared memory. A layer's outputs
+ * go in passes of cols = THREADS / parts columns, parts threads per column (parts: the
+ * power of two that spreads k over the block when n is small), coalesced along a weight
+ * row. Only the layers whose output something else reads (y != NULL) are written out, and
+ * the last one always. */
+__global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
+    __shared__ float act[2][KN_CU_CHAIN_WIDTH];
+    __shared__ float red[THREADS];
+    int64_t r = blockIdx.x;
+    int cur = 0, k0 = ch.layer[0].k;
+    for (int i = threadIdx.x; i < k0; i += blockDim.x) act[0][i] = x[r * k0 + i];
+    __syncthreads();
+    for (int l = 0; l < ch.n; l++) {
+        const kn__cu_chain_layer L = ch.layer[l];
+        const float *in = act[cur];
+        float *out = act[cur ^ 1];
+        int parts = 1;
+        while (parts < 32 && (int)blockDim.x / (parts * 2) >= L.n) parts *= 2;
+        int cols = (int)blockDim.x / parts, col = (int)threadIdx.x % cols, part = (int)threadIdx.x / cols;
+        int chunk = (L.k + parts - 1) / parts, p0 = part * chunk, p1 = p0 + chunk < L.k ? p0 + chunk : L.k;
+        for (int j = threadIdx.x; !L.w && j < L.n; j += blockDim.x) /* an activation node alone */
+            out[j] = L.act == KN_SOFTMAX ? in[j] : kn__dev_act(L.act, L.alpha, in[j]);
+        for (int j0 = 0; L.w && j0 < L.n; j0 += cols) {
+            int j = j0 + col;
+            float acc = 0.0f;
+            if (j < L.n)
+                for (int p = p0; p < p1; p++) acc += in[p] * L.w[(int64_t)p * L.n + j];
+            red[threadIdx.x] = acc;
+            __syncthreads();
+            if (part == 0 && j < L.n) {
+                float s = 0.0f;
+                for (int q = 0; q < parts; q++) s += red[q * cols + col];
+                if (L.bias) s += L.bias[j];
+                out[j] = L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
+            }
+            __syncthreads();
+        }
+        if (!L.w) __syncthreads();
+        if (L.act == KN_SOFTMAX) { /* the row's max, exp, sum, normalize, as softmax_kernel */
+            float mx = -INFINITY;
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x) mx = fmaxf(mx, out[j]);
+            mx = block_reduce(mx, red, true);
+            float sum = 0.0f;
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x) {
+                float e = expf(out[j] - mx);
+                out[j] = e;
+                sum += e;
+            }
+            float inv = 1.0f / block_reduce(sum, red, false);
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] *= inv;
+            __syncthreads();
+        }
+        if (L.y)
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x) L.y[r * L.n + j] = out[j];
+        cur ^= 1;
+    }
+}
+
+extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows) {
+    if (rows > 0 && ch->n > 0) dense_chain_kernel<<<(unsigned)rows, THREADS, 0, s>>>(*ch, x);
+    return cudaGetLastError();
+}
