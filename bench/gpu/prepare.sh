@@ -4,7 +4,7 @@
 # GPU machine, which has the CUDA 13 toolkit and driver but no cJSON and no compiler time
 # to spare: the binaries, the shared libraries it lacks, the PyTorch baselines and, when
 # present here, Fashion-MNIST. Then, with the device tool:
-#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=400)
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=450)
 #   run(command="bench/gpu/run.sh 2", carry=["build-gpu-carry"], timeout_s=350)
 # usage: bench/gpu/prepare.sh [FMNIST_DIR]
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
-# here. Builds nothing. Two parts, each one device call (timeouts add up to 390 s and 335 s,
+# here. Builds nothing. Two parts, each one device call (timeouts add up to 430 s and 335 s,
 # so both fit one session's 15 minutes with the machine's start):
 #   part 1: test_cuda_ops (every op against the CPU backend, replay against launches); the
 #           reference MLP fitted on the device (resident, batch 32 and 256; the host loop and
@@ -10,7 +10,7 @@
 #           single-image predict latency against PyTorch's;
 #           issue 11's wide MLP in fp32 and bf16; test_nccl; compute-sanitizer memcheck.
 # usage: bench/gpu/run.sh [1|2|all] [CARRY_DIR]
-#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=400), then part 2 (350)
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=450), then part 2 (350)
 set -uo pipefail
 PART=${1:-all}
 C=${2:-build-gpu-carry}
@@ -41,8 +41,11 @@ if [ "$PART" = 1 ] || [ "$PART" = all ]; then
     fit "MLP host loop (KILN_RESIDENT=0), batch 32, 3 epochs: final_loss as resident's" KILN_RESIDENT=0 timeout 25 $K --epochs 3
     fit "MLP through a one-rank NCCL communicator (KILN_NCCL=force), 3 epochs: the same" KILN_NCCL=force timeout 25 $K --epochs 3
     fit "MLP resident without CUDA graphs (KILN_CUDA_GRAPHS=0), 3 epochs: the same final_loss as replays" KILN_CUDA_GRAPHS=0 timeout 20 $K --epochs 3
+    fit "MLP resident without dense chains (KILN_CUDA_CHAIN=0: cuBLASLt forward), batch 32, 3 epochs: A/B" KILN_CUDA_CHAIN=0 timeout 20 $K --epochs 3
     echo "== single-sample predict, host in and host out (issue 10: <= 15 us and >= 3x PyTorch)"
     DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+    echo "== the same without the dense chain (KILN_CUDA_CHAIN=0: 3 products, 2 kernels): A/B"
+    DEVICE=cuda KILN_CUDA_CHAIN=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
     [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
   fi
   if [ $TORCH = 1 ]; then
