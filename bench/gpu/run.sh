@@ -17,6 +17,8 @@ C=${2:-build-gpu-carry}
 export LD_LIBRARY_PATH="$PWD/$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export FMNIST="$PWD/$C/fashion-mnist" KILN_DATA="$PWD/$C"
 TORCH=0; python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ] && TORCH=1
+TORCH=${RUN_TORCH:-$TORCH}  # RUN_TORCH=0: kiln only (bench/gpu/rehearse.sh, on the CUDA emulator)
+E=${EPOCHS:-3}              # the fits' epochs (the rehearsal: 1)
 fit() { # fit LABEL [VAR=VALUE...] timeout N kiln train ...: the figures of its JSON line, or its error
   echo "== $1"; shift
   local out; out=$(env "$@" 2>&1 | tail -1)
@@ -36,12 +38,12 @@ if [ "$PART" = 1 ] || [ "$PART" = all ]; then
   KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -6; echo "exit ${PIPESTATUS[0]}"
   if [ -d "$FMNIST" ]; then
     K="$C/bin/kiln train models/mlp.json --data fashion-mnist --device cuda --json --quiet"
-    fit "MLP resident, batch 32, 3 epochs (issue 10: <= 0.07 s/epoch, the median)" timeout 25 $K --epochs 3
-    fit "MLP resident, batch 256, 3 epochs (issue 10: <= 0.015 s/epoch)" timeout 20 $K --epochs 3 --batch-size 256
-    fit "MLP host loop (KILN_RESIDENT=0), batch 32, 3 epochs: final_loss as resident's" KILN_RESIDENT=0 timeout 25 $K --epochs 3
-    fit "MLP through a one-rank NCCL communicator (KILN_NCCL=force), 3 epochs: the same" KILN_NCCL=force timeout 25 $K --epochs 3
-    fit "MLP resident without CUDA graphs (KILN_CUDA_GRAPHS=0), 3 epochs: the same final_loss as replays" KILN_CUDA_GRAPHS=0 timeout 20 $K --epochs 3
-    fit "MLP resident without dense chains (KILN_CUDA_CHAIN=0: cuBLASLt forward), batch 32, 3 epochs: A/B" KILN_CUDA_CHAIN=0 timeout 20 $K --epochs 3
+    fit "MLP resident, batch 32, 3 epochs (issue 10: <= 0.07 s/epoch, the median)" timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+    fit "MLP resident, batch 256, 3 epochs (issue 10: <= 0.015 s/epoch)" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+    fit "MLP host loop (KILN_RESIDENT=0), batch 32, 3 epochs: final_loss as resident's" KILN_RESIDENT=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+    fit "MLP through a one-rank NCCL communicator (KILN_NCCL=force), 3 epochs: the same" KILN_NCCL=force timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+    fit "MLP resident without CUDA graphs (KILN_CUDA_GRAPHS=0), 3 epochs: the same final_loss as replays" KILN_CUDA_GRAPHS=0 timeout ${FIT_TIMEOUT:-20} $K --epochs $E
+    fit "MLP resident without dense chains (KILN_CUDA_CHAIN=0: cuBLASLt forward), batch 32, 3 epochs: A/B" KILN_CUDA_CHAIN=0 timeout ${FIT_TIMEOUT:-20} $K --epochs $E
     echo "== single-sample predict, host in and host out (issue 10: <= 15 us and >= 3x PyTorch)"
     DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
     echo "== the same without the dense chain (KILN_CUDA_CHAIN=0: 3 products, 2 kernels): A/B"

@@ -23,6 +23,8 @@
 #include <cublasLt.h>
 
 #include "emu_api.h"
+#include "include/cuda_bf16.h"
+#include "include/cuda_fp16.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -35,57 +37,11 @@
 /* Half-precision conversions (round to nearest even; NaN, Inf and subnormals kept)      */
 /* ------------------------------------------------------------------------------------ */
 
-static uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* Rounds mant >> shift to nearest, ties to even (shift >= 1). */
-static uint32_t shift_rne(uint32_t mant, unsigned shift) {
-    uint32_t q = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-    return q + (rem > half || (rem == half && (q & 1)));
-}
-
-static uint16_t f32_to_f16(float f) {
-    uint32_t x = f32_bits(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu)); /* NaN stays NaN */
-    if (ax >= 0x47800000u) return (uint16_t)(sign | 0x7c00u);                          /* >= 65536: Inf */
-    if (ax >= 0x38800000u) { /* a normal half; a carry out of the mantissa rounds into the exponent */
-        uint32_t h = ((((ax >> 23) - 112u) << 10) | ((ax >> 13) & 0x3ffu));
-        uint32_t rem = ax & 0x1fffu;
-        h += rem > 0x1000u || (rem == 0x1000u && (h & 1));
-        return (uint16_t)(sign | h); /* 65520 and up round to 0x7c00, Inf */
-    }
-    if (ax < 0x33000000u) return (uint16_t)sign; /* below half the smallest subnormal: +-0 */
-    /* a half subnormal: the value in units of 2^-24 */
-    uint32_t exp = ax >> 23, mant = (ax & 0x7fffffu) | 0x800000u;
-    return (uint16_t)(sign | shift_rne(mant, 126u - exp));
-}
-
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-    if (exp == 0x1f) return bits_f32(sign | 0x7f800000u | (mant << 13));
-    if (exp == 0) {
-        float v = ldexpf((float)mant, -24); /* zero or a subnormal, exact */
-        return sign ? -v : v;
-    }
-    return bits_f32(sign | ((exp + 112u) << 23) | (mant << 13));
-}
-
-static uint16_t f32_to_bf16(float f) {
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x0040u); /* quiet NaN */
-    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16); /* overflow carries into Inf */
-}
-
-static float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+/* The emulator's conversions (include/: the kernels use the same ones) */
+static uint16_t f32_to_f16(float f) { return __float2half_rn(f).bits; }
+static float f16_to_f32(uint16_t h) { return __half2float((__half){h}); }
+static uint16_t f32_to_bf16(float f) { return __float2bfloat16_rn(f).bits; }
+static float bf16_to_f32(uint16_t h) { return __bfloat162float((__nv_bfloat16){h}); }
 
 /* ------------------------------------------------------------------------------------ */
 /* Element access by cudaDataType                                                         */

@@ -10,6 +10,9 @@
 struct __nv_bfloat16 {
     uint16_t bits;
 };
+#ifndef __cplusplus
+typedef struct __nv_bfloat16 __nv_bfloat16;
+#endif
 
 static inline float __bfloat162float(__nv_bfloat16 h) {
     uint32_t f = (uint32_t)h.bits << 16;

@@ -1,6 +1,7 @@
 /* cuda_fp16.h for the CUDA emulator (emu_device.h): __half as its 16 bits and the two
  * conversions kiln's kernels use, round-to-nearest-even with NaN, infinity and
- * subnormals kept, by integer arithmetic (the GPU's rounding, not the host FPU's). */
+ * subnormals kept, by integer arithmetic (the GPU's rounding, not the host FPU's). Plain C
+ * too: the fake cuBLASLt (cublaslt_emu.c) rounds its products' outputs with them. */
 #ifndef KN_CUDA_EMU_FP16_H
 #define KN_CUDA_EMU_FP16_H
 
@@ -10,6 +11,9 @@
 struct __half {
     uint16_t bits;
 };
+#ifndef __cplusplus
+typedef struct __half __half; /* (cublaslt_emu.c, C, shares these conversions) */
+#endif
 
 static inline float __half2float(__half h) {
     uint32_t s = (uint32_t)(h.bits & 0x8000u) << 16, e = (h.bits >> 10) & 0x1f, m = h.bits & 0x3ffu, f;
