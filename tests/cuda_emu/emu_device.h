@@ -79,6 +79,15 @@ template <class T> static inline T __shfl_sync(unsigned mask, T v, int src, int 
     return kn_emu_shfl(mask, v, (lane & ~(width - 1)) | (src & (width - 1)));
 }
 
+/* Atomics and fences: threads run one at a time and switch only at barriers, so a plain
+ * read-modify-write is atomic, and every write is visible to the next thread to run. */
+template <class T> static inline T atomicAdd(T *p, T v) {
+    T old = *p;
+    *p = old + v;
+    return old;
+}
+static inline void __threadfence(void) {}
+
 /* A launch, as the runtime queues it: its name, shape, the pointers among its arguments
  * (each must lie in device memory when it runs) and the call. */
 struct kn_emu_kernel {

@@ -120,22 +120,12 @@ extern "C" cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step
 
 /* ------------------------------------------------------------- the guard */
 
-/* Any non-finite gradient sets r->grad_bad (every writer stores the same 1). */
-__global__ void grad_check_kernel(const kn__cuda_resident *rc, kn__cuda_resident *r, const float *grad, int64_t n) {
-    if (rc->failed_step >= 0) return; /* failed already: nothing to find */
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        if (!isfinite(grad[i])) {
-            r->grad_bad = 1;
-            return;
-        }
-}
-
-/* One thread: a failure recorded once; the update skipped from then on. With loss
- * scaling (resident_host.c's guard, loss_scale.c's rules): an overflow halves the scale and
- * skips this update, or at the smallest scale fails (3); interval clean updates in a row
- * double it, up to the largest. */
-__global__ void guard_decide_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *loss) {
-    bool bad = r->grad_bad;
+/* One thread, after every gradient was checked: a failure recorded once; the update
+ * skipped from then on. With loss scaling (resident_host.c's guard, loss_scale.c's rules):
+ * an overflow halves the scale and skips this update, or at the smallest scale fails (3);
+ * interval clean updates in a row double it, up to the largest. */
+__device__ static void guard_decide(kn__cuda_step *stp, kn__cuda_resident *r, const float *loss) {
+    bool bad = *(volatile int32_t *)&r->grad_bad;
     r->grad_bad = 0;
     if (r->failed_step < 0 && r->scaling) {
         if (!bad) {
@@ -162,12 +152,29 @@ __global__ void guard_decide_kernel(kn__cuda_step *stp, kn__cuda_resident *r, co
     if (r->failed_step >= 0) stp->skip = 1;
 }
 
+/* The guard in one launch: every block checks its share of the gradients (any non-finite
+ * one sets r->grad_bad; nothing to find once a step failed), and the last block to finish
+ * (counted in r->guard_done, after a fence that makes the blocks' flags visible) decides. */
+__global__ void guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *grad, int64_t n, const float *loss) {
+    __shared__ bool last;
+    if (r->failed_step < 0) {
+        bool bad = false;
+        for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n && !bad; i += (int64_t)gridDim.x * blockDim.x)
+            bad = !isfinite(grad[i]);
+        if (bad) r->grad_bad = 1; /* (every writer stores the same 1) */
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&r->guard_done, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last || threadIdx.x != 0) return;
+    r->guard_done = 0;
+    guard_decide(stp, r, loss);
+}
+
 extern "C" cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r,
                                              const float *grad, int64_t n, const float *loss) {
-    if (n > 0) {
-        int64_t b = (n + THREADS - 1) / THREADS;
-        grad_check_kernel<<<(unsigned)(b > 1024 ? 1024 : b), THREADS, 0, s>>>(r, r, grad, n);
-    }
-    guard_decide_kernel<<<1, 1, 0, s>>>(step, r, loss);
+    int64_t b = (n + THREADS - 1) / THREADS;
+    guard_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, r, grad, n, loss);
     return cudaGetLastError();
 }

@@ -44,6 +44,7 @@ typedef struct {
     int32_t scaling;    /* fp16's dynamic loss scaling (loss_scale.c's rules), with: */
     float scale;        /* the scale of the next step */
     int64_t good, interval, skipped; /* clean updates in a row, the growth interval, skips since open */
+    uint32_t guard_done; /* the guard kernel's blocks that finished checking (0 between steps) */
 } kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
