@@ -90,6 +90,12 @@ typedef struct {
         bool fused;                     /* the head launched the chain in the run being enqueued */
     } chain[KN_CUDA_CHAINS];
     int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
+    /* tensors kept outside the arena, in buffers of their own (a backward chain writes its
+     * later members' outputs at its head, before their places in the plan): every kernel
+     * finds them through kn__cuda_tensor */
+    int n_priv;
+    const kn_tensor *priv_t[KN_CUDA_CHAINS * KN_CU_CHAIN_LAYERS];
+    void *priv_d[KN_CUDA_CHAINS * KN_CU_CHAIN_LAYERS];
     int64_t res_outs;
     float res_threshold;
 } kn__cuda_graph;
@@ -108,6 +114,9 @@ kn__cuda_kernel_fn kn__cuda_kernel(kn_op op);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);
+/* The device address of a tensor's data: kn__cuda_ptr's, or its private buffer's (a chained
+ * gradient, runtime.c). Kernels take their operands through this. */
+void *kn__cuda_tensor(const kn_graph *g, const kn_tensor *t);
 /* KN_ERR_DEVICE: "cuda: CALL failed at node 'NAME' (op): message" (t may be NULL). */
 kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaError_t e);
 

@@ -3,7 +3,9 @@
  * in shared memory from the first layer to the last, so a single-sample predict of an MLP is
  * one launch instead of a cuBLASLt product and an activation kernel per layer (runtime.c's
  * plan_dense_chains chooses the chains, ops.c's k_dense launches them). An activation node
- * after a dense one (a softmax head) can end the chain too.
+ * after a dense one (a softmax head) can end the chain too. Backward, the input gradients
+ * of the same layers (matmul_act_grad nodes: act'(dz W^T)) chain the same way, from the
+ * loss's gradient down, each row's gradient in shared memory.
  *
  * Each output sums its k products in a fixed order (parts of k in threads, then the parts
  * in order), so a run gives the same bits every time; the order is not cuBLASLt's, so the
@@ -53,20 +55,23 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         for (int j0 = 0; L.w && j0 < L.n; j0 += cols) {
             int j = j0 + col;
             float acc = 0.0f;
-            if (j < L.n)
+            if (j < L.n && !L.backward)
                 for (int p = p0; p < p1; p++) acc += in[p] * L.w[(int64_t)p * L.n + j];
+            else if (j < L.n)
+                for (int p = p0; p < p1; p++) acc += in[p] * L.w[(int64_t)j * L.k + p];
             red[threadIdx.x] = acc;
             __syncthreads();
             if (part == 0 && j < L.n) {
                 float s = 0.0f;
                 for (int q = 0; q < parts; q++) s += red[q * cols + col];
                 if (L.bias) s += L.bias[j];
-                out[j] = L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
+                out[j] = L.backward ? kn__dev_act_grad(L.act, L.alpha, s, L.v[r * L.n + j])
+                         : L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
             }
             __syncthreads();
         }
         if (!L.w) __syncthreads();
-        if (L.act == KN_SOFTMAX) { /* the row's max, exp, sum, normalize, as softmax_kernel */
+        if (L.act == KN_SOFTMAX && !L.backward) { /* the row's max, exp, sum, normalize, as softmax_kernel */
             float mx = -INFINITY;
             for (int j = threadIdx.x; j < L.n; j += blockDim.x) mx = fmaxf(mx, out[j]);
             mx = block_reduce(mx, red, true);

@@ -94,15 +94,19 @@ cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const fl
 cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
                               float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt);
 /* A chain of dense layers for small batches (kernels_chain.cu): layer l computes
- * y_l = act_l(y_{l-1} W_l + b_l) (or act_l(y_{l-1}) for an activation node) for each row,
- * all in one launch, a block per row. */
+ * y_l = act_l(y_{l-1} W_l + b_l) (or act_l(y_{l-1}) for an activation node; or, going
+ * backward, y_l = act_l'(y_{l-1} W_l^T) at v_l) for each row, all in one launch, a block
+ * per row. */
 #define KN_CU_CHAIN_LAYERS 8
 #define KN_CU_CHAIN_WIDTH 4096 /* the widest input or output a layer may have (shared memory) */
 typedef struct {
-    const float *w;    /* (k, n), row-major, untransposed; NULL: an activation alone (k == n) */
+    const float *w;    /* (k, n), row-major, untransposed; NULL: an activation alone (k == n);
+                        * backward layers: (n, k), the forward layer's weights, read transposed */
     const float *bias; /* (n) or NULL */
+    const float *v;    /* backward layers: (rows, n), the value act' is taken at; else NULL */
     float *y;          /* (rows, n): written when something reads it (the last layer's always is), else NULL */
-    int32_t k, n, act; /* act: kn_activation (softmax included) */
+    int32_t k, n, act; /* act: kn_activation (softmax included, not in backward layers) */
+    int32_t backward;  /* y = act'(x W^T) at v (a matmul_act_grad node), not act(x W + b) */
     float alpha;
 } kn__cu_chain_layer;
 typedef struct {

@@ -3,8 +3,8 @@
  * kernels.cu / kernels_nn.cu or a cuBLASLt product (matmul.c) on the graph's stream. */
 #include "cuda_internal.h"
 
-#define D(t) ((float *)kn__cuda_ptr(g, (t)->data))
-#define DS(i) ((float *)kn__cuda_ptr(g, t->src[i]->data))
+#define D(t) ((float *)kn__cuda_tensor(g, (t)))
+#define DS(i) ((float *)kn__cuda_tensor(g, t->src[i]))
 #define DOPT(i) (t->src[i] ? DS(i) : NULL)
 #define STREAM (((kn__cuda_graph *)g->backend.context)->stream)
 #define CTX ((kn__cuda_graph *)g->backend.context)
@@ -19,8 +19,8 @@
  * KN_F16), and whether t or a source is half (then the _x launchers run; an fp32 graph
  * launches exactly the f32 kernels). */
 #define TY(t) ((int)(t)->dtype)
-#define VS(i) kn__cuda_ptr(g, t->src[i]->data)
-#define VD(t) kn__cuda_ptr(g, (t)->data)
+#define VS(i) kn__cuda_tensor(g, t->src[i])
+#define VD(t) kn__cuda_tensor(g, (t))
 static bool is_half(const kn_tensor *t) { return t && (t->dtype == KN_BF16 || t->dtype == KN_F16); }
 static bool any_half(const kn_tensor *t) {
     if (is_half(t)) return true;
@@ -126,11 +126,11 @@ static kn_status k_sum_squares(kn_graph *g, kn_tensor *t) {
 static kn_status k_loss(kn_graph *g, kn_tensor *t) {
     const kn_tensor *p = t->src[0];
     if (is_half(p)) {
-        LAUNCH(kn__cu_loss_x(STREAM, t->iparam[0], t->iparam[1], VS(0), TY(p), kn__cuda_ptr(g, t->src[1]->data), DOPT(2),
+        LAUNCH(kn__cu_loss_x(STREAM, t->iparam[0], t->iparam[1], VS(0), TY(p), kn__cuda_tensor(g, t->src[1]), DOPT(2),
                              D(t), CTX->ws, p->ne[0], p->ne[1]));
         OK;
     }
-    LAUNCH(kn__cu_loss(STREAM, t->iparam[0], t->iparam[1], DS(0), kn__cuda_ptr(g, t->src[1]->data), DOPT(2), D(t),
+    LAUNCH(kn__cu_loss(STREAM, t->iparam[0], t->iparam[1], DS(0), kn__cuda_tensor(g, t->src[1]), DOPT(2), D(t),
                        CTX->ws, p->ne[0], p->ne[1]));
     OK;
 }
@@ -138,11 +138,11 @@ static kn_status k_loss(kn_graph *g, kn_tensor *t) {
 static kn_status k_loss_grad(kn_graph *g, kn_tensor *t) {
     const kn_tensor *p = t->src[0];
     if (is_half(p) || is_half(t)) {
-        LAUNCH(kn__cu_loss_grad_x(STREAM, t->iparam[0], t->iparam[1], VS(0), TY(p), kn__cuda_ptr(g, t->src[1]->data),
+        LAUNCH(kn__cu_loss_grad_x(STREAM, t->iparam[0], t->iparam[1], VS(0), TY(p), kn__cuda_tensor(g, t->src[1]),
                                   DS(2), DOPT(3), VD(t), TY(t), p->ne[0], p->ne[1]));
         OK;
     }
-    LAUNCH(kn__cu_loss_grad(STREAM, t->iparam[0], t->iparam[1], DS(0), kn__cuda_ptr(g, t->src[1]->data), DS(2),
+    LAUNCH(kn__cu_loss_grad(STREAM, t->iparam[0], t->iparam[1], DS(0), kn__cuda_tensor(g, t->src[1]), DS(2),
                             DOPT(3), D(t), p->ne[0], p->ne[1]));
     OK;
 }
@@ -202,7 +202,7 @@ static kn_status k_transpose(kn_graph *g, kn_tensor *t) {
 static void operand(kn_graph *g, const kn_tensor *t, int i, const void **p, int *dt) {
     const kn_tensor *s = t->src[i], *o = t->src[1 - i];
     void *h = !is_half(s) && is_half(o) ? kn__cuda_param_half(g, s->data) : NULL;
-    *p = h ? h : kn__cuda_ptr(g, s->data);
+    *p = h ? h : kn__cuda_tensor(g, s);
     *dt = h ? ((kn__cuda_graph *)g->backend.context)->half_type : TY(s);
 }
 
@@ -235,11 +235,11 @@ static kn_status k_matmul(kn_graph *g, kn_tensor *t) {
     operand(g, t, 1, &pb, &bt);
     bool done = false;
     kn_status st = kn__cuda_gemm_bgrad(g, t, true, false, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), NULL,
-                                       false, false, (float *)kn__cuda_ptr(g, s->data), &done);
+                                       false, false, (float *)kn__cuda_tensor(g, s), &done);
     if (st || done) return st;
     /* as k_sum_rows would (b is its input) */
     int64_t cols = s->ne[0], rows = cols ? kn__numel(b) / cols : 0;
-    LAUNCH(kn__cu_sum_rows_x(STREAM, kn__cuda_ptr(g, b->data), TY(b), (float *)kn__cuda_ptr(g, s->data), (float *)c->ws,
+    LAUNCH(kn__cu_sum_rows_x(STREAM, kn__cuda_tensor(g, b), TY(b), (float *)kn__cuda_tensor(g, s), (float *)c->ws,
                              rows, cols));
     OK;
 }
@@ -255,13 +255,14 @@ static kn_status dense_chain(kn_graph *g, int i, bool *fused) {
     kn__cu_chain ch = {.n = c->chain[i].len};
     for (int l = 0; l < ch.n; l++) {
         const kn_tensor *u = c->chain[i].node[l];
-        bool dense = u->op == KN_OP_DENSE; /* else an activation: no product */
+        bool dense = u->op == KN_OP_DENSE, backward = u->op == KN_OP_MATMUL_ACT_GRAD; /* else an activation */
         ch.layer[l] = (kn__cu_chain_layer){
-            .w = dense ? kn__cuda_ptr(g, u->src[1]->data) : NULL,
-            .bias = dense && u->src[2] ? kn__cuda_ptr(g, u->src[2]->data) : NULL,
-            .y = c->chain[i].write[l] ? kn__cuda_ptr(g, u->data) : NULL,
-            .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1], .act = dense ? u->iparam[2] : u->iparam[0],
-            .alpha = u->fparam[0]};
+            .w = dense || backward ? kn__cuda_tensor(g, u->src[1]) : NULL,
+            .bias = dense && u->src[2] ? kn__cuda_tensor(g, u->src[2]) : NULL,
+            .v = backward ? kn__cuda_tensor(g, u->src[2]) : NULL,
+            .y = c->chain[i].write[l] ? kn__cuda_tensor(g, u) : NULL,
+            .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1],
+            .act = dense || backward ? u->iparam[2] : u->iparam[0], .backward = backward, .alpha = u->fparam[0]};
     }
     c->chain_launches++;
     LAUNCH(kn__cu_dense_chain(STREAM, &ch, DS(0), rows));
@@ -291,6 +292,15 @@ static kn_status k_dense(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_matmul_act_grad(kn_graph *g, kn_tensor *t) {
+    kn__cuda_graph *c = CTX;
+    for (int i = 0; i < c->n_chains; i++)
+        if (c->chain[i].node[0] == t) { /* a backward chain's head: the chain, if the rows allow */
+            bool fused;
+            kn_status st = dense_chain(g, i, &fused);
+            if (st || fused) return st;
+            break;
+        }
+    if (chained(g, t)) OK;
     int64_t m = t->ne[0], n = t->ne[1];
     kn_activation act = (kn_activation)t->iparam[2];
     kn_status st = product(g, t, NULL, false);

@@ -278,7 +278,20 @@ static bool read_elsewhere(const kn_graph *g, const kn_tensor *t, const kn_tenso
 
 static bool overlap(const kn_tensor *a, const kn_tensor *b) {
     const uint8_t *pa = a->data, *pb = b->data;
-    return pa < pb + kn__nbytes(b) && pb < pa + kn__nbytes(a);
+    return pa && pb && pa < pb + kn__nbytes(b) && pb < pa + kn__nbytes(a);
+}
+
+/* A layer's input gradient the chain kernel takes: act'(dz W^T) at v (a matmul_act_grad
+ * node with the forward layer's weights read transposed), f32, not softmax's (a row dot). */
+static bool chain_backward(const kn_tensor *t) {
+    if (t->op != KN_OP_MATMUL_ACT_GRAD || (t->flags & KN_FLAG_FOLDED) || t->ndim != 2) return false;
+    const kn_tensor *dz = t->src[0], *w = t->src[1], *v = t->src[2];
+    if (t->dtype != KN_F32 || dz->dtype != KN_F32 || w->dtype != KN_F32 || !v || v->dtype != KN_F32) return false;
+    int act = t->iparam[2];
+    return !t->iparam[0] && t->iparam[1] && dz->ndim == 2 && w->ndim == 2 && dz->ne[0] == t->ne[0] &&
+           w->ne[0] == t->ne[1] && w->ne[1] == dz->ne[1] && kn__numel(v) == kn__numel(t) && dz->ne[1] > 0 &&
+           dz->ne[1] <= KN_CU_CHAIN_WIDTH && t->ne[1] > 0 && t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR &&
+           act < KN_SOFTMAX;
 }
 
 /* The dense chains (cuda_internal.h): runs of consecutive enqueued nodes of one phase, a
@@ -286,8 +299,6 @@ static bool overlap(const kn_tensor *a, const kn_tensor *b) {
  * and every output it writes must not share memory (the planner may reuse a dead tensor's
  * bytes): a chain where they would is cut there. */
 static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
-    const char *env = getenv("KILN_CUDA_CHAIN");
-    if (env && strcmp(env, "0") == 0) return;
     const kn_tensor *prev = NULL;
     int open = -1; /* the chain being extended */
     for (int i = 0; i < g->n_nodes; i++) {
@@ -322,6 +333,62 @@ static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
     for (int k = 0; k < c->n_chains; k++) c->chain[k].write[c->chain[k].len - 1] = true;
 }
 
+/* Backward chains: from a matmul_act_grad node, the next one reading its output, and so on
+ * (the weight gradients' products sit between them in the node order and read what the
+ * chain writes, all of it, at its head). The head's output is written in its place; the
+ * later members' are written early, at the head, so they go to memory of their own
+ * (cuda_internal.h's private buffers), which no tensor of the arena shares at any time. */
+static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c) {
+    for (int h = 0; h < g->n_nodes && c->n_chains < KN_CUDA_CHAINS; h++) {
+        kn_tensor *head = g->nodes[h];
+        if (!chain_backward(head) || (head->flags & KN_FLAG_KEEP)) continue;
+        bool member_already = false;
+        for (int k = 0; k < c->n_chains; k++)
+            for (int l = 0; l < c->chain[k].len; l++) member_already |= c->chain[k].node[l] == head;
+        if (member_already) continue;
+        int open = c->n_chains, last = h;
+        c->chain[open].len = 1;
+        c->chain[open].node[0] = head;
+        for (int i = h + 1; i < g->n_nodes && c->chain[open].len < KN_CU_CHAIN_LAYERS; i++) {
+            kn_tensor *t = g->nodes[i];
+            if (!chain_backward(t) || t->src[0] != g->nodes[last] || t->phase != head->phase || (t->flags & KN_FLAG_KEEP) ||
+                t->alias)
+                continue;
+            c->chain[open].node[c->chain[open].len++] = t;
+            last = i;
+        }
+        if (c->chain[open].len < 2) continue;
+        for (int l = 0; l < c->chain[open].len; l++) /* what the weight gradients read */
+            c->chain[open].write[l] = true;
+        c->n_chains++;
+    }
+}
+
+/* The private buffers of the backward chains' later members (plan_backward_chains). */
+static kn_status private_buffers(kn_graph *g, kn__cuda_graph *c) {
+    for (int k = 0; k < c->n_chains; k++) {
+        if (c->chain[k].node[0]->op != KN_OP_MATMUL_ACT_GRAD) continue;
+        for (int l = 1; l < c->chain[k].len; l++) {
+            const kn_tensor *t = c->chain[k].node[l];
+            kn_status st = cuda_malloc(g, &c->priv_d[c->n_priv], kn__nbytes(t), "a chained gradient");
+            if (st) return st;
+            c->priv_t[c->n_priv++] = t;
+        }
+    }
+    return KN_OK;
+}
+
+void *kn__cuda_tensor(const kn_graph *g, const kn_tensor *t) {
+    const kn__cuda_graph *c = g->backend.context;
+    if (!t) return NULL;
+    if (c->n_priv) {
+        const kn_tensor *r = kn__alias_root((kn_tensor *)t);
+        for (int i = 0; i < c->n_priv; i++)
+            if (c->priv_t[i] == r) return (uint8_t *)c->priv_d[i] + ((const uint8_t *)t->data - (const uint8_t *)r->data);
+    }
+    return kn__cuda_ptr(g, t->data);
+}
+
 static kn_status cuda_compile(kn_graph *g) {
     kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
@@ -329,7 +396,12 @@ static kn_status cuda_compile(kn_graph *g) {
     kn_status st = kn__cuda_select_device(g->ctx); /* this rank's GPU, before the first allocation */
     if (st || (st = check_nodes(g)) || (st = conv_settings(g, c))) return st;
     pair_bias_grads(g, c);
-    plan_dense_chains(g, c);
+    const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
+    if (!chains || strcmp(chains, "0") != 0) {
+        plan_dense_chains(g, c);
+        plan_backward_chains(g, c);
+        if ((st = private_buffers(g, c))) return st;
+    }
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
@@ -391,6 +463,7 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->conv_cols);
     cudaFree(c->lt_ws);
     cudaFree(c->d_step);
+    for (int i = 0; i < c->n_priv; i++) cudaFree(c->priv_d[i]);
     if (c->h_step) cudaFreeHost(c->h_step);
     if (c->h_io) cudaFreeHost(c->h_io);
     kn__free(g->ctx, c->io_t);
@@ -497,7 +570,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         for (int k = 0; k < c->n_io_in; k++) {
             kn_tensor *t = c->io_t[k];
             if (kn__nbytes(t))
-                LAUNCHED(cudaMemcpyAsync(kn__cuda_ptr(g, t->data), c->h_io + c->io_off[k], kn__nbytes(t),
+                LAUNCHED(cudaMemcpyAsync(kn__cuda_tensor(g, t), c->h_io + c->io_off[k], kn__nbytes(t),
                                          cudaMemcpyHostToDevice, c->stream),
                          "cudaMemcpyAsync (in)");
         }
@@ -506,7 +579,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         for (int k = c->n_io_in; k < c->n_io; k++) {
             kn_tensor *t = c->io_t[k];
             if ((t->phase & mask) && kn__nbytes(t))
-                LAUNCHED(cudaMemcpyAsync(c->h_io + c->io_off[k], kn__cuda_ptr(g, t->data), kn__nbytes(t),
+                LAUNCHED(cudaMemcpyAsync(c->h_io + c->io_off[k], kn__cuda_tensor(g, t), kn__nbytes(t),
                                          cudaMemcpyDeviceToHost, c->stream),
                          "cudaMemcpyAsync (out)");
         }
