@@ -493,6 +493,9 @@ static void chain_cases(kn_ctx *ctx) {
          * backward one (the gelu and relu layers' input gradients) */
         int64_t want = a.rows > KN_CUDA_CHAIN_ROWS ? 0 : a.opt ? 2 : 1;
         CHECK(launched == want, "%s: %lld chain launches, not %lld", c.name, (long long)launched, (long long)want);
+        /* and the three weight gradients in one kernel */
+        int64_t wgrad = ((kn__cuda_graph *)gpu->backend.context)->wgrad_launches;
+        CHECK(wgrad == (a.opt && a.rows <= KN_CUDA_CHAIN_ROWS), "%s: %lld weight-gradient launches", c.name, (long long)wgrad);
         kn_graph_free(gpu);
     }
 }

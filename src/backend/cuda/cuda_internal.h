@@ -13,6 +13,7 @@
 #define KN_CUDA_EXECS 4
 #define KN_CUDA_BGRAD_PAIRS 32
 #define KN_CUDA_CHAINS 8
+#define KN_CUDA_PRIVATE 32 /* tensors moved out of the arena (runtime.c's make_private) */
 #define KN_CUDA_CHAIN_ROWS 64 /* the most rows a fused dense chain takes (a block each) */
 
 typedef struct {
@@ -90,12 +91,20 @@ typedef struct {
         bool fused;                     /* the head launched the chain in the run being enqueued */
     } chain[KN_CUDA_CHAINS];
     int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
+    /* the small-batch weight gradients (runtime.c's plan_weight_grads, with the chains):
+     * param-gradient products X^T dZ (and their paired bias sums) computed by one kernel at
+     * the last one's place when a run has at most KN_CUDA_CHAIN_ROWS rows */
+    int n_wgrad;
+    const kn_tensor *wgrad_mm[KN_CU_CHAIN_LAYERS];
+    bool wgrad_fused;                   /* this run's decision, taken at the first of them */
+    int64_t wgrad_launches;             /* (test_cuda_ops checks it runs) */
     /* tensors kept outside the arena, in buffers of their own (a backward chain writes its
-     * later members' outputs at its head, before their places in the plan): every kernel
-     * finds them through kn__cuda_tensor */
+     * later members' outputs at its head, before their places in the plan; the weight
+     * gradients read their inputs after them): every kernel finds them through
+     * kn__cuda_tensor */
     int n_priv;
-    const kn_tensor *priv_t[KN_CUDA_CHAINS * KN_CU_CHAIN_LAYERS];
-    void *priv_d[KN_CUDA_CHAINS * KN_CU_CHAIN_LAYERS];
+    const kn_tensor *priv_t[KN_CUDA_PRIVATE];
+    void *priv_d[KN_CUDA_PRIVATE];
     int64_t res_outs;
     float res_threshold;
 } kn__cuda_graph;

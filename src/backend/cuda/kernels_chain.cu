@@ -95,3 +95,34 @@ extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch
     if (rows > 0 && ch->n > 0) dense_chain_kernel<<<(unsigned)rows, THREADS, 0, s>>>(*ch, x);
     return cudaGetLastError();
 }
+
+/* ------------------------------------------------------------- weight gradients */
+
+/* One thread per weight (or bias) of every layer: its sum over the batch's rows, in row
+ * order. Consecutive threads take consecutive columns j, so dZ's rows are read coalesced. */
+__global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows) {
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < wg.total; e += (int64_t)gridDim.x * blockDim.x) {
+        int l = 0;
+        while (l + 1 < wg.n && e >= wg.layer[l + 1].first) l++;
+        const kn__cu_wgrad_layer L = wg.layer[l];
+        int64_t local = e - L.first, kn = (int64_t)L.k * L.n;
+        float s = 0.0f;
+        if (local < kn) {
+            int64_t i = local / L.n, j = local % L.n;
+            for (int64_t r = 0; r < rows; r++) s += L.x[r * L.k + i] * L.dz[r * L.n + j];
+            L.dw[local] = s;
+        } else {
+            int64_t j = local - kn;
+            for (int64_t r = 0; r < rows; r++) s += L.dz[r * L.n + j];
+            L.db[j] = s;
+        }
+    }
+}
+
+extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows) {
+    if (wg->total > 0) {
+        int64_t b = (wg->total + THREADS - 1) / THREADS;
+        weight_grads_kernel<<<(unsigned)(b > 65535 ? 65535 : b), THREADS, 0, s>>>(*wg, rows);
+    }
+    return cudaGetLastError();
+}

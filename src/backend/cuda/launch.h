@@ -115,6 +115,24 @@ typedef struct {
 } kn__cu_chain;
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows);
 
+/* The weight gradients of a few dense layers for small batches, in one launch
+ * (kernels_chain.cu): dW_l = X_l^T dZ_l ((k, n), row-major, from X_l (rows, k) and dZ_l
+ * (rows, n)) and, with db_l, the bias gradient: dZ_l's column sums. Each element sums its
+ * rows in order. Element e of the flat index belongs to the layer with
+ * first[l] <= e < first[l + 1] (k n weights, then n biases when db_l). */
+typedef struct {
+    const float *x, *dz;
+    float *dw, *db; /* db: NULL for none */
+    int32_t k, n;
+    int64_t first;
+} kn__cu_wgrad_layer;
+typedef struct {
+    int32_t n;
+    int64_t total; /* the elements of all layers */
+    kn__cu_wgrad_layer layer[KN_CU_CHAIN_LAYERS];
+} kn__cu_wgrad;
+cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows);
+
 /* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate; x and y stored as
  * tx and ty (kn_dtype: KN_F32 or a half type). */
 cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, float rate,

@@ -221,8 +221,40 @@ static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu
 /* A weight gradient's product, with the bias gradient paired with it (runtime.c's
  * pair_bias_grads) summed in cuBLASLt's epilogue, or by the sum_rows kernel when it could
  * not be; any other product plainly. */
+/* The small-batch weight gradients (runtime.c's plan_weight_grads): decided at the first
+ * of them, launched at the last; *done when t needs nothing more. */
+static kn_status weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
+    kn__cuda_graph *c = CTX;
+    *done = false;
+    int at = -1;
+    for (int i = 0; i < c->n_wgrad && at < 0; i++)
+        if (c->wgrad_mm[i] == t) at = i;
+    if (at < 0) return KN_OK;
+    int64_t rows = t->src[0]->ne[0];
+    if (at == 0) c->wgrad_fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
+    if (!c->wgrad_fused) return KN_OK;
+    *done = true;
+    if (at < c->n_wgrad - 1) return KN_OK;
+    kn__cu_wgrad wg = {.n = c->n_wgrad};
+    for (int l = 0; l < wg.n; l++) {
+        const kn_tensor *m = c->wgrad_mm[l], *bias = NULL;
+        for (int i = 0; i < c->n_bgrad && !bias; i++)
+            if (c->bgrad_mm[i] == m) bias = c->bgrad_sum[i];
+        int32_t k = (int32_t)m->ne[0], n = (int32_t)m->ne[1];
+        wg.layer[l] = (kn__cu_wgrad_layer){kn__cuda_tensor(g, m->src[0]), kn__cuda_tensor(g, m->src[1]),
+                                           kn__cuda_tensor(g, m), bias ? kn__cuda_tensor(g, bias) : NULL, k, n, wg.total};
+        wg.total += (int64_t)k * n + (bias ? n : 0);
+    }
+    c->wgrad_launches++;
+    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows));
+    OK;
+}
+
 static kn_status k_matmul(kn_graph *g, kn_tensor *t) {
     kn__cuda_graph *c = CTX;
+    bool together;
+    kn_status st0 = weight_grads(g, t, &together);
+    if (st0 || together) return st0;
     const kn_tensor *s = NULL;
     for (int i = 0; i < c->n_bgrad && !s; i++)
         if (c->bgrad_mm[i] == t) s = c->bgrad_sum[i];

@@ -333,6 +333,21 @@ static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
     for (int k = 0; k < c->n_chains; k++) c->chain[k].write[c->chain[k].len - 1] = true;
 }
 
+/* Moves t out of the arena into a buffer of its own (cuda_internal.h; allocated by
+ * private_buffers); false when t cannot move: the host reads or writes it (an input, a
+ * constant, a kept output) or it is not the arena's (a parameter, a gradient). */
+static bool make_private(kn__cuda_graph *c, const kn_tensor *t) {
+    const kn_tensor *r = kn__alias_root((kn_tensor *)t);
+    if (!kn__planned(r) || (r->flags & (KN_FLAG_KEEP | KN_FLAG_FOLDED | KN_FLAG_PARAM_GRAD)) || r->op == KN_OP_INPUT ||
+        r->op == KN_OP_CONST)
+        return false;
+    for (int i = 0; i < c->n_priv; i++)
+        if (c->priv_t[i] == r) return true;
+    if (c->n_priv >= KN_CUDA_PRIVATE) return false;
+    c->priv_t[c->n_priv++] = r;
+    return true;
+}
+
 /* Backward chains: from a matmul_act_grad node, the next one reading its output, and so on
  * (the weight gradients' products sit between them in the node order and read what the
  * chain writes, all of it, at its head). The head's output is written in its place; the
@@ -354,28 +369,75 @@ static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c) {
             if (!chain_backward(t) || t->src[0] != g->nodes[last] || t->phase != head->phase || (t->flags & KN_FLAG_KEEP) ||
                 t->alias)
                 continue;
+            if (!make_private(c, t)) break;
             c->chain[open].node[c->chain[open].len++] = t;
             last = i;
         }
-        if (c->chain[open].len < 2) continue;
+        if (c->chain[open].len < 2) continue; /* (no member was made private: none followed the head) */
         for (int l = 0; l < c->chain[open].len; l++) /* what the weight gradients read */
             c->chain[open].write[l] = true;
         c->n_chains++;
     }
 }
 
-/* The private buffers of the backward chains' later members (plan_backward_chains). */
 static kn_status private_buffers(kn_graph *g, kn__cuda_graph *c) {
-    for (int k = 0; k < c->n_chains; k++) {
-        if (c->chain[k].node[0]->op != KN_OP_MATMUL_ACT_GRAD) continue;
-        for (int l = 1; l < c->chain[k].len; l++) {
-            const kn_tensor *t = c->chain[k].node[l];
-            kn_status st = cuda_malloc(g, &c->priv_d[c->n_priv], kn__nbytes(t), "a chained gradient");
-            if (st) return st;
-            c->priv_t[c->n_priv++] = t;
-        }
+    for (int i = 0; i < c->n_priv; i++) {
+        kn_status st = cuda_malloc(g, &c->priv_d[i], kn__nbytes(c->priv_t[i]), "a tensor out of the arena");
+        if (st) return st;
     }
     return KN_OK;
+}
+
+/* A parameter gradient's product X^T dZ the weight-gradient kernel takes (f32, one batch). */
+static bool wgrad_member(const kn_tensor *t) {
+    if (t->op != KN_OP_MATMUL || (t->flags & KN_FLAG_FOLDED) || !(t->flags & KN_FLAG_PARAM_GRAD) ||
+        t->phase != KN_PHASE_BACKWARD || t->ndim != 2)
+        return false;
+    const kn_tensor *x = t->src[0], *dz = t->src[1];
+    return t->dtype == KN_F32 && x->dtype == KN_F32 && dz->dtype == KN_F32 && t->iparam[0] && !t->iparam[1] &&
+           x->ndim == 2 && dz->ndim == 2 && x->ne[0] == dz->ne[0] && t->ne[0] == x->ne[1] && t->ne[1] == dz->ne[1];
+}
+
+static bool is_private(const kn__cuda_graph *c, const kn_tensor *t) {
+    const kn_tensor *r = kn__alias_root((kn_tensor *)t);
+    for (int i = 0; i < c->n_priv; i++)
+        if (c->priv_t[i] == r) return true;
+    return false;
+}
+
+/* The bias gradient paired with product m (pair_bias_grads), or NULL. */
+static const kn_tensor *paired_bias(const kn__cuda_graph *c, const kn_tensor *m) {
+    for (int i = 0; i < c->n_bgrad; i++)
+        if (c->bgrad_mm[i] == m) return c->bgrad_sum[i];
+    return NULL;
+}
+
+/* The weight gradients computed together (cuda_internal.h), by one kernel at the last
+ * one's place. An input that a node between a product's place and the last one's may
+ * write over (the planner gives a tensor's bytes to a younger one once it was read) moves
+ * out of the arena; a product is left to run alone when its input cannot move, or when a
+ * node reads its gradient before the kernel made it. */
+static void plan_weight_grads(kn_graph *g, kn__cuda_graph *c) {
+    const kn_tensor *cand[KN_CU_CHAIN_LAYERS];
+    int pos[KN_CU_CHAIN_LAYERS], n = 0, launch = -1;
+    for (int i = 0; i < g->n_nodes && n < KN_CU_CHAIN_LAYERS; i++)
+        if (wgrad_member(g->nodes[i])) cand[n] = g->nodes[i], pos[n++] = i, launch = i;
+    c->n_wgrad = 0;
+    for (int m = 0; m < n; m++) {
+        const kn_tensor *t = cand[m], *bias = paired_bias(c, t);
+        bool ok = true;
+        for (int i = pos[m] + 1; i <= launch && ok; i++) {
+            const kn_tensor *u = g->nodes[i];
+            if ((u->flags & KN_FLAG_FOLDED) || !kn__op_info(u->op)->cpu) continue;
+            for (int s = 0; s < 2 && ok && i < launch; s++) /* an input the node may overwrite: moved out */
+                if (!is_private(c, t->src[s]) && overlap(u, t->src[s])) ok = make_private(c, t->src[s]);
+            for (int s = 0; s < KN_MAX_SRC && ok; s++)
+                if (u->src[s] && (kn__alias_root(u->src[s]) == t || (bias && kn__alias_root(u->src[s]) == bias)))
+                    ok = false;
+        }
+        if (ok) c->wgrad_mm[c->n_wgrad++] = t;
+    }
+    if (c->n_wgrad < 2 || c->wgrad_mm[c->n_wgrad - 1] != g->nodes[launch]) c->n_wgrad = 0;
 }
 
 void *kn__cuda_tensor(const kn_graph *g, const kn_tensor *t) {
@@ -400,6 +462,7 @@ static kn_status cuda_compile(kn_graph *g) {
     if (!chains || strcmp(chains, "0") != 0) {
         plan_dense_chains(g, c);
         plan_backward_chains(g, c);
+        plan_weight_grads(g, c);
         if ((st = private_buffers(g, c))) return st;
     }
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
