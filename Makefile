@@ -31,10 +31,14 @@ test: build
 
 # The CUDA backend's tests on the CPU, through the emulator in tests/cuda_emu (the kernels'
 # own source; needs the CUDA toolkit's headers, not a GPU or nvcc): skipped with a message
-# where the toolkit is missing.
+# where the toolkit is missing. Built with UndefinedBehaviorSanitizer (overflows and bad
+# shifts in the kernels' index arithmetic abort the test).
+EMU_UBSAN = -fsanitize=undefined -fno-sanitize-recover=undefined
 test-emu: deps
 	@if [ -f /usr/local/cuda/include/cuda_runtime_api.h ] || command -v nvcc >/dev/null 2>&1; then \
-	  cmake -S . -B $(BUILD)-emu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA_EMU=ON $(CMAKE_FLAGS) >/dev/null && \
+	  cmake -S . -B $(BUILD)-emu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA_EMU=ON -DCMAKE_C_FLAGS="$(EMU_UBSAN)" \
+	    -DCMAKE_CXX_FLAGS="$(EMU_UBSAN)" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=undefined \
+	    -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=undefined $(CMAKE_FLAGS) >/dev/null && \
 	  cmake --build $(BUILD)-emu -j $(JOBS) --target kiln_cli test_cuda_ops test_golden test_resident test_device test_nccl test_cublaslt_emu && \
 	  cd $(BUILD)-emu && ctest --output-on-failure -j $(JOBS) -L cuda; \
 	else echo "test-emu: skipped (no CUDA toolkit headers at /usr/local/cuda/include)"; fi
