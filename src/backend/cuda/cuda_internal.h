@@ -136,12 +136,14 @@ kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaE
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
                         const float *bias, bool relu, bool accumulate);
-/* The same, and, with bgrad, the column sums of b (untransposed: its k rows summed into n
+/* The same; bias_half: the bias narrowed to ct (a half output's epilogue reads it, as
+ * cuBLASLt documents the bias as D's type), or NULL; and, with bgrad, the column sums of b (untransposed: its k rows summed into n
  * floats, a bias gradient) in cuBLASLt's BGRADA epilogue; *bgrad_done false when it could
  * not (no such algorithm, or not a plain f32 product): the caller sums them itself. */
 kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                               const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
-                              const float *bias, bool relu, bool accumulate, float *bgrad, bool *bgrad_done);
+                              const float *bias, const void *bias_half, bool relu, bool accumulate, float *bgrad,
+                              bool *bgrad_done);
 
 /* GEMM convolutions (ops.c): output positions a chunk of the column matrix takes under a
  * cap of cap bytes (per: positions an image, k: the window's length KH*KW*C), and the

@@ -27,10 +27,12 @@
  * times an f32 parameter reads the parameters' half compute copy (param_half, refreshed by
  * the optimizer kernel in the pass that updates the f32 master weights, and on every push),
  * and the precision pass (graph/passes/precision.c) keeps every other product's operands
- * of one type. The bias stays f32 (a parameter): with a half D, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE
- * is set to CUDA_R_32F (the header documents the bias as Dtype by default); if cuBLASLt
- * offers no algorithm with an f32 bias, the product runs without the epilogue and a kernel
- * adds the bias and relu to the narrowed output (rounding twice; counted in
+ * of one type. A half D's bias is read from the same half copy (bias_half): cublasLt.h
+ * documents the bias as D's type (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE's default; other types
+ * only for integer and fp8 kernels), as PyTorch's autocast narrows it. Without a half copy,
+ * the f32 bias is asked for with BIAS_DATA_TYPE CUDA_R_32F; when cuBLASLt offers no
+ * algorithm either way, the product runs without the epilogue and a kernel adds the f32
+ * bias and relu to the narrowed output (rounding twice; counted in
  * kn__cuda_graph.bias_unfused so a GPU session sees which path ran). The pointers' real
  * alignment (32 bytes for the half parameter copy, 64 for the arena's tensors, 4 for a
  * convolution chunk's rows inside y or dy) is passed to the heuristic
@@ -68,12 +70,14 @@ static uint32_t align_of(const void *p) {
 kn_status kn__cuda_gemm(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                         const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
                         const float *bias, bool relu, bool accumulate) {
-    return kn__cuda_gemm_bgrad(g, t, ta, tb, m, n, k, a, at, lda, b, bt, ldb, c, ct, bias, relu, accumulate, NULL, NULL);
+    return kn__cuda_gemm_bgrad(g, t, ta, tb, m, n, k, a, at, lda, b, bt, ldb, c, ct, bias, NULL, relu, accumulate, NULL,
+                               NULL);
 }
 
 kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                               const void *a, int at, int64_t lda, const void *b, int bt, int64_t ldb, void *c, int ct,
-                              const float *bias, bool relu, bool accumulate, float *bgrad, bool *bgrad_done) {
+                              const float *bias, const void *bias_half, bool relu, bool accumulate, float *bgrad,
+                              bool *bgrad_done) {
     kn__cuda_graph *cg = g->backend.context;
     if (bgrad_done) *bgrad_done = false;
     kn_status st = KN_OK;
@@ -96,13 +100,16 @@ kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb,
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     cublasOperation_t opx = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opy = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     cudaDataType_t abtype = lt_type(at), dtype = lt_type(ct);
-    /* an f32 bias with a half output: asked for explicitly, else unfused (below); the bias
-     * gradient: unfused, the caller sums it itself (*bgrad_done false) */
-    bool bias_f32_half = bias && ct != KN_F32, fused = true;
+    /* a half output's bias: its half copy (the parameters' compute copy) in the epilogue,
+     * of D's type as the documentation's BIAS_DATA_TYPE default has it; without one, the f32
+     * bias asked for explicitly, else unfused (below); the bias gradient: unfused, the
+     * caller sums it itself (*bgrad_done false) */
+    if (ct == KN_F32) bias_half = NULL;
+    bool bias_f32_half = bias && ct != KN_F32 && !bias_half, fused = true;
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
-        const float *ebias = fused ? bias : NULL;
+        const void *ebias = !fused ? NULL : bias_half && bias ? bias_half : (const void *)bias;
         bool erelu = fused ? relu : false;
         cublasLtEpilogue_t epi = ebias ? (erelu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
                                        : (erelu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
@@ -148,8 +155,8 @@ kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb,
                                                    * f32 one on a half D may still be refused here) */
             call = "cublasLtMatmul", hs = kn__lt.Matmul(cg->lt, desc, &one, b, lx, a, ly, &beta, c, ld, c, ld, &heur.algo, cg->lt_ws,
                                cg->lt_ws_bytes, cg->stream);
-        if ((hs != CUBLAS_STATUS_SUCCESS || !found) && (bias_f32_half || ebgrad) && fused) {
-            /* no algorithm with an f32 bias on a half output, or with the bias gradient: again
+        if ((hs != CUBLAS_STATUS_SUCCESS || !found) && (bias_f32_half || (bias_half && bias) || ebgrad) && fused) {
+            /* no algorithm with the bias on a half output, or with the bias gradient: again
              * without the epilogue */
             kn__lt.MatmulPreferenceDestroy(pref), pref = NULL;
             kn__lt.MatrixLayoutDestroy(ld), ld = NULL;

@@ -215,7 +215,10 @@ static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu
     int at, bt;
     operand(g, t, 0, &pa, &at);
     operand(g, t, 1, &pb, &bt);
-    return kn__cuda_gemm(g, t, ta, tb, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), bias, relu, false);
+    /* a half output's bias: the parameters' half copy of it (matmul.c) */
+    const void *bias_half = bias && is_half(t) && t->src[2] ? kn__cuda_param_half(g, t->src[2]->data) : NULL;
+    return kn__cuda_gemm_bgrad(g, t, ta, tb, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), bias, bias_half,
+                               relu, false, NULL, NULL);
 }
 
 /* A weight gradient's product, with the bias gradient paired with it (runtime.c's
@@ -267,7 +270,7 @@ static kn_status k_matmul(kn_graph *g, kn_tensor *t) {
     operand(g, t, 1, &pb, &bt);
     bool done = false;
     kn_status st = kn__cuda_gemm_bgrad(g, t, true, false, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), NULL,
-                                       false, false, (float *)kn__cuda_tensor(g, s), &done);
+                                       NULL, false, false, (float *)kn__cuda_tensor(g, s), &done);
     if (st || done) return st;
     /* as k_sum_rows would (b is its input) */
     int64_t cols = s->ne[0], rows = cols ? kn__numel(b) / cols : 0;
