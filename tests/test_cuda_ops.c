@@ -449,11 +449,12 @@ static void b_mlp_wide(kn_graph *g, const void *arg) {
 typedef struct {
     int64_t rows;
     const kn_optimizer *opt; /* NULL: inference */
+    bool big;                /* a middle layer of 1100 x 1000 weights, past KN_CUDA_CHAIN_WEIGHTS */
 } chain_arg;
 
 static void b_chain(kn_graph *g, const void *arg) {
     const chain_arg *a = arg;
-    static const int64_t width[4] = {30, 40, 50, 7};
+    const int64_t width[4] = {30, a->big ? 1100 : 40, a->big ? 1000 : 50, 7};
     static const kn_activation act[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
     kn_tensor *h = kn_input(g, KN_F32, (int64_t[]){a->rows, width[0]}, 2, "x");
     for (int l = 0; l < 3; l++) {
@@ -478,8 +479,20 @@ static void chain_cases(kn_ctx *ctx) {
     kn_optimizer sgd = kn_sgd(0.001f);
     sgd.momentum = 0.9f;
     static const int64_t rows[4] = {1, 5, KN_CUDA_CHAIN_ROWS, KN_CUDA_CHAIN_ROWS + 1};
+    /* past the weight cap: the big layer and the one before it run on cuBLASLt, the last
+     * dense layer and its softmax as a chain of two */
+    chain_arg big = {5, NULL, true};
+    tcase cb = {"dense chain past the weight cap", b_chain, &big, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
+    run_case(ctx, &cb);
+    kn_graph *gb = on_mirror ? NULL : make(ctx, &cb, KN_DEVICE_CUDA);
+    if (gb) {
+        const kn__cuda_graph *c = gb->backend.context;
+        CHECK(c->n_chains == 1 && c->chain[0].len == 2 && c->chain[0].node[0]->ne[1] == 7,
+              "past the weight cap: %d chains, the first of %d nodes", c->n_chains, c->n_chains ? c->chain[0].len : 0);
+        kn_graph_free(gb);
+    }
     for (int i = 0; i < 8; i++) {
-        chain_arg a = {rows[i % 4], i < 4 ? NULL : &sgd};
+        chain_arg a = {rows[i % 4], i < 4 ? NULL : &sgd, false};
         char name[64];
         snprintf(name, sizeof name, "dense chain%s, %lld rows", a.opt ? " training" : "", (long long)a.rows);
         tcase c = {name, b_chain, &a, KN_PASS_ALL, a.opt ? 3 : 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};

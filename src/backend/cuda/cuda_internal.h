@@ -15,6 +15,8 @@
 #define KN_CUDA_CHAINS 8
 #define KN_CUDA_PRIVATE 32 /* tensors moved out of the arena (runtime.c's make_private) */
 #define KN_CUDA_CHAIN_ROWS 64 /* the most rows a fused dense chain takes (a block each) */
+#define KN_CUDA_CHAIN_WEIGHTS ((int64_t)1 << 20) /* the most weights (4 MB of floats, L2-resident)
+                                                  * a chain or the weight-gradient kernel takes */
 
 typedef struct {
     cudaStream_t stream;

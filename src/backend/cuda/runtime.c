@@ -294,18 +294,28 @@ static bool chain_backward(const kn_tensor *t) {
            act < KN_SOFTMAX;
 }
 
+/* The weights a chained node reads (each block of the chain kernel reads them all, and
+ * each thread of the weight-gradient kernel sums the batch for one): 0 for an activation. */
+static int64_t chain_weights(const kn_tensor *t) {
+    if (t->op == KN_OP_DENSE || t->op == KN_OP_MATMUL_ACT_GRAD) return kn__numel(t->src[1]);
+    return t->op == KN_OP_MATMUL ? kn__numel(t) : 0;
+}
+
 /* The dense chains (cuda_internal.h): runs of consecutive enqueued nodes of one phase, a
- * dense node first, then dense or activation nodes each reading the one before. The kernel's blocks run in any order, so its input
- * and every output it writes must not share memory (the planner may reuse a dead tensor's
- * bytes): a chain where they would is cut there. */
+ * dense node first, then dense or activation nodes each reading the one before, with at most
+ * KN_CUDA_CHAIN_WEIGHTS weights in all (a block per row reads every weight: for large
+ * layers a product reading them once wins). The kernel's blocks run in any order, so its
+ * input and every output it writes must not share memory (the planner may reuse a dead
+ * tensor's bytes): a chain where they would is cut there. */
 static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
     const kn_tensor *prev = NULL;
-    int open = -1; /* the chain being extended */
+    int open = -1;       /* the chain being extended */
+    int64_t weights = 0; /* its weights so far */
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
         if ((t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue; /* not enqueued */
         if (open >= 0 && (chain_dense(t) || chain_act(t)) && t->src[0] == prev && t->phase == prev->phase &&
-            c->chain[open].len < KN_CU_CHAIN_LAYERS) {
+            c->chain[open].len < KN_CU_CHAIN_LAYERS && weights + chain_weights(t) <= KN_CUDA_CHAIN_WEIGHTS) {
             /* prev is written only if something else reads it; t always (it may end the chain) */
             int len = c->chain[open].len;
             bool prev_write = read_elsewhere(g, prev, t), clash = overlap(t, c->chain[open].node[0]->src[0]);
@@ -314,6 +324,7 @@ static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
             if (!clash) {
                 c->chain[open].write[len - 1] = prev_write;
                 c->chain[open].node[c->chain[open].len++] = t;
+                weights += chain_weights(t);
                 prev = t;
                 continue;
             }
@@ -321,8 +332,10 @@ static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
         if (open >= 0 && c->chain[open].len < 2) c->n_chains--; /* a single layer: no chain */
         open = -1;
         prev = NULL;
-        if (chain_dense(t) && c->n_chains < KN_CUDA_CHAINS && !overlap(t, t->src[0])) {
+        if (chain_dense(t) && c->n_chains < KN_CUDA_CHAINS && !overlap(t, t->src[0]) &&
+            chain_weights(t) <= KN_CUDA_CHAIN_WEIGHTS) {
             open = c->n_chains++;
+            weights = chain_weights(t);
             c->chain[open].len = 1;
             c->chain[open].node[0] = t;
             c->chain[open].write[0] = true;
@@ -356,12 +369,13 @@ static bool make_private(kn__cuda_graph *c, const kn_tensor *t) {
 static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c) {
     for (int h = 0; h < g->n_nodes && c->n_chains < KN_CUDA_CHAINS; h++) {
         kn_tensor *head = g->nodes[h];
-        if (!chain_backward(head) || (head->flags & KN_FLAG_KEEP)) continue;
+        if (!chain_backward(head) || (head->flags & KN_FLAG_KEEP) || chain_weights(head) > KN_CUDA_CHAIN_WEIGHTS) continue;
         bool member_already = false;
         for (int k = 0; k < c->n_chains; k++)
             for (int l = 0; l < c->chain[k].len; l++) member_already |= c->chain[k].node[l] == head;
         if (member_already) continue;
         int open = c->n_chains, last = h;
+        int64_t weights = chain_weights(head);
         c->chain[open].len = 1;
         c->chain[open].node[0] = head;
         for (int i = h + 1; i < g->n_nodes && c->chain[open].len < KN_CU_CHAIN_LAYERS; i++) {
@@ -369,7 +383,8 @@ static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c) {
             if (!chain_backward(t) || t->src[0] != g->nodes[last] || t->phase != head->phase || (t->flags & KN_FLAG_KEEP) ||
                 t->alias)
                 continue;
-            if (!make_private(c, t)) break;
+            if (weights + chain_weights(t) > KN_CUDA_CHAIN_WEIGHTS || !make_private(c, t)) break;
+            weights += chain_weights(t);
             c->chain[open].node[c->chain[open].len++] = t;
             last = i;
         }
@@ -420,8 +435,12 @@ static const kn_tensor *paired_bias(const kn__cuda_graph *c, const kn_tensor *m)
 static void plan_weight_grads(kn_graph *g, kn__cuda_graph *c) {
     const kn_tensor *cand[KN_CU_CHAIN_LAYERS];
     int pos[KN_CU_CHAIN_LAYERS], n = 0, launch = -1;
+    int64_t weights = 0; /* at most KN_CUDA_CHAIN_WEIGHTS in all: larger products run on cuBLASLt */
     for (int i = 0; i < g->n_nodes && n < KN_CU_CHAIN_LAYERS; i++)
-        if (wgrad_member(g->nodes[i])) cand[n] = g->nodes[i], pos[n++] = i, launch = i;
+        if (wgrad_member(g->nodes[i]) && weights + chain_weights(g->nodes[i]) <= KN_CUDA_CHAIN_WEIGHTS) {
+            weights += chain_weights(g->nodes[i]);
+            cand[n] = g->nodes[i], pos[n++] = i, launch = i;
+        }
     c->n_wgrad = 0;
     for (int m = 0; m < n; m++) {
         const kn_tensor *t = cand[m], *bias = paired_bias(c, t);
