@@ -21,10 +21,11 @@ TORCH=${RUN_TORCH:-$TORCH}  # RUN_TORCH=0: kiln only (bench/gpu/rehearse.sh, on 
 E=${EPOCHS:-3}              # the fits' epochs (the rehearsal: 1)
 fit() { # fit LABEL [VAR=VALUE...] timeout N kiln train ...: the figures of its JSON line, or its error
   echo "== $1"; shift
-  local out; out=$(env "$@" 2>&1 | tail -1)
+  local out rc; out=$(env "$@" 2>&1); rc=$?
+  out=$(printf '%s\n' "$out" | tail -1)
   case "$out" in
     "{"*) echo "$out" | tr ',' '\n' | grep -E 'resident|seconds_per_epoch|final_loss|test_accuracy' | tr -d ' ' | paste -sd' ' - ;;
-    *) echo "FAILED: $out" ;;
+    *) echo "FAILED (exit $rc; 124: its timeout): $out" ;;
   esac
 }
 echo "== device"; nvidia-smi -L 2>&1 | head -2
