@@ -13,7 +13,7 @@
 #define KN_CUDA_EXECS 4
 #define KN_CUDA_BGRAD_PAIRS 32
 #define KN_CUDA_CHAINS 8
-#define KN_CUDA_PRIVATE 32 /* tensors moved out of the arena (runtime.c's make_private) */
+#define KN_CUDA_PRIVATE 32 /* tensors moved out of the arena (small_batch.c's make_private) */
 #define KN_CUDA_CHAIN_ROWS 64 /* the most rows a fused dense chain takes (a block each) */
 #define KN_CUDA_CHAIN_WEIGHTS ((int64_t)1 << 20) /* the most weights (4 MB of floats, L2-resident)
                                                   * a chain or the weight-gradient kernel takes */
@@ -81,7 +81,7 @@ typedef struct {
      * rows as its untransposed second operand; that sum_rows node then does nothing */
     int n_bgrad;
     const kn_tensor *bgrad_mm[KN_CUDA_BGRAD_PAIRS], *bgrad_sum[KN_CUDA_BGRAD_PAIRS];
-    /* dense chains for small batches (runtime.c's plan_dense_chains, KILN_CUDA_CHAIN=0: none):
+    /* dense chains for small batches (small_batch.c's plan_dense_chains, KILN_CUDA_CHAIN=0: none):
      * consecutive f32 dense nodes, each reading the one before, run as one kernel
      * (kernels_chain.cu) when a run's rows are at most KN_CUDA_CHAIN_ROWS; the head
      * launches it, the other members then do nothing (fused[] says so for this run) */
@@ -93,7 +93,7 @@ typedef struct {
         bool fused;                     /* the head launched the chain in the run being enqueued */
     } chain[KN_CUDA_CHAINS];
     int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
-    /* the small-batch weight gradients (runtime.c's plan_weight_grads, with the chains):
+    /* the small-batch weight gradients (small_batch.c's plan_weight_grads, with the chains):
      * param-gradient products X^T dZ (and their paired bias sums) computed by one kernel at
      * the last one's place when a run has at most KN_CUDA_CHAIN_ROWS rows */
     int n_wgrad;
@@ -117,6 +117,15 @@ typedef struct {
  * kn__nccl_open call it); without one, the runtime's default (device 0, or
  * CUDA_VISIBLE_DEVICES'). */
 kn_status kn__cuda_select_device(kn_ctx *ctx);
+
+/* Small batches (small_batch.c): at compile, the chains and the weight gradients that run
+ * together (and the tensors that move out of the arena for them: priv_t); at a run, the
+ * chain i from its head (*fused: the run's rows allowed it), whether t belongs to a chain
+ * launched whole in this run, and the weight gradients (*done: t needs nothing more). */
+void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c);
+kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused);
+bool kn__cuda_chained(kn_graph *g, const kn_tensor *t);
+kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done);
 
 /* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node
  * when a launch fails. NULL for ops without one. */

@@ -1,8 +1,8 @@
 /* kernels_chain.cu — a chain of dense layers (y = act(x W + b), each layer's output the next
  * one's input) as one kernel for small batches: a block per row keeps the row's activations
  * in shared memory from the first layer to the last, so a single-sample predict of an MLP is
- * one launch instead of a cuBLASLt product and an activation kernel per layer (runtime.c's
- * plan_dense_chains chooses the chains, ops.c's k_dense launches them). An activation node
+ * one launch instead of a cuBLASLt product and an activation kernel per layer (small_batch.c's
+ * plan_dense_chains chooses the chains and launches them for ops.c's k_dense). An activation node
  * after a dense one (a softmax head) can end the chain too. Backward, the input gradients
  * of the same layers (matmul_act_grad nodes: act'(dz W^T)) chain the same way, from the
  * loss's gradient down, each row's gradient in shared memory.

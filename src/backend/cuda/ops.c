@@ -61,17 +61,8 @@ static kn_status k_copy(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
-/* Whether t is a member of a dense chain its head launched whole in this run. */
-static bool chained(kn_graph *g, const kn_tensor *t) {
-    kn__cuda_graph *c = CTX;
-    for (int i = 0; i < c->n_chains; i++)
-        for (int l = 1; l < c->chain[i].len; l++)
-            if (c->chain[i].node[l] == t) return c->chain[i].fused;
-    return false;
-}
-
 static kn_status k_act(kn_graph *g, kn_tensor *t) {
-    if (chained(g, t)) OK;
+    if (kn__cuda_chained(g, t)) OK;
     kn_activation a = (kn_activation)t->iparam[0];
     int64_t n = kn__numel(t), cols = t->ndim ? t->ne[t->ndim - 1] : 1;
     if (any_half(t)) {
@@ -224,39 +215,10 @@ static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu
 /* A weight gradient's product, with the bias gradient paired with it (runtime.c's
  * pair_bias_grads) summed in cuBLASLt's epilogue, or by the sum_rows kernel when it could
  * not be; any other product plainly. */
-/* The small-batch weight gradients (runtime.c's plan_weight_grads): decided at the first
- * of them, launched at the last; *done when t needs nothing more. */
-static kn_status weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
-    kn__cuda_graph *c = CTX;
-    *done = false;
-    int at = -1;
-    for (int i = 0; i < c->n_wgrad && at < 0; i++)
-        if (c->wgrad_mm[i] == t) at = i;
-    if (at < 0) return KN_OK;
-    int64_t rows = t->src[0]->ne[0];
-    if (at == 0) c->wgrad_fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
-    if (!c->wgrad_fused) return KN_OK;
-    *done = true;
-    if (at < c->n_wgrad - 1) return KN_OK;
-    kn__cu_wgrad wg = {.n = c->n_wgrad};
-    for (int l = 0; l < wg.n; l++) {
-        const kn_tensor *m = c->wgrad_mm[l], *bias = NULL;
-        for (int i = 0; i < c->n_bgrad && !bias; i++)
-            if (c->bgrad_mm[i] == m) bias = c->bgrad_sum[i];
-        int32_t k = (int32_t)m->ne[0], n = (int32_t)m->ne[1];
-        wg.layer[l] = (kn__cu_wgrad_layer){kn__cuda_tensor(g, m->src[0]), kn__cuda_tensor(g, m->src[1]),
-                                           kn__cuda_tensor(g, m), bias ? kn__cuda_tensor(g, bias) : NULL, k, n, wg.total};
-        wg.total += (int64_t)k * n + (bias ? n : 0);
-    }
-    c->wgrad_launches++;
-    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows));
-    OK;
-}
-
 static kn_status k_matmul(kn_graph *g, kn_tensor *t) {
     kn__cuda_graph *c = CTX;
     bool together;
-    kn_status st0 = weight_grads(g, t, &together);
+    kn_status st0 = kn__cuda_weight_grads(g, t, &together);
     if (st0 || together) return st0;
     const kn_tensor *s = NULL;
     for (int i = 0; i < c->n_bgrad && !s; i++)
@@ -279,31 +241,6 @@ static kn_status k_matmul(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
-/* Chain i (runtime.c's plan_dense_chains) as one kernel when this run's rows are few
- * enough; *fused says whether it was. */
-static kn_status dense_chain(kn_graph *g, int i, bool *fused) {
-    kn__cuda_graph *c = CTX;
-    const kn_tensor *t = c->chain[i].node[0];
-    int64_t rows = t->ne[0];
-    *fused = c->chain[i].fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
-    if (!*fused) return KN_OK;
-    kn__cu_chain ch = {.n = c->chain[i].len};
-    for (int l = 0; l < ch.n; l++) {
-        const kn_tensor *u = c->chain[i].node[l];
-        bool dense = u->op == KN_OP_DENSE, backward = u->op == KN_OP_MATMUL_ACT_GRAD; /* else an activation */
-        ch.layer[l] = (kn__cu_chain_layer){
-            .w = dense || backward ? kn__cuda_tensor(g, u->src[1]) : NULL,
-            .bias = dense && u->src[2] ? kn__cuda_tensor(g, u->src[2]) : NULL,
-            .v = backward ? kn__cuda_tensor(g, u->src[2]) : NULL,
-            .y = c->chain[i].write[l] ? kn__cuda_tensor(g, u) : NULL,
-            .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1],
-            .act = dense || backward ? u->iparam[2] : u->iparam[0], .backward = backward, .alpha = u->fparam[0]};
-    }
-    c->chain_launches++;
-    LAUNCH(kn__cu_dense_chain(STREAM, &ch, DS(0), rows));
-    OK;
-}
-
 /* act(op(a) op(b) + bias): bias and relu in cuBLASLt's epilogue, other activations after;
  * or, in a dense chain, the whole chain from its first node (the others then do nothing). */
 static kn_status k_dense(kn_graph *g, kn_tensor *t) {
@@ -311,12 +248,12 @@ static kn_status k_dense(kn_graph *g, kn_tensor *t) {
     for (int i = 0; i < c->n_chains; i++) {
         if (c->chain[i].node[0] == t) {
             bool fused;
-            kn_status st = dense_chain(g, i, &fused);
+            kn_status st = kn__cuda_dense_chain(g, i, &fused);
             if (st || fused) return st;
             break;
         }
     }
-    if (chained(g, t)) OK;
+    if (kn__cuda_chained(g, t)) OK;
     int64_t m = t->ne[0], n = t->ne[1];
     kn_activation act = (kn_activation)t->iparam[2];
     kn_status st = product(g, t, DOPT(2), act == KN_RELU);
@@ -331,11 +268,11 @@ static kn_status k_matmul_act_grad(kn_graph *g, kn_tensor *t) {
     for (int i = 0; i < c->n_chains; i++)
         if (c->chain[i].node[0] == t) { /* a backward chain's head: the chain, if the rows allow */
             bool fused;
-            kn_status st = dense_chain(g, i, &fused);
+            kn_status st = kn__cuda_dense_chain(g, i, &fused);
             if (st || fused) return st;
             break;
         }
-    if (chained(g, t)) OK;
+    if (kn__cuda_chained(g, t)) OK;
     int64_t m = t->ne[0], n = t->ne[1];
     kn_activation act = (kn_activation)t->iparam[2];
     kn_status st = product(g, t, NULL, false);

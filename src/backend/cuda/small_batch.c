@@ -1,0 +1,301 @@
+/* small_batch.c — the CUDA backend's fusions for small batches (docs/cuda.md, "Small
+ * batches"): at compile, which nodes run together (forward dense chains, backward chains,
+ * the weight gradients, and the tensors that then move out of the arena); at each run, the
+ * launches that stand for them when the run's rows are few enough (KN_CUDA_CHAIN_ROWS).
+ * The kernels are kernels_chain.cu's; ops.c's k_dense, k_act, k_matmul_act_grad and
+ * k_matmul ask here first. KILN_CUDA_CHAIN=0 turns all of it off. */
+#include "cuda_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM (((kn__cuda_graph *)g->backend.context)->stream)
+#define CTX ((kn__cuda_graph *)g->backend.context)
+/* A launcher's status, reported naming the node. */
+#define LAUNCH(call)                                                                                     \
+    do {                                                                                                 \
+        cudaError_t e_ = (call);                                                                         \
+        if (e_ != cudaSuccess) return kn__cuda_fail(g, t, #call, e_);                                    \
+    } while (0)
+
+/* ---------------------------------------------------------------- planning (compile) */
+
+/* A dense node the chain kernel takes: f32 throughout, the weights untransposed, widths the
+ * kernel's shared memory holds, an activation it applies. */
+static bool chain_dense(const kn_tensor *t) {
+    if (t->op != KN_OP_DENSE || (t->flags & KN_FLAG_FOLDED) || t->ndim != 2) return false;
+    const kn_tensor *a = t->src[0], *w = t->src[1], *b = t->src[2];
+    if (t->dtype != KN_F32 || a->dtype != KN_F32 || w->dtype != KN_F32 || (b && b->dtype != KN_F32)) return false;
+    int act = t->iparam[2];
+    return !t->iparam[0] && !t->iparam[1] && a->ndim == 2 && w->ndim == 2 && a->ne[0] == t->ne[0] && a->ne[1] > 0 &&
+           a->ne[1] <= KN_CU_CHAIN_WIDTH && t->ne[1] > 0 && t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR &&
+           act <= KN_SOFTMAX;
+}
+
+/* An activation node (softmax included) the chain kernel can apply after a dense one. */
+static bool chain_act(const kn_tensor *t) {
+    if (t->op != KN_OP_ACT || (t->flags & KN_FLAG_FOLDED) || t->ndim != 2 || t->src[0]->ndim != 2) return false;
+    int act = t->iparam[0];
+    return t->dtype == KN_F32 && t->src[0]->dtype == KN_F32 && t->ne[1] == t->src[0]->ne[1] && t->ne[1] > 0 &&
+           t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR && act <= KN_SOFTMAX;
+}
+
+/* Whether any node but `except` reads t (through views too), or t is kept. */
+static bool read_elsewhere(const kn_graph *g, const kn_tensor *t, const kn_tensor *except) {
+    if (t->flags & KN_FLAG_KEEP) return true;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *u = g->nodes[i];
+        if (u == except || (u->flags & KN_FLAG_FOLDED)) continue;
+        for (int s = 0; s < KN_MAX_SRC; s++)
+            if (u->src[s] && kn__alias_root(u->src[s]) == t && u->alias != t) return true;
+        if (u->alias == t && read_elsewhere(g, u, except)) return true; /* a view of t, read */
+    }
+    return false;
+}
+
+static bool overlap(const kn_tensor *a, const kn_tensor *b) {
+    const uint8_t *pa = a->data, *pb = b->data;
+    return pa && pb && pa < pb + kn__nbytes(b) && pb < pa + kn__nbytes(a);
+}
+
+/* A layer's input gradient the chain kernel takes: act'(dz W^T) at v (a matmul_act_grad
+ * node with the forward layer's weights read transposed), f32, not softmax's (a row dot). */
+static bool chain_backward(const kn_tensor *t) {
+    if (t->op != KN_OP_MATMUL_ACT_GRAD || (t->flags & KN_FLAG_FOLDED) || t->ndim != 2) return false;
+    const kn_tensor *dz = t->src[0], *w = t->src[1], *v = t->src[2];
+    if (t->dtype != KN_F32 || dz->dtype != KN_F32 || w->dtype != KN_F32 || !v || v->dtype != KN_F32) return false;
+    int act = t->iparam[2];
+    return !t->iparam[0] && t->iparam[1] && dz->ndim == 2 && w->ndim == 2 && dz->ne[0] == t->ne[0] &&
+           w->ne[0] == t->ne[1] && w->ne[1] == dz->ne[1] && kn__numel(v) == kn__numel(t) && dz->ne[1] > 0 &&
+           dz->ne[1] <= KN_CU_CHAIN_WIDTH && t->ne[1] > 0 && t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR &&
+           act < KN_SOFTMAX;
+}
+
+/* The weights a chained node reads (each block of the chain kernel reads them all, and
+ * each thread of the weight-gradient kernel sums the batch for one): 0 for an activation. */
+static int64_t chain_weights(const kn_tensor *t) {
+    if (t->op == KN_OP_DENSE || t->op == KN_OP_MATMUL_ACT_GRAD) return kn__numel(t->src[1]);
+    return t->op == KN_OP_MATMUL ? kn__numel(t) : 0;
+}
+
+/* The dense chains (cuda_internal.h): runs of consecutive enqueued nodes of one phase, a
+ * dense node first, then dense or activation nodes each reading the one before, with at most
+ * KN_CUDA_CHAIN_WEIGHTS weights in all (a block per row reads every weight: for large
+ * layers a product reading them once wins). The kernel's blocks run in any order, so its
+ * input and every output it writes must not share memory (the planner may reuse a dead
+ * tensor's bytes): a chain where they would is cut there. */
+static void plan_dense_chains(kn_graph *g, kn__cuda_graph *c) {
+    const kn_tensor *prev = NULL;
+    int open = -1;       /* the chain being extended */
+    int64_t weights = 0; /* its weights so far */
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if ((t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue; /* not enqueued */
+        if (open >= 0 && (chain_dense(t) || chain_act(t)) && t->src[0] == prev && t->phase == prev->phase &&
+            c->chain[open].len < KN_CU_CHAIN_LAYERS && weights + chain_weights(t) <= KN_CUDA_CHAIN_WEIGHTS) {
+            /* prev is written only if something else reads it; t always (it may end the chain) */
+            int len = c->chain[open].len;
+            bool prev_write = read_elsewhere(g, prev, t), clash = overlap(t, c->chain[open].node[0]->src[0]);
+            for (int l = 0; l < len - 1 && !clash; l++) clash = c->chain[open].write[l] && overlap(t, c->chain[open].node[l]);
+            if (prev_write && overlap(t, prev)) clash = true;
+            if (!clash) {
+                c->chain[open].write[len - 1] = prev_write;
+                c->chain[open].node[c->chain[open].len++] = t;
+                weights += chain_weights(t);
+                prev = t;
+                continue;
+            }
+        }
+        if (open >= 0 && c->chain[open].len < 2) c->n_chains--; /* a single layer: no chain */
+        open = -1;
+        prev = NULL;
+        if (chain_dense(t) && c->n_chains < KN_CUDA_CHAINS && !overlap(t, t->src[0]) &&
+            chain_weights(t) <= KN_CUDA_CHAIN_WEIGHTS) {
+            open = c->n_chains++;
+            weights = chain_weights(t);
+            c->chain[open].len = 1;
+            c->chain[open].node[0] = t;
+            c->chain[open].write[0] = true;
+            prev = t;
+        }
+    }
+    if (open >= 0 && c->chain[open].len < 2) c->n_chains--;
+    for (int k = 0; k < c->n_chains; k++) c->chain[k].write[c->chain[k].len - 1] = true;
+}
+
+/* Moves t out of the arena into a buffer of its own (cuda_internal.h; allocated by
+ * private_buffers); false when t cannot move: the host reads or writes it (an input, a
+ * constant, a kept output) or it is not the arena's (a parameter, a gradient). */
+static bool make_private(kn__cuda_graph *c, const kn_tensor *t) {
+    const kn_tensor *r = kn__alias_root((kn_tensor *)t);
+    if (!kn__planned(r) || (r->flags & (KN_FLAG_KEEP | KN_FLAG_FOLDED | KN_FLAG_PARAM_GRAD)) || r->op == KN_OP_INPUT ||
+        r->op == KN_OP_CONST)
+        return false;
+    for (int i = 0; i < c->n_priv; i++)
+        if (c->priv_t[i] == r) return true;
+    if (c->n_priv >= KN_CUDA_PRIVATE) return false;
+    c->priv_t[c->n_priv++] = r;
+    return true;
+}
+
+/* Backward chains: from a matmul_act_grad node, the next one reading its output, and so on
+ * (the weight gradients' products sit between them in the node order and read what the
+ * chain writes, all of it, at its head). The head's output is written in its place; the
+ * later members' are written early, at the head, so they go to memory of their own
+ * (cuda_internal.h's private buffers), which no tensor of the arena shares at any time. */
+static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c) {
+    for (int h = 0; h < g->n_nodes && c->n_chains < KN_CUDA_CHAINS; h++) {
+        kn_tensor *head = g->nodes[h];
+        if (!chain_backward(head) || (head->flags & KN_FLAG_KEEP) || chain_weights(head) > KN_CUDA_CHAIN_WEIGHTS) continue;
+        bool member_already = false;
+        for (int k = 0; k < c->n_chains; k++)
+            for (int l = 0; l < c->chain[k].len; l++) member_already |= c->chain[k].node[l] == head;
+        if (member_already) continue;
+        int open = c->n_chains, last = h;
+        int64_t weights = chain_weights(head);
+        c->chain[open].len = 1;
+        c->chain[open].node[0] = head;
+        for (int i = h + 1; i < g->n_nodes && c->chain[open].len < KN_CU_CHAIN_LAYERS; i++) {
+            kn_tensor *t = g->nodes[i];
+            if (!chain_backward(t) || t->src[0] != g->nodes[last] || t->phase != head->phase || (t->flags & KN_FLAG_KEEP) ||
+                t->alias)
+                continue;
+            if (weights + chain_weights(t) > KN_CUDA_CHAIN_WEIGHTS || !make_private(c, t)) break;
+            weights += chain_weights(t);
+            c->chain[open].node[c->chain[open].len++] = t;
+            last = i;
+        }
+        if (c->chain[open].len < 2) continue; /* (no member was made private: none followed the head) */
+        for (int l = 0; l < c->chain[open].len; l++) /* what the weight gradients read */
+            c->chain[open].write[l] = true;
+        c->n_chains++;
+    }
+}
+
+/* A parameter gradient's product X^T dZ the weight-gradient kernel takes (f32, one batch). */
+static bool wgrad_member(const kn_tensor *t) {
+    if (t->op != KN_OP_MATMUL || (t->flags & KN_FLAG_FOLDED) || !(t->flags & KN_FLAG_PARAM_GRAD) ||
+        t->phase != KN_PHASE_BACKWARD || t->ndim != 2)
+        return false;
+    const kn_tensor *x = t->src[0], *dz = t->src[1];
+    return t->dtype == KN_F32 && x->dtype == KN_F32 && dz->dtype == KN_F32 && t->iparam[0] && !t->iparam[1] &&
+           x->ndim == 2 && dz->ndim == 2 && x->ne[0] == dz->ne[0] && t->ne[0] == x->ne[1] && t->ne[1] == dz->ne[1];
+}
+
+static bool is_private(const kn__cuda_graph *c, const kn_tensor *t) {
+    const kn_tensor *r = kn__alias_root((kn_tensor *)t);
+    for (int i = 0; i < c->n_priv; i++)
+        if (c->priv_t[i] == r) return true;
+    return false;
+}
+
+/* The bias gradient paired with product m (pair_bias_grads), or NULL. */
+static const kn_tensor *paired_bias(const kn__cuda_graph *c, const kn_tensor *m) {
+    for (int i = 0; i < c->n_bgrad; i++)
+        if (c->bgrad_mm[i] == m) return c->bgrad_sum[i];
+    return NULL;
+}
+
+/* The weight gradients computed together (cuda_internal.h), by one kernel at the last
+ * one's place. An input that a node between a product's place and the last one's may
+ * write over (the planner gives a tensor's bytes to a younger one once it was read) moves
+ * out of the arena; a product is left to run alone when its input cannot move, or when a
+ * node reads its gradient before the kernel made it. */
+static void plan_weight_grads(kn_graph *g, kn__cuda_graph *c) {
+    const kn_tensor *cand[KN_CU_CHAIN_LAYERS];
+    int pos[KN_CU_CHAIN_LAYERS], n = 0, launch = -1;
+    int64_t weights = 0; /* at most KN_CUDA_CHAIN_WEIGHTS in all: larger products run on cuBLASLt */
+    for (int i = 0; i < g->n_nodes && n < KN_CU_CHAIN_LAYERS; i++)
+        if (wgrad_member(g->nodes[i]) && weights + chain_weights(g->nodes[i]) <= KN_CUDA_CHAIN_WEIGHTS) {
+            weights += chain_weights(g->nodes[i]);
+            cand[n] = g->nodes[i], pos[n++] = i, launch = i;
+        }
+    c->n_wgrad = 0;
+    for (int m = 0; m < n; m++) {
+        const kn_tensor *t = cand[m], *bias = paired_bias(c, t);
+        bool ok = true;
+        for (int i = pos[m] + 1; i <= launch && ok; i++) {
+            const kn_tensor *u = g->nodes[i];
+            if ((u->flags & KN_FLAG_FOLDED) || !kn__op_info(u->op)->cpu) continue;
+            for (int s = 0; s < 2 && ok && i < launch; s++) /* an input the node may overwrite: moved out */
+                if (!is_private(c, t->src[s]) && overlap(u, t->src[s])) ok = make_private(c, t->src[s]);
+            for (int s = 0; s < KN_MAX_SRC && ok; s++)
+                if (u->src[s] && (kn__alias_root(u->src[s]) == t || (bias && kn__alias_root(u->src[s]) == bias)))
+                    ok = false;
+        }
+        if (ok) c->wgrad_mm[c->n_wgrad++] = t;
+    }
+    if (c->n_wgrad < 2 || c->wgrad_mm[c->n_wgrad - 1] != g->nodes[launch]) c->n_wgrad = 0;
+}
+
+void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
+    const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
+    if (chains && strcmp(chains, "0") == 0) return;
+    plan_dense_chains(g, c);
+    plan_backward_chains(g, c);
+    plan_weight_grads(g, c);
+}
+
+/* ---------------------------------------------------------------- launching (runs) */
+
+/* Whether t is a member of a dense chain its head launched whole in this run. */
+bool kn__cuda_chained(kn_graph *g, const kn_tensor *t) {
+    kn__cuda_graph *c = CTX;
+    for (int i = 0; i < c->n_chains; i++)
+        for (int l = 1; l < c->chain[i].len; l++)
+            if (c->chain[i].node[l] == t) return c->chain[i].fused;
+    return false;
+}
+
+/* Chain i (plan_dense_chains above) as one kernel when this run's rows are few
+ * enough; *fused says whether it was. */
+kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
+    kn__cuda_graph *c = CTX;
+    const kn_tensor *t = c->chain[i].node[0];
+    int64_t rows = t->ne[0];
+    *fused = c->chain[i].fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
+    if (!*fused) return KN_OK;
+    kn__cu_chain ch = {.n = c->chain[i].len};
+    for (int l = 0; l < ch.n; l++) {
+        const kn_tensor *u = c->chain[i].node[l];
+        bool dense = u->op == KN_OP_DENSE, backward = u->op == KN_OP_MATMUL_ACT_GRAD; /* else an activation */
+        ch.layer[l] = (kn__cu_chain_layer){
+            .w = dense || backward ? kn__cuda_tensor(g, u->src[1]) : NULL,
+            .bias = dense && u->src[2] ? kn__cuda_tensor(g, u->src[2]) : NULL,
+            .v = backward ? kn__cuda_tensor(g, u->src[2]) : NULL,
+            .y = c->chain[i].write[l] ? kn__cuda_tensor(g, u) : NULL,
+            .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1],
+            .act = dense || backward ? u->iparam[2] : u->iparam[0], .backward = backward, .alpha = u->fparam[0]};
+    }
+    c->chain_launches++;
+    LAUNCH(kn__cu_dense_chain(STREAM, &ch, kn__cuda_tensor(g, t->src[0]), rows));
+    return KN_OK;
+}
+
+/* The small-batch weight gradients (plan_weight_grads above): decided at the first
+ * of them, launched at the last; *done when t needs nothing more. */
+kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
+    kn__cuda_graph *c = CTX;
+    *done = false;
+    int at = -1;
+    for (int i = 0; i < c->n_wgrad && at < 0; i++)
+        if (c->wgrad_mm[i] == t) at = i;
+    if (at < 0) return KN_OK;
+    int64_t rows = t->src[0]->ne[0];
+    if (at == 0) c->wgrad_fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
+    if (!c->wgrad_fused) return KN_OK;
+    *done = true;
+    if (at < c->n_wgrad - 1) return KN_OK;
+    kn__cu_wgrad wg = {.n = c->n_wgrad};
+    for (int l = 0; l < wg.n; l++) {
+        const kn_tensor *m = c->wgrad_mm[l], *bias = paired_bias(c, m);
+        int32_t k = (int32_t)m->ne[0], n = (int32_t)m->ne[1];
+        wg.layer[l] = (kn__cu_wgrad_layer){kn__cuda_tensor(g, m->src[0]), kn__cuda_tensor(g, m->src[1]),
+                                           kn__cuda_tensor(g, m), bias ? kn__cuda_tensor(g, bias) : NULL, k, n, wg.total};
+        wg.total += (int64_t)k * n + (bias ? n : 0);
+    }
+    c->wgrad_launches++;
+    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows));
+    return KN_OK;
+}
+
