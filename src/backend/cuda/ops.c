@@ -1,19 +1,11 @@
 /* ops.c — the CUDA backend's kernel table: for each op, the function that reads the
  * node's shapes and parameters (as the CPU kernel does) and enqueues the launchers of
  * kernels.cu / kernels_nn.cu or a cuBLASLt product (matmul.c) on the graph's stream. */
-#include "cuda_internal.h"
+#include "node_launch.h"
 
 #define D(t) ((float *)kn__cuda_tensor(g, (t)))
 #define DS(i) ((float *)kn__cuda_tensor(g, t->src[i]))
 #define DOPT(i) (t->src[i] ? DS(i) : NULL)
-#define STREAM (((kn__cuda_graph *)g->backend.context)->stream)
-#define CTX ((kn__cuda_graph *)g->backend.context)
-/* A launcher's status, reported naming the node. */
-#define LAUNCH(call)                                                                                     \
-    do {                                                                                                 \
-        cudaError_t e_ = (call);                                                                         \
-        if (e_ != cudaSuccess) return kn__cuda_fail(g, t, #call, e_);                                    \
-    } while (0)
 #define OK return KN_OK
 /* Mixed precision: a tensor's storage type code for the launchers (KN_F32, KN_BF16,
  * KN_F16), and whether t or a source is half (then the _x launchers run; an fp32 graph

@@ -4,19 +4,10 @@
  * launches that stand for them when the run's rows are few enough (KN_CUDA_CHAIN_ROWS).
  * The kernels are kernels_chain.cu's; ops.c's k_dense, k_act, k_matmul_act_grad and
  * k_matmul ask here first. KILN_CUDA_CHAIN=0 turns all of it off. */
-#include "cuda_internal.h"
+#include "node_launch.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define STREAM (((kn__cuda_graph *)g->backend.context)->stream)
-#define CTX ((kn__cuda_graph *)g->backend.context)
-/* A launcher's status, reported naming the node. */
-#define LAUNCH(call)                                                                                     \
-    do {                                                                                                 \
-        cudaError_t e_ = (call);                                                                         \
-        if (e_ != cudaSuccess) return kn__cuda_fail(g, t, #call, e_);                                    \
-    } while (0)
 
 /* ---------------------------------------------------------------- planning (compile) */
 
