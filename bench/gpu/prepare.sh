@@ -5,7 +5,7 @@
 # to spare: the binaries, the shared libraries it lacks, the PyTorch baselines and, when
 # present here, Fashion-MNIST. Then, with the device tool:
 #   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=450)
-#   run(command="bench/gpu/run.sh 2", carry=["build-gpu-carry"], timeout_s=350)
+#   run(command="bench/gpu/run.sh 2", carry=["build-gpu-carry"], timeout_s=380)
 # usage: bench/gpu/prepare.sh [FMNIST_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

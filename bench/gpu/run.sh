@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
-# here. Builds nothing. Two parts, each one device call (timeouts add up to 430 s and 335 s,
+# here. Builds nothing. Two parts, each one device call (timeouts add up to 430 s and 365 s,
 # so both fit one session's 15 minutes with the machine's start):
 #   part 1: test_cuda_ops (every op against the CPU backend, replay against launches); the
 #           reference MLP fitted on the device (resident, batch 32 and 256; the host loop and
@@ -10,7 +10,7 @@
 #           single-image predict latency against PyTorch's;
 #           issue 11's wide MLP in fp32 and bf16; test_nccl; compute-sanitizer memcheck.
 # usage: bench/gpu/run.sh [1|2|all] [CARRY_DIR]
-#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=450), then part 2 (350)
+#   run(command="bench/gpu/run.sh 1", carry=["build-gpu-carry"], timeout_s=450), then part 2 (380)
 set -uo pipefail
 PART=${1:-all}
 C=${2:-build-gpu-carry}
@@ -63,6 +63,8 @@ if [ "$PART" = 2 ] || [ "$PART" = all ]; then
     fit "CNN 3 epochs, im2col + cuBLASLt (issue 10: <= 0.6 s/epoch, the median)" timeout 45 \
       "$C/bin/kiln" train models/cnn.json --data fashion-mnist --device cuda --epochs 3 --json --quiet
     fit "CNN 1 epoch, KILN_CUDA_CONV=direct" KILN_CUDA_CONV=direct timeout 35 \
+      "$C/bin/kiln" train models/cnn.json --data fashion-mnist --device cuda --epochs 1 --json --quiet
+    fit "CNN 1 epoch, im2col + cuBLASLt in TF32 (KILN_CUDA_TF32=1, PyTorch's allow_tf32): A/B" KILN_CUDA_TF32=1 timeout 30 \
       "$C/bin/kiln" train models/cnn.json --data fashion-mnist --device cuda --epochs 1 --json --quiet
     if [ $TORCH = 1 ]; then
       echo "== PyTorch CNN (torch_cnn.py, 3 epochs, batch 128)"

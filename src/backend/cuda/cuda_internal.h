@@ -24,6 +24,7 @@ typedef struct {
     bool lt_ok;
     void *lt_ws;                 /* cuBLASLt's workspace */
     size_t lt_ws_bytes;
+    bool tf32;                   /* KILN_CUDA_TF32=1 at compile: f32 products in TF32 (matmul.c) */
     float *param, *grad, *state; /* mirrors of the flat buffers (same layout) */
     uint8_t *arena;              /* mirror of the arena (the planner's offsets) */
     void *param_half;            /* mixed precision: the parameters narrowed to half_type (param_floats

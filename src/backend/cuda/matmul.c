@@ -7,7 +7,9 @@
  * activations run as one kernel after the GEMM.
  *
  * Compute type CUBLAS_COMPUTE_32F (full fp32, no TF32), so the GPU agrees with the CPU to
- * float rounding; TF32 (CUBLAS_COMPUTE_32F_FAST_TF32) is the speed option to measure on
+ * float rounding; TF32 (CUBLAS_COMPUTE_32F_FAST_TF32, KILN_CUDA_TF32=1 at compile: f32
+ * products on the tensor cores with 10-bit mantissas, as PyTorch's allow_tf32) is the speed
+ * option to measure on
  * the GPU. Descriptors are made per call: a captured graph replays the GEMM without them.
  *
  * Mixed precision (bf16 / fp16 graphs, docs/mixed_precision.md): operands and output are
@@ -117,7 +119,8 @@ kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb,
          * a vector of D's rows (n), as BGRADA computes it */
         float *ebgrad = fused && bgrad ? bgrad : NULL;
         if (ebgrad) epi = CUBLASLT_EPILOGUE_BGRADA, ebias = ebgrad;
-        LT(kn__lt.MatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+        cublasComputeType_t compute = cg->tf32 && abtype == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+        LT(kn__lt.MatmulDescCreate(&desc, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
         LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opx, sizeof opx), "cublasLtMatmulDescSetAttribute");
         LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opy, sizeof opy), "cublasLtMatmulDescSetAttribute");
         LT(kn__lt.MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "cublasLtMatmulDescSetAttribute");

@@ -268,6 +268,8 @@ static kn_status cuda_compile(kn_graph *g) {
     g->backend.context = c;
     kn_status st = kn__cuda_select_device(g->ctx); /* this rank's GPU, before the first allocation */
     if (st || (st = check_nodes(g)) || (st = conv_settings(g, c))) return st;
+    const char *tf32 = getenv("KILN_CUDA_TF32");
+    c->tf32 = tf32 && strcmp(tf32, "1") == 0;
     pair_bias_grads(g, c);
     kn__cuda_plan_small_batch(g, c);
     if ((st = private_buffers(g, c))) return st;
