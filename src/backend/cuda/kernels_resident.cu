@@ -69,37 +69,36 @@ extern "C" cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step
 /* One block: the loss checked by thread 0 (a failure recorded once, with the step and
  * position of the run), then, unless this or an earlier step failed, each row's prediction
  * against its label (the argmax, the first of equal maxima as the host takes it; or
- * > threshold for one output), counted per thread and summed in a fixed order. */
-__global__ void resident_count_kernel(const kn__cuda_step *stp, kn__cuda_resident *r, const float *loss,
-                                      const void *out, int out_t, int64_t outs, float threshold, const int32_t *labels,
-                                      const int32_t *order, int64_t rows, bool training) {
-    __shared__ double part[THREADS];
-    __shared__ int failed;
+ * > threshold for one output), counted per thread and summed in a fixed order. Every
+ * thread of the block calls it (part: THREADS doubles of shared memory, failed: a shared
+ * int). */
+__device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool training,
+                                  double *part, int *failed) {
     if (threadIdx.x == 0) {
-        float l = *loss;
+        float l = *q->loss;
         if (training && r->failed_step < 0 && !isfinite(l)) { /* (an evaluation only counts) */
             r->failed_step = stp->step;
             r->failed_first = stp->first;
             r->failed_what = 1;
             r->failed_loss = l;
         }
-        failed = r->failed_step >= 0;
-        if (!failed) {
-            r->loss_sum += (double)l * (double)rows;
-            r->rows += rows;
+        *failed = r->failed_step >= 0;
+        if (!*failed) {
+            r->loss_sum += (double)l * (double)q->rows;
+            r->rows += q->rows;
         }
     }
     __syncthreads();
-    if (failed || !labels) return;
+    if (*failed || !q->labels) return;
     double n = 0;
-    for (int64_t i = threadIdx.x; i < rows; i += blockDim.x) {
-        int32_t label = labels[order[stp->first + i]], best = 0;
-        if (outs == 1) {
-            best = kn__ld(out, out_t, i) > threshold;
+    for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) {
+        int32_t label = q->labels[q->order[stp->first + i]], best = 0;
+        if (q->outs == 1) {
+            best = kn__ld(q->out, q->out_t, i) > q->threshold;
         } else {
-            float v = kn__ld(out, out_t, i * outs);
-            for (int64_t j = 1; j < outs; j++) {
-                float u = kn__ld(out, out_t, i * outs + j);
+            float v = kn__ld(q->out, q->out_t, i * q->outs);
+            for (int64_t j = 1; j < q->outs; j++) {
+                float u = kn__ld(q->out, q->out_t, i * q->outs + j);
                 if (u > v) v = u, best = (int32_t)j;
             }
         }
@@ -109,12 +108,16 @@ __global__ void resident_count_kernel(const kn__cuda_step *stp, kn__cuda_residen
     if (threadIdx.x == 0) r->correct += (int64_t)n;
 }
 
+/* An evaluation's figures (a training step counts in its guard_kernel). */
+__global__ void resident_count_kernel(const kn__cuda_step *stp, kn__cuda_resident *r, kn__cuda_count q, bool training) {
+    __shared__ double part[THREADS];
+    __shared__ int failed;
+    count_step(stp, r, &q, training, part, &failed);
+}
+
 extern "C" cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn__cuda_resident *r,
-                                             const float *loss, const void *out, int out_t, int64_t outs,
-                                             float threshold, const int32_t *labels, const int32_t *order,
-                                             int64_t rows, bool training) {
-    resident_count_kernel<<<1, THREADS, 0, s>>>(step, r, loss, out, out_t, outs, threshold, labels, order, rows,
-                                                training);
+                                             const kn__cuda_count *q, bool training) {
+    resident_count_kernel<<<1, THREADS, 0, s>>>(step, r, *q, training);
     return cudaGetLastError();
 }
 
@@ -154,9 +157,12 @@ __device__ static void guard_decide(kn__cuda_step *stp, kn__cuda_resident *r, co
 
 /* The guard in one launch: every block checks its share of the gradients (any non-finite
  * one sets r->grad_bad; nothing to find once a step failed), and the last block to finish
- * (counted in r->guard_done, after a fence that makes the blocks' flags visible) decides. */
-__global__ void guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *grad, int64_t n, const float *loss) {
+ * (counted in r->guard_done, after a fence that makes the blocks' flags visible) counts the
+ * step's figures (count_step: a non-finite loss is this step's failure first) and decides. */
+__global__ void guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *grad, int64_t n, kn__cuda_count q) {
     __shared__ bool last;
+    __shared__ double part[THREADS];
+    __shared__ int failed;
     if (r->failed_step < 0) {
         bool bad = false;
         for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n && !bad; i += (int64_t)gridDim.x * blockDim.x)
@@ -167,14 +173,16 @@ __global__ void guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const flo
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(&r->guard_done, 1u) == gridDim.x - 1;
     __syncthreads();
-    if (!last || threadIdx.x != 0) return;
+    if (!last) return;
+    count_step(stp, r, &q, true, part, &failed);
+    if (threadIdx.x != 0) return;
     r->guard_done = 0;
-    guard_decide(stp, r, loss);
+    guard_decide(stp, r, q.loss);
 }
 
 extern "C" cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r,
-                                             const float *grad, int64_t n, const float *loss) {
+                                             const float *grad, int64_t n, const kn__cuda_count *q) {
     int64_t b = (n + THREADS - 1) / THREADS;
-    guard_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, r, grad, n, loss);
+    guard_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, r, grad, n, *q);
     return cudaGetLastError();
 }

@@ -218,15 +218,26 @@ typedef struct {
 } kn__cuda_gather_set;
 cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r, float *seed,
                                   const kn__cuda_gather_set *set, int n_tables, const int32_t *order, int64_t rows);
-/* after the loss: its check, loss x rows and the correct count (out (rows, outs) stored as
- * out_t; labels by row of the tables, or NULL) added to r's sums unless failed; */
-cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn__cuda_resident *r, const float *loss,
-                                  const void *out, int out_t, int64_t outs, float threshold, const int32_t *labels,
-                                  const int32_t *order, int64_t rows, bool training);
-/* after the backward pass: grad[0..n) checked, then step->skip set when this step or an
+/* What a step's figures are counted from: the loss, out (rows, outs) stored as out_t, the
+ * labels by row of the tables (or NULL), the epoch's order, the rows of the batch. */
+typedef struct {
+    const float *loss;
+    const void *out;
+    int out_t;
+    int64_t outs;
+    float threshold;
+    const int32_t *labels, *order;
+    int64_t rows;
+} kn__cuda_count;
+/* an evaluation's figures, after the loss: its check, loss x rows and the correct count
+ * added to r's sums unless failed; */
+cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn__cuda_resident *r,
+                                  const kn__cuda_count *q, bool training);
+/* a training step's, after the backward pass: grad[0..n) checked, the figures counted (as
+ * above, a non-finite loss failing the step), then step->skip set when this step or an
  * earlier one failed (the optimizer kernel then returns at once). */
 cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,
-                                  int64_t n, const float *loss);
+                                  int64_t n, const kn__cuda_count *q);
 
 #ifdef __cplusplus
 }

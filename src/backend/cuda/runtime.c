@@ -468,14 +468,22 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
              "kn__cu_resident_start");
     kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
     if (st) return st;
-    const float *loss = kn__cuda_ptr(g, c->res_loss->data);
-    LAUNCHED(kn__cu_resident_count(c->stream, c->d_step, c->d_res, loss, c->res_out ? kn__cuda_ptr(g, c->res_out->data) : NULL,
-                                   c->res_out ? (int)c->res_out->dtype : KN_F32, c->res_outs, c->res_threshold,
-                                   c->res_out ? c->d_labels : NULL, c->d_order, g->batch, (mask & KN_PHASE_BACKWARD) != 0),
-             "kn__cu_resident_count");
-    if (!(mask & KN_PHASE_BACKWARD)) return KN_OK; /* an evaluation: the figures only */
+    kn__cuda_count q = {kn__cuda_tensor(g, c->res_loss),
+                        c->res_out ? kn__cuda_tensor(g, c->res_out) : NULL,
+                        c->res_out ? (int)c->res_out->dtype : KN_F32,
+                        c->res_outs,
+                        c->res_threshold,
+                        c->res_out ? c->d_labels : NULL,
+                        c->d_order,
+                        g->batch};
+    if (!(mask & KN_PHASE_BACKWARD)) { /* an evaluation: the figures only */
+        LAUNCHED(kn__cu_resident_count(c->stream, c->d_step, c->d_res, &q, false), "kn__cu_resident_count");
+        return KN_OK;
+    }
+    /* a training step: the figures are counted in the guard's launch, after the backward
+     * pass (the loss and the outputs are kept tensors: nothing overwrites them) */
     if ((st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD))) return st;
-    LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, loss),
+    LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
              "kn__cu_resident_guard");
     return enqueue_nodes(g, mask & KN_PHASE_UPDATE);
 }
@@ -586,6 +594,9 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     if (st) return st;
     resident_free(c);
     if (!kn__resident_placeable(g, d)) return KN_OK; /* (each gathered input checked there) */
+    /* the step's figures are counted after the backward pass (in the guard's launch): the
+     * loss and the outputs must be kept tensors, which nothing overwrites (a model's are) */
+    if (!(d->loss->flags & KN_FLAG_KEEP) || (d->out && d->labels && !(d->out->flags & KN_FLAG_KEEP))) return KN_OK;
     size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
     for (int k = 0; k < d->n_tables; k++) need += (size_t)d->n_rows * d->tables[k].row_bytes;
     CU(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
