@@ -1,0 +1,147 @@
+/* loss.cuh — the losses' per-row device functions (loss.c's formulas), shared by
+ * kernels.cu (the loss and gradient kernels) and kernels_chain.cu (a dense chain that ends
+ * in its loss). */
+#ifndef KN_CUDA_LOSS_CUH
+#define KN_CUDA_LOSS_CUH
+
+#include "device.cuh"
+
+#define PROB_EPS 1e-7f
+__device__ static float clipp(float p) { return p < PROB_EPS ? PROB_EPS : p > 1 - PROB_EPS ? 1 - PROB_EPS : p; }
+
+/* log(sum(exp(z))) of one row, max-shifted. */
+template <typename P> __device__ static float row_lse(P z, int64_t c) {
+    float mx = z[0], s = 0;
+    for (int64_t j = 1; j < c; j++) mx = fmaxf(mx, z[j]);
+    for (int64_t j = 0; j < c; j++) s += expf(z[j] - mx);
+    return mx + logf(s);
+}
+
+template <typename P> __device__ static float row_sum(P p, int64_t c) {
+    float s = 0;
+    for (int64_t j = 0; j < c; j++) s += p[j];
+    return s;
+}
+
+/* A row of a half-stored tensor, read as floats: pr[j] (mixed precision). */
+struct RowX {
+    const void *p;
+    int dt;
+    int64_t off;
+    __device__ float operator[](int64_t j) const { return kn__ld(p, dt, off + j); }
+};
+
+/* Row r's weighted loss (row_loss in loss.c) into ws[r]; pr: its predictions (a float
+ * pointer, or a RowX). */
+template <typename P>
+__device__ static void loss_row(int kind, bool logits, P pr, const void *target, const float *w, double *ws,
+                                int64_t r, int64_t c) {
+    {
+        double total = 0;
+        if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+            int32_t l = ((const int32_t *)target)[r];
+            if (l >= 0 && l < c) total = logits ? (double)(row_lse(pr, c) - pr[l]) : -logf(clipp(pr[l] / row_sum(pr, c)));
+        } else {
+            const float *yr = (const float *)target + r * c;
+            switch (kind) {
+            case KN_LOSS_MSE:
+                for (int64_t j = 0; j < c; j++) total += (double)(pr[j] - yr[j]) * (pr[j] - yr[j]);
+                total /= (double)c;
+                break;
+            case KN_LOSS_MAE:
+                for (int64_t j = 0; j < c; j++) total += fabs((double)pr[j] - yr[j]);
+                total /= (double)c;
+                break;
+            case KN_LOSS_BINARY_CROSSENTROPY:
+                for (int64_t j = 0; j < c; j++) {
+                    if (logits) {
+                        float z = pr[j];
+                        total += (z > 0 ? z : 0) - z * yr[j] + log1pf(expf(-fabsf(z)));
+                    } else {
+                        float q = clipp(pr[j]);
+                        total -= yr[j] * logf(q) + (1 - yr[j]) * logf(1 - q);
+                    }
+                }
+                total /= (double)c;
+                break;
+            case KN_LOSS_CATEGORICAL_CROSSENTROPY:
+                if (logits) {
+                    float lse = row_lse(pr, c);
+                    for (int64_t j = 0; j < c; j++) total -= yr[j] * (pr[j] - lse);
+                } else {
+                    float sp = row_sum(pr, c);
+                    for (int64_t j = 0; j < c; j++) total -= yr[j] * logf(clipp(pr[j] / sp));
+                }
+                break;
+            default: break;
+            }
+        }
+        ws[r] = (w ? w[r] : 1.0) * total;
+    }
+}
+
+/* Row r's loss gradient (loss_grad in loss.c) into dr, from its predictions pr (f32);
+ * inv_b = dloss / rows, inv_n = dloss / (rows c). */
+__device__ static void loss_grad_row(int kind, bool logits, const float *pr, const void *target, const float *w, float *dr,
+                                     int64_t r, int64_t c, float inv_b, float inv_n) {
+    if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        int32_t l = ((const int32_t *)target)[r];
+        if (l < 0 || l >= c) {
+            for (int64_t j = 0; j < c; j++) dr[j] = 0;
+        } else if (logits) { /* softmax(z) - onehot(label) */
+            float mx = pr[0], sum = 0;
+            for (int64_t j = 1; j < c; j++) mx = fmaxf(mx, pr[j]);
+            for (int64_t j = 0; j < c; j++) sum += (dr[j] = expf(pr[j] - mx));
+            float scale = inv_b / sum;
+            for (int64_t j = 0; j < c; j++) dr[j] *= scale;
+            dr[l] -= inv_b;
+        } else {
+            float sp = row_sum(pr, c), q = pr[l] / sp;
+            bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
+            for (int64_t j = 0; j < c; j++) dr[j] = inv_b / sp;
+            if (!clipped) dr[l] -= inv_b / (q * sp);
+        }
+    } else {
+        const float *yr = (const float *)target + r * c;
+        switch (kind) {
+        case KN_LOSS_MSE:
+            for (int64_t j = 0; j < c; j++) dr[j] = 2.0f * (pr[j] - yr[j]) * inv_n;
+            break;
+        case KN_LOSS_MAE:
+            for (int64_t j = 0; j < c; j++)
+                dr[j] = (pr[j] > yr[j] ? 1.0f : pr[j] < yr[j] ? -1.0f : 0.0f) * inv_n;
+            break;
+        case KN_LOSS_BINARY_CROSSENTROPY:
+            for (int64_t j = 0; j < c; j++) {
+                if (logits) {
+                    dr[j] = (1.0f / (1.0f + expf(-pr[j])) - yr[j]) * inv_n;
+                } else {
+                    float q = pr[j];
+                    bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
+                    dr[j] = clipped ? 0.0f : (q - yr[j]) / (q * (1 - q)) * inv_n;
+                }
+            }
+            break;
+        case KN_LOSS_CATEGORICAL_CROSSENTROPY: {
+            float ysum = row_sum(yr, c);
+            if (logits) {
+                float lse = row_lse(pr, c);
+                for (int64_t j = 0; j < c; j++) dr[j] = (expf(pr[j] - lse) * ysum - yr[j]) * inv_b;
+            } else {
+                float sp = row_sum(pr, c);
+                for (int64_t j = 0; j < c; j++) {
+                    float q = pr[j] / sp;
+                    bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
+                    dr[j] = (ysum - (clipped ? 0.0f : yr[j] / q)) / sp * inv_b;
+                }
+            }
+            break;
+        }
+        default: break;
+        }
+    }
+    if (w)
+        for (int64_t j = 0; j < c; j++) dr[j] *= w[r];
+}
+
+#endif
