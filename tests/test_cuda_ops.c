@@ -450,6 +450,8 @@ typedef struct {
     int64_t rows;
     const kn_optimizer *opt; /* NULL: inference */
     bool big;                /* a middle layer of 1100 x 1000 weights, past KN_CUDA_CHAIN_WEIGHTS */
+    bool ce;                 /* ends in logits and a sparse cross-entropy (the chain computes the
+                              * loss and its gradient), not a softmax and a projection */
 } chain_arg;
 
 static void b_chain(kn_graph *g, const void *arg) {
@@ -457,16 +459,26 @@ static void b_chain(kn_graph *g, const void *arg) {
     const int64_t width[4] = {30, a->big ? 1100 : 40, a->big ? 1000 : 50, 7};
     static const kn_activation act[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
     kn_tensor *h = kn_input(g, KN_F32, (int64_t[]){a->rows, width[0]}, 2, "x");
+    kn_tensor *labels = a->ce ? kn_input(g, KN_I32, (int64_t[]){a->rows}, 1, "labels") : NULL;
     for (int l = 0; l < 3; l++) {
         char wn[8], bn[8];
         snprintf(wn, sizeof wn, "w%d", l);
         snprintf(bn, sizeof bn, "b%d", l);
         kn_tensor *w = kn_param(g, (int64_t[]){width[l], width[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);
         kn_tensor *b = kn_param(g, (int64_t[]){width[l + 1]}, 1, KN_INIT_ZEROS, bn);
-        h = kn_act(g, kn_add(g, kn_matmul(g, h, w), b), act[l]);
+        h = kn_add(g, kn_matmul(g, h, w), b);
+        if (l < 2 || !a->ce) h = kn_act(g, h, act[l]);
     }
-    if (a->opt) train_on(g, h, a->opt);
-    else kn_graph_keep(g, h);
+    if (a->ce) {
+        kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, labels, true);
+        kn_graph_keep(g, loss);
+        kn_graph_backward(g, loss);
+        kn_graph_add_optimizer(g, a->opt);
+    } else if (a->opt) {
+        train_on(g, h, a->opt);
+    } else {
+        kn_graph_keep(g, h);
+    }
 }
 
 /* The chain against the CPU, and that it ran as one kernel exactly when the rows allow. */
@@ -481,7 +493,7 @@ static void chain_cases(kn_ctx *ctx) {
     static const int64_t rows[4] = {1, 5, KN_CUDA_CHAIN_ROWS, KN_CUDA_CHAIN_ROWS + 1};
     /* past the weight cap: the big layer and the one before it run on cuBLASLt, the last
      * dense layer and its softmax as a chain of two */
-    chain_arg big = {5, NULL, true};
+    chain_arg big = {5, NULL, true, false};
     tcase cb = {"dense chain past the weight cap", b_chain, &big, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cb);
     kn_graph *gb = on_mirror ? NULL : make(ctx, &cb, KN_DEVICE_CUDA);
@@ -491,8 +503,27 @@ static void chain_cases(kn_ctx *ctx) {
               "past the weight cap: %d chains, the first of %d nodes", c->n_chains, c->n_chains ? c->chain[0].len : 0);
         kn_graph_free(gb);
     }
+    /* a chain ending in its loss: the loss and its gradient computed by the chain kernel,
+     * the loss and gradient nodes doing nothing, over 3 steps (capture and replay) */
+    for (int i = 0; i < 4; i++) {
+        chain_arg a = {rows[i], &sgd, false, true};
+        char name[64];
+        snprintf(name, sizeof name, "dense chain and its loss, %lld rows", (long long)a.rows);
+        tcase c = {name, b_chain, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
+        run_case(ctx, &c);
+        kn_graph *gl = on_mirror ? NULL : make(ctx, &c, KN_DEVICE_CUDA);
+        if (!gl) continue;
+        const kn__cuda_graph *cg = gl->backend.context;
+        CHECK(cg->n_chains >= 1 && cg->chain[0].loss && cg->chain[0].loss_grad, "%s: no chain loss planned", name);
+        CHECK(kn_graph_run(gl) == KN_OK, "%s: gpu run: %s", name, kn_last_error(ctx));
+        bool small = a.rows <= KN_CUDA_CHAIN_ROWS;
+        CHECK(cg->n_chains < 1 || (cg->chain[0].loss_fused == small && cg->chain[0].grad_fused == small),
+              "%s: the loss fused %d, its gradient %d", name, cg->n_chains ? cg->chain[0].loss_fused : -1,
+              cg->n_chains ? cg->chain[0].grad_fused : -1);
+        kn_graph_free(gl);
+    }
     for (int i = 0; i < 8; i++) {
-        chain_arg a = {rows[i % 4], i < 4 ? NULL : &sgd, false};
+        chain_arg a = {rows[i % 4], i < 4 ? NULL : &sgd, false, false};
         char name[64];
         snprintf(name, sizeof name, "dense chain%s, %lld rows", a.opt ? " training" : "", (long long)a.rows);
         tcase c = {name, b_chain, &a, KN_PASS_ALL, a.opt ? 3 : 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};

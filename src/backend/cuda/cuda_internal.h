@@ -92,7 +92,12 @@ typedef struct {
         bool write[KN_CU_CHAIN_LAYERS]; /* the output is read by another node, or kept */
         int len;
         bool fused;                     /* the head launched the chain in the run being enqueued */
+        const kn_tensor *loss, *loss_grad; /* the loss node the chain ends in and its gradient node
+                                         * (the chain computes them: small_batch.c), or NULL */
+        bool loss_fused, grad_fused;    /* ... in the run being enqueued */
     } chain[KN_CUDA_CHAINS];
+    uint32_t *chain_done;               /* the chain loss's count of finished blocks (0 between runs) */
+    unsigned run_mask;                  /* the phases of the run being enqueued */
     int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
     /* the small-batch weight gradients (small_batch.c's plan_weight_grads, with the chains):
      * param-gradient products X^T dZ (and their paired bias sums) computed by one kernel at
@@ -126,6 +131,8 @@ kn_status kn__cuda_select_device(kn_ctx *ctx);
 void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c);
 kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused);
 bool kn__cuda_chained(kn_graph *g, const kn_tensor *t);
+/* Whether loss node t (or its gradient node) was computed by a chain in this run. */
+bool kn__cuda_chain_loss_done(kn_graph *g, const kn_tensor *t);
 kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done);
 
 /* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node

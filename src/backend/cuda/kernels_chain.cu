@@ -5,13 +5,15 @@
  * plan_dense_chains chooses the chains and launches them for ops.c's k_dense). An activation node
  * after a dense one (a softmax head) can end the chain too. Backward, the input gradients
  * of the same layers (matmul_act_grad nodes: act'(dz W^T)) chain the same way, from the
- * loss's gradient down, each row's gradient in shared memory.
+ * loss's gradient down, each row's gradient in shared memory. A forward chain can end in
+ * its loss (the loss node after it) and that loss's gradient, each row's by its block.
  *
  * Each output sums its k products in a fixed order (parts of k in threads, then the parts
  * in order), so a run gives the same bits every time; the order is not cuBLASLt's, so the
  * result differs from the unfused path's by float rounding (test_cuda_ops: 1e-4). */
 #include "launch.h"
 #include "device.cuh"
+#include "loss.cuh"
 
 #define THREADS 256
 
@@ -28,6 +30,39 @@ __device__ static float block_reduce(float v, float *red, bool max) {
     float r = red[0];
     __syncthreads(); /* red is reused by the next reduction */
     return r;
+}
+
+/* The chain's loss (kn__cu_chain_loss): row r's loss and gradient from the prediction the
+ * block wrote, then the mean by the last block, summing the rows in a fixed order (each
+ * thread its rows t, t + blockDim.x, ..., then a tree). */
+__device__ static void chain_loss(const kn__cu_chain *ch, int64_t r) {
+    __shared__ bool last;
+    __shared__ double part[THREADS];
+    const kn__cu_chain_loss *q = &ch->loss;
+    const kn__cu_chain_layer *P = &ch->layer[q->from];
+    int64_t rows = gridDim.x, c = P->n;
+    __syncthreads(); /* the block's writes of the prediction row are visible to it */
+    if (threadIdx.x == 0) {
+        const float *pr = P->y + r * c;
+        loss_row(q->kind, q->logits != 0, pr, q->target, q->w, q->ws, r, c);
+        if (q->dx) {
+            float dl = *q->dloss;
+            loss_grad_row(q->kind, q->logits != 0, pr, q->target, q->w, q->dx + r * c, r, c, dl / (float)rows,
+                          dl / (float)(rows * c));
+        }
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(q->done, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last) return;
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < rows; i += blockDim.x) s += ((volatile const double *)q->ws)[i];
+    s = kn__block_sum_double(s, part);
+    if (threadIdx.x == 0) {
+        *q->out = (float)(s / (double)rows);
+        *q->done = 0;
+    }
 }
 
 /* One block per row r: layer by layer, in[k] -> out[n] in shared memory. A layer's outputs
@@ -89,6 +124,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
             for (int j = threadIdx.x; j < L.n; j += blockDim.x) L.y[r * L.n + j] = out[j];
         cur ^= 1;
     }
+    if (ch.loss.kind >= 0) chain_loss(&ch, r);
 }
 
 extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows) {

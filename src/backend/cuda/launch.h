@@ -109,9 +109,22 @@ typedef struct {
     int32_t backward;  /* y = act'(x W^T) at v (a matmul_act_grad node), not act(x W + b) */
     float alpha;
 } kn__cu_chain_layer;
+/* A loss the chain ends in (kind < 0: none): layer `from`'s output (rows, c), written, is
+ * the prediction; each block puts its row's loss in ws[row] (and, with dx, its gradient
+ * row: loss_grad's, scaled by *dloss); the last block to finish (counted in *done, reset
+ * by it) writes the mean to *out. */
+typedef struct {
+    int32_t kind, logits, from;
+    const void *target;
+    const float *w, *dloss;
+    double *ws;
+    float *out, *dx;
+    uint32_t *done;
+} kn__cu_chain_loss;
 typedef struct {
     int32_t n; /* layers, 1..KN_CU_CHAIN_LAYERS */
     kn__cu_chain_layer layer[KN_CU_CHAIN_LAYERS];
+    kn__cu_chain_loss loss;
 } kn__cu_chain;
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows);
 

@@ -273,6 +273,10 @@ static kn_status cuda_compile(kn_graph *g) {
     pair_bias_grads(g, c);
     kn__cuda_plan_small_batch(g, c);
     if ((st = private_buffers(g, c))) return st;
+    bool chain_loss = false;
+    for (int k = 0; k < c->n_chains; k++) chain_loss |= c->chain[k].loss != NULL;
+    if (chain_loss && (st = cuda_malloc(g, (void **)&c->chain_done, sizeof *c->chain_done, "the chain loss's counter")))
+        return st;
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
@@ -300,6 +304,7 @@ static kn_status cuda_compile(kn_graph *g) {
     CU(cudaMallocHost((void **)&c->h_step, (KN_CUDA_STEP_RING + 1) * sizeof *c->h_step), "cudaMallocHost");
     if ((st = plan_io(g, c))) return st;
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    if (c->chain_done) CU(cudaMemsetAsync(c->chain_done, 0, sizeof *c->chain_done, c->stream), "cudaMemsetAsync (counter)");
     if ((st = kn__cublaslt_load(g->ctx))) return st;
     cublasStatus_t bs = kn__lt.Create(&c->lt);
     if (bs != CUBLAS_STATUS_SUCCESS)
@@ -335,6 +340,7 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->lt_ws);
     cudaFree(c->d_step);
     for (int i = 0; i < c->n_priv; i++) cudaFree(c->priv_d[i]);
+    cudaFree(c->chain_done);
     if (c->h_step) cudaFreeHost(c->h_step);
     if (c->h_io) cudaFreeHost(c->h_io);
     kn__free(g->ctx, c->io_t);
@@ -434,6 +440,7 @@ static kn_status enqueue_nodes(kn_graph *g, unsigned mask) {
  * resident_host.c. */
 static kn_status enqueue(kn_graph *g, unsigned mask) {
     kn__cuda_graph *c = g->backend.context;
+    c->run_mask = mask;
     if (!(mask & KN_RUN_RESIDENT)) {
         LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
                                  c->stream),

@@ -219,10 +219,46 @@ static void plan_weight_grads(kn_graph *g, kn__cuda_graph *c) {
     if (c->n_wgrad < 2 || c->wgrad_mm[c->n_wgrad - 1] != g->nodes[launch]) c->n_wgrad = 0;
 }
 
+/* The loss a forward chain ends in: the node enqueued right after the chain's last member,
+ * a loss reading one member's output as its prediction; and, when its gradient node can
+ * move out of the arena (the chain writes it during the forward pass, long before its
+ * place), that node too. */
+static void plan_chain_losses(kn_graph *g, kn__cuda_graph *c) {
+    for (int k = 0; k < c->n_chains; k++) {
+        if (c->chain[k].node[0]->op != KN_OP_DENSE) continue;
+        const kn_tensor *end = c->chain[k].node[c->chain[k].len - 1];
+        int i = 0;
+        while (i < g->n_nodes && g->nodes[i] != end) i++;
+        for (i++; i < g->n_nodes; i++)
+            if (!(g->nodes[i]->flags & KN_FLAG_FOLDED) && kn__op_info(g->nodes[i]->op)->cpu) break;
+        if (i >= g->n_nodes) continue;
+        kn_tensor *L = g->nodes[i];
+        if (L->op != KN_OP_LOSS || L->dtype != KN_F32 || L->src[0]->dtype != KN_F32 || L->src[0]->ndim != 2 ||
+            (L->src[2] && L->src[2]->dtype != KN_F32))
+            continue;
+        int from = -1;
+        for (int l = 0; l < c->chain[k].len; l++)
+            if (c->chain[k].node[l] == L->src[0]) from = l;
+        if (from < 0) continue;
+        c->chain[k].write[from] = true; /* (the loss reads it: written already) */
+        c->chain[k].loss = L;
+        for (int j = i + 1; j < g->n_nodes; j++) {
+            kn_tensor *G = g->nodes[j];
+            if (G->op == KN_OP_LOSS_GRAD && !(G->flags & KN_FLAG_FOLDED) && G->src[0] == L->src[0] &&
+                G->src[1] == L->src[1] && G->src[3] == L->src[2] && G->iparam[0] == L->iparam[0] &&
+                G->iparam[1] == L->iparam[1] && G->dtype == KN_F32 && G->src[2]->dtype == KN_F32 && make_private(c, G)) {
+                c->chain[k].loss_grad = G;
+                break;
+            }
+        }
+    }
+}
+
 void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
+    plan_chain_losses(g, c);
     plan_backward_chains(g, c);
     plan_weight_grads(g, c);
 }
@@ -230,6 +266,14 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
 /* ---------------------------------------------------------------- launching (runs) */
 
 /* Whether t is a member of a dense chain its head launched whole in this run. */
+bool kn__cuda_chain_loss_done(kn_graph *g, const kn_tensor *t) {
+    kn__cuda_graph *c = CTX;
+    for (int i = 0; i < c->n_chains; i++)
+        if ((c->chain[i].loss == t && c->chain[i].loss_fused) || (c->chain[i].loss_grad == t && c->chain[i].grad_fused))
+            return true;
+    return false;
+}
+
 bool kn__cuda_chained(kn_graph *g, const kn_tensor *t) {
     kn__cuda_graph *c = CTX;
     for (int i = 0; i < c->n_chains; i++)
@@ -245,8 +289,25 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     const kn_tensor *t = c->chain[i].node[0];
     int64_t rows = t->ne[0];
     *fused = c->chain[i].fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
+    c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
     kn__cu_chain ch = {.n = c->chain[i].len};
+    ch.loss.kind = -1;
+    const kn_tensor *L = c->chain[i].loss, *G = c->chain[i].loss_grad;
+    if (L && (c->run_mask & KN_PHASE_LOSS)) { /* the loss (an evaluation, a training step) */
+        int from = 0;
+        while (c->chain[i].node[from] != L->src[0]) from++;
+        ch.loss = (kn__cu_chain_loss){.kind = L->iparam[0], .logits = L->iparam[1], .from = from,
+                                      .target = kn__cuda_tensor(g, L->src[1]),
+                                      .w = L->src[2] ? kn__cuda_tensor(g, L->src[2]) : NULL,
+                                      .ws = c->ws, .out = kn__cuda_tensor(g, L), .done = c->chain_done};
+        c->chain[i].loss_fused = true;
+        if (G && (c->run_mask & KN_PHASE_BACKWARD)) { /* and its gradient (a training step) */
+            ch.loss.dloss = kn__cuda_tensor(g, G->src[2]);
+            ch.loss.dx = kn__cuda_tensor(g, G);
+            c->chain[i].grad_fused = true;
+        }
+    }
     for (int l = 0; l < ch.n; l++) {
         const kn_tensor *u = c->chain[i].node[l];
         bool dense = u->op == KN_OP_DENSE, backward = u->op == KN_OP_MATMUL_ACT_GRAD; /* else an activation */
