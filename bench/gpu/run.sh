@@ -44,7 +44,7 @@ if [ "$PART" = 1 ] || [ "$PART" = all ]; then
     fit "MLP host loop (KILN_RESIDENT=0), batch 32, 3 epochs: final_loss as resident's" KILN_RESIDENT=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
     fit "MLP through a one-rank NCCL communicator (KILN_NCCL=force), 3 epochs: the same" KILN_NCCL=force timeout ${FIT_TIMEOUT:-25} $K --epochs $E
     fit "MLP resident without CUDA graphs (KILN_CUDA_GRAPHS=0), 3 epochs: the same final_loss as replays" KILN_CUDA_GRAPHS=0 timeout ${FIT_TIMEOUT:-20} $K --epochs $E
-    fit "MLP resident without dense chains (KILN_CUDA_CHAIN=0: cuBLASLt forward), batch 32, 3 epochs: A/B" KILN_CUDA_CHAIN=0 timeout ${FIT_TIMEOUT:-20} $K --epochs $E
+    fit "MLP resident without the small-batch fusions (KILN_CUDA_CHAIN=0: cuBLASLt, a kernel per node), batch 32, 3 epochs: A/B" KILN_CUDA_CHAIN=0 timeout ${FIT_TIMEOUT:-20} $K --epochs $E
     echo "== single-sample predict, host in and host out (issue 10: <= 15 us and >= 3x PyTorch)"
     DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
     echo "== the same without the dense chain (KILN_CUDA_CHAIN=0: 3 products, 2 kernels): A/B"
