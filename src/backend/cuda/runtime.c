@@ -438,13 +438,33 @@ static kn_status enqueue_nodes(kn_graph *g, unsigned mask) {
  * backward, the guard, the update (whose kernel returns at once when the guard set
  * step->skip); its step values were queued before it, from the ring. The host version:
  * resident_host.c. */
+/* Whether a node of mask reads the step values (the kernels ops.c hands d_step to): a
+ * predict of a plain MLP does not, and its graph is then one copy node shorter. */
+static bool reads_step(const kn_graph *g, unsigned mask) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *t = g->nodes[i];
+        if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED)) continue;
+        switch (t->op) {
+        case KN_OP_OPTIMIZER:
+        case KN_OP_OPT_UPDATE:
+        case KN_OP_GRAD_NORM:
+        case KN_OP_DROPOUT:
+        case KN_OP_BATCH_NORM:
+            return true;
+        default: break;
+        }
+    }
+    return false;
+}
+
 static kn_status enqueue(kn_graph *g, unsigned mask) {
     kn__cuda_graph *c = g->backend.context;
     c->run_mask = mask;
     if (!(mask & KN_RUN_RESIDENT)) {
-        LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
-                                 c->stream),
-                 "cudaMemcpyAsync (step)");
+        if (reads_step(g, mask))
+            LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
+                                     c->stream),
+                     "cudaMemcpyAsync (step)");
         for (int k = 0; k < c->n_io_in; k++) {
             kn_tensor *t = c->io_t[k];
             if (kn__nbytes(t))
