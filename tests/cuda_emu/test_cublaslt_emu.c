@@ -38,7 +38,7 @@ static int failures, checks;
     } while (0)
 
 /* ------------------------------------------------------------------------------------ */
-/* The emulator's API, stubbed                                                            */
+/* The emulator's API as test doubles: work runs at once, calls are counted, failures on demand */
 /* ------------------------------------------------------------------------------------ */
 
 static int enqueue_fails, enqueued, faults;
