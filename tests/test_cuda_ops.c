@@ -456,7 +456,8 @@ typedef struct {
 
 static void b_chain(kn_graph *g, const void *arg) {
     const chain_arg *a = arg;
-    const int64_t width[4] = {30, a->big ? 1100 : 40, a->big ? 1000 : 50, 7};
+    /* 100 inputs: the first layer splits over 3 blocks a row (kn__cuda_chain_split) */
+    const int64_t width[4] = {100, a->big ? 1100 : 40, a->big ? 1000 : 50, 7};
     static const kn_activation act[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
     kn_tensor *h = kn_input(g, KN_F32, (int64_t[]){a->rows, width[0]}, 2, "x");
     kn_tensor *labels = a->ce ? kn_input(g, KN_I32, (int64_t[]){a->rows}, 1, "labels") : NULL;
@@ -522,10 +523,13 @@ static void chain_cases(kn_ctx *ctx) {
               cg->n_chains ? cg->chain[0].grad_fused : -1);
         kn_graph_free(gl);
     }
-    for (int i = 0; i < 8; i++) {
-        chain_arg a = {rows[i % 4], i < 4 ? NULL : &sgd, false, false};
-        char name[64];
-        snprintf(name, sizeof name, "dense chain%s, %lld rows", a.opt ? " training" : "", (long long)a.rows);
+    for (int i = 0; i < 10; i++) { /* 8, 9: a block a row (KILN_CUDA_CHAIN_SPLIT=0) */
+        chain_arg a = {rows[i % 4], i < 4 || i == 8 ? NULL : &sgd, false, false};
+        if (i >= 8) a.rows = 5;
+        if (i == 8) setenv("KILN_CUDA_CHAIN_SPLIT", "0", 1);
+        char name[80];
+        snprintf(name, sizeof name, "dense chain%s, %lld rows%s", a.opt ? " training" : "", (long long)a.rows,
+                 i >= 8 ? ", unsplit" : "");
         tcase c = {name, b_chain, &a, KN_PASS_ALL, a.opt ? 3 : 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
         run_case(ctx, &c);
         if (on_mirror) continue;
@@ -539,9 +543,14 @@ static void chain_cases(kn_ctx *ctx) {
         CHECK(launched == want, "%s: %lld chain launches, not %lld", c.name, (long long)launched, (long long)want);
         /* and the three weight gradients in one kernel */
         int64_t wgrad = ((kn__cuda_graph *)gpu->backend.context)->wgrad_launches;
-        CHECK(wgrad == (a.opt && a.rows <= KN_CUDA_CHAIN_ROWS), "%s: %lld weight-gradient launches", c.name, (long long)wgrad);
+        CHECK(wgrad == (a.opt && a.rows <= KN_CUDA_WGRAD_ROWS), "%s: %lld weight-gradient launches", c.name, (long long)wgrad);
         kn_graph_free(gpu);
     }
+    unsetenv("KILN_CUDA_CHAIN_SPLIT");
+    CHECK(kn__cuda_chain_split(1, 784) == 24 && kn__cuda_chain_split(32, 784) == 8 && kn__cuda_chain_split(256, 784) == 4 &&
+              kn__cuda_chain_split(5, 40) == 1 && kn__cuda_chain_split(64, 100) == 3,
+          "the split rule: %d %d %d %d %d blocks a row", kn__cuda_chain_split(1, 784), kn__cuda_chain_split(32, 784),
+          kn__cuda_chain_split(256, 784), kn__cuda_chain_split(5, 40), kn__cuda_chain_split(64, 100));
 }
 
 /* The MLPs trained at bf16 and fp16 on both devices (tolerances above), after checking

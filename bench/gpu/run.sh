@@ -14,8 +14,10 @@
 #            the MLP in bf16 and fp16
 #   checks   test_nccl, compute-sanitizer memcheck
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
-# Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything.
-# usage: bench/gpu/run.sh [1|2|all] [CARRY_DIR]
+# Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
+# or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
+# ab_cnn checks profile profile_more split_ab probe), run in that order.
+# usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
 #                 carry=["build-gpu-carry"], timeout_s=590)
 set -uo pipefail
@@ -117,20 +119,48 @@ checks() {
   fi
 }
 
-profile() { # each kernel's time in a resident MLP step and a predict (Nsight Compute; last, if time is left)
-  command -v ncu >/dev/null && [ $FM = 1 ] || return 0
-  section profile
+# prof NAME SKIP COUNT COMMAND...: each kernel's time (Nsight Compute, clocks and caches left
+# alone, launches SKIP..SKIP+COUNT-1), summed per kernel name; the whole CSV in $OUT/ncu_NAME.csv
+prof() {
+  command -v ncu >/dev/null || { echo "(no ncu)"; return 0; }
+  local name=$1 skip=$2 count=$3; shift 3
   local o=${OUT:-/tmp}
-  echo "== ncu: the MLP's step kernels, batch 32 (launches 300-359), per kernel; whole report in ncu_mlp.txt"
-  timeout 90 ncu --clock-control none --launch-skip 300 --launch-count 60 --print-summary per-kernel \
-    $K --epochs 1 >"$o/ncu_mlp.txt" 2>&1; echo "exit $?"
-  grep -E "^  [a-z_A-Z].*\(|Duration|Registers Per|Block Size|Grid Size" "$o/ncu_mlp.txt" | head -60
+  echo "== ncu: $name, launches $skip..$((skip + count - 1))"
+  timeout 120 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv \
+    --launch-skip $skip --launch-count $count "$@" >"$o/ncu_$name.csv" 2>"$o/ncu_$name.err"; echo "exit $?"
+  python3 bench/gpu/ncu_table.py <"$o/ncu_$name.csv" | head -25
+}
+profile() { # the MLP's step kernels at batch 32 (6 launches a step)
+  [ $FM = 1 ] || return 0
+  section profile
+  prof mlp32 300 60 $K --epochs 1
+}
+profile_more() { # the CNN's step and the wide MLP's bf16 step
+  section "profile (CNN, wide)"
+  [ $FM = 1 ] && prof cnn 2000 400 $KC --epochs 1
+  prof wide_bf16 200 400 "$C/bin/gpu_step" cuda wide bf16 6
+}
+split_ab() { # the chain's first layer split over blocks (default) against a block a row
+  [ $FM = 1 ] || return 0
+  section "split A/B"
+  fit "MLP resident, batch 32, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B" KILN_CUDA_CHAIN_SPLIT=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 256, chains up to 256 rows (KILN_CUDA_CHAIN_ROWS=256): A/B" KILN_CUDA_CHAIN_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 128, 3 epochs" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
+  fit "MLP resident, batch 128, chains up to 256 rows: A/B" KILN_CUDA_CHAIN_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
+  echo "== single-sample predict, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B"
+  DEVICE=cuda KILN_CUDA_CHAIN_SPLIT=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+}
+probe() { # the round trip's own cost, ways of moving a sample in and out (latency_probe.cu)
+  [ -x "$C/bin/latency_probe" ] || return 0
+  section probe
+  timeout 30 "$C/bin/latency_probe" 2000 2>&1 | grep -E "RESULT|latency_probe"
 }
 
 echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;
   2) cnn; wide; ab_cnn; checks ;;
-  *) tests; mlp; predict; cnn; wide; torch_baseline; ab_mlp; ab_cnn; checks; profile ;;
+  all) tests; mlp; predict; cnn; wide; torch_baseline; ab_mlp; ab_cnn; checks; profile ;;
+  *) for f in $PART; do $f; done ;; # sections by name: "tests mlp probe"
 esac
 section done

@@ -14,7 +14,9 @@
 #define KN_CUDA_BGRAD_PAIRS 32
 #define KN_CUDA_CHAINS 8
 #define KN_CUDA_PRIVATE 32 /* tensors moved out of the arena (small_batch.c's make_private) */
-#define KN_CUDA_CHAIN_ROWS 64 /* the most rows a fused dense chain takes (a block each) */
+#define KN_CUDA_CHAIN_ROWS 64 /* the most rows a fused dense chain takes by default (KILN_CUDA_CHAIN_ROWS) */
+#define KN_CUDA_CHAIN_ROWS_MAX 1024 /* ... and at most */
+#define KN_CUDA_WGRAD_ROWS 64 /* the most rows the fused weight gradients take (a thread sums them all) */
 #define KN_CUDA_CHAIN_WEIGHTS ((int64_t)1 << 20) /* the most weights (4 MB of floats, L2-resident)
                                                   * a chain or the weight-gradient kernel takes */
 
@@ -97,11 +99,15 @@ typedef struct {
         bool loss_fused, grad_fused;    /* ... in the run being enqueued */
     } chain[KN_CUDA_CHAINS];
     uint32_t *chain_done;               /* the chain loss's count of finished blocks (0 between runs) */
+    int64_t chain_rows;                 /* the most rows a chain runs fused (KN_CUDA_CHAIN_ROWS) */
+    bool chain_unsplit;                 /* KILN_CUDA_CHAIN_SPLIT=0: a block a row, never split */
+    float *chain_part;                  /* a split first layer's parts (kn__cu_chain), and */
+    uint32_t *chain_count;              /* each row's count of its blocks done (chain_rows; 0 between runs) */
     unsigned run_mask;                  /* the phases of the run being enqueued */
     int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
     /* the small-batch weight gradients (small_batch.c's plan_weight_grads, with the chains):
      * param-gradient products X^T dZ (and their paired bias sums) computed by one kernel at
-     * the last one's place when a run has at most KN_CUDA_CHAIN_ROWS rows */
+     * the last one's place when a run has at most KN_CUDA_WGRAD_ROWS rows */
     int n_wgrad;
     const kn_tensor *wgrad_mm[KN_CU_CHAIN_LAYERS];
     bool wgrad_fused;                   /* this run's decision, taken at the first of them */
@@ -133,6 +139,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused);
 bool kn__cuda_chained(kn_graph *g, const kn_tensor *t);
 /* Whether loss node t (or its gradient node) was computed by a chain in this run. */
 bool kn__cuda_chain_loss_done(kn_graph *g, const kn_tensor *t);
+int kn__cuda_chain_split(int64_t rows, int64_t k);
 kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done);
 
 /* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node

@@ -24,6 +24,45 @@ __device__ static inline void kn__st(void *p, int dt, int64_t i, float v) {
     else ((float *)p)[i] = v;
 }
 
+/* The same eight at a time: elements 8c .. 8c + 7 of p, whose base address is 16-byte
+ * aligned (kn__aligned16), in one or two 16-byte accesses instead of eight, so that a
+ * bandwidth-bound kernel keeps enough bytes in flight (a warp's 2-byte loads move 64 bytes
+ * an instruction, its 16-byte ones 512). The values are kn__ld's and kn__st's. */
+__device__ static inline void kn__ld8(const void *p, int dt, int64_t c, float v[8]) {
+    if (dt == KN_F32) {
+        float4 a = ((const float4 *)p)[2 * c], b = ((const float4 *)p)[2 * c + 1];
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+        return;
+    }
+    uint4 u = ((const uint4 *)p)[c];
+    if (dt == KN_BF16) {
+        const __nv_bfloat16 *h = reinterpret_cast<const __nv_bfloat16 *>(&u);
+        for (int k = 0; k < 8; k++) v[k] = __bfloat162float(h[k]);
+    } else {
+        const __half *h = reinterpret_cast<const __half *>(&u);
+        for (int k = 0; k < 8; k++) v[k] = __half2float(h[k]);
+    }
+}
+__device__ static inline void kn__st8(void *p, int dt, int64_t c, const float v[8]) {
+    if (dt == KN_F32) {
+        float4 a = {v[0], v[1], v[2], v[3]}, b = {v[4], v[5], v[6], v[7]};
+        ((float4 *)p)[2 * c] = a;
+        ((float4 *)p)[2 * c + 1] = b;
+        return;
+    }
+    uint4 u;
+    if (dt == KN_BF16) {
+        __nv_bfloat16 *h = reinterpret_cast<__nv_bfloat16 *>(&u);
+        for (int k = 0; k < 8; k++) h[k] = __float2bfloat16_rn(v[k]);
+    } else {
+        __half *h = reinterpret_cast<__half *>(&u);
+        for (int k = 0; k < 8; k++) h[k] = __float2half_rn(v[k]);
+    }
+    ((uint4 *)p)[c] = u;
+}
+/* Whether p (NULL counts as aligned) suits kn__ld8. */
+__host__ __device__ static inline bool kn__aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
 __device__ static inline float kn__dev_act(int act, float alpha, float x) {
     switch (act) {
     case KN_RELU: return x > 0 ? x : 0.0f;

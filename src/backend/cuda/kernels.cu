@@ -304,10 +304,59 @@ extern "C" cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *ste
 
 __device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv ? -cv : g; }
 
+/* One parameter's update (optimizer.c's formulas): w the weight, a and b its state slots
+ * (s0, s1), gi its clipped gradient. */
+__device__ static inline void opt_one(const kn__cuda_opt &o, float lr, float step, float isc2, float decay, float gi,
+                                      float &w, float &a, float &b) {
+    switch (o.kind) {
+    case KN_OPT_SGD:
+        if (o.mu > 0) {
+            a = o.mu * a - lr * gi;
+            w += o.nesterov ? o.mu * a - lr * gi : a;
+        } else {
+            w -= lr * gi;
+        }
+        break;
+    case KN_OPT_ADAM:
+    case KN_OPT_ADAMW:
+        a = o.b1 * a + (1 - o.b1) * gi;
+        b = o.b2 * b + (1 - o.b2) * gi * gi;
+        w = w * decay - step * a / (sqrtf(b) * isc2 + o.eps);
+        break;
+    case KN_OPT_RMSPROP: {
+        a = o.rho * a + (1 - o.rho) * gi * gi;
+        float inc = lr * gi / sqrtf(a + o.eps);
+        if (o.mu > 0) {
+            b = o.mu * b + inc;
+            w -= b;
+        } else {
+            w -= inc;
+        }
+        break;
+    }
+    case KN_OPT_ADAGRAD:
+        a += gi * gi;
+        w -= lr * gi / sqrtf(a + o.eps);
+        break;
+    default: break;
+    }
+}
+
+/* The state slots an optimizer reads and writes (s1 of a one-slot optimizer points past
+ * the state: never touched). */
+__device__ static inline bool opt_uses_s0(const kn__cuda_opt &o) { return o.kind != KN_OPT_SGD || o.mu > 0; }
+__device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
+    return o.kind == KN_OPT_ADAM || o.kind == KN_OPT_ADAMW || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
+}
+
 /* The bias corrections come from the step in device memory (so a replayed graph takes
- * the current step), in double as the CPU computes them. */
+ * the current step), in double as the CPU computes them, once per block: the grid is capped
+ * (KN_CU_UPDATE_BLOCKS) and each thread takes eight parameters at a time in 16-byte
+ * accesses when vec (every array 16-byte aligned), the rest one by one. With wh, the
+ * products' half copy of the weights is refreshed in the same pass. */
+#define KN_CU_UPDATE_BLOCKS 4096
 __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, const float *cfp, float *w,
-                                  const float *d, float *s0, float *s1, int64_t n, void *wh, int wt) {
+                                  const float *d, float *s0, float *s1, int64_t n, void *wh, int wt, bool vec) {
     const float lr = stp->lr;
     __shared__ float s_step, s_isc2; /* Adam's bias corrections, in double once per block */
     if (threadIdx.x == 0) {
@@ -321,48 +370,38 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
     float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
     float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : stp->grad_unscale;
     if (stp->skip) return; /* a resident run's guard found a non-finite loss or gradient */
-    GRID_STRIDE(i, n) {
-        float gi = clipv(d[i] * cf, cv);
-        switch (o.kind) {
-        case KN_OPT_SGD:
-            if (o.mu > 0) {
-                s0[i] = o.mu * s0[i] - lr * gi;
-                w[i] += o.nesterov ? o.mu * s0[i] - lr * gi : s0[i];
-            } else {
-                w[i] -= lr * gi;
-            }
-            break;
-        case KN_OPT_ADAM:
-        case KN_OPT_ADAMW:
-            s0[i] = o.b1 * s0[i] + (1 - o.b1) * gi;
-            s1[i] = o.b2 * s1[i] + (1 - o.b2) * gi * gi;
-            w[i] = w[i] * decay - step * s0[i] / (sqrtf(s1[i]) * isc2 + o.eps);
-            break;
-        case KN_OPT_RMSPROP: {
-            s0[i] = o.rho * s0[i] + (1 - o.rho) * gi * gi;
-            float inc = lr * gi / sqrtf(s0[i] + o.eps);
-            if (o.mu > 0) {
-                s1[i] = o.mu * s1[i] + inc;
-                w[i] -= s1[i];
-            } else {
-                w[i] -= inc;
-            }
-            break;
-        }
-        case KN_OPT_ADAGRAD:
-            s0[i] += gi * gi;
-            w[i] -= lr * gi / sqrtf(s0[i] + o.eps);
-            break;
-        default: break;
-        }
-        if (wh) kn__st(wh, wt, i, w[i]); /* the products' half copy, refreshed in the same pass */
+    bool u0 = opt_uses_s0(o), u1 = opt_uses_s1(o);
+    int64_t chunks = vec ? n / 8 : 0;
+    GRID_STRIDE(c, chunks) {
+        float wv[8], dv[8], av[8] = {0}, bv[8] = {0};
+        kn__ld8(w, KN_F32, c, wv);
+        kn__ld8(d, KN_F32, c, dv);
+        if (u0) kn__ld8(s0, KN_F32, c, av);
+        if (u1) kn__ld8(s1, KN_F32, c, bv);
+        for (int k = 0; k < 8; k++) opt_one(o, lr, step, isc2, decay, clipv(dv[k] * cf, cv), wv[k], av[k], bv[k]);
+        kn__st8(w, KN_F32, c, wv);
+        if (u0) kn__st8(s0, KN_F32, c, av);
+        if (u1) kn__st8(s1, KN_F32, c, bv);
+        if (wh) kn__st8(wh, wt, c, wv);
+    }
+    for (int64_t i = chunks * 8 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float wi = w[i], a = u0 ? s0[i] : 0.0f, b = u1 ? s1[i] : 0.0f;
+        opt_one(o, lr, step, isc2, decay, clipv(d[i] * cf, cv), wi, a, b);
+        w[i] = wi;
+        if (u0) s0[i] = a;
+        if (u1) s1[i] = b;
+        if (wh) kn__st(wh, wt, i, wi);
     }
 }
 
 extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step,
                                          const float *cf, float *w, const float *d, float *s0, float *s1, int64_t n,
                                          void *wh, int wt) {
-    if (n > 0) opt_update_kernel<<<blocks_for(n), THREADS, 0, s>>>(*o, step, cf, w, d, s0, s1, n, wh, wt);
+    bool uses_s1 = o->kind == KN_OPT_ADAM || o->kind == KN_OPT_ADAMW || (o->kind == KN_OPT_RMSPROP && o->mu > 0);
+    bool vec = kn__aligned16(w) && kn__aligned16(d) && kn__aligned16(s0) && (!uses_s1 || kn__aligned16(s1)) &&
+               kn__aligned16(wh);
+    unsigned b = blocks_for(vec ? n / 8 : n);
+    if (n > 0) opt_update_kernel<<<b < KN_CU_UPDATE_BLOCKS ? b : KN_CU_UPDATE_BLOCKS, THREADS, 0, s>>>(*o, step, cf, w, d, s0, s1, n, wh, wt, vec);
     return cudaGetLastError();
 }
 
@@ -439,9 +478,20 @@ __global__ void act_x_kernel(int act, float alpha, const void *x, int tx, void *
     GRID_STRIDE(i, n) kn__st(y, ty, i, kn__dev_act(act, alpha, kn__ld(x, tx, i)));
 }
 
+/* Eight elements a thread at a time when vec (the three arrays 16-byte aligned), the rest
+ * one by one. */
 __global__ void act_grad_x_kernel(int act, float alpha, const void *dy, int tdy, const void *v, int tv, void *dx,
-                                  int tdx, int64_t n) {
-    GRID_STRIDE(i, n) kn__st(dx, tdx, i, kn__dev_act_grad(act, alpha, kn__ld(dy, tdy, i), kn__ld(v, tv, i)));
+                                  int tdx, int64_t n, bool vec) {
+    int64_t chunks = vec ? n / 8 : 0;
+    GRID_STRIDE(c, chunks) {
+        float a[8], b[8];
+        kn__ld8(dy, tdy, c, a);
+        kn__ld8(v, tv, c, b);
+        for (int k = 0; k < 8; k++) a[k] = kn__dev_act_grad(act, alpha, a[k], b[k]);
+        kn__st8(dx, tdx, c, a);
+    }
+    for (int64_t i = chunks * 8 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        kn__st(dx, tdx, i, kn__dev_act_grad(act, alpha, kn__ld(dy, tdy, i), kn__ld(v, tv, i)));
 }
 
 extern "C" cudaError_t kn__cu_act_x(cudaStream_t s, int act, float alpha, const void *x, int tx, void *y, int ty,
@@ -452,7 +502,8 @@ extern "C" cudaError_t kn__cu_act_x(cudaStream_t s, int act, float alpha, const 
 
 extern "C" cudaError_t kn__cu_act_grad_x(cudaStream_t s, int act, float alpha, const void *dy, int tdy, const void *v,
                                          int tv, void *dx, int tdx, int64_t n) {
-    if (n > 0) act_grad_x_kernel<<<blocks_for(n), THREADS, 0, s>>>(act, alpha, dy, tdy, v, tv, dx, tdx, n);
+    bool vec = kn__aligned16(dy) && kn__aligned16(v) && kn__aligned16(dx);
+    if (n > 0) act_grad_x_kernel<<<blocks_for(vec ? n / 8 : n), THREADS, 0, s>>>(act, alpha, dy, tdy, v, tv, dx, tdx, n, vec);
     return cudaGetLastError();
 }
 

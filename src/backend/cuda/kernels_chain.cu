@@ -65,70 +65,121 @@ __device__ static void chain_loss(const kn__cu_chain *ch, int64_t r) {
     }
 }
 
-/* One block per row r: layer by layer, in[k] -> out[n] in shared memory. A layer's outputs
- * go in passes of cols = THREADS / parts columns, parts threads per column (parts: the
- * power of two that spreads k over the block when n is small), coalesced along a weight
- * row. Only the layers whose output something else reads (y != NULL) are written out, and
- * the last one always. */
+/* Layer L's value at row r, column j, from its sum s over k: bias and activation (or, going
+ * backward, the activation's derivative at v). A softmax is applied by the caller. */
+__device__ static float layer_finish(const kn__cu_chain_layer &L, float s, int64_t r, int j) {
+    if (L.bias) s += L.bias[j];
+    return L.backward ? kn__dev_act_grad(L.act, L.alpha, s, L.v[r * L.n + j])
+           : L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
+}
+
+/* dst[j] for each of L's n columns: the sum over inputs p0 <= p < p1 of in[p - p0] times
+ * weight (p, j), finished (layer_finish) or, for a split layer's part, raw. The columns go
+ * in passes of cols = THREADS / parts columns, parts threads per column (parts: the power
+ * of two that spreads the inputs over the block when n is small), coalesced along a weight
+ * row; each column sums its parts in order. */
+__device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, int p0, int p1, float *red, float *dst,
+                                  bool finish, int64_t r) {
+    int parts = 1;
+    while (parts < 32 && (int)blockDim.x / (parts * 2) >= L.n) parts *= 2;
+    int cols = (int)blockDim.x / parts, col = (int)threadIdx.x % cols, part = (int)threadIdx.x / cols;
+    int chunk = (p1 - p0 + parts - 1) / parts, q0 = p0 + part * chunk, q1 = q0 + chunk < p1 ? q0 + chunk : p1;
+    for (int j0 = 0; j0 < L.n; j0 += cols) {
+        int j = j0 + col;
+        float acc = 0.0f;
+        if (j < L.n && !L.backward)
+            for (int p = q0; p < q1; p++) acc += in[p - p0] * L.w[(int64_t)p * L.n + j];
+        else if (j < L.n)
+            for (int p = q0; p < q1; p++) acc += in[p - p0] * L.w[(int64_t)j * L.k + p];
+        red[threadIdx.x] = acc;
+        __syncthreads();
+        if (part == 0 && j < L.n) {
+            float s = 0.0f;
+            for (int q = 0; q < parts; q++) s += red[q * cols + col];
+            dst[j] = finish ? layer_finish(L, s, r, j) : s;
+        }
+        __syncthreads();
+    }
+}
+
+/* After layer L's values are in out: a softmax over the row (max, exp, sum, normalize, as
+ * softmax_kernel), then the row written out when something reads it. */
+__device__ static void layer_post(const kn__cu_chain_layer &L, float *out, float *red, int64_t r) {
+    if (L.act == KN_SOFTMAX && !L.backward) {
+        float mx = -INFINITY;
+        for (int j = threadIdx.x; j < L.n; j += blockDim.x) mx = fmaxf(mx, out[j]);
+        mx = block_reduce(mx, red, true);
+        float sum = 0.0f;
+        for (int j = threadIdx.x; j < L.n; j += blockDim.x) {
+            float e = expf(out[j] - mx);
+            out[j] = e;
+            sum += e;
+        }
+        float inv = 1.0f / block_reduce(sum, red, false);
+        for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] *= inv;
+        __syncthreads();
+    }
+    if (L.y)
+        for (int j = threadIdx.x; j < L.n; j += blockDim.x) L.y[r * L.n + j] = out[j];
+}
+
+/* Row r = blockIdx.x, layer by layer, in[k] -> out[n] in shared memory. With gridDim.y = S > 1,
+ * layer 0 is split over S blocks by its inputs (blockIdx.y the slice): each puts its part
+ * of the row's sums in ch.part, and the last of the row's blocks to finish (counted in
+ * ch.count[r], reset by it) adds the parts in slice order and goes on with the chain alone;
+ * so a single row's first layer spreads over many multiprocessors instead of one. Only the
+ * layers whose output something else reads (y != NULL) are written out, and the last one
+ * always. */
 __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     __shared__ float act[2][KN_CU_CHAIN_WIDTH];
     __shared__ float red[THREADS];
-    int64_t r = blockIdx.x;
-    int cur = 0, k0 = ch.layer[0].k;
-    for (int i = threadIdx.x; i < k0; i += blockDim.x) act[0][i] = x[r * k0 + i];
-    __syncthreads();
-    for (int l = 0; l < ch.n; l++) {
+    __shared__ bool last;
+    int64_t r = blockIdx.x, rows = gridDim.x;
+    int cur = 0, first = 0, S = (int)gridDim.y;
+    const kn__cu_chain_layer L0 = ch.layer[0];
+    if (S > 1) {
+        int chunk = (L0.k + S - 1) / S, p0 = (int)blockIdx.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
+        for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = x[r * L0.k + p0 + i];
+        __syncthreads();
+        layer_sums(L0, act[0], p0, p1, red, ch.part + ((int64_t)blockIdx.y * rows + r) * L0.n, false, r);
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) last = atomicAdd(&ch.count[r], 1u) == (unsigned)S - 1;
+        __syncthreads();
+        if (!last) return;
+        if (threadIdx.x == 0) ch.count[r] = 0;
+        const volatile float *part = ch.part;
+        for (int j = threadIdx.x; j < L0.n; j += blockDim.x) {
+            float s = 0.0f;
+            for (int q = 0; q < S; q++) s += part[((int64_t)q * rows + r) * L0.n + j];
+            act[1][j] = layer_finish(L0, s, r, j);
+        }
+        __syncthreads();
+        layer_post(L0, act[1], red, r);
+        cur = 1, first = 1;
+    } else {
+        for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = x[r * L0.k + i];
+        __syncthreads();
+    }
+    for (int l = first; l < ch.n; l++) {
         const kn__cu_chain_layer L = ch.layer[l];
         const float *in = act[cur];
         float *out = act[cur ^ 1];
-        int parts = 1;
-        while (parts < 32 && (int)blockDim.x / (parts * 2) >= L.n) parts *= 2;
-        int cols = (int)blockDim.x / parts, col = (int)threadIdx.x % cols, part = (int)threadIdx.x / cols;
-        int chunk = (L.k + parts - 1) / parts, p0 = part * chunk, p1 = p0 + chunk < L.k ? p0 + chunk : L.k;
-        for (int j = threadIdx.x; !L.w && j < L.n; j += blockDim.x) /* an activation node alone */
-            out[j] = L.act == KN_SOFTMAX ? in[j] : kn__dev_act(L.act, L.alpha, in[j]);
-        for (int j0 = 0; L.w && j0 < L.n; j0 += cols) {
-            int j = j0 + col;
-            float acc = 0.0f;
-            if (j < L.n && !L.backward)
-                for (int p = p0; p < p1; p++) acc += in[p] * L.w[(int64_t)p * L.n + j];
-            else if (j < L.n)
-                for (int p = p0; p < p1; p++) acc += in[p] * L.w[(int64_t)j * L.k + p];
-            red[threadIdx.x] = acc;
-            __syncthreads();
-            if (part == 0 && j < L.n) {
-                float s = 0.0f;
-                for (int q = 0; q < parts; q++) s += red[q * cols + col];
-                if (L.bias) s += L.bias[j];
-                out[j] = L.backward ? kn__dev_act_grad(L.act, L.alpha, s, L.v[r * L.n + j])
-                         : L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
-            }
+        if (L.w) {
+            layer_sums(L, in, 0, L.k, red, out, true, r);
+        } else { /* an activation node alone */
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x)
+                out[j] = L.act == KN_SOFTMAX ? in[j] : kn__dev_act(L.act, L.alpha, in[j]);
             __syncthreads();
         }
-        if (!L.w) __syncthreads();
-        if (L.act == KN_SOFTMAX && !L.backward) { /* the row's max, exp, sum, normalize, as softmax_kernel */
-            float mx = -INFINITY;
-            for (int j = threadIdx.x; j < L.n; j += blockDim.x) mx = fmaxf(mx, out[j]);
-            mx = block_reduce(mx, red, true);
-            float sum = 0.0f;
-            for (int j = threadIdx.x; j < L.n; j += blockDim.x) {
-                float e = expf(out[j] - mx);
-                out[j] = e;
-                sum += e;
-            }
-            float inv = 1.0f / block_reduce(sum, red, false);
-            for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] *= inv;
-            __syncthreads();
-        }
-        if (L.y)
-            for (int j = threadIdx.x; j < L.n; j += blockDim.x) L.y[r * L.n + j] = out[j];
+        layer_post(L, out, red, r);
         cur ^= 1;
     }
     if (ch.loss.kind >= 0) chain_loss(&ch, r);
 }
 
 extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows) {
-    if (rows > 0 && ch->n > 0) dense_chain_kernel<<<(unsigned)rows, THREADS, 0, s>>>(*ch, x);
+    if (rows > 0 && ch->n > 0) dense_chain_kernel<<<dim3((unsigned)rows, (unsigned)ch->split), THREADS, 0, s>>>(*ch, x);
     return cudaGetLastError();
 }
 

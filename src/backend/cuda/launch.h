@@ -96,7 +96,7 @@ cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__c
 /* A chain of dense layers for small batches (kernels_chain.cu): layer l computes
  * y_l = act_l(y_{l-1} W_l + b_l) (or act_l(y_{l-1}) for an activation node; or, going
  * backward, y_l = act_l'(y_{l-1} W_l^T) at v_l) for each row, all in one launch, a block
- * per row. */
+ * per row (its first layer split over several blocks a row when the rows are few). */
 #define KN_CU_CHAIN_LAYERS 8
 #define KN_CU_CHAIN_WIDTH 4096 /* the widest input or output a layer may have (shared memory) */
 typedef struct {
@@ -121,10 +121,19 @@ typedef struct {
     float *out, *dx;
     uint32_t *done;
 } kn__cu_chain_loss;
+/* Layer 0 split by its inputs over `split` blocks a row (kernels_chain.cu), so that a few rows'
+ * first layer still spreads over the GPU: part holds the blocks' sums, (split, rows, n_0);
+ * count[row] (0 between launches) counts the row's blocks done. split 1: a block a row. */
+#define KN_CU_CHAIN_SPLIT_BLOCKS 256 /* about how many blocks a split chain launches */
+#define KN_CU_CHAIN_SPLIT_MIN 32     /* the fewest of layer 0's inputs a block of a split takes */
+#define KN_CU_CHAIN_SPLIT_MAX 256    /* the most (a larger first layer is split more) */
 typedef struct {
     int32_t n; /* layers, 1..KN_CU_CHAIN_LAYERS */
     kn__cu_chain_layer layer[KN_CU_CHAIN_LAYERS];
     kn__cu_chain_loss loss;
+    int32_t split;
+    float *part;
+    uint32_t *count;
 } kn__cu_chain;
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows);
 

@@ -277,6 +277,19 @@ static kn_status cuda_compile(kn_graph *g) {
     for (int k = 0; k < c->n_chains; k++) chain_loss |= c->chain[k].loss != NULL;
     if (chain_loss && (st = cuda_malloc(g, (void **)&c->chain_done, sizeof *c->chain_done, "the chain loss's counter")))
         return st;
+    size_t part = 0; /* the largest split's parts, at any rows a run may have */
+    for (int k = 0; k < c->n_chains; k++) {
+        const kn_tensor *head = c->chain[k].node[0];
+        for (int64_t r = 1; r <= head->ne[0] && r <= c->chain_rows; r++) {
+            int s = c->chain_unsplit ? 1 : kn__cuda_chain_split(r, head->src[0]->ne[1]);
+            size_t need = s > 1 ? (size_t)s * (size_t)r * (size_t)head->ne[1] * sizeof(float) : 0;
+            part = need > part ? need : part;
+        }
+    }
+    if (part && ((st = cuda_malloc(g, (void **)&c->chain_part, part, "a split chain's parts")) ||
+                 (st = cuda_malloc(g, (void **)&c->chain_count, (size_t)c->chain_rows * sizeof *c->chain_count,
+                                   "a split chain's counters"))))
+        return st;
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
@@ -305,6 +318,9 @@ static kn_status cuda_compile(kn_graph *g) {
     if ((st = plan_io(g, c))) return st;
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     if (c->chain_done) CU(cudaMemsetAsync(c->chain_done, 0, sizeof *c->chain_done, c->stream), "cudaMemsetAsync (counter)");
+    if (c->chain_count)
+        CU(cudaMemsetAsync(c->chain_count, 0, (size_t)c->chain_rows * sizeof *c->chain_count, c->stream),
+           "cudaMemsetAsync (counters)");
     if ((st = kn__cublaslt_load(g->ctx))) return st;
     cublasStatus_t bs = kn__lt.Create(&c->lt);
     if (bs != CUBLAS_STATUS_SUCCESS)
@@ -341,6 +357,8 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->d_step);
     for (int i = 0; i < c->n_priv; i++) cudaFree(c->priv_d[i]);
     cudaFree(c->chain_done);
+    cudaFree(c->chain_part);
+    cudaFree(c->chain_count);
     if (c->h_step) cudaFreeHost(c->h_step);
     if (c->h_io) cudaFreeHost(c->h_io);
     kn__free(g->ctx, c->io_t);

@@ -1,7 +1,8 @@
 /* small_batch.c — the CUDA backend's fusions for small batches (docs/cuda.md, "Small
  * batches"): at compile, which nodes run together (forward dense chains, backward chains,
  * the weight gradients, and the tensors that then move out of the arena); at each run, the
- * launches that stand for them when the run's rows are few enough (KN_CUDA_CHAIN_ROWS).
+ * launches that stand for them when the run's rows are few enough (KN_CUDA_CHAIN_ROWS,
+ * KN_CUDA_WGRAD_ROWS).
  * The kernels are kernels_chain.cu's; ops.c's k_dense, k_act, k_matmul_act_grad and
  * k_matmul ask here first. KILN_CUDA_CHAIN=0 turns all of it off. */
 #include "node_launch.h"
@@ -254,7 +255,26 @@ static void plan_chain_losses(kn_graph *g, kn__cuda_graph *c) {
     }
 }
 
+/* How many blocks a row of a chain of `rows` rows gives its first layer of k inputs:
+ * about KN_CU_CHAIN_SPLIT_BLOCKS blocks in all, or more when a block would otherwise take
+ * more than KN_CU_CHAIN_SPLIT_MAX inputs, none fewer than KN_CU_CHAIN_SPLIT_MIN; without
+ * an empty slice. */
+int kn__cuda_chain_split(int64_t rows, int64_t k) {
+    if (rows <= 0 || k <= 0) return 1;
+    int64_t s = (KN_CU_CHAIN_SPLIT_BLOCKS + rows - 1) / rows, wide = (k + KN_CU_CHAIN_SPLIT_MAX - 1) / KN_CU_CHAIN_SPLIT_MAX;
+    if (s < wide) s = wide;
+    if (s > k / KN_CU_CHAIN_SPLIT_MIN) s = k / KN_CU_CHAIN_SPLIT_MIN;
+    if (s <= 1) return 1;
+    int64_t chunk = (k + s - 1) / s;
+    return (int)((k + chunk - 1) / chunk);
+}
+
 void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
+    const char *rows = getenv("KILN_CUDA_CHAIN_ROWS"); /* the A/B of bench/gpu/run.sh at batch 256 */
+    c->chain_rows = KN_CUDA_CHAIN_ROWS;
+    if (rows && atoll(rows) >= 0) c->chain_rows = atoll(rows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(rows) : KN_CUDA_CHAIN_ROWS_MAX;
+    const char *split = getenv("KILN_CUDA_CHAIN_SPLIT"); /* 0: a block a row (the A/B of bench/gpu/run.sh) */
+    c->chain_unsplit = split && strcmp(split, "0") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
@@ -288,10 +308,11 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     kn__cuda_graph *c = CTX;
     const kn_tensor *t = c->chain[i].node[0];
     int64_t rows = t->ne[0];
-    *fused = c->chain[i].fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
+    *fused = c->chain[i].fused = rows > 0 && rows <= c->chain_rows;
     c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
-    kn__cu_chain ch = {.n = c->chain[i].len};
+    kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1]),
+                       .part = c->chain_part, .count = c->chain_count};
     ch.loss.kind = -1;
     const kn_tensor *L = c->chain[i].loss, *G = c->chain[i].loss_grad;
     if (L && (c->run_mask & KN_PHASE_LOSS)) { /* the loss (an evaluation, a training step) */
@@ -334,7 +355,7 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
         if (c->wgrad_mm[i] == t) at = i;
     if (at < 0) return KN_OK;
     int64_t rows = t->src[0]->ne[0];
-    if (at == 0) c->wgrad_fused = rows > 0 && rows <= KN_CUDA_CHAIN_ROWS;
+    if (at == 0) c->wgrad_fused = rows > 0 && rows <= KN_CUDA_WGRAD_ROWS;
     if (!c->wgrad_fused) return KN_OK;
     *done = true;
     if (at < c->n_wgrad - 1) return KN_OK;

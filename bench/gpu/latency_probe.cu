@@ -1,0 +1,196 @@
+/* latency_probe.cu — what a single-sample predict's round trip costs on this GPU before any
+ * model work: host in, host out, one sample (784 floats in, 10 out), each way timed as the
+ * median of N round trips, so that runtime.c's predict path can take the cheapest
+ * (bench/RESULTS.md, "Predict round trip"). Built by bench/gpu/prepare.sh with nvcc; run by
+ * bench/gpu/run.sh. Ways:
+ *   launch        an empty kernel, launch + synchronize
+ *   copies        copy in (pinned, async) + a kernel + copy out + synchronize
+ *   copies graph  the same captured as one CUDA graph, replayed
+ *   mapped        a kernel reading the input from mapped pinned host memory and writing the
+ *                 output there (no copies), launch + synchronize; 1 and 24 blocks
+ *   mapped graph  the same as a one-node graph
+ *   copy kernels graph  a copy kernel in (from mapped memory), the work, a copy kernel out
+ *   mapped wc     the input in write-combined mapped memory
+ * usage: latency_probe [N] */
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define IN 784
+#define OUT 10
+#define CHECK(call)                                                                               \
+    do {                                                                                          \
+        cudaError_t e_ = (call);                                                                  \
+        if (e_ != cudaSuccess) {                                                                  \
+            fprintf(stderr, "latency_probe: %s: %s\n", #call, cudaGetErrorString(e_));            \
+            exit(1);                                                                              \
+        }                                                                                         \
+    } while (0)
+
+__global__ void empty_kernel(void) {}
+
+/* Each block sums its slice of the input; block 0 thread j writes out[j] (a stand-in for a
+ * model's work: it depends on every input, so every read happens). */
+__global__ void touch_kernel(const float *in, float *out, float *scratch) {
+    __shared__ float red[256];
+    int per = (IN + gridDim.x - 1) / gridDim.x, p0 = blockIdx.x * per;
+    float s = 0.0f;
+    for (int i = p0 + threadIdx.x; i < p0 + per && i < IN; i += blockDim.x) s += in[i];
+    red[threadIdx.x] = s;
+    __syncthreads();
+    for (int h = blockDim.x / 2; h > 0; h >>= 1) {
+        if (threadIdx.x < h) red[threadIdx.x] += red[threadIdx.x + h];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) scratch[blockIdx.x] = red[0];
+    if (blockIdx.x == 0 && threadIdx.x < OUT) out[threadIdx.x] = red[0] + (float)threadIdx.x;
+}
+
+__global__ void copy_kernel(const float *src, float *dst, int n) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) dst[i] = src[i];
+}
+
+static double now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double *times;
+static int n_times;
+
+static void report(const char *way) {
+    qsort(times, n_times, sizeof *times, cmp);
+    printf("RESULT latency_probe way=%s samples=%d median_us=%.2f p99_us=%.2f\n", way, n_times, times[n_times / 2],
+           times[n_times * 99 / 100]);
+}
+
+int main(int argc, char **argv) {
+    n_times = argc > 1 ? atoi(argv[1]) : 2000;
+    if (n_times < 10) n_times = 10;
+    times = (double *)malloc(n_times * sizeof *times);
+    float *user_in = (float *)malloc(IN * sizeof(float)), user_out[OUT];
+    for (int i = 0; i < IN; i++) user_in[i] = (float)(i % 17) / 17.0f;
+    cudaStream_t s;
+    CHECK(cudaSetDevice(0));
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    float *h_in, *h_out, *h_in_wc, *d_in, *d_out, *d_scratch, *m_in, *m_out, *m_in_wc;
+    CHECK(cudaHostAlloc((void **)&h_in, IN * sizeof(float), cudaHostAllocMapped));
+    CHECK(cudaHostAlloc((void **)&h_out, OUT * sizeof(float), cudaHostAllocMapped));
+    CHECK(cudaHostAlloc((void **)&h_in_wc, IN * sizeof(float), cudaHostAllocMapped | cudaHostAllocWriteCombined));
+    CHECK(cudaHostGetDevicePointer((void **)&m_in, h_in, 0));
+    CHECK(cudaHostGetDevicePointer((void **)&m_out, h_out, 0));
+    CHECK(cudaHostGetDevicePointer((void **)&m_in_wc, h_in_wc, 0));
+    CHECK(cudaMalloc((void **)&d_in, IN * sizeof(float)));
+    CHECK(cudaMalloc((void **)&d_out, OUT * sizeof(float)));
+    CHECK(cudaMalloc((void **)&d_scratch, 64 * sizeof(float)));
+
+    for (int i = 0; i < n_times + 50; i++) { /* launch */
+        double t = now_us();
+        empty_kernel<<<1, 32, 0, s>>>();
+        CHECK(cudaStreamSynchronize(s));
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report("launch");
+
+    for (int i = 0; i < n_times + 50; i++) { /* copies */
+        double t = now_us();
+        memcpy(h_in, user_in, IN * sizeof(float));
+        CHECK(cudaMemcpyAsync(d_in, h_in, IN * sizeof(float), cudaMemcpyHostToDevice, s));
+        touch_kernel<<<1, 256, 0, s>>>(d_in, d_out, d_scratch);
+        CHECK(cudaMemcpyAsync(h_out, d_out, OUT * sizeof(float), cudaMemcpyDeviceToHost, s));
+        CHECK(cudaStreamSynchronize(s));
+        memcpy(user_out, h_out, sizeof user_out);
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report("copies");
+
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    CHECK(cudaMemcpyAsync(d_in, h_in, IN * sizeof(float), cudaMemcpyHostToDevice, s));
+    touch_kernel<<<1, 256, 0, s>>>(d_in, d_out, d_scratch);
+    CHECK(cudaMemcpyAsync(h_out, d_out, OUT * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CHECK(cudaStreamEndCapture(s, &graph));
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < n_times + 50; i++) { /* copies graph */
+        double t = now_us();
+        memcpy(h_in, user_in, IN * sizeof(float));
+        CHECK(cudaGraphLaunch(exec, s));
+        CHECK(cudaStreamSynchronize(s));
+        memcpy(user_out, h_out, sizeof user_out);
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report("copies_graph");
+
+    static const int blocks[2] = {1, 24};
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < n_times + 50; i++) { /* mapped */
+            double t = now_us();
+            memcpy(h_in, user_in, IN * sizeof(float));
+            touch_kernel<<<blocks[b], 256, 0, s>>>(m_in, m_out, d_scratch);
+            CHECK(cudaStreamSynchronize(s));
+            memcpy(user_out, h_out, sizeof user_out);
+            if (i >= 50) times[i - 50] = now_us() - t;
+        }
+        report(b ? "mapped_24_blocks" : "mapped_1_block");
+    }
+
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    touch_kernel<<<24, 256, 0, s>>>(m_in, m_out, d_scratch);
+    CHECK(cudaStreamEndCapture(s, &graph));
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < n_times + 50; i++) { /* mapped graph */
+        double t = now_us();
+        memcpy(h_in, user_in, IN * sizeof(float));
+        CHECK(cudaGraphLaunch(exec, s));
+        CHECK(cudaStreamSynchronize(s));
+        memcpy(user_out, h_out, sizeof user_out);
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report("mapped_graph_24_blocks");
+
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    copy_kernel<<<4, 256, 0, s>>>(m_in, d_in, IN);
+    touch_kernel<<<24, 256, 0, s>>>(d_in, d_out, d_scratch);
+    copy_kernel<<<1, 32, 0, s>>>(d_out, m_out, OUT);
+    CHECK(cudaStreamEndCapture(s, &graph));
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < n_times + 50; i++) { /* copy kernels in a graph */
+        double t = now_us();
+        memcpy(h_in, user_in, IN * sizeof(float));
+        CHECK(cudaGraphLaunch(exec, s));
+        CHECK(cudaStreamSynchronize(s));
+        memcpy(user_out, h_out, sizeof user_out);
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report("copy_kernels_graph_24_blocks");
+
+    for (int i = 0; i < n_times + 50; i++) { /* mapped, write-combined input */
+        double t = now_us();
+        memcpy(h_in_wc, user_in, IN * sizeof(float));
+        touch_kernel<<<24, 256, 0, s>>>(m_in_wc, m_out, d_scratch);
+        CHECK(cudaStreamSynchronize(s));
+        memcpy(user_out, h_out, sizeof user_out);
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report("mapped_wc_24_blocks");
+
+    /* the same kernel on device memory alone: the work's own share */
+    for (int i = 0; i < n_times + 50; i++) {
+        double t = now_us();
+        touch_kernel<<<24, 256, 0, s>>>(d_in, d_out, d_scratch);
+        CHECK(cudaStreamSynchronize(s));
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report("device_only_24_blocks");
+    printf("latency_probe: check %g\n", (double)user_out[0]);
+    return 0;
+}
