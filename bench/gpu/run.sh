@@ -16,7 +16,7 @@
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
-# ab_cnn checks profile profile_more split_ab probe), run in that order.
+# ab_cnn checks profile profile_more split_ab probe chain_detail), run in that order.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
 #                 carry=["build-gpu-carry"], timeout_s=590)
@@ -147,8 +147,20 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
   fit "MLP resident, batch 256, chains up to 256 rows (KILN_CUDA_CHAIN_ROWS=256): A/B" KILN_CUDA_CHAIN_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   fit "MLP resident, batch 128, 3 epochs" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
   fit "MLP resident, batch 128, chains up to 256 rows: A/B" KILN_CUDA_CHAIN_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
+  fit "MLP resident, batch 32, the guard in a launch of its own (KILN_CUDA_WGRAD_GUARD=0): A/B" KILN_CUDA_WGRAD_GUARD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   echo "== single-sample predict, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B"
   DEVICE=cuda KILN_CUDA_CHAIN_SPLIT=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  echo "== single-sample predict, copies by the copy engine (KILN_CUDA_MAPPED=0): A/B"
+  DEVICE=cuda KILN_CUDA_MAPPED=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+}
+chain_detail() { # Nsight Compute's sections for the chain kernels of a batch-32 step and of a predict
+  command -v ncu >/dev/null && [ $FM = 1 ] || return 0
+  section "chain detail"
+  local o=${OUT:-/tmp}
+  timeout 60 ncu --clock-control none --cache-control none -k regex:dense_chain --launch-skip 100 --launch-count 2 \
+    --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats $K --epochs 1 >"$o/ncu_chain.txt" 2>&1
+  echo "exit $?"
+  grep -E "dense_chain_kernel|Duration|Achieved Occupancy|Stall|Warp Cycles Per Issued|Registers Per|Shared Memory Config|Block Limit" "$o/ncu_chain.txt" | head -40
 }
 probe() { # the round trip's own cost, ways of moving a sample in and out (latency_probe.cu)
   [ -x "$C/bin/latency_probe" ] || return 0

@@ -88,6 +88,7 @@ struct region {
     void *map;        /* the mapping (device) or malloc block (pinned) */
     size_t map_bytes;
     bool device;
+    bool mapped;      /* pinned with cudaHostAllocMapped: kernels may read and write it */
 };
 std::map<uintptr_t, region> regions; /* by start address */
 size_t device_bytes = 0;
@@ -269,6 +270,7 @@ void run_kernel(const kn_emu_kernel &k) {
         if (a.second && !device_range(a.second, 1)) {
             const void *p = a.second;
             const region *r = find_region(p, nullptr);
+            if (r && r->mapped) continue; /* mapped pinned memory: the device's view is the same address (UVA) */
             faultf("kernel %s: argument %d (from 0), %p, is %s", k.name, a.first, p,
                    r ? "pinned host memory" : "not device memory (a host pointer, or freed)");
             return;
@@ -606,6 +608,29 @@ cudaError_t cudaMallocHost(void **p, size_t bytes) {
     memset(m, 0xa5, bytes);
     regions[(uintptr_t)m] = region{bytes, m, bytes, false};
     *p = m;
+    return cudaSuccess;
+}
+
+/* cudaHostAllocMapped: a kernel may use the block through cudaHostGetDevicePointer's
+ * pointer, which under unified addressing is the host's own (as on kiln's GPUs). */
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int flags) {
+    cudaError_t e = cudaMallocHost(p, bytes);
+    if (e == cudaSuccess && (flags & cudaHostAllocMapped)) {
+        LOCK;
+        regions[(uintptr_t)*p].mapped = true;
+    }
+    return e;
+}
+
+cudaError_t cudaHostGetDevicePointer(void **dev, void *host, unsigned int flags) {
+    LOCK;
+    uintptr_t start;
+    const region *r = find_region(host, &start);
+    if (!dev || flags || !r || r->device || !r->mapped) {
+        faultf("cudaHostGetDevicePointer(%p): not mapped pinned memory", host);
+        return sticky(cudaErrorInvalidValue);
+    }
+    *dev = host;
     return cudaSuccess;
 }
 

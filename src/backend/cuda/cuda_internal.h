@@ -52,6 +52,7 @@ typedef struct {
      * batch): the host copies between the arena and here, and the copies between here and
      * the device are nodes of the captured graph, so a run is one launch and one wait. */
     uint8_t *h_io;
+    uint8_t *d_io;               /* the device's view of h_io (mapped), or NULL: copies only */
     size_t io_bytes;
     int n_io;
     kn_tensor **io_t;            /* (n_io) inputs first (n_io_in), then kept outputs */
@@ -111,6 +112,10 @@ typedef struct {
     int n_wgrad;
     const kn_tensor *wgrad_mm[KN_CU_CHAIN_LAYERS];
     bool wgrad_fused;                   /* this run's decision, taken at the first of them */
+    bool wgrad_all;                     /* they are every parameter's gradient: a resident step's
+                                         * guard can run in their launch (runtime.c's enqueue) */
+    const kn__cu_wgrad_guard *wgrad_guard; /* the guard to run with them in the run being enqueued, or NULL */
+    bool wgrad_guarded;                 /* ... and they did */
     int64_t wgrad_launches;             /* (test_cuda_ops checks it runs) */
     /* tensors kept outside the arena, in buffers of their own (a backward chain writes its
      * later members' outputs at its head, before their places in the plan; the weight

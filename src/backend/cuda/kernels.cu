@@ -405,6 +405,33 @@ extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, 
     return cudaGetLastError();
 }
 
+/* ------------------------------------------------------------- staging copies (runtime.c) */
+
+/* Every segment's bytes, 16 at a time where both ends and the length allow, else one by one;
+ * thread t of the grid takes units t, t + stride, ... of each segment in turn. */
+__global__ void copy_segments_kernel(kn__cu_copies cp) {
+    int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    for (int k = 0; k < cp.n; k++) {
+        const uint8_t *src = cp.src[k];
+        uint8_t *dst = cp.dst[k];
+        int64_t bytes = cp.bytes[k];
+        if (kn__aligned16(src) && kn__aligned16(dst)) {
+            int64_t units = bytes / 16;
+            for (int64_t u = t; u < units; u += stride) ((uint4 *)dst)[u] = ((const uint4 *)src)[u];
+            for (int64_t b = units * 16 + t; b < bytes; b += stride) dst[b] = src[b];
+        } else {
+            for (int64_t b = t; b < bytes; b += stride) dst[b] = src[b];
+        }
+    }
+}
+
+extern "C" cudaError_t kn__cu_copy_segments(cudaStream_t s, const kn__cu_copies *cp) {
+    int64_t most = 0;
+    for (int k = 0; k < cp->n; k++) most = cp->bytes[k] > most ? cp->bytes[k] : most;
+    if (cp->n > 0 && most > 0) copy_segments_kernel<<<blocks_for((most + 15) / 16), THREADS, 0, s>>>(*cp);
+    return cudaGetLastError();
+}
+
 /* ------------------------------------------------------------- dropout (dropout.c) */
 
 /* Element i keeps x[i] * scale when bits 16 (i % 4) .. +15 of draw i / 4 under the node's

@@ -14,20 +14,28 @@
 #include "launch.h"
 #include "device.cuh"
 #include "loss.cuh"
+#include "resident.cuh"
+
+#include <string.h>
 
 #define THREADS 256
+static_assert(THREADS == KN_CU_GUARD_THREADS, "guard_finish's blocks");
 
-/* The block's max (max != 0) or sum of v over its threads, through red (THREADS floats), in
- * a fixed tree; every thread gets it. */
+/* The block's max (max != 0) or sum of v over its threads, every thread gets it: each warp
+ * by shuffles, then warp 0 over the warps' results through red, in a fixed tree (two
+ * barriers where a shared-memory tree takes nine). */
 __device__ static float block_reduce(float v, float *red, bool max) {
-    red[threadIdx.x] = v;
+    v = max ? kn__warp_max(v) : kn__warp_sum(v);
+    int warps = (int)(blockDim.x + 31) / 32, lane = (int)threadIdx.x % 32;
+    if (lane == 0) red[threadIdx.x / 32] = v;
     __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] = max ? fmaxf(red[threadIdx.x], red[threadIdx.x + s])
-                                                   : red[threadIdx.x] + red[threadIdx.x + s];
-        __syncthreads();
+    if (threadIdx.x < 32) {
+        float w = lane < warps ? red[lane] : max ? -INFINITY : 0.0f;
+        w = max ? kn__warp_max(w) : kn__warp_sum(w);
+        if (lane == 0) red[32] = w;
     }
-    float r = red[0];
+    __syncthreads();
+    float r = red[32];
     __syncthreads(); /* red is reused by the next reduction */
     return r;
 }
@@ -186,8 +194,10 @@ extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch
 /* ------------------------------------------------------------- weight gradients */
 
 /* One thread per weight (or bias) of every layer: its sum over the batch's rows, in row
- * order. Consecutive threads take consecutive columns j, so dZ's rows are read coalesced. */
-__global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows) {
+ * order. Consecutive threads take consecutive columns j, so dZ's rows are read coalesced.
+ * guarded: the step's guard too (guard_finish, each thread's share the values it wrote). */
+__global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
+    bool bad = false;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < wg.total; e += (int64_t)gridDim.x * blockDim.x) {
         int l = 0;
         while (l + 1 < wg.n && e >= wg.layer[l + 1].first) l++;
@@ -203,13 +213,19 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows) {
             for (int64_t r = 0; r < rows; r++) s += L.dz[r * L.n + j];
             L.db[j] = s;
         }
+        bad |= !isfinite(s);
     }
+    if (guarded) guard_finish(guard.step, guard.r, &guard.q, bad);
 }
 
-extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows) {
-    if (wg->total > 0) {
+extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows,
+                                           const kn__cu_wgrad_guard *guard) {
+    kn__cu_wgrad_guard none;
+    memset(&none, 0, sizeof none);
+    if (wg->total > 0 || guard) {
         int64_t b = (wg->total + THREADS - 1) / THREADS;
-        weight_grads_kernel<<<(unsigned)(b > 65535 ? 65535 : b), THREADS, 0, s>>>(*wg, rows);
+        b = b < 1 ? 1 : b > 65535 ? 65535 : b;
+        weight_grads_kernel<<<(unsigned)b, THREADS, 0, s>>>(*wg, rows, guard ? *guard : none, guard != NULL);
     }
     return cudaGetLastError();
 }

@@ -153,7 +153,7 @@ typedef struct {
     int64_t total; /* the elements of all layers */
     kn__cu_wgrad_layer layer[KN_CU_CHAIN_LAYERS];
 } kn__cu_wgrad;
-cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows);
+/* (kn__cu_weight_grads: below kn__cuda_count) */
 
 /* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate; x and y stored as
  * tx and ty (kn_dtype: KN_F32 or a half type). */
@@ -260,6 +260,28 @@ cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn_
  * earlier one failed (the optimizer kernel then returns at once). */
 cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,
                                   int64_t n, const kn__cuda_count *q);
+/* The weight gradients above (kn__cu_wgrad); with guard, when they are every gradient of a
+ * resident training step, the step's guard too, in the same launch (kn__cu_resident_guard's
+ * work, each thread checking the gradients it computed). */
+typedef struct {
+    kn__cuda_step *step;
+    kn__cuda_resident *r;
+    kn__cuda_count q;
+} kn__cu_wgrad_guard;
+cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows, const kn__cu_wgrad_guard *guard);
+
+/* A run's small copies between the mapped pinned staging and the device as one kernel
+ * (runtime.c, KILN_CUDA_MAPPED): a launch's round trip is shorter than a copy engine's
+ * (bench/gpu/latency_probe.cu). Segment i: bytes from src[i] to dst[i], either side the
+ * device's view of the staging. */
+#define KN_CU_COPY_SEGMENTS 8
+typedef struct {
+    const uint8_t *src[KN_CU_COPY_SEGMENTS];
+    uint8_t *dst[KN_CU_COPY_SEGMENTS];
+    int64_t bytes[KN_CU_COPY_SEGMENTS];
+    int n;
+} kn__cu_copies;
+cudaError_t kn__cu_copy_segments(cudaStream_t s, const kn__cu_copies *cp);
 
 #ifdef __cplusplus
 }

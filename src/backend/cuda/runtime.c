@@ -193,8 +193,44 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
         if (pass == 0) c->n_io_in = c->n_io;
     }
     c->io_bytes = off;
-    cudaError_t e = cudaMallocHost((void **)&c->h_io, off ? off : 64);
-    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, "cudaMallocHost (input and output staging)", e);
+    /* mapped, so that a kernel moves a run's small inputs and outputs (enqueue) */
+    cudaError_t e = cudaHostAlloc((void **)&c->h_io, off ? off : 64, cudaHostAllocMapped);
+    if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaHostAlloc (input and output staging)", e);
+    const char *mapped = getenv("KILN_CUDA_MAPPED"); /* 0: copies only (the A/B of bench/gpu/run.sh) */
+    if (!(mapped && strcmp(mapped, "0") == 0) && cudaHostGetDevicePointer((void **)&c->d_io, c->h_io, 0) != cudaSuccess) {
+        c->d_io = NULL; /* (no mapping: the copy engine moves them all) */
+        cudaGetLastError();
+    }
+    return KN_OK;
+}
+
+/* A run's copies between the staging and the arena: the small ones (at most
+ * KN_CUDA_MAPPED_BYTES each, at most KN_CU_COPY_SEGMENTS of them) as one kernel reading or
+ * writing the mapped staging, the others by the copy engine. in: the inputs (host to
+ * device), else the kept outputs of mask. */
+#define KN_CUDA_MAPPED_BYTES (256 << 10)
+static kn_status stage_copies(kn_graph *g, kn__cuda_graph *c, bool in, unsigned mask) {
+    kn__cu_copies cp = {.n = 0};
+    for (int k = in ? 0 : c->n_io_in; k < (in ? c->n_io_in : c->n_io); k++) {
+        kn_tensor *t = c->io_t[k];
+        size_t bytes = kn__nbytes(t);
+        if (!bytes || (!in && !(t->phase & mask))) continue;
+        uint8_t *dev = kn__cuda_tensor(g, t);
+        if (c->d_io && bytes <= KN_CUDA_MAPPED_BYTES && cp.n < KN_CU_COPY_SEGMENTS) {
+            cp.src[cp.n] = in ? c->d_io + c->io_off[k] : dev;
+            cp.dst[cp.n] = in ? dev : c->d_io + c->io_off[k];
+            cp.bytes[cp.n++] = (int64_t)bytes;
+            continue;
+        }
+        cudaError_t e = in ? cudaMemcpyAsync(dev, c->h_io + c->io_off[k], bytes, cudaMemcpyHostToDevice, c->stream)
+                           : cudaMemcpyAsync(c->h_io + c->io_off[k], dev, bytes, cudaMemcpyDeviceToHost, c->stream);
+        if (e != cudaSuccess) return kn__cuda_fail(g, NULL, in ? "cudaMemcpyAsync (in)" : "cudaMemcpyAsync (out)", e);
+    }
+    if (cp.n) {
+        cudaError_t e = kn__cu_copy_segments(c->stream, &cp);
+        if (e != cudaSuccess) return kn__cuda_fail(g, NULL, in ? "kn__cu_copy_segments (in)" : "kn__cu_copy_segments (out)", e);
+    }
+    return KN_OK;
 }
 
 /* KILN_CUDA_CONV (direct or gemm, the default) and KILN_CUDA_CONV_WS_MB (the column
@@ -483,23 +519,9 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
             LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
                                      c->stream),
                      "cudaMemcpyAsync (step)");
-        for (int k = 0; k < c->n_io_in; k++) {
-            kn_tensor *t = c->io_t[k];
-            if (kn__nbytes(t))
-                LAUNCHED(cudaMemcpyAsync(kn__cuda_tensor(g, t), c->h_io + c->io_off[k], kn__nbytes(t),
-                                         cudaMemcpyHostToDevice, c->stream),
-                         "cudaMemcpyAsync (in)");
-        }
-        kn_status st = enqueue_nodes(g, mask);
-        if (st) return st;
-        for (int k = c->n_io_in; k < c->n_io; k++) {
-            kn_tensor *t = c->io_t[k];
-            if ((t->phase & mask) && kn__nbytes(t))
-                LAUNCHED(cudaMemcpyAsync(c->h_io + c->io_off[k], kn__cuda_tensor(g, t), kn__nbytes(t),
-                                         cudaMemcpyDeviceToHost, c->stream),
-                         "cudaMemcpyAsync (out)");
-        }
-        return KN_OK;
+        kn_status st = stage_copies(g, c, true, mask);
+        if (st || (st = enqueue_nodes(g, mask))) return st;
+        return stage_copies(g, c, false, mask);
     }
     kn__cuda_gather_set set;
     memset(&set, 0, sizeof set);
@@ -526,10 +548,17 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         return KN_OK;
     }
     /* a training step: the figures are counted in the guard's launch, after the backward
-     * pass (the loss and the outputs are kept tensors: nothing overwrites them) */
-    if ((st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD))) return st;
-    LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
-             "kn__cu_resident_guard");
+     * pass (the loss and the outputs are kept tensors: nothing overwrites them); when the
+     * small-batch weight gradients are every gradient, in theirs (small_batch.c) */
+    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q};
+    c->wgrad_guard = &guard;
+    c->wgrad_guarded = false;
+    st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD);
+    c->wgrad_guard = NULL;
+    if (st) return st;
+    if (!c->wgrad_guarded)
+        LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
+                 "kn__cu_resident_guard");
     return enqueue_nodes(g, mask & KN_PHASE_UPDATE);
 }
 

@@ -218,6 +218,17 @@ static void plan_weight_grads(kn_graph *g, kn__cuda_graph *c) {
         if (ok) c->wgrad_mm[c->n_wgrad++] = t;
     }
     if (c->n_wgrad < 2 || c->wgrad_mm[c->n_wgrad - 1] != g->nodes[launch]) c->n_wgrad = 0;
+    /* every parameter's gradient among them (weights, or their paired bias sums)? */
+    c->wgrad_all = c->n_wgrad > 0;
+    for (int i = 0; i < g->n_params && c->wgrad_all; i++) {
+        const kn_tensor *grad = g->params[i]->grad;
+        if (!grad) continue;
+        bool found = false;
+        for (int m = 0; m < c->n_wgrad && !found; m++)
+            found = kn__alias_root((kn_tensor *)grad) == c->wgrad_mm[m] ||
+                    (paired_bias(c, c->wgrad_mm[m]) && kn__alias_root((kn_tensor *)grad) == paired_bias(c, c->wgrad_mm[m]));
+        c->wgrad_all = found;
+    }
 }
 
 /* The loss a forward chain ends in: the node enqueued right after the chain's last member,
@@ -281,6 +292,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     plan_chain_losses(g, c);
     plan_backward_chains(g, c);
     plan_weight_grads(g, c);
+    const char *guard = getenv("KILN_CUDA_WGRAD_GUARD"); /* 0: the guard in a launch of its own (A/B) */
+    if (guard && strcmp(guard, "0") == 0) c->wgrad_all = false;
 }
 
 /* ---------------------------------------------------------------- launching (runs) */
@@ -368,7 +381,8 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
         wg.total += (int64_t)k * n + (bias ? n : 0);
     }
     c->wgrad_launches++;
-    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows));
+    c->wgrad_guarded = c->wgrad_all && c->wgrad_guard;
+    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL));
     return KN_OK;
 }
 

@@ -1,0 +1,106 @@
+/* resident.cuh — the resident step's figures and its guard's decision, device functions
+ * kernels_resident.cu's guard kernel and kernels_chain.cu's weight gradients (which take
+ * the guard's place when they produce every gradient) share. */
+#ifndef KN_CUDA_RESIDENT_CUH
+#define KN_CUDA_RESIDENT_CUH
+
+#include "launch.h"
+#include "device.cuh"
+
+/* One block: the loss checked by thread 0 (a failure recorded once, with the step and
+ * position of the run), then, unless this or an earlier step failed, each row's prediction
+ * against its label (the argmax, the first of equal maxima as the host takes it; or
+ * > threshold for one output), counted per thread and summed in a fixed order. Every
+ * thread of the block calls it (part: THREADS doubles of shared memory, failed: a shared
+ * int). */
+__device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool training,
+                                  double *part, int *failed) {
+    if (threadIdx.x == 0) {
+        float l = *q->loss;
+        if (training && r->failed_step < 0 && !isfinite(l)) { /* (an evaluation only counts) */
+            r->failed_step = stp->step;
+            r->failed_first = stp->first;
+            r->failed_what = 1;
+            r->failed_loss = l;
+        }
+        *failed = r->failed_step >= 0;
+        if (!*failed) {
+            r->loss_sum += (double)l * (double)q->rows;
+            r->rows += q->rows;
+        }
+    }
+    __syncthreads();
+    if (*failed || !q->labels) return;
+    double n = 0;
+    for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) {
+        int32_t label = q->labels[q->order[stp->first + i]], best = 0;
+        if (q->outs == 1) {
+            best = kn__ld(q->out, q->out_t, i) > q->threshold;
+        } else {
+            float v = kn__ld(q->out, q->out_t, i * q->outs);
+            for (int64_t j = 1; j < q->outs; j++) {
+                float u = kn__ld(q->out, q->out_t, i * q->outs + j);
+                if (u > v) v = u, best = (int32_t)j;
+            }
+        }
+        n += best == label;
+    }
+    n = kn__block_sum_double(n, part);
+    if (threadIdx.x == 0) r->correct += (int64_t)n;
+}
+
+/* One thread, after every gradient was checked: a failure recorded once; the update
+ * skipped from then on. With loss scaling (resident_host.c's guard, loss_scale.c's rules):
+ * an overflow halves the scale and skips this update, or at the smallest scale fails (3);
+ * interval clean updates in a row double it, up to the largest. */
+__device__ static void guard_decide(kn__cuda_step *stp, kn__cuda_resident *r, const float *loss) {
+    bool bad = *(volatile int32_t *)&r->grad_bad;
+    r->grad_bad = 0;
+    if (r->failed_step < 0 && r->scaling) {
+        if (!bad) {
+            if (++r->good >= r->interval) {
+                r->good = 0;
+                if (r->scale < 16777216.0f) r->scale *= 2.0f;
+            }
+        } else {
+            r->good = 0;
+            if (r->scale > 1.0f) {
+                r->scale *= 0.5f;
+                r->skipped++;
+                stp->skip = 1;
+                return;
+            }
+        }
+    }
+    if (r->failed_step < 0 && bad) {
+        r->failed_step = stp->step;
+        r->failed_first = stp->first;
+        r->failed_what = r->scaling ? 3 : 2;
+        r->failed_loss = *loss;
+    }
+    if (r->failed_step >= 0) stp->skip = 1;
+}
+
+/* The end of a step's guard, every thread of every block of the launch calling it with
+ * whether its share of the gradients held a non-finite value: any such sets r->grad_bad,
+ * and the last block to finish (counted in r->guard_done, after a fence that makes the
+ * blocks' flags visible) counts the step's figures (count_step: a non-finite loss is this
+ * step's failure first) and decides (guard_decide). Blocks of KN_CU_GUARD_THREADS. */
+#define KN_CU_GUARD_THREADS 256
+__device__ static void guard_finish(kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool bad) {
+    __shared__ bool last;
+    __shared__ double part[KN_CU_GUARD_THREADS];
+    __shared__ int failed;
+    if (bad) r->grad_bad = 1; /* (every writer stores the same 1) */
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&r->guard_done, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last) return;
+    count_step(stp, r, q, true, part, &failed);
+    if (threadIdx.x != 0) return;
+    r->guard_done = 0;
+    guard_decide(stp, r, q->loss);
+}
+
+#endif
