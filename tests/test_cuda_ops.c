@@ -504,6 +504,13 @@ static void chain_cases(kn_ctx *ctx) {
               "past the weight cap: %d chains, the first of %d nodes", c->n_chains, c->n_chains ? c->chain[0].len : 0);
         kn_graph_free(gb);
     }
+    /* the same layers trained with Adam on logits and a cross-entropy (the softmax head
+     * saturates: its gradients would be 0): 1.2M parameters, past KN_CU_UPDATE_VEC_MIN, so
+     * the update takes eight parameters a thread (16-byte accesses) */
+    kn_optimizer adam = kn_adam(1e-3f);
+    chain_arg big_train = {5, &adam, true, true};
+    tcase cbt = {"dense chain past the weight cap, Adam", b_chain, &big_train, KN_PASS_ALL, 4, 1e-4f, 1e-4f, KN_PRECISION_FP32};
+    run_case(ctx, &cbt);
     /* a chain ending in its loss: the loss and its gradient computed by the chain kernel,
      * the loss and gradient nodes doing nothing, over 3 steps (capture and replay) */
     for (int i = 0; i < 4; i++) {

@@ -53,6 +53,8 @@ typedef struct {
      * the device are nodes of the captured graph, so a run is one launch and one wait. */
     uint8_t *h_io;
     uint8_t *d_io;               /* the device's view of h_io (mapped), or NULL: copies only */
+    bool *io_direct;             /* (n_io) this run's chain reads or writes entry k in place (no copy) */
+    unsigned *io_phases;         /* (n_io_in) the phases of the nodes that read input k (none: no copy) */
     size_t io_bytes;
     int n_io;
     kn_tensor **io_t;            /* (n_io) inputs first (n_io_in), then kept outputs */
@@ -98,6 +100,11 @@ typedef struct {
         const kn_tensor *loss, *loss_grad; /* the loss node the chain ends in and its gradient node
                                          * (the chain computes them: small_batch.c), or NULL */
         bool loss_fused, grad_fused;    /* ... in the run being enqueued */
+        int in_io, out_io;              /* the staging entries (io_t) of its input and last output
+                                         * (kn__cuda_plan_chain_io), or -1 */
+        unsigned io_readers;            /* the phases of the other nodes that read them */
+        bool direct;                    /* the run being enqueued reads and writes them in the mapped
+                                         * staging itself (no copy kernels) */
     } chain[KN_CUDA_CHAINS];
     uint32_t *chain_done;               /* the chain loss's count of finished blocks (0 between runs) */
     int64_t chain_rows;                 /* the most rows a chain runs fused (KN_CUDA_CHAIN_ROWS) */
@@ -140,6 +147,8 @@ kn_status kn__cuda_select_device(kn_ctx *ctx);
  * chain i from its head (*fused: the run's rows allowed it), whether t belongs to a chain
  * launched whole in this run, and the weight gradients (*done: t needs nothing more). */
 void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c);
+void kn__cuda_plan_chain_io(kn_graph *g, kn__cuda_graph *c);
+void kn__cuda_chains_direct(kn_graph *g, bool *io_direct, unsigned mask);
 kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused);
 bool kn__cuda_chained(kn_graph *g, const kn_tensor *t);
 /* Whether loss node t (or its gradient node) was computed by a chain in this run. */

@@ -201,6 +201,10 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
         c->d_io = NULL; /* (no mapping: the copy engine moves them all) */
         cudaGetLastError();
     }
+    c->io_direct = kn__calloc(g->ctx, (size_t)c->n_io + 1, sizeof *c->io_direct);
+    c->io_phases = kn__calloc(g->ctx, (size_t)c->n_io + 1, sizeof *c->io_phases);
+    if (!c->io_direct || !c->io_phases) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    kn__cuda_plan_chain_io(g, c);
     return KN_OK;
 }
 
@@ -214,7 +218,7 @@ static kn_status stage_copies(kn_graph *g, kn__cuda_graph *c, bool in, unsigned 
     for (int k = in ? 0 : c->n_io_in; k < (in ? c->n_io_in : c->n_io); k++) {
         kn_tensor *t = c->io_t[k];
         size_t bytes = kn__nbytes(t);
-        if (!bytes || (!in && !(t->phase & mask))) continue;
+        if (!bytes || (in ? !(c->io_phases[k] & mask) : !(t->phase & mask)) || c->io_direct[k]) continue;
         uint8_t *dev = kn__cuda_tensor(g, t);
         if (c->d_io && bytes <= KN_CUDA_MAPPED_BYTES && cp.n < KN_CU_COPY_SEGMENTS) {
             cp.src[cp.n] = in ? c->d_io + c->io_off[k] : dev;
@@ -399,6 +403,8 @@ static void cuda_release(kn_graph *g) {
     if (c->h_io) cudaFreeHost(c->h_io);
     kn__free(g->ctx, c->io_t);
     kn__free(g->ctx, c->io_off);
+    kn__free(g->ctx, c->io_direct);
+    kn__free(g->ctx, c->io_phases);
     kn__free(g->ctx, c);
     g->backend.context = NULL;
 }
@@ -519,6 +525,8 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
             LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
                                      c->stream),
                      "cudaMemcpyAsync (step)");
+        memset(c->io_direct, 0, (size_t)c->n_io * sizeof *c->io_direct);
+        if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
         kn_status st = stage_copies(g, c, true, mask);
         if (st || (st = enqueue_nodes(g, mask))) return st;
         return stage_copies(g, c, false, mask);

@@ -296,6 +296,56 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     if (guard && strcmp(guard, "0") == 0) c->wgrad_all = false;
 }
 
+/* The phases of the nodes but `except` that read t (through views too), 0 when none does;
+ * unlike read_elsewhere, a kept tensor the host alone reads counts as unread. */
+static unsigned device_readers(const kn_graph *g, const kn_tensor *t, const kn_tensor *except) {
+    unsigned phases = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *u = g->nodes[i];
+        if (u == except || (u->flags & KN_FLAG_FOLDED)) continue;
+        for (int s = 0; s < KN_MAX_SRC; s++)
+            if (u->src[s] && kn__alias_root(u->src[s]) == t && u->alias != t) phases |= u->phase;
+        if (u->alias == t) phases |= device_readers(g, u, except);
+    }
+    return phases;
+}
+
+/* A forward chain whose input is a run's input and whose last output is a kept output
+ * (a predict): in a run where no other node reads either (io_readers: the phases that do),
+ * the chain kernel takes the input from the mapped staging and writes the output there
+ * (runtime.c's plan_io, enqueue), so the run is one kernel between a launch and a wait. */
+void kn__cuda_plan_chain_io(kn_graph *g, kn__cuda_graph *c) {
+    for (int e = 0; e < c->n_io_in; e++) /* (and which runs read each input: the others skip its copy) */
+        c->io_phases[e] = device_readers(g, c->io_t[e], NULL);
+    for (int k = 0; k < c->n_chains; k++) {
+        c->chain[k].in_io = c->chain[k].out_io = -1;
+        const kn_tensor *head = c->chain[k].node[0], *last = c->chain[k].node[c->chain[k].len - 1];
+        if (!c->d_io || head->op != KN_OP_DENSE || last->alias) continue;
+        for (int e = 0; e < c->n_io; e++) {
+            if (e < c->n_io_in && c->io_t[e] == head->src[0]) c->chain[k].in_io = e;
+            if (e >= c->n_io_in && c->io_t[e] == last) c->chain[k].out_io = e;
+        }
+        if (c->chain[k].in_io < 0 || c->chain[k].out_io < 0) {
+            c->chain[k].in_io = c->chain[k].out_io = -1;
+            continue;
+        }
+        c->chain[k].io_readers = device_readers(g, head->src[0], head) | device_readers(g, last, NULL);
+    }
+}
+
+/* At a run's start (not resident): which chains read and write the staging in place this
+ * run (their rows few enough, no other node of the run reading their input or output),
+ * marking those entries in io_direct (n_io) for the copies to leave out. */
+void kn__cuda_chains_direct(kn_graph *g, bool *io_direct, unsigned mask) {
+    kn__cuda_graph *c = CTX;
+    for (int k = 0; k < c->n_chains; k++) {
+        int64_t rows = c->chain[k].node[0]->ne[0];
+        c->chain[k].direct = c->chain[k].in_io >= 0 && (c->chain[k].node[0]->phase & mask) &&
+                             !(c->chain[k].io_readers & mask) && rows > 0 && rows <= c->chain_rows;
+        if (c->chain[k].direct) io_direct[c->chain[k].in_io] = io_direct[c->chain[k].out_io] = true;
+    }
+}
+
 /* ---------------------------------------------------------------- launching (runs) */
 
 /* Whether t is a member of a dense chain its head launched whole in this run. */
@@ -353,8 +403,13 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
             .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1],
             .act = dense || backward ? u->iparam[2] : u->iparam[0], .backward = backward, .alpha = u->fparam[0]};
     }
+    const void *x = kn__cuda_tensor(g, t->src[0]);
+    if (c->chain[i].direct && !(c->run_mask & KN_RUN_RESIDENT)) { /* the mapped staging itself */
+        x = c->d_io + c->io_off[c->chain[i].in_io];
+        ch.layer[ch.n - 1].y = (float *)(c->d_io + c->io_off[c->chain[i].out_io]);
+    }
     c->chain_launches++;
-    LAUNCH(kn__cu_dense_chain(STREAM, &ch, kn__cuda_tensor(g, t->src[0]), rows));
+    LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows));
     return KN_OK;
 }
 
