@@ -330,6 +330,58 @@ static void b_conv(kn_graph *g, const void *arg) {
     train_on(g, y, NULL);
 }
 
+/* A pooling of a given geometry on 2 images of 7 x 9 (odd: cells past the last window
+ * under 'valid') with c channels, after a relu (whose gradient the passes fuse into the
+ * pooling's) or, with ties, after elu(40 x - 40): below -17.3 that is -1 exactly (expm1f
+ * rounds), about 78% of the cells, so most max windows tie, and the gradient there,
+ * expf(40 x - 40) 40, is not 0: a window that gives its dy to another cell than its first
+ * maximum changes x's gradient (a relu's zeros tie too, but take no gradient). */
+typedef struct {
+    int kh, kw, sh, sw;
+    bool same, max;
+    int64_t c;
+    bool ties;
+} pool_arg;
+
+static void b_pool(kn_graph *g, const void *arg) {
+    const pool_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){2, 7, 9, a->c}, 4, KN_INIT_ZEROS, "x");
+    kn_tensor *y = a->ties ? kn_act(g, kn_add(g, kn_scale(g, x, 40.0f), kn__const_scalar(g, -40.0f)), KN_ELU)
+                           : kn_act(g, x, KN_RELU);
+    y = a->max ? kn_max_pool2d(g, y, a->kh, a->kw, a->sh, a->sw, a->same)
+               : kn_avg_pool2d(g, y, a->kh, a->kw, a->sh, a->sw, a->same);
+    train_on(g, y, NULL);
+}
+
+/* The pooling kernels' paths: max pooling with windows apart (stride >= size: the
+ * gradient scattered from each window, the cells between windows and past the last zero)
+ * and overlapping (gathered), average pooling; each with 3 channels (one a thread) and 8
+ * (16-byte channel groups), after a relu fused and not, and with ties (no absolute
+ * tolerance: the tied cells' gradients are 1e-6 and less; CUDA's expf within 2 ulp). */
+static void pool_cases(kn_ctx *ctx) {
+    static const pool_arg geoms[] = {
+        {2, 2, 2, 2, false, true, 0, false}, /* tiles, valid: a row and a column past the last window */
+        {2, 2, 3, 3, true, true, 0, false},  /* stride 3 > size 2: cells between windows, padding */
+        {2, 1, 2, 3, false, true, 0, false}, /* 2x1 windows, strides 2x3 */
+        {3, 3, 2, 2, true, true, 0, false},  /* overlapping: the gather */
+        {3, 2, 1, 2, false, true, 0, false}, /* overlapping rows only */
+        {2, 2, 2, 2, true, false, 0, false}, /* average, windows apart */
+        {3, 3, 2, 2, true, false, 0, false}, /* average, overlapping */
+    };
+    static const int64_t chans[2] = {3, 8};
+    for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++)
+        for (int k = 0; k < 2; k++)
+            for (int m = 0; m < 3; m++) { /* relu, relu fused, ties */
+                pool_arg a = geoms[i];
+                a.c = chans[k], a.ties = m == 2;
+                char name[64];
+                snprintf(name, sizeof name, "pool %d c %lld%s", i, (long long)a.c,
+                         m == 0 ? "" : m == 1 ? " fused" : " ties");
+                run_case(ctx, &(tcase){name, b_pool, &a, m == 0 ? KN_PASS_NONE : KN_PASS_ALL, 1, m == 2 ? 0 : 1e-6f,
+                                       m == 2 ? 4e-6f : 1e-6f, KN_PRECISION_FP32});
+            }
+}
+
 /* One convolution of a given geometry, between an activation of its input (its gradient
  * fused into the convolution's input gradient by the passes) and a bias + activation (fused
  * into the forward): y = act(conv(pre(x)) + bias). */
@@ -384,7 +436,7 @@ static void conv_path_check(kn_ctx *ctx, const tcase *c, const conv_arg *a, bool
  * input channels, the pointwise GEMM) on the direct kernels and on im2col + cuBLASLt, the
  * latter whole, in chunks of two images (the last one ragged) and in chunks of a few rows
  * that split images (col2im adding to the images an earlier chunk began). Two runs: the
- * second is captured as a CUDA graph. 42 cases, small enough for compute-sanitizer's
+ * second is captured as a CUDA graph. 54 cases, small enough for compute-sanitizer's
  * time in bench/gpu/run.sh. */
 static void conv_cases(kn_ctx *ctx) {
     static const conv_arg geoms[] = {
@@ -395,6 +447,9 @@ static void conv_cases(kn_ctx *ctx) {
         {1, 1, 2, 2, 1, 1, true, 3, 5, 5, 3, 2, KN_LINEAR, KN_LINEAR, NULL}, /* 1x1 with stride 2 */
         {5, 5, 1, 1, 1, 1, true, 4, 6, 7, 1, 2, KN_ELU, KN_LINEAR, NULL},   /* 5x5 same, cin 1 */
         {2, 3, 3, 2, 1, 1, false, 3, 8, 9, 3, 4, KN_LINEAR, KN_LEAKY_RELU, NULL}, /* 2x3 valid, strides 3x2 */
+        /* cin a multiple of 4: im2col and col2im move 16-byte channel groups */
+        {3, 3, 1, 1, 1, 1, true, 2, 7, 6, 8, 4, KN_RELU, KN_RELU, NULL},     /* 3x3 same, stride 1, cin 8 */
+        {2, 3, 2, 1, 1, 2, false, 2, 7, 8, 4, 3, KN_TANH, KN_LINEAR, NULL}, /* strides 2x1, dilation 1x2, cin 4 */
     };
     for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++) {
         const conv_arg *a = &geoms[i];
@@ -525,6 +580,10 @@ static void chain_cases(kn_ctx *ctx) {
         CHECK(cg->n_chains >= 1 && cg->chain[0].loss && cg->chain[0].loss_grad, "%s: no chain loss planned", name);
         CHECK(kn_graph_run(gl) == KN_OK, "%s: gpu run: %s", name, kn_last_error(ctx));
         bool small = a.rows <= KN_CUDA_CHAIN_ROWS;
+        /* the backward chain (the gelu and relu layers' input gradients) run by the forward
+         * chain's kernel after each row's loss: one launch in all */
+        CHECK(cg->n_chains < 1 || cg->chain[0].bwd >= 0, "%s: the backward chain not merged", name);
+        CHECK(cg->chain_launches == (small ? 1 : 0), "%s: %lld chain launches", name, (long long)cg->chain_launches);
         CHECK(cg->n_chains < 1 || (cg->chain[0].loss_fused == small && cg->chain[0].grad_fused == small),
               "%s: the loss fused %d, its gradient %d", name, cg->n_chains ? cg->chain[0].loss_fused : -1,
               cg->n_chains ? cg->chain[0].grad_fused : -1);
@@ -674,6 +733,7 @@ int main(void) {
         run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
+    pool_cases(ctx);
     conv_cases(ctx);
     chain_cases(ctx);
     kn_optimizer adam = kn_adam(1e-2f);

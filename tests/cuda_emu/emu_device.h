@@ -1,7 +1,7 @@
 /* emu_device.h — what nvcc gives a .cu file, for kiln's kernels compiled by g++ as C++ and
  * run by the CUDA emulator (emu_runtime.cpp): the built-in variables (threadIdx, blockIdx,
- * blockDim, gridDim), __syncthreads, the warp shuffles, the qualifiers, and the launch
- * that rewrite_launches.pl puts where the source says kernel<<<grid, block, shared,
+ * blockDim, gridDim), __syncthreads, the warp shuffles, __umulhi, the qualifiers, and the
+ * launch that rewrite_launches.pl puts where the source says kernel<<<grid, block, shared,
  * stream>>>(args). Force-included (-include) before the kernel file, whose own includes
  * then find cuda_fp16.h and cuda_bf16.h in include/ beside this file.
  *
@@ -78,6 +78,9 @@ template <class T> static inline T __shfl_sync(unsigned mask, T v, int src, int 
     int lane = kn_emu_lane();
     return kn_emu_shfl(mask, v, (lane & ~(width - 1)) | (src & (width - 1)));
 }
+
+/* The high 32 bits of a 32 x 32-bit product (kernels_nn.cu's divisions by a magic number). */
+static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 
 /* Atomics and fences: threads run one at a time and switch only at barriers, so a plain
  * read-modify-write is atomic, and every write is visible to the next thread to run. */

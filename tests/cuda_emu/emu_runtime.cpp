@@ -578,7 +578,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     mprotect(guard, page, PROT_NONE);
     char *start = guard - body;
     memset(start, 0xff, body);
-    regions[(uintptr_t)start] = region{bytes, m, map_bytes, true};
+    regions[(uintptr_t)start] = region{bytes, m, map_bytes, true, false};
     device_bytes += bytes;
     *p = start;
     return cudaSuccess;
@@ -606,7 +606,7 @@ cudaError_t cudaMallocHost(void **p, size_t bytes) {
     void *m = nullptr;
     if (posix_memalign(&m, 4096, bytes ? bytes : 1)) return cudaErrorMemoryAllocation;
     memset(m, 0xa5, bytes);
-    regions[(uintptr_t)m] = region{bytes, m, bytes, false};
+    regions[(uintptr_t)m] = region{bytes, m, bytes, false, false};
     *p = m;
     return cudaSuccess;
 }

@@ -103,6 +103,11 @@ typedef struct {
         int in_io, out_io;              /* the staging entries (io_t) of its input and last output
                                          * (kn__cuda_plan_chain_io), or -1 */
         unsigned io_readers;            /* the phases of the other nodes that read them */
+        int bwd;                        /* a forward chain ending in its loss's gradient: the backward
+                                         * chain starting from that gradient, run by the same kernel
+                                         * after each row's loss (small_batch.c), or -1 */
+        bool merged;                    /* a backward chain: its forward chain ran it in the run being
+                                         * enqueued */
         bool direct;                    /* the run being enqueued reads and writes them in the mapped
                                          * staging itself (no copy kernels) */
     } chain[KN_CUDA_CHAINS];

@@ -40,12 +40,9 @@ __device__ static float block_reduce(float v, float *red, bool max) {
     return r;
 }
 
-/* The chain's loss (kn__cu_chain_loss): row r's loss and gradient from the prediction the
- * block wrote, then the mean by the last block, summing the rows in a fixed order (each
- * thread its rows t, t + blockDim.x, ..., then a tree). */
-__device__ static void chain_loss(const kn__cu_chain *ch, int64_t r) {
-    __shared__ bool last;
-    __shared__ double part[THREADS];
+/* The chain's loss (kn__cu_chain_loss), row r's part: its loss and gradient from the
+ * prediction the block wrote (thread 0). */
+__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r) {
     const kn__cu_chain_loss *q = &ch->loss;
     const kn__cu_chain_layer *P = &ch->layer[q->from];
     int64_t rows = gridDim.x, c = P->n;
@@ -59,6 +56,15 @@ __device__ static void chain_loss(const kn__cu_chain *ch, int64_t r) {
                           dl / (float)(rows * c));
         }
     }
+}
+
+/* ... and the mean: the last block to finish writes it, summing the rows in a fixed order
+ * (each thread its rows t, t + blockDim.x, ..., then a tree). */
+__device__ static void chain_loss_mean(const kn__cu_chain *ch) {
+    __shared__ bool last;
+    __shared__ double part[THREADS];
+    const kn__cu_chain_loss *q = &ch->loss;
+    int64_t rows = gridDim.x;
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(q->done, 1u) == gridDim.x - 1;
@@ -169,7 +175,16 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = x[r * L0.k + i];
         __syncthreads();
     }
+    int fwd = ch.n_fwd > 0 ? ch.n_fwd : ch.n;
     for (int l = first; l < ch.n; l++) {
+        if (l == fwd) { /* the backward layers start from the row's loss gradient */
+            if (ch.loss.kind < 0 || !ch.loss.dx) break;
+            chain_loss_row(&ch, r);
+            __syncthreads(); /* thread 0's gradient row is visible to the block */
+            int c = ch.layer[ch.loss.from].n;
+            for (int j = threadIdx.x; j < c; j += blockDim.x) act[cur][j] = ch.loss.dx[r * c + j];
+            __syncthreads();
+        }
         const kn__cu_chain_layer L = ch.layer[l];
         const float *in = act[cur];
         float *out = act[cur ^ 1];
@@ -183,7 +198,10 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         layer_post(L, out, red, r);
         cur ^= 1;
     }
-    if (ch.loss.kind >= 0) chain_loss(&ch, r);
+    if (ch.loss.kind >= 0) {
+        if (fwd == ch.n) chain_loss_row(&ch, r);
+        chain_loss_mean(&ch);
+    }
 }
 
 extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows) {

@@ -5,8 +5,9 @@
  * kernels they use, and the older direct kernels (one thread per output element, sums in
  * the CPU's (ky, kx, c) order), kept selectable (KILN_CUDA_CONV=direct) until a GPU
  * session measures both. Neither has run on a GPU yet. The gradients gather (each thread
- * sums what reaches its element), never scatter with atomics, so results are the same
- * bits every run. */
+ * sums what reaches its element), never scatter with atomics (max pooling's scatter, for
+ * windows apart, has each cell written by one thread), so results are the same bits every
+ * run. */
 #include "launch.h"
 #include "device.cuh"
 
@@ -122,6 +123,122 @@ extern "C" cudaError_t kn__cu_batch_norm_fold(cudaStream_t s, const float *mm, c
     return cudaGetLastError();
 }
 
+/* ------------------------------------------------------------- 32-bit indices (pooling, im2col, col2im)
+ *
+ * The pooling, im2col and col2im kernels decompose a flat index into (image, row, column,
+ * channel) and window taps. With int64_t each term is a 64-bit division or modulo: the GPU
+ * has no integer divider, and nvcc makes each a test of the operands' high words, then a
+ * 32-bit division in floating point (some 20 instructions) or a 64-bit subroutine (some
+ * 70); im2col has 10 of them an element, col2im 5 and up to 4 a tap. With 32-bit indices and
+ * divisors fixed for the launch, each is a multiply-high, an add and a shift (fastdiv: the
+ * magic number computed once by the host), and a multiply-subtract for the remainder. The
+ * fast kernels below also give each thread V neighbouring channels (NHWC: contiguous), so
+ * that the index splits once per V elements: V = 4, one 16-byte load or store, when c is a
+ * multiple of 4 and every pointer is 16-byte aligned; V = 1 otherwise. Each keeps its
+ * 64-bit kernel's order of operations per output element, so the results are the same bits.
+ *
+ * The launchers take the 32-bit kernels when every index they form stays below 2^31
+ * (win_fits32 and the launch's own element count) and fall back to the 64-bit kernels
+ * (pool64, pool_grad64, im2col64, col2im64: the former kernels, unchanged) otherwise. */
+
+static bool fits32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
+
+/* Every index and coordinate the 32-bit kernels form for w stays below 2^31: the images'
+ * elements (n h w c), the outputs' (n oh ow c: pools' y and dy, whose positions n oh ow
+ * are also the convolutions' rows), and a window's reach in rows and columns (at most
+ * (o + 1) s + k d + pad + the image). Padding is never negative (graph.c); checked here
+ * because the kernels' divisions by the stride assume it. */
+static bool win_fits32(const kn__cuda_win *w) {
+    return w->pt >= 0 && w->pl >= 0 && fits32(w->n * w->h * w->w * w->c) &&
+           fits32(w->n * w->oh * w->ow * (w->c > 1 ? w->c : 1)) &&
+           fits32(((int64_t)w->oh + 1) * w->sh + (int64_t)w->kh * w->dh + w->pt + w->h) &&
+           fits32(((int64_t)w->ow + 1) * w->sw + (int64_t)w->kw * w->dw + w->pl + w->w);
+}
+
+/* The window with 32-bit fields (the kernels' arithmetic stays 32-bit). */
+typedef struct {
+    int n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
+} win32;
+
+static win32 win32_of(const kn__cuda_win *w) {
+    win32 r = {(int)w->n, (int)w->h, (int)w->w, (int)w->c, w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->pt, w->pl,
+               w->oh, w->ow};
+    return r;
+}
+
+/* n / d for 0 <= n < 2^31 and 1 <= d < 2^31: q = (mulhi(n, m) + n) >> s, with s = ceil(log2 d)
+ * and m = floor(2^32 (2^s - d) / d) + 1 (the round-up method of Granlund and Montgomery, as
+ * CUTLASS's FastDivmod; mulhi(n, m) < n, so the sum fits in 32 bits). d kept for remainders. */
+typedef struct {
+    uint32_t d, m, s;
+} fastdiv;
+
+static fastdiv fdiv_of(int64_t d) {
+    fastdiv f = {(uint32_t)(d < 1 ? 1 : d), 0, 0}; /* d < 1: a divisor the launch never uses */
+    while ((1ull << f.s) < f.d) f.s++;
+    f.m = (uint32_t)(((1ull << 32) * ((1ull << f.s) - f.d)) / f.d + 1);
+    return f;
+}
+
+__device__ static inline int fdiv_q(fastdiv f, int n) {
+    uint32_t u = (uint32_t)n;
+    return (int)((__umulhi(u, f.m) + u) >> f.s);
+}
+
+/* n = q d + *r; returns q. */
+__device__ static inline int fdiv_qr(fastdiv f, int n, int *r) {
+    int q = fdiv_q(f, n);
+    *r = n - q * (int)f.d;
+    return q;
+}
+
+/* The divisors of a launch with V channels a thread: c / V, K / V (K = kh kw c, a column
+ * row), the image's w and h, the output's ow and oh, per = oh ow positions an image, the
+ * window's kw, the strides. */
+typedef struct {
+    fastdiv cv, kv, w, h, ow, oh, per, kw, sh, sw;
+} win_divs;
+
+static win_divs win_divs_of(const kn__cuda_win *w, int v) {
+    win_divs d = {fdiv_of(w->c / v), fdiv_of((int64_t)w->kh * w->kw * w->c / v), fdiv_of(w->w), fdiv_of(w->h),
+                  fdiv_of(w->ow), fdiv_of(w->oh), fdiv_of((int64_t)w->oh * w->ow), fdiv_of(w->kw),
+                  fdiv_of(w->sh), fdiv_of(w->sw)};
+    return d;
+}
+
+/* Channels a thread: 4 when c allows it and every pointer (NULL: none) is 16-byte aligned. */
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+static int vec_of(int64_t c, const void *a, const void *b, const void *d, const void *e) {
+    return c % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(d) && aligned16(e) ? 4 : 1;
+}
+
+/* A grid-stride loop over [0, n), n < 2^31 (the next index summed in 32 bits unsigned:
+ * below 2^32, no overflow). */
+__device__ static inline int grid_next(int i, int n) {
+    uint32_t j = (uint32_t)i + gridDim.x * blockDim.x;
+    return j < (uint32_t)n ? (int)j : n;
+}
+#define GRID_STRIDE32(i, n) for (int i = (int)(blockIdx.x * blockDim.x + threadIdx.x); i < (n); i = grid_next(i, n))
+
+/* V consecutive floats at p (V = 4: one 16-byte access, the launcher checked the alignment). */
+template <int V> __device__ static inline void ldv(const float *p, float *v) {
+    if (V == 4) {
+        float4 t = *(const float4 *)p;
+        v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+    } else {
+        for (int l = 0; l < V; l++) v[l] = p[l];
+    }
+}
+template <int V> __device__ static inline void stv(float *p, const float *v) {
+    if (V == 4) {
+        float4 t;
+        t.x = v[0], t.y = v[1], t.z = v[2], t.w = v[3];
+        *(float4 *)p = t;
+    } else {
+        for (int l = 0; l < V; l++) p[l] = v[l];
+    }
+}
+
 /* ------------------------------------------------------------- pooling (conv.c) */
 
 /* The valid taps [lo, hi) of output position o (cell o*s - p + k*d in [0, n)). */
@@ -133,7 +250,43 @@ __device__ static void taps(int64_t o, int s, int p, int d, int kn, int64_t n, i
     *lo = a, *hi = b;
 }
 
-__global__ void pool_kernel(kn__cuda_win w, bool max, const float *x, float *y) {
+/* taps() of a pooling window (d = 1) whose tap 0 is cell base: [clamp(-base), clamp(n - base))
+ * within [0, kn), the same range without the loops. */
+__device__ static inline void taps32(int base, int kn, int n, int *lo, int *hi) {
+    int a = -base < 0 ? 0 : -base > kn ? kn : -base;
+    *lo = a, *hi = n - base < a ? a : n - base > kn ? kn : n - base;
+}
+
+/* y[n, oy, ox, ch .. ch + V) (thread t: element t V of y), each channel in the CPU's (ky, kx)
+ * order: the first maximum (strict >, from -inf), or the mean. */
+template <int V>
+__device__ static inline void pool_body(win32 w, win_divs dv, bool max, const float *x, float *y, int groups) {
+    GRID_STRIDE32(t, groups) {
+        int cg, p = fdiv_qr(dv.cv, t, &cg), ox, q = fdiv_qr(dv.ow, p, &ox), oy, n = fdiv_qr(dv.oh, q, &oy);
+        int by = oy * w.sh - w.pt, bx = ox * w.sw - w.pl, y0, y1, x0, x1;
+        taps32(by, w.kh, w.h, &y0, &y1);
+        taps32(bx, w.kw, w.w, &x0, &x1);
+        float acc[V], v[V];
+        for (int l = 0; l < V; l++) acc[l] = max ? -INFINITY : 0.0f;
+        for (int ky = y0; ky < y1; ky++)
+            for (int kx = x0; kx < x1; kx++) {
+                ldv<V>(x + ((n * w.h + by + ky) * w.w + bx + kx) * w.c + cg * V, v);
+                for (int l = 0; l < V; l++) acc[l] = max ? (v[l] > acc[l] ? v[l] : acc[l]) : acc[l] + v[l];
+            }
+        if (!max)
+            for (int l = 0; l < V; l++) acc[l] *= 1.0f / (float)((y1 - y0) * (x1 - x0));
+        stv<V>(y + t * V, acc);
+    }
+}
+__global__ void pool1_kernel(win32 w, win_divs dv, bool max, const float *x, float *y, int groups) {
+    pool_body<1>(w, dv, max, x, y, groups);
+}
+__global__ void pool4_kernel(win32 w, win_divs dv, bool max, const float *x, float *y, int groups) {
+    pool_body<4>(w, dv, max, x, y, groups);
+}
+
+/* The 64-bit fallback (one thread an element). */
+__global__ void pool64_kernel(kn__cuda_win w, bool max, const float *x, float *y) {
     int64_t total = w.n * w.oh * w.ow * w.c;
     GRID_STRIDE(i, total) {
         int64_t ch = i % w.c, p = i / w.c, ox = p % w.ow, oy = (p / w.ow) % w.oh, n = p / ((int64_t)w.ow * w.oh);
@@ -153,14 +306,145 @@ __global__ void pool_kernel(kn__cuda_win w, bool max, const float *x, float *y) 
 
 extern "C" cudaError_t kn__cu_pool(cudaStream_t s, const kn__cuda_win *w, bool max, const float *x, float *y) {
     int64_t total = w->n * w->oh * w->ow * w->c;
-    if (total > 0) pool_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, max, x, y);
+    if (total <= 0) return cudaGetLastError();
+    if (!win_fits32(w)) {
+        pool64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, max, x, y);
+        return cudaGetLastError();
+    }
+    int v = vec_of(w->c, x, y, NULL, NULL);
+    int groups = (int)(total / v);
+    if (v == 4) pool4_kernel<<<blocks_for(groups), THREADS, 0, s>>>(win32_of(w), win_divs_of(w, 4), max, x, y, groups);
+    else pool1_kernel<<<blocks_for(groups), THREADS, 0, s>>>(win32_of(w), win_divs_of(w, 1), max, x, y, groups);
     return cudaGetLastError();
 }
 
-/* dx[n, yy, xx, ch] gathers from every window holding the cell, in the CPU's (oy, ox)
- * order: a max window gives its dy to its first maximum only (found again, strict >). */
-__global__ void pool_grad_kernel(kn__cuda_win w, bool max, const float *dy, const float *x, float *dx,
-                                 const float *act_v, int act, float alpha) {
+/* The pooling gradient, two ways. Both give dx[n, yy, xx, ch] the sum, in the CPU's
+ * (oy, ox) order from 0, of what each window holding the cell gives it: an average window
+ * dy / its taps, a max window its dy to its first maximum only (strict >, in (ky, kx)
+ * order from -inf; the window's first cell when none is greater), then the fused
+ * activation's gradient at act_v.
+ *
+ * Gather (any windows): a thread per V channels of a dx cell visits the windows that hold
+ * the cell, and for a max window finds its maximum again. Overlapping windows (stride <
+ * size) give a cell several windows, and each is scanned once per cell of it.
+ *
+ * Scatter (max pooling whose windows do not overlap: stride >= size in both directions):
+ * a cell lies in one window at most, so its sum is 0 + dy (the maximum) or 0. A thread per
+ * V channels of a window scans it once and writes its block of dx: the cells from its
+ * first row and column up to the next window's (the first block from 0, the last to the
+ * image's end), which tile the image and hold the window, so every cell is written once
+ * (the cells between windows and past the last get 0). */
+template <int V>
+__device__ static inline void pool_grad_gather_body(win32 w, win_divs dv, bool max, const float *dy, const float *x,
+                                                    float *dx, const float *act_v, int act, float alpha, int groups) {
+    GRID_STRIDE32(e, groups) {
+        int cg, p = fdiv_qr(dv.cv, e, &cg), xx, q = fdiv_qr(dv.w, p, &xx), yy, n = fdiv_qr(dv.h, q, &yy);
+        int ch = cg * V, cell = yy * w.w + xx;
+        float acc[V], d[V], v[V], best[V], av[V];
+        int arg[V];
+        for (int l = 0; l < V; l++) acc[l] = 0;
+        /* only the windows that can hold (yy, xx): oy sh - pt <= yy < oy sh - pt + kh, in
+         * ascending order */
+        int ly = yy + w.pt - w.kh + 1, lx = xx + w.pl - w.kw + 1;
+        int oy0 = ly <= 0 ? 0 : fdiv_q(dv.sh, ly + w.sh - 1), oy1 = fdiv_q(dv.sh, yy + w.pt);
+        int ox0 = lx <= 0 ? 0 : fdiv_q(dv.sw, lx + w.sw - 1), ox1 = fdiv_q(dv.sw, xx + w.pl);
+        for (int oy = oy0; oy <= oy1 && oy < w.oh; oy++) {
+            int by = oy * w.sh - w.pt, ky = yy - by, y0, y1;
+            if (ky < 0 || ky >= w.kh) continue;
+            taps32(by, w.kh, w.h, &y0, &y1);
+            for (int ox = ox0; ox <= ox1 && ox < w.ow; ox++) {
+                int bx = ox * w.sw - w.pl, kx = xx - bx, x0, x1;
+                if (kx < 0 || kx >= w.kw) continue;
+                taps32(bx, w.kw, w.w, &x0, &x1);
+                ldv<V>(dy + ((n * w.oh + oy) * w.ow + ox) * w.c + ch, d);
+                if (!max) {
+                    for (int l = 0; l < V; l++) acc[l] += d[l] * (1.0f / (float)((y1 - y0) * (x1 - x0)));
+                    continue;
+                }
+                for (int l = 0; l < V; l++) best[l] = -INFINITY, arg[l] = (by + y0) * w.w + bx + x0;
+                for (int a = y0; a < y1; a++)
+                    for (int b = x0; b < x1; b++) {
+                        int c2 = (by + a) * w.w + bx + b;
+                        ldv<V>(x + (n * w.h * w.w + c2) * w.c + ch, v);
+                        for (int l = 0; l < V; l++)
+                            if (v[l] > best[l]) best[l] = v[l], arg[l] = c2;
+                    }
+                for (int l = 0; l < V; l++)
+                    if (arg[l] == cell) acc[l] += d[l];
+            }
+        }
+        int i = e * V;
+        if (act_v) {
+            ldv<V>(act_v + i, av);
+            for (int l = 0; l < V; l++) acc[l] = kn__dev_act_grad(act, alpha, acc[l], av[l]);
+        }
+        stv<V>(dx + i, acc);
+    }
+}
+__global__ void pool_grad_gather1_kernel(win32 w, win_divs dv, bool max, const float *dy, const float *x, float *dx,
+                                         const float *act_v, int act, float alpha, int groups) {
+    pool_grad_gather_body<1>(w, dv, max, dy, x, dx, act_v, act, alpha, groups);
+}
+__global__ void pool_grad_gather4_kernel(win32 w, win_divs dv, bool max, const float *dy, const float *x, float *dx,
+                                         const float *act_v, int act, float alpha, int groups) {
+    pool_grad_gather_body<4>(w, dv, max, dy, x, dx, act_v, act, alpha, groups);
+}
+
+/* Thread t: V channels of window t / (c / V) (dy's element t V), scatter as above. */
+template <int V>
+__device__ static inline void maxpool_grad_scatter_body(win32 w, win_divs dv, const float *dy, const float *x,
+                                                        float *dx, const float *act_v, int act, float alpha,
+                                                        int groups) {
+    GRID_STRIDE32(t, groups) {
+        int cg, p = fdiv_qr(dv.cv, t, &cg), ox, q = fdiv_qr(dv.ow, p, &ox), oy, n = fdiv_qr(dv.oh, q, &oy);
+        int ch = cg * V, by = oy * w.sh - w.pt, bx = ox * w.sw - w.pl, y0, y1, x0, x1;
+        taps32(by, w.kh, w.h, &y0, &y1);
+        taps32(bx, w.kw, w.w, &x0, &x1);
+        const float *img = x + n * w.h * w.w * w.c + ch;
+        float best[V], v[V], d[V], o[V], av[V];
+        int arg[V];
+        for (int l = 0; l < V; l++) best[l] = -INFINITY, arg[l] = (by + y0) * w.w + bx + x0;
+        for (int a = y0; a < y1; a++)
+            for (int b = x0; b < x1; b++) {
+                int cell = (by + a) * w.w + bx + b;
+                ldv<V>(img + cell * w.c, v);
+                for (int l = 0; l < V; l++)
+                    if (v[l] > best[l]) best[l] = v[l], arg[l] = cell;
+            }
+        /* an empty window (all padding) holds no cell: its first cell is no maximum */
+        if (y0 == y1 || x0 == x1)
+            for (int l = 0; l < V; l++) arg[l] = -1;
+        ldv<V>(dy + t * V, d);
+        /* this window's block of cells: [its row, the next window's row), clamped to the
+         * image, the first from row 0, the last to row h; columns alike */
+        int ylo = oy == 0 ? 0 : by < 0 ? 0 : by > w.h ? w.h : by;
+        int yhi = oy == w.oh - 1 ? w.h : by + w.sh < 0 ? 0 : by + w.sh > w.h ? w.h : by + w.sh;
+        int xlo = ox == 0 ? 0 : bx < 0 ? 0 : bx > w.w ? w.w : bx;
+        int xhi = ox == w.ow - 1 ? w.w : bx + w.sw < 0 ? 0 : bx + w.sw > w.w ? w.w : bx + w.sw;
+        for (int yy = ylo; yy < yhi; yy++)
+            for (int xx = xlo; xx < xhi; xx++) {
+                int cell = yy * w.w + xx, i = (n * w.h * w.w + cell) * w.c + ch;
+                for (int l = 0; l < V; l++) o[l] = arg[l] == cell ? 0.0f + d[l] : 0.0f; /* the gather's sum: 0 + dy */
+                if (act_v) {
+                    ldv<V>(act_v + i, av);
+                    for (int l = 0; l < V; l++) o[l] = kn__dev_act_grad(act, alpha, o[l], av[l]);
+                }
+                stv<V>(dx + i, o);
+            }
+    }
+}
+__global__ void maxpool_grad_scatter1_kernel(win32 w, win_divs dv, const float *dy, const float *x, float *dx,
+                                             const float *act_v, int act, float alpha, int groups) {
+    maxpool_grad_scatter_body<1>(w, dv, dy, x, dx, act_v, act, alpha, groups);
+}
+__global__ void maxpool_grad_scatter4_kernel(win32 w, win_divs dv, const float *dy, const float *x, float *dx,
+                                             const float *act_v, int act, float alpha, int groups) {
+    maxpool_grad_scatter_body<4>(w, dv, dy, x, dx, act_v, act, alpha, groups);
+}
+
+/* The 64-bit fallback: the gather, one thread an element. */
+__global__ void pool_grad64_kernel(kn__cuda_win w, bool max, const float *dy, const float *x, float *dx,
+                                   const float *act_v, int act, float alpha) {
     int64_t total = w.n * w.h * w.w * w.c;
     GRID_STRIDE(i, total) {
         int64_t ch = i % w.c, p = i / w.c, xx = p % w.w, yy = (p / w.w) % w.h, n = p / (w.w * w.h);
@@ -202,7 +486,31 @@ __global__ void pool_grad_kernel(kn__cuda_win w, bool max, const float *dy, cons
 extern "C" cudaError_t kn__cu_pool_grad(cudaStream_t s, const kn__cuda_win *w, bool max, const float *dy,
                                         const float *x, float *dx, const float *act_v, int act, float alpha) {
     int64_t total = w->n * w->h * w->w * w->c;
-    if (total > 0) pool_grad_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, max, dy, x, dx, act_v, act, alpha);
+    if (total <= 0) return cudaGetLastError();
+    if (!win_fits32(w)) {
+        pool_grad64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, max, dy, x, dx, act_v, act, alpha);
+        return cudaGetLastError();
+    }
+    int v = vec_of(w->c, dy, max ? x : NULL, dx, act_v);
+    win32 w32 = win32_of(w);
+    win_divs dv = win_divs_of(w, v);
+    if (max && w->sh >= w->kh && w->sw >= w->kw && w->oh > 0 && w->ow > 0) { /* windows apart: scatter */
+        int groups = (int)(w->n * w->oh * w->ow * w->c / v);
+        if (v == 4)
+            maxpool_grad_scatter4_kernel<<<blocks_for(groups), THREADS, 0, s>>>(w32, dv, dy, x, dx, act_v, act, alpha,
+                                                                                groups);
+        else
+            maxpool_grad_scatter1_kernel<<<blocks_for(groups), THREADS, 0, s>>>(w32, dv, dy, x, dx, act_v, act, alpha,
+                                                                                groups);
+        return cudaGetLastError();
+    }
+    int groups = (int)(total / v);
+    if (v == 4)
+        pool_grad_gather4_kernel<<<blocks_for(groups), THREADS, 0, s>>>(w32, dv, max, dy, x, dx, act_v, act, alpha,
+                                                                        groups);
+    else
+        pool_grad_gather1_kernel<<<blocks_for(groups), THREADS, 0, s>>>(w32, dv, max, dy, x, dx, act_v, act, alpha,
+                                                                        groups);
     return cudaGetLastError();
 }
 
@@ -302,9 +610,32 @@ extern "C" cudaError_t kn__cu_conv2d_grad_kernel(cudaStream_t s, const kn__cuda_
  * window entry j = (ky kw + kx) c + ch (the kernel's row order):
  *   r = (n oh + oy) ow + ox, cell (yy, xx) = (oy sh - pt + ky dh, ox sw - pl + kx dw),
  *   cols[i] = x[((n h + yy) w + xx) c + ch] (x: (n, h, w, c)), 0 outside the image.
- * One thread per entry: neighbouring threads read neighbouring channels and write
- * neighbouring entries. */
-__global__ void im2col_kernel(kn__cuda_win w, const float *x, int64_t r0, int64_t total, float *cols) {
+ * Thread t writes entries [t V, t V + V) (V divides c, so they share a tap): neighbouring
+ * threads read neighbouring channels and write neighbouring entries, a 16-byte access each
+ * when V = 4; the index splits into (row, tap, channel) and the row into (n, oy, ox) once
+ * per V entries. */
+template <int V>
+__device__ static inline void im2col_body(win32 w, win_divs dv, const float *x, int r0, int groups, float *cols) {
+    GRID_STRIDE32(t, groups) {
+        int jg, rl = fdiv_qr(dv.kv, t, &jg), cg, tap = fdiv_qr(dv.cv, jg, &cg), kx, ky = fdiv_qr(dv.kw, tap, &kx);
+        int q, n = fdiv_qr(dv.per, r0 + rl, &q), ox, oy = fdiv_qr(dv.ow, q, &ox);
+        int yy = oy * w.sh - w.pt + ky * w.dh, xx = ox * w.sw - w.pl + kx * w.dw;
+        float v[V];
+        if (yy >= 0 && yy < w.h && xx >= 0 && xx < w.w) ldv<V>(x + ((n * w.h + yy) * w.w + xx) * w.c + cg * V, v);
+        else
+            for (int l = 0; l < V; l++) v[l] = 0.0f;
+        stv<V>(cols + t * V, v);
+    }
+}
+__global__ void im2col1_kernel(win32 w, win_divs dv, const float *x, int r0, int groups, float *cols) {
+    im2col_body<1>(w, dv, x, r0, groups, cols);
+}
+__global__ void im2col4_kernel(win32 w, win_divs dv, const float *x, int r0, int groups, float *cols) {
+    im2col_body<4>(w, dv, x, r0, groups, cols);
+}
+
+/* The 64-bit fallback (one thread an entry). */
+__global__ void im2col64_kernel(kn__cuda_win w, const float *x, int64_t r0, int64_t total, float *cols) {
     const int64_t k = (int64_t)w.kh * w.kw * w.c, per = (int64_t)w.oh * w.ow;
     GRID_STRIDE(i, total) {
         int64_t r = r0 + i / k, j = i % k;
@@ -318,7 +649,16 @@ __global__ void im2col_kernel(kn__cuda_win w, const float *x, int64_t r0, int64_
 extern "C" cudaError_t kn__cu_im2col(cudaStream_t s, const kn__cuda_win *w, const float *x, int64_t r0, int64_t rows,
                                      float *cols) {
     int64_t total = rows * w->kh * w->kw * w->c;
-    if (total > 0) im2col_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, x, r0, total, cols);
+    if (total <= 0) return cudaGetLastError();
+    if (!win_fits32(w) || !fits32(total) || !fits32(r0 + rows)) {
+        im2col64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, x, r0, total, cols);
+        return cudaGetLastError();
+    }
+    int v = vec_of(w->c, x, cols, NULL, NULL), groups = (int)(total / v);
+    if (v == 4)
+        im2col4_kernel<<<blocks_for(groups), THREADS, 0, s>>>(win32_of(w), win_divs_of(w, 4), x, (int)r0, groups, cols);
+    else
+        im2col1_kernel<<<blocks_for(groups), THREADS, 0, s>>>(win32_of(w), win_divs_of(w, 1), x, (int)r0, groups, cols);
     return cudaGetLastError();
 }
 
@@ -327,9 +667,62 @@ extern "C" cudaError_t kn__cu_im2col(cudaStream_t s, const kn__cuda_win *w, cons
  *   yy + pt - ky dh = oy sh  and  xx + pl - kx dw = ox sw  (exact multiples, in [0, oh), [0, ow)),
  * at cols[(r - r0) K + (ky kw + kx) c + ch], r = (n oh + oy) ow + ox, counted only for r
  * in this chunk's [r0, r1). Image n began before the chunk when n per < r0 (add to dx),
- * and ends in it when (n + 1) per <= r1 (apply the activation's gradient). */
-__global__ void col2im_kernel(kn__cuda_win w, const float *cols, int64_t r0, int64_t r1, int64_t n0, int64_t total,
-                              float *dx, const float *act_v, int act, float alpha) {
+ * and ends in it when (n + 1) per <= r1 (apply the activation's gradient).
+ * The 32-bit kernels give a thread V channels of the cell (elements e V .. e V + V of the
+ * images, neighbours in each tap's entries of a cols row too: one 16-byte load a tap when
+ * V = 4), split the index once per V, and find a tap's output position with comparisons
+ * alone for stride 1 (a multiply-high for others): tap_out. The taps' sums run in the same
+ * (ky, kx) order, and the chunk's add and activation gradient are the same tests. */
+__device__ static inline int tap_out(int t, fastdiv s, int on) {
+    if (t < 0) return -1;
+    int o = s.d == 1 ? t : fdiv_q(s, t);
+    return o < on && o * (int)s.d == t ? o : -1;
+}
+
+template <int V>
+__device__ static inline void col2im_body(win32 w, win_divs dv, const float *cols, int r0, int r1, int n0, int groups,
+                                          float *dx, const float *act_v, int act, float alpha) {
+    const int k = w.kh * w.kw * w.c, per = w.oh * w.ow, img = w.h * w.w * w.c;
+    GRID_STRIDE32(e, groups) {
+        int cg, p = fdiv_qr(dv.cv, e, &cg), xx, q = fdiv_qr(dv.w, p, &xx), yy, nl = fdiv_qr(dv.h, q, &yy);
+        int n = n0 + nl, ch = cg * V, i = n0 * img + e * V;
+        float acc[V], v[V];
+        for (int l = 0; l < V; l++) acc[l] = 0;
+        for (int ky = 0; ky < w.kh; ky++) {
+            int oy = tap_out(yy + w.pt - ky * w.dh, dv.sh, w.oh);
+            if (oy < 0) continue;
+            for (int kx = 0; kx < w.kw; kx++) {
+                int ox = tap_out(xx + w.pl - kx * w.dw, dv.sw, w.ow);
+                if (ox < 0) continue;
+                int r = (n * w.oh + oy) * w.ow + ox;
+                if (r < r0 || r >= r1) continue;
+                ldv<V>(cols + (r - r0) * k + (ky * w.kw + kx) * w.c + ch, v);
+                for (int l = 0; l < V; l++) acc[l] += v[l];
+            }
+        }
+        if (n * per < r0) {
+            ldv<V>(dx + i, v);
+            for (int l = 0; l < V; l++) acc[l] = v[l] + acc[l];
+        }
+        if (act_v && (n + 1) * per <= r1) {
+            ldv<V>(act_v + i, v);
+            for (int l = 0; l < V; l++) acc[l] = kn__dev_act_grad(act, alpha, acc[l], v[l]);
+        }
+        stv<V>(dx + i, acc);
+    }
+}
+__global__ void col2im1_kernel(win32 w, win_divs dv, const float *cols, int r0, int r1, int n0, int groups, float *dx,
+                               const float *act_v, int act, float alpha) {
+    col2im_body<1>(w, dv, cols, r0, r1, n0, groups, dx, act_v, act, alpha);
+}
+__global__ void col2im4_kernel(win32 w, win_divs dv, const float *cols, int r0, int r1, int n0, int groups, float *dx,
+                               const float *act_v, int act, float alpha) {
+    col2im_body<4>(w, dv, cols, r0, r1, n0, groups, dx, act_v, act, alpha);
+}
+
+/* The 64-bit fallback (one thread an element). */
+__global__ void col2im64_kernel(kn__cuda_win w, const float *cols, int64_t r0, int64_t r1, int64_t n0, int64_t total,
+                                float *dx, const float *act_v, int act, float alpha) {
     const int64_t k = (int64_t)w.kh * w.kw * w.c, per = (int64_t)w.oh * w.ow, img = w.h * w.w * w.c;
     GRID_STRIDE(e, total) {
         int64_t i = n0 * img + e;
@@ -362,7 +755,20 @@ extern "C" cudaError_t kn__cu_col2im(cudaStream_t s, const kn__cuda_win *w, cons
     if (rows <= 0 || per <= 0 || img <= 0) return cudaGetLastError();
     /* the images [n0, n1] holding output positions [r0, r0 + rows) */
     int64_t n0 = r0 / per, n1 = (r0 + rows - 1) / per, total = (n1 - n0 + 1) * img;
-    col2im_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, cols, r0, r0 + rows, n0, total, dx, act_v, act, alpha);
+    if (!win_fits32(w) || !fits32(rows * w->kh * w->kw * w->c) || !fits32(r0 + rows)) {
+        col2im64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, cols, r0, r0 + rows, n0, total, dx, act_v, act,
+                                                              alpha);
+        return cudaGetLastError();
+    }
+    int v = vec_of(w->c, cols, dx, act_v, NULL), groups = (int)(total / v);
+    win32 w32 = win32_of(w);
+    win_divs dv = win_divs_of(w, v);
+    if (v == 4)
+        col2im4_kernel<<<blocks_for(groups), THREADS, 0, s>>>(w32, dv, cols, (int)r0, (int)(r0 + rows), (int)n0, groups,
+                                                              dx, act_v, act, alpha);
+    else
+        col2im1_kernel<<<blocks_for(groups), THREADS, 0, s>>>(w32, dv, cols, (int)r0, (int)(r0 + rows), (int)n0, groups,
+                                                              dx, act_v, act, alpha);
     return cudaGetLastError();
 }
 

@@ -129,6 +129,8 @@ typedef struct {
 #define KN_CU_CHAIN_SPLIT_MAX 256    /* the most (a larger first layer is split more) */
 typedef struct {
     int32_t n; /* layers, 1..KN_CU_CHAIN_LAYERS */
+    int32_t n_fwd; /* with a loss: the layers before it; layers n_fwd..n-1 are a backward chain run
+                    * after it, from each row's loss gradient (0: all n before it) */
     kn__cu_chain_layer layer[KN_CU_CHAIN_LAYERS];
     kn__cu_chain_loss loss;
     int32_t split;

@@ -520,6 +520,7 @@ static bool reads_step(const kn_graph *g, unsigned mask) {
 static kn_status enqueue(kn_graph *g, unsigned mask) {
     kn__cuda_graph *c = g->backend.context;
     c->run_mask = mask;
+    for (int k = 0; k < c->n_chains; k++) c->chain[k].merged = false; /* (set by a forward chain's launch) */
     if (!(mask & KN_RUN_RESIDENT)) {
         if (reads_step(g, mask))
             LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,

@@ -280,6 +280,25 @@ int kn__cuda_chain_split(int64_t rows, int64_t k) {
     return (int)((k + chunk - 1) / chunk);
 }
 
+/* A forward chain computing its loss's gradient, and the backward chain that starts from
+ * that gradient (its head reads it): every layer of the backward chain is row by row too,
+ * so the forward chain's kernel goes on with it, each block its row, after the row's loss
+ * (kernels_chain.cu), a launch fewer a step. The backward chain's outputs are then written
+ * long before their places: its head's moves out of the arena as its members' did. */
+static void plan_merged_chains(kn__cuda_graph *c) {
+    for (int k = 0; k < c->n_chains; k++) c->chain[k].bwd = -1;
+    for (int f = 0; f < c->n_chains; f++) {
+        const kn_tensor *G = c->chain[f].loss_grad;
+        if (!G || c->chain[f].node[0]->op != KN_OP_DENSE) continue;
+        for (int b = 0; b < c->n_chains; b++)
+            if (c->chain[b].node[0]->op == KN_OP_MATMUL_ACT_GRAD && c->chain[b].node[0]->src[0] == G &&
+                c->chain[f].len + c->chain[b].len <= KN_CU_CHAIN_LAYERS && make_private(c, c->chain[b].node[0])) {
+                c->chain[f].bwd = b;
+                break;
+            }
+    }
+}
+
 void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     const char *rows = getenv("KILN_CUDA_CHAIN_ROWS"); /* the A/B of bench/gpu/run.sh at batch 256 */
     c->chain_rows = KN_CUDA_CHAIN_ROWS;
@@ -291,6 +310,9 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     plan_dense_chains(g, c);
     plan_chain_losses(g, c);
     plan_backward_chains(g, c);
+    const char *merge = getenv("KILN_CUDA_CHAIN_MERGE"); /* 0: the backward chain in a launch of its own (A/B) */
+    if (!(merge && strcmp(merge, "0") == 0)) plan_merged_chains(c);
+    else for (int k = 0; k < c->n_chains; k++) c->chain[k].bwd = -1;
     plan_weight_grads(g, c);
     const char *guard = getenv("KILN_CUDA_WGRAD_GUARD"); /* 0: the guard in a launch of its own (A/B) */
     if (guard && strcmp(guard, "0") == 0) c->wgrad_all = false;
@@ -371,6 +393,10 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     kn__cuda_graph *c = CTX;
     const kn_tensor *t = c->chain[i].node[0];
     int64_t rows = t->ne[0];
+    if (c->chain[i].merged) { /* computed already, by its forward chain's kernel */
+        *fused = c->chain[i].fused = true;
+        return KN_OK;
+    }
     *fused = c->chain[i].fused = rows > 0 && rows <= c->chain_rows;
     c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
@@ -402,6 +428,18 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
             .y = c->chain[i].write[l] ? kn__cuda_tensor(g, u) : NULL,
             .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1],
             .act = dense || backward ? u->iparam[2] : u->iparam[0], .backward = backward, .alpha = u->fparam[0]};
+    }
+    int b = c->chain[i].bwd;
+    if (b >= 0 && c->chain[i].grad_fused) { /* the backward chain after the loss, in this kernel */
+        ch.n_fwd = ch.n;
+        for (int l = 0; l < c->chain[b].len; l++) {
+            const kn_tensor *u = c->chain[b].node[l];
+            ch.layer[ch.n++] = (kn__cu_chain_layer){
+                .w = kn__cuda_tensor(g, u->src[1]), .bias = NULL, .v = kn__cuda_tensor(g, u->src[2]),
+                .y = kn__cuda_tensor(g, u), .k = (int32_t)u->src[0]->ne[1], .n = (int32_t)u->ne[1],
+                .act = u->iparam[2], .backward = 1, .alpha = u->fparam[0]};
+        }
+        c->chain[b].merged = true;
     }
     const void *x = kn__cuda_tensor(g, t->src[0]);
     if (c->chain[i].direct && !(c->run_mask & KN_RUN_RESIDENT)) { /* the mapped staging itself */
