@@ -148,6 +148,7 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
   fit "MLP resident, batch 128, 3 epochs" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
   fit "MLP resident, batch 128, chains up to 256 rows: A/B" KILN_CUDA_CHAIN_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
   fit "MLP resident, batch 32, the guard in a launch of its own (KILN_CUDA_WGRAD_GUARD=0): A/B" KILN_CUDA_WGRAD_GUARD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, the backward chain in a launch of its own (KILN_CUDA_CHAIN_MERGE=0): A/B" KILN_CUDA_CHAIN_MERGE=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   echo "== single-sample predict, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B"
   DEVICE=cuda KILN_CUDA_CHAIN_SPLIT=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   echo "== single-sample predict, copies by the copy engine (KILN_CUDA_MAPPED=0): A/B"
