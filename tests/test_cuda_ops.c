@@ -356,8 +356,12 @@ static void b_pool(kn_graph *g, const void *arg) {
 /* The pooling kernels' paths: max pooling with windows apart (stride >= size: the
  * gradient scattered from each window, the cells between windows and past the last zero)
  * and overlapping (gathered), average pooling; each with 3 channels (one a thread) and 8
- * (16-byte channel groups), after a relu fused and not, and with ties (no absolute
- * tolerance: the tied cells' gradients are 1e-6 and less; CUDA's expf within 2 ulp). */
+ * (16-byte channel groups), after a relu fused and not, and with ties (an absolute
+ * tolerance of 1e-24: the tied cells' gradients are 1e-6 and less, down to 1e-13, and a
+ * window giving its dy to another cell moves one of them; relative 2e-5: on a GPU,
+ * 40 x - 40 is one fma, an ulp of 40 off the CPU's, and CUDA's expf is within 2 ulp. On
+ * the H200 a few cells the CPU's expm1f makes exactly -1 are not quite -1 on the GPU, so
+ * a window there gives its dy, 1e-27 or less, to another cell.) */
 static void pool_cases(kn_ctx *ctx) {
     static const pool_arg geoms[] = {
         {2, 2, 2, 2, false, true, 0, false}, /* tiles, valid: a row and a column past the last window */
@@ -377,8 +381,8 @@ static void pool_cases(kn_ctx *ctx) {
                 char name[64];
                 snprintf(name, sizeof name, "pool %d c %lld%s", i, (long long)a.c,
                          m == 0 ? "" : m == 1 ? " fused" : " ties");
-                run_case(ctx, &(tcase){name, b_pool, &a, m == 0 ? KN_PASS_NONE : KN_PASS_ALL, 1, m == 2 ? 0 : 1e-6f,
-                                       m == 2 ? 4e-6f : 1e-6f, KN_PRECISION_FP32});
+                run_case(ctx, &(tcase){name, b_pool, &a, m == 0 ? KN_PASS_NONE : KN_PASS_ALL, 1, m == 2 ? 1e-24f : 1e-6f,
+                                       m == 2 ? 2e-5f : 1e-6f, KN_PRECISION_FP32});
             }
 }
 
@@ -563,6 +567,7 @@ static void chain_cases(kn_ctx *ctx) {
      * saturates: its gradients would be 0): 1.2M parameters, past KN_CU_UPDATE_VEC_MIN, so
      * the update takes eight parameters a thread (16-byte accesses) */
     kn_optimizer adam = kn_adam(1e-3f);
+    adam.epsilon = 0.1f; /* (not sign(g) for the gradients near 0, whose rounding the GPU's product order changes) */
     chain_arg big_train = {5, &adam, true, true};
     tcase cbt = {"dense chain past the weight cap, Adam", b_chain, &big_train, KN_PASS_ALL, 4, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cbt);
