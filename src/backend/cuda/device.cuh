@@ -101,16 +101,25 @@ __device__ static inline float kn__warp_max(float v) {
     return v;
 }
 
-/* Sum of v over the block (blockDim.x a power of two up to 1024; part: blockDim.x
- * doubles of shared memory), a fixed tree; thread 0 gets it. */
+/* Sum of v over the block (blockDim.x a multiple of 32 up to 1024; part: at least 33
+ * doubles of shared memory), a fixed tree; every thread gets it. */
 __device__ static inline double kn__block_sum_double(double v, double *part) {
-    part[threadIdx.x] = v;
+    /* each warp by shuffles, then warp 0 over the warps' sums, part[32] handing the result
+     * to every thread (three barriers where a shared-memory tree takes eleven); the last
+     * lets the caller reuse part at once */
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int lane = (int)threadIdx.x % 32, warps = (int)(blockDim.x + 31) / 32;
+    if (lane == 0) part[threadIdx.x / 32] = v;
     __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
-        __syncthreads();
+    if (threadIdx.x < 32) {
+        double w = lane < warps ? part[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) w += __shfl_xor_sync(0xffffffffu, w, o);
+        if (lane == 0) part[32] = w;
     }
-    return part[0];
+    __syncthreads();
+    double r = part[32];
+    __syncthreads();
+    return r;
 }
 
 __device__ static inline uint64_t kn__dev_mix64(uint64_t z) {

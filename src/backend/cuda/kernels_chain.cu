@@ -40,20 +40,18 @@ __device__ static float block_reduce(float v, float *red, bool max) {
     return r;
 }
 
-/* The chain's loss (kn__cu_chain_loss), row r's part: its loss and gradient from the
- * prediction the block wrote (thread 0). */
-__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r) {
+/* The chain's loss (kn__cu_chain_loss), row r's part: its loss and gradient (into dx, a row
+ * of c) from the prediction row pr (shared memory when it is the last layer's, else the
+ * row the block wrote), by thread 0. */
+__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, const float *pr, float *dx) {
     const kn__cu_chain_loss *q = &ch->loss;
-    const kn__cu_chain_layer *P = &ch->layer[q->from];
-    int64_t rows = gridDim.x, c = P->n;
+    int64_t rows = gridDim.x, c = ch->layer[q->from].n;
     __syncthreads(); /* the block's writes of the prediction row are visible to it */
     if (threadIdx.x == 0) {
-        const float *pr = P->y + r * c;
         loss_row(q->kind, q->logits != 0, pr, q->target, q->w, q->ws, r, c);
         if (q->dx) {
             float dl = *q->dloss;
-            loss_grad_row(q->kind, q->logits != 0, pr, q->target, q->w, q->dx + r * c, r, c, dl / (float)rows,
-                          dl / (float)(rows * c));
+            loss_grad_row(q->kind, q->logits != 0, pr, q->target, q->w, dx, r, c, dl / (float)rows, dl / (float)(rows * c));
         }
     }
 }
@@ -88,12 +86,24 @@ __device__ static float layer_finish(const kn__cu_chain_layer &L, float s, int64
 }
 
 /* dst[j] for each of L's n columns: the sum over inputs p0 <= p < p1 of in[p - p0] times
- * weight (p, j), finished (layer_finish) or, for a split layer's part, raw. The columns go
+ * weight (p, j), finished (layer_finish) or, for a split layer's part, raw. Backward, a warp
+ * per output along its weight row (j, .); forward, the columns go
  * in passes of cols = THREADS / parts columns, parts threads per column (parts: the power
  * of two that spreads the inputs over the block when n is small), coalesced along a weight
  * row; each column sums its parts in order. */
 __device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, int p0, int p1, float *red, float *dst,
                                   bool finish, int64_t r) {
+    if (L.backward) { /* weight row j is contiguous: a warp per output, its lanes along the row (coalesced) */
+        int warps = (int)blockDim.x / 32, lane = (int)threadIdx.x % 32;
+        for (int j = (int)threadIdx.x / 32; j < L.n; j += warps) {
+            float acc = 0.0f;
+            for (int p = p0 + lane; p < p1; p += 32) acc += in[p - p0] * L.w[(int64_t)j * L.k + p];
+            acc = kn__warp_sum(acc);
+            if (lane == 0) dst[j] = finish ? layer_finish(L, acc, r, j) : acc;
+        }
+        __syncthreads();
+        return;
+    }
     int parts = 1;
     while (parts < 32 && (int)blockDim.x / (parts * 2) >= L.n) parts *= 2;
     int cols = (int)blockDim.x / parts, col = (int)threadIdx.x % cols, part = (int)threadIdx.x / cols;
@@ -175,15 +185,14 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = x[r * L0.k + i];
         __syncthreads();
     }
-    int fwd = ch.n_fwd > 0 ? ch.n_fwd : ch.n;
+    int fwd = ch.n_fwd > 0 ? ch.n_fwd : ch.n, c = ch.loss.kind >= 0 ? ch.layer[ch.loss.from].n : 0;
     for (int l = first; l < ch.n; l++) {
-        if (l == fwd) { /* the backward layers start from the row's loss gradient */
+        if (l == fwd) { /* the backward layers start from the row's loss gradient, kept in shared memory */
             if (ch.loss.kind < 0 || !ch.loss.dx) break;
-            chain_loss_row(&ch, r);
+            chain_loss_row(&ch, r, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c, act[cur ^ 1]);
             __syncthreads(); /* thread 0's gradient row is visible to the block */
-            int c = ch.layer[ch.loss.from].n;
-            for (int j = threadIdx.x; j < c; j += blockDim.x) act[cur][j] = ch.loss.dx[r * c + j];
-            __syncthreads();
+            cur ^= 1;
+            for (int j = threadIdx.x; j < c; j += blockDim.x) ch.loss.dx[r * c + j] = act[cur][j];
         }
         const kn__cu_chain_layer L = ch.layer[l];
         const float *in = act[cur];
@@ -199,7 +208,9 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         cur ^= 1;
     }
     if (ch.loss.kind >= 0) {
-        if (fwd == ch.n) chain_loss_row(&ch, r);
+        if (fwd == ch.n)
+            chain_loss_row(&ch, r, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c,
+                           ch.loss.dx ? ch.loss.dx + r * c : NULL);
         chain_loss_mean(&ch);
     }
 }
