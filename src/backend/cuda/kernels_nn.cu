@@ -3,8 +3,9 @@
  *
  * Convolutions run as im2col + cuBLASLt (ops.c): this file has the im2col and col2im
  * kernels they use, and the older direct kernels (one thread per output element, sums in
- * the CPU's (ky, kx, c) order), kept selectable (KILN_CUDA_CONV=direct) until a GPU
- * session measures both. Neither has run on a GPU yet. The gradients gather (each thread
+ * the CPU's (ky, kx, c) order), kept selectable (KILN_CUDA_CONV=direct): on an H200 the
+ * CNN of models/cnn.json took 0.305 s an epoch the first way, 10.5 s the second
+ * (bench/RESULTS.md, session 8). The gradients gather (each thread
  * sums what reaches its element), never scatter with atomics (max pooling's scatter, for
  * windows apart, has each cell written by one thread), so results are the same bits every
  * run. */
