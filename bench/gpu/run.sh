@@ -130,10 +130,11 @@ prof() {
     --launch-skip $skip --launch-count $count "$@" >"$o/ncu_$name.csv" 2>"$o/ncu_$name.err"; echo "exit $?"
   python3 bench/gpu/ncu_table.py <"$o/ncu_$name.csv" | head -25
 }
-profile() { # the MLP's step kernels at batch 32 (6 launches a step)
+profile() { # the MLP's step kernels at batch 32 (4 launches a step) and 256
   [ $FM = 1 ] || return 0
   section profile
   prof mlp32 300 60 $K --epochs 1
+  prof mlp256 300 60 $K --epochs 1 --batch-size 256
 }
 profile_more() { # the CNN's step and the wide MLP's bf16 step
   section "profile (CNN, wide)"
@@ -144,9 +145,9 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
   [ $FM = 1 ] || return 0
   section "split A/B"
   fit "MLP resident, batch 32, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B" KILN_CUDA_CHAIN_SPLIT=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 256, chains up to 256 rows (KILN_CUDA_CHAIN_ROWS=256): A/B" KILN_CUDA_CHAIN_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, chains up to 64 rows (KILN_CUDA_CHAIN_ROWS=64, the old default): A/B" KILN_CUDA_CHAIN_ROWS=64 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   fit "MLP resident, batch 128, 3 epochs" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
-  fit "MLP resident, batch 128, chains up to 256 rows: A/B" KILN_CUDA_CHAIN_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
+  fit "MLP resident, batch 256, the weight gradients fused up to 256 rows (KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_WGRAD_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   fit "MLP resident, batch 32, the guard in a launch of its own (KILN_CUDA_WGRAD_GUARD=0): A/B" KILN_CUDA_WGRAD_GUARD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, the backward chain in a launch of its own (KILN_CUDA_CHAIN_MERGE=0): A/B" KILN_CUDA_CHAIN_MERGE=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   echo "== single-sample predict, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B"

@@ -303,6 +303,9 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     const char *rows = getenv("KILN_CUDA_CHAIN_ROWS"); /* the A/B of bench/gpu/run.sh at batch 256 */
     c->chain_rows = KN_CUDA_CHAIN_ROWS;
     if (rows && atoll(rows) >= 0) c->chain_rows = atoll(rows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(rows) : KN_CUDA_CHAIN_ROWS_MAX;
+    const char *wrows = getenv("KILN_CUDA_WGRAD_ROWS"); /* unmeasured above 64: the A/B of bench/gpu/run.sh */
+    c->wgrad_rows = KN_CUDA_WGRAD_ROWS;
+    if (wrows && atoll(wrows) >= 0) c->wgrad_rows = atoll(wrows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(wrows) : KN_CUDA_CHAIN_ROWS_MAX;
     const char *split = getenv("KILN_CUDA_CHAIN_SPLIT"); /* 0: a block a row (the A/B of bench/gpu/run.sh) */
     c->chain_unsplit = split && strcmp(split, "0") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
@@ -461,7 +464,7 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
         if (c->wgrad_mm[i] == t) at = i;
     if (at < 0) return KN_OK;
     int64_t rows = t->src[0]->ne[0];
-    if (at == 0) c->wgrad_fused = rows > 0 && rows <= KN_CUDA_WGRAD_ROWS;
+    if (at == 0) c->wgrad_fused = rows > 0 && rows <= c->wgrad_rows;
     if (!c->wgrad_fused) return KN_OK;
     *done = true;
     if (at < c->n_wgrad - 1) return KN_OK;
