@@ -539,6 +539,35 @@ static void b_chain(kn_graph *g, const void *arg) {
     }
 }
 
+/* The weight gradients by tiles (KILN_CUDA_WGRAD_TILED=1) give the one-thread-an-element
+ * kernel's bits (each output sums its rows in order either way), at `rows` rows with the
+ * fused weight gradients allowed that many (KILN_CUDA_WGRAD_ROWS). */
+static void wgrad_tiled_same(kn_ctx *ctx, int64_t rows, const kn_optimizer *opt) {
+    chain_arg a = {rows, opt, false, false};
+    tcase c = {"weight gradients by tiles", b_chain, &a, KN_PASS_ALL, 1, 0, 0, KN_PRECISION_FP32};
+    char lim[32];
+    snprintf(lim, sizeof lim, "%lld", (long long)rows);
+    setenv("KILN_CUDA_WGRAD_ROWS", lim, 1);
+    kn_graph *g[2] = {NULL, NULL};
+    for (int t = 0; t < 2; t++) {
+        setenv("KILN_CUDA_WGRAD_TILED", t ? "1" : "0", 1);
+        g[t] = make(ctx, &c, KN_DEVICE_CUDA);
+        if (g[t]) {
+            CHECK(kn_graph_run(g[t]) == KN_OK && kn_graph_sync(g[t]) == KN_OK, "%s: run: %s", c.name, kn_last_error(ctx));
+            CHECK(((kn__cuda_graph *)g[t]->backend.context)->wgrad_launches == 1, "%s, %lld rows: not fused", c.name,
+                  (long long)rows);
+        }
+    }
+    unsetenv("KILN_CUDA_WGRAD_TILED");
+    unsetenv("KILN_CUDA_WGRAD_ROWS");
+    for (int i = 0; g[0] && g[1] && i < g[0]->n_params; i++)
+        CHECK(memcmp(g[0]->params[i]->grad->data, g[1]->params[i]->grad->data, kn__nbytes(g[0]->params[i]->grad)) == 0,
+              "%s, %lld rows: gradient '%s' differs from the per-element kernel's", c.name, (long long)rows,
+              g[0]->params[i]->grad->name);
+    kn_graph_free(g[0]);
+    kn_graph_free(g[1]);
+}
+
 /* The chain against the CPU, and that it ran as one kernel exactly when the rows allow. */
 static void chain_cases(kn_ctx *ctx) {
     /* SGD with momentum at a small rate: Adam's first steps are lr * sign(g), so a gradient
@@ -616,6 +645,10 @@ static void chain_cases(kn_ctx *ctx) {
         kn_graph_free(gpu);
     }
     unsetenv("KILN_CUDA_CHAIN_SPLIT");
+    if (!on_mirror) {
+        wgrad_tiled_same(ctx, 5, &sgd);
+        wgrad_tiled_same(ctx, 200, &sgd); /* 7 chunks of 32 rows, the last partial */
+    }
     CHECK(kn__cuda_chain_split(1, 784) == 24 && kn__cuda_chain_split(32, 784) == 8 && kn__cuda_chain_split(256, 784) == 4 &&
               kn__cuda_chain_split(5, 40) == 1 && kn__cuda_chain_split(64, 100) == 3,
           "the split rule: %d %d %d %d %d blocks a row", kn__cuda_chain_split(1, 784), kn__cuda_chain_split(32, 784),

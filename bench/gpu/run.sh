@@ -147,7 +147,8 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
   fit "MLP resident, batch 32, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B" KILN_CUDA_CHAIN_SPLIT=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 256, chains up to 64 rows (KILN_CUDA_CHAIN_ROWS=64, the old default): A/B" KILN_CUDA_CHAIN_ROWS=64 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   fit "MLP resident, batch 128, 3 epochs" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 128
-  fit "MLP resident, batch 256, the weight gradients fused up to 256 rows (KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_WGRAD_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the weight gradients fused (by tiles) up to 256 rows (KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_WGRAD_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 32, the weight gradients by tiles (KILN_CUDA_WGRAD_TILED=1): A/B" KILN_CUDA_WGRAD_TILED=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, the guard in a launch of its own (KILN_CUDA_WGRAD_GUARD=0): A/B" KILN_CUDA_WGRAD_GUARD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, the backward chain in a launch of its own (KILN_CUDA_CHAIN_MERGE=0): A/B" KILN_CUDA_CHAIN_MERGE=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   echo "== single-sample predict, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B"

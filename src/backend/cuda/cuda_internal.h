@@ -116,6 +116,7 @@ typedef struct {
     uint32_t *chain_done;               /* the chain loss's count of finished blocks (0 between runs) */
     int64_t chain_rows;                 /* the most rows a chain runs fused (KN_CUDA_CHAIN_ROWS) */
     int64_t wgrad_rows;                 /* ... and the weight gradients (KN_CUDA_WGRAD_ROWS) */
+    int wgrad_tiled;                    /* KILN_CUDA_WGRAD_TILED: 1 always by tiles, 0 never, -1 past 64 rows */
     bool chain_unsplit;                 /* KILN_CUDA_CHAIN_SPLIT=0: a block a row, never split */
     float *chain_part;                  /* a split first layer's parts (kn__cu_chain), and */
     uint32_t *chain_count;              /* each row's count of its blocks done (chain_rows; 0 between runs) */

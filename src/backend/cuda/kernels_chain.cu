@@ -247,11 +247,70 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
     if (guarded) guard_finish(guard.step, guard.r, &guard.q, bad);
 }
 
+/* The same sums by tiles, for many rows (a thread summing 256 rows alone is a long chain
+ * of dependent loads): a block per WG_TI x WG_TJ tile of a layer's dW (with db as one more
+ * row of inputs, all 1), the batch staged through shared memory WG_TR rows at a time,
+ * each thread four outputs. Every output still sums its rows in order, one product at a
+ * time, so the bits are weight_grads_kernel's. Block b is tile b of the layers' tiles in
+ * order, each layer's row-major over (input tiles, output tiles). */
+#define WG_TI 32
+#define WG_TJ 32
+#define WG_TR 32
+__device__ static int wgrad_tiles(const kn__cu_wgrad_layer &L, int *ti) {
+    *ti = (L.k + (L.db ? 1 : 0) + WG_TI - 1) / WG_TI;
+    return *ti * ((L.n + WG_TJ - 1) / WG_TJ);
+}
+
+__global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
+    __shared__ float xs[WG_TR][WG_TI + 1], zs[WG_TR][WG_TJ + 1];
+    int tile = (int)blockIdx.x, l = 0, ti = 0;
+    while (l < wg.n - 1 && tile >= wgrad_tiles(wg.layer[l], &ti)) tile -= wgrad_tiles(wg.layer[l++], &ti);
+    const kn__cu_wgrad_layer L = wg.layer[l];
+    int tiles = wgrad_tiles(L, &ti);
+    bool bad = false;
+    if (tile < tiles) {
+        int i0 = tile / ((L.n + WG_TJ - 1) / WG_TJ) * WG_TI, j0 = tile % ((L.n + WG_TJ - 1) / WG_TJ) * WG_TJ;
+        int tj = (int)threadIdx.x % WG_TJ, tq = (int)threadIdx.x / WG_TJ, per = (int)blockDim.x / WG_TJ; /* 8 */
+        float acc[WG_TI / 8] = {0.0f};
+        for (int64_t r0 = 0; r0 < rows; r0 += WG_TR) {
+            for (int e = threadIdx.x; e < WG_TR * WG_TI; e += blockDim.x) {
+                int r = e / WG_TI, c = e % WG_TI, i = i0 + c, j = j0 + c;
+                bool in = r0 + r < rows;
+                xs[r][c] = !in ? 0.0f : i < L.k ? L.x[(r0 + r) * L.k + i] : 1.0f; /* (i == k: the bias's row) */
+                zs[r][c] = in && j < L.n ? L.dz[(r0 + r) * L.n + j] : 0.0f;
+            }
+            __syncthreads();
+            int nr = rows - r0 < WG_TR ? (int)(rows - r0) : WG_TR;
+            for (int r = 0; r < nr; r++)
+                for (int q = 0; q < WG_TI / 8; q++) acc[q] += xs[r][tq + per * q] * zs[r][tj];
+            __syncthreads();
+        }
+        int j = j0 + tj;
+        for (int q = 0; q < WG_TI / 8 && j < L.n; q++) {
+            int i = i0 + tq + per * q;
+            if (i < L.k) L.dw[(int64_t)i * L.n + j] = acc[q];
+            else if (i == L.k && L.db) L.db[j] = acc[q];
+            else continue;
+            bad |= !isfinite(acc[q]);
+        }
+    }
+    if (guarded) guard_finish(guard.step, guard.r, &guard.q, bad);
+}
+
 extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows,
-                                           const kn__cu_wgrad_guard *guard) {
+                                           const kn__cu_wgrad_guard *guard, bool tiled) {
     kn__cu_wgrad_guard none;
     memset(&none, 0, sizeof none);
-    if (wg->total > 0 || guard) {
+    if (tiled && wg->n > 0) {
+        int64_t tiles = 0;
+        for (int l = 0; l < wg->n; l++) {
+            const kn__cu_wgrad_layer *L = &wg->layer[l];
+            tiles += (int64_t)((L->k + (L->db ? 1 : 0) + WG_TI - 1) / WG_TI) * ((L->n + WG_TJ - 1) / WG_TJ);
+        }
+        if (tiles > 65535) return cudaErrorInvalidValue;
+        weight_grads_tiled_kernel<<<(unsigned)(tiles < 1 ? 1 : tiles), THREADS, 0, s>>>(*wg, rows, guard ? *guard : none,
+                                                                                       guard != NULL);
+    } else if (wg->total > 0 || guard) {
         int64_t b = (wg->total + THREADS - 1) / THREADS;
         b = b < 1 ? 1 : b > 65535 ? 65535 : b;
         weight_grads_kernel<<<(unsigned)b, THREADS, 0, s>>>(*wg, rows, guard ? *guard : none, guard != NULL);

@@ -264,13 +264,15 @@ cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_
                                   int64_t n, const kn__cuda_count *q);
 /* The weight gradients above (kn__cu_wgrad); with guard, when they are every gradient of a
  * resident training step, the step's guard too, in the same launch (kn__cu_resident_guard's
- * work, each thread checking the gradients it computed). */
+ * work, each thread checking the gradients it computed). tiled: by tiles through shared
+ * memory (for many rows; the same bits). */
 typedef struct {
     kn__cuda_step *step;
     kn__cuda_resident *r;
     kn__cuda_count q;
 } kn__cu_wgrad_guard;
-cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows, const kn__cu_wgrad_guard *guard);
+cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows, const kn__cu_wgrad_guard *guard,
+                                bool tiled);
 
 /* A run's small copies between the mapped pinned staging and the device as one kernel
  * (runtime.c, KILN_CUDA_MAPPED): a launch's round trip is shorter than a copy engine's

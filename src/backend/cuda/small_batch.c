@@ -303,6 +303,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     const char *rows = getenv("KILN_CUDA_CHAIN_ROWS"); /* the A/B of bench/gpu/run.sh at batch 256 */
     c->chain_rows = KN_CUDA_CHAIN_ROWS;
     if (rows && atoll(rows) >= 0) c->chain_rows = atoll(rows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(rows) : KN_CUDA_CHAIN_ROWS_MAX;
+    const char *tiled = getenv("KILN_CUDA_WGRAD_TILED"); /* 1: always by tiles, 0: never, else past 64 rows */
+    c->wgrad_tiled = tiled && strcmp(tiled, "1") == 0 ? 1 : tiled && strcmp(tiled, "0") == 0 ? 0 : -1;
     const char *wrows = getenv("KILN_CUDA_WGRAD_ROWS"); /* unmeasured above 64: the A/B of bench/gpu/run.sh */
     c->wgrad_rows = KN_CUDA_WGRAD_ROWS;
     if (wrows && atoll(wrows) >= 0) c->wgrad_rows = atoll(wrows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(wrows) : KN_CUDA_CHAIN_ROWS_MAX;
@@ -478,7 +480,10 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
     }
     c->wgrad_launches++;
     c->wgrad_guarded = c->wgrad_all && c->wgrad_guard;
-    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL));
+    /* by tiles past 64 rows (only when KILN_CUDA_WGRAD_ROWS allows them), or always with
+     * KILN_CUDA_WGRAD_TILED=1; never with 0 (both unmeasured: the A/Bs of bench/gpu/run.sh) */
+    bool tiled = c->wgrad_tiled > 0 || (c->wgrad_tiled < 0 && rows > KN_CUDA_WGRAD_ROWS);
+    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled));
     return KN_OK;
 }
 
