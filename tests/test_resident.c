@@ -25,6 +25,8 @@ typedef struct {
     kn_fit_opts fit;
     bool poison;             /* one row of huge values: the loss overflows */
     bool skips;              /* fp16: the loss scaler must skip some updates */
+    bool inf_feature;        /* one row's first feature infinite: through tanh the loss stays
+                              * finite, but that feature's weight gradients are inf x 0 = NaN */
 } tcase;
 
 static float *features(void) {
@@ -59,6 +61,7 @@ static result train(const tcase *c, bool resident) {
     float *x = features();
     if (c->poison)
         for (int j = 0; j < F; j++) x[150 * F + j] = 3e38f;
+    if (c->inf_feature) x[150 * F] = INFINITY;
     kn_dataset *data = NULL;
     if (c->classes) {
         int32_t lab[N];
@@ -157,55 +160,59 @@ int main(void) {
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.3},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false},
         {"one-hot categorical, balanced class weights",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false},
+         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false, false},
         {"binary, sample weights",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 1, \"activation\": \"sigmoid\"}",
              "binary_crossentropy", "%s", ""),
-         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1}, false, false},
+         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1}, false, false, false},
         {"regression, mse, sgd momentum",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"gelu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
              "{\"type\": \"sgd\", \"learning_rate\": 0.05, \"momentum\": 0.9}", ""),
-         0, {.epochs = 3, .batch_size = 20}, false, false},
+         0, {.epochs = 3, .batch_size = 20}, false, false, false},
         {"batch norm, cosine schedule, rmsprop",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "{\"type\": \"rmsprop\", \"learning_rate\": 0.01}", ""),
-         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false},
+         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false, false},
         {"bf16 (the features table narrowed once)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ", \"precision\": \"bf16\""),
-         3, {.epochs = 2, .batch_size = 16}, false, false},
+         3, {.epochs = 2, .batch_size = 16}, false, false, false},
         {"a non-finite loss at row 150",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true, false},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false},
         {"batch norm and a non-finite loss (the moving statistics frozen after it)",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true, false},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false},
         {"a small CNN: conv, batch norm, max pool, dropout (the convolution kernels inside the step)",
          "{\"type\": \"sequential\", \"input_shape\": [3, 2, 1], \"layers\": ["
          "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 2, \"padding\": \"same\", \"activation\": \"relu\"},"
          "{\"type\": \"batch_normalization\"}, {\"type\": \"max_pool2d\", \"pool_size\": 2}, {\"type\": \"flatten\"},"
          "{\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
          " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
-         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false},
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false},
         {"fp16 loss scaling from 2^24 (overflows, halvings, doublings every 5), dropout",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true, false},
+        {"a finite loss and a non-finite gradient at row 150 (the guard's own check: in the fused weight gradients on cuda)",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 16}, false, false, true},
         {"fp16 loss scaling and a non-finite loss (the scaler's state at the failure)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
-         3, {.epochs = 2, .batch_size = 16}, true, false},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcase c = cases[i];
@@ -217,7 +224,9 @@ int main(void) {
         if (c.skips && !dev.st)
             CHECK(dev.h->skipped_steps > 0 && dev.h->skipped_steps < dev.h->steps, "%s: %lld of %lld updates skipped",
                   c.name, (long long)dev.h->skipped_steps, (long long)dev.h->steps);
-        if (c.poison) CHECK(dev.st == KN_ERR_NUMERIC && strstr(dev.err, "step"), "%s: an error naming the step: %s", c.name, dev.err);
+        if (c.poison || c.inf_feature)
+            CHECK(dev.st == KN_ERR_NUMERIC && strstr(dev.err, "step"), "%s: an error naming the step: %s", c.name, dev.err);
+        if (c.inf_feature) CHECK(strstr(dev.err, "gradient") != NULL, "%s: a gradient named, not the loss: %s", c.name, dev.err);
         kn_model_free(dev.m);
         kn_model_free(host.m);
         kn_ctx_free(dev.ctx);
