@@ -72,6 +72,30 @@ static void report(const char *way) {
            times[n_times * 99 / 100]);
 }
 
+/* The captured graph replayed N times after 50 warm-ups, each a sample in (the user's
+ * buffer to the pinned staging), the replay, its wait and the result out; then the graph
+ * is freed. */
+typedef struct {
+    const float *user_in;
+    float *h_in, *h_out, *user_out;
+} io_bufs;
+
+static void replay(cudaStream_t s, cudaGraph_t graph, io_bufs io, const char *way) {
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < n_times + 50; i++) {
+        double t = now_us();
+        memcpy(io.h_in, io.user_in, IN * sizeof(float));
+        CHECK(cudaGraphLaunch(exec, s));
+        CHECK(cudaStreamSynchronize(s));
+        memcpy(io.user_out, io.h_out, OUT * sizeof(float));
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    report(way);
+    CHECK(cudaGraphExecDestroy(exec));
+    CHECK(cudaGraphDestroy(graph));
+}
+
 int main(int argc, char **argv) {
     n_times = argc > 1 ? atoi(argv[1]) : 2000;
     if (n_times < 10) n_times = 10;
@@ -113,22 +137,13 @@ int main(int argc, char **argv) {
     report("copies");
 
     cudaGraph_t graph;
-    cudaGraphExec_t exec;
+    io_bufs in = {user_in, h_in, h_out, user_out};
     CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     CHECK(cudaMemcpyAsync(d_in, h_in, IN * sizeof(float), cudaMemcpyHostToDevice, s));
     touch_kernel<<<1, 256, 0, s>>>(d_in, d_out, d_scratch);
     CHECK(cudaMemcpyAsync(h_out, d_out, OUT * sizeof(float), cudaMemcpyDeviceToHost, s));
     CHECK(cudaStreamEndCapture(s, &graph));
-    CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    for (int i = 0; i < n_times + 50; i++) { /* copies graph */
-        double t = now_us();
-        memcpy(h_in, user_in, IN * sizeof(float));
-        CHECK(cudaGraphLaunch(exec, s));
-        CHECK(cudaStreamSynchronize(s));
-        memcpy(user_out, h_out, sizeof user_out);
-        if (i >= 50) times[i - 50] = now_us() - t;
-    }
-    report("copies_graph");
+    replay(s, graph, in, "copies_graph");
 
     static const int blocks[2] = {1, 24};
     for (int b = 0; b < 2; b++) {
@@ -146,32 +161,14 @@ int main(int argc, char **argv) {
     CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     touch_kernel<<<24, 256, 0, s>>>(m_in, m_out, d_scratch);
     CHECK(cudaStreamEndCapture(s, &graph));
-    CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    for (int i = 0; i < n_times + 50; i++) { /* mapped graph */
-        double t = now_us();
-        memcpy(h_in, user_in, IN * sizeof(float));
-        CHECK(cudaGraphLaunch(exec, s));
-        CHECK(cudaStreamSynchronize(s));
-        memcpy(user_out, h_out, sizeof user_out);
-        if (i >= 50) times[i - 50] = now_us() - t;
-    }
-    report("mapped_graph_24_blocks");
+    replay(s, graph, in, "mapped_graph_24_blocks");
 
     CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     copy_kernel<<<4, 256, 0, s>>>(m_in, d_in, IN);
     touch_kernel<<<24, 256, 0, s>>>(d_in, d_out, d_scratch);
     copy_kernel<<<1, 32, 0, s>>>(d_out, m_out, OUT);
     CHECK(cudaStreamEndCapture(s, &graph));
-    CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    for (int i = 0; i < n_times + 50; i++) { /* copy kernels in a graph */
-        double t = now_us();
-        memcpy(h_in, user_in, IN * sizeof(float));
-        CHECK(cudaGraphLaunch(exec, s));
-        CHECK(cudaStreamSynchronize(s));
-        memcpy(user_out, h_out, sizeof user_out);
-        if (i >= 50) times[i - 50] = now_us() - t;
-    }
-    report("copy_kernels_graph_24_blocks");
+    replay(s, graph, in, "copy_kernels_graph_24_blocks");
 
     for (int i = 0; i < n_times + 50; i++) { /* mapped, write-combined input */
         double t = now_us();
