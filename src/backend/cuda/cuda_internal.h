@@ -9,7 +9,6 @@
 #include "graph/graph.h"
 #include "launch.h"
 
-#define KN_CUDA_STEP_RING 64
 #define KN_CUDA_EXECS 4
 #define KN_CUDA_BGRAD_PAIRS 32
 #define KN_CUDA_CHAINS 8
@@ -50,6 +49,10 @@ typedef struct {
                                   * queued while the next run fills another) and one more,
                                   * h_step[KN_CUDA_STEP_RING], for the others (which wait for
                                   * their run, so a captured copy may read it); the device copy */
+    kn__cuda_step *d_ring;       /* the device's view of h_step (mapped): a resident run's start
+                                  * kernel reads its slot there, no copy (NULL: KILN_CUDA_MAPPED=0,
+                                  * or no mapping); slot ring_pos, the device's kn__cuda_resident
+                                  * ring_pos in step with it */
     /* Pinned staging of the other runs' inputs and kept outputs (io_bytes at the largest
      * batch): the host copies between the arena and here, and the copies between here and
      * the device are nodes of the captured graph, so a run is one launch and one wait. */

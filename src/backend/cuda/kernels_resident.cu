@@ -26,8 +26,12 @@
  * key count updates taken, as in the host loop), and the scale goes to the backward seed
  * and the update's unscale (powers of two: exact). */
 __global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_resident *r, float *seed, kn__cuda_gather_set set,
-                                      const int32_t *order) {
+                                      const int32_t *order, const kn__cuda_step *ring) {
+    /* the run's values: its ring slot (mapped host memory, which the host filled before the
+     * launch and fills again only after the stream synchronized) or the copy in stp */
+    const kn__cuda_step *src = ring ? ring + r->ring_pos : stp;
     if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) {
+        if (ring) *stp = *src; /* (no other block reads stp then) */
         stp->skip = r->failed_step >= 0;
         int64_t unseen = r->skipped - stp->skipped_known;
         stp->step -= unseen;
@@ -37,9 +41,10 @@ __global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_residen
             stp->grad_unscale = 1.0f / r->scale;
         }
     }
+    int64_t first = src->first; /* (which thread 0 above never changes) */
     int k = blockIdx.z;
     int64_t i = blockIdx.x, row_bytes = set.row_bytes[k];
-    const uint8_t *from = set.table[k] + (int64_t)order[stp->first + i] * row_bytes;
+    const uint8_t *from = set.table[k] + (int64_t)order[first + i] * row_bytes;
     uint8_t *to = set.dst[k] + i * row_bytes;
     int64_t start = (int64_t)blockIdx.y * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.y * blockDim.x;
     if (row_bytes % 16 == 0) {
@@ -51,9 +56,9 @@ __global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_residen
     }
 }
 
-extern "C" cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r, float *seed,
+extern "C" cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, float *seed,
                                              const kn__cuda_gather_set *set, int n_tables, const int32_t *order,
-                                             int64_t rows) {
+                                             int64_t rows, const kn__cuda_step *ring) {
     if (rows < 1 || n_tables < 1 || n_tables > 4) return cudaErrorInvalidValue;
     int64_t parts = 1;
     for (int k = 0; k < n_tables; k++) { /* the longest row's: 16 words a thread */
@@ -62,7 +67,7 @@ extern "C" cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step
         parts = p > parts ? p : parts;
     }
     dim3 grid((unsigned)rows, (unsigned)(parts > 65535 ? 65535 : parts), (unsigned)n_tables);
-    resident_start_kernel<<<grid, THREADS, 0, s>>>(step, r, seed, *set, order);
+    resident_start_kernel<<<grid, THREADS, 0, s>>>(step, r, seed, *set, order, ring);
     return cudaGetLastError();
 }
 

@@ -17,9 +17,12 @@
 extern "C" {
 #endif
 
+#define KN_CUDA_STEP_RING 64 /* resident runs' step values in flight (runtime.c's ring) */
+
 /* Values that change from step to step, read by the kernels from device memory (not
  * baked into their arguments) so that a captured CUDA graph replays correctly: the host
- * writes them to pinned memory and the graph's first node copies them in. */
+ * writes them to pinned memory and the graph's first node copies them in (a resident run's
+ * start kernel reads them from the mapped ring slot itself, without a copy). */
 typedef struct {
     int64_t step;       /* optimizer steps taken, this one included (Adam's t) */
     int64_t rng_step;   /* dropout masks' step and accumulation slot (kn_graph's) */
@@ -45,6 +48,8 @@ typedef struct {
     float scale;        /* the scale of the next step */
     int64_t good, interval, skipped; /* clean updates in a row, the growth interval, skips since open */
     uint32_t guard_done; /* the guard kernel's blocks that finished checking (0 between steps) */
+    int32_t ring_pos;    /* the step ring's slot the next resident run reads (mapped ring only):
+                          * advanced once a run, by its figures' count (count_step) */
 } kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
@@ -240,8 +245,11 @@ typedef struct {
     uint8_t *dst[4];
     int64_t row_bytes[4];
 } kn__cuda_gather_set;
-cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, const kn__cuda_resident *r, float *seed,
-                                  const kn__cuda_gather_set *set, int n_tables, const int32_t *order, int64_t rows);
+/* ring: the device's view of the mapped step ring (KN_CUDA_STEP_RING slots), whose slot
+ * r->ring_pos the kernel copies to step itself; NULL: step was copied in before. */
+cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, float *seed,
+                                  const kn__cuda_gather_set *set, int n_tables, const int32_t *order, int64_t rows,
+                                  const kn__cuda_step *ring);
 /* What a step's figures are counted from: the loss, out (rows, outs) stored as out_t, the
  * labels by row of the tables (or NULL), the epoch's order, the rows of the batch. */
 typedef struct {

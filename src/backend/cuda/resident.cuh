@@ -16,6 +16,7 @@
 __device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool training,
                                   double *part, int *failed) {
     if (threadIdx.x == 0) {
+        r->ring_pos = (r->ring_pos + 1) % KN_CUDA_STEP_RING; /* (every resident run counts once, after its start) */
         float l = *q->loss;
         if (training && r->failed_step < 0 && !isfinite(l)) { /* (an evaluation only counts) */
             r->failed_step = stp->step;

@@ -201,6 +201,10 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
         c->d_io = NULL; /* (no mapping: the copy engine moves them all) */
         cudaGetLastError();
     }
+    if (!(mapped && strcmp(mapped, "0") == 0) && cudaHostGetDevicePointer((void **)&c->d_ring, c->h_step, 0) != cudaSuccess) {
+        c->d_ring = NULL; /* (a resident run's step values then go by a copy) */
+        cudaGetLastError();
+    }
     c->io_direct = kn__calloc(g->ctx, (size_t)c->n_io + 1, sizeof *c->io_direct);
     c->io_phases = kn__calloc(g->ctx, (size_t)c->n_io + 1, sizeof *c->io_phases);
     if (!c->io_direct || !c->io_phases) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
@@ -354,7 +358,8 @@ static kn_status cuda_compile(kn_graph *g) {
         c->half_type = g->precision == KN_PRECISION_BF16 ? KN_BF16 : KN_F16;
         if ((st = cuda_malloc(g, &c->param_half, g->param_floats * sizeof(uint16_t), "half parameter copy"))) return st;
     }
-    CU(cudaMallocHost((void **)&c->h_step, (KN_CUDA_STEP_RING + 1) * sizeof *c->h_step), "cudaMallocHost");
+    CU(cudaHostAlloc((void **)&c->h_step, (KN_CUDA_STEP_RING + 1) * sizeof *c->h_step, cudaHostAllocMapped),
+       "cudaHostAlloc (step values)");
     if ((st = plan_io(g, c))) return st;
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     if (c->chain_done) CU(cudaMemsetAsync(c->chain_done, 0, sizeof *c->chain_done, c->stream), "cudaMemsetAsync (counter)");
@@ -540,7 +545,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         set.row_bytes[k] = (int64_t)c->table_row_bytes[k];
     }
     LAUNCHED(kn__cu_resident_start(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL,
-                                   &set, c->n_tables, c->d_order, g->batch),
+                                   &set, c->n_tables, c->d_order, g->batch, c->d_ring),
              "kn__cu_resident_start");
     kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
     if (st) return st;
@@ -626,11 +631,12 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     g->refolded = false;
     kn__cuda_step values = {g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
                             g->resident_first, g->resident_skipped, 0};
-    if (resident) { /* the step values from the ring, queued before the run (the gather reads them) */
+    if (resident) { /* the step values in the ring: the start kernel reads its slot (mapped), or
+                     * a copy queued before the run brings them */
         kn__cuda_step *h = &c->h_step[c->ring_pos];
         c->ring_pos = (c->ring_pos + 1) % KN_CUDA_STEP_RING;
         *h = values;
-        CU(cudaMemcpyAsync(c->d_step, h, sizeof *h, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
+        if (!c->d_ring) CU(cudaMemcpyAsync(c->d_step, h, sizeof *h, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
     } else { /* the run copies them in itself, with its inputs, from pinned staging */
         c->h_step[KN_CUDA_STEP_RING] = values;
         for (int k = 0; k < c->n_io_in; k++)
@@ -709,6 +715,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
                                      "cudaMemcpyAsync (resident labels)"))) ||
         (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
         goto fail;
+    c->ring_pos = 0; /* (as the device's, zeroed above) */
     c->res_loss = d->loss;
     c->res_seed = d->loss_seed;
     c->res_out = d->labels ? d->out : NULL;
