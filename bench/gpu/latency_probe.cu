@@ -11,6 +11,13 @@
  *   mapped graph  the same as a one-node graph
  *   copy kernels graph  a copy kernel in (from mapped memory), the work, a copy kernel out
  *   mapped wc     the input in write-combined mapped memory
+ *   mapped poll   the mapped kernel, the host spinning on a flag the kernel writes last
+ *                 (mapped) instead of cudaStreamSynchronize
+ * and what a resident training step's graph costs between its kernels (each a median over
+ * rounds of N/10 graphs replayed back to back, per graph):
+ *   chain4        a graph of 4 dependent kernels (256 blocks of 256 threads each)
+ *   chain4_pdl    the same, kernels 2-4 with programmatic dependent launch (KILN_CUDA_PDL)
+ *   copy_chain4   a 64-byte pinned copy before each graph (KILN_CUDA_MAPPED=0's step values)
  * usage: latency_probe [N] */
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -46,6 +53,50 @@ __global__ void touch_kernel(const float *in, float *out, float *scratch) {
     }
     if (threadIdx.x == 0) scratch[blockIdx.x] = red[0];
     if (blockIdx.x == 0 && threadIdx.x < OUT) out[threadIdx.x] = red[0] + (float)threadIdx.x;
+}
+
+/* touch_kernel, then (after its writes are visible to the host) flag = seq, by block 0 */
+__global__ void touch_flag_kernel(const float *in, float *out, float *scratch, volatile unsigned *flag, unsigned seq) {
+    __shared__ float red[256];
+    int per = (IN + gridDim.x - 1) / gridDim.x, p0 = blockIdx.x * per;
+    float s = 0.0f;
+    for (int i = p0 + threadIdx.x; i < p0 + per && i < IN; i += blockDim.x) s += in[i];
+    red[threadIdx.x] = s;
+    __syncthreads();
+    for (int h = blockDim.x / 2; h > 0; h >>= 1) {
+        if (threadIdx.x < h) red[threadIdx.x] += red[threadIdx.x + h];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) scratch[blockIdx.x] = red[0];
+    if (blockIdx.x == 0 && threadIdx.x < OUT) out[threadIdx.x] = red[0] + (float)threadIdx.x;
+    __syncthreads();
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        __threadfence_system();
+        *flag = seq;
+    }
+}
+
+/* One kernel of a dependent chain: every thread reads its word of buf, which the kernel
+ * before wrote, and writes it back plus one (pdl: waits for the kernel before first, and
+ * lets the next one launch at once). */
+__global__ void link_kernel(float *buf, int pdl) {
+    if (pdl) asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (pdl) asm volatile("griddepcontrol.launch_dependents;" :::);
+    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    buf[i] = buf[i] + 1.0f;
+}
+
+static void launch_link(cudaStream_t s, float *buf, bool pdl) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(256);
+    cfg.blockDim = dim3(256);
+    cfg.stream = s;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl ? 1 : 0;
+    CHECK(cudaLaunchKernelEx(&cfg, link_kernel, buf, (int)pdl));
 }
 
 __global__ void copy_kernel(const float *src, float *dst, int n) {
@@ -99,7 +150,7 @@ static void replay(cudaStream_t s, cudaGraph_t graph, io_bufs io, const char *wa
 int main(int argc, char **argv) {
     n_times = argc > 1 ? atoi(argv[1]) : 2000;
     if (n_times < 10) n_times = 10;
-    times = (double *)malloc(n_times * sizeof *times);
+    times = (double *)malloc((n_times > 64 ? n_times : 64) * sizeof *times); /* (and the 21 rounds below) */
     float *user_in = (float *)malloc(IN * sizeof(float)), user_out[OUT];
     for (int i = 0; i < IN; i++) user_in[i] = (float)(i % 17) / 17.0f;
     cudaStream_t s;
@@ -179,6 +230,58 @@ int main(int argc, char **argv) {
         if (i >= 50) times[i - 50] = now_us() - t;
     }
     report("mapped_wc_24_blocks");
+
+    unsigned *h_flag, *m_flag, seq = 0;
+    CHECK(cudaHostAlloc((void **)&h_flag, sizeof *h_flag, cudaHostAllocMapped));
+    CHECK(cudaHostGetDevicePointer((void **)&m_flag, h_flag, 0));
+    *h_flag = 0;
+    for (int i = 0; i < n_times + 50; i++) { /* mapped, the host polling the kernel's flag */
+        double t = now_us();
+        memcpy(h_in, user_in, IN * sizeof(float));
+        touch_flag_kernel<<<24, 256, 0, s>>>(m_in, m_out, d_scratch, m_flag, ++seq);
+        while (*(volatile unsigned *)h_flag != seq) {
+        }
+        memcpy(user_out, h_out, sizeof user_out);
+        if (i >= 50) times[i - 50] = now_us() - t;
+    }
+    CHECK(cudaStreamSynchronize(s));
+    report("mapped_poll_24_blocks");
+
+    /* a training step's graph between its kernels: graphs replayed back to back */
+    float *d_links, *h_small, *d_small;
+    CHECK(cudaMalloc((void **)&d_links, 256 * 256 * sizeof(float)));
+    CHECK(cudaMemset(d_links, 0, 256 * 256 * sizeof(float)));
+    CHECK(cudaHostAlloc((void **)&h_small, 64, cudaHostAllocDefault));
+    CHECK(cudaMalloc((void **)&d_small, 64));
+    const char *ways[3] = {"chain4", "chain4_pdl", "copy_chain4"};
+    for (int w = 0; w < 3; w++) {
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+        for (int k = 0; k < 4; k++) launch_link(s, d_links, w == 1 && k > 0);
+        cudaError_t e = cudaStreamEndCapture(s, &graph);
+        if (e != cudaSuccess) {
+            printf("latency_probe: %s: the capture failed: %s\n", ways[w], cudaGetErrorString(e));
+            cudaGetLastError();
+            continue;
+        }
+        cudaGraphExec_t exec;
+        CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        int per = n_times / 10 > 10 ? n_times / 10 : 10, rounds = 21;
+        for (int r = 0; r < rounds + 2; r++) {
+            double t = now_us();
+            for (int i = 0; i < per; i++) {
+                if (w == 2) CHECK(cudaMemcpyAsync(d_small, h_small, 64, cudaMemcpyHostToDevice, s));
+                CHECK(cudaGraphLaunch(exec, s));
+            }
+            CHECK(cudaStreamSynchronize(s));
+            if (r >= 2) times[r - 2] = (now_us() - t) / per;
+        }
+        int keep = n_times;
+        n_times = rounds;
+        report(ways[w]);
+        n_times = keep;
+        CHECK(cudaGraphExecDestroy(exec));
+        CHECK(cudaGraphDestroy(graph));
+    }
 
     /* the same kernel on device memory alone: the work's own share */
     for (int i = 0; i < n_times + 50; i++) {

@@ -14,9 +14,15 @@
 #            the MLP in bf16 and fp16
 #   checks   test_nccl, compute-sanitizer memcheck
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
+#   step_ab  session 9's unmeasured changes against the default: the step values by a copy,
+#            programmatic dependent launch, the weight gradients by tiles (all only)
+#   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
+#            kernels with and without PDL and the step copy (all only)
+#   timeline Nsight Systems' kernel timeline of the batch-32 step: kernels and the gaps between
+#            them (all only; when nsys is there)
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
-# ab_cnn checks profile profile_more split_ab probe chain_detail), run in that order.
+# ab_cnn checks profile profile_more split_ab step_ab probe timeline chain_detail), run in that order.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
 #                 carry=["build-gpu-carry"], timeout_s=590)
@@ -156,6 +162,27 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
   echo "== single-sample predict, copies by the copy engine (KILN_CUDA_MAPPED=0): A/B"
   DEVICE=cuda KILN_CUDA_MAPPED=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
 }
+step_ab() { # session 9's unmeasured step changes, each against the default in the same call
+  [ $FM = 1 ] || return 0
+  section "step A/B (session 9)"
+  fit "MLP resident, batch 32 (default: step values read from the mapped ring, the chain's loads unrolled)" timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, step values by a copy (KILN_CUDA_MAPPED=0): A/B" KILN_CUDA_MAPPED=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, programmatic dependent launch (KILN_CUDA_PDL=1): A/B" KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, PDL + the weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 256 (default)" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, PDL + fused weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  echo "== test_resident with PDL (bit for bit against the host loop)"
+  KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+}
+timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
+  command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }
+  section timeline
+  local o=${OUT:-/tmp}
+  timeout 90 nsys profile -o "$o/mlp32" --force-overwrite true --cuda-graph-trace=node -t cuda $K --epochs 1 >"$o/nsys.log" 2>&1
+  echo "exit $?"
+  timeout 60 nsys stats -r cuda_gpu_trace -f csv -o "$o/mlp32" "$o/mlp32.nsys-rep" >>"$o/nsys.log" 2>&1
+  python3 bench/gpu/gaps.py "$o"/mlp32_cuda_gpu_trace.csv 2>&1 | head -20
+}
 chain_detail() { # Nsight Compute's sections for the chain kernels of a batch-32 step and of a predict
   command -v ncu >/dev/null && [ $FM = 1 ] || return 0
   section "chain detail"
@@ -175,7 +202,7 @@ echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;
   2) cnn; wide; ab_cnn; checks ;;
-  all) tests; mlp; predict; cnn; wide; torch_baseline; ab_mlp; ab_cnn; checks; profile ;;
+  all) tests; mlp; predict; cnn; wide; torch_baseline; ab_mlp; ab_cnn; checks; profile; step_ab; probe; timeline ;;
   *) for f in $PART; do $f; done ;; # sections by name: "tests mlp probe"
 esac
 section done

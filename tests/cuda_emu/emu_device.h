@@ -1,6 +1,6 @@
 /* emu_device.h — what nvcc gives a .cu file, for kiln's kernels compiled by g++ as C++ and
  * run by the CUDA emulator (emu_runtime.cpp): the built-in variables (threadIdx, blockIdx,
- * blockDim, gridDim), __syncthreads, the warp shuffles, __umulhi, the qualifiers, and the
+ * blockDim, gridDim), __syncthreads, the warp shuffles, __umulhi, __ldcg, the qualifiers, and the
  * launch that rewrite_launches.pl puts where the source says kernel<<<grid, block, shared,
  * stream>>>(args). Force-included (-include) before the kernel file, whose own includes
  * then find cuda_fp16.h and cuda_bf16.h in include/ beside this file.
@@ -81,6 +81,8 @@ template <class T> static inline T __shfl_sync(unsigned mask, T v, int src, int 
 
 /* The high 32 bits of a 32 x 32-bit product (kernels_nn.cu's divisions by a magic number). */
 static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
+/* A load past L1 (ld.global.cg): one memory here, so a plain load. */
+template <class T> static inline T __ldcg(const T *p) { return *p; }
 
 /* Atomics and fences: threads run one at a time and switch only at barriers, so a plain
  * read-modify-write is atomic, and every write is visible to the next thread to run. */
@@ -97,6 +99,7 @@ struct kn_emu_kernel {
     const char *name;
     dim3 grid, block;
     size_t shared;
+    bool pdl = false; /* launched with programmatic dependence (KN_LAUNCH): every block must call kn__pdl_wait */
     std::vector<std::pair<int, const void *>> pointers; /* (argument position from 0, value) */
     std::function<void()> body;
 };
@@ -116,7 +119,9 @@ struct launch_config {
     dim3 grid, block;
     size_t shared;
     cudaStream_t stream;
-    launch_config(dim3 g, dim3 b, size_t sh = 0, cudaStream_t s = 0) : grid(g), block(b), shared(sh), stream(s) {}
+    bool pdl;
+    launch_config(dim3 g, dim3 b, size_t sh = 0, cudaStream_t s = 0, bool p = false)
+        : grid(g), block(b), shared(sh), stream(s), pdl(p) {}
     template <class... P, class... A> void launch(const char *name, void (*kernel)(P...), A &&...args) const {
         static_assert(sizeof...(P) == sizeof...(A), "a kernel launched with the wrong number of arguments");
         std::tuple<std::decay_t<P>...> values(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
@@ -125,6 +130,7 @@ struct launch_config {
         k.grid = grid;
         k.block = block;
         k.shared = shared;
+        k.pdl = pdl;
         int pos = 0;
         std::apply([&](const auto &...v) { (kn_emu_note_pointer(k.pointers, pos, v), ...); }, values);
         k.body = [kernel, values]() { std::apply(kernel, values); };

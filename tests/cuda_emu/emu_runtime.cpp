@@ -134,6 +134,7 @@ const std::function<void()> *body; /* the kernel call the fibers run */
 std::vector<uint64_t> exchange;    /* the warp shuffles' values, one slot per thread */
 const char *kernel_name;
 bool block_failed;
+bool pdl_launch, pdl_waited; /* the running launch has programmatic dependence; its block waited */
 /* KILN_CUDA_EMU_REVERSE=1: blocks, and threads between barriers, run last first. A kernel
  * whose result depends on the order (a shared-memory read without the barrier before it,
  * blocks that read what other blocks write) then gives another answer than in the
@@ -281,6 +282,7 @@ void run_kernel(const kn_emu_kernel &k) {
         fibers[i].idx = uint3{(unsigned)i % k.block.x, (unsigned)(i / k.block.x) % k.block.y,
                               (unsigned)(i / (k.block.x * k.block.y))};
     kernel_name = k.name;
+    pdl_launch = k.pdl;
     body = &k.body;
     kn_emu_at.block_dim = k.block;
     kn_emu_at.grid_dim = k.grid;
@@ -289,8 +291,14 @@ void run_kernel(const kn_emu_kernel &k) {
         for (unsigned y = 0; y < k.grid.y; y++)
             for (unsigned x = 0; x < k.grid.x; x++) {
                 kn_emu_at.block = reverse ? uint3{k.grid.x - 1 - x, k.grid.y - 1 - y, k.grid.z - 1 - z} : uint3{x, y, z};
+                pdl_waited = false;
                 run_block(n);
                 if (block_failed) return;
+                if (pdl_launch && !pdl_waited) { /* it may have read what the kernel before was still writing */
+                    faultf("kernel %s: launched with programmatic dependence, block (%u, %u, %u) never waited "
+                           "(kn__pdl_wait)", k.name, kn_emu_at.block.x, kn_emu_at.block.y, kn_emu_at.block.z);
+                    return;
+                }
             }
 }
 
@@ -488,6 +496,10 @@ extern "C" int kn_emu_device_range(const void *p, size_t bytes) {
     std::lock_guard<std::recursive_mutex> lock(big_lock);
     return device_range(p, bytes);
 }
+
+/* kn__pdl_wait (device.cuh) on the emulator: the launches before have all run already;
+ * only noted, for the check above. */
+void kn_emu_pdl_wait(void) { pdl_waited = true; }
 
 extern "C" void kn_emu_fault(const char *fmt, ...) {
     std::lock_guard<std::recursive_mutex> lock(big_lock);

@@ -68,6 +68,8 @@ typedef struct {
     int ring_pos, inflight;      /* the next slot; runs enqueued since the stream last synchronized */
     kn__cuda_opt opt;
     bool use_graphs;             /* KILN_CUDA_GRAPHS != 0 */
+    bool pdl;                    /* KILN_CUDA_PDL=1: a resident step's chain, weight gradients and
+                                  * update launched with programmatic dependence (unmeasured: off) */
     struct {                     /* captured runs, by batch and mask (a training step, an evaluation...) */
         cudaGraphExec_t exec;
         int64_t batch;
@@ -167,6 +169,11 @@ bool kn__cuda_chained(kn_graph *g, const kn_tensor *t);
 bool kn__cuda_chain_loss_done(kn_graph *g, const kn_tensor *t);
 int kn__cuda_chain_split(int64_t rows, int64_t k);
 kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done);
+
+/* Whether this run's launches that support it go with programmatic dependence
+ * (KILN_CUDA_PDL=1): resident runs only, where the work before each is a kernel of the
+ * same run. */
+static inline bool kn__cuda_pdl(const kn__cuda_graph *c) { return c->pdl && (c->run_mask & KN_RUN_RESIDENT); }
 
 /* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node
  * when a launch fails. NULL for ops without one. */

@@ -9,6 +9,70 @@
 #include <math.h>
 #include <stdint.h>
 
+/* KN_UNROLL(n): unroll the next loop n times (nvcc; the emulator's compiler ignores it), so
+ * that a latency-bound loop has n independent loads in flight instead of one at a time. */
+#ifdef __CUDACC__
+#define KN_PRAGMA_(x) _Pragma(#x)
+#define KN_UNROLL(n) KN_PRAGMA_(unroll n)
+#else
+#define KN_UNROLL(n)
+#endif
+
+/* Programmatic dependent launch (Hopper; KILN_CUDA_PDL=1, docs/cuda.md "Small batches"): a
+ * kernel launched with KN_LAUNCH(true, ...) may start while the kernel before it in the
+ * stream still runs, so that its launch overlaps the other's tail. Such a kernel calls
+ * kn__pdl_wait() first, before it reads or writes anything: it returns once the kernel
+ * before has finished and its writes are visible (at once for a kernel launched the plain
+ * way). kn__pdl_trigger() lets the kernel after this one start launching early (its own
+ * wait still holds it until this one ends). */
+#ifndef __CUDACC__
+void kn_emu_pdl_wait(void);
+#endif
+__device__ static inline void kn__pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#elif !defined(__CUDACC__)
+    kn_emu_pdl_wait(); /* (the emulator checks that every block of such a launch waits) */
+#endif
+}
+__device__ static inline void kn__pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+/* KN_LAUNCH(pdl, kernel, grid, block, shared, stream, args...): kernel<<<grid, block,
+ * shared, stream>>>(args...), with pdl through cudaLaunchKernelEx and the programmatic
+ * stream serialization attribute (a statement; a failed launch returns its error). */
+#ifdef __CUDACC__
+template <class... P, class... A>
+static cudaError_t kn__launch_pdl(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared, cudaStream_t s, A &&...args) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = shared;
+    cfg.stream = s;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    return cudaLaunchKernelEx(&cfg, kernel, static_cast<P>(args)...);
+}
+#define KN_LAUNCH(pdl, kernel, grid, block, shared, stream, ...)                                                   \
+    do {                                                                                                            \
+        if (pdl) {                                                                                                  \
+            cudaError_t e_ = kn__launch_pdl(kernel, grid, block, shared, stream, __VA_ARGS__);                      \
+            if (e_ != cudaSuccess) return e_;                                                                       \
+        } else {                                                                                                    \
+            kernel<<<grid, block, shared, stream>>>(__VA_ARGS__);                                                   \
+        }                                                                                                           \
+    } while (0)
+#else /* the emulator (tests/cuda_emu/emu_device.h): the launch marked, for the wait's check */
+#define KN_LAUNCH(pdl, kernel, grid, block, shared, stream, ...)                                                   \
+    kn_emu::launch_config(grid, block, shared, stream, pdl).launch(#kernel, kernel, __VA_ARGS__)
+#endif
+
 /* Half storage (mixed precision): element i of p, stored as dt (KN_F32, KN_BF16, KN_F16),
  * widened to float; and v narrowed to dt with round-to-nearest-even (NaN and infinity kept),
  * as src/core/half.c narrows on the CPU. dt is the same for every thread of a launch, so

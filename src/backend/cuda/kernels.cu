@@ -358,6 +358,7 @@ __device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
 #define KN_CU_UPDATE_VEC_MIN (1 << 20)
 __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, const float *cfp, float *w,
                                   const float *d, float *s0, float *s1, int64_t n, void *wh, int wt, bool vec) {
+    kn__pdl_wait();
     const float lr = stp->lr;
     __shared__ float s_step, s_isc2; /* Adam's bias corrections, in double once per block */
     if (threadIdx.x == 0) {
@@ -397,14 +398,16 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
 
 extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step,
                                          const float *cf, float *w, const float *d, float *s0, float *s1, int64_t n,
-                                         void *wh, int wt) {
+                                         void *wh, int wt, bool pdl) {
     bool uses_s1 = o->kind == KN_OPT_ADAM || o->kind == KN_OPT_ADAMW || (o->kind == KN_OPT_RMSPROP && o->mu > 0);
     /* eight a thread only when there are many: a small update is latency-bound, and one
      * element a thread over more blocks finishes sooner (the reference MLP's 55,050) */
     bool vec = n >= KN_CU_UPDATE_VEC_MIN && kn__aligned16(w) && kn__aligned16(d) && kn__aligned16(s0) &&
                (!uses_s1 || kn__aligned16(s1)) && kn__aligned16(wh);
     unsigned b = blocks_for(vec ? n / 8 : n);
-    if (n > 0) opt_update_kernel<<<vec && b > KN_CU_UPDATE_BLOCKS ? KN_CU_UPDATE_BLOCKS : b, THREADS, 0, s>>>(*o, step, cf, w, d, s0, s1, n, wh, wt, vec);
+    if (n > 0)
+        KN_LAUNCH(pdl, opt_update_kernel, vec && b > KN_CU_UPDATE_BLOCKS ? KN_CU_UPDATE_BLOCKS : b, THREADS, 0, s, *o, step, cf, w,
+                  d, s0, s1, n, wh, wt, vec);
     return cudaGetLastError();
 }
 

@@ -77,29 +77,56 @@ __device__ static void chain_loss_mean(const kn__cu_chain *ch) {
     }
 }
 
-/* Layer L's value at row r, column j, from its sum s over k: bias and activation (or, going
- * backward, the activation's derivative at v). A softmax is applied by the caller. */
-__device__ static float layer_finish(const kn__cu_chain_layer &L, float s, int64_t r, int j) {
-    if (L.bias) s += L.bias[j];
-    return L.backward ? kn__dev_act_grad(L.act, L.alpha, s, L.v[r * L.n + j])
-           : L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
+/* Layer L's value from its sum s over k: its bias b (0 without one) and activation, or,
+ * going backward, the activation's derivative at v. A softmax is applied by the caller.
+ * The callers load b and v before the sums, so that those loads wait alongside the
+ * weights' instead of after them. */
+__device__ static float layer_finish(const kn__cu_chain_layer &L, float s, float b, float v) {
+    if (L.bias) s += b; /* (not + 0.0f without one: -0.0 stays -0.0) */
+    return L.backward ? kn__dev_act_grad(L.act, L.alpha, s, v) : L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
 }
+
+/* The outputs a warp of the backward mode takes at a time (a warp per output, its lanes
+ * along the output's weight row): their loads all in flight before any sum waits. */
+#define BWD_GROUP 8
 
 /* dst[j] for each of L's n columns: the sum over inputs p0 <= p < p1 of in[p - p0] times
  * weight (p, j), finished (layer_finish) or, for a split layer's part, raw. Backward, a warp
- * per output along its weight row (j, .); forward, the columns go
+ * per output along its weight row (j, .), BWD_GROUP outputs at once; forward, the columns go
  * in passes of cols = THREADS / parts columns, parts threads per column (parts: the power
  * of two that spreads the inputs over the block when n is small), coalesced along a weight
- * row; each column sums its parts in order. */
+ * row; each column sums its parts in order. Every load a pass needs is issued before its
+ * sums wait (the loops unrolled, the bias and v loaded first): the chain is latency-bound,
+ * a block per row running its layers one after another. */
 __device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, int p0, int p1, float *red, float *dst,
                                   bool finish, int64_t r) {
     if (L.backward) { /* weight row j is contiguous: a warp per output, its lanes along the row (coalesced) */
-        int warps = (int)blockDim.x / 32, lane = (int)threadIdx.x % 32;
-        for (int j = (int)threadIdx.x / 32; j < L.n; j += warps) {
-            float acc = 0.0f;
-            for (int p = p0 + lane; p < p1; p += 32) acc += in[p - p0] * L.w[(int64_t)j * L.k + p];
-            acc = kn__warp_sum(acc);
-            if (lane == 0) dst[j] = finish ? layer_finish(L, acc, r, j) : acc;
+        int warps = (int)blockDim.x / 32, lane = (int)threadIdx.x % 32, w = (int)threadIdx.x / 32;
+        for (int j0 = w; j0 < L.n; j0 += warps * BWD_GROUP) {
+            float acc[BWD_GROUP], v[BWD_GROUP];
+            KN_UNROLL(BWD_GROUP)
+            for (int q = 0; q < BWD_GROUP; q++) {
+                int j = j0 + q * warps;
+                acc[q] = 0.0f;
+                v[q] = finish && lane == 0 && j < L.n ? L.v[r * L.n + j] : 0.0f;
+            }
+            for (int p = p0 + lane; p < p1; p += 32) {
+                float x = in[p - p0];
+                KN_UNROLL(BWD_GROUP)
+                for (int q = 0; q < BWD_GROUP; q++) {
+                    int j = j0 + q * warps;
+                    if (j < L.n) acc[q] += x * L.w[(int64_t)j * L.k + p];
+                }
+            }
+            KN_UNROLL(BWD_GROUP)
+            for (int q = 0; q < BWD_GROUP; q++) acc[q] = kn__warp_sum(acc[q]);
+            if (lane == 0) {
+                KN_UNROLL(BWD_GROUP)
+                for (int q = 0; q < BWD_GROUP; q++) {
+                    int j = j0 + q * warps;
+                    if (j < L.n) dst[j] = finish ? layer_finish(L, acc[q], 0.0f, v[q]) : acc[q];
+                }
+            }
         }
         __syncthreads();
         return;
@@ -110,17 +137,17 @@ __device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, 
     int chunk = (p1 - p0 + parts - 1) / parts, q0 = p0 + part * chunk, q1 = q0 + chunk < p1 ? q0 + chunk : p1;
     for (int j0 = 0; j0 < L.n; j0 += cols) {
         int j = j0 + col;
-        float acc = 0.0f;
-        if (j < L.n && !L.backward)
+        float acc = 0.0f, b = finish && part == 0 && j < L.n && L.bias ? L.bias[j] : 0.0f;
+        if (j < L.n) {
+            KN_UNROLL(8)
             for (int p = q0; p < q1; p++) acc += in[p - p0] * L.w[(int64_t)p * L.n + j];
-        else if (j < L.n)
-            for (int p = q0; p < q1; p++) acc += in[p - p0] * L.w[(int64_t)j * L.k + p];
+        }
         red[threadIdx.x] = acc;
         __syncthreads();
         if (part == 0 && j < L.n) {
             float s = 0.0f;
             for (int q = 0; q < parts; q++) s += red[q * cols + col];
-            dst[j] = finish ? layer_finish(L, s, r, j) : s;
+            dst[j] = finish ? layer_finish(L, s, b, 0.0f) : s;
         }
         __syncthreads();
     }
@@ -158,6 +185,8 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     __shared__ float act[2][KN_CU_CHAIN_WIDTH];
     __shared__ float red[THREADS];
     __shared__ bool last;
+    kn__pdl_wait();
+    kn__pdl_trigger();
     int64_t r = blockIdx.x, rows = gridDim.x;
     int cur = 0, first = 0, S = (int)gridDim.y;
     const kn__cu_chain_layer L0 = ch.layer[0];
@@ -172,11 +201,11 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         __syncthreads();
         if (!last) return;
         if (threadIdx.x == 0) ch.count[r] = 0;
-        const volatile float *part = ch.part;
-        for (int j = threadIdx.x; j < L0.n; j += blockDim.x) {
-            float s = 0.0f;
-            for (int q = 0; q < S; q++) s += part[((int64_t)q * rows + r) * L0.n + j];
-            act[1][j] = layer_finish(L0, s, r, j);
+        for (int j = threadIdx.x; j < L0.n; j += blockDim.x) { /* the parts from L2 (__ldcg: not a stale L1 line) */
+            float s = 0.0f, b = L0.bias ? L0.bias[j] : 0.0f;
+            KN_UNROLL(8)
+            for (int q = 0; q < S; q++) s += __ldcg(&ch.part[((int64_t)q * rows + r) * L0.n + j]);
+            act[1][j] = layer_finish(L0, s, b, 0.0f);
         }
         __syncthreads();
         layer_post(L0, act[1], red, r);
@@ -215,8 +244,8 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     }
 }
 
-extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows) {
-    if (rows > 0 && ch->n > 0) dense_chain_kernel<<<dim3((unsigned)rows, (unsigned)ch->split), THREADS, 0, s>>>(*ch, x);
+extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl) {
+    if (rows > 0 && ch->n > 0) KN_LAUNCH(pdl, dense_chain_kernel, dim3((unsigned)rows, (unsigned)ch->split), THREADS, 0, s, *ch, x);
     return cudaGetLastError();
 }
 
@@ -226,6 +255,8 @@ extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch
  * order. Consecutive threads take consecutive columns j, so dZ's rows are read coalesced.
  * guarded: the step's guard too (guard_finish, each thread's share the values it wrote). */
 __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
+    kn__pdl_wait();
+    kn__pdl_trigger();
     bool bad = false;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < wg.total; e += (int64_t)gridDim.x * blockDim.x) {
         int l = 0;
@@ -233,12 +264,14 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
         const kn__cu_wgrad_layer L = wg.layer[l];
         int64_t local = e - L.first, kn = (int64_t)L.k * L.n;
         float s = 0.0f;
-        if (local < kn) {
+        if (local < kn) { /* (unrolled: eight rows' loads in flight, summed in order) */
             int64_t i = local / L.n, j = local % L.n;
+            KN_UNROLL(8)
             for (int64_t r = 0; r < rows; r++) s += L.x[r * L.k + i] * L.dz[r * L.n + j];
             L.dw[local] = s;
         } else {
             int64_t j = local - kn;
+            KN_UNROLL(8)
             for (int64_t r = 0; r < rows; r++) s += L.dz[r * L.n + j];
             L.db[j] = s;
         }
@@ -263,6 +296,8 @@ __device__ static int wgrad_tiles(const kn__cu_wgrad_layer &L, int *ti) {
 
 __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
     __shared__ float xs[WG_TR][WG_TI + 1], zs[WG_TR][WG_TJ + 1];
+    kn__pdl_wait();
+    kn__pdl_trigger();
     int tile = (int)blockIdx.x, l = 0, ti = 0;
     while (l < wg.n - 1 && tile >= wgrad_tiles(wg.layer[l], &ti)) tile -= wgrad_tiles(wg.layer[l++], &ti);
     const kn__cu_wgrad_layer L = wg.layer[l];
@@ -298,7 +333,7 @@ __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_
 }
 
 extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows,
-                                           const kn__cu_wgrad_guard *guard, bool tiled) {
+                                           const kn__cu_wgrad_guard *guard, bool tiled, bool pdl) {
     kn__cu_wgrad_guard none;
     memset(&none, 0, sizeof none);
     if (tiled && wg->n > 0) {
@@ -308,12 +343,12 @@ extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *w
             tiles += (int64_t)((L->k + (L->db ? 1 : 0) + WG_TI - 1) / WG_TI) * ((L->n + WG_TJ - 1) / WG_TJ);
         }
         if (tiles > 65535) return cudaErrorInvalidValue;
-        weight_grads_tiled_kernel<<<(unsigned)(tiles < 1 ? 1 : tiles), THREADS, 0, s>>>(*wg, rows, guard ? *guard : none,
-                                                                                       guard != NULL);
+        KN_LAUNCH(pdl, weight_grads_tiled_kernel, (unsigned)(tiles < 1 ? 1 : tiles), THREADS, 0, s, *wg, rows,
+                  guard ? *guard : none, guard != NULL);
     } else if (wg->total > 0 || guard) {
         int64_t b = (wg->total + THREADS - 1) / THREADS;
         b = b < 1 ? 1 : b > 65535 ? 65535 : b;
-        weight_grads_kernel<<<(unsigned)b, THREADS, 0, s>>>(*wg, rows, guard ? *guard : none, guard != NULL);
+        KN_LAUNCH(pdl, weight_grads_kernel, (unsigned)b, THREADS, 0, s, *wg, rows, guard ? *guard : none, guard != NULL);
     }
     return cudaGetLastError();
 }

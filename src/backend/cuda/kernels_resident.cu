@@ -29,6 +29,7 @@ __global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_residen
                                       const int32_t *order, const kn__cuda_step *ring) {
     /* the run's values: its ring slot (mapped host memory, which the host filled before the
      * launch and fills again only after the stream synchronized) or the copy in stp */
+    kn__pdl_trigger(); /* (the chain after it, with KILN_CUDA_PDL=1, may start launching) */
     const kn__cuda_step *src = ring ? ring + r->ring_pos : stp;
     if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) {
         if (ring) *stp = *src; /* (no other block reads stp then) */

@@ -19,6 +19,9 @@ extern "C" {
 
 #define KN_CUDA_STEP_RING 64 /* resident runs' step values in flight (runtime.c's ring) */
 
+/* A launcher's `pdl`: launch with programmatic dependence (device.cuh's KN_LAUNCH; the
+ * kernel waits for the one before first), else the plain way. */
+
 /* Values that change from step to step, read by the kernels from device memory (not
  * baked into their arguments) so that a captured CUDA graph replays correctly: the host
  * writes them to pinned memory and the graph's first node copies them in (a resident run's
@@ -97,7 +100,7 @@ cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const fl
  * wh: NULL, or the matching slice of the parameters' half compute copy (mixed precision),
  * written with each updated weight narrowed to wt in the same pass. */
 cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
-                              float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt);
+                              float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt, bool pdl);
 /* A chain of dense layers for small batches (kernels_chain.cu): layer l computes
  * y_l = act_l(y_{l-1} W_l + b_l) (or act_l(y_{l-1}) for an activation node; or, going
  * backward, y_l = act_l'(y_{l-1} W_l^T) at v_l) for each row, all in one launch, a block
@@ -142,7 +145,7 @@ typedef struct {
     float *part;
     uint32_t *count;
 } kn__cu_chain;
-cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows);
+cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl);
 
 /* The weight gradients of a few dense layers for small batches, in one launch
  * (kernels_chain.cu): dW_l = X_l^T dZ_l ((k, n), row-major, from X_l (rows, k) and dZ_l
@@ -280,7 +283,7 @@ typedef struct {
     kn__cuda_count q;
 } kn__cu_wgrad_guard;
 cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows, const kn__cu_wgrad_guard *guard,
-                                bool tiled);
+                                bool tiled, bool pdl);
 
 /* A run's small copies between the mapped pinned staging and the device as one kernel
  * (runtime.c, KILN_CUDA_MAPPED): a launch's round trip is shorter than a copy engine's

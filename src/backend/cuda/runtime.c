@@ -376,6 +376,8 @@ static kn_status cuda_compile(kn_graph *g) {
                             o->weight_decay, o->clip_norm, o->clip_value, o->nesterov};
     const char *env = getenv("KILN_CUDA_GRAPHS");
     c->use_graphs = !(env && strcmp(env, "0") == 0);
+    env = getenv("KILN_CUDA_PDL"); /* 1: programmatic dependent launch in resident steps (the A/B of bench/gpu/run.sh) */
+    c->pdl = env && strcmp(env, "1") == 0;
     /* the arena's constants (filled at compile), parameters, zeroed gradients, state */
     CU(cudaMemcpyAsync(c->arena, g->arena, g->arena_bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (arena)");
     if (g->grad_buf) CU(cudaMemcpyAsync(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (gradients)");

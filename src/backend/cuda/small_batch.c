@@ -452,7 +452,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         ch.layer[ch.n - 1].y = (float *)(c->d_io + c->io_off[c->chain[i].out_io]);
     }
     c->chain_launches++;
-    LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows));
+    LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows, kn__cuda_pdl(c)));
     return KN_OK;
 }
 
@@ -483,7 +483,7 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
     /* by tiles past 64 rows (only when KILN_CUDA_WGRAD_ROWS allows them), or always with
      * KILN_CUDA_WGRAD_TILED=1; never with 0 (both unmeasured: the A/Bs of bench/gpu/run.sh) */
     bool tiled = c->wgrad_tiled > 0 || (c->wgrad_tiled < 0 && rows > KN_CUDA_WGRAD_ROWS);
-    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled));
+    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled, kn__cuda_pdl(c)));
     return KN_OK;
 }
 
