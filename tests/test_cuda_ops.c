@@ -40,6 +40,7 @@
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "backend/backend.h"
 #include "backend/cuda/cuda_internal.h"
+#include "nn/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -539,6 +540,41 @@ static void b_chain(kn_graph *g, const void *arg) {
     }
 }
 
+/* A 100-40-50-7 MLP (relu, gelu, softmax) predicting 1, 1, 1 and 5 rows on the CPU and on
+ * the GPU with KILN_CUDA_POLL=1 set: the same probabilities (1e-5), and every GPU call polled. */
+static void polled_predict(kn_ctx *ctx) {
+    kn_model *m[2] = {NULL, NULL};
+    static const int64_t units[3] = {40, 50, 7};
+    static const kn_activation acts[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
+    for (int d = 0; d < 2; d++) {
+        kn_ctx *c = ctx;
+        if (d == 0) kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = KN_DEVICE_CPU}, &c);
+        else kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = KN_DEVICE_CUDA}, &c);
+        CHECK(kn_model_new_sequential(c, (int64_t[]){100}, 1, &m[d]) == KN_OK, "polled predict: model: %s", kn_last_error(c));
+        for (int l = 0; l < 3; l++) CHECK(kn_model_add_dense(m[d], units[l], acts[l]) == KN_OK, "polled predict: dense");
+        kn_compile_opts o = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = {.kind = KN_OPT_SGD, .learning_rate = 0.1f}};
+        CHECK(kn_model_compile(m[d], &o) == KN_OK, "polled predict: compile: %s", kn_last_error(c));
+    }
+    float x[5 * 100], p[2][5 * 7];
+    for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    static const int64_t rows[4] = {1, 1, 1, 5};
+    for (int k = 0; k < 4; k++) {
+        for (int d = 0; d < 2; d++)
+            CHECK(kn_model_predict(m[d], x + k * 100 * (rows[k] == 1), rows[k], p[d]) == KN_OK, "polled predict %d: %s", k,
+                  kn_last_error(kn_model_ctx(m[d])));
+        for (int i = 0; i < rows[k] * 7; i++)
+            CHECK(fabsf(p[0][i] - p[1][i]) <= 1e-5f, "polled predict %d: probability %d: cpu %g, gpu %g", k, i, p[0][i], p[1][i]);
+    }
+    const kn__cuda_graph *cg = m[1]->graph ? m[1]->graph->backend.context : NULL;
+    CHECK(cg && cg->polls == 4, "polled predict: %lld of 4 calls polled", cg ? (long long)cg->polls : -1LL);
+    if (cg) printf("polled predict: %lld of %lld waits fell back to a synchronize\n", (long long)cg->poll_fallbacks, (long long)cg->polls);
+    for (int d = 0; d < 2; d++) {
+        kn_ctx *c = kn_model_ctx(m[d]);
+        kn_model_free(m[d]);
+        kn_ctx_free(c);
+    }
+}
+
 /* The weight gradients by tiles (KILN_CUDA_WGRAD_TILED=1) give the one-thread-an-element
  * kernel's bits (each output sums its rows in order either way), at `rows` rows with the
  * fused weight gradients allowed that many (KILN_CUDA_WGRAD_ROWS). */
@@ -645,6 +681,13 @@ static void chain_cases(kn_ctx *ctx) {
         kn_graph_free(gpu);
     }
     unsetenv("KILN_CUDA_CHAIN_SPLIT");
+    /* a model's predict, the chain's one kernel, waited for by polling the word it writes
+     * last (KILN_CUDA_POLL=1): the CPU's probabilities, each call polled (launched, captured,
+     * replayed); the emulator runs kernels only at a synchronize, so there every wait falls
+     * back to it */
+    setenv("KILN_CUDA_POLL", "1", 1);
+    if (!on_mirror) polled_predict(ctx);
+    unsetenv("KILN_CUDA_POLL");
     if (!on_mirror) {
         wgrad_tiled_same(ctx, 5, &sgd);
         wgrad_tiled_same(ctx, 200, &sgd); /* 7 chunks of 32 rows, the last partial */

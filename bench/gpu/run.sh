@@ -15,7 +15,8 @@
 #   checks   test_nccl, compute-sanitizer memcheck
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
 #   step_ab  session 9's unmeasured changes against the default: the step values by a copy,
-#            programmatic dependent launch, the weight gradients by tiles (all only)
+#            programmatic dependent launch, the weight gradients by tiles, a polled predict
+#            (all only)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
 #   timeline Nsight Systems' kernel timeline of the batch-32 step: kernels and the gaps between
@@ -171,6 +172,11 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   fit "MLP resident, batch 32, PDL + the weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 256 (default)" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   fit "MLP resident, batch 256, PDL + fused weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  echo "== single-sample predict (default) and waited for by polling the chain's word (KILN_CUDA_POLL=1): A/B"
+  DEVICE=cuda timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  DEVICE=cuda KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  echo "== test_cuda_ops with KILN_CUDA_POLL set by its polled-predict case: how many waits fell back (0 expected on a GPU)"
+  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL" | head -5
   echo "== test_resident with PDL (bit for bit against the host loop)"
   KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }

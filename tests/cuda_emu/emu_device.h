@@ -92,6 +92,7 @@ template <class T> static inline T atomicAdd(T *p, T v) {
     return old;
 }
 static inline void __threadfence(void) {}
+static inline void __threadfence_system(void) {}
 
 /* A launch, as the runtime queues it: its name, shape, the pointers among its arguments
  * (each must lie in device memory when it runs) and the call. */

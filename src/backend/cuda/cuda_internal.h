@@ -68,6 +68,17 @@ typedef struct {
     int ring_pos, inflight;      /* the next slot; runs enqueued since the stream last synchronized */
     kn__cuda_opt opt;
     bool use_graphs;             /* KILN_CUDA_GRAPHS != 0 */
+    /* KILN_CUDA_POLL=1 (unmeasured: off): a run that is one chain's kernel reading and writing
+     * the mapped staging and nothing else (a plain MLP's predict) is waited for by spinning on
+     * a mapped word the kernel writes last (kn__cu_chain's flag), not by cudaStreamSynchronize;
+     * after KN_CUDA_POLL_US without it, by the synchronize after all (the emulator always:
+     * its kernels run at a synchronize) */
+    bool poll;
+    bool poll_run;               /* this run is waited for so (cuda_run decides, before its launch) */
+    uint32_t *d_poll;            /* the kernel's counts (kn__cu_chain's poll) */
+    uint32_t *h_poll, *m_poll;   /* the mapped word (pinned) and its device view */
+    uint32_t poll_seq;           /* polled runs launched (the word's next value, less one) */
+    int64_t polls, poll_fallbacks; /* polled runs, and those the word did not end (tests) */
     bool pdl;                    /* KILN_CUDA_PDL=1: a resident step's chain, weight gradients and
                                   * update launched with programmatic dependence (unmeasured: off) */
     struct {                     /* captured runs, by batch and mask (a training step, an evaluation...) */
@@ -173,6 +184,11 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done);
 /* Whether this run's launches that support it go with programmatic dependence
  * (KILN_CUDA_PDL=1): resident runs only, where the work before each is a kernel of the
  * same run. */
+/* Whether the run of mask is one chain's kernel and nothing more: one chain reads and
+ * writes the staging in place (kn__cuda_chains_direct decided it for this run), every node
+ * of mask is that chain's, and no other input or output crosses (the caller checks the step
+ * values). */
+bool kn__cuda_one_chain_run(kn_graph *g, unsigned mask);
 static inline bool kn__cuda_pdl(const kn__cuda_graph *c) { return c->pdl && (c->run_mask & KN_RUN_RESIDENT); }
 
 /* A node's CUDA kernel: enqueues it on the graph's stream; KN_ERR_DEVICE naming the node

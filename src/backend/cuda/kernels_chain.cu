@@ -242,6 +242,17 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
                            ch.loss.dx ? ch.loss.dx + r * c : NULL);
         chain_loss_mean(&ch);
     }
+    if (ch.flag) { /* a polled run: the last row's block tells the host, once every output is out */
+        __threadfence_system(); /* (each thread's writes of the outputs, to the mapped staging) */
+        __syncthreads();
+        if (threadIdx.x == 0 && atomicAdd(&ch.poll[0], 1u) == (unsigned)rows - 1) {
+            ch.poll[0] = 0;
+            uint32_t runs = ch.poll[1] + 1;
+            ch.poll[1] = runs;
+            __threadfence_system();
+            *(volatile uint32_t *)ch.flag = runs;
+        }
+    }
 }
 
 extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl) {

@@ -144,6 +144,11 @@ typedef struct {
     int32_t split;
     float *part;
     uint32_t *count;
+    /* A polled run (runtime.c, KILN_CUDA_POLL=1): after every row's outputs are written, the
+     * last row's block counts the run in poll[1] and writes that count to flag (mapped host
+     * memory), which the host spins on instead of synchronizing; poll[0] counts the rows
+     * done (0 between launches). NULL flag: not polled. */
+    uint32_t *poll, *flag;
 } kn__cu_chain;
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl);
 

@@ -376,6 +376,18 @@ static kn_status cuda_compile(kn_graph *g) {
                             o->weight_decay, o->clip_norm, o->clip_value, o->nesterov};
     const char *env = getenv("KILN_CUDA_GRAPHS");
     c->use_graphs = !(env && strcmp(env, "0") == 0);
+    env = getenv("KILN_CUDA_POLL"); /* 1: a one-kernel predict waited for by polling (the A/B of bench/gpu/run.sh) */
+    c->poll = env && strcmp(env, "1") == 0;
+    if (c->poll) {
+        if ((st = cuda_malloc(g, (void **)&c->d_poll, 2 * sizeof *c->d_poll, "poll counts"))) return st;
+        CU(cudaMemsetAsync(c->d_poll, 0, 2 * sizeof *c->d_poll, c->stream), "cudaMemsetAsync (poll counts)");
+        CU(cudaHostAlloc((void **)&c->h_poll, 64, cudaHostAllocMapped), "cudaHostAlloc (poll word)");
+        *c->h_poll = 0;
+        if (cudaHostGetDevicePointer((void **)&c->m_poll, c->h_poll, 0) != cudaSuccess) {
+            cudaGetLastError();
+            c->poll = false; /* (no mapping: synchronized as usual) */
+        }
+    }
     env = getenv("KILN_CUDA_PDL"); /* 1: programmatic dependent launch in resident steps (the A/B of bench/gpu/run.sh) */
     c->pdl = env && strcmp(env, "1") == 0;
     /* the arena's constants (filled at compile), parameters, zeroed gradients, state */
@@ -402,6 +414,8 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->conv_cols);
     cudaFree(c->lt_ws);
     cudaFree(c->d_step);
+    cudaFree(c->d_poll);
+    if (c->h_poll) cudaFreeHost(c->h_poll);
     for (int i = 0; i < c->n_priv; i++) cudaFree(c->priv_d[i]);
     cudaFree(c->chain_done);
     cudaFree(c->chain_part);
@@ -533,9 +547,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
             LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
                                      c->stream),
                      "cudaMemcpyAsync (step)");
-        memset(c->io_direct, 0, (size_t)c->n_io * sizeof *c->io_direct);
-        if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
-        kn_status st = stage_copies(g, c, true, mask);
+        kn_status st = stage_copies(g, c, true, mask); /* (io_direct: cuda_run's, for this run) */
         if (st || (st = enqueue_nodes(g, mask))) return st;
         return stage_copies(g, c, false, mask);
     }
@@ -576,6 +588,29 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
                  "kn__cu_resident_guard");
     return enqueue_nodes(g, mask & KN_PHASE_UPDATE);
+}
+
+/* A polled run's wait (KILN_CUDA_POLL=1; cuda_internal.h): spinning until the chain kernel
+ * wrote the run's number to the mapped word, or after KN_CUDA_POLL_US without it, the
+ * stream synchronized (a failed kernel's error), after which the word must be there. The
+ * stream is left unsynchronized, as a resident run leaves it (inflight counts it). */
+#define KN_CUDA_POLL_US 2000
+static kn_status poll_wait(kn_graph *g, kn__cuda_graph *c) {
+    uint32_t want = ++c->poll_seq;
+    volatile const uint32_t *word = c->h_poll;
+    c->polls++;
+    double t0 = kn__now();
+    for (unsigned spin = 1; *word != want; spin++) {
+        if (spin % 64 || kn__now() - t0 < KN_CUDA_POLL_US * 1e-6) continue;
+        c->poll_fallbacks++;
+        kn_status st = cuda_synchronize(g);
+        if (st) return st;
+        if (*word != want)
+            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: a polled run ended without its count (%u, not %u)", (unsigned)*word,
+                             (unsigned)want);
+        break;
+    }
+    return KN_OK;
 }
 
 /* The captured run for (batch, mask), or -1. */
@@ -643,6 +678,11 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
         c->h_step[KN_CUDA_STEP_RING] = values;
         for (int k = 0; k < c->n_io_in; k++)
             if (kn__nbytes(c->io_t[k])) memcpy(c->h_io + c->io_off[k], c->io_t[k]->data, kn__nbytes(c->io_t[k]));
+        /* which chains read and write the staging in place this run (the same for a launch and
+         * for the replay of its capture), and whether the run is then that one kernel alone */
+        memset(c->io_direct, 0, (size_t)c->n_io * sizeof *c->io_direct);
+        if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
+        c->poll_run = c->poll && c->d_poll && !reads_step(g, mask) && kn__cuda_one_chain_run(g, mask);
     }
     c->inflight++;
     c->runs++;
@@ -661,7 +701,7 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     c->last_batch = g->batch;
     c->last_mask = mask;
     if (resident) return KN_OK; /* nothing to copy out, nothing to wait for: the figures stay on the device */
-    if ((st = cuda_synchronize(g))) return st;
+    if ((st = c->poll_run ? poll_wait(g, c) : cuda_synchronize(g))) return st;
     for (int k = c->n_io_in; k < c->n_io; k++) { /* what the caller reads, from the staging */
         kn_tensor *t = c->io_t[k];
         if ((t->phase & mask) && kn__nbytes(t)) memcpy(t->data, c->h_io + c->io_off[k], kn__nbytes(t));

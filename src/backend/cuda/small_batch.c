@@ -373,6 +373,30 @@ void kn__cuda_chains_direct(kn_graph *g, bool *io_direct, unsigned mask) {
     }
 }
 
+bool kn__cuda_one_chain_run(kn_graph *g, unsigned mask) {
+    kn__cuda_graph *c = CTX;
+    int k = -1;
+    for (int i = 0; i < c->n_chains; i++)
+        if (c->chain[i].direct) {
+            if (k >= 0) return false;
+            k = i;
+        }
+    if (k < 0 || (c->chain[k].loss && (mask & KN_PHASE_LOSS))) return false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *t = g->nodes[i];
+        if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue;
+        bool member = false;
+        for (int l = 0; l < c->chain[k].len && !member; l++) member = c->chain[k].node[l] == t;
+        if (!member) return false;
+    }
+    for (int e = 0; e < c->n_io; e++) { /* (as runtime.c's stage_copies chooses what to copy) */
+        const kn_tensor *t = c->io_t[e];
+        bool needed = e < c->n_io_in ? (c->io_phases[e] & mask) != 0 : (t->phase & mask) != 0;
+        if (kn__nbytes(t) && needed && !c->io_direct[e]) return false;
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- launching (runs) */
 
 /* Whether t is a member of a dense chain its head launched whole in this run. */
@@ -450,6 +474,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     if (c->chain[i].direct && !(c->run_mask & KN_RUN_RESIDENT)) { /* the mapped staging itself */
         x = c->d_io + c->io_off[c->chain[i].in_io];
         ch.layer[ch.n - 1].y = (float *)(c->d_io + c->io_off[c->chain[i].out_io]);
+        if (c->poll_run) ch.poll = c->d_poll, ch.flag = c->m_poll; /* (the run's only kernel) */
     }
     c->chain_launches++;
     LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows, kn__cuda_pdl(c)));
