@@ -3,8 +3,9 @@
 # the CPU, on a small CSV (wine: standardization fitted at train, stored in the model file):
 #   - training on cuda runs resident ("resident": true) and ends near the CPU's final loss
 #     (fp32 sums in another order: 1e-4 relative) with the same test accuracy;
-#   - the host loop (KILN_RESIDENT=0) and launches without CUDA graphs (KILN_CUDA_GRAPHS=0)
-#     end at the resident run's final loss exactly;
+#   - the host loop (KILN_RESIDENT=0), launches without CUDA graphs (KILN_CUDA_GRAPHS=0) and
+#     the gather kernel kept (KILN_CUDA_FOLD=0) end at the resident run's final loss exactly;
+#     on the emulator, the default resident steps launch no gather kernel;
 #   - the model trained on cuda evaluates and predicts the same on the CPU and on cuda, and
 #     one trained on the CPU the same on cuda (a model file moves between devices);
 #   - bf16 on cuda trains, and its accuracy is within 5 points of fp32's;
@@ -57,11 +58,19 @@ awk -v a="$(field "$gpu" final_loss)" -v b="$(field "$cpu" final_loss)" \
     pass "test accuracy on cuda as on the cpu ($(field "$gpu" test_accuracy))" ||
     fail "test accuracy on cuda as on the cpu" "$(field "$gpu" test_accuracy) against $(field "$cpu" test_accuracy)"
 
-for knob in KILN_RESIDENT=0 KILN_CUDA_GRAPHS=0; do
+for knob in KILN_RESIDENT=0 KILN_CUDA_GRAPHS=0 KILN_CUDA_FOLD=0; do
     other=$(env "$knob" "${TRAIN[@]}" --device cuda 2>&1 | tail -1)
     [ -n "$(field "$other" final_loss)" ] && [ "$(field "$other" final_loss)" = "$(field "$gpu" final_loss)" ] &&
         pass "$knob: the same final loss" || fail "$knob: the same final loss" "$(field "$other" final_loss) against $(field "$gpu" final_loss)"
 done
+
+# on the emulator (its kernel profile at exit): the resident steps run without a gather
+# kernel, the chain and the weight gradients reading the tables through the order
+prof=$(KILN_CUDA_EMU_PROFILE=1 "${TRAIN[@]}" --device cuda 2>&1 >/dev/null | grep "cuda-emu profile:")
+if [ -n "$prof" ]; then
+    printf '%s\n' "$prof" | grep -q dense_chain_kernel && ! printf '%s\n' "$prof" | grep -q resident_start_kernel &&
+        pass "resident steps folded: no gather kernel" || fail "resident steps folded: no gather kernel" "$(printf '%s\n' "$prof" | head -4)"
+fi
 
 for model in gpu cpu; do
     e_cpu=$("$KILN" eval "$T/$model/model.kiln" --data "$DATA" --json 2>&1 | tail -1)

@@ -15,7 +15,7 @@
 #   checks   test_nccl, compute-sanitizer memcheck
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
 #   step_ab  session 9's unmeasured changes against the default: the step values by a copy,
-#            programmatic dependent launch, the weight gradients by tiles, a polled predict
+#            the gather kernel kept, programmatic dependent launch, the weight gradients by tiles, a polled predict
 #            (all only)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
@@ -166,8 +166,10 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
 step_ab() { # session 9's unmeasured step changes, each against the default in the same call
   [ $FM = 1 ] || return 0
   section "step A/B (session 9)"
-  fit "MLP resident, batch 32 (default: step values read from the mapped ring, the chain's loads unrolled)" timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32 (default: step values read from the mapped ring, the gather folded into the chain, its loads unrolled)" timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, step values by a copy (KILN_CUDA_MAPPED=0): A/B" KILN_CUDA_MAPPED=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, the gather kernel kept (KILN_CUDA_FOLD=0): A/B" KILN_CUDA_FOLD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, neither (KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0: session 8's step): A/B" KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, programmatic dependent launch (KILN_CUDA_PDL=1): A/B" KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, PDL + the weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 256 (default)" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256

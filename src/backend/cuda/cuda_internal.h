@@ -79,6 +79,15 @@ typedef struct {
     uint32_t *h_poll, *m_poll;   /* the mapped word (pinned) and its device view */
     uint32_t poll_seq;           /* polled runs launched (the word's next value, less one) */
     int64_t polls, poll_fallbacks; /* polled runs, and those the word did not end (tests) */
+    /* A resident step's gather folded into its chain and weight gradients (small_batch.c's
+     * kn__cuda_plan_fold, at resident_open; KILN_CUDA_FOLD=0: never): when the only readers
+     * of every table's input are the first forward chain (as its x, as its loss's target)
+     * and the fused weight gradients (as an x), those read the tables through the order
+     * themselves and the run has no gather kernel (docs/cuda.md, "Small batches") */
+    int fold_chain;              /* that chain, or -1: no fold */
+    int fold_x, fold_t;          /* the tables it reads as x and as the target (or -1) */
+    bool folding;                /* the resident run being enqueued is folded */
+    int64_t fold_runs;           /* resident runs folded (tests) */
     bool pdl;                    /* KILN_CUDA_PDL=1: a resident step's chain, weight gradients and
                                   * update launched with programmatic dependence (unmeasured: off) */
     struct {                     /* captured runs, by batch and mask (a training step, an evaluation...) */
@@ -184,6 +193,7 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done);
 /* Whether this run's launches that support it go with programmatic dependence
  * (KILN_CUDA_PDL=1): resident runs only, where the work before each is a kernel of the
  * same run. */
+void kn__cuda_plan_fold(kn_graph *g, kn__cuda_graph *c);
 /* Whether the run of mask is one chain's kernel and nothing more: one chain reads and
  * writes the staging in place (kn__cuda_chains_direct decided it for this run), every node
  * of mask is that chain's, and no other input or output crosses (the caller checks the step

@@ -210,12 +210,12 @@ extern "C" cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y
 
 __global__ void loss_rows_kernel(int kind, bool logits, const float *p, const void *target, const float *w,
                                  double *ws, int64_t rows, int64_t c) {
-    GRID_STRIDE(r, rows) loss_row(kind, logits, p + r * c, target, w, ws, r, c);
+    GRID_STRIDE(r, rows) loss_row(kind, logits, p + r * c, target, w, ws, r, r, c);
 }
 
 __global__ void loss_rows_x_kernel(int kind, bool logits, const void *p, int tp, const void *target, const float *w,
                                    double *ws, int64_t rows, int64_t c) {
-    GRID_STRIDE(r, rows) loss_row(kind, logits, RowX{p, tp, r * c}, target, w, ws, r, c);
+    GRID_STRIDE(r, rows) loss_row(kind, logits, RowX{p, tp, r * c}, target, w, ws, r, r, c);
 }
 
 __global__ void mean_kernel(const double *ws, float *out, int64_t rows) {
@@ -236,8 +236,8 @@ __global__ void loss_mean_kernel(int kind, bool logits, const void *p, int tp, c
     __shared__ double part[1024];
     double s = 0;
     for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
-        if (tp == KN_F32) loss_row(kind, logits, (const float *)p + r * c, target, w, ws, r, c);
-        else loss_row(kind, logits, RowX{p, tp, r * c}, target, w, ws, r, c);
+        if (tp == KN_F32) loss_row(kind, logits, (const float *)p + r * c, target, w, ws, r, r, c);
+        else loss_row(kind, logits, RowX{p, tp, r * c}, target, w, ws, r, r, c);
         s += ws[r];
     }
     s = kn__block_sum_double(s, part);
@@ -259,7 +259,7 @@ extern "C" cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const 
 __global__ void loss_grad_kernel(int kind, bool logits, const float *p, const void *target, const float *dloss,
                                  const float *w, float *dx, int64_t rows, int64_t c) {
     float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
-    GRID_STRIDE(r, rows) loss_grad_row(kind, logits, p + r * c, target, w, dx + r * c, r, c, inv_b, inv_n);
+    GRID_STRIDE(r, rows) loss_grad_row(kind, logits, p + r * c, target, w, dx + r * c, r, r, c, inv_b, inv_n);
 }
 
 extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, const float *p, const void *target,

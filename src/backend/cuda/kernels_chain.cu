@@ -42,16 +42,17 @@ __device__ static float block_reduce(float v, float *red, bool max) {
 
 /* The chain's loss (kn__cu_chain_loss), row r's part: its loss and gradient (into dx, a row
  * of c) from the prediction row pr (shared memory when it is the last layer's, else the
- * row the block wrote), by thread 0. */
-__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, const float *pr, float *dx) {
+ * row the block wrote) and the target's row tr, by thread 0. */
+__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t tr, const float *pr, float *dx) {
     const kn__cu_chain_loss *q = &ch->loss;
     int64_t rows = gridDim.x, c = ch->layer[q->from].n;
     __syncthreads(); /* the block's writes of the prediction row are visible to it */
     if (threadIdx.x == 0) {
-        loss_row(q->kind, q->logits != 0, pr, q->target, q->w, q->ws, r, c);
+        loss_row(q->kind, q->logits != 0, pr, q->target, q->w, q->ws, r, tr, c);
         if (q->dx) {
             float dl = *q->dloss;
-            loss_grad_row(q->kind, q->logits != 0, pr, q->target, q->w, dx, r, c, dl / (float)rows, dl / (float)(rows * c));
+            loss_grad_row(q->kind, q->logits != 0, pr, q->target, q->w, dx, r, tr, c, dl / (float)rows,
+                          dl / (float)(rows * c));
         }
     }
 }
@@ -187,12 +188,18 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     __shared__ bool last;
     kn__pdl_wait();
     kn__pdl_trigger();
-    int64_t r = blockIdx.x, rows = gridDim.x;
+    int64_t r = blockIdx.x, rows = gridDim.x, tr = r; /* tr: the row of x and of the target */
+    if (ch.order) { /* a folded resident step (launch.h): the batch's rows through the order */
+        const kn__cuda_step *src = ch.ring ? ch.ring + ch.res->ring_pos : ch.step;
+        if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) start_step(ch.step, src, ch.res, NULL);
+        tr = ch.order[src->first + r]; /* (first: which start_step never changes) */
+    }
     int cur = 0, first = 0, S = (int)gridDim.y;
     const kn__cu_chain_layer L0 = ch.layer[0];
+    const float *xr = x + tr * L0.k;
     if (S > 1) {
         int chunk = (L0.k + S - 1) / S, p0 = (int)blockIdx.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
-        for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = x[r * L0.k + p0 + i];
+        for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = xr[p0 + i];
         __syncthreads();
         layer_sums(L0, act[0], p0, p1, red, ch.part + ((int64_t)blockIdx.y * rows + r) * L0.n, false, r);
         __threadfence();
@@ -211,14 +218,14 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         layer_post(L0, act[1], red, r);
         cur = 1, first = 1;
     } else {
-        for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = x[r * L0.k + i];
+        for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = xr[i];
         __syncthreads();
     }
     int fwd = ch.n_fwd > 0 ? ch.n_fwd : ch.n, c = ch.loss.kind >= 0 ? ch.layer[ch.loss.from].n : 0;
     for (int l = first; l < ch.n; l++) {
         if (l == fwd) { /* the backward layers start from the row's loss gradient, kept in shared memory */
             if (ch.loss.kind < 0 || !ch.loss.dx) break;
-            chain_loss_row(&ch, r, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c, act[cur ^ 1]);
+            chain_loss_row(&ch, r, tr, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c, act[cur ^ 1]);
             __syncthreads(); /* thread 0's gradient row is visible to the block */
             cur ^= 1;
             for (int j = threadIdx.x; j < c; j += blockDim.x) ch.loss.dx[r * c + j] = act[cur][j];
@@ -238,7 +245,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     }
     if (ch.loss.kind >= 0) {
         if (fwd == ch.n)
-            chain_loss_row(&ch, r, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c,
+            chain_loss_row(&ch, r, tr, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c,
                            ch.loss.dx ? ch.loss.dx + r * c : NULL);
         chain_loss_mean(&ch);
     }
@@ -265,9 +272,20 @@ extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch
 /* One thread per weight (or bias) of every layer: its sum over the batch's rows, in row
  * order. Consecutive threads take consecutive columns j, so dZ's rows are read coalesced.
  * guarded: the step's guard too (guard_finish, each thread's share the values it wrote). */
+/* A folded resident step's gathered rows (kn__cu_wgrad's order): xrow[r] = order[first + r],
+ * loaded once a block; every thread of the block calls it. */
+__device__ static void gathered_rows(const kn__cu_wgrad &wg, int64_t rows, int32_t *xrow) {
+    if (!wg.order) return;
+    int64_t first = wg.step->first;
+    for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) xrow[r] = wg.order[first + r];
+    __syncthreads();
+}
+
 __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
+    __shared__ int32_t xrow[KN_CU_WGRAD_FOLD_ROWS];
     kn__pdl_wait();
     kn__pdl_trigger();
+    gathered_rows(wg, rows, xrow);
     bool bad = false;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < wg.total; e += (int64_t)gridDim.x * blockDim.x) {
         int l = 0;
@@ -277,8 +295,13 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
         float s = 0.0f;
         if (local < kn) { /* (unrolled: eight rows' loads in flight, summed in order) */
             int64_t i = local / L.n, j = local % L.n;
-            KN_UNROLL(8)
-            for (int64_t r = 0; r < rows; r++) s += L.x[r * L.k + i] * L.dz[r * L.n + j];
+            if (L.gathered) {
+                KN_UNROLL(8)
+                for (int64_t r = 0; r < rows; r++) s += L.x[(int64_t)xrow[r] * L.k + i] * L.dz[r * L.n + j];
+            } else {
+                KN_UNROLL(8)
+                for (int64_t r = 0; r < rows; r++) s += L.x[r * L.k + i] * L.dz[r * L.n + j];
+            }
             L.dw[local] = s;
         } else {
             int64_t j = local - kn;
@@ -307,8 +330,10 @@ __device__ static int wgrad_tiles(const kn__cu_wgrad_layer &L, int *ti) {
 
 __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
     __shared__ float xs[WG_TR][WG_TI + 1], zs[WG_TR][WG_TJ + 1];
+    __shared__ int32_t xrow[KN_CU_WGRAD_FOLD_ROWS];
     kn__pdl_wait();
     kn__pdl_trigger();
+    gathered_rows(wg, rows, xrow);
     int tile = (int)blockIdx.x, l = 0, ti = 0;
     while (l < wg.n - 1 && tile >= wgrad_tiles(wg.layer[l], &ti)) tile -= wgrad_tiles(wg.layer[l++], &ti);
     const kn__cu_wgrad_layer L = wg.layer[l];
@@ -322,7 +347,8 @@ __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_
             for (int e = threadIdx.x; e < WG_TR * WG_TI; e += blockDim.x) {
                 int r = e / WG_TI, c = e % WG_TI, i = i0 + c, j = j0 + c;
                 bool in = r0 + r < rows;
-                xs[r][c] = !in ? 0.0f : i < L.k ? L.x[(r0 + r) * L.k + i] : 1.0f; /* (i == k: the bias's row) */
+                int64_t xr = !in ? 0 : L.gathered ? xrow[r0 + r] : r0 + r;
+                xs[r][c] = !in ? 0.0f : i < L.k ? L.x[xr * L.k + i] : 1.0f; /* (i == k: the bias's row) */
                 zs[r][c] = in && j < L.n ? L.dz[(r0 + r) * L.n + j] : 0.0f;
             }
             __syncthreads();
@@ -347,6 +373,7 @@ extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *w
                                            const kn__cu_wgrad_guard *guard, bool tiled, bool pdl) {
     kn__cu_wgrad_guard none;
     memset(&none, 0, sizeof none);
+    if (wg->order && rows > KN_CU_WGRAD_FOLD_ROWS) return cudaErrorInvalidValue;
     if (tiled && wg->n > 0) {
         int64_t tiles = 0;
         for (int l = 0; l < wg->n; l++) {

@@ -19,29 +19,16 @@
  * for a long row, as a whole input bound as one row); in 16-byte words when every row
  * starts 16-byte aligned (the tables and the arena's tensors are 64-byte aligned, so
  * row_bytes % 16 == 0 says it), else 4-byte words, else bytes.
- * Thread 0 of block (0, 0, 0) also starts the step (nothing else reads what it writes
- * before this kernel ends): after a failed step nothing changes any more (the optimizer
- * and batch norm's moving statistics read step->skip); fp16: updates skipped since the
- * host last read the figures are taken out of the step counts (Adam's t and the dropout
- * key count updates taken, as in the host loop), and the scale goes to the backward seed
- * and the update's unscale (powers of two: exact). */
+ * Thread 0 of block (0, 0, 0) also starts the step (resident.cuh's start_step; nothing
+ * else reads what it writes before this kernel ends). */
 __global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_resident *r, float *seed, kn__cuda_gather_set set,
                                       const int32_t *order, const kn__cuda_step *ring) {
     /* the run's values: its ring slot (mapped host memory, which the host filled before the
      * launch and fills again only after the stream synchronized) or the copy in stp */
     kn__pdl_trigger(); /* (the chain after it, with KILN_CUDA_PDL=1, may start launching) */
     const kn__cuda_step *src = ring ? ring + r->ring_pos : stp;
-    if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0) {
-        if (ring) *stp = *src; /* (no other block reads stp then) */
-        stp->skip = r->failed_step >= 0;
-        int64_t unseen = r->skipped - stp->skipped_known;
-        stp->step -= unseen;
-        stp->rng_step -= unseen;
-        if (r->scaling && seed) {
-            *seed = r->scale;
-            stp->grad_unscale = 1.0f / r->scale;
-        }
-    }
+    if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0)
+        start_step(stp, src, r, seed); /* (with the ring, no other block reads stp) */
     int64_t first = src->first; /* (which thread 0 above never changes) */
     int k = blockIdx.z;
     int64_t i = blockIdx.x, row_bytes = set.row_bytes[k];

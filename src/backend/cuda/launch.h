@@ -149,6 +149,16 @@ typedef struct {
      * memory), which the host spins on instead of synchronizing; poll[0] counts the rows
      * done (0 between launches). NULL flag: not polled. */
     uint32_t *poll, *flag;
+    /* A resident step whose batch the chain reads itself, through the epoch's order (no
+     * gather kernel: runtime.c's fold): x and the loss's target are then their tables, and
+     * row r of each is the table's row order[first + r], first from ring's slot r->ring_pos
+     * (NULL ring: from step); block (0, 0) also starts the step as the gather kernel's
+     * thread 0 would (resident.cuh's start_step). NULL order: x and the target are the
+     * batch's own rows. */
+    const int32_t *order;
+    kn__cuda_step *step;
+    const kn__cuda_step *ring;
+    const kn__cuda_resident *res;
 } kn__cu_chain;
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl);
 
@@ -162,12 +172,16 @@ typedef struct {
     float *dw, *db; /* db: NULL for none */
     int32_t k, n;
     int64_t first;
+    int32_t gathered; /* x is a table whose row r is order[step->first + r] (kn__cu_wgrad's) */
 } kn__cu_wgrad_layer;
 typedef struct {
     int32_t n;
     int64_t total; /* the elements of all layers */
     kn__cu_wgrad_layer layer[KN_CU_CHAIN_LAYERS];
+    const int32_t *order;        /* a folded resident step (kn__cu_chain's order): the gathered layers' */
+    const kn__cuda_step *step;   /* rows, order[step->first + r] (the chain's start wrote step) */
 } kn__cu_wgrad;
+#define KN_CU_WGRAD_FOLD_ROWS 1024 /* the most rows a gathered layer takes (its order in shared memory) */
 /* (kn__cu_weight_grads: below kn__cuda_count) */
 
 /* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate; x and y stored as

@@ -32,17 +32,18 @@ struct RowX {
 };
 
 /* Row r's weighted loss (row_loss in loss.c) into ws[r]; pr: its predictions (a float
- * pointer, or a RowX). */
+ * pointer, or a RowX); its target is target's row tr (r, but for a chain reading a resident
+ * step's table through the order). */
 template <typename P>
 __device__ static void loss_row(int kind, bool logits, P pr, const void *target, const float *w, double *ws,
-                                int64_t r, int64_t c) {
+                                int64_t r, int64_t tr, int64_t c) {
     {
         double total = 0;
         if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
-            int32_t l = ((const int32_t *)target)[r];
+            int32_t l = ((const int32_t *)target)[tr];
             if (l >= 0 && l < c) total = logits ? (double)(row_lse(pr, c) - pr[l]) : -logf(clipp(pr[l] / row_sum(pr, c)));
         } else {
-            const float *yr = (const float *)target + r * c;
+            const float *yr = (const float *)target + tr * c;
             switch (kind) {
             case KN_LOSS_MSE:
                 for (int64_t j = 0; j < c; j++) total += (double)(pr[j] - yr[j]) * (pr[j] - yr[j]);
@@ -80,12 +81,12 @@ __device__ static void loss_row(int kind, bool logits, P pr, const void *target,
     }
 }
 
-/* Row r's loss gradient (loss_grad in loss.c) into dr, from its predictions pr (f32);
- * inv_b = dloss / rows, inv_n = dloss / (rows c). */
+/* Row r's loss gradient (loss_grad in loss.c) into dr, from its predictions pr (f32), its
+ * target target's row tr; inv_b = dloss / rows, inv_n = dloss / (rows c). */
 __device__ static void loss_grad_row(int kind, bool logits, const float *pr, const void *target, const float *w, float *dr,
-                                     int64_t r, int64_t c, float inv_b, float inv_n) {
+                                     int64_t r, int64_t tr, int64_t c, float inv_b, float inv_n) {
     if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
-        int32_t l = ((const int32_t *)target)[r];
+        int32_t l = ((const int32_t *)target)[tr];
         if (l < 0 || l >= c) {
             for (int64_t j = 0; j < c; j++) dr[j] = 0;
         } else if (logits) { /* softmax(z) - onehot(label) */
@@ -102,7 +103,7 @@ __device__ static void loss_grad_row(int kind, bool logits, const float *pr, con
             if (!clipped) dr[l] -= inv_b / (q * sp);
         }
     } else {
-        const float *yr = (const float *)target + r * c;
+        const float *yr = (const float *)target + tr * c;
         switch (kind) {
         case KN_LOSS_MSE:
             for (int64_t j = 0; j < c; j++) dr[j] = 2.0f * (pr[j] - yr[j]) * inv_n;

@@ -7,6 +7,25 @@
 #include "launch.h"
 #include "device.cuh"
 
+/* A resident step's start, by one thread before anything reads what it writes (the gather
+ * kernel's thread 0, or a folded chain's): the step values from src (the mapped ring's slot,
+ * else stp itself, copied in before); after a failed step nothing changes any more (the
+ * optimizer and batch norm's moving statistics read step->skip); fp16: updates skipped since
+ * the host last read the figures are taken out of the step counts (Adam's t and the dropout
+ * key count updates taken, as in the host loop), and the scale goes to the backward seed and
+ * the update's unscale (powers of two: exact). */
+__device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, const kn__cuda_resident *r, float *seed) {
+    if (src != stp) *stp = *src;
+    stp->skip = r->failed_step >= 0;
+    int64_t unseen = r->skipped - stp->skipped_known;
+    stp->step -= unseen;
+    stp->rng_step -= unseen;
+    if (r->scaling && seed) {
+        *seed = r->scale;
+        stp->grad_unscale = 1.0f / r->scale;
+    }
+}
+
 /* One block: the loss checked by thread 0 (a failure recorded once, with the step and
  * position of the run), then, unless this or an earlier step failed, each row's prediction
  * against its label (the argmax, the first of equal maxima as the host takes it; or

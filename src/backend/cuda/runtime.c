@@ -115,6 +115,7 @@ static void resident_free(kn__cuda_graph *c) {
     cudaFree(c->d_labels);
     cudaFree(c->d_res);
     c->n_tables = 0;
+    c->fold_chain = -1;
     c->d_order = c->d_labels = NULL;
     c->d_res = NULL;
     c->resident_on = false;
@@ -376,6 +377,7 @@ static kn_status cuda_compile(kn_graph *g) {
                             o->weight_decay, o->clip_norm, o->clip_value, o->nesterov};
     const char *env = getenv("KILN_CUDA_GRAPHS");
     c->use_graphs = !(env && strcmp(env, "0") == 0);
+    c->fold_chain = -1; /* (kn__cuda_plan_fold decides at resident_open) */
     env = getenv("KILN_CUDA_POLL"); /* 1: a one-kernel predict waited for by polling (the A/B of bench/gpu/run.sh) */
     c->poll = env && strcmp(env, "1") == 0;
     if (c->poll) {
@@ -558,9 +560,16 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         set.dst[k] = kn__cuda_ptr(g, c->table_input[k]->data);
         set.row_bytes[k] = (int64_t)c->table_row_bytes[k];
     }
-    LAUNCHED(kn__cu_resident_start(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL,
-                                   &set, c->n_tables, c->d_order, g->batch, c->d_ring),
-             "kn__cu_resident_start");
+    /* folded (small_batch.c's kn__cuda_plan_fold): the chain and the weight gradients read the
+     * tables through the order, and the chain starts the step, when this run fuses them */
+    int64_t rows = g->batch;
+    c->folding = c->fold_chain >= 0 && !c->res_seed && rows > 0 && rows <= c->chain_rows &&
+                 rows <= KN_CU_WGRAD_FOLD_ROWS && (!(mask & KN_PHASE_BACKWARD) || rows <= c->wgrad_rows);
+    if (!c->folding)
+        LAUNCHED(kn__cu_resident_start(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL,
+                                       &set, c->n_tables, c->d_order, g->batch, c->d_ring),
+                 "kn__cu_resident_start");
+    c->fold_runs += c->folding;
     kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
     if (st) return st;
     kn__cuda_count q = {kn__cuda_tensor(g, c->res_loss),
@@ -572,6 +581,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
                         c->d_order,
                         g->batch};
     if (!(mask & KN_PHASE_BACKWARD)) { /* an evaluation: the figures only */
+        c->folding = false;
         LAUNCHED(kn__cu_resident_count(c->stream, c->d_step, c->d_res, &q, false), "kn__cu_resident_count");
         return KN_OK;
     }
@@ -587,7 +597,9 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     if (!c->wgrad_guarded)
         LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
                  "kn__cu_resident_guard");
-    return enqueue_nodes(g, mask & KN_PHASE_UPDATE);
+    st = enqueue_nodes(g, mask & KN_PHASE_UPDATE);
+    c->folding = false;
+    return st;
 }
 
 /* A polled run's wait (KILN_CUDA_POLL=1; cuda_internal.h): spinning until the chain kernel
@@ -758,6 +770,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
         (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
         goto fail;
     c->ring_pos = 0; /* (as the device's, zeroed above) */
+    kn__cuda_plan_fold(g, c);
     c->res_loss = d->loss;
     c->res_seed = d->loss_seed;
     c->res_out = d->labels ? d->out : NULL;

@@ -373,6 +373,51 @@ void kn__cuda_chains_direct(kn_graph *g, bool *io_direct, unsigned mask) {
     }
 }
 
+/* Whether u reading t as its source s is one the fold takes over (cuda_internal.h): chain
+ * k's head reading it as x, its loss or loss gradient as the target (unweighted), a fused
+ * weight gradient's product as its x. */
+static bool fold_reader(const kn__cuda_graph *c, int k, const kn_tensor *u, int s, const kn_tensor *t, bool *as_x) {
+    *as_x = s == 0;
+    if (u->src[s] != t) return false; /* (a view of the table's input) */
+    if (u == c->chain[k].node[0]) return s == 0;
+    if (u == c->chain[k].loss) return s == 1 && !u->src[2];
+    if (u == c->chain[k].loss_grad) return s == 1 && !u->src[3];
+    for (int m = 0; m < c->n_wgrad; m++)
+        if (u == c->wgrad_mm[m]) return s == 0;
+    return false;
+}
+
+void kn__cuda_plan_fold(kn_graph *g, kn__cuda_graph *c) {
+    c->fold_chain = c->fold_x = c->fold_t = -1;
+    const char *env = getenv("KILN_CUDA_FOLD"); /* 0: the gather kernel always (the A/B of bench/gpu/run.sh) */
+    if ((env && strcmp(env, "0") == 0) || c->n_tables < 1) return;
+    int k = 0; /* the first forward chain */
+    while (k < c->n_chains && c->chain[k].node[0]->op != KN_OP_DENSE) k++;
+    if (k >= c->n_chains) return;
+    int fx = -1, ft = -1;
+    for (int tb = 0; tb < c->n_tables; tb++) {
+        const kn_tensor *t = c->table_input[tb];
+        bool x = false, target = false;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const kn_tensor *u = g->nodes[i];
+            if (u->flags & KN_FLAG_FOLDED) continue;
+            if (u->alias == t) return; /* a view of it: read some other way */
+            for (int s = 0; s < KN_MAX_SRC; s++) {
+                if (!u->src[s] || kn__alias_root(u->src[s]) != t) continue;
+                bool as_x;
+                if (!fold_reader(c, k, u, s, t, &as_x)) return;
+                x |= as_x, target |= !as_x;
+            }
+        }
+        if (x == target) return; /* read as both, or by nothing (left to the gather) */
+        if (x ? fx >= 0 : ft >= 0) return;
+        if (x) fx = tb;
+        else ft = tb;
+    }
+    if (fx < 0 || c->table_input[fx]->dtype != KN_F32 || c->table_input[fx] != c->chain[k].node[0]->src[0]) return;
+    c->fold_chain = k, c->fold_x = fx, c->fold_t = ft;
+}
+
 bool kn__cuda_one_chain_run(kn_graph *g, unsigned mask) {
     kn__cuda_graph *c = CTX;
     int k = -1;
@@ -471,6 +516,11 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         c->chain[b].merged = true;
     }
     const void *x = kn__cuda_tensor(g, t->src[0]);
+    if (c->folding && i == c->fold_chain) { /* a folded resident step: the tables through the order */
+        x = c->table[c->fold_x];
+        if (ch.loss.kind >= 0 && c->fold_t >= 0) ch.loss.target = c->table[c->fold_t];
+        ch.order = c->d_order, ch.step = c->d_step, ch.ring = c->d_ring, ch.res = c->d_res;
+    }
     if (c->chain[i].direct && !(c->run_mask & KN_RUN_RESIDENT)) { /* the mapped staging itself */
         x = c->d_io + c->io_off[c->chain[i].in_io];
         ch.layer[ch.n - 1].y = (float *)(c->d_io + c->io_off[c->chain[i].out_io]);
@@ -500,7 +550,12 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
         const kn_tensor *m = c->wgrad_mm[l], *bias = paired_bias(c, m);
         int32_t k = (int32_t)m->ne[0], n = (int32_t)m->ne[1];
         wg.layer[l] = (kn__cu_wgrad_layer){kn__cuda_tensor(g, m->src[0]), kn__cuda_tensor(g, m->src[1]),
-                                           kn__cuda_tensor(g, m), bias ? kn__cuda_tensor(g, bias) : NULL, k, n, wg.total};
+                                           kn__cuda_tensor(g, m), bias ? kn__cuda_tensor(g, bias) : NULL, k, n, wg.total, 0};
+        if (c->folding && m->src[0] == c->table_input[c->fold_x]) { /* its x, the table through the order */
+            wg.layer[l].x = c->table[c->fold_x];
+            wg.layer[l].gathered = 1;
+            wg.order = c->d_order, wg.step = c->d_step;
+        }
         wg.total += (int64_t)k * n + (bias ? n : 0);
     }
     c->wgrad_launches++;
