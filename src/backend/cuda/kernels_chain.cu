@@ -323,6 +323,7 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
 #define WG_TI 32
 #define WG_TJ 32
 #define WG_TR 32
+#define WG_STAGE (WG_TR * WG_TI / 256) /* elements of a chunk's tiles a thread stages (blocks of 256) */
 __device__ static int wgrad_tiles(const kn__cu_wgrad_layer &L, int *ti) {
     *ti = (L.k + (L.db ? 1 : 0) + WG_TI - 1) / WG_TI;
     return *ti * ((L.n + WG_TJ - 1) / WG_TJ);
@@ -343,15 +344,27 @@ __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_
         int i0 = tile / ((L.n + WG_TJ - 1) / WG_TJ) * WG_TI, j0 = tile % ((L.n + WG_TJ - 1) / WG_TJ) * WG_TJ;
         int tj = (int)threadIdx.x % WG_TJ, tq = (int)threadIdx.x / WG_TJ, per = (int)blockDim.x / WG_TJ; /* 8 */
         float acc[WG_TI / 8] = {0.0f};
-        for (int64_t r0 = 0; r0 < rows; r0 += WG_TR) {
-            for (int e = threadIdx.x; e < WG_TR * WG_TI; e += blockDim.x) {
-                int r = e / WG_TI, c = e % WG_TI, i = i0 + c, j = j0 + c;
-                bool in = r0 + r < rows;
+        /* each thread stages elements e = threadIdx.x + m blockDim.x of a chunk's tiles; the next
+         * chunk's are loaded into registers while this one's are summed (their loads in flight) */
+        float xv[WG_STAGE], zv[WG_STAGE];
+        auto load = [&](int64_t r0) {
+            KN_UNROLL(WG_STAGE)
+            for (int m = 0; m < WG_STAGE; m++) {
+                int e = (int)threadIdx.x + m * (int)blockDim.x, r = e / WG_TI, c = e % WG_TI, i = i0 + c, j = j0 + c;
+                bool in = e < WG_TR * WG_TI && r0 + r < rows;
                 int64_t xr = !in ? 0 : L.gathered ? xrow[r0 + r] : r0 + r;
-                xs[r][c] = !in ? 0.0f : i < L.k ? L.x[xr * L.k + i] : 1.0f; /* (i == k: the bias's row) */
-                zs[r][c] = in && j < L.n ? L.dz[(r0 + r) * L.n + j] : 0.0f;
+                xv[m] = !in ? 0.0f : i < L.k ? L.x[xr * L.k + i] : 1.0f; /* (i == k: the bias's row) */
+                zv[m] = in && j < L.n ? L.dz[(r0 + r) * L.n + j] : 0.0f;
+            }
+        };
+        load(0);
+        for (int64_t r0 = 0; r0 < rows; r0 += WG_TR) {
+            for (int m = 0; m < WG_STAGE; m++) {
+                int e = (int)threadIdx.x + m * (int)blockDim.x;
+                if (e < WG_TR * WG_TI) xs[e / WG_TI][e % WG_TI] = xv[m], zs[e / WG_TI][e % WG_TI] = zv[m];
             }
             __syncthreads();
+            if (r0 + WG_TR < rows) load(r0 + WG_TR);
             int nr = rows - r0 < WG_TR ? (int)(rows - r0) : WG_TR;
             for (int r = 0; r < nr; r++)
                 for (int q = 0; q < WG_TI / 8; q++) acc[q] += xs[r][tq + per * q] * zs[r][tj];
