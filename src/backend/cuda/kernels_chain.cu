@@ -247,7 +247,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         if (fwd == ch.n)
             chain_loss_row(&ch, r, tr, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c,
                            ch.loss.dx ? ch.loss.dx + r * c : NULL);
-        chain_loss_mean(&ch);
+        if (!ch.loss.defer) chain_loss_mean(&ch);
     }
     if (ch.flag) { /* a polled run: the last row's block tells the host, once every output is out */
         __threadfence_system(); /* (each thread's writes of the outputs, to the mapped staging) */

@@ -128,6 +128,7 @@ typedef struct {
     double *ws;
     float *out, *dx;
     uint32_t *done;
+    int32_t defer; /* the mean left to the resident run's count (kn__cuda_count's ws): no last block */
 } kn__cu_chain_loss;
 /* Layer 0 split by its inputs over `split` blocks a row (kernels_chain.cu), so that a few rows'
  * first layer still spreads over the GPU: part holds the blocks' sums, (split, rows, n_0);
@@ -282,6 +283,9 @@ typedef struct {
     float threshold;
     const int32_t *labels, *order;
     int64_t rows;
+    /* the rows' losses a chain left (kn__cu_chain_loss's defer), or NULL: their mean is
+     * written to loss first, summed as the chain's last block would */
+    const double *ws;
 } kn__cuda_count;
 /* an evaluation's figures, after the loss: its check, loss x rows and the correct count
  * added to r's sums unless failed; */

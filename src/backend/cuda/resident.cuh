@@ -34,6 +34,12 @@ __device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, 
  * int). */
 __device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool training,
                                   double *part, int *failed) {
+    if (q->ws) { /* the loss's mean, which the chain left (kernels_chain.cu's chain_loss_mean, the same sums) */
+        double s = 0;
+        for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) s += q->ws[i];
+        s = kn__block_sum_double(s, part);
+        if (threadIdx.x == 0) *(float *)q->loss = (float)(s / (double)q->rows);
+    }
     if (threadIdx.x == 0) {
         r->ring_pos = (r->ring_pos + 1) % KN_CUDA_STEP_RING; /* (every resident run counts once, after its start) */
         float l = *q->loss;

@@ -486,6 +486,13 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
                                       .w = L->src[2] ? kn__cuda_tensor(g, L->src[2]) : NULL,
                                       .ws = c->ws, .out = kn__cuda_tensor(g, L), .done = c->chain_done};
         c->chain[i].loss_fused = true;
+        /* a resident run's loss that no node reads: its count (resident.cuh's count_step, after
+         * every node) takes the mean from the rows, so the chain ends without a last block */
+        if ((c->run_mask & KN_RUN_RESIDENT) && L == c->res_loss && !device_readers(g, L, NULL)) {
+            ch.loss.ws = c->chain_rows_loss;
+            ch.loss.defer = 1;
+            c->mean_deferred = true;
+        }
         if (G && (c->run_mask & KN_PHASE_BACKWARD)) { /* and its gradient (a training step) */
             ch.loss.dloss = kn__cuda_tensor(g, G->src[2]);
             ch.loss.dx = kn__cuda_tensor(g, G);
