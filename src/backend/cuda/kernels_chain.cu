@@ -87,6 +87,11 @@ __device__ static float layer_finish(const kn__cu_chain_layer &L, float s, float
     return L.backward ? kn__dev_act_grad(L.act, L.alpha, s, v) : L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
 }
 
+/* The loads a thread issues together before it sums them (in order), where a loop would
+ * otherwise wait on each: weights of a forward layer, rows of a weight gradient (a split
+ * layer's parts: twice as many). */
+#define BATCH 16
+
 /* The outputs a warp of the backward mode takes at a time (a warp per output, its lanes
  * along the output's weight row): their loads all in flight before any sum waits. */
 #define BWD_GROUP 8
@@ -139,10 +144,15 @@ __device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, 
     for (int j0 = 0; j0 < L.n; j0 += cols) {
         int j = j0 + col;
         float acc = 0.0f, b = finish && part == 0 && j < L.n && L.bias ? L.bias[j] : 0.0f;
-        if (j < L.n) {
-            KN_UNROLL(8)
-            for (int p = q0; p < q1; p++) acc += in[p - p0] * L.w[(int64_t)p * L.n + j];
-        }
+        if (j < L.n)
+            for (int pb = q0; pb < q1; pb += BATCH) { /* BATCH weights' loads at once, then their sums in order */
+                float w[BATCH];
+                KN_UNROLL(BATCH)
+                for (int u = 0; u < BATCH; u++) w[u] = pb + u < q1 ? L.w[(int64_t)(pb + u) * L.n + j] : 0.0f;
+                KN_UNROLL(BATCH)
+                for (int u = 0; u < BATCH; u++)
+                    if (pb + u < q1) acc += in[pb + u - p0] * w[u];
+            }
         red[threadIdx.x] = acc;
         __syncthreads();
         if (part == 0 && j < L.n) {
@@ -210,8 +220,15 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         if (threadIdx.x == 0) ch.count[r] = 0;
         for (int j = threadIdx.x; j < L0.n; j += blockDim.x) { /* the parts from L2 (__ldcg: not a stale L1 line) */
             float s = 0.0f, b = L0.bias ? L0.bias[j] : 0.0f;
-            KN_UNROLL(8)
-            for (int q = 0; q < S; q++) s += __ldcg(&ch.part[((int64_t)q * rows + r) * L0.n + j]);
+            for (int qb = 0; qb < S; qb += 2 * BATCH) {
+                float v[2 * BATCH];
+                KN_UNROLL(2 * BATCH)
+                for (int u = 0; u < 2 * BATCH; u++)
+                    v[u] = qb + u < S ? __ldcg(&ch.part[((int64_t)(qb + u) * rows + r) * L0.n + j]) : 0.0f;
+                KN_UNROLL(2 * BATCH)
+                for (int u = 0; u < 2 * BATCH; u++)
+                    if (qb + u < S) s += v[u];
+            }
             act[1][j] = layer_finish(L0, s, b, 0.0f);
         }
         __syncthreads();
@@ -295,18 +312,30 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
         float s = 0.0f;
         if (local < kn) { /* (unrolled: eight rows' loads in flight, summed in order) */
             int64_t i = local / L.n, j = local % L.n;
-            if (L.gathered) {
-                KN_UNROLL(8)
-                for (int64_t r = 0; r < rows; r++) s += L.x[(int64_t)xrow[r] * L.k + i] * L.dz[r * L.n + j];
-            } else {
-                KN_UNROLL(8)
-                for (int64_t r = 0; r < rows; r++) s += L.x[r * L.k + i] * L.dz[r * L.n + j];
+            for (int64_t rb = 0; rb < rows; rb += BATCH) { /* BATCH rows' loads at once, summed in order */
+                float xv[BATCH], zv[BATCH];
+                KN_UNROLL(BATCH)
+                for (int u = 0; u < BATCH; u++) {
+                    bool in = rb + u < rows;
+                    int64_t xr = !in ? 0 : L.gathered ? (int64_t)xrow[rb + u] : rb + u;
+                    xv[u] = in ? L.x[xr * L.k + i] : 0.0f;
+                    zv[u] = in ? L.dz[(rb + u) * L.n + j] : 0.0f;
+                }
+                KN_UNROLL(BATCH)
+                for (int u = 0; u < BATCH; u++)
+                    if (rb + u < rows) s += xv[u] * zv[u];
             }
             L.dw[local] = s;
         } else {
             int64_t j = local - kn;
-            KN_UNROLL(8)
-            for (int64_t r = 0; r < rows; r++) s += L.dz[r * L.n + j];
+            for (int64_t rb = 0; rb < rows; rb += BATCH) {
+                float zv[BATCH];
+                KN_UNROLL(BATCH)
+                for (int u = 0; u < BATCH; u++) zv[u] = rb + u < rows ? L.dz[(rb + u) * L.n + j] : 0.0f;
+                KN_UNROLL(BATCH)
+                for (int u = 0; u < BATCH; u++)
+                    if (rb + u < rows) s += zv[u];
+            }
             L.db[j] = s;
         }
         bad |= !isfinite(s);
