@@ -177,10 +177,17 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   echo "== single-sample predict (default) and waited for by polling the chain's word (KILN_CUDA_POLL=1): A/B"
   DEVICE=cuda timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   DEVICE=cuda KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
-  echo "== test_cuda_ops with KILN_CUDA_POLL set by its polled-predict case: how many waits fell back (0 expected on a GPU)"
-  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL" | head -5
-  echo "== test_resident with PDL (bit for bit against the host loop)"
-  KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+  fit "MLP resident, batch 32, the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, PDL + prefetch (KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  echo "== single-sample predict with the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1), and with polling too: A/B"
+  DEVICE=cuda KILN_CUDA_PREFETCH=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  DEVICE=cuda KILN_CUDA_PREFETCH=1 KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  echo "== single-sample predict launched, not replayed (KILN_CUDA_GRAPHS=0): A/B"
+  DEVICE=cuda KILN_CUDA_GRAPHS=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  echo "== test_cuda_ops with KILN_CUDA_PREFETCH=1 (and its polled-predict case: how many waits fell back, 0 expected on a GPU)"
+  KILN_CUDA_PREFETCH=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL|test_cuda_ops" | head -8
+  echo "== test_resident with PDL and prefetch (bit for bit against the host loop)"
+  KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }

@@ -146,6 +146,7 @@ typedef struct {
     int64_t wgrad_rows;                 /* ... and the weight gradients (KN_CUDA_WGRAD_ROWS) */
     int wgrad_tiled;                    /* KILN_CUDA_WGRAD_TILED: 1 always by tiles, 0 never, -1 past 64 rows */
     bool chain_unsplit;                 /* KILN_CUDA_CHAIN_SPLIT=0: a block a row, never split */
+    bool chain_prefetch;                /* KILN_CUDA_PREFETCH=1: kn__cu_chain's prefetch */
     float *chain_part;                  /* a split first layer's parts (kn__cu_chain), and */
     uint32_t *chain_count;              /* each row's count of its blocks done (chain_rows; 0 between runs) */
     unsigned run_mask;                  /* the phases of the run being enqueued */

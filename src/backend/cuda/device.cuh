@@ -41,6 +41,21 @@ __device__ static inline void kn__pdl_trigger(void) {
 #endif
 }
 
+/* Asks for the bytes [p, p + bytes) in this multiprocessor's L1 (prefetch.global.L1, a
+ * hint: nothing waits for it), the block's threads a 128-byte line each in turn; so that a
+ * latency-bound kernel's later loads of read-only data find it there, not in L2. Every
+ * thread of the block calls it (the emulator: nothing). */
+__device__ static inline void kn__prefetch_l1(const void *p, int64_t bytes) {
+#if defined(__CUDA_ARCH__)
+    if (bytes <= 0) return;
+    const char *c = (const char *)p;
+    for (int64_t off = (int64_t)threadIdx.x * 128; off < bytes + 127; off += (int64_t)blockDim.x * 128)
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(c + (off < bytes ? off : bytes - 1)));
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 /* KN_LAUNCH(pdl, kernel, grid, block, shared, stream, args...): kernel<<<grid, block,
  * shared, stream>>>(args...), with pdl through cudaLaunchKernelEx and the programmatic
  * stream serialization attribute (a statement; a failed launch returns its error). */

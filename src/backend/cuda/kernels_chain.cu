@@ -207,6 +207,18 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     int cur = 0, first = 0, S = (int)gridDim.y;
     const kn__cu_chain_layer L0 = ch.layer[0];
     const float *xr = x + tr * L0.k;
+    if (ch.prefetch) { /* (a hint: its loads wait for nothing; 64 KB a layer at most) */
+        if (S > 1) {
+            int chunk = (L0.k + S - 1) / S, p0 = (int)blockIdx.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
+            kn__prefetch_l1(L0.w + (int64_t)p0 * L0.n, (int64_t)(p1 - p0) * L0.n * (int64_t)sizeof(float));
+        }
+        for (int l = 1; l < ch.n; l++)
+            if (ch.layer[l].w && (int64_t)ch.layer[l].k * ch.layer[l].n <= 16384) {
+                kn__prefetch_l1(ch.layer[l].w, (int64_t)ch.layer[l].k * ch.layer[l].n * (int64_t)sizeof(float));
+                if (ch.layer[l].bias) kn__prefetch_l1(ch.layer[l].bias, (int64_t)ch.layer[l].n * (int64_t)sizeof(float));
+            }
+        if (L0.bias) kn__prefetch_l1(L0.bias, (int64_t)L0.n * (int64_t)sizeof(float));
+    }
     if (S > 1) {
         int chunk = (L0.k + S - 1) / S, p0 = (int)blockIdx.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
         for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = xr[p0 + i];

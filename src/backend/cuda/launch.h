@@ -160,6 +160,10 @@ typedef struct {
     kn__cuda_step *step;
     const kn__cuda_step *ring;
     const kn__cuda_resident *res;
+    /* KILN_CUDA_PREFETCH=1 (unmeasured: off): each block first asks for the weights and
+     * biases it will read into its L1 (a split block its slice of layer 0; every block the
+     * later layers', any one of them possibly the row's last) */
+    int32_t prefetch;
 } kn__cu_chain;
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl);
 

@@ -308,6 +308,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     const char *wrows = getenv("KILN_CUDA_WGRAD_ROWS"); /* unmeasured above 64: the A/B of bench/gpu/run.sh */
     c->wgrad_rows = KN_CUDA_WGRAD_ROWS;
     if (wrows && atoll(wrows) >= 0) c->wgrad_rows = atoll(wrows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(wrows) : KN_CUDA_CHAIN_ROWS_MAX;
+    const char *prefetch = getenv("KILN_CUDA_PREFETCH"); /* 1: the chain's weights asked into L1 first (A/B) */
+    c->chain_prefetch = prefetch && strcmp(prefetch, "1") == 0;
     const char *split = getenv("KILN_CUDA_CHAIN_SPLIT"); /* 0: a block a row (the A/B of bench/gpu/run.sh) */
     c->chain_unsplit = split && strcmp(split, "0") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
@@ -475,7 +477,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
     kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1]),
-                       .part = c->chain_part, .count = c->chain_count};
+                       .part = c->chain_part, .count = c->chain_count, .prefetch = c->chain_prefetch};
     ch.loss.kind = -1;
     const kn_tensor *L = c->chain[i].loss, *G = c->chain[i].loss_grad;
     if (L && (c->run_mask & KN_PHASE_LOSS)) { /* the loss (an evaluation, a training step) */
