@@ -200,9 +200,14 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     kn__pdl_trigger();
     int64_t r = blockIdx.x, rows = gridDim.x, tr = r; /* tr: the row of x and of the target */
     if (ch.order) { /* a folded resident step (launch.h): the batch's rows through the order */
-        const kn__cuda_step *src = ch.ring ? ch.ring + ch.res->ring_pos : ch.step;
-        if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) start_step(ch.step, src, ch.res, NULL);
-        tr = ch.order[src->first + r]; /* (first: which start_step never changes) */
+        __shared__ int64_t row;
+        if (threadIdx.x == 0) { /* (one read of the mapped ring a block, not one a warp) */
+            const kn__cuda_step *src = ch.ring ? ch.ring + ch.res->ring_pos : ch.step;
+            row = ch.order[src->first + r]; /* (first: which start_step never changes) */
+            if (blockIdx.x == 0 && blockIdx.y == 0) start_step(ch.step, src, ch.res, NULL);
+        }
+        __syncthreads();
+        tr = row;
     }
     int cur = 0, first = 0, S = (int)gridDim.y;
     const kn__cu_chain_layer L0 = ch.layer[0];

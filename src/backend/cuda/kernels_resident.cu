@@ -26,13 +26,17 @@ __global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_residen
     /* the run's values: its ring slot (mapped host memory, which the host filled before the
      * launch and fills again only after the stream synchronized) or the copy in stp */
     kn__pdl_trigger(); /* (the chain after it, with KILN_CUDA_PDL=1, may start launching) */
-    const kn__cuda_step *src = ring ? ring + r->ring_pos : stp;
-    if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0)
-        start_step(stp, src, r, seed); /* (with the ring, no other block reads stp) */
-    int64_t first = src->first; /* (which thread 0 above never changes) */
+    __shared__ int64_t row; /* the table row: one read of the step's values a block, not one a warp */
     int k = blockIdx.z;
     int64_t i = blockIdx.x, row_bytes = set.row_bytes[k];
-    const uint8_t *from = set.table[k] + (int64_t)order[first + i] * row_bytes;
+    if (threadIdx.x == 0) {
+        const kn__cuda_step *src = ring ? ring + r->ring_pos : stp;
+        row = order[src->first + i]; /* (first: which start_step never changes) */
+        if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0)
+            start_step(stp, src, r, seed); /* (with the ring, no other block reads stp) */
+    }
+    __syncthreads();
+    const uint8_t *from = set.table[k] + row * row_bytes;
     uint8_t *to = set.dst[k] + i * row_bytes;
     int64_t start = (int64_t)blockIdx.y * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.y * blockDim.x;
     if (row_bytes % 16 == 0) {
