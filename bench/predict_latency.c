@@ -55,8 +55,12 @@ int main(int argc, char **argv) {
         kn_model_add_dense(m, 10, KN_SOFTMAX);
         kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(1e-3f)});
     }
-    kn_dataset_slice(train, 0, n_fit, &part);
-    kn_model_fit(m, part, &(kn_fit_opts){.epochs = 1, .batch_size = batch, .verbose = 0}, NULL);
+    if (n_fit > kn_dataset_size(train)) n_fit = kn_dataset_size(train); /* (a smaller data set: all of it) */
+    if (kn_dataset_slice(train, 0, n_fit, &part) ||
+        kn_model_fit(m, part, &(kn_fit_opts){.epochs = 1, .batch_size = batch, .verbose = 0}, NULL)) {
+        fprintf(stderr, "predict_latency: training: %s\n", kn_last_error(ctx));
+        return 1;
+    }
     /* measured through a saved and loaded model (weights used in place from the mapping) */
     char path[] = "/tmp/kiln_latency_XXXXXX";
     int fd = mkstemp(path);
