@@ -692,10 +692,12 @@ static void chain_cases(kn_ctx *ctx) {
         wgrad_tiled_same(ctx, 5, &sgd);
         wgrad_tiled_same(ctx, 200, &sgd); /* 7 chunks of 32 rows, the last partial */
     }
-    CHECK(kn__cuda_chain_split(1, 784) == 24 && kn__cuda_chain_split(32, 784) == 8 && kn__cuda_chain_split(256, 784) == 4 &&
-              kn__cuda_chain_split(5, 40) == 1 && kn__cuda_chain_split(64, 100) == 3,
-          "the split rule: %d %d %d %d %d blocks a row", kn__cuda_chain_split(1, 784), kn__cuda_chain_split(32, 784),
-          kn__cuda_chain_split(256, 784), kn__cuda_chain_split(5, 40), kn__cuda_chain_split(64, 100));
+    const int64_t B = KN_CU_CHAIN_SPLIT_BLOCKS;
+    CHECK(kn__cuda_chain_split(1, 784, B) == 24 && kn__cuda_chain_split(32, 784, B) == 8 && kn__cuda_chain_split(256, 784, B) == 4 &&
+              kn__cuda_chain_split(5, 40, B) == 1 && kn__cuda_chain_split(64, 100, B) == 3 && kn__cuda_chain_split(32, 784, 128) == 4,
+          "the split rule: %d %d %d %d %d %d blocks a row", kn__cuda_chain_split(1, 784, B), kn__cuda_chain_split(32, 784, B),
+          kn__cuda_chain_split(256, 784, B), kn__cuda_chain_split(5, 40, B), kn__cuda_chain_split(64, 100, B),
+          kn__cuda_chain_split(32, 784, 128));
 }
 
 /* The MLPs trained at bf16 and fp16 on both devices (tolerances above), after checking

@@ -172,6 +172,8 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   fit "MLP resident, batch 32, neither (KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0: session 8's step): A/B" KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, programmatic dependent launch (KILN_CUDA_PDL=1): A/B" KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, PDL + the weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, the first layer split over about 128 blocks (KILN_CUDA_SPLIT_BLOCKS=128; default 256): A/B" KILN_CUDA_SPLIT_BLOCKS=128 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, ... over about 512 blocks (KILN_CUDA_SPLIT_BLOCKS=512): A/B" KILN_CUDA_SPLIT_BLOCKS=512 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 256 (default)" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   fit "MLP resident, batch 256, PDL + fused weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   echo "== single-sample predict (default) and waited for by polling the chain's word (KILN_CUDA_POLL=1): A/B"
@@ -182,6 +184,9 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   echo "== single-sample predict with the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1), and with polling too: A/B"
   DEVICE=cuda KILN_CUDA_PREFETCH=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   DEVICE=cuda KILN_CUDA_PREFETCH=1 KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  echo "== single-sample predict, the first layer over 12 and 8 blocks (KILN_CUDA_SPLIT_BLOCKS=12, 8; default 24, the most at 32 inputs a block): A/B"
+  DEVICE=cuda KILN_CUDA_SPLIT_BLOCKS=12 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  DEVICE=cuda KILN_CUDA_SPLIT_BLOCKS=8 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   echo "== single-sample predict launched, not replayed (KILN_CUDA_GRAPHS=0): A/B"
   DEVICE=cuda KILN_CUDA_GRAPHS=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   echo "== test_cuda_ops with KILN_CUDA_PREFETCH=1 (and its polled-predict case: how many waits fell back, 0 expected on a GPU)"

@@ -146,6 +146,8 @@ typedef struct {
     int64_t wgrad_rows;                 /* ... and the weight gradients (KN_CUDA_WGRAD_ROWS) */
     int wgrad_tiled;                    /* KILN_CUDA_WGRAD_TILED: 1 always by tiles, 0 never, -1 past 64 rows */
     bool chain_unsplit;                 /* KILN_CUDA_CHAIN_SPLIT=0: a block a row, never split */
+    int64_t split_blocks;               /* about how many blocks a split launches (KN_CU_CHAIN_SPLIT_BLOCKS;
+                                         * KILN_CUDA_SPLIT_BLOCKS, unmeasured otherwise) */
     bool chain_prefetch;                /* KILN_CUDA_PREFETCH=1: kn__cu_chain's prefetch */
     float *chain_part;                  /* a split first layer's parts (kn__cu_chain), and */
     uint32_t *chain_count;              /* each row's count of its blocks done (chain_rows; 0 between runs) */
@@ -191,7 +193,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused);
 bool kn__cuda_chained(kn_graph *g, const kn_tensor *t);
 /* Whether loss node t (or its gradient node) was computed by a chain in this run. */
 bool kn__cuda_chain_loss_done(kn_graph *g, const kn_tensor *t);
-int kn__cuda_chain_split(int64_t rows, int64_t k);
+int kn__cuda_chain_split(int64_t rows, int64_t k, int64_t blocks);
 kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done);
 
 /* Whether this run's launches that support it go with programmatic dependence

@@ -328,7 +328,7 @@ static kn_status cuda_compile(kn_graph *g) {
     for (int k = 0; k < c->n_chains; k++) {
         const kn_tensor *head = c->chain[k].node[0];
         for (int64_t r = 1; r <= head->ne[0] && r <= c->chain_rows; r++) {
-            int s = c->chain_unsplit ? 1 : kn__cuda_chain_split(r, head->src[0]->ne[1]);
+            int s = c->chain_unsplit ? 1 : kn__cuda_chain_split(r, head->src[0]->ne[1], c->split_blocks);
             size_t need = s > 1 ? (size_t)s * (size_t)r * (size_t)head->ne[1] * sizeof(float) : 0;
             part = need > part ? need : part;
         }

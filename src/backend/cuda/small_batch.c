@@ -267,12 +267,12 @@ static void plan_chain_losses(kn_graph *g, kn__cuda_graph *c) {
 }
 
 /* How many blocks a row of a chain of `rows` rows gives its first layer of k inputs:
- * about KN_CU_CHAIN_SPLIT_BLOCKS blocks in all, or more when a block would otherwise take
+ * about `blocks` blocks in all (KN_CU_CHAIN_SPLIT_BLOCKS unless KILN_CUDA_SPLIT_BLOCKS), or more when a block would otherwise take
  * more than KN_CU_CHAIN_SPLIT_MAX inputs, none fewer than KN_CU_CHAIN_SPLIT_MIN; without
  * an empty slice. */
-int kn__cuda_chain_split(int64_t rows, int64_t k) {
+int kn__cuda_chain_split(int64_t rows, int64_t k, int64_t blocks) {
     if (rows <= 0 || k <= 0) return 1;
-    int64_t s = (KN_CU_CHAIN_SPLIT_BLOCKS + rows - 1) / rows, wide = (k + KN_CU_CHAIN_SPLIT_MAX - 1) / KN_CU_CHAIN_SPLIT_MAX;
+    int64_t s = (blocks + rows - 1) / rows, wide = (k + KN_CU_CHAIN_SPLIT_MAX - 1) / KN_CU_CHAIN_SPLIT_MAX;
     if (s < wide) s = wide;
     if (s > k / KN_CU_CHAIN_SPLIT_MIN) s = k / KN_CU_CHAIN_SPLIT_MIN;
     if (s <= 1) return 1;
@@ -310,6 +310,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     if (wrows && atoll(wrows) >= 0) c->wgrad_rows = atoll(wrows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(wrows) : KN_CUDA_CHAIN_ROWS_MAX;
     const char *prefetch = getenv("KILN_CUDA_PREFETCH"); /* 1: the chain's weights asked into L1 first (A/B) */
     c->chain_prefetch = prefetch && strcmp(prefetch, "1") == 0;
+    const char *blocks = getenv("KILN_CUDA_SPLIT_BLOCKS"); /* the split's blocks in all (the A/B of bench/gpu/run.sh) */
+    c->split_blocks = blocks && atoll(blocks) >= 1 && atoll(blocks) <= 65535 ? atoll(blocks) : KN_CU_CHAIN_SPLIT_BLOCKS;
     const char *split = getenv("KILN_CUDA_CHAIN_SPLIT"); /* 0: a block a row (the A/B of bench/gpu/run.sh) */
     c->chain_unsplit = split && strcmp(split, "0") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
@@ -476,7 +478,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     *fused = c->chain[i].fused = rows > 0 && rows <= c->chain_rows;
     c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
-    kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1]),
+    kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1], c->split_blocks),
                        .part = c->chain_part, .count = c->chain_count, .prefetch = c->chain_prefetch};
     ch.loss.kind = -1;
     const kn_tensor *L = c->chain[i].loss, *G = c->chain[i].loss_grad;
