@@ -362,8 +362,11 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
     const float lr = stp->lr;
     __shared__ float s_step, s_isc2; /* Adam's bias corrections, in double once per block */
     if (threadIdx.x == 0) {
-        double t = (double)stp->step;
-        float c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
+        float c1 = stp->c1, c2 = stp->c2;
+        if (!stp->corrections_set) { /* (the same double arithmetic as the host's) */
+            double t = (double)stp->step;
+            c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
+        }
         s_step = lr / c1;
         s_isc2 = 1.0f / sqrtf(c2);
     }

@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "cuda_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -684,7 +685,13 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     }
     g->refolded = false;
     kn__cuda_step values = {g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
-                            g->resident_first, g->resident_skipped, 0};
+                            g->resident_first, g->resident_skipped, 0, 1.0f, 1.0f, 0};
+    if (!(resident && c->res_seed)) { /* Adam's corrections (kernels.cu's opt_update: the same formula);
+                                       * a resident fp16 run's step may be taken back on the device */
+        values.c1 = (float)(1.0 - pow((double)g->opt.beta_1, (double)g->step));
+        values.c2 = (float)(1.0 - pow((double)g->opt.beta_2, (double)g->step));
+        values.corrections_set = 1;
+    }
     if (resident) { /* the step values in the ring: the start kernel reads its slot (mapped), or
                      * a copy queued before the run brings them */
         kn__cuda_step *h = &c->h_step[c->ring_pos];
