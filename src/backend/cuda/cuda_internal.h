@@ -142,6 +142,9 @@ typedef struct {
     double *chain_rows_loss;            /* (chain_rows) a chain loss's rows when a resident run's count
                                          * takes the mean (mean_deferred; c->ws may be reused before it) */
     bool mean_deferred;                 /* ... in the run being enqueued */
+    int32_t *chain_correct;             /* (chain_rows) the rows' correct predictions a chain found
+                                         * for a resident run's count (count_deferred) */
+    bool count_deferred;                /* ... in the run being enqueued */
     int64_t chain_rows;                 /* the most rows a chain runs fused (KN_CUDA_CHAIN_ROWS) */
     int64_t wgrad_rows;                 /* ... and the weight gradients (KN_CUDA_WGRAD_ROWS) */
     int wgrad_tiled;                    /* KILN_CUDA_WGRAD_TILED: 1 always by tiles, 0 never, -1 past 64 rows */

@@ -41,14 +41,23 @@ __device__ static float block_reduce(float v, float *red, bool max) {
 }
 
 /* The chain's loss (kn__cu_chain_loss), row r's part: its loss and gradient (into dx, a row
- * of c) from the prediction row pr (shared memory when it is the last layer's, else the
- * row the block wrote) and the target's row tr, by thread 0. */
-__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t tr, const float *pr, float *dx) {
+ * of c) from the prediction row pr and the target's row tr, and with loss.correct whether
+ * the count's prediction row po is right, by thread 0 (pr, po: shared memory when a row is
+ * the last forward layer's, else the row the block wrote). */
+__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t tr, const float *pr, const float *po,
+                                      float *dx) {
     const kn__cu_chain_loss *q = &ch->loss;
     int64_t rows = gridDim.x, c = ch->layer[q->from].n;
     __syncthreads(); /* the block's writes of the prediction row are visible to it */
     if (threadIdx.x == 0) {
         loss_row(q->kind, q->logits != 0, pr, q->target, q->w, q->ws, r, tr, c);
+        if (q->correct) { /* (resident.cuh's count_step: the first largest against the label) */
+            int32_t best = 0, outs = ch->layer[q->pred].n;
+            float v = po[0];
+            for (int32_t j = 1; j < outs; j++)
+                if (po[j] > v) v = po[j], best = j;
+            q->correct[r] = best == ((const int32_t *)q->target)[tr];
+        }
         if (q->dx) {
             float dl = *q->dloss;
             loss_grad_row(q->kind, q->logits != 0, pr, q->target, q->w, dx, r, tr, c, dl / (float)rows,
@@ -76,6 +85,12 @@ __device__ static void chain_loss_mean(const kn__cu_chain *ch) {
         *q->out = (float)(s / (double)rows);
         *q->done = 0;
     }
+}
+
+/* Row r of forward layer l's output once the forward layers are done: last, the last one's
+ * (shared memory), or the row the block wrote (visible to it after a barrier). */
+__device__ static const float *chain_row(const kn__cu_chain &ch, int l, int fwd, const float *last, int64_t r) {
+    return l == fwd - 1 ? last : ch.layer[l].y + r * ch.layer[l].n;
 }
 
 /* Layer L's value from its sum s over k: its bias b (0 without one) and activation, or,
@@ -259,7 +274,8 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     for (int l = first; l < ch.n; l++) {
         if (l == fwd) { /* the backward layers start from the row's loss gradient, kept in shared memory */
             if (ch.loss.kind < 0 || !ch.loss.dx) break;
-            chain_loss_row(&ch, r, tr, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c, act[cur ^ 1]);
+            chain_loss_row(&ch, r, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
+                           act[cur ^ 1]);
             __syncthreads(); /* thread 0's gradient row is visible to the block */
             cur ^= 1;
             for (int j = threadIdx.x; j < c; j += blockDim.x) ch.loss.dx[r * c + j] = act[cur][j];
@@ -279,7 +295,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     }
     if (ch.loss.kind >= 0) {
         if (fwd == ch.n)
-            chain_loss_row(&ch, r, tr, ch.loss.from == fwd - 1 ? act[cur] : ch.layer[ch.loss.from].y + r * c,
+            chain_loss_row(&ch, r, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
                            ch.loss.dx ? ch.loss.dx + r * c : NULL);
         if (!ch.loss.defer) chain_loss_mean(&ch);
     }

@@ -134,6 +134,10 @@ typedef struct {
     float *out, *dx;
     uint32_t *done;
     int32_t defer; /* the mean left to the resident run's count (kn__cuda_count's ws): no last block */
+    int32_t *correct; /* a resident run's count with a sparse cross-entropy: each row's 1 when the
+                       * first largest of layer pred's output (the run's kept prediction) is its label
+                       * (count_step's rule), for the count (kn__cuda_count's correct); NULL: none */
+    int32_t pred;
 } kn__cu_chain_loss;
 /* Layer 0 split by its inputs over `split` blocks a row (kernels_chain.cu), so that a few rows'
  * first layer still spreads over the GPU: part holds the blocks' sums, (split, rows, n_0);
@@ -295,6 +299,9 @@ typedef struct {
     /* the rows' losses a chain left (kn__cu_chain_loss's defer), or NULL: their mean is
      * written to loss first, summed as the chain's last block would */
     const double *ws;
+    /* each row's correct prediction, which a chain found (kn__cu_chain_loss's correct), or
+     * NULL: found here from out and the labels */
+    const int32_t *correct;
 } kn__cuda_count;
 /* an evaluation's figures, after the loss: its check, loss x rows and the correct count
  * added to r's sums unless failed; */

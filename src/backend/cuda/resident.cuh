@@ -58,7 +58,8 @@ __device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r
     __syncthreads();
     if (*failed || !q->labels) return;
     double n = 0;
-    for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) {
+    for (int64_t i = threadIdx.x; i < q->rows && q->correct; i += blockDim.x) n += q->correct[i];
+    for (int64_t i = threadIdx.x; i < q->rows && !q->correct; i += blockDim.x) {
         int32_t label = q->labels[q->order[stp->first + i]], best = 0;
         if (q->outs == 1) {
             best = kn__ld(q->out, q->out_t, i) > q->threshold;

@@ -323,7 +323,9 @@ static kn_status cuda_compile(kn_graph *g) {
     for (int k = 0; k < c->n_chains; k++) chain_loss |= c->chain[k].loss != NULL;
     if (chain_loss && ((st = cuda_malloc(g, (void **)&c->chain_done, sizeof *c->chain_done, "the chain loss's counter")) ||
                        (st = cuda_malloc(g, (void **)&c->chain_rows_loss, (size_t)c->chain_rows * sizeof(double),
-                                         "the chain loss's rows"))))
+                                         "the chain loss's rows")) ||
+                       (st = cuda_malloc(g, (void **)&c->chain_correct, (size_t)c->chain_rows * sizeof(int32_t),
+                                         "the chain's correct rows"))))
         return st;
     size_t part = 0; /* the largest split's parts, at any rows a run may have */
     for (int k = 0; k < c->n_chains; k++) {
@@ -424,6 +426,7 @@ static void cuda_release(kn_graph *g) {
     for (int i = 0; i < c->n_priv; i++) cudaFree(c->priv_d[i]);
     cudaFree(c->chain_done);
     cudaFree(c->chain_rows_loss);
+    cudaFree(c->chain_correct);
     cudaFree(c->chain_part);
     cudaFree(c->chain_count);
     if (c->h_step) cudaFreeHost(c->h_step);
@@ -574,7 +577,8 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
                                        &set, c->n_tables, c->d_order, g->batch, c->d_ring),
                  "kn__cu_resident_start");
     c->fold_runs += c->folding;
-    c->mean_deferred = false; /* (a chain ending in the run's loss leaves its mean to the count: small_batch.c) */
+    c->mean_deferred = c->count_deferred = false; /* (a chain ending in the run's loss leaves its mean, and
+                                                   * maybe its correct rows, to the count: small_batch.c) */
     kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
     if (st) return st;
     kn__cuda_count q = {kn__cuda_tensor(g, c->res_loss),
@@ -585,7 +589,8 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
                         c->res_out ? c->d_labels : NULL,
                         c->d_order,
                         g->batch,
-                        c->mean_deferred ? c->chain_rows_loss : NULL};
+                        c->mean_deferred ? c->chain_rows_loss : NULL,
+                        c->count_deferred ? c->chain_correct : NULL};
     if (!(mask & KN_PHASE_BACKWARD)) { /* an evaluation: the figures only */
         c->folding = false;
         LAUNCHED(kn__cu_resident_count(c->stream, c->d_step, c->d_res, &q, false), "kn__cu_resident_count");

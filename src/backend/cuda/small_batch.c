@@ -496,6 +496,18 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
             ch.loss.ws = c->chain_rows_loss;
             ch.loss.defer = 1;
             c->mean_deferred = true;
+            /* and the rows' correct predictions, when the count's prediction is one of the
+             * chain's forward outputs and its labels the loss's (a sparse cross-entropy read
+             * from the folded labels table, whose values are the count's labels) */
+            int pred = -1;
+            for (int l = 0; l < c->chain[i].len; l++)
+                if (c->res_out == c->chain[i].node[l]) pred = l;
+            if (L->iparam[0] == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && pred >= 0 && c->res_out->dtype == KN_F32 &&
+                c->res_outs == c->res_out->ne[1] && c->res_outs > 1 && c->folding && i == c->fold_chain && c->fold_t >= 0) {
+                ch.loss.correct = c->chain_correct;
+                ch.loss.pred = pred;
+                c->count_deferred = true;
+            }
         }
         if (G && (c->run_mask & KN_PHASE_BACKWARD)) { /* and its gradient (a training step) */
             ch.loss.dloss = kn__cuda_tensor(g, G->src[2]);
