@@ -40,7 +40,7 @@ __global__ void empty_kernel(void) {}
 
 /* Each block sums its slice of the input; block 0 thread j writes out[j] (a stand-in for a
  * model's work: it depends on every input, so every read happens). */
-__global__ void touch_kernel(const float *in, float *out, float *scratch) {
+__device__ void touch(const float *in, float *out, float *scratch) {
     __shared__ float red[256];
     int per = (IN + gridDim.x - 1) / gridDim.x, p0 = blockIdx.x * per;
     float s = 0.0f;
@@ -55,25 +55,14 @@ __global__ void touch_kernel(const float *in, float *out, float *scratch) {
     if (blockIdx.x == 0 && threadIdx.x < OUT) out[threadIdx.x] = red[0] + (float)threadIdx.x;
 }
 
-/* touch_kernel, then (after its writes are visible to the host) flag = seq, by block 0 */
+__global__ void touch_kernel(const float *in, float *out, float *scratch) { touch(in, out, scratch); }
+
+/* touch, then (once block 0's outputs are visible to the host) flag = seq, by block 0 */
 __global__ void touch_flag_kernel(const float *in, float *out, float *scratch, volatile unsigned *flag, unsigned seq) {
-    __shared__ float red[256];
-    int per = (IN + gridDim.x - 1) / gridDim.x, p0 = blockIdx.x * per;
-    float s = 0.0f;
-    for (int i = p0 + threadIdx.x; i < p0 + per && i < IN; i += blockDim.x) s += in[i];
-    red[threadIdx.x] = s;
+    touch(in, out, scratch);
+    __threadfence_system();
     __syncthreads();
-    for (int h = blockDim.x / 2; h > 0; h >>= 1) {
-        if (threadIdx.x < h) red[threadIdx.x] += red[threadIdx.x + h];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) scratch[blockIdx.x] = red[0];
-    if (blockIdx.x == 0 && threadIdx.x < OUT) out[threadIdx.x] = red[0] + (float)threadIdx.x;
-    __syncthreads();
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        __threadfence_system();
-        *flag = seq;
-    }
+    if (blockIdx.x == 0 && threadIdx.x == 0) *flag = seq;
 }
 
 /* One kernel of a dependent chain: every thread reads its word of buf, which the kernel
