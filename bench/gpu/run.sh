@@ -15,7 +15,7 @@
 #   checks   test_nccl, compute-sanitizer memcheck
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
 #   step_ab  session 9's unmeasured changes against the default: the step values by a copy,
-#            the gather kernel kept, programmatic dependent launch, the weight gradients by tiles, a polled predict
+#            the gather kernel kept, programmatic dependent launch, the guard taken late, the weight gradients by tiles, a polled predict
 #            (all only)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
@@ -179,6 +179,8 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   echo "== single-sample predict (default) and waited for by polling the chain's word (KILN_CUDA_POLL=1): A/B"
   DEVICE=cuda timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   DEVICE=cuda KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  fit "MLP resident, batch 32, the guard taken late by the update kernel (KILN_CUDA_GUARD_LATE=1): A/B" KILN_CUDA_GUARD_LATE=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, late guard + PDL (KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, PDL + prefetch (KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   echo "== single-sample predict with the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1), and with polling too: A/B"
@@ -191,8 +193,8 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   DEVICE=cuda KILN_CUDA_GRAPHS=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   echo "== test_cuda_ops with KILN_CUDA_PREFETCH=1 (and its polled-predict case: how many waits fell back, 0 expected on a GPU)"
   KILN_CUDA_PREFETCH=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL|test_cuda_ops" | head -8
-  echo "== test_resident with PDL and prefetch (bit for bit against the host loop)"
-  KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident with PDL, prefetch and the late guard (bit for bit against the host loop)"
+  KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 KILN_CUDA_GUARD_LATE=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }

@@ -166,6 +166,11 @@ typedef struct {
                                          * guard can run in their launch (runtime.c's enqueue) */
     const kn__cu_wgrad_guard *wgrad_guard; /* the guard to run with them in the run being enqueued, or NULL */
     bool wgrad_guarded;                 /* ... and they did */
+    bool guard_late;                    /* KILN_CUDA_GUARD_LATE=1 (unmeasured: off), where the update is
+                                         * one launch over every parameter without clipping (late_ok):
+                                         * the fused weight gradients only flag, the update kernel counts
+                                         * and decides (resident.cuh's guard_late) */
+    const kn__cu_wgrad_guard *update_guard; /* the guard the update takes in the run being enqueued, or NULL */
     int64_t wgrad_launches;             /* (test_cuda_ops checks it runs) */
     /* tensors kept outside the arena, in buffers of their own (a backward chain writes its
      * later members' outputs at its head, before their places in the plan; the weight

@@ -7,6 +7,7 @@
 #include "launch.h"
 #include "device.cuh"
 #include "loss.cuh"
+#include "resident.cuh"
 
 #define THREADS 256
 
@@ -357,8 +358,10 @@ __device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
 #define KN_CU_UPDATE_BLOCKS 4096
 #define KN_CU_UPDATE_VEC_MIN (1 << 20)
 __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, const float *cfp, float *w,
-                                  const float *d, float *s0, float *s1, int64_t n, void *wh, int wt, bool vec) {
+                                  const float *d, float *s0, float *s1, int64_t n, void *wh, int wt, bool vec,
+                                  kn__cu_wgrad_guard late, bool has_late) {
     kn__pdl_wait();
+    bool late_skip = has_late && guard_late(late.step, late.r, &late.q); /* (every thread: barriers inside) */
     const float lr = stp->lr;
     __shared__ float s_step, s_isc2; /* Adam's bias corrections, in double once per block */
     if (threadIdx.x == 0) {
@@ -374,7 +377,7 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
     float step = s_step, isc2 = s_isc2;
     float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
     float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : stp->grad_unscale;
-    if (stp->skip) return; /* a resident run's guard found a non-finite loss or gradient */
+    if (has_late ? late_skip : stp->skip) return; /* a resident run's guard found a non-finite loss or gradient */
     bool u0 = opt_uses_s0(o), u1 = opt_uses_s1(o);
     int64_t chunks = vec ? n / 8 : 0;
     GRID_STRIDE(c, chunks) {
@@ -401,7 +404,9 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
 
 extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step,
                                          const float *cf, float *w, const float *d, float *s0, float *s1, int64_t n,
-                                         void *wh, int wt, bool pdl) {
+                                         void *wh, int wt, bool pdl, const kn__cu_wgrad_guard *late) {
+    kn__cu_wgrad_guard none;
+    memset(&none, 0, sizeof none);
     bool uses_s1 = o->kind == KN_OPT_ADAM || o->kind == KN_OPT_ADAMW || (o->kind == KN_OPT_RMSPROP && o->mu > 0);
     /* eight a thread only when there are many: a small update is latency-bound, and one
      * element a thread over more blocks finishes sooner (the reference MLP's 55,050) */
@@ -410,7 +415,7 @@ extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, 
     unsigned b = blocks_for(vec ? n / 8 : n);
     if (n > 0)
         KN_LAUNCH(pdl, opt_update_kernel, vec && b > KN_CU_UPDATE_BLOCKS ? KN_CU_UPDATE_BLOCKS : b, THREADS, 0, s, *o, step, cf, w,
-                  d, s0, s1, n, wh, wt, vec);
+                  d, s0, s1, n, wh, wt, vec, late ? *late : none, late != NULL);
     return cudaGetLastError();
 }
 

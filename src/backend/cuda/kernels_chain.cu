@@ -373,7 +373,8 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
         }
         bad |= !isfinite(s);
     }
-    if (guarded) guard_finish(guard.step, guard.r, &guard.q, bad);
+    if (guarded && guard.late && bad) guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
+    else if (guarded && !guard.late) guard_finish(guard.step, guard.r, &guard.q, bad);
 }
 
 /* The same sums by tiles, for many rows (a thread summing 256 rows alone is a long chain
@@ -441,7 +442,8 @@ __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_
             bad |= !isfinite(acc[q]);
         }
     }
-    if (guarded) guard_finish(guard.step, guard.r, &guard.q, bad);
+    if (guarded && guard.late && bad) guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
+    else if (guarded && !guard.late) guard_finish(guard.step, guard.r, &guard.q, bad);
 }
 
 extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows,

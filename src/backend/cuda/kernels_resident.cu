@@ -21,7 +21,7 @@
  * row_bytes % 16 == 0 says it), else 4-byte words, else bytes.
  * Thread 0 of block (0, 0, 0) also starts the step (resident.cuh's start_step; nothing
  * else reads what it writes before this kernel ends). */
-__global__ void resident_start_kernel(kn__cuda_step *stp, const kn__cuda_resident *r, float *seed, kn__cuda_gather_set set,
+__global__ void resident_start_kernel(kn__cuda_step *stp, kn__cuda_resident *r, float *seed, kn__cuda_gather_set set,
                                       const int32_t *order, const kn__cuda_step *ring) {
     /* the run's values: its ring slot (mapped host memory, which the host filled before the
      * launch and fills again only after the stream synchronized) or the copy in stp */

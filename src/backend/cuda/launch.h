@@ -103,9 +103,12 @@ cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *step, const fl
 /* One update over [0, n) of the flat buffers' slices w, d, s0, s1 (s1 at param_floats
  * after s0); cf a device scalar factor (kn__cu_grad_norm's) or NULL (step->grad_unscale).
  * wh: NULL, or the matching slice of the parameters' half compute copy (mixed precision),
- * written with each updated weight narrowed to wt in the same pass. */
+ * written with each updated weight narrowed to wt in the same pass.
+ * late: a resident step's guard left to this launch (kn__cu_wgrad_guard's late), or NULL. */
+struct kn__cu_wgrad_guard;
 cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, const kn__cuda_step *step, const float *cf,
-                              float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt, bool pdl);
+                              float *w, const float *d, float *s0, float *s1, int64_t n, void *wh, int wt, bool pdl,
+                              const struct kn__cu_wgrad_guard *late);
 /* A chain of dense layers for small batches (kernels_chain.cu): layer l computes
  * y_l = act_l(y_{l-1} W_l + b_l) (or act_l(y_{l-1}) for an activation node; or, going
  * backward, y_l = act_l'(y_{l-1} W_l^T) at v_l) for each row, all in one launch, a block
@@ -168,7 +171,7 @@ typedef struct {
     const int32_t *order;
     kn__cuda_step *step;
     const kn__cuda_step *ring;
-    const kn__cuda_resident *res;
+    kn__cuda_resident *res;
     /* KILN_CUDA_PREFETCH=1 (unmeasured: off): each block first asks for the weights and
      * biases it will read into its L1 (a split block its slice of layer 0; every block the
      * later layers', any one of them possibly the row's last) */
@@ -316,10 +319,13 @@ cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_
  * resident training step, the step's guard too, in the same launch (kn__cu_resident_guard's
  * work, each thread checking the gradients it computed). tiled: by tiles through shared
  * memory (for many rows; the same bits). */
-typedef struct {
+typedef struct kn__cu_wgrad_guard {
     kn__cuda_step *step;
     kn__cuda_resident *r;
     kn__cuda_count q;
+    /* late (KILN_CUDA_GUARD_LATE=1): the weight gradients only flag a non-finite value
+     * (r->grad_bad); the update kernel given this guard counts and decides (kernels.cu) */
+    int32_t late;
 } kn__cu_wgrad_guard;
 cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows, const kn__cu_wgrad_guard *guard,
                                 bool tiled, bool pdl);

@@ -14,8 +14,9 @@
  * the host last read the figures are taken out of the step counts (Adam's t and the dropout
  * key count updates taken, as in the host loop), and the scale goes to the backward seed and
  * the update's unscale (powers of two: exact). */
-__device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, const kn__cuda_resident *r, float *seed) {
+__device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, kn__cuda_resident *r, float *seed) {
     if (src != stp) *stp = *src;
+    r->grad_bad = 0; /* (the late guard leaves it set until here: guard_late) */
     stp->skip = r->failed_step >= 0;
     int64_t unseen = r->skipped - stp->skipped_known;
     stp->step -= unseen;
@@ -80,9 +81,9 @@ __device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r
  * skipped from then on. With loss scaling (resident_host.c's guard, loss_scale.c's rules):
  * an overflow halves the scale and skips this update, or at the smallest scale fails (3);
  * interval clean updates in a row double it, up to the largest. */
-__device__ static void guard_decide(kn__cuda_step *stp, kn__cuda_resident *r, const float *loss) {
+__device__ static void guard_decide(kn__cuda_step *stp, kn__cuda_resident *r, const float *loss, bool reset) {
     bool bad = *(volatile int32_t *)&r->grad_bad;
-    r->grad_bad = 0;
+    if (reset) r->grad_bad = 0;
     if (r->failed_step < 0 && r->scaling) {
         if (!bad) {
             if (++r->good >= r->interval) {
@@ -127,7 +128,36 @@ __device__ static void guard_finish(kn__cuda_step *stp, kn__cuda_resident *r, co
     count_step(stp, r, q, true, part, &failed);
     if (threadIdx.x != 0) return;
     r->guard_done = 0;
-    guard_decide(stp, r, q->loss);
+    guard_decide(stp, r, q->loss, true);
+}
+
+/* The guard taken late (KILN_CUDA_GUARD_LATE=1; kn__cu_wgrad_guard's late), by the update
+ * kernel, every thread of every block calling it: whether this block skips the update.
+ * Each block tells it from what the step left, as guard_decide would (an earlier failure,
+ * a non-finite gradient flagged by the weight gradients, a non-finite loss: the mean as
+ * count_step takes it, the same sums), without a fence or a last block; block 0 alone
+ * counts the step and records the decision (grad_bad stays set for the others until the
+ * next step's start_step). Not with loss scaling (whose decisions need the scale). */
+__device__ static bool guard_late(kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q) {
+    __shared__ double part[KN_CU_GUARD_THREADS];
+    __shared__ int failed, skip;
+    float mean = 0.0f;
+    if (q->ws) {
+        double s = 0;
+        for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) s += q->ws[i];
+        s = kn__block_sum_double(s, part);
+        mean = (float)(s / (double)q->rows);
+    } else if (threadIdx.x == 0) {
+        mean = *q->loss;
+    }
+    if (threadIdx.x == 0) skip = r->failed_step >= 0 || *(volatile int32_t *)&r->grad_bad || !isfinite(mean);
+    __syncthreads();
+    bool sk = skip;
+    if (blockIdx.x == 0) {
+        count_step(stp, r, q, true, part, &failed);
+        if (threadIdx.x == 0) guard_decide(stp, r, q->loss, false);
+    }
+    return sk;
 }
 
 #endif

@@ -599,7 +599,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     /* a training step: the figures are counted in the guard's launch, after the backward
      * pass (the loss and the outputs are kept tensors: nothing overwrites them); when the
      * small-batch weight gradients are every gradient, in theirs (small_batch.c) */
-    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q};
+    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q, c->guard_late && !c->res_seed};
     c->wgrad_guard = &guard;
     c->wgrad_guarded = false;
     st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD);
@@ -608,7 +608,9 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     if (!c->wgrad_guarded)
         LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
                  "kn__cu_resident_guard");
+    c->update_guard = c->wgrad_guarded && guard.late ? &guard : NULL; /* (the weight gradients only flagged) */
     st = enqueue_nodes(g, mask & KN_PHASE_UPDATE);
+    c->update_guard = NULL;
     c->folding = false;
     return st;
 }

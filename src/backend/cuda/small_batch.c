@@ -325,6 +325,16 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     plan_weight_grads(g, c);
     const char *guard = getenv("KILN_CUDA_WGRAD_GUARD"); /* 0: the guard in a launch of its own (A/B) */
     if (guard && strcmp(guard, "0") == 0) c->wgrad_all = false;
+    /* the guard taken late by the update: its phase one optimizer node over every parameter */
+    const char *late = getenv("KILN_CUDA_GUARD_LATE"); /* 1: (the A/B of bench/gpu/run.sh) */
+    int updates = 0, others = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *t = g->nodes[i];
+        if (!(t->phase & KN_PHASE_UPDATE) || (t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue;
+        if (t->op == KN_OP_OPTIMIZER && !t->iparam[0]) updates++;
+        else others++;
+    }
+    c->guard_late = late && strcmp(late, "1") == 0 && c->wgrad_all && updates == 1 && !others && !(g->opt.clip_norm > 0);
 }
 
 /* The phases of the nodes but `except` that read t (through views too), 0 when none does;
