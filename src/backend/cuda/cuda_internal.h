@@ -87,7 +87,6 @@ typedef struct {
     int fold_chain;              /* that chain, or -1: no fold */
     int fold_x, fold_t;          /* the tables it reads as x and as the target (or -1) */
     bool folding;                /* the resident run being enqueued is folded */
-    int64_t fold_runs;           /* resident runs folded (tests) */
     bool pdl;                    /* KILN_CUDA_PDL=1: a resident step's chain, weight gradients and
                                   * update launched with programmatic dependence (unmeasured: off) */
     struct {                     /* captured runs, by batch and mask (a training step, an evaluation...) */

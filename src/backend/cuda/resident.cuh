@@ -27,6 +27,16 @@ __device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, 
     }
 }
 
+/* The mean of the rows' losses a chain left (kn__cuda_count's ws), as the chain's last
+ * block would have taken it (kernels_chain.cu's chain_loss_mean: the same sums); every
+ * thread of the block calls it and gets it. */
+__device__ static float rows_mean(const kn__cuda_count *q, double *part) {
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) s += q->ws[i];
+    s = kn__block_sum_double(s, part);
+    return (float)(s / (double)q->rows);
+}
+
 /* One block: the loss checked by thread 0 (a failure recorded once, with the step and
  * position of the run), then, unless this or an earlier step failed, each row's prediction
  * against its label (the argmax, the first of equal maxima as the host takes it; or
@@ -35,11 +45,9 @@ __device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, 
  * int). */
 __device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool training,
                                   double *part, int *failed) {
-    if (q->ws) { /* the loss's mean, which the chain left (kernels_chain.cu's chain_loss_mean, the same sums) */
-        double s = 0;
-        for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) s += q->ws[i];
-        s = kn__block_sum_double(s, part);
-        if (threadIdx.x == 0) *(float *)q->loss = (float)(s / (double)q->rows);
+    if (q->ws) { /* the loss's mean, which the chain left */
+        float mean = rows_mean(q, part);
+        if (threadIdx.x == 0) *(float *)q->loss = mean;
     }
     if (threadIdx.x == 0) {
         r->ring_pos = (r->ring_pos + 1) % KN_CUDA_STEP_RING; /* (every resident run counts once, after its start) */
@@ -141,15 +149,7 @@ __device__ static void guard_finish(kn__cuda_step *stp, kn__cuda_resident *r, co
 __device__ static bool guard_late(kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q) {
     __shared__ double part[KN_CU_GUARD_THREADS];
     __shared__ int failed, skip;
-    float mean = 0.0f;
-    if (q->ws) {
-        double s = 0;
-        for (int64_t i = threadIdx.x; i < q->rows; i += blockDim.x) s += q->ws[i];
-        s = kn__block_sum_double(s, part);
-        mean = (float)(s / (double)q->rows);
-    } else if (threadIdx.x == 0) {
-        mean = *q->loss;
-    }
+    float mean = q->ws ? rows_mean(q, part) : threadIdx.x == 0 ? *q->loss : 0.0f;
     if (threadIdx.x == 0) skip = r->failed_step >= 0 || *(volatile int32_t *)&r->grad_bad || !isfinite(mean);
     __syncthreads();
     bool sk = skip;

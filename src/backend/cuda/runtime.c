@@ -576,7 +576,6 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         LAUNCHED(kn__cu_resident_start(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL,
                                        &set, c->n_tables, c->d_order, g->batch, c->d_ring),
                  "kn__cu_resident_start");
-    c->fold_runs += c->folding;
     c->mean_deferred = c->count_deferred = false; /* (a chain ending in the run's loss leaves its mean, and
                                                    * maybe its correct rows, to the count: small_batch.c) */
     kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
