@@ -2,7 +2,8 @@
 # cli_cuda.sh — kiln train, eval and predict with --device cuda against the same commands on
 # the CPU, on a small CSV (wine: standardization fitted at train, stored in the model file):
 #   - training on cuda runs resident ("resident": true) and ends near the CPU's final loss
-#     (fp32 sums in another order: 1e-4 relative) with the same test accuracy;
+#     (fp32 sums in another order: 1e-4 relative) with the same test accuracy; with
+#     --validation-split too (the held-out rows on the device), at the host loop's val_loss;
 #   - the host loop (KILN_RESIDENT=0), launches without CUDA graphs (KILN_CUDA_GRAPHS=0) and
 #     the gather kernel kept (KILN_CUDA_FOLD=0) end at the resident run's final loss exactly;
 #     on the emulator, the default resident steps launch no gather kernel;
@@ -63,6 +64,15 @@ for knob in KILN_RESIDENT=0 KILN_CUDA_GRAPHS=0 KILN_CUDA_FOLD=0; do
     [ -n "$(field "$other" final_loss)" ] && [ "$(field "$other" final_loss)" = "$(field "$gpu" final_loss)" ] &&
         pass "$knob: the same final loss" || fail "$knob: the same final loss" "$(field "$other" final_loss) against $(field "$gpu" final_loss)"
 done
+
+# --validation-split: the CLI holds the rows out as separate validation data, which the
+# device keeps after the training rows; the validation loss as the host loop's, exactly
+val=$("${TRAIN[@]}" --device cuda --validation-split 0.2 2>&1 | tail -1)
+val_host=$(KILN_RESIDENT=0 "${TRAIN[@]}" --device cuda --validation-split 0.2 2>&1 | tail -1)
+[ "$(field "$val" resident)" = true ] && [ -n "$(field "$val" val_loss)" ] &&
+    [ "$(field "$val" val_loss)" = "$(field "$val_host" val_loss)" ] &&
+    pass "--validation-split on cuda: resident, the host loop's val_loss ($(field "$val" val_loss))" ||
+    fail "--validation-split on cuda: resident, the host loop's val_loss" "$val against $val_host"
 
 # on the emulator (its kernel profile at exit): the resident steps run without a gather
 # kernel, the chain and the weight gradients reading the tables through the order

@@ -27,6 +27,7 @@ typedef struct {
     bool skips;              /* fp16: the loss scaler must skip some updates */
     bool inf_feature;        /* one row's first feature infinite: through tanh the loss stays
                               * finite, but that feature's weight gradients are inf x 0 = NaN */
+    int val_rows;            /* the last val_rows rows as separate validation data */
 } tcase;
 
 static float *features(void) {
@@ -62,16 +63,19 @@ static result train(const tcase *c, bool resident) {
     if (c->poison)
         for (int j = 0; j < F; j++) x[150 * F + j] = 3e38f;
     if (c->inf_feature) x[150 * F] = INFINITY;
-    kn_dataset *data = NULL;
+    kn_dataset *data = NULL, *val = NULL;
+    int n_data = N - c->val_rows; /* the rest: the validation data */
     if (c->classes) {
         int32_t lab[N];
         for (int i = 0; i < N; i++) lab[i] = (x[i * F] + x[i * F + 1] > 0) + (c->classes > 2 && x[i * F + 2] > 0.3f ? 1 : 0);
         for (int i = 0; i < N; i++) lab[i] %= c->classes;
-        kn_dataset_from_arrays(ctx, x, lab, N, F, c->classes, &data);
+        kn_dataset_from_arrays(ctx, x, lab, n_data, F, c->classes, &data);
+        if (c->val_rows) kn_dataset_from_arrays(ctx, x + n_data * F, lab + n_data, c->val_rows, F, c->classes, &val);
     } else {
         float *y = malloc(sizeof(float) * N * 2);
         for (int i = 0; i < N; i++) y[2 * i] = x[i * F] * 2 - x[i * F + 3], y[2 * i + 1] = x[i * F + 1] * x[i * F + 2];
-        kn_dataset_from_arrays_regression(ctx, x, y, N, F, 2, &data);
+        kn_dataset_from_arrays_regression(ctx, x, y, n_data, F, 2, &data);
+        if (c->val_rows) kn_dataset_from_arrays_regression(ctx, x + n_data * F, y + n_data * 2, c->val_rows, F, 2, &val);
         free(y);
     }
     free(x);
@@ -86,10 +90,12 @@ static result train(const tcase *c, bool resident) {
         for (int i = 0; i < N; i++) sw[i] = 0.25f + (float)(i % 7) * 0.25f;
         o.sample_weight = sw;
     }
+    o.validation_data = val;
     if (!r.st) r.st = kn_model_fit(r.m, data, &o, &r.h);
     if (r.st) snprintf(r.err, sizeof r.err, "%s", kn_last_error(ctx));
     free(sw);
     kn_dataset_free(data);
+    kn_dataset_free(val);
     unsetenv("KILN_TEST_MIRROR");
     unsetenv("KILN_RESIDENT");
     return r;
@@ -160,65 +166,82 @@ int main(void) {
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.3},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0},
         {"sparse categorical, a plain MLP, validation split (on cuda the small-batch chain: the gather, the loss's mean "
          "and the correct count folded into it)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0},
+        {"sparse categorical, a plain MLP, separate validation data (its rows after the training rows on the device)",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 3, .batch_size = 16}, false, false, false, 41},
+        {"one-hot categorical, class weights, separate validation data (weighted training, unweighted validation)",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false, false, 30},
+        {"binary, sample weights, validation split (the split's rows weighed 1, as the host evaluates them)",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 1, \"activation\": \"sigmoid\"}",
+             "binary_crossentropy", "%s", ""),
+         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1, .validation_split = 0.2}, false, false, false, 0},
+        {"regression, separate validation data, bf16 (both pieces narrowed into one table)",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
+             "%s", ", \"precision\": \"bf16\""),
+         0, {.epochs = 2, .batch_size = 20}, false, false, false, 50},
         {"one-hot categorical, balanced class weights",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false, false},
+         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false, false, 0},
         {"binary, sample weights",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 1, \"activation\": \"sigmoid\"}",
              "binary_crossentropy", "%s", ""),
-         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1}, false, false, false},
+         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1}, false, false, false, 0},
         {"regression, mse, sgd momentum",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"gelu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
              "{\"type\": \"sgd\", \"learning_rate\": 0.05, \"momentum\": 0.9}", ""),
-         0, {.epochs = 3, .batch_size = 20}, false, false, false},
+         0, {.epochs = 3, .batch_size = 20}, false, false, false, 0},
         {"batch norm, cosine schedule, rmsprop",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "{\"type\": \"rmsprop\", \"learning_rate\": 0.01}", ""),
-         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false, false},
+         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false, false, 0},
         {"bf16 (the features table narrowed once)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ", \"precision\": \"bf16\""),
-         3, {.epochs = 2, .batch_size = 16}, false, false, false},
+         3, {.epochs = 2, .batch_size = 16}, false, false, false, 0},
         {"a non-finite loss at row 150",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true, false, false},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0},
         {"batch norm and a non-finite loss (the moving statistics frozen after it)",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true, false, false},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0},
         {"a small CNN: conv, batch norm, max pool, dropout (the convolution kernels inside the step)",
          "{\"type\": \"sequential\", \"input_shape\": [3, 2, 1], \"layers\": ["
          "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 2, \"padding\": \"same\", \"activation\": \"relu\"},"
          "{\"type\": \"batch_normalization\"}, {\"type\": \"max_pool2d\", \"pool_size\": 2}, {\"type\": \"flatten\"},"
          "{\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
          " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
-         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false},
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false, 0},
         {"fp16 loss scaling from 2^24 (overflows, halvings, doublings every 5), dropout",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true, false},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true, false, 0},
         {"a finite loss and a non-finite gradient at row 150 (the guard's own check: in the fused weight gradients on cuda)",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, false, false, true},
+         3, {.epochs = 2, .batch_size = 16}, false, false, true, 0},
         {"fp16 loss scaling and a non-finite loss (the scaler's state at the failure)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
-         3, {.epochs = 2, .batch_size = 16}, true, false, false},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcase c = cases[i];

@@ -90,11 +90,11 @@ static int wide(kn_ctx *ctx, const char *dev, kn_precision prec, int steps) {
     bool placed = false;
     kn_status st = KN_OK;
     if (bi->resident_open) {
-        kn_resident_desc d = {.n_rows = 1, .n_tables = 2, .loss = loss, .outs = 10};
+        kn_resident_desc d = {.n_rows = 1, .n_first = 1, .n_tables = 2, .loss = loss, .outs = 10};
         if (g->loss_seed) /* fp16: dynamic loss scaling on the device, from 2^16 */
             d.loss_seed = g->loss_seed, d.scale = 65536.0f, d.interval = 2000;
-        d.tables[0] = (kn_resident_table){x, kn_tensor_data(x), kn__nbytes(x)};
-        d.tables[1] = (kn_resident_table){y, yd, kn__nbytes(y)};
+        d.tables[0] = (kn_resident_table){.input = x, .rows = kn_tensor_data(x), .row_bytes = kn__nbytes(x)};
+        d.tables[1] = (kn_resident_table){.input = y, .rows = yd, .row_bytes = kn__nbytes(y)};
         const int32_t first_row = 0;
         st = bi->resident_open(g, &d, &placed);
         if (!st && placed) st = bi->resident_order(g, &first_row, 1);

@@ -16,19 +16,23 @@
  * step as one KN_RUN_RESIDENT run and reads the figures only when it shows or saves them;
  * a KN_RUN_RESIDENT run without the backward phase evaluates: gather, forward, loss, the
  * figures, nothing else).
- * A table is an input's rows for the whole dataset, already in the input's storage type;
- * the caller keeps the tables alive until resident_close. */
+ * A table is an input's rows for the whole dataset, already in the input's storage type,
+ * in one piece or two (fit's training rows, then separate validation data's: rows [0,
+ * n_first) from rows, [n_first, n_rows) from rest); the caller keeps the tables alive until
+ * resident_close. */
 typedef struct kn_resident_table {
     kn_tensor *input;            /* a graph input of (batch, ...) rows */
-    const void *rows;            /* (n_rows) rows of row_bytes */
+    const void *rows;            /* (n_first) rows of row_bytes; all n_rows when rest is NULL */
+    const void *rest;            /* (n_rows - n_first) rows of row_bytes, or NULL */
     size_t row_bytes;
 } kn_resident_table;
 
 typedef struct kn_resident_desc {
-    int64_t n_rows;
+    int64_t n_rows, n_first;     /* n_first: where the tables' rest begins (n_rows: nowhere) */
     int n_tables;
     kn_resident_table tables[4];
-    const int32_t *labels;       /* (n_rows) class labels for the correct count, or NULL */
+    const int32_t *labels;       /* (n_first, or n_rows without labels_rest) class labels for the correct count, or NULL */
+    const int32_t *labels_rest;  /* (n_rows - n_first) the rest's labels, or NULL */
     const kn_tensor *loss;       /* scalar f32: the batch's mean loss */
     const kn_tensor *out;        /* (batch, outs): argmax against the label, or > threshold when outs == 1 */
     int64_t outs;
@@ -105,6 +109,15 @@ typedef struct kn__resident_host {
     int64_t n_order, cap_order;
     kn_resident_stats stats;
 } kn__resident_host;
+/* Row r of table t, and row r's label, wherever the piece holding it lies. */
+static inline const void *kn__resident_row(const kn_resident_desc *d, const kn_resident_table *t, int64_t r) {
+    return t->rest && r >= d->n_first ? (const uint8_t *)t->rest + (size_t)(r - d->n_first) * t->row_bytes
+                                      : (const uint8_t *)t->rows + (size_t)r * t->row_bytes;
+}
+static inline int32_t kn__resident_label(const kn_resident_desc *d, int64_t r) {
+    return d->labels_rest && r >= d->n_first ? d->labels_rest[r - d->n_first] : d->labels[r];
+}
+
 /* Whether d can run g's resident steps: every input of g is gathered from a table (or is
  * d's loss seed, which the run writes), each table's rows fill its input at g's batch, and
  * the input lies in g's arena. Every resident_open checks it (else *placed is false). */

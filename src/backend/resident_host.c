@@ -66,8 +66,7 @@ void kn__resident_host_gather(kn_graph *g, kn__resident_host *r) {
         const kn_resident_table *t = &d->tables[k];
         uint8_t *dst = t->input->data;
         for (int64_t i = 0; i < g->batch; i++)
-            memcpy(dst + (size_t)i * t->row_bytes, (const uint8_t *)t->rows + (size_t)r->order[g->resident_first + i] * t->row_bytes,
-                   t->row_bytes);
+            memcpy(dst + (size_t)i * t->row_bytes, kn__resident_row(d, t, r->order[g->resident_first + i]), t->row_bytes);
     }
 }
 
@@ -95,7 +94,7 @@ void kn__resident_host_count(kn_graph *g, kn__resident_host *r, bool training) {
     s->rows += g->batch;
     if (!d->labels || !d->out) return;
     for (int64_t i = 0; i < g->batch; i++)
-        s->correct += predicted(d, d->out, i) == d->labels[r->order[g->resident_first + i]];
+        s->correct += predicted(d, d->out, i) == kn__resident_label(d, r->order[g->resident_first + i]);
 }
 
 bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *grad, size_t n) {

@@ -349,7 +349,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
 
     /* the plain case on a device that keeps the data: each step one run, nothing copied */
     kn__resident res = {0};
-    if (!st) st = kn__resident_open(&res, m, data, n_train, row_w, &scaler,
+    if (!st) st = kn__resident_open(&res, m, data, o.validation_data, n_train, row_w, &scaler,
                                     d->world == 1 && !nccl && accumulate == 1 && !via_loader && !ctx->test_hook &&
                                         /* fp16: the host learns of skipped updates only when it reads the figures,
                                          * so its step count may run ahead: no schedule or periodic checkpoint
@@ -601,8 +601,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                .val_loss = NAN, .val_accuracy = NAN, .seconds = seconds,
                                .learning_rate = m->graph->opt.learning_rate, .skipped_steps = epoch_skipped,
                                .loss_scale = scaler.on ? scaler.scale : 1.0};
-        if (n_val > 0 && res.on && !o.validation_data) { /* the split's rows are on the device too */
-            if ((st = kn__resident_evaluate(&res, m, val_start, n_val, &r->val_loss, &r->val_accuracy, classify))) break;
+        if (n_val > 0 && res.on) { /* the split's rows, or the validation data's, are on the device too */
+            int64_t at = o.validation_data ? res.val_first : val_start;
+            if ((st = kn__resident_evaluate(&res, m, at, n_val, &r->val_loss, &r->val_accuracy, classify))) break;
         } else if (n_val > 0) {
             kn_eval_report vr;
             if ((st = kn__model_evaluate_range(m, val, val_start, n_val, &vr, NULL))) break;

@@ -25,23 +25,28 @@ static void release_tables(kn_ctx *ctx, kn__resident *r) {
     kn__free(ctx, r->x_half);
     kn__free(ctx, r->y_rows);
     kn__free(ctx, r->order);
-    r->x_half = NULL, r->y_rows = NULL, r->order = NULL;
+    kn__free(ctx, r->weights);
+    r->x_half = NULL, r->y_rows = NULL, r->order = NULL, r->weights = NULL;
 }
 
 _Static_assert((long)KN_RESIDENT_SCALE_MIN == (long)KN_LOSS_SCALE_MIN && (long)KN_RESIDENT_SCALE_MAX == (long)KN_LOSS_SCALE_MAX,
                "the backends' loss-scale bounds are loss_scale.h's");
 
-kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, int64_t n_train, const float *row_w,
-                            const kn__loss_scale *scaler, bool eligible) {
+kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
+                            const float *row_w, const kn__loss_scale *scaler, bool eligible) {
     memset(r, 0, sizeof *r);
     kn_graph *g = m->graph;
     const kn_backend_iface *bi = g->backend.iface;
     int64_t outs = kn_model_output_size(m);
     if (!eligible || !bi->resident_open || !resident_allowed() || n_train > INT32_MAX || outs > KN_HALF_BLOCK) return KN_OK;
+    /* separate validation data: its rows follow the training rows' on the device */
+    if (val && (!val->labels != !data->labels || !val->targets != !data->targets || val->features != data->features))
+        return KN_OK;
     kn_ctx *ctx = m->ctx;
-    int64_t n = data->n, f = data->features;
-    kn_resident_desc d = {.n_rows = n, .labels = data->labels, .loss = m->loss, .out = m->out, .outs = outs,
-                          .threshold = m->copts.from_logits ? 0.0f : 0.5f};
+    int64_t n_first = data->n, n = data->n + (val ? val->n : 0), f = data->features;
+    if (n > INT32_MAX) return KN_OK;
+    kn_resident_desc d = {.n_rows = n, .n_first = n_first, .labels = data->labels, .labels_rest = val ? val->labels : NULL,
+                          .loss = m->loss, .out = m->out, .outs = outs, .threshold = m->copts.from_logits ? 0.0f : 0.5f};
     if (scaler->on) { /* fp16: the scaler continues on the device from where fit has it */
         if (!g->loss_seed) return KN_OK;
         d.loss_seed = g->loss_seed;
@@ -49,56 +54,57 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
         d.good = scaler->good;
         d.interval = scaler->interval;
     }
-    /* the features, in the input's storage type */
-    const void *x_rows = data->x;
+    /* the features, in the input's storage type (narrowed: one piece of all n rows) */
     size_t x_elem = kn_dtype_size(m->x->dtype);
+    kn_resident_table x_table = {m->x, data->x, val ? val->x : NULL, (size_t)f * x_elem};
     if (m->x->dtype == KN_BF16 || m->x->dtype == KN_F16) {
         if (!(r->x_half = kn__alloc(ctx, (size_t)n * (size_t)f * x_elem))) goto oom;
-        if (m->x->dtype == KN_BF16) kn__f32_to_bf16(data->x, r->x_half, (size_t)(n * f));
-        else kn__f32_to_f16(data->x, r->x_half, (size_t)(n * f));
-        x_rows = r->x_half;
+        for (int piece = 0; piece < 2; piece++) {
+            const kn_dataset *src = piece ? val : data;
+            if (!src) continue;
+            void *dst = (uint8_t *)r->x_half + (size_t)(piece ? n_first : 0) * (size_t)f * x_elem;
+            if (m->x->dtype == KN_BF16) kn__f32_to_bf16(src->x, dst, (size_t)(src->n * f));
+            else kn__f32_to_f16(src->x, dst, (size_t)(src->n * f));
+        }
+        x_table.rows = r->x_half, x_table.rest = NULL;
     } else if (m->x->dtype != KN_F32) {
         return KN_OK; /* not an input kiln's loaders fill: the host loop */
     }
-    d.tables[d.n_tables++] = (kn_resident_table){m->x, x_rows, (size_t)f * x_elem};
+    d.tables[d.n_tables++] = x_table;
     /* the targets, as load_targets (batch.c) writes them */
     if (m->y->dtype == KN_I32) {
-        d.tables[d.n_tables++] = (kn_resident_table){m->y, data->labels, sizeof(int32_t)};
+        d.tables[d.n_tables++] = (kn_resident_table){m->y, data->labels, val ? val->labels : NULL, sizeof(int32_t)};
     } else if (data->targets) {
-        d.tables[d.n_tables++] = (kn_resident_table){m->y, data->targets, (size_t)outs * sizeof(float)};
+        d.tables[d.n_tables++] = (kn_resident_table){m->y, data->targets, val ? val->targets : NULL, (size_t)outs * sizeof(float)};
     } else {
         if (!(r->y_rows = kn__calloc(ctx, (size_t)n * (size_t)outs, sizeof(float)))) goto oom;
         for (int64_t i = 0; i < n; i++) {
-            if (outs == 1) r->y_rows[i] = (float)data->labels[i]; /* binary: the label as 0/1 */
-            else r->y_rows[i * outs + data->labels[i]] = 1.0f;    /* one-hot */
+            int32_t label = i < n_first ? data->labels[i] : val->labels[i - n_first];
+            if (outs == 1) r->y_rows[i] = (float)label;      /* binary: the label as 0/1 */
+            else r->y_rows[i * outs + label] = 1.0f;        /* one-hot */
         }
-        d.tables[d.n_tables++] = (kn_resident_table){m->y, r->y_rows, (size_t)outs * sizeof(float)};
+        d.tables[d.n_tables++] = (kn_resident_table){m->y, r->y_rows, NULL, (size_t)outs * sizeof(float)};
     }
-    if (m->sw) { /* each row's weight (ones without weighting, as load_targets) */
-        if (!row_w) {
-            if (!(r->ones = kn__alloc(ctx, (size_t)n * sizeof(float)))) goto oom;
-            for (int64_t i = 0; i < n; i++) r->ones[i] = 1.0f;
-            row_w = r->ones;
-        }
-        d.tables[d.n_tables++] = (kn_resident_table){m->sw, row_w, sizeof(float)};
+    if (m->sw) { /* each row's weight: the training rows' (ones without weighting), and 1 for the
+                  * validation rows, which evaluation weighs equally (as load_targets) */
+        if (!(r->weights = kn__alloc(ctx, (size_t)n * sizeof(float)))) goto oom;
+        for (int64_t i = 0; i < n; i++) r->weights[i] = row_w && i < n_train ? row_w[i] : 1.0f;
+        d.tables[d.n_tables++] = (kn_resident_table){m->sw, r->weights, NULL, sizeof(float)};
     }
     if (!(r->order = kn__alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *r->order))) goto oom; /* (training or validation rows) */
     bool placed = false;
     kn_status st = bi->resident_open(g, &d, &placed);
     if (st || !placed) {
         release_tables(ctx, r);
-        kn__free(ctx, r->ones);
-        r->ones = NULL;
         return st;
     }
     r->on = true;
     r->graph = g;
+    r->val_first = val ? n_first : -1;
     g->resident_skipped = 0; /* the device counts fp16's skips from here */
     return KN_OK;
 oom:
     release_tables(ctx, r);
-    kn__free(ctx, r->ones);
-    r->ones = NULL;
     return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory for the training data's device tables");
 }
 
@@ -147,6 +153,5 @@ kn_status kn__resident_stats(kn__resident *r, kn_resident_stats *s) {
 void kn__resident_close(kn__resident *r, kn_ctx *ctx) {
     if (r->on) r->graph->backend.iface->resident_close(r->graph);
     release_tables(ctx, r);
-    kn__free(ctx, r->ones);
     memset(r, 0, sizeof *r);
 }

@@ -12,20 +12,23 @@ typedef struct kn__resident {
     kn_graph *graph;
     uint16_t *x_half;            /* (n, features) the features narrowed, until uploaded */
     float *y_rows;               /* (n, outs) one-hot or 0/1 targets built from the labels */
-    float *ones;                 /* (n) row weights of an unweighted fit of a weighted model */
-    int32_t *order;              /* (n_train) the epoch's order */
+    float *weights;              /* (n) each row's weight: the fit's, ones where it has none */
+    int32_t *order;              /* (n) the epoch's order, or the rows to evaluate */
+    int64_t val_first;           /* separate validation data: its first row's index in the tables, else -1 */
 } kn__resident;
 
-/* Binds m's training data on its graph's device when the backend offers it, the data fits
- * and eligible (fit's plain case) holds; r->on says whether it did (off is no error). */
-kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, int64_t n_train, const float *row_w,
-                            const kn__loss_scale *scaler, bool eligible);
+/* Binds m's training data (and val, separate validation data, or NULL: its rows after
+ * data's) on its graph's device when the backend offers it, the data fits and eligible
+ * (fit's plain case) holds; r->on says whether it did (off is no error). row_w: the first
+ * n_train rows' weights, or NULL. */
+kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
+                            const float *row_w, const kn__loss_scale *scaler, bool eligible);
 /* The epoch's order (perm[0..n)) to the device, and the figures from zero. */
 kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n);
 /* One whole training step on the rows at order[first .. first + rows). */
 kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows);
 /* The loss and accuracy (NaN without labels) of rows [start, start + count) of the bound
- * data (a validation split), in batches of the model's, on the device: the figures of
+ * tables (a validation split, or the separate validation data at val_first), in batches of the model's, on the device: the figures of
  * kn__model_evaluate_range, without a copy or a wait per batch. The epoch's sums are
  * spent: call it after reading them. */
 kn_status kn__resident_evaluate(kn__resident *r, kn_model *m, int64_t start, int64_t count, double *loss, double *accuracy,

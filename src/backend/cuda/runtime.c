@@ -748,6 +748,16 @@ static kn_status queue_in(kn_graph *g, void *dst, const void *src, size_t bytes,
     return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, what, e);
 }
 
+/* A table's n_rows rows to one device buffer, from its one or two pieces (backend.h). */
+static kn_status queue_pieces(kn_graph *g, void *dst, const void *rows, const void *rest, const kn_resident_desc *d,
+                              size_t row_bytes, const char *what) {
+    int64_t first = rest ? d->n_first : d->n_rows;
+    kn_status st = queue_in(g, dst, rows, (size_t)first * row_bytes, what);
+    if (!st && rest && d->n_rows > first)
+        st = queue_in(g, (uint8_t *)dst + (size_t)first * row_bytes, rest, (size_t)(d->n_rows - first) * row_bytes, what);
+    return st;
+}
+
 static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed) {
     kn__cuda_graph *c = g->backend.context;
     *placed = false;
@@ -771,7 +781,8 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
         c->table_row_bytes[k] = d->tables[k].row_bytes;
         c->n_tables = k + 1;
         if ((st = cuda_malloc(g, &c->table[k], bytes, "resident training data")) ||
-            (st = queue_in(g, c->table[k], d->tables[k].rows, bytes, "cudaMemcpyAsync (resident training data)")))
+            (st = queue_pieces(g, c->table[k], d->tables[k].rows, d->tables[k].rest, d, d->tables[k].row_bytes,
+                               "cudaMemcpyAsync (resident training data)")))
             goto fail;
     }
     kn__cuda_resident zero = {0};
@@ -783,8 +794,8 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
         (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
         (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
-        (d->labels && (st = queue_in(g, c->d_labels, d->labels, (size_t)d->n_rows * sizeof(int32_t),
-                                     "cudaMemcpyAsync (resident labels)"))) ||
+        (d->labels && (st = queue_pieces(g, c->d_labels, d->labels, d->labels_rest, d, sizeof(int32_t),
+                                         "cudaMemcpyAsync (resident labels)"))) ||
         (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
         goto fail;
     c->ring_pos = 0; /* (as the device's, zeroed above) */
