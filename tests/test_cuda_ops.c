@@ -333,6 +333,40 @@ static void b_conv(kn_graph *g, const void *arg) {
     train_on(g, y, NULL);
 }
 
+/* The 64-bit fallback kernels of pooling, im2col and col2im (the launchers take them past
+ * 2^31 elements; KILN_CUDA_INDEX64=1 forces them) give the 32-bit kernels' results bit for
+ * bit (kernels_nn.cu keeps each element's order of operations): every kept output, every
+ * parameter, gradient and optimizer state after c's steps. */
+static void index64_case(kn_ctx *ctx, const tcase *c) {
+    if (on_mirror) return; /* (a CUDA setting) */
+    kn_graph *fast = make(ctx, c, KN_DEVICE_CUDA);
+    setenv("KILN_CUDA_INDEX64", "1", 1);
+    kn_graph *wide = make(ctx, c, KN_DEVICE_CUDA);
+    unsetenv("KILN_CUDA_INDEX64");
+    if (!fast || !wide) goto done;
+    const kn__cuda_graph *cf = fast->backend.context, *cw = wide->backend.context;
+    CHECK(!cf->index64 && cw->index64, "%s: KILN_CUDA_INDEX64 not taken", c->name);
+    for (int s = 0; s < c->steps; s++) {
+        CHECK(kn_graph_run(fast) == KN_OK, "%s: 32-bit run: %s", c->name, kn_last_error(ctx));
+        CHECK(kn_graph_run(wide) == KN_OK, "%s: 64-bit run: %s", c->name, kn_last_error(ctx));
+    }
+    kn_graph_sync(fast);
+    kn_graph_sync(wide);
+    for (int i = 0; i < fast->n_nodes && fast->n_nodes == wide->n_nodes; i++) {
+        const kn_tensor *a = fast->nodes[i], *b = wide->nodes[i];
+        if (a->flags & KN_FLAG_KEEP)
+            CHECK(memcmp(a->data, b->data, kn__nbytes(a)) == 0, "%s: '%s' differs between the 32- and 64-bit kernels",
+                  c->name, a->name);
+    }
+    CHECK(memcmp(fast->param_buf, wide->param_buf, fast->param_floats * sizeof(float)) == 0 &&
+              memcmp(fast->grad_buf, wide->grad_buf, fast->param_floats * sizeof(float)) == 0 &&
+              (!fast->state_floats || memcmp(fast->state_buf, wide->state_buf, fast->state_floats * sizeof(float)) == 0),
+          "%s: parameters, gradients or optimizer state differ between the 32- and 64-bit kernels", c->name);
+done:
+    kn_graph_free(fast);
+    kn_graph_free(wide);
+}
+
 /* A pooling of a given geometry on 2 images of 7 x 9 (odd: cells past the last window
  * under 'valid') with c channels, after a relu (whose gradient the passes fuse into the
  * pooling's) or, with ties, of x itself holding -0.25, 0, 0.25 or 0.5 ("tie_": most max
@@ -380,8 +414,9 @@ static void pool_cases(kn_ctx *ctx) {
                 char name[64];
                 snprintf(name, sizeof name, "pool %d c %lld%s", i, (long long)a.c,
                          m == 0 ? "" : m == 1 ? " fused" : " ties");
-                run_case(ctx, &(tcase){name, b_pool, &a, m == 0 ? KN_PASS_NONE : KN_PASS_ALL, 1, 1e-6f, 1e-6f,
-                                       KN_PRECISION_FP32});
+                tcase c = {name, b_pool, &a, m == 0 ? KN_PASS_NONE : KN_PASS_ALL, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32};
+                run_case(ctx, &c);
+                if (m != 0) index64_case(ctx, &c); /* (fused: a relu's gradient in the pooling's) */
             }
 }
 
@@ -472,6 +507,7 @@ static void conv_cases(kn_ctx *ctx) {
                            1e-4f, 1e-4f, KN_PRECISION_FP32};
                 if (fused == (caps[m] ? 1 : 0)) conv_path_check(ctx, &c, a, m == 0, cap);
                 run_case(ctx, &c);
+                if (m >= 2 && fused) index64_case(ctx, &c); /* im2col and col2im by chunks */
             }
             unsetenv("KILN_CUDA_CONV");
             unsetenv("KILN_CUDA_CONV_WS_MB");

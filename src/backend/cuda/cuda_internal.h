@@ -39,6 +39,8 @@ typedef struct {
     size_t ws_bytes;
     bool conv_direct;            /* KILN_CUDA_CONV=direct at compile: the direct convolution kernels
                                   * (kernels_nn.cu); otherwise (gemm, the default) im2col + cuBLASLt */
+    bool index64;                /* KILN_CUDA_INDEX64=1 at compile: pooling, im2col and col2im on their
+                                  * 64-bit kernels, the fallback past 2^31 elements (kernels_nn.cu) */
     size_t conv_cap;             /* the cap on a convolution's column chunk (KILN_CUDA_CONV_WS_MB,
                                   * default 256 MB; one chunk of output positions at least) */
     float *conv_cols;            /* the column workspace (one cudaMalloc at compile, never per run):

@@ -140,7 +140,8 @@ extern "C" cudaError_t kn__cu_batch_norm_fold(cudaStream_t s, const float *mm, c
  *
  * The launchers take the 32-bit kernels when every index they form stays below 2^31
  * (win_fits32 and the launch's own element count) and fall back to the 64-bit kernels
- * (pool64, pool_grad64, im2col64, col2im64: the former kernels, unchanged) otherwise. */
+ * (pool64, pool_grad64, im2col64, col2im64: the former kernels, unchanged) otherwise, or
+ * when KILN_CUDA_INDEX64=1 asks for them (test_cuda_ops compares the two, bit for bit). */
 
 static bool fits32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
 
@@ -150,7 +151,7 @@ static bool fits32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
  * (o + 1) s + k d + pad + the image). Padding is never negative (graph.c); checked here
  * because the kernels' divisions by the stride assume it. */
 static bool win_fits32(const kn__cuda_win *w) {
-    return w->pt >= 0 && w->pl >= 0 && fits32(w->n * w->h * w->w * w->c) &&
+    return !w->index64 && w->pt >= 0 && w->pl >= 0 && fits32(w->n * w->h * w->w * w->c) &&
            fits32(w->n * w->oh * w->ow * (w->c > 1 ? w->c : 1)) &&
            fits32(((int64_t)w->oh + 1) * w->sh + (int64_t)w->kh * w->dh + w->pt + w->h) &&
            fits32(((int64_t)w->ow + 1) * w->sw + (int64_t)w->kw * w->dw + w->pl + w->w);

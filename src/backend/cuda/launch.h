@@ -214,10 +214,12 @@ cudaError_t kn__cu_batch_norm_grad(cudaStream_t s, const float *dy, const float 
 cudaError_t kn__cu_batch_norm_fold(cudaStream_t s, const float *mm, const float *mv, float *out, float eps,
                                    bool shift, int64_t c);
 
-/* NHWC windows: image n, h, w, c and the packed kn__win fields. */
+/* NHWC windows: image n, h, w, c and the packed kn__win fields; index64: the 64-bit
+ * kernels even when the 32-bit ones would do (KILN_CUDA_INDEX64=1, for their tests). */
 typedef struct {
     int64_t n, h, w, c, f;
     int kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
+    bool index64;
 } kn__cuda_win;
 cudaError_t kn__cu_pool(cudaStream_t s, const kn__cuda_win *w, bool max, const float *x, float *y);
 /* dx from dy (x: the pooled images, max only); act_v, act: the fused activation gradient or NULL. */

@@ -325,15 +325,18 @@ static kn_status k_batch_norm_fold(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
-/* A window over images of img's shape with f output channels. */
-static kn__cuda_win win_of(const kn_tensor *t, const kn_tensor *img, int64_t f) {
+/* A window over images of img's shape with f output channels (index64: g's
+ * KILN_CUDA_INDEX64, which sends it to the 64-bit kernels whatever its size; g NULL: only
+ * the geometry wanted). */
+static kn__cuda_win win_of(const kn_graph *g, const kn_tensor *t, const kn_tensor *img, int64_t f) {
     kn__win w = kn__win_unpack(t);
+    bool index64 = g && ((const kn__cuda_graph *)g->backend.context)->index64;
     return (kn__cuda_win){img->ne[0], img->ne[1], img->ne[2], img->ne[3], f, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw,
-                          w.pt, w.pl, w.oh, w.ow};
+                          w.pt, w.pl, w.oh, w.ow, index64};
 }
 
 static kn_status k_pool(kn_graph *g, kn_tensor *t, bool max) {
-    kn__cuda_win w = win_of(t, t->src[0], 0);
+    kn__cuda_win w = win_of(g, t, t->src[0], 0);
     LAUNCH(kn__cu_pool(STREAM, &w, max, DS(0), D(t)));
     OK;
 }
@@ -341,13 +344,13 @@ static kn_status k_maxpool(kn_graph *g, kn_tensor *t) { return k_pool(g, t, true
 static kn_status k_avgpool(kn_graph *g, kn_tensor *t) { return k_pool(g, t, false); }
 
 static kn_status k_maxpool_grad(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = win_of(t, t, 0);
+    kn__cuda_win w = win_of(g, t, t, 0);
     LAUNCH(kn__cu_pool_grad(STREAM, &w, true, DS(0), DS(1), D(t), DOPT(2), t->iparam[4], t->fparam[0]));
     OK;
 }
 
 static kn_status k_avgpool_grad(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = win_of(t, t, 0);
+    kn__cuda_win w = win_of(g, t, t, 0);
     LAUNCH(kn__cu_pool_grad(STREAM, &w, false, DS(0), NULL, D(t), DOPT(2), t->iparam[4], t->fparam[0]));
     OK;
 }
@@ -384,14 +387,14 @@ int64_t kn__cuda_conv_chunk(int64_t per, int64_t k, size_t cap) {
 
 /* A convolution node's window over its images, and its filters: the forward's and the
  * kernel gradient's images are src[0], the input gradient's its own output. */
-static kn__cuda_win conv_win(const kn_tensor *t) {
-    if (t->op == KN_OP_CONV2D_GRAD_KERNEL) return win_of(t, t->src[0], t->ne[1]); /* d kernel (K, F) */
-    return win_of(t, t->op == KN_OP_CONV2D_GRAD_INPUT ? t : t->src[0], t->src[1]->ne[1]); /* kernel (K, F) */
+static kn__cuda_win conv_win(const kn_graph *g, const kn_tensor *t) {
+    if (t->op == KN_OP_CONV2D_GRAD_KERNEL) return win_of(g, t, t->src[0], t->ne[1]); /* d kernel (K, F) */
+    return win_of(g, t, t->op == KN_OP_CONV2D_GRAD_INPUT ? t : t->src[0], t->src[1]->ne[1]); /* kernel (K, F) */
 }
 
 size_t kn__cuda_conv_workspace(const kn_tensor *t, size_t cap) {
     if (t->op != KN_OP_CONV2D && t->op != KN_OP_CONV2D_GRAD_INPUT && t->op != KN_OP_CONV2D_GRAD_KERNEL) return 0;
-    kn__cuda_win w = conv_win(t);
+    kn__cuda_win w = conv_win(NULL, t);
     if (conv_pointwise(&w)) return 0;
     int64_t k = (int64_t)w.kh * w.kw * w.c, per = (int64_t)w.oh * w.ow, rows = w.n * per;
     int64_t chunk = kn__cuda_conv_chunk(per, k, cap);
@@ -412,7 +415,7 @@ static kn_status conv_chunk_rows(kn_graph *g, kn_tensor *t, const kn__cuda_win *
 }
 
 static kn_status k_conv2d(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = conv_win(t);
+    kn__cuda_win w = conv_win(g, t);
     kn_activation act = (kn_activation)t->iparam[4];
     if (CTX->conv_direct) {
         LAUNCH(kn__cu_conv2d(STREAM, &w, DS(0), DS(1), DOPT(2), (int)act, t->fparam[0], D(t)));
@@ -444,7 +447,7 @@ static kn_status k_conv2d(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = conv_win(t);
+    kn__cuda_win w = conv_win(g, t);
     int act = t->iparam[4];
     const float *dy = DS(0), *kernel = DS(1), *v = DOPT(2); /* dy (rows, F), kernel (K, F), v like dx */
     float *dx = D(t);                                       /* (n, h, w, c) */
@@ -479,7 +482,7 @@ static kn_status k_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
-    kn__cuda_win w = conv_win(t);
+    kn__cuda_win w = conv_win(g, t);
     const float *x = DS(0), *dy = DS(1); /* x (n, h, w, c), dy (rows, F) */
     float *dk = D(t);                    /* (K, F) */
     if (CTX->conv_direct) {

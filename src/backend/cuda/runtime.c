@@ -243,13 +243,15 @@ static kn_status stage_copies(kn_graph *g, kn__cuda_graph *c, bool in, unsigned 
     return KN_OK;
 }
 
-/* KILN_CUDA_CONV (direct or gemm, the default) and KILN_CUDA_CONV_WS_MB (the column
- * chunk's cap in MB, fractions allowed, default 256), read once per compile. */
+/* KILN_CUDA_CONV (direct or gemm, the default), KILN_CUDA_CONV_WS_MB (the column chunk's
+ * cap in MB, fractions allowed, default 256) and KILN_CUDA_INDEX64, read once per compile. */
 static kn_status conv_settings(kn_graph *g, kn__cuda_graph *c) {
     const char *mode = getenv("KILN_CUDA_CONV"), *cap = getenv("KILN_CUDA_CONV_WS_MB");
     if (mode && *mode && strcmp(mode, "direct") != 0 && strcmp(mode, "gemm") != 0)
         return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: KILN_CUDA_CONV=%s: expected direct or gemm", mode);
     c->conv_direct = mode && strcmp(mode, "direct") == 0;
+    const char *index64 = getenv("KILN_CUDA_INDEX64");
+    c->index64 = index64 && strcmp(index64, "1") == 0;
     double mb = 256;
     if (cap && *cap) {
         char *end;
