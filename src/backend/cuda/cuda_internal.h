@@ -253,6 +253,9 @@ kn_status kn__cuda_gemm_bgrad(kn_graph *g, const kn_tensor *t, bool ta, bool tb,
  * run is at most the compiled one). */
 int64_t kn__cuda_conv_chunk(int64_t per, int64_t k, size_t cap);
 size_t kn__cuda_conv_workspace(const kn_tensor *t, size_t cap);
+/* The f32 workspace a half dense or matmul + activation gradient node's product takes
+ * before its activation narrows it once (ops.c), or 0. */
+size_t kn__cuda_wide_product_bytes(const kn_tensor *t);
 /* The device address of a parameter's half compute copy (host: inside param_buf), or NULL
  * (not a parameter, or no copy: an fp32 graph). */
 void *kn__cuda_param_half(const kn_graph *g, const void *host);

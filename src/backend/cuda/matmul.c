@@ -4,7 +4,8 @@
  * column, i.e. per row of C^T) and relu run in the GEMM's epilogue (CUBLASLT_EPILOGUE_BIAS,
  * _RELU_BIAS). gelu does not: cuBLASLt's GELU epilogue is the tanh approximation, and
  * kiln's (Keras's, PyTorch's default) is the exact erf form, so gelu and the other
- * activations run as one kernel after the GEMM.
+ * activations run as one kernel after the GEMM (on a half output, after a GEMM into an f32
+ * workspace: ops.c wide_product, one rounding).
  *
  * Compute type CUBLAS_COMPUTE_32F (full fp32, no TF32), so the GPU agrees with the CPU to
  * float rounding; TF32 (CUBLAS_COMPUTE_32F_FAST_TF32, KILN_CUDA_TF32=1 at compile: f32

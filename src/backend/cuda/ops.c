@@ -193,8 +193,9 @@ static void operand(kn_graph *g, const kn_tensor *t, int i, const void **p, int 
     *dt = h ? ((kn__cuda_graph *)g->backend.context)->half_type : TY(s);
 }
 
-/* op(a) op(b) (+ bias, relu in the epilogue) into t. */
-static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu) {
+/* op(a) op(b) (+ bias, relu in the epilogue) into out, of type out_type (t's own storage,
+ * or an f32 workspace of t's shape). */
+static kn_status product_into(kn_graph *g, kn_tensor *t, const float *bias, bool relu, void *out, int out_type) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
@@ -203,9 +204,28 @@ static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu
     operand(g, t, 0, &pa, &at);
     operand(g, t, 1, &pb, &bt);
     /* a half output's bias: the parameters' half copy of it (matmul.c) */
-    const void *bias_half = bias && is_half(t) && t->src[2] ? kn__cuda_param_half(g, t->src[2]->data) : NULL;
-    return kn__cuda_gemm_bgrad(g, t, ta, tb, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], VD(t), TY(t), bias, bias_half,
+    bool half_out = out_type == KN_BF16 || out_type == KN_F16;
+    const void *bias_half = bias && half_out && t->src[2] ? kn__cuda_param_half(g, t->src[2]->data) : NULL;
+    return kn__cuda_gemm_bgrad(g, t, ta, tb, m, n, k, pa, at, a->ne[1], pb, bt, b->ne[1], out, out_type, bias, bias_half,
                                relu, false, NULL, NULL);
+}
+
+static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu) {
+    return product_into(g, t, bias, relu, VD(t), TY(t));
+}
+
+/* A half dense output whose activation cuBLASLt's epilogue has no form for (relu it has),
+ * and a half matmul + activation gradient: the product goes to the f32 workspace, and one
+ * kernel applies the activation (or its gradient) and narrows, so each element rounds once,
+ * as on the CPU (kn__gemm_mixed's epilogues work on the f32 block); node_workspace sizes it. */
+static bool wide_product(const kn_tensor *t) {
+    bool half = t->dtype == KN_BF16 || t->dtype == KN_F16;
+    kn_activation act = (kn_activation)t->iparam[2];
+    return half && (t->op == KN_OP_MATMUL_ACT_GRAD || (t->op == KN_OP_DENSE && act != KN_RELU && act != KN_LINEAR));
+}
+
+size_t kn__cuda_wide_product_bytes(const kn_tensor *t) {
+    return wide_product(t) ? (size_t)kn__numel(t) * sizeof(float) : 0;
 }
 
 /* A weight gradient's product, with the bias gradient paired with it (runtime.c's
@@ -252,6 +272,14 @@ static kn_status k_dense(kn_graph *g, kn_tensor *t) {
     if (kn__cuda_chained(g, t)) OK;
     int64_t m = t->ne[0], n = t->ne[1];
     kn_activation act = (kn_activation)t->iparam[2];
+    if (wide_product(t)) { /* bias in the f32 epilogue, the activation narrowing once */
+        float *wide = c->ws;
+        kn_status st = product_into(g, t, DOPT(2), false, wide, KN_F32);
+        if (st) return st;
+        if (act == KN_SOFTMAX) LAUNCH(kn__cu_softmax_x(STREAM, wide, KN_F32, VD(t), TY(t), m, n));
+        else LAUNCH(kn__cu_act_x(STREAM, (int)act, t->fparam[0], wide, KN_F32, VD(t), TY(t), m * n));
+        OK;
+    }
     kn_status st = product(g, t, DOPT(2), act == KN_RELU);
     if (st || act == KN_RELU || act == KN_LINEAR) return st;
     if (is_half(t)) LAUNCH(kn__cu_bias_act_x(STREAM, VD(t), TY(t), NULL, (int)act, t->fparam[0], m, n));
@@ -271,13 +299,16 @@ static kn_status k_matmul_act_grad(kn_graph *g, kn_tensor *t) {
     if (kn__cuda_chained(g, t)) OK;
     int64_t m = t->ne[0], n = t->ne[1];
     kn_activation act = (kn_activation)t->iparam[2];
-    kn_status st = product(g, t, NULL, false);
+    bool wide = wide_product(t); /* a half output: the product in f32 first, rounded once at the end */
+    void *prod = wide ? c->ws : VD(t);
+    int prod_type = wide ? KN_F32 : TY(t);
+    kn_status st = product_into(g, t, NULL, false, prod, prod_type);
     if (st) return st;
     if (any_half(t)) {
         if (act == KN_SOFTMAX)
-            LAUNCH(kn__cu_softmax_grad_x(STREAM, VD(t), TY(t), VS(2), TY(t->src[2]), VD(t), TY(t), m, n));
+            LAUNCH(kn__cu_softmax_grad_x(STREAM, prod, prod_type, VS(2), TY(t->src[2]), VD(t), TY(t), m, n));
         else
-            LAUNCH(kn__cu_act_grad_x(STREAM, (int)act, t->fparam[0], VD(t), TY(t), VS(2), TY(t->src[2]), VD(t), TY(t),
+            LAUNCH(kn__cu_act_grad_x(STREAM, (int)act, t->fparam[0], prod, prod_type, VS(2), TY(t->src[2]), VD(t), TY(t),
                                      m * n));
         OK;
     }

@@ -132,6 +132,8 @@ static size_t node_workspace(const kn_tensor *t) {
     case KN_OP_GRAD_NORM: return 64 + KN_CU_NORM_BLOCKS * sizeof(double);
     case KN_OP_SUM_ROWS: /* the chunks' partial sums (kernels.cu), at the compiled batch */
         return t->ne[0] ? kn__cu_sum_rows_ws(kn__numel(t->src[0]) / t->ne[0], t->ne[0]) : 0;
+    case KN_OP_DENSE:
+    case KN_OP_MATMUL_ACT_GRAD: return kn__cuda_wide_product_bytes(t); /* a half output's f32 product (ops.c) */
     default: return 0;
     }
 }
