@@ -221,7 +221,8 @@ static kn_status product(kn_graph *g, kn_tensor *t, const float *bias, bool relu
 static bool wide_product(const kn_tensor *t) {
     bool half = t->dtype == KN_BF16 || t->dtype == KN_F16;
     kn_activation act = (kn_activation)t->iparam[2];
-    return half && (t->op == KN_OP_MATMUL_ACT_GRAD || (t->op == KN_OP_DENSE && act != KN_RELU && act != KN_LINEAR));
+    /* (relu's gradient keeps or zeroes the narrowed product, exactly: no second rounding) */
+    return half && (t->op == KN_OP_MATMUL_ACT_GRAD || t->op == KN_OP_DENSE) && act != KN_RELU && act != KN_LINEAR;
 }
 
 size_t kn__cuda_wide_product_bytes(const kn_tensor *t) {
