@@ -16,6 +16,9 @@
 #include <string.h>
 #include "check.h"
 #include "nn/model.h"
+#ifdef KILN_HAVE_CUDA
+#include "backend/cuda/cuda_internal.h" /* kn__cuda_grouped_launches */
+#endif
 
 enum { N = 203, F = 6 }; /* 203 rows: batches of 16 leave a partial last one */
 
@@ -250,6 +253,14 @@ int main(void) {
         c.json = json;
         result dev = train(&c, true), host = train(&c, false);
         compare(&c, &dev, &host);
+#ifdef KILN_HAVE_CUDA
+        /* KILN_CUDA_GRAPH_STEPS=K: the resident steps went K to a launch (all but the last
+         * few of an epoch, and every one of a run that failed before K) */
+        const char *k = getenv("KILN_CUDA_GRAPH_STEPS"), *mapped = getenv("KILN_CUDA_MAPPED");
+        if (device == KN_DEVICE_CUDA && k && atoi(k) > 1 && !(mapped && strcmp(mapped, "0") == 0) && !dev.st &&
+            dev.h->steps >= 2 * atoi(k)) /* (copied step values: never held back) */
+            CHECK(kn__cuda_grouped_launches(dev.m->graph) > 0, "%s: KILN_CUDA_GRAPH_STEPS=%s: no grouped launch", c.name, k);
+#endif
         if (c.skips && !dev.st)
             CHECK(dev.h->skipped_steps > 0 && dev.h->skipped_steps < dev.h->steps, "%s: %lld of %lld updates skipped",
                   c.name, (long long)dev.h->skipped_steps, (long long)dev.h->steps);

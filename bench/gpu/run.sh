@@ -14,8 +14,9 @@
 #            the MLP in bf16 and fp16
 #   checks   test_nccl, compute-sanitizer memcheck
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
-#   step_ab  session 9's unmeasured changes against the default: the step values by a copy,
-#            the gather kernel kept, programmatic dependent launch, the guard taken late, the weight gradients by tiles, a polled predict
+#   step_ab  sessions 9 and 10's unmeasured changes against the default: the step values by a
+#            copy, the gather kernel kept, programmatic dependent launch, the guard taken late,
+#            the weight gradients by tiles, a polled predict, K steps to a graph launch
 #            (all only)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
@@ -183,6 +184,10 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   fit "MLP resident, batch 32, late guard + PDL (KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
   fit "MLP resident, batch 32, PDL + prefetch (KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, 8 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=8): A/B" KILN_CUDA_GRAPH_STEPS=8 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, 32 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_GRAPH_STEPS=32 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 32, 32 steps to a launch + PDL (KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
+  fit "MLP resident, batch 256, 32 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_GRAPH_STEPS=32 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
   echo "== single-sample predict with the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1), and with polling too: A/B"
   DEVICE=cuda KILN_CUDA_PREFETCH=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   DEVICE=cuda KILN_CUDA_PREFETCH=1 KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
@@ -195,6 +200,8 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   KILN_CUDA_PREFETCH=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL|test_cuda_ops" | head -8
   echo "== test_resident with PDL, prefetch and the late guard (bit for bit against the host loop)"
   KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 KILN_CUDA_GUARD_LATE=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident with 3 steps to a graph launch and PDL (bit for bit against the host loop)"
+  KILN_CUDA_GRAPH_STEPS=3 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }

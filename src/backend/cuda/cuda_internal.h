@@ -95,8 +95,19 @@ typedef struct {
         cudaGraphExec_t exec;
         int64_t batch;
         unsigned mask;
+        int steps;               /* resident runs replayed back to back (graph_steps), else 1 */
         int64_t used;            /* the run count at its last use: the least recent is replaced */
     } execs[KN_CUDA_EXECS];
+    /* KILN_CUDA_GRAPH_STEPS=K (unmeasured: 1, off): resident runs alike (batch, mask) are held
+     * back, their step values already in the mapped ring, and launched K to one captured
+     * graph of K runs back to back (one graph launch, and kernel-to-kernel gaps between the
+     * steps, instead of K launches); fewer are launched one by one from their own captured
+     * run (pending_slot) when anything else needs the stream (flush_pending: a
+     * synchronize, a copy, another kind of run, resident_close) */
+    int graph_steps, pending, pending_slot;
+    int64_t grouped;             /* launches of graph_steps runs (tests) */
+    int64_t pending_batch;
+    unsigned pending_mask;
     int64_t last_batch, runs;
     unsigned last_mask;
     int64_t replays, captures;
@@ -261,6 +272,8 @@ size_t kn__cuda_wide_product_bytes(const kn_tensor *t);
 void *kn__cuda_param_half(const kn_graph *g, const void *host);
 
 void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *captures);
+/* Tests: how many launches replayed KILN_CUDA_GRAPH_STEPS resident runs at once. */
+int64_t kn__cuda_grouped_launches(const kn_graph *g);
 
 /* cuBLASLt's functions, from dlopen (cublaslt_load.c): kn__lt.Matmul(...) where a linked
  * build would call cublasLtMatmul(...). kn__cublaslt_load fills it (once; KN_ERR_DEVICE

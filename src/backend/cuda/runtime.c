@@ -386,6 +386,8 @@ static kn_status cuda_compile(kn_graph *g) {
                             o->weight_decay, o->clip_norm, o->clip_value, o->nesterov};
     const char *env = getenv("KILN_CUDA_GRAPHS");
     c->use_graphs = !(env && strcmp(env, "0") == 0);
+    env = getenv("KILN_CUDA_GRAPH_STEPS"); /* (ring slots: at most half the ring held back) */
+    c->graph_steps = env && atoi(env) > 1 ? (atoi(env) < KN_CUDA_STEP_RING / 2 ? atoi(env) : KN_CUDA_STEP_RING / 2) : 1;
     c->fold_chain = -1; /* (kn__cuda_plan_fold decides at resident_open) */
     env = getenv("KILN_CUDA_POLL"); /* 1: a one-kernel predict waited for by polling (the A/B of bench/gpu/run.sh) */
     c->poll = env && strcmp(env, "1") == 0;
@@ -410,6 +412,7 @@ static kn_status cuda_compile(kn_graph *g) {
 static void cuda_release(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c) return;
+    c->pending = 0; /* (nothing held back is wanted any more) */
     if (c->stream) cudaStreamSynchronize(c->stream);
     resident_free(c); /* (its captured runs too) */
     for (int i = 0; i < KN_CUDA_EXECS; i++)
@@ -443,6 +446,8 @@ static void cuda_release(kn_graph *g) {
     g->backend.context = NULL;
 }
 
+static kn_status flush_pending(kn_graph *g); /* (KILN_CUDA_GRAPH_STEPS's held-back runs, first) */
+
 /* ---------------------------------------------------------------- memory */
 
 static kn_status cuda_alloc(kn_graph *g, size_t bytes, void **out) { return cuda_malloc(g, out, bytes, "buffer"); }
@@ -450,18 +455,24 @@ static void cuda_free(kn_graph *g, void *ptr) { (void)g; cudaFree(ptr); }
 
 static kn_status cuda_copy_in(kn_graph *g, void *dst, const void *src, size_t bytes) {
     kn__cuda_graph *c = g->backend.context;
+    kn_status st = flush_pending(g); /* (after the runs before it) */
+    if (st) return st;
     CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (in)");
     return KN_OK;
 }
 
 static kn_status cuda_copy_out(kn_graph *g, void *dst, const void *src, size_t bytes) {
     kn__cuda_graph *c = g->backend.context;
+    kn_status st = flush_pending(g);
+    if (st) return st;
     CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (out)");
     return KN_OK;
 }
 
 static kn_status cuda_synchronize(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
+    kn_status st = flush_pending(g);
+    if (st) return st;
     CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
     c->inflight = 0; /* every queued copy from the step ring has run */
     return KN_OK;
@@ -641,26 +652,32 @@ static kn_status poll_wait(kn_graph *g, kn__cuda_graph *c) {
     return KN_OK;
 }
 
-/* The captured run for (batch, mask), or -1. */
-static int find_exec(const kn__cuda_graph *c, int64_t batch, unsigned mask) {
+/* The captured run for (batch, mask) of `steps` runs back to back, or -1. */
+static int find_exec(const kn__cuda_graph *c, int64_t batch, unsigned mask, int steps) {
     for (int i = 0; i < KN_CUDA_EXECS; i++)
-        if (c->execs[i].exec && c->execs[i].batch == batch && c->execs[i].mask == mask) return i;
+        if (c->execs[i].exec && c->execs[i].batch == batch && c->execs[i].mask == mask && c->execs[i].steps == steps)
+            return i;
     return -1;
 }
 
-/* Captures the run's work as one CUDA graph and instantiates it in the least recently used
- * slot; returns the slot in *slot. */
-static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int *slot) {
-    int k = 0;
-    for (int i = 1; i < KN_CUDA_EXECS; i++)
-        if (!c->execs[i].exec || (c->execs[k].exec && c->execs[i].used < c->execs[k].used)) k = i;
+/* Captures the run's work (`steps` times back to back: resident runs, each reading its own
+ * ring slot) as one CUDA graph and instantiates it in the least recently used slot (never
+ * the held-back runs' own); returns the slot in *slot. */
+static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int steps, int *slot) {
+    int k = -1;
+    for (int i = 0; i < KN_CUDA_EXECS; i++) {
+        if (c->pending && i == c->pending_slot) continue;
+        if (k < 0 || !c->execs[i].exec || (c->execs[k].exec && c->execs[i].used < c->execs[k].used)) k = i;
+        if (!c->execs[k].exec) break;
+    }
     if (c->execs[k].exec) {
         cudaGraphExecDestroy(c->execs[k].exec);
         c->execs[k].exec = NULL;
     }
     cudaGraph_t graph;
     CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-    kn_status st = enqueue(g, mask);
+    kn_status st = KN_OK;
+    for (int i = 0; i < steps && !st; i++) st = enqueue(g, mask);
     cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
     if (st) {
         if (e == cudaSuccess) cudaGraphDestroy(graph);
@@ -672,9 +689,48 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int *slo
     if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaGraphInstantiate", e);
     c->execs[k].batch = g->batch;
     c->execs[k].mask = mask;
+    c->execs[k].steps = steps;
+    c->execs[k].used = c->runs;
     c->captures++;
     *slot = k;
     return KN_OK;
+}
+
+static kn_status launch_exec(kn__cuda_graph *c, kn_graph *g, int slot) {
+    CU(cudaGraphLaunch(c->execs[slot].exec, c->stream), "cudaGraphLaunch");
+    c->execs[slot].used = c->runs;
+    c->replays++;
+    return KN_OK;
+}
+
+/* The held-back resident runs launched one by one (their step values wait in the ring). */
+static kn_status flush_pending(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    kn_status st = KN_OK;
+    for (; c->pending > 0 && !st; c->pending--) st = launch_exec(c, g, c->pending_slot);
+    c->pending = 0;
+    return st;
+}
+
+/* KILN_CUDA_GRAPH_STEPS: a resident run held back (its values are in the ring already), and
+ * launched with the others as one graph once there are graph_steps of them. Its own
+ * one-run graph is captured first (while g->batch is still its batch), for a flush. */
+static kn_status hold_back(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
+    kn_status st;
+    if (c->pending && (c->pending_batch != g->batch || c->pending_mask != mask) && (st = flush_pending(g))) return st;
+    if (!c->pending) {
+        int one = find_exec(c, g->batch, mask, 1);
+        if (one < 0 && (st = capture(g, c, mask, 1, &one))) return st;
+        c->pending_slot = one, c->pending_batch = g->batch, c->pending_mask = mask;
+    }
+    c->execs[c->pending_slot].used = c->runs;
+    if (++c->pending < c->graph_steps) return KN_OK;
+    int many = find_exec(c, g->batch, mask, c->graph_steps);
+    if (many < 0 && (st = capture(g, c, mask, c->graph_steps, &many))) return st;
+    c->pending = 0;
+    c->replays += c->graph_steps - 1; /* (launch_exec counts one) */
+    c->grouped++;
+    return launch_exec(c, g, many);
 }
 
 static kn_status cuda_run(kn_graph *g, unsigned mask) {
@@ -720,15 +776,19 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     }
     c->inflight++;
     c->runs++;
-    int slot = c->use_graphs ? find_exec(c, g->batch, mask) : -1;
+    if (resident && c->graph_steps > 1 && c->use_graphs && c->d_ring) { /* held back, then K to a launch */
+        c->last_batch = g->batch;
+        c->last_mask = mask;
+        return hold_back(g, c, mask);
+    }
+    if ((st = flush_pending(g))) return st; /* (held-back runs go first) */
+    int slot = c->use_graphs ? find_exec(c, g->batch, mask, 1) : -1;
     if (slot < 0 && c->use_graphs && c->last_batch == g->batch && c->last_mask == mask) {
         /* the second run alike: capture it, then replay from now on */
-        if ((st = capture(g, c, mask, &slot))) return st;
+        if ((st = capture(g, c, mask, 1, &slot))) return st;
     }
     if (slot >= 0) {
-        CU(cudaGraphLaunch(c->execs[slot].exec, c->stream), "cudaGraphLaunch");
-        c->execs[slot].used = c->runs;
-        c->replays++;
+        if ((st = launch_exec(c, g, slot))) return st;
     } else if ((st = enqueue(g, mask))) {
         return st;
     }
@@ -843,6 +903,7 @@ static kn_status cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool r
 
 static void cuda_resident_close(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
+    flush_pending(g); /* (the host counted them as run; a failed launch shows at the next synchronize) */
     cudaStreamSynchronize(c->stream);
     c->inflight = 0;
     resident_free(c);
@@ -860,4 +921,9 @@ void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *capture
     const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
     *replays = c ? c->replays : 0;
     *captures = c ? c->captures : 0;
+}
+
+int64_t kn__cuda_grouped_launches(const kn_graph *g) {
+    const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
+    return c ? c->grouped : 0;
 }
