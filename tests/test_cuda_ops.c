@@ -518,46 +518,37 @@ static void conv_cases(kn_ctx *ctx) {
     }
 }
 
-/* A wider MLP for mixed precision: products with widths multiple of 8 (the tensor
- * cores' tiles), a fused relu dense, a gelu one, a softmax-free logits head. */
-static void b_mlp_wide(kn_graph *g, const void *arg) {
-    const kn_optimizer *opt = arg;
-    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){64, 96}, 2, "x");
-    kn_tensor *labels = kn_input(g, KN_I32, (int64_t[]){64}, 1, "labels");
-    kn_tensor *w1 = kn_param(g, (int64_t[]){96, 128}, 2, KN_INIT_GLOROT_UNIFORM, "w1");
-    kn_tensor *b1 = kn_param(g, (int64_t[]){128}, 1, KN_INIT_ZEROS, "b1");
-    kn_tensor *w2 = kn_param(g, (int64_t[]){128, 128}, 2, KN_INIT_GLOROT_UNIFORM, "w2");
-    kn_tensor *b2 = kn_param(g, (int64_t[]){128}, 1, KN_INIT_ZEROS, "b2");
-    kn_tensor *w3 = kn_param(g, (int64_t[]){128, 16}, 2, KN_INIT_GLOROT_UNIFORM, "w3");
-    kn_tensor *h = kn_act(g, kn_add(g, kn_matmul(g, x, w1), b1), KN_RELU);
-    h = kn_act(g, kn_add(g, kn_matmul(g, h, w2), b2), KN_GELU);
-    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, kn_matmul(g, h, w3), labels, true);
-    kn_graph_keep(g, loss);
-    kn_graph_backward(g, loss);
-    kn_graph_add_optimizer(g, opt);
-}
+/* A wider MLP for mixed precision, 96 -> 128 -> width -> 16 logits: products with widths
+ * multiple of 8 (the tensor cores' tiles), two activations, a softmax-free head. "mlp wide
+ * half": f32 inputs, a fused relu dense and a gelu one (the first products f32 x f32, so
+ * f32 outputs). "mlp half inputs": a model's mixed-precision MLP (its loaders narrow the
+ * batches), so every dense layer's output is half, with tanh and sigmoid fused into the
+ * dense nodes and their gradients into the backward products (matmul + activation
+ * gradient, half too): the CUDA backend's products into an f32 workspace, each element
+ * narrowed once after the activation (ops.c wide_product), as the CPU's epilogues do. */
+typedef struct {
+    const kn_optimizer *opt;
+    bool half_inputs;
+    kn_activation act1, act2;
+    int64_t width;
+} mlp3_arg;
 
-/* A model's mixed-precision MLP: half inputs (a model's loaders narrow its batches), so
- * every dense layer's output is half, with tanh and sigmoid fused into the dense nodes and
- * their gradients into the backward products (matmul + activation gradient, half too): the
- * CUDA backend's products into an f32 workspace, each element narrowed once after the
- * activation (ops.c wide_product), as the CPU's epilogues do. */
-static void b_mlp_half_in(kn_graph *g, const void *arg) {
-    const kn_optimizer *opt = arg;
-    g->half_inputs = true;
+static void b_mlp3(kn_graph *g, const void *arg) {
+    const mlp3_arg *a = arg;
+    g->half_inputs = a->half_inputs;
     kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){64, 96}, 2, "x");
     kn_tensor *labels = kn_input(g, KN_I32, (int64_t[]){64}, 1, "labels");
     kn_tensor *w1 = kn_param(g, (int64_t[]){96, 128}, 2, KN_INIT_GLOROT_UNIFORM, "w1");
     kn_tensor *b1 = kn_param(g, (int64_t[]){128}, 1, KN_INIT_ZEROS, "b1");
-    kn_tensor *w2 = kn_param(g, (int64_t[]){128, 64}, 2, KN_INIT_GLOROT_UNIFORM, "w2");
-    kn_tensor *b2 = kn_param(g, (int64_t[]){64}, 1, KN_INIT_ZEROS, "b2");
-    kn_tensor *w3 = kn_param(g, (int64_t[]){64, 16}, 2, KN_INIT_GLOROT_UNIFORM, "w3");
-    kn_tensor *h = kn_act(g, kn_add(g, kn_matmul(g, x, w1), b1), KN_TANH);
-    h = kn_act(g, kn_add(g, kn_matmul(g, h, w2), b2), KN_SIGMOID);
+    kn_tensor *w2 = kn_param(g, (int64_t[]){128, a->width}, 2, KN_INIT_GLOROT_UNIFORM, "w2");
+    kn_tensor *b2 = kn_param(g, (int64_t[]){a->width}, 1, KN_INIT_ZEROS, "b2");
+    kn_tensor *w3 = kn_param(g, (int64_t[]){a->width, 16}, 2, KN_INIT_GLOROT_UNIFORM, "w3");
+    kn_tensor *h = kn_act(g, kn_add(g, kn_matmul(g, x, w1), b1), a->act1);
+    h = kn_act(g, kn_add(g, kn_matmul(g, h, w2), b2), a->act2);
     kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, kn_matmul(g, h, w3), labels, true);
     kn_graph_keep(g, loss);
     kn_graph_backward(g, loss);
-    kn_graph_add_optimizer(g, opt);
+    kn_graph_add_optimizer(g, a->opt);
 }
 
 /* One half dense layer with an activation cuBLASLt's epilogue lacks (half inputs: its
@@ -853,7 +844,8 @@ static void half_cases(kn_ctx *ctx) {
     opts[0].momentum = 0.9f;
     for (int p = 0; p < 2; p++) {
         for (int o = 0; o < 2; o++) {
-            tcase c = {"mlp wide half", b_mlp_wide, &opts[o], KN_PASS_ALL, 3, 0, 0, precs[p]};
+            mlp3_arg wide = {&opts[o], false, KN_RELU, KN_GELU, 128}, half_in = {&opts[o], true, KN_TANH, KN_SIGMOID, 64};
+            tcase c = {"mlp wide half", b_mlp3, &wide, KN_PASS_ALL, 3, 0, 0, precs[p]};
             kn_graph *gpu = make(ctx, &c, KN_DEVICE_CUDA);
             if (gpu) {
                 int half = 0;
@@ -867,9 +859,9 @@ static void half_cases(kn_ctx *ctx) {
             }
             kn_graph_free(gpu);
             run_case(ctx, &c);
-            c.name = "mlp half inputs", c.build = b_mlp_half_in;
+            c.name = "mlp half inputs", c.arg = &half_in;
             run_case(ctx, &c);
-            c.name = "mlp half", c.build = b_mlp;
+            c.name = "mlp half", c.build = b_mlp, c.arg = &opts[o];
             run_case(ctx, &c);
             c.passes = KN_PASS_NONE, c.name = "mlp half unfused";
             run_case(ctx, &c);
