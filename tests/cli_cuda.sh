@@ -4,6 +4,7 @@
 #   - training on cuda runs resident ("resident": true) and ends near the CPU's final loss
 #     (fp32 sums in another order: 1e-4 relative) with the same test accuracy; with
 #     --validation-split too (the held-out rows on the device), at the host loop's val_loss;
+#     with --accumulate (the sum on the device), at the host loop's final loss;
 #   - the host loop (KILN_RESIDENT=0), launches without CUDA graphs (KILN_CUDA_GRAPHS=0) and
 #     the gather kernel kept (KILN_CUDA_FOLD=0) end at the resident run's final loss exactly;
 #     on the emulator, the default resident steps launch no gather kernel;
@@ -73,6 +74,14 @@ val_host=$(KILN_RESIDENT=0 "${TRAIN[@]}" --device cuda --validation-split 0.2 2>
     [ "$(field "$val" val_loss)" = "$(field "$val_host" val_loss)" ] &&
     pass "--validation-split on cuda: resident, the host loop's val_loss ($(field "$val" val_loss))" ||
     fail "--validation-split on cuda: resident, the host loop's val_loss" "$val against $val_host"
+
+# --accumulate: the gradient summed on the device, at the host loop's final loss exactly
+acc=$("${TRAIN[@]}" --device cuda --accumulate 3 2>&1 | tail -1)
+acc_host=$(KILN_RESIDENT=0 "${TRAIN[@]}" --device cuda --accumulate 3 2>&1 | tail -1)
+[ "$(field "$acc" resident)" = true ] && [ -n "$(field "$acc" final_loss)" ] &&
+    [ "$(field "$acc" final_loss)" = "$(field "$acc_host" final_loss)" ] &&
+    pass "--accumulate 3 on cuda: resident, the host loop's final loss ($(field "$acc" final_loss))" ||
+    fail "--accumulate 3 on cuda: resident, the host loop's final loss" "$acc against $acc_host"
 
 # on the emulator (its kernel profile at exit): the resident steps run without a gather
 # kernel, the chain and the weight gradients reading the tables through the order

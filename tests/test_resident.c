@@ -185,6 +185,26 @@ int main(void) {
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
              "%s", ", \"precision\": \"bf16\""),
          0, {.epochs = 2, .batch_size = 20}, false, false, false, 50},
+        {"gradient accumulation by 3 (13 batches an epoch: a last group of one), dropout, validation split "
+         "(the sum on the device)",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.3},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 3, .batch_size = 16, .accumulate = 3, .validation_split = 0.2}, false, false, false, 0},
+        {"gradient accumulation by 4, a plain MLP (the small-batch chain and fused weight gradients), sample weights",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 16, .accumulate = 4, .sample_weight = (const float *)1}, false, false, false, 0},
+        {"gradient accumulation by 2 and a non-finite loss at row 150 (a batch mid-group or last: the step named)",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 16, .accumulate = 2}, true, false, false, 0},
+        {"gradient accumulation by 3 and a non-finite gradient at row 150",
+         MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 16, .accumulate = 3}, false, false, true, 0},
         {"one-hot categorical, balanced class weights, separate validation data (weighted training, unweighted validation)",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "categorical_crossentropy", "%s", ""),
@@ -250,7 +270,9 @@ int main(void) {
          * few of an epoch, and every one of a run that failed before K) */
         const char *k = getenv("KILN_CUDA_GRAPH_STEPS"), *mapped = getenv("KILN_CUDA_MAPPED");
         if (device == KN_DEVICE_CUDA && k && atoi(k) > 1 && !(mapped && strcmp(mapped, "0") == 0) && !dev.st &&
-            dev.h->steps >= 2 * atoi(k)) /* (copied step values: never held back) */
+            dev.h->steps >= 2 * atoi(k) && c.fit.accumulate <= 1) /* (copied step values: never held back;
+                                                                    * accumulating, runs alike come at most
+                                                                    * accumulate - 1 in a row) */
             CHECK(kn__cuda_grouped_launches(dev.m->graph) > 0, "%s: KILN_CUDA_GRAPH_STEPS=%s: no grouped launch", c.name, k);
 #endif
         if (c.skips && !dev.st)

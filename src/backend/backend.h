@@ -41,9 +41,11 @@ typedef struct kn_resident_desc {
      * backward seed (an input, written by the run from the scale) and the update's unscale
      * follow the scale; an overflowing gradient skips the update and halves it, interval
      * clean updates double it; an overflow at KN_LOSS_SCALE_MIN is a failure (3). */
-    kn_tensor *loss_seed;        /* NULL: no loss scaling */
+    kn_tensor *loss_seed;        /* NULL: no loss scaling (required with accumulate) */
     float scale;
     int64_t good, interval;
+    bool accumulate;             /* KN_RUN_ACCUMULATE runs will come: an accumulator of the
+                                  * gradients' size, zeroed */
 } kn_resident_desc;
 
 /* The figures of the resident steps since the last reset, and the first failure (kept
@@ -108,6 +110,7 @@ typedef struct kn__resident_host {
     int32_t *order;              /* (n_order) */
     int64_t n_order, cap_order;
     kn_resident_stats stats;
+    float *acc;                  /* desc.accumulate: the gradient accumulator (param_floats) */
 } kn__resident_host;
 /* Row r of table t, and row r's label, wherever the piece holding it lies. */
 static inline const void *kn__resident_row(const kn_resident_desc *d, const kn_resident_table *t, int64_t r) {
@@ -133,6 +136,10 @@ void kn__resident_host_count(kn_graph *g, kn__resident_host *r, bool training);
 /* Before the update: grad (the gradients, n floats) checked; false when the update must be
  * skipped (this step or an earlier one failed). */
 bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *grad, size_t n);
+/* A KN_RUN_ACCUMULATE run whose guard passed: grad (n floats) added to the accumulator
+ * times the batch's rows; with update, grad becomes the sum times g->grad_acc_scale and
+ * the accumulator is cleared (the CUDA kernel's and fit's host loop's operations). */
+void kn__resident_host_accumulate(kn_graph *g, kn__resident_host *r, float *grad, size_t n, bool update);
 
 /* A device backend mirrors g's flat buffers and arena and maps addresses inside them
  * only: every tensor a node with a kernel reads or writes must lie in one (else

@@ -196,8 +196,11 @@ static kn_status mirror_run(kn_graph *g, unsigned mask) {
         bool training = mask & KN_PHASE_BACKWARD; /* (else an evaluation: no guard, no update) */
         kn__resident_host_count(g, c->resident, training);
         if (!st && training) st = kn__cpu_run(g, mask & KN_PHASE_BACKWARD);
-        if (!st && training && kn__resident_host_guard(g, c->resident, c->grad, g->param_floats))
+        if (!st && training && kn__resident_host_guard(g, c->resident, c->grad, g->param_floats)) {
+            if (mask & KN_RUN_ACCUMULATE)
+                kn__resident_host_accumulate(g, c->resident, c->grad, g->param_floats, mask & KN_PHASE_UPDATE);
             st = kn__cpu_run(g, mask & KN_PHASE_UPDATE);
+        }
         g->state_frozen = false;
         g->step += unseen, g->rng_step += unseen;
     } else {

@@ -22,13 +22,17 @@ bool kn__resident_placeable(const kn_graph *g, const kn_resident_desc *d) {
         if (d->tables[k].row_bytes * (size_t)g->batch != kn__nbytes(in) || !p || p < g->arena || p >= g->arena + g->arena_bytes)
             return false;
     }
-    return d->loss && (!d->loss_seed || g->loss_seed == d->loss_seed);
+    return d->loss && (!d->loss_seed || g->loss_seed == d->loss_seed) && !(d->accumulate && d->loss_seed);
 }
 
 kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_resident_desc *d) {
     kn__resident_host *h = kn__calloc(g->ctx, 1, sizeof *h);
     if (!h) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory");
     h->desc = *d;
+    if (d->accumulate && !(h->acc = kn__calloc(g->ctx, g->param_floats ? g->param_floats : 1, sizeof(float)))) {
+        kn__free(g->ctx, h);
+        return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory for the gradient accumulator");
+    }
     h->stats.failed_step = -1;
     h->stats.scale = d->loss_seed ? d->scale : 1.0f;
     h->stats.good = d->good;
@@ -52,6 +56,7 @@ kn_status kn__resident_host_order(kn_graph *g, kn__resident_host *r, const int32
 void kn__resident_host_close(kn_graph *g, kn__resident_host **r) {
     if (!*r) return;
     kn__free(g->ctx, (*r)->order);
+    kn__free(g->ctx, (*r)->acc);
     kn__free(g->ctx, *r);
     *r = NULL;
 }
@@ -120,4 +125,13 @@ bool kn__resident_host_guard(kn_graph *g, kn__resident_host *r, const float *gra
         s->failed_step = g->step, s->failed_first = g->resident_first, s->failed_what = r->desc.loss_seed ? 3 : 2,
         s->failed_loss = *(const float *)r->desc.loss->data;
     return finite;
+}
+
+void kn__resident_host_accumulate(kn_graph *g, kn__resident_host *r, float *grad, size_t n, bool update) {
+    float rows = (float)g->batch, *acc = r->acc;
+    for (size_t i = 0; i < n; i++) {
+        float sum = fmaf(rows, grad[i], acc[i]);
+        if (update) grad[i] = sum * g->grad_acc_scale, acc[i] = 0.0f;
+        else acc[i] = sum;
+    }
 }

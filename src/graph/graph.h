@@ -91,6 +91,12 @@ enum {
  * figures accumulated, backward, a guard that skips the update (for good) once the loss or
  * a gradient is non-finite, update: the whole step in one run, nothing copied per step. */
 #define KN_RUN_RESIDENT (1u << 9)
+/* With KN_RUN_RESIDENT, gradient accumulation on the device (the backend's accumulator,
+ * resident_open's desc.accumulate): after the guard, the batch's gradient times its rows is
+ * added to the accumulator (fma, as fit's host loop sums it); a run with KN_PHASE_UPDATE
+ * then takes the sum times grad_acc_scale (1 / the group's rows) as the gradient and
+ * clears the accumulator before its update. */
+#define KN_RUN_ACCUMULATE (1u << 10)
 
 enum {
     KN_FLAG_KEEP = 1u << 0,       /* value read by the caller: never reused */
@@ -192,6 +198,7 @@ struct kn_graph {
      * scaling; 1 otherwise); grad_unscale multiplies the gradients in the optimizer. */
     kn_precision precision;
     float loss_scale, grad_unscale;
+    float grad_acc_scale;       /* a KN_RUN_ACCUMULATE update: 1 / the accumulated rows */
     kn_tensor *loss_seed;       /* fp16: the backward pass's seed, set to loss_scale by every run */
     bool half_inputs;           /* inputs may be half too (the model's batch loaders narrow) */
     kn_backend backend;         /* set by compile */

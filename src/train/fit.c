@@ -128,12 +128,14 @@ static const char fp16_floor_message[] =
 /* A resident step failed (its update, and every later one, was not taken): the host path's
  * error for it, with the failing batch loaded on the host for the diagnosis. */
 static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int64_t *perm, const float *row_w, int64_t n_train,
-                                  int64_t bs, int ep, const kn_resident_stats *rs) {
+                                  int64_t bs, int64_t accumulate, int ep, const kn_resident_stats *rs) {
     kn_graph *g = m->graph;
-    g->step = rs->failed_step - 1; /* the updates not taken; the failed forward's dropout masks */
-    g->rng_step = g->step;
-    g->rng_micro = 0;
     int64_t s = rs->failed_first / bs, b = rs->failed_first + bs <= n_train ? bs : n_train - rs->failed_first;
+    int64_t steps = (n_train + bs - 1) / bs;
+    bool update = (s + 1) % accumulate == 0 || s + 1 == steps; /* (a batch mid-group counted no update) */
+    g->step = update ? rs->failed_step - 1 : rs->failed_step; /* the updates not taken; the failed forward's dropout masks */
+    g->rng_step = g->step;
+    g->rng_micro = s % accumulate;
     m->row_weights = row_w;
     kn_status st = kn__model_load_batch(m, data, perm + rs->failed_first, 0, b, true);
     m->row_weights = NULL;
@@ -350,7 +352,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     /* the plain case on a device that keeps the data: each step one run, nothing copied */
     kn__resident res = {0};
     if (!st) st = kn__resident_open(&res, m, data, o.validation_data, n_train, row_w, &scaler,
-                                    d->world == 1 && !nccl && accumulate == 1 && !via_loader && !ctx->test_hook &&
+                                    accumulate > 1, d->world == 1 && !nccl && !via_loader && !ctx->test_hook &&
                                         /* fp16: the host learns of skipped updates only when it reads the figures,
                                          * so its step count may run ahead: no schedule or periodic checkpoint
                                          * may depend on it */
@@ -389,10 +391,13 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             if (res.on) {
                 kn_graph *g = m->graph;
                 int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
+                update = (s + 1) % accumulate == 0 || s + 1 == steps; /* (accumulating: the group's last batch) */
+                acc_rows += b;
                 g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
-                if ((st = kn__resident_step(&res, s * bs, b))) break;
+                if ((st = kn__resident_step(&res, s * bs, b, s % accumulate, update, acc_rows))) break;
+                if (update) acc_rows = 0;
                 /* the figures cross to the host only when something reads them */
-                bool ckpt_due = o.checkpoint_path && writer && s + 1 < steps && o.checkpoint_every > 0 &&
+                bool ckpt_due = o.checkpoint_path && writer && update && s + 1 < steps && o.checkpoint_every > 0 &&
                                 g->step % o.checkpoint_every == 0;
                 fresh = o.callback || ckpt_due || s == steps - 1 || (o.verbose == 1 && kn__now() - last_draw > 0.1);
                 if (fresh) {
@@ -409,7 +414,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                         scaler.good = rs.good;
                     }
                     if (rs.failed_step >= 0) {
-                        st = resident_failure(m, data, perm, row_w, n_train, bs, ep, &rs);
+                        st = resident_failure(m, data, perm, row_w, n_train, bs, accumulate, ep, &rs);
                         break;
                     }
                     loss_sum = loss_base + rs.loss_sum;
@@ -503,7 +508,8 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                  * rows, so the all-reduced sum is the global batch's mean */
                 if (grad_sum) {
                     if (b)
-                        for (size_t i = 0; i < g->param_floats; i++) grad_sum[i] += (float)b * g->grad_buf[i];
+                        for (size_t i = 0; i < g->param_floats; i++) /* (fma: the device's sum, resident) */
+                            grad_sum[i] = fmaf((float)b, g->grad_buf[i], grad_sum[i]);
                     acc_rows += b_global;
                     if (update) {
                         float inv = 1.0f / (float)acc_rows;

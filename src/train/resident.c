@@ -4,8 +4,9 @@
  * weights), bound once per fit, the epoch's order uploaded once per epoch, and each step
  * then one run that gathers, trains and counts on the device with nothing copied. Only
  * for backends that offer it (not the CPU one, whose host loop is already the fastest way
- * on the host) and for the plain case: one rank, no accumulation, no augmentation, no
- * fp16 loss scaling (whose checks stay on the host for now), no test hook. */
+ * on the host) and for the plain case: one rank, no augmentation, no test hook, no fp16
+ * loss scaling with gradient accumulation (the scaler checks the group's sum). Separate
+ * validation data's rows follow the training rows; accumulation sums on the device. */
 #include "resident.h"
 #include "backend/backend.h"
 #include "data/dataset.h"
@@ -33,7 +34,7 @@ _Static_assert((long)KN_RESIDENT_SCALE_MIN == (long)KN_LOSS_SCALE_MIN && (long)K
                "the backends' loss-scale bounds are loss_scale.h's");
 
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
-                            const float *row_w, const kn__loss_scale *scaler, bool eligible) {
+                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, bool eligible) {
     memset(r, 0, sizeof *r);
     kn_graph *g = m->graph;
     const kn_backend_iface *bi = g->backend.iface;
@@ -47,8 +48,10 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     if (n > INT32_MAX) return KN_OK;
     kn_resident_desc d = {.n_rows = n, .n_first = n_first, .labels = data->labels, .labels_rest = val ? val->labels : NULL,
                           .loss = m->loss, .out = m->out, .outs = outs, .threshold = m->copts.from_logits ? 0.0f : 0.5f};
-    if (scaler->on) { /* fp16: the scaler continues on the device from where fit has it */
-        if (!g->loss_seed) return KN_OK;
+    d.accumulate = accumulate;
+    if (scaler->on) { /* fp16: the scaler continues on the device from where fit has it (not
+                       * with accumulation, whose check is the group's sum: the host loop) */
+        if (!g->loss_seed || accumulate) return KN_OK;
         d.loss_seed = g->loss_seed;
         d.scale = scaler->scale;
         d.good = scaler->good;
@@ -100,6 +103,7 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     }
     r->on = true;
     r->graph = g;
+    r->accumulate = accumulate;
     r->val_first = val ? n_first : -1;
     g->resident_skipped = 0; /* the device counts fp16's skips from here */
     return KN_OK;
@@ -117,13 +121,21 @@ kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n) {
     return st;
 }
 
-kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows) {
+kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows, int64_t micro, bool update, int64_t group_rows) {
     kn_graph *g = r->graph;
     kn_status st = kn_graph_set_batch(g, rows);
     if (st) return st;
     g->resident_first = first;
-    g->rng_micro_next = 0;
-    return kn__graph_run_phases(g, KN_PHASE_TRAIN | KN_RUN_RESIDENT);
+    unsigned mask = KN_PHASE_TRAIN | KN_RUN_RESIDENT;
+    if (r->accumulate) { /* as fit's host loop: its dropout slot, and 1 / the group's rows */
+        g->rng_micro_next = micro;
+        g->grad_acc_scale = 1.0f / (float)group_rows;
+        mask |= KN_RUN_ACCUMULATE;
+        if (!update) mask &= ~(unsigned)KN_PHASE_UPDATE;
+    } else {
+        g->rng_micro_next = 0;
+    }
+    return kn__graph_run_phases(g, mask);
 }
 
 kn_status kn__resident_evaluate(kn__resident *r, kn_model *m, int64_t start, int64_t count, double *loss, double *accuracy,

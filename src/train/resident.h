@@ -14,6 +14,7 @@ typedef struct kn__resident {
     float *y_rows;               /* (n, outs) one-hot or 0/1 targets built from the labels */
     float *weights;              /* (n) each row's weight: the fit's, ones where it has none */
     int32_t *order;              /* (n) the epoch's order, or the rows to evaluate */
+    bool accumulate;             /* gradient accumulation on the device (KN_RUN_ACCUMULATE runs) */
     int64_t val_first;           /* separate validation data: its first row's index in the tables, else -1 */
 } kn__resident;
 
@@ -22,11 +23,14 @@ typedef struct kn__resident {
  * (fit's plain case) holds; r->on says whether it did (off is no error). row_w: the first
  * n_train rows' weights, or NULL. */
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
-                            const float *row_w, const kn__loss_scale *scaler, bool eligible);
+                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, bool eligible);
 /* The epoch's order (perm[0..n)) to the device, and the figures from zero. */
 kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n);
-/* One whole training step on the rows at order[first .. first + rows). */
-kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows);
+/* One whole training step on the rows at order[first .. first + rows). Accumulating
+ * (opened with accumulate): micro, the batch's place in its group (its dropout masks);
+ * update: the group's last batch, whose update takes the group's gradient sum over
+ * group_rows rows; else the gradient is only added to the device's sum. */
+kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows, int64_t micro, bool update, int64_t group_rows);
 /* The loss and accuracy (NaN without labels) of rows [start, start + count) of the bound
  * tables (a validation split, or the separate validation data at val_first), in batches of the model's, on the device: the figures of
  * kn__model_evaluate_range, without a copy or a wait per batch. The epoch's sums are

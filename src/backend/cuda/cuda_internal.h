@@ -120,6 +120,7 @@ typedef struct {
     int32_t *d_order, *d_labels; /* (n_rows): the epoch's order; the class labels or NULL */
     int64_t n_rows;
     kn__cuda_resident *d_res;    /* the figures and the failure */
+    float *grad_acc;             /* desc.accumulate: the gradient accumulator (param_floats), or NULL */
     const kn_tensor *res_loss, *res_out, *res_seed; /* res_seed: fp16's backward seed, or NULL */
     /* bias gradients in the weight gradient's product (ops.c, KILN_CUDA_BGRAD=0: never): the
      * sum_rows node bgrad_sum[i] is computed by the matmul bgrad_mm[i], which reads the same

@@ -103,3 +103,26 @@ extern "C" cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step
     guard_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, r, grad, n, *q);
     return cudaGetLastError();
 }
+
+/* ------------------------------------------------------------- gradient accumulation */
+
+/* The batch's gradient into the group's sum, as fit's host loop and the host resident step
+ * (resident_host.c) compute it: fmaf(rows, grad, acc); the group's last batch then takes
+ * the sum times 1 / the group's rows as its gradient. */
+__global__ void grad_accumulate_kernel(const kn__cuda_step *stp, float *grad, float *acc, int64_t n, float rows,
+                                       bool update) {
+    if (stp->skip) return; /* (a failed step: nothing changes any more) */
+    float scale = stp->acc_scale;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float sum = fmaf(rows, grad[i], acc[i]);
+        if (update) grad[i] = sum * scale, acc[i] = 0.0f;
+        else acc[i] = sum;
+    }
+}
+
+extern "C" cudaError_t kn__cu_grad_accumulate(cudaStream_t s, const kn__cuda_step *step, float *grad, float *acc,
+                                              int64_t n, float rows, bool update) {
+    int64_t b = (n + THREADS - 1) / THREADS;
+    grad_accumulate_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, grad, acc, n, rows, update);
+    return cudaGetLastError();
+}

@@ -41,6 +41,7 @@ typedef struct {
      * 0: the kernel computes them (a resident fp16 run, whose step the guard may take back) */
     float c1, c2;
     int32_t corrections_set;
+    float acc_scale;    /* a KN_RUN_ACCUMULATE update: 1 / the accumulated rows (kn_graph's grad_acc_scale) */
 } kn__cuda_step;
 
 /* A resident run's figures and failure on the device (kn_resident_stats's fields; the
@@ -317,6 +318,10 @@ cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn_
  * earlier one failed (the optimizer kernel then returns at once). */
 cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,
                                   int64_t n, const kn__cuda_count *q);
+/* A KN_RUN_ACCUMULATE run after its guard (nothing once step->skip): acc += rows x grad
+ * (fmaf); update: grad = that sum x step->acc_scale, acc = 0 (graph.h). */
+cudaError_t kn__cu_grad_accumulate(cudaStream_t s, const kn__cuda_step *step, float *grad, float *acc, int64_t n,
+                                   float rows, bool update);
 /* The weight gradients above (kn__cu_wgrad); with guard, when they are every gradient of a
  * resident training step, the step's guard too, in the same launch (kn__cu_resident_guard's
  * work, each thread checking the gradients it computed). tiled: by tiles through shared

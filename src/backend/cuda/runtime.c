@@ -115,6 +115,8 @@ static void resident_free(kn__cuda_graph *c) {
     cudaFree(c->d_order);
     cudaFree(c->d_labels);
     cudaFree(c->d_res);
+    cudaFree(c->grad_acc);
+    c->grad_acc = NULL;
     c->n_tables = 0;
     c->fold_chain = -1;
     c->d_order = c->d_labels = NULL;
@@ -613,7 +615,8 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     /* a training step: the figures are counted in the guard's launch, after the backward
      * pass (the loss and the outputs are kept tensors: nothing overwrites them); when the
      * small-batch weight gradients are every gradient, in theirs (small_batch.c) */
-    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q, c->guard_late && !c->res_seed};
+    bool accumulating = mask & KN_RUN_ACCUMULATE; /* (the late guard decides in the update, which a batch mid-group lacks) */
+    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q, c->guard_late && !c->res_seed && !accumulating};
     c->wgrad_guard = &guard;
     c->wgrad_guarded = false;
     st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD);
@@ -622,6 +625,12 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     if (!c->wgrad_guarded)
         LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
                  "kn__cu_resident_guard");
+    if (accumulating) {
+        if (!c->grad_acc) return kn__error(g->ctx, KN_ERR_STATE, "cuda: an accumulating run without an accumulator");
+        LAUNCHED(kn__cu_grad_accumulate(c->stream, c->d_step, c->grad, c->grad_acc, (int64_t)g->param_floats,
+                                        (float)g->batch, mask & KN_PHASE_UPDATE),
+                 "kn__cu_grad_accumulate");
+    }
     c->update_guard = c->wgrad_guarded && guard.late ? &guard : NULL; /* (the weight gradients only flagged) */
     st = enqueue_nodes(g, mask & KN_PHASE_UPDATE);
     c->update_guard = NULL;
@@ -751,7 +760,7 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     }
     g->refolded = false;
     kn__cuda_step values = {g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
-                            g->resident_first, g->resident_skipped, 0, 1.0f, 1.0f, 0};
+                            g->resident_first, g->resident_skipped, 0, 1.0f, 1.0f, 0, g->grad_acc_scale};
     if (!(resident && c->res_seed)) { /* Adam's corrections (kernels.cu's opt_update: the same formula);
                                        * a resident fp16 run's step may be taken back on the device */
         values.c1 = (float)(1.0 - pow((double)g->opt.beta_1, (double)g->step));
@@ -812,6 +821,13 @@ static kn_status queue_in(kn_graph *g, void *dst, const void *src, size_t bytes,
     return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, what, e);
 }
 
+/* bytes of zeros at dst, queued on the stream, its failure a status (for a goto). */
+static kn_status cuda_memset_zero(kn_graph *g, void *dst, size_t bytes) {
+    kn__cuda_graph *c = g->backend.context;
+    cudaError_t e = cudaMemsetAsync(dst, 0, bytes, c->stream);
+    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, "cudaMemsetAsync (resident accumulator)", e);
+}
+
 /* A table's n_rows rows to one device buffer, from its one or two pieces (backend.h). */
 static kn_status queue_pieces(kn_graph *g, void *dst, const void *rows, const void *rest, const kn_resident_desc *d,
                               size_t row_bytes, const char *what) {
@@ -858,6 +874,8 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
         (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
         (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
+        (d->accumulate && (st = cuda_malloc(g, (void **)&c->grad_acc, g->param_floats * sizeof(float) + 4, "gradient accumulator"))) ||
+        (d->accumulate && (st = cuda_memset_zero(g, c->grad_acc, g->param_floats * sizeof(float) + 4))) ||
         (d->labels && (st = queue_pieces(g, c->d_labels, d->labels, d->labels_rest, d, sizeof(int32_t),
                                          "cudaMemcpyAsync (resident labels)"))) ||
         (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
