@@ -785,7 +785,10 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     }
     c->inflight++;
     c->runs++;
-    if (resident && c->graph_steps > 1 && c->use_graphs && c->d_ring) { /* held back, then K to a launch */
+    bool seen = find_exec(c, g->batch, mask, 1) >= 0 || (c->last_batch == g->batch && c->last_mask == mask);
+    if (resident && c->graph_steps > 1 && c->use_graphs && c->d_ring && seen) {
+        /* held back, then K to a launch (from the second run alike: the first of a kind is
+         * launched as it comes, as every run is, before anything of it is captured) */
         c->last_batch = g->batch;
         c->last_mask = mask;
         return hold_back(g, c, mask);
