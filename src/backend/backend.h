@@ -87,6 +87,10 @@ typedef struct kn_backend_iface {
     kn_status (*resident_order)(kn_graph *g, const int32_t *order, int64_t n);
     kn_status (*resident_stats)(kn_graph *g, kn_resident_stats *out, bool reset);
     void (*resident_close)(kn_graph *g);
+    /* Optional (NULL: pull the gradients and check them on the host): whether every value
+     * of the device's gradient buffer is finite, checked there, only the answer copied
+     * (synchronizes). fit's NCCL path asks it instead of pulling the gradients twice a step. */
+    kn_status (*grads_finite)(kn_graph *g, bool *finite);
 } kn_backend_iface;
 
 extern const kn_backend_iface kn__cpu_backend;

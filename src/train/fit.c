@@ -120,6 +120,14 @@ static kn_status nonfinite_error(kn_model *m, const char *what, int ep, int64_t 
                      what, ep + 1, (long long)s + 1, where);
 }
 
+/* Whether g's gradients are all finite: checked on its device (device), else in the host
+ * copy (which the caller pulled). */
+static kn_status grads_finite(kn_graph *g, bool device, bool *finite) {
+    if (device) return g->backend.iface->grads_finite(g, finite);
+    *finite = kn__all_finite(g->grad_buf, g->param_floats);
+    return KN_OK;
+}
+
 /* fp16's loss scaler found an overflow at its smallest scale: the run stops. */
 static const char fp16_floor_message[] =
     "fp16 loss scaling: a gradient overflowed even at the smallest loss scale (1): "
@@ -342,6 +350,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
      * hosts and MPI; =force: a one-rank communicator even alone, the path a single GPU tests) */
     if (!st) st = kn__dist_open_device(d, m->graph);
     bool nccl = d->nccl != NULL;
+    /* NCCL's plain case (no accumulation on the host, no loss scaler, no test hook): the
+     * gradients stay on the devices, checked there (the backend's grads_finite) */
+    bool device_checks = nccl && accumulate == 1 && !scaler.on && !ctx->test_hook && m->graph->backend.iface->grads_finite;
     int64_t share_lo, share = bs;
     kn__shard(bs, d->rank, d->world, &share_lo, &share);
     if (!st && d->world > 1 && o.verbose >= 1)
@@ -468,14 +479,17 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                     }
                     if ((st = kn__graph_run_phases(g, KN_PHASE_BACKWARD))) break;
                     /* the host reads the gradients (the check below or the loss scaler's,
-                     * accumulation, the all-reduce): from a device, a copy each step (docs/cuda.md) */
-                    if ((st = kn__graph_pull(g, KN_SYNC_GRADS))) break;
+                     * accumulation, the all-reduce): from a device, a copy each step (docs/cuda.md);
+                     * but NCCL's plain case checks them on the device, and copies nothing */
+                    if (!device_checks && (st = kn__graph_pull(g, KN_SYNC_GRADS))) break;
                     kn__test_point(ctx, "fit:backward"); /* tests/test_loss_scale.c plants overflows here */
                     /* a finite loss can still have non-finite gradients (an infinite input under a
                      * saturating activation): checked before they reach the weights, ~1 us. In
                      * fp16 an overflow is expected now and then: the loss scaler checks the
                      * gradient to apply, after accumulation and the all-reduce */
-                    if (!scaler.on && !kn__all_finite(g->grad_buf, g->param_floats)) {
+                    bool finite = true;
+                    if (!scaler.on && (st = grads_finite(g, device_checks, &finite))) break;
+                    if (!finite) {
                         st = nonfinite_error(m, "a gradient became non-finite", ep, s, KN_PHASE_FORWARD | KN_PHASE_LOSS | KN_PHASE_BACKWARD);
                         break;
                     }
@@ -524,12 +538,14 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                        * read back for the checks below (the host copy is stale) */
                     float part = grad_sum ? 1.0f : b ? (float)b / (float)b_global : 0.0f;
                     if ((grad_sum && (st = kn__graph_push(g, KN_SYNC_GRADS))) ||
-                        (st = kn__dist_reduce_grad_device(d, g, part)) || (st = kn__graph_pull(g, KN_SYNC_GRADS)))
+                        (st = kn__dist_reduce_grad_device(d, g, part)) ||
+                        (!device_checks && (st = kn__graph_pull(g, KN_SYNC_GRADS))))
                         break;
                 }
                 if (update && (d->world > 1 || nccl) && !one_collective) { /* the same sum on every rank: a failure is everyone's */
+                    bool finite = true;
                     if (!(st = nccl ? KN_OK : kn__dist_reduce_grad(d, g->grad_buf, g->param_floats)) && !scaler.on &&
-                        !kn__all_finite(g->grad_buf, g->param_floats))
+                        !(st = grads_finite(g, device_checks, &finite)) && !finite)
                         st = kn__error(ctx, KN_ERR_NUMERIC, "fit: the all-reduced gradient became non-finite at epoch %d, step %lld%s",
                                        ep + 1, (long long)s + 1,
                                        d->compression == KN_GRAD_COMPRESSION_FP16 ? " (fp16 holds at most 65504: try without compression)" : "");

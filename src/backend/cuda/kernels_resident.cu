@@ -82,18 +82,23 @@ extern "C" cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step
 
 /* The guard in one launch: every block checks its share of the gradients (any non-finite
  * one sets r->grad_bad; nothing to find once a step failed), then guard_finish. */
-__global__ void guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *grad, int64_t n, kn__cuda_count q) {
+/* This thread's share of grad[0..n) (a grid-stride loop): whether any is not finite; eight
+ * at a time (16-byte loads, no early exit to wait on), the rest one by one. */
+__device__ static bool thread_finds_nonfinite(const float *grad, int64_t n) {
     bool bad = false;
-    if (r->failed_step < 0) { /* eight at a time (16-byte loads, no early exit to wait on), the rest one by one */
-        int64_t chunks = kn__aligned16(grad) ? n / 8 : 0, stride = (int64_t)gridDim.x * blockDim.x;
-        for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < chunks; c += stride) {
-            float v[8];
-            kn__ld8(grad, KN_F32, c, v);
-            for (int k = 0; k < 8; k++) bad |= !isfinite(v[k]);
-        }
-        for (int64_t i = chunks * 8 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += stride)
-            bad |= !isfinite(grad[i]);
+    int64_t chunks = kn__aligned16(grad) ? n / 8 : 0, stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < chunks; c += stride) {
+        float v[8];
+        kn__ld8(grad, KN_F32, c, v);
+        for (int k = 0; k < 8; k++) bad |= !isfinite(v[k]);
     }
+    for (int64_t i = chunks * 8 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += stride)
+        bad |= !isfinite(grad[i]);
+    return bad;
+}
+
+__global__ void guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *grad, int64_t n, kn__cuda_count q) {
+    bool bad = r->failed_step < 0 && thread_finds_nonfinite(grad, n); /* (nothing to find once a step failed) */
     guard_finish(stp, r, &q, bad);
 }
 
@@ -124,5 +129,19 @@ extern "C" cudaError_t kn__cu_grad_accumulate(cudaStream_t s, const kn__cuda_ste
                                               int64_t n, float rows, bool update) {
     int64_t b = (n + THREADS - 1) / THREADS;
     grad_accumulate_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, grad, acc, n, rows, update);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- the gradients' check alone */
+
+/* fit's non-finite check of a non-resident step (its NCCL path): guard_kernel's scan, the
+ * answer one word. */
+__global__ void find_nonfinite_kernel(const float *grad, int64_t n, int32_t *flag) {
+    if (thread_finds_nonfinite(grad, n)) *flag = 1; /* (every writer writes 1) */
+}
+
+extern "C" cudaError_t kn__cu_find_nonfinite(cudaStream_t s, const float *grad, int64_t n, int32_t *flag) {
+    int64_t b = (n / 8 + THREADS - 1) / THREADS;
+    find_nonfinite_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(grad, n, flag);
     return cudaGetLastError();
 }

@@ -318,6 +318,8 @@ cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn_
  * earlier one failed (the optimizer kernel then returns at once). */
 cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,
                                   int64_t n, const kn__cuda_count *q);
+/* *flag (device memory, zeroed before) set to 1 when any of grad[0..n) is not finite. */
+cudaError_t kn__cu_find_nonfinite(cudaStream_t s, const float *grad, int64_t n, int32_t *flag);
 /* A KN_RUN_ACCUMULATE run after its guard (nothing once step->skip): acc += rows x grad
  * (fmaf); update: grad = that sum x step->acc_scale, acc = 0 (graph.h). */
 cudaError_t kn__cu_grad_accumulate(cudaStream_t s, const kn__cuda_step *step, float *grad, float *acc, int64_t n,

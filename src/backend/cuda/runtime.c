@@ -930,11 +930,28 @@ static void cuda_resident_close(kn_graph *g) {
     resident_free(c);
 }
 
+/* The gradients checked on the device: a word of the workspace (scratch between runs) set
+ * by the scan, then 4 bytes copied out. */
+static kn_status cuda_grads_finite(kn_graph *g, bool *finite) {
+    kn__cuda_graph *c = g->backend.context;
+    kn_status st = flush_pending(g);
+    if (st) return st;
+    int32_t *flag = c->ws, bad = 0;
+    *finite = true;
+    if (!c->grad || !g->param_floats) return KN_OK;
+    CU(cudaMemsetAsync(flag, 0, sizeof *flag, c->stream), "cudaMemsetAsync (gradient check)");
+    CU(kn__cu_find_nonfinite(c->stream, c->grad, (int64_t)g->param_floats, flag), "kn__cu_find_nonfinite");
+    CU(cudaMemcpyAsync(&bad, flag, sizeof bad, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (gradient check)");
+    if ((st = cuda_synchronize(g))) return st;
+    *finite = !bad;
+    return KN_OK;
+}
+
 const kn_backend_iface kn__cuda_backend = {
     .name = "cuda", .compile = cuda_compile, .release = cuda_release, .alloc = cuda_alloc, .free = cuda_free,
     .copy_in = cuda_copy_in, .copy_out = cuda_copy_out, .run = cuda_run, .synchronize = cuda_synchronize,
     .pull = cuda_pull, .push = cuda_push, .resident_open = cuda_resident_open, .resident_order = cuda_resident_order,
-    .resident_stats = cuda_resident_stats, .resident_close = cuda_resident_close,
+    .resident_stats = cuda_resident_stats, .resident_close = cuda_resident_close, .grads_finite = cuda_grads_finite,
 };
 
 /* Tests: how many runs replayed a captured graph, and how many captures were made. */
