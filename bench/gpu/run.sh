@@ -59,6 +59,8 @@ tests() {
   KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -4; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident on the GPU (fit's resident kernels against its host loop, fp16 loss scaling included: bit for bit)"
   KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -6; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident through fit's NCCL path (one rank, the gradients checked on the device) against the host loop"
+  KILN_TEST_DEVICE=cuda KILN_TEST_NCCL=1 timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }
 mlp() {
   [ $FM = 1 ] || return 0
