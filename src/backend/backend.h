@@ -46,6 +46,12 @@ typedef struct kn_resident_desc {
     int64_t good, interval;
     bool accumulate;             /* KN_RUN_ACCUMULATE runs will come: an accumulator of the
                                   * gradients' size, zeroed */
+    /* Data parallel through NCCL (nccl_comm.h's communicator), NULL alone; not with loss
+     * scaling or accumulation. Each training run then takes this rank's share of the step
+     * (g->grad_share: its rows / the step's) of its gradient and sums it over the ranks
+     * inside the step; the guard's verdict goes through the sum with it, so every rank skips
+     * or fails the same step. The figures stay this rank's (fit sums them when it reads). */
+    void *nccl;
 } kn_resident_desc;
 
 /* The figures of the resident steps since the last reset, and the first failure (kept

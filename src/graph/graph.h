@@ -199,6 +199,7 @@ struct kn_graph {
     kn_precision precision;
     float loss_scale, grad_unscale;
     float grad_acc_scale;       /* a KN_RUN_ACCUMULATE update: 1 / the accumulated rows */
+    float grad_share;           /* a resident data-parallel run: this rank's rows / the step's */
     kn_tensor *loss_seed;       /* fp16: the backward pass's seed, set to loss_scale by every run */
     bool half_inputs;           /* inputs may be half too (the model's batch loaders narrow) */
     kn_backend backend;         /* set by compile */

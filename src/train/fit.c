@@ -136,16 +136,17 @@ static const char fp16_floor_message[] =
 /* A resident step failed (its update, and every later one, was not taken): the host path's
  * error for it, with the failing batch loaded on the host for the diagnosis. */
 static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int64_t *perm, const float *row_w, int64_t n_train,
-                                  int64_t bs, int64_t accumulate, int ep, const kn_resident_stats *rs) {
+                                  int64_t bs, int64_t accumulate, const kn__dist *d, int ep, const kn_resident_stats *rs) {
     kn_graph *g = m->graph;
-    int64_t s = rs->failed_first / bs, b = rs->failed_first + bs <= n_train ? bs : n_train - rs->failed_first;
+    int64_t s = rs->failed_first / bs, b_global = (s + 1) * bs <= n_train ? bs : n_train - s * bs, lo = 0, b = b_global;
+    kn__shard(b_global, d->rank, d->world, &lo, &b); /* (data parallel: this rank's rows; alone, all) */
     int64_t steps = (n_train + bs - 1) / bs;
     bool update = (s + 1) % accumulate == 0 || s + 1 == steps; /* (a batch mid-group counted no update) */
     g->step = update ? rs->failed_step - 1 : rs->failed_step; /* the updates not taken; the failed forward's dropout masks */
     g->rng_step = g->step;
-    g->rng_micro = s % accumulate;
+    g->rng_micro = s % accumulate + accumulate * d->rank;
     m->row_weights = row_w;
-    kn_status st = kn__model_load_batch(m, data, perm + rs->failed_first, 0, b, true);
+    kn_status st = kn__model_load_batch(m, data, perm + s * bs + lo, 0, b, true);
     m->row_weights = NULL;
     if (st) return st;
     if (rs->failed_what == 1) {
@@ -362,13 +363,25 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
 
     /* the plain case on a device that keeps the data: each step one run, nothing copied */
     kn__resident res = {0};
-    if (!st) st = kn__resident_open(&res, m, data, o.validation_data, n_train, row_w, &scaler,
-                                    accumulate > 1, d->world == 1 && !nccl && !via_loader && !ctx->test_hook &&
+    /* ... and data parallel on GPUs, the all-reduce inside the step: not with fp16's scaler or
+     * accumulation, nor with moving statistics to average on the hosts, and every rank must
+     * have rows in every step */
+    bool moving_state = false;
+    for (int i = 0; i < m->graph->n_params; i++) moving_state |= !m->graph->params[i]->grad;
+    int64_t last_rows = n_train % bs ? n_train % bs : bs;
+    bool dist_resident = nccl && accumulate == 1 && !scaler.on && !(moving_state && d->world > 1) && last_rows >= d->world;
+    if (!st) st = kn__resident_open(&res, m, data, o.validation_data, n_train, row_w, &scaler, accumulate > 1,
+                                    dist_resident ? d->nccl : NULL,
+                                    ((d->world == 1 && !nccl) || dist_resident) && !via_loader && !ctx->test_hook &&
                                         /* fp16: the host learns of skipped updates only when it reads the figures,
                                          * so its step count may run ahead: no schedule or periodic checkpoint
                                          * may depend on it */
                                         (!scaler.on || (o.schedule.kind == KN_SCHEDULE_CONSTANT &&
                                                         o.schedule.warmup_steps == 0 && o.checkpoint_every == 0)));
+    if (!st && d->world > 1) { /* every rank resident, or none (a device short of memory): the same loop */
+        double on[1] = {res.on ? 1.0 : 0.0};
+        if (!(st = kn__dist_agree(d, st, KN_DIST_TAG_SETUP, on, 1)) && on[0] < d->world && res.on) kn__resident_close(&res, ctx);
+    }
     if (!st && res.on && o.verbose >= 2) kn__log(ctx, KN_LOG_INFO, "Training data resident on the device");
 
     double t_fit = kn__now(), gather_s = 0;
@@ -401,21 +414,26 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             bool update = true, skip = false;
             if (res.on) {
                 kn_graph *g = m->graph;
-                int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs;
+                int64_t b = (s + 1) * bs <= n_train ? bs : n_train - s * bs, lo = 0, mine = b;
+                if (dist_resident) kn__shard(b, d->rank, d->world, &lo, &mine); /* this rank's rows of the step */
+                g->grad_share = (float)mine / (float)b; /* (as the host path's part) */
                 update = (s + 1) % accumulate == 0 || s + 1 == steps; /* (accumulating: the group's last batch) */
                 acc_rows += b;
                 g->opt.learning_rate = (float)kn_schedule_rate(&o.schedule, base_lr, g->step, total_steps);
-                if ((st = kn__resident_step(&res, s * bs, b, s % accumulate, update, acc_rows))) break;
+                if ((st = kn__resident_step(&res, s * bs + lo, mine, s % accumulate + accumulate * d->rank, update, acc_rows)))
+                    break;
                 if (update) acc_rows = 0;
-                /* the figures cross to the host only when something reads them */
+                /* the figures cross to the host only when something reads them; with several
+                 * ranks at the same steps on every rank (their sums are summed) */
                 bool ckpt_due = o.checkpoint_path && writer && update && s + 1 < steps && o.checkpoint_every > 0 &&
                                 g->step % o.checkpoint_every == 0;
-                fresh = o.callback || ckpt_due || s == steps - 1 || (o.verbose == 1 && kn__now() - last_draw > 0.1);
+                fresh = o.callback || ckpt_due || s == steps - 1 ||
+                        (o.verbose == 1 && d->world == 1 && kn__now() - last_draw > 0.1);
                 if (fresh) {
-                    kn_resident_stats rs;
-                    if ((st = kn__resident_stats(&res, &rs))) break;
-                    if (scaler.on) { /* the skips since the last read: the step count corrected (a
-                                      * failure too leaves the scaler where the host loop would) */
+                    kn_resident_stats rs = {0};
+                    kn_status rst = kn__resident_stats(&res, &rs);
+                    if (!rst && scaler.on) { /* the skips since the last read: the step count corrected (a
+                                              * failure too leaves the scaler where the host loop would) */
                         int64_t unseen = rs.skipped - g->resident_skipped; /* (the count at the last read) */
                         g->step -= unseen;
                         g->resident_skipped = rs.skipped;
@@ -424,10 +442,14 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                         scaler.scale = rs.scale;
                         scaler.good = rs.good;
                     }
-                    if (rs.failed_step >= 0) {
-                        st = resident_failure(m, data, perm, row_w, n_train, bs, accumulate, ep, &rs);
-                        break;
+                    if (!rst && rs.failed_step >= 0) /* (the same step on every rank: the verdicts were summed) */
+                        rst = resident_failure(m, data, perm, row_w, n_train, bs, accumulate, d, ep, &rs);
+                    if (d->world > 1) { /* a failure anywhere is everyone's; the figures the ranks' sums */
+                        double sums[3] = {rs.loss_sum, (double)rs.rows, (double)rs.correct};
+                        rst = kn__dist_agree(d, rst, KN_DIST_TAG_STEP, sums, 3);
+                        rs.loss_sum = sums[0], rs.rows = (int64_t)sums[1], rs.correct = (int64_t)sums[2];
                     }
+                    if ((st = rst)) break;
                     loss_sum = loss_base + rs.loss_sum;
                     seen = seen_base + rs.rows;
                     correct = correct_base + rs.correct;

@@ -34,7 +34,7 @@ _Static_assert((long)KN_RESIDENT_SCALE_MIN == (long)KN_LOSS_SCALE_MIN && (long)K
                "the backends' loss-scale bounds are loss_scale.h's");
 
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
-                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, bool eligible) {
+                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, void *nccl, bool eligible) {
     memset(r, 0, sizeof *r);
     kn_graph *g = m->graph;
     const kn_backend_iface *bi = g->backend.iface;
@@ -49,6 +49,7 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     kn_resident_desc d = {.n_rows = n, .n_first = n_first, .labels = data->labels, .labels_rest = val ? val->labels : NULL,
                           .loss = m->loss, .out = m->out, .outs = outs, .threshold = m->copts.from_logits ? 0.0f : 0.5f};
     d.accumulate = accumulate;
+    d.nccl = nccl;
     if (scaler->on) { /* fp16: the scaler continues on the device from where fit has it (not
                        * with accumulation, whose check is the group's sum: the host loop) */
         if (!g->loss_seed || accumulate) return KN_OK;
@@ -127,13 +128,11 @@ kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows, int64_
     if (st) return st;
     g->resident_first = first;
     unsigned mask = KN_PHASE_TRAIN | KN_RUN_RESIDENT;
-    if (r->accumulate) { /* as fit's host loop: its dropout slot, and 1 / the group's rows */
-        g->rng_micro_next = micro;
+    g->rng_micro_next = micro; /* (as fit's host loop) */
+    if (r->accumulate) { /* 1 / the group's rows */
         g->grad_acc_scale = 1.0f / (float)group_rows;
         mask |= KN_RUN_ACCUMULATE;
         if (!update) mask &= ~(unsigned)KN_PHASE_UPDATE;
-    } else {
-        g->rng_micro_next = 0;
     }
     return kn__graph_run_phases(g, mask);
 }

@@ -21,13 +21,15 @@ typedef struct kn__resident {
 /* Binds m's training data (and val, separate validation data, or NULL: its rows after
  * data's) on its graph's device when the backend offers it, the data fits and eligible
  * (fit's plain case) holds; r->on says whether it did (off is no error). row_w: the first
- * n_train rows' weights, or NULL. */
+ * n_train rows' weights, or NULL. nccl: data parallel through this communicator (backend.h),
+ * or NULL. */
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
-                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, bool eligible);
+                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, void *nccl, bool eligible);
 /* The epoch's order (perm[0..n)) to the device, and the figures from zero. */
 kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n);
-/* One whole training step on the rows at order[first .. first + rows). Accumulating
- * (opened with accumulate): micro, the batch's place in its group (its dropout masks);
+/* One whole training step on the rows at order[first .. first + rows). micro: the batch's
+ * dropout slot (its place in an accumulation group, and the rank's). Accumulating (opened
+ * with accumulate):
  * update: the group's last batch, whose update takes the group's gradient sum over
  * group_rows rows; else the gradient is only added to the device's sum. */
 kn_status kn__resident_step(kn__resident *r, int64_t first, int64_t rows, int64_t micro, bool update, int64_t group_rows);

@@ -122,6 +122,7 @@ typedef struct {
     kn__cuda_resident *d_res;    /* the figures and the failure */
     float *grad_acc;             /* desc.accumulate: the gradient accumulator (param_floats), or NULL */
     const kn_tensor *res_loss, *res_out, *res_seed; /* res_seed: fp16's backward seed, or NULL */
+    void *res_nccl;              /* data parallel inside the resident step: the communicator, or NULL */
     /* bias gradients in the weight gradient's product (ops.c, KILN_CUDA_BGRAD=0: never): the
      * sum_rows node bgrad_sum[i] is computed by the matmul bgrad_mm[i], which reads the same
      * rows as its untransposed second operand; that sum_rows node then does nothing */

@@ -145,3 +145,50 @@ extern "C" cudaError_t kn__cu_find_nonfinite(cudaStream_t s, const float *grad, 
     find_nonfinite_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(grad, n, flag);
     return cudaGetLastError();
 }
+
+/* ------------------------------------------------------------- data parallel inside the step */
+
+/* This rank's share of the step's rows, as fit's host path scales it (kn__cu_scale's x * f):
+ * the gradients and the verdict after them. */
+__global__ void grad_share_kernel(const kn__cuda_step *stp, float *grad, int64_t n) {
+    float f = stp->grad_share;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        grad[i] = grad[i] * f;
+}
+
+extern "C" cudaError_t kn__cu_grad_share(cudaStream_t s, const kn__cuda_step *step, float *grad, int64_t n) {
+    int64_t b = (n + THREADS - 1) / THREADS;
+    grad_share_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, grad, n);
+    return cudaGetLastError();
+}
+
+/* The decision after the all-reduce, the same on every rank (the sum is): the blocks scan
+ * it as guard_kernel does, the last to finish (guard_done, after a fence) records the
+ * failure once (its kind this rank's local_what: a rank whose own loss was not finite says
+ * so, the others that a gradient was not) and sets step->skip for good. */
+__global__ void sum_guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *grad, int64_t n, const float *loss) {
+    __shared__ bool last;
+    bool bad = r->failed_step < 0 && thread_finds_nonfinite(grad, n);
+    if (bad) r->grad_bad = 1;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&r->guard_done, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last || threadIdx.x != 0) return;
+    r->guard_done = 0;
+    if (r->failed_step < 0 && *(volatile int32_t *)&r->grad_bad) {
+        r->failed_step = stp->step;
+        r->failed_first = stp->first;
+        r->failed_what = r->local_what == 1 ? 1 : 2;
+        r->failed_loss = *loss;
+    }
+    r->grad_bad = 0;
+    if (r->failed_step >= 0) stp->skip = 1;
+}
+
+extern "C" cudaError_t kn__cu_sum_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,
+                                        int64_t n, const float *loss) {
+    int64_t b = (n / 8 + THREADS - 1) / THREADS;
+    sum_guard_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, r, grad, n, loss);
+    return cudaGetLastError();
+}

@@ -42,6 +42,7 @@ typedef struct {
     float c1, c2;
     int32_t corrections_set;
     float acc_scale;    /* a KN_RUN_ACCUMULATE update: 1 / the accumulated rows (kn_graph's grad_acc_scale) */
+    float grad_share;   /* resident data parallel: this rank's rows / the step's (kn_graph's grad_share) */
 } kn__cuda_step;
 
 /* A resident run's figures and failure on the device (kn_resident_stats's fields; the
@@ -59,6 +60,12 @@ typedef struct {
     uint32_t guard_done; /* the guard kernel's blocks that finished checking (0 between steps) */
     int32_t ring_pos;    /* the step ring's slot the next resident run reads (mapped ring only):
                           * advanced once a run, by its figures' count (count_step) */
+    /* data parallel (NCCL inside the step, resident.cuh): the guard only gives this rank's
+     * verdict, which rides in the gradient buffer's extra float (verdict: +inf when the
+     * loss or a gradient here is non-finite, else 0) through the all-reduce; every rank
+     * then decides from the sum (kn__cu_sum_guard). local_what: 1 the loss, 2 a gradient. */
+    int32_t dist, local_what;
+    float *verdict;
 } kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
@@ -318,6 +325,13 @@ cudaError_t kn__cu_resident_count(cudaStream_t s, const kn__cuda_step *step, kn_
  * earlier one failed (the optimizer kernel then returns at once). */
 cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad,
                                   int64_t n, const kn__cuda_count *q);
+/* Resident data parallel, around the all-reduce (kn__cuda_resident's dist): grad[0..n)
+ * times step->grad_share before it; after it, the summed grad[0..n) (the verdicts' sum
+ * included) checked, and the step failed on every rank alike when any is non-finite
+ * (the failure's kind this rank's local_what, its loss *loss). */
+cudaError_t kn__cu_grad_share(cudaStream_t s, const kn__cuda_step *step, float *grad, int64_t n);
+cudaError_t kn__cu_sum_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad, int64_t n,
+                             const float *loss);
 /* *flag (device memory, zeroed before) set to 1 when any of grad[0..n) is not finite. */
 cudaError_t kn__cu_find_nonfinite(cudaStream_t s, const float *grad, int64_t n, int32_t *flag);
 /* A KN_RUN_ACCUMULATE run after its guard (nothing once step->skip): acc += rows x grad

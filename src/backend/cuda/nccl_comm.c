@@ -136,6 +136,21 @@ kn_status kn__nccl_allreduce_grads(kn_graph *g, void *comm, float pre_scale) {
     return wait_for(g, c, "ncclAllReduce (gradients)");
 }
 
+kn_status kn__nccl_enqueue_allreduce(kn_graph *g, void *comm, float *buf, size_t n) {
+    kn__nccl_comm *c = comm;
+    kn_status st = usable(g, c, "a resident step's all-reduce");
+    if (st || n == 0) return st;
+    kn__cuda_graph *cg = g->backend.context;
+    ncclResult_t r = kn__nccl.AllReduce(buf, buf, n, ncclFloat, ncclSum, c->comm, cg->stream);
+    return r == ncclSuccess ? KN_OK : nccl_fail(g->ctx, c, "ncclAllReduce (a resident step's gradients)", r);
+}
+
+kn_status kn__nccl_wait(kn_graph *g, void *comm, const char *call) {
+    kn__nccl_comm *c = comm;
+    kn_status st = usable(g, c, call);
+    return st ? st : wait_for(g, c, call);
+}
+
 kn_status kn__nccl_broadcast_params(kn_graph *g, void *comm) {
     kn__nccl_comm *c = comm;
     kn_status st = usable(g, c, "the parameters' broadcast");

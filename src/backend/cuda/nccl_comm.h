@@ -41,6 +41,11 @@ kn_status kn__nccl_allreduce_grads(kn_graph *g, void *comm, float pre_scale);
  * half copy of the parameters (mixed precision) refreshed from them, as a push does. The
  * host copies are not touched (stale on ranks other than 0 until a pull). */
 kn_status kn__nccl_broadcast_params(kn_graph *g, void *comm);
+/* A resident step's all-reduce (runtime.c, inside the captured step): buf[0..n) of g's
+ * device memory summed in place across the ranks on g's stream, enqueued and not waited
+ * for; kn__nccl_wait then waits for g's stream while it watches the communicator. */
+kn_status kn__nccl_enqueue_allreduce(kn_graph *g, void *comm, float *buf, size_t n);
+kn_status kn__nccl_wait(kn_graph *g, void *comm, const char *call);
 /* Frees a communicator (NULL: nothing). Aborted rather than destroyed when abort is set
  * (some rank failed: kn__dist knows) or a collective failed here, so a rank never waits on
  * peers that left. */
@@ -71,6 +76,14 @@ static inline kn_status kn__nccl_broadcast_params(kn_graph *g, void *comm) {
     return kn__nccl_load(g->ctx);
 }
 static inline void kn__nccl_close(void *comm, bool abort) { (void)comm, (void)abort; }
+static inline kn_status kn__nccl_enqueue_allreduce(kn_graph *g, void *comm, float *buf, size_t n) {
+    (void)comm, (void)buf, (void)n;
+    return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "nccl: this build has no NCCL");
+}
+static inline kn_status kn__nccl_wait(kn_graph *g, void *comm, const char *call) {
+    (void)g, (void)comm, (void)call;
+    return KN_OK;
+}
 
 #endif
 #endif

@@ -52,13 +52,15 @@ __device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r
     if (threadIdx.x == 0) {
         r->ring_pos = (r->ring_pos + 1) % KN_CUDA_STEP_RING; /* (every resident run counts once, after its start) */
         float l = *q->loss;
-        if (training && r->failed_step < 0 && !isfinite(l)) { /* (an evaluation only counts) */
+        if (training && r->dist) { /* data parallel: this rank's verdict only (guard_decide) */
+            r->local_what = isfinite(l) ? 0 : 1;
+        } else if (training && r->failed_step < 0 && !isfinite(l)) { /* (an evaluation only counts) */
             r->failed_step = stp->step;
             r->failed_first = stp->first;
             r->failed_what = 1;
             r->failed_loss = l;
         }
-        *failed = r->failed_step >= 0;
+        *failed = r->failed_step >= 0 || (training && r->dist && r->local_what);
         if (!*failed) {
             r->loss_sum += (double)l * (double)q->rows;
             r->rows += q->rows;
@@ -92,6 +94,11 @@ __device__ static void count_step(const kn__cuda_step *stp, kn__cuda_resident *r
 __device__ static void guard_decide(kn__cuda_step *stp, kn__cuda_resident *r, const float *loss, bool reset) {
     bool bad = *(volatile int32_t *)&r->grad_bad;
     if (reset) r->grad_bad = 0;
+    if (r->dist) { /* data parallel: the verdict into the sum; every rank decides after it (kn__cu_sum_guard) */
+        if (!r->local_what && bad) r->local_what = 2;
+        *r->verdict = r->local_what ? INFINITY : 0.0f; /* (+inf: a sum of verdicts stays non-finite) */
+        return;
+    }
     if (r->failed_step < 0 && r->scaling) {
         if (!bad) {
             if (++r->good >= r->interval) {

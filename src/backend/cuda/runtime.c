@@ -14,6 +14,7 @@
  * node (KN_ERR_DEVICE). */
 #include "backend/backend.h"
 #include "cuda_internal.h"
+#include "nccl_comm.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -121,6 +122,7 @@ static void resident_free(kn__cuda_graph *c) {
     c->fold_chain = -1;
     c->d_order = c->d_labels = NULL;
     c->d_res = NULL;
+    c->res_nccl = NULL;
     c->resident_on = false;
 }
 
@@ -358,7 +360,8 @@ static kn_status cuda_compile(kn_graph *g) {
     c->conv_cols_bytes = cols; /* at the compiled (largest) batch: runs chunk within it */
     c->lt_ws_bytes = 32u << 20; /* cuBLASLt's workspace: 32 MB, as cuBLAS uses on Hopper */
     if ((st = cuda_malloc(g, (void **)&c->param, pb, "parameters")) ||
-        (g->grad_buf && (st = cuda_malloc(g, (void **)&c->grad, pb, "gradients"))) ||
+        /* (a resident data-parallel step's verdict rides in the float after the gradients) */
+        (g->grad_buf && (st = cuda_malloc(g, (void **)&c->grad, pb + 64, "gradients"))) ||
         (g->state_buf && (st = cuda_malloc(g, (void **)&c->state, g->state_floats * sizeof(float), "optimizer state"))) ||
         (st = cuda_malloc(g, (void **)&c->arena, g->arena_bytes, "arena")) ||
         (st = cuda_malloc(g, &c->ws, ws, "workspace")) || (st = cuda_malloc(g, &c->lt_ws, c->lt_ws_bytes, "cuBLASLt workspace")) ||
@@ -475,6 +478,8 @@ static kn_status cuda_synchronize(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     kn_status st = flush_pending(g);
     if (st) return st;
+    /* resident data parallel: the steps' all-reduces may wait on a peer: watched, with a deadline */
+    if (c->res_nccl && (st = kn__nccl_wait(g, c->res_nccl, "a resident step's all-reduce"))) return st;
     CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
     c->inflight = 0; /* every queued copy from the step ring has run */
     return KN_OK;
@@ -616,7 +621,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
      * pass (the loss and the outputs are kept tensors: nothing overwrites them); when the
      * small-batch weight gradients are every gradient, in theirs (small_batch.c) */
     bool accumulating = mask & KN_RUN_ACCUMULATE; /* (the late guard decides in the update, which a batch mid-group lacks) */
-    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q, c->guard_late && !c->res_seed && !accumulating};
+    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q, c->guard_late && !c->res_seed && !accumulating && !c->res_nccl};
     c->wgrad_guard = &guard;
     c->wgrad_guarded = false;
     st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD);
@@ -625,6 +630,13 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     if (!c->wgrad_guarded)
         LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
                  "kn__cu_resident_guard");
+    if (c->res_nccl) { /* data parallel: this rank's share, the sum (verdict included), the decision */
+        int64_t n = (int64_t)g->param_floats + 1;
+        LAUNCHED(kn__cu_grad_share(c->stream, c->d_step, c->grad, n), "kn__cu_grad_share");
+        if ((st = kn__nccl_enqueue_allreduce(g, c->res_nccl, c->grad, (size_t)n))) return st;
+        LAUNCHED(kn__cu_sum_guard(c->stream, c->d_step, c->d_res, c->grad, n, kn__cuda_tensor(g, c->res_loss)),
+                 "kn__cu_sum_guard");
+    }
     if (accumulating) {
         if (!c->grad_acc) return kn__error(g->ctx, KN_ERR_STATE, "cuda: an accumulating run without an accumulator");
         LAUNCHED(kn__cu_grad_accumulate(c->stream, c->d_step, c->grad, c->grad_acc, (int64_t)g->param_floats,
@@ -760,7 +772,7 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     }
     g->refolded = false;
     kn__cuda_step values = {g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
-                            g->resident_first, g->resident_skipped, 0, 1.0f, 1.0f, 0, g->grad_acc_scale};
+                            g->resident_first, g->resident_skipped, 0, 1.0f, 1.0f, 0, g->grad_acc_scale, g->grad_share};
     if (!(resident && c->res_seed)) { /* Adam's corrections (kernels.cu's opt_update: the same formula);
                                        * a resident fp16 run's step may be taken back on the device */
         values.c1 = (float)(1.0 - pow((double)g->opt.beta_1, (double)g->step));
@@ -848,6 +860,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     if (st) return st;
     resident_free(c);
     if (!kn__resident_placeable(g, d)) return KN_OK; /* (each gathered input checked there) */
+    if (d->nccl && (d->loss_seed || d->accumulate || !c->grad)) return KN_OK; /* (fit asks for neither with it) */
     /* the step's figures are counted after the backward pass (in the guard's launch): the
      * loss and the outputs must be kept tensors, which nothing overwrites (a model's are) */
     if (!(d->loss->flags & KN_FLAG_KEEP) || (d->out && d->labels && !(d->out->flags & KN_FLAG_KEEP))) return KN_OK;
@@ -874,6 +887,8 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     zero.scale = d->loss_seed ? d->scale : 1.0f;
     zero.good = d->good;
     zero.interval = d->interval;
+    zero.dist = d->nccl != NULL;
+    zero.verdict = c->grad ? c->grad + g->param_floats : NULL;
     if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
         (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
         (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
@@ -887,6 +902,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     kn__cuda_plan_fold(g, c);
     c->res_loss = d->loss;
     c->res_seed = d->loss_seed;
+    c->res_nccl = d->nccl;
     c->res_out = d->labels ? d->out : NULL;
     c->res_outs = d->outs;
     c->res_threshold = d->threshold;
@@ -925,6 +941,13 @@ static kn_status cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool r
 static void cuda_resident_close(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     flush_pending(g); /* (the host counted them as run; a failed launch shows at the next synchronize) */
+    if (c->res_nccl && kn__nccl_wait(g, c->res_nccl, "a resident step's all-reduce") != KN_OK) {
+        /* a peer left mid-collective: waiting or freeing (cudaFree synchronizes) would hang
+         * until the communicator is aborted; the buffers are left to the process's end */
+        c->resident_on = false;
+        c->res_nccl = NULL;
+        return;
+    }
     cudaStreamSynchronize(c->stream);
     c->inflight = 0;
     resident_free(c);
