@@ -797,8 +797,12 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     }
     c->inflight++;
     c->runs++;
+    /* a data-parallel resident step is launched, never captured: whether an NCCL call is
+     * captured must be the same on every rank (NCCL's rule), and the ranks' batches may
+     * change size at different steps (the last batch's shares) */
+    bool graphs = c->use_graphs && !(resident && c->res_nccl && (mask & KN_PHASE_BACKWARD));
     bool seen = find_exec(c, g->batch, mask, 1) >= 0 || (c->last_batch == g->batch && c->last_mask == mask);
-    if (resident && c->graph_steps > 1 && c->use_graphs && c->d_ring && seen) {
+    if (resident && c->graph_steps > 1 && graphs && c->d_ring && seen) {
         /* held back, then K to a launch (from the second run alike: the first of a kind is
          * launched as it comes, as every run is, before anything of it is captured) */
         c->last_batch = g->batch;
@@ -806,8 +810,8 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
         return hold_back(g, c, mask);
     }
     if ((st = flush_pending(g))) return st; /* (held-back runs go first) */
-    int slot = c->use_graphs ? find_exec(c, g->batch, mask, 1) : -1;
-    if (slot < 0 && c->use_graphs && c->last_batch == g->batch && c->last_mask == mask) {
+    int slot = graphs ? find_exec(c, g->batch, mask, 1) : -1;
+    if (slot < 0 && graphs && c->last_batch == g->batch && c->last_mask == mask) {
         /* the second run alike: capture it, then replay from now on */
         if ((st = capture(g, c, mask, 1, &slot))) return st;
     }
