@@ -378,8 +378,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                          * may depend on it */
                                         (!scaler.on || (o.schedule.kind == KN_SCHEDULE_CONSTANT &&
                                                         o.schedule.warmup_steps == 0 && o.checkpoint_every == 0)));
-    if (!st && d->world > 1) { /* every rank resident, or none (a device short of memory): the same loop */
-        double on[1] = {res.on ? 1.0 : 0.0};
+    if (d->world > 1) { /* every rank resident, or none (a device short of memory): the same loop; an
+                         * error opening (this rank's alone) is everyone's */
+        double on[1] = {!st && res.on ? 1.0 : 0.0};
         if (!(st = kn__dist_agree(d, st, KN_DIST_TAG_SETUP, on, 1)) && on[0] < d->world && res.on) kn__resident_close(&res, ctx);
     }
     if (!st && res.on && o.verbose >= 2) kn__log(ctx, KN_LOG_INFO, "Training data resident on the device");
