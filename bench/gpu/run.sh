@@ -199,7 +199,7 @@ step_ab() { # session 9's unmeasured step changes, each against the default in t
   echo "== single-sample predict launched, not replayed (KILN_CUDA_GRAPHS=0): A/B"
   DEVICE=cuda KILN_CUDA_GRAPHS=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
   echo "== test_cuda_ops with KILN_CUDA_PREFETCH=1 (and its polled-predict case: how many waits fell back, 0 expected on a GPU)"
-  KILN_CUDA_PREFETCH=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL|test_cuda_ops" | head -8
+  KILN_CUDA_PREFETCH=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL|test_cuda_ops: (ok|FAILED)" | head -8
   echo "== test_resident with PDL, prefetch and the late guard (bit for bit against the host loop)"
   KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 KILN_CUDA_GUARD_LATE=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps to a graph launch and PDL (bit for bit against the host loop)"
