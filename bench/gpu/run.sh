@@ -166,38 +166,43 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
   echo "== single-sample predict, copies by the copy engine (KILN_CUDA_MAPPED=0): A/B"
   DEVICE=cuda KILN_CUDA_MAPPED=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
 }
-step_ab() { # session 9's unmeasured step changes, each against the default in the same call
+# ab32 LABEL [VAR=VALUE...]: the reference MLP resident at batch 32 with those settings; ab256: at batch 256
+ab32() { local label=$1; shift; fit "MLP resident, batch 32, $label" "$@" timeout ${FIT_TIMEOUT:-25} $K --epochs $E; }
+ab256() { local label=$1; shift; fit "MLP resident, batch 256, $label" "$@" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256; }
+# plat [VAR=VALUE...]: the single-sample predict's latency with those settings
+plat() { env DEVICE=cuda "$@" timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"; }
+step_ab() { # sessions 9 and 10's unmeasured step changes, each against the default in the same call
   [ $FM = 1 ] || return 0
-  section "step A/B (session 9)"
-  fit "MLP resident, batch 32 (default: step values read from the mapped ring, the gather folded into the chain, its loads unrolled)" timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, step values by a copy (KILN_CUDA_MAPPED=0): A/B" KILN_CUDA_MAPPED=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, the gather kernel kept (KILN_CUDA_FOLD=0): A/B" KILN_CUDA_FOLD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, neither (KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0: session 8's step): A/B" KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, programmatic dependent launch (KILN_CUDA_PDL=1): A/B" KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, PDL + the weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, the first layer split over about 128 blocks (KILN_CUDA_SPLIT_BLOCKS=128; default 256): A/B" KILN_CUDA_SPLIT_BLOCKS=128 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, ... over about 512 blocks (KILN_CUDA_SPLIT_BLOCKS=512): A/B" KILN_CUDA_SPLIT_BLOCKS=512 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 256 (default)" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 256, PDL + fused weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  section "step A/B (sessions 9 and 10)"
+  ab32 "(default: step values read from the mapped ring, the gather folded into the chain, its loads unrolled)"
+  ab32 "step values by a copy (KILN_CUDA_MAPPED=0): A/B" KILN_CUDA_MAPPED=0
+  ab32 "the gather kernel kept (KILN_CUDA_FOLD=0): A/B" KILN_CUDA_FOLD=0
+  ab32 "neither (KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0: session 8's step): A/B" KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0
+  ab32 "programmatic dependent launch (KILN_CUDA_PDL=1): A/B" KILN_CUDA_PDL=1
+  ab32 "PDL + the weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_TILED=1
+  ab32 "the first layer split over about 128 blocks (KILN_CUDA_SPLIT_BLOCKS=128; default 256): A/B" KILN_CUDA_SPLIT_BLOCKS=128
+  ab32 "... over about 512 blocks (KILN_CUDA_SPLIT_BLOCKS=512): A/B" KILN_CUDA_SPLIT_BLOCKS=512
+  ab256 "(default)"
+  ab256 "PDL + fused weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256
   echo "== single-sample predict (default) and waited for by polling the chain's word (KILN_CUDA_POLL=1): A/B"
-  DEVICE=cuda timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
-  DEVICE=cuda KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
-  fit "MLP resident, batch 32, the guard taken late by the update kernel (KILN_CUDA_GUARD_LATE=1): A/B" KILN_CUDA_GUARD_LATE=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, late guard + PDL (KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, PDL + prefetch (KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, 8 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=8): A/B" KILN_CUDA_GRAPH_STEPS=8 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, 32 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_GRAPH_STEPS=32 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 32, 32 steps to a launch + PDL (KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_PDL=1 timeout ${FIT_TIMEOUT:-25} $K --epochs $E
-  fit "MLP resident, batch 256, 32 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_GRAPH_STEPS=32 timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256
+  plat
+  plat KILN_CUDA_POLL=1
+  ab32 "the guard taken late by the update kernel (KILN_CUDA_GUARD_LATE=1): A/B" KILN_CUDA_GUARD_LATE=1
+  ab32 "late guard + PDL (KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1
+  ab32 "the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PREFETCH=1
+  ab32 "PDL + prefetch (KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1
+  ab32 "8 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=8): A/B" KILN_CUDA_GRAPH_STEPS=8
+  ab32 "32 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_GRAPH_STEPS=32
+  ab32 "32 steps to a launch + PDL (KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_PDL=1
+  ab256 "32 steps to a graph launch (KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_GRAPH_STEPS=32
   echo "== single-sample predict with the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1), and with polling too: A/B"
-  DEVICE=cuda KILN_CUDA_PREFETCH=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
-  DEVICE=cuda KILN_CUDA_PREFETCH=1 KILN_CUDA_POLL=1 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  plat KILN_CUDA_PREFETCH=1
+  plat KILN_CUDA_PREFETCH=1 KILN_CUDA_POLL=1
   echo "== single-sample predict, the first layer over 12 and 8 blocks (KILN_CUDA_SPLIT_BLOCKS=12, 8; default 24, the most at 32 inputs a block): A/B"
-  DEVICE=cuda KILN_CUDA_SPLIT_BLOCKS=12 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
-  DEVICE=cuda KILN_CUDA_SPLIT_BLOCKS=8 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  plat KILN_CUDA_SPLIT_BLOCKS=12
+  plat KILN_CUDA_SPLIT_BLOCKS=8
   echo "== single-sample predict launched, not replayed (KILN_CUDA_GRAPHS=0): A/B"
-  DEVICE=cuda KILN_CUDA_GRAPHS=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
+  plat KILN_CUDA_GRAPHS=0
   echo "== test_cuda_ops with KILN_CUDA_PREFETCH=1 (and its polled-predict case: how many waits fell back, 0 expected on a GPU)"
   KILN_CUDA_PREFETCH=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL|test_cuda_ops: (ok|FAILED)" | head -8
   echo "== test_resident with PDL, prefetch and the late guard (bit for bit against the host loop)"
