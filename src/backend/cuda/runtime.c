@@ -801,8 +801,8 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
      * captured must be the same on every rank (NCCL's rule), and the ranks' batches may
      * change size at different steps (the last batch's shares) */
     bool graphs = c->use_graphs && !(resident && c->res_nccl && (mask & KN_PHASE_BACKWARD));
-    bool seen = find_exec(c, g->batch, mask, 1) >= 0 || (c->last_batch == g->batch && c->last_mask == mask);
-    if (resident && c->graph_steps > 1 && graphs && c->d_ring && seen) {
+    if (resident && c->graph_steps > 1 && graphs && c->d_ring &&
+        (find_exec(c, g->batch, mask, 1) >= 0 || (c->last_batch == g->batch && c->last_mask == mask))) {
         /* held back, then K to a launch (from the second run alike: the first of a kind is
          * launched as it comes, as every run is, before anything of it is captured) */
         c->last_batch = g->batch;
