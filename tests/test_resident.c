@@ -286,6 +286,12 @@ int main(void) {
                                                                     * accumulating, runs alike come at most
                                                                     * accumulate - 1 in a row) */
             CHECK(kn__cuda_grouped_launches(dev.m->graph) > 0, "%s: KILN_CUDA_GRAPH_STEPS=%s: no grouped launch", c.name, k);
+        /* KILN_CUDA_WGRAD_UPDATE=1: a plain MLP's weight gradients took the update (the
+         * chain's cases, without accumulation, whose update is a run of its own) */
+        const char *fused = getenv("KILN_CUDA_WGRAD_UPDATE");
+        if (device == KN_DEVICE_CUDA && fused && strcmp(fused, "1") == 0 && strstr(c.name, "a plain MLP") &&
+            c.fit.accumulate <= 1 && !via_nccl)
+            CHECK(kn__cuda_fused_updates(dev.m->graph) > 0, "%s: KILN_CUDA_WGRAD_UPDATE=1: the update was not taken", c.name);
 #endif
         if (c.skips && !dev.st)
             CHECK(dev.h->skipped_steps > 0 && dev.h->skipped_steps < dev.h->steps, "%s: %lld of %lld updates skipped",

@@ -16,8 +16,8 @@
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
 #   step_ab  sessions 9 and 10's unmeasured changes against the default: the step values by a
 #            copy, the gather kernel kept, programmatic dependent launch, the guard taken late,
-#            the weight gradients by tiles, a polled predict, K steps to a graph launch
-#            (all only)
+#            the weight gradients by tiles, a polled predict, K steps to a graph launch,
+#            the update in the weight gradients' launch (session 11) (all only)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
 #   timeline Nsight Systems' kernel timeline of the batch-32 step: kernels and the gaps between
@@ -175,6 +175,10 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   [ $FM = 1 ] || return 0
   section "step A/B (sessions 9 and 10)"
   ab32 "(default: step values read from the mapped ring, the gather folded into the chain, its loads unrolled)"
+  ab32 "the update in the weight gradients' launch, after a grid barrier (KILN_CUDA_WGRAD_UPDATE=1; session 11): A/B" KILN_CUDA_WGRAD_UPDATE=1
+  ab32 "... + PDL (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1
+  ab32 "... + PDL + 32 steps a graph launch (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_GRAPH_STEPS=32
+  ab256 "the update in the tiled weight gradients + PDL (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1
   ab32 "step values by a copy (KILN_CUDA_MAPPED=0): A/B" KILN_CUDA_MAPPED=0
   ab32 "the gather kernel kept (KILN_CUDA_FOLD=0): A/B" KILN_CUDA_FOLD=0
   ab32 "neither (KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0: session 8's step): A/B" KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0
@@ -207,6 +211,9 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   KILN_CUDA_PREFETCH=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "polled predict|FAIL|test_cuda_ops: (ok|FAILED)" | head -8
   echo "== test_resident with PDL, prefetch and the late guard (bit for bit against the host loop)"
   KILN_CUDA_PDL=1 KILN_CUDA_PREFETCH=1 KILN_CUDA_GUARD_LATE=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident with the update in the weight gradients (a cooperative launch), PDL, untiled and tiled (bit for bit)"
+  KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_TILED=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps to a graph launch and PDL (bit for bit against the host loop)"
   KILN_CUDA_GRAPH_STEPS=3 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }

@@ -6,8 +6,13 @@
  * then find cuda_fp16.h and cuda_bf16.h in include/ beside this file.
  *
  * Kernels run one block at a time, each thread on its own fiber, switched at every
- * barrier; a launch's arguments are converted to the kernel's parameter types and copied
- * at the launch (so a captured graph replays the values of its capture, as on a GPU). */
+ * barrier (so a __shared__ static is the running block's). A cooperative launch
+ * (KN_LAUNCH_COOP) gives every block's threads their fibers at once and still runs one block
+ * at a time, each until its threads wait at the grid barrier (kn__grid_sync) or exit, the
+ * blocks in alternate orders from one grid barrier to the next: a __shared__ value kept
+ * across a grid barrier is then another block's. A launch's arguments are converted to the
+ * kernel's parameter types and copied at the launch (so a captured graph replays the values
+ * of its capture, as on a GPU). */
 #ifndef KN_CUDA_EMU_DEVICE_H
 #define KN_CUDA_EMU_DEVICE_H
 
@@ -56,6 +61,8 @@ void kn_emu_syncthreads(void);
  * src is outside the warp or its thread has exited: undefined on a GPU). */
 uint64_t kn_emu_warp_exchange(unsigned mask, uint64_t v, int src_lane);
 int kn_emu_lane(void);
+/* The grid's barrier (device.cuh's kn__grid_sync): a cooperative launch's only. */
+void kn_emu_grid_sync(void);
 
 template <class T> static inline T kn_emu_shfl(unsigned mask, T v, int src_lane) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "a shuffle moves at most 8 bytes");
@@ -94,18 +101,28 @@ template <class T> static inline T atomicAdd(T *p, T v) {
 static inline void __threadfence(void) {}
 static inline void __threadfence_system(void) {}
 
+/* cuda_runtime.h's overload, which nvcc's kernels have (the emulator includes the C API's
+ * header only): the kernel passed as itself. */
+template <class T>
+static inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, T func, int blockSize,
+                                                                        size_t dynamicSMemSize) {
+    return ::cudaOccupancyMaxActiveBlocksPerMultiprocessor(numBlocks, (const void *)func, blockSize, dynamicSMemSize);
+}
+
 /* A launch, as the runtime queues it: its name, shape, the pointers among its arguments
  * (each must lie in device memory when it runs) and the call. */
 struct kn_emu_kernel {
     const char *name;
     dim3 grid, block;
     size_t shared;
-    bool pdl = false; /* launched with programmatic dependence (KN_LAUNCH): every block must call kn__pdl_wait */
+    bool pdl = false;  /* launched with programmatic dependence (KN_LAUNCH): every block must call kn__pdl_wait */
+    bool coop = false; /* cooperative (KN_LAUNCH_COOP): all blocks resident at once, kn__grid_sync allowed */
     std::vector<std::pair<int, const void *>> pointers; /* (argument position from 0, value) */
     std::function<void()> body;
 };
-/* Queues k on stream s (records it while s captures); a bad shape sets the launch error
- * cudaGetLastError returns, as on a GPU. */
+/* Queues k on stream s (records it while s captures); a bad shape, or a cooperative launch
+ * of more blocks than the device holds at once, sets the launch error cudaGetLastError
+ * returns, as on a GPU. */
 void kn_emu_submit(cudaStream_t s, kn_emu_kernel &&k);
 
 template <class T>
@@ -120,9 +137,9 @@ struct launch_config {
     dim3 grid, block;
     size_t shared;
     cudaStream_t stream;
-    bool pdl;
-    launch_config(dim3 g, dim3 b, size_t sh = 0, cudaStream_t s = 0, bool p = false)
-        : grid(g), block(b), shared(sh), stream(s), pdl(p) {}
+    bool pdl, coop;
+    launch_config(dim3 g, dim3 b, size_t sh = 0, cudaStream_t s = 0, bool p = false, bool c = false)
+        : grid(g), block(b), shared(sh), stream(s), pdl(p), coop(c) {}
     template <class... P, class... A> void launch(const char *name, void (*kernel)(P...), A &&...args) const {
         static_assert(sizeof...(P) == sizeof...(A), "a kernel launched with the wrong number of arguments");
         std::tuple<std::decay_t<P>...> values(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
@@ -132,6 +149,7 @@ struct launch_config {
         k.block = block;
         k.shared = shared;
         k.pdl = pdl;
+        k.coop = coop;
         int pos = 0;
         std::apply([&](const auto &...v) { (kn_emu_note_pointer(k.pointers, pos, v), ...); }, values);
         k.body = [kernel, values]() { std::apply(kernel, values); };

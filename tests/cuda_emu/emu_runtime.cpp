@@ -27,9 +27,18 @@
  *    switched at __syncthreads and the warp shuffles. A barrier some threads of the block
  *    never reach (a divergent __syncthreads, or one after some threads returned) is a
  *    fault naming the kernel, as is a shuffle with a lane that has exited.
+ *  - Cooperative launches (KN_LAUNCH_COOP): every block's threads have fibers at once; the
+ *    blocks run one at a time up to each grid barrier (kn__grid_sync), forward and backward
+ *    in alternate phases (run_cooperative). A grid barrier some threads never reach, or one
+ *    in a launch that is not cooperative, is a fault. The device holds KILN_CUDA_EMU_SMS
+ *    (default 2) x KILN_CUDA_EMU_BLOCKS_PER_SM (default 2, or as many as 2048 threads
+ *    allow if fewer) blocks at once (cudaDeviceGetAttribute,
+ *    cudaOccupancyMaxActiveBlocksPerMultiprocessor); a cooperative launch of more is
+ *    cudaErrorCooperativeLaunchTooLarge from cudaGetLastError, and never runs.
  *  - KILN_CUDA_EMU_PROFILE=1 prints, at exit, each kernel's runs, threads and CPU time.
  *  - KILN_CUDA_EMU_REVERSE=1 runs blocks, and a block's threads between barriers, last
- *    first, so that a result that depends on the order shows as a difference.
+ *    first (a cooperative launch's first phase backward), so that a result that depends
+ *    on the order shows as a difference.
  *  - A fault (reported here or by queued work, kn_emu_fault) prints its reason and is
  *    sticky, like a GPU's: cudaGetLastError and every synchronization return
  *    cudaErrorLaunchFailure from then on.
@@ -118,7 +127,7 @@ bool pinned(const void *p) {
 /* ------------------------------------------------------------------ fibers */
 
 /* One thread of a block: its stack, saved stack pointer, coordinates and where it waits. */
-enum { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, EXITED };
+enum { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, AT_GRID_BARRIER, EXITED };
 struct fiber {
     void *sp;
     char *stack;
@@ -130,11 +139,17 @@ const size_t fiber_stack = 256 * 1024;
 std::vector<fiber> fibers;
 void *scheduler_sp;
 int current;                       /* the running fiber */
+int block_base;                    /* the running block's first fiber (0 but in a cooperative launch) */
 const std::function<void()> *body; /* the kernel call the fibers run */
 std::vector<uint64_t> exchange;    /* the warp shuffles' values, one slot per thread */
 const char *kernel_name;
 bool block_failed;
-bool pdl_launch, pdl_waited; /* the running launch has programmatic dependence; its block waited */
+bool coop_launch; /* the running launch is cooperative (KN_LAUNCH_COOP): kn__grid_sync allowed */
+bool pdl_launch;  /* the running launch has programmatic dependence (every block must wait) */
+/* Whether each block with fibers called kn__pdl_wait: one entry (the running block's) in a
+ * plain launch, one per block in a cooperative one; running_block indexes it. */
+std::vector<char> pdl_waited;
+size_t running_block;
 /* KILN_CUDA_EMU_REVERSE=1: blocks, and threads between barriers, run last first. A kernel
  * whose result depends on the order (a shared-memory read without the barrier before it,
  * blocks that read what other blocks write) then gives another answer than in the
@@ -197,34 +212,53 @@ void ensure_fibers(size_t n) {
 }
 
 const char *state_name(int s) {
-    return s == RUNNABLE ? "running" : s == AT_BLOCK_BARRIER ? "at __syncthreads" : s == AT_WARP_BARRIER ? "in a shuffle" : "exited";
+    return s == RUNNABLE           ? "running"
+           : s == AT_BLOCK_BARRIER ? "at __syncthreads"
+           : s == AT_WARP_BARRIER  ? "in a shuffle"
+           : s == AT_GRID_BARRIER  ? "at kn__grid_sync"
+                                   : "exited";
 }
 
-/* Runs one block: every fiber until it waits or exits, then releases what can go on: a warp
- * whose every thread waits in a shuffle, else the block when all its threads wait at
- * __syncthreads. Anything else can never finish: a fault. */
-void run_block(int n) {
-    for (int i = 0; i < n; i++) fiber_start(fibers[i]);
+/* " 0:exited 128:at __syncthreads": where the block's threads [base, base + n) are, by runs
+ * of the same state, numbered within the block. */
+std::string thread_states(int base, int n) {
+    std::string states;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || fibers[base + i].state != fibers[base + i - 1].state)
+            states += " " + std::to_string(i) + ":" + state_name(fibers[base + i].state);
+    return states;
+}
+
+/* Runs the running block's fibers, [base, base + n), until each has exited or waits at the
+ * grid barrier: every runnable fiber in turn, then releases what can go on: a warp whose
+ * every thread waits in a shuffle, else the block when all its threads wait at
+ * __syncthreads. Anything else can never finish: a fault (block_failed). base is 0 but in a
+ * cooperative launch, whose blocks all have their fibers at once. */
+void run_block(int base, int n) {
+    block_base = base;
     for (;;) {
-        bool ran = false;
         for (int k = 0; k < n; k++) {
-            int i = reverse ? n - 1 - k : k;
+            int i = base + (reverse ? n - 1 - k : k);
             if (fibers[i].state != RUNNABLE) continue;
             current = i;
             kn_emu_at.thread = fibers[i].idx;
             kn_emu_switch(&scheduler_sp, fibers[i].sp);
-            ran = true;
         }
-        (void)ran;
-        int exited = 0, at_block = 0, at_warp = 0;
-        for (int i = 0; i < n; i++) {
+        int exited = 0, at_block = 0, at_warp = 0, at_grid = 0;
+        for (int i = base; i < base + n; i++) {
             int s = fibers[i].state;
             exited += s == EXITED, at_block += s == AT_BLOCK_BARRIER, at_warp += s == AT_WARP_BARRIER;
+            at_grid += s == AT_GRID_BARRIER;
         }
-        if (exited == n) return;
+        if (at_grid && !coop_launch) { /* on a GPU: a hang, or blocks not yet resident never arriving */
+            faultf("kernel %s: kn__grid_sync in a launch that is not cooperative (KN_LAUNCH_COOP)", kernel_name);
+            block_failed = true;
+            return;
+        }
+        if (exited + at_grid == n) return;
         bool released = false;
-        for (int w = 0; w < n; w += 32) {
-            int end = w + 32 < n ? w + 32 : n, waiting = 0, live = 0;
+        for (int w = base; w < base + n; w += 32) {
+            int end = w + 32 < base + n ? w + 32 : base + n, waiting = 0, live = 0;
             for (int i = w; i < end; i++) live += fibers[i].state != EXITED, waiting += fibers[i].state == AT_WARP_BARRIER;
             if (waiting && waiting == live) {
                 for (int i = w; i < end; i++)
@@ -234,17 +268,14 @@ void run_block(int n) {
         }
         if (released) continue;
         if (at_block == n) {
-            for (int i = 0; i < n; i++) fibers[i].state = RUNNABLE;
+            for (int i = base; i < base + n; i++) fibers[i].state = RUNNABLE;
             continue;
         }
         const dim3 &b = kn_emu_at.block;
-        std::string states;
-        for (int i = 0; i < n; i++)
-            if (i == 0 || fibers[i].state != fibers[i - 1].state)
-                states += " " + std::to_string(i) + ":" + state_name(fibers[i].state);
+        std::string grid = coop_launch ? ", " + std::to_string(at_grid) + " at kn__grid_sync" : "";
         faultf("kernel %s, block (%u,%u,%u): a barrier its threads cannot all reach (%d exited, %d at __syncthreads, %d in "
-               "a shuffle; from thread:%s)",
-               kernel_name, b.x, b.y, b.z, exited, at_block, at_warp, states.c_str());
+               "a shuffle%s; from thread:%s)",
+               kernel_name, b.x, b.y, b.z, exited, at_block, at_warp, grid.c_str(), thread_states(base, n).c_str());
         block_failed = true;
         return; /* the waiting fibers are abandoned (their stacks are reused) */
     }
@@ -266,6 +297,72 @@ struct work {
     std::shared_ptr<std::vector<unsigned char>> args;
 };
 
+/* Fiber i of a block's n threads: thread i in x-fastest order, as a GPU numbers them. */
+uint3 thread_coords(const dim3 &block, int i) {
+    return uint3{(unsigned)i % block.x, (unsigned)(i / block.x) % block.y, (unsigned)(i / (block.x * block.y))};
+}
+
+/* Block b of the grid, x fastest (the order a plain launch runs them in). */
+uint3 block_coords(const dim3 &grid, size_t b) {
+    return uint3{(unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y), (unsigned)(b / ((size_t)grid.x * grid.y))};
+}
+
+/* A grid barrier some threads never reach (they exited while others wait there): a fault
+ * naming the first block with exited threads and where its threads are. */
+void fault_grid_barrier(const dim3 &grid, int n, size_t blocks, size_t exited, size_t at_grid) {
+    size_t b = 0;
+    while (b + 1 < blocks && std::none_of(fibers.begin() + (long)(b * n), fibers.begin() + (long)((b + 1) * n),
+                                          [](const fiber &f) { return f.state == EXITED; }))
+        b++;
+    uint3 c = block_coords(grid, b);
+    faultf("kernel %s: a grid barrier its threads cannot all reach (%zu exited, %zu at kn__grid_sync; block (%u,%u,%u) "
+           "from thread:%s)",
+           kernel_name, exited, at_grid, c.x, c.y, c.z, thread_states((int)(b * n), n).c_str());
+}
+
+/* A cooperative launch (KN_LAUNCH_COOP): every block is resident at once, as the launch
+ * guarantees on a GPU, so every thread of every block has its fiber from the start. Blocks
+ * still run one at a time, each until its threads have exited or wait at the grid barrier
+ * (kn__grid_sync); when every thread of the grid waits there, all go on: the next phase.
+ * The phases run the blocks in alternate orders (forward, then backward; backward first
+ * under KILN_CUDA_EMU_REVERSE=1): a block that reads, without a grid barrier between, what
+ * another block writes sees it written in one phase and not in the next; and a __shared__
+ * value (a static here) kept across a grid barrier is the last block's to run before it,
+ * wrong for every other block (a GPU keeps it, but device.cuh rules relying on it out). */
+void run_cooperative(const kn_emu_kernel &k, int n) {
+    size_t blocks = (size_t)k.grid.x * k.grid.y * k.grid.z, total = blocks * n; /* bounded by the device's capacity */
+    ensure_fibers(total);
+    for (size_t i = 0; i < total; i++) {
+        fibers[i].idx = thread_coords(k.block, (int)(i % n));
+        fiber_start(fibers[i]);
+    }
+    pdl_waited.assign(blocks, 0);
+    for (int phase = 0;; phase++) {
+        bool backward = reverse != (phase % 2 == 1);
+        for (size_t j = 0; j < blocks; j++) {
+            running_block = backward ? blocks - 1 - j : j;
+            kn_emu_at.block = block_coords(k.grid, running_block);
+            run_block((int)(running_block * n), n);
+            if (block_failed) return;
+        }
+        size_t exited = 0, at_grid = 0;
+        for (size_t i = 0; i < total; i++) exited += fibers[i].state == EXITED, at_grid += fibers[i].state == AT_GRID_BARRIER;
+        if (exited == total) break;
+        if (at_grid < total) {
+            fault_grid_barrier(k.grid, n, blocks, exited, at_grid);
+            return;
+        }
+        for (size_t i = 0; i < total; i++) fibers[i].state = RUNNABLE;
+    }
+    for (size_t b = 0; b < blocks && pdl_launch; b++)
+        if (!pdl_waited[b]) {
+            uint3 c = block_coords(k.grid, b);
+            faultf("kernel %s: launched with programmatic dependence, block (%u, %u, %u) never waited (kn__pdl_wait)",
+                   k.name, c.x, c.y, c.z);
+            return;
+        }
+}
+
 void run_kernel(const kn_emu_kernel &k) {
     for (const auto &a : k.pointers)
         if (a.second && !device_range(a.second, 1)) {
@@ -277,24 +374,27 @@ void run_kernel(const kn_emu_kernel &k) {
             return;
         }
     int n = (int)(k.block.x * k.block.y * k.block.z);
-    ensure_fibers((size_t)n);
-    for (int i = 0; i < n; i++)
-        fibers[i].idx = uint3{(unsigned)i % k.block.x, (unsigned)(i / k.block.x) % k.block.y,
-                              (unsigned)(i / (k.block.x * k.block.y))};
     kernel_name = k.name;
     pdl_launch = k.pdl;
+    coop_launch = k.coop;
     body = &k.body;
     kn_emu_at.block_dim = k.block;
     kn_emu_at.grid_dim = k.grid;
     block_failed = false;
+    if (k.coop) return run_cooperative(k, n);
+    ensure_fibers((size_t)n);
+    for (int i = 0; i < n; i++) fibers[i].idx = thread_coords(k.block, i);
+    pdl_waited.assign(1, 0);
+    running_block = 0;
     for (unsigned z = 0; z < k.grid.z; z++)
         for (unsigned y = 0; y < k.grid.y; y++)
             for (unsigned x = 0; x < k.grid.x; x++) {
                 kn_emu_at.block = reverse ? uint3{k.grid.x - 1 - x, k.grid.y - 1 - y, k.grid.z - 1 - z} : uint3{x, y, z};
-                pdl_waited = false;
-                run_block(n);
+                pdl_waited[0] = 0;
+                for (int i = 0; i < n; i++) fiber_start(fibers[i]);
+                run_block(0, n);
                 if (block_failed) return;
-                if (pdl_launch && !pdl_waited) { /* it may have read what the kernel before was still writing */
+                if (pdl_launch && !pdl_waited[0]) { /* it may have read what the kernel before was still writing */
                     faultf("kernel %s: launched with programmatic dependence, block (%u, %u, %u) never waited "
                            "(kn__pdl_wait)", k.name, kn_emu_at.block.x, kn_emu_at.block.y, kn_emu_at.block.z);
                     return;
@@ -423,6 +523,30 @@ cudaError_t submit(cudaStream_t handle, work &&w) {
 
 cudaError_t sticky(cudaError_t e) { return faulted ? cudaErrorLaunchFailure : e; }
 
+/* ------------------------------------------------------------------ the device's capacity */
+
+/* What a cooperative launch may hold at once: KILN_CUDA_EMU_SMS multiprocessors (default 2),
+ * each holding KILN_CUDA_EMU_BLOCKS_PER_SM blocks (default 2), or as many as its 2048
+ * threads allow, whichever is fewer. Small, so that a launcher that sizes its grid by
+ * cudaOccupancyMaxActiveBlocksPerMultiprocessor and the multiprocessor count, and not by
+ * its problem, is exercised (4 blocks of 256 by default; an H200 holds up to 132 x 8). */
+const int max_threads_per_sm = 2048, max_shared_per_block = 48 * 1024;
+
+int env_count(const char *name, int fallback) {
+    const char *e = getenv(name);
+    int v = e ? atoi(e) : 0;
+    return v > 0 ? v : fallback;
+}
+int emulated_sms(void) { return env_count("KILN_CUDA_EMU_SMS", 2); }
+int emulated_blocks_per_sm(void) { return env_count("KILN_CUDA_EMU_BLOCKS_PER_SM", 2); }
+
+/* Blocks of `threads` threads (1 to 1024; whole warps count) and `shared` bytes one
+ * multiprocessor holds at once: 0 when shared is past the block's limit. */
+int resident_blocks_per_sm(int threads, size_t shared) {
+    if (shared > (size_t)max_shared_per_block) return 0;
+    return std::min(max_threads_per_sm / ((threads + 31) / 32 * 32), emulated_blocks_per_sm());
+}
+
 /* A synchronizing call on s while s (or, in the legacy stream's case, any stream) captures
  * is not allowed: it invalidates the capture. */
 bool refuse_during_capture(stream *s) {
@@ -438,20 +562,25 @@ bool refuse_during_capture(stream *s) {
 
 void kn_emu_syncthreads(void) { yield_to_scheduler(AT_BLOCK_BARRIER); }
 
-int kn_emu_lane(void) { return current % 32; }
+/* The grid's barrier (device.cuh's kn__grid_sync): run_cooperative releases it when every
+ * thread of every block waits there; in a launch that is not cooperative, run_block faults. */
+void kn_emu_grid_sync(void) { yield_to_scheduler(AT_GRID_BARRIER); }
+
+/* Lanes and warps count from the running block's first fiber (block_base: in a cooperative
+ * launch every block's threads have fibers, side by side). */
+int kn_emu_lane(void) { return (current - block_base) % 32; }
 
 uint64_t kn_emu_warp_exchange(unsigned mask, uint64_t v, int src_lane) {
-    int warp = current - current % 32, n = (int)fibers.size();
+    int thread = current - block_base, warp = current - thread % 32;
     int block_threads = (int)(kn_emu_at.block_dim.x * kn_emu_at.block_dim.y * kn_emu_at.block_dim.z);
-    (void)n;
     if (mask != 0xffffffffu) faultf("kernel %s: a shuffle with mask %#x (the emulator knows full warps only)", kernel_name, mask);
     exchange[current] = v;
     yield_to_scheduler(AT_WARP_BARRIER); /* every lane has published */
     int src = warp + src_lane;
     uint64_t r = v;
-    if (src_lane < 0 || src_lane >= 32 || src >= block_threads || fibers[src].state == EXITED)
-        faultf("kernel %s: thread %d shuffles from lane %d, which %s", kernel_name, current, src_lane,
-               src >= block_threads || src_lane < 0 || src_lane >= 32 ? "is not in the block" : "has exited");
+    if (src_lane < 0 || src_lane >= 32 || src - block_base >= block_threads || fibers[src].state == EXITED)
+        faultf("kernel %s: thread %d shuffles from lane %d, which %s", kernel_name, thread, src_lane,
+               src - block_base >= block_threads || src_lane < 0 || src_lane >= 32 ? "is not in the block" : "has exited");
     else
         r = exchange[src];
     yield_to_scheduler(AT_WARP_BARRIER); /* every lane has read before the slots are reused */
@@ -467,6 +596,13 @@ void kn_emu_submit(cudaStream_t s, kn_emu_kernel &&k) {
         fprintf(stderr, "cuda-emu: kernel %s: launch of (%u,%u,%u) blocks of (%u,%u,%u) threads refused\n", k.name, g.x,
                 g.y, g.z, b.x, b.y, b.z);
         last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    uint64_t blocks = (uint64_t)g.x * g.y * g.z, capacity = (uint64_t)emulated_sms() * resident_blocks_per_sm((int)threads, k.shared);
+    if (k.coop && blocks > capacity) { /* its blocks could not all be resident: a grid barrier would never open */
+        fprintf(stderr, "cuda-emu: kernel %s: cooperative launch of %llu blocks of %llu threads refused (the device holds "
+                "%llu at once)\n", k.name, (unsigned long long)blocks, (unsigned long long)threads, (unsigned long long)capacity);
+        last_error = cudaErrorCooperativeLaunchTooLarge;
         return;
     }
     work w;
@@ -499,7 +635,7 @@ extern "C" int kn_emu_device_range(const void *p, size_t bytes) {
 
 /* kn__pdl_wait (device.cuh) on the emulator: the launches before have all run already;
  * only noted, for the check above. */
-void kn_emu_pdl_wait(void) { pdl_waited = true; }
+void kn_emu_pdl_wait(void) { pdl_waited[running_block] = 1; }
 
 extern "C" void kn_emu_fault(const char *fmt, ...) {
     std::lock_guard<std::recursive_mutex> lock(big_lock);
@@ -522,10 +658,79 @@ cudaError_t cudaGetDeviceCount(int *count) {
     return *count > 0 ? cudaSuccess : cudaErrorNoDevice;
 }
 
-cudaError_t cudaSetDevice(int device) {
+static bool valid_device(int device) {
     int n = 0;
-    cudaGetDeviceCount(&n);
-    return device >= 0 && device < n ? cudaSuccess : cudaErrorInvalidDevice;
+    return cudaGetDeviceCount(&n) == cudaSuccess && device >= 0 && device < n;
+}
+
+/* The host thread's device, as cudaSetDevice chose it (one memory for all, see above). */
+static thread_local int current_device = 0;
+
+cudaError_t cudaSetDevice(int device) {
+    if (!valid_device(device)) return cudaErrorInvalidDevice;
+    current_device = device;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int *device) {
+    if (!device) return cudaErrorInvalidValue;
+    *device = current_device;
+    return cudaSuccess;
+}
+
+/* The emulated device's attributes (those kiln asks, and the capacity's); others are
+ * cudaErrorInvalidValue, with a line saying so. */
+cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device) {
+    if (!value) return cudaErrorInvalidValue;
+    if (!valid_device(device)) return cudaErrorInvalidDevice;
+    switch (attr) {
+    case cudaDevAttrMultiProcessorCount: *value = emulated_sms(); break;
+    case cudaDevAttrCooperativeLaunch: *value = 1; break;
+    case cudaDevAttrMaxBlocksPerMultiprocessor: *value = emulated_blocks_per_sm(); break;
+    case cudaDevAttrMaxThreadsPerMultiProcessor: *value = max_threads_per_sm; break;
+    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = max_shared_per_block; break;
+    case cudaDevAttrWarpSize: *value = 32; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrCanMapHostMemory: *value = 1; break;
+    case cudaDevAttrUnifiedAddressing: *value = 1; break;
+    default:
+        fprintf(stderr, "cuda-emu: cudaDeviceGetAttribute: attribute %d is not emulated\n", (int)attr);
+        return cudaErrorInvalidValue;
+    }
+    return cudaSuccess;
+}
+
+/* The same values as cudaDeviceGetAttribute's, the rest zero. */
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device) {
+    if (!prop) return cudaErrorInvalidValue;
+    if (!valid_device(device)) return cudaErrorInvalidDevice;
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "kiln CUDA emulator");
+    prop->totalGlobalMem = total_bytes;
+    prop->sharedMemPerBlock = (size_t)max_shared_per_block;
+    prop->warpSize = 32;
+    prop->maxThreadsPerBlock = 1024;
+    prop->maxThreadsDim[0] = 1024, prop->maxThreadsDim[1] = 1024, prop->maxThreadsDim[2] = 64;
+    prop->maxGridSize[0] = 2147483647, prop->maxGridSize[1] = 65535, prop->maxGridSize[2] = 65535;
+    prop->major = 9, prop->minor = 0;
+    prop->multiProcessorCount = emulated_sms();
+    prop->canMapHostMemory = 1;
+    prop->unifiedAddressing = 1;
+    prop->maxThreadsPerMultiProcessor = max_threads_per_sm;
+    prop->cooperativeLaunch = 1;
+    prop->maxBlocksPerMultiProcessor = emulated_blocks_per_sm();
+    return cudaSuccess;
+}
+
+/* Blocks of blockSize threads one multiprocessor holds at once (the capacity above; func,
+ * any kernel, is not looked at). */
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, const void *func, int blockSize,
+                                                          size_t dynamicSMemSize) {
+    if (!numBlocks || !func || blockSize < 1 || blockSize > 1024) return cudaErrorInvalidValue;
+    *numBlocks = resident_blocks_per_sm(blockSize, dynamicSMemSize);
+    return cudaSuccess;
 }
 
 cudaError_t cudaGetLastError(void) {
@@ -555,6 +760,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
     case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
     case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorCooperativeLaunchTooLarge: return "cudaErrorCooperativeLaunchTooLarge";
     default: return "cudaErrorUnknown";
     }
 }
@@ -572,6 +778,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorLaunchFailure: return "unspecified launch failure (emulator fault: see the cuda-emu line above)";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch";
     default: return cudaGetErrorName(e);
     }
 }

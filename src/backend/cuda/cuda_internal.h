@@ -184,6 +184,15 @@ typedef struct {
                                          * one launch over every parameter without clipping (late_ok):
                                          * the fused weight gradients only flag, the update kernel counts
                                          * and decides (resident.cuh's guard_late) */
+    bool wgrad_update;                  /* KILN_CUDA_WGRAD_UPDATE=1 (unmeasured: off; the late guard
+                                         * with it): the weight gradients take the update too, in one
+                                         * cooperative launch (kn__cu_wgrad_update) where the update's
+                                         * parameters are theirs and its blocks fit at once */
+    int64_t wgrad_capacity[2];          /* kn__cu_weight_grads_capacity(untiled, tiled), 0 when unknown
+                                         * or none (wgrad_capacity_known) */
+    bool wgrad_capacity_known[2];
+    bool update_taken;                  /* the run being enqueued: its weight gradients took the update */
+    int64_t fused_updates;              /* runs whose weight gradients took the update (tests) */
     const kn__cu_wgrad_guard *update_guard; /* the guard the update takes in the run being enqueued, or NULL */
     int64_t wgrad_launches;             /* (test_cuda_ops checks it runs) */
     /* tensors kept outside the arena, in buffers of their own (a backward chain writes its
@@ -274,8 +283,10 @@ size_t kn__cuda_wide_product_bytes(const kn_tensor *t);
 void *kn__cuda_param_half(const kn_graph *g, const void *host);
 
 void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *captures);
-/* Tests: how many launches replayed KILN_CUDA_GRAPH_STEPS resident runs at once. */
+/* Tests: how many launches replayed KILN_CUDA_GRAPH_STEPS resident runs at once; how many
+ * runs' weight gradients took the update (KILN_CUDA_WGRAD_UPDATE=1). */
 int64_t kn__cuda_grouped_launches(const kn_graph *g);
+int64_t kn__cuda_fused_updates(const kn_graph *g);
 
 /* cuBLASLt's functions, from dlopen (cublaslt_load.c): kn__lt.Matmul(...) where a linked
  * build would call cublasLtMatmul(...). kn__cublaslt_load fills it (once; KN_ERR_DEVICE

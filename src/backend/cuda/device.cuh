@@ -41,6 +41,41 @@ __device__ static inline void kn__pdl_trigger(void) {
 #endif
 }
 
+/* A barrier across every block of a cooperative launch (KN_LAUNCH_COOP below, whose blocks
+ * are all resident at once, so none waits on one that cannot start): every thread of every
+ * block calls it; it returns once all have arrived, their writes before it visible to all
+ * after it. arrived and gen are two words of device memory kept for it, 0 before the first
+ * use (arrived is 0 again after each). Thread 0 of each block arrives for the block (a
+ * fence, then a count; the last block to arrive resets the count and advances gen, the
+ * others spin on gen), between two block barriers. Nothing in __shared__ memory may be
+ * relied on across it: the emulator runs the blocks one at a time between grid barriers,
+ * in alternate orders, so such a value is another block's there (tests/cuda_emu). */
+#ifndef __CUDACC__
+void kn_emu_grid_sync(void);
+#endif
+__device__ static inline void kn__grid_sync(uint32_t *arrived, uint32_t *gen) {
+#if defined(__CUDACC__)
+    __syncthreads();
+    if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0) {
+        uint32_t blocks = gridDim.x * gridDim.y * gridDim.z, g = *(volatile uint32_t *)gen;
+        __threadfence(); /* (the block's writes, which the barrier above ordered before this thread's) */
+        if (atomicAdd(arrived, 1u) == blocks - 1) {
+            *(volatile uint32_t *)arrived = 0;
+            __threadfence();
+            atomicAdd(gen, 1u);
+        } else {
+            while (*(volatile uint32_t *)gen == g) {
+            }
+        }
+        __threadfence();
+    }
+    __syncthreads();
+#else
+    (void)arrived, (void)gen;
+    kn_emu_grid_sync();
+#endif
+}
+
 /* Asks for the bytes [p, p + bytes) in this multiprocessor's L1 (prefetch.global.L1, a
  * hint: nothing waits for it), the block's threads a 128-byte line each in turn; so that a
  * latency-bound kernel's later loads of read-only data find it there, not in L2. Every
@@ -58,34 +93,51 @@ __device__ static inline void kn__prefetch_l1(const void *p, int64_t bytes) {
 
 /* KN_LAUNCH(pdl, kernel, grid, block, shared, stream, args...): kernel<<<grid, block,
  * shared, stream>>>(args...), with pdl through cudaLaunchKernelEx and the programmatic
- * stream serialization attribute (a statement; a failed launch returns its error). */
+ * stream serialization attribute (a statement; a failed launch returns its error).
+ * KN_LAUNCH_COOP(pdl, ...): the same as a cooperative launch (the cooperative attribute:
+ * every block resident at once, or the launch fails; a kernel that calls kn__grid_sync). */
 #ifdef __CUDACC__
 template <class... P, class... A>
-static cudaError_t kn__launch_pdl(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared, cudaStream_t s, A &&...args) {
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
+static cudaError_t kn__launch_ex(bool pdl, bool coop, void (*kernel)(P...), dim3 grid, dim3 block, size_t shared,
+                                 cudaStream_t s, A &&...args) {
+    cudaLaunchAttribute at[2];
+    unsigned n = 0;
+    if (pdl) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (coop) {
+        at[n].id = cudaLaunchAttributeCooperative;
+        at[n++].val.cooperative = 1;
+    }
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = shared;
     cfg.stream = s;
     cfg.attrs = at;
-    cfg.numAttrs = 1;
+    cfg.numAttrs = n;
     return cudaLaunchKernelEx(&cfg, kernel, static_cast<P>(args)...);
 }
 #define KN_LAUNCH(pdl, kernel, grid, block, shared, stream, ...)                                                   \
     do {                                                                                                            \
         if (pdl) {                                                                                                  \
-            cudaError_t e_ = kn__launch_pdl(kernel, grid, block, shared, stream, __VA_ARGS__);                      \
+            cudaError_t e_ = kn__launch_ex(true, false, kernel, grid, block, shared, stream, __VA_ARGS__);          \
             if (e_ != cudaSuccess) return e_;                                                                       \
         } else {                                                                                                    \
             kernel<<<grid, block, shared, stream>>>(__VA_ARGS__);                                                   \
         }                                                                                                           \
     } while (0)
+#define KN_LAUNCH_COOP(pdl, kernel, grid, block, shared, stream, ...)                                              \
+    do {                                                                                                            \
+        cudaError_t e_ = kn__launch_ex(pdl, true, kernel, grid, block, shared, stream, __VA_ARGS__);                \
+        if (e_ != cudaSuccess) return e_;                                                                           \
+    } while (0)
 #else /* the emulator (tests/cuda_emu/emu_device.h): the launch marked, for the wait's check */
 #define KN_LAUNCH(pdl, kernel, grid, block, shared, stream, ...)                                                   \
     kn_emu::launch_config(grid, block, shared, stream, pdl).launch(#kernel, kernel, __VA_ARGS__)
+#define KN_LAUNCH_COOP(pdl, kernel, grid, block, shared, stream, ...)                                              \
+    kn_emu::launch_config(grid, block, shared, stream, pdl, true).launch(#kernel, kernel, __VA_ARGS__)
 #endif
 
 /* Half storage (mixed precision): element i of p, stored as dt (KN_F32, KN_BF16, KN_F16),

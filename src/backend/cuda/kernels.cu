@@ -8,6 +8,7 @@
 #include "device.cuh"
 #include "loss.cuh"
 #include "resident.cuh"
+#include "optimizer.cuh"
 
 #define THREADS 256
 
@@ -303,53 +304,6 @@ extern "C" cudaError_t kn__cu_grad_norm(cudaStream_t s, const kn__cuda_step *ste
     return cudaGetLastError();
 }
 
-__device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv ? -cv : g; }
-
-/* One parameter's update (optimizer.c's formulas): w the weight, a and b its state slots
- * (s0, s1), gi its clipped gradient. */
-__device__ static inline void opt_one(const kn__cuda_opt &o, float lr, float step, float isc2, float decay, float gi,
-                                      float &w, float &a, float &b) {
-    switch (o.kind) {
-    case KN_OPT_SGD:
-        if (o.mu > 0) {
-            a = o.mu * a - lr * gi;
-            w += o.nesterov ? o.mu * a - lr * gi : a;
-        } else {
-            w -= lr * gi;
-        }
-        break;
-    case KN_OPT_ADAM:
-    case KN_OPT_ADAMW:
-        a = o.b1 * a + (1 - o.b1) * gi;
-        b = o.b2 * b + (1 - o.b2) * gi * gi;
-        w = w * decay - step * a / (sqrtf(b) * isc2 + o.eps);
-        break;
-    case KN_OPT_RMSPROP: {
-        a = o.rho * a + (1 - o.rho) * gi * gi;
-        float inc = lr * gi / sqrtf(a + o.eps);
-        if (o.mu > 0) {
-            b = o.mu * b + inc;
-            w -= b;
-        } else {
-            w -= inc;
-        }
-        break;
-    }
-    case KN_OPT_ADAGRAD:
-        a += gi * gi;
-        w -= lr * gi / sqrtf(a + o.eps);
-        break;
-    default: break;
-    }
-}
-
-/* The state slots an optimizer reads and writes (s1 of a one-slot optimizer points past
- * the state: never touched). */
-__device__ static inline bool opt_uses_s0(const kn__cuda_opt &o) { return o.kind != KN_OPT_SGD || o.mu > 0; }
-__device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
-    return o.kind == KN_OPT_ADAM || o.kind == KN_OPT_ADAMW || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
-}
-
 /* The bias corrections come from the step in device memory (so a replayed graph takes
  * the current step), in double as the CPU computes them, once per block: the grid is capped
  * (KN_CU_UPDATE_BLOCKS) and each thread takes eight parameters at a time in 16-byte
@@ -363,18 +317,8 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
     kn__pdl_wait();
     bool late_skip = has_late && guard_late(late.step, late.r, &late.q); /* (every thread: barriers inside) */
     const float lr = stp->lr;
-    __shared__ float s_step, s_isc2; /* Adam's bias corrections, in double once per block */
-    if (threadIdx.x == 0) {
-        float c1 = stp->c1, c2 = stp->c2;
-        if (!stp->corrections_set) { /* (the same double arithmetic as the host's) */
-            double t = (double)stp->step;
-            c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
-        }
-        s_step = lr / c1;
-        s_isc2 = 1.0f / sqrtf(c2);
-    }
-    __syncthreads();
-    float step = s_step, isc2 = s_isc2;
+    float step, isc2;
+    opt_corrections(o, stp, &step, &isc2);
     float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
     float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : stp->grad_unscale;
     if (has_late ? late_skip : stp->skip) return; /* a resident run's guard found a non-finite loss or gradient */

@@ -15,6 +15,7 @@
 #include "device.cuh"
 #include "loss.cuh"
 #include "resident.cuh"
+#include "optimizer.cuh"
 
 #include <string.h>
 
@@ -331,17 +332,53 @@ __device__ static void gathered_rows(const kn__cu_wgrad &wg, int64_t rows, int32
     __syncthreads();
 }
 
-__global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
+/* Element e of the launch's flat index: its layer's index and its place there (local). */
+__device__ static int wgrad_layer_of(const kn__cu_wgrad &wg, int64_t e, int64_t *local) {
+    int l = 0;
+    while (l + 1 < wg.n && e >= wg.layer[l + 1].first) l++;
+    *local = e - wg.layer[l].first;
+    return l;
+}
+
+/* The update of the weights whose gradients a thread computed, when the weight gradients
+ * take it (kn__cu_wgrad_update): what opt_update_kernel does for each of its parameters
+ * (optimizer.cuh's opt_one, its factors taken the same way: no clip factor, since no
+ * global norm clips with it, so stp->grad_unscale); the caller then calls update_one
+ * for each gradient, g at its place in up.grad. */
+struct wgrad_updater {
+    const kn__cu_wgrad_update &up;
+    float lr, step, isc2, decay, cv, cf;
+    bool u0, u1;
+    __device__ wgrad_updater(const kn__cu_wgrad_update &u, const kn__cuda_step *stp) : up(u) {
+        opt_corrections(up.opt, stp, &step, &isc2); /* (every thread: a barrier inside) */
+        lr = stp->lr;
+        decay = up.opt.kind == KN_OPT_ADAMW ? 1.0f - lr * up.opt.weight_decay : 1.0f;
+        cv = up.opt.clip_value > 0 ? up.opt.clip_value : INFINITY;
+        cf = stp->grad_unscale;
+        u0 = opt_uses_s0(up.opt), u1 = opt_uses_s1(up.opt);
+    }
+    __device__ void update_one(const float *at, float g) const {
+        int64_t i = at - up.grad;
+        float w = up.w[i], a = u0 ? up.s0[i] : 0.0f, b = u1 ? up.s1[i] : 0.0f;
+        opt_one(up.opt, lr, step, isc2, decay, clipv(g * cf, cv), w, a, b);
+        up.w[i] = w;
+        if (u0) up.s0[i] = a;
+        if (u1) up.s1[i] = b;
+        if (up.wh) kn__st(up.wh, up.wt, i, w);
+    }
+};
+
+__global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded,
+                                    kn__cu_wgrad_update up, bool updating) {
     __shared__ int32_t xrow[KN_CU_WGRAD_FOLD_ROWS];
     kn__pdl_wait();
     kn__pdl_trigger();
     gathered_rows(wg, rows, xrow);
     bool bad = false;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < wg.total; e += (int64_t)gridDim.x * blockDim.x) {
-        int l = 0;
-        while (l + 1 < wg.n && e >= wg.layer[l + 1].first) l++;
-        const kn__cu_wgrad_layer L = wg.layer[l];
-        int64_t local = e - L.first, kn = (int64_t)L.k * L.n;
+        int64_t local;
+        const kn__cu_wgrad_layer L = wg.layer[wgrad_layer_of(wg, e, &local)];
+        int64_t kn = (int64_t)L.k * L.n;
         float s = 0.0f;
         if (local < kn) { /* (unrolled: eight rows' loads in flight, summed in order) */
             int64_t i = local / L.n, j = local % L.n;
@@ -373,8 +410,22 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
         }
         bad |= !isfinite(s);
     }
-    if (guarded && guard.late && bad) guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
-    else if (guarded && !guard.late) guard_finish(guard.step, guard.r, &guard.q, bad);
+    if (updating) { /* the update too, after a grid barrier (the launch is cooperative) */
+        bool go = guard_fused(guard.step, guard.r, &guard.q, bad);
+        const wgrad_updater u(up, guard.step);
+        if (!go) return;
+        for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < wg.total; e += (int64_t)gridDim.x * blockDim.x) {
+            int64_t local;
+            const kn__cu_wgrad_layer L = wg.layer[wgrad_layer_of(wg, e, &local)];
+            int64_t kn = (int64_t)L.k * L.n;
+            const float *at = local < kn ? L.dw + local : L.db + (local - kn);
+            u.update_one(at, *at); /* (this thread's own write above) */
+        }
+    } else if (guarded && guard.late && bad) {
+        guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
+    } else if (guarded && !guard.late) {
+        guard_finish(guard.step, guard.r, &guard.q, bad);
+    }
 }
 
 /* The same sums by tiles, for many rows (a thread summing 256 rows alone is a long chain
@@ -392,7 +443,8 @@ __device__ static int wgrad_tiles(const kn__cu_wgrad_layer &L, int *ti) {
     return *ti * ((L.n + WG_TJ - 1) / WG_TJ);
 }
 
-__global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded) {
+__global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded,
+                                          kn__cu_wgrad_update up, bool updating) {
     __shared__ float xs[WG_TR][WG_TI + 1], zs[WG_TR][WG_TJ + 1];
     __shared__ int32_t xrow[KN_CU_WGRAD_FOLD_ROWS];
     kn__pdl_wait();
@@ -403,10 +455,10 @@ __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_
     const kn__cu_wgrad_layer L = wg.layer[l];
     int tiles = wgrad_tiles(L, &ti);
     bool bad = false;
+    int i0 = tile / ((L.n + WG_TJ - 1) / WG_TJ) * WG_TI, j0 = tile % ((L.n + WG_TJ - 1) / WG_TJ) * WG_TJ;
+    int tj = (int)threadIdx.x % WG_TJ, tq = (int)threadIdx.x / WG_TJ, per = (int)blockDim.x / WG_TJ; /* 8 */
+    float acc[WG_TI / 8] = {0.0f};
     if (tile < tiles) {
-        int i0 = tile / ((L.n + WG_TJ - 1) / WG_TJ) * WG_TI, j0 = tile % ((L.n + WG_TJ - 1) / WG_TJ) * WG_TJ;
-        int tj = (int)threadIdx.x % WG_TJ, tq = (int)threadIdx.x / WG_TJ, per = (int)blockDim.x / WG_TJ; /* 8 */
-        float acc[WG_TI / 8] = {0.0f};
         /* each thread stages elements e = threadIdx.x + m blockDim.x of a chunk's tiles; the next
          * chunk's are loaded into registers while this one's are summed (their loads in flight) */
         float xv[WG_STAGE], zv[WG_STAGE];
@@ -442,28 +494,79 @@ __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_
             bad |= !isfinite(acc[q]);
         }
     }
-    if (guarded && guard.late && bad) guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
-    else if (guarded && !guard.late) guard_finish(guard.step, guard.r, &guard.q, bad);
+    if (updating) { /* the update too, after a grid barrier (the launch is cooperative), from acc */
+        bool go = guard_fused(guard.step, guard.r, &guard.q, bad);
+        const wgrad_updater u(up, guard.step);
+        int j = j0 + tj;
+        if (!go || tile >= tiles || j >= L.n) return;
+        for (int q = 0; q < WG_TI / 8; q++) {
+            int i = i0 + tq + per * q;
+            if (i < L.k) u.update_one(&L.dw[(int64_t)i * L.n + j], acc[q]);
+            else if (i == L.k && L.db) u.update_one(&L.db[j], acc[q]);
+        }
+    } else if (guarded && guard.late && bad) {
+        guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
+    } else if (guarded && !guard.late) {
+        guard_finish(guard.step, guard.r, &guard.q, bad);
+    }
+}
+
+/* The launch's blocks: tiles, or a thread per element (at most 65535 blocks). */
+extern "C" int64_t kn__cu_weight_grads_blocks(const kn__cu_wgrad *wg, bool tiled) {
+    int64_t b = 0;
+    if (tiled) {
+        for (int l = 0; l < wg->n; l++) {
+            const kn__cu_wgrad_layer *L = &wg->layer[l];
+            b += (int64_t)((L->k + (L->db ? 1 : 0) + WG_TI - 1) / WG_TI) * ((L->n + WG_TJ - 1) / WG_TJ);
+        }
+        return b < 1 ? 1 : b;
+    }
+    b = (wg->total + THREADS - 1) / THREADS;
+    return b < 1 ? 1 : b > 65535 ? 65535 : b;
+}
+
+extern "C" int64_t kn__cu_weight_grads_capacity(bool tiled) {
+    int dev = 0, sms = 0, coop = 0, per = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess) {
+        cudaGetLastError(); /* (not left for the next launch's check) */
+        return 0;
+    }
+    cudaError_t e = tiled ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, weight_grads_tiled_kernel, THREADS, 0)
+                          : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, weight_grads_kernel, THREADS, 0);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return coop ? (int64_t)sms * per : 0;
 }
 
 extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows,
-                                           const kn__cu_wgrad_guard *guard, bool tiled, bool pdl) {
+                                           const kn__cu_wgrad_guard *guard, bool tiled, bool pdl,
+                                           const kn__cu_wgrad_update *up) {
     kn__cu_wgrad_guard none;
     memset(&none, 0, sizeof none);
+    kn__cu_wgrad_update no_update;
+    memset(&no_update, 0, sizeof no_update);
     if (wg->order && rows > KN_CU_WGRAD_FOLD_ROWS) return cudaErrorInvalidValue;
+    if (up && !(guard && guard->late)) return cudaErrorInvalidValue; /* (the update needs the late guard's decision) */
+    int64_t b = kn__cu_weight_grads_blocks(wg, tiled);
     if (tiled && wg->n > 0) {
-        int64_t tiles = 0;
-        for (int l = 0; l < wg->n; l++) {
-            const kn__cu_wgrad_layer *L = &wg->layer[l];
-            tiles += (int64_t)((L->k + (L->db ? 1 : 0) + WG_TI - 1) / WG_TI) * ((L->n + WG_TJ - 1) / WG_TJ);
-        }
-        if (tiles > 65535) return cudaErrorInvalidValue;
-        KN_LAUNCH(pdl, weight_grads_tiled_kernel, (unsigned)(tiles < 1 ? 1 : tiles), THREADS, 0, s, *wg, rows,
-                  guard ? *guard : none, guard != NULL);
+        if (b > 65535) return cudaErrorInvalidValue;
+        if (up && b > up->capacity) return cudaErrorCooperativeLaunchTooLarge;
+        if (up)
+            KN_LAUNCH_COOP(pdl, weight_grads_tiled_kernel, (unsigned)b, THREADS, 0, s, *wg, rows, *guard, true, *up, true);
+        else
+            KN_LAUNCH(pdl, weight_grads_tiled_kernel, (unsigned)b, THREADS, 0, s, *wg, rows, guard ? *guard : none,
+                      guard != NULL, no_update, false);
+    } else if (up) { /* a grid of at most what the device holds at once (the loops stride over the rest) */
+        int64_t cap = up->capacity;
+        if (cap < 1) return cudaErrorCooperativeLaunchTooLarge;
+        KN_LAUNCH_COOP(pdl, weight_grads_kernel, (unsigned)(b < cap ? b : cap), THREADS, 0, s, *wg, rows, *guard, true, *up,
+                       true);
     } else if (wg->total > 0 || guard) {
-        int64_t b = (wg->total + THREADS - 1) / THREADS;
-        b = b < 1 ? 1 : b > 65535 ? 65535 : b;
-        KN_LAUNCH(pdl, weight_grads_kernel, (unsigned)b, THREADS, 0, s, *wg, rows, guard ? *guard : none, guard != NULL);
+        KN_LAUNCH(pdl, weight_grads_kernel, (unsigned)b, THREADS, 0, s, *wg, rows, guard ? *guard : none, guard != NULL,
+                  no_update, false);
     }
     return cudaGetLastError();
 }

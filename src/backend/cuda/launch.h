@@ -66,6 +66,9 @@ typedef struct {
      * then decides from the sum (kn__cu_sum_guard). local_what: 1 the loss, 2 a gradient. */
     int32_t dist, local_what;
     float *verdict;
+    /* the grid barrier of weight gradients that take the update (kn__cu_wgrad_update;
+     * device.cuh's kn__grid_sync): blocks arrived, barriers passed */
+    uint32_t grid_arrived, grid_gen;
 } kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate
@@ -350,8 +353,32 @@ typedef struct kn__cu_wgrad_guard {
      * (r->grad_bad); the update kernel given this guard counts and decides (kernels.cu) */
     int32_t late;
 } kn__cu_wgrad_guard;
+/* With a late guard, the weight gradients may take the step's update too
+ * (KILN_CUDA_WGRAD_UPDATE=1): after every gradient is written, a grid barrier (the launch
+ * cooperative: its blocks all resident at once), the guard's decision in every block, and
+ * each thread updates the parameters whose gradients it computed (optimizer.cuh, as the
+ * update kernel would: the same bits); the optimizer node then launches nothing. Every dw
+ * and db lies in grad, the flat gradient buffer; parameter i's weight, state slots and half
+ * copy are w[i], s0[i], s1[i], wh[i] (s0, s1, wh NULL when the optimizer or the precision
+ * has none). */
+typedef struct {
+    kn__cuda_opt opt;
+    const float *grad;
+    float *w, *s0, *s1;
+    void *wh;
+    int32_t wt;       /* wh's kn_dtype */
+    int64_t capacity; /* (the launcher's) the blocks the device holds at once: kn__cu_weight_grads_capacity */
+} kn__cu_wgrad_update;
+/* up: NULL, or the update (guard given and late). A launch with up is cooperative: tiled,
+ * the caller checks first that kn__cu_weight_grads_blocks(wg, true) fit in up->capacity
+ * (else cudaErrorCooperativeLaunchTooLarge); untiled, the grid is capped to fit. */
 cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows, const kn__cu_wgrad_guard *guard,
-                                bool tiled, bool pdl);
+                                bool tiled, bool pdl, const kn__cu_wgrad_update *up);
+int64_t kn__cu_weight_grads_blocks(const kn__cu_wgrad *wg, bool tiled);
+/* How many blocks of the weight gradients' kernel (tiled or not) the current device holds
+ * at once (its multiprocessors times the kernel's occupancy), 0 when it cannot launch
+ * cooperatively or the query fails. */
+int64_t kn__cu_weight_grads_capacity(bool tiled);
 
 /* A run's small copies between the mapped pinned staging and the device as one kernel
  * (runtime.c, KILN_CUDA_MAPPED): a launch's round trip is shorter than a copy engine's

@@ -144,6 +144,7 @@ static kn_status update_span(kn_graph *g, kn_tensor *t, const float *cf, int64_t
     /* mixed precision: the half compute copy rewritten in the same pass */
     void *wh = c->param_half ? (uint16_t *)c->param_half + lo : NULL;
     bool whole = lo == 0 && n == (int64_t)g->param_floats; /* (the late guard: small_batch.c allows one update) */
+    if (whole && c->update_guard && c->update_taken) OK; /* the weight gradients took it (KILN_CUDA_WGRAD_UPDATE) */
     LAUNCH(kn__cu_opt_update(STREAM, &c->opt, c->d_step, cf, c->param + lo, c->grad + lo, s0, s1, n, wh, c->half_type,
                              kn__cuda_pdl(c), whole ? c->update_guard : NULL));
     OK;

@@ -167,4 +167,28 @@ __device__ static bool guard_late(kn__cuda_step *stp, kn__cuda_resident *r, cons
     return sk;
 }
 
+/* The guard when the weight gradients take the update (KILN_CUDA_WGRAD_UPDATE=1;
+ * kn__cu_wgrad_update): guard_late's decision in the weight gradients' own launch, a grid
+ * barrier where guard_late has the launch boundary. Every thread of every block calls it,
+ * with whether its gradients held a non-finite value; it returns whether to update. Before
+ * the barrier: each block takes the loss's mean (count_step's sums) and reads an earlier
+ * failure; block 0 counts the step (count_step, which no gradient enters); a thread that
+ * found a non-finite gradient sets r->grad_bad. After it: grad_bad, now every block's, and
+ * block 0's thread 0 records the decision (guard_decide, grad_bad left set until the next
+ * step's start_step, as guard_late leaves it). Whatever this step's count or decision
+ * writes to failed_step only happens when the mean or grad_bad already says skip, so every
+ * thread decides alike. Nothing in shared memory is kept across the barrier (device.cuh). */
+__device__ static bool guard_fused(kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool bad) {
+    __shared__ double part[KN_CU_GUARD_THREADS];
+    __shared__ int failed;
+    float mean = q->ws ? rows_mean(q, part) : *(volatile const float *)q->loss;
+    bool skip = r->failed_step >= 0 || !isfinite(mean);
+    if (blockIdx.x == 0) count_step(stp, r, q, true, part, &failed);
+    if (bad) r->grad_bad = 1; /* (every writer stores the same 1) */
+    kn__grid_sync(&r->grid_arrived, &r->grid_gen);
+    skip = skip || *(volatile int32_t *)&r->grad_bad;
+    if (blockIdx.x == 0 && threadIdx.x == 0) guard_decide(stp, r, q->loss, false);
+    return !skip;
+}
+
 #endif

@@ -624,6 +624,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
     kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q, c->guard_late && !c->res_seed && !accumulating && !c->res_nccl};
     c->wgrad_guard = &guard;
     c->wgrad_guarded = false;
+    c->update_taken = false;
     st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD);
     c->wgrad_guard = NULL;
     if (st) return st;
@@ -991,4 +992,9 @@ void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *capture
 int64_t kn__cuda_grouped_launches(const kn_graph *g) {
     const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
     return c ? c->grouped : 0;
+}
+
+int64_t kn__cuda_fused_updates(const kn_graph *g) {
+    const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
+    return c ? c->fused_updates : 0; /* (counted as runs are enqueued: a captured run once) */
 }

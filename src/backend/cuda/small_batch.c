@@ -334,7 +334,11 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
         if (t->op == KN_OP_OPTIMIZER && !t->iparam[0]) updates++;
         else others++;
     }
-    c->guard_late = late && strcmp(late, "1") == 0 && c->wgrad_all && updates == 1 && !others && !(g->opt.clip_norm > 0);
+    const char *fuse = getenv("KILN_CUDA_WGRAD_UPDATE"); /* 1: the update in the weight gradients (A/B) */
+    c->wgrad_update = fuse && strcmp(fuse, "1") == 0;
+    c->guard_late = ((late && strcmp(late, "1") == 0) || c->wgrad_update) && c->wgrad_all && updates == 1 && !others &&
+                    !(g->opt.clip_norm > 0);
+    c->wgrad_update = c->wgrad_update && c->guard_late;
 }
 
 /* The phases of the nodes but `except` that read t (through views too), 0 when none does;
@@ -564,6 +568,37 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     return KN_OK;
 }
 
+/* Whether the weight gradients wg (every parameter's, with the late guard) take the step's
+ * update too (KILN_CUDA_WGRAD_UPDATE=1), and its operands in *up: the same buffers the
+ * optimizer node's whole update would take (ops.c's update_span over [0, param_floats)),
+ * when every gradient lies in the flat buffer and the launch's blocks fit on the device at
+ * once (tiled: every tile's block; untiled, the grid is capped to what fits). */
+static bool take_update(kn_graph *g, kn__cuda_graph *c, const kn__cu_wgrad *wg, bool tiled, kn__cu_wgrad_update *up) {
+    if (!c->wgrad_update || !c->grad) return false;
+    for (int l = 0; l < wg->n; l++) {
+        const kn__cu_wgrad_layer *L = &wg->layer[l];
+        const float *end = c->grad + g->param_floats;
+        if (L->dw < c->grad || L->dw + (int64_t)L->k * L->n > end || (L->db && (L->db < c->grad || L->db + L->n > end)))
+            return false;
+    }
+    if (!c->wgrad_capacity_known[tiled]) {
+        c->wgrad_capacity[tiled] = kn__cu_weight_grads_capacity(tiled);
+        c->wgrad_capacity_known[tiled] = true;
+    }
+    int64_t cap = c->wgrad_capacity[tiled];
+    if (cap < 1 || (tiled && kn__cu_weight_grads_blocks(wg, true) > cap)) return false;
+    int64_t slots = g->param_floats ? g->state_floats / g->param_floats : 0;
+    *up = (kn__cu_wgrad_update){.opt = c->opt,
+                                .grad = c->grad,
+                                .w = c->param,
+                                .s0 = c->state && slots >= 1 ? c->state : NULL,
+                                .s1 = c->state && slots >= 2 ? c->state + g->param_floats : NULL,
+                                .wh = c->param_half,
+                                .wt = c->half_type,
+                                .capacity = cap};
+    return true;
+}
+
 /* The small-batch weight gradients (plan_weight_grads above): decided at the first
  * of them, launched at the last; *done when t needs nothing more. */
 kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
@@ -596,7 +631,11 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
     /* by tiles past 64 rows (only when KILN_CUDA_WGRAD_ROWS allows them), or always with
      * KILN_CUDA_WGRAD_TILED=1; never with 0 (both unmeasured: the A/Bs of bench/gpu/run.sh) */
     bool tiled = c->wgrad_tiled > 0 || (c->wgrad_tiled < 0 && rows > KN_CUDA_WGRAD_ROWS);
-    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled, kn__cuda_pdl(c)));
+    kn__cu_wgrad_update up;
+    bool updating = c->wgrad_guarded && c->wgrad_guard->late && take_update(g, c, &wg, tiled, &up);
+    LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled, kn__cuda_pdl(c),
+                               updating ? &up : NULL));
+    if (updating) c->update_taken = true, c->fused_updates++;
     return KN_OK;
 }
 

@@ -1,0 +1,444 @@
+/* test_emu_grid.cu — the CUDA emulator's cooperative launches (README.md here): device.cuh's
+ * KN_LAUNCH_COOP and kn__grid_sync, the emulated device's capacity, and the faults of a grid
+ * barrier used wrong. Built as the backend's kernels are (rewrite_launches.pl, emu_device.h
+ * force-included), against libkn_cuda_emu only (not libkiln).
+ *
+ *   test_emu_grid                        the checks that pass, on the default capacity
+ *   test_emu_grid capacity SMS PER_SM    the capacity's checks, run with KILN_CUDA_EMU_SMS=SMS
+ *                                        and KILN_CUDA_EMU_BLOCKS_PER_SM=PER_SM
+ *   test_emu_grid fault-exit | fault-split | fault-plain | fault-pdl
+ *                                        one fault each (a fault is sticky: one a process),
+ *                                        its message read back from stderr */
+#include "kiln.h"
+
+#include "device.cuh"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+static int failures, checks;
+
+#define CHECK(cond, ...)                                                                                      \
+    do {                                                                                                      \
+        checks++;                                                                                             \
+        if (!(cond)) {                                                                                        \
+            failures++;                                                                                       \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                              \
+            fprintf(stderr, __VA_ARGS__);                                                                     \
+            fputc('\n', stderr);                                                                              \
+        }                                                                                                     \
+    } while (0)
+
+/* ------------------------------------------------------------------ kernels */
+
+/* The thread's and block's linear numbers, x fastest. */
+__device__ static int thread_no(void) { return (int)(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); }
+__device__ static int block_no(void) { return (int)(blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z)); }
+__device__ static int grid_blocks(void) { return (int)(gridDim.x * gridDim.y * gridDim.z); }
+
+__host__ __device__ static int64_t written(int b, int t) { return (int64_t)(b + 1) * 1000003 + 7 * t; }
+
+/* Each thread writes its value, passes `syncs` grid barriers in a row, then sums what the
+ * threads of the same number in the other blocks wrote (stored where its coordinates, read
+ * again after the barriers, say). */
+__global__ static void grid_sum(int syncs, int64_t *v, int64_t *out, uint32_t *arrived, uint32_t *gen) {
+    kn__pdl_wait(); /* (every block, for a launch with programmatic dependence) */
+    int n = (int)(blockDim.x * blockDim.y * blockDim.z), t = thread_no(), b = block_no(), blocks = grid_blocks();
+    v[b * n + t] = written(b, t);
+    for (int s = 0; s < syncs; s++) kn__grid_sync(arrived, gen);
+    int64_t sum = 0;
+    for (int o = 0; o < blocks; o++)
+        if (o != b) sum += v[o * n + t];
+    out[block_no() * n + thread_no()] = sum;
+}
+
+/* Rounds of: write, grid barrier, read another block's value and sum a block's worth of them
+ * (warp shuffles and __syncthreads between grid barriers), grid barrier (all have read
+ * before the next round writes). blockDim (x only) a multiple of 32. */
+__global__ static void grid_rounds(int rounds, uint32_t *v, uint32_t *out, uint32_t *arrived, uint32_t *gen) {
+    __shared__ double part[33];
+    int n = (int)blockDim.x, t = (int)threadIdx.x, b = block_no(), blocks = grid_blocks();
+    uint32_t x = (uint32_t)(b * n + t) * 2654435761u + 1;
+    for (int r = 0; r < rounds; r++) {
+        v[b * n + t] = x;
+        kn__grid_sync(arrived, gen);
+        uint32_t y = v[(b + 1) % blocks * n + (n - 1 - t)];
+        double s = kn__block_sum_double((double)(y & 0xfffff), part);
+        kn__grid_sync(arrived, gen);
+        x = x * 3u + y + (uint32_t)s;
+    }
+    out[b * n + t] = x;
+}
+
+/* Blocks of 48 threads (a warp and a half, so a block's first fiber is not a warp's in the
+ * emulator's numbering): each thread stores lane 0's value of its warp and its neighbour's
+ * (lane ^ 1), before the grid barrier and after. */
+__global__ static void warp_shuffles(int *out, uint32_t *arrived, uint32_t *gen) {
+    int t = (int)threadIdx.x, b = block_no(), n = (int)blockDim.x, blocks = grid_blocks();
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase) kn__grid_sync(arrived, gen);
+        int v = b * 1000 + t + phase, *o = out + 2 * (phase * blocks + b) * n;
+        o[t] = __shfl_sync(0xffffffffu, v, 0);
+        o[n + t] = __shfl_xor_sync(0xffffffffu, v, 1);
+    }
+}
+
+/* What grid_rounds computes, on the host. */
+static std::vector<uint32_t> grid_rounds_expected(int rounds, int blocks, int n) {
+    std::vector<uint32_t> x((size_t)blocks * n), v(x.size());
+    for (size_t i = 0; i < x.size(); i++) x[i] = (uint32_t)i * 2654435761u + 1;
+    for (int r = 0; r < rounds; r++) {
+        v = x;
+        for (int b = 0; b < blocks; b++) {
+            double s = 0;
+            for (int t = 0; t < n; t++) s += (double)(v[(size_t)((b + 1) % blocks * n + (n - 1 - t))] & 0xfffff);
+            for (int t = 0; t < n; t++) {
+                uint32_t y = v[(size_t)((b + 1) % blocks * n + (n - 1 - t))];
+                x[(size_t)(b * n + t)] = x[(size_t)(b * n + t)] * 3u + y + (uint32_t)s;
+            }
+        }
+    }
+    return x;
+}
+
+/* Relies on a __shared__ value across the grid barrier: each thread stores its block's
+ * number as read after it. A GPU keeps a resident block's shared memory, but the emulator's
+ * __shared__ is one static for all blocks, so device.cuh rules this out; the emulator must
+ * then give a wrong answer, not a right one by luck. */
+__global__ static void shared_across(int *out, uint32_t *arrived, uint32_t *gen) {
+    __shared__ int mine;
+    if (thread_no() == 0) mine = block_no();
+    __syncthreads();
+    kn__grid_sync(arrived, gen);
+    out[block_no() * (int)(blockDim.x * blockDim.y * blockDim.z) + thread_no()] = mine;
+}
+
+/* Reads, in the same phase, what the block before it writes: a race (no grid barrier
+ * between), which the blocks' forward order alone would hide. out[phase][block]: what was
+ * read; 2 phases. */
+__global__ static void missing_barrier(int *v, int *out, uint32_t *arrived, uint32_t *gen) {
+    int b = block_no(), blocks = grid_blocks();
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase) kn__grid_sync(arrived, gen);
+        if (thread_no() == 0) {
+            v[b] = 100 * phase + b;
+            out[phase * blocks + b] = b ? v[b - 1] : 100 * phase - 1;
+        }
+    }
+}
+
+/* The order the blocks run in, phase by phase (the emulator's: a GPU has none). order[phase]
+ * [k]: the k-th block to reach the count in that phase; 3 phases. */
+__global__ static void run_order(int *order, int *count, uint32_t *arrived, uint32_t *gen) {
+    for (int phase = 0; phase < 3; phase++) {
+        if (phase) kn__grid_sync(arrived, gen);
+        if (thread_no() == 0) order[phase * grid_blocks() + atomicAdd(&count[phase], 1)] = block_no();
+    }
+}
+
+/* A plain launch's block sums (shuffles and __syncthreads from fiber 0 again after the
+ * cooperative launches). */
+__global__ static void block_sums(double *out) {
+    __shared__ double part[33];
+    double s = kn__block_sum_double((double)threadIdx.x, part);
+    if (threadIdx.x == 0) out[blockIdx.x] = s;
+}
+
+/* Faults: block 1 returns before the barrier; half a block at __syncthreads, half at the
+ * grid barrier; block 2 never calls kn__pdl_wait. */
+__global__ static void exit_early(int *out, uint32_t *arrived, uint32_t *gen) {
+    if (block_no() == 1) return;
+    kn__grid_sync(arrived, gen);
+    out[block_no()] = 1;
+}
+__global__ static void split_barriers(uint32_t *arrived, uint32_t *gen) {
+    if (thread_no() < 128) __syncthreads();
+    else kn__grid_sync(arrived, gen);
+}
+__global__ static void pdl_partial(int *out, uint32_t *arrived, uint32_t *gen) {
+    if (block_no() != 2) kn__pdl_wait();
+    kn__grid_sync(arrived, gen);
+    out[block_no()] = 1;
+}
+
+/* ------------------------------------------------------------------ host helpers */
+
+/* Device memory for a grid barrier's two words, zeroed (device.cuh: 0 before first use). */
+struct barrier_words {
+    uint32_t *w = nullptr;
+    barrier_words() {
+        CHECK(cudaMalloc((void **)&w, 2 * sizeof *w) == cudaSuccess, "cudaMalloc barrier words");
+        CHECK(cudaMemset(w, 0, 2 * sizeof *w) == cudaSuccess, "cudaMemset barrier words");
+    }
+    ~barrier_words() { cudaFree(w); }
+};
+
+template <class T> static T *device_array(size_t count) {
+    T *p = nullptr;
+    CHECK(cudaMalloc((void **)&p, count * sizeof(T)) == cudaSuccess, "cudaMalloc %zu", count * sizeof(T));
+    CHECK(cudaMemset(p, 0, count * sizeof(T)) == cudaSuccess, "cudaMemset");
+    return p;
+}
+
+template <class T> static std::vector<T> to_host(const T *p, size_t count) {
+    std::vector<T> h(count);
+    CHECK(cudaMemcpy(h.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess, "cudaMemcpy back");
+    return h;
+}
+
+/* grid_sum on grid x block (256 threads by default), cooperative (pdl as asked), against the
+ * host's sums. */
+static void check_grid_sum(dim3 grid, int syncs, bool pdl, cudaStream_t stream, dim3 block = dim3(256)) {
+    int blocks = (int)(grid.x * grid.y * grid.z), n = (int)(block.x * block.y * block.z);
+    int64_t *v = device_array<int64_t>((size_t)blocks * n), *out = device_array<int64_t>((size_t)blocks * n);
+    barrier_words bw;
+    KN_LAUNCH_COOP(pdl, grid_sum, grid, block, 0, stream, syncs, v, out, bw.w, bw.w + 1);
+    CHECK(cudaGetLastError() == cudaSuccess, "grid_sum launch (%u,%u,%u), %d barriers", grid.x, grid.y, grid.z, syncs);
+    CHECK(cudaStreamSynchronize(stream) == cudaSuccess, "grid_sum run");
+    std::vector<int64_t> h = to_host(out, (size_t)blocks * n);
+    int wrong = 0;
+    for (int b = 0; b < blocks; b++)
+        for (int t = 0; t < n; t++) {
+            int64_t want = 0;
+            for (int o = 0; o < blocks; o++)
+                if (o != b) want += written(o, t);
+            wrong += h[(size_t)(b * n + t)] != want;
+        }
+    CHECK(wrong == 0, "grid_sum on (%u,%u,%u) blocks of (%u,%u,%u), %d barriers in a row%s: %d of %d sums wrong", grid.x,
+          grid.y, grid.z, block.x, block.y, block.z, syncs, pdl ? ", pdl" : "", wrong, blocks * n);
+    cudaFree(v);
+    cudaFree(out);
+}
+
+static void check_grid_rounds(dim3 grid, int rounds) {
+    dim3 block(256);
+    int blocks = (int)(grid.x * grid.y * grid.z), n = 256;
+    uint32_t *v = device_array<uint32_t>((size_t)blocks * n), *out = device_array<uint32_t>((size_t)blocks * n);
+    barrier_words bw;
+    KN_LAUNCH_COOP(false, grid_rounds, grid, block, 0, 0, rounds, v, out, bw.w, bw.w + 1);
+    CHECK(cudaGetLastError() == cudaSuccess, "grid_rounds launch");
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "grid_rounds run");
+    std::vector<uint32_t> h = to_host(out, (size_t)blocks * n), want = grid_rounds_expected(rounds, blocks, n);
+    int wrong = 0;
+    for (size_t i = 0; i < h.size(); i++) wrong += h[i] != want[i];
+    CHECK(wrong == 0, "grid_rounds on (%u,%u,%u) blocks, %d rounds: %d of %d wrong", grid.x, grid.y, grid.z, rounds,
+          wrong, blocks * n);
+    cudaFree(v);
+    cudaFree(out);
+}
+
+/* The capacity's numbers, and a cooperative launch one block past it refused without running. */
+static void check_capacity(int sms, int per_sm) {
+    int v = -1, dev = -1;
+    CHECK(cudaGetDevice(&dev) == cudaSuccess && dev == 0, "cudaGetDevice %d", dev);
+    CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && v == sms, "SMs %d", v);
+    CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrCooperativeLaunch, 0) == cudaSuccess && v == 1, "cooperative %d", v);
+    CHECK(cudaDeviceGetAttribute(nullptr, cudaDevAttrMultiProcessorCount, 0) == cudaErrorInvalidValue, "NULL value");
+    CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 99) == cudaErrorInvalidDevice, "device 99");
+    cudaDeviceProp prop;
+    CHECK(cudaGetDeviceProperties(&prop, 0) == cudaSuccess && prop.multiProcessorCount == sms && prop.cooperativeLaunch == 1,
+          "cudaGetDeviceProperties: %d SMs, cooperative %d", prop.multiProcessorCount, prop.cooperativeLaunch);
+
+    const void *k = (const void *)grid_sum;
+    int want256 = per_sm < 8 ? per_sm : 8, want1024 = per_sm < 2 ? per_sm : 2, want32 = per_sm < 64 ? per_sm : 64;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, k, 256, 0) == cudaSuccess && v == want256, "256: %d", v);
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, k, 1024, 0) == cudaSuccess && v == want1024, "1024: %d", v);
+    v = -1; /* the kernel itself (cuda_runtime.h's template, emu_device.h's here) */
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, grid_rounds, 256, 0) == cudaSuccess && v == want256,
+          "template 256: %d", v);
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, k, 20, 0) == cudaSuccess && v == want32, "20: %d", v);
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, k, 0, 0) == cudaErrorInvalidValue, "block 0");
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, k, 1025, 0) == cudaErrorInvalidValue, "block 1025");
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(nullptr, k, 256, 0) == cudaErrorInvalidValue, "NULL count");
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, nullptr, 256, 0) == cudaErrorInvalidValue, "NULL kernel");
+
+    int fit = sms * want256, n = 256;
+    check_grid_sum(dim3((unsigned)fit), 1, false, 0); /* the most the device holds: runs */
+    int64_t *v64 = device_array<int64_t>((size_t)(fit + 1) * n), *out = device_array<int64_t>((size_t)(fit + 1) * n);
+    barrier_words bw;
+    dim3 grid((unsigned)fit + 1), block(256);
+    KN_LAUNCH_COOP(false, grid_sum, grid, block, 0, 0, 1, v64, out, bw.w, bw.w + 1);
+    cudaError_t e = cudaGetLastError();
+    CHECK(e == cudaErrorCooperativeLaunchTooLarge, "%d blocks of 256: %s", fit + 1, cudaGetErrorName(e));
+    CHECK(cudaGetLastError() == cudaSuccess, "the launch error is cleared, not sticky");
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "nothing faulted");
+    std::vector<int64_t> h = to_host(out, (size_t)(fit + 1) * n);
+    size_t ran = 0;
+    for (int64_t x : h) ran += x != 0;
+    CHECK(ran == 0, "the refused launch wrote %zu sums", ran);
+    cudaFree(v64);
+    cudaFree(out);
+}
+
+/* A __shared__ value kept across the grid barrier: the blocks after the first of a phase
+ * read the value of the last block of the phase before. */
+static void check_shared_across(void) {
+    dim3 grid(4), block(256);
+    int blocks = 4, n = 256, *out = device_array<int>((size_t)blocks * n);
+    barrier_words bw;
+    KN_LAUNCH_COOP(false, shared_across, grid, block, 0, 0, out, bw.w, bw.w + 1);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "shared_across run");
+    std::vector<int> h = to_host(out, (size_t)blocks * n);
+    int wrong_blocks = 0;
+    for (int b = 0; b < blocks; b++) wrong_blocks += h[(size_t)(b * n)] != b;
+    CHECK(wrong_blocks >= 1, "a __shared__ value kept across kn__grid_sync read right in every block");
+    printf("test_emu_grid: __shared__ across the grid barrier: %d of %d blocks read another block's value\n",
+           wrong_blocks, blocks);
+    cudaFree(out);
+}
+
+static void check_warp_shuffles(void) {
+    dim3 grid(4), block(48);
+    int blocks = 4, n = 48, *out = device_array<int>((size_t)4 * blocks * n);
+    barrier_words bw;
+    KN_LAUNCH_COOP(false, warp_shuffles, grid, block, 0, 0, out, bw.w, bw.w + 1);
+    CHECK(cudaGetLastError() == cudaSuccess, "warp_shuffles launch");
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "warp_shuffles run");
+    std::vector<int> h = to_host(out, (size_t)4 * blocks * n);
+    int wrong = 0;
+    for (int phase = 0; phase < 2; phase++)
+        for (int b = 0; b < blocks; b++) {
+            const int *o = h.data() + 2 * (phase * blocks + b) * n;
+            for (int t = 0; t < n; t++)
+                wrong += (o[t] != b * 1000 + t / 32 * 32 + phase) + (o[n + t] != b * 1000 + (t ^ 1) + phase);
+        }
+    CHECK(wrong == 0, "warp_shuffles on blocks of 48: %d of %d wrong", wrong, 4 * blocks * n);
+    cudaFree(out);
+}
+
+/* The alternate orders: forward in even phases, backward in odd ones (the other way round
+ * under KILN_CUDA_EMU_REVERSE=1); so one of missing_barrier's two phases reads stale values. */
+static void check_phase_orders(void) {
+    bool reversed = getenv("KILN_CUDA_EMU_REVERSE") && getenv("KILN_CUDA_EMU_REVERSE")[0] == '1';
+    dim3 grid(4), block(64);
+    int blocks = 4, *order = device_array<int>(3 * 4), *count = device_array<int>(3);
+    barrier_words bw;
+    KN_LAUNCH_COOP(false, run_order, grid, block, 0, 0, order, count, bw.w, bw.w + 1);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "run_order run");
+    std::vector<int> h = to_host(order, 3 * 4);
+    for (int phase = 0; phase < 3; phase++)
+        for (int k = 0; k < blocks; k++) {
+            bool backward = reversed != (phase % 2 == 1);
+            int want = backward ? blocks - 1 - k : k, got = h[(size_t)(phase * blocks + k)];
+            CHECK(got == want, "phase %d: block %d ran %d-th (want block %d)", phase, got, k, want);
+        }
+    cudaFree(order);
+    cudaFree(count);
+
+    int *v = device_array<int>(4), *out = device_array<int>(2 * 4);
+    barrier_words bw2;
+    KN_LAUNCH_COOP(false, missing_barrier, grid, block, 0, 0, v, out, bw2.w, bw2.w + 1);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "missing_barrier run");
+    std::vector<int> r = to_host(out, 2 * 4);
+    int stale[2] = {0, 0};
+    for (int phase = 0; phase < 2; phase++)
+        for (int b = 1; b < blocks; b++) stale[phase] += r[(size_t)(phase * blocks + b)] != 100 * phase + b - 1;
+    CHECK(stale[0] + stale[1] > 0, "a read of another block's write without a grid barrier was never stale");
+    CHECK(stale[0] == 0 || stale[1] == 0, "stale in both phases (%d, %d): the order was not forward in either", stale[0],
+          stale[1]);
+    cudaFree(v);
+    cudaFree(out);
+}
+
+static void check_plain_after_coop(void) {
+    double *out = device_array<double>(3);
+    block_sums<<<3, 256>>>(out);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "block_sums run");
+    std::vector<double> h = to_host(out, 3);
+    for (int b = 0; b < 3; b++) CHECK(h[(size_t)b] == 255.0 * 256 / 2, "block %d sum %g", b, h[(size_t)b]);
+    cudaFree(out);
+}
+
+/* ------------------------------------------------------------------ faults */
+
+/* Runs launch (a launch and a synchronization), its stderr caught and returned (and echoed):
+ * the emulator's fault message. */
+template <class F> static std::string caught_stderr(F launch) {
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    launch();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::string text;
+    rewind(tmp);
+    for (int c; (c = fgetc(tmp)) != EOF;) text += (char)c;
+    fclose(tmp);
+    fputs(text.c_str(), stderr);
+    return text;
+}
+
+/* One fault by name: the launch, the sticky error it leaves, and its message. */
+static void check_fault(const char *which) {
+    int *out = device_array<int>(1024);
+    barrier_words bw;
+    dim3 grid(4), block(256);
+    std::string want;
+    cudaError_t synced = cudaSuccess;
+    std::string text = caught_stderr([&] {
+        if (!strcmp(which, "fault-exit")) {
+            KN_LAUNCH_COOP(false, exit_early, grid, block, 0, 0, out, bw.w, bw.w + 1);
+            want = "kernel exit_early: a grid barrier its threads cannot all reach (256 exited, 768 at kn__grid_sync; "
+                   "block (1,0,0) from thread: 0:exited)";
+        } else if (!strcmp(which, "fault-split")) {
+            KN_LAUNCH_COOP(false, split_barriers, grid, block, 0, 0, bw.w, bw.w + 1);
+            want = "a barrier its threads cannot all reach (0 exited, 128 at __syncthreads, 0 in a shuffle, 128 at "
+                   "kn__grid_sync; from thread: 0:at __syncthreads 128:at kn__grid_sync)";
+        } else if (!strcmp(which, "fault-plain")) {
+            int64_t *v = (int64_t *)out, *sums = (int64_t *)out + 256;
+            grid_sum<<<1, 256>>>(1, v, sums, bw.w, bw.w + 1);
+            want = "kernel grid_sum: kn__grid_sync in a launch that is not cooperative (KN_LAUNCH_COOP)";
+        } else if (!strcmp(which, "fault-pdl")) {
+            KN_LAUNCH_COOP(true, pdl_partial, grid, block, 0, 0, out, bw.w, bw.w + 1);
+            want = "kernel pdl_partial: launched with programmatic dependence, block (2, 0, 0) never waited";
+        } else {
+            fprintf(stderr, "test_emu_grid: no fault named %s\n", which);
+            exit(2);
+        }
+        CHECK(cudaGetLastError() == cudaSuccess, "%s: the launch itself is accepted", which);
+        synced = cudaDeviceSynchronize();
+    });
+    CHECK(synced == cudaErrorLaunchFailure, "%s: cudaDeviceSynchronize gave %s", which, cudaGetErrorName(synced));
+    CHECK(cudaGetLastError() == cudaErrorLaunchFailure, "%s: not sticky", which);
+    CHECK(text.find(want) != std::string::npos, "%s: no \"%s\" among the emulator's messages", which, want.c_str());
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "capacity") && argc == 4) {
+        check_capacity(atoi(argv[2]), atoi(argv[3]));
+    } else if (!strncmp(mode, "fault-", 6)) {
+        check_fault(mode);
+    } else if (!*mode) {
+        if (getenv("KILN_CUDA_EMU_SMS") || getenv("KILN_CUDA_EMU_BLOCKS_PER_SM"))
+            fprintf(stderr, "test_emu_grid: expects the default capacity (use `capacity SMS PER_SM` with the variables)\n");
+        check_capacity(2, 2);
+        cudaStream_t s;
+        CHECK(cudaStreamCreate(&s) == cudaSuccess, "stream");
+        for (int syncs = 1; syncs <= 3; syncs++) {
+            check_grid_sum(dim3(4), syncs, false, s);
+            check_grid_sum(dim3(2, 2, 1), syncs, syncs == 2, 0);
+        }
+        check_grid_sum(dim3(1), 2, false, s); /* one block: the barrier waits for itself only */
+        check_grid_sum(dim3(2, 1, 2), 2, false, s, dim3(16, 8, 2));
+        check_warp_shuffles();
+        check_grid_rounds(dim3(4), 3);
+        check_grid_rounds(dim3(2, 2, 1), 3);
+        check_shared_across();
+        check_phase_orders();
+        check_plain_after_coop();
+        CHECK(cudaStreamDestroy(s) == cudaSuccess, "stream destroy");
+    } else {
+        fprintf(stderr, "usage: test_emu_grid [capacity SMS PER_SM | fault-exit | fault-split | fault-plain | fault-pdl]\n");
+        return 2;
+    }
+    printf("test_emu_grid%s%s: %d checks, %d failures\n", *mode ? " " : "", mode, checks, failures);
+    return failures != 0;
+}
