@@ -677,8 +677,12 @@ static void b_chain(kn_graph *g, const void *arg) {
 }
 
 /* A 100-40-50-7 MLP (relu, gelu, softmax) predicting 1, 1, 1 and 5 rows on the CPU and on
- * the GPU with KILN_CUDA_POLL=1 set: the same probabilities (1e-5), and every GPU call polled. */
-static void polled_predict(kn_ctx *ctx) {
+ * the GPU with KILN_CUDA_POLL=1 set: the same probabilities (1e-5), and every GPU call polled.
+ * persist (KILN_CUDA_PERSIST=1): every call through the persistent kernel; after the third,
+ * a training step on both devices (the model's graph rebuilt for training: the old one's
+ * kernel stopped as it is freed); the calls after it see the new weights, and a 5-row call
+ * then a single row again restart the kernel for their batch. */
+static void polled_predict(kn_ctx *ctx, bool persist) {
     kn_model *m[2] = {NULL, NULL};
     static const int64_t units[3] = {40, 50, 7};
     static const kn_activation acts[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
@@ -692,18 +696,39 @@ static void polled_predict(kn_ctx *ctx) {
         CHECK(kn_model_compile(m[d], &o) == KN_OK, "polled predict: compile: %s", kn_last_error(c));
     }
     float x[5 * 100], p[2][5 * 7];
+    int32_t y[5] = {0, 3, 6, 2, 1};
     for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
-    static const int64_t rows[4] = {1, 1, 1, 5};
-    for (int k = 0; k < 4; k++) {
+    static const int64_t rows[7] = {1, 1, 1, 1, 1, 5, 1};
+    int calls = persist ? 7 : 4, since_graph = 0; /* (calls on the model's current graph) */
+    for (int k = 0; k < calls; k++) {
+        if (persist && k == 3) {
+            for (int d = 0; d < 2; d++)
+                CHECK(kn_model_train_step(m[d], x, y, 5, NULL) == KN_OK, "polled predict: a training step: %s",
+                      kn_last_error(kn_model_ctx(m[d])));
+            since_graph = 0;
+        }
         for (int d = 0; d < 2; d++)
-            CHECK(kn_model_predict(m[d], x + k * 100 * (rows[k] == 1), rows[k], p[d]) == KN_OK, "polled predict %d: %s", k,
+            CHECK(kn_model_predict(m[d], x + (k % 5) * 100 * (rows[k] == 1), rows[k], p[d]) == KN_OK, "polled predict %d: %s", k,
                   kn_last_error(kn_model_ctx(m[d])));
         for (int i = 0; i < rows[k] * 7; i++)
             CHECK(fabsf(p[0][i] - p[1][i]) <= 1e-5f, "polled predict %d: probability %d: cpu %g, gpu %g", k, i, p[0][i], p[1][i]);
+        since_graph++;
     }
     const kn__cuda_graph *cg = m[1]->graph ? m[1]->graph->backend.context : NULL;
-    CHECK(cg && cg->polls == 4, "polled predict: %lld of 4 calls polled", cg ? (long long)cg->polls : -1LL);
+    CHECK(cg && cg->polls == since_graph, "polled predict: %lld of %d calls polled", cg ? (long long)cg->polls : -1LL,
+          since_graph);
     if (cg) printf("polled predict: %lld of %lld waits fell back to a synchronize\n", (long long)cg->poll_fallbacks, (long long)cg->polls);
+    if (persist && cg) { /* (on a GPU launched 3 times: the first call, the 5 rows, the single row after
+                          * them; the emulator, which holds 4 blocks at once, refuses the 5 rows' 15 and
+                          * ends the kernel once it served, so there once a single-row call) */
+        CHECK(cg->persist_served + cg->persist_refusals == since_graph && cg->persist_served >= 3,
+              "persistent predict: %lld of %d calls served, %lld refused", (long long)cg->persist_served, since_graph,
+              (long long)cg->persist_refusals);
+        CHECK(cg->persist_launches >= 2 && cg->persist_launches <= cg->persist_served, "persistent predict: %lld launches",
+              (long long)cg->persist_launches);
+        printf("persistent predict: %lld calls served, %lld refused, %lld launches\n", (long long)cg->persist_served,
+               (long long)cg->persist_refusals, (long long)cg->persist_launches);
+    }
     for (int d = 0; d < 2; d++) {
         kn_ctx *c = kn_model_ctx(m[d]);
         kn_model_free(m[d]);
@@ -822,8 +847,12 @@ static void chain_cases(kn_ctx *ctx) {
      * replayed); the emulator runs kernels only at a synchronize, so there every wait falls
      * back to it */
     setenv("KILN_CUDA_POLL", "1", 1);
-    if (!on_mirror) polled_predict(ctx);
+    if (!on_mirror) polled_predict(ctx, false);
     unsetenv("KILN_CUDA_POLL");
+    /* ... and kept running between calls, each a doorbell (KILN_CUDA_PERSIST=1) */
+    setenv("KILN_CUDA_PERSIST", "1", 1);
+    if (!on_mirror) polled_predict(ctx, true);
+    unsetenv("KILN_CUDA_PERSIST");
     if (!on_mirror) {
         wgrad_tiled_same(ctx, 5, &sgd);
         wgrad_tiled_same(ctx, 200, &sgd); /* 7 chunks of 32 rows, the last partial */

@@ -13,6 +13,10 @@
  *   mapped wc     the input in write-combined mapped memory
  *   mapped poll   the mapped kernel, the host spinning on a flag the kernel writes last
  *                 (mapped) instead of cudaStreamSynchronize
+ *   persistent    no launch a sample: a kernel started once spins on a mapped doorbell
+ *                 word, takes each sample from mapped memory as the host rings (its
+ *                 number), writes the output and a flag there; the host spins on the flag
+ *                 (1 and 24 blocks; what a resident predict server would cost)
  * and what a resident training step's graph costs between its kernels (each a median over
  * rounds of N/10 graphs replayed back to back, per graph):
  *   chain4        a graph of 4 dependent kernels (256 blocks of 256 threads each)
@@ -63,6 +67,63 @@ __global__ void touch_flag_kernel(const float *in, float *out, float *scratch, v
     __threadfence_system();
     __syncthreads();
     if (blockIdx.x == 0 && threadIdx.x == 0) *flag = seq;
+}
+
+/* The persistent way: each block's thread 0 spins on the doorbell (a system-scope acquire
+ * load of mapped host memory) until it holds a new number; STOP ends the kernel. The
+ * sample is read with __ldcv (never a line an earlier sample left in L1); the last block to
+ * finish a sample (count, device memory) writes the output, then the flag, to the host. */
+#define STOP 0xffffffffu
+__device__ static unsigned load_acquire_sys(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+__global__ void persist_kernel(const float *in, float *out, const unsigned *door, volatile unsigned *flag, float *scratch,
+                               unsigned *count) {
+    __shared__ float red[256];
+    __shared__ unsigned ring, last;
+    unsigned seen = 0;
+    for (;;) {
+        if (threadIdx.x == 0) {
+            unsigned d;
+            while ((d = load_acquire_sys(door)) == seen) {
+            }
+            ring = d;
+        }
+        __syncthreads();
+        unsigned d = ring;
+        if (d == STOP) return;
+        seen = d;
+        int per = (IN + gridDim.x - 1) / gridDim.x, p0 = blockIdx.x * per;
+        float s = 0.0f;
+        for (int i = p0 + threadIdx.x; i < p0 + per && i < IN; i += blockDim.x) s += __ldcv(&in[i]);
+        red[threadIdx.x] = s;
+        __syncthreads();
+        for (int h = blockDim.x / 2; h > 0; h >>= 1) {
+            if (threadIdx.x < h) red[threadIdx.x] += red[threadIdx.x + h];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) {
+            scratch[blockIdx.x] = red[0];
+            __threadfence();
+            last = atomicAdd(count, 1u) == gridDim.x - 1;
+        }
+        __syncthreads();
+        if (last) {
+            float t = 0.0f;
+            for (int b = 0; b < (int)gridDim.x; b++) t += __ldcg(&scratch[b]);
+            if (threadIdx.x < OUT) out[threadIdx.x] = t + (float)threadIdx.x;
+            __threadfence_system();
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                *count = 0;
+                *flag = d;
+            }
+        }
+        __syncthreads();
+    }
 }
 
 /* One kernel of a dependent chain: every thread reads its word of buf, which the kernel
@@ -235,6 +296,39 @@ int main(int argc, char **argv) {
     }
     CHECK(cudaStreamSynchronize(s));
     report("mapped_poll_24_blocks");
+
+    /* persistent: one launch, then a doorbell a sample (1 and 24 blocks) */
+    unsigned *h_door, *m_door, *d_count;
+    CHECK(cudaHostAlloc((void **)&h_door, sizeof *h_door, cudaHostAllocMapped));
+    CHECK(cudaHostGetDevicePointer((void **)&m_door, h_door, 0));
+    CHECK(cudaMalloc((void **)&d_count, sizeof *d_count));
+    for (int b = 0; b < 2; b++) {
+        *(volatile unsigned *)h_door = 0;
+        *(volatile unsigned *)h_flag = 0;
+        CHECK(cudaMemset(d_count, 0, sizeof *d_count));
+        CHECK(cudaDeviceSynchronize());
+        persist_kernel<<<blocks[b], 256, 0, s>>>(m_in, m_out, m_door, m_flag, d_scratch, d_count);
+        CHECK(cudaGetLastError());
+        bool lost = false;
+        for (unsigned i = 0; i < (unsigned)n_times + 50 && !lost; i++) {
+            double t = now_us();
+            memcpy(h_in, user_in, IN * sizeof(float));
+            __sync_synchronize(); /* (the sample before the doorbell) */
+            *(volatile unsigned *)h_door = i + 1;
+            while (*(volatile unsigned *)h_flag != i + 1)
+                if (now_us() - t > 1e5) { /* never answered: say so, and leave the kernel to the exit */
+                    printf("latency_probe: persistent_%d: sample %u never answered\n", blocks[b], i);
+                    lost = true;
+                    break;
+                }
+            memcpy(user_out, h_out, sizeof user_out);
+            if (i >= 50) times[i - 50] = now_us() - t;
+        }
+        if (lost) return 1;
+        *(volatile unsigned *)h_door = STOP;
+        CHECK(cudaStreamSynchronize(s));
+        report(b ? "persistent_24_blocks" : "persistent_1_block");
+    }
 
     /* a training step's graph between its kernels: graphs replayed back to back */
     float *d_links, *h_small, *d_small;

@@ -17,7 +17,8 @@
 #   step_ab  sessions 9 and 10's unmeasured changes against the default: the step values by a
 #            copy, the gather kernel kept, programmatic dependent launch, the guard taken late,
 #            the weight gradients by tiles, a polled predict, K steps to a graph launch,
-#            the update in the weight gradients' launch (session 11) (all only)
+#            the update in the weight gradients' launch and a persistent predict kernel
+#            (session 11) (all only)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
 #   timeline Nsight Systems' kernel timeline of the batch-32 step: kernels and the gaps between
@@ -191,6 +192,9 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   echo "== single-sample predict (default) and waited for by polling the chain's word (KILN_CUDA_POLL=1): A/B"
   plat
   plat KILN_CUDA_POLL=1
+  echo "== single-sample predict through a persistent kernel rung per sample (KILN_CUDA_PERSIST=1; session 11): A/B"
+  plat KILN_CUDA_PERSIST=1
+  plat KILN_CUDA_PERSIST=1 KILN_CUDA_PREFETCH=1
   ab32 "the guard taken late by the update kernel (KILN_CUDA_GUARD_LATE=1): A/B" KILN_CUDA_GUARD_LATE=1
   ab32 "late guard + PDL (KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1
   ab32 "the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PREFETCH=1

@@ -81,6 +81,21 @@ typedef struct {
     uint32_t *h_poll, *m_poll;   /* the mapped word (pinned) and its device view */
     uint32_t poll_seq;           /* polled runs launched (the word's next value, less one) */
     int64_t polls, poll_fallbacks; /* polled runs, and those the word did not end (tests) */
+    /* KILN_CUDA_PERSIST=1 (unmeasured: off; polls with it): a polled run's chain kernel is
+     * launched once and stays running, each run a doorbell (kn__cu_chain's door): the host
+     * writes the inputs to the staging, then the next number to h_door, and polls. Any other
+     * use of the stream stops it first (stop_persistent: KN_CU_DOOR_STOP, then a synchronize). */
+    bool persist;
+    bool persist_on;             /* it is running, for runs of persist_batch rows and mask persist_mask */
+    bool persist_launch;         /* the run being enqueued launches it (small_batch.c sets the door) */
+    bool persist_refused;        /* ... but its blocks would not all fit at once: launched as a plain
+                                  * polled run (small_batch.c) */
+    int64_t chain_capacity;      /* kn__cu_dense_chain_capacity, once known (-1 before) */
+    int64_t persist_batch;
+    unsigned persist_mask;
+    uint32_t *h_door, *m_door;   /* the doorbell (mapped, in h_poll's allocation) and its device view */
+    uint32_t door_seq;           /* the last number rung */
+    int64_t persist_launches, persist_served, persist_refusals; /* (tests) */
     /* A resident step's gather folded into its chain and weight gradients (small_batch.c's
      * kn__cuda_plan_fold, at resident_open; KILN_CUDA_FOLD=0: never): when the only readers
      * of every table's input are the first forward chain (as its x, as its loss's target)

@@ -76,6 +76,33 @@ __device__ static inline void kn__grid_sync(uint32_t *arrived, uint32_t *gen) {
 #endif
 }
 
+/* A persistent kernel's doorbell (kn__cu_chain's door): thread 0 of a block waits until the
+ * mapped host word at door holds a number other than seen, and returns it (a system-scope
+ * acquire load, so that the reads after it see what the host wrote before ringing). The
+ * emulator runs a kernel only while the host waits for it, so a doorbell not rung by then
+ * never will be: there it returns KN_CU_DOOR_STOP (the kernel ends; the host launches it
+ * again for its next sample). kn__ld_fresh(p): *p from memory another processor writes
+ * (mapped staging), never an L1 line a load before left. */
+__device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t seen) {
+#if defined(__CUDA_ARCH__)
+    uint32_t v;
+    do {
+        asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(door) : "memory");
+    } while (v == seen);
+    return v;
+#else
+    uint32_t v = *(volatile const uint32_t *)door;
+    return v == seen ? 0xffffffffu : v; /* (KN_CU_DOOR_STOP) */
+#endif
+}
+__device__ static inline float kn__ld_fresh(const float *p) {
+#if defined(__CUDA_ARCH__)
+    return __ldcv(p);
+#else
+    return *(volatile const float *)p;
+#endif
+}
+
 /* Asks for the bytes [p, p + bytes) in this multiprocessor's L1 (prefetch.global.L1, a
  * hint: nothing waits for it), the block's threads a 128-byte line each in turn; so that a
  * latency-bound kernel's later loads of read-only data find it there, not in L2. Every

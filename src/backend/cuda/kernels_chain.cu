@@ -208,12 +208,10 @@ __device__ static void layer_post(const kn__cu_chain_layer &L, float *out, float
  * so a single row's first layer spreads over many multiprocessors instead of one. Only the
  * layers whose output something else reads (y != NULL) are written out, and the last one
  * always. */
-__global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
+__device__ static void chain_run(const kn__cu_chain &ch, const float *x) {
     __shared__ float act[2][KN_CU_CHAIN_WIDTH];
     __shared__ float red[THREADS];
     __shared__ bool last;
-    kn__pdl_wait();
-    kn__pdl_trigger();
     int64_t r = blockIdx.x, rows = gridDim.x, tr = r; /* tr: the row of x and of the target */
     if (ch.order) { /* a folded resident step (launch.h): the batch's rows through the order */
         __shared__ int64_t row;
@@ -242,7 +240,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     }
     if (S > 1) {
         int chunk = (L0.k + S - 1) / S, p0 = (int)blockIdx.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
-        for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = xr[p0 + i];
+        for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = ch.door ? kn__ld_fresh(&xr[p0 + i]) : xr[p0 + i];
         __syncthreads();
         layer_sums(L0, act[0], p0, p1, red, ch.part + ((int64_t)blockIdx.y * rows + r) * L0.n, false, r);
         __threadfence();
@@ -268,7 +266,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         layer_post(L0, act[1], red, r);
         cur = 1, first = 1;
     } else {
-        for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = xr[i];
+        for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = ch.door ? kn__ld_fresh(&xr[i]) : xr[i];
         __syncthreads();
     }
     int fwd = ch.n_fwd > 0 ? ch.n_fwd : ch.n, c = ch.loss.kind >= 0 ? ch.layer[ch.loss.from].n : 0;
@@ -313,9 +311,45 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     }
 }
 
+/* The chain once, or, persistent (ch.door), once a doorbell until KN_CU_DOOR_STOP. */
+__global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
+    kn__pdl_wait();
+    kn__pdl_trigger();
+    if (!ch.door) {
+        chain_run(ch, x);
+        return;
+    }
+    __shared__ uint32_t rung;
+    for (uint32_t seen = 0;;) {
+        if (threadIdx.x == 0) rung = kn__door_wait(ch.door, seen);
+        __syncthreads();
+        uint32_t d = rung;
+        __syncthreads(); /* (every thread read it before thread 0 waits again) */
+        if (d == KN_CU_DOOR_STOP) return;
+        seen = d;
+        chain_run(ch, x);
+    }
+}
+
 extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl) {
-    if (rows > 0 && ch->n > 0) KN_LAUNCH(pdl, dense_chain_kernel, dim3((unsigned)rows, (unsigned)ch->split), THREADS, 0, s, *ch, x);
+    dim3 grid((unsigned)rows, (unsigned)ch->split);
+    if (rows > 0 && ch->n > 0 && ch->door) /* (its blocks wait for one another's samples: all resident) */
+        KN_LAUNCH_COOP(pdl, dense_chain_kernel, grid, THREADS, 0, s, *ch, x);
+    else if (rows > 0 && ch->n > 0)
+        KN_LAUNCH(pdl, dense_chain_kernel, grid, THREADS, 0, s, *ch, x);
     return cudaGetLastError();
+}
+
+/* How many chain blocks the current device holds at once (0: no cooperative launch). */
+extern "C" int64_t kn__cu_dense_chain_capacity(void) {
+    int dev = 0, sms = 0, coop = 0, per = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, dense_chain_kernel, THREADS, 0) != cudaSuccess) {
+        cudaGetLastError(); /* (not left for the next launch's check) */
+        return 0;
+    }
+    return coop ? (int64_t)sms * per : 0;
 }
 
 /* ------------------------------------------------------------- weight gradients */

@@ -156,6 +156,7 @@ typedef struct {
 /* Layer 0 split by its inputs over `split` blocks a row (kernels_chain.cu), so that a few rows'
  * first layer still spreads over the GPU: part holds the blocks' sums, (split, rows, n_0);
  * count[row] (0 between launches) counts the row's blocks done. split 1: a block a row. */
+#define KN_CU_DOOR_STOP 0xffffffffu /* a persistent chain's doorbell: end (kn__cu_chain's door) */
 #define KN_CU_CHAIN_SPLIT_BLOCKS 256 /* about how many blocks a split chain launches */
 #define KN_CU_CHAIN_SPLIT_MIN 32     /* the fewest of layer 0's inputs a block of a split takes */
 #define KN_CU_CHAIN_SPLIT_MAX 256    /* the most (a larger first layer is split more) */
@@ -173,6 +174,11 @@ typedef struct {
      * memory), which the host spins on instead of synchronizing; poll[0] counts the rows
      * done (0 between launches). NULL flag: not polled. */
     uint32_t *poll, *flag;
+    /* KILN_CUDA_PERSIST=1 (runtime.c): a persistent predict. The kernel stays running: each
+     * block waits for door (mapped host memory) to hold a new number, runs the chain once
+     * (the input read afresh from the staging, never from a line an earlier sample left in
+     * L1; polled as above), and waits again; KN_CU_DOOR_STOP ends it. NULL: one run. */
+    const uint32_t *door;
     /* A resident step whose batch the chain reads itself, through the epoch's order (no
      * gather kernel: runtime.c's fold): x and the loss's target are then their tables, and
      * row r of each is the table's row order[first + r], first from ring's slot r->ring_pos
@@ -188,7 +194,10 @@ typedef struct {
      * later layers', any one of them possibly the row's last) */
     int32_t prefetch;
 } kn__cu_chain;
+/* (with ch->door, a cooperative launch: every block resident at once, or it fails; the
+ * caller checks rows x split against kn__cu_dense_chain_capacity first) */
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl);
+int64_t kn__cu_dense_chain_capacity(void);
 
 /* The weight gradients of a few dense layers for small batches, in one launch
  * (kernels_chain.cu): dW_l = X_l^T dZ_l ((k, n), row-major, from X_l (rows, k) and dZ_l

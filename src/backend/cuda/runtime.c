@@ -394,17 +394,23 @@ static kn_status cuda_compile(kn_graph *g) {
     env = getenv("KILN_CUDA_GRAPH_STEPS"); /* (ring slots: at most half the ring held back) */
     c->graph_steps = env && atoi(env) > 1 ? (atoi(env) < KN_CUDA_STEP_RING / 2 ? atoi(env) : KN_CUDA_STEP_RING / 2) : 1;
     c->fold_chain = -1; /* (kn__cuda_plan_fold decides at resident_open) */
+    c->chain_capacity = -1;
     env = getenv("KILN_CUDA_POLL"); /* 1: a one-kernel predict waited for by polling (the A/B of bench/gpu/run.sh) */
     c->poll = env && strcmp(env, "1") == 0;
-    if (c->poll) {
+    env = getenv("KILN_CUDA_PERSIST"); /* 1: that kernel launched once, then rung (the A/B of bench/gpu/run.sh) */
+    c->persist = env && strcmp(env, "1") == 0;
+    c->poll = c->poll || c->persist;
+    if (c->poll) { /* the poll word, and 64 bytes on, the doorbell */
         if ((st = cuda_malloc(g, (void **)&c->d_poll, 2 * sizeof *c->d_poll, "poll counts"))) return st;
         CU(cudaMemsetAsync(c->d_poll, 0, 2 * sizeof *c->d_poll, c->stream), "cudaMemsetAsync (poll counts)");
-        CU(cudaHostAlloc((void **)&c->h_poll, 64, cudaHostAllocMapped), "cudaHostAlloc (poll word)");
+        CU(cudaHostAlloc((void **)&c->h_poll, 128, cudaHostAllocMapped), "cudaHostAlloc (poll word)");
         *c->h_poll = 0;
+        c->h_door = c->h_poll + 16;
         if (cudaHostGetDevicePointer((void **)&c->m_poll, c->h_poll, 0) != cudaSuccess) {
             cudaGetLastError();
-            c->poll = false; /* (no mapping: synchronized as usual) */
+            c->poll = c->persist = false; /* (no mapping: synchronized as usual) */
         }
+        c->m_door = c->m_poll ? c->m_poll + 16 : NULL;
     }
     env = getenv("KILN_CUDA_PDL"); /* 1: programmatic dependent launch in resident steps (the A/B of bench/gpu/run.sh) */
     c->pdl = env && strcmp(env, "1") == 0;
@@ -414,9 +420,12 @@ static kn_status cuda_compile(kn_graph *g) {
     return g->backend.iface->push(g, KN_SYNC_PARAMS | KN_SYNC_STATE);
 }
 
+static kn_status stop_persistent(kn_graph *g);
+
 static void cuda_release(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c) return;
+    stop_persistent(g);
     c->pending = 0; /* (nothing held back is wanted any more) */
     if (c->stream) cudaStreamSynchronize(c->stream);
     resident_free(c); /* (its captured runs too) */
@@ -725,10 +734,24 @@ static kn_status launch_exec(kn__cuda_graph *c, kn_graph *g, int slot) {
     return KN_OK;
 }
 
-/* The held-back resident runs launched one by one (their step values wait in the ring). */
+/* KILN_CUDA_PERSIST: the persistent predict kernel ended (the doorbell's stop, then the
+ * stream synchronized), before anything else uses the stream. */
+static kn_status stop_persistent(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    if (!c->persist_on) return KN_OK;
+    c->persist_on = false;
+    __sync_synchronize();
+    *(volatile uint32_t *)c->h_door = KN_CU_DOOR_STOP;
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize (the persistent predict's end)");
+    return KN_OK;
+}
+
+/* The held-back resident runs launched one by one (their step values wait in the ring),
+ * after the persistent predict, if one runs, has ended. */
 static kn_status flush_pending(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
-    kn_status st = KN_OK;
+    kn_status st = stop_persistent(g);
+    if (st) return st;
     for (; c->pending > 0 && !st; c->pending--) st = launch_exec(c, g, c->pending_slot);
     c->pending = 0;
     return st;
@@ -753,6 +776,81 @@ static kn_status hold_back(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
     c->replays += c->graph_steps - 1; /* (launch_exec counts one) */
     c->grouped++;
     return launch_exec(c, g, many);
+}
+
+/* The run's kept outputs, from the staging to their tensors. */
+static void copy_outputs(kn__cuda_graph *c, unsigned mask) {
+    for (int k = c->n_io_in; k < c->n_io; k++) {
+        kn_tensor *t = c->io_t[k];
+        if ((t->phase & mask) && kn__nbytes(t)) memcpy(t->data, c->h_io + c->io_off[k], kn__nbytes(t));
+    }
+}
+
+/* A persistent predict's wait: poll_wait's spin on the word, without its synchronize (the
+ * kernel does not end): now and then the stream is asked instead. Done: the kernel ended
+ * (the emulator's, after serving what was rung: it runs kernels only when asked), which
+ * must have answered; an error: the kernel failed. Past KN_CUDA_PERSIST_WAIT_S, an error. */
+#define KN_CUDA_PERSIST_WAIT_S 10.0
+static kn_status persist_wait(kn_graph *g, kn__cuda_graph *c) {
+    uint32_t want = ++c->poll_seq;
+    volatile const uint32_t *word = c->h_poll;
+    c->polls++;
+    double t0 = kn__now();
+    for (unsigned spin = 1; *word != want; spin++) {
+        if (spin % 64 || kn__now() - t0 < KN_CUDA_POLL_US * 1e-6) continue;
+        cudaError_t e = cudaStreamQuery(c->stream);
+        if (e == cudaSuccess) {
+            c->persist_on = false;
+            c->poll_fallbacks++;
+            if (*word != want)
+                return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: the persistent predict ended without its count (%u, not %u)",
+                                 (unsigned)*word, (unsigned)want);
+            break;
+        }
+        if (e != cudaErrorNotReady) {
+            c->persist_on = false;
+            return kn__cuda_fail(g, NULL, "the persistent predict", e);
+        }
+        if (kn__now() - t0 > KN_CUDA_PERSIST_WAIT_S)
+            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: the persistent predict did not answer in %g s", KN_CUDA_PERSIST_WAIT_S);
+    }
+    return KN_OK;
+}
+
+/* KILN_CUDA_PERSIST: a polled one-kernel run (a predict) through the persistent kernel:
+ * launched at the first such run (again after anything stopped it, or for another batch),
+ * then each run rings its doorbell (the inputs are in the staging already) and polls. */
+static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
+    kn_status st;
+    if (c->persist_on && (c->persist_batch != g->batch || c->persist_mask != mask) && (st = stop_persistent(g))) return st;
+    if (!c->persist_on) {
+        if ((st = flush_pending(g))) return st;
+        *(volatile uint32_t *)c->h_door = 0; /* (the kernel waits for anything else) */
+        c->persist_launch = true, c->persist_refused = false;
+        st = enqueue(g, mask);
+        c->persist_launch = false;
+        if (st) return st;
+        if (c->persist_refused) { /* too many blocks to keep: this run was launched as a plain polled one */
+            c->persist_refusals++;
+            c->runs++, c->inflight++;
+            if ((st = poll_wait(g, c))) return st;
+            copy_outputs(c, mask);
+            return KN_OK;
+        }
+        c->persist_on = true, c->persist_batch = g->batch, c->persist_mask = mask;
+        c->persist_launches++;
+    }
+    uint32_t ring = ++c->door_seq;
+    if (ring == 0 || ring == KN_CU_DOOR_STOP) ring = c->door_seq = 1;
+    __sync_synchronize(); /* (the staged inputs before the doorbell) */
+    *(volatile uint32_t *)c->h_door = ring;
+    c->runs++;
+    if ((st = persist_wait(g, c))) return st;
+    c->persist_served++;
+    c->last_batch = g->batch;
+    c->last_mask = mask;
+    copy_outputs(c, mask);
+    return KN_OK;
 }
 
 static kn_status cuda_run(kn_graph *g, unsigned mask) {
@@ -796,6 +894,8 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
         if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
         c->poll_run = c->poll && c->d_poll && !reads_step(g, mask) && kn__cuda_one_chain_run(g, mask);
     }
+    if (!resident && c->persist && c->poll_run) return persistent_run(g, c, mask);
+    if ((st = stop_persistent(g))) return st; /* (any other run: the stream is its own again) */
     c->inflight++;
     c->runs++;
     /* a data-parallel resident step is launched, never captured: whether an NCCL call is
@@ -825,10 +925,7 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     c->last_mask = mask;
     if (resident) return KN_OK; /* nothing to copy out, nothing to wait for: the figures stay on the device */
     if ((st = c->poll_run ? poll_wait(g, c) : cuda_synchronize(g))) return st;
-    for (int k = c->n_io_in; k < c->n_io; k++) { /* what the caller reads, from the staging */
-        kn_tensor *t = c->io_t[k];
-        if ((t->phase & mask) && kn__nbytes(t)) memcpy(t->data, c->h_io + c->io_off[k], kn__nbytes(t));
-    }
+    copy_outputs(c, mask); /* what the caller reads, from the staging */
     return KN_OK;
 }
 

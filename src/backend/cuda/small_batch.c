@@ -563,8 +563,13 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         ch.layer[ch.n - 1].y = (float *)(c->d_io + c->io_off[c->chain[i].out_io]);
         if (c->poll_run) ch.poll = c->d_poll, ch.flag = c->m_poll; /* (the run's only kernel) */
     }
+    if (c->persist_launch && ch.flag) { /* the run's only kernel (runtime.c's persistent_run), when its blocks fit */
+        if (c->chain_capacity < 0) c->chain_capacity = kn__cu_dense_chain_capacity();
+        if (rows * ch.split <= c->chain_capacity) ch.door = c->m_door;
+        else c->persist_refused = true;
+    }
     c->chain_launches++;
-    LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows, kn__cuda_pdl(c)));
+    LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows, kn__cuda_pdl(c) && !ch.door));
     return KN_OK;
 }
 
