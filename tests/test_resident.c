@@ -292,6 +292,11 @@ int main(void) {
         if (device == KN_DEVICE_CUDA && fused && strcmp(fused, "1") == 0 && strstr(c.name, "a plain MLP") &&
             c.fit.accumulate <= 1 && !via_nccl)
             CHECK(kn__cuda_fused_updates(dev.m->graph) > 0, "%s: KILN_CUDA_WGRAD_UPDATE=1: the update was not taken", c.name);
+        /* KILN_CUDA_STEPS_KERNEL=1 (with K steps a graph): a plain MLP's K steps as one kernel */
+        const char *steps = getenv("KILN_CUDA_STEPS_KERNEL");
+        if (device == KN_DEVICE_CUDA && steps && strcmp(steps, "1") == 0 && k && atoi(k) > 1 && strstr(c.name, "a plain MLP") &&
+            c.fit.accumulate <= 1 && !via_nccl && !dev.st && dev.h->steps >= 2 * atoi(k))
+            CHECK(kn__cuda_steps_kernels(dev.m->graph) > 0, "%s: KILN_CUDA_STEPS_KERNEL=1: no K-step kernel", c.name);
 #endif
         if (c.skips && !dev.st)
             CHECK(dev.h->skipped_steps > 0 && dev.h->skipped_steps < dev.h->steps, "%s: %lld of %lld updates skipped",

@@ -17,8 +17,8 @@
 #   step_ab  sessions 9 and 10's unmeasured changes against the default: the step values by a
 #            copy, the gather kernel kept, programmatic dependent launch, the guard taken late,
 #            the weight gradients by tiles, a polled predict, K steps to a graph launch,
-#            the update in the weight gradients' launch and a persistent predict kernel
-#            (session 11) (all only)
+#            the update in the weight gradients' launch, K steps as one kernel and a
+#            persistent predict kernel (session 11) (all only)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
 #   timeline Nsight Systems' kernel timeline of the batch-32 step: kernels and the gaps between
@@ -180,6 +180,9 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   ab32 "... + PDL (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1
   ab32 "... + PDL + 32 steps a graph launch (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_GRAPH_STEPS=32
   ab256 "the update in the tiled weight gradients + PDL (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1
+  ab32 "32 steps as one cooperative kernel (KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=32; session 11): A/B" KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=32
+  ab32 "8 steps as one cooperative kernel (KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=8): A/B" KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=8
+  ab256 "32 steps as one kernel, untiled weight gradients (KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_WGRAD_TILED=0): A/B" KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=32 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_WGRAD_TILED=0
   ab32 "step values by a copy (KILN_CUDA_MAPPED=0): A/B" KILN_CUDA_MAPPED=0
   ab32 "the gather kernel kept (KILN_CUDA_FOLD=0): A/B" KILN_CUDA_FOLD=0
   ab32 "neither (KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0: session 8's step): A/B" KILN_CUDA_MAPPED=0 KILN_CUDA_FOLD=0
@@ -218,6 +221,8 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   echo "== test_resident with the update in the weight gradients (a cooperative launch), PDL, untiled and tiled (bit for bit)"
   KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_TILED=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident with 3 steps as one cooperative kernel (bit for bit against the host loop)"
+  KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=3 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps to a graph launch and PDL (bit for bit against the host loop)"
   KILN_CUDA_GRAPH_STEPS=3 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }

@@ -1043,6 +1043,17 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t h) {
     return sticky(cudaSuccess);
 }
 
+/* The captured graph's node count (the nodes themselves are not handed out: *num only). */
+cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t *nodes, size_t *num) {
+    LOCK;
+    if (!g || !num || nodes) {
+        if (nodes) fprintf(stderr, "cuda-emu: cudaGraphGetNodes: only the count is emulated\n");
+        return cudaErrorInvalidValue;
+    }
+    *num = ((graph *)g)->nodes.size();
+    return cudaSuccess;
+}
+
 cudaError_t cudaGraphDestroy(cudaGraph_t g) {
     LOCK;
     delete (graph *)g;

@@ -208,6 +208,21 @@ typedef struct {
     bool wgrad_capacity_known[2];
     bool update_taken;                  /* the run being enqueued: its weight gradients took the update */
     int64_t fused_updates;              /* runs whose weight gradients took the update (tests) */
+    /* KILN_CUDA_STEPS_KERNEL=1 (unmeasured: off; with KILN_CUDA_GRAPH_STEPS=K and the update
+     * in the weight gradients): a resident step whose run is exactly the folded chain and
+     * the updating weight gradients (their launches recorded in steps_rec as the run is
+     * enqueued; its one-step capture two nodes) has its K-step graph made of one
+     * resident_steps_kernel launch (launch.h's kn__cu_steps) */
+    bool steps_kernel;
+    kn__cu_steps steps_rec;
+    bool recording;                     /* a one-step capture is being enqueued: record the launches */
+    bool rec_chain, rec_wgrad;          /* ... and it recorded them */
+    bool steps_ok;                      /* steps_rec is the (steps_batch, steps_mask) run's, and the run is
+                                         * nothing else */
+    int64_t steps_batch;
+    unsigned steps_mask;
+    int64_t steps_capacity;             /* kn__cu_resident_steps_capacity, once known (-1 before) */
+    int64_t steps_launches;             /* K-step graphs made of it (tests) */
     const kn__cu_wgrad_guard *update_guard; /* the guard the update takes in the run being enqueued, or NULL */
     int64_t wgrad_launches;             /* (test_cuda_ops checks it runs) */
     /* tensors kept outside the arena, in buffers of their own (a backward chain writes its
@@ -302,6 +317,8 @@ void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *capture
  * runs' weight gradients took the update (KILN_CUDA_WGRAD_UPDATE=1). */
 int64_t kn__cuda_grouped_launches(const kn_graph *g);
 int64_t kn__cuda_fused_updates(const kn_graph *g);
+/* ... and how many K-step graphs were one resident_steps_kernel (KILN_CUDA_STEPS_KERNEL=1). */
+int64_t kn__cuda_steps_kernels(const kn_graph *g);
 
 /* cuBLASLt's functions, from dlopen (cublaslt_load.c): kn__lt.Matmul(...) where a linked
  * build would call cublasLtMatmul(...). kn__cublaslt_load fills it (once; KN_ERR_DEVICE

@@ -45,10 +45,10 @@ __device__ static float block_reduce(float v, float *red, bool max) {
  * of c) from the prediction row pr and the target's row tr, and with loss.correct whether
  * the count's prediction row po is right, by thread 0 (pr, po: shared memory when a row is
  * the last forward layer's, else the row the block wrote). */
-__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t tr, const float *pr, const float *po,
-                                      float *dx) {
+__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t rows, int64_t tr, const float *pr,
+                                      const float *po, float *dx) {
     const kn__cu_chain_loss *q = &ch->loss;
-    int64_t rows = gridDim.x, c = ch->layer[q->from].n;
+    int64_t c = ch->layer[q->from].n;
     __syncthreads(); /* the block's writes of the prediction row are visible to it */
     if (threadIdx.x == 0) {
         loss_row(q->kind, q->logits != 0, pr, q->target, q->w, q->ws, r, tr, c);
@@ -69,14 +69,13 @@ __device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t
 
 /* ... and the mean: the last block to finish writes it, summing the rows in a fixed order
  * (each thread its rows t, t + blockDim.x, ..., then a tree). */
-__device__ static void chain_loss_mean(const kn__cu_chain *ch) {
+__device__ static void chain_loss_mean(const kn__cu_chain *ch, int64_t rows) {
     __shared__ bool last;
     __shared__ double part[THREADS];
     const kn__cu_chain_loss *q = &ch->loss;
-    int64_t rows = gridDim.x;
     __threadfence();
     __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(q->done, 1u) == gridDim.x - 1;
+    if (threadIdx.x == 0) last = atomicAdd(q->done, 1u) == (unsigned)rows - 1;
     __syncthreads();
     if (!last) return;
     double s = 0;
@@ -201,34 +200,41 @@ __device__ static void layer_post(const kn__cu_chain_layer &L, float *out, float
         for (int j = threadIdx.x; j < L.n; j += blockDim.x) L.y[r * L.n + j] = out[j];
 }
 
-/* Row r = blockIdx.x, layer by layer, in[k] -> out[n] in shared memory. With gridDim.y = S > 1,
- * layer 0 is split over S blocks by its inputs (blockIdx.y the slice): each puts its part
+/* Which part of a chain a block runs: row r of rows, slice y of S (a launch of its own:
+ * blockIdx and gridDim; in resident_steps_kernel, the block's items in turn). */
+struct chain_item {
+    int64_t r, rows;
+    int y, S;
+};
+
+/* Row r = at.r, layer by layer, in[k] -> out[n] in shared memory. With at.S = S > 1,
+ * layer 0 is split over S blocks by its inputs (at.y the slice): each puts its part
  * of the row's sums in ch.part, and the last of the row's blocks to finish (counted in
  * ch.count[r], reset by it) adds the parts in slice order and goes on with the chain alone;
  * so a single row's first layer spreads over many multiprocessors instead of one. Only the
  * layers whose output something else reads (y != NULL) are written out, and the last one
  * always. */
-__device__ static void chain_run(const kn__cu_chain &ch, const float *x) {
+__device__ static void chain_run(const kn__cu_chain &ch, const float *x, const chain_item at) {
     __shared__ float act[2][KN_CU_CHAIN_WIDTH];
     __shared__ float red[THREADS];
     __shared__ bool last;
-    int64_t r = blockIdx.x, rows = gridDim.x, tr = r; /* tr: the row of x and of the target */
+    int64_t r = at.r, rows = at.rows, tr = r; /* tr: the row of x and of the target */
     if (ch.order) { /* a folded resident step (launch.h): the batch's rows through the order */
         __shared__ int64_t row;
         if (threadIdx.x == 0) { /* (one read of the mapped ring a block, not one a warp) */
             const kn__cuda_step *src = ch.ring ? ch.ring + ch.res->ring_pos : ch.step;
             row = ch.order[src->first + r]; /* (first: which start_step never changes) */
-            if (blockIdx.x == 0 && blockIdx.y == 0) start_step(ch.step, src, ch.res, NULL);
+            if (at.r == 0 && at.y == 0) start_step(ch.step, src, ch.res, NULL);
         }
         __syncthreads();
         tr = row;
     }
-    int cur = 0, first = 0, S = (int)gridDim.y;
+    int cur = 0, first = 0, S = at.S;
     const kn__cu_chain_layer L0 = ch.layer[0];
     const float *xr = x + tr * L0.k;
     if (ch.prefetch) { /* (a hint: its loads wait for nothing; 64 KB a layer at most) */
         if (S > 1) {
-            int chunk = (L0.k + S - 1) / S, p0 = (int)blockIdx.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
+            int chunk = (L0.k + S - 1) / S, p0 = at.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
             kn__prefetch_l1(L0.w + (int64_t)p0 * L0.n, (int64_t)(p1 - p0) * L0.n * (int64_t)sizeof(float));
         }
         for (int l = 1; l < ch.n; l++)
@@ -239,10 +245,10 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x) {
         if (L0.bias) kn__prefetch_l1(L0.bias, (int64_t)L0.n * (int64_t)sizeof(float));
     }
     if (S > 1) {
-        int chunk = (L0.k + S - 1) / S, p0 = (int)blockIdx.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
+        int chunk = (L0.k + S - 1) / S, p0 = at.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
         for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = ch.door ? kn__ld_fresh(&xr[p0 + i]) : xr[p0 + i];
         __syncthreads();
-        layer_sums(L0, act[0], p0, p1, red, ch.part + ((int64_t)blockIdx.y * rows + r) * L0.n, false, r);
+        layer_sums(L0, act[0], p0, p1, red, ch.part + ((int64_t)at.y * rows + r) * L0.n, false, r);
         __threadfence();
         __syncthreads();
         if (threadIdx.x == 0) last = atomicAdd(&ch.count[r], 1u) == (unsigned)S - 1;
@@ -273,7 +279,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x) {
     for (int l = first; l < ch.n; l++) {
         if (l == fwd) { /* the backward layers start from the row's loss gradient, kept in shared memory */
             if (ch.loss.kind < 0 || !ch.loss.dx) break;
-            chain_loss_row(&ch, r, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
+            chain_loss_row(&ch, r, rows, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
                            act[cur ^ 1]);
             __syncthreads(); /* thread 0's gradient row is visible to the block */
             cur ^= 1;
@@ -294,9 +300,9 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x) {
     }
     if (ch.loss.kind >= 0) {
         if (fwd == ch.n)
-            chain_loss_row(&ch, r, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
+            chain_loss_row(&ch, r, rows, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
                            ch.loss.dx ? ch.loss.dx + r * c : NULL);
-        if (!ch.loss.defer) chain_loss_mean(&ch);
+        if (!ch.loss.defer) chain_loss_mean(&ch, rows);
     }
     if (ch.flag) { /* a polled run: the last row's block tells the host, once every output is out */
         __threadfence_system(); /* (each thread's writes of the outputs, to the mapped staging) */
@@ -315,8 +321,9 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x) {
 __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     kn__pdl_wait();
     kn__pdl_trigger();
+    const chain_item at = {blockIdx.x, gridDim.x, (int)blockIdx.y, (int)gridDim.y};
     if (!ch.door) {
-        chain_run(ch, x);
+        chain_run(ch, x, at);
         return;
     }
     __shared__ uint32_t rung;
@@ -327,7 +334,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
         __syncthreads(); /* (every thread read it before thread 0 waits again) */
         if (d == KN_CU_DOOR_STOP) return;
         seen = d;
-        chain_run(ch, x);
+        chain_run(ch, x, at);
     }
 }
 
@@ -402,11 +409,11 @@ struct wgrad_updater {
     }
 };
 
-__global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded,
-                                    kn__cu_wgrad_update up, bool updating) {
+/* weight_grads_kernel's work, every thread of the launch's 1-D grid calling it (a
+ * resident_steps_kernel's too). */
+__device__ static void wgrad_run(const kn__cu_wgrad &wg, int64_t rows, const kn__cu_wgrad_guard &guard, bool guarded,
+                                 const kn__cu_wgrad_update &up, bool updating) {
     __shared__ int32_t xrow[KN_CU_WGRAD_FOLD_ROWS];
-    kn__pdl_wait();
-    kn__pdl_trigger();
     gathered_rows(wg, rows, xrow);
     bool bad = false;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < wg.total; e += (int64_t)gridDim.x * blockDim.x) {
@@ -460,6 +467,13 @@ __global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_
     } else if (guarded && !guard.late) {
         guard_finish(guard.step, guard.r, &guard.q, bad);
     }
+}
+
+__global__ void weight_grads_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_wgrad_guard guard, bool guarded,
+                                    kn__cu_wgrad_update up, bool updating) {
+    kn__pdl_wait();
+    kn__pdl_trigger();
+    wgrad_run(wg, rows, guard, guarded, up, updating);
 }
 
 /* The same sums by tiles, for many rows (a thread summing 256 rows alone is a long chain
@@ -602,5 +616,43 @@ extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *w
         KN_LAUNCH(pdl, weight_grads_kernel, (unsigned)b, THREADS, 0, s, *wg, rows, guard ? *guard : none, guard != NULL,
                   no_update, false);
     }
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- K steps in one launch */
+
+/* launch.h's kn__cu_steps: K resident steps, the grid's blocks taking the chain's items in
+ * turn, then every gradient and the update (wgrad_run, as weight_grads_kernel runs it),
+ * with grid barriers between (device.cuh's kn__grid_sync: what other blocks wrote before
+ * one, the new weights included, is what every block reads after it). */
+__global__ void resident_steps_kernel(kn__cu_steps p, int steps) {
+    kn__cuda_resident *r = p.guard.r;
+    int64_t items = p.rows * p.ch.split;
+    for (int s = 0; s < steps; s++) {
+        for (int64_t it = blockIdx.x; it < items; it += gridDim.x)
+            chain_run(p.ch, p.x, chain_item{it % p.rows, p.rows, (int)(it / p.rows), p.ch.split});
+        kn__grid_sync(&r->grid_arrived, &r->grid_gen); /* (every row's outputs and gradients) */
+        wgrad_run(p.wg, p.rows, p.guard, true, p.up, true);
+        kn__grid_sync(&r->grid_arrived, &r->grid_gen); /* (the step's update, before the next step's chain) */
+    }
+}
+
+extern "C" int64_t kn__cu_resident_steps_capacity(void) {
+    int dev = 0, sms = 0, coop = 0, per = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, resident_steps_kernel, THREADS, 0) != cudaSuccess) {
+        cudaGetLastError(); /* (not left for the next launch's check) */
+        return 0;
+    }
+    return coop ? (int64_t)sms * per : 0;
+}
+
+extern "C" cudaError_t kn__cu_resident_steps(cudaStream_t s, const kn__cu_steps *p, int steps, int64_t capacity) {
+    if (steps < 1 || p->rows < 1 || p->ch.split < 1 || !p->guard.late || capacity < 1) return cudaErrorInvalidValue;
+    int64_t items = p->rows * p->ch.split, wblocks = kn__cu_weight_grads_blocks(&p->wg, false);
+    int64_t blocks = items > wblocks ? items : wblocks;
+    blocks = blocks < capacity ? blocks : capacity;
+    KN_LAUNCH_COOP(false, resident_steps_kernel, (unsigned)blocks, THREADS, 0, s, *p, steps);
     return cudaGetLastError();
 }

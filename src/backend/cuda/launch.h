@@ -389,6 +389,26 @@ int64_t kn__cu_weight_grads_blocks(const kn__cu_wgrad *wg, bool tiled);
  * cooperatively or the query fails. */
 int64_t kn__cu_weight_grads_capacity(bool tiled);
 
+/* K resident training steps in one cooperative launch (KILN_CUDA_STEPS_KERNEL=1 with
+ * KILN_CUDA_GRAPH_STEPS=K; runtime.c's capture): where a step is exactly two kernels, the
+ * folded chain (forward, loss, backward) and the weight gradients taking the update, each
+ * step runs the chain's items (row, slice) over the launch's blocks, a grid barrier, the
+ * weight gradients with the guard and the update (grid barriers of their own), and a grid
+ * barrier before the next step reads the new weights. Every step reads its values from the
+ * ring, as the graph of K steps it replaces does, so the same parameters serve them all. */
+typedef struct {
+    kn__cu_chain ch;
+    const float *x;
+    int64_t rows;
+    kn__cu_wgrad wg;
+    kn__cu_wgrad_guard guard;
+    kn__cu_wgrad_update up;
+} kn__cu_steps;
+cudaError_t kn__cu_resident_steps(cudaStream_t s, const kn__cu_steps *p, int steps, int64_t capacity);
+/* How many blocks of resident_steps_kernel the current device holds at once (0: none, or no
+ * cooperative launch). */
+int64_t kn__cu_resident_steps_capacity(void);
+
 /* A run's small copies between the mapped pinned staging and the device as one kernel
  * (runtime.c, KILN_CUDA_MAPPED): a launch's round trip is shorter than a copy engine's
  * (bench/gpu/latency_probe.cu). Segment i: bytes from src[i] to dst[i], either side the

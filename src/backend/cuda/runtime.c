@@ -112,6 +112,7 @@ static void resident_free(kn__cuda_graph *c) {
             c->execs[i].exec = NULL;
         }
     if (c->last_mask & KN_RUN_RESIDENT) c->last_mask = 0; /* the next resident run is launched, then captured */
+    c->steps_ok = false; /* (steps_rec names the tables freed here) */
     for (int k = 0; k < c->n_tables; k++) cudaFree(c->table[k]), c->table[k] = NULL;
     cudaFree(c->d_order);
     cudaFree(c->d_labels);
@@ -395,6 +396,7 @@ static kn_status cuda_compile(kn_graph *g) {
     c->graph_steps = env && atoi(env) > 1 ? (atoi(env) < KN_CUDA_STEP_RING / 2 ? atoi(env) : KN_CUDA_STEP_RING / 2) : 1;
     c->fold_chain = -1; /* (kn__cuda_plan_fold decides at resident_open) */
     c->chain_capacity = -1;
+    c->steps_capacity = -1;
     env = getenv("KILN_CUDA_POLL"); /* 1: a one-kernel predict waited for by polling (the A/B of bench/gpu/run.sh) */
     c->poll = env && strcmp(env, "1") == 0;
     env = getenv("KILN_CUDA_PERSIST"); /* 1: that kernel launched once, then rung (the A/B of bench/gpu/run.sh) */
@@ -706,15 +708,34 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int step
         c->execs[k].exec = NULL;
     }
     cudaGraph_t graph;
+    /* KILN_CUDA_STEPS_KERNEL: K steps as one kernel, when this (batch, mask)'s one-step run was
+     * found to be the chain and the updating weight gradients alone (below) */
+    bool one_kernel = steps > 1 && c->steps_ok && c->steps_batch == g->batch && c->steps_mask == mask;
+    c->rec_chain = c->rec_wgrad = false;
+    c->recording = c->steps_kernel && steps == 1; /* (small_batch.c records the two launches) */
     CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     kn_status st = KN_OK;
-    for (int i = 0; i < steps && !st; i++) st = enqueue(g, mask);
+    if (one_kernel) {
+        cudaError_t le = kn__cu_resident_steps(c->stream, &c->steps_rec, steps, c->steps_capacity);
+        if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "kn__cu_resident_steps", le);
+    }
+    for (int i = 0; i < steps && !st && !one_kernel; i++) st = enqueue(g, mask);
+    c->recording = false;
     cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
     if (st) {
         if (e == cudaSuccess) cudaGraphDestroy(graph);
         return st;
     }
     if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaStreamEndCapture", e);
+    if (one_kernel) c->steps_launches++;
+    if (c->steps_kernel && steps == 1 && (mask & KN_RUN_RESIDENT) && (mask & KN_PHASE_BACKWARD)) {
+        size_t nodes = 0; /* the run is the two recorded launches and nothing else */
+        if (c->steps_capacity < 0) c->steps_capacity = kn__cu_resident_steps_capacity();
+        c->steps_ok = c->rec_chain && c->rec_wgrad && c->steps_capacity > 0 &&
+                      cudaGraphGetNodes(graph, NULL, &nodes) == cudaSuccess && nodes == 2;
+        cudaGetLastError();
+        c->steps_batch = g->batch, c->steps_mask = mask;
+    }
     e = cudaGraphInstantiate(&c->execs[k].exec, graph, 0);
     cudaGraphDestroy(graph);
     if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaGraphInstantiate", e);
@@ -1094,4 +1115,9 @@ int64_t kn__cuda_grouped_launches(const kn_graph *g) {
 int64_t kn__cuda_fused_updates(const kn_graph *g) {
     const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
     return c ? c->fused_updates : 0; /* (counted as runs are enqueued: a captured run once) */
+}
+
+int64_t kn__cuda_steps_kernels(const kn_graph *g) {
+    const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
+    return c ? c->steps_launches : 0;
 }

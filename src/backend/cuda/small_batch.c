@@ -335,7 +335,9 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
         else others++;
     }
     const char *fuse = getenv("KILN_CUDA_WGRAD_UPDATE"); /* 1: the update in the weight gradients (A/B) */
-    c->wgrad_update = fuse && strcmp(fuse, "1") == 0;
+    const char *steps = getenv("KILN_CUDA_STEPS_KERNEL");  /* 1: K steps a launch (A/B; it needs the above) */
+    c->steps_kernel = steps && strcmp(steps, "1") == 0;
+    c->wgrad_update = (fuse && strcmp(fuse, "1") == 0) || c->steps_kernel;
     c->guard_late = ((late && strcmp(late, "1") == 0) || c->wgrad_update) && c->wgrad_all && updates == 1 && !others &&
                     !(g->opt.clip_norm > 0);
     c->wgrad_update = c->wgrad_update && c->guard_late;
@@ -568,6 +570,10 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         if (rows * ch.split <= c->chain_capacity) ch.door = c->m_door;
         else c->persist_refused = true;
     }
+    if (c->recording && c->folding && i == c->fold_chain && (c->run_mask & KN_PHASE_BACKWARD) && ch.loss.defer) {
+        c->steps_rec.ch = ch, c->steps_rec.x = x, c->steps_rec.rows = rows; /* (runtime.c's capture) */
+        c->rec_chain = true;
+    }
     c->chain_launches++;
     LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows, kn__cuda_pdl(c) && !ch.door));
     return KN_OK;
@@ -641,6 +647,10 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
     LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled, kn__cuda_pdl(c),
                                updating ? &up : NULL));
     if (updating) c->update_taken = true, c->fused_updates++;
+    if (updating && !tiled && c->recording) { /* (runtime.c's capture) */
+        c->steps_rec.wg = wg, c->steps_rec.guard = *c->wgrad_guard, c->steps_rec.up = up;
+        c->rec_wgrad = true;
+    }
     return KN_OK;
 }
 
