@@ -347,17 +347,20 @@ extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch
     return cudaGetLastError();
 }
 
-/* How many chain blocks the current device holds at once (0: no cooperative launch). */
-extern "C" int64_t kn__cu_dense_chain_capacity(void) {
+/* How many blocks of THREADS of kernel the current device holds at once: its multiprocessors
+ * times the kernel's occupancy; 0 when it cannot launch cooperatively or a query fails. */
+template <class K> static int64_t coop_capacity(K kernel) {
     int dev = 0, sms = 0, coop = 0, per = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, dense_chain_kernel, THREADS, 0) != cudaSuccess) {
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, kernel, THREADS, 0) != cudaSuccess) {
         cudaGetLastError(); /* (not left for the next launch's check) */
         return 0;
     }
     return coop ? (int64_t)sms * per : 0;
 }
+
+extern "C" int64_t kn__cu_dense_chain_capacity(void) { return coop_capacity(dense_chain_kernel); }
 
 /* ------------------------------------------------------------- weight gradients */
 
@@ -574,19 +577,7 @@ extern "C" int64_t kn__cu_weight_grads_blocks(const kn__cu_wgrad *wg, bool tiled
 }
 
 extern "C" int64_t kn__cu_weight_grads_capacity(bool tiled) {
-    int dev = 0, sms = 0, coop = 0, per = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess) {
-        cudaGetLastError(); /* (not left for the next launch's check) */
-        return 0;
-    }
-    cudaError_t e = tiled ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, weight_grads_tiled_kernel, THREADS, 0)
-                          : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, weight_grads_kernel, THREADS, 0);
-    if (e != cudaSuccess) {
-        cudaGetLastError();
-        return 0;
-    }
-    return coop ? (int64_t)sms * per : 0;
+    return tiled ? coop_capacity(weight_grads_tiled_kernel) : coop_capacity(weight_grads_kernel);
 }
 
 extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *wg, int64_t rows,
@@ -637,16 +628,7 @@ __global__ void resident_steps_kernel(kn__cu_steps p, int steps) {
     }
 }
 
-extern "C" int64_t kn__cu_resident_steps_capacity(void) {
-    int dev = 0, sms = 0, coop = 0, per = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, resident_steps_kernel, THREADS, 0) != cudaSuccess) {
-        cudaGetLastError(); /* (not left for the next launch's check) */
-        return 0;
-    }
-    return coop ? (int64_t)sms * per : 0;
-}
+extern "C" int64_t kn__cu_resident_steps_capacity(void) { return coop_capacity(resident_steps_kernel); }
 
 extern "C" cudaError_t kn__cu_resident_steps(cudaStream_t s, const kn__cu_steps *p, int steps, int64_t capacity) {
     if (steps < 1 || p->rows < 1 || p->ch.split < 1 || !p->guard.late || capacity < 1) return cudaErrorInvalidValue;

@@ -665,17 +665,28 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
 /* A polled run's wait (KILN_CUDA_POLL=1; cuda_internal.h): spinning until the chain kernel
  * wrote the run's number to the mapped word, or after KN_CUDA_POLL_US without it, the
  * stream synchronized (a failed kernel's error), after which the word must be there. The
- * stream is left unsynchronized, as a resident run leaves it (inflight counts it). */
+ * stream is left unsynchronized, as a resident run leaves it (inflight counts it).
+ * persistent (KILN_CUDA_PERSIST): the kernel does not end, so no synchronize: after
+ * KN_CUDA_POLL_US the stream is asked now and then instead. Done: the kernel ended (the
+ * emulator's, once it served what was rung: it runs kernels only when asked), which must
+ * have answered; an error: the kernel failed; past KN_CUDA_PERSIST_WAIT_S, an error. */
 #define KN_CUDA_POLL_US 2000
-static kn_status poll_wait(kn_graph *g, kn__cuda_graph *c) {
+#define KN_CUDA_PERSIST_WAIT_S 10.0
+static kn_status poll_wait(kn_graph *g, kn__cuda_graph *c, bool persistent) {
     uint32_t want = ++c->poll_seq;
     volatile const uint32_t *word = c->h_poll;
     c->polls++;
     double t0 = kn__now();
     for (unsigned spin = 1; *word != want; spin++) {
         if (spin % 64 || kn__now() - t0 < KN_CUDA_POLL_US * 1e-6) continue;
+        cudaError_t e = persistent ? cudaStreamQuery(c->stream) : cudaSuccess;
+        if (e == cudaErrorNotReady && kn__now() - t0 <= KN_CUDA_PERSIST_WAIT_S) continue;
+        if (e == cudaErrorNotReady)
+            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: the persistent predict did not answer in %g s", KN_CUDA_PERSIST_WAIT_S);
+        c->persist_on = false; /* (ended, or failed) */
+        if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "the persistent predict", e);
         c->poll_fallbacks++;
-        kn_status st = cuda_synchronize(g);
+        kn_status st = persistent ? KN_OK : cuda_synchronize(g);
         if (st) return st;
         if (*word != want)
             return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: a polled run ended without its count (%u, not %u)", (unsigned)*word,
@@ -807,37 +818,6 @@ static void copy_outputs(kn__cuda_graph *c, unsigned mask) {
     }
 }
 
-/* A persistent predict's wait: poll_wait's spin on the word, without its synchronize (the
- * kernel does not end): now and then the stream is asked instead. Done: the kernel ended
- * (the emulator's, after serving what was rung: it runs kernels only when asked), which
- * must have answered; an error: the kernel failed. Past KN_CUDA_PERSIST_WAIT_S, an error. */
-#define KN_CUDA_PERSIST_WAIT_S 10.0
-static kn_status persist_wait(kn_graph *g, kn__cuda_graph *c) {
-    uint32_t want = ++c->poll_seq;
-    volatile const uint32_t *word = c->h_poll;
-    c->polls++;
-    double t0 = kn__now();
-    for (unsigned spin = 1; *word != want; spin++) {
-        if (spin % 64 || kn__now() - t0 < KN_CUDA_POLL_US * 1e-6) continue;
-        cudaError_t e = cudaStreamQuery(c->stream);
-        if (e == cudaSuccess) {
-            c->persist_on = false;
-            c->poll_fallbacks++;
-            if (*word != want)
-                return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: the persistent predict ended without its count (%u, not %u)",
-                                 (unsigned)*word, (unsigned)want);
-            break;
-        }
-        if (e != cudaErrorNotReady) {
-            c->persist_on = false;
-            return kn__cuda_fail(g, NULL, "the persistent predict", e);
-        }
-        if (kn__now() - t0 > KN_CUDA_PERSIST_WAIT_S)
-            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: the persistent predict did not answer in %g s", KN_CUDA_PERSIST_WAIT_S);
-    }
-    return KN_OK;
-}
-
 /* KILN_CUDA_PERSIST: a polled one-kernel run (a predict) through the persistent kernel:
  * launched at the first such run (again after anything stopped it, or for another batch),
  * then each run rings its doorbell (the inputs are in the staging already) and polls. */
@@ -854,7 +834,7 @@ static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
         if (c->persist_refused) { /* too many blocks to keep: this run was launched as a plain polled one */
             c->persist_refusals++;
             c->runs++, c->inflight++;
-            if ((st = poll_wait(g, c))) return st;
+            if ((st = poll_wait(g, c, false))) return st;
             copy_outputs(c, mask);
             return KN_OK;
         }
@@ -866,7 +846,7 @@ static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
     __sync_synchronize(); /* (the staged inputs before the doorbell) */
     *(volatile uint32_t *)c->h_door = ring;
     c->runs++;
-    if ((st = persist_wait(g, c))) return st;
+    if ((st = poll_wait(g, c, true))) return st;
     c->persist_served++;
     c->last_batch = g->batch;
     c->last_mask = mask;
@@ -945,7 +925,7 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
     c->last_batch = g->batch;
     c->last_mask = mask;
     if (resident) return KN_OK; /* nothing to copy out, nothing to wait for: the figures stay on the device */
-    if ((st = c->poll_run ? poll_wait(g, c) : cuda_synchronize(g))) return st;
+    if ((st = c->poll_run ? poll_wait(g, c, false) : cuda_synchronize(g))) return st;
     copy_outputs(c, mask); /* what the caller reads, from the staging */
     return KN_OK;
 }
