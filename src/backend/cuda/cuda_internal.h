@@ -223,6 +223,7 @@ typedef struct {
     unsigned steps_mask;
     int64_t steps_capacity;             /* kn__cu_resident_steps_capacity, once known (-1 before) */
     int64_t steps_launches;             /* K-step graphs made of it (tests) */
+    kn__cuda_step *d_ring_copy;         /* the ring's slots, copied to the device by such a graph first */
     const kn__cu_wgrad_guard *update_guard; /* the guard the update takes in the run being enqueued, or NULL */
     int64_t wgrad_launches;             /* (test_cuda_ops checks it runs) */
     /* tensors kept outside the arena, in buffers of their own (a backward chain writes its

@@ -444,6 +444,7 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->conv_cols);
     cudaFree(c->lt_ws);
     cudaFree(c->d_step);
+    cudaFree(c->d_ring_copy);
     cudaFree(c->d_poll);
     if (c->h_poll) cudaFreeHost(c->h_poll);
     for (int i = 0; i < c->n_priv; i++) cudaFree(c->priv_d[i]);
@@ -724,10 +725,17 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int step
     bool one_kernel = steps > 1 && c->steps_ok && c->steps_batch == g->batch && c->steps_mask == mask;
     c->rec_chain = c->rec_wgrad = false;
     c->recording = c->steps_kernel && steps == 1; /* (small_batch.c records the two launches) */
-    CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    size_t ring_bytes = KN_CUDA_STEP_RING * sizeof *c->h_step;
     kn_status st = KN_OK;
-    if (one_kernel) {
-        cudaError_t le = kn__cu_resident_steps(c->stream, &c->steps_rec, steps, c->steps_capacity);
+    if (one_kernel && !c->d_ring_copy && (st = cuda_malloc(g, (void **)&c->d_ring_copy, ring_bytes, "step ring copy")))
+        return st; /* (before the capture: no allocation inside one) */
+    CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    if (one_kernel) { /* the ring's slots copied to the device first (one copy, not a read of mapped
+                       * memory at every step's start), then the K steps reading them there */
+        kn__cu_steps p = c->steps_rec;
+        p.ch.ring = c->d_ring_copy;
+        cudaError_t le = cudaMemcpyAsync(c->d_ring_copy, c->h_step, ring_bytes, cudaMemcpyHostToDevice, c->stream);
+        if (le == cudaSuccess) le = kn__cu_resident_steps(c->stream, &p, steps, c->steps_capacity);
         if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "kn__cu_resident_steps", le);
     }
     for (int i = 0; i < steps && !st && !one_kernel; i++) st = enqueue(g, mask);
@@ -742,7 +750,7 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int step
     if (c->steps_kernel && steps == 1 && (mask & KN_RUN_RESIDENT) && (mask & KN_PHASE_BACKWARD)) {
         size_t nodes = 0; /* the run is the two recorded launches and nothing else */
         if (c->steps_capacity < 0) c->steps_capacity = kn__cu_resident_steps_capacity();
-        c->steps_ok = c->rec_chain && c->rec_wgrad && c->steps_capacity > 0 &&
+        c->steps_ok = c->rec_chain && c->rec_wgrad && c->steps_capacity > 0 && c->d_ring && c->steps_rec.ch.ring == c->d_ring &&
                       cudaGraphGetNodes(graph, NULL, &nodes) == cudaSuccess && nodes == 2;
         cudaGetLastError();
         c->steps_batch = g->batch, c->steps_mask = mask;
