@@ -223,7 +223,10 @@ typedef struct {
     unsigned steps_mask;
     int64_t steps_capacity;             /* kn__cu_resident_steps_capacity, once known (-1 before) */
     int64_t steps_launches;             /* K-step graphs made of it (tests) */
-    kn__cuda_step *d_ring_copy;         /* the ring's slots, copied to the device by such a graph first */
+    kn__cuda_step *d_ring_copy;         /* the ring's slots, copied to the device first by a graph of K
+                                         * resident steps (KILN_CUDA_GRAPH_STEPS), whose steps read them
+                                         * there (ring_copied while it is captured) */
+    bool ring_copied;
     const kn__cu_wgrad_guard *update_guard; /* the guard the update takes in the run being enqueued, or NULL */
     int64_t wgrad_launches;             /* (test_cuda_ops checks it runs) */
     /* tensors kept outside the arena, in buffers of their own (a backward chain writes its
@@ -314,6 +317,12 @@ size_t kn__cuda_wide_product_bytes(const kn_tensor *t);
 void *kn__cuda_param_half(const kn_graph *g, const void *host);
 
 void kn__cuda_graph_counts(const kn_graph *g, int64_t *replays, int64_t *captures);
+/* The step ring a resident run's kernels read their slot from: the device's copy while a
+ * graph of K steps that made one is captured, else the mapped ring (or NULL: none). */
+static inline const kn__cuda_step *kn__cuda_ring(const kn__cuda_graph *c) {
+    return c->ring_copied ? c->d_ring_copy : c->d_ring;
+}
+
 /* Tests: how many launches replayed KILN_CUDA_GRAPH_STEPS resident runs at once; how many
  * runs' weight gradients took the update (KILN_CUDA_WGRAD_UPDATE=1). */
 int64_t kn__cuda_grouped_launches(const kn_graph *g);

@@ -608,7 +608,7 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
                  rows <= KN_CU_WGRAD_FOLD_ROWS && (!(mask & KN_PHASE_BACKWARD) || rows <= c->wgrad_rows);
     if (!c->folding)
         LAUNCHED(kn__cu_resident_start(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL,
-                                       &set, c->n_tables, c->d_order, g->batch, c->d_ring),
+                                       &set, c->n_tables, c->d_order, g->batch, kn__cuda_ring(c)),
                  "kn__cu_resident_start");
     c->mean_deferred = c->count_deferred = false; /* (a chain ending in the run's loss leaves its mean, and
                                                    * maybe its correct rows, to the count: small_batch.c) */
@@ -725,21 +725,28 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int step
     bool one_kernel = steps > 1 && c->steps_ok && c->steps_batch == g->batch && c->steps_mask == mask;
     c->rec_chain = c->rec_wgrad = false;
     c->recording = c->steps_kernel && steps == 1; /* (small_batch.c records the two launches) */
+    /* K resident steps (KILN_CUDA_GRAPH_STEPS): the ring's slots, which the host filled for all
+     * K before the launch, copied to the device first (one copy, not a read of mapped memory
+     * at every step's start); the steps read them there (kn__cuda_ring) */
+    bool copy_ring = steps > 1 && c->d_ring && (mask & KN_RUN_RESIDENT);
     size_t ring_bytes = KN_CUDA_STEP_RING * sizeof *c->h_step;
     kn_status st = KN_OK;
-    if (one_kernel && !c->d_ring_copy && (st = cuda_malloc(g, (void **)&c->d_ring_copy, ring_bytes, "step ring copy")))
+    if (copy_ring && !c->d_ring_copy && (st = cuda_malloc(g, (void **)&c->d_ring_copy, ring_bytes, "step ring copy")))
         return st; /* (before the capture: no allocation inside one) */
     CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-    if (one_kernel) { /* the ring's slots copied to the device first (one copy, not a read of mapped
-                       * memory at every step's start), then the K steps reading them there */
-        kn__cu_steps p = c->steps_rec;
-        p.ch.ring = c->d_ring_copy;
+    if (copy_ring) {
         cudaError_t le = cudaMemcpyAsync(c->d_ring_copy, c->h_step, ring_bytes, cudaMemcpyHostToDevice, c->stream);
-        if (le == cudaSuccess) le = kn__cu_resident_steps(c->stream, &p, steps, c->steps_capacity);
+        if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "cudaMemcpyAsync (step ring)", le);
+        c->ring_copied = true;
+    }
+    if (one_kernel && !st) {
+        kn__cu_steps p = c->steps_rec;
+        p.ch.ring = kn__cuda_ring(c);
+        cudaError_t le = kn__cu_resident_steps(c->stream, &p, steps, c->steps_capacity);
         if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "kn__cu_resident_steps", le);
     }
     for (int i = 0; i < steps && !st && !one_kernel; i++) st = enqueue(g, mask);
-    c->recording = false;
+    c->recording = c->ring_copied = false;
     cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
     if (st) {
         if (e == cudaSuccess) cudaGraphDestroy(graph);

@@ -558,7 +558,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     if (c->folding && i == c->fold_chain) { /* a folded resident step: the tables through the order */
         x = c->table[c->fold_x];
         if (ch.loss.kind >= 0 && c->fold_t >= 0) ch.loss.target = c->table[c->fold_t];
-        ch.order = c->d_order, ch.step = c->d_step, ch.ring = c->d_ring, ch.res = c->d_res;
+        ch.order = c->d_order, ch.step = c->d_step, ch.ring = kn__cuda_ring(c), ch.res = c->d_res;
     }
     if (c->chain[i].direct && !(c->run_mask & KN_RUN_RESIDENT)) { /* the mapped staging itself */
         x = c->d_io + c->io_off[c->chain[i].in_io];
