@@ -46,11 +46,11 @@ __host__ __device__ static int64_t written(int b, int t) { return (int64_t)(b + 
 /* Each thread writes its value, passes `syncs` grid barriers in a row, then sums what the
  * threads of the same number in the other blocks wrote (stored where its coordinates, read
  * again after the barriers, say). */
-__global__ static void grid_sum(int syncs, int64_t *v, int64_t *out, uint32_t *arrived, uint32_t *gen) {
+__global__ static void grid_sum(int syncs, int64_t *v, int64_t *out) {
     kn__pdl_wait(); /* (every block, for a launch with programmatic dependence) */
     int n = (int)(blockDim.x * blockDim.y * blockDim.z), t = thread_no(), b = block_no(), blocks = grid_blocks();
     v[b * n + t] = written(b, t);
-    for (int s = 0; s < syncs; s++) kn__grid_sync(arrived, gen);
+    for (int s = 0; s < syncs; s++) kn__grid_sync();
     int64_t sum = 0;
     for (int o = 0; o < blocks; o++)
         if (o != b) sum += v[o * n + t];
@@ -60,16 +60,16 @@ __global__ static void grid_sum(int syncs, int64_t *v, int64_t *out, uint32_t *a
 /* Rounds of: write, grid barrier, read another block's value and sum a block's worth of them
  * (warp shuffles and __syncthreads between grid barriers), grid barrier (all have read
  * before the next round writes). blockDim (x only) a multiple of 32. */
-__global__ static void grid_rounds(int rounds, uint32_t *v, uint32_t *out, uint32_t *arrived, uint32_t *gen) {
+__global__ static void grid_rounds(int rounds, uint32_t *v, uint32_t *out) {
     __shared__ double part[33];
     int n = (int)blockDim.x, t = (int)threadIdx.x, b = block_no(), blocks = grid_blocks();
     uint32_t x = (uint32_t)(b * n + t) * 2654435761u + 1;
     for (int r = 0; r < rounds; r++) {
         v[b * n + t] = x;
-        kn__grid_sync(arrived, gen);
+        kn__grid_sync();
         uint32_t y = v[(b + 1) % blocks * n + (n - 1 - t)];
         double s = kn__block_sum_double((double)(y & 0xfffff), part);
-        kn__grid_sync(arrived, gen);
+        kn__grid_sync();
         x = x * 3u + y + (uint32_t)s;
     }
     out[b * n + t] = x;
@@ -78,10 +78,10 @@ __global__ static void grid_rounds(int rounds, uint32_t *v, uint32_t *out, uint3
 /* Blocks of 48 threads (a warp and a half, so a block's first fiber is not a warp's in the
  * emulator's numbering): each thread stores lane 0's value of its warp and its neighbour's
  * (lane ^ 1), before the grid barrier and after. */
-__global__ static void warp_shuffles(int *out, uint32_t *arrived, uint32_t *gen) {
+__global__ static void warp_shuffles(int *out) {
     int t = (int)threadIdx.x, b = block_no(), n = (int)blockDim.x, blocks = grid_blocks();
     for (int phase = 0; phase < 2; phase++) {
-        if (phase) kn__grid_sync(arrived, gen);
+        if (phase) kn__grid_sync();
         int v = b * 1000 + t + phase, *o = out + 2 * (phase * blocks + b) * n;
         o[t] = __shfl_sync(0xffffffffu, v, 0);
         o[n + t] = __shfl_xor_sync(0xffffffffu, v, 1);
@@ -110,21 +110,21 @@ static std::vector<uint32_t> grid_rounds_expected(int rounds, int blocks, int n)
  * number as read after it. A GPU keeps a resident block's shared memory, but the emulator's
  * __shared__ is one static for all blocks, so device.cuh rules this out; the emulator must
  * then give a wrong answer, not a right one by luck. */
-__global__ static void shared_across(int *out, uint32_t *arrived, uint32_t *gen) {
+__global__ static void shared_across(int *out) {
     __shared__ int mine;
     if (thread_no() == 0) mine = block_no();
     __syncthreads();
-    kn__grid_sync(arrived, gen);
+    kn__grid_sync();
     out[block_no() * (int)(blockDim.x * blockDim.y * blockDim.z) + thread_no()] = mine;
 }
 
 /* Reads, in the same phase, what the block before it writes: a race (no grid barrier
  * between), which the blocks' forward order alone would hide. out[phase][block]: what was
  * read; 2 phases. */
-__global__ static void missing_barrier(int *v, int *out, uint32_t *arrived, uint32_t *gen) {
+__global__ static void missing_barrier(int *v, int *out) {
     int b = block_no(), blocks = grid_blocks();
     for (int phase = 0; phase < 2; phase++) {
-        if (phase) kn__grid_sync(arrived, gen);
+        if (phase) kn__grid_sync();
         if (thread_no() == 0) {
             v[b] = 100 * phase + b;
             out[phase * blocks + b] = b ? v[b - 1] : 100 * phase - 1;
@@ -134,9 +134,9 @@ __global__ static void missing_barrier(int *v, int *out, uint32_t *arrived, uint
 
 /* The order the blocks run in, phase by phase (the emulator's: a GPU has none). order[phase]
  * [k]: the k-th block to reach the count in that phase; 3 phases. */
-__global__ static void run_order(int *order, int *count, uint32_t *arrived, uint32_t *gen) {
+__global__ static void run_order(int *order, int *count) {
     for (int phase = 0; phase < 3; phase++) {
-        if (phase) kn__grid_sync(arrived, gen);
+        if (phase) kn__grid_sync();
         if (thread_no() == 0) order[phase * grid_blocks() + atomicAdd(&count[phase], 1)] = block_no();
     }
 }
@@ -151,32 +151,23 @@ __global__ static void block_sums(double *out) {
 
 /* Faults: block 1 returns before the barrier; half a block at __syncthreads, half at the
  * grid barrier; block 2 never calls kn__pdl_wait. */
-__global__ static void exit_early(int *out, uint32_t *arrived, uint32_t *gen) {
+__global__ static void exit_early(int *out) {
     if (block_no() == 1) return;
-    kn__grid_sync(arrived, gen);
+    kn__grid_sync();
     out[block_no()] = 1;
 }
-__global__ static void split_barriers(uint32_t *arrived, uint32_t *gen) {
+__global__ static void split_barriers(int *out) {
     if (thread_no() < 128) __syncthreads();
-    else kn__grid_sync(arrived, gen);
+    else kn__grid_sync();
+    out[block_no()] = 1; /* (never reached: the fault comes first) */
 }
-__global__ static void pdl_partial(int *out, uint32_t *arrived, uint32_t *gen) {
+__global__ static void pdl_partial(int *out) {
     if (block_no() != 2) kn__pdl_wait();
-    kn__grid_sync(arrived, gen);
+    kn__grid_sync();
     out[block_no()] = 1;
 }
 
 /* ------------------------------------------------------------------ host helpers */
-
-/* Device memory for a grid barrier's two words, zeroed (device.cuh: 0 before first use). */
-struct barrier_words {
-    uint32_t *w = nullptr;
-    barrier_words() {
-        CHECK(cudaMalloc((void **)&w, 2 * sizeof *w) == cudaSuccess, "cudaMalloc barrier words");
-        CHECK(cudaMemset(w, 0, 2 * sizeof *w) == cudaSuccess, "cudaMemset barrier words");
-    }
-    ~barrier_words() { cudaFree(w); }
-};
 
 template <class T> static T *device_array(size_t count) {
     T *p = nullptr;
@@ -196,8 +187,7 @@ template <class T> static std::vector<T> to_host(const T *p, size_t count) {
 static void check_grid_sum(dim3 grid, int syncs, bool pdl, cudaStream_t stream, dim3 block = dim3(256)) {
     int blocks = (int)(grid.x * grid.y * grid.z), n = (int)(block.x * block.y * block.z);
     int64_t *v = device_array<int64_t>((size_t)blocks * n), *out = device_array<int64_t>((size_t)blocks * n);
-    barrier_words bw;
-    KN_LAUNCH_COOP(pdl, grid_sum, grid, block, 0, stream, syncs, v, out, bw.w, bw.w + 1);
+    KN_LAUNCH_COOP(pdl, grid_sum, grid, block, 0, stream, syncs, v, out);
     CHECK(cudaGetLastError() == cudaSuccess, "grid_sum launch (%u,%u,%u), %d barriers", grid.x, grid.y, grid.z, syncs);
     CHECK(cudaStreamSynchronize(stream) == cudaSuccess, "grid_sum run");
     std::vector<int64_t> h = to_host(out, (size_t)blocks * n);
@@ -219,8 +209,7 @@ static void check_grid_rounds(dim3 grid, int rounds) {
     dim3 block(256);
     int blocks = (int)(grid.x * grid.y * grid.z), n = 256;
     uint32_t *v = device_array<uint32_t>((size_t)blocks * n), *out = device_array<uint32_t>((size_t)blocks * n);
-    barrier_words bw;
-    KN_LAUNCH_COOP(false, grid_rounds, grid, block, 0, 0, rounds, v, out, bw.w, bw.w + 1);
+    KN_LAUNCH_COOP(false, grid_rounds, grid, block, 0, 0, rounds, v, out);
     CHECK(cudaGetLastError() == cudaSuccess, "grid_rounds launch");
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "grid_rounds run");
     std::vector<uint32_t> h = to_host(out, (size_t)blocks * n), want = grid_rounds_expected(rounds, blocks, n);
@@ -260,9 +249,8 @@ static void check_capacity(int sms, int per_sm) {
     int fit = sms * want256, n = 256;
     check_grid_sum(dim3((unsigned)fit), 1, false, 0); /* the most the device holds: runs */
     int64_t *v64 = device_array<int64_t>((size_t)(fit + 1) * n), *out = device_array<int64_t>((size_t)(fit + 1) * n);
-    barrier_words bw;
     dim3 grid((unsigned)fit + 1), block(256);
-    KN_LAUNCH_COOP(false, grid_sum, grid, block, 0, 0, 1, v64, out, bw.w, bw.w + 1);
+    KN_LAUNCH_COOP(false, grid_sum, grid, block, 0, 0, 1, v64, out);
     cudaError_t e = cudaGetLastError();
     CHECK(e == cudaErrorCooperativeLaunchTooLarge, "%d blocks of 256: %s", fit + 1, cudaGetErrorName(e));
     CHECK(cudaGetLastError() == cudaSuccess, "the launch error is cleared, not sticky");
@@ -280,8 +268,7 @@ static void check_capacity(int sms, int per_sm) {
 static void check_shared_across(void) {
     dim3 grid(4), block(256);
     int blocks = 4, n = 256, *out = device_array<int>((size_t)blocks * n);
-    barrier_words bw;
-    KN_LAUNCH_COOP(false, shared_across, grid, block, 0, 0, out, bw.w, bw.w + 1);
+    KN_LAUNCH_COOP(false, shared_across, grid, block, 0, 0, out);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "shared_across run");
     std::vector<int> h = to_host(out, (size_t)blocks * n);
     int wrong_blocks = 0;
@@ -295,8 +282,7 @@ static void check_shared_across(void) {
 static void check_warp_shuffles(void) {
     dim3 grid(4), block(48);
     int blocks = 4, n = 48, *out = device_array<int>((size_t)4 * blocks * n);
-    barrier_words bw;
-    KN_LAUNCH_COOP(false, warp_shuffles, grid, block, 0, 0, out, bw.w, bw.w + 1);
+    KN_LAUNCH_COOP(false, warp_shuffles, grid, block, 0, 0, out);
     CHECK(cudaGetLastError() == cudaSuccess, "warp_shuffles launch");
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "warp_shuffles run");
     std::vector<int> h = to_host(out, (size_t)4 * blocks * n);
@@ -317,8 +303,7 @@ static void check_phase_orders(void) {
     bool reversed = getenv("KILN_CUDA_EMU_REVERSE") && getenv("KILN_CUDA_EMU_REVERSE")[0] == '1';
     dim3 grid(4), block(64);
     int blocks = 4, *order = device_array<int>(3 * 4), *count = device_array<int>(3);
-    barrier_words bw;
-    KN_LAUNCH_COOP(false, run_order, grid, block, 0, 0, order, count, bw.w, bw.w + 1);
+    KN_LAUNCH_COOP(false, run_order, grid, block, 0, 0, order, count);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "run_order run");
     std::vector<int> h = to_host(order, 3 * 4);
     for (int phase = 0; phase < 3; phase++)
@@ -331,8 +316,7 @@ static void check_phase_orders(void) {
     cudaFree(count);
 
     int *v = device_array<int>(4), *out = device_array<int>(2 * 4);
-    barrier_words bw2;
-    KN_LAUNCH_COOP(false, missing_barrier, grid, block, 0, 0, v, out, bw2.w, bw2.w + 1);
+    KN_LAUNCH_COOP(false, missing_barrier, grid, block, 0, 0, v, out);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "missing_barrier run");
     std::vector<int> r = to_host(out, 2 * 4);
     int stale[2] = {0, 0};
@@ -378,25 +362,24 @@ template <class F> static std::string caught_stderr(F launch) {
 /* One fault by name: the launch, the sticky error it leaves, and its message. */
 static void check_fault(const char *which) {
     int *out = device_array<int>(1024);
-    barrier_words bw;
     dim3 grid(4), block(256);
     std::string want;
     cudaError_t synced = cudaSuccess;
     std::string text = caught_stderr([&] {
         if (!strcmp(which, "fault-exit")) {
-            KN_LAUNCH_COOP(false, exit_early, grid, block, 0, 0, out, bw.w, bw.w + 1);
+            KN_LAUNCH_COOP(false, exit_early, grid, block, 0, 0, out);
             want = "kernel exit_early: a grid barrier its threads cannot all reach (256 exited, 768 at kn__grid_sync; "
                    "block (1,0,0) from thread: 0:exited)";
         } else if (!strcmp(which, "fault-split")) {
-            KN_LAUNCH_COOP(false, split_barriers, grid, block, 0, 0, bw.w, bw.w + 1);
+            KN_LAUNCH_COOP(false, split_barriers, grid, block, 0, 0, out);
             want = "a barrier its threads cannot all reach (0 exited, 128 at __syncthreads, 0 in a shuffle, 128 at "
                    "kn__grid_sync; from thread: 0:at __syncthreads 128:at kn__grid_sync)";
         } else if (!strcmp(which, "fault-plain")) {
             int64_t *v = (int64_t *)out, *sums = (int64_t *)out + 256;
-            grid_sum<<<1, 256>>>(1, v, sums, bw.w, bw.w + 1);
+            grid_sum<<<1, 256>>>(1, v, sums);
             want = "kernel grid_sum: kn__grid_sync in a launch that is not cooperative (KN_LAUNCH_COOP)";
         } else if (!strcmp(which, "fault-pdl")) {
-            KN_LAUNCH_COOP(true, pdl_partial, grid, block, 0, 0, out, bw.w, bw.w + 1);
+            KN_LAUNCH_COOP(true, pdl_partial, grid, block, 0, 0, out);
             want = "kernel pdl_partial: launched with programmatic dependence, block (2, 0, 0) never waited";
         } else {
             fprintf(stderr, "test_emu_grid: no fault named %s\n", which);

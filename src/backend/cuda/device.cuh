@@ -6,6 +6,9 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#ifdef __CUDACC__
+#include <cooperative_groups.h>
+#endif
 #include <math.h>
 #include <stdint.h>
 
@@ -44,34 +47,17 @@ __device__ static inline void kn__pdl_trigger(void) {
 /* A barrier across every block of a cooperative launch (KN_LAUNCH_COOP below, whose blocks
  * are all resident at once, so none waits on one that cannot start): every thread of every
  * block calls it; it returns once all have arrived, their writes before it visible to all
- * after it. arrived and gen are two words of device memory kept for it, 0 before the first
- * use (arrived is 0 again after each). Thread 0 of each block arrives for the block (a
- * fence, then a count; the last block to arrive resets the count and advances gen, the
- * others spin on gen), between two block barriers. Nothing in __shared__ memory may be
- * relied on across it: the emulator runs the blocks one at a time between grid barriers,
- * in alternate orders, so such a value is another block's there (tests/cuda_emu). */
+ * after it. On a GPU it is cooperative groups' grid.sync(), NVIDIA's own (its barrier word
+ * is the cooperative launch's). Nothing in __shared__ memory may be relied on across it:
+ * the emulator runs the blocks one at a time between grid barriers, in alternate orders,
+ * so such a value is another block's there (tests/cuda_emu). */
 #ifndef __CUDACC__
 void kn_emu_grid_sync(void);
 #endif
-__device__ static inline void kn__grid_sync(uint32_t *arrived, uint32_t *gen) {
+__device__ static inline void kn__grid_sync(void) {
 #if defined(__CUDACC__)
-    __syncthreads();
-    if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0) {
-        uint32_t blocks = gridDim.x * gridDim.y * gridDim.z, g = *(volatile uint32_t *)gen;
-        __threadfence(); /* (the block's writes, which the barrier above ordered before this thread's) */
-        if (atomicAdd(arrived, 1u) == blocks - 1) {
-            *(volatile uint32_t *)arrived = 0;
-            __threadfence();
-            atomicAdd(gen, 1u);
-        } else {
-            while (*(volatile uint32_t *)gen == g) {
-            }
-        }
-        __threadfence();
-    }
-    __syncthreads();
+    cooperative_groups::this_grid().sync();
 #else
-    (void)arrived, (void)gen;
     kn_emu_grid_sync();
 #endif
 }

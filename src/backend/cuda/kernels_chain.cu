@@ -617,14 +617,13 @@ extern "C" cudaError_t kn__cu_weight_grads(cudaStream_t s, const kn__cu_wgrad *w
  * with grid barriers between (device.cuh's kn__grid_sync: what other blocks wrote before
  * one, the new weights included, is what every block reads after it). */
 __global__ void resident_steps_kernel(kn__cu_steps p, int steps) {
-    kn__cuda_resident *r = p.guard.r;
     int64_t items = p.rows * p.ch.split;
     for (int s = 0; s < steps; s++) {
         for (int64_t it = blockIdx.x; it < items; it += gridDim.x)
             chain_run(p.ch, p.x, chain_item{it % p.rows, p.rows, (int)(it / p.rows), p.ch.split});
-        kn__grid_sync(&r->grid_arrived, &r->grid_gen); /* (every row's outputs and gradients) */
+        kn__grid_sync(); /* (every row's outputs and gradients) */
         wgrad_run(p.wg, p.rows, p.guard, true, p.up, true);
-        kn__grid_sync(&r->grid_arrived, &r->grid_gen); /* (the step's update, before the next step's chain) */
+        kn__grid_sync(); /* (the step's update, before the next step's chain) */
     }
 }
 

@@ -66,9 +66,6 @@ typedef struct {
      * then decides from the sum (kn__cu_sum_guard). local_what: 1 the loss, 2 a gradient. */
     int32_t dist, local_what;
     float *verdict;
-    /* the grid barrier of weight gradients that take the update (kn__cu_wgrad_update;
-     * device.cuh's kn__grid_sync): blocks arrived, barriers passed */
-    uint32_t grid_arrived, grid_gen;
 } kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate

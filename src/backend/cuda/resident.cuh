@@ -185,7 +185,7 @@ __device__ static bool guard_fused(kn__cuda_step *stp, kn__cuda_resident *r, con
     bool skip = r->failed_step >= 0 || !isfinite(mean);
     if (blockIdx.x == 0) count_step(stp, r, q, true, part, &failed);
     if (bad) r->grad_bad = 1; /* (every writer stores the same 1) */
-    kn__grid_sync(&r->grid_arrived, &r->grid_gen);
+    kn__grid_sync();
     skip = skip || *(volatile int32_t *)&r->grad_bad;
     if (blockIdx.x == 0 && threadIdx.x == 0) guard_decide(stp, r, q->loss, false);
     return !skip;
