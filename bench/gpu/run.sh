@@ -1,7 +1,9 @@
 #!/bin/bash
 # run.sh — run THERE, on the lent GPU machine, from the repo root, after bench/gpu/prepare.sh
-# here. Builds nothing. Sections, in the order `all` runs them (the issue's figures first, so a
-# call cut short by its limit still brings them back; A/Bs, NCCL and the sanitizer last):
+# here. Builds nothing. Sections, described below in this order; `all` runs the issue's
+# figures first, then what decides the defaults, so a call cut short by its limit still
+# brings them back: tests mlp predict torch step_ab probe, then cnn wide ab checks profile
+# timeline (session 11's order: the A/Bs of step_ab had come after the slow checks):
 #   tests    test_cuda_ops (every op against the CPU backend, replay against launches),
 #            test_golden and test_resident on the GPU
 #   mlp      the reference MLP fitted resident, batch 32 and 256 (issue 10)
@@ -254,7 +256,7 @@ echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;
   2) cnn; wide; ab_cnn; checks ;;
-  all) tests; mlp; predict; cnn; wide; torch_baseline; ab_mlp; ab_cnn; checks; profile; step_ab; probe; timeline ;;
+  all) tests; mlp; predict; torch_baseline; step_ab; probe; cnn; wide; ab_mlp; ab_cnn; checks; profile; timeline ;;
   *) for f in $PART; do $f; done ;; # sections by name: "tests mlp probe"
 esac
 section done
