@@ -224,7 +224,7 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_TILED=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps as one cooperative kernel (bit for bit against the host loop)"
-  KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=3 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=3 KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps to a graph launch and PDL (bit for bit against the host loop)"
   KILN_CUDA_GRAPH_STEPS=3 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
 }
