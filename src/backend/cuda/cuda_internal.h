@@ -203,9 +203,7 @@ typedef struct {
                                          * with it): the weight gradients take the update too, in one
                                          * cooperative launch (kn__cu_wgrad_update) where the update's
                                          * parameters are theirs and its blocks fit at once */
-    int64_t wgrad_capacity[2];          /* kn__cu_weight_grads_capacity(untiled, tiled), 0 when unknown
-                                         * or none (wgrad_capacity_known) */
-    bool wgrad_capacity_known[2];
+    int64_t wgrad_capacity[2];          /* kn__cu_weight_grads_capacity(untiled, tiled), once known (-1 before) */
     bool update_taken;                  /* the run being enqueued: its weight gradients took the update */
     int64_t fused_updates;              /* runs whose weight gradients took the update (tests) */
     /* KILN_CUDA_STEPS_KERNEL=1 (unmeasured: off; with KILN_CUDA_GRAPH_STEPS=K and the update
@@ -312,6 +310,11 @@ size_t kn__cuda_conv_workspace(const kn_tensor *t, size_t cap);
 /* The f32 workspace a half dense or matmul + activation gradient node's product takes
  * before its activation narrows it once (ops.c), or 0. */
 size_t kn__cuda_wide_product_bytes(const kn_tensor *t);
+/* The optimizer's state slots for the flat buffers' floats from lo on (state_floats /
+ * param_floats of them: none for plain SGD, one for momentum, RMSprop and Adagrad, two for
+ * Adam); a slot it lacks is NULL, never an address past the buffer (the emulator's pointer
+ * check). ops.c's update and the weight gradients taking it (small_batch.c) share it. */
+void kn__cuda_opt_slots(const kn_graph *g, int64_t lo, float **s0, float **s1);
 /* The device address of a parameter's half compute copy (host: inside param_buf), or NULL
  * (not a parameter, or no copy: an fp32 graph). */
 void *kn__cuda_param_half(const kn_graph *g, const void *host);

@@ -132,15 +132,18 @@ static kn_status k_loss_grad(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
+void kn__cuda_opt_slots(const kn_graph *g, int64_t lo, float **s0, float **s1) {
+    const kn__cuda_graph *c = g->backend.context;
+    int64_t slots = g->param_floats ? g->state_floats / g->param_floats : 0;
+    *s0 = c->state && slots >= 1 ? c->state + lo : NULL;
+    *s1 = c->state && slots >= 2 ? c->state + g->param_floats + lo : NULL;
+}
+
 /* One update over floats [lo, lo + n) of the flat buffers. */
 static kn_status update_span(kn_graph *g, kn_tensor *t, const float *cf, int64_t lo, int64_t n) {
     kn__cuda_graph *c = CTX;
-    /* the optimizer's state slots (state_floats / param_floats of them: none for plain SGD,
-     * one for momentum, RMSprop and Adagrad, two for Adam); a slot it lacks is NULL, never
-     * an address past the buffer (the emulator's pointer check, tests/cuda_emu) */
-    int64_t slots = g->param_floats ? g->state_floats / g->param_floats : 0;
-    float *s0 = c->state && slots >= 1 ? c->state + lo : NULL;
-    float *s1 = c->state && slots >= 2 ? c->state + g->param_floats + lo : NULL;
+    float *s0, *s1;
+    kn__cuda_opt_slots(g, lo, &s0, &s1);
     /* mixed precision: the half compute copy rewritten in the same pass */
     void *wh = c->param_half ? (uint16_t *)c->param_half + lo : NULL;
     bool whole = lo == 0 && n == (int64_t)g->param_floats; /* (the late guard: small_batch.c allows one update) */

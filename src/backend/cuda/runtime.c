@@ -397,6 +397,7 @@ static kn_status cuda_compile(kn_graph *g) {
     c->fold_chain = -1; /* (kn__cuda_plan_fold decides at resident_open) */
     c->chain_capacity = -1;
     c->steps_capacity = -1;
+    c->wgrad_capacity[0] = c->wgrad_capacity[1] = -1;
     env = getenv("KILN_CUDA_POLL"); /* 1: a one-kernel predict waited for by polling (the A/B of bench/gpu/run.sh) */
     c->poll = env && strcmp(env, "1") == 0;
     env = getenv("KILN_CUDA_PERSIST"); /* 1: that kernel launched once, then rung (the A/B of bench/gpu/run.sh) */

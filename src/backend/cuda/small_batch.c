@@ -592,18 +592,16 @@ static bool take_update(kn_graph *g, kn__cuda_graph *c, const kn__cu_wgrad *wg, 
         if (L->dw < c->grad || L->dw + (int64_t)L->k * L->n > end || (L->db && (L->db < c->grad || L->db + L->n > end)))
             return false;
     }
-    if (!c->wgrad_capacity_known[tiled]) {
-        c->wgrad_capacity[tiled] = kn__cu_weight_grads_capacity(tiled);
-        c->wgrad_capacity_known[tiled] = true;
-    }
+    if (c->wgrad_capacity[tiled] < 0) c->wgrad_capacity[tiled] = kn__cu_weight_grads_capacity(tiled);
     int64_t cap = c->wgrad_capacity[tiled];
     if (cap < 1 || (tiled && kn__cu_weight_grads_blocks(wg, true) > cap)) return false;
-    int64_t slots = g->param_floats ? g->state_floats / g->param_floats : 0;
+    float *s0, *s1;
+    kn__cuda_opt_slots(g, 0, &s0, &s1);
     *up = (kn__cu_wgrad_update){.opt = c->opt,
                                 .grad = c->grad,
                                 .w = c->param,
-                                .s0 = c->state && slots >= 1 ? c->state : NULL,
-                                .s1 = c->state && slots >= 2 ? c->state + g->param_floats : NULL,
+                                .s0 = s0,
+                                .s1 = s1,
                                 .wh = c->param_half,
                                 .wt = c->half_type,
                                 .capacity = cap};
