@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-emu check clean bench
+.PHONY: all deps build run test test-emu test-emu-race check clean bench
 
 all: build
 
@@ -28,6 +28,7 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) test-emu
+	$(MAKE) test-emu-race RACE_LABEL=race_quick
 
 # The CUDA backend's tests on the CPU, through the emulator in tests/cuda_emu (the kernels'
 # own source; needs the CUDA toolkit's headers, not a GPU or nvcc): skipped with a message
@@ -42,6 +43,22 @@ test-emu: deps
 	  cmake --build $(BUILD)-emu -j $(JOBS) --target kiln_cli test_cuda_ops test_golden test_resident test_device test_nccl test_cublaslt_emu test_emu_grid && \
 	  cd $(BUILD)-emu && ctest --output-on-failure -j $(JOBS) -L cuda; \
 	else echo "test-emu: skipped (no CUDA toolkit headers at /usr/local/cuda/include)"; fi
+
+# The emulator's kernels again under ThreadSanitizer (tests/cuda_emu/README.md, "Data
+# races"): a race between warps or blocks of a kernel, around grid barriers and between
+# launches is reported with both places, as compute-sanitizer's racecheck would on a GPU.
+# make test runs the quick part (label race_quick: every op, the cooperative step kernels,
+# the emulator's own race checks); RACE_LABEL=race runs all of it.
+RACE_LABEL ?= race
+EMU_TSAN = -fsanitize=thread
+test-emu-race: deps
+	@if [ -f /usr/local/cuda/include/cuda_runtime_api.h ] || command -v nvcc >/dev/null 2>&1; then \
+	  cmake -S . -B $(BUILD)-emu-race -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_CUDA_EMU=ON -DKILN_EMU_TSAN=ON \
+	    -DCMAKE_C_FLAGS="$(EMU_TSAN)" -DCMAKE_CXX_FLAGS="$(EMU_TSAN)" -DCMAKE_EXE_LINKER_FLAGS="$(EMU_TSAN)" \
+	    -DCMAKE_SHARED_LINKER_FLAGS="$(EMU_TSAN)" $(CMAKE_FLAGS) >/dev/null && \
+	  cmake --build $(BUILD)-emu-race -j $(JOBS) --target test_cuda_ops test_golden test_resident test_emu_grid && \
+	  cd $(BUILD)-emu-race && ctest --output-on-failure -j $(JOBS) -L '^$(RACE_LABEL)$$'; \
+	else echo "test-emu-race: skipped (no CUDA toolkit headers at /usr/local/cuda/include)"; fi
 
 # Sanitizer build and run of the tests (slower; CI runs it after make test).
 check: deps

@@ -6,11 +6,11 @@
  * then find cuda_fp16.h and cuda_bf16.h in include/ beside this file.
  *
  * Kernels run one block at a time, each thread on its own fiber, switched at every
- * barrier (so a __shared__ static is the running block's). A cooperative launch
- * (KN_LAUNCH_COOP) gives every block's threads their fibers at once and still runs one block
- * at a time, each until its threads wait at the grid barrier (kn__grid_sync) or exit, the
- * blocks in alternate orders from one grid barrier to the next: a __shared__ value kept
- * across a grid barrier is then another block's. A launch's arguments are converted to the
+ * barrier. A cooperative launch (KN_LAUNCH_COOP) gives every block's threads their fibers
+ * at once and still runs one block at a time, each until its threads wait at the grid
+ * barrier (kn__grid_sync) or exit, the blocks in alternate orders from one grid barrier to
+ * the next. rewrite_launches.pl turns each __shared__ declaration into a reference to the
+ * running block's own memory (kn_emu_shared_slot). A launch's arguments are converted to the
  * kernel's parameter types and copied at the launch (so a captured graph replays the values
  * of its capture, as on a GPU). */
 #ifndef KN_CUDA_EMU_DEVICE_H
@@ -38,8 +38,8 @@
 #define __global__
 #define __device__
 #define __host__
-#define __shared__ static /* one block runs at a time: a static is that block's memory */
 #define __forceinline__ inline
+/* (__shared__ is left undefined: rewrite_launches.pl rewrites its declarations) */
 
 #define __launch_bounds__(...)
 
@@ -91,15 +91,32 @@ static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((un
 /* A load past L1 (ld.global.cg): one memory here, so a plain load. */
 template <class T> static inline T __ldcg(const T *p) { return *p; }
 
-/* Atomics and fences: threads run one at a time and switch only at barriers, so a plain
- * read-modify-write is atomic, and every write is visible to the next thread to run. */
+/* A __shared__ declaration's site (a static beside it) and the running block's memory for
+ * it (emu_runtime.cpp): rewrite_launches.pl's rewriting of `__shared__ T name[N];`. */
+struct kn_emu_shared_site {
+    char unused;
+};
+void *kn_emu_shared_slot(const kn_emu_shared_site *site, size_t bytes);
+
+/* Atomics and fences: threads run one at a time and switch only at barriers, so any
+ * read-modify-write would be atomic here; they are the compiler's seq_cst atomics so that
+ * ThreadSanitizer (make test-emu-race) sees them as atomics that order, as a fence and an
+ * atomic do on a GPU. Every write is visible to the next thread to run, so a fence is only
+ * the compiler's (ThreadSanitizer does not model fences). */
 template <class T> static inline T atomicAdd(T *p, T v) {
-    T old = *p;
-    *p = old + v;
-    return old;
+    if constexpr (std::is_integral<T>::value) {
+        return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+    } else {
+        T old, want;
+        __atomic_load(p, &old, __ATOMIC_SEQ_CST);
+        do want = old + v;
+        while (!__atomic_compare_exchange(p, &old, &want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+        return old;
+    }
 }
-static inline void __threadfence(void) {}
-static inline void __threadfence_system(void) {}
+template <class T> static inline T atomicExch(T *p, T v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+static inline void __threadfence(void) { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
+static inline void __threadfence_system(void) { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
 
 /* cuda_runtime.h's overload, which nvcc's kernels have (the emulator includes the C API's
  * header only): the kernel passed as itself. */

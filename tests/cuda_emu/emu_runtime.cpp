@@ -43,10 +43,24 @@
  *    sticky, like a GPU's: cudaGetLastError and every synchronization return
  *    cudaErrorLaunchFailure from then on.
  *
+ *  - __shared__ memory (rewrite_launches.pl makes each declaration a kn_emu_shared_slot
+ *    call): every block has its own, from the block's start to the launch's end, filled
+ *    with 0xff bytes (NaN floats) as uninitialized shared memory may be; kept across grid
+ *    barriers, as a GPU keeps a resident block's.
+ *  - Data races, when the program is built with ThreadSanitizer (make test-emu-race;
+ *    this file itself is not instrumented, it tells ThreadSanitizer what orders what):
+ *    every thread of a kernel runs on a ThreadSanitizer fiber of its own, and only what a
+ *    GPU orders is ordered: a thread's own program, __syncthreads within its block, a
+ *    shuffle within its warp, kn__grid_sync within the grid, atomics (emu_device.h's, with
+ *    seq_cst order), stream order between launches (a kernel launched with programmatic
+ *    dependence is ordered after the one before only from its kn__pdl_wait), and the
+ *    host's synchronizations. Two blocks of one launch are not ordered, however the
+ *    emulator runs them; so a write and another access to the same bytes by threads not
+ *    ordered so is reported with both stacks, as compute-sanitizer's racecheck would on a
+ *    GPU, whether or not it changed a result here.
+ *
  * Not emulated: concurrency between streams (each runs in order when synchronized), events,
- * more than one device's memory (KILN_CUDA_EMU_DEVICES only changes the count), data races
- * inside a kernel (threads run one at a time: only a race whose outcome depends on the order
- * they run in shows, under KILN_CUDA_EMU_REVERSE). */
+ * more than one device's memory (KILN_CUDA_EMU_DEVICES only changes the count). */
 #include "emu_api.h"
 #include "emu_device.h"
 
@@ -126,14 +140,68 @@ bool pinned(const void *p) {
 
 /* ------------------------------------------------------------------ fibers */
 
-/* One thread of a block: its stack, saved stack pointer, coordinates and where it waits. */
+/* ThreadSanitizer's fiber and annotation interface (sanitizer/tsan_interface.h), present
+ * when the program was linked with -fsanitize=thread (make test-emu-race), else null. */
+extern "C" {
+void *__tsan_get_current_fiber(void) __attribute__((weak));
+void *__tsan_create_fiber(unsigned flags) __attribute__((weak));
+void __tsan_switch_to_fiber(void *fiber, unsigned flags) __attribute__((weak));
+void __tsan_acquire(void *addr) __attribute__((weak));
+void __tsan_release(void *addr) __attribute__((weak));
+void __tsan_ignore_thread_begin(void) __attribute__((weak));
+void __tsan_ignore_thread_end(void) __attribute__((weak));
+}
+const unsigned tsan_no_sync = 1; /* __tsan_switch_to_fiber_no_sync */
+bool tsan_on() { return __tsan_create_fiber != nullptr; }
+void tsan_acquire(void *sync) {
+    if (tsan_on()) __tsan_acquire(sync);
+}
+void tsan_release(void *sync) {
+    if (tsan_on()) __tsan_release(sync);
+}
+/* What ThreadSanitizer should not see (the emulator's own allocations of shared memory):
+ * memory allocated in between starts with no history. */
+struct tsan_ignored {
+    tsan_ignored() {
+        if (tsan_on()) __tsan_ignore_thread_begin();
+    }
+    ~tsan_ignored() {
+        if (tsan_on()) __tsan_ignore_thread_end();
+    }
+};
+char kernel_end_sync; /* released by every thread as it exits; acquired where the stream orders after a kernel */
+char grid_sync;       /* kn__grid_sync's */
+
+/* One thread of a block: its stack, saved stack pointer, coordinates and where it waits;
+ * sync: the addresses of the block barrier's objects when it is a block's first thread,
+ * one per set (below; never moved).
+ *
+ * Under ThreadSanitizer a warp is one thread to it (a fiber of its own): its lanes' order
+ * is the emulator's, so a race between lanes of one warp goes unseen, but ThreadSanitizer
+ * stays exact between warps and blocks, where its clocks have a slot for each thread and
+ * it has 256 (a block of 1024 threads alone would exceed them). The warps of a plain
+ * launch take two sets in turn, block by block (tsan_set), so that consecutive blocks are
+ * different threads to it; a cooperative launch's blocks are different warps of the first
+ * set. Each warp owns the stacks of its lanes, so that a stack's frames belong to one
+ * thread only. */
 enum { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, AT_GRID_BARRIER, EXITED };
 struct fiber {
     void *sp;
     char *stack;
     uint3 idx;
     int state;
+    void *tsan;       /* its warp's ThreadSanitizer fiber (null without ThreadSanitizer) */
+    int set;          /* the set its warp is of */
+    bool fresh;       /* not yet entered in this run: its first entry is ordered after the host */
+    char *sync;
 };
+struct tsan_warp {
+    void *fiber;
+    char *stacks[32];
+};
+std::vector<tsan_warp> tsan_warps[2]; /* by set, then the warp's number in the launch (in the block: a plain launch) */
+int tsan_set;                         /* the set the next block takes */
+void *scheduler_tsan;                 /* the host's fiber, to switch back to */
 
 const size_t fiber_stack = 256 * 1024;
 std::vector<fiber> fibers;
@@ -174,9 +242,43 @@ __asm__(".text\n"
 #error "the CUDA emulator's fiber switch is written for x86-64"
 #endif
 
+/* The object a thread's wait in `state` releases and, once the wait is over, acquires: a
+ * shuffle's none (it exchanges values, not memory: lanes that share memory need
+ * __syncwarp or __syncthreads, on a GPU as here). */
+void *wait_sync(int state) {
+    const fiber &f = fibers[current];
+    switch (state) {
+    case AT_BLOCK_BARRIER: return fibers[block_base].sync + f.set;
+    case AT_GRID_BARRIER: return &grid_sync;
+    case EXITED: return &kernel_end_sync;
+    default: return nullptr;
+    }
+}
+
 void yield_to_scheduler(int state) {
-    fibers[current].state = state;
-    kn_emu_switch(&fibers[current].sp, scheduler_sp);
+    fiber &f = fibers[current];
+    f.state = state;
+    void *sync = nullptr;
+    if (tsan_on()) {
+        if ((sync = wait_sync(state))) __tsan_release(sync);
+        __tsan_switch_to_fiber(scheduler_tsan, tsan_no_sync);
+    }
+    kn_emu_switch(&f.sp, scheduler_sp);
+    if (sync) __tsan_acquire(sync); /* resumed: every thread it waited for has released */
+}
+
+/* Enters fiber i from the scheduler, until it waits or exits. */
+void enter_fiber(int i) {
+    fiber &f = fibers[i];
+    current = i;
+    kn_emu_at.thread = f.idx;
+    if (tsan_on()) {
+        /* its first entry in this run orders it after the host (the launch); later ones
+         * order nothing: only its barriers order it after other threads */
+        __tsan_switch_to_fiber(f.tsan, f.fresh ? 0 : tsan_no_sync);
+        f.fresh = false;
+    }
+    kn_emu_switch(&scheduler_sp, f.sp);
 }
 
 extern "C" void fiber_entry(void) {
@@ -185,8 +287,23 @@ extern "C" void fiber_entry(void) {
     abort(); /* never resumed */
 }
 
-/* A fresh stack whose first switch "returns" into fiber_entry as if it had been called. */
-void fiber_start(fiber &f) {
+char *map_stack(void);
+
+/* A fresh stack whose first switch "returns" into fiber_entry as if it had been called.
+ * thread: its number in the block, warp: its warp's in the launch (ThreadSanitizer's
+ * fiber and stack, of tsan_set). */
+void fiber_start(fiber &f, int thread, size_t warp) {
+    f.fresh = true;
+    if (tsan_on()) {
+        std::vector<tsan_warp> &set = tsan_warps[tsan_set];
+        while (set.size() <= warp) set.push_back(tsan_warp{__tsan_create_fiber(0), {}});
+        tsan_warp &w = set[warp];
+        char *&stack = w.stacks[thread % 32];
+        if (!stack) stack = map_stack();
+        f.stack = stack;
+        f.tsan = w.fiber;
+        f.set = tsan_set;
+    }
     uintptr_t top = ((uintptr_t)f.stack + fiber_stack) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)top;
     *--sp = 0;                              /* fiber_entry's return address (it never returns) */
@@ -196,16 +313,21 @@ void fiber_start(fiber &f) {
     f.state = RUNNABLE;
 }
 
+char *map_stack(void) {
+    void *m = mmap(nullptr, fiber_stack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, "cuda-emu: cannot map a fiber stack\n");
+        abort();
+    }
+    mprotect(m, 4096, PROT_NONE); /* a guard page below the stack */
+    return (char *)m;
+}
+
 void ensure_fibers(size_t n) {
     while (fibers.size() < n) {
         fiber f{};
-        void *m = mmap(nullptr, fiber_stack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m == MAP_FAILED) {
-            fprintf(stderr, "cuda-emu: cannot map a fiber stack\n");
-            abort();
-        }
-        mprotect(m, 4096, PROT_NONE); /* a guard page below the stack */
-        f.stack = (char *)m;
+        if (!tsan_on()) f.stack = map_stack(); /* (else its warp's, at each start) */
+        f.sync = (char *)calloc(2, 1);
         fibers.push_back(f);
     }
     if (exchange.size() < n) exchange.resize(n);
@@ -229,6 +351,27 @@ std::string thread_states(int base, int n) {
     return states;
 }
 
+/* Shared memory: each block's own, per declaration (kn_emu_shared_slot), from its start to
+ * the launch's end; shared[b] is block b's in a cooperative launch, shared[0] the running
+ * block's in a plain one. Freed at the launch's end. */
+std::vector<std::vector<std::pair<const kn_emu_shared_site *, void *>>> shared;
+std::vector<void *> shared_spent;
+
+void shared_reset(size_t blocks) {
+    for (auto &b : shared) {
+        for (auto &e : b) shared_spent.push_back(e.second);
+        b.clear();
+    }
+    if (shared.size() < blocks) shared.resize(blocks);
+}
+
+void shared_free(void) {
+    shared_reset(0);
+    tsan_ignored quiet; /* (the blocks' accesses are ordered before the host's later work, not before this) */
+    for (void *p : shared_spent) free(p);
+    shared_spent.clear();
+}
+
 /* Runs the running block's fibers, [base, base + n), until each has exited or waits at the
  * grid barrier: every runnable fiber in turn, then releases what can go on: a warp whose
  * every thread waits in a shuffle, else the block when all its threads wait at
@@ -240,9 +383,7 @@ void run_block(int base, int n) {
         for (int k = 0; k < n; k++) {
             int i = base + (reverse ? n - 1 - k : k);
             if (fibers[i].state != RUNNABLE) continue;
-            current = i;
-            kn_emu_at.thread = fibers[i].idx;
-            kn_emu_switch(&scheduler_sp, fibers[i].sp);
+            enter_fiber(i);
         }
         int exited = 0, at_block = 0, at_warp = 0, at_grid = 0;
         for (int i = base; i < base + n; i++) {
@@ -326,15 +467,17 @@ void fault_grid_barrier(const dim3 &grid, int n, size_t blocks, size_t exited, s
  * (kn__grid_sync); when every thread of the grid waits there, all go on: the next phase.
  * The phases run the blocks in alternate orders (forward, then backward; backward first
  * under KILN_CUDA_EMU_REVERSE=1): a block that reads, without a grid barrier between, what
- * another block writes sees it written in one phase and not in the next; and a __shared__
- * value (a static here) kept across a grid barrier is the last block's to run before it,
- * wrong for every other block (a GPU keeps it, but device.cuh rules relying on it out). */
+ * another block writes sees it written in one phase and not in the next. Each block keeps
+ * its own __shared__ memory across the barriers, as on a GPU. */
 void run_cooperative(const kn_emu_kernel &k, int n) {
     size_t blocks = (size_t)k.grid.x * k.grid.y * k.grid.z, total = blocks * n; /* bounded by the device's capacity */
     ensure_fibers(total);
+    shared_reset(blocks);
+    tsan_set = 0;
+    size_t warps = ((size_t)n + 31) / 32;
     for (size_t i = 0; i < total; i++) {
         fibers[i].idx = thread_coords(k.block, (int)(i % n));
-        fiber_start(fibers[i]);
+        fiber_start(fibers[i], (int)(i % n), i / n * warps + i % n / 32);
     }
     pdl_waited.assign(blocks, 0);
     for (int phase = 0;; phase++) {
@@ -363,6 +506,8 @@ void run_cooperative(const kn_emu_kernel &k, int n) {
         }
 }
 
+void run_plain(const kn_emu_kernel &k, int n);
+
 void run_kernel(const kn_emu_kernel &k) {
     for (const auto &a : k.pointers)
         if (a.second && !device_range(a.second, 1)) {
@@ -381,7 +526,18 @@ void run_kernel(const kn_emu_kernel &k) {
     kn_emu_at.block_dim = k.block;
     kn_emu_at.grid_dim = k.grid;
     block_failed = false;
-    if (k.coop) return run_cooperative(k, n);
+    if (tsan_on()) scheduler_tsan = __tsan_get_current_fiber();
+    if (k.coop) {
+        run_cooperative(k, n);
+        shared_free();
+        return;
+    }
+    run_plain(k, n);
+    shared_free();
+}
+
+/* A plain launch: its blocks one after another, each on the fibers [0, n). */
+void run_plain(const kn_emu_kernel &k, int n) {
     ensure_fibers((size_t)n);
     for (int i = 0; i < n; i++) fibers[i].idx = thread_coords(k.block, i);
     pdl_waited.assign(1, 0);
@@ -391,7 +547,9 @@ void run_kernel(const kn_emu_kernel &k) {
             for (unsigned x = 0; x < k.grid.x; x++) {
                 kn_emu_at.block = reverse ? uint3{k.grid.x - 1 - x, k.grid.y - 1 - y, k.grid.z - 1 - z} : uint3{x, y, z};
                 pdl_waited[0] = 0;
-                for (int i = 0; i < n; i++) fiber_start(fibers[i]);
+                shared_reset(1);
+                if (tsan_on()) tsan_set ^= 1; /* a thread of another block is another thread */
+                for (int i = 0; i < n; i++) fiber_start(fibers[i], i, (size_t)i / 32);
                 run_block(0, n);
                 if (block_failed) return;
                 if (pdl_launch && !pdl_waited[0]) { /* it may have read what the kernel before was still writing */
@@ -427,6 +585,16 @@ void print_profile() {
 
 void run_work_now(const work &w);
 
+/* Kernels run, kept until the host is ordered after them (their threads read their
+ * arguments from here). */
+std::vector<work> finished;
+
+/* The host from here on is ordered after the kernels run so far (stream order). */
+void host_after_kernels(void) {
+    tsan_acquire(&kernel_end_sync);
+    finished.clear();
+}
+
 void run_work(const work &w) {
     if (!profile) {
         const char *p = getenv("KILN_CUDA_EMU_PROFILE");
@@ -445,6 +613,9 @@ void run_work(const work &w) {
 }
 
 void run_work_now(const work &w) {
+    /* ordered after the kernels before it; a kernel with programmatic dependence only from
+     * its blocks' kn__pdl_wait */
+    if (!(w.kind == work::KERNEL && w.kernel.pdl)) host_after_kernels();
     switch (w.kind) {
     case work::KERNEL: run_kernel(w.kernel); break;
     case work::COPY: {
@@ -496,8 +667,10 @@ void drain(stream *s) {
         work w = std::move(s->queue.front());
         s->queue.pop_front();
         run_work(w);
+        if (w.kind == work::KERNEL) finished.push_back(std::move(w));
     }
     if (faulted) s->queue.clear();
+    host_after_kernels(); /* the host after the stream's work */
 }
 
 void drain_all() {
@@ -635,7 +808,27 @@ extern "C" int kn_emu_device_range(const void *p, size_t bytes) {
 
 /* kn__pdl_wait (device.cuh) on the emulator: the launches before have all run already;
  * only noted, for the check above. */
-void kn_emu_pdl_wait(void) { pdl_waited[running_block] = 1; }
+void kn_emu_pdl_wait(void) {
+    pdl_waited[running_block] = 1;
+    tsan_acquire(&kernel_end_sync);
+}
+
+/* The running block's memory for the __shared__ declaration at site: the same for all its
+ * threads, another for each block; 0xff bytes until written. */
+void *kn_emu_shared_slot(const kn_emu_shared_site *site, size_t bytes) {
+    auto &mine = shared[coop_launch ? running_block : 0];
+    for (auto &e : mine)
+        if (e.first == site) return e.second;
+    tsan_ignored quiet; /* new memory: no history (not a write of this thread's) */
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "cuda-emu: out of memory for shared memory\n");
+        abort();
+    }
+    memset(p, 0xff, bytes);
+    mine.push_back({site, p});
+    return p;
+}
 
 extern "C" void kn_emu_fault(const char *fmt, ...) {
     std::lock_guard<std::recursive_mutex> lock(big_lock);
@@ -791,6 +984,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     size_t page = (size_t)sysconf(_SC_PAGESIZE), body = (bytes + 255) & ~(size_t)255;
     if (!body) body = 256;
     size_t map_bytes = (body + page - 1) / page * page + page;
+    tsan_ignored quiet; /* new memory: no history, and its filling no thread's write */
     void *m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return cudaErrorMemoryAllocation;
     char *guard = (char *)m + map_bytes - page;

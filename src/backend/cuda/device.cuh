@@ -48,9 +48,9 @@ __device__ static inline void kn__pdl_trigger(void) {
  * are all resident at once, so none waits on one that cannot start): every thread of every
  * block calls it; it returns once all have arrived, their writes before it visible to all
  * after it. On a GPU it is cooperative groups' grid.sync(), NVIDIA's own (its barrier word
- * is the cooperative launch's). Nothing in __shared__ memory may be relied on across it:
- * the emulator runs the blocks one at a time between grid barriers, in alternate orders,
- * so such a value is another block's there (tests/cuda_emu). */
+ * is the cooperative launch's). A block's __shared__ memory is kept across it (the emulator
+ * gives each block its own too, while it runs the blocks one at a time between grid
+ * barriers, in alternate orders: tests/cuda_emu). */
 #ifndef __CUDACC__
 void kn_emu_grid_sync(void);
 #endif
@@ -88,6 +88,12 @@ __device__ static inline float kn__ld_fresh(const float *p) {
     return *(volatile const float *)p;
 #endif
 }
+
+/* Raises a flag (*flag = 1) that threads of other warps and blocks may raise at the same
+ * time: an atomic, as plain stores of the same 1 from several threads would race under the
+ * memory model (make test-emu-race reports them). Readers order after it by a fence and an
+ * atomic, a grid barrier or a launch boundary. */
+__device__ static inline void kn__flag_raise(int32_t *flag) { atomicExch(flag, 1); }
 
 /* Asks for the bytes [p, p + bytes) in this multiprocessor's L1 (prefetch.global.L1, a
  * hint: nothing waits for it), the block's threads a 128-byte line each in turn; so that a

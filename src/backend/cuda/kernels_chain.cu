@@ -466,7 +466,7 @@ __device__ static void wgrad_run(const kn__cu_wgrad &wg, int64_t rows, const kn_
             u.update_one(at, *at); /* (this thread's own write above) */
         }
     } else if (guarded && guard.late && bad) {
-        guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
+        kn__flag_raise(&guard.r->grad_bad); /* (the update kernel decides: guard_late) */
     } else if (guarded && !guard.late) {
         guard_finish(guard.step, guard.r, &guard.q, bad);
     }
@@ -556,7 +556,7 @@ __global__ void weight_grads_tiled_kernel(kn__cu_wgrad wg, int64_t rows, kn__cu_
             else if (i == L.k && L.db) u.update_one(&L.db[j], acc[q]);
         }
     } else if (guarded && guard.late && bad) {
-        guard.r->grad_bad = 1; /* (the update kernel decides: guard_late) */
+        kn__flag_raise(&guard.r->grad_bad); /* (the update kernel decides: guard_late) */
     } else if (guarded && !guard.late) {
         guard_finish(guard.step, guard.r, &guard.q, bad);
     }

@@ -169,7 +169,7 @@ extern "C" cudaError_t kn__cu_grad_share(cudaStream_t s, const kn__cuda_step *st
 __global__ void sum_guard_kernel(kn__cuda_step *stp, kn__cuda_resident *r, const float *grad, int64_t n, const float *loss) {
     __shared__ bool last;
     bool bad = r->failed_step < 0 && thread_finds_nonfinite(grad, n);
-    if (bad) r->grad_bad = 1;
+    if (bad) kn__flag_raise(&r->grad_bad);
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(&r->guard_done, 1u) == gridDim.x - 1;

@@ -36,6 +36,9 @@ typedef struct {
     int64_t first;      /* a resident run: the batch's first position in the epoch's order */
     int64_t skipped_known; /* resident fp16: skipped updates the host's step count already leaves out */
     int32_t skip;       /* 0 from the host; a resident run's guard sets it: the update does nothing */
+    int32_t failed_before; /* a resident run: an earlier step had failed (start_step writes it, and
+                          * nothing after it in the step: the guard's blocks read it while the
+                          * block that records this step's failure writes failed_step) */
     /* Adam's bias corrections 1 - beta^step (float of the double), from the host when it
      * knows the step (corrections_set), so that the update kernel has no pow to wait on;
      * 0: the kernel computes them (a resident fp16 run, whose step the guard may take back) */

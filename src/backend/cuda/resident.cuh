@@ -17,7 +17,7 @@
 __device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, kn__cuda_resident *r, float *seed) {
     if (src != stp) *stp = *src;
     r->grad_bad = 0; /* (the late guard leaves it set until here: guard_late) */
-    stp->skip = r->failed_step >= 0;
+    stp->skip = stp->failed_before = r->failed_step >= 0;
     int64_t unseen = r->skipped - stp->skipped_known;
     stp->step -= unseen;
     stp->rng_step -= unseen;
@@ -134,7 +134,7 @@ __device__ static void guard_finish(kn__cuda_step *stp, kn__cuda_resident *r, co
     __shared__ bool last;
     __shared__ double part[KN_CU_GUARD_THREADS];
     __shared__ int failed;
-    if (bad) r->grad_bad = 1; /* (every writer stores the same 1) */
+    if (bad) kn__flag_raise(&r->grad_bad);
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(&r->guard_done, 1u) == gridDim.x - 1;
@@ -148,7 +148,8 @@ __device__ static void guard_finish(kn__cuda_step *stp, kn__cuda_resident *r, co
 
 /* The guard taken late (KILN_CUDA_GUARD_LATE=1; kn__cu_wgrad_guard's late), by the update
  * kernel, every thread of every block calling it: whether this block skips the update.
- * Each block tells it from what the step left, as guard_decide would (an earlier failure,
+ * Each block tells it from what the step left, as guard_decide would (an earlier failure
+ * (failed_before: block 0 may be recording this step's in failed_step meanwhile),
  * a non-finite gradient flagged by the weight gradients, a non-finite loss: the mean as
  * count_step takes it, the same sums), without a fence or a last block; block 0 alone
  * counts the step and records the decision (grad_bad stays set for the others until the
@@ -157,7 +158,7 @@ __device__ static bool guard_late(kn__cuda_step *stp, kn__cuda_resident *r, cons
     __shared__ double part[KN_CU_GUARD_THREADS];
     __shared__ int failed, skip;
     float mean = q->ws ? rows_mean(q, part) : threadIdx.x == 0 ? *q->loss : 0.0f;
-    if (threadIdx.x == 0) skip = r->failed_step >= 0 || *(volatile int32_t *)&r->grad_bad || !isfinite(mean);
+    if (threadIdx.x == 0) skip = stp->failed_before || *(volatile int32_t *)&r->grad_bad || !isfinite(mean);
     __syncthreads();
     bool sk = skip;
     if (blockIdx.x == 0) {
@@ -172,19 +173,19 @@ __device__ static bool guard_late(kn__cuda_step *stp, kn__cuda_resident *r, cons
  * barrier where guard_late has the launch boundary. Every thread of every block calls it,
  * with whether its gradients held a non-finite value; it returns whether to update. Before
  * the barrier: each block takes the loss's mean (count_step's sums) and reads an earlier
- * failure; block 0 counts the step (count_step, which no gradient enters); a thread that
- * found a non-finite gradient sets r->grad_bad. After it: grad_bad, now every block's, and
- * block 0's thread 0 records the decision (guard_decide, grad_bad left set until the next
- * step's start_step, as guard_late leaves it). Whatever this step's count or decision
- * writes to failed_step only happens when the mean or grad_bad already says skip, so every
- * thread decides alike. Nothing in shared memory is kept across the barrier (device.cuh). */
+ * failure (failed_before, as guard_late); block 0 counts the step (count_step, which no
+ * gradient enters); a thread that found a non-finite gradient raises r->grad_bad. After
+ * it: grad_bad, now every block's, and block 0's thread 0 records the decision
+ * (guard_decide, grad_bad left set until the next step's start_step, as guard_late leaves
+ * it). Whatever this step's count or decision writes to failed_step only happens when the
+ * mean or grad_bad already says skip, so every thread decides alike. */
 __device__ static bool guard_fused(kn__cuda_step *stp, kn__cuda_resident *r, const kn__cuda_count *q, bool bad) {
     __shared__ double part[KN_CU_GUARD_THREADS];
     __shared__ int failed;
     float mean = q->ws ? rows_mean(q, part) : *(volatile const float *)q->loss;
-    bool skip = r->failed_step >= 0 || !isfinite(mean);
+    bool skip = stp->failed_before || !isfinite(mean);
     if (blockIdx.x == 0) count_step(stp, r, q, true, part, &failed);
-    if (bad) r->grad_bad = 1; /* (every writer stores the same 1) */
+    if (bad) kn__flag_raise(&r->grad_bad);
     kn__grid_sync();
     skip = skip || *(volatile int32_t *)&r->grad_bad;
     if (blockIdx.x == 0 && threadIdx.x == 0) guard_decide(stp, r, q->loss, false);

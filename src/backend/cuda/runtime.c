@@ -887,8 +887,10 @@ static kn_status cuda_run(kn_graph *g, unsigned mask) {
             return st;
     }
     g->refolded = false;
-    kn__cuda_step values = {g->step, g->rng_step, g->rng_micro, g->training, g->opt.learning_rate, g->grad_unscale,
-                            g->resident_first, g->resident_skipped, 0, 1.0f, 1.0f, 0, g->grad_acc_scale, g->grad_share};
+    kn__cuda_step values = {.step = g->step, .rng_step = g->rng_step, .rng_micro = g->rng_micro, .training = g->training,
+                            .lr = g->opt.learning_rate, .grad_unscale = g->grad_unscale, .first = g->resident_first,
+                            .skipped_known = g->resident_skipped, .c1 = 1.0f, .c2 = 1.0f, .acc_scale = g->grad_acc_scale,
+                            .grad_share = g->grad_share};
     if (!(resident && c->res_seed)) { /* Adam's corrections (kernels.cu's opt_update: the same formula);
                                        * a resident fp16 run's step may be taken back on the device */
         values.c1 = (float)(1.0 - pow((double)g->opt.beta_1, (double)g->step));
