@@ -134,6 +134,7 @@ struct kn_emu_kernel {
     size_t shared;
     bool pdl = false;  /* launched with programmatic dependence (KN_LAUNCH): every block must call kn__pdl_wait */
     bool coop = false; /* cooperative (KN_LAUNCH_COOP): all blocks resident at once, kn__grid_sync allowed */
+    bool host_work = false; /* a copy, memset or host work run as a kernel of one thread (ThreadSanitizer) */
     std::vector<std::pair<int, const void *>> pointers; /* (argument position from 0, value) */
     std::function<void()> body;
 };

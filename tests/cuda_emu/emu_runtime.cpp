@@ -169,8 +169,23 @@ struct tsan_ignored {
         if (tsan_on()) __tsan_ignore_thread_end();
     }
 };
+/* A new ThreadSanitizer fiber. Made by a fiber of its own (the nursery, made at load),
+ * never by the host: a thread starts ordered after what its creator did, and the host's
+ * work after a launch is not ordered before the launch's threads. */
+void *tsan_nursery;
+__attribute__((constructor)) void make_tsan_nursery(void) {
+    if (tsan_on()) tsan_nursery = __tsan_create_fiber(0);
+}
+void *new_tsan_fiber(void) {
+    void *me = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(tsan_nursery, tsan_no_sync);
+    void *f = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(me, tsan_no_sync);
+    return f;
+}
 char kernel_end_sync; /* released by every thread as it exits; acquired where the stream orders after a kernel */
 char grid_sync;       /* kn__grid_sync's */
+void *item_start_sync; /* what the running stream item's threads are ordered after (order_item) */
 
 /* One thread of a block: its stack, saved stack pointer, coordinates and where it waits;
  * sync: the addresses of the block barrier's objects when it is a block's first thread,
@@ -183,7 +198,7 @@ char grid_sync;       /* kn__grid_sync's */
  * launch take two sets in turn, block by block (tsan_set), so that consecutive blocks are
  * different threads to it; a cooperative launch's blocks are different warps of the first
  * set. Each warp owns the stacks of its lanes, so that a stack's frames belong to one
- * thread only. */
+ * thread only. Copies, memsets and host work run as one-thread kernels of a third set. */
 enum { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, AT_GRID_BARRIER, EXITED };
 struct fiber {
     void *sp;
@@ -199,7 +214,7 @@ struct tsan_warp {
     void *fiber;
     char *stacks[32];
 };
-std::vector<tsan_warp> tsan_warps[2]; /* by set, then the warp's number in the launch (in the block: a plain launch) */
+std::vector<tsan_warp> tsan_warps[3]; /* by set (2: host work), then the warp's number in the launch (in the block: a plain launch) */
 int tsan_set;                         /* the set the next block takes */
 void *scheduler_tsan;                 /* the host's fiber, to switch back to */
 
@@ -273,9 +288,11 @@ void enter_fiber(int i) {
     current = i;
     kn_emu_at.thread = f.idx;
     if (tsan_on()) {
-        /* its first entry in this run orders it after the host (the launch); later ones
+        /* its first entry in this run orders it after what its item is ordered after (the
+         * host's work before the launch, the stream's before it: order_item); later ones
          * order nothing: only its barriers order it after other threads */
-        __tsan_switch_to_fiber(f.tsan, f.fresh ? 0 : tsan_no_sync);
+        __tsan_switch_to_fiber(f.tsan, tsan_no_sync);
+        if (f.fresh) __tsan_acquire(item_start_sync);
         f.fresh = false;
     }
     kn_emu_switch(&scheduler_sp, f.sp);
@@ -296,7 +313,7 @@ void fiber_start(fiber &f, int thread, size_t warp) {
     f.fresh = true;
     if (tsan_on()) {
         std::vector<tsan_warp> &set = tsan_warps[tsan_set];
-        while (set.size() <= warp) set.push_back(tsan_warp{__tsan_create_fiber(0), {}});
+        while (set.size() <= warp) set.push_back(tsan_warp{new_tsan_fiber(), {}});
         tsan_warp &w = set[warp];
         char *&stack = w.stacks[thread % 32];
         if (!stack) stack = map_stack();
@@ -436,6 +453,10 @@ struct work {
     int value = 0;                      /* MEMSET */
     void (*fn)(void *) = nullptr;       /* HOST */
     std::shared_ptr<std::vector<unsigned char>> args;
+    /* ThreadSanitizer: released by the host when it queued the work (what the host did
+     * before the launch, not after); then by the stream, when the work starts, with what
+     * the work is ordered after; acquired by the work's threads */
+    std::shared_ptr<char> launched;
 };
 
 /* Fiber i of a block's n threads: thread i in x-fastest order, as a GPU numbers them. */
@@ -548,7 +569,8 @@ void run_plain(const kn_emu_kernel &k, int n) {
                 kn_emu_at.block = reverse ? uint3{k.grid.x - 1 - x, k.grid.y - 1 - y, k.grid.z - 1 - z} : uint3{x, y, z};
                 pdl_waited[0] = 0;
                 shared_reset(1);
-                if (tsan_on()) tsan_set ^= 1; /* a thread of another block is another thread */
+                if (tsan_on()) /* a thread of another block is another thread; host work: set 2 */
+                    tsan_set = k.host_work ? 2 : tsan_set == 0 ? 1 : 0;
                 for (int i = 0; i < n; i++) fiber_start(fibers[i], i, (size_t)i / 32);
                 run_block(0, n);
                 if (block_failed) return;
@@ -585,15 +607,25 @@ void print_profile() {
 
 void run_work_now(const work &w);
 
-/* Kernels run, kept until the host is ordered after them (their threads read their
- * arguments from here). */
-std::vector<work> finished;
+/* The host from here on is ordered after the stream items run so far: at once after each
+ * (the emulator runs them while the host waits in a synchronizing call), before it touches
+ * the item again (its threads read their arguments, a copy its staged bytes, from it). */
+void host_after_kernels(void) { tsan_acquire(&kernel_end_sync); }
 
-/* The host from here on is ordered after the kernels run so far (stream order). */
-void host_after_kernels(void) {
-    tsan_acquire(&kernel_end_sync);
-    finished.clear();
-}
+/* Stream work is running (run_work_now): the API lock is already held, by the host that
+ * drains; the work's own calls into the API (the cuBLASLt and NCCL emulators' device-range
+ * checks, faults) run on a fiber ThreadSanitizer takes for another thread, and must not
+ * take it again. */
+bool in_stream_work;
+struct api_lock {
+    bool taken = !in_stream_work;
+    api_lock() {
+        if (taken) big_lock.lock();
+    }
+    ~api_lock() {
+        if (taken) big_lock.unlock();
+    }
+};
 
 void run_work(const work &w) {
     if (!profile) {
@@ -612,12 +644,55 @@ void run_work(const work &w) {
     e.seconds += now_seconds() - t0;
 }
 
+void run_host_work(const work &w);
+
+/* Under ThreadSanitizer what a stream item is ordered after, given to its threads through
+ * w.launched: the host's work before it was queued (released then), and the stream's
+ * work before it (kernel_end_sync, which every thread of every item releases as it ends;
+ * a kernel with programmatic dependence only from its blocks' kn__pdl_wait), taken by the
+ * stream's own fiber; never the host's work after the launch, which a GPU does not order
+ * before the item either (a host rewriting what queued work reads is a race). Copies,
+ * memsets and host work (cuBLASLt's products) run as a kernel of one thread of their own
+ * set (2), so that their accesses are theirs. */
+void *stream_tsan;
+void order_item(const work &w) {
+    void *host = __tsan_get_current_fiber();
+    if (!stream_tsan) stream_tsan = new_tsan_fiber();
+    __tsan_switch_to_fiber(stream_tsan, tsan_no_sync);
+    if (!(w.kind == work::KERNEL && w.kernel.pdl)) __tsan_acquire(&kernel_end_sync);
+    __tsan_acquire(w.launched.get());
+    __tsan_release(w.launched.get());
+    __tsan_switch_to_fiber(host, tsan_no_sync);
+    item_start_sync = w.launched.get();
+}
+
 void run_work_now(const work &w) {
-    /* ordered after the kernels before it; a kernel with programmatic dependence only from
-     * its blocks' kn__pdl_wait */
-    if (!(w.kind == work::KERNEL && w.kernel.pdl)) host_after_kernels();
+    if (tsan_on()) {
+        order_item(w);
+        if (w.kind != work::KERNEL) { /* (off the host's stack too, as drain's items) */
+            kn_emu_kernel *k;
+            {
+                tsan_ignored quiet;
+                k = new kn_emu_kernel;
+            }
+            k->name = w.name.c_str();
+            k->grid = dim3(1), k->block = dim3(1), k->shared = 0;
+            k->host_work = true;
+            k->body = [&w]() { run_host_work(w); };
+            run_kernel(*k);
+            tsan_ignored quiet; /* (its thread's reads are ordered before the host's next work, not before this) */
+            delete k;
+            return;
+        }
+    }
+    if (w.kind == work::KERNEL) return run_kernel(w.kernel);
+    run_host_work(w);
+}
+
+/* A copy, memset or host work item. */
+void run_host_work(const work &w) {
     switch (w.kind) {
-    case work::KERNEL: run_kernel(w.kernel); break;
+    case work::KERNEL: break;
     case work::COPY: {
         bool dev_dst = w.copy_kind == cudaMemcpyHostToDevice || w.copy_kind == cudaMemcpyDeviceToDevice;
         bool dev_src = w.copy_kind == cudaMemcpyDeviceToHost || w.copy_kind == cudaMemcpyDeviceToDevice;
@@ -664,13 +739,20 @@ stream *get_stream(cudaStream_t s) {
 
 void drain(stream *s) {
     while (!s->queue.empty() && !faulted) {
-        work w = std::move(s->queue.front());
+        /* off the host's stack, where the host's own frames come and go while the item's
+         * threads read its arguments (new memory: no history) */
+        std::unique_ptr<work> w;
+        {
+            tsan_ignored quiet;
+            w.reset(new work(std::move(s->queue.front())));
+        }
         s->queue.pop_front();
-        run_work(w);
-        if (w.kind == work::KERNEL) finished.push_back(std::move(w));
+        in_stream_work = true;
+        run_work(*w);
+        in_stream_work = false;
+        host_after_kernels();
     }
     if (faulted) s->queue.clear();
-    host_after_kernels(); /* the host after the stream's work */
 }
 
 void drain_all() {
@@ -690,6 +772,10 @@ cudaError_t submit(cudaStream_t handle, work &&w) {
     if (s == &legacy) /* the legacy stream waits for the blocking streams' earlier work */
         for (stream *x : streams)
             if (!(x->flags & cudaStreamNonBlocking)) drain(x);
+    if (tsan_on()) { /* what the host did until now is ordered before the work */
+        w.launched = std::make_shared<char>(0);
+        __tsan_release(w.launched.get());
+    }
     s->queue.push_back(std::move(w));
     return cudaSuccess;
 }
@@ -802,7 +888,7 @@ extern "C" cudaError_t kn_emu_enqueue_host(cudaStream_t s, const char *name, voi
 }
 
 extern "C" int kn_emu_device_range(const void *p, size_t bytes) {
-    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    api_lock lock;
     return device_range(p, bytes);
 }
 
@@ -831,7 +917,7 @@ void *kn_emu_shared_slot(const kn_emu_shared_site *site, size_t bytes) {
 }
 
 extern "C" void kn_emu_fault(const char *fmt, ...) {
-    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    api_lock lock;
     va_list ap;
     va_start(ap, fmt);
     fault(fmt, ap);

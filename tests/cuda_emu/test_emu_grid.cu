@@ -174,6 +174,12 @@ __global__ static void pdl_reader(int *v, int *out) {
     out[thread_no()] = v[thread_no()];
 }
 
+/* a kernel reading mapped host memory the host rewrites after the launch, before it
+ * synchronized (host_ordered_read: the same read of what the host wrote before the launch,
+ * no race) */
+__global__ static void host_ordered_read(const int *h, int *out) { out[thread_no()] = h[thread_no()]; }
+__global__ static void race_host_read(const int *h, int *out) { out[thread_no()] = h[thread_no()]; }
+
 /* The order the blocks run in, phase by phase (the emulator's: a GPU has none). order[phase]
  * [k]: the k-th block to reach the count in that phase; 3 phases. */
 __global__ static void run_order(int *order, int *count) {
@@ -437,10 +443,12 @@ static void check_fault(const char *which) {
     CHECK(text.find(want) != std::string::npos, "%s: no \"%s\" among the emulator's messages", which, want.c_str());
 }
 
-/* One deliberate race (race-blocks, race-shared, race-block-sum, race-plain, race-pdl), which
+/* One deliberate race (race-blocks, race-shared, race-block-sum, race-plain, race-pdl,
+ * race-host), which
  * a ThreadSanitizer build must report (the test passes on its SUMMARY line naming the
  * kernel); then, with nothing else racing, the same accesses ordered, which it must not
- * (race-pdl: the read after kn__pdl_wait). */
+ * (race-pdl: the read after kn__pdl_wait; race-host: of what the host wrote before the
+ * launch). */
 static void check_race(const char *which) {
     int *v = device_array<int>(128), *out = device_array<int>(1024);
     cudaStream_t s;
@@ -459,6 +467,17 @@ static void check_race(const char *which) {
         CHECK(cudaStreamSynchronize(s) == cudaSuccess, "pdl_reader run");
         pdl_writer<<<1, 32, 0, s>>>(v);
         KN_LAUNCH(true, race_pdl_early, dim3(1), dim3(32), 0, s, v, out);
+    } else if (!strcmp(which, "race-host")) {
+        int *h = nullptr;
+        CHECK(cudaHostAlloc((void **)&h, 32 * sizeof *h, cudaHostAllocMapped) == cudaSuccess, "mapped memory");
+        for (int i = 0; i < 32; i++) h[i] = i;
+        host_ordered_read<<<1, 32, 0, s>>>(h, out);
+        CHECK(cudaStreamSynchronize(s) == cudaSuccess, "host_ordered_read run");
+        h[5] = 50; /* after the synchronize: ordered after the read */
+        race_host_read<<<1, 32, 0, s>>>(h, out);
+        h[5] = 500; /* the kernel may be reading it */
+        CHECK(cudaStreamSynchronize(s) == cudaSuccess, "race_host_read run");
+        cudaFreeHost(h);
     } else {
         fprintf(stderr, "test_emu_grid: no race named %s\n", which);
         exit(2);
@@ -498,7 +517,7 @@ int main(int argc, char **argv) {
         CHECK(cudaStreamDestroy(s) == cudaSuccess, "stream destroy");
     } else {
         fprintf(stderr, "usage: test_emu_grid [capacity SMS PER_SM | fault-exit | fault-split | fault-plain | fault-pdl | "
-                        "race-blocks | race-shared | race-block-sum | race-plain | race-pdl]\n");
+                        "race-blocks | race-shared | race-block-sum | race-plain | race-pdl | race-host]\n");
         return 2;
     }
     printf("test_emu_grid%s%s: %d checks, %d failures\n", *mode ? " " : "", mode, checks, failures);

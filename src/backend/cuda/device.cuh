@@ -77,7 +77,7 @@ __device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t s
     } while (v == seen);
     return v;
 #else
-    uint32_t v = *(volatile const uint32_t *)door;
+    uint32_t v = __atomic_load_n(door, __ATOMIC_ACQUIRE);
     return v == seen ? 0xffffffffu : v; /* (KN_CU_DOOR_STOP) */
 #endif
 }
@@ -86,6 +86,24 @@ __device__ static inline float kn__ld_fresh(const float *p) {
     return __ldcv(p);
 #else
     return *(volatile const float *)p;
+#endif
+}
+__device__ static inline uint32_t kn__ld_fresh_u32(const uint32_t *p) {
+#if defined(__CUDA_ARCH__)
+    return __ldcv(p);
+#else
+    return *(volatile const uint32_t *)p;
+#endif
+}
+
+/* Publishes v at p in mapped host memory, for the host polling it (after the writes it
+ * announces, made visible by a __threadfence_system before): a volatile store on a GPU, a
+ * release store on the emulator (the host reads it with an acquire load). */
+__device__ static inline void kn__publish_sys(uint32_t *p, uint32_t v) {
+#if defined(__CUDA_ARCH__)
+    *(volatile uint32_t *)p = v;
+#else
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
 #endif
 }
 

@@ -312,7 +312,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
             uint32_t runs = ch.poll[1] + 1;
             ch.poll[1] = runs;
             __threadfence_system();
-            *(volatile uint32_t *)ch.flag = runs;
+            kn__publish_sys(ch.flag, runs);
         }
     }
 }

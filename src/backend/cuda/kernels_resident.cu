@@ -156,6 +156,24 @@ __global__ void grad_share_kernel(const kn__cuda_step *stp, float *grad, int64_t
         grad[i] = grad[i] * f;
 }
 
+static_assert(sizeof(kn__cuda_step) % sizeof(uint32_t) == 0, "ring_take_kernel moves a slot as 32-bit words");
+
+/* launch.h's kn__cu_ring_take: one block, the slots' 32-bit words a thread each in turn. */
+__global__ void ring_take_kernel(kn__cuda_step *copy, const kn__cuda_step *ring, const kn__cuda_resident *r, int steps) {
+    const int words = (int)(sizeof(kn__cuda_step) / sizeof(uint32_t));
+    int first = r->ring_pos;
+    for (int i = (int)threadIdx.x; i < steps * words; i += (int)blockDim.x) {
+        int slot = (first + i / words) % KN_CUDA_STEP_RING;
+        ((uint32_t *)(copy + slot))[i % words] = kn__ld_fresh_u32((const uint32_t *)(ring + slot) + i % words);
+    }
+}
+
+extern "C" cudaError_t kn__cu_ring_take(cudaStream_t s, kn__cuda_step *copy, const kn__cuda_step *ring,
+                                        const kn__cuda_resident *r, int steps) {
+    ring_take_kernel<<<1, THREADS, 0, s>>>(copy, ring, r, steps < KN_CUDA_STEP_RING ? steps : KN_CUDA_STEP_RING);
+    return cudaGetLastError();
+}
+
 extern "C" cudaError_t kn__cu_grad_share(cudaStream_t s, const kn__cuda_step *step, float *grad, int64_t n) {
     int64_t b = (n + THREADS - 1) / THREADS;
     grad_share_kernel<<<(unsigned)(b < 1 ? 1 : b > 1024 ? 1024 : b), THREADS, 0, s>>>(step, grad, n);

@@ -342,6 +342,13 @@ cudaError_t kn__cu_resident_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_
  * included) checked, and the step failed on every rank alike when any is non-finite
  * (the failure's kind this rank's local_what, its loss *loss). */
 cudaError_t kn__cu_grad_share(cudaStream_t s, const kn__cuda_step *step, float *grad, int64_t n);
+/* The step values of the next `steps` resident runs, the slots from r->ring_pos on (wrapping),
+ * from the mapped ring to the same slots of copy: the first node of a graph of K resident
+ * steps (KILN_CUDA_GRAPH_STEPS). It reads only those slots, which the host filled before
+ * the launch, not the others it may be filling meanwhile for the next graph (a copy of the
+ * whole ring would read those as the host writes them). */
+cudaError_t kn__cu_ring_take(cudaStream_t s, kn__cuda_step *copy, const kn__cuda_step *ring, const kn__cuda_resident *r,
+                             int steps);
 cudaError_t kn__cu_sum_guard(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, const float *grad, int64_t n,
                              const float *loss);
 /* *flag (device memory, zeroed before) set to 1 when any of grad[0..n) is not finite. */

@@ -676,10 +676,10 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
 #define KN_CUDA_PERSIST_WAIT_S 10.0
 static kn_status poll_wait(kn_graph *g, kn__cuda_graph *c, bool persistent) {
     uint32_t want = ++c->poll_seq;
-    volatile const uint32_t *word = c->h_poll;
+    const uint32_t *word = c->h_poll; /* (read with acquire loads: the kernel's outputs are there once it is) */
     c->polls++;
     double t0 = kn__now();
-    for (unsigned spin = 1; *word != want; spin++) {
+    for (unsigned spin = 1; __atomic_load_n(word, __ATOMIC_ACQUIRE) != want; spin++) {
         if (spin % 64 || kn__now() - t0 < KN_CUDA_POLL_US * 1e-6) continue;
         cudaError_t e = persistent ? cudaStreamQuery(c->stream) : cudaSuccess;
         if (e == cudaErrorNotReady && kn__now() - t0 <= KN_CUDA_PERSIST_WAIT_S) continue;
@@ -690,8 +690,9 @@ static kn_status poll_wait(kn_graph *g, kn__cuda_graph *c, bool persistent) {
         c->poll_fallbacks++;
         kn_status st = persistent ? KN_OK : cuda_synchronize(g);
         if (st) return st;
-        if (*word != want)
-            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: a polled run ended without its count (%u, not %u)", (unsigned)*word,
+        uint32_t got = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+        if (got != want)
+            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: a polled run ended without its count (%u, not %u)", (unsigned)got,
                              (unsigned)want);
         break;
     }
@@ -727,8 +728,9 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int step
     c->rec_chain = c->rec_wgrad = false;
     c->recording = c->steps_kernel && steps == 1; /* (small_batch.c records the two launches) */
     /* K resident steps (KILN_CUDA_GRAPH_STEPS): the ring's slots, which the host filled for all
-     * K before the launch, copied to the device first (one copy, not a read of mapped memory
-     * at every step's start); the steps read them there (kn__cuda_ring) */
+     * K before the launch, taken to the device first (kn__cu_ring_take: one kernel reading
+     * the K slots, not a read of mapped memory at every step's start); the steps read them
+     * there (kn__cuda_ring) */
     bool copy_ring = steps > 1 && c->d_ring && (mask & KN_RUN_RESIDENT);
     size_t ring_bytes = KN_CUDA_STEP_RING * sizeof *c->h_step;
     kn_status st = KN_OK;
@@ -736,8 +738,8 @@ static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int step
         return st; /* (before the capture: no allocation inside one) */
     CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     if (copy_ring) {
-        cudaError_t le = cudaMemcpyAsync(c->d_ring_copy, c->h_step, ring_bytes, cudaMemcpyHostToDevice, c->stream);
-        if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "cudaMemcpyAsync (step ring)", le);
+        cudaError_t le = kn__cu_ring_take(c->stream, c->d_ring_copy, c->d_ring, c->d_res, steps);
+        if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "kn__cu_ring_take", le);
         c->ring_copied = true;
     }
     if (one_kernel && !st) {
@@ -782,14 +784,18 @@ static kn_status launch_exec(kn__cuda_graph *c, kn_graph *g, int slot) {
     return KN_OK;
 }
 
+/* The persistent predict's doorbell (mapped) set to v: a sequentially consistent store, so
+ * that what the host wrote before (the staged inputs) is there before the kernel, which
+ * reads the doorbell with an acquire load (device.cuh's kn__door_wait), sees it. */
+static void ring_door(kn__cuda_graph *c, uint32_t v) { __atomic_store_n(c->h_door, v, __ATOMIC_SEQ_CST); }
+
 /* KILN_CUDA_PERSIST: the persistent predict kernel ended (the doorbell's stop, then the
  * stream synchronized), before anything else uses the stream. */
 static kn_status stop_persistent(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c->persist_on) return KN_OK;
     c->persist_on = false;
-    __sync_synchronize();
-    *(volatile uint32_t *)c->h_door = KN_CU_DOOR_STOP;
+    ring_door(c, KN_CU_DOOR_STOP);
     CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize (the persistent predict's end)");
     return KN_OK;
 }
@@ -842,7 +848,7 @@ static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
     if (c->persist_on && (c->persist_batch != g->batch || c->persist_mask != mask) && (st = stop_persistent(g))) return st;
     if (!c->persist_on) {
         if ((st = flush_pending(g))) return st;
-        *(volatile uint32_t *)c->h_door = 0; /* (the kernel waits for anything else) */
+        ring_door(c, 0); /* (the kernel waits for anything else) */
         c->persist_launch = true, c->persist_refused = false;
         st = enqueue(g, mask);
         c->persist_launch = false;
@@ -859,8 +865,7 @@ static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
     }
     uint32_t ring = ++c->door_seq;
     if (ring == 0 || ring == KN_CU_DOOR_STOP) ring = c->door_seq = 1;
-    __sync_synchronize(); /* (the staged inputs before the doorbell) */
-    *(volatile uint32_t *)c->h_door = ring;
+    ring_door(c, ring);
     c->runs++;
     if ((st = poll_wait(g, c, true))) return st;
     c->persist_served++;
