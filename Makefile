@@ -46,7 +46,8 @@ test-emu: deps
 
 # The emulator's kernels again under ThreadSanitizer (tests/cuda_emu/README.md, "Data
 # races"): a race between warps or blocks of a kernel, around grid barriers and between
-# launches is reported with both places, as compute-sanitizer's racecheck would on a GPU.
+# launches is reported with both places, as compute-sanitizer's racecheck would on a GPU;
+# and the CPU backend's threads (the worker pool, sessions, the loader) in the same build.
 # make test runs the quick part (label race_quick: every op, the cooperative step kernels,
 # the emulator's own race checks); RACE_LABEL=race runs all of it.
 RACE_LABEL ?= race
@@ -56,7 +57,8 @@ test-emu-race: deps
 	  cmake -S . -B $(BUILD)-emu-race -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_CUDA_EMU=ON -DKILN_EMU_TSAN=ON \
 	    -DCMAKE_C_FLAGS="$(EMU_TSAN)" -DCMAKE_CXX_FLAGS="$(EMU_TSAN)" -DCMAKE_EXE_LINKER_FLAGS="$(EMU_TSAN)" \
 	    -DCMAKE_SHARED_LINKER_FLAGS="$(EMU_TSAN)" $(CMAKE_FLAGS) >/dev/null && \
-	  cmake --build $(BUILD)-emu-race -j $(JOBS) --target test_cuda_ops test_golden test_resident test_emu_grid && \
+	  cmake --build $(BUILD)-emu-race -j $(JOBS) --target test_cuda_ops test_golden test_resident test_emu_grid \
+	    test_sessions test_loader test_conv_gemm test_dropout test_sgemm test_cnn_model && \
 	  cd $(BUILD)-emu-race && { RUN=; \
 	    if tests/cuda_emu/test_emu_grid capacity 2 2 2>&1 | grep -q "FATAL: ThreadSanitizer"; then \
 	      echo "test-emu-race: ThreadSanitizer cannot map its memory here; running without address randomization"; \

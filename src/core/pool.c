@@ -44,11 +44,13 @@ typedef struct {
     atomic_int sleepers;
     atomic_int helpers;                    /* workers that joined the current job */
     atomic_flag busy;                      /* a job is running */
-    /* the current job: written before its generation is published, read after a claim */
+    /* the current job: written before its generation is published, read after a claim;
+     * n_chunks and max_helpers also before one, by a worker that may still hold the job
+     * before (its claim then fails): atomics, relaxed, so that those reads are not races */
     kn__chunk_fn fn;
     void *args;
-    int64_t n_chunks;
-    int max_helpers;
+    atomic_int_fast64_t n_chunks;
+    atomic_int max_helpers;
     int n_workers;
     uint64_t generation;
     atomic_bool quit;                      /* process exit: workers leave (pool_shutdown) */
@@ -70,7 +72,7 @@ static int64_t work(uint64_t gen) {
         uint_fast64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
         if (c >> CHUNK_BITS != gen) return ran;
         int64_t k = (int64_t)(c & ((1u << CHUNK_BITS) - 1));
-        if (k >= pool.n_chunks) return ran;
+        if (k >= atomic_load_explicit(&pool.n_chunks, memory_order_relaxed)) return ran;
         if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
             continue;
         pool.fn(pool.args, k); /* the job's fields are stable while a chunk of it is unfinished */
@@ -102,7 +104,7 @@ static void *worker_main(void *arg) {
         if (atomic_load(&pool.quit)) break;
         seen = gen;
         int helper = atomic_fetch_add(&pool.helpers, 1);
-        if (helper < pool.max_helpers) {
+        if (helper < atomic_load_explicit(&pool.max_helpers, memory_order_relaxed)) {
             slot = helper + 1;
             work(gen);
             slot = 0;
@@ -174,8 +176,8 @@ void kn__pool_run(int threads, int64_t n_chunks, kn__chunk_fn fn, void *args) {
     }
     pool.fn = fn;
     pool.args = args;
-    pool.n_chunks = n_chunks;
-    pool.max_helpers = threads - 1;
+    atomic_store_explicit(&pool.n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&pool.max_helpers, threads - 1, memory_order_relaxed);
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.helpers, 0, memory_order_relaxed);
     uint64_t gen = ++pool.generation & ((UINT64_C(1) << (64 - CHUNK_BITS)) - 1);
