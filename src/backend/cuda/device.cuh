@@ -81,18 +81,11 @@ __device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t s
     return v == seen ? 0xffffffffu : v; /* (KN_CU_DOOR_STOP) */
 #endif
 }
-__device__ static inline float kn__ld_fresh(const float *p) {
+template <class T> __device__ static inline T kn__ld_fresh(const T *p) { /* (T: float or uint32_t, __ldcv's) */
 #if defined(__CUDA_ARCH__)
     return __ldcv(p);
 #else
-    return *(volatile const float *)p;
-#endif
-}
-__device__ static inline uint32_t kn__ld_fresh_u32(const uint32_t *p) {
-#if defined(__CUDA_ARCH__)
-    return __ldcv(p);
-#else
-    return *(volatile const uint32_t *)p;
+    return *(volatile const T *)p;
 #endif
 }
 

@@ -164,7 +164,7 @@ __global__ void ring_take_kernel(kn__cuda_step *copy, const kn__cuda_step *ring,
     int first = r->ring_pos;
     for (int i = (int)threadIdx.x; i < steps * words; i += (int)blockDim.x) {
         int slot = (first + i / words) % KN_CUDA_STEP_RING;
-        ((uint32_t *)(copy + slot))[i % words] = kn__ld_fresh_u32((const uint32_t *)(ring + slot) + i % words);
+        ((uint32_t *)(copy + slot))[i % words] = kn__ld_fresh((const uint32_t *)(ring + slot) + i % words);
     }
 }
 
