@@ -31,12 +31,15 @@ typedef struct {
     bool inf_feature;        /* one row's first feature infinite: through tanh the loss stays
                               * finite, but that feature's weight gradients are inf x 0 = NaN */
     int val_rows;            /* the last val_rows rows as separate validation data */
+    int image[3];            /* (h, w, c): the rows are such images (augmentation); 0: F features */
 } tcase;
 
-static float *features(void) {
-    float *x = malloc(sizeof(float) * N * F);
+static int n_features(const tcase *c) { return c->image[0] ? c->image[0] * c->image[1] * c->image[2] : F; }
+
+static float *features(int nf) {
+    float *x = malloc(sizeof(float) * N * nf);
     uint64_t s = 12345;
-    for (int i = 0; i < N * F; i++) {
+    for (int i = 0; i < N * nf; i++) {
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
         x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
     }
@@ -69,26 +72,32 @@ static result train(const tcase *c, bool resident) {
         return r;
     }
     kn_ctx *ctx = r.ctx;
-    float *x = features();
+    const int nf = n_features(c);
+    float *x = features(nf);
     if (c->poison)
-        for (int j = 0; j < F; j++) x[150 * F + j] = 3e38f;
-    if (c->inf_feature) x[150 * F] = INFINITY;
+        for (int j = 0; j < nf; j++) x[150 * nf + j] = 3e38f;
+    if (c->inf_feature) x[150 * nf] = INFINITY;
     kn_dataset *data = NULL, *val = NULL;
     int n_data = N - c->val_rows; /* the rest: the validation data */
     if (c->classes) {
         int32_t lab[N];
-        for (int i = 0; i < N; i++) lab[i] = (x[i * F] + x[i * F + 1] > 0) + (c->classes > 2 && x[i * F + 2] > 0.3f ? 1 : 0);
+        for (int i = 0; i < N; i++) lab[i] = (x[i * nf] + x[i * nf + 1] > 0) + (c->classes > 2 && x[i * nf + 2] > 0.3f ? 1 : 0);
         for (int i = 0; i < N; i++) lab[i] %= c->classes;
-        kn_dataset_from_arrays(ctx, x, lab, n_data, F, c->classes, &data);
-        if (c->val_rows) kn_dataset_from_arrays(ctx, x + n_data * F, lab + n_data, c->val_rows, F, c->classes, &val);
+        kn_dataset_from_arrays(ctx, x, lab, n_data, nf, c->classes, &data);
+        if (c->val_rows) kn_dataset_from_arrays(ctx, x + n_data * nf, lab + n_data, c->val_rows, nf, c->classes, &val);
     } else {
         float *y = malloc(sizeof(float) * N * 2);
-        for (int i = 0; i < N; i++) y[2 * i] = x[i * F] * 2 - x[i * F + 3], y[2 * i + 1] = x[i * F + 1] * x[i * F + 2];
-        kn_dataset_from_arrays_regression(ctx, x, y, n_data, F, 2, &data);
-        if (c->val_rows) kn_dataset_from_arrays_regression(ctx, x + n_data * F, y + n_data * 2, c->val_rows, F, 2, &val);
+        for (int i = 0; i < N; i++) y[2 * i] = x[i * nf] * 2 - x[i * nf + 3], y[2 * i + 1] = x[i * nf + 1] * x[i * nf + 2];
+        kn_dataset_from_arrays_regression(ctx, x, y, n_data, nf, 2, &data);
+        if (c->val_rows) kn_dataset_from_arrays_regression(ctx, x + n_data * nf, y + n_data * 2, c->val_rows, nf, 2, &val);
         free(y);
     }
     free(x);
+    if (c->image[0]) { /* images: what augmentation needs */
+        const int64_t shape[3] = {c->image[0], c->image[1], c->image[2]};
+        kn_dataset_set_sample_shape(data, shape, 3);
+        if (val) kn_dataset_set_sample_shape(val, shape, 3);
+    }
     kn_spec spec;
     r.st = kn_model_from_json(ctx, c->json, data, &r.m, &spec);
     if (!r.st) r.st = kn_model_compile(r.m, &spec.compile);
@@ -181,94 +190,109 @@ int main(void) {
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.3},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0, {0}},
         {"sparse categorical, a plain MLP, validation split (on cuda the small-batch chain: the gather, the loss's mean "
          "and the correct count folded into it)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0, {0}},
         {"sparse categorical, a plain MLP, separate validation data (its rows after the training rows on the device)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16}, false, false, false, 41},
+         3, {.epochs = 3, .batch_size = 16}, false, false, false, 41, {0}},
         {"regression, separate validation data, bf16 (both pieces narrowed into one table)",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
              "%s", ", \"precision\": \"bf16\""),
-         0, {.epochs = 2, .batch_size = 20}, false, false, false, 50},
+         0, {.epochs = 2, .batch_size = 20}, false, false, false, 50, {0}},
         {"gradient accumulation by 3 (13 batches an epoch: a last group of one), dropout, validation split "
          "(the sum on the device)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.3},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 3, .batch_size = 16, .accumulate = 3, .validation_split = 0.2}, false, false, false, 0},
+         3, {.epochs = 3, .batch_size = 16, .accumulate = 3, .validation_split = 0.2}, false, false, false, 0, {0}},
         {"gradient accumulation by 4, a plain MLP (the small-batch chain and fused weight gradients), sample weights",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16, .accumulate = 4, .sample_weight = (const float *)1}, false, false, false, 0},
+         3, {.epochs = 2, .batch_size = 16, .accumulate = 4, .sample_weight = (const float *)1}, false, false, false, 0, {0}},
         {"gradient accumulation by 2 and a non-finite loss at row 150 (a batch mid-group or last: the step named)",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16, .accumulate = 2}, true, false, false, 0},
+         3, {.epochs = 2, .batch_size = 16, .accumulate = 2}, true, false, false, 0, {0}},
         {"gradient accumulation by 3 and a non-finite gradient at row 150",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16, .accumulate = 3}, false, false, true, 0},
+         3, {.epochs = 2, .batch_size = 16, .accumulate = 3}, false, false, true, 0, {0}},
         {"one-hot categorical, balanced class weights, separate validation data (weighted training, unweighted validation)",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false, false, 30},
+         3, {.epochs = 2, .batch_size = 32, .class_weight_balanced = true}, false, false, false, 30, {0}},
         {"binary, sample weights, validation split (the split's rows weighed 1, as the host evaluates them)",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 1, \"activation\": \"sigmoid\"}",
              "binary_crossentropy", "%s", ""),
-         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1, .validation_split = 0.2}, false, false, false, 0},
+         2, {.epochs = 2, .batch_size = 16, .sample_weight = (const float *)1, .validation_split = 0.2}, false, false, false, 0, {0}},
         {"regression, mse, sgd momentum",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"gelu\"}, {\"type\": \"dense\", \"units\": 2}", "mse",
              "{\"type\": \"sgd\", \"learning_rate\": 0.05, \"momentum\": 0.9}", ""),
-         0, {.epochs = 3, .batch_size = 20}, false, false, false, 0},
+         0, {.epochs = 3, .batch_size = 20}, false, false, false, 0, {0}},
         {"batch norm, cosine schedule, rmsprop",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "{\"type\": \"rmsprop\", \"learning_rate\": 0.01}", ""),
-         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false, false, 0},
+         2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false, false, 0, {0}},
         {"bf16 (the features table narrowed once)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ", \"precision\": \"bf16\""),
-         3, {.epochs = 2, .batch_size = 16}, false, false, false, 0},
+         3, {.epochs = 2, .batch_size = 16}, false, false, false, 0, {0}},
         {"a non-finite loss at row 150",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0, {0}},
         {"batch norm and a non-finite loss (the moving statistics frozen after it)",
          MLP("{\"type\": \"dense\", \"units\": 8}, {\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0, {0}},
         {"a small CNN: conv, batch norm, max pool, dropout (the convolution kernels inside the step)",
          "{\"type\": \"sequential\", \"input_shape\": [3, 2, 1], \"layers\": ["
          "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 2, \"padding\": \"same\", \"activation\": \"relu\"},"
          "{\"type\": \"batch_normalization\"}, {\"type\": \"max_pool2d\", \"pool_size\": 2}, {\"type\": \"flatten\"},"
          "{\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
          " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
-         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false, 0},
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false, 0, {0}},
         {"fp16 loss scaling from 2^24 (overflows, halvings, doublings every 5), dropout",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
-         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true, false, 0},
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true, false, 0, {0}},
         {"a finite loss and a non-finite gradient at row 150 (the guard's own check: in the fused weight gradients on cuda)",
          MLP("{\"type\": \"dense\", \"units\": 8, \"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
-         3, {.epochs = 2, .batch_size = 16}, false, false, true, 0},
+         3, {.epochs = 2, .batch_size = 16}, false, false, true, 0, {0}},
+        {"augmentation of 12x12 grey images (every op: the AVX2 paths on the host), an MLP (no fold: the gather kernel augments), validation split "
+         "(its rows never augmented)",
+         "{\"type\": \"sequential\", \"input_shape\": [12, 12, 1], \"layers\": [{\"type\": \"flatten\"},"
+         "{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2,
+             .augment = {.shift = 2, .flip = 0.5f, .rotate = 25, .rotate_p = 0.7f, .noise = 0.1f, .noise_p = 0.6f, .erase = 0.5f}},
+         false, false, false, 0, {12, 12, 1}},
+        {"augmentation of 5x7 images of 3 channels (the scalar paths on the host), a CNN, separate validation data",
+         "{\"type\": \"sequential\", \"input_shape\": [5, 7, 3], \"layers\": ["
+         "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"relu\"},"
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
+         3, {.epochs = 2, .batch_size = 16, .augment = {.shift = 1, .flip = 0.5f, .rotate = 40, .noise = 0.05f, .erase = 0.4f}},
+         false, false, false, 30, {5, 7, 3}},
         {"fp16 loss scaling and a non-finite loss (the scaler's state at the failure)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
-         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0},
+         3, {.epochs = 2, .batch_size = 16}, true, false, false, 0, {0}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcase c = cases[i];

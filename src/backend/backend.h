@@ -11,6 +11,7 @@
 #define KN_BACKEND_H
 
 #include "graph/graph.h"
+#include "data/augment.h"
 
 /* Training data resident on the device (train/resident.c builds this; fit then runs each
  * step as one KN_RUN_RESIDENT run and reads the figures only when it shows or saves them;
@@ -52,6 +53,14 @@ typedef struct kn_resident_desc {
      * inside the step; the guard's verdict goes through the sum with it, so every rank skips
      * or fails the same step. The figures stay this rank's (fit sums them when it reads). */
     void *nccl;
+    /* Image augmentation in the training runs (fit's augment, on a backend with
+     * resident_augment): table 0, the f32 features, holds (aug_h, aug_w, aug_c) images, and
+     * each training run's rows are augmented as the epoch's draws say (data/augment.h's
+     * kn__augment_draw by table row; kn__augment_apply, sigma the noise's); evaluation runs'
+     * rows stay as stored. */
+    bool augment;
+    int aug_h, aug_w, aug_c;
+    float aug_sigma;
 } kn_resident_desc;
 
 /* The figures of the resident steps since the last reset, and the first failure (kept
@@ -93,6 +102,10 @@ typedef struct kn_backend_iface {
     kn_status (*resident_order)(kn_graph *g, const int32_t *order, int64_t n);
     kn_status (*resident_stats)(kn_graph *g, kn_resident_stats *out, bool reset);
     void (*resident_close)(kn_graph *g);
+    /* Optional (NULL: fit augments every batch on the host): with desc.augment, the epoch's
+     * draws, draws[r] for table row r < n (the training rows); the caller keeps them alive
+     * and unchanged until the next call or resident_close. */
+    kn_status (*resident_augment)(kn_graph *g, const kn__augment_draw *draws, int64_t n);
     /* Optional (NULL: pull the gradients and check them on the host): whether every value
      * of the device's gradient buffer is finite, checked there, only the answer copied
      * (synchronizes). fit's NCCL path asks it instead of pulling the gradients twice a step. */
@@ -121,6 +134,9 @@ typedef struct kn__resident_host {
     int64_t n_order, cap_order;
     kn_resident_stats stats;
     float *acc;                  /* desc.accumulate: the gradient accumulator (param_floats) */
+    const kn__augment_draw *draws; /* desc.augment: the epoch's draws (resident_augment), n_draws of them */
+    int64_t n_draws;
+    float *aug_scratch;          /* desc.augment: one image (kn__augment_apply's scratch) */
 } kn__resident_host;
 /* Row r of table t, and row r's label, wherever the piece holding it lies. */
 static inline const void *kn__resident_row(const kn_resident_desc *d, const kn_resident_table *t, int64_t r) {
@@ -138,7 +154,9 @@ bool kn__resident_placeable(const kn_graph *g, const kn_resident_desc *d);
 kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_resident_desc *d);
 kn_status kn__resident_host_order(kn_graph *g, kn__resident_host *r, const int32_t *order, int64_t n);
 void kn__resident_host_close(kn_graph *g, kn__resident_host **r);
-/* The batch's rows into the bound inputs (host addresses). */
+kn_status kn__resident_host_augment(kn_graph *g, kn__resident_host *r, const kn__augment_draw *draws, int64_t n);
+/* The batch's rows into the bound inputs (host addresses), table 0's augmented in a
+ * training run when desc.augment. */
 void kn__resident_host_gather(kn_graph *g, kn__resident_host *r);
 /* After the loss phase: the figures, and (training) the loss's check; an evaluation run
  * (no backward pass) only adds to the figures, whatever its loss. */

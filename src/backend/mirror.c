@@ -234,6 +234,11 @@ static kn_status mirror_resident_order(kn_graph *g, const int32_t *order, int64_
     return kn__resident_host_order(g, c->resident, order, n);
 }
 
+static kn_status mirror_resident_augment(kn_graph *g, const kn__augment_draw *draws, int64_t n) {
+    mirror *c = g->backend.context;
+    return kn__resident_host_augment(g, c->resident, draws, n);
+}
+
 static kn_status mirror_resident_stats(kn_graph *g, kn_resident_stats *out, bool reset) {
     mirror *c = g->backend.context;
     *out = c->resident->stats;
@@ -252,4 +257,5 @@ const kn_backend_iface kn__mirror_backend = {
     .synchronize = mirror_synchronize, .pull = mirror_pull, .push = mirror_push,
     .resident_open = mirror_resident_open, .resident_order = mirror_resident_order,
     .resident_stats = mirror_resident_stats, .resident_close = mirror_resident_close,
+    .resident_augment = mirror_resident_augment,
 };

@@ -33,6 +33,12 @@ kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_re
         kn__free(g->ctx, h);
         return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory for the gradient accumulator");
     }
+    size_t image = (size_t)d->aug_h * (size_t)d->aug_w * (size_t)d->aug_c;
+    if (d->augment && !(h->aug_scratch = kn__alloc(g->ctx, (image ? image : 1) * sizeof(float)))) {
+        kn__free(g->ctx, h->acc);
+        kn__free(g->ctx, h);
+        return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory for the augmentation's scratch");
+    }
     h->stats.failed_step = -1;
     h->stats.scale = d->loss_seed ? d->scale : 1.0f;
     h->stats.good = d->good;
@@ -57,8 +63,18 @@ void kn__resident_host_close(kn_graph *g, kn__resident_host **r) {
     if (!*r) return;
     kn__free(g->ctx, (*r)->order);
     kn__free(g->ctx, (*r)->acc);
+    kn__free(g->ctx, (*r)->aug_scratch);
     kn__free(g->ctx, *r);
     *r = NULL;
+}
+
+kn_status kn__resident_host_augment(kn_graph *g, kn__resident_host *r, const kn__augment_draw *draws, int64_t n) {
+    if (!r->desc.augment || n > r->desc.n_rows)
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "resident: augmentation draws for %lld rows%s", (long long)n,
+                         r->desc.augment ? " (more than the tables')" : " without augmentation");
+    r->draws = draws;
+    r->n_draws = n;
+    return KN_OK;
 }
 
 void kn__resident_host_gather(kn_graph *g, kn__resident_host *r) {
@@ -70,8 +86,13 @@ void kn__resident_host_gather(kn_graph *g, kn__resident_host *r) {
     for (int k = 0; k < d->n_tables; k++) {
         const kn_resident_table *t = &d->tables[k];
         uint8_t *dst = t->input->data;
-        for (int64_t i = 0; i < g->batch; i++)
-            memcpy(dst + (size_t)i * t->row_bytes, kn__resident_row(d, t, r->order[g->resident_first + i]), t->row_bytes);
+        for (int64_t i = 0; i < g->batch; i++) {
+            int32_t row = r->order[g->resident_first + i];
+            memcpy(dst + (size_t)i * t->row_bytes, kn__resident_row(d, t, row), t->row_bytes);
+            if (k == 0 && d->augment && g->training && row < r->n_draws)
+                kn__augment_apply(&r->draws[row], (float *)(dst + (size_t)i * t->row_bytes), d->aug_h, d->aug_w, d->aug_c,
+                                  d->aug_sigma, r->aug_scratch);
+        }
     }
 }
 

@@ -860,42 +860,58 @@ static bool chance(uint64_t seed, uint64_t stream, uint64_t counter, float p) {
     return p >= 1.0f || kn__rng_uniform(seed, stream, counter) < p;
 }
 
+void kn__augment_draw_one(const kn__augment *a, int h, int w, uint64_t seed, uint64_t stream, int64_t key,
+                          kn__augment_draw *d) {
+    memset(d, 0, sizeof *d);
+    const uint64_t k = (uint64_t)key * KN__AUGMENT_DRAWS;
+    d->rotate = rotate_on(a) && chance(seed, stream, k + J_ROTATE_P, a->rotate_p);
+    if (shift_on(a) && chance(seed, stream, k + J_SHIFT_P, a->shift_p)) {
+        uint64_t span = 2 * (uint64_t)a->shift + 1;
+        d->dy = (int32_t)draw_below(seed, stream, k + J_SHIFT_Y, span) - a->shift;
+        d->dx = (int32_t)draw_below(seed, stream, k + J_SHIFT_X, span) - a->shift;
+    }
+    d->flip = a->flip > 0 && chance(seed, stream, k + J_FLIP, a->flip);
+    if (d->rotate) {
+        float deg = (2.0f * kn__rng_uniform(seed, stream, k + J_ROTATE_ANGLE) - 1.0f) * a->rotate;
+        sincos_degrees(deg, &d->sn, &d->cs);
+    }
+    int top, left, eh, ew;
+    if (a->erase > 0 && chance(seed, stream, k + J_ERASE_P, a->erase) &&
+        kn__augment_erase_rect(a, h, w, seed, stream, key, &top, &left, &eh, &ew)) {
+        d->erase = 1;
+        d->top = top, d->left = left, d->eh = eh, d->ew = ew;
+    }
+    if (noise_on(a) && chance(seed, stream, k + J_NOISE_P, a->noise_p)) {
+        d->noise = 1;
+        d->noise_key = kn__rng_u64(seed, stream, k + J_NOISE_KEY);
+    }
+}
+
+void kn__augment_apply(const kn__augment_draw *d, float *img, int h, int w, int c, float sigma, float *scratch) {
+    const size_t size = (size_t)h * (size_t)w * (size_t)c;
+    if (d->rotate) { /* rotate, shift and flip in one pass */
+        if (warp_in_place(h, w, c)) {
+            warp(img, img, h, w, c, d->sn, d->cs, d->dy, d->dx, d->flip);
+        } else {
+            warp(img, scratch, h, w, c, d->sn, d->cs, d->dy, d->dx, d->flip);
+            memcpy(img, scratch, size * sizeof *img);
+        }
+    } else {
+        if (d->dy || d->dx) shift_in_place(img, h, w, c, d->dy, d->dx);
+        if (d->flip) kn__augment_flip_one(img, h, w, c);
+    }
+    if (d->erase)
+        for (int y = d->top; y < d->top + d->eh; y++)
+            memset(img + ((size_t)y * w + d->left) * c, 0, (size_t)d->ew * c * sizeof *img);
+    if (d->noise) add_noise(img, size, d->noise_key, sigma);
+}
+
 void kn__augment_batch(const kn__augment *a, float *x, int64_t n, int h, int w, int c,
                        uint64_t seed, uint64_t stream, const int64_t *key, float *scratch) {
     const size_t size = (size_t)h * (size_t)w * (size_t)c;
-    const bool rot = rotate_on(a), sh = shift_on(a), noi = noise_on(a);
     for (int64_t i = 0; i < n; i++) {
-        float *img = x + (size_t)i * size; /* (h, w, c) */
-        const uint64_t k = (uint64_t)key[i] * KN__AUGMENT_DRAWS;
-        const bool do_rot = rot && chance(seed, stream, k + J_ROTATE_P, a->rotate_p);
-        int dy = 0, dx = 0;
-        if (sh && chance(seed, stream, k + J_SHIFT_P, a->shift_p)) {
-            uint64_t span = 2 * (uint64_t)a->shift + 1;
-            dy = (int)draw_below(seed, stream, k + J_SHIFT_Y, span) - a->shift;
-            dx = (int)draw_below(seed, stream, k + J_SHIFT_X, span) - a->shift;
-        }
-        const bool flip = a->flip > 0 && chance(seed, stream, k + J_FLIP, a->flip);
-        if (do_rot) { /* rotate, shift and flip in one pass */
-            float deg = (2.0f * kn__rng_uniform(seed, stream, k + J_ROTATE_ANGLE) - 1.0f) * a->rotate;
-            float sn, cs;
-            sincos_degrees(deg, &sn, &cs);
-            if (warp_in_place(h, w, c)) {
-                warp(img, img, h, w, c, sn, cs, dy, dx, flip);
-            } else {
-                warp(img, scratch, h, w, c, sn, cs, dy, dx, flip);
-                memcpy(img, scratch, size * sizeof *img);
-            }
-        } else {
-            if (dy || dx) shift_in_place(img, h, w, c, dy, dx);
-            if (flip) kn__augment_flip_one(img, h, w, c);
-        }
-        int top, left, eh, ew;
-        if (a->erase > 0 && chance(seed, stream, k + J_ERASE_P, a->erase) &&
-            kn__augment_erase_rect(a, h, w, seed, stream, key[i], &top, &left, &eh, &ew)) {
-            for (int y = top; y < top + eh; y++)
-                memset(img + ((size_t)y * w + left) * c, 0, (size_t)ew * c * sizeof *img);
-        }
-        if (noi && chance(seed, stream, k + J_NOISE_P, a->noise_p))
-            add_noise(img, size, kn__rng_u64(seed, stream, k + J_NOISE_KEY), a->noise);
+        kn__augment_draw d;
+        kn__augment_draw_one(a, h, w, seed, stream, key[i], &d);
+        kn__augment_apply(&d, x + (size_t)i * size, h, w, c, a->noise, scratch);
     }
 }

@@ -58,6 +58,28 @@ kn_status kn__augment_check(kn_ctx *ctx, const kn__augment *a);
 void kn__augment_batch(const kn__augment *a, float *x, int64_t n, int h, int w, int c,
                        uint64_t seed, uint64_t stream, const int64_t *key, float *scratch);
 
+/* What kn__augment_batch does to one sample: its draws, made once (kn__augment_draw_one),
+ * then applied (kn__augment_apply). A device that augments its own copy of the data
+ * (the CUDA backend's resident training) takes these draws from the host, made by the same
+ * code, so that it gives the host's bits without the host's libm (the angle's sine and
+ * cosine, the erased rectangle's exp, log and sqrt). */
+typedef struct kn__augment_draw {
+    float sn, cs;               /* rotate: the turn's sine and cosine (sincos of the angle) */
+    int32_t dy, dx;             /* the shift (0, 0: none) */
+    int32_t top, left, eh, ew;  /* erase: the rectangle set to 0, rows [top, top + eh), columns [left, left + ew) */
+    uint64_t noise_key;         /* noise: the splitmix64 key of the sample's pairs */
+    uint8_t rotate, flip, erase, noise; /* which steps apply (in this order: rotate, shift and flip as one pass, then erase, then noise) */
+    uint8_t pad[4];
+} kn__augment_draw;
+_Static_assert(sizeof(kn__augment_draw) == 48, "the draw's layout is the CUDA kernel's too (launch.h)");
+
+/* Sample `key`'s draws under (seed, stream), as kn__augment_batch makes them. */
+void kn__augment_draw_one(const kn__augment *a, int h, int w, uint64_t seed, uint64_t stream, int64_t key,
+                          kn__augment_draw *d);
+/* Applies d to img (h, w, c) in place; sigma: the noise's standard deviation (a->noise).
+ * scratch: h * w * c floats (used for a rotation the in-place path cannot take). */
+void kn__augment_apply(const kn__augment_draw *d, float *img, int h, int w, int c, float sigma, float *scratch);
+
 /* The single-image kernels, exposed for tests. src, dst: (h, w, c), distinct. */
 
 /* dst = src moved by dy rows down and dx columns right; uncovered pixels 0. */

@@ -136,7 +136,8 @@ static const char fp16_floor_message[] =
 /* A resident step failed (its update, and every later one, was not taken): the host path's
  * error for it, with the failing batch loaded on the host for the diagnosis. */
 static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int64_t *perm, const float *row_w, int64_t n_train,
-                                  int64_t bs, int64_t accumulate, const kn__dist *d, int ep, const kn_resident_stats *rs) {
+                                  int64_t bs, int64_t accumulate, const kn__dist *d, int ep, const kn_resident_stats *rs,
+                                  const kn__resident *res, const kn__loader *ld) {
     kn_graph *g = m->graph;
     int64_t s = rs->failed_first / bs, b_global = (s + 1) * bs <= n_train ? bs : n_train - s * bs, lo = 0, b = b_global;
     kn__shard(b_global, d->rank, d->world, &lo, &b); /* (data parallel: this rank's rows; alone, all) */
@@ -149,6 +150,8 @@ static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int
     kn_status st = kn__model_load_batch(m, data, perm + s * bs + lo, 0, b, true);
     m->row_weights = NULL;
     if (st) return st;
+    for (int64_t i = 0; res->aug && i < b; i++) /* the rows as the device augmented them */
+        kn__resident_augment_row(res, perm[s * bs + lo + i], (float *)m->x->data + i * data->features, ld->scratch);
     if (rs->failed_what == 1) {
         char what[64];
         snprintf(what, sizeof what, "the loss became %f", (double)rs->failed_loss);
@@ -370,14 +373,17 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     for (int i = 0; i < m->graph->n_params; i++) moving_state |= !m->graph->params[i]->grad;
     int64_t last_rows = n_train % bs ? n_train % bs : bs;
     bool dist_resident = nccl && accumulate == 1 && !scaler.on && !(moving_state && d->world > 1) && last_rows >= d->world;
+    /* (augmentation too, when the backend augments on the device; a loader thread asked for
+     * by name keeps the batches on the host) */
     if (!st) st = kn__resident_open(&res, m, data, o.validation_data, n_train, row_w, &scaler, accumulate > 1,
                                     dist_resident ? d->nccl : NULL,
-                                    ((d->world == 1 && !nccl) || dist_resident) && !via_loader && !ctx->test_hook &&
+                                    ((d->world == 1 && !nccl) || dist_resident) && o.loader_thread <= 0 && !ctx->test_hook &&
                                         /* fp16: the host learns of skipped updates only when it reads the figures,
                                          * so its step count may run ahead: no schedule or periodic checkpoint
                                          * may depend on it */
                                         (!scaler.on || (o.schedule.kind == KN_SCHEDULE_CONSTANT &&
-                                                        o.schedule.warmup_steps == 0 && o.checkpoint_every == 0)));
+                                                        o.schedule.warmup_steps == 0 && o.checkpoint_every == 0)),
+                                    ld.augmenting ? &ld : NULL);
     if (d->world > 1) { /* every rank resident, or none (a device short of memory): the same loop; an
                          * error opening (this rank's alone) is everyone's */
         double on[1] = {!st && res.on ? 1.0 : 0.0};
@@ -403,11 +409,11 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
             seconds_before = m->pos.seconds;
             first = s0;
         }
-        kn__loader_epoch(&ld, perm, ep, first);
+        if (!res.on) kn__loader_epoch(&ld, perm, ep, first); /* (resident: the device gathers and augments) */
         /* resident: the device sums the epoch's figures from here */
         double loss_base = loss_sum;
         int64_t seen_base = seen, correct_base = correct;
-        if (res.on && (st = kn__resident_epoch(&res, perm, n_train))) break;
+        if (res.on && (st = kn__resident_epoch(&res, perm, n_train, ep))) break;
         bool fresh = false; /* resident: the figures were read this step */
         for (int64_t s = first; s < steps; s++) {
             /* what a callback wrote through kn_model_param (a flag's test when nothing) */
@@ -444,7 +450,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                         scaler.good = rs.good;
                     }
                     if (!rst && rs.failed_step >= 0) /* (the same step on every rank: the verdicts were summed) */
-                        rst = resident_failure(m, data, perm, row_w, n_train, bs, accumulate, d, ep, &rs);
+                        rst = resident_failure(m, data, perm, row_w, n_train, bs, accumulate, d, ep, &rs, &res, &ld);
                     if (d->world > 1) { /* a failure anywhere is everyone's; the figures the ranks' sums */
                         double sums[3] = {rs.loss_sum, (double)rs.rows, (double)rs.correct};
                         rst = kn__dist_agree(d, rst, KN_DIST_TAG_STEP, sums, 3);

@@ -9,7 +9,6 @@
 #include <sched.h>
 #include <string.h>
 
-enum { KN_STREAM_AUGMENT_BASE = 1 << 20 }; /* + epoch: above the shuffle's and split's streams */
 
 void kn__augment_from_public(const kn_augment *pub, kn__augment *out) {
     kn__augment_defaults(out);
@@ -175,7 +174,7 @@ void kn__loader_epoch(kn__loader *l, const int64_t *perm, int epoch, int64_t fir
     if (l->threaded) /* an unfinished request ends before the order changes (between epochs: rare) */
         while (LOAD(l->asked) >= 0 || LOAD(l->busy)) sched_yield();
     l->perm = perm;
-    l->stream = (uint64_t)KN_STREAM_AUGMENT_BASE + (uint64_t)epoch;
+    l->stream = kn__loader_augment_stream(epoch);
     STORE(l->ready, -1);
     kn__loader_prefetch(l, first_step);
 }

@@ -43,6 +43,10 @@ typedef struct kn__loader {
     double wait_seconds;        /* time take() waited for the thread (profiling) */
 } kn__loader;
 
+/* The stream of epoch `epoch`'s augmentation draws (above the shuffle's and split's):
+ * every sample's draws are kn__augment_draw_one(aug, h, w, seed, this, dataset row). */
+static inline uint64_t kn__loader_augment_stream(int epoch) { return ((uint64_t)1 << 20) + (uint64_t)epoch; }
+
 /* The public kn_augment (kiln.h) as kn__augment: probabilities of 0 for shift, rotate and
  * noise mean 1; erasing takes torchvision's defaults. */
 void kn__augment_from_public(const kn_augment *pub, kn__augment *out);

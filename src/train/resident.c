@@ -12,6 +12,7 @@
 #include "backend/backend.h"
 #include "data/dataset.h"
 #include "core/half.h"
+#include "core/pool.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -28,19 +29,25 @@ static void release_tables(kn_ctx *ctx, kn__resident *r) {
     kn__free(ctx, r->y_rows);
     kn__free(ctx, r->order);
     kn__free(ctx, r->weights);
-    r->x_half = NULL, r->y_rows = NULL, r->order = NULL, r->weights = NULL;
+    kn__free(ctx, r->draws);
+    r->x_half = NULL, r->y_rows = NULL, r->order = NULL, r->weights = NULL, r->draws = NULL;
 }
 
 _Static_assert((long)KN_RESIDENT_SCALE_MIN == (long)KN_LOSS_SCALE_MIN && (long)KN_RESIDENT_SCALE_MAX == (long)KN_LOSS_SCALE_MAX,
                "the backends' loss-scale bounds are loss_scale.h's");
 
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
-                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, void *nccl, bool eligible) {
+                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, void *nccl, bool eligible,
+                            const kn__loader *aug) {
     memset(r, 0, sizeof *r);
     kn_graph *g = m->graph;
     const kn_backend_iface *bi = g->backend.iface;
     int64_t outs = kn_model_output_size(m);
     if (!eligible || !bi->resident_open || !resident_allowed() || n_train > INT32_MAX || outs > KN_HALF_BLOCK) return KN_OK;
+    /* augmenting: on the device when the backend can, the features f32 images as stored */
+    if (aug && (!bi->resident_augment || m->x->dtype != KN_F32 ||
+                (int64_t)aug->h * aug->w * aug->c != data->features))
+        return KN_OK;
     /* separate validation data: its rows follow the training rows' on the device */
     if (val && (!val->labels != !data->labels || !val->targets != !data->targets || val->features != data->features))
         return KN_OK;
@@ -97,6 +104,12 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
         d.tables[d.n_tables++] = (kn_resident_table){m->sw, r->weights, NULL, sizeof(float)};
     }
     if (!(r->order = kn__alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *r->order))) goto oom; /* (training or validation rows) */
+    if (aug) {
+        if (!(r->draws = kn__alloc(ctx, (size_t)(n_train > 0 ? n_train : 1) * sizeof *r->draws))) goto oom;
+        d.augment = true;
+        d.aug_h = aug->h, d.aug_w = aug->w, d.aug_c = aug->c;
+        d.aug_sigma = aug->aug.noise;
+    }
     bool placed = false;
     kn_status st = bi->resident_open(g, &d, &placed);
     if (st || !placed) {
@@ -107,6 +120,8 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     r->graph = g;
     r->accumulate = accumulate;
     r->val_first = val ? n_first : -1;
+    r->aug = aug;
+    r->n_train = n_train;
     g->resident_skipped = 0; /* the device counts fp16's skips from here */
     return KN_OK;
 oom:
@@ -114,11 +129,35 @@ oom:
     return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory for the training data's device tables");
 }
 
-kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n) {
+/* The epoch's augmentation draws, DRAW_ROWS rows a chunk of the worker pool (each row's
+ * draws depend on nothing else, so neither do the chunks). */
+enum { DRAW_ROWS = 2048 };
+typedef struct {
+    const kn__loader *l;
+    kn__augment_draw *draws;
+    int64_t n;
+    uint64_t stream;
+} draw_job;
+
+static void draw_chunk(void *arg, int64_t chunk) {
+    const draw_job *j = arg;
+    const kn__loader *l = j->l;
+    int64_t hi = (chunk + 1) * DRAW_ROWS < j->n ? (chunk + 1) * DRAW_ROWS : j->n;
+    for (int64_t row = chunk * DRAW_ROWS; row < hi; row++)
+        kn__augment_draw_one(&l->aug, l->h, l->w, l->seed, j->stream, row, &j->draws[row]);
+}
+
+kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n, int epoch) {
     kn_graph *g = r->graph;
     for (int64_t i = 0; i < n; i++) r->order[i] = (int32_t)perm[i];
     kn_resident_stats unused;
-    kn_status st = g->backend.iface->resident_order(g, r->order, n);
+    kn_status st = KN_OK;
+    if (r->aug) { /* keyed by dataset row, as the loader's: the same draws whatever the batch */
+        draw_job job = {r->aug, r->draws, r->n_train, kn__loader_augment_stream(epoch)};
+        kn__pool_run(kn_ctx_threads(g->ctx), (r->n_train + DRAW_ROWS - 1) / DRAW_ROWS, draw_chunk, &job);
+        st = g->backend.iface->resident_augment(g, r->draws, r->n_train);
+    }
+    if (!st) st = g->backend.iface->resident_order(g, r->order, n);
     if (!st) st = g->backend.iface->resident_stats(g, &unused, true); /* the epoch's sums from zero */
     return st;
 }
@@ -156,6 +195,12 @@ kn_status kn__resident_evaluate(kn__resident *r, kn_model *m, int64_t start, int
     *loss = count ? s.loss_sum / (double)count : NAN; /* as kn__model_evaluate_range sums them */
     *accuracy = labels && count ? (double)s.correct / (double)count : NAN;
     return KN_OK;
+}
+
+void kn__resident_augment_row(const kn__resident *r, int64_t row, float *x, float *scratch) {
+    if (!r->aug || row < 0 || row >= r->n_train) return;
+    const kn__loader *l = r->aug;
+    kn__augment_apply(&r->draws[row], x, l->h, l->w, l->c, l->aug.noise, scratch);
 }
 
 kn_status kn__resident_stats(kn__resident *r, kn_resident_stats *s) {

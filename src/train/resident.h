@@ -6,6 +6,7 @@
 #include "nn/model.h"
 #include "backend/backend.h"
 #include "loss_scale.h"
+#include "loader.h"
 
 typedef struct kn__resident {
     bool on;                     /* the tables are on the device: fit runs resident steps */
@@ -16,6 +17,11 @@ typedef struct kn__resident {
     int32_t *order;              /* (n) the epoch's order, or the rows to evaluate */
     bool accumulate;             /* gradient accumulation on the device (KN_RUN_ACCUMULATE runs) */
     int64_t val_first;           /* separate validation data: its first row's index in the tables, else -1 */
+    /* image augmentation on the device (the loader's settings): each epoch's draws for the
+     * n_train training rows, made here and handed to the backend (resident_augment) */
+    const kn__loader *aug;       /* NULL: none */
+    kn__augment_draw *draws;     /* (n_train) */
+    int64_t n_train;
 } kn__resident;
 
 /* Binds m's training data (and val, separate validation data, or NULL: its rows after
@@ -24,9 +30,17 @@ typedef struct kn__resident {
  * n_train rows' weights, or NULL. nccl: data parallel through this communicator (backend.h),
  * or NULL. */
 kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data, const kn_dataset *val, int64_t n_train,
-                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, void *nccl, bool eligible);
-/* The epoch's order (perm[0..n)) to the device, and the figures from zero. */
-kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n);
+                            const float *row_w, const kn__loss_scale *scaler, bool accumulate, void *nccl, bool eligible,
+                            const kn__loader *aug);
+/* aug: the loader when it augments (its settings, image shape and seed), else NULL; the
+ * training rows are then augmented on the device as the loader would augment them (the
+ * backend's resident_augment; without it, r->on stays false). */
+/* The epoch's order (perm[0..n)) to the device, augmenting: the epoch's draws, and the
+ * figures from zero. */
+kn_status kn__resident_epoch(kn__resident *r, const int64_t *perm, int64_t n, int epoch);
+/* Augmenting: applies row `row`'s draws of the current epoch to x (one sample), as the
+ * device did (the host's diagnosis of a failed step); else nothing. */
+void kn__resident_augment_row(const kn__resident *r, int64_t row, float *x, float *scratch);
 /* One whole training step on the rows at order[first .. first + rows). micro: the batch's
  * dropout slot (its place in an accumulation group, and the rank's). Accumulating (opened
  * with accumulate):

@@ -7,6 +7,7 @@
 #include "launch.h"
 #include "device.cuh"
 #include "resident.cuh"
+#include "augment.cuh"
 
 #define THREADS KN_CU_GUARD_THREADS
 
@@ -27,11 +28,13 @@ __global__ void resident_start_kernel(kn__cuda_step *stp, kn__cuda_resident *r, 
      * launch and fills again only after the stream synchronized) or the copy in stp */
     kn__pdl_trigger(); /* (the chain after it, with KILN_CUDA_PDL=1, may start launching) */
     __shared__ int64_t row; /* the table row: one read of the step's values a block, not one a warp */
+    __shared__ bool augment; /* a training run's image rows: augmented (an evaluation's stay as stored) */
     int k = blockIdx.z;
     int64_t i = blockIdx.x, row_bytes = set.row_bytes[k];
     if (threadIdx.x == 0) {
         const kn__cuda_step *src = ring ? ring + r->ring_pos : stp;
         row = order[src->first + i]; /* (first: which start_step never changes) */
+        augment = k == 0 && set.draws && src->training;
         if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0)
             start_step(stp, src, r, seed); /* (with the ring, no other block reads stp) */
     }
@@ -39,7 +42,11 @@ __global__ void resident_start_kernel(kn__cuda_step *stp, kn__cuda_resident *r, 
     const uint8_t *from = set.table[k] + row * row_bytes;
     uint8_t *to = set.dst[k] + i * row_bytes;
     int64_t start = (int64_t)blockIdx.y * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.y * blockDim.x;
-    if (row_bytes % 16 == 0) {
+    if (augment) {
+        const kn__cu_augment_draw d = set.draws[row];
+        for (int64_t e = start; e < row_bytes / 4; e += stride)
+            ((float *)to)[e] = kn__aug_element((const float *)from, d, set.aug_h, set.aug_w, set.aug_c, e, set.aug_sigma);
+    } else if (row_bytes % 16 == 0) {
         for (int64_t w = start; w < row_bytes / 16; w += stride) ((uint4 *)to)[w] = ((const uint4 *)from)[w];
     } else if (row_bytes % 4 == 0) {
         for (int64_t w = start; w < row_bytes / 4; w += stride) ((uint32_t *)to)[w] = ((const uint32_t *)from)[w];

@@ -305,7 +305,21 @@ typedef struct {
     const uint8_t *table[4];
     uint8_t *dst[4];
     int64_t row_bytes[4];
+    /* Image augmentation of table 0's rows (f32 (h, w, c) images) in a training run:
+     * draws[table row] says what each gets (augment.cuh); NULL: none. */
+    const struct kn__cu_augment_draw *draws;
+    int aug_h, aug_w, aug_c;
+    float aug_sigma;
 } kn__cuda_gather_set;
+/* data/augment.h's kn__augment_draw, field for field (runtime.c checks the layout). */
+typedef struct kn__cu_augment_draw {
+    float sn, cs;
+    int32_t dy, dx;
+    int32_t top, left, eh, ew;
+    uint64_t noise_key;
+    uint8_t rotate, flip, erase, noise;
+    uint8_t pad[4];
+} kn__cu_augment_draw;
 /* ring: the device's view of the mapped step ring (KN_CUDA_STEP_RING slots), whose slot
  * r->ring_pos the kernel copies to step itself; NULL: step was copied in before. */
 cudaError_t kn__cu_resident_start(cudaStream_t s, kn__cuda_step *step, kn__cuda_resident *r, float *seed,

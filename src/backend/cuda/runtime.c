@@ -17,6 +17,7 @@
 #include "nccl_comm.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,7 +119,9 @@ static void resident_free(kn__cuda_graph *c) {
     cudaFree(c->d_labels);
     cudaFree(c->d_res);
     cudaFree(c->grad_acc);
+    cudaFree(c->d_draws);
     c->grad_acc = NULL;
+    c->d_draws = NULL;
     c->n_tables = 0;
     c->fold_chain = -1;
     c->d_order = c->d_labels = NULL;
@@ -602,6 +605,9 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         set.dst[k] = kn__cuda_ptr(g, c->table_input[k]->data);
         set.row_bytes[k] = (int64_t)c->table_row_bytes[k];
     }
+    set.draws = c->d_draws; /* (training runs only: the kernel reads the step's) */
+    set.aug_h = c->aug_h, set.aug_w = c->aug_w, set.aug_c = c->aug_c;
+    set.aug_sigma = c->aug_sigma;
     /* folded (small_batch.c's kn__cuda_plan_fold): the chain and the weight gradients read the
      * tables through the order, and the chain starts the step, when this run fuses them */
     int64_t rows = g->batch;
@@ -990,7 +996,13 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     /* the step's figures are counted after the backward pass (in the guard's launch): the
      * loss and the outputs must be kept tensors, which nothing overwrites (a model's are) */
     if (!(d->loss->flags & KN_FLAG_KEEP) || (d->out && d->labels && !(d->out->flags & KN_FLAG_KEEP))) return KN_OK;
+    /* augmentation: table 0 is the f32 images (h, w, c) the draws apply to */
+    if (d->augment && (d->n_tables < 1 || d->aug_h < 1 || d->aug_w < 1 || d->aug_c < 1 ||
+                       d->tables[0].input->dtype != KN_F32 ||
+                       d->tables[0].row_bytes != (size_t)d->aug_h * (size_t)d->aug_w * (size_t)d->aug_c * sizeof(float)))
+        return KN_OK;
     size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
+    if (d->augment) need += (size_t)d->n_rows * sizeof(kn__cu_augment_draw);
     for (int k = 0; k < d->n_tables; k++) need += (size_t)d->n_rows * d->tables[k].row_bytes;
     CU(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
     /* the data fits with room to spare (a tenth of the device, for cuBLASLt and the rest):
@@ -1020,12 +1032,17 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
         (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
         (d->accumulate && (st = cuda_malloc(g, (void **)&c->grad_acc, g->param_floats * sizeof(float) + 4, "gradient accumulator"))) ||
         (d->accumulate && (st = cuda_memset_zero(g, c->grad_acc, g->param_floats * sizeof(float) + 4))) ||
+        (d->augment && (st = cuda_malloc(g, (void **)&c->d_draws, (size_t)d->n_rows * sizeof(kn__cu_augment_draw),
+                                         "resident augmentation draws"))) ||
+        (d->augment && (st = cuda_memset_zero(g, c->d_draws, (size_t)d->n_rows * sizeof(kn__cu_augment_draw)))) ||
         (d->labels && (st = queue_pieces(g, c->d_labels, d->labels, d->labels_rest, d, sizeof(int32_t),
                                          "cudaMemcpyAsync (resident labels)"))) ||
         (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
         goto fail;
     c->ring_pos = 0; /* (as the device's, zeroed above) */
-    kn__cuda_plan_fold(g, c);
+    c->aug_h = d->aug_h, c->aug_w = d->aug_w, c->aug_c = d->aug_c;
+    c->aug_sigma = d->aug_sigma;
+    kn__cuda_plan_fold(g, c); /* (never with augmentation: the gather kernel augments) */
     c->res_loss = d->loss;
     c->res_seed = d->loss_seed;
     c->res_nccl = d->nccl;
@@ -1049,6 +1066,24 @@ static kn_status cuda_resident_order(kn_graph *g, const int32_t *order, int64_t 
         return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: an order of %lld rows for %lld", (long long)n,
                          (long long)c->n_rows);
     return queue_in(g, c->d_order, order, (size_t)n * sizeof *order, "cudaMemcpyAsync (resident order)");
+}
+
+/* data/augment.h's draw is the kernels' (launch.h's copy of it) */
+_Static_assert(sizeof(kn__augment_draw) == sizeof(kn__cu_augment_draw) &&
+                   offsetof(kn__augment_draw, noise_key) == offsetof(kn__cu_augment_draw, noise_key) &&
+                   offsetof(kn__augment_draw, rotate) == offsetof(kn__cu_augment_draw, rotate) &&
+                   offsetof(kn__augment_draw, noise) == offsetof(kn__cu_augment_draw, noise) &&
+                   offsetof(kn__augment_draw, ew) == offsetof(kn__cu_augment_draw, ew),
+               "kn__augment_draw and kn__cu_augment_draw differ");
+
+static kn_status cuda_resident_augment(kn_graph *g, const kn__augment_draw *draws, int64_t n) {
+    kn__cuda_graph *c = g->backend.context;
+    kn_status st = cuda_synchronize(g); /* no queued step reads the old draws any more */
+    if (st) return st;
+    if (!c->d_draws || n > c->n_rows)
+        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: augmentation draws for %lld rows%s", (long long)n,
+                         c->d_draws ? " (more than the tables')" : " without augmentation");
+    return queue_in(g, c->d_draws, draws, (size_t)n * sizeof *draws, "cudaMemcpyAsync (resident augmentation draws)");
 }
 
 static kn_status cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool reset) {
@@ -1101,6 +1136,7 @@ const kn_backend_iface kn__cuda_backend = {
     .copy_in = cuda_copy_in, .copy_out = cuda_copy_out, .run = cuda_run, .synchronize = cuda_synchronize,
     .pull = cuda_pull, .push = cuda_push, .resident_open = cuda_resident_open, .resident_order = cuda_resident_order,
     .resident_stats = cuda_resident_stats, .resident_close = cuda_resident_close, .grads_finite = cuda_grads_finite,
+    .resident_augment = cuda_resident_augment,
 };
 
 /* Tests: how many runs replayed a captured graph, and how many captures were made. */

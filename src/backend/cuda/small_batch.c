@@ -410,7 +410,7 @@ static bool fold_reader(const kn__cuda_graph *c, int k, const kn_tensor *u, int 
 void kn__cuda_plan_fold(kn_graph *g, kn__cuda_graph *c) {
     c->fold_chain = c->fold_x = c->fold_t = -1;
     const char *env = getenv("KILN_CUDA_FOLD"); /* 0: the gather kernel always (the A/B of bench/gpu/run.sh) */
-    if ((env && strcmp(env, "0") == 0) || c->n_tables < 1) return;
+    if ((env && strcmp(env, "0") == 0) || c->n_tables < 1 || c->d_draws) return; /* (augmenting: the gather kernel does it) */
     int k = 0; /* the first forward chain */
     while (k < c->n_chains && c->chain[k].node[0]->op != KN_OP_DENSE) k++;
     if (k >= c->n_chains) return;

@@ -1,0 +1,137 @@
+/* augment.cuh — image augmentation on the device: one element of a training row as
+ * data/augment.c's kn__augment_apply leaves it, from the row as stored and the sample's
+ * draws (kn__cu_augment_draw, made on the host by kn__augment_draw_one). The same
+ * operations in the same order as augment.c's scalar code (which its AVX2 code matches):
+ * fused multiply-adds where it has them (fmaf: one rounding on both), every other product
+ * and sum rounded alone (kn__mul_rn, kn__add_rn: nvcc would otherwise fuse a product into
+ * the sum after it), sqrt rounded correctly; so a GPU gives the CPU's bits, and the
+ * resident step with augmentation trains as the host loop does (test_resident's augment
+ * case). What needs the host's libm (the angle's sine and cosine, the erased rectangle's
+ * size) comes in the draws. Elements are independent: any thread may compute any. */
+#ifndef KN_CUDA_AUGMENT_CUH
+#define KN_CUDA_AUGMENT_CUH
+
+#include "launch.h"
+
+__device__ static inline float kn__mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b; /* (the emulator's C++ is built without FMA instructions: never fused) */
+#endif
+}
+__device__ static inline float kn__add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+__device__ static inline float kn__sqrt_rn(float a) {
+#if defined(__CUDA_ARCH__)
+    return __fsqrt_rn(a);
+#else
+    return sqrtf(a);
+#endif
+}
+__device__ static inline uint32_t kn__aug_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+__device__ static inline float kn__aug_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* augment.c's log_unit: ln u for u in (0, 1], its polynomial and its order. */
+__device__ static inline float kn__aug_log_unit(float u) {
+    const uint32_t sqrt_half = 0x3f3504f3u;
+    uint32_t ix = kn__aug_bits(u) - sqrt_half;
+    float fe = (float)((int32_t)ix >> 23);
+    float x = kn__aug_float((ix & 0x007fffffu) + sqrt_half) - 1.0f, z = kn__mul_rn(x, x);
+    float y = 7.0376836292e-2f;
+    y = fmaf(y, x, -1.1514610310e-1f);
+    y = fmaf(y, x, 1.1676998740e-1f);
+    y = fmaf(y, x, -1.2420140846e-1f);
+    y = fmaf(y, x, 1.4249322787e-1f);
+    y = fmaf(y, x, -1.6668057665e-1f);
+    y = fmaf(y, x, 2.0000714765e-1f);
+    y = fmaf(y, x, -2.4999993993e-1f);
+    y = fmaf(y, x, 3.3333331174e-1f);
+    y = kn__mul_rn(kn__mul_rn(y, x), z);
+    y = fmaf(fe, -2.12194440e-4f, y);
+    y = fmaf(z, -0.5f, y);
+    return fmaf(fe, 0.693359375f, kn__add_rn(x, y));
+}
+
+/* The Gaussian noise augment.c's add_noise adds to element e of a sample: pairs in blocks
+ * of 64, a block's cosines on its first 64 elements and its sines on the next 64. */
+__device__ static inline float kn__aug_noise(uint64_t key, int64_t e, float sigma) {
+    const int64_t blk = e / 128, q = e % 128;
+    const uint64_t pair = (uint64_t)(blk * 64 + (q < 64 ? q : q - 64));
+    uint64_t z = key + (pair + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const float two_m24 = 1.0f / 16777216.0f;
+    const float u1 = kn__mul_rn((float)((int32_t)(z >> 40) + 1), two_m24);
+    const float s = fmaf((float)(int32_t)(z & 0xffffff), two_m24, -0.5f), y = kn__mul_rn(s, s);
+    const float r = kn__aug_float(kn__aug_bits(kn__mul_rn(sigma, kn__sqrt_rn(kn__mul_rn(-2.0f, kn__aug_log_unit(u1))))) ^
+                                  ((uint32_t)z & 0x80000000u));
+    if (q < 64) {
+        const float cs = fmaf(fmaf(fmaf(fmaf(2.196968049e-01f, y, -1.331880212e+00f), y, 4.058412075e+00f), y, -4.934792995e+00f),
+                              y, 9.999999404e-01f);
+        return kn__mul_rn(r, cs);
+    }
+    const float sn = kn__mul_rn(
+        fmaf(fmaf(fmaf(fmaf(7.765940577e-02f, y, -5.982921720e-01f), y, 2.550077677e+00f), y, -5.167710304e+00f), y, 3.141592741e+00f),
+        s);
+    return kn__mul_rn(r, sn);
+}
+
+/* Channel ch of the bilinear sample at (sx, sy) of src (h, w, c): augment.c's sample_px. */
+__device__ static inline float kn__aug_sample(const float *src, int h, int w, int c, float sx, float sy, int ch) {
+    const float wf = (float)w, hf = (float)h;
+    sx = sx > -1.0f ? sx : -1.0f; /* (NaN goes to -1, as there) */
+    sx = sx < wf ? sx : wf;
+    sy = sy > -1.0f ? sy : -1.0f;
+    sy = sy < hf ? sy : hf;
+    const float lx = floorf(sx), ly = floorf(sy), fx = sx - lx, fy = sy - ly;
+    const int ix = (int)lx, iy = (int)ly;
+    const bool x0 = ix >= 0 && ix < w, x1 = ix + 1 >= 0 && ix < w - 1, y0 = iy >= 0 && iy < h, y1 = iy + 1 >= 0 && iy < h - 1;
+    const int64_t at = ((int64_t)iy * w + ix) * c + ch, cw = (int64_t)w * c;
+    const float a = y0 && x0 ? src[at] : 0.0f, b = y0 && x1 ? src[at + c] : 0.0f;
+    const float e = y1 && x0 ? src[at + cw] : 0.0f, f = y1 && x1 ? src[at + cw + c] : 0.0f;
+    const float h0 = fmaf(fx, b - a, a), h1 = fmaf(fx, f - e, e);
+    return fmaf(fy, h1 - h0, h0);
+}
+
+/* Element e = (y w + x) c + ch of the augmented sample whose stored row is src (h, w, c). */
+__device__ static inline float kn__aug_element(const float *src, const kn__cu_augment_draw &d, int h, int w, int c,
+                                               int64_t e, float sigma) {
+    const int ch = (int)(e % c);
+    const int64_t px = e / c;
+    const int x = (int)(px % w), y = (int)(px / w);
+    float v = 0.0f;
+    if (d.rotate) { /* turned, shifted and mirrored in one inverse-mapped pass (augment.c's warp) */
+        int xa = d.dx > 0 ? d.dx : 0, xb = d.dx < 0 ? w + d.dx : w;
+        if (xb < xa) xb = xa;
+        const int oa = d.flip ? w - xb : xa, ob = d.flip ? w - xa : xb, ry = y - d.dy;
+        if (ry >= 0 && ry < h && x >= oa && x < ob) {
+            const float cx = 0.5f * (float)(w - 1), cy = 0.5f * (float)(h - 1);
+            const float vy = (float)ry - cy, bx = fmaf(-vy, d.sn, cx), by = fmaf(vy, d.cs, cy);
+            const float u = (float)((d.flip ? w - 1 - x : x) - d.dx) - cx;
+            v = kn__aug_sample(src, h, w, c, fmaf(u, d.cs, bx), fmaf(u, d.sn, by), ch);
+        }
+    } else { /* shifted, then mirrored: moves only */
+        const int sx = (d.flip ? w - 1 - x : x) - d.dx, sy = y - d.dy;
+        if (sx >= 0 && sx < w && sy >= 0 && sy < h) v = src[((int64_t)sy * w + sx) * c + ch];
+    }
+    if (d.erase && y >= d.top && y < d.top + d.eh && x >= d.left && x < d.left + d.ew) v = 0.0f;
+    if (d.noise) v = kn__add_rn(v, kn__aug_noise(d.noise_key, e, sigma));
+    return v;
+}
+
+#endif
