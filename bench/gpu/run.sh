@@ -13,7 +13,7 @@
 #   torch    PyTorch's baseline (torch_gpu_baseline.py)
 #   ab       the knobs: host loop, one-rank NCCL, no graphs, no small-batch fusions (each must
 #            give resident's final loss, or say what it costs), direct convolutions, TF32,
-#            the MLP in bf16 and fp16
+#            the MLP in bf16 and fp16, augmentation resident against the host loop
 #   checks   test_nccl, compute-sanitizer memcheck
 #   profile  Nsight Compute's per-kernel times of the MLP's step (all only)
 #   step_ab  sessions 9 and 10's unmeasured changes against the default: the step values by a
@@ -120,6 +120,13 @@ ab_cnn() {
   section "ab (CNN)"
   fit "CNN 1 epoch, KILN_CUDA_CONV=direct" KILN_CUDA_CONV=direct timeout 35 $KC --epochs 1
   fit "CNN 1 epoch, im2col + cuBLASLt in TF32 (KILN_CUDA_TF32=1, PyTorch's allow_tf32): A/B" KILN_CUDA_TF32=1 timeout 30 $KC --epochs 1
+  # session 13: augmentation resident (the gather kernel augments, augment.cuh) against the
+  # host loop's loader thread; the two final_loss values must be equal
+  local AUG='{"shift": 2, "flip": 0.5, "rotate": 10, "noise": 0.05, "erase": 0.1}'
+  fit "CNN 1 epoch augmented, resident (the device augments)" timeout 30 $KC --epochs 1 --augment "$AUG"
+  fit "CNN 1 epoch augmented, host loop (KILN_RESIDENT=0: the loader thread augments): the same final_loss" KILN_RESIDENT=0 timeout 40 $KC --epochs 1 --augment "$AUG"
+  fit "MLP 1 epoch augmented, resident" timeout 20 $K --epochs 1 --augment "$AUG"
+  fit "MLP 1 epoch augmented, host loop (KILN_RESIDENT=0): the same final_loss" KILN_RESIDENT=0 timeout 25 $K --epochs 1 --augment "$AUG"
 }
 checks() {
   section checks

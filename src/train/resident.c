@@ -4,10 +4,11 @@
  * weights), bound once per fit, the epoch's order uploaded once per epoch, and each step
  * then one run that gathers, trains and counts on the device with nothing copied. Only
  * for backends that offer it (not the CPU one, whose host loop is already the fastest way
- * on the host) and for the plain case: one rank or NCCL's data parallel (fit decides), no
- * augmentation, no test hook, no fp16 loss scaling with gradient accumulation (the scaler
- * checks the group's sum). Separate validation data's rows follow the training rows;
- * accumulation sums on the device. */
+ * on the host) and for the plain case: one rank or NCCL's data parallel (fit decides),
+ * augmentation only where the backend augments (resident_augment: this file makes each
+ * epoch's draws, the device applies them), no test hook, no fp16 loss scaling with
+ * gradient accumulation (the scaler checks the group's sum). Separate validation data's
+ * rows follow the training rows; accumulation sums on the device. */
 #include "resident.h"
 #include "backend/backend.h"
 #include "data/dataset.h"

@@ -19,7 +19,9 @@
  * part, part + gridDim.y, ... in blockDim-sized runs (one part for rows of a few KB, more
  * for a long row, as a whole input bound as one row); in 16-byte words when every row
  * starts 16-byte aligned (the tables and the arena's tensors are 64-byte aligned, so
- * row_bytes % 16 == 0 says it), else 4-byte words, else bytes.
+ * row_bytes % 16 == 0 says it), else 4-byte words, else bytes. With set.draws, a training
+ * run's table 0 rows are images augmented element by element (augment.cuh) from the stored
+ * row and its draws.
  * Thread 0 of block (0, 0, 0) also starts the step (resident.cuh's start_step; nothing
  * else reads what it writes before this kernel ends). */
 __global__ void resident_start_kernel(kn__cuda_step *stp, kn__cuda_resident *r, float *seed, kn__cuda_gather_set set,
