@@ -21,13 +21,15 @@
 #            the weight gradients by tiles, a polled predict, K steps to a graph launch,
 #            the update in the weight gradients' launch, K steps as one kernel and a
 #            persistent predict kernel (session 11) (all only)
+#   best     the fastest settings step_ab found for the batch-32 and batch-256 epochs and the
+#            predict, each measured again (all only; what flipping those defaults gives)
 #   probe    latency_probe: a predict's round trip ways, and a step graph's cost between its
 #            kernels with and without PDL and the step copy (all only)
 #   timeline Nsight Systems' kernel timeline of the batch-32 step: kernels and the gaps between
 #            them (all only; when nsys is there)
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
-# ab_cnn checks profile profile_more split_ab step_ab probe timeline chain_detail), run in that order.
+# ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail), run in that order.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
 #                 carry=["build-gpu-carry"], timeout_s=590)
@@ -176,14 +178,53 @@ split_ab() { # the chain's first layer split over blocks (default) against a blo
   echo "== single-sample predict, copies by the copy engine (KILN_CUDA_MAPPED=0): A/B"
   DEVICE=cuda KILN_CUDA_MAPPED=0 timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"
 }
-# ab32 LABEL [VAR=VALUE...]: the reference MLP resident at batch 32 with those settings; ab256: at batch 256
-ab32() { local label=$1; shift; fit "MLP resident, batch 32, $label" "$@" timeout ${FIT_TIMEOUT:-25} $K --epochs $E; }
-ab256() { local label=$1; shift; fit "MLP resident, batch 256, $label" "$@" timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256; }
+# ab32 LABEL [VAR=VALUE...]: the reference MLP resident at batch 32 with those settings; ab256: at batch 256.
+# Each A/B's figure also goes to $ABLOG ("KIND FIGURE SETTINGS"), from which `best` picks.
+ABLOG=${OUT:-/tmp}/ab_figures.txt
+abrecord() { # abrecord KIND FIGURE [VAR=VALUE...]
+  local kind=$1 fig=$2; shift 2
+  [ -n "$fig" ] && echo "$kind $fig ${*:-default}" >>"$ABLOG"
+}
+abfit() { # abfit KIND LABEL [VAR=VALUE...] -- the fit's arguments
+  local kind=$1 label=$2 envs=() line; shift 2
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  shift
+  line=$(fit "$label" "${envs[@]}" "$@")
+  echo "$line"
+  abrecord "$kind" "$(printf '%s\n' "$line" | grep -o 'seconds_per_epoch":[0-9.e+-]*' | head -1 | cut -d: -f2)" "${envs[@]}"
+}
+ab32() { local label=$1; shift; abfit mlp32 "MLP resident, batch 32, $label" "$@" -- timeout ${FIT_TIMEOUT:-25} $K --epochs $E; }
+ab256() { local label=$1; shift; abfit mlp256 "MLP resident, batch 256, $label" "$@" -- timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256; }
 # plat [VAR=VALUE...]: the single-sample predict's latency with those settings
-plat() { env DEVICE=cuda "$@" timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency"; }
+plat() {
+  local line
+  line=$(env DEVICE=cuda "$@" timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency")
+  echo "$line"
+  abrecord predict "$(printf '%s\n' "$line" | grep -o 'median_us=[0-9.]*' | head -1 | cut -d= -f2)" "$@"
+}
+# best: the fastest settings step_ab measured for each figure, measured again (the figure's
+# own command, the same call): what flipping those defaults would give. Needs step_ab first.
+best() {
+  [ -s "$ABLOG" ] || { echo "(best: no A/B figures: run step_ab first)"; return 0; }
+  section "best settings of step_ab, measured again"
+  local kind fig settings
+  for kind in mlp32 mlp256 predict; do
+    read -r fig settings < <(awk -v k="$kind" '$1 == k { f = $2; $1 = ""; $2 = ""; sub(/^  /, ""); print f, $0 }' "$ABLOG" | sort -g | head -1)
+    [ -n "${fig:-}" ] || continue
+    echo "== $kind: fastest in step_ab $fig with: $settings"
+    [ "$settings" = default ] && settings=
+    # shellcheck disable=SC2086 # the settings are VAR=VALUE words
+    case $kind in
+      mlp32) fit "MLP resident, batch 32, best ($settings): issue 10's figure again" $settings timeout ${FIT_TIMEOUT:-25} $K --epochs $E ;;
+      mlp256) fit "MLP resident, batch 256, best ($settings): issue 10's figure again" $settings timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256 ;;
+      predict) env DEVICE=cuda $settings timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency" ;;
+    esac
+  done
+}
 step_ab() { # sessions 9 and 10's unmeasured step changes, each against the default in the same call
   [ $FM = 1 ] || return 0
   section "step A/B (sessions 9 and 10)"
+  : >"$ABLOG"
   ab32 "(default: step values read from the mapped ring, the gather folded into the chain, its loads unrolled)"
   ab32 "the update in the weight gradients' launch, after a grid barrier (KILN_CUDA_WGRAD_UPDATE=1; session 11): A/B" KILN_CUDA_WGRAD_UPDATE=1
   ab32 "... + PDL (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1
@@ -263,7 +304,7 @@ echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;
   2) cnn; wide; ab_cnn; checks ;;
-  all) tests; mlp; predict; torch_baseline; step_ab; probe; cnn; wide; ab_mlp; ab_cnn; checks; profile; timeline ;;
+  all) tests; mlp; predict; torch_baseline; step_ab; best; probe; cnn; wide; ab_mlp; ab_cnn; checks; profile; timeline ;;
   *) for f in $PART; do $f; done ;; # sections by name: "tests mlp probe"
 esac
 section done
