@@ -288,6 +288,26 @@ int main(void) {
          " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
          3, {.epochs = 2, .batch_size = 16, .augment = {.shift = 1, .flip = 0.5f, .rotate = 40, .noise = 0.05f, .erase = 0.4f}},
          false, false, false, 30, {5, 7, 3}},
+        {"augmentation in bf16 (the f32 rows augmented, then narrowed by the gather), validation split (narrowed only)",
+         "{\"type\": \"sequential\", \"input_shape\": [12, 12, 1], \"layers\": [{\"type\": \"flatten\"},"
+         "{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s, \"precision\": \"bf16\"}",
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.2,
+             .augment = {.shift = 2, .flip = 0.5f, .rotate = 25, .noise = 0.1f, .erase = 0.5f}},
+         false, false, false, 0, {12, 12, 1}},
+        {"augmentation in fp16 with loss scaling (narrowed to f16)",
+         "{\"type\": \"sequential\", \"input_shape\": [12, 12, 1], \"layers\": [{\"type\": \"flatten\"},"
+         "{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s, \"precision\": \"fp16\","
+         " \"loss_scale\": {\"initial_scale\": 1024, \"dynamic_growth_steps\": 5}}",
+         3, {.epochs = 2, .batch_size = 16, .augment = {.shift = 1, .flip = 0.5f, .rotate = 15, .noise = 0.05f}},
+         false, false, false, 0, {12, 12, 1}},
+        {"augmentation and a non-finite loss at row 150 (the diagnosis reloads the batch augmented as the device did)",
+         "{\"type\": \"sequential\", \"input_shape\": [12, 12, 1], \"layers\": [{\"type\": \"flatten\"},"
+         "{\"type\": \"dense\", \"units\": 8, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
+         3, {.epochs = 2, .batch_size = 16, .augment = {.shift = 2, .flip = 0.5f, .rotate = 25, .noise = 0.1f, .erase = 0.5f}},
+         true, false, false, 0, {12, 12, 1}},
         {"fp16 loss scaling and a non-finite loss (the scaler's state at the failure)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",

@@ -61,6 +61,10 @@ typedef struct kn_resident_desc {
     bool augment;
     int aug_h, aug_w, aug_c;
     float aug_sigma;
+    /* With augment, for a half-precision input: table 0 holds the f32 rows (row_bytes
+     * theirs) and the gather narrows each row to the input's storage type after augmenting
+     * it (round to nearest even, as core/half.c), an evaluation's rows too. */
+    bool narrow_x;
 } kn_resident_desc;
 
 /* The figures of the resident steps since the last reset, and the first failure (kept
@@ -145,6 +149,12 @@ static inline const void *kn__resident_row(const kn_resident_desc *d, const kn_r
 }
 static inline int32_t kn__resident_label(const kn_resident_desc *d, int64_t r) {
     return d->labels_rest && r >= d->n_first ? d->labels_rest[r - d->n_first] : d->labels[r];
+}
+
+/* The bytes a row of table k fills in its input: row_bytes, or with narrow_x table 0's f32
+ * rows narrowed to 2-byte values. */
+static inline size_t kn__resident_input_row_bytes(const kn_resident_desc *d, int k) {
+    return k == 0 && d->narrow_x ? d->tables[0].row_bytes / 2 : d->tables[k].row_bytes;
 }
 
 /* Whether d can run g's resident steps: every input of g is gathered from a table (or is

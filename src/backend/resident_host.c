@@ -4,6 +4,7 @@
  * its kernel phases, which is the order the CUDA backend's kernels follow on the device
  * (backend/cuda/resident.c), so the tests of fit's resident loop run here without a GPU. */
 #include "backend.h"
+#include "core/half.h"
 
 #include <math.h>
 #include <string.h>
@@ -19,9 +20,12 @@ bool kn__resident_placeable(const kn_graph *g, const kn_resident_desc *d) {
     for (int k = 0; k < d->n_tables; k++) {
         const kn_tensor *in = d->tables[k].input;
         const uint8_t *p = in->data;
-        if (d->tables[k].row_bytes * (size_t)g->batch != kn__nbytes(in) || !p || p < g->arena || p >= g->arena + g->arena_bytes)
+        if (kn__resident_input_row_bytes(d, k) * (size_t)g->batch != kn__nbytes(in) || !p || p < g->arena ||
+            p >= g->arena + g->arena_bytes)
             return false;
     }
+    if (d->narrow_x && (!d->augment || d->n_tables < 1 || (d->tables[0].input->dtype != KN_BF16 && d->tables[0].input->dtype != KN_F16)))
+        return false;
     return d->loss && (!d->loss_seed || g->loss_seed == d->loss_seed) && !(d->accumulate && d->loss_seed);
 }
 
@@ -34,7 +38,8 @@ kn_status kn__resident_host_open(kn_graph *g, kn__resident_host **r, const kn_re
         return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory for the gradient accumulator");
     }
     size_t image = (size_t)d->aug_h * (size_t)d->aug_w * (size_t)d->aug_c;
-    if (d->augment && !(h->aug_scratch = kn__alloc(g->ctx, (image ? image : 1) * sizeof(float)))) {
+    /* (a row being augmented before it is narrowed, then kn__augment_apply's scratch) */
+    if (d->augment && !(h->aug_scratch = kn__alloc(g->ctx, (image ? 2 * image : 1) * sizeof(float)))) {
         kn__free(g->ctx, h->acc);
         kn__free(g->ctx, h);
         return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "resident: out of memory for the augmentation's scratch");
@@ -86,12 +91,17 @@ void kn__resident_host_gather(kn_graph *g, kn__resident_host *r) {
     for (int k = 0; k < d->n_tables; k++) {
         const kn_resident_table *t = &d->tables[k];
         uint8_t *dst = t->input->data;
+        size_t in_row = kn__resident_input_row_bytes(d, k);
+        bool narrow = k == 0 && d->narrow_x;
         for (int64_t i = 0; i < g->batch; i++) {
             int32_t row = r->order[g->resident_first + i];
-            memcpy(dst + (size_t)i * t->row_bytes, kn__resident_row(d, t, row), t->row_bytes);
+            float *x = narrow ? r->aug_scratch : (float *)(dst + (size_t)i * in_row); /* (the f32 row) */
+            memcpy(x, kn__resident_row(d, t, row), t->row_bytes);
             if (k == 0 && d->augment && g->training && row < r->n_draws)
-                kn__augment_apply(&r->draws[row], (float *)(dst + (size_t)i * t->row_bytes), d->aug_h, d->aug_w, d->aug_c,
-                                  d->aug_sigma, r->aug_scratch);
+                kn__augment_apply(&r->draws[row], x, d->aug_h, d->aug_w, d->aug_c, d->aug_sigma,
+                                  r->aug_scratch + (size_t)d->aug_h * d->aug_w * d->aug_c);
+            if (narrow && t->input->dtype == KN_BF16) kn__f32_to_bf16(x, (uint16_t *)(dst + (size_t)i * in_row), t->row_bytes / 4);
+            else if (narrow) kn__f32_to_f16(x, (uint16_t *)(dst + (size_t)i * in_row), t->row_bytes / 4);
         }
     }
 }

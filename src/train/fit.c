@@ -147,11 +147,19 @@ static kn_status resident_failure(kn_model *m, const kn_dataset *data, const int
     g->rng_step = g->step;
     g->rng_micro = s % accumulate + accumulate * d->rank;
     m->row_weights = row_w;
-    kn_status st = kn__model_load_batch(m, data, perm + s * bs + lo, 0, b, true);
+    const int64_t *idx = perm + s * bs + lo, f = data->features;
+    kn_status st;
+    if (res->aug) { /* the rows as the device augmented them, loaded as the host loop loads the loader's */
+        for (int64_t i = 0; i < b; i++) {
+            memcpy(ld->buf + i * f, data->x + idx[i] * f, (size_t)f * sizeof(float));
+            kn__resident_augment_row(res, idx[i], ld->buf + i * f, ld->scratch);
+        }
+        st = kn__model_load_batch_x(m, data, idx, ld->buf, b);
+    } else {
+        st = kn__model_load_batch(m, data, idx, 0, b, true);
+    }
     m->row_weights = NULL;
     if (st) return st;
-    for (int64_t i = 0; res->aug && i < b; i++) /* the rows as the device augmented them */
-        kn__resident_augment_row(res, perm[s * bs + lo + i], (float *)m->x->data + i * data->features, ld->scratch);
     if (rs->failed_what == 1) {
         char what[64];
         snprintf(what, sizeof what, "the loss became %f", (double)rs->failed_loss);

@@ -46,7 +46,7 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     int64_t outs = kn_model_output_size(m);
     if (!eligible || !bi->resident_open || !resident_allowed() || n_train > INT32_MAX || outs > KN_HALF_BLOCK) return KN_OK;
     /* augmenting: on the device when the backend can, the features f32 images as stored */
-    if (aug && (!bi->resident_augment || m->x->dtype != KN_F32 ||
+    if (aug && (!bi->resident_augment || (m->x->dtype != KN_F32 && m->x->dtype != KN_BF16 && m->x->dtype != KN_F16) ||
                 (int64_t)aug->h * aug->w * aug->c != data->features))
         return KN_OK;
     /* separate validation data: its rows follow the training rows' on the device */
@@ -70,7 +70,10 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     /* the features, in the input's storage type (narrowed: one piece of all n rows) */
     size_t x_elem = kn_dtype_size(m->x->dtype);
     kn_resident_table x_table = {m->x, data->x, val ? val->x : NULL, (size_t)f * x_elem};
-    if (m->x->dtype == KN_BF16 || m->x->dtype == KN_F16) {
+    if (aug && m->x->dtype != KN_F32) { /* augmenting a half input: the f32 rows, narrowed after (by the gather) */
+        x_table.row_bytes = (size_t)f * sizeof(float);
+        d.narrow_x = true;
+    } else if (m->x->dtype == KN_BF16 || m->x->dtype == KN_F16) {
         if (!(r->x_half = kn__alloc(ctx, (size_t)n * (size_t)f * x_elem))) goto oom;
         for (int piece = 0; piece < 2; piece++) {
             const kn_dataset *src = piece ? val : data;

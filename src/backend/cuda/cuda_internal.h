@@ -139,6 +139,7 @@ typedef struct {
     kn__cu_augment_draw *d_draws; /* desc.augment: the epoch's draws by table row (n_rows), or NULL */
     int aug_h, aug_w, aug_c;
     float aug_sigma;
+    bool narrow_x;               /* desc.narrow_x: table 0's f32 rows narrowed to its half input by the gather */
     const kn_tensor *res_loss, *res_out, *res_seed; /* res_seed: fp16's backward seed, or NULL */
     void *res_nccl;              /* data parallel inside the resident step: the communicator, or NULL */
     /* bias gradients in the weight gradient's product (ops.c, KILN_CUDA_BGRAD=0: never): the

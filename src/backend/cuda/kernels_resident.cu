@@ -42,12 +42,15 @@ __global__ void resident_start_kernel(kn__cuda_step *stp, kn__cuda_resident *r, 
     }
     __syncthreads();
     const uint8_t *from = set.table[k] + row * row_bytes;
-    uint8_t *to = set.dst[k] + i * row_bytes;
+    const bool narrow = k == 0 && set.dst0_dtype != KN_F32; /* (f32 rows to a half input) */
+    uint8_t *to = set.dst[k] + i * (k == 0 ? set.dst0_row_bytes : row_bytes);
     int64_t start = (int64_t)blockIdx.y * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.y * blockDim.x;
     if (augment) {
         const kn__cu_augment_draw d = set.draws[row];
         for (int64_t e = start; e < row_bytes / 4; e += stride)
-            ((float *)to)[e] = kn__aug_element((const float *)from, d, set.aug_h, set.aug_w, set.aug_c, e, set.aug_sigma);
+            kn__st(to, set.dst0_dtype, e, kn__aug_element((const float *)from, d, set.aug_h, set.aug_w, set.aug_c, e, set.aug_sigma));
+    } else if (narrow) {
+        for (int64_t e = start; e < row_bytes / 4; e += stride) kn__st(to, set.dst0_dtype, e, ((const float *)from)[e]);
     } else if (row_bytes % 16 == 0) {
         for (int64_t w = start; w < row_bytes / 16; w += stride) ((uint4 *)to)[w] = ((const uint4 *)from)[w];
     } else if (row_bytes % 4 == 0) {

@@ -310,6 +310,10 @@ typedef struct {
     const struct kn__cu_augment_draw *draws;
     int aug_h, aug_w, aug_c;
     float aug_sigma;
+    /* table 0's input: its storage type (kn_dtype), f32 unless the gather narrows the f32
+     * rows to bf16 or f16 (backend.h's narrow_x), and the bytes of its rows there */
+    int dst0_dtype;
+    int64_t dst0_row_bytes;
 } kn__cuda_gather_set;
 /* data/augment.h's kn__augment_draw, field for field (runtime.c checks the layout). */
 typedef struct kn__cu_augment_draw {

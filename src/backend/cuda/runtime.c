@@ -605,6 +605,8 @@ static kn_status enqueue(kn_graph *g, unsigned mask) {
         set.dst[k] = kn__cuda_ptr(g, c->table_input[k]->data);
         set.row_bytes[k] = (int64_t)c->table_row_bytes[k];
     }
+    set.dst0_dtype = c->narrow_x ? (int)c->table_input[0]->dtype : KN_F32; /* (f32 rows narrowed by the gather) */
+    set.dst0_row_bytes = c->narrow_x ? set.row_bytes[0] / 2 : set.row_bytes[0];
     set.draws = c->d_draws; /* (training runs only: the kernel reads the step's) */
     set.aug_h = c->aug_h, set.aug_w = c->aug_w, set.aug_c = c->aug_c;
     set.aug_sigma = c->aug_sigma;
@@ -998,7 +1000,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     if (!(d->loss->flags & KN_FLAG_KEEP) || (d->out && d->labels && !(d->out->flags & KN_FLAG_KEEP))) return KN_OK;
     /* augmentation: table 0 is the f32 images (h, w, c) the draws apply to */
     if (d->augment && (d->n_tables < 1 || d->aug_h < 1 || d->aug_w < 1 || d->aug_c < 1 ||
-                       d->tables[0].input->dtype != KN_F32 ||
+                       (d->tables[0].input->dtype != KN_F32 && !d->narrow_x) ||
                        d->tables[0].row_bytes != (size_t)d->aug_h * (size_t)d->aug_w * (size_t)d->aug_c * sizeof(float)))
         return KN_OK;
     size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
@@ -1042,6 +1044,7 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
     c->ring_pos = 0; /* (as the device's, zeroed above) */
     c->aug_h = d->aug_h, c->aug_w = d->aug_w, c->aug_c = d->aug_c;
     c->aug_sigma = d->aug_sigma;
+    c->narrow_x = d->narrow_x;
     kn__cuda_plan_fold(g, c); /* (never with augmentation: the gather kernel augments) */
     c->res_loss = d->loss;
     c->res_seed = d->loss_seed;
