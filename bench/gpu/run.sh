@@ -27,9 +27,11 @@
 #            kernels with and without PDL and the step copy (all only)
 #   timeline Nsight Systems' kernel timeline of the batch-32 step: kernels and the gaps between
 #            them (all only; when nsys is there)
+#   races_gpu compute-sanitizer racecheck and synccheck on test_golden, racecheck on test_resident
+#            with the steps kernel (all only, last: slow, a timeout cuts only it)
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
-# ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail), run in that order.
+# ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail races_gpu), run in that order.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
 #                 carry=["build-gpu-carry"], timeout_s=590)
@@ -139,6 +141,22 @@ checks() {
     timeout 70 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -8
     echo "exit ${PIPESTATUS[0]}"
   fi
+}
+# races_gpu: compute-sanitizer's racecheck (shared memory) and synccheck (barriers) on the
+# reference MLP's golden steps, the cooperative steps kernel's test among them: the GPU's
+# own word on what make test-emu-race checks on the emulator (all only, last: slow)
+races_gpu() {
+  command -v compute-sanitizer >/dev/null && [ "${SANITIZE:-1}" = 1 ] || return 0
+  section "races on the GPU"
+  for tool in racecheck synccheck; do
+    echo "== compute-sanitizer $tool (test_golden)"
+    KILN_TEST_DEVICE=cuda timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 "$C/bin/test_golden" 2>&1 | tail -4
+    echo "exit ${PIPESTATUS[0]}"
+  done
+  echo "== compute-sanitizer racecheck (test_resident, 8 steps as one cooperative kernel)"
+  KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=8 KILN_TEST_DEVICE=cuda timeout 90 compute-sanitizer --tool racecheck \
+    --error-exitcode 9 "$C/bin/test_resident" 2>&1 | tail -4
+  echo "exit ${PIPESTATUS[0]}"
 }
 
 # prof NAME SKIP COUNT COMMAND...: each kernel's time (Nsight Compute, clocks and caches left
@@ -304,7 +322,7 @@ echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;
   2) cnn; wide; ab_cnn; checks ;;
-  all) tests; mlp; predict; torch_baseline; step_ab; best; probe; cnn; wide; ab_mlp; ab_cnn; checks; profile; timeline ;;
+  all) tests; mlp; predict; torch_baseline; step_ab; best; probe; cnn; wide; ab_mlp; ab_cnn; checks; profile; timeline; races_gpu ;;
   *) for f in $PART; do $f; done ;; # sections by name: "tests mlp probe"
 esac
 section done
