@@ -577,34 +577,7 @@ bool kn__augment_erase_rect(const kn__augment *a, int h, int w, uint64_t seed, u
  * with the same fused multiply-adds by the scalar, AVX2 and AVX-512 code. (The angle once
  * came from a quarter-turn reduction on [-pi/4, pi/4]; the spare sign bit makes that
  * unneeded, at half the cost.) */
-enum { NOISE_BLOCK = 64 };
-#define SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
-
-/* The coefficients. ln u = ln m + e ln 2 (u = m 2^e, m in [sqrt(1/2), sqrt(2)), x = m - 1,
- * ln 2 = LOG_HI + LOG_LO); sin pi s = s P(s^2), cos pi s = Q(s^2) for |s| <= 1/2 (fitted
- * with Remez, absolute errors 1.4e-8 and 4.7e-8 before rounding). */
-#define LOG_C0 7.0376836292e-2f
-#define LOG_C1 -1.1514610310e-1f
-#define LOG_C2 1.1676998740e-1f
-#define LOG_C3 -1.2420140846e-1f
-#define LOG_C4 1.4249322787e-1f
-#define LOG_C5 -1.6668057665e-1f
-#define LOG_C6 2.0000714765e-1f
-#define LOG_C7 -2.4999993993e-1f
-#define LOG_C8 3.3333331174e-1f
-#define LOG_LO -2.12194440e-4f
-#define LOG_HI 0.693359375f
-#define SIN_P0 3.141592741e+00f
-#define SIN_P1 -5.167710304e+00f
-#define SIN_P2 2.550077677e+00f
-#define SIN_P3 -5.982921720e-01f
-#define SIN_P4 7.765940577e-02f
-#define COS_Q0 9.999999404e-01f
-#define COS_Q1 -4.934792995e+00f
-#define COS_Q2 4.058412075e+00f
-#define COS_Q3 -1.331880212e+00f
-#define COS_Q4 2.196968049e-01f
-#define TWO_M24 (1.0f / 16777216.0f)
+#include "data/augment_noise.h" /* NOISE_BLOCK, SPLITMIX_GAMMA and the polynomials' coefficients */
 
 #if !AUGMENT_AVX2
 static inline uint32_t float_bits(float f) {

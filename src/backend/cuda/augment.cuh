@@ -12,6 +12,7 @@
 #define KN_CUDA_AUGMENT_CUH
 
 #include "launch.h"
+#include "data/augment_noise.h" /* the noise's constants, augment.c's */
 
 __device__ static inline float kn__mul_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
@@ -51,43 +52,39 @@ __device__ static inline float kn__aug_log_unit(float u) {
     uint32_t ix = kn__aug_bits(u) - sqrt_half;
     float fe = (float)((int32_t)ix >> 23);
     float x = kn__aug_float((ix & 0x007fffffu) + sqrt_half) - 1.0f, z = kn__mul_rn(x, x);
-    float y = 7.0376836292e-2f;
-    y = fmaf(y, x, -1.1514610310e-1f);
-    y = fmaf(y, x, 1.1676998740e-1f);
-    y = fmaf(y, x, -1.2420140846e-1f);
-    y = fmaf(y, x, 1.4249322787e-1f);
-    y = fmaf(y, x, -1.6668057665e-1f);
-    y = fmaf(y, x, 2.0000714765e-1f);
-    y = fmaf(y, x, -2.4999993993e-1f);
-    y = fmaf(y, x, 3.3333331174e-1f);
+    float y = LOG_C0;
+    y = fmaf(y, x, LOG_C1);
+    y = fmaf(y, x, LOG_C2);
+    y = fmaf(y, x, LOG_C3);
+    y = fmaf(y, x, LOG_C4);
+    y = fmaf(y, x, LOG_C5);
+    y = fmaf(y, x, LOG_C6);
+    y = fmaf(y, x, LOG_C7);
+    y = fmaf(y, x, LOG_C8);
     y = kn__mul_rn(kn__mul_rn(y, x), z);
-    y = fmaf(fe, -2.12194440e-4f, y);
+    y = fmaf(fe, LOG_LO, y);
     y = fmaf(z, -0.5f, y);
-    return fmaf(fe, 0.693359375f, kn__add_rn(x, y));
+    return fmaf(fe, LOG_HI, kn__add_rn(x, y));
 }
 
 /* The Gaussian noise augment.c's add_noise adds to element e of a sample: pairs in blocks
  * of 64, a block's cosines on its first 64 elements and its sines on the next 64. */
 __device__ static inline float kn__aug_noise(uint64_t key, int64_t e, float sigma) {
-    const int64_t blk = e / 128, q = e % 128;
-    const uint64_t pair = (uint64_t)(blk * 64 + (q < 64 ? q : q - 64));
-    uint64_t z = key + (pair + 1) * 0x9e3779b97f4a7c15ULL;
+    const int64_t blk = e / (2 * NOISE_BLOCK), q = e % (2 * NOISE_BLOCK);
+    const uint64_t pair = (uint64_t)(blk * NOISE_BLOCK + (q < NOISE_BLOCK ? q : q - NOISE_BLOCK));
+    uint64_t z = key + (pair + 1) * SPLITMIX_GAMMA;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     z ^= z >> 31;
-    const float two_m24 = 1.0f / 16777216.0f;
-    const float u1 = kn__mul_rn((float)((int32_t)(z >> 40) + 1), two_m24);
-    const float s = fmaf((float)(int32_t)(z & 0xffffff), two_m24, -0.5f), y = kn__mul_rn(s, s);
+    const float u1 = kn__mul_rn((float)((int32_t)(z >> 40) + 1), TWO_M24);
+    const float s = fmaf((float)(int32_t)(z & 0xffffff), TWO_M24, -0.5f), y = kn__mul_rn(s, s);
     const float r = kn__aug_float(kn__aug_bits(kn__mul_rn(sigma, kn__sqrt_rn(kn__mul_rn(-2.0f, kn__aug_log_unit(u1))))) ^
                                   ((uint32_t)z & 0x80000000u));
-    if (q < 64) {
-        const float cs = fmaf(fmaf(fmaf(fmaf(2.196968049e-01f, y, -1.331880212e+00f), y, 4.058412075e+00f), y, -4.934792995e+00f),
-                              y, 9.999999404e-01f);
+    if (q < NOISE_BLOCK) {
+        const float cs = fmaf(fmaf(fmaf(fmaf(COS_Q4, y, COS_Q3), y, COS_Q2), y, COS_Q1), y, COS_Q0);
         return kn__mul_rn(r, cs);
     }
-    const float sn = kn__mul_rn(
-        fmaf(fmaf(fmaf(fmaf(7.765940577e-02f, y, -5.982921720e-01f), y, 2.550077677e+00f), y, -5.167710304e+00f), y, 3.141592741e+00f),
-        s);
+    const float sn = kn__mul_rn(fmaf(fmaf(fmaf(fmaf(SIN_P4, y, SIN_P3), y, SIN_P2), y, SIN_P1), y, SIN_P0), s);
     return kn__mul_rn(r, sn);
 }
 
