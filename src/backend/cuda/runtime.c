@@ -971,10 +971,10 @@ static kn_status queue_in(kn_graph *g, void *dst, const void *src, size_t bytes,
 }
 
 /* bytes of zeros at dst, queued on the stream, its failure a status (for a goto). */
-static kn_status cuda_memset_zero(kn_graph *g, void *dst, size_t bytes) {
+static kn_status cuda_memset_zero(kn_graph *g, void *dst, size_t bytes, const char *what) {
     kn__cuda_graph *c = g->backend.context;
     cudaError_t e = cudaMemsetAsync(dst, 0, bytes, c->stream);
-    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, "cudaMemsetAsync (resident accumulator)", e);
+    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, what, e);
 }
 
 /* A table's n_rows rows to one device buffer, from its one or two pieces (backend.h). */
@@ -1033,10 +1033,12 @@ static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool
         (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
         (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
         (d->accumulate && (st = cuda_malloc(g, (void **)&c->grad_acc, g->param_floats * sizeof(float) + 4, "gradient accumulator"))) ||
-        (d->accumulate && (st = cuda_memset_zero(g, c->grad_acc, g->param_floats * sizeof(float) + 4))) ||
+        (d->accumulate && (st = cuda_memset_zero(g, c->grad_acc, g->param_floats * sizeof(float) + 4,
+                                                            "cudaMemsetAsync (resident accumulator)"))) ||
         (d->augment && (st = cuda_malloc(g, (void **)&c->d_draws, (size_t)d->n_rows * sizeof(kn__cu_augment_draw),
                                          "resident augmentation draws"))) ||
-        (d->augment && (st = cuda_memset_zero(g, c->d_draws, (size_t)d->n_rows * sizeof(kn__cu_augment_draw)))) ||
+        (d->augment && (st = cuda_memset_zero(g, c->d_draws, (size_t)d->n_rows * sizeof(kn__cu_augment_draw),
+                                                         "cudaMemsetAsync (resident augmentation draws)"))) ||
         (d->labels && (st = queue_pieces(g, c->d_labels, d->labels, d->labels_rest, d, sizeof(int32_t),
                                          "cudaMemcpyAsync (resident labels)"))) ||
         (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
