@@ -580,39 +580,6 @@ bool kn__augment_erase_rect(const kn__augment *a, int h, int w, uint64_t seed, u
 #include "data/augment_noise.h" /* NOISE_BLOCK, SPLITMIX_GAMMA and the polynomials' coefficients */
 
 #if !AUGMENT_AVX2
-static inline uint32_t float_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static inline float bits_float(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* Natural log for u in (0, 1], normal floats only. u = m 2^e with m in [sqrt(1/2), sqrt(2))
- * found by offsetting the bits by those of sqrt(1/2), as musl's logf. */
-static inline float log_unit(float u) {
-    const uint32_t sqrt_half = 0x3f3504f3u;
-    uint32_t ix = float_bits(u) - sqrt_half;
-    float fe = (float)((int32_t)ix >> 23);
-    float x = bits_float((ix & 0x007fffffu) + sqrt_half) - 1.0f, z = x * x;
-    float y = LOG_C0;
-    y = MADD(y, x, LOG_C1);
-    y = MADD(y, x, LOG_C2);
-    y = MADD(y, x, LOG_C3);
-    y = MADD(y, x, LOG_C4);
-    y = MADD(y, x, LOG_C5);
-    y = MADD(y, x, LOG_C6);
-    y = MADD(y, x, LOG_C7);
-    y = MADD(y, x, LOG_C8);
-    y = y * x * z;
-    y = MADD(fe, LOG_LO, y);
-    y = MADD(z, -0.5f, y);
-    return MADD(fe, LOG_HI, x + y);
-}
-
 static void add_noise(float *x, size_t count, uint64_t key, float sigma) {
     uint64_t pair = 0;
     for (size_t base = 0; base < count; base += 2 * NOISE_BLOCK, pair += NOISE_BLOCK) {
@@ -626,7 +593,7 @@ static void add_noise(float *x, size_t count, uint64_t key, float sigma) {
             z ^= z >> 31;
             const float u1 = (float)((int32_t)(z >> 40) + 1) * TWO_M24;
             const float s = MADD((float)(int32_t)(z & 0xffffff), TWO_M24, -0.5f), y = s * s;
-            const float r = bits_float(float_bits(sigma * sqrtf(-2.0f * log_unit(u1))) ^ ((uint32_t)z & 0x80000000u));
+            const float r = kn__aug_float(kn__aug_bits(sigma * sqrtf(-2.0f * kn__aug_log_unit(u1))) ^ ((uint32_t)z & 0x80000000u));
             const float sn = MADD(MADD(MADD(MADD(SIN_P4, y, SIN_P3), y, SIN_P2), y, SIN_P1), y, SIN_P0) * s;
             const float cs = MADD(MADD(MADD(MADD(COS_Q4, y, COS_Q3), y, COS_Q2), y, COS_Q1), y, COS_Q0);
             x[base + (size_t)p] += r * cs;

@@ -1,8 +1,12 @@
 /* augment_noise.h — the constants of augment.c's Gaussian noise (its comment there says
  * how they are used), shared with the CUDA backend's augment.cuh, which computes the same
- * noise on the device and must use the same numbers. Plain macros: C, C++ and CUDA. */
+ * noise on the device and must use the same numbers; and the log both evaluate. C, C++ and CUDA. */
 #ifndef KN_DATA_AUGMENT_NOISE_H
 #define KN_DATA_AUGMENT_NOISE_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #define NOISE_BLOCK 64
 #define SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
@@ -32,5 +36,46 @@
 #define COS_Q3 -1.331880212e+00f
 #define COS_Q4 2.196968049e-01f
 #define TWO_M24 (1.0f / 16777216.0f)
+
+/* The scalar natural log of u in (0, 1] (normal floats): u = m 2^e with m in [sqrt(1/2),
+ * sqrt(2)) found by offsetting the bits by those of sqrt(1/2), as musl's logf; the
+ * coefficients above, fused multiply-adds (fmaf, one rounding) where augment.c's vector
+ * code has them, so it gives that code's bits. One definition for augment.c's scalar path
+ * and the CUDA backend's augment.cuh (no product here feeds a plain sum, so nvcc fuses
+ * nothing more). */
+#if defined(__CUDACC__)
+#define KN_AUG_FN __host__ __device__ static inline
+#else
+#define KN_AUG_FN static inline
+#endif
+KN_AUG_FN uint32_t kn__aug_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+KN_AUG_FN float kn__aug_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+KN_AUG_FN float kn__aug_log_unit(float u) {
+    const uint32_t sqrt_half = 0x3f3504f3u;
+    uint32_t ix = kn__aug_bits(u) - sqrt_half;
+    float fe = (float)((int32_t)ix >> 23);
+    float x = kn__aug_float((ix & 0x007fffffu) + sqrt_half) - 1.0f, z = x * x;
+    float y = LOG_C0;
+    y = fmaf(y, x, LOG_C1);
+    y = fmaf(y, x, LOG_C2);
+    y = fmaf(y, x, LOG_C3);
+    y = fmaf(y, x, LOG_C4);
+    y = fmaf(y, x, LOG_C5);
+    y = fmaf(y, x, LOG_C6);
+    y = fmaf(y, x, LOG_C7);
+    y = fmaf(y, x, LOG_C8);
+    y = y * x * z;
+    y = fmaf(fe, LOG_LO, y);
+    y = fmaf(z, -0.5f, y);
+    return fmaf(fe, LOG_HI, x + y);
+}
 
 #endif

@@ -35,38 +35,6 @@ __device__ static inline float kn__sqrt_rn(float a) {
     return sqrtf(a);
 #endif
 }
-__device__ static inline uint32_t kn__aug_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-__device__ static inline float kn__aug_float(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* augment.c's log_unit: ln u for u in (0, 1], its polynomial and its order. */
-__device__ static inline float kn__aug_log_unit(float u) {
-    const uint32_t sqrt_half = 0x3f3504f3u;
-    uint32_t ix = kn__aug_bits(u) - sqrt_half;
-    float fe = (float)((int32_t)ix >> 23);
-    float x = kn__aug_float((ix & 0x007fffffu) + sqrt_half) - 1.0f, z = kn__mul_rn(x, x);
-    float y = LOG_C0;
-    y = fmaf(y, x, LOG_C1);
-    y = fmaf(y, x, LOG_C2);
-    y = fmaf(y, x, LOG_C3);
-    y = fmaf(y, x, LOG_C4);
-    y = fmaf(y, x, LOG_C5);
-    y = fmaf(y, x, LOG_C6);
-    y = fmaf(y, x, LOG_C7);
-    y = fmaf(y, x, LOG_C8);
-    y = kn__mul_rn(kn__mul_rn(y, x), z);
-    y = fmaf(fe, LOG_LO, y);
-    y = fmaf(z, -0.5f, y);
-    return fmaf(fe, LOG_HI, kn__add_rn(x, y));
-}
-
 /* The Gaussian noise augment.c's add_noise adds to element e of a sample: pairs in blocks
  * of 64, a block's cosines on its first 64 elements and its sines on the next 64. */
 __device__ static inline float kn__aug_noise(uint64_t key, int64_t e, float sigma) {
