@@ -163,6 +163,22 @@ static void compare(const tcase *c, const result *dev, const result *host) {
           "%s: the same optimizer state", c->name);
 }
 
+#ifdef KILN_HAVE_CUDA
+/* Whether a plain MLP's batches of `rows` have their weight gradients fused (at most
+ * KILN_CUDA_WGRAD_ROWS rows, 64 unless set), and take the K-step kernel
+ * (KILN_CUDA_STEPS_KERNEL): fused and not by tiles (past 64 rows unless
+ * KILN_CUDA_WGRAD_TILED=0); small_batch.c's rules. */
+static bool wgrad_fused_rows(int rows) {
+    const char *wr = getenv("KILN_CUDA_WGRAD_ROWS");
+    return rows <= (wr && atoi(wr) > 0 ? atoi(wr) : 64);
+}
+static bool steps_kernel_rows(int rows) {
+    const char *tiled = getenv("KILN_CUDA_WGRAD_TILED");
+    bool untiled = tiled && strcmp(tiled, "0") == 0 ? true : tiled && strcmp(tiled, "1") == 0 ? false : rows <= 64;
+    return wgrad_fused_rows(rows) && untiled;
+}
+#endif
+
 #define MLP(LAYERS, LOSS, OPT, EXTRA)                                                                                  \
     "{\"type\": \"sequential\", \"input_shape\": [6], \"layers\": [" LAYERS "], \"loss\": \"" LOSS "\", "              \
     "\"optimizer\": " OPT EXTRA "}"
@@ -197,6 +213,12 @@ int main(void) {
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
          3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0, {0}},
+        {"a plain MLP, batches of 66 (on cuda the chain past 64 rows; with KILN_CUDA_WGRAD_ROWS=256 the weight gradients "
+         "by tiles over three row chunks, the last partial; a last batch of 5)",
+         MLP("{\"type\": \"dense\", \"units\": 24, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 66}, false, false, false, 0, {0}},
         {"sparse categorical, a plain MLP, separate validation data (its rows after the training rows on the device)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
@@ -314,8 +336,14 @@ int main(void) {
              ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
          3, {.epochs = 2, .batch_size = 16}, true, false, false, 0, {0}},
     };
+    /* KILN_TEST_RESIDENT_CASE=TEXT: only the cases whose name holds TEXT (ctest's variants
+     * that matter to one case alone) */
+    const char *only = getenv("KILN_TEST_RESIDENT_CASE");
+    int ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcase c = cases[i];
+        if (only && *only && !strstr(c.name, only)) continue;
+        ran++;
         char json[2048];
         snprintf(json, sizeof json, c.json, adam);
         c.json = json;
@@ -334,12 +362,18 @@ int main(void) {
          * chain's cases, without accumulation, whose update is a run of its own) */
         const char *fused = getenv("KILN_CUDA_WGRAD_UPDATE");
         if (device == KN_DEVICE_CUDA && fused && strcmp(fused, "1") == 0 && strstr(c.name, "a plain MLP") &&
-            c.fit.accumulate <= 1 && !via_nccl)
-            CHECK(kn__cuda_fused_updates(dev.m->graph) > 0, "%s: KILN_CUDA_WGRAD_UPDATE=1: the update was not taken", c.name);
+            c.fit.accumulate <= 1 && !via_nccl) {
+            /* (the full batches took it too where their rows are fused: batches of 66 by tiles
+             * with KILN_CUDA_WGRAD_ROWS=256) */
+            int64_t most = kn__cuda_fused_update_rows(dev.m->graph), want = wgrad_fused_rows(c.fit.batch_size) ? c.fit.batch_size : 1;
+            CHECK(kn__cuda_fused_updates(dev.m->graph) > 0 && most >= want,
+                  "%s: KILN_CUDA_WGRAD_UPDATE=1: the update taken by runs of at most %lld rows, not %lld", c.name,
+                  (long long)most, (long long)want);
+        }
         /* KILN_CUDA_STEPS_KERNEL=1 (with K steps a graph): a plain MLP's K steps as one kernel */
         const char *steps = getenv("KILN_CUDA_STEPS_KERNEL");
         if (device == KN_DEVICE_CUDA && steps && strcmp(steps, "1") == 0 && k && atoi(k) > 1 && strstr(c.name, "a plain MLP") &&
-            c.fit.accumulate <= 1 && !via_nccl && !dev.st && dev.h->steps >= 2 * atoi(k))
+            c.fit.accumulate <= 1 && !via_nccl && !dev.st && dev.h->steps >= 2 * atoi(k) && steps_kernel_rows(c.fit.batch_size))
             CHECK(kn__cuda_steps_kernels(dev.m->graph) > 0, "%s: KILN_CUDA_STEPS_KERNEL=1: no K-step kernel", c.name);
 #endif
         if (c.skips && !dev.st)
@@ -353,6 +387,7 @@ int main(void) {
         kn_ctx_free(dev.ctx);
         kn_ctx_free(host.ctx);
     }
+    CHECK(ran > 0, "KILN_TEST_RESIDENT_CASE=%s: no case's name holds it", only ? only : "");
     printf("test_resident: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;
 }

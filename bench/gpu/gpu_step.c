@@ -41,7 +41,7 @@ static kn_tensor *build_mlp(kn_graph *g, int64_t b, const int64_t *widths, int l
     kn_tensor *h = x;
     *macs = 0;
     for (int l = 0; l < layers; l++) {
-        char wn[8], bn[8];
+        char wn[16], bn[16];
         snprintf(wn, sizeof wn, "w%d", l);
         snprintf(bn, sizeof bn, "b%d", l);
         kn_tensor *w = kn_param(g, (int64_t[]){widths[l], widths[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);

@@ -210,6 +210,7 @@ typedef struct {
     int64_t wgrad_capacity[2];          /* kn__cu_weight_grads_capacity(untiled, tiled), once known (-1 before) */
     bool update_taken;                  /* the run being enqueued: its weight gradients took the update */
     int64_t fused_updates;              /* runs whose weight gradients took the update (tests) */
+    int64_t fused_update_rows;          /* ... the most rows of one such run (tests) */
     /* KILN_CUDA_STEPS_KERNEL=1 (unmeasured: off; with KILN_CUDA_GRAPH_STEPS=K and the update
      * in the weight gradients): a resident step whose run is exactly the folded chain and
      * the updating weight gradients (their launches recorded in steps_rec as the run is
@@ -334,6 +335,7 @@ static inline const kn__cuda_step *kn__cuda_ring(const kn__cuda_graph *c) {
  * runs' weight gradients took the update (KILN_CUDA_WGRAD_UPDATE=1). */
 int64_t kn__cuda_grouped_launches(const kn_graph *g);
 int64_t kn__cuda_fused_updates(const kn_graph *g);
+int64_t kn__cuda_fused_update_rows(const kn_graph *g); /* ... the most rows of one of them */
 /* ... and how many K-step graphs were one resident_steps_kernel (KILN_CUDA_STEPS_KERNEL=1). */
 int64_t kn__cuda_steps_kernels(const kn_graph *g);
 

@@ -1161,6 +1161,11 @@ int64_t kn__cuda_fused_updates(const kn_graph *g) {
     return c ? c->fused_updates : 0; /* (counted as runs are enqueued: a captured run once) */
 }
 
+int64_t kn__cuda_fused_update_rows(const kn_graph *g) {
+    const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
+    return c ? c->fused_update_rows : 0;
+}
+
 int64_t kn__cuda_steps_kernels(const kn_graph *g) {
     const kn__cuda_graph *c = g->backend.iface == &kn__cuda_backend ? g->backend.context : NULL;
     return c ? c->steps_launches : 0;

@@ -644,7 +644,10 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
     bool updating = c->wgrad_guarded && c->wgrad_guard->late && take_update(g, c, &wg, tiled, &up);
     LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled, kn__cuda_pdl(c),
                                updating ? &up : NULL));
-    if (updating) c->update_taken = true, c->fused_updates++;
+    if (updating) {
+        c->update_taken = true, c->fused_updates++;
+        if (rows > c->fused_update_rows) c->fused_update_rows = rows;
+    }
     if (updating && !tiled && c->recording) { /* (runtime.c's capture) */
         c->steps_rec.wg = wg, c->steps_rec.guard = *c->wgrad_guard, c->steps_rec.up = up;
         c->rec_wgrad = true;
