@@ -1,11 +1,14 @@
 /* cuda_internal.h — the CUDA backend's per-graph state and its kernel table, shared by
- * runtime.c (buffers, runs, capture), ops.c (one function per op) and matmul.c. */
+ * runtime.c (buffers, memory), run.c (runs, capture), resident_data.c, ops.c (one function
+ * per op), small_batch.c and matmul.c. */
 #ifndef KN_CUDA_INTERNAL_H
 #define KN_CUDA_INTERNAL_H
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include "backend/backend.h"
+#include "data/augment.h"
 #include "graph/graph.h"
 #include "launch.h"
 
@@ -196,7 +199,7 @@ typedef struct {
     const kn_tensor *wgrad_mm[KN_CU_CHAIN_LAYERS];
     bool wgrad_fused;                   /* this run's decision, taken at the first of them */
     bool wgrad_all;                     /* they are every parameter's gradient: a resident step's
-                                         * guard can run in their launch (runtime.c's enqueue) */
+                                         * guard can run in their launch (run.c's enqueue) */
     const kn__cu_wgrad_guard *wgrad_guard; /* the guard to run with them in the run being enqueued, or NULL */
     bool wgrad_guarded;                 /* ... and they did */
     bool guard_late;                    /* KILN_CUDA_GUARD_LATE=1 (unmeasured: off), where the update is
@@ -287,6 +290,29 @@ void *kn__cuda_ptr(const kn_graph *g, const void *host);
 void *kn__cuda_tensor(const kn_graph *g, const kn_tensor *t);
 /* KN_ERR_DEVICE: "cuda: CALL failed at node 'NAME' (op): message" (t may be NULL). */
 kn_status kn__cuda_fail(kn_graph *g, const kn_tensor *t, const char *call, cudaError_t e);
+/* Returns kn__cuda_fail's status from a function with a graph g when call fails. */
+#define KN_CU_TRY(call, what)                                                                                \
+    do {                                                                                                     \
+        cudaError_t e_ = (call);                                                                             \
+        if (e_ != cudaSuccess) return kn__cuda_fail(g, NULL, what, e_);                                      \
+    } while (0)
+
+/* The backend's pieces across its files: runtime.c (compile, memory), run.c (runs, graphs,
+ * the polled and persistent predict), resident_data.c (the resident hooks). */
+kn_status kn__cuda_malloc(kn_graph *g, void **p, size_t bytes, const char *what);
+void kn__cuda_resident_free(kn__cuda_graph *c);
+kn_status kn__cuda_stage_copies(kn_graph *g, kn__cuda_graph *c, bool in, unsigned mask);
+kn_status kn__cuda_copy_in(kn_graph *g, void *dst, const void *src, size_t bytes);
+kn_status kn__cuda_synchronize(kn_graph *g);
+kn_status kn__cuda_run(kn_graph *g, unsigned mask);
+kn_status kn__cuda_stop_persistent(kn_graph *g);
+kn_status kn__cuda_flush_pending(kn_graph *g); /* (KILN_CUDA_GRAPH_STEPS's held-back runs) */
+kn_status kn__cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed);
+kn_status kn__cuda_resident_order(kn_graph *g, const int32_t *order, int64_t n);
+kn_status kn__cuda_resident_augment(kn_graph *g, const kn__augment_draw *draws, int64_t n);
+kn_status kn__cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool reset);
+void kn__cuda_resident_close(kn_graph *g);
+kn_status kn__cuda_grads_finite(kn_graph *g, bool *finite);
 
 /* op(a) op(b) -> c (m, n), row-major, through cuBLASLt; bias (n, f32) or NULL and relu
  * fused in its epilogue (matmul.c). at, bt, ct: the storage types (kn_dtype: KN_F32,

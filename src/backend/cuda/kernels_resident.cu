@@ -1,5 +1,5 @@
 /* kernels_resident.cu — the resident training step's own kernels (backend.h's
- * KN_RUN_RESIDENT; runtime.c enqueues them around the graph's nodes): the batch gathered
+ * KN_RUN_RESIDENT; run.c enqueues them around the graph's nodes): the batch gathered
  * from the tables on the device, the step's figures counted after the loss, and the guard
  * that stops every update once the loss or a gradient is non-finite. The host version of
  * the same three steps is backend/resident_host.c; the figures are summed in step order in

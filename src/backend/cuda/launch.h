@@ -1,4 +1,4 @@
-/* launch.h — the CUDA kernels' launchers, callable from C (runtime.c, matmul.c). Each
+/* launch.h — the CUDA kernels' launchers, callable from C (runtime.c, run.c, ops.c, small_batch.c, matmul.c). Each
  * enqueues its kernel(s) on stream s and returns cudaGetLastError(), which the caller
  * turns into a kiln error naming the launcher and the node. Sizes are element counts;
  * every pointer is device memory. The formulas are the CPU backend's (the files of backend/cpu),
@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define KN_CUDA_STEP_RING 64 /* resident runs' step values in flight (runtime.c's ring) */
+#define KN_CUDA_STEP_RING 64 /* resident runs' step values in flight (runtime.c's ring, run.c's runs) */
 
 /* A launcher's `pdl`: launch with programmatic dependence (device.cuh's KN_LAUNCH; the
  * kernel waits for the one before first), else the plain way. */
@@ -169,12 +169,12 @@ typedef struct {
     int32_t split;
     float *part;
     uint32_t *count;
-    /* A polled run (runtime.c, KILN_CUDA_POLL=1): after every row's outputs are written, the
+    /* A polled run (run.c, KILN_CUDA_POLL=1): after every row's outputs are written, the
      * last row's block counts the run in poll[1] and writes that count to flag (mapped host
      * memory), which the host spins on instead of synchronizing; poll[0] counts the rows
      * done (0 between launches). NULL flag: not polled. */
     uint32_t *poll, *flag;
-    /* KILN_CUDA_PERSIST=1 (runtime.c): a persistent predict. The kernel stays running: each
+    /* KILN_CUDA_PERSIST=1 (run.c): a persistent predict. The kernel stays running: each
      * block waits for door (mapped host memory) to hold a new number, runs the chain once
      * (the input read afresh from the staging, never from a line an earlier sample left in
      * L1; polled as above), and waits again; KN_CU_DOOR_STOP ends it. NULL: one run. */
@@ -315,7 +315,7 @@ typedef struct {
     int dst0_dtype;
     int64_t dst0_row_bytes;
 } kn__cuda_gather_set;
-/* data/augment.h's kn__augment_draw, field for field (runtime.c checks the layout). */
+/* data/augment.h's kn__augment_draw, field for field (resident_data.c checks the layout). */
 typedef struct kn__cu_augment_draw {
     float sn, cs;
     int32_t dy, dx;
@@ -415,7 +415,7 @@ int64_t kn__cu_weight_grads_blocks(const kn__cu_wgrad *wg, bool tiled);
 int64_t kn__cu_weight_grads_capacity(bool tiled);
 
 /* K resident training steps in one cooperative launch (KILN_CUDA_STEPS_KERNEL=1 with
- * KILN_CUDA_GRAPH_STEPS=K; runtime.c's capture): where a step is exactly two kernels, the
+ * KILN_CUDA_GRAPH_STEPS=K; run.c's capture): where a step is exactly two kernels, the
  * folded chain (forward, loss, backward) and the weight gradients taking the update, each
  * step runs the chain's items (row, slice) over the launch's blocks, a grid barrier, the
  * weight gradients with the guard and the update (grid barriers of their own), and a grid

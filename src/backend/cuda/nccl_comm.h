@@ -41,7 +41,7 @@ kn_status kn__nccl_allreduce_grads(kn_graph *g, void *comm, float pre_scale);
  * half copy of the parameters (mixed precision) refreshed from them, as a push does. The
  * host copies are not touched (stale on ranks other than 0 until a pull). */
 kn_status kn__nccl_broadcast_params(kn_graph *g, void *comm);
-/* A resident step's all-reduce (runtime.c, inside the captured step): buf[0..n) of g's
+/* A resident step's all-reduce (run.c, inside the captured step): buf[0..n) of g's
  * device memory summed in place across the ranks on g's stream, enqueued and not waited
  * for; kn__nccl_wait then waits for g's stream while it watches the communicator. */
 kn_status kn__nccl_enqueue_allreduce(kn_graph *g, void *comm, float *buf, size_t n);

@@ -1,9 +1,11 @@
 /* runtime.c — the CUDA backend: a compiled graph's buffers mirrored in device memory
  * (plain cudaMalloc, never managed memory: the parameter, gradient and state buffers and
  * one arena with the planner's offsets, so a tensor's device address is its host address
- * moved to the mirror), its nodes run by this file's kernel table on one stream, and, from
- * the second run with the same batch and phases, the whole run captured as one CUDA graph
- * and replayed (KILN_CUDA_GRAPHS=0 turns capture off).
+ * moved to the mirror), the backend's table (kn__cuda_backend), its compile and release,
+ * and the copies between host and device. Its nodes run on one stream by ops.c's kernel
+ * table: run.c enqueues them and, from the second run with the same batch and phases,
+ * captures the whole run as one CUDA graph and replays it (KILN_CUDA_GRAPHS=0 turns capture
+ * off); resident_data.c keeps fit's training data on the device.
  *
  * A run: folded tensors (recomputed on the host) and inputs are copied in, the step's
  * values (step, dropout key, training) are copied to device memory from pinned memory,
@@ -16,8 +18,6 @@
 #include "cuda_internal.h"
 #include "nccl_comm.h"
 
-#include <math.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,7 +106,7 @@ void *kn__cuda_param_half(const kn_graph *g, const void *host) {
 
 /* The resident data released, and with it every captured resident run (which holds its
  * addresses); the stream has been synchronized. */
-static void resident_free(kn__cuda_graph *c) {
+void kn__cuda_resident_free(kn__cuda_graph *c) {
     for (int i = 0; i < KN_CUDA_EXECS; i++)
         if (c->execs[i].exec && (c->execs[i].mask & KN_RUN_RESIDENT)) {
             cudaGraphExecDestroy(c->execs[i].exec);
@@ -166,13 +166,7 @@ static kn_status check_nodes(kn_graph *g) {
     return KN_OK;
 }
 
-#define CU(call, what)                                                                                       \
-    do {                                                                                                     \
-        cudaError_t e_ = (call);                                                                             \
-        if (e_ != cudaSuccess) return kn__cuda_fail(g, NULL, what, e_);                                      \
-    } while (0)
-
-static kn_status cuda_malloc(kn_graph *g, void **p, size_t bytes, const char *what) {
+kn_status kn__cuda_malloc(kn_graph *g, void **p, size_t bytes, const char *what) {
     cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
     if (e != cudaSuccess)
         return kn__error(g->ctx, e == cudaErrorMemoryAllocation ? KN_ERR_OUT_OF_MEMORY : KN_ERR_DEVICE,
@@ -229,7 +223,7 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
  * writing the mapped staging, the others by the copy engine. in: the inputs (host to
  * device), else the kept outputs of mask. */
 #define KN_CUDA_MAPPED_BYTES (256 << 10)
-static kn_status stage_copies(kn_graph *g, kn__cuda_graph *c, bool in, unsigned mask) {
+kn_status kn__cuda_stage_copies(kn_graph *g, kn__cuda_graph *c, bool in, unsigned mask) {
     kn__cu_copies cp = {.n = 0};
     for (int k = in ? 0 : c->n_io_in; k < (in ? c->n_io_in : c->n_io); k++) {
         kn_tensor *t = c->io_t[k];
@@ -303,7 +297,7 @@ static void pair_bias_grads(kn_graph *g, kn__cuda_graph *c) {
 
 static kn_status private_buffers(kn_graph *g, kn__cuda_graph *c) {
     for (int i = 0; i < c->n_priv; i++) {
-        kn_status st = cuda_malloc(g, &c->priv_d[i], kn__nbytes(c->priv_t[i]), "a tensor out of the arena");
+        kn_status st = kn__cuda_malloc(g, &c->priv_d[i], kn__nbytes(c->priv_t[i]), "a tensor out of the arena");
         if (st) return st;
     }
     return KN_OK;
@@ -333,10 +327,10 @@ static kn_status cuda_compile(kn_graph *g) {
     if ((st = private_buffers(g, c))) return st;
     bool chain_loss = false;
     for (int k = 0; k < c->n_chains; k++) chain_loss |= c->chain[k].loss != NULL;
-    if (chain_loss && ((st = cuda_malloc(g, (void **)&c->chain_done, sizeof *c->chain_done, "the chain loss's counter")) ||
-                       (st = cuda_malloc(g, (void **)&c->chain_rows_loss, (size_t)c->chain_rows * sizeof(double),
+    if (chain_loss && ((st = kn__cuda_malloc(g, (void **)&c->chain_done, sizeof *c->chain_done, "the chain loss's counter")) ||
+                       (st = kn__cuda_malloc(g, (void **)&c->chain_rows_loss, (size_t)c->chain_rows * sizeof(double),
                                          "the chain loss's rows")) ||
-                       (st = cuda_malloc(g, (void **)&c->chain_correct, (size_t)c->chain_rows * sizeof(int32_t),
+                       (st = kn__cuda_malloc(g, (void **)&c->chain_correct, (size_t)c->chain_rows * sizeof(int32_t),
                                          "the chain's correct rows"))))
         return st;
     size_t part = 0; /* the largest split's parts, at any rows a run may have */
@@ -348,8 +342,8 @@ static kn_status cuda_compile(kn_graph *g) {
             part = need > part ? need : part;
         }
     }
-    if (part && ((st = cuda_malloc(g, (void **)&c->chain_part, part, "a split chain's parts")) ||
-                 (st = cuda_malloc(g, (void **)&c->chain_count, (size_t)c->chain_rows * sizeof *c->chain_count,
+    if (part && ((st = kn__cuda_malloc(g, (void **)&c->chain_part, part, "a split chain's parts")) ||
+                 (st = kn__cuda_malloc(g, (void **)&c->chain_count, (size_t)c->chain_rows * sizeof *c->chain_count,
                                    "a split chain's counters"))))
         return st;
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
@@ -363,27 +357,27 @@ static kn_status cuda_compile(kn_graph *g) {
     c->ws_bytes = ws;
     c->conv_cols_bytes = cols; /* at the compiled (largest) batch: runs chunk within it */
     c->lt_ws_bytes = 32u << 20; /* cuBLASLt's workspace: 32 MB, as cuBLAS uses on Hopper */
-    if ((st = cuda_malloc(g, (void **)&c->param, pb, "parameters")) ||
+    if ((st = kn__cuda_malloc(g, (void **)&c->param, pb, "parameters")) ||
         /* (a resident data-parallel step's verdict rides in the float after the gradients) */
-        (g->grad_buf && (st = cuda_malloc(g, (void **)&c->grad, pb + 64, "gradients"))) ||
-        (g->state_buf && (st = cuda_malloc(g, (void **)&c->state, g->state_floats * sizeof(float), "optimizer state"))) ||
-        (st = cuda_malloc(g, (void **)&c->arena, g->arena_bytes, "arena")) ||
-        (st = cuda_malloc(g, &c->ws, ws, "workspace")) || (st = cuda_malloc(g, &c->lt_ws, c->lt_ws_bytes, "cuBLASLt workspace")) ||
-        (st = cuda_malloc(g, (void **)&c->d_step, sizeof *c->d_step, "step values")) ||
-        (cols && (st = cuda_malloc(g, (void **)&c->conv_cols, cols, "convolution columns"))))
+        (g->grad_buf && (st = kn__cuda_malloc(g, (void **)&c->grad, pb + 64, "gradients"))) ||
+        (g->state_buf && (st = kn__cuda_malloc(g, (void **)&c->state, g->state_floats * sizeof(float), "optimizer state"))) ||
+        (st = kn__cuda_malloc(g, (void **)&c->arena, g->arena_bytes, "arena")) ||
+        (st = kn__cuda_malloc(g, &c->ws, ws, "workspace")) || (st = kn__cuda_malloc(g, &c->lt_ws, c->lt_ws_bytes, "cuBLASLt workspace")) ||
+        (st = kn__cuda_malloc(g, (void **)&c->d_step, sizeof *c->d_step, "step values")) ||
+        (cols && (st = kn__cuda_malloc(g, (void **)&c->conv_cols, cols, "convolution columns"))))
         return st;
     if (g->precision == KN_PRECISION_BF16 || g->precision == KN_PRECISION_FP16) {
         /* the products' half operand copy of the parameters (matmul.c), filled by push */
         c->half_type = g->precision == KN_PRECISION_BF16 ? KN_BF16 : KN_F16;
-        if ((st = cuda_malloc(g, &c->param_half, g->param_floats * sizeof(uint16_t), "half parameter copy"))) return st;
+        if ((st = kn__cuda_malloc(g, &c->param_half, g->param_floats * sizeof(uint16_t), "half parameter copy"))) return st;
     }
-    CU(cudaHostAlloc((void **)&c->h_step, (KN_CUDA_STEP_RING + 1) * sizeof *c->h_step, cudaHostAllocMapped),
+    KN_CU_TRY(cudaHostAlloc((void **)&c->h_step, (KN_CUDA_STEP_RING + 1) * sizeof *c->h_step, cudaHostAllocMapped),
        "cudaHostAlloc (step values)");
     if ((st = plan_io(g, c))) return st;
-    CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    if (c->chain_done) CU(cudaMemsetAsync(c->chain_done, 0, sizeof *c->chain_done, c->stream), "cudaMemsetAsync (counter)");
+    KN_CU_TRY(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    if (c->chain_done) KN_CU_TRY(cudaMemsetAsync(c->chain_done, 0, sizeof *c->chain_done, c->stream), "cudaMemsetAsync (counter)");
     if (c->chain_count)
-        CU(cudaMemsetAsync(c->chain_count, 0, (size_t)c->chain_rows * sizeof *c->chain_count, c->stream),
+        KN_CU_TRY(cudaMemsetAsync(c->chain_count, 0, (size_t)c->chain_rows * sizeof *c->chain_count, c->stream),
            "cudaMemsetAsync (counters)");
     if ((st = kn__cublaslt_load(g->ctx))) return st;
     cublasStatus_t bs = kn__lt.Create(&c->lt);
@@ -407,9 +401,9 @@ static kn_status cuda_compile(kn_graph *g) {
     c->persist = env && strcmp(env, "1") == 0;
     c->poll = c->poll || c->persist;
     if (c->poll) { /* the poll word, and 64 bytes on, the doorbell */
-        if ((st = cuda_malloc(g, (void **)&c->d_poll, 2 * sizeof *c->d_poll, "poll counts"))) return st;
-        CU(cudaMemsetAsync(c->d_poll, 0, 2 * sizeof *c->d_poll, c->stream), "cudaMemsetAsync (poll counts)");
-        CU(cudaHostAlloc((void **)&c->h_poll, 128, cudaHostAllocMapped), "cudaHostAlloc (poll word)");
+        if ((st = kn__cuda_malloc(g, (void **)&c->d_poll, 2 * sizeof *c->d_poll, "poll counts"))) return st;
+        KN_CU_TRY(cudaMemsetAsync(c->d_poll, 0, 2 * sizeof *c->d_poll, c->stream), "cudaMemsetAsync (poll counts)");
+        KN_CU_TRY(cudaHostAlloc((void **)&c->h_poll, 128, cudaHostAllocMapped), "cudaHostAlloc (poll word)");
         *c->h_poll = 0;
         c->h_door = c->h_poll + 16;
         if (cudaHostGetDevicePointer((void **)&c->m_poll, c->h_poll, 0) != cudaSuccess) {
@@ -421,20 +415,18 @@ static kn_status cuda_compile(kn_graph *g) {
     env = getenv("KILN_CUDA_PDL"); /* 1: programmatic dependent launch in resident steps (the A/B of bench/gpu/run.sh) */
     c->pdl = env && strcmp(env, "1") == 0;
     /* the arena's constants (filled at compile), parameters, zeroed gradients, state */
-    CU(cudaMemcpyAsync(c->arena, g->arena, g->arena_bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (arena)");
-    if (g->grad_buf) CU(cudaMemcpyAsync(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (gradients)");
+    KN_CU_TRY(cudaMemcpyAsync(c->arena, g->arena, g->arena_bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (arena)");
+    if (g->grad_buf) KN_CU_TRY(cudaMemcpyAsync(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (gradients)");
     return g->backend.iface->push(g, KN_SYNC_PARAMS | KN_SYNC_STATE);
 }
-
-static kn_status stop_persistent(kn_graph *g);
 
 static void cuda_release(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c) return;
-    stop_persistent(g);
+    kn__cuda_stop_persistent(g);
     c->pending = 0; /* (nothing held back is wanted any more) */
     if (c->stream) cudaStreamSynchronize(c->stream);
-    resident_free(c); /* (its captured runs too) */
+    kn__cuda_resident_free(c); /* (its captured runs too) */
     for (int i = 0; i < KN_CUDA_EXECS; i++)
         if (c->execs[i].exec) cudaGraphExecDestroy(c->execs[i].exec);
     if (c->lt_ok) kn__lt.Destroy(c->lt);
@@ -467,36 +459,34 @@ static void cuda_release(kn_graph *g) {
     g->backend.context = NULL;
 }
 
-static kn_status flush_pending(kn_graph *g); /* (KILN_CUDA_GRAPH_STEPS's held-back runs, first) */
-
 /* ---------------------------------------------------------------- memory */
 
-static kn_status cuda_alloc(kn_graph *g, size_t bytes, void **out) { return cuda_malloc(g, out, bytes, "buffer"); }
+static kn_status cuda_alloc(kn_graph *g, size_t bytes, void **out) { return kn__cuda_malloc(g, out, bytes, "buffer"); }
 static void cuda_free(kn_graph *g, void *ptr) { (void)g; cudaFree(ptr); }
 
-static kn_status cuda_copy_in(kn_graph *g, void *dst, const void *src, size_t bytes) {
+kn_status kn__cuda_copy_in(kn_graph *g, void *dst, const void *src, size_t bytes) {
     kn__cuda_graph *c = g->backend.context;
-    kn_status st = flush_pending(g); /* (after the runs before it) */
+    kn_status st = kn__cuda_flush_pending(g); /* (after the runs before it) */
     if (st) return st;
-    CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (in)");
+    KN_CU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (in)");
     return KN_OK;
 }
 
 static kn_status cuda_copy_out(kn_graph *g, void *dst, const void *src, size_t bytes) {
     kn__cuda_graph *c = g->backend.context;
-    kn_status st = flush_pending(g);
+    kn_status st = kn__cuda_flush_pending(g);
     if (st) return st;
-    CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (out)");
+    KN_CU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (out)");
     return KN_OK;
 }
 
-static kn_status cuda_synchronize(kn_graph *g) {
+kn_status kn__cuda_synchronize(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
-    kn_status st = flush_pending(g);
+    kn_status st = kn__cuda_flush_pending(g);
     if (st) return st;
     /* resident data parallel: the steps' all-reduces may wait on a peer: watched, with a deadline */
     if (c->res_nccl && (st = kn__nccl_wait(g, c->res_nccl, "a resident step's all-reduce"))) return st;
-    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    KN_CU_TRY(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
     c->inflight = 0; /* every queued copy from the step ring has run */
     return KN_OK;
 }
@@ -506,14 +496,14 @@ static kn_status cuda_synchronize(kn_graph *g) {
 static kn_status cuda_pull(kn_graph *g, unsigned parts) {
     kn__cuda_graph *c = g->backend.context;
     size_t pb = g->param_floats * sizeof(float);
-    kn_status st = cuda_synchronize(g);
+    kn_status st = kn__cuda_synchronize(g);
     if (st) return st;
     if ((parts & KN_SYNC_PARAMS) && !g->shared_params)
-        CU(cudaMemcpy(g->param_buf, c->param, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (parameters out)");
+        KN_CU_TRY(cudaMemcpy(g->param_buf, c->param, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (parameters out)");
     if ((parts & KN_SYNC_GRADS) && g->grad_buf)
-        CU(cudaMemcpy(g->grad_buf, c->grad, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (gradients out)");
+        KN_CU_TRY(cudaMemcpy(g->grad_buf, c->grad, pb, cudaMemcpyDeviceToHost), "cudaMemcpy (gradients out)");
     if ((parts & KN_SYNC_STATE) && g->state_buf)
-        CU(cudaMemcpy(g->state_buf, c->state, g->state_floats * sizeof(float), cudaMemcpyDeviceToHost),
+        KN_CU_TRY(cudaMemcpy(g->state_buf, c->state, g->state_floats * sizeof(float), cudaMemcpyDeviceToHost),
            "cudaMemcpy (optimizer state out)");
     return KN_OK;
 }
@@ -525,623 +515,28 @@ static kn_status cuda_pull(kn_graph *g, unsigned parts) {
 static kn_status cuda_push(kn_graph *g, unsigned parts) {
     kn__cuda_graph *c = g->backend.context;
     size_t pb = g->param_floats * sizeof(float);
-    kn_status st = cuda_synchronize(g);
+    kn_status st = kn__cuda_synchronize(g);
     if (st) return st;
     if (parts & KN_SYNC_PARAMS) {
-        CU(cudaMemcpyAsync(c->param, g->param_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (parameters in)");
+        KN_CU_TRY(cudaMemcpyAsync(c->param, g->param_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (parameters in)");
         if (c->param_half && g->param_floats) /* ordered before the next run on the stream */
-            CU(kn__cu_scale_x(c->stream, c->param, KN_F32, c->param_half, c->half_type, 1.0f, (int64_t)g->param_floats),
+            KN_CU_TRY(kn__cu_scale_x(c->stream, c->param, KN_F32, c->param_half, c->half_type, 1.0f, (int64_t)g->param_floats),
                "kn__cu_scale_x (half parameter copy)");
     }
     if ((parts & KN_SYNC_GRADS) && g->grad_buf)
-        CU(cudaMemcpyAsync(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (gradients in)");
+        KN_CU_TRY(cudaMemcpyAsync(c->grad, g->grad_buf, pb, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (gradients in)");
     if ((parts & KN_SYNC_STATE) && g->state_buf)
-        CU(cudaMemcpyAsync(c->state, g->state_buf, g->state_floats * sizeof(float), cudaMemcpyHostToDevice, c->stream),
+        KN_CU_TRY(cudaMemcpyAsync(c->state, g->state_buf, g->state_floats * sizeof(float), cudaMemcpyHostToDevice, c->stream),
            "cudaMemcpyAsync (optimizer state in)");
-    return KN_OK;
-}
-
-/* ---------------------------------------------------------------- run */
-
-/* The nodes of mask, in order, enqueued on the stream. */
-static kn_status enqueue_nodes(kn_graph *g, unsigned mask) {
-    for (int i = 0; i < g->n_nodes; i++) {
-        kn_tensor *t = g->nodes[i];
-        if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED) || !kn__op_info(t->op)->cpu) continue;
-        kn_status st = kn__cuda_kernel(t->op)(g, t);
-        if (st) return st;
-    }
-    return KN_OK;
-}
-
-#define LAUNCHED(call, what)                                                                                 \
-    do {                                                                                                     \
-        cudaError_t e_ = (call);                                                                             \
-        if (e_ != cudaSuccess) return kn__cuda_fail(g, NULL, what, e_);                                      \
-    } while (0)
-
-/* A run's work, which a capture records whole. A run: the step values and inputs from
- * their pinned staging, the nodes, the kept outputs of mask to their staging. A resident
- * step (backend.h): the batch gathered from the tables, forward and loss, the figures,
- * backward, the guard, the update (whose kernel returns at once when the guard set
- * step->skip); its step values were queued before it, from the ring. The host version:
- * resident_host.c. */
-/* Whether a node of mask reads the step values (the kernels ops.c hands d_step to): a
- * predict of a plain MLP does not, and its graph is then one copy node shorter. */
-static bool reads_step(const kn_graph *g, unsigned mask) {
-    for (int i = 0; i < g->n_nodes; i++) {
-        const kn_tensor *t = g->nodes[i];
-        if (!(t->phase & mask) || (t->flags & KN_FLAG_FOLDED)) continue;
-        switch (t->op) {
-        case KN_OP_OPTIMIZER:
-        case KN_OP_OPT_UPDATE:
-        case KN_OP_GRAD_NORM:
-        case KN_OP_DROPOUT:
-        case KN_OP_BATCH_NORM:
-            return true;
-        default: break;
-        }
-    }
-    return false;
-}
-
-static kn_status enqueue(kn_graph *g, unsigned mask) {
-    kn__cuda_graph *c = g->backend.context;
-    c->run_mask = mask;
-    for (int k = 0; k < c->n_chains; k++) c->chain[k].merged = false; /* (set by a forward chain's launch) */
-    if (!(mask & KN_RUN_RESIDENT)) {
-        if (reads_step(g, mask))
-            LAUNCHED(cudaMemcpyAsync(c->d_step, &c->h_step[KN_CUDA_STEP_RING], sizeof *c->h_step, cudaMemcpyHostToDevice,
-                                     c->stream),
-                     "cudaMemcpyAsync (step)");
-        kn_status st = stage_copies(g, c, true, mask); /* (io_direct: cuda_run's, for this run) */
-        if (st || (st = enqueue_nodes(g, mask))) return st;
-        return stage_copies(g, c, false, mask);
-    }
-    kn__cuda_gather_set set;
-    memset(&set, 0, sizeof set);
-    for (int k = 0; k < c->n_tables; k++) {
-        set.table[k] = c->table[k];
-        set.dst[k] = kn__cuda_ptr(g, c->table_input[k]->data);
-        set.row_bytes[k] = (int64_t)c->table_row_bytes[k];
-    }
-    set.dst0_dtype = c->narrow_x ? (int)c->table_input[0]->dtype : KN_F32; /* (f32 rows narrowed by the gather) */
-    set.dst0_row_bytes = c->narrow_x ? set.row_bytes[0] / 2 : set.row_bytes[0];
-    set.draws = c->d_draws; /* (training runs only: the kernel reads the step's) */
-    set.aug_h = c->aug_h, set.aug_w = c->aug_w, set.aug_c = c->aug_c;
-    set.aug_sigma = c->aug_sigma;
-    /* folded (small_batch.c's kn__cuda_plan_fold): the chain and the weight gradients read the
-     * tables through the order, and the chain starts the step, when this run fuses them */
-    int64_t rows = g->batch;
-    c->folding = c->fold_chain >= 0 && !c->res_seed && rows > 0 && rows <= c->chain_rows &&
-                 rows <= KN_CU_WGRAD_FOLD_ROWS && (!(mask & KN_PHASE_BACKWARD) || rows <= c->wgrad_rows);
-    if (!c->folding)
-        LAUNCHED(kn__cu_resident_start(c->stream, c->d_step, c->d_res, c->res_seed ? kn__cuda_ptr(g, c->res_seed->data) : NULL,
-                                       &set, c->n_tables, c->d_order, g->batch, kn__cuda_ring(c)),
-                 "kn__cu_resident_start");
-    c->mean_deferred = c->count_deferred = false; /* (a chain ending in the run's loss leaves its mean, and
-                                                   * maybe its correct rows, to the count: small_batch.c) */
-    kn_status st = enqueue_nodes(g, mask & (KN_PHASE_FORWARD | KN_PHASE_LOSS));
-    if (st) return st;
-    kn__cuda_count q = {kn__cuda_tensor(g, c->res_loss),
-                        c->res_out ? kn__cuda_tensor(g, c->res_out) : NULL,
-                        c->res_out ? (int)c->res_out->dtype : KN_F32,
-                        c->res_outs,
-                        c->res_threshold,
-                        c->res_out ? c->d_labels : NULL,
-                        c->d_order,
-                        g->batch,
-                        c->mean_deferred ? c->chain_rows_loss : NULL,
-                        c->count_deferred ? c->chain_correct : NULL};
-    if (!(mask & KN_PHASE_BACKWARD)) { /* an evaluation: the figures only */
-        c->folding = false;
-        LAUNCHED(kn__cu_resident_count(c->stream, c->d_step, c->d_res, &q, false), "kn__cu_resident_count");
-        return KN_OK;
-    }
-    /* a training step: the figures are counted in the guard's launch, after the backward
-     * pass (the loss and the outputs are kept tensors: nothing overwrites them); when the
-     * small-batch weight gradients are every gradient, in theirs (small_batch.c) */
-    bool accumulating = mask & KN_RUN_ACCUMULATE; /* (the late guard decides in the update, which a batch mid-group lacks) */
-    kn__cu_wgrad_guard guard = {c->d_step, c->d_res, q, c->guard_late && !c->res_seed && !accumulating && !c->res_nccl};
-    c->wgrad_guard = &guard;
-    c->wgrad_guarded = false;
-    c->update_taken = false;
-    st = enqueue_nodes(g, mask & KN_PHASE_BACKWARD);
-    c->wgrad_guard = NULL;
-    if (st) return st;
-    if (!c->wgrad_guarded)
-        LAUNCHED(kn__cu_resident_guard(c->stream, c->d_step, c->d_res, c->grad, (int64_t)g->param_floats, &q),
-                 "kn__cu_resident_guard");
-    if (c->res_nccl) { /* data parallel: this rank's share, the sum (verdict included), the decision */
-        int64_t n = (int64_t)g->param_floats + 1;
-        LAUNCHED(kn__cu_grad_share(c->stream, c->d_step, c->grad, n), "kn__cu_grad_share");
-        if ((st = kn__nccl_enqueue_allreduce(g, c->res_nccl, c->grad, (size_t)n))) return st;
-        LAUNCHED(kn__cu_sum_guard(c->stream, c->d_step, c->d_res, c->grad, n, kn__cuda_tensor(g, c->res_loss)),
-                 "kn__cu_sum_guard");
-    }
-    if (accumulating) {
-        if (!c->grad_acc) return kn__error(g->ctx, KN_ERR_STATE, "cuda: an accumulating run without an accumulator");
-        LAUNCHED(kn__cu_grad_accumulate(c->stream, c->d_step, c->grad, c->grad_acc, (int64_t)g->param_floats,
-                                        (float)g->batch, mask & KN_PHASE_UPDATE),
-                 "kn__cu_grad_accumulate");
-    }
-    c->update_guard = c->wgrad_guarded && guard.late ? &guard : NULL; /* (the weight gradients only flagged) */
-    st = enqueue_nodes(g, mask & KN_PHASE_UPDATE);
-    c->update_guard = NULL;
-    c->folding = false;
-    return st;
-}
-
-/* A polled run's wait (KILN_CUDA_POLL=1; cuda_internal.h): spinning until the chain kernel
- * wrote the run's number to the mapped word, or after KN_CUDA_POLL_US without it, the
- * stream synchronized (a failed kernel's error), after which the word must be there. The
- * stream is left unsynchronized, as a resident run leaves it (inflight counts it).
- * persistent (KILN_CUDA_PERSIST): the kernel does not end, so no synchronize: after
- * KN_CUDA_POLL_US the stream is asked now and then instead. Done: the kernel ended (the
- * emulator's, once it served what was rung: it runs kernels only when asked), which must
- * have answered; an error: the kernel failed; past KN_CUDA_PERSIST_WAIT_S, an error. */
-#define KN_CUDA_POLL_US 2000
-#define KN_CUDA_PERSIST_WAIT_S 10.0
-static kn_status poll_wait(kn_graph *g, kn__cuda_graph *c, bool persistent) {
-    uint32_t want = ++c->poll_seq;
-    const uint32_t *word = c->h_poll; /* (read with acquire loads: the kernel's outputs are there once it is) */
-    c->polls++;
-    double t0 = kn__now();
-    for (unsigned spin = 1; __atomic_load_n(word, __ATOMIC_ACQUIRE) != want; spin++) {
-        if (spin % 64 || kn__now() - t0 < KN_CUDA_POLL_US * 1e-6) continue;
-        cudaError_t e = persistent ? cudaStreamQuery(c->stream) : cudaSuccess;
-        if (e == cudaErrorNotReady && kn__now() - t0 <= KN_CUDA_PERSIST_WAIT_S) continue;
-        if (e == cudaErrorNotReady)
-            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: the persistent predict did not answer in %g s", KN_CUDA_PERSIST_WAIT_S);
-        c->persist_on = false; /* (ended, or failed) */
-        if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "the persistent predict", e);
-        c->poll_fallbacks++;
-        kn_status st = persistent ? KN_OK : cuda_synchronize(g);
-        if (st) return st;
-        uint32_t got = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-        if (got != want)
-            return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: a polled run ended without its count (%u, not %u)", (unsigned)got,
-                             (unsigned)want);
-        break;
-    }
-    return KN_OK;
-}
-
-/* The captured run for (batch, mask) of `steps` runs back to back, or -1. */
-static int find_exec(const kn__cuda_graph *c, int64_t batch, unsigned mask, int steps) {
-    for (int i = 0; i < KN_CUDA_EXECS; i++)
-        if (c->execs[i].exec && c->execs[i].batch == batch && c->execs[i].mask == mask && c->execs[i].steps == steps)
-            return i;
-    return -1;
-}
-
-/* Captures the run's work (`steps` times back to back: resident runs, each reading its own
- * ring slot) as one CUDA graph and instantiates it in the least recently used slot (never
- * the held-back runs' own); returns the slot in *slot. */
-static kn_status capture(kn_graph *g, kn__cuda_graph *c, unsigned mask, int steps, int *slot) {
-    int k = -1;
-    for (int i = 0; i < KN_CUDA_EXECS; i++) {
-        if (c->pending && i == c->pending_slot) continue;
-        if (k < 0 || !c->execs[i].exec || (c->execs[k].exec && c->execs[i].used < c->execs[k].used)) k = i;
-        if (!c->execs[k].exec) break;
-    }
-    if (c->execs[k].exec) {
-        cudaGraphExecDestroy(c->execs[k].exec);
-        c->execs[k].exec = NULL;
-    }
-    cudaGraph_t graph;
-    /* KILN_CUDA_STEPS_KERNEL: K steps as one kernel, when this (batch, mask)'s one-step run was
-     * found to be the chain and the updating weight gradients alone (below) */
-    bool one_kernel = steps > 1 && c->steps_ok && c->steps_batch == g->batch && c->steps_mask == mask;
-    c->rec_chain = c->rec_wgrad = false;
-    c->recording = c->steps_kernel && steps == 1; /* (small_batch.c records the two launches) */
-    /* K resident steps (KILN_CUDA_GRAPH_STEPS): the ring's slots, which the host filled for all
-     * K before the launch, taken to the device first (kn__cu_ring_take: one kernel reading
-     * the K slots, not a read of mapped memory at every step's start); the steps read them
-     * there (kn__cuda_ring) */
-    bool copy_ring = steps > 1 && c->d_ring && (mask & KN_RUN_RESIDENT);
-    size_t ring_bytes = KN_CUDA_STEP_RING * sizeof *c->h_step;
-    kn_status st = KN_OK;
-    if (copy_ring && !c->d_ring_copy && (st = cuda_malloc(g, (void **)&c->d_ring_copy, ring_bytes, "step ring copy")))
-        return st; /* (before the capture: no allocation inside one) */
-    CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-    if (copy_ring) {
-        cudaError_t le = kn__cu_ring_take(c->stream, c->d_ring_copy, c->d_ring, c->d_res, steps);
-        if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "kn__cu_ring_take", le);
-        c->ring_copied = true;
-    }
-    if (one_kernel && !st) {
-        kn__cu_steps p = c->steps_rec;
-        p.ch.ring = kn__cuda_ring(c);
-        cudaError_t le = kn__cu_resident_steps(c->stream, &p, steps, c->steps_capacity);
-        if (le != cudaSuccess) st = kn__cuda_fail(g, NULL, "kn__cu_resident_steps", le);
-    }
-    for (int i = 0; i < steps && !st && !one_kernel; i++) st = enqueue(g, mask);
-    c->recording = c->ring_copied = false;
-    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
-    if (st) {
-        if (e == cudaSuccess) cudaGraphDestroy(graph);
-        return st;
-    }
-    if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaStreamEndCapture", e);
-    if (one_kernel) c->steps_launches++;
-    if (c->steps_kernel && steps == 1 && (mask & KN_RUN_RESIDENT) && (mask & KN_PHASE_BACKWARD)) {
-        size_t nodes = 0; /* the run is the two recorded launches and nothing else */
-        if (c->steps_capacity < 0) c->steps_capacity = kn__cu_resident_steps_capacity();
-        c->steps_ok = c->rec_chain && c->rec_wgrad && c->steps_capacity > 0 && c->d_ring && c->steps_rec.ch.ring == c->d_ring &&
-                      cudaGraphGetNodes(graph, NULL, &nodes) == cudaSuccess && nodes == 2;
-        cudaGetLastError();
-        c->steps_batch = g->batch, c->steps_mask = mask;
-    }
-    e = cudaGraphInstantiate(&c->execs[k].exec, graph, 0);
-    cudaGraphDestroy(graph);
-    if (e != cudaSuccess) return kn__cuda_fail(g, NULL, "cudaGraphInstantiate", e);
-    c->execs[k].batch = g->batch;
-    c->execs[k].mask = mask;
-    c->execs[k].steps = steps;
-    c->execs[k].used = c->runs;
-    c->captures++;
-    *slot = k;
-    return KN_OK;
-}
-
-static kn_status launch_exec(kn__cuda_graph *c, kn_graph *g, int slot) {
-    CU(cudaGraphLaunch(c->execs[slot].exec, c->stream), "cudaGraphLaunch");
-    c->execs[slot].used = c->runs;
-    c->replays++;
-    return KN_OK;
-}
-
-/* The persistent predict's doorbell (mapped) set to v: a sequentially consistent store, so
- * that what the host wrote before (the staged inputs) is there before the kernel, which
- * reads the doorbell with an acquire load (device.cuh's kn__door_wait), sees it. */
-static void ring_door(kn__cuda_graph *c, uint32_t v) { __atomic_store_n(c->h_door, v, __ATOMIC_SEQ_CST); }
-
-/* KILN_CUDA_PERSIST: the persistent predict kernel ended (the doorbell's stop, then the
- * stream synchronized), before anything else uses the stream. */
-static kn_status stop_persistent(kn_graph *g) {
-    kn__cuda_graph *c = g->backend.context;
-    if (!c->persist_on) return KN_OK;
-    c->persist_on = false;
-    ring_door(c, KN_CU_DOOR_STOP);
-    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize (the persistent predict's end)");
-    return KN_OK;
-}
-
-/* The held-back resident runs launched one by one (their step values wait in the ring),
- * after the persistent predict, if one runs, has ended. */
-static kn_status flush_pending(kn_graph *g) {
-    kn__cuda_graph *c = g->backend.context;
-    kn_status st = stop_persistent(g);
-    if (st) return st;
-    for (; c->pending > 0 && !st; c->pending--) st = launch_exec(c, g, c->pending_slot);
-    c->pending = 0;
-    return st;
-}
-
-/* KILN_CUDA_GRAPH_STEPS: a resident run held back (its values are in the ring already), and
- * launched with the others as one graph once there are graph_steps of them. Its own
- * one-run graph is captured first (while g->batch is still its batch), for a flush. */
-static kn_status hold_back(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
-    kn_status st;
-    if (c->pending && (c->pending_batch != g->batch || c->pending_mask != mask) && (st = flush_pending(g))) return st;
-    if (!c->pending) {
-        int one = find_exec(c, g->batch, mask, 1);
-        if (one < 0 && (st = capture(g, c, mask, 1, &one))) return st;
-        c->pending_slot = one, c->pending_batch = g->batch, c->pending_mask = mask;
-    }
-    c->execs[c->pending_slot].used = c->runs;
-    if (++c->pending < c->graph_steps) return KN_OK;
-    int many = find_exec(c, g->batch, mask, c->graph_steps);
-    if (many < 0 && (st = capture(g, c, mask, c->graph_steps, &many))) return st;
-    c->pending = 0;
-    c->replays += c->graph_steps - 1; /* (launch_exec counts one) */
-    c->grouped++;
-    return launch_exec(c, g, many);
-}
-
-/* The run's kept outputs, from the staging to their tensors. */
-static void copy_outputs(kn__cuda_graph *c, unsigned mask) {
-    for (int k = c->n_io_in; k < c->n_io; k++) {
-        kn_tensor *t = c->io_t[k];
-        if ((t->phase & mask) && kn__nbytes(t)) memcpy(t->data, c->h_io + c->io_off[k], kn__nbytes(t));
-    }
-}
-
-/* KILN_CUDA_PERSIST: a polled one-kernel run (a predict) through the persistent kernel:
- * launched at the first such run (again after anything stopped it, or for another batch),
- * then each run rings its doorbell (the inputs are in the staging already) and polls. */
-static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
-    kn_status st;
-    if (c->persist_on && (c->persist_batch != g->batch || c->persist_mask != mask) && (st = stop_persistent(g))) return st;
-    if (!c->persist_on) {
-        if ((st = flush_pending(g))) return st;
-        ring_door(c, 0); /* (the kernel waits for anything else) */
-        c->persist_launch = true, c->persist_refused = false;
-        st = enqueue(g, mask);
-        c->persist_launch = false;
-        if (st) return st;
-        if (c->persist_refused) { /* too many blocks to keep: this run was launched as a plain polled one */
-            c->persist_refusals++;
-            c->runs++, c->inflight++;
-            if ((st = poll_wait(g, c, false))) return st;
-            copy_outputs(c, mask);
-            return KN_OK;
-        }
-        c->persist_on = true, c->persist_batch = g->batch, c->persist_mask = mask;
-        c->persist_launches++;
-    }
-    uint32_t ring = ++c->door_seq;
-    if (ring == 0 || ring == KN_CU_DOOR_STOP) ring = c->door_seq = 1;
-    ring_door(c, ring);
-    c->runs++;
-    if ((st = poll_wait(g, c, true))) return st;
-    c->persist_served++;
-    c->last_batch = g->batch;
-    c->last_mask = mask;
-    copy_outputs(c, mask);
-    return KN_OK;
-}
-
-static kn_status cuda_run(kn_graph *g, unsigned mask) {
-    kn__cuda_graph *c = g->backend.context;
-    bool resident = mask & KN_RUN_RESIDENT;
-    kn_status st = kn__cuda_select_device(g->ctx); /* a thread's first run (a flag after that) */
-    if (st) return st;
-    if (resident && !c->resident_on)
-        return kn__error(g->ctx, KN_ERR_STATE, "cuda: a resident run without resident data (resident_open)");
-    /* every slot of the step ring may still be queued: wait for the stream (resident runs
-     * otherwise never wait, so this is once per KN_CUDA_STEP_RING steps) */
-    if (c->inflight >= KN_CUDA_STEP_RING && (st = cuda_synchronize(g))) return st;
-    for (int i = 0; i < g->n_nodes; i++) { /* folded values the host just recomputed */
-        kn_tensor *t = g->nodes[i];
-        if (g->refolded && (t->flags & KN_FLAG_FOLDED) && kn__nbytes(t) &&
-            (st = cuda_copy_in(g, kn__cuda_ptr(g, t->data), t->data, kn__nbytes(t))))
-            return st;
-    }
-    g->refolded = false;
-    kn__cuda_step values = {.step = g->step, .rng_step = g->rng_step, .rng_micro = g->rng_micro, .training = g->training,
-                            .lr = g->opt.learning_rate, .grad_unscale = g->grad_unscale, .first = g->resident_first,
-                            .skipped_known = g->resident_skipped, .c1 = 1.0f, .c2 = 1.0f, .acc_scale = g->grad_acc_scale,
-                            .grad_share = g->grad_share};
-    if (!(resident && c->res_seed)) { /* Adam's corrections (kernels.cu's opt_update: the same formula);
-                                       * a resident fp16 run's step may be taken back on the device */
-        values.c1 = (float)(1.0 - pow((double)g->opt.beta_1, (double)g->step));
-        values.c2 = (float)(1.0 - pow((double)g->opt.beta_2, (double)g->step));
-        values.corrections_set = 1;
-    }
-    if (resident) { /* the step values in the ring: the start kernel reads its slot (mapped), or
-                     * a copy queued before the run brings them */
-        kn__cuda_step *h = &c->h_step[c->ring_pos];
-        c->ring_pos = (c->ring_pos + 1) % KN_CUDA_STEP_RING;
-        *h = values;
-        if (!c->d_ring) CU(cudaMemcpyAsync(c->d_step, h, sizeof *h, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
-    } else { /* the run copies them in itself, with its inputs, from pinned staging */
-        c->h_step[KN_CUDA_STEP_RING] = values;
-        for (int k = 0; k < c->n_io_in; k++)
-            if (kn__nbytes(c->io_t[k])) memcpy(c->h_io + c->io_off[k], c->io_t[k]->data, kn__nbytes(c->io_t[k]));
-        /* which chains read and write the staging in place this run (the same for a launch and
-         * for the replay of its capture), and whether the run is then that one kernel alone */
-        memset(c->io_direct, 0, (size_t)c->n_io * sizeof *c->io_direct);
-        if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
-        c->poll_run = c->poll && c->d_poll && !reads_step(g, mask) && kn__cuda_one_chain_run(g, mask);
-    }
-    if (!resident && c->persist && c->poll_run) return persistent_run(g, c, mask);
-    if ((st = stop_persistent(g))) return st; /* (any other run: the stream is its own again) */
-    c->inflight++;
-    c->runs++;
-    /* a data-parallel resident step is launched, never captured: whether an NCCL call is
-     * captured must be the same on every rank (NCCL's rule), and the ranks' batches may
-     * change size at different steps (the last batch's shares) */
-    bool graphs = c->use_graphs && !(resident && c->res_nccl && (mask & KN_PHASE_BACKWARD));
-    if (resident && c->graph_steps > 1 && graphs && c->d_ring &&
-        (find_exec(c, g->batch, mask, 1) >= 0 || (c->last_batch == g->batch && c->last_mask == mask))) {
-        /* held back, then K to a launch (from the second run alike: the first of a kind is
-         * launched as it comes, as every run is, before anything of it is captured) */
-        c->last_batch = g->batch;
-        c->last_mask = mask;
-        return hold_back(g, c, mask);
-    }
-    if ((st = flush_pending(g))) return st; /* (held-back runs go first) */
-    int slot = graphs ? find_exec(c, g->batch, mask, 1) : -1;
-    if (slot < 0 && graphs && c->last_batch == g->batch && c->last_mask == mask) {
-        /* the second run alike: capture it, then replay from now on */
-        if ((st = capture(g, c, mask, 1, &slot))) return st;
-    }
-    if (slot >= 0) {
-        if ((st = launch_exec(c, g, slot))) return st;
-    } else if ((st = enqueue(g, mask))) {
-        return st;
-    }
-    c->last_batch = g->batch;
-    c->last_mask = mask;
-    if (resident) return KN_OK; /* nothing to copy out, nothing to wait for: the figures stay on the device */
-    if ((st = c->poll_run ? poll_wait(g, c, false) : cuda_synchronize(g))) return st;
-    copy_outputs(c, mask); /* what the caller reads, from the staging */
-    return KN_OK;
-}
-
-/* ---------------------------------------------------------------- resident training data */
-
-/* A copy to the device queued on the stream, its failure a status (for a goto). */
-static kn_status queue_in(kn_graph *g, void *dst, const void *src, size_t bytes, const char *what) {
-    kn__cuda_graph *c = g->backend.context;
-    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream);
-    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, what, e);
-}
-
-/* bytes of zeros at dst, queued on the stream, its failure a status (for a goto). */
-static kn_status cuda_memset_zero(kn_graph *g, void *dst, size_t bytes, const char *what) {
-    kn__cuda_graph *c = g->backend.context;
-    cudaError_t e = cudaMemsetAsync(dst, 0, bytes, c->stream);
-    return e == cudaSuccess ? KN_OK : kn__cuda_fail(g, NULL, what, e);
-}
-
-/* A table's n_rows rows to one device buffer, from its one or two pieces (backend.h). */
-static kn_status queue_pieces(kn_graph *g, void *dst, const void *rows, const void *rest, const kn_resident_desc *d,
-                              size_t row_bytes, const char *what) {
-    int64_t first = rest ? d->n_first : d->n_rows;
-    kn_status st = queue_in(g, dst, rows, (size_t)first * row_bytes, what);
-    if (!st && rest && d->n_rows > first)
-        st = queue_in(g, (uint8_t *)dst + (size_t)first * row_bytes, rest, (size_t)(d->n_rows - first) * row_bytes, what);
-    return st;
-}
-
-static kn_status cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed) {
-    kn__cuda_graph *c = g->backend.context;
-    *placed = false;
-    kn_status st = cuda_synchronize(g);
-    if (st) return st;
-    resident_free(c);
-    if (!kn__resident_placeable(g, d)) return KN_OK; /* (each gathered input checked there) */
-    if (d->nccl && (d->loss_seed || d->accumulate || !c->grad)) return KN_OK; /* (fit asks for neither with it) */
-    /* the step's figures are counted after the backward pass (in the guard's launch): the
-     * loss and the outputs must be kept tensors, which nothing overwrites (a model's are) */
-    if (!(d->loss->flags & KN_FLAG_KEEP) || (d->out && d->labels && !(d->out->flags & KN_FLAG_KEEP))) return KN_OK;
-    /* augmentation: table 0 is the f32 images (h, w, c) the draws apply to */
-    if (d->augment && (d->n_tables < 1 || d->aug_h < 1 || d->aug_w < 1 || d->aug_c < 1 ||
-                       (d->tables[0].input->dtype != KN_F32 && !d->narrow_x) ||
-                       d->tables[0].row_bytes != (size_t)d->aug_h * (size_t)d->aug_w * (size_t)d->aug_c * sizeof(float)))
-        return KN_OK;
-    size_t need = (size_t)d->n_rows * sizeof(int32_t) * (d->labels ? 2 : 1) + sizeof(kn__cuda_resident), free_b = 0, total = 0;
-    if (d->augment) need += (size_t)d->n_rows * sizeof(kn__cu_augment_draw);
-    for (int k = 0; k < d->n_tables; k++) need += (size_t)d->n_rows * d->tables[k].row_bytes;
-    CU(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
-    /* the data fits with room to spare (a tenth of the device, for cuBLASLt and the rest):
-     * else the host loop, as before */
-    if (need + total / 10 > free_b) return KN_OK;
-    c->n_rows = d->n_rows;
-    for (int k = 0; k < d->n_tables; k++) {
-        size_t bytes = (size_t)d->n_rows * d->tables[k].row_bytes;
-        c->table_input[k] = d->tables[k].input;
-        c->table_row_bytes[k] = d->tables[k].row_bytes;
-        c->n_tables = k + 1;
-        if ((st = cuda_malloc(g, &c->table[k], bytes, "resident training data")) ||
-            (st = queue_pieces(g, c->table[k], d->tables[k].rows, d->tables[k].rest, d, d->tables[k].row_bytes,
-                               "cudaMemcpyAsync (resident training data)")))
-            goto fail;
-    }
-    kn__cuda_resident zero = {0};
-    zero.failed_step = -1;
-    zero.scaling = d->loss_seed != NULL;
-    zero.scale = d->loss_seed ? d->scale : 1.0f;
-    zero.good = d->good;
-    zero.interval = d->interval;
-    zero.dist = d->nccl != NULL;
-    zero.verdict = c->grad ? c->grad + g->param_floats : NULL;
-    if ((st = cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
-        (d->labels && (st = cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
-        (st = cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||
-        (d->accumulate && (st = cuda_malloc(g, (void **)&c->grad_acc, g->param_floats * sizeof(float) + 4, "gradient accumulator"))) ||
-        (d->accumulate && (st = cuda_memset_zero(g, c->grad_acc, g->param_floats * sizeof(float) + 4,
-                                                            "cudaMemsetAsync (resident accumulator)"))) ||
-        (d->augment && (st = cuda_malloc(g, (void **)&c->d_draws, (size_t)d->n_rows * sizeof(kn__cu_augment_draw),
-                                         "resident augmentation draws"))) ||
-        (d->augment && (st = cuda_memset_zero(g, c->d_draws, (size_t)d->n_rows * sizeof(kn__cu_augment_draw),
-                                                         "cudaMemsetAsync (resident augmentation draws)"))) ||
-        (d->labels && (st = queue_pieces(g, c->d_labels, d->labels, d->labels_rest, d, sizeof(int32_t),
-                                         "cudaMemcpyAsync (resident labels)"))) ||
-        (st = queue_in(g, c->d_res, &zero, sizeof zero, "cudaMemcpyAsync (resident figures)")))
-        goto fail;
-    c->ring_pos = 0; /* (as the device's, zeroed above) */
-    c->aug_h = d->aug_h, c->aug_w = d->aug_w, c->aug_c = d->aug_c;
-    c->aug_sigma = d->aug_sigma;
-    c->narrow_x = d->narrow_x;
-    kn__cuda_plan_fold(g, c); /* (never with augmentation: the gather kernel augments) */
-    c->res_loss = d->loss;
-    c->res_seed = d->loss_seed;
-    c->res_nccl = d->nccl;
-    c->res_out = d->labels ? d->out : NULL;
-    c->res_outs = d->outs;
-    c->res_threshold = d->threshold;
-    c->resident_on = true;
-    *placed = true;
-    return KN_OK;
-fail:
-    cudaStreamSynchronize(c->stream); /* no queued copy into what is freed */
-    resident_free(c);
-    return st;
-}
-
-static kn_status cuda_resident_order(kn_graph *g, const int32_t *order, int64_t n) {
-    kn__cuda_graph *c = g->backend.context;
-    kn_status st = cuda_synchronize(g); /* no queued step reads the old order any more */
-    if (st) return st;
-    if (n > c->n_rows)
-        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: an order of %lld rows for %lld", (long long)n,
-                         (long long)c->n_rows);
-    return queue_in(g, c->d_order, order, (size_t)n * sizeof *order, "cudaMemcpyAsync (resident order)");
-}
-
-/* data/augment.h's draw is the kernels' (launch.h's copy of it) */
-_Static_assert(sizeof(kn__augment_draw) == sizeof(kn__cu_augment_draw) &&
-                   offsetof(kn__augment_draw, noise_key) == offsetof(kn__cu_augment_draw, noise_key) &&
-                   offsetof(kn__augment_draw, rotate) == offsetof(kn__cu_augment_draw, rotate) &&
-                   offsetof(kn__augment_draw, noise) == offsetof(kn__cu_augment_draw, noise) &&
-                   offsetof(kn__augment_draw, ew) == offsetof(kn__cu_augment_draw, ew),
-               "kn__augment_draw and kn__cu_augment_draw differ");
-
-static kn_status cuda_resident_augment(kn_graph *g, const kn__augment_draw *draws, int64_t n) {
-    kn__cuda_graph *c = g->backend.context;
-    kn_status st = cuda_synchronize(g); /* no queued step reads the old draws any more */
-    if (st) return st;
-    if (!c->d_draws || n > c->n_rows)
-        return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "cuda: augmentation draws for %lld rows%s", (long long)n,
-                         c->d_draws ? " (more than the tables')" : " without augmentation");
-    return queue_in(g, c->d_draws, draws, (size_t)n * sizeof *draws, "cudaMemcpyAsync (resident augmentation draws)");
-}
-
-static kn_status cuda_resident_stats(kn_graph *g, kn_resident_stats *out, bool reset) {
-    kn__cuda_graph *c = g->backend.context;
-    kn_status st = cuda_synchronize(g);
-    if (st) return st;
-    kn__cuda_resident r;
-    CU(cudaMemcpy(&r, c->d_res, sizeof r, cudaMemcpyDeviceToHost), "cudaMemcpy (resident figures out)");
-    *out = (kn_resident_stats){r.loss_sum, r.rows,  r.correct,     r.failed_step, r.failed_first, r.failed_what,
-                               r.failed_loss, r.scale, r.good, r.skipped};
-    if (reset) /* the three sums lead the struct (launch.h) */
-        CU(cudaMemsetAsync(c->d_res, 0, sizeof(double) + 2 * sizeof(int64_t), c->stream), "cudaMemsetAsync (resident figures)");
-    return KN_OK;
-}
-
-static void cuda_resident_close(kn_graph *g) {
-    kn__cuda_graph *c = g->backend.context;
-    flush_pending(g); /* (the host counted them as run; a failed launch shows at the next synchronize) */
-    if (c->res_nccl && kn__nccl_wait(g, c->res_nccl, "a resident step's all-reduce") != KN_OK) {
-        /* a peer left mid-collective: waiting or freeing (cudaFree synchronizes) would hang
-         * until the communicator is aborted; the buffers are left to the process's end */
-        c->resident_on = false;
-        c->res_nccl = NULL;
-        return;
-    }
-    cudaStreamSynchronize(c->stream);
-    c->inflight = 0;
-    resident_free(c);
-}
-
-/* The gradients checked on the device: a word of the workspace (scratch between runs) set
- * by the scan, then 4 bytes copied out. */
-static kn_status cuda_grads_finite(kn_graph *g, bool *finite) {
-    kn__cuda_graph *c = g->backend.context;
-    kn_status st = flush_pending(g);
-    if (st) return st;
-    int32_t *flag = c->ws, bad = 0;
-    *finite = true;
-    if (!c->grad || !g->param_floats) return KN_OK;
-    CU(cudaMemsetAsync(flag, 0, sizeof *flag, c->stream), "cudaMemsetAsync (gradient check)");
-    CU(kn__cu_find_nonfinite(c->stream, c->grad, (int64_t)g->param_floats, flag), "kn__cu_find_nonfinite");
-    CU(cudaMemcpyAsync(&bad, flag, sizeof bad, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (gradient check)");
-    if ((st = cuda_synchronize(g))) return st;
-    *finite = !bad;
     return KN_OK;
 }
 
 const kn_backend_iface kn__cuda_backend = {
     .name = "cuda", .compile = cuda_compile, .release = cuda_release, .alloc = cuda_alloc, .free = cuda_free,
-    .copy_in = cuda_copy_in, .copy_out = cuda_copy_out, .run = cuda_run, .synchronize = cuda_synchronize,
-    .pull = cuda_pull, .push = cuda_push, .resident_open = cuda_resident_open, .resident_order = cuda_resident_order,
-    .resident_stats = cuda_resident_stats, .resident_close = cuda_resident_close, .grads_finite = cuda_grads_finite,
-    .resident_augment = cuda_resident_augment,
+    .copy_in = kn__cuda_copy_in, .copy_out = cuda_copy_out, .run = kn__cuda_run, .synchronize = kn__cuda_synchronize,
+    .pull = cuda_pull, .push = cuda_push, .resident_open = kn__cuda_resident_open, .resident_order = kn__cuda_resident_order,
+    .resident_stats = kn__cuda_resident_stats, .resident_close = kn__cuda_resident_close, .grads_finite = kn__cuda_grads_finite,
+    .resident_augment = kn__cuda_resident_augment,
 };
 
 /* Tests: how many runs replayed a captured graph, and how many captures were made. */

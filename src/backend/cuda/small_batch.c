@@ -360,7 +360,7 @@ static unsigned device_readers(const kn_graph *g, const kn_tensor *t, const kn_t
 /* A forward chain whose input is a run's input and whose last output is a kept output
  * (a predict): in a run where no other node reads either (io_readers: the phases that do),
  * the chain kernel takes the input from the mapped staging and writes the output there
- * (runtime.c's plan_io, enqueue), so the run is one kernel between a launch and a wait. */
+ * (runtime.c's plan_io, run.c's enqueue), so the run is one kernel between a launch and a wait. */
 void kn__cuda_plan_chain_io(kn_graph *g, kn__cuda_graph *c) {
     for (int e = 0; e < c->n_io_in; e++) /* (and which runs read each input: the others skip its copy) */
         c->io_phases[e] = device_readers(g, c->io_t[e], NULL);
@@ -454,7 +454,7 @@ bool kn__cuda_one_chain_run(kn_graph *g, unsigned mask) {
         for (int l = 0; l < c->chain[k].len && !member; l++) member = c->chain[k].node[l] == t;
         if (!member) return false;
     }
-    for (int e = 0; e < c->n_io; e++) { /* (as runtime.c's stage_copies chooses what to copy) */
+    for (int e = 0; e < c->n_io; e++) { /* (as runtime.c's kn__cuda_stage_copies chooses what to copy) */
         const kn_tensor *t = c->io_t[e];
         bool needed = e < c->n_io_in ? (c->io_phases[e] & mask) != 0 : (t->phase & mask) != 0;
         if (kn__nbytes(t) && needed && !c->io_direct[e]) return false;
@@ -565,13 +565,13 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         ch.layer[ch.n - 1].y = (float *)(c->d_io + c->io_off[c->chain[i].out_io]);
         if (c->poll_run) ch.poll = c->d_poll, ch.flag = c->m_poll; /* (the run's only kernel) */
     }
-    if (c->persist_launch && ch.flag) { /* the run's only kernel (runtime.c's persistent_run), when its blocks fit */
+    if (c->persist_launch && ch.flag) { /* the run's only kernel (run.c's persistent_run), when its blocks fit */
         if (c->chain_capacity < 0) c->chain_capacity = kn__cu_dense_chain_capacity();
         if (rows * ch.split <= c->chain_capacity) ch.door = c->m_door;
         else c->persist_refused = true;
     }
     if (c->recording && c->folding && i == c->fold_chain && (c->run_mask & KN_PHASE_BACKWARD) && ch.loss.defer) {
-        c->steps_rec.ch = ch, c->steps_rec.x = x, c->steps_rec.rows = rows; /* (runtime.c's capture) */
+        c->steps_rec.ch = ch, c->steps_rec.x = x, c->steps_rec.rows = rows; /* (run.c's capture) */
         c->rec_chain = true;
     }
     c->chain_launches++;
@@ -648,7 +648,7 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
         c->update_taken = true, c->fused_updates++;
         if (rows > c->fused_update_rows) c->fused_update_rows = rows;
     }
-    if (updating && !tiled && c->recording) { /* (runtime.c's capture) */
+    if (updating && !tiled && c->recording) { /* (run.c's capture) */
         c->steps_rec.wg = wg, c->steps_rec.guard = *c->wgrad_guard, c->steps_rec.up = up;
         c->rec_wgrad = true;
     }
