@@ -63,6 +63,9 @@ uint64_t kn_emu_warp_exchange(unsigned mask, uint64_t v, int src_lane);
 int kn_emu_lane(void);
 /* The grid's barrier (device.cuh's kn__grid_sync): a cooperative launch's only. */
 void kn_emu_grid_sync(void);
+/* A persistent kernel's thread waiting on its doorbell while it holds seen (device.cuh's
+ * kn__door_wait): the launch parks until the host rings (emu_runtime.cpp). */
+void kn_emu_door_wait(const uint32_t *door, uint32_t seen);
 
 template <class T> static inline T kn_emu_shfl(unsigned mask, T v, int src_lane) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "a shuffle moves at most 8 bytes");

@@ -35,6 +35,11 @@
  *    allow if fewer) blocks at once (cudaDeviceGetAttribute,
  *    cudaOccupancyMaxActiveBlocksPerMultiprocessor); a cooperative launch of more is
  *    cudaErrorCooperativeLaunchTooLarge from cudaGetLastError, and never runs.
+ *  - A persistent kernel (device.cuh's kn__door_wait): a cooperative launch runs on the
+ *    scheduler's own stack; when its threads wait at a doorbell the host has not rung (or at
+ *    barriers, or have exited), a cudaStreamQuery parks it and answers cudaErrorNotReady,
+ *    and the stream's next query or synchronization resumes it. A synchronization it would
+ *    wait on forever is a fault, as is another stream's work while one is parked.
  *  - KILN_CUDA_EMU_PROFILE=1 prints, at exit, each kernel's runs, threads and CPU time.
  *  - KILN_CUDA_EMU_REVERSE=1 runs blocks, and a block's threads between barriers, last
  *    first (a cooperative launch's first phase backward), so that a result that depends
@@ -199,7 +204,7 @@ void *item_start_sync; /* what the running stream item's threads are ordered aft
  * different threads to it; a cooperative launch's blocks are different warps of the first
  * set. Each warp owns the stacks of its lanes, so that a stack's frames belong to one
  * thread only. Copies, memsets and host work run as one-thread kernels of a third set. */
-enum { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, AT_GRID_BARRIER, EXITED };
+enum { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, AT_GRID_BARRIER, AT_DOOR, EXITED };
 struct fiber {
     void *sp;
     char *stack;
@@ -209,6 +214,8 @@ struct fiber {
     int set;          /* the set its warp is of */
     bool fresh;       /* not yet entered in this run: its first entry is ordered after the host */
     char *sync;
+    const uint32_t *door; /* AT_DOOR: the doorbell it waits on, holding door_seen (kn_emu_door_wait) */
+    uint32_t door_seen;
 };
 struct tsan_warp {
     void *fiber;
@@ -355,6 +362,7 @@ const char *state_name(int s) {
            : s == AT_BLOCK_BARRIER ? "at __syncthreads"
            : s == AT_WARP_BARRIER  ? "in a shuffle"
            : s == AT_GRID_BARRIER  ? "at kn__grid_sync"
+           : s == AT_DOOR          ? "at its doorbell"
                                    : "exited";
 }
 
@@ -402,14 +410,19 @@ void run_block(int base, int n) {
             if (fibers[i].state != RUNNABLE) continue;
             enter_fiber(i);
         }
-        int exited = 0, at_block = 0, at_warp = 0, at_grid = 0;
+        int exited = 0, at_block = 0, at_warp = 0, at_grid = 0, at_door = 0;
         for (int i = base; i < base + n; i++) {
             int s = fibers[i].state;
             exited += s == EXITED, at_block += s == AT_BLOCK_BARRIER, at_warp += s == AT_WARP_BARRIER;
-            at_grid += s == AT_GRID_BARRIER;
+            at_grid += s == AT_GRID_BARRIER, at_door += s == AT_DOOR;
         }
         if (at_grid && !coop_launch) { /* on a GPU: a hang, or blocks not yet resident never arriving */
             faultf("kernel %s: kn__grid_sync in a launch that is not cooperative (KN_LAUNCH_COOP)", kernel_name);
+            block_failed = true;
+            return;
+        }
+        if (at_door && !coop_launch) { /* (its blocks wait for one another's samples: all must be resident) */
+            faultf("kernel %s: kn__door_wait in a launch that is not cooperative (KN_LAUNCH_COOP)", kernel_name);
             block_failed = true;
             return;
         }
@@ -425,6 +438,7 @@ void run_block(int base, int n) {
             }
         }
         if (released) continue;
+        if (at_door && exited + at_grid + at_door + at_block == n) return; /* waits for the host: run_cooperative's */
         if (at_block == n) {
             for (int i = base; i < base + n; i++) fibers[i].state = RUNNABLE;
             continue;
@@ -482,6 +496,62 @@ void fault_grid_barrier(const dim3 &grid, int n, size_t blocks, size_t exited, s
            kernel_name, exited, at_grid, c.x, c.y, c.z, thread_states((int)(b * n), n).c_str());
 }
 
+/* A cooperative launch runs on a stack of its own, the scheduler's, so that it can park:
+ * when its threads have all exited or wait at barriers, some at their doorbell
+ * (kn_emu_door_wait) on a word the host has not rung, and the host only asked whether the
+ * stream is done (cudaStreamQuery, drain_query), the scheduler switches back to the host
+ * (park_to_host) with the launch's fibers as they are; the stream's next query or
+ * synchronization goes on from there (resume_scheduler). So a persistent kernel keeps
+ * running between the host's samples, as on a GPU. A synchronization that would wait on a
+ * doorbell nobody rang is a fault (on a GPU, a hang). One launch at a time: another
+ * stream's work while one is parked is a fault too. */
+char *sched_stack;
+void *sched_sp, *host_sp;                 /* the stack pointer of whichever is switched out */
+const kn_emu_kernel *sched_kernel;        /* the launch on the scheduler's stack */
+bool sched_running, sched_parked;
+bool drain_query;                         /* the drain is cudaStreamQuery's: a launch may park */
+
+void run_kernel(const kn_emu_kernel &k);
+
+extern "C" void sched_entry(void) {
+    run_kernel(*sched_kernel);
+    sched_running = false;
+    kn_emu_switch(&sched_sp, host_sp);
+    abort(); /* never resumed */
+}
+
+void run_on_scheduler(const kn_emu_kernel &k) {
+    if (!sched_stack) sched_stack = map_stack();
+    uint64_t *sp = (uint64_t *)(((uintptr_t)sched_stack + fiber_stack) & ~(uintptr_t)15);
+    *--sp = 0;                                  /* sched_entry's return address (it never returns) */
+    *--sp = (uint64_t)(uintptr_t)&sched_entry;  /* kn_emu_switch's ret */
+    for (int i = 0; i < 6; i++) *--sp = 0;      /* rbp rbx r12 r13 r14 r15 */
+    sched_sp = sp;
+    sched_kernel = &k;
+    sched_running = true, sched_parked = false;
+    kn_emu_switch(&host_sp, sched_sp); /* back when the launch has ended or parked */
+}
+
+void resume_scheduler(void) {
+    sched_parked = false;
+    kn_emu_switch(&host_sp, sched_sp);
+}
+
+/* From run_cooperative, on the scheduler's stack: back to the host until resumed. */
+void park_to_host(void) {
+    sched_parked = true;
+    kn_emu_switch(&sched_sp, host_sp);
+}
+
+/* Whether a thread waiting at its doorbell would find it rung (a peek: the thread's own
+ * acquire load, which ThreadSanitizer sees, is in device.cuh's loop). */
+bool door_rung(size_t total) {
+    for (size_t i = 0; i < total; i++)
+        if (fibers[i].state == AT_DOOR && __atomic_load_n(fibers[i].door, __ATOMIC_ACQUIRE) != fibers[i].door_seen)
+            return true;
+    return false;
+}
+
 /* A cooperative launch (KN_LAUNCH_COOP): every block is resident at once, as the launch
  * guarantees on a GPU, so every thread of every block has its fiber from the start. Blocks
  * still run one at a time, each until its threads have exited or wait at the grid barrier
@@ -509,9 +579,24 @@ void run_cooperative(const kn_emu_kernel &k, int n) {
             run_block((int)(running_block * n), n);
             if (block_failed) return;
         }
-        size_t exited = 0, at_grid = 0;
-        for (size_t i = 0; i < total; i++) exited += fibers[i].state == EXITED, at_grid += fibers[i].state == AT_GRID_BARRIER;
+        size_t exited = 0, at_grid = 0, at_door = 0;
+        for (size_t i = 0; i < total; i++)
+            exited += fibers[i].state == EXITED, at_grid += fibers[i].state == AT_GRID_BARRIER, at_door += fibers[i].state == AT_DOOR;
         if (exited == total) break;
+        if (at_door) { /* a persistent kernel between samples: on once the host rings */
+            while (!door_rung(total)) {
+                if (!drain_query || !sched_running) {
+                    faultf("kernel %s: waits on its doorbell (kn__door_wait), which the host did not ring before it "
+                           "synchronized (on a GPU: a hang)", kernel_name);
+                    block_failed = true;
+                    return;
+                }
+                park_to_host();
+            }
+            for (size_t i = 0; i < total; i++)
+                if (fibers[i].state == AT_DOOR) fibers[i].state = RUNNABLE;
+            continue;
+        }
         if (at_grid < total) {
             fault_grid_barrier(k.grid, n, blocks, exited, at_grid);
             return;
@@ -685,7 +770,7 @@ void run_work_now(const work &w) {
             return;
         }
     }
-    if (w.kind == work::KERNEL) return run_kernel(w.kernel);
+    if (w.kind == work::KERNEL) return w.kernel.coop ? run_on_scheduler(w.kernel) : run_kernel(w.kernel);
     run_host_work(w);
 }
 
@@ -737,7 +822,26 @@ stream *get_stream(cudaStream_t s) {
     return nullptr;
 }
 
+/* A launch parked on its doorbell (run_cooperative), its stream, and its work, kept: its
+ * fibers read the kernel's arguments from it. */
+stream *parked_stream;
+std::unique_ptr<work> parked_work;
+
 void drain(stream *s) {
+    if (parked_stream && parked_stream != s && !s->queue.empty() && !faulted)
+        faultf("work on a second stream (%s first) while kernel %s waits on its doorbell (the emulator runs one "
+               "launch at a time)", s->queue.front().name.c_str(), parked_work->kernel.name);
+    if (parked_stream && (parked_stream != s || faulted)) return;
+    if (parked_stream) { /* the parked launch goes on first */
+        in_stream_work = true;
+        resume_scheduler();
+        in_stream_work = false;
+        if (sched_parked) return;
+        host_after_kernels();
+        parked_stream = nullptr;
+        tsan_ignored quiet;
+        parked_work.reset();
+    }
     while (!s->queue.empty() && !faulted) {
         /* off the host's stack, where the host's own frames come and go while the item's
          * threads read its arguments (new memory: no history) */
@@ -750,6 +854,11 @@ void drain(stream *s) {
         in_stream_work = true;
         run_work(*w);
         in_stream_work = false;
+        if (sched_parked) { /* (the stream's later work waits behind it) */
+            parked_stream = s;
+            parked_work = std::move(w);
+            return;
+        }
         host_after_kernels();
     }
     if (faulted) s->queue.clear();
@@ -824,6 +933,15 @@ void kn_emu_syncthreads(void) { yield_to_scheduler(AT_BLOCK_BARRIER); }
 /* The grid's barrier (device.cuh's kn__grid_sync): run_cooperative releases it when every
  * thread of every block waits there; in a launch that is not cooperative, run_block faults. */
 void kn_emu_grid_sync(void) { yield_to_scheduler(AT_GRID_BARRIER); }
+
+/* A persistent kernel's wait on its doorbell (device.cuh's kn__door_wait, which reads it):
+ * the thread waits until door no longer holds seen; run_cooperative goes on once the host
+ * has rung, or parks the launch until then (the scheduler's stack, above). */
+void kn_emu_door_wait(const uint32_t *door, uint32_t seen) {
+    fibers[current].door = door;
+    fibers[current].door_seen = seen;
+    yield_to_scheduler(AT_DOOR);
+}
 
 /* Lanes and warps count from the running block's first fiber (block_base: in a cooperative
  * launch every block's threads have fibers, side by side). */
@@ -1191,8 +1309,10 @@ cudaError_t cudaStreamQuery(cudaStream_t h) {
     stream *s = get_stream(h);
     if (!s) return cudaErrorInvalidResourceHandle;
     if (refuse_during_capture(s)) return cudaErrorStreamCaptureUnsupported;
-    drain(s); /* the queue "completes" when asked about */
-    return sticky(cudaSuccess);
+    drain_query = true;
+    drain(s); /* the queue "completes" when asked about, but a persistent kernel waiting on its doorbell */
+    drain_query = false;
+    return sticky(parked_stream == s ? cudaErrorNotReady : cudaSuccess);
 }
 
 cudaError_t cudaDeviceSynchronize(void) {

@@ -6,9 +6,10 @@
  *   test_emu_grid                        the checks that pass, on the default capacity
  *   test_emu_grid capacity SMS PER_SM    the capacity's checks, run with KILN_CUDA_EMU_SMS=SMS
  *                                        and KILN_CUDA_EMU_BLOCKS_PER_SM=PER_SM
- *   test_emu_grid fault-exit | fault-split | fault-plain | fault-pdl
+ *   test_emu_grid fault-exit | fault-split | fault-plain | fault-pdl | fault-door
  *                                        one fault each (a fault is sticky: one a process),
- *                                        its message read back from stderr */
+ *                                        its message read back from stderr
+ *   test_emu_grid race-NAME              one deliberate race each (make test-emu-race) */
 #include "kiln.h"
 
 #include "device.cuh"
@@ -179,6 +180,36 @@ __global__ static void pdl_reader(int *v, int *out) {
  * no race) */
 __global__ static void host_ordered_read(const int *h, int *out) { out[thread_no()] = h[thread_no()]; }
 __global__ static void race_host_read(const int *h, int *out) { out[thread_no()] = h[thread_no()]; }
+
+/* A persistent kernel (device.cuh's kn__door_wait, as kernels_chain.cu's predict): at each
+ * doorbell d, every thread writes in[i] * 2 + d, and the last of the blocks to finish
+ * publishes d at flag (mapped memory the host polls); KN_CU_DOOR_STOP ends it. served counts
+ * the samples. */
+#define DOOR_STOP 0xffffffffu
+__global__ static void door_echo(const uint32_t *door, const int *in, int *out, uint32_t *count, uint32_t *flag,
+                                 uint32_t *served) {
+    __shared__ uint32_t rung;
+    __shared__ bool last;
+    for (uint32_t seen = 0;;) {
+        if (threadIdx.x == 0) rung = kn__door_wait(door, seen);
+        __syncthreads();
+        uint32_t d = rung;
+        __syncthreads(); /* (every thread read it before thread 0 waits again) */
+        if (d == DOOR_STOP) return;
+        seen = d;
+        int i = block_no() * (int)blockDim.x + (int)threadIdx.x;
+        out[i] = in[i] * 2 + (int)d;
+        __threadfence_system();
+        __syncthreads();
+        if (threadIdx.x == 0) last = atomicAdd(count, 1u) == (unsigned)grid_blocks() - 1;
+        __syncthreads();
+        if (last && threadIdx.x == 0) {
+            *count = 0;
+            *served += 1;
+            kn__publish_sys(flag, d);
+        }
+    }
+}
 
 /* The order the blocks run in, phase by phase (the emulator's: a GPU has none). order[phase]
  * [k]: the k-th block to reach the count in that phase; 3 phases. */
@@ -409,6 +440,50 @@ template <class F> static std::string caught_stderr(F launch) {
     return text;
 }
 
+/* door_echo launched once on 2 blocks and rung for 3 samples, each written before its ring
+ * (racy: written after it, for test_emu_grid race-door): the stream is not done while the
+ * kernel waits (cudaStreamQuery: cudaErrorNotReady), each sample's outputs are there once
+ * its flag is, and KN_CU_DOOR_STOP then a synchronize end it. */
+static void run_door(bool racy) {
+    uint32_t *door = nullptr, *flag = nullptr, *count = device_array<uint32_t>(2);
+    int *in = nullptr, *out = nullptr;
+    CHECK(cudaHostAlloc((void **)&door, 2 * sizeof *door, cudaHostAllocMapped) == cudaSuccess &&
+              cudaHostAlloc((void **)&in, 128 * sizeof *in, cudaHostAllocMapped) == cudaSuccess &&
+              cudaHostAlloc((void **)&out, 128 * sizeof *out, cudaHostAllocMapped) == cudaSuccess,
+          "door: mapped memory");
+    flag = door + 1;
+    __atomic_store_n(door, 0u, __ATOMIC_SEQ_CST);
+    __atomic_store_n(flag, 0u, __ATOMIC_SEQ_CST);
+    cudaStream_t s;
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess, "door: stream");
+    KN_LAUNCH_COOP(false, door_echo, dim3(2), dim3(64), 0, s, door, in, out, count, flag, count + 1);
+    CHECK(cudaGetLastError() == cudaSuccess, "door: launch");
+    for (uint32_t k = 1; k <= 3; k++) {
+        if (!racy)
+            for (int i = 0; i < 128; i++) in[i] = i * (int)k;
+        __atomic_store_n(door, k, __ATOMIC_SEQ_CST);
+        if (racy)
+            for (int i = 0; i < 128; i++) in[i] = i * (int)k; /* the kernel may be reading them */
+        cudaError_t e = cudaSuccess;
+        for (int tries = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) != k && tries < 4; tries++) e = cudaStreamQuery(s);
+        CHECK(e == cudaErrorNotReady, "door %u: cudaStreamQuery gave %s, not cudaErrorNotReady (the kernel waits on)", k,
+              cudaGetErrorName(e));
+        CHECK(__atomic_load_n(flag, __ATOMIC_ACQUIRE) == k, "door %u: flag %u", k, __atomic_load_n(flag, __ATOMIC_ACQUIRE));
+        int wrong = 0;
+        for (int i = 0; i < 128; i++) wrong += out[i] != i * (int)k * 2 + (int)k;
+        CHECK(wrong == 0, "door %u: %d outputs wrong", k, wrong);
+    }
+    __atomic_store_n(door, DOOR_STOP, __ATOMIC_SEQ_CST);
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess, "door: the kernel ended");
+    CHECK(cudaStreamQuery(s) == cudaSuccess, "door: the stream is done");
+    CHECK(to_host(count, 2)[1] == 3, "door: one launch served %u samples, not 3", to_host(count, 2)[1]);
+    CHECK(cudaStreamDestroy(s) == cudaSuccess, "door: stream destroy");
+    cudaFreeHost(door);
+    cudaFreeHost(in);
+    cudaFreeHost(out);
+    cudaFree(count);
+}
+
 /* One fault by name: the launch, the sticky error it leaves, and its message. */
 static void check_fault(const char *which) {
     int *out = device_array<int>(1024);
@@ -431,6 +506,14 @@ static void check_fault(const char *which) {
         } else if (!strcmp(which, "fault-pdl")) {
             KN_LAUNCH_COOP(true, pdl_partial, grid, block, 0, 0, out);
             want = "kernel pdl_partial: launched with programmatic dependence, block (2, 0, 0) never waited";
+        } else if (!strcmp(which, "fault-door")) { /* a synchronize while it waits on a doorbell nobody rings */
+            uint32_t *door = nullptr;
+            CHECK(cudaHostAlloc((void **)&door, 2 * sizeof *door, cudaHostAllocMapped) == cudaSuccess, "mapped memory");
+            door[0] = door[1] = 0;
+            KN_LAUNCH_COOP(false, door_echo, grid, block, 0, 0, door, out, out + 512, (uint32_t *)out + 1000, door + 1,
+                           (uint32_t *)out + 1001);
+            want = "kernel door_echo: waits on its doorbell (kn__door_wait), which the host did not ring before it "
+                   "synchronized (on a GPU: a hang)";
         } else {
             fprintf(stderr, "test_emu_grid: no fault named %s\n", which);
             exit(2);
@@ -444,7 +527,7 @@ static void check_fault(const char *which) {
 }
 
 /* One deliberate race (race-blocks, race-shared, race-block-sum, race-plain, race-pdl,
- * race-host), which
+ * race-host, race-door: a sample written after its doorbell), which
  * a ThreadSanitizer build must report (the test passes on its SUMMARY line naming the
  * kernel); then, with nothing else racing, the same accesses ordered, which it must not
  * (race-pdl: the read after kn__pdl_wait; race-host: of what the host wrote before the
@@ -467,6 +550,8 @@ static void check_race(const char *which) {
         CHECK(cudaStreamSynchronize(s) == cudaSuccess, "pdl_reader run");
         pdl_writer<<<1, 32, 0, s>>>(v);
         KN_LAUNCH(true, race_pdl_early, dim3(1), dim3(32), 0, s, v, out);
+    } else if (!strcmp(which, "race-door")) {
+        run_door(true);
     } else if (!strcmp(which, "race-host")) {
         int *h = nullptr;
         CHECK(cudaHostAlloc((void **)&h, 32 * sizeof *h, cudaHostAllocMapped) == cudaSuccess, "mapped memory");
@@ -514,10 +599,12 @@ int main(int argc, char **argv) {
         check_shared_across();
         check_phase_orders();
         check_plain_after_coop();
+        run_door(false);
         CHECK(cudaStreamDestroy(s) == cudaSuccess, "stream destroy");
     } else {
         fprintf(stderr, "usage: test_emu_grid [capacity SMS PER_SM | fault-exit | fault-split | fault-plain | fault-pdl | "
-                        "race-blocks | race-shared | race-block-sum | race-plain | race-pdl | race-host]\n");
+                        "fault-door | race-blocks | race-shared | race-block-sum | race-plain | race-pdl | race-host | "
+                        "race-door]\n");
         return 2;
     }
     printf("test_emu_grid%s%s: %d checks, %d failures\n", *mode ? " " : "", mode, checks, failures);

@@ -64,22 +64,23 @@ __device__ static inline void kn__grid_sync(void) {
 
 /* A persistent kernel's doorbell (kn__cu_chain's door): thread 0 of a block waits until the
  * mapped host word at door holds a number other than seen, and returns it (a system-scope
- * acquire load, so that the reads after it see what the host wrote before ringing). The
- * emulator runs a kernel only while the host waits for it, so a doorbell not rung by then
- * never will be: there it returns KN_CU_DOOR_STOP (the kernel ends; the host launches it
- * again for its next sample). kn__ld_fresh(p): *p from memory another processor writes
- * (mapped staging), never an L1 line a load before left. */
+ * acquire load, so that the reads after it see what the host wrote before ringing). On the
+ * emulator the launch parks between the loads until the host rings (the kernel stays
+ * running across the host's samples, as on a GPU: tests/cuda_emu). kn__ld_fresh(p): *p
+ * from memory another processor writes (mapped staging), never an L1 line a load before
+ * left. */
 __device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t seen) {
-#if defined(__CUDA_ARCH__)
     uint32_t v;
+#if defined(__CUDA_ARCH__)
     do {
         asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(door) : "memory");
     } while (v == seen);
-    return v;
-#else
-    uint32_t v = __atomic_load_n(door, __ATOMIC_ACQUIRE);
-    return v == seen ? 0xffffffffu : v; /* (KN_CU_DOOR_STOP) */
+#elif defined(KN_CUDA_EMU_DEVICE_H)
+    while ((v = __atomic_load_n(door, __ATOMIC_ACQUIRE)) == seen) kn_emu_door_wait(door, seen);
+#else /* (nvcc's host pass: never called) */
+    v = seen;
 #endif
+    return v;
 }
 template <class T> __device__ static inline T kn__ld_fresh(const T *p) { /* (T: float or uint32_t, __ldcv's) */
 #if defined(__CUDA_ARCH__)
