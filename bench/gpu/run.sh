@@ -249,6 +249,16 @@ best() {
       mlp256) fit "MLP resident, batch 256, best ($settings): issue 10's figure again" $settings timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256 ;;
       predict) env DEVICE=cuda $settings timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency" ;;
     esac
+    # the settings' correctness on this GPU before they become defaults: fit's resident loop
+    # against its host loop bit for bit (test_resident; its batches of 66 take the weight
+    # gradients by tiles where the settings fuse them), the predict's kernels against the CPU
+    if [ -n "$settings" ]; then
+      echo "== $kind: its settings' tests ($settings)"
+      case $kind in
+        predict) env $settings timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "persistent|polled|FAIL|test_cuda_ops: (ok|FAILED)" | head -8 ;;
+        *) env $settings KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}" ;;
+      esac
+    fi
   done
 }
 step_ab() { # sessions 9 and 10's unmeasured step changes, each against the default in the same call
@@ -272,12 +282,18 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   ab32 "... over about 512 blocks (KILN_CUDA_SPLIT_BLOCKS=512): A/B" KILN_CUDA_SPLIT_BLOCKS=512
   ab256 "(default)"
   ab256 "PDL + fused weight gradients by tiles (KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_PDL=1 KILN_CUDA_WGRAD_ROWS=256
+  # session 14: at 256 rows the chain's first layer is split 4 ways a row (its most inputs a
+  # block, 256), each thread 4 rounds of weight loads; 8 and 16 ways (2048, 4096 blocks)
+  ab256 "the update in the tiled weight gradients + PDL, the first layer 8 blocks a row (... KILN_CUDA_SPLIT_BLOCKS=2048): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1 KILN_CUDA_SPLIT_BLOCKS=2048
+  ab256 "... 16 blocks a row (... KILN_CUDA_SPLIT_BLOCKS=4096): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1 KILN_CUDA_SPLIT_BLOCKS=4096
+  ab32 "the update in the weight gradients + PDL, the first layer over about 512 blocks (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_SPLIT_BLOCKS=512): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_SPLIT_BLOCKS=512
   echo "== single-sample predict (default) and waited for by polling the chain's word (KILN_CUDA_POLL=1): A/B"
   plat
   plat KILN_CUDA_POLL=1
   echo "== single-sample predict through a persistent kernel rung per sample (KILN_CUDA_PERSIST=1; session 11): A/B"
   plat KILN_CUDA_PERSIST=1
   plat KILN_CUDA_PERSIST=1 KILN_CUDA_PREFETCH=1
+  plat KILN_CUDA_PERSIST=1 KILN_CUDA_SPLIT_BLOCKS=12
   ab32 "the guard taken late by the update kernel (KILN_CUDA_GUARD_LATE=1): A/B" KILN_CUDA_GUARD_LATE=1
   ab32 "late guard + PDL (KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_GUARD_LATE=1 KILN_CUDA_PDL=1
   ab32 "the chain's weights asked into L1 first (KILN_CUDA_PREFETCH=1): A/B" KILN_CUDA_PREFETCH=1
@@ -301,6 +317,9 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   echo "== test_resident with the update in the weight gradients (a cooperative launch), PDL, untiled and tiled (bit for bit)"
   KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_TILED=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident's batches of 66 with the update in the tiled weight gradients and PDL (bit for bit; session 14)"
+  KILN_TEST_RESIDENT_CASE="batches of 66" KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda \
+    timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps as one cooperative kernel (bit for bit against the host loop)"
   KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=3 KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps to a graph launch and PDL (bit for bit against the host loop)"
