@@ -682,18 +682,25 @@ static void b_chain(kn_graph *g, const void *arg) {
  * a training step on both devices (the model's graph rebuilt for training: the old one's
  * kernel stopped as it is freed); the calls after it see the new weights, and a 5-row call
  * then a single row again restart the kernel for their batch. */
-static void polled_predict(kn_ctx *ctx, bool persist) {
-    kn_model *m[2] = {NULL, NULL};
+/* polled_predict's 100-40-50-7 MLP (relu, gelu, softmax; SGD) in context c. */
+static kn_model *predict_mlp(kn_ctx *c) {
     static const int64_t units[3] = {40, 50, 7};
     static const kn_activation acts[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
+    kn_model *m = NULL;
+    CHECK(kn_model_new_sequential(c, (int64_t[]){100}, 1, &m) == KN_OK, "polled predict: model: %s", kn_last_error(c));
+    for (int l = 0; l < 3 && m; l++) CHECK(kn_model_add_dense(m, units[l], acts[l]) == KN_OK, "polled predict: dense");
+    kn_compile_opts o = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = {.kind = KN_OPT_SGD, .learning_rate = 0.1f}};
+    CHECK(m && kn_model_compile(m, &o) == KN_OK, "polled predict: compile: %s", kn_last_error(c));
+    return m;
+}
+
+static void polled_predict(kn_ctx *ctx, bool persist) {
+    (void)ctx;
+    kn_model *m[2] = {NULL, NULL};
     for (int d = 0; d < 2; d++) {
-        kn_ctx *c = ctx;
-        if (d == 0) kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = KN_DEVICE_CPU}, &c);
-        else kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = KN_DEVICE_CUDA}, &c);
-        CHECK(kn_model_new_sequential(c, (int64_t[]){100}, 1, &m[d]) == KN_OK, "polled predict: model: %s", kn_last_error(c));
-        for (int l = 0; l < 3; l++) CHECK(kn_model_add_dense(m[d], units[l], acts[l]) == KN_OK, "polled predict: dense");
-        kn_compile_opts o = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = {.kind = KN_OPT_SGD, .learning_rate = 0.1f}};
-        CHECK(kn_model_compile(m[d], &o) == KN_OK, "polled predict: compile: %s", kn_last_error(c));
+        kn_ctx *c;
+        kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = d ? KN_DEVICE_CUDA : KN_DEVICE_CPU}, &c);
+        m[d] = predict_mlp(c);
     }
     float x[5 * 100], p[2][5 * 7];
     int32_t y[5] = {0, 3, 6, 2, 1};
@@ -734,6 +741,63 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
         kn_model_free(m[d]);
         kn_ctx_free(c);
     }
+}
+
+/* One predict of row k of x (1 row) on the CPU twin and the CUDA model: the same
+ * probabilities (1e-5). */
+static void predict_pair(kn_model *cpu, kn_model *gpu, const float *x, int k, const char *what) {
+    float p[2][7];
+    CHECK(kn_model_predict(cpu, x + k * 100, 1, p[0]) == KN_OK && kn_model_predict(gpu, x + k * 100, 1, p[1]) == KN_OK,
+          "%s: predict: %s", what, kn_last_error(kn_model_ctx(gpu)));
+    for (int i = 0; i < 7; i++)
+        CHECK(fabsf(p[0][i] - p[1][i]) <= 1e-5f, "%s: probability %d: cpu %g, gpu %g", what, i, p[0][i], p[1][i]);
+}
+
+/* KILN_CUDA_PERSIST=1 with two CUDA models (run.c's persist_lock): the first's kernel serves
+ * its predicts while it is the only CUDA graph; the second's graph (compiled at its first
+ * predict) stops it, and while
+ * both live every predict is a plain polled run (the second's cooperative launches could
+ * otherwise wait on the first's blocks forever; on the emulator, the second's work while the
+ * first's kernel waits is a fault); a training step of the second meanwhile; with the second
+ * freed, the first's next predict launches its kernel again. Each model against its CPU
+ * twin (the contexts make the same weights in the same order). */
+static void persist_two_models(void) {
+    kn_ctx *cc, *gc;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = KN_DEVICE_CPU}, &cc);
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = KN_DEVICE_CUDA}, &gc);
+    float x[5 * 100];
+    int32_t y[5] = {0, 3, 6, 2, 1};
+    for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
+    kn_model *a0 = predict_mlp(cc), *a = predict_mlp(gc);
+    predict_pair(a0, a, x, 0, "two models: the first alone");
+    predict_pair(a0, a, x, 1, "two models: the first alone, again");
+    const kn__cuda_graph *ca = a && a->graph ? a->graph->backend.context : NULL;
+    CHECK(ca && ca->persist_on && ca->persist_launches == 1 && ca->persist_served == 2,
+          "two models: the first alone: its kernel launched once for both predicts");
+    kn_model *b0 = predict_mlp(cc), *b = predict_mlp(gc);
+    predict_pair(b0, b, x, 3, "two models: the second"); /* (its graph compiled now: the first's kernel stopped) */
+    const kn__cuda_graph *cb = b && b->graph ? b->graph->backend.context : NULL;
+    CHECK(ca && !ca->persist_on && cb && cb->persist_shared == 1 && !cb->persist_launches,
+          "two models: the second's graph stopped the first's kernel, and predicts without one");
+    predict_pair(a0, a, x, 2, "two models: the first beside the second");
+    CHECK(kn_model_train_step(b0, x, y, 5, NULL) == KN_OK && kn_model_train_step(b, x, y, 5, NULL) == KN_OK,
+          "two models: the second's training step: %s", kn_last_error(gc));
+    predict_pair(b0, b, x, 4, "two models: the second, trained");
+    predict_pair(a0, a, x, 0, "two models: the first, after the second's training step");
+    CHECK(ca && !ca->persist_on && ca->persist_shared == 2 && ca->persist_launches == 1,
+          "two models: the first's predicts beside the second plain polled runs (%lld), its kernel not launched again",
+          ca ? (long long)ca->persist_shared : -1LL);
+    kn_model_free(b);
+    kn_model_free(b0);
+    predict_pair(a0, a, x, 1, "two models: the first alone again");
+    predict_pair(a0, a, x, 2, "two models: the first alone again, twice");
+    CHECK(ca && ca->persist_on && ca->persist_launches == 2 && ca->persist_served == 4,
+          "two models: the first alone again: its kernel launched again, serving both (%lld launches, %lld served)",
+          ca ? (long long)ca->persist_launches : -1LL, ca ? (long long)ca->persist_served : -1LL);
+    kn_model_free(a);
+    kn_model_free(a0);
+    kn_ctx_free(gc);
+    kn_ctx_free(cc);
 }
 
 /* The weight gradients by tiles (KILN_CUDA_WGRAD_TILED=1) give the one-thread-an-element
@@ -852,6 +916,7 @@ static void chain_cases(kn_ctx *ctx) {
     /* ... and kept running between calls, each a doorbell (KILN_CUDA_PERSIST=1) */
     setenv("KILN_CUDA_PERSIST", "1", 1);
     if (!on_mirror) polled_predict(ctx, true);
+    if (!on_mirror) persist_two_models();
     unsetenv("KILN_CUDA_PERSIST");
     if (!on_mirror) {
         wgrad_tiled_same(ctx, 5, &sgd);

@@ -99,6 +99,8 @@ typedef struct {
     uint32_t *h_door, *m_door;   /* the doorbell (mapped, in h_poll's allocation) and its device view */
     uint32_t door_seq;           /* the last number rung */
     int64_t persist_launches, persist_served, persist_refusals; /* (tests) */
+    int64_t persist_shared;      /* ... and runs plain because other CUDA graphs lived (run.c) */
+    bool counted;                /* among run.c's live graphs (kn__cuda_graph_born) */
     /* A resident step's gather folded into its chain and weight gradients (small_batch.c's
      * kn__cuda_plan_fold, at resident_open; KILN_CUDA_FOLD=0: never): when the only readers
      * of every table's input are the first forward chain (as its x, as its loss's target)
@@ -306,6 +308,8 @@ kn_status kn__cuda_copy_in(kn_graph *g, void *dst, const void *src, size_t bytes
 kn_status kn__cuda_synchronize(kn_graph *g);
 kn_status kn__cuda_run(kn_graph *g, unsigned mask);
 kn_status kn__cuda_stop_persistent(kn_graph *g);
+kn_status kn__cuda_graph_born(kn_graph *g); /* (compile: another graph's persistent predict stopped) */
+void kn__cuda_graph_gone(kn_graph *g);      /* (release) */
 kn_status kn__cuda_flush_pending(kn_graph *g); /* (KILN_CUDA_GRAPH_STEPS's held-back runs) */
 kn_status kn__cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool *placed);
 kn_status kn__cuda_resident_order(kn_graph *g, const int32_t *order, int64_t n);

@@ -10,6 +10,7 @@
 #include "nccl_comm.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 /* The nodes of mask, in order, enqueued on the stream. */
@@ -260,15 +261,65 @@ static kn_status launch_exec(kn__cuda_graph *c, kn_graph *g, int slot) {
  * reads the doorbell with an acquire load (device.cuh's kn__door_wait), sees it. */
 static void ring_door(kn__cuda_graph *c, uint32_t v) { __atomic_store_n(c->h_door, v, __ATOMIC_SEQ_CST); }
 
+/* KILN_CUDA_PERSIST across graphs. A persistent kernel holds its blocks until stopped, and
+ * another graph's cooperative launch (the steps kernel, the weight gradients taking the
+ * update: grids sized to the whole device) could wait for them forever. So one runs only
+ * while its graph is the process's only CUDA graph: a graph's compile stops the one running
+ * (kn__cuda_graph_born), and while two or more live, predicts are plain polled runs.
+ * persist_lock (recursive: a persistent run may stop and flush its own graph) orders every
+ * start, run and stop of one, on any thread. */
+static pthread_mutex_t persist_lock;
+static pthread_once_t persist_once = PTHREAD_ONCE_INIT;
+static int live_graphs;         /* compiled CUDA graphs (runtime.c's compile and release) */
+static kn_graph *persist_graph; /* the graph whose persistent kernel runs, or NULL */
+
+static void persist_lock_init(void) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&persist_lock, &a);
+    pthread_mutexattr_destroy(&a);
+}
+static void persist_enter(void) {
+    pthread_once(&persist_once, persist_lock_init);
+    pthread_mutex_lock(&persist_lock);
+}
+static void persist_leave(void) { pthread_mutex_unlock(&persist_lock); }
+
 /* KILN_CUDA_PERSIST: the persistent predict kernel ended (the doorbell's stop, then the
  * stream synchronized), before anything else uses the stream. */
 kn_status kn__cuda_stop_persistent(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
-    if (!c->persist_on) return KN_OK;
-    c->persist_on = false;
-    ring_door(c, KN_CU_DOOR_STOP);
-    KN_CU_TRY(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize (the persistent predict's end)");
-    return KN_OK;
+    persist_enter();
+    kn_status st = KN_OK;
+    if (c->persist_on) {
+        c->persist_on = false;
+        if (persist_graph == g) persist_graph = NULL;
+        ring_door(c, KN_CU_DOOR_STOP);
+        cudaError_t e = cudaStreamSynchronize(c->stream);
+        if (e != cudaSuccess) st = kn__cuda_fail(g, NULL, "cudaStreamSynchronize (the persistent predict's end)", e);
+    }
+    persist_leave();
+    return st;
+}
+
+/* A CUDA graph compiled (before its first CUDA call): another graph's persistent kernel, if
+ * one runs, stopped; and gone (its release). */
+kn_status kn__cuda_graph_born(kn_graph *g) {
+    persist_enter();
+    live_graphs++;
+    ((kn__cuda_graph *)g->backend.context)->counted = true;
+    kn_status st = persist_graph && persist_graph != g ? kn__cuda_stop_persistent(persist_graph) : KN_OK;
+    persist_leave();
+    return st == KN_OK ? KN_OK : kn__error(g->ctx, KN_ERR_DEVICE, "cuda: another model's persistent predict did not stop");
+}
+
+void kn__cuda_graph_gone(kn_graph *g) {
+    kn__cuda_graph *c = g->backend.context;
+    persist_enter();
+    if (c->counted) live_graphs--, c->counted = false;
+    if (persist_graph == g) persist_graph = NULL;
+    persist_leave();
 }
 
 /* The held-back resident runs launched one by one (their step values wait in the ring),
@@ -313,25 +364,29 @@ static void copy_outputs(kn__cuda_graph *c, unsigned mask) {
 
 /* KILN_CUDA_PERSIST: a polled one-kernel run (a predict) through the persistent kernel:
  * launched at the first such run (again after anything stopped it, or for another batch),
- * then each run rings its doorbell (the inputs are in the staging already) and polls. */
-static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
+ * then each run rings its doorbell (the inputs are in the staging already) and polls. While
+ * other CUDA graphs live (persist_lock's comment), a plain polled run instead. */
+static kn_status persistent_run_locked(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
     kn_status st;
     if (c->persist_on && (c->persist_batch != g->batch || c->persist_mask != mask) && (st = kn__cuda_stop_persistent(g))) return st;
     if (!c->persist_on) {
         if ((st = kn__cuda_flush_pending(g))) return st;
         ring_door(c, 0); /* (the kernel waits for anything else) */
-        c->persist_launch = true, c->persist_refused = false;
+        bool alone = live_graphs <= 1;
+        c->persist_launch = alone, c->persist_refused = false;
         st = enqueue(g, mask);
         c->persist_launch = false;
         if (st) return st;
-        if (c->persist_refused) { /* too many blocks to keep: this run was launched as a plain polled one */
-            c->persist_refusals++;
+        if (c->persist_refused || !alone) { /* too many blocks to keep, or other graphs: launched as a plain polled run */
+            if (alone) c->persist_refusals++;
+            else c->persist_shared++;
             c->runs++, c->inflight++;
             if ((st = poll_wait(g, c, false))) return st;
             copy_outputs(c, mask);
             return KN_OK;
         }
         c->persist_on = true, c->persist_batch = g->batch, c->persist_mask = mask;
+        persist_graph = g;
         c->persist_launches++;
     }
     uint32_t ring = ++c->door_seq;
@@ -344,6 +399,13 @@ static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
     c->last_mask = mask;
     copy_outputs(c, mask);
     return KN_OK;
+}
+
+static kn_status persistent_run(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
+    persist_enter();
+    kn_status st = persistent_run_locked(g, c, mask);
+    persist_leave();
+    return st;
 }
 
 kn_status kn__cuda_run(kn_graph *g, unsigned mask) {

@@ -318,8 +318,8 @@ static kn_status cuda_compile(kn_graph *g) {
     kn__cuda_graph *c = kn__calloc(g->ctx, 1, sizeof *c);
     if (!c) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
     g->backend.context = c;
-    kn_status st = kn__cuda_select_device(g->ctx); /* this rank's GPU, before the first allocation */
-    if (st || (st = check_nodes(g)) || (st = conv_settings(g, c))) return st;
+    kn_status st = kn__cuda_graph_born(g); /* (no other graph's persistent kernel while two live: run.c) */
+    if (st || (st = kn__cuda_select_device(g->ctx)) || (st = check_nodes(g)) || (st = conv_settings(g, c))) return st;
     const char *tf32 = getenv("KILN_CUDA_TF32");
     c->tf32 = tf32 && strcmp(tf32, "1") == 0;
     pair_bias_grads(g, c);
@@ -424,6 +424,7 @@ static void cuda_release(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c) return;
     kn__cuda_stop_persistent(g);
+    kn__cuda_graph_gone(g);
     c->pending = 0; /* (nothing held back is wanted any more) */
     if (c->stream) cudaStreamSynchronize(c->stream);
     kn__cuda_resident_free(c); /* (its captured runs too) */
