@@ -313,6 +313,16 @@ extern "C" void fiber_entry(void) {
 
 char *map_stack(void);
 
+/* The saved stack pointer of a fresh stack (fiber_stack bytes at stack) whose first switch
+ * "returns" into entry as if it had been called (entry never returns). */
+void *entry_stack(char *stack, void (*entry)(void)) {
+    uint64_t *sp = (uint64_t *)(((uintptr_t)stack + fiber_stack) & ~(uintptr_t)15);
+    *--sp = 0;                              /* entry's return address (it never returns) */
+    *--sp = (uint64_t)(uintptr_t)entry;     /* kn_emu_switch's ret */
+    for (int i = 0; i < 6; i++) *--sp = 0;  /* rbp rbx r12 r13 r14 r15 */
+    return sp;
+}
+
 /* A fresh stack whose first switch "returns" into fiber_entry as if it had been called.
  * thread: its number in the block, warp: its warp's in the launch (ThreadSanitizer's
  * fiber and stack, of tsan_set). */
@@ -328,12 +338,7 @@ void fiber_start(fiber &f, int thread, size_t warp) {
         f.tsan = w.fiber;
         f.set = tsan_set;
     }
-    uintptr_t top = ((uintptr_t)f.stack + fiber_stack) & ~(uintptr_t)15;
-    uint64_t *sp = (uint64_t *)top;
-    *--sp = 0;                              /* fiber_entry's return address (it never returns) */
-    *--sp = (uint64_t)(uintptr_t)&fiber_entry; /* kn_emu_switch's ret */
-    for (int i = 0; i < 6; i++) *--sp = 0;  /* rbp rbx r12 r13 r14 r15 */
-    f.sp = sp;
+    f.sp = entry_stack(f.stack, fiber_entry);
     f.state = RUNNABLE;
 }
 
@@ -522,11 +527,7 @@ extern "C" void sched_entry(void) {
 
 void run_on_scheduler(const kn_emu_kernel &k) {
     if (!sched_stack) sched_stack = map_stack();
-    uint64_t *sp = (uint64_t *)(((uintptr_t)sched_stack + fiber_stack) & ~(uintptr_t)15);
-    *--sp = 0;                                  /* sched_entry's return address (it never returns) */
-    *--sp = (uint64_t)(uintptr_t)&sched_entry;  /* kn_emu_switch's ret */
-    for (int i = 0; i < 6; i++) *--sp = 0;      /* rbp rbx r12 r13 r14 r15 */
-    sched_sp = sp;
+    sched_sp = entry_stack(sched_stack, sched_entry);
     sched_kernel = &k;
     sched_running = true, sched_parked = false;
     kn_emu_switch(&host_sp, sched_sp); /* back when the launch has ended or parked */
