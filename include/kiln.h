@@ -122,10 +122,17 @@ bool kn_precision_parse(const char *s, kn_precision *out);
 
 typedef enum {
     KN_LINEAR, KN_RELU, KN_LEAKY_RELU, KN_ELU, KN_SIGMOID, KN_TANH, KN_GELU, KN_SOFTMAX,
+    /* Keras 3's others, with its formulas (PyTorch's where both have one): selu (fixed alpha
+     * and scale), softplus, softsign, silu (alias swish: x * sigmoid(x)), hard_sigmoid
+     * (relu6(x + 3) / 6), hard_silu (alias hard_swish: x * hard_sigmoid(x)), relu6, mish
+     * (x * tanh(softplus(x))), exponential (exp(x)). */
+    KN_SELU, KN_SOFTPLUS, KN_SOFTSIGN, KN_SILU, KN_HARD_SIGMOID, KN_HARD_SILU, KN_RELU6, KN_MISH,
+    KN_EXPONENTIAL,
     KN_ACTIVATION_COUNT
 } kn_activation;
 const char *kn_activation_name(kn_activation a);
-/* Parses a Keras activation name; returns false if unknown. */
+/* Parses a Keras activation name ("swish", "hard_swish" and "none" are aliases); returns
+ * false if unknown. */
 bool kn_activation_parse(const char *name, kn_activation *out);
 
 typedef enum {

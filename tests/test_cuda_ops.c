@@ -1020,8 +1020,9 @@ int main(void) {
         run_case(ctx, &(tcase){"binary", b_binary, &ops[i], KN_PASS_NONE, 1, 0, 1e-6f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"binary fused", b_binary, &ops[i], KN_PASS_ALL, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32});
     }
-    static const kn_activation acts[] = {KN_LINEAR, KN_RELU, KN_LEAKY_RELU, KN_ELU, KN_SIGMOID, KN_TANH, KN_GELU, KN_SOFTMAX};
-    for (int i = 0; i < (int)(sizeof acts / sizeof acts[0]); i++) {
+    static kn_activation acts[KN_ACTIVATION_COUNT]; /* every activation, fused and not */
+    for (int i = 0; i < KN_ACTIVATION_COUNT; i++) {
+        acts[i] = (kn_activation)i;
         run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_NONE, 1, 1e-6f, 2e-6f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_ALL, 1, 1e-6f, 2e-6f, KN_PRECISION_FP32});
     }

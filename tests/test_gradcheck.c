@@ -290,7 +290,7 @@ int main(void) {
     gradcheck("global_avg_pool2d", b_global_avg_pool, NULL, &gap, NULL);
     for (int a = KN_RELU; a < KN_ACTIVATION_COUNT; a++) {
         case_shapes cs = one;
-        cs.away_from_zero = a == KN_RELU || a == KN_LEAKY_RELU || a == KN_ELU;
+        cs.away_from_zero = a == KN_RELU || a == KN_LEAKY_RELU || a == KN_ELU || a == KN_RELU6 || a == KN_SELU;
         char name[40];
         snprintf(name, sizeof name, "act %s", kn_activation_name((kn_activation)a));
         kn_activation act = (kn_activation)a;

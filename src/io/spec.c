@@ -29,6 +29,12 @@ kn_status kn__spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) {
     return kn__error(ctx, KN_ERR_SPEC, "model description: %s: %s", field, msg);
 }
 
+static kn_status unknown_activation(kn_ctx *ctx, const char *field, const char *name) {
+    char names[256];
+    kn__activation_list(names, sizeof names);
+    return kn__spec_error(ctx, field, "unknown activation '%.60s' (expected one of %s)", name, names);
+}
+
 kn_status kn__spec_number(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
                             double *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -212,10 +218,7 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
     if (a && !cJSON_IsNull(a)) {
         snprintf(field, sizeof field, "%sactivation", where);
         if (!cJSON_IsString(a)) return kn__spec_error(ctx, field, "expected a name such as \"relu\"");
-        if (!kn_activation_parse(a->valuestring, &d->activation))
-            return kn__spec_error(ctx, field,
-                              "unknown activation '%s' (expected relu, leaky_relu, elu, sigmoid, tanh, gelu, softmax, linear)",
-                              a->valuestring);
+        if (!kn_activation_parse(a->valuestring, &d->activation)) return unknown_activation(ctx, field, a->valuestring);
         *activation_given = true;
     }
     const cJSON *ub = cJSON_GetObjectItemCaseSensitive(L, "use_bias");
@@ -366,10 +369,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         kn_activation act;
         snprintf(field, sizeof field, "%sactivation", where);
         if (!cJSON_IsString(a)) return kn__spec_error(ctx, field, "expected a name such as \"relu\"");
-        if (!kn_activation_parse(a->valuestring, &act))
-            return kn__spec_error(ctx, field,
-                                  "unknown activation '%s' (expected relu, leaky_relu, elu, sigmoid, tanh, gelu, softmax, linear)",
-                                  a->valuestring);
+        if (!kn_activation_parse(a->valuestring, &act)) return unknown_activation(ctx, field, a->valuestring);
         return kn_model_add_activation(m, act);
     }
     if (strcmp(t, "dropout") == 0) {

@@ -2,11 +2,15 @@
  * spelling), their parsers, and the optimizers' Keras defaults. */
 #include "core/core.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *activation_names[] = {
     [KN_LINEAR] = "linear", [KN_RELU] = "relu", [KN_LEAKY_RELU] = "leaky_relu", [KN_ELU] = "elu",
     [KN_SIGMOID] = "sigmoid", [KN_TANH] = "tanh", [KN_GELU] = "gelu", [KN_SOFTMAX] = "softmax",
+    [KN_SELU] = "selu", [KN_SOFTPLUS] = "softplus", [KN_SOFTSIGN] = "softsign", [KN_SILU] = "silu",
+    [KN_HARD_SIGMOID] = "hard_sigmoid", [KN_HARD_SILU] = "hard_silu", [KN_RELU6] = "relu6", [KN_MISH] = "mish",
+    [KN_EXPONENTIAL] = "exponential",
 };
 _Static_assert(sizeof activation_names / sizeof *activation_names == KN_ACTIVATION_COUNT, "activation names");
 
@@ -43,9 +47,21 @@ const char *kn_activation_name(kn_activation a) {
 }
 bool kn_activation_parse(const char *name, kn_activation *out) {
     int i = find(activation_names, KN_ACTIVATION_COUNT, name);
-    if (i < 0 && name && strcmp(name, "none") == 0) i = KN_LINEAR;
+    if (i < 0 && name) { /* Keras's aliases */
+        if (strcmp(name, "none") == 0) i = KN_LINEAR;
+        else if (strcmp(name, "swish") == 0) i = KN_SILU;
+        else if (strcmp(name, "hard_swish") == 0) i = KN_HARD_SILU;
+    }
     if (i >= 0) *out = (kn_activation)i;
     return i >= 0;
+}
+
+/* "linear, relu, ..." into buf, for error messages. */
+void kn__activation_list(char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < KN_ACTIVATION_COUNT && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", activation_names[i]);
 }
 
 const char *kn_loss_name(kn_loss l) { return (unsigned)l < KN_LOSS_COUNT ? loss_names[l] : "?"; }

@@ -1,13 +1,16 @@
-/* activation.c — activations and their gradients. Gradients of relu, sigmoid, tanh and
- * softmax are computed from the output y (the input can then be freed early); those of
- * leaky_relu, elu and gelu from the input x. gelu is the exact (erf) form, as Keras and
- * PyTorch default to. softmax is over the last dimension, max-subtracted for stability. */
+/* activation.c — activations and their gradients. Gradients of relu, sigmoid, tanh,
+ * softmax and exponential are computed from the output y (the input can then be freed
+ * early); the others' from the input x. gelu is the exact (erf) form, as Keras and PyTorch
+ * default to. softmax is over the last dimension, max-subtracted for stability. The scalar
+ * formulas of selu ... mish are in act_formulas.h, shared with the CUDA kernels. */
 #include "cpu.h"
+
+#include "backend/act_formulas.h"
 
 #include <math.h>
 
 bool kn__act_grad_uses_output(kn_activation a) {
-    return a == KN_RELU || a == KN_SIGMOID || a == KN_TANH || a == KN_SOFTMAX;
+    return a == KN_RELU || a == KN_SIGMOID || a == KN_TANH || a == KN_SOFTMAX || a == KN_EXPONENTIAL;
 }
 
 typedef struct {
@@ -49,6 +52,15 @@ void kn__act_apply(kn_activation kind, float alpha, const float *x, float *y, in
     case KN_GELU:
         for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         break;
+    case KN_SELU: for (int64_t i = 0; i < n; i++) y[i] = kn__selu(x[i]); break;
+    case KN_SOFTPLUS: for (int64_t i = 0; i < n; i++) y[i] = kn__softplus(x[i]); break;
+    case KN_SOFTSIGN: for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + fabsf(x[i])); break;
+    case KN_SILU: for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i])); break;
+    case KN_HARD_SIGMOID: for (int64_t i = 0; i < n; i++) y[i] = kn__hard_sigmoid(x[i]); break;
+    case KN_HARD_SILU: for (int64_t i = 0; i < n; i++) y[i] = x[i] * kn__hard_sigmoid(x[i]); break;
+    case KN_RELU6: for (int64_t i = 0; i < n; i++) y[i] = fminf(fmaxf(x[i], 0.0f), 6.0f); break;
+    case KN_MISH: for (int64_t i = 0; i < n; i++) y[i] = x[i] * tanhf(kn__softplus(x[i])); break;
+    case KN_EXPONENTIAL: for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]); break;
     default: for (int64_t i = 0; i < n; i++) y[i] = x[i]; break;
     }
 }
@@ -68,6 +80,11 @@ void kn__act_grad_apply(kn_activation kind, float alpha, const float *dy, const 
         }
         break;
     }
+    case KN_EXPONENTIAL: for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * v[i]; break;
+    case KN_SELU: case KN_SOFTPLUS: case KN_SOFTSIGN: case KN_SILU: case KN_HARD_SIGMOID: case KN_HARD_SILU:
+    case KN_RELU6: case KN_MISH:
+        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * kn__act_slope(kind, v[i]);
+        break;
     default: for (int64_t i = 0; i < n; i++) dx[i] = dy[i]; break;
     }
 }

@@ -12,6 +12,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "backend/act_formulas.h"
+
 /* KN_UNROLL(n): unroll the next loop n times (nvcc; the emulator's compiler ignores it), so
  * that a latency-bound loop has n independent loads in flight instead of one at a time. */
 #ifdef __CUDACC__
@@ -233,6 +235,15 @@ __device__ static inline float kn__dev_act(int act, float alpha, float x) {
     case KN_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case KN_TANH: return tanhf(x);
     case KN_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    case KN_SELU: return kn__selu(x);
+    case KN_SOFTPLUS: return kn__softplus(x);
+    case KN_SOFTSIGN: return x / (1.0f + fabsf(x));
+    case KN_SILU: return x / (1.0f + expf(-x));
+    case KN_HARD_SIGMOID: return kn__hard_sigmoid(x);
+    case KN_HARD_SILU: return x * kn__hard_sigmoid(x);
+    case KN_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
+    case KN_MISH: return x * tanhf(kn__softplus(x));
+    case KN_EXPONENTIAL: return expf(x);
     default: return x;
     }
 }
@@ -249,6 +260,9 @@ __device__ static inline float kn__dev_act_grad(int act, float alpha, float dy, 
         float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
         return dy * (cdf + v * 0.3989422804014327f * expf(-0.5f * v * v));
     }
+    case KN_EXPONENTIAL: return dy * v;
+    case KN_SELU: case KN_SOFTPLUS: case KN_SOFTSIGN: case KN_SILU: case KN_HARD_SIGMOID: case KN_HARD_SILU:
+    case KN_RELU6: case KN_MISH: return dy * kn__act_slope(act, v);
     default: return dy;
     }
 }
