@@ -409,6 +409,42 @@ for cmd in graph cv eval predict info convert train; do
     else fail "help-$cmd" "exit $RC, or no --threads in the help"; fi
 done
 if grep -q -- '--out DIR' "$T/out"; then pass help-train-out; else fail help-train-out "train --help lacks --out DIR"; fi
+# every option that takes a value says its default (or that it is required), INTERFACE.md:
+# an entry runs from its "  --name VALUE" line to the next option or blank line
+for cmd in graph cv eval predict info convert train; do
+    run "help-defaults-$cmd" -- "$cmd" --help
+    missing=$(awk '
+        function check() { if (opt != "" && entry !~ /default|required/) print opt; opt = "" }
+        /^  --[a-z-]+ [A-Z]/ { check(); opt = $1; entry = $0; next }
+        /^  --/ || /^$/ { check(); next }
+        opt != "" { entry = entry " " $0 }
+        END { check() }' "$T/out" | tr '\n' ' ')
+    if [ "$RC" -eq 0 ] && [ -z "$missing" ]; then pass "help-defaults-$cmd"
+    else fail "help-defaults-$cmd" "exit $RC; options without a default: $missing"; fi
+done
+
+# cv trains each fold with the description's class_weight list, as train does
+CW_SPEC='{"layers": [{"type": "dense", "units": 8, "activation": "relu"}, {"type": "dense"}], "batch_size": 16'
+run cv-plain -- cv "$CW_SPEC}" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --json --quiet
+plain=$(tail -n 1 "$T/out")
+run cv-class-weight-list -- cv "$CW_SPEC, \"class_weight\": [1, 50, 1]}" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --json --quiet
+if [ "$RC" -eq 0 ] && [ -n "$plain" ] && [ "$(tail -n 1 "$T/out")" != "$plain" ]; then pass cv-class-weight-list
+else fail cv-class-weight-list "exit $RC, or the weights changed nothing"; fi
+
+# fashion-mnist: $KILN_DATA/fashion-mnist when that folder exists, else /usr/share/datasets
+mkdir -p "$T/kiln_data" "$T/kiln_data_empty"
+ln -s "$DATA" "$T/kiln_data/fashion-mnist"
+KILN_DATA="$T/kiln_data" run kiln-data -- train "$SPEC" --data fashion-mnist --epochs 1 --json --quiet
+json kiln-data-json "assert o['n_train'] == 8 and o['n_test'] == 3, o"
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+    KILN_DATA="$T/kiln_data_empty" run kiln-data-fallback -- graph '{"layers": [{"type": "dense"}]}' --data fashion-mnist --json --quiet
+    json kiln-data-fallback-json "assert (784 * 10 + 10) * 4 <= o['param_bytes'] < (784 * 10 + 10) * 4 + 256, o"  # 784 inputs: the data's
+else
+    echo "SKIP kiln-data-fallback: no /usr/share/datasets/fashion-mnist"
+fi
+[ -d /usr/share/datasets/mnist ] ||
+    KILN_DATA="$T/kiln_data_empty" expect_error kiln-data-mnist 1 "$T/kiln_data_empty/mnist or /usr/share/datasets/mnist" -- \
+        train "$SPEC" --data mnist
 
 echo "cli_commands: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]

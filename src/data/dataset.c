@@ -134,10 +134,19 @@ kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, k
     if (test) *test = NULL;
     char dir[4096];
     const char *const *names = NULL;
+    struct stat sb;
     if (strcmp(source, "fashion-mnist") == 0 || strcmp(source, "mnist") == 0) {
+        /* $KILN_DATA/NAME when that folder exists, else /usr/share/datasets/NAME */
         const char *root = getenv("KILN_DATA");
-        snprintf(dir, sizeof dir, "%s/%s", root && *root ? root : "/usr/share/datasets", source);
+        char env_dir[4096] = "";
+        if (root && *root) snprintf(env_dir, sizeof env_dir, "%s/%s", root, source);
+        if (*env_dir && stat(env_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(dir, sizeof dir, "%s", env_dir);
+        else snprintf(dir, sizeof dir, "/usr/share/datasets/%s", source);
         if (strcmp(source, "fashion-mnist") == 0) names = fashion_names;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return kn__error(ctx, KN_ERR_IO, "%s%s%s: data folder not found (for %s; %s)", env_dir, *env_dir ? " or " : "",
+                             dir, source,
+                             names ? "install dataset-fashion-mnist or set KILN_DATA" : "set KILN_DATA to a folder holding mnist/");
     } else if (strncmp(source, "csv:", 4) == 0) { /* raw: preprocess.c fits and applies the transforms */
         return kn__raw_load(ctx, source + 4, train);
     } else if (strncmp(source, "idx:", 4) == 0 && source[4]) {
@@ -146,10 +155,8 @@ kn_status kn_dataset_load(kn_ctx *ctx, const char *source, kn_dataset **train, k
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
                          "data source '%s' is not known (expected fashion-mnist, mnist, idx:DIR or csv:FILE[:key=value]...)", source);
     }
-    struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return kn__error(ctx, KN_ERR_IO, "%s: data folder not found (for %s; install dataset-fashion-mnist or set KILN_DATA)",
-                         dir, source);
+        return kn__error(ctx, KN_ERR_IO, "%s: data folder not found (for %s)", dir, source);
     kn_status st = load_pair(ctx, dir, "train", names, train);
     if (st || !test) return st;
     char probe[4200];

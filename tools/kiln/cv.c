@@ -21,7 +21,9 @@ static const char cv_help[] =
     "  --folds K                folds (default 5), stratified by class, seeded\n"
     "  --epochs N               epochs per fold (default: the description's)\n"
     "  --batch-size N           batch size (default: the description's)\n"
-    "  --class-weight W         balanced, or a list W0,W1,... (as kiln train)\n"
+    "  --class-weight W         balanced (a list of weights: in the description's\n"
+    "                           class_weight, or kiln train) (default: the description's\n"
+    "                           class_weight, else none)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: folds, and mean_X and std_X (population standard deviation over the folds)\n"
@@ -95,6 +97,8 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
             kn_fit_opts fo = {.epochs = epochs ? (int)epochs : spec.epochs, .batch_size = batch ? batch : spec.batch_size,
                               .verbose = 0, .class_weight_balanced = class_weight != NULL || spec.class_weight_balanced,
                               .schedule = spec.schedule, .augment = spec.augment};
+            if (!class_weight && spec.n_class_weights) /* the description's list of weights by class */
+                fo.class_weight = spec.class_weight, fo.n_class_weights = spec.n_class_weights;
             if ((st = kn_model_fit(m, tr, &fo, NULL)) || (st = kn_model_evaluate(m, te, &rep))) {
                 rc = cli_fail(ctx, st);
             } else {

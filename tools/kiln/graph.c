@@ -24,8 +24,9 @@ static const char graph_help[] =
     "                    exclusions (-fuse,-inplace); passes: dce, fold, cse, simplify, fuse,\n"
     "                    inplace\n"
     "  --dot FILE        write the optimized graph as Graphviz DOT (dot -Tsvg FILE)\n"
+    "                    (default: none, nothing is written)\n"
     "  --data DATA       fill in what the description leaves to the data (input shape,\n"
-    "                    the last layer's units)\n"
+    "                    the last layer's units) (default: none, the description alone)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: nodes_before, nodes_after, passes (list of {name, nodes_after}), fused,\n"

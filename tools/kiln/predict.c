@@ -13,9 +13,11 @@
 static const char predict_help[] =
     "usage: kiln predict MODEL INPUT [--top K] [options]\n"
     "\n"
-    "Predicts every sample of INPUT (an IDX images file, gzip or not, or a PNG or PGM image)\n"
-    "with a saved model (a .kiln file). Prints one line per sample: index, label, class,\n"
-    "probability; a regression model prints index and value.\n"
+    "Predicts every sample of INPUT with a saved model (a .kiln file). INPUT: an IDX images\n"
+    "file (gzip or not), a PNG or PGM image, or a CSV with a header row, whose columns are\n"
+    "matched to the training features by name (the target and dropped columns are ignored;\n"
+    "the model's saved preprocessing is applied). Prints one line per sample: index, label,\n"
+    "class, probability; a regression model prints index and value.\n"
     "\n"
     "  --top K          also list the K most probable classes of each sample\n"
     "                   (default: 1; at most the model's number of classes)\n"
@@ -32,7 +34,7 @@ typedef struct predict_args {
 #define AT(field) offsetof(predict_args, field)
 static const cli_option predict_options[] = {CLI_INT("--top", AT(top), 1, 1 << 20), {0}};
 static const cli_positional predict_positionals[] = {
-    {AT(model), "MODEL (a .kiln file)"}, {AT(input), "INPUT (an IDX images file, or a PNG or PGM image)"}};
+    {AT(model), "MODEL (a .kiln file)"}, {AT(input), "INPUT (an IDX images file, a PNG or PGM image, or a CSV)"}};
 static const cli_command predict_command = {"predict", predict_help, predict_options, predict_positionals,
                                             CLI_COUNT(predict_positionals)};
 
