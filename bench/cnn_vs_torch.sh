@@ -7,9 +7,9 @@
 # PyTorch trains NTRAIN images (default 6,000) and is scaled to 60,000; kiln trains EPOCH
 # epochs of 60,000 (the median epoch). Predict latency: bench/predict_latency.c and
 # bench/torch_predict_latency.py (MODEL=cnn), as INTERFACE.md says.
-# usage: bench/cnn_vs_torch.sh [EPOCHS=1] [NTRAIN=6000]   (from the repository root, after make)
+# usage: bench/cnn_vs_torch.sh [EPOCHS=3] [NTRAIN=6000]   (from the repository root, after make)
 set -euo pipefail
-EPOCHS=${1:-1}
+EPOCHS=${1:-3} # INTERFACE.md, Measuring: the median epoch of a run of at least 3
 NTRAIN=${2:-6000}
 BUILD=${BUILD:-build}
 KILN=$BUILD/kiln
