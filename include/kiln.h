@@ -137,9 +137,17 @@ bool kn_activation_parse(const char *name, kn_activation *out);
 
 typedef enum {
     KN_LOSS_MSE, KN_LOSS_MAE, KN_LOSS_BINARY_CROSSENTROPY, KN_LOSS_CATEGORICAL_CROSSENTROPY,
-    KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, KN_LOSS_COUNT
+    KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+    /* One term per element, Keras 3's formulas (src/backend/loss_formulas.h): huber (delta
+     * 1), log_cosh, hinge and squared_hinge (0/1 or -1/1 targets; a one-output model's
+     * class is the sign of its output), poisson, kl_divergence (probabilities), msle and
+     * mape (Keras's mean_squared_logarithmic_error, mean_absolute_percentage_error). */
+    KN_LOSS_HUBER, KN_LOSS_LOG_COSH, KN_LOSS_HINGE, KN_LOSS_SQUARED_HINGE, KN_LOSS_POISSON, KN_LOSS_KL_DIVERGENCE,
+    KN_LOSS_MSLE, KN_LOSS_MAPE,
+    KN_LOSS_COUNT
 } kn_loss;
 const char *kn_loss_name(kn_loss l);
+/* Parses a Keras loss name, short or long ("mean_squared_error", "kld", "huber_loss"). */
 bool kn_loss_parse(const char *name, kn_loss *out);
 
 typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADAGRAD,

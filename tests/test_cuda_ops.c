@@ -283,7 +283,10 @@ static void b_reduce(kn_graph *g, const void *arg) {
 typedef struct { kn_loss loss; bool logits; } loss_arg;
 static void b_loss(kn_graph *g, const void *arg) {
     const loss_arg *l = arg;
-    bool probs = !l->logits && l->loss != KN_LOSS_MSE && l->loss != KN_LOSS_MAE;
+    /* positive predictions where the loss takes probabilities or a log of them */
+    bool probs = !l->logits && (l->loss == KN_LOSS_BINARY_CROSSENTROPY || l->loss == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
+                                l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || l->loss == KN_LOSS_POISSON ||
+                                l->loss == KN_LOSS_KL_DIVERGENCE || l->loss == KN_LOSS_MSLE);
     kn_tensor *p = kn_param(g, (int64_t[]){6, 5}, 2, KN_INIT_ZEROS, probs ? "pos_pred" : "pred");
     kn_tensor *y = l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? kn_input(g, KN_I32, (int64_t[]){6}, 1, "labels")
                                                                       : kn_input(g, KN_F32, (int64_t[]){6, 5}, 2, "pos_target");
@@ -1029,7 +1032,9 @@ int main(void) {
     run_case(ctx, &(tcase){"reductions", b_reduce, NULL, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
     for (int l = 0; l < KN_LOSS_COUNT; l++)
         for (int logits = 0; logits < 2; logits++) {
-            if (logits && (l == KN_LOSS_MSE || l == KN_LOSS_MAE)) continue;
+            bool ce = l == KN_LOSS_BINARY_CROSSENTROPY || l == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
+                      l == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+            if (logits && !ce) continue; /* from_logits: the cross-entropies only */
             loss_arg a = {(kn_loss)l, logits};
             run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
             run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});

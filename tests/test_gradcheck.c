@@ -303,9 +303,10 @@ int main(void) {
                       loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
             if (logits && !ce) continue;
             case_shapes cs = {.n_in = 1, .ndim = {2}, .shape = {{4, 3}}};
-            cs.positive = ce && !logits;
-            cs.away_from_zero = loss == KN_LOSS_MAE; /* |p - y| has a kink where p == y; y < 1 here */
-            if (loss == KN_LOSS_MAE) cs.positive = false;
+            /* predictions in (0.05, 0.95) where the loss takes probabilities or a log of them */
+            cs.positive = (ce && !logits) || loss == KN_LOSS_POISSON || loss == KN_LOSS_KL_DIVERGENCE || loss == KN_LOSS_MSLE;
+            /* |p - y| has a kink where p == y; y < 1 here */
+            cs.away_from_zero = loss == KN_LOSS_MAE || loss == KN_LOSS_MAPE;
             for (int weighted = 0; weighted < 2; weighted++) {
                 char name[80];
                 snprintf(name, sizeof name, "loss %s%s%s", kn_loss_name(loss), logits ? " (logits)" : "",

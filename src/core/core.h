@@ -85,8 +85,9 @@ void kn__rng_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
 /* Sets the activation of a model's last layer (nn/model.c; for descriptions that leave it
  * to the loss). */
 void kn__model_set_last_activation(kn_model *m, kn_activation a);
-/* Every activation's name, comma-separated, into buf (vocab.c; for error messages). */
+/* Every activation's (loss's) name, comma-separated, into buf (vocab.c; for error messages). */
 void kn__activation_list(char *buf, size_t size);
+void kn__loss_list(char *buf, size_t size);
 
 /* A named point where a test may stop the process (kn_ctx_opts.test_hook): crash-safety
  * tests kill kiln at each one and check what is left on disk. */

@@ -500,9 +500,10 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "loss");
     if (loss) {
         if (!cJSON_IsString(loss) || !kn_loss_parse(loss->valuestring, &spec->compile.loss)) {
-            st = kn__spec_error(ctx, "loss",
-                            "unknown loss '%s' (expected mse, mae, binary_crossentropy, categorical_crossentropy, "
-                            "sparse_categorical_crossentropy)", cJSON_IsString(loss) ? loss->valuestring : "?");
+            char names[320];
+            kn__loss_list(names, sizeof names);
+            st = kn__spec_error(ctx, "loss", "unknown loss '%.60s' (expected one of %s)",
+                                cJSON_IsString(loss) ? loss->valuestring : "?", names);
             goto done;
         }
     } else {
@@ -510,8 +511,12 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     }
     if (!last_activation_given) { /* the last layer's activation follows the loss */
         kn_loss l = spec->compile.loss;
-        kn_activation head = l == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || l == KN_LOSS_CATEGORICAL_CROSSENTROPY
-                                 ? KN_SOFTMAX : l == KN_LOSS_BINARY_CROSSENTROPY ? KN_SIGMOID : KN_LINEAR;
+        kn_activation head = l == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || l == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
+                                     l == KN_LOSS_KL_DIVERGENCE
+                                 ? KN_SOFTMAX
+                             : l == KN_LOSS_BINARY_CROSSENTROPY ? KN_SIGMOID
+                             : l == KN_LOSS_POISSON             ? KN_EXPONENTIAL /* a rate: the log link */
+                                                                : KN_LINEAR;
         kn__model_set_last_activation(m, head);
     }
     const cJSON *from_logits = cJSON_GetObjectItemCaseSensitive(root, "from_logits");

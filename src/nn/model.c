@@ -436,6 +436,10 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     kn_activation *lastp = layer_activation(&m->layers[m->n_layers - 1]);
     kn_activation last = lastp ? *lastp : KN_LINEAR;
     int64_t outputs = kn_model_output_size(m);
+    if (opts->from_logits && opts->loss != KN_LOSS_BINARY_CROSSENTROPY && opts->loss != KN_LOSS_CATEGORICAL_CROSSENTROPY &&
+        opts->loss != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: from_logits applies to the cross-entropy losses, not %s",
+                         kn_loss_name(opts->loss));
     if (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
     m->copts = *opts;

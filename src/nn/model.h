@@ -190,6 +190,11 @@ kn_status kn__model_load_batch(kn_model *m, const kn_dataset *data, const int64_
 /* Number of correct predictions in the current batch (classification). counts, when not
  * NULL, accumulates per class c: counts[3c] true positives, [3c+1] false positives,
  * [3c+2] false negatives (for classes < n_classes). */
+/* Where a one-output classifier's output divides its two classes: 0 for a logit and for
+ * the hinge losses' scores (their class is the sign), 0.5 for a probability. */
+static inline float kn__decision_threshold(const kn_compile_opts *c) {
+    return c->from_logits || c->loss == KN_LOSS_HINGE || c->loss == KN_LOSS_SQUARED_HINGE ? 0.0f : 0.5f;
+}
 int64_t kn__model_batch_correct(kn_model *m, const kn_dataset *data, const int64_t *idx, int64_t start, int64_t n,
                                 int64_t *counts);
 /* Checks that data fits the model (features, classes or outputs); names what does not. */

@@ -18,6 +18,9 @@ static const char *loss_names[] = {
     [KN_LOSS_MSE] = "mse", [KN_LOSS_MAE] = "mae", [KN_LOSS_BINARY_CROSSENTROPY] = "binary_crossentropy",
     [KN_LOSS_CATEGORICAL_CROSSENTROPY] = "categorical_crossentropy",
     [KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY] = "sparse_categorical_crossentropy",
+    [KN_LOSS_HUBER] = "huber", [KN_LOSS_LOG_COSH] = "log_cosh", [KN_LOSS_HINGE] = "hinge",
+    [KN_LOSS_SQUARED_HINGE] = "squared_hinge", [KN_LOSS_POISSON] = "poisson", [KN_LOSS_KL_DIVERGENCE] = "kl_divergence",
+    [KN_LOSS_MSLE] = "msle", [KN_LOSS_MAPE] = "mape",
 };
 _Static_assert(sizeof loss_names / sizeof *loss_names == KN_LOSS_COUNT, "loss names");
 
@@ -56,20 +59,27 @@ bool kn_activation_parse(const char *name, kn_activation *out) {
     return i >= 0;
 }
 
-/* "linear, relu, ..." into buf, for error messages. */
-void kn__activation_list(char *buf, size_t size) {
+/* "a, b, c" of n names into buf (cut short where it is full). */
+static void name_list(const char *const *names, int n, char *buf, size_t size) {
     size_t used = 0;
     buf[0] = 0;
-    for (int i = 0; i < KN_ACTIVATION_COUNT && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", activation_names[i]);
+    for (int i = 0; i < n && used < size; i++) used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
 }
+void kn__activation_list(char *buf, size_t size) { name_list(activation_names, KN_ACTIVATION_COUNT, buf, size); }
+void kn__loss_list(char *buf, size_t size) { name_list(loss_names, KN_LOSS_COUNT, buf, size); }
 
 const char *kn_loss_name(kn_loss l) { return (unsigned)l < KN_LOSS_COUNT ? loss_names[l] : "?"; }
 bool kn_loss_parse(const char *name, kn_loss *out) {
     int i = find(loss_names, KN_LOSS_COUNT, name);
     if (i < 0 && name) { /* Keras's long aliases */
-        if (strcmp(name, "mean_squared_error") == 0) i = KN_LOSS_MSE;
-        else if (strcmp(name, "mean_absolute_error") == 0) i = KN_LOSS_MAE;
+        static const struct { const char *alias; kn_loss loss; } aliases[] = {
+            {"mean_squared_error", KN_LOSS_MSE}, {"mean_absolute_error", KN_LOSS_MAE},
+            {"mean_squared_logarithmic_error", KN_LOSS_MSLE}, {"mean_absolute_percentage_error", KN_LOSS_MAPE},
+            {"kld", KN_LOSS_KL_DIVERGENCE}, {"kullback_leibler_divergence", KN_LOSS_KL_DIVERGENCE},
+            {"huber_loss", KN_LOSS_HUBER}, {"logcosh", KN_LOSS_LOG_COSH},
+        };
+        for (size_t k = 0; k < sizeof aliases / sizeof aliases[0]; k++)
+            if (strcmp(name, aliases[k].alias) == 0) i = (int)aliases[k].loss;
     }
     if (i >= 0) *out = (kn_loss)i;
     return i >= 0;

@@ -92,7 +92,7 @@ int64_t kn__model_batch_correct(kn_model *m, const kn_dataset *data, const int64
     const float *o = m->out->data; /* logits or probabilities: the argmax is the same */
     int64_t outs = kn_model_output_size(m), correct = 0;
     /* one output: a sigmoid probability, or a logit with from_logits */
-    float threshold = m->copts.from_logits ? 0.0f : 0.5f;
+    float threshold = kn__decision_threshold(&m->copts);
     for (int64_t i = 0; i < n; i++) {
         const float *r = o + i * outs;
         int32_t label = data->labels[idx ? idx[i] : start + i], best = 0;

@@ -74,7 +74,7 @@ kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confu
     if (!st) st = kn__model_ensure_graph(m, 1, false);
     if (st) return st;
     int64_t outs = kn_model_output_size(m);
-    float threshold = m->copts.from_logits ? 0.0f : 0.5f;
+    float threshold = kn__decision_threshold(&m->copts);
     memset(confusion, 0, (size_t)c * (size_t)c * sizeof *confusion);
     for (int64_t i = 0; i < data->n && !st; i += m->max_batch) {
         int64_t b = data->n - i < m->max_batch ? data->n - i : m->max_batch;

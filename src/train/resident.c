@@ -56,7 +56,7 @@ kn_status kn__resident_open(kn__resident *r, kn_model *m, const kn_dataset *data
     int64_t n_first = data->n, n = data->n + (val ? val->n : 0), f = data->features;
     if (n > INT32_MAX) return KN_OK;
     kn_resident_desc d = {.n_rows = n, .n_first = n_first, .labels = data->labels, .labels_rest = val ? val->labels : NULL,
-                          .loss = m->loss, .out = m->out, .outs = outs, .threshold = m->copts.from_logits ? 0.0f : 0.5f};
+                          .loss = m->loss, .out = m->out, .outs = outs, .threshold = kn__decision_threshold(&m->copts)};
     d.accumulate = accumulate;
     d.nccl = nccl;
     if (scaler->on) { /* fp16: the scaler continues on the device from where fit has it (not

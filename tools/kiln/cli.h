@@ -95,6 +95,8 @@ void cli_json_string(FILE *f, const char *s);
 void cli_json_number(FILE *f, double v);
 void cli_json_key_number(FILE *f, const char *key, double v, bool *first);
 
+/* The loss a network was compiled with (false for a classical model or one without). */
+bool cli_model_loss(const kn_model *m, kn_ctx *ctx, kn_loss *out);
 /* A class's name from the model, else its number written into buf. */
 #define CLI_LABEL_BUF 16
 const char *cli_label(const kn_model *m, int cls, char buf[CLI_LABEL_BUF]);

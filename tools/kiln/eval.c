@@ -110,8 +110,11 @@ static bool write_confusion_svg(FILE *f, const void *user) {
 /* ---------------------------------------------------------------- reports */
 
 /* ROC-AUC (two classes) and log-loss from the model's probabilities on the data; left NaN
- * when they cannot be had (out of memory, or not probabilities: from_logits models). */
+ * when they cannot be had (out of memory). The hinge losses' outputs are scores, not
+ * probabilities: ROC-AUC (which only ranks them) but no log-loss. */
 static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, int c, double scores[2]) {
+    kn_loss loss;
+    bool probabilities = !(cli_model_loss(m, ctx, &loss) && (loss == KN_LOSS_HINGE || loss == KN_LOSS_SQUARED_HINGE));
     int64_t n = kn_dataset_size(ds), outs = kn_model_output_size(m);
     const int32_t *labels = kn_dataset_labels(ds);
     float *p = malloc(sizeof(float) * (size_t)(n * outs)), *rows = malloc(sizeof(float) * (size_t)(n * c));
@@ -120,7 +123,7 @@ static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, i
             if (outs == 1) rows[i * c] = 1 - p[i], rows[i * c + 1] = p[i];
             else memcpy(rows + i * c, p + i * outs, sizeof(float) * (size_t)c);
         }
-        scores[1] = kn_log_loss(rows, labels, n, c);
+        if (probabilities) scores[1] = kn_log_loss(rows, labels, n, c);
         if (c == 2) {
             for (int64_t i = 0; i < n; i++) p[i] = rows[i * 2 + 1];
             scores[0] = kn_roc_auc(ctx, p, labels, n);

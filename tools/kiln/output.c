@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -33,6 +34,17 @@ void cli_json_key_number(FILE *f, const char *key, double v, bool *first) {
     fprintf(f, "%s\"%s\": ", *first ? "" : ", ", key);
     cli_json_number(f, v);
     *first = false;
+}
+
+bool cli_model_loss(const kn_model *m, kn_ctx *ctx, kn_loss *out) {
+    char *text = NULL;
+    if (kn_model_to_json(m, &text)) return false;
+    cJSON *j = cJSON_Parse(text);
+    kn_free(ctx, text);
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
+    bool ok = cJSON_IsString(loss) && kn_loss_parse(loss->valuestring, out);
+    cJSON_Delete(j);
+    return ok;
 }
 
 const char *cli_label(const kn_model *m, int cls, char buf[CLI_LABEL_BUF]) {

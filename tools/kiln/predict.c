@@ -6,7 +6,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,18 +36,6 @@ static const cli_positional predict_positionals[] = {
     {AT(model), "MODEL (a .kiln file)"}, {AT(input), "INPUT (an IDX images file, a PNG or PGM image, or a CSV)"}};
 static const cli_command predict_command = {"predict", predict_help, predict_options, predict_positionals,
                                             CLI_COUNT(predict_positionals)};
-
-/* Whether a one-output model is a binary classifier: its loss is binary cross-entropy. */
-static bool is_binary_classifier(const kn_model *m, kn_ctx *ctx) {
-    char *text = NULL;
-    if (kn_model_to_json(m, &text)) return false;
-    cJSON *j = cJSON_Parse(text);
-    kn_free(ctx, text);
-    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
-    bool binary = cJSON_IsString(loss) && strcmp(loss->valuestring, "binary_crossentropy") == 0;
-    cJSON_Delete(j);
-    return binary;
-}
 
 /* Moves the k most probable classes, in order, to idx[0..k); idx holds 0..n-1 on entry.
  * A partial selection sort, O(k n); ties go to the lower class. */
@@ -81,7 +68,10 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
     /* IDX, PNG/PGM or CSV, shape-checked against the model, its input scaling applied */
     if ((st = kn_model_load_inputs(m, a.input, &in))) { rc = cli_fail(ctx, st); goto done; }
     int64_t outs = kn_model_output_size(m);
-    bool regression = outs == 1 && !is_binary_classifier(m, ctx);
+    /* one output: a binary classifier's probability under binary cross-entropy; else a
+     * value (regression, or the hinge losses' score, whose sign is the class) */
+    kn_loss loss;
+    bool regression = outs == 1 && !(cli_model_loss(m, ctx, &loss) && loss == KN_LOSS_BINARY_CROSSENTROPY);
     int classes = outs == 1 ? 2 : (int)outs;
     if (!regression && a.top > classes) {
         rc = cli_usage_error("predict", "--top %lld is more than the model's %d classes", a.top, classes);

@@ -2,8 +2,10 @@
  * softmax and sigmoid are fused into the loss (log-sum-exp, stable for any logits). From
  * probabilities, predictions are clipped to [1e-7, 1 - 1e-7] as Keras does, and the
  * gradient is zero where the clip was active. Out-of-range labels contribute nothing; the
- * caller validates labels before a run. */
+ * caller validates labels before a run. The losses of one term per element (huber, hinge,
+ * ...) take their terms from loss_formulas.h. */
 #include "cpu.h"
+#include "backend/loss_formulas.h"
 
 #include <math.h>
 
@@ -100,7 +102,12 @@ static double row_loss(kn_loss kind, bool logits, const float *pr, const void *t
         int32_t l = ((const int32_t *)target)[r];
         return l >= 0 && l < c ? -logf(clipp(pr[l] / row_sum(pr, c))) : 0;
     }
-    default: return 0;
+    default: {
+        if (!kn__loss_elementwise(kind)) return 0;
+        const float *yr = (const float *)target + r * c;
+        for (int64_t j = 0; j < c; j++) total += kn__loss_term(kind, pr[j], yr[j]);
+        return kn__loss_sums_row(kind) ? total : total / (double)c;
+    }
     }
 }
 
@@ -224,7 +231,13 @@ static void loss_grad_rows(kn_loss kind, bool logits, const float *p, const void
         }
         break;
     }
-    default: break;
+    default: {
+        if (!kn__loss_elementwise(kind)) break;
+        const float *y = (const float *)target + r0 * c;
+        float per = kn__loss_sums_row(kind) ? inv_b : inv_n;
+        for (int64_t i = 0; i < rows * c; i++) dx[i] = kn__loss_slope(kind, p[i], y[i]) * per;
+        break;
+    }
     }
     if (w) /* sample weights: each row's gradient times its weight */
         for (int64_t r = 0; r < rows; r++)

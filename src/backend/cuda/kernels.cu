@@ -635,7 +635,10 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, const void *p, int tp,
                     v = (ysum - (cl ? 0.0f : yr[j] / qj)) / sp * inv_b;
                 }
                 break;
-            default: break;
+            default:
+                if (kn__loss_elementwise(kind))
+                    v = kn__loss_slope(kind, pr[j], yr[j]) * (kn__loss_sums_row(kind) ? inv_b : inv_n);
+                break;
             }
             if (w) v *= w[r];
             kn__st(dx, tdx, o + j, v);

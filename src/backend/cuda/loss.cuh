@@ -5,6 +5,7 @@
 #define KN_CUDA_LOSS_CUH
 
 #include "device.cuh"
+#include "backend/loss_formulas.h"
 
 #define PROB_EPS 1e-7f
 __device__ static float clipp(float p) { return p < PROB_EPS ? PROB_EPS : p > 1 - PROB_EPS ? 1 - PROB_EPS : p; }
@@ -74,7 +75,11 @@ __device__ static void loss_row(int kind, bool logits, P pr, const void *target,
                     for (int64_t j = 0; j < c; j++) total -= yr[j] * logf(clipp(pr[j] / sp));
                 }
                 break;
-            default: break;
+            default:
+                if (!kn__loss_elementwise(kind)) break;
+                for (int64_t j = 0; j < c; j++) total += kn__loss_term(kind, pr[j], yr[j]);
+                if (!kn__loss_sums_row(kind)) total /= (double)c;
+                break;
             }
         }
         ws[r] = (w ? w[r] : 1.0) * total;
@@ -138,7 +143,12 @@ __device__ static void loss_grad_row(int kind, bool logits, const float *pr, con
             }
             break;
         }
-        default: break;
+        default: {
+            if (!kn__loss_elementwise(kind)) break;
+            float per = kn__loss_sums_row(kind) ? inv_b : inv_n;
+            for (int64_t j = 0; j < c; j++) dr[j] = kn__loss_slope(kind, pr[j], yr[j]) * per;
+            break;
+        }
         }
     }
     if (w)

@@ -1,0 +1,144 @@
+/* test_losses.c — the losses of one term per element (huber, log_cosh, hinge with 0/1 and
+ * -1/1 targets, squared_hinge, poisson, kl_divergence, msle, mape) against PyTorch: the
+ * batch's loss and its gradient with respect to the predictions, through a graph (pred, a
+ * parameter -> kn_loss_op -> autodiff), the graph optimizer's passes on and off, with and
+ * without sample weights of 1 (the weighted kernel). Reference: tests/golden/losses.txt,
+ * recorded by tests/golden/make_losses.py. Also: Keras's long names parse, and a model
+ * trains with each loss (finite, falling loss). */
+#include "check.h"
+#include "core/core.h"
+#include "golden.h"
+#include "graph/graph.h"
+
+#include <math.h>
+
+#define N 4
+#define C 3
+
+/* float against double: a few roundings of terms up to ~300 (mape) */
+static bool close_to(double got, double want) { return fabs(got - want) <= 1e-5 + 2e-6 * fabs(want); }
+
+static void check_loss(const char *record, kn_loss kind, unsigned passes, bool weighted) {
+    double pred[N * C], target[N * C], want_loss, want_grad[N * C];
+    char key[64];
+    int ok = 1;
+    snprintf(key, sizeof key, "%s_pred", record);
+    ok &= get(key, pred, N * C) == N * C;
+    snprintf(key, sizeof key, "%s_target", record);
+    ok &= get(key, target, N * C) == N * C;
+    snprintf(key, sizeof key, "%s_loss", record);
+    ok &= get(key, &want_loss, 1) == 1;
+    snprintf(key, sizeof key, "%s_grad", record);
+    ok &= get(key, want_grad, N * C) == N * C;
+    CHECK(ok, "%s: golden records missing", record);
+    if (!ok) return;
+
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 1}, &ctx);
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_tensor *p = kn_param(g, (int64_t[]){N, C}, 2, KN_INIT_ZEROS, "pred");
+    kn_tensor *y = kn_input(g, KN_F32, (int64_t[]){N, C}, 2, "target");
+    kn_tensor *w = weighted ? kn_input(g, KN_F32, (int64_t[]){N}, 1, "weights") : NULL;
+    g->build_phase = KN_PHASE_LOSS;
+    kn_tensor *loss = weighted ? kn_loss_op_weighted(g, kind, p, y, w, false) : kn_loss_op(g, kind, p, y, false);
+    g->build_phase = 0;
+    kn_graph_keep(g, loss);
+    kn_status st = kn_graph_backward(g, loss);
+    if (!st) st = kn_graph_set_passes(g, passes);
+    if (!st) st = kn_graph_compile(g, N, false);
+    CHECK(st == KN_OK, "%s: build failed: %s", record, kn_last_error(ctx));
+    if (!st) {
+        float *pd = kn_tensor_data(p), *yd = kn_tensor_data(y);
+        for (int i = 0; i < N * C; i++) pd[i] = (float)pred[i], yd[i] = (float)target[i];
+        if (w)
+            for (int i = 0; i < N; i++) ((float *)kn_tensor_data(w))[i] = 1.0f;
+        st = kn_graph_run(g);
+        CHECK(st == KN_OK, "%s: run failed: %s", record, kn_last_error(ctx));
+    }
+    if (!st) {
+        float got = *(const float *)kn_tensor_data(loss);
+        CHECK(close_to(got, want_loss), "%s (passes %#x%s): loss %.9g, PyTorch %.9g", record, passes,
+              weighted ? ", weighted" : "", (double)got, want_loss);
+        const float *gd = p->grad ? kn_tensor_data(p->grad) : NULL;
+        CHECK(gd != NULL, "%s: no gradient", record);
+        for (int i = 0, bad = 0; gd && i < N * C; i++)
+            if (!close_to(gd[i], want_grad[i]) && bad++ < 3)
+                CHECK(0, "%s (passes %#x%s): d/dp[%d] %.9g, PyTorch %.9g", record, passes, weighted ? ", weighted" : "", i,
+                      (double)gd[i], want_grad[i]);
+    }
+    kn_graph_free(g);
+    kn_ctx_free(ctx);
+}
+
+/* A small network trained a few epochs with the loss: finite and lower at the end. The
+ * data suit the loss: 0/1 classes for the hinges, one-hot classes for kl_divergence
+ * (softmax head), positive counts for poisson and msle, values for the rest. */
+static void check_trains(kn_loss kind) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 3}, &ctx);
+    enum { ROWS = 96, F = 4 };
+    float x[ROWS * F], t[ROWS];
+    int32_t lab[ROWS];
+    bool classes = kind == KN_LOSS_HINGE || kind == KN_LOSS_SQUARED_HINGE || kind == KN_LOSS_KL_DIVERGENCE;
+    for (int r = 0; r < ROWS; r++) {
+        float s = 0;
+        for (int f = 0; f < F; f++) s += (x[r * F + f] = (float)((r * 7 + f * 13) % 17) / 8.0f - 1.0f) * (f + 1);
+        lab[r] = s > 0;
+        t[r] = kind == KN_LOSS_POISSON || kind == KN_LOSS_MSLE ? 1.0f + 0.5f * fabsf(s) : s + 3.0f;
+    }
+    kn_dataset *d = NULL;
+    kn_status st = classes ? kn_dataset_from_arrays(ctx, x, lab, ROWS, F, 2, &d)
+                           : kn_dataset_from_arrays_regression(ctx, x, t, ROWS, F, 1, &d);
+    CHECK(st == KN_OK, "%s: dataset: %s", kn_loss_name(kind), kn_last_error(ctx));
+    kn_model *m = NULL;
+    if (!st) st = kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &m);
+    int outs = kind == KN_LOSS_KL_DIVERGENCE ? 2 : 1;
+    kn_activation head = kind == KN_LOSS_KL_DIVERGENCE ? KN_SOFTMAX : kind == KN_LOSS_POISSON ? KN_SOFTPLUS : KN_LINEAR;
+    if (!st) st = kn_model_add_dense(m, 16, KN_TANH);
+    if (!st) st = kn_model_add_dense(m, outs, head);
+    kn_compile_opts co = {.loss = kind, .optimizer = kn_adam(0.01f)};
+    if (!st) st = kn_model_compile(m, &co);
+    const kn_history *h = NULL;
+    if (!st) st = kn_model_fit(m, d, &(kn_fit_opts){.epochs = 20, .batch_size = 16, .verbose = 0}, &h);
+    CHECK(st == KN_OK, "%s: training failed: %s", kn_loss_name(kind), kn_last_error(ctx));
+    if (!st && h) {
+        float first = (float)h->epochs[0].loss, last = (float)h->epochs[h->n_epochs - 1].loss;
+        CHECK(isfinite(first) && isfinite(last) && last < 0.8f * first, "%s: loss %g -> %g over 20 epochs",
+              kn_loss_name(kind), (double)first, (double)last);
+    }
+    kn_model_free(m);
+    kn_dataset_free(d);
+    kn_ctx_free(ctx);
+}
+
+int main(void) {
+    golden = read_all("tests/golden/losses.txt");
+    CHECK(golden != NULL, "tests/golden/losses.txt missing (run from the repository root)");
+    if (!golden) return 1;
+    static const struct { const char *record; kn_loss kind; } cases[] = {
+        {"huber", KN_LOSS_HUBER}, {"log_cosh", KN_LOSS_LOG_COSH}, {"hinge", KN_LOSS_HINGE},
+        {"hinge_pm", KN_LOSS_HINGE}, {"squared_hinge", KN_LOSS_SQUARED_HINGE}, {"poisson", KN_LOSS_POISSON},
+        {"kl_divergence", KN_LOSS_KL_DIVERGENCE}, {"msle", KN_LOSS_MSLE}, {"mape", KN_LOSS_MAPE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int weighted = 0; weighted < 2; weighted++) {
+            check_loss(cases[i].record, cases[i].kind, KN_PASS_ALL, weighted);
+            check_loss(cases[i].record, cases[i].kind, KN_PASS_NONE, weighted);
+        }
+    static const struct { const char *name; kn_loss kind; } names[] = {
+        {"huber", KN_LOSS_HUBER}, {"huber_loss", KN_LOSS_HUBER}, {"log_cosh", KN_LOSS_LOG_COSH},
+        {"logcosh", KN_LOSS_LOG_COSH}, {"hinge", KN_LOSS_HINGE}, {"squared_hinge", KN_LOSS_SQUARED_HINGE},
+        {"poisson", KN_LOSS_POISSON}, {"kl_divergence", KN_LOSS_KL_DIVERGENCE}, {"kld", KN_LOSS_KL_DIVERGENCE},
+        {"msle", KN_LOSS_MSLE}, {"mean_squared_logarithmic_error", KN_LOSS_MSLE}, {"mape", KN_LOSS_MAPE},
+        {"mean_absolute_percentage_error", KN_LOSS_MAPE}, {"mean_squared_error", KN_LOSS_MSE},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        kn_loss l;
+        CHECK(kn_loss_parse(names[i].name, &l) && l == names[i].kind, "loss name %s", names[i].name);
+    }
+    for (int k = KN_LOSS_HUBER; k < KN_LOSS_COUNT; k++) check_trains((kn_loss)k);
+    free(golden);
+    printf("test_losses: %s\n", failures ? "FAILED" : "ok");
+    return failures != 0;
+}
