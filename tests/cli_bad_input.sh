@@ -271,6 +271,12 @@ S=$(spec unknown_opt 's/"type": "adam"/"type": "adamm"/')
 check spec-unknown-optimizer 1 "optimizer|adamm" -- train "$S" --data "idx:$GOOD"
 S=$(spec bad_lr 's/"learning_rate": 0.01/"learning_rate": -1/')
 check spec-negative-lr 1 "optimizer.learning_rate" -- train "$S" --data "idx:$GOOD"
+S=$(spec layer_typo 's/"units": 8/"unitz": 8/')
+check spec-layer-unknown-key 1 "layers[0]|unitz|units" -- train "$S" --data "idx:$GOOD"
+S=$(spec opt_typo 's/"learning_rate": 0.01/"learning_rat": 0.01/')
+check spec-optimizer-unknown-key 1 "optimizer|learning_rat|learning_rate" -- train "$S" --data "idx:$GOOD"
+check spec-top-unknown-key 1 "(top level)|epocs" -- train '{"epocs": 3, "layers": [{"type": "dense", "units": 4}]}' --data "idx:$GOOD"
+check spec-from-logits-mse 1 "from_logits|mse" -- train '{"layers": [{"type": "dense", "units": 4}], "loss": "mse", "from_logits": true}' --data "idx:$GOOD"
 S=$(spec bad_loss 's/"sparse_categorical_crossentropy"/"crossentropyy"/')
 check spec-unknown-loss 1 "loss|crossentropyy" -- train "$S" --data "idx:$GOOD"
 S=$(spec bad_epochs 's/"epochs": 1/"epochs": 0/')

@@ -29,6 +29,22 @@ kn_status kn__spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) {
     return kn__error(ctx, KN_ERR_SPEC, "model description: %s: %s", field, msg);
 }
 
+kn_status kn__spec_check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, const char *const *keys) {
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        const char *const *k = keys;
+        while (*k && strcmp(*k, it->string) != 0) k++;
+        if (*k) continue;
+        char field[96], names[400];
+        size_t len = strlen(where), used = 0;
+        snprintf(field, sizeof field, "%.*s", (int)(len && where[len - 1] == '.' ? len - 1 : len), where);
+        names[0] = 0;
+        for (k = keys; *k && used < sizeof names; k++)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", k == keys ? "" : ", ", *k);
+        return kn__spec_error(ctx, field, "unknown key '%.60s' (expected one of %s)", it->string, names);
+    }
+    return KN_OK;
+}
+
 static kn_status unknown_activation(kn_ctx *ctx, const char *field, const char *name) {
     char names[256];
     kn__activation_list(names, sizeof names);
@@ -83,6 +99,12 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
         return kn__spec_error(ctx, "optimizer", "unknown optimizer '%s' (expected sgd, adam, adamw, rmsprop, adagrad)", name);
     *opt = kn_optimizer_default(kind);
     if (!obj) return KN_OK;
+    /* every optimizer's settings (a saved model writes them all, whatever its type) */
+    static const char *const keys[] = {"type", "class_name", "name", "learning_rate", "beta_1", "beta_2", "epsilon",
+                                       "momentum", "nesterov", "rho", "weight_decay", "initial_accumulator_value",
+                                       "clipnorm", "clipvalue", NULL};
+    kn_status kst = kn__spec_check_keys(ctx, obj, "optimizer", keys);
+    if (kst) return kst;
     double lr = opt->learning_rate, b1 = opt->beta_1, b2 = opt->beta_2, eps = opt->epsilon, mom = opt->momentum,
            rho = opt->rho, wd = opt->weight_decay, acc = opt->initial_accumulator, clip = 0;
     kn_status st = KN_OK;
@@ -233,8 +255,10 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
     if (reg && !cJSON_IsNull(reg)) {
         snprintf(field, sizeof field, "%skernel_regularizer.", where);
         if (!cJSON_IsObject(reg)) return kn__spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
+        static const char *const reg_keys[] = {"l2", NULL};
         double l2 = 0;
-        kn_status st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &l2);
+        kn_status st = kn__spec_check_keys(ctx, reg, field, reg_keys);
+        if (!st) st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &l2);
         if (st) return st;
         d->l2 = (float)l2;
     }
@@ -326,6 +350,30 @@ static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     c->l2 = dense.l2;
     c->alpha = dense.alpha;
     return KN_OK;
+}
+
+/* The keys a layer of type t takes ("name", Keras's, is accepted and unused); NULL for a
+ * type kiln does not know (add_other_layer names it). */
+static const char *const *layer_keys(const char *t) {
+#define KN_DENSE_KEYS "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "alpha"
+    static const char *const dense[] = {"type", "name", "units", KN_DENSE_KEYS, NULL};
+    static const char *const conv2d[] = {"type", "name", "filters", "kernel_size", "strides", "padding", "dilation_rate",
+                                         KN_DENSE_KEYS, NULL};
+#undef KN_DENSE_KEYS
+    static const char *const pool[] = {"type", "name", "pool_size", "strides", "padding", NULL};
+    static const char *const plain[] = {"type", "name", NULL};
+    static const char *const reshape[] = {"type", "name", "target_shape", NULL};
+    static const char *const activation[] = {"type", "name", "activation", NULL};
+    static const char *const dropout[] = {"type", "name", "rate", NULL};
+    static const char *const batch_norm[] = {"type", "name", "momentum", "epsilon", "axis", NULL};
+    static const struct { const char *type; const char *const *keys; } table[] = {
+        {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
+        {"global_average_pool2d", plain}, {"flatten", plain}, {"reshape", reshape}, {"activation", activation},
+        {"dropout", dropout}, {"batch_normalization", batch_norm},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(t, table[i].type) == 0) return table[i].keys;
+    return NULL;
 }
 
 /* Adds layer L (JSON layers[i], any type but dense) to m. */
@@ -437,6 +485,11 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         goto done;
     }
 
+    static const char *const root_keys[] = {"type", "name", "input_shape", "layers", "loss", "from_logits", "optimizer",
+                                            "epochs", "batch_size", "metrics", "precision", "loss_scale", "augment",
+                                            "class_weight", "schedule", "callbacks", NULL};
+    if ((st = kn__spec_check_keys(ctx, root, "(top level)", root_keys))) goto done;
+
     /* input_shape, or the data's sample shape */
     int64_t shape[KN_MAX_DIMS];
     int ndim = 0;
@@ -482,6 +535,8 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             goto done;
         }
         const char *t = lt->valuestring;
+        const char *const *keys = layer_keys(t);
+        if (keys && (st = kn__spec_check_keys(ctx, L, where, keys))) goto done;
         if (strcmp(t, "dense") == 0) {
             kn_dense_opts d = {0};
             if ((st = parse_dense(ctx, L, where, i == n_layers - 1, data, &d, &last_activation_given))) goto done;

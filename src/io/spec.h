@@ -15,6 +15,9 @@ kn_status kn__spec_number(kn_ctx *ctx, const cJSON *obj, const char *key, const 
 /* An integer field, as kn__spec_number but whole. */
 kn_status kn__spec_int(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
                        int64_t *out);
+/* Refuses a key of obj not in keys (NULL-terminated): "WHERE: unknown key 'k' (expected
+ * one of ...)". where names obj ("layers[2]", "optimizer"; a trailing '.' is dropped). */
+kn_status kn__spec_check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, const char *const *keys);
 /* The description's training control: "schedule" and "callbacks" (spec_training.c). */
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec);
 

@@ -20,18 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool known_key(const char *key, const char *const *keys) {
-    for (; *keys; keys++)
-        if (strcmp(key, *keys) == 0) return true;
-    return false;
-}
-
-static kn_status check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, const char *const *keys) {
-    for (const cJSON *it = obj->child; it; it = it->next)
-        if (!known_key(it->string, keys)) return kn__spec_error(ctx, where, "unknown key '%s'", it->string);
-    return KN_OK;
-}
-
 static kn_status get_bool(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, bool *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v)) return KN_OK;
@@ -82,7 +70,7 @@ static kn_status parse_schedule(kn_ctx *ctx, const cJSON *v, kn_schedule *out) {
     if (!cJSON_IsString(type) || !kn_schedule_parse(type->valuestring, &kind))
         return kn__spec_error(ctx, "schedule.type",
                               "expected \"constant\", \"step\", \"exponential\", \"cosine\", \"polynomial\" or \"one_cycle\"");
-    kn_status st = check_keys(ctx, v, "schedule", keys);
+    kn_status st = kn__spec_check_keys(ctx, v, "schedule", keys);
     if (st) return st;
     kn_schedule s = kn_schedule_default(kind);
     const char *w = "schedule.";
@@ -114,7 +102,7 @@ static kn_status parse_callback(kn_ctx *ctx, const cJSON *cb, int i, kn_spec *sp
         static const char *const keys[] = {"type", "monitor", "patience", "min_delta", "mode", "restore_best_weights", NULL};
         kn_early_stopping *e = &spec->early_stopping;
         int64_t patience = 0;
-        if ((st = check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &e->monitor)) ||
+        if ((st = kn__spec_check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &e->monitor)) ||
             (st = kn__spec_int(ctx, cb, "patience", where, 0, 1e6, &patience)) ||
             (st = kn__spec_number(ctx, cb, "min_delta", where, 0, 1e12, &e->min_delta)) ||
             (st = get_mode(ctx, cb, where, &e->mode)) ||
@@ -129,7 +117,7 @@ static kn_status parse_callback(kn_ctx *ctx, const cJSON *cb, int i, kn_spec *sp
         int64_t patience = 10, cooldown = 0; /* Keras's defaults */
         r->factor = 0.1;
         r->min_delta = 1e-4;
-        if ((st = check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &r->monitor)) ||
+        if ((st = kn__spec_check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &r->monitor)) ||
             (st = kn__spec_int(ctx, cb, "patience", where, 1, 1e6, &patience)) ||
             (st = kn__spec_number(ctx, cb, "factor", where, 1e-12, 0.999999, &r->factor)) ||
             (st = kn__spec_number(ctx, cb, "min_lr", where, 0, 1e6, &r->min_lr)) ||
@@ -143,7 +131,7 @@ static kn_status parse_callback(kn_ctx *ctx, const cJSON *cb, int i, kn_spec *sp
     if (strcmp(type->valuestring, "model_checkpoint") == 0) {
         static const char *const keys[] = {"type", "monitor", "mode", NULL};
         /* the best model is judged by the early-stopping monitor (one monitor for both) */
-        if ((st = check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &spec->early_stopping.monitor)) ||
+        if ((st = kn__spec_check_keys(ctx, cb, where, keys)) || (st = get_monitor(ctx, cb, where, &spec->early_stopping.monitor)) ||
             (st = get_mode(ctx, cb, where, &spec->early_stopping.mode)))
             return st;
         spec->save_best = true;
@@ -178,7 +166,7 @@ static kn_status parse_augment(kn_ctx *ctx, const cJSON *v, kn_augment *out) {
     static const char *const keys[] = {"shift", "flip", "rotate", "noise", "erase", "shift_p", "rotate_p", "noise_p", NULL};
     if (!cJSON_IsObject(v))
         return kn__spec_error(ctx, "augment", "expected an object such as {\"shift\": 2, \"flip\": 0.5, \"rotate\": 10}");
-    kn_status st = check_keys(ctx, v, "augment", keys);
+    kn_status st = kn__spec_check_keys(ctx, v, "augment", keys);
     float *fields[] = {NULL, &out->flip, &out->rotate, &out->noise, &out->erase, &out->shift_p, &out->rotate_p, &out->noise_p};
     for (int i = 0; keys[i] && !st; i++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(v, keys[i]);
@@ -225,7 +213,7 @@ static kn_status parse_precision(kn_ctx *ctx, const cJSON *root, kn_spec *spec) 
         return kn__spec_error(ctx, "loss_scale", "expected an object such as {\"initial_scale\": 65536, \"dynamic_growth_steps\": 2000}");
     if (spec->compile.precision != KN_PRECISION_FP16)
         return kn__spec_error(ctx, "loss_scale", "applies to \"precision\": \"fp16\" only (bf16 and fp32 need no loss scaling)");
-    kn_status st = check_keys(ctx, ls, "loss_scale", keys);
+    kn_status st = kn__spec_check_keys(ctx, ls, "loss_scale", keys);
     double initial = 0;
     int64_t growth = 0;
     int e = 0;
