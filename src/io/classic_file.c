@@ -115,7 +115,27 @@ kn_status kn__classic_bind(kn_model *m, const char *path, const cJSON *header, c
         c->data = data + start;
         n++;
     }
-    kn_status st = m->classic->load(ctx, m->cstate, t, n, m->in_features, (int)m->c_outputs, path);
+    /* The loaders read the tensors as float and int32 arrays. kiln's writer puts the data
+     * section on a 64-byte boundary, but a header whose length is not a multiple of 4 (a
+     * hand-edited or another writer's file) leaves it unaligned in memory: such tensors are
+     * read from aligned copies, freed once the model has taken its own. */
+    void *copies[MAX_TENSORS];
+    int n_copies = 0;
+    kn_status st = KN_OK;
+    for (int i = 0; i < n && !st; i++) {
+        size_t bytes = (size_t)t[i].shape[0] * (size_t)t[i].shape[1] * dtype_bytes(t[i].dtype);
+        if ((uintptr_t)t[i].data % dtype_bytes(t[i].dtype) == 0) continue;
+        void *copy = kn__alloc(ctx, bytes ? bytes : 1);
+        if (!copy) {
+            st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of memory for an aligned copy of %zu bytes", path,
+                           t[i].name, bytes);
+            break;
+        }
+        memcpy(copy, t[i].data, bytes);
+        t[i].data = copies[n_copies++] = copy;
+    }
+    if (!st) st = m->classic->load(ctx, m->cstate, t, n, m->in_features, (int)m->c_outputs, path);
+    for (int i = 0; i < n_copies; i++) kn__free(ctx, copies[i]);
     if (!st) m->c_fitted = true;
     return st;
 }
