@@ -263,7 +263,8 @@ static void test_options_and_errors(kn_ctx *ctx) {
                {"target=score:drop=city,zz", "drop=zz: no such column"},
                {"target=score:numeric=city", "line 2: column 'city': 'Oslo' is not a number"},
                {"impute=sometimes", "impute=sometimes: expected mean"},
-               {"colour=red", NULL}, /* not a key: read as part of the file name */
+               {"colour=red", "'colour' is not a key (the keys are target, drop"}, /* no file "x.csv:colour=red" */
+               {"target=score:colour=red", "'colour' is not a key"},
                {"scale=z", "scale=z: expected standard"},
                {"pca=-1", "pca=-1: expected"},
                {"target=city:task=regression", "target 'city': 'Oslo' is not a number"},

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- dates */
 
@@ -186,6 +187,24 @@ static kn_status parse_option(kn_ctx *ctx, const char *key, const char *v, size_
     return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "csv source: unknown key '%s'", key);
 }
 
+/* ":word=" in text [0, n) (a path that does not exist, or an option's value): a misspelt
+ * key rather than a colon of a file or column name, so the error names the key and the
+ * known ones instead of a file or column nobody meant. what: "no file is named" / "in". */
+static kn_status unknown_key_in(kn_ctx *ctx, const char *text, size_t n, const char *what) {
+    for (const char *c = memchr(text, ':', n); c; c = memchr(c + 1, ':', n - (size_t)(c + 1 - text))) {
+        const char *k = c + 1, *end = text + n;
+        while (k < end && (*k == '_' || islower((unsigned char)*k))) k++;
+        if (k == c + 1 || k == end || *k != '=') continue;
+        char keys[200];
+        size_t used = 0;
+        for (const char *const *name = source_keys; *name && used < sizeof keys; name++)
+            used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s", name == source_keys ? "" : ", ", *name);
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "csv source: '%.*s' is not a key (the keys are %s); %s %.*s",
+                         (int)(k - c - 1), c + 1, keys, what, (int)n, text);
+    }
+    return KN_OK;
+}
+
 kn_status kn__source_parse(kn_ctx *ctx, const char *spec, kn__source *s) {
     memset(s, 0, sizeof *s);
     s->target_index = -1;
@@ -204,7 +223,8 @@ kn_status kn__source_parse(kn_ctx *ctx, const char *spec, kn__source *s) {
     if (!s->path) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "csv source: out of memory");
     memcpy(s->path, spec, plen);
     s->path[plen] = '\0';
-    kn_status st = KN_OK;
+    struct stat sb;
+    kn_status st = stat(s->path, &sb) == 0 ? KN_OK : unknown_key_in(ctx, s->path, plen, "no file is named");
     while (opt && !st) {
         const char *key = opt + 1, *eq = strchr(key, '=');
         const char *next = NULL;
@@ -216,7 +236,8 @@ kn_status kn__source_parse(kn_ctx *ctx, const char *spec, kn__source *s) {
         const char *vend = next ? next : key + strlen(key);
         char name[32];
         snprintf(name, sizeof name, "%.*s", (int)(eq - key), key);
-        st = parse_option(ctx, name, eq + 1, (size_t)(vend - eq - 1), s);
+        st = unknown_key_in(ctx, key, (size_t)(vend - key), "in");
+        if (!st) st = parse_option(ctx, name, eq + 1, (size_t)(vend - eq - 1), s);
         opt = next;
     }
     if (st) kn__source_free(ctx, s);
