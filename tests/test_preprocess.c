@@ -357,6 +357,33 @@ done:
     kn_dataset_free(labelled);
 }
 
+/* A column of numbers but one stray text is read as categorical, with a warning naming the
+ * cell's line; a column of words is read without one. */
+static char last_warning[512];
+static void keep_warning(void *user, kn_log_level level, const char *msg) {
+    (void)user;
+    if (level == KN_LOG_WARN) snprintf(last_warning, sizeof last_warning, "%s", msg);
+}
+static void test_stray_text_warning(void) {
+    kn_ctx *ctx = NULL;
+    if (kn_ctx_new(&(kn_ctx_opts){.threads = 1, .log = keep_warning}, &ctx)) return;
+    char text[2048] = "a,b,y\n";
+    for (int r = 0; r < 30; r++) {
+        size_t len = strlen(text);
+        snprintf(text + len, sizeof text - len, "%s,%s,%d\n", r == 17 ? "x3" : r % 3 ? "1.5" : "2", r % 2 ? "red" : "blue", r % 2);
+    }
+    const char *path = write_file("stray.csv", text);
+    kn_dataset *raw = NULL;
+    last_warning[0] = 0;
+    kn_status st = load(ctx, path, NULL, &raw);
+    CHECK(st == KN_OK, "stray text: %s", kn_last_error(ctx));
+    CHECK(strstr(last_warning, "column 'a' is read as categorical") && strstr(last_warning, "line 19") &&
+              strstr(last_warning, "numeric=a"),
+          "stray text: warning '%s'", last_warning);
+    kn_dataset_free(raw);
+    kn_ctx_free(ctx);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/kiln_prep_XXXXXX");
     if (!mkdtemp(dir)) return 1;
@@ -368,6 +395,7 @@ int main(void) {
     test_poly_and_unseen(ctx);
     test_options_and_errors(ctx);
     test_roundtrip(ctx);
+    test_stray_text_warning();
     kn_ctx_free(ctx);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

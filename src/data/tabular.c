@@ -407,6 +407,29 @@ static bool column_is_date(const kn__csv *csv, int64_t c) {
     return seen > 0;
 }
 
+/* A column read as categorical whose cells are numbers but for a few (at most 5%): most
+ * likely a typo or an undeclared missing-value token, which one-hot encoding would hide, so
+ * a warning names the first such cell and what to do. Behaviour is unchanged. */
+static void warn_mostly_numbers(kn_ctx *ctx, const kn__csv *csv, int64_t c, const char *path) {
+    int64_t present = 0, texts = 0, first = -1;
+    for (int64_t r = 0; r < csv->rows; r++) {
+        const char *t = csv->cells[r * csv->cols + c];
+        if (!t[0]) continue;
+        present++;
+        if (isnan(parse_float(t))) {
+            texts++;
+            if (first < 0) first = r;
+        }
+    }
+    if (first < 0 || texts == present || texts * 20 > present) return;
+    const char *name = csv->columns[c].name;
+    kn__log(ctx, KN_LOG_WARN,
+            "%s: column '%s' is read as categorical: %lld of its %lld cells are numbers, but line %lld has '%.40s' "
+            "(numeric=%s makes such a cell an error, na=... a missing value)",
+            path, name, (long long)(present - texts), (long long)present, (long long)csv->lines[first],
+            csv->cells[first * csv->cols + c], name);
+}
+
 /* The target: label-encoded classes (sorted names: numbers in numeric order, texts in byte
  * order, as scikit-learn's LabelEncoder) or regression values; keep[r] false where missing. */
 static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__raw *raw, bool *keep, int32_t *labels,
@@ -561,6 +584,8 @@ static kn_status choose_columns(kn_ctx *ctx, const kn__csv *csv, kn__raw *raw, i
         } else if (kind == KN__COL_CATEGORICAL && csv->columns[c].missing < csv->rows && column_is_date(csv, c)) {
             if (!s->dates) continue; /* dates=off: date columns are dropped */
             kind = KN__COL_DATE;
+        } else if (kind == KN__COL_CATEGORICAL) {
+            warn_mostly_numbers(ctx, csv, c, path);
         }
         raw->names[k] = kn__strdup(ctx, name);
         if (!raw->names[k]) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
