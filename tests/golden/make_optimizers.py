@@ -1,0 +1,50 @@
+"""Every optimizer's update rule against PyTorch's, for tests/test_optimizers.c.
+
+A parameter vector p of 7 floats and the loss sum(c_t * p^2) / 2, whose gradient is c_t * p
+(c_t changes every step, so the rules see gradients of both signs and sizes): 6 steps of
+each optimizer configuration, p after every step, in double precision.
+
+kiln follows Keras's rules. Where PyTorch's differ only in where epsilon goes (RMSprop and
+Adagrad add it outside the square root, Keras inside), the cases use epsilon 0, where the two
+agree. Keras's SGD momentum (v = mu v - lr g; p += v) equals PyTorch's at a constant rate.
+Clipping: kiln's clipnorm scales every gradient by max_norm / global norm, as PyTorch's
+clip_grad_norm_ (Keras's global_clipnorm); clipvalue clamps each element (clip_grad_value_).
+Run with Debian's torch: /usr/bin/python3 tests/golden/make_optimizers.py > tests/golden/optimizers.txt
+"""
+import torch
+
+STEPS = 6
+P0 = [0.8, -1.3, 0.25, 2.1, -0.6, 1.05, -0.02]
+C = [[0.5 + 0.9 * ((t * 3 + i * 5) % 7) / 7.0 - (0.7 if (t + i) % 4 == 0 else 0.0) for i in range(7)]
+     for t in range(STEPS)]
+
+cases = {
+    # name: (factory, clip_norm, clip_value)
+    "sgd": (lambda p: torch.optim.SGD(p, lr=0.1), 0, 0),
+    "sgd_momentum": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 0, 0),
+    "sgd_nesterov": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True), 0, 0),
+    "adam": (lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.9, 0.999), eps=1e-7), 0, 0),
+    "adamw": (lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.05), 0, 0),
+    "rmsprop": (lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=0.0), 0, 0),
+    "rmsprop_momentum": (lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=0.0, momentum=0.5), 0, 0),
+    "adagrad": (lambda p: torch.optim.Adagrad(p, lr=0.1, initial_accumulator_value=0.1, eps=0.0), 0, 0),
+    "adam_clipnorm": (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), 1.0, 0),
+    "sgd_clipvalue": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 0, 0.5),
+}
+print("steps %d" % STEPS)
+print("p0 " + " ".join("%.17g" % v for v in P0))
+for t in range(STEPS):
+    print("c%d " % t + " ".join("%.17g" % v for v in C[t]))
+for name, (make, clip_norm, clip_value) in cases.items():
+    p = torch.tensor(P0, dtype=torch.float64, requires_grad=True)
+    opt = make([p])
+    for t in range(STEPS):
+        opt.zero_grad()
+        loss = (torch.tensor(C[t], dtype=torch.float64) * p * p).sum() / 2
+        loss.backward()
+        if clip_norm:
+            torch.nn.utils.clip_grad_norm_([p], clip_norm)
+        if clip_value:
+            torch.nn.utils.clip_grad_value_([p], clip_value)
+        opt.step()
+        print("%s_%d " % (name, t) + " ".join("%.17g" % v for v in p.detach().tolist()))
