@@ -150,8 +150,8 @@ const char *kn_loss_name(kn_loss l);
 /* Parses a Keras loss name, short or long ("mean_squared_error", "kld", "huber_loss"). */
 bool kn_loss_parse(const char *name, kn_loss *out);
 
-typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADAGRAD,
-               KN_OPT_COUNT } kn_optimizer_kind;
+typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADAGRAD, KN_OPT_ADAMAX,
+               KN_OPT_ADADELTA, KN_OPT_COUNT } kn_optimizer_kind;
 
 /* An optimizer and its hyperparameters. Build with kn_sgd()/kn_adam()/... for Keras's
  * defaults, then change fields. Adam/AdamW use the bias-corrected form of the paper
@@ -159,11 +159,11 @@ typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADA
 typedef struct kn_optimizer {
     kn_optimizer_kind kind;
     float learning_rate;
-    float beta_1, beta_2;      /* adam, adamw */
-    float epsilon;             /* adam, adamw, rmsprop, adagrad */
+    float beta_1, beta_2;      /* adam, adamw, adamax */
+    float epsilon;             /* adam, adamw, rmsprop, adagrad, adamax, adadelta */
     float momentum;            /* sgd, rmsprop */
     bool nesterov;             /* sgd */
-    float rho;                 /* rmsprop */
+    float rho;                 /* rmsprop, adadelta */
     float weight_decay;        /* adamw (decoupled) */
     float initial_accumulator; /* adagrad */
     float clip_norm;           /* > 0: scale gradients so their global L2 norm is at most this */
@@ -174,6 +174,11 @@ kn_optimizer kn_adam(float learning_rate);    /* 0.9, 0.999, 1e-7 */
 kn_optimizer kn_adamw(float learning_rate, float weight_decay);
 kn_optimizer kn_rmsprop(float learning_rate); /* rho 0.9, momentum 0, 1e-7 */
 kn_optimizer kn_adagrad(float learning_rate); /* initial accumulator 0.1, 1e-7 */
+/* Keras's Adamax: m = b1 m + (1 - b1) g; u = max(b2 u, |g|); p -= lr / (1 - b1^t) m / (u + eps)
+ * (0.9, 0.999, 1e-7). Adadelta: a = rho a + (1 - rho) g^2; d = sqrt(D + eps) / sqrt(a + eps) g;
+ * D = rho D + (1 - rho) d^2; p -= lr d (rho 0.95, 1e-7; Keras's rate 0.001). */
+kn_optimizer kn_adamax(float learning_rate);
+kn_optimizer kn_adadelta(float learning_rate);
 const char *kn_optimizer_name(kn_optimizer_kind k);
 bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out);
 /* Keras defaults for an optimizer kind (learning_rate included). */

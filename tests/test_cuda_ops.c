@@ -1046,10 +1046,10 @@ int main(void) {
         run_case(ctx, &(tcase){"conv+pool", b_conv, &same[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"conv+pool fused", b_conv, &same[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
-    kn_optimizer opts[6] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
-                            kn_sgd(0.05f)};
+    kn_optimizer opts[8] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
+                            kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f)};
     opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 8; i++) {
         run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }

@@ -93,6 +93,7 @@ int main(void) {
         kn_optimizer o = kn_optimizer_default((kn_optimizer_kind)k);
         if (k == KN_OPT_SGD) { o.learning_rate = 0.05f; o.momentum = 0.9f; o.nesterov = true; }
         if (k == KN_OPT_ADAGRAD) o.learning_rate = 0.05f;
+        if (k == KN_OPT_ADADELTA) o.learning_rate = 1.0f; /* Keras's 0.001 barely moves in 10 epochs (PyTorch's 1.0) */
         o.clip_norm = 5.0f;
         kn_model_compile(mo, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = o});
         kn_model_fit(mo, ds, &(kn_fit_opts){.epochs = 10, .batch_size = 16, .verbose = 0}, NULL);

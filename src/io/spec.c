@@ -96,7 +96,7 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     for (char *c = lower; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
     kn_optimizer_kind kind;
     if (!kn_optimizer_parse(lower, &kind))
-        return kn__spec_error(ctx, "optimizer", "unknown optimizer '%s' (expected sgd, adam, adamw, rmsprop, adagrad)", name);
+        return kn__spec_error(ctx, "optimizer", "unknown optimizer '%s' (expected sgd, adam, adamw, rmsprop, adagrad, adamax, adadelta)", name);
     *opt = kn_optimizer_default(kind);
     if (!obj) return KN_OK;
     /* every optimizer's settings (a saved model writes them all, whatever its type) */

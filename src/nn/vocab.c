@@ -26,7 +26,8 @@ _Static_assert(sizeof loss_names / sizeof *loss_names == KN_LOSS_COUNT, "loss na
 
 static const char *optimizer_names[] = {
     [KN_OPT_SGD] = "sgd", [KN_OPT_ADAM] = "adam", [KN_OPT_ADAMW] = "adamw",
-    [KN_OPT_RMSPROP] = "rmsprop", [KN_OPT_ADAGRAD] = "adagrad",
+    [KN_OPT_RMSPROP] = "rmsprop", [KN_OPT_ADAGRAD] = "adagrad", [KN_OPT_ADAMAX] = "adamax",
+    [KN_OPT_ADADELTA] = "adadelta",
 };
 _Static_assert(sizeof optimizer_names / sizeof *optimizer_names == KN_OPT_COUNT, "optimizer names");
 
@@ -144,6 +145,7 @@ kn_optimizer kn_optimizer_default(kn_optimizer_kind k) {
                       .epsilon = 1e-7f, .rho = 0.9f, .initial_accumulator = 0.1f};
     if (k == KN_OPT_SGD) o.learning_rate = 0.01f;
     if (k == KN_OPT_ADAMW) o.weight_decay = 0.004f;
+    if (k == KN_OPT_ADADELTA) o.rho = 0.95f;
     return o;
 }
 
@@ -170,6 +172,16 @@ kn_optimizer kn_rmsprop(float learning_rate) {
 }
 kn_optimizer kn_adagrad(float learning_rate) {
     kn_optimizer o = kn_optimizer_default(KN_OPT_ADAGRAD);
+    o.learning_rate = learning_rate;
+    return o;
+}
+kn_optimizer kn_adamax(float learning_rate) {
+    kn_optimizer o = kn_optimizer_default(KN_OPT_ADAMAX);
+    o.learning_rate = learning_rate;
+    return o;
+}
+kn_optimizer kn_adadelta(float learning_rate) {
+    kn_optimizer o = kn_optimizer_default(KN_OPT_ADADELTA);
     o.learning_rate = learning_rate;
     return o;
 }

@@ -6,7 +6,7 @@ each optimizer configuration, p after every step, in double precision.
 
 kiln follows Keras's rules. Where PyTorch's differ only in where epsilon goes (RMSprop and
 Adagrad add it outside the square root, Keras inside), the cases use epsilon 0, where the two
-agree. Keras's SGD momentum (v = mu v - lr g; p += v) equals PyTorch's at a constant rate.
+agree (Adamax too: PyTorch takes max(b2 u, |g| + eps)). Keras's SGD momentum (v = mu v - lr g; p += v) equals PyTorch's at a constant rate.
 Clipping: kiln's clipnorm scales every gradient by max_norm / global norm, as PyTorch's
 clip_grad_norm_ (Keras's global_clipnorm); clipvalue clamps each element (clip_grad_value_).
 Run with Debian's torch: /usr/bin/python3 tests/golden/make_optimizers.py > tests/golden/optimizers.txt
@@ -28,6 +28,10 @@ cases = {
     "rmsprop": (lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=0.0), 0, 0),
     "rmsprop_momentum": (lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=0.0, momentum=0.5), 0, 0),
     "adagrad": (lambda p: torch.optim.Adagrad(p, lr=0.1, initial_accumulator_value=0.1, eps=0.0), 0, 0),
+    # PyTorch's Adamax adds epsilon inside the max, Keras's to the denominator: epsilon 0
+    "adamax": (lambda p: torch.optim.Adamax(p, lr=0.01, betas=(0.9, 0.999), eps=0.0), 0, 0),
+    # Adadelta: PyTorch's rule is Keras's, epsilon included
+    "adadelta": (lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6), 0, 0),
     "adam_clipnorm": (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), 1.0, 0),
     "sgd_clipvalue": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 0, 0.5),
 }

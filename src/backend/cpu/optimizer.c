@@ -1,5 +1,6 @@
 /* optimizer.c — one update pass over the flat parameter buffer: SGD (momentum, Nesterov),
- * Adam, AdamW, RMSprop, Adagrad, with optional clipping by global gradient norm. Keras's
+ * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, with optional clipping by global
+ * gradient norm. Keras's
  * update rules, except Adam's epsilon, which is added to sqrt(v_hat) as in the paper and
  * PyTorch (the golden test compares with PyTorch). State slots follow the parameters'
  * layout: state_buf + k * param_floats is slot k. */
@@ -128,6 +129,27 @@ static void adagrad_range(float *restrict w, const float *restrict d, float *res
     }
 }
 
+static void adamax_range(float *restrict w, const float *restrict d, float *restrict m, float *restrict u, int64_t n,
+                         const rule_args *a) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = clipv(d[i] * a->cf, a->cv);
+        m[i] = a->b1 * m[i] + (1 - a->b1) * gi;
+        u[i] = fmaxf(a->b2 * u[i], fabsf(gi));
+        w[i] -= a->step * m[i] / (u[i] + a->eps);
+    }
+}
+
+static void adadelta_range(float *restrict w, const float *restrict d, float *restrict acc, float *restrict acc_delta,
+                           int64_t n, const rule_args *a) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = clipv(d[i] * a->cf, a->cv);
+        acc[i] = a->rho * acc[i] + (1 - a->rho) * gi * gi;
+        float delta = sqrtf(acc_delta[i] + a->eps) / sqrtf(acc[i] + a->eps) * gi;
+        acc_delta[i] = a->rho * acc_delta[i] + (1 - a->rho) * delta * delta;
+        w[i] -= a->lr * delta;
+    }
+}
+
 static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a) {
     float *w = g->param_buf + lo, *s0 = g->state_buf + lo, *s1 = g->state_buf + g->param_floats + lo;
     const float *d = g->grad_buf + lo;
@@ -138,6 +160,8 @@ static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a
     case KN_OPT_ADAMW: adam_range(w, d, s0, s1, n, a); break;
     case KN_OPT_RMSPROP: rmsprop_range(w, d, s0, s1, n, a); break;
     case KN_OPT_ADAGRAD: adagrad_range(w, d, s0, n, a); break;
+    case KN_OPT_ADAMAX: adamax_range(w, d, s0, s1, n, a); break;
+    case KN_OPT_ADADELTA: adadelta_range(w, d, s0, s1, n, a); break;
     default: break;
     }
 }

@@ -351,7 +351,7 @@ extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, 
                                          void *wh, int wt, bool pdl, const kn__cu_wgrad_guard *late) {
     kn__cu_wgrad_guard none;
     memset(&none, 0, sizeof none);
-    bool uses_s1 = o->kind == KN_OPT_ADAM || o->kind == KN_OPT_ADAMW || (o->kind == KN_OPT_RMSPROP && o->mu > 0);
+    bool uses_s1 = opt_uses_s1(*o);
     /* eight a thread only when there are many: a small update is latency-bound, and one
      * element a thread over more blocks finishes sooner (the reference MLP's 55,050) */
     bool vec = n >= KN_CU_UPDATE_VEC_MIN && kn__aligned16(w) && kn__aligned16(d) && kn__aligned16(s0) &&

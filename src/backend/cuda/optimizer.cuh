@@ -43,6 +43,18 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, float lr, float ste
         a += gi * gi;
         w -= lr * gi / sqrtf(a + o.eps);
         break;
+    case KN_OPT_ADAMAX:
+        a = o.b1 * a + (1 - o.b1) * gi;
+        b = fmaxf(o.b2 * b, fabsf(gi));
+        w -= step * a / (b + o.eps);
+        break;
+    case KN_OPT_ADADELTA: {
+        a = o.rho * a + (1 - o.rho) * gi * gi;
+        float delta = sqrtf(b + o.eps) / sqrtf(a + o.eps) * gi;
+        b = o.rho * b + (1 - o.rho) * delta * delta;
+        w -= lr * delta;
+        break;
+    }
     default: break;
     }
 }
@@ -50,8 +62,9 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, float lr, float ste
 /* The state slots an optimizer reads and writes (s1 of a one-slot optimizer points past
  * the state: never touched). */
 __device__ static inline bool opt_uses_s0(const kn__cuda_opt &o) { return o.kind != KN_OPT_SGD || o.mu > 0; }
-__device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
-    return o.kind == KN_OPT_ADAM || o.kind == KN_OPT_ADAMW || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
+__host__ __device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
+    return o.kind == KN_OPT_ADAM || o.kind == KN_OPT_ADAMW || o.kind == KN_OPT_ADAMAX || o.kind == KN_OPT_ADADELTA ||
+           (o.kind == KN_OPT_RMSPROP && o.mu > 0);
 }
 
 /* Adam's bias corrections as the update takes them: lr / (1 - b1^t) into *step and
