@@ -196,6 +196,39 @@ static void refusals(kn_ctx *ctx) {
     kn_dataset_free(diab);
 }
 
+/* validation_split: the fit leaves the last rows out (its model equals one fitted on the
+ * first rows alone) and reports their loss and accuracy, as evaluate gives them. */
+static void validation(kn_ctx *ctx) {
+    kn_dataset *wine = load_csv(ctx, "wine.csv"), *head = NULL, *tail = NULL;
+    int64_t n = kn_dataset_size(wine), n_val = (int64_t)((double)n * 0.25);
+    const char *spec = "{\"type\": \"logistic_regression\"}";
+    kn_model *a = NULL, *b = NULL;
+    kn_spec sa, sb;
+    const kn_history *h = NULL;
+    kn_status st = kn_dataset_slice(wine, 0, n - n_val, &head);
+    if (!st) st = kn_dataset_slice(wine, n - n_val, n_val, &tail);
+    if (!st) st = kn_model_from_json(ctx, spec, wine, &a, &sa);
+    if (!st) st = kn_model_from_json(ctx, spec, wine, &b, &sb);
+    if (!st) st = kn_model_fit(a, wine, &(kn_fit_opts){.validation_split = 0.25}, &h);
+    if (!st) st = kn_model_fit(b, head, NULL, NULL);
+    CHECK(st == KN_OK, "validation: %s", kn_last_error(ctx));
+    if (!st) {
+        kn_eval_report r;
+        st = kn_model_evaluate(b, tail, &r);
+        CHECK(!st && h->n_epochs == 1 && h->epochs[0].val_loss == r.loss && h->epochs[0].val_accuracy == r.accuracy,
+              "validation: history %g %g, evaluate %g %g", h->epochs[0].val_loss, h->epochs[0].val_accuracy, r.loss,
+              r.accuracy);
+        /* (wine.csv is sorted by class: its last quarter is mostly a class the fit saw little of) */
+        CHECK(isfinite(h->epochs[0].val_loss) && h->epochs[0].val_accuracy > 0.5, "validation: loss %g, accuracy %g",
+              h->epochs[0].val_loss, h->epochs[0].val_accuracy);
+    }
+    kn_model_free(a);
+    kn_model_free(b);
+    kn_dataset_free(head);
+    kn_dataset_free(tail);
+    kn_dataset_free(wine);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/kiln_classic_XXXXXX");
     if (!mkdtemp(dir)) return 1;
@@ -216,6 +249,7 @@ int main(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) round_trip(ctx, &cases[i]);
     refusals(ctx);
+    validation(ctx);
     kn_ctx_free(ctx);
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

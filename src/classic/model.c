@@ -153,7 +153,13 @@ kn_status kn__classic_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts
                          (long long)m->in_features);
     if (data->labels ? !ops->classification : !ops->regression)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: cannot fit %s data", ops->name, data->labels ? "classification" : "regression");
-    if (data->n < 2) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: %lld rows; at least 2 are needed", ops->name, (long long)data->n);
+    if (!(o->validation_split >= 0 && o->validation_split < 1))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: validation_split %g must be in [0, 1)", o->validation_split);
+    /* validation: the given data, else the last validation_split of the rows (as Keras and the
+     * networks take it), which the fit then leaves out */
+    const kn_dataset *val = o->validation_data;
+    int64_t n_fit = val ? data->n : data->n - (int64_t)((double)data->n * o->validation_split);
+    if (n_fit < 2) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: %lld rows to fit; at least 2 are needed", ops->name, (long long)n_fit);
     if (data->labels && data->n_classes < 2)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: the data has %d class; at least 2 are needed", ops->name, data->n_classes);
     /* per-row weights: class weights (the description's, else the fit options') times sample weights */
@@ -171,12 +177,12 @@ kn_status kn__classic_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts
             kn__free(ctx, count);
             return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory");
         }
-        for (int64_t i = 0; i < data->n; i++) count[data->labels[i]]++;
+        for (int64_t i = 0; i < n_fit; i++) count[data->labels[i]]++;
         int present = 0;
         for (int c = 0; c < data->n_classes; c++) present += count[c] > 0;
         for (int64_t i = 0; i < data->n; i++) {
             int c = data->labels[i];
-            w[i] = balanced ? (float)((double)data->n / ((double)present * (double)count[c])) : cw[c];
+            w[i] = balanced ? (float)((double)n_fit / ((double)present * (double)(count[c] ? count[c] : 1))) : cw[c];
             if (o->sample_weight) w[i] *= o->sample_weight[i];
         }
         kn__free(ctx, count);
@@ -185,7 +191,7 @@ kn_status kn__classic_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts
         if (!w) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory");
         memcpy(w, o->sample_weight, (size_t)data->n * sizeof *w);
     }
-    kn__xy xy = {.x = data->x, .n = data->n, .d = data->features, .y = data->labels, .n_classes = data->labels ? data->n_classes : 0,
+    kn__xy xy = {.x = data->x, .n = n_fit, .d = data->features, .y = data->labels, .n_classes = data->labels ? data->n_classes : 0,
                  .t = data->targets, .w = w};
     double t0 = kn__now();
     kn_status st = ops->fit(ctx, m->cstate, &xy);
@@ -209,12 +215,22 @@ kn_status kn__classic_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts
     if (!m->records) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "fit: out of memory");
     m->records[0] = (kn_epoch_record){.epoch = 1, .loss = NAN, .accuracy = NAN, .val_loss = NAN, .val_accuracy = NAN,
                                       .seconds = seconds, .learning_rate = NAN};
+    kn_dataset *tail = NULL;
+    if (!val && n_fit < data->n && (st = kn_dataset_slice(data, n_fit, data->n - n_fit, &tail))) return st;
+    if (val || tail) { /* the validation loss (log-loss, or MSE) and accuracy, as a network reports them */
+        kn_eval_report r;
+        st = kn__classic_evaluate(m, val ? val : tail, &r);
+        kn_dataset_free(tail);
+        if (st) return st;
+        m->records[0].val_loss = r.loss;
+        m->records[0].val_accuracy = r.accuracy;
+    }
     int iters = ops->iterations ? ops->iterations(m->cstate) : 0;
     m->history = (kn_history){.n_epochs = 1, .epochs = m->records, .steps = iters, .train_seconds = seconds,
                               .seconds_per_epoch = seconds};
     char summary[320];
     int used = snprintf(summary, sizeof summary, "{\"model_type\": \"%s\", \"n_train\": %lld, \"iterations\": %d, \"train_seconds\": %.6g",
-                     ops->name, (long long)data->n, iters, seconds);
+                     ops->name, (long long)n_fit, iters, seconds);
     double oob = kn_model_oob_score(m);
     if (isfinite(oob)) used += snprintf(summary + used, sizeof summary - (size_t)used, ", \"oob_score\": %.6g", oob);
     snprintf(summary + used, sizeof summary - (size_t)used, "}");
