@@ -102,7 +102,7 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     /* every optimizer's settings (a saved model writes them all, whatever its type) */
     static const char *const keys[] = {"type", "class_name", "name", "learning_rate", "beta_1", "beta_2", "epsilon",
                                        "momentum", "nesterov", "rho", "weight_decay", "initial_accumulator_value",
-                                       "clipnorm", "clipvalue", NULL};
+                                       "clipnorm", "global_clipnorm", "clipvalue", NULL};
     kn_status kst = kn__spec_check_keys(ctx, obj, "optimizer", keys);
     if (kst) return kst;
     double lr = opt->learning_rate, b1 = opt->beta_1, b2 = opt->beta_2, eps = opt->epsilon, mom = opt->momentum,
@@ -116,7 +116,11 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     if (!st) st = kn__spec_number(ctx, obj, "rho", "optimizer.", 0, 0.999999, &rho);
     if (!st) st = kn__spec_number(ctx, obj, "weight_decay", "optimizer.", 0, 1e3, &wd);
     if (!st) st = kn__spec_number(ctx, obj, "initial_accumulator_value", "optimizer.", 0, 1e6, &acc);
+    /* kiln's clipnorm is global (PyTorch's clip_grad_norm_): Keras calls that global_clipnorm */
+    if (!st && cJSON_GetObjectItemCaseSensitive(obj, "clipnorm") && cJSON_GetObjectItemCaseSensitive(obj, "global_clipnorm"))
+        st = kn__spec_error(ctx, "optimizer.global_clipnorm", "give clipnorm or global_clipnorm (the same in kiln), not both");
     if (!st) st = kn__spec_number(ctx, obj, "clipnorm", "optimizer.", 0, 1e12, &clip);
+    if (!st) st = kn__spec_number(ctx, obj, "global_clipnorm", "optimizer.", 0, 1e12, &clip);
     double clipv = opt->clip_value;
     if (!st) st = kn__spec_number(ctx, obj, "clipvalue", "optimizer.", 0, 1e12, &clipv);
     if (!st) opt->clip_value = (float)clipv;
