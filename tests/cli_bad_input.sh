@@ -277,6 +277,7 @@ S=$(spec opt_typo 's/"learning_rate": 0.01/"learning_rat": 0.01/')
 check spec-optimizer-unknown-key 1 "optimizer|learning_rat|learning_rate" -- train "$S" --data "idx:$GOOD"
 S=$(spec both_clipnorms 's/"learning_rate": 0.01/"learning_rate": 0.01, "clipnorm": 1, "global_clipnorm": 1/')
 check spec-both-clipnorms 1 "optimizer.global_clipnorm|not both" -- train "$S" --data "idx:$GOOD"
+check spec-unknown-metric 1 "metrics[1]|top_k" -- train '{"layers": [{"type": "dense", "units": 4}], "metrics": ["accuracy", "top_k"]}' --data "idx:$GOOD"
 check spec-top-unknown-key 1 "(top level)|epocs" -- train '{"epocs": 3, "layers": [{"type": "dense", "units": 4}]}' --data "idx:$GOOD"
 check spec-from-logits-mse 1 "from_logits|mse" -- train '{"layers": [{"type": "dense", "units": 4}], "loss": "mse", "from_logits": true}' --data "idx:$GOOD"
 S=$(spec bad_loss 's/"sparse_categorical_crossentropy"/"crossentropyy"/')

@@ -458,6 +458,31 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "flatten, reshape, activation, dropout or batch_normalization)", t);
 }
 
+/* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for
+ * classes, accuracy; evaluation adds precision, recall, F1, the confusion matrix, ROC-AUC
+ * for two classes, and MSE, RMSE, MAE, R² for regression), so the list selects nothing; a
+ * name kiln does not compute is an error rather than a metric silently missing. */
+static kn_status check_metrics(kn_ctx *ctx, const cJSON *metrics) {
+    static const char *const known[] = {"accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
+                                        "binary_accuracy", "precision", "recall", "f1_score", "auc", "mse", "mae",
+                                        "mean_squared_error", "mean_absolute_error", "rmse", "root_mean_squared_error",
+                                        "r2_score", "loss", NULL};
+    int i = 0;
+    for (const cJSON *m = metrics->child; m; m = m->next, i++) {
+        char field[32];
+        snprintf(field, sizeof field, "metrics[%d]", i);
+        const char *const *k = known;
+        while (*k && !(cJSON_IsString(m) && strcmp(*k, m->valuestring) == 0)) k++;
+        if (*k) continue;
+        char names[400];
+        size_t used = 0;
+        for (k = known; *k && used < sizeof names; k++) used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", k == known ? "" : ", ", *k);
+        return kn__spec_error(ctx, field, "'%.40s' is not a metric kiln reports (it reports, whatever the list: %s)",
+                              cJSON_IsString(m) ? m->valuestring : "(not a name)", names);
+    }
+    return KN_OK;
+}
+
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out, kn_spec *spec) {
     if (!ctx || !json || !out || !spec) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -589,6 +614,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     if ((st = kn__spec_training(ctx, root, spec))) goto done;
     const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(root, "metrics");
     if (metrics && !cJSON_IsArray(metrics)) { st = kn__spec_error(ctx, "metrics", "expected a list such as [\"accuracy\"]"); goto done; }
+    if (metrics && (st = check_metrics(ctx, metrics))) goto done;
 
 done:
     cJSON_Delete(root);
