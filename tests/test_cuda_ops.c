@@ -13,6 +13,9 @@
  *             sum(y * r), a sum of doubles in another order rounded to float (1 ulp).
  *   2e-6 rel  activations: CUDA's expf / erff / tanhf / expm1f are within 1-2 ulp of
  *             glibc's, not equal to them.
+ *   1e-5 rel  the activations after softmax (selu ... exponential): several of them
+ *             compose two to four such functions (mish: tanh of log1p of exp, and its
+ *             slope more), so their 1-2 ulp differences add up (not yet run on a GPU).
  *   1e-5      reductions and losses: sums in another order (a tree of doubles on the
  *             GPU, row order on the CPU), and the math library's exp/log.
  *   1e-4      matrix products (cuBLASLt's blocking sums k terms in another order), and
@@ -1026,8 +1029,9 @@ int main(void) {
     static kn_activation acts[KN_ACTIVATION_COUNT]; /* every activation, fused and not */
     for (int i = 0; i < KN_ACTIVATION_COUNT; i++) {
         acts[i] = (kn_activation)i;
-        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_NONE, 1, 1e-6f, 2e-6f, KN_PRECISION_FP32});
-        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_ALL, 1, 1e-6f, 2e-6f, KN_PRECISION_FP32});
+        float rtol = i > KN_SOFTMAX ? 1e-5f : 2e-6f; /* composed formulas: see the header */
+        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_NONE, 1, 1e-6f, rtol, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){kn_activation_name(acts[i]), b_act, &acts[i], KN_PASS_ALL, 1, 1e-6f, rtol, KN_PRECISION_FP32});
     }
     run_case(ctx, &(tcase){"reductions", b_reduce, NULL, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
     for (int l = 0; l < KN_LOSS_COUNT; l++)
