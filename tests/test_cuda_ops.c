@@ -652,6 +652,7 @@ typedef struct {
     bool big;                /* a middle layer of 1100 x 1000 weights, past KN_CUDA_CHAIN_WEIGHTS */
     bool ce;                 /* ends in logits and a sparse cross-entropy (the chain computes the
                               * loss and its gradient), not a softmax and a projection */
+    kn_activation hidden[2]; /* the two hidden layers' activations (linear, linear: relu, gelu) */
 } chain_arg;
 
 static void b_chain(kn_graph *g, const void *arg) {
@@ -668,7 +669,8 @@ static void b_chain(kn_graph *g, const void *arg) {
         kn_tensor *w = kn_param(g, (int64_t[]){width[l], width[l + 1]}, 2, KN_INIT_GLOROT_UNIFORM, wn);
         kn_tensor *b = kn_param(g, (int64_t[]){width[l + 1]}, 1, KN_INIT_ZEROS, bn);
         h = kn_add(g, kn_matmul(g, h, w), b);
-        if (l < 2 || !a->ce) h = kn_act(g, h, act[l]);
+        kn_activation al = l < 2 && a->hidden[l] != KN_LINEAR ? a->hidden[l] : act[l];
+        if (l < 2 || !a->ce) h = kn_act(g, h, al);
     }
     if (a->ce) {
         kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, labels, true);
@@ -810,7 +812,7 @@ static void persist_two_models(void) {
  * kernel's bits (each output sums its rows in order either way), at `rows` rows with the
  * fused weight gradients allowed that many (KILN_CUDA_WGRAD_ROWS). */
 static void wgrad_tiled_same(kn_ctx *ctx, int64_t rows, const kn_optimizer *opt) {
-    chain_arg a = {rows, opt, false, false};
+    chain_arg a = {rows, opt, false, false, {KN_LINEAR, KN_LINEAR}};
     tcase c = {"weight gradients by tiles", b_chain, &a, KN_PASS_ALL, 1, 0, 0, KN_PRECISION_FP32};
     char lim[32];
     snprintf(lim, sizeof lim, "%lld", (long long)rows);
@@ -847,7 +849,7 @@ static void chain_cases(kn_ctx *ctx) {
     static const int64_t rows[4] = {1, 5, KN_CUDA_CHAIN_ROWS, KN_CUDA_CHAIN_ROWS + 1};
     /* past the weight cap: the big layer and the one before it run on cuBLASLt, the last
      * dense layer and its softmax as a chain of two */
-    chain_arg big = {5, NULL, true, false};
+    chain_arg big = {5, NULL, true, false, {KN_LINEAR, KN_LINEAR}};
     tcase cb = {"dense chain past the weight cap", b_chain, &big, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cb);
     kn_graph *gb = on_mirror ? NULL : make(ctx, &cb, KN_DEVICE_CUDA);
@@ -862,13 +864,13 @@ static void chain_cases(kn_ctx *ctx) {
      * the update takes eight parameters a thread (16-byte accesses) */
     kn_optimizer adam = kn_adam(1e-3f);
     adam.epsilon = 0.1f; /* (not sign(g) for the gradients near 0, whose rounding the GPU's product order changes) */
-    chain_arg big_train = {5, &adam, true, true};
+    chain_arg big_train = {5, &adam, true, true, {KN_LINEAR, KN_LINEAR}};
     tcase cbt = {"dense chain past the weight cap, Adam", b_chain, &big_train, KN_PASS_ALL, 4, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cbt);
     /* a chain ending in its loss: the loss and its gradient computed by the chain kernel,
      * the loss and gradient nodes doing nothing, over 3 steps (capture and replay) */
     for (int i = 0; i < 4; i++) {
-        chain_arg a = {rows[i], &sgd, false, true};
+        chain_arg a = {rows[i], &sgd, false, true, {KN_LINEAR, KN_LINEAR}};
         char name[64];
         snprintf(name, sizeof name, "dense chain and its loss, %lld rows", (long long)a.rows);
         tcase c = {name, b_chain, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
@@ -888,8 +890,26 @@ static void chain_cases(kn_ctx *ctx) {
               cg->n_chains ? cg->chain[0].grad_fused : -1);
         kn_graph_free(gl);
     }
+    /* the activations after softmax in a chain, forward and backward, trained 3 steps (not
+     * exponential: these cases' weights are uniform in [-1, 1], so exp of a 100-input layer
+     * overflows within the steps; it shares the chain's code path with the others) */
+    for (int k = KN_SELU; k + 1 < KN_EXPONENTIAL; k += 2) { /* selu and softplus, ..., relu6 and mish */
+        chain_arg a = {5, &sgd, false, true, {(kn_activation)k, (kn_activation)(k + 1)}};
+        char name[80];
+        snprintf(name, sizeof name, "dense chain, %s and %s", kn_activation_name(a.hidden[0]), kn_activation_name(a.hidden[1]));
+        tcase c = {name, b_chain, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
+        run_case(ctx, &c);
+        kn_graph *gl = on_mirror ? NULL : make(ctx, &c, KN_DEVICE_CUDA);
+        if (!gl) continue;
+        const kn__cuda_graph *cg = gl->backend.context;
+        CHECK(kn_graph_run(gl) == KN_OK, "%s: gpu run: %s", name, kn_last_error(ctx));
+        /* one launch: the forward chain, its loss and the backward chain merged into it */
+        CHECK(cg->n_chains >= 1 && cg->chain[0].bwd >= 0 && cg->chain_launches == 1,
+              "%s: %d chains, %lld chain launches", name, cg->n_chains, (long long)cg->chain_launches);
+        kn_graph_free(gl);
+    }
     for (int i = 0; i < 10; i++) { /* 8, 9: a block a row (KILN_CUDA_CHAIN_SPLIT=0) */
-        chain_arg a = {rows[i % 4], i < 4 || i == 8 ? NULL : &sgd, false, false};
+        chain_arg a = {rows[i % 4], i < 4 || i == 8 ? NULL : &sgd, false, false, {KN_LINEAR, KN_LINEAR}};
         if (i >= 8) a.rows = 5;
         if (i == 8) setenv("KILN_CUDA_CHAIN_SPLIT", "0", 1);
         char name[80];

@@ -21,7 +21,7 @@ static bool chain_dense(const kn_tensor *t) {
     int act = t->iparam[2];
     return !t->iparam[0] && !t->iparam[1] && a->ndim == 2 && w->ndim == 2 && a->ne[0] == t->ne[0] && a->ne[1] > 0 &&
            a->ne[1] <= KN_CU_CHAIN_WIDTH && t->ne[1] > 0 && t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR &&
-           act <= KN_SOFTMAX;
+           act < KN_ACTIVATION_COUNT;
 }
 
 /* An activation node (softmax included) the chain kernel can apply after a dense one. */
@@ -29,7 +29,7 @@ static bool chain_act(const kn_tensor *t) {
     if (t->op != KN_OP_ACT || (t->flags & KN_FLAG_FOLDED) || t->ndim != 2 || t->src[0]->ndim != 2) return false;
     int act = t->iparam[0];
     return t->dtype == KN_F32 && t->src[0]->dtype == KN_F32 && t->ne[1] == t->src[0]->ne[1] && t->ne[1] > 0 &&
-           t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR && act <= KN_SOFTMAX;
+           t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR && act < KN_ACTIVATION_COUNT;
 }
 
 /* Whether any node but `except` reads t (through views too), or t is kept. */
@@ -60,7 +60,7 @@ static bool chain_backward(const kn_tensor *t) {
     return !t->iparam[0] && t->iparam[1] && dz->ndim == 2 && w->ndim == 2 && dz->ne[0] == t->ne[0] &&
            w->ne[0] == t->ne[1] && w->ne[1] == dz->ne[1] && kn__numel(v) == kn__numel(t) && dz->ne[1] > 0 &&
            dz->ne[1] <= KN_CU_CHAIN_WIDTH && t->ne[1] > 0 && t->ne[1] <= KN_CU_CHAIN_WIDTH && act >= KN_LINEAR &&
-           act < KN_SOFTMAX;
+           act < KN_ACTIVATION_COUNT && act != KN_SOFTMAX;
 }
 
 /* The weights a chained node reads (each block of the chain kernel reads them all, and
