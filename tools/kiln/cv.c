@@ -108,7 +108,7 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
                                        (long long)kn_dataset_size(tr), (long long)kn_dataset_size(te));
                 for (int j = 0; j < shown; j++) {
                     value[k][j] = got[j];
-                    if (!g->quiet) fprintf(human, " - %s %.4f", names[j], got[j]);
+                    if (!g->quiet && isfinite(got[j])) fprintf(human, " - %s %.4f", names[j], got[j]);
                 }
                 if (!g->quiet) fputc('\n', human);
             }
@@ -127,8 +127,11 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
         sd[j] = sqrt(ss / (double)folds);
     }
     if (!g->json || !g->quiet) {
-        fprintf(human, "%lld-fold cross-validation of %s on %s:\n", folds, spec_arg[0] == '{' ? "SPEC" : spec_arg, data);
-        for (int j = 0; j < shown; j++) fprintf(human, "  %-9s %.4f +- %.4f\n", names[j], mean[j], sd[j]);
+        fprintf(human, "%lld-fold cross-validation of %s on %s:\n", folds,
+                spec_arg[0] == '{' ? "the description given" : spec_arg, data);
+        /* a metric with no value (the loss of a model without probabilities) is left out, as eval does */
+        for (int j = 0; j < shown; j++)
+            if (isfinite(mean[j])) fprintf(human, "  %-9s %.4f +- %.4f\n", names[j], mean[j], sd[j]);
     }
     if (g->json) {
         bool first = true;
