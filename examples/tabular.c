@@ -52,8 +52,12 @@ int main(int argc, char **argv) {
     if (!st) st = kn_model_set_preprocessor(m, prep);                     /* saved with the model */
     if (!st) st = kn_model_fit(m, train, &(kn_fit_opts){.epochs = spec.epochs, .batch_size = spec.batch_size, .verbose = 0}, NULL);
     if (!st) st = kn_model_evaluate(m, test, &rep);
-    if (!st) printf("test: %lld rows, loss %.4f, accuracy %.4f, macro F1 %.4f\n", (long long)rep.n, rep.loss, rep.accuracy,
-                    rep.f1_macro);
+    bool regression = !st && kn_dataset_classes(train) == 0;
+    if (!st && !regression)
+        printf("test: %lld rows, loss %.4f, accuracy %.4f, macro F1 %.4f\n", (long long)rep.n, rep.loss, rep.accuracy,
+               rep.f1_macro);
+    if (!st && regression)
+        printf("test: %lld rows, MSE %.4f, MAE %.4f, R2 %.4f\n", (long long)rep.n, rep.mse, rep.mae, rep.r2);
     if (!st) st = kn_model_save(m, "tabular.kiln");
     /* later, elsewhere: the saved model reads raw CSV rows itself */
     if (!st) st = kn_model_load(ctx, "tabular.kiln", NULL, &loaded);
@@ -61,7 +65,8 @@ int main(int argc, char **argv) {
     int64_t outs = loaded ? kn_model_output_size(loaded) : 0;
     if (!st && !(probs = malloc(sizeof(float) * (size_t)(3 * outs)))) st = KN_ERR_OUT_OF_MEMORY;
     if (!st) st = kn_model_predict(loaded, kn_dataset_x(rows), 3, probs);
-    for (int i = 0; !st && i < 3; i++) {
+    for (int i = 0; !st && regression && i < 3; i++) printf("row %d: %.3f\n", i, probs[i * outs]);
+    for (int i = 0; !st && !regression && i < 3; i++) {
         int best = 0;
         for (int c = 1; c < outs; c++)
             if (probs[i * outs + c] > probs[i * outs + best]) best = c;
