@@ -85,6 +85,9 @@ void kn__rng_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
 /* Sets the activation of a model's last layer (nn/model.c; for descriptions that leave it
  * to the loss). */
 void kn__model_set_last_activation(kn_model *m, kn_activation a);
+/* "a, b, c": n names (n < 0: up to a NULL), comma-separated, into buf, cut short where it
+ * is full (vocab.c; for error messages). */
+void kn__join_names(const char *const *names, int n, char *buf, size_t size);
 /* Every activation's (loss's) name, comma-separated, into buf (vocab.c; for error messages). */
 void kn__activation_list(char *buf, size_t size);
 void kn__loss_list(char *buf, size_t size);

@@ -196,9 +196,7 @@ static kn_status unknown_key_in(kn_ctx *ctx, const char *text, size_t n, const c
         while (k < end && (*k == '_' || islower((unsigned char)*k))) k++;
         if (k == c + 1 || k == end || *k != '=') continue;
         char keys[200];
-        size_t used = 0;
-        for (const char *const *name = source_keys; *name && used < sizeof keys; name++)
-            used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s", name == source_keys ? "" : ", ", *name);
+        kn__join_names(source_keys, -1, keys, sizeof keys);
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "csv source: '%.*s' is not a key (the keys are %s); %s %.*s",
                          (int)(k - c - 1), c + 1, keys, what, (int)n, text);
     }

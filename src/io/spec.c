@@ -35,11 +35,9 @@ kn_status kn__spec_check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, 
         while (*k && strcmp(*k, it->string) != 0) k++;
         if (*k) continue;
         char field[96], names[400];
-        size_t len = strlen(where), used = 0;
+        size_t len = strlen(where);
         snprintf(field, sizeof field, "%.*s", (int)(len && where[len - 1] == '.' ? len - 1 : len), where);
-        names[0] = 0;
-        for (k = keys; *k && used < sizeof names; k++)
-            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", k == keys ? "" : ", ", *k);
+        kn__join_names(keys, -1, names, sizeof names);
         return kn__spec_error(ctx, field, "unknown key '%.60s' (expected one of %s)", it->string, names);
     }
     return KN_OK;
@@ -475,8 +473,7 @@ static kn_status check_metrics(kn_ctx *ctx, const cJSON *metrics) {
         while (*k && !(cJSON_IsString(m) && strcmp(*k, m->valuestring) == 0)) k++;
         if (*k) continue;
         char names[400];
-        size_t used = 0;
-        for (k = known; *k && used < sizeof names; k++) used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", k == known ? "" : ", ", *k);
+        kn__join_names(known, -1, names, sizeof names);
         return kn__spec_error(ctx, field, "'%.40s' is not a metric kiln reports (it reports, whatever the list: %s)",
                               cJSON_IsString(m) ? m->valuestring : "(not a name)", names);
     }

@@ -60,14 +60,14 @@ bool kn_activation_parse(const char *name, kn_activation *out) {
     return i >= 0;
 }
 
-/* "a, b, c" of n names into buf (cut short where it is full). */
-static void name_list(const char *const *names, int n, char *buf, size_t size) {
+void kn__join_names(const char *const *names, int n, char *buf, size_t size) {
     size_t used = 0;
     buf[0] = 0;
-    for (int i = 0; i < n && used < size; i++) used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
+    for (int i = 0; (n < 0 ? names[i] != NULL : i < n) && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
 }
-void kn__activation_list(char *buf, size_t size) { name_list(activation_names, KN_ACTIVATION_COUNT, buf, size); }
-void kn__loss_list(char *buf, size_t size) { name_list(loss_names, KN_LOSS_COUNT, buf, size); }
+void kn__activation_list(char *buf, size_t size) { kn__join_names(activation_names, KN_ACTIVATION_COUNT, buf, size); }
+void kn__loss_list(char *buf, size_t size) { kn__join_names(loss_names, KN_LOSS_COUNT, buf, size); }
 
 const char *kn_loss_name(kn_loss l) { return (unsigned)l < KN_LOSS_COUNT ? loss_names[l] : "?"; }
 bool kn_loss_parse(const char *name, kn_loss *out) {
@@ -149,39 +149,20 @@ kn_optimizer kn_optimizer_default(kn_optimizer_kind k) {
     return o;
 }
 
-kn_optimizer kn_sgd(float learning_rate) {
-    kn_optimizer o = kn_optimizer_default(KN_OPT_SGD);
+/* Keras's defaults for kind, at this learning rate. */
+static kn_optimizer at_rate(kn_optimizer_kind kind, float learning_rate) {
+    kn_optimizer o = kn_optimizer_default(kind);
     o.learning_rate = learning_rate;
     return o;
 }
-kn_optimizer kn_adam(float learning_rate) {
-    kn_optimizer o = kn_optimizer_default(KN_OPT_ADAM);
-    o.learning_rate = learning_rate;
-    return o;
-}
+kn_optimizer kn_sgd(float learning_rate) { return at_rate(KN_OPT_SGD, learning_rate); }
+kn_optimizer kn_adam(float learning_rate) { return at_rate(KN_OPT_ADAM, learning_rate); }
 kn_optimizer kn_adamw(float learning_rate, float weight_decay) {
-    kn_optimizer o = kn_optimizer_default(KN_OPT_ADAMW);
-    o.learning_rate = learning_rate;
+    kn_optimizer o = at_rate(KN_OPT_ADAMW, learning_rate);
     o.weight_decay = weight_decay;
     return o;
 }
-kn_optimizer kn_rmsprop(float learning_rate) {
-    kn_optimizer o = kn_optimizer_default(KN_OPT_RMSPROP);
-    o.learning_rate = learning_rate;
-    return o;
-}
-kn_optimizer kn_adagrad(float learning_rate) {
-    kn_optimizer o = kn_optimizer_default(KN_OPT_ADAGRAD);
-    o.learning_rate = learning_rate;
-    return o;
-}
-kn_optimizer kn_adamax(float learning_rate) {
-    kn_optimizer o = kn_optimizer_default(KN_OPT_ADAMAX);
-    o.learning_rate = learning_rate;
-    return o;
-}
-kn_optimizer kn_adadelta(float learning_rate) {
-    kn_optimizer o = kn_optimizer_default(KN_OPT_ADADELTA);
-    o.learning_rate = learning_rate;
-    return o;
-}
+kn_optimizer kn_rmsprop(float learning_rate) { return at_rate(KN_OPT_RMSPROP, learning_rate); }
+kn_optimizer kn_adagrad(float learning_rate) { return at_rate(KN_OPT_ADAGRAD, learning_rate); }
+kn_optimizer kn_adamax(float learning_rate) { return at_rate(KN_OPT_ADAMAX, learning_rate); }
+kn_optimizer kn_adadelta(float learning_rate) { return at_rate(KN_OPT_ADADELTA, learning_rate); }
