@@ -1,5 +1,6 @@
 /* act_formulas.h — the scalar formulas of the activations beyond relu ... softmax (selu,
- * softplus, softsign, silu, hard_sigmoid, hard_silu, relu6, mish), and their slopes dy/dx
+ * softplus, softsign, silu, hard_sigmoid, hard_silu, relu6, mish, exponential), and their
+ * slopes dy/dx
  * from the input x, shared by the CPU loops (cpu/activation.c) and the CUDA kernels
  * (cuda/device.cuh), so that both backends compute the same float operations.
  *
@@ -24,6 +25,22 @@
 KN_ACT_FN float kn__selu(float x) { return x > 0 ? KN_SELU_SCALE * x : KN_SELU_SCALE * KN_SELU_ALPHA * expm1f(x); }
 KN_ACT_FN float kn__softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 KN_ACT_FN float kn__hard_sigmoid(float x) { return fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) * (1.0f / 6.0f); }
+
+/* The value of activation `kind` (a kn_activation from selu to exponential) at x. */
+KN_ACT_FN float kn__act_value(int kind, float x) {
+    switch (kind) {
+    case KN_SELU: return kn__selu(x);
+    case KN_SOFTPLUS: return kn__softplus(x);
+    case KN_SOFTSIGN: return x / (1.0f + fabsf(x));
+    case KN_SILU: return x / (1.0f + expf(-x));
+    case KN_HARD_SIGMOID: return kn__hard_sigmoid(x);
+    case KN_HARD_SILU: return x * kn__hard_sigmoid(x);
+    case KN_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
+    case KN_MISH: return x * tanhf(kn__softplus(x));
+    case KN_EXPONENTIAL: return expf(x);
+    default: return x;
+    }
+}
 
 /* dy/dx of activation `kind` (a kn_activation from selu to mish) at input x. */
 KN_ACT_FN float kn__act_slope(int kind, float x) {

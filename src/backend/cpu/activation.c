@@ -52,15 +52,12 @@ void kn__act_apply(kn_activation kind, float alpha, const float *x, float *y, in
     case KN_GELU:
         for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         break;
-    case KN_SELU: for (int64_t i = 0; i < n; i++) y[i] = kn__selu(x[i]); break;
-    case KN_SOFTPLUS: for (int64_t i = 0; i < n; i++) y[i] = kn__softplus(x[i]); break;
-    case KN_SOFTSIGN: for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + fabsf(x[i])); break;
-    case KN_SILU: for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i])); break;
-    case KN_HARD_SIGMOID: for (int64_t i = 0; i < n; i++) y[i] = kn__hard_sigmoid(x[i]); break;
-    case KN_HARD_SILU: for (int64_t i = 0; i < n; i++) y[i] = x[i] * kn__hard_sigmoid(x[i]); break;
-    case KN_RELU6: for (int64_t i = 0; i < n; i++) y[i] = fminf(fmaxf(x[i], 0.0f), 6.0f); break;
-    case KN_MISH: for (int64_t i = 0; i < n; i++) y[i] = x[i] * tanhf(kn__softplus(x[i])); break;
-    case KN_EXPONENTIAL: for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]); break;
+/* a loop per kind, the kind a constant in it, so each inlines to its own formula */
+#define VALUE_LOOP(K) case K: for (int64_t i = 0; i < n; i++) y[i] = kn__act_value(K, x[i]); break;
+    VALUE_LOOP(KN_SELU) VALUE_LOOP(KN_SOFTPLUS) VALUE_LOOP(KN_SOFTSIGN) VALUE_LOOP(KN_SILU)
+    VALUE_LOOP(KN_HARD_SIGMOID) VALUE_LOOP(KN_HARD_SILU) VALUE_LOOP(KN_RELU6) VALUE_LOOP(KN_MISH)
+    VALUE_LOOP(KN_EXPONENTIAL)
+#undef VALUE_LOOP
     default: for (int64_t i = 0; i < n; i++) y[i] = x[i]; break;
     }
 }

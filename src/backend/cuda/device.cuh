@@ -235,15 +235,8 @@ __device__ static inline float kn__dev_act(int act, float alpha, float x) {
     case KN_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case KN_TANH: return tanhf(x);
     case KN_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-    case KN_SELU: return kn__selu(x);
-    case KN_SOFTPLUS: return kn__softplus(x);
-    case KN_SOFTSIGN: return x / (1.0f + fabsf(x));
-    case KN_SILU: return x / (1.0f + expf(-x));
-    case KN_HARD_SIGMOID: return kn__hard_sigmoid(x);
-    case KN_HARD_SILU: return x * kn__hard_sigmoid(x);
-    case KN_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
-    case KN_MISH: return x * tanhf(kn__softplus(x));
-    case KN_EXPONENTIAL: return expf(x);
+    case KN_SELU: case KN_SOFTPLUS: case KN_SOFTSIGN: case KN_SILU: case KN_HARD_SIGMOID: case KN_HARD_SILU:
+    case KN_RELU6: case KN_MISH: case KN_EXPONENTIAL: return kn__act_value(act, x);
     default: return x;
     }
 }
