@@ -384,6 +384,8 @@ expect_error train-csv-bad-key 1 "impute=often" -- train "$TAB" --data "csv:$SRC
 expect_error train-csv-no-target 1 "target=nope: no such column" -- train "$TAB" --data "csv:$SRC/data/iris.csv:target=nope"
 printf 'sepal_length,sepal_width\n1,2\n' >"$T/iris_narrow.csv"
 expect_error predict-csv-missing-column 1 "no column 'petal_length'" -- predict "$T/iris/model.kiln" "$T/iris_narrow.csv"
+printf 'sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n3e38,3.5,1.4,0.2\n' >"$T/iris_huge.csv"
+expect_error predict-csv-overflow 1 "line 3: feature 'sepal_length' is inf" -- predict "$T/iris/model.kiln" "$T/iris_huge.csv"
 expect_error eval-csv-image-model 1 "not trained from a CSV" -- eval "$MODEL" --data "csv:$SRC/data/iris.csv"
 
 # ---------------------------------------------------------------- classical models

@@ -113,6 +113,23 @@ static void assemble_row(const kn_preprocessor *p, const double *base, double *v
     for (int64_t i = 0; i < p->n_hot; i++) vec[k++] = base[p->hot_base[i]];
 }
 
+/* A transformed row must hold float32 numbers: a raw value near float's limit, or a stored
+ * scaling far from the data it meets (a model file's shift and scale are only checked to be
+ * finite), could overflow to inf and make every prediction NaN; say which feature. */
+static kn_status check_finite_row(kn_ctx *ctx, const kn_preprocessor *p, const float *o, const char *where, int64_t at,
+                                  bool is_line) {
+    for (int64_t i = 0; i < p->n_out; i++) {
+        if (isfinite(o[i])) continue;
+        char name[48];
+        if (p->pca.k > 0 || !p->out_names) snprintf(name, sizeof name, "%s %lld", p->pca.k > 0 ? "pca component" : "feature", (long long)i);
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: %s %lld: %s%s%s is %g after preprocessing (a value too large for float32?)", where,
+                         is_line ? "line" : "row", (long long)at, p->pca.k > 0 || !p->out_names ? "" : "feature '",
+                         p->pca.k > 0 || !p->out_names ? name : p->out_names[i], p->pca.k > 0 || !p->out_names ? "" : "'", (double)o[i]);
+    }
+    return KN_OK;
+}
+
+
 kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t n, const int64_t *n_codes,
                              char **const *codes, bool drop_missing, const char *where, const int64_t *lines,
                              float *out, bool *keep, int64_t *unseen) {
@@ -154,6 +171,7 @@ kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t
         } else {
             for (int64_t i = 0; i < width; i++) o[i] = (float)vec[i];
         }
+        st = check_finite_row(ctx, p, o, where, lines ? lines[r] : r + 1, lines != NULL);
     }
     if (maps) free_maps(ctx, p->n_cols, maps);
     kn__free(ctx, maps);
