@@ -1,11 +1,13 @@
 /* fuzz_image.c — libFuzzer target for the image reader (PNG through libpng, PGM P5/P2): any
  * bytes must give a status, never a crash, an out-of-bounds read or a leak.
  * Seeds: tests/fuzz/corpus/image/ (fuzz a copy: libFuzzer adds to the folder it is given). */
-// Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc
-//        tests/fuzz/fuzz_image.c src/data/image.c src/core/*.c -lpng -lz -lm -o fuzz_image
+// Build: the KILN_FUZZ build (README, Testing) defines FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION;
+//        by hand: clang -g -O1 -fsanitize=fuzzer,address,undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+//        -Iinclude -Isrc tests/fuzz/fuzz_image.c src/data/image.c src/core/*.c -lpng -lz -lm -o fuzz_image
 // Run:   ./fuzz_image -max_total_time=180 CORPUS_COPY
-// Adding -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION makes image.c ignore PNG CRCs and
-// Adler-32 checksums, so that mutations reach libpng's decoding instead of its checksums.
+// FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION makes image.c ignore PNG CRCs and Adler-32
+// checksums, so that mutations reach libpng's decoding instead of stopping at its checksums
+// (without it nearly every mutated PNG is refused at the first chunk's CRC).
 #include "data/image.h"
 
 #include <string.h>
