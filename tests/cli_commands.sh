@@ -402,6 +402,15 @@ run cv-linreg -- cv '{"type": "linear_regression", "alpha": 1}' --data "csv:$SRC
 json cv-linreg-json "assert o['mean_r2'] > 0.4, o"
 run train-forest -- train '{"type": "random_forest", "n_estimators": 30, "oob_score": true}' --data "csv:$SRC/data/wine.csv" --test-split 0.2 --json --quiet
 json train-forest-json "assert o['model_type'] == 'random_forest' and 0.9 < o['oob_score'] <= 1 and o['test_accuracy'] > 0.9, o"
+run train-knn -- train '{"type": "k_nearest_neighbors", "weights": "distance"}' --data "csv:$SRC/data/wine.csv" --test-split 0.2 \
+    --out "$T/knn" --json --quiet
+json train-knn-json "assert o['model_type'] == 'k_nearest_neighbors' and o['test_accuracy'] > 0.9 and o['params'] == 142 * 13, o"
+run eval-knn -- eval "$T/knn/model.kiln" --data "csv:$SRC/data/wine.csv" --json
+# distance weights: each training row is its own only neighbour, so 142 of the 178 are right by construction
+json eval-knn-json "assert o['n'] == 178 and o['accuracy'] > 0.95, o"
+run cv-knn-regression -- cv '{"type": "k_nearest_neighbors", "n_neighbors": 10, "metric": "manhattan"}' --data "csv:$SRC/data/diabetes.csv" --folds 3 --json --quiet
+json cv-knn-regression-json "assert o['mean_r2'] > 0.3, o"
+expect_error train-knn-bad-metric 1 "k_nearest_neighbors.metric" -- train '{"type": "k_nearest_neighbors", "metric": "cosine"}' --data "csv:$SRC/data/iris.csv"
 expect_error train-logreg-bad-c 1 "logistic_regression.C" -- train '{"type": "logistic_regression", "C": 0}' --data "csv:$SRC/data/iris.csv"
 expect_error train-linreg-on-classes 1 "class labels" -- train '{"type": "linear_regression"}' --data "csv:$SRC/data/iris.csv"
 
