@@ -386,6 +386,11 @@ printf 'sepal_length,sepal_width\n1,2\n' >"$T/iris_narrow.csv"
 expect_error predict-csv-missing-column 1 "no column 'petal_length'" -- predict "$T/iris/model.kiln" "$T/iris_narrow.csv"
 printf 'sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n3e38,3.5,1.4,0.2\n' >"$T/iris_huge.csv"
 expect_error predict-csv-overflow 1 "line 3: feature 'sepal_length' is inf" -- predict "$T/iris/model.kiln" "$T/iris_huge.csv"
+run train-text -- train '{"type": "logistic_regression"}' --data "csv:$SRC/data/reviews.csv:text=review" --test-split 0.25 --out "$T/rev" --json --quiet
+json train-text-json "assert o['params'] > 100 and o['n_train'] == 26, o"
+printf 'review\nGreat sound and a great battery\n"Broke after a day, terrible support"\n' >"$T/new_reviews.csv"
+run predict-text -- predict "$T/rev/model.kiln" "$T/new_reviews.csv" --json
+json predict-text-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
 expect_error eval-csv-image-model 1 "not trained from a CSV" -- eval "$MODEL" --data "csv:$SRC/data/iris.csv"
 
 # ---------------------------------------------------------------- classical models

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "data/preprocess.h"
 #include "data/dataset.h"
+#include "data/text.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ void kn_preprocessor_free(kn_preprocessor *p) {
         kn__free(ctx, p->cols[j].name);
         for (int64_t k = 0; p->cols[j].cats && k < p->cols[j].n_cats; k++) kn__free(ctx, p->cols[j].cats[k]);
         kn__free(ctx, p->cols[j].cats);
+        kn__free(ctx, p->cols[j].idf);
     }
     kn__free(ctx, p->cols);
     for (int i = 0; p->labels && i < p->n_labels; i++) kn__free(ctx, p->labels[i]);
@@ -42,29 +44,131 @@ const char *kn_preprocessor_feature_name(const kn_preprocessor *p, int64_t i) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* map[code] = index of codes[code] in the column's vocabulary, -1 when unseen. */
-static kn_status code_maps(const kn_preprocessor *p, const int64_t *n_codes, char **const *codes, int32_t **maps) {
+/* How one column's codes become base features: categorical, the vocabulary index of each
+ * code (-1 when unseen); text, each code's TF-IDF entries, entries start[code] to
+ * start[code + 1] of term and weight. */
+typedef struct col_map {
+    int32_t *cat;    /* (n_codes) */
+    int64_t *start;  /* (n_codes + 1) */
+    int32_t *term;   /* (entries) */
+    double *weight;  /* (entries) */
+} col_map;
+
+/* A growing list of term indices (one text's known words). */
+typedef struct term_list {
+    const kn__prep_col *col;
+    kn_ctx *ctx;
+    int32_t *v;
+    int64_t n, cap;
+    bool oom;
+} term_list;
+
+static bool list_push(term_list *l, int32_t x) {
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 64;
+        int32_t *v = kn__alloc(l->ctx, (size_t)cap * sizeof *v);
+        if (!v) return l->oom = true, false;
+        if (l->n) memcpy(v, l->v, (size_t)l->n * sizeof *v);
+        kn__free(l->ctx, l->v);
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = x;
+    return true;
+}
+
+static void known_term(void *arg, const char *token) {
+    term_list *l = arg;
+    const kn__prep_col *c = l->col;
+    char **hit = c->n_cats ? bsearch(&token, c->cats, (size_t)c->n_cats, sizeof *c->cats, cmp_str) : NULL;
+    if (hit && !l->oom) list_push(l, (int32_t)(hit - c->cats));
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A text column's codes as TF-IDF entries (col_map's start, term, weight). */
+static kn_status text_map(const kn_preprocessor *p, const kn__prep_col *c, int64_t n_codes, char *const *codes, col_map *m) {
+    kn_ctx *ctx = p->ctx;
+    term_list words = {.col = c, .ctx = ctx}, all = {.ctx = ctx};
+    double *w = NULL;
+    int64_t w_cap = 0;
+    size_t buf_cap = 0;
+    char *buf = NULL;
+    bool oom = !(m->start = kn__alloc(ctx, (size_t)(n_codes + 1) * sizeof *m->start));
+    for (int64_t k = 0; k < n_codes && !oom; k++) {
+        m->start[k] = all.n;
+        size_t len = strlen(codes[k]) + 1;
+        if (len > buf_cap) {
+            kn__free(ctx, buf);
+            buf_cap = len * 2;
+            if (!(buf = kn__alloc(ctx, buf_cap))) oom = true;
+        }
+        words.n = 0;
+        if (!oom) kn__text_tokens(codes[k], buf, known_term, &words);
+        oom |= words.oom;
+        if (!oom && words.n > 1) qsort(words.v, (size_t)words.n, sizeof *words.v, cmp_i32);
+        const int64_t first = all.n;
+        for (int64_t i = 0; i < words.n && !oom;) { /* each run of one term: the term and its count */
+            int64_t j = i;
+            while (j < words.n && words.v[j] == words.v[i]) j++;
+            oom = !list_push(&all, words.v[i]);
+            if (!oom && all.n > w_cap) {
+                double *nw = kn__alloc(ctx, (size_t)(2 * all.n) * sizeof *nw);
+                if (nw && all.n > 1) memcpy(nw, w, (size_t)(all.n - 1) * sizeof *nw);
+                kn__free(ctx, w);
+                w = nw, w_cap = 2 * all.n, oom = !nw;
+            }
+            if (!oom) w[all.n - 1] = (double)(j - i) * c->idf[words.v[i]];
+            i = j;
+        }
+        double norm = 0;
+        for (int64_t e = first; e < all.n && !oom; e++) norm += w[e] * w[e];
+        norm = sqrt(norm);
+        for (int64_t e = first; e < all.n && !oom && norm > 0; e++) w[e] /= norm;
+    }
+    if (!oom) m->start[n_codes] = all.n;
+    m->term = all.v;
+    m->weight = w;
+    kn__free(ctx, words.v);
+    kn__free(ctx, buf);
+    return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
+}
+
+static kn_status code_maps(const kn_preprocessor *p, const int64_t *n_codes, char **const *codes, col_map *maps) {
     for (int64_t j = 0; j < p->n_cols; j++) {
-        maps[j] = NULL;
+        memset(&maps[j], 0, sizeof maps[j]);
         const kn__prep_col *c = &p->cols[j];
+        if (c->kind == KN__COL_TEXT) {
+            kn_status st = text_map(p, c, n_codes[j], codes[j], &maps[j]);
+            if (st) return st;
+            continue;
+        }
         if (c->kind != KN__COL_CATEGORICAL) continue;
-        maps[j] = kn__alloc(p->ctx, (size_t)(n_codes[j] ? n_codes[j] : 1) * sizeof **maps);
-        if (!maps[j]) return kn__error(p->ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+        maps[j].cat = kn__alloc(p->ctx, (size_t)(n_codes[j] ? n_codes[j] : 1) * sizeof *maps[j].cat);
+        if (!maps[j].cat) return kn__error(p->ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
         for (int64_t k = 0; k < n_codes[j]; k++) {
             char **hit = c->n_cats ? bsearch(&codes[j][k], c->cats, (size_t)c->n_cats, sizeof *c->cats, cmp_str) : NULL;
-            maps[j][k] = hit ? (int32_t)(hit - c->cats) : -1;
+            maps[j].cat[k] = hit ? (int32_t)(hit - c->cats) : -1;
         }
     }
     return KN_OK;
 }
 
-static void free_maps(kn_ctx *ctx, int64_t n, int32_t **maps) {
-    for (int64_t j = 0; j < n; j++) kn__free(ctx, maps[j]);
+static void free_maps(kn_ctx *ctx, int64_t n, col_map *maps) {
+    for (int64_t j = 0; j < n; j++) {
+        kn__free(ctx, maps[j].cat);
+        kn__free(ctx, maps[j].start);
+        kn__free(ctx, maps[j].term);
+        kn__free(ctx, maps[j].weight);
+    }
 }
 
 /* One raw row's base features. False when a missing value has no fill (impute=drop);
  * *missing_col then names its column. */
-static bool base_row(const kn_preprocessor *p, const float *raw, int32_t *const *maps, double *base, int64_t *unseen,
+static bool base_row(const kn_preprocessor *p, const float *raw, const col_map *maps, double *base, int64_t *unseen,
                      int64_t *missing_col, int64_t *imputed) {
     for (int64_t j = 0; j < p->n_cols; j++) {
         const kn__prep_col *c = &p->cols[j];
@@ -88,7 +192,7 @@ static bool base_row(const kn_preprocessor *p, const float *raw, int32_t *const 
             break;
         }
         case KN__COL_CATEGORICAL: {
-            int64_t cat = isnan(v) ? (int64_t)c->fill : maps[j][(int64_t)v];
+            int64_t cat = isnan(v) ? (int64_t)c->fill : maps[j].cat[(int64_t)v];
             if (cat < 0 && !isnan(v)) (*unseen)++;
             if (p->onehot) {
                 for (int64_t k = 0; k < c->width; k++) b[k] = 0;
@@ -98,6 +202,11 @@ static bool base_row(const kn_preprocessor *p, const float *raw, int32_t *const 
             }
             break;
         }
+        case KN__COL_TEXT: /* missing: an empty text */
+            for (int64_t k = 0; k < c->width; k++) b[k] = 0;
+            if (!isnan(v))
+                for (int64_t e = maps[j].start[(int64_t)v]; e < maps[j].start[(int64_t)v + 1]; e++) b[maps[j].term[e]] = maps[j].weight[e];
+            break;
         }
     }
     return true;
@@ -135,7 +244,7 @@ kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t
                              float *out, bool *keep, int64_t *unseen) {
     kn_ctx *ctx = p->ctx;
     int64_t width = p->n_num + p->n_hot;
-    int32_t **maps = kn__calloc(ctx, (size_t)p->n_cols, sizeof *maps);
+    col_map *maps = kn__calloc(ctx, (size_t)p->n_cols, sizeof *maps);
     double *base = kn__alloc(ctx, (size_t)(p->n_base + width) * sizeof *base), *vec = base ? base + p->n_base : NULL;
     kn_status st = maps && base ? code_maps(p, n_codes, codes, maps)
                                 : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
@@ -226,6 +335,7 @@ static kn_status base_name(const kn_preprocessor *p, int64_t b, char **out) {
         if (b < c->first || b >= c->first + c->width) continue;
         if (c->kind == KN__COL_DATE) return set_name(p->ctx, out, c->name, ".", date_parts[b - c->first]);
         if (c->kind == KN__COL_CATEGORICAL && p->onehot) return set_name(p->ctx, out, c->name, "=", c->cats[b - c->first]);
+        if (c->kind == KN__COL_TEXT) return set_name(p->ctx, out, c->name, ":", c->cats[b - c->first]);
         return set_name(p->ctx, out, c->name, "", "");
     }
     return kn__error(p->ctx, KN_ERR_STATE, "preprocessing: base feature %lld out of range", (long long)b);
@@ -260,6 +370,99 @@ kn_status kn__prep_names(kn_preprocessor *p) {
     return st;
 }
 
+/* Counting a text column's words over the fitting rows' distinct texts. */
+typedef struct word_counts {
+    kn_ctx *ctx;
+    kn__terms terms;
+    double *tf, *df;  /* (cap) occurrences in the fitting rows; rows that have the term */
+    int64_t *last;    /* (cap) the last text (code) that counted the term's row */
+    int64_t cap, code, rows; /* the text being read and how many fitting rows hold it */
+    bool oom;
+} word_counts;
+
+static void count_word(void *arg, const char *token) {
+    word_counts *wc = arg;
+    int64_t i = wc->oom ? -2 : kn__terms_index(wc->ctx, &wc->terms, token, true);
+    if (i >= 0 && i >= wc->cap) {
+        int64_t cap = wc->cap ? 2 * wc->cap : 1024;
+        double *tf = kn__calloc(wc->ctx, (size_t)cap, sizeof *tf), *df = kn__calloc(wc->ctx, (size_t)cap, sizeof *df);
+        int64_t *last = kn__alloc(wc->ctx, (size_t)cap * sizeof *last);
+        if (tf && df && last) {
+            if (wc->cap) {
+                memcpy(tf, wc->tf, (size_t)wc->cap * sizeof *tf);
+                memcpy(df, wc->df, (size_t)wc->cap * sizeof *df);
+                memcpy(last, wc->last, (size_t)wc->cap * sizeof *last);
+            }
+            for (int64_t k = wc->cap; k < cap; k++) last[k] = -1;
+            kn__free(wc->ctx, wc->tf), kn__free(wc->ctx, wc->df), kn__free(wc->ctx, wc->last);
+            wc->tf = tf, wc->df = df, wc->last = last, wc->cap = cap;
+        } else {
+            kn__free(wc->ctx, tf), kn__free(wc->ctx, df), kn__free(wc->ctx, last);
+            i = -2;
+        }
+    }
+    if (i < 0) {
+        wc->oom = true;
+        return;
+    }
+    wc->tf[i] += (double)wc->rows;
+    if (wc->last[i] != wc->code) wc->last[i] = wc->code, wc->df[i] += (double)wc->rows;
+}
+
+typedef struct ranked_term {
+    double tf;
+    const char *text;
+    int64_t index;
+} ranked_term;
+
+static int cmp_rank(const void *a, const void *b) { /* most frequent first, then by text */
+    const ranked_term *x = a, *y = b;
+    return x->tf != y->tf ? (x->tf < y->tf) - (x->tf > y->tf) : strcmp(x->text, y->text);
+}
+
+static int cmp_rank_text(const void *a, const void *b) { return strcmp(((const ranked_term *)a)->text, ((const ranked_term *)b)->text); }
+
+/* A text column's kept terms (c->cats, sorted) and their idf (c->idf), as TfidfVectorizer
+ * fits them with max_features = keep: count[code] fitting rows hold text code; docs is the
+ * number of fitting rows (a missing text is an empty document). */
+static kn_status fit_text(kn_ctx *ctx, kn__prep_col *c, char *const *codes, const int64_t *count, int64_t n_codes, int64_t docs,
+                          int64_t keep) {
+    word_counts wc = {.ctx = ctx};
+    char *buf = NULL;
+    size_t buf_cap = 0;
+    for (int64_t k = 0; k < n_codes && !wc.oom; k++) {
+        if (!count[k]) continue;
+        size_t len = strlen(codes[k]) + 1;
+        if (len > buf_cap) {
+            kn__free(ctx, buf);
+            buf_cap = 2 * len;
+            if (!(buf = kn__alloc(ctx, buf_cap))) wc.oom = true;
+        }
+        wc.code = k, wc.rows = count[k];
+        if (!wc.oom) kn__text_tokens(codes[k], buf, count_word, &wc);
+    }
+    const int64_t T = wc.terms.n, kept = T < keep ? T : keep;
+    ranked_term *r = wc.oom ? NULL : kn__alloc(ctx, (size_t)(T ? T : 1) * sizeof *r);
+    c->n_cats = kept;
+    c->cats = kn__calloc(ctx, (size_t)(kept ? kept : 1), sizeof *c->cats);
+    c->idf = kn__alloc(ctx, (size_t)(kept ? kept : 1) * sizeof *c->idf);
+    bool oom = !r || !c->cats || !c->idf;
+    if (!oom) {
+        for (int64_t i = 0; i < T; i++) r[i] = (ranked_term){.tf = wc.tf[i], .text = wc.terms.text[i], .index = i};
+        qsort(r, (size_t)T, sizeof *r, cmp_rank);
+        qsort(r, (size_t)kept, sizeof *r, cmp_rank_text);
+        for (int64_t i = 0; i < kept && !oom; i++) {
+            oom = !(c->cats[i] = kn__strdup(ctx, r[i].text));
+            c->idf[i] = log((1.0 + (double)docs) / (1.0 + wc.df[r[i].index])) + 1.0; /* smooth_idf */
+        }
+    }
+    kn__free(ctx, r);
+    kn__free(ctx, buf);
+    kn__free(ctx, wc.tf), kn__free(ctx, wc.df), kn__free(ctx, wc.last);
+    kn__terms_free(ctx, &wc.terms);
+    return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
+}
+
 /* Columns, vocabularies and fills from the fitting rows. */
 static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const bool *fit_row) {
     kn_ctx *ctx = p->ctx;
@@ -279,7 +482,20 @@ static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const boo
             if (fit_row[r] && !isnan(x)) v[m++] = x;
         }
         if (st) break;
-        if (c->kind != KN__COL_CATEGORICAL) {
+        if (c->kind == KN__COL_TEXT) {
+            int64_t nc = raw->n_codes[j], docs = 0;
+            kn__free(ctx, count);
+            count = kn__calloc(ctx, (size_t)(nc ? nc : 1), sizeof *count);
+            if (!count) {
+                st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
+                break;
+            }
+            for (int64_t i = 0; i < m; i++) count[(int64_t)v[i]]++;
+            for (int64_t r = 0; r < n; r++) docs += fit_row[r];
+            st = fit_text(ctx, c, raw->codes[j], count, nc, docs, raw->src.text_features);
+            c->fill = p->impute == KN__IMPUTE_DROP ? NAN : 0; /* 0: an empty text */
+            c->width = c->n_cats ? c->n_cats : 1;
+        } else if (c->kind != KN__COL_CATEGORICAL) {
             c->fill = numeric_fill(p->impute, raw->src.fill_value, v, m, c->kind == KN__COL_DATE);
             c->width = c->kind == KN__COL_DATE ? 4 : 1;
         } else {
@@ -346,7 +562,7 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
     bool *fit_row = kn__alloc(ctx, (size_t)(n ? n : 1) * sizeof *fit_row);
     float *x = NULL;
     double *base = NULL, *vec = NULL;
-    int32_t **maps = NULL;
+    col_map *maps = NULL;
     kn_status st = p->target && p->cols && fit_row ? KN_OK : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
     if (!st && ds->label_names) {
         p->n_labels = ds->n_classes;
@@ -394,7 +610,7 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
         p->values_imputed = imputed;
         for (int64_t j = 0; j < p->n_cols; j++) {
             const kn__prep_col *c = &p->cols[j];
-            bool hot = c->kind == KN__COL_CATEGORICAL && p->onehot;
+            bool hot = (c->kind == KN__COL_CATEGORICAL && p->onehot) || c->kind == KN__COL_TEXT;
             for (int64_t b = c->first; b < c->first + c->width; b++) {
                 if (lo[b] == hi[b]) {
                     p->dropped_constant++;

@@ -7,8 +7,13 @@
  *   numeric block (numbers, dates, codes) ──poly=2: + x_i x_j, i <= j──► ──scale──►
  *   [numeric block | one-hot block] ──pca──► model inputs
  *
- * Unseen categories become all-zero one-hot blocks (counted); missing values take the fitted
- * fill (impute=drop: the row is dropped from labelled data, an error at prediction). */
+ * A text column becomes a block of TF-IDF features as scikit-learn's TfidfVectorizer makes
+ * them (defaults; text.h's tokens): its text_features most frequent terms of the training
+ * rows, each term's count in the cell times ln((1 + documents) / (1 + documents with the
+ * term)) + 1, the block scaled to unit length; it joins the one-hot block (never scaled).
+ * Unseen categories become all-zero one-hot blocks (counted), unseen words count nothing;
+ * missing values take the fitted fill (a missing text is an empty one; impute=drop: the row
+ * is dropped from labelled data, an error at prediction). */
 #ifndef KN_DATA_PREPROCESS_H
 #define KN_DATA_PREPROCESS_H
 
@@ -19,10 +24,11 @@ typedef struct kn__prep_col {
     char *name;
     kn__col_kind kind;
     double fill;           /* the imputed value (numbers, days) or category index; NaN: none (drop) */
-    int64_t n_cats;        /* categorical: the sorted vocabulary of the training rows */
-    char **cats;
+    int64_t n_cats;        /* categorical: the sorted vocabulary of the training rows; text: */
+    char **cats;           /* its kept terms, sorted */
+    double *idf;           /* text: (n_cats) the terms' inverse document frequencies */
     int64_t first;         /* its first base feature */
-    int64_t width;         /* base features: 1, 4 (date), n_cats (one-hot) */
+    int64_t width;         /* base features: 1, 4 (date), n_cats (one-hot, text) */
 } kn__prep_col;
 
 struct kn_preprocessor {

@@ -11,7 +11,7 @@
 
 static const char *const impute_names[] = {"mean", "median", "most_frequent", "constant", "drop"};
 static const char *const scale_names[] = {"standard", "minmax", "none"};
-static const char *const kind_names[] = {"numeric", "categorical", "date"};
+static const char *const kind_names[] = {"numeric", "categorical", "date", "text"};
 
 static cJSON *doubles(const double *v, int64_t n) {
     cJSON *a = cJSON_CreateArray();
@@ -46,10 +46,11 @@ cJSON *kn__prep_to_json(const kn_preprocessor *p) {
         cJSON_AddStringToObject(o, "kind", kind_names[col->kind]);
         if (isnan(col->fill)) cJSON_AddNullToObject(o, "fill");
         else cJSON_AddNumberToObject(o, "fill", col->fill);
-        if (col->kind == KN__COL_CATEGORICAL) {
-            cJSON *cats = cJSON_AddArrayToObject(o, "categories");
+        if (col->kind == KN__COL_CATEGORICAL || col->kind == KN__COL_TEXT) {
+            cJSON *cats = cJSON_AddArrayToObject(o, col->kind == KN__COL_TEXT ? "terms" : "categories");
             for (int64_t k = 0; cats && k < col->n_cats; k++) cJSON_AddItemToArray(cats, cJSON_CreateString(col->cats[k]));
         }
+        if (col->kind == KN__COL_TEXT) cJSON_AddItemToObject(o, "idf", doubles(col->idf, col->n_cats));
     }
     cJSON_AddItemToObject(j, "numeric_features", indices(p->num_base, p->n_num1));
     cJSON_AddItemToObject(j, "onehot_features", indices(p->hot_base, p->n_hot));
@@ -118,7 +119,7 @@ static kn_status read_indices(const reader *r, const cJSON *a, const char *field
         int64_t b = (int64_t)d;
         for (int64_t c = 0; c < p->n_cols; c++) {
             const kn__prep_col *col = &p->cols[c];
-            bool col_hot = col->kind == KN__COL_CATEGORICAL && p->onehot;
+            bool col_hot = (col->kind == KN__COL_CATEGORICAL && p->onehot) || col->kind == KN__COL_TEXT;
             if (b >= col->first && b < col->first + col->width && col_hot != hot)
                 return bad(r, field, hot ? "an index is not a one-hot feature" : "an index is a one-hot feature");
         }
@@ -148,8 +149,8 @@ static kn_status read_columns(const reader *r, const cJSON *cols, kn_preprocesso
         if (!cJSON_IsObject(o)) return bad(r, field, "expected an object");
         kn_status st = read_string(r, cJSON_GetObjectItemCaseSensitive(o, "name"), field, &col->name);
         if (st) return st;
-        int kind = enum_of(cJSON_GetObjectItemCaseSensitive(o, "kind"), kind_names, 3);
-        if (kind < 0) return bad(r, field, "kind must be numeric, categorical or date");
+        int kind = enum_of(cJSON_GetObjectItemCaseSensitive(o, "kind"), kind_names, 4);
+        if (kind < 0) return bad(r, field, "kind must be numeric, categorical, date or text");
         col->kind = (kn__col_kind)kind;
         const cJSON *fill = cJSON_GetObjectItemCaseSensitive(o, "fill");
         if (cJSON_IsNull(fill)) col->fill = NAN;
@@ -158,23 +159,36 @@ static kn_status read_columns(const reader *r, const cJSON *cols, kn_preprocesso
         if ((p->impute == KN__IMPUTE_DROP) != isnan(col->fill)) return bad(r, field, "fill is null exactly when impute is drop");
         col->width = col->kind == KN__COL_DATE ? 4 : 1;
         if (col->kind == KN__COL_DATE && !isnan(col->fill) && fabs(col->fill) > 1e8) return bad(r, field, "a date fill out of range");
-        if (col->kind == KN__COL_CATEGORICAL) {
-            const cJSON *cats = cJSON_GetObjectItemCaseSensitive(o, "categories");
-            if (!cJSON_IsArray(cats) || cJSON_GetArraySize(cats) > (1 << 24)) return bad(r, field, "categories must be a list");
+        if (col->kind == KN__COL_CATEGORICAL || col->kind == KN__COL_TEXT) {
+            const bool text = col->kind == KN__COL_TEXT;
+            const cJSON *cats = cJSON_GetObjectItemCaseSensitive(o, text ? "terms" : "categories");
+            if (!cJSON_IsArray(cats) || cJSON_GetArraySize(cats) > (1 << 24)) return bad(r, field, text ? "terms must be a list" : "categories must be a list");
             col->n_cats = cJSON_GetArraySize(cats);
             col->cats = kn__calloc(r->ctx, (size_t)(col->n_cats ? col->n_cats : 1), sizeof *col->cats);
             if (!col->cats) return kn__error(r->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", r->path);
             int64_t k = 0;
             const cJSON *s;
             cJSON_ArrayForEach(s, cats) {
-                if (!cJSON_IsString(s)) return bad(r, field, "a category is not a string");
-                if (k > 0 && strcmp(col->cats[k - 1], s->valuestring) >= 0) return bad(r, field, "categories must be sorted and distinct");
+                if (!cJSON_IsString(s)) return bad(r, field, text ? "a term is not a string" : "a category is not a string");
+                if (k > 0 && strcmp(col->cats[k - 1], s->valuestring) >= 0)
+                    return bad(r, field, text ? "terms must be sorted and distinct" : "categories must be sorted and distinct");
                 if (!(col->cats[k++] = kn__strdup(r->ctx, s->valuestring)))
                     return kn__error(r->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", r->path);
             }
-            if (!isnan(col->fill) && (col->fill != floor(col->fill) || col->fill < -1 || col->fill >= (double)col->n_cats))
-                return bad(r, field, "fill is not a category index");
-            if (p->onehot) col->width = col->n_cats ? col->n_cats : 1;
+            if (text) {
+                char idf_field[80];
+                snprintf(idf_field, sizeof idf_field, "%s.idf", field);
+                kn_status idf_st = read_doubles(r, cJSON_GetObjectItemCaseSensitive(o, "idf"), idf_field, col->n_cats, &col->idf);
+                if (idf_st) return idf_st;
+                for (int64_t t = 0; t < col->n_cats; t++)
+                    if (!(col->idf[t] >= 1 && col->idf[t] < 1e6)) return bad(r, field, "an idf is not in [1, 1e6)");
+                if (!isnan(col->fill) && col->fill != 0) return bad(r, field, "a text column's fill is 0 (an empty text) or null");
+                col->width = col->n_cats ? col->n_cats : 1;
+            } else {
+                if (!isnan(col->fill) && (col->fill != floor(col->fill) || col->fill < -1 || col->fill >= (double)col->n_cats))
+                    return bad(r, field, "fill is not a category index");
+                if (p->onehot) col->width = col->n_cats ? col->n_cats : 1;
+            }
         }
         col->first = base;
         base += col->width;

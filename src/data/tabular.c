@@ -67,7 +67,7 @@ void kn__date_parts(int64_t days, float out[4]) {
 /* ---------------------------------------------------------------- csv:FILE[:key=value]... */
 
 static const char *const source_keys[] = {"target", "drop", "sep", "na", "categorical", "numeric", "task", "impute",
-                                          "fill", "scale", "onehot", "dates", "poly", "pca", NULL};
+                                          "fill", "scale", "onehot", "dates", "poly", "pca", "text", "text_features", NULL};
 
 /* Whether s starts with "KEY=" for a known key. */
 static bool at_key(const char *s) {
@@ -124,6 +124,13 @@ static kn_status parse_option(kn_ctx *ctx, const char *key, const char *v, size_
     if (strcmp(key, "drop") == 0) return names_parse(ctx, key, v, n, &s->drop);
     if (strcmp(key, "categorical") == 0) return names_parse(ctx, key, v, n, &s->categorical);
     if (strcmp(key, "numeric") == 0) return names_parse(ctx, key, v, n, &s->numeric);
+    if (strcmp(key, "text") == 0) return names_parse(ctx, key, v, n, &s->text);
+    if (strcmp(key, "text_features") == 0) {
+        long long k = strtoll(num, &end, 10);
+        if (n == 0 || *end || k < 1 || k > (1 << 24)) return bad_value(ctx, key, v, n, "a number of terms from 1 to 2^24");
+        s->text_features = k;
+        return KN_OK;
+    }
     if (strcmp(key, "na") == 0) {
         s->na_given = true;
         return names_parse(ctx, key, v, n, &s->na);
@@ -208,6 +215,7 @@ kn_status kn__source_parse(kn_ctx *ctx, const char *spec, kn__source *s) {
     s->target_index = -1;
     s->onehot = s->dates = true;
     s->poly = 1;
+    s->text_features = 1000;
     /* FILE runs to the first ':' that starts a known key */
     const char *opt = NULL;
     for (const char *c = strchr(spec, ':'); c; c = strchr(c + 1, ':'))
@@ -250,6 +258,7 @@ void kn__source_free(kn_ctx *ctx, kn__source *s) {
     kn__free(ctx, s->na.names);
     kn__free(ctx, s->categorical.names);
     kn__free(ctx, s->numeric.names);
+    kn__free(ctx, s->text.names);
     memset(s, 0, sizeof *s);
 }
 
@@ -533,7 +542,7 @@ static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__
 }
 
 static const char *kind_name(kn__col_kind k) {
-    return k == KN__COL_NUMERIC ? "numeric" : k == KN__COL_DATE ? "date" : "categorical";
+    return k == KN__COL_NUMERIC ? "numeric" : k == KN__COL_DATE ? "date" : k == KN__COL_TEXT ? "text" : "categorical";
 }
 
 /* Decides the target column, the kept columns and their kinds. */
@@ -551,16 +560,17 @@ static kn_status choose_columns(kn_ctx *ctx, const kn__csv *csv, kn__raw *raw, i
     } else {
         *tc = csv->cols - 1;
     }
-    const kn__names *lists[3] = {&s->drop, &s->categorical, &s->numeric};
-    const char *keys[3] = {"drop", "categorical", "numeric"};
-    for (int l = 0; l < 3; l++)
+    const kn__names *lists[4] = {&s->drop, &s->categorical, &s->numeric, &s->text};
+    const char *keys[4] = {"drop", "categorical", "numeric", "text"};
+    for (int l = 0; l < 4; l++)
         for (int i = 0; i < lists[l]->n; i++) {
             int64_t c = kn__csv_column_index(csv, lists[l]->names[i]);
             if (c < 0) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: %s=%s: no such column", path, keys[l], lists[l]->names[i]);
             if (c == *tc) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: %s=%s: that is the target", path, keys[l], lists[l]->names[i]);
-            if (l == 2 && in_names(&s->categorical, lists[l]->names[i]))
-                return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: column '%s' is both categorical= and numeric=", path,
-                                 lists[l]->names[i]);
+            for (int e = 1; e < l; e++) /* a column of two kinds */
+                if (in_names(lists[e], lists[l]->names[i]))
+                    return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: column '%s' is both %s= and %s=", path, lists[l]->names[i],
+                                     keys[e], keys[l]);
         }
     if (csv->cols < 2) return kn__error(ctx, KN_ERR_FORMAT, "%s: one column: a target and at least one feature are needed", path);
     raw->target = kn__strdup(ctx, csv->columns[*tc].name);
@@ -575,7 +585,9 @@ static kn_status choose_columns(kn_ctx *ctx, const kn__csv *csv, kn__raw *raw, i
         const char *name = csv->columns[c].name;
         if (c == *tc || in_names(&s->drop, name)) continue;
         kn__col_kind kind = csv->columns[c].numeric ? KN__COL_NUMERIC : KN__COL_CATEGORICAL;
-        if (in_names(&s->categorical, name)) {
+        if (in_names(&s->text, name)) {
+            kind = KN__COL_TEXT;
+        } else if (in_names(&s->categorical, name)) {
             kind = KN__COL_CATEGORICAL;
         } else if (in_names(&s->numeric, name)) {
             kind = KN__COL_NUMERIC;
@@ -652,7 +664,7 @@ kn_status kn__raw_load(kn_ctx *ctx, const char *spec, kn_dataset **out) {
     if (!st) {
         raw->rows_read = csv.rows;
         raw->rows_without_target = csv.rows - kept;
-        int64_t counts[3] = {0, 0, 0}, missing = 0;
+        int64_t counts[4] = {0, 0, 0, 0}, missing = 0;
         for (int64_t j = 0; j < raw->cols; j++) counts[raw->kinds[j]]++;
         for (int64_t i = 0; i < ds->n * raw->cols; i++) missing += isnan(ds->x[i]);
         int w = snprintf(raw->report, sizeof raw->report,
@@ -660,9 +672,10 @@ kn_status kn__raw_load(kn_ctx *ctx, const char *spec, kn_dataset **out) {
                          raw->task == KN__TASK_REGRESSION ? "regression" : "classification");
         if (n_classes) w += snprintf(raw->report + w, sizeof raw->report - (size_t)w, ", %d classes", n_classes);
         w += snprintf(raw->report + w, sizeof raw->report - (size_t)w,
-                      "); %lld feature columns (%lld numeric, %lld categorical, %lld date); %lld missing values",
-                      (long long)raw->cols, (long long)counts[KN__COL_NUMERIC], (long long)counts[KN__COL_CATEGORICAL],
-                      (long long)counts[KN__COL_DATE], (long long)missing);
+                      "); %lld feature columns (%lld numeric, %lld categorical, %lld date", (long long)raw->cols,
+                      (long long)counts[KN__COL_NUMERIC], (long long)counts[KN__COL_CATEGORICAL], (long long)counts[KN__COL_DATE]);
+        if (counts[KN__COL_TEXT]) w += snprintf(raw->report + w, sizeof raw->report - (size_t)w, ", %lld text", (long long)counts[KN__COL_TEXT]);
+        w += snprintf(raw->report + w, sizeof raw->report - (size_t)w, "); %lld missing values", (long long)missing);
         if (raw->rows_without_target)
             snprintf(raw->report + w, sizeof raw->report - (size_t)w, "; %lld rows without a target dropped",
                      (long long)raw->rows_without_target);

@@ -17,7 +17,7 @@
 #include "core/core.h"
 #include "data/csv.h"
 
-typedef enum { KN__COL_NUMERIC, KN__COL_CATEGORICAL, KN__COL_DATE } kn__col_kind;
+typedef enum { KN__COL_NUMERIC, KN__COL_CATEGORICAL, KN__COL_DATE, KN__COL_TEXT } kn__col_kind;
 typedef enum { KN__TASK_AUTO, KN__TASK_CLASSIFICATION, KN__TASK_REGRESSION } kn__task;
 typedef enum { KN__IMPUTE_MEAN, KN__IMPUTE_MEDIAN, KN__IMPUTE_MOST_FREQUENT, KN__IMPUTE_CONSTANT,
                KN__IMPUTE_DROP } kn__impute;
@@ -29,12 +29,13 @@ typedef struct kn__names {
     char **names; /* (n) into the same allocation */
 } kn__names;
 
-/* What `csv:FILE[:key=value]...` says (INTERFACE.md's keys plus poly, pca, dates, fill). */
+/* What `csv:FILE[:key=value]...` says (INTERFACE.md's keys plus poly, pca, dates, fill, text,
+ * text_features). */
 typedef struct kn__source {
     char *path;
     char *target;          /* target=NAME, or NULL */
     int64_t target_index;  /* target=#N (0-based), or -1; neither: the last column */
-    kn__names drop, na, categorical, numeric;
+    kn__names drop, na, categorical, numeric, text;
     bool na_given;         /* na= replaces the default tokens "", NA, NaN, ? */
     char sep;              /* 0: detected */
     kn__task task;
@@ -44,6 +45,7 @@ typedef struct kn__source {
     bool onehot;           /* default on; off: categories as ordinal codes */
     bool dates;            /* default on: date columns expanded; off: dropped */
     int poly;              /* 1 (default) or 2: degree-2 polynomial features of the numeric ones */
+    int64_t text_features; /* text_features=N: the most frequent terms a text= column keeps (1000) */
     int64_t pca_k;         /* pca=K components, or 0 */
     double pca_share;      /* pca=F in (0, 1): components for that share of variance, or 0 */
 } kn__source;
@@ -62,8 +64,8 @@ typedef struct kn__raw {
     int64_t cols;
     char **names;           /* (cols) */
     kn__col_kind *kinds;    /* (cols) */
-    int64_t *n_codes;       /* (cols) categorical: distinct texts in the file */
-    char ***codes;          /* (cols) categorical: code -> text, else NULL */
+    int64_t *n_codes;       /* (cols) categorical and text: distinct texts in the file */
+    char ***codes;          /* (cols) categorical and text: code -> text, else NULL */
     char *target;           /* the target column's name */
     kn__task task;          /* classification or regression, decided */
     int64_t rows_read, rows_without_target;
@@ -90,7 +92,7 @@ kn_status kn__raw_from_csv(kn_ctx *ctx, const kn__csv *csv, const char *path, ch
                            const kn__col_kind *kinds, int64_t n, float *values, int64_t *n_codes, char ***codes);
 void kn__raw_codes_free(kn_ctx *ctx, int64_t n, int64_t *n_codes, char ***codes);
 
-const char *kn__col_kind_name(kn__col_kind k); /* "numeric", "categorical", "date" */
+const char *kn__col_kind_name(kn__col_kind k); /* "numeric", "categorical", "date", "text" */
 
 /* Dates: "YYYY-MM-DD" or "YYYY/MM/DD", optionally followed by 'T' or ' ' and a time (not
  * used). Days since 1970-01-01 (proleptic Gregorian); false if s is not a valid date. */

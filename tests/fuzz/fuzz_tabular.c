@@ -26,6 +26,8 @@ static const char *const options[] = {
     ":pca=2:task=regression",
     ":sep=;:na=x,-",
     ":categorical=a,b:drop=c",
+    ":text=a:text_features=3",
+    ":text=a,b:impute=drop:pca=1",
 };
 
 static void check_width(const kn_preprocessor *p, const kn_dataset *d) {

@@ -35,7 +35,9 @@ static const char *usage_text =
     "  task=classification|regression (default: inferred), impute=mean|median|most_frequent|\n"
     "  constant|drop (default mean; fill=X for constant), scale=standard|minmax|none (default\n"
     "  standard), onehot=on|off (default on), dates=on|off (default on: year, month, day of\n"
-    "  year, weekday), poly=1|2 (default 1), pca=K|F (components, or share of variance; off)\n"
+    "  year, weekday), poly=1|2 (default 1), pca=K|F (components, or share of variance; off),\n"
+    "  text=COL,... (free text as TF-IDF features; none), text_features=N (words kept per text\n"
+    "  column; default 1000)\n"
     "\n"
     "global options:\n" CLI_GLOBAL_HELP
     "\n"
