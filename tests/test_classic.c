@@ -128,6 +128,9 @@ static void refusals(kn_ctx *ctx) {
         {"{\"type\": \"svm\", \"gamma\": -1}", NULL, "svm.gamma"},
         {"{\"type\": \"linear_svm\", \"loss\": \"log\"}", NULL, "linear_svm.loss"},
         {"{\"type\": \"knn\"}", NULL, "unknown model type 'knn'"},
+        {"{\"type\": \"k_nearest_neighbors\", \"weights\": \"far\"}", NULL, "k_nearest_neighbors.weights"},
+        {"{\"type\": \"gaussian_nb\", \"priors\": [0.5, 0.6]}", NULL, "gaussian_nb.priors"},
+        {"{\"type\": \"multinomial_nb\", \"alpha\": -1}", NULL, "multinomial_nb.alpha"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         if (!bad[i].want) continue;
@@ -246,6 +249,9 @@ int main(void) {
         {"{\"type\": \"linear_svm\"}", "iris.csv", 0.90},
         {"{\"type\": \"svm\"}", "wine.csv", 0.98},
         {"{\"type\": \"svm\", \"kernel\": \"poly\", \"probability\": true}", "iris.csv", 0.90},
+        {"{\"type\": \"k_nearest_neighbors\", \"n_neighbors\": 7}", "wine.csv", 0.95},
+        {"{\"type\": \"k_nearest_neighbors\", \"weights\": \"distance\", \"metric\": \"manhattan\"}", "diabetes.csv", 0.99},
+        {"{\"type\": \"gaussian_nb\"}", "wine.csv", 0.95},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) round_trip(ctx, &cases[i]);
     refusals(ctx);
