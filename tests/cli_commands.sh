@@ -418,6 +418,8 @@ json cv-knn-regression-json "assert o['mean_r2'] > 0.3, o"
 run cv-multinomial-nb-text -- cv '{"type": "multinomial_nb", "alpha": 0.5}' --data "csv:$SRC/data/reviews.csv:text=review" --folds 4 --json --quiet
 json cv-multinomial-nb-text-json "assert o['folds'] == 4 and o['mean_accuracy'] > 0.6, o"
 expect_error train-multinomial-nb-negative 1 "counts or frequencies" -- train '{"type": "multinomial_nb"}' --data "csv:$SRC/data/wine.csv"
+run train-lasso -- train '{"type": "lasso", "alpha": 0.1}' --data "csv:$SRC/data/diabetes.csv" --test-split 0.2 --json --quiet
+json train-lasso-json "assert o['model_type'] == 'lasso' and o['test_r2'] > 0.3 and o['iterations'] > 1, o"
 expect_error train-knn-bad-metric 1 "k_nearest_neighbors.metric" -- train '{"type": "k_nearest_neighbors", "metric": "cosine"}' --data "csv:$SRC/data/iris.csv"
 expect_error train-logreg-bad-c 1 "logistic_regression.C" -- train '{"type": "logistic_regression", "C": 0}' --data "csv:$SRC/data/iris.csv"
 expect_error train-linreg-on-classes 1 "class labels" -- train '{"type": "linear_regression"}' --data "csv:$SRC/data/iris.csv"

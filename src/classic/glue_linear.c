@@ -208,3 +208,98 @@ const kn__classic_ops kn__ops_logistic_regression = {
     .has_proba = yes_proba, .tensors = logreg_tensors, .load = logreg_load, .free = logreg_free,
     .param_count = logreg_params, .iterations = logreg_iters,
 };
+
+/* ---------------------------------------------------------------- lasso and elastic_net */
+
+typedef struct enet_state {
+    kn__enet_opts o;
+    bool lasso;
+    int selection;          /* index into selections */
+    int64_t random_state;
+    kn__linear fit;
+} enet_state;
+
+static const char *const selections[] = {"cyclic", "random", NULL};
+
+static kn_status enet_parse_as(kn_ctx *ctx, const cJSON *spec, enet_state *s, bool lasso) {
+    static const char *const enet_keys[] = {"alpha", "l1_ratio", "fit_intercept", "max_iter", "tol", "positive", "selection",
+                                            "random_state", NULL};
+    const char *T = lasso ? "lasso" : "elastic_net";
+    s->o = kn__enet_defaults();
+    s->lasso = lasso;
+    if (lasso) s->o.l1_ratio = 1;
+    int64_t max_iter = s->o.max_iter;
+    kn_status st = kn__hp_known(ctx, spec, T, enet_keys);
+    if (!st && lasso && cJSON_GetObjectItemCaseSensitive(spec, "l1_ratio"))
+        st = kn__error(ctx, KN_ERR_SPEC, "lasso.l1_ratio: the lasso's is 1 (elastic_net takes l1_ratio)");
+    if (!st) st = kn__hp_number(ctx, spec, T, "alpha", 0, false, INFINITY, &s->o.alpha);
+    if (!st) st = kn__hp_number(ctx, spec, T, "l1_ratio", 0, false, 1, &s->o.l1_ratio);
+    if (!st) st = kn__hp_bool(ctx, spec, T, "fit_intercept", &s->o.fit_intercept);
+    if (!st) st = kn__hp_int(ctx, spec, T, "max_iter", 1, 100000000, false, 0, &max_iter);
+    if (!st) st = kn__hp_number(ctx, spec, T, "tol", 0, false, INFINITY, &s->o.tol);
+    if (!st) st = kn__hp_bool(ctx, spec, T, "positive", &s->o.positive);
+    if (!st) st = kn__hp_choice(ctx, spec, T, "selection", selections, &s->selection);
+    if (!st) st = kn__hp_int(ctx, spec, T, "random_state", 0, INT64_MAX, true, 0, &s->random_state);
+    s->o.max_iter = (int)max_iter;
+    s->o.random_selection = s->selection == 1;
+    s->o.seed = (uint64_t)s->random_state;
+    return st;
+}
+
+static kn_status lasso_parse(kn_ctx *ctx, const cJSON *spec, void *state) { return enet_parse_as(ctx, spec, state, true); }
+static kn_status enet_parse(kn_ctx *ctx, const cJSON *spec, void *state) { return enet_parse_as(ctx, spec, state, false); }
+
+static cJSON *enet_describe(const void *state) {
+    const enet_state *s = state;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "type", s->lasso ? "lasso" : "elastic_net");
+    cJSON_AddNumberToObject(j, "alpha", s->o.alpha);
+    if (!s->lasso) cJSON_AddNumberToObject(j, "l1_ratio", s->o.l1_ratio);
+    cJSON_AddBoolToObject(j, "fit_intercept", s->o.fit_intercept);
+    cJSON_AddNumberToObject(j, "max_iter", s->o.max_iter);
+    cJSON_AddNumberToObject(j, "tol", s->o.tol);
+    cJSON_AddBoolToObject(j, "positive", s->o.positive);
+    cJSON_AddStringToObject(j, "selection", selections[s->selection]);
+    cJSON_AddNumberToObject(j, "random_state", (double)s->random_state);
+    return j;
+}
+
+static kn_status enet_fit(kn_ctx *ctx, void *state, const kn__xy *xy) {
+    enet_state *s = state;
+    kn__linear_free(ctx, &s->fit);
+    return kn__enet_fit(ctx, xy, &s->o, s->lasso ? "lasso" : "elastic_net", &s->fit);
+}
+
+static kn_status enet_predict(kn_ctx *ctx, const void *state, const float *x, int64_t n, float *out) {
+    (void)ctx;
+    kn__linear_decision(&((const enet_state *)state)->fit, x, n, out);
+    return KN_OK;
+}
+
+static int enet_tensors(kn_ctx *ctx, void *state, kn__ctensor *t, int max) {
+    (void)ctx;
+    return linear_tensors(&((const enet_state *)state)->fit, t, max);
+}
+
+static kn_status enet_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, int64_t d, int outputs, const char *path) {
+    (void)outputs;
+    return linear_load(ctx, &((enet_state *)state)->fit, t, n, d, 1, path);
+}
+
+static void enet_free(kn_ctx *ctx, void *state) { kn__linear_free(ctx, &((enet_state *)state)->fit); }
+static int64_t enet_params(const void *state) { return linear_params(&((const enet_state *)state)->fit); }
+static int enet_iters(const void *state) { return ((const enet_state *)state)->fit.n_iter; }
+
+const kn__classic_ops kn__ops_lasso = {
+    .name = "lasso", .regression = true, .state_size = sizeof(enet_state),
+    .parse = lasso_parse, .describe = enet_describe, .fit = enet_fit, .predict = enet_predict,
+    .has_proba = no_proba, .tensors = enet_tensors, .load = enet_load, .free = enet_free,
+    .param_count = enet_params, .iterations = enet_iters,
+};
+
+const kn__classic_ops kn__ops_elastic_net = {
+    .name = "elastic_net", .regression = true, .state_size = sizeof(enet_state),
+    .parse = enet_parse, .describe = enet_describe, .fit = enet_fit, .predict = enet_predict,
+    .has_proba = no_proba, .tensors = enet_tensors, .load = enet_load, .free = enet_free,
+    .param_count = enet_params, .iterations = enet_iters,
+};

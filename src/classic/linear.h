@@ -55,6 +55,30 @@ kn__linreg_opts kn__linreg_defaults(void);
  * solver needs LAPACK and none can be loaded, KN_ERR_NUMERIC, KN_ERR_OUT_OF_MEMORY. */
 kn_status kn__linreg_fit(kn_ctx *ctx, const kn__xy *xy, const kn__linreg_opts *opts, kn__linear *out);
 
+/* ------------------------------------------------------------------ elastic net and lasso (enet.c) */
+
+/* Minimizes 1/(2 sum w) sum_i w_i (t_i - x_i.b - b0)^2 + alpha l1_ratio |b|_1
+ * + alpha (1 - l1_ratio) / 2 |b|^2, as scikit-learn's ElasticNet (Lasso: l1_ratio 1), by its
+ * coordinate descent and duality-gap stopping rule: the same iterates and iteration count
+ * (n_iter) with cyclic selection. */
+typedef struct kn__enet_opts {
+    double alpha;          /* >= 0 (1.0) */
+    double l1_ratio;       /* [0, 1] (0.5; the lasso's 1) */
+    bool fit_intercept;    /* (true) */
+    bool positive;         /* (false) coefficients kept >= 0 */
+    bool random_selection; /* (false: cyclic) a random coordinate each step, from seed */
+    int max_iter;          /* sweeps, >= 1 (1000) */
+    double tol;            /* >= 0 (1e-4) */
+    uint64_t seed;
+} kn__enet_opts;
+
+kn__enet_opts kn__enet_defaults(void);
+
+/* Fits xy->t into *out (k = 1); who names the model in messages ("lasso"). Not converging is a
+ * warning, not an error. Errors: KN_ERR_INVALID_ARGUMENT (options, non-finite data, weights),
+ * KN_ERR_OUT_OF_MEMORY (it keeps x as n x d doubles). */
+kn_status kn__enet_fit(kn_ctx *ctx, const kn__xy *xy, const kn__enet_opts *opts, const char *who, kn__linear *out);
+
 /* The coefficient of determination 1 - sum w (t - p)^2 / sum w (t - mean_w t)^2 (w may be
  * NULL), as sklearn's r2_score: when t is constant, 1 if the predictions are exact, else 0. */
 double kn__r2_score(const float *t, const float *pred, const float *w, int64_t n);
