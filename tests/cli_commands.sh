@@ -420,6 +420,14 @@ json cv-multinomial-nb-text-json "assert o['folds'] == 4 and o['mean_accuracy'] 
 expect_error train-multinomial-nb-negative 1 "counts or frequencies" -- train '{"type": "multinomial_nb"}' --data "csv:$SRC/data/wine.csv"
 run train-lasso -- train '{"type": "lasso", "alpha": 0.1}' --data "csv:$SRC/data/diabetes.csv" --test-split 0.2 --json --quiet
 json train-lasso-json "assert o['model_type'] == 'lasso' and o['test_r2'] > 0.3 and o['iterations'] > 1, o"
+# grid search: every combination on the same folds, the best by mean accuracy, its description
+run cv-grid -- cv '{"type": "svm"}' --data "csv:$SRC/data/wine.csv" --folds 3 --grid '{"C": [0.1, 10], "kernel": ["rbf", "linear"]}' --json --quiet
+json cv-grid-json "g = o['grid']; assert len(g) == 4 and [p['params'] for p in g][1] == {'C': 0.1, 'kernel': 'linear'} and o['best_params'] == g[o['best_index']]['params'] and o['mean_accuracy'] == max(p['mean_accuracy'] for p in g) and o['best_spec']['type'] == 'svm' and o['best_spec']['C'] == o['best_params']['C'], o"
+run cv-grid-network -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --grid '{"optimizer.learning_rate": [0.001, 0.01], "layers.0.units": [4]}' --json --quiet
+json cv-grid-network-json "s = o['best_spec']; assert len(o['grid']) == 2 and s['layers'][0]['units'] == 4 and s['optimizer']['learning_rate'] in (0.001, 0.01), o"
+expect_error cv-grid-bad-path 2 "layers.9.units" -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --grid '{"layers.9.units": [8]}'
+expect_error cv-grid-not-list 2 "'C' must be a non-empty list" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"C": 5}'
+expect_error cv-grid-unknown-key 1 "svm.Cee" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"Cee": [5]}'
 expect_error train-knn-bad-metric 1 "k_nearest_neighbors.metric" -- train '{"type": "k_nearest_neighbors", "metric": "cosine"}' --data "csv:$SRC/data/iris.csv"
 expect_error train-logreg-bad-c 1 "logistic_regression.C" -- train '{"type": "logistic_regression", "C": 0}' --data "csv:$SRC/data/iris.csv"
 expect_error train-linreg-on-classes 1 "class labels" -- train '{"type": "linear_regression"}' --data "csv:$SRC/data/iris.csv"
