@@ -185,17 +185,19 @@ static kn_status nb_fit(kn_ctx *ctx, void *state, const kn__xy *xy) {
             s->log_prior[c] = (float)(s->prior ? log(s->prior[c]) : s->fit_prior ? log(W[c]) - log(total) : -log((double)C));
         }
     } else if (!st) {
-        /* epsilon: var_smoothing times the largest feature variance over all rows (unweighted) */
-        double largest = 0;
-        for (int64_t j = 0; j < d; j++) {
-            double mean = 0, var = 0;
-            for (int64_t i = 0; i < n; i++) mean += xy->x[i * d + j];
-            mean /= (double)n;
-            for (int64_t i = 0; i < n; i++) var += (xy->x[i * d + j] - mean) * (xy->x[i * d + j] - mean);
-            largest = fmax(largest, var / (double)n);
-        }
+        /* epsilon: var_smoothing times the largest feature variance over all rows (unweighted),
+         * two passes row by row (the data is row-major) */
+        double largest = 0, *m1 = kn__calloc(ctx, (size_t)d * 2, sizeof *m1), *m2 = m1 ? m1 + d : NULL;
+        if (!m1) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", T);
+        for (int64_t i = 0; m1 && i < n; i++)
+            for (int64_t j = 0; j < d; j++) m1[j] += xy->x[i * d + j];
+        for (int64_t j = 0; m1 && j < d; j++) m1[j] /= (double)n;
+        for (int64_t i = 0; m1 && i < n; i++)
+            for (int64_t j = 0; j < d; j++) m2[j] += (xy->x[i * d + j] - m1[j]) * (xy->x[i * d + j] - m1[j]);
+        for (int64_t j = 0; m1 && j < d; j++) largest = fmax(largest, m2[j] / (double)n);
+        kn__free(ctx, m1);
         const double eps = s->var_smoothing * largest;
-        for (int c = 0; c < C; c++) {
+        for (int c = 0; c < C && !st; c++) {
             for (int64_t j = 0; j < d; j++) {
                 const size_t k = (size_t)c * (size_t)d + (size_t)j;
                 const double mean = W[c] > 0 ? S[k] / W[c] : 0;
@@ -220,7 +222,22 @@ static kn_status nb_predict(kn_ctx *ctx, const void *state, const float *x, int6
     const int C = s->classes;
     const int64_t d = s->d;
     double jll[C > 0 ? C : 1];
-    (void)ctx;
+    /* gaussian: per class, log prior - 1/2 sum log(2 pi var), and 1 / var, computed once */
+    double *base = NULL, *inv = NULL;
+    if (!s->multinomial) {
+        base = kn__alloc(ctx, (size_t)C * sizeof *base);
+        inv = kn__alloc(ctx, (size_t)C * (size_t)d * sizeof *inv);
+        if (!base || !inv) {
+            kn__free(ctx, base), kn__free(ctx, inv);
+            return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "gaussian_nb: out of memory");
+        }
+        for (int c = 0; c < C; c++) {
+            const float *va = s->var + (size_t)c * (size_t)d;
+            double b = s->class_prior[c] > 0 ? log(s->class_prior[c]) : -INFINITY;
+            for (int64_t j = 0; j < d; j++) b -= 0.5 * log(2 * M_PI * va[j]), inv[(size_t)c * (size_t)d + (size_t)j] = 1.0 / va[j];
+            base[c] = b;
+        }
+    }
     for (int64_t i = 0; i < n; i++) {
         const float *xi = x + i * d;
         double top = -INFINITY;
@@ -231,12 +248,14 @@ static kn_status nb_predict(kn_ctx *ctx, const void *state, const float *x, int6
                 for (int64_t j = 0; j < d; j++) v += (double)xi[j] * lp[j];
                 v += s->log_prior[c];
             } else {
-                const float *th = s->theta + (size_t)c * (size_t)d, *va = s->var + (size_t)c * (size_t)d;
+                const float *th = s->theta + (size_t)c * (size_t)d;
+                const double *iv = inv + (size_t)c * (size_t)d;
+                double q = 0;
                 for (int64_t j = 0; j < d; j++) {
                     const double diff = (double)xi[j] - th[j];
-                    v -= 0.5 * log(2 * M_PI * va[j]) + 0.5 * diff * diff / va[j];
+                    q += diff * diff * iv[j];
                 }
-                v += s->class_prior[c] > 0 ? log(s->class_prior[c]) : -INFINITY;
+                v = base[c] - 0.5 * q;
             }
             jll[c] = v;
             top = fmax(top, v);
@@ -245,6 +264,8 @@ static kn_status nb_predict(kn_ctx *ctx, const void *state, const float *x, int6
         for (int c = 0; c < C; c++) sum += exp(jll[c] - top);
         for (int c = 0; c < C; c++) out[i * C + c] = isfinite(top) ? (float)(exp(jll[c] - top) / sum) : 1.0f / (float)C;
     }
+    kn__free(ctx, base);
+    kn__free(ctx, inv);
     return KN_OK;
 }
 
