@@ -151,7 +151,7 @@ const char *kn_loss_name(kn_loss l);
 bool kn_loss_parse(const char *name, kn_loss *out);
 
 typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADAGRAD, KN_OPT_ADAMAX,
-               KN_OPT_ADADELTA, KN_OPT_COUNT } kn_optimizer_kind;
+               KN_OPT_ADADELTA, KN_OPT_NADAM, KN_OPT_COUNT } kn_optimizer_kind;
 
 /* An optimizer and its hyperparameters. Build with kn_sgd()/kn_adam()/... for Keras's
  * defaults, then change fields. Adam/AdamW use the bias-corrected form of the paper
@@ -159,8 +159,8 @@ typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADA
 typedef struct kn_optimizer {
     kn_optimizer_kind kind;
     float learning_rate;
-    float beta_1, beta_2;      /* adam, adamw, adamax */
-    float epsilon;             /* adam, adamw, rmsprop, adagrad, adamax, adadelta */
+    float beta_1, beta_2;      /* adam, adamw, adamax, nadam */
+    float epsilon;             /* adam, adamw, rmsprop, adagrad, adamax, adadelta, nadam */
     float momentum;            /* sgd, rmsprop */
     bool nesterov;             /* sgd */
     float rho;                 /* rmsprop, adadelta */
@@ -168,6 +168,7 @@ typedef struct kn_optimizer {
     float initial_accumulator; /* adagrad */
     float clip_norm;           /* > 0: scale gradients so their global L2 norm is at most this */
     float clip_value;          /* > 0: then clamp each gradient element to [-clip_value, clip_value] */
+    float momentum_decay;      /* nadam: u_t = beta_1 (1 - 0.5 * 0.96^(t * momentum_decay)) */
 } kn_optimizer;
 kn_optimizer kn_sgd(float learning_rate);     /* momentum 0, nesterov false */
 kn_optimizer kn_adam(float learning_rate);    /* 0.9, 0.999, 1e-7 */
@@ -179,6 +180,13 @@ kn_optimizer kn_adagrad(float learning_rate); /* initial accumulator 0.1, 1e-7 *
  * D = rho D + (1 - rho) d^2; p -= lr d (rho 0.95, 1e-7; Keras's rate 0.001). */
 kn_optimizer kn_adamax(float learning_rate);
 kn_optimizer kn_adadelta(float learning_rate);
+/* Nadam (Dozat 2016; PyTorch's NAdam, Keras's Nadam): Adam with Nesterov momentum under
+ * the schedule u_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay)); with P_t = u_1 ... u_t,
+ * m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+ * p -= lr [(1 - u_t) g / (1 - P_t) + u_{t+1} m / (1 - P_t u_{t+1})] / (sqrt(v / (1 - b2^t)) + eps)
+ * (0.9, 0.999, 1e-7; momentum_decay 0.004, PyTorch's and Keras 2's. Keras 3 takes
+ * 0.96^t, which is momentum_decay 1). */
+kn_optimizer kn_nadam(float learning_rate);
 const char *kn_optimizer_name(kn_optimizer_kind k);
 bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out);
 /* Keras defaults for an optimizer kind (learning_rate included). */

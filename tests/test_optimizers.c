@@ -1,6 +1,6 @@
 /* test_optimizers.c — every optimizer's update rule against PyTorch's: SGD (plain, momentum,
  * Nesterov, with clipvalue), Adam (and with clipnorm), AdamW, RMSprop (plain, momentum),
- * Adagrad, Adamax, Adadelta. A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
+ * Adagrad, Adamax, Adadelta, Nadam (PyTorch's schedule and Keras 3's). A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
  * new every step), 6 steps through a graph with its fused update (passes on) and the
  * per-parameter one (passes off); p after each step against tests/golden/optimizers.txt,
  * recorded by tests/golden/make_optimizers.py (which says where Keras's and PyTorch's rules
@@ -79,10 +79,13 @@ int main(void) {
     kn_optimizer adamax = kn_adamax(0.01f), adadelta = kn_adadelta(1.0f);
     adamax.epsilon = 0;
     adadelta.epsilon = 1e-6f;
+    kn_optimizer nadam = kn_nadam(0.01f), nadam_keras3 = kn_nadam(0.01f);
+    nadam_keras3.momentum_decay = 1; /* Keras 3's u_t = b1 (1 - 0.5 * 0.96^t) */
     const struct { const char *name; kn_optimizer opt; } cases[] = {
         {"sgd", sgd}, {"sgd_momentum", momentum}, {"sgd_nesterov", nesterov}, {"sgd_clipvalue", clipvalue},
         {"adam", adam}, {"adamw", adamw}, {"adam_clipnorm", clipnorm}, {"rmsprop", rmsprop},
         {"rmsprop_momentum", rms_momentum}, {"adagrad", adagrad}, {"adamax", adamax}, {"adadelta", adadelta},
+        {"nadam", nadam}, {"nadam_keras3", nadam_keras3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_optimizer(cases[i].name, cases[i].opt, KN_PASS_ALL);

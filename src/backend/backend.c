@@ -1,6 +1,7 @@
 /* backend.c — the CPU backend's function table (host memory, the op table's cpu
  * kernels), the choice of a graph's backend at compile, and the public device API. */
 #include "backend.h"
+#include "nadam_schedule.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,13 @@ kn_status kn__backend_check_buffers(kn_graph *g) {
         }
     }
     return KN_OK;
+}
+
+double kn__nadam_graph_product(kn_graph *g, int64_t t) {
+    const kn_optimizer *o = &g->opt;
+    if (g->nadam.b1 != o->beta_1 || g->nadam.decay != o->momentum_decay) /* (another optimizer: anew) */
+        g->nadam.at = 0, g->nadam.b1 = o->beta_1, g->nadam.decay = o->momentum_decay;
+    return kn__nadam_product(o->beta_1, o->momentum_decay, t, &g->nadam.at, &g->nadam.product);
 }
 
 /* KILN_TEST_MIRROR=1: cpu graphs get the mirror backend (tests of the host/device sync). */

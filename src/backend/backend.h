@@ -184,6 +184,11 @@ void kn__resident_host_accumulate(kn_graph *g, kn__resident_host *r, float *grad
  * KN_ERR_UNSUPPORTED naming it). The CUDA and mirror backends check it at compile. */
 kn_status kn__backend_check_buffers(kn_graph *g);
 
+/* Nadam's P_t = u_1 ... u_t for g's optimizer (nadam_schedule.h), from the graph's cache
+ * (g->nadam), which it advances: what every backend's host side takes the update's factors
+ * from (backend.c). */
+double kn__nadam_graph_product(kn_graph *g, int64_t t);
+
 /* Picks g's backend from g->device and runs its compile (compile.c calls it last). */
 kn_status kn__backend_compile(kn_graph *g);
 void kn__backend_release(kn_graph *g);

@@ -88,9 +88,10 @@ void kn__model_set_last_activation(kn_model *m, kn_activation a);
 /* "a, b, c": n names (n < 0: up to a NULL), comma-separated, into buf, cut short where it
  * is full (vocab.c; for error messages). */
 void kn__join_names(const char *const *names, int n, char *buf, size_t size);
-/* Every activation's (loss's) name, comma-separated, into buf (vocab.c; for error messages). */
+/* Every activation's (loss's, optimizer's) name, comma-separated, into buf (vocab.c; for error messages). */
 void kn__activation_list(char *buf, size_t size);
 void kn__loss_list(char *buf, size_t size);
+void kn__optimizer_list(char *buf, size_t size);
 
 /* A named point where a test may stop the process (kn_ctx_opts.test_hook): crash-safety
  * tests kill kiln at each one and check what is left on disk. */

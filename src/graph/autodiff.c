@@ -69,10 +69,12 @@ kn_status kn_graph_add_optimizer(kn_graph *g, const kn_optimizer *opt) {
         return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT, "optimizer: unknown kind %d", (int)opt->kind);
     if (!(opt->learning_rate > 0) || !(opt->epsilon >= 0) || opt->momentum < 0 || opt->momentum >= 1 ||
         opt->beta_1 < 0 || opt->beta_1 >= 1 || opt->beta_2 < 0 || opt->beta_2 >= 1 || opt->rho < 0 ||
-        opt->rho >= 1 || opt->weight_decay < 0 || opt->clip_norm < 0 || !(opt->clip_value >= 0))
+        opt->rho >= 1 || opt->weight_decay < 0 || opt->clip_norm < 0 || !(opt->clip_value >= 0) ||
+        !(opt->momentum_decay >= 0 && opt->momentum_decay <= 1e3f))
         return kn__error(g->ctx, KN_ERR_INVALID_ARGUMENT,
                          "optimizer %s: a hyperparameter is out of range (learning_rate %g must be > 0; "
-                         "momentum, beta_1, beta_2, rho in [0, 1); epsilon, weight_decay, clip_norm, clip_value >= 0)",
+                         "momentum, beta_1, beta_2, rho in [0, 1); epsilon, weight_decay, clip_norm, clip_value >= 0; "
+                         "momentum_decay in [0, 1000])",
                          kn_optimizer_name(opt->kind), (double)opt->learning_rate);
     uint8_t saved_phase = g->build_phase;
     g->build_phase = KN_PHASE_UPDATE;

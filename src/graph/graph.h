@@ -173,6 +173,11 @@ struct kn_graph {
     size_t naive_bytes;         /* the same tensors, each in its own block */
     kn_optimizer opt;
     int64_t step;               /* optimizer steps taken */
+    struct {                    /* Nadam's P_at = u_1 ... u_at (backend/nadam_schedule.h), for */
+        int64_t at;             /* this beta_1 and momentum_decay: a cache of a function of the */
+        double product;         /* step (kn__nadam_graph_product), not state: zeroed, it is */
+        float b1, decay;        /* computed anew */
+    } nadam;
     bool training;              /* the current run trains (kn__graph_run_phases sets it) */
     int64_t rng_step;           /* the step of the last forward run: dropout masks' key */
     int64_t rng_micro;          /* which batch of a gradient accumulation the last forward run was */

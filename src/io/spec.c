@@ -93,18 +93,21 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     snprintf(lower, sizeof lower, "%s", name);
     for (char *c = lower; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
     kn_optimizer_kind kind;
-    if (!kn_optimizer_parse(lower, &kind))
-        return kn__spec_error(ctx, "optimizer", "unknown optimizer '%s' (expected sgd, adam, adamw, rmsprop, adagrad, adamax, adadelta)", name);
+    if (!kn_optimizer_parse(lower, &kind)) {
+        char names[160];
+        kn__optimizer_list(names, sizeof names);
+        return kn__spec_error(ctx, "optimizer", "unknown optimizer '%s' (expected %s)", name, names);
+    }
     *opt = kn_optimizer_default(kind);
     if (!obj) return KN_OK;
     /* every optimizer's settings (a saved model writes them all, whatever its type) */
     static const char *const keys[] = {"type", "class_name", "name", "learning_rate", "beta_1", "beta_2", "epsilon",
                                        "momentum", "nesterov", "rho", "weight_decay", "initial_accumulator_value",
-                                       "clipnorm", "global_clipnorm", "clipvalue", NULL};
+                                       "clipnorm", "global_clipnorm", "clipvalue", "momentum_decay", NULL};
     kn_status kst = kn__spec_check_keys(ctx, obj, "optimizer", keys);
     if (kst) return kst;
     double lr = opt->learning_rate, b1 = opt->beta_1, b2 = opt->beta_2, eps = opt->epsilon, mom = opt->momentum,
-           rho = opt->rho, wd = opt->weight_decay, acc = opt->initial_accumulator, clip = 0;
+           rho = opt->rho, wd = opt->weight_decay, acc = opt->initial_accumulator, md = opt->momentum_decay, clip = 0;
     kn_status st = KN_OK;
     if (!st) st = kn__spec_number(ctx, obj, "learning_rate", "optimizer.", 1e-12, 1e6, &lr);
     if (!st) st = kn__spec_number(ctx, obj, "beta_1", "optimizer.", 0, 0.999999, &b1);
@@ -114,6 +117,7 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     if (!st) st = kn__spec_number(ctx, obj, "rho", "optimizer.", 0, 0.999999, &rho);
     if (!st) st = kn__spec_number(ctx, obj, "weight_decay", "optimizer.", 0, 1e3, &wd);
     if (!st) st = kn__spec_number(ctx, obj, "initial_accumulator_value", "optimizer.", 0, 1e6, &acc);
+    if (!st) st = kn__spec_number(ctx, obj, "momentum_decay", "optimizer.", 0, 1e3, &md);
     /* kiln's clipnorm is global (PyTorch's clip_grad_norm_): Keras calls that global_clipnorm */
     if (!st && cJSON_GetObjectItemCaseSensitive(obj, "clipnorm") && cJSON_GetObjectItemCaseSensitive(obj, "global_clipnorm"))
         st = kn__spec_error(ctx, "optimizer.global_clipnorm", "give clipnorm or global_clipnorm (the same in kiln), not both");
@@ -134,6 +138,7 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     opt->rho = (float)rho;
     opt->weight_decay = (float)wd;
     opt->initial_accumulator = (float)acc;
+    opt->momentum_decay = (float)md;
     opt->clip_norm = (float)clip;
     return KN_OK;
 }

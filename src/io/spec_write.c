@@ -125,6 +125,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(opt, "rho", shortest(o->rho));
             cJSON_AddNumberToObject(opt, "weight_decay", shortest(o->weight_decay));
             cJSON_AddNumberToObject(opt, "initial_accumulator_value", shortest(o->initial_accumulator));
+            /* (Nadam's alone: the other optimizers' descriptions stay as they were) */
+            if (o->kind == KN_OPT_NADAM) cJSON_AddNumberToObject(opt, "momentum_decay", shortest(o->momentum_decay));
             if (o->clip_norm > 0) cJSON_AddNumberToObject(opt, "clipnorm", shortest(o->clip_norm));
             if (o->clip_value > 0) cJSON_AddNumberToObject(opt, "clipvalue", shortest(o->clip_value));
         }

@@ -27,7 +27,7 @@ _Static_assert(sizeof loss_names / sizeof *loss_names == KN_LOSS_COUNT, "loss na
 static const char *optimizer_names[] = {
     [KN_OPT_SGD] = "sgd", [KN_OPT_ADAM] = "adam", [KN_OPT_ADAMW] = "adamw",
     [KN_OPT_RMSPROP] = "rmsprop", [KN_OPT_ADAGRAD] = "adagrad", [KN_OPT_ADAMAX] = "adamax",
-    [KN_OPT_ADADELTA] = "adadelta",
+    [KN_OPT_ADADELTA] = "adadelta", [KN_OPT_NADAM] = "nadam",
 };
 _Static_assert(sizeof optimizer_names / sizeof *optimizer_names == KN_OPT_COUNT, "optimizer names");
 
@@ -68,6 +68,7 @@ void kn__join_names(const char *const *names, int n, char *buf, size_t size) {
 }
 void kn__activation_list(char *buf, size_t size) { kn__join_names(activation_names, KN_ACTIVATION_COUNT, buf, size); }
 void kn__loss_list(char *buf, size_t size) { kn__join_names(loss_names, KN_LOSS_COUNT, buf, size); }
+void kn__optimizer_list(char *buf, size_t size) { kn__join_names(optimizer_names, KN_OPT_COUNT, buf, size); }
 
 const char *kn_loss_name(kn_loss l) { return (unsigned)l < KN_LOSS_COUNT ? loss_names[l] : "?"; }
 bool kn_loss_parse(const char *name, kn_loss *out) {
@@ -142,7 +143,7 @@ bool kn_precision_parse(const char *name, kn_precision *out) {
 
 kn_optimizer kn_optimizer_default(kn_optimizer_kind k) {
     kn_optimizer o = {.kind = k, .learning_rate = 0.001f, .beta_1 = 0.9f, .beta_2 = 0.999f,
-                      .epsilon = 1e-7f, .rho = 0.9f, .initial_accumulator = 0.1f};
+                      .epsilon = 1e-7f, .rho = 0.9f, .initial_accumulator = 0.1f, .momentum_decay = 0.004f};
     if (k == KN_OPT_SGD) o.learning_rate = 0.01f;
     if (k == KN_OPT_ADAMW) o.weight_decay = 0.004f;
     if (k == KN_OPT_ADADELTA) o.rho = 0.95f;
@@ -166,3 +167,4 @@ kn_optimizer kn_rmsprop(float learning_rate) { return at_rate(KN_OPT_RMSPROP, le
 kn_optimizer kn_adagrad(float learning_rate) { return at_rate(KN_OPT_ADAGRAD, learning_rate); }
 kn_optimizer kn_adamax(float learning_rate) { return at_rate(KN_OPT_ADAMAX, learning_rate); }
 kn_optimizer kn_adadelta(float learning_rate) { return at_rate(KN_OPT_ADADELTA, learning_rate); }
+kn_optimizer kn_nadam(float learning_rate) { return at_rate(KN_OPT_NADAM, learning_rate); }

@@ -9,9 +9,16 @@ Adagrad add it outside the square root, Keras inside), the cases use epsilon 0, 
 agree (Adamax too: PyTorch takes max(b2 u, |g| + eps)). Keras's SGD momentum (v = mu v - lr g; p += v) equals PyTorch's at a constant rate.
 Clipping: kiln's clipnorm scales every gradient by max_norm / global norm, as PyTorch's
 clip_grad_norm_ (Keras's global_clipnorm); clipvalue clamps each element (clip_grad_value_).
+Nadam: PyTorch's NAdam, whose schedule 0.96^(t * momentum_decay) is Keras 3's 0.96^t at
+momentum_decay 1 (the second case); with foreach=True, since torch 1.13's single-tensor NAdam
+multiplies u_t into the product twice for the first moment's factor (fixed in PyTorch 2.0,
+pytorch/pytorch#92699; the foreach form was right). The default dtype is double so that NAdam's
+state 'mu_product' (a tensor of the default dtype) is double too, as kiln's.
 Run with Debian's torch: /usr/bin/python3 tests/golden/make_optimizers.py > tests/golden/optimizers.txt
 """
 import torch
+
+torch.set_default_dtype(torch.float64)
 
 STEPS = 6
 P0 = [0.8, -1.3, 0.25, 2.1, -0.6, 1.05, -0.02]
@@ -32,6 +39,10 @@ cases = {
     "adamax": (lambda p: torch.optim.Adamax(p, lr=0.01, betas=(0.9, 0.999), eps=0.0), 0, 0),
     # Adadelta: PyTorch's rule is Keras's, epsilon included
     "adadelta": (lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6), 0, 0),
+    "nadam": (lambda p: torch.optim.NAdam(p, lr=0.01, betas=(0.9, 0.999), eps=1e-7, momentum_decay=0.004,
+                                          foreach=True), 0, 0),
+    "nadam_keras3": (lambda p: torch.optim.NAdam(p, lr=0.01, betas=(0.9, 0.999), eps=1e-7, momentum_decay=1.0,
+                                                 foreach=True), 0, 0),
     "adam_clipnorm": (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), 1.0, 0),
     "sgd_clipvalue": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 0, 0.5),
 }

@@ -1,5 +1,5 @@
 /* optimizer.c — one update pass over the flat parameter buffer: SGD (momentum, Nesterov),
- * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, with optional clipping by global
+ * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, Nadam, with optional clipping by global
  * gradient norm. Keras's
  * update rules, except Adam's epsilon, which is added to sqrt(v_hat) as in the paper and
  * PyTorch (the golden test compares with PyTorch). State slots follow the parameters'
@@ -7,6 +7,8 @@
 #include "cpu.h"
 
 #include <math.h>
+#include "backend/backend.h"
+#include "backend/nadam_schedule.h"
 #include "core/pool.h"
 
 /* The factor every gradient is multiplied by before its rule: fp16's loss-scale undo
@@ -25,6 +27,7 @@ static float clip_factor(const kn_graph *g) {
 /* Each update rule over one contiguous range; restrict lets the compiler vectorize. */
 typedef struct {
     float lr, eps, cf, mu, b1, b2, step, inv_sqrt_c2, decay, rho;
+    float step_g; /* nadam: the gradient's step (step: the first moment's) */
     float cv; /* clip each gradient to [-cv, cv] (infinity: no clipping) */
     bool nesterov;
 } rule_args;
@@ -150,6 +153,18 @@ static void adadelta_range(float *restrict w, const float *restrict d, float *re
     }
 }
 
+/* Nadam: Adam's moments, and the step along both the gradient and the first moment
+ * (make_args's factors; cuda/optimizer.cuh's opt_one takes the same operations). */
+static void nadam_range(float *restrict w, const float *restrict d, float *restrict m, float *restrict v, int64_t n,
+                        const rule_args *a) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = clipv(d[i] * a->cf, a->cv);
+        m[i] = a->b1 * m[i] + (1 - a->b1) * gi;
+        v[i] = a->b2 * v[i] + (1 - a->b2) * gi * gi;
+        w[i] -= (a->step_g * gi + a->step * m[i]) / (sqrtf(v[i]) * a->inv_sqrt_c2 + a->eps);
+    }
+}
+
 static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a) {
     float *w = g->param_buf + lo, *s0 = g->state_buf + lo, *s1 = g->state_buf + g->param_floats + lo;
     const float *d = g->grad_buf + lo;
@@ -162,20 +177,29 @@ static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a
     case KN_OPT_ADAGRAD: adagrad_range(w, d, s0, n, a); break;
     case KN_OPT_ADAMAX: adamax_range(w, d, s0, s1, n, a); break;
     case KN_OPT_ADADELTA: adadelta_range(w, d, s0, s1, n, a); break;
+    case KN_OPT_NADAM: nadam_range(w, d, s0, s1, n, a); break;
     default: break;
     }
 }
 
-static rule_args make_args(const kn_graph *g, float cf) {
+static rule_args make_args(kn_graph *g, float cf) {
     const kn_optimizer *o = &g->opt;
     /* g->step counts this step already (kn__graph_run_phases increments it first) */
     float c1 = (float)(1.0 - pow(o->beta_1, (double)g->step)), c2 = (float)(1.0 - pow(o->beta_2, (double)g->step));
-    return (rule_args){.lr = o->learning_rate, .eps = o->epsilon, .cf = cf, .mu = o->momentum,
-                       .b1 = o->beta_1, .b2 = o->beta_2, .step = o->learning_rate / c1,
-                       .inv_sqrt_c2 = 1.0f / sqrtf(c2),
-                       .decay = o->kind == KN_OPT_ADAMW ? 1.0f - o->learning_rate * o->weight_decay : 1.0f,
-                       .rho = o->rho, .nesterov = o->nesterov,
-                       .cv = o->clip_value > 0 ? o->clip_value : INFINITY};
+    rule_args a = {.lr = o->learning_rate, .eps = o->epsilon, .cf = cf, .mu = o->momentum,
+                   .b1 = o->beta_1, .b2 = o->beta_2, .step = o->learning_rate / c1,
+                   .inv_sqrt_c2 = 1.0f / sqrtf(c2),
+                   .decay = o->kind == KN_OPT_ADAMW ? 1.0f - o->learning_rate * o->weight_decay : 1.0f,
+                   .rho = o->rho, .nesterov = o->nesterov,
+                   .cv = o->clip_value > 0 ? o->clip_value : INFINITY};
+    if (o->kind == KN_OPT_NADAM) { /* (the CUDA backend's run.c: the same factors, the same products) */
+        float of_grad, of_moment;
+        kn__nadam_factors(o->beta_1, o->momentum_decay, g->step, kn__nadam_graph_product(g, g->step), &of_grad,
+                          &of_moment);
+        a.step_g = o->learning_rate * of_grad;
+        a.step = o->learning_rate * of_moment;
+    }
+    return a;
 }
 
 typedef struct {

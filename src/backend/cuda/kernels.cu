@@ -316,10 +316,7 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
                                   kn__cu_wgrad_guard late, bool has_late) {
     kn__pdl_wait();
     bool late_skip = has_late && guard_late(late.step, late.r, &late.q); /* (every thread: barriers inside) */
-    const float lr = stp->lr;
-    float step, isc2;
-    opt_corrections(o, stp, &step, &isc2);
-    float decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
+    const opt_factors f = opt_step_factors(o, stp);
     float cv = o.clip_value > 0 ? o.clip_value : INFINITY, cf = cfp ? *cfp : stp->grad_unscale;
     if (has_late ? late_skip : stp->skip) return; /* a resident run's guard found a non-finite loss or gradient */
     bool u0 = opt_uses_s0(o), u1 = opt_uses_s1(o);
@@ -330,7 +327,7 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
         kn__ld8(d, KN_F32, c, dv);
         if (u0) kn__ld8(s0, KN_F32, c, av);
         if (u1) kn__ld8(s1, KN_F32, c, bv);
-        for (int k = 0; k < 8; k++) opt_one(o, lr, step, isc2, decay, clipv(dv[k] * cf, cv), wv[k], av[k], bv[k]);
+        for (int k = 0; k < 8; k++) opt_one(o, f, clipv(dv[k] * cf, cv), wv[k], av[k], bv[k]);
         kn__st8(w, KN_F32, c, wv);
         if (u0) kn__st8(s0, KN_F32, c, av);
         if (u1) kn__st8(s1, KN_F32, c, bv);
@@ -338,7 +335,7 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
     }
     for (int64_t i = chunks * 8 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float wi = w[i], a = u0 ? s0[i] : 0.0f, b = u1 ? s1[i] : 0.0f;
-        opt_one(o, lr, step, isc2, decay, clipv(d[i] * cf, cv), wi, a, b);
+        opt_one(o, f, clipv(d[i] * cf, cv), wi, a, b);
         w[i] = wi;
         if (u0) s0[i] = a;
         if (u1) s1[i] = b;

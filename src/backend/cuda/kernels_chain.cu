@@ -391,12 +391,11 @@ __device__ static int wgrad_layer_of(const kn__cu_wgrad &wg, int64_t e, int64_t 
  * for each gradient, g at its place in up.grad. */
 struct wgrad_updater {
     const kn__cu_wgrad_update &up;
-    float lr, step, isc2, decay, cv, cf;
+    opt_factors f;
+    float cv, cf;
     bool u0, u1;
     __device__ wgrad_updater(const kn__cu_wgrad_update &u, const kn__cuda_step *stp) : up(u) {
-        opt_corrections(up.opt, stp, &step, &isc2); /* (every thread: a barrier inside) */
-        lr = stp->lr;
-        decay = up.opt.kind == KN_OPT_ADAMW ? 1.0f - lr * up.opt.weight_decay : 1.0f;
+        f = opt_step_factors(up.opt, stp); /* (every thread: a barrier inside) */
         cv = up.opt.clip_value > 0 ? up.opt.clip_value : INFINITY;
         cf = stp->grad_unscale;
         u0 = opt_uses_s0(up.opt), u1 = opt_uses_s1(up.opt);
@@ -404,7 +403,7 @@ struct wgrad_updater {
     __device__ void update_one(const float *at, float g) const {
         int64_t i = at - up.grad;
         float w = up.w[i], a = u0 ? up.s0[i] : 0.0f, b = u1 ? up.s1[i] : 0.0f;
-        opt_one(up.opt, lr, step, isc2, decay, clipv(g * cf, cv), w, a, b);
+        opt_one(up.opt, f, clipv(g * cf, cv), w, a, b);
         up.w[i] = w;
         if (u0) up.s0[i] = a;
         if (u1) up.s1[i] = b;

@@ -44,6 +44,10 @@ typedef struct {
      * 0: the kernel computes them (a resident fp16 run, whose step the guard may take back) */
     float c1, c2;
     int32_t corrections_set;
+    /* Nadam's factors of this step, learning rate aside (nadam_schedule.h's kn__nadam_factors):
+     * from the host with the corrections; else the run's start_step computes them from the
+     * step the device counts (resident.cuh) */
+    float nadam_grad, nadam_moment;
     float acc_scale;    /* a KN_RUN_ACCUMULATE update: 1 / the accumulated rows (kn_graph's grad_acc_scale) */
     float grad_share;   /* resident data parallel: this rank's rows / the step's (kn_graph's grad_share) */
 } kn__cuda_step;
@@ -69,6 +73,13 @@ typedef struct {
      * then decides from the sum (kn__cu_sum_guard). local_what: 1 the loss, 2 a gradient. */
     int32_t dist, local_what;
     float *verdict;
+    /* Nadam in a run whose step the device may take back (fp16's, corrections_set 0): its
+     * beta_1 and momentum_decay (nadam 0: another optimizer), and the cache of P_t
+     * (nadam_schedule.h) that start_step advances, seeded at open with the host's */
+    int32_t nadam;
+    float nadam_b1, nadam_decay;
+    int64_t nadam_at;
+    double nadam_product;
 } kn__cuda_resident;
 
 /* Optimizer hyperparameters fixed for a graph (a kn_optimizer's fields; the learning rate

@@ -9,10 +9,18 @@
 
 __device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv ? -cv : g; }
 
+/* The factors of a step's update, the same for every parameter (opt_step_factors): the
+ * learning rate; Adam's lr / (1 - b1^t) (Nadam's: the first moment's step) and
+ * 1 / sqrt(1 - b2^t); AdamW's decay 1 - lr wd (1 otherwise); Nadam's step along the gradient. */
+struct opt_factors {
+    float lr, step, isc2, decay, step_g;
+};
+
 /* One parameter's update (optimizer.c's formulas): w the weight, a and b its state slots
  * (s0, s1), gi its clipped gradient. */
-__device__ static inline void opt_one(const kn__cuda_opt &o, float lr, float step, float isc2, float decay, float gi,
-                                      float &w, float &a, float &b) {
+__device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &f, float gi, float &w, float &a,
+                                      float &b) {
+    const float lr = f.lr, step = f.step, isc2 = f.isc2, decay = f.decay;
     switch (o.kind) {
     case KN_OPT_SGD:
         if (o.mu > 0) {
@@ -55,6 +63,11 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, float lr, float ste
         w -= lr * delta;
         break;
     }
+    case KN_OPT_NADAM:
+        a = o.b1 * a + (1 - o.b1) * gi;
+        b = o.b2 * b + (1 - o.b2) * gi * gi;
+        w -= (f.step_g * gi + step * a) / (sqrtf(b) * isc2 + o.eps);
+        break;
     default: break;
     }
 }
@@ -64,26 +77,30 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, float lr, float ste
 __device__ static inline bool opt_uses_s0(const kn__cuda_opt &o) { return o.kind != KN_OPT_SGD || o.mu > 0; }
 __host__ __device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
     return o.kind == KN_OPT_ADAM || o.kind == KN_OPT_ADAMW || o.kind == KN_OPT_ADAMAX || o.kind == KN_OPT_ADADELTA ||
-           (o.kind == KN_OPT_RMSPROP && o.mu > 0);
+           o.kind == KN_OPT_NADAM || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
 }
 
-/* Adam's bias corrections as the update takes them: lr / (1 - b1^t) into *step and
- * 1 / sqrt(1 - b2^t) into *isc2, from the host's values in stp when it set them, else in
- * double from the step (the host's arithmetic), by thread 0 once for the block. Every thread
- * of the block calls it (a barrier inside). */
-__device__ static void opt_corrections(const kn__cuda_opt &o, const kn__cuda_step *stp, float *step, float *isc2) {
-    __shared__ float s_step, s_isc2;
+/* The step's factors (optimizer.c's make_args), by thread 0 once for the block: Adam's bias
+ * corrections from the host's values in stp when it set them, else in double from the step
+ * (the host's arithmetic); Nadam's from stp (the host's, or start_step's: resident.cuh),
+ * times the rate as the CPU takes them. Every thread of the block calls it (a barrier
+ * inside). */
+__device__ static opt_factors opt_step_factors(const kn__cuda_opt &o, const kn__cuda_step *stp) {
+    __shared__ opt_factors s;
     if (threadIdx.x == 0) {
-        float c1 = stp->c1, c2 = stp->c2;
+        float c1 = stp->c1, c2 = stp->c2, lr = stp->lr;
         if (!stp->corrections_set) { /* (the same double arithmetic as the host's) */
             double t = (double)stp->step;
             c1 = (float)(1.0 - pow((double)o.b1, t)), c2 = (float)(1.0 - pow((double)o.b2, t));
         }
-        s_step = stp->lr / c1;
-        s_isc2 = 1.0f / sqrtf(c2);
+        s.lr = lr;
+        s.step = o.kind == KN_OPT_NADAM ? lr * stp->nadam_moment : lr / c1;
+        s.step_g = lr * stp->nadam_grad;
+        s.isc2 = 1.0f / sqrtf(c2);
+        s.decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
     }
     __syncthreads();
-    *step = s_step, *isc2 = s_isc2;
+    return s;
 }
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "launch.h"
 #include "device.cuh"
+#include "backend/nadam_schedule.h"
 
 /* A resident step's start, by one thread before anything reads what it writes (the gather
  * kernel's thread 0, or a folded chain's): the step values from src (the mapped ring's slot,
@@ -13,7 +14,12 @@
  * optimizer and batch norm's moving statistics read step->skip); fp16: updates skipped since
  * the host last read the figures are taken out of the step counts (Adam's t and the dropout
  * key count updates taken, as in the host loop), and the scale goes to the backward seed and
- * the update's unscale (powers of two: exact). */
+ * the update's unscale (powers of two: exact). Such a run's Nadam factors are then this
+ * step's as the device counts it (the host's values hold them otherwise: run.c), from P_t
+ * cached in r (nadam_schedule.h; seeded with the host's at open), which only this thread
+ * advances, once a step, before the update that reads the factors is launched or, in the
+ * K-step kernel, before its grid barrier: no other thread reads the cache. A skipped
+ * update's step comes again with the same t and finds P_t cached. */
 __device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, kn__cuda_resident *r, float *seed) {
     if (src != stp) *stp = *src;
     r->grad_bad = 0; /* (the late guard leaves it set until here: guard_late) */
@@ -21,6 +27,10 @@ __device__ static void start_step(kn__cuda_step *stp, const kn__cuda_step *src, 
     int64_t unseen = r->skipped - stp->skipped_known;
     stp->step -= unseen;
     stp->rng_step -= unseen;
+    if (r->nadam && !stp->corrections_set) {
+        double product = kn__nadam_product(r->nadam_b1, r->nadam_decay, stp->step, &r->nadam_at, &r->nadam_product);
+        kn__nadam_factors(r->nadam_b1, r->nadam_decay, stp->step, product, &stp->nadam_grad, &stp->nadam_moment);
+    }
     if (r->scaling && seed) {
         *seed = r->scale;
         stp->grad_unscale = 1.0f / r->scale;

@@ -74,6 +74,11 @@ kn_status kn__cuda_resident_open(kn_graph *g, const kn_resident_desc *d, bool *p
     zero.interval = d->interval;
     zero.dist = d->nccl != NULL;
     zero.verdict = c->grad ? c->grad + g->param_floats : NULL;
+    if (g->opt.kind == KN_OPT_NADAM) { /* P_t where the host's count stands (what start_step advances from) */
+        zero.nadam = 1, zero.nadam_b1 = g->opt.beta_1, zero.nadam_decay = g->opt.momentum_decay;
+        zero.nadam_product = kn__nadam_graph_product(g, g->step);
+        zero.nadam_at = g->step;
+    }
     if ((st = kn__cuda_malloc(g, (void **)&c->d_order, (size_t)d->n_rows * sizeof(int32_t), "resident order")) ||
         (d->labels && (st = kn__cuda_malloc(g, (void **)&c->d_labels, (size_t)d->n_rows * sizeof(int32_t), "resident labels"))) ||
         (st = kn__cuda_malloc(g, (void **)&c->d_res, sizeof *c->d_res, "resident figures")) ||

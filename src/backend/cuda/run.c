@@ -6,6 +6,7 @@
  * predict waited for by polling its word (KILN_CUDA_POLL) or served by a persistent kernel
  * rung through a doorbell (KILN_CUDA_PERSIST). docs/cuda.md says which are on. */
 #include "backend/backend.h"
+#include "backend/nadam_schedule.h"
 #include "cuda_internal.h"
 #include "nccl_comm.h"
 
@@ -434,6 +435,12 @@ kn_status kn__cuda_run(kn_graph *g, unsigned mask) {
         values.c1 = (float)(1.0 - pow((double)g->opt.beta_1, (double)g->step));
         values.c2 = (float)(1.0 - pow((double)g->opt.beta_2, (double)g->step));
         values.corrections_set = 1;
+        /* Nadam's from P_t in double on the host, as the CPU backend's (cpu/optimizer.c):
+         * every path reads them from the step's values (a K-step graph or kernel, one slot of
+         * the ring a step), so none keeps a running product on the device to race over */
+        if (g->opt.kind == KN_OPT_NADAM)
+            kn__nadam_factors(g->opt.beta_1, g->opt.momentum_decay, g->step, kn__nadam_graph_product(g, g->step),
+                              &values.nadam_grad, &values.nadam_moment);
     }
     if (resident) { /* the step values in the ring: the start kernel reads its slot (mapped), or
                      * a copy queued before the run brings them */
