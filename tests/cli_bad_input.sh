@@ -275,6 +275,8 @@ S=$(spec layer_typo 's/"units": 8/"unitz": 8/')
 check spec-layer-unknown-key 1 "layers[0]|unitz|units" -- train "$S" --data "idx:$GOOD"
 S=$(spec opt_typo 's/"learning_rate": 0.01/"learning_rat": 0.01/')
 check spec-optimizer-unknown-key 1 "optimizer|learning_rat|learning_rate" -- train "$S" --data "idx:$GOOD"
+S=$(spec nadam_decay 's/"type": "adam"/"type": "nadam", "momentum_decay": -1/')
+check spec-nadam-negative-momentum-decay 1 "optimizer.momentum_decay" -- train "$S" --data "idx:$GOOD"
 S=$(spec both_clipnorms 's/"learning_rate": 0.01/"learning_rate": 0.01, "clipnorm": 1, "global_clipnorm": 1/')
 check spec-both-clipnorms 1 "optimizer.global_clipnorm|not both" -- train "$S" --data "idx:$GOOD"
 check spec-unknown-metric 1 "metrics[1]|top_k" -- train '{"layers": [{"type": "dense", "units": 4}], "metrics": ["accuracy", "top_k"]}' --data "idx:$GOOD"

@@ -156,6 +156,33 @@ expect_error resume-not-checkpoint 1 "not a checkpoint" -- train --resume "$T/no
 expect_error resume-missing 1 "checkpoint.kiln" -- train --resume "$T/nowhere" --data "idx:$DATA" --quiet
 expect_error checkpoint-needs-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --checkpoint-every 2
 
+# ---------------------------------------------------------------- nadam from a description
+# trains; the model file's description keeps the optimizer, momentum_decay included; a run
+# checkpointed every step of one epoch and resumed to 3 predicts as the 3 epochs at once
+# (Nadam's product of its momentum schedule resumes with the step); --optimizer nadam too
+NSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "nadam", "momentum_decay": 0.004/')
+run train-nadam -- train "$NSPEC" --data "idx:$DATA" --epochs 3 --out "$T/nadam" --json --quiet
+if [ "$RC" -ne 0 ]; then fail train-nadam "exit $RC: $(head -n 1 "$T/err")"; else
+    json train-nadam-json "assert o['epochs'] == 3 and math.isfinite(o['final_loss']), o"
+    run info-nadam -- info "$T/nadam/model.kiln" --json
+    json info-nadam-optimizer "
+opt = o['architecture']['optimizer']
+assert opt['type'] == 'nadam' and abs(opt['momentum_decay'] - 0.004) < 1e-9 and abs(opt['learning_rate'] - 0.01) < 1e-9, opt"
+fi
+run train-nadam-checkpoint -- train "$NSPEC" --data "idx:$DATA" --epochs 1 --out "$T/nadam_res" --checkpoint-every 1 --quiet
+run train-nadam-resume -- train --resume "$T/nadam_res" --data "idx:$DATA" --epochs 3 --quiet
+if [ "$RC" -ne 0 ]; then fail train-nadam-resume "exit $RC: $(head -n 1 "$T/err")"; else
+    run predict-nadam-a -- predict "$T/nadam/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+    cp "$T/out" "$T/pred_nadam"
+    run predict-nadam-b -- predict "$T/nadam_res/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+    if cmp -s "$T/out" "$T/pred_nadam"; then pass nadam-resume-bit-identical; else
+        fail nadam-resume-bit-identical "predictions differ"; fi
+fi
+run train-optimizer-nadam -- train "$SPEC" --data "idx:$DATA" --epochs 1 --optimizer nadam --json --quiet
+if [ "$RC" -ne 0 ]; then fail train-optimizer-nadam "exit $RC: $(head -n 1 "$T/err")"; else
+    json train-optimizer-nadam-json "assert math.isfinite(o['final_loss']), o"
+fi
+
 touch "$T/afile"
 expect_error train-out-uncreatable 1 "$T/afile/sub" -- train "$SPEC" --data "idx:$DATA" --out "$T/afile/sub" --quiet
 

@@ -2,7 +2,8 @@
  * test hook at points the code names: after a training step, half-way through writing a
  * checkpoint, just before its rename) at many moments; each time the checkpoint on disk
  * loads (the old one or the new one, never a broken one), and training resumed from it
- * ends with parameters bit-identical to an uninterrupted run. */
+ * ends with parameters bit-identical to an uninterrupted run: with Adam, and with Nadam
+ * (whose running product of its momentum schedule must resume too). */
 #define _GNU_SOURCE
 #include <kiln.h>
 
@@ -26,12 +27,14 @@ static void hook(void *user, const char *point) {
     if (kill_point && strcmp(point, kill_point) == 0 && ++seen_count == kill_at) kill(getpid(), SIGKILL);
 }
 
+static kn_optimizer optimizer; /* the runs' (main sets it: Adam, then Nadam) */
+
 static kn_model *new_model(kn_ctx *ctx) {
     kn_model *m;
     kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &m);
     kn_model_add_dense(m, 12, KN_RELU);
     kn_model_add_dense(m, C, KN_SOFTMAX);
-    kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(5e-3f)});
+    kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = optimizer});
     return m;
 }
 
@@ -45,6 +48,79 @@ static size_t params_of(kn_model *m, float *out) {
         n += (size_t)k;
     }
     return n;
+}
+
+/* The uninterrupted run, then runs killed at each of kills (at: the point's count) and
+ * resumed from the checkpoint on disk: each must end with its parameters and last loss. */
+typedef struct { const char *point; int at; } kill_at_point;
+static void check_kills(const char *name, kn_ctx *ctx, kn_dataset *ds, const char *dir, const char *ck,
+                        const kill_at_point *kills, size_t n_kills) {
+    float ref[512], got[512];
+    kn_model *m = new_model(ctx);
+    const kn_history *h;
+    if (kn_model_fit(m, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1}, &h)) {
+        printf("FAIL %s: the uninterrupted run failed\n", name);
+        failures++;
+        kn_model_free(m);
+        return;
+    }
+    size_t n = params_of(m, ref);
+    double ref_loss = h->epochs[EPOCHS - 1].loss;
+    kn_model_free(m);
+    m = new_model(ctx); /* (its checkpoints change nothing) */
+    kn_model_fit(m, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1,
+                                       .verbose = 0, .checkpoint_path = ck, .checkpoint_every = EVERY}, &h);
+    params_of(m, got);
+    if (memcmp(ref, got, n * sizeof(float)) != 0) { printf("FAIL %s: checkpointing changed the run\n", name); failures++; }
+    kn_model_free(m);
+    for (size_t k = 0; k < n_kills; k++) {
+        unlink(ck);
+        pid_t pid = fork();
+        if (pid == 0) {
+            kill_point = kills[k].point;
+            kill_at = kills[k].at;
+            seen_count = 0;
+            kn_model *cm = new_model(ctx);
+            kn_model_fit(cm, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1,
+                                                .verbose = 0, .checkpoint_path = ck, .checkpoint_every = EVERY}, NULL);
+            _exit(3); /* not killed: the point was never reached */
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        if (!WIFSIGNALED(status)) {
+            printf("FAIL %s %s #%d: the run was not killed\n", name, kills[k].point, kills[k].at);
+            failures++;
+            continue;
+        }
+        kn_model *r = NULL;
+        bool fresh = access(ck, F_OK) != 0; /* killed before the first checkpoint: start over */
+        if (fresh) {
+            r = new_model(ctx);
+        } else if (kn_model_load(ctx, ck, NULL, &r) != KN_OK) {
+            printf("FAIL %s %s #%d: the checkpoint does not load: %s\n", name, kills[k].point, kills[k].at, kn_last_error(ctx));
+            failures++;
+            continue;
+        }
+        int epoch = 0;
+        int64_t batch = 0;
+        kn_model_checkpoint_position(r, &epoch, &batch, NULL);
+        kn_status st = kn_model_fit(r, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1,
+                                                          .verbose = 0, .resume = !fresh}, &h);
+        params_of(r, got);
+        bool same = st == KN_OK && memcmp(ref, got, n * sizeof(float)) == 0;
+        printf("%s %s kill at %s #%d: resumed from epoch %d batch %lld%s\n", same ? "ok  " : "FAIL", name, kills[k].point,
+               kills[k].at, epoch, (long long)batch, fresh ? " (no checkpoint yet)" : "");
+        if (!same) failures++;
+        if (st == KN_OK && h->epochs[EPOCHS - 1].loss != ref_loss) {
+            printf("FAIL %s: the last epoch's loss differs after resume: %.9g vs %.9g\n", name, h->epochs[EPOCHS - 1].loss,
+                   ref_loss);
+            failures++;
+        }
+        kn_model_free(r);
+        char tmpglob[200];
+        snprintf(tmpglob, sizeof tmpglob, "rm -f %s/*.tmp.*", dir); /* a killed save leaves its temporary file */
+        if (system(tmpglob) != 0) failures++;
+    }
 }
 
 int main(void) {
@@ -61,73 +137,23 @@ int main(void) {
     kn_dataset *ds;
     kn_dataset_from_arrays(ctx, X, Y, N, F, C, &ds);
 
-    /* the uninterrupted run (its checkpoints change nothing) */
-    float ref[512], got[512];
-    kn_model *m = new_model(ctx);
-    const kn_history *h;
-    if (kn_model_fit(m, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1}, &h)) return 1;
-    size_t n = params_of(m, ref);
-    double ref_loss = h->epochs[EPOCHS - 1].loss;
-    kn_model_free(m);
-    m = new_model(ctx);
-    kn_model_fit(m, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1,
-                                       .verbose = 0, .checkpoint_path = ck, .checkpoint_every = EVERY}, &h);
-    params_of(m, got);
-    if (memcmp(ref, got, n * sizeof(float)) != 0) { printf("FAIL: checkpointing changed the run\n"); failures++; }
-    kn_model_free(m);
-
     /* 297 training rows / 16 = 19 steps per epoch, 57 in all; checkpoints every 7 steps and at epoch ends */
-    struct { const char *point; int at; } kills[] = {
+    const kill_at_point kills[] = {
         {"fit:step", 1}, {"fit:step", 5}, {"fit:step", 7}, {"fit:step", 8}, {"fit:step", 19}, {"fit:step", 20},
         {"fit:step", 33}, {"fit:step", 56}, {"save:half-written", 1}, {"save:half-written", 2},
         {"save:half-written", 4}, {"save:before-rename", 1}, {"save:before-rename", 3}, {"save:before-rename", 6},
     };
-    for (size_t k = 0; k < sizeof kills / sizeof *kills; k++) {
-        unlink(ck);
-        pid_t pid = fork();
-        if (pid == 0) {
-            kill_point = kills[k].point;
-            kill_at = kills[k].at;
-            kn_model *cm = new_model(ctx);
-            kn_model_fit(cm, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1,
-                                                .verbose = 0, .checkpoint_path = ck, .checkpoint_every = EVERY}, NULL);
-            _exit(3); /* not killed: the point was never reached */
-        }
-        int status;
-        waitpid(pid, &status, 0);
-        if (!WIFSIGNALED(status)) {
-            printf("FAIL %s #%d: the run was not killed\n", kills[k].point, kills[k].at);
-            failures++;
-            continue;
-        }
-        kn_model *r = NULL;
-        bool fresh = access(ck, F_OK) != 0; /* killed before the first checkpoint: start over */
-        if (fresh) {
-            r = new_model(ctx);
-        } else if (kn_model_load(ctx, ck, NULL, &r) != KN_OK) {
-            printf("FAIL %s #%d: the checkpoint does not load: %s\n", kills[k].point, kills[k].at, kn_last_error(ctx));
-            failures++;
-            continue;
-        }
-        int epoch = 0;
-        int64_t batch = 0;
-        kn_model_checkpoint_position(r, &epoch, &batch, NULL);
-        kn_status st = kn_model_fit(r, ds, &(kn_fit_opts){.epochs = EPOCHS, .batch_size = BATCH, .validation_split = 0.1,
-                                                          .verbose = 0, .resume = !fresh}, &h);
-        params_of(r, got);
-        bool same = st == KN_OK && memcmp(ref, got, n * sizeof(float)) == 0;
-        printf("%s kill at %s #%d: resumed from epoch %d batch %lld%s\n", same ? "ok  " : "FAIL", kills[k].point,
-               kills[k].at, epoch, (long long)batch, fresh ? " (no checkpoint yet)" : "");
-        if (!same) failures++;
-        if (st == KN_OK && h->epochs[EPOCHS - 1].loss != ref_loss) {
-            printf("FAIL: the last epoch's loss differs after resume: %.9g vs %.9g\n", h->epochs[EPOCHS - 1].loss, ref_loss);
-            failures++;
-        }
-        kn_model_free(r);
-        char tmpglob[200];
-        snprintf(tmpglob, sizeof tmpglob, "rm -f %s/*.tmp.*", dir); /* a killed save leaves its temporary file */
-        if (system(tmpglob) != 0) failures++;
-    }
+    optimizer = kn_adam(5e-3f);
+    check_kills("adam", ctx, ds, dir, ck, kills, sizeof kills / sizeof *kills);
+    /* Nadam: resumed mid-epoch and at an epoch's end (its product of u_1 ... u_t follows the step) */
+    const kill_at_point nadam_kills[] = {{"fit:step", 8}, {"fit:step", 20}, {"fit:step", 33}, {"save:before-rename", 3}};
+    optimizer = kn_nadam(5e-3f);
+    check_kills("nadam", ctx, ds, dir, ck, nadam_kills, sizeof nadam_kills / sizeof *nadam_kills);
+    optimizer = kn_adam(5e-3f);
+
+    float ref[512], got[512];
+    kn_model *m;
+    const kn_history *h;
     /* the same with training control: early stopping (best weights restored), reduce-on-plateau
      * and a cosine schedule carry over a resume (their state is in the checkpoint). Watching
      * the training loss in max mode, every epoch after the first "fails to improve": the rate
@@ -138,7 +164,7 @@ int main(void) {
                        .schedule = kn_schedule_default(KN_SCHEDULE_COSINE)};
     m = new_model(ctx);
     if (kn_model_fit(m, ds, &ctl, &h)) return 1;
-    params_of(m, ref);
+    size_t n = params_of(m, ref);
     int ref_epochs = h->n_epochs, ref_best = h->best_epoch;
     kn_epoch_record ref_rec[8];
     memcpy(ref_rec, h->epochs, sizeof(kn_epoch_record) * (size_t)(ref_epochs < 8 ? ref_epochs : 8));

@@ -1070,10 +1070,11 @@ int main(void) {
         run_case(ctx, &(tcase){"conv+pool", b_conv, &same[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"conv+pool fused", b_conv, &same[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
-    kn_optimizer opts[8] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
-                            kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f)};
+    kn_optimizer opts[10] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
+                             kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f), kn_nadam(1e-2f), kn_nadam(1e-2f)};
     opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f;
-    for (int i = 0; i < 8; i++) {
+    opts[9].momentum_decay = 1, opts[9].clip_value = 0.05f; /* (Keras 3's schedule: u_t changes from step to step) */
+    for (int i = 0; i < 10; i++) {
         run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
@@ -1082,6 +1083,9 @@ int main(void) {
     chain_cases(ctx);
     kn_optimizer adam = kn_adam(1e-2f);
     replay_vs_launches(ctx, &(tcase){"replay", b_mlp, &adam, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    /* Nadam's factors change every step (the running product): a replay must read them from
+     * the step's values, not keep those of its capture */
+    replay_vs_launches(ctx, &(tcase){"replay nadam", b_mlp, &opts[9], KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
     conv_arg ca = {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, &adam};
     setenv("KILN_CUDA_CONV_WS_MB", "0.0005", 1); /* chunks of a few rows: images split */
     replay_vs_launches(ctx, &(tcase){"replay conv chunked", b_conv_geom, &ca, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});

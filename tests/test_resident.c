@@ -330,6 +330,18 @@ int main(void) {
          " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
          3, {.epochs = 2, .batch_size = 16, .augment = {.shift = 2, .flip = 0.5f, .rotate = 25, .noise = 0.1f, .erase = 0.5f}},
          true, false, false, 0, {12, 12, 1}},
+        {"nadam, a plain MLP (its factors from the host's step values on every path: the chain, the fused update, "
+         "K steps a graph or a kernel)",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "{\"type\": \"nadam\", \"learning_rate\": 0.01}", ""),
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0, {0}},
+        {"nadam, fp16 loss scaling from 2^24 (skipped updates: the device's start_step takes Nadam's factors at its own "
+         "step count, from its cache of the running product)",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "{\"type\": \"nadam\", \"learning_rate\": 0.01}",
+             ", \"precision\": \"fp16\", \"loss_scale\": {\"initial_scale\": 16777216, \"dynamic_growth_steps\": 5}"),
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.1}, false, true, false, 0, {0}},
         {"fp16 loss scaling and a non-finite loss (the scaler's state at the failure)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s",
