@@ -184,8 +184,8 @@ kn_optimizer kn_adadelta(float learning_rate);
  * the schedule u_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay)); with P_t = u_1 ... u_t,
  * m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
  * p -= lr [(1 - u_t) g / (1 - P_t) + u_{t+1} m / (1 - P_t u_{t+1})] / (sqrt(v / (1 - b2^t)) + eps)
- * (0.9, 0.999, 1e-7; momentum_decay 0.004, PyTorch's and Keras 2's. Keras 3 takes
- * 0.96^t, which is momentum_decay 1). */
+ * (0.9, 0.999, 1e-7; momentum_decay 1: Keras 3's 0.96^t. PyTorch's and Keras 2's is
+ * 0.004). */
 kn_optimizer kn_nadam(float learning_rate);
 const char *kn_optimizer_name(kn_optimizer_kind k);
 bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out);

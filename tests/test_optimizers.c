@@ -80,7 +80,8 @@ int main(void) {
     adamax.epsilon = 0;
     adadelta.epsilon = 1e-6f;
     kn_optimizer nadam = kn_nadam(0.01f), nadam_keras3 = kn_nadam(0.01f);
-    nadam_keras3.momentum_decay = 1; /* Keras 3's u_t = b1 (1 - 0.5 * 0.96^t) */
+    nadam.momentum_decay = 0.004f; /* PyTorch's NAdam; the default is Keras 3's u_t = b1 (1 - 0.5 * 0.96^t) */
+    nadam_keras3.momentum_decay = 1;
     const struct { const char *name; kn_optimizer opt; } cases[] = {
         {"sgd", sgd}, {"sgd_momentum", momentum}, {"sgd_nesterov", nesterov}, {"sgd_clipvalue", clipvalue},
         {"adam", adam}, {"adamw", adamw}, {"adam_clipnorm", clipnorm}, {"rmsprop", rmsprop},

@@ -143,7 +143,7 @@ bool kn_precision_parse(const char *name, kn_precision *out) {
 
 kn_optimizer kn_optimizer_default(kn_optimizer_kind k) {
     kn_optimizer o = {.kind = k, .learning_rate = 0.001f, .beta_1 = 0.9f, .beta_2 = 0.999f,
-                      .epsilon = 1e-7f, .rho = 0.9f, .initial_accumulator = 0.1f, .momentum_decay = 0.004f};
+                      .epsilon = 1e-7f, .rho = 0.9f, .initial_accumulator = 0.1f, .momentum_decay = 1.0f};
     if (k == KN_OPT_SGD) o.learning_rate = 0.01f;
     if (k == KN_OPT_ADAMW) o.weight_decay = 0.004f;
     if (k == KN_OPT_ADADELTA) o.rho = 0.95f;
