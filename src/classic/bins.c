@@ -42,6 +42,7 @@ float kn__tree_midpoint(float a, float b) {
 
 typedef struct {
     const float *x;
+    const int64_t *rows; /* (n) the rows of x to bin, or NULL: all */
     int64_t n, d;
     int max_bins;
     int n_chunks, block;
@@ -160,13 +161,14 @@ static void bin_feature(bin_job *job, int64_t j, uint32_t *ka, int32_t *ra, uint
     }
     /* walk the sorted values through the edges: a value's raw bin is the count of edges
      * below it; raw bins that get no value are dropped, and the edge kept between two kept
-     * bins is the one just below the upper bin (it lies between the two bins' values) */
+     * bins is the one just above the lower bin: scikit-learn's threshold for a split between
+     * them (its scan passes over the empty bins and keeps the first of equal gains) */
     int b = -1, raw_prev = -1, e = 0;
     for (int64_t i = 0; i < n; i++) {
         float v = key_float(keys[i]);
         while (e < nq && v > q[e]) e++;
         if (e != raw_prev) {
-            if (b >= 0) edges[b] = q[e - 1];
+            if (b >= 0) edges[b] = q[raw_prev];
             lower[++b] = v;
             raw_prev = e;
         }
@@ -190,10 +192,11 @@ static void bin_chunk(void *args, int64_t chunk) {
     for (int64_t j0 = chunk * block; j0 < d; j0 += (int64_t)job->n_chunks * block) {
         int nb = d - j0 < block ? (int)(d - j0) : block;
         /* rows of x are far apart: fetch ahead, the hardware will not cross the pages */
+        const int64_t *rows = job->rows;
         for (int64_t i = 0; i < n; i++) {
-            const float *row = job->x + i * d + j0;
+            const float *row = job->x + (rows ? rows[i] : i) * d + j0;
             if (i + 8 < n)
-                for (int b = 0; b < nb; b += 16) __builtin_prefetch(row + 8 * d + b);
+                for (int b = 0; b < nb; b += 16) __builtin_prefetch(job->x + (rows ? rows[i + 8] : i + 8) * d + j0 + b);
             for (int b = 0; b < nb; b++) keys[(size_t)b * n + i] = float_key(row[b]);
         }
         for (int b = 0; b < nb; b++) bin_feature(job, j0 + b, keys + (size_t)b * n, ra, kb, rb, codes + b, block);
@@ -202,6 +205,10 @@ static void bin_chunk(void *args, int64_t chunk) {
 }
 
 kn_status kn__bins_build(kn_ctx *ctx, const float *x, int64_t n, int64_t d, int max_bins, kn__bins *out) {
+    return kn__bins_build_rows(ctx, x, NULL, n, d, max_bins, out);
+}
+
+kn_status kn__bins_build_rows(kn_ctx *ctx, const float *x, const int64_t *rows, int64_t n, int64_t d, int max_bins, kn__bins *out) {
     if (!ctx) return KN_ERR_INVALID_ARGUMENT;
     if (!out) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "bins: NULL output");
     memset(out, 0, sizeof *out);
@@ -214,11 +221,14 @@ kn_status kn__bins_build(kn_ctx *ctx, const float *x, int64_t n, int64_t d, int 
     size_t nd;
     if (!kn__mul_size((size_t)n, (size_t)d, &nd))
         return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "bins: %lld x %lld too large", (long long)n, (long long)d);
-    if (!kn__all_finite(x, nd)) {
-        for (size_t i = 0; i < nd; i++)
-            if (!isfinite(x[i]))
+    for (int64_t i = 0; i < (rows ? n : 1); i++) { /* the rows given, or x whole */
+        const float *r = rows ? x + rows[i] * d : x;
+        size_t len = rows ? (size_t)d : nd;
+        if (kn__all_finite(r, len)) continue;
+        for (size_t k = 0; k < len; k++)
+            if (!isfinite(r[k]))
                 return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "bins: x[%lld][%lld] is %g (values must be finite)",
-                                 (long long)(i / (size_t)d), (long long)(i % (size_t)d), (double)x[i]);
+                                 (long long)(rows ? rows[i] : (int64_t)(k / (size_t)d)), (long long)(k % (size_t)d), (double)r[k]);
     }
     int threads = kn_ctx_threads(ctx);
     int block = (int)(BLOCK_BYTES / ((size_t)n * sizeof(uint32_t)));
@@ -234,7 +244,7 @@ kn_status kn__bins_build(kn_ctx *ctx, const float *x, int64_t n, int64_t d, int 
     out->lower = kn__alloc(ctx, (size_t)d * 256 * sizeof(float));
     out->upper = kn__alloc(ctx, (size_t)d * 256 * sizeof(float));
     out->n_bins = kn__alloc(ctx, (size_t)d * sizeof(int));
-    bin_job job = {.x = x, .n = n, .d = d, .max_bins = max_bins, .n_chunks = n_chunks, .block = block, .out = out};
+    bin_job job = {.x = x, .rows = rows, .n = n, .d = d, .max_bins = max_bins, .n_chunks = n_chunks, .block = block, .out = out};
     /* per chunk: block + 1 key columns, 2 row columns, (n, block) codes */
     job.per_chunk = (size_t)n * ((size_t)(block + 1) * sizeof(uint32_t) + 2 * sizeof(int32_t) + (size_t)block);
     job.per_chunk = (job.per_chunk + 63) & ~(size_t)63;

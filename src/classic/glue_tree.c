@@ -109,22 +109,6 @@ static kn__tree_opts tree_opts(const tree_hp *hp, const kn__xy *xy, uint64_t see
 
 /* ---------------------------------------------------------------- checking loaded trees */
 
-/* Nodes [0, n) of one tree, children relative to it: every index in range, children after
- * their parent (preorder: no loops), leaves marked consistently, values finite. */
-static bool tree_valid(int64_t n, int64_t d, int outputs, const int32_t *feature, const int32_t *left, const int32_t *right,
-                       const float *threshold, const float *value) {
-    if (n < 1) return false;
-    for (int64_t i = 0; i < n; i++) {
-        bool leaf = feature[i] == -1;
-        if (leaf ? (left[i] != -1 || right[i] != -1) : (feature[i] < 0 || feature[i] >= d || left[i] <= i || right[i] <= i ||
-                                                         left[i] >= n || right[i] >= n || !isfinite(threshold[i])))
-            return false;
-        for (int k = 0; k < outputs; k++)
-            if (!isfinite(value[i * outputs + k])) return false;
-    }
-    return true;
-}
-
 /* Allocates t's arrays for n nodes. */
 static kn_status tree_alloc(kn_ctx *ctx, kn__tree *t, int64_t n, int64_t d, int outputs) {
     *t = (kn__tree){.n_nodes = n, .d = d, .n_outputs = outputs};
@@ -175,7 +159,7 @@ static kn_status tree_from(kn_ctx *ctx, const node_tensors *nt, int64_t start, i
     const int32_t *f = (const int32_t *)nt->feature->data + start, *l = (const int32_t *)nt->left->data + start,
                   *r = (const int32_t *)nt->right->data + start;
     const float *th = (const float *)nt->threshold->data + start, *v = (const float *)nt->value->data + start * outputs;
-    if (!tree_valid(n, d, outputs, f, l, r, th, v))
+    if (!kn__tree_nodes_valid(n, d, outputs, f, l, r, th, v))
         return kn__error(ctx, KN_ERR_FORMAT, "%s: a tree's nodes are inconsistent (an index out of range, a child before its parent, or a non-finite value)",
                          path);
     kn_status st = tree_alloc(ctx, t, n, d, outputs);

@@ -18,7 +18,9 @@
 /* ------------------------------------------------------------------ binning (bins.c) */
 
 /* Features pre-binned into at most 256 bins each. Bin b of feature j holds the training
- * values x <= edges[j][b] (and > edges[j][b - 1]); no bin is empty. */
+ * values x <= edges[j][b] (and > edges[j][b - 1]); no bin is empty. edges[j][b] is
+ * scikit-learn's HistGradientBoosting threshold for a split between bins b and b + 1 (hgb.c
+ * reads it; the trees place theirs from lower and upper). */
 typedef struct kn__bins {
     int64_t n, d;
     uint8_t *codes;  /* (n, d) row-major, as x: the bin of each value (a node's rows are
@@ -34,10 +36,14 @@ typedef struct kn__bins {
  * scikit-learn's HistGradientBoosting does (without its row subsample): a feature with at
  * most max_bins distinct values gets one bin per value (edges at the midpoints); otherwise
  * edges at the max_bins-quantiles (numpy's "midpoint" percentiles), duplicate edges merged
- * and empty bins dropped. Parallel over features (kn_ctx_threads); the result does not depend
- * on the thread count. *out owns its arrays (kn__bins_free). Errors: KN_ERR_INVALID_ARGUMENT
- * (NULL, sizes, max_bins, a non-finite x), KN_ERR_OUT_OF_MEMORY. */
+ * and empty bins dropped (an edge between two kept bins is the quantile just above the lower
+ * one). Parallel over features (kn_ctx_threads); the result does not depend on the thread
+ * count. *out owns its arrays (kn__bins_free). Errors: KN_ERR_INVALID_ARGUMENT (NULL, sizes,
+ * max_bins, a non-finite x), KN_ERR_OUT_OF_MEMORY. */
 kn_status kn__bins_build(kn_ctx *ctx, const float *x, int64_t n, int64_t d, int max_bins, kn__bins *out);
+/* The same for rows[0, n) of x (row-major, d wide): out's codes are (n, d) in that order. */
+kn_status kn__bins_build_rows(kn_ctx *ctx, const float *x, const int64_t *rows, int64_t n, int64_t d, int max_bins,
+                              kn__bins *out);
 /* Frees what bins owns and zeroes it; NULL or zeroed is fine. */
 void kn__bins_free(kn_ctx *ctx, kn__bins *bins);
 
@@ -135,6 +141,15 @@ kn__tree_opts kn__tree_defaults(const kn__tree_opts *opts, const kn__xy *xy, boo
 
 /* Checks opts against xy, with messages prefixed by `who` ("decision_tree"). */
 kn_status kn__tree_check(kn_ctx *ctx, const char *who, const kn__xy *xy, const kn__tree_opts *opts);
+/* Checks the data alone (sizes, labels in range, finite targets, weights >= 0 summing > 0);
+ * kn__tree_check's first half, shared with hgb.c. */
+kn_status kn__xy_check(kn_ctx *ctx, const char *who, const kn__xy *xy);
+
+/* Nodes [0, n) of one loaded tree, children counted from its first node: every index in
+ * range, children after their parent (preorder: no loops), leaves marked consistently
+ * (feature -1, children -1), thresholds and values (n, outputs) finite. */
+bool kn__tree_nodes_valid(int64_t n, int64_t d, int outputs, const int32_t *feature, const int32_t *left,
+                          const int32_t *right, const float *threshold, const float *value);
 
 /* One tree's growth as the forest asks it: weights (n) replace xy->w when set (0: the row
  * is out of the sample); threads for the split search; lock (a pthread_mutex_t *, or NULL)

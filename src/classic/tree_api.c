@@ -27,9 +27,9 @@ kn__tree_opts kn__tree_defaults(const kn__tree_opts *in, const kn__xy *xy, bool 
     return o;
 }
 
-kn_status kn__tree_check(kn_ctx *ctx, const char *who, const kn__xy *xy, const kn__tree_opts *o) {
+kn_status kn__xy_check(kn_ctx *ctx, const char *who, const kn__xy *xy) {
     const kn_status bad = KN_ERR_INVALID_ARGUMENT;
-    if (!xy || !o) return kn__error(ctx, bad, "%s: NULL data or options", who);
+    if (!xy) return kn__error(ctx, bad, "%s: NULL data", who);
     if (!xy->x) return kn__error(ctx, bad, "%s: NULL x", who);
     if (xy->n < 1 || xy->d < 1 || xy->n >= INT32_MAX || xy->d >= INT32_MAX)
         return kn__error(ctx, bad, "%s: %lld rows x %lld features (need 1 <= rows, features < 2^31)", who,
@@ -58,6 +58,15 @@ kn_status kn__tree_check(kn_ctx *ctx, const char *who, const kn__xy *xy, const k
         }
         if (!(sum > 0.0)) return kn__error(ctx, bad, "%s: the sample weights sum to 0", who);
     }
+    return KN_OK;
+}
+
+kn_status kn__tree_check(kn_ctx *ctx, const char *who, const kn__xy *xy, const kn__tree_opts *o) {
+    const kn_status bad = KN_ERR_INVALID_ARGUMENT;
+    if (!xy || !o) return kn__error(ctx, bad, "%s: NULL data or options", who);
+    kn_status st = kn__xy_check(ctx, who, xy);
+    if (st) return st;
+    bool classification = xy->y != NULL;
     static const char *names[] = {"default", "gini", "entropy", "squared_error"};
     if ((int)o->criterion < 0 || o->criterion > KN_TREE_SQUARED_ERROR)
         return kn__error(ctx, bad, "%s.criterion: %d is not a criterion (gini, entropy, squared_error)", who, (int)o->criterion);
@@ -99,6 +108,20 @@ kn_status kn__tree_fit(kn_ctx *ctx, const kn__xy *xy, const kn__bins *bins, cons
     if (st) kn__error(ctx, st, "decision_tree: out of memory growing a tree on %lld x %lld", (long long)xy->n, (long long)xy->d);
     kn__bins_free(ctx, &own);
     return st;
+}
+
+bool kn__tree_nodes_valid(int64_t n, int64_t d, int outputs, const int32_t *feature, const int32_t *left, const int32_t *right,
+                          const float *threshold, const float *value) {
+    if (n < 1) return false;
+    for (int64_t i = 0; i < n; i++) {
+        bool leaf = feature[i] == -1;
+        if (leaf ? (left[i] != -1 || right[i] != -1) : (feature[i] < 0 || feature[i] >= d || left[i] <= i || right[i] <= i ||
+                                                         left[i] >= n || right[i] >= n || !isfinite(threshold[i])))
+            return false;
+        for (int k = 0; k < outputs; k++)
+            if (!isfinite(value[i * outputs + k])) return false;
+    }
+    return true;
 }
 
 int32_t kn__tree_leaf(const kn__tree *t, const float *row) {
