@@ -1,8 +1,9 @@
-/* classic.h — what the classical models (linear and logistic regression, decision trees and
- * random forests, linear and kernel SVMs) share: the training data as they see it, and the
- * conventions every one follows. Each model lives in its own files (linear.c, logistic.c,
- * tree.c, forest.c, svm_linear.c, svm_kernel.c), fits into a struct of flat arrays (saved as
- * tensors of a .kiln file by io/, described in the model's header) and predicts from it.
+/* classic.h — what the classical models (linear and logistic regression, decision trees,
+ * random forests and gradient-boosted trees, linear and kernel SVMs) share: the training data
+ * as they see it, and the conventions every one follows. Each model lives in its own files
+ * (linear.c, logistic.c, tree.c, forest.c, hgb.c, svm_linear.c, svm_kernel.c), fits into a
+ * struct of flat arrays (saved as tensors of a .kiln file by io/, described in the model's
+ * header) and predicts from it.
  *
  * Conventions:
  * - x is (n, d) row-major float32; fitting accumulates in double where it matters.
@@ -30,6 +31,6 @@ typedef struct kn__xy {
 } kn__xy;
 
 /* Streams for the classical models' randomness (beside core.h's). */
-enum { KN_STREAM_TREE = 3000, KN_STREAM_FOREST = 4000, KN_STREAM_SVM = 5000, KN_STREAM_LINEAR = 6000 };
+enum { KN_STREAM_TREE = 3000, KN_STREAM_FOREST = 4000, KN_STREAM_SVM = 5000, KN_STREAM_LINEAR = 6000, KN_STREAM_HGB = 7000 };
 
 #endif

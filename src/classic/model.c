@@ -14,12 +14,12 @@
 
 /* Each type's ops, defined in its glue file (classic/glue_*.c). */
 extern const kn__classic_ops kn__ops_linear_regression, kn__ops_logistic_regression, kn__ops_decision_tree,
-    kn__ops_random_forest, kn__ops_linear_svm, kn__ops_svm, kn__ops_k_nearest_neighbors, kn__ops_gaussian_nb, kn__ops_multinomial_nb,
-    kn__ops_lasso, kn__ops_elastic_net;
+    kn__ops_random_forest, kn__ops_hist_gradient_boosting, kn__ops_linear_svm, kn__ops_svm, kn__ops_k_nearest_neighbors,
+    kn__ops_gaussian_nb, kn__ops_multinomial_nb, kn__ops_lasso, kn__ops_elastic_net;
 static const kn__classic_ops *const types[] = {&kn__ops_linear_regression, &kn__ops_logistic_regression, &kn__ops_decision_tree,
-                                               &kn__ops_random_forest, &kn__ops_linear_svm, &kn__ops_svm,
-                                               &kn__ops_k_nearest_neighbors, &kn__ops_gaussian_nb, &kn__ops_multinomial_nb,
-                                               &kn__ops_lasso, &kn__ops_elastic_net};
+                                               &kn__ops_random_forest, &kn__ops_hist_gradient_boosting, &kn__ops_linear_svm,
+                                               &kn__ops_svm, &kn__ops_k_nearest_neighbors, &kn__ops_gaussian_nb,
+                                               &kn__ops_multinomial_nb, &kn__ops_lasso, &kn__ops_elastic_net};
 enum { N_TYPES = (int)(sizeof types / sizeof *types) };
 
 static const kn__classic_ops *registry(int i) { return i >= 0 && i < N_TYPES ? types[i] : NULL; }
