@@ -573,7 +573,9 @@ typedef struct kn_epoch_record {
 typedef struct kn_history {
     int n_epochs;
     const kn_epoch_record *epochs;
-    int64_t steps;              /* optimizer steps taken */
+    int64_t steps;              /* optimizer steps taken (classical models: the solver's
+                                   iterations; hist_gradient_boosting: the boosting
+                                   iterations run, scikit-learn's n_iter_) */
     double train_seconds;       /* wall clock of the whole fit */
     double seconds_per_epoch;   /* median epoch */
     int best_epoch;             /* 1-based epoch the monitored metric was best at (0: no monitor) */
@@ -753,7 +755,8 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out);
 int64_t kn_model_param_count(const kn_model *m);
 /* A fitted tree or forest's feature importances (impurity decrease, summing to 1, as
  * scikit-learn's feature_importances_) into out (kn_model_input_size entries);
- * KN_ERR_UNSUPPORTED for other models. */
+ * KN_ERR_UNSUPPORTED for other models (hist_gradient_boosting has none, as scikit-learn's
+ * HistGradientBoosting has none). */
 kn_status kn_model_feature_importances(kn_model *m, double *out);
 /* A random forest's out-of-bag score (accuracy or R²) when it was fitted with
  * "oob_score": true, else NaN. */
@@ -764,15 +767,18 @@ double kn_model_oob_score(const kn_model *m);
 kn_status kn_model_export_text(kn_model *m, char **out);
 /* The context a model was made with. */
 kn_ctx *kn_model_ctx(const kn_model *m);
-/* "sequential" for networks, else the classical model's type ("random_forest"). */
+/* "sequential" for networks, else the classical model's type: "linear_regression",
+ * "logistic_regression", "decision_tree", "random_forest", "hist_gradient_boosting",
+ * "linear_svm" or "svm". */
 const char *kn_model_type(const kn_model *m);
 int64_t kn_model_output_size(const kn_model *m);
 int64_t kn_model_input_size(const kn_model *m);
 /* Parameters by name ("dense_0/kernel" (in, out), "dense_0/bias" (out)); *n receives the
  * element count. Valid after compile; the pointer is into the model's flat buffer. A fitted
  * classical model gives its float tensors the same way: "coef" (k, d) and "intercept" (k)
- * of linear models and linear SVMs, "threshold" and "value" of a tree, "sv" and "dual_coef"
- * of a kernel SVM. On a device (a cuda context) the pointer is into the host copy, current
+ * of linear models and linear SVMs, "threshold" and "value" of a tree (every tree's end to end for
+ * a forest or gradient boosting, whose "baseline" (k) is the raw score before the first
+ * tree), "sv" and "dual_coef" of a kernel SVM. On a device (a cuda context) the pointer is into the host copy, current
  * at the call: call again after training to read new values; what is written through it
  * reaches the device at the model's next use (fit, predict, evaluate, save...). */
 float *kn_model_param(kn_model *m, const char *name, int64_t *n);

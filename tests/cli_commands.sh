@@ -456,8 +456,26 @@ expect_error cv-grid-bad-path 2 "layers.9.units" -- cv "$TAB" --data "csv:$SRC/d
 expect_error cv-grid-not-list 2 "'C' must be a non-empty list" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"C": 5}'
 expect_error cv-grid-unknown-key 1 "svm.Cee" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"Cee": [5]}'
 expect_error train-knn-bad-metric 1 "k_nearest_neighbors.metric" -- train '{"type": "k_nearest_neighbors", "metric": "cosine"}' --data "csv:$SRC/data/iris.csv"
+run train-hgb -- train '{"type": "hist_gradient_boosting", "max_iter": 40}' --data "csv:$SRC/data/wine.csv" --test-split 0.2 --json --quiet --out "$T/hgb"
+json train-hgb-json "assert o['model_type'] == 'hist_gradient_boosting' and o['iterations'] == 40 and o['test_accuracy'] > 0.9, o"
+run info-hgb -- info "$T/hgb/model.kiln" --json
+json info-hgb-json "assert o['architecture']['max_iter'] == 40 and o['architecture']['loss'] == 'log_loss' and o['training']['iterations'] == 40, o"
+run predict-hgb -- predict "$T/hgb/model.kiln" "$SRC/data/wine.csv" --json
+json predict-hgb-json "p = o['predictions']; assert len(p) == 178 and p[0]['label'] == '0' and p[0]['probability'] > 0.9, p[0]"
+run cv-hgb -- cv '{"type": "hist_gradient_boosting", "loss": "absolute_error", "max_iter": 30}' --data "csv:$SRC/data/diabetes.csv" --folds 3 --json --quiet
+json cv-hgb-json "assert o['folds'] == 3 and o['mean_r2'] > 0.2, o"
+expect_error train-hgb-bad-rate 1 "hist_gradient_boosting.learning_rate: -1 must be > 0" -- train '{"type": "hist_gradient_boosting", "learning_rate": -1}' --data "csv:$SRC/data/iris.csv"
+expect_error train-hgb-wrong-loss 1 "hist_gradient_boosting.loss: log_loss is for classification" -- train '{"type": "hist_gradient_boosting", "loss": "log_loss"}' --data "csv:$SRC/data/diabetes.csv"
 expect_error train-logreg-bad-c 1 "logistic_regression.C" -- train '{"type": "logistic_regression", "C": 0}' --data "csv:$SRC/data/iris.csv"
 expect_error train-linreg-on-classes 1 "class labels" -- train '{"type": "linear_regression"}' --data "csv:$SRC/data/iris.csv"
+
+# the model types train --help lists are the registry's (its error for an unknown type lists them)
+run type-list -- train '{"type": "knn"}' --data "csv:$SRC/data/iris.csv"
+TYPES=$(sed -n 's/.*(expected \(.*\)).*/\1/p' "$T/err" | tr -d ',')
+run help-train-types -- train --help
+MISSING=
+for t in $TYPES; do grep -qw -- "$t" "$T/out" || MISSING="$MISSING $t"; done
+if [ -n "$TYPES" ] && [ -z "$MISSING" ]; then pass help-train-types; else fail help-train-types "not in train --help:${MISSING:- (no type list in the error)}"; fi
 
 for cmd in graph cv eval predict info convert train; do
     run "help-$cmd" -- "$cmd" --help

@@ -127,6 +127,7 @@ static void refusals(kn_ctx *ctx) {
         {"{\"type\": \"svm\", \"kernel\": \"cubic\"}", NULL, "svm.kernel"},
         {"{\"type\": \"svm\", \"gamma\": -1}", NULL, "svm.gamma"},
         {"{\"type\": \"linear_svm\", \"loss\": \"log\"}", NULL, "linear_svm.loss"},
+        {"{\"type\": \"hist_gradient_boosting\", \"learning_rate\": -1}", NULL, "hist_gradient_boosting.learning_rate: -1 must be > 0"},
         {"{\"type\": \"knn\"}", NULL, "unknown model type 'knn'"},
         {"{\"type\": \"k_nearest_neighbors\", \"weights\": \"far\"}", NULL, "k_nearest_neighbors.weights"},
         {"{\"type\": \"gaussian_nb\", \"priors\": [0.5, 0.6]}", NULL, "gaussian_nb.priors"},
@@ -252,6 +253,9 @@ int main(void) {
         {"{\"type\": \"k_nearest_neighbors\", \"n_neighbors\": 7}", "wine.csv", 0.95},
         {"{\"type\": \"k_nearest_neighbors\", \"weights\": \"distance\", \"metric\": \"manhattan\"}", "diabetes.csv", 0.99},
         {"{\"type\": \"gaussian_nb\"}", "wine.csv", 0.95},
+        {"{\"type\": \"hist_gradient_boosting\", \"max_iter\": 30}", "wine.csv", 0.98},
+        {"{\"type\": \"hist_gradient_boosting\", \"min_samples_leaf\": 5, \"class_weight\": \"balanced\"}", "iris.csv", 0.98},
+        {"{\"type\": \"hist_gradient_boosting\", \"loss\": \"absolute_error\", \"max_iter\": 50}", "diabetes.csv", 0.50},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) round_trip(ctx, &cases[i]);
     refusals(ctx);

@@ -83,6 +83,18 @@ static void check_tree(const char *cs, const kn__hgb *h, int64_t t) {
     free(c);
 }
 
+/* The same fitted model, bit for bit. */
+static bool same_model(const kn__hgb *a, const kn__hgb *b) {
+    return a->n_nodes == b->n_nodes && a->n_iter == b->n_iter && a->k == b->k &&
+           !memcmp(a->feature, b->feature, sizeof(int32_t) * (size_t)a->n_nodes) &&
+           !memcmp(a->threshold, b->threshold, sizeof(float) * (size_t)a->n_nodes) &&
+           !memcmp(a->right, b->right, sizeof(int32_t) * (size_t)a->n_nodes) &&
+           !memcmp(a->value, b->value, sizeof(float) * (size_t)a->n_nodes) &&
+           !memcmp(a->node_offset, b->node_offset, sizeof(int32_t) * (size_t)(a->n_iter * a->k + 1)) &&
+           !memcmp(a->baseline, b->baseline, sizeof(float) * (size_t)a->k) &&
+           !memcmp(a->n_samples, b->n_samples, sizeof(int32_t) * (size_t)a->n_nodes);
+}
+
 static void golden_fit(kn_ctx *c1, kn_ctx *c2, const golden_case *gc) {
     kn_ctx *ctx = c1;
     table tb = load(ctx, gc->data, gc->regression);
@@ -121,10 +133,9 @@ static void golden_fit(kn_ctx *c1, kn_ctx *c2, const golden_case *gc) {
         for (int c = 0; c < k; c++) {
             double mag = fabs((double)h.baseline[c]); /* the magnitudes along the row's path in each tree */
             for (int64_t it = 0; it < h.n_iter; it++) {
-                const kn__hgb_node *t = h.nodes + h.node_offset[it * k + c];
-                int32_t v = 0;
-                while (t[v].feature >= 0) v = tb.x[i * tb.d + t[v].feature] <= t[v].threshold ? v + 1 : t[v].right;
-                mag += fabs((double)t[v].value);
+                int64_t at = h.node_offset[it * k + c], v = 0;
+                while (h.feature[at + v] >= 0) v = tb.x[i * tb.d + h.feature[at + v]] <= h.threshold[at + v] ? v + 1 : h.right[at + v];
+                mag += fabs((double)h.value[at + v]);
             }
             double e = fabs(raw[i * k + c] - want[i * k + c]), bound = mag * 0x1p-23 + 1e-12;
             off += e > bound;
@@ -157,8 +168,7 @@ static void golden_fit(kn_ctx *c1, kn_ctx *c2, const golden_case *gc) {
     /* the same fit on 2 threads, bit for bit */
     st = kn__hgb_fit(c2, &xy, &gc->o, &h2);
     CHECK(st == KN_OK && h2.n_nodes == h.n_nodes && h2.n_iter == h.n_iter &&
-              !memcmp(h.nodes, h2.nodes, sizeof(kn__hgb_node) * (size_t)h.n_nodes) &&
-              !memcmp(h.baseline, h2.baseline, sizeof(float) * (size_t)k),
+              same_model(&h, &h2),
           "%s: 2 threads fit another model (%s)", gc->name, kn_last_error(c2));
 done:
     kn__hgb_free(ctx, &h);
@@ -200,13 +210,6 @@ static void golden_cases(kn_ctx *c1, kn_ctx *c2) {
 
 /* ------------------------------------------------------------------ threads, early stopping */
 
-static bool same_model(const kn__hgb *a, const kn__hgb *b) {
-    return a->n_nodes == b->n_nodes && a->n_iter == b->n_iter && a->k == b->k &&
-           !memcmp(a->nodes, b->nodes, sizeof(kn__hgb_node) * (size_t)a->n_nodes) &&
-           !memcmp(a->node_offset, b->node_offset, sizeof(int32_t) * (size_t)(a->n_iter * a->k + 1)) &&
-           !memcmp(a->baseline, b->baseline, sizeof(float) * (size_t)a->k) &&
-           !memcmp(a->n_samples, b->n_samples, sizeof(int32_t) * (size_t)a->n_nodes);
-}
 
 /* make_tree.py's 5000 x 20 synthetic set (large enough that a node's histograms are split
  * among threads) for each task, and a 12,000-row one where early stopping's "auto" is on:
@@ -355,11 +358,11 @@ static void model_api(kn_ctx *ctx, const char *dir) {
     } damage[] = {
         {"node_offset", 1, 0, "node_offset"},       /* a tree of no nodes */
         {"node_offset", 2, 1 << 30, "node_offset"}, /* past the nodes */
-        {"right", 0, 1 << 20, "tree 0"},            /* a child out of range */
-        {"right", 0, 0, "tree 0"},                  /* a loop */
-        {"left", 0, 3, "tree 0"},                   /* not preorder */
-        {"feature", 0, 30, "tree 0"},               /* a feature past the input */
-        {"threshold", 0, 0x7fc00000, "tree 0"},     /* NaN */
+        {"right", 0, 1 << 20, "'right' is inconsistent at tree 0, node 0"}, /* a child out of range */
+        {"right", 0, 0, "'right' is inconsistent at tree 0, node 0"},       /* a loop */
+        {"left", 0, 3, "'left' is inconsistent at tree 0, node 0"},         /* not preorder */
+        {"feature", 0, 30, "'feature' is inconsistent at tree 0, node 0"},  /* a feature past the input */
+        {"threshold", 0, 0x7fc00000, "'threshold' is inconsistent"},        /* NaN */
         {"baseline", 0, 0x7f800000, "baseline"},    /* inf */
     };
     FILE *in = fopen(path, "rb");

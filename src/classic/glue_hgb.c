@@ -179,12 +179,12 @@ static kn_status hgb_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n,
         if (o[i + 1] <= o[i]) return kn__error(ctx, KN_ERR_FORMAT, "%s: tensor 'node_offset' must increase", path);
     const int32_t *f = feature->data, *l = left->data, *r = right->data;
     for (int64_t i = 0; i < trees; i++) {
-        int64_t at = o[i], len = o[i + 1] - o[i];
-        bool ok = kn__tree_nodes_valid(len, d, 1, f + at, l + at, r + at, (const float *)threshold->data + at, (const float *)value->data + at);
-        for (int64_t j = 0; ok && j < len; j++) ok = f[at + j] < 0 || l[at + j] == j + 1; /* preorder: the left child is next */
-        if (!ok)
-            return kn__error(ctx, KN_ERR_FORMAT, "%s: tree %lld's nodes are inconsistent (an index out of range, not in preorder, or a non-finite value)",
-                             path, (long long)i);
+        int64_t at = o[i], node;
+        const char *bad = kn__tree_nodes_check(o[i + 1] - at, d, 1, true, f + at, l + at, r + at, (const float *)threshold->data + at,
+                                               (const float *)value->data + at, &node);
+        if (bad)
+            return kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' is inconsistent at tree %lld, node %lld (an index out of range, not in preorder, or a non-finite value)",
+                             path, bad, (long long)i, (long long)node);
     }
     *h = (kn__hgb){.d = d, .n_classes = classes, .k = k, .n_iter = (int)(trees / k), .loss = loss, .n_nodes = nodes};
     size_t nb = sizeof(int32_t) * (size_t)nodes;
@@ -206,7 +206,7 @@ static kn_status hgb_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n,
     memcpy(h->right, r, nb);
     memcpy(h->value, value->data, nb);
     memcpy(h->n_samples, count->data, nb);
-    return kn__hgb_pack(ctx, h);
+    return KN_OK;
 }
 
 static int64_t hgb_params(const void *state) { return ((const hgb_state *)state)->model.n_nodes; }

@@ -159,9 +159,11 @@ static kn_status tree_from(kn_ctx *ctx, const node_tensors *nt, int64_t start, i
     const int32_t *f = (const int32_t *)nt->feature->data + start, *l = (const int32_t *)nt->left->data + start,
                   *r = (const int32_t *)nt->right->data + start;
     const float *th = (const float *)nt->threshold->data + start, *v = (const float *)nt->value->data + start * outputs;
-    if (!kn__tree_nodes_valid(n, d, outputs, f, l, r, th, v))
-        return kn__error(ctx, KN_ERR_FORMAT, "%s: a tree's nodes are inconsistent (an index out of range, a child before its parent, or a non-finite value)",
-                         path);
+    int64_t node;
+    const char *bad = kn__tree_nodes_check(n, d, outputs, false, f, l, r, th, v, &node);
+    if (bad)
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' of a tree is inconsistent at its node %lld (an index out of range, a child before its parent, or a non-finite value)",
+                         path, bad, (long long)node);
     kn_status st = tree_alloc(ctx, t, n, d, outputs);
     if (st) return st;
     memcpy(t->feature, f, (size_t)n * sizeof(int32_t));

@@ -593,7 +593,6 @@ kn_status kn__hgb_fit(kn_ctx *ctx, const kn__xy *xy, const kn__hgb_opts *opts, k
             break;
         }
     }
-    st = kn__hgb_pack(ctx, out);
     goto done;
 oom:
     st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, T ": out of memory fitting %lld x %lld", (long long)n_all, (long long)d);
@@ -611,15 +610,6 @@ done:
 
 /* ------------------------------------------------------------------ prediction */
 
-kn_status kn__hgb_pack(kn_ctx *ctx, kn__hgb *h) {
-    kn__free(ctx, h->nodes);
-    h->nodes = kn__alloc(ctx, sizeof(kn__hgb_node) * (size_t)(h->n_nodes ? h->n_nodes : 1));
-    if (!h->nodes) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, T ": out of memory for %lld nodes", (long long)h->n_nodes);
-    for (int64_t i = 0; i < h->n_nodes; i++)
-        h->nodes[i] = (kn__hgb_node){.feature = h->feature[i], .threshold = h->threshold[i], .right = h->right[i], .value = h->value[i]};
-    return KN_OK;
-}
-
 #define ACC 4096  /* doubles of raw scores a block of rows keeps on the stack */
 #define PRED_ROWS 256
 
@@ -631,10 +621,13 @@ typedef struct {
     float *out;   /* (n, outputs) */
 } pred_job;
 
-static inline float leaf_of(const kn__hgb_node *t, const float *row) {
+/* The value of the leaf a row reaches in the tree whose first node is `at`. */
+static inline float leaf_of(const kn__hgb *h, int64_t at, const float *row) {
+    const int32_t *f = h->feature + at, *right = h->right + at;
+    const float *th = h->threshold + at;
     int32_t i = 0;
-    while (t[i].feature >= 0) i = row[t[i].feature] <= t[i].threshold ? i + 1 : t[i].right;
-    return t[i].value;
+    while (f[i] >= 0) i = row[f[i]] <= th[i] ? i + 1 : right[i];
+    return h->value[at + i];
 }
 
 /* Rows [lo, hi) (hi - lo <= ACC / k): raw scores in acc (rows, k), trees in order as
@@ -645,9 +638,9 @@ static void raw_block(const kn__hgb *h, const float *x, int64_t lo, int64_t hi, 
     for (int64_t i = 0; i < nb; i++)
         for (int c = 0; c < k; c++) acc[i * k + c] = h->baseline[c];
     for (int64_t t = 0; t < (int64_t)h->n_iter * k; t++) {
-        const kn__hgb_node *tree = h->nodes + h->node_offset[t];
+        const int64_t at = h->node_offset[t];
         const int c = (int)(t % k);
-        for (int64_t i = 0; i < nb; i++) acc[i * k + c] += leaf_of(tree, x + (size_t)(lo + i) * (size_t)h->d);
+        for (int64_t i = 0; i < nb; i++) acc[i * k + c] += leaf_of(h, at, x + (size_t)(lo + i) * (size_t)h->d);
     }
 }
 
@@ -693,7 +686,7 @@ static void pred_chunk(void *args, int64_t ch) {
             int c1 = c0 + ACC < k ? c0 + ACC : k;
             for (int c = c0; c < c1; c++) acc[c - c0] = h->baseline[c];
             for (int it = 0; it < h->n_iter; it++)
-                for (int c = c0; c < c1; c++) acc[c - c0] += leaf_of(h->nodes + h->node_offset[(int64_t)it * k + c], row);
+                for (int c = c0; c < c1; c++) acc[c - c0] += leaf_of(h, h->node_offset[(int64_t)it * k + c], row);
             for (int c = c0; c < c1; c++) {
                 if (p->raw) p->raw[(size_t)i * k + c] = acc[c - c0];
                 else p->out[(size_t)i * outs + c] = (float)acc[c - c0];
@@ -723,7 +716,7 @@ void kn__hgb_free(kn_ctx *ctx, kn__hgb *h) {
     if (!h) return;
     if (ctx) {
         void *bufs[] = {h->baseline, h->node_offset, h->feature, h->threshold, h->left, h->right, h->value, h->n_samples,
-                        h->nodes, h->train_score, h->validation_score};
+                        h->train_score, h->validation_score};
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) kn__free(ctx, bufs[i]);
     }
     memset(h, 0, sizeof *h);

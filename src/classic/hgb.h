@@ -43,17 +43,10 @@ typedef struct kn__hgb_opts {
 
 kn__hgb_opts kn__hgb_defaults(void);
 
-/* A node as prediction reads it (16 bytes): trees are in preorder, so a node's left child
- * is the next node. */
-typedef struct kn__hgb_node {
-    int32_t feature;   /* -1 for a leaf */
-    float threshold;   /* go left when x[feature] <= threshold */
-    int32_t right;     /* the right child, counted from the tree's first node */
-    float value;       /* a leaf's addition to the raw score */
-} kn__hgb_node;
-
-/* A fitted model as flat arrays (saved as tensors): the trees of every iteration end to end,
- * tree t = iteration t / k, output t % k. */
+/* A fitted model as flat arrays (saved as tensors, and read as they are by prediction, so
+ * what kn_model_param writes into threshold or value takes effect): the trees of every
+ * iteration end to end, tree t = iteration t / k, output t % k, each in preorder (a node's
+ * left child is the next node). */
 typedef struct kn__hgb {
     int64_t d;
     int n_classes;          /* 0 for regression */
@@ -69,7 +62,6 @@ typedef struct kn__hgb {
     float *value;           /* (n_nodes) the raw score a leaf adds (learning rate applied); at an
                                internal node what it would add as a leaf */
     int32_t *n_samples;     /* (n_nodes) training rows reaching the node */
-    kn__hgb_node *nodes;    /* (n_nodes) the same, packed for prediction */
     int n_scores;           /* early stopping: scores recorded (n_iter + 1), else 0 */
     double *train_score;      /* (n_scores) minus the training loss before each iteration and after the last */
     double *validation_score; /* (n_scores) the same on the validation rows, or NULL without them */
@@ -88,8 +80,6 @@ void kn__hgb_raw(kn_ctx *ctx, const kn__hgb *h, const float *x, int64_t n, doubl
 /* x (n, d) -> out (n, outputs): class probabilities (the sigmoid or softmax of the raw scores)
  * or regression values. Allocates nothing; safe from several threads at once. */
 void kn__hgb_predict(kn_ctx *ctx, const kn__hgb *h, const float *x, int64_t n, float *out);
-/* Fills h->nodes from the flat arrays (after a load; checks nothing). */
-kn_status kn__hgb_pack(kn_ctx *ctx, kn__hgb *h);
 /* Frees what h owns and zeroes it; NULL or zeroed is fine. */
 void kn__hgb_free(kn_ctx *ctx, kn__hgb *h);
 

@@ -145,11 +145,13 @@ kn_status kn__tree_check(kn_ctx *ctx, const char *who, const kn__xy *xy, const k
  * kn__tree_check's first half, shared with hgb.c. */
 kn_status kn__xy_check(kn_ctx *ctx, const char *who, const kn__xy *xy);
 
-/* Nodes [0, n) of one loaded tree, children counted from its first node: every index in
- * range, children after their parent (preorder: no loops), leaves marked consistently
- * (feature -1, children -1), thresholds and values (n, outputs) finite. */
-bool kn__tree_nodes_valid(int64_t n, int64_t d, int outputs, const int32_t *feature, const int32_t *left,
-                          const int32_t *right, const float *threshold, const float *value);
+/* Checks nodes [0, n) of one loaded tree, children counted from its first node: every index
+ * in range, children after their parent (no loops), with left_next each left child the next
+ * node (preorder), leaves marked consistently (feature -1, children -1), thresholds and
+ * values (n, outputs) finite. NULL when valid, else the name of the array at fault
+ * ("feature", "left", "right", "threshold", "value"), its node in *node. */
+const char *kn__tree_nodes_check(int64_t n, int64_t d, int outputs, bool left_next, const int32_t *feature, const int32_t *left,
+                                 const int32_t *right, const float *threshold, const float *value, int64_t *node);
 
 /* One tree's growth as the forest asks it: weights (n) replace xy->w when set (0: the row
  * is out of the sample); threads for the split search; lock (a pthread_mutex_t *, or NULL)

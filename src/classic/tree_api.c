@@ -110,18 +110,25 @@ kn_status kn__tree_fit(kn_ctx *ctx, const kn__xy *xy, const kn__bins *bins, cons
     return st;
 }
 
-bool kn__tree_nodes_valid(int64_t n, int64_t d, int outputs, const int32_t *feature, const int32_t *left, const int32_t *right,
-                          const float *threshold, const float *value) {
-    if (n < 1) return false;
+const char *kn__tree_nodes_check(int64_t n, int64_t d, int outputs, bool left_next, const int32_t *feature, const int32_t *left,
+                                 const int32_t *right, const float *threshold, const float *value, int64_t *node) {
+    *node = 0;
+    if (n < 1) return "feature";
     for (int64_t i = 0; i < n; i++) {
-        bool leaf = feature[i] == -1;
-        if (leaf ? (left[i] != -1 || right[i] != -1) : (feature[i] < 0 || feature[i] >= d || left[i] <= i || right[i] <= i ||
-                                                         left[i] >= n || right[i] >= n || !isfinite(threshold[i])))
-            return false;
+        *node = i;
+        if (feature[i] == -1) {
+            if (left[i] != -1) return "left";
+            if (right[i] != -1) return "right";
+        } else {
+            if (feature[i] < 0 || feature[i] >= d) return "feature";
+            if (left[i] <= i || left[i] >= n || (left_next && left[i] != i + 1)) return "left";
+            if (right[i] <= i || right[i] >= n) return "right";
+            if (!isfinite(threshold[i])) return "threshold";
+        }
         for (int k = 0; k < outputs; k++)
-            if (!isfinite(value[i * outputs + k])) return false;
+            if (!isfinite(value[i * outputs + k])) return "value";
     }
-    return true;
+    return NULL;
 }
 
 int32_t kn__tree_leaf(const kn__tree *t, const float *row) {

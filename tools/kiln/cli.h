@@ -138,4 +138,11 @@ int cmd_convert(int argc, char **argv, cli_global *g);
     "  --quiet          no progress output\n"                                          \
     "  --help           this help\n"
 
+/* The model types a description's "type" takes (train and cv). */
+#define CLI_MODEL_TYPES_HELP                                                            \
+    "Model types (\"type\"): sequential (a network of \"layers\"), or a classical model:\n" \
+    "linear_regression, logistic_regression, decision_tree, random_forest,\n"          \
+    "hist_gradient_boosting, linear_svm, svm, with scikit-learn's hyperparameter names\n" \
+    "and defaults ('{\"type\": \"hist_gradient_boosting\", \"max_iter\": 200}').\n"
+
 #endif

@@ -18,6 +18,7 @@ static const char cv_help[] =
     "usage: kiln cv SPEC --data DATA [options]\n"
     "\n"
     "K-fold cross-validation of the model a JSON description gives (a path, or the text).\n"
+    CLI_MODEL_TYPES_HELP
     "\n"
     "  --data DATA              fashion-mnist | mnist | idx:DIR | csv:FILE[:key=value]...\n"
     "                           (required); its training rows. CSV preprocessing is fitted on\n"

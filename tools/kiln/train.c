@@ -15,6 +15,7 @@ static const char train_help[] =
     "\n"
     "SPEC is a JSON model description: a path (models/mlp.json) or the text itself ('{...}').\n"
     "Options override the description's own values.\n"
+    CLI_MODEL_TYPES_HELP
     "\n"
     "  --data DATA              fashion-mnist | mnist | idx:DIR | csv:FILE[:key=value]...\n"
     "                           (required; CSV keys: see 'kiln --help')\n"
