@@ -383,10 +383,12 @@ static bool should_stop(const double *scores, int n, int n_iter_no_change, doubl
     return true;
 }
 
-/* Regroups codes (n, d) into blocks of 8 features (ceil(d / 8), n), 8 blocks a chunk. */
+/* Regroups codes (n, d) into blocks of 8 features (ceil(d / 8), n), and into rows padded to
+ * 8 ceil(d / 8) bytes; 8 blocks a chunk. */
 typedef struct {
     const uint8_t *codes;
     uint64_t *blocks;
+    uint8_t *rows;
     int64_t n, d;
 } regroup_job;
 
@@ -399,6 +401,7 @@ static void regroup_chunk(void *args, int64_t ch) {
             uint64_t word = 0;
             for (int64_t f = 0; f < 8 && 8 * b + f < t->d; f++) word |= (uint64_t)row[8 * b + f] << (8 * f);
             t->blocks[(size_t)b * (size_t)t->n + (size_t)i] = word;
+            for (int f = 0; f < 8; f++) t->rows[(size_t)i * (size_t)nb * 8 + (size_t)(8 * b + f)] = (uint8_t)(word >> (8 * f));
         }
     }
 }
@@ -468,6 +471,7 @@ kn_status kn__hgb_fit(kn_ctx *ctx, const kn__xy *xy, const kn__hgb_opts *opts, k
     double *y_tr = NULL, *y_val = NULL, *raw = NULL, *raw_val = NULL, *part = NULL, *base = NULL;
     float *w_tr = NULL, *w_val = NULL, *g = NULL, *hs = NULL;
     uint64_t *cols = NULL;
+    uint8_t *rowcodes = NULL;
     kn__bins bins = {0};
     pthread_mutex_t lock;
     pthread_mutex_init(&lock, NULL);
@@ -508,8 +512,9 @@ kn_status kn__hgb_fit(kn_ctx *ctx, const kn__xy *xy, const kn__hgb_opts *opts, k
     /* the training rows binned, their codes column-major */
     if ((st = kn__bins_build_rows(ctx, xy->x, train_rows, n, d, o.max_bins, &bins))) goto done;
     cols = kn__alloc(ctx, sizeof(uint64_t) * (size_t)n * (size_t)((d + 7) / 8));
-    if (!cols) goto oom;
-    regroup_job rj = {.codes = bins.codes, .blocks = cols, .n = n, .d = d};
+    rowcodes = kn__alloc(ctx, sizeof(uint64_t) * (size_t)n * (size_t)((d + 7) / 8));
+    if (!cols || !rowcodes) goto oom;
+    regroup_job rj = {.codes = bins.codes, .blocks = cols, .rows = rowcodes, .n = n, .d = d};
     kn__pool_run(threads, (d + 63) / 64, regroup_chunk, &rj);
     kn__free(ctx, bins.codes);
     bins.codes = NULL;
@@ -538,7 +543,9 @@ kn_status kn__hgb_fit(kn_ctx *ctx, const kn__xy *xy, const kn__hgb_opts *opts, k
     b.growers = kn__calloc(ctx, (size_t)n_growers, sizeof *b.growers);
     if (!b.growers) goto oom;
     for (int i = 0; i < n_growers; i++)
-        if (kn__hgb_grower_new(ctx, cols, n, d, bins.n_bins, bins.edges, &o, b.tree_parallel ? &lock : NULL, &b.growers[i])) goto oom;
+        if (kn__hgb_grower_new(ctx, cols, rowcodes, n, d, bins.n_bins, bins.edges, &o, b.tree_parallel ? 1 : threads,
+                               b.tree_parallel ? &lock : NULL, &b.growers[i]))
+            goto oom;
     int64_t leaves = n / o.min_samples_leaf + 1;
     if (o.max_leaf_nodes && leaves > o.max_leaf_nodes) leaves = o.max_leaf_nodes;
     b.cap = 2 * leaves + 1;
@@ -598,7 +605,7 @@ oom:
     st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, T ": out of memory fitting %lld x %lld", (long long)n_all, (long long)d);
 done:
     for (int i = 0; b.growers && i < n_growers; i++) kn__hgb_grower_free(b.growers[i]);
-    void *bufs[] = {is_val, train_rows, val_rows, y_tr, y_val, raw, raw_val, part, base, w_tr, w_val, g, hs, cols,
+    void *bufs[] = {is_val, train_rows, val_rows, y_tr, y_val, raw, raw_val, part, base, w_tr, w_val, g, hs, cols, rowcodes,
                     b.growers, b.n_nodes, b.status, b.feature, b.left, b.right, b.n_samples, b.threshold, b.value,
                     b.resid, b.leaf_w, b.scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) kn__free(ctx, bufs[i]);

@@ -98,11 +98,13 @@ typedef struct kn__hgb_tree {
 typedef struct kn__hgb_grower kn__hgb_grower;
 
 /* A grower for codes in blocks of 8 features (ceil(d / 8), n): word [j / 8][i] holds row i's
- * codes of features 8 (j / 8) .. + 7, feature j's in bits 8 (j % 8) .. + 7 (0 past d),
- * binned into n_bins[j] bins with edges (d, 255) as kn__bins's. lock (a pthread_mutex_t *, or
- * NULL) serializes its allocations through ctx when growers run side by side. */
-kn_status kn__hgb_grower_new(kn_ctx *ctx, const uint64_t *codes, int64_t n, int64_t d, const int *n_bins, const float *edges,
-                             const kn__hgb_opts *opts, void *lock, kn__hgb_grower **out);
+ * codes of features 8 (j / 8) .. + 7, feature j's in bits 8 (j % 8) .. + 7 (0 past d); and
+ * the same codes row by row, rows padded to 8 ceil(d / 8) bytes (rowcodes); binned into
+ * n_bins[j] bins with edges (d, 255) as kn__bins's. threads: the most its trees will be
+ * grown with. lock (a pthread_mutex_t *, or NULL) serializes its allocations through ctx
+ * when growers run side by side. */
+kn_status kn__hgb_grower_new(kn_ctx *ctx, const uint64_t *codes, const uint8_t *rowcodes, int64_t n, int64_t d, const int *n_bins,
+                             const float *edges, const kn__hgb_opts *opts, int threads, void *lock, kn__hgb_grower **out);
 /* Grows one tree on gradients g (n) and hessians h (n, or NULL: all 1, counted instead of
  * summed as scikit-learn does for a constant hessian), with `threads` for the histograms and
  * the split search. KN_ERR_OUT_OF_MEMORY without a message (the caller writes it). */

@@ -19,6 +19,8 @@
 
 #define MIN_HESSIAN_TO_SPLIT 1e-3 /* scikit-learn's TreeGrower default, not a parameter there either */
 #define PAR_MIN_WORK 65536        /* rows x features below which a node stays on one thread */
+#define GROUP 8                   /* blocks of 8 features gathered together: 64 bytes, a row's cache line */
+#define TILE 2048                 /* rows gathered at a time */
 
 /* One bin of a feature's histogram (scikit-learn's hist_struct), one 32-byte vector. */
 typedef struct {
@@ -49,6 +51,9 @@ struct kn__hgb_grower {
     kn_ctx *ctx;
     pthread_mutex_t *lock;
     const uint64_t *codes; /* (ceil(d / 8), n): a block of 8 features' codes per row, feature j in byte j % 8 */
+    const uint8_t *rowcodes; /* (n, 8 ceil(d / 8)) the same codes row by row */
+    uint64_t *tiles;      /* (threads, GROUP, TILE) gathered codes, one region per pool slot */
+    int tile_slots;
     int64_t n, d;
     const int *n_bins;
     const float *edges;   /* (d, 255) */
@@ -196,15 +201,14 @@ typedef struct {
     int n_chunks;
 } node_job;
 
-/* Adds rows k of [0, m) (row rows[k], or k at the root) to the 8 histograms of a block: one
- * 8-byte load gives the row's 8 codes, and each bin takes (g, h, 1) in one vector add; the 8
- * features' sums are independent chains, each bin's summed in row order as scikit-learn's.
- * A constant hessian adds 1 (the count, which scikit-learn adds in its place). */
-static inline __attribute__((always_inline)) void accumulate(double *H, const uint64_t *codes, const int32_t *rows, const float *g,
-                                                             const float *h, int64_t m, bool root, bool has_h) {
+/* Adds rows k of [0, m) (codes[k]) to the 8 histograms of a block: one 8-byte word holds the
+ * row's 8 codes, and each bin takes (g, h, 1) in one vector add; the 8 features' sums are
+ * independent chains, each bin's summed in row order as scikit-learn's. A constant hessian
+ * adds 1 (the count, which scikit-learn adds in its place). */
+static inline __attribute__((always_inline)) void accumulate(double *H, const uint64_t *codes, const float *g, const float *h,
+                                                             int64_t m, bool has_h) {
     for (int64_t k = 0; k < m; k++) {
-        if (!root && k + 24 < m) __builtin_prefetch(codes + rows[k + 24]); /* the node's rows are scattered */
-        const uint64_t c = codes[root ? k : rows[k]];
+        const uint64_t c = codes[k];
         const __m256d v = _mm256_set_pd(0.0, 1.0, has_h ? (double)h[k] : 1.0, (double)g[k]);
         for (int f = 0; f < 8; f++) {
             double *e = H + 4 * ((size_t)(f << 8) | (size_t)((c >> (8 * f)) & 255));
@@ -213,37 +217,55 @@ static inline __attribute__((always_inline)) void accumulate(double *H, const ui
     }
 }
 
-static void build_block(const node_job *job, int64_t blk) {
+/* Builds the histograms of blocks [b0, b1) (at most GROUP) for the job's rows. At the root the
+ * rows are all, in order: each block's codes are read straight through. Elsewhere the node's
+ * rows are scattered: TILE of them at a time are gathered from the row-major codes (one cache
+ * line a row for the whole group) into buf (GROUP, TILE), then added block by block while
+ * the group's histograms stay in cache. */
+static void build_group(const node_job *job, int64_t b0, int64_t b1, uint64_t *buf) {
     const kn__hgb_grower *w = job->w;
-    const int64_t m = job->stop - job->start;
-    hbin *H = job->build + blk * 8 * 256;
-    for (int f = 0; f < 8; f++) {
-        int64_t j = blk * 8 + f;
-        memset(H + f * 256, 0, sizeof(hbin) * (size_t)(j < w->d ? w->n_bins[j] : 1));
+    const int64_t m = job->stop - job->start, d8 = (w->d + 7) / 8 * 8;
+    for (int64_t j = b0 * 8; j < b1 * 8; j++)
+        memset(job->build + j * 256, 0, sizeof(hbin) * (size_t)(j < w->d ? w->n_bins[j] : 1));
+    const float *g = job->root ? w->g : w->og + job->start, *h = !w->h ? NULL : job->root ? w->h : w->oh + job->start;
+    for (int64_t blk = b0; job->root && blk < b1; blk++) {
+        double *H = (double *)(job->build + blk * 8 * 256);
+        if (h) accumulate(H, w->codes + blk * w->n, g, h, m, true);
+        else accumulate(H, w->codes + blk * w->n, g, h, m, false);
     }
-    const uint64_t *codes = w->codes + blk * w->n;
+    if (job->root) return;
     const int32_t *rows = w->rows + job->start;
-    const float *g = job->root ? w->g : w->og + job->start, *h = job->root ? w->h : w->oh + job->start;
-    double *base = (double *)H;
-    if (job->root && w->h) accumulate(base, codes, rows, g, h, m, true, true);
-    else if (job->root) accumulate(base, codes, rows, g, h, m, true, false);
-    else if (w->h) accumulate(base, codes, rows, g, h, m, false, true);
-    else accumulate(base, codes, rows, g, h, m, false, false);
+    const size_t width = 8 * (size_t)(b1 - b0);
+    for (int64_t k0 = 0; k0 < m; k0 += TILE) {
+        const int64_t t = m - k0 < TILE ? m - k0 : TILE;
+        for (int64_t k = 0; k < t; k++) {
+            if (k + 16 < t) __builtin_prefetch(w->rowcodes + (size_t)rows[k0 + k + 16] * (size_t)d8 + 8 * (size_t)b0);
+            const uint8_t *src = w->rowcodes + (size_t)rows[k0 + k] * (size_t)d8 + 8 * (size_t)b0;
+            for (size_t b = 0; b < width / 8; b++) memcpy(buf + b * TILE + k, src + 8 * b, 8);
+        }
+        for (int64_t blk = b0; blk < b1; blk++) {
+            double *H = (double *)(job->build + blk * 8 * 256);
+            if (h) accumulate(H, buf + (blk - b0) * TILE, g + k0, h + k0, t, true);
+            else accumulate(H, buf + (blk - b0) * TILE, g + k0, h + k0, t, false);
+        }
+    }
 }
 
 static void node_chunk(void *args, int64_t chunk) {
     node_job *job = args;
     kn__hgb_grower *w = job->w;
     const int64_t blocks = (w->d + 7) / 8, lo = blocks * chunk / job->n_chunks, hi = blocks * (chunk + 1) / job->n_chunks;
+    uint64_t *buf = w->tiles + (size_t)kn__pool_slot() * GROUP * TILE;
     double scratch[4 * 256];
-    for (int64_t blk = lo; blk < hi; blk++) {
-        if (job->build) build_block(job, blk);
-        for (int64_t j = blk * 8; j < blk * 8 + 8 && j < w->d; j++) {
+    for (int64_t g0 = lo; g0 < hi; g0 += GROUP) {
+        const int64_t g1 = g0 + GROUP < hi ? g0 + GROUP : hi;
+        if (job->build) build_group(job, g0, g1, buf);
+        for (int64_t j = g0 * 8; j < g1 * 8 && j < w->d; j++) {
             if (job->parent) {
                 double *p = (double *)(job->parent + j * 256);
-                const double *s = (const double *)(job->build + j * 256);
+                const double *sub = (const double *)(job->build + j * 256);
                 for (int b = 0; b < w->n_bins[j]; b++)
-                    _mm256_store_pd(p + 4 * b, _mm256_sub_pd(_mm256_load_pd(p + 4 * b), _mm256_load_pd(s + 4 * b)));
+                    _mm256_store_pd(p + 4 * b, _mm256_sub_pd(_mm256_load_pd(p + 4 * b), _mm256_load_pd(sub + 4 * b)));
             }
             if (job->scan_a) scan(w, job->scan_a, job->hist_a + j * 256, (int32_t)j, w->best_a + j, scratch);
             if (job->scan_b) scan(w, job->scan_b, job->hist_b + j * 256, (int32_t)j, w->best_b + j, scratch);
@@ -253,13 +275,13 @@ static void node_chunk(void *args, int64_t chunk) {
 
 static void run_node_job(kn__hgb_grower *w, node_job *job) {
     int64_t rows = job->build ? job->stop - job->start : 0;
-    int chunks = 1;
-    if (w->threads > 1 && (rows + 256) * w->d >= PAR_MIN_WORK) {
-        chunks = 4 * w->threads; /* claimed one at a time: a slow thread takes fewer */
-        if (chunks > (w->d + 3) / 4) chunks = (int)((w->d + 3) / 4);
+    int threads = w->threads < w->tile_slots ? w->threads : w->tile_slots, chunks = 1;
+    if (threads > 1 && (rows + 256) * w->d >= PAR_MIN_WORK) {
+        chunks = 4 * threads; /* claimed one at a time: a slow thread takes fewer */
+        if (chunks > (w->d + 7) / 8) chunks = (int)((w->d + 7) / 8);
     }
     job->n_chunks = chunks < 1 ? 1 : chunks;
-    kn__pool_run(job->n_chunks > 1 ? w->threads : 1, job->n_chunks, node_chunk, job);
+    kn__pool_run(job->n_chunks > 1 ? threads : 1, job->n_chunks, node_chunk, job);
 }
 
 /* The node's split: the first feature of largest gain (scikit-learn's
@@ -429,12 +451,12 @@ kn_status kn__hgb_grow(kn__hgb_grower *w, const float *g, const float *h, int th
     return KN_OK;
 }
 
-kn_status kn__hgb_grower_new(kn_ctx *ctx, const uint64_t *codes, int64_t n, int64_t d, const int *n_bins, const float *edges,
-                             const kn__hgb_opts *opts, void *lock, kn__hgb_grower **out) {
+kn_status kn__hgb_grower_new(kn_ctx *ctx, const uint64_t *codes, const uint8_t *rowcodes, int64_t n, int64_t d, const int *n_bins,
+                             const float *edges, const kn__hgb_opts *opts, int threads, void *lock, kn__hgb_grower **out) {
     *out = NULL;
     kn__hgb_grower *w = kn__calloc(ctx, 1, sizeof *w);
     if (!w) return KN_ERR_OUT_OF_MEMORY;
-    *w = (kn__hgb_grower){.ctx = ctx, .lock = lock, .codes = codes, .n = n, .d = d, .n_bins = n_bins, .edges = edges,
+    *w = (kn__hgb_grower){.ctx = ctx, .lock = lock, .codes = codes, .rowcodes = rowcodes, .tile_slots = threads < 1 ? 1 : threads, .n = n, .d = d, .n_bins = n_bins, .edges = edges,
                           .max_leaf_nodes = opts->max_leaf_nodes, .max_depth = opts->max_depth,
                           .msl = (uint32_t)opts->min_samples_leaf, .l2 = opts->l2_regularization,
                           .shrinkage = opts->learning_rate};
@@ -459,6 +481,7 @@ kn_status kn__hgb_grower_new(kn_ctx *ctx, const uint64_t *codes, int64_t n, int6
     w->parent_of = kn__alloc(ctx, sizeof(int32_t) * cn);
     w->best_a = kn__alloc(ctx, sizeof(split) * (size_t)d);
     w->best_b = kn__alloc(ctx, sizeof(split) * (size_t)d);
+    w->tiles = kn__alloc(ctx, sizeof(uint64_t) * GROUP * TILE * (size_t)w->tile_slots);
     kn__hgb_tree *t = &w->tree;
     t->feature = kn__alloc(ctx, sizeof(int32_t) * cn);
     t->left = kn__alloc(ctx, sizeof(int32_t) * cn);
@@ -469,7 +492,7 @@ kn_status kn__hgb_grower_new(kn_ctx *ctx, const uint64_t *codes, int64_t n, int6
     t->start = kn__alloc(ctx, sizeof(int64_t) * cn);
     t->stop = kn__alloc(ctx, sizeof(int64_t) * cn);
     if (!w->rows || !w->tmp || !w->og || !w->oh || !w->hists || !w->free_hists || !w->nodes || !w->heap ||
-        !w->stack || !w->parent_of || !w->best_a || !w->best_b || !t->feature || !t->left || !t->right || !t->n_samples ||
+        !w->stack || !w->parent_of || !w->best_a || !w->best_b || !w->tiles || !t->feature || !t->left || !t->right || !t->n_samples ||
         !t->threshold || !t->value || !t->start || !t->stop) {
         kn__hgb_grower_free(w);
         return KN_ERR_OUT_OF_MEMORY;
@@ -483,7 +506,7 @@ void kn__hgb_grower_free(kn__hgb_grower *w) {
     kn_ctx *ctx = w->ctx;
     for (int i = 0; w->hists && i < w->n_hists; i++) kn__free(ctx, w->hists[i]);
     void *bufs[] = {w->rows, w->tmp, w->og, w->oh, w->hists, w->free_hists, w->nodes, w->heap, w->stack,
-                    w->parent_of, w->best_a, w->best_b, w->tree.feature, w->tree.left, w->tree.right, w->tree.n_samples,
+                    w->parent_of, w->best_a, w->best_b, w->tiles, w->tree.feature, w->tree.left, w->tree.right, w->tree.n_samples,
                     w->tree.threshold, w->tree.value, w->tree.start, w->tree.stop};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) kn__free(ctx, bufs[i]);
     kn__free(ctx, w);
