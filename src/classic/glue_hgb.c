@@ -186,18 +186,14 @@ static kn_status hgb_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n,
             return kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' is inconsistent at tree %lld, node %lld (an index out of range, not in preorder, or a non-finite value)",
                              path, bad, (long long)i, (long long)node);
     }
-    *h = (kn__hgb){.d = d, .n_classes = classes, .k = k, .n_iter = (int)(trees / k), .loss = loss, .n_nodes = nodes};
+    *h = (kn__hgb){.d = d, .n_classes = classes, .k = k, .n_iter = (int)(trees / k), .loss = loss};
     size_t nb = sizeof(int32_t) * (size_t)nodes;
     h->baseline = kn__alloc(ctx, sizeof(float) * (size_t)k);
     h->node_offset = kn__alloc(ctx, sizeof(int32_t) * (size_t)(trees + 1));
-    h->feature = kn__alloc(ctx, nb);
-    h->threshold = kn__alloc(ctx, nb);
-    h->left = kn__alloc(ctx, nb);
-    h->right = kn__alloc(ctx, nb);
-    h->value = kn__alloc(ctx, nb);
-    h->n_samples = kn__alloc(ctx, nb);
-    if (!h->baseline || !h->node_offset || !h->feature || !h->threshold || !h->left || !h->right || !h->value || !h->n_samples)
-        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld nodes", path, (long long)nodes);
+    if (!h->baseline || !h->node_offset) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    kn_status st = kn__hgb_reserve(ctx, h, nodes);
+    if (st) return st;
+    h->n_nodes = nodes;
     memcpy(h->baseline, b, sizeof(float) * (size_t)k);
     memcpy(h->node_offset, o, sizeof(int32_t) * (size_t)(trees + 1));
     memcpy(h->feature, f, nb);

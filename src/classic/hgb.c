@@ -406,6 +406,19 @@ static void regroup_chunk(void *args, int64_t ch) {
     }
 }
 
+kn_status kn__hgb_reserve(kn_ctx *ctx, kn__hgb *h, int64_t cap) {
+    void **arrays[] = {(void **)&h->feature, (void **)&h->left, (void **)&h->right, (void **)&h->n_samples,
+                       (void **)&h->threshold, (void **)&h->value}; /* 4 bytes an entry, each */
+    for (int a = 0; a < 6; a++) {
+        void *p = kn__alloc(ctx, 4 * (size_t)cap);
+        if (!p) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, T ": out of memory for %lld nodes", (long long)cap);
+        if (*arrays[a]) memcpy(p, *arrays[a], 4 * (size_t)h->n_nodes);
+        kn__free(ctx, *arrays[a]);
+        *arrays[a] = p;
+    }
+    return KN_OK;
+}
+
 /* Appends the iteration's trees to the model, growing its arrays (doubling) when needed. */
 static kn_status append_trees(kn_ctx *ctx, kn__hgb *h, const boost_job *b, int64_t *cap, int it) {
     int64_t add = 0;
@@ -414,15 +427,8 @@ static kn_status append_trees(kn_ctx *ctx, kn__hgb *h, const boost_job *b, int64
         return kn__error(ctx, KN_ERR_UNSUPPORTED, T ": more than 2^31 nodes in all (the file format's limit)");
     if (h->n_nodes + add > *cap) {
         int64_t nc = *cap * 2 > h->n_nodes + add ? *cap * 2 : h->n_nodes + add;
-        void **arrays[] = {(void **)&h->feature, (void **)&h->left, (void **)&h->right, (void **)&h->n_samples,
-                           (void **)&h->threshold, (void **)&h->value};
-        for (int a = 0; a < 6; a++) {
-            void *p = kn__alloc(ctx, 4 * (size_t)nc);
-            if (!p) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, T ": out of memory for %lld nodes", (long long)nc);
-            if (*arrays[a]) memcpy(p, *arrays[a], 4 * (size_t)h->n_nodes);
-            kn__free(ctx, *arrays[a]);
-            *arrays[a] = p;
-        }
+        kn_status st = kn__hgb_reserve(ctx, h, nc);
+        if (st) return st;
         *cap = nc;
     }
     for (int c = 0; c < b->k; c++) {

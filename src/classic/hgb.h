@@ -80,6 +80,9 @@ void kn__hgb_raw(kn_ctx *ctx, const kn__hgb *h, const float *x, int64_t n, doubl
 /* x (n, d) -> out (n, outputs): class probabilities (the sigmoid or softmax of the raw scores)
  * or regression values. Allocates nothing; safe from several threads at once. */
 void kn__hgb_predict(kn_ctx *ctx, const kn__hgb *h, const float *x, int64_t n, float *out);
+/* (Re)allocates h's six node arrays for cap >= h->n_nodes nodes, keeping the first n_nodes;
+ * KN_ERR_OUT_OF_MEMORY with a message. */
+kn_status kn__hgb_reserve(kn_ctx *ctx, kn__hgb *h, int64_t cap);
 /* Frees what h owns and zeroes it; NULL or zeroed is fine. */
 void kn__hgb_free(kn_ctx *ctx, kn__hgb *h);
 
