@@ -5,15 +5,16 @@
  * probabilities on diabetes (squared and absolute error, weighted or not), breast_cancer
  * (binary), digits and iris (multinomial); early stopping on the training loss stopping at
  * scikit-learn's iteration with its scores, and on kiln's own validation rows; 1 vs 2 threads
- * bit for bit (features split among threads, and an iteration's trees); a damaged file
- * refused naming the file and the tensor; bad hyperparameters refused naming the field. Run
- * from the repository root. */
+ * bit for bit (features split among threads, and an iteration's trees); prediction from 4
+ * threads at once; a damaged file refused naming the file and the tensor; bad
+ * hyperparameters refused naming the field. Run from the repository root. */
 #define _GNU_SOURCE
 #include <kiln.h>
 
 #include "classic/hgb.h"
 #include "table.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ the golden cases */
@@ -81,6 +82,42 @@ static void check_tree(const char *cs, const kn__hgb *h, int64_t t) {
     free(th);
     free(v);
     free(c);
+}
+
+/* Prediction from several threads at once (each through the pool of a 2-thread context)
+ * gives what one call gives. */
+typedef struct {
+    kn_ctx *ctx;
+    const kn__hgb *h;
+    const float *x;
+    int64_t n;
+    float *out;
+} predict_arg;
+
+static void *predict_thread(void *p) {
+    predict_arg *a = p;
+    for (int rep = 0; rep < 3; rep++) kn__hgb_predict(a->ctx, a->h, a->x, a->n, a->out);
+    return NULL;
+}
+
+static void concurrent_predict(kn_ctx *ctx, const kn__hgb *h, const float *x, int64_t n, int outs) {
+    enum { THREADS = 4 };
+    float *want = malloc(sizeof(float) * (size_t)(n * outs));
+    kn__hgb_predict(ctx, h, x, n, want);
+    pthread_t th[THREADS];
+    predict_arg args[THREADS];
+    int differ = 0;
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (predict_arg){ctx, h, x, n, malloc(sizeof(float) * (size_t)(n * outs))};
+        pthread_create(&th[i], NULL, predict_thread, &args[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        differ += memcmp(args[i].out, want, sizeof(float) * (size_t)(n * outs)) != 0;
+        free(args[i].out);
+    }
+    CHECK(differ == 0, "%d of %d threads predicting at once got other values", differ, THREADS);
+    free(want);
 }
 
 /* The same fitted model, bit for bit. */
@@ -165,6 +202,7 @@ static void golden_fit(kn_ctx *c1, kn_ctx *c2, const golden_case *gc) {
               h.n_scores);
         free(ts);
     }
+    if (k > 1) concurrent_predict(c2, &h, tb.x, tb.n, k);
     /* the same fit on 2 threads, bit for bit */
     st = kn__hgb_fit(c2, &xy, &gc->o, &h2);
     CHECK(st == KN_OK && h2.n_nodes == h.n_nodes && h2.n_iter == h.n_iter &&
