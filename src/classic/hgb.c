@@ -1,12 +1,13 @@
 /* hgb.c — gradient boosting as scikit-learn 1.2's BaseHistGradientBoosting.fit runs it (hgb.h
  * says what is kept and what is left out): the early-stopping validation rows set aside
- * (stratified for classification), the training rows binned once and their codes turned
- * column-major for the grower; the baseline (the weighted mean, median, log-odds of the prior
- * or the centred log-priors); each iteration the loss's gradients and hessians in float32 from
- * the raw scores in double, one tree per output (hgb_grow.c), absolute_error's leaves reset to
- * the median residual, the raw scores updated through the leaves' rows; the scores and
- * scikit-learn's stopping rule. Then prediction from the packed trees. Every sum is taken in a
- * fixed order, so the model does not depend on the thread count. */
+ * (stratified for classification), the training rows binned once and their codes regrouped
+ * for the grower (words of 8 features, and rows); the baseline (the weighted mean, median,
+ * log-odds of the prior or the centred log-priors); each iteration the loss's gradients and
+ * hessians in float32 from the raw scores in double, one tree per output (hgb_grow.c),
+ * absolute_error's leaves reset to the median residual, the raw scores updated through the
+ * leaves' rows; the scores and scikit-learn's stopping rule. Then prediction from the flat
+ * node arrays. Every sum is taken in a fixed order, so the model does not depend on the
+ * thread count. */
 #include "classic/hgb.h"
 #include "core/pool.h"
 
@@ -515,7 +516,7 @@ kn_status kn__hgb_fit(kn_ctx *ctx, const kn__xy *xy, const kn__hgb_opts *opts, k
     }
     const rows_y tr = {.n = n, .y = y_tr, .w = w_tr}, va = {.n = n_val, .y = y_val, .w = w_val};
 
-    /* the training rows binned, their codes column-major */
+    /* the training rows binned, their codes regrouped for the grower */
     if ((st = kn__bins_build_rows(ctx, xy->x, train_rows, n, d, o.max_bins, &bins))) goto done;
     cols = kn__alloc(ctx, sizeof(uint64_t) * (size_t)n * (size_t)((d + 7) / 8));
     rowcodes = kn__alloc(ctx, sizeof(uint64_t) * (size_t)n * (size_t)((d + 7) / 8));
