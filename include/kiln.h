@@ -288,6 +288,13 @@ kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate);
  * 1e-3). momentum in [0, 1], epsilon > 0. */
 kn_tensor *kn_batch_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, kn_tensor *moving_mean,
                          kn_tensor *moving_var, float momentum, float epsilon);
+/* Layer normalization as Keras's LayerNormalization (PyTorch's nn.LayerNorm over the last
+ * dimension): each row of the last dimension (a sample's features; an image position's
+ * channels) normalized by its own mean and biased variance, y = (x - mean) /
+ * sqrt(var + epsilon) * gamma + beta, the same when training, evaluating or predicting (no
+ * moving statistics). gamma and beta (each (channels), trained) may be NULL (Keras's
+ * scale=False, center=False). epsilon > 0 (Keras 1e-3). */
+kn_tensor *kn_layer_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, float epsilon);
 kn_tensor *kn_act(kn_graph *g, kn_tensor *x, kn_activation a); /* softmax is over the last dim */
 kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha);
 kn_tensor *kn_relu(kn_graph *g, kn_tensor *x);
@@ -745,6 +752,11 @@ kn_status kn_model_add_dropout(kn_model *m, float rate);
  * /moving_mean, /moving_variance (updated by training runs, saved with the model).
  * momentum in [0, 1] (Keras 0.99), epsilon > 0 (Keras 1e-3). */
 kn_status kn_model_add_batch_norm(kn_model *m, float momentum, float epsilon);
+/* Keras's LayerNormalization(epsilon, center, scale) over the last axis (the channels of an
+ * image, one position at a time; the features otherwise): parameters
+ * layer_normalization_<i>/gamma (ones, when scale) and /beta (zeros, when center), both
+ * trained. epsilon > 0 (Keras 1e-3; center and scale true). */
+kn_status kn_model_add_layer_norm(kn_model *m, float epsilon, bool center, bool scale);
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
 /* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,

@@ -17,18 +17,9 @@
 #include <unistd.h>
 #include "check.h"
 #include "golden.h"
+#include "layer_test.h"
 
 enum { MAXV = 256 };
-
-static void compare(const char *what, const float *got, const double *want, int n, double tol) {
-    double worst = 0;
-    for (int i = 0; i < n; i++) {
-        double err = fabs(got[i] - want[i]) / (1.0 + fabs(want[i]));
-        if (err > worst) worst = err;
-    }
-    printf("%-28s %3d values, worst error %.2e\n", what, n, worst);
-    CHECK(worst < tol, "%s: worst error %.3g", what, worst);
-}
 
 static int load(const char *name, double *v, int want) {
     int n = get(name, v, MAXV);
@@ -44,27 +35,16 @@ static void fill(float *dst, const char *name, int n) {
 
 /* x (a parameter, to get its gradient), gamma, beta; loss = sum(batch_norm(x) * dy). */
 static void golden_case(const char *cs, const int64_t *shape, int ndim) {
-    kn_ctx *ctx;
-    kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 1}, &ctx);
-    kn_graph *g;
-    kn_graph_new(ctx, &g);
-    int64_t c = shape[ndim - 1], n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
-    kn_tensor *x = kn_param(g, shape, ndim, KN_INIT_ZEROS, "x");
+    kn_tensor *x;
+    int64_t c, n;
+    kn_graph *g = lt_golden_graph(shape, ndim, &x, &c, &n);
+    kn_ctx *ctx = g->ctx;
     kn_tensor *gamma = kn_param(g, &c, 1, KN_INIT_ONES, "gamma"), *beta = kn_param(g, &c, 1, KN_INIT_ZEROS, "beta");
     kn_tensor *mm = kn_param(g, &c, 1, KN_INIT_ZEROS, "moving_mean");
     kn_tensor *mv = kn_param(g, &c, 1, KN_INIT_ONES, "moving_variance");
     kn_tensor *dy = kn_input(g, KN_F32, shape, ndim, "dy");
     kn_tensor *y = kn_batch_norm(g, x, gamma, beta, mm, mv, 0.99f, 1e-3f);
-    g->build_phase = KN_PHASE_LOSS;
-    kn_tensor *loss = kn__sum(g, kn_mul(g, y, dy));
-    g->build_phase = KN_PHASE_FORWARD;
-    kn_graph_keep(g, y);
-    kn_graph_keep(g, loss);
-    kn_status st = kn_graph_backward(g, loss);
-    if (!st) st = kn_graph_compile(g, 1, true);
-    CHECK(!st, "%s: build: %s", cs, kn_last_error(ctx));
-    if (st) goto done;
+    if (!lt_compile_projected(g, y, dy, cs)) goto done;
     CHECK(mm->grad == NULL && mv->grad == NULL, "%s: the moving statistics have gradients", cs);
     char name[64];
     snprintf(name, sizeof name, "%s.gamma", cs);
@@ -85,13 +65,13 @@ static void golden_case(const char *cs, const int64_t *shape, int ndim) {
         for (int k = 0; k < 4; k++) {
             snprintf(name, sizeof name, "%s.%s%d", cs, what[k], step);
             int cnt = k < 2 ? (int)n : (int)c;
-            if (load(name, want, cnt)) compare(name, got[k], want, cnt, 2e-5);
+            if (load(name, want, cnt)) compare_golden(name, got[k], want, cnt, 2e-5);
         }
     }
     snprintf(name, sizeof name, "%s.moving_mean", cs);
-    if (load(name, want, (int)c)) compare(name, mm->data, want, (int)c, 1e-6);
+    if (load(name, want, (int)c)) compare_golden(name, mm->data, want, (int)c, 1e-6);
     snprintf(name, sizeof name, "%s.moving_variance", cs);
-    if (load(name, want, (int)c)) compare(name, mv->data, want, (int)c, 1e-6);
+    if (load(name, want, (int)c)) compare_golden(name, mv->data, want, (int)c, 1e-6);
 
     /* evaluating: the moving statistics, and they stay */
     float keep_mm[16], keep_mv[16];
@@ -102,7 +82,7 @@ static void golden_case(const char *cs, const int64_t *shape, int ndim) {
     kn_graph_upload(g); /* x is a parameter here (for its gradient) */
     CHECK(!kn__graph_run_phases(g, KN_PHASE_FORWARD), "%s: evaluate: %s", cs, kn_last_error(ctx));
     snprintf(name, sizeof name, "%s.y3", cs);
-    if (load(name, want, (int)n)) compare(name, y->data, want, (int)n, 2e-5);
+    if (load(name, want, (int)n)) compare_golden(name, y->data, want, (int)n, 2e-5);
     CHECK(memcmp(keep_mm, mm->data, (size_t)c * sizeof(float)) == 0 &&
               memcmp(keep_mv, mv->data, (size_t)c * sizeof(float)) == 0,
           "%s: evaluating changed the moving statistics", cs);
@@ -118,14 +98,11 @@ static void golden_case(const char *cs, const int64_t *shape, int ndim) {
     CHECK(worst < 1e-6, "%s: inference is not (x - moving_mean) / sqrt(moving_variance + eps) * gamma + beta: %.3g",
           cs, worst);
 done:
-    kn_graph_free(g);
-    kn_ctx_free(ctx);
+    lt_golden_free(g);
 }
 
 static void test_golden(void) {
-    golden = read_all("tests/golden/batchnorm.txt");
-    CHECK(golden != NULL, "cannot read tests/golden/batchnorm.txt (run from the source root)");
-    if (!golden) return;
+    if (!lt_golden_open("tests/golden/batchnorm.txt")) return;
     golden_case("img", (int64_t[]){2, 3, 4, 3}, 4);
     golden_case("dense", (int64_t[]){5, 4}, 2);
     free(golden);
@@ -217,48 +194,28 @@ static void test_fold(fold_kind kind) {
 
 /* ------------------------------------------------------------- the layer in a model */
 
-enum { N = 330, F = 6, C = 3, BATCH = 16 };
-static float X[N * F];
-static int32_t Y[N];
+enum { BATCH = 16 };
 
-/* dense 16 -> batch_normalization -> relu -> conv over (2, 3, 1)... : two layers of it, one
- * after a dense layer (features), one after a convolution (channels of an image) */
-static kn_model *new_model(kn_ctx *ctx) {
-    kn_model *m;
-    kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &m);
-    kn_model_add_dense(m, 12, KN_LINEAR);
-    kn_model_add_batch_norm(m, 0.9f, 1e-3f);
-    kn_model_add_activation(m, KN_RELU);
-    kn_model_add_reshape(m, (int64_t[]){2, 3, 2}, 3);
-    kn_model_add_conv2d(m, &(kn_conv2d_opts){.filters = 4, .kernel_h = 2, .kernel_w = 2, .same = true});
-    kn_model_add_batch_norm(m, 0.99f, 1e-3f);
-    kn_model_add_activation(m, KN_RELU);
-    kn_model_add_flatten(m);
-    kn_model_add_dense(m, C, KN_SOFTMAX);
-    kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(5e-3f)});
-    return m;
+/* lt_model's normalizations: batch norms, momentum 0.9 after the dense layer (features),
+ * 0.99 after the convolution (channels of an image). */
+static void add_norm(kn_model *m, int which, const void *arg) {
+    (void)arg;
+    kn_model_add_batch_norm(m, which ? 0.99f : 0.9f, 1e-3f);
 }
 
-static const char *PARAMS[] = {"dense_0/kernel", "dense_0/bias", "batch_normalization_0/gamma",
-                               "batch_normalization_0/beta", "batch_normalization_0/moving_mean",
-                               "batch_normalization_0/moving_variance", "conv2d_0/kernel", "conv2d_0/bias",
-                               "batch_normalization_1/gamma", "batch_normalization_1/beta",
-                               "batch_normalization_1/moving_mean", "batch_normalization_1/moving_variance",
-                               "dense_1/kernel", "dense_1/bias"};
+static kn_model *new_model(kn_ctx *ctx) { return lt_model(ctx, add_norm, NULL); }
+
+static const char *const PARAMS[] = {"dense_0/kernel", "dense_0/bias", "batch_normalization_0/gamma",
+                                     "batch_normalization_0/beta", "batch_normalization_0/moving_mean",
+                                     "batch_normalization_0/moving_variance", "conv2d_0/kernel", "conv2d_0/bias",
+                                     "batch_normalization_1/gamma", "batch_normalization_1/beta",
+                                     "batch_normalization_1/moving_mean", "batch_normalization_1/moving_variance",
+                                     "dense_1/kernel", "dense_1/bias"};
 enum { NP = sizeof PARAMS / sizeof *PARAMS };
 
-static size_t params_of(kn_model *m, float *out) {
-    size_t n = 0;
-    for (int i = 0; i < NP; i++) {
-        int64_t k;
-        const float *w = kn_model_param(m, PARAMS[i], &k);
-        CHECK(w != NULL, "no parameter %s", PARAMS[i]);
-        if (!w) return 0;
-        memcpy(out + n, w, (size_t)k * sizeof(float));
-        n += (size_t)k;
-    }
-    return n;
-}
+static size_t params_of(kn_model *m, float *out) { return lt_params(m, PARAMS, NP, out); }
+
+static kn_status add_batch_norm(kn_model *m, float epsilon) { return kn_model_add_batch_norm(m, 0.99f, epsilon); }
 
 static bool stop_at(void *user, int epoch, int64_t batch, double loss) {
     (void)loss, (void)epoch, (void)batch;
@@ -267,14 +224,9 @@ static bool stop_at(void *user, int epoch, int64_t batch, double loss) {
 }
 
 static void test_model(void) {
-    for (int i = 0; i < N; i++) {
-        Y[i] = i % C;
-        for (int j = 0; j < F; j++) X[i * F + j] = 3.0f * (float)((i * 31 + j * 7) % 19) / 19.0f + (j == Y[i] ? 2.4f : 1.0f);
-    }
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 77}, &ctx);
-    kn_dataset *ds;
-    kn_dataset_from_arrays(ctx, X, Y, N, F, C, &ds);
+    kn_dataset *ds = lt_dataset(ctx);
     kn_model *m = new_model(ctx);
     /* dense 6*12+12, bn 4*12, conv 2*2*2*4+4, bn 4*4, dense 24*3+3 (Keras counts the moving statistics too) */
     CHECK(kn_model_param_count(m) == 84 + 48 + 36 + 16 + 75, "parameter count %lld", (long long)kn_model_param_count(m));
@@ -289,8 +241,6 @@ static void test_model(void) {
     CHECK(!kn_model_evaluate(m, ds, &ev), "evaluate: %s", kn_last_error(ctx));
     printf("trained with batch normalization: loss %.4f accuracy %.3f\n", ev.loss, ev.accuracy);
     CHECK(ev.accuracy > 0.6, "accuracy %.3f", ev.accuracy);
-    static float w[4096], w2[4096];
-    size_t n = params_of(m, w);
     /* the moving statistics moved (not by the optimizer: they have no gradient) */
     const float *mm = kn_model_param(m, "batch_normalization_0/moving_mean", NULL);
     const float *mv = kn_model_param(m, "batch_normalization_1/moving_variance", NULL);
@@ -298,45 +248,10 @@ static void test_model(void) {
     CHECK(kn_model_grad(m, "batch_normalization_0/moving_mean", NULL) == NULL &&
               kn_model_grad(m, "batch_normalization_0/gamma", NULL) != NULL,
           "gradients: moving statistics none, gamma one");
-
-    /* saved and loaded: the same parameters, moving statistics included, the same predictions */
-    char dir[] = "/tmp/kiln_bn_XXXXXX", path[128];
-    if (!mkdtemp(dir)) return;
-    snprintf(path, sizeof path, "%s/model.kiln", dir);
-    static float pa[N * C], pb[N * C];
-    CHECK(!kn_model_predict(m, X, N, pa), "predict: %s", kn_last_error(ctx));
-    float one[C];
-    CHECK(!kn_model_predict(m, X + 7 * F, 1, one), "predict one: %s", kn_last_error(ctx));
-    double diff = 0; /* the same up to the products' summation order */
-    for (int i = 0; i < C; i++) diff = fmax(diff, fabs(one[i] - pa[7 * C + i]));
-    CHECK(diff < 1e-5, "predicting, a row's output depends on its batch (%.3g): not the moving statistics", diff);
-    CHECK(!kn_model_save(m, path), "save: %s", kn_last_error(ctx));
-    kn_model *r = NULL;
-    CHECK(!kn_model_load(ctx, path, NULL, &r), "load: %s", kn_last_error(ctx));
-    if (r) {
-        CHECK(!kn_model_predict(r, X, N, pb), "predict loaded: %s", kn_last_error(ctx));
-        /* a loaded model's weights are constants: its batch norms fold into the dense layers
-         * before them, so its products round differently (the same to float rounding) */
-        double worst = 0;
-        for (int i = 0; i < N * C; i++) worst = fmax(worst, fabs(pa[i] - pb[i]));
-        CHECK(worst < 1e-5, "the loaded model predicts differently (%.3g)", worst);
-        size_t n2 = params_of(r, w2);
-        CHECK(n2 == n && memcmp(w, w2, n * sizeof(float)) == 0, "save/load changed the parameters (moving statistics)");
-        kn_model_free(r);
-    }
-    unlink(path);
-    char *json = NULL;
-    CHECK(!kn_model_to_json(m, &json) && json &&
-              strstr(json, "{\"type\":\"batch_normalization\",\"momentum\":0.9,\"epsilon\":0.001}"),
-          "description: %s", json ? json : kn_last_error(ctx));
-    if (json) { /* and read back: the same layers */
-        kn_spec spec;
-        kn_model *jm = NULL;
-        CHECK(!kn_model_from_json(ctx, json, NULL, &jm, &spec) && jm && kn_model_param_count(jm) == kn_model_param_count(m),
-              "description read back: %s", kn_last_error(ctx));
-        kn_model_free(jm);
-    }
-    kn_free(ctx, json);
+    /* predicting with the moving statistics; saved and loaded with them. A loaded model's
+     * weights are constants: its batch norms fold into the dense layers before them, so its
+     * products round differently (the same to float rounding: 1e-5) */
+    lt_save_load(ctx, m, PARAMS, NP, 1e-5, "{\"type\":\"batch_normalization\",\"momentum\":0.9,\"epsilon\":0.001}");
     kn_model_free(m);
 
     /* the same seed: the same run, with 1 thread or 4 */
@@ -347,15 +262,17 @@ static void test_model(void) {
     kn_model *m1 = new_model(c1), *m4 = new_model(c4);
     kn_fit_opts fo = {.epochs = 3, .batch_size = BATCH, .validation_split = 0.1};
     CHECK(!kn_model_fit(m1, ds, &fo, NULL) && !kn_model_fit(m4, ds, &fo, NULL), "fit: %s", kn_last_error(c1));
-    n = params_of(m1, ref);
+    size_t n = params_of(m1, ref);
     params_of(m4, got);
     CHECK(memcmp(ref, got, n * sizeof(float)) == 0, "1 and 4 threads train differently with batch normalization");
     kn_model_free(m4);
 
     /* a checkpoint resume is bit-identical, moving statistics included (also accumulating) */
-    char ck[160];
+    char dir[] = "/tmp/kiln_bn_XXXXXX", ck[160];
+    if (!mkdtemp(dir)) return;
     snprintf(ck, sizeof ck, "%s/checkpoint.kiln", dir);
     kn_status st;
+    kn_model *r;
     for (int acc = 1; acc <= 2; acc++) {
         fo.accumulate = acc;
         if (acc > 1) {
@@ -398,37 +315,21 @@ static void test_model(void) {
 
     /* momentum outside [0, 1] and epsilon <= 0 are refused, naming the layer */
     kn_model *bad;
-    kn_model_new_sequential(ctx, (int64_t[]){F}, 1, &bad);
+    kn_model_new_sequential(ctx, (int64_t[]){LT_FEATURES}, 1, &bad);
     kn_model_add_dense(bad, 4, KN_RELU);
-    float moms[] = {1.5f, -0.1f, NAN}, epss[] = {0.0f, -1e-3f, NAN, INFINITY};
+    float moms[] = {1.5f, -0.1f, NAN};
     for (int i = 0; i < 3; i++) {
         st = kn_model_add_batch_norm(bad, moms[i], 1e-3f);
         CHECK(st == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "layers[1] batch_normalization: momentum"),
               "momentum %g: status %d, '%s'", (double)moms[i], (int)st, kn_last_error(ctx));
     }
-    for (int i = 0; i < 4; i++) {
-        st = kn_model_add_batch_norm(bad, 0.99f, epss[i]);
-        CHECK(st == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "layers[1] batch_normalization: epsilon"),
-              "epsilon %g: status %d, '%s'", (double)epss[i], (int)st, kn_last_error(ctx));
-    }
     kn_model_free(bad);
-    static const struct { const char *json, *field; } bads[] = {
-        {"{\"type\": \"batch_normalization\", \"momentum\": 1.01}", "layers[1].momentum"},
-        {"{\"type\": \"batch_normalization\", \"momentum\": \"high\"}", "layers[1].momentum"},
-        {"{\"type\": \"batch_normalization\", \"epsilon\": 0}", "layers[1].epsilon"},
-        {"{\"type\": \"batch_normalization\", \"epsilon\": -1}", "layers[1].epsilon"},
-        {"{\"type\": \"batch_normalization\", \"axis\": 1}", "layers[1].axis"},
-    };
-    for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
-        char text[512];
-        snprintf(text, sizeof text, "{\"input_shape\": [6], \"layers\": [{\"type\": \"dense\", \"units\": 4}, %s, "
-                 "{\"type\": \"dense\", \"units\": 3}]}", bads[i].json);
-        kn_spec spec;
-        kn_model *jm = NULL;
-        st = kn_model_from_json(ctx, text, NULL, &jm, &spec);
-        CHECK(st != KN_OK && strstr(kn_last_error(ctx), bads[i].field), "%s: '%s'", bads[i].json, kn_last_error(ctx));
-        kn_model_free(jm);
-    }
+    lt_bad_epsilon(ctx, add_batch_norm, "batch_normalization");
+    lt_bad_layer(ctx, "{\"type\": \"batch_normalization\", \"momentum\": 1.01}", "layers[1].momentum");
+    lt_bad_layer(ctx, "{\"type\": \"batch_normalization\", \"momentum\": \"high\"}", "layers[1].momentum");
+    lt_bad_layer(ctx, "{\"type\": \"batch_normalization\", \"epsilon\": 0}", "layers[1].epsilon");
+    lt_bad_layer(ctx, "{\"type\": \"batch_normalization\", \"epsilon\": -1}", "layers[1].epsilon");
+    lt_bad_layer(ctx, "{\"type\": \"batch_normalization\", \"axis\": 1}", "layers[1].axis");
     /* the graph builder refuses them too */
     kn_graph *g;
     kn_graph_new(ctx, &g);

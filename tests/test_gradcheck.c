@@ -131,6 +131,13 @@ static kn_tensor *b_batch_norm(kn_graph *g, kn_tensor **in, const void *arg) {
     kn_tensor *mv = kn_param(g, (int64_t[]){c}, 1, KN_INIT_ONES, "moving_variance");
     return kn_batch_norm(g, in[0], in[1], in[2], mm, mv, 0.99f, 1e-3f);
 }
+/* layer normalization over x's last dimension: gamma (when scale) is in[1], beta (when
+ * center) the next input */
+typedef struct { bool center, scale; } ln_arg;
+static kn_tensor *b_layer_norm(kn_graph *g, kn_tensor **in, const void *arg) {
+    const ln_arg *a = arg;
+    return kn_layer_norm(g, in[0], a->scale ? in[1] : NULL, a->center ? in[1 + a->scale] : NULL, 1e-3f);
+}
 static kn_tensor *b_transpose(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_transpose(g, in[0]); }
 /* (3, 5) viewed as (5, 3), then squared so the gradient depends on the value */
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -315,11 +322,22 @@ int main(void) {
                 gradcheck(name, b_loss, &a, &cs, fill_targets);
             }
         }
-    /* batch normalization (last, so the cases above keep their random values) */
+    /* batch and layer normalization (last, so the cases above keep their random values) */
     case_shapes bn2 = {.n_in = 3, .ndim = {2, 1, 1}, .shape = {{6, 4}, {4}, {4}}};
     gradcheck("batch_norm (6, 4) training", b_batch_norm, NULL, &bn2, NULL);
     case_shapes bn4 = {.n_in = 3, .ndim = {4, 1, 1}, .shape = {{2, 3, 2, 3}, {3}, {3}}};
     gradcheck("batch_norm (2, 3, 2, 3) training", b_batch_norm, NULL, &bn4, NULL);
+    /* layer normalization: dense rows, an image's channels, each of gamma and beta off */
+    static const ln_arg ln_full = {true, true}, ln_scale = {false, true}, ln_center = {true, false}, ln_none = {false, false};
+    case_shapes ln2 = {.n_in = 3, .ndim = {2, 1, 1}, .shape = {{6, 5}, {5}, {5}}};
+    gradcheck("layer_norm (6, 5)", b_layer_norm, &ln_full, &ln2, NULL);
+    case_shapes ln4 = {.n_in = 3, .ndim = {4, 1, 1}, .shape = {{2, 3, 2, 4}, {4}, {4}}};
+    gradcheck("layer_norm (2, 3, 2, 4)", b_layer_norm, &ln_full, &ln4, NULL);
+    case_shapes ln1 = {.n_in = 2, .ndim = {2, 1}, .shape = {{4, 7}, {7}}};
+    gradcheck("layer_norm (4, 7) scale only", b_layer_norm, &ln_scale, &ln1, NULL);
+    gradcheck("layer_norm (4, 7) center only", b_layer_norm, &ln_center, &ln1, NULL);
+    case_shapes ln0 = {.n_in = 1, .ndim = {2}, .shape = {{4, 7}}};
+    gradcheck("layer_norm (4, 7) neither", b_layer_norm, &ln_none, &ln0, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

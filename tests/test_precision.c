@@ -7,7 +7,7 @@
  *    step within what half storage explains, for every activation and loss kind the
  *    half kernels cover, and the same bits on 1 and 3 threads;
  *  - the same for small convolutional networks (conv2d, max and average pooling, dropout,
- *    batch norm, 'same' padding, stride 2, a 1x1 convolution), and cnn.json's network's
+ *    batch norm, layer norm, 'same' padding, stride 2, a 1x1 convolution), and cnn.json's network's
  *    planned arena at batch 128 in bf16 is at most 55% of fp32's;
  *  - the reference MLP (784-64-64-10, Adam, batch 32, 10 epochs) trained on Fashion-MNIST
  *    in bf16 and in fp16 reaches the f32 model's test accuracy within 1 point (argument
@@ -175,7 +175,9 @@ static int64_t features(const spec *sp) { return sp->cnn ? CNN_H * CNN_W : IN; }
  * relu, dense softmax. Variant 2: a 'same' conv2d, batch norm, relu, a stride-2 'same'
  * conv2d, average pooling, a 1x1 conv2d, an overlapping max_pool2d (stride 1), dropout,
  * dense relu, dense softmax. Variant 3: cnn.json's network itself (28x28x1). Variant 4:
- * variant 1 with tanh and average pooling, smooth throughout (see check_cnns). */
+ * variant 1 with tanh and average pooling, smooth throughout (see check_cnns). Variant 5:
+ * variant 4 with a layer norm after the first convolution (each position's channels) and
+ * after the hidden dense layer (its features), without dropout. */
 static kn_model *build_cnn(kn_ctx *ctx, int variant, kn_precision p) {
     kn_model *m;
     int64_t side = variant == 3 ? 28 : CNN_H;
@@ -192,6 +194,16 @@ static kn_model *build_cnn(kn_ctx *ctx, int variant, kn_precision p) {
                                                                 .activation = KN_RELU});
         st = st ? st : kn_model_add_pool2d(m, KN_POOL_MAX, 2, 2, 1, 1, false);
         st = st ? st : kn_model_add_dropout(m, 0.25f);
+    } else if (variant == 5) {
+        st = st ? st : kn_model_add_conv2d(m, &(kn_conv2d_opts){.filters = 4, .kernel_h = 3, .kernel_w = 3});
+        st = st ? st : kn_model_add_layer_norm(m, 1e-3f, true, true);
+        st = st ? st : kn_model_add_activation(m, KN_TANH);
+        st = st ? st : kn_model_add_conv2d(m, &(kn_conv2d_opts){.filters = 8, .kernel_h = 3, .kernel_w = 3,
+                                                                .activation = KN_TANH});
+        st = st ? st : kn_model_add_pool2d(m, KN_POOL_AVG, 2, 2, 0, 0, false);
+        st = st ? st : kn_model_add_flatten(m);
+        st = st ? st : kn_model_add_dense(m, 16, KN_LINEAR);
+        st = st ? st : kn_model_add_layer_norm(m, 1e-3f, true, true);
     } else {
         int64_t f = variant == 3 ? 32 : 4;
         kn_activation A = variant == 4 ? KN_TANH : KN_RELU;
@@ -202,9 +214,13 @@ static kn_model *build_cnn(kn_ctx *ctx, int variant, kn_precision p) {
         st = st ? st : kn_model_add_pool2d(m, variant == 4 ? KN_POOL_AVG : KN_POOL_MAX, 2, 2, 0, 0, false);
         st = st ? st : kn_model_add_dropout(m, 0.25f);
     }
-    kn_activation A = variant == 4 ? KN_TANH : KN_RELU;
-    st = st ? st : kn_model_add_flatten(m);
-    st = st ? st : kn_model_add_dense(m, variant == 3 ? 128 : 16, A);
+    kn_activation A = variant >= 4 ? KN_TANH : KN_RELU;
+    if (variant == 5) { /* (its hidden dense layer and layer norm are above) */
+        st = st ? st : kn_model_add_activation(m, A);
+    } else {
+        st = st ? st : kn_model_add_flatten(m);
+        st = st ? st : kn_model_add_dense(m, variant == 3 ? 128 : 16, A);
+    }
     if (variant == 3) st = st ? st : kn_model_add_dropout(m, 0.5f);
     st = st ? st : kn_model_add_dense(m, variant == 3 ? 10 : CLASSES, KN_SOFTMAX);
     st = st ? st : kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
@@ -248,6 +264,7 @@ static void check_cnns(void) {
     check_spec(&(spec){{.loss = sce}, 4, 0}, "cnn tanh/avgpool/dropout");
     check_spec(&(spec){{.loss = sce}, 1, 6e-2}, "cnn relu/maxpool/dropout");
     check_spec(&(spec){{.loss = sce}, 2, 0}, "cnn bn/same/stride2/avg/1x1");
+    check_spec(&(spec){{.loss = sce}, 5, 0}, "cnn layer norms, tanh/avgpool");
     check_cnn_memory();
 }
 

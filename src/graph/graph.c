@@ -281,6 +281,29 @@ kn_tensor *kn__batch_norm_fold(kn_graph *g, kn_tensor *t, bool shift) {
     return finish(g, d);
 }
 
+kn_tensor *kn_layer_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, float epsilon) {
+    if (g && g->status == KN_OK && !(epsilon > 0.0f && isfinite(epsilon))) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "layer_norm: epsilon %g must be positive", (double)epsilon);
+        return NULL;
+    }
+    kn_tensor *t = kn__node(g, KN_OP_LAYER_NORM, x, gamma, beta);
+    if (t) t->fparam[0] = epsilon;
+    return finish(g, t);
+}
+
+/* dx = rstd * (d - mean(d) - xhat * mean(d * xhat)) per row, d = dy * gamma (dy without). */
+kn_tensor *kn__layer_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t) {
+    kn_tensor *d = kn__node(g, KN_OP_LAYER_NORM_GRAD, dy, t->src[0], t->src[1]);
+    if (d) d->fparam[0] = t->fparam[0];
+    return finish(g, d);
+}
+
+kn_tensor *kn__layer_norm_gamma_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t) {
+    kn_tensor *d = kn__node(g, KN_OP_LAYER_NORM_GAMMA_GRAD, dy, t->src[0], NULL);
+    if (d) d->fparam[0] = t->fparam[0];
+    return finish(g, d);
+}
+
 static kn_tensor *act(kn_graph *g, kn_tensor *x, kn_activation a, float alpha) {
     if ((unsigned)a >= KN_ACTIVATION_COUNT) {
         if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "activation: unknown kind %d", (int)a);

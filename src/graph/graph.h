@@ -56,6 +56,14 @@ typedef enum {
                        * with the batch's mean and biased variance, which it also folds into
                        * the moving statistics (Keras's update); otherwise with the moving ones */
     KN_OP_BATCH_NORM_GRAD, /* (dy, x) -> dx through the batch statistics (recomputed from x) */
+    KN_OP_LAYER_NORM, /* (x, gamma or NULL, beta or NULL) -> each row of x's last dimension
+                       * normalized by its own mean and biased variance, then scaled and
+                       * shifted: (x - mean) / sqrt(var + eps) * gamma + beta, eps fparam[0];
+                       * the same in training and inference (no state) */
+    KN_OP_LAYER_NORM_GRAD, /* (dy, x, gamma or NULL) -> dx through the row statistics
+                       * (recomputed from x, as the forward computed them), eps fparam[0] */
+    KN_OP_LAYER_NORM_GAMMA_GRAD, /* (dy, x) -> (channels): sum over the rows of dy * xhat, xhat
+                       * x normalized as LAYER_NORM does (eps fparam[0]); beta's is a SUM_ROWS */
     /* Made by the optimizer's passes (graph/passes/), never differentiated: */
     KN_OP_DENSE,      /* act(op(a) op(b) + bias): iparam[0], [1] transposes, [2] activation
                        * (KN_LINEAR: none), fparam[0] alpha; src[2] bias (n) or NULL */
@@ -290,6 +298,10 @@ kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key)
 kn_tensor *kn__batch_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
 /* The scale (shift false) or shift of BATCH_NORM node t evaluating, from its moving statistics. */
 kn_tensor *kn__batch_norm_fold(kn_graph *g, kn_tensor *t, bool shift);
+/* The gradients of LAYER_NORM node t given dy: its input's (through gamma, when it has
+ * one) and gamma's. */
+kn_tensor *kn__layer_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
+kn_tensor *kn__layer_norm_gamma_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
 
 /* How b broadcasts onto a in ADD/SUB/MUL: same shape, a row (last dim) or a scalar. */
 typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;

@@ -411,6 +411,53 @@ static bool infer_batch_norm_grad(kn_graph *g, kn_tensor *t) {
     return infer_same(g, t);
 }
 
+/* ------------------------------------------------------------- layer normalization */
+
+/* x's last dimension (the channels), not the batch; gamma and beta (when given) of it. */
+static bool check_channels(kn_graph *g, kn_tensor *t, kn_tensor *x, int first_param) {
+    char sx[64], sp[64];
+    if (!need_f32(g, t, x, "input")) return false;
+    if (x->ndim < 1 || x->shape[x->ndim - 1] == KN_BATCH)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: needs a channel (last) dimension, got %s", t->name,
+                              kn__shape_str(x, sx, sizeof sx));
+    for (int s = first_param; s < 3; s++) {
+        kn_tensor *p = t->src[s];
+        if (p && (p->dtype != KN_F32 || p->ndim != 1 || p->shape[0] != x->shape[x->ndim - 1]))
+            return kn__graph_fail(g, KN_ERR_SHAPE, "%s: %s '%s' %s does not match the channels of %s", t->name,
+                                  s == first_param ? "gamma" : "beta", p->name, kn__shape_str(p, sp, sizeof sp),
+                                  kn__shape_str(x, sx, sizeof sx));
+    }
+    return true;
+}
+
+static bool infer_layer_norm(kn_graph *g, kn_tensor *t) {
+    if (!check_channels(g, t, t->src[0], 1)) return false;
+    set_shape(t, t->src[0]->ndim, t->src[0]->shape);
+    return true;
+}
+
+/* x's gradient through the row statistics, gamma's from dy * xhat, beta's the column sums
+ * of dy (as a bias's); each only where it is wanted. */
+static void backward_layer_norm(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *x = t->src[0], *gamma = t->src[1], *beta = t->src[2];
+    if (x->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, x, kn__layer_norm_grad(g, dy, t));
+    if (gamma && (gamma->flags & KN_FLAG_NEEDS_GRAD)) kn__grad_accumulate(g, gamma, kn__layer_norm_gamma_grad(g, dy, t));
+    if (beta && (beta->flags & KN_FLAG_NEEDS_GRAD)) kn__grad_accumulate(g, beta, kn_sum_rows(g, dy));
+}
+
+/* (dy, x[, gamma]) -> dx of x's shape, or (dy, x) -> gamma's (channels). */
+static bool infer_layer_norm_grads(kn_graph *g, kn_tensor *t) {
+    kn_tensor *dy = t->src[0], *x = t->src[1];
+    char sa[64], sb[64];
+    if (!need_f32(g, t, dy, "gradient") || !check_channels(g, t, x, 2)) return false;
+    if (!kn__same_shape(dy, x))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s and value %s differ", t->name,
+                              kn__shape_str(dy, sa, sizeof sa), kn__shape_str(x, sb, sizeof sb));
+    if (t->op == KN_OP_LAYER_NORM_GRAD) set_shape(t, x->ndim, x->shape);
+    else set_shape(t, 1, &x->shape[x->ndim - 1]);
+    return true;
+}
+
 /* Fused ops get their shapes from the pass that makes them. */
 static bool infer_fused(kn_graph *g, kn_tensor *t) { (void)g; (void)t; return true; }
 
@@ -452,6 +499,10 @@ static const kn_op_info op_table[] = {
                           kn__cpu_batch_norm_scratch},
     [KN_OP_BATCH_NORM_GRAD] = {"batch_norm_grad", 2, infer_batch_norm_grad, NULL, kn__cpu_batch_norm_grad,
                                kn__cpu_batch_norm_grad_scratch},
+    [KN_OP_LAYER_NORM] = {"layer_norm", 1, infer_layer_norm, backward_layer_norm, kn__cpu_layer_norm, NULL},
+    [KN_OP_LAYER_NORM_GRAD] = {"layer_norm_grad", 2, infer_layer_norm_grads, NULL, kn__cpu_layer_norm_grad, NULL},
+    [KN_OP_LAYER_NORM_GAMMA_GRAD] = {"layer_norm_gamma_grad", 2, infer_layer_norm_grads, NULL,
+                                     kn__cpu_layer_norm_gamma_grad, kn__cpu_layer_norm_gamma_grad_scratch},
     [KN_OP_DENSE] = {"dense", 2, infer_fused, NULL, kn__cpu_dense, NULL},
     [KN_OP_MATMUL_ACT_GRAD] = {"matmul_act_grad", 3, infer_fused, NULL, kn__cpu_matmul_act_grad, NULL},
     [KN_OP_ELEMENTWISE] = {"elementwise", 1, infer_fused, NULL, kn__cpu_elementwise, NULL},

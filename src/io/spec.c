@@ -1,7 +1,6 @@
 /* spec.c — the JSON model description (Keras's vocabulary, see INTERFACE.md) into a
  * sequential model and its compile/fit settings. Every error names the field at fault;
- * values the description leaves out come from the data, then from Keras's defaults.
- * batch_normalization is recognised and refused until it exists. */
+ * values the description leaves out come from the data, then from Keras's defaults. */
 #include "core/core.h"
 #include "spec.h"
 #include "classic/model.h"
@@ -373,10 +372,11 @@ static const char *const *layer_keys(const char *t) {
     static const char *const activation[] = {"type", "name", "activation", NULL};
     static const char *const dropout[] = {"type", "name", "rate", NULL};
     static const char *const batch_norm[] = {"type", "name", "momentum", "epsilon", "axis", NULL};
+    static const char *const layer_norm[] = {"type", "name", "epsilon", "center", "scale", "axis", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
         {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"flatten", plain}, {"reshape", reshape}, {"activation", activation},
-        {"dropout", dropout}, {"batch_normalization", batch_norm},
+        {"dropout", dropout}, {"batch_normalization", batch_norm}, {"layer_normalization", layer_norm},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -435,10 +435,11 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
             return kn__spec_error(ctx, field, "expected a number in [0, 1), e.g. 0.5");
         return kn_model_add_dropout(m, (float)r->valuedouble);
     }
-    if (strcmp(t, "batch_normalization") == 0) {
+    if (strcmp(t, "batch_normalization") == 0 || strcmp(t, "layer_normalization") == 0) {
+        bool batch = t[0] == 'b';
         double v[2] = {0.99, 1e-3}; /* Keras's defaults */
         static const char *const keys[2] = {"momentum", "epsilon"};
-        for (int k = 0; k < 2; k++) {
+        for (int k = !batch; k < 2; k++) { /* (layer normalization has no momentum) */
             const cJSON *r = cJSON_GetObjectItemCaseSensitive(L, keys[k]);
             snprintf(field, sizeof field, "%s%s", where, keys[k]);
             if (!r || cJSON_IsNull(r)) continue;
@@ -453,12 +454,22 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
             snprintf(field, sizeof field, "%saxis", where);
             return kn__spec_error(ctx, field, "only -1 (the last axis, channels) is supported");
         }
-        return kn_model_add_batch_norm(m, (float)v[0], (float)v[1]);
+        if (batch) return kn_model_add_batch_norm(m, (float)v[0], (float)v[1]);
+        bool on[2] = {true, true}; /* Keras's center and scale */
+        static const char *const flags[2] = {"center", "scale"};
+        for (int k = 0; k < 2; k++) {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(L, flags[k]);
+            snprintf(field, sizeof field, "%s%s", where, flags[k]);
+            if (!r || cJSON_IsNull(r)) continue;
+            if (!cJSON_IsBool(r)) return kn__spec_error(ctx, field, "expected true or false");
+            on[k] = cJSON_IsTrue(r);
+        }
+        return kn_model_add_layer_norm(m, (float)v[1], on[0], on[1]);
     }
     snprintf(field, sizeof field, "%stype", where);
     return kn__spec_error(ctx, field,
                           "unknown layer '%s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
-                          "flatten, reshape, activation, dropout or batch_normalization)", t);
+                          "flatten, reshape, activation, dropout, batch_normalization or layer_normalization)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

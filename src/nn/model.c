@@ -50,7 +50,7 @@ void kn_model_free(kn_model *m) {
 const char *kn__layer_type(const kn__layer *L) {
     static const char *const names[] = {"dense", "conv2d", "max_pool2d", "average_pool2d", "global_average_pool2d",
                                         "flatten", "reshape", "activation", "dropout",
-                                        "batch_normalization"};
+                                        "batch_normalization", "layer_normalization"};
     return names[L->kind];
 }
 
@@ -314,31 +314,59 @@ kn_status kn_model_add_dropout(kn_model *m, float rate) {
     return push_layer(m, &L);
 }
 
+/* A normalization layer of the given type may be added now, with this epsilon. */
+static kn_status can_add_norm(kn_model *m, const char *type, float epsilon) {
+    kn_status st = can_add(m, type);
+    if (st) return st;
+    if (!(epsilon > 0.0f && isfinite(epsilon)))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: epsilon %g must be positive", m->n_layers, type,
+                         (double)epsilon);
+    return KN_OK;
+}
+
+/* Appends normalization layer L (kind, options) with its index among its kind; its
+ * output has its input's shape. */
+static kn_status push_norm(kn_model *m, kn__layer *L) {
+    L->index = count_kind(m, L->kind);
+    L->ndim = layer_input(m, m->n_layers, L->shape, NULL);
+    return push_layer(m, L);
+}
+
 kn_status kn_model_add_batch_norm(kn_model *m, float momentum, float epsilon) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = can_add(m, "batch_normalization");
+    kn_status st = can_add_norm(m, "batch_normalization", epsilon);
     if (st) return st;
     if (!(momentum >= 0.0f && momentum <= 1.0f))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] batch_normalization: momentum %g outside [0, 1]",
                          m->n_layers, (double)momentum);
-    if (!(epsilon > 0.0f && isfinite(epsilon)))
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] batch_normalization: epsilon %g must be positive",
-                         m->n_layers, (double)epsilon);
-    kn__layer L = {.kind = KN__LAYER_BATCH_NORM, .u.bn = {momentum, epsilon},
-                   .index = count_kind(m, KN__LAYER_BATCH_NORM)};
-    L.ndim = layer_input(m, m->n_layers, L.shape, NULL);
-    return push_layer(m, &L);
+    return push_norm(m, &(kn__layer){.kind = KN__LAYER_BATCH_NORM, .u.bn = {momentum, epsilon}});
 }
 
-/* Batch normalization's parameters, in graph order: each (channels). */
-static const char *const bn_params[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+kn_status kn_model_add_layer_norm(kn_model *m, float epsilon, bool center, bool scale) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add_norm(m, "layer_normalization", epsilon);
+    if (st) return st;
+    return push_norm(m, &(kn__layer){.kind = KN__LAYER_LAYER_NORM, .u.ln = {epsilon, center, scale}});
+}
 
-/* Channels of layer i when it is a batch normalization (its input's last dimension), else 0. */
-static int64_t bn_channels(const kn_model *m, int i) {
-    if (m->layers[i].kind != KN__LAYER_BATCH_NORM) return 0;
+/* The per-channel parameters of layer i when it is a normalization, in graph order: their
+ * count (0 for other layers), names and initializers, and their length, the channels
+ * (the input's last dimension). Batch normalization's gamma, beta, moving_mean and
+ * moving_variance; layer normalization's gamma (scale) and beta (center). */
+static int norm_params(const kn_model *m, int i, const char *names[4], kn_init inits[4], int64_t *channels) {
+    static const char *const bn_names[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+    static const kn_init bn_inits[4] = {KN_INIT_ONES, KN_INIT_ZEROS, KN_INIT_ZEROS, KN_INIT_ONES};
+    const kn__layer *L = &m->layers[i];
+    int n = 0;
+    if (L->kind == KN__LAYER_BATCH_NORM) {
+        for (; n < 4; n++) names[n] = bn_names[n], inits[n] = bn_inits[n];
+    } else if (L->kind == KN__LAYER_LAYER_NORM) {
+        if (L->u.ln.scale) names[n] = "gamma", inits[n++] = KN_INIT_ONES;
+        if (L->u.ln.center) names[n] = "beta", inits[n++] = KN_INIT_ZEROS;
+    }
     int64_t in[KN_MAX_DIMS];
-    int ndim = layer_input(m, i, in, NULL);
-    return in[ndim - 1];
+    *channels = n ? in[layer_input(m, i, in, NULL) - 1] : 0;
+    return n;
 }
 
 /* The activation of layer L, or NULL when it has none. */
@@ -415,7 +443,10 @@ int64_t kn_model_param_count(const kn_model *m) {
     for (int i = 0; i < m->n_layers; i++) {
         int64_t k[2], b;
         layer_param_sizes(m, i, k, &b);
-        n += k[0] * k[1] + b + 4 * bn_channels(m, i);
+        const char *names[4];
+        kn_init inits[4];
+        int64_t ch;
+        n += k[0] * k[1] + b + norm_params(m, i, names, inits, &ch) * ch;
     }
     return n;
 }
@@ -538,20 +569,29 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             break;
         case KN__LAYER_ACTIVATION: act = L->u.activation; break;
         case KN__LAYER_DROPOUT: h = kn_dropout(g, h, L->u.rate); break; /* the identity unless training */
-        case KN__LAYER_BATCH_NORM: {
+        case KN__LAYER_BATCH_NORM:
+        case KN__LAYER_LAYER_NORM: {
             int nd = layer_input(m, i, in, &f);
             if (h && h->ndim != nd + 1) { /* per channel: the layer's input shape (a flatten's is a view) */
                 int64_t s[KN_MAX_DIMS] = {-1};
                 memcpy(s + 1, in, (size_t)nd * sizeof *in);
                 h = kn_reshape(g, h, s, nd + 1);
             }
-            static const kn_init inits[4] = {KN_INIT_ONES, KN_INIT_ZEROS, KN_INIT_ZEROS, KN_INIT_ONES};
-            kn_tensor *p[4];
-            for (int k = 0; k < 4; k++) {
-                snprintf(name, sizeof name, "batch_normalization_%d/%s", L->index, bn_params[k]);
-                p[k] = kn_param(g, (int64_t[]){in[nd - 1]}, 1, inits[k], name);
+            const char *names[4];
+            kn_init inits[4];
+            int64_t ch;
+            kn_tensor *p[4] = {NULL};
+            int np = norm_params(m, i, names, inits, &ch);
+            for (int k = 0; k < np; k++) {
+                snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, names[k]);
+                p[k] = kn_param(g, (int64_t[]){ch}, 1, inits[k], name);
             }
-            h = kn_batch_norm(g, h, p[0], p[1], p[2], p[3], L->u.bn.momentum, L->u.bn.epsilon);
+            if (L->kind == KN__LAYER_BATCH_NORM) {
+                h = kn_batch_norm(g, h, p[0], p[1], p[2], p[3], L->u.bn.momentum, L->u.bn.epsilon);
+            } else { /* gamma when it scales, then beta when it centers */
+                bool sc = L->u.ln.scale;
+                h = kn_layer_norm(g, h, sc ? p[0] : NULL, L->u.ln.center ? p[sc] : NULL, L->u.ln.epsilon);
+            }
             break;
         }
         case KN__LAYER_FLATTEN:
@@ -682,11 +722,14 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
         const kn__layer *L = &m->layers[i];
         int64_t k[2], b;
         layer_param_sizes(m, i, k, &b);
-        int64_t ch = bn_channels(m, i);
-        for (int part = 0; part < 4 && ch; part++) {
+        const char *names[4];
+        kn_init inits[4];
+        int64_t ch;
+        int np = norm_params(m, i, names, inits, &ch);
+        for (int part = 0; part < np; part++) {
             if (n < max) {
                 kn__param_spec *p = &out[n];
-                snprintf(p->name, sizeof p->name, "batch_normalization_%d/%s", L->index, bn_params[part]);
+                snprintf(p->name, sizeof p->name, "%s_%d/%s", kn__layer_type(L), L->index, names[part]);
                 p->ndim = 1;
                 p->shape[0] = ch;
                 p->shape[1] = 0;

@@ -9,7 +9,7 @@
 typedef enum {
     KN__LAYER_DENSE, KN__LAYER_CONV2D, KN__LAYER_MAX_POOL2D, KN__LAYER_AVG_POOL2D, KN__LAYER_GLOBAL_AVG_POOL2D,
     KN__LAYER_FLATTEN, KN__LAYER_RESHAPE, KN__LAYER_ACTIVATION, KN__LAYER_DROPOUT,
-    KN__LAYER_BATCH_NORM
+    KN__LAYER_BATCH_NORM, KN__LAYER_LAYER_NORM
 } kn__layer_kind;
 
 typedef struct kn__pool_opts {
@@ -28,6 +28,7 @@ typedef struct kn__layer {
         kn_activation activation;
         float rate;            /* dropout */
         struct { float momentum, epsilon; } bn; /* batch_normalization */
+        struct { float epsilon; bool center, scale; } ln; /* layer_normalization */
     } u;
     int64_t shape[KN_MAX_DIMS]; /* output per sample; a reshape's target */
     int ndim;

@@ -154,14 +154,7 @@ size_t kn__cpu_batch_norm_scratch(const kn_graph *g, const kn_tensor *t) { (void
 size_t kn__cpu_batch_norm_grad_scratch(const kn_graph *g, const kn_tensor *t) { (void)g; return bn_scratch(t, 5); }
 
 static float *scratch(kn_graph *g, const kn_tensor *t, int per_channel) {
-    if (t->scratch && t->scratch_bytes >= bn_scratch(t, per_channel)) return t->scratch;
-    float *s = kn__alloc(g->ctx, bn_scratch(t, per_channel));
-    if (!s) kn__graph_fail(g, KN_ERR_OUT_OF_MEMORY, "batch_norm: out of memory for %lld channels", (long long)t->ne[t->ndim - 1]);
-    return s;
-}
-
-static void scratch_done(kn_graph *g, const kn_tensor *t, float *s) {
-    if (s != t->scratch) kn__free(g->ctx, s);
+    return kn__cpu_scratch(g, t, bn_scratch(t, per_channel));
 }
 
 void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t) {
@@ -191,7 +184,7 @@ void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t) {
         for (int64_t r = 0; r < rows; r++)
             for (int64_t k = 0; k < c; k++) y[r * c + k] = (x[r * c + k] - a.mean[k]) * a.inv[k];
     }
-    scratch_done(g, t, s);
+    kn__cpu_scratch_done(g, t, s);
 }
 
 /* dx = inv * (dy - mean(dy) - xhat * mean(dy * xhat)), per channel over the batch. */
@@ -205,7 +198,7 @@ void kn__cpu_batch_norm_grad(kn_graph *g, kn_tensor *t) {
     if (rows > 0) stats(g, &a);
     if (kn__is_half(t->src[0]) || kn__is_half(t->src[1]) || kn__is_half(t)) {
         if (rows > 0) kn__parallel_for(g, n, KN_GRAIN, grad_range, &(bn_apply){&a, t});
-        scratch_done(g, t, s);
+        kn__cpu_scratch_done(g, t, s);
         return;
     }
     for (int64_t r = 0; r < rows; r++)
@@ -213,7 +206,7 @@ void kn__cpu_batch_norm_grad(kn_graph *g, kn_tensor *t) {
             float xh = (x[r * c + k] - a.mean[k]) * a.inv[k];
             dx[r * c + k] = a.inv[k] * (dy[r * c + k] - a.sdy[k] - xh * a.sdyx[k]);
         }
-    scratch_done(g, t, s);
+    kn__cpu_scratch_done(g, t, s);
 }
 
 /* An evaluating batch norm as x * scale + shift (the fold pass's constants): scale is

@@ -31,6 +31,7 @@ void kn__bias_act_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int
 size_t kn__cpu_sum_rows_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_batch_norm_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_batch_norm_grad_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_layer_norm_gamma_grad_scratch(const kn_graph *g, const kn_tensor *t);
 /* y (1, n) = x (1, k) B (k, n), B in half precision (dtype KN_F16 or KN_BF16; gemv_half.c). */
 void kn__gemv_half(kn_dtype dtype, int64_t n, int64_t k, const float *x, const uint16_t *B, int64_t ldb, float *y,
                    int threads);
@@ -55,6 +56,9 @@ void kn__cpu_dropout(kn_graph *g, kn_tensor *t);
 void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t);
 void kn__cpu_batch_norm_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_batch_norm_fold(kn_graph *g, kn_tensor *t);
+void kn__cpu_layer_norm(kn_graph *g, kn_tensor *t);
+void kn__cpu_layer_norm_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_layer_norm_gamma_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_dense(kn_graph *g, kn_tensor *t);
 void kn__cpu_matmul_act_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_elementwise(kn_graph *g, kn_tensor *t);
@@ -90,5 +94,11 @@ typedef void (*kn__range_fn)(void *args, int64_t lo, int64_t hi);
  * aligned; a row length keeps rows whole). */
 void kn__parallel_for(const kn_graph *g, int64_t n, int64_t grain, kn__range_fn fn, void *args);
 #define KN_GRAIN 16
+
+/* A kernel's working memory of `bytes`: node t's planned scratch when it holds that many,
+ * else a block allocated for this call (a kernel run outside a compiled graph's plan); NULL,
+ * the graph's error set, when out of memory. kn__cpu_scratch_done frees what was allocated. */
+void *kn__cpu_scratch(kn_graph *g, const kn_tensor *t, size_t bytes);
+void kn__cpu_scratch_done(kn_graph *g, const kn_tensor *t, void *scratch);
 
 #endif

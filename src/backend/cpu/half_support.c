@@ -22,6 +22,8 @@ bool kn__cpu_half_writes(const kn_tensor *t) {
     case KN_OP_DROPOUT:
     case KN_OP_BATCH_NORM:
     case KN_OP_BATCH_NORM_GRAD:
+    case KN_OP_LAYER_NORM: /* a row's blocks widened and narrowed on the stack */
+    case KN_OP_LAYER_NORM_GRAD:
     case KN_OP_ADD: /* a block at a time, broadcasts included */
     case KN_OP_SUB:
     case KN_OP_MUL:
@@ -63,7 +65,11 @@ bool kn__cpu_half_reads(const kn_tensor *t, int slot) {
     case KN_OP_CONV2D_GRAD_KERNEL: /* x and dy; its output is a parameter gradient */
         return slot == 0 || slot == 1;
     case KN_OP_BATCH_NORM: /* x; the moving mean and variance (1, 2) are f32 state */
+    case KN_OP_LAYER_NORM: /* x; gamma and beta (1, 2) are parameters */
         return slot == 0;
+    case KN_OP_LAYER_NORM_GRAD: /* dy and x; gamma (2) is a parameter */
+    case KN_OP_LAYER_NORM_GAMMA_GRAD: /* dy and x; its output is a parameter gradient */
+        return slot == 0 || slot == 1;
     case KN_OP_ACT:
     case KN_OP_ACT_GRAD:
         return kn__cpu_half_writes(t);

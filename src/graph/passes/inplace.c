@@ -4,13 +4,15 @@
  * lives from the input's first write to the output's last read. Not for inputs the caller
  * feeds or reads (inputs, kept tensors), constants, folded values, parameters and their
  * gradients, or tensors other views already share. Kernels of these ops read element i
- * (or a row) before writing it, so the overlap is safe (they use no restrict pointers). */
+ * (or a row) before writing it, so the overlap is safe (they use no restrict pointers).
+ * The "elementwise" ops here include layer normalization: a row in, the same row out. */
 #include "passes.h"
 
 static bool allows_inplace(const kn_tensor *t) {
     switch (t->op) {
     case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_SCALE: case KN_OP_ACT: case KN_OP_ACT_GRAD:
     case KN_OP_ELEMENTWISE: case KN_OP_DROPOUT: /* dropout evaluating: nothing to do in place */
+    case KN_OP_LAYER_NORM: /* a row's statistics are read before any of it is written */
         return true;
     default:
         return false;
