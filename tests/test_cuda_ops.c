@@ -1,7 +1,8 @@
 /* test_cuda_ops.c — every op on the GPU against the CPU backend (the reference), on random
  * inputs: each case builds the same graph twice, once per device, fills its inputs and
  * parameters with the same values, runs it (training cases: several steps), and compares
- * the kept outputs, the parameters and their gradients element by element. Convolutions
+ * the kept outputs, the parameters and their gradients element by element. Layer norm
+ * alone and in a small MLP trained a few steps (fp32 and half). Convolutions
  * on both CUDA paths (KILN_CUDA_CONV=direct, and im2col + cuBLASLt whole and in chunks
  * under KILN_CUDA_CONV_WS_MB). Then a small MLP trained a few steps on both devices, and
  * the same training, and a chunked convolution's, replayed from a captured CUDA graph
@@ -298,8 +299,12 @@ static void b_loss(kn_graph *g, const void *arg) {
     kn_graph_backward(g, loss);
 }
 
-static void b_mlp(kn_graph *g, const void *arg) {
-    const kn_optimizer *opt = arg;
+/* 20 -> 32 relu -> 32 gelu -> dropout -> 5, sparse cross-entropy from the logits, trained
+ * by opt; with layer_norm, a layer norm between the second layer's sum and its gelu. The
+ * first two dense layers make a chain for the small-batch kernel (cuda/small_batch.c);
+ * with the layer norm the chain ends at it (not a member: its own kernels run after). */
+static void mlp(kn_graph *g, const kn_optimizer *opt, bool layer_norm) {
+    g->half_inputs = layer_norm; /* (mixed precision: every activation half, both layer norm kernels' too) */
     kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){16, 20}, 2, "x");
     kn_tensor *labels = kn_input(g, KN_I32, (int64_t[]){16}, 1, "labels");
     kn_tensor *w1 = kn_param(g, (int64_t[]){20, 32}, 2, KN_INIT_GLOROT_UNIFORM, "w1");
@@ -308,13 +313,19 @@ static void b_mlp(kn_graph *g, const void *arg) {
     kn_tensor *b2 = kn_param(g, (int64_t[]){32}, 1, KN_INIT_ZEROS, "b2");
     kn_tensor *w3 = kn_param(g, (int64_t[]){32, 5}, 2, KN_INIT_GLOROT_UNIFORM, "w3");
     kn_tensor *h = kn_act(g, kn_add(g, kn_matmul(g, x, w1), b1), KN_RELU);
-    h = kn_act(g, kn_add(g, kn_matmul(g, h, w2), b2), KN_GELU);
+    h = kn_add(g, kn_matmul(g, h, w2), b2);
+    if (layer_norm)
+        h = kn_layer_norm(g, h, kn_param(g, (int64_t[]){32}, 1, KN_INIT_ONES, "gamma"),
+                          kn_param(g, (int64_t[]){32}, 1, KN_INIT_ZEROS, "beta"), 1e-3f);
+    h = kn_act(g, h, KN_GELU);
     h = kn_dropout(g, h, 0.25f);
     kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, kn_matmul(g, h, w3), labels, true);
     kn_graph_keep(g, loss);
     kn_graph_backward(g, loss);
     kn_graph_add_optimizer(g, opt);
 }
+static void b_mlp(kn_graph *g, const void *arg) { mlp(g, arg, false); }
+static void b_ln_mlp(kn_graph *g, const void *arg) { mlp(g, arg, true); }
 
 static void b_dropout(kn_graph *g, const void *arg) {
     (void)arg;
@@ -329,6 +340,64 @@ static void b_batch_norm(kn_graph *g, const void *arg) {
     kn_tensor *mv = kn_param(g, (int64_t[]){12}, 1, KN_INIT_ZEROS, "pos_moving_var");
     kn_tensor *gamma = kn_param(g, (int64_t[]){12}, 1, KN_INIT_ZEROS, "gamma");
     train_on(g, kn_batch_norm(g, x, gamma, NULL, mm, mv, 0.9f, 1e-3f), NULL);
+}
+
+/* Layer normalization of a parameter x (its gradient too), gamma and beta when given. */
+typedef struct {
+    int64_t shape[4];
+    int ndim;
+    bool center, scale;
+} ln_arg;
+
+static void b_layer_norm(kn_graph *g, const void *arg) {
+    const ln_arg *a = arg;
+    int64_t c = a->shape[a->ndim - 1];
+    kn_tensor *x = kn_param(g, a->shape, a->ndim, KN_INIT_ZEROS, "x");
+    kn_tensor *gamma = a->scale ? kn_param(g, &c, 1, KN_INIT_ZEROS, "gamma") : NULL;
+    kn_tensor *beta = a->center ? kn_param(g, &c, 1, KN_INIT_ZEROS, "beta") : NULL;
+    train_on(g, kn_layer_norm(g, x, gamma, beta, 1e-3f), NULL);
+}
+
+/* Layer norm on both devices: the op alone (dense rows; rows past the gamma gradient's
+ * chunk, 300 > 128; an image's channels; rows of 1100; gamma and beta each on and off),
+ * then the MLP with a layer norm (b_ln_mlp) trained 3 steps with Adam, fused and not; and
+ * at bf16 and fp16 with half_cases' optimizers, its inputs half so that every activation
+ * is, both layer norm kernels' included (with f32 inputs the GPU keeps the first layers
+ * and the layer norm's dx f32: cuBLASLt multiplies one type), compared by half_compare.
+ * Tolerances: the op alone 1e-5 relative and 5e-5 absolute: row sums of floats in another
+ * order (a warp's 32 strided partial sums and a shuffle tree against the CPU's blocks of 8
+ * lanes) for y and dx, whose d - mean(d) - xhat * mean(d * xhat) cancels, so its rounding
+ * is relative to d, not to dx (the emulator: 6e-7 at most); gamma's and beta's gradients
+ * sum up to 300 rows of |dy * xhat| ~ 1 in chunks of 128 against the CPU's one order, up
+ * to about 300 * 2^-24 = 2e-5 apart (the emulator: 7.6e-6). The MLP 1e-4 (products and
+ * Adam, as "mlp training"; the emulator: 5.4e-7). */
+static void layer_norm_cases(kn_ctx *ctx) {
+    static const ln_arg ops[] = {{{40, 12}, 2, true, true},         {{300, 21}, 2, true, true},
+                                 {{2, 6, 5, 7}, 4, false, true},    {{4, 1100}, 2, true, false},
+                                 {{9, 33}, 2, false, false}};
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+        run_case(ctx, &(tcase){"layer_norm", b_layer_norm, &ops[i], KN_PASS_NONE, 1, 5e-5f, 1e-5f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"layer_norm fused", b_layer_norm, &ops[i], KN_PASS_ALL, 1, 5e-5f, 1e-5f, KN_PRECISION_FP32});
+    }
+    kn_optimizer adam = kn_adam(1e-2f);
+    run_case(ctx, &(tcase){"mlp with layer_norm", b_ln_mlp, &adam, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    run_case(ctx, &(tcase){"mlp with layer_norm unfused", b_ln_mlp, &adam, KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    kn_optimizer half_opts[2] = {kn_sgd(0.05f), kn_adam(1e-3f)}; /* half_cases' */
+    half_opts[0].momentum = 0.9f;
+    for (int h = 0; h < 4; h++) {
+        kn_precision p = h % 2 ? KN_PRECISION_FP16 : KN_PRECISION_BF16;
+        tcase c = {"mlp with layer_norm half", b_ln_mlp, &half_opts[h / 2], KN_PASS_ALL, 3, 0, 0, p};
+        kn_graph *gpu = make(ctx, &c, KN_DEVICE_CUDA);
+        int half_ln = 0; /* (else the comparison proves nothing of the half kernels) */
+        for (int i = 0; gpu && i < gpu->n_nodes; i++) {
+            const kn_tensor *t = gpu->nodes[i];
+            half_ln += (t->op == KN_OP_LAYER_NORM || t->op == KN_OP_LAYER_NORM_GRAD) && t->dtype != KN_F32;
+        }
+        CHECK(half_ln == 2, "%s %s: %d layer norm nodes write half on the gpu, expected 2", c.name, kn_precision_name(p),
+              half_ln);
+        kn_graph_free(gpu);
+        run_case(ctx, &c);
+    }
 }
 
 static void b_conv(kn_graph *g, const void *arg) {
@@ -1078,6 +1147,7 @@ int main(void) {
         run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
+    layer_norm_cases(ctx);
     pool_cases(ctx);
     conv_cases(ctx);
     chain_cases(ctx);

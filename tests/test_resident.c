@@ -265,6 +265,12 @@ int main(void) {
              "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "{\"type\": \"rmsprop\", \"learning_rate\": 0.01}", ""),
          2, {.epochs = 2, .batch_size = 16, .schedule = {.kind = KN_SCHEDULE_COSINE, .warmup_steps = 3}}, false, false, false, 0, {0}},
+        {"layer norm after each dense layer, adam (on cuda: no dense chain across it; its own kernels in the step)",
+         MLP("{\"type\": \"dense\", \"units\": 16}, {\"type\": \"layer_normalization\"}, {\"type\": \"activation\", \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"}, {\"type\": \"layer_normalization\", \"center\": false},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "%s", ""),
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false, 0, {0}},
         {"bf16 (the features table narrowed once)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ", \"precision\": \"bf16\""),

@@ -4,9 +4,9 @@
  * every build: without the CUDA backend the answer is always no.
  *
  * Listed: the ops an MLP's training step runs (products with their fused epilogues, the
- * loss and its gradient, activations, dropout, elementwise chains, the bias gradient) and the
- * cheap elementwise ops; each has a launcher taking every operand's storage type
- * (launch.h, the _x launchers). Everything else stays f32 (an op without half support
+ * loss and its gradient, activations, dropout, layer normalization, elementwise chains, the
+ * bias gradient) and the cheap elementwise ops; each has a launcher taking every operand's
+ * storage type (launch.h, the _x launchers). Everything else stays f32 (an op without half support
  * costs memory, never correctness). Products also need operands of one type (cuBLASLt):
  * the precision pass enforces that for cuda graphs. */
 #include "graph/graph.h"
@@ -28,6 +28,8 @@ bool kn__cuda_half_writes(const kn_tensor *t) {
     case KN_OP_SCALE:
     case KN_OP_COPY:
     case KN_OP_DROPOUT:
+    case KN_OP_LAYER_NORM: /* a warp a row, any width */
+    case KN_OP_LAYER_NORM_GRAD:
         return true;
     default:
         return false;
@@ -53,6 +55,11 @@ bool kn__cuda_half_reads(const kn_tensor *t, int slot) {
     case KN_OP_COPY:
     case KN_OP_DROPOUT:
         return true;
+    case KN_OP_LAYER_NORM: /* x; gamma and beta (1, 2) are f32 parameters */
+        return slot == 0;
+    case KN_OP_LAYER_NORM_GRAD: /* dy and x; gamma (2) is a parameter */
+    case KN_OP_LAYER_NORM_GAMMA_GRAD: /* dy and x; its output, a parameter gradient, stays f32 */
+        return slot == 0 || slot == 1;
     case KN_OP_DENSE: /* a and b; the bias (2) is an f32 parameter */
     case KN_OP_MATMUL:
         return slot == 0 || slot == 1;

@@ -1,5 +1,6 @@
-/* kernels_nn.cu — batch norm, pooling, convolution and the fused elementwise chain on the
- * GPU, with the CPU backend's formulas (batchnorm.c, conv.c, conv_gemm.c, fused.c).
+/* kernels_nn.cu — batch norm, layer norm, pooling, convolution and the fused elementwise
+ * chain on the GPU, with the CPU backend's formulas (batchnorm.c, layernorm.c, conv.c,
+ * conv_gemm.c, fused.c).
  *
  * Convolutions run as im2col + cuBLASLt (ops.c): this file has the im2col and col2im
  * kernels they use, and the older direct kernels (one thread per output element, sums in
@@ -121,6 +122,132 @@ __global__ void bn_fold_kernel(const float *mm, const float *mv, float *out, flo
 extern "C" cudaError_t kn__cu_batch_norm_fold(cudaStream_t s, const float *mm, const float *mv, float *out, float eps,
                                               bool shift, int64_t c) {
     if (c > 0) bn_fold_kernel<<<blocks_for(c), THREADS, 0, s>>>(mm, mv, out, eps, shift, c);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- layer norm
+ *
+ * layernorm.c's formulas, a warp per row (rows are independent: no block barrier, each
+ * row's sums by shuffles); x, dy and the outputs stored as their type codes say (mixed
+ * precision), gamma, beta and gamma's gradient f32. Like the CPU, every kernel takes a
+ * row's statistics from ln_row_stats, and the backward recomputes them. */
+
+static unsigned row_warp_blocks(int64_t rows) { return (unsigned)((rows * 32 + THREADS - 1) / THREADS); }
+
+/* Row r's mean and 1 / sqrt(var + eps) (biased), two passes as the CPU's row_stats; every
+ * lane of the warp gets them. */
+__device__ static inline void ln_row_stats(const void *x, int tx, int64_t off, int64_t c, float eps, int lane,
+                                           float *mean, float *rstd) {
+    float s = 0, q = 0;
+    for (int64_t k = lane; k < c; k += 32) s += kn__ld(x, tx, off + k);
+    float mu = kn__warp_sum(s) / (float)c;
+    for (int64_t k = lane; k < c; k += 32) {
+        float d = kn__ld(x, tx, off + k) - mu;
+        q += d * d;
+    }
+    *mean = mu;
+    *rstd = 1.0f / sqrtf(kn__warp_sum(q) / (float)c + eps);
+}
+
+/* y = (x - mean) * rstd * gamma + beta; y may be x (each lane reads its elements before
+ * writing them, and the warp's sums were all taken before). */
+__global__ void ln_forward_kernel(const void *x, int tx, const float *gamma, const float *beta, void *y, int ty,
+                                  int64_t rows, int64_t c, float eps) {
+    int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return; /* (the whole warp: r is the warp's) */
+    float mean, rstd;
+    ln_row_stats(x, tx, r * c, c, eps, lane, &mean, &rstd);
+    for (int64_t k = lane; k < c; k += 32) {
+        float v = (kn__ld(x, tx, r * c + k) - mean) * rstd;
+        if (gamma) v *= gamma[k];
+        if (beta) v += beta[k];
+        kn__st(y, ty, r * c + k, v);
+    }
+}
+
+/* dx = rstd * (d - mean(d) - xhat * mean(d * xhat)), d = dy * gamma (dy without). */
+__global__ void ln_grad_kernel(const void *dy, int tdy, const void *x, int tx, const float *gamma, void *dx, int tdx,
+                               int64_t rows, int64_t c, float eps) {
+    int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    float mean, rstd, sd = 0, sdx = 0;
+    ln_row_stats(x, tx, r * c, c, eps, lane, &mean, &rstd);
+    for (int64_t k = lane; k < c; k += 32) {
+        float d = kn__ld(dy, tdy, r * c + k) * (gamma ? gamma[k] : 1.0f);
+        sd += d;
+        sdx += d * ((kn__ld(x, tx, r * c + k) - mean) * rstd);
+    }
+    float md = kn__warp_sum(sd) / (float)c, mdx = kn__warp_sum(sdx) / (float)c;
+    for (int64_t k = lane; k < c; k += 32) {
+        float d = kn__ld(dy, tdy, r * c + k) * (gamma ? gamma[k] : 1.0f);
+        kn__st(dx, tdx, r * c + k, rstd * (d - md - (kn__ld(x, tx, r * c + k) - mean) * rstd * mdx));
+    }
+}
+
+/* Each row's mean and rstd into stats (rows, 2), for gamma's gradient. */
+__global__ void ln_stats_kernel(const void *x, int tx, float *stats, int64_t rows, int64_t c, float eps) {
+    int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    float mean, rstd;
+    ln_row_stats(x, tx, r * c, c, eps, lane, &mean, &rstd);
+    if (lane == 0) stats[2 * r] = mean, stats[2 * r + 1] = rstd;
+}
+
+/* A thread per column: the sum of dy * xhat over rows [chunk * blockIdx.y, + chunk), in
+ * row order, into out's row blockIdx.y. */
+__global__ void ln_gamma_part_kernel(const void *dy, int tdy, const void *x, int tx, const float *stats, float *out,
+                                     int64_t rows, int64_t c, int64_t chunk) {
+    int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, r0 = (int64_t)blockIdx.y * chunk;
+    if (k >= c) return;
+    int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    float s = 0;
+    for (int64_t r = r0; r < r1; r++)
+        s += kn__ld(dy, tdy, r * c + k) * ((kn__ld(x, tx, r * c + k) - stats[2 * r]) * stats[2 * r + 1]);
+    out[(int64_t)blockIdx.y * c + k] = s;
+}
+
+extern "C" cudaError_t kn__cu_layer_norm(cudaStream_t s, const void *x, int tx, const float *gamma, const float *beta,
+                                         void *y, int ty, float eps, int64_t rows, int64_t c) {
+    if (rows > 0 && c > 0)
+        ln_forward_kernel<<<row_warp_blocks(rows), THREADS, 0, s>>>(x, tx, gamma, beta, y, ty, rows, c, eps);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_layer_norm_grad(cudaStream_t s, const void *dy, int tdy, const void *x, int tx,
+                                              const float *gamma, void *dx, int tdx, float eps, int64_t rows,
+                                              int64_t c) {
+    if (rows > 0 && c > 0)
+        ln_grad_kernel<<<row_warp_blocks(rows), THREADS, 0, s>>>(dy, tdy, x, tx, gamma, dx, tdx, rows, c, eps);
+    return cudaGetLastError();
+}
+
+/* gamma's gradient sums rows in chunks of at least KN_CU_SUM_ROWS_CHUNK, at most that many
+ * chunks (a count fixed by the shape), then the chunks in order. */
+static int64_t ln_chunk(int64_t rows) {
+    int64_t spread = (rows + KN_CU_SUM_ROWS_CHUNK - 1) / KN_CU_SUM_ROWS_CHUNK;
+    return spread > KN_CU_SUM_ROWS_CHUNK ? spread : KN_CU_SUM_ROWS_CHUNK;
+}
+
+extern "C" size_t kn__cu_layer_norm_gamma_grad_ws(int64_t rows, int64_t c) {
+    if (rows <= 0 || c <= 0) return 0;
+    int64_t chunks = (rows + ln_chunk(rows) - 1) / ln_chunk(rows);
+    return (size_t)(2 * rows + (chunks > 1 ? chunks * c : 0)) * sizeof(float);
+}
+
+extern "C" cudaError_t kn__cu_layer_norm_gamma_grad(cudaStream_t s, const void *dy, int tdy, const void *x, int tx,
+                                                    float *out, float eps, float *ws, int64_t rows, int64_t c) {
+    if (c <= 0) return cudaGetLastError();
+    if (rows <= 0) return cudaMemsetAsync(out, 0, (size_t)c * sizeof(float), s);
+    int64_t chunk = ln_chunk(rows), chunks = (rows + chunk - 1) / chunk;
+    unsigned col_blocks = (unsigned)((c + THREADS - 1) / THREADS);
+    float *stats = ws, *partial = ws + 2 * rows;
+    ln_stats_kernel<<<row_warp_blocks(rows), THREADS, 0, s>>>(x, tx, stats, rows, c, eps);
+    ln_gamma_part_kernel<<<dim3(col_blocks, (unsigned)chunks), THREADS, 0, s>>>(dy, tdy, x, tx, stats,
+                                                                              chunks > 1 ? partial : out, rows, c, chunk);
+    if (chunks > 1) return kn__cu_sum_rows(s, partial, out, NULL, chunks, c); /* (chunks <= its chunk: no ws) */
     return cudaGetLastError();
 }
 

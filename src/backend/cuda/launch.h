@@ -244,6 +244,17 @@ cudaError_t kn__cu_batch_norm_grad(cudaStream_t s, const float *dy, const float 
                                    int64_t rows, int64_t c);
 cudaError_t kn__cu_batch_norm_fold(cudaStream_t s, const float *mm, const float *mv, float *out, float eps,
                                    bool shift, int64_t c);
+/* Layer norm over the last dimension c of rows rows (layernorm.c's formulas, a warp a row);
+ * x, dy, y and dx stored as their type codes say, gamma and beta (each may be NULL) and
+ * gamma's gradient f32. y may be x. gamma's gradient (sum over rows of dy * xhat) needs ws:
+ * kn__cu_layer_norm_gamma_grad_ws(rows, c) bytes. */
+cudaError_t kn__cu_layer_norm(cudaStream_t s, const void *x, int tx, const float *gamma, const float *beta, void *y,
+                              int ty, float eps, int64_t rows, int64_t c);
+cudaError_t kn__cu_layer_norm_grad(cudaStream_t s, const void *dy, int tdy, const void *x, int tx, const float *gamma,
+                                   void *dx, int tdx, float eps, int64_t rows, int64_t c);
+size_t kn__cu_layer_norm_gamma_grad_ws(int64_t rows, int64_t c);
+cudaError_t kn__cu_layer_norm_gamma_grad(cudaStream_t s, const void *dy, int tdy, const void *x, int tx, float *out,
+                                         float eps, float *ws, int64_t rows, int64_t c);
 
 /* NHWC windows: image n, h, w, c and the packed kn__win fields; index64: the 64-bit
  * kernels even when the 32-bit ones would do (KILN_CUDA_INDEX64=1, for their tests). */

@@ -356,6 +356,32 @@ static kn_status k_batch_norm_grad(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
+/* Rows of t's last dimension: its channels c and the rows. */
+static int64_t rows_of(const kn_tensor *t, int64_t *c) {
+    *c = t->ndim ? t->ne[t->ndim - 1] : 1;
+    return *c ? kn__numel(t) / *c : 0;
+}
+
+static kn_status k_layer_norm(kn_graph *g, kn_tensor *t) {
+    int64_t c, rows = rows_of(t, &c);
+    LAUNCH(kn__cu_layer_norm(STREAM, VS(0), TY(t->src[0]), DOPT(1), DOPT(2), VD(t), TY(t), t->fparam[0], rows, c));
+    OK;
+}
+
+static kn_status k_layer_norm_grad(kn_graph *g, kn_tensor *t) {
+    int64_t c, rows = rows_of(t, &c);
+    LAUNCH(kn__cu_layer_norm_grad(STREAM, VS(0), TY(t->src[0]), VS(1), TY(t->src[1]), DOPT(2), VD(t), TY(t),
+                                  t->fparam[0], rows, c));
+    OK;
+}
+
+static kn_status k_layer_norm_gamma_grad(kn_graph *g, kn_tensor *t) {
+    int64_t c, rows = rows_of(t->src[1], &c);
+    LAUNCH(kn__cu_layer_norm_gamma_grad(STREAM, VS(0), TY(t->src[0]), VS(1), TY(t->src[1]), D(t), t->fparam[0],
+                                        (float *)CTX->ws, rows, c));
+    OK;
+}
+
 static kn_status k_batch_norm_fold(kn_graph *g, kn_tensor *t) {
     LAUNCH(kn__cu_batch_norm_fold(STREAM, DS(0), DS(1), D(t), t->fparam[1], t->iparam[0] != 0, kn__numel(t)));
     OK;
@@ -574,6 +600,9 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_DROPOUT] = k_dropout,
     [KN_OP_BATCH_NORM] = k_batch_norm,
     [KN_OP_BATCH_NORM_GRAD] = k_batch_norm_grad,
+    [KN_OP_LAYER_NORM] = k_layer_norm,
+    [KN_OP_LAYER_NORM_GRAD] = k_layer_norm_grad,
+    [KN_OP_LAYER_NORM_GAMMA_GRAD] = k_layer_norm_gamma_grad,
     [KN_OP_DENSE] = k_dense,
     [KN_OP_MATMUL_ACT_GRAD] = k_matmul_act_grad,
     [KN_OP_ELEMENTWISE] = k_elementwise,

@@ -136,6 +136,8 @@ static size_t node_workspace(const kn_tensor *t) {
     case KN_OP_LOSS: return (size_t)(t->src[0]->ne[0] > 0 ? t->src[0]->ne[0] : 1) * sizeof(double);
     case KN_OP_BATCH_NORM:
     case KN_OP_BATCH_NORM_GRAD: return (size_t)t->ne[t->ndim - 1] * 5 * sizeof(float);
+    case KN_OP_LAYER_NORM_GAMMA_GRAD: /* the rows' statistics and the chunks' sums, at the compiled batch */
+        return t->ne[0] ? kn__cu_layer_norm_gamma_grad_ws(kn__numel(t->src[1]) / t->ne[0], t->ne[0]) : 0;
     case KN_OP_OPTIMIZER: /* the clip factor (its first 64 bytes), then the norm's partial sums */
     case KN_OP_GRAD_NORM: return 64 + KN_CU_NORM_BLOCKS * sizeof(double);
     case KN_OP_SUM_ROWS: /* the chunks' partial sums (kernels.cu), at the compiled batch */
