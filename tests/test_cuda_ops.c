@@ -347,6 +347,7 @@ typedef struct {
     int64_t shape[4];
     int ndim;
     bool center, scale;
+    float shift; /* added to x first: rows far from zero against their spread */
 } ln_arg;
 
 static void b_layer_norm(kn_graph *g, const void *arg) {
@@ -355,11 +356,13 @@ static void b_layer_norm(kn_graph *g, const void *arg) {
     kn_tensor *x = kn_param(g, a->shape, a->ndim, KN_INIT_ZEROS, "x");
     kn_tensor *gamma = a->scale ? kn_param(g, &c, 1, KN_INIT_ZEROS, "gamma") : NULL;
     kn_tensor *beta = a->center ? kn_param(g, &c, 1, KN_INIT_ZEROS, "beta") : NULL;
+    if (a->shift) x = kn_add(g, x, kn__const_scalar(g, a->shift));
     train_on(g, kn_layer_norm(g, x, gamma, beta, 1e-3f), NULL);
 }
 
 /* Layer norm on both devices: the op alone (dense rows; rows past the gamma gradient's
- * chunk, 300 > 128; an image's channels; rows of 1100; gamma and beta each on and off),
+ * chunk, 300 > 128; an image's channels; rows of 1100, and of 1100 near 40 with a spread of
+ * 0.6; gamma and beta each on and off),
  * then the MLP with a layer norm (b_ln_mlp) trained 3 steps with Adam, fused and not; and
  * at bf16 and fp16 with half_cases' optimizers, its inputs half so that every activation
  * is, both layer norm kernels' included (with f32 inputs the GPU keeps the first layers
@@ -372,16 +375,33 @@ static void b_layer_norm(kn_graph *g, const void *arg) {
  * to about 300 * 2^-24 = 2e-5 apart (the emulator: 7.6e-6). The MLP 1e-4 (products and
  * Adam, as "mlp training"; the emulator: 5.4e-7). */
 static void layer_norm_cases(kn_ctx *ctx) {
-    static const ln_arg ops[] = {{{40, 12}, 2, true, true},         {{300, 21}, 2, true, true},
-                                 {{2, 6, 5, 7}, 4, false, true},    {{4, 1100}, 2, true, false},
-                                 {{9, 33}, 2, false, false}};
+    static const ln_arg ops[] = {{{40, 12}, 2, true, true, 0},      {{300, 21}, 2, true, true, 0},
+                                 {{2, 6, 5, 7}, 4, false, true, 0}, {{4, 1100}, 2, true, false, 0},
+                                 {{9, 33}, 2, false, false, 0},     {{6, 1100}, 2, true, true, 40}};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
         run_case(ctx, &(tcase){"layer_norm", b_layer_norm, &ops[i], KN_PASS_NONE, 1, 5e-5f, 1e-5f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"layer_norm fused", b_layer_norm, &ops[i], KN_PASS_ALL, 1, 5e-5f, 1e-5f, KN_PRECISION_FP32});
     }
     kn_optimizer adam = kn_adam(1e-2f);
-    run_case(ctx, &(tcase){"mlp with layer_norm", b_ln_mlp, &adam, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    tcase lm = {"mlp with layer_norm", b_ln_mlp, &adam, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
+    run_case(ctx, &lm);
     run_case(ctx, &(tcase){"mlp with layer_norm unfused", b_ln_mlp, &adam, KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    /* the small-batch chain took the two dense layers before the layer norm, and ran */
+    kn_graph *gl = on_mirror ? NULL : make(ctx, &lm, KN_DEVICE_CUDA);
+    if (gl) {
+        const kn__cuda_graph *cg = gl->backend.context;
+        int members = 0, ln = 0;
+        for (int k = 0; k < cg->n_chains; k++)
+            for (int l = 0; l < cg->chain[k].len; l++) {
+                members++;
+                ln += cg->chain[k].node[l]->op == KN_OP_LAYER_NORM;
+            }
+        CHECK(kn_graph_run(gl) == KN_OK, "%s: gpu run: %s", lm.name, kn_last_error(ctx));
+        CHECK(members == 2 && ln == 0 && cg->chain_launches >= 1,
+              "%s: %d chains of %d nodes (%d layer norms among them), %lld chain launches", lm.name, cg->n_chains,
+              members, ln, (long long)cg->chain_launches);
+        kn_graph_free(gl);
+    }
     kn_optimizer half_opts[2] = {kn_sgd(0.05f), kn_adam(1e-3f)}; /* half_cases' */
     half_opts[0].momentum = 0.9f;
     for (int h = 0; h < 4; h++) {

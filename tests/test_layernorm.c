@@ -64,9 +64,10 @@ static void golden_case(const char *cs, const int64_t *shape, int ndim, bool aff
         char name[64];
         snprintf(name, sizeof name, "%s.%s", cs, what[k]);
         const double *want = load(cs, what[k], k < 2 ? (int)n : (int)c);
-        /* 2e-5: float32 row sums (in blocks, lanes of 8) against float64 on the same float32
-         * inputs; the long rows' mean of 40 costs x - mean about ulp(40) / sigma (1.3e-6) */
-        if (want) compare_golden(name, got[k], want, k < 2 ? (int)n : (int)c, 2e-5);
+        /* 5e-6: float32 sums in lanes (corrected two-pass statistics) against float64 on
+         * the same float32 inputs; the long rows' x - mean of values near 40 rounds to
+         * ulp(40) / 2, 6e-7 of their sigma of 3 (1.1e-6 measured, -O0 and -O3 alike) */
+        if (want) compare_golden(name, got[k], want, k < 2 ? (int)n : (int)c, 5e-6);
     }
     /* evaluating computes the same (no batch statistics, no state) */
     static float keep[MAXV];

@@ -134,19 +134,22 @@ extern "C" cudaError_t kn__cu_batch_norm_fold(cudaStream_t s, const float *mm, c
 
 static unsigned row_warp_blocks(int64_t rows) { return (unsigned)((rows * 32 + THREADS - 1) / THREADS); }
 
-/* Row r's mean and 1 / sqrt(var + eps) (biased), two passes as the CPU's row_stats; every
+/* Row r's mean and 1 / sqrt(var + eps) (biased) by the CPU's row_stats' corrected two
+ * passes (the deviations from a first mean correct it), the lanes' sums by shuffles; every
  * lane of the warp gets them. */
 __device__ static inline void ln_row_stats(const void *x, int tx, int64_t off, int64_t c, float eps, int lane,
                                            float *mean, float *rstd) {
-    float s = 0, q = 0;
+    float s = 0, e = 0, q = 0;
     for (int64_t k = lane; k < c; k += 32) s += kn__ld(x, tx, off + k);
     float mu = kn__warp_sum(s) / (float)c;
     for (int64_t k = lane; k < c; k += 32) {
         float d = kn__ld(x, tx, off + k) - mu;
+        e += d;
         q += d * d;
     }
-    *mean = mu;
-    *rstd = 1.0f / sqrtf(kn__warp_sum(q) / (float)c + eps);
+    float em = kn__warp_sum(e) / (float)c, var = kn__warp_sum(q) / (float)c - em * em;
+    *mean = mu + em;
+    *rstd = 1.0f / sqrtf((var > 0 ? var : 0) + eps);
 }
 
 /* y = (x - mean) * rstd * gamma + beta; y may be x (each lane reads its elements before
