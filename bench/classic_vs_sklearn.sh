@@ -34,11 +34,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC, SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.naive_bayes import GaussianNB
 m = {"logistic_regression": lambda: LogisticRegression(C=1.0, max_iter=100),
      "linear_svm": lambda: LinearSVC(C=1.0),
      "decision_tree": lambda: DecisionTreeClassifier(criterion="entropy", max_depth=10, random_state=0),
      "random_forest": lambda: RandomForestClassifier(100, criterion="entropy", n_jobs=2, random_state=0),
      "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=100, random_state=0),
+     "k_nearest_neighbors": lambda: KNeighborsClassifier(n_jobs=2),
+     "gaussian_nb": lambda: GaussianNB(),
      "svm": lambda: SVC(C=10)}[name]()
 t = time.time(); m.fit(xtr, ytr); t1 = time.time(); acc = (m.predict(xte) == yte).mean(); t2 = time.time()
 print(f"{t1 - t:.2f} {t2 - t1:.2f} {acc:.4f}")
@@ -66,5 +70,7 @@ run decision_tree '{"type": "decision_tree", "criterion": "entropy", "max_depth"
 run random_forest '{"type": "random_forest", "n_estimators": 100, "criterion": "entropy"}' 60000
 # defaults: 100 iterations, 31 leaves, early stopping on (over 10,000 rows: 10% for validation)
 run hist_gradient_boosting '{"type": "hist_gradient_boosting", "max_iter": 100}' 60000
+run k_nearest_neighbors '{"type": "k_nearest_neighbors"}' 60000
+run gaussian_nb '{"type": "gaussian_nb"}' 60000
 run svm '{"type": "svm", "kernel": "rbf", "C": 10}' 10000
 [[ " $SKIP " == *" svm60k "* ]] || run svm '{"type": "svm", "kernel": "rbf", "C": 10}' 60000
