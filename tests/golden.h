@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 static char *golden;
@@ -54,5 +55,19 @@ static int get(const char *name, double *out, int max) {
     }
     return 0;
 }
+
+#ifdef KN_TEST_CHECK_H /* with check.h included first */
+/* Record name's numbers as a malloc'd array of exactly n, or NULL with a failure counted. */
+__attribute__((unused)) static double *golden_record(const char *name, int64_t n) {
+    double *v = malloc((size_t)(n + 1) * sizeof *v);
+    int got = v ? get(name, v, (int)n + 1) : 0;
+    CHECK(got == n, "%s: %d numbers in the golden file, expected %lld", name, got, (long long)n);
+    if (got != n) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+#endif
 
 #endif

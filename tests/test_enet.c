@@ -21,16 +21,6 @@ static int64_t N, D;
 static float *X, *T, *W;
 static char dir[64];
 
-static double *record(const char *name, int64_t n) {
-    double *v = malloc((size_t)(n + 1) * sizeof *v);
-    int got = v ? get(name, v, (int)n + 1) : 0;
-    CHECK(got == n, "%s: %d numbers in the golden file, expected %lld", name, got, (long long)n);
-    if (got != n) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
 
 /* A fitted model of spec on the data (weighted or not), or NULL; *sweeps: its iterations. */
 static kn_model *fit(kn_ctx *ctx, const char *spec_text, bool weighted, int64_t *sweeps) {
@@ -68,13 +58,13 @@ static void one_case(kn_ctx *ctx, const char *tag, const char *spec_text, bool w
     int64_t n = 0;
     const float *coef = kn_model_param(m, "coef", &n), *b = kn_model_param(m, "intercept", NULL);
     snprintf(key, sizeof key, "%s_coef", tag);
-    double *want_coef = record(key, D);
+    double *want_coef = golden_record(key, D);
     snprintf(key, sizeof key, "%s_intercept", tag);
-    double *want_b = record(key, 1);
+    double *want_b = golden_record(key, 1);
     snprintf(key, sizeof key, "%s_n_iter", tag);
-    double *want_iter = record(key, 1);
+    double *want_iter = golden_record(key, 1);
     snprintf(key, sizeof key, "%s_pred", tag);
-    double *want_pred = record(key, 20);
+    double *want_pred = golden_record(key, 20);
     if (coef && b && n == D && want_coef && want_b && want_iter && want_pred) {
         int bad = differ(coef, want_coef, D);
         CHECK(!bad, "%s: %d of %lld coefficients differ from scikit-learn's (first: %.9g vs %.9g)", tag, bad, (long long)D, coef[0], want_coef[0]);
@@ -107,7 +97,7 @@ int main(void) {
     double shape[2];
     if (get("data_shape", shape, 2) != 2) return 1;
     N = (int64_t)shape[0], D = (int64_t)shape[1];
-    double *x = record("data_x", N * D), *t = record("data_t", N);
+    double *x = golden_record("data_x", N * D), *t = golden_record("data_t", N);
     X = malloc(sizeof(float) * (size_t)(N * D)), T = malloc(sizeof(float) * (size_t)N), W = malloc(sizeof(float) * (size_t)N);
     if (!x || !t || !X || !T || !W) return 1;
     for (int64_t i = 0; i < N * D; i++) X[i] = (float)x[i];
@@ -126,7 +116,7 @@ int main(void) {
     one_case(ctx, "lasso_tight", "{\"type\": \"lasso\", \"alpha\": 0.01, \"tol\": 1e-8, \"max_iter\": 100000}", false);
     /* random selection: other iterates, the same optimum (tight tolerance) */
     kn_model *r = fit(ctx, "{\"type\": \"lasso\", \"alpha\": 0.01, \"tol\": 1e-8, \"max_iter\": 100000, \"selection\": \"random\", \"random_state\": 3}", false, NULL);
-    double *want = record("lasso_tight_coef", D);
+    double *want = golden_record("lasso_tight_coef", D);
     const float *coef = r ? kn_model_param(r, "coef", NULL) : NULL;
     CHECK(coef && want && differ(coef, want, D) == 0, "random selection: another optimum");
     free(want);

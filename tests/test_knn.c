@@ -21,20 +21,8 @@ typedef struct {
     int32_t *y;
 } golden_set;
 
-/* a record of exactly n numbers, as doubles (malloc'd), or NULL with a failure counted */
-static double *record(const char *name, int64_t n) {
-    double *v = malloc((size_t)(n + 1) * sizeof *v);
-    int got = v ? get(name, v, (int)n + 1) : 0;
-    CHECK(got == n, "%s: %d numbers in the golden file, expected %lld", name, got, (long long)n);
-    if (got != n) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
 static float *floats(const char *name, int64_t n) {
-    double *v = record(name, n);
+    double *v = golden_record(name, n);
     float *f = v ? malloc((size_t)n * sizeof *f) : NULL;
     for (int64_t i = 0; f && i < n; i++) f[i] = (float)v[i];
     free(v);
@@ -92,11 +80,11 @@ static void golden_case(kn_ctx *ctx, const char *tag, const golden_set *s, int c
     CHECK(kn__knn_kneighbors(ctx, &m, xq, q, dist, ind) == KN_OK, "%s: %s", tag, kn_last_error(ctx));
     CHECK(kn__knn_predict(ctx, &m, xq, q, pred) == KN_OK, "%s: %s", tag, kn_last_error(ctx));
     snprintf(key, sizeof key, "%s_ind", tag);
-    double *want_ind = record(key, q * k);
+    double *want_ind = golden_record(key, q * k);
     snprintf(key, sizeof key, "%s_dist", tag);
-    double *want_dist = record(key, q * k);
+    double *want_dist = golden_record(key, q * k);
     snprintf(key, sizeof key, "%s_%s", tag, classes ? "proba" : "pred");
-    double *want_pred = record(key, q * outs);
+    double *want_pred = golden_record(key, q * outs);
     int bad_ind = 0, bad_dist = 0, bad_pred = 0, tied = 0;
     for (int64_t r = 0; want_ind && want_dist && want_pred && r < q; r++) {
         bool tie = false;

@@ -22,23 +22,13 @@ static int32_t *Y;
 static float *W;
 static char dir[64];
 
-static double *record(const char *name, int64_t n) {
-    double *v = malloc((size_t)(n + 1) * sizeof *v);
-    int got = v ? get(name, v, (int)n + 1) : 0;
-    CHECK(got == n, "%s: %d numbers in the golden file, expected %lld", name, got, (long long)n);
-    if (got != n) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
 
 /* float32 values against scikit-learn's doubles: relative 1e-5 (and absolute 1e-6) covers
  * rounding the fitted state and the probabilities to float32 */
 static void compare(const char *tag, const char *what, const float *got, int64_t n) {
     char key[64];
     snprintf(key, sizeof key, "%s_%s", tag, what);
-    double *want = record(key, n);
+    double *want = golden_record(key, n);
     int bad = 0;
     int64_t first = -1;
     for (int64_t i = 0; want && got && i < n; i++)
@@ -98,7 +88,7 @@ int main(void) {
     double shape[2];
     if (get("wine_shape", shape, 2) != 2) return 1;
     N = (int64_t)shape[0], D = (int64_t)shape[1];
-    double *x = record("wine_x", N * D), *y = record("wine_y", N);
+    double *x = golden_record("wine_x", N * D), *y = golden_record("wine_y", N);
     X = malloc(sizeof(float) * (size_t)(N * D));
     Y = malloc(sizeof(int32_t) * (size_t)N);
     W = malloc(sizeof(float) * (size_t)N);

@@ -482,8 +482,8 @@ static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const boo
             if (fit_row[r] && !isnan(x)) v[m++] = x;
         }
         if (st) break;
-        if (c->kind == KN__COL_TEXT) {
-            int64_t nc = raw->n_codes[j], docs = 0;
+        const int64_t nc = raw->n_codes[j];
+        if (c->kind == KN__COL_TEXT || c->kind == KN__COL_CATEGORICAL) { /* the fitting rows holding each code */
             kn__free(ctx, count);
             count = kn__calloc(ctx, (size_t)(nc ? nc : 1), sizeof *count);
             if (!count) {
@@ -491,6 +491,9 @@ static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const boo
                 break;
             }
             for (int64_t i = 0; i < m; i++) count[(int64_t)v[i]]++;
+        }
+        if (c->kind == KN__COL_TEXT) {
+            int64_t docs = 0;
             for (int64_t r = 0; r < n; r++) docs += fit_row[r];
             st = fit_text(ctx, c, raw->codes[j], count, nc, docs, raw->src.text_features);
             c->fill = p->impute == KN__IMPUTE_DROP ? NAN : 0; /* 0: an empty text */
@@ -500,14 +503,6 @@ static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const boo
             c->width = c->kind == KN__COL_DATE ? 4 : 1;
         } else {
             /* the vocabulary: codes seen in the fitting rows, by text */
-            int64_t nc = raw->n_codes[j];
-            kn__free(ctx, count);
-            count = kn__calloc(ctx, (size_t)(nc ? nc : 1), sizeof *count);
-            if (!count) {
-                st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
-                break;
-            }
-            for (int64_t i = 0; i < m; i++) count[(int64_t)v[i]]++;
             for (int64_t k = 0; k < nc; k++) c->n_cats += count[k] > 0;
             c->cats = kn__calloc(ctx, (size_t)(c->n_cats ? c->n_cats : 1), sizeof *c->cats);
             if (!c->cats) {
