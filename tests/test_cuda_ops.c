@@ -1159,11 +1159,13 @@ int main(void) {
         run_case(ctx, &(tcase){"conv+pool", b_conv, &same[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"conv+pool fused", b_conv, &same[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
-    kn_optimizer opts[10] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
-                             kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f), kn_nadam(1e-2f), kn_nadam(1e-2f)};
-    opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f;
+    kn_optimizer opts[11] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
+                             kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f), kn_nadam(1e-2f), kn_nadam(1e-2f),
+                             kn_rmsprop(1e-2f)};
+    opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f, opts[5].weight_decay = 0.5f;
     opts[9].momentum_decay = 1, opts[9].clip_value = 0.05f; /* (Keras 3's schedule: u_t changes from step to step) */
-    for (int i = 0; i < 10; i++) {
+    opts[10].momentum = 0.5f, opts[10].weight_decay = 2.0f; /* (weight decay outside Adam's expression) */
+    for (int i = 0; i < 11; i++) {
         run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }

@@ -1,6 +1,7 @@
 /* test_optimizers.c — every optimizer's update rule against PyTorch's: SGD (plain, momentum,
  * Nesterov, with clipvalue), Adam (and with clipnorm), AdamW, RMSprop (plain, momentum),
- * Adagrad, Adamax, Adadelta, Nadam (PyTorch's schedule and Keras 3's). A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
+ * Adagrad, Adamax, Adadelta, Nadam (PyTorch's schedule and Keras 3's), and Keras 3's
+ * decoupled weight decay on each (the "_wd" cases). A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
  * new every step), 6 steps through a graph with its fused update (passes on) and the
  * per-parameter one (passes off); p after each step against tests/golden/optimizers.txt,
  * recorded by tests/golden/make_optimizers.py (which says where Keras's and PyTorch's rules
@@ -62,6 +63,11 @@ static void check_optimizer(const char *name, kn_optimizer opt, unsigned passes)
     kn_ctx_free(ctx);
 }
 
+static kn_optimizer with_decay(kn_optimizer o, float weight_decay) {
+    o.weight_decay = weight_decay;
+    return o;
+}
+
 int main(void) {
     golden = read_all("tests/golden/optimizers.txt");
     CHECK(golden != NULL, "tests/golden/optimizers.txt missing (run from the repository root)");
@@ -87,6 +93,11 @@ int main(void) {
         {"adam", adam}, {"adamw", adamw}, {"adam_clipnorm", clipnorm}, {"rmsprop", rmsprop},
         {"rmsprop_momentum", rms_momentum}, {"adagrad", adagrad}, {"adamax", adamax}, {"adadelta", adadelta},
         {"nadam", nadam}, {"nadam_keras3", nadam_keras3},
+        /* Keras 3's weight decay, any optimizer (make_optimizers.py's "decayed") */
+        {"sgd_wd", with_decay(sgd, 0.3f)}, {"sgd_nesterov_wd", with_decay(nesterov, 0.3f)},
+        {"adam_wd", with_decay(adam, 0.05f)}, {"rmsprop_momentum_wd", with_decay(rms_momentum, 2.0f)},
+        {"adagrad_wd", with_decay(adagrad, 0.3f)}, {"adamax_wd", with_decay(adamax, 2.0f)},
+        {"adadelta_wd", with_decay(adadelta, 0.03f)}, {"nadam_keras3_wd", with_decay(nadam_keras3, 2.0f)},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_optimizer(cases[i].name, cases[i].opt, KN_PASS_ALL);

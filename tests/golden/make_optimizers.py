@@ -14,6 +14,10 @@ momentum_decay 1 (the second case); with foreach=True, since torch 1.13's single
 multiplies u_t into the product twice for the first moment's factor (fixed in PyTorch 2.0,
 pytorch/pytorch#92699; the foreach form was right). The default dtype is double so that NAdam's
 state 'mu_product' (a tensor of the default dtype) is double too, as kiln's.
+Weight decay: Keras 3's is decoupled for every optimizer (w -= lr * wd * w before the rule),
+PyTorch's only in AdamW (its other optimizers' weight_decay adds wd * w to the gradient):
+the "_wd" cases take PyTorch's rule without weight_decay and scale p by 1 - lr * wd between
+the gradient and the rule, which is Keras 3's definition.
 Run with Debian's torch: /usr/bin/python3 tests/golden/make_optimizers.py > tests/golden/optimizers.txt
 """
 import torch
@@ -46,11 +50,26 @@ cases = {
     "adam_clipnorm": (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), 1.0, 0),
     "sgd_clipvalue": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 0, 0.5),
 }
+# name: (the case it adds decay to, weight_decay)
+decayed = {
+    "sgd_wd": ("sgd", 0.3),
+    "sgd_nesterov_wd": ("sgd_nesterov", 0.3),
+    "adam_wd": ("adam", 0.05),
+    "rmsprop_momentum_wd": ("rmsprop_momentum", 2.0),
+    "adagrad_wd": ("adagrad", 0.3),
+    "adamax_wd": ("adamax", 2.0),
+    "adadelta_wd": ("adadelta", 0.03),
+    "nadam_keras3_wd": ("nadam_keras3", 2.0),
+}
+LR = {"sgd": 0.1, "sgd_nesterov": 0.1, "adam": 0.01, "rmsprop_momentum": 0.01, "adagrad": 0.1, "adamax": 0.01,
+      "adadelta": 1.0, "nadam_keras3": 0.01}
 print("steps %d" % STEPS)
 print("p0 " + " ".join("%.17g" % v for v in P0))
 for t in range(STEPS):
     print("c%d " % t + " ".join("%.17g" % v for v in C[t]))
-for name, (make, clip_norm, clip_value) in cases.items():
+runs = [(name, make, clip_norm, clip_value, 0.0) for name, (make, clip_norm, clip_value) in cases.items()]
+runs += [(name, cases[base][0], cases[base][1], cases[base][2], LR[base] * wd) for name, (base, wd) in decayed.items()]
+for name, make, clip_norm, clip_value, lr_wd in runs:
     p = torch.tensor(P0, dtype=torch.float64, requires_grad=True)
     opt = make([p])
     for t in range(STEPS):
@@ -61,5 +80,8 @@ for name, (make, clip_norm, clip_value) in cases.items():
             torch.nn.utils.clip_grad_norm_([p], clip_norm)
         if clip_value:
             torch.nn.utils.clip_grad_value_([p], clip_value)
+        if lr_wd:  # after the gradient (taken at the undecayed p), before the rule
+            with torch.no_grad():
+                p.mul_(1 - lr_wd)
         opt.step()
         print("%s_%d " % (name, t) + " ".join("%.17g" % v for v in p.detach().tolist()))

@@ -1,6 +1,7 @@
 /* optimizer.c — one update pass over the flat parameter buffer: SGD (momentum, Nesterov),
  * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, Nadam, with optional clipping by global
- * gradient norm. Keras's
+ * gradient norm and Keras 3's decoupled weight decay (w -= lr wd w, any optimizer; AdamW is
+ * Adam with weight_decay 0.004 by default). Keras's
  * update rules, except Adam's epsilon, which is added to sqrt(v_hat) as in the paper and
  * PyTorch (the golden test compares with PyTorch). State slots follow the parameters'
  * layout: state_buf + k * param_floats is slot k. */
@@ -165,10 +166,17 @@ static void nadam_range(float *restrict w, const float *restrict d, float *restr
     }
 }
 
+/* Keras 3's decoupled weight decay, w -= lr wd w before the rule, for the rules that do not
+ * fold it into their own pass (Adam's and AdamW's do: w * decay - ...). */
+static void decay_range(float *restrict w, int64_t n, float decay) {
+    for (int64_t i = 0; i < n; i++) w[i] *= decay;
+}
+
 static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a) {
     float *w = g->param_buf + lo, *s0 = g->state_buf + lo, *s1 = g->state_buf + g->param_floats + lo;
     const float *d = g->grad_buf + lo;
     int64_t n = hi - lo;
+    if (a->decay != 1.0f && g->opt.kind != KN_OPT_ADAM && g->opt.kind != KN_OPT_ADAMW) decay_range(w, n, a->decay);
     switch (g->opt.kind) {
     case KN_OPT_SGD: sgd_range(w, d, s0, n, a); break;
     case KN_OPT_ADAM:
@@ -189,7 +197,7 @@ static rule_args make_args(kn_graph *g, float cf) {
     rule_args a = {.lr = o->learning_rate, .eps = o->epsilon, .cf = cf, .mu = o->momentum,
                    .b1 = o->beta_1, .b2 = o->beta_2, .step = o->learning_rate / c1,
                    .inv_sqrt_c2 = 1.0f / sqrtf(c2),
-                   .decay = o->kind == KN_OPT_ADAMW ? 1.0f - o->learning_rate * o->weight_decay : 1.0f,
+                   .decay = 1.0f - o->learning_rate * o->weight_decay, /* (Keras 3: every optimizer) */
                    .rho = o->rho, .nesterov = o->nesterov,
                    .cv = o->clip_value > 0 ? o->clip_value : INFINITY};
     if (o->kind == KN_OPT_NADAM) { /* (the CUDA backend's run.c: the same factors, the same products) */

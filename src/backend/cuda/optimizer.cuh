@@ -11,7 +11,7 @@ __device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv 
 
 /* The factors of a step's update, the same for every parameter (opt_step_factors): the
  * learning rate; Adam's lr / (1 - b1^t) (Nadam's: the first moment's step) and
- * 1 / sqrt(1 - b2^t); AdamW's decay 1 - lr wd (1 otherwise); Nadam's step along the gradient. */
+ * 1 / sqrt(1 - b2^t); the weight decay's factor 1 - lr wd; Nadam's step along the gradient. */
 struct opt_factors {
     float lr, step, isc2, decay, step_g;
 };
@@ -21,6 +21,7 @@ struct opt_factors {
 __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &f, float gi, float &w, float &a,
                                       float &b) {
     const float lr = f.lr, step = f.step, isc2 = f.isc2, decay = f.decay;
+    if (o.kind != KN_OPT_ADAM && o.kind != KN_OPT_ADAMW) w *= decay; /* (Adam's: in its own expression) */
     switch (o.kind) {
     case KN_OPT_SGD:
         if (o.mu > 0) {
@@ -97,7 +98,7 @@ __device__ static opt_factors opt_step_factors(const kn__cuda_opt &o, const kn__
         s.step = o.kind == KN_OPT_NADAM ? lr * stp->nadam_moment : lr / c1;
         s.step_g = lr * stp->nadam_grad;
         s.isc2 = 1.0f / sqrtf(c2);
-        s.decay = o.kind == KN_OPT_ADAMW ? 1.0f - lr * o.weight_decay : 1.0f;
+        s.decay = 1.0f - lr * o.weight_decay; /* (Keras 3: every optimizer) */
     }
     __syncthreads();
     return s;
