@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "data/tabular.h"
 #include "data/dataset.h"
+#include "data/text.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -278,54 +279,6 @@ void kn__raw_codes_free(kn_ctx *ctx, int64_t n, int64_t *n_codes, char ***codes)
     }
 }
 
-/* A text -> code table for one column: open addressing over FNV-1a hashes. */
-typedef struct code_table {
-    int64_t cap, n, alloc;
-    int64_t *slot;  /* (cap) code + 1, 0 empty */
-    char **texts;   /* (alloc) code -> text */
-} code_table;
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
-
-/* The code of text, adding it when new; -1 when out of memory. */
-static int64_t code_of(kn_ctx *ctx, code_table *t, const char *text) {
-    if (2 * (t->n + 1) > t->cap) { /* grow and rehash */
-        int64_t cap = t->cap ? 2 * t->cap : 64;
-        int64_t *slot = kn__calloc(ctx, (size_t)cap, sizeof *slot);
-        if (!slot) return -1;
-        for (int64_t i = 0; i < t->cap; i++)
-            if (t->slot[i]) {
-                int64_t h = (int64_t)(fnv1a(t->texts[t->slot[i] - 1]) & (uint64_t)(cap - 1));
-                while (slot[h]) h = (h + 1) & (cap - 1);
-                slot[h] = t->slot[i];
-            }
-        kn__free(ctx, t->slot);
-        t->slot = slot;
-        t->cap = cap;
-    }
-    int64_t h = (int64_t)(fnv1a(text) & (uint64_t)(t->cap - 1));
-    for (; t->slot[h]; h = (h + 1) & (t->cap - 1))
-        if (strcmp(t->texts[t->slot[h] - 1], text) == 0) return t->slot[h] - 1;
-    if (t->n == t->alloc) {
-        int64_t a = t->alloc ? 2 * t->alloc : 16;
-        char **texts = kn__alloc(ctx, (size_t)a * sizeof *texts);
-        if (!texts) return -1;
-        if (t->n) memcpy(texts, t->texts, (size_t)t->n * sizeof *texts);
-        kn__free(ctx, t->texts);
-        t->texts = texts;
-        t->alloc = a;
-    }
-    char *copy = kn__strdup(ctx, text);
-    if (!copy) return -1;
-    t->texts[t->n] = copy;
-    t->slot[h] = ++t->n;
-    return t->n - 1;
-}
-
 /* A cell's text as a finite float, else NaN. */
 static float parse_float(const char *text) {
     char *end = NULL;
@@ -344,7 +297,7 @@ kn_status kn__raw_from_csv(kn_ctx *ctx, const kn__csv *csv, const char *path, ch
             st = kn__error(ctx, KN_ERR_SHAPE, "%s: no column '%s' (the model was trained with it)", path, names[j]);
             break;
         }
-        code_table t = {0};
+        kn__terms t = {0}; /* the column's categories, numbered as first seen */
         for (int64_t r = 0; r < csv->rows && !st; r++) {
             const char *text = csv->cells ? csv->cells[r * csv->cols + c] : NULL;
             float v = csv->values[r * csv->cols + c];
@@ -365,16 +318,16 @@ kn_status kn__raw_from_csv(kn_ctx *ctx, const kn__csv *csv, const char *path, ch
                                    path, (long long)csv->lines[r], names[j], text);
                 *out = (float)days;
             } else {
-                int64_t code = code_of(ctx, &t, text);
+                int64_t code = kn__terms_index(ctx, &t, text, true);
                 if (code < 0) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for the categories of '%s'", path, names[j]);
                 *out = (float)code;
             }
         }
         if (t.n > (1 << 24) && !st)
             st = kn__error(ctx, KN_ERR_FORMAT, "%s: column '%s' has over 2^24 categories", path, names[j]);
-        kn__free(ctx, t.slot);
+        kn__free(ctx, t.slot); /* the texts pass to codes[j] */
         n_codes[j] = t.n;
-        codes[j] = t.texts;
+        codes[j] = t.text;
     }
     if (st) kn__raw_codes_free(ctx, n, n_codes, codes);
     return st;
@@ -476,7 +429,7 @@ static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__
         return KN_OK;
     }
     /* classes: the distinct target texts, sorted */
-    code_table t = {0};
+    kn__terms t = {0};
     kn_status st = KN_OK;
     int32_t *code = kn__alloc(ctx, (size_t)(rows ? rows : 1) * sizeof *code);
     if (!code) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -486,7 +439,7 @@ static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__
         char buf[32];
         const char *text = csv->cells[r * csv->cols + tc];
         if (numeric) snprintf(buf, sizeof buf, "%g", (double)csv->values[r * csv->cols + tc]), text = buf;
-        int64_t c = code_of(ctx, &t, text);
+        int64_t c = kn__terms_index(ctx, &t, text, true);
         if (c < 0) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
         if (t.n > 65536 && !st)
             st = kn__error(ctx, KN_ERR_FORMAT, "%s: target '%s' has over 65536 classes (for a numeric target, say task=regression)",
@@ -500,19 +453,19 @@ static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__
     if (!st && (!order || !rank || !sorted)) st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     if (!st && nc == 0) st = kn__error(ctx, KN_ERR_FORMAT, "%s: target '%s' has no values", path, name);
     if (!st) {
-        memcpy(sorted, t.texts, (size_t)nc * sizeof *sorted);
+        memcpy(sorted, t.text, (size_t)nc * sizeof *sorted);
         if (numeric) { /* numeric order: sort the codes by value */
             float *val = kn__alloc(ctx, (size_t)nc * sizeof *val);
             if (!val) {
                 st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
             } else {
-                for (int64_t i = 0; i < nc; i++) val[i] = strtof(t.texts[i], NULL), order[i] = i;
+                for (int64_t i = 0; i < nc; i++) val[i] = strtof(t.text[i], NULL), order[i] = i;
                 for (int64_t i = 1; i < nc; i++) /* insertion sort: few classes */
                     for (int64_t j = i; j > 0 && val[order[j - 1]] > val[order[j]]; j--) {
                         int64_t x = order[j];
                         order[j] = order[j - 1], order[j - 1] = x;
                     }
-                for (int64_t i = 0; i < nc; i++) sorted[i] = t.texts[order[i]];
+                for (int64_t i = 0; i < nc; i++) sorted[i] = t.text[order[i]];
                 kn__free(ctx, val);
             }
         } else {
@@ -522,7 +475,7 @@ static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__
     if (!st) {
         for (int64_t i = 0; i < nc; i++) /* code -> sorted position */
             for (int64_t k = 0; k < nc; k++)
-                if (sorted[k] == t.texts[i]) rank[i] = (int32_t)k;
+                if (sorted[k] == t.text[i]) rank[i] = (int32_t)k;
         for (int64_t r = 0; r < rows; r++)
             if (keep[r]) labels[r] = rank[code[r]];
         *names_out = kn__calloc(ctx, (size_t)nc, sizeof **names_out);
@@ -530,10 +483,12 @@ static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__
         for (int64_t i = 0; !st && i < nc; i++) (*names_out)[i] = sorted[i];
         if (!st) *n_classes = (int)nc;
     }
-    if (st || !*names_out)
-        for (int64_t i = 0; i < t.n; i++) kn__free(ctx, t.texts[i]);
-    kn__free(ctx, t.texts);
-    kn__free(ctx, t.slot);
+    if (st || !*names_out) {
+        kn__terms_free(ctx, &t);
+    } else { /* the texts pass to *names_out */
+        kn__free(ctx, t.text);
+        kn__free(ctx, t.slot);
+    }
     kn__free(ctx, order);
     kn__free(ctx, rank);
     kn__free(ctx, sorted);
