@@ -445,6 +445,27 @@ json cv-knn-regression-json "assert o['mean_r2'] > 0.3, o"
 run cv-multinomial-nb-text -- cv '{"type": "multinomial_nb", "alpha": 0.5}' --data "csv:$SRC/data/reviews.csv:text=review" --folds 4 --json --quiet
 json cv-multinomial-nb-text-json "assert o['folds'] == 4 and o['mean_accuracy'] > 0.6, o"
 expect_error train-multinomial-nb-negative 1 "counts or frequencies" -- train '{"type": "multinomial_nb"}' --data "csv:$SRC/data/wine.csv"
+# bernoulli_nb and complement_nb: train, save, eval, predict and info from the CLI (digits'
+# pixel counts, scale=none; the formulas are checked against scikit-learn in test_naive_bayes)
+run train-bernoulli-nb -- train '{"type": "bernoulli_nb", "binarize": 4}' --data "csv:$SRC/data/digits.csv:scale=none" --test-split 0.2 \
+    --out "$T/bnb" --json --quiet
+json train-bernoulli-nb-json "assert o['model_type'] == 'bernoulli_nb' and o['test_accuracy'] > 0.8 and o['params'] == 10 * 60 + 10, o"
+run eval-bernoulli-nb -- eval "$T/bnb/model.kiln" --data "csv:$SRC/data/digits.csv" --json
+json eval-bernoulli-nb-json "assert o['n'] == 1797 and o['accuracy'] > 0.8 and 0 < o['loss'] < 1, o"
+run predict-bernoulli-nb -- predict "$T/bnb/model.kiln" "$SRC/data/digits.csv" --top 2 --json
+json predict-bernoulli-nb-json "p = o['predictions']; assert len(p) == 1797 and p[0]['label'] == '0' and p[0]['top'][0]['probability'] >= p[0]['top'][1]['probability'], p[0]"
+run info-bernoulli-nb -- info "$T/bnb/model.kiln" --json
+json info-bernoulli-nb-json "a = o['architecture']; assert o['model_type'] == 'bernoulli_nb' and a['binarize'] == 4 and a['force_alpha'] is False and a['class_prior'] is None, o"
+run train-complement-nb -- train '{"type": "complement_nb", "norm": true}' --data "csv:$SRC/data/digits.csv:scale=none" --test-split 0.2 \
+    --out "$T/cnb" --json --quiet
+json train-complement-nb-json "assert o['model_type'] == 'complement_nb' and o['test_accuracy'] > 0.6, o"
+run info-complement-nb -- info "$T/cnb/model.kiln" --json
+json info-complement-nb-json "assert o['architecture']['norm'] is True and o['params'] == 10 * 60 + 10, o"
+run cv-complement-nb-text -- cv '{"type": "complement_nb"}' --data "csv:$SRC/data/reviews.csv:text=review" --folds 4 --json --quiet
+json cv-complement-nb-text-json "assert o['folds'] == 4 and o['mean_accuracy'] > 0.6, o"
+expect_error train-complement-nb-negative 1 "complement_nb: row 0, feature 1 is" -- train '{"type": "complement_nb"}' --data "csv:$SRC/data/wine.csv"
+expect_error train-bernoulli-nb-bad-binarize 1 "bernoulli_nb.binarize: -1 must be >= 0" -- train '{"type": "bernoulli_nb", "binarize": -1}' \
+    --data "csv:$SRC/data/iris.csv"
 run train-lasso -- train '{"type": "lasso", "alpha": 0.1}' --data "csv:$SRC/data/diabetes.csv" --test-split 0.2 --json --quiet
 json train-lasso-json "assert o['model_type'] == 'lasso' and o['test_r2'] > 0.3 and o['iterations'] > 1, o"
 # grid search: every combination on the same folds, the best by mean accuracy, its description

@@ -15,11 +15,13 @@
 /* Each type's ops, defined in its glue file (classic/glue_*.c). */
 extern const kn__classic_ops kn__ops_linear_regression, kn__ops_logistic_regression, kn__ops_decision_tree,
     kn__ops_random_forest, kn__ops_hist_gradient_boosting, kn__ops_linear_svm, kn__ops_svm, kn__ops_k_nearest_neighbors,
-    kn__ops_gaussian_nb, kn__ops_multinomial_nb, kn__ops_lasso, kn__ops_elastic_net;
+    kn__ops_gaussian_nb, kn__ops_multinomial_nb, kn__ops_bernoulli_nb, kn__ops_complement_nb, kn__ops_lasso,
+    kn__ops_elastic_net;
 static const kn__classic_ops *const types[] = {&kn__ops_linear_regression, &kn__ops_logistic_regression, &kn__ops_decision_tree,
                                                &kn__ops_random_forest, &kn__ops_hist_gradient_boosting, &kn__ops_linear_svm,
                                                &kn__ops_svm, &kn__ops_k_nearest_neighbors, &kn__ops_gaussian_nb,
-                                               &kn__ops_multinomial_nb, &kn__ops_lasso, &kn__ops_elastic_net};
+                                               &kn__ops_multinomial_nb, &kn__ops_bernoulli_nb, &kn__ops_complement_nb,
+                                               &kn__ops_lasso, &kn__ops_elastic_net};
 enum { N_TYPES = (int)(sizeof types / sizeof *types) };
 
 static const kn__classic_ops *registry(int i) { return i >= 0 && i < N_TYPES ? types[i] : NULL; }
@@ -39,10 +41,10 @@ const kn__classic_ops *kn__classic_find(const char *name) {
 }
 
 const char *kn__classic_names(void) {
-    static char names[256];
+    static char names[512];
     if (!names[0]) {
         size_t w = 0;
-        for (int i = 0; i < N_TYPES; i++)
+        for (int i = 0; i < N_TYPES && w < sizeof names; i++)
             if (registry(i)) w += (size_t)snprintf(names + w, sizeof names - w, "%s%s", w ? ", " : "", registry(i)->name);
     }
     return names;

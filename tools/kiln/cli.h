@@ -143,7 +143,8 @@ int cmd_convert(int argc, char **argv, cli_global *g);
     "Model types (\"type\"): sequential (a network of \"layers\"), or a classical model:\n" \
     "linear_regression, logistic_regression, decision_tree, random_forest,\n"          \
     "hist_gradient_boosting, linear_svm, svm, k_nearest_neighbors, gaussian_nb,\n"     \
-    "multinomial_nb, lasso, elastic_net, with scikit-learn's hyperparameter names\n"   \
-    "and defaults ('{\"type\": \"hist_gradient_boosting\", \"max_iter\": 200}').\n"
+    "multinomial_nb, bernoulli_nb, complement_nb, lasso, elastic_net, with\n"          \
+    "scikit-learn's hyperparameter names and defaults\n"                               \
+    "('{\"type\": \"hist_gradient_boosting\", \"max_iter\": 200}').\n"
 
 #endif
