@@ -35,7 +35,7 @@ from sklearn.svm import LinearSVC, SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.naive_bayes import GaussianNB
+from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB
 m = {"logistic_regression": lambda: LogisticRegression(C=1.0, max_iter=100),
      "linear_svm": lambda: LinearSVC(C=1.0),
      "decision_tree": lambda: DecisionTreeClassifier(criterion="entropy", max_depth=10, random_state=0),
@@ -43,6 +43,8 @@ m = {"logistic_regression": lambda: LogisticRegression(C=1.0, max_iter=100),
      "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=100, random_state=0),
      "k_nearest_neighbors": lambda: KNeighborsClassifier(n_jobs=2),
      "gaussian_nb": lambda: GaussianNB(),
+     "bernoulli_nb": lambda: BernoulliNB(),
+     "complement_nb": lambda: ComplementNB(),
      "svm": lambda: SVC(C=10)}[name]()
 t = time.time(); m.fit(xtr, ytr); t1 = time.time(); acc = (m.predict(xte) == yte).mean(); t2 = time.time()
 print(f"{t1 - t:.2f} {t2 - t1:.2f} {acc:.4f}")
@@ -72,5 +74,9 @@ run random_forest '{"type": "random_forest", "n_estimators": 100, "criterion": "
 run hist_gradient_boosting '{"type": "hist_gradient_boosting", "max_iter": 100}' 60000
 run k_nearest_neighbors '{"type": "k_nearest_neighbors"}' 60000
 run gaussian_nb '{"type": "gaussian_nb"}' 60000
+# defaults: bernoulli_nb binarizes at 0 (a pixel that is not black is 1); complement_nb takes
+# the scaled pixels as counts
+run bernoulli_nb '{"type": "bernoulli_nb"}' 60000
+run complement_nb '{"type": "complement_nb"}' 60000
 run svm '{"type": "svm", "kernel": "rbf", "C": 10}' 10000
 [[ " $SKIP " == *" svm60k "* ]] || run svm '{"type": "svm", "kernel": "rbf", "C": 10}' 60000
