@@ -473,6 +473,14 @@ run cv-grid -- cv '{"type": "svm"}' --data "csv:$SRC/data/wine.csv" --folds 3 --
 json cv-grid-json "g = o['grid']; assert len(g) == 4 and [p['params'] for p in g][1] == {'C': 0.1, 'kernel': 'linear'} and o['best_params'] == g[o['best_index']]['params'] and o['mean_accuracy'] == max(p['mean_accuracy'] for p in g) and o['best_spec']['type'] == 'svm' and o['best_spec']['C'] == o['best_params']['C'], o"
 run cv-grid-network -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --grid '{"optimizer.learning_rate": [0.001, 0.01], "layers.0.units": [4]}' --json --quiet
 json cv-grid-network-json "s = o['best_spec']; assert len(o['grid']) == 2 and s['layers'][0]['units'] == 4 and s['optimizer']['learning_rate'] in (0.001, 0.01), o"
+# refit (--out): the best description trained on all the rows, preprocessing included, saved
+run cv-grid-refit -- cv '{"type": "logistic_regression"}' --data "csv:$SRC/data/iris.csv" --folds 3 --grid '{"C": [0.01, 10]}' --out "$T/refit" --json --quiet
+json cv-grid-refit-json "assert o['model'].endswith('refit/model.kiln') and o['n_refit'] == 150 and o['best_params'] == {'C': 10}, o"
+run cv-refit-info -- info "$T/refit/model.kiln" --json
+json cv-refit-info-json "assert o['architecture']['C'] == 10 and o['preprocessing']['report'].find('fitted on 150 rows') >= 0, o"
+run cv-refit-plain -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --out "$T/refit2" --json --quiet
+json cv-refit-plain-json "assert o['n_refit'] == 150 and len(o['per_fold']) == 2 and o['model'].endswith('refit2/model.kiln'), o"
+run cv-refit-eval -- eval "$T/refit2/model.kiln" --data "csv:$SRC/data/iris.csv" --json --quiet
 expect_error cv-grid-bad-path 2 "layers.9.units" -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --grid '{"layers.9.units": [8]}'
 expect_error cv-grid-not-list 2 "'C' must be a non-empty list" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"C": 5}'
 expect_error cv-grid-unknown-key 1 "svm.Cee" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"Cee": [5]}'

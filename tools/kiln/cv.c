@@ -4,7 +4,9 @@
  * Reports each fold and the mean and standard deviation of every metric (JSON: folds, mean_X,
  * std_X). With --grid, as scikit-learn's GridSearchCV: every combination of the listed values
  * is put into the description and cross-validated on the same folds, and the one with the
- * best mean accuracy (or R²) is reported with its full description. */
+ * best mean accuracy (or R²) is reported with its full description. With --out DIR, as
+ * scikit-learn's refit: the (best) description then trains on all the rows and is saved as
+ * DIR/model.kiln, with the CSV preprocessing fitted on all of them. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -33,19 +35,22 @@ static const char cv_help[] =
     "                           description key or a path into it (\"C\", \"optimizer.learning_rate\",\n"
     "                           \"layers.0.units\"); every combination is cross-validated on the\n"
     "                           same folds and the best mean accuracy (regression: R2) wins\n"
+    "  --out DIR                then train the (best) description on all the rows and write\n"
+    "                           DIR/model.kiln (scikit-learn's refit) (default: none)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: folds, and mean_X and std_X (population standard deviation over the folds)\n"
     "for X in loss, accuracy, f1_macro (classification) or loss, mse, mae, r2 (regression);\n"
     "per_fold (a list). With --grid: grid (a list of {params, mean_X, std_X}), best_index,\n"
-    "best_params, best_spec (the whole description), and the best one's mean_X and std_X.\n";
+    "best_params, best_spec (the whole description), and the best one's mean_X and std_X.\n"
+    "With --out: model (the saved file's path) and n_refit (the rows it trained on).\n";
 
 enum { MAX_FOLDS = 100, METRICS = 4, MAX_GRID = 1000 };
 static const char *const class_metrics[METRICS] = {"loss", "accuracy", "f1_macro", NULL};
 static const char *const regression_metrics[METRICS] = {"loss", "mse", "mae", "r2"};
 
 typedef struct cv_args {
-    const char *spec, *data, *class_weight, *grid;
+    const char *spec, *data, *class_weight, *grid, *out;
     long long folds, epochs, batch_size;
 } cv_args;
 
@@ -54,12 +59,38 @@ static const cli_option cv_options[] = {
     CLI_NON_EMPTY("--data", AT(data)),
     CLI_NON_EMPTY("--class-weight", AT(class_weight)),
     CLI_NON_EMPTY("--grid", AT(grid)),
+    CLI_NON_EMPTY("--out", AT(out)),
     CLI_INT("--folds", AT(folds), 2, MAX_FOLDS),
     CLI_INT("--epochs", AT(epochs), 1, 1000000),
     CLI_INT("--batch-size", AT(batch_size), 1, 1 << 24),
     {0}};
 static const cli_positional cv_positionals[] = {{AT(spec), "SPEC (a JSON model description)"}};
 static const cli_command cv_command = {"cv", cv_help, cv_options, cv_positionals, CLI_COUNT(cv_positionals)};
+
+/* A fresh model from the description `json`, trained on tr (preprocessed) with the fit
+ * options the description and the command line give; *m receives it (NULL on failure). */
+static int fit_description(kn_ctx *ctx, const cv_args *a, const char *json, const char *spec_name, kn_dataset *tr,
+                           kn_model **m) {
+    kn_spec spec = {0};
+    kn_status st;
+    if ((st = kn_model_from_json(ctx, json, tr, m, &spec)) || (st = kn_model_compile(*m, &spec.compile))) {
+        fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
+        kn_model_free(*m);
+        *m = NULL;
+        return CLI_RUNTIME;
+    }
+    kn_fit_opts fo = {.epochs = a->epochs ? (int)a->epochs : spec.epochs, .batch_size = a->batch_size ? a->batch_size : spec.batch_size,
+                      .verbose = 0, .class_weight_balanced = a->class_weight != NULL || spec.class_weight_balanced,
+                      .schedule = spec.schedule, .augment = spec.augment};
+    if (!a->class_weight && spec.n_class_weights) /* the description's list of weights by class */
+        fo.class_weight = spec.class_weight, fo.n_class_weights = spec.n_class_weights;
+    if ((st = kn_model_fit(*m, tr, &fo, NULL))) {
+        kn_model_free(*m);
+        *m = NULL;
+        return cli_fail(ctx, st);
+    }
+    return CLI_OK;
+}
 
 /* Cross-validates the description `json` on all's folds into value[fold][metric]; prints a
  * line per fold unless quiet. */
@@ -74,40 +105,54 @@ static int run_folds(kn_ctx *ctx, const cli_global *g, const cv_args *a, const c
     for (int k = 0; k < a->folds && !rc; k++) {
         kn_dataset *tr = NULL, *te = NULL;
         kn_model *m = NULL;
-        kn_spec spec = {0};
         kn_eval_report rep;
         cli_global fold_g = *g;
         fold_g.quiet = g->quiet || quiet;
         if ((st = kn_dataset_fold(all, (int)a->folds, k, g->seed, &tr, &te))) {
             rc = cli_fail(ctx, st);
         } else if ((rc = cli_preprocess(ctx, &fold_g, NULL, &tr, &te, NULL))) { /* CSV: fitted on this fold's training rows */
-        } else if ((st = kn_model_from_json(ctx, json, tr, &m, &spec)) || (st = kn_model_compile(m, &spec.compile))) {
-            fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
-            rc = CLI_RUNTIME;
+        } else if ((rc = fit_description(ctx, a, json, spec_name, tr, &m))) {
+        } else if ((st = kn_model_evaluate(m, te, &rep))) {
+            rc = cli_fail(ctx, st);
         } else {
-            kn_fit_opts fo = {.epochs = a->epochs ? (int)a->epochs : spec.epochs, .batch_size = a->batch_size ? a->batch_size : spec.batch_size,
-                              .verbose = 0, .class_weight_balanced = a->class_weight != NULL || spec.class_weight_balanced,
-                              .schedule = spec.schedule, .augment = spec.augment};
-            if (!a->class_weight && spec.n_class_weights) /* the description's list of weights by class */
-                fo.class_weight = spec.class_weight, fo.n_class_weights = spec.n_class_weights;
-            if ((st = kn_model_fit(m, tr, &fo, NULL)) || (st = kn_model_evaluate(m, te, &rep))) {
-                rc = cli_fail(ctx, st);
-            } else {
-                double got[METRICS] = {rep.loss, rep.accuracy, rep.f1_macro, NAN};
-                if (!classify) got[1] = rep.mse, got[2] = rep.mae, got[3] = rep.r2;
-                if (!fold_g.quiet) fprintf(human, "fold %d/%lld: %lld train, %lld test rows", k + 1, a->folds,
-                                           (long long)kn_dataset_size(tr), (long long)kn_dataset_size(te));
-                for (int j = 0; j < shown; j++) {
-                    value[k][j] = got[j];
-                    if (!fold_g.quiet && isfinite(got[j])) fprintf(human, " - %s %.4f", names[j], got[j]);
-                }
-                if (!fold_g.quiet) fputc('\n', human);
+            double got[METRICS] = {rep.loss, rep.accuracy, rep.f1_macro, NAN};
+            if (!classify) got[1] = rep.mse, got[2] = rep.mae, got[3] = rep.r2;
+            if (!fold_g.quiet) fprintf(human, "fold %d/%lld: %lld train, %lld test rows", k + 1, a->folds,
+                                       (long long)kn_dataset_size(tr), (long long)kn_dataset_size(te));
+            for (int j = 0; j < shown; j++) {
+                value[k][j] = got[j];
+                if (!fold_g.quiet && isfinite(got[j])) fprintf(human, " - %s %.4f", names[j], got[j]);
             }
+            if (!fold_g.quiet) fputc('\n', human);
         }
         kn_model_free(m);
         kn_dataset_free(tr);
         kn_dataset_free(te);
     }
+    return rc;
+}
+
+/* --out DIR: the description `json` trained on all the rows (*all, replaced by its
+ * preprocessed form for CSV data, the preprocessing fitted on every row and kept with the
+ * model) and saved as DIR/model.kiln; *path receives that path, *rows the rows used. */
+static int refit(kn_ctx *ctx, const cli_global *g, const cv_args *a, const char *json, const char *spec_name, kn_dataset **all,
+                 char **path, long long *rows) {
+    kn_preprocessor *prep = NULL;
+    kn_model *m = NULL;
+    kn_status st = KN_OK;
+    cli_global quiet_g = *g;
+    quiet_g.quiet = true;
+    *path = cli_path_join(a->out, "model.kiln");
+    int rc = *path ? CLI_OK : (fprintf(stderr, "kiln: %s: out of memory\n", a->out), CLI_RUNTIME);
+    if (!rc) rc = cli_preprocess(ctx, &quiet_g, NULL, all, NULL, &prep);
+    if (!rc) rc = fit_description(ctx, a, json, spec_name, *all, &m);
+    if (!rc && prep && (st = kn_model_set_preprocessor(m, prep))) rc = cli_fail(ctx, st);
+    if (!rc && (st = kn_model_save(m, *path))) rc = cli_fail(ctx, st);
+    *rows = (long long)kn_dataset_size(*all);
+    if (!rc && !g->quiet)
+        fprintf(g->json ? stderr : stdout, "refit on all %lld rows: saved %s\n", *rows, *path);
+    kn_model_free(m);
+    kn_preprocessor_free(prep);
     return rc;
 }
 
@@ -238,7 +283,8 @@ static int grid_check(kn_ctx *ctx, const char *grid_text, const char *json, cons
     return rc;
 }
 
-static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const char *json, const char *spec_name, kn_dataset *all) {
+static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const char *json, const char *spec_name, kn_dataset **all_p) {
+    kn_dataset *all = *all_p;
     int combos = 0;
     cJSON *grid = parse_grid(a->grid, &combos), *spec = cJSON_Parse(json);
     if (!grid || !spec) { /* grid_check passed both: out of memory */
@@ -278,20 +324,28 @@ static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const
     if (!rc) {
         cJSON *bp = grid_params(grid, best), *bs = cJSON_Duplicate(spec, 1);
         for (const cJSON *p = bp->child; p; p = p->next) set_path(bs, p->string, p);
-        char *bp_text = cJSON_PrintUnformatted(bp), *bs_text = cJSON_PrintUnformatted(bs);
-        if (!g->json || !g->quiet) {
+        char *bp_text = cJSON_PrintUnformatted(bp), *bs_text = cJSON_PrintUnformatted(bs), *model_path = NULL;
+        long long refit_rows = 0;
+        if (!bs_text) rc = (fprintf(stderr, "kiln: out of memory\n"), CLI_RUNTIME);
+        if (!rc && a->out) rc = refit(ctx, g, a, bs_text, spec_name, all_p, &model_path, &refit_rows);
+        if (!rc && (!g->json || !g->quiet)) {
             fprintf(human, "grid search of %s on %s, %lld folds, %d combinations; best (by mean %s): %s\n", spec_name, a->data, a->folds,
                     combos, names[score], bp_text ? bp_text : "?");
             for (int j = 0; j < shown; j++)
                 if (isfinite(mean[best][j])) fprintf(human, "  %-9s %.4f +- %.4f\n", names[j], mean[best][j], sd[best][j]);
             fprintf(human, "  description: %s\n", bs_text ? bs_text : "?");
         }
-        if (g->json) {
+        if (!rc && g->json) {
             bool first = true;
             fputc('{', stdout);
             cli_json_key_number(stdout, "folds", (double)a->folds, &first);
             json_means(mean[best], sd[best], names, shown, &first);
             cli_json_key_number(stdout, "best_index", best, &first);
+            if (model_path) {
+                fprintf(stdout, ", \"model\": ");
+                cli_json_string(stdout, model_path);
+                cli_json_key_number(stdout, "n_refit", (double)refit_rows, &first);
+            }
             fprintf(stdout, ", \"best_params\": %s, \"best_spec\": %s, \"grid\": [", bp_text ? bp_text : "null", bs_text ? bs_text : "null");
             for (int c = 0; c < combos; c++) {
                 cJSON *params = grid_params(grid, c);
@@ -307,6 +361,7 @@ static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const
         }
         free(bp_text);
         free(bs_text);
+        free(model_path);
         cJSON_Delete(bp);
         cJSON_Delete(bs);
     }
@@ -327,6 +382,7 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
     if (class_weight && strcmp(class_weight, "balanced") != 0)
         return cli_usage_error("cv", "--class-weight: only 'balanced' here (lists: kiln train)");
     if (!cli_device_ok(g)) return CLI_RUNTIME;
+    if (a.out && cli_mkdir_p(a.out)) return CLI_RUNTIME;
     char *json = spec_arg[0] == '{' ? strdup(spec_arg) : cli_read_file(spec_arg);
     if (!json) {
         fprintf(stderr, "kiln: %s: cannot read the model description: %s\n", spec_arg, strerror(errno));
@@ -348,7 +404,7 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
         goto done;
     }
     if (a.grid) {
-        rc = grid_search(ctx, g, &a, json, spec_name, all);
+        rc = grid_search(ctx, g, &a, json, spec_name, &all);
         goto done;
     }
     bool classify = kn_dataset_classes(all) > 0;
@@ -359,6 +415,12 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
     if (rc) goto done;
     double mean[METRICS], sd[METRICS];
     mean_sd(value, (int)folds, shown, mean, sd);
+    char *model_path = NULL;
+    long long refit_rows = 0;
+    if (a.out && (rc = refit(ctx, g, &a, json, spec_name, &all, &model_path, &refit_rows))) {
+        free(model_path);
+        goto done;
+    }
     if (!g->json || !g->quiet) {
         fprintf(human, "%lld-fold cross-validation of %s on %s:\n", folds,
                 spec_arg[0] == '{' ? "the description given" : spec_arg, data);
@@ -378,8 +440,15 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
             for (int j = 0; j < shown; j++) cli_json_key_number(stdout, names[j], value[k][j], &f);
             fputc('}', stdout);
         }
-        fprintf(stdout, "]}\n");
+        fprintf(stdout, "]");
+        if (model_path) {
+            fprintf(stdout, ", \"model\": ");
+            cli_json_string(stdout, model_path);
+            cli_json_key_number(stdout, "n_refit", (double)refit_rows, &first);
+        }
+        fprintf(stdout, "}\n");
     }
+    free(model_path);
 done:
     kn_dataset_free(all);
     kn_dataset_free(unused_test);
