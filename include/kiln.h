@@ -323,6 +323,32 @@ kn_tensor *kn_max_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int 
 kn_tensor *kn_avg_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same);
 /* Mean over height and width: (batch, H, W, C) -> (batch, C); H, W up to 255. */
 kn_tensor *kn_global_avg_pool2d(kn_graph *g, kn_tensor *x);
+/* Maximum over height and width: (batch, H, W, C) -> (batch, C); H, W up to 255. */
+kn_tensor *kn_global_max_pool2d(kn_graph *g, kn_tensor *x);
+
+/* A window's padding along a sequence: 'valid' (whole windows only), 'same' (as above) or
+ * 'causal' (Keras's: dilation * (K - 1) zeros before the first step and none after, so
+ * output step t sees input steps up to t * stride only; the output has ceil(steps / stride)
+ * steps). */
+typedef enum { KN_PADDING_VALID, KN_PADDING_SAME, KN_PADDING_CAUSAL } kn_padding;
+
+/* 1-D convolution and pooling over sequences laid out (batch, steps, channels) (Keras's
+ * channels_last): views of the 2-D ops above over (batch, 1, steps, channels) with a 1 x K
+ * window, so they share their kernels, gradients and limits (K, strides, dilations and
+ * padding in [1, 255]; causal padding dilation * (K - 1) at most 255). */
+/* (batch, L, C) -> (batch, OL, F); kernel (K*C, F): Keras's (K, C, F) kernel flattened,
+ * row k*C + c. Add a bias (F) with kn_add. */
+kn_tensor *kn_conv1d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k, int stride, int dilation, kn_padding padding);
+/* Max (average: over the steps inside the sequence) of each window of `pool` steps:
+ * (batch, L, C) -> (batch, OL, C); same: 'same' padding, else 'valid'. */
+kn_tensor *kn_max_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool same);
+kn_tensor *kn_avg_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool same);
+/* Mean (maximum) over the steps: (batch, L, C) -> (batch, C). Up to 255 steps in one
+ * window; longer sequences in stages of windows of at most 255 steps (the maximum: any
+ * length; the mean: windows that divide the length exactly, so a length with a prime
+ * factor above 255 is refused). */
+kn_tensor *kn_global_avg_pool1d(kn_graph *g, kn_tensor *x);
+kn_tensor *kn_global_max_pool1d(kn_graph *g, kn_tensor *x);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */
@@ -552,6 +578,26 @@ typedef struct kn_conv2d_opts {
 
 typedef enum { KN_POOL_MAX, KN_POOL_AVG } kn_pool_kind;
 
+/* A 1-D convolution layer (Keras's Conv1D) over sequences (steps, channels). Zero stride
+ * and dilation mean 1; padding valid (the zero value), same or causal (kn_padding). The
+ * kernel parameter "conv1d_<i>/kernel" is Keras's (K, C, F) kernel flattened to (K*C, F),
+ * with Keras's conv fans (fan_in K*C, fan_out K*F); the bias "conv1d_<i>/bias" is (F).
+ * bias_init, init_value, l2 and alpha as kn_dense_opts. */
+typedef struct kn_conv1d_opts {
+    int64_t filters;
+    int kernel_size;
+    int stride;
+    int dilation;
+    kn_padding padding;
+    kn_activation activation;
+    bool no_bias;
+    kn_init kernel_init;
+    kn_init bias_init;
+    float init_value;
+    float l2;
+    float alpha;
+} kn_conv1d_opts;
+
 typedef struct kn_compile_opts {
     kn_loss loss;
     kn_optimizer optimizer;
@@ -740,6 +786,15 @@ kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts);
 kn_status kn_model_add_pool2d(kn_model *m, kn_pool_kind kind, int pool_h, int pool_w, int stride_h, int stride_w,
                               bool same);
 kn_status kn_model_add_global_avg_pool2d(kn_model *m);  /* (H, W, C) -> (C) */
+/* Keras's GlobalMaxPooling2D (KN_POOL_MAX) or GlobalAveragePooling2D: (H, W, C) -> (C). */
+kn_status kn_model_add_global_pool2d(kn_model *m, kn_pool_kind kind);
+/* Sequence layers (Keras's Conv1D, MaxPooling1D, AveragePooling1D, GlobalMaxPooling1D,
+ * GlobalAveragePooling1D); each needs a sequence input (steps, channels) (an input_shape
+ * such as [100, 1], or a reshape) and names itself in errors ("layers[2] conv1d: ...").
+ * A pool stride of 0 means the pool size (as Keras). */
+kn_status kn_model_add_conv1d(kn_model *m, const kn_conv1d_opts *opts);
+kn_status kn_model_add_pool1d(kn_model *m, kn_pool_kind kind, int pool_size, int stride, bool same);
+kn_status kn_model_add_global_pool1d(kn_model *m, kn_pool_kind kind); /* (steps, C) -> (C) */
 kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);

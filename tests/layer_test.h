@@ -3,7 +3,8 @@
  * classification set and the models trained on it, a model's parameters by name, its
  * predictions checked through save and load and its description read back; bad epsilons,
  * and a description with one bad layer. Include after check.h; the
- * includer defines _GNU_SOURCE (mkdtemp). */
+ * includer defines _GNU_SOURCE (mkdtemp). Each helper is marked unused, so a test may take
+ * only the ones it needs (test_conv1d.c). */
 #ifndef KN_TEST_LAYER_TEST_H
 #define KN_TEST_LAYER_TEST_H
 
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 /* got against golden want, each error relative to 1 + |want| (a NaN counts as the worst). */
-static void compare_golden(const char *what, const float *got, const double *want, int n, double tol) {
+__attribute__((unused)) static void compare_golden(const char *what, const float *got, const double *want, int n, double tol) {
     double worst = 0;
     for (int i = 0; i < n; i++) {
         double err = fabs(got[i] - want[i]) / (1.0 + fabs(want[i]));
@@ -28,7 +29,7 @@ static void compare_golden(const char *what, const float *got, const double *wan
 
 /* Reads the golden values at path (from the source root) into golden.h's `golden`; false,
  * a failure counted, when it cannot. Include golden.h first. */
-static bool lt_golden_open(const char *path) {
+__attribute__((unused)) static bool lt_golden_open(const char *path) {
     golden = read_all(path);
     CHECK(golden != NULL, "cannot read %s (run from the source root)", path);
     return golden != NULL;
@@ -37,7 +38,7 @@ static bool lt_golden_open(const char *path) {
 /* A golden case's graph in a context of its own (2 threads) and its x (*x), a parameter of
  * the given shape so that it gets a gradient; *c is x's last dimension, *n its size.
  * lt_golden_free frees both. */
-static kn_graph *lt_golden_graph(const int64_t *shape, int ndim, kn_tensor **x, int64_t *c, int64_t *n) {
+__attribute__((unused)) static kn_graph *lt_golden_graph(const int64_t *shape, int ndim, kn_tensor **x, int64_t *c, int64_t *n) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 1}, &ctx);
     kn_graph *g;
@@ -48,7 +49,7 @@ static kn_graph *lt_golden_graph(const int64_t *shape, int ndim, kn_tensor **x, 
     return g;
 }
 
-static void lt_golden_free(kn_graph *g) {
+__attribute__((unused)) static void lt_golden_free(kn_graph *g) {
     kn_ctx *ctx = g->ctx;
     kn_graph_free(g);
     kn_ctx_free(ctx);
@@ -56,7 +57,7 @@ static void lt_golden_free(kn_graph *g) {
 
 /* The golden graphs' loss sum(y * dy) (dy an input the test fills), y and the loss kept,
  * the backward pass built and the graph compiled; false, a failure counted, on error. */
-static bool lt_compile_projected(kn_graph *g, kn_tensor *y, kn_tensor *dy, const char *what) {
+__attribute__((unused)) static bool lt_compile_projected(kn_graph *g, kn_tensor *y, kn_tensor *dy, const char *what) {
     g->build_phase = KN_PHASE_LOSS;
     kn_tensor *loss = kn__sum(g, kn_mul(g, y, dy));
     g->build_phase = KN_PHASE_FORWARD;
@@ -73,7 +74,7 @@ enum { LT_ROWS = 330, LT_FEATURES = 6, LT_CLASSES = 3 };
 static float lt_x[LT_ROWS * LT_FEATURES];
 static int32_t lt_y[LT_ROWS];
 
-static kn_dataset *lt_dataset(kn_ctx *ctx) {
+__attribute__((unused)) static kn_dataset *lt_dataset(kn_ctx *ctx) {
     for (int i = 0; i < LT_ROWS; i++) {
         lt_y[i] = i % LT_CLASSES;
         for (int j = 0; j < LT_FEATURES; j++)
@@ -89,7 +90,7 @@ static kn_dataset *lt_dataset(kn_ctx *ctx) {
  * 'same') -> norm -> relu -> flatten -> dense 3 softmax, Adam 5e-3: add_norm(m, 0, arg)
  * adds the normalization after the dense layer (its features), add_norm(m, 1, arg) after
  * the convolution (each position's channels). */
-static kn_model *lt_model(kn_ctx *ctx, void (*add_norm)(kn_model *m, int which, const void *arg), const void *arg) {
+__attribute__((unused)) static kn_model *lt_model(kn_ctx *ctx, void (*add_norm)(kn_model *m, int which, const void *arg), const void *arg) {
     kn_model *m;
     kn_model_new_sequential(ctx, (int64_t[]){LT_FEATURES}, 1, &m);
     kn_model_add_dense(m, 12, KN_LINEAR);
@@ -106,7 +107,7 @@ static kn_model *lt_model(kn_ctx *ctx, void (*add_norm)(kn_model *m, int which, 
 }
 
 /* The named parameters' values one after another into out; their count (0: one is missing). */
-static size_t lt_params(kn_model *m, const char *const *names, int n, float *out) {
+__attribute__((unused)) static size_t lt_params(kn_model *m, const char *const *names, int n, float *out) {
     size_t count = 0;
     for (int i = 0; i < n; i++) {
         int64_t k;
@@ -123,7 +124,8 @@ static size_t lt_params(kn_model *m, const char *const *names, int n, float *out
  * batch statistics when predicting), and saved and loaded predicts every row within tol
  * of m, with the same parameters (names); its description holds want and reads back into
  * a model of as many parameters. */
-static void lt_save_load(kn_ctx *ctx, kn_model *m, const char *const *names, int n, double tol, const char *want) {
+__attribute__((unused)) static void lt_save_load(kn_ctx *ctx, kn_model *m, const char *const *names, int n, double tol,
+                                                 const char *want) {
     static float pa[LT_ROWS * LT_CLASSES], pb[LT_ROWS * LT_CLASSES], w[4096], w2[4096];
     CHECK(!kn_model_predict(m, lt_x, LT_ROWS, pa), "predict: %s", kn_last_error(ctx));
     float one[LT_CLASSES];
@@ -165,7 +167,7 @@ static void lt_save_load(kn_ctx *ctx, kn_model *m, const char *const *names, int
 
 /* add(m, epsilon) after a dense layer refuses epsilon 0, < 0, NaN and infinity, naming
  * "layers[1] <type>: epsilon". */
-static void lt_bad_epsilon(kn_ctx *ctx, kn_status (*add)(kn_model *m, float epsilon), const char *type) {
+__attribute__((unused)) static void lt_bad_epsilon(kn_ctx *ctx, kn_status (*add)(kn_model *m, float epsilon), const char *type) {
     kn_model *m;
     kn_model_new_sequential(ctx, (int64_t[]){LT_FEATURES}, 1, &m);
     kn_model_add_dense(m, 4, KN_RELU);
@@ -182,7 +184,7 @@ static void lt_bad_epsilon(kn_ctx *ctx, kn_status (*add)(kn_model *m, float epsi
 
 /* A description of dense 4, the given layer, dense 3 is refused with one line holding want
  * (the layer and key at fault). */
-static void lt_bad_layer(kn_ctx *ctx, const char *layer, const char *want) {
+__attribute__((unused)) static void lt_bad_layer(kn_ctx *ctx, const char *layer, const char *want) {
     char text[512];
     snprintf(text, sizeof text, "{\"input_shape\": [%d], \"layers\": [{\"type\": \"dense\", \"units\": 4}, %s, "
              "{\"type\": \"dense\", \"units\": 3}]}", LT_FEATURES, layer);

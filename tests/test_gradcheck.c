@@ -1,6 +1,7 @@
-/* test_gradcheck.c — finite-difference gradient check of every differentiable op: the
- * gradient kiln's autodiff builds is compared with central differences of the loss
- * sum(op(x) * r) for a fixed random r, element by element, in float32. */
+/* test_gradcheck.c — finite-difference gradient check of every differentiable op (and of
+ * the builders composed of them: the sequence ops, global pooling): the gradient kiln's
+ * autodiff builds is compared with central differences of the loss sum(op(x) * r) for a
+ * fixed random r, element by element, in float32. */
 #include "graph/graph.h"
 #include "backend/cpu/cpu.h"
 
@@ -168,6 +169,33 @@ static kn_tensor *b_avg_pool(kn_graph *g, kn_tensor **in, const void *arg) {
 static kn_tensor *b_global_avg_pool(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
     return kn_global_avg_pool2d(g, in[0]);
+}
+
+static kn_tensor *b_global_max_pool(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_global_max_pool2d(g, in[0]);
+}
+/* sequences (batch, steps, channels): the 2-D ops over a (batch, 1, steps, channels) view */
+typedef struct { int k, s, d; kn_padding padding; } seq_arg;
+static kn_tensor *b_conv1d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const seq_arg *a = arg;
+    return kn_conv1d(g, in[0], in[1], a->k, a->s, a->d, a->padding);
+}
+static kn_tensor *b_max_pool1d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const seq_arg *a = arg;
+    return kn_max_pool1d(g, in[0], a->k, a->s, a->padding == KN_PADDING_SAME);
+}
+static kn_tensor *b_avg_pool1d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const seq_arg *a = arg;
+    return kn_avg_pool1d(g, in[0], a->k, a->s, a->padding == KN_PADDING_SAME);
+}
+static kn_tensor *b_global_avg_pool1d(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_global_avg_pool1d(g, in[0]);
+}
+static kn_tensor *b_global_max_pool1d(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_global_max_pool1d(g, in[0]);
 }
 
 typedef struct { kn_loss loss; bool logits, weighted; } loss_arg;
@@ -338,6 +366,40 @@ int main(void) {
     gradcheck("layer_norm (4, 7) center only", b_layer_norm, &ln_center, &ln1, NULL);
     case_shapes ln0 = {.n_in = 1, .ndim = {2}, .shape = {{4, 7}}};
     gradcheck("layer_norm (4, 7) neither", b_layer_norm, &ln_none, &ln0, NULL);
+    /* global max pooling of images, and the sequence builders (after the cases above, which
+     * keep their random values): 1-D convolutions of (2, L, 3) sequences to 4 filters */
+    case_shapes gmp = {.n_in = 1, .ndim = {4}, .shape = {{2, 4, 3, 5}}, .distinct = true};
+    gradcheck("global_max_pool2d", b_global_max_pool, NULL, &gmp, NULL);
+    struct { const char *name; int steps; seq_arg a; } convs1d[] = {
+        {"conv1d 3 valid", 7, {3, 1, 1, KN_PADDING_VALID}},
+        {"conv1d 4 same", 6, {4, 1, 1, KN_PADDING_SAME}},
+        {"conv1d 3 stride 2 same", 7, {3, 2, 1, KN_PADDING_SAME}},
+        {"conv1d 3 causal", 6, {3, 1, 1, KN_PADDING_CAUSAL}},
+        {"conv1d 3 dilation 2 causal", 7, {3, 1, 2, KN_PADDING_CAUSAL}},
+        {"conv1d 2 stride 2 dilation 3 causal", 8, {2, 2, 3, KN_PADDING_CAUSAL}},
+    };
+    for (size_t i = 0; i < sizeof convs1d / sizeof convs1d[0]; i++) {
+        const seq_arg *a = &convs1d[i].a;
+        case_shapes cs = {.n_in = 2, .ndim = {3, 2}, .shape = {{2, convs1d[i].steps, 3}, {a->k * 3, 4}}};
+        gradcheck(convs1d[i].name, b_conv1d, a, &cs, NULL);
+    }
+    struct { const char *name; build_fn fn; seq_arg a; } pools1d[] = {
+        {"max_pool1d 2 valid", b_max_pool1d, {2, 2, 1, KN_PADDING_VALID}},
+        {"max_pool1d 3 stride 2 same", b_max_pool1d, {3, 2, 1, KN_PADDING_SAME}},
+        {"avg_pool1d 2 stride 1 valid", b_avg_pool1d, {2, 1, 1, KN_PADDING_VALID}},
+        {"avg_pool1d 3 stride 2 same", b_avg_pool1d, {3, 2, 1, KN_PADDING_SAME}},
+    };
+    for (size_t i = 0; i < sizeof pools1d / sizeof pools1d[0]; i++) {
+        case_shapes cs = {.n_in = 1, .ndim = {3}, .shape = {{2, 7, 3}}, .distinct = true};
+        gradcheck(pools1d[i].name, pools1d[i].fn, &pools1d[i].a, &cs, NULL);
+    }
+    case_shapes gp1 = {.n_in = 1, .ndim = {3}, .shape = {{2, 5, 3}}, .distinct = true};
+    gradcheck("global_avg_pool1d", b_global_avg_pool1d, NULL, &gp1, NULL);
+    gradcheck("global_max_pool1d", b_global_max_pool1d, NULL, &gp1, NULL);
+    /* 300 steps: the mean in windows of 150 then 2, the maximum in windows of 255 ('same') then 2 */
+    case_shapes gp_long = {.n_in = 1, .ndim = {3}, .shape = {{1, 300, 2}}, .distinct = true};
+    gradcheck("global_avg_pool1d over 300 steps", b_global_avg_pool1d, NULL, &gp_long, NULL);
+    gradcheck("global_max_pool1d over 300 steps", b_global_max_pool1d, NULL, &gp_long, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

@@ -366,13 +366,21 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss) {
 
 /* One spatial dimension of a window: output size and leading padding, as Keras and
  * TensorFlow define them ('same': out = ceil(in / s), padding split with the smaller half
- * first; 'valid': only windows wholly inside). False when 'valid' has no window. */
-static bool win_dim(int64_t in, int k, int s, int d, bool same, int64_t *out, int64_t *pad) {
+ * first; 'causal': all of span - 1 before, out = ceil(in / s), each window ending at or
+ * before its output's own step; 'valid': only windows wholly inside). False when 'valid'
+ * has no window. The kernels read any leading padding (cells outside the input are zeros,
+ * or left out of a pooling), so causal needs nothing of its own there. */
+static bool win_dim(int64_t in, int k, int s, int d, kn_padding padding, int64_t *out, int64_t *pad) {
     int64_t span = (int64_t)(k - 1) * d + 1;
-    if (same) {
+    if (padding == KN_PADDING_SAME) {
         *out = (in + s - 1) / s;
         int64_t total = (*out - 1) * s + span - in;
         *pad = total > 0 ? total / 2 : 0;
+        return true;
+    }
+    if (padding == KN_PADDING_CAUSAL) {
+        *out = (in + s - 1) / s;
+        *pad = span - 1;
         return true;
     }
     *pad = 0;
@@ -381,9 +389,9 @@ static bool win_dim(int64_t in, int k, int s, int d, bool same, int64_t *out, in
     return true;
 }
 
-/* Checks x (N, H, W, C) and the window, and computes its geometry. */
-static bool window(kn_graph *g, const char *what, kn_tensor *x, int kh, int kw, int sh, int sw, int dh, int dw,
-                   bool same, kn__win *w) {
+/* Checks x (N, H, W, C) and the window, and computes its geometry (padding on both axes). */
+static bool window_pad(kn_graph *g, const char *what, kn_tensor *x, int kh, int kw, int sh, int sw, int dh, int dw,
+                       kn_padding padding, kn__win *w) {
     char sx[64];
     if (!x) return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: input is NULL", what);
     if (x->dtype != KN_F32 || x->ndim != 4 || x->shape[1] == KN_BATCH || x->shape[2] == KN_BATCH ||
@@ -397,7 +405,9 @@ static bool window(kn_graph *g, const char *what, kn_tensor *x, int kh, int kw, 
                                   "%s: window %dx%d, strides %dx%d, dilation %dx%d: each must be in [1, 255]", what,
                                   kh, kw, sh, sw, dh, dw);
     int64_t oh, ow, pt, pl;
-    if (!win_dim(x->shape[1], kh, sh, dh, same, &oh, &pt) || !win_dim(x->shape[2], kw, sw, dw, same, &ow, &pl))
+    if ((unsigned)padding > KN_PADDING_CAUSAL)
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: unknown padding %d", what, (int)padding);
+    if (!win_dim(x->shape[1], kh, sh, dh, padding, &oh, &pt) || !win_dim(x->shape[2], kw, sw, dw, padding, &ow, &pl))
         return kn__graph_fail(g, KN_ERR_SHAPE,
                               "%s: window %dx%d (dilation %dx%d) is larger than input '%s' %s under 'valid' padding",
                               what, kh, kw, dh, dw, x->name, kn__shape_str(x, sx, sizeof sx));
@@ -406,6 +416,11 @@ static bool window(kn_graph *g, const char *what, kn_tensor *x, int kh, int kw, 
                               (long long)pt, (long long)pl, kn__shape_str(x, sx, sizeof sx));
     *w = (kn__win){kh, kw, sh, sw, dh, dw, (int)pt, (int)pl, (int)oh, (int)ow};
     return true;
+}
+
+static bool window(kn_graph *g, const char *what, kn_tensor *x, int kh, int kw, int sh, int sw, int dh, int dw,
+                   bool same, kn__win *w) {
+    return window_pad(g, what, x, kh, kw, sh, sw, dh, dw, same ? KN_PADDING_SAME : KN_PADDING_VALID, w);
 }
 
 static kn_tensor *window_node(kn_graph *g, kn_op op, kn_tensor *x, const kn__win *w) {
@@ -432,9 +447,14 @@ kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, cons
 
 kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh, int dw,
                      bool same) {
+    return kn__conv2d_padded(g, x, kernel, kh, kw, sh, sw, dh, dw, same ? KN_PADDING_SAME : KN_PADDING_VALID);
+}
+
+kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
+                             int dw, kn_padding padding) {
     if (!g || g->status != KN_OK) return NULL;
     kn__win w = {0};
-    if (!window(g, "conv2d", x, kh, kw, sh, sw, dh, dw, same, &w)) return NULL;
+    if (!window_pad(g, "conv2d", x, kh, kw, sh, sw, dh, dw, padding, &w)) return NULL;
     char sx[64], sk[64];
     int64_t rows = (int64_t)kh * kw * x->shape[3];
     if (!kernel || kernel->dtype != KN_F32 || kernel->ndim != 2 || kernel->shape[0] != rows ||
@@ -503,6 +523,139 @@ kn_tensor *kn_global_avg_pool2d(kn_graph *g, kn_tensor *x) {
     kn_tensor *p = window_node(g, KN_OP_AVGPOOL2D, x, &w); /* (N, 1, 1, C) */
     if (!p) return NULL;
     return kn__reshape_rows(g, p, (int64_t[]){x->shape[0], x->shape[3]}, 2, 1);
+}
+
+kn_tensor *kn_global_max_pool2d(kn_graph *g, kn_tensor *x) {
+    if (!g || g->status != KN_OK) return NULL;
+    if (x && x->ndim == 4 && (x->shape[1] > 255 || x->shape[2] > 255)) {
+        char sx[64];
+        kn__graph_fail(g, KN_ERR_SHAPE, "global_max_pool2d: input '%s' %s is larger than 255x255", x->name,
+                       kn__shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    kn__win w = {0};
+    if (!window(g, "global_max_pool2d", x, x && x->ndim == 4 ? (int)x->shape[1] : 1,
+                x && x->ndim == 4 ? (int)x->shape[2] : 1, 1, 1, 1, 1, false, &w))
+        return NULL;
+    kn_tensor *p = window_node(g, KN_OP_MAXPOOL2D, x, &w); /* (N, 1, 1, C) */
+    if (!p) return NULL;
+    return kn__reshape_rows(g, p, (int64_t[]){x->shape[0], x->shape[3]}, 2, 1);
+}
+
+/* ------------------------------------------------------------- sequences: the 2-D ops over (N, 1, L, C) */
+
+/* x (N, L, C) as (N, 1, L, C), or NULL (the graph failed) when x is not an F32 sequence. */
+static kn_tensor *seq_view(kn_graph *g, const char *what, kn_tensor *x) {
+    char sx[64];
+    if (!x) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: input is NULL", what);
+        return NULL;
+    }
+    if (x->dtype != KN_F32 || x->ndim != 3 || kn__batch_rows(x) != 1 || x->shape[1] == KN_BATCH ||
+        x->shape[2] == KN_BATCH) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "%s: input '%s' must be F32 (batch, steps, channels), got %s %s", what, x->name,
+                       kn_dtype_name(x->dtype), kn__shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    return kn__reshape_rows(g, x, (int64_t[]){x->shape[0], 1, x->shape[1], x->shape[2]}, 4, 1);
+}
+
+/* y (N, 1, OL, C) back as (N, OL, C). */
+static kn_tensor *seq_unview(kn_graph *g, kn_tensor *y) {
+    if (!y) return NULL;
+    return kn__reshape_rows(g, y, (int64_t[]){y->shape[0], y->shape[2], y->shape[3]}, 3, 1);
+}
+
+/* A 1 x k window over x4 (N, 1, L, C), errors phrased for sequences (x the caller's (N, L, C)). */
+static bool seq_window(kn_graph *g, const char *what, const kn_tensor *x, kn_tensor *x4, int k, int s, int d,
+                       kn_padding padding, kn__win *w) {
+    char sx[64];
+    int64_t steps = x->shape[1], span = (int64_t)(k - 1) * d + 1;
+    if (k < 1 || k > 255 || s < 1 || s > 255 || d < 1 || d > 255)
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: window %d, stride %d, dilation %d: each must be in [1, 255]",
+                              what, k, s, d);
+    if (padding == KN_PADDING_VALID && span > steps)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: window %d (dilation %d, span %lld) is longer than input '%s' %s "
+                              "under 'valid' padding", what, k, d, (long long)span, x->name, kn__shape_str(x, sx, sizeof sx));
+    if (padding == KN_PADDING_CAUSAL && span - 1 > 255)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: causal padding dilation * (window - 1) = %lld is larger than 255", what,
+                              (long long)(span - 1));
+    return window_pad(g, what, x4, 1, k, 1, s, 1, d, padding, w);
+}
+
+kn_tensor *kn_conv1d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k, int stride, int dilation, kn_padding padding) {
+    if (!g || g->status != KN_OK) return NULL;
+    kn_tensor *x4 = seq_view(g, "conv1d", x);
+    kn__win w = {0};
+    if (!x4 || !seq_window(g, "conv1d", x, x4, k, stride, dilation, padding, &w)) return NULL;
+    char sx[64], sk[64];
+    int64_t rows = (int64_t)k * x->shape[2];
+    if (!kernel || kernel->dtype != KN_F32 || kernel->ndim != 2 || kernel->shape[0] != rows ||
+        kernel->shape[1] == KN_BATCH) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "conv1d: kernel '%s' %s must be (K*C, filters) = (%lld, filters) for a window "
+                       "of %d over input '%s' %s", kernel ? kernel->name : "(null)",
+                       kernel ? kn__shape_str(kernel, sk, sizeof sk) : "", (long long)rows, k, x->name,
+                       kn__shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    return seq_unview(g, kn__conv2d_padded(g, x4, kernel, 1, k, 1, stride, 1, dilation, padding));
+}
+
+static kn_tensor *pool1d(kn_graph *g, const char *what, kn_op op, kn_tensor *x, int pool, int stride, bool same) {
+    if (!g || g->status != KN_OK) return NULL;
+    kn_tensor *x4 = seq_view(g, what, x);
+    kn__win w = {0};
+    if (!x4 || !seq_window(g, what, x, x4, pool, stride, 1, same ? KN_PADDING_SAME : KN_PADDING_VALID, &w)) return NULL;
+    return seq_unview(g, window_node(g, op, x4, &w));
+}
+
+kn_tensor *kn_max_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool same) {
+    return pool1d(g, "max_pool1d", KN_OP_MAXPOOL2D, x, pool, stride, same);
+}
+
+kn_tensor *kn_avg_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool same) {
+    return pool1d(g, "avg_pool1d", KN_OP_AVGPOOL2D, x, pool, stride, same);
+}
+
+kn_tensor *kn__global_pool_steps(kn_graph *g, kn_tensor *x, bool max) {
+    if (!g || g->status != KN_OK) return NULL;
+    const char *what = max ? "global_max_pool1d" : "global_avg_pool1d";
+    char sx[64];
+    if (!x || x->ndim != 4 || x->shape[1] != 1) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "%s: input '%s' %s must be (batch, 1, steps, channels)", what,
+                       x ? x->name : "(null)", x ? kn__shape_str(x, sx, sizeof sx) : "");
+        return NULL;
+    }
+    for (int64_t n = x->shape[2]; n > 1;) {
+        int k = kn__step_window(n, max);
+        if (!k) {
+            kn__graph_fail(g, KN_ERR_SHAPE, "%s: %lld steps are more than 255 with a prime factor above 255 (pool or "
+                           "stride the sequence first)", what, (long long)x->shape[2]);
+            return NULL;
+        }
+        n = (n + k - 1) / k;
+    }
+    kn_tensor *h = x;
+    int64_t steps = x->shape[2];
+    while (h && steps > 1) {
+        int k = kn__step_window(steps, max);
+        kn__win w = {0};
+        if (!window_pad(g, what, h, 1, k, 1, k, 1, 1, max ? KN_PADDING_SAME : KN_PADDING_VALID, &w)) return NULL;
+        h = window_node(g, max ? KN_OP_MAXPOOL2D : KN_OP_AVGPOOL2D, h, &w);
+        steps = w.ow;
+    }
+    if (!h) return NULL;
+    return kn__reshape_rows(g, h, (int64_t[]){x->shape[0], x->shape[3]}, 2, 1); /* (N, C) */
+}
+
+kn_tensor *kn_global_avg_pool1d(kn_graph *g, kn_tensor *x) {
+    if (!g || g->status != KN_OK) return NULL;
+    return kn__global_pool_steps(g, seq_view(g, "global_avg_pool1d", x), false);
+}
+
+kn_tensor *kn_global_max_pool1d(kn_graph *g, kn_tensor *x) {
+    if (!g || g->status != KN_OK) return NULL;
+    return kn__global_pool_steps(g, seq_view(g, "global_max_pool1d", x), true);
 }
 
 /* ------------------------------------------------------------- shape helpers */

@@ -273,6 +273,24 @@ static inline kn__win kn__win_unpack(const kn_tensor *t) {
                      (int)(b & 255), (int)(b >> 8 & 255), (int)(b >> 16 & 255), (int)(b >> 24),
                      t->iparam[2], t->iparam[3]};
 }
+/* kn_conv2d with any padding (kn_conv1d's causal one too): x (N, H, W, C). */
+kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
+                             int dw, kn_padding padding);
+/* The maximum or mean over every step of x (N, 1, L, C) -> (N, C): kn_global_max_pool1d and
+ * kn_global_avg_pool1d on their view, in stages of windows of at most 255 steps
+ * (kn__step_window): the maximum's 'same'-padded (padding never wins), the mean's dividing
+ * the length exactly, so the mean of equal windows' means is the mean. */
+kn_tensor *kn__global_pool_steps(kn_graph *g, kn_tensor *x, bool max);
+/* The window of the next stage of a global pooling over n > 1 steps (kn__global_pool_steps): all of them up to 255; past that 255 for a maximum ('same'-padded), and
+ * for a mean the largest divisor of n up to 255, or 0 when n has none above 1 (a prime
+ * factor above 255: the mean cannot be taken in windows of equal size). */
+static inline int kn__step_window(int64_t n, bool max) {
+    if (n <= 255) return (int)n;
+    if (max) return 255;
+    for (int k = 255; k > 1; k--)
+        if (n % k == 0) return k;
+    return 0;
+}
 /* Rows of the leading dimension per batch element (1 unless batch_rows says otherwise). */
 static inline int64_t kn__batch_rows(const kn_tensor *t) {
     return t->ndim > 0 && t->shape[0] == KN_BATCH && t->batch_rows > 1 ? t->batch_rows : 1;

@@ -298,6 +298,41 @@ static kn_status parse_pair(kn_ctx *ctx, const cJSON *L, const char *key, const 
     return KN_OK;
 }
 
+/* A 1-D window size as Keras accepts it: a whole number, or a list of one [n] (as Keras
+ * writes its tuples); left as it is when the key is missing or null. */
+static kn_status parse_single(kn_ctx *ctx, const cJSON *L, const char *key, const char *where, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, key);
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    char field[96];
+    snprintf(field, sizeof field, "%s%s", where, key);
+    if (cJSON_IsArray(v)) {
+        if (cJSON_GetArraySize(v) != 1) return kn__spec_error(ctx, field, "expected a whole number or a list of one [n]");
+        v = cJSON_GetArrayItem(v, 0);
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+        return kn__spec_error(ctx, field, "expected a whole number or a list of one [n]");
+    if (v->valuedouble < 1 || v->valuedouble > 255)
+        return kn__spec_error(ctx, field, "%g is out of range [1, 255]", v->valuedouble);
+    *out = (int)v->valuedouble;
+    return KN_OK;
+}
+
+/* A sequence layer's padding: "valid" (the default), "same", and with causal "causal". */
+static kn_status parse_padding1d(kn_ctx *ctx, const cJSON *L, const char *where, bool causal, kn_padding *padding) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, "padding");
+    *padding = KN_PADDING_VALID;
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    char field[96];
+    snprintf(field, sizeof field, "%spadding", where);
+    static const char *const names[] = {"valid", "same", "causal"};
+    for (int k = 0; k < (causal ? 3 : 2); k++)
+        if (cJSON_IsString(v) && strcmp(v->valuestring, names[k]) == 0) {
+            *padding = (kn_padding)k;
+            return KN_OK;
+        }
+    return kn__spec_error(ctx, field, causal ? "expected \"valid\", \"same\" or \"causal\"" : "expected \"valid\" or \"same\"");
+}
+
 /* padding: "valid" (the default) or "same". */
 static kn_status parse_padding(kn_ctx *ctx, const cJSON *L, const char *where, bool *same) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, "padding");
@@ -313,7 +348,11 @@ static kn_status parse_padding(kn_ctx *ctx, const cJSON *L, const char *where, b
     return kn__spec_error(ctx, field, "expected \"valid\" or \"same\"");
 }
 
-static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn_conv2d_opts *c, bool *activation_given) {
+/* A convolution's filters (required) and the options it shares with dense (activation,
+ * use_bias, initializers, regularizer, alpha), read as dense reads them, into *dense
+ * (units = filters). type names the layer in messages ("conv2d"). */
+static kn_status parse_conv_common(kn_ctx *ctx, const cJSON *L, const char *where, const char *type,
+                                   kn_dense_opts *dense, bool *activation_given) {
     char field[96];
     int64_t filters = 0;
     if (!cJSON_GetObjectItemCaseSensitive(L, "filters")) {
@@ -322,32 +361,62 @@ static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     }
     kn_status st = kn__spec_int(ctx, L, "filters", where, 1, 1 << 24, &filters);
     if (st) return st;
-    c->filters = filters;
-    int k[2] = {0, 0}, s[2] = {1, 1}, d[2] = {1, 1};
     if (!cJSON_GetObjectItemCaseSensitive(L, "kernel_size")) {
         snprintf(field, sizeof field, "%skernel_size", where);
-        return kn__spec_error(ctx, field, "missing (e.g. 3 or [3, 3])");
+        return kn__spec_error(ctx, field, strcmp(type, "conv1d") == 0 ? "missing (e.g. 3)" : "missing (e.g. 3 or [3, 3])");
     }
-    if ((st = parse_pair(ctx, L, "kernel_size", where, k))) return st;
-    if ((st = parse_pair(ctx, L, "strides", where, s))) return st;
-    if ((st = parse_pair(ctx, L, "dilation_rate", where, d))) return st;
-    if ((st = parse_padding(ctx, L, where, &c->same))) return st;
-    c->kernel_h = k[0]; c->kernel_w = k[1];
-    c->stride_h = s[0]; c->stride_w = s[1];
-    c->dilation_h = d[0]; c->dilation_w = d[1];
-    /* the options dense shares: activation, use_bias, initializers, regularizer, alpha */
-    kn_dense_opts dense = {0};
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(L, "units");
     if (u) {
         snprintf(field, sizeof field, "%sunits", where);
-        return kn__spec_error(ctx, field, "not a conv2d setting (filters is)");
+        return kn__spec_error(ctx, field, "not a %s setting (filters is)", type);
     }
     cJSON *copy = cJSON_Duplicate(L, 1);
     if (!copy) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "model description: out of memory");
     cJSON_AddNumberToObject(copy, "units", 1);
-    st = parse_dense(ctx, copy, where, false, NULL, &dense, activation_given);
+    *dense = (kn_dense_opts){0};
+    st = parse_dense(ctx, copy, where, false, NULL, dense, activation_given);
     cJSON_Delete(copy);
+    dense->units = filters;
+    return st;
+}
+
+static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn_conv2d_opts *c, bool *activation_given) {
+    kn_dense_opts dense;
+    kn_status st = parse_conv_common(ctx, L, where, "conv2d", &dense, activation_given);
     if (st) return st;
+    int k[2] = {0, 0}, s[2] = {1, 1}, d[2] = {1, 1};
+    if ((st = parse_pair(ctx, L, "kernel_size", where, k))) return st;
+    if ((st = parse_pair(ctx, L, "strides", where, s))) return st;
+    if ((st = parse_pair(ctx, L, "dilation_rate", where, d))) return st;
+    if ((st = parse_padding(ctx, L, where, &c->same))) return st;
+    c->filters = dense.units;
+    c->kernel_h = k[0]; c->kernel_w = k[1];
+    c->stride_h = s[0]; c->stride_w = s[1];
+    c->dilation_h = d[0]; c->dilation_w = d[1];
+    c->activation = dense.activation;
+    c->no_bias = dense.no_bias;
+    c->kernel_init = dense.kernel_init;
+    c->bias_init = dense.bias_init;
+    c->init_value = dense.init_value;
+    c->l2 = dense.l2;
+    c->alpha = dense.alpha;
+    return KN_OK;
+}
+
+/* Keras's Conv1D: kernel_size, strides and dilation_rate a number or a list of one. */
+static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn_conv1d_opts *c, bool *activation_given) {
+    kn_dense_opts dense;
+    kn_status st = parse_conv_common(ctx, L, where, "conv1d", &dense, activation_given);
+    if (st) return st;
+    int k = 0, s = 1, d = 1;
+    if ((st = parse_single(ctx, L, "kernel_size", where, &k))) return st;
+    if ((st = parse_single(ctx, L, "strides", where, &s))) return st;
+    if ((st = parse_single(ctx, L, "dilation_rate", where, &d))) return st;
+    if ((st = parse_padding1d(ctx, L, where, true, &c->padding))) return st;
+    c->filters = dense.units;
+    c->kernel_size = k;
+    c->stride = s;
+    c->dilation = d;
     c->activation = dense.activation;
     c->no_bias = dense.no_bias;
     c->kernel_init = dense.kernel_init;
@@ -363,8 +432,8 @@ static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn
 static const char *const *layer_keys(const char *t) {
 #define KN_DENSE_KEYS "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "alpha"
     static const char *const dense[] = {"type", "name", "units", KN_DENSE_KEYS, NULL};
-    static const char *const conv2d[] = {"type", "name", "filters", "kernel_size", "strides", "padding", "dilation_rate",
-                                         KN_DENSE_KEYS, NULL};
+    static const char *const conv[] = {"type", "name", "filters", "kernel_size", "strides", "padding", "dilation_rate",
+                                       KN_DENSE_KEYS, NULL};
 #undef KN_DENSE_KEYS
     static const char *const pool[] = {"type", "name", "pool_size", "strides", "padding", NULL};
     static const char *const plain[] = {"type", "name", NULL};
@@ -374,9 +443,11 @@ static const char *const *layer_keys(const char *t) {
     static const char *const batch_norm[] = {"type", "name", "momentum", "epsilon", "axis", NULL};
     static const char *const layer_norm[] = {"type", "name", "epsilon", "center", "scale", "axis", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
-        {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
-        {"global_average_pool2d", plain}, {"flatten", plain}, {"reshape", reshape}, {"activation", activation},
-        {"dropout", dropout}, {"batch_normalization", batch_norm}, {"layer_normalization", layer_norm},
+        {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
+        {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
+        {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
+        {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"batch_normalization", batch_norm},
+        {"layer_normalization", layer_norm},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -402,7 +473,23 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         if ((st = parse_padding(ctx, L, where, &same))) return st;
         return kn_model_add_pool2d(m, t[0] == 'm' ? KN_POOL_MAX : KN_POOL_AVG, p[0], p[1], s[0], s[1], same);
     }
-    if (strcmp(t, "global_average_pool2d") == 0) return kn_model_add_global_avg_pool2d(m);
+    if (strcmp(t, "global_average_pool2d") == 0) return kn_model_add_global_pool2d(m, KN_POOL_AVG);
+    if (strcmp(t, "global_max_pool2d") == 0) return kn_model_add_global_pool2d(m, KN_POOL_MAX);
+    if (strcmp(t, "conv1d") == 0) {
+        kn_conv1d_opts c = {0};
+        if ((st = parse_conv1d(ctx, L, where, &c, activation_given))) return st;
+        return kn_model_add_conv1d(m, &c);
+    }
+    if (strcmp(t, "max_pool1d") == 0 || strcmp(t, "average_pool1d") == 0) {
+        int p = 2, s = 0; /* Keras's pool_size 2; strides null or missing: the pool size */
+        kn_padding padding;
+        if ((st = parse_single(ctx, L, "pool_size", where, &p))) return st;
+        if ((st = parse_single(ctx, L, "strides", where, &s))) return st;
+        if ((st = parse_padding1d(ctx, L, where, false, &padding))) return st;
+        return kn_model_add_pool1d(m, t[0] == 'm' ? KN_POOL_MAX : KN_POOL_AVG, p, s, padding == KN_PADDING_SAME);
+    }
+    if (strcmp(t, "global_average_pool1d") == 0) return kn_model_add_global_pool1d(m, KN_POOL_AVG);
+    if (strcmp(t, "global_max_pool1d") == 0) return kn_model_add_global_pool1d(m, KN_POOL_MAX);
     if (strcmp(t, "flatten") == 0) return kn_model_add_flatten(m);
     if (strcmp(t, "reshape") == 0) {
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(L, "target_shape"), *d;
@@ -468,7 +555,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     }
     snprintf(field, sizeof field, "%stype", where);
     return kn__spec_error(ctx, field,
-                          "unknown layer '%s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
+                          "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
+                          "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
                           "flatten, reshape, activation, dropout, batch_normalization or layer_normalization)", t);
 }
 
@@ -586,11 +674,11 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             n_dense++;
         } else {
             if ((st = add_other_layer(ctx, m, L, t, where, &last_activation_given))) goto done;
-            n_dense += strcmp(t, "conv2d") == 0;
+            n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0;
         }
         i++;
     }
-    if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense or conv2d layer"); goto done; }
+    if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense, conv2d or conv1d layer"); goto done; }
 
     bool classification = !data || kn_dataset_classes(data) > 0;
     /* loss, or from the data: sparse categorical cross-entropy or mean squared error */

@@ -32,6 +32,26 @@ static void add_initializer(cJSON *layer, const char *key, kn_init kind, float v
     if (config) cJSON_AddNumberToObject(config, "value", shortest(value));
 }
 
+/* A sequence window's size as Keras writes it: a list of one, [n]. */
+static void add_single(cJSON *layer, const char *key, int n) {
+    cJSON *a = cJSON_AddArrayToObject(layer, key);
+    if (a) cJSON_AddItemToArray(a, cJSON_CreateNumber(n));
+}
+
+/* The options a convolution shares with dense, as dense writes them. */
+static void add_dense_options(cJSON *L, kn_activation activation, bool no_bias, kn_init kernel_init, kn_init bias_init,
+                              float init_value, float l2, float alpha) {
+    cJSON_AddStringToObject(L, "activation", kn_activation_name(activation));
+    cJSON_AddBoolToObject(L, "use_bias", !no_bias);
+    add_initializer(L, "kernel_initializer", kernel_init, init_value);
+    add_initializer(L, "bias_initializer", bias_init, init_value);
+    if (l2 > 0) {
+        cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
+        if (r) cJSON_AddNumberToObject(r, "l2", shortest(l2));
+    }
+    if (alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(alpha));
+}
+
 /* A window's two sizes as Keras writes them: [h, w]. */
 static void add_pair(cJSON *layer, const char *key, int h, int w) {
     cJSON *a = cJSON_AddArrayToObject(layer, key);
@@ -57,15 +77,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         if (K->kind == KN__LAYER_DENSE) {
             const kn_dense_opts *o = &K->u.dense;
             cJSON_AddNumberToObject(L, "units", (double)o->units);
-            cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
-            cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
-            add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
-            add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
-            if (o->l2 > 0) {
-                cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
-                if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
-            }
-            if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
+            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_CONV2D) {
             const kn_conv2d_opts *o = &K->u.conv;
             cJSON_AddNumberToObject(L, "filters", (double)o->filters);
@@ -73,19 +85,25 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             add_pair(L, "strides", o->stride_h, o->stride_w);
             cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
             add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
-            cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
-            cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
-            add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
-            add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
-            if (o->l2 > 0) {
-                cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
-                if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
-            }
-            if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
+            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
+        } else if (K->kind == KN__LAYER_CONV1D) {
+            const kn_conv1d_opts *o = &K->u.conv1d;
+            static const char *const pads[] = {"valid", "same", "causal"};
+            cJSON_AddNumberToObject(L, "filters", (double)o->filters);
+            add_single(L, "kernel_size", o->kernel_size);
+            add_single(L, "strides", o->stride);
+            cJSON_AddStringToObject(L, "padding", pads[o->padding]);
+            add_single(L, "dilation_rate", o->dilation);
+            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_MAX_POOL2D || K->kind == KN__LAYER_AVG_POOL2D) {
             const kn__pool_opts *p = &K->u.pool;
             add_pair(L, "pool_size", p->pool_h, p->pool_w);
             add_pair(L, "strides", p->stride_h, p->stride_w);
+            cJSON_AddStringToObject(L, "padding", p->same ? "same" : "valid");
+        } else if (K->kind == KN__LAYER_MAX_POOL1D || K->kind == KN__LAYER_AVG_POOL1D) {
+            const kn__pool_opts *p = &K->u.pool;
+            add_single(L, "pool_size", p->pool_w);
+            add_single(L, "strides", p->stride_w);
             cJSON_AddStringToObject(L, "padding", p->same ? "same" : "valid");
         } else if (K->kind == KN__LAYER_RESHAPE) {
             cJSON *t = cJSON_AddArrayToObject(L, "target_shape");

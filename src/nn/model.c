@@ -50,12 +50,15 @@ void kn_model_free(kn_model *m) {
 const char *kn__layer_type(const kn__layer *L) {
     static const char *const names[] = {"dense", "conv2d", "max_pool2d", "average_pool2d", "global_average_pool2d",
                                         "flatten", "reshape", "activation", "dropout",
-                                        "batch_normalization", "layer_normalization"};
+                                        "batch_normalization", "layer_normalization",
+                                        "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
+                                        "global_max_pool1d", "global_max_pool2d"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_GLOBAL_MAX_POOL2D + 1, "a name for every layer kind");
     return names[L->kind];
 }
 
 /* The per-sample shape going into layer i (the model's input, or layer i-1's output). */
-static int layer_input(const kn_model *m, int i, int64_t shape[KN_MAX_DIMS], int64_t *features) {
+int kn__model_layer_input(const kn_model *m, int i, int64_t shape[KN_MAX_DIMS], int64_t *features) {
     const int64_t *s = i ? m->layers[i - 1].shape : m->input_shape;
     int ndim = i ? m->layers[i - 1].ndim : m->input_ndim;
     memcpy(shape, s, (size_t)ndim * sizeof *s);
@@ -63,14 +66,14 @@ static int layer_input(const kn_model *m, int i, int64_t shape[KN_MAX_DIMS], int
     return ndim;
 }
 
-static int count_kind(const kn_model *m, kn__layer_kind kind) {
+int kn__model_count_kind(const kn_model *m, kn__layer_kind kind) {
     int n = 0;
     for (int i = 0; i < m->n_layers; i++) n += m->layers[i].kind == kind;
     return n;
 }
 
 /* Checks a layer may be added now (errors name it as layers[i] type). */
-static kn_status can_add(kn_model *m, const char *type) {
+kn_status kn__model_can_add(kn_model *m, const char *type) {
     if (m->classic) return kn__error(m->ctx, KN_ERR_STATE, "model: a %s has no layers", m->classic->name);
     if (m->compiled)
         return kn__error(m->ctx, KN_ERR_STATE, "layers[%d] %s: cannot add layers after compile", m->n_layers, type);
@@ -81,7 +84,7 @@ static kn_status can_add(kn_model *m, const char *type) {
 }
 
 /* Appends L, its shape set (ndim dims in L->shape); computes its feature count. */
-static kn_status push_layer(kn_model *m, kn__layer *L) {
+kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
     int64_t f = 1;
     for (int d = 0; d < L->ndim; d++) f *= L->shape[d];
     L->features = f;
@@ -101,7 +104,7 @@ static kn_status push_layer(kn_model *m, kn__layer *L) {
 /* An image layer's input: (height, width, channels). */
 static kn_status image_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]) {
     int64_t f;
-    int ndim = layer_input(m, m->n_layers, shape, &f);
+    int ndim = kn__model_layer_input(m, m->n_layers, shape, &f);
     if (ndim != 3) {
         char s[96];
         int used = snprintf(s, sizeof s, "(");
@@ -127,8 +130,8 @@ static bool out_dim(int64_t in, int k, int s, int d, bool same, int64_t *out) {
     return true;
 }
 
-static kn_status check_init(kn_model *m, const char *type, kn_activation act, float l2, kn_init ki, kn_init bi,
-                            bool no_bias, float init_value) {
+kn_status kn__model_check_init(kn_model *m, const char *type, kn_activation act, float l2, kn_init ki, kn_init bi,
+                               bool no_bias, float init_value) {
     int i = m->n_layers;
     if ((unsigned)act >= KN_ACTIVATION_COUNT)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: unknown activation %d", i, type, (int)act);
@@ -150,7 +153,7 @@ static kn_status check_init(kn_model *m, const char *type, kn_activation act, fl
 kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
     if (m->classic) return kn__error(m->ctx, KN_ERR_STATE, "model: a %s has no layers", m->classic->name);
-    int index = count_kind(m, KN__LAYER_DENSE);
+    int index = kn__model_count_kind(m, KN__LAYER_DENSE);
     if (m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "dense_%d: cannot add layers after compile", index);
     if (opts->units <= 0 || opts->units > (1LL << 24))
         return kn__error(m->ctx, KN_ERR_SHAPE, "dense_%d: units is %lld (must be in [1, 2^24])", index,
@@ -170,18 +173,18 @@ kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
     if (!isfinite(opts->init_value))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: init_value is %g (must be finite)", index,
                          (double)opts->init_value);
-    kn_status st = can_add(m, "dense");
+    kn_status st = kn__model_can_add(m, "dense");
     if (st) return st;
     kn__layer layer = {.kind = KN__LAYER_DENSE, .u.dense = *opts, .shape = {opts->units}, .ndim = 1, .index = index};
     /* bias_init's zero value means the default, zeros (kiln.h): stored as what it means, so
      * the graph and the written description need no rule of their own */
     if (layer.u.dense.bias_init == KN_INIT_GLOROT_UNIFORM) layer.u.dense.bias_init = KN_INIT_ZEROS;
-    return push_layer(m, &layer);
+    return kn__model_push_layer(m, &layer);
 }
 
 kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = can_add(m, "conv2d");
+    kn_status st = kn__model_can_add(m, "conv2d");
     if (st) return st;
     int i = m->n_layers;
     kn_conv2d_opts o = *opts;
@@ -199,11 +202,11 @@ kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts) {
             return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT,
                              "layers[%d] conv2d: kernel %dx%d, strides %dx%d, dilation %dx%d: each must be in [1, 255]",
                              i, o.kernel_h, o.kernel_w, o.stride_h, o.stride_w, o.dilation_h, o.dilation_w);
-    if ((st = check_init(m, "conv2d", o.activation, o.l2, o.kernel_init, o.bias_init, o.no_bias, o.init_value)))
+    if ((st = kn__model_check_init(m, "conv2d", o.activation, o.l2, o.kernel_init, o.bias_init, o.no_bias, o.init_value)))
         return st;
     int64_t in[KN_MAX_DIMS];
     if ((st = image_input(m, "conv2d", in))) return st;
-    kn__layer L = {.kind = KN__LAYER_CONV2D, .u.conv = o, .ndim = 3, .index = count_kind(m, KN__LAYER_CONV2D)};
+    kn__layer L = {.kind = KN__LAYER_CONV2D, .u.conv = o, .ndim = 3, .index = kn__model_count_kind(m, KN__LAYER_CONV2D)};
     if (!out_dim(in[0], o.kernel_h, o.stride_h, o.dilation_h, o.same, &L.shape[0]) ||
         !out_dim(in[1], o.kernel_w, o.stride_w, o.dilation_w, o.same, &L.shape[1]))
         return kn__error(m->ctx, KN_ERR_SHAPE,
@@ -214,7 +217,7 @@ kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts) {
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] conv2d: kernel %dx%d over %lld channels is too large", i,
                          o.kernel_h, o.kernel_w, (long long)in[2]);
     L.shape[2] = o.filters;
-    return push_layer(m, &L);
+    return kn__model_push_layer(m, &L);
 }
 
 kn_status kn_model_add_pool2d(kn_model *m, kn_pool_kind kind, int pool_h, int pool_w, int stride_h, int stride_w,
@@ -223,7 +226,7 @@ kn_status kn_model_add_pool2d(kn_model *m, kn_pool_kind kind, int pool_h, int po
     const char *type = kind == KN_POOL_AVG ? "average_pool2d" : "max_pool2d";
     if (kind != KN_POOL_MAX && kind != KN_POOL_AVG)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] pool2d: unknown kind %d", m->n_layers, (int)kind);
-    kn_status st = can_add(m, type);
+    kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     int i = m->n_layers;
     kn__pool_opts p = {pool_h, pool_w, stride_h ? stride_h : pool_h, stride_w ? stride_w : pool_w, same};
@@ -239,42 +242,49 @@ kn_status kn_model_add_pool2d(kn_model *m, kn_pool_kind kind, int pool_h, int po
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: pool %dx%d is larger than its input (%lld, %lld, %lld) under "
                          "'valid' padding", i, type, p.pool_h, p.pool_w, (long long)in[0], (long long)in[1], (long long)in[2]);
     L.shape[2] = in[2];
-    return push_layer(m, &L);
+    return kn__model_push_layer(m, &L);
 }
 
-kn_status kn_model_add_global_avg_pool2d(kn_model *m) {
+kn_status kn_model_add_global_pool2d(kn_model *m, kn_pool_kind kind) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = can_add(m, "global_average_pool2d");
+    if (kind != KN_POOL_MAX && kind != KN_POOL_AVG)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] global_pool2d: unknown kind %d", m->n_layers,
+                         (int)kind);
+    const char *type = kind == KN_POOL_AVG ? "global_average_pool2d" : "global_max_pool2d";
+    kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = image_input(m, "global_average_pool2d", in))) return st;
+    if ((st = image_input(m, type, in))) return st;
     if (in[0] > 255 || in[1] > 255)
-        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] global_average_pool2d: input %lldx%lld is larger than 255x255",
-                         m->n_layers, (long long)in[0], (long long)in[1]);
-    kn__layer L = {.kind = KN__LAYER_GLOBAL_AVG_POOL2D, .shape = {in[2]}, .ndim = 1};
-    return push_layer(m, &L);
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: input %lldx%lld is larger than 255x255", m->n_layers, type,
+                         (long long)in[0], (long long)in[1]);
+    kn__layer L = {.kind = kind == KN_POOL_AVG ? KN__LAYER_GLOBAL_AVG_POOL2D : KN__LAYER_GLOBAL_MAX_POOL2D,
+                   .shape = {in[2]}, .ndim = 1};
+    return kn__model_push_layer(m, &L);
 }
+
+kn_status kn_model_add_global_avg_pool2d(kn_model *m) { return kn_model_add_global_pool2d(m, KN_POOL_AVG); }
 
 kn_status kn_model_add_flatten(kn_model *m) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = can_add(m, "flatten");
+    kn_status st = kn__model_can_add(m, "flatten");
     if (st) return st;
     int64_t in[KN_MAX_DIMS], f;
-    layer_input(m, m->n_layers, in, &f);
+    kn__model_layer_input(m, m->n_layers, in, &f);
     kn__layer L = {.kind = KN__LAYER_FLATTEN, .shape = {f}, .ndim = 1};
-    return push_layer(m, &L);
+    return kn__model_push_layer(m, &L);
 }
 
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
     if (!m || (!shape && ndim)) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = can_add(m, "reshape");
+    kn_status st = kn__model_can_add(m, "reshape");
     if (st) return st;
     int i = m->n_layers;
     if (ndim < 1 || ndim > KN_MAX_DIMS - 1)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %d dimensions (1 to %d allowed)", i,
                          ndim, KN_MAX_DIMS - 1);
     int64_t in[KN_MAX_DIMS], f, n = 1;
-    layer_input(m, i, in, &f);
+    kn__model_layer_input(m, i, in, &f);
     kn__layer L = {.kind = KN__LAYER_RESHAPE, .ndim = ndim};
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 1 || shape[d] > (1LL << 31))
@@ -287,36 +297,36 @@ kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
     if (n != f)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %lld values, its input %lld", i,
                          (long long)n, (long long)f);
-    return push_layer(m, &L);
+    return kn__model_push_layer(m, &L);
 }
 
 kn_status kn_model_add_activation(kn_model *m, kn_activation activation) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = can_add(m, "activation");
+    kn_status st = kn__model_can_add(m, "activation");
     if (st) return st;
     if ((unsigned)activation >= KN_ACTIVATION_COUNT)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] activation: unknown activation %d", m->n_layers,
                          (int)activation);
     kn__layer L = {.kind = KN__LAYER_ACTIVATION, .u.activation = activation};
-    L.ndim = layer_input(m, m->n_layers, L.shape, NULL);
-    return push_layer(m, &L);
+    L.ndim = kn__model_layer_input(m, m->n_layers, L.shape, NULL);
+    return kn__model_push_layer(m, &L);
 }
 
 kn_status kn_model_add_dropout(kn_model *m, float rate) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = can_add(m, "dropout");
+    kn_status st = kn__model_can_add(m, "dropout");
     if (st) return st;
     if (!(rate >= 0.0f && rate < 1.0f))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] dropout: rate %g outside [0, 1)", m->n_layers,
                          (double)rate);
     kn__layer L = {.kind = KN__LAYER_DROPOUT, .u.rate = rate};
-    L.ndim = layer_input(m, m->n_layers, L.shape, NULL);
-    return push_layer(m, &L);
+    L.ndim = kn__model_layer_input(m, m->n_layers, L.shape, NULL);
+    return kn__model_push_layer(m, &L);
 }
 
 /* A normalization layer of the given type may be added now, with this epsilon. */
 static kn_status can_add_norm(kn_model *m, const char *type, float epsilon) {
-    kn_status st = can_add(m, type);
+    kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     if (!(epsilon > 0.0f && isfinite(epsilon)))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: epsilon %g must be positive", m->n_layers, type,
@@ -327,9 +337,9 @@ static kn_status can_add_norm(kn_model *m, const char *type, float epsilon) {
 /* Appends normalization layer L (kind, options) with its index among its kind; its
  * output has its input's shape. */
 static kn_status push_norm(kn_model *m, kn__layer *L) {
-    L->index = count_kind(m, L->kind);
-    L->ndim = layer_input(m, m->n_layers, L->shape, NULL);
-    return push_layer(m, L);
+    L->index = kn__model_count_kind(m, L->kind);
+    L->ndim = kn__model_layer_input(m, m->n_layers, L->shape, NULL);
+    return kn__model_push_layer(m, L);
 }
 
 kn_status kn_model_add_batch_norm(kn_model *m, float momentum, float epsilon) {
@@ -365,7 +375,7 @@ static int norm_params(const kn_model *m, int i, const char *names[4], kn_init i
         if (L->u.ln.center) names[n] = "beta", inits[n++] = KN_INIT_ZEROS;
     }
     int64_t in[KN_MAX_DIMS];
-    *channels = n ? in[layer_input(m, i, in, NULL) - 1] : 0;
+    *channels = n ? in[kn__model_layer_input(m, i, in, NULL) - 1] : 0;
     return n;
 }
 
@@ -374,6 +384,7 @@ static kn_activation *layer_activation(kn__layer *L) {
     switch (L->kind) {
     case KN__LAYER_DENSE: return &L->u.dense.activation;
     case KN__LAYER_CONV2D: return &L->u.conv.activation;
+    case KN__LAYER_CONV1D: return &L->u.conv1d.activation;
     case KN__LAYER_ACTIVATION: return &L->u.activation;
     default: return NULL;
     }
@@ -383,7 +394,7 @@ static kn_activation *layer_activation(kn__layer *L) {
 static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64_t *bias) {
     const kn__layer *L = &m->layers[i];
     int64_t in[KN_MAX_DIMS], f;
-    int ndim = layer_input(m, i, in, &f);
+    int ndim = kn__model_layer_input(m, i, in, &f);
     kshape[0] = kshape[1] = 0;
     *bias = 0;
     if (L->kind == KN__LAYER_DENSE) {
@@ -394,6 +405,10 @@ static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64
         kshape[0] = (int64_t)L->u.conv.kernel_h * L->u.conv.kernel_w * in[2];
         kshape[1] = L->u.conv.filters;
         *bias = L->u.conv.no_bias ? 0 : L->u.conv.filters;
+    } else if (L->kind == KN__LAYER_CONV1D && ndim == 2) {
+        kshape[0] = (int64_t)L->u.conv1d.kernel_size * in[1];
+        kshape[1] = L->u.conv1d.filters;
+        *bias = L->u.conv1d.no_bias ? 0 : L->u.conv1d.filters;
     }
 }
 
@@ -485,6 +500,19 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     return KN_OK;
 }
 
+/* h viewed as (batch, shape...) unless it is that already: a reshape or flatten layer is
+ * a view made where a layer needs it, and a layer's output may be another view of the
+ * shape it declares (a sequence layer's (batch, 1, steps, channels)). */
+static kn_tensor *view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim) {
+    if (!h) return NULL;
+    bool same = h->ndim == ndim + 1;
+    for (int d = 0; same && d < ndim; d++) same = h->shape[d + 1] == shape[d];
+    if (same) return h;
+    int64_t s[KN_MAX_DIMS + 1] = {-1}; /* (a 4-D sample shape: refused by kn_reshape, not written past) */
+    memcpy(s + 1, shape, (size_t)ndim * sizeof *shape);
+    return kn_reshape(g, h, s, ndim + 1);
+}
+
 /* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
  * training, backward and the update. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training) {
@@ -508,7 +536,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     for (int i = 0; i < m->n_layers; i++) {
         kn__layer *L = &m->layers[i];
         int64_t in[KN_MAX_DIMS], f;
-        layer_input(m, i, in, &f);
+        kn__model_layer_input(m, i, in, &f);
         char name[48];
         L->kernel = L->bias = NULL;
         kn_activation act = KN_LINEAR;
@@ -534,7 +562,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         }
         case KN__LAYER_CONV2D: {
             const kn_conv2d_opts *o = &L->u.conv;
-            if (h && h->ndim != 4) h = kn_reshape(g, h, (int64_t[]){-1, in[0], in[1], in[2]}, 4);
+            h = view_as(g, h, in, 3);
             snprintf(name, sizeof name, "conv2d_%d/kernel", L->index);
             L->kernel = kn_param(g, (int64_t[]){(int64_t)o->kernel_h * o->kernel_w * in[2], o->filters}, 2,
                                  o->kernel_init, name);
@@ -558,25 +586,64 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_MAX_POOL2D:
         case KN__LAYER_AVG_POOL2D: {
             const kn__pool_opts *p = &L->u.pool;
-            if (h && h->ndim != 4) h = kn_reshape(g, h, (int64_t[]){-1, in[0], in[1], in[2]}, 4);
+            h = view_as(g, h, in, 3);
             h = L->kind == KN__LAYER_MAX_POOL2D ? kn_max_pool2d(g, h, p->pool_h, p->pool_w, p->stride_h, p->stride_w, p->same)
                                                 : kn_avg_pool2d(g, h, p->pool_h, p->pool_w, p->stride_h, p->stride_w, p->same);
             break;
         }
         case KN__LAYER_GLOBAL_AVG_POOL2D:
-            if (h && h->ndim != 4) h = kn_reshape(g, h, (int64_t[]){-1, in[0], in[1], in[2]}, 4);
-            h = kn_global_avg_pool2d(g, h);
+        case KN__LAYER_GLOBAL_MAX_POOL2D:
+            h = view_as(g, h, in, 3);
+            h = L->kind == KN__LAYER_GLOBAL_MAX_POOL2D ? kn_global_max_pool2d(g, h) : kn_global_avg_pool2d(g, h);
+            break;
+        /* Sequence layers run on the (batch, 1, steps, channels) view of their input with
+         * 1 x K windows, and leave their output in it: the next sequence layer needs no
+         * reshape, and a bias, activation or batch norm after a convolution meets it as
+         * after conv2d (the fuse and fold passes' patterns). */
+        case KN__LAYER_CONV1D: {
+            const kn_conv1d_opts *o = &L->u.conv1d;
+            h = view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
+            snprintf(name, sizeof name, "conv1d_%d/kernel", L->index);
+            L->kernel = kn_param(g, (int64_t[]){(int64_t)o->kernel_size * in[1], o->filters}, 2, o->kernel_init, name);
+            if (L->kernel) {
+                L->kernel->init_value = o->init_value;
+                L->kernel->init_rf = o->kernel_size;
+            }
+            h = kn__conv2d_padded(g, h, L->kernel, 1, o->kernel_size, 1, o->stride, 1, o->dilation, o->padding);
+            if (!o->no_bias) {
+                snprintf(name, sizeof name, "conv1d_%d/bias", L->index);
+                L->bias = kn_param(g, (int64_t[]){o->filters}, 1, o->bias_init, name);
+                if (L->bias) L->bias->init_value = o->init_value;
+                h = kn_add(g, h, L->bias);
+            }
+            act = o->activation;
+            alpha = o->alpha;
+            l2 = o->l2;
+            break;
+        }
+        case KN__LAYER_MAX_POOL1D:
+        case KN__LAYER_AVG_POOL1D: {
+            const kn__pool_opts *p = &L->u.pool;
+            h = view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
+            h = L->kind == KN__LAYER_MAX_POOL1D ? kn_max_pool2d(g, h, 1, p->pool_w, 1, p->stride_w, p->same)
+                                                : kn_avg_pool2d(g, h, 1, p->pool_w, 1, p->stride_w, p->same);
+            break;
+        }
+        case KN__LAYER_GLOBAL_AVG_POOL1D:
+        case KN__LAYER_GLOBAL_MAX_POOL1D:
+            h = view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
+            h = kn__global_pool_steps(g, h, L->kind == KN__LAYER_GLOBAL_MAX_POOL1D);
             break;
         case KN__LAYER_ACTIVATION: act = L->u.activation; break;
         case KN__LAYER_DROPOUT: h = kn_dropout(g, h, L->u.rate); break; /* the identity unless training */
         case KN__LAYER_BATCH_NORM:
         case KN__LAYER_LAYER_NORM: {
-            int nd = layer_input(m, i, in, &f);
-            if (h && h->ndim != nd + 1) { /* per channel: the layer's input shape (a flatten's is a view) */
-                int64_t s[KN_MAX_DIMS] = {-1};
-                memcpy(s + 1, in, (size_t)nd * sizeof *in);
-                h = kn_reshape(g, h, s, nd + 1);
-            }
+            int nd = kn__model_layer_input(m, i, in, &f);
+            /* per channel, the last axis: any view whose last axis is the channels holds each
+             * element at the same channel (row-major), so only another last axis (a flatten's,
+             * a reshape's) takes a view of the layer's input shape; a convolution's output
+             * stays as it is, so the fold pass finds it (a sequence's (batch, 1, steps, C)) */
+            if (h && h->shape[h->ndim - 1] != in[nd - 1]) h = view_as(g, h, in, nd);
             const char *names[4];
             kn_init inits[4];
             int64_t ch;
@@ -882,6 +949,28 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             used += (size_t)snprintf(buf + used, size - used, " -> %s %dx%d", kn__layer_type(L), p->pool_h, p->pool_w);
             if (used < size && (p->stride_h != p->pool_h || p->stride_w != p->pool_w))
                 used += (size_t)snprintf(buf + used, size - used, " stride %dx%d", p->stride_h, p->stride_w);
+            if (used < size && p->same) used += (size_t)snprintf(buf + used, size - used, " same");
+            break;
+        }
+        case KN__LAYER_CONV1D: {
+            const kn_conv1d_opts *o = &L->u.conv1d;
+            static const char *const pads[] = {"", " same", " causal"};
+            used += (size_t)snprintf(buf + used, size - used, " -> conv1d %lld kernel %d", (long long)o->filters,
+                                     o->kernel_size);
+            if (used < size && o->stride > 1) used += (size_t)snprintf(buf + used, size - used, " stride %d", o->stride);
+            if (used < size && o->dilation > 1)
+                used += (size_t)snprintf(buf + used, size - used, " dilation %d", o->dilation);
+            if (used < size)
+                used += (size_t)snprintf(buf + used, size - used, "%s %s", pads[o->padding],
+                                         kn_activation_name(o->activation));
+            break;
+        }
+        case KN__LAYER_MAX_POOL1D:
+        case KN__LAYER_AVG_POOL1D: {
+            const kn__pool_opts *p = &L->u.pool;
+            used += (size_t)snprintf(buf + used, size - used, " -> %s %d", kn__layer_type(L), p->pool_w);
+            if (used < size && p->stride_w != p->pool_w)
+                used += (size_t)snprintf(buf + used, size - used, " stride %d", p->stride_w);
             if (used < size && p->same) used += (size_t)snprintf(buf + used, size - used, " same");
             break;
         }

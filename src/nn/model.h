@@ -9,9 +9,13 @@
 typedef enum {
     KN__LAYER_DENSE, KN__LAYER_CONV2D, KN__LAYER_MAX_POOL2D, KN__LAYER_AVG_POOL2D, KN__LAYER_GLOBAL_AVG_POOL2D,
     KN__LAYER_FLATTEN, KN__LAYER_RESHAPE, KN__LAYER_ACTIVATION, KN__LAYER_DROPOUT,
-    KN__LAYER_BATCH_NORM, KN__LAYER_LAYER_NORM
+    KN__LAYER_BATCH_NORM, KN__LAYER_LAYER_NORM,
+    /* sequences (steps, channels): views of the 2-D ops (graph.c's kn_conv1d, ...) */
+    KN__LAYER_CONV1D, KN__LAYER_MAX_POOL1D, KN__LAYER_AVG_POOL1D, KN__LAYER_GLOBAL_AVG_POOL1D,
+    KN__LAYER_GLOBAL_MAX_POOL1D, KN__LAYER_GLOBAL_MAX_POOL2D
 } kn__layer_kind;
 
+/* A pooling window; a 1-D pooling's is pool_w, stride_w (pool_h = stride_h = 1). */
 typedef struct kn__pool_opts {
     int pool_h, pool_w, stride_h, stride_w;
     bool same;
@@ -24,6 +28,7 @@ typedef struct kn__layer {
     union {
         kn_dense_opts dense;
         kn_conv2d_opts conv;
+        kn_conv1d_opts conv1d;
         kn__pool_opts pool;
         kn_activation activation;
         float rate;            /* dropout */
@@ -130,6 +135,19 @@ struct kn_model {
     int records_cap;
     kn_history history;
 };
+
+/* Shared by the layer files (model.c, model_seq.c). The per-sample shape going into layer
+ * i (the model's input, or layer i-1's output): its dimensions; *features its size. */
+int kn__model_layer_input(const kn_model *m, int i, int64_t shape[KN_MAX_DIMS], int64_t *features);
+/* Layers of the given kind so far (a new one's index: conv1d_<index>). */
+int kn__model_count_kind(const kn_model *m, kn__layer_kind kind);
+/* Checks a layer may be added now (errors name it as layers[i] type). */
+kn_status kn__model_can_add(kn_model *m, const char *type);
+/* Appends L, its shape set (ndim dims in L->shape); computes its feature count. */
+kn_status kn__model_push_layer(kn_model *m, kn__layer *L);
+/* Checks a layer's activation, l2 factor and initializers (errors name layers[i] type). */
+kn_status kn__model_check_init(kn_model *m, const char *type, kn_activation act, float l2, kn_init ki, kn_init bi,
+                               bool no_bias, float init_value);
 
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
  * update), pointing m->x, m->y, m->out, m->pred, m->loss and the layers' tensors into it. */
