@@ -4,9 +4,10 @@
  * the kept outputs, the parameters and their gradients element by element. Layer norm
  * alone and in a small MLP trained a few steps (fp32 and half). Convolutions
  * on both CUDA paths (KILN_CUDA_CONV=direct, and im2col + cuBLASLt whole and in chunks
- * under KILN_CUDA_CONV_WS_MB). Then a small MLP trained a few steps on both devices, and
- * the same training, and a chunked convolution's, replayed from a captured CUDA graph
- * against step-by-step launches (bit for bit).
+ * under KILN_CUDA_CONV_WS_MB); the sequence builders (conv1d with causal padding, pooling
+ * and global pooling) and global max pooling of images, on both paths too. Then a small MLP
+ * trained a few steps on both devices, and the same training, and a chunked convolution's,
+ * replayed from a captured CUDA graph against step-by-step launches (bit for bit).
  *
  * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
  *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
@@ -428,6 +429,26 @@ static void b_conv(kn_graph *g, const void *arg) {
     kn_tensor *y = kn_act(g, kn_add(g, kn_conv2d(g, x, k, 3, 3, *same ? 2 : 1, 1, 1, *same ? 1 : 2, *same), bias), KN_RELU);
     y = kn_max_pool2d(g, y, 2, 2, 2, 2, *same);
     y = kn_avg_pool2d(g, kn_act(g, y, KN_TANH), 2, 2, 1, 1, *same);
+    train_on(g, y, NULL);
+}
+
+/* The sequence builders (views of the 2-D ops with 1 x K windows; causal padding is a
+ * leading padding of dilation * (K - 1) the 2-D ops never see otherwise) and global max
+ * pooling of images: a causal dilated convolution, 'same' max pooling, a strided 'same'
+ * convolution, 'same' average pooling, the global maximum and mean of the sequence plus the
+ * global maximum of an image. */
+static void b_conv1d(kn_graph *g, const void *arg) {
+    (void)arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){2, 13, 3}, 3, KN_INIT_ZEROS, "x");
+    kn_tensor *k1 = kn_param(g, (int64_t[]){3 * 3, 4}, 2, KN_INIT_ZEROS, "kernel1");
+    kn_tensor *b1 = kn_param(g, (int64_t[]){4}, 1, KN_INIT_ZEROS, "bias1");
+    kn_tensor *k2 = kn_param(g, (int64_t[]){2 * 4, 5}, 2, KN_INIT_ZEROS, "kernel2");
+    kn_tensor *img = kn_param(g, (int64_t[]){2, 3, 4, 5}, 4, KN_INIT_ZEROS, "img");
+    kn_tensor *y = kn_act(g, kn_add(g, kn_conv1d(g, x, k1, 3, 1, 2, KN_PADDING_CAUSAL), b1), KN_RELU);
+    y = kn_max_pool1d(g, y, 2, 2, true);
+    y = kn_conv1d(g, kn_act(g, y, KN_TANH), k2, 2, 2, 1, KN_PADDING_SAME);
+    y = kn_avg_pool1d(g, y, 3, 1, true);
+    y = kn_add(g, kn_add(g, kn_global_max_pool1d(g, y), kn_global_avg_pool1d(g, y)), kn_global_max_pool2d(g, img));
     train_on(g, y, NULL);
 }
 
@@ -1158,6 +1179,14 @@ int main(void) {
     for (int i = 0; i < 2; i++) {
         run_case(ctx, &(tcase){"conv+pool", b_conv, &same[i], KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"conv+pool fused", b_conv, &same[i], KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    }
+    for (int direct = 0; direct < 2; direct++) { /* (KILN_CUDA_CONV: conv_cases) */
+        setenv("KILN_CUDA_CONV", direct ? "direct" : "gemm", 1);
+        run_case(ctx, &(tcase){direct ? "conv1d+pool1d direct" : "conv1d+pool1d", b_conv1d, NULL, KN_PASS_NONE, 1, 1e-4f,
+                               1e-4f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){direct ? "conv1d+pool1d direct fused" : "conv1d+pool1d fused", b_conv1d, NULL, KN_PASS_ALL,
+                               1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        unsetenv("KILN_CUDA_CONV");
     }
     kn_optimizer opts[11] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
                              kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f), kn_nadam(1e-2f), kn_nadam(1e-2f),
