@@ -500,6 +500,13 @@ json cv-refit-info-json "assert o['architecture']['C'] == 10 and o['preprocessin
 run cv-refit-plain -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --out "$T/refit2" --json --quiet
 json cv-refit-plain-json "assert o['n_refit'] == 150 and len(o['per_fold']) == 2 and o['model'].endswith('refit2/model.kiln'), o"
 run cv-refit-eval -- eval "$T/refit2/model.kiln" --data "csv:$SRC/data/iris.csv" --json --quiet
+# --scoring: what the grid ranks by; lower is better for loss, mse, mae
+run cv-grid-scoring -- cv '{"type": "linear_regression"}' --data "csv:$SRC/data/diabetes.csv" --folds 3 --grid '{"alpha": [0.01, 1, 100]}' --scoring mse --json --quiet
+json cv-grid-scoring-json "g = o['grid']; assert o['scoring'] == 'mse' and o['mean_mse'] == min(p['mean_mse'] for p in g) and o['best_params'] == g[o['best_index']]['params'], o"
+expect_error cv-scoring-no-grid 2 "--scoring ranks a --grid" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --scoring loss
+expect_error cv-scoring-unknown 2 "unknown metric 'lol'" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"C": [1]}' --scoring lol
+expect_error cv-scoring-wrong-task 2 "not a classification metric" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --folds 2 --grid '{"C": [1]}' --scoring r2
+expect_error cv-scoring-no-loss 1 "no combination has a loss" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --folds 2 --grid '{"C": [1]}' --scoring loss
 expect_error cv-grid-bad-path 2 "layers.9.units" -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --grid '{"layers.9.units": [8]}'
 expect_error cv-grid-not-list 2 "'C' must be a non-empty list" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"C": 5}'
 expect_error cv-grid-unknown-key 1 "svm.Cee" -- cv '{"type": "svm"}' --data "csv:$SRC/data/iris.csv" --grid '{"Cee": [5]}'

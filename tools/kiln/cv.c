@@ -35,13 +35,16 @@ static const char cv_help[] =
     "                           description key or a path into it (\"C\", \"optimizer.learning_rate\",\n"
     "                           \"layers.0.units\"); every combination is cross-validated on the\n"
     "                           same folds and the best mean accuracy (regression: R2) wins\n"
+    "  --scoring METRIC         what the grid search ranks by: accuracy, f1_macro or loss\n"
+    "                           (classification), r2, mse, mae or loss (regression); loss,\n"
+    "                           mse and mae lower is better (default: accuracy, or r2)\n"
     "  --out DIR                then train the (best) description on all the rows and write\n"
     "                           DIR/model.kiln (scikit-learn's refit) (default: none)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: folds, and mean_X and std_X (population standard deviation over the folds)\n"
     "for X in loss, accuracy, f1_macro (classification) or loss, mse, mae, r2 (regression);\n"
-    "per_fold (a list). With --grid: grid (a list of {params, mean_X, std_X}), best_index,\n"
+    "per_fold (a list). With --grid: grid (a list of {params, mean_X, std_X}), best_index, scoring,\n"
     "best_params, best_spec (the whole description), and the best one's mean_X and std_X.\n"
     "With --out: model (the saved file's path) and n_refit (the rows it trained on).\n";
 
@@ -50,7 +53,7 @@ static const char *const class_metrics[METRICS] = {"loss", "accuracy", "f1_macro
 static const char *const regression_metrics[METRICS] = {"loss", "mse", "mae", "r2"};
 
 typedef struct cv_args {
-    const char *spec, *data, *class_weight, *grid, *out;
+    const char *spec, *data, *class_weight, *grid, *out, *scoring;
     long long folds, epochs, batch_size;
 } cv_args;
 
@@ -60,6 +63,7 @@ static const cli_option cv_options[] = {
     CLI_NON_EMPTY("--class-weight", AT(class_weight)),
     CLI_NON_EMPTY("--grid", AT(grid)),
     CLI_NON_EMPTY("--out", AT(out)),
+    CLI_NON_EMPTY("--scoring", AT(scoring)),
     CLI_INT("--folds", AT(folds), 2, MAX_FOLDS),
     CLI_INT("--epochs", AT(epochs), 1, 1000000),
     CLI_INT("--batch-size", AT(batch_size), 1, 1 << 24),
@@ -154,6 +158,13 @@ static int refit(kn_ctx *ctx, const cli_global *g, const cv_args *a, const char 
     kn_model_free(m);
     kn_preprocessor_free(prep);
     return rc;
+}
+
+/* The index of metric name among names[0, shown), or -1. */
+static int metric_index(const char *const *names, int shown, const char *name) {
+    for (int j = 0; j < shown; j++)
+        if (strcmp(names[j], name) == 0) return j;
+    return -1;
 }
 
 static void mean_sd(const double value[MAX_FOLDS][METRICS], int folds, int shown, double mean[METRICS], double sd[METRICS]) {
@@ -295,7 +306,16 @@ static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const
     }
     const bool classify = kn_dataset_classes(all) > 0;
     const char *const *names = classify ? class_metrics : regression_metrics;
-    const int shown = classify ? 3 : 4, score = classify ? 1 : 3; /* accuracy, r2 */
+    const int shown = classify ? 3 : 4;
+    int score = classify ? 1 : 3; /* accuracy, r2 */
+    if (a->scoring && (score = metric_index(names, shown, a->scoring)) < 0) { /* (cmd_cv checked it against both lists) */
+        fprintf(stderr, "kiln: --scoring %s: not a %s metric (expected %s)\n", a->scoring,
+                classify ? "classification" : "regression", classify ? "accuracy, f1_macro or loss" : "r2, mse, mae or loss");
+        cJSON_Delete(grid);
+        cJSON_Delete(spec);
+        return CLI_USAGE;
+    }
+    const bool lower_better = score == 0 || (!classify && score < 3); /* loss, mse, mae */
     FILE *human = g->json ? stderr : stdout;
     double (*mean)[METRICS] = calloc((size_t)combos, sizeof *mean), (*sd)[METRICS] = calloc((size_t)combos, sizeof *sd);
     static double value[MAX_FOLDS][METRICS];
@@ -308,7 +328,8 @@ static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const
         if (!rc) rc = run_folds(ctx, g, a, text, spec_name, all, true, value);
         if (!rc) {
             mean_sd(value, (int)a->folds, shown, mean[c], sd[c]);
-            if (best < 0 || mean[c][score] > mean[best][score]) best = c;
+            double v = mean[c][score], b = best < 0 ? NAN : mean[best][score]; /* NaN: no such metric (an SVM's loss) */
+            if (best < 0 || (isfinite(v) && (!isfinite(b) || (lower_better ? v < b : v > b)))) best = c;
             if (!g->quiet) {
                 fprintf(human, "%d/%d %s:", c + 1, combos, shown_params ? shown_params : "?");
                 for (int j = 0; j < shown; j++)
@@ -320,6 +341,11 @@ static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const
         free(shown_params);
         cJSON_Delete(params);
         cJSON_Delete(point);
+    }
+    if (!rc && !isfinite(mean[best][score])) {
+        fprintf(stderr, "kiln: %s: no combination has a %s to rank by (the model gives no %s%s)\n", spec_name, names[score],
+                names[score], score == 0 ? ": no probabilities" : "");
+        rc = CLI_RUNTIME;
     }
     if (!rc) {
         cJSON *bp = grid_params(grid, best), *bs = cJSON_Duplicate(spec, 1);
@@ -341,6 +367,7 @@ static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const
             cli_json_key_number(stdout, "folds", (double)a->folds, &first);
             json_means(mean[best], sd[best], names, shown, &first);
             cli_json_key_number(stdout, "best_index", best, &first);
+            fprintf(stdout, ", \"scoring\": \"%s\"", names[score]);
             if (model_path) {
                 fprintf(stdout, ", \"model\": ");
                 cli_json_string(stdout, model_path);
@@ -382,6 +409,10 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
     if (class_weight && strcmp(class_weight, "balanced") != 0)
         return cli_usage_error("cv", "--class-weight: only 'balanced' here (lists: kiln train)");
     if (!cli_device_ok(g)) return CLI_RUNTIME;
+    if (a.scoring && !a.grid) return cli_usage_error("cv", "--scoring ranks a --grid search; give --grid too");
+    if (a.scoring && metric_index(class_metrics, 3, a.scoring) < 0 && metric_index(regression_metrics, 4, a.scoring) < 0)
+        return cli_usage_error("cv", "--scoring: unknown metric '%s' (expected accuracy, f1_macro, loss, r2, mse or mae)",
+                               a.scoring);
     if (a.out && cli_mkdir_p(a.out)) return CLI_RUNTIME;
     char *json = spec_arg[0] == '{' ? strdup(spec_arg) : cli_read_file(spec_arg);
     if (!json) {
