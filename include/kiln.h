@@ -812,6 +812,20 @@ kn_status kn_model_add_batch_norm(kn_model *m, float momentum, float epsilon);
  * layer_normalization_<i>/gamma (ones, when scale) and /beta (zeros, when center), both
  * trained. epsilon > 0 (Keras 1e-3; center and scale true). */
 kn_status kn_model_add_layer_norm(kn_model *m, float epsilon, bool center, bool scale);
+/* Non-sequential models (Keras's functional API, kept to a list in graph order). The next
+ * layer added is called name (NULL: "<type>_<n>", as Keras names it; names are unique and
+ * "input" is the model's input) and takes the named earlier layers' outputs (n_inputs 0:
+ * the previous layer's, as in a sequential model). Only merge layers take more than one
+ * input. Names are copied; the setting applies to the next successful kn_model_add_*. */
+kn_status kn_model_next_layer(kn_model *m, const char *name, const char *const *inputs, int n_inputs);
+/* Keras's merge layers over the inputs kn_model_next_layer gave (2 or more; subtract
+ * exactly 2): add, subtract, multiply, average and maximum need equal shapes;
+ * concatenate joins along the last axis (the channels), the others equal. */
+typedef enum {
+    KN_MERGE_ADD, KN_MERGE_SUBTRACT, KN_MERGE_MULTIPLY, KN_MERGE_AVERAGE, KN_MERGE_MAXIMUM, KN_MERGE_CONCATENATE,
+    KN_MERGE_COUNT
+} kn_merge;
+kn_status kn_model_add_merge(kn_model *m, kn_merge kind);
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
 /* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,

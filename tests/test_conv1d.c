@@ -589,7 +589,7 @@ static void test_bad_specs(void) {
     bad_spec(ctx, "[5, 2]", "{\"type\": \"conv1d\", \"filters\": 2, \"kernel_size\": 2, \"activation\": \"relux\"}", SP,
              "layers[0].activation: unknown activation 'relux'");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"conv1d\", \"filters\": 2, \"kernel_size\": 2, \"groups\": 2}", SP,
-             "layers[0]: unknown key 'groups' (expected one of type, name, filters, kernel_size");
+             "layers[0]: unknown key 'groups' (expected one of type, name, inputs, filters, kernel_size");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"max_pool1d\", \"padding\": \"causal\"}", SP,
              "layers[0].padding: expected \"valid\" or \"same\"");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"average_pool1d\", \"strides\": \"2\"}", SP,

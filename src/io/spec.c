@@ -4,6 +4,7 @@
 #include "core/core.h"
 #include "spec.h"
 #include "classic/model.h"
+#include "nn/model.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -427,27 +428,29 @@ static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     return KN_OK;
 }
 
-/* The keys a layer of type t takes ("name", Keras's, is accepted and unused); NULL for a
+/* The keys a layer of type t takes (every layer may have a name and inputs); NULL for a
  * type kiln does not know (add_other_layer names it). */
 static const char *const *layer_keys(const char *t) {
 #define KN_DENSE_KEYS "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "alpha"
-    static const char *const dense[] = {"type", "name", "units", KN_DENSE_KEYS, NULL};
-    static const char *const conv[] = {"type", "name", "filters", "kernel_size", "strides", "padding", "dilation_rate",
+    static const char *const dense[] = {"type", "name", "inputs", "units", KN_DENSE_KEYS, NULL};
+    static const char *const conv[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding", "dilation_rate",
                                        KN_DENSE_KEYS, NULL};
 #undef KN_DENSE_KEYS
-    static const char *const pool[] = {"type", "name", "pool_size", "strides", "padding", NULL};
-    static const char *const plain[] = {"type", "name", NULL};
-    static const char *const reshape[] = {"type", "name", "target_shape", NULL};
-    static const char *const activation[] = {"type", "name", "activation", NULL};
-    static const char *const dropout[] = {"type", "name", "rate", NULL};
-    static const char *const batch_norm[] = {"type", "name", "momentum", "epsilon", "axis", NULL};
-    static const char *const layer_norm[] = {"type", "name", "epsilon", "center", "scale", "axis", NULL};
+    static const char *const pool[] = {"type", "name", "inputs", "pool_size", "strides", "padding", NULL};
+    static const char *const plain[] = {"type", "name", "inputs", NULL};
+    static const char *const reshape[] = {"type", "name", "inputs", "target_shape", NULL};
+    static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
+    static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
+    static const char *const batch_norm[] = {"type", "name", "inputs", "momentum", "epsilon", "axis", NULL};
+    static const char *const layer_norm[] = {"type", "name", "inputs", "epsilon", "center", "scale", "axis", NULL};
+    static const char *const concat[] = {"type", "name", "inputs", "axis", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
         {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
         {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"batch_normalization", batch_norm},
-        {"layer_normalization", layer_norm},
+        {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
+        {"average", plain}, {"maximum", plain}, {"concatenate", concat},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -553,11 +556,23 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         }
         return kn_model_add_layer_norm(m, (float)v[1], on[0], on[1]);
     }
+    static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
+    for (int k = 0; k < KN_MERGE_COUNT; k++) {
+        if (strcmp(t, merges[k]) != 0) continue;
+        const cJSON *ax = cJSON_GetObjectItemCaseSensitive(L, "axis");
+        int last = m->n_next ? (m->next_inputs[0] >= 0 ? m->layers[m->next_inputs[0]].ndim : m->input_ndim) : 0;
+        if (ax && !(cJSON_IsNumber(ax) && (ax->valuedouble == -1 || ax->valuedouble == last))) {
+            snprintf(field, sizeof field, "%saxis", where);
+            return kn__spec_error(ctx, field, "only -1 (the last axis, channels) is supported");
+        }
+        return kn_model_add_merge(m, (kn_merge)k);
+    }
     snprintf(field, sizeof field, "%stype", where);
     return kn__spec_error(ctx, field,
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
-                          "flatten, reshape, activation, dropout, batch_normalization or layer_normalization)", t);
+                          "flatten, reshape, activation, dropout, batch_normalization, layer_normalization, add, subtract, "
+                          "multiply, average, maximum or concatenate)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for
@@ -582,6 +597,46 @@ static kn_status check_metrics(kn_ctx *ctx, const cJSON *metrics) {
                               cJSON_IsString(m) ? m->valuestring : "(not a name)", names);
     }
     return KN_OK;
+}
+
+/* layers[i]'s "name" and "inputs" (a name or a list of names of earlier layers, "input" the
+ * model's input) for the model's next layer. A name that only a later layer has is refused
+ * as such: the list is in graph order, each layer taking earlier ones. */
+static kn_status parse_connections(kn_ctx *ctx, kn_model *m, const cJSON *layers, const cJSON *L, int i) {
+    char field[48];
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(L, "name"), *inputs = cJSON_GetObjectItemCaseSensitive(L, "inputs");
+    if (cJSON_IsNull(name)) name = NULL;
+    if (cJSON_IsNull(inputs)) inputs = NULL;
+    if (!name && !inputs) return KN_OK;
+    snprintf(field, sizeof field, "layers[%d].name", i);
+    if (name && !cJSON_IsString(name)) return kn__spec_error(ctx, field, "expected a string such as \"block1_add\"");
+    snprintf(field, sizeof field, "layers[%d].inputs", i);
+    const char *names[KN__MAX_INPUTS];
+    int n = 0;
+    if (inputs) {
+        bool list = cJSON_IsArray(inputs);
+        int count = list ? cJSON_GetArraySize(inputs) : 1;
+        if ((!list && !cJSON_IsString(inputs)) || count < 1)
+            return kn__spec_error(ctx, field, "expected a layer name or a list of names, e.g. [\"conv2d_0\", \"input\"]");
+        if (count > KN__MAX_INPUTS) return kn__spec_error(ctx, field, "%d inputs (%d at most)", count, KN__MAX_INPUTS);
+        const cJSON *it = list ? inputs->child : inputs;
+        for (; it && n < count; it = list ? it->next : NULL) {
+            if (!cJSON_IsString(it))
+                return kn__spec_error(ctx, field, "expected a layer name or a list of names, e.g. [\"conv2d_0\", \"input\"]");
+            const char *s = it->valuestring;
+            if (name && strcmp(s, name->valuestring) == 0)
+                return kn__spec_error(ctx, field, "'%.60s' is this layer (a layer takes earlier layers' outputs)", s);
+            int j = 0;
+            for (const cJSON *o = layers->child; o; o = o->next, j++) {
+                const cJSON *on = cJSON_GetObjectItemCaseSensitive(o, "name");
+                if (j > i && cJSON_IsString(on) && strcmp(on->valuestring, s) == 0)
+                    return kn__spec_error(ctx, field, "'%.60s' is layers[%d], a later layer (a layer takes earlier "
+                                          "layers' outputs; list the layers in the order they compute)", s, j);
+            }
+            names[n++] = s;
+        }
+    }
+    return kn_model_next_layer(m, name ? name->valuestring : NULL, names, n);
 }
 
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out, kn_spec *spec) {
@@ -667,6 +722,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         const char *t = lt->valuestring;
         const char *const *keys = layer_keys(t);
         if (keys && (st = kn__spec_check_keys(ctx, L, where, keys))) goto done;
+        if ((st = parse_connections(ctx, m, layers, L, i))) goto done;
         if (strcmp(t, "dense") == 0) {
             kn_dense_opts d = {0};
             if ((st = parse_dense(ctx, L, where, i == n_layers - 1, data, &d, &last_activation_given))) goto done;
@@ -679,6 +735,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         i++;
     }
     if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense, conv2d or conv1d layer"); goto done; }
+    if ((st = kn__model_check_used(m, KN_ERR_SPEC))) goto done;
 
     bool classification = !data || kn_dataset_classes(data) > 0;
     /* loss, or from the data: sparse categorical cross-entropy or mean squared error */

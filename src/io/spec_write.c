@@ -69,11 +69,21 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
     for (int i = 0; shape && i < m->input_ndim; i++)
         cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)m->input_shape[i]));
     cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+    /* a sequential model's description stays as it was; another names every layer and
+     * lists the inputs of each that does not take the previous layer */
+    bool connected = !kn__model_is_sequential(m);
     for (int i = 0; layers && i < m->n_layers; i++) {
         const kn__layer *K = &m->layers[i];
         cJSON *L = cJSON_CreateObject();
         if (!L) break;
         cJSON_AddStringToObject(L, "type", kn__layer_type(K));
+        if (connected) cJSON_AddStringToObject(L, "name", K->name);
+        if (connected && (K->n_inputs != 1 || K->inputs[0] != i - 1)) {
+            const char *names[KN__MAX_INPUTS];
+            for (int k = 0; k < K->n_inputs; k++) names[k] = K->inputs[k] >= 0 ? m->layers[K->inputs[k]].name : "input";
+            if (K->n_inputs == 1) cJSON_AddStringToObject(L, "inputs", names[0]);
+            else cJSON_AddItemToObject(L, "inputs", cJSON_CreateStringArray(names, K->n_inputs));
+        }
         if (K->kind == KN__LAYER_DENSE) {
             const kn_dense_opts *o = &K->u.dense;
             cJSON_AddNumberToObject(L, "units", (double)o->units);

@@ -52,17 +52,21 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "flatten", "reshape", "activation", "dropout",
                                         "batch_normalization", "layer_normalization",
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
-                                        "global_max_pool1d", "global_max_pool2d"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_GLOBAL_MAX_POOL2D + 1, "a name for every layer kind");
+                                        "global_max_pool1d", "global_max_pool2d", "merge"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_MERGE + 1, "a name for every layer kind");
+    static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
+    _Static_assert(sizeof merges / sizeof *merges == KN_MERGE_COUNT, "a name for every merge");
+    if (L->kind == KN__LAYER_MERGE) return (unsigned)L->u.merge < KN_MERGE_COUNT ? merges[L->u.merge] : "merge";
     return names[L->kind];
 }
 
-/* The per-sample shape going into layer i (the model's input, or layer i-1's output). */
+/* The per-sample shape going into layer i: its first input's output (-1: the model's input). */
 int kn__model_layer_input(const kn_model *m, int i, int64_t shape[KN_MAX_DIMS], int64_t *features) {
-    const int64_t *s = i ? m->layers[i - 1].shape : m->input_shape;
-    int ndim = i ? m->layers[i - 1].ndim : m->input_ndim;
+    int src = i < m->n_layers ? m->layers[i].inputs[0] : m->n_next ? m->next_inputs[0] : i - 1;
+    const int64_t *s = src >= 0 ? m->layers[src].shape : m->input_shape;
+    int ndim = src >= 0 ? m->layers[src].ndim : m->input_ndim;
     memcpy(shape, s, (size_t)ndim * sizeof *s);
-    if (features) *features = i ? m->layers[i - 1].features : m->in_features;
+    if (features) *features = src >= 0 ? m->layers[src].features : m->in_features;
     return ndim;
 }
 
@@ -83,8 +87,33 @@ kn_status kn__model_can_add(kn_model *m, const char *type) {
     return KN_OK;
 }
 
-/* Appends L, its shape set (ndim dims in L->shape); computes its feature count. */
+/* Appends L, its shape set (ndim dims in L->shape); computes its feature count and gives
+ * it its name and inputs. */
 kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
+    if (L->kind != KN__LAYER_MERGE && m->n_next > 1)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes one input, %d given (only merge layers such as "
+                         "add and concatenate take more)", m->n_layers, kn__layer_type(L), m->n_next);
+    if (m->n_next) {
+        L->n_inputs = m->n_next;
+        memcpy(L->inputs, m->next_inputs, sizeof L->inputs);
+    } else {
+        L->n_inputs = 1;
+        L->inputs[0] = m->n_layers - 1;
+    }
+    L->named = m->next_name[0] != 0;
+    if (L->named) {
+        snprintf(L->name, sizeof L->name, "%s", m->next_name);
+    } else { /* Keras's "<type>_<n>", counting from 0 as the parameters do, past taken names */
+        const char *type = kn__layer_type(L);
+        int n = 0;
+        for (int i = 0; i < m->n_layers; i++) n += strcmp(kn__layer_type(&m->layers[i]), type) == 0;
+        for (;; n++) {
+            snprintf(L->name, sizeof L->name, "%s_%d", type, n);
+            int i = 0;
+            while (i < m->n_layers && strcmp(m->layers[i].name, L->name) != 0) i++;
+            if (i == m->n_layers) break;
+        }
+    }
     int64_t f = 1;
     for (int d = 0; d < L->ndim; d++) f *= L->shape[d];
     L->features = f;
@@ -98,6 +127,8 @@ kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
         m->cap_layers = cap;
     }
     m->layers[m->n_layers++] = *L;
+    m->n_next = 0;
+    m->next_name[0] = 0;
     return KN_OK;
 }
 
@@ -470,6 +501,8 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
     if (m->classic) return KN_OK; /* its description is its whole configuration */
     if (m->n_layers == 0) return kn__error(m->ctx, KN_ERR_STATE, "compile: the model has no layers");
+    kn_status ust = kn__model_check_used(m, KN_ERR_INVALID_ARGUMENT); /* a branch that goes nowhere */
+    if (ust) return ust;
     if ((unsigned)opts->loss >= KN_LOSS_COUNT)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: unknown loss %d", (int)opts->loss);
     if ((unsigned)opts->optimizer.kind >= KN_OPT_COUNT)
@@ -503,7 +536,7 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
 /* h viewed as (batch, shape...) unless it is that already: a reshape or flatten layer is
  * a view made where a layer needs it, and a layer's output may be another view of the
  * shape it declares (a sequence layer's (batch, 1, steps, channels)). */
-static kn_tensor *view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim) {
+kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim) {
     if (!h) return NULL;
     bool same = h->ndim == ndim + 1;
     for (int d = 0; same && d < ndim; d++) same = h->shape[d + 1] == shape[d];
@@ -533,10 +566,18 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     m->y = sparse ? kn_input(g, KN_I32, (int64_t[]){KN_BATCH}, 1, "labels")
                   : kn_input(g, KN_F32, (int64_t[]){KN_BATCH, outputs}, 2, "targets");
     kn_tensor *h = m->x, *reg = NULL;
+    /* each layer's output, for the layers that take it (a sequential model's layer i takes
+     * layer i-1's, so h carries on as before) */
+    kn_tensor *outs[KN__MAX_LAYERS] = {NULL};
+    if (m->n_layers > KN__MAX_LAYERS) {
+        kn_graph_free(g);
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: more than %d layers", KN__MAX_LAYERS);
+    }
     for (int i = 0; i < m->n_layers; i++) {
         kn__layer *L = &m->layers[i];
         int64_t in[KN_MAX_DIMS], f;
         kn__model_layer_input(m, i, in, &f);
+        h = L->inputs[0] >= 0 ? outs[L->inputs[0]] : m->x;
         char name[48];
         L->kernel = L->bias = NULL;
         kn_activation act = KN_LINEAR;
@@ -562,7 +603,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         }
         case KN__LAYER_CONV2D: {
             const kn_conv2d_opts *o = &L->u.conv;
-            h = view_as(g, h, in, 3);
+            h = kn__model_view_as(g, h, in, 3);
             snprintf(name, sizeof name, "conv2d_%d/kernel", L->index);
             L->kernel = kn_param(g, (int64_t[]){(int64_t)o->kernel_h * o->kernel_w * in[2], o->filters}, 2,
                                  o->kernel_init, name);
@@ -586,14 +627,14 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_MAX_POOL2D:
         case KN__LAYER_AVG_POOL2D: {
             const kn__pool_opts *p = &L->u.pool;
-            h = view_as(g, h, in, 3);
+            h = kn__model_view_as(g, h, in, 3);
             h = L->kind == KN__LAYER_MAX_POOL2D ? kn_max_pool2d(g, h, p->pool_h, p->pool_w, p->stride_h, p->stride_w, p->same)
                                                 : kn_avg_pool2d(g, h, p->pool_h, p->pool_w, p->stride_h, p->stride_w, p->same);
             break;
         }
         case KN__LAYER_GLOBAL_AVG_POOL2D:
         case KN__LAYER_GLOBAL_MAX_POOL2D:
-            h = view_as(g, h, in, 3);
+            h = kn__model_view_as(g, h, in, 3);
             h = L->kind == KN__LAYER_GLOBAL_MAX_POOL2D ? kn_global_max_pool2d(g, h) : kn_global_avg_pool2d(g, h);
             break;
         /* Sequence layers run on the (batch, 1, steps, channels) view of their input with
@@ -602,7 +643,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
          * after conv2d (the fuse and fold passes' patterns). */
         case KN__LAYER_CONV1D: {
             const kn_conv1d_opts *o = &L->u.conv1d;
-            h = view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
+            h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
             snprintf(name, sizeof name, "conv1d_%d/kernel", L->index);
             L->kernel = kn_param(g, (int64_t[]){(int64_t)o->kernel_size * in[1], o->filters}, 2, o->kernel_init, name);
             if (L->kernel) {
@@ -624,14 +665,14 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_MAX_POOL1D:
         case KN__LAYER_AVG_POOL1D: {
             const kn__pool_opts *p = &L->u.pool;
-            h = view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
+            h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
             h = L->kind == KN__LAYER_MAX_POOL1D ? kn_max_pool2d(g, h, 1, p->pool_w, 1, p->stride_w, p->same)
                                                 : kn_avg_pool2d(g, h, 1, p->pool_w, 1, p->stride_w, p->same);
             break;
         }
         case KN__LAYER_GLOBAL_AVG_POOL1D:
         case KN__LAYER_GLOBAL_MAX_POOL1D:
-            h = view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
+            h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
             h = kn__global_pool_steps(g, h, L->kind == KN__LAYER_GLOBAL_MAX_POOL1D);
             break;
         case KN__LAYER_ACTIVATION: act = L->u.activation; break;
@@ -643,7 +684,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
              * element at the same channel (row-major), so only another last axis (a flatten's,
              * a reshape's) takes a view of the layer's input shape; a convolution's output
              * stays as it is, so the fold pass finds it (a sequence's (batch, 1, steps, C)) */
-            if (h && h->shape[h->ndim - 1] != in[nd - 1]) h = view_as(g, h, in, nd);
+            if (h && h->shape[h->ndim - 1] != in[nd - 1]) h = kn__model_view_as(g, h, in, nd);
             const char *names[4];
             kn_init inits[4];
             int64_t ch;
@@ -663,6 +704,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         }
         case KN__LAYER_FLATTEN:
         case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
+        case KN__LAYER_MERGE: h = kn__model_merge(m, g, i, outs); break;
         }
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;
@@ -674,6 +716,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             reg = reg ? kn_add(g, reg, r) : r;
             g->build_phase = KN_PHASE_FORWARD;
         }
+        outs[i] = h;
     }
     if (h && h->ndim != 2) h = kn_reshape(g, h, (int64_t[]){-1, outputs}, 2); /* (batch, outputs) */
     m->out = h;

@@ -12,8 +12,13 @@ typedef enum {
     KN__LAYER_BATCH_NORM, KN__LAYER_LAYER_NORM,
     /* sequences (steps, channels): views of the 2-D ops (graph.c's kn_conv1d, ...) */
     KN__LAYER_CONV1D, KN__LAYER_MAX_POOL1D, KN__LAYER_AVG_POOL1D, KN__LAYER_GLOBAL_AVG_POOL1D,
-    KN__LAYER_GLOBAL_MAX_POOL1D, KN__LAYER_GLOBAL_MAX_POOL2D
+    KN__LAYER_GLOBAL_MAX_POOL1D, KN__LAYER_GLOBAL_MAX_POOL2D,
+    KN__LAYER_MERGE /* add, subtract, ... concatenate over 2+ inputs (u.merge) */
 } kn__layer_kind;
+
+/* Inputs a layer may take (a merge's), and the longest layer name. */
+#define KN__MAX_INPUTS 8
+#define KN__NAME_MAX 48
 
 /* A pooling window; a 1-D pooling's is pool_w, stride_w (pool_h = stride_h = 1). */
 typedef struct kn__pool_opts {
@@ -21,7 +26,7 @@ typedef struct kn__pool_opts {
     bool same;
 } kn__pool_opts;
 
-/* One layer of a sequential model: its kind and options, the per-sample shape it makes
+/* One layer of a model (a list in graph order, each layer taking earlier ones): its kind and options, the per-sample shape it makes
  * (as Keras writes it), and its parameters in the current graph. */
 typedef struct kn__layer {
     kn__layer_kind kind;
@@ -34,7 +39,12 @@ typedef struct kn__layer {
         float rate;            /* dropout */
         struct { float momentum, epsilon; } bn; /* batch_normalization */
         struct { float epsilon; bool center, scale; } ln; /* layer_normalization */
+        kn_merge merge;
     } u;
+    char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
+    int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
+    int n_inputs;              /* 1 except for merges */
+    bool named;                /* the name was given (kn_model_next_layer), not the default */
     int64_t shape[KN_MAX_DIMS]; /* output per sample; a reshape's target */
     int ndim;
     int64_t features;          /* product of shape */
@@ -50,6 +60,10 @@ struct kn_model {
     int64_t in_features;       /* product of input_shape: Dense flattens its input */
     kn__layer *layers;
     int n_layers, cap_layers;
+    /* kn_model_next_layer's setting for the next layer added (n_next 0: none) */
+    char next_name[KN__NAME_MAX];
+    int next_inputs[KN__MAX_INPUTS];
+    int n_next;
 
     bool compiled;
     kn_compile_opts copts;
@@ -137,18 +151,30 @@ struct kn_model {
 };
 
 /* Shared by the layer files (model.c, model_seq.c). The per-sample shape going into layer
- * i (the model's input, or layer i-1's output): its dimensions; *features its size. */
+ * i (its first input: the model's input, or an earlier layer's output; for the layer being
+ * added, i == n_layers, the one kn_model_next_layer gave, else the previous layer's): its
+ * dimensions; *features its size. */
 int kn__model_layer_input(const kn_model *m, int i, int64_t shape[KN_MAX_DIMS], int64_t *features);
 /* Layers of the given kind so far (a new one's index: conv1d_<index>). */
 int kn__model_count_kind(const kn_model *m, kn__layer_kind kind);
 /* Checks a layer may be added now (errors name it as layers[i] type). */
 kn_status kn__model_can_add(kn_model *m, const char *type);
-/* Appends L, its shape set (ndim dims in L->shape); computes its feature count. */
+/* Appends L, its shape set (ndim dims in L->shape); computes its feature count and gives
+ * it its name and inputs (kn_model_next_layer's, or the defaults). */
 kn_status kn__model_push_layer(kn_model *m, kn__layer *L);
+/* Whether the model's layers are a plain chain with default names (a sequential model:
+ * its description needs no names or inputs). */
+bool kn__model_is_sequential(const kn_model *m);
+/* Checks that every layer but the last feeds a later one (errors name the unused one). */
+kn_status kn__model_check_used(kn_model *m, kn_status code);
 /* Checks a layer's activation, l2 factor and initializers (errors name layers[i] type). */
 kn_status kn__model_check_init(kn_model *m, const char *type, kn_activation act, float l2, kn_init ki, kn_init bi,
                                bool no_bias, float init_value);
 
+/* h viewed as (batch, shape...) unless it is that already (model.c). */
+kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim);
+/* Merge layer i's output from its inputs' outputs outs[] (the model input for -1) (model_merge.c). */
+kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
  * update), pointing m->x, m->y, m->out, m->pred, m->loss and the layers' tensors into it. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out, bool training);

@@ -81,7 +81,15 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
         const char *t = cJSON_IsString(type) ? type->valuestring : "?";
         printf(" %s%s", L == layers->child ? "" : "-> ", t);
         if (strcmp(t, "dense") == 0) {
-            printf("(%g, %s)", cJSON_IsNumber(units) ? units->valuedouble : 0, cJSON_IsString(act) ? act->valuestring : "?");
+            printf("(%g, %s", cJSON_IsNumber(units) ? units->valuedouble : 0, cJSON_IsString(act) ? act->valuestring : "?");
+            static const char *const links[] = {"name", "inputs"}; /* a non-sequential model's */
+            for (int k = 0; k < 2; k++) {
+                const cJSON *lv = cJSON_GetObjectItemCaseSensitive(L, links[k]);
+                char *text = lv && !cJSON_IsString(lv) ? cJSON_PrintUnformatted(lv) : NULL;
+                if (lv) printf(", %s=%s", links[k], cJSON_IsString(lv) ? lv->valuestring : text ? text : "?");
+                cJSON_free(text);
+            }
+            putchar(')');
         } else if (strcmp(t, "flatten") != 0 && strcmp(t, "global_average_pool2d") != 0) {
             /* conv2d(32, kernel_size=[3,3], strides=[1,1], padding=valid, ...): its settings as written */
             const cJSON *item;

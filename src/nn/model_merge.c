@@ -1,0 +1,144 @@
+/* model_merge.c — non-sequential models, as Keras's functional API builds them but kept to
+ * a list in graph order: layer names, the inputs a layer takes (earlier layers only, so the
+ * list is its own topological order), and the merge layers (add, subtract, multiply,
+ * average, maximum, concatenate on the last axis) with their shape checks and graph. */
+#include "model.h"
+
+#include <string.h>
+
+/* The index of the layer called name among the first n, -1 for "input", or -2: none. */
+static int find_layer(const kn_model *m, int n, const char *name) {
+    if (strcmp(name, "input") == 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (strcmp(m->layers[i].name, name) == 0) return i;
+    return -2;
+}
+
+kn_status kn_model_next_layer(kn_model *m, const char *name, const char *const *inputs, int n_inputs) {
+    if (!m || n_inputs < 0 || (n_inputs && !inputs)) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_can_add(m, "layer");
+    if (st) return st;
+    int i = m->n_layers;
+    if (name) {
+        size_t len = strlen(name);
+        if (len == 0 || len >= KN__NAME_MAX)
+            return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d].name: '%.60s' must have 1 to %d characters", i,
+                             name, KN__NAME_MAX - 1);
+        int at = find_layer(m, m->n_layers, name);
+        if (at == -1)
+            return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d].name: 'input' names the model's input", i);
+        if (at >= 0)
+            return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d].name: '%s' is used twice (layers[%d] has it)", i,
+                             name, at);
+    }
+    if (n_inputs > KN__MAX_INPUTS)
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "layers[%d].inputs: %d inputs (%d at most)", i, n_inputs,
+                         KN__MAX_INPUTS);
+    int idx[KN__MAX_INPUTS];
+    for (int k = 0; k < n_inputs; k++) {
+        if (!inputs[k]) return KN_ERR_INVALID_ARGUMENT;
+        idx[k] = find_layer(m, m->n_layers, inputs[k]);
+        if (idx[k] == -2)
+            return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT,
+                             "layers[%d].inputs: no earlier layer is named '%.60s' (a layer takes earlier layers, or "
+                             "\"input\")", i, inputs[k]);
+    }
+    snprintf(m->next_name, sizeof m->next_name, "%s", name ? name : "");
+    memcpy(m->next_inputs, idx, (size_t)n_inputs * sizeof *idx);
+    m->n_next = n_inputs;
+    return KN_OK;
+}
+
+/* "(8, 8, 16)" */
+static void shape_text(const int64_t *shape, int ndim, char *buf, size_t size) {
+    int used = snprintf(buf, size, "(");
+    for (int d = 0; d < ndim && (size_t)used < size; d++)
+        used += snprintf(buf + used, size - (size_t)used, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if ((size_t)used < size) snprintf(buf + used, size - (size_t)used, "%s)", ndim == 1 ? "," : "");
+}
+
+kn_status kn_model_add_merge(kn_model *m, kn_merge kind) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    if ((unsigned)kind >= KN_MERGE_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] merge: unknown kind %d", m->n_layers, (int)kind);
+    kn__layer L = {.kind = KN__LAYER_MERGE, .u.merge = kind};
+    const char *type = kn__layer_type(&L);
+    kn_status st = kn__model_can_add(m, type);
+    if (st) return st;
+    int i = m->n_layers, n = m->n_next;
+    if (n < 2 || (kind == KN_MERGE_SUBTRACT && n != 2))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes %s inputs, %d given (name them in inputs)", i, type,
+                         kind == KN_MERGE_SUBTRACT ? "exactly 2" : "2 or more", n ? n : 1);
+    const kn__layer *first = m->next_inputs[0] >= 0 ? &m->layers[m->next_inputs[0]] : NULL;
+    int ndim = first ? first->ndim : m->input_ndim;
+    const int64_t *s0 = first ? first->shape : m->input_shape;
+    L.ndim = ndim;
+    memcpy(L.shape, s0, (size_t)ndim * sizeof *s0);
+    bool concat = kind == KN_MERGE_CONCATENATE;
+    for (int k = 1; k < n; k++) {
+        int j = m->next_inputs[k];
+        const int64_t *s = j >= 0 ? m->layers[j].shape : m->input_shape;
+        int nd = j >= 0 ? m->layers[j].ndim : m->input_ndim;
+        bool ok = nd == ndim;
+        for (int d = 0; ok && d < ndim - concat; d++) ok = s[d] == s0[d];
+        if (!ok) {
+            char a[96], b[96];
+            shape_text(s0, ndim, a, sizeof a);
+            shape_text(s, nd, b, sizeof b);
+            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: inputs '%s' %s and '%s' %s %s", i, type,
+                             first ? first->name : "input", a, j >= 0 ? m->layers[j].name : "input", b,
+                             concat ? "differ before the last axis (concatenate joins the last axis)"
+                                    : "differ in shape (it needs equal shapes)");
+        }
+        if (concat) L.shape[ndim - 1] += s[ndim - 1];
+    }
+    if (concat && L.shape[ndim - 1] > (1LL << 31))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: %lld channels is too many", i, type,
+                         (long long)L.shape[ndim - 1]);
+    if (kind == KN_MERGE_MAXIMUM || kind == KN_MERGE_CONCATENATE)
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "layers[%d] %s: not supported yet", i, type);
+    return kn__model_push_layer(m, &L);
+}
+
+kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs) {
+    const kn__layer *L = &m->layers[i];
+    kn_tensor *acc = NULL;
+    for (int k = 0; k < L->n_inputs; k++) {
+        int j = L->inputs[k];
+        /* each input in its declared shape (a flatten's, a sequence layer's (batch, 1, steps, C)) */
+        kn_tensor *x = j >= 0 ? kn__model_view_as(g, outs[j], m->layers[j].shape, m->layers[j].ndim)
+                              : kn__model_view_as(g, m->x, m->input_shape, m->input_ndim);
+        if (!acc) {
+            acc = x;
+            continue;
+        }
+        switch (L->u.merge) {
+        case KN_MERGE_ADD:
+        case KN_MERGE_AVERAGE: acc = kn_add(g, acc, x); break;
+        case KN_MERGE_SUBTRACT: acc = kn_sub(g, acc, x); break;
+        case KN_MERGE_MULTIPLY: acc = kn_mul(g, acc, x); break;
+        default: kn__graph_fail(g, KN_ERR_UNSUPPORTED, "%s: merge kind %d", L->name, (int)L->u.merge); return NULL;
+        }
+    }
+    if (L->u.merge == KN_MERGE_AVERAGE) acc = kn_scale(g, acc, 1.0f / (float)L->n_inputs);
+    return acc;
+}
+
+bool kn__model_is_sequential(const kn_model *m) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].named || m->layers[i].n_inputs != 1 || m->layers[i].inputs[0] != i - 1) return false;
+    return true;
+}
+
+kn_status kn__model_check_used(kn_model *m, kn_status code) {
+    for (int i = 0; i + 1 < m->n_layers; i++) {
+        bool used = false;
+        for (int j = i + 1; j < m->n_layers && !used; j++)
+            for (int k = 0; k < m->layers[j].n_inputs; k++) used = used || m->layers[j].inputs[k] == i;
+        if (!used)
+            return kn__error(m->ctx, code, "layers[%d] %s '%s': its output goes to no later layer (every layer but the "
+                             "last, the model's output, must be an input of another)", i, kn__layer_type(&m->layers[i]),
+                             m->layers[i].name);
+    }
+    return KN_OK;
+}
