@@ -272,6 +272,10 @@ kn_tensor *kn_add(kn_graph *g, kn_tensor *a, kn_tensor *b); /* same shape, or b 
 kn_tensor *kn_sub(kn_graph *g, kn_tensor *a, kn_tensor *b);
 kn_tensor *kn_mul(kn_graph *g, kn_tensor *a, kn_tensor *b);
 kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s);
+/* a and b joined along their last axis; every other dimension equal: (..., n) (..., m) -> (..., n + m) */
+kn_tensor *kn_concat(kn_graph *g, kn_tensor *a, kn_tensor *b);
+/* The elementwise maximum of a and b, of one shape; a tie's gradient goes to a (as TensorFlow's). */
+kn_tensor *kn_maximum(kn_graph *g, kn_tensor *a, kn_tensor *b);
 /* Inverted dropout (Keras's): in a training run each element is zeroed with probability
  * rate in [0, 1) and the others scaled by 1 / (1 - rate); the identity when evaluating or
  * predicting. Masks come from the context's seed, the optimizer step and the node, so they

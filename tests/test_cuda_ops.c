@@ -271,6 +271,16 @@ static void b_binary(kn_graph *g, const void *arg) {
     train_on(g, kn_transpose(g, y), NULL);
 }
 
+/* The merge ops: concat (and its gradient's slices), maximum (and its gradient). */
+static void b_merge(kn_graph *g, const void *arg) {
+    (void)arg;
+    kn_tensor *a = kn_param(g, (int64_t[]){9, 33}, 2, KN_INIT_ZEROS, "a");
+    kn_tensor *b = kn_param(g, (int64_t[]){9, 17}, 2, KN_INIT_ZEROS, "b");
+    kn_tensor *c = kn_param(g, (int64_t[]){9, 33}, 2, KN_INIT_ZEROS, "c");
+    kn_tensor *y = kn_concat(g, kn_maximum(g, a, c), b);
+    train_on(g, kn_add(g, y, kn_concat(g, a, kn_mul(g, b, b))), NULL);
+}
+
 static void b_act(kn_graph *g, const void *arg) {
     kn_activation a = *(const kn_activation *)arg;
     kn_tensor *x = kn_param(g, (int64_t[]){7, 45}, 2, KN_INIT_ZEROS, "x");
@@ -1156,6 +1166,8 @@ int main(void) {
         run_case(ctx, &(tcase){"binary", b_binary, &ops[i], KN_PASS_NONE, 1, 0, 1e-6f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"binary fused", b_binary, &ops[i], KN_PASS_ALL, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32});
     }
+    run_case(ctx, &(tcase){"merge", b_merge, NULL, KN_PASS_NONE, 1, 0, 1e-6f, KN_PRECISION_FP32});
+    run_case(ctx, &(tcase){"merge fused", b_merge, NULL, KN_PASS_ALL, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32});
     static kn_activation acts[KN_ACTIVATION_COUNT]; /* every activation, fused and not */
     for (int i = 0; i < KN_ACTIVATION_COUNT; i++) {
         acts[i] = (kn_activation)i;

@@ -140,6 +140,16 @@ static kn_tensor *b_layer_norm(kn_graph *g, kn_tensor **in, const void *arg) {
     return kn_layer_norm(g, in[0], a->scale ? in[1] : NULL, a->center ? in[1 + a->scale] : NULL, 1e-3f);
 }
 static kn_tensor *b_transpose(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_transpose(g, in[0]); }
+/* joined twice, the second time to itself, so each input's gradient sums two slices */
+static kn_tensor *b_concat(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    kn_tensor *j = kn_concat(g, in[0], in[1]);
+    return kn_concat(g, j, kn_mul(g, j, j));
+}
+static kn_tensor *b_maximum(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_maximum(g, in[0], in[1]);
+}
 /* (3, 5) viewed as (5, 3), then squared so the gradient depends on the value */
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
@@ -400,6 +410,12 @@ int main(void) {
     case_shapes gp_long = {.n_in = 1, .ndim = {3}, .shape = {{1, 300, 2}}, .distinct = true};
     gradcheck("global_avg_pool1d over 300 steps", b_global_avg_pool1d, NULL, &gp_long, NULL);
     gradcheck("global_max_pool1d over 300 steps", b_global_max_pool1d, NULL, &gp_long, NULL);
+    /* the merge ops (last: the inputs above draw from one random stream) */
+    case_shapes joined = {.n_in = 2, .ndim = {3, 3}, .shape = {{2, 3, 4}, {2, 3, 2}}};
+    gradcheck("concat (2,3,4) (2,3,2)", b_concat, NULL, &joined, NULL);
+    /* distinct values 0.05 apart at least (never a tie, where the derivative jumps) */
+    case_shapes apart = {.n_in = 2, .ndim = {2, 2}, .shape = {{3, 4}, {3, 4}}, .distinct = true};
+    gradcheck("maximum", b_maximum, NULL, &apart, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

@@ -201,6 +201,19 @@ kn_tensor *kn_sum_rows(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g,
 kn_tensor *kn__sum(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM, x, NULL, NULL)); }
 kn_tensor *kn_sum_squares(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM_SQUARES, x, NULL, NULL)); }
 
+kn_tensor *kn_concat(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_CONCAT, a, b, NULL)); }
+kn_tensor *kn_maximum(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_MAXIMUM, a, b, NULL)); }
+kn_tensor *kn__slice_last(kn_graph *g, kn_tensor *x, int64_t offset, int64_t width) {
+    kn_tensor *t = kn__node(g, KN_OP_SLICE, x, NULL, NULL);
+    if (t) { t->iparam[0] = (int32_t)offset; t->iparam[1] = (int32_t)width; }
+    return finish(g, t);
+}
+kn_tensor *kn__maximum_grad(kn_graph *g, kn_tensor *dy, kn_tensor *a, kn_tensor *b, int side) {
+    kn_tensor *t = kn__node(g, KN_OP_MAXIMUM_GRAD, dy, a, b);
+    if (t) t->iparam[0] = side;
+    return finish(g, t);
+}
+
 kn_tensor *kn_transpose(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_TRANSPOSE, x, NULL, NULL)); }
 
 kn_tensor *kn__reshape_rows(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim, int64_t batch_rows) {

@@ -76,6 +76,10 @@ typedef enum {
     KN_OP_BATCH_NORM_FOLD, /* (moving_mean, moving_var) -> (channels): an inference batch
                        * norm's scale 1 / sqrt(var + eps) (iparam[0] 0) or shift -mean * scale
                        * (1), eps fparam[1]; the fold pass makes BATCH_NORM x * scale + shift */
+    KN_OP_CONCAT,     /* (a, b) -> a and b joined along their last axis (the others equal) */
+    KN_OP_SLICE,      /* x -> columns [iparam[0], iparam[0] + iparam[1]) of its last axis (concat's backward) */
+    KN_OP_MAXIMUM,    /* (a, b) -> max(a, b), same shapes */
+    KN_OP_MAXIMUM_GRAD, /* (dy, a, b) -> dy where a >= b (iparam[0] 0: a's gradient) or where a < b (1: b's) */
     KN_OP_COUNT
 } kn_op;
 
@@ -299,6 +303,10 @@ static inline int64_t kn__batch_rows(const kn_tensor *t) {
 /* Internal builders used by backward functions. */
 kn_tensor *kn__const_scalar(kn_graph *g, float value);
 kn_tensor *kn__copy(kn_graph *g, kn_tensor *a);
+/* Columns [offset, offset + width) of x's last axis (a concatenation's gradient). */
+kn_tensor *kn__slice_last(kn_graph *g, kn_tensor *x, int64_t offset, int64_t width);
+/* maximum(a, b)'s gradient for a (side 0: dy where a >= b) or b (side 1: dy where a < b). */
+kn_tensor *kn__maximum_grad(kn_graph *g, kn_tensor *dy, kn_tensor *a, kn_tensor *b, int side);
 kn_tensor *kn__sum(kn_graph *g, kn_tensor *x);
 kn_tensor *kn__act_alpha(kn_graph *g, kn_tensor *x, kn_activation a, float alpha);
 kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd);

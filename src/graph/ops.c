@@ -458,6 +458,75 @@ static bool infer_layer_norm_grads(kn_graph *g, kn_tensor *t) {
     return true;
 }
 
+/* ------------------------------------------------------------- concat, slice, maximum */
+
+static int64_t rows_of(const kn_tensor *t) { return t->batch_rows ? t->batch_rows : 1; }
+
+/* (..., n) (..., m) -> (..., n + m): every dimension but the last equal (the batch's rows too). */
+static bool infer_concat(kn_graph *g, kn_tensor *t) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    char sa[64], sb[64];
+    if (!need_f32(g, t, a, "input") || !need_f32(g, t, b, "input")) return false;
+    bool ok = a->ndim == b->ndim && a->ndim >= 1 && a->shape[a->ndim - 1] != KN_BATCH && b->shape[b->ndim - 1] != KN_BATCH;
+    for (int d = 0; ok && d < a->ndim - 1; d++) ok = a->shape[d] == b->shape[d];
+    if (ok && a->ndim && a->shape[0] == KN_BATCH) ok = rows_of(a) == rows_of(b);
+    if (!ok)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: cannot join %s and %s along the last axis", t->name,
+                              kn__shape_str(a, sa, sizeof sa), kn__shape_str(b, sb, sizeof sb));
+    set_shape(t, a->ndim, a->shape);
+    t->shape[t->ndim - 1] = a->shape[a->ndim - 1] + b->shape[b->ndim - 1];
+    return true;
+}
+
+/* The gradient of a join: dy's columns each side took. */
+static void backward_concat(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    int64_t na = a->shape[a->ndim - 1], nb = b->shape[b->ndim - 1];
+    if (a->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, a, kn__slice_last(g, dy, 0, na));
+    if (b->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, b, kn__slice_last(g, dy, na, nb));
+}
+
+static bool infer_slice(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    char sx[64];
+    if (!need_f32(g, t, x, "input")) return false;
+    int64_t off = t->iparam[0], w = t->iparam[1], n = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (x->ndim < 1 || n == KN_BATCH || off < 0 || w < 1 || off + w > n)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: columns [%lld, %lld) of %s", t->name, (long long)off,
+                              (long long)(off + w), kn__shape_str(x, sx, sizeof sx));
+    set_shape(t, x->ndim, x->shape);
+    t->shape[t->ndim - 1] = w;
+    return true;
+}
+
+static bool infer_maximum(kn_graph *g, kn_tensor *t) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    char sa[64], sb[64];
+    if (!need_f32(g, t, a, "input") || !need_f32(g, t, b, "input")) return false;
+    if (!kn__same_shape(a, b) || (a->ndim && a->shape[0] == KN_BATCH && rows_of(a) != rows_of(b)))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: shapes %s and %s differ", t->name, kn__shape_str(a, sa, sizeof sa),
+                              kn__shape_str(b, sb, sizeof sb));
+    set_shape(t, a->ndim, a->shape);
+    return true;
+}
+
+static void backward_maximum(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *a = t->src[0], *b = t->src[1];
+    if (a->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, a, kn__maximum_grad(g, dy, a, b, 0));
+    if (b->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, b, kn__maximum_grad(g, dy, a, b, 1));
+}
+
+static bool infer_maximum_grad(kn_graph *g, kn_tensor *t) {
+    kn_tensor *dy = t->src[0], *a = t->src[1], *b = t->src[2];
+    char sa[64], sb[64];
+    if (!need_f32(g, t, dy, "gradient")) return false;
+    if (!kn__same_shape(dy, a) || !kn__same_shape(a, b))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s and values %s differ", t->name,
+                              kn__shape_str(dy, sa, sizeof sa), kn__shape_str(a, sb, sizeof sb));
+    set_shape(t, a->ndim, a->shape);
+    return true;
+}
+
 /* Fused ops get their shapes from the pass that makes them. */
 static bool infer_fused(kn_graph *g, kn_tensor *t) { (void)g; (void)t; return true; }
 
@@ -509,6 +578,11 @@ static const kn_op_info op_table[] = {
     [KN_OP_OPT_UPDATE] = {"update", 2, infer_optimizer, NULL, kn__cpu_opt_update, NULL},
     [KN_OP_GRAD_NORM] = {"grad_norm", 0, infer_optimizer, NULL, kn__cpu_grad_norm, NULL},
     [KN_OP_BATCH_NORM_FOLD] = {"batch_norm_fold", 2, infer_same, NULL, kn__cpu_batch_norm_fold, NULL},
+    [KN_OP_CONCAT] = {"concat", 2, infer_concat, backward_concat, kn__cpu_concat, NULL},
+    /* (only in backward passes: a slice's own gradient is not built) */
+    [KN_OP_SLICE] = {"slice", 1, infer_slice, NULL, kn__cpu_slice, NULL},
+    [KN_OP_MAXIMUM] = {"maximum", 2, infer_maximum, backward_maximum, kn__cpu_maximum, NULL},
+    [KN_OP_MAXIMUM_GRAD] = {"maximum_grad", 3, infer_maximum_grad, NULL, kn__cpu_maximum_grad, NULL},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

@@ -95,8 +95,6 @@ kn_status kn_model_add_merge(kn_model *m, kn_merge kind) {
     if (concat && L.shape[ndim - 1] > (1LL << 31))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: %lld channels is too many", i, type,
                          (long long)L.shape[ndim - 1]);
-    if (kind == KN_MERGE_MAXIMUM || kind == KN_MERGE_CONCATENATE)
-        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "layers[%d] %s: not supported yet", i, type);
     return kn__model_push_layer(m, &L);
 }
 
@@ -117,6 +115,8 @@ kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *ou
         case KN_MERGE_AVERAGE: acc = kn_add(g, acc, x); break;
         case KN_MERGE_SUBTRACT: acc = kn_sub(g, acc, x); break;
         case KN_MERGE_MULTIPLY: acc = kn_mul(g, acc, x); break;
+        case KN_MERGE_MAXIMUM: acc = kn_maximum(g, acc, x); break;
+        case KN_MERGE_CONCATENATE: acc = kn_concat(g, acc, x); break;
         default: kn__graph_fail(g, KN_ERR_UNSUPPORTED, "%s: merge kind %d", L->name, (int)L->u.merge); return NULL;
         }
     }

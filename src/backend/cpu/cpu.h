@@ -20,6 +20,10 @@ void kn__cpu_loss(kn_graph *g, kn_tensor *t);
 void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_optimizer(kn_graph *g, kn_tensor *t);
 void kn__cpu_transpose(kn_graph *g, kn_tensor *t);
+void kn__cpu_concat(kn_graph *g, kn_tensor *t);
+void kn__cpu_slice(kn_graph *g, kn_tensor *t);
+void kn__cpu_maximum(kn_graph *g, kn_tensor *t);
+void kn__cpu_maximum_grad(kn_graph *g, kn_tensor *t);
 /* A GEMM epilogue (sgemm.h's kn_sgemm_epilogue) adding a bias row and applying an
  * activation to each finished block (fused.c). */
 typedef struct {

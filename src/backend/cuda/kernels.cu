@@ -208,6 +208,57 @@ extern "C" cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y
     return cudaGetLastError();
 }
 
+/* ------------------------------------------------------------- merges: concat, slice, maximum */
+
+/* (rows, na) (rows, nb) -> (rows, na + nb) */
+__global__ void concat_kernel(const float *a, const float *b, float *y, int64_t rows, int64_t na, int64_t nb) {
+    int64_t c = na + nb;
+    GRID_STRIDE(i, rows * c) {
+        int64_t r = i / c, j = i - r * c;
+        y[i] = j < na ? a[r * na + j] : b[r * nb + (j - na)];
+    }
+}
+
+extern "C" cudaError_t kn__cu_concat(cudaStream_t s, const float *a, const float *b, float *y, int64_t rows, int64_t na,
+                                     int64_t nb) {
+    if (rows > 0 && na + nb > 0) concat_kernel<<<blocks_for(rows * (na + nb)), THREADS, 0, s>>>(a, b, y, rows, na, nb);
+    return cudaGetLastError();
+}
+
+/* (rows, cols) -> (rows, w): columns [off, off + w) */
+__global__ void slice_kernel(const float *x, float *y, int64_t rows, int64_t cols, int64_t off, int64_t w) {
+    GRID_STRIDE(i, rows * w) {
+        int64_t r = i / w;
+        y[i] = x[r * cols + off + (i - r * w)];
+    }
+}
+
+extern "C" cudaError_t kn__cu_slice(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols, int64_t off,
+                                    int64_t w) {
+    if (rows > 0 && w > 0) slice_kernel<<<blocks_for(rows * w), THREADS, 0, s>>>(x, y, rows, cols, off, w);
+    return cudaGetLastError();
+}
+
+__global__ void maximum_kernel(const float *a, const float *b, float *y, int64_t n) {
+    GRID_STRIDE(i, n) y[i] = a[i] >= b[i] ? a[i] : b[i];
+}
+
+/* dy where a >= b (side 0) or where a < b (side 1), as the CPU's */
+__global__ void maximum_grad_kernel(const float *dy, const float *a, const float *b, float *dx, int64_t n, int side) {
+    GRID_STRIDE(i, n) dx[i] = (a[i] >= b[i]) != (side != 0) ? dy[i] : 0.0f;
+}
+
+extern "C" cudaError_t kn__cu_maximum(cudaStream_t s, const float *a, const float *b, float *y, int64_t n) {
+    if (n > 0) maximum_kernel<<<blocks_for(n), THREADS, 0, s>>>(a, b, y, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_maximum_grad(cudaStream_t s, const float *dy, const float *a, const float *b, float *dx,
+                                           int64_t n, int side) {
+    if (n > 0) maximum_grad_kernel<<<blocks_for(n), THREADS, 0, s>>>(dy, a, b, dx, n, side);
+    return cudaGetLastError();
+}
+
 /* ------------------------------------------------------------- losses (loss.c) */
 
 __global__ void loss_rows_kernel(int kind, bool logits, const float *p, const void *target, const float *w,

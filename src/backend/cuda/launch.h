@@ -111,6 +111,14 @@ size_t kn__cu_sum_rows_ws(int64_t rows, int64_t cols);
 cudaError_t kn__cu_sum_rows(cudaStream_t s, const float *x, float *y, float *ws, int64_t rows, int64_t cols);
 cudaError_t kn__cu_sum(cudaStream_t s, const float *x, float *y, int64_t n, bool squares);
 cudaError_t kn__cu_transpose(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols);
+/* Merges (f32): a (rows, na) and b (rows, nb) joined into y (rows, na + nb); columns
+ * [off, off + w) of x (rows, cols) into y (rows, w); the elementwise maximum and its
+ * gradient (dy where a >= b for side 0, where a < b for side 1). */
+cudaError_t kn__cu_concat(cudaStream_t s, const float *a, const float *b, float *y, int64_t rows, int64_t na, int64_t nb);
+cudaError_t kn__cu_slice(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols, int64_t off, int64_t w);
+cudaError_t kn__cu_maximum(cudaStream_t s, const float *a, const float *b, float *y, int64_t n);
+cudaError_t kn__cu_maximum_grad(cudaStream_t s, const float *dy, const float *a, const float *b, float *dx, int64_t n,
+                                int side);
 /* Mean loss over rows (ws: rows doubles) and its gradient; dloss is a device scalar. */
 cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
                         const float *w, float *out, double *ws, int64_t rows, int64_t c);

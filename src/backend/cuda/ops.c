@@ -186,6 +186,35 @@ static kn_status k_transpose(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
+/* Every dimension of t but the last, resolved. */
+static int64_t lead_rows(const kn_tensor *t) {
+    int64_t r = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) r *= t->ne[d];
+    return r;
+}
+
+static kn_status k_concat(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *a = t->src[0], *b = t->src[1];
+    LAUNCH(kn__cu_concat(STREAM, DS(0), DS(1), D(t), lead_rows(t), a->ne[a->ndim - 1], b->ne[b->ndim - 1]));
+    OK;
+}
+
+static kn_status k_slice(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *x = t->src[0];
+    LAUNCH(kn__cu_slice(STREAM, DS(0), D(t), lead_rows(t), x->ne[x->ndim - 1], t->iparam[0], t->iparam[1]));
+    OK;
+}
+
+static kn_status k_maximum(kn_graph *g, kn_tensor *t) {
+    LAUNCH(kn__cu_maximum(STREAM, DS(0), DS(1), D(t), kn__numel(t)));
+    OK;
+}
+
+static kn_status k_maximum_grad(kn_graph *g, kn_tensor *t) {
+    LAUNCH(kn__cu_maximum_grad(STREAM, DS(0), DS(1), DS(2), D(t), kn__numel(t), t->iparam[0]));
+    OK;
+}
+
 /* A product's operand in slot i: its device address and storage type. With half
  * operands (mixed precision) an f32 parameter is read from the parameters' half copy,
  * since cuBLASLt multiplies two operands of one type (matmul.c); the precision pass
@@ -609,6 +638,10 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_OPT_UPDATE] = k_opt_update,
     [KN_OP_GRAD_NORM] = k_grad_norm,
     [KN_OP_BATCH_NORM_FOLD] = k_batch_norm_fold,
+    [KN_OP_CONCAT] = k_concat,
+    [KN_OP_SLICE] = k_slice,
+    [KN_OP_MAXIMUM] = k_maximum,
+    [KN_OP_MAXIMUM_GRAD] = k_maximum_grad,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }
