@@ -575,5 +575,34 @@ fi
     KILN_DATA="$T/kiln_data_empty" expect_error kiln-data-mnist 1 "$T/kiln_data_empty/mnist or /usr/share/datasets/mnist" -- \
         train "$SPEC" --data mnist
 
+# a non-sequential model (models/resnet_digits.json: a residual add and a concatenated
+# branch off the input) on digits.csv: trains (0.969 held out with the default seed), its
+# file keeps each layer's name and inputs, which info shows; a merge of unequal shapes and an
+# unknown input are one line each
+RESNET=$SRC/../models/resnet_digits.json
+run train-resnet -- train "$RESNET" --data "csv:$SRC/data/digits.csv" --test-split 0.2 --out "$T/resnet" --json --quiet
+json train-resnet-json "assert o['params'] == 15146 and o['test_accuracy'] > 0.93, o"
+run info-resnet -- info "$T/resnet/model.kiln" --json
+json info-resnet-json "
+L = o['architecture']['layers']
+assert [l['type'] for l in L] == ['dense', 'dense', 'dense', 'add', 'activation', 'dense', 'concatenate', 'dropout', 'dense'], L
+assert L[3]['inputs'] == ['dense_2', 'stem'] and L[5]['inputs'] == 'input' and L[6]['name'] == 'joined', L
+assert 'inputs' not in L[1] and L[1]['name'] == 'dense_1', L"
+run info-resnet-text -- info "$T/resnet/model.kiln"
+if grep -q 'add(name=block1, inputs=\["dense_2","stem"\])' "$T/out" && grep -q 'dense(32, relu, name=wide, inputs=input)' "$T/out"; then
+    pass info-resnet-text-inputs
+else
+    fail info-resnet-text-inputs "$(grep '^layers' "$T/out")"
+fi
+head -n 3 "$SRC/data/digits.csv" >"$T/digit_rows.csv"
+run predict-resnet -- predict "$T/resnet/model.kiln" "$T/digit_rows.csv" --json
+json predict-resnet-json "assert len(o['predictions']) == 2, o"
+expect_error train-merge-shapes 1 "layers[1] add: inputs 'dense_0' (8,) and 'input' (" \
+    -- train '{"layers": [{"type": "dense", "units": 8}, {"type": "add", "inputs": ["dense_0", "input"]}, {"type": "dense"}]}' \
+    --data "csv:$SRC/data/digits.csv" --quiet
+expect_error train-unknown-input 1 "layers[1].inputs: no earlier layer is named 'dense_9'" \
+    -- train '{"layers": [{"type": "dense", "units": 8}, {"type": "dense", "inputs": "dense_9"}]}' \
+    --data "csv:$SRC/data/digits.csv" --quiet
+
 echo "cli_commands: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]
