@@ -492,6 +492,14 @@ run cv-grid -- cv '{"type": "svm"}' --data "csv:$SRC/data/wine.csv" --folds 3 --
 json cv-grid-json "g = o['grid']; assert len(g) == 4 and [p['params'] for p in g][1] == {'C': 0.1, 'kernel': 'linear'} and o['best_params'] == g[o['best_index']]['params'] and o['mean_accuracy'] == max(p['mean_accuracy'] for p in g) and o['best_spec']['type'] == 'svm' and o['best_spec']['C'] == o['best_params']['C'], o"
 run cv-grid-network -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --grid '{"optimizer.learning_rate": [0.001, 0.01], "layers.0.units": [4]}' --json --quiet
 json cv-grid-network-json "s = o['best_spec']; assert len(o['grid']) == 2 and s['layers'][0]['units'] == 4 and s['optimizer']['learning_rate'] in (0.001, 0.01), o"
+# constant=keep: the features constant on the training rows stay (digits' blank border), so
+# the 64 pixels reshape to an 8x8 image; dropped (the default), the reshape is refused
+CNN8='{"layers": [{"type": "reshape", "target_shape": [8, 8, 1]}, {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"}, {"type": "flatten"}, {"type": "dense"}], "epochs": 2}'
+run csv-constant-keep -- train "$CNN8" --data "csv:$SRC/data/digits.csv:constant=keep:scale=minmax" --test-split 0.2 --json --quiet
+json csv-constant-keep-json "assert o['params'] == 4 * 9 + 4 + 256 * 10 + 10 and o['test_accuracy'] > 0.5, o"
+expect_error csv-constant-dropped 1 "target_shape has 64 values, its input 61" -- train "$CNN8" --data "csv:$SRC/data/digits.csv" --quiet
+expect_error csv-constant-bad 1 "constant=maybe: expected drop or keep" -- train "$CNN8" --data "csv:$SRC/data/digits.csv:constant=maybe" --quiet
+
 # refit (--out): the best description trained on all the rows, preprocessing included, saved
 run cv-grid-refit -- cv '{"type": "logistic_regression"}' --data "csv:$SRC/data/iris.csv" --folds 3 --grid '{"C": [0.01, 10]}' --out "$T/refit" --json --quiet
 json cv-grid-refit-json "assert o['model'].endswith('refit/model.kiln') and o['n_refit'] == 150 and o['best_params'] == {'C': 10}, o"

@@ -548,6 +548,7 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
     p->impute = raw->src.impute;
     p->scale = raw->src.scale;
     p->onehot = raw->src.onehot;
+    p->keep_constant = raw->src.keep_constant;
     p->poly = raw->src.poly;
     p->task = raw->task;
     p->n_cols = raw->cols;
@@ -608,8 +609,8 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
             bool hot = (c->kind == KN__COL_CATEGORICAL && p->onehot) || c->kind == KN__COL_TEXT;
             for (int64_t b = c->first; b < c->first + c->width; b++) {
                 if (lo[b] == hi[b]) {
-                    p->dropped_constant++;
-                    continue;
+                    p->dropped_constant++; /* (constant=keep: counted, and kept) */
+                    if (!p->keep_constant) continue;
                 }
                 if (hot) p->hot_base[p->n_hot++] = b;
                 else p->num_base[p->n_num1++] = b;
@@ -706,8 +707,9 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
                          raw->report, (long long)n_fit, impute_names[p->impute], (long long)p->values_imputed);
         if (p->rows_dropped)
             w += snprintf(p->report + w, sizeof p->report - (size_t)w, ", %lld incomplete rows dropped", (long long)p->rows_dropped);
-        w += snprintf(p->report + w, sizeof p->report - (size_t)w, "; %lld constant feature%s dropped; onehot=%s; scale=%s",
-                      (long long)p->dropped_constant, p->dropped_constant == 1 ? "" : "s", p->onehot ? "on" : "off",
+        w += snprintf(p->report + w, sizeof p->report - (size_t)w, "; %lld constant feature%s %s; onehot=%s; scale=%s",
+                      (long long)p->dropped_constant, p->dropped_constant == 1 ? "" : "s", p->keep_constant ? "kept" : "dropped",
+                      p->onehot ? "on" : "off",
                       scale_names[p->scale]);
         if (p->poly == 2) w += snprintf(p->report + w, sizeof p->report - (size_t)w, "; poly=2");
         if (p->pca.k)

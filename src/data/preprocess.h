@@ -36,6 +36,7 @@ struct kn_preprocessor {
     kn__impute impute;
     kn__scale scale;
     bool onehot;
+    bool keep_constant;           /* constant=keep: constant features kept (counted in dropped_constant's place) */
     int poly;
     char *target;                 /* the target column's name */
     kn__task task;

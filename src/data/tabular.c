@@ -68,7 +68,8 @@ void kn__date_parts(int64_t days, float out[4]) {
 /* ---------------------------------------------------------------- csv:FILE[:key=value]... */
 
 static const char *const source_keys[] = {"target", "drop", "sep", "na", "categorical", "numeric", "task", "impute",
-                                          "fill", "scale", "onehot", "dates", "poly", "pca", "text", "text_features", NULL};
+                                          "fill", "scale", "onehot", "dates", "poly", "pca", "text", "text_features",
+                                          "constant", NULL};
 
 /* Whether s starts with "KEY=" for a known key. */
 static bool at_key(const char *s) {
@@ -169,6 +170,12 @@ static kn_status parse_option(kn_ctx *ctx, const char *key, const char *v, size_
         else if (value_is(v, n, "minmax")) s->scale = KN__SCALE_MINMAX;
         else if (value_is(v, n, "none")) s->scale = KN__SCALE_NONE;
         else return bad_value(ctx, key, v, n, "standard, minmax or none");
+        return KN_OK;
+    }
+    if (strcmp(key, "constant") == 0) { /* images as CSV pixels: a border always 0 must stay for a reshape */
+        if (value_is(v, n, "drop")) s->keep_constant = false;
+        else if (value_is(v, n, "keep")) s->keep_constant = true;
+        else return bad_value(ctx, key, v, n, "drop or keep");
         return KN_OK;
     }
     if (strcmp(key, "onehot") == 0 || strcmp(key, "dates") == 0) {

@@ -44,6 +44,7 @@ typedef struct kn__source {
     kn__scale scale;
     bool onehot;           /* default on; off: categories as ordinal codes */
     bool dates;            /* default on: date columns expanded; off: dropped */
+    bool keep_constant;    /* constant=keep: features constant on the training rows stay (default: dropped) */
     int poly;              /* 1 (default) or 2: degree-2 polynomial features of the numeric ones */
     int64_t text_features; /* text_features=N: the most frequent terms a text= column keeps (1000) */
     int64_t pca_k;         /* pca=K components, or 0 */
