@@ -1034,6 +1034,15 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             break;
         default: used += (size_t)snprintf(buf + used, size - used, " -> %s", kn__layer_type(L)); break;
         }
+        /* a layer off the chain: where it reads from (a merge: every input) */
+        if (L->n_inputs > 1 || (L->n_inputs == 1 && L->inputs[0] != i - 1)) {
+            for (int k = 0; k < L->n_inputs && used < size; k++) {
+                int from = L->inputs[k];
+                used += (size_t)snprintf(buf + used, size - used, "%s%s", k ? ", " : " (from ",
+                                         from < 0 ? "input" : m->layers[from].name);
+            }
+            if (used < size) used += (size_t)snprintf(buf + used, size - used, ")");
+        }
     }
     if (used < size)
         snprintf(buf + used, size - used, " (%lld parameters)", (long long)kn_model_param_count(m));
