@@ -546,6 +546,25 @@ kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, in
     return kn_reshape(g, h, s, ndim + 1);
 }
 
+/* Layer L's parameter "<type>_<index>/<what>" (dense_0/kernel): its initializer's value
+ * (Constant's) and, for a convolution kernel flattened to (KH*KW*C, F), its receptive field
+ * rf (0: not a convolution), which its fans are computed from as Keras's. */
+static kn_tensor *layer_param(kn_graph *g, const kn__layer *L, const char *what, const int64_t *shape, int ndim,
+                              kn_init init, float init_value, int64_t rf) {
+    char name[48];
+    snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, what);
+    kn_tensor *p = kn_param(g, shape, ndim, init, name);
+    if (p) p->init_value = init_value;
+    if (p && rf) p->init_rf = rf;
+    return p;
+}
+
+/* h plus layer L's bias of n values (L->bias). */
+static kn_tensor *add_bias(kn_graph *g, kn__layer *L, kn_tensor *h, int64_t n, kn_init init, float init_value) {
+    L->bias = layer_param(g, L, "bias", (int64_t[]){n}, 1, init, init_value, 0);
+    return kn_add(g, h, L->bias);
+}
+
 /* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
  * training, backward and the update. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training) {
@@ -586,16 +605,9 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_DENSE: {
             const kn_dense_opts *o = &L->u.dense;
             if (h && h->ndim != 2) h = kn_reshape(g, h, (int64_t[]){-1, f}, 2); /* Dense flattens its input */
-            snprintf(name, sizeof name, "dense_%d/kernel", L->index);
-            L->kernel = kn_param(g, (int64_t[]){f, o->units}, 2, o->kernel_init, name);
-            if (L->kernel) L->kernel->init_value = o->init_value;
+            L->kernel = layer_param(g, L, "kernel", (int64_t[]){f, o->units}, 2, o->kernel_init, o->init_value, 0);
             h = kn_matmul(g, h, L->kernel); /* (batch, in) x (in, units) -> (batch, units) */
-            if (!o->no_bias) {
-                snprintf(name, sizeof name, "dense_%d/bias", L->index);
-                L->bias = kn_param(g, (int64_t[]){o->units}, 1, o->bias_init, name);
-                if (L->bias) L->bias->init_value = o->init_value;
-                h = kn_add(g, h, L->bias);
-            }
+            if (!o->no_bias) h = add_bias(g, L, h, o->units, o->bias_init, o->init_value);
             act = o->activation;
             alpha = o->alpha;
             l2 = o->l2;
@@ -604,21 +616,11 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_CONV2D: {
             const kn_conv2d_opts *o = &L->u.conv;
             h = kn__model_view_as(g, h, in, 3);
-            snprintf(name, sizeof name, "conv2d_%d/kernel", L->index);
-            L->kernel = kn_param(g, (int64_t[]){(int64_t)o->kernel_h * o->kernel_w * in[2], o->filters}, 2,
-                                 o->kernel_init, name);
-            if (L->kernel) {
-                L->kernel->init_value = o->init_value;
-                L->kernel->init_rf = (int64_t)o->kernel_h * o->kernel_w;
-            }
+            int64_t rf = (int64_t)o->kernel_h * o->kernel_w;
+            L->kernel = layer_param(g, L, "kernel", (int64_t[]){rf * in[2], o->filters}, 2, o->kernel_init, o->init_value, rf);
             h = kn_conv2d(g, h, L->kernel, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
                           o->dilation_w, o->same);
-            if (!o->no_bias) {
-                snprintf(name, sizeof name, "conv2d_%d/bias", L->index);
-                L->bias = kn_param(g, (int64_t[]){o->filters}, 1, o->bias_init, name);
-                if (L->bias) L->bias->init_value = o->init_value;
-                h = kn_add(g, h, L->bias);
-            }
+            if (!o->no_bias) h = add_bias(g, L, h, o->filters, o->bias_init, o->init_value);
             act = o->activation;
             alpha = o->alpha;
             l2 = o->l2;
@@ -644,19 +646,10 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_CONV1D: {
             const kn_conv1d_opts *o = &L->u.conv1d;
             h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
-            snprintf(name, sizeof name, "conv1d_%d/kernel", L->index);
-            L->kernel = kn_param(g, (int64_t[]){(int64_t)o->kernel_size * in[1], o->filters}, 2, o->kernel_init, name);
-            if (L->kernel) {
-                L->kernel->init_value = o->init_value;
-                L->kernel->init_rf = o->kernel_size;
-            }
+            L->kernel = layer_param(g, L, "kernel", (int64_t[]){(int64_t)o->kernel_size * in[1], o->filters}, 2,
+                                    o->kernel_init, o->init_value, o->kernel_size);
             h = kn__conv2d_padded(g, h, L->kernel, 1, o->kernel_size, 1, o->stride, 1, o->dilation, o->padding);
-            if (!o->no_bias) {
-                snprintf(name, sizeof name, "conv1d_%d/bias", L->index);
-                L->bias = kn_param(g, (int64_t[]){o->filters}, 1, o->bias_init, name);
-                if (L->bias) L->bias->init_value = o->init_value;
-                h = kn_add(g, h, L->bias);
-            }
+            if (!o->no_bias) h = add_bias(g, L, h, o->filters, o->bias_init, o->init_value);
             act = o->activation;
             alpha = o->alpha;
             l2 = o->l2;
