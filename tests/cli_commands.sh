@@ -200,6 +200,7 @@ assert o['n'] == 3, o['n']
 assert 0 <= o['accuracy'] <= 1, o['accuracy']
 assert abs(o['log_loss'] - o['loss']) < 1e-3 * o['loss'] + 1e-5, (o['log_loss'], o['loss'])  # the same quantity
 assert 'roc_auc' not in o  # three classes
+assert 0 <= o['roc_auc_ovr'] <= 1 and abs(o['roc_auc_ovr'] - o['roc_auc_ovr_weighted']) < 1e-12, o  # one row a class: equal weights
 assert o['labels'] == ['0', '1', '2'], o['labels']
 assert len(o['per_class']) == 3 and all(set(p) == {'label', 'precision', 'recall', 'f1', 'support'} for p in o['per_class'])
 assert [p['support'] for p in o['per_class']] == [1, 1, 1], o['per_class']

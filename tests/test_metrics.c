@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "check.h"
 
@@ -47,6 +48,43 @@ int main(void) {
         /* the probabilities are floats here (scikit-learn's were doubles): ~1e-7 relative */
         CHECK(fabs(ll - ll_ref) < 1e-6 * ll_ref, "log_loss %.17g, scikit-learn %.17g", ll, ll_ref);
         printf("roc_auc %.6f (scikit-learn %.6f), log_loss %.6f (scikit-learn %.6f)\n", auc, auc_ref, ll, ll_ref);
+    }
+        /* one-vs-rest ROC-AUC over 4 classes, macro and weighted */
+    f = fopen("tests/golden/metrics.txt", "r");
+    if (f) {
+        char line[4096];
+        float probs[64], lab_f[16];
+        double macro_ref = NAN, weighted_ref = NAN;
+        int np_ = 0, nl = 0;
+        while (fgets(line, sizeof line, f)) { /* the lines after the binary and log-loss ones */
+            if (strncmp(line, "ovr_probs ", 10) == 0) {
+                for (char *p = line + 10, *end; np_ < 64; p = end) {
+                    double v = strtod(p, &end);
+                    if (end == p) break;
+                    probs[np_++] = (float)v;
+                }
+            } else if (strncmp(line, "ovr_labels ", 11) == 0) {
+                for (char *p = line + 11, *end; nl < 16; p = end) {
+                    double v = strtod(p, &end);
+                    if (end == p) break;
+                    lab_f[nl++] = (float)v;
+                }
+            } else {
+                sscanf(line, "auc_ovr_macro %lf", &macro_ref);
+                sscanf(line, "auc_ovr_weighted %lf", &weighted_ref);
+            }
+        }
+        fclose(f);
+        CHECK(np_ == 56 && nl == 14 && !isnan(macro_ref) && !isnan(weighted_ref), "metrics.txt: ovr lines unreadable");
+        int32_t lab[16];
+        for (int i = 0; i < nl; i++) lab[i] = (int32_t)lab_f[i];
+        double macro = kn_roc_auc_ovr(ctx, probs, lab, nl, 4, false), weighted = kn_roc_auc_ovr(ctx, probs, lab, nl, 4, true);
+        CHECK(fabs(macro - macro_ref) < 1e-12, "roc_auc ovr macro %.17g, scikit-learn %.17g", macro, macro_ref);
+        CHECK(fabs(weighted - weighted_ref) < 1e-12, "roc_auc ovr weighted %.17g, scikit-learn %.17g", weighted, weighted_ref);
+        lab[3] = lab[9] = 0; /* class 3 absent: undefined */
+        CHECK(isnan(kn_roc_auc_ovr(ctx, probs, lab, nl, 4, false)), "ovr with an absent class: NaN");
+        printf("roc_auc ovr macro %.6f (scikit-learn %.6f), weighted %.6f (scikit-learn %.6f)\n", macro, macro_ref, weighted,
+               weighted_ref);
     }
     /* one class present: ROC-AUC is undefined */
     const float s1[3] = {0.1f, 0.2f, 0.3f};

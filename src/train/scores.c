@@ -1,5 +1,6 @@
 /* scores.c — metrics of predicted probabilities rather than of decisions: ROC-AUC for a
- * binary task and log-loss, as scikit-learn's roc_auc_score and log_loss compute them. */
+ * binary task, one-vs-rest ROC-AUC for more classes, and log-loss, as scikit-learn's
+ * roc_auc_score and log_loss compute them. */
 #include "core/core.h"
 
 #include <math.h>
@@ -42,6 +43,28 @@ double kn_roc_auc(kn_ctx *ctx, const float *score, const int32_t *labels, int64_
     }
     kn__free(ctx, s);
     return (rank_sum - 0.5 * (double)pos * (double)(pos + 1)) / ((double)pos * (double)neg);
+}
+
+double kn_roc_auc_ovr(kn_ctx *ctx, const float *probs, const int32_t *labels, int64_t n, int classes, bool weighted) {
+    if (!probs || !labels || n < 1 || classes < 2) return NAN;
+    float *column = kn__alloc(ctx, (size_t)n * sizeof *column);
+    int32_t *is_class = kn__alloc(ctx, (size_t)n * sizeof *is_class);
+    double total = 0, weight = 0;
+    for (int c = 0; column && is_class && c < classes && !isnan(total); c++) { /* class c against the rest */
+        int64_t count = 0;
+        for (int64_t i = 0; i < n; i++) {
+            column[i] = probs[i * classes + c];
+            is_class[i] = labels[i] == c;
+            count += is_class[i];
+        }
+        double w = weighted ? (double)count : 1.0, auc = kn_roc_auc(ctx, column, is_class, n);
+        total += w * auc; /* NaN when a class is absent (or every row is it): undefined, as scikit-learn says */
+        weight += w;
+    }
+    bool ok = column && is_class;
+    kn__free(ctx, column);
+    kn__free(ctx, is_class);
+    return ok ? total / weight : NAN;
 }
 
 double kn_log_loss(const float *probs, const int32_t *labels, int64_t n, int classes) {

@@ -16,3 +16,15 @@ plabels = np.array([0, 1, 2, 0, 1])
 print("ll_probs " + " ".join("%.17g" % v for v in probs.flatten()))
 print("ll_labels " + " ".join(str(v) for v in plabels))
 print("log_loss %.17g" % log_loss(plabels, probs, labels=[0, 1, 2]))
+# multi-class one-vs-rest ROC-AUC (roc_auc_score(multi_class="ovr")): 4 classes of unequal
+# counts, rows summing to 1 (scikit-learn insists), ties within a column
+rng = np.random.RandomState(7)
+raw = rng.rand(14, 4) ** 2
+raw[3, :] = raw[5, :]  # a tied pair of rows
+ovr_probs = np.round(raw / raw.sum(axis=1, keepdims=True), 3)
+ovr_probs[:, 3] = np.round(1 - ovr_probs[:, :3].sum(axis=1), 3)  # 3 decimals: the same ties in float32
+ovr_labels = np.array([0, 1, 2, 3, 0, 0, 1, 2, 0, 3, 1, 0, 2, 0])
+print("ovr_probs " + " ".join("%.17g" % v for v in ovr_probs.flatten()))
+print("ovr_labels " + " ".join(str(v) for v in ovr_labels))
+print("auc_ovr_macro %.17g" % roc_auc_score(ovr_labels, ovr_probs, multi_class="ovr", average="macro"))
+print("auc_ovr_weighted %.17g" % roc_auc_score(ovr_labels, ovr_probs, multi_class="ovr", average="weighted"))

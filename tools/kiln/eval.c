@@ -22,7 +22,7 @@ static const char eval_help[] =
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: n, loss, accuracy, precision_macro, recall_macro, f1_macro, f1_micro, log_loss,\n"
-    "roc_auc (two classes),\n"
+    "roc_auc (two classes), roc_auc_ovr and roc_auc_ovr_weighted (more classes: one-vs-rest),\n"
     "f1_weighted, labels, per_class (a list of {label, precision, recall, f1, support}),\n"
     "confusion (rows: true labels, in labels order); for regression n, loss, mse, rmse, mae, r2.\n";
 
@@ -109,10 +109,13 @@ static bool write_confusion_svg(FILE *f, const void *user) {
 
 /* ---------------------------------------------------------------- reports */
 
-/* ROC-AUC (two classes) and log-loss from the model's probabilities on the data; left NaN
- * when they cannot be had (out of memory). The hinge losses' outputs are scores, not
- * probabilities: ROC-AUC (which only ranks them) but no log-loss. */
-static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, int c, double scores[2]) {
+/* From the model's probabilities on the data: ROC-AUC (two classes), log-loss, and for
+ * more classes the one-vs-rest ROC-AUC, macro and weighted (scores[SCORE_*]); left NaN when
+ * they cannot be had (out of memory, a class absent). The hinge losses' outputs are scores,
+ * not probabilities: ROC-AUC (which only ranks them) but no log-loss or one-vs-rest AUC
+ * (scikit-learn's needs rows of probabilities). */
+enum { SCORE_AUC, SCORE_LOG_LOSS, SCORE_AUC_OVR, SCORE_AUC_OVR_WEIGHTED, SCORES };
+static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, int c, double scores[SCORES]) {
     kn_loss loss;
     bool probabilities = !(cli_model_loss(m, ctx, &loss) && (loss == KN_LOSS_HINGE || loss == KN_LOSS_SQUARED_HINGE));
     int64_t n = kn_dataset_size(ds), outs = kn_model_output_size(m);
@@ -123,10 +126,13 @@ static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, i
             if (outs == 1) rows[i * c] = 1 - p[i], rows[i * c + 1] = p[i];
             else memcpy(rows + i * c, p + i * outs, sizeof(float) * (size_t)c);
         }
-        if (probabilities) scores[1] = kn_log_loss(rows, labels, n, c);
+        if (probabilities) scores[SCORE_LOG_LOSS] = kn_log_loss(rows, labels, n, c);
         if (c == 2) {
             for (int64_t i = 0; i < n; i++) p[i] = rows[i * 2 + 1];
-            scores[0] = kn_roc_auc(ctx, p, labels, n);
+            scores[SCORE_AUC] = kn_roc_auc(ctx, p, labels, n);
+        } else if (probabilities) {
+            scores[SCORE_AUC_OVR] = kn_roc_auc_ovr(ctx, rows, labels, n, c, false);
+            scores[SCORE_AUC_OVR_WEIGHTED] = kn_roc_auc_ovr(ctx, rows, labels, n, c, true);
         }
     }
     free(p);
@@ -174,12 +180,15 @@ static void print_classification(FILE *f, const kn_model *m, const kn_metrics *m
 }
 
 static void json_classification(const kn_model *m, const kn_metrics *mt, const kn_class_metrics *pc,
-                                const int64_t *cm, int c, double loss, const double scores[2]) {
+                                const int64_t *cm, int c, double loss, const double scores[SCORES]) {
     char buf[CLI_LABEL_BUF];
     bool first = true;
     fputc('{', stdout);
-    if (isfinite(scores[0])) cli_json_key_number(stdout, "roc_auc", scores[0], &first);
-    if (isfinite(scores[1])) cli_json_key_number(stdout, "log_loss", scores[1], &first);
+    if (isfinite(scores[SCORE_AUC])) cli_json_key_number(stdout, "roc_auc", scores[SCORE_AUC], &first);
+    if (isfinite(scores[SCORE_LOG_LOSS])) cli_json_key_number(stdout, "log_loss", scores[SCORE_LOG_LOSS], &first);
+    if (isfinite(scores[SCORE_AUC_OVR])) cli_json_key_number(stdout, "roc_auc_ovr", scores[SCORE_AUC_OVR], &first);
+    if (isfinite(scores[SCORE_AUC_OVR_WEIGHTED]))
+        cli_json_key_number(stdout, "roc_auc_ovr_weighted", scores[SCORE_AUC_OVR_WEIGHTED], &first);
     cli_json_key_number(stdout, "n", (double)mt->n, &first);
     cli_json_key_number(stdout, "loss", loss, &first);
     cli_json_key_number(stdout, "accuracy", mt->accuracy, &first);
@@ -292,7 +301,7 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
     }
     kn_metrics mt;
     kn_metrics_from_confusion(cm, c, &mt, pc);
-    double scores[2] = {NAN, NAN}; /* roc_auc (binary), log_loss */
+    double scores[SCORES] = {NAN, NAN, NAN, NAN};
     probability_scores(ctx, m, ds, c, scores);
     if (a.out) {
         svg_path = cli_path_join(a.out, "confusion.svg");
@@ -303,8 +312,10 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
         fprintf(human, "%s on %s (%s, %lld samples)\n", a.model, a.data, csv ? "every row" : test ? "test split" : "train split",
                 (long long)mt.n);
         print_classification(human, m, &mt, pc, cm, c, rep.loss);
-        if (isfinite(scores[1])) fprintf(human, "log_loss   %.4f\n", scores[1]);
-        if (isfinite(scores[0])) fprintf(human, "roc_auc    %.4f\n", scores[0]);
+        if (isfinite(scores[SCORE_LOG_LOSS])) fprintf(human, "log_loss   %.4f\n", scores[SCORE_LOG_LOSS]);
+        if (isfinite(scores[SCORE_AUC])) fprintf(human, "roc_auc    %.4f\n", scores[SCORE_AUC]);
+        if (isfinite(scores[SCORE_AUC_OVR]))
+            fprintf(human, "roc_auc    %.4f one-vs-rest (weighted %.4f)\n", scores[SCORE_AUC_OVR], scores[SCORE_AUC_OVR_WEIGHTED]);
         if (svg_path) fprintf(human, "wrote %s\n", svg_path);
     }
     if (g->json) json_classification(m, &mt, pc, cm, c, rep.loss, scores);
