@@ -910,9 +910,9 @@ kn_status kn_model_confusion(kn_model *m, const kn_dataset *data, int64_t *confu
 double kn_roc_auc(kn_ctx *ctx, const float *score, const int32_t *labels, int64_t n);
 /* One-vs-rest ROC-AUC of (n, classes) probabilities against labels in [0, classes), as
  * scikit-learn's roc_auc_score(multi_class="ovr"): each class's binary ROC-AUC against the
- * rest, averaged (macro) or weighted by the class's count (weighted); NaN when a class is
- * absent from the labels. */
-double kn_roc_auc_ovr(kn_ctx *ctx, const float *probs, const int32_t *labels, int64_t n, int classes, bool weighted);
+ * rest, averaged (macro, returned) and weighted by the class's count (*weighted, unless
+ * NULL); NaN when a class is absent from the labels. */
+double kn_roc_auc_ovr(kn_ctx *ctx, const float *probs, const int32_t *labels, int64_t n, int classes, double *weighted);
 /* Mean -log p(true class) of probability rows (n, classes), clipped to [eps, 1-eps] and
  * renormalized, as scikit-learn's log_loss. */
 double kn_log_loss(const float *probs, const int32_t *labels, int64_t n, int classes);

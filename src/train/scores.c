@@ -45,11 +45,12 @@ double kn_roc_auc(kn_ctx *ctx, const float *score, const int32_t *labels, int64_
     return (rank_sum - 0.5 * (double)pos * (double)(pos + 1)) / ((double)pos * (double)neg);
 }
 
-double kn_roc_auc_ovr(kn_ctx *ctx, const float *probs, const int32_t *labels, int64_t n, int classes, bool weighted) {
+double kn_roc_auc_ovr(kn_ctx *ctx, const float *probs, const int32_t *labels, int64_t n, int classes, double *weighted) {
+    if (weighted) *weighted = NAN;
     if (!probs || !labels || n < 1 || classes < 2) return NAN;
     float *column = kn__alloc(ctx, (size_t)n * sizeof *column);
     int32_t *is_class = kn__alloc(ctx, (size_t)n * sizeof *is_class);
-    double total = 0, weight = 0;
+    double total = 0, weighted_total = 0;
     for (int c = 0; column && is_class && c < classes && !isnan(total); c++) { /* class c against the rest */
         int64_t count = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -57,14 +58,15 @@ double kn_roc_auc_ovr(kn_ctx *ctx, const float *probs, const int32_t *labels, in
             is_class[i] = labels[i] == c;
             count += is_class[i];
         }
-        double w = weighted ? (double)count : 1.0, auc = kn_roc_auc(ctx, column, is_class, n);
-        total += w * auc; /* NaN when a class is absent (or every row is it): undefined, as scikit-learn says */
-        weight += w;
+        double auc = kn_roc_auc(ctx, column, is_class, n);
+        total += auc; /* NaN when a class is absent (or every row is it): undefined, as scikit-learn says */
+        weighted_total += (double)count * auc;
     }
     bool ok = column && is_class;
     kn__free(ctx, column);
     kn__free(ctx, is_class);
-    return ok ? total / weight : NAN;
+    if (ok && weighted) *weighted = weighted_total / (double)n; /* the counts sum to n */
+    return ok ? total / classes : NAN;
 }
 
 double kn_log_loss(const float *probs, const int32_t *labels, int64_t n, int classes) {

@@ -131,8 +131,7 @@ static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, i
             for (int64_t i = 0; i < n; i++) p[i] = rows[i * 2 + 1];
             scores[SCORE_AUC] = kn_roc_auc(ctx, p, labels, n);
         } else if (probabilities) {
-            scores[SCORE_AUC_OVR] = kn_roc_auc_ovr(ctx, rows, labels, n, c, false);
-            scores[SCORE_AUC_OVR_WEIGHTED] = kn_roc_auc_ovr(ctx, rows, labels, n, c, true);
+            scores[SCORE_AUC_OVR] = kn_roc_auc_ovr(ctx, rows, labels, n, c, &scores[SCORE_AUC_OVR_WEIGHTED]);
         }
     }
     free(p);
