@@ -353,6 +353,20 @@ kn_tensor *kn_avg_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool s
  * factor above 255 is refused). */
 kn_tensor *kn_global_avg_pool1d(kn_graph *g, kn_tensor *x);
 kn_tensor *kn_global_max_pool1d(kn_graph *g, kn_tensor *x);
+/* Recurrent layers over sequences (batch, steps, features), Keras's cells: G gates of H
+ * units each, in Keras's order (simple: 1; lstm: input, forget, cell, output; gru: update,
+ * reset, candidate, reset_after as Keras's default and PyTorch's). kernel (F, G*H) and
+ * recurrent_kernel (H, G*H) as Keras stores them; bias (G*H), a gru's (2, G*H): its input
+ * bias, then its recurrent bias (inside the reset gate's product for the candidate), or
+ * NULL. The state starts at zero. activation (Keras: tanh) and recurrent_activation
+ * (sigmoid; unused by simple) may be any but softmax and gelu. Returns every step's output
+ * (batch, steps, H) when return_sequences, else the last step's (batch, H). The whole
+ * sequence runs as one node (its backward as another): the input term x_t W + b of every
+ * step is one product before it. */
+typedef enum { KN_RNN_SIMPLE, KN_RNN_LSTM, KN_RNN_GRU, KN_RNN_CELL_COUNT } kn_rnn_cell;
+kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
+                  kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation,
+                  bool return_sequences);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */
@@ -582,6 +596,26 @@ typedef struct kn_conv2d_opts {
 
 typedef enum { KN_POOL_MAX, KN_POOL_AVG } kn_pool_kind;
 
+/* A recurrent layer (Keras's SimpleRNN, LSTM, GRU) over sequences (steps, features); see
+ * kn_rnn. kn_rnn_defaults gives Keras's defaults (tanh, sigmoid, a bias, glorot_uniform
+ * kernel, orthogonal recurrent kernel, zeros bias with the lstm's forget gate's at 1
+ * (unit_forget_bias), the last step's output only). Parameters "<type>_<i>/kernel" (F, G*H),
+ * "/recurrent_kernel" (H, G*H) and "/bias" (G*H; a gru's (2, G*H)), type simple_rnn, lstm
+ * or gru. l2: the kernel's regularizer, as kn_dense_opts's. */
+typedef struct kn_rnn_opts {
+    kn_rnn_cell cell;
+    int64_t units;
+    kn_activation activation;
+    kn_activation recurrent_activation;
+    bool no_bias;
+    bool return_sequences;
+    bool unit_forget_bias; /* lstm: the forget gate's bias starts at 1 (added to bias_init's) */
+    kn_init kernel_init, recurrent_init, bias_init;
+    float init_value;      /* a KN_INIT_CONSTANT initializer's value */
+    float l2;
+} kn_rnn_opts;
+kn_rnn_opts kn_rnn_defaults(kn_rnn_cell cell, int64_t units);
+
 /* A 1-D convolution layer (Keras's Conv1D) over sequences (steps, channels). Zero stride
  * and dilation mean 1; padding valid (the zero value), same or causal (kn_padding). The
  * kernel parameter "conv1d_<i>/kernel" is Keras's (K, C, F) kernel flattened to (K*C, F),
@@ -799,6 +833,8 @@ kn_status kn_model_add_global_pool2d(kn_model *m, kn_pool_kind kind);
 kn_status kn_model_add_conv1d(kn_model *m, const kn_conv1d_opts *opts);
 kn_status kn_model_add_pool1d(kn_model *m, kn_pool_kind kind, int pool_size, int stride, bool same);
 kn_status kn_model_add_global_pool1d(kn_model *m, kn_pool_kind kind); /* (steps, C) -> (C) */
+/* A recurrent layer (kn_rnn_opts): (steps, F) -> (steps, units) with return_sequences, else (units). */
+kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts);
 kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);

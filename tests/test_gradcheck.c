@@ -151,6 +151,31 @@ static kn_tensor *b_maximum(kn_graph *g, kn_tensor **in, const void *arg) {
     return kn_maximum(g, in[0], in[1]);
 }
 /* (3, 5) viewed as (5, 3), then squared so the gradient depends on the value */
+/* columns [1, 4) of x's last axis, then a product so the gradient is not uniform */
+static kn_tensor *b_slice(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    kn_tensor *s = kn__slice_last(g, in[0], 1, 3);
+    return kn_mul(g, s, s);
+}
+/* a recurrent layer over x (2, 4 steps, 3 features), 3 units: x, kernel and recurrent
+ * kernel are the inputs, the bias a fixed constant 0.3 (bias_in: the bias, kernel and
+ * recurrent kernel are, x a fixed glorot draw) */
+typedef struct { kn_rnn_cell cell; bool seq, bias_in; kn_activation act, ract; } rnn_arg;
+static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
+    const rnn_arg *a = arg;
+    int64_t gh = a->cell == KN_RNN_LSTM ? 12 : a->cell == KN_RNN_GRU ? 9 : 3;
+    int64_t bshape[2] = {a->cell == KN_RNN_GRU ? 2 : gh, gh};
+    kn_tensor *x = in[0], *bias;
+    if (a->bias_in) {
+        bias = in[0];
+        x = kn_param(g, (int64_t[]){2, 4, 3}, 3, KN_INIT_GLOROT_UNIFORM, "x");
+    } else {
+        bias = kn_param(g, a->cell == KN_RNN_GRU ? bshape : bshape + 1, a->cell == KN_RNN_GRU ? 2 : 1, KN_INIT_CONSTANT,
+                        "bias");
+        if (bias) bias->init_value = 0.3f;
+    }
+    return kn_rnn(g, a->cell, x, in[1], in[2], bias, a->act, a->ract, a->seq);
+}
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
     kn_tensor *v = kn_reshape(g, in[0], (int64_t[]){5, 3}, 2);
@@ -416,6 +441,31 @@ int main(void) {
     /* distinct values 0.05 apart at least (never a tie, where the derivative jumps) */
     case_shapes apart = {.n_in = 2, .ndim = {2, 2}, .shape = {{3, 4}, {3, 4}}, .distinct = true};
     gradcheck("maximum", b_maximum, NULL, &apart, NULL);
+    case_shapes sliced = {.n_in = 1, .ndim = {2}, .shape = {{3, 5}}};
+    gradcheck("slice columns [1, 4) of (3, 5)", b_slice, NULL, &sliced, NULL);
+    /* the recurrent ops: every cell, the sequence or the last step, other activations */
+    static const struct { const char *name; rnn_arg a; } rnns[] = {
+        {"rnn simple_rnn tanh, sequence", {KN_RNN_SIMPLE, true, false, KN_TANH, KN_SIGMOID}},
+        {"rnn simple_rnn elu, last", {KN_RNN_SIMPLE, false, false, KN_ELU, KN_SIGMOID}},
+        {"rnn lstm, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID}},
+        {"rnn lstm softsign / hard_sigmoid, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID}},
+        {"rnn lstm bias, sequence", {KN_RNN_LSTM, true, true, KN_TANH, KN_SIGMOID}},
+        {"rnn gru, sequence", {KN_RNN_GRU, true, false, KN_TANH, KN_SIGMOID}},
+        {"rnn gru silu / sigmoid, last", {KN_RNN_GRU, false, false, KN_SILU, KN_SIGMOID}},
+        {"rnn gru bias (input and recurrent), last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID}},
+        {"rnn simple_rnn bias, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID}},
+    };
+    for (size_t i = 0; i < sizeof rnns / sizeof rnns[0]; i++) {
+        const rnn_arg *a = &rnns[i].a;
+        int64_t gh = a->cell == KN_RNN_LSTM ? 12 : a->cell == KN_RNN_GRU ? 9 : 3;
+        case_shapes cs = {.n_in = 3, .ndim = {3, 2, 2}, .shape = {{2, 4, 3}, {3, gh}, {3, gh}}};
+        if (a->bias_in) {
+            cs.ndim[0] = a->cell == KN_RNN_GRU ? 2 : 1;
+            cs.shape[0][0] = a->cell == KN_RNN_GRU ? 2 : gh;
+            cs.shape[0][1] = gh;
+        }
+        gradcheck(rnns[i].name, b_rnn, a, &cs, NULL);
+    }
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

@@ -131,6 +131,8 @@ static kn_tensor *finish(kn_graph *g, kn_tensor *t) {
     return t;
 }
 
+kn_tensor *kn__finish(kn_graph *g, kn_tensor *t) { return finish(g, t); }
+
 static bool check_shape(kn_graph *g, const char *what, const char *name, const int64_t *shape, int ndim) {
     if (ndim < 0 || ndim > KN_MAX_DIMS || (ndim > 0 && !shape))
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s '%s': %d dimensions (1 to %d allowed)", what,

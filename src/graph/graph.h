@@ -80,6 +80,16 @@ typedef enum {
     KN_OP_SLICE,      /* x -> columns [iparam[0], iparam[0] + iparam[1]) of its last axis (concat's backward) */
     KN_OP_MAXIMUM,    /* (a, b) -> max(a, b), same shapes */
     KN_OP_MAXIMUM_GRAD, /* (dy, a, b) -> dy where a >= b (iparam[0] 0: a's gradient) or where a < b (1: b's) */
+    KN_OP_SLICE_GRAD, /* dy -> x of iparam[2] columns: dy in columns [iparam[0], iparam[0] + iparam[1]) of its last axis, zeros elsewhere */
+    /* Recurrent layers (graph/ops_rnn.c; the cell formulas in backend/rnn_cell.h): */
+    KN_OP_RNN,        /* (xw (N, T*G*H), recurrent kernel U (H, G*H), recurrent bias (G*H) or NULL) -> the
+                       * sequence's states (N, kn__rnn_width): iparam[0] cell (kn_rnn_cell, G gates), [1]
+                       * units H, [2] steps T, [3] activation, [4] recurrent activation. xw holds each
+                       * step's input term x_t W + b; the output row holds h_0 = 0 .. h_T, then each
+                       * step's recurrent term h_{t-1} U + b_r, then (lstm) the cell states c_1 .. c_T:
+                       * what the backward reads, so it recomputes nothing */
+    KN_OP_RNN_GRAD,   /* (d states, xw, U, states) -> d xw (N, T*G*H), followed for a gru by the recurrent
+                       * term's gradient (its candidate part differs: times the reset gate) */
     KN_OP_COUNT
 } kn_op;
 
@@ -137,6 +147,8 @@ struct kn_tensor {
     kn_init init;               /* params */
     float init_value;           /* params: KN_INIT_CONSTANT's value (kn_param leaves 0) */
     int64_t init_rf;            /* params: a flattened conv kernel's receptive field KH*KW (fans as Keras), or 0 */
+    int64_t init_ones_at, init_ones_len; /* params: elements set to 1 after the initializer (an lstm
+                                 * bias's forget gate: Keras's unit_forget_bias), or len 0 */
     size_t param_offset;        /* params: offset in floats into the flat buffers */
     size_t arena_offset;        /* others: byte offset into the arena */
     size_t scratch_bytes;       /* working memory the kernel needs while it runs (planned in
@@ -255,6 +267,9 @@ static inline const uint16_t *kn__param_half(const kn_graph *g, const kn_tensor 
 
 /* Creates a node (NULL and sticky error on failure); srcs may be NULL. */
 kn_tensor *kn__node(kn_graph *g, kn_op op, kn_tensor *a, kn_tensor *b, kn_tensor *c);
+/* Runs a freshly built node's shape inference (NULL when it fails); kn__node's nodes are
+ * finished by their builder, after it sets their parameters. */
+kn_tensor *kn__finish(kn_graph *g, kn_tensor *t);
 /* Records the first error in the graph (and the ctx) and returns false. */
 bool kn__graph_fail(kn_graph *g, kn_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -305,6 +320,14 @@ kn_tensor *kn__const_scalar(kn_graph *g, float value);
 kn_tensor *kn__copy(kn_graph *g, kn_tensor *a);
 /* Columns [offset, offset + width) of x's last axis (a concatenation's gradient). */
 kn_tensor *kn__slice_last(kn_graph *g, kn_tensor *x, int64_t offset, int64_t width);
+/* slice's gradient: dy (..., width) placed at columns [offset, offset + width) of (..., cols), zeros elsewhere. */
+kn_tensor *kn__slice_grad(kn_graph *g, kn_tensor *dy, int64_t offset, int64_t width, int64_t cols);
+/* The op table's entries of the slice gradient and the recurrent ops (graph/ops_rnn.c). */
+bool kn__infer_slice_grad(kn_graph *g, kn_tensor *t);
+void kn__backward_slice(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+bool kn__infer_rnn(kn_graph *g, kn_tensor *t);
+void kn__backward_rnn(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+bool kn__infer_rnn_grad(kn_graph *g, kn_tensor *t);
 /* maximum(a, b)'s gradient for a (side 0: dy where a >= b) or b (side 1: dy where a < b). */
 kn_tensor *kn__maximum_grad(kn_graph *g, kn_tensor *dy, kn_tensor *a, kn_tensor *b, int side);
 kn_tensor *kn__sum(kn_graph *g, kn_tensor *x);

@@ -124,7 +124,7 @@ static kn_status init_orthogonal(kn_graph *g, kn_tensor *p, float *w, int64_t nu
     return KN_OK;
 }
 
-kn_status kn__init_param(kn_graph *g, kn_tensor *p, int index) {
+static kn_status init_values(kn_graph *g, kn_tensor *p, int index) {
     float *w = p->data;
     int64_t n = kn__numel(p);
     uint64_t seed = kn_ctx_seed(g->ctx), stream = KN_STREAM_INIT + (uint64_t)index;
@@ -162,4 +162,12 @@ kn_status kn__init_param(kn_graph *g, kn_tensor *p, int index) {
         w[i] = (float)((2.0 * u - 1.0) * limit);
     }
     return KN_OK;
+}
+
+kn_status kn__init_param(kn_graph *g, kn_tensor *p, int index) {
+    kn_status st = init_values(g, p, index);
+    float *w = p->data;
+    if (!st && p->init_ones_len > 0 && p->init_ones_at + p->init_ones_len <= kn__numel(p)) /* unit_forget_bias */
+        for (int64_t i = 0; i < p->init_ones_len; i++) w[p->init_ones_at + i] = 1.0f;
+    return st;
 }

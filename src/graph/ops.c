@@ -579,10 +579,13 @@ static const kn_op_info op_table[] = {
     [KN_OP_GRAD_NORM] = {"grad_norm", 0, infer_optimizer, NULL, kn__cpu_grad_norm, NULL},
     [KN_OP_BATCH_NORM_FOLD] = {"batch_norm_fold", 2, infer_same, NULL, kn__cpu_batch_norm_fold, NULL},
     [KN_OP_CONCAT] = {"concat", 2, infer_concat, backward_concat, kn__cpu_concat, NULL},
-    /* (only in backward passes: a slice's own gradient is not built) */
-    [KN_OP_SLICE] = {"slice", 1, infer_slice, NULL, kn__cpu_slice, NULL},
+    [KN_OP_SLICE] = {"slice", 1, infer_slice, kn__backward_slice, kn__cpu_slice, NULL},
     [KN_OP_MAXIMUM] = {"maximum", 2, infer_maximum, backward_maximum, kn__cpu_maximum, NULL},
     [KN_OP_MAXIMUM_GRAD] = {"maximum_grad", 3, infer_maximum_grad, NULL, kn__cpu_maximum_grad, NULL},
+    [KN_OP_SLICE_GRAD] = {"slice_grad", 1, kn__infer_slice_grad, NULL, kn__cpu_slice_grad, NULL},
+    [KN_OP_RNN] = {"rnn", 2, kn__infer_rnn, kn__backward_rnn, kn__cpu_rnn, NULL}, /* src[2]: optional */
+    /* src[3], the RNN node, is set by its builder (kn__node takes three) */
+    [KN_OP_RNN_GRAD] = {"rnn_grad", 3, kn__infer_rnn_grad, NULL, kn__cpu_rnn_grad, kn__cpu_rnn_grad_scratch},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

@@ -428,6 +428,99 @@ static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     return KN_OK;
 }
 
+/* A boolean key, left as it is when missing or null. */
+static kn_status parse_bool(kn_ctx *ctx, const cJSON *L, const char *key, const char *where, bool *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, key);
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    char field[96];
+    snprintf(field, sizeof field, "%s%s", where, key);
+    if (!cJSON_IsBool(v)) return kn__spec_error(ctx, field, "expected true or false");
+    *out = cJSON_IsTrue(v);
+    return KN_OK;
+}
+
+/* Keras's SimpleRNN, LSTM and GRU (type simple_rnn, lstm, gru): units (required) and the
+ * cell's options with Keras's defaults (kn_rnn_defaults); the options kiln does not have
+ * are accepted only at the value that means their absence. */
+static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rnn_cell cell, kn_rnn_opts *o) {
+    char field[96];
+    int64_t units = 0;
+    if (!cJSON_GetObjectItemCaseSensitive(L, "units")) {
+        snprintf(field, sizeof field, "%sunits", where);
+        return kn__spec_error(ctx, field, "missing (the size of the state, e.g. 64)");
+    }
+    kn_status st = kn__spec_int(ctx, L, "units", where, 1, 1 << 20, &units);
+    if (st) return st;
+    *o = kn_rnn_defaults(cell, units);
+    static const char *const acts[2] = {"activation", "recurrent_activation"};
+    kn_activation *act_out[2] = {&o->activation, &o->recurrent_activation};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(L, acts[k]);
+        if (!a || cJSON_IsNull(a)) continue;
+        snprintf(field, sizeof field, "%s%s", where, acts[k]);
+        if (!cJSON_IsString(a)) return kn__spec_error(ctx, field, "expected a name such as \"tanh\"");
+        if (!kn_activation_parse(a->valuestring, act_out[k])) return unknown_activation(ctx, field, a->valuestring);
+    }
+    bool use_bias = true;
+    if ((st = parse_bool(ctx, L, "use_bias", where, &use_bias))) return st;
+    o->no_bias = !use_bias;
+    if ((st = parse_bool(ctx, L, "return_sequences", where, &o->return_sequences))) return st;
+    if ((st = parse_bool(ctx, L, "unit_forget_bias", where, &o->unit_forget_bias))) return st;
+    static const char *const inits[3] = {"kernel_initializer", "recurrent_initializer", "bias_initializer"};
+    kn_init *init_out[3] = {&o->kernel_init, &o->recurrent_init, &o->bias_init};
+    bool constant = false;
+    for (int k = 0; k < 3; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, inits[k]);
+        if (!v || cJSON_IsNull(v)) continue;
+        snprintf(field, sizeof field, "%s%s", where, inits[k]);
+        float value = 0;
+        if ((st = parse_initializer(ctx, v, field, init_out[k], &value))) return st;
+        if (k == 2 && (o->bias_init == KN_INIT_ORTHOGONAL || o->bias_init == KN_INIT_GLOROT_UNIFORM))
+            return kn__spec_error(ctx, field, "%s is not offered for a bias (use zeros, ones, constant, or another "
+                                  "initializer)", kn_init_name(o->bias_init));
+        if (*init_out[k] != KN_INIT_CONSTANT) continue;
+        if (constant && value != o->init_value)
+            return kn__spec_error(ctx, field, "Constant(%g) differs from another initializer's Constant(%g) (a layer "
+                                  "holds one constant)", (double)value, (double)o->init_value);
+        constant = true;
+        o->init_value = value;
+    }
+    const cJSON *reg = cJSON_GetObjectItemCaseSensitive(L, "kernel_regularizer");
+    if (reg && !cJSON_IsNull(reg)) {
+        snprintf(field, sizeof field, "%skernel_regularizer.", where);
+        if (!cJSON_IsObject(reg)) return kn__spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
+        static const char *const reg_keys[] = {"l2", NULL};
+        double l2 = 0;
+        if ((st = kn__spec_check_keys(ctx, reg, field, reg_keys))) return st;
+        if ((st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &l2))) return st;
+        o->l2 = (float)l2;
+    }
+    /* Keras options kiln runs only at their plain value */
+    static const struct { const char *key; bool want; const char *why; } plain[] = {
+        {"reset_after", true, "only true (Keras's default, PyTorch's GRU) is supported"},
+        {"go_backwards", false, "only false is supported"},
+        {"return_state", false, "only false is supported (the layer's output is its state h)"},
+        {"stateful", false, "only false is supported (every batch starts from a zero state)"},
+        {"unroll", false, NULL}, /* a speed hint: either value computes the same */
+    };
+    for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++) {
+        bool v = plain[k].want;
+        if ((st = parse_bool(ctx, L, plain[k].key, where, &v))) return st;
+        snprintf(field, sizeof field, "%s%s", where, plain[k].key);
+        if (plain[k].why && v != plain[k].want) return kn__spec_error(ctx, field, "%s", plain[k].why);
+    }
+    static const char *const rates[2] = {"dropout", "recurrent_dropout"};
+    for (int k = 0; k < 2; k++) {
+        double r = 0;
+        if ((st = kn__spec_number(ctx, L, rates[k], where, 0, 1, &r))) return st;
+        snprintf(field, sizeof field, "%s%s", where, rates[k]);
+        if (r != 0)
+            return kn__spec_error(ctx, field, "only 0 is supported (put a dropout layer before or after the %s layer)",
+                                  cell == KN_RNN_LSTM ? "lstm" : cell == KN_RNN_GRU ? "gru" : "simple_rnn");
+    }
+    return KN_OK;
+}
+
 /* The keys a layer of type t takes (every layer may have a name and inputs); NULL for a
  * type kiln does not know (add_other_layer names it). */
 static const char *const *layer_keys(const char *t) {
@@ -444,13 +537,19 @@ static const char *const *layer_keys(const char *t) {
     static const char *const batch_norm[] = {"type", "name", "inputs", "momentum", "epsilon", "axis", NULL};
     static const char *const layer_norm[] = {"type", "name", "inputs", "epsilon", "center", "scale", "axis", NULL};
     static const char *const concat[] = {"type", "name", "inputs", "axis", NULL};
+    static const char *const rnn[] = {"type", "name", "inputs", "units", "activation", "recurrent_activation", "use_bias",
+                                      "kernel_initializer", "recurrent_initializer", "bias_initializer",
+                                      "unit_forget_bias", "kernel_regularizer", "return_sequences", "reset_after",
+                                      "go_backwards", "return_state", "stateful", "unroll", "dropout",
+                                      "recurrent_dropout", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
         {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
         {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
-        {"average", plain}, {"maximum", plain}, {"concatenate", concat},
+        {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
+        {"gru", rnn},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -493,6 +592,13 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     }
     if (strcmp(t, "global_average_pool1d") == 0) return kn_model_add_global_pool1d(m, KN_POOL_AVG);
     if (strcmp(t, "global_max_pool1d") == 0) return kn_model_add_global_pool1d(m, KN_POOL_MAX);
+    static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
+    for (int k = 0; k < KN_RNN_CELL_COUNT; k++) {
+        if (strcmp(t, cells[k]) != 0) continue;
+        kn_rnn_opts o;
+        if ((st = parse_rnn(ctx, L, where, (kn_rnn_cell)k, &o))) return st;
+        return kn_model_add_rnn(m, &o);
+    }
     if (strcmp(t, "flatten") == 0) return kn_model_add_flatten(m);
     if (strcmp(t, "reshape") == 0) {
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(L, "target_shape"), *d;
@@ -572,7 +678,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
                           "flatten, reshape, activation, dropout, batch_normalization, layer_normalization, add, subtract, "
-                          "multiply, average, maximum or concatenate)", t);
+                          "multiply, average, maximum, concatenate, simple_rnn, lstm or gru)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for
@@ -730,11 +836,12 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             n_dense++;
         } else {
             if ((st = add_other_layer(ctx, m, L, t, where, &last_activation_given))) goto done;
-            n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0;
+            n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0 || strcmp(t, "simple_rnn") == 0 ||
+                       strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0;
         }
         i++;
     }
-    if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense, conv2d or conv1d layer"); goto done; }
+    if (n_dense == 0) { st = kn__spec_error(ctx, "layers", "the model needs at least one dense, conv2d, conv1d or recurrent layer"); goto done; }
     if ((st = kn__model_check_used(m, KN_ERR_SPEC))) goto done;
 
     bool classification = !data || kn_dataset_classes(data) > 0;

@@ -115,6 +115,22 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             add_single(L, "pool_size", p->pool_w);
             add_single(L, "strides", p->stride_w);
             cJSON_AddStringToObject(L, "padding", p->same ? "same" : "valid");
+        } else if (K->kind == KN__LAYER_RNN) {
+            const kn_rnn_opts *o = &K->u.rnn;
+            cJSON_AddNumberToObject(L, "units", (double)o->units);
+            cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
+            if (o->cell != KN_RNN_SIMPLE)
+                cJSON_AddStringToObject(L, "recurrent_activation", kn_activation_name(o->recurrent_activation));
+            cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
+            add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
+            add_initializer(L, "recurrent_initializer", o->recurrent_init, o->init_value);
+            add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
+            if (o->cell == KN_RNN_LSTM) cJSON_AddBoolToObject(L, "unit_forget_bias", o->unit_forget_bias);
+            if (o->l2 > 0) {
+                cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
+                if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
+            }
+            cJSON_AddBoolToObject(L, "return_sequences", o->return_sequences);
         } else if (K->kind == KN__LAYER_RESHAPE) {
             cJSON *t = cJSON_AddArrayToObject(L, "target_shape");
             for (int d = 0; t && d < K->ndim; d++) cJSON_AddItemToArray(t, cJSON_CreateNumber((double)K->shape[d]));

@@ -52,8 +52,11 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "flatten", "reshape", "activation", "dropout",
                                         "batch_normalization", "layer_normalization",
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
-                                        "global_max_pool1d", "global_max_pool2d", "merge"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_MERGE + 1, "a name for every layer kind");
+                                        "global_max_pool1d", "global_max_pool2d", "merge", "rnn"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_RNN + 1, "a name for every layer kind");
+    static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
+    _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
+    if (L->kind == KN__LAYER_RNN) return (unsigned)L->u.rnn.cell < KN_RNN_CELL_COUNT ? cells[L->u.rnn.cell] : "rnn";
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     _Static_assert(sizeof merges / sizeof *merges == KN_MERGE_COUNT, "a name for every merge");
     if (L->kind == KN__LAYER_MERGE) return (unsigned)L->u.merge < KN_MERGE_COUNT ? merges[L->u.merge] : "merge";
@@ -493,6 +496,8 @@ int64_t kn_model_param_count(const kn_model *m) {
         kn_init inits[4];
         int64_t ch;
         n += k[0] * k[1] + b + norm_params(m, i, names, inits, &ch) * ch;
+        kn__rnn_param rp[3];
+        for (int r = 0, nr = kn__rnn_params(m, i, rp); r < nr; r++) n += rp[r].shape[0] * (rp[r].ndim == 2 ? rp[r].shape[1] : 1);
     }
     return n;
 }
@@ -698,6 +703,10 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_FLATTEN:
         case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
         case KN__LAYER_MERGE: h = kn__model_merge(m, g, i, outs); break;
+        case KN__LAYER_RNN:
+            h = kn__model_rnn(m, g, i, h);
+            l2 = L->u.rnn.l2;
+            break;
         }
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;
@@ -840,6 +849,21 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
                 p->offset = off;
             }
             off += ((size_t)ch + 15) / 16 * 16; /* as compile.c */
+            n++;
+        }
+        kn__rnn_param rp[3];
+        for (int r = 0, nr = kn__rnn_params(m, i, rp); r < nr; r++) {
+            size_t numel = (size_t)(rp[r].shape[0] * (rp[r].ndim == 2 ? rp[r].shape[1] : 1));
+            if (n < max) {
+                kn__param_spec *p = &out[n];
+                snprintf(p->name, sizeof p->name, "%s_%d/%s", kn__layer_type(L), L->index, rp[r].what);
+                p->ndim = rp[r].ndim;
+                p->shape[0] = rp[r].shape[0];
+                p->shape[1] = rp[r].ndim == 2 ? rp[r].shape[1] : 0;
+                p->numel = numel;
+                p->offset = off;
+            }
+            off += (numel + 15) / 16 * 16; /* as compile.c */
             n++;
         }
         if (!k[0]) continue;
@@ -1013,6 +1037,15 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         case KN__LAYER_ACTIVATION:
             used += (size_t)snprintf(buf + used, size - used, " -> activation %s", kn_activation_name(L->u.activation));
             break;
+        case KN__LAYER_RNN: {
+            const kn_rnn_opts *o = &L->u.rnn;
+            used += (size_t)snprintf(buf + used, size - used, " -> %s %lld", kn__layer_type(L), (long long)o->units);
+            if (used < size && o->activation != KN_TANH)
+                used += (size_t)snprintf(buf + used, size - used, " %s", kn_activation_name(o->activation));
+            if (used < size && o->return_sequences)
+                used += (size_t)snprintf(buf + used, size - used, " sequences");
+            break;
+        }
         case KN__LAYER_DROPOUT:
             used += (size_t)snprintf(buf + used, size - used, " -> dropout %g", (double)L->u.rate);
             break;

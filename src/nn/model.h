@@ -13,7 +13,8 @@ typedef enum {
     /* sequences (steps, channels): views of the 2-D ops (graph.c's kn_conv1d, ...) */
     KN__LAYER_CONV1D, KN__LAYER_MAX_POOL1D, KN__LAYER_AVG_POOL1D, KN__LAYER_GLOBAL_AVG_POOL1D,
     KN__LAYER_GLOBAL_MAX_POOL1D, KN__LAYER_GLOBAL_MAX_POOL2D,
-    KN__LAYER_MERGE /* add, subtract, ... concatenate over 2+ inputs (u.merge) */
+    KN__LAYER_MERGE, /* add, subtract, ... concatenate over 2+ inputs (u.merge) */
+    KN__LAYER_RNN    /* simple_rnn, lstm, gru (u.rnn; model_rnn.c) */
 } kn__layer_kind;
 
 /* Inputs a layer may take (a merge's), and the longest layer name. */
@@ -40,6 +41,7 @@ typedef struct kn__layer {
         struct { float momentum, epsilon; } bn; /* batch_normalization */
         struct { float epsilon; bool center, scale; } ln; /* layer_normalization */
         kn_merge merge;
+        kn_rnn_opts rnn;
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -175,6 +177,19 @@ kn_status kn__model_check_init(kn_model *m, const char *type, kn_activation act,
 kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim);
 /* Merge layer i's output from its inputs' outputs outs[] (the model input for -1) (model_merge.c). */
 kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs);
+/* A recurrent layer's parameters in graph order (model_rnn.c): "kernel", "recurrent_kernel"
+ * and (with a bias) "bias", each's shape, initializer and the elements set to 1 after it
+ * (an lstm's forget gate bias). Returns how many (0: layer i is not recurrent). */
+typedef struct {
+    const char *what;
+    int64_t shape[2];
+    int ndim;
+    kn_init init;
+    int64_t ones_at, ones_len;
+} kn__rnn_param;
+int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[3]);
+/* Recurrent layer i's output from its input h (model_rnn.c). */
+kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
  * update), pointing m->x, m->y, m->out, m->pred, m->loss and the layers' tensors into it. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out, bool training);

@@ -35,6 +35,21 @@ void kn__cpu_slice(kn_graph *g, kn_tensor *t) {
     for (int64_t r = 0; r < n; r++) memcpy(out + r * w, in + r * cols + off, (size_t)w * sizeof *out);
 }
 
+/* (rows, width) -> (rows, cols): dy in columns [offset, offset + width), zeros elsewhere */
+void kn__cpu_slice_grad(kn_graph *g, kn_tensor *t) {
+    (void)g;
+    const kn_tensor *dy = t->src[0];
+    int64_t n = rows(t), cols = t->ne[t->ndim - 1], off = t->iparam[0], w = t->iparam[1];
+    const float *in = dy->data;
+    float *out = t->data;
+    for (int64_t r = 0; r < n; r++) {
+        float *o = out + r * cols;
+        memset(o, 0, (size_t)off * sizeof *o);
+        memcpy(o + off, in + r * w, (size_t)w * sizeof *o);
+        memset(o + off + w, 0, (size_t)(cols - off - w) * sizeof *o);
+    }
+}
+
 void kn__cpu_maximum(kn_graph *g, kn_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data, *b = t->src[1]->data;

@@ -24,6 +24,10 @@ void kn__cpu_concat(kn_graph *g, kn_tensor *t);
 void kn__cpu_slice(kn_graph *g, kn_tensor *t);
 void kn__cpu_maximum(kn_graph *g, kn_tensor *t);
 void kn__cpu_maximum_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_slice_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_rnn(kn_graph *g, kn_tensor *t);
+void kn__cpu_rnn_grad(kn_graph *g, kn_tensor *t);
+size_t kn__cpu_rnn_grad_scratch(const kn_graph *g, const kn_tensor *t);
 /* A GEMM epilogue (sgemm.h's kn_sgemm_epilogue) adding a bias row and applying an
  * activation to each finished block (fused.c). */
 typedef struct {

@@ -1,0 +1,130 @@
+/* rnn.c — the recurrent layers' CPU kernels (KN_OP_RNN, KN_OP_RNN_GRAD): the whole
+ * sequence in one node, a step at a time. Each step is one product of the batch's previous
+ * states with the recurrent kernel (N x H x G*H, kn__sgemm on the context's threads) and a
+ * loop over the units applying the cell (rnn_cell.h, shared with the CUDA kernels). The
+ * forward keeps every step's recurrent term and (lstm) cell state in its output row, so the
+ * backward recomputes no product: it walks the steps backwards, one product a step for the
+ * state's gradient through U. U's own gradient is one product over all steps, built by the
+ * graph (graph/ops_rnn.c). */
+#include "cpu.h"
+#include "sgemm.h"
+#include "backend/rnn_cell.h"
+
+#include <string.h>
+
+typedef struct {
+    int cell, act, ract;
+    int64_t N, H, T, G;
+} rnn_dims;
+
+static rnn_dims dims_of(const kn_tensor *rnn_node, int64_t rows) {
+    rnn_dims d = {rnn_node->iparam[0], rnn_node->iparam[3], rnn_node->iparam[4], rows, rnn_node->iparam[1],
+                  rnn_node->iparam[2], 0};
+    d.G = kn__rnn_gates(d.cell);
+    return d;
+}
+
+/* One step's units over rows [lo, hi). */
+typedef struct {
+    rnn_dims d;
+    int64_t s, W;            /* the step; the states row's width */
+    const float *xw;         /* (N, T*G*H) */
+    float *y;                /* (N, W) states */
+} step_args;
+
+static void forward_rows(void *p, int64_t lo, int64_t hi) {
+    const step_args *a = p;
+    const rnn_dims *d = &a->d;
+    int64_t GH = d->G * d->H, roff = (d->T + 1) * d->H, coff = roff + d->T * GH;
+    for (int64_t n = lo / d->H; n < hi / d->H; n++) { /* whole rows: the range is in units, a multiple of H */
+        const float *xw = a->xw + n * d->T * GH + a->s * GH;
+        float *row = a->y + n * a->W;
+        const float *r = row + roff + a->s * GH;
+        for (int64_t j = 0; j < d->H; j++) {
+            float c_prev = d->cell == KN_RNN_LSTM && a->s > 0 ? row[coff + (a->s - 1) * d->H + j] : 0.0f, c = 0.0f;
+            kn__rnn_cell_forward(d->cell, d->act, d->ract, xw + j, r + j, d->H, row[a->s * d->H + j], c_prev,
+                                 &row[(a->s + 1) * d->H + j], &c);
+            if (d->cell == KN_RNN_LSTM) row[coff + a->s * d->H + j] = c;
+        }
+    }
+}
+
+/* (xw, U, b_r) -> states (N, W). */
+void kn__cpu_rnn(kn_graph *g, kn_tensor *t) {
+    rnn_dims d = dims_of(t, t->ne[0]);
+    int64_t GH = d.G * d.H, W = t->ne[1], roff = (d.T + 1) * d.H;
+    const float *U = t->src[1]->data, *br = t->src[2] ? t->src[2]->data : NULL;
+    float *y = t->data;
+    int threads = kn__gemm_threads(g, d.N, GH, d.H);
+    for (int64_t n = 0; n < d.N; n++) memset(y + n * W, 0, (size_t)d.H * sizeof *y); /* h_0 */
+    step_args a = {d, 0, W, t->src[0]->data, y};
+    for (int64_t s = 0; s < d.T; s++) {
+        float *r = y + roff + s * GH; /* this step's recurrent term, row stride W */
+        for (int64_t n = 0; n < d.N; n++) {
+            if (br) memcpy(r + n * W, br, (size_t)GH * sizeof *r);
+            else memset(r + n * W, 0, (size_t)GH * sizeof *r);
+        }
+        if (s > 0) /* h_0 is zero: the first step's term is the bias */
+            kn__sgemm(false, false, d.N, GH, d.H, 1.0f, y + s * d.H, W, U, GH, 1.0f, r, W, threads);
+        a.s = s;
+        kn__parallel_for(g, d.N * d.H, d.H, forward_rows, &a);
+    }
+}
+
+typedef struct {
+    rnn_dims d;
+    int64_t s, W, OW;
+    const float *dy, *xw, *y;
+    float *out, *dh_rec, *dc;  /* dh_rec: in, the recurrence's part of dh; out, the direct part of dh_prev */
+} back_args;
+
+static void backward_rows(void *p, int64_t lo, int64_t hi) {
+    const back_args *a = p;
+    const rnn_dims *d = &a->d;
+    int64_t H = d->H, GH = d->G * H, roff = (d->T + 1) * H, coff = roff + d->T * GH, s = a->s;
+    bool gru = d->cell == KN_RNN_GRU, lstm = d->cell == KN_RNN_LSTM;
+    for (int64_t n = lo / H; n < hi / H; n++) { /* whole rows (the range is in units, a multiple of H) */
+        const float *row = a->y + n * a->W, *dyrow = a->dy + n * a->W;
+        const float *xw = a->xw + n * d->T * GH + s * GH, *r = row + roff + s * GH;
+        float *dxw = a->out + n * a->OW + s * GH, *dr = gru ? a->out + n * a->OW + (d->T + s) * GH : dxw;
+        for (int64_t j = 0; j < H; j++) {
+            int64_t k = n * H + j;
+            float dh = dyrow[(s + 1) * H + j] + a->dh_rec[k];
+            float c_prev = lstm && s > 0 ? row[coff + (s - 1) * H + j] : 0.0f, c = lstm ? row[coff + s * H + j] : 0.0f;
+            float dh_prev, dc_prev;
+            kn__rnn_cell_backward(d->cell, d->act, d->ract, xw + j, r + j, H, row[s * H + j], c_prev, c, dh, a->dc[k],
+                                  dxw + j, dr + j, &dh_prev, &dc_prev);
+            a->dh_rec[k] = dh_prev;
+            a->dc[k] = dc_prev;
+        }
+    }
+}
+
+size_t kn__cpu_rnn_grad_scratch(const kn_graph *g, const kn_tensor *t) {
+    (void)g;
+    return (size_t)(2 * t->ne[0] * t->src[3]->iparam[1]) * sizeof(float);
+}
+
+/* (d states, xw, U, states) -> d xw (N, T*G*H) [, a gru's d r (N, T*G*H)] */
+void kn__cpu_rnn_grad(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *st = t->src[3];
+    rnn_dims d = dims_of(st, t->ne[0]);
+    int64_t GH = d.G * d.H, W = st->ne[1], OW = t->ne[1];
+    size_t bytes = kn__cpu_rnn_grad_scratch(g, t);
+    float *scratch = kn__cpu_scratch(g, t, bytes);
+    if (!scratch) return;
+    memset(scratch, 0, bytes);
+    back_args a = {d, 0, W, OW, t->src[0]->data, t->src[1]->data, st->data, t->data, scratch, scratch + d.N * d.H};
+    const float *U = t->src[2]->data;
+    int threads = kn__gemm_threads(g, d.N, d.H, GH);
+    int64_t dr_off = d.cell == KN_RNN_GRU ? d.T * GH : 0; /* where d r lies in an output row */
+    for (int64_t s = d.T - 1; s >= 0; s--) {
+        a.s = s;
+        kn__parallel_for(g, d.N * d.H, d.H, backward_rows, &a);
+        /* the previous state's gradient through U: dh_rec = d r_s U^T (+ a gru's direct part) */
+        if (s > 0)
+            kn__sgemm(false, true, d.N, d.H, GH, 1.0f, a.out + dr_off + s * GH, OW, U, GH,
+                      d.cell == KN_RNN_GRU ? 1.0f : 0.0f, a.dh_rec, d.H, threads);
+    }
+    kn__cpu_scratch_done(g, t, scratch);
+}

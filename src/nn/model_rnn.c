@@ -1,0 +1,101 @@
+/* model_rnn.c — the recurrent layers of a model (Keras's SimpleRNN, LSTM, GRU) over
+ * (steps, features): their checks and shapes, their parameters (kernel, recurrent_kernel,
+ * bias, as Keras names and shapes them) and their piece of the graph (graph/ops_rnn.c's
+ * kn_rnn). */
+#include "model.h"
+#include "backend/rnn_cell.h"
+
+#include <string.h>
+
+kn_rnn_opts kn_rnn_defaults(kn_rnn_cell cell, int64_t units) {
+    return (kn_rnn_opts){.cell = cell, .units = units, .activation = KN_TANH, .recurrent_activation = KN_SIGMOID,
+                         .unit_forget_bias = cell == KN_RNN_LSTM, .kernel_init = KN_INIT_GLOROT_UNIFORM,
+                         .recurrent_init = KN_INIT_ORTHOGONAL, .bias_init = KN_INIT_ZEROS};
+}
+
+kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts) {
+    if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
+    if ((unsigned)opts->cell >= KN_RNN_CELL_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] rnn: unknown cell %d", m->n_layers, (int)opts->cell);
+    kn__layer L = {.kind = KN__LAYER_RNN, .u.rnn = *opts};
+    const char *type = kn__layer_type(&L);
+    kn_status st = kn__model_can_add(m, type);
+    if (st) return st;
+    int i = m->n_layers;
+    const kn_rnn_opts *o = &L.u.rnn;
+    if (o->units <= 0 || o->units > (1LL << 20))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: units is %lld (must be in [1, 2^20])", i, type,
+                         (long long)o->units);
+    if ((st = kn__model_check_init(m, type, o->activation, o->l2, o->kernel_init, o->bias_init, o->no_bias,
+                                   o->init_value)))
+        return st;
+    if ((unsigned)o->recurrent_activation >= KN_ACTIVATION_COUNT || (unsigned)o->recurrent_init >= KN_INIT_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: unknown recurrent_activation %d or "
+                         "recurrent_initializer %d", i, type, (int)o->recurrent_activation, (int)o->recurrent_init);
+    if (!kn__rnn_act_ok(o->activation) || !kn__rnn_act_ok(o->recurrent_activation))
+        return kn__error(m->ctx, KN_ERR_SPEC, "layers[%d] %s: activation '%s', recurrent_activation '%s': a cell "
+                         "takes any activation but softmax and gelu", i, type, kn_activation_name(o->activation),
+                         kn_activation_name(o->recurrent_activation));
+    int64_t in[KN_MAX_DIMS], f;
+    int ndim = kn__model_layer_input(m, i, in, &f);
+    if (ndim != 2)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: needs a sequence input (steps, features), got %d "
+                         "dimension%s (%lld values a sample; give the model an input_shape such as [%lld, 1], or "
+                         "reshape)", i, type, ndim, ndim == 1 ? "" : "s", (long long)f, (long long)f);
+    int64_t gh = (int64_t)kn__rnn_gates(o->cell) * o->units;
+    if (in[1] * gh > (1LL << 28) || kn__rnn_width(o->cell, o->units, in[0]) > (1LL << 30))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: %lld units over (%lld steps, %lld features) is too "
+                         "large", i, type, (long long)o->units, (long long)in[0], (long long)in[1]);
+    L.index = 0;
+    for (int k = 0; k < m->n_layers; k++) L.index += m->layers[k].kind == KN__LAYER_RNN && m->layers[k].u.rnn.cell == o->cell;
+    if (o->return_sequences) {
+        L.ndim = 2;
+        L.shape[0] = in[0];
+        L.shape[1] = o->units;
+    } else {
+        L.ndim = 1;
+        L.shape[0] = o->units;
+    }
+    return kn__model_push_layer(m, &L);
+}
+
+int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[3]) {
+    const kn__layer *L = &m->layers[i];
+    if (L->kind != KN__LAYER_RNN) return 0;
+    const kn_rnn_opts *o = &L->u.rnn;
+    int64_t in[KN_MAX_DIMS], H = o->units, gh = (int64_t)kn__rnn_gates(o->cell) * H;
+    kn__model_layer_input(m, i, in, NULL);
+    out[0] = (kn__rnn_param){"kernel", {in[1], gh}, 2, o->kernel_init, 0, 0};
+    out[1] = (kn__rnn_param){"recurrent_kernel", {H, gh}, 2, o->recurrent_init, 0, 0};
+    if (o->no_bias) return 2;
+    out[2] = o->cell == KN_RNN_GRU ? (kn__rnn_param){"bias", {2, gh}, 2, o->bias_init, 0, 0}
+                                   : (kn__rnn_param){"bias", {gh, 0}, 1, o->bias_init, 0, 0};
+    if (o->cell == KN_RNN_LSTM && o->unit_forget_bias) { /* the forget gate's units (the second H) start at 1 */
+        out[2].ones_at = H;
+        out[2].ones_len = H;
+    }
+    return 3;
+}
+
+kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h) {
+    kn__layer *L = &m->layers[i];
+    const kn_rnn_opts *o = &L->u.rnn;
+    int64_t in[KN_MAX_DIMS];
+    kn__model_layer_input(m, i, in, NULL);
+    h = kn__model_view_as(g, h, in, 2); /* (batch, steps, features) */
+    kn__rnn_param ps[3];
+    kn_tensor *p[3] = {NULL};
+    int np = kn__rnn_params(m, i, ps);
+    for (int k = 0; k < np; k++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, ps[k].what);
+        p[k] = kn_param(g, ps[k].shape, ps[k].ndim, ps[k].init, name);
+        if (!p[k]) return NULL;
+        p[k]->init_value = o->init_value;
+        p[k]->init_ones_at = ps[k].ones_at;
+        p[k]->init_ones_len = ps[k].ones_len;
+    }
+    L->kernel = p[0];
+    L->bias = p[2];
+    return kn_rnn(g, o->cell, h, p[0], p[1], p[2], o->activation, o->recurrent_activation, o->return_sequences);
+}
