@@ -359,14 +359,17 @@ kn_tensor *kn_global_max_pool1d(kn_graph *g, kn_tensor *x);
  * recurrent_kernel (H, G*H) as Keras stores them; bias (G*H), a gru's (2, G*H): its input
  * bias, then its recurrent bias (inside the reset gate's product for the candidate), or
  * NULL. The state starts at zero. activation (Keras: tanh) and recurrent_activation
- * (sigmoid; unused by simple) may be any but softmax and gelu. Returns every step's output
- * (batch, steps, H) when return_sequences, else the last step's (batch, H). The whole
- * sequence runs as one node (its backward as another): the input term x_t W + b of every
- * step is one product before it. */
+ * (sigmoid; unused by simple) may be any but softmax and gelu. flags: KN_RNN_RETURN_SEQUENCES
+ * returns every step's output (batch, steps, H), else the last step's (batch, H);
+ * KN_RNN_GO_BACKWARDS runs the steps from the last to the first (the last step's output is
+ * then the one at time 0), its sequence returned in time order (as Keras's Bidirectional
+ * flips its backward half back; a go_backwards Keras layer alone returns it reversed). The
+ * whole sequence runs as one node (its backward as another): the input term x_t W + b of
+ * every step is one product before it. */
 typedef enum { KN_RNN_SIMPLE, KN_RNN_LSTM, KN_RNN_GRU, KN_RNN_CELL_COUNT } kn_rnn_cell;
+enum { KN_RNN_RETURN_SEQUENCES = 1u << 0, KN_RNN_GO_BACKWARDS = 1u << 1 };
 kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
-                  kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation,
-                  bool return_sequences);
+                  kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */
@@ -601,7 +604,13 @@ typedef enum { KN_POOL_MAX, KN_POOL_AVG } kn_pool_kind;
  * kernel, orthogonal recurrent kernel, zeros bias with the lstm's forget gate's at 1
  * (unit_forget_bias), the last step's output only). Parameters "<type>_<i>/kernel" (F, G*H),
  * "/recurrent_kernel" (H, G*H) and "/bias" (G*H; a gru's (2, G*H)), type simple_rnn, lstm
- * or gru. l2: the kernel's regularizer, as kn_dense_opts's. */
+ * or gru. l2: the kernel's regularizer, as kn_dense_opts's. go_backwards: the steps run
+ * from the last to the first (Keras's; a layer alone only without return_sequences, whose
+ * sequence Keras returns reversed). bidirectional (Keras's Bidirectional wrapper, merge_mode
+ * concat, sum, mul or ave): a forward and a go_backwards copy of the layer over the same
+ * input, their outputs (the backward's sequence in time order) merged; parameters
+ * "bidirectional_<i>/forward_<type>/kernel", ".../backward_<type>/kernel", .... */
+typedef enum { KN_BIDI_NONE, KN_BIDI_CONCAT, KN_BIDI_SUM, KN_BIDI_MUL, KN_BIDI_AVE, KN_BIDI_COUNT } kn_bidi_merge;
 typedef struct kn_rnn_opts {
     kn_rnn_cell cell;
     int64_t units;
@@ -613,6 +622,8 @@ typedef struct kn_rnn_opts {
     kn_init kernel_init, recurrent_init, bias_init;
     float init_value;      /* a KN_INIT_CONSTANT initializer's value */
     float l2;
+    bool go_backwards;
+    kn_bidi_merge bidirectional;
 } kn_rnn_opts;
 kn_rnn_opts kn_rnn_defaults(kn_rnn_cell cell, int64_t units);
 
@@ -833,7 +844,8 @@ kn_status kn_model_add_global_pool2d(kn_model *m, kn_pool_kind kind);
 kn_status kn_model_add_conv1d(kn_model *m, const kn_conv1d_opts *opts);
 kn_status kn_model_add_pool1d(kn_model *m, kn_pool_kind kind, int pool_size, int stride, bool same);
 kn_status kn_model_add_global_pool1d(kn_model *m, kn_pool_kind kind); /* (steps, C) -> (C) */
-/* A recurrent layer (kn_rnn_opts): (steps, F) -> (steps, units) with return_sequences, else (units). */
+/* A recurrent layer (kn_rnn_opts): (steps, F) -> (steps, units) with return_sequences, else
+ * (units); bidirectional with concat: 2 x units. */
 kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts);
 kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */

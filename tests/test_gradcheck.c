@@ -160,7 +160,7 @@ static kn_tensor *b_slice(kn_graph *g, kn_tensor **in, const void *arg) {
 /* a recurrent layer over x (2, 4 steps, 3 features), 3 units: x, kernel and recurrent
  * kernel are the inputs, the bias a fixed constant 0.3 (bias_in: the bias, kernel and
  * recurrent kernel are, x a fixed glorot draw) */
-typedef struct { kn_rnn_cell cell; bool seq, bias_in; kn_activation act, ract; } rnn_arg;
+typedef struct { kn_rnn_cell cell; bool seq, bias_in; kn_activation act, ract; bool back; } rnn_arg;
 static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
     const rnn_arg *a = arg;
     int64_t gh = a->cell == KN_RNN_LSTM ? 12 : a->cell == KN_RNN_GRU ? 9 : 3;
@@ -174,7 +174,8 @@ static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
                         "bias");
         if (bias) bias->init_value = 0.3f;
     }
-    return kn_rnn(g, a->cell, x, in[1], in[2], bias, a->act, a->ract, a->seq);
+    return kn_rnn(g, a->cell, x, in[1], in[2], bias, a->act, a->ract,
+                  (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0));
 }
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
@@ -445,15 +446,19 @@ int main(void) {
     gradcheck("slice columns [1, 4) of (3, 5)", b_slice, NULL, &sliced, NULL);
     /* the recurrent ops: every cell, the sequence or the last step, other activations */
     static const struct { const char *name; rnn_arg a; } rnns[] = {
-        {"rnn simple_rnn tanh, sequence", {KN_RNN_SIMPLE, true, false, KN_TANH, KN_SIGMOID}},
-        {"rnn simple_rnn elu, last", {KN_RNN_SIMPLE, false, false, KN_ELU, KN_SIGMOID}},
-        {"rnn lstm, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID}},
-        {"rnn lstm softsign / hard_sigmoid, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID}},
-        {"rnn lstm bias, sequence", {KN_RNN_LSTM, true, true, KN_TANH, KN_SIGMOID}},
-        {"rnn gru, sequence", {KN_RNN_GRU, true, false, KN_TANH, KN_SIGMOID}},
-        {"rnn gru silu / sigmoid, last", {KN_RNN_GRU, false, false, KN_SILU, KN_SIGMOID}},
-        {"rnn gru bias (input and recurrent), last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID}},
-        {"rnn simple_rnn bias, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID}},
+        {"rnn simple_rnn tanh, sequence", {KN_RNN_SIMPLE, true, false, KN_TANH, KN_SIGMOID, false}},
+        {"rnn simple_rnn elu, last", {KN_RNN_SIMPLE, false, false, KN_ELU, KN_SIGMOID, false}},
+        {"rnn lstm, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false}},
+        {"rnn lstm softsign / hard_sigmoid, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false}},
+        {"rnn lstm bias, sequence", {KN_RNN_LSTM, true, true, KN_TANH, KN_SIGMOID, false}},
+        {"rnn gru, sequence", {KN_RNN_GRU, true, false, KN_TANH, KN_SIGMOID, false}},
+        {"rnn gru silu / sigmoid, last", {KN_RNN_GRU, false, false, KN_SILU, KN_SIGMOID, false}},
+        {"rnn gru bias (input and recurrent), last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false}},
+        {"rnn simple_rnn bias, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, false}},
+        {"rnn lstm go_backwards, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, true}},
+        {"rnn lstm go_backwards softsign, last", {KN_RNN_LSTM, false, true, KN_SOFTSIGN, KN_SIGMOID, true}},
+        {"rnn gru go_backwards, sequence", {KN_RNN_GRU, true, true, KN_TANH, KN_SIGMOID, true}},
+        {"rnn simple_rnn go_backwards, last", {KN_RNN_SIMPLE, false, false, KN_TANH, KN_SIGMOID, true}},
     };
     for (size_t i = 0; i < sizeof rnns / sizeof rnns[0]; i++) {
         const rnn_arg *a = &rnns[i].a;

@@ -60,6 +60,34 @@ static const char *const MODEL_B =
 static const char *const PARAMS_B[] = {"gru_0/kernel", "gru_0/recurrent_kernel", "gru_0/bias", "lstm_0/kernel",
                                        "lstm_0/recurrent_kernel", "dense_0/kernel", "dense_0/bias", NULL};
 
+static const char *const MODEL_C =
+    "{\"input_shape\": [5, 3], \"layers\": ["
+    "{\"type\": \"bidirectional\", \"layer\": {\"type\": \"lstm\", \"units\": 3, \"return_sequences\": true}},"
+    "{\"type\": \"bidirectional\", \"merge_mode\": \"ave\", \"layer\": {\"type\": \"gru\", \"units\": 2,"
+    " \"return_sequences\": true}},"
+    "{\"type\": \"lstm\", \"units\": 2, \"go_backwards\": true},"
+    "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}],"
+    "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"sgd\", \"learning_rate\": 0.1}}";
+static const char *const PARAMS_C[] = {
+    "bidirectional_0/forward_lstm/kernel", "bidirectional_0/forward_lstm/recurrent_kernel",
+    "bidirectional_0/forward_lstm/bias", "bidirectional_0/backward_lstm/kernel",
+    "bidirectional_0/backward_lstm/recurrent_kernel", "bidirectional_0/backward_lstm/bias",
+    "bidirectional_1/forward_gru/kernel", "bidirectional_1/forward_gru/recurrent_kernel",
+    "bidirectional_1/forward_gru/bias", "bidirectional_1/backward_gru/kernel",
+    "bidirectional_1/backward_gru/recurrent_kernel", "bidirectional_1/backward_gru/bias",
+    "lstm_0/kernel", "lstm_0/recurrent_kernel", "lstm_0/bias", "dense_0/kernel", "dense_0/bias", NULL};
+
+static const char *const MODEL_D =
+    "{\"input_shape\": [4, 2], \"layers\": ["
+    "{\"type\": \"bidirectional\", \"merge_mode\": \"sum\", \"layer\": {\"type\": \"gru\", \"units\": 3}},"
+    "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}],"
+    "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"sgd\", \"learning_rate\": 0.1}}";
+static const char *const PARAMS_D[] = {
+    "bidirectional_0/forward_gru/kernel", "bidirectional_0/forward_gru/recurrent_kernel",
+    "bidirectional_0/forward_gru/bias", "bidirectional_0/backward_gru/kernel",
+    "bidirectional_0/backward_gru/recurrent_kernel", "bidirectional_0/backward_gru/bias", "dense_0/kernel",
+    "dense_0/bias", NULL};
+
 static void compare(const char *what, const float *got, const double *want, int n, double tol) {
     double worst = 0;
     for (int i = 0; i < n; i++) {
@@ -125,6 +153,8 @@ static void test_golden(void) {
     if (!golden) return;
     golden_model("A:", MODEL_A, PARAMS_A, 4, 5, 3, 3);
     golden_model("B:", MODEL_B, PARAMS_B, 4, 6, 2, 2);
+    golden_model("C:", MODEL_C, PARAMS_C, 3, 5, 3, 2);
+    golden_model("D:", MODEL_D, PARAMS_D, 4, 4, 2, 2);
     free(golden);
     golden = NULL;
 }
@@ -215,6 +245,14 @@ static void test_gradients(void) {
                     "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
                     "\"loss\": \"sparse_categorical_crossentropy\"}",
                     12, 3);
+    model_gradcheck("bidirectional lstm (mul) sequences -> gru backwards",
+                    "{\"input_shape\": [4, 2], \"layers\": ["
+                    "{\"type\": \"bidirectional\", \"merge_mode\": \"mul\", \"layer\": {\"type\": \"lstm\","
+                    " \"units\": 2, \"return_sequences\": true, \"bias_initializer\": \"ones\"}},"
+                    "{\"type\": \"gru\", \"units\": 3, \"go_backwards\": true},"
+                    "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}],"
+                    "\"loss\": \"sparse_categorical_crossentropy\"}",
+                    8, 2);
     model_gradcheck("lstm sequences -> flatten -> dense",
                     "{\"input_shape\": [5, 2], \"layers\": ["
                     "{\"type\": \"lstm\", \"units\": 3, \"return_sequences\": true},"
@@ -332,6 +370,10 @@ static void test_digits(void) {
      * 0.914, 0.919; GRU (mean of the steps) 0.864, 0.850, 0.881. kiln measured 0.917 and 0.861 */
     digits_case("lstm 32", lstm, KN_PRECISION_FP32, 0.88, EPOCHS);
     digits_case("gru 24 sequences + mean", gru, KN_PRECISION_FP32, 0.82, EPOCHS);
+    const char *bidi = "{\"input_shape\": [8, 8], \"layers\": [{\"type\": \"bidirectional\", \"layer\": {\"type\": \"lstm\","
+                       " \"units\": 16}}, {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}],"
+                       "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}";
+    digits_case("bidirectional lstm 16", bidi, KN_PRECISION_FP32, 0.88, EPOCHS);
     /* mixed precision: the recurrences stay f32 (the precision pass), the products around them half */
     digits_case("lstm 32 bf16", lstm, KN_PRECISION_BF16, 0.85, EPOCHS);
 }
@@ -385,8 +427,18 @@ static void test_init_and_api(void) {
          "layers[0].dropout: only 0 is supported"},
         {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"simple_rnn\", \"units\": 3, \"activation\": \"softmax\"}, {\"type\": \"dense\", \"units\": 2}]}",
          "layers[0] simple_rnn: activation 'softmax'"},
-        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"lstm\", \"units\": 3, \"go_backwards\": true}, {\"type\": \"dense\", \"units\": 2}]}",
-         "layers[0].go_backwards: only false"},
+        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"lstm\", \"units\": 3, \"go_backwards\": true, \"return_sequences\": true}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0] lstm: go_backwards with return_sequences is not supported"},
+        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"bidirectional\", \"merge_mode\": \"max\", \"layer\": {\"type\": \"lstm\", \"units\": 3}}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].merge_mode: expected \"concat\", \"sum\", \"mul\" or \"ave\""},
+        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"bidirectional\", \"layer\": {\"type\": \"dense\", \"units\": 3}}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].layer.type: expected \"simple_rnn\", \"lstm\" or \"gru\""},
+        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"bidirectional\"}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].layer: missing"},
+        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"bidirectional\", \"layer\": {\"type\": \"gru\", \"units\": 3, \"go_backwards\": true}}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0] bidirectional: its layer's go_backwards must be false"},
+        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"bidirectional\", \"layer\": {\"type\": \"gru\", \"units\": 3, \"name\": \"x\"}}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].layer: unknown key 'name'"},
         {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"lstm\", \"units\": 3, \"recurrent_initializer\": \"nope\"}, {\"type\": \"dense\", \"units\": 2}]}",
          "layers[0].recurrent_initializer: unknown initializer 'nope'"},
         {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"lstm\", \"units\": 3, \"filters\": 3}, {\"type\": \"dense\", \"units\": 2}]}",
@@ -414,11 +466,11 @@ static void test_graph_api(void) {
     kn_tensor *k = kn_param(g, (int64_t[]){4, 15}, 2, KN_INIT_GLOROT_UNIFORM, "k");
     kn_tensor *u = kn_param(g, (int64_t[]){5, 15}, 2, KN_INIT_ORTHOGONAL, "u");
     kn_tensor *b = kn_param(g, (int64_t[]){2, 15}, 2, KN_INIT_ONES, "b");
-    kn_tensor *seq = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, true);
-    kn_tensor *last = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, false);
+    kn_tensor *seq = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, KN_RNN_RETURN_SEQUENCES);
+    kn_tensor *last = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, 0);
     CHECK(seq && last && seq->ndim == 3 && seq->shape[1] == 3 && seq->shape[2] == 5 && last->ndim == 2 &&
               last->shape[1] == 5, "shapes: %s", kn_last_error(ctx));
-    kn_tensor *wrong = kn_rnn(g, KN_RNN_LSTM, x, k, u, NULL, KN_TANH, KN_SIGMOID, false); /* 15 is not 4 x 5 */
+    kn_tensor *wrong = kn_rnn(g, KN_RNN_LSTM, x, k, u, NULL, KN_TANH, KN_SIGMOID, 0); /* 15 is not 4 x 5 */
     CHECK(!wrong && strstr(kn_last_error(ctx), "lstm: kernel (4, 15)"), "lstm on gru's kernels: %s", kn_last_error(ctx));
     kn_graph_free(g);
 
@@ -427,8 +479,8 @@ static void test_graph_api(void) {
     k = kn_param(g, (int64_t[]){4, 15}, 2, KN_INIT_GLOROT_UNIFORM, "k");
     u = kn_param(g, (int64_t[]){5, 15}, 2, KN_INIT_ORTHOGONAL, "u");
     b = kn_param(g, (int64_t[]){2, 15}, 2, KN_INIT_ONES, "b");
-    seq = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, true);
-    last = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, false);
+    seq = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, KN_RNN_RETURN_SEQUENCES);
+    last = kn_rnn(g, KN_RNN_GRU, x, k, u, b, KN_TANH, KN_SIGMOID, 0);
     kn_graph_keep(g, seq);
     kn_graph_keep(g, last);
     kn_status st = kn_graph_compile(g, 1, false);

@@ -84,10 +84,11 @@ typedef enum {
     /* Recurrent layers (graph/ops_rnn.c; the cell formulas in backend/rnn_cell.h): */
     KN_OP_RNN,        /* (xw (N, T*G*H), recurrent kernel U (H, G*H), recurrent bias (G*H) or NULL) -> the
                        * sequence's states (N, kn__rnn_width): iparam[0] cell (kn_rnn_cell, G gates), [1]
-                       * units H, [2] steps T, [3] activation, [4] recurrent activation. xw holds each
-                       * step's input term x_t W + b; the output row holds h_0 = 0 .. h_T, then each
-                       * step's recurrent term h_{t-1} U + b_r, then (lstm) the cell states c_1 .. c_T:
-                       * what the backward reads, so it recomputes nothing */
+                       * units H, [2] steps T, [3] activation, [4] recurrent activation, [5] go
+                       * backwards. xw holds each step's input term x_t W + b; the output row holds
+                       * h_0 = 0, h_1 .. h_T (reversed: h at times 0 .. T-1, then the zero state),
+                       * then each time's recurrent term h_prev U + b_r, then (lstm) the cell states,
+                       * in time order: what the backward reads, so it recomputes nothing */
     KN_OP_RNN_GRAD,   /* (d states, xw, U, states) -> d xw (N, T*G*H), followed for a gru by the recurrent
                        * term's gradient (its candidate part differs: times the reset gate) */
     KN_OP_COUNT

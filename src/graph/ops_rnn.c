@@ -102,7 +102,8 @@ void kn__backward_rnn(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     int64_t lead = batched ? KN_BATCH : t->shape[0] * T;
     dr = kn__reshape_rows(g, dr, (int64_t[]){lead, GH}, 2, batched ? T : 0); /* (N*T, GH): one row a step */
     if (want_u) {
-        kn_tensor *h = kn__slice_last(g, t, 0, T * H); /* h_0 .. h_{T-1}, each step's previous state */
+        /* each time's previous state (in processing order): the h before it, or after it reversed */
+        kn_tensor *h = kn__slice_last(g, t, t->iparam[5] ? H : 0, T * H);
         h = kn__reshape_rows(g, h, (int64_t[]){lead, H}, 2, batched ? T : 0);
         kn__grad_accumulate(g, u, kn_matmul_t(g, h, dr, true, false));
     }
@@ -118,8 +119,7 @@ static kn_tensor *rnn_fail(kn_graph *g, const char *fmt, const char *what, const
 }
 
 kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
-                  kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation,
-                  bool return_sequences) {
+                  kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags) {
     if (!g || g->status != KN_OK) return NULL;
     if ((unsigned)cell >= KN_RNN_CELL_COUNT) {
         kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "rnn: unknown cell %d", (int)cell);
@@ -178,10 +178,13 @@ kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel
         t->iparam[2] = (int32_t)T;
         t->iparam[3] = activation;
         t->iparam[4] = recurrent_activation;
+        t->iparam[5] = (flags & KN_RNN_GO_BACKWARDS) != 0;
     }
     t = kn__finish(g, t);
     if (!t) return NULL;
-    if (!return_sequences) return kn__slice_last(g, t, T * H, H); /* h_T (N, H) */
-    kn_tensor *seq = kn__slice_last(g, t, H, T * H);               /* h_1 .. h_T */
+    /* the states row's h: the zero state, then times 0 .. T-1; reversed, times 0 .. T-1, then the zero state */
+    bool rev = flags & KN_RNN_GO_BACKWARDS;
+    if (!(flags & KN_RNN_RETURN_SEQUENCES)) return kn__slice_last(g, t, rev ? 0 : T * H, H); /* the last step's (N, H) */
+    kn_tensor *seq = kn__slice_last(g, t, rev ? 0 : H, T * H);
     return kn__reshape_rows(g, seq, (int64_t[]){n, T, H}, 3, batched ? 1 : 0);
 }

@@ -466,6 +466,7 @@ static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rn
     o->no_bias = !use_bias;
     if ((st = parse_bool(ctx, L, "return_sequences", where, &o->return_sequences))) return st;
     if ((st = parse_bool(ctx, L, "unit_forget_bias", where, &o->unit_forget_bias))) return st;
+    if ((st = parse_bool(ctx, L, "go_backwards", where, &o->go_backwards))) return st;
     static const char *const inits[3] = {"kernel_initializer", "recurrent_initializer", "bias_initializer"};
     kn_init *init_out[3] = {&o->kernel_init, &o->recurrent_init, &o->bias_init};
     bool constant = false;
@@ -498,7 +499,6 @@ static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rn
     /* Keras options kiln runs only at their plain value */
     static const struct { const char *key; bool want; const char *why; } plain[] = {
         {"reset_after", true, "only true (Keras's default, PyTorch's GRU) is supported"},
-        {"go_backwards", false, "only false is supported"},
         {"return_state", false, "only false is supported (the layer's output is its state h)"},
         {"stateful", false, "only false is supported (every batch starts from a zero state)"},
         {"unroll", false, NULL}, /* a speed hint: either value computes the same */
@@ -542,6 +542,7 @@ static const char *const *layer_keys(const char *t) {
                                       "unit_forget_bias", "kernel_regularizer", "return_sequences", "reset_after",
                                       "go_backwards", "return_state", "stateful", "unroll", "dropout",
                                       "recurrent_dropout", NULL};
+    static const char *const bidirectional[] = {"type", "name", "inputs", "layer", "merge_mode", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
         {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
@@ -549,7 +550,7 @@ static const char *const *layer_keys(const char *t) {
         {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
-        {"gru", rnn},
+        {"gru", rnn}, {"bidirectional", bidirectional},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -597,6 +598,39 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         if (strcmp(t, cells[k]) != 0) continue;
         kn_rnn_opts o;
         if ((st = parse_rnn(ctx, L, where, (kn_rnn_cell)k, &o))) return st;
+        return kn_model_add_rnn(m, &o);
+    }
+    if (strcmp(t, "bidirectional") == 0) { /* Keras's Bidirectional(layer, merge_mode) */
+        const cJSON *inner = cJSON_GetObjectItemCaseSensitive(L, "layer"), *lt = cJSON_GetObjectItemCaseSensitive(inner, "type");
+        char sub[96];
+        snprintf(field, sizeof field, "%slayer", where);
+        snprintf(sub, sizeof sub, "%slayer.", where);
+        if (!cJSON_IsObject(inner))
+            return kn__spec_error(ctx, field, "missing (the recurrent layer to run both ways, e.g. {\"type\": \"lstm\", "
+                                  "\"units\": 32})");
+        int cell = -1;
+        for (int k = 0; k < KN_RNN_CELL_COUNT; k++)
+            if (cJSON_IsString(lt) && strcmp(lt->valuestring, cells[k]) == 0) cell = k;
+        snprintf(field, sizeof field, "%slayer.type", where);
+        if (cell < 0) return kn__spec_error(ctx, field, "expected \"simple_rnn\", \"lstm\" or \"gru\"");
+        static const char *const rnn_keys[] = {"type", "units", "activation", "recurrent_activation", "use_bias",
+                                               "kernel_initializer", "recurrent_initializer", "bias_initializer",
+                                               "unit_forget_bias", "kernel_regularizer", "return_sequences",
+                                               "reset_after", "go_backwards", "return_state", "stateful", "unroll",
+                                               "dropout", "recurrent_dropout", NULL};
+        kn_rnn_opts o;
+        if ((st = kn__spec_check_keys(ctx, inner, sub, rnn_keys))) return st;
+        if ((st = parse_rnn(ctx, inner, sub, (kn_rnn_cell)cell, &o))) return st;
+        static const char *const merges[] = {"concat", "sum", "mul", "ave"};
+        const cJSON *mm = cJSON_GetObjectItemCaseSensitive(L, "merge_mode");
+        o.bidirectional = KN_BIDI_CONCAT; /* Keras's default */
+        if (mm && !cJSON_IsNull(mm)) {
+            snprintf(field, sizeof field, "%smerge_mode", where);
+            o.bidirectional = KN_BIDI_NONE;
+            for (int k = 0; k < 4; k++)
+                if (cJSON_IsString(mm) && strcmp(mm->valuestring, merges[k]) == 0) o.bidirectional = (kn_bidi_merge)(k + 1);
+            if (!o.bidirectional) return kn__spec_error(ctx, field, "expected \"concat\", \"sum\", \"mul\" or \"ave\"");
+        }
         return kn_model_add_rnn(m, &o);
     }
     if (strcmp(t, "flatten") == 0) return kn_model_add_flatten(m);
@@ -678,7 +712,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
                           "flatten, reshape, activation, dropout, batch_normalization, layer_normalization, add, subtract, "
-                          "multiply, average, maximum, concatenate, simple_rnn, lstm or gru)", t);
+                          "multiply, average, maximum, concatenate, simple_rnn, lstm, gru or bidirectional)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for
@@ -837,7 +871,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         } else {
             if ((st = add_other_layer(ctx, m, L, t, where, &last_activation_given))) goto done;
             n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0 || strcmp(t, "simple_rnn") == 0 ||
-                       strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0;
+                       strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0 || strcmp(t, "bidirectional") == 0;
         }
         i++;
     }

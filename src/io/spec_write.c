@@ -117,6 +117,14 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddStringToObject(L, "padding", p->same ? "same" : "valid");
         } else if (K->kind == KN__LAYER_RNN) {
             const kn_rnn_opts *o = &K->u.rnn;
+            static const char *const cells[] = {"simple_rnn", "lstm", "gru"}, *const merges[] = {"", "concat", "sum", "mul", "ave"};
+            cJSON *outer = L;
+            if (o->bidirectional) { /* {"type": "bidirectional", "merge_mode": ..., "layer": {the layer}} */
+                cJSON_AddStringToObject(outer, "merge_mode", merges[o->bidirectional]);
+                L = cJSON_AddObjectToObject(outer, "layer");
+                if (!L) L = outer;
+                else cJSON_AddStringToObject(L, "type", cells[o->cell]);
+            }
             cJSON_AddNumberToObject(L, "units", (double)o->units);
             cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
             if (o->cell != KN_RNN_SIMPLE)
@@ -131,6 +139,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
                 if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
             }
             cJSON_AddBoolToObject(L, "return_sequences", o->return_sequences);
+            if (o->go_backwards) cJSON_AddBoolToObject(L, "go_backwards", true);
+            L = outer;
         } else if (K->kind == KN__LAYER_RESHAPE) {
             cJSON *t = cJSON_AddArrayToObject(L, "target_shape");
             for (int d = 0; t && d < K->ndim; d++) cJSON_AddItemToArray(t, cJSON_CreateNumber((double)K->shape[d]));

@@ -56,6 +56,7 @@ const char *kn__layer_type(const kn__layer *L) {
     _Static_assert(sizeof names / sizeof *names == KN__LAYER_RNN + 1, "a name for every layer kind");
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
+    if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
     if (L->kind == KN__LAYER_RNN) return (unsigned)L->u.rnn.cell < KN_RNN_CELL_COUNT ? cells[L->u.rnn.cell] : "rnn";
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     _Static_assert(sizeof merges / sizeof *merges == KN_MERGE_COUNT, "a name for every merge");
@@ -496,7 +497,7 @@ int64_t kn_model_param_count(const kn_model *m) {
         kn_init inits[4];
         int64_t ch;
         n += k[0] * k[1] + b + norm_params(m, i, names, inits, &ch) * ch;
-        kn__rnn_param rp[3];
+        kn__rnn_param rp[KN__RNN_MAX_PARAMS];
         for (int r = 0, nr = kn__rnn_params(m, i, rp); r < nr; r++) n += rp[r].shape[0] * (rp[r].ndim == 2 ? rp[r].shape[1] : 1);
     }
     return n;
@@ -703,10 +704,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_FLATTEN:
         case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
         case KN__LAYER_MERGE: h = kn__model_merge(m, g, i, outs); break;
-        case KN__LAYER_RNN:
-            h = kn__model_rnn(m, g, i, h);
-            l2 = L->u.rnn.l2;
-            break;
+        case KN__LAYER_RNN: h = kn__model_rnn(m, g, i, h, &reg); break;
         }
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;
@@ -851,7 +849,7 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
             off += ((size_t)ch + 15) / 16 * 16; /* as compile.c */
             n++;
         }
-        kn__rnn_param rp[3];
+        kn__rnn_param rp[KN__RNN_MAX_PARAMS];
         for (int r = 0, nr = kn__rnn_params(m, i, rp); r < nr; r++) {
             size_t numel = (size_t)(rp[r].shape[0] * (rp[r].ndim == 2 ? rp[r].shape[1] : 1));
             if (n < max) {
@@ -1039,7 +1037,13 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             break;
         case KN__LAYER_RNN: {
             const kn_rnn_opts *o = &L->u.rnn;
-            used += (size_t)snprintf(buf + used, size - used, " -> %s %lld", kn__layer_type(L), (long long)o->units);
+            static const char *const cells[] = {"simple_rnn", "lstm", "gru"}, *const merges[] = {"", "concat", "sum", "mul", "ave"};
+            if (o->bidirectional)
+                used += (size_t)snprintf(buf + used, size - used, " -> bidirectional %s %s %lld", merges[o->bidirectional],
+                                         cells[o->cell], (long long)o->units);
+            else
+                used += (size_t)snprintf(buf + used, size - used, " -> %s %lld", kn__layer_type(L), (long long)o->units);
+            if (used < size && o->go_backwards) used += (size_t)snprintf(buf + used, size - used, " backwards");
             if (used < size && o->activation != KN_TANH)
                 used += (size_t)snprintf(buf + used, size - used, " %s", kn_activation_name(o->activation));
             if (used < size && o->return_sequences)

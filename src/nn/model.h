@@ -187,9 +187,10 @@ typedef struct {
     kn_init init;
     int64_t ones_at, ones_len;
 } kn__rnn_param;
-int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[3]);
-/* Recurrent layer i's output from its input h (model_rnn.c). */
-kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h);
+#define KN__RNN_MAX_PARAMS 6 /* a bidirectional layer's: both directions' */
+int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__RNN_MAX_PARAMS]);
+/* Recurrent layer i's output from its input h (model_rnn.c); its kernels' l2 added to *reg. */
+kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
  * update), pointing m->x, m->y, m->out, m->pred, m->loss and the layers' tensors into it. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out, bool training);

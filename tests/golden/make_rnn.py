@@ -15,6 +15,13 @@ Model B (x (4, 6, 2), 2 classes), other activations and no bias on the LSTM:
     gru_0   (5 units, return_sequences)      softsign / hard_sigmoid
     lstm_0  (3 units, use_bias false)        relu / sigmoid
     dense_0 (2, softmax)
+Model C (x (3, 5, 3), 2 classes), Keras's Bidirectional and go_backwards:
+    bidirectional_0 (lstm 3, return_sequences, merge concat)   checked against nn.LSTM(bidirectional=True)
+    bidirectional_1 (gru 2, return_sequences, merge ave)
+    lstm_0 (2 units, go_backwards)           the state after the first time step
+    dense_0 (2, softmax)
+Model D (x (4, 4, 2), 2 classes): bidirectional_0 (gru 3, merge sum: the forward's last
+output plus the backward's final state, its output at time 0), dense_0 (2, softmax)
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_rnn.py > tests/golden/rnn.txt
@@ -60,7 +67,12 @@ def cell_step(kind, xw, r, h, c, H, act, ract):
     return z * h + (1 - z) * n, None
 
 
-def recurrent(kind, x, p, H, act="tanh", ract="sigmoid", seq=False):
+def recurrent(kind, x, p, H, act="tanh", ract="sigmoid", seq=False, back=False):
+    """Keras's layer; back: go_backwards (the sequence returned in time order, as
+    Bidirectional flips its backward half back)."""
+    if back:
+        y = recurrent(kind, torch.flip(x, [1]), p, H, act, ract, seq)
+        return torch.flip(y, [1]) if seq else y
     N, T, _ = x.shape
     b = p.get("bias")
     bx = None if b is None else (b[0] if kind == "gru" else b)
@@ -112,14 +124,42 @@ def layer_params(name, kind, F, H, bias=True):
     return {name + "/" + k: v for k, v in p.items()}, p
 
 
+def bidirectional_reference(x, pf, pb, H):
+    """An LSTM's both directions through torch.nn.LSTM(bidirectional=True): the sequence."""
+    mod = torch.nn.LSTM(x.shape[2], H, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for suffix, p in (("", pf), ("_reverse", pb)):
+            getattr(mod, "weight_ih_l0" + suffix).copy_(p["kernel"].detach().t())
+            getattr(mod, "weight_hh_l0" + suffix).copy_(p["recurrent_kernel"].detach().t())
+            getattr(mod, "bias_ih_l0" + suffix).copy_(p["bias"].detach())
+            getattr(mod, "bias_hh_l0" + suffix).zero_()
+    y, _ = mod(x)
+    return y
+
+
 def run(prefix, x, labels, layers, dense_in, classes):
     params = {}
     h = x
     for name, kind, H, opts in layers:
+        if "merge" in opts:  # bidirectional: forward_<kind> and backward_<kind>
+            fwd, pf = layer_params(name + "/forward_" + kind, kind, h.shape[2], H)
+            bwd, pb = layer_params(name + "/backward_" + kind, kind, h.shape[2], H)
+            params.update(fwd)
+            params.update(bwd)
+            seq = opts.get("seq", False)
+            a = recurrent(kind, h, pf, H, seq=seq)
+            b = recurrent(kind, h, pb, H, seq=seq, back=True)
+            if kind == "lstm" and seq:
+                ref = bidirectional_reference(h.detach(), pf, pb, H)
+                assert (ref - torch.cat([a, b], -1)).abs().max() < 1e-12
+            h = {"concat": lambda: torch.cat([a, b], -1), "sum": lambda: a + b, "mul": lambda: a * b,
+                 "ave": lambda: (a + b) / 2}[opts["merge"]]()
+            continue
         full, p = layer_params(name, kind, h.shape[2], H, opts.get("bias", True))
         params.update(full)
-        out = recurrent(kind, h, p, H, opts.get("act", "tanh"), opts.get("ract", "sigmoid"), opts.get("seq", False))
-        if "act" not in opts and "ract" not in opts and opts.get("bias", True):
+        out = recurrent(kind, h, p, H, opts.get("act", "tanh"), opts.get("ract", "sigmoid"), opts.get("seq", False),
+                        opts.get("back", False))
+        if "act" not in opts and "ract" not in opts and opts.get("bias", True) and not opts.get("back"):
             ref = torch_reference(kind, h.detach(), p, H, opts.get("seq", False))
             assert (ref - out).abs().max() < 1e-12, (name, (ref - out).abs().max())
         h = out
@@ -145,4 +185,12 @@ run("A:", rand(4, 5, 3), torch.tensor([0, 2, 1, 2]),
 run("B:", rand(4, 6, 2), torch.tensor([1, 0, 0, 1]),
     [("gru_0", "gru", 5, {"seq": True, "act": "softsign", "ract": "hard_sigmoid"}),
      ("lstm_0", "lstm", 3, {"act": "relu", "bias": False})],
+    3, 2)
+run("C:", rand(3, 5, 3), torch.tensor([1, 0, 1]),
+    [("bidirectional_0", "lstm", 3, {"seq": True, "merge": "concat"}),
+     ("bidirectional_1", "gru", 2, {"seq": True, "merge": "ave"}),
+     ("lstm_0", "lstm", 2, {"back": True})],
+    2, 2)
+run("D:", rand(4, 4, 2, scale=1.5), torch.tensor([1, 0, 0, 1]),
+    [("bidirectional_0", "gru", 3, {"merge": "sum"})],
     3, 2)

@@ -118,13 +118,27 @@ typedef struct {
     int cell, act, ract;
     int64_t N, H, T, G;
     bool fast;               /* the default activations: the vectorized path */
+    bool reverse;            /* go_backwards: the steps run from the last time to the first */
 } rnn_dims;
+
+/* Where processing step s (0 first) of a sequence lies: its time t, the states row's index of
+ * the state it reads (hp) and of the one it writes (ho), and the time of the previous
+ * step's cell state (ct, -1 for the first step). Forward: h_0 = 0 at index 0, time t's
+ * output at t + 1. Reversed, everything stays in time order: time t's output at index t,
+ * the zero state at index T, and step s (time T-1-s) reads index t + 1. */
+typedef struct { int64_t t, hp, ho, ct; } step_at;
+static step_at step_of(const rnn_dims *d, int64_t s) {
+    if (!d->reverse) return (step_at){s, s, s + 1, s - 1};
+    int64_t t = d->T - 1 - s;
+    return (step_at){t, t + 1, t, s > 0 ? t + 1 : -1};
+}
 
 static rnn_dims dims_of(const kn_tensor *rnn_node, int64_t rows) {
     rnn_dims d = {rnn_node->iparam[0], rnn_node->iparam[3], rnn_node->iparam[4], rows, rnn_node->iparam[1],
-                  rnn_node->iparam[2], 0, false};
+                  rnn_node->iparam[2], 0, false, false};
     d.G = kn__rnn_gates(d.cell);
     d.fast = d.act == KN_TANH && (d.ract == KN_SIGMOID || d.cell == KN_RNN_SIMPLE);
+    d.reverse = rnn_node->iparam[5] != 0;
     return d;
 }
 
@@ -141,22 +155,24 @@ static void forward_rows(void *p, int64_t lo, int64_t hi) {
     const rnn_dims *d = &a->d;
     int64_t GH = d->G * d->H, roff = (d->T + 1) * d->H, coff = roff + d->T * GH;
     for (int64_t n = lo / d->H; n < hi / d->H; n++) { /* whole rows: the range is in units, a multiple of H */
-        const float *xw = a->xw + n * d->T * GH + a->s * GH;
+        step_at at = step_of(d, a->s);
+        const float *xw = a->xw + n * d->T * GH + at.t * GH;
         float *row = a->y + n * a->W;
-        const float *r = row + roff + a->s * GH;
+        const float *r = row + roff + at.t * GH;
+        bool lstm = d->cell == KN_RNN_LSTM;
+        float *cs = lstm ? row + coff + at.t * d->H : NULL;                     /* this step's cell state */
+        const float *cp = lstm && at.ct >= 0 ? row + coff + at.ct * d->H : NULL; /* the previous step's */
         if (d->fast) {
-            bool lstm = d->cell == KN_RNN_LSTM;
-            float *cs = lstm ? row + coff + a->s * d->H : NULL; /* this step's cell state */
             for (int64_t j = 0; j < d->H; j += BLK)
-                fast_forward(d->cell, xw, r, d->H, j, d->H - j < BLK ? d->H - j : BLK, row + a->s * d->H,
-                             lstm && a->s > 0 ? cs - d->H : NULL, row + (a->s + 1) * d->H, cs);
+                fast_forward(d->cell, xw, r, d->H, j, d->H - j < BLK ? d->H - j : BLK, row + at.hp * d->H, cp,
+                             row + at.ho * d->H, cs);
             continue;
         }
         for (int64_t j = 0; j < d->H; j++) {
-            float c_prev = d->cell == KN_RNN_LSTM && a->s > 0 ? row[coff + (a->s - 1) * d->H + j] : 0.0f, c = 0.0f;
-            kn__rnn_cell_forward(d->cell, d->act, d->ract, xw + j, r + j, d->H, row[a->s * d->H + j], c_prev,
-                                 &row[(a->s + 1) * d->H + j], &c);
-            if (d->cell == KN_RNN_LSTM) row[coff + a->s * d->H + j] = c;
+            float c = 0.0f;
+            kn__rnn_cell_forward(d->cell, d->act, d->ract, xw + j, r + j, d->H, row[at.hp * d->H + j], cp ? cp[j] : 0.0f,
+                                 &row[at.ho * d->H + j], &c);
+            if (lstm) cs[j] = c;
         }
     }
 }
@@ -168,16 +184,18 @@ void kn__cpu_rnn(kn_graph *g, kn_tensor *t) {
     const float *U = t->src[1]->data, *br = t->src[2] ? t->src[2]->data : NULL;
     float *y = t->data;
     int threads = kn__gemm_threads(g, d.N, GH, d.H);
-    for (int64_t n = 0; n < d.N; n++) memset(y + n * W, 0, (size_t)d.H * sizeof *y); /* h_0 */
+    int64_t h0 = d.reverse ? d.T : 0; /* the zero initial state's index */
+    for (int64_t n = 0; n < d.N; n++) memset(y + n * W + h0 * d.H, 0, (size_t)d.H * sizeof *y);
     step_args a = {d, 0, W, t->src[0]->data, y};
     for (int64_t s = 0; s < d.T; s++) {
-        float *r = y + roff + s * GH; /* this step's recurrent term, row stride W */
+        step_at at = step_of(&d, s);
+        float *r = y + roff + at.t * GH; /* this step's recurrent term, row stride W */
         for (int64_t n = 0; n < d.N; n++) {
             if (br) memcpy(r + n * W, br, (size_t)GH * sizeof *r);
             else memset(r + n * W, 0, (size_t)GH * sizeof *r);
         }
-        if (s > 0) /* h_0 is zero: the first step's term is the bias */
-            kn__sgemm(false, false, d.N, GH, d.H, 1.0f, y + s * d.H, W, U, GH, 1.0f, r, W, threads);
+        if (s > 0) /* the initial state is zero: the first step's term is the bias */
+            kn__sgemm(false, false, d.N, GH, d.H, 1.0f, y + at.hp * d.H, W, U, GH, 1.0f, r, W, threads);
         a.s = s;
         kn__parallel_for(g, d.N * d.H, d.H, forward_rows, &a);
     }
@@ -193,29 +211,30 @@ typedef struct {
 static void backward_rows(void *p, int64_t lo, int64_t hi) {
     const back_args *a = p;
     const rnn_dims *d = &a->d;
-    int64_t H = d->H, GH = d->G * H, roff = (d->T + 1) * H, coff = roff + d->T * GH, s = a->s;
+    int64_t H = d->H, GH = d->G * H, roff = (d->T + 1) * H, coff = roff + d->T * GH;
+    step_at at = step_of(d, a->s);
+    int64_t t = at.t;
     bool gru = d->cell == KN_RNN_GRU, lstm = d->cell == KN_RNN_LSTM;
     for (int64_t n = lo / H; n < hi / H; n++) { /* whole rows (the range is in units, a multiple of H) */
         const float *row = a->y + n * a->W, *dyrow = a->dy + n * a->W;
-        const float *xw = a->xw + n * d->T * GH + s * GH, *r = row + roff + s * GH;
-        float *dxw = a->out + n * a->OW + s * GH, *dr = gru ? a->out + n * a->OW + (d->T + s) * GH : dxw;
+        const float *xw = a->xw + n * d->T * GH + t * GH, *r = row + roff + t * GH;
+        float *dxw = a->out + n * a->OW + t * GH, *dr = gru ? a->out + n * a->OW + (d->T + t) * GH : dxw;
+        const float *cp = lstm && at.ct >= 0 ? row + coff + at.ct * H : NULL, *cs = lstm ? row + coff + t * H : NULL;
         if (d->fast) {
             float *dh = a->dh_rec + n * H; /* in: the recurrence's part; then the total; out: the direct part */
-            const float *dyh = dyrow + (s + 1) * H;
+            const float *dyh = dyrow + at.ho * H;
             for (int64_t j = 0; j < H; j++) dh[j] += dyh[j];
             for (int64_t j = 0; j < H; j += BLK)
-                fast_backward(d->cell, xw, r, H, j, H - j < BLK ? H - j : BLK, row + s * H,
-                              lstm && s > 0 ? row + coff + (s - 1) * H : NULL, row + (s + 1) * H,
-                              lstm ? row + coff + s * H : NULL, dh,
-                              a->dc + n * H, dxw, dr, dh);
+                fast_backward(d->cell, xw, r, H, j, H - j < BLK ? H - j : BLK, row + at.hp * H, cp, row + at.ho * H,
+                              cs, dh, a->dc + n * H, dxw, dr, dh);
             continue;
         }
         for (int64_t j = 0; j < H; j++) {
             int64_t k = n * H + j;
-            float dh = dyrow[(s + 1) * H + j] + a->dh_rec[k];
-            float c_prev = lstm && s > 0 ? row[coff + (s - 1) * H + j] : 0.0f, c = lstm ? row[coff + s * H + j] : 0.0f;
+            float dh = dyrow[at.ho * H + j] + a->dh_rec[k];
+            float c_prev = cp ? cp[j] : 0.0f, c = cs ? cs[j] : 0.0f;
             float dh_prev, dc_prev;
-            kn__rnn_cell_backward(d->cell, d->act, d->ract, xw + j, r + j, H, row[s * H + j], c_prev, c, dh, a->dc[k],
+            kn__rnn_cell_backward(d->cell, d->act, d->ract, xw + j, r + j, H, row[at.hp * H + j], c_prev, c, dh, a->dc[k],
                                   dxw + j, dr + j, &dh_prev, &dc_prev);
             a->dh_rec[k] = dh_prev;
             a->dc[k] = dc_prev;
@@ -246,7 +265,7 @@ void kn__cpu_rnn_grad(kn_graph *g, kn_tensor *t) {
         kn__parallel_for(g, d.N * d.H, d.H, backward_rows, &a);
         /* the previous state's gradient through U: dh_rec = d r_s U^T (+ a gru's direct part) */
         if (s > 0)
-            kn__sgemm(false, true, d.N, d.H, GH, 1.0f, a.out + dr_off + s * GH, OW, U, GH,
+            kn__sgemm(false, true, d.N, d.H, GH, 1.0f, a.out + dr_off + step_of(&d, s).t * GH, OW, U, GH,
                       d.cell == KN_RNN_GRU ? 1.0f : 0.0f, a.dh_rec, d.H, threads);
     }
     kn__cpu_scratch_done(g, t, scratch);
