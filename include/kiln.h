@@ -243,6 +243,7 @@ double kn_schedule_rate(const kn_schedule *s, double base_lr, int64_t step, int6
 typedef enum { KN_INIT_GLOROT_UNIFORM, KN_INIT_ZEROS, KN_INIT_ONES, KN_INIT_HE_UNIFORM,
                KN_INIT_GLOROT_NORMAL, KN_INIT_HE_NORMAL, KN_INIT_LECUN_UNIFORM, KN_INIT_LECUN_NORMAL,
                KN_INIT_ORTHOGONAL, KN_INIT_CONSTANT,
+               KN_INIT_UNIFORM, /* Keras's "uniform": RandomUniform(-0.05, 0.05), the Embedding default */
                KN_INIT_COUNT } kn_init;
 const char *kn_init_name(kn_init kind);                /* "he_normal" */
 /* Parses an initializer's name as Keras writes it, case and underscores aside: "he_normal",

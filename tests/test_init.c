@@ -127,6 +127,7 @@ static void test_kinds(void) {
     check_uniform(KN_INIT_GLOROT_UNIFORM, sqrt(6.0 / (ROWS + COLS)));
     check_uniform(KN_INIT_HE_UNIFORM, sqrt(6.0 / ROWS));
     check_uniform(KN_INIT_LECUN_UNIFORM, sqrt(3.0 / ROWS));
+    check_uniform(KN_INIT_UNIFORM, 0.05); /* Keras's RandomUniform defaults, whatever the fans */
     check_truncated_normal(KN_INIT_GLOROT_NORMAL, 2.0 / (ROWS + COLS));
     check_truncated_normal(KN_INIT_HE_NORMAL, 2.0 / ROWS);
     check_truncated_normal(KN_INIT_LECUN_NORMAL, 1.0 / ROWS);
@@ -174,7 +175,7 @@ static void test_kinds(void) {
 /* The same seed gives the same bits, whatever the thread count; another seed other values. */
 static void test_determinism(void) {
     const kn_init random_kinds[] = {KN_INIT_GLOROT_UNIFORM, KN_INIT_HE_UNIFORM, KN_INIT_LECUN_UNIFORM, KN_INIT_GLOROT_NORMAL,
-                                    KN_INIT_HE_NORMAL, KN_INIT_LECUN_NORMAL, KN_INIT_ORTHOGONAL};
+                                    KN_INIT_HE_NORMAL, KN_INIT_LECUN_NORMAL, KN_INIT_ORTHOGONAL, KN_INIT_UNIFORM};
     const int64_t shape[] = {60, 50}; /* small: determinism needs no statistics */
     int n = 60 * 50;
     for (size_t k = 0; k < sizeof random_kinds / sizeof *random_kinds; k++) {
@@ -198,6 +199,7 @@ static void test_names(void) {
         {"GlorotUniform", KN_INIT_GLOROT_UNIFORM}, {"HeNormal", KN_INIT_HE_NORMAL}, {"LecunUniform", KN_INIT_LECUN_UNIFORM},
         {"HE_NORMAL", KN_INIT_HE_NORMAL}, {"Orthogonal", KN_INIT_ORTHOGONAL}, {"OrthogonalInitializer", KN_INIT_ORTHOGONAL},
         {"Zeros", KN_INIT_ZEROS}, {"zero", KN_INIT_ZEROS}, {"Ones", KN_INIT_ONES}, {"Constant", KN_INIT_CONSTANT},
+        {"uniform", KN_INIT_UNIFORM}, {"RandomUniform", KN_INIT_UNIFORM}, {"random_uniform", KN_INIT_UNIFORM},
     };
     for (size_t i = 0; i < sizeof keras / sizeof *keras; i++) {
         kn_init k = KN_INIT_COUNT;

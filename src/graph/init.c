@@ -1,5 +1,5 @@
 /* init.c — parameter initialization, each initializer as Keras defines it (keras/
- * initializers: VarianceScaling, Orthogonal, Constant). Every value is a pure function of
+ * initializers: VarianceScaling, Orthogonal, Constant, RandomUniform). Every value is a pure function of
  * (ctx seed, parameter index, element index) through the counter RNG, so a model starts
  * from the same weights whatever the thread count or the order parameters are visited in. */
 #include "graph.h"
@@ -145,6 +145,7 @@ static kn_status init_values(kn_graph *g, kn_tensor *p, int index) {
     case KN_INIT_GLOROT_UNIFORM: limit = sqrt(6.0 / (fan_in + fan_out)); break;
     case KN_INIT_HE_UNIFORM: limit = sqrt(6.0 / fan_in); break;
     case KN_INIT_LECUN_UNIFORM: limit = sqrt(3.0 / fan_in); break;
+    case KN_INIT_UNIFORM: limit = 0.05; break; /* Keras's RandomUniform(-0.05, 0.05): no fans */
     /* normal: variance scale / fan; glorot averages the fans, he doubles lecun's */
     case KN_INIT_GLOROT_NORMAL: variance = 1.0 / ((fan_in + fan_out) / 2.0); break;
     case KN_INIT_HE_NORMAL: variance = 2.0 / fan_in; break;

@@ -188,6 +188,10 @@ static kn_status parse_initializer(kn_ctx *ctx, const cJSON *v, const char *fiel
         } else if (strcmp(key, "gain") == 0 && *kind == KN_INIT_ORTHOGONAL) {
             if (!cJSON_IsNumber(item) || item->valuedouble != 1.0)
                 return kn__spec_error(ctx, sub, "only a gain of 1 is supported");
+        } else if ((strcmp(key, "minval") == 0 || strcmp(key, "maxval") == 0) && *kind == KN_INIT_UNIFORM) {
+            double want = key[1] == 'i' ? -0.05 : 0.05; /* RandomUniform's defaults, all kiln's uniform draws */
+            if (!cJSON_IsNumber(item) || item->valuedouble != want)
+                return kn__spec_error(ctx, sub, "only RandomUniform(minval=-0.05, maxval=0.05) is supported");
         } else {
             return kn__spec_error(ctx, sub, "not a setting of the %s initializer", kn_init_name(*kind));
         }

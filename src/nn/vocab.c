@@ -36,6 +36,7 @@ static const char *init_names[] = {
     [KN_INIT_HE_UNIFORM] = "he_uniform", [KN_INIT_GLOROT_NORMAL] = "glorot_normal",
     [KN_INIT_HE_NORMAL] = "he_normal", [KN_INIT_LECUN_UNIFORM] = "lecun_uniform",
     [KN_INIT_LECUN_NORMAL] = "lecun_normal", [KN_INIT_ORTHOGONAL] = "orthogonal", [KN_INIT_CONSTANT] = "constant",
+    [KN_INIT_UNIFORM] = "uniform",
 };
 _Static_assert(sizeof init_names / sizeof *init_names == KN_INIT_COUNT, "initializer names");
 
@@ -105,9 +106,11 @@ static bool same_init_name(const char *a, const char *b) {
 const char *kn_init_name(kn_init kind) { return (unsigned)kind < KN_INIT_COUNT ? init_names[kind] : "?"; }
 bool kn_init_parse(const char *name, kn_init *out) {
     if (!name || !out) return false;
-    /* Keras's aliases: OrthogonalInitializer (Keras 3 exports it), "zero" and "one". */
+    /* Keras's aliases: OrthogonalInitializer (Keras 3 exports it), "zero" and "one", and
+     * RandomUniform / "random_uniform" for "uniform" (at its defaults, -0.05 and 0.05). */
     static const struct { const char *name; kn_init kind; } aliases[] = {
         {"orthogonal_initializer", KN_INIT_ORTHOGONAL}, {"zero", KN_INIT_ZEROS}, {"one", KN_INIT_ONES},
+        {"random_uniform", KN_INIT_UNIFORM},
     };
     for (int i = 0; i < KN_INIT_COUNT; i++)
         if (same_init_name(name, init_names[i])) {
