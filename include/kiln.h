@@ -277,6 +277,14 @@ kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s);
 kn_tensor *kn_concat(kn_graph *g, kn_tensor *a, kn_tensor *b);
 /* The elementwise maximum of a and b, of one shape; a tie's gradient goes to a (as TensorFlow's). */
 kn_tensor *kn_maximum(kn_graph *g, kn_tensor *a, kn_tensor *b);
+/* Rows of table (V, D) picked by indices (a gather, an embedding lookup): indices of any
+ * shape (..., a leading batch dimension allowed) -> (..., D). The indices are floats
+ * holding whole numbers in [0, V) (V at most 2^24, where f32 still holds every integer);
+ * any other value (negative, V or more, a fraction, NaN) picks a row of zeros, so the
+ * kernels never read outside the table (the model layer refuses such data first). The
+ * gradient goes to the table only, summed over repeated indices in index order (the same
+ * bits on every thread count and device); indices get none. */
+kn_tensor *kn_gather(kn_graph *g, kn_tensor *indices, kn_tensor *table);
 /* Inverted dropout (Keras's): in a training run each element is zeroed with probability
  * rate in [0, 1) and the others scaled by 1 / (1 - rate); the identity when evaluating or
  * predicting. Masks come from the context's seed, the optimizer step and the node, so they

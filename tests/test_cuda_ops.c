@@ -2,7 +2,8 @@
  * inputs: each case builds the same graph twice, once per device, fills its inputs and
  * parameters with the same values, runs it (training cases: several steps), and compares
  * the kept outputs, the parameters and their gradients element by element. Layer norm
- * alone and in a small MLP trained a few steps (fp32 and half). Convolutions
+ * alone and in a small MLP trained a few steps (fp32 and half). The gather (an embedding
+ * lookup) and its deterministic scatter-add, alone and under a dense layer. Convolutions
  * on both CUDA paths (KILN_CUDA_CONV=direct, and im2col + cuBLASLt whole and in chunks
  * under KILN_CUDA_CONV_WS_MB); the sequence builders (conv1d with causal padding, pooling
  * and global pooling) and global max pooling of images, on both paths too. Then a small MLP
@@ -81,10 +82,21 @@ static bool on_mirror;
 
 /* Inputs and parameters from one seed: "pos_" names get (0.05, 1) (probabilities, moving
  * variances), "tie_" names one of -0.25, 0, 0.25, 0.5 (exact ties, the same on every
- * device: no transcendental function decides them), I32 tensors labels in [0, 5). */
+ * device: no transcendental function decides them), I32 tensors labels in [0, 5), "tok<R>_"
+ * names token indices for a table of R rows: whole numbers in [0, R] (R names no row), and
+ * every 7th value -1, 2.5 or NaN (no row either). */
 static void fill(kn_tensor *t, uint64_t seed) {
     rng_state = seed;
     int64_t n = kn__numel(t);
+    if (strncmp(t->name, "tok", 3) == 0 && t->dtype == KN_F32) {
+        int rows = atoi(t->name + 3);
+        static const float bad[3] = {-1.0f, 2.5f, NAN};
+        for (int64_t i = 0; i < n; i++) {
+            int k = (int)((frand() + 1.0f) * 0.5f * (float)(rows + 1));
+            ((float *)t->data)[i] = i % 7 == 6 ? bad[i / 7 % 3] : (float)(k < rows ? k : rows);
+        }
+        return;
+    }
     if (t->dtype == KN_I32) {
         for (int64_t i = 0; i < n; i++) ((int32_t *)t->data)[i] = (int32_t)((frand() + 1.0f) * 2.5f) % 5;
         return;
@@ -279,6 +291,27 @@ static void b_merge(kn_graph *g, const void *arg) {
     kn_tensor *c = kn_param(g, (int64_t[]){9, 33}, 2, KN_INIT_ZEROS, "c");
     kn_tensor *y = kn_concat(g, kn_maximum(g, a, c), b);
     train_on(g, kn_add(g, y, kn_concat(g, a, kn_mul(g, b, b))), NULL);
+}
+
+/* The gather (an embedding lookup) and its scatter-add gradient: indices with repeats and
+ * values naming no row (fill's "tok<R>_"), tables of (12, 37) (the GPU's gradient kernel:
+ * 6 groups of 37 columns a block, indices in chunks of 256) and (700, 5) (several blocks of
+ * rows); and the lookup under a dense layer trained 3 Adam steps. */
+typedef struct { int64_t rows, cols, n, t; bool adam; } gather_arg;
+static void b_gather(kn_graph *g, const void *arg) {
+    const gather_arg *a = arg;
+    char name[32];
+    snprintf(name, sizeof name, "tok%lld_ids", (long long)a->rows);
+    kn_tensor *table = kn_param(g, (int64_t[]){a->rows, a->cols}, 2, KN_INIT_ZEROS, "table");
+    kn_tensor *y = kn_gather(g, kn_input(g, KN_F32, (int64_t[]){a->n, a->t}, 2, name), table);
+    if (!a->adam) {
+        train_on(g, y, NULL);
+        return;
+    }
+    kn_tensor *w = kn_param(g, (int64_t[]){a->t * a->cols, 3}, 2, KN_INIT_ZEROS, "w");
+    kn_tensor *h = kn_matmul(g, kn_reshape(g, y, (int64_t[]){a->n, a->t * a->cols}, 2), w);
+    kn_optimizer adam = kn_adam(1e-2f);
+    train_on(g, kn_act(g, h, KN_TANH), &adam);
 }
 
 static void b_act(kn_graph *g, const void *arg) {
@@ -1168,6 +1201,16 @@ int main(void) {
     }
     run_case(ctx, &(tcase){"merge", b_merge, NULL, KN_PASS_NONE, 1, 0, 1e-6f, KN_PRECISION_FP32});
     run_case(ctx, &(tcase){"merge fused", b_merge, NULL, KN_PASS_ALL, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32});
+    /* the gather: rows copied and the gradient summed in the CPU's order (the same bits; the
+     * loss, a sum of doubles in another order, 1 ulp); under Adam, the product's 1e-4 */
+    static const gather_arg gathers[] = {{12, 37, 9, 41, false}, {700, 5, 30, 40, false}, {50, 6, 8, 7, true}};
+    for (int i = 0; i < 3; i++) {
+        float tol = gathers[i].adam ? 1e-4f : 1e-6f;
+        run_case(ctx, &(tcase){"gather", b_gather, &gathers[i], KN_PASS_NONE, gathers[i].adam ? 3 : 1, 0, tol,
+                               KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"gather fused", b_gather, &gathers[i], KN_PASS_ALL, gathers[i].adam ? 3 : 1, tol, tol,
+                               KN_PRECISION_FP32});
+    }
     static kn_activation acts[KN_ACTIVATION_COUNT]; /* every activation, fused and not */
     for (int i = 0; i < KN_ACTIVATION_COUNT; i++) {
         acts[i] = (kn_activation)i;

@@ -150,6 +150,19 @@ static kn_tensor *b_maximum(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
     return kn_maximum(g, in[0], in[1]);
 }
+/* rows of the table (in[0], (7, 3)) picked by ids (an input, fill_ids), then squared so the
+ * gradient depends on the values; repeated ids sum, bad ones (-1, 7, 2.5) add nothing */
+static kn_tensor *b_gather(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    kn_tensor *ids = kn_input(g, KN_F32, (int64_t[]){3, 5}, 2, "ids");
+    kn_tensor *y = kn_gather(g, ids, in[0]);
+    return kn_mul(g, y, y);
+}
+static void fill_ids(kn_graph *g) {
+    static const float ids[15] = {0, 3, 3, 6, 1, 3, -1, 2, 2, 7, 5, 2.5f, 0, 3, 6};
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KN_OP_INPUT && strcmp(g->nodes[i]->name, "ids") == 0) memcpy(g->nodes[i]->data, ids, sizeof ids);
+}
 /* (3, 5) viewed as (5, 3), then squared so the gradient depends on the value */
 /* columns [1, 4) of x's last axis, then a product so the gradient is not uniform */
 static kn_tensor *b_slice(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -471,6 +484,9 @@ int main(void) {
         }
         gradcheck(rnns[i].name, b_rnn, a, &cs, NULL);
     }
+    /* the gather (an embedding lookup): the table's gradient, summed over repeated indices */
+    case_shapes table = {.n_in = 1, .ndim = {2}, .shape = {{7, 3}}};
+    gradcheck("gather (3, 5) ids from a (7, 3) table", b_gather, NULL, &table, fill_ids);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

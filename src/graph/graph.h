@@ -91,6 +91,12 @@ typedef enum {
                        * in time order: what the backward reads, so it recomputes nothing */
     KN_OP_RNN_GRAD,   /* (d states, xw, U, states) -> d xw (N, T*G*H), followed for a gru by the recurrent
                        * term's gradient (its candidate part differs: times the reset gate) */
+    KN_OP_GATHER,     /* (indices (...), table (V, D)) -> (..., D): row indices[i] of the table for
+                       * each index, f32 whole numbers in [0, V); any other value a row of zeros
+                       * (never a read outside the table). An embedding lookup (embedding.c) */
+    KN_OP_GATHER_GRAD, /* (dy (..., D), indices (...)) -> (V, D) (the builder's shape): zeros, then
+                       * each dy row added to row indices[i] in index order (a scatter-add;
+                       * other values skipped). Deterministic on every thread count and device */
     KN_OP_COUNT
 } kn_op;
 
@@ -352,6 +358,23 @@ kn_tensor *kn__batch_norm_fold(kn_graph *g, kn_tensor *t, bool shift);
  * one) and gamma's. */
 kn_tensor *kn__layer_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
 kn_tensor *kn__layer_norm_gamma_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
+
+/* Runs a freshly built node's shape inference and sets its resolved shape (what every
+ * builder ends with); NULL when inference failed (the graph's error set). */
+kn_tensor *kn__finish(kn_graph *g, kn_tensor *t);
+/* The gather ops (graph/embedding.c): shape inference and backward for ops.c's table, and
+ * the gradient's builder, a scatter-add of dy into a (V, D) of the table's shape. */
+bool kn__infer_gather(kn_graph *g, kn_tensor *t);
+bool kn__infer_gather_grad(kn_graph *g, kn_tensor *t);
+void kn__backward_gather(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+kn_tensor *kn__gather_grad(kn_graph *g, kn_tensor *dy, kn_tensor *indices, const kn_tensor *table);
+/* Row of a (V, D) table that index value f picks: f when a whole number in [0, V), else -1
+ * (a row of zeros forward, nothing added backward). V at most 2^24 (KN_GATHER_MAX_ROWS),
+ * where every integer is a float. The CPU's and CUDA's kernels decide alike. */
+#define KN_GATHER_MAX_ROWS (1LL << 24)
+static inline int64_t kn__gather_row(float f, int64_t rows) {
+    return f >= 0.0f && f < (float)rows && f == (float)(int32_t)f ? (int64_t)f : -1;
+}
 
 /* How b broadcasts onto a in ADD/SUB/MUL: same shape, a row (last dim) or a scalar. */
 typedef enum { BCAST_SAME, BCAST_ROW, BCAST_SCALAR } kn_bcast;

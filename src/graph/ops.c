@@ -586,6 +586,9 @@ static const kn_op_info op_table[] = {
     [KN_OP_RNN] = {"rnn", 2, kn__infer_rnn, kn__backward_rnn, kn__cpu_rnn, NULL}, /* src[2]: optional */
     /* src[3], the RNN node, is set by its builder (kn__node takes three) */
     [KN_OP_RNN_GRAD] = {"rnn_grad", 3, kn__infer_rnn_grad, NULL, kn__cpu_rnn_grad, kn__cpu_rnn_grad_scratch},
+    /* an embedding lookup and its scatter-add gradient (graph/embedding.c, backend/cpu/embedding.c) */
+    [KN_OP_GATHER] = {"gather", 2, kn__infer_gather, kn__backward_gather, kn__cpu_gather, NULL},
+    [KN_OP_GATHER_GRAD] = {"gather_grad", 2, kn__infer_gather_grad, NULL, kn__cpu_gather_grad, NULL},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

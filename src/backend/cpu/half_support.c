@@ -29,6 +29,7 @@ bool kn__cpu_half_writes(const kn_tensor *t) {
     case KN_OP_MUL:
     case KN_OP_SCALE:
     case KN_OP_COPY:
+    case KN_OP_GATHER: /* rows copied or zeroed a block at a time */
         return true;
     case KN_OP_ACT: /* softmax works by whole rows through the same buffers */
     case KN_OP_ACT_GRAD:
@@ -76,6 +77,9 @@ bool kn__cpu_half_reads(const kn_tensor *t, int slot) {
     case KN_OP_LOSS: /* the prediction only; targets and weights stay f32 */
     case KN_OP_LOSS_GRAD:
         return slot == 0 && t->src[0]->ndim == 2 && t->src[0]->ne[1] <= KN_HALF_BLOCK;
+    case KN_OP_GATHER_GRAD: /* dy; never the indices (1), whole numbers that half types round
+                             * past 2048 (fp16) or 256 (bf16): they and the gather's stay f32 */
+        return slot == 0;
     default:
         return false;
     }

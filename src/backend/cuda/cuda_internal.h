@@ -284,6 +284,9 @@ static inline bool kn__cuda_pdl(const kn__cuda_graph *c) { return c->pdl && (c->
  * when a launch fails. NULL for ops without one. */
 typedef kn_status (*kn__cuda_kernel_fn)(kn_graph *g, kn_tensor *t);
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op);
+/* The gather op's and its gradient's (embedding.c). */
+kn_status kn__cuda_k_gather(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_gather_grad(kn_graph *g, kn_tensor *t);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);

@@ -477,6 +477,14 @@ typedef struct {
 } kn__cu_copies;
 cudaError_t kn__cu_copy_segments(cudaStream_t s, const kn__cu_copies *cp);
 
+/* The gather op and its gradient (kernels_embedding.cu), f32: y (n, cols) the rows of table
+ * (rows, cols) that idx (n) names, zeros for a value naming none; out (rows, cols) zeroed,
+ * then dy (n, cols) added row by row at idx in index order (deterministic, no atomics). */
+cudaError_t kn__cu_gather(cudaStream_t s, const float *idx, const float *table, float *y, int64_t n, int64_t rows,
+                          int64_t cols);
+cudaError_t kn__cu_gather_grad(cudaStream_t s, const float *dy, const float *idx, float *out, int64_t n, int64_t rows,
+                               int64_t cols);
+
 #ifdef __cplusplus
 }
 #endif

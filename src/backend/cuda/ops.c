@@ -642,6 +642,8 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_SLICE] = k_slice,
     [KN_OP_MAXIMUM] = k_maximum,
     [KN_OP_MAXIMUM_GRAD] = k_maximum_grad,
+    [KN_OP_GATHER] = kn__cuda_k_gather,
+    [KN_OP_GATHER_GRAD] = kn__cuda_k_gather_grad,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }
