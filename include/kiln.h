@@ -887,6 +887,31 @@ typedef enum {
     KN_MERGE_COUNT
 } kn_merge;
 kn_status kn_model_add_merge(kn_model *m, kn_merge kind);
+/* Keras's Embedding: each input value is a token index (a whole number in [0, input_dim),
+ * stored as a float in the model input) replaced by its row of the parameter
+ * "embedding_<i>/embeddings" (input_dim, output_dim), so a sample of shape (T) becomes
+ * (T, output_dim) (any sample shape of 1 or 2 dimensions gets output_dim appended), ready
+ * for conv1d, global_average_pool1d, flatten + dense. It reads the model's input only
+ * (index tensors have no gradient): a layer feeding it is refused. Data holding another
+ * value is refused by fit, evaluate, predict and train_step, naming the row, the column
+ * and the value (kn_model_check_input). embeddings_init as Keras's embeddings_initializer
+ * (kn_embedding_default: "uniform", U(-0.05, 0.05)); init_value a constant's value; l2 the
+ * embeddings_regularizer's factor (0: none), added to the loss as dense's l2 is.
+ * input_dim in [1, 2^24] (f32 holds every integer up to it), output_dim in [1, 2^24]. */
+typedef struct kn_embedding_opts {
+    int64_t input_dim, output_dim;
+    kn_init embeddings_init; /* as given (zero is glorot_uniform): start from kn_embedding_default */
+    float init_value;
+    float l2;
+} kn_embedding_opts;
+kn_embedding_opts kn_embedding_default(int64_t input_dim, int64_t output_dim);
+kn_status kn_model_add_embedding(kn_model *m, int64_t input_dim, int64_t output_dim); /* Keras's defaults */
+kn_status kn_model_add_embedding_ex(kn_model *m, const kn_embedding_opts *opts);
+/* Checks that rows x (n, features) are input the model takes: with an embedding reading
+ * the input, every value a whole number in [0, input_dim). KN_OK, or KN_ERR_INVALID_ARGUMENT
+ * and one line naming the layer, the row (0-based, counted from x), the column and the
+ * value. fit, evaluate, predict and train_step check their rows this way themselves. */
+kn_status kn_model_check_input(kn_model *m, const float *x, int64_t n);
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
 /* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,

@@ -34,6 +34,13 @@ typedef struct {
     int image[3];            /* (h, w, c): the rows are such images (augmentation); 0: F features */
 } tcase;
 
+/* The input_dim of an embedding in the description (its features are then token indices in
+ * [0, input_dim)), or 0. */
+static int embedding_tokens(const char *json) {
+    const char *e = strstr(json, "\"embedding\""), *d = e ? strstr(e, "\"input_dim\": ") : NULL;
+    return d ? atoi(d + strlen("\"input_dim\": ")) : 0;
+}
+
 static int n_features(const tcase *c) { return c->image[0] ? c->image[0] * c->image[1] * c->image[2] : F; }
 
 static float *features(int nf) {
@@ -83,6 +90,9 @@ static result train(const tcase *c, bool resident) {
         int32_t lab[N];
         for (int i = 0; i < N; i++) lab[i] = (x[i * nf] + x[i * nf + 1] > 0) + (c->classes > 2 && x[i * nf + 2] > 0.3f ? 1 : 0);
         for (int i = 0; i < N; i++) lab[i] %= c->classes;
+        int tokens = embedding_tokens(c->json);
+        for (int i = 0; tokens && i < N * nf; i++) /* the labels' features as whole numbers */
+            x[i] = fminf(floorf((x[i] + 1.0f) * 0.5f * (float)tokens), (float)(tokens - 1));
         kn_dataset_from_arrays(ctx, x, lab, n_data, nf, c->classes, &data);
         if (c->val_rows) kn_dataset_from_arrays(ctx, x + n_data * nf, lab + n_data, c->val_rows, nf, c->classes, &val);
     } else {
@@ -271,6 +281,18 @@ int main(void) {
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ""),
          3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false, 0, {0}},
+        {"an embedding of token features, flattened (the gather in the step, its scatter-add before the update), "
+         "validation split",
+         "{\"type\": \"sequential\", \"input_shape\": [6], \"layers\": [{\"type\": \"embedding\", \"input_dim\": 12,"
+         " \"output_dim\": 4}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0, {0}},
+        {"an embedding of 3000 tokens in bf16 (its indices stay f32: the features table is not narrowed), a 1-D CNN",
+         "{\"type\": \"sequential\", \"input_shape\": [6], \"layers\": [{\"type\": \"embedding\", \"input_dim\": 3000,"
+         " \"output_dim\": 4}, {\"type\": \"conv1d\", \"filters\": 4, \"kernel_size\": 2, \"activation\": \"relu\"},"
+         " {\"type\": \"global_max_pool1d\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s, \"precision\": \"bf16\"}",
+         3, {.epochs = 2, .batch_size = 16}, false, false, false, 0, {0}},
         {"bf16 (the features table narrowed once)",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "%s", ", \"precision\": \"bf16\""),

@@ -199,6 +199,10 @@ static kn_status parse_initializer(kn_ctx *ctx, const cJSON *v, const char *fiel
     return KN_OK;
 }
 
+kn_status kn__spec_initializer(kn_ctx *ctx, const cJSON *v, const char *field, kn_init *kind, float *value) {
+    return parse_initializer(ctx, v, field, kind, value);
+}
+
 /* kernel_initializer and bias_initializer. A layer holds one constant value (init_value),
  * so a Constant kernel and a Constant bias must agree on it. */
 static kn_status parse_dense_initializers(kn_ctx *ctx, const cJSON *L, const char *where, kn_dense_opts *d) {
@@ -547,6 +551,9 @@ static const char *const *layer_keys(const char *t) {
                                       "go_backwards", "return_state", "stateful", "unroll", "dropout",
                                       "recurrent_dropout", NULL};
     static const char *const bidirectional[] = {"type", "name", "inputs", "layer", "merge_mode", NULL};
+    static const char *const embedding[] = {"type", "name", "inputs", "input_dim", "output_dim", "embeddings_initializer",
+                                            "embeddings_regularizer", "embeddings_constraint", "mask_zero",
+                                            "input_length", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
         {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
@@ -554,7 +561,7 @@ static const char *const *layer_keys(const char *t) {
         {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
-        {"gru", rnn}, {"bidirectional", bidirectional},
+        {"gru", rnn}, {"bidirectional", bidirectional}, {"embedding", embedding},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -700,6 +707,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         }
         return kn_model_add_layer_norm(m, (float)v[1], on[0], on[1]);
     }
+    if (strcmp(t, "embedding") == 0) return kn__spec_embedding(ctx, m, L, where);
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     for (int k = 0; k < KN_MERGE_COUNT; k++) {
         if (strcmp(t, merges[k]) != 0) continue;
@@ -716,7 +724,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
                           "flatten, reshape, activation, dropout, batch_normalization, layer_normalization, add, subtract, "
-                          "multiply, average, maximum, concatenate, simple_rnn, lstm, gru or bidirectional)", t);
+                          "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru or bidirectional)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

@@ -18,6 +18,11 @@ kn_status kn__spec_int(kn_ctx *ctx, const cJSON *obj, const char *key, const cha
 /* Refuses a key of obj not in keys (NULL-terminated): "WHERE: unknown key 'k' (expected
  * one of ...)". where names obj ("layers[2]", "optimizer"; a trailing '.' is dropped). */
 kn_status kn__spec_check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, const char *const *keys);
+/* An initializer as Keras writes it (a name, or {"class_name": ..., "config": {...}}) into
+ * *kind and Constant's *value; field names it in messages (spec.c). */
+kn_status kn__spec_initializer(kn_ctx *ctx, const cJSON *v, const char *field, kn_init *kind, float *value);
+/* layers[i] of type "embedding" (where: "layers[i].") added to m (spec_embedding.c). */
+kn_status kn__spec_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
 /* The description's training control: "schedule" and "callbacks" (spec_training.c). */
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec);
 

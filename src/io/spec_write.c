@@ -155,6 +155,15 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(L, "epsilon", shortest(K->u.ln.epsilon));
             cJSON_AddBoolToObject(L, "center", K->u.ln.center);
             cJSON_AddBoolToObject(L, "scale", K->u.ln.scale);
+        } else if (K->kind == KN__LAYER_EMBEDDING) {
+            const kn_embedding_opts *o = &K->u.embedding;
+            cJSON_AddNumberToObject(L, "input_dim", (double)o->input_dim);
+            cJSON_AddNumberToObject(L, "output_dim", (double)o->output_dim);
+            add_initializer(L, "embeddings_initializer", o->embeddings_init, o->init_value);
+            if (o->l2 > 0) {
+                cJSON *r = cJSON_AddObjectToObject(L, "embeddings_regularizer");
+                if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
+            }
         }
         cJSON_AddItemToArray(layers, L);
     }

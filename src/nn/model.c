@@ -52,8 +52,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "flatten", "reshape", "activation", "dropout",
                                         "batch_normalization", "layer_normalization",
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
-                                        "global_max_pool1d", "global_max_pool2d", "merge", "rnn"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_RNN + 1, "a name for every layer kind");
+                                        "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_EMBEDDING + 1, "a name for every layer kind");
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
     if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
@@ -444,6 +444,9 @@ static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64
         kshape[0] = (int64_t)L->u.conv1d.kernel_size * in[1];
         kshape[1] = L->u.conv1d.filters;
         *bias = L->u.conv1d.no_bias ? 0 : L->u.conv1d.filters;
+    } else if (L->kind == KN__LAYER_EMBEDDING) { /* its table, named "embeddings" (kn__model_param_specs) */
+        kshape[0] = L->u.embedding.input_dim;
+        kshape[1] = L->u.embedding.output_dim;
     }
 }
 
@@ -705,6 +708,10 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
         case KN__LAYER_MERGE: h = kn__model_merge(m, g, i, outs); break;
         case KN__LAYER_RNN: h = kn__model_rnn(m, g, i, h, &reg); break;
+        case KN__LAYER_EMBEDDING: /* (batch, features) indices -> (batch, features, output_dim) */
+            h = kn__model_embedding(m, g, i);
+            l2 = L->u.embedding.l2;
+            break;
         }
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;
@@ -870,7 +877,8 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
             size_t numel = (size_t)(part ? b : k[0] * k[1]);
             if (n < max) {
                 kn__param_spec *p = &out[n];
-                snprintf(p->name, sizeof p->name, "%s_%d/%s", kn__layer_type(L), L->index, part ? "bias" : "kernel");
+                snprintf(p->name, sizeof p->name, "%s_%d/%s", kn__layer_type(L), L->index,
+                         part ? "bias" : L->kind == KN__LAYER_EMBEDDING ? "embeddings" : "kernel");
                 p->ndim = part ? 1 : 2;
                 p->shape[0] = part ? b : k[0];
                 p->shape[1] = part ? 0 : k[1];
@@ -929,7 +937,8 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
         row_bytes += 4.0 * (double)m->layers[i].features;
     int64_t cap = (int64_t)(64e6 / (row_bytes * sizeof(float)));
     cap = cap < KN_DEFAULT_EVAL_BATCH ? KN_DEFAULT_EVAL_BATCH : cap > 4096 ? 4096 : cap;
-    kn_status st = kn__model_ensure_graph(m, n < cap ? (n > 1 ? n : 1) : cap, false);
+    kn_status st = kn__model_check_indices(m, x, n, 0, "predict");
+    if (!st) st = kn__model_ensure_graph(m, n < cap ? (n > 1 ? n : 1) : cap, false);
     if (st) return st;
     int64_t in = m->in_features, outs = kn_model_output_size(m);
     for (int64_t i = 0; i < n; i += m->max_batch) {
@@ -945,7 +954,8 @@ kn_status kn_model_predict(kn_model *m, const float *x, int64_t n, float *out) {
 kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_t n, float *loss) {
     if (!m || !x || !y || n < 1) return KN_ERR_INVALID_ARGUMENT;
     if (m->classic) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "train_step: a %s fits in one call (kn_model_fit)", m->classic->name);
-    kn_status st = kn__model_ensure_graph(m, n, true);
+    kn_status st = kn__model_check_indices(m, x, n, 0, "train_step");
+    if (!st) st = kn__model_ensure_graph(m, n, true);
     if (st) return st;
     if ((st = kn_graph_set_batch(m->graph, n))) return st;
     int64_t outs = kn_model_output_size(m);
@@ -1055,6 +1065,10 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             break;
         case KN__LAYER_BATCH_NORM:
             used += (size_t)snprintf(buf + used, size - used, " -> batch_normalization");
+            break;
+        case KN__LAYER_EMBEDDING:
+            used += (size_t)snprintf(buf + used, size - used, " -> embedding %lldx%lld",
+                                     (long long)L->u.embedding.input_dim, (long long)L->u.embedding.output_dim);
             break;
         case KN__LAYER_RESHAPE:
             used += (size_t)snprintf(buf + used, size - used, " -> reshape (");

@@ -14,7 +14,8 @@ typedef enum {
     KN__LAYER_CONV1D, KN__LAYER_MAX_POOL1D, KN__LAYER_AVG_POOL1D, KN__LAYER_GLOBAL_AVG_POOL1D,
     KN__LAYER_GLOBAL_MAX_POOL1D, KN__LAYER_GLOBAL_MAX_POOL2D,
     KN__LAYER_MERGE, /* add, subtract, ... concatenate over 2+ inputs (u.merge) */
-    KN__LAYER_RNN    /* simple_rnn, lstm, gru (u.rnn; model_rnn.c) */
+    KN__LAYER_RNN,   /* simple_rnn, lstm, gru (u.rnn; model_rnn.c) */
+    KN__LAYER_EMBEDDING /* token indices from the model input -> rows of a table (model_embedding.c) */
 } kn__layer_kind;
 
 /* Inputs a layer may take (a merge's), and the longest layer name. */
@@ -42,6 +43,7 @@ typedef struct kn__layer {
         struct { float epsilon; bool center, scale; } ln; /* layer_normalization */
         kn_merge merge;
         kn_rnn_opts rnn;
+        kn_embedding_opts embedding;
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -172,6 +174,15 @@ kn_status kn__model_check_used(kn_model *m, kn_status code);
 /* Checks a layer's activation, l2 factor and initializers (errors name layers[i] type). */
 kn_status kn__model_check_init(kn_model *m, const char *type, kn_activation act, float l2, kn_init ki, kn_init bi,
                                bool no_bias, float init_value);
+
+/* Embedding layers (model_embedding.c): layer i's lookup of the model input x into the graph
+ * (its table made as L->kernel, "embedding_<n>/embeddings"); the check that rows x (n,
+ * features) hold whole numbers in [0, input_dim) for every embedding reading the input
+ * (what names the rows in a message: "data", "predict"; first_row numbers them); and
+ * whether any embedding reads the input (data the model takes as indices, not values). */
+kn_tensor *kn__model_embedding(kn_model *m, kn_graph *g, int i);
+kn_status kn__model_check_indices(kn_model *m, const float *x, int64_t n, int64_t first_row, const char *what);
+bool kn__model_reads_indices(const kn_model *m);
 
 /* h viewed as (batch, shape...) unless it is that already (model.c). */
 kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim);

@@ -63,6 +63,8 @@ kn_status kn_session_predict(kn_session *s, const float *x, int64_t n, float *ou
     if (!s || n < 0 || (n && (!x || !out))) return KN_ERR_INVALID_ARGUMENT;
     if (s->model->classic) return kn__classic_predict(s->model, x, n, out);
     int64_t in = s->model->in_features, outs = kn_model_output_size(s->model);
+    kn_status cst = kn__model_check_indices(s->model, x, n, 0, "predict");
+    if (cst) return cst;
     for (int64_t i = 0; i < n; i += s->max_batch) {
         int64_t b = n - i < s->max_batch ? n - i : s->max_batch;
         kn_status st = kn_graph_set_batch(s->graph, b);

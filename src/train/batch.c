@@ -34,7 +34,8 @@ kn_status kn__model_check_data(kn_model *m, const kn_dataset *data) {
             return kn__error(m->ctx, KN_ERR_SHAPE, "data: %lld targets per sample, but the last layer has %lld units",
                              (long long)data->outputs, (long long)outs);
     }
-    return KN_OK;
+    /* token indices for an embedding: checked once here, before any batch is loaded */
+    return kn__model_check_indices(m, data->x, data->n, 0, "data");
 }
 
 /* The targets (and weights) of rows idx (or start..) into the model's tensors. */

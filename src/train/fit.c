@@ -329,6 +329,9 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     kn__loader ld;
     bool augmenting = kn__augment_active(&aug);
     st = augmenting ? kn__augment_check(ctx, &aug) : KN_OK;
+    if (!st && augmenting && kn__model_reads_indices(m)) /* shifted or noisy indices would name other tokens */
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: augment: the model's embedding reads token indices from its "
+                       "input, which augmentation would change (turn augmentation off)");
     if (!st) st = kn__loader_init(&ld, ctx, data, n_train, bs, d->rank, d->world, augmenting ? &aug : NULL, seed,
                                   o.loader_thread > 0 || (o.loader_thread == 0 && augmenting));
     if (st) {

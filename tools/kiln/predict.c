@@ -89,6 +89,10 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
     }
     int64_t n = kn_dataset_size(in), f = kn_dataset_features(in);
     const float *x = kn_dataset_x(in);
+    if (f == kn_model_input_size(m) && (st = kn_model_check_input(m, x, n))) { /* every row before any output */
+        rc = cli_fail(ctx, st);
+        goto done;
+    }
     char buf[CLI_LABEL_BUF];
     if (g->json) fputs("{\"predictions\": [", stdout);
     else if (regression) puts("index\tvalue");
