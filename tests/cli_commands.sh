@@ -613,5 +613,34 @@ expect_error train-unknown-input 1 "layers[1].inputs: no earlier layer is named 
     -- train '{"layers": [{"type": "dense", "units": 8}, {"type": "dense", "inputs": "dense_9"}]}' \
     --data "csv:$SRC/data/digits.csv" --quiet
 
+# token sequences through an embedding (models/embedding_tokens.json on tokens.csv, read with
+# scale=none so the indices stay whole numbers): trains (1.0 held out with seeds 0 to 3), info
+# shows the layer, predict takes new rows; an index past the vocabulary, the CSV scaled, and an
+# embedding after another layer are one line each, naming the row and column or the layer
+EMB=$SRC/../models/embedding_tokens.json
+run train-embedding -- train "$EMB" --data "csv:$SRC/data/tokens.csv:scale=none" --test-split 0.2 --out "$T/emb" --json --quiet
+json train-embedding-json "assert o['params'] == 658 and o['test_accuracy'] > 0.95, o"
+run info-embedding -- info "$T/emb/model.kiln"
+if grep -q '^layers *embedding(input_dim=60, output_dim=8) -> global_average_pool1d() -> dense(16, relu)' "$T/out"; then
+    pass info-embedding-text
+else
+    fail info-embedding-text "$(grep '^layers' "$T/out")"
+fi
+{
+    head -n 1 "$SRC/data/tokens.csv" | cut -d, -f1-20
+    echo "3,2,1,14,15,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"
+    echo "7,8,9,14,15,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"
+} >"$T/tokens_new.csv"
+run predict-embedding -- predict "$T/emb/model.kiln" "$T/tokens_new.csv" --json
+json predict-embedding-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
+sed '3s/,0$/,60/' "$T/tokens_new.csv" >"$T/tokens_bad.csv"
+expect_error predict-embedding-bad-index 1 "input: row 1, column 19 'w19': token index 60 is not below input_dim" \
+    -- predict "$T/emb/model.kiln" "$T/tokens_bad.csv"
+expect_error train-embedding-scaled 1 "data: row 0, column 0 'w0': token index" \
+    -- train "$EMB" --data "csv:$SRC/data/tokens.csv" --epochs 1 --quiet
+expect_error train-embedding-not-first 1 "layers[1] embedding: reads token indices from the model input, but its input is layers[0] dense 'dense_0'" \
+    -- train '{"layers": [{"type": "dense", "units": 4}, {"type": "embedding", "input_dim": 60, "output_dim": 4}, {"type": "dense"}]}' \
+    --data "csv:$SRC/data/tokens.csv:scale=none" --quiet
+
 echo "cli_commands: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]
