@@ -642,5 +642,13 @@ expect_error train-embedding-not-first 1 "layers[1] embedding: reads token indic
     -- train '{"layers": [{"type": "dense", "units": 4}, {"type": "embedding", "input_dim": 60, "output_dim": 4}, {"type": "dense"}]}' \
     --data "csv:$SRC/data/tokens.csv:scale=none" --quiet
 
+# the same tokens through a bidirectional LSTM (models/lstm_tokens.json): trains, and the saved
+# model predicts the new rows as the embedding model does
+run train-lstm-tokens -- train "$SRC/../models/lstm_tokens.json" --data "csv:$SRC/data/tokens.csv:scale=none" \
+    --test-split 0.2 --out "$T/lstm" --json --quiet
+json train-lstm-tokens-json "assert o['test_accuracy'] > 0.95, o"
+run predict-lstm-tokens -- predict "$T/lstm/model.kiln" "$T/tokens_new.csv" --json
+json predict-lstm-tokens-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
+
 echo "cli_commands: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]
