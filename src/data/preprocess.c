@@ -46,12 +46,14 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 /* How one column's codes become base features: categorical, the vocabulary index of each
  * code (-1 when unseen); text, each code's TF-IDF entries, entries start[code] to
- * start[code + 1] of term and weight. */
+ * start[code + 1] of term and weight; sequence, each code's token ids (at most n_seq, entries
+ * start[code] to start[code + 1] of term) and whether it was cut (cut[code]). */
 typedef struct col_map {
     int32_t *cat;    /* (n_codes) */
     int64_t *start;  /* (n_codes + 1) */
     int32_t *term;   /* (entries) */
     double *weight;  /* (entries) */
+    bool *cut;       /* (n_codes) */
 } col_map;
 
 /* A growing list of term indices (one text's known words). */
@@ -137,10 +139,59 @@ static kn_status text_map(const kn_preprocessor *p, const kn__prep_col *c, int64
     return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
 }
 
+/* A sequence column's ids for one text, as the tokens come: up to n_seq of them. */
+typedef struct id_list {
+    term_list ids;
+    const kn__terms *vocab;
+    int64_t n_seq, tokens; /* tokens: all of the text's, kept or not */
+} id_list;
+
+static void token_id(void *arg, const char *token) {
+    id_list *l = arg;
+    if (l->tokens++ >= l->n_seq || l->ids.oom) return;
+    int64_t i = kn__terms_index(l->ids.ctx, (kn__terms *)l->vocab, token, false);
+    list_push(&l->ids, i >= 0 ? (int32_t)i + 2 : 1); /* 0: padding, 1: out of the vocabulary */
+}
+
+/* A sequence column's codes as token ids (col_map's start, term, cut). */
+static kn_status sequence_map(const kn_preprocessor *p, const kn__prep_col *c, int64_t n_codes, char *const *codes, col_map *m) {
+    kn_ctx *ctx = p->ctx;
+    kn__terms vocab = {0};
+    id_list l = {.ids = {.ctx = ctx}, .vocab = &vocab, .n_seq = p->n_seq};
+    size_t buf_cap = 0;
+    char *buf = NULL;
+    bool oom = !(m->start = kn__alloc(ctx, (size_t)(n_codes + 1) * sizeof *m->start)) ||
+               !(m->cut = kn__alloc(ctx, (size_t)(n_codes ? n_codes : 1) * sizeof *m->cut));
+    for (int64_t i = 0; i < c->n_cats && !oom; i++) oom = kn__terms_index(ctx, &vocab, c->cats[i], true) < 0; /* distinct: checked when read */
+    for (int64_t k = 0; k < n_codes && !oom; k++) {
+        m->start[k] = l.ids.n;
+        size_t len = strlen(codes[k]) + 1;
+        if (len > buf_cap) {
+            kn__free(ctx, buf);
+            buf_cap = len * 2;
+            if (!(buf = kn__alloc(ctx, buf_cap))) oom = true;
+        }
+        l.tokens = 0;
+        if (!oom) kn__text_tokens(codes[k], buf, token_id, &l);
+        oom |= l.ids.oom;
+        if (!oom) m->cut[k] = l.tokens > p->n_seq;
+    }
+    if (!oom) m->start[n_codes] = l.ids.n;
+    m->term = l.ids.v;
+    kn__free(ctx, buf);
+    kn__terms_free(ctx, &vocab);
+    return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
+}
+
 static kn_status code_maps(const kn_preprocessor *p, const int64_t *n_codes, char **const *codes, col_map *maps) {
     for (int64_t j = 0; j < p->n_cols; j++) {
         memset(&maps[j], 0, sizeof maps[j]);
         const kn__prep_col *c = &p->cols[j];
+        if (c->kind == KN__COL_SEQUENCE) {
+            kn_status st = sequence_map(p, c, n_codes[j], codes[j], &maps[j]);
+            if (st) return st;
+            continue;
+        }
         if (c->kind == KN__COL_TEXT) {
             kn_status st = text_map(p, c, n_codes[j], codes[j], &maps[j]);
             if (st) return st;
@@ -163,6 +214,7 @@ static void free_maps(kn_ctx *ctx, int64_t n, col_map *maps) {
         kn__free(ctx, maps[j].start);
         kn__free(ctx, maps[j].term);
         kn__free(ctx, maps[j].weight);
+        kn__free(ctx, maps[j].cut);
     }
 }
 
@@ -207,9 +259,28 @@ static bool base_row(const kn_preprocessor *p, const float *raw, const col_map *
             if (!isnan(v))
                 for (int64_t e = maps[j].start[(int64_t)v]; e < maps[j].start[(int64_t)v + 1]; e++) b[maps[j].term[e]] = maps[j].weight[e];
             break;
+        case KN__COL_SEQUENCE: /* not a base feature: seq_row */
+            break;
         }
     }
     return true;
+}
+
+/* A raw row's sequence ids into o (n_seq): the text's first ids, then 0s (a missing text: all
+ * 0s). Counts the row when cut and its ids 1. */
+static void seq_row(const kn_preprocessor *p, const float *raw, const col_map *maps, float *o, kn__prep_counts *counts) {
+    const col_map *m = &maps[p->seq_col];
+    float v = raw[p->seq_col];
+    int64_t k = 0;
+    if (!isnan(v)) {
+        const int64_t code = (int64_t)v;
+        for (int64_t e = m->start[code]; e < m->start[code + 1]; e++) {
+            counts->oov += m->term[e] == 1;
+            o[k++] = (float)m->term[e];
+        }
+        counts->truncated += m->cut[code];
+    }
+    for (; k < p->n_seq; k++) o[k] = 0;
 }
 
 /* [numeric block (with products) | one-hot block], unscaled. */
@@ -241,7 +312,7 @@ static kn_status check_finite_row(kn_ctx *ctx, const kn_preprocessor *p, const f
 
 kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t n, const int64_t *n_codes,
                              char **const *codes, bool drop_missing, const char *where, const int64_t *lines,
-                             float *out, bool *keep, int64_t *unseen) {
+                             float *out, bool *keep, kn__prep_counts *counts) {
     kn_ctx *ctx = p->ctx;
     int64_t width = p->n_num + p->n_hot;
     col_map *maps = kn__calloc(ctx, (size_t)p->n_cols, sizeof *maps);
@@ -249,11 +320,11 @@ kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t
     kn_status st = maps && base ? code_maps(p, n_codes, codes, maps)
                                 : kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
     int64_t imputed = 0;
-    *unseen = 0;
+    *counts = (kn__prep_counts){0};
     for (int64_t r = 0; r < n && !st; r++) {
         int64_t missing = -1;
         float *o = out + r * p->n_out;
-        if (!base_row(p, raw + r * p->n_cols, maps, base, unseen, &missing, &imputed)) {
+        if (!base_row(p, raw + r * p->n_cols, maps, base, &counts->unseen, &missing, &imputed)) {
             if (drop_missing) {
                 keep[r] = false;
                 for (int64_t i = 0; i < p->n_out; i++) o[i] = 0;
@@ -268,6 +339,8 @@ kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t
             break;
         }
         if (keep) keep[r] = true;
+        if (p->n_seq) seq_row(p, raw + r * p->n_cols, maps, o, counts);
+        float *rest = o + p->n_seq; /* after the token ids */
         assemble_row(p, base, vec);
         for (int64_t i = 0; i < p->n_num; i++) vec[i] = (vec[i] - p->shift[i]) * p->mul[i];
         if (p->pca.k > 0) {
@@ -275,10 +348,10 @@ kn_status kn__prep_transform(const kn_preprocessor *p, const float *raw, int64_t
                 const double *comp = p->pca.components + c * p->pca.d;
                 double s = 0;
                 for (int64_t i = 0; i < width; i++) s += (vec[i] - p->pca.mean[i]) * comp[i];
-                o[c] = (float)s;
+                rest[c] = (float)s;
             }
         } else {
-            for (int64_t i = 0; i < width; i++) o[i] = (float)vec[i];
+            for (int64_t i = 0; i < width; i++) rest[i] = (float)vec[i];
         }
         st = check_finite_row(ctx, p, o, where, lines ? lines[r] : r + 1, lines != NULL);
     }
@@ -346,15 +419,20 @@ kn_status kn__prep_names(kn_preprocessor *p) {
     p->out_names = kn__calloc(ctx, (size_t)p->n_out, sizeof *p->out_names);
     if (!p->out_names) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory");
     kn_status st = KN_OK;
+    int64_t k = 0;
+    for (; k < p->n_seq && !st; k++) { /* review[0], review[1], ... */
+        char buf[32];
+        snprintf(buf, sizeof buf, "[%lld]", (long long)k);
+        st = set_name(ctx, &p->out_names[k], p->cols[p->seq_col].name, buf, "");
+    }
     if (p->pca.k > 0) {
-        for (int64_t i = 0; i < p->n_out && !st; i++) {
+        for (int64_t i = 0; k < p->n_out && !st; i++) {
             char buf[32];
             snprintf(buf, sizeof buf, "pc%lld", (long long)i + 1);
-            st = set_name(ctx, &p->out_names[i], buf, "", "");
+            st = set_name(ctx, &p->out_names[k++], buf, "", "");
         }
         return st;
     }
-    int64_t k = 0;
     for (int64_t i = 0; i < p->n_num1 && !st; i++) st = base_name(p, p->num_base[i], &p->out_names[k++]);
     if (p->poly == 2)
         for (int64_t i = 0; i < p->n_num1 && !st; i++)
@@ -377,6 +455,7 @@ typedef struct word_counts {
     double *tf, *df;  /* (cap) occurrences in the fitting rows; rows that have the term */
     int64_t *last;    /* (cap) the last text (code) that counted the term's row */
     int64_t cap, code, rows; /* the text being read and how many fitting rows hold it */
+    int64_t tokens;   /* the text's tokens (sequence columns) */
     bool oom;
 } word_counts;
 
@@ -409,6 +488,11 @@ static void count_word(void *arg, const char *token) {
     if (wc->last[i] != wc->code) wc->last[i] = wc->code, wc->df[i] += (double)wc->rows;
 }
 
+static void count_sequence_word(void *arg, const char *token) {
+    ((word_counts *)arg)->tokens++;
+    count_word(arg, token);
+}
+
 typedef struct ranked_term {
     double tf;
     const char *text;
@@ -418,6 +502,11 @@ typedef struct ranked_term {
 static int cmp_rank(const void *a, const void *b) { /* most frequent first, then by text */
     const ranked_term *x = a, *y = b;
     return x->tf != y->tf ? (x->tf < y->tf) - (x->tf > y->tf) : strcmp(x->text, y->text);
+}
+
+static int cmp_rank_keras(const void *a, const void *b) { /* most frequent first, then the greater text (np.lexsort reversed) */
+    const ranked_term *x = a, *y = b;
+    return x->tf != y->tf ? (x->tf < y->tf) - (x->tf > y->tf) : strcmp(y->text, x->text);
 }
 
 static int cmp_rank_text(const void *a, const void *b) { return strcmp(((const ranked_term *)a)->text, ((const ranked_term *)b)->text); }
@@ -463,6 +552,45 @@ static kn_status fit_text(kn_ctx *ctx, kn__prep_col *c, char *const *codes, cons
     return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
 }
 
+/* A sequence column's vocabulary (c->cats in id order from 2) as Keras's TextVectorization
+ * adapts it: every token of the fitting rows counted (count[code] rows hold text code), the
+ * words by descending count, ties by descending text, the first max_tokens - 2 kept. *longest:
+ * the most tokens in one fitting row's text. */
+static kn_status fit_sequence(kn_ctx *ctx, kn__prep_col *c, char *const *codes, const int64_t *count, int64_t n_codes,
+                              int64_t max_tokens, int64_t *longest) {
+    word_counts wc = {.ctx = ctx};
+    char *buf = NULL;
+    size_t buf_cap = 0;
+    *longest = 0;
+    for (int64_t k = 0; k < n_codes && !wc.oom; k++) {
+        if (!count[k]) continue;
+        size_t len = strlen(codes[k]) + 1;
+        if (len > buf_cap) {
+            kn__free(ctx, buf);
+            buf_cap = 2 * len;
+            if (!(buf = kn__alloc(ctx, buf_cap))) wc.oom = true;
+        }
+        wc.code = k, wc.rows = count[k], wc.tokens = 0;
+        if (!wc.oom) kn__text_tokens(codes[k], buf, count_sequence_word, &wc);
+        if (wc.tokens > *longest) *longest = wc.tokens;
+    }
+    const int64_t T = wc.terms.n, kept = T < max_tokens - 2 ? T : max_tokens - 2;
+    ranked_term *r = wc.oom ? NULL : kn__alloc(ctx, (size_t)(T ? T : 1) * sizeof *r);
+    c->n_cats = kept;
+    c->cats = kn__calloc(ctx, (size_t)(kept ? kept : 1), sizeof *c->cats);
+    bool oom = !r || !c->cats;
+    if (!oom) {
+        for (int64_t i = 0; i < T; i++) r[i] = (ranked_term){.tf = wc.tf[i], .text = wc.terms.text[i], .index = i};
+        qsort(r, (size_t)T, sizeof *r, cmp_rank_keras);
+        for (int64_t i = 0; i < kept && !oom; i++) oom = !(c->cats[i] = kn__strdup(ctx, r[i].text));
+    }
+    kn__free(ctx, r);
+    kn__free(ctx, buf);
+    kn__free(ctx, wc.tf), kn__free(ctx, wc.df), kn__free(ctx, wc.last);
+    kn__terms_free(ctx, &wc.terms);
+    return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
+}
+
 /* Columns, vocabularies and fills from the fitting rows. */
 static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const bool *fit_row) {
     kn_ctx *ctx = p->ctx;
@@ -483,7 +611,7 @@ static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const boo
         }
         if (st) break;
         const int64_t nc = raw->n_codes[j];
-        if (c->kind == KN__COL_TEXT || c->kind == KN__COL_CATEGORICAL) { /* the fitting rows holding each code */
+        if (c->kind == KN__COL_TEXT || c->kind == KN__COL_CATEGORICAL || c->kind == KN__COL_SEQUENCE) { /* the fitting rows holding each code */
             kn__free(ctx, count);
             count = kn__calloc(ctx, (size_t)(nc ? nc : 1), sizeof *count);
             if (!count) {
@@ -492,7 +620,15 @@ static kn_status fit_columns(kn_preprocessor *p, const kn_dataset *ds, const boo
             }
             for (int64_t i = 0; i < m; i++) count[(int64_t)v[i]]++;
         }
-        if (c->kind == KN__COL_TEXT) {
+        if (c->kind == KN__COL_SEQUENCE) {
+            int64_t longest = 0;
+            p->seq_col = j;
+            p->max_tokens = raw->src.max_tokens ? raw->src.max_tokens : 20000;
+            st = fit_sequence(ctx, c, raw->codes[j], count, nc, p->max_tokens, &longest);
+            p->n_seq = raw->src.sequence_length ? raw->src.sequence_length : longest > 0 ? longest : 1;
+            c->fill = p->impute == KN__IMPUTE_DROP ? NAN : 0; /* 0: an empty text, all padding */
+            c->width = 0;
+        } else if (c->kind == KN__COL_TEXT) {
             int64_t docs = 0;
             for (int64_t r = 0; r < n; r++) docs += fit_row[r];
             st = fit_text(ctx, c, raw->codes[j], count, nc, docs, raw->src.text_features);
@@ -552,6 +688,7 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
     p->poly = raw->src.poly;
     p->task = raw->task;
     p->n_cols = raw->cols;
+    p->seq_col = -1;
     int64_t n = ds->n;
     p->target = kn__strdup(ctx, raw->target);
     p->cols = kn__calloc(ctx, (size_t)raw->cols, sizeof *p->cols);
@@ -604,6 +741,14 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
             first = false;
         }
         p->values_imputed = imputed;
+        for (int64_t r = 0; r < n && p->n_seq; r++) { /* the training rows' cut texts and unknown words */
+            if (!fit_row[r]) continue;
+            const float v = ds->x[r * raw->cols + p->seq_col];
+            const col_map *m = &maps[p->seq_col];
+            if (isnan(v)) continue;
+            p->seq_truncated += m->cut[(int64_t)v];
+            for (int64_t e = m->start[(int64_t)v]; e < m->start[(int64_t)v + 1]; e++) p->seq_oov += m->term[e] == 1;
+        }
         for (int64_t j = 0; j < p->n_cols; j++) {
             const kn__prep_col *c = &p->cols[j];
             bool hot = (c->kind == KN__COL_CATEGORICAL && p->onehot) || c->kind == KN__COL_TEXT;
@@ -616,7 +761,7 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
                 else p->num_base[p->n_num1++] = b;
             }
         }
-        if (p->n_num1 + p->n_hot == 0)
+        if (p->n_num1 + p->n_hot + p->n_seq == 0)
             st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "preprocessing: every feature is constant on the %lld training rows",
                            (long long)n_fit);
         if (!st && p->poly == 2 && p->n_num1 > POLY_MAX_INPUTS)
@@ -675,9 +820,11 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
                 p->mul[i] = 1;
             }
         }
-        p->n_out = width;
+        p->n_out = p->n_seq + width;
     }
     /* PCA on the scaled features of the fitting rows */
+    if (!st && (raw->src.pca_k > 0 || raw->src.pca_share > 0) && p->n_seq)
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "pca= with a sequence column: token ids are never projected"); /* (the source refuses it) */
     if (!st && (raw->src.pca_k > 0 || raw->src.pca_share > 0)) {
         size_t size;
         if (!kn__mul_size((size_t)n_fit, (size_t)width, &size) || !kn__mul_size(size, sizeof(float), &size) ||
@@ -685,17 +832,18 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
             st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for PCA over %lld x %lld", (long long)n_fit,
                            (long long)width);
         }
-        int64_t i = 0, unseen = 0;
+        int64_t i = 0;
+        kn__prep_counts counts;
         for (int64_t r = 0; r < n && !st; r++) {
             if (!fit_row[r]) continue;
             st = kn__prep_transform(p, ds->x + r * raw->cols, 1, raw->n_codes, raw->codes, false, "pca", NULL,
-                                    x + i++ * width, NULL, &unseen);
+                                    x + i++ * width, NULL, &counts);
         }
         if (!st && raw->src.pca_k > width)
             st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "pca=%lld: only %lld features after preprocessing",
                            (long long)raw->src.pca_k, (long long)width);
         if (!st) st = kn__pca_fit(ctx, x, n_fit, width, raw->src.pca_k, raw->src.pca_share, &p->pca);
-        if (!st) p->n_out = p->pca.k;
+        if (!st) p->n_out = p->n_seq + p->pca.k;
     }
     if (!st) st = kn__prep_names(p);
     if (!st) {
@@ -715,6 +863,13 @@ kn_status kn_preprocessor_fit(const kn_dataset *ds, kn_preprocessor **out) {
         if (p->pca.k)
             w += snprintf(p->report + w, sizeof p->report - (size_t)w, "; pca: %lld components, %.1f%% of the variance",
                           (long long)p->pca.k, 100 * explained);
+        if (p->n_seq)
+            w += snprintf(p->report + w, sizeof p->report - (size_t)w,
+                          "; sequence '%s': %lld token ids per row, vocabulary %lld (ids 0 padding, 1 unknown, %lld words; "
+                          "max_tokens=%lld), %lld training rows truncated, %lld unknown-word ids",
+                          p->cols[p->seq_col].name, (long long)p->n_seq, (long long)p->cols[p->seq_col].n_cats + 2,
+                          (long long)p->cols[p->seq_col].n_cats, (long long)p->max_tokens, (long long)p->seq_truncated,
+                          (long long)p->seq_oov);
         snprintf(p->report + w, sizeof p->report - (size_t)w, "; %lld model inputs", (long long)p->n_out);
     }
     if (maps) free_maps(ctx, p->n_cols, maps);
@@ -754,6 +909,18 @@ static kn_status gather_dataset(const kn_preprocessor *p, kn_ctx *ctx, const flo
     return KN_OK;
 }
 
+/* What a transform met that training did not fit: unseen categories (a warning), and a
+ * sequence's cut rows and unknown words (information only: Keras's TextVectorization says nothing). */
+static void log_counts(const kn_preprocessor *p, kn_ctx *ctx, const char *where, const kn__prep_counts *c) {
+    if (c->unseen)
+        kn__log(ctx, KN_LOG_WARN, "%s: %lld categorical value%s not seen in training: encoded as all zeros", where,
+                (long long)c->unseen, c->unseen == 1 ? "" : "s");
+    if (p->n_seq && (c->truncated || c->oov))
+        kn__log(ctx, KN_LOG_INFO, "%s: sequence '%s': %lld row%s cut to %lld token ids, %lld word%s outside the vocabulary (id 1)",
+                where, p->cols[p->seq_col].name, (long long)c->truncated, c->truncated == 1 ? "" : "s", (long long)p->n_seq,
+                (long long)c->oov, c->oov == 1 ? "" : "s");
+}
+
 kn_status kn_preprocessor_transform(const kn_preprocessor *p, const kn_dataset *ds, kn_dataset **out) {
     if (!p || !ds || !out) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -776,12 +943,10 @@ kn_status kn_preprocessor_transform(const kn_preprocessor *p, const kn_dataset *
         kn__free(ctx, keep);
         return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for %lld rows", (long long)ds->n);
     }
-    int64_t unseen = 0;
-    kn_status st = kn__prep_transform(p, ds->x, ds->n, raw->n_codes, raw->codes, true, raw->src.path, NULL, x, keep, &unseen);
+    kn__prep_counts counts;
+    kn_status st = kn__prep_transform(p, ds->x, ds->n, raw->n_codes, raw->codes, true, raw->src.path, NULL, x, keep, &counts);
     if (!st) st = gather_dataset(p, ctx, x, keep, ds->n, ds->labels, ds->targets, ds->n_classes, ds->label_names, out);
-    if (!st && unseen)
-        kn__log(ctx, KN_LOG_WARN, "%s: %lld categorical value%s not seen in training: encoded as all zeros", raw->src.path,
-                (long long)unseen, unseen == 1 ? "" : "s");
+    if (!st) log_counts(p, ctx, raw->src.path, &counts);
     kn__free(ctx, x);
     kn__free(ctx, keep);
     return st;
@@ -810,8 +975,9 @@ kn_status kn__prep_load_csv(const kn_preprocessor *p, kn_ctx *ctx, const char *p
         st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     for (int64_t j = 0; !st && j < p->n_cols; j++) names[j] = p->cols[j].name, kinds[j] = p->cols[j].kind;
     if (!st) st = kn__raw_from_csv(ctx, &csv, path, names, kinds, p->n_cols, raw, n_codes, codes);
-    int64_t unseen = 0, no_target = 0;
-    if (!st) st = kn__prep_transform(p, raw, csv.rows, n_codes, codes, labelled, path, csv.lines, x, keep, &unseen);
+    int64_t no_target = 0;
+    kn__prep_counts counts = {0};
+    if (!st) st = kn__prep_transform(p, raw, csv.rows, n_codes, codes, labelled, path, csv.lines, x, keep, &counts);
     if (!st && labelled) { /* the target: by the fitted names, or a number */
         int64_t tc = kn__csv_column_index(&csv, p->target);
         if (tc < 0) st = kn__error(ctx, KN_ERR_SHAPE, "%s: no target column '%s' (the model was trained with it)", path, p->target);
@@ -850,9 +1016,7 @@ kn_status kn__prep_load_csv(const kn_preprocessor *p, kn_ctx *ctx, const char *p
         (*result)->targets = NULL;
         (*result)->outputs = 0;
     }
-    if (!st && unseen)
-        kn__log(ctx, KN_LOG_WARN, "%s: %lld categorical value%s not seen in training: encoded as all zeros", path,
-                (long long)unseen, unseen == 1 ? "" : "s");
+    if (!st) log_counts(p, ctx, path, &counts);
     if (!st && no_target) kn__log(ctx, KN_LOG_WARN, "%s: %lld rows without a target left out", path, (long long)no_target);
     if (codes) kn__raw_codes_free(ctx, p->n_cols, n_codes, codes);
     kn__free(ctx, names);

@@ -4,6 +4,7 @@
  * they read back to the same double. */
 #define _POSIX_C_SOURCE 200809L
 #include "data/preprocess.h"
+#include "data/text.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -11,7 +12,7 @@
 
 static const char *const impute_names[] = {"mean", "median", "most_frequent", "constant", "drop"};
 static const char *const scale_names[] = {"standard", "minmax", "none"};
-static const char *const kind_names[] = {"numeric", "categorical", "date", "text"};
+static const char *const kind_names[] = {"numeric", "categorical", "date", "text", "sequence"};
 
 static cJSON *doubles(const double *v, int64_t n) {
     cJSON *a = cJSON_CreateArray();
@@ -51,6 +52,12 @@ cJSON *kn__prep_to_json(const kn_preprocessor *p) {
             for (int64_t k = 0; cats && k < col->n_cats; k++) cJSON_AddItemToArray(cats, cJSON_CreateString(col->cats[k]));
         }
         if (col->kind == KN__COL_TEXT) cJSON_AddItemToObject(o, "idf", doubles(col->idf, col->n_cats));
+        if (col->kind == KN__COL_SEQUENCE) { /* the words of ids 2, 3, ... in order */
+            cJSON_AddNumberToObject(o, "sequence_length", (double)p->n_seq);
+            cJSON_AddNumberToObject(o, "max_tokens", (double)p->max_tokens);
+            cJSON *words = cJSON_AddArrayToObject(o, "vocabulary");
+            for (int64_t k = 0; words && k < col->n_cats; k++) cJSON_AddItemToArray(words, cJSON_CreateString(col->cats[k]));
+        }
     }
     cJSON_AddItemToObject(j, "numeric_features", indices(p->num_base, p->n_num1));
     cJSON_AddItemToObject(j, "onehot_features", indices(p->hot_base, p->n_hot));
@@ -134,6 +141,53 @@ static kn_status read_string(const reader *r, const cJSON *v, const char *field,
     return *out ? KN_OK : kn__error(r->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", r->path);
 }
 
+/* A whole number in [lo, hi]. */
+static bool whole(const cJSON *v, double lo, double hi) {
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && v->valuedouble == floor(v->valuedouble);
+}
+
+/* Column c, a sequence: its length, max_tokens and vocabulary (distinct non-empty words, at
+ * most max_tokens - 2); the only one. */
+static kn_status read_sequence(const reader *r, const cJSON *o, const char *field, kn_preprocessor *p, int64_t c) {
+    kn__prep_col *col = &p->cols[c];
+    if (p->seq_col >= 0) return bad(r, field, "a second sequence column (one is allowed)");
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(o, "sequence_length"), *max = cJSON_GetObjectItemCaseSensitive(o, "max_tokens"),
+                *words = cJSON_GetObjectItemCaseSensitive(o, "vocabulary");
+    if (!whole(len, 1, 1 << 20)) return bad(r, field, "sequence_length must be a whole number from 1 to 1048576");
+    if (!whole(max, 2, 1 << 24)) return bad(r, field, "max_tokens must be a whole number from 2 to 16777216");
+    if (!isnan(col->fill) && col->fill != 0) return bad(r, field, "a sequence column's fill is 0 (an empty text) or null");
+    p->seq_col = c;
+    p->n_seq = (int64_t)len->valuedouble;
+    p->max_tokens = (int64_t)max->valuedouble;
+    if (!cJSON_IsArray(words) || cJSON_GetArraySize(words) > p->max_tokens - 2)
+        return bad(r, field, "vocabulary must be a list of at most max_tokens - 2 words");
+    col->n_cats = cJSON_GetArraySize(words);
+    col->cats = kn__calloc(r->ctx, (size_t)(col->n_cats ? col->n_cats : 1), sizeof *col->cats);
+    if (!col->cats) return kn__error(r->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", r->path);
+    kn__terms seen = {0};
+    kn_status st = KN_OK;
+    int64_t k = 0;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, words) {
+        if (!cJSON_IsString(s) || !s->valuestring[0]) {
+            st = bad(r, field, "a vocabulary word is not a non-empty string");
+            break;
+        }
+        int64_t at = kn__terms_index(r->ctx, &seen, s->valuestring, true);
+        if (at == -2 || !(col->cats[k] = kn__strdup(r->ctx, s->valuestring))) {
+            st = kn__error(r->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", r->path);
+            break;
+        }
+        if (at != k++) {
+            st = bad(r, field, "the vocabulary repeats a word");
+            break;
+        }
+    }
+    kn__terms_free(r->ctx, &seen);
+    col->width = 0; /* not a base feature */
+    return st;
+}
+
 static kn_status read_columns(const reader *r, const cJSON *cols, kn_preprocessor *p) {
     if (!cJSON_IsArray(cols) || cJSON_GetArraySize(cols) < 1 || cJSON_GetArraySize(cols) > (1 << 20))
         return bad(r, "columns", "expected a non-empty list");
@@ -149,8 +203,8 @@ static kn_status read_columns(const reader *r, const cJSON *cols, kn_preprocesso
         if (!cJSON_IsObject(o)) return bad(r, field, "expected an object");
         kn_status st = read_string(r, cJSON_GetObjectItemCaseSensitive(o, "name"), field, &col->name);
         if (st) return st;
-        int kind = enum_of(cJSON_GetObjectItemCaseSensitive(o, "kind"), kind_names, 4);
-        if (kind < 0) return bad(r, field, "kind must be numeric, categorical, date or text");
+        int kind = enum_of(cJSON_GetObjectItemCaseSensitive(o, "kind"), kind_names, 5);
+        if (kind < 0) return bad(r, field, "kind must be numeric, categorical, date, text or sequence");
         col->kind = (kn__col_kind)kind;
         const cJSON *fill = cJSON_GetObjectItemCaseSensitive(o, "fill");
         if (cJSON_IsNull(fill)) col->fill = NAN;
@@ -159,6 +213,10 @@ static kn_status read_columns(const reader *r, const cJSON *cols, kn_preprocesso
         if ((p->impute == KN__IMPUTE_DROP) != isnan(col->fill)) return bad(r, field, "fill is null exactly when impute is drop");
         col->width = col->kind == KN__COL_DATE ? 4 : 1;
         if (col->kind == KN__COL_DATE && !isnan(col->fill) && fabs(col->fill) > 1e8) return bad(r, field, "a date fill out of range");
+        if (col->kind == KN__COL_SEQUENCE) {
+            kn_status seq_st = read_sequence(r, o, field, p, c);
+            if (seq_st) return seq_st;
+        }
         if (col->kind == KN__COL_CATEGORICAL || col->kind == KN__COL_TEXT) {
             const bool text = col->kind == KN__COL_TEXT;
             const cJSON *cats = cJSON_GetObjectItemCaseSensitive(o, text ? "terms" : "categories");
@@ -238,13 +296,13 @@ static kn_status read_body(const reader *r, const cJSON *j, kn_preprocessor *p) 
     if ((st = read_indices(r, cJSON_GetObjectItemCaseSensitive(j, "onehot_features"), "onehot_features", p, true, &p->hot_base,
                            &p->n_hot)))
         return st;
-    if (p->n_num1 + p->n_hot == 0) return bad(r, "numeric_features", "no features at all");
+    if (p->n_num1 + p->n_hot + p->n_seq == 0) return bad(r, "numeric_features", "no features at all");
     if (p->poly == 2 && p->n_num1 > 1000) return bad(r, "numeric_features", "too many for poly=2");
     p->n_num = p->n_num1 + (p->poly == 2 ? p->n_num1 * (p->n_num1 + 1) / 2 : 0);
     if ((st = read_doubles(r, cJSON_GetObjectItemCaseSensitive(j, "shift"), "shift", p->n_num, &p->shift))) return st;
     if ((st = read_doubles(r, cJSON_GetObjectItemCaseSensitive(j, "mul"), "mul", p->n_num, &p->mul))) return st;
     int64_t width = p->n_num + p->n_hot;
-    p->n_out = width;
+    p->n_out = p->n_seq + width;
     const cJSON *pca = cJSON_GetObjectItemCaseSensitive(j, "pca");
     if (pca) {
         const cJSON *comps = cJSON_GetObjectItemCaseSensitive(pca, "components");
@@ -272,7 +330,7 @@ static kn_status read_body(const reader *r, const cJSON *j, kn_preprocessor *p) 
             memcpy(p->pca.components + k * width, row, (size_t)width * sizeof *row);
             kn__free(ctx, row);
         }
-        p->n_out = p->pca.k;
+        p->n_out = p->n_seq + p->pca.k;
     }
     const cJSON *report = cJSON_GetObjectItemCaseSensitive(j, "report");
     if (cJSON_IsString(report)) snprintf(p->report, sizeof p->report, "%s", report->valuestring);
@@ -284,6 +342,7 @@ kn_status kn__prep_from_json(kn_ctx *ctx, const cJSON *j, const char *path, kn_p
     kn_preprocessor *p = kn__calloc(ctx, 1, sizeof *p);
     if (!p) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     p->ctx = ctx;
+    p->seq_col = -1;
     reader r = {ctx, path};
     kn_status st = read_body(&r, j, p);
     if (st) kn_preprocessor_free(p);

@@ -69,7 +69,7 @@ void kn__date_parts(int64_t days, float out[4]) {
 
 static const char *const source_keys[] = {"target", "drop", "sep", "na", "categorical", "numeric", "task", "impute",
                                           "fill", "scale", "onehot", "dates", "poly", "pca", "text", "text_features",
-                                          "constant", NULL};
+                                          "constant", "sequence", "sequence_length", "max_tokens", NULL};
 
 /* Whether s starts with "KEY=" for a known key. */
 static bool at_key(const char *s) {
@@ -127,6 +127,24 @@ static kn_status parse_option(kn_ctx *ctx, const char *key, const char *v, size_
     if (strcmp(key, "categorical") == 0) return names_parse(ctx, key, v, n, &s->categorical);
     if (strcmp(key, "numeric") == 0) return names_parse(ctx, key, v, n, &s->numeric);
     if (strcmp(key, "text") == 0) return names_parse(ctx, key, v, n, &s->text);
+    if (strcmp(key, "sequence") == 0) {
+        kn_status st = names_parse(ctx, key, v, n, &s->sequence);
+        if (!st && (s->sequence.n != 1 || !s->sequence.names[0][0]))
+            return bad_value(ctx, key, v, n, "one column (one sequence of token ids per row)");
+        return st;
+    }
+    if (strcmp(key, "sequence_length") == 0 || strcmp(key, "max_tokens") == 0) { /* whole numbers, digits only */
+        const bool len = key[0] == 's';
+        long long k = strtoll(num, &end, 10);
+        const long long lo = len ? 1 : 2, hi = len ? (1 << 20) : (1 << 24); /* max_tokens: an embedding's input_dim limit */
+        if (n == 0 || n > 12 || *end || num[0] == '-' || num[0] == '+' || num[0] == ' ' || k < lo || k > hi)
+            return bad_value(ctx, key, v, n,
+                             len ? "a whole number of token ids per row, from 1 to 1048576"
+                                 : "a whole number of ids from 2 to 16777216 (the words, with 0 for padding and 1 for unknown words)");
+        if (len) s->sequence_length = k;
+        else s->max_tokens = k;
+        return KN_OK;
+    }
     if (strcmp(key, "text_features") == 0) {
         long long k = strtoll(num, &end, 10);
         if (n == 0 || *end || k < 1 || k > (1 << 24)) return bad_value(ctx, key, v, n, "a number of terms from 1 to 2^24");
@@ -210,7 +228,7 @@ static kn_status unknown_key_in(kn_ctx *ctx, const char *text, size_t n, const c
         const char *k = c + 1, *end = text + n;
         while (k < end && (*k == '_' || islower((unsigned char)*k))) k++;
         if (k == c + 1 || k == end || *k != '=') continue;
-        char keys[200];
+        char keys[256];
         kn__join_names(source_keys, -1, keys, sizeof keys);
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "csv source: '%.*s' is not a key (the keys are %s); %s %.*s",
                          (int)(k - c - 1), c + 1, keys, what, (int)n, text);
@@ -254,6 +272,12 @@ kn_status kn__source_parse(kn_ctx *ctx, const char *spec, kn__source *s) {
         if (!st) st = parse_option(ctx, name, eq + 1, (size_t)(vend - eq - 1), s);
         opt = next;
     }
+    if (!st && !s->sequence.n && (s->sequence_length || s->max_tokens))
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "csv source: %s= applies to a sequence=COL column, and none is given",
+                       s->sequence_length ? "sequence_length" : "max_tokens");
+    if (!st && s->sequence.n && (s->pca_k || s->pca_share))
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "csv source: pca= with sequence=%s: token ids are never projected (leave pca= out)",
+                       s->sequence.names[0]);
     if (st) kn__source_free(ctx, s);
     return st;
 }
@@ -267,6 +291,7 @@ void kn__source_free(kn_ctx *ctx, kn__source *s) {
     kn__free(ctx, s->categorical.names);
     kn__free(ctx, s->numeric.names);
     kn__free(ctx, s->text.names);
+    kn__free(ctx, s->sequence.names);
     memset(s, 0, sizeof *s);
 }
 
@@ -504,7 +529,8 @@ static kn_status encode_target(kn_ctx *ctx, const kn__csv *csv, int64_t tc, kn__
 }
 
 static const char *kind_name(kn__col_kind k) {
-    return k == KN__COL_NUMERIC ? "numeric" : k == KN__COL_DATE ? "date" : k == KN__COL_TEXT ? "text" : "categorical";
+    return k == KN__COL_NUMERIC ? "numeric" : k == KN__COL_DATE ? "date" : k == KN__COL_TEXT ? "text"
+           : k == KN__COL_SEQUENCE ? "sequence" : "categorical";
 }
 
 /* Decides the target column, the kept columns and their kinds. */
@@ -522,9 +548,9 @@ static kn_status choose_columns(kn_ctx *ctx, const kn__csv *csv, kn__raw *raw, i
     } else {
         *tc = csv->cols - 1;
     }
-    const kn__names *lists[4] = {&s->drop, &s->categorical, &s->numeric, &s->text};
-    const char *keys[4] = {"drop", "categorical", "numeric", "text"};
-    for (int l = 0; l < 4; l++)
+    const kn__names *lists[5] = {&s->drop, &s->categorical, &s->numeric, &s->text, &s->sequence};
+    const char *keys[5] = {"drop", "categorical", "numeric", "text", "sequence"};
+    for (int l = 0; l < 5; l++)
         for (int i = 0; i < lists[l]->n; i++) {
             int64_t c = kn__csv_column_index(csv, lists[l]->names[i]);
             if (c < 0) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: %s=%s: no such column", path, keys[l], lists[l]->names[i]);
@@ -534,6 +560,8 @@ static kn_status choose_columns(kn_ctx *ctx, const kn__csv *csv, kn__raw *raw, i
                     return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: column '%s' is both %s= and %s=", path, lists[l]->names[i],
                                      keys[e], keys[l]);
         }
+    if (s->sequence.n && in_names(&s->drop, s->sequence.names[0]))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s: column '%s' is both drop= and sequence=", path, s->sequence.names[0]);
     if (csv->cols < 2) return kn__error(ctx, KN_ERR_FORMAT, "%s: one column: a target and at least one feature are needed", path);
     raw->target = kn__strdup(ctx, csv->columns[*tc].name);
     raw->names = kn__calloc(ctx, (size_t)csv->cols, sizeof *raw->names);
@@ -547,7 +575,9 @@ static kn_status choose_columns(kn_ctx *ctx, const kn__csv *csv, kn__raw *raw, i
         const char *name = csv->columns[c].name;
         if (c == *tc || in_names(&s->drop, name)) continue;
         kn__col_kind kind = csv->columns[c].numeric ? KN__COL_NUMERIC : KN__COL_CATEGORICAL;
-        if (in_names(&s->text, name)) {
+        if (in_names(&s->sequence, name)) {
+            kind = KN__COL_SEQUENCE;
+        } else if (in_names(&s->text, name)) {
             kind = KN__COL_TEXT;
         } else if (in_names(&s->categorical, name)) {
             kind = KN__COL_CATEGORICAL;
@@ -566,6 +596,17 @@ static kn_status choose_columns(kn_ctx *ctx, const kn__csv *csv, kn__raw *raw, i
     }
     raw->cols = k;
     if (k == 0) return kn__error(ctx, KN_ERR_FORMAT, "%s: no feature columns left (all dropped)", path);
+    if (s->sequence.n && k > 1) { /* the ids alone: an embedding reads every model input as a token id */
+        char others[160] = "";
+        int w = 0;
+        for (int64_t j = 0, shown = 0; j < k && w < (int)sizeof others; j++) {
+            if (raw->kinds[j] == KN__COL_SEQUENCE) continue;
+            w += snprintf(others + w, sizeof others - (size_t)w, "%s%s", shown++ ? "," : "", raw->names[j]);
+        }
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
+                         "%s: sequence=%s: the model's inputs are its token ids alone, and the file has %lld other feature "
+                         "column%s (add drop=%s)", path, s->sequence.names[0], (long long)(k - 1), k == 2 ? "" : "s", others);
+    }
     return KN_OK;
 }
 
@@ -626,7 +667,7 @@ kn_status kn__raw_load(kn_ctx *ctx, const char *spec, kn_dataset **out) {
     if (!st) {
         raw->rows_read = csv.rows;
         raw->rows_without_target = csv.rows - kept;
-        int64_t counts[4] = {0, 0, 0, 0}, missing = 0;
+        int64_t counts[5] = {0, 0, 0, 0, 0}, missing = 0;
         for (int64_t j = 0; j < raw->cols; j++) counts[raw->kinds[j]]++;
         for (int64_t i = 0; i < ds->n * raw->cols; i++) missing += isnan(ds->x[i]);
         int w = snprintf(raw->report, sizeof raw->report,
@@ -637,6 +678,7 @@ kn_status kn__raw_load(kn_ctx *ctx, const char *spec, kn_dataset **out) {
                       "); %lld feature columns (%lld numeric, %lld categorical, %lld date", (long long)raw->cols,
                       (long long)counts[KN__COL_NUMERIC], (long long)counts[KN__COL_CATEGORICAL], (long long)counts[KN__COL_DATE]);
         if (counts[KN__COL_TEXT]) w += snprintf(raw->report + w, sizeof raw->report - (size_t)w, ", %lld text", (long long)counts[KN__COL_TEXT]);
+        if (counts[KN__COL_SEQUENCE]) w += snprintf(raw->report + w, sizeof raw->report - (size_t)w, ", 1 token sequence");
         w += snprintf(raw->report + w, sizeof raw->report - (size_t)w, "); %lld missing values", (long long)missing);
         if (raw->rows_without_target)
             snprintf(raw->report + w, sizeof raw->report - (size_t)w, "; %lld rows without a target dropped",

@@ -17,7 +17,8 @@
 #include "core/core.h"
 #include "data/csv.h"
 
-typedef enum { KN__COL_NUMERIC, KN__COL_CATEGORICAL, KN__COL_DATE, KN__COL_TEXT } kn__col_kind;
+/* SEQUENCE: a text column as token ids (sequence=COL), Keras's TextVectorization(output_mode="int"). */
+typedef enum { KN__COL_NUMERIC, KN__COL_CATEGORICAL, KN__COL_DATE, KN__COL_TEXT, KN__COL_SEQUENCE } kn__col_kind;
 typedef enum { KN__TASK_AUTO, KN__TASK_CLASSIFICATION, KN__TASK_REGRESSION } kn__task;
 typedef enum { KN__IMPUTE_MEAN, KN__IMPUTE_MEDIAN, KN__IMPUTE_MOST_FREQUENT, KN__IMPUTE_CONSTANT,
                KN__IMPUTE_DROP } kn__impute;
@@ -30,12 +31,12 @@ typedef struct kn__names {
 } kn__names;
 
 /* What `csv:FILE[:key=value]...` says (INTERFACE.md's keys plus poly, pca, dates, fill, text,
- * text_features). */
+ * text_features, sequence, sequence_length, max_tokens). */
 typedef struct kn__source {
     char *path;
     char *target;          /* target=NAME, or NULL */
     int64_t target_index;  /* target=#N (0-based), or -1; neither: the last column */
-    kn__names drop, na, categorical, numeric, text;
+    kn__names drop, na, categorical, numeric, text, sequence;
     bool na_given;         /* na= replaces the default tokens "", NA, NaN, ? */
     char sep;              /* 0: detected */
     kn__task task;
@@ -47,6 +48,8 @@ typedef struct kn__source {
     bool keep_constant;    /* constant=keep: features constant on the training rows stay (default: dropped) */
     int poly;              /* 1 (default) or 2: degree-2 polynomial features of the numeric ones */
     int64_t text_features; /* text_features=N: the most frequent terms a text= column keeps (1000) */
+    int64_t sequence_length; /* sequence_length=L: ids per row (Keras's output_sequence_length); 0: the longest training row */
+    int64_t max_tokens;      /* max_tokens=V: ids 0 (padding), 1 (out of vocabulary) and V - 2 words; 0: 20000 */
     int64_t pca_k;         /* pca=K components, or 0 */
     double pca_share;      /* pca=F in (0, 1): components for that share of variance, or 0 */
 } kn__source;
@@ -93,7 +96,7 @@ kn_status kn__raw_from_csv(kn_ctx *ctx, const kn__csv *csv, const char *path, ch
                            const kn__col_kind *kinds, int64_t n, float *values, int64_t *n_codes, char ***codes);
 void kn__raw_codes_free(kn_ctx *ctx, int64_t n, int64_t *n_codes, char ***codes);
 
-const char *kn__col_kind_name(kn__col_kind k); /* "numeric", "categorical", "date", "text" */
+const char *kn__col_kind_name(kn__col_kind k); /* "numeric", "categorical", "date", "text", "sequence" */
 
 /* Dates: "YYYY-MM-DD" or "YYYY/MM/DD", optionally followed by 'T' or ' ' and a time (not
  * used). Days since 1970-01-01 (proleptic Gregorian); false if s is not a valid date. */

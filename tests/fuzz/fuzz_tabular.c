@@ -28,6 +28,8 @@ static const char *const options[] = {
     ":categorical=a,b:drop=c",
     ":text=a:text_features=3",
     ":text=a,b:impute=drop:pca=1",
+    ":sequence=a:drop=b:sequence_length=3:max_tokens=4",
+    ":sequence=b:drop=a:impute=drop",
 };
 
 static void check_width(const kn_preprocessor *p, const kn_dataset *d) {

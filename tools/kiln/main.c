@@ -37,7 +37,9 @@ static const char *usage_text =
     "  standard), onehot=on|off (default on), dates=on|off (default on: year, month, day of\n"
     "  year, weekday), poly=1|2 (default 1), pca=K|F (components, or share of variance; off),\n"
     "  text=COL,... (free text as TF-IDF features; none), text_features=N (words kept per text\n"
-    "  column; default 1000)\n"
+    "  column; default 1000), sequence=COL (one free-text column as token ids for an embedding,\n"
+    "  as Keras's TextVectorization(output_mode=\"int\"); none), sequence_length=L (ids per row;\n"
+    "  default: the longest training row), max_tokens=V (vocabulary with ids 0 and 1; 20000)\n"
     "\n"
     "global options:\n" CLI_GLOBAL_HELP
     "\n"
