@@ -191,8 +191,9 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
             /* kept tensors of the arena: those in the flat buffers (the parameters' gradients)
              * stay on the device until a pull, as the mirror backend tests (copied each run,
              * the wide MLP's 564 MB of gradients would cross the bus every step) */
+            /* (a kept reshape, a view without a kernel, too: a recurrent layer's sequence) */
             bool out = (t->flags & KN_FLAG_KEEP) && t->op != KN_OP_INPUT && !(t->flags & KN_FLAG_FOLDED) &&
-                       kn__op_info(t->op)->cpu && inside(t->data, g->arena, g->arena_bytes);
+                       (kn__op_info(t->op)->cpu || t->op == KN_OP_RESHAPE) && inside(t->data, g->arena, g->arena_bytes);
             if (pass == 0 ? !in : !out) continue;
             c->io_t[c->n_io] = t;
             c->io_off[c->n_io++] = off;
