@@ -174,6 +174,12 @@ static bool wgrad_member(const kn_tensor *t) {
            x->ndim == 2 && dz->ndim == 2 && x->ne[0] == dz->ne[0] && t->ne[0] == x->ne[1] && t->ne[1] == dz->ne[1];
 }
 
+/* a and b have as many rows at every batch: now, and per batch element. */
+static bool same_rows(const kn_tensor *a, const kn_tensor *b) {
+    return a->ne[0] == b->ne[0] && (a->shape[0] == KN_BATCH) == (b->shape[0] == KN_BATCH) &&
+           kn__batch_rows(a) == kn__batch_rows(b);
+}
+
 static bool is_private(const kn__cuda_graph *c, const kn_tensor *t) {
     const kn_tensor *r = kn__alias_root((kn_tensor *)t);
     for (int i = 0; i < c->n_priv; i++)
@@ -197,8 +203,16 @@ static void plan_weight_grads(kn_graph *g, kn__cuda_graph *c) {
     const kn_tensor *cand[KN_CU_CHAIN_LAYERS];
     int pos[KN_CU_CHAIN_LAYERS], n = 0, launch = -1;
     int64_t weights = 0; /* at most KN_CUDA_CHAIN_WEIGHTS in all: larger products run on cuBLASLt */
+    /* One count of rows for them all (the launch sums the last product's rows of each):
+     * a recurrent layer's kernels sum the batch's rows times its steps (graph/ops_rnn.c's
+     * reshaped rows) where a dense layer's sum the batch's rows, so only the products whose
+     * rows scale with the batch as the last one's are taken. */
+    const kn_tensor *last = NULL;
+    for (int i = g->n_nodes - 1; i >= 0 && !last; i--)
+        if (wgrad_member(g->nodes[i])) last = g->nodes[i]->src[0];
     for (int i = 0; i < g->n_nodes && n < KN_CU_CHAIN_LAYERS; i++)
-        if (wgrad_member(g->nodes[i]) && weights + chain_weights(g->nodes[i]) <= KN_CUDA_CHAIN_WEIGHTS) {
+        if (wgrad_member(g->nodes[i]) && same_rows(g->nodes[i]->src[0], last) &&
+            weights + chain_weights(g->nodes[i]) <= KN_CUDA_CHAIN_WEIGHTS) {
             weights += chain_weights(g->nodes[i]);
             cand[n] = g->nodes[i], pos[n++] = i, launch = i;
         }
