@@ -119,6 +119,34 @@ cudaError_t kn__cu_slice(cudaStream_t s, const float *x, float *y, int64_t rows,
 cudaError_t kn__cu_maximum(cudaStream_t s, const float *a, const float *b, float *y, int64_t n);
 cudaError_t kn__cu_maximum_grad(cudaStream_t s, const float *dy, const float *a, const float *b, float *dx, int64_t n,
                                 int side);
+/* slice's gradient (f32): dy (rows, w) into columns [off, off + w) of dx (rows, cols), zeros
+ * elsewhere. */
+cudaError_t kn__cu_slice_grad(cudaStream_t s, const float *dy, float *dx, int64_t rows, int64_t cols, int64_t off,
+                              int64_t w);
+/* The recurrent layers (kernels_rnn.cu; graph.h's KN_OP_RNN, the cell formulas in
+ * backend/rnn_cell.h), one launch a step, a thread a (row, unit). A sequence's dimensions:
+ * the cell (kn_rnn_cell) and its G gates, its activations, N rows, H units, T steps, W the
+ * states row's width (kn__rnn_width), and reverse: the steps from the last time to the first
+ * (the node's iparam[5] where the graph sets it, go_backwards; the states stay in time
+ * order, the zero state at index T). Step s is the s-th processed, at time t = s (t =
+ * T-1-s reversed). */
+typedef struct {
+    int cell, act, ract, reverse;
+    int64_t N, H, T, G, W;
+} kn__cu_rnn;
+/* Forward step s over y (N, W), the states: each row's recurrent term of time t, b_r + prod
+ * (br (G*H) or NULL; prod (N, G*H), the previous h times U, or NULL at s = 0: the zero
+ * state, which this step writes), at column (T+1)*H + t*G*H, then the cell on it and xw
+ * (N, T*G*H): h and (lstm) c of time t. */
+cudaError_t kn__cu_rnn_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, const float *xw, const float *prod,
+                            const float *br, float *y);
+/* Backward step s: dy (N, W) the states' gradient, xw and y as above; writes time t's d xw
+ * (and a gru's d r, T*G*H columns further) into out (N, ow), and into dh_rec and dc (N, H
+ * each) the direct parts of the previous h's and c's gradients; reads them first (the
+ * recurrence's part of dh, after the caller's product dh_rec (+)= d r U^T of step s + 1,
+ * and that step's cell gradient) unless first (s = T - 1: zeros). */
+cudaError_t kn__cu_rnn_back_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, bool first, const float *dy,
+                                 const float *xw, const float *y, float *out, int64_t ow, float *dh_rec, float *dc);
 /* Mean loss over rows (ws: rows doubles) and its gradient; dloss is a device scalar. */
 cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
                         const float *w, float *out, double *ws, int64_t rows, int64_t c);

@@ -2,6 +2,7 @@
  * node's shapes and parameters (as the CPU kernel does) and enqueues the launchers of
  * kernels.cu / kernels_nn.cu or a cuBLASLt product (matmul.c) on the graph's stream. */
 #include "node_launch.h"
+#include "backend/rnn_cell.h"
 
 #define D(t) ((float *)kn__cuda_tensor(g, (t)))
 #define DS(i) ((float *)kn__cuda_tensor(g, t->src[i]))
@@ -202,6 +203,11 @@ static kn_status k_concat(kn_graph *g, kn_tensor *t) {
 static kn_status k_slice(kn_graph *g, kn_tensor *t) {
     const kn_tensor *x = t->src[0];
     LAUNCH(kn__cu_slice(STREAM, DS(0), D(t), lead_rows(t), x->ne[x->ndim - 1], t->iparam[0], t->iparam[1]));
+    OK;
+}
+
+static kn_status k_slice_grad(kn_graph *g, kn_tensor *t) {
+    LAUNCH(kn__cu_slice_grad(STREAM, DS(0), D(t), lead_rows(t), t->ne[t->ndim - 1], t->iparam[0], t->iparam[1]));
     OK;
 }
 
@@ -602,6 +608,92 @@ static kn_status k_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
     OK;
 }
 
+/* ------------------------------------------------------------- recurrent layers
+ *
+ * A sequence runs a step at a time, as cpu/rnn.c does, with the same cell formulas
+ * (backend/rnn_cell.h, in kernels_rnn.cu): per step one cuBLASLt product and one launch of
+ * the cell over every (row, unit). The products' outputs go to the workspace (ws, sized by
+ * kn__cuda_rnn_workspace at the compiled batch), since kn__cuda_gemm writes rows of n
+ * floats and a step's recurrent term lies inside the wider states row:
+ *
+ *   forward   prod (N, G*H) = h_s U   (h_s: the states' columns [s*H, (s+1)*H), row stride W;
+ *             none at s = 0: h_0 = 0); the step's kernel writes r_s = b_r + prod into the
+ *             states row, then the cell's h_{s+1} and (lstm) c_{s+1}
+ *   backward  s = T-1 .. 0: the step's kernel (d xw, a gru's d r, and the direct parts of
+ *             h_s's and c_s's gradients into dh_rec and dc, (N, H) each in ws), then
+ *             dh_rec = d r_s U^T, added to the gru's direct part (beta 1), for step s - 1
+ *
+ * (A reversed sequence, iparam[5], processes time T-1-s at step s, its states kept in time
+ * order: rnn_time and rnn_h_read, and the kernels' step_of, as cpu/rnn.c places them.)
+ *
+ * Nothing is allocated or synchronized: a captured run replays it as launched. */
+
+size_t kn__cuda_rnn_workspace(const kn_tensor *t) {
+    if (t->op == KN_OP_RNN) return (size_t)t->ne[0] * (size_t)(kn__rnn_gates(t->iparam[0]) * t->iparam[1]) * sizeof(float);
+    if (t->op == KN_OP_RNN_GRAD) return 2 * (size_t)t->ne[0] * (size_t)t->src[3]->iparam[1] * sizeof(float);
+    return 0;
+}
+
+/* The dimensions of the sequence of rnn (a KN_OP_RNN node) over rows rows; reversed where
+ * iparam[5] says so (go_backwards, in graphs that set it; 0 otherwise). */
+static kn__cu_rnn rnn_dims(const kn_tensor *rnn, int64_t rows) {
+    kn__cu_rnn d = {rnn->iparam[0], rnn->iparam[3], rnn->iparam[4], rnn->iparam[5] != 0, rows, rnn->iparam[1],
+                    rnn->iparam[2], kn__rnn_gates(rnn->iparam[0]), rnn->ne[1]};
+    return d;
+}
+
+/* The time of processing step s (kernels_rnn.cu's step_of), and the index in the states
+ * row of the h it reads. */
+static int64_t rnn_time(const kn__cu_rnn *d, int64_t s) { return d->reverse ? d->T - 1 - s : s; }
+static int64_t rnn_h_read(const kn__cu_rnn *d, int64_t s) { return d->reverse ? d->T - s : s; }
+
+/* The workspace this run's batch needs, checked against what compile sized (an invariant:
+ * a run's batch is at most the compiled one). */
+static kn_status rnn_workspace_check(kn_graph *g, kn_tensor *t) {
+    size_t need = kn__cuda_rnn_workspace(t);
+    if (need > CTX->ws_bytes)
+        return kn__error(g->ctx, KN_ERR_DEVICE, "cuda: node '%s': %zu bytes of workspace exceed the %zu compiled",
+                         t->name, need, CTX->ws_bytes);
+    return KN_OK;
+}
+
+static kn_status k_rnn(kn_graph *g, kn_tensor *t) {
+    kn__cu_rnn d = rnn_dims(t, t->ne[0]);
+    int64_t GH = d.G * d.H;
+    const float *xw = DS(0), *U = DS(1), *br = DOPT(2);
+    float *y = D(t), *prod = CTX->ws;
+    kn_status st = rnn_workspace_check(g, t);
+    if (st) return st;
+    for (int64_t s = 0; s < d.T; s++) {
+        /* the h it reads (N, H), row stride W, times U (H, G*H) -> prod (N, G*H) */
+        if (s > 0 && (st = kn__cuda_gemm(g, t, false, false, d.N, GH, d.H, y + rnn_h_read(&d, s) * d.H, KN_F32, d.W, U,
+                                         KN_F32, GH, prod, KN_F32, NULL, false, false)))
+            return st;
+        LAUNCH(kn__cu_rnn_step(STREAM, &d, s, xw, s > 0 ? prod : NULL, br, y));
+    }
+    OK;
+}
+
+static kn_status k_rnn_grad(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *rnn = t->src[3];
+    kn__cu_rnn d = rnn_dims(rnn, t->ne[0]);
+    int64_t GH = d.G * d.H, OW = t->ne[1];
+    bool gru = d.cell == KN_RNN_GRU;
+    const float *dy = DS(0), *xw = DS(1), *U = DS(2), *y = DS(3);
+    float *out = D(t), *dh_rec = CTX->ws, *dc = dh_rec + d.N * d.H;
+    int64_t dr_off = gru ? d.T * GH : 0; /* where d r lies in an output row */
+    kn_status st = rnn_workspace_check(g, t);
+    if (st) return st;
+    for (int64_t s = d.T - 1; s >= 0; s--) {
+        LAUNCH(kn__cu_rnn_back_step(STREAM, &d, s, s == d.T - 1, dy, xw, y, out, OW, dh_rec, dc));
+        /* d r of step s (N, G*H), row stride OW, times U^T (G*H, H) -> dh_rec (N, H) (+ the gru's direct part) */
+        if (s > 0 && (st = kn__cuda_gemm(g, t, false, true, d.N, d.H, GH, out + dr_off + rnn_time(&d, s) * GH, KN_F32,
+                                         OW, U, KN_F32, GH, dh_rec, KN_F32, NULL, false, gru)))
+            return st;
+    }
+    OK;
+}
+
 /* Every op with a CPU kernel has one here (compile refuses a graph otherwise). */
 static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_MATMUL] = k_matmul,
@@ -644,6 +736,9 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_MAXIMUM_GRAD] = k_maximum_grad,
     [KN_OP_GATHER] = kn__cuda_k_gather,
     [KN_OP_GATHER_GRAD] = kn__cuda_k_gather_grad,
+    [KN_OP_SLICE_GRAD] = k_slice_grad,
+    [KN_OP_RNN] = k_rnn,
+    [KN_OP_RNN_GRAD] = k_rnn_grad,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }

@@ -144,6 +144,8 @@ static size_t node_workspace(const kn_tensor *t) {
         return t->ne[0] ? kn__cu_sum_rows_ws(kn__numel(t->src[0]) / t->ne[0], t->ne[0]) : 0;
     case KN_OP_DENSE:
     case KN_OP_MATMUL_ACT_GRAD: return kn__cuda_wide_product_bytes(t); /* a half output's f32 product (ops.c) */
+    case KN_OP_RNN:
+    case KN_OP_RNN_GRAD: return kn__cuda_rnn_workspace(t); /* a step's product; the walk back's dh and dc */
     default: return 0;
     }
 }

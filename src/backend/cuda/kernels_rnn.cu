@@ -1,0 +1,116 @@
+/* kernels_rnn.cu — the recurrent layers' per-step cell kernels (KN_OP_RNN, KN_OP_RNN_GRAD)
+ * and the slice's gradient on the GPU. The cell math is backend/rnn_cell.h, the header the
+ * CPU kernels (cpu/rnn.c) call, so both backends compute the same float operations per
+ * unit; the products between the steps (h_s U forward, d r_s U^T backward) are cuBLASLt's,
+ * enqueued by ops.c between these launches. One thread per (row, unit): it reads and writes
+ * only its own unit's gates, states and gradients, so a step's kernel has no data shared
+ * between threads; what the next step needs from all units goes through the product, a
+ * separate launch on the same stream. */
+#include "launch.h"
+#include "device.cuh"
+#include "backend/rnn_cell.h"
+
+#define THREADS 256
+
+static unsigned blocks_for(int64_t n) {
+    int64_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
+}
+#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+/* ------------------------------------------------------------- slice's gradient */
+
+/* dy (rows, w) -> dx (rows, cols): dy in columns [off, off + w), zeros elsewhere */
+__global__ void slice_grad_kernel(const float *dy, float *dx, int64_t rows, int64_t cols, int64_t off, int64_t w) {
+    GRID_STRIDE(i, rows * cols) {
+        int64_t r = i / cols, j = i - r * cols - off;
+        dx[i] = j >= 0 && j < w ? dy[r * w + j] : 0.0f;
+    }
+}
+
+extern "C" cudaError_t kn__cu_slice_grad(cudaStream_t s, const float *dy, float *dx, int64_t rows, int64_t cols,
+                                         int64_t off, int64_t w) {
+    if (rows > 0 && cols > 0) slice_grad_kernel<<<blocks_for(rows * cols), THREADS, 0, s>>>(dy, dx, rows, cols, off, w);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- the recurrent steps */
+
+/* Where processing step s (0 first) of a sequence lies, as cpu/rnn.c places it: its time t,
+ * the states row's index of the h it reads (hp) and of the one it writes (ho), and the time
+ * of the previous step's lstm cell state (ct, -1 for the first step). In order: h_0 = 0 at
+ * index 0, time t's output at t + 1. Reversed (iparam[5], go_backwards, where the graph
+ * has it), everything stays in time order: time t's output at index t, the zero state at
+ * index T, and step s (time T-1-s) reads index t + 1. */
+typedef struct {
+    int64_t t, hp, ho, ct;
+} step_at;
+
+__device__ static inline step_at step_of(const kn__cu_rnn &d, int64_t s) {
+    if (!d.reverse) return step_at{s, s, s + 1, s - 1};
+    int64_t t = d.T - 1 - s;
+    return step_at{t, t + 1, t, s > 0 ? t + 1 : -1};
+}
+
+/* Forward step s, unit j of row n: the recurrent term r = b_r + prod (either may be absent:
+ * prod is NULL at s = 0, which reads the zero state, written here) into the states row, as
+ * cpu/rnn.c's memcpy of b_r and its product with beta 1 leave it, then the cell (h, lstm c). */
+__global__ void rnn_step_kernel(kn__cu_rnn d, int64_t s, const float *xw, const float *prod, const float *br,
+                                float *y) {
+    int64_t H = d.H, GH = d.G * H, roff = (d.T + 1) * H, coff = roff + d.T * GH;
+    step_at at = step_of(d, s);
+    GRID_STRIDE(k, d.N * H) {
+        int64_t n = k / H, j = k - n * H;
+        float *row = y + n * d.W, *r = row + roff + at.t * GH;
+        if (s == 0) row[at.hp * H + j] = 0.0f; /* the initial state */
+        for (int64_t q = 0; q < d.G; q++) {
+            int64_t c = q * H + j;
+            float v = br ? br[c] : 0.0f;
+            if (prod) v = br ? v + prod[n * GH + c] : prod[n * GH + c];
+            r[c] = v;
+        }
+        float c_prev = d.cell == KN_RNN_LSTM && at.ct >= 0 ? row[coff + at.ct * H + j] : 0.0f, c = 0.0f;
+        kn__rnn_cell_forward(d.cell, d.act, d.ract, xw + n * d.T * GH + at.t * GH + j, r + j, H, row[at.hp * H + j],
+                             c_prev, &row[at.ho * H + j], &c);
+        if (d.cell == KN_RNN_LSTM) row[coff + at.t * H + j] = c;
+    }
+}
+
+extern "C" cudaError_t kn__cu_rnn_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, const float *xw,
+                                       const float *prod, const float *br, float *y) {
+    if (d->N > 0 && d->H > 0) rnn_step_kernel<<<blocks_for(d->N * d->H), THREADS, 0, s>>>(*d, step, xw, prod, br, y);
+    return cudaGetLastError();
+}
+
+/* Backward step s, unit j of row n, as cpu/rnn.c's backward_rows: dh = the step's output
+ * gradient plus dh_rec (the recurrence's part, left by the product after the step processed
+ * after this one; 0 for the last, first), then the cell's backward; dh_rec and dc take this
+ * step's direct parts of its previous h's and c's gradients. */
+__global__ void rnn_back_step_kernel(kn__cu_rnn d, int64_t s, bool first, const float *dy, const float *xw,
+                                     const float *y, float *out, int64_t OW, float *dh_rec, float *dc) {
+    int64_t H = d.H, GH = d.G * H, roff = (d.T + 1) * H, coff = roff + d.T * GH;
+    bool gru = d.cell == KN_RNN_GRU, lstm = d.cell == KN_RNN_LSTM;
+    step_at at = step_of(d, s);
+    GRID_STRIDE(k, d.N * H) {
+        int64_t n = k / H, j = k - n * H;
+        const float *row = y + n * d.W;
+        float *dxw = out + n * OW + at.t * GH, *dr = gru ? out + n * OW + (d.T + at.t) * GH : dxw;
+        float rec = first ? 0.0f : dh_rec[k], dcn = first ? 0.0f : dc[k];
+        float dh = dy[n * d.W + at.ho * H + j] + rec;
+        float c_prev = lstm && at.ct >= 0 ? row[coff + at.ct * H + j] : 0.0f, c = lstm ? row[coff + at.t * H + j] : 0.0f;
+        float dh_prev, dc_prev;
+        kn__rnn_cell_backward(d.cell, d.act, d.ract, xw + n * d.T * GH + at.t * GH + j, row + roff + at.t * GH + j, H,
+                              row[at.hp * H + j], c_prev, c, dh, dcn, dxw + j, dr + j, &dh_prev, &dc_prev);
+        dh_rec[k] = dh_prev;
+        dc[k] = dc_prev;
+    }
+}
+
+extern "C" cudaError_t kn__cu_rnn_back_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, bool first,
+                                            const float *dy, const float *xw, const float *y, float *out, int64_t ow,
+                                            float *dh_rec, float *dc) {
+    if (d->N > 0 && d->H > 0)
+        rnn_back_step_kernel<<<blocks_for(d->N * d->H), THREADS, 0, s>>>(*d, step, first, dy, xw, y, out, ow, dh_rec,
+                                                                         dc);
+    return cudaGetLastError();
+}
