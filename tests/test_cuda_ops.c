@@ -8,7 +8,9 @@
  * under KILN_CUDA_CONV_WS_MB); the sequence builders (conv1d with causal padding, pooling
  * and global pooling) and global max pooling of images, on both paths too. Then a small MLP
  * trained a few steps on both devices, and the same training, and a chunked convolution's,
- * replayed from a captured CUDA graph against step-by-step launches (bit for bit).
+ * replayed from a captured CUDA graph against step-by-step launches (bit for bit). The
+ * recurrent layers (simple_rnn, lstm, gru: sequences, last steps, stacked, with and without
+ * a bias) as graphs, replayed too, and as models trained by kn_model_fit on both devices.
  *
  * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
  *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
@@ -312,6 +314,42 @@ static void b_gather(kn_graph *g, const void *arg) {
     kn_tensor *h = kn_matmul(g, kn_reshape(g, y, (int64_t[]){a->n, a->t * a->cols}, 2), w);
     kn_optimizer adam = kn_adam(1e-2f);
     train_on(g, kn_act(g, h, KN_TANH), &adam);
+}
+
+/* A recurrent layer (kn_rnn) over x (5 rows, T steps, 3 features), its every output and
+ * gradient against the CPU's (cpu/rnn.c): the states through each step's product and cell,
+ * the walk back through them, and the slices (and their gradients) that take the sequence or
+ * the last step out of the states row; stack: a second layer (lstm, last step) reads the
+ * first's sequence. opt: trained a few steps (else one run of the backward). */
+typedef struct {
+    kn_rnn_cell cell;
+    kn_activation act, ract;
+    bool seq, bias, stack;
+    int64_t T, H;
+    const kn_optimizer *opt;
+} rnn_arg;
+
+static kn_tensor *rnn_layer(kn_graph *g, const rnn_arg *a, kn_tensor *x, int64_t H, kn_rnn_cell cell, bool seq,
+                            const char *prefix) {
+    int64_t F = x->shape[2], GH = (cell == KN_RNN_LSTM ? 4 : cell == KN_RNN_GRU ? 3 : 1) * H;
+    char name[3][32];
+    snprintf(name[0], sizeof name[0], "%skernel", prefix);
+    snprintf(name[1], sizeof name[1], "%srecurrent", prefix);
+    snprintf(name[2], sizeof name[2], "%sbias", prefix);
+    kn_tensor *k = kn_param(g, (int64_t[]){F, GH}, 2, KN_INIT_ZEROS, name[0]);
+    kn_tensor *u = kn_param(g, (int64_t[]){H, GH}, 2, KN_INIT_ZEROS, name[1]);
+    kn_tensor *b = !a->bias ? NULL
+                   : cell == KN_RNN_GRU ? kn_param(g, (int64_t[]){2, GH}, 2, KN_INIT_ZEROS, name[2])
+                                        : kn_param(g, (int64_t[]){GH}, 1, KN_INIT_ZEROS, name[2]);
+    return kn_rnn(g, cell, x, k, u, b, a->act, a->ract, seq);
+}
+
+static void b_rnn(kn_graph *g, const void *arg) {
+    const rnn_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){5, a->T, 3}, 3, KN_INIT_ZEROS, "x");
+    kn_tensor *y = rnn_layer(g, a, x, a->H, a->cell, a->seq || a->stack, "");
+    if (a->stack) y = rnn_layer(g, a, y, 3, KN_RNN_LSTM, false, "second_");
+    train_on(g, y, a->opt);
 }
 
 static void b_act(kn_graph *g, const void *arg) {
@@ -1178,6 +1216,168 @@ done:
     kn_graph_free(graphed);
 }
 
+/* ---------------------------------------------------------------- recurrent layers */
+
+/* The recurrent ops (KN_OP_RNN, KN_OP_RNN_GRAD, KN_OP_SLICE_GRAD) against the CPU: each
+ * cell, its sequence and its last step, with and without a bias, other activations (the
+ * gru's softsign / hard_sigmoid, a relu simple_rnn, an lstm of elu and hard_sigmoid), one
+ * step and 9, stacked, fused and not, trained 3 steps with Adam; then the lstm's training
+ * replayed from a captured CUDA graph against its launches, bit for bit. Tolerances as the
+ * products': 1e-4 (each step's product h U in cuBLASLt's order; the cells compute the
+ * CPU's float operations; on the emulator 1.2e-5 at most, the elu lstm's gradients over 9
+ * steps). Then two small models trained by kn_model_fit on both devices (rnn_models). */
+/* Two small models trained with kn_model_fit on the CPU and on cuda, from the same weights
+ * (contexts of one seed): an lstm's sequence into a gru's last step into softmax, and a
+ * relu simple_rnn's sequence into an lstm without bias. First one training step of 8 rows:
+ * its loss and every gradient; then 2 epochs of 37 rows in batches of 16 (a short last
+ * batch: runs below the compiled batch), Adam: each epoch's loss, the parameters and the
+ * predictions after (1e-4, as the products'; the epochs' losses 1e-5: the emulator's are
+ * 5e-8 from the CPU's), the short batch included. And a bf16
+ * model: its recurrences stay f32 on the GPU too (half_support.c), and it trains. */
+/* |b - a| <= tol (1 + |a|) for all n (a NaN anywhere fails), the worst printed when not. */
+static bool within(const float *a, const float *b, int64_t n, double tol) {
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabs((double)b[i] - a[i]) <= tol * (1 + fabs(a[i])))) bad++, first = first < 0 ? i : first;
+    if (bad) printf("  %lld of %lld differ (first [%lld]: %g against %g)\n", (long long)bad, (long long)n, (long long)first,
+                    b[first], a[first]);
+    return bad == 0;
+}
+
+static void rnn_models(void) {
+    static const char *const specs[] = {
+        "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"lstm\", \"units\": 5, \"return_sequences\": true},"
+        "{\"type\": \"gru\", \"units\": 4}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+        "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
+        "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"simple_rnn\", \"units\": 4, \"activation\": \"relu\","
+        " \"return_sequences\": true}, {\"type\": \"lstm\", \"units\": 5, \"use_bias\": false},"
+        "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+        "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
+    };
+    enum { N = 37, F = 18, C = 3 };
+    float x[N * F];
+    int32_t labels[N];
+    for (int i = 0; i < N * F; i++) x[i] = (float)sin(0.37 * i + 0.2) * 1.3f;
+    for (int i = 0; i < N; i++) labels[i] = (i * 7) % C;
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        kn_ctx *c[2] = {NULL, NULL};
+        kn_model *m[2] = {NULL, NULL};
+        kn_dataset *ds[2] = {NULL, NULL};
+        const kn_history *h[2] = {NULL, NULL};
+        float loss[2] = {0, 0}, pred[2][N * C];
+        bool ok = true;
+        for (int d = 0; d < 2; d++) {
+            kn_spec spec;
+            kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = d ? KN_DEVICE_CUDA : KN_DEVICE_CPU}, &c[d]);
+            kn_status st = kn_model_from_json(c[d], specs[k], NULL, &m[d], &spec);
+            if (!st) st = kn_model_compile(m[d], &spec.compile);
+            if (!st) st = kn_dataset_from_arrays(c[d], x, labels, N, F, C, &ds[d]);
+            if (!st) st = kn_model_train_step(m[d], x, labels, 8, &loss[d]);
+            CHECK(!st, "rnn model %zu on %s: %s", k, d ? "cuda" : "cpu", kn_last_error(c[d]));
+            ok = ok && !st;
+        }
+        if (!ok) goto next;
+        CHECK(within(&loss[0], &loss[1], 1, 1e-5), "rnn model %zu: a step's loss: cpu %.9g, cuda %.9g", k, loss[0], loss[1]);
+        for (int p = 0; p < m[0]->graph->n_params; p++) {
+            const char *name = m[0]->graph->params[p]->name;
+            int64_t n0, n1;
+            const float *g0 = kn_model_grad(m[0], name, &n0), *g1 = kn_model_grad(m[1], name, &n1);
+            CHECK(g0 && g1 && n0 == n1, "rnn model %zu: gradient %s", k, name);
+            CHECK(g0 && g1 && n0 == n1 && within(g0, g1, n0, 1e-4), "rnn model %zu: gradient %s differs", k, name);
+        }
+        for (int d = 0; d < 2; d++) {
+            kn_status st = kn_model_fit(m[d], ds[d], &(kn_fit_opts){.epochs = 2, .batch_size = 16, .verbose = 0}, &h[d]);
+            if (!st) st = kn_model_predict(m[d], x, N, pred[d]);
+            CHECK(!st, "rnn model %zu: fit on %s: %s", k, d ? "cuda" : "cpu", kn_last_error(c[d]));
+            ok = ok && !st;
+        }
+        if (!ok) goto next;
+        printf("rnn model %zu: epoch losses cpu %.9g %.9g, cuda %.9g %.9g%s\n", k, h[0]->epochs[0].loss,
+               h[0]->epochs[1].loss, h[1]->epochs[0].loss, h[1]->epochs[1].loss, h[1]->resident ? " (resident)" : "");
+        for (int e = 0; e < 2; e++)
+            CHECK(fabs(h[0]->epochs[e].loss - h[1]->epochs[e].loss) <= 1e-5 * (1 + fabs(h[0]->epochs[e].loss)),
+                  "rnn model %zu: epoch %d's loss: cpu %.9g, cuda %.9g", k, e + 1, h[0]->epochs[e].loss,
+                  h[1]->epochs[e].loss);
+        CHECK(within(pred[0], pred[1], N * C, 1e-4), "rnn model %zu: predictions differ", k);
+        for (int p = 0; p < m[0]->graph->n_params; p++) {
+            const char *name = m[0]->graph->params[p]->name;
+            int64_t n0, n1;
+            const float *w0 = kn_model_param(m[0], name, &n0), *w1 = kn_model_param(m[1], name, &n1);
+            CHECK(w0 && w1 && n0 == n1 && within(w0, w1, n0, 1e-4), "rnn model %zu: parameter %s differs after fit", k,
+                  name);
+        }
+    next:
+        for (int d = 0; d < 2; d++) {
+            kn_dataset_free(ds[d]);
+            kn_model_free(m[d]);
+            kn_ctx_free(c[d]);
+        }
+    }
+    /* bf16 on cuda: the products around the recurrence half, the recurrence f32 */
+    kn_ctx *c = NULL;
+    kn_model *m = NULL;
+    kn_dataset *ds = NULL;
+    kn_spec spec;
+    const kn_history *h = NULL;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = KN_DEVICE_CUDA}, &c);
+    kn_status st = kn_model_from_json(c, specs[0], NULL, &m, &spec);
+    spec.compile.precision = KN_PRECISION_BF16;
+    if (!st) st = kn_model_compile(m, &spec.compile);
+    if (!st) st = kn_dataset_from_arrays(c, x, labels, N, F, C, &ds);
+    if (!st) st = kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 2, .batch_size = 16, .verbose = 0}, &h);
+    CHECK(!st && h && isfinite(h->epochs[1].loss), "rnn model bf16 on cuda: %s", kn_last_error(c));
+    int rnn_f32 = 0, rnn = 0;
+    for (int i = 0; !st && m->graph && i < m->graph->n_nodes; i++) {
+        const kn_tensor *t = m->graph->nodes[i];
+        if (t->op != KN_OP_RNN && t->op != KN_OP_RNN_GRAD) continue;
+        rnn++;
+        rnn_f32 += t->dtype == KN_F32 && t->src[0]->dtype == KN_F32;
+    }
+    CHECK(!st && rnn >= 2 && rnn_f32 == rnn, "rnn model bf16 on cuda: %d of %d recurrent nodes f32", rnn_f32, rnn);
+    if (!st && h) printf("rnn model bf16 on cuda: epoch losses %.6g %.6g\n", h->epochs[0].loss, h->epochs[1].loss);
+    kn_dataset_free(ds);
+    kn_model_free(m);
+    kn_ctx_free(c);
+}
+
+static void rnn_cases(kn_ctx *ctx) {
+    kn_optimizer adam = kn_adam(1e-2f);
+    static const struct {
+        kn_rnn_cell cell;
+        kn_activation act, ract;
+    } cells[] = {{KN_RNN_SIMPLE, KN_TANH, KN_SIGMOID}, {KN_RNN_LSTM, KN_TANH, KN_SIGMOID}, {KN_RNN_GRU, KN_TANH, KN_SIGMOID},
+                 {KN_RNN_SIMPLE, KN_RELU, KN_SIGMOID}, {KN_RNN_LSTM, KN_ELU, KN_HARD_SIGMOID},
+                 {KN_RNN_GRU, KN_SOFTSIGN, KN_HARD_SIGMOID}};
+    char name[96];
+    for (size_t i = 0; i < sizeof cells / sizeof *cells; i++)
+        for (int v = 0; v < 4; v++) {
+            bool seq = v & 1, bias = !(v & 2);
+            rnn_arg a = {cells[i].cell, cells[i].act, cells[i].ract, seq, bias, false, i < 3 ? 4 : 9, 6, NULL};
+            snprintf(name, sizeof name, "rnn %s %s/%s %s%s, %lld steps",
+                     a.cell == KN_RNN_LSTM ? "lstm" : a.cell == KN_RNN_GRU ? "gru" : "simple_rnn",
+                     kn_activation_name(a.act), kn_activation_name(a.ract), seq ? "sequence" : "last step",
+                     bias ? "" : " no bias", (long long)a.T);
+            run_case(ctx, &(tcase){name, b_rnn, &a, KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+            if (v == 0) {
+                run_case(ctx, &(tcase){name, b_rnn, &a, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+                a.opt = &adam;
+                run_case(ctx, &(tcase){name, b_rnn, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+            }
+        }
+    for (int c = 0; c < 3; c++) { /* one step (no product); stacked under an lstm */
+        rnn_arg one = {(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, false, 1, 5, &adam};
+        run_case(ctx, &(tcase){"rnn one step", b_rnn, &one, KN_PASS_ALL, 2, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        rnn_arg st = {(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, true, 7, 4, &adam};
+        run_case(ctx, &(tcase){"rnn stacked", b_rnn, &st, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"rnn stacked unfused", b_rnn, &st, KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    }
+    rnn_arg lstm = {KN_RNN_LSTM, KN_TANH, KN_SIGMOID, true, true, true, 6, 5, &adam};
+    replay_vs_launches(ctx, &(tcase){"replay lstm", b_rnn, &lstm, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    rnn_arg gru = {KN_RNN_GRU, KN_TANH, KN_SIGMOID, false, true, false, 6, 5, &adam};
+    replay_vs_launches(ctx, &(tcase){"replay gru", b_rnn, &gru, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    if (!on_mirror) rnn_models(); /* (contexts on cuda itself) */
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7}, &ctx);
@@ -1268,6 +1468,7 @@ int main(void) {
     unsetenv("KILN_CUDA_CONV_WS_MB");
     half_cases(ctx);
     if (!on_mirror) dense_rounding_cases(ctx);
+    rnn_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

@@ -3,7 +3,9 @@
  * gradient); the model-level gradient by finite differences for each cell; an LSTM and a
  * GRU learning digits read a row at a time (8 steps of 8 pixels); save and load; the
  * description read back; the initializers (the lstm's forget gate bias at 1); mixed
- * precision; and the errors. Run from the source root. */
+ * precision; and the errors. Run from the source root. KILN_TEST_DEVICE=cuda
+ * (test_rnn_cuda): the golden models and the finite differences on the GPU (77, skipped,
+ * where it is not usable). */
 #define _GNU_SOURCE
 #include "nn/model.h"
 
@@ -16,9 +18,13 @@
 #include "check.h"
 #include "golden.h"
 
+/* KILN_TEST_DEVICE=cuda (test_rnn_cuda): the PyTorch golden models and the finite
+ * differences on that device (the CUDA kernels, or the emulator's run of them). */
+static kn_device device = KN_DEVICE_CPU;
+
 static kn_ctx *new_ctx(void) {
     kn_ctx *ctx;
-    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 3}, &ctx);
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 3, .device = device}, &ctx);
     return ctx;
 }
 
@@ -500,6 +506,26 @@ static void test_graph_api(void) {
 }
 
 int main(void) {
+    const char *dev = getenv("KILN_TEST_DEVICE");
+    if (dev && *dev) {
+        if (!kn_device_parse(dev, &device)) {
+            printf("FAIL KILN_TEST_DEVICE=%s: not a device\n", dev);
+            return 1;
+        }
+        kn_ctx *ctx = new_ctx();
+        if (kn_device_check(ctx, device)) {
+            printf("test_rnn: SKIP: %s\n", kn_last_error(ctx));
+            kn_ctx_free(ctx);
+            return 77;
+        }
+        kn_ctx_free(ctx);
+        printf("test_rnn on %s: the golden models and the finite differences\n", kn_device_name(device));
+        test_golden();
+        test_gradients();
+        if (failures) printf("%d check(s) failed\n", failures);
+        else printf("all recurrent checks passed on %s\n", kn_device_name(device));
+        return failures ? 1 : 0;
+    }
     test_golden();
     test_gradients();
     test_init_and_api();
