@@ -327,10 +327,11 @@ typedef struct {
     bool seq, bias, stack;
     int64_t T, H;
     const kn_optimizer *opt;
+    bool back; /* KN_RNN_GO_BACKWARDS (the first layer) */
 } rnn_arg;
 
 static kn_tensor *rnn_layer(kn_graph *g, const rnn_arg *a, kn_tensor *x, int64_t H, kn_rnn_cell cell, bool seq,
-                            const char *prefix) {
+                            bool back, const char *prefix) {
     int64_t F = x->shape[2], GH = (cell == KN_RNN_LSTM ? 4 : cell == KN_RNN_GRU ? 3 : 1) * H;
     char name[3][32];
     snprintf(name[0], sizeof name[0], "%skernel", prefix);
@@ -341,14 +342,15 @@ static kn_tensor *rnn_layer(kn_graph *g, const rnn_arg *a, kn_tensor *x, int64_t
     kn_tensor *b = !a->bias ? NULL
                    : cell == KN_RNN_GRU ? kn_param(g, (int64_t[]){2, GH}, 2, KN_INIT_ZEROS, name[2])
                                         : kn_param(g, (int64_t[]){GH}, 1, KN_INIT_ZEROS, name[2]);
-    return kn_rnn(g, cell, x, k, u, b, a->act, a->ract, seq);
+    return kn_rnn(g, cell, x, k, u, b, a->act, a->ract,
+                  (seq ? KN_RNN_RETURN_SEQUENCES : 0u) | (back ? KN_RNN_GO_BACKWARDS : 0u));
 }
 
 static void b_rnn(kn_graph *g, const void *arg) {
     const rnn_arg *a = arg;
     kn_tensor *x = kn_param(g, (int64_t[]){5, a->T, 3}, 3, KN_INIT_ZEROS, "x");
-    kn_tensor *y = rnn_layer(g, a, x, a->H, a->cell, a->seq || a->stack, "");
-    if (a->stack) y = rnn_layer(g, a, y, 3, KN_RNN_LSTM, false, "second_");
+    kn_tensor *y = rnn_layer(g, a, x, a->H, a->cell, a->seq || a->stack, a->back, "");
+    if (a->stack) y = rnn_layer(g, a, y, 3, KN_RNN_LSTM, false, false, "second_");
     train_on(g, y, a->opt);
 }
 
@@ -1223,9 +1225,9 @@ done:
  * gru's softsign / hard_sigmoid, a relu simple_rnn, an lstm of elu and hard_sigmoid), one
  * step and 9, stacked, fused and not, trained 3 steps with Adam; then the lstm's training
  * replayed from a captured CUDA graph against its launches, bit for bit. Tolerances as the
- * products': 1e-4 (each step's product h U in cuBLASLt's order; the cells compute the
- * CPU's float operations; on the emulator 1.2e-5 at most, the elu lstm's gradients over 9
- * steps). Then two small models trained by kn_model_fit on both devices (rnn_models). */
+ * products': 1e-4 (each step's product h U in cuBLASLt's order, and the CPU's vectorized
+ * cells for the default activations; on the emulator 1.2e-5 at most, the elu lstm's
+ * gradients over 9 steps). Then two small models trained by kn_model_fit on both devices (rnn_models). */
 /* Two small models trained with kn_model_fit on the CPU and on cuda, from the same weights
  * (contexts of one seed): an lstm's sequence into a gru's last step into softmax, and a
  * relu simple_rnn's sequence into an lstm without bias. First one training step of 8 rows:
@@ -1251,6 +1253,10 @@ static void rnn_models(void) {
         "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
         "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"simple_rnn\", \"units\": 4, \"activation\": \"relu\","
         " \"return_sequences\": true}, {\"type\": \"lstm\", \"units\": 5, \"use_bias\": false},"
+        "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+        "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
+        "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"bidirectional\", \"layer\": {\"type\": \"lstm\", \"units\": 4,"
+        " \"return_sequences\": true}}, {\"type\": \"gru\", \"units\": 3, \"go_backwards\": true},"
         "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
         "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
     };
@@ -1352,7 +1358,7 @@ static void rnn_cases(kn_ctx *ctx) {
     for (size_t i = 0; i < sizeof cells / sizeof *cells; i++)
         for (int v = 0; v < 4; v++) {
             bool seq = v & 1, bias = !(v & 2);
-            rnn_arg a = {cells[i].cell, cells[i].act, cells[i].ract, seq, bias, false, i < 3 ? 4 : 9, 6, NULL};
+            rnn_arg a = {cells[i].cell, cells[i].act, cells[i].ract, seq, bias, false, i < 3 ? 4 : 9, 6, NULL, false};
             snprintf(name, sizeof name, "rnn %s %s/%s %s%s, %lld steps",
                      a.cell == KN_RNN_LSTM ? "lstm" : a.cell == KN_RNN_GRU ? "gru" : "simple_rnn",
                      kn_activation_name(a.act), kn_activation_name(a.ract), seq ? "sequence" : "last step",
@@ -1365,16 +1371,23 @@ static void rnn_cases(kn_ctx *ctx) {
             }
         }
     for (int c = 0; c < 3; c++) { /* one step (no product); stacked under an lstm */
-        rnn_arg one = {(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, false, 1, 5, &adam};
+        rnn_arg one = {(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, false, 1, 5, &adam, false};
         run_case(ctx, &(tcase){"rnn one step", b_rnn, &one, KN_PASS_ALL, 2, 1e-4f, 1e-4f, KN_PRECISION_FP32});
-        rnn_arg st = {(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, true, 7, 4, &adam};
+        rnn_arg st = {(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, true, 7, 4, &adam, false};
         run_case(ctx, &(tcase){"rnn stacked", b_rnn, &st, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"rnn stacked unfused", b_rnn, &st, KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
-    rnn_arg lstm = {KN_RNN_LSTM, KN_TANH, KN_SIGMOID, true, true, true, 6, 5, &adam};
+    for (int c = 0; c < 3; c++) /* go_backwards: the steps from the last time, the states in time order */
+        for (int v = 0; v < 3; v++) {
+            rnn_arg b = {(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, v == 1, v != 2, v == 2, 5, 4, v ? &adam : NULL, true};
+            snprintf(name, sizeof name, "rnn go_backwards %s%s", c == 1 ? "lstm" : c == 2 ? "gru" : "simple_rnn",
+                     v == 0 ? "" : v == 1 ? " sequence, trained" : " stacked, no bias, trained");
+            run_case(ctx, &(tcase){name, b_rnn, &b, KN_PASS_ALL, v ? 3 : 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        }
+    rnn_arg lstm = {KN_RNN_LSTM, KN_TANH, KN_SIGMOID, true, true, true, 6, 5, &adam, false};
     replay_vs_launches(ctx, &(tcase){"replay lstm", b_rnn, &lstm, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
-    rnn_arg gru = {KN_RNN_GRU, KN_TANH, KN_SIGMOID, false, true, false, 6, 5, &adam};
-    replay_vs_launches(ctx, &(tcase){"replay gru", b_rnn, &gru, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    rnn_arg gru = {KN_RNN_GRU, KN_TANH, KN_SIGMOID, false, true, false, 6, 5, &adam, true};
+    replay_vs_launches(ctx, &(tcase){"replay gru go_backwards", b_rnn, &gru, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
     if (!on_mirror) rnn_models(); /* (contexts on cuda itself) */
 }
 

@@ -1,7 +1,8 @@
 /* kernels_rnn.cu — the recurrent layers' per-step cell kernels (KN_OP_RNN, KN_OP_RNN_GRAD)
  * and the slice's gradient on the GPU. The cell math is backend/rnn_cell.h, the header the
- * CPU kernels (cpu/rnn.c) call, so both backends compute the same float operations per
- * unit; the products between the steps (h_s U forward, d r_s U^T backward) are cuBLASLt's,
+ * CPU kernels' scalar path (cpu/rnn.c) calls, so both backends compute the same float
+ * operations per unit there (the CPU's vectorized path for the default activations rounds
+ * its exponentials otherwise); the products between the steps (h_s U forward, d r_s U^T backward) are cuBLASLt's,
  * enqueued by ops.c between these launches. One thread per (row, unit): it reads and writes
  * only its own unit's gates, states and gradients, so a step's kernel has no data shared
  * between threads; what the next step needs from all units goes through the product, a
