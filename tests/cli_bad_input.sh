@@ -245,6 +245,8 @@ fi
 BAD=$T/malformed.json
 printf '{"layers": [' >"$BAD"
 check spec-malformed-json 1 "malformed.json|line 1" -- train "$BAD" --data "idx:$GOOD"
+# a model description given where a model file goes: said so, in one line
+check info-of-a-description 1 "spec.json|not a model file: it begins as JSON text" -- info "$SPEC"
 vcheck spec-malformed-json-valgrind 1 -- train "$BAD" --data "idx:$GOOD"
 printf '{\n  "layers": [\n    {"type": "dense", "units": 3,}\n  ]\n}\n' >"$T/comma.json"
 check spec-malformed-line3 1 "comma.json|line 3" -- train "$T/comma.json" --data "idx:$GOOD"

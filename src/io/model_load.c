@@ -378,7 +378,15 @@ kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, 
     kn_model *m = NULL;
     char *text = NULL;
     if (hlen > size - 8 || hlen > KN_MAX_HEADER || hlen < 2) {
-        st = kn__error(ctx, KN_ERR_FORMAT, "%s: header length %" PRIu64 " does not fit the file's %zu bytes", path, hlen, size);
+        /* a text file (a JSON description, a CSV) is the usual mistake: say so */
+        size_t lead = 0;
+        while (lead < size && lead < 64 && (bytes[lead] == ' ' || bytes[lead] == '\n' || bytes[lead] == '\r' || bytes[lead] == '\t')) lead++;
+        if (lead < size && (bytes[lead] == '{' || bytes[lead] == '['))
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: not a model file: it begins as JSON text (a model description? "
+                           "kiln train takes those; kiln info, eval and predict take the model.kiln it saves)", path);
+        else
+            st = kn__error(ctx, KN_ERR_FORMAT, "%s: header length %" PRIu64 " does not fit the file's %zu bytes (not a "
+                           "kiln model file)", path, hlen, size);
         goto done;
     }
     header = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)hlen);
