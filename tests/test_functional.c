@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "golden.h"
+#include "model_test.h"
 
 static kn_ctx *new_ctx(void) {
     kn_ctx *ctx;
@@ -108,85 +109,6 @@ static void test_golden(void) {
 
 /* ------------------------------------------------------------- finite differences */
 
-/* The model's mean loss over the dataset (evaluation: no update). */
-static double eval_loss(kn_model *m, const kn_dataset *ds) {
-    kn_eval_report r = {0};
-    kn_status st = kn_model_evaluate(m, ds, &r);
-    CHECK(!st, "evaluate: %s", kn_last_error(kn_model_ctx(m)));
-    return r.loss;
-}
-
-/* Every parameter's gradient (one training step's, taken before its update) against
- * central differences of the evaluated loss. */
-static void model_gradcheck(const char *what, const char *text, int64_t features, int classes) {
-    kn_ctx *ctx = new_ctx();
-    kn_model *m = build(ctx, text);
-    if (!m) {
-        kn_ctx_free(ctx);
-        return;
-    }
-    enum { N = 6 };
-    float x[N * 64];
-    int32_t labels[N];
-    CHECK(features <= 64, "%s: features", what);
-    for (int64_t i = 0; i < N * features; i++) x[i] = (float)sin(0.37 * (double)i + 0.2) * 1.3f;
-    for (int i = 0; i < N; i++) labels[i] = i % classes;
-    kn_dataset *ds = NULL;
-    kn_dataset_from_arrays(ctx, x, labels, N, features, classes, &ds);
-    /* numeric first, at the initial parameters (the training step below moves them) */
-    kn_tensor **params = NULL;
-    int np = 0;
-    double *numeric = NULL;
-    size_t total = 0;
-    if (kn__model_ensure_graph(m, N, true) == KN_OK) {
-        np = m->graph->n_params;
-        params = m->graph->params;
-        for (int p = 0; p < np; p++) total += (size_t)kn__numel(params[p]);
-        numeric = calloc(total, sizeof *numeric);
-    }
-    CHECK(numeric != NULL, "%s: no graph", what);
-    size_t at = 0;
-    char names[16][48];
-    for (int p = 0; numeric && p < np && p < 16; p++) {
-        snprintf(names[p], sizeof names[p], "%s", params[p]->name);
-        int64_t n;
-        float *w = kn_model_param(m, names[p], &n);
-        for (int64_t k = 0; w && k < n; k++, at++) {
-            const float eps = 1e-2f;
-            float keep = w[k];
-            w[k] = keep + eps;
-            double lp = eval_loss(m, ds);
-            w = kn_model_param(m, names[p], &n);
-            w[k] = keep - eps;
-            double lm = eval_loss(m, ds);
-            w = kn_model_param(m, names[p], &n);
-            w[k] = keep;
-            numeric[at] = (lp - lm) / (2.0 * eps);
-        }
-    }
-    float loss;
-    CHECK(!kn_model_train_step(m, x, labels, N, &loss), "%s: train_step: %s", what, kn_last_error(ctx));
-    double worst = 0;
-    at = 0;
-    for (int p = 0; numeric && p < np && p < 16; p++) {
-        int64_t n;
-        const float *gr = kn_model_grad(m, names[p], &n);
-        CHECK(gr != NULL, "%s: no gradient for %s", what, names[p]);
-        for (int64_t k = 0; gr && k < n; k++, at++) {
-            double err = fabs(numeric[at] - gr[k]) / (fabs(numeric[at]) + fabs(gr[k]) + 1e-2);
-            if (err > worst) worst = err;
-            /* float32 central differences with eps 1e-2: ~1e-3 from rounding and curvature */
-            CHECK(err < 2e-2, "%s: d/d %s[%lld]: autodiff %.6g vs numeric %.6g", what, names[p], (long long)k,
-                  (double)gr[k], numeric[at]);
-        }
-    }
-    printf("%-40s %zu parameters, max relative error %.2e\n", what, total, worst);
-    free(numeric);
-    kn_dataset_free(ds);
-    kn_model_free(m);
-    kn_ctx_free(ctx);
-}
-
 static void test_gradients(void) {
     model_gradcheck("residual conv2d block (tanh)",
                     "{\"input_shape\": [4, 4, 2], \"layers\": ["
@@ -211,29 +133,6 @@ static void test_gradients(void) {
 
 /* ------------------------------------------------------------- a residual CNN on digits */
 
-/* tests/data/digits.csv (64 pixel columns 0..16, then the digit) as 8x8x1 images in [0, 1];
- * returns the rows read (0 on failure). */
-static int64_t read_digits(float *x, int32_t *labels, int64_t max) {
-    FILE *f = fopen("tests/data/digits.csv", "r");
-    CHECK(f != NULL, "cannot read tests/data/digits.csv (run from the source root)");
-    if (!f) return 0;
-    char line[1024];
-    int64_t n = 0;
-    if (!fgets(line, sizeof line, f)) n = -1; /* the header */
-    while (n >= 0 && n < max && fgets(line, sizeof line, f)) {
-        char *p = line;
-        for (int k = 0; k < 65; k++) {
-            double v = strtod(p, &p);
-            if (*p == ',') p++;
-            if (k < 64) x[n * 64 + k] = (float)(v / 16.0);
-            else labels[n] = (int32_t)v;
-        }
-        n++;
-    }
-    fclose(f);
-    return n < 0 ? 0 : n;
-}
-
 static const char *const RESNET =
     "{\"input_shape\": [8, 8, 1], \"layers\": ["
     "{\"name\": \"stem\", \"type\": \"conv2d\", \"filters\": 12, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"relu\"},"
@@ -245,29 +144,6 @@ static const char *const RESNET =
     "{\"type\": \"activation\", \"activation\": \"relu\"},"
     "{\"type\": \"global_average_pool2d\"}, {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}],"
     "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.005}}";
-
-/* Predictions of m and of its saved-and-loaded copy; the worst difference. */
-static double reload_difference(kn_ctx *ctx, kn_model *m, const float *x, int64_t n, int64_t outs, char **desc) {
-    char dir[] = "/tmp/kiln_functional_XXXXXX", path[64];
-    if (!mkdtemp(dir)) return INFINITY;
-    snprintf(path, sizeof path, "%s/m.kiln", dir);
-    float *a = malloc((size_t)(n * outs) * sizeof *a), *b = malloc((size_t)(n * outs) * sizeof *b);
-    kn_model *r = NULL;
-    kn_status st = a && b ? kn_model_save(m, path) : KN_ERR_OUT_OF_MEMORY;
-    if (!st) st = kn_model_load(ctx, path, NULL, &r);
-    if (!st) st = kn_model_predict(m, x, n, a);
-    if (!st) st = kn_model_predict(r, x, n, b);
-    CHECK(!st, "save and load: %s", kn_last_error(ctx));
-    double worst = st ? INFINITY : 0;
-    for (int64_t i = 0; !st && i < n * outs; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
-    if (!st && desc) st = kn_model_to_json(r, desc);
-    kn_model_free(r);
-    unlink(path);
-    rmdir(dir);
-    free(a);
-    free(b);
-    return worst;
-}
 
 static void test_resnet_digits(void) {
     enum { MAX = 1797, TRAIN = 1437 };

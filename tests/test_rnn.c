@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "golden.h"
+#include "model_test.h"
 
 /* KILN_TEST_DEVICE=cuda (test_rnn_cuda): the PyTorch golden models and the finite
  * differences on that device (the CUDA kernels, or the emulator's run of them). */
@@ -167,81 +168,6 @@ static void test_golden(void) {
 
 /* ------------------------------------------------------------- finite differences */
 
-static double eval_loss(kn_model *m, const kn_dataset *ds) {
-    kn_eval_report r = {0};
-    kn_status st = kn_model_evaluate(m, ds, &r);
-    CHECK(!st, "evaluate: %s", kn_last_error(kn_model_ctx(m)));
-    return r.loss;
-}
-
-/* Every parameter's gradient (one training step's, before its update) against central
- * differences of the evaluated loss. */
-static void model_gradcheck(const char *what, const char *text, int64_t features, int classes) {
-    kn_ctx *ctx = new_ctx();
-    kn_model *m = build(ctx, text);
-    if (!m) {
-        kn_ctx_free(ctx);
-        return;
-    }
-    enum { N = 5 };
-    float x[N * 64];
-    int32_t labels[N];
-    for (int64_t i = 0; i < N * features; i++) x[i] = (float)sin(0.37 * (double)i + 0.2) * 1.3f;
-    for (int i = 0; i < N; i++) labels[i] = i % classes;
-    kn_dataset *ds = NULL;
-    kn_dataset_from_arrays(ctx, x, labels, N, features, classes, &ds);
-    int np = 0;
-    double *numeric = NULL;
-    size_t total = 0;
-    char names[16][48];
-    if (kn__model_ensure_graph(m, N, true) == KN_OK) {
-        np = m->graph->n_params < 16 ? m->graph->n_params : 16;
-        for (int p = 0; p < np; p++) {
-            total += (size_t)kn__numel(m->graph->params[p]);
-            snprintf(names[p], sizeof names[p], "%s", m->graph->params[p]->name);
-        }
-        numeric = calloc(total, sizeof *numeric);
-    }
-    CHECK(numeric != NULL, "%s: no graph", what);
-    size_t at = 0;
-    for (int p = 0; numeric && p < np; p++) {
-        int64_t n;
-        float *w = kn_model_param(m, names[p], &n);
-        for (int64_t k = 0; w && k < n; k++, at++) {
-            const float eps = 1e-2f;
-            float keep = w[k];
-            w[k] = keep + eps;
-            double lp = eval_loss(m, ds);
-            w = kn_model_param(m, names[p], &n);
-            w[k] = keep - eps;
-            double lm = eval_loss(m, ds);
-            w = kn_model_param(m, names[p], &n);
-            w[k] = keep;
-            numeric[at] = (lp - lm) / (2.0 * eps);
-        }
-    }
-    float loss;
-    CHECK(!kn_model_train_step(m, x, labels, N, &loss), "%s: train_step: %s", what, kn_last_error(ctx));
-    double worst = 0;
-    at = 0;
-    for (int p = 0; numeric && p < np; p++) {
-        int64_t n;
-        const float *gr = kn_model_grad(m, names[p], &n);
-        CHECK(gr != NULL, "%s: no gradient for %s", what, names[p]);
-        for (int64_t k = 0; gr && k < n; k++, at++) {
-            double err = fabs(numeric[at] - gr[k]) / (fabs(numeric[at]) + fabs(gr[k]) + 1e-2);
-            if (err > worst) worst = err;
-            CHECK(err < 2e-2, "%s: d/d %s[%lld]: autodiff %.6g vs numeric %.6g", what, names[p], (long long)k,
-                  (double)gr[k], numeric[at]);
-        }
-    }
-    printf("%-40s %zu parameters, max relative error %.2e\n", what, total, worst);
-    free(numeric);
-    kn_dataset_free(ds);
-    kn_model_free(m);
-    kn_ctx_free(ctx);
-}
-
 static void test_gradients(void) {
     model_gradcheck("simple_rnn (relu) sequences -> gru",
                     "{\"input_shape\": [4, 3], \"layers\": ["
@@ -268,51 +194,6 @@ static void test_gradients(void) {
 }
 
 /* ------------------------------------------------------------- digits, a row a step */
-
-static int64_t read_digits(float *x, int32_t *labels, int64_t max) {
-    FILE *f = fopen("tests/data/digits.csv", "r");
-    CHECK(f != NULL, "cannot read tests/data/digits.csv (run from the source root)");
-    if (!f) return 0;
-    char line[1024];
-    int64_t n = 0;
-    if (!fgets(line, sizeof line, f)) n = -1; /* the header */
-    while (n >= 0 && n < max && fgets(line, sizeof line, f)) {
-        char *p = line;
-        for (int k = 0; k < 65; k++) {
-            double v = strtod(p, &p);
-            if (*p == ',') p++;
-            if (k < 64) x[n * 64 + k] = (float)(v / 16.0);
-            else labels[n] = (int32_t)v;
-        }
-        n++;
-    }
-    fclose(f);
-    return n < 0 ? 0 : n;
-}
-
-/* Predictions of m and of its saved-and-loaded copy: the worst difference; *desc the
- * loaded model's description. */
-static double reload_difference(kn_ctx *ctx, kn_model *m, const float *x, int64_t n, int64_t outs, char **desc) {
-    char dir[] = "/tmp/kiln_rnn_XXXXXX", path[64];
-    if (!mkdtemp(dir)) return INFINITY;
-    snprintf(path, sizeof path, "%s/m.kiln", dir);
-    float *a = malloc((size_t)(n * outs) * sizeof *a), *b = malloc((size_t)(n * outs) * sizeof *b);
-    kn_model *r = NULL;
-    kn_status st = a && b ? kn_model_save(m, path) : KN_ERR_OUT_OF_MEMORY;
-    if (!st) st = kn_model_load(ctx, path, NULL, &r);
-    if (!st) st = kn_model_predict(m, x, n, a);
-    if (!st) st = kn_model_predict(r, x, n, b);
-    CHECK(!st, "save and load: %s", kn_last_error(ctx));
-    double worst = st ? INFINITY : 0;
-    for (int64_t i = 0; !st && i < n * outs; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
-    if (!st && desc) st = kn_model_to_json(r, desc);
-    kn_model_free(r);
-    unlink(path);
-    rmdir(dir);
-    free(a);
-    free(b);
-    return worst;
-}
 
 static void digits_case(const char *what, const char *text, kn_precision precision, double want, int epochs) {
     enum { MAX = 1797, TRAIN = 1437 };

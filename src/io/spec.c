@@ -43,6 +43,20 @@ kn_status kn__spec_check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, 
     return KN_OK;
 }
 
+kn_status kn__spec_l2(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, float *l2) {
+    const cJSON *reg = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!reg || cJSON_IsNull(reg)) return KN_OK;
+    char field[160];
+    snprintf(field, sizeof field, "%s%s.", where, key);
+    if (!cJSON_IsObject(reg)) return kn__spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
+    static const char *const reg_keys[] = {"l2", NULL};
+    double v = 0;
+    kn_status st = kn__spec_check_keys(ctx, reg, field, reg_keys);
+    if (!st) st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &v);
+    if (!st) *l2 = (float)v;
+    return st;
+}
+
 static kn_status unknown_activation(kn_ctx *ctx, const char *field, const char *name) {
     char names[256];
     kn__activation_list(names, sizeof names);
@@ -265,18 +279,8 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
         d->no_bias = cJSON_IsFalse(ub);
     }
     kn_status ist = parse_dense_initializers(ctx, L, where, d);
+    if (!ist) ist = kn__spec_l2(ctx, L, "kernel_regularizer", where, &d->l2);
     if (ist) return ist;
-    const cJSON *reg = cJSON_GetObjectItemCaseSensitive(L, "kernel_regularizer");
-    if (reg && !cJSON_IsNull(reg)) {
-        snprintf(field, sizeof field, "%skernel_regularizer.", where);
-        if (!cJSON_IsObject(reg)) return kn__spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
-        static const char *const reg_keys[] = {"l2", NULL};
-        double l2 = 0;
-        kn_status st = kn__spec_check_keys(ctx, reg, field, reg_keys);
-        if (!st) st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &l2);
-        if (st) return st;
-        d->l2 = (float)l2;
-    }
     double alpha = 0;
     kn_status st = kn__spec_number(ctx, L, "alpha", where, 0, 1e6, &alpha);
     d->alpha = (float)alpha;
@@ -494,16 +498,7 @@ static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rn
         constant = true;
         o->init_value = value;
     }
-    const cJSON *reg = cJSON_GetObjectItemCaseSensitive(L, "kernel_regularizer");
-    if (reg && !cJSON_IsNull(reg)) {
-        snprintf(field, sizeof field, "%skernel_regularizer.", where);
-        if (!cJSON_IsObject(reg)) return kn__spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
-        static const char *const reg_keys[] = {"l2", NULL};
-        double l2 = 0;
-        if ((st = kn__spec_check_keys(ctx, reg, field, reg_keys))) return st;
-        if ((st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &l2))) return st;
-        o->l2 = (float)l2;
-    }
+    if ((st = kn__spec_l2(ctx, L, "kernel_regularizer", where, &o->l2))) return st;
     /* Keras options kiln runs only at their plain value */
     static const struct { const char *key; bool want; const char *why; } plain[] = {
         {"reset_after", true, "only true (Keras's default, PyTorch's GRU) is supported"},

@@ -30,17 +30,8 @@ kn_status kn__spec_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
         kn_status st = kn__spec_initializer(ctx, init, field, &o.embeddings_init, &o.init_value);
         if (st) return st;
     }
-    const cJSON *reg = cJSON_GetObjectItemCaseSensitive(L, "embeddings_regularizer");
-    if (reg && !cJSON_IsNull(reg)) {
-        snprintf(field, sizeof field, "%sembeddings_regularizer.", where);
-        if (!cJSON_IsObject(reg)) return kn__spec_error(ctx, field, "expected an object such as {\"l2\": 0.01}");
-        static const char *const reg_keys[] = {"l2", NULL};
-        double l2 = 0;
-        kn_status st = kn__spec_check_keys(ctx, reg, field, reg_keys);
-        if (!st) st = kn__spec_number(ctx, reg, "l2", field, 0, 1e6, &l2);
-        if (st) return st;
-        o.l2 = (float)l2;
-    }
+    kn_status rst = kn__spec_l2(ctx, L, "embeddings_regularizer", where, &o.l2);
+    if (rst) return rst;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(L, "embeddings_constraint");
     if (c && !cJSON_IsNull(c)) {
         snprintf(field, sizeof field, "%sembeddings_constraint", where);
