@@ -2,9 +2,9 @@
  * test_rnn.c): every parameter's gradient against central differences of the evaluated loss
  * (model_gradcheck), tests/data/digits.csv read as 64 pixels in [0, 1] (read_digits), and a
  * model's predictions against its saved-and-loaded copy's (reload_difference). Include after
- * check.h, in a file that defines new_ctx() (its context: threads, seed, device) and
- * build(ctx, description) (a compiled model, or NULL with a failure counted). Run from the
- * source root. */
+ * check.h, in a file that defines new_ctx() (its context: threads, seed, device), which
+ * build (a compiled model from a description) and model_gradcheck use. Run from the source
+ * root. */
 #ifndef KN_TEST_MODEL_TEST_H
 #define KN_TEST_MODEL_TEST_H
 
@@ -17,7 +17,21 @@
 #include <unistd.h>
 
 static kn_ctx *new_ctx(void);
-static kn_model *build(kn_ctx *ctx, const char *text);
+
+/* A compiled model from a description; NULL (a failure counted) when it does not build. */
+static kn_model *build(kn_ctx *ctx, const char *text) {
+    kn_spec spec;
+    kn_model *m = NULL;
+    kn_status st = kn_model_from_json(ctx, text, NULL, &m, &spec);
+    if (!st) st = kn_model_compile(m, &spec.compile);
+    CHECK(!st, "build: %s", kn_last_error(ctx));
+    if (st) {
+        kn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 
 /* The model's mean loss over the dataset (evaluation: no update). */
 static double eval_loss(kn_model *m, const kn_dataset *ds) {

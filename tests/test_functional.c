@@ -23,20 +23,6 @@ static kn_ctx *new_ctx(void) {
     return ctx;
 }
 
-/* A compiled model from a description; NULL (a failure counted) when it does not build. */
-static kn_model *build(kn_ctx *ctx, const char *text) {
-    kn_spec spec;
-    kn_model *m = NULL;
-    kn_status st = kn_model_from_json(ctx, text, NULL, &m, &spec);
-    if (!st) st = kn_model_compile(m, &spec.compile);
-    CHECK(!st, "build: %s", kn_last_error(ctx));
-    if (st) {
-        kn_model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
 /* ------------------------------------------------------------- PyTorch golden */
 
 static const char *const GOLDEN_MODEL =

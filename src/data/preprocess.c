@@ -511,25 +511,36 @@ static int cmp_rank_keras(const void *a, const void *b) { /* most frequent first
 
 static int cmp_rank_text(const void *a, const void *b) { return strcmp(((const ranked_term *)a)->text, ((const ranked_term *)b)->text); }
 
+/* Feeds every token of the fitting rows' distinct texts (count[code] rows hold text code;
+ * codes no fitting row holds skipped) to fn with wc; *longest (when not NULL): the most
+ * tokens in one text. A failed allocation sets wc->oom. */
+static void count_texts(word_counts *wc, char *const *codes, const int64_t *count, int64_t n_codes,
+                        void (*fn)(void *arg, const char *token), int64_t *longest) {
+    char *buf = NULL;
+    size_t buf_cap = 0;
+    if (longest) *longest = 0;
+    for (int64_t k = 0; k < n_codes && !wc->oom; k++) {
+        if (!count[k]) continue;
+        size_t len = strlen(codes[k]) + 1;
+        if (len > buf_cap) {
+            kn__free(wc->ctx, buf);
+            buf_cap = 2 * len;
+            if (!(buf = kn__alloc(wc->ctx, buf_cap))) wc->oom = true;
+        }
+        wc->code = k, wc->rows = count[k], wc->tokens = 0;
+        if (!wc->oom) kn__text_tokens(codes[k], buf, fn, wc);
+        if (longest && wc->tokens > *longest) *longest = wc->tokens;
+    }
+    kn__free(wc->ctx, buf);
+}
+
 /* A text column's kept terms (c->cats, sorted) and their idf (c->idf), as TfidfVectorizer
  * fits them with max_features = keep: count[code] fitting rows hold text code; docs is the
  * number of fitting rows (a missing text is an empty document). */
 static kn_status fit_text(kn_ctx *ctx, kn__prep_col *c, char *const *codes, const int64_t *count, int64_t n_codes, int64_t docs,
                           int64_t keep) {
     word_counts wc = {.ctx = ctx};
-    char *buf = NULL;
-    size_t buf_cap = 0;
-    for (int64_t k = 0; k < n_codes && !wc.oom; k++) {
-        if (!count[k]) continue;
-        size_t len = strlen(codes[k]) + 1;
-        if (len > buf_cap) {
-            kn__free(ctx, buf);
-            buf_cap = 2 * len;
-            if (!(buf = kn__alloc(ctx, buf_cap))) wc.oom = true;
-        }
-        wc.code = k, wc.rows = count[k];
-        if (!wc.oom) kn__text_tokens(codes[k], buf, count_word, &wc);
-    }
+    count_texts(&wc, codes, count, n_codes, count_word, NULL);
     const int64_t T = wc.terms.n, kept = T < keep ? T : keep;
     ranked_term *r = wc.oom ? NULL : kn__alloc(ctx, (size_t)(T ? T : 1) * sizeof *r);
     c->n_cats = kept;
@@ -546,7 +557,6 @@ static kn_status fit_text(kn_ctx *ctx, kn__prep_col *c, char *const *codes, cons
         }
     }
     kn__free(ctx, r);
-    kn__free(ctx, buf);
     kn__free(ctx, wc.tf), kn__free(ctx, wc.df), kn__free(ctx, wc.last);
     kn__terms_free(ctx, &wc.terms);
     return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
@@ -559,21 +569,7 @@ static kn_status fit_text(kn_ctx *ctx, kn__prep_col *c, char *const *codes, cons
 static kn_status fit_sequence(kn_ctx *ctx, kn__prep_col *c, char *const *codes, const int64_t *count, int64_t n_codes,
                               int64_t max_tokens, int64_t *longest) {
     word_counts wc = {.ctx = ctx};
-    char *buf = NULL;
-    size_t buf_cap = 0;
-    *longest = 0;
-    for (int64_t k = 0; k < n_codes && !wc.oom; k++) {
-        if (!count[k]) continue;
-        size_t len = strlen(codes[k]) + 1;
-        if (len > buf_cap) {
-            kn__free(ctx, buf);
-            buf_cap = 2 * len;
-            if (!(buf = kn__alloc(ctx, buf_cap))) wc.oom = true;
-        }
-        wc.code = k, wc.rows = count[k], wc.tokens = 0;
-        if (!wc.oom) kn__text_tokens(codes[k], buf, count_sequence_word, &wc);
-        if (wc.tokens > *longest) *longest = wc.tokens;
-    }
+    count_texts(&wc, codes, count, n_codes, count_sequence_word, longest);
     const int64_t T = wc.terms.n, kept = T < max_tokens - 2 ? T : max_tokens - 2;
     ranked_term *r = wc.oom ? NULL : kn__alloc(ctx, (size_t)(T ? T : 1) * sizeof *r);
     c->n_cats = kept;
@@ -585,7 +581,6 @@ static kn_status fit_sequence(kn_ctx *ctx, kn__prep_col *c, char *const *codes, 
         for (int64_t i = 0; i < kept && !oom; i++) oom = !(c->cats[i] = kn__strdup(ctx, r[i].text));
     }
     kn__free(ctx, r);
-    kn__free(ctx, buf);
     kn__free(ctx, wc.tf), kn__free(ctx, wc.df), kn__free(ctx, wc.last);
     kn__terms_free(ctx, &wc.terms);
     return oom ? kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "preprocessing: out of memory for the words of '%s'", c->name) : KN_OK;
