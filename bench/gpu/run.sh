@@ -38,6 +38,13 @@
 set -uo pipefail
 PART=${1:-all}
 C=${2:-build-gpu-carry}
+# prepare.sh carries the binaries as bin.tar.xz (seven links of libkiln, 35 MB loose): unpack
+# them once; python3's tarfile where the machine has no xz
+if [ -f "$C/bin.tar.xz" ] && [ ! -x "$C/bin/kiln" ]; then
+  tar -C "$C" -xJf "$C/bin.tar.xz" 2>/dev/null ||
+    python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$C/bin.tar.xz" "$C" ||
+    { echo "run.sh: cannot unpack $C/bin.tar.xz" >&2; exit 1; }
+fi
 export LD_LIBRARY_PATH="$PWD/$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export FMNIST="$PWD/$C/fashion-mnist" KILN_DATA="$PWD/$C"
 TORCH=0; python3 -c "import torch" 2>/dev/null && [ -d "$FMNIST" ] && TORCH=1
