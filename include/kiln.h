@@ -379,6 +379,14 @@ typedef enum { KN_RNN_SIMPLE, KN_RNN_LSTM, KN_RNN_GRU, KN_RNN_CELL_COUNT } kn_rn
 enum { KN_RNN_RETURN_SEQUENCES = 1u << 0, KN_RNN_GO_BACKWARDS = 1u << 1 };
 kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
                   kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags);
+/* Scaled dot-product attention over num_heads heads (Keras's MultiHeadAttention between its
+ * projections; PyTorch's scaled_dot_product_attention): q (batch, Tq, H*Dk), k (batch, Tk,
+ * H*Dk), v (batch, Tk, H*Dv), each step's row holding the heads' columns side by side (head
+ * h: columns h*D .. h*D + D - 1) -> (batch, Tq, H*Dv), head h's columns softmax(Q_h K_h^T /
+ * sqrt(Dk)) V_h. KN_ATTENTION_CAUSAL: query step i attends to key steps 0 .. i only (Keras's
+ * use_causal_mask). One node; its backward recomputes the probabilities. */
+enum { KN_ATTENTION_CAUSAL = 1u << 0 };
+kn_tensor *kn_attention(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, int num_heads, unsigned flags);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */

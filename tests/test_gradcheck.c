@@ -190,6 +190,13 @@ static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
     return kn_rnn(g, a->cell, x, in[1], in[2], bias, a->act, a->ract,
                   (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0));
 }
+/* attention over heads: q, k, v the inputs (self: one input as all three) */
+typedef struct { int heads; unsigned flags; bool self; } att_arg;
+static kn_tensor *b_attention(kn_graph *g, kn_tensor **in, const void *arg) {
+    const att_arg *a = arg;
+    return a->self ? kn_attention(g, in[0], in[0], in[0], a->heads, a->flags)
+                   : kn_attention(g, in[0], in[1], in[2], a->heads, a->flags);
+}
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
     kn_tensor *v = kn_reshape(g, in[0], (int64_t[]){5, 3}, 2);
@@ -483,6 +490,22 @@ int main(void) {
             cs.shape[0][1] = gh;
         }
         gradcheck(rnns[i].name, b_rnn, a, &cs, NULL);
+    }
+    /* attention: heads as column blocks, other query and key lengths, the causal mask, and a
+     * sequence attending to itself (its gradient the sum of the three parts) */
+    static const struct { const char *name; att_arg a; int64_t tq, tk, dk, dv; } atts[] = {
+        {"attention 2 heads, Tq 3, Tk 4", {2, 0, false}, 3, 4, 2, 3},
+        {"attention 2 heads causal, Tq 4, Tk 4", {2, KN_ATTENTION_CAUSAL, false}, 4, 4, 3, 2},
+        {"attention 1 head causal, Tq 5, Tk 3", {1, KN_ATTENTION_CAUSAL, false}, 5, 3, 2, 2},
+        {"attention 3 heads, a sequence to itself", {3, 0, true}, 4, 4, 2, 2},
+        {"attention 2 heads causal, to itself", {2, KN_ATTENTION_CAUSAL, true}, 5, 5, 2, 2},
+    };
+    for (size_t i = 0; i < sizeof atts / sizeof atts[0]; i++) {
+        int64_t H = atts[i].a.heads;
+        case_shapes cs = {.n_in = atts[i].a.self ? 1 : 3, .ndim = {3, 3, 3},
+                          .shape = {{2, atts[i].tq, H * atts[i].dk}, {2, atts[i].tk, H * atts[i].dk},
+                                    {2, atts[i].tk, H * atts[i].dv}}};
+        gradcheck(atts[i].name, b_attention, &atts[i].a, &cs, NULL);
     }
     /* the gather (an embedding lookup): the table's gradient, summed over repeated indices */
     case_shapes table = {.n_in = 1, .ndim = {2}, .shape = {{7, 3}}};

@@ -97,6 +97,12 @@ typedef enum {
     KN_OP_GATHER_GRAD, /* (dy (..., D), indices (...)) -> (V, D) (the builder's shape): zeros, then
                        * each dy row added to row indices[i] in index order (a scatter-add;
                        * other values skipped). Deterministic on every thread count and device */
+    /* Attention (graph/ops_attention.c): iparam[0] heads H, [1] query steps Tq, [2] key steps
+     * Tk, [3] key_dim Dk, [4] value_dim Dv, [5] KN_ATTENTION_CAUSAL; fparam[0] the scale */
+    KN_OP_ATTENTION,  /* (Q (N, Tq*H*Dk), K (N, Tk*H*Dk), V (N, Tk*H*Dv)) -> (N, Tq*H*Dv): for each
+                       * sample and head h (columns h*D .. h*D + D - 1 of every step),
+                       * softmax(Q_h K_h^T scale) V_h; causal: query step i sees key steps <= i */
+    KN_OP_ATTENTION_GRAD, /* (dO, Q, K, V) -> (N, dQ | dK | dV), the probabilities recomputed */
     KN_OP_COUNT
 } kn_op;
 
@@ -362,6 +368,10 @@ kn_tensor *kn__layer_norm_gamma_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
 /* Runs a freshly built node's shape inference and sets its resolved shape (what every
  * builder ends with); NULL when inference failed (the graph's error set). */
 kn_tensor *kn__finish(kn_graph *g, kn_tensor *t);
+/* The attention ops' table entries (graph/ops_attention.c). */
+bool kn__infer_attention(kn_graph *g, kn_tensor *t);
+bool kn__infer_attention_grad(kn_graph *g, kn_tensor *t);
+void kn__backward_attention(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* The gather ops (graph/embedding.c): shape inference and backward for ops.c's table, and
  * the gradient's builder, a scatter-add of dy into a (V, D) of the table's shape. */
 bool kn__infer_gather(kn_graph *g, kn_tensor *t);

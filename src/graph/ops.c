@@ -589,6 +589,12 @@ static const kn_op_info op_table[] = {
     /* an embedding lookup and its scatter-add gradient (graph/embedding.c, backend/cpu/embedding.c) */
     [KN_OP_GATHER] = {"gather", 2, kn__infer_gather, kn__backward_gather, kn__cpu_gather, NULL},
     [KN_OP_GATHER_GRAD] = {"gather_grad", 2, kn__infer_gather_grad, NULL, kn__cpu_gather_grad, NULL},
+    /* attention over heads (graph/ops_attention.c, backend/cpu/attention.c) */
+    [KN_OP_ATTENTION] = {"attention", 3, kn__infer_attention, kn__backward_attention, kn__cpu_attention,
+                         kn__cpu_attention_scratch},
+    /* src[3], V, is set by the backward builder (kn__node takes three) */
+    [KN_OP_ATTENTION_GRAD] = {"attention_grad", 3, kn__infer_attention_grad, NULL, kn__cpu_attention_grad,
+                              kn__cpu_attention_grad_scratch},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

@@ -109,6 +109,12 @@ void kn__parallel_for(const kn_graph *g, int64_t n, int64_t grain, kn__range_fn 
 void *kn__cpu_scratch(kn_graph *g, const kn_tensor *t, size_t bytes);
 void kn__cpu_scratch_done(kn_graph *g, const kn_tensor *t, void *scratch);
 
+/* Attention over heads and its gradient (attention.c); scratch: a thread's probabilities. */
+void kn__cpu_attention(kn_graph *g, kn_tensor *t);
+void kn__cpu_attention_grad(kn_graph *g, kn_tensor *t);
+size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t);
+size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t);
+
 /* An embedding lookup (gather) and its scatter-add gradient (embedding.c). */
 void kn__cpu_gather(kn_graph *g, kn_tensor *t);
 void kn__cpu_gather_grad(kn_graph *g, kn_tensor *t);

@@ -1,0 +1,117 @@
+/* attention.c — KN_OP_ATTENTION and its gradient on the CPU (graph/ops_attention.c says
+ * what they compute). The work is one item per (sample, head), split over the worker pool;
+ * each item's products run on its thread through kn__sgemm with the heads' column blocks as
+ * strided matrices (row stride H*D), and its (Tq, Tk) probabilities live in that thread's
+ * part of the node's scratch. The backward recomputes the probabilities (S = Q K^T scale,
+ * softmax) and then, with dP = dO V^T and dS = P (dP - rowsum(dP P)):
+ *   dV = P^T dO,  dQ = dS K scale,  dK = dS^T Q scale. */
+#include "cpu.h"
+#include "sgemm.h"
+#include "core/pool.h"
+
+#include <string.h>
+
+typedef struct {
+    int64_t H, Tq, Tk, Dk, Dv;
+    bool causal;
+    float scale;
+    const float *q, *k, *v, *dout; /* rows of Tq*H*Dk, Tk*H*Dk, Tk*H*Dv, Tq*H*Dv floats */
+    float *out;                    /* forward: (N, Tq*H*Dv); backward: (N, dQ | dK | dV) */
+    float *scratch;                /* per thread slot: 2 * Tq * Tk floats */
+} att_args;
+
+static att_args args_of(const kn_tensor *t, bool grad) {
+    att_args a = {.H = t->iparam[0], .Tq = t->iparam[1], .Tk = t->iparam[2], .Dk = t->iparam[3], .Dv = t->iparam[4],
+                  .causal = (t->iparam[5] & KN_ATTENTION_CAUSAL) != 0, .scale = t->fparam[0], .out = t->data};
+    int s = grad ? 1 : 0;
+    if (grad) a.dout = t->src[0]->data;
+    a.q = t->src[s]->data;
+    a.k = t->src[s + 1]->data;
+    a.v = t->src[s + 2]->data;
+    return a;
+}
+
+/* The key steps query step i sees. */
+static inline int64_t seen(const att_args *a, int64_t i) { return a->causal && i + 1 < a->Tk ? i + 1 : a->Tk; }
+
+/* P (Tq, Tk) = softmax(Q K^T scale) of sample n, head h; masked entries 0. */
+static void probabilities(const att_args *a, int64_t n, int64_t h, float *P) {
+    int64_t HDk = a->H * a->Dk, Tq = a->Tq, Tk = a->Tk;
+    const float *Q = a->q + n * Tq * HDk + h * a->Dk, *K = a->k + n * Tk * HDk + h * a->Dk;
+    kn__sgemm(false, true, Tq, Tk, a->Dk, a->scale, Q, HDk, K, HDk, 0.0f, P, Tk, 1);
+    for (int64_t i = 0; i < Tq; i++) {
+        float *p = P + i * Tk, mx = p[0];
+        int64_t L = seen(a, i);
+        for (int64_t j = 1; j < L; j++) mx = p[j] > mx ? p[j] : mx;
+        for (int64_t j = 0; j < L; j++) p[j] -= mx;
+        for (int64_t j = L; j < Tk; j++) p[j] = 0.0f; /* exp'd below, then zeroed */
+    }
+    kn__vexp(P, P, Tq * Tk);
+    for (int64_t i = 0; i < Tq; i++) {
+        float *p = P + i * Tk, s = 0.0f;
+        int64_t L = seen(a, i);
+        for (int64_t j = 0; j < L; j++) s += p[j];
+        float inv = 1.0f / s;
+        for (int64_t j = 0; j < L; j++) p[j] *= inv;
+        for (int64_t j = L; j < Tk; j++) p[j] = 0.0f;
+    }
+}
+
+static void forward_item(void *p, int64_t item) {
+    const att_args *a = p;
+    int64_t n = item / a->H, h = item % a->H, HDv = a->H * a->Dv;
+    float *P = a->scratch + (int64_t)kn__pool_slot() * 2 * a->Tq * a->Tk;
+    probabilities(a, n, h, P);
+    const float *V = a->v + n * a->Tk * HDv + h * a->Dv;
+    float *O = a->out + n * a->Tq * HDv + h * a->Dv;
+    kn__sgemm(false, false, a->Tq, a->Dv, a->Tk, 1.0f, P, a->Tk, V, HDv, 0.0f, O, HDv, 1);
+}
+
+static void backward_item(void *p, int64_t item) {
+    const att_args *a = p;
+    int64_t n = item / a->H, h = item % a->H, Tq = a->Tq, Tk = a->Tk;
+    int64_t HDk = a->H * a->Dk, HDv = a->H * a->Dv, OW = (Tq + Tk) * HDk + Tk * HDv;
+    float *P = a->scratch + (int64_t)kn__pool_slot() * 2 * Tq * Tk, *dS = P + Tq * Tk;
+    probabilities(a, n, h, P);
+    const float *Q = a->q + n * Tq * HDk + h * a->Dk, *K = a->k + n * Tk * HDk + h * a->Dk;
+    const float *V = a->v + n * Tk * HDv + h * a->Dv, *dO = a->dout + n * Tq * HDv + h * a->Dv;
+    float *row = a->out + n * OW;
+    float *dQ = row + h * a->Dk, *dK = row + Tq * HDk + h * a->Dk, *dV = row + (Tq + Tk) * HDk + h * a->Dv;
+    kn__sgemm(true, false, Tk, a->Dv, Tq, 1.0f, P, Tk, dO, HDv, 0.0f, dV, HDv, 1);  /* dV = P^T dO */
+    kn__sgemm(false, true, Tq, Tk, a->Dv, 1.0f, dO, HDv, V, HDv, 0.0f, dS, Tk, 1); /* dP = dO V^T */
+    for (int64_t i = 0; i < Tq; i++) { /* dS = P (dP - rowsum(dP P)), in place */
+        float *d = dS + i * Tk, dot = 0.0f;
+        const float *pr = P + i * Tk;
+        for (int64_t j = 0; j < Tk; j++) dot += d[j] * pr[j];
+        for (int64_t j = 0; j < Tk; j++) d[j] = pr[j] * (d[j] - dot);
+    }
+    kn__sgemm(false, false, Tq, a->Dk, Tk, a->scale, dS, Tk, K, HDk, 0.0f, dQ, HDk, 1); /* dQ = dS K scale */
+    kn__sgemm(true, false, Tk, a->Dk, Tq, a->scale, dS, Tk, Q, HDk, 0.0f, dK, HDk, 1);  /* dK = dS^T Q scale */
+}
+
+/* Worker threads for n items of about flops each: one below ~0.2 MFLOP of work in all. */
+static int threads_for(const kn_graph *g, int64_t items, double flops) {
+    int th = kn_ctx_threads(g->ctx);
+    if (th > items) th = (int)items;
+    return (double)items * flops < 2e5 || th < 1 ? 1 : th;
+}
+
+static size_t scratch_bytes(const kn_graph *g, const kn_tensor *t) {
+    return (size_t)kn_ctx_threads(g->ctx) * 2 * (size_t)t->iparam[1] * (size_t)t->iparam[2] * sizeof(float);
+}
+size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t) { return scratch_bytes(g, t); }
+size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t) { return scratch_bytes(g, t); }
+
+static void run(kn_graph *g, kn_tensor *t, bool grad) {
+    att_args a = args_of(t, grad);
+    size_t bytes = scratch_bytes(g, t);
+    a.scratch = kn__cpu_scratch(g, t, bytes);
+    if (!a.scratch) return;
+    int64_t items = t->ne[0] * a.H;
+    double flops = 2.0 * (double)a.Tq * (double)a.Tk * (double)(a.Dk + a.Dv) * (grad ? 2.5 : 1.0);
+    kn__pool_run(threads_for(g, items, flops), items, grad ? backward_item : forward_item, &a);
+    kn__cpu_scratch_done(g, t, a.scratch);
+}
+
+void kn__cpu_attention(kn_graph *g, kn_tensor *t) { run(g, t, false); }
+void kn__cpu_attention_grad(kn_graph *g, kn_tensor *t) { run(g, t, true); }
