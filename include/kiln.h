@@ -920,6 +920,33 @@ kn_status kn_model_add_embedding_ex(kn_model *m, const kn_embedding_opts *opts);
  * and one line naming the layer, the row (0-based, counted from x), the column and the
  * value. fit, evaluate, predict and train_step check their rows this way themselves. */
 kn_status kn_model_check_input(kn_model *m, const float *x, int64_t n);
+/* Keras's MultiHeadAttention over sequences (steps, channels): one input (a sequence
+ * attending to itself, as in a sequential model), or through kn_model_next_layer two
+ * (query, value; the key is the value) or three (query, value, key), Keras's call order.
+ * Each input step is projected to num_heads heads of key_dim (query, key) or value_dim
+ * (value; 0: key_dim) channels, each head attends (kn_attention; causal: Keras's
+ * use_causal_mask), and the heads' outputs are projected to output_dim channels (0: the
+ * query's, Keras's default). Parameters "multi_head_attention_<i>/query/kernel" (F, H, Dk)
+ * and ".../query/bias" (H, Dk), "key/..." and "value/..." (Dv) likewise over their inputs'
+ * channels, "attention_output/kernel" (H, Dv, output_dim) and "/bias" (output_dim): Keras's
+ * names and shapes. kernel_init (Keras: glorot_uniform, with the 3-D kernels' fans as
+ * Keras computes them), bias_init (zeros), init_value, l2 (every kernel's) as kn_dense_opts.
+ * Keras's attention dropout is not supported: put a dropout layer after. */
+typedef struct kn_attention_opts {
+    int num_heads;
+    int64_t key_dim, value_dim, output_dim;
+    bool no_bias;
+    bool causal;
+    kn_init kernel_init, bias_init;
+    float init_value;
+    float l2;
+} kn_attention_opts;
+kn_attention_opts kn_attention_default(int num_heads, int64_t key_dim);
+kn_status kn_model_add_attention(kn_model *m, const kn_attention_opts *opts);
+/* A learned position embedding over a sequence (steps, channels): a table of that shape,
+ * "position_embedding_<i>/embeddings" (init: keras_hub's glorot_uniform), added to every
+ * sample (keras_hub's TokenAndPositionEmbedding's position half). */
+kn_status kn_model_add_position_embedding(kn_model *m, kn_init init);
 kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts);
 /* Trains on data. *history (may be NULL) is owned by the model, valid until the next fit. */
 kn_status kn_model_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts *opts,

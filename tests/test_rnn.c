@@ -181,54 +181,6 @@ static void test_gradients(void) {
 
 /* ------------------------------------------------------------- digits, a row a step */
 
-static void digits_case(const char *what, const char *text, kn_precision precision, double want, int epochs) {
-    enum { MAX = 1797, TRAIN = 1437 };
-    float *x = malloc((size_t)MAX * 64 * sizeof *x);
-    int32_t *labels = malloc(MAX * sizeof *labels);
-    int64_t n = x && labels ? read_digits(x, labels, MAX) : 0;
-    CHECK(n == MAX, "digits: %lld rows", (long long)n);
-    kn_ctx *ctx = new_ctx();
-    kn_spec spec;
-    kn_model *m = NULL;
-    kn_status st = n == MAX ? kn_model_from_json(ctx, text, NULL, &m, &spec) : KN_ERR_IO;
-    spec.compile.precision = precision;
-    if (!st) st = kn_model_compile(m, &spec.compile);
-    CHECK(!st, "%s: %s", what, kn_last_error(ctx));
-    kn_dataset *train = NULL, *test = NULL;
-    if (!st) {
-        kn_dataset_from_arrays(ctx, x, labels, TRAIN, 64, 10, &train);
-        kn_dataset_from_arrays(ctx, x + TRAIN * 64, labels + TRAIN, MAX - TRAIN, 64, 10, &test);
-        st = kn_model_fit(m, train, &(kn_fit_opts){.epochs = epochs, .batch_size = 32}, NULL);
-        kn_eval_report ev = {0};
-        if (!st) st = kn_model_evaluate(m, test, &ev);
-        CHECK(!st, "%s: %s", what, kn_last_error(ctx));
-        printf("%s on digits (8 steps of 8), %d epochs: test accuracy %.3f\n", what, epochs, ev.accuracy);
-        CHECK(ev.accuracy > want, "%s: test accuracy %.3f (want > %.2f)", what, ev.accuracy, want);
-        char *a = NULL, *b = NULL;
-        double diff = reload_difference(ctx, m, x + TRAIN * 64, MAX - TRAIN, 10, &b);
-        printf("%s saved and loaded: predictions differ by %.3g\n", what, diff);
-        /* fp32: the loaded model computes as the trained one, bit for bit; bf16: the trained
-         * model's graph stores activations in bf16, the loaded one's in f32 */
-        CHECK(precision == KN_PRECISION_FP32 ? diff == 0 : diff < 0.05, "%s reload: predictions differ by %.3g", what,
-              diff);
-        CHECK(!kn_model_to_json(m, &a) && b && strcmp(a, b) == 0, "%s: descriptions differ:\n%s\n%s", what, a, b);
-        /* the description read back builds the same model, and writes the same text */
-        kn_model *j = a ? build(ctx, a) : NULL;
-        char *again = NULL;
-        CHECK(j && !kn_model_to_json(j, &again) && strcmp(a, again) == 0, "%s: read back:\n%s\n%s", what, a, again);
-        kn_model_free(j);
-        kn_free(ctx, again);
-        kn_free(ctx, a);
-        kn_free(ctx, b);
-    }
-    kn_dataset_free(train);
-    kn_dataset_free(test);
-    kn_model_free(m);
-    kn_ctx_free(ctx);
-    free(x);
-    free(labels);
-}
-
 static void test_digits(void) {
     enum { EPOCHS = 25 };
     const char *lstm = "{\"input_shape\": [8, 8], \"layers\": [{\"type\": \"lstm\", \"units\": 32},"

@@ -303,7 +303,10 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
         for (int i = 0; same && i < ndim; i++) same = dims[i] == specs[k].shape[i];
         if (!same) {
             char want[64];
-            if (specs[k].ndim == 2) snprintf(want, sizeof want, "(%lld, %lld)", (long long)specs[k].shape[0], (long long)specs[k].shape[1]);
+            if (specs[k].ndim == 3)
+                snprintf(want, sizeof want, "(%lld, %lld, %lld)", (long long)specs[k].shape[0],
+                         (long long)specs[k].shape[1], (long long)specs[k].shape[2]);
+            else if (specs[k].ndim == 2) snprintf(want, sizeof want, "(%lld, %lld)", (long long)specs[k].shape[0], (long long)specs[k].shape[1]);
             else snprintf(want, sizeof want, "(%lld)", (long long)specs[k].shape[0]);
             st = kn__error(ctx, KN_ERR_SHAPE, "%s: tensor '%s': shape does not match the architecture's %s", path, name, want);
             break;

@@ -549,6 +549,10 @@ static const char *const *layer_keys(const char *t) {
     static const char *const embedding[] = {"type", "name", "inputs", "input_dim", "output_dim", "embeddings_initializer",
                                             "embeddings_regularizer", "embeddings_constraint", "mask_zero",
                                             "input_length", NULL};
+    static const char *const attention[] = {"type", "name", "inputs", "num_heads", "key_dim", "value_dim", "output_shape",
+                                            "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+                                            "use_causal_mask", "dropout", "attention_axes", NULL};
+    static const char *const position[] = {"type", "name", "inputs", "initializer", "sequence_length", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
         {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
@@ -557,6 +561,7 @@ static const char *const *layer_keys(const char *t) {
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"embedding", embedding},
+        {"multi_head_attention", attention}, {"position_embedding", position},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -703,6 +708,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         return kn_model_add_layer_norm(m, (float)v[1], on[0], on[1]);
     }
     if (strcmp(t, "embedding") == 0) return kn__spec_embedding(ctx, m, L, where);
+    if (strcmp(t, "multi_head_attention") == 0) return kn__spec_attention(ctx, m, L, where);
+    if (strcmp(t, "position_embedding") == 0) return kn__spec_position_embedding(ctx, m, L, where);
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     for (int k = 0; k < KN_MERGE_COUNT; k++) {
         if (strcmp(t, merges[k]) != 0) continue;
@@ -719,7 +726,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
                           "flatten, reshape, activation, dropout, batch_normalization, layer_normalization, add, subtract, "
-                          "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru or bidirectional)", t);
+                          "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
+                          "multi_head_attention or position_embedding)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

@@ -26,6 +26,9 @@ kn_status kn__spec_l2(kn_ctx *ctx, const cJSON *obj, const char *key, const char
 kn_status kn__spec_initializer(kn_ctx *ctx, const cJSON *v, const char *field, kn_init *kind, float *value);
 /* layers[i] of type "embedding" (where: "layers[i].") added to m (spec_embedding.c). */
 kn_status kn__spec_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
+/* layers[i] of type "multi_head_attention" or "position_embedding" added to m (spec_attention.c). */
+kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
+kn_status kn__spec_position_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
 /* The description's training control: "schedule" and "callbacks" (spec_training.c). */
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec);
 

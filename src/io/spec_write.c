@@ -155,6 +155,22 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(L, "epsilon", shortest(K->u.ln.epsilon));
             cJSON_AddBoolToObject(L, "center", K->u.ln.center);
             cJSON_AddBoolToObject(L, "scale", K->u.ln.scale);
+        } else if (K->kind == KN__LAYER_ATTENTION) {
+            const kn_attention_opts *o = &K->u.attention;
+            cJSON_AddNumberToObject(L, "num_heads", o->num_heads);
+            cJSON_AddNumberToObject(L, "key_dim", (double)o->key_dim);
+            cJSON_AddNumberToObject(L, "value_dim", (double)o->value_dim);
+            cJSON_AddNumberToObject(L, "output_shape", (double)K->shape[1]);
+            cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
+            add_initializer(L, "kernel_initializer", o->kernel_init, o->init_value);
+            add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
+            if (o->l2 > 0) {
+                cJSON *r = cJSON_AddObjectToObject(L, "kernel_regularizer");
+                if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
+            }
+            cJSON_AddBoolToObject(L, "use_causal_mask", o->causal);
+        } else if (K->kind == KN__LAYER_POSITION_EMBEDDING) {
+            add_initializer(L, "initializer", K->u.position_init, 0);
         } else if (K->kind == KN__LAYER_EMBEDDING) {
             const kn_embedding_opts *o = &K->u.embedding;
             cJSON_AddNumberToObject(L, "input_dim", (double)o->input_dim);

@@ -52,8 +52,9 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "flatten", "reshape", "activation", "dropout",
                                         "batch_normalization", "layer_normalization",
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
-                                        "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_EMBEDDING + 1, "a name for every layer kind");
+                                        "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
+                                        "multi_head_attention", "position_embedding"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_POSITION_EMBEDDING + 1, "a name for every layer kind");
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
     if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
@@ -94,9 +95,10 @@ kn_status kn__model_can_add(kn_model *m, const char *type) {
 /* Appends L, its shape set (ndim dims in L->shape); computes its feature count and gives
  * it its name and inputs. */
 kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
-    if (L->kind != KN__LAYER_MERGE && m->n_next > 1)
+    if (L->kind != KN__LAYER_MERGE && L->kind != KN__LAYER_ATTENTION && m->n_next > 1)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes one input, %d given (only merge layers such as "
-                         "add and concatenate take more)", m->n_layers, kn__layer_type(L), m->n_next);
+                         "add and concatenate, and multi_head_attention, take more)", m->n_layers, kn__layer_type(L),
+                         m->n_next);
     if (m->n_next) {
         L->n_inputs = m->n_next;
         memcpy(L->inputs, m->next_inputs, sizeof L->inputs);
@@ -447,6 +449,9 @@ static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64
     } else if (L->kind == KN__LAYER_EMBEDDING) { /* its table, named "embeddings" (kn__model_param_specs) */
         kshape[0] = L->u.embedding.input_dim;
         kshape[1] = L->u.embedding.output_dim;
+    } else if (L->kind == KN__LAYER_POSITION_EMBEDDING) { /* (steps, channels), named "embeddings" too */
+        kshape[0] = L->shape[0];
+        kshape[1] = L->shape[1];
     }
 }
 
@@ -500,8 +505,8 @@ int64_t kn_model_param_count(const kn_model *m) {
         kn_init inits[4];
         int64_t ch;
         n += k[0] * k[1] + b + norm_params(m, i, names, inits, &ch) * ch;
-        kn__rnn_param rp[KN__RNN_MAX_PARAMS];
-        for (int r = 0, nr = kn__rnn_params(m, i, rp); r < nr; r++) n += rp[r].shape[0] * (rp[r].ndim == 2 ? rp[r].shape[1] : 1);
+        kn__rnn_param rp[KN__LAYER_MAX_PARAMS];
+        for (int r = 0, nr = kn__layer_params(m, i, rp); r < nr; r++) n += kn__layer_param_numel(&rp[r]);
     }
     return n;
 }
@@ -712,6 +717,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             h = kn__model_embedding(m, g, i);
             l2 = L->u.embedding.l2;
             break;
+        case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, &reg); break;
+        case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
         }
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;
@@ -856,15 +863,14 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
             off += ((size_t)ch + 15) / 16 * 16; /* as compile.c */
             n++;
         }
-        kn__rnn_param rp[KN__RNN_MAX_PARAMS];
-        for (int r = 0, nr = kn__rnn_params(m, i, rp); r < nr; r++) {
-            size_t numel = (size_t)(rp[r].shape[0] * (rp[r].ndim == 2 ? rp[r].shape[1] : 1));
+        kn__rnn_param rp[KN__LAYER_MAX_PARAMS];
+        for (int r = 0, nr = kn__layer_params(m, i, rp); r < nr; r++) {
+            size_t numel = (size_t)kn__layer_param_numel(&rp[r]);
             if (n < max) {
                 kn__param_spec *p = &out[n];
                 snprintf(p->name, sizeof p->name, "%s_%d/%s", kn__layer_type(L), L->index, rp[r].what);
                 p->ndim = rp[r].ndim;
-                p->shape[0] = rp[r].shape[0];
-                p->shape[1] = rp[r].ndim == 2 ? rp[r].shape[1] : 0;
+                for (int d = 0; d < 3; d++) p->shape[d] = d < rp[r].ndim ? rp[r].shape[d] : 0;
                 p->numel = numel;
                 p->offset = off;
             }
@@ -878,7 +884,9 @@ int kn__model_param_specs(const kn_model *m, kn__param_spec *out, int max, size_
             if (n < max) {
                 kn__param_spec *p = &out[n];
                 snprintf(p->name, sizeof p->name, "%s_%d/%s", kn__layer_type(L), L->index,
-                         part ? "bias" : L->kind == KN__LAYER_EMBEDDING ? "embeddings" : "kernel");
+                         part ? "bias"
+                         : L->kind == KN__LAYER_EMBEDDING || L->kind == KN__LAYER_POSITION_EMBEDDING ? "embeddings"
+                                                                                                   : "kernel");
                 p->ndim = part ? 1 : 2;
                 p->shape[0] = part ? b : k[0];
                 p->shape[1] = part ? 0 : k[1];
@@ -1070,6 +1078,13 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             used += (size_t)snprintf(buf + used, size - used, " -> embedding %lldx%lld",
                                      (long long)L->u.embedding.input_dim, (long long)L->u.embedding.output_dim);
             break;
+        case KN__LAYER_ATTENTION: {
+            const kn_attention_opts *o = &L->u.attention;
+            used += (size_t)snprintf(buf + used, size - used, " -> multi_head_attention %dx%lld", o->num_heads,
+                                     (long long)o->key_dim);
+            if (used < size && o->causal) used += (size_t)snprintf(buf + used, size - used, " causal");
+            break;
+        }
         case KN__LAYER_RESHAPE:
             used += (size_t)snprintf(buf + used, size - used, " -> reshape (");
             for (int d = 0; d < L->ndim && used < size; d++)

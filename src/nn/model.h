@@ -15,7 +15,9 @@ typedef enum {
     KN__LAYER_GLOBAL_MAX_POOL1D, KN__LAYER_GLOBAL_MAX_POOL2D,
     KN__LAYER_MERGE, /* add, subtract, ... concatenate over 2+ inputs (u.merge) */
     KN__LAYER_RNN,   /* simple_rnn, lstm, gru (u.rnn; model_rnn.c) */
-    KN__LAYER_EMBEDDING /* token indices from the model input -> rows of a table (model_embedding.c) */
+    KN__LAYER_EMBEDDING, /* token indices from the model input -> rows of a table (model_embedding.c) */
+    KN__LAYER_ATTENTION, /* multi_head_attention over 1 to 3 inputs (u.attention; model_attention.c) */
+    KN__LAYER_POSITION_EMBEDDING /* a learned (steps, channels) table added (model_attention.c) */
 } kn__layer_kind;
 
 /* Inputs a layer may take (a merge's), and the longest layer name. */
@@ -44,6 +46,8 @@ typedef struct kn__layer {
         kn_merge merge;
         kn_rnn_opts rnn;
         kn_embedding_opts embedding;
+        kn_attention_opts attention;
+        kn_init position_init; /* position_embedding's table */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -193,13 +197,29 @@ kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *ou
  * (an lstm's forget gate bias). Returns how many (0: layer i is not recurrent). */
 typedef struct {
     const char *what;
-    int64_t shape[2];
+    int64_t shape[3];
     int ndim;
     kn_init init;
     int64_t ones_at, ones_len;
 } kn__rnn_param;
-#define KN__RNN_MAX_PARAMS 6 /* a bidirectional layer's: both directions' */
-int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__RNN_MAX_PARAMS]);
+#define KN__LAYER_MAX_PARAMS 8 /* an attention layer's four kernels and biases (a bidirectional layer's: 6) */
+int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+/* An attention layer's parameters the same way (model_attention.c): 0 for other layers. */
+int kn__attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+/* Either's, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
+static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
+    int n = kn__rnn_params(m, i, out);
+    return n ? n : kn__attention_params(m, i, out);
+}
+static inline int64_t kn__layer_param_numel(const kn__rnn_param *p) {
+    int64_t n = 1;
+    for (int d = 0; d < p->ndim; d++) n *= p->shape[d];
+    return n;
+}
+/* Attention layer i's output from its inputs' outputs (the model input for -1); its kernels'
+ * l2 added to *reg. A position embedding's output from its input h (model_attention.c). */
+kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor **reg);
+kn_tensor *kn__model_position_embedding(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Recurrent layer i's output from its input h (model_rnn.c); its kernels' l2 added to *reg. */
 kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
@@ -228,7 +248,7 @@ kn_status kn__model_push(kn_model *m);
  * max) and the buffer's padded length. */
 typedef struct kn__param_spec {
     char name[48];
-    int64_t shape[2];
+    int64_t shape[3];
     int ndim;
     size_t offset, numel;
 } kn__param_spec;

@@ -70,7 +70,7 @@ kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts) {
     return kn__model_push_layer(m, &L);
 }
 
-int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__RNN_MAX_PARAMS]) {
+int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     const kn__layer *L = &m->layers[i];
     if (L->kind != KN__LAYER_RNN) return 0;
     const kn_rnn_opts *o = &L->u.rnn;
@@ -107,8 +107,8 @@ kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tenso
     int64_t in[KN_MAX_DIMS];
     kn__model_layer_input(m, i, in, NULL);
     h = kn__model_view_as(g, h, in, 2); /* (batch, steps, features) */
-    kn__rnn_param ps[KN__RNN_MAX_PARAMS];
-    kn_tensor *p[KN__RNN_MAX_PARAMS] = {NULL};
+    kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
+    kn_tensor *p[KN__LAYER_MAX_PARAMS] = {NULL};
     int np = kn__rnn_params(m, i, ps);
     for (int k = 0; k < np; k++) {
         char name[48];
