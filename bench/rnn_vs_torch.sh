@@ -5,7 +5,9 @@
 # seconds per 60,000-image epoch (median of EPOCHS), test accuracy, and single-image
 # predict latency (host in, host out, distinct images; kiln: bench/predict_latency on the
 # model file), each side at every thread count of THREADS_LIST and credited with its
-# better one, and the ratios. CELL=gru runs the GRU (kiln: the same file with gru).
+# better one, and the ratios. CELL=gru runs the GRU (kiln: the same file with gru);
+# CELL=transformer models/transformer_fashion.json (an attention encoder block) against the
+# same block in PyTorch (nn.MultiheadAttention).
 # usage: [THREADS_LIST="1 2"] [CELL=lstm] bench/rnn_vs_torch.sh [EPOCHS=3]   (from the repository root, after make)
 set -euo pipefail
 EPOCHS=${1:-3}
@@ -16,7 +18,9 @@ PY=/usr/bin/python3
 [ -x "$KILN" ] || { echo "build kiln first (make)"; exit 1; }
 $PY -c 'import torch' 2>/dev/null || { echo "PyTorch missing: apt-get install -y python3-torch"; exit 1; }
 spec=models/lstm_fashion.json
-if [ "$CELL" != lstm ]; then
+if [ "$CELL" = transformer ]; then
+    spec=models/transformer_fashion.json
+elif [ "$CELL" != lstm ]; then
     spec=$(mktemp /tmp/kiln_rnn_XXXXXX.json)
     sed "s/\"lstm\"/\"$CELL\"/" models/lstm_fashion.json > "$spec"
 fi
@@ -42,10 +46,10 @@ for thr in ${THREADS_LIST:-1 2}; do
     echo "kiln    predict threads=$thr: $l us"
     if [ -z "$k_lat" ] || better "$l" "$k_lat"; then k_lat=$l; kl_thr=$thr; fi
 done
-[ "$CELL" != lstm ] && rm -f "$spec"
+[ "$CELL" != lstm ] && [ "$CELL" != transformer ] && rm -f "$spec"
 
 echo
-echo "| what ($CELL 64, Fashion-MNIST rows) | kiln (threads) | PyTorch (threads) | ratio |"
+echo "| what ($CELL, Fashion-MNIST rows) | kiln (threads) | PyTorch (threads) | ratio |"
 echo "| --- | --- | --- | --- |"
 echo "| s/epoch, 60,000 images, batch 32 | $k_spe ($k_thr) | $t_spe ($t_thr) | $(awk "BEGIN{printf \"%.1fx\", $t_spe/$k_spe}") |"
 echo "| test accuracy after $EPOCHS epochs | $k_acc | $t_acc | |"

@@ -1,5 +1,6 @@
 # Peer for bench/rnn_vs_torch.sh: Fashion-MNIST read a row at a time (28 steps of 28
-# pixels) by one recurrent layer (CELL=lstm|gru|simple_rnn, UNITS=64) and dense 10, Adam
+# pixels) by one recurrent layer (CELL=lstm|gru|simple_rnn, UNITS=64) and dense 10, or by
+# CELL=transformer's encoder block (models/transformer_fashion.json's, class Transformer), Adam
 # 1e-3, cross-entropy, batch 32 — models/lstm_fashion.json's model in PyTorch (nn.LSTM /
 # nn.GRU / nn.RNN, batch_first). Prints one line RESULT {json}: the median epoch's seconds
 # (of EPOCHS), test accuracy, and single-image predict latency (host in, host out).
@@ -42,7 +43,31 @@ class Net(nn.Module):
         return self.out(y[:, -1])
 
 
-m = Net()
+class Transformer(nn.Module):
+    """models/transformer_fashion.json: a per-step linear embedding (kiln's conv1d of kernel 1)
+    to 64, a learned position table, nn.MultiheadAttention (4 heads of 16), residual +
+    LayerNorm(eps 1e-6), a 128-unit relu feed-forward back to 64, residual + LayerNorm, the
+    mean over the 28 steps, dense 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(28, 64)
+        self.pos = nn.Parameter(torch.empty(28, 64))
+        nn.init.xavier_uniform_(self.pos)
+        self.att = nn.MultiheadAttention(64, 4, batch_first=True)
+        self.norm1, self.norm2 = nn.LayerNorm(64, eps=1e-6), nn.LayerNorm(64, eps=1e-6)
+        self.ff1, self.ff2 = nn.Linear(64, 128), nn.Linear(128, 64)
+        self.out = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = self.embed(x) + self.pos
+        a, _ = self.att(h, h, h, need_weights=False)
+        h = self.norm1(h + a)
+        h = self.norm2(h + self.ff2(torch.relu(self.ff1(h))))
+        return self.out(h.mean(1))
+
+
+m = Transformer() if CELL == "transformer" else Net()
 opt = torch.optim.Adam(m.parameters(), lr=1e-3)
 lf = nn.CrossEntropyLoss()
 times = []
