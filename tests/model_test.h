@@ -211,4 +211,28 @@ __attribute__((unused)) static void digits_case(const char *what, const char *te
     free(labels);
 }
 
+/* KILN_TEST_DEVICE=NAME in the environment (a test's _cuda variant): *device set to it,
+ * then, where it is usable, on_device() run there; returns the exit status (77: skipped,
+ * the device is not usable here), or -1 when the variable is unset (run on the CPU). */
+__attribute__((unused)) static int run_on_test_device(const char *test, kn_device *device, void (*on_device)(void)) {
+    const char *dev = getenv("KILN_TEST_DEVICE");
+    if (!dev || !*dev) return -1;
+    if (!kn_device_parse(dev, device)) {
+        printf("FAIL KILN_TEST_DEVICE=%s: not a device\n", dev);
+        return 1;
+    }
+    kn_ctx *ctx = new_ctx();
+    if (kn_device_check(ctx, *device)) {
+        printf("%s: SKIP: %s\n", test, kn_last_error(ctx));
+        kn_ctx_free(ctx);
+        return 77;
+    }
+    kn_ctx_free(ctx);
+    printf("%s on %s: the golden models and the finite differences\n", test, kn_device_name(*device));
+    on_device();
+    if (failures) printf("%d check(s) failed\n", failures);
+    else printf("all %s checks passed on %s\n", test, kn_device_name(*device));
+    return failures ? 1 : 0;
+}
+
 #endif

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "golden.h"
 #include "model_test.h"
+#include "golden_model.h"
 
 /* KILN_TEST_DEVICE=cuda (test_rnn_cuda): the PyTorch golden models and the finite
  * differences on that device (the CUDA kernels, or the emulator's run of them). */
@@ -80,65 +81,6 @@ static const char *const PARAMS_D[] = {
     "bidirectional_0/forward_gru/bias", "bidirectional_0/backward_gru/kernel",
     "bidirectional_0/backward_gru/recurrent_kernel", "bidirectional_0/backward_gru/bias", "dense_0/kernel",
     "dense_0/bias", NULL};
-
-static void compare(const char *what, const float *got, const double *want, int n, double tol) {
-    double worst = 0;
-    for (int i = 0; i < n; i++) {
-        double err = fabs(got[i] - want[i]) / (1.0 + fabs(want[i]));
-        if (!(err <= worst)) worst = err;
-    }
-    printf("%-36s %3d values, worst error %.2e\n", what, n, worst);
-    CHECK(worst < tol, "%s: worst error %.3g", what, worst);
-}
-
-static void golden_model(const char *prefix, const char *text, const char *const *params, int n, int steps,
-                         int features, int classes) {
-    kn_ctx *ctx = new_ctx();
-    kn_model *m = build(ctx, text);
-    char name[96];
-    int nx = n * steps * features;
-    double x[128], lab[8], y[32], loss, v[256];
-    snprintf(name, sizeof name, "%sx", prefix);
-    bool ok = m && get(name, x, 128) == nx;
-    snprintf(name, sizeof name, "%slabels", prefix);
-    ok = ok && get(name, lab, 8) == n;
-    snprintf(name, sizeof name, "%sy", prefix);
-    ok = ok && get(name, y, 32) == n * classes;
-    snprintf(name, sizeof name, "%sloss", prefix);
-    ok = ok && get(name, &loss, 1) == 1;
-    CHECK(ok, "golden %s: records missing or the model did not build", prefix);
-    for (int p = 0; ok && params[p]; p++) {
-        int64_t k;
-        float *w = kn_model_param(m, params[p], &k);
-        snprintf(name, sizeof name, "%s%s", prefix, params[p]);
-        ok = w && get(name, v, 256) == k;
-        CHECK(ok, "golden %s: parameter %s", prefix, params[p]);
-        for (int64_t i = 0; ok && i < k; i++) w[i] = (float)v[i];
-    }
-    if (ok) {
-        float xf[128], pred[32], got_loss;
-        int32_t labels[8];
-        for (int i = 0; i < nx; i++) xf[i] = (float)x[i];
-        for (int i = 0; i < n; i++) labels[i] = (int32_t)lab[i];
-        /* float32 against float64 through three recurrences of 5 or 6 steps: 1e-5 is some
-         * tens of float32 roundings */
-        CHECK(!kn_model_predict(m, xf, n, pred), "predict: %s", kn_last_error(ctx));
-        snprintf(name, sizeof name, "%s y", prefix);
-        compare(name, pred, y, n * classes, 1e-5);
-        CHECK(!kn_model_train_step(m, xf, labels, n, &got_loss), "train_step: %s", kn_last_error(ctx));
-        snprintf(name, sizeof name, "%s loss", prefix);
-        compare(name, &got_loss, &loss, 1, 1e-5);
-        for (int p = 0; params[p]; p++) {
-            int64_t k;
-            const float *gr = kn_model_grad(m, params[p], &k);
-            snprintf(name, sizeof name, "%sgrad:%s", prefix, params[p]);
-            CHECK(gr && get(name, v, 256) == k, "golden: %s", name);
-            if (gr) compare(name, gr, v, (int)k, 2e-5);
-        }
-    }
-    kn_model_free(m);
-    kn_ctx_free(ctx);
-}
 
 static void test_golden(void) {
     golden = read_all("tests/golden/rnn.txt");
@@ -324,27 +266,15 @@ static void test_graph_api(void) {
     kn_ctx_free(ctx);
 }
 
+/* the golden models and the finite differences: what a device runs (KILN_TEST_DEVICE) */
+static void on_device(void) {
+    test_golden();
+    test_gradients();
+}
+
 int main(void) {
-    const char *dev = getenv("KILN_TEST_DEVICE");
-    if (dev && *dev) {
-        if (!kn_device_parse(dev, &device)) {
-            printf("FAIL KILN_TEST_DEVICE=%s: not a device\n", dev);
-            return 1;
-        }
-        kn_ctx *ctx = new_ctx();
-        if (kn_device_check(ctx, device)) {
-            printf("test_rnn: SKIP: %s\n", kn_last_error(ctx));
-            kn_ctx_free(ctx);
-            return 77;
-        }
-        kn_ctx_free(ctx);
-        printf("test_rnn on %s: the golden models and the finite differences\n", kn_device_name(device));
-        test_golden();
-        test_gradients();
-        if (failures) printf("%d check(s) failed\n", failures);
-        else printf("all recurrent checks passed on %s\n", kn_device_name(device));
-        return failures ? 1 : 0;
-    }
+    int rc = run_on_test_device("test_rnn", &device, on_device);
+    if (rc >= 0) return rc;
     test_golden();
     test_gradients();
     test_init_and_api();

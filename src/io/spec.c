@@ -440,8 +440,7 @@ static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     return KN_OK;
 }
 
-/* A boolean key, left as it is when missing or null. */
-static kn_status parse_bool(kn_ctx *ctx, const cJSON *L, const char *key, const char *where, bool *out) {
+kn_status kn__spec_bool(kn_ctx *ctx, const cJSON *L, const char *key, const char *where, bool *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, key);
     if (!v || cJSON_IsNull(v)) return KN_OK;
     char field[96];
@@ -474,11 +473,11 @@ static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rn
         if (!kn_activation_parse(a->valuestring, act_out[k])) return unknown_activation(ctx, field, a->valuestring);
     }
     bool use_bias = true;
-    if ((st = parse_bool(ctx, L, "use_bias", where, &use_bias))) return st;
+    if ((st = kn__spec_bool(ctx, L, "use_bias", where, &use_bias))) return st;
     o->no_bias = !use_bias;
-    if ((st = parse_bool(ctx, L, "return_sequences", where, &o->return_sequences))) return st;
-    if ((st = parse_bool(ctx, L, "unit_forget_bias", where, &o->unit_forget_bias))) return st;
-    if ((st = parse_bool(ctx, L, "go_backwards", where, &o->go_backwards))) return st;
+    if ((st = kn__spec_bool(ctx, L, "return_sequences", where, &o->return_sequences))) return st;
+    if ((st = kn__spec_bool(ctx, L, "unit_forget_bias", where, &o->unit_forget_bias))) return st;
+    if ((st = kn__spec_bool(ctx, L, "go_backwards", where, &o->go_backwards))) return st;
     static const char *const inits[3] = {"kernel_initializer", "recurrent_initializer", "bias_initializer"};
     kn_init *init_out[3] = {&o->kernel_init, &o->recurrent_init, &o->bias_init};
     bool constant = false;
@@ -508,7 +507,7 @@ static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rn
     };
     for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++) {
         bool v = plain[k].want;
-        if ((st = parse_bool(ctx, L, plain[k].key, where, &v))) return st;
+        if ((st = kn__spec_bool(ctx, L, plain[k].key, where, &v))) return st;
         snprintf(field, sizeof field, "%s%s", where, plain[k].key);
         if (plain[k].why && v != plain[k].want) return kn__spec_error(ctx, field, "%s", plain[k].why);
     }

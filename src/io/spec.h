@@ -18,6 +18,8 @@ kn_status kn__spec_int(kn_ctx *ctx, const cJSON *obj, const char *key, const cha
 /* Refuses a key of obj not in keys (NULL-terminated): "WHERE: unknown key 'k' (expected
  * one of ...)". where names obj ("layers[2]", "optimizer"; a trailing '.' is dropped). */
 kn_status kn__spec_check_keys(kn_ctx *ctx, const cJSON *obj, const char *where, const char *const *keys);
+/* A boolean key: true or false into *out, left as it is when missing or null. */
+kn_status kn__spec_bool(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, bool *out);
 /* A Keras regularizer under key (kernel_regularizer, embeddings_regularizer): {"l2": f} with
  * f in [0, 1e6] into *l2; left as it is when the key is missing or null. */
 kn_status kn__spec_l2(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, float *l2);

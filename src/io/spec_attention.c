@@ -12,16 +12,6 @@
 
 #include <string.h>
 
-static kn_status bool_field(kn_ctx *ctx, const cJSON *L, const char *key, const char *where, bool *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, key);
-    if (!v || cJSON_IsNull(v)) return KN_OK;
-    char field[96];
-    snprintf(field, sizeof field, "%s%s", where, key);
-    if (!cJSON_IsBool(v)) return kn__spec_error(ctx, field, "expected true or false");
-    *out = cJSON_IsTrue(v);
-    return KN_OK;
-}
-
 kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where) {
     char field[96];
     kn_attention_opts o = kn_attention_default(0, 0);
@@ -48,9 +38,9 @@ kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
         o.output_dim = (int64_t)v->valuedouble;
     }
     bool use_bias = true;
-    if ((st = bool_field(ctx, L, "use_bias", where, &use_bias))) return st;
+    if ((st = kn__spec_bool(ctx, L, "use_bias", where, &use_bias))) return st;
     o.no_bias = !use_bias;
-    if ((st = bool_field(ctx, L, "use_causal_mask", where, &o.causal))) return st;
+    if ((st = kn__spec_bool(ctx, L, "use_causal_mask", where, &o.causal))) return st;
     static const char *const inits[2] = {"kernel_initializer", "bias_initializer"};
     for (int k = 0; k < 2; k++) {
         const cJSON *init = cJSON_GetObjectItemCaseSensitive(L, inits[k]);
