@@ -11,6 +11,9 @@
  * replayed from a captured CUDA graph against step-by-step launches (bit for bit). The
  * recurrent layers (simple_rnn, lstm, gru: sequences, last steps, stacked, with and without
  * a bias) as graphs, replayed too, and as models trained by kn_model_fit on both devices.
+ * Attention over heads (kn_attention) and its gradient: heads, Tq != Tk, causal, a sequence
+ * attending to itself, Dk != Dv, several chunks, row tiles and column tiles of the GPU's
+ * kernels; trained under projections, replayed, and in bf16 (where it stays f32).
  *
  * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
  *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
@@ -1391,6 +1394,109 @@ static void rnn_cases(kn_ctx *ctx) {
     if (!on_mirror) rnn_models(); /* (contexts on cuda itself) */
 }
 
+/* ---------------------------------------------------------------- attention */
+
+/* Attention (kn_attention, KN_OP_ATTENTION and its gradient) against the CPU's
+ * (cpu/attention.c): q (N, Tq, H*Dk), k (N, Tk, H*Dk) and v (N, Tk, H*Dv) parameters, or one
+ * (N, T, H*D) parameter as all three (self: its gradient the sum of three parts); proj: x
+ * (N, T, 6) through tanh, projected to q, k and v by products, the output by another, tanh,
+ * then a dense layer (a model's attention layer and the layer after it), trained with Adam. */
+typedef struct {
+    int64_t N, H, Tq, Tk, Dk, Dv;
+    unsigned flags;
+    bool self, proj;
+    const kn_optimizer *opt;
+} attention_arg;
+
+/* x (N, T, C) times w (C, W) -> (N, T, W) */
+static kn_tensor *project(kn_graph *g, kn_tensor *x, int64_t W, const char *name) {
+    int64_t N = x->shape[0], T = x->shape[1], C = x->shape[2];
+    kn_tensor *w = kn_param(g, (int64_t[]){C, W}, 2, KN_INIT_ZEROS, name);
+    kn_tensor *y = kn_matmul(g, kn_reshape(g, x, (int64_t[]){N * T, C}, 2), w);
+    return kn_reshape(g, y, (int64_t[]){N, T, W}, 3);
+}
+
+static void b_attention(kn_graph *g, const void *arg) {
+    const attention_arg *a = arg;
+    kn_tensor *q, *k, *v;
+    if (a->proj) {
+        kn_tensor *x = kn_act(g, kn_param(g, (int64_t[]){a->N, a->Tq, 6}, 3, KN_INIT_ZEROS, "x"), KN_TANH);
+        q = project(g, x, a->H * a->Dk, "wq");
+        k = project(g, x, a->H * a->Dk, "wk");
+        v = project(g, x, a->H * a->Dv, "wv");
+    } else if (a->self) {
+        q = k = v = kn_param(g, (int64_t[]){a->N, a->Tq, a->H * a->Dk}, 3, KN_INIT_ZEROS, "qkv");
+    } else {
+        q = kn_param(g, (int64_t[]){a->N, a->Tq, a->H * a->Dk}, 3, KN_INIT_ZEROS, "q");
+        k = kn_param(g, (int64_t[]){a->N, a->Tk, a->H * a->Dk}, 3, KN_INIT_ZEROS, "k");
+        v = kn_param(g, (int64_t[]){a->N, a->Tk, a->H * a->Dv}, 3, KN_INIT_ZEROS, "v");
+    }
+    kn_tensor *y = kn_attention(g, q, k, v, (int)a->H, a->flags);
+    if (a->proj) /* the output's projection, tanh, a dense layer, tanh */
+        y = kn_act(g, project(g, kn_act(g, project(g, y, 5, "wo"), KN_TANH), 4, "w2"), KN_TANH);
+    train_on(g, y, a->opt);
+}
+
+/* Tolerance 1e-5 (atol and rtol): the GPU's sums run in other orders than the CPU's
+ * kn__sgemm (dot products column by column, the probabilities' sum and the output a chunk
+ * of 32 keys at a time with an online softmax's rescaling), and D = sum P dP as a ratio of
+ * two sums, so results differ by a few ulp of the terms, and dS = P (dP - D) cancels
+ * where dP is near D: atol covers elements whose value is itself near 0 (the loss a
+ * double sum, 1 ulp). On the emulator the worst is 2.4e-7 absolute (values of order 1).
+ * Under projections and Adam, the products' 1e-4. */
+static void attention_cases(kn_ctx *ctx) {
+    static const attention_arg cases[] = {
+        {2, 1, 5, 5, 4, 4, 0, false, false, NULL},                   /* one head */
+        {2, 2, 3, 7, 3, 5, 0, false, false, NULL},                   /* Tq < Tk, Dk != Dv */
+        {3, 4, 6, 4, 2, 3, 0, false, false, NULL},                   /* Tq > Tk, 4 heads */
+        {2, 2, 6, 6, 4, 4, KN_ATTENTION_CAUSAL, false, false, NULL}, /* causal */
+        {2, 1, 7, 4, 3, 2, KN_ATTENTION_CAUSAL, false, false, NULL}, /* causal, Tq > Tk: the last rows see all */
+        {2, 2, 3, 9, 4, 3, KN_ATTENTION_CAUSAL, false, false, NULL}, /* causal, Tq < Tk: keys 3.. seen by none */
+        {2, 2, 5, 5, 3, 3, 0, true, false, NULL},                    /* a sequence to itself */
+        {2, 4, 6, 6, 2, 2, KN_ATTENTION_CAUSAL, true, false, NULL},  /* to itself, causal */
+        /* 2 chunks of keys and 3 tiles of query rows, Dk 72 (2 staged column tiles), Dv 136
+         * (2 output column tiles), and keys past Tq seen by none (causal) */
+        {1, 2, 19, 37, 72, 136, 0, false, false, NULL},
+        {1, 1, 19, 37, 72, 136, KN_ATTENTION_CAUSAL, false, false, NULL},
+    };
+    char name[96];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const attention_arg *a = &cases[i];
+        snprintf(name, sizeof name, "attention %lld head%s%s%s, Tq %lld, Tk %lld, Dk %lld, Dv %lld", (long long)a->H,
+                 a->H > 1 ? "s" : "", a->flags & KN_ATTENTION_CAUSAL ? " causal" : "", a->self ? " to itself" : "",
+                 (long long)a->Tq, (long long)a->Tk, (long long)a->Dk, (long long)a->Dv);
+        run_case(ctx, &(tcase){name, b_attention, a, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+        if (i % 3 == 0) run_case(ctx, &(tcase){name, b_attention, a, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+    }
+    kn_optimizer adam = kn_adam(1e-2f);
+    attention_arg proj = {3, 2, 5, 5, 4, 3, KN_ATTENTION_CAUSAL, false, true, &adam};
+    run_case(ctx, &(tcase){"attention projected, trained", b_attention, &proj, KN_PASS_ALL, 3, 1e-4f, 1e-4f,
+                           KN_PRECISION_FP32});
+    replay_vs_launches(ctx, &(tcase){"replay attention", b_attention, &proj, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    /* bf16: attention stays f32 (half_support.c lists neither op), with its operands; and
+     * the training is as close to fp32's as the CPU's bf16 training is. (Here the whole graph
+     * stays f32: the weight gradients' products pair the projections' inputs with the
+     * attention gradient's f32 slices, and a product of two f32 operands writes f32, which
+     * the output side's in-place tanh shares; the count is printed.) */
+    tcase half = {"attention projected bf16", b_attention, &proj, KN_PASS_ALL, 3, 0, 0, KN_PRECISION_BF16};
+    run_case(ctx, &half);
+    kn_graph *g = make(ctx, &half, KN_DEVICE_CUDA);
+    int att = 0, att_f32 = 0, narrow = 0;
+    for (int i = 0; g && i < g->n_nodes; i++) {
+        const kn_tensor *t = g->nodes[i];
+        narrow += t->dtype == KN_BF16;
+        if (t->op != KN_OP_ATTENTION && t->op != KN_OP_ATTENTION_GRAD) continue;
+        att++;
+        bool f32 = t->dtype == KN_F32;
+        for (int s = 0; s < KN_MAX_SRC && t->src[s]; s++) f32 = f32 && t->src[s]->dtype == KN_F32;
+        att_f32 += f32;
+    }
+    CHECK(g && att == 2 && att_f32 == att, "attention bf16: %d of %d attention nodes f32 with their operands", att_f32, att);
+    if (g) CHECK(kn_graph_run(g) == KN_OK && kn_graph_sync(g) == KN_OK, "attention bf16: run: %s", kn_last_error(ctx));
+    if (g) printf("attention bf16 on cuda: %d attention nodes f32, %d of %d tensors bf16\n", att_f32, narrow, g->n_nodes);
+    kn_graph_free(g);
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7}, &ctx);
@@ -1482,6 +1588,7 @@ int main(void) {
     half_cases(ctx);
     if (!on_mirror) dense_rounding_cases(ctx);
     rnn_cases(ctx);
+    attention_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

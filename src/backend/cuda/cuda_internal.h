@@ -287,6 +287,11 @@ kn__cuda_kernel_fn kn__cuda_kernel(kn_op op);
 /* The gather op's and its gradient's (embedding.c). */
 kn_status kn__cuda_k_gather(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_gather_grad(kn_graph *g, kn_tensor *t);
+/* The attention op's and its gradient's (attention.c); the gradient's workspace (its
+ * per-query-row statistics at t's resolved batch, runtime.c sizes ws with it). */
+kn_status kn__cuda_k_attention(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_attention_grad(kn_graph *g, kn_tensor *t);
+size_t kn__cuda_attention_workspace(const kn_tensor *t);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);

@@ -513,6 +513,23 @@ cudaError_t kn__cu_gather(cudaStream_t s, const float *idx, const float *table, 
 cudaError_t kn__cu_gather_grad(cudaStream_t s, const float *dy, const float *idx, float *out, int64_t n, int64_t rows,
                                int64_t cols);
 
+/* Attention over heads and its gradient (kernels_attention.cu; graph.h's KN_OP_ATTENTION),
+ * f32: N samples, H heads, Tq query and Tk key steps, Dk and Dv a head's widths (a sample's
+ * rows: q Tq*H*Dk, k Tk*H*Dk, v Tk*H*Dv floats, head h the columns h*D .. h*D + D - 1 of each
+ * step), causal: query step i sees key steps <= i; scale: the scores' factor. o (N,
+ * Tq*H*Dv); the backward's out (N, dQ | dK | dV) as the CPU's, stats a workspace of N*H*Tq*3
+ * floats (each query row's max, 1/sum and sum_j P dP, between its two launches).
+ * Deterministic: no atomics. */
+typedef struct {
+    int64_t N, H, Tq, Tk, Dk, Dv;
+    int causal;
+    float scale;
+} kn__cu_attention;
+cudaError_t kn__cu_attention_forward(cudaStream_t s, const kn__cu_attention *d, const float *q, const float *k,
+                                     const float *v, float *o);
+cudaError_t kn__cu_attention_backward(cudaStream_t s, const kn__cu_attention *d, const float *dout, const float *q,
+                                      const float *k, const float *v, float *out, float *stats);
+
 #ifdef __cplusplus
 }
 #endif

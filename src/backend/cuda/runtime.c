@@ -146,6 +146,7 @@ static size_t node_workspace(const kn_tensor *t) {
     case KN_OP_MATMUL_ACT_GRAD: return kn__cuda_wide_product_bytes(t); /* a half output's f32 product (ops.c) */
     case KN_OP_RNN:
     case KN_OP_RNN_GRAD: return kn__cuda_rnn_workspace(t); /* a step's product; the walk back's dh and dc */
+    case KN_OP_ATTENTION_GRAD: return kn__cuda_attention_workspace(t); /* each query row's max, 1/sum, D */
     default: return 0;
     }
 }
