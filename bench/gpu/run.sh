@@ -5,10 +5,12 @@
 # brings them back: tests mlp predict torch step_ab probe, then cnn wide ab checks profile
 # timeline (session 11's order: the A/Bs of step_ab had come after the slow checks):
 #   tests    test_cuda_ops (every op against the CPU backend, replay against launches),
+#            test_rnn, test_embedding and test_attention on the GPU (their golden models),
 #            test_golden and test_resident on the GPU
 #   mlp      the reference MLP fitted resident, batch 32 and 256 (issue 10)
 #   predict  single-sample predict, host in and host out, kiln against PyTorch
 #   cnn      the CNN (models/cnn.json) on im2col + cuBLASLt and PyTorch's, single-image latency
+#   transformer  models/transformer_fashion.json (attention) trained on the GPU
 #   wide     issue 11's wide MLP in fp32 and bf16
 #   torch    PyTorch's baseline (torch_gpu_baseline.py)
 #   ab       the knobs: host loop, one-rank NCCL, no graphs, no small-batch fusions (each must
@@ -75,6 +77,12 @@ tests() {
   KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -6; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident through fit's NCCL path (one rank, the gradients checked on the device) against the host loop"
   KILN_TEST_DEVICE=cuda KILN_TEST_NCCL=1 timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+  # sessions 18-19's layers, so far checked on the emulator only: their PyTorch golden models
+  # and finite differences on the GPU
+  for t in test_rnn test_embedding test_attention; do
+    echo "== $t on the GPU (its PyTorch golden models and finite differences)"
+    KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/$t" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  done
 }
 mlp() {
   [ $FM = 1 ] || return 0
@@ -103,6 +111,14 @@ cnn() {
   echo "== CNN single-image predict, host in and host out (issue 10: <= 50 us)"
   DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
   [ $TORCH = 1 ] && MODEL=cnn DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+}
+# the attention encoder block over Fashion-MNIST rows (models/transformer_fashion.json):
+# trains on the GPU, its accuracy as the CPU's (session 19; kernels_attention.cu)
+transformer() {
+  [ $FM = 1 ] || return 0
+  section transformer
+  fit "transformer_fashion $E epochs (the CPU: 0.838 after 1 epoch, 3.6 s/epoch on 1 core)" timeout 60 \
+    "$C/bin/kiln" train models/transformer_fashion.json --data fashion-mnist --device cuda --json --quiet --epochs $E
 }
 wide() {
   section wide
@@ -359,8 +375,8 @@ probe() { # the round trip's own cost, ways of moving a sample in and out (laten
 echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;
-  2) cnn; wide; ab_cnn; checks ;;
-  all) tests; mlp; predict; torch_baseline; step_ab; best; probe; cnn; wide; ab_mlp; ab_cnn; checks; profile; timeline; races_gpu ;;
+  2) cnn; transformer; wide; ab_cnn; checks ;;
+  all) tests; mlp; predict; torch_baseline; step_ab; best; probe; cnn; transformer; wide; ab_mlp; ab_cnn; checks; profile; timeline; races_gpu ;;
   *) for f in $PART; do $f; done ;; # sections by name: "tests mlp probe"
 esac
 section done
