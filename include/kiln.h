@@ -387,6 +387,12 @@ kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel
  * use_causal_mask). One node; its backward recomputes the probabilities. */
 enum { KN_ATTENTION_CAUSAL = 1u << 0 };
 kn_tensor *kn_attention(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, int num_heads, unsigned flags);
+/* The same with Keras's attention dropout: in a training run each probability is dropped
+ * with probability rate (in [0, 1)) and the kept ones scaled by 1 / (1 - rate) before they
+ * weigh the values, the mask drawn as kn_dropout's (seed, step, node, element); evaluating
+ * and predicting, none. */
+kn_tensor *kn_attention_dropout(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, int num_heads, unsigned flags,
+                                float rate);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */
@@ -931,7 +937,7 @@ kn_status kn_model_check_input(kn_model *m, const float *x, int64_t n);
  * channels, "attention_output/kernel" (H, Dv, output_dim) and "/bias" (output_dim): Keras's
  * names and shapes. kernel_init (Keras: glorot_uniform, with the 3-D kernels' fans as
  * Keras computes them), bias_init (zeros), init_value, l2 (every kernel's) as kn_dense_opts.
- * Keras's attention dropout is not supported: put a dropout layer after. */
+ * dropout: Keras's, on the attention probabilities while training (kn_attention_dropout). */
 typedef struct kn_attention_opts {
     int num_heads;
     int64_t key_dim, value_dim, output_dim;
@@ -940,6 +946,7 @@ typedef struct kn_attention_opts {
     kn_init kernel_init, bias_init;
     float init_value;
     float l2;
+    float dropout;
 } kn_attention_opts;
 kn_attention_opts kn_attention_default(int num_heads, int64_t key_dim);
 kn_status kn_model_add_attention(kn_model *m, const kn_attention_opts *opts);

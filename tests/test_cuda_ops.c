@@ -1406,6 +1406,7 @@ typedef struct {
     unsigned flags;
     bool self, proj;
     const kn_optimizer *opt;
+    float dropout; /* on the probabilities: the training steps' masks, the CPU's bit for bit */
 } attention_arg;
 
 /* x (N, T, C) times w (C, W) -> (N, T, W) */
@@ -1431,7 +1432,7 @@ static void b_attention(kn_graph *g, const void *arg) {
         k = kn_param(g, (int64_t[]){a->N, a->Tk, a->H * a->Dk}, 3, KN_INIT_ZEROS, "k");
         v = kn_param(g, (int64_t[]){a->N, a->Tk, a->H * a->Dv}, 3, KN_INIT_ZEROS, "v");
     }
-    kn_tensor *y = kn_attention(g, q, k, v, (int)a->H, a->flags);
+    kn_tensor *y = kn_attention_dropout(g, q, k, v, (int)a->H, a->flags, a->dropout);
     if (a->proj) /* the output's projection, tanh, a dense layer, tanh */
         y = kn_act(g, project(g, kn_act(g, project(g, y, 5, "wo"), KN_TANH), 4, "w2"), KN_TANH);
     train_on(g, y, a->opt);
@@ -1446,18 +1447,18 @@ static void b_attention(kn_graph *g, const void *arg) {
  * Under projections and Adam, the products' 1e-4. */
 static void attention_cases(kn_ctx *ctx) {
     static const attention_arg cases[] = {
-        {2, 1, 5, 5, 4, 4, 0, false, false, NULL},                   /* one head */
-        {2, 2, 3, 7, 3, 5, 0, false, false, NULL},                   /* Tq < Tk, Dk != Dv */
-        {3, 4, 6, 4, 2, 3, 0, false, false, NULL},                   /* Tq > Tk, 4 heads */
-        {2, 2, 6, 6, 4, 4, KN_ATTENTION_CAUSAL, false, false, NULL}, /* causal */
-        {2, 1, 7, 4, 3, 2, KN_ATTENTION_CAUSAL, false, false, NULL}, /* causal, Tq > Tk: the last rows see all */
-        {2, 2, 3, 9, 4, 3, KN_ATTENTION_CAUSAL, false, false, NULL}, /* causal, Tq < Tk: keys 3.. seen by none */
-        {2, 2, 5, 5, 3, 3, 0, true, false, NULL},                    /* a sequence to itself */
-        {2, 4, 6, 6, 2, 2, KN_ATTENTION_CAUSAL, true, false, NULL},  /* to itself, causal */
+        {2, 1, 5, 5, 4, 4, 0, false, false, NULL, 0.0f},                   /* one head */
+        {2, 2, 3, 7, 3, 5, 0, false, false, NULL, 0.0f},                   /* Tq < Tk, Dk != Dv */
+        {3, 4, 6, 4, 2, 3, 0, false, false, NULL, 0.0f},                   /* Tq > Tk, 4 heads */
+        {2, 2, 6, 6, 4, 4, KN_ATTENTION_CAUSAL, false, false, NULL, 0.0f}, /* causal */
+        {2, 1, 7, 4, 3, 2, KN_ATTENTION_CAUSAL, false, false, NULL, 0.0f}, /* causal, Tq > Tk: the last rows see all */
+        {2, 2, 3, 9, 4, 3, KN_ATTENTION_CAUSAL, false, false, NULL, 0.0f}, /* causal, Tq < Tk: keys 3.. seen by none */
+        {2, 2, 5, 5, 3, 3, 0, true, false, NULL, 0.0f},                    /* a sequence to itself */
+        {2, 4, 6, 6, 2, 2, KN_ATTENTION_CAUSAL, true, false, NULL, 0.0f},  /* to itself, causal */
         /* 2 chunks of keys and 3 tiles of query rows, Dk 72 (2 staged column tiles), Dv 136
          * (2 output column tiles), and keys past Tq seen by none (causal) */
-        {1, 2, 19, 37, 72, 136, 0, false, false, NULL},
-        {1, 1, 19, 37, 72, 136, KN_ATTENTION_CAUSAL, false, false, NULL},
+        {1, 2, 19, 37, 72, 136, 0, false, false, NULL, 0.0f},
+        {1, 1, 19, 37, 72, 136, KN_ATTENTION_CAUSAL, false, false, NULL, 0.0f},
     };
     char name[96];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -1469,10 +1470,18 @@ static void attention_cases(kn_ctx *ctx) {
         if (i % 3 == 0) run_case(ctx, &(tcase){name, b_attention, a, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
     }
     kn_optimizer adam = kn_adam(1e-2f);
-    attention_arg proj = {3, 2, 5, 5, 4, 3, KN_ATTENTION_CAUSAL, false, true, &adam};
+    attention_arg proj = {3, 2, 5, 5, 4, 3, KN_ATTENTION_CAUSAL, false, true, &adam, 0.0f};
     run_case(ctx, &(tcase){"attention projected, trained", b_attention, &proj, KN_PASS_ALL, 3, 1e-4f, 1e-4f,
                            KN_PRECISION_FP32});
     replay_vs_launches(ctx, &(tcase){"replay attention", b_attention, &proj, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    /* attention dropout 0.4: the GPU draws the CPU's masks (any other mask would move the
+     * outputs far past the tolerance), a new one each step, in replays too */
+    attention_arg dropped = {3, 2, 5, 6, 4, 3, 0, false, true, &adam, 0.4f};
+    dropped.Tk = dropped.Tq; /* (projected from the same x) */
+    run_case(ctx, &(tcase){"attention projected, dropout 0.4, trained", b_attention, &dropped, KN_PASS_ALL, 3, 1e-4f,
+                           1e-4f, KN_PRECISION_FP32});
+    replay_vs_launches(ctx, &(tcase){"replay attention with dropout", b_attention, &dropped, KN_PASS_ALL, 5, 0, 0,
+                                     KN_PRECISION_FP32});
     /* bf16: attention stays f32 (half_support.c lists neither op), with its operands; and
      * the training is as close to fp32's as the CPU's bf16 training is. (Here the whole graph
      * stays f32: the weight gradients' products pair the projections' inputs with the

@@ -191,11 +191,11 @@ static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
                   (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0));
 }
 /* attention over heads: q, k, v the inputs (self: one input as all three) */
-typedef struct { int heads; unsigned flags; bool self; } att_arg;
+typedef struct { int heads; unsigned flags; bool self; float dropout; } att_arg;
 static kn_tensor *b_attention(kn_graph *g, kn_tensor **in, const void *arg) {
     const att_arg *a = arg;
-    return a->self ? kn_attention(g, in[0], in[0], in[0], a->heads, a->flags)
-                   : kn_attention(g, in[0], in[1], in[2], a->heads, a->flags);
+    return a->self ? kn_attention_dropout(g, in[0], in[0], in[0], a->heads, a->flags, a->dropout)
+                   : kn_attention_dropout(g, in[0], in[1], in[2], a->heads, a->flags, a->dropout);
 }
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
@@ -494,11 +494,14 @@ int main(void) {
     /* attention: heads as column blocks, other query and key lengths, the causal mask, and a
      * sequence attending to itself (its gradient the sum of the three parts) */
     static const struct { const char *name; att_arg a; int64_t tq, tk, dk, dv; } atts[] = {
-        {"attention 2 heads, Tq 3, Tk 4", {2, 0, false}, 3, 4, 2, 3},
-        {"attention 2 heads causal, Tq 4, Tk 4", {2, KN_ATTENTION_CAUSAL, false}, 4, 4, 3, 2},
-        {"attention 1 head causal, Tq 5, Tk 3", {1, KN_ATTENTION_CAUSAL, false}, 5, 3, 2, 2},
-        {"attention 3 heads, a sequence to itself", {3, 0, true}, 4, 4, 2, 2},
-        {"attention 2 heads causal, to itself", {2, KN_ATTENTION_CAUSAL, true}, 5, 5, 2, 2},
+        {"attention 2 heads, Tq 3, Tk 4", {2, 0, false, 0.0f}, 3, 4, 2, 3},
+        {"attention 2 heads causal, Tq 4, Tk 4", {2, KN_ATTENTION_CAUSAL, false, 0.0f}, 4, 4, 3, 2},
+        {"attention 1 head causal, Tq 5, Tk 3", {1, KN_ATTENTION_CAUSAL, false, 0.0f}, 5, 3, 2, 2},
+        {"attention 3 heads, a sequence to itself", {3, 0, true, 0.0f}, 4, 4, 2, 2},
+        {"attention 2 heads causal, to itself", {2, KN_ATTENTION_CAUSAL, true, 0.0f}, 5, 5, 2, 2},
+        /* dropout on the probabilities: the training runs' mask, the same in every run */
+        {"attention 2 heads, dropout 0.3", {2, 0, false, 0.3f}, 4, 5, 2, 3},
+        {"attention causal to itself, dropout 0.5", {2, KN_ATTENTION_CAUSAL, true, 0.5f}, 5, 5, 2, 2},
     };
     for (size_t i = 0; i < sizeof atts / sizeof atts[0]; i++) {
         int64_t H = atts[i].a.heads;

@@ -11,7 +11,8 @@
 #include <string.h>
 
 /* iparam: [0] heads H, [1] query steps Tq, [2] key steps Tk, [3] key_dim Dk, [4] value_dim
- * Dv, [5] flags (KN_ATTENTION_CAUSAL); fparam[0] the scale (1 / sqrt(Dk)). */
+ * Dv, [5] flags (KN_ATTENTION_CAUSAL) | the dropout mask's key << 1; fparam[0] the scale
+ * (1 / sqrt(Dk)), [1] the dropout rate on the probabilities (0: none). */
 static int64_t q_width(const kn_tensor *t) { return (int64_t)t->iparam[1] * t->iparam[0] * t->iparam[3]; }
 static int64_t k_width(const kn_tensor *t) { return (int64_t)t->iparam[2] * t->iparam[0] * t->iparam[3]; }
 static int64_t v_width(const kn_tensor *t) { return (int64_t)t->iparam[2] * t->iparam[0] * t->iparam[4]; }
@@ -57,6 +58,7 @@ void kn__backward_attention(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     d->src[3] = v;
     memcpy(d->iparam, t->iparam, sizeof d->iparam);
     d->fparam[0] = t->fparam[0];
+    d->fparam[1] = t->fparam[1]; /* the same mask: the same key, rate and step */
     d = kn__finish(g, d);
     if (!d) return;
     int64_t qw = q_width(t), kw = k_width(t), vw = v_width(t);
@@ -80,8 +82,17 @@ static kn_tensor *rows_of(kn_graph *g, kn_tensor *x) {
 }
 
 kn_tensor *kn_attention(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, int num_heads, unsigned flags) {
+    return kn_attention_dropout(g, q, k, v, num_heads, flags, 0.0f);
+}
+
+kn_tensor *kn_attention_dropout(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, int num_heads, unsigned flags,
+                                float rate) {
     if (!g || g->status != KN_OK) return NULL;
     const char *what = "attention";
+    if (!(rate >= 0.0f && rate < 1.0f)) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: dropout rate %g outside [0, 1)", what, (double)rate);
+        return NULL;
+    }
     kn_tensor *in[3] = {q, k, v};
     static const char *const names[3] = {"queries", "keys", "values"};
     for (int i = 0; i < 3; i++)
@@ -113,8 +124,10 @@ kn_tensor *kn_attention(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, i
         t->iparam[2] = (int32_t)Tk;
         t->iparam[3] = (int32_t)Dk;
         t->iparam[4] = (int32_t)Dv;
-        t->iparam[5] = (int32_t)(flags & KN_ATTENTION_CAUSAL);
+        /* the mask key: the node's index as built, as kn_dropout's (graph.c) */
+        t->iparam[5] = (int32_t)(flags & KN_ATTENTION_CAUSAL) | (int32_t)((uint32_t)t->id << 1);
         t->fparam[0] = (float)(1.0 / sqrt((double)Dk));
+        t->fparam[1] = rate;
     }
     t = kn__finish(g, t);
     if (!t) return NULL;

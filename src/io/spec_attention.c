@@ -3,8 +3,8 @@
  * multi_head_attention: num_heads and key_dim (required), value_dim (default key_dim),
  * output_shape (a number or a list of one: the output's channels; default the query's),
  * use_bias, kernel_initializer, bias_initializer, kernel_regularizer {"l2": x},
- * use_causal_mask (a call argument in Keras, a layer option here); Keras's dropout only at
- * 0 and attention_axes only null. position_embedding: initializer (keras_hub's default
+ * use_causal_mask (a call argument in Keras, a layer option here), dropout (on the
+ * probabilities while training, in [0, 1)); attention_axes only null. position_embedding: initializer (keras_hub's default
  * glorot_uniform) and sequence_length, which must equal the input's steps when given.
  * Errors name the field. */
 #include "spec.h"
@@ -51,10 +51,11 @@ kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
     if ((st = kn__spec_l2(ctx, L, "kernel_regularizer", where, &o.l2))) return st;
     double rate = 0;
     if ((st = kn__spec_number(ctx, L, "dropout", where, 0, 1, &rate))) return st;
-    if (rate != 0) {
+    if (rate >= 1) {
         snprintf(field, sizeof field, "%sdropout", where);
-        return kn__spec_error(ctx, field, "only 0 is supported (put a dropout layer after the attention)");
+        return kn__spec_error(ctx, field, "expected a number in [0, 1), e.g. 0.1");
     }
+    o.dropout = (float)rate;
     const cJSON *axes = cJSON_GetObjectItemCaseSensitive(L, "attention_axes");
     if (axes && !cJSON_IsNull(axes)) {
         snprintf(field, sizeof field, "%sattention_axes", where);

@@ -169,6 +169,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
                 if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));
             }
             cJSON_AddBoolToObject(L, "use_causal_mask", o->causal);
+            if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
         } else if (K->kind == KN__LAYER_POSITION_EMBEDDING) {
             add_initializer(L, "initializer", K->u.position_init, 0);
         } else if (K->kind == KN__LAYER_EMBEDDING) {

@@ -51,6 +51,9 @@ kn_status kn_model_add_attention(kn_model *m, const kn_attention_opts *opts) {
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: num_heads %d, key_dim %lld, value_dim %lld, output "
                          "size %lld (heads in [1, 1024], dims in [1, 65536])", i, type, o->num_heads,
                          (long long)o->key_dim, (long long)o->value_dim, (long long)o->output_dim);
+    if (!(o->dropout >= 0.0f && o->dropout < 1.0f))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: dropout %g outside [0, 1)", i, type,
+                         (double)o->dropout);
     if ((st = kn__model_check_init(m, type, KN_LINEAR, o->l2, o->kernel_init, o->bias_init, o->no_bias,
                                    o->init_value)))
         return st;
@@ -143,7 +146,7 @@ kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const
     kn_tensor *q = project(g, x[0], kq, bq, H * o->key_dim);
     kn_tensor *k = project(g, x[2], kk, bk, H * o->key_dim);
     kn_tensor *v = project(g, x[1], kv, bv, H * o->value_dim);
-    kn_tensor *a = kn_attention(g, q, k, v, o->num_heads, o->causal ? KN_ATTENTION_CAUSAL : 0);
+    kn_tensor *a = kn_attention_dropout(g, q, k, v, o->num_heads, o->causal ? KN_ATTENTION_CAUSAL : 0, o->dropout);
     kn_tensor *y = project(g, a, ko, bo, Fo);
     if (o->l2 > 0) { /* every kernel's l2, in the loss phase */
         g->build_phase = KN_PHASE_LOSS;

@@ -4,7 +4,9 @@
  * strided matrices (row stride H*D), and its (Tq, Tk) probabilities live in that thread's
  * part of the node's scratch. The backward recomputes the probabilities (S = Q K^T scale,
  * softmax) and then, with dP = dO V^T and dS = P (dP - rowsum(dP P)):
- *   dV = P^T dO,  dQ = dS K scale,  dK = dS^T Q scale. */
+ *   dV = P^T dO,  dQ = dS K scale,  dK = dS^T Q scale.
+ * Attention dropout (a training run): O = (P W) V with W the keep factors (0 or 1 / (1 -
+ * rate)), so dV = (P W)^T dO and dP = (dO V^T) W; the mask is drawn again in the backward. */
 #include "cpu.h"
 #include "sgemm.h"
 #include "core/pool.h"
@@ -15,20 +17,45 @@ typedef struct {
     int64_t H, Tq, Tk, Dk, Dv;
     bool causal;
     float scale;
+    uint64_t drop_key;             /* dropout (a training run, rate > 0): the mask's element key */
+    uint32_t drop_threshold;       /* drop where the element's 16-bit draw is below this; 0: none */
+    float drop_scale;              /* 1 / (1 - rate) */
     const float *q, *k, *v, *dout; /* rows of Tq*H*Dk, Tk*H*Dk, Tk*H*Dv, Tq*H*Dv floats */
     float *out;                    /* forward: (N, Tq*H*Dv); backward: (N, dQ | dK | dV) */
     float *scratch;                /* per thread slot: 2 * Tq * Tk floats */
 } att_args;
 
-static att_args args_of(const kn_tensor *t, bool grad) {
+static att_args args_of(const kn_graph *g, const kn_tensor *t, bool grad) {
     att_args a = {.H = t->iparam[0], .Tq = t->iparam[1], .Tk = t->iparam[2], .Dk = t->iparam[3], .Dv = t->iparam[4],
                   .causal = (t->iparam[5] & KN_ATTENTION_CAUSAL) != 0, .scale = t->fparam[0], .out = t->data};
+    float rate = t->fparam[1];
+    if (g->training && rate > 0.0f) { /* the mask as dropout.c draws it, keyed by (seed, step, node) */
+        uint64_t node = ((uint64_t)g->rng_step << 32) ^ (uint64_t)((uint32_t)t->iparam[5] >> 1);
+        uint64_t key = kn__rng_u64(g->ctx->seed, KN_STREAM_DROPOUT, node);
+        if (g->rng_micro) key = kn__rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)g->rng_micro);
+        double thr = (double)rate * 65536.0 + 0.5;
+        a.drop_key = kn__rng_key(key, KN_STREAM_DROPOUT + 1);
+        a.drop_threshold = thr >= 65536.0 ? 65536u : (uint32_t)thr;
+        a.drop_scale = 1.0f / (1.0f - rate);
+    }
     int s = grad ? 1 : 0;
     if (grad) a.dout = t->src[0]->data;
     a.q = t->src[s]->data;
     a.k = t->src[s + 1]->data;
     a.v = t->src[s + 2]->data;
     return a;
+}
+
+/* dropout: M (Tq, Tk) *= each probability's keep factor (0 or 1 / (1 - rate)) for sample
+ * n, head h; probability (i, j) is element ((n H + h) Tq + i) Tk + j of the mask, its 16-bit
+ * draw bits 16 (e % 4) .. of draw e / 4 (dropout.c's layout, the CUDA kernels' too). */
+static void apply_dropout(const att_args *a, int64_t n, int64_t h, float *M) {
+    int64_t base = ((n * a->H + h) * a->Tq) * a->Tk;
+    for (int64_t e = 0; e < a->Tq * a->Tk; e++) {
+        uint64_t idx = (uint64_t)(base + e);
+        uint32_t draw = (uint32_t)(kn__rng_draw(a->drop_key, idx >> 2) >> (16 * (idx & 3))) & 0xffffu;
+        M[e] *= draw >= a->drop_threshold ? a->drop_scale : 0.0f;
+    }
 }
 
 /* The key steps query step i sees. */
@@ -62,6 +89,7 @@ static void forward_item(void *p, int64_t item) {
     int64_t n = item / a->H, h = item % a->H, HDv = a->H * a->Dv;
     float *P = a->scratch + (int64_t)kn__pool_slot() * 2 * a->Tq * a->Tk;
     probabilities(a, n, h, P);
+    if (a->drop_threshold) apply_dropout(a, n, h, P);
     const float *V = a->v + n * a->Tk * HDv + h * a->Dv;
     float *O = a->out + n * a->Tq * HDv + h * a->Dv;
     kn__sgemm(false, false, a->Tq, a->Dv, a->Tk, 1.0f, P, a->Tk, V, HDv, 0.0f, O, HDv, 1);
@@ -77,8 +105,15 @@ static void backward_item(void *p, int64_t item) {
     const float *V = a->v + n * Tk * HDv + h * a->Dv, *dO = a->dout + n * Tq * HDv + h * a->Dv;
     float *row = a->out + n * OW;
     float *dQ = row + h * a->Dk, *dK = row + Tq * HDk + h * a->Dk, *dV = row + (Tq + Tk) * HDk + h * a->Dv;
-    kn__sgemm(true, false, Tk, a->Dv, Tq, 1.0f, P, Tk, dO, HDv, 0.0f, dV, HDv, 1);  /* dV = P^T dO */
+    if (a->drop_threshold) { /* the dropped probabilities weigh the values: dV = (P W)^T dO */
+        memcpy(dS, P, (size_t)(Tq * Tk) * sizeof *dS);
+        apply_dropout(a, n, h, dS);
+        kn__sgemm(true, false, Tk, a->Dv, Tq, 1.0f, dS, Tk, dO, HDv, 0.0f, dV, HDv, 1);
+    } else {
+        kn__sgemm(true, false, Tk, a->Dv, Tq, 1.0f, P, Tk, dO, HDv, 0.0f, dV, HDv, 1); /* dV = P^T dO */
+    }
     kn__sgemm(false, true, Tq, Tk, a->Dv, 1.0f, dO, HDv, V, HDv, 0.0f, dS, Tk, 1); /* dP = dO V^T */
+    if (a->drop_threshold) apply_dropout(a, n, h, dS);                              /* (times W) */
     for (int64_t i = 0; i < Tq; i++) { /* dS = P (dP - rowsum(dP P)), in place */
         float *d = dS + i * Tk, dot = 0.0f;
         const float *pr = P + i * Tk;
@@ -103,7 +138,7 @@ size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t) { return
 size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t) { return scratch_bytes(g, t); }
 
 static void run(kn_graph *g, kn_tensor *t, bool grad) {
-    att_args a = args_of(t, grad);
+    att_args a = args_of(g, t, grad);
     size_t bytes = scratch_bytes(g, t);
     a.scratch = kn__cpu_scratch(g, t, bytes);
     if (!a.scratch) return;

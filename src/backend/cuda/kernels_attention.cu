@@ -7,7 +7,9 @@
  * shared memory, and a block accumulates 128 output columns (4 a lane; wider heads take
  * more blocks along y, which recompute the scores), so any head width works with fixed
  * shared memory (27 KB). Everything is sums in a fixed order, no atomics: a run's bits are
- * the same every time. f32 only (half_support.c lists neither op).
+ * the same every time. f32 only (half_support.c lists neither op). Dropout on the
+ * probabilities (a training run, rate > 0) weighs the values by P W and the gradient of P by
+ * dO.V W, W the CPU's keep factors (drawn here from the same key and element index).
  *
  *   forward   row i: O_i = sum_j P_ij V_j, P_i. = softmax(Q_i K^T scale) over the keys i sees
  *   backward  1) query rows: max m_i, 1/sum inv_i and D_i = sum_j P_ij dP_ij (dP_ij = dO_i.V_j)
@@ -27,6 +29,38 @@
 #define DT 64                 /* dot-product columns staged at a time */
 #define COLS 128              /* output columns a block accumulates */
 #define PER_LANE (COLS / 32)
+
+/* Dropout's keep factor of probability (i, j) of sample n, head h: 0 or 1 / (1 - rate), the
+ * CPU's mask (cpu/attention.c's apply_dropout: element ((n H + h) Tq + i) Tk + j, 16 bits of
+ * draw e / 4 under the key dropout_kernel derives); 1 when the run does not train. */
+struct drop_mask {
+    uint64_t key;
+    uint32_t threshold;
+    float scale;
+    bool on;
+};
+
+__device__ static inline drop_mask drop_of(const kn__cu_attention &d) {
+    drop_mask k = {0, 0, 1.0f, false};
+    if (d.rate <= 0.0f || !d.step || !d.step->training) return k;
+    uint64_t node = ((uint64_t)d.step->rng_step << 32) ^ (uint64_t)(uint32_t)d.drop_node;
+    uint64_t key = kn__dev_rng_u64(d.seed, KN_STREAM_DROPOUT, node);
+    if (d.step->rng_micro) key = kn__dev_rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)d.step->rng_micro);
+    double t = (double)d.rate * 65536.0 + 0.5;
+    k.key = kn__dev_rng_key(key, KN_STREAM_DROPOUT + 1);
+    k.threshold = t >= 65536.0 ? 65536u : (uint32_t)t;
+    k.scale = 1.0f / (1.0f - d.rate);
+    k.on = true;
+    return k;
+}
+
+__device__ static inline float keep_factor(const drop_mask &k, const kn__cu_attention &d, int64_t n, int64_t h,
+                                           int64_t i, int64_t j) {
+    if (!k.on) return 1.0f;
+    uint64_t e = (uint64_t)(((n * d.H + h) * d.Tq + i) * d.Tk + j);
+    uint32_t draw = (uint32_t)(kn__dev_rng_draw(k.key, e >> 2) >> (16 * (e & 3))) & 0xffffu;
+    return draw >= k.threshold ? k.scale : 0.0f;
+}
 
 /* The key steps query step i sees (cpu/attention.c's seen). */
 __device__ static inline int64_t seen_by(const kn__cu_attention &d, int64_t i) {
@@ -105,6 +139,7 @@ __global__ void attention_kernel(kn__cu_attention d, const float *q, const float
     bool row = i < d.Tq;
     int64_t seen = row ? seen_by(d, i) : 0, keys = seen_by(d, last_row); /* this row's keys; the block's */
     float m = -INFINITY, l = 0.0f, acc[PER_LANE] = {0.0f};
+    drop_mask dm = drop_of(d);
     for (int64_t j0 = 0; j0 < keys; j0 += CHUNK) {
         float s = chunk_dot(Q, HDk, i0, d.Tq, K, HDk, j0, d.Tk, d.Dk, rows_sh, chunk_sh) * d.scale;
         bool live = j0 + lane < seen;
@@ -112,9 +147,10 @@ __global__ void attention_kernel(kn__cu_attention d, const float *q, const float
         /* what the sums so far are worth under the new max: 0 at the first chunk (m = -inf),
          * 1 when the max holds (a causal row past its keys included) */
         float alpha = row ? expf(m - top) : 0.0f, p = live ? expf(s - top) : 0.0f;
-        l = l * alpha + kn__warp_sum(p);
+        l = l * alpha + kn__warp_sum(p); /* the sum before dropout: it normalizes P */
         for (int u = 0; u < PER_LANE; u++) acc[u] *= alpha;
-        chunk_accumulate(acc, p, V, HDv, j0, d.Tk, c0, d.Dv, out_sh);
+        float w = live ? keep_factor(dm, d, n, h, i, j0 + lane) : 0.0f;
+        chunk_accumulate(acc, p * w, V, HDv, j0, d.Tk, c0, d.Dv, out_sh);
         m = top;
     }
     if (!row) return;
@@ -141,10 +177,13 @@ __global__ void attention_query_grad_kernel(kn__cu_attention d, const float *dou
     int64_t seen = row ? seen_by(d, i) : 0, keys = seen_by(d, last_row);
     /* pass 1, online as the forward: m, the exponentials' sum l, and sum_j e_ij dP_ij */
     float m = -INFINITY, l = 0.0f, edp = 0.0f;
+    drop_mask dm = drop_of(d);
     for (int64_t j0 = 0; j0 < keys; j0 += CHUNK) {
         float s = chunk_dot(Q, HDk, i0, d.Tq, K, HDk, j0, d.Tk, d.Dk, rows_sh, chunk_sh) * d.scale;
-        float dp = chunk_dot(dO, HDv, i0, d.Tq, V, HDv, j0, d.Tk, d.Dv, rows_sh, chunk_sh);
         bool live = j0 + lane < seen;
+        /* dP: the gradient of the probability before dropout, dO.V times its keep factor */
+        float dp = chunk_dot(dO, HDv, i0, d.Tq, V, HDv, j0, d.Tk, d.Dv, rows_sh, chunk_sh) *
+                   (live ? keep_factor(dm, d, n, h, i, j0 + lane) : 0.0f);
         float top = fmaxf(m, kn__warp_max(live ? s : -INFINITY));
         float alpha = row ? expf(m - top) : 0.0f, e = live ? expf(s - top) : 0.0f;
         l = l * alpha + kn__warp_sum(e);
@@ -160,8 +199,10 @@ __global__ void attention_query_grad_kernel(kn__cu_attention d, const float *dou
     float acc[PER_LANE] = {0.0f};
     for (int64_t j0 = 0; j0 < keys; j0 += CHUNK) {
         float s = chunk_dot(Q, HDk, i0, d.Tq, K, HDk, j0, d.Tk, d.Dk, rows_sh, chunk_sh) * d.scale;
-        float dp = chunk_dot(dO, HDv, i0, d.Tq, V, HDv, j0, d.Tk, d.Dv, rows_sh, chunk_sh);
-        float p = j0 + lane < seen ? expf(s - m) * inv : 0.0f;
+        bool live = j0 + lane < seen;
+        float dp = chunk_dot(dO, HDv, i0, d.Tq, V, HDv, j0, d.Tk, d.Dv, rows_sh, chunk_sh) *
+                   (live ? keep_factor(dm, d, n, h, i, j0 + lane) : 0.0f);
+        float p = live ? expf(s - m) * inv : 0.0f;
         chunk_accumulate(acc, p * (dp - D), K, HDk, j0, d.Tk, c0, d.Dk, out_sh);
     }
     if (!row) return;
@@ -188,18 +229,20 @@ __global__ void attention_key_grad_kernel(kn__cu_attention d, const float *dout,
     int64_t j = j0 + warp;
     bool key = j < d.Tk;
     float acc_k[PER_LANE] = {0.0f}, acc_v[PER_LANE] = {0.0f};
+    drop_mask dm = drop_of(d);
     /* causal: query i sees key j when j <= i (or i is past the last key), so none before j0 */
     for (int64_t i0 = d.causal ? j0 : 0; i0 < d.Tq; i0 += CHUNK) {
         int64_t i = i0 + lane;
         float s = chunk_dot(K, HDk, j0, d.Tk, Q, HDk, i0, d.Tq, d.Dk, rows_sh, chunk_sh) * d.scale;
         float dp = chunk_dot(V, HDv, j0, d.Tk, dO, HDv, i0, d.Tq, d.Dv, rows_sh, chunk_sh);
-        float p = 0.0f, ds = 0.0f;
+        float p = 0.0f, ds = 0.0f, w = 0.0f;
         if (key && i < d.Tq && j < seen_by(d, i)) {
             const float *st = S + i * 3;
+            w = keep_factor(dm, d, n, h, i, j);
             p = expf(s - st[0]) * st[1];
-            ds = p * (dp - st[2]);
+            ds = p * (dp * w - st[2]);
         }
-        chunk_accumulate(acc_v, p, dO, HDv, i0, d.Tq, c0, d.Dv, out_sh);
+        chunk_accumulate(acc_v, p * w, dO, HDv, i0, d.Tq, c0, d.Dv, out_sh); /* dV: the dropped P */
         chunk_accumulate(acc_k, ds, Q, HDk, i0, d.Tq, c0, d.Dk, out_sh);
     }
     if (!key) return;

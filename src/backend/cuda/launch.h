@@ -524,6 +524,12 @@ typedef struct {
     int64_t N, H, Tq, Tk, Dk, Dv;
     int causal;
     float scale;
+    /* dropout on the probabilities (rate > 0, a training step): the CPU's mask (cpu/attention.c),
+     * keyed as the dropout kernel keys its own, by (seed, the device step's values, node key) */
+    float rate;
+    int32_t drop_node;
+    uint64_t seed;
+    const kn__cuda_step *step;
 } kn__cu_attention;
 cudaError_t kn__cu_attention_forward(cudaStream_t s, const kn__cu_attention *d, const float *q, const float *k,
                                      const float *v, float *o);
