@@ -127,14 +127,28 @@ __device__ static inline void block_item(const kn__cu_attention &d, int64_t rows
     *h = nh - *n * d.H;
 }
 
+/* Sample n, head h's first column in q, k, v and (dout NULL: the forward) the output's
+ * gradient: each a (steps, D) matrix of row stride H*D. */
+struct head_view {
+    const float *Q, *K, *V, *dO;
+};
+
+__device__ static inline head_view head_of(const kn__cu_attention &d, int64_t n, int64_t h, const float *q,
+                                           const float *k, const float *v, const float *dout) {
+    int64_t HDk = d.H * d.Dk, HDv = d.H * d.Dv;
+    head_view hv = {q + n * d.Tq * HDk + h * d.Dk, k + n * d.Tk * HDk + h * d.Dk, v + n * d.Tk * HDv + h * d.Dv,
+                    dout ? dout + n * d.Tq * HDv + h * d.Dv : NULL};
+    return hv;
+}
+
 /* O (N, Tq*H*Dv): a warp a query row, output columns [c0, c0 + COLS) of its head. */
 __global__ void attention_kernel(kn__cu_attention d, const float *q, const float *k, const float *v, float *o) {
     __shared__ float rows_sh[WARPS * DT], chunk_sh[CHUNK * (DT + 1)], out_sh[CHUNK * COLS];
     int warp = (int)threadIdx.x >> 5, lane = (int)threadIdx.x & 31;
     int64_t n, h, i0, HDk = d.H * d.Dk, HDv = d.H * d.Dv, c0 = (int64_t)blockIdx.y * COLS;
     block_item(d, d.Tq, &n, &h, &i0);
-    const float *Q = q + n * d.Tq * HDk + h * d.Dk, *K = k + n * d.Tk * HDk + h * d.Dk;
-    const float *V = v + n * d.Tk * HDv + h * d.Dv;
+    head_view hv = head_of(d, n, h, q, k, v, NULL);
+    const float *Q = hv.Q, *K = hv.K, *V = hv.V;
     int64_t i = i0 + warp, last_row = i0 + WARPS < d.Tq ? i0 + WARPS - 1 : d.Tq - 1;
     bool row = i < d.Tq;
     int64_t seen = row ? seen_by(d, i) : 0, keys = seen_by(d, last_row); /* this row's keys; the block's */
@@ -170,8 +184,8 @@ __global__ void attention_query_grad_kernel(kn__cu_attention d, const float *dou
     int64_t n, h, i0, HDk = d.H * d.Dk, HDv = d.H * d.Dv, c0 = (int64_t)blockIdx.y * COLS;
     int64_t OW = (d.Tq + d.Tk) * HDk + d.Tk * HDv;
     block_item(d, d.Tq, &n, &h, &i0);
-    const float *Q = q + n * d.Tq * HDk + h * d.Dk, *K = k + n * d.Tk * HDk + h * d.Dk;
-    const float *V = v + n * d.Tk * HDv + h * d.Dv, *dO = dout + n * d.Tq * HDv + h * d.Dv;
+    head_view hv = head_of(d, n, h, q, k, v, dout);
+    const float *Q = hv.Q, *K = hv.K, *V = hv.V, *dO = hv.dO;
     int64_t i = i0 + warp, last_row = i0 + WARPS < d.Tq ? i0 + WARPS - 1 : d.Tq - 1;
     bool row = i < d.Tq;
     int64_t seen = row ? seen_by(d, i) : 0, keys = seen_by(d, last_row);
@@ -223,8 +237,8 @@ __global__ void attention_key_grad_kernel(kn__cu_attention d, const float *dout,
     int64_t n, h, j0, HDk = d.H * d.Dk, HDv = d.H * d.Dv, c0 = (int64_t)blockIdx.y * COLS;
     int64_t OW = (d.Tq + d.Tk) * HDk + d.Tk * HDv;
     block_item(d, d.Tk, &n, &h, &j0);
-    const float *Q = q + n * d.Tq * HDk + h * d.Dk, *K = k + n * d.Tk * HDk + h * d.Dk;
-    const float *V = v + n * d.Tk * HDv + h * d.Dv, *dO = dout + n * d.Tq * HDv + h * d.Dv;
+    head_view hv = head_of(d, n, h, q, k, v, dout);
+    const float *Q = hv.Q, *K = hv.K, *V = hv.V, *dO = hv.dO;
     const float *S = stats + (n * d.H + h) * d.Tq * 3;
     int64_t j = j0 + warp;
     bool key = j < d.Tk;
