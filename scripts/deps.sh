@@ -3,7 +3,7 @@
 # apt-get install -y; does nothing (and needs no network or root) when all is present.
 set -eu
 
-PACKAGES="cmake make gcc pkg-config libopenblas-dev libcjson-dev libxxhash-dev libpng-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
+PACKAGES="cmake make ninja-build gcc pkg-config libopenblas-dev libcjson-dev libxxhash-dev libpng-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
 # python3-numpy: tests read .kiln files with a plain numpy safetensors reader.
 PACKAGES="$PACKAGES python3-numpy"
 # MPI: data-parallel training (mpirun -np N kiln train) and its tests.

@@ -43,12 +43,14 @@
 
 #define __launch_bounds__(...)
 
-/* The running thread's coordinates (the scheduler sets them at every switch). */
+/* The running thread's coordinates (the scheduler sets them at every switch). __thread and
+ * initial-exec, not thread_local: every threadIdx in a kernel reads it, and a thread_local of
+ * a class type in a shared library is read through a call to its init wrapper and to
+ * __tls_get_addr (a fifth of the emulator's time in the small-batch chain's kernels). */
 struct kn_emu_coords {
-    uint3 thread, block;
-    dim3 block_dim, grid_dim;
+    uint3 thread, block, block_dim, grid_dim; /* (uint3: dim3's constructor is not constant initialization) */
 };
-extern thread_local kn_emu_coords kn_emu_at;
+extern __thread kn_emu_coords kn_emu_at __attribute__((tls_model("initial-exec")));
 #define threadIdx (kn_emu_at.thread)
 #define blockIdx (kn_emu_at.block)
 #define blockDim (kn_emu_at.block_dim)

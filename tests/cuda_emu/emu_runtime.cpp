@@ -26,7 +26,8 @@
  *    blocks run one after another; each thread on its own fiber (a small stack of its own),
  *    switched at __syncthreads and the warp shuffles. A barrier some threads of the block
  *    never reach (a divergent __syncthreads, or one after some threads returned) is a
- *    fault naming the kernel, as is a shuffle with a lane that has exited.
+ *    fault naming the kernel, as is a shuffle with a lane that exited before it (a lane
+ *    that made the shuffle may exit before the others read it: its slot holds).
  *  - Cooperative launches (KN_LAUNCH_COOP): every block's threads have fibers at once; the
  *    blocks run one at a time up to each grid barrier (kn__grid_sync), forward and backward
  *    in alternate phases (run_cooperative). A grid barrier some threads never reach, or one
@@ -84,7 +85,7 @@
 #include <mutex>
 #include <string>
 
-thread_local kn_emu_coords kn_emu_at;
+__thread kn_emu_coords kn_emu_at __attribute__((tls_model("initial-exec")));
 
 namespace {
 
@@ -216,6 +217,7 @@ struct fiber {
     char *sync;
     const uint32_t *door; /* AT_DOOR: the doorbell it waits on, holding door_seen (kn_emu_door_wait) */
     uint32_t door_seen;
+    unsigned shuffles; /* the shuffles it has made in this run (its exchange slot: the count's parity) */
 };
 struct tsan_warp {
     void *fiber;
@@ -231,7 +233,7 @@ void *scheduler_sp;
 int current;                       /* the running fiber */
 int block_base;                    /* the running block's first fiber (0 but in a cooperative launch) */
 const std::function<void()> *body; /* the kernel call the fibers run */
-std::vector<uint64_t> exchange;    /* the warp shuffles' values, one slot per thread */
+std::vector<uint64_t> exchange;    /* the warp shuffles' values, two slots per thread (kn_emu_warp_exchange) */
 const char *kernel_name;
 bool block_failed;
 bool coop_launch; /* the running launch is cooperative (KN_LAUNCH_COOP): kn__grid_sync allowed */
@@ -314,9 +316,10 @@ extern "C" void fiber_entry(void) {
 char *map_stack(void);
 
 /* The saved stack pointer of a fresh stack (fiber_stack bytes at stack) whose first switch
- * "returns" into entry as if it had been called (entry never returns). */
-void *entry_stack(char *stack, void (*entry)(void)) {
-    uint64_t *sp = (uint64_t *)(((uintptr_t)stack + fiber_stack) & ~(uintptr_t)15);
+ * "returns" into entry as if it had been called (entry never returns); its top color cache
+ * lines below the stack's end. */
+void *entry_stack(char *stack, void (*entry)(void), int color = 0) {
+    uint64_t *sp = (uint64_t *)(((uintptr_t)stack + fiber_stack - (size_t)(color % 64) * 64) & ~(uintptr_t)15);
     *--sp = 0;                              /* entry's return address (it never returns) */
     *--sp = (uint64_t)(uintptr_t)entry;     /* kn_emu_switch's ret */
     for (int i = 0; i < 6; i++) *--sp = 0;  /* rbp rbx r12 r13 r14 r15 */
@@ -328,6 +331,7 @@ void *entry_stack(char *stack, void (*entry)(void)) {
  * fiber and stack, of tsan_set). */
 void fiber_start(fiber &f, int thread, size_t warp) {
     f.fresh = true;
+    f.shuffles = 0;
     if (tsan_on()) {
         std::vector<tsan_warp> &set = tsan_warps[tsan_set];
         while (set.size() <= warp) set.push_back(tsan_warp{new_tsan_fiber(), {}});
@@ -338,7 +342,9 @@ void fiber_start(fiber &f, int thread, size_t warp) {
         f.tsan = w.fiber;
         f.set = tsan_set;
     }
-    f.sp = entry_stack(f.stack, fiber_entry);
+    /* (the stacks' tops staggered by a cache line a thread: at the same offset in their pages,
+     * a warp's 32 hot stack tops would share one L1 set, a miss at every switch) */
+    f.sp = entry_stack(f.stack, fiber_entry, thread);
     f.state = RUNNABLE;
 }
 
@@ -359,7 +365,7 @@ void ensure_fibers(size_t n) {
         f.sync = (char *)calloc(2, 1);
         fibers.push_back(f);
     }
-    if (exchange.size() < n) exchange.resize(n);
+    if (exchange.size() < 2 * n) exchange.resize(2 * n);
 }
 
 const char *state_name(int s) {
@@ -630,8 +636,8 @@ void run_kernel(const kn_emu_kernel &k) {
     pdl_launch = k.pdl;
     coop_launch = k.coop;
     body = &k.body;
-    kn_emu_at.block_dim = k.block;
-    kn_emu_at.grid_dim = k.grid;
+    kn_emu_at.block_dim = uint3{k.block.x, k.block.y, k.block.z};
+    kn_emu_at.grid_dim = uint3{k.grid.x, k.grid.y, k.grid.z};
     block_failed = false;
     if (tsan_on()) scheduler_tsan = __tsan_get_current_fiber();
     if (k.coop) {
@@ -948,20 +954,72 @@ void kn_emu_door_wait(const uint32_t *door, uint32_t seen) {
  * launch every block's threads have fibers, side by side). */
 int kn_emu_lane(void) { return (current - block_base) % 32; }
 
+namespace {
+
+/* A shuffle's wait for the rest of its warp, lanes [warp, end). Without ThreadSanitizer the
+ * lanes hand the wait on among themselves: the next lane that has not arrived runs, and the
+ * last to arrive releases the warp and runs its first lane; the scheduler (run_block) is
+ * entered only when the warp cannot go on by itself (a lane exited or waits elsewhere: a
+ * fault it reports). One switch a lane instead of two, and no scan of the block's threads:
+ * the shuffles' reductions were most of the emulator's time in the small-batch chain. */
+void warp_barrier(int warp, int end) {
+    if (tsan_on()) { /* (its fibers are switched with the scheduler's) */
+        yield_to_scheduler(AT_WARP_BARRIER);
+        return;
+    }
+    int me = current, next = -1, live = 0, waiting = 0, n = end - warp;
+    fibers[me].state = AT_WARP_BARRIER;
+    for (int k = (reverse ? end - 1 - me : me - warp) + 1; k < n && next < 0; k++) { /* the lanes after it */
+        int i = reverse ? end - 1 - k : warp + k;
+        if (fibers[i].state == RUNNABLE) next = i;
+    }
+    for (int k = 0; k < n && next < 0; k++) { /* none: then the whole warp (before it, and the counts) */
+        int i = reverse ? end - 1 - k : warp + k;
+        int st = fibers[i].state;
+        if (st == RUNNABLE) next = i;
+        live += st != EXITED, waiting += st == AT_WARP_BARRIER;
+    }
+    if (next < 0 && waiting == live) { /* the last to arrive: the warp goes on, first lane first */
+        for (int k = 0; k < end - warp; k++) {
+            int i = reverse ? end - 1 - k : warp + k;
+            if (fibers[i].state == AT_WARP_BARRIER) {
+                fibers[i].state = RUNNABLE;
+                if (next < 0) next = i;
+            }
+        }
+    }
+    if (next < 0) {
+        yield_to_scheduler(AT_WARP_BARRIER);
+        return;
+    }
+    if (next == me) return;
+    current = next;
+    kn_emu_at.thread = fibers[next].idx;
+    kn_emu_switch(&fibers[me].sp, fibers[next].sp);
+}
+
+} // namespace
+
 uint64_t kn_emu_warp_exchange(unsigned mask, uint64_t v, int src_lane) {
     int thread = current - block_base, warp = current - thread % 32;
     int block_threads = (int)(kn_emu_at.block_dim.x * kn_emu_at.block_dim.y * kn_emu_at.block_dim.z);
+    int end = warp + 32 < block_base + block_threads ? warp + 32 : block_base + block_threads;
     if (mask != 0xffffffffu) faultf("kernel %s: a shuffle with mask %#x (the emulator knows full warps only)", kernel_name, mask);
-    exchange[current] = v;
-    yield_to_scheduler(AT_WARP_BARRIER); /* every lane has published */
+    /* Each lane's slot alternates between two from one shuffle to the next, so one wait a
+     * shuffle is enough: a lane writes its slot for the next shuffle only after every lane
+     * has come to that one, having read this one's. */
+    unsigned slot = fibers[current].shuffles++ & 1;
+    exchange[2 * (size_t)current + slot] = v;
+    warp_barrier(warp, end); /* every lane has published */
     int src = warp + src_lane;
     uint64_t r = v;
-    if (src_lane < 0 || src_lane >= 32 || src - block_base >= block_threads || fibers[src].state == EXITED)
+    /* (a lane that has made this shuffle may exit before the others read it: its slot holds) */
+    if (src_lane < 0 || src_lane >= 32 || src - block_base >= block_threads ||
+        (fibers[src].state == EXITED && fibers[src].shuffles < fibers[current].shuffles))
         faultf("kernel %s: thread %d shuffles from lane %d, which %s", kernel_name, thread, src_lane,
                src - block_base >= block_threads || src_lane < 0 || src_lane >= 32 ? "is not in the block" : "has exited");
     else
-        r = exchange[src];
-    yield_to_scheduler(AT_WARP_BARRIER); /* every lane has read before the slots are reused */
+        r = exchange[2 * (size_t)src + slot];
     return r;
 }
 
@@ -1181,6 +1239,30 @@ const char *cudaGetErrorString(cudaError_t e) {
     }
 }
 
+/* Device memory reads 0xff bytes until written. A large allocation maps a file of 0xff bytes
+ * (a memfd, made at the first such allocation) copy-on-write instead of filling its pages:
+ * pages never touched (cuBLASLt's 32 MB workspace, which the emulator's cuBLASLt never
+ * uses) cost nothing, where a fill faulted in every page of every graph's workspace (most
+ * of test_cuda_ops's time). Its mapping, or null where it cannot be made (then: a fill). */
+const size_t ff_file_bytes = (size_t)64 << 20, ff_file_from = (size_t)1 << 20;
+static void *map_ff(size_t map_bytes) {
+    static int fd = -2;
+    if (map_bytes > ff_file_bytes) return nullptr;
+    if (fd == -2) {
+        fd = memfd_create("kn-emu-0xff", MFD_CLOEXEC);
+        static unsigned char ff[1 << 16];
+        memset(ff, 0xff, sizeof ff);
+        for (size_t at = 0; fd >= 0 && at < ff_file_bytes; at += sizeof ff)
+            if (write(fd, ff, sizeof ff) != (ssize_t)sizeof ff) {
+                close(fd);
+                fd = -1;
+            }
+    }
+    if (fd < 0) return nullptr;
+    void *m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    return m == MAP_FAILED ? nullptr : m;
+}
+
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     LOCK;
     if (!p) return cudaErrorInvalidValue;
@@ -1190,12 +1272,14 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     if (!body) body = 256;
     size_t map_bytes = (body + page - 1) / page * page + page;
     tsan_ignored quiet; /* new memory: no history, and its filling no thread's write */
-    void *m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m = body >= ff_file_from ? map_ff(map_bytes) : nullptr;
+    bool filled = m != nullptr;
+    if (!m) m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return cudaErrorMemoryAllocation;
     char *guard = (char *)m + map_bytes - page;
     mprotect(guard, page, PROT_NONE);
     char *start = guard - body;
-    memset(start, 0xff, body);
+    if (!filled) memset(start, 0xff, body);
     regions[(uintptr_t)start] = region{bytes, m, map_bytes, true, false};
     device_bytes += bytes;
     *p = start;

@@ -87,6 +87,13 @@ __global__ static void warp_shuffles(int *out) {
         o[t] = __shfl_sync(0xffffffffu, v, 0);
         o[n + t] = __shfl_xor_sync(0xffffffffu, v, 1);
     }
+    /* a lane may exit as soon as it has made its last shuffle: the lanes it gave to still
+     * read its value (the emulator runs the first lanes past the shuffle before the others
+     * have read) */
+    int *o = out + 4 * blocks * n;
+    int got = __shfl_xor_sync(0xffffffffu, b * 1000 + t + 7, 1);
+    if (t & 1) return;
+    o[b * n + t] = got;
 }
 
 /* What grid_rounds computes, on the host. */
@@ -235,6 +242,12 @@ __global__ static void exit_early(int *out) {
     kn__grid_sync();
     out[block_no()] = 1;
 }
+/* Odd lanes return before the shuffle their even neighbours read them in. */
+__global__ static void shuffle_exited(int *out) {
+    int t = (int)threadIdx.x;
+    if (t & 1) return;
+    out[t] = __shfl_xor_sync(0xffffffffu, t, 1);
+}
 __global__ static void split_barriers(int *out) {
     if (thread_no() < 128) __syncthreads();
     else kn__grid_sync();
@@ -359,11 +372,11 @@ static void check_shared_across(void) {
 
 static void check_warp_shuffles(void) {
     dim3 grid(4), block(48);
-    int blocks = 4, n = 48, *out = device_array<int>((size_t)4 * blocks * n);
+    int blocks = 4, n = 48, *out = device_array<int>((size_t)5 * blocks * n);
     KN_LAUNCH_COOP(false, warp_shuffles, grid, block, 0, 0, out);
     CHECK(cudaGetLastError() == cudaSuccess, "warp_shuffles launch");
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "warp_shuffles run");
-    std::vector<int> h = to_host(out, (size_t)4 * blocks * n);
+    std::vector<int> h = to_host(out, (size_t)5 * blocks * n);
     int wrong = 0;
     for (int phase = 0; phase < 2; phase++)
         for (int b = 0; b < blocks; b++) {
@@ -372,6 +385,10 @@ static void check_warp_shuffles(void) {
                 wrong += (o[t] != b * 1000 + t / 32 * 32 + phase) + (o[n + t] != b * 1000 + (t ^ 1) + phase);
         }
     CHECK(wrong == 0, "warp_shuffles on blocks of 48: %d of %d wrong", wrong, 4 * blocks * n);
+    const int *last = h.data() + 4 * blocks * n; /* the even lanes' reads of neighbours that exited after it */
+    for (int b = 0; b < blocks; b++)
+        for (int t = 0; t < n; t += 2) wrong += last[b * n + t] != b * 1000 + (t ^ 1) + 7;
+    CHECK(wrong == 0, "warp_shuffles, a last shuffle before half the lanes exit: %d of %d wrong", wrong, blocks * n / 2);
     cudaFree(out);
 }
 
@@ -495,6 +512,9 @@ static void check_fault(const char *which) {
             KN_LAUNCH_COOP(false, exit_early, grid, block, 0, 0, out);
             want = "kernel exit_early: a grid barrier its threads cannot all reach (256 exited, 768 at kn__grid_sync; "
                    "block (1,0,0) from thread: 0:exited)";
+        } else if (!strcmp(which, "fault-shuffle")) {
+            shuffle_exited<<<1, 64>>>(out);
+            want = "kernel shuffle_exited: thread 0 shuffles from lane 1, which has exited";
         } else if (!strcmp(which, "fault-split")) {
             KN_LAUNCH_COOP(false, split_barriers, grid, block, 0, 0, out);
             want = "a barrier its threads cannot all reach (0 exited, 128 at __syncthreads, 0 in a shuffle, 128 at "
@@ -603,7 +623,7 @@ int main(int argc, char **argv) {
         CHECK(cudaStreamDestroy(s) == cudaSuccess, "stream destroy");
     } else {
         fprintf(stderr, "usage: test_emu_grid [capacity SMS PER_SM | fault-exit | fault-split | fault-plain | fault-pdl | "
-                        "fault-door | race-blocks | race-shared | race-block-sum | race-plain | race-pdl | race-host | "
+                        "fault-door | fault-shuffle | race-blocks | race-shared | race-block-sum | race-plain | race-pdl | race-host | "
                         "race-door]\n");
         return 2;
     }

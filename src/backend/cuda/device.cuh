@@ -214,7 +214,7 @@ __device__ static inline void kn__st8(void *p, int dt, int64_t c, const float v[
         ((float4 *)p)[2 * c + 1] = b;
         return;
     }
-    uint4 u;
+    uint4 u = {0, 0, 0, 0}; /* (every byte written below; g++ cannot tell through the casts) */
     if (dt == KN_BF16) {
         __nv_bfloat16 *h = reinterpret_cast<__nv_bfloat16 *>(&u);
         for (int k = 0; k < 8; k++) h[k] = __float2bfloat16_rn(v[k]);
