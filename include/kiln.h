@@ -393,6 +393,16 @@ kn_tensor *kn_attention(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, i
  * and predicting, none. */
 kn_tensor *kn_attention_dropout(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, int num_heads, unsigned flags,
                                 float rate);
+/* The same with Keras's masks (an embedding's mask_zero carried along): query_mask (batch,
+ * Tq) and key_mask (batch, Tk), 1 where a step counts and 0 where it is padding, either NULL.
+ * Query step i attends to the key steps both masks keep (and, causal, j <= i); a query step
+ * that sees no key gets uniform probabilities over all keys and passes no gradient to its
+ * scores, as Keras's -1e9 scores give. */
+kn_tensor *kn_attention_masked(kn_graph *g, kn_tensor *q, kn_tensor *k, kn_tensor *v, int num_heads, unsigned flags,
+                               float rate, kn_tensor *query_mask, kn_tensor *key_mask);
+/* The mean over the steps (batch, T, C) -> (batch, C) of those mask (batch, T) keeps (Keras's
+ * GlobalAveragePooling1D with a mask); a sample whose mask keeps no step gives zeros. */
+kn_tensor *kn_masked_mean(kn_graph *g, kn_tensor *x, kn_tensor *mask);
 /* Mean loss over the batch, a scalar. from_logits: pred are logits (softmax or sigmoid is
  * fused into the loss); otherwise pred are probabilities (clipped as Keras does).
  * target: i32 labels (batch) for sparse CE; f32 of pred's shape for the others. */

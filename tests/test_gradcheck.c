@@ -191,11 +191,42 @@ static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
                   (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0));
 }
 /* attention over heads: q, k, v the inputs (self: one input as all three) */
-typedef struct { int heads; unsigned flags; bool self; float dropout; } att_arg;
+/* masks: 1 a query mask, 2 a key mask (inputs "qmask" (2, Tq) and "kmask" (2, Tk), fill_masks) */
+typedef struct { int heads; unsigned flags; bool self; float dropout; int masks; } att_arg;
 static kn_tensor *b_attention(kn_graph *g, kn_tensor **in, const void *arg) {
     const att_arg *a = arg;
-    return a->self ? kn_attention_dropout(g, in[0], in[0], in[0], a->heads, a->flags, a->dropout)
-                   : kn_attention_dropout(g, in[0], in[1], in[2], a->heads, a->flags, a->dropout);
+    kn_tensor *q = in[0], *k = a->self ? in[0] : in[1], *v = a->self ? in[0] : in[2];
+    kn_tensor *qm = a->masks & 1 ? kn_input(g, KN_F32, (int64_t[]){2, q->shape[1]}, 2, "qmask") : NULL;
+    kn_tensor *km = a->masks & 2 ? kn_input(g, KN_F32, (int64_t[]){2, k->shape[1]}, 2, "kmask") : NULL;
+    return kn_attention_masked(g, q, k, v, a->heads, a->flags, a->dropout, qm, km);
+}
+/* query masks keep all but step 2 of sample 0; key masks drop sample 0's step 1 and its last,
+ * and all of sample 1's but its last two (causal: its first rows see none, uniform) */
+static void fill_masks(kn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        kn_tensor *t = g->nodes[i];
+        if (t->op != KN_OP_INPUT || (strcmp(t->name, "qmask") && strcmp(t->name, "kmask"))) continue;
+        float *m = t->data;
+        int64_t T = t->shape[1];
+        bool key = t->name[0] == 'k';
+        for (int64_t j = 0; j < T; j++) {
+            m[j] = key ? (j != 1 && j != T - 1) : j != 2;
+            m[T + j] = key ? j >= T - 2 : 1.0f;
+        }
+    }
+}
+/* the mean over the steps a mask keeps: the mask from ids through kn__mask_nonzero (sample
+ * 1's keeps none: zeros, no gradient) */
+static kn_tensor *b_masked_mean(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    kn_tensor *ids = kn_input(g, KN_F32, (int64_t[]){2, 4}, 2, "ids");
+    kn_tensor *y = kn_masked_mean(g, in[0], kn__mask_nonzero(g, ids));
+    return kn_mul(g, y, y);
+}
+static void fill_mask_ids(kn_graph *g) {
+    static const float ids[8] = {3, 0, 2, 0, 0, 0, 0, 0};
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KN_OP_INPUT && strcmp(g->nodes[i]->name, "ids") == 0) memcpy(g->nodes[i]->data, ids, sizeof ids);
 }
 static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
     (void)arg;
@@ -494,25 +525,32 @@ int main(void) {
     /* attention: heads as column blocks, other query and key lengths, the causal mask, and a
      * sequence attending to itself (its gradient the sum of the three parts) */
     static const struct { const char *name; att_arg a; int64_t tq, tk, dk, dv; } atts[] = {
-        {"attention 2 heads, Tq 3, Tk 4", {2, 0, false, 0.0f}, 3, 4, 2, 3},
-        {"attention 2 heads causal, Tq 4, Tk 4", {2, KN_ATTENTION_CAUSAL, false, 0.0f}, 4, 4, 3, 2},
-        {"attention 1 head causal, Tq 5, Tk 3", {1, KN_ATTENTION_CAUSAL, false, 0.0f}, 5, 3, 2, 2},
-        {"attention 3 heads, a sequence to itself", {3, 0, true, 0.0f}, 4, 4, 2, 2},
-        {"attention 2 heads causal, to itself", {2, KN_ATTENTION_CAUSAL, true, 0.0f}, 5, 5, 2, 2},
+        {"attention 2 heads, Tq 3, Tk 4", {2, 0, false, 0.0f, 0}, 3, 4, 2, 3},
+        {"attention 2 heads causal, Tq 4, Tk 4", {2, KN_ATTENTION_CAUSAL, false, 0.0f, 0}, 4, 4, 3, 2},
+        {"attention 1 head causal, Tq 5, Tk 3", {1, KN_ATTENTION_CAUSAL, false, 0.0f, 0}, 5, 3, 2, 2},
+        {"attention 3 heads, a sequence to itself", {3, 0, true, 0.0f, 0}, 4, 4, 2, 2},
+        {"attention 2 heads causal, to itself", {2, KN_ATTENTION_CAUSAL, true, 0.0f, 0}, 5, 5, 2, 2},
         /* dropout on the probabilities: the training runs' mask, the same in every run */
-        {"attention 2 heads, dropout 0.3", {2, 0, false, 0.3f}, 4, 5, 2, 3},
-        {"attention causal to itself, dropout 0.5", {2, KN_ATTENTION_CAUSAL, true, 0.5f}, 5, 5, 2, 2},
+        {"attention 2 heads, dropout 0.3", {2, 0, false, 0.3f, 0}, 4, 5, 2, 3},
+        {"attention causal to itself, dropout 0.5", {2, KN_ATTENTION_CAUSAL, true, 0.5f, 0}, 5, 5, 2, 2},
+        /* masks (mask_zero's): keys dropped, a query step blind, whole rows blind */
+        {"attention 2 heads, key mask", {2, 0, false, 0.0f, 2}, 3, 5, 2, 3},
+        {"attention 2 heads, query and key masks", {2, 0, false, 0.0f, 3}, 4, 5, 2, 2},
+        {"attention causal to itself, both masks", {2, KN_ATTENTION_CAUSAL, true, 0.0f, 3}, 5, 5, 2, 2},
+        {"attention 1 head, query mask, dropout 0.3", {1, 0, false, 0.3f, 1}, 4, 3, 2, 2},
     };
     for (size_t i = 0; i < sizeof atts / sizeof atts[0]; i++) {
         int64_t H = atts[i].a.heads;
         case_shapes cs = {.n_in = atts[i].a.self ? 1 : 3, .ndim = {3, 3, 3},
                           .shape = {{2, atts[i].tq, H * atts[i].dk}, {2, atts[i].tk, H * atts[i].dk},
                                     {2, atts[i].tk, H * atts[i].dv}}};
-        gradcheck(atts[i].name, b_attention, &atts[i].a, &cs, NULL);
+        gradcheck(atts[i].name, b_attention, &atts[i].a, &cs, atts[i].a.masks ? fill_masks : NULL);
     }
     /* the gather (an embedding lookup): the table's gradient, summed over repeated indices */
     case_shapes table = {.n_in = 1, .ndim = {2}, .shape = {{7, 3}}};
     gradcheck("gather (3, 5) ids from a (7, 3) table", b_gather, NULL, &table, fill_ids);
+    case_shapes steps = {.n_in = 1, .ndim = {3}, .shape = {{2, 4, 3}}};
+    gradcheck("masked mean over (2, 4, 3), mask_zero's mask", b_masked_mean, NULL, &steps, fill_mask_ids);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

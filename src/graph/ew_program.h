@@ -7,6 +7,7 @@
 #include "graph.h"
 
 #define KN_EW_MAX_INSTR 8
+#define KN_EW_MAX_INPUTS 4 /* a program's inputs (nodes may have KN_MAX_SRC) */
 /* Operands: 0 .. KN_MAX_SRC-1 are the node's inputs (src[i]), KN_EW_REG0 + i the result of
  * instruction i; -1 none. The last instruction's result is the node's output. */
 #define KN_EW_REG0 16
@@ -22,7 +23,7 @@ typedef struct {
 
 typedef struct {
     int n_inputs, n_instr;
-    uint8_t bcast[KN_MAX_SRC];   /* kn_bcast of each input against the output */
+    uint8_t bcast[KN_MAX_SRC];   /* (KN_EW_MAX_INPUTS used) kn_bcast of each input against the output */
     kn_ew_instr instr[KN_EW_MAX_INSTR];
     char label[64];              /* "add+mul+relu" */
 } kn_ew_program;

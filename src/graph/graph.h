@@ -6,7 +6,7 @@
 #include "core/core.h"
 
 #define KN_BATCH (-1)   /* symbolic leading dimension, resolved by kn_graph_set_batch */
-#define KN_MAX_SRC 4
+#define KN_MAX_SRC 5
 /* Floats grad_buf has past param_floats: room for the step's figures that the distributed
  * gradient all-reduce carries along (dist.c), so a step needs one collective. */
 #define KN_GRAD_SLACK 16
@@ -102,7 +102,10 @@ typedef enum {
     KN_OP_ATTENTION,  /* (Q (N, Tq*H*Dk), K (N, Tk*H*Dk), V (N, Tk*H*Dv)) -> (N, Tq*H*Dv): for each
                        * sample and head h (columns h*D .. h*D + D - 1 of every step),
                        * softmax(Q_h K_h^T scale) V_h; causal: query step i sees key steps <= i */
-    KN_OP_ATTENTION_GRAD, /* (dO, Q, K, V) -> (N, dQ | dK | dV), the probabilities recomputed */
+    KN_OP_ATTENTION_GRAD, /* (dO, Q, K, V[, masks]) -> (N, dQ | dK | dV), the probabilities recomputed */
+    KN_OP_MASKED_MEAN, /* (x (N, T*C), mask (N, T)) -> (N, C): the mean over the steps the mask keeps
+                        * (> 0.5), 0 where it keeps none; iparam[0] T, [1] C (ops_mask.c) */
+    KN_OP_MASKED_MEAN_GRAD, /* (dy (N, C), mask (N, T)) -> (N, T*C): dy * mask_t / kept steps */
     KN_OP_COUNT
 } kn_op;
 
@@ -370,6 +373,17 @@ kn_tensor *kn__layer_norm_gamma_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
 kn_tensor *kn__finish(kn_graph *g, kn_tensor *t);
 /* The attention ops' table entries (graph/ops_attention.c). */
 bool kn__infer_attention(kn_graph *g, kn_tensor *t);
+/* iparam[5]'s bits beside KN_ATTENTION_CAUSAL: the node reads a query mask, a key mask
+ * (src[3] forward, src[4] backward: (N, Tq if so + Tk if so)); the dropout key above them */
+#define KN__ATTENTION_QUERY_MASK 2u
+#define KN__ATTENTION_KEY_MASK 4u
+#define KN__ATTENTION_KEY_SHIFT 3
+bool kn__infer_masked_mean(kn_graph *g, kn_tensor *t);
+bool kn__infer_masked_mean_grad(kn_graph *g, kn_tensor *t);
+void kn__backward_masked_mean(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+/* Keras's mask_zero: (batch, T) 1 where the indices x (batch, T) are not 0, else 0 (its
+ * elementwise ops: relu6(6 x) / 6 of whole numbers >= 0), never differentiated. */
+kn_tensor *kn__mask_nonzero(kn_graph *g, kn_tensor *x);
 bool kn__infer_attention_grad(kn_graph *g, kn_tensor *t);
 void kn__backward_attention(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* The gather ops (graph/embedding.c): shape inference and backward for ops.c's table, and

@@ -595,6 +595,9 @@ static const kn_op_info op_table[] = {
     /* src[3], V, is set by the backward builder (kn__node takes three) */
     [KN_OP_ATTENTION_GRAD] = {"attention_grad", 3, kn__infer_attention_grad, NULL, kn__cpu_attention_grad,
                               kn__cpu_attention_grad_scratch},
+    /* a mean over the steps a mask keeps (graph/ops_mask.c, backend/cpu/masked_mean.c) */
+    [KN_OP_MASKED_MEAN] = {"masked_mean", 2, kn__infer_masked_mean, kn__backward_masked_mean, kn__cpu_masked_mean, NULL},
+    [KN_OP_MASKED_MEAN_GRAD] = {"masked_mean_grad", 2, kn__infer_masked_mean_grad, NULL, kn__cpu_masked_mean_grad, NULL},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

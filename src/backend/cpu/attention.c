@@ -6,11 +6,14 @@
  * softmax) and then, with dP = dO V^T and dS = P (dP - rowsum(dP P)):
  *   dV = P^T dO,  dQ = dS K scale,  dK = dS^T Q scale.
  * Attention dropout (a training run): O = (P W) V with W the keep factors (0 or 1 / (1 -
- * rate)), so dV = (P W)^T dO and dP = (dO V^T) W; the mask is drawn again in the backward. */
+ * rate)), so dV = (P W)^T dO and dP = (dO V^T) W; the mask is drawn again in the backward.
+ * Masks (ops_attention.c): a masked-out score's probability is 0; a row that sees no key is
+ * uniform over all keys, its dS row 0. */
 #include "cpu.h"
 #include "sgemm.h"
 #include "core/pool.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -21,6 +24,8 @@ typedef struct {
     uint32_t drop_threshold;       /* drop where the element's 16-bit draw is below this; 0: none */
     float drop_scale;              /* 1 / (1 - rate) */
     const float *q, *k, *v, *dout; /* rows of Tq*H*Dk, Tk*H*Dk, Tk*H*Dv, Tq*H*Dv floats */
+    const float *qmask, *kmask;    /* sample 0's (Tq) and (Tk) masks, rows mask_w apart; NULL: none */
+    int64_t mask_w;
     float *out;                    /* forward: (N, Tq*H*Dv); backward: (N, dQ | dK | dV) */
     float *scratch;                /* per thread slot: 2 * Tq * Tk floats */
 } att_args;
@@ -30,7 +35,7 @@ static att_args args_of(const kn_graph *g, const kn_tensor *t, bool grad) {
                   .causal = (t->iparam[5] & KN_ATTENTION_CAUSAL) != 0, .scale = t->fparam[0], .out = t->data};
     float rate = t->fparam[1];
     if (g->training && rate > 0.0f) { /* the mask as dropout.c draws it, keyed by (seed, step, node) */
-        uint64_t node = ((uint64_t)g->rng_step << 32) ^ (uint64_t)((uint32_t)t->iparam[5] >> 1);
+        uint64_t node = ((uint64_t)g->rng_step << 32) ^ (uint64_t)((uint32_t)t->iparam[5] >> KN__ATTENTION_KEY_SHIFT);
         uint64_t key = kn__rng_u64(g->ctx->seed, KN_STREAM_DROPOUT, node);
         if (g->rng_micro) key = kn__rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)g->rng_micro);
         double thr = (double)rate * 65536.0 + 0.5;
@@ -43,6 +48,14 @@ static att_args args_of(const kn_graph *g, const kn_tensor *t, bool grad) {
     a.q = t->src[s]->data;
     a.k = t->src[s + 1]->data;
     a.v = t->src[s + 2]->data;
+    const kn_tensor *masks = t->src[s + 3];
+    if (masks) {
+        const float *m = masks->data;
+        bool qm = (t->iparam[5] & KN__ATTENTION_QUERY_MASK) != 0, km = (t->iparam[5] & KN__ATTENTION_KEY_MASK) != 0;
+        a.mask_w = masks->ne[1];
+        a.qmask = qm ? m : NULL;
+        a.kmask = km ? m + (qm ? a.Tq : 0) : NULL;
+    }
     return a;
 }
 
@@ -61,11 +74,56 @@ static void apply_dropout(const att_args *a, int64_t n, int64_t h, float *M) {
 /* The key steps query step i sees. */
 static inline int64_t seen(const att_args *a, int64_t i) { return a->causal && i + 1 < a->Tk ? i + 1 : a->Tk; }
 
+/* Whether query step i of sample n sees key steps at all under the masks (then those the
+ * key mask keeps below seen(i)), and key step j's mask. */
+static inline bool query_kept(const att_args *a, int64_t n, int64_t i) {
+    return !a->qmask || a->qmask[n * a->mask_w + i] > 0.5f;
+}
+static inline bool key_kept(const float *km, int64_t j) { return !km || km[j] > 0.5f; }
+/* Whether row i sees no key (masked: uniform over all keys, Keras's -1e9 scores). */
+static bool row_blind(const att_args *a, int64_t n, int64_t i) {
+    if (!query_kept(a, n, i)) return true;
+    if (!a->kmask) return false;
+    const float *km = a->kmask + n * a->mask_w;
+    for (int64_t j = 0, L = seen(a, i); j < L; j++)
+        if (km[j] > 0.5f) return false;
+    return true;
+}
+
+/* The softmax of P's rows (sample n's scores) in place under the masks: over the keys a
+ * row sees (the key mask's, below seen(i)), the others 0; a blind row uniform over all. */
+static void masked_probabilities(const att_args *a, int64_t n, float *P) {
+    int64_t Tq = a->Tq, Tk = a->Tk;
+    const float *km = a->kmask ? a->kmask + n * a->mask_w : NULL;
+    for (int64_t i = 0; i < Tq; i++) {
+        float *p = P + i * Tk;
+        int64_t L = seen(a, i);
+        if (row_blind(a, n, i)) {
+            for (int64_t j = 0; j < Tk; j++) p[j] = 1.0f / (float)Tk;
+            continue;
+        }
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < L; j++)
+            if (key_kept(km, j)) mx = p[j] > mx ? p[j] : mx;
+        float s = 0.0f;
+        for (int64_t j = 0; j < Tk; j++) {
+            p[j] = j < L && key_kept(km, j) ? expf(p[j] - mx) : 0.0f;
+            s += p[j];
+        }
+        float inv = 1.0f / s;
+        for (int64_t j = 0; j < Tk; j++) p[j] *= inv;
+    }
+}
+
 /* P (Tq, Tk) = softmax(Q K^T scale) of sample n, head h; masked entries 0. */
 static void probabilities(const att_args *a, int64_t n, int64_t h, float *P) {
     int64_t HDk = a->H * a->Dk, Tq = a->Tq, Tk = a->Tk;
     const float *Q = a->q + n * Tq * HDk + h * a->Dk, *K = a->k + n * Tk * HDk + h * a->Dk;
     kn__sgemm(false, true, Tq, Tk, a->Dk, a->scale, Q, HDk, K, HDk, 0.0f, P, Tk, 1);
+    if (a->qmask || a->kmask) {
+        masked_probabilities(a, n, P);
+        return;
+    }
     for (int64_t i = 0; i < Tq; i++) {
         float *p = P + i * Tk, mx = p[0];
         int64_t L = seen(a, i);
@@ -117,6 +175,10 @@ static void backward_item(void *p, int64_t item) {
     for (int64_t i = 0; i < Tq; i++) { /* dS = P (dP - rowsum(dP P)), in place */
         float *d = dS + i * Tk, dot = 0.0f;
         const float *pr = P + i * Tk;
+        if ((a->qmask || a->kmask) && row_blind(a, n, i)) { /* constant scores: no gradient */
+            memset(d, 0, (size_t)Tk * sizeof *d);
+            continue;
+        }
         for (int64_t j = 0; j < Tk; j++) dot += d[j] * pr[j];
         for (int64_t j = 0; j < Tk; j++) d[j] = pr[j] * (d[j] - dot);
     }

@@ -114,6 +114,9 @@ void kn__cpu_attention(kn_graph *g, kn_tensor *t);
 void kn__cpu_attention_grad(kn_graph *g, kn_tensor *t);
 size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t);
+/* The mean over the steps a mask keeps and its gradient (masked_mean.c). */
+void kn__cpu_masked_mean(kn_graph *g, kn_tensor *t);
+void kn__cpu_masked_mean_grad(kn_graph *g, kn_tensor *t);
 
 /* An embedding lookup (gather) and its scatter-add gradient (embedding.c). */
 void kn__cpu_gather(kn_graph *g, kn_tensor *t);

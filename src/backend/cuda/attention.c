@@ -11,7 +11,7 @@ static kn__cu_attention dims_of(kn_graph *g, const kn_tensor *t) {
     kn__cu_attention d = {t->ne[0], t->iparam[0], t->iparam[1], t->iparam[2], t->iparam[3], t->iparam[4],
                           (t->iparam[5] & KN_ATTENTION_CAUSAL) != 0, t->fparam[0],
                           /* dropout: the device's step values say whether this run trains */
-                          t->fparam[1], (int32_t)((uint32_t)t->iparam[5] >> 1), g->ctx->seed, CTX->d_step};
+                          t->fparam[1], (int32_t)((uint32_t)t->iparam[5] >> KN__ATTENTION_KEY_SHIFT), g->ctx->seed, CTX->d_step};
     return d;
 }
 

@@ -180,7 +180,7 @@ typedef struct {
 static int add_input(builder *b, kn_tensor *x) {
     for (int i = 0; i < b->p.n_inputs; i++)
         if (b->in[i] == x) return i;
-    if (b->p.n_inputs == KN_MAX_SRC) {
+    if (b->p.n_inputs == KN_EW_MAX_INPUTS) {
         b->full = true;
         return 0;
     }
