@@ -921,12 +921,21 @@ kn_status kn_model_add_merge(kn_model *m, kn_merge kind);
  * and the value (kn_model_check_input). embeddings_init as Keras's embeddings_initializer
  * (kn_embedding_default: "uniform", U(-0.05, 0.05)); init_value a constant's value; l2 the
  * embeddings_regularizer's factor (0: none), added to the loss as dense's l2 is.
- * input_dim in [1, 2^24] (f32 holds every integer up to it), output_dim in [1, 2^24]. */
+ * input_dim in [1, 2^24] (f32 holds every integer up to it), output_dim in [1, 2^24].
+ * mask_zero (Keras's): index 0 is padding. The layer then carries a mask (the steps whose
+ * index is not 0) to the layers after it, as Keras does: dropout, activation, layer and
+ * batch normalization, position_embedding, conv1d of kernel_size 1 and stride 1 (kiln's
+ * position-wise dense) and recurrent layers returning sequences pass it on; merges pass on
+ * what their masked inputs keep in common; multi_head_attention attends to no padding key
+ * (and passes its query's mask on); global_average_pool1d averages the kept steps only.
+ * Any other layer drops it. Recurrent layers refuse a mask (not applied yet): build the model
+ * without mask_zero for them. */
 typedef struct kn_embedding_opts {
     int64_t input_dim, output_dim;
     kn_init embeddings_init; /* as given (zero is glorot_uniform): start from kn_embedding_default */
     float init_value;
     float l2;
+    bool mask_zero;
 } kn_embedding_opts;
 kn_embedding_opts kn_embedding_default(int64_t input_dim, int64_t output_dim);
 kn_status kn_model_add_embedding(kn_model *m, int64_t input_dim, int64_t output_dim); /* Keras's defaults */

@@ -45,7 +45,7 @@ static double eval_loss(kn_model *m, const kn_dataset *ds) {
 /* Every parameter's gradient (one training step's, taken before its update) against central
  * differences of the evaluated loss, on N = 6 rows of a fixed pattern of `features` values
  * (64 at most). */
-static void model_gradcheck(const char *what, const char *text, int64_t features, int classes) {
+__attribute__((unused)) static void model_gradcheck(const char *what, const char *text, int64_t features, int classes) {
     kn_ctx *ctx = new_ctx();
     kn_model *m = build(ctx, text);
     if (!m) {

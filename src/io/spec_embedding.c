@@ -1,8 +1,9 @@
 /* spec_embedding.c — the JSON description's "embedding" layer, Keras's Embedding: input_dim
  * and output_dim (required), embeddings_initializer (Keras's default "uniform"),
- * embeddings_regularizer {"l2": x} (as dense's kernel_regularizer). Keras's other keys are
- * taken only where they ask for what kiln does: mask_zero false, embeddings_constraint
- * null, and Keras 2's input_length equal to the input's length. Errors name the field. */
+ * embeddings_regularizer {"l2": x} (as dense's kernel_regularizer), mask_zero (index 0 is
+ * padding: its mask carried on, kn_embedding_opts). Keras's other keys are taken only where
+ * they ask for what kiln does: embeddings_constraint null, and Keras 2's input_length equal
+ * to the input's length. Errors name the field. */
 #include "spec.h"
 #include "nn/model.h"
 
@@ -37,14 +38,8 @@ kn_status kn__spec_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
         snprintf(field, sizeof field, "%sembeddings_constraint", where);
         return kn__spec_error(ctx, field, "constraints are not supported (null only)");
     }
-    const cJSON *mz = cJSON_GetObjectItemCaseSensitive(L, "mask_zero");
-    if (mz && !cJSON_IsNull(mz)) {
-        snprintf(field, sizeof field, "%smask_zero", where);
-        if (!cJSON_IsBool(mz)) return kn__spec_error(ctx, field, "expected true or false");
-        if (cJSON_IsTrue(mz))
-            return kn__spec_error(ctx, field, "true is not supported (kiln has no masks: index 0 is a token like any "
-                                              "other; leave it false)");
-    }
+    kn_status mst = kn__spec_bool(ctx, L, "mask_zero", where, &o.mask_zero);
+    if (mst) return mst;
     const cJSON *len = cJSON_GetObjectItemCaseSensitive(L, "input_length");
     if (len && !cJSON_IsNull(len)) { /* Keras 2's: the sequence length, which input_shape already says */
         int64_t n = 0;

@@ -177,6 +177,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(L, "input_dim", (double)o->input_dim);
             cJSON_AddNumberToObject(L, "output_dim", (double)o->output_dim);
             add_initializer(L, "embeddings_initializer", o->embeddings_init, o->init_value);
+            if (o->mask_zero) cJSON_AddBoolToObject(L, "mask_zero", true);
             if (o->l2 > 0) {
                 cJSON *r = cJSON_AddObjectToObject(L, "embeddings_regularizer");
                 if (r) cJSON_AddNumberToObject(r, "l2", shortest(o->l2));

@@ -94,6 +94,35 @@ kn_status kn__model_can_add(kn_model *m, const char *type) {
 
 /* Appends L, its shape set (ndim dims in L->shape); computes its feature count and gives
  * it its name and inputs. */
+/* Keras's mask propagation (kn_embedding_opts's mask_zero): whether layer L, its inputs
+ * set, passes a mask on, and which input's mask a one-input layer reads (m's layers before
+ * it). A merge passes on what its masked inputs keep in common; attention its query's. */
+static bool input_masked(const kn_model *m, const kn__layer *L, int k) {
+    return k < L->n_inputs && L->inputs[k] >= 0 && m->layers[L->inputs[k]].masked;
+}
+static bool passes_mask(const kn__layer *L) {
+    switch (L->kind) {
+    case KN__LAYER_DROPOUT:
+    case KN__LAYER_ACTIVATION:
+    case KN__LAYER_LAYER_NORM:
+    case KN__LAYER_BATCH_NORM:
+    case KN__LAYER_POSITION_EMBEDDING:
+    case KN__LAYER_ATTENTION:
+    case KN__LAYER_MERGE: return true;
+    case KN__LAYER_CONV1D: /* position-wise only: each output step is its input step */
+        return L->u.conv1d.kernel_size == 1 && L->u.conv1d.stride == 1;
+    default: return false;
+    }
+}
+static bool output_masked(const kn_model *m, const kn__layer *L) {
+    if (L->kind == KN__LAYER_EMBEDDING) return L->u.embedding.mask_zero;
+    if (!passes_mask(L)) return false;
+    int n = L->kind == KN__LAYER_MERGE ? L->n_inputs : 1;
+    for (int k = 0; k < n; k++)
+        if (input_masked(m, L, k)) return true;
+    return false;
+}
+
 kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
     if (L->kind != KN__LAYER_MERGE && L->kind != KN__LAYER_ATTENTION && m->n_next > 1)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes one input, %d given (only merge layers such as "
@@ -120,6 +149,11 @@ kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
             if (i == m->n_layers) break;
         }
     }
+    if (L->kind == KN__LAYER_RNN && input_masked(m, L, 0))
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "layers[%d] %s: its input carries a mask (an embedding's mask_zero), "
+                         "which recurrent layers do not apply yet (padding would be read as steps): set mask_zero false",
+                         m->n_layers, kn__layer_type(L));
+    L->masked = output_masked(m, L);
     int64_t f = 1;
     for (int d = 0; d < L->ndim; d++) f *= L->shape[d];
     L->features = f;
@@ -581,6 +615,19 @@ static kn_tensor *add_bias(kn_graph *g, kn__layer *L, kn_tensor *h, int64_t n, k
 
 /* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
  * training, backward and the update. */
+/* Layer i's mask (it is masked): its embedding's, from the input's indices; else its
+ * inputs' (a merge: the product of its masked inputs', what they keep in common). */
+static kn_tensor *layer_mask(kn_model *m, kn_graph *g, int i, kn_tensor *const *masks) {
+    const kn__layer *L = &m->layers[i];
+    if (L->kind == KN__LAYER_EMBEDDING) return kn__mask_nonzero(g, m->x);
+    kn_tensor *mask = NULL;
+    for (int k = 0; k < (L->kind == KN__LAYER_MERGE ? L->n_inputs : 1); k++) {
+        kn_tensor *mk = L->inputs[k] >= 0 ? masks[L->inputs[k]] : NULL;
+        if (mk) mask = mask && mask != mk ? kn_mul(g, mask, mk) : mk;
+    }
+    return mask;
+}
+
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training) {
     /* on the ctx's device (kn_graph_new); the model layer pulls and pushes the flat buffers
      * around its host reads and writes (kn__model_pull, kn__model_push; docs/cuda.md) */
@@ -602,6 +649,9 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     /* each layer's output, for the layers that take it (a sequential model's layer i takes
      * layer i-1's, so h carries on as before) */
     kn_tensor *outs[KN__MAX_LAYERS] = {NULL};
+    /* each masked layer's mask (batch, steps) (kn__layer.masked), made once from the input
+     * by its embedding and passed on as Keras does */
+    kn_tensor *masks[KN__MAX_LAYERS] = {NULL};
     if (m->n_layers > KN__MAX_LAYERS) {
         kn_graph_free(g);
         return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "model: more than %d layers", KN__MAX_LAYERS);
@@ -679,6 +729,10 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         }
         case KN__LAYER_GLOBAL_AVG_POOL1D:
         case KN__LAYER_GLOBAL_MAX_POOL1D:
+            if (L->kind == KN__LAYER_GLOBAL_AVG_POOL1D && L->inputs[0] >= 0 && masks[L->inputs[0]]) {
+                h = kn_masked_mean(g, kn__model_view_as(g, h, in, 2), masks[L->inputs[0]]); /* the kept steps' mean */
+                break;
+            }
             h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
             h = kn__global_pool_steps(g, h, L->kind == KN__LAYER_GLOBAL_MAX_POOL1D);
             break;
@@ -717,7 +771,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             h = kn__model_embedding(m, g, i);
             l2 = L->u.embedding.l2;
             break;
-        case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, &reg); break;
+        case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
         case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
         }
         if (act != KN_LINEAR) {
@@ -731,6 +785,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             g->build_phase = KN_PHASE_FORWARD;
         }
         outs[i] = h;
+        if (L->masked) masks[i] = layer_mask(m, g, i, masks);
     }
     if (h && h->ndim != 2) h = kn_reshape(g, h, (int64_t[]){-1, outputs}, 2); /* (batch, outputs) */
     m->out = h;

@@ -57,6 +57,7 @@ typedef struct kn__layer {
     int ndim;
     int64_t features;          /* product of shape */
     int index;                 /* among layers with parameters of its kind: dense_<index> */
+    bool masked;               /* its output carries a mask (an embedding's mask_zero; kn__model_push_layer) */
     kn_tensor *kernel, *bias;  /* in the current graph */
 } kn__layer;
 const char *kn__layer_type(const kn__layer *L); /* "conv2d", as the JSON description names it */
@@ -218,7 +219,8 @@ static inline int64_t kn__layer_param_numel(const kn__rnn_param *p) {
 }
 /* Attention layer i's output from its inputs' outputs (the model input for -1); its kernels'
  * l2 added to *reg. A position embedding's output from its input h (model_attention.c). */
-kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor **reg);
+kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor *const *masks,
+                               kn_tensor **reg);
 kn_tensor *kn__model_position_embedding(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Recurrent layer i's output from its input h (model_rnn.c); its kernels' l2 added to *reg. */
 kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);

@@ -116,16 +116,20 @@ static kn_tensor *project(kn_graph *g, kn_tensor *x, kn_tensor *kernel, kn_tenso
     return kn__reshape_rows(g, y, (int64_t[]){KN_BATCH, T, W}, 3, 1);
 }
 
-kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor **reg) {
+kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor *const *masks,
+                               kn_tensor **reg) {
     kn__layer *L = &m->layers[i];
     const kn_attention_opts *o = &L->u.attention;
-    kn_tensor *x[3];
+    kn_tensor *x[3], *mask[3];
     for (int k = 0; k < 3; k++) { /* query, value, key: missing ones as in input_shape */
         int at = k < L->n_inputs ? k : k == 2 && L->n_inputs == 2 ? 1 : 0;
         int64_t s[KN_MAX_DIMS];
         input_shape(m, i, k, s);
         x[k] = kn__model_view_as(g, L->inputs[at] >= 0 ? outs[L->inputs[at]] : m->x, s, 2);
+        mask[k] = L->inputs[at] >= 0 ? masks[L->inputs[at]] : NULL;
     }
+    /* Keras's masks: the query's; the keys' where the value's and the key's both keep them */
+    kn_tensor *key_mask = mask[1] && mask[2] && mask[1] != mask[2] ? kn_mul(g, mask[1], mask[2]) : mask[1] ? mask[1] : mask[2];
     kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
     kn_tensor *p[KN__LAYER_MAX_PARAMS] = {NULL};
     int np = kn__attention_params(m, i, ps);
@@ -146,7 +150,8 @@ kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const
     kn_tensor *q = project(g, x[0], kq, bq, H * o->key_dim);
     kn_tensor *k = project(g, x[2], kk, bk, H * o->key_dim);
     kn_tensor *v = project(g, x[1], kv, bv, H * o->value_dim);
-    kn_tensor *a = kn_attention_dropout(g, q, k, v, o->num_heads, o->causal ? KN_ATTENTION_CAUSAL : 0, o->dropout);
+    kn_tensor *a = kn_attention_masked(g, q, k, v, o->num_heads, o->causal ? KN_ATTENTION_CAUSAL : 0, o->dropout, mask[0],
+                                       key_mask);
     kn_tensor *y = project(g, a, ko, bo, Fo);
     if (o->l2 > 0) { /* every kernel's l2, in the loss phase */
         g->build_phase = KN_PHASE_LOSS;

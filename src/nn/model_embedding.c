@@ -50,6 +50,9 @@ kn_status kn_model_add_embedding_ex(kn_model *m, const kn_embedding_opts *opts) 
                          "give it \"inputs\": \"input\")", i, from, kn__layer_type(&m->layers[from]), m->layers[from].name);
     int64_t in[KN_MAX_DIMS], features;
     int ndim = kn__model_layer_input(m, i, in, &features);
+    if (o->mask_zero && ndim != 1)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] embedding: mask_zero needs a sequence of indices (an "
+                         "input_shape of one dimension, [steps]), got %d dimensions", i, ndim);
     if (ndim > KN_MAX_DIMS - 2)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] embedding: input_shape has %d dimensions (at most %d: the "
                          "output adds output_dim, and a sample has at most %d)", i, ndim, KN_MAX_DIMS - 2, KN_MAX_DIMS - 1);
