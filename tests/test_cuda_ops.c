@@ -89,10 +89,22 @@ static bool on_mirror;
  * variances), "tie_" names one of -0.25, 0, 0.25, 0.5 (exact ties, the same on every
  * device: no transcendental function decides them), I32 tensors labels in [0, 5), "tok<R>_"
  * names token indices for a table of R rows: whole numbers in [0, R] (R names no row), and
- * every 7th value -1, 2.5 or NaN (no row either). */
+ * every 7th value -1, 2.5 or NaN (no row either); "mask" names masks (rows of T steps) of
+ * 1 (kept) and 0, about a third 0: "mask0_" with its last row all 0 (a sample that keeps
+ * nothing), "maskl_" with the first 32 steps of every row 0 (kept steps past a first chunk). */
 static void fill(kn_tensor *t, uint64_t seed) {
     rng_state = seed;
     int64_t n = kn__numel(t);
+    if (strncmp(t->name, "mask", 4) == 0 && t->dtype == KN_F32) {
+        int64_t T = t->shape[t->ndim - 1], rows = n / T;
+        for (int64_t i = 0; i < n; i++) {
+            bool kept = frand() > -1.0f / 3.0f;
+            if (t->name[4] == '0' && i / T == rows - 1) kept = false;
+            if (t->name[4] == 'l' && i % T < 32) kept = false;
+            ((float *)t->data)[i] = kept ? 1.0f : 0.0f;
+        }
+        return;
+    }
     if (strncmp(t->name, "tok", 3) == 0 && t->dtype == KN_F32) {
         int rows = atoi(t->name + 3);
         static const float bad[3] = {-1.0f, 2.5f, NAN};
@@ -1417,8 +1429,9 @@ static kn_tensor *project(kn_graph *g, kn_tensor *x, int64_t W, const char *name
     return kn_reshape(g, y, (int64_t[]){N, T, W}, 3);
 }
 
-static void b_attention(kn_graph *g, const void *arg) {
-    const attention_arg *a = arg;
+/* The graph of attention case a; qmask, kmask: the names of its query and key masks' inputs
+ * ((N, Tq) and (N, Tk), filled by fill's "mask" rules), NULL for none. */
+static void attention_graph(kn_graph *g, const attention_arg *a, const char *qmask, const char *kmask) {
     kn_tensor *q, *k, *v;
     if (a->proj) {
         kn_tensor *x = kn_act(g, kn_param(g, (int64_t[]){a->N, a->Tq, 6}, 3, KN_INIT_ZEROS, "x"), KN_TANH);
@@ -1432,10 +1445,25 @@ static void b_attention(kn_graph *g, const void *arg) {
         k = kn_param(g, (int64_t[]){a->N, a->Tk, a->H * a->Dk}, 3, KN_INIT_ZEROS, "k");
         v = kn_param(g, (int64_t[]){a->N, a->Tk, a->H * a->Dv}, 3, KN_INIT_ZEROS, "v");
     }
-    kn_tensor *y = kn_attention_dropout(g, q, k, v, (int)a->H, a->flags, a->dropout);
+    kn_tensor *qm = qmask ? kn_input(g, KN_F32, (int64_t[]){a->N, a->Tq}, 2, qmask) : NULL;
+    kn_tensor *km = kmask ? kn_input(g, KN_F32, (int64_t[]){a->N, a->Tk}, 2, kmask) : NULL;
+    kn_tensor *y = kn_attention_masked(g, q, k, v, (int)a->H, a->flags, a->dropout, qm, km);
     if (a->proj) /* the output's projection, tanh, a dense layer, tanh */
         y = kn_act(g, project(g, kn_act(g, project(g, y, 5, "wo"), KN_TANH), 4, "w2"), KN_TANH);
     train_on(g, y, a->opt);
+}
+
+static void b_attention(kn_graph *g, const void *arg) { attention_graph(g, arg, NULL, NULL); }
+
+/* Masked attention (kn_attention_masked): a case and its masks' input names (NULL: none). */
+typedef struct {
+    attention_arg a;
+    const char *qmask, *kmask;
+} masked_attention_arg;
+
+static void b_masked_attention(kn_graph *g, const void *arg) {
+    const masked_attention_arg *m = arg;
+    attention_graph(g, &m->a, m->qmask, m->kmask);
 }
 
 /* Tolerance 1e-5 (atol and rtol): the GPU's sums run in other orders than the CPU's
@@ -1504,6 +1532,83 @@ static void attention_cases(kn_ctx *ctx) {
     if (g) CHECK(kn_graph_run(g) == KN_OK && kn_graph_sync(g) == KN_OK, "attention bf16: run: %s", kn_last_error(ctx));
     if (g) printf("attention bf16 on cuda: %d attention nodes f32, %d of %d tensors bf16\n", att_f32, narrow, g->n_nodes);
     kn_graph_free(g);
+}
+
+/* Masked attention (kn_attention_masked) against the CPU (cpu/attention.c's masks): masked
+ * keys' probabilities 0, blind rows (a masked query, or every key it could see masked)
+ * uniform over all keys with no gradient to their scores, under causal and dropout too. The
+ * masks (fill's "mask" rules) give blind rows in every case but the non-causal "maskl_" one
+ * (kernels that ignore blind rows fail each of the others): "mask0_" a last sample with no
+ * key (all its rows blind), "mask_" random steps masked, "maskl_" the first 32 keys masked
+ * (the kernels' first chunk of keys without a live one; causal rows before 32 blind).
+ * Tolerances as attention_cases'. */
+static void masked_attention_cases(kn_ctx *ctx) {
+    static const masked_attention_arg cases[] = {
+        {{2, 2, 5, 7, 4, 3, 0, false, false, NULL, 0.0f}, NULL, "mask0_k"},                   /* a key mask */
+        {{3, 2, 6, 5, 3, 4, 0, false, false, NULL, 0.0f}, "mask_q", "mask_k"},                /* both */
+        {{3, 1, 4, 6, 2, 2, 0, false, false, NULL, 0.0f}, "mask_q", NULL},                    /* a query mask */
+        {{2, 2, 6, 6, 4, 4, KN_ATTENTION_CAUSAL, false, false, NULL, 0.0f}, "mask_q", "mask_k"}, /* causal */
+        {{3, 1, 7, 4, 3, 2, KN_ATTENTION_CAUSAL, false, false, NULL, 0.0f}, "mask_q", "mask0_k"}, /* causal, Tq > Tk */
+        {{2, 2, 5, 5, 3, 3, 0, true, false, NULL, 0.0f}, "mask_q", "mask0_k"},                /* to itself */
+        /* 2 chunks of keys, the first all masked; 2 staged and 2 output column tiles */
+        {{1, 2, 19, 37, 72, 136, 0, false, false, NULL, 0.0f}, NULL, "maskl_k"},
+        {{1, 1, 40, 37, 72, 136, KN_ATTENTION_CAUSAL, false, false, NULL, 0.0f}, "mask_q", "maskl_k"},
+    };
+    char name[128];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const masked_attention_arg *m = &cases[i];
+        const attention_arg *a = &m->a;
+        snprintf(name, sizeof name, "attention masked (%s, %s) %lld head%s%s%s, Tq %lld, Tk %lld, Dk %lld, Dv %lld",
+                 m->qmask ? m->qmask : "-", m->kmask ? m->kmask : "-", (long long)a->H, a->H > 1 ? "s" : "",
+                 a->flags & KN_ATTENTION_CAUSAL ? " causal" : "", a->self ? " to itself" : "", (long long)a->Tq,
+                 (long long)a->Tk, (long long)a->Dk, (long long)a->Dv);
+        run_case(ctx, &(tcase){name, b_masked_attention, m, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+        if (i % 3 == 0)
+            run_case(ctx, &(tcase){name, b_masked_attention, m, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+    }
+    /* trained under projections and Adam: causal with both masks; dropout 0.4 with both (the
+     * blind rows' uniform probabilities dropped as any), in replays too */
+    kn_optimizer adam = kn_adam(1e-2f);
+    masked_attention_arg proj = {{3, 2, 5, 5, 4, 3, KN_ATTENTION_CAUSAL, false, true, &adam, 0.0f}, "mask_q", "mask0_k"};
+    run_case(ctx, &(tcase){"attention masked, projected, trained", b_masked_attention, &proj, KN_PASS_ALL, 3, 1e-4f,
+                           1e-4f, KN_PRECISION_FP32});
+    masked_attention_arg dropped = {{3, 2, 6, 6, 4, 3, 0, false, true, &adam, 0.4f}, "mask_q", "mask0_k"};
+    run_case(ctx, &(tcase){"attention masked, projected, dropout 0.4, trained", b_masked_attention, &dropped,
+                           KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    dropped.a.flags = KN_ATTENTION_CAUSAL;
+    run_case(ctx, &(tcase){"attention masked causal, projected, dropout 0.4, trained", b_masked_attention, &dropped,
+                           KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    replay_vs_launches(ctx, &(tcase){"replay masked attention with dropout", b_masked_attention, &dropped, KN_PASS_ALL,
+                                     5, 0, 0, KN_PRECISION_FP32});
+}
+
+/* The masked mean (kn_masked_mean, KN_OP_MASKED_MEAN and its gradient) against the CPU's
+ * (cpu/masked_mean.c): x (N, T, C) a parameter, its mask an input whose last sample keeps
+ * nothing (zeros out, zero gradient); (3, 40, 300): channels past a block's 256 threads and
+ * gradient elements past them. The GPU sums in the CPU's order: the same bits (the loss a
+ * double sum in another order, 1 ulp). Under a dense layer trained with Adam: the product's
+ * 1e-4. */
+typedef struct { int64_t N, T, C; const kn_optimizer *opt; } masked_mean_arg;
+
+static void b_masked_mean(kn_graph *g, const void *arg) {
+    const masked_mean_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){a->N, a->T, a->C}, 3, KN_INIT_ZEROS, "x");
+    kn_tensor *mask = kn_input(g, KN_F32, (int64_t[]){a->N, a->T}, 2, "mask0_steps");
+    kn_tensor *y = kn_masked_mean(g, x, mask);
+    if (a->opt) y = kn_act(g, kn_matmul(g, y, kn_param(g, (int64_t[]){a->C, 3}, 2, KN_INIT_ZEROS, "w")), KN_TANH);
+    train_on(g, y, a->opt);
+}
+
+static void masked_mean_cases(kn_ctx *ctx) {
+    kn_optimizer adam = kn_adam(1e-2f);
+    masked_mean_arg cases[] = {{4, 7, 5, NULL}, {3, 40, 300, NULL}, {1, 1, 3, NULL}, {5, 6, 4, &adam}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        float tol = cases[i].opt ? 1e-4f : 1e-6f;
+        int steps = cases[i].opt ? 3 : 1;
+        run_case(ctx, &(tcase){"masked mean", b_masked_mean, &cases[i], KN_PASS_NONE, steps, 0, tol, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"masked mean fused", b_masked_mean, &cases[i], KN_PASS_ALL, steps, tol, tol,
+                               KN_PRECISION_FP32});
+    }
 }
 
 int main(void) {
@@ -1598,6 +1703,8 @@ int main(void) {
     if (!on_mirror) dense_rounding_cases(ctx);
     rnn_cases(ctx);
     attention_cases(ctx);
+    masked_attention_cases(ctx);
+    masked_mean_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

@@ -6,12 +6,22 @@
 #include "node_launch.h"
 
 /* iparam: [0] H, [1] Tq, [2] Tk, [3] Dk, [4] Dv, [5] flags; fparam[0] the scale; N the
- * resolved batch (a run below the compiled batch has fewer rows). */
+ * resolved batch (a run below the compiled batch has fewer rows); the masks' device rows. */
 static kn__cu_attention dims_of(kn_graph *g, const kn_tensor *t) {
     kn__cu_attention d = {t->ne[0], t->iparam[0], t->iparam[1], t->iparam[2], t->iparam[3], t->iparam[4],
                           (t->iparam[5] & KN_ATTENTION_CAUSAL) != 0, t->fparam[0],
                           /* dropout: the device's step values say whether this run trains */
-                          t->fparam[1], (int32_t)((uint32_t)t->iparam[5] >> KN__ATTENTION_KEY_SHIFT), g->ctx->seed, CTX->d_step};
+                          t->fparam[1], (int32_t)((uint32_t)t->iparam[5] >> KN__ATTENTION_KEY_SHIFT), g->ctx->seed, CTX->d_step,
+                          NULL, NULL, 0};
+    /* the masks (N, Tq if a query mask + Tk if a key mask): src[3], the gradient's src[4] */
+    const kn_tensor *masks = t->src[t->op == KN_OP_ATTENTION_GRAD ? 4 : 3];
+    if (masks) {
+        const float *m = kn__cuda_tensor(g, masks);
+        bool qm = (t->iparam[5] & KN__ATTENTION_QUERY_MASK) != 0, km = (t->iparam[5] & KN__ATTENTION_KEY_MASK) != 0;
+        d.mask_w = masks->ne[1];
+        d.qmask = qm ? m : NULL;
+        d.kmask = km ? m + (qm ? d.Tq : 0) : NULL;
+    }
     return d;
 }
 

@@ -292,6 +292,9 @@ kn_status kn__cuda_k_gather_grad(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_attention(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_attention_grad(kn_graph *g, kn_tensor *t);
 size_t kn__cuda_attention_workspace(const kn_tensor *t);
+/* The masked mean's and its gradient's (mask.c). */
+kn_status kn__cuda_k_masked_mean(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_masked_mean_grad(kn_graph *g, kn_tensor *t);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);

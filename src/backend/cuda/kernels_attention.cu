@@ -10,6 +10,10 @@
  * the same every time. f32 only (half_support.c lists neither op). Dropout on the
  * probabilities (a training run, rate > 0) weighs the values by P W and the gradient of P by
  * dO.V W, W the CPU's keep factors (drawn here from the same key and element index).
+ * Masks (a query and/or a key mask, cpu/attention.c's): a row sees the keys both keep; a
+ * "blind" row (its query masked, or every key it could see masked) takes equal scores, so
+ * uniform probabilities 1 / Tk over all keys (dropout on them as on any), and no dS; rows of
+ * a masked block walk every key (a blind row weighs them all), the unmasked path as before.
  *
  *   forward   row i: O_i = sum_j P_ij V_j, P_i. = softmax(Q_i K^T scale) over the keys i sees
  *   backward  1) query rows: max m_i, 1/sum inv_i and D_i = sum_j P_ij dP_ij (dP_ij = dO_i.V_j)
@@ -65,6 +69,54 @@ __device__ static inline float keep_factor(const drop_mask &k, const kn__cu_atte
 /* The key steps query step i sees (cpu/attention.c's seen). */
 __device__ static inline int64_t seen_by(const kn__cu_attention &d, int64_t i) {
     return d.causal && i + 1 < d.Tk ? i + 1 : d.Tk;
+}
+
+/* Masks (cpu/attention.c's query_kept, key_kept and row_blind): whether sample n's query
+ * step i and key step j count (a mask keeps a step above 0.5; no mask keeps all). */
+__device__ static inline bool masks_on(const kn__cu_attention &d) { return d.qmask || d.kmask; }
+__device__ static inline bool query_kept(const kn__cu_attention &d, int64_t n, int64_t i) {
+    return !d.qmask || d.qmask[n * d.mask_w + i] > 0.5f;
+}
+__device__ static inline bool key_kept(const kn__cu_attention &d, int64_t n, int64_t j) {
+    return !d.kmask || d.kmask[n * d.mask_w + j] > 0.5f;
+}
+
+/* The first key step sample n's key mask keeps (0 without one, Tk when it keeps none), by a
+ * whole warp (every lane gets it): row i sees a key exactly when this is below seen_by(i). */
+__device__ static inline int64_t first_kept_key(const kn__cu_attention &d, int64_t n) {
+    if (!d.kmask) return 0;
+    int lane = (int)threadIdx.x & 31;
+    for (int64_t j0 = 0; j0 < d.Tk; j0 += 32) {
+        bool kept = j0 + lane < d.Tk && key_kept(d, n, j0 + lane);
+        float top = kn__warp_max(kept ? -(float)lane : -32.0f); /* minus the first kept lane */
+        if (top > -32.0f) return j0 - (int64_t)top;
+    }
+    return d.Tk;
+}
+
+/* Whether query row i of sample n sees no key under the masks (first: first_kept_key's):
+ * then its probabilities are uniform, 1 / Tk over all keys, and its scores get no gradient. */
+__device__ static inline bool row_blind(const kn__cu_attention &d, int64_t n, int64_t i, int64_t first) {
+    return masks_on(d) && (!query_kept(d, n, i) || first >= seen_by(d, i));
+}
+
+/* Whether row i (blind or not) weighs key j: a blind row every key, another the keys it
+ * sees under the masks. */
+__device__ static inline bool row_sees(const kn__cu_attention &d, int64_t n, int64_t i, bool blind, int64_t j) {
+    return blind ? j < d.Tk : j < seen_by(d, i) && key_kept(d, n, j);
+}
+
+/* The keys a block of query rows walks (last_row: its last): all of them under masks (a
+ * blind row weighs every key), else those the last row sees. */
+__device__ static inline int64_t block_keys(const kn__cu_attention &d, int64_t last_row) {
+    return masks_on(d) ? d.Tk : seen_by(d, last_row);
+}
+
+/* The online softmax's rescale of the sums so far under the new max top: 0 before any key
+ * (m = -inf; also while a masked row has met no live key, top = -inf), 1 while the max holds
+ * (a causal row past its keys included). */
+__device__ static inline float rescale(bool row, float m, float top) {
+    return row && top != -INFINITY ? expf(m - top) : 0.0f;
 }
 
 /* sh (nr, width; row stride ldsh) <- rows [r0, r0 + nr), columns [c0, c0 + width) of m
@@ -151,16 +203,16 @@ __global__ void attention_kernel(kn__cu_attention d, const float *q, const float
     const float *Q = hv.Q, *K = hv.K, *V = hv.V;
     int64_t i = i0 + warp, last_row = i0 + WARPS < d.Tq ? i0 + WARPS - 1 : d.Tq - 1;
     bool row = i < d.Tq;
-    int64_t seen = row ? seen_by(d, i) : 0, keys = seen_by(d, last_row); /* this row's keys; the block's */
+    int64_t first = first_kept_key(d, n), keys = block_keys(d, last_row); /* the block's keys */
+    bool blind = row && row_blind(d, n, i, first);
     float m = -INFINITY, l = 0.0f, acc[PER_LANE] = {0.0f};
     drop_mask dm = drop_of(d);
     for (int64_t j0 = 0; j0 < keys; j0 += CHUNK) {
         float s = chunk_dot(Q, HDk, i0, d.Tq, K, HDk, j0, d.Tk, d.Dk, rows_sh, chunk_sh) * d.scale;
-        bool live = j0 + lane < seen;
+        bool live = row && row_sees(d, n, i, blind, j0 + lane);
+        if (blind) s = 0.0f; /* equal scores: uniform probabilities, l = Tk */
         float top = fmaxf(m, kn__warp_max(live ? s : -INFINITY));
-        /* what the sums so far are worth under the new max: 0 at the first chunk (m = -inf),
-         * 1 when the max holds (a causal row past its keys included) */
-        float alpha = row ? expf(m - top) : 0.0f, p = live ? expf(s - top) : 0.0f;
+        float alpha = rescale(row, m, top), p = live ? expf(s - top) : 0.0f;
         l = l * alpha + kn__warp_sum(p); /* the sum before dropout: it normalizes P */
         for (int u = 0; u < PER_LANE; u++) acc[u] *= alpha;
         float w = live ? keep_factor(dm, d, n, h, i, j0 + lane) : 0.0f;
@@ -188,18 +240,20 @@ __global__ void attention_query_grad_kernel(kn__cu_attention d, const float *dou
     const float *Q = hv.Q, *K = hv.K, *V = hv.V, *dO = hv.dO;
     int64_t i = i0 + warp, last_row = i0 + WARPS < d.Tq ? i0 + WARPS - 1 : d.Tq - 1;
     bool row = i < d.Tq;
-    int64_t seen = row ? seen_by(d, i) : 0, keys = seen_by(d, last_row);
+    int64_t first = first_kept_key(d, n), keys = block_keys(d, last_row);
+    bool blind = row && row_blind(d, n, i, first);
     /* pass 1, online as the forward: m, the exponentials' sum l, and sum_j e_ij dP_ij */
     float m = -INFINITY, l = 0.0f, edp = 0.0f;
     drop_mask dm = drop_of(d);
     for (int64_t j0 = 0; j0 < keys; j0 += CHUNK) {
         float s = chunk_dot(Q, HDk, i0, d.Tq, K, HDk, j0, d.Tk, d.Dk, rows_sh, chunk_sh) * d.scale;
-        bool live = j0 + lane < seen;
+        bool live = row && row_sees(d, n, i, blind, j0 + lane);
+        if (blind) s = 0.0f; /* (as the forward's) */
         /* dP: the gradient of the probability before dropout, dO.V times its keep factor */
         float dp = chunk_dot(dO, HDv, i0, d.Tq, V, HDv, j0, d.Tk, d.Dv, rows_sh, chunk_sh) *
                    (live ? keep_factor(dm, d, n, h, i, j0 + lane) : 0.0f);
         float top = fmaxf(m, kn__warp_max(live ? s : -INFINITY));
-        float alpha = row ? expf(m - top) : 0.0f, e = live ? expf(s - top) : 0.0f;
+        float alpha = rescale(row, m, top), e = live ? expf(s - top) : 0.0f;
         l = l * alpha + kn__warp_sum(e);
         edp = edp * alpha + kn__warp_sum(e * dp);
         m = top;
@@ -209,11 +263,12 @@ __global__ void attention_query_grad_kernel(kn__cu_attention d, const float *dou
         float *st = stats + ((n * d.H + h) * d.Tq + i) * 3;
         st[0] = m, st[1] = inv, st[2] = D;
     }
-    /* pass 2: P as the CPU forms it (exp(s - max) times 1/sum), dS, dQ */
+    /* pass 2: P as the CPU forms it (exp(s - max) times 1/sum), dS, dQ; a blind row's dS is
+     * 0 (its scores are constants), so is its dQ */
     float acc[PER_LANE] = {0.0f};
     for (int64_t j0 = 0; j0 < keys; j0 += CHUNK) {
         float s = chunk_dot(Q, HDk, i0, d.Tq, K, HDk, j0, d.Tk, d.Dk, rows_sh, chunk_sh) * d.scale;
-        bool live = j0 + lane < seen;
+        bool live = row && !blind && row_sees(d, n, i, false, j0 + lane);
         float dp = chunk_dot(dO, HDv, i0, d.Tq, V, HDv, j0, d.Tk, d.Dv, rows_sh, chunk_sh) *
                    (live ? keep_factor(dm, d, n, h, i, j0 + lane) : 0.0f);
         float p = live ? expf(s - m) * inv : 0.0f;
@@ -228,8 +283,8 @@ __global__ void attention_query_grad_kernel(kn__cu_attention d, const float *dou
 }
 
 /* Backward, key rows (after the query rows' launch: reads its stats): dK and dV of a warp's
- * key row j, columns [c0, c0 + COLS) of each; a key no query sees (causal, j >= Tq) gets
- * zeros. */
+ * key row j, columns [c0, c0 + COLS) of each; a key no query sees (causal, j >= Tq; masked)
+ * gets zeros, but for a blind query row's uniform share of dV. */
 __global__ void attention_key_grad_kernel(kn__cu_attention d, const float *dout, const float *q, const float *k,
                                           const float *v, float *out, const float *stats) {
     __shared__ float rows_sh[WARPS * DT], chunk_sh[CHUNK * (DT + 1)], out_sh[CHUNK * COLS];
@@ -244,13 +299,19 @@ __global__ void attention_key_grad_kernel(kn__cu_attention d, const float *dout,
     bool key = j < d.Tk;
     float acc_k[PER_LANE] = {0.0f}, acc_v[PER_LANE] = {0.0f};
     drop_mask dm = drop_of(d);
-    /* causal: query i sees key j when j <= i (or i is past the last key), so none before j0 */
-    for (int64_t i0 = d.causal ? j0 : 0; i0 < d.Tq; i0 += CHUNK) {
+    int64_t first = first_kept_key(d, n);
+    /* causal: query i sees key j when j <= i (or i is past the last key), so none before j0;
+     * under masks a blind row before j0 weighs key j too */
+    for (int64_t i0 = d.causal && !masks_on(d) ? j0 : 0; i0 < d.Tq; i0 += CHUNK) {
         int64_t i = i0 + lane;
         float s = chunk_dot(K, HDk, j0, d.Tk, Q, HDk, i0, d.Tq, d.Dk, rows_sh, chunk_sh) * d.scale;
         float dp = chunk_dot(V, HDv, j0, d.Tk, dO, HDv, i0, d.Tq, d.Dv, rows_sh, chunk_sh);
         float p = 0.0f, ds = 0.0f, w = 0.0f;
-        if (key && i < d.Tq && j < seen_by(d, i)) {
+        bool blind = key && i < d.Tq && row_blind(d, n, i, first);
+        if (blind) { /* uniform, the CPU's 1 / Tk; no gradient to the scores */
+            w = keep_factor(dm, d, n, h, i, j);
+            p = 1.0f / (float)d.Tk;
+        } else if (key && i < d.Tq && row_sees(d, n, i, false, j)) {
             const float *st = S + i * 3;
             w = keep_factor(dm, d, n, h, i, j);
             p = expf(s - st[0]) * st[1];

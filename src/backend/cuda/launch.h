@@ -519,7 +519,9 @@ cudaError_t kn__cu_gather_grad(cudaStream_t s, const float *dy, const float *idx
  * step), causal: query step i sees key steps <= i; scale: the scores' factor. o (N,
  * Tq*H*Dv); the backward's out (N, dQ | dK | dV) as the CPU's, stats a workspace of N*H*Tq*3
  * floats (each query row's max, 1/sum and sum_j P dP, between its two launches).
- * Deterministic: no atomics. */
+ * Masks (graph/ops_attention.c): query step i sees key step j where qmask keeps i, kmask
+ * keeps j (> 0.5) and, causal, j <= i; a row that sees no key is uniform over all Tk keys
+ * with no gradient to its scores. Deterministic: no atomics. */
 typedef struct {
     int64_t N, H, Tq, Tk, Dk, Dv;
     int causal;
@@ -530,11 +532,23 @@ typedef struct {
     int32_t drop_node;
     uint64_t seed;
     const kn__cuda_step *step;
+    /* sample 0's query (Tq) and key (Tk) masks, a sample's rows mask_w floats apart; NULL: none */
+    const float *qmask, *kmask;
+    int64_t mask_w;
 } kn__cu_attention;
 cudaError_t kn__cu_attention_forward(cudaStream_t s, const kn__cu_attention *d, const float *q, const float *k,
                                      const float *v, float *o);
 cudaError_t kn__cu_attention_backward(cudaStream_t s, const kn__cu_attention *d, const float *dout, const float *q,
                                       const float *k, const float *v, float *out, float *stats);
+
+/* The masked mean and its gradient (kernels_mask.cu; graph.h's KN_OP_MASKED_MEAN), f32: x
+ * (N, T*C) and mask (N, T) -> y (N, C), each sample's mean over the steps its mask keeps
+ * (> 0.5); dx (N, T*C) = dy (N, C) / kept at kept steps, 0 at the others; zeros for a
+ * sample that keeps none. The CPU's sums in its order (the same bits). */
+cudaError_t kn__cu_masked_mean(cudaStream_t s, const float *x, const float *mask, float *y, int64_t N, int64_t T,
+                               int64_t C);
+cudaError_t kn__cu_masked_mean_grad(cudaStream_t s, const float *dy, const float *mask, float *dx, int64_t N, int64_t T,
+                                    int64_t C);
 
 #ifdef __cplusplus
 }
