@@ -1580,6 +1580,23 @@ static void masked_attention_cases(kn_ctx *ctx) {
                            KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     replay_vs_launches(ctx, &(tcase){"replay masked attention with dropout", b_masked_attention, &dropped, KN_PASS_ALL,
                                      5, 0, 0, KN_PRECISION_FP32});
+    /* a forward-only run after a training step (an evaluation) drops nothing: the kernels
+     * read the run's step values (training 0), not the training step's left on the device */
+    tcase eval = {"attention masked, dropout 0.4, evaluated after a step", b_masked_attention, &dropped, KN_PASS_ALL, 1,
+                  1e-4f, 1e-4f, KN_PRECISION_FP32};
+    kn_graph *cpu = make(ctx, &eval, KN_DEVICE_CPU), *gpu = make(ctx, &eval, KN_DEVICE_CUDA);
+    if (cpu && gpu) {
+        for (int pass = 0; pass < 2; pass++) { /* a training step, then an evaluation */
+            unsigned mask = pass ? KN_PHASE_FORWARD : KN_PHASE_ALL;
+            CHECK(kn__graph_run_phases(cpu, mask) == KN_OK && kn__graph_run_phases(gpu, mask) == KN_OK &&
+                      kn_graph_sync(gpu) == KN_OK, "%s: run: %s", eval.name, kn_last_error(ctx));
+        }
+        for (int i = 0; i < cpu->n_nodes && cpu->n_nodes == gpu->n_nodes; i++)
+            if ((cpu->nodes[i]->flags & KN_FLAG_KEEP) && cpu->nodes[i]->phase == KN_PHASE_FORWARD)
+                compare("output", eval.name, cpu->nodes[i], gpu->nodes[i], eval.atol, eval.rtol);
+    }
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
 }
 
 /* The masked mean (kn_masked_mean, KN_OP_MASKED_MEAN and its gradient) against the CPU's

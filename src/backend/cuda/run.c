@@ -38,6 +38,10 @@ static bool reads_step(const kn_graph *g, unsigned mask) {
         case KN_OP_DROPOUT:
         case KN_OP_BATCH_NORM:
             return true;
+        case KN_OP_ATTENTION: /* with dropout: whether the run trains, its step (attention.c) */
+        case KN_OP_ATTENTION_GRAD:
+            if (t->fparam[1] > 0.0f) return true;
+            break;
         default: break;
         }
     }
