@@ -379,6 +379,12 @@ typedef enum { KN_RNN_SIMPLE, KN_RNN_LSTM, KN_RNN_GRU, KN_RNN_CELL_COUNT } kn_rn
 enum { KN_RNN_RETURN_SEQUENCES = 1u << 0, KN_RNN_GO_BACKWARDS = 1u << 1 };
 kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
                   kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags);
+/* The same with Keras's mask (batch, T) (an embedding's mask_zero; NULL: none): at a step the
+ * mask drops (0) the state (h, and an lstm's c) carries over unchanged and the step's output
+ * is the previous one (zeros before the first kept step), so padding never moves the state. */
+kn_tensor *kn_rnn_masked(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
+                         kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags,
+                         kn_tensor *mask);
 /* Scaled dot-product attention over num_heads heads (Keras's MultiHeadAttention between its
  * projections; PyTorch's scaled_dot_product_attention): q (batch, Tq, H*Dk), k (batch, Tk,
  * H*Dk), v (batch, Tk, H*Dv), each step's row holding the heads' columns side by side (head

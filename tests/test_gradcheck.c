@@ -173,7 +173,8 @@ static kn_tensor *b_slice(kn_graph *g, kn_tensor **in, const void *arg) {
 /* a recurrent layer over x (2, 4 steps, 3 features), 3 units: x, kernel and recurrent
  * kernel are the inputs, the bias a fixed constant 0.3 (bias_in: the bias, kernel and
  * recurrent kernel are, x a fixed glorot draw) */
-typedef struct { kn_rnn_cell cell; bool seq, bias_in; kn_activation act, ract; bool back; } rnn_arg;
+/* masked: a mask input "rnn_mask" (2, 4) (fill_rnn_mask) drops steps of both rows */
+typedef struct { kn_rnn_cell cell; bool seq, bias_in; kn_activation act, ract; bool back, masked; } rnn_arg;
 static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
     const rnn_arg *a = arg;
     int64_t gh = a->cell == KN_RNN_LSTM ? 12 : a->cell == KN_RNN_GRU ? 9 : 3;
@@ -187,8 +188,16 @@ static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
                         "bias");
         if (bias) bias->init_value = 0.3f;
     }
-    return kn_rnn(g, a->cell, x, in[1], in[2], bias, a->act, a->ract,
-                  (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0));
+    kn_tensor *mask = a->masked ? kn_input(g, KN_F32, (int64_t[]){2, 4}, 2, "rnn_mask") : NULL;
+    return kn_rnn_masked(g, a->cell, x, in[1], in[2], bias, a->act, a->ract,
+                         (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0), mask);
+}
+/* row 0 drops its first and third steps (padding before and between), row 1 its last two */
+static void fill_rnn_mask(kn_graph *g) {
+    static const float mask[8] = {0, 1, 0, 1, 1, 1, 0, 0};
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KN_OP_INPUT && strcmp(g->nodes[i]->name, "rnn_mask") == 0)
+            memcpy(g->nodes[i]->data, mask, sizeof mask);
 }
 /* attention over heads: q, k, v the inputs (self: one input as all three) */
 /* masks: 1 a query mask, 2 a key mask (inputs "qmask" (2, Tq) and "kmask" (2, Tk), fill_masks) */
@@ -497,19 +506,25 @@ int main(void) {
     gradcheck("slice columns [1, 4) of (3, 5)", b_slice, NULL, &sliced, NULL);
     /* the recurrent ops: every cell, the sequence or the last step, other activations */
     static const struct { const char *name; rnn_arg a; } rnns[] = {
-        {"rnn simple_rnn tanh, sequence", {KN_RNN_SIMPLE, true, false, KN_TANH, KN_SIGMOID, false}},
-        {"rnn simple_rnn elu, last", {KN_RNN_SIMPLE, false, false, KN_ELU, KN_SIGMOID, false}},
-        {"rnn lstm, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false}},
-        {"rnn lstm softsign / hard_sigmoid, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false}},
-        {"rnn lstm bias, sequence", {KN_RNN_LSTM, true, true, KN_TANH, KN_SIGMOID, false}},
-        {"rnn gru, sequence", {KN_RNN_GRU, true, false, KN_TANH, KN_SIGMOID, false}},
-        {"rnn gru silu / sigmoid, last", {KN_RNN_GRU, false, false, KN_SILU, KN_SIGMOID, false}},
-        {"rnn gru bias (input and recurrent), last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false}},
-        {"rnn simple_rnn bias, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, false}},
-        {"rnn lstm go_backwards, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, true}},
-        {"rnn lstm go_backwards softsign, last", {KN_RNN_LSTM, false, true, KN_SOFTSIGN, KN_SIGMOID, true}},
-        {"rnn gru go_backwards, sequence", {KN_RNN_GRU, true, true, KN_TANH, KN_SIGMOID, true}},
-        {"rnn simple_rnn go_backwards, last", {KN_RNN_SIMPLE, false, false, KN_TANH, KN_SIGMOID, true}},
+        {"rnn simple_rnn tanh, sequence", {KN_RNN_SIMPLE, true, false, KN_TANH, KN_SIGMOID, false, false}},
+        {"rnn simple_rnn elu, last", {KN_RNN_SIMPLE, false, false, KN_ELU, KN_SIGMOID, false, false}},
+        {"rnn lstm, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false, false}},
+        {"rnn lstm softsign / hard_sigmoid, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false, false}},
+        {"rnn lstm bias, sequence", {KN_RNN_LSTM, true, true, KN_TANH, KN_SIGMOID, false, false}},
+        {"rnn gru, sequence", {KN_RNN_GRU, true, false, KN_TANH, KN_SIGMOID, false, false}},
+        {"rnn gru silu / sigmoid, last", {KN_RNN_GRU, false, false, KN_SILU, KN_SIGMOID, false, false}},
+        {"rnn gru bias (input and recurrent), last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false, false}},
+        {"rnn simple_rnn bias, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, false, false}},
+        {"rnn lstm go_backwards, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, true, false}},
+        {"rnn lstm go_backwards softsign, last", {KN_RNN_LSTM, false, true, KN_SOFTSIGN, KN_SIGMOID, true, false}},
+        {"rnn gru go_backwards, sequence", {KN_RNN_GRU, true, true, KN_TANH, KN_SIGMOID, true, false}},
+        {"rnn simple_rnn go_backwards, last", {KN_RNN_SIMPLE, false, false, KN_TANH, KN_SIGMOID, true, false}},
+        /* masks (mask_zero's): dropped steps carry the state on */
+        {"rnn lstm masked, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false, true}},
+        {"rnn gru masked, last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false, true}},
+        {"rnn simple_rnn masked go_backwards, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, true, true}},
+        {"rnn lstm masked softsign, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false, true}},
+        {"rnn gru masked go_backwards elu, sequence", {KN_RNN_GRU, true, false, KN_ELU, KN_SIGMOID, true, true}},
     };
     for (size_t i = 0; i < sizeof rnns / sizeof rnns[0]; i++) {
         const rnn_arg *a = &rnns[i].a;
@@ -520,7 +535,7 @@ int main(void) {
             cs.shape[0][0] = a->cell == KN_RNN_GRU ? 2 : gh;
             cs.shape[0][1] = gh;
         }
-        gradcheck(rnns[i].name, b_rnn, a, &cs, NULL);
+        gradcheck(rnns[i].name, b_rnn, a, &cs, a->masked ? fill_rnn_mask : NULL);
     }
     /* attention: heads as column blocks, other query and key lengths, the causal mask, and a
      * sequence attending to itself (its gradient the sum of the three parts) */

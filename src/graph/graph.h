@@ -89,6 +89,8 @@ typedef enum {
                        * h_0 = 0, h_1 .. h_T (reversed: h at times 0 .. T-1, then the zero state),
                        * then each time's recurrent term h_prev U + b_r, then (lstm) the cell states,
                        * in time order: what the backward reads, so it recomputes nothing */
+    /* (KN_OP_RNN's src[3], KN_OP_RNN_GRAD's src[4]: a mask (N, T), or NULL: a step it drops
+     * keeps the state (h and c) and outputs the previous h, Keras's masked steps) */
     KN_OP_RNN_GRAD,   /* (d states, xw, U, states) -> d xw (N, T*G*H), followed for a gru by the recurrent
                        * term's gradient (its candidate part differs: times the reset gate) */
     KN_OP_GATHER,     /* (indices (...), table (V, D)) -> (..., D): row indices[i] of the table for

@@ -55,9 +55,13 @@ static int64_t grad_width(const kn_tensor *rnn) {
 }
 
 bool kn__infer_rnn(kn_graph *g, kn_tensor *t) {
-    kn_tensor *xw = t->src[0], *u = t->src[1], *br = t->src[2];
+    kn_tensor *xw = t->src[0], *u = t->src[1], *br = t->src[2], *mask = t->src[3];
     char s1[64], s2[64];
     int64_t H = t->iparam[1], T = t->iparam[2], GH = kn__rnn_gates(t->iparam[0]) * H;
+    if (mask && (mask->dtype != KN_F32 || mask->ndim != 2 || mask->shape[1] != T || mask->shape[0] != xw->shape[0] ||
+                 kn__batch_rows(mask) != 1))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: mask %s is not F32 (batch, %lld steps)", t->name,
+                              kn__shape_str(mask, s1, sizeof s1), (long long)T);
     if (xw->dtype != KN_F32 || u->dtype != KN_F32 || (br && br->dtype != KN_F32))
         return kn__graph_fail(g, KN_ERR_DTYPE, "%s: needs F32 inputs", t->name);
     if (xw->ndim != 2 || xw->shape[1] != T * GH || kn__batch_rows(xw) != 1)
@@ -91,7 +95,7 @@ void kn__backward_rnn(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     int64_t H = t->iparam[1], T = t->iparam[2], GH = kn__rnn_gates(t->iparam[0]) * H;
     bool gru = t->iparam[0] == KN_RNN_GRU;
     kn_tensor *d = kn__node(g, KN_OP_RNN_GRAD, dy, xw, u);
-    if (d) d->src[3] = t;
+    if (d) d->src[3] = t, d->src[4] = t->src[3]; /* (the mask, or NULL) */
     d = kn__finish(g, d);
     if (!d) return;
     if (xw->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, xw, gru ? kn__slice_last(g, d, 0, T * GH) : d);
@@ -120,6 +124,12 @@ static kn_tensor *rnn_fail(kn_graph *g, const char *fmt, const char *what, const
 
 kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
                   kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags) {
+    return kn_rnn_masked(g, cell, x, kernel, recurrent_kernel, bias, activation, recurrent_activation, flags, NULL);
+}
+
+kn_tensor *kn_rnn_masked(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
+                         kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags,
+                         kn_tensor *mask) {
     if (!g || g->status != KN_OK) return NULL;
     if ((unsigned)cell >= KN_RNN_CELL_COUNT) {
         kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "rnn: unknown cell %d", (int)cell);
@@ -173,6 +183,7 @@ kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel
     if (!xw) return NULL;
     kn_tensor *t = kn__node(g, KN_OP_RNN, xw, recurrent_kernel, br);
     if (t) {
+        t->src[3] = mask; /* (never differentiated) */
         t->iparam[0] = cell;
         t->iparam[1] = (int32_t)H;
         t->iparam[2] = (int32_t)T;

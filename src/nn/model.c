@@ -109,6 +109,7 @@ static bool passes_mask(const kn__layer *L) {
     case KN__LAYER_POSITION_EMBEDDING:
     case KN__LAYER_ATTENTION:
     case KN__LAYER_MERGE: return true;
+    case KN__LAYER_RNN: return L->u.rnn.return_sequences; /* (the last state is no sequence) */
     case KN__LAYER_CONV1D: /* position-wise only: each output step is its input step */
         return L->u.conv1d.kernel_size == 1 && L->u.conv1d.stride == 1;
     default: return false;
@@ -149,10 +150,6 @@ kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
             if (i == m->n_layers) break;
         }
     }
-    if (L->kind == KN__LAYER_RNN && input_masked(m, L, 0))
-        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "layers[%d] %s: its input carries a mask (an embedding's mask_zero), "
-                         "which recurrent layers do not apply yet (padding would be read as steps): set mask_zero false",
-                         m->n_layers, kn__layer_type(L));
     L->masked = output_masked(m, L);
     int64_t f = 1;
     for (int d = 0; d < L->ndim; d++) f *= L->shape[d];
@@ -766,7 +763,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_FLATTEN:
         case KN__LAYER_RESHAPE: break; /* a view, made where a layer needs it */
         case KN__LAYER_MERGE: h = kn__model_merge(m, g, i, outs); break;
-        case KN__LAYER_RNN: h = kn__model_rnn(m, g, i, h, &reg); break;
+        case KN__LAYER_RNN: h = kn__model_rnn(m, g, i, h, L->inputs[0] >= 0 ? masks[L->inputs[0]] : NULL, &reg); break;
         case KN__LAYER_EMBEDDING: /* (batch, features) indices -> (batch, features, output_dim) */
             h = kn__model_embedding(m, g, i);
             l2 = L->u.embedding.l2;

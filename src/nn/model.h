@@ -223,7 +223,7 @@ kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const
                                kn_tensor **reg);
 kn_tensor *kn__model_position_embedding(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Recurrent layer i's output from its input h (model_rnn.c); its kernels' l2 added to *reg. */
-kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
+kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor *mask, kn_tensor **reg);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
  * update), pointing m->x, m->y, m->out, m->pred, m->loss and the layers' tensors into it. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out, bool training);

@@ -101,7 +101,7 @@ int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PAR
     return n;
 }
 
-kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg) {
+kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor *mask, kn_tensor **reg) {
     kn__layer *L = &m->layers[i];
     const kn_rnn_opts *o = &L->u.rnn;
     int64_t in[KN_MAX_DIMS];
@@ -123,11 +123,11 @@ kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tenso
     L->kernel = p[0];
     L->bias = o->no_bias ? NULL : p[2];
     unsigned flags = (o->return_sequences ? KN_RNN_RETURN_SEQUENCES : 0) | (o->go_backwards ? KN_RNN_GO_BACKWARDS : 0);
-    kn_tensor *y = kn_rnn(g, o->cell, h, p[0], p[1], o->no_bias ? NULL : p[2], o->activation, o->recurrent_activation,
-                          flags);
+    kn_tensor *y = kn_rnn_masked(g, o->cell, h, p[0], p[1], o->no_bias ? NULL : p[2], o->activation,
+                                 o->recurrent_activation, flags, mask);
     if (o->bidirectional) {
-        kn_tensor *b = kn_rnn(g, o->cell, h, p[per], p[per + 1], o->no_bias ? NULL : p[per + 2], o->activation,
-                              o->recurrent_activation, flags | KN_RNN_GO_BACKWARDS);
+        kn_tensor *b = kn_rnn_masked(g, o->cell, h, p[per], p[per + 1], o->no_bias ? NULL : p[per + 2], o->activation,
+                                     o->recurrent_activation, flags | KN_RNN_GO_BACKWARDS, mask);
         switch (o->bidirectional) {
         case KN_BIDI_CONCAT: y = kn_concat(g, y, b); break;
         case KN_BIDI_SUM: y = kn_add(g, y, b); break;

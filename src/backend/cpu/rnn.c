@@ -5,7 +5,9 @@
  * forward keeps every step's recurrent term and (lstm) cell state in its output row, so the
  * backward recomputes no product: it walks the steps backwards, one product a step for the
  * state's gradient through U. U's own gradient is one product over all steps, built by the
- * graph (graph/ops_rnn.c). */
+ * graph (graph/ops_rnn.c). A mask (Keras's, graph.h): at a dropped step a row's h (and c)
+ * is copied on from the step before after the cell ran; backwards its gradient passes
+ * straight to the previous state and the step's input and recurrent terms get none. */
 #include "cpu.h"
 #include "sgemm.h"
 #include "backend/rnn_cell.h"
@@ -148,7 +150,23 @@ typedef struct {
     int64_t s, W;            /* the step; the states row's width */
     const float *xw;         /* (N, T*G*H) */
     float *y;                /* (N, W) states */
+    const float *mask;       /* (N, T), or NULL */
 } step_args;
+
+/* Whether row n's time t is a step its mask drops. */
+static inline bool dropped(const float *mask, const rnn_dims *d, int64_t n, int64_t t) {
+    return mask && !(mask[n * d->T + t] > 0.5f);
+}
+
+/* A dropped step: the previous state carried on (h at ho from hp; c from the step before, or
+ * 0 before the first). */
+static void carry_state(const rnn_dims *d, float *row, const step_at *at, float *cs, const float *cp) {
+    memcpy(row + at->ho * d->H, row + at->hp * d->H, (size_t)d->H * sizeof *row);
+    if (cs) {
+        if (cp) memcpy(cs, cp, (size_t)d->H * sizeof *cs);
+        else memset(cs, 0, (size_t)d->H * sizeof *cs);
+    }
+}
 
 static void forward_rows(void *p, int64_t lo, int64_t hi) {
     const step_args *a = p;
@@ -162,6 +180,10 @@ static void forward_rows(void *p, int64_t lo, int64_t hi) {
         bool lstm = d->cell == KN_RNN_LSTM;
         float *cs = lstm ? row + coff + at.t * d->H : NULL;                     /* this step's cell state */
         const float *cp = lstm && at.ct >= 0 ? row + coff + at.ct * d->H : NULL; /* the previous step's */
+        if (dropped(a->mask, d, n, at.t)) {
+            carry_state(d, row, &at, cs, cp);
+            continue;
+        }
         if (d->fast) {
             for (int64_t j = 0; j < d->H; j += BLK)
                 fast_forward(d->cell, xw, r, d->H, j, d->H - j < BLK ? d->H - j : BLK, row + at.hp * d->H, cp,
@@ -186,7 +208,7 @@ void kn__cpu_rnn(kn_graph *g, kn_tensor *t) {
     int threads = kn__gemm_threads(g, d.N, GH, d.H);
     int64_t h0 = d.reverse ? d.T : 0; /* the zero initial state's index */
     for (int64_t n = 0; n < d.N; n++) memset(y + n * W + h0 * d.H, 0, (size_t)d.H * sizeof *y);
-    step_args a = {d, 0, W, t->src[0]->data, y};
+    step_args a = {d, 0, W, t->src[0]->data, y, t->src[3] ? t->src[3]->data : NULL};
     for (int64_t s = 0; s < d.T; s++) {
         step_at at = step_of(&d, s);
         float *r = y + roff + at.t * GH; /* this step's recurrent term, row stride W */
@@ -206,6 +228,7 @@ typedef struct {
     int64_t s, W, OW;
     const float *dy, *xw, *y;
     float *out, *dh_rec, *dc;  /* dh_rec: in, the recurrence's part of dh; out, the direct part of dh_prev */
+    const float *mask;         /* (N, T), or NULL */
 } back_args;
 
 static void backward_rows(void *p, int64_t lo, int64_t hi) {
@@ -220,6 +243,14 @@ static void backward_rows(void *p, int64_t lo, int64_t hi) {
         const float *xw = a->xw + n * d->T * GH + t * GH, *r = row + roff + t * GH;
         float *dxw = a->out + n * a->OW + t * GH, *dr = gru ? a->out + n * a->OW + (d->T + t) * GH : dxw;
         const float *cp = lstm && at.ct >= 0 ? row + coff + at.ct * H : NULL, *cs = lstm ? row + coff + t * H : NULL;
+        if (dropped(a->mask, d, n, t)) { /* h_prev carried on: its whole gradient; c's passes as it is */
+            float *dh = a->dh_rec + n * H;
+            const float *dyh = dyrow + at.ho * H;
+            for (int64_t j = 0; j < H; j++) dh[j] += dyh[j];
+            memset(dxw, 0, (size_t)GH * sizeof *dxw);
+            if (gru) memset(dr, 0, (size_t)GH * sizeof *dr);
+            continue;
+        }
         if (d->fast) {
             float *dh = a->dh_rec + n * H; /* in: the recurrence's part; then the total; out: the direct part */
             const float *dyh = dyrow + at.ho * H;
@@ -256,17 +287,19 @@ void kn__cpu_rnn_grad(kn_graph *g, kn_tensor *t) {
     float *scratch = kn__cpu_scratch(g, t, bytes);
     if (!scratch) return;
     memset(scratch, 0, bytes);
-    back_args a = {d, 0, W, OW, t->src[0]->data, t->src[1]->data, st->data, t->data, scratch, scratch + d.N * d.H};
+    back_args a = {d, 0, W, OW, t->src[0]->data, t->src[1]->data, st->data, t->data, scratch, scratch + d.N * d.H,
+                   t->src[4] ? t->src[4]->data : NULL};
     const float *U = t->src[2]->data;
     int threads = kn__gemm_threads(g, d.N, d.H, GH);
     int64_t dr_off = d.cell == KN_RNN_GRU ? d.T * GH : 0; /* where d r lies in an output row */
     for (int64_t s = d.T - 1; s >= 0; s--) {
         a.s = s;
         kn__parallel_for(g, d.N * d.H, d.H, backward_rows, &a);
-        /* the previous state's gradient through U: dh_rec = d r_s U^T (+ a gru's direct part) */
+        /* the previous state's gradient through U: dh_rec = d r_s U^T (+ the direct part: a
+         * gru's, and a dropped step's whole gradient; 0 otherwise) */
         if (s > 0)
             kn__sgemm(false, true, d.N, d.H, GH, 1.0f, a.out + dr_off + step_of(&d, s).t * GH, OW, U, GH,
-                      d.cell == KN_RNN_GRU ? 1.0f : 0.0f, a.dh_rec, d.H, threads);
+                      d.cell == KN_RNN_GRU || a.mask ? 1.0f : 0.0f, a.dh_rec, d.H, threads);
     }
     kn__cpu_scratch_done(g, t, scratch);
 }
