@@ -933,9 +933,9 @@ kn_status kn_model_add_merge(kn_model *m, kn_merge kind);
  * batch normalization, position_embedding, conv1d of kernel_size 1 and stride 1 (kiln's
  * position-wise dense) and recurrent layers returning sequences pass it on; merges pass on
  * what their masked inputs keep in common; multi_head_attention attends to no padding key
- * (and passes its query's mask on); global_average_pool1d averages the kept steps only.
- * Any other layer drops it. Recurrent layers refuse a mask (not applied yet): build the model
- * without mask_zero for them. */
+ * (and passes its query's mask on); global_average_pool1d averages the kept steps only;
+ * recurrent layers carry their state over padding steps (kn_rnn_masked). Any other layer
+ * drops it. */
 typedef struct kn_embedding_opts {
     int64_t input_dim, output_dim;
     kn_init embeddings_init; /* as given (zero is glorot_uniform): start from kn_embedding_default */

@@ -13,6 +13,11 @@ Model M (x (3, 6) token indices, 0 padding: trailing, none, and scattered; 3 cla
 Model N (x (2, 5), leading padding; 2 classes): embedding_0 (6 x 3, mask_zero), conv1d_0 (4
     filters, kernel 1: the mask passes), multi_head_attention_0 (1 head, key_dim 3, causal)
     with the convolution as query and the embedding as value, global_average_pool1d, dense_0
+Model R (x (3, 5), trailing, leading and scattered padding; 2 classes): embedding_0 (8 x 3,
+    mask_zero), lstm_0 (4 units, return_sequences: the mask passes), gru_0 (3 units,
+    go_backwards, the last state), dense_0 (2, softmax). Keras's masked steps: the state (h, c)
+    carries over and the output is the previous one; go_backwards flips the mask with the
+    sequence. The cells as make_rnn.py's (Keras's gate orders, a GRU's reset_after).
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_masks.py > tests/golden/masks.txt
@@ -72,6 +77,41 @@ def masked_mean(x, mask):
     return (x * m).sum(1) / m.sum(1)
 
 
+def masked_recurrent(kind, x, mask, p, H, back=False):
+    if back:
+        return masked_recurrent(kind, torch.flip(x, [1]), torch.flip(mask, [1]), p, H)
+    N, T, _ = x.shape
+    b = p["bias"]
+    bx, br = (b[0], b[1]) if kind == "gru" else (b, 0)
+    h, c, out = torch.zeros(N, H), torch.zeros(N, H), []
+    for t in range(T):
+        z = x[:, t] @ p["kernel"] + bx
+        r = h @ p["recurrent_kernel"] + br
+        if kind == "lstm":
+            zz = z + r
+            i, f, g, o = (torch.sigmoid(zz[:, :H]), torch.sigmoid(zz[:, H:2 * H]), torch.tanh(zz[:, 2 * H:3 * H]),
+                          torch.sigmoid(zz[:, 3 * H:]))
+            c_new = f * c + i * g
+            h_new = o * torch.tanh(c_new)
+        else:  # gru, reset_after
+            zg = torch.sigmoid(z[:, :H] + r[:, :H])
+            rg = torch.sigmoid(z[:, H:2 * H] + r[:, H:2 * H])
+            n = torch.tanh(z[:, 2 * H:] + rg * r[:, 2 * H:])
+            h_new, c_new = zg * h + (1 - zg) * n, c
+        keep = mask[:, t:t + 1]
+        h = torch.where(keep, h_new, h)
+        c = torch.where(keep, c_new, c)
+        out.append(h)
+    return torch.stack(out, 1), h
+
+
+def rnn_params(name, kind, F, H):
+    G = {"lstm": 4, "gru": 3}[kind]
+    p = {"kernel": rand(F, G * H, scale=0.5), "recurrent_kernel": rand(H, G * H, scale=0.5),
+         "bias": rand(2, G * H, scale=0.3) if kind == "gru" else rand(G * H, scale=0.3)}
+    return [(name + "/" + k, p[k]) for k in ("kernel", "recurrent_kernel", "bias")], p
+
+
 def finish(prefix, x, labels, params, logits_fn):
     probs = torch.softmax(logits_fn(), dim=-1)
     loss = torch.nn.functional.nll_loss(torch.log(probs), labels)
@@ -126,5 +166,23 @@ def model_n():
     finish("N:", x, labels, params, logits)
 
 
+def model_r():
+    x = torch.tensor([[2, 5, 1, 0, 0], [0, 0, 3, 7, 4], [6, 0, 2, 0, 1]])
+    labels = torch.tensor([0, 1, 1])
+    table = rand(8, 3, scale=0.5)
+    lstm, pl = rnn_params("lstm_0", "lstm", 3, 4)
+    gru, pg = rnn_params("gru_0", "gru", 4, 3)
+    kern, bias = rand(3, 2, scale=0.6), rand(2, scale=0.3)
+    params = [("embedding_0/embeddings", table)] + lstm + gru + [("dense_0/kernel", kern), ("dense_0/bias", bias)]
+    mask = x != 0
+
+    def logits():
+        seq, _ = masked_recurrent("lstm", table[x], mask, pl, 4)
+        _, last = masked_recurrent("gru", seq, mask, pg, 3, back=True)
+        return last @ kern + bias
+    finish("R:", x, labels, params, logits)
+
+
 model_m()
 model_n()
+model_r()
