@@ -11,9 +11,9 @@ cd "$(dirname "$0")/../.."
 B=build-emu
 C=build-emu-carry
 cmake -S . -B $B -DKILN_CUDA_EMU=ON >/dev/null
-cmake --build $B -j2 --target kiln_cli test_cuda_ops test_nccl test_golden test_resident test_rnn test_embedding test_attention gpu_step predict_latency >/dev/null
+cmake --build $B -j2 --target kiln_cli test_cuda_ops test_nccl test_golden test_resident test_rnn test_embedding test_attention test_masks gpu_step predict_latency >/dev/null
 rm -rf $C && mkdir -p $C/bin $C/lib $C/bench
-cp $B/kiln $B/tests/test_cuda_ops $B/tests/test_nccl $B/tests/test_golden $B/tests/test_resident $B/tests/test_rnn $B/tests/test_embedding $B/tests/test_attention $B/bench/gpu_step $B/bench/predict_latency $C/bin/
+cp $B/kiln $B/tests/test_cuda_ops $B/tests/test_nccl $B/tests/test_golden $B/tests/test_resident $B/tests/test_rnn $B/tests/test_embedding $B/tests/test_attention $B/tests/test_masks $B/bench/gpu_step $B/bench/predict_latency $C/bin/
 [ -d /usr/share/datasets/fashion-mnist ] && ln -s /usr/share/datasets/fashion-mnist $C/fashion-mnist
 if [ "${1:-1}" = 2 ]; then
   WIDE_WIDTH=256 WIDE_BATCH=256 RUN_TORCH=0 SANITIZE=0 bench/gpu/run.sh 2 $C 2>&1 | grep -v "^== CNN\|FAILED: .*timeout" || true
