@@ -214,6 +214,27 @@ __attribute__((unused)) static void digits_case(const char *what, const char *te
 /* KILN_TEST_DEVICE=NAME in the environment (a test's _cuda variant): *device set to it,
  * then, where it is usable, on_device() run there; returns the exit status (77: skipped,
  * the device is not usable here), or -1 when the variable is unset (run on the CPU). */
+/* Descriptions and the one-line error each must give (a fragment of it), or NULL where it
+ * must build: the model never half-made on a refusal. */
+typedef struct {
+    const char *text, *want;
+} description_case;
+__attribute__((unused)) static void check_descriptions(kn_ctx *ctx, const description_case *cases, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        kn_spec spec;
+        kn_model *e = NULL;
+        kn_status st = kn_model_from_json(ctx, cases[k].text, NULL, &e, &spec);
+        const char *msg = kn_last_error(ctx);
+        if (!cases[k].want) {
+            CHECK(st == KN_OK, "case %zu: %s", k, msg);
+        } else {
+            CHECK(st != KN_OK && e == NULL && strstr(msg, cases[k].want) && !strchr(msg, '\n'),
+                  "bad case %zu: status %d, '%s'", k, (int)st, msg);
+        }
+        kn_model_free(e);
+    }
+}
+
 __attribute__((unused)) static int run_on_test_device(const char *test, kn_device *device, void (*on_device)(void)) {
     const char *dev = getenv("KILN_TEST_DEVICE");
     if (!dev || !*dev) return -1;

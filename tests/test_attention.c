@@ -251,7 +251,7 @@ static void test_api(void) {
     kn_dataset_free(ds);
     kn_model_free(m);
 
-    static const struct { const char *text, *want; } bad[] = {
+    static const description_case bad[] = {
         {"{\"input_shape\": [10], \"layers\": [{\"type\": \"multi_head_attention\", \"num_heads\": 2, \"key_dim\": 4}, {\"type\": \"dense\", \"units\": 2}]}",
          "layers[0] multi_head_attention: its query must be a sequence (steps, channels), got 1 dimension"},
         {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"multi_head_attention\", \"key_dim\": 4}, {\"type\": \"dense\", \"units\": 2}]}",
@@ -280,19 +280,7 @@ static void test_api(void) {
         {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"position_embedding\", \"initializer\": \"zeros\"}, {\"type\": \"dense\", \"units\": 2}]}",
          NULL}, /* zeros is allowed (learned from zero) */
     };
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        kn_spec spec;
-        kn_model *e = NULL;
-        kn_status st = kn_model_from_json(ctx, bad[k].text, NULL, &e, &spec);
-        const char *msg = kn_last_error(ctx);
-        if (!bad[k].want) {
-            CHECK(st == KN_OK, "case %zu: %s", k, msg);
-        } else {
-            CHECK(st != KN_OK && e == NULL && strstr(msg, bad[k].want) && !strchr(msg, '\n'),
-                  "bad case %zu: status %d, '%s'", k, (int)st, msg);
-        }
-        kn_model_free(e);
-    }
+    check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     kn_ctx_free(ctx);
 }
 

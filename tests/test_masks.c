@@ -209,7 +209,7 @@ static void test_propagation(void) {
 
 static void test_errors(void) {
     kn_ctx *ctx = new_ctx();
-    static const struct { const char *text, *want; } bad[] = {
+    static const description_case bad[] = {
         {"{\"input_shape\": [2, 3], \"layers\": [{\"type\": \"embedding\", \"input_dim\": 9, \"output_dim\": 3, "
          "\"mask_zero\": true}]}",
          "layers[0] embedding: mask_zero needs a sequence of indices"},
@@ -217,19 +217,7 @@ static void test_errors(void) {
          "1}]}",
          "layers[0].mask_zero: expected true or false"},
     };
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        kn_spec spec;
-        kn_model *e = NULL;
-        kn_status st = kn_model_from_json(ctx, bad[k].text, NULL, &e, &spec);
-        const char *msg = kn_last_error(ctx);
-        if (!bad[k].want) {
-            CHECK(st == KN_OK, "case %zu: %s", k, msg);
-        } else {
-            CHECK(st != KN_OK && e == NULL && strstr(msg, bad[k].want) && !strchr(msg, '\n'),
-                  "bad case %zu: status %d, '%s'", k, (int)st, msg);
-        }
-        kn_model_free(e);
-    }
+    check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     kn_ctx_free(ctx);
 }
 
