@@ -10,7 +10,8 @@
  * trained a few steps on both devices, and the same training, and a chunked convolution's,
  * replayed from a captured CUDA graph against step-by-step launches (bit for bit). The
  * recurrent layers (simple_rnn, lstm, gru: sequences, last steps, stacked, with and without
- * a bias) as graphs, replayed too, and as models trained by kn_model_fit on both devices.
+ * a bias) as graphs, replayed too, and as models trained by kn_model_fit on both devices;
+ * masked (kn_rnn_masked: sequences, last steps, go_backwards, stacked, trained, replayed).
  * Attention over heads (kn_attention) and its gradient: heads, Tq != Tk, causal, a sequence
  * attending to itself, Dk != Dv, several chunks, row tiles and column tiles of the GPU's
  * kernels; trained under projections, replayed, and in bf16 (where it stays f32).
@@ -345,8 +346,9 @@ typedef struct {
     bool back; /* KN_RNN_GO_BACKWARDS (the first layer) */
 } rnn_arg;
 
+/* One layer over x; mask: its (N, T) mask, or NULL (kn_rnn_masked without one is kn_rnn). */
 static kn_tensor *rnn_layer(kn_graph *g, const rnn_arg *a, kn_tensor *x, int64_t H, kn_rnn_cell cell, bool seq,
-                            bool back, const char *prefix) {
+                            bool back, const char *prefix, kn_tensor *mask) {
     int64_t F = x->shape[2], GH = (cell == KN_RNN_LSTM ? 4 : cell == KN_RNN_GRU ? 3 : 1) * H;
     char name[3][32];
     snprintf(name[0], sizeof name[0], "%skernel", prefix);
@@ -357,16 +359,32 @@ static kn_tensor *rnn_layer(kn_graph *g, const rnn_arg *a, kn_tensor *x, int64_t
     kn_tensor *b = !a->bias ? NULL
                    : cell == KN_RNN_GRU ? kn_param(g, (int64_t[]){2, GH}, 2, KN_INIT_ZEROS, name[2])
                                         : kn_param(g, (int64_t[]){GH}, 1, KN_INIT_ZEROS, name[2]);
-    return kn_rnn(g, cell, x, k, u, b, a->act, a->ract,
-                  (seq ? KN_RNN_RETURN_SEQUENCES : 0u) | (back ? KN_RNN_GO_BACKWARDS : 0u));
+    return kn_rnn_masked(g, cell, x, k, u, b, a->act, a->ract,
+                         (seq ? KN_RNN_RETURN_SEQUENCES : 0u) | (back ? KN_RNN_GO_BACKWARDS : 0u), mask);
 }
 
-static void b_rnn(kn_graph *g, const void *arg) {
-    const rnn_arg *a = arg;
+/* Case a's layers over x (5 rows, T steps), each given the mask named mask (an input filled
+ * by fill's "mask" rules), or none if NULL: a stacked second layer takes it too, as a
+ * Keras model passes a sequence's mask on. */
+static void rnn_graph(kn_graph *g, const rnn_arg *a, const char *mask) {
     kn_tensor *x = kn_param(g, (int64_t[]){5, a->T, 3}, 3, KN_INIT_ZEROS, "x");
-    kn_tensor *y = rnn_layer(g, a, x, a->H, a->cell, a->seq || a->stack, a->back, "");
-    if (a->stack) y = rnn_layer(g, a, y, 3, KN_RNN_LSTM, false, false, "second_");
+    kn_tensor *m = mask ? kn_input(g, KN_F32, (int64_t[]){5, a->T}, 2, mask) : NULL;
+    kn_tensor *y = rnn_layer(g, a, x, a->H, a->cell, a->seq || a->stack, a->back, "", m);
+    if (a->stack) y = rnn_layer(g, a, y, 3, KN_RNN_LSTM, false, false, "second_", m);
     train_on(g, y, a->opt);
+}
+
+static void b_rnn(kn_graph *g, const void *arg) { rnn_graph(g, arg, NULL); }
+
+/* A masked recurrent case (kn_rnn_masked): the layers and their mask's input name. */
+typedef struct {
+    rnn_arg a;
+    const char *mask;
+} masked_rnn_arg;
+
+static void b_masked_rnn(kn_graph *g, const void *arg) {
+    const masked_rnn_arg *m = arg;
+    rnn_graph(g, &m->a, m->mask);
 }
 
 static void b_act(kn_graph *g, const void *arg) {
@@ -1406,6 +1424,53 @@ static void rnn_cases(kn_ctx *ctx) {
     if (!on_mirror) rnn_models(); /* (contexts on cuda itself) */
 }
 
+/* Masked recurrent layers (kn_rnn_masked, the mask KN_OP_RNN's src[3] and its gradient's
+ * src[4]) against the CPU (cpu/rnn.c's masked steps: a dropped step's h and c carried on,
+ * its gradient passed straight back, its d xw and a gru's d r 0): each cell, its sequence
+ * and its last step, in order and go_backwards, fused and not; "mask_" drops about a third
+ * of the steps at random, "mask0_" also every step of the last row (its states stay 0, its
+ * gradients pass through every step). Other activations (the CPU's scalar cells); stacked
+ * under a masked lstm and trained 3 steps with Adam; the lstm's masked training replayed
+ * from a captured CUDA graph against its launches, bit for bit. Tolerances as rnn_cases'. */
+static void masked_rnn_cases(kn_ctx *ctx) {
+    kn_optimizer adam = kn_adam(1e-2f);
+    static const char *const cell_names[] = {"simple_rnn", "lstm", "gru"};
+    char name[128];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 4; v++) {
+            bool seq = v & 1, back = v & 2;
+            masked_rnn_arg m = {{(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, seq, true, false, 7, 5, NULL, back},
+                                v % 3 == 0 ? "mask0_" : "mask_"};
+            snprintf(name, sizeof name, "rnn masked (%s) %s %s%s", m.mask, cell_names[c], seq ? "sequence" : "last step",
+                     back ? " go_backwards" : "");
+            run_case(ctx, &(tcase){name, b_masked_rnn, &m, KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+            run_case(ctx, &(tcase){name, b_masked_rnn, &m, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        }
+    static const struct {
+        kn_rnn_cell cell;
+        kn_activation act, ract;
+    } others[] = {{KN_RNN_SIMPLE, KN_RELU, KN_SIGMOID}, {KN_RNN_LSTM, KN_ELU, KN_HARD_SIGMOID},
+                  {KN_RNN_GRU, KN_SOFTSIGN, KN_HARD_SIGMOID}};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        masked_rnn_arg m = {{others[i].cell, others[i].act, others[i].ract, true, i != 1, false, 9, 6, NULL, i == 2},
+                            "mask0_"};
+        snprintf(name, sizeof name, "rnn masked (%s) %s %s/%s sequence%s%s", m.mask, cell_names[m.a.cell],
+                 kn_activation_name(m.a.act), kn_activation_name(m.a.ract), m.a.bias ? "" : " no bias",
+                 m.a.back ? " go_backwards" : "");
+        run_case(ctx, &(tcase){name, b_masked_rnn, &m, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    }
+    for (int c = 0; c < 3; c++) /* stacked under a masked lstm (last step), trained with Adam */
+        for (int back = 0; back < 2; back++) {
+            masked_rnn_arg m = {{(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, true, 6, 4, &adam, back != 0},
+                                back ? "mask_" : "mask0_"};
+            snprintf(name, sizeof name, "rnn masked (%s) %s stacked%s, trained", m.mask, cell_names[c],
+                     back ? " go_backwards" : "");
+            run_case(ctx, &(tcase){name, b_masked_rnn, &m, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        }
+    masked_rnn_arg lstm = {{KN_RNN_LSTM, KN_TANH, KN_SIGMOID, true, true, true, 6, 5, &adam, false}, "mask0_"};
+    replay_vs_launches(ctx, &(tcase){"replay masked lstm", b_masked_rnn, &lstm, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+}
+
 /* ---------------------------------------------------------------- attention */
 
 /* Attention (kn_attention, KN_OP_ATTENTION and its gradient) against the CPU's
@@ -1719,6 +1784,7 @@ int main(void) {
     half_cases(ctx);
     if (!on_mirror) dense_rounding_cases(ctx);
     rnn_cases(ctx);
+    masked_rnn_cases(ctx);
     attention_cases(ctx);
     masked_attention_cases(ctx);
     masked_mean_cases(ctx);

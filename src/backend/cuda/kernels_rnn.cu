@@ -6,7 +6,8 @@
  * enqueued by ops.c between these launches. One thread per (row, unit): it reads and writes
  * only its own unit's gates, states and gradients, so a step's kernel has no data shared
  * between threads; what the next step needs from all units goes through the product, a
- * separate launch on the same stream. */
+ * separate launch on the same stream. A mask (kn__cu_rnn's) drops steps per row as
+ * cpu/rnn.c does: the thread copies its unit's state on instead of running the cell. */
 #include "launch.h"
 #include "device.cuh"
 #include "backend/rnn_cell.h"
@@ -53,9 +54,16 @@ __device__ static inline step_at step_of(const kn__cu_rnn &d, int64_t s) {
     return step_at{t, t + 1, t, s > 0 ? t + 1 : -1};
 }
 
+/* Whether row n's time t is a step its mask drops (cpu/rnn.c's dropped: kept where > 0.5). */
+__device__ static inline bool dropped(const kn__cu_rnn &d, int64_t n, int64_t t) {
+    return d.mask && !(d.mask[n * d.T + t] > 0.5f);
+}
+
 /* Forward step s, unit j of row n: the recurrent term r = b_r + prod (either may be absent:
  * prod is NULL at s = 0, which reads the zero state, written here) into the states row, as
- * cpu/rnn.c's memcpy of b_r and its product with beta 1 leave it, then the cell (h, lstm c). */
+ * cpu/rnn.c's memcpy of b_r and its product with beta 1 leave it, then the cell (h, lstm c);
+ * at a step the mask drops, instead of the cell, cpu/rnn.c's carry_state: h at ho copied
+ * from hp and (lstm) c from the previous step's (0 before the first). */
 __global__ void rnn_step_kernel(kn__cu_rnn d, int64_t s, const float *xw, const float *prod, const float *br,
                                 float *y) {
     int64_t H = d.H, GH = d.G * H, roff = (d.T + 1) * H, coff = roff + d.T * GH;
@@ -71,8 +79,13 @@ __global__ void rnn_step_kernel(kn__cu_rnn d, int64_t s, const float *xw, const 
             r[c] = v;
         }
         float c_prev = d.cell == KN_RNN_LSTM && at.ct >= 0 ? row[coff + at.ct * H + j] : 0.0f, c = 0.0f;
-        kn__rnn_cell_forward(d.cell, d.act, d.ract, xw + n * d.T * GH + at.t * GH + j, r + j, H, row[at.hp * H + j],
-                             c_prev, &row[at.ho * H + j], &c);
+        if (dropped(d, n, at.t)) { /* the previous state carried on */
+            row[at.ho * H + j] = row[at.hp * H + j];
+            c = c_prev;
+        } else {
+            kn__rnn_cell_forward(d.cell, d.act, d.ract, xw + n * d.T * GH + at.t * GH + j, r + j, H, row[at.hp * H + j],
+                                 c_prev, &row[at.ho * H + j], &c);
+        }
         if (d.cell == KN_RNN_LSTM) row[coff + at.t * H + j] = c;
     }
 }
@@ -83,10 +96,25 @@ extern "C" cudaError_t kn__cu_rnn_step(cudaStream_t s, const kn__cu_rnn *d, int6
     return cudaGetLastError();
 }
 
+/* A step the mask drops, backwards (cpu/rnn.c's masked branch of backward_rows): its h was
+ * the previous one, so dh passes whole to the previous h (the direct part, to which the
+ * caller's product adds d r U^T with beta 1), dc passes unchanged, and the step's d xw (and
+ * a gru's d r) are 0. Unit j's columns, gates H apart. */
+__device__ static inline void dropped_back(const kn__cu_rnn &d, int64_t j, float dh, float dcn, float *dxw, float *dr,
+                                           float *dh_prev, float *dc_prev) {
+    for (int64_t q = 0; q < d.G; q++) {
+        dxw[q * d.H + j] = 0.0f;
+        if (d.cell == KN_RNN_GRU) dr[q * d.H + j] = 0.0f;
+    }
+    *dh_prev = dh;
+    *dc_prev = dcn;
+}
+
 /* Backward step s, unit j of row n, as cpu/rnn.c's backward_rows: dh = the step's output
  * gradient plus dh_rec (the recurrence's part, left by the product after the step processed
- * after this one; 0 for the last, first), then the cell's backward; dh_rec and dc take this
- * step's direct parts of its previous h's and c's gradients. */
+ * after this one; 0 for the last, first), then the cell's backward (or, at a step the mask
+ * drops, dropped_back); dh_rec and dc take this step's direct parts of its previous h's
+ * and c's gradients. */
 __global__ void rnn_back_step_kernel(kn__cu_rnn d, int64_t s, bool first, const float *dy, const float *xw,
                                      const float *y, float *out, int64_t OW, float *dh_rec, float *dc) {
     int64_t H = d.H, GH = d.G * H, roff = (d.T + 1) * H, coff = roff + d.T * GH;
@@ -98,10 +126,15 @@ __global__ void rnn_back_step_kernel(kn__cu_rnn d, int64_t s, bool first, const 
         float *dxw = out + n * OW + at.t * GH, *dr = gru ? out + n * OW + (d.T + at.t) * GH : dxw;
         float rec = first ? 0.0f : dh_rec[k], dcn = first ? 0.0f : dc[k];
         float dh = dy[n * d.W + at.ho * H + j] + rec;
-        float c_prev = lstm && at.ct >= 0 ? row[coff + at.ct * H + j] : 0.0f, c = lstm ? row[coff + at.t * H + j] : 0.0f;
         float dh_prev, dc_prev;
-        kn__rnn_cell_backward(d.cell, d.act, d.ract, xw + n * d.T * GH + at.t * GH + j, row + roff + at.t * GH + j, H,
-                              row[at.hp * H + j], c_prev, c, dh, dcn, dxw + j, dr + j, &dh_prev, &dc_prev);
+        if (dropped(d, n, at.t)) {
+            dropped_back(d, j, dh, dcn, dxw, dr, &dh_prev, &dc_prev);
+        } else {
+            float c_prev = lstm && at.ct >= 0 ? row[coff + at.ct * H + j] : 0.0f;
+            float c = lstm ? row[coff + at.t * H + j] : 0.0f;
+            kn__rnn_cell_backward(d.cell, d.act, d.ract, xw + n * d.T * GH + at.t * GH + j, row + roff + at.t * GH + j,
+                                  H, row[at.hp * H + j], c_prev, c, dh, dcn, dxw + j, dr + j, &dh_prev, &dc_prev);
+        }
         dh_rec[k] = dh_prev;
         dc[k] = dc_prev;
     }

@@ -129,10 +129,13 @@ cudaError_t kn__cu_slice_grad(cudaStream_t s, const float *dy, float *dx, int64_
  * states row's width (kn__rnn_width), and reverse: the steps from the last time to the first
  * (the node's iparam[5] where the graph sets it, go_backwards; the states stay in time
  * order, the zero state at index T). Step s is the s-th processed, at time t = s (t =
- * T-1-s reversed). */
+ * T-1-s reversed). mask: the node's mask on the device (N, T) f32, a row's time t kept
+ * where > 0.5, or NULL (every step kept); at a dropped step the state carries over and its
+ * gradient passes straight back (cpu/rnn.c's masked steps). */
 typedef struct {
     int cell, act, ract, reverse;
     int64_t N, H, T, G, W;
+    const float *mask;
 } kn__cu_rnn;
 /* Forward step s over y (N, W), the states: each row's recurrent term of time t, b_r + prod
  * (br (G*H) or NULL; prod (N, G*H), the previous h times U, or NULL at s = 0: the zero
@@ -144,7 +147,9 @@ cudaError_t kn__cu_rnn_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, c
  * (and a gru's d r, T*G*H columns further) into out (N, ow), and into dh_rec and dc (N, H
  * each) the direct parts of the previous h's and c's gradients; reads them first (the
  * recurrence's part of dh, after the caller's product dh_rec (+)= d r U^T of step s + 1,
- * and that step's cell gradient) unless first (s = T - 1: zeros). */
+ * and that step's cell gradient) unless first (s = T - 1: zeros). With a mask the direct
+ * part of dh may be nonzero for every cell (a dropped step's whole dh), so the caller's
+ * product adds to dh_rec (beta 1), as it does for a gru. */
 cudaError_t kn__cu_rnn_back_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, bool first, const float *dy,
                                  const float *xw, const float *y, float *out, int64_t ow, float *dh_rec, float *dc);
 /* Mean loss over rows (ws: rows doubles) and its gradient; dloss is a device scalar. */

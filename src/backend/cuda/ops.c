@@ -621,7 +621,11 @@ static kn_status k_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
  *             states row, then the cell's h_{s+1} and (lstm) c_{s+1}
  *   backward  s = T-1 .. 0: the step's kernel (d xw, a gru's d r, and the direct parts of
  *             h_s's and c_s's gradients into dh_rec and dc, (N, H) each in ws), then
- *             dh_rec = d r_s U^T, added to the gru's direct part (beta 1), for step s - 1
+ *             dh_rec = d r_s U^T, added to the direct part (beta 1) for a gru or with a
+ *             mask (a dropped step's whole dh), for step s - 1
+ *
+ * (A mask, the RNN node's src[3] and its gradient's src[4], goes to the kernels as d.mask:
+ * a dropped step's state carries over, cpu/rnn.c's masked steps.)
  *
  * (A reversed sequence, iparam[5], processes time T-1-s at step s, its states kept in time
  * order: rnn_time and rnn_h_read, and the kernels' step_of, as cpu/rnn.c places them.)
@@ -635,10 +639,11 @@ size_t kn__cuda_rnn_workspace(const kn_tensor *t) {
 }
 
 /* The dimensions of the sequence of rnn (a KN_OP_RNN node) over rows rows; reversed where
- * iparam[5] says so (go_backwards, in graphs that set it; 0 otherwise). */
-static kn__cu_rnn rnn_dims(const kn_tensor *rnn, int64_t rows) {
+ * iparam[5] says so (go_backwards, in graphs that set it; 0 otherwise); mask: the device
+ * rows of its mask, or NULL. */
+static kn__cu_rnn rnn_dims(const kn_tensor *rnn, int64_t rows, const float *mask) {
     kn__cu_rnn d = {rnn->iparam[0], rnn->iparam[3], rnn->iparam[4], rnn->iparam[5] != 0, rows, rnn->iparam[1],
-                    rnn->iparam[2], kn__rnn_gates(rnn->iparam[0]), rnn->ne[1]};
+                    rnn->iparam[2], kn__rnn_gates(rnn->iparam[0]), rnn->ne[1], mask};
     return d;
 }
 
@@ -658,7 +663,7 @@ static kn_status rnn_workspace_check(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_rnn(kn_graph *g, kn_tensor *t) {
-    kn__cu_rnn d = rnn_dims(t, t->ne[0]);
+    kn__cu_rnn d = rnn_dims(t, t->ne[0], DOPT(3));
     int64_t GH = d.G * d.H;
     const float *xw = DS(0), *U = DS(1), *br = DOPT(2);
     float *y = D(t), *prod = CTX->ws;
@@ -676,7 +681,7 @@ static kn_status k_rnn(kn_graph *g, kn_tensor *t) {
 
 static kn_status k_rnn_grad(kn_graph *g, kn_tensor *t) {
     const kn_tensor *rnn = t->src[3];
-    kn__cu_rnn d = rnn_dims(rnn, t->ne[0]);
+    kn__cu_rnn d = rnn_dims(rnn, t->ne[0], DOPT(4));
     int64_t GH = d.G * d.H, OW = t->ne[1];
     bool gru = d.cell == KN_RNN_GRU;
     const float *dy = DS(0), *xw = DS(1), *U = DS(2), *y = DS(3);
@@ -686,9 +691,10 @@ static kn_status k_rnn_grad(kn_graph *g, kn_tensor *t) {
     if (st) return st;
     for (int64_t s = d.T - 1; s >= 0; s--) {
         LAUNCH(kn__cu_rnn_back_step(STREAM, &d, s, s == d.T - 1, dy, xw, y, out, OW, dh_rec, dc));
-        /* d r of step s (N, G*H), row stride OW, times U^T (G*H, H) -> dh_rec (N, H) (+ the gru's direct part) */
+        /* d r of step s (N, G*H), row stride OW, times U^T (G*H, H) -> dh_rec (N, H) (+ the direct
+         * part: a gru's, and with a mask a dropped step's whole dh) */
         if (s > 0 && (st = kn__cuda_gemm(g, t, false, true, d.N, d.H, GH, out + dr_off + rnn_time(&d, s) * GH, KN_F32,
-                                         OW, U, KN_F32, GH, dh_rec, KN_F32, NULL, false, gru)))
+                                         OW, U, KN_F32, GH, dh_rec, KN_F32, NULL, false, gru || d.mask)))
             return st;
     }
     OK;
