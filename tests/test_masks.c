@@ -141,15 +141,17 @@ static void test_padding(void) {
     }
 }
 
-/* A masked lstm reads only the kept steps in order: {3, 1, 4} padded at the end, at the
- * start and between its tokens gives the same last state, bit for bit; unmasked, not. */
+/* A masked recurrent stack (a bidirectional lstm's sequence into a gru) reads only the kept
+ * steps in order, both ways: {3, 1, 4} padded at the end, at the start and between its
+ * tokens gives the same prediction, bit for bit; unmasked, not. */
 static void test_recurrent_padding(void) {
     static const float rows[3][6] = {{3, 1, 4, 0, 0, 0}, {0, 0, 0, 3, 1, 4}, {0, 3, 0, 1, 0, 4}};
     for (int masked = 0; masked < 2; masked++) {
         char text[512];
         snprintf(text, sizeof text,
                  "{\"input_shape\": [6], \"layers\": [{\"type\": \"embedding\", \"input_dim\": 6, \"output_dim\": 4,"
-                 " \"mask_zero\": %s}, {\"type\": \"lstm\", \"units\": 5, \"return_sequences\": true},"
+                 " \"mask_zero\": %s}, {\"type\": \"bidirectional\", \"layer\": {\"type\": \"lstm\", \"units\": 5,"
+                 " \"return_sequences\": true}},"
                  " {\"type\": \"gru\", \"units\": 4}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
                  SPARSE_SGD, masked ? "true" : "false");
         kn_ctx *ctx = new_ctx();
@@ -159,7 +161,7 @@ static void test_recurrent_padding(void) {
         double spread = 0;
         for (int r = 1; m && r < 3; r++)
             for (int c = 0; c < 3; c++) spread = fmax(spread, fabs((double)p[r][c] - p[0][c]));
-        printf("%-44s largest difference %.2e\n", masked ? "mask_zero: lstm -> gru, {3, 1, 4} padded 3 ways" :
+        printf("%-44s largest difference %.2e\n", masked ? "mask_zero: bidirectional lstm -> gru, padded 3 ways" :
                "no mask: the same", spread);
         /* (bit for bit on the CPU; a device's products may round the zero state's term apart) */
         if (masked)
