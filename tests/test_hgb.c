@@ -232,6 +232,9 @@ static void golden_cases(kn_ctx *c1, kn_ctx *c2) {
         {"cancer_w", "breast_cancer", false, true, 569, {0, -1}, 2, opts()},
         {"digits", "digits", false, false, 300, {0, 9, -1}, 3, opts()},
         {"iris", "iris", false, false, 150, {0, -1}, 2, opts()},
+        /* early stopping on a scorer of the predictions (scikit-learn's scoring) */
+        {"diabetes_r2", "diabetes", true, false, 442, {0, -1}, 2, opts()},
+        {"iris_acc", "iris", false, true, 150, {0, -1}, 2, opts()},
     };
     kn__hgb_opts *o = &cases[1].o;
     o->l2_regularization = 1, o->max_leaf_nodes = 15, o->max_depth = 4, o->min_samples_leaf = 10, o->learning_rate = 0.2;
@@ -243,6 +246,11 @@ static void golden_cases(kn_ctx *c1, kn_ctx *c2) {
     o->max_bins = 32, o->learning_rate = 0.3, o->max_iter = 60;
     cases[7].o.max_iter = 30;
     cases[8].o.min_samples_leaf = 5, cases[8].o.max_iter = 20;
+    o = &cases[9].o;
+    o->early_stopping = 1, o->validation_fraction = 0, o->scoring = KN_HGB_SCORE_R2, o->n_iter_no_change = 4, o->tol = 5e-3;
+    o = &cases[10].o;
+    o->early_stopping = 1, o->validation_fraction = 0, o->scoring = KN_HGB_SCORE_ACCURACY, o->n_iter_no_change = 3, o->tol = 0;
+    o->min_samples_leaf = 5, o->max_iter = 40;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) golden_fit(c1, c2, &cases[i]);
 }
 
@@ -447,7 +455,8 @@ static void refusals(kn_ctx *ctx) {
         {"{\"type\": \"hist_gradient_boosting\", \"l2_regularization\": -0.5}", "hist_gradient_boosting.l2_regularization: -0.5 must be >= 0"},
         {"{\"type\": \"hist_gradient_boosting\", \"max_bins\": 256}", "hist_gradient_boosting.max_bins: 256 must be in [2, 255]"},
         {"{\"type\": \"hist_gradient_boosting\", \"early_stopping\": \"yes\"}", "hist_gradient_boosting.early_stopping"},
-        {"{\"type\": \"hist_gradient_boosting\", \"scoring\": \"accuracy\"}", "hist_gradient_boosting.scoring"},
+        {"{\"type\": \"hist_gradient_boosting\", \"scoring\": \"f1\"}", "hist_gradient_boosting.scoring: expected \"loss\""},
+        {"{\"type\": \"hist_gradient_boosting\", \"scoring\": null}", "hist_gradient_boosting.scoring: null"},
         {"{\"type\": \"hist_gradient_boosting\", \"validation_fraction\": 1.5}", "hist_gradient_boosting.validation_fraction"},
         {"{\"type\": \"hist_gradient_boosting\", \"validation_fraction\": 0}", "hist_gradient_boosting.validation_fraction"},
         {"{\"type\": \"hist_gradient_boosting\", \"n_iter_no_change\": 0}", "hist_gradient_boosting.n_iter_no_change"},
@@ -464,7 +473,7 @@ static void refusals(kn_ctx *ctx) {
               "%s: refused naming '%s': %s", bad[i].spec, bad[i].want, kn_last_error(ctx));
         kn_model_free(m);
     }
-    /* a loss for the other task, refused at fit */
+    /* a loss or scorer for the other task, refused at fit */
     kn_dataset *iris = dataset(ctx, "iris", false), *diab = dataset(ctx, "diabetes", true);
     const struct {
         const char *spec;
@@ -473,7 +482,11 @@ static void refusals(kn_ctx *ctx) {
     } task[] = {{"{\"type\": \"hist_gradient_boosting\", \"loss\": \"squared_error\"}", iris, "hist_gradient_boosting.loss: squared_error is for regression"},
                 {"{\"type\": \"hist_gradient_boosting\", \"loss\": \"log_loss\"}", diab, "hist_gradient_boosting.loss: log_loss is for classification"},
                 {"{\"type\": \"hist_gradient_boosting\", \"early_stopping\": true, \"validation_fraction\": 150}", iris,
-                 "hist_gradient_boosting.validation_fraction: 150 leaves none"}};
+                 "hist_gradient_boosting.validation_fraction: 150 leaves none"},
+                {"{\"type\": \"hist_gradient_boosting\", \"scoring\": \"accuracy\"}", diab,
+                 "hist_gradient_boosting.scoring: accuracy is for classification"},
+                {"{\"type\": \"hist_gradient_boosting\", \"scoring\": \"r2\"}", iris,
+                 "hist_gradient_boosting.scoring: r2 is for regression"}};
     for (size_t i = 0; iris && diab && i < sizeof task / sizeof *task; i++) {
         kn_model *m = NULL;
         kn_spec spec;

@@ -52,8 +52,17 @@ static kn_status hgb_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
         else st = kn__error(ctx, KN_ERR_SPEC, T_NAME ".early_stopping: expected \"auto\", true or false");
     }
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(spec, "scoring");
-    if (!st && sc && !(cJSON_IsString(sc) && strcmp(sc->valuestring, "loss") == 0))
-        st = kn__error(ctx, KN_ERR_SPEC, T_NAME ".scoring: only \"loss\" (the default) is supported");
+    if (!st && sc && cJSON_IsNull(sc))
+        st = kn__error(ctx, KN_ERR_SPEC, T_NAME ".scoring: null (scikit-learn's estimator score) is not supported: name "
+                       "the scorer (\"accuracy\" or \"r2\")");
+    else if (!st && sc) {
+        int k = 0;
+        while (k < KN_HGB_SCORE_COUNT && !(cJSON_IsString(sc) && strcmp(sc->valuestring, kn__hgb_scoring_names[k]) == 0)) k++;
+        if (k == KN_HGB_SCORE_COUNT)
+            st = kn__error(ctx, KN_ERR_SPEC, T_NAME ".scoring: expected \"loss\", \"accuracy\", \"r2\", "
+                           "\"neg_mean_squared_error\" or \"neg_mean_absolute_error\"");
+        else s->o.scoring = (kn_hgb_scoring)k;
+    }
     const cJSON *vf = cJSON_GetObjectItemCaseSensitive(spec, "validation_fraction");
     if (!st && vf) {
         double v = cJSON_IsNumber(vf) ? vf->valuedouble : NAN;
@@ -92,7 +101,7 @@ static cJSON *hgb_describe(const void *state) {
     cJSON_AddNumberToObject(j, "max_bins", o->max_bins);
     if (o->early_stopping < 0) cJSON_AddStringToObject(j, "early_stopping", "auto");
     else cJSON_AddBoolToObject(j, "early_stopping", o->early_stopping == 1);
-    cJSON_AddStringToObject(j, "scoring", "loss");
+    cJSON_AddStringToObject(j, "scoring", kn__hgb_scoring_names[o->scoring]);
     if (o->validation_fraction > 0) cJSON_AddNumberToObject(j, "validation_fraction", o->validation_fraction);
     else cJSON_AddNullToObject(j, "validation_fraction");
     cJSON_AddNumberToObject(j, "n_iter_no_change", o->n_iter_no_change);

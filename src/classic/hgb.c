@@ -51,8 +51,17 @@ static kn_status check_opts(kn_ctx *ctx, const kn__hgb_opts *o, bool classificat
         return kn__error(ctx, bad, T ".validation_fraction: %g must be in (0, 1), a row count >= 1, or 0 (none)", vf);
     if (o->n_iter_no_change < 1) return kn__error(ctx, bad, T ".n_iter_no_change: %d must be >= 1", o->n_iter_no_change);
     if (!(o->tol >= 0) || !isfinite(o->tol)) return kn__error(ctx, bad, T ".tol: %g must be >= 0", o->tol);
+    if ((unsigned)o->scoring >= KN_HGB_SCORE_COUNT) return kn__error(ctx, bad, T ".scoring: %d is not a scorer", (int)o->scoring);
+    if (classification ? o->scoring > KN_HGB_SCORE_ACCURACY : o->scoring == KN_HGB_SCORE_ACCURACY)
+        return kn__error(ctx, bad, T ".scoring: %s is for %s (%s)", kn__hgb_scoring_names[o->scoring],
+                         classification ? "regression" : "classification",
+                         classification ? "classification: loss or accuracy"
+                                        : "regression: loss, r2, neg_mean_squared_error or neg_mean_absolute_error");
     return KN_OK;
 }
+
+const char *const kn__hgb_scoring_names[KN_HGB_SCORE_COUNT] = {"loss", "accuracy", "r2", "neg_mean_squared_error",
+                                                                "neg_mean_absolute_error"};
 
 /* ------------------------------------------------------------------ losses (scikit-learn's _loss) */
 
@@ -108,6 +117,47 @@ static void loss_chunk(void *args, int64_t c) {
     j->part[2 * c + 1] = ws;
 }
 
+/* A scorer of the raw predictions raw (k, n) against r's labels or targets, weighted as
+ * scikit-learn's with sample_weight (in row order, in double): accuracy (the predicted class:
+ * raw > 0 for one output, else the first largest), r2 (1 - SSE / SST about the weighted
+ * mean; a constant target: 1 when predicted exactly, else 0, as r2_score's force_finite),
+ * minus the weighted mean squared or absolute error. */
+static double prediction_score(kn_hgb_scoring scoring, int k, const rows_y *r, const double *raw) {
+    const int64_t n = r->n;
+    double sw = 0.0, s = 0.0, mean = 0.0;
+    if (scoring == KN_HGB_SCORE_R2) {
+        for (int64_t i = 0; i < n; i++) {
+            double wi = r->w ? r->w[i] : 1.0;
+            mean += wi * r->y[i];
+            sw += wi;
+        }
+        mean /= sw;
+        double sse = 0.0, sst = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double wi = r->w ? r->w[i] : 1.0, e = r->y[i] - raw[i], t = r->y[i] - mean;
+            sse += wi * e * e;
+            sst += wi * t * t;
+        }
+        return sst > 0 ? 1.0 - sse / sst : sse == 0 ? 1.0 : 0.0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double wi = r->w ? r->w[i] : 1.0, v;
+        if (scoring == KN_HGB_SCORE_ACCURACY) {
+            int pred = 0;
+            if (k == 1) pred = raw[i] > 0.0;
+            else
+                for (int c = 1; c < k; c++) pred = raw[(size_t)c * n + i] > raw[(size_t)pred * n + i] ? c : pred;
+            v = pred == (int)r->y[i];
+        } else {
+            double e = r->y[i] - raw[i];
+            v = scoring == KN_HGB_SCORE_NEG_MSE ? -e * e : -fabs(e);
+        }
+        s += wi * v;
+        sw += wi;
+    }
+    return s / sw;
+}
+
 /* The weighted mean loss (np.average of the per-row losses), in fixed chunks. */
 static double mean_loss(kn_ctx *ctx, kn_hgb_loss loss, int k, const rows_y *r, const double *raw, double *part) {
     row_job j = {.loss = loss, .k = k, .r = r, .raw = raw, .part = part};
@@ -116,6 +166,11 @@ static double mean_loss(kn_ctx *ctx, kn_hgb_loss loss, int k, const rows_y *r, c
     double s = 0.0, ws = 0.0;
     for (int64_t c = 0; c < chunks; c++) s += part[2 * c], ws += part[2 * c + 1];
     return s / ws;
+}
+
+/* What early stopping watches, higher better: minus the mean loss, or the scorer's value. */
+static double score(kn_ctx *ctx, const kn__hgb_opts *o, int k, const rows_y *r, const double *raw, double *part) {
+    return o->scoring == KN_HGB_SCORE_LOSS ? -mean_loss(ctx, o->loss, k, r, raw, part) : prediction_score(o->scoring, k, r, raw);
 }
 
 /* Gradients and hessians as scikit-learn's CyLoss.gradient_hessian computes them (in double,
@@ -579,8 +634,8 @@ kn_status kn__hgb_fit(kn_ctx *ctx, const kn__xy *xy, const kn__hgb_opts *opts, k
         out->train_score = kn__alloc(ctx, sizeof(double) * ((size_t)o.max_iter + 1));
         out->validation_score = n_val ? kn__alloc(ctx, sizeof(double) * ((size_t)o.max_iter + 1)) : NULL;
         if (!out->train_score || (n_val && !out->validation_score)) goto oom;
-        out->train_score[0] = -mean_loss(ctx, o.loss, K, &tr, raw, part);
-        if (n_val) out->validation_score[0] = -mean_loss(ctx, o.loss, K, &va, raw_val, part);
+        out->train_score[0] = score(ctx, &o, K, &tr, raw, part);
+        if (n_val) out->validation_score[0] = score(ctx, &o, K, &va, raw_val, part);
         out->n_scores = 1;
     }
 
@@ -599,9 +654,9 @@ kn_status kn__hgb_fit(kn_ctx *ctx, const kn__xy *xy, const kn__hgb_opts *opts, k
             val_job vj = {.b = &b, .x = xy->x, .rows = val_rows, .n_val = n_val, .d = d, .raw = raw_val};
             int64_t vchunks = (n_val + ROW_BLOCK - 1) / ROW_BLOCK;
             kn__pool_run(vchunks > 1 ? threads : 1, vchunks, val_chunk, &vj);
-            out->validation_score[out->n_scores] = -mean_loss(ctx, o.loss, K, &va, raw_val, part);
+            out->validation_score[out->n_scores] = score(ctx, &o, K, &va, raw_val, part);
         }
-        out->train_score[out->n_scores++] = -mean_loss(ctx, o.loss, K, &tr, raw, part);
+        out->train_score[out->n_scores++] = score(ctx, &o, K, &tr, raw, part);
         if (should_stop(n_val ? out->validation_score : out->train_score, out->n_scores, o.n_iter_no_change, o.tol)) {
             kn__log(ctx, KN_LOG_INFO, T ": stopped early after %d iterations (no gain over %d)", out->n_iter, o.n_iter_no_change);
             break;

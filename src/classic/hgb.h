@@ -23,6 +23,19 @@ typedef enum {
     KN_HGB_LOG_LOSS,         /* binary: logistic, one tree an iteration; more classes: softmax */
 } kn_hgb_loss;
 
+/* What early stopping watches (scikit-learn's scoring): the loss (the default), or a scorer
+ * of the predictions, higher better: accuracy (classification), r2, neg_mean_squared_error,
+ * neg_mean_absolute_error (regression); each weighted by the sample weights. */
+typedef enum {
+    KN_HGB_SCORE_LOSS = 0,
+    KN_HGB_SCORE_ACCURACY,
+    KN_HGB_SCORE_R2,
+    KN_HGB_SCORE_NEG_MSE,
+    KN_HGB_SCORE_NEG_MAE,
+    KN_HGB_SCORE_COUNT
+} kn_hgb_scoring;
+extern const char *const kn__hgb_scoring_names[KN_HGB_SCORE_COUNT];
+
 /* Hyperparameters, named as scikit-learn's; kn__hgb_defaults() gives its defaults. */
 typedef struct kn__hgb_opts {
     kn_hgb_loss loss;
@@ -36,6 +49,7 @@ typedef struct kn__hgb_opts {
     int early_stopping;          /* -1 "auto" (on when there are more than 10,000 rows), 0 off, 1 on */
     double validation_fraction;  /* 0.1: in (0, 1) a fraction of the rows (rounded up), >= 1 a row
                                     count, 0 none (the training loss is watched) */
+    kn_hgb_scoring scoring;      /* loss */
     int n_iter_no_change;        /* 10; >= 1 */
     double tol;                  /* 1e-7; >= 0 */
     uint64_t seed;               /* random_state: the validation rows */
