@@ -386,6 +386,8 @@ void kn__backward_masked_mean(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* Keras's mask_zero: (batch, T) 1 where the indices x (batch, T) are not 0, else 0 (its
  * elementwise ops: relu6(6 x) / 6 of whole numbers >= 0), never differentiated. */
 kn_tensor *kn__mask_nonzero(kn_graph *g, kn_tensor *x);
+/* The steps both masks keep (their product); either NULL: the other; the same one: itself. */
+kn_tensor *kn__mask_and(kn_graph *g, kn_tensor *a, kn_tensor *b);
 bool kn__infer_attention_grad(kn_graph *g, kn_tensor *t);
 void kn__backward_attention(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* The gather ops (graph/embedding.c): shape inference and backward for ops.c's table, and

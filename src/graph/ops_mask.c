@@ -13,6 +13,11 @@ kn_tensor *kn__mask_nonzero(kn_graph *g, kn_tensor *x) {
     return kn_scale(g, kn_act(g, kn_scale(g, x, 6.0f), KN_RELU6), 1.0f / 6.0f);
 }
 
+kn_tensor *kn__mask_and(kn_graph *g, kn_tensor *a, kn_tensor *b) {
+    if (!a || !b || a == b) return a ? a : b;
+    return kn_mul(g, a, b);
+}
+
 /* (x rows (N, T*C), mask (N, T)) -> (N, C) */
 bool kn__infer_masked_mean(kn_graph *g, kn_tensor *t) {
     const kn_tensor *x = t->src[0], *m = t->src[1];

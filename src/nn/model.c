@@ -92,11 +92,9 @@ kn_status kn__model_can_add(kn_model *m, const char *type) {
     return KN_OK;
 }
 
-/* Appends L, its shape set (ndim dims in L->shape); computes its feature count and gives
- * it its name and inputs. */
-/* Keras's mask propagation (kn_embedding_opts's mask_zero): whether layer L, its inputs
- * set, passes a mask on, and which input's mask a one-input layer reads (m's layers before
- * it). A merge passes on what its masked inputs keep in common; attention its query's. */
+/* Keras's mask propagation (kn_embedding_opts's mask_zero): whether input k of layer L (its
+ * inputs set) carries a mask, whether L's kind passes one on, and so whether L's output
+ * does. A merge passes on what its masked inputs keep in common; attention its query's. */
 static bool input_masked(const kn_model *m, const kn__layer *L, int k) {
     return k < L->n_inputs && L->inputs[k] >= 0 && m->layers[L->inputs[k]].masked;
 }
@@ -124,6 +122,8 @@ static bool output_masked(const kn_model *m, const kn__layer *L) {
     return false;
 }
 
+/* Appends L, its shape set (ndim dims in L->shape); computes its feature count and gives
+ * it its name and inputs. */
 kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
     if (L->kind != KN__LAYER_MERGE && L->kind != KN__LAYER_ATTENTION && m->n_next > 1)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes one input, %d given (only merge layers such as "
@@ -610,21 +610,19 @@ static kn_tensor *add_bias(kn_graph *g, kn__layer *L, kn_tensor *h, int64_t n, k
     return kn_add(g, h, L->bias);
 }
 
-/* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
- * training, backward and the update. */
 /* Layer i's mask (it is masked): its embedding's, from the input's indices; else its
- * inputs' (a merge: the product of its masked inputs', what they keep in common). */
+ * inputs' (a merge: what its masked inputs keep in common). */
 static kn_tensor *layer_mask(kn_model *m, kn_graph *g, int i, kn_tensor *const *masks) {
     const kn__layer *L = &m->layers[i];
     if (L->kind == KN__LAYER_EMBEDDING) return kn__mask_nonzero(g, m->x);
     kn_tensor *mask = NULL;
-    for (int k = 0; k < (L->kind == KN__LAYER_MERGE ? L->n_inputs : 1); k++) {
-        kn_tensor *mk = L->inputs[k] >= 0 ? masks[L->inputs[k]] : NULL;
-        if (mk) mask = mask && mask != mk ? kn_mul(g, mask, mk) : mk;
-    }
+    for (int k = 0; k < (L->kind == KN__LAYER_MERGE ? L->n_inputs : 1); k++)
+        mask = kn__mask_and(g, mask, L->inputs[k] >= 0 ? masks[L->inputs[k]] : NULL);
     return mask;
 }
 
+/* Builds the graph: x -> dense layers -> out [-> head] ; loss(out, y) + l2 ; and when
+ * training, backward and the update. */
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training) {
     /* on the ctx's device (kn_graph_new); the model layer pulls and pushes the flat buffers
      * around its host reads and writes (kn__model_pull, kn__model_push; docs/cuda.md) */

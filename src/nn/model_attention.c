@@ -129,7 +129,7 @@ kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const
         mask[k] = L->inputs[at] >= 0 ? masks[L->inputs[at]] : NULL;
     }
     /* Keras's masks: the query's; the keys' where the value's and the key's both keep them */
-    kn_tensor *key_mask = mask[1] && mask[2] && mask[1] != mask[2] ? kn_mul(g, mask[1], mask[2]) : mask[1] ? mask[1] : mask[2];
+    kn_tensor *key_mask = kn__mask_and(g, mask[1], mask[2]);
     kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
     kn_tensor *p[KN__LAYER_MAX_PARAMS] = {NULL};
     int np = kn__attention_params(m, i, ps);
