@@ -290,6 +290,10 @@ kn_tensor *kn_gather(kn_graph *g, kn_tensor *indices, kn_tensor *table);
  * predicting. Masks come from the context's seed, the optimizer step and the node, so they
  * do not depend on the thread count and a resumed checkpoint draws them again. */
 kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate);
+/* Keras's SpatialDropout1D/2D/3D: dropout of whole channels, x (batch, steps..., channels)
+ * with one draw per (sample, channel) shared by every step (position) between; as
+ * kn_dropout otherwise. */
+kn_tensor *kn_spatial_dropout(kn_graph *g, kn_tensor *x, float rate);
 /* Batch normalization as Keras's BatchNormalization: per channel (the last dimension, over
  * every other), y = (x - mean) / sqrt(var + epsilon) * gamma + beta. In a training run mean
  * and var are the batch's (the variance biased, as Keras), and the run also updates the
@@ -385,6 +389,16 @@ kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel
 kn_tensor *kn_rnn_masked(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
                          kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags,
                          kn_tensor *mask);
+/* The same with Keras's dropout rates in [0, 1), applied in training runs only (the
+ * identity when evaluating or predicting): dropout on the inputs, one draw per (sample,
+ * feature) for the whole sequence (kn_spatial_dropout of x); recurrent_dropout on the state
+ * the recurrent products read, h_prev times one draw per (sample, unit), the same at every
+ * step, while the cell's own use of h_prev (a gru's z h_prev) and c stay undropped. One mask
+ * for every gate: Keras 2's default implementation and Gal and Ghahramani's tied variational
+ * dropout (Keras 3 draws a mask per gate). Masks as kn_dropout's (seed, step, node). */
+kn_tensor *kn_rnn_dropout(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
+                          kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags,
+                          kn_tensor *mask, float dropout, float recurrent_dropout);
 /* Scaled dot-product attention over num_heads heads (Keras's MultiHeadAttention between its
  * projections; PyTorch's scaled_dot_product_attention): q (batch, Tq, H*Dk), k (batch, Tk,
  * H*Dk), v (batch, Tk, H*Dv), each step's row holding the heads' columns side by side (head
@@ -663,6 +677,7 @@ typedef struct kn_rnn_opts {
     float l2;
     bool go_backwards;
     kn_bidi_merge bidirectional;
+    float dropout, recurrent_dropout; /* Keras's, in [0, 1): see kn_rnn_dropout (0: none) */
 } kn_rnn_opts;
 kn_rnn_opts kn_rnn_defaults(kn_rnn_cell cell, int64_t units);
 
@@ -893,6 +908,10 @@ kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
 /* Keras's Dropout(rate), rate in [0, 1): zeroes a fraction rate of its input while training
  * (the others scaled by 1 / (1 - rate)); the identity in evaluation and prediction. */
 kn_status kn_model_add_dropout(kn_model *m, float rate);
+/* Keras's SpatialDropout1D/2D/3D(rate): dropout of whole channels, one draw per (sample,
+ * channel) shared by every step or position (kn_spatial_dropout); the layer's type is
+ * spatial_dropout1d, 2d or 3d by its input, (steps, C), (H, W, C) or (D, H, W, C). */
+kn_status kn_model_add_spatial_dropout(kn_model *m, float rate);
 /* Keras's BatchNormalization(momentum, epsilon) over the last axis (channels of an image,
  * features otherwise): parameters batch_normalization_<i>/gamma, /beta (trained) and
  * /moving_mean, /moving_variance (updated by training runs, saved with the model).

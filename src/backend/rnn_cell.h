@@ -110,10 +110,19 @@ KN_ACT_FN void kn__rnn_cell_backward(int cell, int act, int ract, const float *x
 }
 
 /* Gates per cell, and the floats of a states row (KN_OP_RNN's output): h_0 .. h_T, the
- * recurrent terms of steps 1 .. T, then (lstm) c_1 .. c_T. */
+ * recurrent terms of steps 1 .. T, then (lstm) c_1 .. c_T; with recurrent dropout
+ * (kn__rnn_width's dropout) then the states the products read, h_0 .. h_T times the row's
+ * recurrent dropout mask, at kn__rnn_hm_offset and indexed as h. */
 KN_ACT_FN int kn__rnn_gates(int cell) { return cell == 1 ? 4 : cell == 2 ? 3 : 1; }
-KN_ACT_FN long long kn__rnn_width(int cell, long long H, long long T) {
+KN_ACT_FN long long kn__rnn_hm_offset(int cell, long long H, long long T) {
     return (T + 1) * H + T * kn__rnn_gates(cell) * H + (cell == 1 ? T * H : 0);
 }
+KN_ACT_FN long long kn__rnn_width(int cell, long long H, long long T, int dropout) {
+    return kn__rnn_hm_offset(cell, H, T) + (dropout ? (T + 1) * H : 0);
+}
+
+/* The RNN node's iparam[5]: bit 0 go_backwards, the recurrent dropout mask's key above it. */
+#define KN__RNN_REVERSE 1
+#define KN__RNN_KEY_SHIFT 1
 
 #endif

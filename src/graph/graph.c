@@ -239,7 +239,7 @@ kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s) {
     return finish(g, t);
 }
 
-kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key) {
+kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key, int64_t steps, int64_t features) {
     if (g && g->status == KN_OK && !(rate >= 0.0f && rate < 1.0f)) {
         kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "dropout: rate %g outside [0, 1)", (double)rate);
         return NULL;
@@ -248,13 +248,43 @@ kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key)
     if (t) {
         t->fparam[0] = rate;
         t->iparam[0] = key < 0 ? t->id : key;
+        t->iparam[1] = (int32_t)steps;
+        t->iparam[2] = (int32_t)features;
     }
     return finish(g, t);
 }
 
 /* The mask key is the node's index as built: the same in every graph built the same way
  * (a model's graph rebuilt for another batch size), whatever the passes do later. */
-kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate) { return kn__dropout_keyed(g, x, rate, -1); }
+kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate) { return kn__dropout_keyed(g, x, rate, -1, 0, 0); }
+
+/* Keras's SpatialDropout1D/2D/3D: one draw per (sample, channel), shared by every step or
+ * position between the batch and the channels. */
+kn_tensor *kn_spatial_dropout(kn_graph *g, kn_tensor *x, float rate) {
+    if (!g || g->status != KN_OK) return NULL;
+    char s[64];
+    if (!x || x->ndim < 3 || kn__batch_rows(x) != 1) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "spatial_dropout: input '%s' %s must be (batch, steps..., channels)",
+                       x ? x->name : "(null)", x ? kn__shape_str(x, s, sizeof s) : "");
+        return NULL;
+    }
+    int64_t steps = 1;
+    for (int d = 1; d < x->ndim - 1; d++) {
+        if (x->shape[d] == KN_BATCH) {
+            kn__graph_fail(g, KN_ERR_SHAPE, "spatial_dropout: input '%s' %s has the batch inside", x->name,
+                           kn__shape_str(x, s, sizeof s));
+            return NULL;
+        }
+        steps *= x->shape[d];
+    }
+    int64_t f = x->shape[x->ndim - 1];
+    if (steps * f > INT32_MAX) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "spatial_dropout: input '%s' %s: a sample is too large", x->name,
+                       kn__shape_str(x, s, sizeof s));
+        return NULL;
+    }
+    return kn__dropout_keyed(g, x, rate, -1, steps, f);
+}
 
 kn_tensor *kn_batch_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, kn_tensor *moving_mean,
                          kn_tensor *moving_var, float momentum, float epsilon) {

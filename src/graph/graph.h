@@ -50,7 +50,10 @@ typedef enum {
     KN_OP_AVGPOOL2D_GRAD, /* dy -> dx of the builder's shape: dy / count to each valid cell */
     KN_OP_DROPOUT,    /* inverted dropout, rate fparam[0], mask key iparam[0]: in a training run
                        * a * mask / (1 - rate), the mask drawn from (seed, step, key, element);
-                       * a copy otherwise. Its gradient is a DROPOUT of dy with the same key */
+                       * a copy otherwise. Its gradient is a DROPOUT of dy with the same key.
+                       * iparam[1] S > 0: one mask shared by S steps (Keras's noise_shape
+                       * (batch, 1, F), SpatialDropout): element i of x viewed as (rows, S,
+                       * F = iparam[2]) takes the draw of mask element (i / (S F)) F + i % F */
     KN_OP_BATCH_NORM, /* (x, moving_mean, moving_var) -> x normalized per channel (the last
                        * dimension); momentum fparam[0], epsilon fparam[1]. In a training run
                        * with the batch's mean and biased variance, which it also folds into
@@ -88,7 +91,12 @@ typedef enum {
                        * backwards. xw holds each step's input term x_t W + b; the output row holds
                        * h_0 = 0, h_1 .. h_T (reversed: h at times 0 .. T-1, then the zero state),
                        * then each time's recurrent term h_prev U + b_r, then (lstm) the cell states,
-                       * in time order: what the backward reads, so it recomputes nothing */
+                       * in time order: what the backward reads, so it recomputes nothing.
+                       * iparam[5]: bit 0 go_backwards, the mask key above (KN__RNN_KEY_SHIFT);
+                       * fparam[0] > 0: recurrent dropout at that rate (Keras 2's tied mask: in a
+                       * training run the products read h_prev times one keep factor per (row,
+                       * unit), 0 or 1 / (1 - rate), the same at every step, drawn as dropout's
+                       * element n H + j; the row then also holds those states, kn__rnn_width) */
     /* (KN_OP_RNN's src[3], KN_OP_RNN_GRAD's src[4]: a mask (N, T), or NULL: a step it drops
      * keeps the state (h and c) and outputs the previous h, Keras's masked steps) */
     KN_OP_RNN_GRAD,   /* (d states, xw, U, states) -> d xw (N, T*G*H), followed for a gru by the recurrent
@@ -359,8 +367,9 @@ kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, 
 kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel);
 kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn__win *w);
 kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, const int64_t *x_shape);
-/* A dropout of x with the given mask key (kn_dropout uses its node's build index). */
-kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key);
+/* A dropout of x with the given mask key (kn_dropout uses its node's build index); steps,
+ * features: a mask shared by steps (KN_OP_DROPOUT's iparam[1], [2]; 0, 0: none). */
+kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key, int64_t steps, int64_t features);
 /* The gradient of a BATCH_NORM node t (gamma and beta apart) given dy. */
 kn_tensor *kn__batch_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
 /* The scale (shift false) or shift of BATCH_NORM node t evaluating, from its moving statistics. */

@@ -375,7 +375,7 @@ static void backward_avgpool(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
 /* dx = dy * mask / (1 - rate): a dropout of dy with the forward's key (the mask is drawn
  * again, not stored; backward runs in the same training step as its forward). */
 static void backward_dropout(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
-    kn__grad_accumulate(g, t->src[0], kn__dropout_keyed(g, dy, t->fparam[0], t->iparam[0]));
+    kn__grad_accumulate(g, t->src[0], kn__dropout_keyed(g, dy, t->fparam[0], t->iparam[0], t->iparam[1], t->iparam[2]));
 }
 
 /* ------------------------------------------------------------- batch normalization */

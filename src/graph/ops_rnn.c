@@ -48,7 +48,9 @@ void kn__backward_slice(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
 /* ------------------------------------------------------------- the recurrent ops */
 
 /* The width of node t's (a KN_OP_RNN's) states row, and its gradient node's output width. */
-static int64_t states_width(const kn_tensor *t) { return kn__rnn_width(t->iparam[0], t->iparam[1], t->iparam[2]); }
+static int64_t states_width(const kn_tensor *t) {
+    return kn__rnn_width(t->iparam[0], t->iparam[1], t->iparam[2], t->fparam[0] > 0.0f);
+}
 static int64_t grad_width(const kn_tensor *rnn) {
     int64_t gh = (int64_t)kn__rnn_gates(rnn->iparam[0]) * rnn->iparam[1];
     return (rnn->iparam[0] == KN_RNN_GRU ? 2 : 1) * rnn->iparam[2] * gh;
@@ -106,8 +108,10 @@ void kn__backward_rnn(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     int64_t lead = batched ? KN_BATCH : t->shape[0] * T;
     dr = kn__reshape_rows(g, dr, (int64_t[]){lead, GH}, 2, batched ? T : 0); /* (N*T, GH): one row a step */
     if (want_u) {
-        /* each time's previous state (in processing order): the h before it, or after it reversed */
-        kn_tensor *h = kn__slice_last(g, t, t->iparam[5] ? H : 0, T * H);
+        /* each time's previous state (in processing order): the h before it, or after it
+         * reversed; with recurrent dropout the masked copy the products read */
+        int64_t hoff = t->fparam[0] > 0.0f ? kn__rnn_hm_offset(t->iparam[0], H, T) : 0;
+        kn_tensor *h = kn__slice_last(g, t, hoff + (t->iparam[5] & KN__RNN_REVERSE ? H : 0), T * H);
         h = kn__reshape_rows(g, h, (int64_t[]){lead, H}, 2, batched ? T : 0);
         kn__grad_accumulate(g, u, kn_matmul_t(g, h, dr, true, false));
     }
@@ -130,6 +134,13 @@ kn_tensor *kn_rnn(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel
 kn_tensor *kn_rnn_masked(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
                          kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags,
                          kn_tensor *mask) {
+    return kn_rnn_dropout(g, cell, x, kernel, recurrent_kernel, bias, activation, recurrent_activation, flags, mask, 0.0f,
+                          0.0f);
+}
+
+kn_tensor *kn_rnn_dropout(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor *kernel, kn_tensor *recurrent_kernel,
+                          kn_tensor *bias, kn_activation activation, kn_activation recurrent_activation, unsigned flags,
+                          kn_tensor *mask, float dropout, float recurrent_dropout) {
     if (!g || g->status != KN_OK) return NULL;
     if ((unsigned)cell >= KN_RNN_CELL_COUNT) {
         kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "rnn: unknown cell %d", (int)cell);
@@ -162,13 +173,19 @@ kn_tensor *kn_rnn_masked(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor 
                        gru ? "2, " : "", (long long)GH);
         return NULL;
     }
-    if (kn__rnn_width(cell, H, T) > INT32_MAX / 2) {
+    if (!(dropout >= 0.0f && dropout < 1.0f) || !(recurrent_dropout >= 0.0f && recurrent_dropout < 1.0f)) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: dropout %g, recurrent_dropout %g: each must be in [0, 1)", what,
+                       (double)dropout, (double)recurrent_dropout);
+        return NULL;
+    }
+    if (kn__rnn_width(cell, H, T, recurrent_dropout > 0.0f) > INT32_MAX / 2) {
         kn__graph_fail(g, KN_ERR_SHAPE, "%s: %lld steps of %lld units is too long a sequence", what, (long long)T,
                        (long long)H);
         return NULL;
     }
     bool batched = x->shape[0] == KN_BATCH;
     int64_t n = x->shape[0];
+    if (dropout > 0.0f) x = kn_spatial_dropout(g, x, dropout); /* one draw per (sample, feature) */
     /* every step's input term at once: (N*T, F) x (F, GH) + b, one row a step */
     kn_tensor *x2 = kn__reshape_rows(g, x, (int64_t[]){batched ? KN_BATCH : n * T, F}, 2, batched ? T : 0);
     kn_tensor *xw = kn_matmul(g, x2, kernel), *br = NULL;
@@ -189,7 +206,10 @@ kn_tensor *kn_rnn_masked(kn_graph *g, kn_rnn_cell cell, kn_tensor *x, kn_tensor 
         t->iparam[2] = (int32_t)T;
         t->iparam[3] = activation;
         t->iparam[4] = recurrent_activation;
-        t->iparam[5] = (flags & KN_RNN_GO_BACKWARDS) != 0;
+        t->iparam[5] = (flags & KN_RNN_GO_BACKWARDS) ? KN__RNN_REVERSE : 0;
+        /* the recurrent mask's key: the node's index as built, as kn_dropout's (graph.c) */
+        if (recurrent_dropout > 0.0f) t->iparam[5] |= (int32_t)((uint32_t)t->id << KN__RNN_KEY_SHIFT);
+        t->fparam[0] = recurrent_dropout;
     }
     t = kn__finish(g, t);
     if (!t) return NULL;

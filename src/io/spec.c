@@ -511,14 +511,15 @@ static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rn
         snprintf(field, sizeof field, "%s%s", where, plain[k].key);
         if (plain[k].why && v != plain[k].want) return kn__spec_error(ctx, field, "%s", plain[k].why);
     }
+    /* Keras's dropout (of the inputs) and recurrent_dropout (of the state), kn_rnn_dropout */
     static const char *const rates[2] = {"dropout", "recurrent_dropout"};
+    float *rate_out[2] = {&o->dropout, &o->recurrent_dropout};
     for (int k = 0; k < 2; k++) {
         double r = 0;
         if ((st = kn__spec_number(ctx, L, rates[k], where, 0, 1, &r))) return st;
         snprintf(field, sizeof field, "%s%s", where, rates[k]);
-        if (r != 0)
-            return kn__spec_error(ctx, field, "only 0 is supported (put a dropout layer before or after the %s layer)",
-                                  cell == KN_RNN_LSTM ? "lstm" : cell == KN_RNN_GRU ? "gru" : "simple_rnn");
+        if (r >= 1) return kn__spec_error(ctx, field, "expected a number in [0, 1)");
+        *rate_out[k] = (float)r;
     }
     return KN_OK;
 }
@@ -556,7 +557,8 @@ static const char *const *layer_keys(const char *t) {
         {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
-        {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"batch_normalization", batch_norm},
+        {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
+        {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"embedding", embedding},
@@ -667,13 +669,25 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         if (!kn_activation_parse(a->valuestring, &act)) return unknown_activation(ctx, field, a->valuestring);
         return kn_model_add_activation(m, act);
     }
-    if (strcmp(t, "dropout") == 0) {
+    int spatial = strcmp(t, "spatial_dropout1d") == 0 ? 2 : strcmp(t, "spatial_dropout2d") == 0 ? 3
+                : strcmp(t, "spatial_dropout3d") == 0 ? 4 : 0; /* the input's dimensions */
+    if (strcmp(t, "dropout") == 0 || spatial) {
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(L, "rate");
         snprintf(field, sizeof field, "%srate", where);
         if (!r) return kn__spec_error(ctx, field, "missing (the fraction of inputs to drop, in [0, 1), e.g. 0.5)");
         if (!cJSON_IsNumber(r) || !(r->valuedouble >= 0 && r->valuedouble < 1))
             return kn__spec_error(ctx, field, "expected a number in [0, 1), e.g. 0.5");
-        return kn_model_add_dropout(m, (float)r->valuedouble);
+        if (!spatial) return kn_model_add_dropout(m, (float)r->valuedouble);
+        int64_t in[KN_MAX_DIMS];
+        int ndim = kn__model_layer_input(m, m->n_layers, in, NULL);
+        if (ndim != spatial) {
+            static const char *const wants[] = {"", "", "(steps, channels)", "(height, width, channels)",
+                                                "(depth, height, width, channels)"};
+            snprintf(field, sizeof field, "%stype", where);
+            return kn__spec_error(ctx, field, "%s needs a %s input, got %d dimension%s", t, wants[spatial], ndim,
+                                  ndim == 1 ? "" : "s");
+        }
+        return kn_model_add_spatial_dropout(m, (float)r->valuedouble);
     }
     if (strcmp(t, "batch_normalization") == 0 || strcmp(t, "layer_normalization") == 0) {
         bool batch = t[0] == 'b';
@@ -724,7 +738,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     return kn__spec_error(ctx, field,
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
-                          "flatten, reshape, activation, dropout, batch_normalization, layer_normalization, add, subtract, "
+                          "flatten, reshape, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
+                          "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "multi_head_attention or position_embedding)", t);
 }

@@ -140,6 +140,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             }
             cJSON_AddBoolToObject(L, "return_sequences", o->return_sequences);
             if (o->go_backwards) cJSON_AddBoolToObject(L, "go_backwards", true);
+            if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
+            if (o->recurrent_dropout > 0) cJSON_AddNumberToObject(L, "recurrent_dropout", shortest(o->recurrent_dropout));
             L = outer;
         } else if (K->kind == KN__LAYER_RESHAPE) {
             cJSON *t = cJSON_AddArrayToObject(L, "target_shape");
@@ -147,7 +149,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         } else if (K->kind == KN__LAYER_ACTIVATION) {
             cJSON_AddStringToObject(L, "activation", kn_activation_name(K->u.activation));
         } else if (K->kind == KN__LAYER_DROPOUT) {
-            cJSON_AddNumberToObject(L, "rate", shortest(K->u.rate));
+            cJSON_AddNumberToObject(L, "rate", shortest(K->u.dropout.rate));
         } else if (K->kind == KN__LAYER_BATCH_NORM) {
             cJSON_AddNumberToObject(L, "momentum", shortest(K->u.bn.momentum));
             cJSON_AddNumberToObject(L, "epsilon", shortest(K->u.bn.epsilon));

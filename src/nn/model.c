@@ -62,6 +62,8 @@ const char *kn__layer_type(const kn__layer *L) {
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     _Static_assert(sizeof merges / sizeof *merges == KN_MERGE_COUNT, "a name for every merge");
     if (L->kind == KN__LAYER_MERGE) return (unsigned)L->u.merge < KN_MERGE_COUNT ? merges[L->u.merge] : "merge";
+    if (L->kind == KN__LAYER_DROPOUT && L->u.dropout.spatial) /* by its (steps..., channels) */
+        return L->ndim == 2 ? "spatial_dropout1d" : L->ndim == 3 ? "spatial_dropout2d" : "spatial_dropout3d";
     return names[L->kind];
 }
 
@@ -380,17 +382,25 @@ kn_status kn_model_add_activation(kn_model *m, kn_activation activation) {
     return kn__model_push_layer(m, &L);
 }
 
-kn_status kn_model_add_dropout(kn_model *m, float rate) {
+static kn_status add_dropout(kn_model *m, float rate, bool spatial) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
-    kn_status st = kn__model_can_add(m, "dropout");
+    const char *type = spatial ? "spatial_dropout" : "dropout";
+    kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     if (!(rate >= 0.0f && rate < 1.0f))
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] dropout: rate %g outside [0, 1)", m->n_layers,
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: rate %g outside [0, 1)", m->n_layers, type,
                          (double)rate);
-    kn__layer L = {.kind = KN__LAYER_DROPOUT, .u.rate = rate};
+    kn__layer L = {.kind = KN__LAYER_DROPOUT, .u.dropout = {rate, spatial}};
     L.ndim = kn__model_layer_input(m, m->n_layers, L.shape, NULL);
+    if (spatial && (L.ndim < 2 || L.ndim > 4))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] spatial_dropout: needs (steps, channels), (height, width, "
+                         "channels) or (depth, height, width, channels) inputs, got %d dimension%s", m->n_layers,
+                         L.ndim, L.ndim == 1 ? "" : "s");
     return kn__model_push_layer(m, &L);
 }
+
+kn_status kn_model_add_dropout(kn_model *m, float rate) { return add_dropout(m, rate, false); }
+kn_status kn_model_add_spatial_dropout(kn_model *m, float rate) { return add_dropout(m, rate, true); }
 
 /* A normalization layer of the given type may be added now, with this epsilon. */
 static kn_status can_add_norm(kn_model *m, const char *type, float epsilon) {
@@ -732,7 +742,12 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             h = kn__global_pool_steps(g, h, L->kind == KN__LAYER_GLOBAL_MAX_POOL1D);
             break;
         case KN__LAYER_ACTIVATION: act = L->u.activation; break;
-        case KN__LAYER_DROPOUT: h = kn_dropout(g, h, L->u.rate); break; /* the identity unless training */
+        case KN__LAYER_DROPOUT: /* the identity unless training */
+            if (L->u.dropout.spatial)
+                h = kn_spatial_dropout(g, kn__model_view_as(g, h, L->shape, L->ndim), L->u.dropout.rate);
+            else
+                h = kn_dropout(g, h, L->u.dropout.rate);
+            break;
         case KN__LAYER_BATCH_NORM:
         case KN__LAYER_LAYER_NORM: {
             int nd = kn__model_layer_input(m, i, in, &f);
@@ -1119,7 +1134,7 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             break;
         }
         case KN__LAYER_DROPOUT:
-            used += (size_t)snprintf(buf + used, size - used, " -> dropout %g", (double)L->u.rate);
+            used += (size_t)snprintf(buf + used, size - used, " -> %s %g", kn__layer_type(L), (double)L->u.dropout.rate);
             break;
         case KN__LAYER_BATCH_NORM:
             used += (size_t)snprintf(buf + used, size - used, " -> batch_normalization");

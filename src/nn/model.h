@@ -40,7 +40,7 @@ typedef struct kn__layer {
         kn_conv1d_opts conv1d;
         kn__pool_opts pool;
         kn_activation activation;
-        float rate;            /* dropout */
+        struct { float rate; bool spatial; } dropout; /* spatial: one draw per (sample, channel) */
         struct { float momentum, epsilon; } bn; /* batch_normalization */
         struct { float epsilon; bool center, scale; } ln; /* layer_normalization */
         kn_merge merge;

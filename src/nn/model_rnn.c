@@ -52,8 +52,11 @@ kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts) {
     if (o->go_backwards && o->bidirectional)
         return kn__error(m->ctx, KN_ERR_SPEC, "layers[%d] bidirectional: its layer's go_backwards must be false (the "
                          "wrapper makes the backward copy)", i);
+    if (!(o->dropout >= 0 && o->dropout < 1) || !(o->recurrent_dropout >= 0 && o->recurrent_dropout < 1))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: dropout %g, recurrent_dropout %g (each must "
+                         "be in [0, 1))", i, type, (double)o->dropout, (double)o->recurrent_dropout);
     int64_t gh = (int64_t)kn__rnn_gates(o->cell) * o->units;
-    if (in[1] * gh > (1LL << 28) || kn__rnn_width(o->cell, o->units, in[0]) > (1LL << 30))
+    if (in[1] * gh > (1LL << 28) || kn__rnn_width(o->cell, o->units, in[0], o->recurrent_dropout > 0) > (1LL << 30))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: %lld units over (%lld steps, %lld features) is too "
                          "large", i, type, (long long)o->units, (long long)in[0], (long long)in[1]);
     L.index = 0; /* among the layers of its type (lstm_<i>; bidirectional_<i>) */
@@ -123,11 +126,13 @@ kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tenso
     L->kernel = p[0];
     L->bias = o->no_bias ? NULL : p[2];
     unsigned flags = (o->return_sequences ? KN_RNN_RETURN_SEQUENCES : 0) | (o->go_backwards ? KN_RNN_GO_BACKWARDS : 0);
-    kn_tensor *y = kn_rnn_masked(g, o->cell, h, p[0], p[1], o->no_bias ? NULL : p[2], o->activation,
-                                 o->recurrent_activation, flags, mask);
+    /* (each direction of a bidirectional layer draws its own masks, as Keras's two copies) */
+    kn_tensor *y = kn_rnn_dropout(g, o->cell, h, p[0], p[1], o->no_bias ? NULL : p[2], o->activation,
+                                  o->recurrent_activation, flags, mask, o->dropout, o->recurrent_dropout);
     if (o->bidirectional) {
-        kn_tensor *b = kn_rnn_masked(g, o->cell, h, p[per], p[per + 1], o->no_bias ? NULL : p[per + 2], o->activation,
-                                     o->recurrent_activation, flags | KN_RNN_GO_BACKWARDS, mask);
+        kn_tensor *b = kn_rnn_dropout(g, o->cell, h, p[per], p[per + 1], o->no_bias ? NULL : p[per + 2], o->activation,
+                                      o->recurrent_activation, flags | KN_RNN_GO_BACKWARDS, mask, o->dropout,
+                                      o->recurrent_dropout);
         switch (o->bidirectional) {
         case KN_BIDI_CONCAT: y = kn_concat(g, y, b); break;
         case KN_BIDI_SUM: y = kn_add(g, y, b); break;

@@ -34,15 +34,9 @@ static att_args args_of(const kn_graph *g, const kn_tensor *t, bool grad) {
     att_args a = {.H = t->iparam[0], .Tq = t->iparam[1], .Tk = t->iparam[2], .Dk = t->iparam[3], .Dv = t->iparam[4],
                   .causal = (t->iparam[5] & KN_ATTENTION_CAUSAL) != 0, .scale = t->fparam[0], .out = t->data};
     float rate = t->fparam[1];
-    if (g->training && rate > 0.0f) { /* the mask as dropout.c draws it, keyed by (seed, step, node) */
-        uint64_t node = ((uint64_t)g->rng_step << 32) ^ (uint64_t)((uint32_t)t->iparam[5] >> KN__ATTENTION_KEY_SHIFT);
-        uint64_t key = kn__rng_u64(g->ctx->seed, KN_STREAM_DROPOUT, node);
-        if (g->rng_micro) key = kn__rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)g->rng_micro);
-        double thr = (double)rate * 65536.0 + 0.5;
-        a.drop_key = kn__rng_key(key, KN_STREAM_DROPOUT + 1);
-        a.drop_threshold = thr >= 65536.0 ? 65536u : (uint32_t)thr;
-        a.drop_scale = 1.0f / (1.0f - rate);
-    }
+    if (g->training && rate > 0.0f) /* the mask as dropout.c draws it, keyed by (seed, step, node) */
+        a.drop_key = kn__cpu_dropout_key(g, (uint32_t)t->iparam[5] >> KN__ATTENTION_KEY_SHIFT, rate, &a.drop_threshold,
+                                         &a.drop_scale);
     int s = grad ? 1 : 0;
     if (grad) a.dout = t->src[0]->data;
     a.q = t->src[s]->data;
@@ -64,11 +58,8 @@ static att_args args_of(const kn_graph *g, const kn_tensor *t, bool grad) {
  * draw bits 16 (e % 4) .. of draw e / 4 (dropout.c's layout, the CUDA kernels' too). */
 static void apply_dropout(const att_args *a, int64_t n, int64_t h, float *M) {
     int64_t base = ((n * a->H + h) * a->Tq) * a->Tk;
-    for (int64_t e = 0; e < a->Tq * a->Tk; e++) {
-        uint64_t idx = (uint64_t)(base + e);
-        uint32_t draw = (uint32_t)(kn__rng_draw(a->drop_key, idx >> 2) >> (16 * (idx & 3))) & 0xffffu;
-        M[e] *= draw >= a->drop_threshold ? a->drop_scale : 0.0f;
-    }
+    for (int64_t e = 0; e < a->Tq * a->Tk; e++)
+        M[e] *= kn__cpu_dropout_keep(a->drop_key, (uint64_t)(base + e), a->drop_threshold, a->drop_scale);
 }
 
 /* The key steps query step i sees. */

@@ -61,6 +61,16 @@ void kn__cpu_maxpool2d_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_avgpool2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_avgpool2d_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_dropout(kn_graph *g, kn_tensor *t);
+/* Dropout's masks (dropout.c), for the kernels that drop inside (attention, recurrent
+ * dropout): the element key of the mask with node key node_key at this run's step (and
+ * accumulation micro-batch), its 16-bit threshold and 1 / (1 - rate); element e's factor is
+ * kn__cpu_dropout_keep. */
+uint64_t kn__cpu_dropout_key(const kn_graph *g, uint32_t node_key, float rate, uint32_t *threshold, float *scale);
+/* Element e's keep factor: 0 or scale, from bits 16 (e % 4) .. of draw e / 4. */
+static inline float kn__cpu_dropout_keep(uint64_t key, uint64_t e, uint32_t threshold, float scale) {
+    uint32_t draw = (uint32_t)(kn__rng_draw(key, e >> 2) >> (16 * (e & 3))) & 0xffffu;
+    return draw >= threshold ? scale : 0.0f;
+}
 void kn__cpu_batch_norm(kn_graph *g, kn_tensor *t);
 void kn__cpu_batch_norm_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_batch_norm_fold(kn_graph *g, kn_tensor *t);

@@ -8,7 +8,8 @@
  * it. Outside training the op is a copy, or nothing when the in-place pass gave it its
  * input's memory. In mixed precision x and y may be half: a block of KN_HALF_BLOCK is
  * widened, masked in f32 and narrowed; the mask depends on the element index alone, so it
- * is the f32 mask exactly. */
+ * is the f32 mask exactly. With iparam[1] S > 0 (kn_spatial_dropout, an RNN's input
+ * dropout) S steps share a mask: the draws are those of the mask's elements. */
 #include "cpu.h"
 
 #include <string.h>
@@ -19,6 +20,7 @@ typedef struct {
     uint64_t key;       /* kn__rng_key(node key, KN_STREAM_DROPOUT + 1) */
     uint32_t threshold; /* drop when the element's 16-bit draw is below this */
     float scale;
+    int64_t steps, features; /* a mask shared by steps (iparam[1], [2]); 0: one draw an element */
 } dropout_args;
 
 /* One 64-bit draw gives four elements their 16-bit draws: element i takes bits
@@ -58,19 +60,42 @@ static void dropout_block(const dropout_args *a, const float *xb, float *yb, int
     }
 }
 
+/* A mask shared by steps (iparam[1] S > 0): element i draws mask element (i / (S F)) F +
+ * i % F, one draw at a time. */
+static void shared_block(const dropout_args *a, const float *x, float *y, int64_t lo, int64_t hi) {
+    int64_t sf = a->steps * a->features;
+    for (int64_t i = lo; i < hi; i++) {
+        uint64_t e = (uint64_t)((i / sf) * a->features + i % a->features);
+        y[i - lo] = x[i - lo] * kn__cpu_dropout_keep(a->key, e, a->threshold, a->scale);
+    }
+}
+
 static void dropout_range(void *p, int64_t lo, int64_t hi) {
     const dropout_args *a = p;
+    void (*block)(const dropout_args *, const float *, float *, int64_t, int64_t) = a->steps ? shared_block
+                                                                                            : dropout_block;
     if (!kn__is_half(a->x) && !kn__is_half(a->y)) {
-        dropout_block(a, (const float *)a->x->data + lo, (float *)a->y->data + lo, lo, hi);
+        block(a, (const float *)a->x->data + lo, (float *)a->y->data + lo, lo, hi);
         return;
     }
     float xb[KN_HALF_BLOCK], yb[KN_HALF_BLOCK];
     for (int64_t b = lo; b < hi; b += KN_HALF_BLOCK) {
         int64_t n = hi - b < KN_HALF_BLOCK ? hi - b : KN_HALF_BLOCK;
         float *y = kn__write_f32(a->y, b, yb);
-        dropout_block(a, kn__read_f32(a->x, b, n, xb), y, b, b + n);
+        block(a, kn__read_f32(a->x, b, n, xb), y, b, b + n);
         kn__write_done(a->y, b, n, y);
     }
+}
+
+uint64_t kn__cpu_dropout_key(const kn_graph *g, uint32_t node_key, float rate, uint32_t *threshold, float *scale) {
+    /* (step, key) -> one 64-bit key per node and step; the build index is below 2^31 */
+    uint64_t node = ((uint64_t)g->rng_step << 32) ^ (uint64_t)node_key;
+    uint64_t key = kn__rng_u64(g->ctx->seed, KN_STREAM_DROPOUT, node);
+    if (g->rng_micro) key = kn__rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)g->rng_micro);
+    double thr = (double)rate * 65536.0 + 0.5;
+    *threshold = thr >= 65536.0 ? 65536u : (uint32_t)thr;
+    *scale = 1.0f / (1.0f - rate);
+    return kn__rng_key(key, KN_STREAM_DROPOUT + 1);
 }
 
 void kn__cpu_dropout(kn_graph *g, kn_tensor *t) {
@@ -80,12 +105,7 @@ void kn__cpu_dropout(kn_graph *g, kn_tensor *t) {
         kn__cpu_copy(g, t);
         return;
     }
-    /* (step, key) -> one 64-bit key per node and step; the build index is below 2^31 */
-    uint64_t node = ((uint64_t)g->rng_step << 32) ^ (uint64_t)(uint32_t)t->iparam[0];
-    double thr = (double)rate * 65536.0 + 0.5;
-    uint64_t key = kn__rng_u64(g->ctx->seed, KN_STREAM_DROPOUT, node);
-    if (g->rng_micro) key = kn__rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)g->rng_micro);
-    dropout_args a = {x, t, kn__rng_key(key, KN_STREAM_DROPOUT + 1),
-                      thr >= 65536.0 ? 65536u : (uint32_t)thr, 1.0f / (1.0f - rate)};
+    dropout_args a = {x, t, 0, 0, 0.0f, t->iparam[1] > 0 ? t->iparam[1] : 0, t->iparam[2]};
+    a.key = kn__cpu_dropout_key(g, (uint32_t)t->iparam[0], rate, &a.threshold, &a.scale);
     kn__parallel_for(g, kn__numel(t), KN_GRAIN, dropout_range, &a);
 }

@@ -7,7 +7,11 @@
  * state's gradient through U. U's own gradient is one product over all steps, built by the
  * graph (graph/ops_rnn.c). A mask (Keras's, graph.h): at a dropped step a row's h (and c)
  * is copied on from the step before after the cell ran; backwards its gradient passes
- * straight to the previous state and the step's input and recurrent terms get none. */
+ * straight to the previous state and the step's input and recurrent terms get none.
+ * Recurrent dropout (fparam[0]): each step also writes its h times the row's keep factors
+ * into the row's masked states (h itself when not training), which the products read;
+ * backwards the product d r U^T goes to its own buffer and reaches dh_prev times the same
+ * factors, beside the direct part. */
 #include "cpu.h"
 #include "sgemm.h"
 #include "backend/rnn_cell.h"
@@ -121,6 +125,10 @@ typedef struct {
     int64_t N, H, T, G;
     bool fast;               /* the default activations: the vectorized path */
     bool reverse;            /* go_backwards: the steps run from the last time to the first */
+    int64_t hm;              /* recurrent dropout: the masked states' offset in a row; 0: none */
+    uint64_t drop_key;       /* in a training run: the keep factors' element key */
+    uint32_t drop_threshold; /* (0: every factor 1, not training) */
+    float drop_scale;
 } rnn_dims;
 
 /* Where processing step s (0 first) of a sequence lies: its time t, the states row's index of
@@ -135,13 +143,27 @@ static step_at step_of(const rnn_dims *d, int64_t s) {
     return (step_at){t, t + 1, t, s > 0 ? t + 1 : -1};
 }
 
-static rnn_dims dims_of(const kn_tensor *rnn_node, int64_t rows) {
+static rnn_dims dims_of(const kn_graph *g, const kn_tensor *rnn_node, int64_t rows) {
     rnn_dims d = {rnn_node->iparam[0], rnn_node->iparam[3], rnn_node->iparam[4], rows, rnn_node->iparam[1],
-                  rnn_node->iparam[2], 0, false, false};
+                  rnn_node->iparam[2], 0, false, false, 0, 0, 0, 1.0f};
     d.G = kn__rnn_gates(d.cell);
     d.fast = d.act == KN_TANH && (d.ract == KN_SIGMOID || d.cell == KN_RNN_SIMPLE);
-    d.reverse = rnn_node->iparam[5] != 0;
+    d.reverse = (rnn_node->iparam[5] & KN__RNN_REVERSE) != 0;
+    float rate = rnn_node->fparam[0];
+    if (rate > 0.0f) {
+        d.hm = kn__rnn_hm_offset(d.cell, d.H, d.T);
+        if (g->training)
+            d.drop_key = kn__cpu_dropout_key(g, (uint32_t)rnn_node->iparam[5] >> KN__RNN_KEY_SHIFT, rate,
+                                             &d.drop_threshold, &d.drop_scale);
+    }
     return d;
+}
+
+/* Row n's keep factor of unit j: dropout.c's draw of element n H + j (1 when not training). */
+static inline float keep_factor(const rnn_dims *d, int64_t n, int64_t j) {
+    return d->drop_threshold ? kn__cpu_dropout_keep(d->drop_key, (uint64_t)(n * d->H + j), d->drop_threshold,
+                                                    d->drop_scale)
+                             : 1.0f;
 }
 
 /* One step's units over rows [lo, hi). */
@@ -182,32 +204,38 @@ static void forward_rows(void *p, int64_t lo, int64_t hi) {
         const float *cp = lstm && at.ct >= 0 ? row + coff + at.ct * d->H : NULL; /* the previous step's */
         if (dropped(a->mask, d, n, at.t)) {
             carry_state(d, row, &at, cs, cp);
-            continue;
-        }
-        if (d->fast) {
+        } else if (d->fast) {
             for (int64_t j = 0; j < d->H; j += BLK)
                 fast_forward(d->cell, xw, r, d->H, j, d->H - j < BLK ? d->H - j : BLK, row + at.hp * d->H, cp,
                              row + at.ho * d->H, cs);
-            continue;
+        } else {
+            for (int64_t j = 0; j < d->H; j++) {
+                float c = 0.0f;
+                kn__rnn_cell_forward(d->cell, d->act, d->ract, xw + j, r + j, d->H, row[at.hp * d->H + j],
+                                     cp ? cp[j] : 0.0f, &row[at.ho * d->H + j], &c);
+                if (lstm) cs[j] = c;
+            }
         }
-        for (int64_t j = 0; j < d->H; j++) {
-            float c = 0.0f;
-            kn__rnn_cell_forward(d->cell, d->act, d->ract, xw + j, r + j, d->H, row[at.hp * d->H + j], cp ? cp[j] : 0.0f,
-                                 &row[at.ho * d->H + j], &c);
-            if (lstm) cs[j] = c;
+        if (d->hm) { /* the state the next step's product reads */
+            const float *h = row + at.ho * d->H;
+            float *hm = row + d->hm + at.ho * d->H;
+            for (int64_t j = 0; j < d->H; j++) hm[j] = h[j] * keep_factor(d, n, j);
         }
     }
 }
 
 /* (xw, U, b_r) -> states (N, W). */
 void kn__cpu_rnn(kn_graph *g, kn_tensor *t) {
-    rnn_dims d = dims_of(t, t->ne[0]);
+    rnn_dims d = dims_of(g, t, t->ne[0]);
     int64_t GH = d.G * d.H, W = t->ne[1], roff = (d.T + 1) * d.H;
     const float *U = t->src[1]->data, *br = t->src[2] ? t->src[2]->data : NULL;
     float *y = t->data;
     int threads = kn__gemm_threads(g, d.N, GH, d.H);
     int64_t h0 = d.reverse ? d.T : 0; /* the zero initial state's index */
-    for (int64_t n = 0; n < d.N; n++) memset(y + n * W + h0 * d.H, 0, (size_t)d.H * sizeof *y);
+    for (int64_t n = 0; n < d.N; n++) {
+        memset(y + n * W + h0 * d.H, 0, (size_t)d.H * sizeof *y);
+        if (d.hm) memset(y + n * W + d.hm + h0 * d.H, 0, (size_t)d.H * sizeof *y);
+    }
     step_args a = {d, 0, W, t->src[0]->data, y, t->src[3] ? t->src[3]->data : NULL};
     for (int64_t s = 0; s < d.T; s++) {
         step_at at = step_of(&d, s);
@@ -217,7 +245,7 @@ void kn__cpu_rnn(kn_graph *g, kn_tensor *t) {
             else memset(r + n * W, 0, (size_t)GH * sizeof *r);
         }
         if (s > 0) /* the initial state is zero: the first step's term is the bias */
-            kn__sgemm(false, false, d.N, GH, d.H, 1.0f, y + at.hp * d.H, W, U, GH, 1.0f, r, W, threads);
+            kn__sgemm(false, false, d.N, GH, d.H, 1.0f, y + d.hm + at.hp * d.H, W, U, GH, 1.0f, r, W, threads);
         a.s = s;
         kn__parallel_for(g, d.N * d.H, d.H, forward_rows, &a);
     }
@@ -229,6 +257,7 @@ typedef struct {
     const float *dy, *xw, *y;
     float *out, *dh_rec, *dc;  /* dh_rec: in, the recurrence's part of dh; out, the direct part of dh_prev */
     const float *mask;         /* (N, T), or NULL */
+    const float *dh_prod;      /* recurrent dropout: the product d r U^T (N, H), not yet times the factors */
 } back_args;
 
 static void backward_rows(void *p, int64_t lo, int64_t hi) {
@@ -243,6 +272,11 @@ static void backward_rows(void *p, int64_t lo, int64_t hi) {
         const float *xw = a->xw + n * d->T * GH + t * GH, *r = row + roff + t * GH;
         float *dxw = a->out + n * a->OW + t * GH, *dr = gru ? a->out + n * a->OW + (d->T + t) * GH : dxw;
         const float *cp = lstm && at.ct >= 0 ? row + coff + at.ct * H : NULL, *cs = lstm ? row + coff + t * H : NULL;
+        if (a->dh_prod) { /* the product's part of dh arrives through the keep factors */
+            float *dh = a->dh_rec + n * H;
+            const float *prod = a->dh_prod + n * H;
+            for (int64_t j = 0; j < H; j++) dh[j] += prod[j] * keep_factor(d, n, j);
+        }
         if (dropped(a->mask, d, n, t)) { /* h_prev carried on: its whole gradient; c's passes as it is */
             float *dh = a->dh_rec + n * H;
             const float *dyh = dyrow + at.ho * H;
@@ -275,20 +309,22 @@ static void backward_rows(void *p, int64_t lo, int64_t hi) {
 
 size_t kn__cpu_rnn_grad_scratch(const kn_graph *g, const kn_tensor *t) {
     (void)g;
-    return (size_t)(2 * t->ne[0] * t->src[3]->iparam[1]) * sizeof(float);
+    int buffers = t->src[3]->fparam[0] > 0.0f ? 3 : 2; /* dh_rec, dc (, dh_prod) */
+    return (size_t)(buffers * t->ne[0] * t->src[3]->iparam[1]) * sizeof(float);
 }
 
 /* (d states, xw, U, states) -> d xw (N, T*G*H) [, a gru's d r (N, T*G*H)] */
 void kn__cpu_rnn_grad(kn_graph *g, kn_tensor *t) {
     const kn_tensor *st = t->src[3];
-    rnn_dims d = dims_of(st, t->ne[0]);
+    rnn_dims d = dims_of(g, st, t->ne[0]);
     int64_t GH = d.G * d.H, W = st->ne[1], OW = t->ne[1];
     size_t bytes = kn__cpu_rnn_grad_scratch(g, t);
     float *scratch = kn__cpu_scratch(g, t, bytes);
     if (!scratch) return;
     memset(scratch, 0, bytes);
+    float *dh_prod = d.hm ? scratch + 2 * d.N * d.H : NULL;
     back_args a = {d, 0, W, OW, t->src[0]->data, t->src[1]->data, st->data, t->data, scratch, scratch + d.N * d.H,
-                   t->src[4] ? t->src[4]->data : NULL};
+                   t->src[4] ? t->src[4]->data : NULL, dh_prod};
     const float *U = t->src[2]->data;
     int threads = kn__gemm_threads(g, d.N, d.H, GH);
     int64_t dr_off = d.cell == KN_RNN_GRU ? d.T * GH : 0; /* where d r lies in an output row */
@@ -296,10 +332,12 @@ void kn__cpu_rnn_grad(kn_graph *g, kn_tensor *t) {
         a.s = s;
         kn__parallel_for(g, d.N * d.H, d.H, backward_rows, &a);
         /* the previous state's gradient through U: dh_rec = d r_s U^T (+ the direct part: a
-         * gru's, and a dropped step's whole gradient; 0 otherwise) */
+         * gru's, and a dropped step's whole gradient; 0 otherwise); with recurrent dropout the
+         * product alone, to dh_prod, which the next step's rows add times the keep factors */
         if (s > 0)
             kn__sgemm(false, true, d.N, d.H, GH, 1.0f, a.out + dr_off + step_of(&d, s).t * GH, OW, U, GH,
-                      d.cell == KN_RNN_GRU || a.mask ? 1.0f : 0.0f, a.dh_rec, d.H, threads);
+                      !dh_prod && (d.cell == KN_RNN_GRU || a.mask) ? 1.0f : 0.0f, dh_prod ? dh_prod : a.dh_rec, d.H,
+                      threads);
     }
     kn__cpu_scratch_done(g, t, scratch);
 }

@@ -642,8 +642,8 @@ size_t kn__cuda_rnn_workspace(const kn_tensor *t) {
  * iparam[5] says so (go_backwards, in graphs that set it; 0 otherwise); mask: the device
  * rows of its mask, or NULL. */
 static kn__cu_rnn rnn_dims(const kn_tensor *rnn, int64_t rows, const float *mask) {
-    kn__cu_rnn d = {rnn->iparam[0], rnn->iparam[3], rnn->iparam[4], rnn->iparam[5] != 0, rows, rnn->iparam[1],
-                    rnn->iparam[2], kn__rnn_gates(rnn->iparam[0]), rnn->ne[1], mask};
+    kn__cu_rnn d = {rnn->iparam[0], rnn->iparam[3], rnn->iparam[4], (rnn->iparam[5] & KN__RNN_REVERSE) != 0, rows,
+                    rnn->iparam[1], rnn->iparam[2], kn__rnn_gates(rnn->iparam[0]), rnn->ne[1], mask};
     return d;
 }
 

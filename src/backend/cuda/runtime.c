@@ -162,6 +162,11 @@ static kn_status check_nodes(kn_graph *g) {
         if (kn__op_info(t->op)->cpu && !kn__cuda_kernel(t->op))
             return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "cuda: op %s (node '%s') has no CUDA kernel",
                              kn__op_info(t->op)->name, t->name);
+        bool shared_mask = t->op == KN_OP_DROPOUT && t->iparam[1] > 0;
+        bool rnn_dropout = (t->op == KN_OP_RNN || t->op == KN_OP_RNN_GRAD) && (t->op == KN_OP_RNN ? t : t->src[3])->fparam[0] > 0;
+        if (shared_mask || rnn_dropout)
+            return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "cuda: node '%s': %s has no CUDA kernel yet", t->name,
+                             shared_mask ? "spatial dropout (a mask shared by steps)" : "recurrent dropout");
         /* half storage only where the precision pass put it (kn__cuda_half_writes/reads) */
         bool half = (t->dtype == KN_BF16 || t->dtype == KN_F16) && g->precision != KN_PRECISION_FP32;
         if (t->dtype != KN_F32 && t->dtype != KN_I32 && !half && kn__op_info(t->op)->cpu)
