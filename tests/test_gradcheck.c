@@ -173,8 +173,15 @@ static kn_tensor *b_slice(kn_graph *g, kn_tensor **in, const void *arg) {
 /* a recurrent layer over x (2, 4 steps, 3 features), 3 units: x, kernel and recurrent
  * kernel are the inputs, the bias a fixed constant 0.3 (bias_in: the bias, kernel and
  * recurrent kernel are, x a fixed glorot draw) */
-/* masked: a mask input "rnn_mask" (2, 4) (fill_rnn_mask) drops steps of both rows */
-typedef struct { kn_rnn_cell cell; bool seq, bias_in; kn_activation act, ract; bool back, masked; } rnn_arg;
+/* masked: a mask input "rnn_mask" (2, 4) (fill_rnn_mask) drops steps of both rows; drop,
+ * rec_drop: kn_rnn_dropout's rates (the training runs' masks) */
+typedef struct {
+    kn_rnn_cell cell;
+    bool seq, bias_in;
+    kn_activation act, ract;
+    bool back, masked;
+    float drop, rec_drop;
+} rnn_arg;
 static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
     const rnn_arg *a = arg;
     int64_t gh = a->cell == KN_RNN_LSTM ? 12 : a->cell == KN_RNN_GRU ? 9 : 3;
@@ -189,8 +196,13 @@ static kn_tensor *b_rnn(kn_graph *g, kn_tensor **in, const void *arg) {
         if (bias) bias->init_value = 0.3f;
     }
     kn_tensor *mask = a->masked ? kn_input(g, KN_F32, (int64_t[]){2, 4}, 2, "rnn_mask") : NULL;
-    return kn_rnn_masked(g, a->cell, x, in[1], in[2], bias, a->act, a->ract,
-                         (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0), mask);
+    return kn_rnn_dropout(g, a->cell, x, in[1], in[2], bias, a->act, a->ract,
+                          (a->seq ? KN_RNN_RETURN_SEQUENCES : 0) | (a->back ? KN_RNN_GO_BACKWARDS : 0), mask, a->drop,
+                          a->rec_drop);
+}
+static kn_tensor *b_spatial_dropout(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_spatial_dropout(g, in[0], 0.4f);
 }
 /* row 0 drops its first and third steps (padding before and between), row 1 its last two */
 static void fill_rnn_mask(kn_graph *g) {
@@ -506,25 +518,39 @@ int main(void) {
     gradcheck("slice columns [1, 4) of (3, 5)", b_slice, NULL, &sliced, NULL);
     /* the recurrent ops: every cell, the sequence or the last step, other activations */
     static const struct { const char *name; rnn_arg a; } rnns[] = {
-        {"rnn simple_rnn tanh, sequence", {KN_RNN_SIMPLE, true, false, KN_TANH, KN_SIGMOID, false, false}},
-        {"rnn simple_rnn elu, last", {KN_RNN_SIMPLE, false, false, KN_ELU, KN_SIGMOID, false, false}},
-        {"rnn lstm, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false, false}},
-        {"rnn lstm softsign / hard_sigmoid, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false, false}},
-        {"rnn lstm bias, sequence", {KN_RNN_LSTM, true, true, KN_TANH, KN_SIGMOID, false, false}},
-        {"rnn gru, sequence", {KN_RNN_GRU, true, false, KN_TANH, KN_SIGMOID, false, false}},
-        {"rnn gru silu / sigmoid, last", {KN_RNN_GRU, false, false, KN_SILU, KN_SIGMOID, false, false}},
-        {"rnn gru bias (input and recurrent), last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false, false}},
-        {"rnn simple_rnn bias, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, false, false}},
-        {"rnn lstm go_backwards, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, true, false}},
-        {"rnn lstm go_backwards softsign, last", {KN_RNN_LSTM, false, true, KN_SOFTSIGN, KN_SIGMOID, true, false}},
-        {"rnn gru go_backwards, sequence", {KN_RNN_GRU, true, true, KN_TANH, KN_SIGMOID, true, false}},
-        {"rnn simple_rnn go_backwards, last", {KN_RNN_SIMPLE, false, false, KN_TANH, KN_SIGMOID, true, false}},
+        {"rnn simple_rnn tanh, sequence", {KN_RNN_SIMPLE, true, false, KN_TANH, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn simple_rnn elu, last", {KN_RNN_SIMPLE, false, false, KN_ELU, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn lstm, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn lstm softsign / hard_sigmoid, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false, false, 0, 0}},
+        {"rnn lstm bias, sequence", {KN_RNN_LSTM, true, true, KN_TANH, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn gru, sequence", {KN_RNN_GRU, true, false, KN_TANH, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn gru silu / sigmoid, last", {KN_RNN_GRU, false, false, KN_SILU, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn gru bias (input and recurrent), last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn simple_rnn bias, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, false, false, 0, 0}},
+        {"rnn lstm go_backwards, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, true, false, 0, 0}},
+        {"rnn lstm go_backwards softsign, last", {KN_RNN_LSTM, false, true, KN_SOFTSIGN, KN_SIGMOID, true, false, 0, 0}},
+        {"rnn gru go_backwards, sequence", {KN_RNN_GRU, true, true, KN_TANH, KN_SIGMOID, true, false, 0, 0}},
+        {"rnn simple_rnn go_backwards, last", {KN_RNN_SIMPLE, false, false, KN_TANH, KN_SIGMOID, true, false, 0, 0}},
         /* masks (mask_zero's): dropped steps carry the state on */
-        {"rnn lstm masked, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false, true}},
-        {"rnn gru masked, last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false, true}},
-        {"rnn simple_rnn masked go_backwards, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, true, true}},
-        {"rnn lstm masked softsign, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false, true}},
-        {"rnn gru masked go_backwards elu, sequence", {KN_RNN_GRU, true, false, KN_ELU, KN_SIGMOID, true, true}},
+        {"rnn lstm masked, sequence", {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false, true, 0, 0}},
+        {"rnn gru masked, last", {KN_RNN_GRU, false, true, KN_TANH, KN_SIGMOID, false, true, 0, 0}},
+        {"rnn simple_rnn masked go_backwards, sequence", {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, true, true, 0, 0}},
+        {"rnn lstm masked softsign, last", {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false, true, 0, 0}},
+        {"rnn gru masked go_backwards elu, sequence", {KN_RNN_GRU, true, false, KN_ELU, KN_SIGMOID, true, true, 0, 0}},
+        /* Keras's dropout (the input's, one draw per sample and feature) and recurrent_dropout
+         * (the state the products read): a training run's masks, fixed within the step */
+        {"rnn lstm recurrent_dropout 0.5, sequence",
+         {KN_RNN_LSTM, true, false, KN_TANH, KN_SIGMOID, false, false, 0.0f, 0.5f}},
+        {"rnn gru dropout 0.3, recurrent_dropout 0.5, last",
+         {KN_RNN_GRU, false, false, KN_TANH, KN_SIGMOID, false, false, 0.3f, 0.5f}},
+        {"rnn simple_rnn recurrent_dropout 0.5 go_backwards, sequence",
+         {KN_RNN_SIMPLE, true, true, KN_TANH, KN_SIGMOID, true, false, 0.0f, 0.5f}},
+        {"rnn gru masked recurrent_dropout 0.4 go_backwards, sequence",
+         {KN_RNN_GRU, true, true, KN_TANH, KN_SIGMOID, true, true, 0.0f, 0.4f}},
+        {"rnn lstm masked softsign, dropout 0.5, recurrent_dropout 0.3, last",
+         {KN_RNN_LSTM, false, false, KN_SOFTSIGN, KN_HARD_SIGMOID, false, true, 0.5f, 0.3f}},
+        {"rnn gru elu, recurrent_dropout 0.5, sequence",
+         {KN_RNN_GRU, true, false, KN_ELU, KN_SIGMOID, false, false, 0.0f, 0.5f}},
     };
     for (size_t i = 0; i < sizeof rnns / sizeof rnns[0]; i++) {
         const rnn_arg *a = &rnns[i].a;
@@ -537,6 +563,9 @@ int main(void) {
         }
         gradcheck(rnns[i].name, b_rnn, a, &cs, a->masked ? fill_rnn_mask : NULL);
     }
+    /* (after the cases above, whose inputs come before it in frand's sequence) */
+    case_shapes seq3 = {.n_in = 1, .ndim = {3}, .shape = {{3, 4, 5}}};
+    gradcheck("spatial_dropout 0.4, (3, 4 steps, 5)", b_spatial_dropout, NULL, &seq3, NULL);
     /* attention: heads as column blocks, other query and key lengths, the causal mask, and a
      * sequence attending to itself (its gradient the sum of the three parts) */
     static const struct { const char *name; att_arg a; int64_t tq, tk, dk, dv; } atts[] = {
