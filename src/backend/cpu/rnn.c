@@ -159,11 +159,20 @@ static rnn_dims dims_of(const kn_graph *g, const kn_tensor *rnn_node, int64_t ro
     return d;
 }
 
-/* Row n's keep factor of unit j: dropout.c's draw of element n H + j (1 when not training). */
-static inline float keep_factor(const rnn_dims *d, int64_t n, int64_t j) {
-    return d->drop_threshold ? kn__cpu_dropout_keep(d->drop_key, (uint64_t)(n * d->H + j), d->drop_threshold,
-                                                    d->drop_scale)
-                             : 1.0f;
+/* out[j] = a[j] * (row n's keep factor of unit j) + (acc ? out[j] : 0) over the row's H
+ * units: the factors are dropout.c's draws of elements n H + j (1 when not training), one
+ * 64-bit draw for each four elements. */
+static void times_keep(const rnn_dims *d, int64_t n, const float *a, float *out, bool acc) {
+    uint64_t r = 0;
+    for (int64_t j = 0; j < d->H; j++) {
+        float f = 1.0f;
+        if (d->drop_threshold) {
+            uint64_t e = (uint64_t)(n * d->H + j);
+            if (j == 0 || (e & 3) == 0) r = kn__rng_draw(d->drop_key, e >> 2);
+            f = (uint32_t)(r >> (16 * (e & 3)) & 0xffffu) >= d->drop_threshold ? d->drop_scale : 0.0f;
+        }
+        out[j] = acc ? out[j] + a[j] * f : a[j] * f;
+    }
 }
 
 /* One step's units over rows [lo, hi). */
@@ -217,9 +226,7 @@ static void forward_rows(void *p, int64_t lo, int64_t hi) {
             }
         }
         if (d->hm) { /* the state the next step's product reads */
-            const float *h = row + at.ho * d->H;
-            float *hm = row + d->hm + at.ho * d->H;
-            for (int64_t j = 0; j < d->H; j++) hm[j] = h[j] * keep_factor(d, n, j);
+            times_keep(d, n, row + at.ho * d->H, row + d->hm + at.ho * d->H, false);
         }
     }
 }
@@ -272,11 +279,8 @@ static void backward_rows(void *p, int64_t lo, int64_t hi) {
         const float *xw = a->xw + n * d->T * GH + t * GH, *r = row + roff + t * GH;
         float *dxw = a->out + n * a->OW + t * GH, *dr = gru ? a->out + n * a->OW + (d->T + t) * GH : dxw;
         const float *cp = lstm && at.ct >= 0 ? row + coff + at.ct * H : NULL, *cs = lstm ? row + coff + t * H : NULL;
-        if (a->dh_prod) { /* the product's part of dh arrives through the keep factors */
-            float *dh = a->dh_rec + n * H;
-            const float *prod = a->dh_prod + n * H;
-            for (int64_t j = 0; j < H; j++) dh[j] += prod[j] * keep_factor(d, n, j);
-        }
+        if (a->dh_prod) /* the product's part of dh arrives through the keep factors */
+            times_keep(d, n, a->dh_prod + n * H, a->dh_rec + n * H, true);
         if (dropped(a->mask, d, n, t)) { /* h_prev carried on: its whole gradient; c's passes as it is */
             float *dh = a->dh_rec + n * H;
             const float *dyh = dyrow + at.ho * H;
