@@ -901,6 +901,11 @@ kn_status kn_model_add_global_pool1d(kn_model *m, kn_pool_kind kind); /* (steps,
 /* A recurrent layer (kn_rnn_opts): (steps, F) -> (steps, units) with return_sequences, else
  * (units); bidirectional with concat: 2 x units. */
 kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts);
+/* Keras's TimeDistributed(Dense(...)): the dense layer applied at every step of a (steps...,
+ * C) input on its own, (steps..., C) -> (steps..., units), with one kernel (C, units) and
+ * bias; parameters "time_distributed_<i>/kernel", "/bias". (A plain dense layer flattens a
+ * sequence instead.) Passes a mask on. Not the last layer. */
+kn_status kn_model_add_time_distributed(kn_model *m, const kn_dense_opts *opts);
 kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);

@@ -537,6 +537,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const reshape[] = {"type", "name", "inputs", "target_shape", NULL};
     static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
+    static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
     static const char *const batch_norm[] = {"type", "name", "inputs", "momentum", "epsilon", "axis", NULL};
     static const char *const layer_norm[] = {"type", "name", "inputs", "epsilon", "center", "scale", "axis", NULL};
     static const char *const concat[] = {"type", "name", "inputs", "axis", NULL};
@@ -561,7 +562,7 @@ static const char *const *layer_keys(const char *t) {
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
-        {"gru", rnn}, {"bidirectional", bidirectional}, {"embedding", embedding},
+        {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
         {"multi_head_attention", attention}, {"position_embedding", position},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -644,6 +645,27 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
             if (!o.bidirectional) return kn__spec_error(ctx, field, "expected \"concat\", \"sum\", \"mul\" or \"ave\"");
         }
         return kn_model_add_rnn(m, &o);
+    }
+    if (strcmp(t, "time_distributed") == 0) { /* Keras's TimeDistributed(layer): a dense layer at every step */
+        const cJSON *inner = cJSON_GetObjectItemCaseSensitive(L, "layer");
+        char sub[64];
+        snprintf(sub, sizeof sub, "%slayer.", where);
+        snprintf(field, sizeof field, "%slayer", where);
+        if (!cJSON_IsObject(inner))
+            return kn__spec_error(ctx, field, "missing (the layer to apply at every step, e.g. {\"type\": \"dense\", "
+                                  "\"units\": 32})");
+        const cJSON *lt = cJSON_GetObjectItemCaseSensitive(inner, "type");
+        snprintf(field, sizeof field, "%slayer.type", where);
+        if (!cJSON_IsString(lt) || strcmp(lt->valuestring, "dense") != 0)
+            return kn__spec_error(ctx, field, "expected \"dense\" (the only layer kiln applies per step; conv1d "
+                                  "with kernel_size 1 is the same product)");
+        static const char *const dense_keys[] = {"type", "units", "activation", "use_bias", "kernel_initializer",
+                                                 "bias_initializer", "kernel_regularizer", "alpha", NULL};
+        kn_dense_opts d = {0};
+        bool given = false;
+        st = kn__spec_check_keys(ctx, inner, sub, dense_keys);
+        if (!st) st = parse_dense(ctx, inner, sub, false, NULL, &d, &given);
+        return st ? st : kn_model_add_time_distributed(m, &d);
     }
     if (strcmp(t, "flatten") == 0) return kn_model_add_flatten(m);
     if (strcmp(t, "reshape") == 0) {
@@ -741,6 +763,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "flatten, reshape, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
+                          "time_distributed, "
                           "multi_head_attention or position_embedding)", t);
 }
 
@@ -900,7 +923,8 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         } else {
             if ((st = add_other_layer(ctx, m, L, t, where, &last_activation_given))) goto done;
             n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0 || strcmp(t, "simple_rnn") == 0 ||
-                       strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0 || strcmp(t, "bidirectional") == 0;
+                       strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0 || strcmp(t, "bidirectional") == 0 ||
+                       strcmp(t, "time_distributed") == 0;
         }
         i++;
     }

@@ -86,8 +86,14 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         }
         if (K->kind == KN__LAYER_DENSE) {
             const kn_dense_opts *o = &K->u.dense;
-            cJSON_AddNumberToObject(L, "units", (double)o->units);
-            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
+            cJSON *D = L;
+            if (K->per_step) { /* {"type": "time_distributed", "layer": {"type": "dense", ...}} */
+                D = cJSON_AddObjectToObject(L, "layer");
+                if (!D) D = L;
+                else cJSON_AddStringToObject(D, "type", "dense");
+            }
+            cJSON_AddNumberToObject(D, "units", (double)o->units);
+            add_dense_options(D, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_CONV2D) {
             const kn_conv2d_opts *o = &K->u.conv;
             cJSON_AddNumberToObject(L, "filters", (double)o->filters);

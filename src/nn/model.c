@@ -62,6 +62,7 @@ const char *kn__layer_type(const kn__layer *L) {
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     _Static_assert(sizeof merges / sizeof *merges == KN_MERGE_COUNT, "a name for every merge");
     if (L->kind == KN__LAYER_MERGE) return (unsigned)L->u.merge < KN_MERGE_COUNT ? merges[L->u.merge] : "merge";
+    if (L->kind == KN__LAYER_DENSE && L->per_step) return "time_distributed";
     if (L->kind == KN__LAYER_DROPOUT && L->u.dropout.spatial) /* by its (steps..., channels) */
         return L->ndim == 2 ? "spatial_dropout1d" : L->ndim == 3 ? "spatial_dropout2d" : "spatial_dropout3d";
     return names[L->kind];
@@ -110,6 +111,7 @@ static bool passes_mask(const kn__layer *L) {
     case KN__LAYER_ATTENTION:
     case KN__LAYER_MERGE: return true;
     case KN__LAYER_RNN: return L->u.rnn.return_sequences; /* (the last state is no sequence) */
+    case KN__LAYER_DENSE: return L->per_step; /* (time_distributed: each step on its own) */
     case KN__LAYER_CONV1D: /* position-wise only: each output step is its input step */
         return L->u.conv1d.kernel_size == 1 && L->u.conv1d.stride == 1;
     default: return false;
@@ -220,37 +222,51 @@ kn_status kn__model_check_init(kn_model *m, const char *type, kn_activation act,
     return KN_OK;
 }
 
-kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) {
+/* A dense layer, or (per_step) a time_distributed one: index among the layers of its type. */
+static kn_status add_dense(kn_model *m, const kn_dense_opts *opts, bool per_step) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
     if (m->classic) return kn__error(m->ctx, KN_ERR_STATE, "model: a %s has no layers", m->classic->name);
-    int index = kn__model_count_kind(m, KN__LAYER_DENSE);
-    if (m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "dense_%d: cannot add layers after compile", index);
+    int index = 0;
+    for (int k = 0; k < m->n_layers; k++) index += m->layers[k].kind == KN__LAYER_DENSE && m->layers[k].per_step == per_step;
+    const char *type = per_step ? "time_distributed" : "dense";
+    if (m->compiled) return kn__error(m->ctx, KN_ERR_STATE, "%s_%d: cannot add layers after compile", type, index);
     if (opts->units <= 0 || opts->units > (1LL << 24))
-        return kn__error(m->ctx, KN_ERR_SHAPE, "dense_%d: units is %lld (must be in [1, 2^24])", index,
+        return kn__error(m->ctx, KN_ERR_SHAPE, "%s_%d: units is %lld (must be in [1, 2^24])", type, index,
                          (long long)opts->units);
     if ((unsigned)opts->activation >= KN_ACTIVATION_COUNT)
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: unknown activation %d", index, (int)opts->activation);
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "%s_%d: unknown activation %d", type, index, (int)opts->activation);
     if (!(opts->l2 >= 0) || !isfinite(opts->l2))
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: l2 is %g (must be >= 0)", index, (double)opts->l2);
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "%s_%d: l2 is %g (must be >= 0)", type, index, (double)opts->l2);
     if ((unsigned)opts->kernel_init >= KN_INIT_COUNT)
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: unknown kernel initializer", index);
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "%s_%d: unknown kernel initializer", type, index);
     if ((unsigned)opts->bias_init >= KN_INIT_COUNT)
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: unknown bias initializer %d", index,
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "%s_%d: unknown bias initializer %d", type, index,
                          (int)opts->bias_init);
     if (opts->bias_init == KN_INIT_ORTHOGONAL && !opts->no_bias)
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: bias_init orthogonal needs a matrix (a bias is a vector)",
-                         index);
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "%s_%d: bias_init orthogonal needs a matrix (a bias is a "
+                         "vector)", type, index);
     if (!isfinite(opts->init_value))
-        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "dense_%d: init_value is %g (must be finite)", index,
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "%s_%d: init_value is %g (must be finite)", type, index,
                          (double)opts->init_value);
-    kn_status st = kn__model_can_add(m, "dense");
+    kn_status st = kn__model_can_add(m, type);
     if (st) return st;
-    kn__layer layer = {.kind = KN__LAYER_DENSE, .u.dense = *opts, .shape = {opts->units}, .ndim = 1, .index = index};
+    kn__layer layer = {.kind = KN__LAYER_DENSE, .u.dense = *opts, .shape = {opts->units}, .ndim = 1, .index = index,
+                       .per_step = per_step};
+    if (per_step) { /* the product over the last axis: (steps..., C) -> (steps..., units) */
+        layer.ndim = kn__model_layer_input(m, m->n_layers, layer.shape, NULL);
+        if (layer.ndim < 2)
+            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] time_distributed: needs an input of steps (steps, "
+                             "features), got 1 dimension (a plain dense layer takes it)", m->n_layers);
+        layer.shape[layer.ndim - 1] = opts->units;
+    }
     /* bias_init's zero value means the default, zeros (kiln.h): stored as what it means, so
      * the graph and the written description need no rule of their own */
     if (layer.u.dense.bias_init == KN_INIT_GLOROT_UNIFORM) layer.u.dense.bias_init = KN_INIT_ZEROS;
     return kn__model_push_layer(m, &layer);
 }
+
+kn_status kn_model_add_dense_ex(kn_model *m, const kn_dense_opts *opts) { return add_dense(m, opts, false); }
+kn_status kn_model_add_time_distributed(kn_model *m, const kn_dense_opts *opts) { return add_dense(m, opts, true); }
 
 kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
@@ -476,7 +492,7 @@ static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64
     kshape[0] = kshape[1] = 0;
     *bias = 0;
     if (L->kind == KN__LAYER_DENSE) {
-        kshape[0] = f;
+        kshape[0] = L->per_step ? in[ndim - 1] : f;
         kshape[1] = L->u.dense.units;
         *bias = L->u.dense.no_bias ? 0 : L->u.dense.units;
     } else if (L->kind == KN__LAYER_CONV2D && ndim == 3) {
@@ -567,6 +583,9 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
                          (double)opts->optimizer.learning_rate);
     kn_status pst = kn__compile_check_precision(m->ctx, opts); /* precision, loss scaling */
     if (pst) return pst;
+    if (m->layers[m->n_layers - 1].per_step)
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: the last layer is time_distributed, which gives an output per "
+                         "step; kiln's losses take one row a sample (pool or flatten, then a dense layer)");
     kn_activation *lastp = layer_activation(&m->layers[m->n_layers - 1]);
     kn_activation last = lastp ? *lastp : KN_LINEAR;
     int64_t outputs = kn_model_output_size(m);
@@ -670,11 +689,22 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         L->kernel = L->bias = NULL;
         kn_activation act = KN_LINEAR;
         float alpha = 0, l2 = 0;
+        int64_t per_step_rows = 0; /* a time_distributed layer's batch (KN_BATCH or a size) */
         switch (L->kind) {
         case KN__LAYER_DENSE: {
             const kn_dense_opts *o = &L->u.dense;
-            if (h && h->ndim != 2) h = kn_reshape(g, h, (int64_t[]){-1, f}, 2); /* Dense flattens its input */
-            L->kernel = layer_param(g, L, "kernel", (int64_t[]){f, o->units}, 2, o->kernel_init, o->init_value, 0);
+            int64_t kin = f;
+            if (L->per_step && h) { /* every step a row: (N, steps..., C) -> (N * steps, C) */
+                kin = in[L->ndim - 1];
+                h = kn__model_view_as(g, h, in, L->ndim);
+                per_step_rows = h ? h->shape[0] : 0;
+                bool batched = per_step_rows == KN_BATCH;
+                h = kn__reshape_rows(g, h, (int64_t[]){batched ? KN_BATCH : per_step_rows * (f / kin), kin}, 2,
+                                     batched ? f / kin : 0);
+            } else if (h && h->ndim != 2) {
+                h = kn_reshape(g, h, (int64_t[]){-1, f}, 2); /* Dense flattens its input */
+            }
+            L->kernel = layer_param(g, L, "kernel", (int64_t[]){kin, o->units}, 2, o->kernel_init, o->init_value, 0);
             h = kn_matmul(g, h, L->kernel); /* (batch, in) x (in, units) -> (batch, units) */
             if (!o->no_bias) h = add_bias(g, L, h, o->units, o->bias_init, o->init_value);
             act = o->activation;
@@ -787,6 +817,11 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;
             h = kn__act_alpha(g, h, act, alpha);
+        }
+        if (per_step_rows) { /* back to (N, steps..., units) */
+            int64_t s[KN_MAX_DIMS + 1] = {per_step_rows};
+            memcpy(s + 1, L->shape, (size_t)L->ndim * sizeof *s);
+            h = kn__reshape_rows(g, h, s, L->ndim + 1, per_step_rows == KN_BATCH ? 1 : 0);
         }
         if (l2 > 0) {
             g->build_phase = KN_PHASE_LOSS;
@@ -1068,7 +1103,8 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         const kn__layer *L = &m->layers[i];
         switch (L->kind) {
         case KN__LAYER_DENSE:
-            used += (size_t)snprintf(buf + used, size - used, " -> dense %lld %s", (long long)L->u.dense.units,
+            used += (size_t)snprintf(buf + used, size - used, " -> %s %lld %s",
+                                     L->per_step ? "time_distributed dense" : "dense", (long long)L->u.dense.units,
                                      kn_activation_name(L->u.dense.activation));
             break;
         case KN__LAYER_CONV2D: {

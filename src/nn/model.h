@@ -58,6 +58,8 @@ typedef struct kn__layer {
     int64_t features;          /* product of shape */
     int index;                 /* among layers with parameters of its kind: dense_<index> */
     bool masked;               /* its output carries a mask (an embedding's mask_zero; kn__model_push_layer) */
+    bool per_step;             /* a dense layer inside Keras's TimeDistributed: the product at every step
+                                * (the input's last axis), not over the flattened sample */
     kn_tensor *kernel, *bias;  /* in the current graph */
 } kn__layer;
 const char *kn__layer_type(const kn__layer *L); /* "conv2d", as the JSON description names it */
