@@ -11,7 +11,9 @@
  * replayed from a captured CUDA graph against step-by-step launches (bit for bit). The
  * recurrent layers (simple_rnn, lstm, gru: sequences, last steps, stacked, with and without
  * a bias) as graphs, replayed too, and as models trained by kn_model_fit on both devices;
- * masked (kn_rnn_masked: sequences, last steps, go_backwards, stacked, trained, replayed).
+ * masked (kn_rnn_masked: sequences, last steps, go_backwards, stacked, trained, replayed);
+ * with dropout and recurrent dropout (kn_rnn_dropout: the same, evaluated after training
+ * too). Spatial dropout (a mask shared by steps) bit for bit, replayed, and in half.
  * Attention over heads (kn_attention) and its gradient: heads, Tq != Tk, causal, a sequence
  * attending to itself, Dk != Dv, several chunks, row tiles and column tiles of the GPU's
  * kernels; trained under projections, replayed, and in bf16 (where it stays f32).
@@ -346,9 +348,15 @@ typedef struct {
     bool back; /* KN_RNN_GO_BACKWARDS (the first layer) */
 } rnn_arg;
 
+/* Keras's dropout rates of a layer (kn_rnn_dropout): on its input and on the state its
+ * products read; 0, 0: none (kn_rnn_masked). */
+typedef struct {
+    float input, recurrent;
+} rnn_rates;
+
 /* One layer over x; mask: its (N, T) mask, or NULL (kn_rnn_masked without one is kn_rnn). */
 static kn_tensor *rnn_layer(kn_graph *g, const rnn_arg *a, kn_tensor *x, int64_t H, kn_rnn_cell cell, bool seq,
-                            bool back, const char *prefix, kn_tensor *mask) {
+                            bool back, const char *prefix, kn_tensor *mask, rnn_rates drop) {
     int64_t F = x->shape[2], GH = (cell == KN_RNN_LSTM ? 4 : cell == KN_RNN_GRU ? 3 : 1) * H;
     char name[3][32];
     snprintf(name[0], sizeof name[0], "%skernel", prefix);
@@ -359,22 +367,23 @@ static kn_tensor *rnn_layer(kn_graph *g, const rnn_arg *a, kn_tensor *x, int64_t
     kn_tensor *b = !a->bias ? NULL
                    : cell == KN_RNN_GRU ? kn_param(g, (int64_t[]){2, GH}, 2, KN_INIT_ZEROS, name[2])
                                         : kn_param(g, (int64_t[]){GH}, 1, KN_INIT_ZEROS, name[2]);
-    return kn_rnn_masked(g, cell, x, k, u, b, a->act, a->ract,
-                         (seq ? KN_RNN_RETURN_SEQUENCES : 0u) | (back ? KN_RNN_GO_BACKWARDS : 0u), mask);
+    return kn_rnn_dropout(g, cell, x, k, u, b, a->act, a->ract,
+                          (seq ? KN_RNN_RETURN_SEQUENCES : 0u) | (back ? KN_RNN_GO_BACKWARDS : 0u), mask, drop.input,
+                          drop.recurrent);
 }
 
 /* Case a's layers over x (5 rows, T steps), each given the mask named mask (an input filled
  * by fill's "mask" rules), or none if NULL: a stacked second layer takes it too, as a
- * Keras model passes a sequence's mask on. */
-static void rnn_graph(kn_graph *g, const rnn_arg *a, const char *mask) {
+ * Keras model passes a sequence's mask on; and both the dropout rates drop. */
+static void rnn_graph(kn_graph *g, const rnn_arg *a, const char *mask, rnn_rates drop) {
     kn_tensor *x = kn_param(g, (int64_t[]){5, a->T, 3}, 3, KN_INIT_ZEROS, "x");
     kn_tensor *m = mask ? kn_input(g, KN_F32, (int64_t[]){5, a->T}, 2, mask) : NULL;
-    kn_tensor *y = rnn_layer(g, a, x, a->H, a->cell, a->seq || a->stack, a->back, "", m);
-    if (a->stack) y = rnn_layer(g, a, y, 3, KN_RNN_LSTM, false, false, "second_", m);
+    kn_tensor *y = rnn_layer(g, a, x, a->H, a->cell, a->seq || a->stack, a->back, "", m, drop);
+    if (a->stack) y = rnn_layer(g, a, y, 3, KN_RNN_LSTM, false, false, "second_", m, drop);
     train_on(g, y, a->opt);
 }
 
-static void b_rnn(kn_graph *g, const void *arg) { rnn_graph(g, arg, NULL); }
+static void b_rnn(kn_graph *g, const void *arg) { rnn_graph(g, arg, NULL, (rnn_rates){0, 0}); }
 
 /* A masked recurrent case (kn_rnn_masked): the layers and their mask's input name. */
 typedef struct {
@@ -384,7 +393,20 @@ typedef struct {
 
 static void b_masked_rnn(kn_graph *g, const void *arg) {
     const masked_rnn_arg *m = arg;
-    rnn_graph(g, &m->a, m->mask);
+    rnn_graph(g, &m->a, m->mask, (rnn_rates){0, 0});
+}
+
+/* A recurrent case with dropout (kn_rnn_dropout): the layers, their mask's input name (or
+ * NULL) and the rates. */
+typedef struct {
+    rnn_arg a;
+    const char *mask;
+    rnn_rates drop;
+} dropout_rnn_arg;
+
+static void b_dropout_rnn(kn_graph *g, const void *arg) {
+    const dropout_rnn_arg *d = arg;
+    rnn_graph(g, &d->a, d->mask, d->drop);
 }
 
 static void b_act(kn_graph *g, const void *arg) {
@@ -448,6 +470,39 @@ static void b_dropout(kn_graph *g, const void *arg) {
     (void)arg;
     kn_tensor *x = kn_param(g, (int64_t[]){13, 77}, 2, KN_INIT_ZEROS, "x");
     train_on(g, kn_dropout(g, x, 0.3f), NULL);
+}
+
+/* Spatial dropout (kn_spatial_dropout: KN_OP_DROPOUT with one mask shared by the steps) of x
+ * (rows, steps..., channels), trained by opt (the step, so the mask, changes) or not. */
+typedef struct {
+    int ndim;
+    int64_t shape[4];
+    const kn_optimizer *opt;
+} spatial_arg;
+
+static void b_spatial_dropout(kn_graph *g, const void *arg) {
+    const spatial_arg *a = arg;
+    kn_tensor *x = kn_param(g, a->shape, a->ndim, KN_INIT_ZEROS, "x");
+    train_on(g, kn_spatial_dropout(g, x, 0.3f), a->opt);
+}
+
+/* Mixed precision: x (64 rows, 12) half (a model's loader), tanh of a dense layer (16
+ * channels, half on the GPU) viewed as (16, 4 steps, 16) through spatial dropout 0.25 into a
+ * dense layer and sparse cross-entropy, trained by opt: the dropout reads and writes half. */
+static void b_spatial_half(kn_graph *g, const void *arg) {
+    g->half_inputs = true;
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){64, 12}, 2, "x");
+    kn_tensor *labels = kn_input(g, KN_I32, (int64_t[]){64}, 1, "labels");
+    kn_tensor *w1 = kn_param(g, (int64_t[]){12, 16}, 2, KN_INIT_GLOROT_UNIFORM, "w1");
+    kn_tensor *b1 = kn_param(g, (int64_t[]){16}, 1, KN_INIT_ZEROS, "b1");
+    kn_tensor *w2 = kn_param(g, (int64_t[]){16, 5}, 2, KN_INIT_GLOROT_UNIFORM, "w2");
+    kn_tensor *h = kn_act(g, kn_add(g, kn_matmul(g, x, w1), b1), KN_TANH);
+    h = kn_spatial_dropout(g, kn_reshape(g, h, (int64_t[]){16, 4, 16}, 3), 0.25f);
+    h = kn_reshape(g, h, (int64_t[]){64, 16}, 2);
+    kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, kn_matmul(g, h, w2), labels, true);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    kn_graph_add_optimizer(g, arg);
 }
 
 static void b_batch_norm(kn_graph *g, const void *arg) {
@@ -1251,6 +1306,84 @@ done:
     kn_graph_free(graphed);
 }
 
+/* ---------------------------------------------------------------- spatial dropout */
+
+/* The kept output of g's dropout node (the first), or NULL. */
+static const kn_tensor *kept_dropout(const kn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KN_OP_DROPOUT && (g->nodes[i]->flags & KN_FLAG_KEEP)) return g->nodes[i];
+    return NULL;
+}
+
+/* Whether f32 tensors a and b hold the same bytes (-0 and 0 differ). */
+static bool same_bits(const kn_tensor *a, const kn_tensor *b) {
+    return a && b && kn__numel(a) == kn__numel(b) &&
+           memcmp(a->data, b->data, (size_t)kn__numel(a) * sizeof(float)) == 0;
+}
+
+/* Case c (b_spatial_dropout) on both devices, bit for bit: each training step's output and
+ * x's gradient (the same mask on dy) the CPU's exactly; then an evaluation run (the forward
+ * alone) is the identity. Trained, the SGD rate is a power of two, so both devices update x
+ * to the same bits (the product lr g exact) and the next step's mask meets the same x. */
+static void spatial_bits(kn_ctx *ctx, const tcase *c) {
+    kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    const kn_tensor *yc = cpu ? kept_dropout(cpu) : NULL, *yg = gpu ? kept_dropout(gpu) : NULL;
+    CHECK(yc && yg, "%s: no kept dropout output", c->name);
+    for (int s = 0; yc && yg && s < c->steps; s++) {
+        CHECK(kn_graph_run(cpu) == KN_OK && kn_graph_run(gpu) == KN_OK && kn_graph_sync(gpu) == KN_OK,
+              "%s: run: %s", c->name, kn_last_error(ctx));
+        CHECK(same_bits(yc, yg), "%s: step %d's output differs from the cpu's", c->name, s + 1);
+        CHECK(same_bits(cpu->params[0]->grad, gpu->params[0]->grad), "%s: step %d's gradient differs from the cpu's",
+              c->name, s + 1);
+    }
+    if (yc && yg) {
+        CHECK(kn__graph_run_phases(gpu, KN_PHASE_FORWARD) == KN_OK && kn_graph_sync(gpu) == KN_OK, "%s: evaluation: %s",
+              c->name, kn_last_error(ctx));
+        CHECK(same_bits(yg, gpu->params[0]), "%s: evaluating, spatial dropout is not the identity", c->name);
+    }
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
+}
+
+/* Spatial dropout (kn_spatial_dropout: KN_OP_DROPOUT with iparam[1] S > 0) against the CPU's
+ * (cpu/dropout.c's shared_block): x (rows, steps, channels) and (rows, H, W, C), channels not
+ * a multiple of 4 (draws split between channels), fused and not, at the dropout case's
+ * tolerance and then bit for bit (spatial_bits); trained 3 steps (a new mask each step) and
+ * replayed from a captured CUDA graph against its launches. In bf16 and fp16 (the dropout
+ * reads and writes half on the GPU, checked), as close to the fp32 truth as the CPU's half
+ * training is (half_compare), which another mask would be far from. */
+static void spatial_dropout_cases(kn_ctx *ctx) {
+    kn_optimizer sgd = kn_sgd(0x1p-10f);
+    spatial_arg shapes[] = {{3, {4, 7, 5, 0}, NULL}, {4, {3, 4, 5, 6}, NULL}, {3, {2, 3, 33, 0}, &sgd}};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int steps = shapes[i].opt ? 3 : 2;
+        tcase c = {"spatial dropout", b_spatial_dropout, &shapes[i], KN_PASS_NONE, steps, 0, 1e-6f, KN_PRECISION_FP32};
+        run_case(ctx, &c);
+        spatial_bits(ctx, &c);
+        c.passes = KN_PASS_ALL, c.name = "spatial dropout fused", c.atol = 1e-6f;
+        run_case(ctx, &c);
+        spatial_bits(ctx, &c);
+    }
+    kn_optimizer adam = kn_adam(1e-2f); /* (an optimizer with state: replay_vs_launches compares it) */
+    spatial_arg trained = {3, {2, 3, 33, 0}, &adam};
+    replay_vs_launches(ctx, &(tcase){"replay spatial dropout", b_spatial_dropout, &trained, KN_PASS_ALL, 5, 0, 0,
+                                     KN_PRECISION_FP32});
+    static const kn_precision precs[2] = {KN_PRECISION_BF16, KN_PRECISION_FP16};
+    kn_optimizer momentum = kn_sgd(0.05f);
+    momentum.momentum = 0.9f;
+    for (int p = 0; p < 2; p++) {
+        tcase c = {"spatial dropout half", b_spatial_half, &momentum, KN_PASS_ALL, 3, 0, 0, precs[p]};
+        kn_graph *gpu = make(ctx, &c, KN_DEVICE_CUDA);
+        const kn_tensor *d = NULL;
+        for (int i = 0; gpu && i < gpu->n_nodes; i++)
+            if (gpu->nodes[i]->op == KN_OP_DROPOUT && gpu->nodes[i]->iparam[1] > 0) d = gpu->nodes[i];
+        CHECK(on_mirror || (d && d->dtype != KN_F32 && d->src[0]->dtype != KN_F32),
+              "%s %s: the spatial dropout is not half on the gpu", c.name, kn_precision_name(precs[p]));
+        kn_graph_free(gpu);
+        run_case(ctx, &c);
+    }
+}
+
 /* ---------------------------------------------------------------- recurrent layers */
 
 /* The recurrent ops (KN_OP_RNN, KN_OP_RNN_GRAD, KN_OP_SLICE_GRAD) against the CPU: each
@@ -1261,9 +1394,12 @@ done:
  * products': 1e-4 (each step's product h U in cuBLASLt's order, and the CPU's vectorized
  * cells for the default activations; on the emulator 1.2e-5 at most, the elu lstm's
  * gradients over 9 steps). Then two small models trained by kn_model_fit on both devices (rnn_models). */
-/* Two small models trained with kn_model_fit on the CPU and on cuda, from the same weights
- * (contexts of one seed): an lstm's sequence into a gru's last step into softmax, and a
- * relu simple_rnn's sequence into an lstm without bias. First one training step of 8 rows:
+/* Small models trained with kn_model_fit on the CPU and on cuda, from the same weights
+ * (contexts of one seed): an lstm's sequence into a gru's last step into softmax, a relu
+ * simple_rnn's sequence into an lstm without bias, a bidirectional lstm into a backwards gru,
+ * and spatial dropout into an lstm with dropout and recurrent dropout into a backwards gru
+ * with recurrent dropout (the same masks on both devices: one seed, the same steps; the
+ * predictions drop nothing). First one training step of 8 rows:
  * its loss and every gradient; then 2 epochs of 37 rows in batches of 16 (a short last
  * batch: runs below the compiled batch), Adam: each epoch's loss, the parameters and the
  * predictions after (1e-4, as the products'; the epochs' losses 1e-5: the emulator's are
@@ -1290,6 +1426,11 @@ static void rnn_models(void) {
         "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
         "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"bidirectional\", \"layer\": {\"type\": \"lstm\", \"units\": 4,"
         " \"return_sequences\": true}}, {\"type\": \"gru\", \"units\": 3, \"go_backwards\": true},"
+        "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+        "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
+        "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"spatial_dropout1d\", \"rate\": 0.2},"
+        "{\"type\": \"lstm\", \"units\": 4, \"return_sequences\": true, \"dropout\": 0.2, \"recurrent_dropout\": 0.3},"
+        "{\"type\": \"gru\", \"units\": 3, \"go_backwards\": true, \"recurrent_dropout\": 0.25},"
         "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
         "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}",
     };
@@ -1469,6 +1610,117 @@ static void masked_rnn_cases(kn_ctx *ctx) {
         }
     masked_rnn_arg lstm = {{KN_RNN_LSTM, KN_TANH, KN_SIGMOID, true, true, true, 6, 5, &adam, false}, "mask0_"};
     replay_vs_launches(ctx, &(tcase){"replay masked lstm", b_masked_rnn, &lstm, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+}
+
+/* The k-th kept node of g's forward phase (0 first), or NULL. */
+static const kn_tensor *kept_forward(const kn_graph *g, int k) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kn_tensor *t = g->nodes[i];
+        if ((t->flags & KN_FLAG_KEEP) && t->phase == KN_PHASE_FORWARD && k-- == 0) return t;
+    }
+    return NULL;
+}
+
+/* Case c (b_dropout_rnn, no optimizer: the weights stay) run for one training step, then
+ * evaluated (the forward alone) on both devices: the CPU's outputs; and on the GPU the layers'
+ * output has the same bits as the same layers without dropout evaluate to (every keep factor 1: the products read
+ * h times 1, the input's dropout a copy), which a kernel drawing the training step's mask
+ * from the step values left on the device would not give. */
+static void rnn_dropout_evaluated(kn_ctx *ctx, const tcase *c) {
+    const dropout_rnn_arg *d = c->arg;
+    dropout_rnn_arg none = *d;
+    none.drop = (rnn_rates){0, 0};
+    tcase plain = *c;
+    plain.arg = &none;
+    kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    kn_graph *ref = make(ctx, &plain, KN_DEVICE_CUDA);
+    if (cpu && gpu && ref) {
+        for (int pass = 0; pass < 2; pass++) { /* a training step, then an evaluation */
+            unsigned mask = pass ? KN_PHASE_FORWARD : KN_PHASE_ALL;
+            CHECK(kn__graph_run_phases(cpu, mask) == KN_OK && kn__graph_run_phases(gpu, mask) == KN_OK &&
+                      kn_graph_sync(gpu) == KN_OK, "%s: run: %s", c->name, kn_last_error(ctx));
+        }
+        CHECK(kn__graph_run_phases(ref, KN_PHASE_FORWARD) == KN_OK && kn_graph_sync(ref) == KN_OK,
+              "%s: run without dropout: %s", c->name, kn_last_error(ctx));
+        int n = 0;
+        for (const kn_tensor *t; (t = kept_forward(cpu, n)); n++) {
+            const kn_tensor *on = kept_forward(gpu, n), *off = kept_forward(ref, n);
+            compare("output", c->name, t, on, c->atol, c->rtol);
+            if (n == 0) /* (y; the loss after it reads an input the fill gives other values by its index) */
+                CHECK(same_bits(on, off), "%s: evaluating, the output differs from the layers' without dropout",
+                      c->name);
+        }
+        CHECK(n >= 2, "%s: %d kept outputs", c->name, n);
+    }
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
+    kn_graph_free(ref);
+}
+
+/* Recurrent dropout (kn_rnn_dropout: the RNN node's fparam[0], the masked states its products
+ * read, their gradient through the keep factors; and the input's dropout, a spatial dropout)
+ * against the CPU (cpu/rnn.c): each cell, its sequence and its last step, in order and
+ * go_backwards, the recurrent dropout alone and with input dropout, without a mask and under
+ * "mask_" and "mask0_" (a Keras-masked step still writes its masked state), fused and not.
+ * Other activations (the CPU's scalar cells); stacked (the second layer its own masks) and
+ * trained 3 steps with Adam (a new mask each step); an lstm's and a masked gru's training
+ * replayed from a captured CUDA graph against their launches, bit for bit; and evaluations
+ * after a training step (rnn_dropout_evaluated; the simple_rnn's graph reads the step values
+ * for its recurrent dropout alone: no other node does). A wrong mask moves the outputs far past the
+ * tolerances, as rnn_cases'. */
+static void rnn_dropout_cases(kn_ctx *ctx) {
+    kn_optimizer adam = kn_adam(1e-2f);
+    static const char *const cell_names[] = {"simple_rnn", "lstm", "gru"};
+    char name[160];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 8; v++) {
+            bool seq = v & 1, back = v & 2, both = v & 4;
+            const char *mask = v % 3 == 0 ? "mask0_" : v % 3 == 1 ? NULL : "mask_";
+            dropout_rnn_arg d = {{(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, seq, true, false, 7, 5, NULL, back}, mask,
+                                 {both ? 0.25f : 0.0f, 0.4f}};
+            snprintf(name, sizeof name, "rnn dropout %g/%g (%s) %s %s%s", (double)d.drop.input,
+                     (double)d.drop.recurrent, mask ? mask : "no mask", cell_names[c], seq ? "sequence" : "last step",
+                     back ? " go_backwards" : "");
+            run_case(ctx, &(tcase){name, b_dropout_rnn, &d, KN_PASS_NONE, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+            run_case(ctx, &(tcase){name, b_dropout_rnn, &d, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        }
+    static const struct {
+        kn_rnn_cell cell;
+        kn_activation act, ract;
+    } others[] = {{KN_RNN_SIMPLE, KN_RELU, KN_SIGMOID}, {KN_RNN_LSTM, KN_ELU, KN_HARD_SIGMOID},
+                  {KN_RNN_GRU, KN_SOFTSIGN, KN_HARD_SIGMOID}};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        dropout_rnn_arg d = {{others[i].cell, others[i].act, others[i].ract, true, i != 1, false, 9, 6, NULL, i == 2},
+                             i == 1 ? "mask0_" : NULL, {0.2f, 0.3f}};
+        snprintf(name, sizeof name, "rnn dropout 0.2/0.3 %s %s/%s sequence%s%s", cell_names[d.a.cell],
+                 kn_activation_name(d.a.act), kn_activation_name(d.a.ract), d.mask ? " masked" : "",
+                 d.a.back ? " go_backwards" : "");
+        run_case(ctx, &(tcase){name, b_dropout_rnn, &d, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    }
+    for (int c = 0; c < 3; c++) /* stacked under an lstm (last step), trained with Adam */
+        for (int back = 0; back < 2; back++) {
+            dropout_rnn_arg d = {{(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, true, true, true, 6, 4, &adam, back != 0},
+                                 back ? "mask_" : NULL, {0.2f, 0.35f}};
+            snprintf(name, sizeof name, "rnn dropout 0.2/0.35 %s stacked%s%s, trained", cell_names[c],
+                     back ? " go_backwards" : "", d.mask ? " masked" : "");
+            run_case(ctx, &(tcase){name, b_dropout_rnn, &d, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        }
+    dropout_rnn_arg lstm = {{KN_RNN_LSTM, KN_TANH, KN_SIGMOID, true, true, true, 6, 5, &adam, false}, NULL,
+                            {0.2f, 0.3f}};
+    replay_vs_launches(ctx, &(tcase){"replay lstm with dropout", b_dropout_rnn, &lstm, KN_PASS_ALL, 5, 0, 0,
+                                     KN_PRECISION_FP32});
+    dropout_rnn_arg gru = {{KN_RNN_GRU, KN_TANH, KN_SIGMOID, false, true, false, 6, 5, &adam, true}, "mask_",
+                           {0.0f, 0.4f}};
+    replay_vs_launches(ctx, &(tcase){"replay masked gru go_backwards with recurrent dropout", b_dropout_rnn, &gru,
+                                     KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    for (int c = 0; c < 3; c++) {
+        dropout_rnn_arg d = {{(kn_rnn_cell)c, KN_TANH, KN_SIGMOID, c != 1, true, c == 1, 5, 4, NULL, c == 2},
+                             c == 0 ? NULL : "mask_", {c == 0 ? 0.0f : 0.25f, 0.4f}};
+        snprintf(name, sizeof name, "rnn dropout %g/0.4 %s, evaluated after a step", (double)d.drop.input,
+                 cell_names[c]);
+        tcase e = {name, b_dropout_rnn, &d, c == 1 ? KN_PASS_NONE : KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
+        rnn_dropout_evaluated(ctx, &e);
+    }
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -1782,9 +2034,11 @@ int main(void) {
     replay_vs_launches(ctx, &(tcase){"replay conv chunked", b_conv_geom, &ca, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
     unsetenv("KILN_CUDA_CONV_WS_MB");
     half_cases(ctx);
+    spatial_dropout_cases(ctx);
     if (!on_mirror) dense_rounding_cases(ctx);
     rnn_cases(ctx);
     masked_rnn_cases(ctx);
+    rnn_dropout_cases(ctx);
     attention_cases(ctx);
     masked_attention_cases(ctx);
     masked_mean_cases(ctx);

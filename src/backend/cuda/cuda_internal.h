@@ -357,7 +357,8 @@ size_t kn__cuda_conv_workspace(const kn_tensor *t, size_t cap);
  * before its activation narrows it once (ops.c), or 0. */
 size_t kn__cuda_wide_product_bytes(const kn_tensor *t);
 /* The workspace a recurrent node takes at its resolved batch (ops.c), or 0: KN_OP_RNN a
- * step's product h_s U (N, G*H), KN_OP_RNN_GRAD the (N, H) dh_rec and dc of the walk back. */
+ * step's product h_s U (N, G*H), KN_OP_RNN_GRAD the (N, H) dh_rec and dc of the walk back
+ * (and dh_prod, the product's part, with recurrent dropout). */
 size_t kn__cuda_rnn_workspace(const kn_tensor *t);
 /* The optimizer's state slots for the flat buffers' floats from lo on (state_floats /
  * param_floats of them: none for plain SGD, one for momentum, RMSprop and Adagrad, two for

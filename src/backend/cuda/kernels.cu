@@ -9,6 +9,7 @@
 #include "loss.cuh"
 #include "resident.cuh"
 #include "optimizer.cuh"
+#include "dropout.cuh"
 
 #define THREADS 256
 
@@ -443,37 +444,56 @@ extern "C" cudaError_t kn__cu_copy_segments(cudaStream_t s, const kn__cu_copies 
 /* Element i keeps x[i] * scale when bits 16 (i % 4) .. +15 of draw i / 4 under the node's
  * key are at least the threshold: the CPU's masks, bit for bit. One thread per group of 4.
  * x and y stored as tx and ty (f32 or the graph's half type; rounded once, as the CPU). */
-__global__ void dropout_kernel(const kn__cuda_step *stp, uint64_t seed, int32_t node_key, float rate, const void *x,
-                               int tx, void *y, int ty, int64_t n) {
-    bool train = stp->training && rate != 0.0f;
-    uint64_t key = 0;
-    uint32_t thr = 0;
-    if (train) {
-        uint64_t node = ((uint64_t)stp->rng_step << 32) ^ (uint64_t)(uint32_t)node_key;
-        key = kn__dev_rng_u64(seed, KN_STREAM_DROPOUT, node);
-        if (stp->rng_micro) key = kn__dev_rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)stp->rng_micro);
-        key = kn__dev_rng_key(key, KN_STREAM_DROPOUT + 1);
-        double t = (double)rate * 65536.0 + 0.5;
-        thr = t >= 65536.0 ? 65536u : (uint32_t)t;
-    }
-    float scale = 1.0f / (1.0f - rate);
-    GRID_STRIDE(g, (n + 3) / 4) {
-        uint64_t r = train ? kn__dev_rng_draw(key, (uint64_t)g) : 0;
-        for (int j = 0; j < 4 && g * 4 + j < n; j++) {
-            int64_t i = g * 4 + j;
-            if (!train) {
-                kn__st(y, ty, i, kn__ld(x, tx, i));
-                continue;
-            }
-            uint32_t draw = (uint32_t)(r >> (16 * j)) & 0xffffu;
-            kn__st(y, ty, i, draw >= thr ? kn__ld(x, tx, i) * scale : 0.0f);
+__device__ static inline void dropout_group(const kn__dev_drop &m, int64_t g, const void *x, int tx, void *y, int ty,
+                                           int64_t n) {
+    uint64_t r = m.on ? kn__dev_rng_draw(m.key, (uint64_t)g) : 0;
+    for (int j = 0; j < 4 && g * 4 + j < n; j++) {
+        int64_t i = g * 4 + j;
+        if (!m.on) {
+            kn__st(y, ty, i, kn__ld(x, tx, i));
+            continue;
         }
+        uint32_t draw = (uint32_t)(r >> (16 * j)) & 0xffffu;
+        kn__st(y, ty, i, draw >= m.threshold ? kn__ld(x, tx, i) * m.scale : 0.0f);
+    }
+}
+
+/* A mask shared by steps (KN_OP_DROPOUT's iparam[1] S > 0, F = iparam[2]): element i of x
+ * viewed as (rows, S, F) takes mask element e = (i / (S F)) F + i % F's factor, as
+ * cpu/dropout.c's shared_block: x times the factor (a multiply, as the CPU's, so a dropped
+ * negative gives -0 there and here). Four consecutive mask elements share a 64-bit draw, and
+ * the group's elements mostly take consecutive ones: the last draw is reused while it serves. */
+__device__ static inline void shared_group(const kn__dev_drop &m, int64_t g, int64_t sf, int64_t f, const void *x,
+                                           int tx, void *y, int ty, int64_t n) {
+    uint64_t drawn = UINT64_MAX, r = 0;
+    for (int j = 0; j < 4 && g * 4 + j < n; j++) {
+        int64_t i = g * 4 + j;
+        if (!m.on) {
+            kn__st(y, ty, i, kn__ld(x, tx, i));
+            continue;
+        }
+        uint64_t e = (uint64_t)((i / sf) * f + i % f);
+        if (e >> 2 != drawn) drawn = e >> 2, r = kn__dev_rng_draw(m.key, drawn);
+        uint32_t draw = (uint32_t)(r >> (16 * (e & 3))) & 0xffffu;
+        kn__st(y, ty, i, kn__ld(x, tx, i) * (draw >= m.threshold ? m.scale : 0.0f));
+    }
+}
+
+__global__ void dropout_kernel(const kn__cuda_step *stp, uint64_t seed, int32_t node_key, float rate, int64_t steps,
+                               int64_t features, const void *x, int tx, void *y, int ty, int64_t n) {
+    kn__dev_drop m = kn__dev_dropout(stp, seed, node_key, rate);
+    GRID_STRIDE(g, (n + 3) / 4) {
+        if (steps > 0) shared_group(m, g, steps * features, features, x, tx, y, ty, n);
+        else dropout_group(m, g, x, tx, y, ty, n);
     }
 }
 
 extern "C" cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key,
-                                      float rate, const void *x, int tx, void *y, int ty, int64_t n) {
-    if (n > 0) dropout_kernel<<<blocks_for((n + 3) / 4), THREADS, 0, s>>>(step, seed, key, rate, x, tx, y, ty, n);
+                                      float rate, int64_t steps, int64_t features, const void *x, int tx, void *y,
+                                      int ty, int64_t n) {
+    if (n > 0)
+        dropout_kernel<<<blocks_for((n + 3) / 4), THREADS, 0, s>>>(step, seed, key, rate, steps, features, x, tx, y,
+                                                                   ty, n);
     return cudaGetLastError();
 }
 

@@ -24,6 +24,7 @@
  *                products in the same column order, the same exp and multiply) */
 #include "launch.h"
 #include "device.cuh"
+#include "dropout.cuh"
 
 #include <limits.h>
 
@@ -35,35 +36,18 @@
 #define PER_LANE (COLS / 32)
 
 /* Dropout's keep factor of probability (i, j) of sample n, head h: 0 or 1 / (1 - rate), the
- * CPU's mask (cpu/attention.c's apply_dropout: element ((n H + h) Tq + i) Tk + j, 16 bits of
- * draw e / 4 under the key dropout_kernel derives); 1 when the run does not train. */
-struct drop_mask {
-    uint64_t key;
-    uint32_t threshold;
-    float scale;
-    bool on;
-};
+ * CPU's mask (cpu/attention.c's apply_dropout: element ((n H + h) Tq + i) Tk + j of the mask
+ * dropout.cuh draws); 1 when the run does not train. */
+typedef kn__dev_drop drop_mask;
 
 __device__ static inline drop_mask drop_of(const kn__cu_attention &d) {
-    drop_mask k = {0, 0, 1.0f, false};
-    if (d.rate <= 0.0f || !d.step || !d.step->training) return k;
-    uint64_t node = ((uint64_t)d.step->rng_step << 32) ^ (uint64_t)(uint32_t)d.drop_node;
-    uint64_t key = kn__dev_rng_u64(d.seed, KN_STREAM_DROPOUT, node);
-    if (d.step->rng_micro) key = kn__dev_rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)d.step->rng_micro);
-    double t = (double)d.rate * 65536.0 + 0.5;
-    k.key = kn__dev_rng_key(key, KN_STREAM_DROPOUT + 1);
-    k.threshold = t >= 65536.0 ? 65536u : (uint32_t)t;
-    k.scale = 1.0f / (1.0f - d.rate);
-    k.on = true;
-    return k;
+    if (d.rate <= 0.0f || !d.step) return drop_mask{0, 0, 1.0f, false};
+    return kn__dev_dropout(d.step, d.seed, d.drop_node, d.rate);
 }
 
 __device__ static inline float keep_factor(const drop_mask &k, const kn__cu_attention &d, int64_t n, int64_t h,
                                            int64_t i, int64_t j) {
-    if (!k.on) return 1.0f;
-    uint64_t e = (uint64_t)(((n * d.H + h) * d.Tq + i) * d.Tk + j);
-    uint32_t draw = (uint32_t)(kn__dev_rng_draw(k.key, e >> 2) >> (16 * (e & 3))) & 0xffffu;
-    return draw >= k.threshold ? k.scale : 0.0f;
+    return k.on ? kn__dev_drop_keep(k, (uint64_t)(((n * d.H + h) * d.Tq + i) * d.Tk + j)) : 1.0f;
 }
 
 /* The key steps query step i sees (cpu/attention.c's seen). */

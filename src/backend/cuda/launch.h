@@ -131,16 +131,27 @@ cudaError_t kn__cu_slice_grad(cudaStream_t s, const float *dy, float *dx, int64_
  * order, the zero state at index T). Step s is the s-th processed, at time t = s (t =
  * T-1-s reversed). mask: the node's mask on the device (N, T) f32, a row's time t kept
  * where > 0.5, or NULL (every step kept); at a dropped step the state carries over and its
- * gradient passes straight back (cpu/rnn.c's masked steps). */
+ * gradient passes straight back (cpu/rnn.c's masked steps). Recurrent dropout (the node's
+ * fparam[0] > 0): hm, the offset in a states row of the masked states the products read
+ * (kn__rnn_hm_offset; 0: none), h times row n's keep factor of unit j, dropout's draw of
+ * element n H + j of node key drop_node at rate, keyed by (seed, the step values at step) as
+ * the dropout kernel's; every factor 1 when the run does not train. */
 typedef struct {
     int cell, act, ract, reverse;
     int64_t N, H, T, G, W;
     const float *mask;
+    int64_t hm;
+    float rate;
+    int32_t drop_node;
+    uint64_t seed;
+    const kn__cuda_step *step;
 } kn__cu_rnn;
 /* Forward step s over y (N, W), the states: each row's recurrent term of time t, b_r + prod
  * (br (G*H) or NULL; prod (N, G*H), the previous h times U, or NULL at s = 0: the zero
  * state, which this step writes), at column (T+1)*H + t*G*H, then the cell on it and xw
- * (N, T*G*H): h and (lstm) c of time t. */
+ * (N, T*G*H): h and (lstm) c of time t; with recurrent dropout (d->hm) also h times the keep
+ * factors into the masked states (and their zero state at s = 0), which the next product
+ * reads. */
 cudaError_t kn__cu_rnn_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, const float *xw, const float *prod,
                             const float *br, float *y);
 /* Backward step s: dy (N, W) the states' gradient, xw and y as above; writes time t's d xw
@@ -149,9 +160,12 @@ cudaError_t kn__cu_rnn_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, c
  * recurrence's part of dh, after the caller's product dh_rec (+)= d r U^T of step s + 1,
  * and that step's cell gradient) unless first (s = T - 1: zeros). With a mask the direct
  * part of dh may be nonzero for every cell (a dropped step's whole dh), so the caller's
- * product adds to dh_rec (beta 1), as it does for a gru. */
+ * product adds to dh_rec (beta 1), as it does for a gru. With recurrent dropout (d->hm) the
+ * product goes to dh_prod (N, H) instead, which the step adds times the keep factors to
+ * dh_rec first (unless first); dh_prod NULL otherwise. */
 cudaError_t kn__cu_rnn_back_step(cudaStream_t s, const kn__cu_rnn *d, int64_t step, bool first, const float *dy,
-                                 const float *xw, const float *y, float *out, int64_t ow, float *dh_rec, float *dc);
+                                 const float *xw, const float *y, float *out, int64_t ow, float *dh_rec, float *dc,
+                                 const float *dh_prod);
 /* Mean loss over rows (ws: rows doubles) and its gradient; dloss is a device scalar. */
 cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
                         const float *w, float *out, double *ws, int64_t rows, int64_t c);
@@ -273,10 +287,11 @@ typedef struct {
 #define KN_CU_WGRAD_FOLD_ROWS 1024 /* the most rows a gathered layer takes (its order in shared memory) */
 /* (kn__cu_weight_grads: below kn__cuda_count) */
 
-/* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate; x and y stored as
- * tx and ty (kn_dtype: KN_F32 or a half type). */
+/* Inverted dropout with the CPU's mask (dropout.c): seed, node key, rate; steps > 0: one mask
+ * shared by steps (KN_OP_DROPOUT's iparam[1], [2]: x viewed as (rows, steps, features)), 0: a
+ * draw an element; x and y stored as tx and ty (kn_dtype: KN_F32 or a half type). */
 cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, float rate,
-                           const void *x, int tx, void *y, int ty, int64_t n);
+                           int64_t steps, int64_t features, const void *x, int tx, void *y, int ty, int64_t n);
 /* Batch norm over the last dimension c; ws: 5 c floats. */
 cudaError_t kn__cu_batch_norm(cudaStream_t s, const kn__cuda_step *step, const float *x, float *y, float *mm,
                               float *mv, float momentum, float eps, bool update_moving, float *ws, int64_t rows,

@@ -373,8 +373,9 @@ static kn_status k_elementwise(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_dropout(kn_graph *g, kn_tensor *t) {
-    LAUNCH(kn__cu_dropout(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->fparam[0], VS(0), TY(t->src[0]), VD(t),
-                          TY(t), kn__numel(t)));
+    int64_t steps = t->iparam[1] > 0 ? t->iparam[1] : 0; /* a mask shared by steps (kn_spatial_dropout) */
+    LAUNCH(kn__cu_dropout(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->fparam[0], steps, t->iparam[2], VS(0),
+                          TY(t->src[0]), VD(t), TY(t), kn__numel(t)));
     OK;
 }
 
@@ -630,20 +631,34 @@ static kn_status k_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
  * (A reversed sequence, iparam[5], processes time T-1-s at step s, its states kept in time
  * order: rnn_time and rnn_h_read, and the kernels' step_of, as cpu/rnn.c places them.)
  *
+ * (Recurrent dropout, fparam[0] > 0: the products read the masked states, h times the keep
+ * factors, which each step's kernel also writes at d.hm in the states row; backwards the
+ * product d r_s U^T goes to a third (N, H) buffer, dh_prod, with beta 0, and the next step's
+ * kernel adds it times the factors to the direct part in dh_rec. The kernels draw the factors
+ * from the step values on the device, as the dropout kernel does.)
+ *
  * Nothing is allocated or synchronized: a captured run replays it as launched. */
 
 size_t kn__cuda_rnn_workspace(const kn_tensor *t) {
     if (t->op == KN_OP_RNN) return (size_t)t->ne[0] * (size_t)(kn__rnn_gates(t->iparam[0]) * t->iparam[1]) * sizeof(float);
-    if (t->op == KN_OP_RNN_GRAD) return 2 * (size_t)t->ne[0] * (size_t)t->src[3]->iparam[1] * sizeof(float);
+    if (t->op == KN_OP_RNN_GRAD) { /* dh_rec, dc (, dh_prod with recurrent dropout) */
+        size_t buffers = t->src[3]->fparam[0] > 0.0f ? 3 : 2;
+        return buffers * (size_t)t->ne[0] * (size_t)t->src[3]->iparam[1] * sizeof(float);
+    }
     return 0;
 }
 
 /* The dimensions of the sequence of rnn (a KN_OP_RNN node) over rows rows; reversed where
- * iparam[5] says so (go_backwards, in graphs that set it; 0 otherwise); mask: the device
- * rows of its mask, or NULL. */
-static kn__cu_rnn rnn_dims(const kn_tensor *rnn, int64_t rows, const float *mask) {
+ * iparam[5] says so (go_backwards); mask: the device rows of its mask, or NULL. Recurrent
+ * dropout (fparam[0] > 0): the masked states' offset, and the mask's key (iparam[5] above
+ * KN__RNN_KEY_SHIFT) with the context's seed and the device's step values, which say
+ * whether the run trains. */
+static kn__cu_rnn rnn_dims(kn_graph *g, const kn_tensor *rnn, int64_t rows, const float *mask) {
     kn__cu_rnn d = {rnn->iparam[0], rnn->iparam[3], rnn->iparam[4], (rnn->iparam[5] & KN__RNN_REVERSE) != 0, rows,
-                    rnn->iparam[1], rnn->iparam[2], kn__rnn_gates(rnn->iparam[0]), rnn->ne[1], mask};
+                    rnn->iparam[1], rnn->iparam[2], kn__rnn_gates(rnn->iparam[0]), rnn->ne[1], mask,
+                    0, rnn->fparam[0], (int32_t)((uint32_t)rnn->iparam[5] >> KN__RNN_KEY_SHIFT), g->ctx->seed,
+                    CTX->d_step};
+    if (d.rate > 0.0f) d.hm = kn__rnn_hm_offset(d.cell, d.H, d.T);
     return d;
 }
 
@@ -663,16 +678,17 @@ static kn_status rnn_workspace_check(kn_graph *g, kn_tensor *t) {
 }
 
 static kn_status k_rnn(kn_graph *g, kn_tensor *t) {
-    kn__cu_rnn d = rnn_dims(t, t->ne[0], DOPT(3));
+    kn__cu_rnn d = rnn_dims(g, t, t->ne[0], DOPT(3));
     int64_t GH = d.G * d.H;
     const float *xw = DS(0), *U = DS(1), *br = DOPT(2);
     float *y = D(t), *prod = CTX->ws;
     kn_status st = rnn_workspace_check(g, t);
     if (st) return st;
     for (int64_t s = 0; s < d.T; s++) {
-        /* the h it reads (N, H), row stride W, times U (H, G*H) -> prod (N, G*H) */
-        if (s > 0 && (st = kn__cuda_gemm(g, t, false, false, d.N, GH, d.H, y + rnn_h_read(&d, s) * d.H, KN_F32, d.W, U,
-                                         KN_F32, GH, prod, KN_F32, NULL, false, false)))
+        /* the h it reads (N, H) (the masked copy with recurrent dropout: hm, 0 otherwise), row
+         * stride W, times U (H, G*H) -> prod (N, G*H) */
+        if (s > 0 && (st = kn__cuda_gemm(g, t, false, false, d.N, GH, d.H, y + d.hm + rnn_h_read(&d, s) * d.H, KN_F32,
+                                         d.W, U, KN_F32, GH, prod, KN_F32, NULL, false, false)))
             return st;
         LAUNCH(kn__cu_rnn_step(STREAM, &d, s, xw, s > 0 ? prod : NULL, br, y));
     }
@@ -681,20 +697,23 @@ static kn_status k_rnn(kn_graph *g, kn_tensor *t) {
 
 static kn_status k_rnn_grad(kn_graph *g, kn_tensor *t) {
     const kn_tensor *rnn = t->src[3];
-    kn__cu_rnn d = rnn_dims(rnn, t->ne[0], DOPT(4));
+    kn__cu_rnn d = rnn_dims(g, rnn, t->ne[0], DOPT(4));
     int64_t GH = d.G * d.H, OW = t->ne[1];
     bool gru = d.cell == KN_RNN_GRU;
     const float *dy = DS(0), *xw = DS(1), *U = DS(2), *y = DS(3);
-    float *out = D(t), *dh_rec = CTX->ws, *dc = dh_rec + d.N * d.H;
+    float *out = D(t), *dh_rec = CTX->ws, *dc = dh_rec + d.N * d.H; /* (N, H) each */
+    float *dh_prod = d.hm ? dc + d.N * d.H : NULL;                   /* (N, H): recurrent dropout's product */
     int64_t dr_off = gru ? d.T * GH : 0; /* where d r lies in an output row */
     kn_status st = rnn_workspace_check(g, t);
     if (st) return st;
     for (int64_t s = d.T - 1; s >= 0; s--) {
-        LAUNCH(kn__cu_rnn_back_step(STREAM, &d, s, s == d.T - 1, dy, xw, y, out, OW, dh_rec, dc));
+        LAUNCH(kn__cu_rnn_back_step(STREAM, &d, s, s == d.T - 1, dy, xw, y, out, OW, dh_rec, dc, dh_prod));
         /* d r of step s (N, G*H), row stride OW, times U^T (G*H, H) -> dh_rec (N, H) (+ the direct
-         * part: a gru's, and with a mask a dropped step's whole dh) */
+         * part: a gru's, and with a mask a dropped step's whole dh); with recurrent dropout to
+         * dh_prod alone, which the next step's kernel adds through the keep factors */
+        bool add = !dh_prod && (gru || d.mask);
         if (s > 0 && (st = kn__cuda_gemm(g, t, false, true, d.N, d.H, GH, out + dr_off + rnn_time(&d, s) * GH, KN_F32,
-                                         OW, U, KN_F32, GH, dh_rec, KN_F32, NULL, false, gru || d.mask)))
+                                         OW, U, KN_F32, GH, dh_prod ? dh_prod : dh_rec, KN_F32, NULL, false, add)))
             return st;
     }
     OK;

@@ -42,6 +42,10 @@ static bool reads_step(const kn_graph *g, unsigned mask) {
         case KN_OP_ATTENTION_GRAD:
             if (t->fparam[1] > 0.0f) return true;
             break;
+        case KN_OP_RNN: /* with recurrent dropout, likewise (ops.c; the gradient's src[3] the forward) */
+        case KN_OP_RNN_GRAD:
+            if ((t->op == KN_OP_RNN ? t : t->src[3])->fparam[0] > 0.0f) return true;
+            break;
         default: break;
         }
     }

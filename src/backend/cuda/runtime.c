@@ -145,7 +145,7 @@ static size_t node_workspace(const kn_tensor *t) {
     case KN_OP_DENSE:
     case KN_OP_MATMUL_ACT_GRAD: return kn__cuda_wide_product_bytes(t); /* a half output's f32 product (ops.c) */
     case KN_OP_RNN:
-    case KN_OP_RNN_GRAD: return kn__cuda_rnn_workspace(t); /* a step's product; the walk back's dh and dc */
+    case KN_OP_RNN_GRAD: return kn__cuda_rnn_workspace(t); /* a step's product; the walk back's dh, dc (, dh_prod) */
     case KN_OP_ATTENTION_GRAD: return kn__cuda_attention_workspace(t); /* each query row's max, 1/sum, D */
     default: return 0;
     }
@@ -162,11 +162,6 @@ static kn_status check_nodes(kn_graph *g) {
         if (kn__op_info(t->op)->cpu && !kn__cuda_kernel(t->op))
             return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "cuda: op %s (node '%s') has no CUDA kernel",
                              kn__op_info(t->op)->name, t->name);
-        bool shared_mask = t->op == KN_OP_DROPOUT && t->iparam[1] > 0;
-        bool rnn_dropout = (t->op == KN_OP_RNN || t->op == KN_OP_RNN_GRAD) && (t->op == KN_OP_RNN ? t : t->src[3])->fparam[0] > 0;
-        if (shared_mask || rnn_dropout)
-            return kn__error(g->ctx, KN_ERR_UNSUPPORTED, "cuda: node '%s': %s has no CUDA kernel yet", t->name,
-                             shared_mask ? "spatial dropout (a mask shared by steps)" : "recurrent dropout");
         /* half storage only where the precision pass put it (kn__cuda_half_writes/reads) */
         bool half = (t->dtype == KN_BF16 || t->dtype == KN_F16) && g->precision != KN_PRECISION_FP32;
         if (t->dtype != KN_F32 && t->dtype != KN_I32 && !half && kn__op_info(t->op)->cpu)
