@@ -235,6 +235,63 @@ static void bad(const char *layers, kn_status want_st, const char *want) {
     kn_ctx_free(ctx);
 }
 
+/* A deep residual MLP written layer by layer, as a ResNet's description is: dense 16, then
+ * 150 blocks of (dense 16 relu, add the block's input), then a softmax: 302 layers (the cap
+ * was 64). It builds, trains its loss down on a fixed task, saves and loads bit for bit, and
+ * a description past the cap (KN__MAX_LAYERS) is refused in one line. */
+static void test_deep(void) {
+    enum { BLOCKS = 150, N = 64 };
+    size_t cap = 200 * (BLOCKS + 4);
+    char *text = malloc(cap);
+    if (!text) return;
+    size_t used = (size_t)snprintf(text, cap, "{\"input_shape\": [8], \"layers\": [{\"type\": \"dense\", "
+                                              "\"units\": 16, \"name\": \"b0\"}");
+    for (int b = 1; b <= BLOCKS && used < cap; b++)
+        used += (size_t)snprintf(text + used, cap - used,
+                                 ", {\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\", "
+                                 "\"kernel_initializer\": \"zeros\", \"name\": \"f%d\"}, {\"type\": \"add\", "
+                                 "\"inputs\": [\"f%d\", \"b%d\"], \"name\": \"b%d\"}",
+                                 b, b, b - 1, b);
+    if (used < cap)
+        snprintf(text + used, cap - used, ", {\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}], "
+                                          "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": "
+                                          "{\"type\": \"adam\", \"learning_rate\": 0.01}}");
+    kn_ctx *ctx = new_ctx();
+    kn_model *m = build(ctx, text);
+    CHECK(m && m->n_layers == 2 * BLOCKS + 2, "deep residual MLP: %d layers", m ? m->n_layers : 0);
+    if (m) {
+        float x[N * 8];
+        int32_t y[N];
+        for (int i = 0; i < N; i++) {
+            double sum = 0;
+            for (int k = 0; k < 8; k++) sum += x[i * 8 + k] = (float)sin(0.9 * (i * 8 + k) + 0.4);
+            y[i] = sum > 0;
+        }
+        kn_dataset *ds = NULL;
+        kn_status st = kn_dataset_from_arrays(ctx, x, y, N, 8, 2, &ds);
+        double before = st ? NAN : eval_loss(m, ds);
+        if (!st) st = kn_model_fit(m, ds, &(kn_fit_opts){.epochs = 20, .batch_size = 16}, NULL);
+        double after = st ? NAN : eval_loss(m, ds);
+        printf("deep residual MLP (%d layers): loss %.4f -> %.4f after 20 epochs\n", m->n_layers, before, after);
+        CHECK(!st && after < 0.5 * before, "deep residual MLP: %s; loss %.4f -> %.4f", kn_last_error(ctx), before,
+              after);
+        CHECK(reload_difference(ctx, m, x, N, 2, NULL) == 0, "deep residual MLP: the loaded copy predicts otherwise");
+        kn_dataset_free(ds);
+    }
+    kn_model_free(m);
+    /* past the cap: one line naming it */
+    kn_model *d = NULL;
+    kn_status st = kn_model_new_sequential(ctx, (int64_t[]){4}, 1, &d);
+    for (int i = 0; !st && i < KN__MAX_LAYERS; i++) st = kn_model_add_activation(d, KN_RELU);
+    CHECK(!st, "%d layers: %s", KN__MAX_LAYERS, kn_last_error(ctx));
+    st = kn_model_add_dense(d, 2, KN_SOFTMAX);
+    CHECK(st == KN_ERR_UNSUPPORTED && strstr(kn_last_error(ctx), "more than 1024 layers"), "layer %d: %d '%s'",
+          KN__MAX_LAYERS, (int)st, kn_last_error(ctx));
+    kn_model_free(d);
+    kn_ctx_free(ctx);
+    free(text);
+}
+
 #define D(units) "{\"type\": \"dense\", \"units\": " #units
 static void test_errors(void) {
     bad(D(4) "}, {\"type\": \"add\", \"inputs\": [\"dense_0\", \"nope\"]}, " D(2) "}", KN_ERR_INVALID_ARGUMENT,
@@ -291,6 +348,7 @@ int main(void) {
     test_resnet_digits();
     test_reload_exact();
     test_sequential_same();
+    test_deep();
     test_errors();
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all functional checks passed\n");

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #define KN_MAX_HEADER (64u << 20)
-#define KN_MAX_PARAMS 256
+#define KN_MAX_PARAMS 8192 /* (a layer has at most a few: KN__MAX_LAYERS of them) */
 
 kn_status kn__model_set_training_summary(kn_model *m, const char *json);
 
@@ -206,16 +206,26 @@ static kn_status read_preprocessing(kn_model *m, const char *path, const char *t
 
 /* Checks the tensors of the header against the model's parameters; on success the
  * parameters are in place (zero-copy) or copied into m->owned_params. */
-static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header, const uint8_t *data, size_t data_len,
-                              const char *want_dtype) {
+/* The model's n_specs parameters (specs, total floats) and, per parameter, what the file
+ * gives: its byte offset, its dtype (F32, or F16/BF16 (a converted file): widened below)
+ * and whether it was found (all false on entry). */
+typedef struct {
+    const kn__param_spec *specs;
+    int n_specs;
+    size_t total;
+    size_t *file_offset;
+    kn_dtype *file_dtype;
+    bool *found;
+} bind_arrays;
+
+static kn_status bind_into(kn_model *m, const char *path, const cJSON *header, const uint8_t *data, size_t data_len,
+                           const char *want_dtype, const bind_arrays *b) {
     kn_ctx *ctx = m->ctx;
-    kn__param_spec specs[KN_MAX_PARAMS];
-    size_t total = 0;
-    int n_specs = kn__model_param_specs(m, specs, KN_MAX_PARAMS, &total);
-    if (n_specs > KN_MAX_PARAMS) return kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: more than %d parameters", path, KN_MAX_PARAMS);
-    size_t file_offset[KN_MAX_PARAMS];
-    kn_dtype file_dtype[KN_MAX_PARAMS]; /* F32, or F16/BF16 (a converted file): widened below */
-    bool found[KN_MAX_PARAMS] = {0};
+    const kn__param_spec *specs = b->specs;
+    int n_specs = b->n_specs;
+    size_t total = b->total, *file_offset = b->file_offset;
+    kn_dtype *file_dtype = b->file_dtype;
+    bool *found = b->found;
     int n_tensors = cJSON_GetArraySize(header);
     span *spans = kn__calloc(ctx, (size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *spans);
     if (!spans) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -367,6 +377,33 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     }
     m->mapped_floats = total;
     return KN_OK;
+}
+
+static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header, const uint8_t *data, size_t data_len,
+                              const char *want_dtype) {
+    kn_ctx *ctx = m->ctx;
+    bind_arrays b = {0};
+    b.n_specs = kn__model_param_specs(m, NULL, 0, &b.total);
+    if (b.n_specs > KN_MAX_PARAMS)
+        return kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: more than %d parameters", path, KN_MAX_PARAMS);
+    size_t n = (size_t)(b.n_specs > 0 ? b.n_specs : 1);
+    kn__param_spec *specs = kn__calloc(ctx, n, sizeof *specs);
+    b.file_offset = kn__calloc(ctx, n, sizeof *b.file_offset);
+    b.file_dtype = kn__calloc(ctx, n, sizeof *b.file_dtype);
+    b.found = kn__calloc(ctx, n, sizeof *b.found);
+    kn_status st = specs && b.file_offset && b.file_dtype && b.found ? KN_OK
+                                                                        : kn__error(ctx, KN_ERR_OUT_OF_MEMORY,
+                                                                                    "%s: out of memory", path);
+    if (!st) {
+        kn__model_param_specs(m, specs, b.n_specs, &b.total);
+        b.specs = specs;
+        st = bind_into(m, path, header, data, data_len, want_dtype, &b);
+    }
+    kn__free(ctx, specs);
+    kn__free(ctx, b.file_offset);
+    kn__free(ctx, b.file_dtype);
+    kn__free(ctx, b.found);
+    return st;
 }
 
 kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, const char *path,

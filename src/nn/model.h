@@ -231,7 +231,7 @@ kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tenso
 kn_status kn__model_build_graph(kn_model *m, kn_graph **out, bool training);
 /* The tensors kn__model_build_graph points the model at, saved and restored around a
  * build that must leave the model as it was (a failed rebuild, a session's graph). */
-#define KN__MAX_LAYERS 64
+#define KN__MAX_LAYERS 1024 /* (a ResNet-152 written layer by layer has ~500) */
 typedef struct {
     kn_tensor *x, *y, *out, *pred, *loss, *sw, *kernels[KN__MAX_LAYERS], *biases[KN__MAX_LAYERS];
 } graph_refs;
