@@ -910,6 +910,16 @@ kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);
 kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
+/* Keras's PReLU: x where x > 0, alpha x elsewhere, alpha learned ("prelu_<i>/alpha", of the
+ * input's shape, Keras's default, or per_channel: one per channel, Keras's shared_axes over
+ * every axis but the last, its shape the input's with those axes 1). alpha_init's zero value
+ * means zeros (Keras's default); PyTorch's nn.PReLU starts at the constant 0.25. */
+typedef struct kn_prelu_opts {
+    bool per_channel;
+    kn_init alpha_init;
+    float init_value; /* a KN_INIT_CONSTANT's value */
+} kn_prelu_opts;
+kn_status kn_model_add_prelu(kn_model *m, const kn_prelu_opts *opts);
 /* Keras's Dropout(rate), rate in [0, 1): zeroes a fraction rate of its input while training
  * (the others scaled by 1 / (1 - rate)); the identity in evaluation and prediction. */
 kn_status kn_model_add_dropout(kn_model *m, float rate);

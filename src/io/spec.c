@@ -538,6 +538,8 @@ static const char *const *layer_keys(const char *t) {
     static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
+    static const char *const prelu[] = {"type", "name", "inputs", "alpha_initializer", "shared_axes",
+                                        "alpha_regularizer", "alpha_constraint", NULL};
     static const char *const batch_norm[] = {"type", "name", "inputs", "momentum", "epsilon", "axis", NULL};
     static const char *const layer_norm[] = {"type", "name", "inputs", "epsilon", "center", "scale", "axis", NULL};
     static const char *const concat[] = {"type", "name", "inputs", "axis", NULL};
@@ -563,11 +565,48 @@ static const char *const *layer_keys(const char *t) {
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
-        {"multi_head_attention", attention}, {"position_embedding", position},
+        {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
     return NULL;
+}
+
+/* Keras's PReLU (type prelu): alpha_initializer (zeros), shared_axes null (an alpha per
+ * element) or every axis but the channels ([1] on sequences, [1, 2] on images: an alpha per
+ * channel); alpha_regularizer and alpha_constraint only null. */
+static kn_status parse_prelu(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where) {
+    char field[96];
+    kn_prelu_opts o = {.alpha_init = KN_INIT_ZEROS};
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, "alpha_initializer");
+    if (v && !cJSON_IsNull(v)) {
+        snprintf(field, sizeof field, "%salpha_initializer", where);
+        kn_status st = parse_initializer(ctx, v, field, &o.alpha_init, &o.init_value);
+        if (st) return st;
+        if (o.alpha_init == KN_INIT_ORTHOGONAL || o.alpha_init == KN_INIT_GLOROT_UNIFORM)
+            return kn__spec_error(ctx, field, "%s is not offered for alpha (use zeros, constant, ...)",
+                                  kn_init_name(o.alpha_init));
+    }
+    static const char *const nulls[] = {"alpha_regularizer", "alpha_constraint"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(L, nulls[k]);
+        snprintf(field, sizeof field, "%s%s", where, nulls[k]);
+        if (n && !cJSON_IsNull(n)) return kn__spec_error(ctx, field, "only null is supported");
+    }
+    const cJSON *axes = cJSON_GetObjectItemCaseSensitive(L, "shared_axes");
+    if (axes && !cJSON_IsNull(axes)) {
+        int64_t in[KN_MAX_DIMS];
+        int ndim = kn__model_layer_input(m, m->n_layers, in, NULL), k = 0;
+        bool channels = cJSON_IsArray(axes) && cJSON_GetArraySize(axes) == ndim - 1 && ndim > 1;
+        const cJSON *a;
+        cJSON_ArrayForEach(a, axes) channels = channels && cJSON_IsNumber(a) && a->valuedouble == ++k;
+        snprintf(field, sizeof field, "%sshared_axes", where);
+        if (!channels)
+            return kn__spec_error(ctx, field, "expected null (an alpha per element) or every axis but the channels "
+                                  "([1] on sequences, [1, 2] on images: an alpha per channel)");
+        o.per_channel = true;
+    }
+    return kn_model_add_prelu(m, &o);
 }
 
 /* Adds layer L (JSON layers[i], any type but dense) to m. */
@@ -745,6 +784,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     if (strcmp(t, "embedding") == 0) return kn__spec_embedding(ctx, m, L, where);
     if (strcmp(t, "multi_head_attention") == 0) return kn__spec_attention(ctx, m, L, where);
     if (strcmp(t, "position_embedding") == 0) return kn__spec_position_embedding(ctx, m, L, where);
+    if (strcmp(t, "prelu") == 0) return parse_prelu(ctx, m, L, where);
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     for (int k = 0; k < KN_MERGE_COUNT; k++) {
         if (strcmp(t, merges[k]) != 0) continue;
@@ -764,7 +804,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
-                          "multi_head_attention or position_embedding)", t);
+                          "multi_head_attention, position_embedding or prelu)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

@@ -180,6 +180,12 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
         } else if (K->kind == KN__LAYER_POSITION_EMBEDDING) {
             add_initializer(L, "initializer", K->u.position_init, 0);
+        } else if (K->kind == KN__LAYER_PRELU) {
+            add_initializer(L, "alpha_initializer", K->u.prelu.alpha_init, K->u.prelu.init_value);
+            if (K->u.prelu.per_channel) { /* every axis but the channels */
+                cJSON *axes = cJSON_AddArrayToObject(L, "shared_axes");
+                for (int d = 1; axes && d < K->ndim; d++) cJSON_AddItemToArray(axes, cJSON_CreateNumber(d));
+            }
         } else if (K->kind == KN__LAYER_EMBEDDING) {
             const kn_embedding_opts *o = &K->u.embedding;
             cJSON_AddNumberToObject(L, "input_dim", (double)o->input_dim);

@@ -53,8 +53,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "batch_normalization", "layer_normalization",
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
-                                        "multi_head_attention", "position_embedding"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_POSITION_EMBEDDING + 1, "a name for every layer kind");
+                                        "multi_head_attention", "position_embedding", "prelu"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_PRELU + 1, "a name for every layer kind");
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
     if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
@@ -112,6 +112,7 @@ static bool passes_mask(const kn__layer *L) {
     case KN__LAYER_MERGE: return true;
     case KN__LAYER_RNN: return L->u.rnn.return_sequences; /* (the last state is no sequence) */
     case KN__LAYER_DENSE: return L->per_step; /* (time_distributed: each step on its own) */
+    case KN__LAYER_PRELU: return true;
     case KN__LAYER_CONV1D: /* position-wise only: each output step is its input step */
         return L->u.conv1d.kernel_size == 1 && L->u.conv1d.stride == 1;
     default: return false;
@@ -813,6 +814,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             break;
         case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
         case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
+        case KN__LAYER_PRELU: h = kn__model_prelu(m, g, i, h); break;
         }
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;

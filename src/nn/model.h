@@ -17,7 +17,8 @@ typedef enum {
     KN__LAYER_RNN,   /* simple_rnn, lstm, gru (u.rnn; model_rnn.c) */
     KN__LAYER_EMBEDDING, /* token indices from the model input -> rows of a table (model_embedding.c) */
     KN__LAYER_ATTENTION, /* multi_head_attention over 1 to 3 inputs (u.attention; model_attention.c) */
-    KN__LAYER_POSITION_EMBEDDING /* a learned (steps, channels) table added (model_attention.c) */
+    KN__LAYER_POSITION_EMBEDDING, /* a learned (steps, channels) table added (model_attention.c) */
+    KN__LAYER_PRELU  /* Keras's PReLU, alpha learned per element or per channel (model_prelu.c) */
 } kn__layer_kind;
 
 /* Inputs a layer may take (a merge's), and the longest layer name. */
@@ -48,6 +49,7 @@ typedef struct kn__layer {
         kn_embedding_opts embedding;
         kn_attention_opts attention;
         kn_init position_init; /* position_embedding's table */
+        kn_prelu_opts prelu;
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -209,10 +211,13 @@ typedef struct {
 int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* An attention layer's parameters the same way (model_attention.c): 0 for other layers. */
 int kn__attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
-/* Either's, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
+/* A prelu layer's alpha the same way (model_prelu.c): 0 for other layers. */
+int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+/* Any of these, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
 static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     int n = kn__rnn_params(m, i, out);
-    return n ? n : kn__attention_params(m, i, out);
+    if (!n) n = kn__attention_params(m, i, out);
+    return n ? n : kn__prelu_params(m, i, out);
 }
 static inline int64_t kn__layer_param_numel(const kn__rnn_param *p) {
     int64_t n = 1;
@@ -224,6 +229,8 @@ static inline int64_t kn__layer_param_numel(const kn__rnn_param *p) {
 kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor *const *masks,
                                kn_tensor **reg);
 kn_tensor *kn__model_position_embedding(kn_model *m, kn_graph *g, int i, kn_tensor *h);
+/* Prelu layer i's output from its input h (model_prelu.c). */
+kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Recurrent layer i's output from its input h (model_rnn.c); its kernels' l2 added to *reg. */
 kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor *mask, kn_tensor **reg);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
