@@ -920,6 +920,9 @@ typedef struct kn_prelu_opts {
     float init_value; /* a KN_INIT_CONSTANT's value */
 } kn_prelu_opts;
 kn_status kn_model_add_prelu(kn_model *m, const kn_prelu_opts *opts);
+/* Keras's Rescaling(scale, offset): x * scale + offset, the same when training and
+ * predicting (Rescaling(1. / 255) over raw pixels). */
+kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset);
 /* Keras's Dropout(rate), rate in [0, 1): zeroes a fraction rate of its input while training
  * (the others scaled by 1 / (1 - rate)); the identity in evaluation and prediction. */
 kn_status kn_model_add_dropout(kn_model *m, float rate);

@@ -1,5 +1,6 @@
 /* test_prelu.c — Keras's PReLU (type prelu, kn_model_add_prelu): x where x > 0, alpha x
- * elsewhere, alpha learned per element or per channel:
+ * elsewhere, alpha learned per element or per channel; and Keras's Rescaling (type
+ * rescaling: x scale + offset):
  *
  * - predictions against a reference computed here from the model's own parameters (alpha
  *   set to distinct values), per element over a flat and a sequence input, per channel over
@@ -79,7 +80,33 @@ done:
     kn_ctx_free(ctx);
 }
 
+/* rescaling(1/255, -0.5) -> dense 3 against the product computed here */
+static void rescaling_case(void) {
+    enum { N = 3, F = 5, OUT = 3 };
+    kn_ctx *ctx = new_ctx();
+    kn_model *m = build(ctx, "{\"input_shape\": [5], \"layers\": [{\"type\": \"rescaling\", \"scale\": "
+                             "0.00392156862745098, \"offset\": -0.5}, {\"type\": \"dense\", \"units\": 3}], "
+                             "\"loss\": \"mse\"}");
+    int64_t nk = 0;
+    const float *k = m ? kn_model_param(m, "dense_0/kernel", &nk) : NULL, *b = m ? kn_model_param(m, "dense_0/bias", NULL) : NULL;
+    float x[N * F], y[N * OUT];
+    for (int i = 0; i < N * F; i++) x[i] = (float)((i * 37) % 256);
+    kn_status st = k && b && nk == F * OUT ? kn_model_predict(m, x, N, y) : KN_ERR_STATE;
+    double worst = st ? INFINITY : 0;
+    for (int n = 0; !st && n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            double v = b[o];
+            for (int f = 0; f < F; f++) v += ((double)x[n * F + f] / 255.0 - 0.5) * k[f * OUT + o];
+            worst = fmax(worst, fabs(v - y[n * OUT + o]));
+        }
+    printf("rescaling 1/255, offset -0.5 -> dense: predictions within %.2g of the reference\n", worst);
+    CHECK(worst < 1e-5, "rescaling: predictions differ from the reference by %.3g (%s)", worst, kn_last_error(ctx));
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+}
+
 static void test_graphs(void) {
+    rescaling_case();
     reference_case("dense input (12) -> prelu (an alpha per element)", "[12]", "{\"type\": \"prelu\"}", 1, 12, false,
                    (int64_t[]){12}, 1);
     reference_case("sequence (5, 3) -> prelu (per element)", "[5, 3]", "{\"type\": \"prelu\"}", 5, 3, false,
@@ -118,8 +145,19 @@ int main(void) {
                 "\"softmax\"}], " DIGITS_TAIL,
                 KN_PRECISION_FP32, 0.9, 10);
 
+    digits_case("rescaling (x 2 - 1) -> dense 32 relu -> softmax",
+                "{\"input_shape\": [64], \"layers\": [{\"type\": \"rescaling\", \"scale\": 2, \"offset\": -1}, "
+                "{\"type\": \"dense\", \"units\": 32, \"activation\": \"relu\"}, {\"type\": \"dense\", "
+                "\"units\": 10, \"activation\": \"softmax\"}], " DIGITS_TAIL,
+                KN_PRECISION_FP32, 0.85, 20);
+
     kn_ctx *ctx = new_ctx();
     static const description_case bad[] = {
+        {"{\"input_shape\": [4], \"layers\": [{\"type\": \"rescaling\"}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].scale: missing"},
+        {"{\"input_shape\": [4], \"layers\": [{\"type\": \"rescaling\", \"scale\": \"1/255\"}, {\"type\": "
+         "\"dense\", \"units\": 2}]}",
+         "layers[0].scale: expected a number"},
         {"{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"prelu\", \"shared_axes\": [1]}, {\"type\": "
          "\"dense\", \"units\": 2}]}",
          "layers[0].shared_axes: expected null (an alpha per element) or every axis but the channels"},

@@ -538,6 +538,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
+    static const char *const rescaling[] = {"type", "name", "inputs", "scale", "offset", NULL};
     static const char *const prelu[] = {"type", "name", "inputs", "alpha_initializer", "shared_axes",
                                         "alpha_regularizer", "alpha_constraint", NULL};
     static const char *const batch_norm[] = {"type", "name", "inputs", "momentum", "epsilon", "axis", NULL};
@@ -566,6 +567,7 @@ static const char *const *layer_keys(const char *t) {
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
         {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
+        {"rescaling", rescaling},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -785,6 +787,15 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     if (strcmp(t, "multi_head_attention") == 0) return kn__spec_attention(ctx, m, L, where);
     if (strcmp(t, "position_embedding") == 0) return kn__spec_position_embedding(ctx, m, L, where);
     if (strcmp(t, "prelu") == 0) return parse_prelu(ctx, m, L, where);
+    if (strcmp(t, "rescaling") == 0) { /* Keras's Rescaling: scale (required), offset (0) */
+        double scale = 1, offset = 0;
+        snprintf(field, sizeof field, "%sscale", where);
+        if (!cJSON_GetObjectItemCaseSensitive(L, "scale"))
+            return kn__spec_error(ctx, field, "missing (e.g. 0.00392156862745098 for 1 / 255)");
+        if ((st = kn__spec_number(ctx, L, "scale", where, -1e30, 1e30, &scale))) return st;
+        if ((st = kn__spec_number(ctx, L, "offset", where, -1e30, 1e30, &offset))) return st;
+        return kn_model_add_rescaling(m, (float)scale, (float)offset);
+    }
     static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
     for (int k = 0; k < KN_MERGE_COUNT; k++) {
         if (strcmp(t, merges[k]) != 0) continue;
@@ -804,7 +815,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
-                          "multi_head_attention, position_embedding or prelu)", t);
+                          "multi_head_attention, position_embedding, prelu or rescaling)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

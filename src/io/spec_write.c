@@ -180,6 +180,9 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
         } else if (K->kind == KN__LAYER_POSITION_EMBEDDING) {
             add_initializer(L, "initializer", K->u.position_init, 0);
+        } else if (K->kind == KN__LAYER_RESCALING) {
+            cJSON_AddNumberToObject(L, "scale", shortest(K->u.rescaling.scale));
+            cJSON_AddNumberToObject(L, "offset", shortest(K->u.rescaling.offset));
         } else if (K->kind == KN__LAYER_PRELU) {
             add_initializer(L, "alpha_initializer", K->u.prelu.alpha_init, K->u.prelu.init_value);
             if (K->u.prelu.per_channel) { /* every axis but the channels */

@@ -53,8 +53,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "batch_normalization", "layer_normalization",
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
-                                        "multi_head_attention", "position_embedding", "prelu"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_PRELU + 1, "a name for every layer kind");
+                                        "multi_head_attention", "position_embedding", "prelu", "rescaling"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_RESCALING + 1, "a name for every layer kind");
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
     if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
@@ -413,6 +413,18 @@ static kn_status add_dropout(kn_model *m, float rate, bool spatial) {
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] spatial_dropout: needs (steps, channels), (height, width, "
                          "channels) or (depth, height, width, channels) inputs, got %d dimension%s", m->n_layers,
                          L.ndim, L.ndim == 1 ? "" : "s");
+    return kn__model_push_layer(m, &L);
+}
+
+kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_can_add(m, "rescaling");
+    if (st) return st;
+    if (!isfinite(scale) || !isfinite(offset))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] rescaling: scale %g, offset %g (must be finite)",
+                         m->n_layers, (double)scale, (double)offset);
+    kn__layer L = {.kind = KN__LAYER_RESCALING, .u.rescaling = {scale, offset}};
+    L.ndim = kn__model_layer_input(m, m->n_layers, L.shape, NULL);
     return kn__model_push_layer(m, &L);
 }
 
@@ -815,6 +827,10 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
         case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
         case KN__LAYER_PRELU: h = kn__model_prelu(m, g, i, h); break;
+        case KN__LAYER_RESCALING: /* (the scale folds into the product after it, when the fuse pass can) */
+            if (L->u.rescaling.scale != 1.0f) h = kn_scale(g, h, L->u.rescaling.scale);
+            if (L->u.rescaling.offset != 0.0f) h = kn_add(g, h, kn__const_scalar(g, L->u.rescaling.offset));
+            break;
         }
         if (act != KN_LINEAR) {
             if (!alpha) alpha = act == KN_LEAKY_RELU ? 0.2f : 1.0f;

@@ -18,7 +18,8 @@ typedef enum {
     KN__LAYER_EMBEDDING, /* token indices from the model input -> rows of a table (model_embedding.c) */
     KN__LAYER_ATTENTION, /* multi_head_attention over 1 to 3 inputs (u.attention; model_attention.c) */
     KN__LAYER_POSITION_EMBEDDING, /* a learned (steps, channels) table added (model_attention.c) */
-    KN__LAYER_PRELU  /* Keras's PReLU, alpha learned per element or per channel (model_prelu.c) */
+    KN__LAYER_PRELU, /* Keras's PReLU, alpha learned per element or per channel (model_prelu.c) */
+    KN__LAYER_RESCALING /* Keras's Rescaling: x scale + offset (u.rescaling) */
 } kn__layer_kind;
 
 /* Inputs a layer may take (a merge's), and the longest layer name. */
@@ -50,6 +51,7 @@ typedef struct kn__layer {
         kn_attention_opts attention;
         kn_init position_init; /* position_embedding's table */
         kn_prelu_opts prelu;
+        struct { float scale, offset; } rescaling;
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
