@@ -294,6 +294,18 @@ kn_tensor *kn_dropout(kn_graph *g, kn_tensor *x, float rate);
  * with one draw per (sample, channel) shared by every step (position) between; as
  * kn_dropout otherwise. */
 kn_tensor *kn_spatial_dropout(kn_graph *g, kn_tensor *x, float rate);
+/* Keras's GaussianNoise: in a training run x + stddev z, z a standard normal drawn per
+ * element (as dropout's masks: from the context's seed, the optimizer step and the node); the
+ * identity when evaluating or predicting. stddev finite and >= 0, else the graph fails. */
+kn_tensor *kn_gaussian_noise(kn_graph *g, kn_tensor *x, float stddev);
+/* Keras's GaussianDropout: in a training run x (1 + s z), s = sqrt(rate / (1 - rate)), z as
+ * kn_gaussian_noise's (multiplicative noise of mean 1); the identity otherwise. rate in [0, 1). */
+kn_tensor *kn_gaussian_dropout(kn_graph *g, kn_tensor *x, float rate);
+/* Keras's AlphaDropout (for SELU networks): in a training run each element is replaced with
+ * probability rate in [0, 1) by SELU's negative saturation -alpha scale, then all are scaled
+ * and shifted (Keras 3's a and b) so that inputs of mean 0 and variance 1 keep them; the
+ * identity otherwise. Draws as kn_dropout's. */
+kn_tensor *kn_alpha_dropout(kn_graph *g, kn_tensor *x, float rate);
 /* Batch normalization as Keras's BatchNormalization: per channel (the last dimension, over
  * every other), y = (x - mean) / sqrt(var + epsilon) * gamma + beta. In a training run mean
  * and var are the batch's (the variance biased, as Keras), and the run also updates the

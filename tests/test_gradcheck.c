@@ -123,6 +123,20 @@ static kn_tensor *b_scale(kn_graph *g, kn_tensor **in, const void *arg) { (void)
 static kn_tensor *b_copy(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__copy(g, in[0]); }
 /* rate 0.4 on (6, 10): a fixed mask (no update between the runs), some of it dropped */
 static kn_tensor *b_dropout(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_dropout(g, in[0], 0.4f); }
+/* the noise op's modes (KN_OP_NOISE), likewise fixed draws between the runs: Gaussian noise
+ * (gradient 1), Gaussian dropout (the forward's factors), alpha dropout (a where kept) */
+static kn_tensor *b_gaussian_noise(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_gaussian_noise(g, in[0], 0.5f);
+}
+static kn_tensor *b_gaussian_dropout(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_gaussian_dropout(g, in[0], 0.4f);
+}
+static kn_tensor *b_alpha_dropout(kn_graph *g, kn_tensor **in, const void *arg) {
+    (void)arg;
+    return kn_alpha_dropout(g, in[0], 0.4f);
+}
 /* batch normalization in training (batch statistics) over x's last dimension, gamma and
  * beta trained; the moving statistics are parameters of no gradient */
 static kn_tensor *b_batch_norm(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -595,6 +609,10 @@ int main(void) {
     gradcheck("gather (3, 5) ids from a (7, 3) table", b_gather, NULL, &table, fill_ids);
     case_shapes steps = {.n_in = 1, .ndim = {3}, .shape = {{2, 4, 3}}};
     gradcheck("masked mean over (2, 4, 3), mask_zero's mask", b_masked_mean, NULL, &steps, fill_mask_ids);
+    /* (appended last: the cases above draw their inputs from one sequential generator) */
+    gradcheck("gaussian_noise 0.5", b_gaussian_noise, NULL, &drop, NULL);
+    gradcheck("gaussian_dropout 0.4", b_gaussian_dropout, NULL, &drop, NULL);
+    gradcheck("alpha_dropout 0.4", b_alpha_dropout, NULL, &drop, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

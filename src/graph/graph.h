@@ -116,6 +116,13 @@ typedef enum {
     KN_OP_MASKED_MEAN, /* (x (N, T*C), mask (N, T)) -> (N, C): the mean over the steps the mask keeps
                         * (> 0.5), 0 where it keeps none; iparam[0] T, [1] C (ops_mask.c) */
     KN_OP_MASKED_MEAN_GRAD, /* (dy (N, C), mask (N, T)) -> (N, T*C): dy * mask_t / kept steps */
+    KN_OP_NOISE,      /* Keras's GaussianNoise, GaussianDropout, AlphaDropout: mode iparam[1]
+                       * (backend/noise_formulas.h), parameter fparam[0], key iparam[0] (dropout's:
+                       * element i's draws from (seed, step, key, i) as KN_OP_DROPOUT's). In a training
+                       * run, z_i a standard normal: 0 x + stddev z_i; 1 x (1 + s z_i), s = sqrt(rate
+                       * / (1 - rate)); 2 a (kept_i ? x : alpha_p) + b (kept_i: dropout's draw of
+                       * element i at the rate); 3 (2's gradient) kept_i ? x a : 0. A copy otherwise.
+                       * Gradients: 0 dy itself, 1 a mode 1 of dy, 2 a mode 3 of dy, same key */
     KN_OP_COUNT
 } kn_op;
 
@@ -370,6 +377,9 @@ kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, cons
 /* A dropout of x with the given mask key (kn_dropout uses its node's build index); steps,
  * features: a mask shared by steps (KN_OP_DROPOUT's iparam[1], [2]; 0, 0: none). */
 kn_tensor *kn__dropout_keyed(kn_graph *g, kn_tensor *x, float rate, int32_t key, int64_t steps, int64_t features);
+/* A KN_OP_NOISE node of mode (noise_formulas.h) and parameter on x with the given key (-1: the
+ * node's build index, as kn_dropout); the public builders check the parameter first. */
+kn_tensor *kn__noise_keyed(kn_graph *g, kn_tensor *x, int mode, float param, int32_t key);
 /* The gradient of a BATCH_NORM node t (gamma and beta apart) given dy. */
 kn_tensor *kn__batch_norm_grad(kn_graph *g, kn_tensor *dy, kn_tensor *t);
 /* The scale (shift false) or shift of BATCH_NORM node t evaluating, from its moving statistics. */
@@ -392,6 +402,9 @@ bool kn__infer_attention(kn_graph *g, kn_tensor *t);
 bool kn__infer_masked_mean(kn_graph *g, kn_tensor *t);
 bool kn__infer_masked_mean_grad(kn_graph *g, kn_tensor *t);
 void kn__backward_masked_mean(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+/* KN_OP_NOISE's table entries (graph/ops_noise.c). */
+bool kn__infer_noise(kn_graph *g, kn_tensor *t);
+void kn__backward_noise(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* Keras's mask_zero: (batch, T) 1 where the indices x (batch, T) are not 0, else 0 (its
  * elementwise ops: relu6(6 x) / 6 of whole numbers >= 0), never differentiated. */
 kn_tensor *kn__mask_nonzero(kn_graph *g, kn_tensor *x);

@@ -598,6 +598,8 @@ static const kn_op_info op_table[] = {
     /* a mean over the steps a mask keeps (graph/ops_mask.c, backend/cpu/masked_mean.c) */
     [KN_OP_MASKED_MEAN] = {"masked_mean", 2, kn__infer_masked_mean, kn__backward_masked_mean, kn__cpu_masked_mean, NULL},
     [KN_OP_MASKED_MEAN_GRAD] = {"masked_mean_grad", 2, kn__infer_masked_mean_grad, NULL, kn__cpu_masked_mean_grad, NULL},
+    /* Gaussian noise, Gaussian and alpha dropout (graph/ops_noise.c, backend/cpu/noise.c) */
+    [KN_OP_NOISE] = {"noise", 1, kn__infer_noise, kn__backward_noise, kn__cpu_noise, NULL},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

@@ -127,6 +127,8 @@ size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t);
 /* The mean over the steps a mask keeps and its gradient (masked_mean.c). */
 void kn__cpu_masked_mean(kn_graph *g, kn_tensor *t);
 void kn__cpu_masked_mean_grad(kn_graph *g, kn_tensor *t);
+/* Gaussian noise, Gaussian and alpha dropout (KN_OP_NOISE, noise.c). */
+void kn__cpu_noise(kn_graph *g, kn_tensor *t);
 
 /* An embedding lookup (gather) and its scatter-add gradient (embedding.c). */
 void kn__cpu_gather(kn_graph *g, kn_tensor *t);

@@ -29,6 +29,7 @@ static bool foldable_op(kn_op op) {
     case KN_OP_BATCH_NORM_FOLD:
         return true;
     case KN_OP_DROPOUT: /* random in training, a different mask each step: never a constant */
+    case KN_OP_NOISE:   /* likewise */
     case KN_OP_BATCH_NORM: /* batch statistics in training, and updates its state */
     default:
         return false;

@@ -12,6 +12,7 @@ static bool allows_inplace(const kn_tensor *t) {
     switch (t->op) {
     case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_SCALE: case KN_OP_ACT: case KN_OP_ACT_GRAD:
     case KN_OP_ELEMENTWISE: case KN_OP_DROPOUT: /* dropout evaluating: nothing to do in place */
+    case KN_OP_NOISE: /* element i read before it is written; evaluating, nothing to do */
     case KN_OP_LAYER_NORM: /* a row's statistics are read before any of it is written */
         return true;
     default:

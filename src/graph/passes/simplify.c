@@ -5,6 +5,7 @@
  *     reshape(reshape(x)), reshape of x to its own shape      ->  one reshape, or x
  *     matmul(transpose(a), b), matmul(a, transpose(b))        ->  matmul with the transpose flag
  *     dropout(x) of rate 0, or in a graph without backward      ->  x  (it never trains there)
+ *     noise(x) of parameter 0, or in a graph without backward   ->  x  (likewise)
  * A node is replaced by x only when the caller does not hold it (kn__is_output); a broadcast
  * operand (x + 0 with 0 a row) is dropped only when x alone has the result's shape. */
 #include "passes.h"
@@ -16,6 +17,8 @@ static kn_tensor *identity_of(const kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     switch (t->op) {
     case KN_OP_DROPOUT: return t->fparam[0] == 0.0f || !g->has_backward ? a : NULL;
+    case KN_OP_NOISE: /* every mode at parameter 0 is the identity (alpha dropout's a 1, b 0) */
+        return t->fparam[0] == 0.0f || !g->has_backward ? a : NULL;
     case KN_OP_COPY: return a;
     case KN_OP_SCALE: return t->fparam[0] == 1.0f ? a : NULL;
     case KN_OP_MUL:
