@@ -14,6 +14,7 @@
  * masked (kn_rnn_masked: sequences, last steps, go_backwards, stacked, trained, replayed);
  * with dropout and recurrent dropout (kn_rnn_dropout: the same, evaluated after training
  * too). Spatial dropout (a mask shared by steps) bit for bit, replayed, and in half.
+ * Gaussian noise, Gaussian and alpha dropout (KN_OP_NOISE) step by step, replayed.
  * Attention over heads (kn_attention) and its gradient: heads, Tq != Tk, causal, a sequence
  * attending to itself, Dk != Dv, several chunks, row tiles and column tiles of the GPU's
  * kernels; trained under projections, replayed, and in bf16 (where it stays f32).
@@ -27,6 +28,7 @@
  *   1e-5 rel  the activations after softmax (selu ... exponential): several of them
  *             compose two to four such functions (mish: tanh of log1p of exp, and its
  *             slope more), so their 1-2 ulp differences add up (not yet run on a GPU).
+ *   1e-5      Gaussian noise and dropout: normals through CUDA's logf and cosf (noise_cases).
  *   1e-5      reductions and losses: sums in another order (a tree of doubles on the
  *             GPU, row order on the CPU), and the math library's exp/log.
  *   1e-4      matrix products (cuBLASLt's blocking sums k terms in another order), and
@@ -1384,6 +1386,97 @@ static void spatial_dropout_cases(kn_ctx *ctx) {
     }
 }
 
+/* ---------------------------------------------------------------- noise */
+
+/* The noise op (KN_OP_NOISE) of x (13, 77): mode 0 kn_gaussian_noise, 1 kn_gaussian_dropout,
+ * 2 kn_alpha_dropout at p, trained by opt (the step, so the draws, change) or not; squared:
+ * y * y trained, so that even Gaussian noise's draws reach x's gradient (2 y r). */
+typedef struct {
+    int mode;
+    float p;
+    const kn_optimizer *opt;
+    bool squared;
+} noise_arg;
+
+static void b_noise(kn_graph *g, const void *arg) {
+    const noise_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){13, 77}, 2, KN_INIT_ZEROS, "x");
+    kn_tensor *y = a->mode == 0   ? kn_gaussian_noise(g, x, a->p)
+                   : a->mode == 1 ? kn_gaussian_dropout(g, x, a->p)
+                                  : kn_alpha_dropout(g, x, a->p);
+    train_on(g, a->squared ? kn_mul(g, y, y) : y, a->opt);
+}
+
+/* The kept noise node of g (the forward's), or NULL. */
+static const kn_tensor *kept_noise(const kn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KN_OP_NOISE && (g->nodes[i]->flags & KN_FLAG_KEEP)) return g->nodes[i];
+    return NULL;
+}
+
+/* Case c (b_noise) on both devices step by step: each training step's output and x's
+ * gradient the CPU's, bit for bit (bits: alpha dropout) or within the case's tolerance; then
+ * an evaluation run (the forward alone) is the identity on the GPU, bit for bit. */
+static void noise_steps(kn_ctx *ctx, const tcase *c, bool bits) {
+    kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    const kn_tensor *yc = cpu ? kept_noise(cpu) : NULL, *yg = gpu ? kept_noise(gpu) : NULL;
+    CHECK(yc && yg, "%s: no kept noise output", c->name);
+    for (int s = 0; yc && yg && s < c->steps; s++) {
+        CHECK(kn_graph_run(cpu) == KN_OK && kn_graph_run(gpu) == KN_OK && kn_graph_sync(gpu) == KN_OK,
+              "%s: run: %s", c->name, kn_last_error(ctx));
+        char what[48];
+        snprintf(what, sizeof what, "step %d's output", s + 1);
+        if (bits) CHECK(same_bits(yc, yg), "%s: %s differs from the cpu's", c->name, what);
+        else compare(what, c->name, yc, yg, c->atol, c->rtol);
+        snprintf(what, sizeof what, "step %d's gradient", s + 1);
+        if (bits) CHECK(same_bits(cpu->params[0]->grad, gpu->params[0]->grad), "%s: %s differs", c->name, what);
+        else compare(what, c->name, cpu->params[0]->grad, gpu->params[0]->grad, c->atol, c->rtol);
+    }
+    if (yc && yg) {
+        CHECK(kn__graph_run_phases(gpu, KN_PHASE_FORWARD) == KN_OK && kn_graph_sync(gpu) == KN_OK, "%s: evaluation: %s",
+              c->name, kn_last_error(ctx));
+        CHECK(same_bits(yg, gpu->params[0]), "%s: evaluating, the noise is not the identity", c->name);
+    }
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
+}
+
+/* Each mode against the CPU's kernel (cpu/noise.c), fused and not, 2 steps untrained and 3
+ * trained by SGD at 2^-10 (the next step's draws meet x updated alike on both devices), then
+ * y * y trained 5 steps by Adam replayed from a captured CUDA graph against its launches (the
+ * step values, not the capture's step, key the draws). Tolerances: alpha dropout multiplies by the
+ * same float constants and draws the same keep decisions, so its outputs and gradients are
+ * the CPU's bits (run_case's 1e-6: the loss, a sum in another order). The normals of Gaussian
+ * noise and dropout go through CUDA's logf and cosf, within 1 and 2 ulp of glibc's: z within
+ * about 5 ulp (3e-7) of the CPU's relative, |z| <= 5.8, so an output moves by at most 2e-6
+ * (stddev 0.5, s 0.82, |x| < 1); 1e-5 absolute and relative leaves room for the loss, a sum
+ * of 1001 such products (on the emulator, glibc's functions on both sides: equal). */
+static void noise_cases(kn_ctx *ctx) {
+    static const char *names[3] = {"gaussian_noise", "gaussian_dropout", "alpha_dropout"};
+    kn_optimizer sgd = kn_sgd(0x1p-10f), adam = kn_adam(1e-2f);
+    for (int mode = 0; mode < 3; mode++) {
+        bool bits = mode == 2;
+        float tol = bits ? 1e-6f : 1e-5f;
+        for (int trained = 0; trained < 2; trained++) {
+            noise_arg a = {mode, mode == 0 ? 0.5f : 0.4f, trained ? &sgd : NULL, false};
+            char name[64];
+            snprintf(name, sizeof name, "%s%s", names[mode], trained ? " trained" : "");
+            tcase c = {name, b_noise, &a, KN_PASS_NONE, trained ? 3 : 2, bits ? 0 : tol, tol, KN_PRECISION_FP32};
+            run_case(ctx, &c);
+            noise_steps(ctx, &c, bits);
+            char fused[80];
+            snprintf(fused, sizeof fused, "%s fused", name);
+            c.passes = KN_PASS_ALL, c.name = fused;
+            run_case(ctx, &c);
+            noise_steps(ctx, &c, bits);
+        }
+        noise_arg r = {mode, mode == 0 ? 0.5f : 0.4f, &adam, true};
+        char name[64];
+        snprintf(name, sizeof name, "replay %s", names[mode]);
+        replay_vs_launches(ctx, &(tcase){name, b_noise, &r, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    }
+}
+
 /* ---------------------------------------------------------------- recurrent layers */
 
 /* The recurrent ops (KN_OP_RNN, KN_OP_RNN_GRAD, KN_OP_SLICE_GRAD) against the CPU: each
@@ -2035,6 +2128,7 @@ int main(void) {
     unsetenv("KILN_CUDA_CONV_WS_MB");
     half_cases(ctx);
     spatial_dropout_cases(ctx);
+    noise_cases(ctx);
     if (!on_mirror) dense_rounding_cases(ctx);
     rnn_cases(ctx);
     masked_rnn_cases(ctx);

@@ -5,7 +5,8 @@
 # brings them back: tests mlp predict torch step_ab probe, then cnn wide ab checks profile
 # timeline (session 11's order: the A/Bs of step_ab had come after the slow checks):
 #   tests    test_cuda_ops (every op against the CPU backend, replay against launches),
-#            test_rnn, test_embedding, test_attention, test_masks, test_rnn_dropout and test_time_distributed on the GPU (their golden models),
+#            test_rnn, test_embedding, test_attention, test_masks, test_rnn_dropout, test_time_distributed and
+#            test_noise on the GPU (their golden models, references and statistics),
 #            test_golden and test_resident on the GPU
 #   mlp      the reference MLP fitted resident, batch 32 and 256 (issue 10)
 #   predict  single-sample predict, host in and host out, kiln against PyTorch
@@ -79,7 +80,7 @@ tests() {
   KILN_TEST_DEVICE=cuda KILN_TEST_NCCL=1 timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
   # sessions 18-19's layers, so far checked on the emulator only: their PyTorch golden models
   # and finite differences on the GPU
-  for t in test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu; do
+  for t in test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise; do
     echo "== $t on the GPU (its PyTorch golden models and finite differences)"
     KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/$t" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   done

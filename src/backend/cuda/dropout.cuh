@@ -19,17 +19,23 @@ typedef struct {
     bool on;
 } kn__dev_drop;
 
-/* The mask of node key node_key at rate, the step's values at stp, under the context's seed:
- * (seed, rng_step, node key) and, accumulating, the micro-batch, as kn__cpu_dropout_key. */
+/* The element key of node key node_key, the step's values at stp, under the context's seed:
+ * (seed, rng_step, node key) and, accumulating, the micro-batch, as kn__cpu_dropout_key's.
+ * Also the noise op's (kernels_noise.cu). */
+__device__ static inline uint64_t kn__dev_dropout_key(const kn__cuda_step *stp, uint64_t seed, int32_t node_key) {
+    uint64_t node = ((uint64_t)stp->rng_step << 32) ^ (uint64_t)(uint32_t)node_key;
+    uint64_t key = kn__dev_rng_u64(seed, KN_STREAM_DROPOUT, node);
+    if (stp->rng_micro) key = kn__dev_rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)stp->rng_micro);
+    return kn__dev_rng_key(key, KN_STREAM_DROPOUT + 1);
+}
+
+/* The mask of node key node_key at rate (kn__dev_dropout_key's key). */
 __device__ static inline kn__dev_drop kn__dev_dropout(const kn__cuda_step *stp, uint64_t seed, int32_t node_key,
                                                       float rate) {
     kn__dev_drop m = {0, 0, 1.0f / (1.0f - rate), false};
     if (!stp->training || rate == 0.0f) return m;
-    uint64_t node = ((uint64_t)stp->rng_step << 32) ^ (uint64_t)(uint32_t)node_key;
-    uint64_t key = kn__dev_rng_u64(seed, KN_STREAM_DROPOUT, node);
-    if (stp->rng_micro) key = kn__dev_rng_u64(key, KN_STREAM_DROPOUT + 2, (uint64_t)stp->rng_micro);
     double t = (double)rate * 65536.0 + 0.5;
-    m.key = kn__dev_rng_key(key, KN_STREAM_DROPOUT + 1);
+    m.key = kn__dev_dropout_key(stp, seed, node_key);
     m.threshold = t >= 65536.0 ? 65536u : (uint32_t)t;
     m.on = true;
     return m;

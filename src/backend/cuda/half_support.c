@@ -8,8 +8,9 @@
  * bias gradient) and the cheap elementwise ops; each has a launcher taking every operand's
  * storage type (launch.h, the _x launchers). Everything else stays f32 (an op without half support
  * costs memory, never correctness): the merges (concat, slice and its gradient, maximum) and
- * the recurrent ops (rnn, rnn_grad: their recurrences and states in f32, as on the CPU) among
- * them. Products also need operands of one type (cuBLASLt):
+ * the recurrent ops (rnn, rnn_grad: their recurrences and states in f32, as on the CPU) and
+ * the noise op (Gaussian noise and dropout, alpha dropout: f32 on both backends) among them.
+ * Products also need operands of one type (cuBLASLt):
  * the precision pass enforces that for cuda graphs. */
 #include "graph/graph.h"
 

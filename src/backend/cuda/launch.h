@@ -292,6 +292,12 @@ typedef struct {
  * draw an element; x and y stored as tx and ty (kn_dtype: KN_F32 or a half type). */
 cudaError_t kn__cu_dropout(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, float rate,
                            int64_t steps, int64_t features, const void *x, int tx, void *y, int ty, int64_t n);
+/* KN_OP_NOISE (backend/noise_formulas.h, cpu/noise.c): mode, the node's parameter param and
+ * its constants (kn__noise_consts_of: p, b, alpha_p, threshold); element i's draws under
+ * dropout's element key for seed, node key and the step values (kn__dev_dropout_key). The
+ * identity when the step values do not train or param is 0. f32 x and y (y may be x). */
+cudaError_t kn__cu_noise(cudaStream_t s, const kn__cuda_step *step, uint64_t seed, int32_t key, int mode, float param,
+                         float p, float b, float alpha_p, uint32_t threshold, const float *x, float *y, int64_t n);
 /* Batch norm over the last dimension c; ws: 5 c floats. */
 cudaError_t kn__cu_batch_norm(cudaStream_t s, const kn__cuda_step *step, const float *x, float *y, float *mm,
                               float *mv, float momentum, float eps, bool update_moving, float *ws, int64_t rows,

@@ -3,6 +3,7 @@
  * kernels.cu / kernels_nn.cu or a cuBLASLt product (matmul.c) on the graph's stream. */
 #include "node_launch.h"
 #include "backend/rnn_cell.h"
+#include "backend/noise_formulas.h"
 
 #define D(t) ((float *)kn__cuda_tensor(g, (t)))
 #define DS(i) ((float *)kn__cuda_tensor(g, t->src[i]))
@@ -376,6 +377,13 @@ static kn_status k_dropout(kn_graph *g, kn_tensor *t) {
     int64_t steps = t->iparam[1] > 0 ? t->iparam[1] : 0; /* a mask shared by steps (kn_spatial_dropout) */
     LAUNCH(kn__cu_dropout(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->fparam[0], steps, t->iparam[2], VS(0),
                           TY(t->src[0]), VD(t), TY(t), kn__numel(t)));
+    OK;
+}
+
+static kn_status k_noise(kn_graph *g, kn_tensor *t) {
+    kn__noise_consts c = kn__noise_consts_of(t->iparam[1], t->fparam[0]); /* the CPU's floats */
+    LAUNCH(kn__cu_noise(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->iparam[1], t->fparam[0], c.p, c.b, c.alpha_p,
+                        c.threshold, DS(0), D(t), kn__numel(t)));
     OK;
 }
 
@@ -768,6 +776,7 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_SLICE_GRAD] = k_slice_grad,
     [KN_OP_RNN] = k_rnn,
     [KN_OP_RNN_GRAD] = k_rnn_grad,
+    [KN_OP_NOISE] = k_noise,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }

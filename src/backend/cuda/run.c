@@ -36,6 +36,7 @@ static bool reads_step(const kn_graph *g, unsigned mask) {
         case KN_OP_OPT_UPDATE:
         case KN_OP_GRAD_NORM:
         case KN_OP_DROPOUT:
+        case KN_OP_NOISE: /* whether the run trains, and its step (kernels_noise.cu) */
         case KN_OP_BATCH_NORM:
             return true;
         case KN_OP_ATTENTION: /* with dropout: whether the run trains, its step (attention.c) */
