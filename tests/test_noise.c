@@ -87,7 +87,8 @@ static kn_tensor *noise(kn_graph *g, kn_tensor *x, int mode, float p) {
 static void near(const char *what, int mode, double v, double want, double se) {
     printf("  %-16s %-34s %.5f (want %.5f, %.1f standard errors)\n", mode_name[mode], what, v, want,
            se > 0 ? fabs(v - want) / se : 0.0);
-    CHECK(fabs(v - want) <= SE * se, "%s: %s %.6f, want %.6f within %.0f x %.2e", mode_name[mode], what, v, want, SE, se);
+    CHECK(fabs(v - want) <= SE * se, "%s: %s %.6f, want %.6f within %.0f x %.2e", mode_name[mode], what, v, want, SE,
+          se);
 }
 
 /* Statistics of a training run's y given x (mode 2: and the dropout drop of x, same key). */

@@ -382,8 +382,8 @@ static kn_status k_dropout(kn_graph *g, kn_tensor *t) {
 
 static kn_status k_noise(kn_graph *g, kn_tensor *t) {
     kn__noise_consts c = kn__noise_consts_of(t->iparam[1], t->fparam[0]); /* the CPU's floats */
-    LAUNCH(kn__cu_noise(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->iparam[1], t->fparam[0], c.p, c.b, c.alpha_p,
-                        c.threshold, DS(0), D(t), kn__numel(t)));
+    LAUNCH(kn__cu_noise(STREAM, CTX->d_step, g->ctx->seed, t->iparam[0], t->iparam[1], t->fparam[0], c.p, c.b,
+                        c.alpha_p, c.threshold, DS(0), D(t), kn__numel(t)));
     OK;
 }
 
