@@ -942,6 +942,12 @@ kn_status kn_model_add_dropout(kn_model *m, float rate);
  * channel) shared by every step or position (kn_spatial_dropout); the layer's type is
  * spatial_dropout1d, 2d or 3d by its input, (steps, C), (H, W, C) or (D, H, W, C). */
 kn_status kn_model_add_spatial_dropout(kn_model *m, float rate);
+/* Keras's GaussianNoise(stddev), GaussianDropout(rate) and AlphaDropout(rate) layers
+ * (kn_gaussian_noise, kn_gaussian_dropout, kn_alpha_dropout): noise while training, the
+ * identity in evaluation and prediction. */
+kn_status kn_model_add_gaussian_noise(kn_model *m, float stddev);
+kn_status kn_model_add_gaussian_dropout(kn_model *m, float rate);
+kn_status kn_model_add_alpha_dropout(kn_model *m, float rate);
 /* Keras's BatchNormalization(momentum, epsilon) over the last axis (channels of an image,
  * features otherwise): parameters batch_normalization_<i>/gamma, /beta (trained) and
  * /moving_mean, /moving_variance (updated by training runs, saved with the model).

@@ -305,10 +305,53 @@ static void run_all(void) {
     bad_parameters();
 }
 
+/* The layers (gaussian_noise, gaussian_dropout, alpha_dropout) in models on digits: trained,
+ * saved and loaded bit for bit (the identity when predicting), their descriptions written
+ * and read back; and the errors. */
+#define DIGITS_TAIL "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.005}}"
+static void test_layers(void) {
+    digits_case("gaussian_noise 0.1 -> dense 64 relu -> gaussian_dropout 0.2 -> softmax",
+                "{\"input_shape\": [64], \"layers\": [{\"type\": \"gaussian_noise\", \"stddev\": 0.1}, "
+                "{\"type\": \"dense\", \"units\": 64, \"activation\": \"relu\"}, {\"type\": \"gaussian_dropout\", "
+                "\"rate\": 0.2}, {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}], " DIGITS_TAIL,
+                KN_PRECISION_FP32, 0.9, 20);
+    digits_case("dense 64 selu (lecun_normal) -> alpha_dropout 0.1 -> softmax",
+                "{\"input_shape\": [64], \"layers\": [{\"type\": \"dense\", \"units\": 64, \"activation\": "
+                "\"selu\", \"kernel_initializer\": \"lecun_normal\"}, {\"type\": \"alpha_dropout\", \"rate\": "
+                "0.1}, {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}], " DIGITS_TAIL,
+                KN_PRECISION_FP32, 0.9, 20);
+    kn_ctx *ctx = new_ctx();
+    static const description_case bad[] = {
+        {"{\"input_shape\": [4], \"layers\": [{\"type\": \"gaussian_noise\"}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].stddev: missing"},
+        {"{\"input_shape\": [4], \"layers\": [{\"type\": \"gaussian_noise\", \"stddev\": -1}, {\"type\": "
+         "\"dense\", \"units\": 2}]}",
+         "layers[0].stddev: expected a number >= 0"},
+        {"{\"input_shape\": [4], \"layers\": [{\"type\": \"gaussian_noise\", \"rate\": 0.1}, {\"type\": "
+         "\"dense\", \"units\": 2}]}",
+         "layers[0]: unknown key 'rate'"},
+        {"{\"input_shape\": [4], \"layers\": [{\"type\": \"gaussian_dropout\", \"rate\": 1}, {\"type\": "
+         "\"dense\", \"units\": 2}]}",
+         "layers[0].rate: expected a number in [0, 1)"},
+        {"{\"input_shape\": [4], \"layers\": [{\"type\": \"alpha_dropout\"}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].rate: missing"},
+    };
+    check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
+    kn_model *m = build(ctx, "{\"input_shape\": [4], \"layers\": [{\"type\": \"gaussian_noise\", \"stddev\": 0.5}, "
+                             "{\"type\": \"alpha_dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 2}]}");
+    char summary[256] = "";
+    if (m) kn_model_summary(m, summary, sizeof summary);
+    CHECK(strstr(summary, "gaussian_noise 0.5 -> alpha_dropout 0.2 -> dense"), "summary: %s", summary);
+    CHECK(m && kn_model_add_gaussian_dropout(m, -0.1f) != KN_OK, "a negative gaussian_dropout rate from C");
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+}
+
 int main(void) {
     int rc = run_on_test_device("test_noise", &device, run_all);
     if (rc >= 0) return rc;
     run_all();
+    test_layers();
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all noise checks passed\n");
     return failures ? 1 : 0;

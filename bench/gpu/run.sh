@@ -5,7 +5,7 @@
 # brings them back: tests mlp predict torch step_ab probe, then cnn wide ab checks profile
 # timeline (session 11's order: the A/Bs of step_ab had come after the slow checks):
 #   tests    test_cuda_ops (every op against the CPU backend, replay against launches),
-#            test_rnn, test_embedding, test_attention, test_masks, test_rnn_dropout, test_time_distributed and
+#            test_rnn, test_embedding, test_attention, test_masks, test_rnn_dropout, test_time_distributed, test_prelu and
 #            test_noise on the GPU (their golden models, references and statistics),
 #            test_golden and test_resident on the GPU
 #   mlp      the reference MLP fitted resident, batch 32 and 256 (issue 10)

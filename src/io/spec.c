@@ -537,6 +537,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const reshape[] = {"type", "name", "inputs", "target_shape", NULL};
     static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
+    static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
     static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
     static const char *const rescaling[] = {"type", "name", "inputs", "scale", "offset", NULL};
     static const char *const prelu[] = {"type", "name", "inputs", "alpha_initializer", "shared_axes",
@@ -562,7 +563,8 @@ static const char *const *layer_keys(const char *t) {
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
         {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
-        {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"batch_normalization", batch_norm},
+        {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
+        {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
@@ -732,6 +734,21 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         if (!kn_activation_parse(a->valuestring, &act)) return unknown_activation(ctx, field, a->valuestring);
         return kn_model_add_activation(m, act);
     }
+    int noise = strcmp(t, "gaussian_noise") == 0 ? 1 : strcmp(t, "gaussian_dropout") == 0 ? 2
+              : strcmp(t, "alpha_dropout") == 0 ? 3 : 0;
+    if (noise) { /* Keras's GaussianNoise(stddev), GaussianDropout(rate), AlphaDropout(rate) */
+        const char *key = noise == 1 ? "stddev" : "rate";
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(L, key);
+        snprintf(field, sizeof field, "%s%s", where, key);
+        if (!r) return kn__spec_error(ctx, field, noise == 1 ? "missing (the noise's standard deviation, e.g. 0.1)"
+                                                             : "missing (in [0, 1), e.g. 0.1)");
+        bool ok = cJSON_IsNumber(r) && (noise == 1 ? r->valuedouble >= 0 && isfinite(r->valuedouble)
+                                                   : r->valuedouble >= 0 && r->valuedouble < 1);
+        if (!ok) return kn__spec_error(ctx, field, noise == 1 ? "expected a number >= 0" : "expected a number in [0, 1)");
+        float v = (float)r->valuedouble;
+        return noise == 1 ? kn_model_add_gaussian_noise(m, v)
+             : noise == 2 ? kn_model_add_gaussian_dropout(m, v) : kn_model_add_alpha_dropout(m, v);
+    }
     int spatial = strcmp(t, "spatial_dropout1d") == 0 ? 2 : strcmp(t, "spatial_dropout2d") == 0 ? 3
                 : strcmp(t, "spatial_dropout3d") == 0 ? 4 : 0; /* the input's dimensions */
     if (strcmp(t, "dropout") == 0 || spatial) {
@@ -812,6 +829,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
                           "flatten, reshape, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
+                          "gaussian_noise, gaussian_dropout, alpha_dropout, "
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "

@@ -155,7 +155,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         } else if (K->kind == KN__LAYER_ACTIVATION) {
             cJSON_AddStringToObject(L, "activation", kn_activation_name(K->u.activation));
         } else if (K->kind == KN__LAYER_DROPOUT) {
-            cJSON_AddNumberToObject(L, "rate", shortest(K->u.dropout.rate));
+            cJSON_AddNumberToObject(L, K->u.dropout.noise == 1 ? "stddev" : "rate", shortest(K->u.dropout.rate));
         } else if (K->kind == KN__LAYER_BATCH_NORM) {
             cJSON_AddNumberToObject(L, "momentum", shortest(K->u.bn.momentum));
             cJSON_AddNumberToObject(L, "epsilon", shortest(K->u.bn.epsilon));

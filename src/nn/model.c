@@ -63,6 +63,8 @@ const char *kn__layer_type(const kn__layer *L) {
     _Static_assert(sizeof merges / sizeof *merges == KN_MERGE_COUNT, "a name for every merge");
     if (L->kind == KN__LAYER_MERGE) return (unsigned)L->u.merge < KN_MERGE_COUNT ? merges[L->u.merge] : "merge";
     if (L->kind == KN__LAYER_DENSE && L->per_step) return "time_distributed";
+    static const char *const noises[] = {"dropout", "gaussian_noise", "gaussian_dropout", "alpha_dropout"};
+    if (L->kind == KN__LAYER_DROPOUT && L->u.dropout.noise) return noises[L->u.dropout.noise & 3];
     if (L->kind == KN__LAYER_DROPOUT && L->u.dropout.spatial) /* by its (steps..., channels) */
         return L->ndim == 2 ? "spatial_dropout1d" : L->ndim == 3 ? "spatial_dropout2d" : "spatial_dropout3d";
     return names[L->kind];
@@ -429,6 +431,28 @@ kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset) {
 }
 
 kn_status kn_model_add_dropout(kn_model *m, float rate) { return add_dropout(m, rate, false); }
+
+/* Keras's GaussianNoise(stddev), GaussianDropout(rate), AlphaDropout(rate): dropout layers
+ * drawing noise instead (the identity outside training). */
+static kn_status add_noise(kn_model *m, kn__noise_kind kind, float value) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    static const char *const types[] = {"", "gaussian_noise", "gaussian_dropout", "alpha_dropout"};
+    kn_status st = kn__model_can_add(m, types[kind]);
+    if (st) return st;
+    bool ok = kind == KN__NOISE_GAUSSIAN ? value >= 0.0f && isfinite(value) : value >= 0.0f && value < 1.0f;
+    if (!ok)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: %s %g (must be %s)", m->n_layers, types[kind],
+                         kind == KN__NOISE_GAUSSIAN ? "stddev" : "rate", (double)value,
+                         kind == KN__NOISE_GAUSSIAN ? "finite and >= 0" : "in [0, 1)");
+    kn__layer L = {.kind = KN__LAYER_DROPOUT, .u.dropout = {value, false, kind}};
+    L.ndim = kn__model_layer_input(m, m->n_layers, L.shape, NULL);
+    return kn__model_push_layer(m, &L);
+}
+kn_status kn_model_add_gaussian_noise(kn_model *m, float stddev) { return add_noise(m, KN__NOISE_GAUSSIAN, stddev); }
+kn_status kn_model_add_gaussian_dropout(kn_model *m, float rate) {
+    return add_noise(m, KN__NOISE_GAUSSIAN_DROPOUT, rate);
+}
+kn_status kn_model_add_alpha_dropout(kn_model *m, float rate) { return add_noise(m, KN__NOISE_ALPHA_DROPOUT, rate); }
 kn_status kn_model_add_spatial_dropout(kn_model *m, float rate) { return add_dropout(m, rate, true); }
 
 /* A normalization layer of the given type may be added now, with this epsilon. */
@@ -786,7 +810,13 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             break;
         case KN__LAYER_ACTIVATION: act = L->u.activation; break;
         case KN__LAYER_DROPOUT: /* the identity unless training */
-            if (L->u.dropout.spatial)
+            if (L->u.dropout.noise == KN__NOISE_GAUSSIAN)
+                h = kn_gaussian_noise(g, h, L->u.dropout.rate);
+            else if (L->u.dropout.noise == KN__NOISE_GAUSSIAN_DROPOUT)
+                h = kn_gaussian_dropout(g, h, L->u.dropout.rate);
+            else if (L->u.dropout.noise == KN__NOISE_ALPHA_DROPOUT)
+                h = kn_alpha_dropout(g, h, L->u.dropout.rate);
+            else if (L->u.dropout.spatial)
                 h = kn_spatial_dropout(g, kn__model_view_as(g, h, L->shape, L->ndim), L->u.dropout.rate);
             else
                 h = kn_dropout(g, h, L->u.dropout.rate);

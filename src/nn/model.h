@@ -22,6 +22,10 @@ typedef enum {
     KN__LAYER_RESCALING /* Keras's Rescaling: x scale + offset (u.rescaling) */
 } kn__layer_kind;
 
+/* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
+ * GaussianDropout, AlphaDropout (graph/ops_noise.c's builders). */
+typedef enum { KN__NOISE_NONE, KN__NOISE_GAUSSIAN, KN__NOISE_GAUSSIAN_DROPOUT, KN__NOISE_ALPHA_DROPOUT } kn__noise_kind;
+
 /* Inputs a layer may take (a merge's), and the longest layer name. */
 #define KN__MAX_INPUTS 8
 #define KN__NAME_MAX 48
@@ -42,7 +46,9 @@ typedef struct kn__layer {
         kn_conv1d_opts conv1d;
         kn__pool_opts pool;
         kn_activation activation;
-        struct { float rate; bool spatial; } dropout; /* spatial: one draw per (sample, channel) */
+        /* dropout, spatial (one draw per (sample, channel)) or noise (kn__noise_kind; rate: a
+         * gaussian_noise's stddev) */
+        struct { float rate; bool spatial; int noise; } dropout;
         struct { float momentum, epsilon; } bn; /* batch_normalization */
         struct { float epsilon; bool center, scale; } ln; /* layer_normalization */
         kn_merge merge;
