@@ -345,6 +345,17 @@ kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim)
  * activation with kn_act. */
 kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh, int dw,
                      bool same);
+/* Depthwise 2-D convolution (Keras's DepthwiseConv2D without its bias) -> (batch, OH, OW,
+ * C*M): each input channel c convolved alone with M filters of its own (M, the depth
+ * multiplier, is the kernel's columns / C), output channel c*M + m:
+ *   y[n, oy, ox, c*M + m] = sum over (ky, kx) of x[n, oy*sh + ky*dh - pad_top,
+ *                           ox*sw + kx*dw - pad_left, c] * kernel[ky*KW + kx, c*M + m]
+ * kernel is a (KH*KW, C*M) parameter: Keras's (KH, KW, C, M) depthwise kernel flattened.
+ * Windows, strides, dilations and padding as kn_conv2d; add a bias (C*M) with kn_add. The
+ * node belongs to the graph; a kernel that does not fit x is refused (NULL, the graph's
+ * error) naming both shapes. */
+kn_tensor *kn_depthwise_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int stride_h,
+                               int stride_w, int dilation_h, int dilation_w, bool same);
 /* Max over each (PH, PW) window (padding never wins) -> (batch, OH, OW, C); the gradient
  * goes to each window's first maximum. */
 kn_tensor *kn_max_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same);

@@ -17,7 +17,9 @@
  * Gaussian noise, Gaussian and alpha dropout (KN_OP_NOISE) step by step, replayed.
  * Attention over heads (kn_attention) and its gradient: heads, Tq != Tk, causal, a sequence
  * attending to itself, Dk != Dv, several chunks, row tiles and column tiles of the GPU's
- * kernels; trained under projections, replayed, and in bf16 (where it stays f32).
+ * kernels; trained under projections, replayed, and in bf16 (where it stays f32). The
+ * depthwise convolution and its gradients: geometries, fused and not, 32- and 64-bit
+ * kernels, trained and replayed.
  *
  * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
  *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
@@ -2038,6 +2040,57 @@ static void masked_mean_cases(kn_ctx *ctx) {
     }
 }
 
+/* The depthwise convolution (kn_depthwise_conv2d, its input and kernel gradients) against
+ * the CPU's: y = act(dwconv(tanh(x)) + bias), a geometry each (strides, dilations, 'same'
+ * with even windows, depth multipliers 1 to 3, one channel, 33 channels: two column chunks
+ * of the kernel gradient, the second ragged; 2304 output positions: its sum in two parts),
+ * unfused and under every pass (which leave the depthwise nodes alone); the 32-bit kernels
+ * against the 64-bit ones bit for bit; trained with Adam, replayed from a captured graph
+ * against launches bit for bit. 1e-4 as the convolutions: the GPU sums the kernel gradient's
+ * positions in another order (lanes and parts) than the CPU's parts. */
+typedef struct {
+    int kh, kw, sh, sw, dh, dw;
+    bool same;
+    int64_t n, h, w, c, m;
+    kn_activation act;
+    const kn_optimizer *opt; /* NULL: gradients only */
+} depthwise_arg;
+
+static void b_depthwise(kn_graph *g, const void *arg) {
+    const depthwise_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){a->n, a->h, a->w, a->c}, 4, KN_INIT_ZEROS, "x");
+    kn_tensor *k = kn_param(g, (int64_t[]){(int64_t)a->kh * a->kw, a->c * a->m}, 2, KN_INIT_ZEROS, "kernel");
+    kn_tensor *bias = kn_param(g, (int64_t[]){a->c * a->m}, 1, KN_INIT_ZEROS, "bias");
+    kn_tensor *y = kn_depthwise_conv2d(g, kn_act(g, x, KN_TANH), k, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->same);
+    train_on(g, kn_act(g, kn_add(g, y, bias), a->act), a->opt);
+}
+
+static void depthwise_cases(kn_ctx *ctx) {
+    static const depthwise_arg geoms[] = {
+        {3, 3, 1, 1, 1, 1, true, 2, 7, 6, 5, 1, KN_SIGMOID, NULL},  /* 'same', C 5 */
+        {3, 3, 2, 2, 1, 1, true, 3, 9, 8, 3, 2, KN_TANH, NULL},     /* strides 2, M 2 */
+        {4, 2, 1, 2, 2, 1, false, 2, 10, 9, 4, 3, KN_ELU, NULL},    /* even window, dilation 2x1, M 3 */
+        {2, 2, 2, 1, 1, 2, true, 2, 6, 7, 1, 2, KN_TANH, NULL},     /* even 'same', one channel */
+        {3, 3, 1, 1, 1, 1, true, 4, 24, 24, 8, 1, KN_TANH, NULL},   /* 2304 positions: two parts */
+        {2, 3, 2, 2, 1, 1, false, 2, 9, 7, 33, 1, KN_SIGMOID, NULL}, /* 33 columns: a ragged chunk */
+    };
+    for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++)
+        for (int fused = 0; fused < 2; fused++) {
+            char name[64];
+            snprintf(name, sizeof name, "depthwise %d%s", i, fused ? " fused" : "");
+            tcase c = {name, b_depthwise, &geoms[i], fused ? KN_PASS_ALL : KN_PASS_NONE, 1, 1e-4f, 1e-4f,
+                       KN_PRECISION_FP32};
+            run_case(ctx, &c);
+            if (fused) index64_case(ctx, &c);
+        }
+    kn_optimizer adam = kn_adam(1e-2f);
+    depthwise_arg trained = {3, 3, 2, 1, 1, 2, true, 3, 9, 10, 4, 2, KN_TANH, &adam};
+    run_case(ctx, &(tcase){"depthwise trained", b_depthwise, &trained, KN_PASS_ALL, 3, 1e-4f, 1e-4f,
+                           KN_PRECISION_FP32});
+    replay_vs_launches(ctx, &(tcase){"replay depthwise", b_depthwise, &trained, KN_PASS_ALL, 5, 0, 0,
+                                     KN_PRECISION_FP32});
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7}, &ctx);
@@ -2136,6 +2189,7 @@ int main(void) {
     attention_cases(ctx);
     masked_attention_cases(ctx);
     masked_mean_cases(ctx);
+    depthwise_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

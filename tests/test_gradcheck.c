@@ -280,6 +280,10 @@ static kn_tensor *b_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
 }
+static kn_tensor *b_depthwise(kn_graph *g, kn_tensor **in, const void *arg) {
+    const win_arg *w = arg;
+    return kn_depthwise_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
+}
 static kn_tensor *b_max_pool(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_max_pool2d(g, in[0], w->kh, w->kw, w->sh, w->sw, w->same);
@@ -613,6 +617,22 @@ int main(void) {
     gradcheck("gaussian_noise 0.5", b_gaussian_noise, NULL, &drop, NULL);
     gradcheck("gaussian_dropout 0.4", b_gaussian_dropout, NULL, &drop, NULL);
     gradcheck("alpha_dropout 0.4", b_alpha_dropout, NULL, &drop, NULL);
+    /* the depthwise convolution (last: appended cases keep the others' inputs): (2, H, W, 3)
+     * images, depth multiplier m, kernel (KH*KW, 3 m) */
+    struct { const char *name; int h, w, m; win_arg a; } dws[] = {
+        {"depthwise 3x3 valid, m 1", 5, 6, 1, {3, 3, 1, 1, 1, 1, false}},
+        {"depthwise 3x3 same, m 2", 5, 6, 2, {3, 3, 1, 1, 1, 1, true}},
+        {"depthwise 2x3 stride 2 same, m 1", 6, 5, 1, {2, 3, 2, 2, 1, 1, true}},
+        {"depthwise 3x3 stride 2 valid, m 2", 7, 6, 2, {3, 3, 2, 2, 1, 1, false}},
+        {"depthwise 3x3 dilation 2 valid, m 1", 6, 7, 1, {3, 3, 1, 1, 2, 2, false}},
+        {"depthwise 2x2 stride 2x1 dilation 2 same, m 2", 5, 6, 2, {2, 2, 2, 1, 2, 2, true}},
+    };
+    for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++) {
+        const win_arg *a = &dws[i].a;
+        case_shapes cs = {.n_in = 2, .ndim = {4, 2},
+                          .shape = {{2, dws[i].h, dws[i].w, 3}, {a->kh * a->kw, 3 * dws[i].m}}};
+        gradcheck(dws[i].name, b_depthwise, a, &cs, NULL);
+    }
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

@@ -539,6 +539,29 @@ kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, cons
     return finish(g, t);
 }
 
+/* The node's shape checks and its gradients are graph/ops_depthwise.c's; here the window
+ * (shared with conv2d) and the one-line refusal of a kernel that does not fit x. */
+kn_tensor *kn_depthwise_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
+                               int dw, bool same) {
+    if (!g || g->status != KN_OK) return NULL;
+    kn__win w = {0};
+    if (!window(g, "depthwise_conv2d", x, kh, kw, sh, sw, dh, dw, same, &w)) return NULL;
+    char sx[64], sk[64];
+    int64_t taps = (int64_t)kh * kw, c = x->shape[3];
+    if (!kernel || kernel->dtype != KN_F32 || kernel->ndim != 2 || kernel->shape[0] != taps ||
+        kernel->shape[1] == KN_BATCH || kernel->shape[1] < c || kernel->shape[1] % c != 0) {
+        kn__graph_fail(g, KN_ERR_SHAPE,
+                       "depthwise_conv2d: kernel '%s' %s must be (KH*KW, C*M) = (%lld, a multiple of %lld) for a "
+                       "%dx%d window over input '%s' %s", kernel ? kernel->name : "(null)",
+                       kernel ? kn__shape_str(kernel, sk, sizeof sk) : "", (long long)taps, (long long)c, kh, kw,
+                       x->name, kn__shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    kn_tensor *t = kn__node(g, KN_OP_DEPTHWISE_CONV2D, x, kernel, NULL);
+    if (t) kn__win_pack(t, &w);
+    return finish(g, t);
+}
+
 kn_tensor *kn_max_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same) {
     if (!g || g->status != KN_OK) return NULL;
     kn__win w = {0};

@@ -123,6 +123,16 @@ typedef enum {
                        * / (1 - rate)); 2 a (kept_i ? x : alpha_p) + b (kept_i: dropout's draw of
                        * element i at the rate); 3 (2's gradient) kept_i ? x a : 0. A copy otherwise.
                        * Gradients: 0 dy itself, 1 a mode 1 of dy, 2 a mode 3 of dy, same key */
+    /* Depthwise convolution (graph/ops_depthwise.c; Keras's DepthwiseConv2D), NHWC, the window
+     * in iparam (kn__win) as KN_OP_CONV2D's; M, the depth multiplier, is the kernel's columns / C.
+     * f32 only and never fused (no bias or activation inside: the fuse pass matches conv2d alone) */
+    KN_OP_DEPTHWISE_CONV2D, /* (x (N,H,W,C), kernel (KH*KW, C*M)) -> (N,OH,OW,C*M): output channel
+                       * c*M + m sums input channel c alone over the window, each tap (ky, kx) times
+                       * kernel[ky*KW + kx, c*M + m] (zeros in the padding) */
+    KN_OP_DEPTHWISE_CONV2D_GRAD_INPUT, /* (dy (N,OH,OW,C*M), kernel) -> dx (N,H,W,C) (the builder's
+                       * shape): each cell sums dy * kernel over the outputs whose windows read it */
+    KN_OP_DEPTHWISE_CONV2D_GRAD_KERNEL, /* (x, dy) -> d kernel (KH*KW, C*M): per tap and column, the
+                       * sum over every output position of its window's cell of x times dy */
     KN_OP_COUNT
 } kn_op;
 
@@ -411,6 +421,16 @@ kn_tensor *kn__mask_nonzero(kn_graph *g, kn_tensor *x);
 /* The steps both masks keep (their product); either NULL: the other; the same one: itself. */
 kn_tensor *kn__mask_and(kn_graph *g, kn_tensor *a, kn_tensor *b);
 bool kn__infer_attention_grad(kn_graph *g, kn_tensor *t);
+/* The depthwise convolution's table entries and gradient builders (graph/ops_depthwise.c):
+ * dx of x_shape from dy, and d kernel of kernel's shape from x and dy, over window w. */
+bool kn__infer_depthwise(kn_graph *g, kn_tensor *t);
+bool kn__infer_depthwise_grad_input(kn_graph *g, kn_tensor *t);
+bool kn__infer_depthwise_grad_kernel(kn_graph *g, kn_tensor *t);
+void kn__backward_depthwise(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+kn_tensor *kn__depthwise_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w,
+                                    const int64_t *x_shape);
+kn_tensor *kn__depthwise_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w,
+                                     const kn_tensor *kernel);
 void kn__backward_attention(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* The gather ops (graph/embedding.c): shape inference and backward for ops.c's table, and
  * the gradient's builder, a scatter-add of dy into a (V, D) of the table's shape. */

@@ -600,6 +600,14 @@ static const kn_op_info op_table[] = {
     [KN_OP_MASKED_MEAN_GRAD] = {"masked_mean_grad", 2, kn__infer_masked_mean_grad, NULL, kn__cpu_masked_mean_grad, NULL},
     /* Gaussian noise, Gaussian and alpha dropout (graph/ops_noise.c, backend/cpu/noise.c) */
     [KN_OP_NOISE] = {"noise", 1, kn__infer_noise, kn__backward_noise, kn__cpu_noise, NULL},
+    /* depthwise convolution (graph/ops_depthwise.c, backend/cpu/depthwise.c) */
+    [KN_OP_DEPTHWISE_CONV2D] = {"depthwise_conv2d", 2, kn__infer_depthwise, kn__backward_depthwise,
+                                kn__cpu_depthwise_conv2d, NULL},
+    [KN_OP_DEPTHWISE_CONV2D_GRAD_INPUT] = {"depthwise_conv2d_grad_input", 2, kn__infer_depthwise_grad_input, NULL,
+                                           kn__cpu_depthwise_conv2d_grad_input, NULL},
+    [KN_OP_DEPTHWISE_CONV2D_GRAD_KERNEL] = {"depthwise_conv2d_grad_kernel", 2, kn__infer_depthwise_grad_kernel, NULL,
+                                            kn__cpu_depthwise_conv2d_grad_kernel,
+                                            kn__cpu_depthwise_conv2d_grad_kernel_scratch},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

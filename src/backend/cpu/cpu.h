@@ -134,4 +134,11 @@ void kn__cpu_noise(kn_graph *g, kn_tensor *t);
 void kn__cpu_gather(kn_graph *g, kn_tensor *t);
 void kn__cpu_gather_grad(kn_graph *g, kn_tensor *t);
 
+/* The depthwise convolution and its gradients (depthwise.c); the kernel gradient's scratch:
+ * the partial sums of its parts (none when one part does). */
+void kn__cpu_depthwise_conv2d(kn_graph *g, kn_tensor *t);
+void kn__cpu_depthwise_conv2d_grad_input(kn_graph *g, kn_tensor *t);
+void kn__cpu_depthwise_conv2d_grad_kernel(kn_graph *g, kn_tensor *t);
+size_t kn__cpu_depthwise_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t);
+
 #endif

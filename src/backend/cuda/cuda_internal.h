@@ -295,6 +295,12 @@ size_t kn__cuda_attention_workspace(const kn_tensor *t);
 /* The masked mean's and its gradient's (mask.c). */
 kn_status kn__cuda_k_masked_mean(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_masked_mean_grad(kn_graph *g, kn_tensor *t);
+/* The depthwise convolution's and its gradients' (depthwise.c); the kernel gradient's
+ * workspace (its parts' partial sums at t's resolved batch, runtime.c sizes ws with it). */
+kn_status kn__cuda_k_depthwise(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_depthwise_grad_input(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_depthwise_grad_kernel(kn_graph *g, kn_tensor *t);
+size_t kn__cuda_depthwise_workspace(const kn_tensor *t);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);

@@ -576,6 +576,20 @@ cudaError_t kn__cu_masked_mean(cudaStream_t s, const float *x, const float *mask
 cudaError_t kn__cu_masked_mean_grad(cudaStream_t s, const float *dy, const float *mask, float *dx, int64_t N, int64_t T,
                                     int64_t C);
 
+/* The depthwise convolution and its gradients (kernels_depthwise.cu; graph.h's
+ * KN_OP_DEPTHWISE_CONV2D), f32, over the window w with w->c input channels and w->f = C*M
+ * output channels: x (n, h, w, c), kernel (kh*kw, C*M), y and dy (n, oh, ow, C*M). The
+ * forward and the input gradient a thread per output element (the gradient a gather, no
+ * atomics); the kernel gradient a deterministic reduction over parts of the output positions
+ * fixed by the shape, whose partial sums need ws: kn__cu_depthwise_grad_kernel_ws(w) bytes
+ * (0: none, ws may be NULL). The same bits every run. */
+cudaError_t kn__cu_depthwise(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *k, float *y);
+cudaError_t kn__cu_depthwise_grad_input(cudaStream_t s, const kn__cuda_win *w, const float *dy, const float *k,
+                                        float *dx);
+size_t kn__cu_depthwise_grad_kernel_ws(const kn__cuda_win *w);
+cudaError_t kn__cu_depthwise_grad_kernel(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *dy,
+                                         float *dk, float *ws);
+
 #ifdef __cplusplus
 }
 #endif

@@ -777,6 +777,9 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_RNN] = k_rnn,
     [KN_OP_RNN_GRAD] = k_rnn_grad,
     [KN_OP_NOISE] = k_noise,
+    [KN_OP_DEPTHWISE_CONV2D] = kn__cuda_k_depthwise,
+    [KN_OP_DEPTHWISE_CONV2D_GRAD_INPUT] = kn__cuda_k_depthwise_grad_input,
+    [KN_OP_DEPTHWISE_CONV2D_GRAD_KERNEL] = kn__cuda_k_depthwise_grad_kernel,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }

@@ -147,6 +147,7 @@ static size_t node_workspace(const kn_tensor *t) {
     case KN_OP_RNN:
     case KN_OP_RNN_GRAD: return kn__cuda_rnn_workspace(t); /* a step's product; the walk back's dh, dc (, dh_prod) */
     case KN_OP_ATTENTION_GRAD: return kn__cuda_attention_workspace(t); /* each query row's max, 1/sum, D */
+    case KN_OP_DEPTHWISE_CONV2D_GRAD_KERNEL: return kn__cuda_depthwise_workspace(t); /* its parts' partial sums */
     default: return 0;
     }
 }
