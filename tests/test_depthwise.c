@@ -214,6 +214,7 @@ static const geom shapes[] = {
     {8, 24, 24, 8, 3, 3, 2, 1, 1, 1, 1, true},  /* the kernel gradient in parts; rows over threads */
     {4, 33, 31, 13, 3, 3, 1, 2, 2, 1, 1, true}, /* odd, C 13, strides */
     {16, 20, 20, 6, 3, 3, 1, 1, 1, 2, 2, true}, /* dilation 2 'same', the kernel gradient in more parts */
+    {2, 9, 8, 35, 3, 2, 1, 1, 2, 1, 2, true},   /* C 35, M 1: the CPU's blocks of 16 channels and a tail */
 };
 
 static void reference_case(const geom *q) {
@@ -390,7 +391,7 @@ static void all_cases(void) {
     golden = read_all("tests/golden/depthwise.txt");
     CHECK(golden != NULL, "cannot read tests/golden/depthwise.txt (run from the source root)");
     static const char *goldens[] = {"valid3x3", "same4x3_m2_s2x1", "same3x3_m3_d2", "valid2x2_s2_d1x2",
-                                    "same2x2_m2_s2"};
+                                    "same2x2_m2_s2", "same3x3_c20"};
     for (size_t i = 0; golden && i < sizeof goldens / sizeof *goldens; i++) golden_case(goldens[i]);
     free(golden);
     refusals();

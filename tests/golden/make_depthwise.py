@@ -64,3 +64,4 @@ case("same4x3_m2_s2x1", 2, 7, 6, 3, 4, 3, 2, 2, 1, 1, 1, True)    # even kernel 
 case("same3x3_m3_d2", 1, 8, 9, 4, 3, 3, 3, 1, 1, 2, 2, True)      # dilation 2, M 3
 case("valid2x2_s2_d1x2", 2, 9, 10, 10, 2, 2, 1, 2, 2, 1, 2, False)  # C 10, strides and dilation
 case("same2x2_m2_s2", 3, 5, 5, 1, 2, 2, 2, 2, 2, 1, 1, True)     # one channel, odd image, even kernel
+case("same3x3_c20", 2, 5, 6, 20, 3, 3, 1, 1, 1, 1, 1, True)     # C 20, M 1: a block of 16 channels and a tail
