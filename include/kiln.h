@@ -943,6 +943,28 @@ typedef struct kn_prelu_opts {
     float init_value; /* a KN_INIT_CONSTANT's value */
 } kn_prelu_opts;
 kn_status kn_model_add_prelu(kn_model *m, const kn_prelu_opts *opts);
+/* Keras's DepthwiseConv2D and SeparableConv2D over images (height, width, channels): each
+ * input channel convolved with its own depth_multiplier M filters (kn_depthwise_conv2d),
+ * (H, W, C) -> (OH, OW, C M), kernel "depthwise_conv2d_<i>/depthwise_kernel" (KH KW, C, M)
+ * (Keras's (KH, KW, C, M), the same floats), then a bias (C M) and the activation;
+ * separable: then a pointwise 1x1 product to filters channels ("separable_conv2d_<i>/
+ * depthwise_kernel", "/pointwise_kernel" (C M, filters), "/bias" (filters)). Zero strides,
+ * dilations and depth_multiplier mean 1; same: 'same' padding. l2: the depthwise kernel's
+ * regularizer, pointwise_l2 the pointwise one's; the zero bias_init means zeros. */
+typedef struct kn_depthwise_opts {
+    int kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    bool same;
+    int depth_multiplier;
+    int64_t filters; /* separable_conv2d's output channels (unused by depthwise_conv2d) */
+    kn_activation activation;
+    float alpha;
+    bool no_bias;
+    kn_init depthwise_init, pointwise_init, bias_init;
+    float init_value;
+    float l2, pointwise_l2;
+} kn_depthwise_opts;
+kn_status kn_model_add_depthwise_conv2d(kn_model *m, const kn_depthwise_opts *opts);
+kn_status kn_model_add_separable_conv2d(kn_model *m, const kn_depthwise_opts *opts);
 /* Keras's Rescaling(scale, offset): x * scale + offset, the same when training and
  * predicting (Rescaling(1. / 255) over raw pixels). */
 kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset);

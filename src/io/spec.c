@@ -539,6 +539,13 @@ static const char *const *layer_keys(const char *t) {
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
     static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
+#define KN_DEPTHWISE_KEYS "type", "name", "inputs", "kernel_size", "strides", "padding", "dilation_rate", \
+    "depth_multiplier", "activation", "use_bias", "depthwise_initializer", "bias_initializer", "depthwise_regularizer", \
+    "alpha"
+    static const char *const depthwise[] = {KN_DEPTHWISE_KEYS, NULL};
+    static const char *const separable[] = {KN_DEPTHWISE_KEYS, "filters", "pointwise_initializer",
+                                            "pointwise_regularizer", NULL};
+#undef KN_DEPTHWISE_KEYS
     static const char *const rescaling[] = {"type", "name", "inputs", "scale", "offset", NULL};
     static const char *const prelu[] = {"type", "name", "inputs", "alpha_initializer", "shared_axes",
                                         "alpha_regularizer", "alpha_constraint", NULL};
@@ -569,7 +576,7 @@ static const char *const *layer_keys(const char *t) {
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
         {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
-        {"rescaling", rescaling},
+        {"rescaling", rescaling}, {"depthwise_conv2d", depthwise}, {"separable_conv2d", separable},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -611,6 +618,81 @@ static kn_status parse_prelu(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
         o.per_channel = true;
     }
     return kn_model_add_prelu(m, &o);
+}
+
+/* Keras's DepthwiseConv2D (type depthwise_conv2d) and SeparableConv2D (separable_conv2d,
+ * filters required): kernel_size (required), strides, padding, dilation_rate,
+ * depth_multiplier (1), activation, use_bias, depthwise_initializer / _regularizer,
+ * (separable) pointwise_initializer / _regularizer, bias_initializer, alpha. */
+static kn_status parse_depthwise(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t,
+                                 bool *activation_given) {
+    char field[96];
+    bool separable = t[0] == 's';
+    kn_depthwise_opts o = {0};
+    kn_status st = KN_OK;
+    if (separable) {
+        snprintf(field, sizeof field, "%sfilters", where);
+        if (!cJSON_GetObjectItemCaseSensitive(L, "filters"))
+            return kn__spec_error(ctx, field, "missing (the number of output channels, e.g. 32)");
+        if ((st = kn__spec_int(ctx, L, "filters", where, 1, 1 << 24, &o.filters))) return st;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(L, "kernel_size")) {
+        snprintf(field, sizeof field, "%skernel_size", where);
+        return kn__spec_error(ctx, field, "missing (e.g. 3 or [3, 3])");
+    }
+    int k[2] = {0, 0}, s[2] = {1, 1}, d[2] = {1, 1};
+    if ((st = parse_pair(ctx, L, "kernel_size", where, k))) return st;
+    if ((st = parse_pair(ctx, L, "strides", where, s))) return st;
+    if ((st = parse_pair(ctx, L, "dilation_rate", where, d))) return st;
+    if ((st = parse_padding(ctx, L, where, &o.same))) return st;
+    int64_t dm = 1;
+    if ((st = kn__spec_int(ctx, L, "depth_multiplier", where, 1, 4096, &dm))) return st;
+    o.kernel_h = k[0], o.kernel_w = k[1], o.stride_h = s[0], o.stride_w = s[1], o.dilation_h = d[0], o.dilation_w = d[1];
+    o.depth_multiplier = (int)dm;
+    o.depthwise_init = o.pointwise_init = KN_INIT_GLOROT_UNIFORM;
+    static const char *const inits[2] = {"depthwise_initializer", "pointwise_initializer"};
+    kn_init *init_out[2] = {&o.depthwise_init, &o.pointwise_init};
+    float value[2] = {0, 0};
+    for (int j = 0; j < (separable ? 2 : 1); j++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, inits[j]);
+        if (!v || cJSON_IsNull(v)) continue;
+        snprintf(field, sizeof field, "%s%s", where, inits[j]);
+        if ((st = parse_initializer(ctx, v, field, init_out[j], &value[j]))) return st;
+    }
+    if ((st = kn__spec_l2(ctx, L, "depthwise_regularizer", where, &o.l2))) return st;
+    if (separable && (st = kn__spec_l2(ctx, L, "pointwise_regularizer", where, &o.pointwise_l2))) return st;
+    /* activation, use_bias, bias_initializer and alpha as dense reads them */
+    cJSON *copy = cJSON_Duplicate(L, 1);
+    if (!copy) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "model description: out of memory");
+    static const char *const drop[] = {"depthwise_initializer", "pointwise_initializer", "depthwise_regularizer",
+                                       "pointwise_regularizer", "filters"};
+    for (size_t j = 0; j < sizeof drop / sizeof *drop; j++) cJSON_DeleteItemFromObjectCaseSensitive(copy, drop[j]);
+    cJSON_AddNumberToObject(copy, "units", 1);
+    kn_dense_opts dense = {0};
+    st = parse_dense(ctx, copy, where, false, NULL, &dense, activation_given);
+    cJSON_Delete(copy);
+    if (st) return st;
+    o.activation = dense.activation;
+    o.alpha = dense.alpha;
+    o.no_bias = dense.no_bias;
+    o.bias_init = dense.bias_init;
+    /* one constant a layer, as the other layers hold it */
+    bool constant = false;
+    float c = 0;
+    kn_init kinds[3] = {o.depthwise_init, o.pointwise_init, o.bias_init};
+    float values[3] = {value[0], value[1], dense.init_value};
+    for (int j = 0; j < 3; j++) {
+        if (kinds[j] != KN_INIT_CONSTANT) continue;
+        if (constant && values[j] != c) {
+            snprintf(field, sizeof field, "%s%s", where, j < 2 ? inits[j] : "bias_initializer");
+            return kn__spec_error(ctx, field, "Constant(%g) differs from another initializer's Constant(%g) (a layer "
+                                  "holds one constant)", (double)values[j], (double)c);
+        }
+        constant = true;
+        c = values[j];
+    }
+    o.init_value = c;
+    return separable ? kn_model_add_separable_conv2d(m, &o) : kn_model_add_depthwise_conv2d(m, &o);
 }
 
 /* Adds layer L (JSON layers[i], any type but dense) to m. */
@@ -804,6 +886,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     if (strcmp(t, "multi_head_attention") == 0) return kn__spec_attention(ctx, m, L, where);
     if (strcmp(t, "position_embedding") == 0) return kn__spec_position_embedding(ctx, m, L, where);
     if (strcmp(t, "prelu") == 0) return parse_prelu(ctx, m, L, where);
+    if (strcmp(t, "depthwise_conv2d") == 0 || strcmp(t, "separable_conv2d") == 0)
+        return parse_depthwise(ctx, m, L, where, t, activation_given);
     if (strcmp(t, "rescaling") == 0) { /* Keras's Rescaling: scale (required), offset (0) */
         double scale = 1, offset = 0;
         snprintf(field, sizeof field, "%sscale", where);
@@ -833,7 +917,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
-                          "multi_head_attention, position_embedding, prelu or rescaling)", t);
+                          "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d or "
+                          "separable_conv2d)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for
@@ -993,7 +1078,8 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             if ((st = add_other_layer(ctx, m, L, t, where, &last_activation_given))) goto done;
             n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0 || strcmp(t, "simple_rnn") == 0 ||
                        strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0 || strcmp(t, "bidirectional") == 0 ||
-                       strcmp(t, "time_distributed") == 0;
+                       strcmp(t, "time_distributed") == 0 || strcmp(t, "depthwise_conv2d") == 0 ||
+                       strcmp(t, "separable_conv2d") == 0;
         }
         i++;
     }

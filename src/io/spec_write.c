@@ -180,6 +180,27 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
         } else if (K->kind == KN__LAYER_POSITION_EMBEDDING) {
             add_initializer(L, "initializer", K->u.position_init, 0);
+        } else if (K->kind == KN__LAYER_DEPTHWISE) {
+            const kn_depthwise_opts *o = &K->u.depthwise;
+            if (o->filters) cJSON_AddNumberToObject(L, "filters", (double)o->filters);
+            add_pair(L, "kernel_size", o->kernel_h, o->kernel_w);
+            add_pair(L, "strides", o->stride_h, o->stride_w);
+            cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
+            add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
+            cJSON_AddNumberToObject(L, "depth_multiplier", o->depth_multiplier);
+            cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
+            cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);
+            add_initializer(L, "depthwise_initializer", o->depthwise_init, o->init_value);
+            if (o->filters) add_initializer(L, "pointwise_initializer", o->pointwise_init, o->init_value);
+            add_initializer(L, "bias_initializer", o->bias_init, o->init_value);
+            float l2[2] = {o->l2, o->pointwise_l2};
+            static const char *const regs[2] = {"depthwise_regularizer", "pointwise_regularizer"};
+            for (int j = 0; j < 2; j++) {
+                if (!(l2[j] > 0)) continue;
+                cJSON *r = cJSON_AddObjectToObject(L, regs[j]);
+                if (r) cJSON_AddNumberToObject(r, "l2", shortest(l2[j]));
+            }
+            if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
         } else if (K->kind == KN__LAYER_RESCALING) {
             cJSON_AddNumberToObject(L, "scale", shortest(K->u.rescaling.scale));
             cJSON_AddNumberToObject(L, "offset", shortest(K->u.rescaling.offset));

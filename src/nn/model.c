@@ -53,8 +53,10 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "batch_normalization", "layer_normalization",
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
-                                        "multi_head_attention", "position_embedding", "prelu", "rescaling"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_RESCALING + 1, "a name for every layer kind");
+                                        "multi_head_attention", "position_embedding", "prelu", "rescaling",
+                                        "depthwise_conv2d"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_DEPTHWISE + 1, "a name for every layer kind");
+    if (L->kind == KN__LAYER_DEPTHWISE && L->u.depthwise.filters) return "separable_conv2d";
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
     if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
@@ -514,6 +516,7 @@ static int norm_params(const kn_model *m, int i, const char *names[4], kn_init i
 static kn_activation *layer_activation(kn__layer *L) {
     switch (L->kind) {
     case KN__LAYER_DENSE: return &L->u.dense.activation;
+    case KN__LAYER_DEPTHWISE: return &L->u.depthwise.activation;
     case KN__LAYER_CONV2D: return &L->u.conv.activation;
     case KN__LAYER_CONV1D: return &L->u.conv1d.activation;
     case KN__LAYER_ACTIVATION: return &L->u.activation;
@@ -857,6 +860,11 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
         case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
         case KN__LAYER_PRELU: h = kn__model_prelu(m, g, i, h); break;
+        case KN__LAYER_DEPTHWISE:
+            h = kn__model_depthwise(m, g, i, h, &reg);
+            act = L->u.depthwise.activation;
+            alpha = L->u.depthwise.alpha;
+            break;
         case KN__LAYER_RESCALING: /* (the scale folds into the product after it, when the fuse pass can) */
             if (L->u.rescaling.scale != 1.0f) h = kn_scale(g, h, L->u.rescaling.scale);
             if (L->u.rescaling.offset != 0.0f) h = kn_add(g, h, kn__const_scalar(g, L->u.rescaling.offset));

@@ -19,7 +19,8 @@ typedef enum {
     KN__LAYER_ATTENTION, /* multi_head_attention over 1 to 3 inputs (u.attention; model_attention.c) */
     KN__LAYER_POSITION_EMBEDDING, /* a learned (steps, channels) table added (model_attention.c) */
     KN__LAYER_PRELU, /* Keras's PReLU, alpha learned per element or per channel (model_prelu.c) */
-    KN__LAYER_RESCALING /* Keras's Rescaling: x scale + offset (u.rescaling) */
+    KN__LAYER_RESCALING, /* Keras's Rescaling: x scale + offset (u.rescaling) */
+    KN__LAYER_DEPTHWISE  /* depthwise_conv2d, separable_conv2d (u.depthwise; model_depthwise.c) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -58,6 +59,7 @@ typedef struct kn__layer {
         kn_init position_init; /* position_embedding's table */
         kn_prelu_opts prelu;
         struct { float scale, offset; } rescaling;
+        kn_depthwise_opts depthwise; /* filters 0: depthwise_conv2d; else separable_conv2d */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -219,13 +221,16 @@ typedef struct {
 int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* An attention layer's parameters the same way (model_attention.c): 0 for other layers. */
 int kn__attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
-/* A prelu layer's alpha the same way (model_prelu.c): 0 for other layers. */
+/* A prelu layer's alpha the same way (model_prelu.c), a depthwise or separable layer's
+ * kernels and bias (model_depthwise.c): 0 for other layers. */
 int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+int kn__depthwise_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* Any of these, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
 static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     int n = kn__rnn_params(m, i, out);
     if (!n) n = kn__attention_params(m, i, out);
-    return n ? n : kn__prelu_params(m, i, out);
+    if (!n) n = kn__prelu_params(m, i, out);
+    return n ? n : kn__depthwise_params(m, i, out);
 }
 static inline int64_t kn__layer_param_numel(const kn__rnn_param *p) {
     int64_t n = 1;
@@ -239,6 +244,9 @@ kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const
 kn_tensor *kn__model_position_embedding(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Prelu layer i's output from its input h (model_prelu.c). */
 kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
+/* Depthwise or separable layer i's output before its activation, from its input h; its
+ * kernels' l2 added to *reg (model_depthwise.c). */
+kn_tensor *kn__model_depthwise(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
 /* Recurrent layer i's output from its input h (model_rnn.c); its kernels' l2 added to *reg. */
 kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor *mask, kn_tensor **reg);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
