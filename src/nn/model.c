@@ -660,6 +660,22 @@ kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, in
     return kn_reshape(g, h, s, ndim + 1);
 }
 
+int kn__model_make_params(kn_model *m, kn_graph *g, int i, float init_value, kn_tensor *p[KN__LAYER_MAX_PARAMS]) {
+    const kn__layer *L = &m->layers[i];
+    kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
+    int np = kn__layer_params(m, i, ps);
+    for (int k = 0; k < np; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, ps[k].what);
+        p[k] = kn_param(g, ps[k].shape, ps[k].ndim, ps[k].init, name);
+        if (!p[k]) return -1;
+        p[k]->init_value = init_value;
+        p[k]->init_ones_at = ps[k].ones_at;
+        p[k]->init_ones_len = ps[k].ones_len;
+    }
+    return np;
+}
+
 /* Layer L's parameter "<type>_<index>/<what>" (dense_0/kernel): its initializer's value
  * (Constant's) and, for a convolution kernel flattened to (KH*KW*C, F), its receptive field
  * rf (0: not a convolution), which its fans are computed from as Keras's. */

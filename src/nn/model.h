@@ -232,6 +232,10 @@ static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[K
     if (!n) n = kn__prelu_params(m, i, out);
     return n ? n : kn__depthwise_params(m, i, out);
 }
+/* Layer i's parameters (kn__layer_params) made in g, in that order: "<type>_<index>/<what>"
+ * with its initializer, init_value (a Constant's) and the ones after it; returns how many,
+ * or -1 when the graph failed (its status says why). */
+int kn__model_make_params(kn_model *m, kn_graph *g, int i, float init_value, kn_tensor *p[KN__LAYER_MAX_PARAMS]);
 static inline int64_t kn__layer_param_numel(const kn__rnn_param *p) {
     int64_t n = 1;
     for (int d = 0; d < p->ndim; d++) n *= p->shape[d];

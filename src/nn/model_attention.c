@@ -130,16 +130,8 @@ kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const
     }
     /* Keras's masks: the query's; the keys' where the value's and the key's both keep them */
     kn_tensor *key_mask = kn__mask_and(g, mask[1], mask[2]);
-    kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
     kn_tensor *p[KN__LAYER_MAX_PARAMS] = {NULL};
-    int np = kn__attention_params(m, i, ps);
-    for (int k = 0; k < np; k++) {
-        char name[64];
-        snprintf(name, sizeof name, "multi_head_attention_%d/%s", L->index, ps[k].what);
-        p[k] = kn_param(g, ps[k].shape, ps[k].ndim, ps[k].init, name);
-        if (!p[k]) return NULL;
-        p[k]->init_value = o->init_value;
-    }
+    if (kn__model_make_params(m, g, i, o->init_value, p) < 0) return NULL;
     int per = o->no_bias ? 1 : 2;
     kn_tensor *kq = p[0], *bq = o->no_bias ? NULL : p[1], *kk = p[per], *bk = o->no_bias ? NULL : p[per + 1];
     kn_tensor *kv = p[2 * per], *bv = o->no_bias ? NULL : p[2 * per + 1];

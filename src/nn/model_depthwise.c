@@ -103,16 +103,9 @@ kn_tensor *kn__model_depthwise(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn
     const kn_depthwise_opts *o = &L->u.depthwise;
     int64_t in[KN_MAX_DIMS];
     kn__model_layer_input(m, i, in, NULL);
-    kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
     kn_tensor *p[KN__LAYER_MAX_PARAMS] = {NULL};
-    int np = kn__depthwise_params(m, i, ps);
-    for (int k = 0; k < np; k++) {
-        char name[48];
-        snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, ps[k].what);
-        p[k] = kn_param(g, ps[k].shape, ps[k].ndim, ps[k].init, name);
-        if (!p[k]) return NULL;
-        p[k]->init_value = o->init_value;
-    }
+    int np = kn__model_make_params(m, g, i, o->init_value, p);
+    if (np < 0) return NULL;
     kn_tensor *dk = p[0], *pk = o->filters ? p[1] : NULL, *b = o->no_bias ? NULL : p[np - 1];
     L->kernel = dk;
     L->bias = b;

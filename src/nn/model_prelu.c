@@ -36,15 +36,13 @@ int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_P
 
 kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h) {
     kn__layer *L = &m->layers[i];
-    kn__rnn_param ps[KN__LAYER_MAX_PARAMS], p;
+    kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
     kn__prelu_params(m, i, ps);
-    p = ps[0];
-    char name[48];
-    snprintf(name, sizeof name, "prelu_%d/alpha", L->index);
-    L->kernel = kn_param(g, p.shape, p.ndim, p.init, name);
+    kn_tensor *alpha_p[KN__LAYER_MAX_PARAMS] = {NULL};
+    L->kernel = kn__model_make_params(m, g, i, L->u.prelu.init_value, alpha_p) == 1 ? alpha_p[0] : NULL;
     L->bias = NULL;
     if (!h || !L->kernel) return NULL;
-    L->kernel->init_value = L->u.prelu.init_value;
+    const kn__rnn_param p = ps[0];
     /* per channel: alpha (C) broadcast over every row of the last axis; per element: the
      * sample flattened to one row and alpha to one row of its size */
     int64_t n = kn__layer_param_numel(&p);

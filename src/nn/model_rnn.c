@@ -110,18 +110,8 @@ kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tenso
     int64_t in[KN_MAX_DIMS];
     kn__model_layer_input(m, i, in, NULL);
     h = kn__model_view_as(g, h, in, 2); /* (batch, steps, features) */
-    kn__rnn_param ps[KN__LAYER_MAX_PARAMS];
     kn_tensor *p[KN__LAYER_MAX_PARAMS] = {NULL};
-    int np = kn__rnn_params(m, i, ps);
-    for (int k = 0; k < np; k++) {
-        char name[48];
-        snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, ps[k].what);
-        p[k] = kn_param(g, ps[k].shape, ps[k].ndim, ps[k].init, name);
-        if (!p[k]) return NULL;
-        p[k]->init_value = o->init_value;
-        p[k]->init_ones_at = ps[k].ones_at;
-        p[k]->init_ones_len = ps[k].ones_len;
-    }
+    if (kn__model_make_params(m, g, i, o->init_value, p) < 0) return NULL;
     int per = o->no_bias ? 2 : 3; /* parameters a direction */
     L->kernel = p[0];
     L->bias = o->no_bias ? NULL : p[2];
