@@ -165,7 +165,7 @@ int main(void) {
     static const description_case bad[] = {
         {"{\"input_shape\": [8, 8], \"layers\": [{\"type\": \"depthwise_conv2d\", \"kernel_size\": 3}, {\"type\": "
          "\"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
-         "layers[0] depthwise_conv2d: needs an image input (height, width, channels), got 2 dimensions"},
+         "layers[0] depthwise_conv2d: needs an image input (height, width, channels), got (8, 8)"},
         {"{\"input_shape\": [8, 8, 1], \"layers\": [{\"type\": \"separable_conv2d\", \"kernel_size\": 3}, {\"type\": "
          "\"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
          "layers[0].filters: missing"},

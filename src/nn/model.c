@@ -179,7 +179,7 @@ kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
 }
 
 /* An image layer's input: (height, width, channels). */
-static kn_status image_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]) {
+kn_status kn__model_image_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]) {
     int64_t f;
     int ndim = kn__model_layer_input(m, m->n_layers, shape, &f);
     if (ndim != 3) {
@@ -196,7 +196,7 @@ static kn_status image_input(kn_model *m, const char *type, int64_t shape[KN_MAX
 
 /* One spatial dimension of a window's output, as the graph computes it; false when a
  * 'valid' window does not fit. */
-static bool out_dim(int64_t in, int k, int s, int d, bool same, int64_t *out) {
+bool kn__model_out_dim(int64_t in, int k, int s, int d, bool same, int64_t *out) {
     int64_t span = (int64_t)(k - 1) * d + 1;
     if (same) {
         *out = (in + s - 1) / s;
@@ -296,10 +296,10 @@ kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts) {
     if ((st = kn__model_check_init(m, "conv2d", o.activation, o.l2, o.kernel_init, o.bias_init, o.no_bias, o.init_value)))
         return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = image_input(m, "conv2d", in))) return st;
+    if ((st = kn__model_image_input(m, "conv2d", in))) return st;
     kn__layer L = {.kind = KN__LAYER_CONV2D, .u.conv = o, .ndim = 3, .index = kn__model_count_kind(m, KN__LAYER_CONV2D)};
-    if (!out_dim(in[0], o.kernel_h, o.stride_h, o.dilation_h, o.same, &L.shape[0]) ||
-        !out_dim(in[1], o.kernel_w, o.stride_w, o.dilation_w, o.same, &L.shape[1]))
+    if (!kn__model_out_dim(in[0], o.kernel_h, o.stride_h, o.dilation_h, o.same, &L.shape[0]) ||
+        !kn__model_out_dim(in[1], o.kernel_w, o.stride_w, o.dilation_w, o.same, &L.shape[1]))
         return kn__error(m->ctx, KN_ERR_SHAPE,
                          "layers[%d] conv2d: kernel %dx%d (dilation %dx%d) is larger than its input (%lld, %lld, %lld) "
                          "under 'valid' padding", i, o.kernel_h, o.kernel_w, o.dilation_h, o.dilation_w,
@@ -327,9 +327,10 @@ kn_status kn_model_add_pool2d(kn_model *m, kn_pool_kind kind, int pool_h, int po
             return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: pool %dx%d, strides %dx%d: each must be in [1, 255]",
                              i, type, p.pool_h, p.pool_w, p.stride_h, p.stride_w);
     int64_t in[KN_MAX_DIMS];
-    if ((st = image_input(m, type, in))) return st;
+    if ((st = kn__model_image_input(m, type, in))) return st;
     kn__layer L = {.kind = kind == KN_POOL_AVG ? KN__LAYER_AVG_POOL2D : KN__LAYER_MAX_POOL2D, .u.pool = p, .ndim = 3};
-    if (!out_dim(in[0], p.pool_h, p.stride_h, 1, same, &L.shape[0]) || !out_dim(in[1], p.pool_w, p.stride_w, 1, same, &L.shape[1]))
+    if (!kn__model_out_dim(in[0], p.pool_h, p.stride_h, 1, same, &L.shape[0]) ||
+        !kn__model_out_dim(in[1], p.pool_w, p.stride_w, 1, same, &L.shape[1]))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: pool %dx%d is larger than its input (%lld, %lld, %lld) under "
                          "'valid' padding", i, type, p.pool_h, p.pool_w, (long long)in[0], (long long)in[1], (long long)in[2]);
     L.shape[2] = in[2];
@@ -345,7 +346,7 @@ kn_status kn_model_add_global_pool2d(kn_model *m, kn_pool_kind kind) {
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = image_input(m, type, in))) return st;
+    if ((st = kn__model_image_input(m, type, in))) return st;
     if (in[0] > 255 || in[1] > 255)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: input %lldx%lld is larger than 255x255", m->n_layers, type,
                          (long long)in[0], (long long)in[1]);

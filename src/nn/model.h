@@ -246,6 +246,12 @@ static inline int64_t kn__layer_param_numel(const kn__rnn_param *p) {
 kn_tensor *kn__model_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor *const *masks,
                                kn_tensor **reg);
 kn_tensor *kn__model_position_embedding(kn_model *m, kn_graph *g, int i, kn_tensor *h);
+/* The per-sample shape going into the layer being added, which must be an image (height,
+ * width, channels); else a one-line error naming the layer type (model.c). */
+kn_status kn__model_image_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]);
+/* An image axis of in cells under a window of k taps, stride s and dilation d: 'same'
+ * ceil(in / s), else the windows that fit; false when none does (model.c). */
+bool kn__model_out_dim(int64_t in, int k, int s, int d, bool same, int64_t *out);
 /* Prelu layer i's output from its input h (model_prelu.c). */
 kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Depthwise or separable layer i's output before its activation, from its input h; its

@@ -15,15 +15,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Output size of one spatial axis (the conv2d layer's rule): 'same' ceil(in / stride), else
- * the windows that fit. */
-static bool out_size(int64_t in, int k, int s, int d, bool same, int64_t *out) {
-    int64_t span = (int64_t)(k - 1) * d + 1;
-    if (same) *out = (in + s - 1) / s;
-    else *out = in >= span ? (in - span) / s + 1 : 0;
-    return *out > 0;
-}
-
 static kn_status add_depthwise(kn_model *m, const kn_depthwise_opts *opts, bool separable) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
     const char *type = separable ? "separable_conv2d" : "depthwise_conv2d";
@@ -57,15 +48,11 @@ static kn_status add_depthwise(kn_model *m, const kn_depthwise_opts *opts, bool 
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: pointwise initializer %d, l2 %g", i, type,
                          (int)o.pointwise_init, (double)o.pointwise_l2);
     int64_t in[KN_MAX_DIMS];
-    int ndim = kn__model_layer_input(m, i, in, NULL);
-    if (ndim != 3)
-        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: needs an image input (height, width, channels), got "
-                         "%d dimension%s (give the model an input_shape such as [28, 28, 1], or reshape)", i, type,
-                         ndim, ndim == 1 ? "" : "s");
+    if ((st = kn__model_image_input(m, type, in))) return st;
     kn__layer L = {.kind = KN__LAYER_DEPTHWISE, .u.depthwise = o, .ndim = 3};
     for (int k = 0; k < m->n_layers; k++) L.index += strcmp(kn__layer_type(&m->layers[k]), type) == 0;
-    if (!out_size(in[0], o.kernel_h, o.stride_h, o.dilation_h, o.same, &L.shape[0]) ||
-        !out_size(in[1], o.kernel_w, o.stride_w, o.dilation_w, o.same, &L.shape[1]))
+    if (!kn__model_out_dim(in[0], o.kernel_h, o.stride_h, o.dilation_h, o.same, &L.shape[0]) ||
+        !kn__model_out_dim(in[1], o.kernel_w, o.stride_w, o.dilation_w, o.same, &L.shape[1]))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: kernel %dx%d (dilation %dx%d) is larger than its input "
                          "(%lld, %lld, %lld) under 'valid' padding", i, type, o.kernel_h, o.kernel_w, o.dilation_h,
                          o.dilation_w, (long long)in[0], (long long)in[1], (long long)in[2]);
