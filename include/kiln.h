@@ -454,6 +454,12 @@ kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *tar
  * divided by the batch size (Keras's sample_weight / class_weight). */
 kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
                                bool from_logits);
+/* The same with label smoothing (Keras's and PyTorch's label_smoothing, in [0, 1]; the
+ * cross-entropy losses only): each target row of k classes is trained towards
+ * y (1 - label_smoothing) + label_smoothing / k (binary cross-entropy: / 2), a sparse label
+ * towards its one-hot row smoothed so. weights may be NULL. */
+kn_tensor *kn_loss_op_smoothed(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                               bool from_logits, float label_smoothing);
 
 /* Appends gradient nodes for every parameter that loss depends on. */
 kn_status kn_graph_backward(kn_graph *g, kn_tensor *loss);
@@ -728,6 +734,7 @@ typedef struct kn_compile_opts {
     kn_loss loss;
     kn_optimizer optimizer;
     bool from_logits;   /* the last layer outputs logits (no softmax/sigmoid applied) */
+    float label_smoothing; /* the cross-entropy losses' (kn_loss_op_smoothed); 0 by default */
     kn_precision precision; /* default (0) fp32 */
     /* fp16's dynamic loss scaling: the loss gradient is multiplied by the scale, and the
      * gradients divided by it before the update; the scale starts at loss_scale_initial

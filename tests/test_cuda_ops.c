@@ -427,7 +427,7 @@ static void b_reduce(kn_graph *g, const void *arg) {
     train_on(g, kn_add(g, s, q), NULL);
 }
 
-typedef struct { kn_loss loss; bool logits; } loss_arg;
+typedef struct { kn_loss loss; bool logits; float ls; /* label smoothing */ } loss_arg;
 static void b_loss(kn_graph *g, const void *arg) {
     const loss_arg *l = arg;
     /* positive predictions where the loss takes probabilities or a log of them */
@@ -437,9 +437,26 @@ static void b_loss(kn_graph *g, const void *arg) {
     kn_tensor *p = kn_param(g, (int64_t[]){6, 5}, 2, KN_INIT_ZEROS, probs ? "pos_pred" : "pred");
     kn_tensor *y = l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? kn_input(g, KN_I32, (int64_t[]){6}, 1, "labels")
                                                                       : kn_input(g, KN_F32, (int64_t[]){6, 5}, 2, "pos_target");
-    kn_tensor *loss = kn_loss_op(g, l->loss, p, y, l->logits);
+    kn_tensor *loss = kn_loss_op_smoothed(g, l->loss, p, y, NULL, l->logits, l->ls);
     kn_graph_keep(g, loss);
     kn_graph_backward(g, loss);
+}
+
+/* A loss of a product's output, so that mixed precision gives it half predictions (the
+ * loss kernels' half-reading forms): x (6, 8) w (8, 5), then b_loss's loss of them. */
+static void b_loss_of_product(kn_graph *g, const void *arg) {
+    const loss_arg *l = arg;
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){6, 8}, 2, "x");
+    kn_tensor *w = kn_param(g, (int64_t[]){8, 5}, 2, KN_INIT_GLOROT_UNIFORM, "w");
+    kn_tensor *p = kn_matmul(g, x, w);
+    if (!l->logits && l->loss != KN_LOSS_BINARY_CROSSENTROPY) p = kn_act(g, p, KN_SOFTMAX);
+    else if (!l->logits) p = kn_act(g, p, KN_SIGMOID);
+    kn_tensor *y = l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? kn_input(g, KN_I32, (int64_t[]){6}, 1, "labels")
+                                                                      : kn_input(g, KN_F32, (int64_t[]){6, 5}, 2, "pos_target");
+    kn_tensor *loss = kn_loss_op_smoothed(g, l->loss, p, y, NULL, l->logits, l->ls);
+    kn_graph_keep(g, loss);
+    kn_graph_backward(g, loss);
+    kn_graph_add_optimizer(g, &(kn_optimizer){.kind = KN_OPT_SGD, .learning_rate = 0.1f});
 }
 
 /* 20 -> 32 relu -> 32 gelu -> dropout -> 5, sparse cross-entropy from the logits, trained
@@ -938,6 +955,7 @@ typedef struct {
     bool ce;                 /* ends in logits and a sparse cross-entropy (the chain computes the
                               * loss and its gradient), not a softmax and a projection */
     kn_activation hidden[2]; /* the two hidden layers' activations (linear, linear: relu, gelu) */
+    float ls;                /* with ce: the loss's label smoothing */
 } chain_arg;
 
 static void b_chain(kn_graph *g, const void *arg) {
@@ -958,7 +976,7 @@ static void b_chain(kn_graph *g, const void *arg) {
         if (l < 2 || !a->ce) h = kn_act(g, h, al);
     }
     if (a->ce) {
-        kn_tensor *loss = kn_loss_op(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, labels, true);
+        kn_tensor *loss = kn_loss_op_smoothed(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, labels, NULL, true, a->ls);
         kn_graph_keep(g, loss);
         kn_graph_backward(g, loss);
         kn_graph_add_optimizer(g, a->opt);
@@ -1097,7 +1115,7 @@ static void persist_two_models(void) {
  * kernel's bits (each output sums its rows in order either way), at `rows` rows with the
  * fused weight gradients allowed that many (KILN_CUDA_WGRAD_ROWS). */
 static void wgrad_tiled_same(kn_ctx *ctx, int64_t rows, const kn_optimizer *opt) {
-    chain_arg a = {rows, opt, false, false, {KN_LINEAR, KN_LINEAR}};
+    chain_arg a = {rows, opt, false, false, {KN_LINEAR, KN_LINEAR}, 0};
     tcase c = {"weight gradients by tiles", b_chain, &a, KN_PASS_ALL, 1, 0, 0, KN_PRECISION_FP32};
     char lim[32];
     snprintf(lim, sizeof lim, "%lld", (long long)rows);
@@ -1134,7 +1152,7 @@ static void chain_cases(kn_ctx *ctx) {
     static const int64_t rows[4] = {1, 5, KN_CUDA_CHAIN_ROWS, KN_CUDA_CHAIN_ROWS + 1};
     /* past the weight cap: the big layer and the one before it run on cuBLASLt, the last
      * dense layer and its softmax as a chain of two */
-    chain_arg big = {5, NULL, true, false, {KN_LINEAR, KN_LINEAR}};
+    chain_arg big = {5, NULL, true, false, {KN_LINEAR, KN_LINEAR}, 0};
     tcase cb = {"dense chain past the weight cap", b_chain, &big, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cb);
     kn_graph *gb = on_mirror ? NULL : make(ctx, &cb, KN_DEVICE_CUDA);
@@ -1149,15 +1167,16 @@ static void chain_cases(kn_ctx *ctx) {
      * the update takes eight parameters a thread (16-byte accesses) */
     kn_optimizer adam = kn_adam(1e-3f);
     adam.epsilon = 0.1f; /* (not sign(g) for the gradients near 0, whose rounding the GPU's product order changes) */
-    chain_arg big_train = {5, &adam, true, true, {KN_LINEAR, KN_LINEAR}};
+    chain_arg big_train = {5, &adam, true, true, {KN_LINEAR, KN_LINEAR}, 0};
     tcase cbt = {"dense chain past the weight cap, Adam", b_chain, &big_train, KN_PASS_ALL, 4, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cbt);
     /* a chain ending in its loss: the loss and its gradient computed by the chain kernel,
      * the loss and gradient nodes doing nothing, over 3 steps (capture and replay) */
-    for (int i = 0; i < 4; i++) {
-        chain_arg a = {rows[i], &sgd, false, true, {KN_LINEAR, KN_LINEAR}};
+    for (int i = 0; i < 6; i++) { /* (4, 5: label smoothing 0.2) */
+        chain_arg a = {rows[i % 4], &sgd, false, true, {KN_LINEAR, KN_LINEAR}, i >= 4 ? 0.2f : 0.0f};
         char name[64];
-        snprintf(name, sizeof name, "dense chain and its loss, %lld rows", (long long)a.rows);
+        snprintf(name, sizeof name, "dense chain and its loss, %lld rows%s", (long long)a.rows,
+                 i >= 4 ? ", label smoothing" : "");
         tcase c = {name, b_chain, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
         run_case(ctx, &c);
         kn_graph *gl = on_mirror ? NULL : make(ctx, &c, KN_DEVICE_CUDA);
@@ -1179,7 +1198,7 @@ static void chain_cases(kn_ctx *ctx) {
      * exponential: these cases' weights are uniform in [-1, 1], so exp of a 100-input layer
      * overflows within the steps; it shares the chain's code path with the others) */
     for (int k = KN_SELU; k + 1 < KN_EXPONENTIAL; k += 2) { /* selu and softplus, ..., relu6 and mish */
-        chain_arg a = {5, &sgd, false, true, {(kn_activation)k, (kn_activation)(k + 1)}};
+        chain_arg a = {5, &sgd, false, true, {(kn_activation)k, (kn_activation)(k + 1)}, 0};
         char name[80];
         snprintf(name, sizeof name, "dense chain, %s and %s", kn_activation_name(a.hidden[0]), kn_activation_name(a.hidden[1]));
         tcase c = {name, b_chain, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
@@ -1194,7 +1213,7 @@ static void chain_cases(kn_ctx *ctx) {
         kn_graph_free(gl);
     }
     for (int i = 0; i < 10; i++) { /* 8, 9: a block a row (KILN_CUDA_CHAIN_SPLIT=0) */
-        chain_arg a = {rows[i % 4], i < 4 || i == 8 ? NULL : &sgd, false, false, {KN_LINEAR, KN_LINEAR}};
+        chain_arg a = {rows[i % 4], i < 4 || i == 8 ? NULL : &sgd, false, false, {KN_LINEAR, KN_LINEAR}, 0};
         if (i >= 8) a.rows = 5;
         if (i == 8) setenv("KILN_CUDA_CHAIN_SPLIT", "0", 1);
         char name[80];
@@ -2137,9 +2156,19 @@ int main(void) {
             bool ce = l == KN_LOSS_BINARY_CROSSENTROPY || l == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
                       l == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
             if (logits && !ce) continue; /* from_logits: the cross-entropies only */
-            loss_arg a = {(kn_loss)l, logits};
+            loss_arg a = {(kn_loss)l, logits, 0};
             run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
             run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+            if (!ce) continue;
+            /* label smoothing: the f32 kernels, and the half-reading ones under bf16 and fp16 */
+            loss_arg s = {(kn_loss)l, logits, 0.15f};
+            char name[96];
+            snprintf(name, sizeof name, "%s%s, label smoothing 0.15", kn_loss_name((kn_loss)l), logits ? " from logits" : "");
+            run_case(ctx, &(tcase){name, b_loss, &s, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+            run_case(ctx, &(tcase){name, b_loss, &s, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+            run_case(ctx, &(tcase){name, b_loss_of_product, &s, KN_PASS_ALL, 2, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+            run_case(ctx, &(tcase){name, b_loss_of_product, &s, KN_PASS_ALL, 2, 0, 0, KN_PRECISION_BF16});
+            run_case(ctx, &(tcase){name, b_loss_of_product, &s, KN_PASS_ALL, 2, 0, 0, KN_PRECISION_FP16});
         }
     run_case(ctx, &(tcase){"dropout", b_dropout, NULL, KN_PASS_ALL, 2, 0, 1e-6f, KN_PRECISION_FP32});
     run_case(ctx, &(tcase){"batch_norm", b_batch_norm, NULL, KN_PASS_ALL, 2, 1e-5f, 1e-4f, KN_PRECISION_FP32});

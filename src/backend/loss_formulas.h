@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #ifdef __CUDACC__
 #define KN_LOSS_FN __host__ __device__ static inline
@@ -38,6 +39,16 @@ KN_LOSS_FN bool kn__loss_sums_row(int kind) { return kind == KN_LOSS_KL_DIVERGEN
 
 KN_LOSS_FN float kn__hinge_label(float y) { return y == 0.0f ? -1.0f : y; }
 KN_LOSS_FN float kn__clip_unit(float v) { return fminf(fmaxf(v, KN_LOSS_EPS), 1.0f); }
+
+/* Label smoothing (Keras's and PyTorch's label_smoothing, ls in [0, 1], the cross-entropy
+ * losses only): a target y of a row of k classes is read as y (1 - ls) + ls / k, binary
+ * cross-entropy's as y (1 - ls) + ls / 2 (its two classes). A sparse label l stands for the
+ * one-hot row, so class j's smoothed target is (1 - ls) [j == l] + ls / k. ls = 0 gives y
+ * itself: unsmoothed losses keep their bits. */
+KN_LOSS_FN float kn__smooth(float y, float ls, float k) { return ls == 0.0f ? y : y * (1.0f - ls) + ls / k; }
+KN_LOSS_FN float kn__smooth_label(int64_t j, int64_t l, float ls, float k) {
+    return kn__smooth(j == l ? 1.0f : 0.0f, ls, k);
+}
 
 /* One element's term of loss `kind`. */
 KN_LOSS_FN float kn__loss_term(int kind, float p, float y) {

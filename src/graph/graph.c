@@ -377,8 +377,8 @@ kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd) {
     return finish(g, t);
 }
 
-kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
-                                bool from_logits) {
+kn_tensor *kn_loss_op_smoothed(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                               bool from_logits, float label_smoothing) {
     if ((unsigned)loss >= KN_LOSS_COUNT) {
         if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "loss: unknown kind %d", (int)loss);
         return NULL;
@@ -387,9 +387,15 @@ kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_te
     if (t) {
         t->iparam[0] = (int32_t)loss;
         t->iparam[1] = from_logits;
+        t->fparam[0] = label_smoothing;
         snprintf(t->name, sizeof t->name, "%s", kn_loss_name(loss));
     }
     return finish(g, t);
+}
+
+kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                                bool from_logits) {
+    return kn_loss_op_smoothed(g, loss, pred, target, weights, from_logits, 0.0f);
 }
 
 kn_tensor *kn_loss_op(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, bool from_logits) {
@@ -402,6 +408,7 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss) {
     if (t) {
         t->iparam[0] = loss->iparam[0];
         t->iparam[1] = loss->iparam[1];
+        t->fparam[0] = loss->fparam[0]; /* label smoothing */
         t->src[3] = loss->src[2];
     }
     return finish(g, t);

@@ -28,8 +28,9 @@ typedef enum {
     KN_OP_SUM_ROWS,   /* (m,n) -> (n) */
     KN_OP_SUM,        /* any -> scalar */
     KN_OP_SUM_SQUARES,/* any -> scalar: sum of x^2 */
-    KN_OP_LOSS,       /* (pred, target) -> scalar mean loss; iparam[0] kn_loss, iparam[1] from_logits */
-    KN_OP_LOSS_GRAD,  /* (pred, target, dloss) -> dpred */
+    KN_OP_LOSS,       /* (pred, target) -> scalar mean loss; iparam[0] kn_loss, iparam[1] from_logits,
+                       * fparam[0] label smoothing (the cross-entropies; 0: none) */
+    KN_OP_LOSS_GRAD,  /* (pred, target, dloss) -> dpred; the loss's iparam and fparam */
     KN_OP_OPTIMIZER,  /* updates every parameter from the flat gradient buffer (fused) */
     KN_OP_TRANSPOSE,  /* (m,n) -> (n,m), a copy */
     KN_OP_RESHAPE,    /* a view of src[0] with another shape (same element count); no copy */

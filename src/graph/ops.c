@@ -188,6 +188,13 @@ static bool infer_loss(kn_graph *g, kn_tensor *t) {
     if (p->ndim != 2)
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s: predictions must be (batch, outputs), got %s", t->name,
                               kn__shape_str(p, sp, sizeof sp));
+    float ls = t->fparam[0];
+    if (ls != 0 && loss != KN_LOSS_BINARY_CROSSENTROPY && loss != KN_LOSS_CATEGORICAL_CROSSENTROPY &&
+        loss != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: label smoothing applies to the cross-entropy losses only",
+                              t->name);
+    if (!(ls >= 0 && ls <= 1))
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: label smoothing must be in [0, 1], got %g", t->name, ls);
     if (loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         if (y->dtype != KN_I32 || y->ndim != 1 || y->shape[0] != p->shape[0])
             return kn__graph_fail(g, KN_ERR_SHAPE,

@@ -1016,7 +1016,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         goto done;
     }
 
-    static const char *const root_keys[] = {"type", "name", "input_shape", "layers", "loss", "from_logits", "optimizer",
+    static const char *const root_keys[] = {"type", "name", "input_shape", "layers", "loss", "from_logits", "label_smoothing", "optimizer",
                                             "epochs", "batch_size", "metrics", "precision", "loss_scale", "augment",
                                             "class_weight", "schedule", "callbacks", NULL};
     if ((st = kn__spec_check_keys(ctx, root, "(top level)", root_keys))) goto done;
@@ -1112,6 +1112,9 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     }
     const cJSON *from_logits = cJSON_GetObjectItemCaseSensitive(root, "from_logits");
     spec->compile.from_logits = cJSON_IsTrue(from_logits);
+    double smoothing = 0;
+    if ((st = kn__spec_number(ctx, root, "label_smoothing", "", 0, 1, &smoothing))) goto done;
+    spec->compile.label_smoothing = (float)smoothing;
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
     if (opt && (st = parse_optimizer(ctx, opt, &spec->compile.optimizer))) goto done;
     int64_t epochs = spec->epochs;

@@ -228,6 +228,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         const kn_optimizer *o = &c->optimizer;
         cJSON_AddStringToObject(root, "loss", kn_loss_name(c->loss));
         if (c->from_logits) cJSON_AddBoolToObject(root, "from_logits", true);
+        if (c->label_smoothing > 0) cJSON_AddNumberToObject(root, "label_smoothing", shortest(c->label_smoothing));
         /* precision when not the default, so fp32 models' descriptions stay as they were */
         if (c->precision != KN_PRECISION_FP32) cJSON_AddStringToObject(root, "precision", kn_precision_name(c->precision));
         if (c->precision == KN_PRECISION_FP16 && (c->loss_scale_initial > 0 || c->loss_scale_growth_interval > 0)) {

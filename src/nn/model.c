@@ -634,6 +634,13 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
         opts->loss != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: from_logits applies to the cross-entropy losses, not %s",
                          kn_loss_name(opts->loss));
+    if (!(opts->label_smoothing >= 0 && opts->label_smoothing <= 1))
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: label_smoothing must be in [0, 1], got %g",
+                         (double)opts->label_smoothing);
+    if (opts->label_smoothing > 0 && opts->loss != KN_LOSS_BINARY_CROSSENTROPY &&
+        opts->loss != KN_LOSS_CATEGORICAL_CROSSENTROPY && opts->loss != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: label_smoothing applies to the cross-entropy losses, not %s",
+                         kn_loss_name(opts->loss));
     if (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
     m->copts = *opts;
@@ -910,7 +917,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     m->pred = h;
     g->build_phase = KN_PHASE_LOSS;
     m->sw = m->weighted ? kn_input(g, KN_F32, (int64_t[]){KN_BATCH}, 1, "sample_weights") : NULL;
-    m->loss = kn_loss_op_weighted(g, m->copts.loss, m->out, m->y, m->sw, m->copts.from_logits);
+    m->loss = kn_loss_op_smoothed(g, m->copts.loss, m->out, m->y, m->sw, m->copts.from_logits, m->copts.label_smoothing);
     if (reg) m->loss = kn_add(g, m->loss, reg);
     g->build_phase = KN_PHASE_FORWARD;
     if (m->out) kn_graph_keep(g, m->out);

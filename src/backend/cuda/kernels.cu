@@ -262,14 +262,14 @@ extern "C" cudaError_t kn__cu_maximum_grad(cudaStream_t s, const float *dy, cons
 
 /* ------------------------------------------------------------- losses (loss.c) */
 
-__global__ void loss_rows_kernel(int kind, bool logits, const float *p, const void *target, const float *w,
+__global__ void loss_rows_kernel(int kind, bool logits, float ls, const float *p, const void *target, const float *w,
                                  double *ws, int64_t rows, int64_t c) {
-    GRID_STRIDE(r, rows) loss_row(kind, logits, p + r * c, target, w, ws, r, r, c);
+    GRID_STRIDE(r, rows) loss_row(kind, logits, ls, p + r * c, target, w, ws, r, r, c);
 }
 
-__global__ void loss_rows_x_kernel(int kind, bool logits, const void *p, int tp, const void *target, const float *w,
+__global__ void loss_rows_x_kernel(int kind, bool logits, float ls, const void *p, int tp, const void *target, const float *w,
                                    double *ws, int64_t rows, int64_t c) {
-    GRID_STRIDE(r, rows) loss_row(kind, logits, RowX{p, tp, r * c}, target, w, ws, r, r, c);
+    GRID_STRIDE(r, rows) loss_row(kind, logits, ls, RowX{p, tp, r * c}, target, w, ws, r, r, c);
 }
 
 __global__ void mean_kernel(const double *ws, float *out, int64_t rows) {
@@ -285,40 +285,40 @@ __global__ void mean_kernel(const double *ws, float *out, int64_t rows) {
  * the same bits as the two kernels give, in one launch instead of two (a training step's
  * launches are what a small batch's time is made of). p: f32 (tp KN_F32) or a half type. */
 #define LOSS_ONE_BLOCK_ROWS 16384
-__global__ void loss_mean_kernel(int kind, bool logits, const void *p, int tp, const void *target, const float *w,
+__global__ void loss_mean_kernel(int kind, bool logits, float ls, const void *p, int tp, const void *target, const float *w,
                                  float *out, double *ws, int64_t rows, int64_t c) {
     __shared__ double part[1024];
     double s = 0;
     for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
-        if (tp == KN_F32) loss_row(kind, logits, (const float *)p + r * c, target, w, ws, r, r, c);
-        else loss_row(kind, logits, RowX{p, tp, r * c}, target, w, ws, r, r, c);
+        if (tp == KN_F32) loss_row(kind, logits, ls, (const float *)p + r * c, target, w, ws, r, r, c);
+        else loss_row(kind, logits, ls, RowX{p, tp, r * c}, target, w, ws, r, r, c);
         s += ws[r];
     }
     s = kn__block_sum_double(s, part);
     if (threadIdx.x == 0) *out = (float)(s / (double)rows);
 }
 
-extern "C" cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
+extern "C" cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, float ls, const float *p, const void *target,
                                    const float *w, float *out, double *ws, int64_t rows, int64_t c) {
     if (rows <= LOSS_ONE_BLOCK_ROWS) {
-        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, p, KN_F32, target, w, out, ws, rows, c);
+        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, ls, p, KN_F32, target, w, out, ws, rows, c);
         return cudaGetLastError();
     }
-    loss_rows_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, target, w, ws, rows, c);
+    loss_rows_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, target, w, ws, rows, c);
     mean_kernel<<<1, 1024, 0, s>>>(ws, out, rows);
     return cudaGetLastError();
 }
 
 /* One thread per row: the fused softmax + cross-entropy gradient among them. */
-__global__ void loss_grad_kernel(int kind, bool logits, const float *p, const void *target, const float *dloss,
+__global__ void loss_grad_kernel(int kind, bool logits, float ls, const float *p, const void *target, const float *dloss,
                                  const float *w, float *dx, int64_t rows, int64_t c) {
     float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
-    GRID_STRIDE(r, rows) loss_grad_row(kind, logits, p + r * c, target, w, dx + r * c, r, r, c, inv_b, inv_n);
+    GRID_STRIDE(r, rows) loss_grad_row(kind, logits, ls, p + r * c, target, w, dx + r * c, r, r, c, inv_b, inv_n);
 }
 
-extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, const float *p, const void *target,
+extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, float ls, const float *p, const void *target,
                                         const float *dloss, const float *w, float *dx, int64_t rows, int64_t c) {
-    if (rows > 0) loss_grad_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, target, dloss, w, dx, rows, c);
+    if (rows > 0) loss_grad_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, target, dloss, w, dx, rows, c);
     return cudaGetLastError();
 }
 
@@ -627,13 +627,13 @@ extern "C" cudaError_t kn__cu_bias_act_x(cudaStream_t s, void *c, int tc, const 
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, const void *p, int tp, const void *target,
+extern "C" cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, float ls, const void *p, int tp, const void *target,
                                      const float *w, float *out, double *ws, int64_t rows, int64_t c) {
     if (rows <= LOSS_ONE_BLOCK_ROWS) {
-        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, p, tp, target, w, out, ws, rows, c);
+        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, ls, p, tp, target, w, out, ws, rows, c);
         return cudaGetLastError();
     }
-    loss_rows_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, tp, target, w, ws, rows, c);
+    loss_rows_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, tp, target, w, ws, rows, c);
     mean_kernel<<<1, 1024, 0, s>>>(ws, out, rows);
     return cudaGetLastError();
 }
@@ -641,7 +641,7 @@ extern "C" cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, cons
 /* loss_grad_kernel's values, each element computed in float from the row's statistics
  * and narrowed once: the f32 kernel stores partial values in dx and updates them, which
  * in half storage would round two or three times (and softmax - onehot cancels). */
-__global__ void loss_grad_x_kernel(int kind, bool logits, const void *p, int tp, const void *target,
+__global__ void loss_grad_x_kernel(int kind, bool logits, float ls, const void *p, int tp, const void *target,
                                    const float *dloss, const float *w, void *dx, int tdx, int64_t rows, int64_t c) {
     float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
     GRID_STRIDE(r, rows) {
@@ -667,6 +667,7 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, const void *p, int tp,
             }
         } else if (kind == KN_LOSS_CATEGORICAL_CROSSENTROPY) {
             ysum = row_sum(yr, c);
+            if (ls != 0) ysum = ysum * (1.0f - ls) + ls; /* the smoothed targets' sum */
             if (logits) lse = row_lse(pr, c);
             else sp = row_sum(pr, c);
         }
@@ -675,9 +676,18 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, const void *p, int tp,
             switch (kind) {
             case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY:
                 if (!valid) v = 0;
-                else if (logits) {
+                else if (logits) { /* as loss.cuh's loss_grad_row, in its order */
                     v = expf(pr[j] - mx) * scale;
-                    if (j == l) v -= inv_b;
+                    if (ls == 0) {
+                        if (j == l) v -= inv_b;
+                    } else {
+                        v -= inv_b * ls / (float)c;
+                        if (j == l) v -= inv_b * (1.0f - ls);
+                    }
+                } else if (ls != 0) {
+                    float qj = pr[j] / sp;
+                    bool cl = qj < PROB_EPS || qj > 1 - PROB_EPS;
+                    v = (1.0f - (cl ? 0.0f : kn__smooth_label(j, l, ls, (float)c) / qj)) / sp * inv_b;
                 } else {
                     v = inv_b / sp;
                     if (j == l && !clipped) v -= inv_b / (q * sp);
@@ -687,20 +697,20 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, const void *p, int tp,
             case KN_LOSS_MAE: v = (pr[j] > yr[j] ? 1.0f : pr[j] < yr[j] ? -1.0f : 0.0f) * inv_n; break;
             case KN_LOSS_BINARY_CROSSENTROPY:
                 if (logits) {
-                    v = (1.0f / (1.0f + expf(-pr[j])) - yr[j]) * inv_n;
+                    v = (1.0f / (1.0f + expf(-pr[j])) - kn__smooth(yr[j], ls, 2.0f)) * inv_n;
                 } else {
-                    float qj = pr[j];
+                    float qj = pr[j], yj = kn__smooth(yr[j], ls, 2.0f);
                     bool cl = qj < PROB_EPS || qj > 1 - PROB_EPS;
-                    v = cl ? 0.0f : (qj - yr[j]) / (qj * (1 - qj)) * inv_n;
+                    v = cl ? 0.0f : (qj - yj) / (qj * (1 - qj)) * inv_n;
                 }
                 break;
             case KN_LOSS_CATEGORICAL_CROSSENTROPY:
                 if (logits) {
-                    v = (expf(pr[j] - lse) * ysum - yr[j]) * inv_b;
+                    v = (expf(pr[j] - lse) * ysum - kn__smooth(yr[j], ls, (float)c)) * inv_b;
                 } else {
                     float qj = pr[j] / sp;
                     bool cl = qj < PROB_EPS || qj > 1 - PROB_EPS;
-                    v = (ysum - (cl ? 0.0f : yr[j] / qj)) / sp * inv_b;
+                    v = (ysum - (cl ? 0.0f : kn__smooth(yr[j], ls, (float)c) / qj)) / sp * inv_b;
                 }
                 break;
             default:
@@ -714,10 +724,10 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, const void *p, int tp,
     }
 }
 
-extern "C" cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, const void *p, int tp,
+extern "C" cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, float ls, const void *p, int tp,
                                           const void *target, const float *dloss, const float *w, void *dx, int tdx,
                                           int64_t rows, int64_t c) {
     if (rows > 0)
-        loss_grad_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, p, tp, target, dloss, w, dx, tdx, rows, c);
+        loss_grad_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, tp, target, dloss, w, dx, tdx, rows, c);
     return cudaGetLastError();
 }

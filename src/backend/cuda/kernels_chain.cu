@@ -51,7 +51,7 @@ __device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t
     int64_t c = ch->layer[q->from].n;
     __syncthreads(); /* the block's writes of the prediction row are visible to it */
     if (threadIdx.x == 0) {
-        loss_row(q->kind, q->logits != 0, pr, q->target, q->w, q->ws, r, tr, c);
+        loss_row(q->kind, q->logits != 0, q->ls, pr, q->target, q->w, q->ws, r, tr, c);
         if (q->correct) { /* (resident.cuh's count_step: the first largest against the label) */
             int32_t best = 0, outs = ch->layer[q->pred].n;
             float v = po[0];
@@ -61,7 +61,7 @@ __device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t
         }
         if (q->dx) {
             float dl = *q->dloss;
-            loss_grad_row(q->kind, q->logits != 0, pr, q->target, q->w, dx, r, tr, c, dl / (float)rows,
+            loss_grad_row(q->kind, q->logits != 0, q->ls, pr, q->target, q->w, dx, r, tr, c, dl / (float)rows,
                           dl / (float)(rows * c));
         }
     }

@@ -34,15 +34,24 @@ struct RowX {
 
 /* Row r's weighted loss (row_loss in loss.c) into ws[r]; pr: its predictions (a float
  * pointer, or a RowX); its target is target's row tr (r, but for a chain reading a resident
- * step's table through the order). */
+ * step's table through the order); ls the cross-entropies' label smoothing (0: none). */
 template <typename P>
-__device__ static void loss_row(int kind, bool logits, P pr, const void *target, const float *w, double *ws,
+__device__ static void loss_row(int kind, bool logits, float ls, P pr, const void *target, const float *w, double *ws,
                                 int64_t r, int64_t tr, int64_t c) {
     {
         double total = 0;
         if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
             int32_t l = ((const int32_t *)target)[tr];
-            if (l >= 0 && l < c) total = logits ? (double)(row_lse(pr, c) - pr[l]) : -logf(clipp(pr[l] / row_sum(pr, c)));
+            if (l >= 0 && l < c && ls == 0) {
+                total = logits ? (double)(row_lse(pr, c) - pr[l]) : -logf(clipp(pr[l] / row_sum(pr, c)));
+            } else if (l >= 0 && l < c && logits) { /* lse - (1 - ls) z[l] - ls / c sum(z), as loss.c */
+                double zsum = 0;
+                for (int64_t j = 0; j < c; j++) zsum += pr[j];
+                total = row_lse(pr, c) - ((1.0 - ls) * pr[l] + ls / (double)c * zsum);
+            } else if (l >= 0 && l < c) {
+                float sp = row_sum(pr, c);
+                for (int64_t j = 0; j < c; j++) total -= kn__smooth_label(j, l, ls, (float)c) * logf(clipp(pr[j] / sp));
+            }
         } else {
             const float *yr = (const float *)target + tr * c;
             switch (kind) {
@@ -56,12 +65,13 @@ __device__ static void loss_row(int kind, bool logits, P pr, const void *target,
                 break;
             case KN_LOSS_BINARY_CROSSENTROPY:
                 for (int64_t j = 0; j < c; j++) {
+                    float y = kn__smooth(yr[j], ls, 2.0f);
                     if (logits) {
                         float z = pr[j];
-                        total += (z > 0 ? z : 0) - z * yr[j] + log1pf(expf(-fabsf(z)));
+                        total += (z > 0 ? z : 0) - z * y + log1pf(expf(-fabsf(z)));
                     } else {
                         float q = clipp(pr[j]);
-                        total -= yr[j] * logf(q) + (1 - yr[j]) * logf(1 - q);
+                        total -= y * logf(q) + (1 - y) * logf(1 - q);
                     }
                 }
                 total /= (double)c;
@@ -69,10 +79,10 @@ __device__ static void loss_row(int kind, bool logits, P pr, const void *target,
             case KN_LOSS_CATEGORICAL_CROSSENTROPY:
                 if (logits) {
                     float lse = row_lse(pr, c);
-                    for (int64_t j = 0; j < c; j++) total -= yr[j] * (pr[j] - lse);
+                    for (int64_t j = 0; j < c; j++) total -= kn__smooth(yr[j], ls, (float)c) * (pr[j] - lse);
                 } else {
                     float sp = row_sum(pr, c);
-                    for (int64_t j = 0; j < c; j++) total -= yr[j] * logf(clipp(pr[j] / sp));
+                    for (int64_t j = 0; j < c; j++) total -= kn__smooth(yr[j], ls, (float)c) * logf(clipp(pr[j] / sp));
                 }
                 break;
             default:
@@ -88,19 +98,32 @@ __device__ static void loss_row(int kind, bool logits, P pr, const void *target,
 
 /* Row r's loss gradient (loss_grad in loss.c) into dr, from its predictions pr (f32), its
  * target target's row tr; inv_b = dloss / rows, inv_n = dloss / (rows c). */
-__device__ static void loss_grad_row(int kind, bool logits, const float *pr, const void *target, const float *w, float *dr,
-                                     int64_t r, int64_t tr, int64_t c, float inv_b, float inv_n) {
+__device__ static void loss_grad_row(int kind, bool logits, float ls, const float *pr, const void *target, const float *w,
+                                     float *dr, int64_t r, int64_t tr, int64_t c, float inv_b, float inv_n) {
     if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         int32_t l = ((const int32_t *)target)[tr];
         if (l < 0 || l >= c) {
             for (int64_t j = 0; j < c; j++) dr[j] = 0;
-        } else if (logits) { /* softmax(z) - onehot(label) */
+        } else if (logits) { /* softmax(z) - onehot(label) (smoothed: the smoothed row) */
             float mx = pr[0], sum = 0;
             for (int64_t j = 1; j < c; j++) mx = fmaxf(mx, pr[j]);
             for (int64_t j = 0; j < c; j++) sum += (dr[j] = expf(pr[j] - mx));
             float scale = inv_b / sum;
             for (int64_t j = 0; j < c; j++) dr[j] *= scale;
-            dr[l] -= inv_b;
+            if (ls == 0) {
+                dr[l] -= inv_b;
+            } else {
+                float off = inv_b * ls / (float)c;
+                for (int64_t j = 0; j < c; j++) dr[j] -= off;
+                dr[l] -= inv_b * (1.0f - ls);
+            }
+        } else if (ls != 0) { /* categorical's formula over the smoothed one-hot row (its sum 1) */
+            float sp = row_sum(pr, c);
+            for (int64_t j = 0; j < c; j++) {
+                float qj = pr[j] / sp;
+                bool clipped = qj < PROB_EPS || qj > 1 - PROB_EPS;
+                dr[j] = (1.0f - (clipped ? 0.0f : kn__smooth_label(j, l, ls, (float)c) / qj)) / sp * inv_b;
+            }
         } else {
             float sp = row_sum(pr, c), q = pr[l] / sp;
             bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
@@ -119,26 +142,28 @@ __device__ static void loss_grad_row(int kind, bool logits, const float *pr, con
             break;
         case KN_LOSS_BINARY_CROSSENTROPY:
             for (int64_t j = 0; j < c; j++) {
+                float y = kn__smooth(yr[j], ls, 2.0f);
                 if (logits) {
-                    dr[j] = (1.0f / (1.0f + expf(-pr[j])) - yr[j]) * inv_n;
+                    dr[j] = (1.0f / (1.0f + expf(-pr[j])) - y) * inv_n;
                 } else {
                     float q = pr[j];
                     bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
-                    dr[j] = clipped ? 0.0f : (q - yr[j]) / (q * (1 - q)) * inv_n;
+                    dr[j] = clipped ? 0.0f : (q - y) / (q * (1 - q)) * inv_n;
                 }
             }
             break;
         case KN_LOSS_CATEGORICAL_CROSSENTROPY: {
             float ysum = row_sum(yr, c);
+            if (ls != 0) ysum = ysum * (1.0f - ls) + ls; /* the smoothed targets' sum */
             if (logits) {
                 float lse = row_lse(pr, c);
-                for (int64_t j = 0; j < c; j++) dr[j] = (expf(pr[j] - lse) * ysum - yr[j]) * inv_b;
+                for (int64_t j = 0; j < c; j++) dr[j] = (expf(pr[j] - lse) * ysum - kn__smooth(yr[j], ls, (float)c)) * inv_b;
             } else {
                 float sp = row_sum(pr, c);
                 for (int64_t j = 0; j < c; j++) {
                     float q = pr[j] / sp;
                     bool clipped = q < PROB_EPS || q > 1 - PROB_EPS;
-                    dr[j] = (ysum - (clipped ? 0.0f : yr[j] / q)) / sp * inv_b;
+                    dr[j] = (ysum - (clipped ? 0.0f : kn__smooth(yr[j], ls, (float)c) / q)) / sp * inv_b;
                 }
             }
             break;

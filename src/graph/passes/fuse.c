@@ -39,11 +39,13 @@ static void fuse_loss(kn_graph *g, kn_tensor *loss) {
         kn_tensor *ag = g->nodes[i], *lg = ag->src[0];
         if (ag->op != KN_OP_ACT_GRAD || ag->iparam[0] != (int32_t)act || ag->src[1] != a || (ag->flags & KN_FLAG_DEAD))
             continue;
-        if (!private_to(lg, KN_OP_LOSS_GRAD) || lg->src[0] != a || lg->src[1] != y || lg->iparam[0] != loss->iparam[0])
+        if (!private_to(lg, KN_OP_LOSS_GRAD) || lg->src[0] != a || lg->src[1] != y || lg->iparam[0] != loss->iparam[0] ||
+            lg->fparam[0] != loss->fparam[0])
             continue;
         ag->op = KN_OP_LOSS_GRAD;
         ag->iparam[0] = loss->iparam[0];
         ag->iparam[1] = 1;
+        ag->fparam[0] = loss->fparam[0]; /* label smoothing */
         kn__rewire(g, ag, z, y, lg->src[2], lg->src[3]);
         snprintf(ag->fused, sizeof ag->fused, "%s+%s_grad", kn_activation_name(act), kn_loss_name((kn_loss)loss->iparam[0]));
     }
