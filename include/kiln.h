@@ -365,6 +365,22 @@ kn_tensor *kn_avg_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int 
 kn_tensor *kn_global_avg_pool2d(kn_graph *g, kn_tensor *x);
 /* Maximum over height and width: (batch, H, W, C) -> (batch, C); H, W up to 255. */
 kn_tensor *kn_global_max_pool2d(kn_graph *g, kn_tensor *x);
+/* Zero padding and cropping of images: (batch, H, W, C) -> (batch, H + top + bottom,
+ * W + left + right, C). A positive amount adds that many rows (columns) of zeros on its side,
+ * a negative one removes that many (as PyTorch's F.pad): Keras's ZeroPadding2D is
+ * kn_pad2d(g, x, t, b, l, r), its Cropping2D kn_pad2d(g, x, -t, -b, -l, -r). Each amount
+ * within +-2^24; the output keeps at least one row and column (else NULL, the graph's error
+ * naming the input's shape). All four 0: x itself. The gradient is the same op on dy with
+ * the amounts negated. */
+kn_tensor *kn_pad2d(kn_graph *g, kn_tensor *x, int top, int bottom, int left, int right);
+/* How kn_upsample2d fills the new cells. */
+typedef enum { KN_INTERP_NEAREST, KN_INTERP_BILINEAR } kn_interpolation;
+/* Upsampling of images: (batch, H, W, C) -> (batch, H size_h, W size_w, C), each factor in
+ * [1, 4096]. KN_INTERP_NEAREST repeats each cell size_h x size_w times (Keras's UpSampling2D);
+ * KN_INTERP_BILINEAR interpolates with half-pixel centers (Keras's interpolation="bilinear",
+ * PyTorch's F.interpolate(mode="bilinear", align_corners=False)), each output axis up to
+ * 2^23 cells. The gradient is a gather (deterministic). 1 x 1: x itself. */
+kn_tensor *kn_upsample2d(kn_graph *g, kn_tensor *x, int size_h, int size_w, kn_interpolation interpolation);
 
 /* A window's padding along a sequence: 'valid' (whole windows only), 'same' (as above) or
  * 'causal' (Keras's: dilation * (K - 1) zeros before the first step and none after, so
@@ -389,6 +405,11 @@ kn_tensor *kn_avg_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool s
  * factor above 255 is refused). */
 kn_tensor *kn_global_avg_pool1d(kn_graph *g, kn_tensor *x);
 kn_tensor *kn_global_max_pool1d(kn_graph *g, kn_tensor *x);
+/* Zero padding (a negative amount crops) and nearest upsampling of sequences: (batch, L, C)
+ * -> (batch, L + left + right, C) and (batch, L size, C), Keras's ZeroPadding1D, Cropping1D
+ * and UpSampling1D: kn_pad2d and kn_upsample2d over the (batch, 1, L, C) view. */
+kn_tensor *kn_pad1d(kn_graph *g, kn_tensor *x, int left, int right);
+kn_tensor *kn_upsample1d(kn_graph *g, kn_tensor *x, int size);
 /* Recurrent layers over sequences (batch, steps, features), Keras's cells: G gates of H
  * units each, in Keras's order (simple: 1; lstm: input, forget, cell, output; gru: update,
  * reset, candidate, reset_after as Keras's default and PyTorch's). kernel (F, G*H) and

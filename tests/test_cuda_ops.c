@@ -19,7 +19,8 @@
  * attending to itself, Dk != Dv, several chunks, row tiles and column tiles of the GPU's
  * kernels; trained under projections, replayed, and in bf16 (where it stays f32). The
  * depthwise convolution and its gradients: geometries, fused and not, 32- and 64-bit
- * kernels, trained and replayed.
+ * kernels, trained and replayed. Padding, cropping and upsampling (nearest, bilinear) and
+ * their gradients bit for bit, fused and not, 32- and 64-bit kernels, trained and replayed.
  *
  * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
  *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
@@ -2110,6 +2111,77 @@ static void depthwise_cases(kn_ctx *ctx) {
                                      KN_PRECISION_FP32});
 }
 
+/* Padding and cropping (kn_pad2d) and upsampling (kn_upsample2d nearest and bilinear) with
+ * their gradients against the CPU's: the GPU's kernels do the CPU's float operations in the
+ * CPU's order (backend/resize_formulas.h), so y = op(x) and x's gradient are compared bit for
+ * bit (resize_bits); then under tanh, unfused and under every pass (the loss and tanh: 2e-6,
+ * the activations' tolerance); the 32-bit kernels against the 64-bit ones; trained with Adam
+ * and replayed from a captured graph against launches, bit for bit. */
+typedef struct {
+    int64_t n, h, w, c;
+    bool pad;      /* a: top, bottom, left, right; else sh, sw, kn_interpolation */
+    int a[4];
+    bool tanh;     /* y = tanh(op(x)), else op(x) */
+    const kn_optimizer *opt;
+} resize_arg;
+
+static void b_resize(kn_graph *g, const void *arg) {
+    const resize_arg *r = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){r->n, r->h, r->w, r->c}, 4, KN_INIT_ZEROS, "x");
+    kn_tensor *y = r->pad ? kn_pad2d(g, x, r->a[0], r->a[1], r->a[2], r->a[3])
+                          : kn_upsample2d(g, x, r->a[0], r->a[1], (kn_interpolation)r->a[2]);
+    train_on(g, r->tanh ? kn_act(g, y, KN_TANH) : y, r->opt);
+}
+
+/* Case c (b_resize without tanh) once on both devices: the resized y and x's gradient the
+ * CPU's exactly. */
+static void resize_bits(kn_ctx *ctx, const tcase *c) {
+    kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    if (cpu && gpu && kn_graph_run(cpu) == KN_OK && kn_graph_run(gpu) == KN_OK && kn_graph_sync(gpu) == KN_OK) {
+        int checked = 0;
+        for (int i = 0; i < cpu->n_nodes && cpu->n_nodes == gpu->n_nodes; i++) {
+            const kn_tensor *t = cpu->nodes[i];
+            if (t->op != KN_OP_PAD2D && t->op != KN_OP_UPSAMPLE2D && t->op != KN_OP_UPSAMPLE2D_GRAD) continue;
+            CHECK(same_bits(t, gpu->nodes[i]), "%s: '%s' differs from the cpu's", c->name, t->name);
+            checked++;
+        }
+        CHECK(checked == 2 && same_bits(cpu->params[0]->grad, gpu->params[0]->grad), "%s: %d resizing nodes; x's "
+              "gradient %s", c->name, checked, same_bits(cpu->params[0]->grad, gpu->params[0]->grad) ? "equal" : "differs");
+    } else {
+        CHECK(false, "%s: %s", c->name, kn_last_error(ctx));
+    }
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
+}
+
+static void resize_cases(kn_ctx *ctx) {
+    static const resize_arg geoms[] = {
+        {2, 5, 6, 3, true, {1, 2, 3, 0}, false, NULL},          /* padding */
+        {2, 7, 9, 4, true, {-2, -1, 2, -3}, false, NULL},       /* cropping and padding */
+        {2, 5, 6, 3, false, {2, 3, KN_INTERP_NEAREST, 0}, false, NULL},
+        {2, 5, 6, 3, false, {2, 2, KN_INTERP_BILINEAR, 0}, false, NULL},
+        {1, 4, 5, 70, false, {3, 2, KN_INTERP_BILINEAR, 0}, false, NULL}, /* odd factor, the CPU's channel blocks */
+        {2, 1, 4, 2, false, {4, 1, KN_INTERP_BILINEAR, 0}, false, NULL},  /* one row, a factor of 1 */
+    };
+    for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++) {
+        char name[64];
+        snprintf(name, sizeof name, "resize %d", i);
+        tcase c = {name, b_resize, &geoms[i], KN_PASS_ALL, 1, 0, 0, KN_PRECISION_FP32};
+        resize_bits(ctx, &c);
+        index64_case(ctx, &c);
+        resize_arg t = geoms[i];
+        t.tanh = true;
+        for (int fused = 0; fused < 2; fused++) {
+            snprintf(name, sizeof name, "resize %d tanh%s", i, fused ? " fused" : "");
+            run_case(ctx, &(tcase){name, b_resize, &t, fused ? KN_PASS_ALL : KN_PASS_NONE, 1, 1e-6f, 2e-6f,
+                                   KN_PRECISION_FP32});
+        }
+    }
+    kn_optimizer adam = kn_adam(1e-2f);
+    resize_arg trained = {2, 6, 5, 3, false, {3, 2, KN_INTERP_BILINEAR, 0}, true, &adam};
+    replay_vs_launches(ctx, &(tcase){"replay resize", b_resize, &trained, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7}, &ctx);
@@ -2219,6 +2291,7 @@ int main(void) {
     masked_attention_cases(ctx);
     masked_mean_cases(ctx);
     depthwise_cases(ctx);
+    resize_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

@@ -284,6 +284,23 @@ static kn_tensor *b_depthwise(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_depthwise_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
 }
+/* padding and cropping (int[4]: top, bottom, left, right), upsampling (int[3]: sh, sw,
+ * kn_interpolation) and their sequence forms (int[2] left, right; int[1] size) */
+static kn_tensor *b_pad2d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *p = arg;
+    return kn_pad2d(g, in[0], p[0], p[1], p[2], p[3]);
+}
+static kn_tensor *b_upsample2d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *s = arg;
+    return kn_upsample2d(g, in[0], s[0], s[1], (kn_interpolation)s[2]);
+}
+static kn_tensor *b_pad1d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *p = arg;
+    return kn_pad1d(g, in[0], p[0], p[1]);
+}
+static kn_tensor *b_upsample1d(kn_graph *g, kn_tensor **in, const void *arg) {
+    return kn_upsample1d(g, in[0], *(const int *)arg);
+}
 static kn_tensor *b_max_pool(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_max_pool2d(g, in[0], w->kh, w->kw, w->sh, w->sw, w->same);
@@ -633,6 +650,26 @@ int main(void) {
                           .shape = {{2, dws[i].h, dws[i].w, 3}, {a->kh * a->kw, 3 * dws[i].m}}};
         gradcheck(dws[i].name, b_depthwise, a, &cs, NULL);
     }
+    /* padding, cropping and upsampling (last: appended cases keep the others' inputs) over
+     * (2, 5, 6, 3) images and (2, 7, 3) sequences; bilinear at odd scales and sizes */
+    static const struct { const char *name; int p[4]; } pads[] = {
+        {"pad2d (1, 2, 3, 0)", {1, 2, 3, 0}},
+        {"pad2d crop (-1, -2, -2, -1)", {-1, -2, -2, -1}},
+        {"pad2d mixed (2, -1, -3, 1)", {2, -1, -3, 1}},
+    };
+    case_shapes img = {.n_in = 1, .ndim = {4}, .shape = {{2, 5, 6, 3}}};
+    for (size_t i = 0; i < sizeof pads / sizeof pads[0]; i++) gradcheck(pads[i].name, b_pad2d, pads[i].p, &img, NULL);
+    static const struct { const char *name; int s[3]; } ups[] = {
+        {"upsample2d nearest 2x3", {2, 3, KN_INTERP_NEAREST}},
+        {"upsample2d bilinear 2x2", {2, 2, KN_INTERP_BILINEAR}},
+        {"upsample2d bilinear 3x1", {3, 1, KN_INTERP_BILINEAR}},
+        {"upsample2d bilinear 1x4", {1, 4, KN_INTERP_BILINEAR}},
+    };
+    for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) gradcheck(ups[i].name, b_upsample2d, ups[i].s, &img, NULL);
+    case_shapes seq = {.n_in = 1, .ndim = {3}, .shape = {{2, 7, 3}}};
+    static const int pad1[2] = {2, -3}, up1 = 3;
+    gradcheck("pad1d (2, -3)", b_pad1d, pad1, &seq, NULL);
+    gradcheck("upsample1d 3", b_upsample1d, &up1, &seq, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

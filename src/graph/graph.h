@@ -134,6 +134,18 @@ typedef enum {
                        * shape): each cell sums dy * kernel over the outputs whose windows read it */
     KN_OP_DEPTHWISE_CONV2D_GRAD_KERNEL, /* (x, dy) -> d kernel (KH*KW, C*M): per tap and column, the
                        * sum over every output position of its window's cell of x times dy */
+    /* Spatial resizing (graph/ops_resize.c; Keras's ZeroPadding, Cropping and UpSampling
+     * layers), NHWC, f32 only, never fused; the formulas in backend/resize_formulas.h */
+    KN_OP_PAD2D,      /* x (N,H,W,C) -> (N, H + top + bottom, W + left + right, C), the amounts in
+                       * iparam[0..3] (top, bottom, left, right): y[n, oy, ox, c] = x[n, oy - top,
+                       * ox - left, c] where that cell is inside x, else 0, so a negative amount
+                       * crops. Its own adjoint: the gradient is a PAD2D of dy, the amounts negated */
+    KN_OP_UPSAMPLE2D, /* x (N,H,W,C) -> (N, H sh, W sw, C), sh iparam[0], sw iparam[1]; iparam[2]
+                       * kn_interpolation: nearest y[oy, ox] = x[oy / sh, ox / sw], or bilinear with
+                       * half-pixel centers (four cells, each axis's pair and weights) */
+    KN_OP_UPSAMPLE2D_GRAD, /* dy (N, H sh, W sw, C) -> dx (N,H,W,C) (the builder's shape), the same
+                       * iparams: each cell sums the outputs that read it times their weights, in a
+                       * fixed order (a gather: the same bits on any thread count or device) */
     KN_OP_COUNT
 } kn_op;
 
@@ -433,6 +445,12 @@ kn_tensor *kn__depthwise_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kerne
 kn_tensor *kn__depthwise_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w,
                                      const kn_tensor *kernel);
 void kn__backward_attention(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+/* The resizing ops' table entries (graph/ops_resize.c). */
+bool kn__infer_pad2d(kn_graph *g, kn_tensor *t);
+void kn__backward_pad2d(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+bool kn__infer_upsample2d(kn_graph *g, kn_tensor *t);
+void kn__backward_upsample2d(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+bool kn__infer_upsample2d_grad(kn_graph *g, kn_tensor *t);
 /* The gather ops (graph/embedding.c): shape inference and backward for ops.c's table, and
  * the gradient's builder, a scatter-add of dy into a (V, D) of the table's shape. */
 bool kn__infer_gather(kn_graph *g, kn_tensor *t);

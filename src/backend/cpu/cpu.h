@@ -141,4 +141,9 @@ void kn__cpu_depthwise_conv2d_grad_input(kn_graph *g, kn_tensor *t);
 void kn__cpu_depthwise_conv2d_grad_kernel(kn_graph *g, kn_tensor *t);
 size_t kn__cpu_depthwise_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t);
 
+/* Padding and cropping, upsampling and its gradient (resize.c). */
+void kn__cpu_pad2d(kn_graph *g, kn_tensor *t);
+void kn__cpu_upsample2d(kn_graph *g, kn_tensor *t);
+void kn__cpu_upsample2d_grad(kn_graph *g, kn_tensor *t);
+
 #endif

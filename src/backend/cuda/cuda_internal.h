@@ -301,6 +301,10 @@ kn_status kn__cuda_k_depthwise(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_depthwise_grad_input(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_depthwise_grad_kernel(kn_graph *g, kn_tensor *t);
 size_t kn__cuda_depthwise_workspace(const kn_tensor *t);
+/* Padding and cropping, upsampling and its gradient (resize.c). */
+kn_status kn__cuda_k_pad2d(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_upsample2d(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_upsample2d_grad(kn_graph *g, kn_tensor *t);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);

@@ -780,6 +780,9 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_DEPTHWISE_CONV2D] = kn__cuda_k_depthwise,
     [KN_OP_DEPTHWISE_CONV2D_GRAD_INPUT] = kn__cuda_k_depthwise_grad_input,
     [KN_OP_DEPTHWISE_CONV2D_GRAD_KERNEL] = kn__cuda_k_depthwise_grad_kernel,
+    [KN_OP_PAD2D] = kn__cuda_k_pad2d,
+    [KN_OP_UPSAMPLE2D] = kn__cuda_k_upsample2d,
+    [KN_OP_UPSAMPLE2D_GRAD] = kn__cuda_k_upsample2d_grad,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }
