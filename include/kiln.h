@@ -993,6 +993,21 @@ typedef struct kn_depthwise_opts {
 } kn_depthwise_opts;
 kn_status kn_model_add_depthwise_conv2d(kn_model *m, const kn_depthwise_opts *opts);
 kn_status kn_model_add_separable_conv2d(kn_model *m, const kn_depthwise_opts *opts);
+/* Keras's ZeroPadding2D and Cropping2D over images (height, width, channels): rows of zeros
+ * added above (top) and below (bottom), columns left and right, (H, W, C) -> (H + top +
+ * bottom, W + left + right, C); cropping removes as many instead (kn_pad2d). ZeroPadding1D and
+ * Cropping1D over sequences (steps, channels): steps before (left) and after (right). Amounts
+ * in [0, 2^24]; cropping must leave a row, a column, a step (else an error naming the layer
+ * and its input). No parameters; a mask is not passed on (Keras drops it too). */
+kn_status kn_model_add_zero_padding2d(kn_model *m, int top, int bottom, int left, int right);
+kn_status kn_model_add_cropping2d(kn_model *m, int top, int bottom, int left, int right);
+kn_status kn_model_add_zero_padding1d(kn_model *m, int left, int right);
+kn_status kn_model_add_cropping1d(kn_model *m, int left, int right);
+/* Keras's UpSampling2D(size, interpolation) over images, (H, W, C) -> (H size_h, W size_w, C),
+ * nearest or bilinear (kn_upsample2d), and UpSampling1D(size) over sequences (each step
+ * repeated size times); factors in [1, 4096]. */
+kn_status kn_model_add_up_sampling2d(kn_model *m, int size_h, int size_w, kn_interpolation interpolation);
+kn_status kn_model_add_up_sampling1d(kn_model *m, int size);
 /* Keras's Rescaling(scale, offset): x * scale + offset, the same when training and
  * predicting (Rescaling(1. / 255) over raw pixels). */
 kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset);

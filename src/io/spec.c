@@ -565,6 +565,12 @@ static const char *const *layer_keys(const char *t) {
                                             "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
                                             "use_causal_mask", "dropout", "attention_axes", NULL};
     static const char *const position[] = {"type", "name", "inputs", "initializer", "sequence_length", NULL};
+    static const char *const padding2d[] = {"type", "name", "inputs", "padding", "data_format", NULL};
+    static const char *const cropping2d[] = {"type", "name", "inputs", "cropping", "data_format", NULL};
+    static const char *const padding1d[] = {"type", "name", "inputs", "padding", NULL};
+    static const char *const cropping1d[] = {"type", "name", "inputs", "cropping", NULL};
+    static const char *const upsampling2d[] = {"type", "name", "inputs", "size", "interpolation", "data_format", NULL};
+    static const char *const upsampling1d[] = {"type", "name", "inputs", "size", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
         {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
@@ -577,6 +583,8 @@ static const char *const *layer_keys(const char *t) {
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
         {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
         {"rescaling", rescaling}, {"depthwise_conv2d", depthwise}, {"separable_conv2d", separable},
+        {"zero_padding2d", padding2d}, {"cropping2d", cropping2d}, {"zero_padding1d", padding1d},
+        {"cropping1d", cropping1d}, {"up_sampling2d", upsampling2d}, {"up_sampling1d", upsampling1d},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -888,6 +896,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     if (strcmp(t, "prelu") == 0) return parse_prelu(ctx, m, L, where);
     if (strcmp(t, "depthwise_conv2d") == 0 || strcmp(t, "separable_conv2d") == 0)
         return parse_depthwise(ctx, m, L, where, t, activation_given);
+    if (kn__spec_is_resize(t)) return kn__spec_resize(ctx, m, L, where, t);
     if (strcmp(t, "rescaling") == 0) { /* Keras's Rescaling: scale (required), offset (0) */
         double scale = 1, offset = 0;
         snprintf(field, sizeof field, "%sscale", where);
@@ -917,8 +926,9 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
-                          "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d or "
-                          "separable_conv2d)", t);
+                          "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
+                          "separable_conv2d, zero_padding1d, zero_padding2d, cropping1d, cropping2d, up_sampling1d or "
+                          "up_sampling2d)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

@@ -31,6 +31,10 @@ kn_status kn__spec_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
 /* layers[i] of type "multi_head_attention" or "position_embedding" added to m (spec_attention.c). */
 kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
 kn_status kn__spec_position_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
+/* layers[i] of a resizing type (kn__spec_is_resize: zero_padding1d/2d, cropping1d/2d,
+ * up_sampling1d/2d) added to m (spec_resize.c). */
+bool kn__spec_is_resize(const char *t);
+kn_status kn__spec_resize(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t);
 /* The description's training control: "schedule" and "callbacks" (spec_training.c). */
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec);
 

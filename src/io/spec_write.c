@@ -201,6 +201,37 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
                 if (r) cJSON_AddNumberToObject(r, "l2", shortest(l2[j]));
             }
             if (o->alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(o->alpha));
+        } else if (K->kind == KN__LAYER_PAD) { /* Keras's get_config: [l, r], or [[t, b], [l, r]] */
+            const char *key = K->u.pad.crop ? "cropping" : "padding";
+            if (K->ndim == 2) {
+                add_pair(L, key, K->u.pad.left, K->u.pad.right);
+            } else {
+                cJSON *a = cJSON_AddArrayToObject(L, key);
+                cJSON *rows = cJSON_CreateArray(), *cols = cJSON_CreateArray();
+                if (rows) {
+                    cJSON_AddItemToArray(rows, cJSON_CreateNumber(K->u.pad.top));
+                    cJSON_AddItemToArray(rows, cJSON_CreateNumber(K->u.pad.bottom));
+                }
+                if (cols) {
+                    cJSON_AddItemToArray(cols, cJSON_CreateNumber(K->u.pad.left));
+                    cJSON_AddItemToArray(cols, cJSON_CreateNumber(K->u.pad.right));
+                }
+                if (a) {
+                    cJSON_AddItemToArray(a, rows);
+                    cJSON_AddItemToArray(a, cols);
+                } else {
+                    cJSON_Delete(rows);
+                    cJSON_Delete(cols);
+                }
+            }
+        } else if (K->kind == KN__LAYER_UPSAMPLE) {
+            if (K->ndim == 2) {
+                cJSON_AddNumberToObject(L, "size", K->u.upsample.size_w);
+            } else {
+                add_pair(L, "size", K->u.upsample.size_h, K->u.upsample.size_w);
+                cJSON_AddStringToObject(L, "interpolation",
+                                        K->u.upsample.interpolation == KN_INTERP_BILINEAR ? "bilinear" : "nearest");
+            }
         } else if (K->kind == KN__LAYER_RESCALING) {
             cJSON_AddNumberToObject(L, "scale", shortest(K->u.rescaling.scale));
             cJSON_AddNumberToObject(L, "offset", shortest(K->u.rescaling.offset));

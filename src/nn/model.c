@@ -54,8 +54,12 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "conv1d", "max_pool1d", "average_pool1d", "global_average_pool1d",
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
-                                        "depthwise_conv2d"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_DEPTHWISE + 1, "a name for every layer kind");
+                                        "depthwise_conv2d", "zero_padding2d", "up_sampling2d"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_UPSAMPLE + 1, "a name for every layer kind");
+    if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
+        return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
+                             : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
+    if (L->kind == KN__LAYER_UPSAMPLE) return L->ndim == 2 ? "up_sampling1d" : "up_sampling2d";
     if (L->kind == KN__LAYER_DEPTHWISE && L->u.depthwise.filters) return "separable_conv2d";
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
@@ -889,6 +893,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             act = L->u.depthwise.activation;
             alpha = L->u.depthwise.alpha;
             break;
+        case KN__LAYER_PAD:
+        case KN__LAYER_UPSAMPLE: h = kn__model_resize(m, g, i, h); break;
         case KN__LAYER_RESCALING: /* (the scale folds into the product after it, when the fuse pass can) */
             if (L->u.rescaling.scale != 1.0f) h = kn_scale(g, h, L->u.rescaling.scale);
             if (L->u.rescaling.offset != 0.0f) h = kn_add(g, h, kn__const_scalar(g, L->u.rescaling.offset));
@@ -1272,6 +1278,8 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
                 used += (size_t)snprintf(buf + used, size - used, "%s%lld", d ? ", " : "", (long long)L->shape[d]);
             if (used < size) used += (size_t)snprintf(buf + used, size - used, ")");
             break;
+        case KN__LAYER_PAD:
+        case KN__LAYER_UPSAMPLE: used += (size_t)kn__resize_summary(L, buf + used, size - used); break;
         default: used += (size_t)snprintf(buf + used, size - used, " -> %s", kn__layer_type(L)); break;
         }
         /* a layer off the chain: where it reads from (a merge: every input) */

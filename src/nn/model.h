@@ -20,7 +20,10 @@ typedef enum {
     KN__LAYER_POSITION_EMBEDDING, /* a learned (steps, channels) table added (model_attention.c) */
     KN__LAYER_PRELU, /* Keras's PReLU, alpha learned per element or per channel (model_prelu.c) */
     KN__LAYER_RESCALING, /* Keras's Rescaling: x scale + offset (u.rescaling) */
-    KN__LAYER_DEPTHWISE  /* depthwise_conv2d, separable_conv2d (u.depthwise; model_depthwise.c) */
+    KN__LAYER_DEPTHWISE, /* depthwise_conv2d, separable_conv2d (u.depthwise; model_depthwise.c) */
+    /* zero_padding1d/2d, cropping1d/2d (u.pad), up_sampling1d/2d (u.upsample): model_resize.c;
+     * a sequence layer's name ends in 1d (its output is (steps, channels)) */
+    KN__LAYER_PAD, KN__LAYER_UPSAMPLE
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -60,6 +63,8 @@ typedef struct kn__layer {
         kn_prelu_opts prelu;
         struct { float scale, offset; } rescaling;
         kn_depthwise_opts depthwise; /* filters 0: depthwise_conv2d; else separable_conv2d */
+        struct { int top, bottom, left, right; bool crop; } pad; /* amounts >= 0 (a sequence's: left, right) */
+        struct { int size_h, size_w; kn_interpolation interpolation; } upsample; /* a sequence's: size_w */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -252,6 +257,14 @@ kn_status kn__model_image_input(kn_model *m, const char *type, int64_t shape[KN_
 /* An image axis of in cells under a window of k taps, stride s and dilation d: 'same'
  * ceil(in / s), else the windows that fit; false when none does (model.c). */
 bool kn__model_out_dim(int64_t in, int k, int s, int d, bool same, int64_t *out);
+/* The per-sample shape going into the layer being added, which must be a sequence (steps,
+ * channels); else a one-line error naming the layer type (model_seq.c). */
+kn_status kn__model_sequence_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]);
+/* Padding, cropping or upsampling layer i's output from its input h (an image, or a
+ * sequence left in its (batch, 1, steps, channels) view); and its part of a model summary,
+ * " -> zero_padding2d ((1, 1), (2, 2))": the characters it would write (model_resize.c). */
+kn_tensor *kn__model_resize(kn_model *m, kn_graph *g, int i, kn_tensor *h);
+int kn__resize_summary(const kn__layer *L, char *buf, size_t size);
 /* Prelu layer i's output from its input h (model_prelu.c). */
 kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Depthwise or separable layer i's output before its activation, from its input h; its

@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* A sequence layer's input: (steps, channels). */
-static kn_status sequence_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]) {
+kn_status kn__model_sequence_input(kn_model *m, const char *type, int64_t shape[KN_MAX_DIMS]) {
     int64_t f;
     int ndim = kn__model_layer_input(m, m->n_layers, shape, &f);
     if (ndim != 2) {
@@ -67,7 +67,7 @@ kn_status kn_model_add_conv1d(kn_model *m, const kn_conv1d_opts *opts) {
     if ((st = kn__model_check_init(m, "conv1d", o.activation, o.l2, o.kernel_init, o.bias_init, o.no_bias, o.init_value)))
         return st;
     int64_t in[KN_MAX_DIMS], pad;
-    if ((st = sequence_input(m, "conv1d", in))) return st;
+    if ((st = kn__model_sequence_input(m, "conv1d", in))) return st;
     kn__layer L = {.kind = KN__LAYER_CONV1D, .u.conv1d = o, .ndim = 2, .index = kn__model_count_kind(m, KN__LAYER_CONV1D)};
     if (!seq_dim(in[0], o.kernel_size, o.stride, o.dilation, o.padding, &L.shape[0], &pad))
         return kn__error(m->ctx, KN_ERR_SHAPE,
@@ -99,7 +99,7 @@ kn_status kn_model_add_pool1d(kn_model *m, kn_pool_kind kind, int pool_size, int
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT,
                          "layers[%d] %s: pool_size %d, strides %d: each must be in [1, 255]", i, type, p.pool_w, p.stride_w);
     int64_t in[KN_MAX_DIMS], pad;
-    if ((st = sequence_input(m, type, in))) return st;
+    if ((st = kn__model_sequence_input(m, type, in))) return st;
     kn__layer L = {.kind = kind == KN_POOL_AVG ? KN__LAYER_AVG_POOL1D : KN__LAYER_MAX_POOL1D, .u.pool = p, .ndim = 2};
     if (!seq_dim(in[0], p.pool_w, p.stride_w, 1, same ? KN_PADDING_SAME : KN_PADDING_VALID, &L.shape[0], &pad))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: pool_size %d is longer than its input (%lld, %lld) under "
@@ -117,7 +117,7 @@ kn_status kn_model_add_global_pool1d(kn_model *m, kn_pool_kind kind) {
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = sequence_input(m, type, in))) return st;
+    if ((st = kn__model_sequence_input(m, type, in))) return st;
     /* the mean of more than 255 steps is taken in windows that divide the length */
     for (int64_t n = in[0]; n > 1;) {
         int k = kn__step_window(n, kind == KN_POOL_MAX);
