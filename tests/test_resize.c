@@ -314,17 +314,22 @@ static void op_refusals(void) {
         {1, {2, 2, 7, 0}, "upsample2d: unknown interpolation 7"},
         {2, {1, 1, 0, 0}, "pad1d: 'x' must be F32 (batch, steps, channels), got F32 (2, 5, 6, 3)"},
         {3, {2, 0, 0, 0}, "upsample1d: 'x' must be F32 (batch, steps, channels)"},
+        {4, {-3, -3, 0, 0}, "pad1d: padding (-3, -3) of 's' (2, 5, 3): each amount within +-16777216, leaving a step"},
+        {5, {0, 0, 0, 0}, "upsample1d: size 0 must be in [1, 4096]"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         kn_ctx *ctx = new_ctx();
         kn_graph *g;
         kn_graph_new(ctx, &g);
         kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){2, 5, 6, 3}, 4, "x");
+        kn_tensor *s = kn_input(g, KN_F32, (int64_t[]){2, 5, 3}, 3, "s");
         const int *a = cases[k].a;
         kn_tensor *y = cases[k].which == 0   ? kn_pad2d(g, x, a[0], a[1], a[2], a[3])
                      : cases[k].which == 1 ? kn_upsample2d(g, x, a[0], a[1], (kn_interpolation)a[2])
                      : cases[k].which == 2 ? kn_pad1d(g, x, a[0], a[1])
-                                           : kn_upsample1d(g, x, a[0]);
+                     : cases[k].which == 3 ? kn_upsample1d(g, x, a[0])
+                     : cases[k].which == 4 ? kn_pad1d(g, s, a[0], a[1])
+                                           : kn_upsample1d(g, s, a[0]);
         const char *e = kn_last_error(ctx);
         CHECK(!y && kn_graph_status(g) != KN_OK && strstr(e, cases[k].want) && !strchr(e, '\n'), "refusal %zu: '%s'", k,
               e);

@@ -164,14 +164,28 @@ static kn_tensor *sequence_unview(kn_graph *g, kn_tensor *x, kn_tensor *view, kn
     return kn__reshape_rows(g, y, (int64_t[]){y->shape[0], y->shape[2], y->shape[3]}, 3, 1);
 }
 
+/* (the sequence's own checks first, so that a message names the 1-D builder and x's shape) */
 kn_tensor *kn_pad1d(kn_graph *g, kn_tensor *x, int left, int right) {
     if (!g || g->status != KN_OK) return NULL;
     kn_tensor *v = sequence_view(g, "pad1d", x);
-    return v ? sequence_unview(g, x, v, kn_pad2d(g, v, 0, 0, left, right)) : NULL;
+    if (!v) return NULL;
+    char sx[64];
+    if (left < -KN_PAD_MAX || left > KN_PAD_MAX || right < -KN_PAD_MAX || right > KN_PAD_MAX ||
+        x->shape[1] + left + right < 1) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "pad1d: padding (%d, %d) of '%s' %s: each amount within +-%d, leaving a step",
+                       left, right, x->name, kn__shape_str(x, sx, sizeof sx), KN_PAD_MAX);
+        return NULL;
+    }
+    return sequence_unview(g, x, v, kn_pad2d(g, v, 0, 0, left, right));
 }
 
 kn_tensor *kn_upsample1d(kn_graph *g, kn_tensor *x, int size) {
     if (!g || g->status != KN_OK) return NULL;
     kn_tensor *v = sequence_view(g, "upsample1d", x);
-    return v ? sequence_unview(g, x, v, kn_upsample2d(g, v, 1, size, KN_INTERP_NEAREST)) : NULL;
+    if (!v) return NULL;
+    if (size < 1 || size > KN_UPSAMPLE_MAX) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "upsample1d: size %d must be in [1, %d]", size, KN_UPSAMPLE_MAX);
+        return NULL;
+    }
+    return sequence_unview(g, x, v, kn_upsample2d(g, v, 1, size, KN_INTERP_NEAREST));
 }
