@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #define KN_ALIGN 64
-#define KN_ERROR_CAP 512
+#define KN_ERROR_CAP 2048 /* the longest: an unknown layer type, with every type kiln knows */
 
 struct kn_ctx {
     int threads;

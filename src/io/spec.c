@@ -21,7 +21,7 @@ static void line_col(const char *text, const char *at, int *line, int *col) {
 }
 
 kn_status kn__spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) {
-    char msg[400];
+    char msg[1536];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
