@@ -356,6 +356,41 @@ kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int k
  * error) naming both shapes. */
 kn_tensor *kn_depthwise_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int stride_h,
                                int stride_w, int dilation_h, int dilation_w, bool same);
+/* A transposed convolution's window and Keras's layer options (Conv2DTranspose; the layer
+ * is kn_model_add_conv2d_transpose). The graph builder kn_conv2d_transpose reads the window
+ * alone: kernel_h x kernel_w taps, strides and dilations (0 means 1), same ('same' padding,
+ * else 'valid'), and output_padding_h / _w when has_output_padding (Keras's output_padding;
+ * false is Keras's None), each below its stride. The layer reads the rest: filters, the
+ * activation (alpha: a leaky_relu's or elu's), no_bias, kernel_init (the zero value is
+ * glorot_uniform, Keras's default), bias_init (the zero value means zeros), init_value (a
+ * Constant's), l2 (the kernel's regularizer). */
+typedef struct kn_conv2d_transpose_opts {
+    int64_t filters;
+    int kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    bool same;
+    bool has_output_padding;
+    int output_padding_h, output_padding_w;
+    kn_activation activation;
+    float alpha;
+    bool no_bias;
+    kn_init kernel_init, bias_init;
+    float init_value;
+    float l2;
+} kn_conv2d_transpose_opts;
+/* Transposed 2-D convolution (Keras's Conv2DTranspose without its bias, PyTorch's
+ * ConvTranspose2d) -> (batch, OH, OW, F): the input gradient of the convolution that would
+ * take (OH, OW, F) images to x's (H, W, C) with this kernel and window, so each input cell
+ * spreads x[n, iy, ix, :] kernel^T over the window at (iy sh - crop_top, ix sw - crop_left):
+ *   y[n, iy*sh + ky*dh - crop_top, ix*sw + kx*dw - crop_left, f] +=
+ *       sum over c of x[n, iy, ix, c] * kernel[(ky*KW + kx)*F + f, c]
+ * kernel is a (KH*KW*F, C) parameter: Keras's (KH, KW, F, C) kernel flattened (F = its rows
+ * / (KH*KW)). Sizes as Keras (span = (K - 1) d + 1, op the output padding): 'valid'
+ * OH = (H - 1) sh + span + op (op None: max(sh - span, 0)), crop 0; 'same' OH = H sh (op
+ * None) or (H - 1) sh + span % 2 + op, cropped at the top as Keras crops (half the excess,
+ * rounded down). Add a bias (F) with kn_add. Refused (NULL, the graph's error, one line) when
+ * the kernel does not fit x, an output padding is not below its stride, the output would be
+ * empty, or the crop exceeds 255. */
+kn_tensor *kn_conv2d_transpose(kn_graph *g, kn_tensor *x, kn_tensor *kernel, const kn_conv2d_transpose_opts *opts);
 /* Max over each (PH, PW) window (padding never wins) -> (batch, OH, OW, C); the gradient
  * goes to each window's first maximum. */
 kn_tensor *kn_max_pool2d(kn_graph *g, kn_tensor *x, int ph, int pw, int sh, int sw, bool same);

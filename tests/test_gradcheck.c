@@ -301,6 +301,9 @@ static kn_tensor *b_pad1d(kn_graph *g, kn_tensor **in, const void *arg) {
 static kn_tensor *b_upsample1d(kn_graph *g, kn_tensor **in, const void *arg) {
     return kn_upsample1d(g, in[0], *(const int *)arg);
 }
+static kn_tensor *b_conv_transpose(kn_graph *g, kn_tensor **in, const void *arg) {
+    return kn_conv2d_transpose(g, in[0], in[1], arg);
+}
 static kn_tensor *b_max_pool(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_max_pool2d(g, in[0], w->kh, w->kw, w->sh, w->sw, w->same);
@@ -670,6 +673,25 @@ int main(void) {
     static const int pad1[2] = {2, -3}, up1 = 3;
     gradcheck("pad1d (2, -3)", b_pad1d, pad1, &seq, NULL);
     gradcheck("upsample1d 3", b_upsample1d, &up1, &seq, NULL);
+    /* the transposed convolution (appended after the depthwise cases, for the same reason):
+     * (2, H, W, 3) images to f filters, kernel (KH*KW*f, 3) */
+    struct { const char *name; int h, w, f; kn_conv2d_transpose_opts o; } cts[] = {
+        {"conv2d_transpose 3x3 valid", 3, 4, 2, {.kernel_h = 3, .kernel_w = 3}},
+        {"conv2d_transpose 3x3 stride 2 same", 3, 3, 4, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                                                         .same = true}},
+        {"conv2d_transpose 2x3 strides 2x3 valid op 1x2", 2, 3, 2,
+         {.kernel_h = 2, .kernel_w = 3, .stride_h = 2, .stride_w = 3, .has_output_padding = true,
+          .output_padding_h = 1, .output_padding_w = 2}},
+        {"conv2d_transpose 3x2 dilation 2 same", 4, 3, 3, {.kernel_h = 3, .kernel_w = 2, .dilation_h = 2,
+                                                           .dilation_w = 2, .same = true}},
+        {"conv2d_transpose 1x1 stride 2 (gaps)", 3, 2, 2, {.kernel_h = 1, .kernel_w = 1, .stride_h = 2, .stride_w = 2}},
+    };
+    for (size_t i = 0; i < sizeof cts / sizeof cts[0]; i++) {
+        const kn_conv2d_transpose_opts *o = &cts[i].o;
+        case_shapes cs = {.n_in = 2, .ndim = {4, 2},
+                          .shape = {{2, cts[i].h, cts[i].w, 3}, {o->kernel_h * o->kernel_w * cts[i].f, 3}}};
+        gradcheck(cts[i].name, b_conv_transpose, o, &cs, NULL);
+    }
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

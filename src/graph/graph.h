@@ -43,7 +43,9 @@ typedef enum {
                        * (F) and iparam[4] an activation (alpha fparam[0]) to its epilogue */
     KN_OP_CONV2D_GRAD_INPUT,  /* (dy (N,OH,OW,F), kernel) -> dx (N,H,W,C): col2im(dy kernel^T); the
                        * fuse pass may add src[2] v and iparam[4] an activation: dx * act'(v)
-                       * (as the pooling gradients below) */
+                       * (as the pooling gradients below). Also kn_conv2d_transpose's forward
+                       * (any H, W and leading padding: cells no window reaches are 0), hence
+                       * a backward of its own (kn__backward_conv2d_grad_input) */
     KN_OP_CONV2D_GRAD_KERNEL, /* (x, dy) -> d kernel (KH*KW*C, F): im2col(x)^T dy */
     KN_OP_MAXPOOL2D,  /* x (N,H,W,C) -> (N,OH,OW,C): window maximum over the valid cells */
     KN_OP_MAXPOOL2D_GRAD, /* (dy, x) -> dx: dy to each window's first maximum (recomputed) */
@@ -395,6 +397,15 @@ kn_tensor *kn__reshape_rows(kn_graph *g, kn_tensor *x, const int64_t *shape, int
 /* Convolution and pooling nodes from a window's geometry (the public builders compute it). */
 kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w, const int64_t *x_shape);
 kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel);
+/* The transposed convolution (graph/ops_conv_transpose.c) is a KN_OP_CONV2D_GRAD_INPUT node;
+ * this is that op's backward (a conv2d node of its gradient, and a kernel gradient with
+ * the roles of image and dy swapped), which makes kn_conv2d_transpose differentiable. */
+void kn__backward_conv2d_grad_input(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+/* One axis of Keras's transposed convolution (k taps, stride s, dilation d, 'same' or 'valid';
+ * op its output padding, or < 0 for Keras's None): in cells -> *out, and *crop, the leading
+ * cells of the full output ((in - 1) s + (k - 1) d + 1 cells) that Keras drops. *out may be
+ * 0 (Keras's empty output: callers refuse it). Shared by the graph builder and the layer. */
+void kn__conv_transpose_axis(int64_t in, int k, int s, int d, bool same, int op, int64_t *out, int64_t *crop);
 kn_tensor *kn__maxpool2d_grad(kn_graph *g, kn_tensor *dy, kn_tensor *x, const kn__win *w);
 kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, const int64_t *x_shape);
 /* A dropout of x with the given mask key (kn_dropout uses its node's build index); steps,

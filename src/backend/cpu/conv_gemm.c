@@ -63,8 +63,9 @@ static conv_geom geom_of(const kn_tensor *t, const kn_tensor *x, const kn_tensor
                    .xt = x->dtype};
     g.k = (int64_t)g.win.kh * g.win.kw * g.c;
     g.rows = g.n * g.win.oh * g.win.ow;
+    /* (the sizes too: a transposed convolution's 1x1 window need not map the image onto itself) */
     g.direct = g.win.kh == 1 && g.win.kw == 1 && g.win.sh == 1 && g.win.sw == 1 && g.win.pt == 0 && g.win.pl == 0 &&
-               !kn__is_half(x) && !kn__is_half(dy);
+               g.win.oh == g.h && g.win.ow == g.w && !kn__is_half(x) && !kn__is_half(dy);
     return g;
 }
 

@@ -479,8 +479,9 @@ static kn_status k_avgpool_grad(kn_graph *g, kn_tensor *t) {
  * gradient sums the chunks in cuBLASLt (beta 1 after the first), in chunk order. A 1x1
  * window with stride 1 and no padding needs no columns: they are the images' own rows. */
 
-static bool conv_pointwise(const kn__cuda_win *w) {
-    return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0;
+static bool conv_pointwise(const kn__cuda_win *w) { /* (a transposed convolution's 1x1 window may pad the image) */
+    return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 && w->oh == w->h &&
+           w->ow == w->w;
 }
 
 int64_t kn__cuda_conv_chunk(int64_t per, int64_t k, size_t cap) {
