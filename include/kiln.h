@@ -1043,6 +1043,13 @@ kn_status kn_model_add_cropping1d(kn_model *m, int left, int right);
  * repeated size times); factors in [1, 4096]. */
 kn_status kn_model_add_up_sampling2d(kn_model *m, int size_h, int size_w, kn_interpolation interpolation);
 kn_status kn_model_add_up_sampling1d(kn_model *m, int size);
+/* Keras's Conv2DTranspose over images (height, width, channels) -> (OH, OW, filters)
+ * (kn_conv2d_transpose's sizes), then a bias and the activation: parameters
+ * "conv2d_transpose_<i>/kernel" (KH KW, filters, C) (Keras's (KH, KW, filters, C), the same
+ * floats in the same order, so the initializers take Keras's fans: fan_in KH KW filters,
+ * fan_out KH KW C) and "/bias" (filters). Errors name the layer ("layers[2]
+ * conv2d_transpose: ..."). */
+kn_status kn_model_add_conv2d_transpose(kn_model *m, const kn_conv2d_transpose_opts *opts);
 /* Keras's Rescaling(scale, offset): x * scale + offset, the same when training and
  * predicting (Rescaling(1. / 255) over raw pixels). */
 kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset);

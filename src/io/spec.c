@@ -416,6 +416,40 @@ static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     return KN_OK;
 }
 
+/* Keras's Conv2DTranspose: conv2d's keys, and output_padding null (Keras's None, the
+ * default) or a whole number or a list [height, width], each in [0, 254] (the layer checks
+ * each is below its stride, as Keras). */
+static kn_status parse_conv2d_transpose(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where,
+                                        bool *activation_given) {
+    kn_conv2d_opts c = {0};
+    kn_status st = parse_conv2d(ctx, L, where, &c, activation_given);
+    if (st) return st;
+    kn_conv2d_transpose_opts o = {.filters = c.filters, .kernel_h = c.kernel_h, .kernel_w = c.kernel_w,
+                                  .stride_h = c.stride_h, .stride_w = c.stride_w, .dilation_h = c.dilation_h,
+                                  .dilation_w = c.dilation_w, .same = c.same, .activation = c.activation,
+                                  .alpha = c.alpha, .no_bias = c.no_bias, .kernel_init = c.kernel_init,
+                                  .bias_init = c.bias_init, .init_value = c.init_value, .l2 = c.l2};
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, "output_padding");
+    if (v && !cJSON_IsNull(v)) {
+        char field[96];
+        snprintf(field, sizeof field, "%soutput_padding", where);
+        const cJSON *items[2] = {v, v};
+        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2) items[0] = v->child, items[1] = v->child->next;
+        int pad[2] = {0, 0};
+        for (int k = 0; k < 2; k++) {
+            const cJSON *x = items[k];
+            if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble) || x->valuedouble < 0 ||
+                x->valuedouble > 254)
+                return kn__spec_error(ctx, field, "expected null, a whole number or a list [height, width] of whole "
+                                      "numbers in [0, 254]");
+            pad[k] = (int)x->valuedouble;
+        }
+        o.has_output_padding = true;
+        o.output_padding_h = pad[0], o.output_padding_w = pad[1];
+    }
+    return kn_model_add_conv2d_transpose(m, &o);
+}
+
 /* Keras's Conv1D: kernel_size, strides and dilation_rate a number or a list of one. */
 static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn_conv1d_opts *c, bool *activation_given) {
     kn_dense_opts dense;
@@ -531,6 +565,8 @@ static const char *const *layer_keys(const char *t) {
     static const char *const dense[] = {"type", "name", "inputs", "units", KN_DENSE_KEYS, NULL};
     static const char *const conv[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding", "dilation_rate",
                                        KN_DENSE_KEYS, NULL};
+    static const char *const conv_transpose[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",
+                                                 "output_padding", "dilation_rate", KN_DENSE_KEYS, NULL};
 #undef KN_DENSE_KEYS
     static const char *const pool[] = {"type", "name", "inputs", "pool_size", "strides", "padding", NULL};
     static const char *const plain[] = {"type", "name", "inputs", NULL};
@@ -585,6 +621,7 @@ static const char *const *layer_keys(const char *t) {
         {"rescaling", rescaling}, {"depthwise_conv2d", depthwise}, {"separable_conv2d", separable},
         {"zero_padding2d", padding2d}, {"cropping2d", cropping2d}, {"zero_padding1d", padding1d},
         {"cropping1d", cropping1d}, {"up_sampling2d", upsampling2d}, {"up_sampling1d", upsampling1d},
+        {"conv2d_transpose", conv_transpose},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -897,6 +934,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     if (strcmp(t, "depthwise_conv2d") == 0 || strcmp(t, "separable_conv2d") == 0)
         return parse_depthwise(ctx, m, L, where, t, activation_given);
     if (kn__spec_is_resize(t)) return kn__spec_resize(ctx, m, L, where, t);
+    if (strcmp(t, "conv2d_transpose") == 0) return parse_conv2d_transpose(ctx, m, L, where, activation_given);
     if (strcmp(t, "rescaling") == 0) { /* Keras's Rescaling: scale (required), offset (0) */
         double scale = 1, offset = 0;
         snprintf(field, sizeof field, "%sscale", where);
@@ -927,8 +965,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
                           "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
-                          "separable_conv2d, zero_padding1d, zero_padding2d, cropping1d, cropping2d, up_sampling1d or "
-                          "up_sampling2d)", t);
+                          "separable_conv2d, conv2d_transpose, zero_padding1d, zero_padding2d, cropping1d, cropping2d, "
+                          "up_sampling1d or up_sampling2d)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for
@@ -1089,7 +1127,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0 || strcmp(t, "simple_rnn") == 0 ||
                        strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0 || strcmp(t, "bidirectional") == 0 ||
                        strcmp(t, "time_distributed") == 0 || strcmp(t, "depthwise_conv2d") == 0 ||
-                       strcmp(t, "separable_conv2d") == 0;
+                       strcmp(t, "separable_conv2d") == 0 || strcmp(t, "conv2d_transpose") == 0;
         }
         i++;
     }

@@ -102,6 +102,16 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
             add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
             add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
+        } else if (K->kind == KN__LAYER_CONV_TRANSPOSE) {
+            const kn_conv2d_transpose_opts *o = &K->u.conv_transpose;
+            cJSON_AddNumberToObject(L, "filters", (double)o->filters);
+            add_pair(L, "kernel_size", o->kernel_h, o->kernel_w);
+            add_pair(L, "strides", o->stride_h, o->stride_w);
+            cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
+            if (o->has_output_padding) add_pair(L, "output_padding", o->output_padding_h, o->output_padding_w);
+            else cJSON_AddNullToObject(L, "output_padding");
+            add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
+            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_CONV1D) {
             const kn_conv1d_opts *o = &K->u.conv1d;
             static const char *const pads[] = {"valid", "same", "causal"};

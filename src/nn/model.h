@@ -23,7 +23,8 @@ typedef enum {
     KN__LAYER_DEPTHWISE, /* depthwise_conv2d, separable_conv2d (u.depthwise; model_depthwise.c) */
     /* zero_padding1d/2d, cropping1d/2d (u.pad), up_sampling1d/2d (u.upsample): model_resize.c;
      * a sequence layer's name ends in 1d (its output is (steps, channels)) */
-    KN__LAYER_PAD, KN__LAYER_UPSAMPLE
+    KN__LAYER_PAD, KN__LAYER_UPSAMPLE,
+    KN__LAYER_CONV_TRANSPOSE /* conv2d_transpose (u.conv_transpose; model_conv_transpose.c) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -65,6 +66,7 @@ typedef struct kn__layer {
         kn_depthwise_opts depthwise; /* filters 0: depthwise_conv2d; else separable_conv2d */
         struct { int top, bottom, left, right; bool crop; } pad; /* amounts >= 0 (a sequence's: left, right) */
         struct { int size_h, size_w; kn_interpolation interpolation; } upsample; /* a sequence's: size_w */
+        kn_conv2d_transpose_opts conv_transpose;
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -230,12 +232,15 @@ int kn__attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_M
  * kernels and bias (model_depthwise.c): 0 for other layers. */
 int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 int kn__depthwise_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+/* A conv2d_transpose layer's kernel and bias the same way (model_conv_transpose.c). */
+int kn__conv_transpose_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* Any of these, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
 static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     int n = kn__rnn_params(m, i, out);
     if (!n) n = kn__attention_params(m, i, out);
     if (!n) n = kn__prelu_params(m, i, out);
-    return n ? n : kn__depthwise_params(m, i, out);
+    if (!n) n = kn__depthwise_params(m, i, out);
+    return n ? n : kn__conv_transpose_params(m, i, out);
 }
 /* Layer i's parameters (kn__layer_params) made in g, in that order: "<type>_<index>/<what>"
  * with its initializer, init_value (a Constant's) and the ones after it; returns how many,
@@ -270,6 +275,11 @@ kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Depthwise or separable layer i's output before its activation, from its input h; its
  * kernels' l2 added to *reg (model_depthwise.c). */
 kn_tensor *kn__model_depthwise(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
+/* Conv2d_transpose layer i's output before its activation, from its input h; its kernel's l2
+ * added to *reg. Its summary text ("conv2d_transpose 16 3x3 stride 2x2 same relu") into buf
+ * (model_conv_transpose.c): the characters it needed, as snprintf. */
+kn_tensor *kn__model_conv_transpose(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
+int kn__conv_transpose_summary(const kn__layer *L, char *buf, size_t size);
 /* Recurrent layer i's output from its input h (model_rnn.c); its kernels' l2 added to *reg. */
 kn_tensor *kn__model_rnn(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor *mask, kn_tensor **reg);
 /* Builds the model's graph (forward + predict head + loss; with training, backward and
