@@ -430,6 +430,27 @@ typedef enum { KN_PADDING_VALID, KN_PADDING_SAME, KN_PADDING_CAUSAL } kn_padding
 /* (batch, L, C) -> (batch, OL, F); kernel (K*C, F): Keras's (K, C, F) kernel flattened,
  * row k*C + c. Add a bias (F) with kn_add. */
 kn_tensor *kn_conv1d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k, int stride, int dilation, kn_padding padding);
+/* Keras's Conv1DTranspose's options: kn_conv2d_transpose_opts along one axis (kernel_size
+ * taps, stride and dilation (0 means 1), same, output_padding when has_output_padding),
+ * and the layer's (kn_model_add_conv1d_transpose) filters, activation, ... as there. */
+typedef struct kn_conv1d_transpose_opts {
+    int64_t filters;
+    int kernel_size, stride, dilation;
+    bool same;
+    bool has_output_padding;
+    int output_padding;
+    kn_activation activation;
+    float alpha;
+    bool no_bias;
+    kn_init kernel_init, bias_init;
+    float init_value;
+    float l2;
+} kn_conv1d_transpose_opts;
+/* Transposed 1-D convolution (Keras's Conv1DTranspose without its bias, PyTorch's
+ * ConvTranspose1d): (batch, L, C) -> (batch, OL, F), kn_conv2d_transpose over the (batch,
+ * 1, L, C) view with a 1 x K window (the same sizes, crop and refusals along the steps);
+ * kernel (K*F, C): Keras's (K, F, C) kernel flattened, row k*F + f. */
+kn_tensor *kn_conv1d_transpose(kn_graph *g, kn_tensor *x, kn_tensor *kernel, const kn_conv1d_transpose_opts *opts);
 /* Max (average: over the steps inside the sequence) of each window of `pool` steps:
  * (batch, L, C) -> (batch, OL, C); same: 'same' padding, else 'valid'. */
 kn_tensor *kn_max_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool same);
@@ -1050,6 +1071,9 @@ kn_status kn_model_add_up_sampling1d(kn_model *m, int size);
  * fan_out KH KW C) and "/bias" (filters). Errors name the layer ("layers[2]
  * conv2d_transpose: ..."). */
 kn_status kn_model_add_conv2d_transpose(kn_model *m, const kn_conv2d_transpose_opts *opts);
+/* Keras's Conv1DTranspose over sequences (steps, channels) -> (OL, filters), then a bias and
+ * the activation: "conv1d_transpose_<i>/kernel" (K, filters, C), Keras's, and "/bias". */
+kn_status kn_model_add_conv1d_transpose(kn_model *m, const kn_conv1d_transpose_opts *opts);
 /* Keras's Rescaling(scale, offset): x * scale + offset, the same when training and
  * predicting (Rescaling(1. / 255) over raw pixels). */
 kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset);

@@ -1,18 +1,20 @@
-/* test_conv_transpose.c — the transposed 2-D convolution (kn_conv2d_transpose, Keras's
- * Conv2DTranspose; a KN_OP_CONV2D_GRAD_INPUT node) and the conv2d_transpose layer:
+/* test_conv_transpose.c — the transposed convolution (kn_conv2d_transpose, Keras's
+ * Conv2DTranspose; a KN_OP_CONV2D_GRAD_INPUT node; kn_conv1d_transpose, Conv1DTranspose, the
+ * same over a sequence's view) and the conv2d_transpose and conv1d_transpose layers:
  *
  * - the op's output and both gradients against a direct double-precision reference written
  *   here in the scatter form (each input cell spreads x kernel^T over its window), for
  *   strides 1 to 3, 'same' and 'valid', output_padding, dilation, even kernels, odd sizes,
  *   C != F, a 1x1 window with gaps between cells, and sizes that split over threads; 1 and
  *   3 threads give the same bits (on a device: a launch and a graph replay);
- * - against PyTorch (F.conv_transpose2d cropped as Keras crops; tests/golden/
+ * - against PyTorch (F.conv_transpose2d and 1d cropped as Keras crops; tests/golden/
  *   conv_transpose.txt from tests/golden/make_conv_transpose.py), and Keras's 'same' on a
  *   2x2 image worked by hand (PyTorch's padding=1, output_padding=1 is one cell off it);
  * - with a bias and tanh after it under every pass, and in bf16 mixed precision;
  * - the layer: predictions against a reference from its own parameters, Keras's parameter
  *   names, shapes and fans, every parameter's gradient against finite differences; a conv
  *   autoencoder trained on digits, saved and loaded bit for bit, described and read back;
+ *   the 1-D layer's parameters, gradients, description, summary and reload;
  * - the refusals, each one line.
  *
  * Tolerances: |got - want| <= tol (1 + mag), mag the sum of the |terms| the element sums.
@@ -161,23 +163,30 @@ static kn_conv2d_transpose_opts opts_of(const geom *q) {
                                       .output_padding_w = q->opw};
 }
 
-static bool graph_new(ct_graph *d, const geom *q, int threads, bool act, kn_precision precision) {
+/* seq: q is a sequence's case (h = kh = sh = dh = 1, oph 0 or -1 with opw), built with
+ * kn_conv1d_transpose on (n, w, c) sequences: the same memory as the (n, 1, w, c) images. */
+static bool graph_build(ct_graph *d, const geom *q, int threads, bool act, kn_precision precision, bool seq) {
     sizes z = sizes_of(q);
     memset(d, 0, sizeof *d);
     kn_ctx_new(&(kn_ctx_opts){.threads = threads, .seed = 1, .device = device}, &d->ctx);
     kn_graph_new(d->ctx, &d->g);
     kn_graph_set_precision(d->g, precision);
     kn_graph *g = d->g;
-    d->x = kn_param(g, (int64_t[]){q->n, q->h, q->w, q->c}, 4, KN_INIT_ZEROS, "x");
+    d->x = seq ? kn_param(g, (int64_t[]){q->n, q->w, q->c}, 3, KN_INIT_ZEROS, "x")
+               : kn_param(g, (int64_t[]){q->n, q->h, q->w, q->c}, 4, KN_INIT_ZEROS, "x");
     d->k = kn_param(g, (int64_t[]){z.taps * q->f, q->c}, 2, KN_INIT_ZEROS, "kernel");
     kn_conv2d_transpose_opts o = opts_of(q);
-    d->y = kn_conv2d_transpose(g, act ? kn_act(g, d->x, KN_TANH) : d->x, d->k, &o);
+    kn_conv1d_transpose_opts o1 = {.kernel_size = q->kw, .stride = q->sw, .dilation = q->dw, .same = q->same,
+                                   .has_output_padding = q->opw >= 0, .output_padding = q->opw};
+    kn_tensor *in = act ? kn_act(g, d->x, KN_TANH) : d->x;
+    d->y = seq ? kn_conv1d_transpose(g, in, d->k, &o1) : kn_conv2d_transpose(g, in, d->k, &o);
     kn_tensor *out = d->y;
     if (act) {
         d->bias = kn_param(g, (int64_t[]){q->f}, 1, KN_INIT_ZEROS, "bias");
         out = kn_act(g, kn_add(g, d->y, d->bias), KN_TANH);
     }
-    d->dy = kn_input(g, KN_F32, (int64_t[]){q->n, z.oh, z.ow, q->f}, 4, "dy");
+    d->dy = seq ? kn_input(g, KN_F32, (int64_t[]){q->n, z.ow, q->f}, 3, "dy")
+                : kn_input(g, KN_F32, (int64_t[]){q->n, z.oh, z.ow, q->f}, 4, "dy");
     g->build_phase = KN_PHASE_LOSS;
     kn_tensor *loss = kn__sum(g, kn_mul(g, out, d->dy));
     g->build_phase = KN_PHASE_FORWARD;
@@ -187,6 +196,10 @@ static bool graph_new(ct_graph *d, const geom *q, int threads, bool act, kn_prec
     if (!st) st = kn_graph_compile(g, 1, false);
     CHECK(!st, "build: %s", kn_last_error(d->ctx));
     return !st;
+}
+
+static bool graph_new(ct_graph *d, const geom *q, int threads, bool act, kn_precision precision) {
+    return graph_build(d, q, threads, act, precision, false);
 }
 
 static void graph_free(ct_graph *d) {
@@ -379,6 +392,54 @@ static void golden_case(const char *cs) {
     for (int i = 0; i < 3; i++) free(in[i]);
 }
 
+/* The 1-D goldens (F.conv_transpose1d; '<case>.dims1d' N L C F K S D SAME OP OL) through
+ * kn_conv1d_transpose, against the 2-D reference of the (n, 1, L, C) view. */
+static void golden1d_case(const char *cs) {
+    char rec[96];
+    double dims[10];
+    snprintf(rec, sizeof rec, "%s.dims1d", cs);
+    CHECK(get(rec, dims, 10) == 10, "golden %s: no dims1d", cs);
+    int op = (int)dims[8];
+    geom q = {(int64_t)dims[0], 1, (int64_t)dims[1], (int64_t)dims[2], (int64_t)dims[3], 1, (int)dims[4], 1,
+              (int)dims[5], 1, (int)dims[6], dims[7] != 0, op >= 0 ? 0 : -1, op};
+    sizes z = sizes_of(&q);
+    CHECK(z.oh == 1 && z.ow == (int64_t)dims[9], "golden %s: Keras's %lld steps, here %lld", cs, (long long)dims[9],
+          (long long)z.ow);
+    static const char *what[6] = {"x", "kernel", "dy", "y", "dx", "dkernel"};
+    int64_t count[6] = {z.nx, z.nk, z.ny, z.ny, z.nx, z.nk};
+    double *v[6] = {0};
+    bool ok = true;
+    for (int i = 0; i < 6; i++) {
+        snprintf(rec, sizeof rec, "%s.%s", cs, what[i]);
+        v[i] = golden_record(rec, count[i]);
+        ok = ok && v[i];
+    }
+    float *in[3] = {0};
+    for (int i = 0; ok && i < 3; i++) {
+        in[i] = malloc((size_t)count[i] * sizeof(float));
+        for (int64_t e = 0; e < count[i]; e++) in[i][e] = (float)v[i][e];
+    }
+    reference r;
+    reference_new(&r, &z);
+    ct_graph d;
+    if (ok) reference_run(&q, &z, in[0], in[1], in[2], &r);
+    if (ok && graph_build(&d, &q, 2, false, KN_PRECISION_FP32, true)) {
+        char name[96];
+        snprintf(name, sizeof name, "golden 1-D %s", cs);
+        if (graph_run(&d, in[0], in[1], NULL, in[2])) {
+            CHECK(d.y->ndim == 3 && d.y->ne[1] == z.ow && d.y->ne[2] == q.f, "%s: y is not (n, %lld, %lld)", name,
+                  (long long)z.ow, (long long)q.f);
+            compare(name, "y", d.y->data, v[3], r.mag_y, z.ny, TOL);
+            compare(name, "dx", d.x->grad->data, v[4], r.mag_dx, z.nx, TOL);
+            compare(name, "dk", d.k->grad->data, v[5], r.mag_dk, z.nk, TOL);
+        }
+        graph_free(&d);
+    }
+    reference_free(&r);
+    for (int i = 0; i < 6; i++) free(v[i]);
+    for (int i = 0; i < 3; i++) free(in[i]);
+}
+
 /* Keras's 'same' with a 3x3 kernel of ones and strides 2 on [[1, 2], [3, 4]]: the full 5x5
  * output loses its last row and column (TensorFlow's padding of the 4x4 -> 2x2 convolution is
  * 0 before and 1 after), so the corner cell holds 1 alone. PyTorch's padding=1,
@@ -433,6 +494,27 @@ static void refusals(void) {
             "cropped 382x0", "dilation 255x1");
     refusal("a window over 255", (int64_t[]){1, 2, 2, 1}, (int64_t[]){256, 1},
             (kn_conv2d_transpose_opts){.kernel_h = 256, .kernel_w = 1}, "window 256x1", "[1, 255]");
+    /* the 1-D builder: an image is not a sequence; a kernel that does not fit names the sequence */
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .device = device}, &ctx);
+    kn_graph *g;
+    kn_graph_new(ctx, &g);
+    kn_tensor *img = kn_param(g, (int64_t[]){1, 4, 4, 2}, 4, KN_INIT_ZEROS, "img");
+    kn_tensor *k = kn_param(g, (int64_t[]){6, 2}, 2, KN_INIT_ZEROS, "tk");
+    kn_conv1d_transpose_opts o = {.kernel_size = 3};
+    kn_tensor *y = kn_conv1d_transpose(g, img, k, &o);
+    CHECK(!y && strstr(kn_last_error(ctx), "conv1d_transpose: input 'img' must be F32 (batch, steps, channels)"),
+          "1-D refusal: '%s'", kn_last_error(ctx));
+    kn_graph_free(g);
+    kn_graph_new(ctx, &g);
+    kn_tensor *seq = kn_param(g, (int64_t[]){2, 5, 3}, 3, KN_INIT_ZEROS, "seq");
+    k = kn_param(g, (int64_t[]){6, 2}, 2, KN_INIT_ZEROS, "tk");
+    y = kn_conv1d_transpose(g, seq, k, &o);
+    CHECK(!y && strstr(kn_last_error(ctx), "conv1d_transpose: kernel 'tk' (6, 2)") &&
+              strstr(kn_last_error(ctx), "'seq' (2, 5, 3)"), "1-D refusal: '%s'", kn_last_error(ctx));
+    printf("%-46s refused: %s\n", "a 1-D kernel that does not fit", kn_last_error(ctx));
+    kn_graph_free(g);
+    kn_ctx_free(ctx);
 }
 
 static void op_cases(void) {
@@ -449,6 +531,8 @@ static void op_cases(void) {
                                     "same3x3_d2", "same2x3_s3x2_op", "valid1x1_s2", "valid2x2_s3",
                                     "valid3x3_s2_d2", "same5x5_s2_op0"};
     for (size_t i = 0; golden && i < sizeof goldens / sizeof *goldens; i++) golden_case(goldens[i]);
+    static const char *goldens1d[] = {"seq_same3_s2", "seq_valid4_s3_op2", "seq_same2_d3"};
+    for (size_t i = 0; golden && i < sizeof goldens1d / sizeof *goldens1d; i++) golden1d_case(goldens1d[i]);
     free(golden);
     refusals();
 }
@@ -456,18 +540,24 @@ static void op_cases(void) {
 /* ---------------------------------------------------------------- the layer */
 
 /* input (H, W, C) -> conv2d_transpose (tanh) -> flatten -> dense 2: predictions against the
- * reference run on the layer's own parameters (Keras's names; the kernel (KH KW, F, C)). */
-static void layer_case(const char *what, geom q) {
+ * reference run on the layer's own parameters (Keras's names; the kernel (KH KW, F, C)).
+ * seq: input (W, C) -> conv1d_transpose (q's h, kh, sh, dh 1, oph 0 or -1), kernel (K, F, C). */
+static void layer_case(const char *what, geom q, bool seq) {
     enum { OUT = 2 };
-    char op[48] = "null", text[768];
-    if (q.oph >= 0) snprintf(op, sizeof op, "[%d, %d]", q.oph, q.opw);
+    char op[48] = "null", text[768], shape[48], window[160];
+    const char *type = seq ? "conv1d_transpose" : "conv2d_transpose";
+    if (q.oph >= 0 && seq) snprintf(op, sizeof op, "%d", q.opw);
+    else if (q.oph >= 0) snprintf(op, sizeof op, "[%d, %d]", q.oph, q.opw);
+    if (seq) snprintf(shape, sizeof shape, "%lld, %lld", (long long)q.w, (long long)q.c);
+    else snprintf(shape, sizeof shape, "%lld, %lld, %lld", (long long)q.h, (long long)q.w, (long long)q.c);
+    if (seq) snprintf(window, sizeof window, "\"kernel_size\": %d, \"strides\": %d, \"dilation_rate\": %d", q.kw, q.sw, q.dw);
+    else snprintf(window, sizeof window, "\"kernel_size\": [%d, %d], \"strides\": [%d, %d], \"dilation_rate\": [%d, %d]",
+                  q.kh, q.kw, q.sh, q.sw, q.dh, q.dw);
     snprintf(text, sizeof text,
-             "{\"input_shape\": [%lld, %lld, %lld], \"layers\": [{\"type\": \"conv2d_transpose\", \"filters\": %lld, "
-             "\"kernel_size\": [%d, %d], \"strides\": [%d, %d], \"dilation_rate\": [%d, %d], \"padding\": \"%s\", "
+             "{\"input_shape\": [%s], \"layers\": [{\"type\": \"%s\", \"filters\": %lld, %s, \"padding\": \"%s\", "
              "\"output_padding\": %s, \"activation\": \"tanh\", \"bias_initializer\": \"he_uniform\"}, "
              "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": %d}], \"loss\": \"mse\"}",
-             (long long)q.h, (long long)q.w, (long long)q.c, (long long)q.f, q.kh, q.kw, q.sh, q.sw, q.dh, q.dw,
-             q.same ? "same" : "valid", op, OUT);
+             shape, type, (long long)q.f, window, q.same ? "same" : "valid", op, OUT);
     kn_ctx *ctx = new_ctx();
     kn_model *m = build(ctx, text);
     if (!m) {
@@ -476,14 +566,17 @@ static void layer_case(const char *what, geom q) {
     }
     sizes z = sizes_of(&q);
     int64_t nk = 0, nb = 0, nk2 = 0;
-    const float *k = kn_model_param(m, "conv2d_transpose_0/kernel", &nk);
-    const float *b = kn_model_param(m, "conv2d_transpose_0/bias", &nb);
+    char kname[48], bname[48];
+    snprintf(kname, sizeof kname, "%s_0/kernel", type);
+    snprintf(bname, sizeof bname, "%s_0/bias", type);
+    const float *k = kn_model_param(m, kname, &nk);
+    const float *b = kn_model_param(m, bname, &nb);
     const float *k2 = kn_model_param(m, "dense_0/kernel", &nk2), *b2 = kn_model_param(m, "dense_0/bias", NULL);
     kn__param_spec specs[8];
     int ns = kn__model_param_specs(m, specs, 8, NULL);
-    CHECK(ns == 4 && strcmp(specs[0].name, "conv2d_transpose_0/kernel") == 0 && specs[0].ndim == 3 &&
+    CHECK(ns == 4 && strcmp(specs[0].name, kname) == 0 && specs[0].ndim == 3 &&
               specs[0].shape[0] == z.taps && specs[0].shape[1] == q.f && specs[0].shape[2] == q.c &&
-              strcmp(specs[1].name, "conv2d_transpose_0/bias") == 0 && specs[1].shape[0] == q.f,
+              strcmp(specs[1].name, bname) == 0 && specs[1].shape[0] == q.f,
           "%s: parameters %s (%lld, %lld, %lld)", what, specs[0].name, (long long)specs[0].shape[0],
           (long long)specs[0].shape[1], (long long)specs[0].shape[2]);
     CHECK(k && b && k2 && b2 && nk == z.nk && nb == q.f && nk2 == z.oh * z.ow * q.f * OUT, "%s: parameters", what);
@@ -538,9 +631,13 @@ static void fans_case(void) {
 }
 
 static void layer_cases(void) {
-    layer_case("layer 3x3 same stride 2, (3, 4, 2) -> 3", (geom){1, 3, 4, 2, 3, 3, 3, 2, 2, 1, 1, true, -1, -1});
-    layer_case("layer 2x3 valid strides 2x3 op 1x2, C 3 F 2", (geom){1, 2, 3, 3, 2, 2, 3, 2, 3, 1, 1, false, 1, 2});
-    layer_case("layer 3x3 same dilation 2, (4, 3, 1) -> 4", (geom){1, 4, 3, 1, 4, 3, 3, 1, 1, 2, 2, true, -1, -1});
+    layer_case("layer 3x3 same stride 2, (3, 4, 2) -> 3", (geom){1, 3, 4, 2, 3, 3, 3, 2, 2, 1, 1, true, -1, -1}, false);
+    layer_case("layer 2x3 valid strides 2x3 op 1x2, C 3 F 2", (geom){1, 2, 3, 3, 2, 2, 3, 2, 3, 1, 1, false, 1, 2},
+               false);
+    layer_case("layer 3x3 same dilation 2, (4, 3, 1) -> 4", (geom){1, 4, 3, 1, 4, 3, 3, 1, 1, 2, 2, true, -1, -1}, false);
+    layer_case("1-D layer 3 same stride 2, (5, 2) -> 3", (geom){1, 1, 5, 2, 3, 1, 3, 1, 2, 1, 1, true, -1, -1}, true);
+    layer_case("1-D layer 4 valid stride 3 op 1, (4, 3) -> 2", (geom){1, 1, 4, 3, 2, 1, 4, 1, 3, 1, 1, false, 0, 1},
+               true);
     fans_case();
     model_gradcheck("conv2d_transpose (op, l2) -> flatten -> dense",
                     "{\"input_shape\": [3, 2, 2], \"layers\": [{\"type\": \"conv2d_transpose\", \"filters\": 2, "
@@ -548,6 +645,13 @@ static void layer_cases(void) {
                     "\"activation\": \"tanh\", \"kernel_regularizer\": {\"l2\": 0.01}}, {\"type\": \"flatten\"}, "
                     "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}], \"loss\": "
                     "\"sparse_categorical_crossentropy\"}", 12, 2);
+    model_gradcheck("conv1d -> conv1d_transpose (same, op) -> flatten",
+                    "{\"input_shape\": [6, 2], \"layers\": [{\"type\": \"conv1d\", \"filters\": 3, \"kernel_size\": 3, "
+                    "\"strides\": 2, \"padding\": \"same\", \"activation\": \"tanh\"}, {\"type\": \"conv1d_transpose\", "
+                    "\"filters\": 2, \"kernel_size\": 3, \"strides\": 2, \"padding\": \"same\", \"output_padding\": 1, "
+                    "\"activation\": \"tanh\", \"kernel_regularizer\": {\"l2\": 0.02}}, {\"type\": \"flatten\"}, {\"type\": "
+                    "\"dense\", \"units\": 2, \"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\"}",
+                    12, 2);
     model_gradcheck("conv2d -> conv2d_transpose (valid) -> flatten",
                     "{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": "
                     "2, \"strides\": 2, \"activation\": \"tanh\"}, {\"type\": \"conv2d_transpose\", \"filters\": 1, "
@@ -653,6 +757,18 @@ static void description_errors(void) {
          "3, \"kernel_initializer\": \"nope\"}, " TAIL, "layers[0].kernel_initializer: unknown initializer 'nope'"},
         {"{\"input_shape\": [8, 8, 1], \"layers\": [{\"type\": \"conv2d_transpose\", \"filters\": 2, \"kernel_size\": "
          "3, \"strides\": [2, 1], \"output_padding\": [1, 0], \"padding\": \"same\"}, " TAIL, NULL},
+        {"{\"input_shape\": [8, 8, 1], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": "
+         "3}, " TAIL, "layers[0] conv1d_transpose: needs a sequence input (steps, channels), got (8, 8, 1)"},
+        {"{\"input_shape\": [8, 2], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": "
+         "3, \"padding\": \"causal\"}, " TAIL, "layers[0].padding: expected \"valid\" or \"same\""},
+        {"{\"input_shape\": [8, 2], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": "
+         "3, \"strides\": 2, \"output_padding\": [1, 1]}, " TAIL,
+         "layers[0].output_padding: expected null, a whole number or a list of one [n]"},
+        {"{\"input_shape\": [8, 2], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": "
+         "3, \"output_padding\": [1]}, " TAIL,
+         "layers[0] conv1d_transpose: output_padding 1 must be below the strides 1"},
+        {"{\"input_shape\": [8, 2], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": "
+         "[3], \"strides\": [2], \"output_padding\": [1], \"dilation_rate\": 1}, " TAIL, NULL},
     };
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     /* from C: the same checks, and the model left as it was */
@@ -671,6 +787,43 @@ static void description_errors(void) {
     kn_ctx_free(ctx);
 }
 
+/* A conv1d_transpose model's description written and read back to the same text, its
+ * summary, and its saved-and-loaded copy predicting the same bits. */
+static void sequence_model_case(void) {
+    kn_ctx *ctx = new_ctx();
+    kn_model *m = build(ctx, "{\"input_shape\": [7, 2], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 3, "
+                             "\"kernel_size\": 3, \"strides\": 2, \"padding\": \"same\", \"output_padding\": 1, "
+                             "\"activation\": \"tanh\"}, {\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": 2, "
+                             "\"dilation_rate\": 2}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}], \"loss\": "
+                             "\"mse\"}");
+    char *a = NULL, *b = NULL, summary[512] = "";
+    if (m) {
+        float x[4 * 14];
+        for (int i = 0; i < 4 * 14; i++) x[i] = (float)cos(0.3 * i);
+        double diff = reload_difference(ctx, m, x, 4, 3, &b);
+        CHECK(diff == 0, "1-D reload: predictions differ by %.3g", diff);
+        CHECK(!kn_model_to_json(m, &a) && b && strcmp(a, b) == 0, "1-D descriptions differ:\n%s\n%s", a, b);
+        CHECK(a && strstr(a, "\"type\":\"conv1d_transpose\",\"filters\":3,\"kernel_size\":[3],\"strides\":[2],"
+                             "\"padding\":\"same\",\"output_padding\":[1],\"dilation_rate\":[1]"), "1-D description %s", a);
+        kn_model *j = a ? build(ctx, a) : NULL;
+        char *again = NULL;
+        CHECK(j && !kn_model_to_json(j, &again) && strcmp(a, again) == 0, "1-D read back:\n%s\n%s", a, again);
+        kn_model_summary(m, summary, sizeof summary);
+        printf("%s\n", summary);
+        /* 7 steps -> 14 (same, stride 2, output_padding 1: 6 * 2 + 1 + 1) -> 16 (valid, span 3) */
+        CHECK(strstr(summary, "conv1d_transpose 3 kernel 3 stride 2 same output_padding 1 tanh -> conv1d_transpose 2 "
+                              "kernel 2 dilation 2 linear") && kn_model_output_size(m) == 3 &&
+                  m->layers[0].shape[0] == 14 && m->layers[1].shape[0] == 16,
+              "1-D summary: %s", summary);
+        kn_model_free(j);
+        kn_free(ctx, again);
+    }
+    kn_free(ctx, a);
+    kn_free(ctx, b);
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+}
+
 /* What KILN_TEST_DEVICE=cuda runs on the device: the op and the layer, not the training. */
 static void device_cases(void) {
     op_cases();
@@ -682,6 +835,7 @@ int main(void) {
     if (rc >= 0) return rc;
     device_cases();
     autoencoder_case();
+    sequence_model_case();
     description_errors();
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all conv_transpose checks passed\n");

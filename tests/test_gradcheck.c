@@ -304,6 +304,9 @@ static kn_tensor *b_upsample1d(kn_graph *g, kn_tensor **in, const void *arg) {
 static kn_tensor *b_conv_transpose(kn_graph *g, kn_tensor **in, const void *arg) {
     return kn_conv2d_transpose(g, in[0], in[1], arg);
 }
+static kn_tensor *b_conv1d_transpose(kn_graph *g, kn_tensor **in, const void *arg) {
+    return kn_conv1d_transpose(g, in[0], in[1], arg);
+}
 static kn_tensor *b_max_pool(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_max_pool2d(g, in[0], w->kh, w->kw, w->sh, w->sw, w->same);
@@ -692,6 +695,11 @@ int main(void) {
                           .shape = {{2, cts[i].h, cts[i].w, 3}, {o->kernel_h * o->kernel_w * cts[i].f, 3}}};
         gradcheck(cts[i].name, b_conv_transpose, o, &cs, NULL);
     }
+    /* ... and over a sequence (2, 7, 3), kernel (K*2, 3) */
+    kn_conv1d_transpose_opts ct1 = {.kernel_size = 3, .stride = 2, .same = true, .has_output_padding = true,
+                                    .output_padding = 1};
+    case_shapes seq = {.n_in = 2, .ndim = {3, 2}, .shape = {{2, 7, 3}, {3 * 2, 3}}};
+    gradcheck("conv1d_transpose 3 stride 2 same op 1", b_conv1d_transpose, &ct1, &seq, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

@@ -619,8 +619,8 @@ kn_tensor *kn_global_max_pool2d(kn_graph *g, kn_tensor *x) {
 
 /* ------------------------------------------------------------- sequences: the 2-D ops over (N, 1, L, C) */
 
-/* x (N, L, C) as (N, 1, L, C), or NULL (the graph failed) when x is not an F32 sequence. */
-static kn_tensor *seq_view(kn_graph *g, const char *what, kn_tensor *x) {
+/* (graph.h) */
+kn_tensor *kn__seq_view(kn_graph *g, const char *what, kn_tensor *x) {
     char sx[64];
     if (!x) {
         kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: input is NULL", what);
@@ -635,8 +635,8 @@ static kn_tensor *seq_view(kn_graph *g, const char *what, kn_tensor *x) {
     return kn__reshape_rows(g, x, (int64_t[]){x->shape[0], 1, x->shape[1], x->shape[2]}, 4, 1);
 }
 
-/* y (N, 1, OL, C) back as (N, OL, C). */
-static kn_tensor *seq_unview(kn_graph *g, kn_tensor *y) {
+/* (graph.h) */
+kn_tensor *kn__seq_unview(kn_graph *g, kn_tensor *y) {
     if (!y) return NULL;
     return kn__reshape_rows(g, y, (int64_t[]){y->shape[0], y->shape[2], y->shape[3]}, 3, 1);
 }
@@ -660,7 +660,7 @@ static bool seq_window(kn_graph *g, const char *what, const kn_tensor *x, kn_ten
 
 kn_tensor *kn_conv1d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k, int stride, int dilation, kn_padding padding) {
     if (!g || g->status != KN_OK) return NULL;
-    kn_tensor *x4 = seq_view(g, "conv1d", x);
+    kn_tensor *x4 = kn__seq_view(g, "conv1d", x);
     kn__win w = {0};
     if (!x4 || !seq_window(g, "conv1d", x, x4, k, stride, dilation, padding, &w)) return NULL;
     char sx[64], sk[64];
@@ -673,15 +673,15 @@ kn_tensor *kn_conv1d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k, int st
                        kn__shape_str(x, sx, sizeof sx));
         return NULL;
     }
-    return seq_unview(g, kn__conv2d_padded(g, x4, kernel, 1, k, 1, stride, 1, dilation, padding));
+    return kn__seq_unview(g, kn__conv2d_padded(g, x4, kernel, 1, k, 1, stride, 1, dilation, padding));
 }
 
 static kn_tensor *pool1d(kn_graph *g, const char *what, kn_op op, kn_tensor *x, int pool, int stride, bool same) {
     if (!g || g->status != KN_OK) return NULL;
-    kn_tensor *x4 = seq_view(g, what, x);
+    kn_tensor *x4 = kn__seq_view(g, what, x);
     kn__win w = {0};
     if (!x4 || !seq_window(g, what, x, x4, pool, stride, 1, same ? KN_PADDING_SAME : KN_PADDING_VALID, &w)) return NULL;
-    return seq_unview(g, window_node(g, op, x4, &w));
+    return kn__seq_unview(g, window_node(g, op, x4, &w));
 }
 
 kn_tensor *kn_max_pool1d(kn_graph *g, kn_tensor *x, int pool, int stride, bool same) {
@@ -725,12 +725,12 @@ kn_tensor *kn__global_pool_steps(kn_graph *g, kn_tensor *x, bool max) {
 
 kn_tensor *kn_global_avg_pool1d(kn_graph *g, kn_tensor *x) {
     if (!g || g->status != KN_OK) return NULL;
-    return kn__global_pool_steps(g, seq_view(g, "global_avg_pool1d", x), false);
+    return kn__global_pool_steps(g, kn__seq_view(g, "global_avg_pool1d", x), false);
 }
 
 kn_tensor *kn_global_max_pool1d(kn_graph *g, kn_tensor *x) {
     if (!g || g->status != KN_OK) return NULL;
-    return kn__global_pool_steps(g, seq_view(g, "global_max_pool1d", x), true);
+    return kn__global_pool_steps(g, kn__seq_view(g, "global_max_pool1d", x), true);
 }
 
 /* ------------------------------------------------------------- shape helpers */

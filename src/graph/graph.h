@@ -350,6 +350,11 @@ static inline kn__win kn__win_unpack(const kn_tensor *t) {
                      (int)(b & 255), (int)(b >> 8 & 255), (int)(b >> 16 & 255), (int)(b >> 24),
                      t->iparam[2], t->iparam[3]};
 }
+/* A sequence x (N, L, C) as the (N, 1, L, C) view the 1-D ops run the 2-D ones on, or NULL
+ * (the graph failed, the message naming `what`) when x is not an F32 sequence; and a result
+ * y (N, 1, OL, C) back as (N, OL, C) (graph.c). */
+kn_tensor *kn__seq_view(kn_graph *g, const char *what, kn_tensor *x);
+kn_tensor *kn__seq_unview(kn_graph *g, kn_tensor *y);
 /* kn_conv2d with any padding (kn_conv1d's causal one too): x (N, H, W, C). */
 kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
                              int dw, kn_padding padding);

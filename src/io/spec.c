@@ -416,40 +416,6 @@ static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     return KN_OK;
 }
 
-/* Keras's Conv2DTranspose: conv2d's keys, and output_padding null (Keras's None, the
- * default) or a whole number or a list [height, width], each in [0, 254] (the layer checks
- * each is below its stride, as Keras). */
-static kn_status parse_conv2d_transpose(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where,
-                                        bool *activation_given) {
-    kn_conv2d_opts c = {0};
-    kn_status st = parse_conv2d(ctx, L, where, &c, activation_given);
-    if (st) return st;
-    kn_conv2d_transpose_opts o = {.filters = c.filters, .kernel_h = c.kernel_h, .kernel_w = c.kernel_w,
-                                  .stride_h = c.stride_h, .stride_w = c.stride_w, .dilation_h = c.dilation_h,
-                                  .dilation_w = c.dilation_w, .same = c.same, .activation = c.activation,
-                                  .alpha = c.alpha, .no_bias = c.no_bias, .kernel_init = c.kernel_init,
-                                  .bias_init = c.bias_init, .init_value = c.init_value, .l2 = c.l2};
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, "output_padding");
-    if (v && !cJSON_IsNull(v)) {
-        char field[96];
-        snprintf(field, sizeof field, "%soutput_padding", where);
-        const cJSON *items[2] = {v, v};
-        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2) items[0] = v->child, items[1] = v->child->next;
-        int pad[2] = {0, 0};
-        for (int k = 0; k < 2; k++) {
-            const cJSON *x = items[k];
-            if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble) || x->valuedouble < 0 ||
-                x->valuedouble > 254)
-                return kn__spec_error(ctx, field, "expected null, a whole number or a list [height, width] of whole "
-                                      "numbers in [0, 254]");
-            pad[k] = (int)x->valuedouble;
-        }
-        o.has_output_padding = true;
-        o.output_padding_h = pad[0], o.output_padding_w = pad[1];
-    }
-    return kn_model_add_conv2d_transpose(m, &o);
-}
-
 /* Keras's Conv1D: kernel_size, strides and dilation_rate a number or a list of one. */
 static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn_conv1d_opts *c, bool *activation_given) {
     kn_dense_opts dense;
@@ -472,6 +438,65 @@ static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     c->l2 = dense.l2;
     c->alpha = dense.alpha;
     return KN_OK;
+}
+
+/* Keras's output_padding: null (None, the default: *given false) or a whole number, or a list
+ * of one per axis (two: [height, width]; a sequence's one: [n]), each in [0, 254] (the layer
+ * checks each is below its stride, as Keras). */
+static kn_status parse_output_padding(kn_ctx *ctx, const cJSON *L, const char *where, int axes, bool *given,
+                                      int pad[2]) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, "output_padding");
+    *given = false;
+    if (!v || cJSON_IsNull(v)) return KN_OK;
+    char field[96];
+    snprintf(field, sizeof field, "%soutput_padding", where);
+    const cJSON *items[2] = {v, v};
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == axes) items[0] = v->child, items[1] = v->child->next;
+    for (int k = 0; k < axes; k++) {
+        const cJSON *x = items[k];
+        if (!cJSON_IsNumber(x) || x->valuedouble != floor(x->valuedouble) || x->valuedouble < 0 || x->valuedouble > 254)
+            return kn__spec_error(ctx, field, "expected null, a whole number or a list %s of whole numbers in [0, 254]",
+                                  axes == 2 ? "[height, width]" : "of one [n]");
+        pad[k] = (int)x->valuedouble;
+    }
+    *given = true;
+    return KN_OK;
+}
+
+/* Keras's Conv2DTranspose and Conv1DTranspose: conv2d's (conv1d's) keys, padding "valid" or
+ * "same", and output_padding. */
+static kn_status parse_conv_transpose(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, bool seq,
+                                      bool *activation_given) {
+    kn_status st;
+    int pad[2] = {0, 0};
+    bool given;
+    if (seq) {
+        kn_conv1d_opts c = {0};
+        if ((st = parse_conv1d(ctx, L, where, &c, activation_given))) return st;
+        if (c.padding == KN_PADDING_CAUSAL) {
+            char field[96];
+            snprintf(field, sizeof field, "%spadding", where);
+            return kn__spec_error(ctx, field, "expected \"valid\" or \"same\" (Keras's Conv1DTranspose has no causal)");
+        }
+        if ((st = parse_output_padding(ctx, L, where, 1, &given, pad))) return st;
+        kn_conv1d_transpose_opts o = {.filters = c.filters, .kernel_size = c.kernel_size, .stride = c.stride,
+                                      .dilation = c.dilation, .same = c.padding == KN_PADDING_SAME,
+                                      .has_output_padding = given, .output_padding = pad[0],
+                                      .activation = c.activation, .alpha = c.alpha, .no_bias = c.no_bias,
+                                      .kernel_init = c.kernel_init, .bias_init = c.bias_init,
+                                      .init_value = c.init_value, .l2 = c.l2};
+        return kn_model_add_conv1d_transpose(m, &o);
+    }
+    kn_conv2d_opts c = {0};
+    if ((st = parse_conv2d(ctx, L, where, &c, activation_given))) return st;
+    if ((st = parse_output_padding(ctx, L, where, 2, &given, pad))) return st;
+    kn_conv2d_transpose_opts o = {.filters = c.filters, .kernel_h = c.kernel_h, .kernel_w = c.kernel_w,
+                                  .stride_h = c.stride_h, .stride_w = c.stride_w, .dilation_h = c.dilation_h,
+                                  .dilation_w = c.dilation_w, .same = c.same, .has_output_padding = given,
+                                  .output_padding_h = pad[0], .output_padding_w = pad[1], .activation = c.activation,
+                                  .alpha = c.alpha, .no_bias = c.no_bias, .kernel_init = c.kernel_init,
+                                  .bias_init = c.bias_init, .init_value = c.init_value, .l2 = c.l2};
+    return kn_model_add_conv2d_transpose(m, &o);
 }
 
 kn_status kn__spec_bool(kn_ctx *ctx, const cJSON *L, const char *key, const char *where, bool *out) {
@@ -621,7 +646,7 @@ static const char *const *layer_keys(const char *t) {
         {"rescaling", rescaling}, {"depthwise_conv2d", depthwise}, {"separable_conv2d", separable},
         {"zero_padding2d", padding2d}, {"cropping2d", cropping2d}, {"zero_padding1d", padding1d},
         {"cropping1d", cropping1d}, {"up_sampling2d", upsampling2d}, {"up_sampling1d", upsampling1d},
-        {"conv2d_transpose", conv_transpose},
+        {"conv2d_transpose", conv_transpose}, {"conv1d_transpose", conv_transpose},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
@@ -934,7 +959,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     if (strcmp(t, "depthwise_conv2d") == 0 || strcmp(t, "separable_conv2d") == 0)
         return parse_depthwise(ctx, m, L, where, t, activation_given);
     if (kn__spec_is_resize(t)) return kn__spec_resize(ctx, m, L, where, t);
-    if (strcmp(t, "conv2d_transpose") == 0) return parse_conv2d_transpose(ctx, m, L, where, activation_given);
+    if (strcmp(t, "conv2d_transpose") == 0 || strcmp(t, "conv1d_transpose") == 0)
+        return parse_conv_transpose(ctx, m, L, where, t[4] == '1', activation_given);
     if (strcmp(t, "rescaling") == 0) { /* Keras's Rescaling: scale (required), offset (0) */
         double scale = 1, offset = 0;
         snprintf(field, sizeof field, "%sscale", where);
@@ -965,8 +991,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
                           "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
-                          "separable_conv2d, conv2d_transpose, zero_padding1d, zero_padding2d, cropping1d, cropping2d, "
-                          "up_sampling1d or up_sampling2d)", t);
+                          "separable_conv2d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
+                          "cropping1d, cropping2d, up_sampling1d or up_sampling2d)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for
@@ -1127,7 +1153,8 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             n_dense += strcmp(t, "conv2d") == 0 || strcmp(t, "conv1d") == 0 || strcmp(t, "simple_rnn") == 0 ||
                        strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0 || strcmp(t, "bidirectional") == 0 ||
                        strcmp(t, "time_distributed") == 0 || strcmp(t, "depthwise_conv2d") == 0 ||
-                       strcmp(t, "separable_conv2d") == 0 || strcmp(t, "conv2d_transpose") == 0;
+                       strcmp(t, "separable_conv2d") == 0 || strcmp(t, "conv2d_transpose") == 0 ||
+                       strcmp(t, "conv1d_transpose") == 0;
         }
         i++;
     }

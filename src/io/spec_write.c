@@ -112,6 +112,16 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             else cJSON_AddNullToObject(L, "output_padding");
             add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
             add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
+        } else if (K->kind == KN__LAYER_CONV1D_TRANSPOSE) { /* (the 2-D options' width: a 1 x K window) */
+            const kn_conv2d_transpose_opts *o = &K->u.conv_transpose;
+            cJSON_AddNumberToObject(L, "filters", (double)o->filters);
+            add_single(L, "kernel_size", o->kernel_w);
+            add_single(L, "strides", o->stride_w);
+            cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
+            if (o->has_output_padding) add_single(L, "output_padding", o->output_padding_w);
+            else cJSON_AddNullToObject(L, "output_padding");
+            add_single(L, "dilation_rate", o->dilation_w);
+            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_CONV1D) {
             const kn_conv1d_opts *o = &K->u.conv1d;
             static const char *const pads[] = {"valid", "same", "causal"};

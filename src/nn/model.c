@@ -55,8 +55,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
-                                        "conv2d_transpose"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_CONV_TRANSPOSE + 1, "a name for every layer kind");
+                                        "conv2d_transpose", "conv1d_transpose"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_CONV1D_TRANSPOSE + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -523,7 +523,8 @@ static kn_activation *layer_activation(kn__layer *L) {
     switch (L->kind) {
     case KN__LAYER_DENSE: return &L->u.dense.activation;
     case KN__LAYER_DEPTHWISE: return &L->u.depthwise.activation;
-    case KN__LAYER_CONV_TRANSPOSE: return &L->u.conv_transpose.activation;
+    case KN__LAYER_CONV_TRANSPOSE:
+    case KN__LAYER_CONV1D_TRANSPOSE: return &L->u.conv_transpose.activation;
     case KN__LAYER_CONV2D: return &L->u.conv.activation;
     case KN__LAYER_CONV1D: return &L->u.conv1d.activation;
     case KN__LAYER_ACTIVATION: return &L->u.activation;
@@ -898,6 +899,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_PAD:
         case KN__LAYER_UPSAMPLE: h = kn__model_resize(m, g, i, h); break;
         case KN__LAYER_CONV_TRANSPOSE:
+        case KN__LAYER_CONV1D_TRANSPOSE:
             h = kn__model_conv_transpose(m, g, i, h, &reg);
             act = L->u.conv_transpose.activation;
             alpha = L->u.conv_transpose.alpha;
@@ -1280,6 +1282,7 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             break;
         }
         case KN__LAYER_CONV_TRANSPOSE:
+        case KN__LAYER_CONV1D_TRANSPOSE:
             used += (size_t)kn__conv_transpose_summary(L, buf + used, size - used);
             break;
         case KN__LAYER_RESHAPE:

@@ -24,7 +24,8 @@ typedef enum {
     /* zero_padding1d/2d, cropping1d/2d (u.pad), up_sampling1d/2d (u.upsample): model_resize.c;
      * a sequence layer's name ends in 1d (its output is (steps, channels)) */
     KN__LAYER_PAD, KN__LAYER_UPSAMPLE,
-    KN__LAYER_CONV_TRANSPOSE /* conv2d_transpose (u.conv_transpose; model_conv_transpose.c) */
+    KN__LAYER_CONV_TRANSPOSE, /* conv2d_transpose (u.conv_transpose; model_conv_transpose.c) */
+    KN__LAYER_CONV1D_TRANSPOSE /* conv1d_transpose: u.conv_transpose with a 1 x K window, over (1, steps, C) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -66,7 +67,7 @@ typedef struct kn__layer {
         kn_depthwise_opts depthwise; /* filters 0: depthwise_conv2d; else separable_conv2d */
         struct { int top, bottom, left, right; bool crop; } pad; /* amounts >= 0 (a sequence's: left, right) */
         struct { int size_h, size_w; kn_interpolation interpolation; } upsample; /* a sequence's: size_w */
-        kn_conv2d_transpose_opts conv_transpose;
+        kn_conv2d_transpose_opts conv_transpose; /* conv1d_transpose's too: kernel_h = 1, ... */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -275,8 +276,9 @@ kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Depthwise or separable layer i's output before its activation, from its input h; its
  * kernels' l2 added to *reg (model_depthwise.c). */
 kn_tensor *kn__model_depthwise(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
-/* Conv2d_transpose layer i's output before its activation, from its input h; its kernel's l2
- * added to *reg. Its summary text ("conv2d_transpose 16 3x3 stride 2x2 same relu") into buf
+/* Conv2d_transpose or conv1d_transpose layer i's output before its activation, from its input
+ * h (a sequence's left in its (batch, 1, steps, C) view, as conv1d's); its kernel's l2 added
+ * to *reg. Its summary text (" -> conv2d_transpose 16 3x3 stride 2x2 same relu") into buf
  * (model_conv_transpose.c): the characters it needed, as snprintf. */
 kn_tensor *kn__model_conv_transpose(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
 int kn__conv_transpose_summary(const kn__layer *L, char *buf, size_t size);

@@ -19,7 +19,9 @@ Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_conv_transpose.py > tests/golden/conv_transpose.txt
 
 Format (tests/golden.h): lines 'name v1 v2 ...', name '<case>.<what>': '<case>.dims'
-(N H W C F KH KW SH SW DH DW SAME OPH OPW OH OW; OPH = OPW = -1: output_padding None), then
+(N H W C F KH KW SH SW DH DW SAME OPH OPW OH OW; OPH = OPW = -1: output_padding None), or
+for the 1-D cases (Keras's Conv1DTranspose, F.conv_transpose1d, kernel (K, F, C) = PyTorch's
+(C, F, K) permuted) '<case>.dims1d' (N L C F K S D SAME OP OL) with (N, L, C) sequences; then
 x (N, H, W, C), kernel (KH, KW, F, C) (kiln's (KH*KW*F, C) row-major), dy and y (N, OH, OW,
 F), dx (N, H, W, C), dkernel (KH, KW, F, C), torch (padding h, w, output_padding h, w).
 float32 inputs, computed in float64, values printed to 9 digits."""
@@ -92,6 +94,28 @@ def case(name, n, h, w, c, f, kh, kw, sh, sw, dh, dw, same, op=None):
     print(name + ".torch", *torch_rec)
 
 
+def case1d(name, n, length, c, f, k, s, d, same, op=None):
+    """Keras's Conv1DTranspose: kernel (K, F, C), PyTorch's ConvTranspose1d weight (C, F, K)."""
+    x = rand(n, length, c)
+    kern = rand(k, f, c, scale=1.0 / math.sqrt(k))
+    out, crop = keras_axis(length, k, s, d, same, op)
+    xt = x.permute(0, 2, 1).clone().requires_grad_(True)  # (N, C, L)
+    wt = kern.permute(2, 1, 0).clone().requires_grad_(True)  # (C, F, K)
+    full = F.conv_transpose1d(xt, wt, stride=s, dilation=d)
+    full = F.pad(full, (0, max(crop + out - full.shape[2], 0)))
+    y = full[:, :, crop:crop + out]
+    assert y.shape == (n, f, out)
+    dy = rand(n, out, f)
+    y.backward(dy.permute(0, 2, 1))
+    print(name + ".dims1d", n, length, c, f, k, s, d, int(same), -1 if op is None else op, out)
+    emit(name + ".x", x)
+    emit(name + ".kernel", kern)
+    emit(name + ".dy", dy)
+    emit(name + ".y", y.permute(0, 2, 1))
+    emit(name + ".dx", xt.grad.permute(0, 2, 1))
+    emit(name + ".dkernel", wt.grad.permute(2, 1, 0))
+
+
 case("valid3x3", 2, 4, 5, 3, 2, 3, 3, 1, 1, 1, 1, False)                 # stride 1: (H + 2, W + 2)
 case("same3x3_s2", 2, 4, 3, 2, 3, 3, 3, 2, 2, 1, 1, True)                # the uneven crop: no torch pair
 case("same4x4_s2", 1, 3, 4, 3, 4, 4, 4, 2, 2, 1, 1, True)                # torch padding 1: the DCGAN block
@@ -102,3 +126,6 @@ case("valid1x1_s2", 2, 3, 3, 3, 2, 1, 1, 2, 2, 1, 1, False)              # strid
 case("valid2x2_s3", 1, 2, 3, 2, 2, 2, 2, 3, 3, 1, 1, False)              # ... and between the windows
 case("valid3x3_s2_d2", 2, 3, 3, 2, 3, 3, 3, 2, 2, 2, 2, False)           # strides with dilation (Keras refuses)
 case("same5x5_s2_op0", 1, 4, 5, 6, 7, 5, 5, 2, 2, 1, 1, True, (0, 1))     # odd sizes, C != F, output_padding 0
+case1d("seq_same3_s2", 2, 7, 3, 4, 3, 2, 1, True)                         # Conv1DTranspose: 7 -> 14 steps
+case1d("seq_valid4_s3_op2", 2, 5, 2, 3, 4, 3, 1, False, 2)                 # output_padding 2 under stride 3
+case1d("seq_same2_d3", 1, 6, 5, 2, 2, 1, 3, True)                          # even kernel, dilation 3
