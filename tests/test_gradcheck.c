@@ -698,8 +698,8 @@ int main(void) {
     /* ... and over a sequence (2, 7, 3), kernel (K*2, 3) */
     kn_conv1d_transpose_opts ct1 = {.kernel_size = 3, .stride = 2, .same = true, .has_output_padding = true,
                                     .output_padding = 1};
-    case_shapes seq = {.n_in = 2, .ndim = {3, 2}, .shape = {{2, 7, 3}, {3 * 2, 3}}};
-    gradcheck("conv1d_transpose 3 stride 2 same op 1", b_conv1d_transpose, &ct1, &seq, NULL);
+    case_shapes seq_k = {.n_in = 2, .ndim = {3, 2}, .shape = {{2, 7, 3}, {3 * 2, 3}}};
+    gradcheck("conv1d_transpose 3 stride 2 same op 1", b_conv1d_transpose, &ct1, &seq_k, NULL);
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;
