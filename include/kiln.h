@@ -704,9 +704,18 @@ bool kn_dataset_is_raw(const kn_dataset *ds);
 
 /* Rows [start, start+count) as a new dataset (copied). */
 kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, kn_dataset **out);
+/* A regression dataset of ds's rows whose targets are the rows themselves (Keras's
+ * model.fit(x, x): an autoencoder's data), ds's labels or targets dropped; the sample shape
+ * kept. ds must be model-ready (a CSV source preprocessed). fit then refuses augmentation
+ * that moves pixels (shift, flip, rotate: the targets would not move with them); noise and
+ * erase corrupt the inputs alone, which trains a denoising autoencoder. Free with
+ * kn_dataset_free. */
+kn_status kn_dataset_inputs_as_targets(const kn_dataset *ds, kn_dataset **out);
 void kn_dataset_free(kn_dataset *ds);
 int64_t kn_dataset_size(const kn_dataset *ds);
 int64_t kn_dataset_features(const kn_dataset *ds);
+/* A regression dataset's targets per sample (0 for classification). */
+int64_t kn_dataset_outputs(const kn_dataset *ds);
 int kn_dataset_classes(const kn_dataset *ds);           /* 0 for regression */
 const float *kn_dataset_x(const kn_dataset *ds);        /* (n, features) */
 const int32_t *kn_dataset_labels(const kn_dataset *ds); /* (n), NULL for regression */

@@ -493,6 +493,19 @@ run cv-grid -- cv '{"type": "svm"}' --data "csv:$SRC/data/wine.csv" --folds 3 --
 json cv-grid-json "g = o['grid']; assert len(g) == 4 and [p['params'] for p in g][1] == {'C': 0.1, 'kernel': 'linear'} and o['best_params'] == g[o['best_index']]['params'] and o['mean_accuracy'] == max(p['mean_accuracy'] for p in g) and o['best_spec']['type'] == 'svm' and o['best_spec']['C'] == o['best_params']['C'], o"
 run cv-grid-network -- cv "$TAB" --data "csv:$SRC/data/iris.csv" --folds 2 --epochs 2 --grid '{"optimizer.learning_rate": [0.001, 0.01], "layers.0.units": [4]}' --json --quiet
 json cv-grid-network-json "s = o['best_spec']; assert len(o['grid']) == 2 and s['layers'][0]['units'] == 4 and s['optimizer']['learning_rate'] in (0.001, 0.01), o"
+# --targets inputs: the rows their own targets (an autoencoder, a regression of every pixel;
+# the last layer's units left to the data: 64), trained, saved, evaluated and predicted
+AE='{"layers": [{"type": "dense", "units": 16, "activation": "relu"}, {"type": "dense"}], "epochs": 15}'
+run train-autoencoder -- train "$AE" --data "csv:$SRC/data/digits.csv:constant=keep:scale=minmax" --targets inputs \
+    --test-split 0.2 --out "$T/ae" --json --quiet
+json train-autoencoder-json "assert o['task'] == 'regression' and o['params'] == 64 * 16 + 16 + 16 * 64 + 64 and o['test_mse'] < 0.04 and o['test_r2'] > 0.1, o"
+run eval-autoencoder -- eval "$T/ae/model.kiln" --data "csv:$SRC/data/digits.csv" --targets inputs --json
+json eval-autoencoder-json "assert o['n'] == 1797 and o['mse'] < 0.04, o"
+run predict-autoencoder -- predict "$T/ae/model.kiln" "$SRC/data/digits.csv" --json
+json predict-autoencoder-json "p = o['predictions']; assert len(p) == 1797 and len(p[0]['values']) == 64 and 'label' not in p[0], p[0]"
+expect_error train-autoencoder-shift 1 "shift, flip and rotate move the inputs but not the targets" -- train "$AE" \
+    --data "idx:$DATA" --targets inputs --augment '{"shift": 1}'
+expect_error usage-targets 2 "--targets expects labels or inputs, got 'pixels'" -- train "$AE" --data "csv:$SRC/data/digits.csv" --targets pixels
 # constant=keep: the features constant on the training rows stay (digits' blank border), so
 # the 64 pixels reshape to an 8x8 image; dropped (the default), the reshape is refused
 CNN8='{"layers": [{"type": "reshape", "target_shape": [8, 8, 1]}, {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"}, {"type": "flatten"}, {"type": "dense"}], "epochs": 2}'

@@ -60,6 +60,7 @@ kn_status kn__dataset_copy_meta(kn_dataset *d, const kn_dataset *ds) {
     d->sample_ndim = ds->sample_ndim;
     memcpy(d->sample_shape, ds->sample_shape, sizeof d->sample_shape);
     d->raw = kn__raw_retain(ds->raw);
+    d->targets_are_inputs = ds->targets_are_inputs;
     return ds->label_names && !d->label_names ? kn__dataset_set_names(d, (const char *const *)ds->label_names) : KN_OK;
 }
 
@@ -244,6 +245,27 @@ kn_status kn_dataset_from_arrays_regression(kn_ctx *ctx, const float *x, const f
     return KN_OK;
 }
 
+kn_status kn_dataset_inputs_as_targets(const kn_dataset *ds, kn_dataset **out) {
+    if (!ds || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (ds->raw)
+        return kn__error(ds->ctx, KN_ERR_INVALID_ARGUMENT,
+                         "dataset: inputs as targets: the rows are a CSV table's raw columns; preprocess them first "
+                         "(kn_preprocessor_fit / kn_preprocessor_apply), so the targets are the model's inputs");
+    if (ds->features < 1)
+        return kn__error(ds->ctx, KN_ERR_INVALID_ARGUMENT, "dataset: inputs as targets: the rows have no features");
+    kn_status st = kn__dataset_alloc(ds->ctx, ds->n, ds->features, 0, ds->features, out);
+    if (st) return st;
+    kn_dataset *d = *out;
+    memcpy(d->x, ds->x, (size_t)(ds->n * ds->features) * sizeof(float));
+    memcpy(d->targets, ds->x, (size_t)(ds->n * ds->features) * sizeof(float));
+    d->input_scale = ds->input_scale; /* (not kn__dataset_copy_meta: no label names, no raw table) */
+    d->sample_ndim = ds->sample_ndim;
+    memcpy(d->sample_shape, ds->sample_shape, sizeof d->sample_shape);
+    d->targets_are_inputs = true;
+    return KN_OK;
+}
+
 kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, kn_dataset **out) {
     if (!ds || !out) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -266,6 +288,7 @@ kn_status kn_dataset_slice(const kn_dataset *ds, int64_t start, int64_t count, k
 int64_t kn_dataset_size(const kn_dataset *ds) { return ds->n; }
 int64_t kn_dataset_features(const kn_dataset *ds) { return ds->features; }
 int kn_dataset_classes(const kn_dataset *ds) { return ds->n_classes; }
+int64_t kn_dataset_outputs(const kn_dataset *ds) { return ds->n_classes > 0 ? 0 : ds->outputs > 0 ? ds->outputs : 1; }
 const float *kn_dataset_x(const kn_dataset *ds) { return ds->x; }
 const int32_t *kn_dataset_labels(const kn_dataset *ds) { return ds->labels; }
 const float *kn_dataset_targets(const kn_dataset *ds) { return ds->targets; }

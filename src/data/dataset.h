@@ -21,6 +21,9 @@ struct kn_dataset {
      * (see data/tabular.h), described by raw (shared by the splits of one table); NULL
      * for model-ready data */
     struct kn__raw *raw;
+    /* kn_dataset_inputs_as_targets: targets is a copy of x (an autoencoder's data), so
+     * augmentation that moves pixels would misalign them (fit refuses it) */
+    bool targets_are_inputs;
 };
 
 /* Copies what describes ds's rows (scale, sample shape, label names, raw table) to d. */

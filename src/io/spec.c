@@ -257,7 +257,7 @@ static kn_status parse_dense(kn_ctx *ctx, const cJSON *L, const char *where, boo
         if (st) return st;
     } else if (last && data) { /* left to the data: classes, or regression outputs */
         int classes = kn_dataset_classes(data);
-        units = classes > 0 ? classes : 1;
+        units = classes > 0 ? classes : kn_dataset_outputs(data);
     } else {
         snprintf(field, sizeof field, "%sunits", where);
         return kn__spec_error(ctx, field, "missing (only the last layer's units can be left to the data)");

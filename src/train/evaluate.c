@@ -17,8 +17,10 @@ kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t 
      * the targets' mean (scikit-learn's uniform average; a constant target scores 1 when fit
      * exactly, else 0) */
     int64_t outs = data->targets ? data->outputs : 0;
-    double sq = 0, ab = 0, mean[16] = {0}, ss_res[16] = {0}, ss_tot[16] = {0};
-    bool per_output = outs > 0 && outs <= 16;
+    double sq = 0, ab = 0, *stats = outs ? kn__calloc(m->ctx, (size_t)outs * 3, sizeof *stats) : NULL;
+    if (outs && !stats) return kn__error(m->ctx, KN_ERR_OUT_OF_MEMORY, "evaluate: out of memory for %lld outputs", (long long)outs);
+    double *mean = stats, *ss_res = stats ? stats + outs : NULL, *ss_tot = stats ? stats + 2 * outs : NULL;
+    bool per_output = outs > 0;
     for (int64_t i = 0; per_output && i < count; i++)
         for (int64_t o = 0; o < outs; o++) mean[o] += data->targets[(start + i) * outs + o] / (double)count;
     unsigned phases = KN_PHASE_FORWARD | KN_PHASE_LOSS | (outs ? KN_PHASE_PREDICT : 0);
@@ -57,6 +59,7 @@ kn_status kn__model_evaluate_range(kn_model *m, const kn_dataset *data, int64_t 
             r2 += (ss_tot[o] > 0 ? 1 - ss_res[o] / ss_tot[o] : ss_res[o] == 0 ? 1 : 0) / (double)outs;
         report->r2 = per_output ? r2 : NAN;
     }
+    kn__free(m->ctx, stats);
     if (counts && data->labels && !st) { /* classes absent from both truth and predictions are skipped */
         double f1_sum = 0;
         int present = 0;

@@ -332,6 +332,10 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     if (!st && augmenting && kn__model_reads_indices(m)) /* shifted or noisy indices would name other tokens */
         st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: augment: the model's embedding reads token indices from its "
                        "input, which augmentation would change (turn augmentation off)");
+    if (!st && augmenting && data->targets_are_inputs && (aug.shift > 0 || aug.flip > 0 || aug.rotate > 0))
+        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: augment: shift, flip and rotate move the inputs but not the "
+                       "targets, which are the inputs (an autoencoder's data); noise and erase corrupt the inputs "
+                       "alone (a denoising autoencoder)");
     if (!st) st = kn__loader_init(&ld, ctx, data, n_train, bs, d->rank, d->world, augmenting ? &aug : NULL, seed,
                                   o.loader_thread > 0 || (o.loader_thread == 0 && augmenting));
     if (st) {

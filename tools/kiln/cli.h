@@ -97,6 +97,9 @@ void cli_json_key_number(FILE *f, const char *key, double v, bool *first);
 
 /* The loss a network was compiled with (false for a classical model or one without). */
 bool cli_model_loss(const kn_model *m, kn_ctx *ctx, kn_loss *out);
+/* Whether a model trained under loss predicts classes (its outputs are probabilities or
+ * scores per class), not values. */
+bool cli_classification_loss(kn_loss loss);
 /* A class's name from the model, else its number written into buf. */
 #define CLI_LABEL_BUF 16
 const char *cli_label(const kn_model *m, int cls, char buf[CLI_LABEL_BUF]);
@@ -120,6 +123,12 @@ char *cli_path_join(const char *dir, const char *name);
  * stderr with --json) unless --quiet. Data that is not raw is left alone. */
 int cli_preprocess(kn_ctx *ctx, const cli_global *g, const kn_preprocessor *use, kn_dataset **train, kn_dataset **test,
                    kn_preprocessor **fitted);
+
+/* --targets labels|inputs (train, eval): CLI_PARSED for NULL, labels or inputs, else a usage
+ * error of cmd. cli_apply_targets replaces a model-ready *ds (if any) by its rows as their own
+ * targets (kn_dataset_inputs_as_targets) when targets is "inputs": an autoencoder's data. */
+int cli_check_targets(const char *cmd, const char *targets);
+int cli_apply_targets(kn_ctx *ctx, const char *targets, kn_dataset **ds);
 
 int cmd_train(int argc, char **argv, cli_global *g);
 int cmd_eval(int argc, char **argv, cli_global *g);

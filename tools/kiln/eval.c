@@ -19,6 +19,9 @@ static const char eval_help[] =
     "                   [:na=..] (every row, through the model's saved preprocessing) (required)\n"
     "  --out DIR        write DIR/confusion.svg, creating DIR and its parents\n"
     "                   (default: none, nothing is written)\n"
+    "  --targets T      labels (default) or inputs: each row its own target, for a model\n"
+    "                   trained with kiln train --targets inputs (an autoencoder: the\n"
+    "                   reconstruction's mse, rmse, mae and r2)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: n, loss, accuracy, precision_macro, recall_macro, f1_macro, f1_micro, log_loss,\n"
@@ -27,11 +30,12 @@ static const char eval_help[] =
     "confusion (rows: true labels, in labels order); for regression n, loss, mse, rmse, mae, r2.\n";
 
 typedef struct eval_args {
-    const char *model, *data, *out;
+    const char *model, *data, *out, *targets;
 } eval_args;
 
 #define AT(field) offsetof(eval_args, field)
-static const cli_option eval_options[] = {CLI_NON_EMPTY("--data", AT(data)), CLI_NON_EMPTY("--out", AT(out)), {0}};
+static const cli_option eval_options[] = {CLI_NON_EMPTY("--data", AT(data)), CLI_NON_EMPTY("--out", AT(out)),
+                                          CLI_STRING("--targets", AT(targets)), {0}};
 static const cli_positional eval_positionals[] = {{AT(model), "MODEL (a .kiln file)"}};
 static const cli_command eval_command = {"eval", eval_help, eval_options, eval_positionals,
                                          CLI_COUNT(eval_positionals)};
@@ -40,7 +44,7 @@ static int parse_args(int argc, char **argv, cli_global *g, eval_args *a) {
     int rc = cli_parse_args(&eval_command, argc, argv, g, a);
     if (rc != CLI_PARSED) return rc;
     if (!a->data) return cli_usage_error("eval", "missing --data DATA");
-    return CLI_PARSED;
+    return cli_check_targets("eval", a->targets);
 }
 
 /* ---------------------------------------------------------------- confusion.svg */
@@ -269,6 +273,7 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
         rc = CLI_RUNTIME;
         goto done;
     }
+    if ((rc = cli_apply_targets(ctx, a.targets, &train)) || (rc = cli_apply_targets(ctx, a.targets, &test))) goto done;
     const kn_dataset *ds = test ? test : train;
     if (!test)
         fprintf(stderr, "kiln: note: %s has no test split; evaluating on its train split (%lld samples)\n", a.data,

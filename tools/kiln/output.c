@@ -126,3 +126,9 @@ char *cli_path_join(const char *dir, const char *name) {
     if (p) snprintf(p, n, "%s%s%s", dir, *dir && dir[strlen(dir) - 1] == '/' ? "" : "/", name);
     return p;
 }
+
+bool cli_classification_loss(kn_loss loss) {
+    return loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || loss == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
+           loss == KN_LOSS_BINARY_CROSSENTROPY || loss == KN_LOSS_KL_DIVERGENCE || loss == KN_LOSS_HINGE ||
+           loss == KN_LOSS_SQUARED_HINGE;
+}

@@ -2,7 +2,9 @@
  * sample of INPUT (an IDX images file, a PNG/PGM image, or a CSV of feature rows: whatever
  * kn_model_load_inputs reads). Classifiers give label, class and probability (and the top K); a model with one
  * output gives its value, unless its loss is binary cross-entropy (then it is a two-class
- * classifier whose output is the probability of class 1). */
+ * classifier whose output is the probability of class 1); a network of several outputs
+ * under a loss that is not a classifier's (mse, mae, ...: a multi-output regression, an
+ * autoencoder) gives all its values. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -16,14 +18,16 @@ static const char predict_help[] =
     "file (gzip or not), a PNG or PGM image, or a CSV with a header row, whose columns are\n"
     "matched to the training features by name (the target and dropped columns are ignored;\n"
     "the model's saved preprocessing is applied). Prints one line per sample: index, label,\n"
-    "class, probability; a regression model prints index and value.\n"
+    "class, probability; a regression model prints index and value (several outputs, as an\n"
+    "autoencoder's: index and every value, tab-separated).\n"
     "\n"
     "  --top K          also list the K most probable classes of each sample\n"
     "                   (default: 1; at most the model's number of classes)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON: {\"predictions\": [{\"index\", \"label\", \"class\", \"probability\", \"top\": [{\"label\",\n"
-    "\"class\", \"probability\"}, ...]}, ...]}; for regression {\"predictions\": [{\"index\", \"value\"}, ...]}.\n";
+    "\"class\", \"probability\"}, ...]}, ...]}; for regression {\"predictions\": [{\"index\", \"value\"}, ...]}\n"
+    "(several outputs: {\"index\", \"values\": [...]}).\n";
 
 typedef struct predict_args {
     const char *model, *input;
@@ -71,7 +75,9 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
     /* one output: a binary classifier's probability under binary cross-entropy; else a
      * value (regression, or the hinge losses' score, whose sign is the class) */
     kn_loss loss;
-    bool regression = outs == 1 && !(cli_model_loss(m, ctx, &loss) && loss == KN_LOSS_BINARY_CROSSENTROPY);
+    bool known = cli_model_loss(m, ctx, &loss);
+    bool regression = outs == 1 ? !(known && loss == KN_LOSS_BINARY_CROSSENTROPY)
+                                : known && !cli_classification_loss(loss); /* several values: e.g. an autoencoder's */
     int classes = outs == 1 ? 2 : (int)outs;
     if (!regression && a.top > classes) {
         rc = cli_usage_error("predict", "--top %lld is more than the model's %d classes", a.top, classes);
@@ -95,7 +101,7 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
     }
     char buf[CLI_LABEL_BUF];
     if (g->json) fputs("{\"predictions\": [", stdout);
-    else if (regression) puts("index\tvalue");
+    else if (regression) puts(outs == 1 ? "index\tvalue" : "index\tvalues (tab-separated)");
     else puts(k > 1 ? "index\trank\tlabel\tclass\tprobability" : "index\tlabel\tclass\tprobability");
     for (int64_t i = 0; i < n; i += CHUNK) {
         int64_t b = n - i < CHUNK ? n - i : CHUNK;
@@ -108,7 +114,7 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
             long long row = (long long)(i + r);
             const float *o = out + r * outs;
             const char *sep = row ? ", " : "";
-            if (regression) {
+            if (regression && outs == 1) {
                 if (g->json) {
                     printf("%s{\"index\": %lld, \"value\": ", sep, row);
                     cli_json_number(stdout, o[0]);
@@ -116,6 +122,20 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
                 } else {
                     printf("%lld\t%.6g\n", row, o[0]);
                 }
+                continue;
+            }
+            if (regression) {
+                if (g->json) printf("%s{\"index\": %lld, \"values\": [", sep, row);
+                else printf("%lld", row);
+                for (int64_t v = 0; v < outs; v++) {
+                    if (g->json) {
+                        if (v) fputs(", ", stdout);
+                        cli_json_number(stdout, o[v]);
+                    } else {
+                        printf("\t%.6g", o[v]);
+                    }
+                }
+                fputs(g->json ? "]}" : "\n", stdout);
                 continue;
             }
             if (outs == 1) { probs[0] = 1 - o[0]; probs[1] = o[0]; } /* binary: o is P(class 1) */

@@ -31,6 +31,10 @@ static const char train_help[] =
     "                           (default: 0, none held out)\n"
     "  --validation-split F     hold out a fraction F of the training rows for validation,\n"
     "                           stratified by class and seeded (default: 0)\n"
+    "  --targets T              labels: the data's labels or targets; inputs: each row is its\n"
+    "                           own target (an autoencoder: a regression of the inputs, mse by\n"
+    "                           default; augmentation may add noise or erase, not move pixels)\n"
+    "                           (default: labels)\n"
     "  --precision P            fp32 | bf16 | fp16: fp32 throughout, or mixed precision (fp32\n"
     "                           weights and updates, activations and gradients stored in the\n"
     "                           half type); fp16 adds dynamic loss scaling, and the epoch line,\n"
@@ -90,7 +94,7 @@ static const char train_help[] =
 
 typedef struct train_args {
     const char *spec, *data, *optimizer, *precision, *out, *resume, *passes, *schedule, *class_weight, *augment,
-        *grad_compression;
+        *grad_compression, *targets;
     long long epochs, batch_size, checkpoint_every, early_stopping, warmup_steps, accumulate;
     bool save_best;
     int loader_thread; /* 0 auto, 1 on, -1 off */
@@ -140,6 +144,7 @@ static const cli_option train_options[] = {
     CLI_STRING("--schedule", AT(schedule)),
     CLI_STRING("--class-weight", AT(class_weight)),
     CLI_STRING("--grad-compression", AT(grad_compression)),
+    CLI_STRING("--targets", AT(targets)),
     CLI_INT("--epochs", AT(epochs), 1, 1000000),
     CLI_INT("--batch-size", AT(batch_size), 1, 1 << 24),
     CLI_DOUBLE("--lr", AT(lr), 1e-12, 1e6),
@@ -184,6 +189,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a) {
                                a->class_weight);
     if (a->grad_compression && strcmp(a->grad_compression, "none") != 0 && strcmp(a->grad_compression, "fp16") != 0)
         return cli_usage_error("train", "--grad-compression expects none or fp16, got '%s'", a->grad_compression);
+    if (cli_check_targets("train", a->targets) != CLI_PARSED) return CLI_USAGE;
     kn_precision prec;
     if (a->precision && !kn_precision_parse(a->precision, &prec))
         return cli_usage_error("train", "--precision expects fp32, bf16 or fp16, got '%s'", a->precision);
@@ -334,12 +340,19 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
         if ((rc = cli_preprocess(ctx, g, kn_model_preprocessor(m), &train, &test, NULL)) ||
             (val && (rc = cli_preprocess(ctx, g, kn_model_preprocessor(m), &val, NULL, NULL))))
             goto done;
+        if ((rc = cli_apply_targets(ctx, a.targets, &train)) || (rc = cli_apply_targets(ctx, a.targets, &test)) ||
+            (rc = cli_apply_targets(ctx, a.targets, &val)))
+            goto done;
         spec.epochs = a.epochs ? (int)a.epochs : epochs;
     } else {
         /* CSV data: preprocessing fitted on the training rows (validation and test rows held
          * out first), the model's input width from it */
         if ((rc = split_validation(ctx, &a, g, &train, &val))) goto done;
         if ((rc = cli_preprocess(ctx, g, NULL, &train, &test, &prep)) || (val && (rc = cli_preprocess(ctx, g, prep, &val, NULL, NULL))))
+            goto done;
+        /* --targets inputs: after the preprocessing, so the targets are the model's inputs */
+        if ((rc = cli_apply_targets(ctx, a.targets, &train)) || (rc = cli_apply_targets(ctx, a.targets, &test)) ||
+            (rc = cli_apply_targets(ctx, a.targets, &val)))
             goto done;
         if ((st = kn_model_from_json(ctx, json, train, &m, &spec))) {
             fprintf(stderr, "kiln: %s: %s\n", spec_name, kn_last_error(ctx));
