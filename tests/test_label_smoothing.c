@@ -13,8 +13,8 @@
  *   unsmoothed model's goes far below), its accuracy as the unsmoothed model's, and its
  *   description keeps the setting through writing, reading, saving and loading;
  * - the errors: a smoothing outside [0, 1], on a loss that is not a cross-entropy, in a
- *   description. KILN_TEST_DEVICE=cuda runs the references and the model there. Run from
- *   the source root. */
+ *   description. KILN_TEST_DEVICE=cuda runs PyTorch's references there. Run from the source
+ *   root. */
 #define _DEFAULT_SOURCE /* mkdtemp (model_test.h) */
 #include "nn/model.h"
 
@@ -272,10 +272,10 @@ static void golden_cases(void) {
         }
 }
 
-static void on_device(void) {
-    golden_cases();
-    digits_models();
-}
+/* On a device, PyTorch's values only: the digits models' training (60 epochs of a small
+ * network) is the CPU's code path above the loss kernels, and takes minutes on the CUDA
+ * emulator; test_cuda_ops checks the smoothed losses and a smoothed chain loss there. */
+static void on_device(void) { golden_cases(); }
 
 int main(void) {
     golden = read_all("tests/golden/label_smoothing.txt");
