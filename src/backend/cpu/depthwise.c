@@ -2,13 +2,20 @@
  * DepthwiseConv2D) and its gradients on the CPU, as direct loops: a depthwise window holds
  * KH*KW taps of one channel, too little work for im2col + GEMM to pay. NHWC keeps a cell's
  * C channels, and an output position's C*M columns, contiguous, so every inner loop runs
- * over them (vectorized; with M = 1, the common case, the forward sums blocks of 16 channels
- * over every tap in registers and writes y once).
+ * over them.
  *
  *   forward       y[n, oy, ox, c*M + m] = sum over taps of x[cell, c] k[tap, c*M + m]   rows (n, oy)
  *   grad input    dx[n, iy, ix, c] = sum over the outputs reading the cell of
  *                 sum over m of dy[.., c*M + m] k[tap, c*M + m]                          rows (n, iy)
  *   grad kernel   dk[tap, c*M + m] = sum over output positions of x[cell, c] dy[.., c*M + m]
+ *
+ * With M = 1 (the common case: MobileNet's) and AVX2 + FMA, all three are register-blocked
+ * ("M = 1 with AVX2 + FMA" below): the forward and the input gradient sum 4 neighbouring
+ * cells x 16 channels at a time, each element from 0 over its taps with one fused
+ * multiply-add a tap (the forward in (ky, kx) order, the input gradient in the reverse
+ * order, which reads dy at rising addresses); the kernel gradient keeps up to 9 taps x 8
+ * channels in registers over a few output rows. Other M, and builds without AVX2, take the
+ * plain loops (taps in (ky, kx) order, a multiply and an add each).
  *
  * Each element of y and dx is summed by one thread in a fixed tap order (a gather, never a
  * scatter), so any thread count gives the same bits. The kernel gradient is a sum over every
@@ -31,6 +38,7 @@
 typedef struct {
     int64_t h, w, c, m, cm; /* images (N, H, W, C); depth multiplier M; output channels C*M */
     int64_t rows, parts;    /* the kernel gradient's: output rows N*OH, and the parts they are cut into */
+    int64_t ox_in0, ox_in1; /* the kernel gradient's (M = 1): output columns whose windows lie inside in x */
     kn__win win;
     const float *x, *k, *dy; /* x (N, H, W, C), kernel (KH*KW, C*M), dy (N, OH, OW, C*M) */
     float *out;              /* y, dx, or the kernel gradient's partials (parts, KH*KW, C*M) */
@@ -65,6 +73,328 @@ static inline void mul_add(float *restrict y, const float *restrict x, const flo
     }
 }
 
+/* ------------------------------------------------------------- M = 1 with AVX2 + FMA */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define DW_M1 1
+#define DW_INLINE static inline __attribute__((always_inline))
+
+/* Up to 4 output cells summed over the same taps: cell u's channel c gets the sum, from 0,
+ * over taps (i, j), i < nrow, j < ncol in (i, j) order, of src[src0 + u src_member + i
+ * src_row + j src_col + c] k[k0 + i k_row + j k_col + c]; offsets in floats (src x for the
+ * forward, dy for the input gradient, whose kernel steps are negative: it walks the taps
+ * backwards), so a tap outside the image is never addressed. */
+typedef struct {
+    const float *src, *k;
+    float *out;
+    int64_t src0, k0, out0;         /* the first cell's first tap, and the first cell's output */
+    int64_t src_member, out_member; /* from one cell to the next */
+    int64_t src_row, src_col, k_row, k_col;
+    int nrow, ncol;
+} dw_run;
+
+/* Lanes [0, n) of 8 set. */
+static inline __m256i lanes(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+DW_INLINE __m256 load8(const float *p, bool full, __m256i mask) {
+    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+DW_INLINE void store8(float *p, __m256 v, bool full, __m256i mask) {
+    if (full) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, mask, v);
+}
+
+/* Channels [c0, c0 + 8 nv) of `cells` cells (nv 1 or 2; a masked block has nv 1): cells x nv
+ * accumulators, each tap's kernel vector loaded once for all cells. */
+DW_INLINE void run_block(const dw_run *r, int64_t c0, int cells, int nv, bool full, __m256i mask) {
+    __m256 acc[4][2];
+    for (int u = 0; u < cells; u++)
+        for (int v = 0; v < nv; v++) acc[u][v] = _mm256_setzero_ps();
+    for (int i = 0; i < r->nrow; i++) {
+        int64_t s = r->src0 + i * r->src_row + c0, k = r->k0 + i * r->k_row + c0;
+        for (int j = 0; j < r->ncol; j++, s += r->src_col, k += r->k_col) {
+            __m256 kv[2];
+            for (int v = 0; v < nv; v++) kv[v] = load8(r->k + k + 8 * v, full, mask);
+            for (int u = 0; u < cells; u++)
+                for (int v = 0; v < nv; v++)
+                    acc[u][v] = _mm256_fmadd_ps(load8(r->src + s + u * r->src_member + 8 * v, full, mask), kv[v],
+                                                acc[u][v]);
+        }
+    }
+    for (int u = 0; u < cells; u++)
+        for (int v = 0; v < nv; v++) store8(r->out + r->out0 + u * r->out_member + c0 + 8 * v, acc[u][v], full, mask);
+}
+
+DW_INLINE void run_cells_n(const dw_run *r, int64_t c, int cells) {
+    int64_t c0 = 0;
+    const __m256i all = lanes(8);
+    for (; c0 + 16 <= c; c0 += 16) run_block(r, c0, cells, 2, true, all);
+    for (; c0 + 8 <= c; c0 += 8) run_block(r, c0, cells, 1, true, all);
+    if (c0 < c) run_block(r, c0, cells, 1, false, lanes(c - c0));
+}
+/* The run's cells (4 or 1) over all C channels. */
+static void run_cells(const dw_run *r, int64_t c, int cells) {
+    if (cells == 4) run_cells_n(r, c, 4);
+    else run_cells_n(r, c, 1);
+}
+
+/* One axis's taps for an output (forward: [k0, k0 + nk) inside the image) or an input cell
+ * (input gradient: k0 + j step, j < nk, o the first one's output). */
+typedef struct {
+    int k0, nk;
+    int64_t o;
+} axis_taps;
+
+/* Columns whose taps a row's call looks up in a table filled once (the divisions are
+ * otherwise a large share of a 16-channel cell's work); wider rows compute them per cell. */
+#define DW_COLS 256
+
+/* The forward's taps of output column ox. */
+static axis_taps out_col(const dw_args *a, int64_t ox) {
+    const kn__win *w = &a->win;
+    int kx0, kx1;
+    taps(ox, w->sw, w->pl, w->dw, w->kw, a->w, &kx0, &kx1);
+    return (axis_taps){kx0, kx1 - kx0, ox * w->sw - w->pl + (int64_t)kx0 * w->dw};
+}
+
+/* Output rows r = n OH + oy for elements [lo, hi) of y (whole rows of OW*C): along the row,
+ * runs of 4 positions whose windows lie equally inside the image (the taps' ranges change
+ * monotonically with ox, so equal ends mean equal between), else one position. */
+static void fwd_rows_m1(void *p, int64_t lo, int64_t hi) {
+    const dw_args *a = p;
+    const kn__win *w = &a->win;
+    const int64_t c = a->c, row = (int64_t)w->ow * c;
+    axis_taps table[DW_COLS];
+    const bool tabled = w->ow <= DW_COLS;
+    for (int64_t ox = 0; tabled && ox < w->ow; ox++) table[ox] = out_col(a, ox);
+    dw_run run = {.src = a->x, .k = a->k, .out = a->out, .src_member = w->sw * c, .out_member = c,
+                  .src_row = (int64_t)w->dh * a->w * c, .src_col = w->dw * c, .k_row = (int64_t)w->kw * c, .k_col = c};
+    for (int64_t r = lo / row; r < hi / row; r++) {
+        int64_t n = r / w->oh, oy = r % w->oh;
+        int ky0, ky1;
+        taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &ky0, &ky1);
+        int64_t iy = oy * w->sh - w->pt + (int64_t)ky0 * w->dh; /* the first tap row's image row */
+        run.nrow = ky1 - ky0;
+        for (int64_t ox = 0; ox < w->ow;) {
+            axis_taps x0 = tabled ? table[ox] : out_col(a, ox), x3;
+            int cells = 1;
+            if (ox + 4 <= w->ow) {
+                x3 = tabled ? table[ox + 3] : out_col(a, ox + 3);
+                cells = x3.k0 == x0.k0 && x3.nk == x0.nk ? 4 : 1;
+            }
+            run.ncol = x0.nk;
+            run.src0 = run.nrow > 0 && run.ncol > 0 ? ((n * a->h + iy) * a->w + x0.o) * c : 0;
+            run.k0 = ((int64_t)ky0 * w->kw + x0.k0) * c;
+            run.out0 = (r * w->ow + ox) * c;
+            run_cells(&run, c, cells);
+            ox += cells;
+        }
+    }
+}
+
+static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
+
+/* The taps of one axis that read cell i (offset t = i + pad - k d, t a multiple of s, o = t / s
+ * in [0, on)): k = k0 + j step for j < nk (step = s / gcd(s, d); o falls as k rises, so they
+ * are consecutive in that progression), o the first one's output. */
+static axis_taps taps_reading(int64_t i, int s, int pad, int d, int kn, int64_t on, int step) {
+    axis_taps r = {0, 0, 0};
+    for (int k = 0; k < kn; k++) {
+        int64_t t = i + pad - (int64_t)k * d;
+        int64_t o = s > 1 ? t / s : t;
+        if (t < 0 || (s > 1 && t % s) || o >= on) continue;
+        if (!r.nk) r.k0 = k, r.o = o;
+        if (k == r.k0 + r.nk * step) r.nk++;
+    }
+    return r;
+}
+
+/* dx rows r = n H + iy for elements [lo, hi) of dx (whole rows of W*C). Each cell sums its
+ * taps from the last (ky, kx) to the first, so dy is read at rising addresses (falling ones
+ * ran 2-3x slower on a 56x56x128 image). The cells ix, ix + sw, ix + 2 sw, ... read the same
+ * taps, at consecutive output columns: runs of 4 of them whose taps agree (their ranges move
+ * monotonically), else one cell. */
+static void dx_rows_m1(void *p, int64_t lo, int64_t hi) {
+    const dw_args *a = p;
+    const kn__win *w = &a->win;
+    const int64_t c = a->c, row = a->w * c;
+    const int gy = w->sh / gcd(w->sh, w->dh), gx = w->sw / gcd(w->sw, w->dw); /* tap steps */
+    const int64_t oy_step = gy * w->dh / w->sh, ox_step = gx * w->dw / w->sw;  /* outputs a tap step falls by */
+    axis_taps table[DW_COLS];
+    const bool tabled = a->w <= DW_COLS;
+    for (int64_t ix = 0; tabled && ix < a->w; ix++) table[ix] = taps_reading(ix, w->sw, w->pl, w->dw, w->kw, w->ow, gx);
+    dw_run run = {.src = a->dy, .k = a->k, .out = a->out, .src_member = c, .out_member = w->sw * c,
+                  .src_row = oy_step * w->ow * c, .src_col = ox_step * c,
+                  .k_row = -(int64_t)gy * w->kw * c, .k_col = -(int64_t)gx * c};
+    for (int64_t r = lo / row; r < hi / row; r++) {
+        int64_t n = r / a->h, iy = r % a->h;
+        axis_taps y0 = taps_reading(iy, w->sh, w->pt, w->dh, w->kh, w->oh, gy);
+        run.nrow = y0.nk;
+        int ky_last = y0.k0 + (y0.nk - 1) * gy;
+        int64_t oy_last = y0.o - (y0.nk - 1) * oy_step;
+        for (int64_t phase = 0; phase < w->sw && phase < a->w; phase++)
+            for (int64_t ix = phase; ix < a->w;) {
+                axis_taps x0 = tabled ? table[ix] : taps_reading(ix, w->sw, w->pl, w->dw, w->kw, w->ow, gx), x3;
+                int cells = 1;
+                if (ix + 3 * w->sw < a->w) {
+                    int64_t i3 = ix + 3 * w->sw;
+                    x3 = tabled ? table[i3] : taps_reading(i3, w->sw, w->pl, w->dw, w->kw, w->ow, gx);
+                    cells = x3.k0 == x0.k0 && x3.nk == x0.nk ? 4 : 1;
+                }
+                run.ncol = x0.nk;
+                int kx_last = x0.k0 + (x0.nk - 1) * gx;
+                int64_t ox_last = x0.o - (x0.nk - 1) * ox_step;
+                bool any = run.nrow > 0 && run.ncol > 0;
+                run.src0 = any ? ((n * w->oh + oy_last) * w->ow + ox_last) * c : 0;
+                run.k0 = any ? ((int64_t)ky_last * w->kw + kx_last) * c : 0;
+                run.out0 = (r * a->w + ix) * c;
+                run_cells(&run, c, cells);
+                ix += cells * w->sw;
+            }
+    }
+}
+
+/* The kernel gradient's taps held in registers at once (9: a 3x3 window). */
+#define DK_TAPS 9
+
+/* A chunk of the kernel gradient's taps [t0, t0 + nt), nt <= DK_TAPS: each tap's row and
+ * column, and its cell's offset (floats) from the window's corner. */
+typedef struct {
+    int t0, nt, ky[DK_TAPS], kx[DK_TAPS];
+    int64_t off[DK_TAPS];
+} dk_chunk;
+
+/* Output rows the kernel gradient sums per load of its accumulators, at most: as many as
+ * keep their x and dy rows within DK_ROW_BYTES (L1), so the channel blocks after the first
+ * find them there. */
+#define DK_ROWS 8
+#define DK_ROW_BYTES (32 << 10)
+
+/* An output row's facts: its taps' rows [ky0, ky1), the window corner's offset in x (row
+ * oy sh - pt, column -pl at ox = 0) and the row's offset in dy (channel 0). */
+typedef struct {
+    int ky0, ky1;
+    int64_t corner, dy;
+} dk_row_info;
+
+/* The positions [0, n) of a row whose whole 3x3 window lies inside the image, added into
+ * acc (taps in (ky, kx) order): the tap rows x0, x1, x2 floats into x (the first position's
+ * first tap column), tap columns col floats apart, positions step floats apart in x and
+ * dstep in dy. Three row offsets and one column step address all nine taps (no offsets
+ * reloaded from memory). */
+DW_INLINE void dk_inside_3x3(const float *x, int64_t x0, int64_t x1, int64_t x2, const float *dy, int64_t n,
+                             int64_t col, int64_t step, int64_t dstep, __m256 acc[DK_TAPS], bool full, __m256i mask) {
+    const float *r0 = x + x0, *r1 = x + x1, *r2 = x + x2;
+    for (int64_t i = 0; i < n; i++) {
+        const __m256 d = load8(dy + i * dstep, full, mask);
+        const int64_t o = i * step;
+        acc[0] = _mm256_fmadd_ps(load8(r0 + o, full, mask), d, acc[0]);
+        acc[1] = _mm256_fmadd_ps(load8(r0 + o + col, full, mask), d, acc[1]);
+        acc[2] = _mm256_fmadd_ps(load8(r0 + o + 2 * col, full, mask), d, acc[2]);
+        acc[3] = _mm256_fmadd_ps(load8(r1 + o, full, mask), d, acc[3]);
+        acc[4] = _mm256_fmadd_ps(load8(r1 + o + col, full, mask), d, acc[4]);
+        acc[5] = _mm256_fmadd_ps(load8(r1 + o + 2 * col, full, mask), d, acc[5]);
+        acc[6] = _mm256_fmadd_ps(load8(r2 + o, full, mask), d, acc[6]);
+        acc[7] = _mm256_fmadd_ps(load8(r2 + o + col, full, mask), d, acc[7]);
+        acc[8] = _mm256_fmadd_ps(load8(r2 + o + 2 * col, full, mask), d, acc[8]);
+    }
+}
+
+/* Rows rows[0, nrows)'s share of the kernel gradient, the chunk's taps and channels
+ * [c0, c0 + 8) (masked unless full): each tap's accumulator loaded from the part's partial,
+ * the rows' positions added in order, stored back. Positions whose windows lie inside the
+ * image in x (ox in [a->ox_in0, a->ox_in1)) on a row inside it in y take no tests; the
+ * others look up their columns' taps in cols (NULL: computed). */
+DW_INLINE void dk_rows(const dw_args *a, const dk_chunk *ch, int nt, const dk_row_info *rows, int nrows, int64_t c0,
+                       bool full, __m256i mask, const axis_taps *cols, float *part) {
+    const kn__win *w = &a->win;
+    const int64_t c = a->c, step = w->sw * c;
+    __m256 acc[DK_TAPS];
+#pragma GCC unroll 9
+    for (int t = 0; t < DK_TAPS; t++)
+        acc[t] = t < nt ? load8(part + (int64_t)(ch->t0 + t) * c + c0, full, mask) : _mm256_setzero_ps();
+    for (int i = 0; i < nrows; i++) {
+        const dk_row_info *ri = &rows[i];
+        bool on_row[DK_TAPS], row_inside = true;
+#pragma GCC unroll 9
+        for (int t = 0; t < DK_TAPS; t++) {
+            on_row[t] = t < nt && ch->ky[t] >= ri->ky0 && ch->ky[t] < ri->ky1;
+            row_inside &= t >= nt || on_row[t];
+        }
+        const float *dy = a->dy + ri->dy + c0;
+        const int64_t xo = ri->corner + c0; /* (an offset: the corner may lie in the padding) */
+        const int64_t in0 = row_inside ? a->ox_in0 : w->ow, in1 = row_inside ? a->ox_in1 : w->ow;
+        const bool whole_3x3 = nt == DK_TAPS && w->kh == 3 && w->kw == 3;
+        for (int64_t ox = 0; ox < w->ow; ox++) {
+            if (whole_3x3 && ox == in0 && in0 < in1) { /* the row's inside positions at once */
+                const int64_t first = xo + ox * step, row = (int64_t)w->dh * a->w * c;
+                dk_inside_3x3(a->x, first, first + row, first + 2 * row, dy + ox * c, in1 - in0, w->dw * c, step, c, acc,
+                              full, mask);
+                ox = in1 - 1;
+                continue;
+            }
+            const __m256 d = load8(dy + ox * c, full, mask);
+            if (ox >= in0 && ox < in1) {
+#pragma GCC unroll 9
+                for (int t = 0; t < DK_TAPS; t++)
+                    if (t < nt) acc[t] = _mm256_fmadd_ps(load8(a->x + (xo + ch->off[t] + ox * step), full, mask), d, acc[t]);
+                continue;
+            }
+            axis_taps col = cols ? cols[ox] : out_col(a, ox);
+#pragma GCC unroll 9
+            for (int t = 0; t < DK_TAPS; t++)
+                if (on_row[t] && ch->kx[t] >= col.k0 && ch->kx[t] < col.k0 + col.nk)
+                    acc[t] = _mm256_fmadd_ps(load8(a->x + (xo + ch->off[t] + ox * step), full, mask), d, acc[t]);
+        }
+    }
+#pragma GCC unroll 9
+    for (int t = 0; t < DK_TAPS; t++)
+        if (t < nt) store8(part + (int64_t)(ch->t0 + t) * c + c0, acc[t], full, mask);
+}
+
+/* part (KH*KW, C) = the sum over rows [r0, r1), in order, of each row's share: a chunk of
+ * taps at a time, blocks of rows inside it, every channel block over a block of rows. */
+static void dk_rows_m1(const dw_args *a, int64_t r0, int64_t r1, float *part) {
+    const kn__win *w = &a->win;
+    const int ntaps = w->kh * w->kw;
+    const __m256i all = lanes(8), tail = lanes(a->c % 8);
+    axis_taps table[DW_COLS];
+    const axis_taps *cols = w->ow <= DW_COLS ? table : NULL;
+    for (int64_t ox = 0; cols && ox < w->ow; ox++) table[ox] = out_col(a, ox);
+    int64_t row_bytes = (int64_t)w->ow * a->c * (int64_t)sizeof(float) * (1 + w->sh), per = DK_ROW_BYTES / row_bytes;
+    per = per < 1 ? 1 : per > DK_ROWS ? DK_ROWS : per;
+    memset(part, 0, (size_t)ntaps * (size_t)a->c * sizeof(float));
+    for (int t0 = 0; t0 < ntaps; t0 += DK_TAPS) {
+        dk_chunk ch = {.t0 = t0, .nt = ntaps - t0 < DK_TAPS ? ntaps - t0 : DK_TAPS};
+        for (int t = 0; t < ch.nt; t++) {
+            ch.ky[t] = (t0 + t) / w->kw, ch.kx[t] = (t0 + t) % w->kw;
+            ch.off[t] = ((int64_t)ch.ky[t] * w->dh * a->w + (int64_t)ch.kx[t] * w->dw) * a->c;
+        }
+        for (int64_t rb = r0; rb < r1; rb += per) {
+            dk_row_info rows[DK_ROWS];
+            int nrows = (int)(r1 - rb < per ? r1 - rb : per);
+            for (int i = 0; i < nrows; i++) {
+                int64_t r = rb + i, n = r / w->oh, oy = r % w->oh;
+                taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &rows[i].ky0, &rows[i].ky1);
+                rows[i].corner = ((n * a->h + oy * w->sh - w->pt) * a->w - w->pl) * a->c;
+                rows[i].dy = r * w->ow * a->c;
+            }
+            for (int64_t c0 = 0; c0 < a->c; c0 += 8) {
+                if (c0 + 8 > a->c) dk_rows(a, &ch, ch.nt, rows, nrows, c0, false, tail, cols, part);
+                else if (ch.nt == DK_TAPS) dk_rows(a, &ch, DK_TAPS, rows, nrows, c0, true, all, cols, part);
+                else dk_rows(a, &ch, ch.nt, rows, nrows, c0, true, all, cols, part);
+            }
+        }
+    }
+}
+#else
+#define DW_M1 0
+#define fwd_rows_m1 fwd_rows
+#define dx_rows_m1 dx_rows
+#endif
+
 /* ------------------------------------------------------------- forward */
 
 /* The taps of one output position: rows [ky0, ky1), columns [kx0, kx1) inside the image;
@@ -76,41 +406,8 @@ typedef struct {
     int64_t dy, dx;
 } tap_set;
 
-/* acc[0, n) = sum over the taps, in (ky, kx) order, of x's cell (channels [c0, c0 + n))
- * times the kernel's tap row (columns [c0, c0 + n)), M = 1. Inlined with n = DW_BLOCK, acc
- * stays in registers across the taps (two AVX2 registers). */
-static inline void block_taps(const dw_args *a, const tap_set *s, int64_t c0, int64_t n, float *restrict acc) {
-    for (int64_t i = 0; i < n; i++) acc[i] = 0.0f;
-    for (int ky = s->ky0; ky < s->ky1; ky++) {
-        const float *restrict xr = s->xc + (ky - s->ky0) * s->dy + c0;
-        const float *restrict kr = a->k + (int64_t)ky * a->win.kw * a->c + c0;
-        for (int kx = s->kx0; kx < s->kx1; kx++) {
-            const float *restrict xv = xr + (kx - s->kx0) * s->dx, *restrict kv = kr + (int64_t)kx * a->c;
-            for (int64_t i = 0; i < n; i++) acc[i] += xv[i] * kv[i];
-        }
-    }
-}
-
-/* Channels summed at once over every tap before y is written (M = 1). */
-#define DW_BLOCK 16
-
-/* One output position's y (C*M) over its taps. M = 1: a block of channels at a time summed
- * in registers, y written once; M > 1: the taps added into y in (ky, kx) order (the same
- * order of sums). */
+/* One output position's y (C*M): zeroed, then the taps added in (ky, kx) order. */
 static void fwd_position(const dw_args *a, const tap_set *s, float *restrict y) {
-    if (a->m == 1) {
-        float acc[DW_BLOCK];
-        int64_t c0 = 0;
-        for (; c0 + DW_BLOCK <= a->c; c0 += DW_BLOCK) {
-            block_taps(a, s, c0, DW_BLOCK, acc);
-            memcpy(y + c0, acc, sizeof acc);
-        }
-        if (c0 < a->c) {
-            block_taps(a, s, c0, a->c - c0, acc);
-            memcpy(y + c0, acc, (size_t)(a->c - c0) * sizeof(float));
-        }
-        return;
-    }
     memset(y, 0, (size_t)a->cm * sizeof(float));
     for (int ky = s->ky0; ky < s->ky1; ky++)
         for (int kx = s->kx0; kx < s->kx1; kx++)
@@ -141,7 +438,7 @@ static void fwd_rows(void *p, int64_t lo, int64_t hi) {
 void kn__cpu_depthwise_conv2d(kn_graph *g, kn_tensor *t) {
     dw_args a = args_of(t, t->src[0], t->ne[3]);
     a.x = t->src[0]->data, a.k = t->src[1]->data, a.out = t->data;
-    kn__parallel_for(g, kn__numel(t), (int64_t)a.win.ow * a.cm, fwd_rows, &a);
+    kn__parallel_for(g, kn__numel(t), (int64_t)a.win.ow * a.cm, DW_M1 && a.m == 1 ? fwd_rows_m1 : fwd_rows, &a);
 }
 
 /* ------------------------------------------------------------- input gradient */
@@ -190,7 +487,7 @@ static void dx_rows(void *p, int64_t lo, int64_t hi) {
 void kn__cpu_depthwise_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
     dw_args a = args_of(t, t, t->src[0]->ne[3]);
     a.dy = t->src[0]->data, a.k = t->src[1]->data, a.out = t->data;
-    kn__parallel_for(g, kn__numel(t), a.w * a.c, dx_rows, &a);
+    kn__parallel_for(g, kn__numel(t), a.w * a.c, DW_M1 && a.m == 1 ? dx_rows_m1 : dx_rows, &a);
 }
 
 /* ------------------------------------------------------------- kernel gradient */
@@ -210,6 +507,12 @@ static void dk_part(void *p, int64_t k) {
     const int64_t size = (int64_t)w->kh * w->kw * a->cm;
     int64_t r0 = a->rows * k / a->parts, r1 = a->rows * (k + 1) / a->parts;
     float *part = a->out + k * size;
+#if DW_M1
+    if (a->m == 1) {
+        dk_rows_m1(a, r0, r1, part);
+        return;
+    }
+#endif
     memset(part, 0, (size_t)size * sizeof(float));
     for (int64_t r = r0; r < r1; r++) {
         int64_t n = r / w->oh, oy = r % w->oh;
@@ -253,6 +556,16 @@ static dw_args dk_args(const kn_tensor *t) {
     dw_args a = args_of(t, t->src[0], t->ne[1]);
     a.rows = t->src[0]->ne[0] * a.win.oh;
     a.parts = kernel_parts(&a);
+    /* output columns whose every tap column lies inside the image: kx = 0 and KW - 1 inside */
+    const kn__win *w = &a.win;
+    a.ox_in0 = w->ow, a.ox_in1 = w->ow;
+    for (int64_t ox = 0; ox < w->ow; ox++) {
+        int kx0, kx1;
+        taps(ox, w->sw, w->pl, w->dw, w->kw, a.w, &kx0, &kx1);
+        bool inside = kx0 == 0 && kx1 == w->kw;
+        if (inside && a.ox_in0 == w->ow) a.ox_in0 = ox;
+        if (inside) a.ox_in1 = ox + 1;
+    }
     return a;
 }
 
