@@ -14,6 +14,9 @@
 #     'same') on a few shapes (bench/depthwise_ops.c, bench/torch_depthwise_ops.py, the
 #     faster of NCHW and channels_last for PyTorch), microseconds a call, each side at its
 #     faster of 1 and 2 threads per op.
+# PyTorch's depthwise convolutions are oneDNN's, which use AVX-512 where the CPU has it (kiln:
+# AVX2 + FMA); ONEDNN_MAX_CPU_ISA=AVX2 in the environment holds oneDNN to AVX2 (the header
+# line says so).
 # usage: bench/depthwise_vs_torch.sh [EPOCHS=3] [NTRAIN=60000] [PARTS=train,ops]
 #        (from the repository root, after make; BUILD=dir for another build)
 set -euo pipefail
@@ -29,7 +32,7 @@ better() { awk "BEGIN{exit !($1 < $2)}"; }
 ratio() { awk "BEGIN{printf \"%.2fx\", $1 / $2}"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-echo "# $(date -u '+%F %H:%M') UTC, $(lscpu | sed -n 's/Model name: *//p') ($(nproc) cores), load $(load)"
+echo "# $(date -u '+%F %H:%M') UTC, $(lscpu | sed -n 's/Model name: *//p') ($(nproc) cores), load $(load)${ONEDNN_MAX_CPU_ISA:+, ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA}"
 if [[ $PARTS == *train* ]]; then
     declare -A spe acc lat
     run_kiln() { # threads seed
