@@ -503,6 +503,11 @@ run eval-autoencoder -- eval "$T/ae/model.kiln" --data "csv:$SRC/data/digits.csv
 json eval-autoencoder-json "assert o['n'] == 1797 and o['mse'] < 0.04, o"
 run predict-autoencoder -- predict "$T/ae/model.kiln" "$SRC/data/digits.csv" --json
 json predict-autoencoder-json "p = o['predictions']; assert len(p) == 1797 and len(p[0]['values']) == 64 and 'label' not in p[0], p[0]"
+# kiln cv --targets inputs: each fold scored as a regression of every pixel, then refit
+run cv-autoencoder -- cv "$AE" --data "csv:$SRC/data/digits.csv:constant=keep:scale=minmax" --targets inputs --folds 2 \
+    --out "$T/cvae" --json --quiet
+json cv-autoencoder-json "assert o['folds'] == 2 and len(o['per_fold']) == 2 and 0 < o['mean_mse'] < 0.04 and 'mean_accuracy' not in o and 'r2' in o['per_fold'][0] and o['n_refit'] == 1797, o"
+expect_error usage-cv-targets 2 "--targets expects labels or inputs, got 'pixels'" -- cv "$AE" --data "csv:$SRC/data/digits.csv" --targets pixels
 expect_error train-autoencoder-shift 1 "shift, flip and rotate move the inputs but not the targets" -- train "$AE" \
     --data "idx:$DATA" --targets inputs --augment '{"shift": 1}'
 expect_error usage-targets 2 "--targets expects labels or inputs, got 'pixels'" -- train "$AE" --data "csv:$SRC/data/digits.csv" --targets pixels

@@ -112,8 +112,9 @@ static void test_golden(void) {
 /* ------------------------------------------------------------- folding */
 
 /* What feeds the batch norm: x (batch, 5) -> dense 4 (+ bias), or x (batch, 6, 6, 2) ->
- * conv2d 3x3 'same' to 4 filters, with a bias or without. */
-typedef enum { FOLD_DENSE, FOLD_CONV_BIAS, FOLD_CONV } fold_kind;
+ * conv2d 3x3 'same' to 4 filters, with a bias or without, or a depthwise 3x3 'same' of
+ * depth multiplier 2 (4 channels out), with a bias or without. */
+typedef enum { FOLD_DENSE, FOLD_CONV_BIAS, FOLD_CONV, FOLD_DEPTHWISE_BIAS, FOLD_DEPTHWISE } fold_kind;
 
 static int64_t fold_outputs(fold_kind k) { return k == FOLD_DENSE ? 8 * 4 : 8 * 6 * 6 * 4; }
 
@@ -126,12 +127,15 @@ static kn_graph *fold_graph(kn_ctx *ctx, fold_kind kind, unsigned passes, kn_ten
     if (kind == FOLD_DENSE) {
         *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 5}, 2, "x");
         h = kn_matmul(g, *x, kn_param(g, (int64_t[]){5, 4}, 2, KN_INIT_ZEROS, "W"));
-    } else {
+    } else if (kind == FOLD_CONV_BIAS || kind == FOLD_CONV) {
         *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 6, 6, 2}, 4, "x");
         h = kn_conv2d(g, *x, kn_param(g, (int64_t[]){18, 4}, 2, KN_INIT_ZEROS, "K"), 3, 3, 1, 1, 1, 1, true);
+    } else {
+        *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 6, 6, 2}, 4, "x");
+        h = kn_depthwise_conv2d(g, *x, kn_param(g, (int64_t[]){9, 4}, 2, KN_INIT_ZEROS, "D"), 3, 3, 1, 1, 1, 1, true);
     }
     for (int k = 0; k < 5; k++) p[k] = kn_param(g, (int64_t[]){4}, 1, KN_INIT_ZEROS, "p");
-    if (kind != FOLD_CONV) h = kn_add(g, h, p[0]);
+    if (kind != FOLD_CONV && kind != FOLD_DEPTHWISE) h = kn_add(g, h, p[0]);
     *y = kn_batch_norm(g, h, p[1], p[2], p[3], p[4], 0.99f, 1e-3f);
     kn_graph_keep(g, *y);
     if (passes & KN_PASS_FOLD) kn_graph_freeze_params(g);
@@ -156,7 +160,8 @@ static kn_graph *fold_graph(kn_ctx *ctx, fold_kind kind, unsigned passes, kn_ten
 }
 
 static void test_fold(fold_kind kind) {
-    static const char *const what[] = {"the dense layer", "the convolution (with bias)", "the convolution (no bias)"};
+    static const char *const what[] = {"the dense layer", "the convolution (with bias)", "the convolution (no bias)",
+                                       "the depthwise convolution (with bias)", "the depthwise convolution (no bias)"};
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 3}, &ctx);
     kn_tensor *x0, *y0, *x1, *y1, *x2, *y2;
@@ -347,6 +352,8 @@ int main(void) {
     test_fold(FOLD_DENSE);
     test_fold(FOLD_CONV_BIAS);
     test_fold(FOLD_CONV);
+    test_fold(FOLD_DEPTHWISE_BIAS);
+    test_fold(FOLD_DEPTHWISE);
     test_model();
     if (!failures) printf("test_batchnorm: all passed\n");
     return failures ? 1 : 0;

@@ -40,6 +40,9 @@ static const char cv_help[] =
     "                           mse and mae lower is better (default: accuracy, or r2)\n"
     "  --out DIR                then train the (best) description on all the rows and write\n"
     "                           DIR/model.kiln (scikit-learn's refit) (default: none)\n"
+    "  --targets T              labels (default) or inputs: each row its own target (an\n"
+    "                           autoencoder, as kiln train --targets inputs; scored as a\n"
+    "                           regression: loss, mse, mae, r2), after the preprocessing\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: folds, and mean_X and std_X (population standard deviation over the folds)\n"
@@ -53,7 +56,7 @@ static const char *const class_metrics[METRICS] = {"loss", "accuracy", "f1_macro
 static const char *const regression_metrics[METRICS] = {"loss", "mse", "mae", "r2"};
 
 typedef struct cv_args {
-    const char *spec, *data, *class_weight, *grid, *out, *scoring;
+    const char *spec, *data, *class_weight, *grid, *out, *scoring, *targets;
     long long folds, epochs, batch_size;
 } cv_args;
 
@@ -64,12 +67,18 @@ static const cli_option cv_options[] = {
     CLI_NON_EMPTY("--grid", AT(grid)),
     CLI_NON_EMPTY("--out", AT(out)),
     CLI_NON_EMPTY("--scoring", AT(scoring)),
+    CLI_NON_EMPTY("--targets", AT(targets)),
     CLI_INT("--folds", AT(folds), 2, MAX_FOLDS),
     CLI_INT("--epochs", AT(epochs), 1, 1000000),
     CLI_INT("--batch-size", AT(batch_size), 1, 1 << 24),
     {0}};
 static const cli_positional cv_positionals[] = {{AT(spec), "SPEC (a JSON model description)"}};
 static const cli_command cv_command = {"cv", cv_help, cv_options, cv_positionals, CLI_COUNT(cv_positionals)};
+
+/* Whether the data's rows are scored as classes: labels of classes, not --targets inputs. */
+static bool classifies(const cv_args *a, const kn_dataset *all) {
+    return kn_dataset_classes(all) > 0 && !(a->targets && strcmp(a->targets, "inputs") == 0);
+}
 
 /* A fresh model from the description `json`, trained on tr (preprocessed) with the fit
  * options the description and the command line give; *m receives it (NULL on failure). */
@@ -100,7 +109,7 @@ static int fit_description(kn_ctx *ctx, const cv_args *a, const char *json, cons
  * line per fold unless quiet. */
 static int run_folds(kn_ctx *ctx, const cli_global *g, const cv_args *a, const char *json, const char *spec_name, kn_dataset *all,
                      bool quiet, double value[MAX_FOLDS][METRICS]) {
-    const bool classify = kn_dataset_classes(all) > 0;
+    const bool classify = classifies(a, all);
     const char *const *names = classify ? class_metrics : regression_metrics;
     const int shown = classify ? 3 : 4;
     FILE *human = g->json ? stderr : stdout;
@@ -115,6 +124,7 @@ static int run_folds(kn_ctx *ctx, const cli_global *g, const cv_args *a, const c
         if ((st = kn_dataset_fold(all, (int)a->folds, k, g->seed, &tr, &te))) {
             rc = cli_fail(ctx, st);
         } else if ((rc = cli_preprocess(ctx, &fold_g, NULL, &tr, &te, NULL))) { /* CSV: fitted on this fold's training rows */
+        } else if ((rc = cli_apply_targets(ctx, a->targets, &tr)) || (rc = cli_apply_targets(ctx, a->targets, &te))) {
         } else if ((rc = fit_description(ctx, a, json, spec_name, tr, &m))) {
         } else if ((st = kn_model_evaluate(m, te, &rep))) {
             rc = cli_fail(ctx, st);
@@ -149,6 +159,7 @@ static int refit(kn_ctx *ctx, const cli_global *g, const cv_args *a, const char 
     *path = cli_path_join(a->out, "model.kiln");
     int rc = *path ? CLI_OK : (fprintf(stderr, "kiln: %s: out of memory\n", a->out), CLI_RUNTIME);
     if (!rc) rc = cli_preprocess(ctx, &quiet_g, NULL, all, NULL, &prep);
+    if (!rc) rc = cli_apply_targets(ctx, a->targets, all);
     if (!rc) rc = fit_description(ctx, a, json, spec_name, *all, &m);
     if (!rc && prep && (st = kn_model_set_preprocessor(m, prep))) rc = cli_fail(ctx, st);
     if (!rc && (st = kn_model_save(m, *path))) rc = cli_fail(ctx, st);
@@ -304,7 +315,7 @@ static int grid_search(kn_ctx *ctx, const cli_global *g, const cv_args *a, const
         fprintf(stderr, "kiln: out of memory\n");
         return CLI_RUNTIME;
     }
-    const bool classify = kn_dataset_classes(all) > 0;
+    const bool classify = classifies(a, all);
     const char *const *names = classify ? class_metrics : regression_metrics;
     const int shown = classify ? 3 : 4;
     int score = classify ? 1 : 3; /* accuracy, r2 */
@@ -406,6 +417,7 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
     const char *spec_arg = a.spec, *data = a.data, *class_weight = a.class_weight;
     long long folds = a.folds;
     if (!data) return cli_usage_error("cv", "missing --data DATA");
+    if (cli_check_targets("cv", a.targets) != CLI_PARSED) return CLI_USAGE;
     if (class_weight && strcmp(class_weight, "balanced") != 0)
         return cli_usage_error("cv", "--class-weight: only 'balanced' here (lists: kiln train)");
     if (!cli_device_ok(g)) return CLI_RUNTIME;
@@ -438,7 +450,7 @@ int cmd_cv(int argc, char **argv, cli_global *g) {
         rc = grid_search(ctx, g, &a, json, spec_name, &all);
         goto done;
     }
-    bool classify = kn_dataset_classes(all) > 0;
+    bool classify = classifies(&a, all);
     const char *const *names = classify ? class_metrics : regression_metrics;
     int shown = classify ? 3 : 4;
     FILE *human = g->json ? stderr : stdout;

@@ -5,6 +5,8 @@
  * over them.
  *
  *   forward       y[n, oy, ox, c*M + m] = sum over taps of x[cell, c] k[tap, c*M + m]   rows (n, oy)
+ *                 (then, fused by the fuse pass, + bias[c*M + m] and the activation, a row
+ *                 at a time as each is finished)
  *   grad input    dx[n, iy, ix, c] = sum over the outputs reading the cell of
  *                 sum over m of dy[.., c*M + m] k[tap, c*M + m]                          rows (n, iy)
  *   grad kernel   dk[tap, c*M + m] = sum over output positions of x[cell, c] dy[.., c*M + m]
@@ -42,6 +44,9 @@ typedef struct {
     kn__win win;
     const float *x, *k, *dy; /* x (N, H, W, C), kernel (KH*KW, C*M), dy (N, OH, OW, C*M) */
     float *out;              /* y, dx, or the kernel gradient's partials (parts, KH*KW, C*M) */
+    const float *bias;       /* the forward's fused bias row (C*M), or NULL */
+    kn_activation act;       /* the forward's fused activation (KN_LINEAR: none), alpha its parameter */
+    float alpha;
 } dw_args;
 
 /* img: the image side (x, or dx for the input gradient); cm: the output channels. */
@@ -49,6 +54,17 @@ static dw_args args_of(const kn_tensor *t, const kn_tensor *img, int64_t cm) {
     dw_args a = {.h = img->ne[1], .w = img->ne[2], .c = img->ne[3], .cm = cm, .win = kn__win_unpack(t)};
     a.m = a.c > 0 ? cm / a.c : 0;
     return a;
+}
+
+/* The fused bias and activation over one finished row of y (OW, C*M), while it is in cache:
+ * the bias added to each position, then the activation over the row (what the add and the
+ * activation nodes the fuse pass folded in would compute). */
+static void finish_row(const dw_args *a, float *y) {
+    const int64_t cm = a->cm, n = (int64_t)a->win.ow * cm;
+    if (a->bias)
+        for (int64_t p = 0; p < n; p += cm)
+            for (int64_t j = 0; j < cm; j++) y[p + j] += a->bias[j];
+    if (a->act != KN_LINEAR) kn__act_apply(a->act, a->alpha, y, y, n);
 }
 
 /* Taps [lo, hi) of a window whose cells o*s - p + k*d lie in [0, n). */
@@ -191,6 +207,7 @@ static void fwd_rows_m1(void *p, int64_t lo, int64_t hi) {
             run_cells(&run, c, cells);
             ox += cells;
         }
+        finish_row(a, a->out + r * row);
     }
 }
 
@@ -432,12 +449,15 @@ static void fwd_rows(void *p, int64_t lo, int64_t hi) {
             s.xc = inside ? a->x + ((n * a->h + iy) * a->w + ix) * a->c : a->x;
             fwd_position(a, &s, a->out + (r * w->ow + ox) * a->cm);
         }
+        finish_row(a, a->out + r * row);
     }
 }
 
 void kn__cpu_depthwise_conv2d(kn_graph *g, kn_tensor *t) {
     dw_args a = args_of(t, t->src[0], t->ne[3]);
     a.x = t->src[0]->data, a.k = t->src[1]->data, a.out = t->data;
+    a.bias = t->src[2] ? t->src[2]->data : NULL; /* the fuse pass's bias and activation */
+    a.act = (kn_activation)t->iparam[4], a.alpha = t->fparam[0];
     kn__parallel_for(g, kn__numel(t), (int64_t)a.win.ow * a.cm, DW_M1 && a.m == 1 ? fwd_rows_m1 : fwd_rows, &a);
 }
 

@@ -1,7 +1,8 @@
 /* depthwise.c — the CUDA backend's depthwise convolution and its gradients (ops.c's table
  * points here; graph/ops_depthwise.c says what they compute): the node's window read as
  * cpu/depthwise.c reads it, kernels_depthwise.cu's launchers. f32 only (half_support.c
- * lists none of them, so their tensors stay f32); never fused. */
+ * lists none of them, so their tensors stay f32). The forward takes the bias and activation
+ * the fuse pass puts in; the gradients are never fused. */
 #include "node_launch.h"
 
 /* The window over images of img's shape (N the resolved batch) with cm = C*M output
@@ -13,10 +14,12 @@ static kn__cuda_win win_of(const kn_graph *g, const kn_tensor *t, const kn_tenso
                           w.pt, w.pl, w.oh, w.ow, index64};
 }
 
-/* x (N, H, W, C), kernel (KH*KW, C*M) -> y (N, OH, OW, C*M) */
+/* x (N, H, W, C), kernel (KH*KW, C*M) -> y (N, OH, OW, C*M), + the bias row (src[2]) and the
+ * activation (iparam[4], alpha fparam[0]) the fuse pass put in */
 kn_status kn__cuda_k_depthwise(kn_graph *g, kn_tensor *t) {
     kn__cuda_win w = win_of(g, t, t->src[0], t->ne[3]);
     LAUNCH(kn__cu_depthwise(STREAM, &w, kn__cuda_tensor(g, t->src[0]), kn__cuda_tensor(g, t->src[1]),
+                            t->src[2] ? kn__cuda_tensor(g, t->src[2]) : NULL, t->iparam[4], t->fparam[0],
                             kn__cuda_tensor(g, t)));
     return KN_OK;
 }

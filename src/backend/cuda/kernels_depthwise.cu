@@ -2,7 +2,8 @@
  * Keras's DepthwiseConv2D) and its gradients on the GPU, what backend/cpu/depthwise.c
  * computes; w->c input channels, w->f = C*M output channels, M = f / c:
  *
- *   forward      a thread per y element (n, oy, ox, c*M + m): its taps in (ky, kx) order
+ *   forward      a thread per y element (n, oy, ox, c*M + m): its taps in (ky, kx) order,
+ *                then the fused bias and activation (the fuse pass's) when there are any
  *   grad input   a thread per dx element (n, iy, ix, c): a gather over the output positions
  *                whose windows read the cell, taps in (ky, kx) order, each tap's M products
  *                summed before it is added (the CPU's order)
@@ -45,9 +46,11 @@ static bool dw_fits32(const kn__cuda_win *w) {
 
 /* ------------------------------------------------------------- forward */
 
-/* y (n, oy, ox, j), j = c M + m: sum over taps of x[n, iy, ix, c] k[tap, j], zeros outside. */
+/* y (n, oy, ox, j), j = c M + m: sum over taps of x[n, iy, ix, c] k[tap, j], zeros outside;
+ * then + bias[j] and the activation when fused (the CPU's order: the sum, the bias, act). */
 template <typename I>
-__device__ static inline void forward_body(kn__cuda_win w, const float *x, const float *k, float *y) {
+__device__ static inline void forward_body(kn__cuda_win w, const float *x, const float *k, const float *bias, int act,
+                                           float alpha, float *y) {
     const I H = (I)w.h, W = (I)w.w, C = (I)w.c, CM = (I)w.f, M = CM / C, OH = w.oh, OW = w.ow;
     const I total = (I)w.n * OH * OW * CM, step = (I)gridDim.x * (I)blockDim.x;
     for (I i = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; i < total; i += step) {
@@ -62,22 +65,25 @@ __device__ static inline void forward_body(kn__cuda_win w, const float *x, const
                 acc += x[((n * H + iy) * W + ix) * C + c] * k[(I)(ky * w.kw + kx) * CM + j];
             }
         }
-        y[i] = acc;
+        if (bias) acc += bias[j];
+        y[i] = act != KN_LINEAR ? kn__dev_act(act, alpha, acc) : acc;
     }
 }
-__global__ void dw_forward32_kernel(kn__cuda_win w, const float *x, const float *k, float *y) {
-    forward_body<int>(w, x, k, y);
+__global__ void dw_forward32_kernel(kn__cuda_win w, const float *x, const float *k, const float *bias, int act,
+                                    float alpha, float *y) {
+    forward_body<int>(w, x, k, bias, act, alpha, y);
 }
-__global__ void dw_forward64_kernel(kn__cuda_win w, const float *x, const float *k, float *y) {
-    forward_body<int64_t>(w, x, k, y);
+__global__ void dw_forward64_kernel(kn__cuda_win w, const float *x, const float *k, const float *bias, int act,
+                                    float alpha, float *y) {
+    forward_body<int64_t>(w, x, k, bias, act, alpha, y);
 }
 
 extern "C" cudaError_t kn__cu_depthwise(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *k,
-                                        float *y) {
+                                        const float *bias, int act, float alpha, float *y) {
     int64_t total = w->n * w->oh * w->ow * w->f;
     if (total <= 0 || w->c <= 0) return cudaGetLastError();
-    if (dw_fits32(w)) dw_forward32_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, x, k, y);
-    else dw_forward64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, x, k, y);
+    if (dw_fits32(w)) dw_forward32_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, x, k, bias, act, alpha, y);
+    else dw_forward64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*w, x, k, bias, act, alpha, y);
     return cudaGetLastError();
 }
 

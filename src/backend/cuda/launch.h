@@ -585,7 +585,10 @@ cudaError_t kn__cu_masked_mean_grad(cudaStream_t s, const float *dy, const float
  * atomics); the kernel gradient a deterministic reduction over parts of the output positions
  * fixed by the shape, whose partial sums need ws: kn__cu_depthwise_grad_kernel_ws(w) bytes
  * (0: none, ws may be NULL). The same bits every run. */
-cudaError_t kn__cu_depthwise(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *k, float *y);
+/* The forward adds bias (C*M; NULL: none) and applies act (alpha its parameter; KN_LINEAR:
+ * none) to each sum: the fuse pass's depthwise + add + activation. */
+cudaError_t kn__cu_depthwise(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *k, const float *bias,
+                             int act, float alpha, float *y);
 cudaError_t kn__cu_depthwise_grad_input(cudaStream_t s, const kn__cuda_win *w, const float *dy, const float *k,
                                         float *dx);
 size_t kn__cu_depthwise_grad_kernel_ws(const kn__cuda_win *w);

@@ -5,7 +5,8 @@
  * parameters are frozen (inference), parameters.
  *
  * In such a graph a scale or normalization layer after a dense or convolution layer folds
- * into its weights first (a convolution's kernel (KH*KW*C, F) scales by columns as W):
+ * into its weights first (a convolution's kernel (KH*KW*C, F), and a depthwise one's
+ * (KH*KW, C*M), scale by columns as W):
  *     (x W + b) * s  ->  x (W * s) + b * s        (s a row of n, or a scalar)
  *     (x W + b) + o  ->  x W + (b + o)             (and - o)
  *     (x W) * s      ->  x (W * s)
@@ -100,8 +101,9 @@ static bool rewrite(kn_graph *g, kn_tensor *t) {
     bool scale = t->op == KN_OP_SCALE || (t->op == KN_OP_MUL && rows_of && const_row(g, t, t->src[1], cols));
     bool shift = (t->op == KN_OP_ADD || t->op == KN_OP_SUB) && rows_of && const_row(g, t, t->src[1], cols);
     if (!scale && !shift) return false;
-    /* u = x W + b (or conv(x, W) + b), W and b constant */
-    if (private_node(u, KN_OP_ADD) && (private_node(u->src[0], KN_OP_MATMUL) || private_node(u->src[0], KN_OP_CONV2D)) &&
+    /* u = x W + b (or conv(x, W) + b, a depthwise conv's too), W and b constant */
+    if (private_node(u, KN_OP_ADD) && (private_node(u->src[0], KN_OP_MATMUL) || private_node(u->src[0], KN_OP_CONV2D) ||
+                                     private_node(u->src[0], KN_OP_DEPTHWISE_CONV2D)) &&
         is_const(g, u->src[1]) && u->src[1]->ndim == 1 && u->src[1]->shape[0] == cols) { /* a bias row, not a scalar */
         kn_tensor *m = u->src[0], *b = u->src[1], *w = m->src[1];
         if (scale) {
@@ -121,8 +123,10 @@ static bool rewrite(kn_graph *g, kn_tensor *t) {
         }
         return true;
     }
-    /* u = x W (or conv(x, W)), W constant */
-    if (scale && ((private_node(u, KN_OP_MATMUL) && !u->iparam[1]) || private_node(u, KN_OP_CONV2D)) &&
+    /* u = x W (or conv(x, W), depthwise or not), W constant */
+    if (scale &&
+        ((private_node(u, KN_OP_MATMUL) && !u->iparam[1]) || private_node(u, KN_OP_CONV2D) ||
+         private_node(u, KN_OP_DEPTHWISE_CONV2D)) &&
         is_const(g, u->src[1])) {
         kn_tensor *w2 = scaled(g, t, u->src[1]);
         if (!w2) return false;

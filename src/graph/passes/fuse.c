@@ -4,6 +4,7 @@
  *   - dense: matmul + bias row + activation in one GEMM whose epilogue adds the bias and
  *     applies the activation while each block of the output is in cache;
  *   - convolution: bias and activation in the epilogue of each block's GEMM (conv_gemm.c);
+ *     a depthwise convolution's applied to each output row as its kernel finishes it;
  *   - an activation's gradient into the matmul that makes the incoming gradient;
  *   - the optimizer: one update pass over every parameter instead of one per parameter;
  *   - chains of elementwise ops into one loop (ew_program.h).
@@ -145,6 +146,32 @@ static void fuse_conv(kn_graph *g, kn_tensor *t) {
     } else if (t->op == KN_OP_ACT && t->iparam[0] != KN_SOFTMAX) {
         become_conv(g, t, x, x->src[2], t->iparam[0]); /* alpha stays in fparam[0] */
     }
+}
+
+/* A depthwise convolution's bias row and activation, applied by its kernel to each row of
+ * the output as it is finished (cpu/depthwise.c, cuda/kernels_depthwise.cu): its bias and
+ * activation as conv2d's (src[2], iparam[4], alpha in fparam[0]). After the fold pass a
+ * depthwise layer with a batch norm and an activation after it becomes this one node. */
+static void fuse_depthwise(kn_graph *g, kn_tensor *t) {
+    kn_tensor *x = t->src[0];
+    if (!x || !private_to(x, KN_OP_DEPTHWISE_CONV2D) || x->iparam[4] != KN_LINEAR || t->dtype != KN_F32) return;
+    kn_tensor *bias = x->src[2];
+    int32_t act = KN_LINEAR;
+    if (t->op == KN_OP_ADD && !bias && t->ndim == 4 && t->src[1]->ndim == 1 && t->src[1]->shape[0] == t->shape[3] &&
+        t->src[1]->dtype == KN_F32) {
+        bias = t->src[1];
+        t->fparam[0] = 0;
+    } else if (t->op == KN_OP_ACT && t->iparam[0] != KN_SOFTMAX) {
+        act = t->iparam[0]; /* alpha stays in fparam[0] */
+    } else {
+        return;
+    }
+    t->op = KN_OP_DEPTHWISE_CONV2D;
+    for (int i = 0; i < 4; i++) t->iparam[i] = x->iparam[i];
+    t->iparam[4] = act;
+    kn__rewire(g, t, x->src[0], x->src[1], bias, NULL);
+    snprintf(t->fused, sizeof t->fused, "depthwise_conv2d%s%s%s", bias ? "+add" : "", act != KN_LINEAR ? "+" : "",
+             act != KN_LINEAR ? kn_activation_name((kn_activation)act) : "");
 }
 
 /* ------------------------------------------------------------- optimizer */
@@ -298,6 +325,7 @@ kn_status kn__pass_fuse(kn_graph *g) {
         if (!(g->nodes[i]->flags & (KN_FLAG_DEAD | KN_FLAG_FOLDED))) {
             fuse_dense(g, g->nodes[i]);
             fuse_conv(g, g->nodes[i]);
+            fuse_depthwise(g, g->nodes[i]);
         }
     fuse_optimizer(g);
     for (int i = 0; i < g->n_nodes; i++) {
