@@ -12,12 +12,17 @@
  *   grad kernel   dk[tap, c*M + m] = sum over output positions of x[cell, c] dy[.., c*M + m]
  *
  * With M = 1 (the common case: MobileNet's) and AVX2 + FMA, all three are register-blocked
- * ("M = 1 with AVX2 + FMA" below): the forward and the input gradient sum 4 neighbouring
- * cells x 16 channels at a time, each element from 0 over its taps with one fused
- * multiply-add a tap (the forward in (ky, kx) order, the input gradient in the reverse
- * order, which reads dy at rising addresses); the kernel gradient keeps up to 9 taps x 8
- * channels in registers over a few output rows. Other M, and builds without AVX2, take the
- * plain loops (taps in (ky, kx) order, a multiply and an add each).
+ * ("M = 1 with AVX2 + FMA" below). The forward and the input gradient sum each element from
+ * 0 over its taps with one fused multiply-add a tap (the forward in (ky, kx) order, the input
+ * gradient in the reverse order, which reads dy at rising addresses), along a row in runs of
+ * cells whose windows lie equally inside the image. With stride and dilation 1 along the row
+ * (and at most 3x3 taps inside), a run of 6 or more cells slides (slide_block, as oneDNN's
+ * JIT kernels do): per 8 channels, the window's kernel vectors in registers and 6 cells'
+ * accumulators, each source column loaded once for the up to 3 cells that read it; other
+ * runs (window edges, strides, dilations) sum 4 cells x 16 channels at a time, a kernel
+ * vector loaded a tap and a source vector a cell and tap. The kernel gradient keeps up to 9
+ * taps x 8 channels in registers over a few output rows. Other M, and builds without AVX2,
+ * take the plain loops (taps in (ky, kx) order, a multiply and an add each).
  *
  * Each element of y and dx is summed by one thread in a fixed tap order (a gather, never a
  * scatter), so any thread count gives the same bits. The kernel gradient is a sum over every
@@ -108,6 +113,7 @@ typedef struct {
     int64_t src_member, out_member; /* from one cell to the next */
     int64_t src_row, src_col, k_row, k_col;
     int nrow, ncol;
+    bool slide; /* stride and dilation 1 along the row: slide_cells may take runs (see slides) */
 } dw_run;
 
 /* Lanes [0, n) of 8 set. */
@@ -156,6 +162,93 @@ static void run_cells(const dw_run *r, int64_t c, int cells) {
     else run_cells_n(r, c, 1);
 }
 
+/* Cells a sliding block sums at once: with a 3x3 window, its 9 kernel vectors, 6
+ * accumulators and one input vector fill the 16 ymm registers. */
+#define DW_SLIDE 6
+
+/* Channels [c0, c0 + 8) (masked unless full) of the DW_SLIDE cells [u0, u0 + DW_SLIDE) of a
+ * run whose cell u's tap column j reads source column u + j (src_col == src_member): the
+ * nr x nc kernel vectors loaded once, then each tap row's DW_SLIDE + nc - 1 source columns
+ * loaded once each and multiply-added into every cell that reads them. A cell's column j
+ * comes before its column j + 1 and its tap rows in order, so each cell still sums its taps
+ * from 0 in (i, j) order with one FMA a tap: run_block's bits, from fewer loads (a 3x3
+ * window: 9 kernel and 24 input vectors to 54 FMAs, where run_block loads 10 to 8). */
+DW_INLINE void slide_block(const dw_run *r, int64_t u0, int64_t c0, const int nr, const int nc, bool full,
+                           __m256i mask) {
+    const int64_t src_row = r->src_row, col = r->src_col, out_member = r->out_member;
+    __m256 kv[3][3];
+#pragma GCC unroll 3
+    for (int i = 0; i < nr; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < nc; j++) kv[i][j] = load8(r->k + r->k0 + i * r->k_row + j * r->k_col + c0, full, mask);
+    const float *s = r->src + r->src0 + u0 * r->src_member + c0;
+    __m256 acc[DW_SLIDE];
+#pragma GCC unroll 8
+    for (int u = 0; u < DW_SLIDE; u++) acc[u] = _mm256_setzero_ps();
+#pragma GCC unroll 3
+    for (int i = 0; i < nr; i++, s += src_row)
+#pragma GCC unroll 8
+        for (int q = 0; q < DW_SLIDE + nc - 1; q++) {
+            const __m256 v = load8(s + q * col, full, mask);
+#pragma GCC unroll 3
+            for (int j = 0; j < nc; j++)
+                if (q - j >= 0 && q - j < DW_SLIDE) acc[q - j] = _mm256_fmadd_ps(v, kv[i][j], acc[q - j]);
+        }
+    float *o = r->out + r->out0 + u0 * out_member + c0;
+#pragma GCC unroll 8
+    for (int u = 0; u < DW_SLIDE; u++) store8(o + u * out_member, acc[u], full, mask);
+}
+
+/* A run's cells [0, n), n >= DW_SLIDE: blocks of DW_SLIDE cells, each over all C channels
+ * (channel blocks outermost ran 25% slower on 56x56x128: 8-channel columns 512 bytes apart,
+ * and rows a multiple of 4 KiB apart, crowd into a few L1 sets). The last block is moved back
+ * to end at n: its first cells are summed again, to the same bits. */
+DW_INLINE void slide_cells_n(const dw_run *r, int64_t c, int64_t n, const int nr, const int nc) {
+    const __m256i all = lanes(8), tail = lanes(c % 8);
+    for (int64_t b = 0; b < n; b += DW_SLIDE) {
+        const int64_t u0 = b + DW_SLIDE <= n ? b : n - DW_SLIDE;
+        int64_t c0 = 0;
+        for (; c0 + 8 <= c; c0 += 8) slide_block(r, u0, c0, nr, nc, true, all);
+        if (c0 < c) slide_block(r, u0, c0, nr, nc, false, tail);
+    }
+}
+
+/* Whether slide_cells takes a run: stride and dilation 1 along the row (then each next cell's
+ * taps are a column on: src_member == src_col; the input gradient's stride-2 runs, which
+ * qualify too, ran no faster slid), at least DW_SLIDE cells, 1-3 tap rows and columns. */
+static inline bool slides(const dw_run *r, int64_t n) {
+    return r->slide && r->src_member == r->src_col && n >= DW_SLIDE && r->nrow >= 1 && r->nrow <= 3 &&
+           r->ncol >= 1 && r->ncol <= 3;
+}
+
+/* A run's n cells (slides(r, n)) over all C channels, a channel block at a time. */
+static void slide_cells(const dw_run *r, int64_t c, int64_t n) {
+    switch (r->nrow * 4 + r->ncol) {
+#define DW_SLIDE_CASE(nr, nc)                                                                                        \
+    case nr * 4 + nc: slide_cells_n(r, c, n, nr, nc); break;
+        DW_SLIDE_CASE(1, 1) DW_SLIDE_CASE(1, 2) DW_SLIDE_CASE(1, 3)
+        DW_SLIDE_CASE(2, 1) DW_SLIDE_CASE(2, 2) DW_SLIDE_CASE(2, 3)
+        DW_SLIDE_CASE(3, 1) DW_SLIDE_CASE(3, 2) DW_SLIDE_CASE(3, 3)
+#undef DW_SLIDE_CASE
+    }
+}
+
+/* Cells [0, n) of a run whose cells read the same taps: slid when slides() allows, else in
+ * blocks of 4 and single cells (the run moved along as it goes). */
+static void run_span(dw_run *r, int64_t c, int64_t n) {
+    if (slides(r, n)) {
+        slide_cells(r, c, n);
+        return;
+    }
+    for (int64_t u = 0; u < n;) {
+        int cells = n - u >= 4 ? 4 : 1;
+        run_cells(r, c, cells);
+        if (r->nrow > 0 && r->ncol > 0) r->src0 += cells * r->src_member;
+        r->out0 += cells * r->out_member;
+        u += cells;
+    }
+}
+
 /* One axis's taps for an output (forward: [k0, k0 + nk) inside the image) or an input cell
  * (input gradient: k0 + j step, j < nk, o the first one's output). */
 typedef struct {
@@ -176,8 +269,8 @@ static axis_taps out_col(const dw_args *a, int64_t ox) {
 }
 
 /* Output rows r = n OH + oy for elements [lo, hi) of y (whole rows of OW*C): along the row,
- * runs of 4 positions whose windows lie equally inside the image (the taps' ranges change
- * monotonically with ox, so equal ends mean equal between), else one position. */
+ * the runs of positions whose windows lie equally inside the image (the taps' ranges change
+ * monotonically with ox, so a run is contiguous), each to run_span. */
 static void fwd_rows_m1(void *p, int64_t lo, int64_t hi) {
     const dw_args *a = p;
     const kn__win *w = &a->win;
@@ -186,26 +279,25 @@ static void fwd_rows_m1(void *p, int64_t lo, int64_t hi) {
     const bool tabled = w->ow <= DW_COLS;
     for (int64_t ox = 0; tabled && ox < w->ow; ox++) table[ox] = out_col(a, ox);
     dw_run run = {.src = a->x, .k = a->k, .out = a->out, .src_member = w->sw * c, .out_member = c,
-                  .src_row = (int64_t)w->dh * a->w * c, .src_col = w->dw * c, .k_row = (int64_t)w->kw * c, .k_col = c};
+                  .src_row = (int64_t)w->dh * a->w * c, .src_col = w->dw * c, .k_row = (int64_t)w->kw * c, .k_col = c,
+                  .slide = w->sw == 1 && w->dw == 1};
     for (int64_t r = lo / row; r < hi / row; r++) {
         int64_t n = r / w->oh, oy = r % w->oh;
         int ky0, ky1;
         taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &ky0, &ky1);
         int64_t iy = oy * w->sh - w->pt + (int64_t)ky0 * w->dh; /* the first tap row's image row */
         run.nrow = ky1 - ky0;
-        for (int64_t ox = 0; ox < w->ow;) {
-            axis_taps x0 = tabled ? table[ox] : out_col(a, ox), x3;
-            int cells = 1;
-            if (ox + 4 <= w->ow) {
-                x3 = tabled ? table[ox + 3] : out_col(a, ox + 3);
-                cells = x3.k0 == x0.k0 && x3.nk == x0.nk ? 4 : 1;
+        for (int64_t ox = 0, end; ox < w->ow; ox = end) {
+            axis_taps x0 = tabled ? table[ox] : out_col(a, ox), xe;
+            for (end = ox + 1; end < w->ow; end++) { /* the run of columns with x0's taps */
+                xe = tabled ? table[end] : out_col(a, end);
+                if (xe.k0 != x0.k0 || xe.nk != x0.nk) break;
             }
             run.ncol = x0.nk;
             run.src0 = run.nrow > 0 && run.ncol > 0 ? ((n * a->h + iy) * a->w + x0.o) * c : 0;
             run.k0 = ((int64_t)ky0 * w->kw + x0.k0) * c;
             run.out0 = (r * w->ow + ox) * c;
-            run_cells(&run, c, cells);
-            ox += cells;
+            run_span(&run, c, end - ox);
         }
         finish_row(a, a->out + r * row);
     }
@@ -231,8 +323,8 @@ static axis_taps taps_reading(int64_t i, int s, int pad, int d, int kn, int64_t 
 /* dx rows r = n H + iy for elements [lo, hi) of dx (whole rows of W*C). Each cell sums its
  * taps from the last (ky, kx) to the first, so dy is read at rising addresses (falling ones
  * ran 2-3x slower on a 56x56x128 image). The cells ix, ix + sw, ix + 2 sw, ... read the same
- * taps, at consecutive output columns: runs of 4 of them whose taps agree (their ranges move
- * monotonically), else one cell. */
+ * taps, at consecutive output columns: the runs of them whose taps agree (their ranges move
+ * monotonically), each to run_span. */
 static void dx_rows_m1(void *p, int64_t lo, int64_t hi) {
     const dw_args *a = p;
     const kn__win *w = &a->win;
@@ -244,7 +336,7 @@ static void dx_rows_m1(void *p, int64_t lo, int64_t hi) {
     for (int64_t ix = 0; tabled && ix < a->w; ix++) table[ix] = taps_reading(ix, w->sw, w->pl, w->dw, w->kw, w->ow, gx);
     dw_run run = {.src = a->dy, .k = a->k, .out = a->out, .src_member = c, .out_member = w->sw * c,
                   .src_row = oy_step * w->ow * c, .src_col = ox_step * c,
-                  .k_row = -(int64_t)gy * w->kw * c, .k_col = -(int64_t)gx * c};
+                  .k_row = -(int64_t)gy * w->kw * c, .k_col = -(int64_t)gx * c, .slide = w->sw == 1 && w->dw == 1};
     for (int64_t r = lo / row; r < hi / row; r++) {
         int64_t n = r / a->h, iy = r % a->h;
         axis_taps y0 = taps_reading(iy, w->sh, w->pt, w->dh, w->kh, w->oh, gy);
@@ -252,13 +344,11 @@ static void dx_rows_m1(void *p, int64_t lo, int64_t hi) {
         int ky_last = y0.k0 + (y0.nk - 1) * gy;
         int64_t oy_last = y0.o - (y0.nk - 1) * oy_step;
         for (int64_t phase = 0; phase < w->sw && phase < a->w; phase++)
-            for (int64_t ix = phase; ix < a->w;) {
-                axis_taps x0 = tabled ? table[ix] : taps_reading(ix, w->sw, w->pl, w->dw, w->kw, w->ow, gx), x3;
-                int cells = 1;
-                if (ix + 3 * w->sw < a->w) {
-                    int64_t i3 = ix + 3 * w->sw;
-                    x3 = tabled ? table[i3] : taps_reading(i3, w->sw, w->pl, w->dw, w->kw, w->ow, gx);
-                    cells = x3.k0 == x0.k0 && x3.nk == x0.nk ? 4 : 1;
+            for (int64_t ix = phase, end; ix < a->w; ix = end) {
+                axis_taps x0 = tabled ? table[ix] : taps_reading(ix, w->sw, w->pl, w->dw, w->kw, w->ow, gx), xe;
+                for (end = ix + w->sw; end < a->w; end += w->sw) { /* the run of the phase's cells with x0's taps */
+                    xe = tabled ? table[end] : taps_reading(end, w->sw, w->pl, w->dw, w->kw, w->ow, gx);
+                    if (xe.k0 != x0.k0 || xe.nk != x0.nk) break;
                 }
                 run.ncol = x0.nk;
                 int kx_last = x0.k0 + (x0.nk - 1) * gx;
@@ -267,8 +357,7 @@ static void dx_rows_m1(void *p, int64_t lo, int64_t hi) {
                 run.src0 = any ? ((n * w->oh + oy_last) * w->ow + ox_last) * c : 0;
                 run.k0 = any ? ((int64_t)ky_last * w->kw + kx_last) * c : 0;
                 run.out0 = (r * a->w + ix) * c;
-                run_cells(&run, c, cells);
-                ix += cells * w->sw;
+                run_span(&run, c, (end - ix + w->sw - 1) / w->sw);
             }
     }
 }
