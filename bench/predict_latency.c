@@ -5,7 +5,9 @@
  * softmax inside the timed region; median and p99 in microseconds.
  * DEVICE=cuda: trained, loaded and run on the GPU (host in, host out: each call copies the
  * sample in and the probabilities out, bench/gpu/run.sh).
- * usage: [DTYPE=fp16|bf16] [DEVICE=cpu|cuda] predict_latency [N=2000] [THREADS=1] [SPEC.json] */
+ * A MODEL.kiln or MODEL.onnx (imported: kn_model_import_onnx) instead of a description is
+ * measured as it is, untrained here.
+ * usage: [DTYPE=fp16|bf16] [DEVICE=cpu|cuda] predict_latency [N=2000] [THREADS=1] [SPEC.json|MODEL.kiln|MODEL.onnx] */
 #define _POSIX_C_SOURCE 200809L
 #include <kiln.h>
 
@@ -38,7 +40,17 @@ int main(int argc, char **argv) {
     if (n > kn_dataset_size(test)) n = (int)kn_dataset_size(test);
     kn_model *m;
     int64_t n_fit = 10000, batch = 32;
-    if (argc > 3) { /* a description: trained on 2,000 images at its own batch size */
+    size_t alen = argc > 3 ? strlen(argv[3]) : 0;
+    bool ready = alen > 5 && (strcmp(argv[3] + alen - 5, ".kiln") == 0 || strcmp(argv[3] + alen - 5, ".onnx") == 0);
+    if (ready) { /* a trained model: a .kiln file, or an ONNX model imported (kiln import) */
+        kn_status st = strcmp(argv[3] + alen - 5, ".onnx") == 0 ? kn_model_import_onnx(ctx, argv[3], NULL, &m)
+                                                                : kn_model_load(ctx, argv[3], NULL, &m);
+        if (st) {
+            fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx));
+            return 1;
+        }
+        n_fit = 0;
+    } else if (argc > 3) { /* a description: trained on 2,000 images at its own batch size */
         char *json = slurp(argv[3]);
         kn_spec spec;
         if (!json || kn_model_from_json(ctx, json, NULL, &m, &spec) || kn_model_compile(m, &spec.compile)) {
@@ -56,8 +68,9 @@ int main(int argc, char **argv) {
         kn_model_compile(m, &(kn_compile_opts){.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = kn_adam(1e-3f)});
     }
     if (n_fit > kn_dataset_size(train)) n_fit = kn_dataset_size(train); /* (a smaller data set: all of it) */
-    if (kn_dataset_slice(train, 0, n_fit, &part) ||
-        kn_model_fit(m, part, &(kn_fit_opts){.epochs = 1, .batch_size = batch, .verbose = 0}, NULL)) {
+    part = NULL;
+    if (n_fit && (kn_dataset_slice(train, 0, n_fit, &part) ||
+                  kn_model_fit(m, part, &(kn_fit_opts){.epochs = 1, .batch_size = batch, .verbose = 0}, NULL))) {
         fprintf(stderr, "predict_latency: training: %s\n", kn_last_error(ctx));
         return 1;
     }

@@ -8,7 +8,7 @@
 # sample copied in, the probabilities copied back, which synchronizes), eagerly and, as
 # torch_gpu_baseline.py's infer1_graph but with the copies, replaying a captured CUDA graph
 # between a pinned input and output.
-# usage: THREADS=1 [MODEL=mlp|cnn] [DEVICE=cpu|cuda] /usr/bin/python3 bench/torch_predict_latency.py [N]
+# usage: THREADS=1 [MODEL=mlp|cnn] [DEVICE=cpu|cuda] [EXPORT=FILE.onnx] /usr/bin/python3 bench/torch_predict_latency.py [N]
 import gzip, os, struct, sys, time
 import numpy as np, torch, torch.nn as nn
 
@@ -79,3 +79,16 @@ if dev == "cuda":  # the whole forward as one CUDA graph, copies in and out arou
                 t = time.perf_counter() - t0
                 if rep == 1: times.append(t)
     report("_graph", times)
+# EXPORT=FILE.onnx (bench/onnx_vs_torch.sh): the trained model with its softmax, exported for
+# kiln import, and its accuracy on the N images (kiln's predictions from the file must agree).
+if os.environ.get("EXPORT"):
+    full = nn.Sequential(model.cpu(), nn.Softmax(dim=1)).eval()
+    # (torch 1.13 cannot export Unflatten: the CNN goes without it, its input (N, 1, 28, 28),
+    # the same 784 values a sample)
+    body = nn.Sequential(*list(model.cpu())[1:], nn.Softmax(dim=1)).eval() if cnn else full
+    torch.onnx.export(body, xtr[:1].reshape(1, 1, 28, 28) if cnn else xtr[:1], os.environ["EXPORT"], input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=13)
+    yte = torch.tensor(idx(f"{D}/t10k-labels-idx1-ubyte.gz")[:n].astype(np.int64))
+    with torch.no_grad():
+        acc = (full(raw.float() / 255).argmax(1) == yte).float().mean().item()
+    print(f"RESULT torch export model={name} file={os.environ['EXPORT']} accuracy_on_them={acc:.4f}", flush=True)

@@ -1309,6 +1309,25 @@ typedef struct kn_load_opts {
  * read-only mapping until the model trains. Free with kn_model_free. */
 kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts, kn_model **out);
 
+/* ONNX import (io/onnx_import.c): a model saved by PyTorch's torch.onnx.export (or any
+ * exporter) as a kiln model, ready to predict, evaluate, save as a .kiln file or train on.
+ * The graph must be a chain of layers: Gemm/MatMul (+ Add), Conv (group 1 or depthwise),
+ * MaxPool, AveragePool, GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape to
+ * (batch, n), Dropout, Identity and the activations kiln has; anything else is refused
+ * naming the node and its op. ONNX's images (N, C, H, W) become kiln's (H, W, C): an image
+ * model of C > 1 channels takes rows in kiln's (H, W, C) order (the same as ONNX's for one
+ * channel); the weights are reordered so it computes what the ONNX model does. */
+typedef struct kn_onnx_opts {
+    /* the loss the model compiles with (a kiln loss name), or NULL: from the last layer
+     * (softmax: sparse_categorical_crossentropy; one sigmoid output: binary_crossentropy;
+     * else mse). A cross-entropy over a last layer of neither is from its logits. */
+    const char *loss;
+} kn_onnx_opts;
+kn_status kn_model_import_onnx(kn_ctx *ctx, const char *path, const kn_onnx_opts *opts, kn_model **out);
+/* The same from bytes in memory; name (may be NULL) names them in messages. */
+kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size, const char *name,
+                                      const kn_onnx_opts *opts, kn_model **out);
+
 /* An inference session: its own activation buffers over the model's weights, shared
  * read-only, so threads predict concurrently (one session per thread). Create sessions
  * from one thread; a session is valid until its model trains, is compiled again or is

@@ -292,6 +292,21 @@ expect_error convert-unwritable 1 "$T/afile/x.kiln" -- convert "$MODEL" --to fp1
 if [ -e "$T/x.kiln" ] || ls "$T"/x.kiln.tmp.* >/dev/null 2>&1; then fail convert-nothing-left "a failed convert left a file"
 else pass convert-nothing-left; fi
 
+# ---------------------------------------------------------------- import (ONNX)
+ONNX=$(cd "$(dirname "$0")" && pwd)/data/onnx
+run import-onnx -- import "$ONNX/cnn.onnx" "$T/cnn_onnx.kiln" --json
+json import-onnx-json "d = o['description']; assert o['inputs'] == 360 and o['outputs'] == 5 and d['input_shape'] == [12, 10, 3] and d['layers'][2]['type'] == 'zero_padding2d' and d['loss'] == 'mse', o"
+run info-onnx -- info "$T/cnn_onnx.kiln"
+if [ "$RC" -eq 0 ] && grep -q 'depthwise_conv2d' "$T/out"; then pass info-onnx; else fail info-onnx "exit $RC: $(head -n 1 "$T/err")"; fi
+run import-onnx-loss -- import "$ONNX/cnn.onnx" "$T/cnn_ce.kiln" --loss sparse_categorical_crossentropy --json
+json import-onnx-loss-json "d = o['description']; assert d['loss'] == 'sparse_categorical_crossentropy' and d['from_logits'] is True, o"
+expect_error import-branch 1 "node 0 '/fc/Gemm' (Gemm): its input feeds more than one node" -- import "$ONNX/residual.onnx" "$T/r.kiln"
+expect_error import-op 1 "(Abs): not an op kiln imports" -- import "$ONNX/abs.onnx" "$T/r.kiln"
+expect_error import-not-onnx 1 "truncated or malformed" -- import "$MODEL" "$T/r.kiln"
+expect_error import-no-out 2 "missing OUT" -- import "$ONNX/cnn.onnx"
+expect_error import-bad-loss 2 "--loss: unknown loss 'hinge2'" -- import "$ONNX/cnn.onnx" "$T/r.kiln" --loss hinge2
+if [ -e "$T/r.kiln" ]; then fail import-nothing-left "a failed import left a file"; else pass import-nothing-left; fi
+
 # ---------------------------------------------------------------- graph, --passes
 
 run graph-json -- graph "$SPEC" --data "idx:$DATA" --training --json --dot "$T/g.dot"

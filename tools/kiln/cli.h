@@ -137,6 +137,7 @@ int cmd_info(int argc, char **argv, cli_global *g);
 int cmd_graph(int argc, char **argv, cli_global *g);
 int cmd_cv(int argc, char **argv, cli_global *g);
 int cmd_convert(int argc, char **argv, cli_global *g);
+int cmd_import(int argc, char **argv, cli_global *g);
 
 #define CLI_GLOBAL_HELP                                                                 \
     "  --threads N      worker threads (default: all cores)\n"                         \

@@ -27,7 +27,10 @@ static const char *usage_text =
     "                           graph (--training, --passes LIST, --dot FILE)\n"
     "  convert MODEL --to fp16|bf16 OUT\n"
     "                           store a network's weights in half precision (about half the\n"
-    "                           file), for inference\n"    "\n"
+    "                           file), for inference\n"
+    "  import MODEL.onnx OUT    an ONNX model (a chain of layers: dense, convolutions, pooling,\n"
+    "                           batch norm, activations) as a kiln model file\n"
+    "\n"
     "data sources (--data): fashion-mnist, mnist, idx:DIR, csv:FILE[:key=value]...\n"
     "  fashion-mnist reads $KILN_DATA/fashion-mnist, else /usr/share/datasets/fashion-mnist\n"
     "  csv keys: target=NAME|#N (default: the last column), drop=COL,..., sep=,|;|tab (default:\n"
@@ -123,7 +126,7 @@ int main(int argc, char **argv) {
     }
     static const struct { const char *name; int (*run)(int, char **, cli_global *); } commands[] = {
         {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"info", cmd_info}, {"graph", cmd_graph}, {"cv", cmd_cv},
-        {"convert", cmd_convert}};
+        {"convert", cmd_convert}, {"import", cmd_import}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2, &g);
     return cli_usage_error(NULL, "unknown command '%s'", cmd);

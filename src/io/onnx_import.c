@@ -1,0 +1,764 @@
+/* onnx_import.c — kn_model_import_onnx: an ONNX model (PyTorch's torch.onnx.export, Keras's
+ * tf2onnx, ...) as a kiln model. The graph must be a chain of layers, each node reading the
+ * one before (and constants); it becomes a sequential JSON description (the one the model
+ * file then keeps) whose parameters are the ONNX initializers in kiln's layouts:
+ *
+ *   Gemm, MatMul (+ Add)        dense: kernel (in, out), W transposed when transB = 1
+ *   Conv, group 1               conv2d: kernel (KH*KW*C, F) from ONNX's (F, C, KH, KW)
+ *   Conv, group C               depthwise_conv2d: (KH*KW, C*M) from (C*M, 1, KH, KW)
+ *   MaxPool, AveragePool        max_pool2d, average_pool2d ('valid', or 'same' pads)
+ *   GlobalAveragePool/MaxPool   global_average_pool2d, global_max_pool2d
+ *   BatchNormalization          batch_normalization (gamma, beta, moving mean and variance)
+ *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
+ *   Pad (zeros along H, W)      zero_padding2d
+ *   Relu, Sigmoid, Tanh, ...    the activation of the dense or convolution before, or an
+ *                               activation layer; Sigmoid (HardSigmoid) then Mul by its
+ *                               input: silu (hard_silu)
+ *   Dropout, Identity           nothing (inference)
+ *
+ * Pads a convolution's 'same' does not give become a zero_padding2d before it. Images are
+ * NCHW in ONNX and NHWC in kiln: the input (N, C, H, W) becomes input_shape [H, W, C] (the
+ * same bytes when C = 1), and the dense layer after a Flatten of C > 1 channels gets its
+ * kernel's rows reordered from (c, y, x) to (y, x, c), so it computes what the ONNX model
+ * does. Anything else is refused in one line naming the node and its op. */
+#include "io/onnx_proto.h"
+#include "nn/model.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_PARAMS = 4 };
+
+/* One layer of the description, with the parameters it gets in kiln's layouts. */
+typedef struct {
+    cJSON *json;                  /* the layer's object (owned by the description) */
+    const char *what[MAX_PARAMS]; /* "kernel", "bias", "gamma", ... */
+    float *data[MAX_PARAMS];      /* malloc'd, in kiln's layout */
+    int64_t n[MAX_PARAMS];
+    int n_params;
+    bool weighted; /* dense, conv2d or depthwise_conv2d: takes a bias Add and an activation */
+    bool has_act, has_bias;
+} imp_layer;
+
+typedef struct {
+    kn_ctx *ctx;
+    const char *what;
+    const kn__onnx_model *m;
+    cJSON *desc, *layers;
+    imp_layer *L;
+    int n, cap;
+    /* the value the chain has reached: an image (C, H, W) or f features */
+    char cur[KN__ONNX_NAME];
+    bool image;
+    int64_t c, h, w, f;
+    /* a Flatten of (pc, ph, pw) whose (c, y, x) order the next dense layer's rows take */
+    bool perm;
+    int64_t pc, ph, pw;
+    const kn__onnx_node *node; /* the node being read (for messages) */
+    int node_index;
+} imp;
+
+static kn_status fail(imp *s, kn_status st, const char *fmt, const char *detail) {
+    if (s->node)
+        return kn__error(s->ctx, st, "%s: node %d '%s' (%s): %s%s", s->what, s->node_index, s->node->name, s->node->op, fmt,
+                         detail ? detail : "");
+    return kn__error(s->ctx, st, "%s: %s%s", s->what, fmt, detail ? detail : "");
+}
+
+static kn_status unsupported(imp *s, const char *why) { return fail(s, KN_ERR_UNSUPPORTED, why, NULL); }
+static kn_status oom(imp *s) { return fail(s, KN_ERR_OUT_OF_MEMORY, "out of memory", NULL); }
+
+/* ------------------------------------------------------------- constants */
+
+/* The initializer or Constant node output named `name`, or NULL. */
+static const kn__onnx_tensor *constant(const imp *s, const char *name) {
+    if (!name[0]) return NULL;
+    for (int i = 0; i < s->m->n_inits; i++)
+        if (strcmp(s->m->inits[i].name, name) == 0) return &s->m->inits[i];
+    for (int i = 0; i < s->m->n_nodes; i++) {
+        const kn__onnx_node *nd = &s->m->nodes[i];
+        if (strcmp(nd->op, "Constant") == 0 && nd->n_outputs == 1 && strcmp(nd->outputs[0], name) == 0) {
+            const kn__onnx_attr *a = kn__onnx_attr_get(nd, "value");
+            return a && a->kind == KN__ONNX_ATTR_TENSOR ? a->t : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Input k of the node as a float constant of n elements (n < 0: any), or NULL. */
+static const kn__onnx_tensor *const_input(imp *s, int k, int64_t n) {
+    if (k >= s->node->n_inputs) return NULL;
+    const kn__onnx_tensor *t = constant(s, s->node->inputs[k]);
+    if (!t || !t->f || (n >= 0 && t->numel != n)) return NULL;
+    return t;
+}
+
+static int64_t attr_int(const kn__onnx_node *nd, const char *name, int64_t dflt) {
+    const kn__onnx_attr *a = kn__onnx_attr_get(nd, name);
+    return a && a->kind == KN__ONNX_ATTR_INT ? a->i : dflt;
+}
+
+static float attr_float(const kn__onnx_node *nd, const char *name, float dflt) {
+    const kn__onnx_attr *a = kn__onnx_attr_get(nd, name);
+    return a && a->kind == KN__ONNX_ATTR_FLOAT ? a->f : dflt;
+}
+
+/* An ints attribute of n values into out (dflt when absent); false when it has another count. */
+static bool attr_ints(const kn__onnx_node *nd, const char *name, int n, int64_t dflt, int64_t *out) {
+    const kn__onnx_attr *a = kn__onnx_attr_get(nd, name);
+    for (int k = 0; k < n; k++) out[k] = dflt;
+    if (!a) return true;
+    if (a->kind != KN__ONNX_ATTR_INTS || a->n != n) return false;
+    for (int k = 0; k < n; k++) out[k] = a->ints[k];
+    return true;
+}
+
+/* ------------------------------------------------------------- layers */
+
+static imp_layer *add_layer(imp *s, const char *type) {
+    if (s->n == s->cap) {
+        int nc = s->cap ? s->cap * 2 : 16;
+        imp_layer *p = realloc(s->L, (size_t)nc * sizeof *p);
+        if (!p) return NULL;
+        s->L = p;
+        s->cap = nc;
+    }
+    imp_layer *L = &s->L[s->n];
+    memset(L, 0, sizeof *L);
+    L->json = cJSON_CreateObject();
+    if (!L->json || !cJSON_AddStringToObject(L->json, "type", type)) {
+        cJSON_Delete(L->json);
+        return NULL;
+    }
+    cJSON_AddItemToArray(s->layers, L->json);
+    s->n++;
+    return L;
+}
+
+/* A parameter of n floats for L (zeroed), which the caller fills. */
+static float *add_param(imp_layer *L, const char *what, int64_t n) {
+    if (L->n_params == MAX_PARAMS) return NULL;
+    float *d = calloc((size_t)(n > 0 ? n : 1), sizeof *d);
+    if (!d) return NULL;
+    L->what[L->n_params] = what;
+    L->data[L->n_params] = d;
+    L->n[L->n_params++] = n;
+    return d;
+}
+
+static float *param_of(imp_layer *L, const char *what) {
+    for (int k = 0; k < L->n_params; k++)
+        if (strcmp(L->what[k], what) == 0) return L->data[k];
+    return NULL;
+}
+
+static bool add_pair(cJSON *o, const char *key, int64_t a, int64_t b) {
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return false;
+    cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)a));
+    cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)b));
+    return cJSON_AddItemToObject(o, key, arr);
+}
+
+static imp_layer *last_layer(imp *s) { return s->n ? &s->L[s->n - 1] : NULL; }
+
+/* ------------------------------------------------------------- node readers */
+
+static kn_status need_flat(imp *s) {
+    return s->image ? unsupported(s, "expects features (batch, n); the value here is an image (flatten it first)") : KN_OK;
+}
+static kn_status need_image(imp *s) {
+    return s->image ? KN_OK : unsupported(s, "expects images (batch, C, H, W); the value here is (batch, n)");
+}
+
+/* A dense layer of `out` units from W (k, out) read as w(row, col); the rows permuted after
+ * a Flatten of channels. */
+static kn_status dense_from(imp *s, const kn__onnx_tensor *W, bool trans, float scale) {
+    int64_t k = trans ? W->dims[1] : W->dims[0], out = trans ? W->dims[0] : W->dims[1];
+    if (k != s->f) {
+        char d[96];
+        snprintf(d, sizeof d, " (weights of %lld inputs; the value here has %lld features)", (long long)k, (long long)s->f);
+        return fail(s, KN_ERR_SHAPE, "weights do not fit", d);
+    }
+    imp_layer *L = add_layer(s, "dense");
+    float *kern = L ? add_param(L, "kernel", k * out) : NULL;
+    float *bias = kern ? add_param(L, "bias", out) : NULL;
+    if (!bias || !cJSON_AddNumberToObject(L->json, "units", (double)out)) return oom(s);
+    L->weighted = true;
+    for (int64_t r = 0; r < k; r++) {
+        /* kiln's row r of (y, x, c) order reads ONNX's row src of (c, y, x) order */
+        int64_t src = r;
+        if (s->perm) {
+            int64_t c = r % s->pc, p = r / s->pc;
+            src = c * s->ph * s->pw + p;
+        }
+        for (int64_t j = 0; j < out; j++)
+            kern[r * out + j] = scale * (trans ? W->f[j * k + src] : W->f[src * out + j]);
+    }
+    s->perm = false;
+    s->f = out;
+    return KN_OK;
+}
+
+static kn_status read_gemm(imp *s) {
+    kn_status st = need_flat(s);
+    if (st) return st;
+    const kn__onnx_tensor *W = const_input(s, 1, -1), *C = const_input(s, 2, -1);
+    if (!W || W->ndim != 2) return unsupported(s, "B must be a 2-D constant (the weights)");
+    if (attr_int(s->node, "transA", 0)) return unsupported(s, "transA = 1");
+    float alpha = attr_float(s->node, "alpha", 1.0f), beta = attr_float(s->node, "beta", 1.0f);
+    if ((st = dense_from(s, W, attr_int(s->node, "transB", 0) != 0, alpha))) return st;
+    imp_layer *L = last_layer(s);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0]) {
+        int64_t units = s->f;
+        if (!C || !(C->numel == units || C->numel == 1)) return unsupported(s, "C must be a constant of 1 or N values");
+        float *b = param_of(L, "bias");
+        for (int64_t j = 0; j < units; j++) b[j] = beta * C->f[C->numel == 1 ? 0 : j];
+        L->has_bias = true;
+    }
+    return KN_OK;
+}
+
+static kn_status read_matmul(imp *s) {
+    kn_status st = need_flat(s);
+    if (st) return st;
+    const kn__onnx_tensor *W = const_input(s, 1, -1);
+    if (!W || W->ndim != 2) return unsupported(s, "the second input must be a 2-D constant (the weights)");
+    return dense_from(s, W, false, 1.0f);
+}
+
+/* Add of a constant row: into the bias of the dense or convolution layer just before. */
+static kn_status read_add(imp *s) {
+    imp_layer *L = last_layer(s);
+    int other = strcmp(s->node->inputs[0], s->cur) == 0 ? 1 : 0;
+    const kn__onnx_tensor *b = const_input(s, other, -1);
+    int64_t n = s->image ? s->c : s->f;
+    if (!L || !L->weighted || L->has_act || L->has_bias || !b || !(b->numel == n || b->numel == 1))
+        return unsupported(s, "kiln takes an Add only as the bias (a constant of one value per unit or channel) of "
+                              "the dense or convolution layer just before");
+    float *bias = param_of(L, "bias");
+    for (int64_t j = 0; j < n; j++) bias[j] = b->f[b->numel == 1 ? 0 : j];
+    L->has_bias = true;
+    return KN_OK;
+}
+
+/* Pads (top, left, bottom, right) of a window over h x w: from auto_pad or pads. */
+static kn_status window_pads(imp *s, const int64_t k[2], const int64_t st[2], const int64_t d[2], int64_t pads[4]) {
+    const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
+    const char *mode = ap && ap->kind == KN__ONNX_ATTR_STRING ? ap->s : "NOTSET";
+    if (!attr_ints(s->node, "pads", 4, 0, pads)) return unsupported(s, "pads must be 4 values");
+    if (strcmp(mode, "SAME_UPPER") == 0 || strcmp(mode, "SAME_LOWER") == 0) {
+        int64_t in[2] = {s->h, s->w};
+        for (int a = 0; a < 2; a++) {
+            int64_t out = (in[a] + st[a] - 1) / st[a], eff = (k[a] - 1) * d[a] + 1;
+            int64_t total = (out - 1) * st[a] + eff - in[a];
+            if (total < 0) total = 0;
+            int64_t small = total / 2, big = total - small;
+            pads[a] = mode[5] == 'U' ? small : big;
+            pads[a + 2] = mode[5] == 'U' ? big : small;
+        }
+    } else if (strcmp(mode, "VALID") == 0) {
+        memset(pads, 0, 4 * sizeof *pads);
+    } else if (strcmp(mode, "NOTSET") != 0 && mode[0]) {
+        return unsupported(s, "auto_pad is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+    }
+    for (int a = 0; a < 4; a++)
+        if (pads[a] < 0 || pads[a] > 4096) return unsupported(s, "pads out of range");
+    return KN_OK;
+}
+
+/* Whether pads are kiln's (Keras's) 'same' for the window: the total an output of ceil(in /
+ * stride) needs, its smaller half before. */
+static bool pads_same(const imp *s, const int64_t k[2], const int64_t st[2], const int64_t d[2], const int64_t pads[4]) {
+    int64_t in[2] = {s->h, s->w};
+    for (int a = 0; a < 2; a++) {
+        int64_t out = (in[a] + st[a] - 1) / st[a], eff = (k[a] - 1) * d[a] + 1;
+        int64_t total = (out - 1) * st[a] + eff - in[a];
+        if (total < 0) total = 0;
+        if (pads[a] != total / 2 || pads[a + 2] != total - total / 2) return false;
+    }
+    return true;
+}
+
+static bool pads_zero(const int64_t pads[4]) { return !pads[0] && !pads[1] && !pads[2] && !pads[3]; }
+
+/* The output size of a window (after pads) along each axis, or false when it has none. */
+static bool window_out(imp *s, const int64_t k[2], const int64_t st[2], const int64_t d[2], const int64_t pads[4],
+                       int64_t out[2]) {
+    int64_t in[2] = {s->h + pads[0] + pads[2], s->w + pads[1] + pads[3]};
+    for (int a = 0; a < 2; a++) {
+        int64_t eff = (k[a] - 1) * d[a] + 1;
+        if (k[a] < 1 || k[a] > 255 || st[a] < 1 || st[a] > 255 || d[a] < 1 || d[a] > 255 || eff > in[a]) return false;
+        out[a] = (in[a] - eff) / st[a] + 1;
+    }
+    return true;
+}
+
+/* A zero_padding2d layer of (top, bottom) rows and (left, right) columns. */
+static kn_status add_zero_padding(imp *s, int64_t top, int64_t bottom, int64_t left, int64_t right) {
+    imp_layer *P = add_layer(s, "zero_padding2d");
+    cJSON *pad = cJSON_CreateArray(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
+    if (!P || !pad || !a || !b) {
+        cJSON_Delete(pad), cJSON_Delete(a), cJSON_Delete(b);
+        return oom(s);
+    }
+    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)top));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)bottom));
+    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)left));
+    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)right));
+    cJSON_AddItemToArray(pad, a);
+    cJSON_AddItemToArray(pad, b);
+    cJSON_AddItemToObject(P->json, "padding", pad);
+    return KN_OK;
+}
+
+static kn_status read_conv(imp *s) {
+    kn_status st = need_image(s);
+    if (st) return st;
+    const kn__onnx_tensor *W = const_input(s, 1, -1), *B = const_input(s, 2, -1);
+    if (!W || W->ndim != 4) return unsupported(s, "W must be a 4-D constant (F, C / group, KH, KW): kiln reads 2-D convolutions");
+    int64_t F = W->dims[0], cg = W->dims[1], kh = W->dims[2], kw = W->dims[3], group = attr_int(s->node, "group", 1);
+    int64_t k[2] = {kh, kw}, str[2], dil[2], pads[4], ks[2];
+    if (!attr_ints(s->node, "strides", 2, 1, str) || !attr_ints(s->node, "dilations", 2, 1, dil) ||
+        !attr_ints(s->node, "kernel_shape", 2, 0, ks))
+        return unsupported(s, "strides, dilations and kernel_shape must have 2 values");
+    if ((ks[0] && ks[0] != kh) || (ks[1] && ks[1] != kw)) return fail(s, KN_ERR_SHAPE, "kernel_shape differs from W's", NULL);
+    bool depthwise = group > 1;
+    if (group < 1 || (group == 1 && cg != s->c) || (depthwise && (group != s->c || cg != 1 || F % s->c)))
+        return unsupported(s, "kiln reads convolutions of group 1 (W (F, C, KH, KW)) and depthwise ones (group C, W "
+                              "(C*M, 1, KH, KW)); this W does not fit the input's channels");
+    if (B && B->numel != F) return fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return unsupported(s, "B must be a constant");
+    if ((st = window_pads(s, k, str, dil, pads))) return st;
+    int64_t out[2];
+    if (!window_out(s, k, str, dil, pads, out)) return unsupported(s, "the window does not fit the image");
+    bool same = !pads_zero(pads) && pads_same(s, k, str, dil, pads);
+    /* explicit padding first, then a 'valid' convolution */
+    if (!pads_zero(pads) && !same && (st = add_zero_padding(s, pads[0], pads[2], pads[1], pads[3]))) return st;
+    imp_layer *L = add_layer(s, depthwise ? "depthwise_conv2d" : "conv2d");
+    if (!L) return oom(s);
+    L->weighted = true;
+    int64_t C = s->c, M = F / C, taps = kh * kw;
+    float *kern = add_param(L, depthwise ? "depthwise_kernel" : "kernel", taps * (depthwise ? F : C * F));
+    float *bias = kern ? add_param(L, "bias", F) : NULL;
+    bool ok = bias && add_pair(L->json, "kernel_size", kh, kw) && add_pair(L->json, "strides", str[0], str[1]) &&
+              add_pair(L->json, "dilation_rate", dil[0], dil[1]) &&
+              cJSON_AddStringToObject(L->json, "padding", same ? "same" : "valid") &&
+              (depthwise ? cJSON_AddNumberToObject(L->json, "depth_multiplier", (double)M) != NULL
+                         : cJSON_AddNumberToObject(L->json, "filters", (double)F) != NULL);
+    if (!ok) return oom(s);
+    for (int64_t f = 0; f < F; f++)
+        for (int64_t c = 0; c < cg; c++)
+            for (int64_t t = 0; t < taps; t++) {
+                float v = W->f[(f * cg + c) * taps + t];
+                if (depthwise) kern[t * F + f] = v;            /* (KH*KW, C*M): output f = c M + m */
+                else kern[(t * C + c) * F + f] = v;            /* (KH*KW*C, F) */
+            }
+    if (B) memcpy(bias, B->f, (size_t)F * sizeof *bias);
+    L->has_bias = B != NULL;
+    s->c = F, s->h = out[0], s->w = out[1];
+    return KN_OK;
+}
+
+static kn_status read_pool(imp *s, bool max) {
+    kn_status st = need_image(s);
+    if (st) return st;
+    int64_t k[2], str[2], dil[2], pads[4], out[2];
+    if (!attr_ints(s->node, "kernel_shape", 2, 0, k) || !attr_ints(s->node, "strides", 2, 1, str) ||
+        !attr_ints(s->node, "dilations", 2, 1, dil))
+        return unsupported(s, "kernel_shape, strides and dilations must have 2 values");
+    if (dil[0] != 1 || dil[1] != 1) return unsupported(s, "dilated pooling");
+    if (attr_int(s->node, "ceil_mode", 0)) return unsupported(s, "ceil_mode = 1");
+    if (s->node->n_outputs > 1 && s->node->outputs[1][0]) return unsupported(s, "the indices output");
+    if ((st = window_pads(s, k, str, dil, pads))) return st;
+    bool same = !pads_zero(pads);
+    if (same && !pads_same(s, k, str, dil, pads))
+        return unsupported(s, "pads that are neither none ('valid') nor Keras's 'same' (max pooling cannot take "
+                              "them as zero padding)");
+    if (same && !max && attr_int(s->node, "count_include_pad", 0))
+        return unsupported(s, "count_include_pad = 1 with pads (kiln's 'same' averages the cells inside)");
+    if (!window_out(s, k, str, dil, pads, out)) return unsupported(s, "the window does not fit the image");
+    imp_layer *L = add_layer(s, max ? "max_pool2d" : "average_pool2d");
+    if (!L || !add_pair(L->json, "pool_size", k[0], k[1]) || !add_pair(L->json, "strides", str[0], str[1]) ||
+        !cJSON_AddStringToObject(L->json, "padding", same ? "same" : "valid"))
+        return oom(s);
+    s->h = out[0], s->w = out[1];
+    return KN_OK;
+}
+
+/* Pad with zeros along H and W (nothing when the pads are all 0): zero_padding2d. The pads
+ * are input 1 (opset 11 on) or the pads attribute: begins then ends of (N, C, H, W). */
+static kn_status read_pad(imp *s) {
+    kn_status st = need_image(s);
+    if (st) return st;
+    const kn__onnx_attr *mode = kn__onnx_attr_get(s->node, "mode");
+    if (mode && mode->kind == KN__ONNX_ATTR_STRING && strcmp(mode->s, "constant") != 0)
+        return unsupported(s, "a mode other than constant");
+    int64_t p[8];
+    const kn__onnx_tensor *pt = s->node->n_inputs > 1 ? constant(s, s->node->inputs[1]) : NULL;
+    if (s->node->n_inputs > 1 && s->node->inputs[1][0]) {
+        if (!pt || !pt->i || pt->numel != 8) return unsupported(s, "pads must be a constant of 8 values");
+        memcpy(p, pt->i, sizeof p);
+    } else if (!attr_ints(s->node, "pads", 8, 0, p)) {
+        return unsupported(s, "pads must be 8 values");
+    }
+    const kn__onnx_tensor *v = s->node->n_inputs > 2 && s->node->inputs[2][0] ? const_input(s, 2, 1) : NULL;
+    float value = v ? v->f[0] : attr_float(s->node, "value", 0.0f);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !v) return unsupported(s, "the value must be a constant");
+    if (s->node->n_inputs > 3 && s->node->inputs[3][0]) return unsupported(s, "axes");
+    if (p[0] || p[1] || p[4] || p[5]) return unsupported(s, "padding along the batch or the channels");
+    for (int k = 0; k < 8; k++)
+        if (p[k] < 0 || p[k] > 4096) return unsupported(s, "pads out of range (cropping)");
+    if (!p[2] && !p[3] && !p[6] && !p[7]) return KN_OK;
+    if (value != 0) return unsupported(s, "a value other than 0");
+    if ((st = add_zero_padding(s, p[2], p[6], p[3], p[7]))) return st;
+    s->h += p[2] + p[6], s->w += p[3] + p[7];
+    return KN_OK;
+}
+
+/* Global pooling: kiln's layer gives (batch, C), the ONNX value (batch, C, 1, 1): the same
+ * values in the same order, which the Flatten after it keeps. */
+static kn_status read_global_pool(imp *s, bool max) {
+    kn_status st = need_image(s);
+    if (st) return st;
+    if (!add_layer(s, max ? "global_max_pool2d" : "global_average_pool2d")) return oom(s);
+    s->image = false;
+    s->f = s->c;
+    return KN_OK;
+}
+
+static kn_status read_batch_norm(imp *s) {
+    int64_t n = s->image ? s->c : s->f;
+    const kn__onnx_tensor *p[4];
+    for (int k = 0; k < 4; k++)
+        if (!(p[k] = const_input(s, k + 1, n))) return unsupported(s, "scale, B, mean and var must be constants of one value per channel");
+    if (attr_int(s->node, "training_mode", 0)) return unsupported(s, "training_mode = 1");
+    if (!s->image && s->perm) return unsupported(s, "a batch norm after a Flatten of channels");
+    if (s->node->n_outputs > 1) return unsupported(s, "running statistics outputs (a training graph)");
+    imp_layer *L = add_layer(s, "batch_normalization");
+    if (!L || !cJSON_AddNumberToObject(L->json, "epsilon", attr_float(s->node, "epsilon", 1e-5f))) return oom(s);
+    static const char *const what[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+    for (int k = 0; k < 4; k++) {
+        float *d = add_param(L, what[k], n);
+        if (!d) return oom(s);
+        memcpy(d, p[k]->f, (size_t)n * sizeof *d);
+    }
+    return KN_OK;
+}
+
+static kn_status flatten(imp *s) {
+    if (!s->image) return KN_OK;
+    if (!add_layer(s, "flatten")) return oom(s);
+    s->perm = s->c > 1 && s->h * s->w > 1;
+    s->pc = s->c, s->ph = s->h, s->pw = s->w;
+    s->image = false;
+    s->f = s->c * s->h * s->w;
+    return KN_OK;
+}
+
+static kn_status read_flatten(imp *s) {
+    if (attr_int(s->node, "axis", 1) != 1) return unsupported(s, "axis other than 1");
+    return flatten(s);
+}
+
+/* Reshape to (batch, n): a Flatten; or features to (batch, 1, H, W) images: kiln's reshape
+ * to (H, W, 1), the same order (one channel only: more would interleave differently). */
+static kn_status read_reshape(imp *s) {
+    const kn__onnx_tensor *shape = s->node->n_inputs > 1 ? constant(s, s->node->inputs[1]) : NULL;
+    int64_t total = s->image ? s->c * s->h * s->w : s->f;
+    if (shape && shape->i && shape->numel == 4 && !s->image && (shape->i[0] == -1 || shape->i[0] > 0) &&
+        shape->i[1] == 1 && shape->i[2] > 0 && shape->i[3] > 0 && shape->i[2] * shape->i[3] == total) {
+        imp_layer *L = add_layer(s, "reshape");
+        cJSON *t = cJSON_CreateArray();
+        if (!L || !t) {
+            cJSON_Delete(t);
+            return oom(s);
+        }
+        cJSON_AddItemToArray(t, cJSON_CreateNumber((double)shape->i[2]));
+        cJSON_AddItemToArray(t, cJSON_CreateNumber((double)shape->i[3]));
+        cJSON_AddItemToArray(t, cJSON_CreateNumber(1));
+        cJSON_AddItemToObject(L->json, "target_shape", t);
+        s->image = true;
+        s->c = 1, s->h = shape->i[2], s->w = shape->i[3];
+        return KN_OK;
+    }
+    if (!shape || !shape->i || shape->numel != 2 || !(shape->i[0] == 0 || shape->i[0] == -1 || shape->i[0] > 0) ||
+        !(shape->i[1] == -1 || shape->i[1] == total) || (shape->i[0] == -1 && shape->i[1] == -1))
+        return unsupported(s, "kiln reads a Reshape only to (batch, n) (a flatten) or from features to (batch, 1, H, "
+                              "W), its shape a constant");
+    return flatten(s);
+}
+
+/* The activation of the weighted layer before (when it has none yet), else an activation layer. */
+static kn_status activation(imp *s, const char *name, float alpha) {
+    imp_layer *L = last_layer(s);
+    if (L && L->weighted && !L->has_act) {
+        if (!cJSON_AddStringToObject(L->json, "activation", name) ||
+            (alpha != 0 && !cJSON_AddNumberToObject(L->json, "alpha", alpha)))
+            return oom(s);
+        L->has_act = true;
+        return KN_OK;
+    }
+    if (alpha != 0 && !((strcmp(name, "leaky_relu") == 0 && fabsf(alpha - 0.2f) < 1e-6f) ||
+                        (strcmp(name, "elu") == 0 && fabsf(alpha - 1.0f) < 1e-6f)))
+        return unsupported(s, "this alpha on a layer that is not right after a dense or convolution layer");
+    L = add_layer(s, "activation");
+    if (!L || !cJSON_AddStringToObject(L->json, "activation", name)) return oom(s);
+    return KN_OK;
+}
+
+static bool near(float a, float b) { return fabsf(a - b) <= 1e-5f * (1 + fabsf(b)); }
+
+static kn_status read_activation(imp *s, const char *op, bool *handled) {
+    *handled = true;
+    const kn__onnx_node *nd = s->node;
+    if (strcmp(op, "Relu") == 0) return activation(s, "relu", 0);
+    if (strcmp(op, "Sigmoid") == 0) return activation(s, "sigmoid", 0);
+    if (strcmp(op, "Tanh") == 0) return activation(s, "tanh", 0);
+    if (strcmp(op, "Softplus") == 0) return activation(s, "softplus", 0);
+    if (strcmp(op, "Softsign") == 0) return activation(s, "softsign", 0);
+    if (strcmp(op, "Mish") == 0) return activation(s, "mish", 0);
+    if (strcmp(op, "HardSwish") == 0) return activation(s, "hard_silu", 0);
+    if (strcmp(op, "Exp") == 0) return activation(s, "exponential", 0);
+    if (strcmp(op, "LeakyRelu") == 0) return activation(s, "leaky_relu", attr_float(nd, "alpha", 0.01f));
+    if (strcmp(op, "Elu") == 0) return activation(s, "elu", attr_float(nd, "alpha", 1.0f));
+    if (strcmp(op, "Selu") == 0) {
+        if (!near(attr_float(nd, "alpha", 1.67326319217681884765625f), 1.67326319217681884765625f) ||
+            !near(attr_float(nd, "gamma", 1.05070102214813232421875f), 1.05070102214813232421875f))
+            return unsupported(s, "alpha and gamma other than selu's");
+        return activation(s, "selu", 0);
+    }
+    if (strcmp(op, "HardSigmoid") == 0) {
+        if (!near(attr_float(nd, "alpha", 0.2f), 1.0f / 6) || !near(attr_float(nd, "beta", 0.5f), 0.5f))
+            return unsupported(s, "kiln's hard_sigmoid is relu6(x + 3) / 6: alpha 1/6, beta 0.5");
+        return activation(s, "hard_sigmoid", 0);
+    }
+    if (strcmp(op, "Gelu") == 0) {
+        const kn__onnx_attr *a = kn__onnx_attr_get(nd, "approximate");
+        if (a && a->kind == KN__ONNX_ATTR_STRING && strcmp(a->s, "none") != 0) return unsupported(s, "the tanh approximation");
+        return activation(s, "gelu", 0);
+    }
+    if (strcmp(op, "Softmax") == 0) {
+        int64_t axis = attr_int(nd, "axis", s->m->opset && s->m->opset < 13 ? 1 : -1);
+        if (s->image || !(axis == -1 || axis == 1)) return unsupported(s, "kiln's softmax is over the features of (batch, n)");
+        return activation(s, "softmax", 0);
+    }
+    if (strcmp(op, "Clip") == 0) { /* relu6: min 0, max 6 (attributes before opset 11, inputs since) */
+        float lo = attr_float(nd, "min", -INFINITY), hi = attr_float(nd, "max", INFINITY);
+        const kn__onnx_tensor *a = const_input(s, 1, 1), *b = const_input(s, 2, 1);
+        if (a) lo = a->f[0];
+        if (b) hi = b->f[0];
+        if (lo != 0 || hi != 6) return unsupported(s, "a Clip other than to [0, 6] (relu6)");
+        return activation(s, "relu6", 0);
+    }
+    *handled = false;
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------- the chain */
+
+/* How many nodes read value `name`. */
+static int readers(const kn__onnx_model *m, const char *name) {
+    int n = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_inputs; k++) n += strcmp(m->nodes[i].inputs[k], name) == 0;
+    return n;
+}
+
+static kn_status read_input(imp *s) {
+    const kn__onnx_value *in = NULL;
+    int count = 0;
+    for (int i = 0; i < s->m->n_inputs; i++)
+        if (!constant(s, s->m->inputs[i].name)) in = &s->m->inputs[i], count++;
+    if (count != 1) {
+        char d[64];
+        snprintf(d, sizeof d, " (this one has %d)", count);
+        return fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one input", d);
+    }
+    snprintf(s->cur, sizeof s->cur, "%s", in->name);
+    if (in->elem_type && in->elem_type != KN__ONNX_FLOAT) return unsupported(s, "the input is not float");
+    cJSON *shape = cJSON_AddArrayToObject(s->desc, "input_shape");
+    if (!shape) return oom(s);
+    for (int k = 1; k < in->ndim; k++)
+        if (in->dims[k] < 1 || in->dims[k] > (1 << 24))
+            return fail(s, KN_ERR_UNSUPPORTED, "the input's dimensions after the batch must be fixed sizes", NULL);
+    if (in->ndim == 2) {
+        s->f = in->dims[1];
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->f));
+    } else if (in->ndim == 4) {
+        s->image = true;
+        s->c = in->dims[1], s->h = in->dims[2], s->w = in->dims[3];
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->h));
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->w));
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->c));
+    } else {
+        return fail(s, KN_ERR_UNSUPPORTED, "kiln imports inputs of (batch, n) features or (batch, C, H, W) images", NULL);
+    }
+    return KN_OK;
+}
+
+static kn_status read_nodes(imp *s) {
+    const kn__onnx_model *m = s->m;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const kn__onnx_node *nd = &m->nodes[i];
+        s->node = nd, s->node_index = i;
+        const char *op = nd->op;
+        if (strcmp(op, "Constant") == 0) continue;
+        if (nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0) return unsupported(s, "an op outside ONNX's default domain");
+        if (nd->n_inputs < 1 || strcmp(nd->inputs[0], s->cur) != 0) {
+            bool second = nd->n_inputs > 1 && strcmp(nd->inputs[1], s->cur) == 0 && strcmp(op, "Add") == 0;
+            if (!second)
+                return unsupported(s, "it does not read the value the chain has reached: kiln imports chains of "
+                                      "layers, each node reading the one before");
+        }
+        if (nd->n_outputs < 1 || !nd->outputs[0][0]) return fail(s, KN_ERR_FORMAT, "no output", NULL);
+        /* Sigmoid (HardSigmoid) then Mul by its input: silu (hard_silu), as PyTorch exports SiLU
+         * (and Hardswish before opset 14) */
+        bool silu = false, hard = strcmp(op, "HardSigmoid") == 0;
+        if ((hard || strcmp(op, "Sigmoid") == 0) && i + 1 < m->n_nodes && strcmp(m->nodes[i + 1].op, "Mul") == 0 &&
+            m->nodes[i + 1].n_inputs == 2 && readers(m, s->cur) == 2 && readers(m, nd->outputs[0]) == 1) {
+            const kn__onnx_node *mul = &m->nodes[i + 1];
+            silu = (strcmp(mul->inputs[0], s->cur) == 0 && strcmp(mul->inputs[1], nd->outputs[0]) == 0) ||
+                   (strcmp(mul->inputs[1], s->cur) == 0 && strcmp(mul->inputs[0], nd->outputs[0]) == 0);
+        }
+        if (!silu && readers(m, s->cur) > 1)
+            return unsupported(s, "its input feeds more than one node: kiln imports chains of layers, not branches");
+        kn_status st = KN_OK;
+        bool handled = true;
+        if (silu && hard && (!near(attr_float(nd, "alpha", 0.2f), 1.0f / 6) || !near(attr_float(nd, "beta", 0.5f), 0.5f))) {
+            st = unsupported(s, "x * HardSigmoid(x) is hard_silu only with alpha 1/6 and beta 0.5");
+        } else if (silu) {
+            st = activation(s, hard ? "hard_silu" : "silu", 0);
+            i++; /* the Mul */
+            nd = &m->nodes[i];
+        } else if (strcmp(op, "Gemm") == 0) {
+            st = read_gemm(s);
+        } else if (strcmp(op, "MatMul") == 0) {
+            st = read_matmul(s);
+        } else if (strcmp(op, "Add") == 0) {
+            st = read_add(s);
+        } else if (strcmp(op, "Conv") == 0) {
+            st = read_conv(s);
+        } else if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0) {
+            st = read_pool(s, op[0] == 'M');
+        } else if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "GlobalMaxPool") == 0) {
+            st = read_global_pool(s, op[6] == 'M');
+        } else if (strcmp(op, "BatchNormalization") == 0) {
+            st = read_batch_norm(s);
+        } else if (strcmp(op, "Pad") == 0) {
+            st = read_pad(s);
+        } else if (strcmp(op, "Flatten") == 0) {
+            st = read_flatten(s);
+        } else if (strcmp(op, "Reshape") == 0) {
+            st = read_reshape(s);
+        } else if (strcmp(op, "Dropout") == 0 || strcmp(op, "Identity") == 0) {
+            const kn__onnx_tensor *mode = nd->n_inputs > 2 ? constant(s, nd->inputs[2]) : NULL;
+            if (mode && ((mode->i && mode->i[0]) || (mode->f && mode->f[0]))) st = unsupported(s, "training_mode = true");
+            if (nd->n_outputs > 1 && nd->outputs[1][0] && readers(m, nd->outputs[1])) st = unsupported(s, "the mask output");
+        } else {
+            st = read_activation(s, op, &handled);
+        }
+        if (st) return st;
+        if (!handled)
+            return unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Conv, MaxPool, AveragePool, "
+                                  "GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten, Reshape, Pad, Dropout, "
+                                  "Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, Softmax, Softplus, "
+                                  "Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6], Sigmoid * x)");
+        snprintf(s->cur, sizeof s->cur, "%s", nd->outputs[0]);
+    }
+    s->node = NULL;
+    if (s->m->n_outputs != 1 || strcmp(s->m->outputs[0].name, s->cur) != 0)
+        return fail(s, KN_ERR_UNSUPPORTED, "the graph's output must be its one last value (kiln imports chains of layers)",
+                    NULL);
+    if (s->image) return fail(s, KN_ERR_UNSUPPORTED, "the output is an image; kiln's models end in (batch, n)", NULL);
+    if (!s->n) return fail(s, KN_ERR_UNSUPPORTED, "no layers", NULL);
+    return KN_OK;
+}
+
+/* The loss: opts' (a cross-entropy from logits when the last layer has no softmax or
+ * sigmoid), else from the last layer: softmax -> sparse categorical cross-entropy, one
+ * sigmoid output -> binary cross-entropy, else mse. */
+static kn_status set_loss(imp *s, const kn_onnx_opts *opts) {
+    const char *act = NULL;
+    for (int i = s->n - 1; i >= 0 && !act; i--) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(s->L[i].json, "activation");
+        if (a && cJSON_IsString(a)) act = a->valuestring;
+        else if (s->L[i].weighted) break;
+    }
+    bool softmax = act && strcmp(act, "softmax") == 0, sigmoid = act && strcmp(act, "sigmoid") == 0;
+    const char *loss = opts && opts->loss ? opts->loss
+                       : softmax           ? "sparse_categorical_crossentropy"
+                       : sigmoid && s->f == 1 ? "binary_crossentropy"
+                                             : "mse";
+    if (!cJSON_AddStringToObject(s->desc, "loss", loss)) return oom(s);
+    bool ce = strstr(loss, "crossentropy") != NULL;
+    if (ce && !softmax && !sigmoid && !cJSON_AddTrueToObject(s->desc, "from_logits")) return oom(s);
+    return KN_OK;
+}
+
+/* The parameters into the compiled model, by the names its layers give them. */
+static kn_status set_params(imp *s, kn_model *model) {
+    if (model->n_layers != s->n) return kn__error(s->ctx, KN_ERR_STATE, "%s: %d layers built from %d", s->what, model->n_layers, s->n);
+    for (int i = 0; i < s->n; i++) {
+        const kn__layer *L = &model->layers[i];
+        for (int k = 0; k < s->L[i].n_params; k++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, s->L[i].what[k]);
+            int64_t n = 0;
+            float *p = kn_model_param(model, name, &n);
+            if (!p || n != s->L[i].n[k])
+                return kn__error(s->ctx, KN_ERR_STATE, "%s: parameter %s: %lld values in the model, %lld in the file",
+                                 s->what, name, (long long)n, (long long)s->L[i].n[k]);
+            memcpy(p, s->L[i].data[k], (size_t)n * sizeof *p);
+        }
+    }
+    return KN_OK;
+}
+
+kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size, const char *name,
+                                      const kn_onnx_opts *opts, kn_model **out) {
+    if (!ctx || !out || (!data && size)) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    const char *what = name ? name : "onnx";
+    kn__onnx_model m;
+    kn_status st = kn__onnx_parse(ctx, what, data, size, &m);
+    imp s = {.ctx = ctx, .what = what, .m = &m};
+    s.desc = st ? NULL : cJSON_CreateObject();
+    if (!st && (!s.desc || !cJSON_AddStringToObject(s.desc, "type", "sequential") ||
+                !(s.layers = cJSON_CreateArray())))
+        st = oom(&s);
+    if (!st) cJSON_AddItemToObject(s.desc, "layers", s.layers);
+    if (!st) st = read_input(&s);
+    if (!st) st = read_nodes(&s);
+    if (!st) st = set_loss(&s, opts);
+    char *json = st ? NULL : cJSON_PrintUnformatted(s.desc);
+    if (!st && !json) st = oom(&s);
+    kn_model *model = NULL;
+    kn_spec spec;
+    if (!st) st = kn_model_from_json(ctx, json, NULL, &model, &spec);
+    if (!st) st = kn_model_compile(model, &spec.compile);
+    if (!st) st = set_params(&s, model);
+    if (st) kn_model_free(model);
+    else *out = model;
+    free(json);
+    for (int i = 0; i < s.n; i++)
+        for (int k = 0; k < s.L[i].n_params; k++) free(s.L[i].data[k]);
+    free(s.L);
+    cJSON_Delete(s.desc);
+    kn__onnx_free(&m);
+    return st;
+}
+
+kn_status kn_model_import_onnx(kn_ctx *ctx, const char *path, const kn_onnx_opts *opts, kn_model **out) {
+    if (!ctx || !path || !out) return KN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    kn_status st = kn__read_file(ctx, path, (uint64_t)1 << 32, &buf, &n);
+    if (st) return st;
+    st = kn_model_import_onnx_buffer(ctx, buf, n, path, opts, out);
+    kn__free(ctx, buf);
+    return st;
+}

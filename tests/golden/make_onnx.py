@@ -1,0 +1,99 @@
+"""ONNX models and golden outputs for tests/test_onnx.c: small PyTorch models with seeded
+random weights (and batch-norm statistics), exported by torch.onnx.export to
+tests/data/onnx/<case>.onnx, and PyTorch's outputs for fixed inputs. kiln imports each file
+(kn_model_import_onnx) and must predict what PyTorch computed.
+
+Cases:
+  mlp       Flatten, Linear 64 -> 32, ReLU, Linear 32 -> 16, ReLU, Linear 16 -> 10, Softmax
+            on (1, 8, 8) images (the reference MLP's shape, smaller)
+  cnn       (3, 12, 10) images: Conv 8 3x3 pad 1, ReLU, MaxPool 2, Conv 16 3x3 stride 2 pad 1
+            (pads Keras's 'same' does not give: kiln adds zero padding), ReLU, BatchNorm,
+            depthwise Conv 3x3 pad 1 (groups 16), Conv 1x1 -> 8, ReLU6 (Clip), Dropout,
+            Flatten (3 channels x 3 x 3: kiln reorders the next weights), Linear 72 -> 5
+            (logits: kiln's loss then mse, its output the logits)
+  acts      (6) features through Linear 8 layers with LeakyReLU 0.1, ELU, Hardswish, SiLU
+            (exported as x * Sigmoid(x)), Tanh, Softplus, SELU, Hardsigmoid, then Linear
+            8 -> 3, Sigmoid
+  gap       (2, 9, 9) images: Conv 6 3x3 'same', ELU, AvgPool 2 (4x4), Conv 6 3x3 pad 1,
+            BatchNorm, GlobalAveragePool, Flatten, Linear 6 -> 4, Softmax
+
+Run with a Python that has torch (1.13 was used):
+    /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
+
+Format (tests/golden.h): 'name v1 v2 ...'; per case '<case>.x' (the inputs, in PyTorch's
+layout, N rows) and '<case>.y' (N rows of outputs), float32 values printed to 9 digits."""
+import os
+import torch
+import torch.nn as nn
+
+torch.manual_seed(5)
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "data", "onnx")
+N = 4
+
+
+def randomize(net):
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                m.weight.copy_(torch.randn_like(m.weight) * (1.0 / m.weight[0].numel()) ** 0.5)
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn_like(m.bias) * 0.3)
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.3 * torch.randn_like(m.weight))
+                m.bias.copy_(0.2 * torch.randn_like(m.bias))
+                m.running_mean.copy_(0.3 * torch.randn_like(m.running_mean))
+                m.running_var.copy_(0.5 + torch.rand_like(m.running_var))
+    return net.eval()
+
+
+def case(name, net, shape):
+    net = randomize(net)
+    x = torch.randn(N, *shape)
+    with torch.no_grad():
+        y = net(x)
+    torch.onnx.export(net, x[:1], os.path.join(OUT, name + ".onnx"), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=13)
+    for what, t in (("x", x), ("y", y)):
+        print(f"{name}.{what} " + " ".join(f"{v:.9g}" for v in t.flatten().tolist()))
+
+
+os.makedirs(OUT, exist_ok=True)
+case("mlp", nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 10),
+                          nn.Softmax(dim=1)), (1, 8, 8))
+case("cnn", nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.BatchNorm2d(16),
+                          nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.Conv2d(16, 8, 1), nn.ReLU6(), nn.Dropout(0.3),
+                          nn.Flatten(), nn.Linear(72, 5)), (3, 12, 10))
+case("acts", nn.Sequential(nn.Linear(6, 8), nn.LeakyReLU(0.1), nn.Linear(8, 8), nn.ELU(), nn.Linear(8, 8), nn.Hardswish(),
+                           nn.Linear(8, 8), nn.SiLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Softplus(),
+                           nn.Linear(8, 8), nn.SELU(), nn.Linear(8, 8), nn.Hardsigmoid(), nn.Linear(8, 3), nn.Sigmoid()),
+     (6,))
+case("gap", nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ELU(), nn.AvgPool2d(2), nn.Conv2d(6, 6, 3, padding=1),
+                          nn.BatchNorm2d(6), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4), nn.Softmax(dim=1)),
+     (2, 9, 9))
+
+
+# Graphs kiln refuses (tests/test_onnx.c checks the messages): a residual branch, and an op
+# kiln does not import.
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x)) + x
+
+
+class Abs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.abs(x))
+
+
+for name, net in (("residual", Residual()), ("abs", Abs())):
+    torch.onnx.export(net.eval(), torch.randn(1, 4), os.path.join(OUT, name + ".onnx"), input_names=["x"],
+                      output_names=["y"], opset_version=13)

@@ -1,0 +1,186 @@
+/* test_onnx.c — ONNX import (kn_model_import_onnx; io/onnx_import.c, io/onnx_proto.c):
+ *
+ * - PyTorch models exported by torch.onnx.export (tests/golden/make_onnx.py wrote
+ *   tests/data/onnx/ and tests/golden/onnx.txt): an MLP, a CNN of three channels (zero
+ *   padding kiln adds, a batch norm, a depthwise and a pointwise convolution, relu6, a
+ *   flatten whose next weights kiln reorders from (c, y, x) to (y, x, c)), every activation
+ *   PyTorch exports as one op or x * gate(x), and a CNN with average and global pooling
+ *   (a Pad of zeros before the average pool, which kiln drops):
+ *   kiln's predictions against PyTorch's for the same inputs;
+ * - the imported model saved and loaded predicts the same, and trains (a step);
+ * - the refusals, one line naming the file and the node: a branch (a residual add), an op
+ *   kiln does not import, truncated and foreign bytes, an empty file. Run from the source
+ *   root. */
+#define _DEFAULT_SOURCE /* mkdtemp */
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "golden.h"
+
+enum { N = 4 };
+
+typedef struct {
+    const char *name;
+    int64_t c, h, w; /* image inputs (C, H, W); c = 0: features w */
+    int64_t outputs;
+    const char *layers; /* what the description must contain, in order (type names) */
+} onnx_case;
+
+static const onnx_case cases[] = {
+    {"mlp", 1, 8, 8, 10, "flatten dense dense dense"},
+    {"cnn", 3, 12, 10, 5,
+     "conv2d max_pool2d zero_padding2d conv2d batch_normalization depthwise_conv2d conv2d flatten dense"},
+    {"acts", 0, 0, 6, 3, "dense dense dense dense dense dense dense dense dense"},
+    /* (PyTorch's export folds this batch norm into the convolution before it) */
+    {"gap", 2, 9, 9, 4, "conv2d average_pool2d conv2d global_average_pool2d dense"},
+};
+
+static kn_ctx *new_ctx(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 3}, &ctx);
+    return ctx;
+}
+
+/* The layers' types in order, space-separated. */
+static void layer_types(const kn_model *m, char *buf, size_t size) {
+    buf[0] = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", i ? " " : "", kn__layer_type(&m->layers[i]));
+    }
+}
+
+static void golden_case(const onnx_case *c) {
+    char path[128], rec[64], types[512];
+    snprintf(path, sizeof path, "tests/data/onnx/%s.onnx", c->name);
+    int64_t in = c->c ? c->c * c->h * c->w : c->w;
+    snprintf(rec, sizeof rec, "%s.x", c->name);
+    double *x = golden_record(rec, N * in);
+    snprintf(rec, sizeof rec, "%s.y", c->name);
+    double *y = golden_record(rec, N * c->outputs);
+    kn_ctx *ctx = new_ctx();
+    kn_model *m = NULL;
+    kn_status st = kn_model_import_onnx(ctx, path, NULL, &m);
+    CHECK(!st, "%s: import: %s", c->name, kn_last_error(ctx));
+    if (!st && x && y) {
+        layer_types(m, types, sizeof types);
+        CHECK(strcmp(types, c->layers) == 0, "%s: layers '%s', expected '%s'", c->name, types, c->layers);
+        CHECK(kn_model_input_size(m) == in && kn_model_output_size(m) == c->outputs,
+              "%s: %lld inputs and %lld outputs, expected %lld and %lld", c->name, (long long)kn_model_input_size(m),
+              (long long)kn_model_output_size(m), (long long)in, (long long)c->outputs);
+        /* PyTorch's (N, C, H, W) rows as kiln's (N, H, W, C) */
+        float *xf = malloc((size_t)(N * in) * sizeof *xf), *out = malloc((size_t)(N * c->outputs) * sizeof *out);
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t k = 0; k < in; k++) {
+                int64_t dst = k;
+                if (c->c) {
+                    int64_t ch = k / (c->h * c->w), p = k % (c->h * c->w);
+                    dst = p * c->c + ch;
+                }
+                xf[r * in + dst] = (float)x[r * in + k];
+            }
+        st = kn_model_predict(m, xf, N, out);
+        CHECK(!st, "%s: predict: %s", c->name, kn_last_error(ctx));
+        double worst = 0;
+        for (int64_t k = 0; !st && k < N * c->outputs; k++) worst = fmax(worst, fabs(out[k] - y[k]) / (1 + fabs(y[k])));
+        printf("%-5s %-95s worst error %.2e against PyTorch\n", c->name, types, worst);
+        CHECK(!st && worst < 2e-5, "%s: predictions differ from PyTorch's by %.3g", c->name, worst);
+        /* saved and loaded: the same predictions (to rounding: a loaded model's weights are
+         * read-only, so its inference graph folds a batch norm into scale and shift) */
+        char dir[] = "/tmp/kiln_onnx_XXXXXX", file[64];
+        if (mkdtemp(dir)) {
+            snprintf(file, sizeof file, "%s/m.kiln", dir);
+            kn_model *back = NULL;
+            float *out2 = malloc((size_t)(N * c->outputs) * sizeof *out2);
+            st = kn_model_save(m, file);
+            if (!st) st = kn_model_load(ctx, file, NULL, &back);
+            if (!st) st = kn_model_predict(back, xf, N, out2);
+            double diff = 0;
+            for (int64_t k = 0; !st && k < N * c->outputs; k++) diff = fmax(diff, fabs(out[k] - out2[k]) / (1 + fabs(out[k])));
+            CHECK(!st && diff < 1e-6, "%s: saved and loaded, the model predicts differently (%.3g; %s)", c->name, diff,
+                  st ? kn_last_error(ctx) : "");
+            kn_model_free(back);
+            free(out2);
+            unlink(file);
+            rmdir(dir);
+        }
+        /* and it trains: one step towards labels 0..N-1 (or zeros) gives a finite loss */
+        if (strcmp(c->name, "mlp") == 0) {
+            int32_t labels[N] = {0, 1, 2, 3};
+            float loss = NAN;
+            st = kn_model_train_step(m, xf, labels, N, &loss);
+            CHECK(!st && isfinite(loss) && loss > 0, "%s: a training step: %s (loss %g)", c->name,
+                  st ? kn_last_error(ctx) : "", (double)loss);
+        }
+        free(xf);
+        free(out);
+    }
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+    free(x);
+    free(y);
+}
+
+/* The import of bytes (or of a file when path is set) fails with status want and a
+ * one-line message holding `needle`. */
+static void refusal(const char *what, const char *path, const void *bytes, size_t n, kn_status want, const char *needle) {
+    kn_ctx *ctx = new_ctx();
+    kn_model *m = NULL;
+    kn_status st = path ? kn_model_import_onnx(ctx, path, NULL, &m)
+                        : kn_model_import_onnx_buffer(ctx, bytes, n, "bytes.onnx", NULL, &m);
+    const char *msg = kn_last_error(ctx);
+    CHECK(st == want && !m && strstr(msg, needle) && !strchr(msg, '\n'),
+          "%s: status %s (want %s), message '%s' (want one line with '%s')", what, kn_status_name(st),
+          kn_status_name(want), msg, needle);
+    printf("refused %-10s %s\n", what, msg);
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+}
+
+static void refusals(void) {
+    refusal("branch", "tests/data/onnx/residual.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
+            "node 0 '/fc/Gemm' (Gemm): its input feeds more than one node");
+    refusal("op", "tests/data/onnx/abs.onnx", NULL, 0, KN_ERR_UNSUPPORTED, "node 0 '/Abs' (Abs): not an op kiln imports");
+    refusal("missing", "tests/data/onnx/no_such.onnx", NULL, 0, KN_ERR_IO, "no_such.onnx: cannot open");
+    /* mlp.onnx cut at every 97th byte: never a model, never a crash */
+    FILE *f = fopen("tests/data/onnx/mlp.onnx", "rb");
+    CHECK(f != NULL, "cannot open tests/data/onnx/mlp.onnx (run from the source root)");
+    if (!f) return;
+    static unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    int cuts = 0, refused = 0;
+    for (size_t cut = 1; cut < n; cut += 97) {
+        kn_ctx *ctx = new_ctx();
+        kn_model *m = NULL;
+        kn_status st = kn_model_import_onnx_buffer(ctx, buf, cut, "cut.onnx", NULL, &m);
+        cuts++;
+        refused += st != KN_OK && !m && strstr(kn_last_error(ctx), "cut.onnx") && !strchr(kn_last_error(ctx), '\n');
+        kn_model_free(m);
+        kn_ctx_free(ctx);
+    }
+    CHECK(refused == cuts, "truncated files: %d of %d refused with a one-line message", refused, cuts);
+    printf("refused truncated: %d cuts of mlp.onnx\n", cuts);
+    refusal("truncated", NULL, buf, n / 2, KN_ERR_FORMAT, "bytes.onnx: ");
+    refusal("foreign", NULL, "PK\x03\x04 not a model at all", 25, KN_ERR_FORMAT, "bytes.onnx: ");
+    refusal("empty", NULL, "", 0, KN_ERR_FORMAT, "no graph");
+    /* a node cut short inside the graph: the message names where */
+    refusal("text", NULL, "ir_version: 7\ngraph { }", 23, KN_ERR_FORMAT, "bytes.onnx");
+}
+
+int main(void) {
+    golden = read_all("tests/golden/onnx.txt");
+    CHECK(golden != NULL, "cannot read tests/golden/onnx.txt (run from the source root)");
+    for (size_t i = 0; golden && i < sizeof cases / sizeof *cases; i++) golden_case(&cases[i]);
+    free(golden);
+    refusals();
+    if (failures) printf("%d check(s) failed\n", failures);
+    else printf("all ONNX import checks passed\n");
+    return failures != 0;
+}
