@@ -594,10 +594,10 @@ static void test_bad_specs(void) {
              "layers[0].padding: expected \"valid\" or \"same\"");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"average_pool1d\", \"strides\": \"2\"}", SP,
              "layers[0].strides: expected a whole number or a list of one [n]");
-    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv1D\", \"filters\": 2, \"kernel_size\": 2}", SP,
-             "layers[0].type: unknown layer 'Conv1D' (expected dense, conv2d,");
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
+             "layers[0].type: unknown layer 'Conv3D' (expected dense, conv2d,");
     /* the whole list, to its last type (it was once cut at 400 characters) */
-    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv1D\", \"filters\": 2, \"kernel_size\": 2}", SP,
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
              "separable_conv2d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, cropping1d, "
              "cropping2d, up_sampling1d or up_sampling2d)");
     /* a description of pooling layers alone has no trained layer */
@@ -608,6 +608,43 @@ static void test_bad_specs(void) {
     CHECK(st == SP && strstr(kn_last_error(ctx), "layers: the model needs at least one dense, conv2d, conv1d or recurrent layer"),
           "pooling alone: %s", kn_last_error(ctx));
     kn_model_free(m);
+    kn_ctx_free(ctx);
+}
+
+/* Keras's class names and aliases as layer types: the layers kiln's own names give. */
+static void test_keras_names(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 1}, &ctx);
+    static const struct { const char *shape, *json, *want; } cases[] = {
+        {"[8, 8, 1]",
+         "{\"type\": \"Conv2D\", \"filters\": 2, \"kernel_size\": 3}, {\"type\": \"MaxPooling2D\"}, "
+         "{\"type\": \"ZeroPadding2D\"}, {\"type\": \"DepthwiseConv2D\", \"kernel_size\": 3}, "
+         "{\"type\": \"Conv2DTranspose\", \"filters\": 2, \"kernel_size\": 2}, {\"type\": \"avg_pool2d\"}, "
+         "{\"type\": \"BatchNormalization\"}, {\"type\": \"PReLU\"}, {\"type\": \"GlobalAveragePooling2D\"}",
+         "conv2d max_pool2d zero_padding2d depthwise_conv2d conv2d_transpose average_pool2d batch_normalization prelu "
+         "global_average_pool2d dense"},
+        {"[6, 2]",
+         "{\"type\": \"Convolution1D\", \"filters\": 2, \"kernel_size\": 2}, {\"type\": \"SimpleRNN\", \"units\": 2, "
+         "\"return_sequences\": true}, {\"type\": \"Bidirectional\", \"layer\": {\"type\": \"LSTM\", \"units\": 2, "
+         "\"return_sequences\": true}}, {\"type\": \"TimeDistributed\", \"layer\": {\"type\": \"Dense\", \"units\": 3}}, "
+         "{\"type\": \"GlobalMaxPooling1D\"}",
+         "conv1d simple_rnn bidirectional time_distributed global_max_pool1d dense"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[1024], got[256] = "";
+        snprintf(text, sizeof text, "{\"input_shape\": %s, \"layers\": [%s, {\"type\": \"Dense\", \"units\": 2}]}",
+                 cases[i].shape, cases[i].json);
+        kn_spec spec;
+        kn_model *m = NULL;
+        kn_status st = kn_model_from_json(ctx, text, NULL, &m, &spec);
+        for (int k = 0; !st && k < m->n_layers; k++) {
+            size_t len = strlen(got);
+            snprintf(got + len, sizeof got - len, "%s%s", k ? " " : "", kn__layer_type(&m->layers[k]));
+        }
+        CHECK(!st && strcmp(got, cases[i].want) == 0, "Keras names, case %zu: %s: layers '%s', expected '%s'", i,
+              st ? kn_last_error(ctx) : "", got, cases[i].want);
+        kn_model_free(m);
+    }
     kn_ctx_free(ctx);
 }
 
@@ -686,6 +723,7 @@ int main(void) {
     test_trained();
     test_reshaped();
     test_bad_specs();
+    test_keras_names();
     test_bad_calls();
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all conv1d checks passed\n");

@@ -653,6 +653,37 @@ static const char *const *layer_keys(const char *t) {
     return NULL;
 }
 
+/* Keras's other spellings of a layer type as kiln's: its class names snake-cased as Keras's
+ * to_snake_case does (MaxPooling2D -> max_pooling2d, Conv2DTranspose -> conv2d_transpose,
+ * SimpleRNN -> simple_rnn), then its aliases (max_pooling2d -> max_pool2d, avg_pool2d,
+ * global_average_pooling2d, convolution2d, separable_convolution2d, p_re_lu -> prelu, ...).
+ * t itself when that names no layer kiln knows (so a message quotes what was written). */
+static const char *layer_alias(const char *t, char *buf, size_t size) {
+    static const char *const aliases[][2] = {
+        {"max_pooling1d", "max_pool1d"}, {"max_pooling2d", "max_pool2d"}, {"average_pooling1d", "average_pool1d"},
+        {"average_pooling2d", "average_pool2d"}, {"avg_pool1d", "average_pool1d"}, {"avg_pool2d", "average_pool2d"},
+        {"global_average_pooling1d", "global_average_pool1d"}, {"global_average_pooling2d", "global_average_pool2d"},
+        {"global_avg_pool1d", "global_average_pool1d"}, {"global_avg_pool2d", "global_average_pool2d"},
+        {"global_max_pooling1d", "global_max_pool1d"}, {"global_max_pooling2d", "global_max_pool2d"},
+        {"convolution1d", "conv1d"}, {"convolution2d", "conv2d"}, {"convolution1d_transpose", "conv1d_transpose"},
+        {"convolution2d_transpose", "conv2d_transpose"}, {"separable_convolution2d", "separable_conv2d"},
+        {"p_re_lu", "prelu"}};
+    size_t n = 0;
+    for (size_t i = 0; t[i] && n + 2 < size; i++) {
+        char c = t[i];
+        bool upper = c >= 'A' && c <= 'Z';
+        bool prev_lower = i > 0 && t[i - 1] >= 'a' && t[i - 1] <= 'z';
+        bool acronym_end = i > 0 && t[i - 1] >= 'A' && t[i - 1] <= 'Z' && t[i + 1] >= 'a' && t[i + 1] <= 'z';
+        if (upper && (prev_lower || acronym_end)) buf[n++] = '_';
+        buf[n++] = upper ? (char)(c - 'A' + 'a') : c;
+    }
+    buf[n] = 0;
+    const char *name = buf;
+    for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
+        if (strcmp(buf, aliases[i][0]) == 0) name = aliases[i][1];
+    return layer_keys(name) ? name : t;
+}
+
 /* Keras's PReLU (type prelu): alpha_initializer (zeros), shared_axes null (an alpha per
  * element) or every axis but the channels ([1] on sequences, [1, 2] on images: an alpha per
  * channel); alpha_regularizer and alpha_constraint only null. */
@@ -817,8 +848,9 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
             return kn__spec_error(ctx, field, "missing (the recurrent layer to run both ways, e.g. {\"type\": \"lstm\", "
                                   "\"units\": 32})");
         int cell = -1;
+        char alias[64];
         for (int k = 0; k < KN_RNN_CELL_COUNT; k++)
-            if (cJSON_IsString(lt) && strcmp(lt->valuestring, cells[k]) == 0) cell = k;
+            if (cJSON_IsString(lt) && strcmp(layer_alias(lt->valuestring, alias, sizeof alias), cells[k]) == 0) cell = k;
         snprintf(field, sizeof field, "%slayer.type", where);
         if (cell < 0) return kn__spec_error(ctx, field, "expected \"simple_rnn\", \"lstm\" or \"gru\"");
         static const char *const rnn_keys[] = {"type", "units", "activation", "recurrent_activation", "use_bias",
@@ -851,7 +883,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                                   "\"units\": 32})");
         const cJSON *lt = cJSON_GetObjectItemCaseSensitive(inner, "type");
         snprintf(field, sizeof field, "%slayer.type", where);
-        if (!cJSON_IsString(lt) || strcmp(lt->valuestring, "dense") != 0)
+        char alias[64];
+        if (!cJSON_IsString(lt) || strcmp(layer_alias(lt->valuestring, alias, sizeof alias), "dense") != 0)
             return kn__spec_error(ctx, field, "expected \"dense\" (the only layer kiln applies per step; conv1d "
                                   "with kernel_size 1 is the same product)");
         static const char *const dense_keys[] = {"type", "units", "activation", "use_bias", "kernel_initializer",
@@ -1139,7 +1172,8 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
             st = kn__spec_error(ctx, f, "each layer needs a type, e.g. {\"type\": \"dense\", \"units\": 64}");
             goto done;
         }
-        const char *t = lt->valuestring;
+        char alias[64];
+        const char *t = layer_alias(lt->valuestring, alias, sizeof alias);
         const char *const *keys = layer_keys(t);
         if (keys && (st = kn__spec_check_keys(ctx, L, where, keys))) goto done;
         if ((st = parse_connections(ctx, m, layers, L, i))) goto done;
