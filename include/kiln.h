@@ -1311,10 +1311,11 @@ kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts,
 
 /* ONNX import (io/onnx_import.c): a model saved by PyTorch's torch.onnx.export (or any
  * exporter) as a kiln model, ready to predict, evaluate, save as a .kiln file or train on.
- * The graph must be a chain of layers: Gemm/MatMul (+ Add), Conv (group 1 or depthwise),
- * MaxPool, AveragePool, GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape to
- * (batch, n), Dropout, Identity and the activations kiln has; anything else is refused
- * naming the node and its op. ONNX's images (N, C, H, W) become kiln's (H, W, C): an image
+ * Its nodes may be Gemm/MatMul (+ Add), Conv (group 1 or depthwise), MaxPool, AveragePool,
+ * GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape, Pad, merges of values
+ * (Add, Sub, Mul, Max, Mean, Sum, Concat: residual and branching networks), Dropout,
+ * Identity and the activations kiln has, over one input to one output; anything else is
+ * refused naming the node and its op. ONNX's images (N, C, H, W) become kiln's (H, W, C): an image
  * model of C > 1 channels takes rows in kiln's (H, W, C) order (the same as ONNX's for one
  * channel); the weights are reordered so it computes what the ONNX model does. */
 typedef struct kn_onnx_opts {

@@ -300,7 +300,9 @@ run info-onnx -- info "$T/cnn_onnx.kiln"
 if [ "$RC" -eq 0 ] && grep -q 'depthwise_conv2d' "$T/out"; then pass info-onnx; else fail info-onnx "exit $RC: $(head -n 1 "$T/err")"; fi
 run import-onnx-loss -- import "$ONNX/cnn.onnx" "$T/cnn_ce.kiln" --loss sparse_categorical_crossentropy --json
 json import-onnx-loss-json "d = o['description']; assert d['loss'] == 'sparse_categorical_crossentropy' and d['from_logits'] is True, o"
-expect_error import-branch 1 "node 0 '/fc/Gemm' (Gemm): its input feeds more than one node" -- import "$ONNX/residual.onnx" "$T/r.kiln"
+expect_error import-outputs 1 "kiln imports models of one output" -- import "$ONNX/two_outputs.onnx" "$T/r.kiln"
+run import-residual -- import "$ONNX/branches.onnx" "$T/branches.kiln" --json
+json import-residual-json "l = o['description']['layers']; assert [x['type'] for x in l if 'inputs' in x] == ['conv2d', 'concatenate', 'add', 'multiply', 'maximum', 'subtract'] and l[2]['inputs'] == ['conv2d_0', 'conv2d_1'], l"
 expect_error import-op 1 "(Abs): not an op kiln imports" -- import "$ONNX/abs.onnx" "$T/r.kiln"
 expect_error import-not-onnx 1 "truncated or malformed" -- import "$MODEL" "$T/r.kiln"
 expect_error import-no-out 2 "missing OUT" -- import "$ONNX/cnn.onnx"

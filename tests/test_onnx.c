@@ -5,10 +5,11 @@
  *   padding kiln adds, a batch norm, a depthwise and a pointwise convolution, relu6, a
  *   flatten whose next weights kiln reorders from (c, y, x) to (y, x, c)), every activation
  *   PyTorch exports as one op or x * gate(x), and a CNN with average and global pooling
- *   (a Pad of zeros before the average pool, which kiln drops):
+ *   (a Pad of zeros before the average pool, which kiln drops), a residual add, and a CNN
+ *   of branches (concatenated channels, a residual add, x * g - max(x, g)):
  *   kiln's predictions against PyTorch's for the same inputs;
  * - the imported model saved and loaded predicts the same, and trains (a step);
- * - the refusals, one line naming the file and the node: a branch (a residual add), an op
+ * - the refusals, one line naming the file and the node: two outputs, an op
  *   kiln does not import, truncated and foreign bytes, an empty file. Run from the source
  *   root. */
 #define _DEFAULT_SOURCE /* mkdtemp */
@@ -39,6 +40,9 @@ static const onnx_case cases[] = {
     {"acts", 0, 0, 6, 3, "dense dense dense dense dense dense dense dense dense"},
     /* (PyTorch's export folds this batch norm into the convolution before it) */
     {"gap", 2, 9, 9, 4, "conv2d average_pool2d conv2d global_average_pool2d dense"},
+    {"residual", 0, 0, 4, 4, "dense add"},
+    {"branches", 3, 8, 8, 4,
+     "conv2d conv2d concatenate conv2d add activation conv2d multiply maximum subtract max_pool2d flatten dense"},
 };
 
 static kn_ctx *new_ctx(void) {
@@ -89,7 +93,7 @@ static void golden_case(const onnx_case *c) {
         CHECK(!st, "%s: predict: %s", c->name, kn_last_error(ctx));
         double worst = 0;
         for (int64_t k = 0; !st && k < N * c->outputs; k++) worst = fmax(worst, fabs(out[k] - y[k]) / (1 + fabs(y[k])));
-        printf("%-5s %-95s worst error %.2e against PyTorch\n", c->name, types, worst);
+        printf("%-8s %-95s worst error %.2e against PyTorch\n", c->name, types, worst);
         CHECK(!st && worst < 2e-5, "%s: predictions differ from PyTorch's by %.3g", c->name, worst);
         /* saved and loaded: the same predictions (to rounding: a loaded model's weights are
          * read-only, so its inference graph folds a batch norm into scale and shift) */
@@ -144,8 +148,8 @@ static void refusal(const char *what, const char *path, const void *bytes, size_
 }
 
 static void refusals(void) {
-    refusal("branch", "tests/data/onnx/residual.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
-            "node 0 '/fc/Gemm' (Gemm): its input feeds more than one node");
+    refusal("outputs", "tests/data/onnx/two_outputs.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
+            "two_outputs.onnx: kiln imports models of one output");
     refusal("op", "tests/data/onnx/abs.onnx", NULL, 0, KN_ERR_UNSUPPORTED, "node 0 '/Abs' (Abs): not an op kiln imports");
     refusal("missing", "tests/data/onnx/no_such.onnx", NULL, 0, KN_ERR_IO, "no_such.onnx: cannot open");
     /* mlp.onnx cut at every 97th byte: never a model, never a crash */

@@ -1,7 +1,8 @@
 /* onnx_import.c — kn_model_import_onnx: an ONNX model (PyTorch's torch.onnx.export, Keras's
- * tf2onnx, ...) as a kiln model. The graph must be a chain of layers, each node reading the
- * one before (and constants); it becomes a sequential JSON description (the one the model
- * file then keeps) whose parameters are the ONNX initializers in kiln's layouts:
+ * tf2onnx, ...) as a kiln model. Each node becomes a layer of a JSON description (the one the
+ * model file then keeps), or folds into the layer that makes its input when it is that
+ * value's only reader (a bias Add, an activation); the initializers become the parameters, in
+ * kiln's layouts:
  *
  *   Gemm, MatMul (+ Add)        dense: kernel (in, out), W transposed when transB = 1
  *   Conv, group 1               conv2d: kernel (KH*KW*C, F) from ONNX's (F, C, KH, KW)
@@ -11,6 +12,9 @@
  *   BatchNormalization          batch_normalization (gamma, beta, moving mean and variance)
  *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
  *   Pad (zeros along H, W)      zero_padding2d
+ *   Add, Sub, Mul, Max, Mean,   add, subtract, multiply, maximum, average, add, concatenate
+ *   Sum, Concat of values       (the channels or features), naming their inputs as Keras's
+ *                               functional models do: residual and branching networks
  *   Relu, Sigmoid, Tanh, ...    the activation of the dense or convolution before, or an
  *                               activation layer; Sigmoid (HardSigmoid) then Mul by its
  *                               input: silu (hard_silu)
@@ -20,7 +24,8 @@
  * NCHW in ONNX and NHWC in kiln: the input (N, C, H, W) becomes input_shape [H, W, C] (the
  * same bytes when C = 1), and the dense layer after a Flatten of C > 1 channels gets its
  * kernel's rows reordered from (c, y, x) to (y, x, c), so it computes what the ONNX model
- * does. Anything else is refused in one line naming the node and its op. */
+ * does. The graph must have one input and one output, made by its last layer. Anything else
+ * is refused in one line naming the node and its op. */
 #include "io/onnx_proto.h"
 #include "nn/model.h"
 
@@ -42,6 +47,16 @@ typedef struct {
     bool has_act, has_bias;
 } imp_layer;
 
+/* What a value of the graph is: an image (C, H, W) or f features, made by kiln layer
+ * `layer` (-1: the model's input); perm: a Flatten of (pc, ph, pw) whose (c, y, x) order the
+ * next dense layer's rows take. */
+typedef struct {
+    char name[KN__ONNX_NAME];
+    int layer;
+    bool image, perm;
+    int64_t c, h, w, f, pc, ph, pw;
+} imp_value;
+
 typedef struct {
     kn_ctx *ctx;
     const char *what;
@@ -49,11 +64,14 @@ typedef struct {
     cJSON *desc, *layers;
     imp_layer *L;
     int n, cap;
-    /* the value the chain has reached: an image (C, H, W) or f features */
+    imp_value *vals;
+    int n_vals, cap_vals;
+    /* the node's input value, as the readers below work on it (then its output's) */
     char cur[KN__ONNX_NAME];
+    int src_layer; /* the layer that made it (-1: the input); a new layer takes it as input */
+    bool sole;     /* this node is its only reader: the layer that made it may absorb the node */
     bool image;
     int64_t c, h, w, f;
-    /* a Flatten of (pc, ph, pw) whose (c, y, x) order the next dense layer's rows take */
     bool perm;
     int64_t pc, ph, pw;
     const kn__onnx_node *node; /* the node being read (for messages) */
@@ -117,7 +135,12 @@ static bool attr_ints(const kn__onnx_node *nd, const char *name, int n, int64_t 
 
 /* ------------------------------------------------------------- layers */
 
+static const char *layer_name(imp *s, int layer);
+
+/* A new layer of the description, taking the value the node reads (inputs named when that
+ * is not the layer before), which its output then is. */
 static imp_layer *add_layer(imp *s, const char *type) {
+    if (s->n >= KN__MAX_LAYERS) return NULL;
     if (s->n == s->cap) {
         int nc = s->cap ? s->cap * 2 : 16;
         imp_layer *p = realloc(s->L, (size_t)nc * sizeof *p);
@@ -134,7 +157,28 @@ static imp_layer *add_layer(imp *s, const char *type) {
     }
     cJSON_AddItemToArray(s->layers, L->json);
     s->n++;
+    if (s->src_layer != s->n - 2) {
+        const char *from = layer_name(s, s->src_layer);
+        if (!from || !cJSON_AddStringToObject(L->json, "inputs", from)) return NULL;
+    }
+    s->src_layer = s->n - 1;
     return L;
+}
+
+/* Layer i's name ("input" for -1), given to it (Keras's "<type>_<k>", k counted per type)
+ * the first time another layer names it as an input. */
+static const char *layer_name(imp *s, int layer) {
+    if (layer < 0) return "input";
+    cJSON *json = s->L[layer].json;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(json, "name");
+    if (cJSON_IsString(name)) return name->valuestring;
+    const char *type = cJSON_GetObjectItemCaseSensitive(json, "type")->valuestring;
+    int k = 0;
+    for (int i = 0; i < layer; i++) k += strcmp(cJSON_GetObjectItemCaseSensitive(s->L[i].json, "type")->valuestring, type) == 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s_%d", type, k);
+    name = cJSON_AddStringToObject(json, "name", buf);
+    return name ? name->valuestring : NULL;
 }
 
 /* A parameter of n floats for L (zeroed), which the caller fills. */
@@ -162,7 +206,9 @@ static bool add_pair(cJSON *o, const char *key, int64_t a, int64_t b) {
     return cJSON_AddItemToObject(o, key, arr);
 }
 
-static imp_layer *last_layer(imp *s) { return s->n ? &s->L[s->n - 1] : NULL; }
+/* The layer that made the node's input, when the node is its only reader (it may fold into
+ * that layer), else NULL. */
+static imp_layer *producer(imp *s) { return s->sole && s->src_layer >= 0 ? &s->L[s->src_layer] : NULL; }
 
 /* ------------------------------------------------------------- node readers */
 
@@ -210,7 +256,7 @@ static kn_status read_gemm(imp *s) {
     if (attr_int(s->node, "transA", 0)) return unsupported(s, "transA = 1");
     float alpha = attr_float(s->node, "alpha", 1.0f), beta = attr_float(s->node, "beta", 1.0f);
     if ((st = dense_from(s, W, attr_int(s->node, "transB", 0) != 0, alpha))) return st;
-    imp_layer *L = last_layer(s);
+    imp_layer *L = &s->L[s->src_layer];
     if (s->node->n_inputs > 2 && s->node->inputs[2][0]) {
         int64_t units = s->f;
         if (!C || !(C->numel == units || C->numel == 1)) return unsupported(s, "C must be a constant of 1 or N values");
@@ -229,15 +275,16 @@ static kn_status read_matmul(imp *s) {
     return dense_from(s, W, false, 1.0f);
 }
 
-/* Add of a constant row: into the bias of the dense or convolution layer just before. */
+/* Add of a constant row: into the bias of the dense or convolution layer that made its
+ * input (the merges of two values are read_merge's). */
 static kn_status read_add(imp *s) {
-    imp_layer *L = last_layer(s);
+    imp_layer *L = producer(s);
     int other = strcmp(s->node->inputs[0], s->cur) == 0 ? 1 : 0;
     const kn__onnx_tensor *b = const_input(s, other, -1);
     int64_t n = s->image ? s->c : s->f;
     if (!L || !L->weighted || L->has_act || L->has_bias || !b || !(b->numel == n || b->numel == 1))
-        return unsupported(s, "kiln takes an Add only as the bias (a constant of one value per unit or channel) of "
-                              "the dense or convolution layer just before");
+        return unsupported(s, "kiln takes an Add of a constant only as the bias (one value per unit or channel) of "
+                              "the dense or convolution layer that makes its input");
     float *bias = param_of(L, "bias");
     for (int64_t j = 0; j < n; j++) bias[j] = b->f[b->numel == 1 ? 0 : j];
     L->has_bias = true;
@@ -493,7 +540,7 @@ static kn_status read_reshape(imp *s) {
 
 /* The activation of the weighted layer before (when it has none yet), else an activation layer. */
 static kn_status activation(imp *s, const char *name, float alpha) {
-    imp_layer *L = last_layer(s);
+    imp_layer *L = producer(s);
     if (L && L->weighted && !L->has_act) {
         if (!cJSON_AddStringToObject(L->json, "activation", name) ||
             (alpha != 0 && !cJSON_AddNumberToObject(L->json, "alpha", alpha)))
@@ -503,7 +550,7 @@ static kn_status activation(imp *s, const char *name, float alpha) {
     }
     if (alpha != 0 && !((strcmp(name, "leaky_relu") == 0 && fabsf(alpha - 0.2f) < 1e-6f) ||
                         (strcmp(name, "elu") == 0 && fabsf(alpha - 1.0f) < 1e-6f)))
-        return unsupported(s, "this alpha on a layer that is not right after a dense or convolution layer");
+        return unsupported(s, "this alpha other than on the output of a dense or convolution layer");
     L = add_layer(s, "activation");
     if (!L || !cJSON_AddStringToObject(L->json, "activation", name)) return oom(s);
     return KN_OK;
@@ -557,7 +604,7 @@ static kn_status read_activation(imp *s, const char *op, bool *handled) {
     return KN_OK;
 }
 
-/* ------------------------------------------------------------- the chain */
+/* ------------------------------------------------------------- the graph */
 
 /* How many nodes read value `name`. */
 static int readers(const kn__onnx_model *m, const char *name) {
@@ -565,6 +612,38 @@ static int readers(const kn__onnx_model *m, const char *name) {
     for (int i = 0; i < m->n_nodes; i++)
         for (int k = 0; k < m->nodes[i].n_inputs; k++) n += strcmp(m->nodes[i].inputs[k], name) == 0;
     return n;
+}
+
+static const imp_value *find_value(const imp *s, const char *name) {
+    for (int i = s->n_vals - 1; i >= 0; i--)
+        if (strcmp(s->vals[i].name, name) == 0) return &s->vals[i];
+    return NULL;
+}
+
+/* Records value `name` as the working state (s->image ... s->pw) made by s->src_layer. */
+static kn_status add_value(imp *s, const char *name) {
+    if (s->n_vals == s->cap_vals) {
+        int nc = s->cap_vals ? s->cap_vals * 2 : 32;
+        imp_value *p = realloc(s->vals, (size_t)nc * sizeof *p);
+        if (!p) return oom(s);
+        s->vals = p;
+        s->cap_vals = nc;
+    }
+    imp_value *v = &s->vals[s->n_vals++];
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->layer = s->src_layer;
+    v->image = s->image, v->perm = s->perm;
+    v->c = s->c, v->h = s->h, v->w = s->w, v->f = s->f, v->pc = s->pc, v->ph = s->ph, v->pw = s->pw;
+    return KN_OK;
+}
+
+/* The working state from value v, read by the current node. */
+static void load_value(imp *s, const imp_value *v) {
+    snprintf(s->cur, sizeof s->cur, "%s", v->name);
+    s->src_layer = v->layer;
+    s->sole = readers(s->m, v->name) == 1;
+    s->image = v->image, s->perm = v->perm;
+    s->c = v->c, s->h = v->h, s->w = v->w, s->f = v->f, s->pc = v->pc, s->ph = v->ph, s->pw = v->pw;
 }
 
 static kn_status read_input(imp *s) {
@@ -577,7 +656,6 @@ static kn_status read_input(imp *s) {
         snprintf(d, sizeof d, " (this one has %d)", count);
         return fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one input", d);
     }
-    snprintf(s->cur, sizeof s->cur, "%s", in->name);
     if (in->elem_type && in->elem_type != KN__ONNX_FLOAT) return unsupported(s, "the input is not float");
     cJSON *shape = cJSON_AddArrayToObject(s->desc, "input_shape");
     if (!shape) return oom(s);
@@ -596,7 +674,68 @@ static kn_status read_input(imp *s) {
     } else {
         return fail(s, KN_ERR_UNSUPPORTED, "kiln imports inputs of (batch, n) features or (batch, C, H, W) images", NULL);
     }
+    s->src_layer = -1;
+    return add_value(s, in->name);
+}
+
+/* A merge of the node's inputs, all values of the graph: Add, Sub, Mul, Max, Mean, Sum of
+ * equal shapes (kiln's add, subtract, multiply, maximum, average), Concat along the channels
+ * (axis 1 of NCHW, kiln's last) or the features. */
+static kn_status read_merge(imp *s, const char *type) {
+    const kn__onnx_node *nd = s->node;
+    const imp_value *v[16];
+    int n = nd->n_inputs;
+    bool concat = strcmp(type, "concatenate") == 0;
+    if (n < 2 || n > 16) return unsupported(s, "a merge of 2 to 16 inputs");
+    if (strcmp(type, "subtract") == 0 && n != 2) return unsupported(s, "Sub of other than 2 inputs");
+    for (int k = 0; k < n; k++)
+        if (!(v[k] = find_value(s, nd->inputs[k])))
+            return unsupported(s, "kiln merges values of the graph (an input of the model or of a layer), not constants");
+    if (concat) {
+        int64_t axis = attr_int(nd, "axis", 1);
+        if (axis != 1 && !(axis == -1 && !v[0]->image)) return unsupported(s, "Concat along other than the channels or features");
+    }
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) {
+        bool same = v[k]->image == v[0]->image && (v[0]->image ? v[k]->h == v[0]->h && v[k]->w == v[0]->w : true) &&
+                    (concat || (v[0]->image ? v[k]->c == v[0]->c : v[k]->f == v[0]->f));
+        if (!same) return fail(s, KN_ERR_SHAPE, "inputs of different shapes (kiln does not broadcast a merge)", NULL);
+        if (v[k]->perm && (concat || !v[0]->perm || v[k]->pc != v[0]->pc || v[k]->ph != v[0]->ph))
+            return unsupported(s, "a merge of flattened images (kiln orders their features differently)");
+        total += v[0]->image ? v[k]->c : v[k]->f;
+    }
+    load_value(s, v[0]);
+    imp_layer *L = add_layer(s, type);
+    cJSON *ins = cJSON_CreateArray();
+    if (!L || !ins) {
+        cJSON_Delete(ins);
+        return oom(s);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
+    cJSON_AddItemToObject(L->json, "inputs", ins);
+    for (int k = 0; k < n; k++) {
+        const char *name = layer_name(s, v[k]->layer);
+        if (!name) return oom(s);
+        cJSON_AddItemToArray(ins, cJSON_CreateString(name));
+    }
+    if (concat && s->image) s->c = total;
+    else if (concat) s->f = total;
     return KN_OK;
+}
+
+/* The node's merge layer type, or NULL when it is not a merge of values (an Add of a
+ * constant is a bias). */
+static const char *merge_type(const imp *s, const kn__onnx_node *nd) {
+    static const char *const ops[][2] = {{"Add", "add"},         {"Sub", "subtract"}, {"Mul", "multiply"},
+                                         {"Max", "maximum"},     {"Mean", "average"}, {"Sum", "add"},
+                                         {"Concat", "concatenate"}};
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+        if (strcmp(nd->op, ops[i][0]) != 0) continue;
+        int values = 0;
+        for (int k = 0; k < nd->n_inputs; k++) values += find_value(s, nd->inputs[k]) != NULL;
+        return values >= 2 || strcmp(nd->op, "Concat") == 0 || strcmp(nd->op, "Add") != 0 ? ops[i][1] : NULL;
+    }
+    return NULL;
 }
 
 static kn_status read_nodes(imp *s) {
@@ -607,13 +746,13 @@ static kn_status read_nodes(imp *s) {
         const char *op = nd->op;
         if (strcmp(op, "Constant") == 0) continue;
         if (nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0) return unsupported(s, "an op outside ONNX's default domain");
-        if (nd->n_inputs < 1 || strcmp(nd->inputs[0], s->cur) != 0) {
-            bool second = nd->n_inputs > 1 && strcmp(nd->inputs[1], s->cur) == 0 && strcmp(op, "Add") == 0;
-            if (!second)
-                return unsupported(s, "it does not read the value the chain has reached: kiln imports chains of "
-                                      "layers, each node reading the one before");
-        }
         if (nd->n_outputs < 1 || !nd->outputs[0][0]) return fail(s, KN_ERR_FORMAT, "no output", NULL);
+        /* the value it reads: its first input that is one (an Add's bias may come first) */
+        const imp_value *in = NULL;
+        for (int k = 0; k < nd->n_inputs && !in; k++) in = find_value(s, nd->inputs[k]);
+        if (!in) return unsupported(s, "it reads no value of the graph (only constants, or values kiln did not import)");
+        load_value(s, in);
+        const char *merge = merge_type(s, nd);
         /* Sigmoid (HardSigmoid) then Mul by its input: silu (hard_silu), as PyTorch exports SiLU
          * (and Hardswish before opset 14) */
         bool silu = false, hard = strcmp(op, "HardSigmoid") == 0;
@@ -622,17 +761,18 @@ static kn_status read_nodes(imp *s) {
             const kn__onnx_node *mul = &m->nodes[i + 1];
             silu = (strcmp(mul->inputs[0], s->cur) == 0 && strcmp(mul->inputs[1], nd->outputs[0]) == 0) ||
                    (strcmp(mul->inputs[1], s->cur) == 0 && strcmp(mul->inputs[0], nd->outputs[0]) == 0);
+            s->sole = silu; /* the pair is the only reader */
         }
-        if (!silu && readers(m, s->cur) > 1)
-            return unsupported(s, "its input feeds more than one node: kiln imports chains of layers, not branches");
+        if (silu && hard && !(near(attr_float(nd, "alpha", 0.2f), 1.0f / 6) && near(attr_float(nd, "beta", 0.5f), 0.5f)))
+            silu = false; /* then a hard_sigmoid layer and a multiply */
         kn_status st = KN_OK;
         bool handled = true;
-        if (silu && hard && (!near(attr_float(nd, "alpha", 0.2f), 1.0f / 6) || !near(attr_float(nd, "beta", 0.5f), 0.5f))) {
-            st = unsupported(s, "x * HardSigmoid(x) is hard_silu only with alpha 1/6 and beta 0.5");
-        } else if (silu) {
+        if (silu) {
             st = activation(s, hard ? "hard_silu" : "silu", 0);
             i++; /* the Mul */
             nd = &m->nodes[i];
+        } else if (merge) {
+            st = read_merge(s, merge);
         } else if (strcmp(op, "Gemm") == 0) {
             st = read_gemm(s);
         } else if (strcmp(op, "MatMul") == 0) {
@@ -662,18 +802,21 @@ static kn_status read_nodes(imp *s) {
         }
         if (st) return st;
         if (!handled)
-            return unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Conv, MaxPool, AveragePool, "
-                                  "GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten, Reshape, Pad, Dropout, "
-                                  "Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, Softmax, Softplus, "
-                                  "Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6], Sigmoid * x)");
-        snprintf(s->cur, sizeof s->cur, "%s", nd->outputs[0]);
+            return unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Max, Mean, Sum, Concat, Conv, "
+                                  "MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten, "
+                                  "Reshape, Pad, Dropout, Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
+                                  "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
+        if ((st = add_value(s, nd->outputs[0]))) return st;
     }
     s->node = NULL;
-    if (s->m->n_outputs != 1 || strcmp(s->m->outputs[0].name, s->cur) != 0)
-        return fail(s, KN_ERR_UNSUPPORTED, "the graph's output must be its one last value (kiln imports chains of layers)",
-                    NULL);
-    if (s->image) return fail(s, KN_ERR_UNSUPPORTED, "the output is an image; kiln's models end in (batch, n)", NULL);
+    const imp_value *out = s->m->n_outputs == 1 ? find_value(s, s->m->outputs[0].name) : NULL;
+    if (!out) return fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one output, made by the graph's nodes", NULL);
     if (!s->n) return fail(s, KN_ERR_UNSUPPORTED, "no layers", NULL);
+    if (out->layer != s->n - 1)
+        return fail(s, KN_ERR_UNSUPPORTED, "the output is not made by the graph's last layer (kiln's last layer is the "
+                                           "model's output)", NULL);
+    if (out->image) return fail(s, KN_ERR_UNSUPPORTED, "the output is an image; kiln's models end in (batch, n)", NULL);
+    s->f = out->f;
     return KN_OK;
 }
 
@@ -746,6 +889,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     for (int i = 0; i < s.n; i++)
         for (int k = 0; k < s.L[i].n_params; k++) free(s.L[i].data[k]);
     free(s.L);
+    free(s.vals);
     cJSON_Delete(s.desc);
     kn__onnx_free(&m);
     return st;

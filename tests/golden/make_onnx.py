@@ -16,6 +16,10 @@ Cases:
             8 -> 3, Sigmoid
   gap       (2, 9, 9) images: Conv 6 3x3 'same', ELU, AvgPool 2 (4x4), Conv 6 3x3 pad 1,
             BatchNorm, GlobalAveragePool, Flatten, Linear 6 -> 4, Softmax
+  residual  (4) features: relu(Linear 4 -> 4 (x)) + x
+  branches  (3, 8, 8) images: relu(Conv 8 3x3 (x)) and Conv 8 1x1 (x) concatenated on the
+            channels, r = relu(Conv 16 3x3 (that) + that), g = sigmoid(Conv 16 1x1 (r)),
+            MaxPool 2 of r * g - max(r, g), Flatten, Linear 256 -> 4
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -74,8 +78,6 @@ case("gap", nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ELU(), nn.AvgPool2d(
      (2, 9, 9))
 
 
-# Graphs kiln refuses (tests/test_onnx.c checks the messages): a residual branch, and an op
-# kiln does not import.
 class Residual(nn.Module):
     def __init__(self):
         super().__init__()
@@ -83,6 +85,33 @@ class Residual(nn.Module):
 
     def forward(self, x):
         return torch.relu(self.fc(x)) + x
+
+
+class Branches(nn.Module):
+    """Two branches concatenated on the channels, a residual add, a sigmoid gate, and
+    x * g - max(x, g): kiln's concatenate, add, multiply, maximum and subtract layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(3, 8, 1)
+        self.c, self.d = nn.Conv2d(16, 16, 3, padding=1), nn.Conv2d(16, 16, 1)
+        self.fc = nn.Linear(16 * 4 * 4, 4)
+
+    def forward(self, x):
+        cat = torch.cat([torch.relu(self.a(x)), self.b(x)], 1)
+        r = torch.relu(self.c(cat) + cat)
+        g = torch.sigmoid(self.d(r))
+        y = nn.functional.max_pool2d(r * g - torch.maximum(r, g), 2)
+        return self.fc(torch.flatten(y, 1))
+
+
+class TwoOutputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 3), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.a(x), self.b(x)
 
 
 class Abs(nn.Module):
@@ -94,6 +123,11 @@ class Abs(nn.Module):
         return self.fc(torch.abs(x))
 
 
-for name, net in (("residual", Residual()), ("abs", Abs())):
+case("residual", Residual(), (4,))
+case("branches", Branches(), (3, 8, 8))
+
+# Graphs kiln refuses (tests/test_onnx.c checks the messages): two outputs, and an op kiln
+# does not import.
+for name, net in (("two_outputs", TwoOutputs()), ("abs", Abs())):
     torch.onnx.export(net.eval(), torch.randn(1, 4), os.path.join(OUT, name + ".onnx"), input_names=["x"],
-                      output_names=["y"], opset_version=13)
+                      output_names=["y", "z"][:2 if name == "two_outputs" else 1], opset_version=13)
