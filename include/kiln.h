@@ -1312,7 +1312,8 @@ kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts,
 /* ONNX import (io/onnx_import.c): a model saved by PyTorch's torch.onnx.export (or any
  * exporter) as a kiln model, ready to predict, evaluate, save as a .kiln file or train on.
  * Its nodes may be Gemm/MatMul (+ Add), Conv (group 1 or depthwise), MaxPool, AveragePool,
- * GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape, Pad, merges of values
+ * GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape, Pad, Transpose between
+ * NCHW and NHWC, scaling by constants, merges of values
  * (Add, Sub, Mul, Max, Mean, Sum, Concat: residual and branching networks), Dropout,
  * Identity and the activations kiln has, over one input to one output; anything else is
  * refused naming the node and its op. ONNX's images (N, C, H, W) become kiln's (H, W, C): an image

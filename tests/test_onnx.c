@@ -6,7 +6,9 @@
  *   flatten whose next weights kiln reorders from (c, y, x) to (y, x, c)), every activation
  *   PyTorch exports as one op or x * gate(x), and a CNN with average and global pooling
  *   (a Pad of zeros before the average pool, which kiln drops), a residual add, and a CNN
- *   of branches (concatenated channels, a residual add, x * g - max(x, g)):
+ *   of branches (concatenated channels, a residual add, x * g - max(x, g)), and a model
+ *   taking (N, H, W, C) images as tf2onnx exports Keras's (transposed to NCHW around the
+ *   convolution; scaled by constants):
  *   kiln's predictions against PyTorch's for the same inputs;
  * - the imported model saved and loaded predicts the same, and trains (a step);
  * - the refusals, one line naming the file and the node: two outputs, an op
@@ -29,20 +31,23 @@ enum { N = 4 };
 typedef struct {
     const char *name;
     int64_t c, h, w; /* image inputs (C, H, W); c = 0: features w */
+    bool nhwc;       /* the ONNX input is (N, H, W, C) already (kiln's order) */
     int64_t outputs;
     const char *layers; /* what the description must contain, in order (type names) */
 } onnx_case;
 
 static const onnx_case cases[] = {
-    {"mlp", 1, 8, 8, 10, "flatten dense dense dense"},
-    {"cnn", 3, 12, 10, 5,
+    {"mlp", 1, 8, 8, false, 10, "flatten dense dense dense"},
+    {"cnn", 3, 12, 10, false, 5,
      "conv2d max_pool2d zero_padding2d conv2d batch_normalization depthwise_conv2d conv2d flatten dense"},
-    {"acts", 0, 0, 6, 3, "dense dense dense dense dense dense dense dense dense"},
+    {"acts", 0, 0, 6, false, 3, "dense dense dense dense dense dense dense dense dense"},
     /* (PyTorch's export folds this batch norm into the convolution before it) */
-    {"gap", 2, 9, 9, 4, "conv2d average_pool2d conv2d global_average_pool2d dense"},
-    {"residual", 0, 0, 4, 4, "dense add"},
-    {"branches", 3, 8, 8, 4,
+    {"gap", 2, 9, 9, false, 4, "conv2d average_pool2d conv2d global_average_pool2d dense"},
+    {"residual", 0, 0, 4, false, 4, "dense add"},
+    {"branches", 3, 8, 8, false, 4,
      "conv2d conv2d concatenate conv2d add activation conv2d multiply maximum subtract max_pool2d flatten dense"},
+    /* (N, H, W, C) in, transposed around the convolution, scaled by constants: tf2onnx's form */
+    {"nhwc", 3, 5, 6, true, 3, "rescaling rescaling conv2d flatten rescaling dense"},
 };
 
 static kn_ctx *new_ctx(void) {
@@ -83,7 +88,7 @@ static void golden_case(const onnx_case *c) {
         for (int64_t r = 0; r < N; r++)
             for (int64_t k = 0; k < in; k++) {
                 int64_t dst = k;
-                if (c->c) {
+                if (c->c && !c->nhwc) {
                     int64_t ch = k / (c->h * c->w), p = k % (c->h * c->w);
                     dst = p * c->c + ch;
                 }

@@ -12,6 +12,9 @@
  *   BatchNormalization          batch_normalization (gamma, beta, moving mean and variance)
  *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
  *   Pad (zeros along H, W)      zero_padding2d
+ *   Mul, Div, Add, Sub by a     rescaling (x scale + offset)
+ *   constant scalar
+ *   Transpose NCHW <-> NHWC     nothing (kiln's images are NHWC whatever ONNX's order)
  *   Add, Sub, Mul, Max, Mean,   add, subtract, multiply, maximum, average, add, concatenate
  *   Sum, Concat of values       (the channels or features), naming their inputs as Keras's
  *                               functional models do: residual and branching networks
@@ -24,7 +27,8 @@
  * NCHW in ONNX and NHWC in kiln: the input (N, C, H, W) becomes input_shape [H, W, C] (the
  * same bytes when C = 1), and the dense layer after a Flatten of C > 1 channels gets its
  * kernel's rows reordered from (c, y, x) to (y, x, c), so it computes what the ONNX model
- * does. The graph must have one input and one output, made by its last layer. Anything else
+ * does. An input the graph transposes to NCHW first (tf2onnx's Keras models) is (N, H, W, C):
+ * kiln's order, and a Flatten after a Transpose back to NHWC needs no reordering. The graph must have one input and one output, made by its last layer. Anything else
  * is refused in one line naming the node and its op. */
 #include "io/onnx_proto.h"
 #include "nn/model.h"
@@ -54,6 +58,10 @@ typedef struct {
     char name[KN__ONNX_NAME];
     int layer;
     bool image, perm;
+    bool nhwc; /* an image whose ONNX order is (N, H, W, C) (after a Transpose): kiln's own */
+    /* the input (or an elementwise function of it) of 4 dimensions not yet known to be
+     * (N, C, H, W) or (N, H, W, C): c, h, w hold its dimensions 1, 2, 3 */
+    bool ambiguous;
     int64_t c, h, w, f, pc, ph, pw;
 } imp_value;
 
@@ -70,10 +78,14 @@ typedef struct {
     char cur[KN__ONNX_NAME];
     int src_layer; /* the layer that made it (-1: the input); a new layer takes it as input */
     bool sole;     /* this node is its only reader: the layer that made it may absorb the node */
-    bool image;
+    bool image, nhwc, ambiguous;
     int64_t c, h, w, f;
     bool perm;
     int64_t pc, ph, pw;
+    /* the input: its dimensions after the batch, and how the graph reads 4 of them: 0 not
+     * yet known, 1 (N, C, H, W), 2 (N, H, W, C) (transposed to NCHW first, as tf2onnx does) */
+    int in_ndim, input_layout;
+    int64_t in_dims[3];
     const kn__onnx_node *node; /* the node being read (for messages) */
     int node_index;
 } imp;
@@ -216,7 +228,9 @@ static kn_status need_flat(imp *s) {
     return s->image ? unsupported(s, "expects features (batch, n); the value here is an image (flatten it first)") : KN_OK;
 }
 static kn_status need_image(imp *s) {
-    return s->image ? KN_OK : unsupported(s, "expects images (batch, C, H, W); the value here is (batch, n)");
+    if (!s->image) return unsupported(s, "expects images (batch, C, H, W); the value here is (batch, n)");
+    if (s->nhwc) return unsupported(s, "expects images (batch, C, H, W); the value here is (batch, H, W, C) (transposed)");
+    return KN_OK;
 }
 
 /* A dense layer of `out` units from W (k, out) read as w(row, col); the rows permuted after
@@ -477,6 +491,7 @@ static kn_status read_global_pool(imp *s, bool max) {
 }
 
 static kn_status read_batch_norm(imp *s) {
+    if (s->image && s->nhwc) return need_image(s);
     int64_t n = s->image ? s->c : s->f;
     const kn__onnx_tensor *p[4];
     for (int k = 0; k < 4; k++)
@@ -498,7 +513,8 @@ static kn_status read_batch_norm(imp *s) {
 static kn_status flatten(imp *s) {
     if (!s->image) return KN_OK;
     if (!add_layer(s, "flatten")) return oom(s);
-    s->perm = s->c > 1 && s->h * s->w > 1;
+    s->perm = !s->nhwc && s->c > 1 && s->h * s->w > 1; /* (H, W, C) is kiln's order already */
+    s->nhwc = false;
     s->pc = s->c, s->ph = s->h, s->pw = s->w;
     s->image = false;
     s->f = s->c * s->h * s->w;
@@ -632,7 +648,7 @@ static kn_status add_value(imp *s, const char *name) {
     imp_value *v = &s->vals[s->n_vals++];
     snprintf(v->name, sizeof v->name, "%s", name);
     v->layer = s->src_layer;
-    v->image = s->image, v->perm = s->perm;
+    v->image = s->image, v->perm = s->perm, v->nhwc = s->nhwc, v->ambiguous = s->ambiguous;
     v->c = s->c, v->h = s->h, v->w = s->w, v->f = s->f, v->pc = s->pc, v->ph = s->ph, v->pw = s->pw;
     return KN_OK;
 }
@@ -642,7 +658,7 @@ static void load_value(imp *s, const imp_value *v) {
     snprintf(s->cur, sizeof s->cur, "%s", v->name);
     s->src_layer = v->layer;
     s->sole = readers(s->m, v->name) == 1;
-    s->image = v->image, s->perm = v->perm;
+    s->image = v->image, s->perm = v->perm, s->nhwc = v->nhwc, s->ambiguous = v->ambiguous;
     s->c = v->c, s->h = v->h, s->w = v->w, s->f = v->f, s->pc = v->pc, s->ph = v->ph, s->pw = v->pw;
 }
 
@@ -657,20 +673,15 @@ static kn_status read_input(imp *s) {
         return fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one input", d);
     }
     if (in->elem_type && in->elem_type != KN__ONNX_FLOAT) return unsupported(s, "the input is not float");
-    cJSON *shape = cJSON_AddArrayToObject(s->desc, "input_shape");
-    if (!shape) return oom(s);
     for (int k = 1; k < in->ndim; k++)
         if (in->dims[k] < 1 || in->dims[k] > (1 << 24))
             return fail(s, KN_ERR_UNSUPPORTED, "the input's dimensions after the batch must be fixed sizes", NULL);
+    s->in_ndim = in->ndim;
     if (in->ndim == 2) {
-        s->f = in->dims[1];
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->f));
-    } else if (in->ndim == 4) {
-        s->image = true;
-        s->c = in->dims[1], s->h = in->dims[2], s->w = in->dims[3];
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->h));
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->w));
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)s->c));
+        s->f = s->in_dims[0] = in->dims[1];
+    } else if (in->ndim == 4) { /* (N, C, H, W) unless the graph transposes it first (resolve_layout) */
+        s->image = s->ambiguous = true;
+        s->c = s->in_dims[0] = in->dims[1], s->h = s->in_dims[1] = in->dims[2], s->w = s->in_dims[2] = in->dims[3];
     } else {
         return fail(s, KN_ERR_UNSUPPORTED, "kiln imports inputs of (batch, n) features or (batch, C, H, W) images", NULL);
     }
@@ -688,16 +699,21 @@ static kn_status read_merge(imp *s, const char *type) {
     bool concat = strcmp(type, "concatenate") == 0;
     if (n < 2 || n > 16) return unsupported(s, "a merge of 2 to 16 inputs");
     if (strcmp(type, "subtract") == 0 && n != 2) return unsupported(s, "Sub of other than 2 inputs");
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < n; k++) {
         if (!(v[k] = find_value(s, nd->inputs[k])))
             return unsupported(s, "kiln merges values of the graph (an input of the model or of a layer), not constants");
+        if (v[k]->ambiguous && s->input_layout == 2)
+            return unsupported(s, "a merge with the (N, H, W, C) input before its Transpose");
+        if (v[k]->ambiguous) s->input_layout = 1;
+    }
     if (concat) {
         int64_t axis = attr_int(nd, "axis", 1);
-        if (axis != 1 && !(axis == -1 && !v[0]->image)) return unsupported(s, "Concat along other than the channels or features");
+        bool channels = v[0]->image && v[0]->nhwc ? axis == 3 || axis == -1 : axis == 1 || (axis == -1 && !v[0]->image);
+        if (!channels) return unsupported(s, "Concat along other than the channels or features");
     }
     int64_t total = 0;
     for (int k = 0; k < n; k++) {
-        bool same = v[k]->image == v[0]->image && (v[0]->image ? v[k]->h == v[0]->h && v[k]->w == v[0]->w : true) &&
+        bool same = v[k]->image == v[0]->image && v[k]->nhwc == v[0]->nhwc && (v[0]->image ? v[k]->h == v[0]->h && v[k]->w == v[0]->w : true) &&
                     (concat || (v[0]->image ? v[k]->c == v[0]->c : v[k]->f == v[0]->f));
         if (!same) return fail(s, KN_ERR_SHAPE, "inputs of different shapes (kiln does not broadcast a merge)", NULL);
         if (v[k]->perm && (concat || !v[0]->perm || v[k]->pc != v[0]->pc || v[k]->ph != v[0]->ph))
@@ -723,6 +739,87 @@ static kn_status read_merge(imp *s, const char *type) {
     return KN_OK;
 }
 
+/* Whether op reads a value elementwise (its layout does not matter). */
+static bool elementwise(const char *op, bool merge) {
+    static const char *const ops[] = {"Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Mish", "HardSwish", "Exp",
+                                      "LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Clip", "Dropout", "Identity"};
+    if (!merge && (strcmp(op, "Add") == 0 || strcmp(op, "Sub") == 0 || strcmp(op, "Mul") == 0 || strcmp(op, "Div") == 0))
+        return true;
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (strcmp(op, ops[i]) == 0) return true;
+    return false;
+}
+
+/* The node reads the input (or an elementwise function of it) whose order is not yet known:
+ * a Transpose to (N, C, H, W) says it is (N, H, W, C), any other op that it is (N, C, H, W);
+ * the graph must read it one way. */
+static kn_status resolve_layout(imp *s, const char *op) {
+    const kn__onnx_attr *p = kn__onnx_attr_get(s->node, "perm");
+    bool to_nchw = strcmp(op, "Transpose") == 0 && p && p->kind == KN__ONNX_ATTR_INTS && p->n == 4 && p->ints[0] == 0 &&
+                   p->ints[1] == 3 && p->ints[2] == 1 && p->ints[3] == 2;
+    int want = to_nchw ? 2 : 1;
+    if (s->input_layout && s->input_layout != want)
+        return unsupported(s, "the graph reads its input both as (N, C, H, W) and as (N, H, W, C)");
+    s->input_layout = want;
+    if (want == 2) { /* dimensions 1, 2, 3 are H, W, C */
+        int64_t d1 = s->c, d2 = s->h, d3 = s->w;
+        s->h = d1, s->w = d2, s->c = d3;
+        s->nhwc = true;
+    }
+    s->ambiguous = false;
+    return KN_OK;
+}
+
+/* input_shape: [n], or [H, W, C] as the graph reads the images. */
+static kn_status write_input_shape(imp *s) {
+    cJSON *shape = cJSON_AddArrayToObject(s->desc, "input_shape");
+    if (!shape) return oom(s);
+    const int64_t *d = s->in_dims;
+    int64_t v[3] = {d[0], 0, 0};
+    if (s->in_ndim == 4 && s->input_layout == 2) v[0] = d[0], v[1] = d[1], v[2] = d[2];
+    else if (s->in_ndim == 4) v[0] = d[1], v[1] = d[2], v[2] = d[0];
+    for (int k = 0; k < (s->in_ndim == 4 ? 3 : 1); k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)v[k]));
+    return KN_OK;
+}
+
+/* x * c, x / c, x + c, x - c, c - x for a constant scalar c: Keras's rescaling (x scale +
+ * offset); an Add into the bias of the layer before when it can take it. */
+static kn_status read_scalar_op(imp *s) {
+    const kn__onnx_node *nd = s->node;
+    const char *op = nd->op;
+    int ci = nd->n_inputs == 2 && strcmp(nd->inputs[0], s->cur) == 0 ? 1 : 0;
+    const kn__onnx_tensor *c = nd->n_inputs == 2 ? const_input(s, ci, -1) : NULL;
+    imp_layer *P = producer(s);
+    if (strcmp(op, "Add") == 0 && P && P->weighted && !P->has_act && !P->has_bias) return read_add(s);
+    if (!c || c->numel != 1)
+        return unsupported(s, "kiln takes a constant operand as a scalar (rescaling) or, for Add, as the bias of the "
+                              "dense or convolution layer making the other");
+    double v = c->f[0], scale = 1, offset = 0;
+    if (strcmp(op, "Mul") == 0) scale = v;
+    else if (strcmp(op, "Div") == 0 && ci == 1 && v != 0) scale = 1.0 / v;
+    else if (strcmp(op, "Add") == 0) offset = v;
+    else if (strcmp(op, "Sub") == 0) scale = ci == 1 ? 1 : -1, offset = ci == 1 ? -v : v;
+    else return unsupported(s, "a division by the value (or by 0)");
+    imp_layer *L = add_layer(s, "rescaling");
+    if (!L || !cJSON_AddNumberToObject(L->json, "scale", scale) || !cJSON_AddNumberToObject(L->json, "offset", offset))
+        return oom(s);
+    return KN_OK;
+}
+
+/* Transpose between (N, C, H, W) and (N, H, W, C), as tf2onnx wraps a Keras model's
+ * convolutions: no layer (kiln's images are (H, W, C) whichever order ONNX sees). */
+static kn_status read_transpose(imp *s) {
+    const kn__onnx_attr *p = kn__onnx_attr_get(s->node, "perm");
+    bool to_nchw = p && p->kind == KN__ONNX_ATTR_INTS && p->n == 4 && p->ints[0] == 0 && p->ints[1] == 3 &&
+                   p->ints[2] == 1 && p->ints[3] == 2;
+    bool to_nhwc = p && p->kind == KN__ONNX_ATTR_INTS && p->n == 4 && p->ints[0] == 0 && p->ints[1] == 2 &&
+                   p->ints[2] == 3 && p->ints[3] == 1;
+    if (s->image && s->nhwc && to_nchw) s->nhwc = false;
+    else if (s->image && !s->nhwc && to_nhwc) s->nhwc = true;
+    else return unsupported(s, "kiln reads a Transpose only between (N, C, H, W) and (N, H, W, C)");
+    return KN_OK;
+}
+
 /* The node's merge layer type, or NULL when it is not a merge of values (an Add of a
  * constant is a bias). */
 static const char *merge_type(const imp *s, const kn__onnx_node *nd) {
@@ -733,7 +830,7 @@ static const char *merge_type(const imp *s, const kn__onnx_node *nd) {
         if (strcmp(nd->op, ops[i][0]) != 0) continue;
         int values = 0;
         for (int k = 0; k < nd->n_inputs; k++) values += find_value(s, nd->inputs[k]) != NULL;
-        return values >= 2 || strcmp(nd->op, "Concat") == 0 || strcmp(nd->op, "Add") != 0 ? ops[i][1] : NULL;
+        return values >= 2 || strcmp(nd->op, "Concat") == 0 ? ops[i][1] : NULL;
     }
     return NULL;
 }
@@ -753,11 +850,14 @@ static kn_status read_nodes(imp *s) {
         if (!in) return unsupported(s, "it reads no value of the graph (only constants, or values kiln did not import)");
         load_value(s, in);
         const char *merge = merge_type(s, nd);
+        kn_status lst = s->ambiguous && !elementwise(op, merge != NULL) ? resolve_layout(s, op) : KN_OK;
+        if (lst) return lst;
         /* Sigmoid (HardSigmoid) then Mul by its input: silu (hard_silu), as PyTorch exports SiLU
          * (and Hardswish before opset 14) */
         bool silu = false, hard = strcmp(op, "HardSigmoid") == 0;
         if ((hard || strcmp(op, "Sigmoid") == 0) && i + 1 < m->n_nodes && strcmp(m->nodes[i + 1].op, "Mul") == 0 &&
-            m->nodes[i + 1].n_inputs == 2 && readers(m, s->cur) == 2 && readers(m, nd->outputs[0]) == 1) {
+            m->nodes[i + 1].n_inputs == 2 && m->nodes[i + 1].n_outputs >= 1 && m->nodes[i + 1].outputs[0][0] &&
+            readers(m, s->cur) == 2 && readers(m, nd->outputs[0]) == 1) {
             const kn__onnx_node *mul = &m->nodes[i + 1];
             silu = (strcmp(mul->inputs[0], s->cur) == 0 && strcmp(mul->inputs[1], nd->outputs[0]) == 0) ||
                    (strcmp(mul->inputs[1], s->cur) == 0 && strcmp(mul->inputs[0], nd->outputs[0]) == 0);
@@ -777,8 +877,10 @@ static kn_status read_nodes(imp *s) {
             st = read_gemm(s);
         } else if (strcmp(op, "MatMul") == 0) {
             st = read_matmul(s);
-        } else if (strcmp(op, "Add") == 0) {
-            st = read_add(s);
+        } else if (strcmp(op, "Add") == 0 || strcmp(op, "Sub") == 0 || strcmp(op, "Mul") == 0 || strcmp(op, "Div") == 0) {
+            st = read_scalar_op(s);
+        } else if (strcmp(op, "Transpose") == 0) {
+            st = read_transpose(s);
         } else if (strcmp(op, "Conv") == 0) {
             st = read_conv(s);
         } else if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0) {
@@ -802,9 +904,9 @@ static kn_status read_nodes(imp *s) {
         }
         if (st) return st;
         if (!handled)
-            return unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Max, Mean, Sum, Concat, Conv, "
+            return unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Div, Max, Mean, Sum, Concat, Conv, "
                                   "MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten, "
-                                  "Reshape, Pad, Dropout, Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
+                                  "Reshape, Transpose, Pad, Dropout, Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
                                   "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
         if ((st = add_value(s, nd->outputs[0]))) return st;
     }
@@ -817,7 +919,7 @@ static kn_status read_nodes(imp *s) {
                                            "model's output)", NULL);
     if (out->image) return fail(s, KN_ERR_UNSUPPORTED, "the output is an image; kiln's models end in (batch, n)", NULL);
     s->f = out->f;
-    return KN_OK;
+    return write_input_shape(s);
 }
 
 /* The loss: opts' (a cross-entropy from logits when the last layer has no softmax or

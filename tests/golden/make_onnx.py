@@ -20,6 +20,9 @@ Cases:
   branches  (3, 8, 8) images: relu(Conv 8 3x3 (x)) and Conv 8 1x1 (x) concatenated on the
             channels, r = relu(Conv 16 3x3 (that) + that), g = sigmoid(Conv 16 1x1 (r)),
             MaxPool 2 of r * g - max(r, g), Flatten, Linear 256 -> 4
+  nhwc      (5, 6, 3) images in (H, W, C) order, as tf2onnx exports Keras's models: x / 4 -
+            0.5, Transpose to NCHW, Conv 4 3x3 pad 1, ReLU, Transpose back, Flatten (in (y,
+            x, c) order: kiln's own), * 2, Linear 120 -> 3
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -105,6 +108,20 @@ class Branches(nn.Module):
         return self.fc(torch.flatten(y, 1))
 
 
+class Nhwc(nn.Module):
+    """A Keras-style model as tf2onnx exports one: an (N, H, W, C) input transposed to NCHW
+    for the convolution and back before the flatten, and scaling by constants."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(5 * 6 * 4, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.conv((x / 4.0 - 0.5).permute(0, 3, 1, 2)))
+        return self.fc(torch.flatten(h.permute(0, 2, 3, 1), 1) * 2.0)
+
+
 class TwoOutputs(nn.Module):
     def __init__(self):
         super().__init__()
@@ -125,6 +142,7 @@ class Abs(nn.Module):
 
 case("residual", Residual(), (4,))
 case("branches", Branches(), (3, 8, 8))
+case("nhwc", Nhwc(), (5, 6, 3))
 
 # Graphs kiln refuses (tests/test_onnx.c checks the messages): two outputs, and an op kiln
 # does not import.
