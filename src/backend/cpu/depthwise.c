@@ -21,8 +21,15 @@
  * accumulators, each source column loaded once for the up to 3 cells that read it; other
  * runs (window edges, strides, dilations) sum 4 cells x 16 channels at a time, a kernel
  * vector loaded a tap and a source vector a cell and tap. The kernel gradient keeps up to 9
- * taps x 8 channels in registers over a few output rows. Other M, and builds without AVX2,
- * take the plain loops (taps in (ky, kx) order, a multiply and an add each).
+ * taps x 8 channels in registers over a few output rows (as many as fit L1), each tap adding
+ * the rows' positions in order with one FMA each. With 3 tap columns, dilation 1 and stride
+ * 1 or 2 along the row, it slides (dk_slide_row): each dy vector is loaded once and kept in a
+ * register for the 3 (stride 2: 2) steps that pair it with x, each x column loaded once per
+ * tap row and multiplied into every tap column it meets (1 + 3 loads to 9 FMAs a position at
+ * stride 1, where the plain register scheme, dk_rows, which other windows take, loads 10);
+ * rows wider than L1 with C >= 128 prefetch the next row's x and dy into L2. Other M, and
+ * builds without AVX2, take the plain loops (taps in (ky, kx) order, a multiply and an add
+ * each).
  *
  * Each element of y and dx is summed by one thread in a fixed tap order (a gather, never a
  * scatter), so any thread count gives the same bits. The kernel gradient is a sum over every
@@ -383,6 +390,7 @@ typedef struct {
 typedef struct {
     int ky0, ky1;
     int64_t corner, dy;
+    int64_t pf_x[2], pf_dy; /* the sliding path's: x rows (column 0) and the dy row to prefetch */
 } dk_row_info;
 
 /* The positions [0, n) of a row whose whole 3x3 window lies inside the image, added into
@@ -460,8 +468,159 @@ DW_INLINE void dk_rows(const dw_args *a, const dk_chunk *ch, int nt, const dk_ro
         if (t < nt) store8(part + (int64_t)(ch->t0 + t) * c + c0, acc[t], full, mask);
 }
 
+/* ---- the kernel gradient's sliding rows: KW = 3, dilation 1 and stride 1 or 2 along x */
+
+/* Output row steps o of a sliding row (see dk_slide_row) whose every load lies inside: its
+ * dy columns o - m, m < ceil(3 / s), inside [0, OW), its x columns o s - pl + j, j < s,
+ * inside [0, W). [in0, in1) (empty when in1 <= in0); steps: all of them, OW + (3 - 1) / s. */
+typedef struct {
+    int64_t in0, in1, steps;
+} dk_span;
+
+static dk_span dk_span_of(const dw_args *a) {
+    const kn__win *w = &a->win;
+    const int s = w->sw, m = (3 + s - 1) / s, k0 = s < 3 ? s : 3;
+    int64_t in0 = m - 1, first = (w->pl + s - 1) / s; /* o s - pl >= 0 */
+    if (first > in0) in0 = first;
+    int64_t in1 = w->ow, last = a->w - k0 + w->pl; /* o s - pl + k0 - 1 <= W - 1 */
+    last = last < 0 ? -1 : last / s;
+    if (last + 1 < in1) in1 = last + 1;
+    return (dk_span){in0, in1, w->ow + (3 - 1) / s};
+}
+
+/* One output row's pairs for the chunk's tap rows i < 3 with bit i of `rows` set (x row
+ * xr[i], column 0, the block's first channel; dy row d, likewise), channels of one block
+ * (masked unless full), added into acc[i][kx]. Step o pairs the x columns o s - pl + j,
+ * j < min(s, 3), each loaded once per tap row, with dy columns o - m (tap kx = j + m s < 3):
+ * dy column o is loaded at step o and kept in a register for the ceil(3 / s) steps that read
+ * it. A tap's pairs come in rising ox (tap kx's at step ox + kx / s), so each accumulator
+ * still adds the row's positions in order, one FMA each: the same bits as dk_rows, from 1 + 3
+ * loads a position to 9 FMAs at stride 1 (1 + 6 at stride 2) where dk_rows loads 10. Steps
+ * outside span's interior test each load. */
+DW_INLINE void dk_slide_row(const dw_args *a, __m256 acc[3][3], const float *const xr[3], const float *d,
+                            const float *const px[2], const float *pd, const dk_span *sp, const unsigned rows,
+                            const int s, const bool pf, bool full, __m256i mask) {
+    enum { NC = 3 };
+    const int nm = (NC + s - 1) / s, k0 = s < NC ? s : NC;
+    const int64_t c = a->c, ow = a->win.ow, wd = a->w, pl = a->win.pl;
+    const int64_t e0 = sp->in0 < sp->in1 ? sp->in0 : sp->steps;
+    for (int64_t o = 0; o < sp->steps; o++) {
+        if (o == e0) { /* the interior */
+            __m256 dv[3];
+#pragma GCC unroll 3
+            for (int m = 1; m < nm; m++) dv[m - 1] = load8(d + (o - m) * c, full, mask); /* (shifted on entry) */
+            const float *dp = d + o * c;
+            const float *xp[3];
+#pragma GCC unroll 3
+            for (int i = 0; i < 3; i++) xp[i] = rows >> i & 1 ? xr[i] + (o * s - pl) * c : NULL;
+            const bool px2 = px[1] != px[0];
+            for (; o < sp->in1; o++, dp += c) {
+                if (pf) { /* this step's x columns and dy column in the rows ahead, into L2 */
+#pragma GCC unroll 2
+                    for (int j = 0; j < s; j++) __builtin_prefetch(px[0] + (o * s - pl + j) * c, 0, 2);
+                    if (px2)
+#pragma GCC unroll 2
+                        for (int j = 0; j < s; j++) __builtin_prefetch(px[1] + (o * s - pl + j) * c, 0, 2);
+                    __builtin_prefetch(pd + o * c, 0, 2);
+                }
+#pragma GCC unroll 3
+                for (int m = nm - 1; m >= 1; m--) dv[m] = dv[m - 1];
+                dv[0] = load8(dp, full, mask);
+#pragma GCC unroll 3
+                for (int i = 0; i < 3; i++) {
+                    if (!(rows >> i & 1)) continue;
+#pragma GCC unroll 3
+                    for (int j = 0; j < k0; j++) {
+                        const __m256 xv = load8(xp[i] + j * c, full, mask);
+#pragma GCC unroll 3
+                        for (int m = 0; m < nm; m++)
+                            if (j + m * s < NC) acc[i][j + m * s] = _mm256_fmadd_ps(xv, dv[m], acc[i][j + m * s]);
+                    }
+                    xp[i] += s * c;
+                }
+            }
+            if (o >= sp->steps) break;
+        }
+        /* an edge step */
+#pragma GCC unroll 3
+        for (int i = 0; i < 3; i++) {
+            if (!(rows >> i & 1)) continue;
+#pragma GCC unroll 3
+            for (int j = 0; j < k0; j++) {
+                const int64_t ix = o * s - pl + j;
+                if (ix < 0 || ix >= wd) continue;
+                const __m256 xv = load8(xr[i] + ix * c, full, mask);
+#pragma GCC unroll 3
+                for (int m = 0; m < nm; m++)
+                    if (j + m * s < NC && o - m >= 0 && o - m < ow)
+                        acc[i][j + m * s] = _mm256_fmadd_ps(xv, load8(d + (o - m) * c, full, mask), acc[i][j + m * s]);
+            }
+        }
+    }
+}
+
+/* dk_rows for a sliding chunk (KW = 3, dilation 1 along x, stride s = 1 or 2): the chunk's
+ * tap rows [ky_a, ky_a + nr) (nr <= 3), all 3 columns, in registers over rows[0, nrows), each
+ * row's valid tap rows to its dk_slide_row instance. */
+DW_INLINE void dk_slide_rows(const dw_args *a, int ky_a, int nr, const dk_row_info *rows, int nrows, int64_t c0,
+                             const dk_span *sp, const int s, const bool pf, bool full, __m256i mask, float *part) {
+    const kn__win *w = &a->win;
+    const int64_t c = a->c, row = (int64_t)w->dh * a->w * c;
+    __m256 acc[3][3];
+#pragma GCC unroll 3
+    for (int i = 0; i < 3; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; j++)
+            acc[i][j] = i < nr ? load8(part + (int64_t)((ky_a + i) * 3 + j) * c + c0, full, mask) : _mm256_setzero_ps();
+    for (int r = 0; r < nrows; r++) {
+        const dk_row_info *ri = &rows[r];
+        const float *xr[3];
+        unsigned valid = 0;
+        for (int i = 0; i < nr; i++) {
+            const int ky = ky_a + i;
+            const bool in = ky >= ri->ky0 && ky < ri->ky1;
+            valid |= (unsigned)in << i;
+            /* (the corner's row plus the tap row's: inside the image when the tap row is) */
+            xr[i] = in ? a->x + (ri->corner + w->pl * c + ky * row + c0) : a->x;
+        }
+        for (int i = nr; i < 3; i++) xr[i] = a->x;
+        const float *d = a->dy + ri->dy + c0, *pd = a->dy + ri->pf_dy + c0;
+        const float *const px[2] = {a->x + ri->pf_x[0] + c0, a->x + ri->pf_x[1] + c0};
+        switch (valid) {
+#define DK_SLIDE_CASE(v)                                                                                             \
+    case v: dk_slide_row(a, acc, xr, d, px, pd, sp, v, s, pf, full, mask); break;
+            DK_SLIDE_CASE(1) DK_SLIDE_CASE(2) DK_SLIDE_CASE(3) DK_SLIDE_CASE(4)
+            DK_SLIDE_CASE(5) DK_SLIDE_CASE(6) DK_SLIDE_CASE(7)
+#undef DK_SLIDE_CASE
+        default: break;
+        }
+    }
+#pragma GCC unroll 3
+    for (int i = 0; i < 3; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; j++)
+            if (i < nr) store8(part + (int64_t)((ky_a + i) * 3 + j) * c + c0, acc[i][j], full, mask);
+}
+
+/* dk_slide_rows' instances: stride s along x; full channel blocks with and without
+ * prefetching (pf), and a masked block (never prefetching). */
+static void dk_slide_rows_s1(const dw_args *a, int ky_a, int nr, const dk_row_info *rows, int nrows, int64_t c0,
+                             const dk_span *sp, bool pf, bool full, __m256i mask, float *part) {
+    if (full && pf) dk_slide_rows(a, ky_a, nr, rows, nrows, c0, sp, 1, true, true, mask, part);
+    else if (full) dk_slide_rows(a, ky_a, nr, rows, nrows, c0, sp, 1, false, true, mask, part);
+    else dk_slide_rows(a, ky_a, nr, rows, nrows, c0, sp, 1, false, false, mask, part);
+}
+static void dk_slide_rows_s2(const dw_args *a, int ky_a, int nr, const dk_row_info *rows, int nrows, int64_t c0,
+                             const dk_span *sp, bool pf, bool full, __m256i mask, float *part) {
+    if (full && pf) dk_slide_rows(a, ky_a, nr, rows, nrows, c0, sp, 2, true, true, mask, part);
+    else if (full) dk_slide_rows(a, ky_a, nr, rows, nrows, c0, sp, 2, false, true, mask, part);
+    else dk_slide_rows(a, ky_a, nr, rows, nrows, c0, sp, 2, false, false, mask, part);
+}
+
 /* part (KH*KW, C) = the sum over rows [r0, r1), in order, of each row's share: a chunk of
- * taps at a time, blocks of rows inside it, every channel block over a block of rows. */
+ * taps at a time (sliding windows: 3 tap rows; others: 9 taps), blocks of rows inside it,
+ * every channel block over a block of rows. Either way each tap adds the positions in row
+ * order, one FMA each, so both give the same bits. */
 static void dk_rows_m1(const dw_args *a, int64_t r0, int64_t r1, float *part) {
     const kn__win *w = &a->win;
     const int ntaps = w->kh * w->kw;
@@ -472,6 +631,45 @@ static void dk_rows_m1(const dw_args *a, int64_t r0, int64_t r1, float *part) {
     int64_t row_bytes = (int64_t)w->ow * a->c * (int64_t)sizeof(float) * (1 + w->sh), per = DK_ROW_BYTES / row_bytes;
     per = per < 1 ? 1 : per > DK_ROWS ? DK_ROWS : per;
     memset(part, 0, (size_t)ntaps * (size_t)a->c * sizeof(float));
+    if (w->kw == 3 && w->dw == 1 && (w->sw == 1 || w->sw == 2)) { /* sliding */
+        const dk_span sp = dk_span_of(a);
+        const int64_t all_rows = a->rows;
+        /* rows wider than DK_ROW_BYTES with positions 512 bytes or more apart (C >= 128) prefetch
+         * the rows ahead (56x56x128: 20-25% faster; at C = 32 or 64, or rows that fit L1
+         * together, it ran no faster or slower) */
+        const bool pf = per == 1 && a->c >= 128;
+        for (int ky_a = 0; ky_a < w->kh; ky_a += 3) {
+            const int nr = w->kh - ky_a < 3 ? w->kh - ky_a : 3;
+            for (int64_t rb = r0; rb < r1; rb += per) {
+                dk_row_info rows[DK_ROWS];
+                int nrows = (int)(r1 - rb < per ? r1 - rb : per);
+                for (int i = 0; i < nrows; i++) {
+                    int64_t r = rb + i, n = r / w->oh, oy = r % w->oh;
+                    taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &rows[i].ky0, &rows[i].ky1);
+                    rows[i].corner = ((n * a->h + oy * w->sh - w->pt) * a->w - w->pl) * a->c;
+                    rows[i].dy = r * w->ow * a->c;
+                    /* the row `per` on (the next block's, when there is one): its dy row, and
+                     * the x rows of its last tap row and, at SH > 1, the one above (the rows the
+                     * row before it lacks, at SH <= 2), clamped to the image */
+                    int64_t rn = r + per < all_rows ? r + per : r, nn = rn / w->oh, oyn = rn % w->oh;
+                    int64_t iy = oyn * w->sh - w->pt + (int64_t)(w->kh - 1) * w->dh;
+                    for (int q = 0; q < 2; q++) {
+                        int64_t y = w->sh > 1 ? iy - 1 + q : iy;
+                        y = y >= a->h ? a->h - 1 : y < 0 ? 0 : y;
+                        rows[i].pf_x[q] = (nn * a->h + y) * a->w * a->c;
+                    }
+                    rows[i].pf_dy = rn * w->ow * a->c;
+                }
+                for (int64_t c0 = 0; c0 < a->c; c0 += 8) {
+                    const bool full = c0 + 8 <= a->c;
+                    const __m256i mask = full ? all : tail;
+                    if (w->sw == 1) dk_slide_rows_s1(a, ky_a, nr, rows, nrows, c0, &sp, pf, full, mask, part);
+                    else dk_slide_rows_s2(a, ky_a, nr, rows, nrows, c0, &sp, pf, full, mask, part);
+                }
+            }
+        }
+        return;
+    }
     for (int t0 = 0; t0 < ntaps; t0 += DK_TAPS) {
         dk_chunk ch = {.t0 = t0, .nt = ntaps - t0 < DK_TAPS ? ntaps - t0 : DK_TAPS};
         for (int t = 0; t < ch.nt; t++) {
