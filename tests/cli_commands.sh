@@ -298,6 +298,11 @@ run import-onnx -- import "$ONNX/cnn.onnx" "$T/cnn_onnx.kiln" --json
 json import-onnx-json "d = o['description']; assert o['inputs'] == 360 and o['outputs'] == 5 and d['input_shape'] == [12, 10, 3] and d['layers'][2]['type'] == 'zero_padding2d' and d['loss'] == 'mse', o"
 run info-onnx -- info "$T/cnn_onnx.kiln"
 if [ "$RC" -eq 0 ] && grep -q 'depthwise_conv2d' "$T/out"; then pass info-onnx; else fail info-onnx "exit $RC: $(head -n 1 "$T/err")"; fi
+# info, eval, predict and convert read an .onnx file directly (imported as kiln import would)
+run info-onnx-direct -- info "$ONNX/cnn.onnx" --json
+json info-onnx-direct-json "assert o['format'] == 'onnx' and o['input_size'] == 360 and o['outputs'] == 5 and o['architecture']['input_shape'] == [12, 10, 3], o"
+run convert-onnx -- convert "$ONNX/cnn.onnx" --to bf16 "$T/cnn_bf16.kiln" --json
+json convert-onnx-json "assert o['dtype'] == 'BF16' and o['params'] > 0, o"
 run import-onnx-loss -- import "$ONNX/cnn.onnx" "$T/cnn_ce.kiln" --loss sparse_categorical_crossentropy --json
 json import-onnx-loss-json "d = o['description']; assert d['loss'] == 'sparse_categorical_crossentropy' and d['from_logits'] is True, o"
 expect_error import-outputs 1 "kiln imports models of one output" -- import "$ONNX/two_outputs.onnx" "$T/r.kiln"

@@ -12,8 +12,9 @@
 static const char convert_help[] =
     "usage: kiln convert MODEL --to fp16|bf16 OUT [options]\n"
     "\n"
-    "Writes MODEL (a .kiln file) to OUT with its parameters stored as IEEE half (fp16) or\n"
-    "bfloat16 (bf16), rounded to nearest even: about half the file. Architecture,\n"
+    "Writes MODEL (a .kiln file, or an .onnx file imported) to OUT with its parameters stored\n"
+    "as IEEE half (fp16) or bfloat16 (bf16), rounded to nearest even: about half the file.\n"
+    "Architecture,\n"
     "preprocessing, labels and training summary are kept; the dtype is recorded in the file\n"
     "(kiln info shows it). eval, predict and info read OUT like any model file; the weights are\n"
     "widened to f32 at load and computed in f32. A converted file is for inference: it holds\n"
@@ -34,7 +35,7 @@ typedef struct convert_args {
 static const cli_option convert_options[] = {
     {.name = "--to", .kind = CLI_OPT_STRING, .offset = AT(to), .no_value = "--to expects fp16 or bf16"}, {0}};
 /* OUT is checked after --to, as it always was */
-static const cli_positional convert_positionals[] = {{AT(model), "MODEL (a .kiln file)"}, {AT(out), NULL}};
+static const cli_positional convert_positionals[] = {{AT(model), "MODEL (a .kiln or .onnx file)"}, {AT(out), NULL}};
 static const cli_command convert_command = {"convert", convert_help, convert_options, convert_positionals,
                                             CLI_COUNT(convert_positionals)};
 
@@ -66,7 +67,7 @@ int cmd_convert(int argc, char **argv, cli_global *g) {
     if (!ctx) return CLI_RUNTIME;
     int rc = CLI_OK;
     kn_model *m = NULL;
-    kn_status st = kn_model_load(ctx, model, NULL, &m);
+    kn_status st = cli_is_onnx(model) ? kn_model_import_onnx(ctx, model, NULL, &m) : kn_model_load(ctx, model, NULL, &m);
     if (!st) st = kn_model_save_as(m, out, dtype);
     if (st) {
         rc = cli_fail(ctx, st);

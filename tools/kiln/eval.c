@@ -12,7 +12,8 @@
 static const char eval_help[] =
     "usage: kiln eval MODEL --data DATA [--out DIR] [options]\n"
     "\n"
-    "Evaluates a saved model (a .kiln file) on the test split of DATA, or on its train split\n"
+    "Evaluates a saved model (a .kiln file, or an .onnx file imported as kiln import would)\n"
+    "on the test split of DATA, or on its train split\n"
     "when DATA has no test split (said on stderr).\n"
     "\n"
     "  --data DATA      fashion-mnist | mnist | idx:DIR (the test split), or csv:FILE[:sep=..]\n"
@@ -36,7 +37,7 @@ typedef struct eval_args {
 #define AT(field) offsetof(eval_args, field)
 static const cli_option eval_options[] = {CLI_NON_EMPTY("--data", AT(data)), CLI_NON_EMPTY("--out", AT(out)),
                                           CLI_STRING("--targets", AT(targets)), {0}};
-static const cli_positional eval_positionals[] = {{AT(model), "MODEL (a .kiln file)"}};
+static const cli_positional eval_positionals[] = {{AT(model), "MODEL (a .kiln or .onnx file)"}};
 static const cli_command eval_command = {"eval", eval_help, eval_options, eval_positionals,
                                          CLI_COUNT(eval_positionals)};
 
@@ -260,7 +261,7 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
     char *svg_path = NULL;
     FILE *human = g->json ? stderr : stdout;
 
-    kn_status st = kn_model_load(ctx, a.model, &(kn_load_opts){.skip_checksum = false}, &m);
+    kn_status st = cli_load_model(ctx, a.model, &m);
     if (st) { rc = cli_fail(ctx, st); goto done; }
     bool csv = strncmp(a.data, "csv:", 4) == 0;
     if (csv && kn_model_preprocessor(m)) { /* every row, through the model's own preprocessing */

@@ -38,6 +38,16 @@ static const cli_positional import_positionals[] = {{AT(model), "MODEL (an .onnx
 static const cli_command import_command = {"import", import_help, import_options, import_positionals,
                                            CLI_COUNT(import_positionals)};
 
+bool cli_is_onnx(const char *path) {
+    size_t n = strlen(path);
+    return n > 5 && strcmp(path + n - 5, ".onnx") == 0;
+}
+
+kn_status cli_load_model(kn_ctx *ctx, const char *path, kn_model **m) {
+    if (cli_is_onnx(path)) return kn_model_import_onnx(ctx, path, NULL, m);
+    return kn_model_load(ctx, path, &(kn_load_opts){.skip_checksum = false}, m);
+}
+
 int cmd_import(int argc, char **argv, cli_global *g) {
     import_args args = {0};
     int parsed = cli_parse_args(&import_command, argc, argv, g, &args);

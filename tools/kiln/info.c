@@ -17,16 +17,17 @@
 static const char info_help[] =
     "usage: kiln info MODEL [options]\n"
     "\n"
-    "Loads a saved model (a .kiln file), verifying its structure and checksum, and describes\n"
+    "Loads a saved model (a .kiln file, verifying its structure and checksum; or an .onnx\n"
+    "file, imported as kiln import would) and describes\n"
     "it: type, architecture, parameters, bytes, dtypes, preprocessing, labels, training\n"
     "summary and format version.\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: model_type, params, bytes, dtypes, input_size, outputs, labels, input_scale,\n"
     "architecture (the JSON description), training (the training summary, or null),\n"
-    "format_version.\n";
+    "format_version, format (kiln, or onnx: the file was imported).\n";
 
-static const cli_positional info_positionals[] = {{0, "MODEL (a .kiln file)"}}; /* the path itself */
+static const cli_positional info_positionals[] = {{0, "MODEL (a .kiln or .onnx file)"}}; /* the path itself */
 static const cli_command info_command = {"info", info_help, NULL, info_positionals, CLI_COUNT(info_positionals)};
 
 /* A parameter dtype as safetensors names it (what the file holds). */
@@ -45,7 +46,8 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
                         const char *training) {
     printf("model          %s\n", path);
     printf("type           %s\n", kn_model_type(m));
-    printf("format         kiln model file version %d (safetensors)\n", INFO_FORMAT_VERSION);
+    if (cli_is_onnx(path)) printf("format         ONNX (imported: what kiln import would write)\n");
+    else printf("format         kiln model file version %d (safetensors)\n", INFO_FORMAT_VERSION);
     printf("bytes          %lld (%.2f MB)\n", bytes, (double)bytes / 1e6);
     printf("parameters     %lld\n", (long long)kn_model_param_count(m));
     kn_dtype pdt = kn_model_param_dtype(m);
@@ -160,7 +162,7 @@ int cmd_info(int argc, char **argv, cli_global *g) {
     kn_model *m = NULL;
     char *arch_text = NULL;
     cJSON *arch = NULL, *labels = NULL, *out = NULL;
-    kn_status st = kn_model_load(ctx, path, &(kn_load_opts){.skip_checksum = false}, &m);
+    kn_status st = cli_load_model(ctx, path, &m);
     if (st) { rc = cli_fail(ctx, st); goto done; }
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -223,6 +225,7 @@ int cmd_info(int argc, char **argv, cli_global *g) {
     arch = NULL;
     cJSON_AddItemToObject(out, "training", train_obj ? train_obj : cJSON_CreateNull());
     cJSON_AddNumberToObject(out, "format_version", INFO_FORMAT_VERSION);
+    cJSON_AddStringToObject(out, "format", cli_is_onnx(path) ? "onnx" : "kiln");
     char *text = cJSON_PrintUnformatted(out);
     if (!text) {
         fprintf(stderr, "kiln: %s: out of memory\n", path);

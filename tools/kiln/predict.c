@@ -14,7 +14,8 @@
 static const char predict_help[] =
     "usage: kiln predict MODEL INPUT [--top K] [options]\n"
     "\n"
-    "Predicts every sample of INPUT with a saved model (a .kiln file). INPUT: an IDX images\n"
+    "Predicts every sample of INPUT with a saved model (a .kiln file, or an .onnx file\n"
+    "imported as kiln import would). INPUT: an IDX images\n"
     "file (gzip or not), a PNG or PGM image, or a CSV with a header row, whose columns are\n"
     "matched to the training features by name (the target and dropped columns are ignored;\n"
     "the model's saved preprocessing is applied). Prints one line per sample: index, label,\n"
@@ -37,7 +38,7 @@ typedef struct predict_args {
 #define AT(field) offsetof(predict_args, field)
 static const cli_option predict_options[] = {CLI_INT("--top", AT(top), 1, 1 << 20), {0}};
 static const cli_positional predict_positionals[] = {
-    {AT(model), "MODEL (a .kiln file)"}, {AT(input), "INPUT (an IDX images file, a PNG or PGM image, or a CSV)"}};
+    {AT(model), "MODEL (a .kiln or .onnx file)"}, {AT(input), "INPUT (an IDX images file, a PNG or PGM image, or a CSV)"}};
 static const cli_command predict_command = {"predict", predict_help, predict_options, predict_positionals,
                                             CLI_COUNT(predict_positionals)};
 
@@ -67,7 +68,7 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
     float *out = NULL, *probs = NULL;
     int *idx = NULL;
 
-    kn_status st = kn_model_load(ctx, a.model, &(kn_load_opts){.skip_checksum = false}, &m);
+    kn_status st = cli_load_model(ctx, a.model, &m);
     if (st) { rc = cli_fail(ctx, st); goto done; }
     /* IDX, PNG/PGM or CSV, shape-checked against the model, its input scaling applied */
     if ((st = kn_model_load_inputs(m, a.input, &in))) { rc = cli_fail(ctx, st); goto done; }
