@@ -1330,6 +1330,15 @@ kn_status kn_model_import_onnx(kn_ctx *ctx, const char *path, const kn_onnx_opts
 kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size, const char *name,
                                       const kn_onnx_opts *opts, kn_model **out);
 
+/* ONNX export (io/onnx_export.c): a network as an ONNX model (opset 13) computing what kiln
+ * does, for ONNX Runtime, TensorRT and the rest: dense, conv2d, depthwise and separable
+ * convolutions, pooling, flatten, reshape, batch norm, zero padding, rescaling, dropout,
+ * activations and merges (residual and branching networks). Its input is kiln's: (N,
+ * features), or images (N, H, W, C) (Transposes to and from NCHW go around the convolutions
+ * and pooling inside). A CSV preprocessing the model keeps is not in the graph. Other layers
+ * are refused naming the layer (KN_ERR_UNSUPPORTED). Written atomically. */
+kn_status kn_model_export_onnx(kn_model *m, const char *path);
+
 /* An inference session: its own activation buffers over the model's weights, shared
  * read-only, so threads predict concurrently (one session per thread). Create sessions
  * from one thread; a session is valid until its model trains, is compiled again or is

@@ -6,6 +6,9 @@ set -eu
 PACKAGES="cmake make ninja-build gcc pkg-config libopenblas-dev libcjson-dev libxxhash-dev libpng-dev zlib1g-dev libomp-dev dataset-fashion-mnist"
 # python3-numpy: tests read .kiln files with a plain numpy safetensors reader.
 PACKAGES="$PACKAGES python3-numpy"
+# python3-onnx: test_onnx checks the files kiln export writes with onnx.checker (and runs
+# them with numpy, tests/onnx_eval.py).
+PACKAGES="$PACKAGES python3-onnx"
 # MPI: data-parallel training (mpirun -np N kiln train) and its tests.
 PACKAGES="$PACKAGES libopenmpi-dev openmpi-bin"
 # Not installed here (large, or only for maintainers): python3-torch regenerates

@@ -313,6 +313,15 @@ expect_error import-not-onnx 1 "truncated or malformed" -- import "$MODEL" "$T/r
 expect_error import-no-out 2 "missing OUT" -- import "$ONNX/cnn.onnx"
 expect_error import-bad-loss 2 "--loss: unknown loss 'hinge2'" -- import "$ONNX/cnn.onnx" "$T/r.kiln" --loss hinge2
 if [ -e "$T/r.kiln" ]; then fail import-nothing-left "a failed import left a file"; else pass import-nothing-left; fi
+# export: a kiln model as ONNX (test_onnx checks the files with onnx.checker and numpy)
+run export-onnx -- export "$T/branches.kiln" "$T/branches_out.onnx" --json
+json export-onnx-json "assert o['params'] == 3876 and o['bytes'] > 4 * 3876, o"
+run reimport-onnx -- import "$T/branches_out.onnx" "$T/branches_back.kiln" --json
+json reimport-onnx-json "assert o['params'] == 3876 and o['inputs'] == 192, o"
+run export-mlp -- export "$MODEL" "$T/mlp_out.onnx" --quiet
+if [ "$RC" -eq 0 ] && [ -s "$T/mlp_out.onnx" ]; then pass export-mlp; else fail export-mlp "exit $RC: $(head -n 1 "$T/err")"; fi
+expect_error export-no-out 2 "missing OUT" -- export "$T/branches.kiln"
+if [ -e "$T/x.onnx" ]; then fail export-nothing-left "a failed export left a file"; else pass export-nothing-left; fi
 
 # ---------------------------------------------------------------- graph, --passes
 
@@ -687,6 +696,7 @@ expect_error train-embedding-not-first 1 "layers[1] embedding: reads token indic
 run train-lstm-tokens -- train "$SRC/../models/lstm_tokens.json" --data "csv:$SRC/data/tokens.csv:scale=none" \
     --test-split 0.2 --out "$T/lstm" --json --quiet
 json train-lstm-tokens-json "assert o['test_accuracy'] > 0.95, o"
+expect_error export-lstm 1 "has no ONNX form here" -- export "$T/lstm/model.kiln" "$T/lstm.onnx"
 run predict-lstm-tokens -- predict "$T/lstm/model.kiln" "$T/tokens_new.csv" --json
 json predict-lstm-tokens-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
 # free text as token ids (sequence=, Keras's TextVectorization(output_mode="int")) through an

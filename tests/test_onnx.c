@@ -11,6 +11,10 @@
  *   convolution; scaled by constants):
  *   kiln's predictions against PyTorch's for the same inputs;
  * - the imported model saved and loaded predicts the same, and trains (a step);
+ * - each exported again (kn_model_export_onnx), and kiln's own models of every layer and
+ *   activation it exports: onnx.checker (with shape inference) accepts the files and
+ *   tests/onnx_eval.py, an ONNX interpreter in numpy, computes kiln's predictions from them
+ *   (skipped, said, without python3-onnx);
  * - the refusals, one line naming the file and the node: two outputs, an op
  *   kiln does not import, truncated and foreign bytes, an empty file. Run from the source
  *   root. */
@@ -27,6 +31,66 @@
 #include "golden.h"
 
 enum { N = 4 };
+
+static int exported_checked, export_skipped;
+
+/* tests/onnx_eval.py (numpy, and onnx.checker with shape inference) on `path` for n rows
+ * x (kiln's order): its outputs into y (n * outs); 1 when it ran, 0 when it failed, -1
+ * when python3 or its onnx package is missing (the check is skipped, said once). */
+static int numpy_eval(const char *path, const float *x, int64_t n, int64_t in, double *y, int64_t outs) {
+    char xin[] = "/tmp/kiln_onnx_in_XXXXXX", cmd[512];
+    int fd = mkstemp(xin);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) return 0;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t k = 0; k < in; k++) fprintf(f, "%.9g%c", (double)x[r * in + k], k + 1 < in ? ' ' : '\n');
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/onnx_eval.py '%s' '%s' 2>/dev/null; echo \"rc $?\"", path, xin);
+    FILE *p = popen(cmd, "r");
+    int64_t got = 0;
+    int rc = -2;
+    char word[64];
+    while (p && fscanf(p, "%63s", word) == 1) {
+        if (strcmp(word, "rc") == 0) {
+            if (fscanf(p, "%d", &rc) != 1) rc = -2;
+            break;
+        }
+        if (got < n * outs) y[got] = strtod(word, NULL);
+        got++;
+    }
+    if (p) pclose(p);
+    unlink(xin);
+    if (rc == 77 || rc == 127) return -1;
+    return rc == 0 && got == n * outs;
+}
+
+/* m exported as ONNX: onnx.checker accepts it and numpy computes kiln's predictions for x. */
+static void check_export(const char *what, kn_model *m, const float *x, int64_t n) {
+    char dir[] = "/tmp/kiln_export_XXXXXX", path[64];
+    if (!mkdtemp(dir)) return;
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    int64_t in = kn_model_input_size(m), outs = kn_model_output_size(m);
+    float *want = malloc((size_t)(n * outs) * sizeof *want);
+    double *got = malloc((size_t)(n * outs) * sizeof *got);
+    kn_status st = kn_model_export_onnx(m, path);
+    CHECK(!st, "%s: export: %s", what, kn_last_error(kn_model_ctx(m)));
+    if (!st) st = kn_model_predict(m, x, n, want);
+    int ran = st ? 0 : numpy_eval(path, x, n, in, got, outs);
+    if (ran < 0) {
+        if (!export_skipped++) printf("SKIP the exported models' check: /usr/bin/python3 with numpy and onnx (python3-onnx) needed\n");
+    } else if (!st) {
+        double worst = 0;
+        for (int64_t k = 0; ran && k < n * outs; k++) worst = fmax(worst, fabs(want[k] - got[k]) / (1 + fabs(got[k])));
+        CHECK(ran && worst < 1e-5, "%s: exported, onnx.checker and numpy give %s (worst error %.3g)", what,
+              ran ? "other values" : "a failure (run tests/onnx_eval.py on it)", worst);
+        printf("%-8s exported: onnx.checker passes, numpy's outputs within %.2e\n", what, worst);
+        exported_checked++;
+    }
+    free(want);
+    free(got);
+    unlink(path);
+    rmdir(dir);
+}
 
 typedef struct {
     const char *name;
@@ -100,6 +164,7 @@ static void golden_case(const onnx_case *c) {
         for (int64_t k = 0; !st && k < N * c->outputs; k++) worst = fmax(worst, fabs(out[k] - y[k]) / (1 + fabs(y[k])));
         printf("%-8s %-95s worst error %.2e against PyTorch\n", c->name, types, worst);
         CHECK(!st && worst < 2e-5, "%s: predictions differ from PyTorch's by %.3g", c->name, worst);
+        check_export(c->name, m, xf, N); /* and back out to ONNX */
         /* saved and loaded: the same predictions (to rounding: a loaded model's weights are
          * read-only, so its inference graph folds a batch norm into scale and shift) */
         char dir[] = "/tmp/kiln_onnx_XXXXXX", file[64];
@@ -134,6 +199,86 @@ static void golden_case(const onnx_case *c) {
     kn_ctx_free(ctx);
     free(x);
     free(y);
+}
+
+/* kiln's own models exported: every layer and activation kiln writes as ONNX, random
+ * weights (and batch-norm statistics), checked by onnx.checker and numpy. */
+static void native_exports(void) {
+    static const struct { const char *what, *json; } models[] = {
+        {"separable",
+         "{\"input_shape\": [9, 8, 3], \"layers\": [{\"type\": \"rescaling\", \"scale\": 0.5, \"offset\": -0.25}, "
+         "{\"type\": \"zero_padding2d\", \"padding\": [[1, 0], [0, 2]]}, "
+         "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": [3, 2], \"strides\": 2, \"padding\": \"same\", \"activation\": \"gelu\"}, "
+         "{\"type\": \"batch_normalization\"}, {\"type\": \"activation\", \"activation\": \"mish\"}, "
+         "{\"type\": \"separable_conv2d\", \"filters\": 6, \"kernel_size\": 3, \"depth_multiplier\": 2, \"padding\": \"same\", \"activation\": \"hard_silu\"}, "
+         "{\"type\": \"depthwise_conv2d\", \"kernel_size\": 2, \"dilation_rate\": 2, \"activation\": \"relu6\"}, "
+         "{\"type\": \"average_pool2d\", \"pool_size\": 2, \"padding\": \"same\"}, {\"type\": \"global_max_pool2d\"}, "
+         "{\"type\": \"dense\", \"units\": 5, \"activation\": \"softmax\"}]}"},
+        {"merges",
+         "{\"input_shape\": [6, 6, 2], \"layers\": [{\"name\": \"a\", \"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"silu\"}, "
+         "{\"name\": \"b\", \"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 1, \"activation\": \"elu\", \"inputs\": \"input\"}, "
+         "{\"name\": \"s\", \"type\": \"add\", \"inputs\": [\"a\", \"b\"]}, {\"name\": \"d\", \"type\": \"subtract\", \"inputs\": [\"a\", \"b\"]}, "
+         "{\"name\": \"p\", \"type\": \"multiply\", \"inputs\": [\"s\", \"d\"]}, {\"name\": \"mx\", \"type\": \"maximum\", \"inputs\": [\"s\", \"p\"]}, "
+         "{\"name\": \"av\", \"type\": \"average\", \"inputs\": [\"mx\", \"d\", \"a\"]}, {\"name\": \"cat\", \"type\": \"concatenate\", \"inputs\": [\"av\", \"input\"]}, "
+         "{\"type\": \"max_pool2d\", \"pool_size\": 3, \"strides\": 2}, {\"type\": \"flatten\"}, {\"type\": \"dropout\", \"rate\": 0.3}, "
+         "{\"type\": \"dense\", \"units\": 7, \"activation\": \"leaky_relu\", \"alpha\": 0.1}, {\"type\": \"batch_normalization\"}, "
+         "{\"type\": \"reshape\", \"target_shape\": [7, 1, 1]}, {\"type\": \"flatten\"}, "
+         "{\"type\": \"dense\", \"units\": 2, \"activation\": \"sigmoid\"}]}"},
+        {"mlp_acts",
+         "{\"input_shape\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 6, \"activation\": \"selu\"}, "
+         "{\"type\": \"dense\", \"units\": 6, \"activation\": \"softplus\"}, {\"type\": \"dense\", \"units\": 6, \"activation\": \"softsign\"}, "
+         "{\"type\": \"dense\", \"units\": 6, \"activation\": \"hard_sigmoid\"}, {\"type\": \"dense\", \"units\": 6, \"activation\": \"tanh\"}, "
+         "{\"type\": \"dense\", \"units\": 6, \"activation\": \"exponential\", \"use_bias\": false}, "
+         "{\"type\": \"dense\", \"units\": 3}]}"},
+    };
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+        kn_ctx *ctx = new_ctx();
+        kn_model *m = NULL;
+        kn_spec spec;
+        kn_status st = kn_model_from_json(ctx, models[i].json, NULL, &m, &spec);
+        if (!st) st = kn_model_compile(m, &spec.compile);
+        CHECK(!st, "%s: %s", models[i].what, kn_last_error(ctx));
+        if (!st) {
+            /* batch norms' statistics and biases away from their initial values */
+            for (int l = 0; l < m->n_layers; l++) {
+                const char *names[4] = {"moving_mean", "moving_variance", "beta", "bias"};
+                for (int k = 0; k < 4; k++) {
+                    char name[96];
+                    snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(&m->layers[l]), m->layers[l].index, names[k]);
+                    int64_t n = 0;
+                    float *p = kn_model_param(m, name, &n);
+                    for (int64_t j = 0; p && j < n; j++) p[j] = k == 1 ? 0.5f + 0.1f * (float)(j % 7) : 0.1f * (float)((j * 5) % 7) - 0.3f;
+                }
+            }
+            int64_t in = kn_model_input_size(m);
+            float *x = malloc((size_t)(N * in) * sizeof *x);
+            for (int64_t k = 0; k < N * in; k++) x[k] = (float)((k * 37) % 23) / 11.0f - 1.0f;
+            check_export(models[i].what, m, x, N);
+            free(x);
+        }
+        kn_model_free(m);
+        kn_ctx_free(ctx);
+    }
+    /* what kiln does not export: named, one line, no file left */
+    kn_ctx *ctx = new_ctx();
+    kn_model *m = NULL;
+    kn_spec spec;
+    kn_status st = kn_model_from_json(ctx, "{\"input_shape\": [6, 2], \"layers\": [{\"type\": \"lstm\", \"units\": 3}, "
+                                           "{\"type\": \"dense\", \"units\": 2}]}", NULL, &m, &spec);
+    if (!st) st = kn_model_compile(m, &spec.compile);
+    if (!st) st = kn_model_export_onnx(m, "/tmp/kiln_never.onnx");
+    CHECK(st == KN_ERR_UNSUPPORTED && strstr(kn_last_error(ctx), "inputs of 2 dimensions") && access("/tmp/kiln_never.onnx", F_OK) != 0,
+          "lstm export: %s (%s)", kn_status_name(st), kn_last_error(ctx));
+    kn_model_free(m);
+    st = kn_model_from_json(ctx, "{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"up_sampling2d\"}, {\"type\": \"flatten\"}, "
+                                 "{\"type\": \"dense\", \"units\": 2}]}", NULL, &m, &spec);
+    if (!st) st = kn_model_compile(m, &spec.compile);
+    if (!st) st = kn_model_export_onnx(m, "/tmp/kiln_never.onnx");
+    CHECK(st == KN_ERR_UNSUPPORTED && strstr(kn_last_error(ctx), "layer 'up_sampling2d_0' (up_sampling2d) has no ONNX form") &&
+          access("/tmp/kiln_never.onnx", F_OK) != 0, "up_sampling2d export: %s (%s)", kn_status_name(st), kn_last_error(ctx));
+    printf("refused export: %s\n", kn_last_error(ctx));
+    kn_model_free(m);
+    kn_ctx_free(ctx);
 }
 
 /* The import of bytes (or of a file when path is set) fails with status want and a
@@ -188,8 +333,9 @@ int main(void) {
     CHECK(golden != NULL, "cannot read tests/golden/onnx.txt (run from the source root)");
     for (size_t i = 0; golden && i < sizeof cases / sizeof *cases; i++) golden_case(&cases[i]);
     free(golden);
+    native_exports();
     refusals();
     if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all ONNX import checks passed\n");
+    else printf("all ONNX import and export checks passed (%d exports checked by onnx.checker and numpy)\n", exported_checked);
     return failures != 0;
 }

@@ -138,6 +138,7 @@ int cmd_graph(int argc, char **argv, cli_global *g);
 int cmd_cv(int argc, char **argv, cli_global *g);
 int cmd_convert(int argc, char **argv, cli_global *g);
 int cmd_import(int argc, char **argv, cli_global *g);
+int cmd_export(int argc, char **argv, cli_global *g);
 /* A model for predict, eval, info and convert: a .kiln file (kn_model_load, checksum
  * verified), or an ONNX file (a path ending in .onnx) imported (kn_model_import_onnx). */
 bool cli_is_onnx(const char *path);

@@ -30,6 +30,7 @@ static const char *usage_text =
     "                           file), for inference\n"
     "  import MODEL.onnx OUT    an ONNX model (dense, convolutions, pooling, batch norm,\n"
     "                           activations, residual and branching merges) as a kiln model file\n"
+    "  export MODEL OUT.onnx    a network as an ONNX model, for ONNX Runtime and the others\n"
     "\n"
     "data sources (--data): fashion-mnist, mnist, idx:DIR, csv:FILE[:key=value]...\n"
     "  fashion-mnist reads $KILN_DATA/fashion-mnist, else /usr/share/datasets/fashion-mnist\n"
@@ -126,7 +127,7 @@ int main(int argc, char **argv) {
     }
     static const struct { const char *name; int (*run)(int, char **, cli_global *); } commands[] = {
         {"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict}, {"info", cmd_info}, {"graph", cmd_graph}, {"cv", cmd_cv},
-        {"convert", cmd_convert}, {"import", cmd_import}};
+        {"convert", cmd_convert}, {"import", cmd_import}, {"export", cmd_export}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2, &g);
     return cli_usage_error(NULL, "unknown command '%s'", cmd);

@@ -1,0 +1,606 @@
+/* onnx_export.c — kn_model_export_onnx: a network as an ONNX model (opset 13, IR version
+ * 7) for ONNX Runtime, TensorRT or any other runtime. Each layer becomes a few standard
+ * nodes, its parameters initializers in ONNX's layouts:
+ *
+ *   dense                       Flatten (of an image) then Gemm: B (in, out), C the bias
+ *   conv2d                      Conv: W (F, C, KH, KW) from kiln's (KH*KW*C, F); 'same' as
+ *                               explicit pads (the smaller half first, as Keras)
+ *   depthwise_conv2d            Conv of group C: W (C*M, 1, KH, KW); separable_conv2d adds the
+ *                               pointwise Conv 1x1 (F, C*M, 1, 1)
+ *   max_pool2d, average_pool2d  MaxPool, AveragePool (count_include_pad 0, as Keras)
+ *   global_*_pool2d             GlobalAveragePool / GlobalMaxPool, then Flatten
+ *   batch_normalization         BatchNormalization (its moving statistics)
+ *   flatten, reshape            Flatten, Reshape ([0, target...])
+ *   zero_padding2d              Pad (zeros)
+ *   rescaling                   Mul, Add
+ *   add, subtract, multiply,    Sum, Sub, Mul, Max, Mean, Concat (the channels)
+ *   maximum, average, concat.
+ *   dropout, noise              nothing (inference)
+ *   activations                 Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu, Softplus,
+ *                               Softsign, HardSigmoid, Clip (relu6), Exp; silu and hard_silu
+ *                               x * gate(x); mish x * tanh(softplus(x)); gelu with Erf
+ *
+ * The graph's input is kiln's: (N, features), or images (N, H, W, C) as kiln holds them.
+ * ONNX's convolutions and pooling read (N, C, H, W), so a Transpose goes in where an image
+ * first needs that order and another back where kiln's (H, W, C) order matters (a flatten,
+ * a dense layer, the output): the model computes what kiln does, on the same rows. The
+ * CSV preprocessing a model may keep is not part of the graph (its inputs are the model's
+ * own, standardized or scaled). Other layers (recurrent, attention, embeddings, 1-D and
+ * transposed convolutions, upsampling, cropping, layer norm, PReLU) are refused in one line. */
+#include "nn/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- protobuf writing */
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    bool oom;
+} pbw;
+
+static void put(pbw *b, const void *data, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        while (nc < b->n + n) nc *= 2;
+        uint8_t *p = realloc(b->p, nc);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = nc;
+    }
+    if (n) memcpy(b->p + b->n, data, n);
+    b->n += n;
+}
+
+static void varint(pbw *b, uint64_t v) {
+    uint8_t tmp[10];
+    int n = 0;
+    do {
+        tmp[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v) tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    put(b, tmp, (size_t)n);
+}
+
+static void key(pbw *b, int field, int wire) { varint(b, (uint64_t)field << 3 | (uint64_t)wire); }
+static void field_int(pbw *b, int field, int64_t v) { key(b, field, 0), varint(b, (uint64_t)v); }
+static void field_bytes(pbw *b, int field, const void *data, size_t n) {
+    key(b, field, 2);
+    varint(b, n);
+    put(b, data, n);
+}
+static void field_str(pbw *b, int field, const char *s) { field_bytes(b, field, s, strlen(s)); }
+static void field_msg(pbw *b, int field, pbw *sub) {
+    if (sub->oom) b->oom = true;
+    field_bytes(b, field, sub->p, sub->n);
+    free(sub->p);
+    memset(sub, 0, sizeof *sub);
+}
+static void field_float(pbw *b, int field, float f) {
+    key(b, field, 5);
+    put(b, &f, 4); /* little-endian, as x86 and ARM are */
+}
+
+/* ------------------------------------------------------------- the exporter */
+
+enum { NAME = 48 };
+
+/* A value of the graph as its layers make it: kiln's order (flat, or an image (H, W, C) in
+ * NHWC) and, once made, its NCHW transpose. */
+typedef struct {
+    char nhwc[NAME], nchw[NAME];
+    bool image;
+    int64_t h, w, c, f;
+} exp_value;
+
+typedef struct {
+    kn_ctx *ctx;
+    kn_model *m;
+    pbw nodes, inits;
+    int counter;
+    exp_value *v; /* v[0] the input, v[i + 1] layer i's output */
+    kn_status st;
+} exporter;
+
+static kn_status fail(exporter *e, kn_status st, const char *fmt, const char *a, const char *b) {
+    if (e->st == KN_OK) e->st = kn__error(e->ctx, st, fmt, a, b);
+    return e->st;
+}
+
+static void fresh(exporter *e, char *name, const char *stem) { snprintf(name, NAME, "%s_%d", stem, e->counter++); }
+
+/* A node under construction. */
+typedef struct {
+    pbw b;
+} node;
+
+static void node_begin(exporter *e, node *n, const char *op) {
+    memset(n, 0, sizeof *n);
+    char name[NAME];
+    fresh(e, name, op);
+    field_str(&n->b, 3, name);
+    field_str(&n->b, 4, op);
+}
+static void node_in(node *n, const char *v) { field_str(&n->b, 1, v); }
+static void node_out(node *n, const char *v) { field_str(&n->b, 2, v); }
+static void attr_int(node *n, const char *name, int64_t v) {
+    pbw a = {0};
+    field_str(&a, 1, name);
+    field_int(&a, 3, v);
+    field_int(&a, 20, 2); /* INT */
+    field_msg(&n->b, 5, &a);
+}
+static void attr_float(node *n, const char *name, float v) {
+    pbw a = {0};
+    field_str(&a, 1, name);
+    field_float(&a, 2, v);
+    field_int(&a, 20, 1); /* FLOAT */
+    field_msg(&n->b, 5, &a);
+}
+static void attr_ints(node *n, const char *name, const int64_t *v, int count) {
+    pbw a = {0};
+    field_str(&a, 1, name);
+    for (int k = 0; k < count; k++) field_int(&a, 8, v[k]);
+    field_int(&a, 20, 7); /* INTS */
+    field_msg(&n->b, 5, &a);
+}
+static void node_end(exporter *e, node *n) { field_msg(&e->nodes, 1, &n->b); }
+
+/* An initializer: f32 (data) or int64 (idata). */
+static void init_tensor(exporter *e, const char *name, const int64_t *dims, int nd, const float *data,
+                        const int64_t *idata) {
+    pbw t = {0};
+    int64_t n = 1;
+    for (int k = 0; k < nd; k++) field_int(&t, 1, dims[k]), n *= dims[k];
+    field_int(&t, 2, data ? 1 : 7);
+    field_str(&t, 8, name);
+    field_bytes(&t, 9, data ? (const void *)data : (const void *)idata, (size_t)n * (data ? 4 : 8));
+    field_msg(&e->inits, 5, &t);
+}
+
+static void scalar(exporter *e, char *name, float v) {
+    fresh(e, name, "c");
+    init_tensor(e, name, NULL, 0, &v, NULL);
+}
+
+/* out = op(in) with no attributes. */
+static void unary(exporter *e, const char *op, const char *in, char *out) {
+    node n;
+    node_begin(e, &n, op);
+    node_in(&n, in);
+    fresh(e, out, "t");
+    node_out(&n, out);
+    node_end(e, &n);
+}
+
+static void binary(exporter *e, const char *op, const char *a, const char *b, char *out) {
+    node n;
+    node_begin(e, &n, op);
+    node_in(&n, a);
+    node_in(&n, b);
+    fresh(e, out, "t");
+    node_out(&n, out);
+    node_end(e, &n);
+}
+
+/* Value v in kiln's order (flat or NHWC) or in NCHW (images), a Transpose made once when
+ * first needed. */
+static const char *in_order(exporter *e, exp_value *v, bool nchw) {
+    if (!v->image) return v->nhwc;
+    char *want = nchw ? v->nchw : v->nhwc, *have = nchw ? v->nhwc : v->nchw;
+    if (!want[0]) {
+        node n;
+        node_begin(e, &n, "Transpose");
+        node_in(&n, have);
+        fresh(e, want, nchw ? "nchw" : "nhwc");
+        node_out(&n, want);
+        int64_t to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
+        attr_ints(&n, "perm", nchw ? to_nchw : to_nhwc, 4);
+        node_end(e, &n);
+    }
+    return want;
+}
+
+/* The activation applied to x (named in, order kept); out receives the result's name. */
+static kn_status activation(exporter *e, kn_activation act, float alpha, const char *in, char *out, bool image_nchw) {
+    char t1[NAME], t2[NAME], c[NAME];
+    node n;
+    switch (act) {
+    case KN_LINEAR: snprintf(out, NAME, "%s", in); return KN_OK;
+    case KN_RELU: unary(e, "Relu", in, out); return KN_OK;
+    case KN_SIGMOID: unary(e, "Sigmoid", in, out); return KN_OK;
+    case KN_TANH: unary(e, "Tanh", in, out); return KN_OK;
+    case KN_SOFTPLUS: unary(e, "Softplus", in, out); return KN_OK;
+    case KN_SOFTSIGN: unary(e, "Softsign", in, out); return KN_OK;
+    case KN_SELU: unary(e, "Selu", in, out); return KN_OK;
+    case KN_EXPONENTIAL: unary(e, "Exp", in, out); return KN_OK;
+    case KN_SOFTMAX:
+        node_begin(e, &n, "Softmax");
+        node_in(&n, in);
+        fresh(e, out, "t");
+        node_out(&n, out);
+        attr_int(&n, "axis", image_nchw ? 1 : -1); /* the channels (kiln's last axis) */
+        node_end(e, &n);
+        return KN_OK;
+    case KN_LEAKY_RELU: case KN_ELU:
+        node_begin(e, &n, act == KN_ELU ? "Elu" : "LeakyRelu");
+        node_in(&n, in);
+        fresh(e, out, "t");
+        node_out(&n, out);
+        attr_float(&n, "alpha", alpha != 0 ? alpha : act == KN_ELU ? 1.0f : 0.2f);
+        node_end(e, &n);
+        return KN_OK;
+    case KN_HARD_SIGMOID: case KN_HARD_SILU: /* relu6(x + 3) / 6 */
+        node_begin(e, &n, "HardSigmoid");
+        node_in(&n, in);
+        fresh(e, act == KN_HARD_SIGMOID ? out : t1, "t");
+        node_out(&n, act == KN_HARD_SIGMOID ? out : t1);
+        attr_float(&n, "alpha", 1.0f / 6);
+        attr_float(&n, "beta", 0.5f);
+        node_end(e, &n);
+        if (act == KN_HARD_SILU) binary(e, "Mul", in, t1, out);
+        return KN_OK;
+    case KN_SILU:
+        unary(e, "Sigmoid", in, t1);
+        binary(e, "Mul", in, t1, out);
+        return KN_OK;
+    case KN_MISH:
+        unary(e, "Softplus", in, t1);
+        unary(e, "Tanh", t1, t2);
+        binary(e, "Mul", in, t2, out);
+        return KN_OK;
+    case KN_RELU6: {
+        char lo[NAME], hi[NAME];
+        scalar(e, lo, 0.0f), scalar(e, hi, 6.0f);
+        node_begin(e, &n, "Clip");
+        node_in(&n, in), node_in(&n, lo), node_in(&n, hi);
+        fresh(e, out, "t");
+        node_out(&n, out);
+        node_end(e, &n);
+        return KN_OK;
+    }
+    case KN_GELU: /* 0.5 x (1 + erf(x / sqrt 2)) */
+        scalar(e, c, (float)M_SQRT1_2);
+        binary(e, "Mul", in, c, t1);
+        unary(e, "Erf", t1, t2);
+        scalar(e, c, 1.0f);
+        binary(e, "Add", t2, c, t1);
+        binary(e, "Mul", in, t1, t2);
+        scalar(e, c, 0.5f);
+        binary(e, "Mul", t2, c, out);
+        return KN_OK;
+    default:
+        return fail(e, KN_ERR_UNSUPPORTED, "onnx export: activation %s%s has no ONNX form here", kn_activation_name(act), "");
+    }
+}
+
+/* The parameter `what` of layer i (n values), or NULL with the model's error. */
+static const float *param(exporter *e, int i, const char *what, int64_t n) {
+    const kn__layer *L = &e->m->layers[i];
+    char name[96];
+    snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, what);
+    int64_t got = 0;
+    const float *p = kn_model_param(e->m, name, &got);
+    if (!p || got != n) {
+        fail(e, KN_ERR_STATE, "onnx export: parameter %s: %s", name, p ? "unexpected size" : "missing");
+        return NULL;
+    }
+    return p;
+}
+
+/* Keras's 'same' pads (top, left, bottom, right) of a window over h x w. */
+static void same_pads(int64_t h, int64_t w, int kh, int kw, int sh, int sw, int dh, int dw, int64_t pads[4]) {
+    int64_t in[2] = {h, w}, k[2] = {kh, kw}, s[2] = {sh, sw}, d[2] = {dh, dw};
+    for (int a = 0; a < 2; a++) {
+        int64_t out = (in[a] + s[a] - 1) / s[a], total = (out - 1) * s[a] + (k[a] - 1) * d[a] + 1 - in[a];
+        if (total < 0) total = 0;
+        pads[a] = total / 2, pads[a + 2] = total - total / 2;
+    }
+}
+
+/* A Conv over x (NCHW): weights W (F, C/group, KH, KW), bias b (F) or NULL. */
+static void conv(exporter *e, const char *x, const float *W, const float *b, int64_t F, int64_t cg, int kh, int kw,
+                 int sh, int sw, int dh, int dw, const int64_t pads[4], int64_t group, char *out) {
+    char wn[NAME], bn[NAME];
+    fresh(e, wn, "W");
+    init_tensor(e, wn, (int64_t[]){F, cg, kh, kw}, 4, W, NULL);
+    node n;
+    node_begin(e, &n, "Conv");
+    node_in(&n, x);
+    node_in(&n, wn);
+    if (b) {
+        fresh(e, bn, "B");
+        init_tensor(e, bn, (int64_t[]){F}, 1, b, NULL);
+        node_in(&n, bn);
+    }
+    fresh(e, out, "t");
+    node_out(&n, out);
+    attr_ints(&n, "kernel_shape", (int64_t[]){kh, kw}, 2);
+    attr_ints(&n, "strides", (int64_t[]){sh, sw}, 2);
+    attr_ints(&n, "dilations", (int64_t[]){dh, dw}, 2);
+    attr_ints(&n, "pads", pads, 4);
+    attr_int(&n, "group", group);
+    node_end(e, &n);
+}
+
+static kn_status export_layer(exporter *e, int i) {
+    kn_model *m = e->m;
+    const kn__layer *L = &m->layers[i];
+    exp_value *x = &e->v[L->inputs[0] + 1], *y = &e->v[i + 1];
+    y->image = L->ndim == 3;
+    if (y->image) y->h = L->shape[0], y->w = L->shape[1], y->c = L->shape[2];
+    else y->f = L->features;
+    char *out = y->nhwc; /* kiln's order, unless set in y->nchw below */
+    char t[NAME];
+    const char *type = kn__layer_type(L);
+    switch (L->kind) {
+    case KN__LAYER_DENSE: {
+        const kn_dense_opts *o = &L->u.dense;
+        if (L->per_step) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): dense applied per step", L->name, type);
+        int64_t k = x->image ? x->h * x->w * x->c : x->f;
+        const char *in = in_order(e, x, false);
+        if (x->image) unary(e, "Flatten", in, t), in = t;
+        const float *W = param(e, i, "kernel", k * o->units), *b = o->no_bias ? NULL : param(e, i, "bias", o->units);
+        if (!W || (!o->no_bias && !b)) return e->st;
+        char wn[NAME], bn[NAME], z[NAME];
+        fresh(e, wn, "W");
+        init_tensor(e, wn, (int64_t[]){k, o->units}, 2, W, NULL);
+        node n;
+        node_begin(e, &n, "Gemm");
+        node_in(&n, in);
+        node_in(&n, wn);
+        if (b) {
+            fresh(e, bn, "B");
+            init_tensor(e, bn, (int64_t[]){o->units}, 1, b, NULL);
+            node_in(&n, bn);
+        }
+        fresh(e, z, "t");
+        node_out(&n, z);
+        node_end(e, &n);
+        return activation(e, o->activation, o->alpha, z, out, false);
+    }
+    case KN__LAYER_CONV2D: {
+        const kn_conv2d_opts *o = &L->u.conv;
+        int64_t C = x->c, F = o->filters, taps = (int64_t)o->kernel_h * o->kernel_w, pads[4] = {0, 0, 0, 0};
+        const float *K = param(e, i, "kernel", taps * C * F), *b = o->no_bias ? NULL : param(e, i, "bias", F);
+        if (!K || (!o->no_bias && !b)) return e->st;
+        float *W = malloc((size_t)(taps * C * F) * sizeof *W);
+        if (!W) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t tp = 0; tp < taps; tp++) W[(f * C + c) * taps + tp] = K[(tp * C + c) * F + f];
+        if (o->same) same_pads(x->h, x->w, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h, o->dilation_w, pads);
+        conv(e, in_order(e, x, true), W, b, F, C, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
+             o->dilation_w, pads, 1, t);
+        free(W);
+        out = y->nchw;
+        return activation(e, o->activation, o->alpha, t, out, true);
+    }
+    case KN__LAYER_DEPTHWISE: {
+        const kn_depthwise_opts *o = &L->u.depthwise;
+        int64_t C = x->c, M = o->depth_multiplier, CM = C * M, taps = (int64_t)o->kernel_h * o->kernel_w, pads[4] = {0};
+        int64_t F = o->filters ? o->filters : CM;
+        const float *K = param(e, i, "depthwise_kernel", taps * CM);
+        const float *P = o->filters ? param(e, i, "pointwise_kernel", CM * F) : NULL;
+        const float *b = o->no_bias ? NULL : param(e, i, "bias", F);
+        if (!K || (o->filters && !P) || (!o->no_bias && !b)) return e->st;
+        float *W = malloc((size_t)(taps * CM + (P ? CM * F : 0)) * sizeof *W);
+        if (!W) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t j = 0; j < CM; j++)
+            for (int64_t tp = 0; tp < taps; tp++) W[j * taps + tp] = K[tp * CM + j];
+        if (o->same) same_pads(x->h, x->w, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h, o->dilation_w, pads);
+        conv(e, in_order(e, x, true), W, P ? NULL : b, CM, 1, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w,
+             o->dilation_h, o->dilation_w, pads, C, t);
+        if (P) { /* the pointwise product, its (C*M, F) kernel as (F, C*M, 1, 1) */
+            float *Wp = W + taps * CM;
+            for (int64_t f = 0; f < F; f++)
+                for (int64_t j = 0; j < CM; j++) Wp[f * CM + j] = P[j * F + f];
+            char t2[NAME];
+            conv(e, t, Wp, b, F, CM, 1, 1, 1, 1, 1, 1, (int64_t[]){0, 0, 0, 0}, 1, t2);
+            snprintf(t, NAME, "%s", t2);
+        }
+        free(W);
+        out = y->nchw;
+        return activation(e, o->activation, o->alpha, t, out, true);
+    }
+    case KN__LAYER_MAX_POOL2D: case KN__LAYER_AVG_POOL2D: {
+        const kn__pool_opts *p = &L->u.pool;
+        int64_t pads[4] = {0, 0, 0, 0};
+        if (p->same) same_pads(x->h, x->w, p->pool_h, p->pool_w, p->stride_h, p->stride_w, 1, 1, pads);
+        node n;
+        node_begin(e, &n, L->kind == KN__LAYER_MAX_POOL2D ? "MaxPool" : "AveragePool");
+        node_in(&n, in_order(e, x, true));
+        fresh(e, y->nchw, "t");
+        node_out(&n, y->nchw);
+        attr_ints(&n, "kernel_shape", (int64_t[]){p->pool_h, p->pool_w}, 2);
+        attr_ints(&n, "strides", (int64_t[]){p->stride_h, p->stride_w}, 2);
+        attr_ints(&n, "pads", pads, 4);
+        if (L->kind == KN__LAYER_AVG_POOL2D) attr_int(&n, "count_include_pad", 0);
+        node_end(e, &n);
+        return KN_OK;
+    }
+    case KN__LAYER_GLOBAL_AVG_POOL2D: case KN__LAYER_GLOBAL_MAX_POOL2D:
+        unary(e, L->kind == KN__LAYER_GLOBAL_AVG_POOL2D ? "GlobalAveragePool" : "GlobalMaxPool", in_order(e, x, true), t);
+        unary(e, "Flatten", t, out);
+        return KN_OK;
+    case KN__LAYER_FLATTEN:
+        if (x->image) unary(e, "Flatten", in_order(e, x, false), out);
+        else memmove(out, x->nhwc, NAME);
+        return KN_OK;
+    case KN__LAYER_RESHAPE: {
+        if (L->ndim != 1 && L->ndim != 3)
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a reshape to other than features or images", L->name, type);
+        int64_t shape[4] = {0};
+        for (int k = 0; k < L->ndim; k++) shape[k + 1] = L->shape[k];
+        char sn[NAME];
+        fresh(e, sn, "shape");
+        init_tensor(e, sn, (int64_t[]){L->ndim + 1}, 1, NULL, shape);
+        binary(e, "Reshape", in_order(e, x, false), sn, out);
+        return KN_OK;
+    }
+    case KN__LAYER_ACTIVATION: {
+        bool nchw = x->image && x->nchw[0] && !x->nhwc[0] && L->u.activation != KN_SOFTMAX;
+        return activation(e, L->u.activation, 0, in_order(e, x, nchw), nchw ? y->nchw : out, nchw);
+    }
+    case KN__LAYER_DROPOUT:
+        memmove(y->nhwc, x->nhwc, NAME); /* (x is an earlier layer's: memmove only for the compiler) */
+        memmove(y->nchw, x->nchw, NAME);
+        return KN_OK;
+    case KN__LAYER_BATCH_NORM: {
+        int64_t n = x->image ? x->c : x->f;
+        static const char *const what[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+        char names[4][NAME];
+        for (int k = 0; k < 4; k++) {
+            const float *p = param(e, i, what[k], n);
+            if (!p) return e->st;
+            fresh(e, names[k], what[k]);
+            init_tensor(e, names[k], (int64_t[]){n}, 1, p, NULL);
+        }
+        node nd;
+        node_begin(e, &nd, "BatchNormalization");
+        node_in(&nd, in_order(e, x, true));
+        for (int k = 0; k < 4; k++) node_in(&nd, names[k]);
+        char *dst = x->image ? y->nchw : out;
+        fresh(e, dst, "t");
+        node_out(&nd, dst);
+        attr_float(&nd, "epsilon", L->u.bn.epsilon);
+        node_end(e, &nd);
+        return KN_OK;
+    }
+    case KN__LAYER_RESCALING: {
+        char c[NAME], t2[NAME];
+        bool nchw = x->image && x->nchw[0] && !x->nhwc[0];
+        const char *in = in_order(e, x, nchw);
+        char *dst = nchw ? y->nchw : out;
+        scalar(e, c, L->u.rescaling.scale);
+        if (L->u.rescaling.offset == 0) {
+            binary(e, "Mul", in, c, dst);
+        } else {
+            binary(e, "Mul", in, c, t2);
+            scalar(e, c, L->u.rescaling.offset);
+            binary(e, "Add", t2, c, dst);
+        }
+        return KN_OK;
+    }
+    case KN__LAYER_PAD: {
+        if (L->u.pad.crop || !y->image)
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): only 2-D zero padding", L->name, type);
+        int64_t pads[8] = {0, 0, L->u.pad.top, L->u.pad.left, 0, 0, L->u.pad.bottom, L->u.pad.right};
+        char pn[NAME];
+        fresh(e, pn, "pads");
+        init_tensor(e, pn, (int64_t[]){8}, 1, NULL, pads);
+        binary(e, "Pad", in_order(e, x, true), pn, y->nchw);
+        return KN_OK;
+    }
+    case KN__LAYER_MERGE: {
+        static const char *const ops[KN_MERGE_COUNT] = {"Sum", "Sub", "Mul", "Mean", "Max", "Concat"};
+        kn_merge kind = L->u.merge;
+        bool nchw = x->image && x->nchw[0] && !x->nhwc[0]; /* the first input's order */
+        node n;
+        node_begin(e, &n, ops[kind]);
+        for (int k = 0; k < L->n_inputs; k++) node_in(&n, in_order(e, &e->v[L->inputs[k] + 1], nchw));
+        char *dst = nchw ? y->nchw : out;
+        fresh(e, dst, "t");
+        node_out(&n, dst);
+        if (kind == KN_MERGE_CONCATENATE) attr_int(&n, "axis", nchw ? 1 : -1);
+        node_end(e, &n);
+        if (kind == KN_MERGE_MULTIPLY && L->n_inputs > 2)
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a multiply of more than 2 inputs", L->name, type);
+        return KN_OK;
+    }
+    default:
+        return fail(e, KN_ERR_UNSUPPORTED,
+                    "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
+                    "separable_conv2d, pooling, flatten, reshape, batch_normalization, zero_padding2d, rescaling, "
+                    "dropout, activation and merge layers)", L->name, type);
+    }
+}
+
+/* ValueInfoProto of a float tensor (batch, dims...). */
+static void value_info(pbw *g, int field, const char *name, const int64_t *dims, int nd) {
+    pbw vi = {0}, type = {0}, tensor = {0}, shape = {0};
+    field_str(&vi, 1, name);
+    field_int(&tensor, 1, 1); /* FLOAT */
+    pbw dim = {0};
+    field_str(&dim, 2, "batch");
+    field_msg(&shape, 1, &dim);
+    for (int k = 0; k < nd; k++) {
+        field_int(&dim, 1, dims[k]);
+        field_msg(&shape, 1, &dim);
+    }
+    field_msg(&tensor, 2, &shape);
+    field_msg(&type, 1, &tensor);
+    field_msg(&vi, 2, &type);
+    field_msg(g, field, &vi);
+}
+
+kn_status kn_model_export_onnx(kn_model *m, const char *path) {
+    if (!m || !path) return KN_ERR_INVALID_ARGUMENT;
+    kn_ctx *ctx = m->ctx;
+    if (strcmp(kn_model_type(m), "sequential") != 0)
+        return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: a %s model (networks only)", kn_model_type(m));
+    if (m->input_ndim != 1 && m->input_ndim != 3)
+        return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: inputs of %d dimensions (features or images only)",
+                         m->input_ndim);
+    exporter e = {.ctx = ctx, .m = m};
+    e.v = calloc((size_t)m->n_layers + 1, sizeof *e.v);
+    if (!e.v) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "onnx export: out of memory");
+    exp_value *in = &e.v[0];
+    snprintf(in->nhwc, NAME, "input");
+    in->image = m->input_ndim == 3;
+    if (in->image) in->h = m->input_shape[0], in->w = m->input_shape[1], in->c = m->input_shape[2];
+    else in->f = m->input_shape[0];
+    for (int i = 0; i < m->n_layers && !e.st; i++) export_layer(&e, i);
+    /* the output, in kiln's order, named "output" */
+    pbw graph = {0}, model = {0}, opset = {0};
+    if (!e.st) {
+        exp_value *last = &e.v[m->n_layers];
+        node n;
+        node_begin(&e, &n, "Identity");
+        node_in(&n, in_order(&e, last, false));
+        node_out(&n, "output");
+        node_end(&e, &n);
+        put(&graph, e.nodes.p, e.nodes.n);
+        field_str(&graph, 2, "kiln");
+        put(&graph, e.inits.p, e.inits.n);
+        value_info(&graph, 11, "input", m->input_shape, m->input_ndim);
+        const kn__layer *L = &m->layers[m->n_layers - 1];
+        value_info(&graph, 12, "output", L->shape, L->ndim);
+        if (e.nodes.oom || e.inits.oom) graph.oom = true;
+        field_int(&model, 1, 7); /* IR version 7 (opset 13's) */
+        field_str(&model, 2, "kiln");
+        field_str(&model, 3, KILN_VERSION);
+        field_msg(&model, 7, &graph);
+        field_int(&opset, 2, 13);
+        field_msg(&model, 8, &opset);
+        if (model.oom) fail(&e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", path, "");
+    }
+    if (!e.st) { /* written beside the target and renamed into place: never half a file */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        bool ok = f && fwrite(model.p, 1, model.n, f) == model.n;
+        if (f && fclose(f) != 0) ok = false;
+        if (!ok || rename(tmp, path) != 0) {
+            e.st = kn__error(ctx, KN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+            remove(tmp);
+        }
+    }
+    free(model.p);
+    free(graph.p);
+    free(e.nodes.p);
+    free(e.inits.p);
+    free(e.v);
+    return e.st;
+}

@@ -1,0 +1,143 @@
+"""onnx_eval.py — runs an ONNX model with numpy, independently of kiln's C code, to check
+what `kiln export` writes (tests/cli_commands.sh): onnx.checker (with shape inference) must
+accept the file, and this interpreter's outputs for the given inputs must match kiln's.
+
+It knows the ops kiln exports: Gemm, MatMul, Conv (groups, pads, strides, dilations),
+MaxPool, AveragePool (count_include_pad 0), GlobalAveragePool, GlobalMaxPool,
+BatchNormalization, Flatten, Reshape, Transpose, Pad (constant), Identity, Add, Sub, Mul,
+Div, Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu, Softplus,
+Softsign, HardSigmoid, Clip, Exp, Erf. Computed in float64.
+
+usage: /usr/bin/python3 tests/onnx_eval.py MODEL.onnx INPUTS.txt > OUTPUTS.txt
+  INPUTS.txt: one sample a line, its values in the model input's order (kiln's);
+  OUTPUTS.txt: one line of outputs a sample. Exit 77 when the onnx package is missing."""
+import math
+import sys
+
+import numpy as np
+
+try:
+    import onnx
+    from onnx import numpy_helper
+except ImportError:
+    print("onnx_eval.py: the onnx package is missing (apt-get install python3-onnx)", file=sys.stderr)
+    sys.exit(77)
+
+
+def attrs(node):
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def conv(x, w, b, a):
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    group = a.get("group", 1)
+    sh, sw = a.get("strides", [1, 1])
+    dh, dw = a.get("dilations", [1, 1])
+    pt, pl, pb, pr = a.get("pads", [0, 0, 0, 0])
+    x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    oh = (x.shape[2] - (kh - 1) * dh - 1) // sh + 1
+    ow = (x.shape[3] - (kw - 1) * dw - 1) // sw + 1
+    y = np.zeros((n, f, oh, ow))
+    fg = f // group
+    for g in range(group):
+        xs = x[:, g * cg:(g + 1) * cg]
+        for i in range(kh):
+            for j in range(kw):
+                patch = xs[:, :, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
+                y[:, g * fg:(g + 1) * fg] += np.einsum("nchw,fc->nfhw", patch, w[g * fg:(g + 1) * fg, :, i, j])
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def pool(x, a, kind):
+    kh, kw = a["kernel_shape"]
+    sh, sw = a.get("strides", [1, 1])
+    pt, pl, pb, pr = a.get("pads", [0, 0, 0, 0])
+    fill = -np.inf if kind == "max" else np.nan
+    x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=fill)
+    oh = (x.shape[2] - kh) // sh + 1
+    ow = (x.shape[3] - kw) // sw + 1
+    y = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            y[:, :, i, j] = win.max(axis=(2, 3)) if kind == "max" else np.nanmean(win, axis=(2, 3))
+    return y
+
+
+def run(model, x):
+    env = {t.name: numpy_helper.to_array(t).astype(np.float64) if t.data_type == 1 else numpy_helper.to_array(t)
+           for t in model.graph.initializer}
+    env[model.graph.input[0].name] = x
+    for nd in model.graph.node:
+        a = attrs(nd)
+        i = [env[n] if n else None for n in nd.input]
+        op = nd.op_type
+        if op == "Gemm":
+            A = i[0].T if a.get("transA", 0) else i[0]
+            B = i[1].T if a.get("transB", 0) else i[1]
+            y = a.get("alpha", 1.0) * A @ B + (a.get("beta", 1.0) * i[2] if len(i) > 2 and i[2] is not None else 0)
+        elif op == "MatMul": y = i[0] @ i[1]
+        elif op == "Conv": y = conv(i[0], i[1], i[2] if len(i) > 2 else None, a)
+        elif op == "MaxPool": y = pool(i[0], a, "max")
+        elif op == "AveragePool": y = pool(i[0], a, "avg")
+        elif op == "GlobalAveragePool": y = i[0].mean(axis=(2, 3), keepdims=True)
+        elif op == "GlobalMaxPool": y = i[0].max(axis=(2, 3), keepdims=True)
+        elif op == "BatchNormalization":
+            shape = (1, -1) + (1,) * (i[0].ndim - 2)
+            y = (i[0] - i[3].reshape(shape)) / np.sqrt(i[4].reshape(shape) + a.get("epsilon", 1e-5)) * \
+                i[1].reshape(shape) + i[2].reshape(shape)
+        elif op == "Flatten": y = i[0].reshape(i[0].shape[0], -1)
+        elif op == "Reshape":
+            shape = [i[0].shape[k] if v == 0 else int(v) for k, v in enumerate(i[1])]
+            y = i[0].reshape(shape)
+        elif op == "Transpose": y = np.transpose(i[0], a["perm"])
+        elif op == "Pad":
+            p = [int(v) for v in i[1]]
+            half = len(p) // 2
+            y = np.pad(i[0], [(p[k], p[k + half]) for k in range(half)])
+        elif op == "Identity": y = i[0]
+        elif op in ("Add", "Sum"): y = sum(i)
+        elif op == "Sub": y = i[0] - i[1]
+        elif op == "Mul": y = i[0] * i[1]
+        elif op == "Div": y = i[0] / i[1]
+        elif op == "Mean": y = sum(i) / len(i)
+        elif op == "Max": y = np.maximum.reduce(i)
+        elif op == "Concat": y = np.concatenate(i, axis=a["axis"])
+        elif op == "Relu": y = np.maximum(i[0], 0)
+        elif op == "Sigmoid": y = 1 / (1 + np.exp(-i[0]))
+        elif op == "Tanh": y = np.tanh(i[0])
+        elif op == "Softmax":
+            z = np.exp(i[0] - i[0].max(axis=a.get("axis", -1), keepdims=True))
+            y = z / z.sum(axis=a.get("axis", -1), keepdims=True)
+        elif op == "LeakyRelu": y = np.where(i[0] > 0, i[0], a.get("alpha", 0.01) * i[0])
+        elif op == "Elu": y = np.where(i[0] > 0, i[0], a.get("alpha", 1.0) * np.expm1(i[0]))
+        elif op == "Selu":
+            al, ga = a.get("alpha", 1.6732632423543772), a.get("gamma", 1.0507009873554805)
+            y = ga * np.where(i[0] > 0, i[0], al * np.expm1(i[0]))
+        elif op == "Softplus": y = np.logaddexp(0, i[0])
+        elif op == "Softsign": y = i[0] / (1 + np.abs(i[0]))
+        elif op == "HardSigmoid": y = np.clip(a.get("alpha", 0.2) * i[0] + a.get("beta", 0.5), 0, 1)
+        elif op == "Clip": y = np.clip(i[0], i[1] if len(i) > 1 else -np.inf, i[2] if len(i) > 2 else np.inf)
+        elif op == "Exp": y = np.exp(i[0])
+        elif op == "Erf": y = np.vectorize(math.erf)(i[0])
+        else:
+            raise SystemExit(f"onnx_eval.py: op {op} not known here")
+        env[nd.output[0]] = y
+    return env[model.graph.output[0].name]
+
+
+def main():
+    model = onnx.load(sys.argv[1])
+    onnx.checker.check_model(model, full_check=True)
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+    rows = [[float(v) for v in line.split()] for line in open(sys.argv[2]) if line.strip()]
+    x = np.array(rows, dtype=np.float64).reshape([len(rows)] + dims)
+    y = run(model, x).reshape(len(rows), -1)
+    for r in y:
+        print(" ".join(f"{v:.9g}" for v in r))
+
+
+main()
