@@ -3,6 +3,7 @@ what `kiln export` writes (tests/cli_commands.sh): onnx.checker (with shape infe
 accept the file, and this interpreter's outputs for the given inputs must match kiln's.
 
 It knows the ops kiln exports: Gemm, MatMul, Conv (groups, pads, strides, dilations),
+ConvTranspose, Resize (nearest asymmetric floor, linear half-pixel), Slice, PRelu,
 MaxPool, AveragePool (count_include_pad 0), GlobalAveragePool, GlobalMaxPool,
 BatchNormalization, Flatten, Reshape, Transpose, Pad (constant), Identity, Add, Sub, Mul,
 Div, Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu, Softplus,
@@ -25,7 +26,8 @@ except ImportError:
 
 
 def attrs(node):
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
 
 
 def conv(x, w, b, a):
@@ -49,6 +51,49 @@ def conv(x, w, b, a):
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
     return y
+
+
+def conv_transpose(x, w, b, a):
+    n, c, h, wd = x.shape
+    _, f, kh, kw = w.shape
+    sh, sw = a.get("strides", [1, 1])
+    dh, dw = a.get("dilations", [1, 1])
+    pt, pl, pb, pr = a.get("pads", [0, 0, 0, 0])
+    oph, opw = a.get("output_padding", [0, 0])
+    fh, fw = (h - 1) * sh + (kh - 1) * dh + 1 + oph, (wd - 1) * sw + (kw - 1) * dw + 1 + opw
+    y = np.zeros((n, f, fh, fw))
+    for i in range(kh):
+        for j in range(kw):
+            contrib = np.einsum("nchw,cf->nfhw", x, w[:, :, i, j])
+            y[:, :, i * dh:i * dh + (h - 1) * sh + 1:sh, j * dw:j * dw + (wd - 1) * sw + 1:sw] += contrib
+    y = y[:, :, pt:fh - pb, pl:fw - pr]
+    if b is not None:
+        y = y + b.reshape(1, -1, 1, 1)
+    return y
+
+
+def resize(x, scales, a):
+    out = x
+    for axis in (2, 3):
+        s = scales[axis]
+        n_in = out.shape[axis]
+        n_out = int(math.floor(n_in * s))
+        o = np.arange(n_out)
+        if a.get("mode", "nearest") == "nearest":
+            assert a.get("coordinate_transformation_mode") == "asymmetric" and a.get("nearest_mode") == "floor"
+            idx = np.minimum(np.floor(o / s).astype(int), n_in - 1)
+            out = np.take(out, idx, axis=axis)
+        else:
+            assert a.get("coordinate_transformation_mode") == "half_pixel"
+            src = np.clip((o + 0.5) / s - 0.5, 0, n_in - 1)
+            i0 = np.floor(src).astype(int)
+            i1 = np.minimum(i0 + 1, n_in - 1)
+            l1 = src - i0
+            shape = [1] * out.ndim
+            shape[axis] = n_out
+            l1 = l1.reshape(shape)
+            out = np.take(out, i0, axis=axis) * (1 - l1) + np.take(out, i1, axis=axis) * l1
+    return out
 
 
 def pool(x, a, kind):
@@ -81,6 +126,14 @@ def run(model, x):
             y = a.get("alpha", 1.0) * A @ B + (a.get("beta", 1.0) * i[2] if len(i) > 2 and i[2] is not None else 0)
         elif op == "MatMul": y = i[0] @ i[1]
         elif op == "Conv": y = conv(i[0], i[1], i[2] if len(i) > 2 else None, a)
+        elif op == "ConvTranspose": y = conv_transpose(i[0], i[1], i[2] if len(i) > 2 else None, a)
+        elif op == "Resize": y = resize(i[0], i[2], a)
+        elif op == "Slice":
+            sl = [slice(None)] * i[0].ndim
+            for st, en, ax in zip(i[1], i[2], i[3]):
+                sl[int(ax)] = slice(int(st), int(en))
+            y = i[0][tuple(sl)]
+        elif op == "PRelu": y = np.where(i[0] > 0, i[0], i[1] * i[0])
         elif op == "MaxPool": y = pool(i[0], a, "max")
         elif op == "AveragePool": y = pool(i[0], a, "avg")
         elif op == "GlobalAveragePool": y = i[0].mean(axis=(2, 3), keepdims=True)

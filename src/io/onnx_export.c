@@ -11,7 +11,10 @@
  *   global_*_pool2d             GlobalAveragePool / GlobalMaxPool, then Flatten
  *   batch_normalization         BatchNormalization (its moving statistics)
  *   flatten, reshape            Flatten, Reshape ([0, target...])
- *   zero_padding2d              Pad (zeros)
+ *   zero_padding2d, cropping2d  Pad (zeros), Slice
+ *   conv2d_transpose            ConvTranspose: W (C, F, KH, KW); kiln's crop as pads
+ *   up_sampling2d               Resize (nearest: asymmetric, floor; bilinear: half-pixel)
+ *   prelu                       PRelu (alpha in kiln's (H, W, C) order)
  *   rescaling                   Mul, Add
  *   add, subtract, multiply,    Sum, Sub, Mul, Max, Mean, Concat (the channels)
  *   maximum, average, concat.
@@ -25,8 +28,8 @@
  * first needs that order and another back where kiln's (H, W, C) order matters (a flatten,
  * a dense layer, the output): the model computes what kiln does, on the same rows. The
  * CSV preprocessing a model may keep is not part of the graph (its inputs are the model's
- * own, standardized or scaled). Other layers (recurrent, attention, embeddings, 1-D and
- * transposed convolutions, upsampling, cropping, layer norm, PReLU) are refused in one line. */
+ * own, standardized or scaled). Other layers (recurrent, attention, embeddings, 1-D
+ * convolutions and pooling, layer norm) are refused in one line. */
 #include "nn/model.h"
 
 #include <errno.h>
@@ -146,6 +149,13 @@ static void attr_float(node *n, const char *name, float v) {
     field_str(&a, 1, name);
     field_float(&a, 2, v);
     field_int(&a, 20, 1); /* FLOAT */
+    field_msg(&n->b, 5, &a);
+}
+static void attr_str(node *n, const char *name, const char *v) {
+    pbw a = {0};
+    field_str(&a, 1, name);
+    field_str(&a, 4, v);
+    field_int(&a, 20, 3); /* STRING */
     field_msg(&n->b, 5, &a);
 }
 static void attr_ints(node *n, const char *name, const int64_t *v, int count) {
@@ -494,8 +504,23 @@ static kn_status export_layer(exporter *e, int i) {
         return KN_OK;
     }
     case KN__LAYER_PAD: {
-        if (L->u.pad.crop || !y->image)
-            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): only 2-D zero padding", L->name, type);
+        if (!y->image) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a sequence's padding", L->name, type);
+        if (L->u.pad.crop) { /* Slice of the rows and columns kept */
+            char names[3][NAME];
+            int64_t v[3][2] = {{L->u.pad.top, L->u.pad.left}, {x->h - L->u.pad.bottom, x->w - L->u.pad.right}, {2, 3}};
+            node n;
+            node_begin(e, &n, "Slice");
+            node_in(&n, in_order(e, x, true));
+            for (int k = 0; k < 3; k++) {
+                fresh(e, names[k], k == 0 ? "starts" : k == 1 ? "ends" : "axes");
+                init_tensor(e, names[k], (int64_t[]){2}, 1, NULL, v[k]);
+                node_in(&n, names[k]);
+            }
+            fresh(e, y->nchw, "t");
+            node_out(&n, y->nchw);
+            node_end(e, &n);
+            return KN_OK;
+        }
         int64_t pads[8] = {0, 0, L->u.pad.top, L->u.pad.left, 0, 0, L->u.pad.bottom, L->u.pad.right};
         char pn[NAME];
         fresh(e, pn, "pads");
@@ -519,11 +544,90 @@ static kn_status export_layer(exporter *e, int i) {
             return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a multiply of more than 2 inputs", L->name, type);
         return KN_OK;
     }
+    case KN__LAYER_CONV_TRANSPOSE: { /* ConvTranspose: W (C, F, KH, KW) from kiln's (KH*KW*F, C) */
+        const kn_conv2d_transpose_opts *o = &L->u.conv_transpose;
+        int64_t C = x->c, F = o->filters, taps = (int64_t)o->kernel_h * o->kernel_w;
+        const float *K = param(e, i, "kernel", taps * F * C), *b = o->no_bias ? NULL : param(e, i, "bias", F);
+        if (!K || (!o->no_bias && !b)) return e->st;
+        float *W = malloc((size_t)(taps * F * C) * sizeof *W);
+        if (!W) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t f = 0; f < F; f++)
+                for (int64_t tp = 0; tp < taps; tp++) W[(c * F + f) * taps + tp] = K[(tp * F + f) * C + c];
+        /* ONNX's output: s (in - 1) + output_padding + (k - 1) d + 1 - pads: kiln's size and
+         * crop (its leading pad) give the pads, an output_padding where kiln's is larger */
+        int64_t in[2] = {x->h, x->w}, pads[4], opad[2];
+        int k[2] = {o->kernel_h, o->kernel_w}, s[2] = {o->stride_h, o->stride_w}, d[2] = {o->dilation_h, o->dilation_w};
+        int op[2] = {o->has_output_padding ? o->output_padding_h : -1, o->has_output_padding ? o->output_padding_w : -1};
+        for (int a = 0; a < 2; a++) {
+            int64_t out_a, crop;
+            kn__conv_transpose_axis(in[a], k[a], s[a], d[a], o->same, op[a], &out_a, &crop);
+            int64_t full = (in[a] - 1) * s[a] + (int64_t)(k[a] - 1) * d[a] + 1, end = full - out_a - crop;
+            pads[a] = crop, pads[a + 2] = end > 0 ? end : 0, opad[a] = end < 0 ? -end : 0;
+        }
+        char wn[NAME], bn[NAME];
+        fresh(e, wn, "W");
+        init_tensor(e, wn, (int64_t[]){C, F, o->kernel_h, o->kernel_w}, 4, W, NULL);
+        free(W);
+        node n;
+        node_begin(e, &n, "ConvTranspose");
+        node_in(&n, in_order(e, x, true));
+        node_in(&n, wn);
+        if (b) {
+            fresh(e, bn, "B");
+            init_tensor(e, bn, (int64_t[]){F}, 1, b, NULL);
+            node_in(&n, bn);
+        }
+        fresh(e, t, "t");
+        node_out(&n, t);
+        attr_ints(&n, "kernel_shape", (int64_t[]){o->kernel_h, o->kernel_w}, 2);
+        attr_ints(&n, "strides", (int64_t[]){o->stride_h, o->stride_w}, 2);
+        attr_ints(&n, "dilations", (int64_t[]){o->dilation_h, o->dilation_w}, 2);
+        attr_ints(&n, "pads", pads, 4);
+        if (opad[0] || opad[1]) attr_ints(&n, "output_padding", opad, 2);
+        node_end(e, &n);
+        out = y->nchw;
+        return activation(e, o->activation, o->alpha, t, out, true);
+    }
+    case KN__LAYER_UPSAMPLE: { /* Resize: nearest as Keras's repeat (floor of o / s), bilinear half-pixel */
+        if (!y->image) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a sequence's upsampling", L->name, type);
+        float scales[4] = {1, 1, (float)L->u.upsample.size_h, (float)L->u.upsample.size_w};
+        char sn[NAME];
+        fresh(e, sn, "scales");
+        init_tensor(e, sn, (int64_t[]){4}, 1, scales, NULL);
+        bool linear = L->u.upsample.interpolation == KN_INTERP_BILINEAR;
+        node n;
+        node_begin(e, &n, "Resize");
+        node_in(&n, in_order(e, x, true));
+        node_in(&n, ""); /* no roi */
+        node_in(&n, sn);
+        fresh(e, y->nchw, "t");
+        node_out(&n, y->nchw);
+        attr_str(&n, "mode", linear ? "linear" : "nearest");
+        attr_str(&n, "coordinate_transformation_mode", linear ? "half_pixel" : "asymmetric");
+        if (!linear) attr_str(&n, "nearest_mode", "floor");
+        node_end(e, &n);
+        return KN_OK;
+    }
+    case KN__LAYER_PRELU: { /* PRelu with kiln's alpha shape, over kiln's (H, W, C) order */
+        int64_t n_alpha = 0, dims[3];
+        char name[96], an[NAME];
+        snprintf(name, sizeof name, "%s_%d/alpha", type, L->index);
+        const float *alpha = kn_model_param(m, name, &n_alpha);
+        if (!alpha) return fail(e, KN_ERR_STATE, "onnx export: parameter %s: %s", name, "missing");
+        int nd = L->ndim;
+        for (int k = 0; k < nd; k++) dims[k] = L->u.prelu.per_channel && k < nd - 1 ? 1 : L->shape[k];
+        fresh(e, an, "alpha");
+        init_tensor(e, an, dims, nd, alpha, NULL);
+        if (nd != 1 && nd != 3) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a sequence's prelu", L->name, type);
+        binary(e, "PRelu", in_order(e, x, false), an, out);
+        return KN_OK;
+    }
     default:
         return fail(e, KN_ERR_UNSUPPORTED,
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
-                    "separable_conv2d, pooling, flatten, reshape, batch_normalization, zero_padding2d, rescaling, "
-                    "dropout, activation and merge layers)", L->name, type);
+                    "separable_conv2d, conv2d_transpose, pooling, flatten, reshape, batch_normalization, zero_padding2d, "
+                    "cropping2d, up_sampling2d, rescaling, prelu, dropout, activation and merge layers)", L->name, type);
     }
 }
 
