@@ -1312,7 +1312,8 @@ kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts,
 /* ONNX import (io/onnx_import.c): a model saved by PyTorch's torch.onnx.export (or any
  * exporter) as a kiln model, ready to predict, evaluate, save as a .kiln file or train on.
  * Its nodes may be Gemm/MatMul (+ Add), Conv (group 1 or depthwise), MaxPool, AveragePool,
- * GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape, Pad, Transpose between
+ * GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape, Pad, Slice, ConvTranspose,
+ * Resize, PRelu, Transpose between
  * NCHW and NHWC, scaling by constants, merges of values
  * (Add, Sub, Mul, Max, Mean, Sum, Concat: residual and branching networks), Dropout,
  * Identity and the activations kiln has, over one input to one output; anything else is
@@ -1332,7 +1333,8 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
 
 /* ONNX export (io/onnx_export.c): a network as an ONNX model (opset 13) computing what kiln
  * does, for ONNX Runtime, TensorRT and the rest: dense, conv2d, depthwise and separable
- * convolutions, pooling, flatten, reshape, batch norm, zero padding, rescaling, dropout,
+ * convolutions, conv2d_transpose, pooling, flatten, reshape, batch norm, zero padding,
+ * cropping, up_sampling2d, prelu, rescaling, dropout,
  * activations and merges (residual and branching networks). Its input is kiln's: (N,
  * features), or images (N, H, W, C) (Transposes to and from NCHW go around the convolutions
  * and pooling inside). A CSV preprocessing the model keeps is not in the graph. Other layers

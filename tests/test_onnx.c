@@ -118,6 +118,9 @@ static const onnx_case cases[] = {
      "conv2d conv2d concatenate conv2d add activation conv2d multiply maximum subtract max_pool2d flatten dense"},
     /* (N, H, W, C) in, transposed around the convolution, scaled by constants: tf2onnx's form */
     {"nhwc", 3, 5, 6, true, 3, "rescaling rescaling conv2d flatten rescaling dense"},
+    /* a decoder: ConvTranspose with pads and output_padding, PReLU, upsampling, slicing */
+    {"generator", 4, 3, 5, false, 3,
+     "conv2d_transpose cropping2d prelu up_sampling2d cropping2d cropping2d conv2d prelu up_sampling2d flatten dense"},
 };
 
 static kn_ctx *new_ctx(void) {
@@ -168,7 +171,7 @@ static void golden_case(const onnx_case *c) {
         CHECK(!st, "%s: predict: %s", c->name, kn_last_error(ctx));
         double worst = 0;
         for (int64_t k = 0; !st && k < N * c->outputs; k++) worst = fmax(worst, fabs(out[k] - y[k]) / (1 + fabs(y[k])));
-        printf("%-8s %-95s worst error %.2e against PyTorch\n", c->name, types, worst);
+        printf("%-9s %-95s worst error %.2e against PyTorch\n", c->name, types, worst);
         CHECK(!st && worst < 2e-5, "%s: predictions differ from PyTorch's by %.3g", c->name, worst);
         check_export(c->name, m, xf, N); /* and back out to ONNX */
         /* saved and loaded: the same predictions (to rounding: a loaded model's weights are

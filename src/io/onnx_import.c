@@ -11,7 +11,11 @@
  *   GlobalAveragePool/MaxPool   global_average_pool2d, global_max_pool2d
  *   BatchNormalization          batch_normalization (gamma, beta, moving mean and variance)
  *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
- *   Pad (zeros along H, W)      zero_padding2d
+ *   Pad (zeros along H, W)      zero_padding2d; Slice of H, W: cropping2d
+ *   ConvTranspose (group 1)     conv2d_transpose 'valid' (W (C, F, KH, KW) as (KH*KW*F, C))
+ *                               and a cropping2d of its pads
+ *   Resize by whole factors     up_sampling2d (nearest asymmetric floor; linear half-pixel)
+ *   PRelu                       prelu (per channel or per element)
  *   Mul, Div, Add, Sub by a     rescaling (x scale + offset)
  *   constant scalar
  *   Transpose NCHW <-> NHWC     nothing (kiln's images are NHWC whatever ONNX's order)
@@ -446,6 +450,166 @@ static kn_status read_pool(imp *s, bool max) {
         !cJSON_AddStringToObject(L->json, "padding", same ? "same" : "valid"))
         return oom(s);
     s->h = out[0], s->w = out[1];
+    return KN_OK;
+}
+
+/* A cropping2d layer removing (top, bottom) rows and (left, right) columns. */
+static kn_status add_cropping(imp *s, int64_t top, int64_t bottom, int64_t left, int64_t right) {
+    imp_layer *P = add_layer(s, "cropping2d");
+    cJSON *crop = cJSON_CreateArray(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
+    if (!P || !crop || !a || !b) {
+        cJSON_Delete(crop), cJSON_Delete(a), cJSON_Delete(b);
+        return oom(s);
+    }
+    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)top));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)bottom));
+    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)left));
+    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)right));
+    cJSON_AddItemToArray(crop, a);
+    cJSON_AddItemToArray(crop, b);
+    cJSON_AddItemToObject(P->json, "cropping", crop);
+    s->h -= top + bottom, s->w -= left + right;
+    return KN_OK;
+}
+
+/* ConvTranspose (group 1): conv2d_transpose 'valid' with its output_padding, then a
+ * cropping2d of the pads (ONNX's output s (in - 1) + output_padding + (k - 1) d + 1 - pads);
+ * W (C, F, KH, KW) as kiln's (KH*KW*F, C). */
+static kn_status read_conv_transpose(imp *s) {
+    kn_status st = need_image(s);
+    if (st) return st;
+    const kn__onnx_tensor *W = const_input(s, 1, -1), *B = const_input(s, 2, -1);
+    if (!W || W->ndim != 4 || W->dims[0] != s->c)
+        return unsupported(s, "W must be a 4-D constant (C, F, KH, KW) over the input's channels");
+    if (attr_int(s->node, "group", 1) != 1) return unsupported(s, "a grouped ConvTranspose");
+    if (kn__onnx_attr_get(s->node, "output_shape")) return unsupported(s, "output_shape (give pads and output_padding)");
+    const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
+    if (ap && ap->kind == KN__ONNX_ATTR_STRING && ap->s[0] && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "VALID") != 0)
+        return unsupported(s, "auto_pad other than NOTSET or VALID");
+    int64_t C = s->c, F = W->dims[1], kh = W->dims[2], kw = W->dims[3], taps = kh * kw;
+    int64_t str[2], dil[2], pads[4], opad[2];
+    if (!attr_ints(s->node, "strides", 2, 1, str) || !attr_ints(s->node, "dilations", 2, 1, dil) ||
+        !attr_ints(s->node, "pads", 4, 0, pads) || !attr_ints(s->node, "output_padding", 2, 0, opad))
+        return unsupported(s, "strides, dilations, pads and output_padding must have 2, 2, 4 and 2 values");
+    for (int a = 0; a < 2; a++)
+        if (str[a] < 1 || str[a] > 255 || dil[a] < 1 || dil[a] > 255 || opad[a] < 0 || opad[a] >= (str[a] > dil[a] ? str[a] : dil[a]) ||
+            kh < 1 || kh > 255 || kw < 1 || kw > 255)
+            return unsupported(s, "strides, dilations, kernel or output_padding out of range");
+    if (B && B->numel != F) return fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return unsupported(s, "B must be a constant");
+    int64_t fh = (s->h - 1) * str[0] + (kh - 1) * dil[0] + 1 + opad[0], fw = (s->w - 1) * str[1] + (kw - 1) * dil[1] + 1 + opad[1];
+    for (int a = 0; a < 4; a++)
+        if (pads[a] < 0) return unsupported(s, "negative pads");
+    if (pads[0] + pads[2] >= fh || pads[1] + pads[3] >= fw) return unsupported(s, "pads that leave no output");
+    imp_layer *L = add_layer(s, "conv2d_transpose");
+    if (!L) return oom(s);
+    L->weighted = true;
+    float *kern = add_param(L, "kernel", taps * F * C), *bias = kern ? add_param(L, "bias", F) : NULL;
+    if (!bias || !cJSON_AddNumberToObject(L->json, "filters", (double)F) || !add_pair(L->json, "kernel_size", kh, kw) ||
+        !add_pair(L->json, "strides", str[0], str[1]) || !add_pair(L->json, "dilation_rate", dil[0], dil[1]) ||
+        !add_pair(L->json, "output_padding", opad[0], opad[1]) || !cJSON_AddStringToObject(L->json, "padding", "valid"))
+        return oom(s);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t t = 0; t < taps; t++) kern[(t * F + f) * C + c] = W->f[(c * F + f) * taps + t];
+    if (B) memcpy(bias, B->f, (size_t)F * sizeof *bias);
+    L->has_bias = B != NULL;
+    s->c = F, s->h = fh, s->w = fw;
+    if (pads[0] || pads[1] || pads[2] || pads[3]) {
+        L->has_act = true; /* (an activation after the crop is its own layer) */
+        if ((st = add_cropping(s, pads[0], pads[2], pads[1], pads[3]))) return st;
+    }
+    return KN_OK;
+}
+
+/* Resize by whole scales along H and W: up_sampling2d, nearest (asymmetric, floor: Keras's
+ * repeat; PyTorch's nn.Upsample) or bilinear (half-pixel, PyTorch's pytorch_half_pixel). */
+static kn_status read_resize(imp *s) {
+    kn_status st = need_image(s);
+    if (st) return st;
+    const kn__onnx_tensor *sc = s->node->n_inputs > 2 && s->node->inputs[2][0] ? constant(s, s->node->inputs[2]) : NULL;
+    const kn__onnx_tensor *sz = s->node->n_inputs > 3 && s->node->inputs[3][0] ? constant(s, s->node->inputs[3]) : NULL;
+    double f[4] = {0};
+    if (sc && sc->f && sc->numel == 4) {
+        for (int k = 0; k < 4; k++) f[k] = sc->f[k];
+    } else if (sz && sz->i && sz->numel == 4) {
+        int64_t in[4] = {1, s->c, s->h, s->w};
+        for (int k = 1; k < 4; k++) f[k] = (double)sz->i[k] / (double)in[k];
+        f[0] = 1;
+    } else {
+        return unsupported(s, "scales (or sizes) must be a constant of 4 values");
+    }
+    if (f[0] != 1 || f[1] != 1 || f[2] < 1 || f[3] < 1 || f[2] > 4096 || f[3] > 4096 || f[2] != floor(f[2]) || f[3] != floor(f[3]))
+        return unsupported(s, "kiln upsamples H and W by whole factors only");
+    const kn__onnx_attr *mode = kn__onnx_attr_get(s->node, "mode"), *ct = kn__onnx_attr_get(s->node, "coordinate_transformation_mode"),
+                        *nm = kn__onnx_attr_get(s->node, "nearest_mode");
+    const char *mo = mode && mode->kind == KN__ONNX_ATTR_STRING ? mode->s : "nearest";
+    const char *co = ct && ct->kind == KN__ONNX_ATTR_STRING ? ct->s : "half_pixel";
+    const char *ne = nm && nm->kind == KN__ONNX_ATTR_STRING ? nm->s : "round_prefer_floor";
+    bool nearest = strcmp(mo, "nearest") == 0 && strcmp(co, "asymmetric") == 0 && strcmp(ne, "floor") == 0;
+    bool linear = strcmp(mo, "linear") == 0 && (strcmp(co, "half_pixel") == 0 || strcmp(co, "pytorch_half_pixel") == 0);
+    if (!nearest && !linear)
+        return unsupported(s, "kiln's upsampling is nearest (asymmetric, floor) or linear (half_pixel)");
+    imp_layer *L = add_layer(s, "up_sampling2d");
+    if (!L || !add_pair(L->json, "size", (int64_t)f[2], (int64_t)f[3]) ||
+        !cJSON_AddStringToObject(L->json, "interpolation", nearest ? "nearest" : "bilinear"))
+        return oom(s);
+    s->h *= (int64_t)f[2], s->w *= (int64_t)f[3];
+    return KN_OK;
+}
+
+/* Slice of an image along H and W (steps 1): cropping2d. */
+static kn_status read_slice(imp *s) {
+    kn_status st = need_image(s);
+    if (st) return st;
+    const kn__onnx_tensor *t[4] = {NULL};
+    for (int k = 1; k < 5 && k < s->node->n_inputs; k++)
+        if (s->node->inputs[k][0] && !(t[k - 1] = constant(s, s->node->inputs[k])))
+            return unsupported(s, "starts, ends, axes and steps must be constants");
+    if (!t[0] || !t[1] || !t[0]->i || !t[1]->i || t[0]->numel != t[1]->numel || (t[2] && (!t[2]->i || t[2]->numel != t[0]->numel)))
+        return unsupported(s, "starts and ends must be int constants of one value an axis");
+    int64_t crop[4] = {0, 0, 0, 0}, size[2] = {s->h, s->w}; /* top, left, bottom, right */
+    for (int64_t k = 0; k < t[0]->numel; k++) {
+        int64_t axis = t[2] ? t[2]->i[k] : k, step = t[3] && t[3]->i && t[3]->numel > k ? t[3]->i[k] : 1;
+        if (axis < 0) axis += 4;
+        if (step != 1 || (axis != 2 && axis != 3)) return unsupported(s, "a Slice other than of H and W, steps 1");
+        int64_t n = size[axis - 2], b = t[0]->i[k], e = t[1]->i[k];
+        if (b < 0) b += n;
+        if (e < 0) e += n;
+        b = b < 0 ? 0 : b > n ? n : b;
+        e = e < 0 ? 0 : e > n ? n : e;
+        if (e <= b) return unsupported(s, "a Slice that keeps nothing");
+        crop[axis - 2] = b, crop[axis] = n - e;
+    }
+    return add_cropping(s, crop[0], crop[2], crop[1], crop[3]);
+}
+
+/* PRelu of a constant slope: prelu, per channel ((C, 1, 1), or one value) or per element. */
+static kn_status read_prelu(imp *s) {
+    const kn__onnx_tensor *sl = const_input(s, 1, -1);
+    int64_t n = s->image ? s->c * s->h * s->w : s->f, ch = s->image ? s->c : s->f;
+    if (!sl) return unsupported(s, "the slope must be a constant");
+    bool per_channel = s->image && (sl->numel == ch || sl->numel == 1) && !(sl->numel == n && sl->ndim == 3);
+    if (!per_channel && sl->numel != n && sl->numel != 1)
+        return unsupported(s, "a slope of one value, one per channel or one per element");
+    if (s->image && s->nhwc) return need_image(s);
+    imp_layer *L = add_layer(s, "prelu");
+    if (!L) return oom(s);
+    if (per_channel) {
+        cJSON *axes = cJSON_CreateArray();
+        if (!axes) return oom(s);
+        cJSON_AddItemToArray(axes, cJSON_CreateNumber(1));
+        cJSON_AddItemToArray(axes, cJSON_CreateNumber(2));
+        cJSON_AddItemToObject(L->json, "shared_axes", axes);
+    }
+    int64_t count = per_channel ? ch : n;
+    float *a = add_param(L, "alpha", count);
+    if (!a) return oom(s);
+    for (int64_t k = 0; k < count; k++) {
+        int64_t src = k; /* kiln's (y, x, c) order from ONNX's (c, y, x) */
+        if (!per_channel && s->image) src = (k % s->c) * s->h * s->w + k / s->c;
+        a[k] = sl->f[sl->numel == 1 ? 0 : src];
+    }
     return KN_OK;
 }
 
@@ -889,6 +1053,14 @@ static kn_status read_nodes(imp *s) {
             st = read_global_pool(s, op[6] == 'M');
         } else if (strcmp(op, "BatchNormalization") == 0) {
             st = read_batch_norm(s);
+        } else if (strcmp(op, "ConvTranspose") == 0) {
+            st = read_conv_transpose(s);
+        } else if (strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0) {
+            st = read_resize(s);
+        } else if (strcmp(op, "Slice") == 0) {
+            st = read_slice(s);
+        } else if (strcmp(op, "PRelu") == 0) {
+            st = read_prelu(s);
         } else if (strcmp(op, "Pad") == 0) {
             st = read_pad(s);
         } else if (strcmp(op, "Flatten") == 0) {
@@ -905,8 +1077,8 @@ static kn_status read_nodes(imp *s) {
         if (st) return st;
         if (!handled)
             return unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Div, Max, Mean, Sum, Concat, Conv, "
-                                  "MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten, "
-                                  "Reshape, Transpose, Pad, Dropout, Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
+                                  "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, "
+                                  "Flatten, Reshape, Transpose, Pad, Slice, Resize, PRelu, Dropout, Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
                                   "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
         if ((st = add_value(s, nd->outputs[0]))) return st;
     }

@@ -23,6 +23,9 @@ Cases:
   nhwc      (5, 6, 3) images in (H, W, C) order, as tf2onnx exports Keras's models: x / 4 -
             0.5, Transpose to NCHW, Conv 4 3x3 pad 1, ReLU, Transpose back, Flatten (in (y,
             x, c) order: kiln's own), * 2, Linear 120 -> 3
+  generator (4, 3, 5) images: ConvTranspose 3 3x3 stride 2 padding 1 output_padding 1,
+            PReLU(3), nearest upsampling x2, a crop x[:, :, 1:-1, 2:], Conv 2 3x3, PReLU(),
+            bilinear upsampling (1, 2), Flatten, Linear 512 -> 3
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -122,6 +125,25 @@ class Nhwc(nn.Module):
         return self.fc(torch.flatten(h.permute(0, 2, 3, 1), 1) * 2.0)
 
 
+class Generator(nn.Module):
+    """A decoder's layers: ConvTranspose (stride 2, padding 1, output_padding 1), PReLU per
+    channel and shared, nearest and bilinear upsampling, a crop by slicing."""
+
+    def __init__(self):
+        super().__init__()
+        self.up1 = nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)
+        self.act1 = nn.PReLU(3)
+        self.conv = nn.Conv2d(3, 2, 3)
+        self.act2 = nn.PReLU()
+        self.fc = nn.Linear(2 * 8 * 32, 3)
+
+    def forward(self, x):
+        h = nn.functional.interpolate(self.act1(self.up1(x)), scale_factor=2, mode="nearest")
+        h = self.act2(self.conv(h[:, :, 1:-1, 2:]))
+        h = nn.functional.interpolate(h, scale_factor=(1, 2), mode="bilinear", align_corners=False)
+        return self.fc(torch.flatten(h, 1))
+
+
 class TwoOutputs(nn.Module):
     def __init__(self):
         super().__init__()
@@ -143,6 +165,7 @@ class Abs(nn.Module):
 case("residual", Residual(), (4,))
 case("branches", Branches(), (3, 8, 8))
 case("nhwc", Nhwc(), (5, 6, 3))
+case("generator", Generator(), (4, 3, 5))
 
 # Graphs kiln refuses (tests/test_onnx.c checks the messages): two outputs, and an op kiln
 # does not import.
