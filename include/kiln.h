@@ -1334,7 +1334,8 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
 /* ONNX export (io/onnx_export.c): a network as an ONNX model (opset 13) computing what kiln
  * does, for ONNX Runtime, TensorRT and the rest: dense, conv2d, depthwise and separable
  * convolutions, conv2d_transpose, pooling, flatten, reshape, batch norm, zero padding,
- * cropping, up_sampling2d, prelu, rescaling, dropout,
+ * cropping, up_sampling2d, prelu, rescaling, dropout, conv1d and 1-D pooling, embeddings
+ * (no mask_zero), simple_rnn, lstm, gru and bidirectional ones,
  * activations and merges (residual and branching networks). Its input is kiln's: (N,
  * features), or images (N, H, W, C) (Transposes to and from NCHW go around the convolutions
  * and pooling inside). A CSV preprocessing the model keeps is not in the graph. Other layers

@@ -696,7 +696,8 @@ expect_error train-embedding-not-first 1 "layers[1] embedding: reads token indic
 run train-lstm-tokens -- train "$SRC/../models/lstm_tokens.json" --data "csv:$SRC/data/tokens.csv:scale=none" \
     --test-split 0.2 --out "$T/lstm" --json --quiet
 json train-lstm-tokens-json "assert o['test_accuracy'] > 0.95, o"
-expect_error export-lstm 1 "has no ONNX form here" -- export "$T/lstm/model.kiln" "$T/lstm.onnx"
+run export-lstm -- export "$T/lstm/model.kiln" "$T/lstm.onnx" --json
+json export-lstm-json "assert o['params'] > 0 and o['bytes'] > 4 * o['params'], o"
 run predict-lstm-tokens -- predict "$T/lstm/model.kiln" "$T/tokens_new.csv" --json
 json predict-lstm-tokens-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
 # free text as token ids (sequence=, Keras's TextVectorization(output_mode="int")) through an
@@ -746,6 +747,7 @@ if grep -q "multi_head_attention(name=attention, num_heads=2, key_dim=16" "$T/ou
 else
     fail info-transformer-text-layers "$(grep -i 'layers' "$T/out" | head -2)"
 fi
+expect_error export-transformer 1 "(embedding): mask_zero" -- export "$T/tt/model.kiln" "$T/tt.onnx"
 run predict-transformer-text -- predict "$T/tt/model.kiln" "$T/seq_new.csv" --json
 json predict-transformer-text-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
 expect_error train-attention-flat 1 "layers[0] multi_head_attention: its query must be a sequence (steps, channels), got 1 dimension" \

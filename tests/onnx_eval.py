@@ -2,7 +2,8 @@
 what `kiln export` writes (tests/cli_commands.sh): onnx.checker (with shape inference) must
 accept the file, and this interpreter's outputs for the given inputs must match kiln's.
 
-It knows the ops kiln exports: Gemm, MatMul, Conv (groups, pads, strides, dilations),
+It knows the ops kiln exports: Gemm, MatMul, Conv (1-D and 2-D; groups, pads, strides,
+dilations), RNN, LSTM, GRU (linear_before_reset), Gather, Cast, ReduceMean/Max/Sum/Prod,
 ConvTranspose, Resize (nearest asymmetric floor, linear half-pixel), Slice, PRelu,
 MaxPool, AveragePool (count_include_pad 0), GlobalAveragePool, GlobalMaxPool,
 BatchNormalization, Flatten, Reshape, Transpose, Pad (constant), Identity, Add, Sub, Mul,
@@ -27,10 +28,67 @@ except ImportError:
 
 def attrs(node):
     values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
+    def text(v):
+        return v.decode() if isinstance(v, bytes) else v
+    return {k: [text(x) for x in v] if isinstance(v, list) else text(v) for k, v in values.items()}
+
+
+def as_2d(x, a, w=None):
+    """A 1-D window over (N, C, L) as a 2-D one over (N, C, 1, L)."""
+    b = dict(a)
+    for k, one in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+        if k in b:
+            b[k] = [one] + list(b[k])
+    if "pads" in b:
+        b["pads"] = [0, b["pads"][0], 0, b["pads"][1]]
+    return x[:, :, None, :], b, (w[:, :, None, :] if w is not None else None)
+
+
+def sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def recurrent(op, x, W, R, B, a):
+    """RNN, LSTM and GRU (ONNX's definitions, no peepholes, default activations or Relu)."""
+    T, N, _ = x.shape
+    H = a["hidden_size"]
+    dirs = W.shape[0]
+    direction = a.get("direction", "forward")
+    acts = a.get("activations", None)
+    Y = np.zeros((T, dirs, N, H))
+    Yh = np.zeros((dirs, N, H))
+    for d in range(dirs):
+        rev = direction == "reverse" or (direction == "bidirectional" and d == 1)
+        Wb, Rb = (B[d][:B.shape[1] // 2], B[d][B.shape[1] // 2:]) if B is not None else (0, 0)
+        h = np.zeros((N, H))
+        c = np.zeros((N, H))
+        for step in range(T):
+            t = T - 1 - step if rev else step
+            xw = x[t] @ W[d].T + Wb
+            if op == "LSTM":
+                g = xw + h @ R[d].T + Rb
+                i, o, f, cc = (g[:, k * H:(k + 1) * H] for k in range(4))
+                c = sigmoid(f) * c + sigmoid(i) * np.tanh(cc)
+                h = sigmoid(o) * np.tanh(c)
+            elif op == "GRU":
+                rh = h @ R[d].T
+                z = sigmoid(xw[:, :H] + rh[:, :H] + Rb[:H] if B is not None else xw[:, :H] + rh[:, :H])
+                r = sigmoid(xw[:, H:2 * H] + rh[:, H:2 * H] + (Rb[H:2 * H] if B is not None else 0))
+                assert a.get("linear_before_reset", 0) == 1
+                hh = np.tanh(xw[:, 2 * H:] + r * (rh[:, 2 * H:] + (Rb[2 * H:] if B is not None else 0)))
+                h = (1 - z) * hh + z * h
+            else:
+                v = xw + h @ R[d].T + Rb
+                h = np.maximum(v, 0) if acts and acts[d] == "Relu" else np.tanh(v)
+            Y[t, d] = h
+        Yh[d] = h
+    return Y, Yh
 
 
 def conv(x, w, b, a):
+    if x.ndim == 3:
+        x2, a2, w2 = as_2d(x, a, w)
+        return conv(x2, w2, b, a2)[:, :, 0, :]
     n, c, h, wd = x.shape
     f, cg, kh, kw = w.shape
     group = a.get("group", 1)
@@ -74,8 +132,10 @@ def conv_transpose(x, w, b, a):
 
 def resize(x, scales, a):
     out = x
-    for axis in (2, 3):
+    for axis in range(x.ndim):
         s = scales[axis]
+        if s == 1:
+            continue
         n_in = out.shape[axis]
         n_out = int(math.floor(n_in * s))
         o = np.arange(n_out)
@@ -97,6 +157,9 @@ def resize(x, scales, a):
 
 
 def pool(x, a, kind):
+    if x.ndim == 3:
+        x2, a2, _ = as_2d(x, a)
+        return pool(x2, a2, kind)[:, :, 0, :]
     kh, kw = a["kernel_shape"]
     sh, sw = a.get("strides", [1, 1])
     pt, pl, pb, pr = a.get("pads", [0, 0, 0, 0])
@@ -134,6 +197,19 @@ def run(model, x):
                 sl[int(ax)] = slice(int(st), int(en))
             y = i[0][tuple(sl)]
         elif op == "PRelu": y = np.where(i[0] > 0, i[0], i[1] * i[0])
+        elif op in ("LSTM", "GRU", "RNN"):
+            Y, Yh = recurrent(op, i[0], i[1], i[2], i[3] if len(i) > 3 else None, a)
+            env[nd.output[0]] = Y
+            y = Yh
+            if len(nd.output) > 1:
+                env[nd.output[1]] = Yh
+            continue
+        elif op == "Gather": y = np.take(i[0], i[1].astype(np.int64), axis=a.get("axis", 0))
+        elif op == "Cast": y = np.floor(i[0]).astype(np.int64) if a["to"] == 7 else i[0].astype(np.float64)
+        elif op in ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceProd"):
+            axes = tuple(int(v) for v in (a["axes"] if "axes" in a else i[1]))
+            fn = {"ReduceMean": np.mean, "ReduceMax": np.max, "ReduceSum": np.sum, "ReduceProd": np.prod}[op]
+            y = fn(i[0], axis=axes, keepdims=bool(a.get("keepdims", 1)))
         elif op == "MaxPool": y = pool(i[0], a, "max")
         elif op == "AveragePool": y = pool(i[0], a, "avg")
         elif op == "GlobalAveragePool": y = i[0].mean(axis=(2, 3), keepdims=True)

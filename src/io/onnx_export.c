@@ -19,6 +19,11 @@
  *   add, subtract, multiply,    Sum, Sub, Mul, Max, Mean, Concat (the channels)
  *   maximum, average, concat.
  *   dropout, noise              nothing (inference)
+ *   conv1d, 1-D pooling,        the same ops over (N, C, L), transposed from kiln's (N, L, C)
+ *   padding, cropping, up-      and back; global 1-D pooling ReduceMean / ReduceMax; a
+ *   sampling; time_distributed  time-distributed dense MatMul + Add
+ *   embedding                   Gather of the table by the input cast to int64 (no mask_zero)
+ *   simple_rnn, lstm, gru       RNN, LSTM, GRU over (L, N, C) (export_rnn)
  *   activations                 Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu, Softplus,
  *                               Softsign, HardSigmoid, Clip (relu6), Exp; silu and hard_silu
  *                               x * gate(x); mish x * tanh(softplus(x)); gelu with Erf
@@ -28,8 +33,8 @@
  * first needs that order and another back where kiln's (H, W, C) order matters (a flatten,
  * a dense layer, the output): the model computes what kiln does, on the same rows. The
  * CSV preprocessing a model may keep is not part of the graph (its inputs are the model's
- * own, standardized or scaled). Other layers (recurrent, attention, embeddings, 1-D
- * convolutions and pooling, layer norm) are refused in one line. */
+ * own, standardized or scaled). Other layers (attention, position embeddings, layer norm)
+ * and masks are refused in one line. */
 #include "nn/model.h"
 
 #include <errno.h>
@@ -103,8 +108,8 @@ enum { NAME = 48 };
  * NHWC) and, once made, its NCHW transpose. */
 typedef struct {
     char nhwc[NAME], nchw[NAME];
-    bool image;
-    int64_t h, w, c, f;
+    bool image, seq; /* seq: a sequence (N, L, C) in nhwc (kiln's order), never transposed */
+    int64_t h, w, c, f, l;
 } exp_value;
 
 typedef struct {
@@ -222,6 +227,45 @@ static const char *in_order(exporter *e, exp_value *v, bool nchw) {
     return want;
 }
 
+/* (N, A, B) -> (N, B, A): a sequence between kiln's (N, L, C) and ONNX's (N, C, L). */
+static void seq_transpose(exporter *e, const char *in, char *out) {
+    node n;
+    node_begin(e, &n, "Transpose");
+    node_in(&n, in);
+    fresh(e, out, "t");
+    node_out(&n, out);
+    attr_ints(&n, "perm", (int64_t[]){0, 2, 1}, 3);
+    node_end(e, &n);
+}
+
+/* out = op(in) over axes (opset 13's ReduceMean, ReduceMax, ReduceProd take them as an
+ * attribute, ReduceSum as an input), keepdims 0. */
+static void reduce(exporter *e, const char *op, const char *in, const int64_t *axes, int n_axes, char *out) {
+    node n;
+    node_begin(e, &n, op);
+    node_in(&n, in);
+    if (strcmp(op, "ReduceSum") == 0) {
+        char an[NAME];
+        fresh(e, an, "axes");
+        init_tensor(e, an, (int64_t[]){n_axes}, 1, NULL, axes);
+        node_in(&n, an);
+    } else {
+        attr_ints(&n, "axes", axes, n_axes);
+    }
+    fresh(e, out, "t");
+    node_out(&n, out);
+    attr_int(&n, "keepdims", 0);
+    node_end(e, &n);
+}
+
+/* out = in reshaped to shape (0 copies the input's dimension). */
+static void reshape_to(exporter *e, const char *in, const int64_t *shape, int nd, char *out) {
+    char sn[NAME];
+    fresh(e, sn, "shape");
+    init_tensor(e, sn, (int64_t[]){nd}, 1, NULL, shape);
+    binary(e, "Reshape", in, sn, out);
+}
+
 /* The activation applied to x (named in, order kept); out receives the result's name. */
 static kn_status activation(exporter *e, kn_activation act, float alpha, const char *in, char *out, bool image_nchw) {
     char t1[NAME], t2[NAME], c[NAME];
@@ -300,6 +344,9 @@ static const float *param(exporter *e, int i, const char *what, int64_t n) {
     const kn__layer *L = &e->m->layers[i];
     char name[96];
     snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, what);
+    /* graph tensors keep 47 characters of a name (kn_tensor.name): a bidirectional simple_rnn's
+     * "bidirectional_<i>/backward_simple_rnn/recurrent_kernel" is found by that much */
+    name[sizeof ((kn_tensor *)0)->name - 1] = 0;
     int64_t got = 0;
     const float *p = kn_model_param(e->m, name, &got);
     if (!p || got != n) {
@@ -344,12 +391,112 @@ static void conv(exporter *e, const char *x, const float *W, const float *b, int
     node_end(e, &n);
 }
 
+/* simple_rnn, lstm and gru (and their bidirectional): ONNX's RNN, LSTM and GRU over (L, N,
+ * C), their weights in ONNX's gate order (LSTM i o f c from Keras's i f c o; GRU z r h as
+ * Keras's, linear_before_reset as Keras's reset_after), W and R transposed, B the input
+ * and the recurrent biases; the output (the last state, or every step's) back in kiln's
+ * (N, ...) order, a bidirectional layer's two merged as kiln merges them. */
+static kn_status export_rnn(exporter *e, int i, exp_value *x, char *out) {
+    const kn__layer *L = &e->m->layers[i];
+    const kn_rnn_opts *o = &L->u.rnn;
+    const char *type = kn__layer_type(L);
+    static const char *const cells[3] = {"simple_rnn", "lstm", "gru"}, *const ops[3] = {"RNN", "LSTM", "GRU"};
+    int G = o->cell == KN_RNN_LSTM ? 4 : o->cell == KN_RNN_GRU ? 3 : 1, dirs = o->bidirectional ? 2 : 1;
+    int64_t H = o->units, I = x->c, GH = G * H;
+    if (o->go_backwards && !o->bidirectional && o->return_sequences)
+        return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): go_backwards with return_sequences (Keras returns "
+                    "the steps reversed)", L->name, type);
+    bool relu_rnn = o->cell == KN_RNN_SIMPLE && o->activation == KN_RELU;
+    if (!relu_rnn && (o->activation != KN_TANH || (o->cell != KN_RNN_SIMPLE && o->recurrent_activation != KN_SIGMOID)))
+        return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): activations other than tanh and sigmoid (relu for "
+                    "simple_rnn)", L->name, type);
+    static const int lstm_gate[4] = {0, 3, 1, 2}; /* ONNX's gate g is Keras's lstm_gate[g] */
+    float *W = malloc((size_t)(dirs * GH * I) * sizeof *W), *R = malloc((size_t)(dirs * GH * H) * sizeof *R);
+    float *B = calloc((size_t)(dirs * 2 * GH), sizeof *B);
+    kn_status st = W && R && B ? KN_OK : fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+    for (int d = 0; !st && d < dirs; d++) {
+        char what[3][64];
+        static const char *const parts[3] = {"kernel", "recurrent_kernel", "bias"};
+        for (int k = 0; k < 3; k++) {
+            if (o->bidirectional) snprintf(what[k], sizeof what[k], "%s_%s/%s", d ? "backward" : "forward", cells[o->cell], parts[k]);
+            else snprintf(what[k], sizeof what[k], "%s", parts[k]);
+        }
+        const float *K = param(e, i, what[0], I * GH), *Rk = param(e, i, what[1], H * GH);
+        const float *b = o->no_bias ? NULL : param(e, i, what[2], o->cell == KN_RNN_GRU ? 2 * GH : GH);
+        if (!K || !Rk || (!o->no_bias && !b)) {
+            st = e->st;
+            break;
+        }
+        for (int g = 0; g < G; g++) {
+            int kg = o->cell == KN_RNN_LSTM ? lstm_gate[g] : g;
+            for (int64_t u = 0; u < H; u++) {
+                int64_t row = (int64_t)(d * G + g) * H + u, col = kg * H + u;
+                for (int64_t j = 0; j < I; j++) W[row * I + j] = K[j * GH + col];
+                for (int64_t j = 0; j < H; j++) R[row * H + j] = Rk[j * GH + col];
+                if (b) B[(int64_t)d * 2 * GH + g * H + u] = b[col];
+                if (b && o->cell == KN_RNN_GRU) B[(int64_t)d * 2 * GH + GH + g * H + u] = b[GH + col];
+            }
+        }
+    }
+    char wn[NAME], rn[NAME], bn[NAME], xt[NAME], yn[NAME], hn[NAME], t1[NAME];
+    if (!st) {
+        fresh(e, wn, "W"), fresh(e, rn, "R"), fresh(e, bn, "B");
+        init_tensor(e, wn, (int64_t[]){dirs, GH, I}, 3, W, NULL);
+        init_tensor(e, rn, (int64_t[]){dirs, GH, H}, 3, R, NULL);
+        init_tensor(e, bn, (int64_t[]){dirs, 2 * GH}, 2, B, NULL);
+    }
+    free(W), free(R), free(B);
+    if (st) return st;
+    node n;
+    node_begin(e, &n, "Transpose"); /* (N, L, C) -> (L, N, C) */
+    node_in(&n, in_order(e, x, false));
+    fresh(e, xt, "t");
+    node_out(&n, xt);
+    attr_ints(&n, "perm", (int64_t[]){1, 0, 2}, 3);
+    node_end(e, &n);
+    node_begin(e, &n, ops[o->cell]);
+    node_in(&n, xt), node_in(&n, wn), node_in(&n, rn), node_in(&n, bn);
+    fresh(e, yn, "Y"), fresh(e, hn, "Y_h");
+    node_out(&n, yn), node_out(&n, hn);
+    attr_int(&n, "hidden_size", H);
+    attr_str(&n, "direction", o->bidirectional ? "bidirectional" : o->go_backwards ? "reverse" : "forward");
+    if (o->cell == KN_RNN_GRU) attr_int(&n, "linear_before_reset", 1);
+    if (relu_rnn) {
+        pbw a = {0};
+        field_str(&a, 1, "activations");
+        for (int d = 0; d < dirs; d++) field_bytes(&a, 9, "Relu", 4);
+        field_int(&a, 20, 8); /* STRINGS */
+        field_msg(&n.b, 5, &a);
+    }
+    node_end(e, &n);
+    /* Y (L, dirs, N, H) -> (N, L, dirs, H); Y_h (dirs, N, H) -> (N, dirs, H); then the
+     * directions concatenated (a reshape) or reduced */
+    bool seq = o->return_sequences;
+    node_begin(e, &n, "Transpose");
+    node_in(&n, seq ? yn : hn);
+    fresh(e, t1, "t");
+    node_out(&n, t1);
+    attr_ints(&n, "perm", seq ? (int64_t[]){2, 0, 1, 3} : (int64_t[]){1, 0, 2}, seq ? 4 : 3);
+    node_end(e, &n);
+    int64_t axis = seq ? 2 : 1;
+    if (dirs == 1 || o->bidirectional == KN_BIDI_CONCAT) {
+        int64_t shape[3] = {0, seq ? 0 : dirs * H, dirs * H};
+        reshape_to(e, t1, shape, seq ? 3 : 2, out);
+    } else {
+        reduce(e, o->bidirectional == KN_BIDI_SUM ? "ReduceSum" : o->bidirectional == KN_BIDI_MUL ? "ReduceProd" : "ReduceMean",
+               t1, &axis, 1, out);
+    }
+    return KN_OK;
+}
+
 static kn_status export_layer(exporter *e, int i) {
     kn_model *m = e->m;
     const kn__layer *L = &m->layers[i];
     exp_value *x = &e->v[L->inputs[0] + 1], *y = &e->v[i + 1];
     y->image = L->ndim == 3;
+    y->seq = L->ndim == 2;
     if (y->image) y->h = L->shape[0], y->w = L->shape[1], y->c = L->shape[2];
+    else if (y->seq) y->l = L->shape[0], y->c = L->shape[1];
     else y->f = L->features;
     char *out = y->nhwc; /* kiln's order, unless set in y->nchw below */
     char t[NAME];
@@ -357,10 +504,24 @@ static kn_status export_layer(exporter *e, int i) {
     switch (L->kind) {
     case KN__LAYER_DENSE: {
         const kn_dense_opts *o = &L->u.dense;
-        if (L->per_step) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): dense applied per step", L->name, type);
-        int64_t k = x->image ? x->h * x->w * x->c : x->f;
+        int64_t k = L->per_step ? x->c : x->image ? x->h * x->w * x->c : x->seq ? x->l * x->c : x->f;
         const char *in = in_order(e, x, false);
-        if (x->image) unary(e, "Flatten", in, t), in = t;
+        if (L->per_step) { /* TimeDistributed: (N, L, C) x (C, units) + bias at every step */
+            const float *W = param(e, i, "kernel", k * o->units), *b = o->no_bias ? NULL : param(e, i, "bias", o->units);
+            if (!W || (!o->no_bias && !b)) return e->st;
+            char wn[NAME], bn[NAME], z[NAME], z2[NAME];
+            fresh(e, wn, "W");
+            init_tensor(e, wn, (int64_t[]){k, o->units}, 2, W, NULL);
+            binary(e, "MatMul", in, wn, z);
+            if (b) {
+                fresh(e, bn, "B");
+                init_tensor(e, bn, (int64_t[]){o->units}, 1, b, NULL);
+                binary(e, "Add", z, bn, z2);
+                snprintf(z, NAME, "%s", z2);
+            }
+            return activation(e, o->activation, o->alpha, z, out, false);
+        }
+        if (x->image || x->seq) unary(e, "Flatten", in, t), in = t;
         const float *W = param(e, i, "kernel", k * o->units), *b = o->no_bias ? NULL : param(e, i, "bias", o->units);
         if (!W || (!o->no_bias && !b)) return e->st;
         char wn[NAME], bn[NAME], z[NAME];
@@ -445,12 +606,12 @@ static kn_status export_layer(exporter *e, int i) {
         unary(e, "Flatten", t, out);
         return KN_OK;
     case KN__LAYER_FLATTEN:
-        if (x->image) unary(e, "Flatten", in_order(e, x, false), out);
+        if (x->image || x->seq) unary(e, "Flatten", in_order(e, x, false), out);
         else memmove(out, x->nhwc, NAME);
         return KN_OK;
     case KN__LAYER_RESHAPE: {
-        if (L->ndim != 1 && L->ndim != 3)
-            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a reshape to other than features or images", L->name, type);
+        if (L->ndim < 1 || L->ndim > 3)
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a reshape to more than 3 dimensions", L->name, type);
         int64_t shape[4] = {0};
         for (int k = 0; k < L->ndim; k++) shape[k + 1] = L->shape[k];
         char sn[NAME];
@@ -468,7 +629,7 @@ static kn_status export_layer(exporter *e, int i) {
         memmove(y->nchw, x->nchw, NAME);
         return KN_OK;
     case KN__LAYER_BATCH_NORM: {
-        int64_t n = x->image ? x->c : x->f;
+        int64_t n = x->image || x->seq ? x->c : x->f;
         static const char *const what[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
         char names[4][NAME];
         for (int k = 0; k < 4; k++) {
@@ -477,15 +638,19 @@ static kn_status export_layer(exporter *e, int i) {
             fresh(e, names[k], what[k]);
             init_tensor(e, names[k], (int64_t[]){n}, 1, p, NULL);
         }
+        char ncl[NAME], bnout[NAME];
+        const char *src = in_order(e, x, true);
+        if (x->seq) seq_transpose(e, src, ncl), src = ncl; /* (N, C, L): the channels on axis 1 */
         node nd;
         node_begin(e, &nd, "BatchNormalization");
-        node_in(&nd, in_order(e, x, true));
+        node_in(&nd, src);
         for (int k = 0; k < 4; k++) node_in(&nd, names[k]);
-        char *dst = x->image ? y->nchw : out;
+        char *dst = x->image ? y->nchw : x->seq ? bnout : out;
         fresh(e, dst, "t");
         node_out(&nd, dst);
         attr_float(&nd, "epsilon", L->u.bn.epsilon);
         node_end(e, &nd);
+        if (x->seq) seq_transpose(e, bnout, out);
         return KN_OK;
     }
     case KN__LAYER_RESCALING: {
@@ -504,7 +669,31 @@ static kn_status export_layer(exporter *e, int i) {
         return KN_OK;
     }
     case KN__LAYER_PAD: {
-        if (!y->image) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a sequence's padding", L->name, type);
+        if (y->seq && L->u.pad.crop) { /* Slice of the steps kept */
+            char names[3][NAME];
+            int64_t v[3] = {L->u.pad.left, x->l - L->u.pad.right, 1};
+            node n;
+            node_begin(e, &n, "Slice");
+            node_in(&n, in_order(e, x, false));
+            for (int k = 0; k < 3; k++) {
+                fresh(e, names[k], k == 0 ? "starts" : k == 1 ? "ends" : "axes");
+                init_tensor(e, names[k], (int64_t[]){1}, 1, NULL, &v[k]);
+                node_in(&n, names[k]);
+            }
+            fresh(e, out, "t");
+            node_out(&n, out);
+            node_end(e, &n);
+            return KN_OK;
+        }
+        if (y->seq) { /* zeros before and after the steps of (N, L, C) */
+            int64_t pads[6] = {0, L->u.pad.left, 0, 0, L->u.pad.right, 0};
+            char pn[NAME];
+            fresh(e, pn, "pads");
+            init_tensor(e, pn, (int64_t[]){6}, 1, NULL, pads);
+            binary(e, "Pad", in_order(e, x, false), pn, out);
+            return KN_OK;
+        }
+        if (!y->image) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): this padding", L->name, type);
         if (L->u.pad.crop) { /* Slice of the rows and columns kept */
             char names[3][NAME];
             int64_t v[3][2] = {{L->u.pad.top, L->u.pad.left}, {x->h - L->u.pad.bottom, x->w - L->u.pad.right}, {2, 3}};
@@ -590,7 +779,24 @@ static kn_status export_layer(exporter *e, int i) {
         return activation(e, o->activation, o->alpha, t, out, true);
     }
     case KN__LAYER_UPSAMPLE: { /* Resize: nearest as Keras's repeat (floor of o / s), bilinear half-pixel */
-        if (!y->image) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a sequence's upsampling", L->name, type);
+        if (y->seq) { /* each step repeated: Resize nearest along the steps of (N, L, C) */
+            float sc[3] = {1, (float)L->u.upsample.size_w, 1};
+            char sn[NAME];
+            fresh(e, sn, "scales");
+            init_tensor(e, sn, (int64_t[]){3}, 1, sc, NULL);
+            node n;
+            node_begin(e, &n, "Resize");
+            node_in(&n, in_order(e, x, false));
+            node_in(&n, "");
+            node_in(&n, sn);
+            fresh(e, out, "t");
+            node_out(&n, out);
+            attr_str(&n, "mode", "nearest");
+            attr_str(&n, "coordinate_transformation_mode", "asymmetric");
+            attr_str(&n, "nearest_mode", "floor");
+            node_end(e, &n);
+            return KN_OK;
+        }
         float scales[4] = {1, 1, (float)L->u.upsample.size_h, (float)L->u.upsample.size_w};
         char sn[NAME];
         fresh(e, sn, "scales");
@@ -619,15 +825,102 @@ static kn_status export_layer(exporter *e, int i) {
         for (int k = 0; k < nd; k++) dims[k] = L->u.prelu.per_channel && k < nd - 1 ? 1 : L->shape[k];
         fresh(e, an, "alpha");
         init_tensor(e, an, dims, nd, alpha, NULL);
-        if (nd != 1 && nd != 3) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a sequence's prelu", L->name, type);
         binary(e, "PRelu", in_order(e, x, false), an, out);
         return KN_OK;
     }
+    case KN__LAYER_CONV1D: { /* (N, L, C) -> (N, C, L), Conv 1-D, back: W (F, C, K) from (K*C, F) */
+        const kn_conv1d_opts *o = &L->u.conv1d;
+        int64_t C = x->c, F = o->filters, K = o->kernel_size, st = o->stride ? o->stride : 1, d = o->dilation ? o->dilation : 1;
+        const float *Kk = param(e, i, "kernel", K * C * F), *b = o->no_bias ? NULL : param(e, i, "bias", F);
+        if (!Kk || (!o->no_bias && !b)) return e->st;
+        float *W = malloc((size_t)(K * C * F) * sizeof *W);
+        if (!W) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t k = 0; k < K; k++) W[(f * C + c) * K + k] = Kk[(k * C + c) * F + f];
+        int64_t pads[2] = {0, 0}, span = (K - 1) * d + 1;
+        if (o->padding == KN_PADDING_CAUSAL) pads[0] = span - 1;
+        if (o->padding == KN_PADDING_SAME) {
+            int64_t outl = (x->l + st - 1) / st, total = (outl - 1) * st + span - x->l;
+            if (total < 0) total = 0;
+            pads[0] = total / 2, pads[1] = total - total / 2;
+        }
+        char ncl[NAME], wn[NAME], bn[NAME], z[NAME], z2[NAME];
+        seq_transpose(e, in_order(e, x, false), ncl);
+        fresh(e, wn, "W");
+        init_tensor(e, wn, (int64_t[]){F, C, K}, 3, W, NULL);
+        free(W);
+        node n;
+        node_begin(e, &n, "Conv");
+        node_in(&n, ncl);
+        node_in(&n, wn);
+        if (b) {
+            fresh(e, bn, "B");
+            init_tensor(e, bn, (int64_t[]){F}, 1, b, NULL);
+            node_in(&n, bn);
+        }
+        fresh(e, z, "t");
+        node_out(&n, z);
+        attr_ints(&n, "kernel_shape", &K, 1);
+        attr_ints(&n, "strides", &st, 1);
+        attr_ints(&n, "dilations", &d, 1);
+        attr_ints(&n, "pads", pads, 2);
+        node_end(e, &n);
+        seq_transpose(e, z, z2);
+        return activation(e, o->activation, o->alpha, z2, out, false);
+    }
+    case KN__LAYER_MAX_POOL1D: case KN__LAYER_AVG_POOL1D: {
+        const kn__pool_opts *p = &L->u.pool;
+        int64_t k = p->pool_w, st = p->stride_w, pads[2] = {0, 0};
+        if (p->same) {
+            int64_t outl = (x->l + st - 1) / st, total = (outl - 1) * st + k - x->l;
+            if (total < 0) total = 0;
+            pads[0] = total / 2, pads[1] = total - total / 2;
+        }
+        char ncl[NAME], z[NAME];
+        seq_transpose(e, in_order(e, x, false), ncl);
+        node n;
+        node_begin(e, &n, L->kind == KN__LAYER_MAX_POOL1D ? "MaxPool" : "AveragePool");
+        node_in(&n, ncl);
+        fresh(e, z, "t");
+        node_out(&n, z);
+        attr_ints(&n, "kernel_shape", &k, 1);
+        attr_ints(&n, "strides", &st, 1);
+        attr_ints(&n, "pads", pads, 2);
+        if (L->kind == KN__LAYER_AVG_POOL1D) attr_int(&n, "count_include_pad", 0);
+        node_end(e, &n);
+        seq_transpose(e, z, out);
+        return KN_OK;
+    }
+    case KN__LAYER_GLOBAL_AVG_POOL1D: case KN__LAYER_GLOBAL_MAX_POOL1D:
+        reduce(e, L->kind == KN__LAYER_GLOBAL_AVG_POOL1D ? "ReduceMean" : "ReduceMax", in_order(e, x, false),
+               (int64_t[]){1}, 1, out);
+        return KN_OK;
+    case KN__LAYER_EMBEDDING: { /* Gather of the table by the indices (the float input cast) */
+        const kn_embedding_opts *o = &L->u.embedding;
+        if (o->mask_zero) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): mask_zero", L->name, type);
+        const float *T = param(e, i, "embeddings", o->input_dim * o->output_dim);
+        if (!T) return e->st;
+        char tn[NAME], idx[NAME];
+        fresh(e, tn, "table");
+        init_tensor(e, tn, (int64_t[]){o->input_dim, o->output_dim}, 2, T, NULL);
+        node n;
+        node_begin(e, &n, "Cast");
+        node_in(&n, in_order(e, x, false));
+        fresh(e, idx, "idx");
+        node_out(&n, idx);
+        attr_int(&n, "to", 7); /* INT64 */
+        node_end(e, &n);
+        binary(e, "Gather", tn, idx, out);
+        return KN_OK;
+    }
+    case KN__LAYER_RNN: return export_rnn(e, i, x, out);
     default:
         return fail(e, KN_ERR_UNSUPPORTED,
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
-                    "separable_conv2d, conv2d_transpose, pooling, flatten, reshape, batch_normalization, zero_padding2d, "
-                    "cropping2d, up_sampling2d, rescaling, prelu, dropout, activation and merge layers)", L->name, type);
+                    "separable_conv2d, conv2d_transpose, conv1d, pooling, flatten, reshape, batch_normalization, padding, "
+                    "cropping, upsampling, rescaling, prelu, embedding, simple_rnn, lstm, gru, bidirectional, "
+                    "time_distributed, dropout, activation and merge layers)", L->name, type);
     }
 }
 
@@ -654,16 +947,17 @@ kn_status kn_model_export_onnx(kn_model *m, const char *path) {
     kn_ctx *ctx = m->ctx;
     if (strcmp(kn_model_type(m), "sequential") != 0)
         return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: a %s model (networks only)", kn_model_type(m));
-    if (m->input_ndim != 1 && m->input_ndim != 3)
-        return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: inputs of %d dimensions (features or images only)",
-                         m->input_ndim);
+    if (m->input_ndim < 1 || m->input_ndim > 3)
+        return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: inputs of %d dimensions", m->input_ndim);
     exporter e = {.ctx = ctx, .m = m};
     e.v = calloc((size_t)m->n_layers + 1, sizeof *e.v);
     if (!e.v) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "onnx export: out of memory");
     exp_value *in = &e.v[0];
     snprintf(in->nhwc, NAME, "input");
     in->image = m->input_ndim == 3;
+    in->seq = m->input_ndim == 2;
     if (in->image) in->h = m->input_shape[0], in->w = m->input_shape[1], in->c = m->input_shape[2];
+    else if (in->seq) in->l = m->input_shape[0], in->c = m->input_shape[1];
     else in->f = m->input_shape[0];
     for (int i = 0; i < m->n_layers && !e.st; i++) export_layer(&e, i);
     /* the output, in kiln's order, named "output" */
