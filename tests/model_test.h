@@ -63,7 +63,7 @@ __attribute__((unused)) static void model_gradcheck(const char *what, const char
     int np = 0;
     double *numeric = NULL;
     size_t total = 0;
-    char names[16][48];
+    char names[16][64];
     if (kn__model_ensure_graph(m, N, true) == KN_OK) {
         np = m->graph->n_params < 16 ? m->graph->n_params : 16;
         for (int p = 0; p < np; p++) {

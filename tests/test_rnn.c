@@ -274,6 +274,52 @@ static void on_device(void) {
     test_gradients();
 }
 
+/* Parameter names as long as a bidirectional simple_rnn's ("bidirectional_0/backward_simple_rnn/
+ * recurrent_kernel", 52 characters): kn_model_param finds them, and a file written when
+ * names kept 47 characters (tests/data/bidirectional_simple_rnn_v47.kiln) still loads, its
+ * weights in place, and is saved again with the whole names. */
+static void test_long_names(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 5}, &ctx);
+    kn_model *m = NULL, *back = NULL;
+    kn_status st = kn_model_load(ctx, "tests/data/bidirectional_simple_rnn_v47.kiln", NULL, &m);
+    CHECK(!st, "the v47 file: %s", kn_last_error(ctx));
+    static const char *const names[6] = {"forward_simple_rnn/kernel", "forward_simple_rnn/recurrent_kernel",
+                                         "forward_simple_rnn/bias", "backward_simple_rnn/kernel",
+                                         "backward_simple_rnn/recurrent_kernel", "backward_simple_rnn/bias"};
+    static const int64_t sizes[6] = {4 * 3, 3 * 3, 3, 4 * 3, 3 * 3, 3};
+    for (int k = 0; !st && k < 6; k++) {
+        char name[96];
+        snprintf(name, sizeof name, "bidirectional_0/%s", names[k]);
+        int64_t n = 0;
+        const float *p = kn_model_param(m, name, &n);
+        CHECK(p && n == sizes[k], "kn_model_param('%s'): %s, %lld values", name, p ? "found" : kn_last_error(ctx), (long long)n);
+    }
+    float x[20], y1[2] = {0}, y2[2] = {0};
+    for (int k = 0; k < 20; k++) x[k] = (float)((k * 7) % 60);
+    char dir[] = "/tmp/kiln_names_XXXXXX", path[64];
+    if (!st && mkdtemp(dir)) {
+        snprintf(path, sizeof path, "%s/m.kiln", dir);
+        st = kn_model_predict(m, x, 1, y1);
+        if (!st) st = kn_model_save(m, path);
+        if (!st) st = kn_model_load(ctx, path, NULL, &back);
+        if (!st) st = kn_model_predict(back, x, 1, y2);
+        CHECK(!st && memcmp(y1, y2, sizeof y1) == 0, "v47 file saved again: %s", st ? kn_last_error(ctx) : "predicts differently");
+        FILE *f = fopen(path, "rb");
+        static char head[1 << 16];
+        size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+        if (f) fclose(f);
+        CHECK(got > 8 && memmem(head, got, "backward_simple_rnn/recurrent_kernel", 36),
+              "the file saved again lacks the whole name bidirectional_0/backward_simple_rnn/recurrent_kernel");
+        unlink(path);
+        rmdir(dir);
+    }
+    printf("long parameter names: found whole, and a 47-character file loaded and saved whole\n");
+    kn_model_free(back);
+    kn_model_free(m);
+    kn_ctx_free(ctx);
+}
+
 int main(void) {
     int rc = run_on_test_device("test_rnn", &device, on_device);
     if (rc >= 0) return rc;
@@ -282,6 +328,7 @@ int main(void) {
     test_init_and_api();
     test_graph_api();
     test_digits();
+    test_long_names();
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all recurrent checks passed\n");
     return failures ? 1 : 0;

@@ -218,7 +218,7 @@ struct kn_tensor {
     int n_uses;                 /* readers (source slots), kept by the passes */
     char fused[64];             /* the fused kernel this node runs ("matmul+add+relu"), or "" */
     void *aux;                  /* op-specific data owned by the graph (a fused program) */
-    char name[48];
+    char name[64];
 };
 
 /* A graph's backend (backend/backend.h): its function table, device, and per-graph state. */

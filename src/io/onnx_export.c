@@ -344,9 +344,6 @@ static const float *param(exporter *e, int i, const char *what, int64_t n) {
     const kn__layer *L = &e->m->layers[i];
     char name[96];
     snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, what);
-    /* graph tensors keep 47 characters of a name (kn_tensor.name): a bidirectional simple_rnn's
-     * "bidirectional_<i>/backward_simple_rnn/recurrent_kernel" is found by that much */
-    name[sizeof ((kn_tensor *)0)->name - 1] = 0;
     int64_t got = 0;
     const float *p = kn_model_param(e->m, name, &got);
     if (!p || got != n) {

@@ -696,7 +696,7 @@ int kn__model_make_params(kn_model *m, kn_graph *g, int i, float init_value, kn_
  * rf (0: not a convolution), which its fans are computed from as Keras's. */
 static kn_tensor *layer_param(kn_graph *g, const kn__layer *L, const char *what, const int64_t *shape, int ndim,
                               kn_init init, float init_value, int64_t rf) {
-    char name[48];
+    char name[64];
     snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, what);
     kn_tensor *p = kn_param(g, shape, ndim, init, name);
     if (p) p->init_value = init_value;
@@ -756,7 +756,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         int64_t in[KN_MAX_DIMS], f;
         kn__model_layer_input(m, i, in, &f);
         h = L->inputs[0] >= 0 ? outs[L->inputs[0]] : m->x;
-        char name[48];
+        char name[64];
         L->kernel = L->bias = NULL;
         kn_activation act = KN_LINEAR;
         float alpha = 0, l2 = 0;

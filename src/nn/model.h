@@ -309,7 +309,7 @@ kn_status kn__model_push(kn_model *m);
  * in the flat buffer as kn_graph_compile lays them out; returns the count (writes at most
  * max) and the buffer's padded length. */
 typedef struct kn__param_spec {
-    char name[48];
+    char name[64]; /* "bidirectional_<i>/backward_simple_rnn/recurrent_kernel": 52 */
     int64_t shape[3];
     int ndim;
     size_t offset, numel;
