@@ -1,6 +1,6 @@
 /* test_onnx.c — ONNX import (kn_model_import_onnx; io/onnx_import.c, io/onnx_proto.c):
  *
- * - PyTorch models exported by torch.onnx.export (tests/golden/make_onnx.py wrote
+ * - PyTorch models exported by torch.onnx.export (nine; the last, ResNet's stem and a block) (tests/golden/make_onnx.py wrote
  *   tests/data/onnx/ and tests/golden/onnx.txt): an MLP, a CNN of three channels (zero
  *   padding kiln adds, a batch norm, a depthwise and a pointwise convolution, relu6, a
  *   flatten whose next weights kiln reorders from (c, y, x) to (y, x, c)), every activation
@@ -121,6 +121,9 @@ static const onnx_case cases[] = {
     /* a decoder: ConvTranspose with pads and output_padding, PReLU, upsampling, slicing */
     {"generator", 4, 3, 5, false, 3,
      "conv2d_transpose cropping2d prelu up_sampling2d cropping2d cropping2d conv2d prelu up_sampling2d flatten dense"},
+    /* torchvision's ResNet stem (its max pool's pads as zeros over the relu) and a basic block */
+    {"resnet", 3, 20, 18, false, 5,
+     "zero_padding2d conv2d zero_padding2d max_pool2d conv2d conv2d add activation global_average_pool2d dense"},
 };
 
 static kn_ctx *new_ctx(void) {

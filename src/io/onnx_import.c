@@ -66,6 +66,7 @@ typedef struct {
     /* the input (or an elementwise function of it) of 4 dimensions not yet known to be
      * (N, C, H, W) or (N, H, W, C): c, h, w hold its dimensions 1, 2, 3 */
     bool ambiguous;
+    bool nonneg; /* no value below 0 (after a relu, sigmoid, ...): zero padding is -inf padding to a max */
     int64_t c, h, w, f, pc, ph, pw;
 } imp_value;
 
@@ -82,7 +83,7 @@ typedef struct {
     char cur[KN__ONNX_NAME];
     int src_layer; /* the layer that made it (-1: the input); a new layer takes it as input */
     bool sole;     /* this node is its only reader: the layer that made it may absorb the node */
-    bool image, nhwc, ambiguous;
+    bool image, nhwc, ambiguous, nonneg;
     int64_t c, h, w, f;
     bool perm;
     int64_t pc, ph, pw;
@@ -106,20 +107,25 @@ static kn_status oom(imp *s) { return fail(s, KN_ERR_OUT_OF_MEMORY, "out of memo
 
 /* ------------------------------------------------------------- constants */
 
-/* The initializer or Constant node output named `name`, or NULL. */
-static const kn__onnx_tensor *constant(const imp *s, const char *name) {
-    if (!name[0]) return NULL;
+/* The initializer, Constant node output, or Identity of one (torchvision's exports name
+ * shared weights so), named `name`; NULL when it is none. depth bounds the Identity chain. */
+static const kn__onnx_tensor *constant_at(const imp *s, const char *name, int depth) {
+    if (!name[0] || depth > 8) return NULL;
     for (int i = 0; i < s->m->n_inits; i++)
         if (strcmp(s->m->inits[i].name, name) == 0) return &s->m->inits[i];
     for (int i = 0; i < s->m->n_nodes; i++) {
         const kn__onnx_node *nd = &s->m->nodes[i];
-        if (strcmp(nd->op, "Constant") == 0 && nd->n_outputs == 1 && strcmp(nd->outputs[0], name) == 0) {
+        if (nd->n_outputs < 1 || strcmp(nd->outputs[0], name) != 0) continue;
+        if (strcmp(nd->op, "Constant") == 0 && nd->n_outputs == 1) {
             const kn__onnx_attr *a = kn__onnx_attr_get(nd, "value");
             return a && a->kind == KN__ONNX_ATTR_TENSOR ? a->t : NULL;
         }
+        if (strcmp(nd->op, "Identity") == 0 && nd->n_inputs == 1) return constant_at(s, nd->inputs[0], depth + 1);
     }
     return NULL;
 }
+
+static const kn__onnx_tensor *constant(const imp *s, const char *name) { return constant_at(s, name, 0); }
 
 /* Input k of the node as a float constant of n elements (n < 0: any), or NULL. */
 static const kn__onnx_tensor *const_input(imp *s, int k, int64_t n) {
@@ -439,9 +445,17 @@ static kn_status read_pool(imp *s, bool max) {
     if (s->node->n_outputs > 1 && s->node->outputs[1][0]) return unsupported(s, "the indices output");
     if ((st = window_pads(s, k, str, dil, pads))) return st;
     bool same = !pads_zero(pads);
-    if (same && !pads_same(s, k, str, dil, pads))
-        return unsupported(s, "pads that are neither none ('valid') nor Keras's 'same' (max pooling cannot take "
-                              "them as zero padding)");
+    if (same && !pads_same(s, k, str, dil, pads) && max && s->nonneg) {
+        /* over values of no sign (a relu's, as in ResNet's stem: 3x3, stride 2, pads 1), zeros
+         * pad as -inf does: zero_padding2d, then a 'valid' pool */
+        if ((st = add_zero_padding(s, pads[0], pads[2], pads[1], pads[3]))) return st;
+        s->h += pads[0] + pads[2], s->w += pads[1] + pads[3];
+        memset(pads, 0, sizeof pads);
+        same = false;
+    } else if (same && !pads_same(s, k, str, dil, pads)) {
+        return unsupported(s, "pads that are neither none ('valid') nor Keras's 'same' (max pooling takes them as "
+                              "zero padding only over values of no sign, after a relu)");
+    }
     if (same && !max && attr_int(s->node, "count_include_pad", 0))
         return unsupported(s, "count_include_pad = 1 with pads (kiln's 'same' averages the cells inside)");
     if (!window_out(s, k, str, dil, pads, out)) return unsupported(s, "the window does not fit the image");
@@ -812,7 +826,7 @@ static kn_status add_value(imp *s, const char *name) {
     imp_value *v = &s->vals[s->n_vals++];
     snprintf(v->name, sizeof v->name, "%s", name);
     v->layer = s->src_layer;
-    v->image = s->image, v->perm = s->perm, v->nhwc = s->nhwc, v->ambiguous = s->ambiguous;
+    v->image = s->image, v->perm = s->perm, v->nhwc = s->nhwc, v->ambiguous = s->ambiguous, v->nonneg = s->nonneg;
     v->c = s->c, v->h = s->h, v->w = s->w, v->f = s->f, v->pc = s->pc, v->ph = s->ph, v->pw = s->pw;
     return KN_OK;
 }
@@ -822,7 +836,7 @@ static void load_value(imp *s, const imp_value *v) {
     snprintf(s->cur, sizeof s->cur, "%s", v->name);
     s->src_layer = v->layer;
     s->sole = readers(s->m, v->name) == 1;
-    s->image = v->image, s->perm = v->perm, s->nhwc = v->nhwc, s->ambiguous = v->ambiguous;
+    s->image = v->image, s->perm = v->perm, s->nhwc = v->nhwc, s->ambiguous = v->ambiguous, s->nonneg = v->nonneg;
     s->c = v->c, s->h = v->h, s->w = v->w, s->f = v->f, s->pc = v->pc, s->ph = v->ph, s->pw = v->pw;
 }
 
@@ -1006,6 +1020,7 @@ static kn_status read_nodes(imp *s) {
         s->node = nd, s->node_index = i;
         const char *op = nd->op;
         if (strcmp(op, "Constant") == 0) continue;
+        if (strcmp(op, "Identity") == 0 && nd->n_inputs == 1 && constant(s, nd->inputs[0])) continue; /* a constant's alias */
         if (nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0) return unsupported(s, "an op outside ONNX's default domain");
         if (nd->n_outputs < 1 || !nd->outputs[0][0]) return fail(s, KN_ERR_FORMAT, "no output", NULL);
         /* the value it reads: its first input that is one (an Add's bias may come first) */
@@ -1030,7 +1045,7 @@ static kn_status read_nodes(imp *s) {
         if (silu && hard && !(near(attr_float(nd, "alpha", 0.2f), 1.0f / 6) && near(attr_float(nd, "beta", 0.5f), 0.5f)))
             silu = false; /* then a hard_sigmoid layer and a multiply */
         kn_status st = KN_OK;
-        bool handled = true;
+        bool handled = true, in_nonneg = s->nonneg;
         if (silu) {
             st = activation(s, hard ? "hard_silu" : "silu", 0);
             i++; /* the Mul */
@@ -1080,6 +1095,15 @@ static kn_status read_nodes(imp *s) {
                                   "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, "
                                   "Flatten, Reshape, Transpose, Pad, Slice, Resize, PRelu, Dropout, Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
                                   "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
+        /* whether the output has no value below 0 */
+        static const char *const nonneg_ops[] = {"Relu", "Sigmoid", "Softmax", "HardSigmoid", "Softplus", "Exp"};
+        static const char *const keep_ops[] = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "Flatten",
+                                               "Reshape", "Dropout", "Identity", "Transpose", "Slice", "Resize"};
+        bool nonneg = false;
+        for (size_t k = 0; k < sizeof nonneg_ops / sizeof *nonneg_ops; k++) nonneg |= !silu && strcmp(op, nonneg_ops[k]) == 0;
+        for (size_t k = 0; k < sizeof keep_ops / sizeof *keep_ops; k++) nonneg |= in_nonneg && strcmp(op, keep_ops[k]) == 0;
+        nonneg |= strcmp(op, "Clip") == 0; /* (read_activation took only [0, 6]) */
+        s->nonneg = nonneg;
         if ((st = add_value(s, nd->outputs[0]))) return st;
     }
     s->node = NULL;

@@ -26,6 +26,9 @@ Cases:
   generator (4, 3, 5) images: ConvTranspose 3 3x3 stride 2 padding 1 output_padding 1,
             PReLU(3), nearest upsampling x2, a crop x[:, :, 1:-1, 2:], Conv 2 3x3, PReLU(),
             bilinear upsampling (1, 2), Flatten, Linear 512 -> 3
+  resnet    (3, 20, 18) images: torchvision's ResNet stem (Conv 7x7 stride 2 padding 3, BN,
+            ReLU, MaxPool 3x3 stride 2 padding 1) and a basic block with its identity add,
+            global average pool, Linear 8 -> 5
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -144,6 +147,25 @@ class Generator(nn.Module):
         return self.fc(torch.flatten(h, 1))
 
 
+class ResNetStem(nn.Module):
+    """torchvision's ResNet stem and a basic block, smaller: Conv 7x7 stride 2 padding 3, BN,
+    ReLU, MaxPool 3x3 stride 2 padding 1 (pads no 'same' gives: zeros pad a relu's output as
+    -inf would), then conv-BN-relu-conv-BN + identity, relu, global average pool, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.conv3, self.bn3 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+        y = self.bn3(self.conv3(torch.relu(self.bn2(self.conv2(x)))))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(torch.relu(y + x), 1), 1))
+
+
 class TwoOutputs(nn.Module):
     def __init__(self):
         super().__init__()
@@ -166,6 +188,7 @@ case("residual", Residual(), (4,))
 case("branches", Branches(), (3, 8, 8))
 case("nhwc", Nhwc(), (5, 6, 3))
 case("generator", Generator(), (4, 3, 5))
+case("resnet", ResNetStem(), (3, 20, 18))
 
 # Graphs kiln refuses (tests/test_onnx.c checks the messages): two outputs, and an op kiln
 # does not import.
