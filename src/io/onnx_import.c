@@ -1139,23 +1139,46 @@ static kn_status set_loss(imp *s, const kn_onnx_opts *opts) {
     return KN_OK;
 }
 
-/* The parameters into the compiled model, by the names its layers give them. */
+/* The parameters into the compiled model's flat buffer (kn__model_param_specs' layout), by
+ * the names its layers give them, as kn_model_load puts a file's: no graph is built yet, so
+ * the first prediction builds an inference graph over read-only weights (batch norms folded,
+ * activations fused), and training, if it comes, a training graph from the same buffer. */
 static kn_status set_params(imp *s, kn_model *model) {
-    if (model->n_layers != s->n) return kn__error(s->ctx, KN_ERR_STATE, "%s: %d layers built from %d", s->what, model->n_layers, s->n);
-    for (int i = 0; i < s->n; i++) {
+    if (model->n_layers != s->n || model->graph)
+        return kn__error(s->ctx, KN_ERR_STATE, "%s: %d layers built from %d", s->what, model->n_layers, s->n);
+    int max = s->n * KN__LAYER_MAX_PARAMS + 16, used = 0;
+    kn__param_spec *specs = malloc((size_t)max * sizeof *specs);
+    size_t total = 0;
+    int n = specs ? kn__model_param_specs(model, specs, max, &total) : 0;
+    float *buf = specs && n <= max ? kn__calloc(s->ctx, total ? total : 1, sizeof(float)) : NULL;
+    kn_status st = buf ? KN_OK : kn__error(s->ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory for the parameters", s->what);
+    for (int i = 0; !st && i < s->n; i++) {
         const kn__layer *L = &model->layers[i];
-        for (int k = 0; k < s->L[i].n_params; k++) {
-            char name[96];
+        for (int k = 0; !st && k < s->L[i].n_params; k++) {
+            char name[128];
             snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, s->L[i].what[k]);
-            int64_t n = 0;
-            float *p = kn_model_param(model, name, &n);
-            if (!p || n != s->L[i].n[k])
-                return kn__error(s->ctx, KN_ERR_STATE, "%s: parameter %s: %lld values in the model, %lld in the file",
-                                 s->what, name, (long long)n, (long long)s->L[i].n[k]);
-            memcpy(p, s->L[i].data[k], (size_t)n * sizeof *p);
+            int j = 0;
+            while (j < n && strncmp(specs[j].name, name, sizeof specs[j].name - 1) != 0) j++;
+            if (j == n || specs[j].numel != (size_t)s->L[i].n[k]) {
+                st = kn__error(s->ctx, KN_ERR_STATE, "%s: parameter %s: %lld values in the model, %lld in the file", s->what,
+                               name, j == n ? 0LL : (long long)specs[j].numel, (long long)s->L[i].n[k]);
+                break;
+            }
+            memcpy(buf + specs[j].offset, s->L[i].data[k], specs[j].numel * sizeof(float));
+            used++;
         }
     }
-    return KN_OK;
+    if (!st && used != n)
+        st = kn__error(s->ctx, KN_ERR_STATE, "%s: %d of the model's %d parameters came from the file", s->what, used, n);
+    if (!st) {
+        model->owned_params = buf;
+        model->mapped_params = buf;
+        model->mapped_floats = total;
+    } else {
+        kn__free(s->ctx, buf);
+    }
+    free(specs);
+    return st;
 }
 
 kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size, const char *name,
