@@ -298,6 +298,30 @@ static void native_exports(void) {
         kn_model_free(m);
         kn_ctx_free(ctx);
     }
+    /* class names travel in metadata_props ("kiln.labels") and come back on import */
+    {
+        kn_ctx *lctx = new_ctx();
+        kn_model *lm = NULL, *back = NULL;
+        kn_spec lspec;
+        kn_status lst = kn_model_from_json(lctx, "{\"input_shape\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 3, "
+                                                 "\"activation\": \"softmax\"}]}", NULL, &lm, &lspec);
+        if (!lst) lst = kn_model_compile(lm, &lspec.compile);
+        if (!lst) lst = kn_model_set_labels(lm, (const char *const[]){"setosa", "versicolor", "virginica"}, 3);
+        char ldir[] = "/tmp/kiln_labels_XXXXXX", lpath[64];
+        if (!lst && mkdtemp(ldir)) {
+            snprintf(lpath, sizeof lpath, "%s/m.onnx", ldir);
+            lst = kn_model_export_onnx(lm, lpath);
+            if (!lst) lst = kn_model_import_onnx(lctx, lpath, NULL, &back);
+            unlink(lpath);
+            rmdir(ldir);
+        }
+        const char *name = back ? kn_model_label_name(back, 2) : NULL;
+        CHECK(!lst && name && strcmp(name, "virginica") == 0, "labels through ONNX: %s (class 2: %s)",
+              lst ? kn_last_error(lctx) : "ok", name ? name : "none");
+        kn_model_free(back);
+        kn_model_free(lm);
+        kn_ctx_free(lctx);
+    }
     /* what kiln does not export: named, one line, no file left */
     unlink("/tmp/kiln_never.onnx");
     kn_ctx *ctx = new_ctx();

@@ -28,7 +28,8 @@
  *                               Softsign, HardSigmoid, Clip (relu6), Exp; silu and hard_silu
  *                               x * gate(x); mish x * tanh(softplus(x)); gelu with Erf
  *
- * The graph's input is kiln's: (N, features), or images (N, H, W, C) as kiln holds them.
+ * The model's class names go into metadata_props ("kiln.labels", a JSON list), which kiln
+ * import reads back. The graph's input is kiln's: (N, features), or images (N, H, W, C) as kiln holds them.
  * ONNX's convolutions and pooling read (N, C, H, W), so a Transpose goes in where an image
  * first needs that order and another back where kiln's (H, W, C) order matters (a flatten,
  * a dense layer, the output): the model computes what kiln does, on the same rows. The
@@ -37,6 +38,7 @@
  * and masks are refused in one line. */
 #include "nn/model.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -979,6 +981,26 @@ kn_status kn_model_export_onnx(kn_model *m, const char *path) {
         field_msg(&model, 7, &graph);
         field_int(&opset, 2, 13);
         field_msg(&model, 8, &opset);
+        /* the class names, for kiln import (and any reader of metadata_props) */
+        int classes = (int)kn_model_output_size(m);
+        if (classes > 1 && kn_model_label_name(m, 0)) {
+            cJSON *list = cJSON_CreateArray();
+            for (int k = 0; list && k < classes; k++) {
+                const char *name = kn_model_label_name(m, k);
+                cJSON_AddItemToArray(list, cJSON_CreateString(name ? name : ""));
+            }
+            char *text = list ? cJSON_PrintUnformatted(list) : NULL;
+            if (text) {
+                pbw entry = {0};
+                field_str(&entry, 1, "kiln.labels");
+                field_str(&entry, 2, text);
+                field_msg(&model, 14, &entry);
+            } else {
+                model.oom = true;
+            }
+            free(text);
+            cJSON_Delete(list);
+        }
         if (model.oom) fail(&e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", path, "");
     }
     if (!e.st) { /* written beside the target and renamed into place: never half a file */

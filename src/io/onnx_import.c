@@ -1204,6 +1204,19 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     if (!st) st = kn_model_from_json(ctx, json, NULL, &model, &spec);
     if (!st) st = kn_model_compile(model, &spec.compile);
     if (!st) st = set_params(&s, model);
+    if (!st && m.labels) { /* the class names kiln export kept (a list of strings as many as the outputs) */
+        cJSON *list = cJSON_Parse(m.labels);
+        int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
+        const char *names[4096];
+        bool ok = n > 0 && n <= 4096 && n == (int)kn_model_output_size(model);
+        for (int k = 0; ok && k < n; k++) {
+            const cJSON *it = cJSON_GetArrayItem(list, k);
+            ok = cJSON_IsString(it);
+            if (ok) names[k] = it->valuestring;
+        }
+        if (ok) st = kn_model_set_labels(model, names, n);
+        cJSON_Delete(list);
+    }
     if (st) kn_model_free(model);
     else *out = model;
     free(json);

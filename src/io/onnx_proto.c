@@ -463,6 +463,30 @@ static bool parse_opset(parser *s, pb r, kn__onnx_model *m) {
     return true;
 }
 
+/* A metadata_props entry: "kiln.labels" kept (at most 64 KB), the rest skipped. */
+static bool parse_metadata(parser *s, pb r, kn__onnx_model *m) {
+    pb key_b = {0}, value_b = {0};
+    while (r.p < r.end) {
+        uint32_t field;
+        int wire;
+        pb sub;
+        if (!key(&r, &field, &wire)) return malformed(s, "metadata_props");
+        if ((field == 1 || field == 2) && wire == 2) {
+            if (!bytes(&r, &sub)) return malformed(s, "metadata_props");
+            if (field == 1) key_b = sub;
+            else value_b = sub;
+        } else if (!skip(&r, wire)) {
+            return malformed(s, "metadata_props");
+        }
+    }
+    size_t kl = (size_t)(key_b.end - key_b.p), vl = (size_t)(value_b.end - value_b.p);
+    if (kl != 11 || memcmp(key_b.p, "kiln.labels", 11) != 0 || vl > 65536 || m->labels) return true;
+    if (!(m->labels = malloc(vl + 1))) return out_of_memory(s, "metadata_props");
+    if (vl) memcpy(m->labels, value_b.p, vl);
+    m->labels[vl] = 0;
+    return true;
+}
+
 kn_status kn__onnx_parse(kn_ctx *ctx, const char *what, const uint8_t *buf, size_t n, kn__onnx_model *m) {
     memset(m, 0, sizeof *m);
     parser s = {ctx, what, KN_OK};
@@ -490,6 +514,9 @@ kn_status kn__onnx_parse(kn_ctx *ctx, const char *what, const uint8_t *buf, size
         } else if (field == 8 && wire == 2) {
             if (!bytes(&r, &sub)) malformed(&s, "opset_import");
             else parse_opset(&s, sub, m);
+        } else if (field == 14 && wire == 2) {
+            if (!bytes(&r, &sub)) malformed(&s, "metadata_props");
+            else parse_metadata(&s, sub, m);
         } else if (!skip(&r, wire)) {
             malformed(&s, "model");
         }
@@ -518,6 +545,7 @@ void kn__onnx_free(kn__onnx_model *m) {
     free(m->inits);
     free(m->inputs);
     free(m->outputs);
+    free(m->labels);
     memset(m, 0, sizeof *m);
 }
 

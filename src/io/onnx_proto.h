@@ -5,8 +5,8 @@
  * skipped. Names and attributes are copied, so nothing points into the file's bytes.
  *
  * Field numbers (onnx.proto): ModelProto ir_version 1, producer_name 2, graph 7,
- * opset_import 8; GraphProto node 1, initializer 5, input 11, output 12; NodeProto input 1,
- * output 2, name 3, op_type 4, attribute 5, domain 7; AttributeProto name 1, f 2, i 3, s 4,
+ * opset_import 8, metadata_props 14 (key 1, value 2); GraphProto node 1, initializer 5,
+ * input 11, output 12; NodeProto input 1, output 2, name 3, op_type 4, attribute 5, domain 7; AttributeProto name 1, f 2, i 3, s 4,
  * t 5, floats 7, ints 8, type 20; TensorProto dims 1, data_type 2, float_data 4,
  * int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10, data_location 14;
  * ValueInfoProto name 1, type 2 -> TypeProto tensor_type 1 -> elem_type 1, shape 2 ->
@@ -65,6 +65,7 @@ typedef struct {
 typedef struct {
     int64_t ir_version, opset; /* opset: the default domain's, 0 when the file names none */
     char producer[64];
+    char *labels; /* metadata_props' "kiln.labels" (a JSON list of class names kiln export wrote), or NULL */
     kn__onnx_node *nodes;
     int n_nodes;
     kn__onnx_tensor *inits;
