@@ -191,6 +191,41 @@ static void scalar(exporter *e, char *name, float v) {
     init_tensor(e, name, NULL, 0, &v, NULL);
 }
 
+/* A 1-D int64 initializer of n values, named from stem into name. */
+static void int_const(exporter *e, char *name, const char *stem, const int64_t *v, int64_t n) {
+    fresh(e, name, stem);
+    init_tensor(e, name, &n, 1, NULL, v);
+}
+
+/* A node's weight input W (dims) and, when b is given, its bias (nb values), as initializers. */
+static void weights_in(exporter *e, node *n, const float *W, const int64_t *dims, int nd, const float *b, int64_t nb) {
+    char wn[NAME], bn[NAME];
+    fresh(e, wn, "W");
+    init_tensor(e, wn, dims, nd, W, NULL);
+    node_in(n, wn);
+    if (b) {
+        fresh(e, bn, "B");
+        init_tensor(e, bn, &nb, 1, b, NULL);
+        node_in(n, bn);
+    }
+}
+
+/* out = in sliced from starts to ends along axes (n of each). */
+static void slice(exporter *e, const char *in, const int64_t *starts, const int64_t *ends, const int64_t *axes, int64_t n,
+                  char *out) {
+    char names[3][NAME];
+    int_const(e, names[0], "starts", starts, n);
+    int_const(e, names[1], "ends", ends, n);
+    int_const(e, names[2], "axes", axes, n);
+    node nd;
+    node_begin(e, &nd, "Slice");
+    node_in(&nd, in);
+    for (int k = 0; k < 3; k++) node_in(&nd, names[k]);
+    fresh(e, out, "t");
+    node_out(&nd, out);
+    node_end(e, &nd);
+}
+
 /* out = op(in) with no attributes. */
 static void unary(exporter *e, const char *op, const char *in, char *out) {
     node n;
@@ -248,8 +283,7 @@ static void reduce(exporter *e, const char *op, const char *in, const int64_t *a
     node_in(&n, in);
     if (strcmp(op, "ReduceSum") == 0) {
         char an[NAME];
-        fresh(e, an, "axes");
-        init_tensor(e, an, (int64_t[]){n_axes}, 1, NULL, axes);
+        int_const(e, an, "axes", axes, n_axes);
         node_in(&n, an);
     } else {
         attr_ints(&n, "axes", axes, n_axes);
@@ -263,8 +297,7 @@ static void reduce(exporter *e, const char *op, const char *in, const int64_t *a
 /* out = in reshaped to shape (0 copies the input's dimension). */
 static void reshape_to(exporter *e, const char *in, const int64_t *shape, int nd, char *out) {
     char sn[NAME];
-    fresh(e, sn, "shape");
-    init_tensor(e, sn, (int64_t[]){nd}, 1, NULL, shape);
+    int_const(e, sn, "shape", shape, nd);
     binary(e, "Reshape", in, sn, out);
 }
 
@@ -365,29 +398,32 @@ static void same_pads(int64_t h, int64_t w, int kh, int kw, int sh, int sw, int 
     }
 }
 
-/* A Conv over x (NCHW): weights W (F, C/group, KH, KW), bias b (F) or NULL. */
-static void conv(exporter *e, const char *x, const float *W, const float *b, int64_t F, int64_t cg, int kh, int kw,
-                 int sh, int sw, int dh, int dw, const int64_t pads[4], int64_t group, char *out) {
-    char wn[NAME], bn[NAME];
-    fresh(e, wn, "W");
-    init_tensor(e, wn, (int64_t[]){F, cg, kh, kw}, 4, W, NULL);
+/* A Conv (or ConvTranspose) over x, NCHW (NCL: nsp 1 spatial axis, else 2): weights W (F,
+ * C/group, kernel...) (ConvTranspose: (C, F, kernel...)), bias b (F) or NULL; k, s, d per
+ * spatial axis, pads begins then ends. */
+static void conv_nd(exporter *e, const char *op, const char *x, const float *W, const float *b, int64_t F, int64_t cg,
+                    int nsp, const int64_t *k, const int64_t *s, const int64_t *d, const int64_t *pads, int64_t group,
+                    char *out) {
+    int64_t dims[4] = {F, cg, k[0], nsp > 1 ? k[1] : 0};
+    if (strcmp(op, "ConvTranspose") == 0) dims[0] = cg, dims[1] = F;
     node n;
-    node_begin(e, &n, "Conv");
+    node_begin(e, &n, op);
     node_in(&n, x);
-    node_in(&n, wn);
-    if (b) {
-        fresh(e, bn, "B");
-        init_tensor(e, bn, (int64_t[]){F}, 1, b, NULL);
-        node_in(&n, bn);
-    }
+    weights_in(e, &n, W, dims, 2 + nsp, b, F);
     fresh(e, out, "t");
     node_out(&n, out);
-    attr_ints(&n, "kernel_shape", (int64_t[]){kh, kw}, 2);
-    attr_ints(&n, "strides", (int64_t[]){sh, sw}, 2);
-    attr_ints(&n, "dilations", (int64_t[]){dh, dw}, 2);
-    attr_ints(&n, "pads", pads, 4);
-    attr_int(&n, "group", group);
+    attr_ints(&n, "kernel_shape", k, nsp);
+    attr_ints(&n, "strides", s, nsp);
+    attr_ints(&n, "dilations", d, nsp);
+    attr_ints(&n, "pads", pads, 2 * nsp);
+    if (group != 1) attr_int(&n, "group", group);
     node_end(e, &n);
+}
+
+/* A 2-D Conv over x (NCHW): weights W (F, C/group, KH, KW), bias b (F) or NULL. */
+static void conv(exporter *e, const char *x, const float *W, const float *b, int64_t F, int64_t cg, int kh, int kw,
+                 int sh, int sw, int dh, int dw, const int64_t pads[4], int64_t group, char *out) {
+    conv_nd(e, "Conv", x, W, b, F, cg, 2, (int64_t[]){kh, kw}, (int64_t[]){sh, sw}, (int64_t[]){dh, dw}, pads, group, out);
 }
 
 /* simple_rnn, lstm and gru (and their bidirectional): ONNX's RNN, LSTM and GRU over (L, N,
@@ -523,18 +559,11 @@ static kn_status export_layer(exporter *e, int i) {
         if (x->image || x->seq) unary(e, "Flatten", in, t), in = t;
         const float *W = param(e, i, "kernel", k * o->units), *b = o->no_bias ? NULL : param(e, i, "bias", o->units);
         if (!W || (!o->no_bias && !b)) return e->st;
-        char wn[NAME], bn[NAME], z[NAME];
-        fresh(e, wn, "W");
-        init_tensor(e, wn, (int64_t[]){k, o->units}, 2, W, NULL);
+        char z[NAME];
         node n;
         node_begin(e, &n, "Gemm");
         node_in(&n, in);
-        node_in(&n, wn);
-        if (b) {
-            fresh(e, bn, "B");
-            init_tensor(e, bn, (int64_t[]){o->units}, 1, b, NULL);
-            node_in(&n, bn);
-        }
+        weights_in(e, &n, W, (int64_t[]){k, o->units}, 2, b, o->units);
         fresh(e, z, "t");
         node_out(&n, z);
         node_end(e, &n);
@@ -613,10 +642,7 @@ static kn_status export_layer(exporter *e, int i) {
             return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a reshape to more than 3 dimensions", L->name, type);
         int64_t shape[4] = {0};
         for (int k = 0; k < L->ndim; k++) shape[k + 1] = L->shape[k];
-        char sn[NAME];
-        fresh(e, sn, "shape");
-        init_tensor(e, sn, (int64_t[]){L->ndim + 1}, 1, NULL, shape);
-        binary(e, "Reshape", in_order(e, x, false), sn, out);
+        reshape_to(e, in_order(e, x, false), shape, L->ndim + 1, out);
         return KN_OK;
     }
     case KN__LAYER_ACTIVATION: {
@@ -669,50 +695,26 @@ static kn_status export_layer(exporter *e, int i) {
     }
     case KN__LAYER_PAD: {
         if (y->seq && L->u.pad.crop) { /* Slice of the steps kept */
-            char names[3][NAME];
-            int64_t v[3] = {L->u.pad.left, x->l - L->u.pad.right, 1};
-            node n;
-            node_begin(e, &n, "Slice");
-            node_in(&n, in_order(e, x, false));
-            for (int k = 0; k < 3; k++) {
-                fresh(e, names[k], k == 0 ? "starts" : k == 1 ? "ends" : "axes");
-                init_tensor(e, names[k], (int64_t[]){1}, 1, NULL, &v[k]);
-                node_in(&n, names[k]);
-            }
-            fresh(e, out, "t");
-            node_out(&n, out);
-            node_end(e, &n);
+            slice(e, in_order(e, x, false), (int64_t[]){L->u.pad.left}, (int64_t[]){x->l - L->u.pad.right}, (int64_t[]){1}, 1,
+                  out);
             return KN_OK;
         }
         if (y->seq) { /* zeros before and after the steps of (N, L, C) */
             int64_t pads[6] = {0, L->u.pad.left, 0, 0, L->u.pad.right, 0};
             char pn[NAME];
-            fresh(e, pn, "pads");
-            init_tensor(e, pn, (int64_t[]){6}, 1, NULL, pads);
+            int_const(e, pn, "pads", pads, 6);
             binary(e, "Pad", in_order(e, x, false), pn, out);
             return KN_OK;
         }
         if (!y->image) return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): this padding", L->name, type);
         if (L->u.pad.crop) { /* Slice of the rows and columns kept */
-            char names[3][NAME];
-            int64_t v[3][2] = {{L->u.pad.top, L->u.pad.left}, {x->h - L->u.pad.bottom, x->w - L->u.pad.right}, {2, 3}};
-            node n;
-            node_begin(e, &n, "Slice");
-            node_in(&n, in_order(e, x, true));
-            for (int k = 0; k < 3; k++) {
-                fresh(e, names[k], k == 0 ? "starts" : k == 1 ? "ends" : "axes");
-                init_tensor(e, names[k], (int64_t[]){2}, 1, NULL, v[k]);
-                node_in(&n, names[k]);
-            }
-            fresh(e, y->nchw, "t");
-            node_out(&n, y->nchw);
-            node_end(e, &n);
+            slice(e, in_order(e, x, true), (int64_t[]){L->u.pad.top, L->u.pad.left},
+                  (int64_t[]){x->h - L->u.pad.bottom, x->w - L->u.pad.right}, (int64_t[]){2, 3}, 2, y->nchw);
             return KN_OK;
         }
         int64_t pads[8] = {0, 0, L->u.pad.top, L->u.pad.left, 0, 0, L->u.pad.bottom, L->u.pad.right};
         char pn[NAME];
-        fresh(e, pn, "pads");
-        init_tensor(e, pn, (int64_t[]){8}, 1, NULL, pads);
+        int_const(e, pn, "pads", pads, 8);
         binary(e, "Pad", in_order(e, x, true), pn, y->nchw);
         return KN_OK;
     }
@@ -753,19 +755,11 @@ static kn_status export_layer(exporter *e, int i) {
             int64_t full = (in[a] - 1) * s[a] + (int64_t)(k[a] - 1) * d[a] + 1, end = full - out_a - crop;
             pads[a] = crop, pads[a + 2] = end > 0 ? end : 0, opad[a] = end < 0 ? -end : 0;
         }
-        char wn[NAME], bn[NAME];
-        fresh(e, wn, "W");
-        init_tensor(e, wn, (int64_t[]){C, F, o->kernel_h, o->kernel_w}, 4, W, NULL);
-        free(W);
         node n;
         node_begin(e, &n, "ConvTranspose");
         node_in(&n, in_order(e, x, true));
-        node_in(&n, wn);
-        if (b) {
-            fresh(e, bn, "B");
-            init_tensor(e, bn, (int64_t[]){F}, 1, b, NULL);
-            node_in(&n, bn);
-        }
+        weights_in(e, &n, W, (int64_t[]){C, F, o->kernel_h, o->kernel_w}, 4, b, F);
+        free(W);
         fresh(e, t, "t");
         node_out(&n, t);
         attr_ints(&n, "kernel_shape", (int64_t[]){o->kernel_h, o->kernel_w}, 2);
@@ -844,27 +838,10 @@ static kn_status export_layer(exporter *e, int i) {
             if (total < 0) total = 0;
             pads[0] = total / 2, pads[1] = total - total / 2;
         }
-        char ncl[NAME], wn[NAME], bn[NAME], z[NAME], z2[NAME];
+        char ncl[NAME], z[NAME], z2[NAME];
         seq_transpose(e, in_order(e, x, false), ncl);
-        fresh(e, wn, "W");
-        init_tensor(e, wn, (int64_t[]){F, C, K}, 3, W, NULL);
+        conv_nd(e, "Conv", ncl, W, b, F, C, 1, &K, &st, &d, pads, 1, z);
         free(W);
-        node n;
-        node_begin(e, &n, "Conv");
-        node_in(&n, ncl);
-        node_in(&n, wn);
-        if (b) {
-            fresh(e, bn, "B");
-            init_tensor(e, bn, (int64_t[]){F}, 1, b, NULL);
-            node_in(&n, bn);
-        }
-        fresh(e, z, "t");
-        node_out(&n, z);
-        attr_ints(&n, "kernel_shape", &K, 1);
-        attr_ints(&n, "strides", &st, 1);
-        attr_ints(&n, "dilations", &d, 1);
-        attr_ints(&n, "pads", pads, 2);
-        node_end(e, &n);
         seq_transpose(e, z, z2);
         return activation(e, o->activation, o->alpha, z2, out, false);
     }

@@ -367,9 +367,11 @@ static bool window_out(imp *s, const int64_t k[2], const int64_t st[2], const in
     return true;
 }
 
-/* A zero_padding2d layer of (top, bottom) rows and (left, right) columns. */
-static kn_status add_zero_padding(imp *s, int64_t top, int64_t bottom, int64_t left, int64_t right) {
-    imp_layer *P = add_layer(s, "zero_padding2d");
+/* A layer of `type` whose `key` is [[top, bottom], [left, right]] (zero_padding2d's padding,
+ * cropping2d's cropping). */
+static kn_status add_edges(imp *s, const char *type, const char *key, int64_t top, int64_t bottom, int64_t left,
+                           int64_t right) {
+    imp_layer *P = add_layer(s, type);
     cJSON *pad = cJSON_CreateArray(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
     if (!P || !pad || !a || !b) {
         cJSON_Delete(pad), cJSON_Delete(a), cJSON_Delete(b);
@@ -381,8 +383,13 @@ static kn_status add_zero_padding(imp *s, int64_t top, int64_t bottom, int64_t l
     cJSON_AddItemToArray(b, cJSON_CreateNumber((double)right));
     cJSON_AddItemToArray(pad, a);
     cJSON_AddItemToArray(pad, b);
-    cJSON_AddItemToObject(P->json, "padding", pad);
+    cJSON_AddItemToObject(P->json, key, pad);
     return KN_OK;
+}
+
+/* A zero_padding2d layer of (top, bottom) rows and (left, right) columns. */
+static kn_status add_zero_padding(imp *s, int64_t top, int64_t bottom, int64_t left, int64_t right) {
+    return add_edges(s, "zero_padding2d", "padding", top, bottom, left, right);
 }
 
 static kn_status read_conv(imp *s) {
@@ -469,21 +476,9 @@ static kn_status read_pool(imp *s, bool max) {
 
 /* A cropping2d layer removing (top, bottom) rows and (left, right) columns. */
 static kn_status add_cropping(imp *s, int64_t top, int64_t bottom, int64_t left, int64_t right) {
-    imp_layer *P = add_layer(s, "cropping2d");
-    cJSON *crop = cJSON_CreateArray(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
-    if (!P || !crop || !a || !b) {
-        cJSON_Delete(crop), cJSON_Delete(a), cJSON_Delete(b);
-        return oom(s);
-    }
-    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)top));
-    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)bottom));
-    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)left));
-    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)right));
-    cJSON_AddItemToArray(crop, a);
-    cJSON_AddItemToArray(crop, b);
-    cJSON_AddItemToObject(P->json, "cropping", crop);
-    s->h -= top + bottom, s->w -= left + right;
-    return KN_OK;
+    kn_status st = add_edges(s, "cropping2d", "cropping", top, bottom, left, right);
+    if (!st) s->h -= top + bottom, s->w -= left + right;
+    return st;
 }
 
 /* ConvTranspose (group 1): conv2d_transpose 'valid' with its output_padding, then a

@@ -393,6 +393,15 @@ typedef struct {
     int64_t pf_x[2], pf_dy; /* the sliding path's: x rows (column 0) and the dy row to prefetch */
 } dk_row_info;
 
+/* Output row r = n OH + oy's facts (but the prefetch rows). */
+static void dk_row_at(const dw_args *a, int64_t r, dk_row_info *row) {
+    const kn__win *w = &a->win;
+    int64_t n = r / w->oh, oy = r % w->oh;
+    taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &row->ky0, &row->ky1);
+    row->corner = ((n * a->h + oy * w->sh - w->pt) * a->w - w->pl) * a->c;
+    row->dy = r * w->ow * a->c;
+}
+
 /* The positions [0, n) of a row whose whole 3x3 window lies inside the image, added into
  * acc (taps in (ky, kx) order): the tap rows x0, x1, x2 floats into x (the first position's
  * first tap column), tap columns col floats apart, positions step floats apart in x and
@@ -644,10 +653,8 @@ static void dk_rows_m1(const dw_args *a, int64_t r0, int64_t r1, float *part) {
                 dk_row_info rows[DK_ROWS];
                 int nrows = (int)(r1 - rb < per ? r1 - rb : per);
                 for (int i = 0; i < nrows; i++) {
-                    int64_t r = rb + i, n = r / w->oh, oy = r % w->oh;
-                    taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &rows[i].ky0, &rows[i].ky1);
-                    rows[i].corner = ((n * a->h + oy * w->sh - w->pt) * a->w - w->pl) * a->c;
-                    rows[i].dy = r * w->ow * a->c;
+                    int64_t r = rb + i;
+                    dk_row_at(a, r, &rows[i]);
                     /* the row `per` on (the next block's, when there is one): its dy row, and
                      * the x rows of its last tap row and, at SH > 1, the one above (the rows the
                      * row before it lacks, at SH <= 2), clamped to the image */
@@ -680,10 +687,7 @@ static void dk_rows_m1(const dw_args *a, int64_t r0, int64_t r1, float *part) {
             dk_row_info rows[DK_ROWS];
             int nrows = (int)(r1 - rb < per ? r1 - rb : per);
             for (int i = 0; i < nrows; i++) {
-                int64_t r = rb + i, n = r / w->oh, oy = r % w->oh;
-                taps(oy, w->sh, w->pt, w->dh, w->kh, a->h, &rows[i].ky0, &rows[i].ky1);
-                rows[i].corner = ((n * a->h + oy * w->sh - w->pt) * a->w - w->pl) * a->c;
-                rows[i].dy = r * w->ow * a->c;
+                dk_row_at(a, rb + i, &rows[i]);
             }
             for (int64_t c0 = 0; c0 < a->c; c0 += 8) {
                 if (c0 + 8 > a->c) dk_rows(a, &ch, ch.nt, rows, nrows, c0, false, tail, cols, part);
