@@ -65,8 +65,34 @@ static int numpy_eval(const char *path, const float *x, int64_t n, int64_t in, d
     return rc == 0 && got == n * outs;
 }
 
-/* m exported as ONNX: onnx.checker accepts it and numpy computes kiln's predictions for x. */
-static void check_export(const char *what, kn_model *m, const float *x, int64_t n) {
+/* The exported file imported back by kiln: the same predictions for x as want (n rows).
+ * Models with layers the importer does not read (see native_exports) may be refused. */
+static void check_import_back(const char *what, const char *path, const float *x, int64_t n, const float *want,
+                              int64_t outs, bool may_refuse) {
+    kn_ctx *ctx = NULL;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 3}, &ctx);
+    kn_model *back = NULL;
+    float *got = malloc((size_t)(n * outs) * sizeof *got);
+    kn_status st = kn_model_import_onnx(ctx, path, NULL, &back);
+    if (st && may_refuse) {
+        printf("%-8s not imported back (expected): %s\n", what, kn_last_error(ctx));
+    } else {
+        CHECK(!st, "%s: exported then imported: %s", what, kn_last_error(ctx));
+        if (!st) st = kn_model_predict(back, x, n, got);
+        double worst = 0;
+        for (int64_t k = 0; !st && k < n * outs; k++) worst = fmax(worst, fabs(want[k] - got[k]) / (1 + fabs(want[k])));
+        CHECK(!st && worst < 1e-5, "%s: exported then imported, it predicts differently (%.3g; %s)", what, worst,
+              st ? kn_last_error(ctx) : "");
+        if (!st) printf("%-8s imported back: predictions within %.2e\n", what, worst);
+    }
+    free(got);
+    kn_model_free(back);
+    kn_ctx_free(ctx);
+}
+
+/* m exported as ONNX: onnx.checker accepts it, numpy computes kiln's predictions for x, and
+ * kiln imports it back to the same predictions. */
+static void check_export_ex(const char *what, kn_model *m, const float *x, int64_t n, bool may_refuse) {
     char dir[] = "/tmp/kiln_export_XXXXXX", path[64];
     if (!mkdtemp(dir)) return;
     snprintf(path, sizeof path, "%s/m.onnx", dir);
@@ -76,6 +102,7 @@ static void check_export(const char *what, kn_model *m, const float *x, int64_t 
     kn_status st = kn_model_export_onnx(m, path);
     CHECK(!st, "%s: export: %s", what, kn_last_error(kn_model_ctx(m)));
     if (!st) st = kn_model_predict(m, x, n, want);
+    if (!st) check_import_back(what, path, x, n, want, outs, may_refuse);
     int ran = st ? 0 : numpy_eval(path, x, n, in, got, outs);
     if (ran < 0) {
         if (!export_skipped++) printf("SKIP the exported models' check: /usr/bin/python3 with numpy and onnx (python3-onnx) needed\n");
@@ -98,32 +125,47 @@ static void check_export(const char *what, kn_model *m, const float *x, int64_t 
     rmdir(dir);
 }
 
+static void check_export(const char *what, kn_model *m, const float *x, int64_t n) { check_export_ex(what, m, x, n, false); }
+
 typedef struct {
     const char *name;
-    int64_t c, h, w; /* image inputs (C, H, W); c = 0: features w */
+    int64_t c, h, w; /* image inputs (C, H, W); c = 0: features w, or h steps of w (below) */
     bool nhwc;       /* the ONNX input is (N, H, W, C) already (kiln's order) */
     int64_t outputs;
     const char *layers; /* what the description must contain, in order (type names) */
+    char seq;           /* 'i': w token ids; 's': (N, L = h, C = w), kiln's order; 'c': (N, C = c, L = w) */
 } onnx_case;
 
 static const onnx_case cases[] = {
-    {"mlp", 1, 8, 8, false, 10, "flatten dense dense dense"},
+    {"mlp", 1, 8, 8, false, 10, "flatten dense dense dense", 0},
     {"cnn", 3, 12, 10, false, 5,
-     "conv2d max_pool2d zero_padding2d conv2d batch_normalization depthwise_conv2d conv2d flatten dense"},
-    {"acts", 0, 0, 6, false, 3, "dense dense dense dense dense dense dense dense dense"},
+     "conv2d max_pool2d zero_padding2d conv2d batch_normalization depthwise_conv2d conv2d flatten dense", 0},
+    {"acts", 0, 0, 6, false, 3, "dense dense dense dense dense dense dense dense dense", 0},
     /* (PyTorch's export folds this batch norm into the convolution before it) */
-    {"gap", 2, 9, 9, false, 4, "conv2d average_pool2d conv2d global_average_pool2d dense"},
-    {"residual", 0, 0, 4, false, 4, "dense add"},
+    {"gap", 2, 9, 9, false, 4, "conv2d average_pool2d conv2d global_average_pool2d dense", 0},
+    {"residual", 0, 0, 4, false, 4, "dense add", 0},
     {"branches", 3, 8, 8, false, 4,
-     "conv2d conv2d concatenate conv2d add activation conv2d multiply maximum subtract max_pool2d flatten dense"},
+     "conv2d conv2d concatenate conv2d add activation conv2d multiply maximum subtract max_pool2d flatten dense", 0},
     /* (N, H, W, C) in, transposed around the convolution, scaled by constants: tf2onnx's form */
-    {"nhwc", 3, 5, 6, true, 3, "rescaling rescaling conv2d flatten rescaling dense"},
+    {"nhwc", 3, 5, 6, true, 3, "rescaling rescaling conv2d flatten rescaling dense", 0},
     /* a decoder: ConvTranspose with pads and output_padding, PReLU, upsampling, slicing */
     {"generator", 4, 3, 5, false, 3,
-     "conv2d_transpose cropping2d prelu up_sampling2d cropping2d cropping2d conv2d prelu up_sampling2d flatten dense"},
+     "conv2d_transpose cropping2d prelu up_sampling2d cropping2d cropping2d conv2d prelu up_sampling2d flatten dense", 0},
     /* torchvision's ResNet stem (its max pool's pads as zeros over the relu) and a basic block */
     {"resnet", 3, 20, 18, false, 5,
-     "zero_padding2d conv2d zero_padding2d max_pool2d conv2d conv2d add activation global_average_pool2d dense"},
+     "zero_padding2d conv2d zero_padding2d max_pool2d conv2d conv2d add activation global_average_pool2d dense", 0},
+    /* sequences: the last step of a forward LSTM is its return_sequences false */
+    {"lstm_tokens", 0, 0, 9, false, 4, "embedding lstm lstm dense", 'i'},
+    /* a bidirectional GRU's output at the last step: the backward's first, a crop of the sequence */
+    {"bigru", 0, 7, 6, false, 3, "bidirectional cropping1d flatten dense", 's'},
+    {"rnn_gru_state", 0, 6, 5, false, 2, "simple_rnn gru dense", 's'},
+    /* torch.cat((h[0], h[1]), 1): Keras's Bidirectional(return_sequences=False) */
+    {"bilstm_state", 0, 5, 4, false, 3, "bidirectional dense", 's'},
+    {"textcnn", 0, 0, 12, false, 3, "embedding conv1d max_pool1d conv1d global_max_pool1d dense", 'i'},
+    {"step_dense", 0, 5, 4, false, 2, "time_distributed global_average_pool1d dense", 's'},
+    {"raw_conv1d", 3, 0, 10, false, 2, "zero_padding1d conv1d average_pool1d flatten dense", 'c'},
+    /* GELU and Mish as PyTorch spells them in nodes: each the dense layer's activation */
+    {"gelu_mish", 0, 0, 5, false, 3, "dense dense dense", 0},
 };
 
 static kn_ctx *new_ctx(void) {
@@ -144,7 +186,7 @@ static void layer_types(const kn_model *m, char *buf, size_t size) {
 static void golden_case(const onnx_case *c) {
     char path[128], rec[64], types[512];
     snprintf(path, sizeof path, "tests/data/onnx/%s.onnx", c->name);
-    int64_t in = c->c ? c->c * c->h * c->w : c->w;
+    int64_t in = c->seq == 'c' ? c->c * c->w : c->c ? c->c * c->h * c->w : c->seq == 's' ? c->h * c->w : c->w;
     snprintf(rec, sizeof rec, "%s.x", c->name);
     double *x = golden_record(rec, N * in);
     snprintf(rec, sizeof rec, "%s.y", c->name);
@@ -159,12 +201,13 @@ static void golden_case(const onnx_case *c) {
         CHECK(kn_model_input_size(m) == in && kn_model_output_size(m) == c->outputs,
               "%s: %lld inputs and %lld outputs, expected %lld and %lld", c->name, (long long)kn_model_input_size(m),
               (long long)kn_model_output_size(m), (long long)in, (long long)c->outputs);
-        /* PyTorch's (N, C, H, W) rows as kiln's (N, H, W, C) */
+        /* PyTorch's (N, C, H, W) rows as kiln's (N, H, W, C), (N, C, L) as (N, L, C) */
         float *xf = malloc((size_t)(N * in) * sizeof *xf), *out = malloc((size_t)(N * c->outputs) * sizeof *out);
         for (int64_t r = 0; r < N; r++)
             for (int64_t k = 0; k < in; k++) {
                 int64_t dst = k;
-                if (c->c && !c->nhwc) {
+                if (c->seq == 'c') dst = (k % c->w) * c->c + k / c->w;
+                else if (c->c && !c->nhwc) {
                     int64_t ch = k / (c->h * c->w), p = k % (c->h * c->w);
                     dst = p * c->c + ch;
                 }
@@ -366,6 +409,7 @@ static void refusals(void) {
     refusal("outputs", "tests/data/onnx/two_outputs.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
             "two_outputs.onnx: kiln imports models of one output");
     refusal("op", "tests/data/onnx/abs.onnx", NULL, 0, KN_ERR_UNSUPPORTED, "node 0 '/Abs' (Abs): not an op kiln imports");
+    refusal("rnn both", "tests/data/onnx/lstm_both.onnx", NULL, 0, KN_ERR_UNSUPPORTED, "(LSTM): reads both Y and Y_h");
     refusal("missing", "tests/data/onnx/no_such.onnx", NULL, 0, KN_ERR_IO, "no_such.onnx: cannot open");
     /* mlp.onnx cut at every 97th byte: never a model, never a crash */
     FILE *f = fopen("tests/data/onnx/mlp.onnx", "rb");

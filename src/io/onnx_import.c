@@ -24,7 +24,8 @@
  *                               functional models do: residual and branching networks
  *   Relu, Sigmoid, Tanh, ...    the activation of the dense or convolution before, or an
  *                               activation layer; Sigmoid (HardSigmoid) then Mul by its
- *                               input: silu (hard_silu)
+ *                               input: silu (hard_silu); x tanh(softplus(x)): mish; 0.5 x
+ *                               (1 + erf(x / sqrt 2)): gelu
  *   Dropout, Identity           nothing (inference)
  *
  * Pads a convolution's 'same' does not give become a zero_padding2d before it. Images are
@@ -34,7 +35,7 @@
  * does. An input the graph transposes to NCHW first (tf2onnx's Keras models) is (N, H, W, C):
  * kiln's order, and a Flatten after a Transpose back to NHWC needs no reordering. The graph must have one input and one output, made by its last layer. Anything else
  * is refused in one line naming the node and its op. */
-#include "io/onnx_proto.h"
+#include "io/onnx_import.h"
 #include "nn/model.h"
 
 #include <cjson/cJSON.h>
@@ -42,68 +43,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_PARAMS = 4 };
-
-/* One layer of the description, with the parameters it gets in kiln's layouts. */
-typedef struct {
-    cJSON *json;                  /* the layer's object (owned by the description) */
-    const char *what[MAX_PARAMS]; /* "kernel", "bias", "gamma", ... */
-    float *data[MAX_PARAMS];      /* malloc'd, in kiln's layout */
-    int64_t n[MAX_PARAMS];
-    int n_params;
-    bool weighted; /* dense, conv2d or depthwise_conv2d: takes a bias Add and an activation */
-    bool has_act, has_bias;
-} imp_layer;
-
-/* What a value of the graph is: an image (C, H, W) or f features, made by kiln layer
- * `layer` (-1: the model's input); perm: a Flatten of (pc, ph, pw) whose (c, y, x) order the
- * next dense layer's rows take. */
-typedef struct {
-    char name[KN__ONNX_NAME];
-    int layer;
-    bool image, perm;
-    bool nhwc; /* an image whose ONNX order is (N, H, W, C) (after a Transpose): kiln's own */
-    /* the input (or an elementwise function of it) of 4 dimensions not yet known to be
-     * (N, C, H, W) or (N, H, W, C): c, h, w hold its dimensions 1, 2, 3 */
-    bool ambiguous;
-    bool nonneg; /* no value below 0 (after a relu, sigmoid, ...): zero padding is -inf padding to a max */
-    int64_t c, h, w, f, pc, ph, pw;
-} imp_value;
-
-typedef struct {
-    kn_ctx *ctx;
-    const char *what;
-    const kn__onnx_model *m;
-    cJSON *desc, *layers;
-    imp_layer *L;
-    int n, cap;
-    imp_value *vals;
-    int n_vals, cap_vals;
-    /* the node's input value, as the readers below work on it (then its output's) */
-    char cur[KN__ONNX_NAME];
-    int src_layer; /* the layer that made it (-1: the input); a new layer takes it as input */
-    bool sole;     /* this node is its only reader: the layer that made it may absorb the node */
-    bool image, nhwc, ambiguous, nonneg;
-    int64_t c, h, w, f;
-    bool perm;
-    int64_t pc, ph, pw;
-    /* the input: its dimensions after the batch, and how the graph reads 4 of them: 0 not
-     * yet known, 1 (N, C, H, W), 2 (N, H, W, C) (transposed to NCHW first, as tf2onnx does) */
-    int in_ndim, input_layout;
-    int64_t in_dims[3];
-    const kn__onnx_node *node; /* the node being read (for messages) */
-    int node_index;
-} imp;
-
-static kn_status fail(imp *s, kn_status st, const char *fmt, const char *detail) {
+kn_status kn__imp_fail(imp *s, kn_status st, const char *fmt, const char *detail) {
     if (s->node)
         return kn__error(s->ctx, st, "%s: node %d '%s' (%s): %s%s", s->what, s->node_index, s->node->name, s->node->op, fmt,
                          detail ? detail : "");
     return kn__error(s->ctx, st, "%s: %s%s", s->what, fmt, detail ? detail : "");
 }
 
-static kn_status unsupported(imp *s, const char *why) { return fail(s, KN_ERR_UNSUPPORTED, why, NULL); }
-static kn_status oom(imp *s) { return fail(s, KN_ERR_OUT_OF_MEMORY, "out of memory", NULL); }
+kn_status kn__imp_unsupported(imp *s, const char *why) { return kn__imp_fail(s, KN_ERR_UNSUPPORTED, why, NULL); }
+kn_status kn__imp_oom(imp *s) { return kn__imp_fail(s, KN_ERR_OUT_OF_MEMORY, "out of memory", NULL); }
 
 /* ------------------------------------------------------------- constants */
 
@@ -125,28 +73,28 @@ static const kn__onnx_tensor *constant_at(const imp *s, const char *name, int de
     return NULL;
 }
 
-static const kn__onnx_tensor *constant(const imp *s, const char *name) { return constant_at(s, name, 0); }
+const kn__onnx_tensor *kn__imp_constant(const imp *s, const char *name) { return constant_at(s, name, 0); }
 
 /* Input k of the node as a float constant of n elements (n < 0: any), or NULL. */
-static const kn__onnx_tensor *const_input(imp *s, int k, int64_t n) {
+const kn__onnx_tensor *kn__imp_const_input(imp *s, int k, int64_t n) {
     if (k >= s->node->n_inputs) return NULL;
-    const kn__onnx_tensor *t = constant(s, s->node->inputs[k]);
+    const kn__onnx_tensor *t = kn__imp_constant(s, s->node->inputs[k]);
     if (!t || !t->f || (n >= 0 && t->numel != n)) return NULL;
     return t;
 }
 
-static int64_t attr_int(const kn__onnx_node *nd, const char *name, int64_t dflt) {
+int64_t kn__imp_attr_int(const kn__onnx_node *nd, const char *name, int64_t dflt) {
     const kn__onnx_attr *a = kn__onnx_attr_get(nd, name);
     return a && a->kind == KN__ONNX_ATTR_INT ? a->i : dflt;
 }
 
-static float attr_float(const kn__onnx_node *nd, const char *name, float dflt) {
+float kn__imp_attr_float(const kn__onnx_node *nd, const char *name, float dflt) {
     const kn__onnx_attr *a = kn__onnx_attr_get(nd, name);
     return a && a->kind == KN__ONNX_ATTR_FLOAT ? a->f : dflt;
 }
 
 /* An ints attribute of n values into out (dflt when absent); false when it has another count. */
-static bool attr_ints(const kn__onnx_node *nd, const char *name, int n, int64_t dflt, int64_t *out) {
+bool kn__imp_attr_ints(const kn__onnx_node *nd, const char *name, int n, int64_t dflt, int64_t *out) {
     const kn__onnx_attr *a = kn__onnx_attr_get(nd, name);
     for (int k = 0; k < n; k++) out[k] = dflt;
     if (!a) return true;
@@ -157,11 +105,9 @@ static bool attr_ints(const kn__onnx_node *nd, const char *name, int n, int64_t 
 
 /* ------------------------------------------------------------- layers */
 
-static const char *layer_name(imp *s, int layer);
-
 /* A new layer of the description, taking the value the node reads (inputs named when that
  * is not the layer before), which its output then is. */
-static imp_layer *add_layer(imp *s, const char *type) {
+imp_layer *kn__imp_add_layer(imp *s, const char *type) {
     if (s->n >= KN__MAX_LAYERS) return NULL;
     if (s->n == s->cap) {
         int nc = s->cap ? s->cap * 2 : 16;
@@ -180,7 +126,7 @@ static imp_layer *add_layer(imp *s, const char *type) {
     cJSON_AddItemToArray(s->layers, L->json);
     s->n++;
     if (s->src_layer != s->n - 2) {
-        const char *from = layer_name(s, s->src_layer);
+        const char *from = kn__imp_layer_name(s, s->src_layer);
         if (!from || !cJSON_AddStringToObject(L->json, "inputs", from)) return NULL;
     }
     s->src_layer = s->n - 1;
@@ -189,7 +135,7 @@ static imp_layer *add_layer(imp *s, const char *type) {
 
 /* Layer i's name ("input" for -1), given to it (Keras's "<type>_<k>", k counted per type)
  * the first time another layer names it as an input. */
-static const char *layer_name(imp *s, int layer) {
+const char *kn__imp_layer_name(imp *s, int layer) {
     if (layer < 0) return "input";
     cJSON *json = s->L[layer].json;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(json, "name");
@@ -204,7 +150,7 @@ static const char *layer_name(imp *s, int layer) {
 }
 
 /* A parameter of n floats for L (zeroed), which the caller fills. */
-static float *add_param(imp_layer *L, const char *what, int64_t n) {
+float *kn__imp_add_param(imp_layer *L, const char *what, int64_t n) {
     if (L->n_params == MAX_PARAMS) return NULL;
     float *d = calloc((size_t)(n > 0 ? n : 1), sizeof *d);
     if (!d) return NULL;
@@ -214,13 +160,13 @@ static float *add_param(imp_layer *L, const char *what, int64_t n) {
     return d;
 }
 
-static float *param_of(imp_layer *L, const char *what) {
+float *kn__imp_param_of(imp_layer *L, const char *what) {
     for (int k = 0; k < L->n_params; k++)
         if (strcmp(L->what[k], what) == 0) return L->data[k];
     return NULL;
 }
 
-static bool add_pair(cJSON *o, const char *key, int64_t a, int64_t b) {
+bool kn__imp_add_pair(cJSON *o, const char *key, int64_t a, int64_t b) {
     cJSON *arr = cJSON_CreateArray();
     if (!arr) return false;
     cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)a));
@@ -230,16 +176,19 @@ static bool add_pair(cJSON *o, const char *key, int64_t a, int64_t b) {
 
 /* The layer that made the node's input, when the node is its only reader (it may fold into
  * that layer), else NULL. */
-static imp_layer *producer(imp *s) { return s->sole && s->src_layer >= 0 ? &s->L[s->src_layer] : NULL; }
+imp_layer *kn__imp_producer(imp *s) { return s->sole && s->src_layer >= 0 ? &s->L[s->src_layer] : NULL; }
 
 /* ------------------------------------------------------------- node readers */
 
 static kn_status need_flat(imp *s) {
-    return s->image ? unsupported(s, "expects features (batch, n); the value here is an image (flatten it first)") : KN_OK;
+    if (s->seq) return kn__imp_unsupported(s, "expects features (batch, n); the value here is a sequence (flatten it first)");
+    if (s->ids) return kn__imp_unsupported(s, "expects features (batch, n); the value here is token ids (an embedding reads them)");
+    return s->image ? kn__imp_unsupported(s, "expects features (batch, n); the value here is an image (flatten it first)") : KN_OK;
 }
 static kn_status need_image(imp *s) {
-    if (!s->image) return unsupported(s, "expects images (batch, C, H, W); the value here is (batch, n)");
-    if (s->nhwc) return unsupported(s, "expects images (batch, C, H, W); the value here is (batch, H, W, C) (transposed)");
+    if (s->seq) return kn__imp_unsupported(s, "expects images (batch, C, H, W); the value here is a sequence");
+    if (!s->image) return kn__imp_unsupported(s, "expects images (batch, C, H, W); the value here is (batch, n)");
+    if (s->nhwc) return kn__imp_unsupported(s, "expects images (batch, C, H, W); the value here is (batch, H, W, C) (transposed)");
     return KN_OK;
 }
 
@@ -250,12 +199,12 @@ static kn_status dense_from(imp *s, const kn__onnx_tensor *W, bool trans, float 
     if (k != s->f) {
         char d[96];
         snprintf(d, sizeof d, " (weights of %lld inputs; the value here has %lld features)", (long long)k, (long long)s->f);
-        return fail(s, KN_ERR_SHAPE, "weights do not fit", d);
+        return kn__imp_fail(s, KN_ERR_SHAPE, "weights do not fit", d);
     }
-    imp_layer *L = add_layer(s, "dense");
-    float *kern = L ? add_param(L, "kernel", k * out) : NULL;
-    float *bias = kern ? add_param(L, "bias", out) : NULL;
-    if (!bias || !cJSON_AddNumberToObject(L->json, "units", (double)out)) return oom(s);
+    imp_layer *L = kn__imp_add_layer(s, "dense");
+    float *kern = L ? kn__imp_add_param(L, "kernel", k * out) : NULL;
+    float *bias = kern ? kn__imp_add_param(L, "bias", out) : NULL;
+    if (!bias || !cJSON_AddNumberToObject(L->json, "units", (double)out)) return kn__imp_oom(s);
     L->weighted = true;
     for (int64_t r = 0; r < k; r++) {
         /* kiln's row r of (y, x, c) order reads ONNX's row src of (c, y, x) order */
@@ -275,16 +224,16 @@ static kn_status dense_from(imp *s, const kn__onnx_tensor *W, bool trans, float 
 static kn_status read_gemm(imp *s) {
     kn_status st = need_flat(s);
     if (st) return st;
-    const kn__onnx_tensor *W = const_input(s, 1, -1), *C = const_input(s, 2, -1);
-    if (!W || W->ndim != 2) return unsupported(s, "B must be a 2-D constant (the weights)");
-    if (attr_int(s->node, "transA", 0)) return unsupported(s, "transA = 1");
-    float alpha = attr_float(s->node, "alpha", 1.0f), beta = attr_float(s->node, "beta", 1.0f);
-    if ((st = dense_from(s, W, attr_int(s->node, "transB", 0) != 0, alpha))) return st;
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *C = kn__imp_const_input(s, 2, -1);
+    if (!W || W->ndim != 2) return kn__imp_unsupported(s, "B must be a 2-D constant (the weights)");
+    if (kn__imp_attr_int(s->node, "transA", 0)) return kn__imp_unsupported(s, "transA = 1");
+    float alpha = kn__imp_attr_float(s->node, "alpha", 1.0f), beta = kn__imp_attr_float(s->node, "beta", 1.0f);
+    if ((st = dense_from(s, W, kn__imp_attr_int(s->node, "transB", 0) != 0, alpha))) return st;
     imp_layer *L = &s->L[s->src_layer];
     if (s->node->n_inputs > 2 && s->node->inputs[2][0]) {
         int64_t units = s->f;
-        if (!C || !(C->numel == units || C->numel == 1)) return unsupported(s, "C must be a constant of 1 or N values");
-        float *b = param_of(L, "bias");
+        if (!C || !(C->numel == units || C->numel == 1)) return kn__imp_unsupported(s, "C must be a constant of 1 or N values");
+        float *b = kn__imp_param_of(L, "bias");
         for (int64_t j = 0; j < units; j++) b[j] = beta * C->f[C->numel == 1 ? 0 : j];
         L->has_bias = true;
     }
@@ -294,22 +243,22 @@ static kn_status read_gemm(imp *s) {
 static kn_status read_matmul(imp *s) {
     kn_status st = need_flat(s);
     if (st) return st;
-    const kn__onnx_tensor *W = const_input(s, 1, -1);
-    if (!W || W->ndim != 2) return unsupported(s, "the second input must be a 2-D constant (the weights)");
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1);
+    if (!W || W->ndim != 2) return kn__imp_unsupported(s, "the second input must be a 2-D constant (the weights)");
     return dense_from(s, W, false, 1.0f);
 }
 
 /* Add of a constant row: into the bias of the dense or convolution layer that made its
  * input (the merges of two values are read_merge's). */
 static kn_status read_add(imp *s) {
-    imp_layer *L = producer(s);
+    imp_layer *L = kn__imp_producer(s);
     int other = strcmp(s->node->inputs[0], s->cur) == 0 ? 1 : 0;
-    const kn__onnx_tensor *b = const_input(s, other, -1);
-    int64_t n = s->image ? s->c : s->f;
+    const kn__onnx_tensor *b = kn__imp_const_input(s, other, -1);
+    int64_t n = s->image || s->seq ? s->c : s->f;
     if (!L || !L->weighted || L->has_act || L->has_bias || !b || !(b->numel == n || b->numel == 1))
-        return unsupported(s, "kiln takes an Add of a constant only as the bias (one value per unit or channel) of "
+        return kn__imp_unsupported(s, "kiln takes an Add of a constant only as the bias (one value per unit or channel) of "
                               "the dense or convolution layer that makes its input");
-    float *bias = param_of(L, "bias");
+    float *bias = kn__imp_param_of(L, "bias");
     for (int64_t j = 0; j < n; j++) bias[j] = b->f[b->numel == 1 ? 0 : j];
     L->has_bias = true;
     return KN_OK;
@@ -319,7 +268,7 @@ static kn_status read_add(imp *s) {
 static kn_status window_pads(imp *s, const int64_t k[2], const int64_t st[2], const int64_t d[2], int64_t pads[4]) {
     const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
     const char *mode = ap && ap->kind == KN__ONNX_ATTR_STRING ? ap->s : "NOTSET";
-    if (!attr_ints(s->node, "pads", 4, 0, pads)) return unsupported(s, "pads must be 4 values");
+    if (!kn__imp_attr_ints(s->node, "pads", 4, 0, pads)) return kn__imp_unsupported(s, "pads must be 4 values");
     if (strcmp(mode, "SAME_UPPER") == 0 || strcmp(mode, "SAME_LOWER") == 0) {
         int64_t in[2] = {s->h, s->w};
         for (int a = 0; a < 2; a++) {
@@ -333,10 +282,10 @@ static kn_status window_pads(imp *s, const int64_t k[2], const int64_t st[2], co
     } else if (strcmp(mode, "VALID") == 0) {
         memset(pads, 0, 4 * sizeof *pads);
     } else if (strcmp(mode, "NOTSET") != 0 && mode[0]) {
-        return unsupported(s, "auto_pad is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+        return kn__imp_unsupported(s, "auto_pad is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
     }
     for (int a = 0; a < 4; a++)
-        if (pads[a] < 0 || pads[a] > 4096) return unsupported(s, "pads out of range");
+        if (pads[a] < 0 || pads[a] > 4096) return kn__imp_unsupported(s, "pads out of range");
     return KN_OK;
 }
 
@@ -371,11 +320,11 @@ static bool window_out(imp *s, const int64_t k[2], const int64_t st[2], const in
  * cropping2d's cropping). */
 static kn_status add_edges(imp *s, const char *type, const char *key, int64_t top, int64_t bottom, int64_t left,
                            int64_t right) {
-    imp_layer *P = add_layer(s, type);
+    imp_layer *P = kn__imp_add_layer(s, type);
     cJSON *pad = cJSON_CreateArray(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
     if (!P || !pad || !a || !b) {
         cJSON_Delete(pad), cJSON_Delete(a), cJSON_Delete(b);
-        return oom(s);
+        return kn__imp_oom(s);
     }
     cJSON_AddItemToArray(a, cJSON_CreateNumber((double)top));
     cJSON_AddItemToArray(a, cJSON_CreateNumber((double)bottom));
@@ -395,38 +344,38 @@ static kn_status add_zero_padding(imp *s, int64_t top, int64_t bottom, int64_t l
 static kn_status read_conv(imp *s) {
     kn_status st = need_image(s);
     if (st) return st;
-    const kn__onnx_tensor *W = const_input(s, 1, -1), *B = const_input(s, 2, -1);
-    if (!W || W->ndim != 4) return unsupported(s, "W must be a 4-D constant (F, C / group, KH, KW): kiln reads 2-D convolutions");
-    int64_t F = W->dims[0], cg = W->dims[1], kh = W->dims[2], kw = W->dims[3], group = attr_int(s->node, "group", 1);
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
+    if (!W || W->ndim != 4) return kn__imp_unsupported(s, "W must be a 4-D constant (F, C / group, KH, KW): kiln reads 2-D convolutions");
+    int64_t F = W->dims[0], cg = W->dims[1], kh = W->dims[2], kw = W->dims[3], group = kn__imp_attr_int(s->node, "group", 1);
     int64_t k[2] = {kh, kw}, str[2], dil[2], pads[4], ks[2];
-    if (!attr_ints(s->node, "strides", 2, 1, str) || !attr_ints(s->node, "dilations", 2, 1, dil) ||
-        !attr_ints(s->node, "kernel_shape", 2, 0, ks))
-        return unsupported(s, "strides, dilations and kernel_shape must have 2 values");
-    if ((ks[0] && ks[0] != kh) || (ks[1] && ks[1] != kw)) return fail(s, KN_ERR_SHAPE, "kernel_shape differs from W's", NULL);
+    if (!kn__imp_attr_ints(s->node, "strides", 2, 1, str) || !kn__imp_attr_ints(s->node, "dilations", 2, 1, dil) ||
+        !kn__imp_attr_ints(s->node, "kernel_shape", 2, 0, ks))
+        return kn__imp_unsupported(s, "strides, dilations and kernel_shape must have 2 values");
+    if ((ks[0] && ks[0] != kh) || (ks[1] && ks[1] != kw)) return kn__imp_fail(s, KN_ERR_SHAPE, "kernel_shape differs from W's", NULL);
     bool depthwise = group > 1;
     if (group < 1 || (group == 1 && cg != s->c) || (depthwise && (group != s->c || cg != 1 || F % s->c)))
-        return unsupported(s, "kiln reads convolutions of group 1 (W (F, C, KH, KW)) and depthwise ones (group C, W "
+        return kn__imp_unsupported(s, "kiln reads convolutions of group 1 (W (F, C, KH, KW)) and depthwise ones (group C, W "
                               "(C*M, 1, KH, KW)); this W does not fit the input's channels");
-    if (B && B->numel != F) return fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
-    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return unsupported(s, "B must be a constant");
+    if (B && B->numel != F) return kn__imp_fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return kn__imp_unsupported(s, "B must be a constant");
     if ((st = window_pads(s, k, str, dil, pads))) return st;
     int64_t out[2];
-    if (!window_out(s, k, str, dil, pads, out)) return unsupported(s, "the window does not fit the image");
+    if (!window_out(s, k, str, dil, pads, out)) return kn__imp_unsupported(s, "the window does not fit the image");
     bool same = !pads_zero(pads) && pads_same(s, k, str, dil, pads);
     /* explicit padding first, then a 'valid' convolution */
     if (!pads_zero(pads) && !same && (st = add_zero_padding(s, pads[0], pads[2], pads[1], pads[3]))) return st;
-    imp_layer *L = add_layer(s, depthwise ? "depthwise_conv2d" : "conv2d");
-    if (!L) return oom(s);
+    imp_layer *L = kn__imp_add_layer(s, depthwise ? "depthwise_conv2d" : "conv2d");
+    if (!L) return kn__imp_oom(s);
     L->weighted = true;
     int64_t C = s->c, M = F / C, taps = kh * kw;
-    float *kern = add_param(L, depthwise ? "depthwise_kernel" : "kernel", taps * (depthwise ? F : C * F));
-    float *bias = kern ? add_param(L, "bias", F) : NULL;
-    bool ok = bias && add_pair(L->json, "kernel_size", kh, kw) && add_pair(L->json, "strides", str[0], str[1]) &&
-              add_pair(L->json, "dilation_rate", dil[0], dil[1]) &&
+    float *kern = kn__imp_add_param(L, depthwise ? "depthwise_kernel" : "kernel", taps * (depthwise ? F : C * F));
+    float *bias = kern ? kn__imp_add_param(L, "bias", F) : NULL;
+    bool ok = bias && kn__imp_add_pair(L->json, "kernel_size", kh, kw) && kn__imp_add_pair(L->json, "strides", str[0], str[1]) &&
+              kn__imp_add_pair(L->json, "dilation_rate", dil[0], dil[1]) &&
               cJSON_AddStringToObject(L->json, "padding", same ? "same" : "valid") &&
               (depthwise ? cJSON_AddNumberToObject(L->json, "depth_multiplier", (double)M) != NULL
                          : cJSON_AddNumberToObject(L->json, "filters", (double)F) != NULL);
-    if (!ok) return oom(s);
+    if (!ok) return kn__imp_oom(s);
     for (int64_t f = 0; f < F; f++)
         for (int64_t c = 0; c < cg; c++)
             for (int64_t t = 0; t < taps; t++) {
@@ -444,12 +393,12 @@ static kn_status read_pool(imp *s, bool max) {
     kn_status st = need_image(s);
     if (st) return st;
     int64_t k[2], str[2], dil[2], pads[4], out[2];
-    if (!attr_ints(s->node, "kernel_shape", 2, 0, k) || !attr_ints(s->node, "strides", 2, 1, str) ||
-        !attr_ints(s->node, "dilations", 2, 1, dil))
-        return unsupported(s, "kernel_shape, strides and dilations must have 2 values");
-    if (dil[0] != 1 || dil[1] != 1) return unsupported(s, "dilated pooling");
-    if (attr_int(s->node, "ceil_mode", 0)) return unsupported(s, "ceil_mode = 1");
-    if (s->node->n_outputs > 1 && s->node->outputs[1][0]) return unsupported(s, "the indices output");
+    if (!kn__imp_attr_ints(s->node, "kernel_shape", 2, 0, k) || !kn__imp_attr_ints(s->node, "strides", 2, 1, str) ||
+        !kn__imp_attr_ints(s->node, "dilations", 2, 1, dil))
+        return kn__imp_unsupported(s, "kernel_shape, strides and dilations must have 2 values");
+    if (dil[0] != 1 || dil[1] != 1) return kn__imp_unsupported(s, "dilated pooling");
+    if (kn__imp_attr_int(s->node, "ceil_mode", 0)) return kn__imp_unsupported(s, "ceil_mode = 1");
+    if (s->node->n_outputs > 1 && s->node->outputs[1][0]) return kn__imp_unsupported(s, "the indices output");
     if ((st = window_pads(s, k, str, dil, pads))) return st;
     bool same = !pads_zero(pads);
     if (same && !pads_same(s, k, str, dil, pads) && max && s->nonneg) {
@@ -460,16 +409,16 @@ static kn_status read_pool(imp *s, bool max) {
         memset(pads, 0, sizeof pads);
         same = false;
     } else if (same && !pads_same(s, k, str, dil, pads)) {
-        return unsupported(s, "pads that are neither none ('valid') nor Keras's 'same' (max pooling takes them as "
+        return kn__imp_unsupported(s, "pads that are neither none ('valid') nor Keras's 'same' (max pooling takes them as "
                               "zero padding only over values of no sign, after a relu)");
     }
-    if (same && !max && attr_int(s->node, "count_include_pad", 0))
-        return unsupported(s, "count_include_pad = 1 with pads (kiln's 'same' averages the cells inside)");
-    if (!window_out(s, k, str, dil, pads, out)) return unsupported(s, "the window does not fit the image");
-    imp_layer *L = add_layer(s, max ? "max_pool2d" : "average_pool2d");
-    if (!L || !add_pair(L->json, "pool_size", k[0], k[1]) || !add_pair(L->json, "strides", str[0], str[1]) ||
+    if (same && !max && kn__imp_attr_int(s->node, "count_include_pad", 0))
+        return kn__imp_unsupported(s, "count_include_pad = 1 with pads (kiln's 'same' averages the cells inside)");
+    if (!window_out(s, k, str, dil, pads, out)) return kn__imp_unsupported(s, "the window does not fit the image");
+    imp_layer *L = kn__imp_add_layer(s, max ? "max_pool2d" : "average_pool2d");
+    if (!L || !kn__imp_add_pair(L->json, "pool_size", k[0], k[1]) || !kn__imp_add_pair(L->json, "strides", str[0], str[1]) ||
         !cJSON_AddStringToObject(L->json, "padding", same ? "same" : "valid"))
-        return oom(s);
+        return kn__imp_oom(s);
     s->h = out[0], s->w = out[1];
     return KN_OK;
 }
@@ -487,37 +436,37 @@ static kn_status add_cropping(imp *s, int64_t top, int64_t bottom, int64_t left,
 static kn_status read_conv_transpose(imp *s) {
     kn_status st = need_image(s);
     if (st) return st;
-    const kn__onnx_tensor *W = const_input(s, 1, -1), *B = const_input(s, 2, -1);
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
     if (!W || W->ndim != 4 || W->dims[0] != s->c)
-        return unsupported(s, "W must be a 4-D constant (C, F, KH, KW) over the input's channels");
-    if (attr_int(s->node, "group", 1) != 1) return unsupported(s, "a grouped ConvTranspose");
-    if (kn__onnx_attr_get(s->node, "output_shape")) return unsupported(s, "output_shape (give pads and output_padding)");
+        return kn__imp_unsupported(s, "W must be a 4-D constant (C, F, KH, KW) over the input's channels");
+    if (kn__imp_attr_int(s->node, "group", 1) != 1) return kn__imp_unsupported(s, "a grouped ConvTranspose");
+    if (kn__onnx_attr_get(s->node, "output_shape")) return kn__imp_unsupported(s, "output_shape (give pads and output_padding)");
     const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
     if (ap && ap->kind == KN__ONNX_ATTR_STRING && ap->s[0] && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "VALID") != 0)
-        return unsupported(s, "auto_pad other than NOTSET or VALID");
+        return kn__imp_unsupported(s, "auto_pad other than NOTSET or VALID");
     int64_t C = s->c, F = W->dims[1], kh = W->dims[2], kw = W->dims[3], taps = kh * kw;
     int64_t str[2], dil[2], pads[4], opad[2];
-    if (!attr_ints(s->node, "strides", 2, 1, str) || !attr_ints(s->node, "dilations", 2, 1, dil) ||
-        !attr_ints(s->node, "pads", 4, 0, pads) || !attr_ints(s->node, "output_padding", 2, 0, opad))
-        return unsupported(s, "strides, dilations, pads and output_padding must have 2, 2, 4 and 2 values");
+    if (!kn__imp_attr_ints(s->node, "strides", 2, 1, str) || !kn__imp_attr_ints(s->node, "dilations", 2, 1, dil) ||
+        !kn__imp_attr_ints(s->node, "pads", 4, 0, pads) || !kn__imp_attr_ints(s->node, "output_padding", 2, 0, opad))
+        return kn__imp_unsupported(s, "strides, dilations, pads and output_padding must have 2, 2, 4 and 2 values");
     for (int a = 0; a < 2; a++)
         if (str[a] < 1 || str[a] > 255 || dil[a] < 1 || dil[a] > 255 || opad[a] < 0 || opad[a] >= (str[a] > dil[a] ? str[a] : dil[a]) ||
             kh < 1 || kh > 255 || kw < 1 || kw > 255)
-            return unsupported(s, "strides, dilations, kernel or output_padding out of range");
-    if (B && B->numel != F) return fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
-    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return unsupported(s, "B must be a constant");
+            return kn__imp_unsupported(s, "strides, dilations, kernel or output_padding out of range");
+    if (B && B->numel != F) return kn__imp_fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return kn__imp_unsupported(s, "B must be a constant");
     int64_t fh = (s->h - 1) * str[0] + (kh - 1) * dil[0] + 1 + opad[0], fw = (s->w - 1) * str[1] + (kw - 1) * dil[1] + 1 + opad[1];
     for (int a = 0; a < 4; a++)
-        if (pads[a] < 0) return unsupported(s, "negative pads");
-    if (pads[0] + pads[2] >= fh || pads[1] + pads[3] >= fw) return unsupported(s, "pads that leave no output");
-    imp_layer *L = add_layer(s, "conv2d_transpose");
-    if (!L) return oom(s);
+        if (pads[a] < 0) return kn__imp_unsupported(s, "negative pads");
+    if (pads[0] + pads[2] >= fh || pads[1] + pads[3] >= fw) return kn__imp_unsupported(s, "pads that leave no output");
+    imp_layer *L = kn__imp_add_layer(s, "conv2d_transpose");
+    if (!L) return kn__imp_oom(s);
     L->weighted = true;
-    float *kern = add_param(L, "kernel", taps * F * C), *bias = kern ? add_param(L, "bias", F) : NULL;
-    if (!bias || !cJSON_AddNumberToObject(L->json, "filters", (double)F) || !add_pair(L->json, "kernel_size", kh, kw) ||
-        !add_pair(L->json, "strides", str[0], str[1]) || !add_pair(L->json, "dilation_rate", dil[0], dil[1]) ||
-        !add_pair(L->json, "output_padding", opad[0], opad[1]) || !cJSON_AddStringToObject(L->json, "padding", "valid"))
-        return oom(s);
+    float *kern = kn__imp_add_param(L, "kernel", taps * F * C), *bias = kern ? kn__imp_add_param(L, "bias", F) : NULL;
+    if (!bias || !cJSON_AddNumberToObject(L->json, "filters", (double)F) || !kn__imp_add_pair(L->json, "kernel_size", kh, kw) ||
+        !kn__imp_add_pair(L->json, "strides", str[0], str[1]) || !kn__imp_add_pair(L->json, "dilation_rate", dil[0], dil[1]) ||
+        !kn__imp_add_pair(L->json, "output_padding", opad[0], opad[1]) || !cJSON_AddStringToObject(L->json, "padding", "valid"))
+        return kn__imp_oom(s);
     for (int64_t c = 0; c < C; c++)
         for (int64_t f = 0; f < F; f++)
             for (int64_t t = 0; t < taps; t++) kern[(t * F + f) * C + c] = W->f[(c * F + f) * taps + t];
@@ -536,8 +485,8 @@ static kn_status read_conv_transpose(imp *s) {
 static kn_status read_resize(imp *s) {
     kn_status st = need_image(s);
     if (st) return st;
-    const kn__onnx_tensor *sc = s->node->n_inputs > 2 && s->node->inputs[2][0] ? constant(s, s->node->inputs[2]) : NULL;
-    const kn__onnx_tensor *sz = s->node->n_inputs > 3 && s->node->inputs[3][0] ? constant(s, s->node->inputs[3]) : NULL;
+    const kn__onnx_tensor *sc = s->node->n_inputs > 2 && s->node->inputs[2][0] ? kn__imp_constant(s, s->node->inputs[2]) : NULL;
+    const kn__onnx_tensor *sz = s->node->n_inputs > 3 && s->node->inputs[3][0] ? kn__imp_constant(s, s->node->inputs[3]) : NULL;
     double f[4] = {0};
     if (sc && sc->f && sc->numel == 4) {
         for (int k = 0; k < 4; k++) f[k] = sc->f[k];
@@ -546,10 +495,10 @@ static kn_status read_resize(imp *s) {
         for (int k = 1; k < 4; k++) f[k] = (double)sz->i[k] / (double)in[k];
         f[0] = 1;
     } else {
-        return unsupported(s, "scales (or sizes) must be a constant of 4 values");
+        return kn__imp_unsupported(s, "scales (or sizes) must be a constant of 4 values");
     }
     if (f[0] != 1 || f[1] != 1 || f[2] < 1 || f[3] < 1 || f[2] > 4096 || f[3] > 4096 || f[2] != floor(f[2]) || f[3] != floor(f[3]))
-        return unsupported(s, "kiln upsamples H and W by whole factors only");
+        return kn__imp_unsupported(s, "kiln upsamples H and W by whole factors only");
     const kn__onnx_attr *mode = kn__onnx_attr_get(s->node, "mode"), *ct = kn__onnx_attr_get(s->node, "coordinate_transformation_mode"),
                         *nm = kn__onnx_attr_get(s->node, "nearest_mode");
     const char *mo = mode && mode->kind == KN__ONNX_ATTR_STRING ? mode->s : "nearest";
@@ -558,11 +507,11 @@ static kn_status read_resize(imp *s) {
     bool nearest = strcmp(mo, "nearest") == 0 && strcmp(co, "asymmetric") == 0 && strcmp(ne, "floor") == 0;
     bool linear = strcmp(mo, "linear") == 0 && (strcmp(co, "half_pixel") == 0 || strcmp(co, "pytorch_half_pixel") == 0);
     if (!nearest && !linear)
-        return unsupported(s, "kiln's upsampling is nearest (asymmetric, floor) or linear (half_pixel)");
-    imp_layer *L = add_layer(s, "up_sampling2d");
-    if (!L || !add_pair(L->json, "size", (int64_t)f[2], (int64_t)f[3]) ||
+        return kn__imp_unsupported(s, "kiln's upsampling is nearest (asymmetric, floor) or linear (half_pixel)");
+    imp_layer *L = kn__imp_add_layer(s, "up_sampling2d");
+    if (!L || !kn__imp_add_pair(L->json, "size", (int64_t)f[2], (int64_t)f[3]) ||
         !cJSON_AddStringToObject(L->json, "interpolation", nearest ? "nearest" : "bilinear"))
-        return oom(s);
+        return kn__imp_oom(s);
     s->h *= (int64_t)f[2], s->w *= (int64_t)f[3];
     return KN_OK;
 }
@@ -573,21 +522,21 @@ static kn_status read_slice(imp *s) {
     if (st) return st;
     const kn__onnx_tensor *t[4] = {NULL};
     for (int k = 1; k < 5 && k < s->node->n_inputs; k++)
-        if (s->node->inputs[k][0] && !(t[k - 1] = constant(s, s->node->inputs[k])))
-            return unsupported(s, "starts, ends, axes and steps must be constants");
+        if (s->node->inputs[k][0] && !(t[k - 1] = kn__imp_constant(s, s->node->inputs[k])))
+            return kn__imp_unsupported(s, "starts, ends, axes and steps must be constants");
     if (!t[0] || !t[1] || !t[0]->i || !t[1]->i || t[0]->numel != t[1]->numel || (t[2] && (!t[2]->i || t[2]->numel != t[0]->numel)))
-        return unsupported(s, "starts and ends must be int constants of one value an axis");
+        return kn__imp_unsupported(s, "starts and ends must be int constants of one value an axis");
     int64_t crop[4] = {0, 0, 0, 0}, size[2] = {s->h, s->w}; /* top, left, bottom, right */
     for (int64_t k = 0; k < t[0]->numel; k++) {
         int64_t axis = t[2] ? t[2]->i[k] : k, step = t[3] && t[3]->i && t[3]->numel > k ? t[3]->i[k] : 1;
         if (axis < 0) axis += 4;
-        if (step != 1 || (axis != 2 && axis != 3)) return unsupported(s, "a Slice other than of H and W, steps 1");
+        if (step != 1 || (axis != 2 && axis != 3)) return kn__imp_unsupported(s, "a Slice other than of H and W, steps 1");
         int64_t n = size[axis - 2], b = t[0]->i[k], e = t[1]->i[k];
         if (b < 0) b += n;
         if (e < 0) e += n;
         b = b < 0 ? 0 : b > n ? n : b;
         e = e < 0 ? 0 : e > n ? n : e;
-        if (e <= b) return unsupported(s, "a Slice that keeps nothing");
+        if (e <= b) return kn__imp_unsupported(s, "a Slice that keeps nothing");
         crop[axis - 2] = b, crop[axis] = n - e;
     }
     return add_cropping(s, crop[0], crop[2], crop[1], crop[3]);
@@ -595,28 +544,31 @@ static kn_status read_slice(imp *s) {
 
 /* PRelu of a constant slope: prelu, per channel ((C, 1, 1), or one value) or per element. */
 static kn_status read_prelu(imp *s) {
-    const kn__onnx_tensor *sl = const_input(s, 1, -1);
-    int64_t n = s->image ? s->c * s->h * s->w : s->f, ch = s->image ? s->c : s->f;
-    if (!sl) return unsupported(s, "the slope must be a constant");
-    bool per_channel = s->image && (sl->numel == ch || sl->numel == 1) && !(sl->numel == n && sl->ndim == 3);
+    const kn__onnx_tensor *sl = kn__imp_const_input(s, 1, -1);
+    bool ncl = s->seq && strcmp(s->ord, "NCL") == 0, grid = s->image || s->seq; /* channels along a grid */
+    int64_t n = s->image ? s->c * s->h * s->w : s->seq ? s->l * s->c : s->f, ch = grid ? s->c : s->f;
+    if (!sl) return kn__imp_unsupported(s, "the slope must be a constant");
+    if (s->ids || (s->seq && ((!ncl && strcmp(s->ord, "NLC") != 0) || s->d != 1)))
+        return kn__imp_unsupported(s, "a PRelu of a sequence other than (batch, C, L) or (batch, L, C)");
+    bool per_channel = grid && (sl->numel == ch || sl->numel == 1) && !(sl->numel == n && sl->ndim == (s->seq ? 2 : 3));
     if (!per_channel && sl->numel != n && sl->numel != 1)
-        return unsupported(s, "a slope of one value, one per channel or one per element");
-    if (s->image && s->nhwc) return need_image(s);
-    imp_layer *L = add_layer(s, "prelu");
-    if (!L) return oom(s);
+        return kn__imp_unsupported(s, "a slope of one value, one per channel or one per element");
+    imp_layer *L = kn__imp_add_layer(s, "prelu");
+    if (!L) return kn__imp_oom(s);
     if (per_channel) {
         cJSON *axes = cJSON_CreateArray();
-        if (!axes) return oom(s);
+        if (!axes) return kn__imp_oom(s);
         cJSON_AddItemToArray(axes, cJSON_CreateNumber(1));
-        cJSON_AddItemToArray(axes, cJSON_CreateNumber(2));
+        if (s->image) cJSON_AddItemToArray(axes, cJSON_CreateNumber(2));
         cJSON_AddItemToObject(L->json, "shared_axes", axes);
     }
     int64_t count = per_channel ? ch : n;
-    float *a = add_param(L, "alpha", count);
-    if (!a) return oom(s);
+    float *a = kn__imp_add_param(L, "alpha", count);
+    if (!a) return kn__imp_oom(s);
     for (int64_t k = 0; k < count; k++) {
         int64_t src = k; /* kiln's (y, x, c) order from ONNX's (c, y, x) */
-        if (!per_channel && s->image) src = (k % s->c) * s->h * s->w + k / s->c;
+        if (!per_channel && s->image && !s->nhwc) src = (k % s->c) * s->h * s->w + k / s->c; /* (H, W, C): kiln's */
+        if (!per_channel && ncl) src = (k % s->c) * s->l + k / s->c; /* (l, c) from (c, l) */
         a[k] = sl->f[sl->numel == 1 ? 0 : src];
     }
     return KN_OK;
@@ -629,24 +581,24 @@ static kn_status read_pad(imp *s) {
     if (st) return st;
     const kn__onnx_attr *mode = kn__onnx_attr_get(s->node, "mode");
     if (mode && mode->kind == KN__ONNX_ATTR_STRING && strcmp(mode->s, "constant") != 0)
-        return unsupported(s, "a mode other than constant");
+        return kn__imp_unsupported(s, "a mode other than constant");
     int64_t p[8];
-    const kn__onnx_tensor *pt = s->node->n_inputs > 1 ? constant(s, s->node->inputs[1]) : NULL;
+    const kn__onnx_tensor *pt = s->node->n_inputs > 1 ? kn__imp_constant(s, s->node->inputs[1]) : NULL;
     if (s->node->n_inputs > 1 && s->node->inputs[1][0]) {
-        if (!pt || !pt->i || pt->numel != 8) return unsupported(s, "pads must be a constant of 8 values");
+        if (!pt || !pt->i || pt->numel != 8) return kn__imp_unsupported(s, "pads must be a constant of 8 values");
         memcpy(p, pt->i, sizeof p);
-    } else if (!attr_ints(s->node, "pads", 8, 0, p)) {
-        return unsupported(s, "pads must be 8 values");
+    } else if (!kn__imp_attr_ints(s->node, "pads", 8, 0, p)) {
+        return kn__imp_unsupported(s, "pads must be 8 values");
     }
-    const kn__onnx_tensor *v = s->node->n_inputs > 2 && s->node->inputs[2][0] ? const_input(s, 2, 1) : NULL;
-    float value = v ? v->f[0] : attr_float(s->node, "value", 0.0f);
-    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !v) return unsupported(s, "the value must be a constant");
-    if (s->node->n_inputs > 3 && s->node->inputs[3][0]) return unsupported(s, "axes");
-    if (p[0] || p[1] || p[4] || p[5]) return unsupported(s, "padding along the batch or the channels");
+    const kn__onnx_tensor *v = s->node->n_inputs > 2 && s->node->inputs[2][0] ? kn__imp_const_input(s, 2, 1) : NULL;
+    float value = v ? v->f[0] : kn__imp_attr_float(s->node, "value", 0.0f);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !v) return kn__imp_unsupported(s, "the value must be a constant");
+    if (s->node->n_inputs > 3 && s->node->inputs[3][0]) return kn__imp_unsupported(s, "axes");
+    if (p[0] || p[1] || p[4] || p[5]) return kn__imp_unsupported(s, "padding along the batch or the channels");
     for (int k = 0; k < 8; k++)
-        if (p[k] < 0 || p[k] > 4096) return unsupported(s, "pads out of range (cropping)");
+        if (p[k] < 0 || p[k] > 4096) return kn__imp_unsupported(s, "pads out of range (cropping)");
     if (!p[2] && !p[3] && !p[6] && !p[7]) return KN_OK;
-    if (value != 0) return unsupported(s, "a value other than 0");
+    if (value != 0) return kn__imp_unsupported(s, "a value other than 0");
     if ((st = add_zero_padding(s, p[2], p[6], p[3], p[7]))) return st;
     s->h += p[2] + p[6], s->w += p[3] + p[7];
     return KN_OK;
@@ -657,35 +609,39 @@ static kn_status read_pad(imp *s) {
 static kn_status read_global_pool(imp *s, bool max) {
     kn_status st = need_image(s);
     if (st) return st;
-    if (!add_layer(s, max ? "global_max_pool2d" : "global_average_pool2d")) return oom(s);
+    if (!kn__imp_add_layer(s, max ? "global_max_pool2d" : "global_average_pool2d")) return kn__imp_oom(s);
     s->image = false;
     s->f = s->c;
+    s->units = 2; /* (batch, C, 1, 1) */
     return KN_OK;
 }
 
 static kn_status read_batch_norm(imp *s) {
     if (s->image && s->nhwc) return need_image(s);
-    int64_t n = s->image ? s->c : s->f;
+    if (s->ids || (s->seq && (strcmp(s->ord, "NCL") != 0 || s->d != 1)))
+        return kn__imp_unsupported(s, "a batch norm of a sequence other than over the channels of (batch, C, L)");
+    int64_t n = s->image || s->seq ? s->c : s->f;
     const kn__onnx_tensor *p[4];
     for (int k = 0; k < 4; k++)
-        if (!(p[k] = const_input(s, k + 1, n))) return unsupported(s, "scale, B, mean and var must be constants of one value per channel");
-    if (attr_int(s->node, "training_mode", 0)) return unsupported(s, "training_mode = 1");
-    if (!s->image && s->perm) return unsupported(s, "a batch norm after a Flatten of channels");
-    if (s->node->n_outputs > 1) return unsupported(s, "running statistics outputs (a training graph)");
-    imp_layer *L = add_layer(s, "batch_normalization");
-    if (!L || !cJSON_AddNumberToObject(L->json, "epsilon", attr_float(s->node, "epsilon", 1e-5f))) return oom(s);
+        if (!(p[k] = kn__imp_const_input(s, k + 1, n))) return kn__imp_unsupported(s, "scale, B, mean and var must be constants of one value per channel");
+    if (kn__imp_attr_int(s->node, "training_mode", 0)) return kn__imp_unsupported(s, "training_mode = 1");
+    if (!s->image && s->perm) return kn__imp_unsupported(s, "a batch norm after a Flatten of channels");
+    if (s->node->n_outputs > 1) return kn__imp_unsupported(s, "running statistics outputs (a training graph)");
+    imp_layer *L = kn__imp_add_layer(s, "batch_normalization");
+    if (!L || !cJSON_AddNumberToObject(L->json, "epsilon", kn__imp_attr_float(s->node, "epsilon", 1e-5f))) return kn__imp_oom(s);
     static const char *const what[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
     for (int k = 0; k < 4; k++) {
-        float *d = add_param(L, what[k], n);
-        if (!d) return oom(s);
+        float *d = kn__imp_add_param(L, what[k], n);
+        if (!d) return kn__imp_oom(s);
         memcpy(d, p[k]->f, (size_t)n * sizeof *d);
     }
     return KN_OK;
 }
 
 static kn_status flatten(imp *s) {
+    s->units = 0;
     if (!s->image) return KN_OK;
-    if (!add_layer(s, "flatten")) return oom(s);
+    if (!kn__imp_add_layer(s, "flatten")) return kn__imp_oom(s);
     s->perm = !s->nhwc && s->c > 1 && s->h * s->w > 1; /* (H, W, C) is kiln's order already */
     s->nhwc = false;
     s->pc = s->c, s->ph = s->h, s->pw = s->w;
@@ -695,53 +651,59 @@ static kn_status flatten(imp *s) {
 }
 
 static kn_status read_flatten(imp *s) {
-    if (attr_int(s->node, "axis", 1) != 1) return unsupported(s, "axis other than 1");
+    if (kn__imp_attr_int(s->node, "axis", 1) != 1) return kn__imp_unsupported(s, "axis other than 1");
     return flatten(s);
 }
 
-/* Reshape to (batch, n): a Flatten; or features to (batch, 1, H, W) images: kiln's reshape
- * to (H, W, 1), the same order (one channel only: more would interleave differently). */
+/* Reshape to (batch, n): a Flatten; or features to images: (batch, 1, H, W) as kiln's
+ * reshape to (H, W, 1), the same order; (batch, H, W, C) with C > 1 (or any from kiln export,
+ * whose images are (N, H, W, C)) as kiln's reshape to (H, W, C), an image in that order, which
+ * a Transpose to (N, C, H, W) then takes to a convolution. */
 static kn_status read_reshape(imp *s) {
-    const kn__onnx_tensor *shape = s->node->n_inputs > 1 ? constant(s, s->node->inputs[1]) : NULL;
+    const kn__onnx_tensor *shape = s->node->n_inputs > 1 ? kn__imp_constant(s, s->node->inputs[1]) : NULL;
     int64_t total = s->image ? s->c * s->h * s->w : s->f;
-    if (shape && shape->i && shape->numel == 4 && !s->image && (shape->i[0] == -1 || shape->i[0] > 0) &&
-        shape->i[1] == 1 && shape->i[2] > 0 && shape->i[3] > 0 && shape->i[2] * shape->i[3] == total) {
-        imp_layer *L = add_layer(s, "reshape");
-        cJSON *t = cJSON_CreateArray();
-        if (!L || !t) {
-            cJSON_Delete(t);
-            return oom(s);
+    const int64_t *t = shape && shape->i && shape->numel == 4 ? shape->i : NULL;
+    if (t && !s->image && !s->perm && (t[0] == 0 || t[0] == -1 || t[0] > 0) && t[1] > 0 && t[2] > 0 && t[3] > 0 &&
+        t[1] * t[2] * t[3] == total) {
+        bool nhwc = t[1] > 1 || strcmp(s->m->producer, "kiln") == 0;
+        int64_t h = nhwc ? t[1] : t[2], w = nhwc ? t[2] : t[3], c = nhwc ? t[3] : 1;
+        imp_layer *L = kn__imp_add_layer(s, "reshape");
+        cJSON *target = cJSON_CreateArray();
+        if (!L || !target) {
+            cJSON_Delete(target);
+            return kn__imp_oom(s);
         }
-        cJSON_AddItemToArray(t, cJSON_CreateNumber((double)shape->i[2]));
-        cJSON_AddItemToArray(t, cJSON_CreateNumber((double)shape->i[3]));
-        cJSON_AddItemToArray(t, cJSON_CreateNumber(1));
-        cJSON_AddItemToObject(L->json, "target_shape", t);
+        cJSON_AddItemToArray(target, cJSON_CreateNumber((double)h));
+        cJSON_AddItemToArray(target, cJSON_CreateNumber((double)w));
+        cJSON_AddItemToArray(target, cJSON_CreateNumber((double)c));
+        cJSON_AddItemToObject(L->json, "target_shape", target);
         s->image = true;
-        s->c = 1, s->h = shape->i[2], s->w = shape->i[3];
+        s->nhwc = nhwc;
+        s->c = c, s->h = h, s->w = w;
         return KN_OK;
     }
     if (!shape || !shape->i || shape->numel != 2 || !(shape->i[0] == 0 || shape->i[0] == -1 || shape->i[0] > 0) ||
         !(shape->i[1] == -1 || shape->i[1] == total) || (shape->i[0] == -1 && shape->i[1] == -1))
-        return unsupported(s, "kiln reads a Reshape only to (batch, n) (a flatten) or from features to (batch, 1, H, "
-                              "W), its shape a constant");
+        return kn__imp_unsupported(s, "kiln reads a Reshape only to (batch, n) (a flatten), from features to images "
+                                      "(batch, 1, H, W) or (batch, H, W, C), or to and from sequences, its shape a constant");
     return flatten(s);
 }
 
 /* The activation of the weighted layer before (when it has none yet), else an activation layer. */
 static kn_status activation(imp *s, const char *name, float alpha) {
-    imp_layer *L = producer(s);
+    imp_layer *L = kn__imp_producer(s);
     if (L && L->weighted && !L->has_act) {
-        if (!cJSON_AddStringToObject(L->json, "activation", name) ||
-            (alpha != 0 && !cJSON_AddNumberToObject(L->json, "alpha", alpha)))
-            return oom(s);
+        cJSON *o = L->opts ? L->opts : L->json;
+        if (!cJSON_AddStringToObject(o, "activation", name) || (alpha != 0 && !cJSON_AddNumberToObject(o, "alpha", alpha)))
+            return kn__imp_oom(s);
         L->has_act = true;
         return KN_OK;
     }
     if (alpha != 0 && !((strcmp(name, "leaky_relu") == 0 && fabsf(alpha - 0.2f) < 1e-6f) ||
                         (strcmp(name, "elu") == 0 && fabsf(alpha - 1.0f) < 1e-6f)))
-        return unsupported(s, "this alpha other than on the output of a dense or convolution layer");
-    L = add_layer(s, "activation");
-    if (!L || !cJSON_AddStringToObject(L->json, "activation", name)) return oom(s);
+        return kn__imp_unsupported(s, "this alpha other than on the output of a dense or convolution layer");
+    L = kn__imp_add_layer(s, "activation");
+    if (!L || !cJSON_AddStringToObject(L->json, "activation", name)) return kn__imp_oom(s);
     return KN_OK;
 }
 
@@ -758,35 +720,38 @@ static kn_status read_activation(imp *s, const char *op, bool *handled) {
     if (strcmp(op, "Mish") == 0) return activation(s, "mish", 0);
     if (strcmp(op, "HardSwish") == 0) return activation(s, "hard_silu", 0);
     if (strcmp(op, "Exp") == 0) return activation(s, "exponential", 0);
-    if (strcmp(op, "LeakyRelu") == 0) return activation(s, "leaky_relu", attr_float(nd, "alpha", 0.01f));
-    if (strcmp(op, "Elu") == 0) return activation(s, "elu", attr_float(nd, "alpha", 1.0f));
+    if (strcmp(op, "LeakyRelu") == 0) return activation(s, "leaky_relu", kn__imp_attr_float(nd, "alpha", 0.01f));
+    if (strcmp(op, "Elu") == 0) return activation(s, "elu", kn__imp_attr_float(nd, "alpha", 1.0f));
     if (strcmp(op, "Selu") == 0) {
-        if (!near(attr_float(nd, "alpha", 1.67326319217681884765625f), 1.67326319217681884765625f) ||
-            !near(attr_float(nd, "gamma", 1.05070102214813232421875f), 1.05070102214813232421875f))
-            return unsupported(s, "alpha and gamma other than selu's");
+        if (!near(kn__imp_attr_float(nd, "alpha", 1.67326319217681884765625f), 1.67326319217681884765625f) ||
+            !near(kn__imp_attr_float(nd, "gamma", 1.05070102214813232421875f), 1.05070102214813232421875f))
+            return kn__imp_unsupported(s, "alpha and gamma other than selu's");
         return activation(s, "selu", 0);
     }
     if (strcmp(op, "HardSigmoid") == 0) {
-        if (!near(attr_float(nd, "alpha", 0.2f), 1.0f / 6) || !near(attr_float(nd, "beta", 0.5f), 0.5f))
-            return unsupported(s, "kiln's hard_sigmoid is relu6(x + 3) / 6: alpha 1/6, beta 0.5");
+        if (!near(kn__imp_attr_float(nd, "alpha", 0.2f), 1.0f / 6) || !near(kn__imp_attr_float(nd, "beta", 0.5f), 0.5f))
+            return kn__imp_unsupported(s, "kiln's hard_sigmoid is relu6(x + 3) / 6: alpha 1/6, beta 0.5");
         return activation(s, "hard_sigmoid", 0);
     }
     if (strcmp(op, "Gelu") == 0) {
         const kn__onnx_attr *a = kn__onnx_attr_get(nd, "approximate");
-        if (a && a->kind == KN__ONNX_ATTR_STRING && strcmp(a->s, "none") != 0) return unsupported(s, "the tanh approximation");
+        if (a && a->kind == KN__ONNX_ATTR_STRING && strcmp(a->s, "none") != 0) return kn__imp_unsupported(s, "the tanh approximation");
         return activation(s, "gelu", 0);
     }
     if (strcmp(op, "Softmax") == 0) {
-        int64_t axis = attr_int(nd, "axis", s->m->opset && s->m->opset < 13 ? 1 : -1);
-        if (s->image || !(axis == -1 || axis == 1)) return unsupported(s, "kiln's softmax is over the features of (batch, n)");
+        int64_t axis = kn__imp_attr_int(nd, "axis", s->m->opset && s->m->opset < 13 ? 1 : -1);
+        int rank = s->seq ? (int)strlen(s->ord) : 2;
+        bool last = axis == -1 || axis == rank - 1;
+        if (s->image || s->ids || !last || (s->seq && (s->ord[rank - 1] != 'C' || s->d != 1)))
+            return kn__imp_unsupported(s, "kiln's softmax is over the features of (batch, n) or the channels of (batch, steps, channels)");
         return activation(s, "softmax", 0);
     }
     if (strcmp(op, "Clip") == 0) { /* relu6: min 0, max 6 (attributes before opset 11, inputs since) */
-        float lo = attr_float(nd, "min", -INFINITY), hi = attr_float(nd, "max", INFINITY);
-        const kn__onnx_tensor *a = const_input(s, 1, 1), *b = const_input(s, 2, 1);
+        float lo = kn__imp_attr_float(nd, "min", -INFINITY), hi = kn__imp_attr_float(nd, "max", INFINITY);
+        const kn__onnx_tensor *a = kn__imp_const_input(s, 1, 1), *b = kn__imp_const_input(s, 2, 1);
         if (a) lo = a->f[0];
         if (b) hi = b->f[0];
-        if (lo != 0 || hi != 6) return unsupported(s, "a Clip other than to [0, 6] (relu6)");
+        if (lo != 0 || hi != 6) return kn__imp_unsupported(s, "a Clip other than to [0, 6] (relu6)");
         return activation(s, "relu6", 0);
     }
     *handled = false;
@@ -795,15 +760,17 @@ static kn_status read_activation(imp *s, const char *op, bool *handled) {
 
 /* ------------------------------------------------------------- the graph */
 
-/* How many nodes read value `name`. */
-static int readers(const kn__onnx_model *m, const char *name) {
+/* How many nodes read value `name` (its data: a Shape of it does not count). */
+int kn__imp_readers(const kn__onnx_model *m, const char *name) {
     int n = 0;
-    for (int i = 0; i < m->n_nodes; i++)
+    for (int i = 0; i < m->n_nodes; i++) {
+        if (strcmp(m->nodes[i].op, "Shape") == 0 || strcmp(m->nodes[i].op, "Size") == 0) continue; /* (not the data) */
         for (int k = 0; k < m->nodes[i].n_inputs; k++) n += strcmp(m->nodes[i].inputs[k], name) == 0;
+    }
     return n;
 }
 
-static const imp_value *find_value(const imp *s, const char *name) {
+const imp_value *kn__imp_find_value(const imp *s, const char *name) {
     for (int i = s->n_vals - 1; i >= 0; i--)
         if (strcmp(s->vals[i].name, name) == 0) return &s->vals[i];
     return NULL;
@@ -814,7 +781,7 @@ static kn_status add_value(imp *s, const char *name) {
     if (s->n_vals == s->cap_vals) {
         int nc = s->cap_vals ? s->cap_vals * 2 : 32;
         imp_value *p = realloc(s->vals, (size_t)nc * sizeof *p);
-        if (!p) return oom(s);
+        if (!p) return kn__imp_oom(s);
         s->vals = p;
         s->cap_vals = nc;
     }
@@ -822,7 +789,9 @@ static kn_status add_value(imp *s, const char *name) {
     snprintf(v->name, sizeof v->name, "%s", name);
     v->layer = s->src_layer;
     v->image = s->image, v->perm = s->perm, v->nhwc = s->nhwc, v->ambiguous = s->ambiguous, v->nonneg = s->nonneg;
-    v->c = s->c, v->h = s->h, v->w = s->w, v->f = s->f, v->pc = s->pc, v->ph = s->ph, v->pw = s->pw;
+    v->excl = s->excl, v->seq = s->seq, v->ids = s->ids, v->units = s->units, v->half = s->half;
+    memcpy(v->ord, s->ord, sizeof v->ord);
+    v->c = s->c, v->h = s->h, v->w = s->w, v->f = s->f, v->pc = s->pc, v->ph = s->ph, v->pw = s->pw, v->l = s->l, v->d = s->d;
     return KN_OK;
 }
 
@@ -830,33 +799,43 @@ static kn_status add_value(imp *s, const char *name) {
 static void load_value(imp *s, const imp_value *v) {
     snprintf(s->cur, sizeof s->cur, "%s", v->name);
     s->src_layer = v->layer;
-    s->sole = readers(s->m, v->name) == 1;
+    s->sole = v->excl && kn__imp_readers(s->m, v->name) == 1;
     s->image = v->image, s->perm = v->perm, s->nhwc = v->nhwc, s->ambiguous = v->ambiguous, s->nonneg = v->nonneg;
-    s->c = v->c, s->h = v->h, s->w = v->w, s->f = v->f, s->pc = v->pc, s->ph = v->ph, s->pw = v->pw;
+    s->excl = v->excl, s->seq = v->seq, s->ids = v->ids, s->units = v->units, s->half = v->half;
+    memcpy(s->ord, v->ord, sizeof s->ord);
+    s->c = v->c, s->h = v->h, s->w = v->w, s->f = v->f, s->pc = v->pc, s->ph = v->ph, s->pw = v->pw, s->l = v->l, s->d = v->d;
 }
 
 static kn_status read_input(imp *s) {
     const kn__onnx_value *in = NULL;
     int count = 0;
     for (int i = 0; i < s->m->n_inputs; i++)
-        if (!constant(s, s->m->inputs[i].name)) in = &s->m->inputs[i], count++;
+        if (!kn__imp_constant(s, s->m->inputs[i].name)) in = &s->m->inputs[i], count++;
     if (count != 1) {
         char d[64];
         snprintf(d, sizeof d, " (this one has %d)", count);
-        return fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one input", d);
+        return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one input", d);
     }
-    if (in->elem_type && in->elem_type != KN__ONNX_FLOAT) return unsupported(s, "the input is not float");
+    bool ints = in->elem_type == KN__ONNX_INT64 || in->elem_type == KN__ONNX_INT32;
+    if (in->elem_type && in->elem_type != KN__ONNX_FLOAT && !(ints && in->ndim == 2))
+        return kn__imp_unsupported(s, "the input is neither float nor (batch, steps) integer token ids");
     for (int k = 1; k < in->ndim; k++)
         if (in->dims[k] < 1 || in->dims[k] > (1 << 24))
-            return fail(s, KN_ERR_UNSUPPORTED, "the input's dimensions after the batch must be fixed sizes", NULL);
+            return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "the input's dimensions after the batch must be fixed sizes", NULL);
     s->in_ndim = in->ndim;
-    if (in->ndim == 2) {
+    s->excl = true;
+    if (in->ndim == 3) {
+        kn_status st = kn__imp_seq_input(s, in);
+        if (st) return st;
+    } else if (in->ndim == 2) {
+        s->ids = ints;
         s->f = s->in_dims[0] = in->dims[1];
     } else if (in->ndim == 4) { /* (N, C, H, W) unless the graph transposes it first (resolve_layout) */
         s->image = s->ambiguous = true;
         s->c = s->in_dims[0] = in->dims[1], s->h = s->in_dims[1] = in->dims[2], s->w = s->in_dims[2] = in->dims[3];
     } else {
-        return fail(s, KN_ERR_UNSUPPORTED, "kiln imports inputs of (batch, n) features or (batch, C, H, W) images", NULL);
+        return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "kiln imports inputs of (batch, n) features or token ids, (batch, C, L) or "
+                            "(batch, L, C) sequences, or (batch, C, H, W) images", NULL);
     }
     s->src_layer = -1;
     return add_value(s, in->name);
@@ -870,44 +849,63 @@ static kn_status read_merge(imp *s, const char *type) {
     const imp_value *v[16];
     int n = nd->n_inputs;
     bool concat = strcmp(type, "concatenate") == 0;
-    if (n < 2 || n > 16) return unsupported(s, "a merge of 2 to 16 inputs");
-    if (strcmp(type, "subtract") == 0 && n != 2) return unsupported(s, "Sub of other than 2 inputs");
+    if (n < 2 || n > 16) return kn__imp_unsupported(s, "a merge of 2 to 16 inputs");
+    if (strcmp(type, "subtract") == 0 && n != 2) return kn__imp_unsupported(s, "Sub of other than 2 inputs");
     for (int k = 0; k < n; k++) {
-        if (!(v[k] = find_value(s, nd->inputs[k])))
-            return unsupported(s, "kiln merges values of the graph (an input of the model or of a layer), not constants");
+        if (!(v[k] = kn__imp_find_value(s, nd->inputs[k])))
+            return kn__imp_unsupported(s, "kiln merges values of the graph (an input of the model or of a layer), not constants");
+        if (v[k]->ambiguous && v[k]->seq)
+            return kn__imp_unsupported(s, "a merge with the (N, ., .) input before the graph says which of its dimensions are the steps");
         if (v[k]->ambiguous && s->input_layout == 2)
-            return unsupported(s, "a merge with the (N, H, W, C) input before its Transpose");
+            return kn__imp_unsupported(s, "a merge with the (N, H, W, C) input before its Transpose");
         if (v[k]->ambiguous) s->input_layout = 1;
     }
     if (concat) {
-        int64_t axis = attr_int(nd, "axis", 1);
-        bool channels = v[0]->image && v[0]->nhwc ? axis == 3 || axis == -1 : axis == 1 || (axis == -1 && !v[0]->image);
-        if (!channels) return unsupported(s, "Concat along other than the channels or features");
+        int64_t axis = kn__imp_attr_int(nd, "axis", 1);
+        int rank = (int)strlen(v[0]->ord);
+        bool channels = v[0]->seq ? v[0]->d == 1 && (axis == -1 || axis == rank - 1 || (axis >= 0 && axis < rank)) &&
+                                        v[0]->ord[axis < 0 ? rank - 1 : axis] == 'C'
+                        : v[0]->image && v[0]->nhwc ? axis == 3 || axis == -1
+                                                    : axis == 1 || (axis == -1 && !v[0]->image);
+        if (!channels) return kn__imp_unsupported(s, "Concat along other than the channels or features");
+    }
+    if (concat && (v[0]->half || v[1]->half)) { /* [forward, backward] of one bidirectional layer: what it holds */
+        if (n != 2 || v[0]->half != 1 || v[1]->half != 2 || v[0]->layer != v[1]->layer)
+            return kn__imp_unsupported(s, "a Concat of a bidirectional layer's directions other than forward then backward");
+        load_value(s, v[0]);
+        s->half = 0;
+        if (s->seq) s->c *= 2;
+        else s->f *= 2;
+        s->L[s->src_layer].merge_open = false;
+        return KN_OK;
     }
     int64_t total = 0;
     for (int k = 0; k < n; k++) {
-        bool same = v[k]->image == v[0]->image && v[k]->nhwc == v[0]->nhwc && (v[0]->image ? v[k]->h == v[0]->h && v[k]->w == v[0]->w : true) &&
-                    (concat || (v[0]->image ? v[k]->c == v[0]->c : v[k]->f == v[0]->f));
-        if (!same) return fail(s, KN_ERR_SHAPE, "inputs of different shapes (kiln does not broadcast a merge)", NULL);
+        if (v[k]->ids) return kn__imp_unsupported(s, "a merge of token ids");
+        bool seq_same = v[k]->seq == v[0]->seq &&
+                        (!v[0]->seq || (strcmp(v[k]->ord, v[0]->ord) == 0 && v[k]->l == v[0]->l && v[k]->d == v[0]->d));
+        bool same = seq_same && v[k]->image == v[0]->image && v[k]->nhwc == v[0]->nhwc && (v[0]->image ? v[k]->h == v[0]->h && v[k]->w == v[0]->w : true) &&
+                    (concat || (v[0]->image || v[0]->seq ? v[k]->c == v[0]->c : v[k]->f == v[0]->f));
+        if (!same) return kn__imp_fail(s, KN_ERR_SHAPE, "inputs of different shapes (kiln does not broadcast a merge)", NULL);
         if (v[k]->perm && (concat || !v[0]->perm || v[k]->pc != v[0]->pc || v[k]->ph != v[0]->ph))
-            return unsupported(s, "a merge of flattened images (kiln orders their features differently)");
-        total += v[0]->image ? v[k]->c : v[k]->f;
+            return kn__imp_unsupported(s, "a merge of flattened images (kiln orders their features differently)");
+        total += v[0]->image || v[0]->seq ? v[k]->c : v[k]->f;
     }
     load_value(s, v[0]);
-    imp_layer *L = add_layer(s, type);
+    imp_layer *L = kn__imp_add_layer(s, type);
     cJSON *ins = cJSON_CreateArray();
     if (!L || !ins) {
         cJSON_Delete(ins);
-        return oom(s);
+        return kn__imp_oom(s);
     }
     cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
     cJSON_AddItemToObject(L->json, "inputs", ins);
     for (int k = 0; k < n; k++) {
-        const char *name = layer_name(s, v[k]->layer);
-        if (!name) return oom(s);
+        const char *name = kn__imp_layer_name(s, v[k]->layer);
+        if (!name) return kn__imp_oom(s);
         cJSON_AddItemToArray(ins, cJSON_CreateString(name));
     }
-    if (concat && s->image) s->c = total;
+    if (concat && (s->image || s->seq)) s->c = total;
     else if (concat) s->f = total;
     return KN_OK;
 }
@@ -927,12 +925,13 @@ static bool elementwise(const char *op, bool merge) {
  * a Transpose to (N, C, H, W) says it is (N, H, W, C), any other op that it is (N, C, H, W);
  * the graph must read it one way. */
 static kn_status resolve_layout(imp *s, const char *op) {
+    if (s->seq) return kn__imp_resolve_seq(s, op);
     const kn__onnx_attr *p = kn__onnx_attr_get(s->node, "perm");
     bool to_nchw = strcmp(op, "Transpose") == 0 && p && p->kind == KN__ONNX_ATTR_INTS && p->n == 4 && p->ints[0] == 0 &&
                    p->ints[1] == 3 && p->ints[2] == 1 && p->ints[3] == 2;
-    int want = to_nchw ? 2 : 1;
+    int want = to_nchw || strcmp(s->m->producer, "kiln") == 0 ? 2 : 1; /* (kiln export's images are (N, H, W, C)) */
     if (s->input_layout && s->input_layout != want)
-        return unsupported(s, "the graph reads its input both as (N, C, H, W) and as (N, H, W, C)");
+        return kn__imp_unsupported(s, "the graph reads its input both as (N, C, H, W) and as (N, H, W, C)");
     s->input_layout = want;
     if (want == 2) { /* dimensions 1, 2, 3 are H, W, C */
         int64_t d1 = s->c, d2 = s->h, d3 = s->w;
@@ -943,15 +942,17 @@ static kn_status resolve_layout(imp *s, const char *op) {
     return KN_OK;
 }
 
-/* input_shape: [n], or [H, W, C] as the graph reads the images. */
+/* input_shape: [n], [L, C] or [H, W, C] as the graph reads the sequences or images. */
 static kn_status write_input_shape(imp *s) {
     cJSON *shape = cJSON_AddArrayToObject(s->desc, "input_shape");
-    if (!shape) return oom(s);
+    if (!shape) return kn__imp_oom(s);
     const int64_t *d = s->in_dims;
     int64_t v[3] = {d[0], 0, 0};
     if (s->in_ndim == 4 && s->input_layout == 2) v[0] = d[0], v[1] = d[1], v[2] = d[2];
     else if (s->in_ndim == 4) v[0] = d[1], v[1] = d[2], v[2] = d[0];
-    for (int k = 0; k < (s->in_ndim == 4 ? 3 : 1); k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)v[k]));
+    else if (s->in_ndim == 3 && s->input_layout == 1) v[0] = d[1], v[1] = d[0]; /* (C, L) read as (L, C) */
+    else if (s->in_ndim == 3) v[0] = d[0], v[1] = d[1];
+    for (int k = 0; k < s->in_ndim - 1; k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)v[k]));
     return KN_OK;
 }
 
@@ -961,21 +962,21 @@ static kn_status read_scalar_op(imp *s) {
     const kn__onnx_node *nd = s->node;
     const char *op = nd->op;
     int ci = nd->n_inputs == 2 && strcmp(nd->inputs[0], s->cur) == 0 ? 1 : 0;
-    const kn__onnx_tensor *c = nd->n_inputs == 2 ? const_input(s, ci, -1) : NULL;
-    imp_layer *P = producer(s);
+    const kn__onnx_tensor *c = nd->n_inputs == 2 ? kn__imp_const_input(s, ci, -1) : NULL;
+    imp_layer *P = kn__imp_producer(s);
     if (strcmp(op, "Add") == 0 && P && P->weighted && !P->has_act && !P->has_bias) return read_add(s);
     if (!c || c->numel != 1)
-        return unsupported(s, "kiln takes a constant operand as a scalar (rescaling) or, for Add, as the bias of the "
+        return kn__imp_unsupported(s, "kiln takes a constant operand as a scalar (rescaling) or, for Add, as the bias of the "
                               "dense or convolution layer making the other");
     double v = c->f[0], scale = 1, offset = 0;
     if (strcmp(op, "Mul") == 0) scale = v;
     else if (strcmp(op, "Div") == 0 && ci == 1 && v != 0) scale = 1.0 / v;
     else if (strcmp(op, "Add") == 0) offset = v;
     else if (strcmp(op, "Sub") == 0) scale = ci == 1 ? 1 : -1, offset = ci == 1 ? -v : v;
-    else return unsupported(s, "a division by the value (or by 0)");
-    imp_layer *L = add_layer(s, "rescaling");
+    else return kn__imp_unsupported(s, "a division by the value (or by 0)");
+    imp_layer *L = kn__imp_add_layer(s, "rescaling");
     if (!L || !cJSON_AddNumberToObject(L->json, "scale", scale) || !cJSON_AddNumberToObject(L->json, "offset", offset))
-        return oom(s);
+        return kn__imp_oom(s);
     return KN_OK;
 }
 
@@ -989,7 +990,7 @@ static kn_status read_transpose(imp *s) {
                    p->ints[2] == 3 && p->ints[3] == 1;
     if (s->image && s->nhwc && to_nchw) s->nhwc = false;
     else if (s->image && !s->nhwc && to_nhwc) s->nhwc = true;
-    else return unsupported(s, "kiln reads a Transpose only between (N, C, H, W) and (N, H, W, C)");
+    else return kn__imp_unsupported(s, "kiln reads a Transpose only between (N, C, H, W) and (N, H, W, C)");
     return KN_OK;
 }
 
@@ -1002,9 +1003,59 @@ static const char *merge_type(const imp *s, const kn__onnx_node *nd) {
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
         if (strcmp(nd->op, ops[i][0]) != 0) continue;
         int values = 0;
-        for (int k = 0; k < nd->n_inputs; k++) values += find_value(s, nd->inputs[k]) != NULL;
+        for (int k = 0; k < nd->n_inputs; k++) values += kn__imp_find_value(s, nd->inputs[k]) != NULL;
         return values >= 2 || strcmp(nd->op, "Concat") == 0 ? ops[i][1] : NULL;
     }
+    return NULL;
+}
+
+/* Whether node j reads `a` and `b` (in either order), two inputs. */
+static bool reads_pair(const kn__onnx_node *nd, const char *a, const char *b) {
+    return nd->n_inputs == 2 && ((strcmp(nd->inputs[0], a) == 0 && strcmp(nd->inputs[1], b) == 0) ||
+                                 (strcmp(nd->inputs[1], a) == 0 && strcmp(nd->inputs[0], b) == 0));
+}
+
+/* Whether node nd is `op` of value `in` and a constant scalar near v (either order). */
+static bool op_by(const imp *s, const kn__onnx_node *nd, const char *op, const char *in, double v) {
+    if (strcmp(nd->op, op) != 0 || nd->n_inputs != 2) return false;
+    int k = strcmp(nd->inputs[0], in) == 0 ? 1 : strcmp(nd->inputs[1], in) == 0 ? 0 : -1;
+    const kn__onnx_tensor *c = k < 0 ? NULL : kn__imp_constant(s, nd->inputs[k]);
+    return c && c->f && c->numel == 1 && near(c->f[0], (float)v) && (strcmp(op, "Div") != 0 || k == 1);
+}
+
+/* An activation ONNX spells in several nodes from node i over its input x: silu x sigmoid(x)
+ * (PyTorch's SiLU), hard_silu x hard_sigmoid(x) (Hardswish before opset 14), mish x
+ * tanh(softplus(x)), gelu 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's GELU, kiln export's). Its
+ * kiln name and the nodes it spans, or NULL. The nodes follow each other (Constant nodes
+ * aside), each read by the next only, and x by the first and the multiplication only. */
+static const char *activation_pattern(const imp *s, int i, int *count) {
+    const kn__onnx_model *m = s->m;
+    const kn__onnx_node *nd[5] = {NULL};
+    int n = 0, at[5] = {0}; /* at[k]: node k's index */
+    for (int j = i; n < 5 && j < m->n_nodes; j++) {
+        if (strcmp(m->nodes[j].op, "Constant") == 0) continue;
+        nd[n] = &m->nodes[j], at[n] = j;
+        if (nd[n]->n_outputs < 1 || !nd[n]->outputs[0][0]) break;
+        if (n && (kn__imp_readers(m, nd[n - 1]->outputs[0]) != 1 || !(nd[n]->n_inputs >= 1 &&
+                  (strcmp(nd[n]->inputs[0], nd[n - 1]->outputs[0]) == 0 ||
+                   (nd[n]->n_inputs == 2 && strcmp(nd[n]->inputs[1], nd[n - 1]->outputs[0]) == 0)))))
+            break;
+        n++;
+    }
+    const char *x = s->cur, *op = n ? nd[0]->op : "";
+    if (kn__imp_readers(m, x) != 2 || n < 2) return NULL;
+    if (strcmp(op, "Sigmoid") == 0 && reads_pair(nd[1], x, nd[0]->outputs[0]) && strcmp(nd[1]->op, "Mul") == 0)
+        return *count = at[1] - i + 1, "silu";
+    if (strcmp(op, "HardSigmoid") == 0 && strcmp(nd[1]->op, "Mul") == 0 && reads_pair(nd[1], x, nd[0]->outputs[0]) &&
+        near(kn__imp_attr_float(nd[0], "alpha", 0.2f), 1.0f / 6) && near(kn__imp_attr_float(nd[0], "beta", 0.5f), 0.5f))
+        return *count = at[1] - i + 1, "hard_silu";
+    if (strcmp(op, "Softplus") == 0 && n >= 3 && strcmp(nd[1]->op, "Tanh") == 0 && strcmp(nd[2]->op, "Mul") == 0 &&
+        reads_pair(nd[2], x, nd[1]->outputs[0]))
+        return *count = at[2] - i + 1, "mish";
+    if (n == 5 && (op_by(s, nd[0], "Mul", x, M_SQRT1_2) || op_by(s, nd[0], "Div", x, M_SQRT2)) &&
+        strcmp(nd[1]->op, "Erf") == 0 && op_by(s, nd[2], "Add", nd[1]->outputs[0], 1.0) && strcmp(nd[3]->op, "Mul") == 0 &&
+        reads_pair(nd[3], x, nd[2]->outputs[0]) && op_by(s, nd[4], "Mul", nd[3]->outputs[0], 0.5))
+        return *count = at[4] - i + 1, "gelu";
     return NULL;
 }
 
@@ -1015,35 +1066,39 @@ static kn_status read_nodes(imp *s) {
         s->node = nd, s->node_index = i;
         const char *op = nd->op;
         if (strcmp(op, "Constant") == 0) continue;
-        if (strcmp(op, "Identity") == 0 && nd->n_inputs == 1 && constant(s, nd->inputs[0])) continue; /* a constant's alias */
-        if (nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0) return unsupported(s, "an op outside ONNX's default domain");
-        if (nd->n_outputs < 1 || !nd->outputs[0][0]) return fail(s, KN_ERR_FORMAT, "no output", NULL);
+        if (strcmp(op, "Identity") == 0 && nd->n_inputs == 1 && kn__imp_constant(s, nd->inputs[0])) continue; /* a constant's alias */
+        if (nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0) return kn__imp_unsupported(s, "an op outside ONNX's default domain");
+        if (nd->n_outputs < 1 || !nd->outputs[0][0]) return kn__imp_fail(s, KN_ERR_FORMAT, "no output", NULL);
+        bool skipped = false;
+        kn_status sst = kn__imp_shape_node(s, &skipped); /* shape arithmetic, not data */
+        if (sst) return sst;
+        if (skipped) continue;
         /* the value it reads: its first input that is one (an Add's bias may come first) */
         const imp_value *in = NULL;
-        for (int k = 0; k < nd->n_inputs && !in; k++) in = find_value(s, nd->inputs[k]);
-        if (!in) return unsupported(s, "it reads no value of the graph (only constants, or values kiln did not import)");
+        for (int k = 0; k < nd->n_inputs && !in; k++) in = kn__imp_find_value(s, nd->inputs[k]);
+        if (!in) return kn__imp_unsupported(s, "it reads no value of the graph (only constants, or values kiln did not import)");
         load_value(s, in);
+        int in_layer = s->src_layer;
+        bool in_sole = s->sole;
+        s->out_slot = 0;
         const char *merge = merge_type(s, nd);
+        if (in->half && !(merge && strcmp(op, "Concat") == 0))
+            return kn__imp_unsupported(s, "one direction of a bidirectional layer's states, read other than concatenated "
+                                          "with the other (kiln's layer gives them side by side)");
         kn_status lst = s->ambiguous && !elementwise(op, merge != NULL) ? resolve_layout(s, op) : KN_OK;
         if (lst) return lst;
-        /* Sigmoid (HardSigmoid) then Mul by its input: silu (hard_silu), as PyTorch exports SiLU
-         * (and Hardswish before opset 14) */
-        bool silu = false, hard = strcmp(op, "HardSigmoid") == 0;
-        if ((hard || strcmp(op, "Sigmoid") == 0) && i + 1 < m->n_nodes && strcmp(m->nodes[i + 1].op, "Mul") == 0 &&
-            m->nodes[i + 1].n_inputs == 2 && m->nodes[i + 1].n_outputs >= 1 && m->nodes[i + 1].outputs[0][0] &&
-            readers(m, s->cur) == 2 && readers(m, nd->outputs[0]) == 1) {
-            const kn__onnx_node *mul = &m->nodes[i + 1];
-            silu = (strcmp(mul->inputs[0], s->cur) == 0 && strcmp(mul->inputs[1], nd->outputs[0]) == 0) ||
-                   (strcmp(mul->inputs[1], s->cur) == 0 && strcmp(mul->inputs[0], nd->outputs[0]) == 0);
-            s->sole = silu; /* the pair is the only reader */
-        }
-        if (silu && hard && !(near(attr_float(nd, "alpha", 0.2f), 1.0f / 6) && near(attr_float(nd, "beta", 0.5f), 0.5f)))
-            silu = false; /* then a hard_sigmoid layer and a multiply */
+        /* an activation spelled in several nodes (x * sigmoid(x), ...) */
+        int pattern_nodes = 0;
+        const char *pattern = activation_pattern(s, i, &pattern_nodes);
+        if (pattern) s->sole = in->excl && kn__imp_readers(m, s->cur) == 2; /* the pattern is the only reader */
         kn_status st = KN_OK;
-        bool handled = true, in_nonneg = s->nonneg;
-        if (silu) {
-            st = activation(s, hard ? "hard_silu" : "silu", 0);
-            i++; /* the Mul */
+        bool handled = true, in_nonneg = s->nonneg, seq_node = false;
+        if (!pattern && !merge && (st = kn__imp_read_seq(s, op, &seq_node))) return st;
+        if (seq_node) {
+            /* read by onnx_import_seq.c */
+        } else if (pattern) {
+            st = activation(s, pattern, 0);
+            i += pattern_nodes - 1; /* the pattern's last node makes its output */
             nd = &m->nodes[i];
         } else if (merge) {
             st = read_merge(s, merge);
@@ -1078,37 +1133,43 @@ static kn_status read_nodes(imp *s) {
         } else if (strcmp(op, "Reshape") == 0) {
             st = read_reshape(s);
         } else if (strcmp(op, "Dropout") == 0 || strcmp(op, "Identity") == 0) {
-            const kn__onnx_tensor *mode = nd->n_inputs > 2 ? constant(s, nd->inputs[2]) : NULL;
-            if (mode && ((mode->i && mode->i[0]) || (mode->f && mode->f[0]))) st = unsupported(s, "training_mode = true");
-            if (nd->n_outputs > 1 && nd->outputs[1][0] && readers(m, nd->outputs[1])) st = unsupported(s, "the mask output");
+            const kn__onnx_tensor *mode = nd->n_inputs > 2 ? kn__imp_constant(s, nd->inputs[2]) : NULL;
+            if (mode && ((mode->i && mode->i[0]) || (mode->f && mode->f[0]))) st = kn__imp_unsupported(s, "training_mode = true");
+            if (nd->n_outputs > 1 && nd->outputs[1][0] && kn__imp_readers(m, nd->outputs[1])) st = kn__imp_unsupported(s, "the mask output");
         } else {
             st = read_activation(s, op, &handled);
         }
         if (st) return st;
         if (!handled)
-            return unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Div, Max, Mean, Sum, Concat, Conv, "
+            return kn__imp_unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Div, Max, Mean, Sum, Concat, Conv, "
                                   "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, "
-                                  "Flatten, Reshape, Transpose, Pad, Slice, Resize, PRelu, Dropout, Identity, Constant, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
+                                  "Flatten, Reshape, Transpose, Pad, Slice, Resize, PRelu, Dropout, Identity, Constant, Gather, Cast, "
+                                  "RNN, LSTM, GRU, Squeeze, Unsqueeze, ReduceMean, ReduceMax, ReduceSum, ReduceProd, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
                                   "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
         /* whether the output has no value below 0 */
         static const char *const nonneg_ops[] = {"Relu", "Sigmoid", "Softmax", "HardSigmoid", "Softplus", "Exp"};
         static const char *const keep_ops[] = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "Flatten",
                                                "Reshape", "Dropout", "Identity", "Transpose", "Slice", "Resize"};
         bool nonneg = false;
-        for (size_t k = 0; k < sizeof nonneg_ops / sizeof *nonneg_ops; k++) nonneg |= !silu && strcmp(op, nonneg_ops[k]) == 0;
+        for (size_t k = 0; k < sizeof nonneg_ops / sizeof *nonneg_ops; k++) nonneg |= !pattern && strcmp(op, nonneg_ops[k]) == 0;
         for (size_t k = 0; k < sizeof keep_ops / sizeof *keep_ops; k++) nonneg |= in_nonneg && strcmp(op, keep_ops[k]) == 0;
         nonneg |= strcmp(op, "Clip") == 0; /* (read_activation took only [0, 6]) */
         s->nonneg = nonneg;
-        if ((st = add_value(s, nd->outputs[0]))) return st;
+        s->excl = s->src_layer != in_layer || in_sole; /* a new layer's output, or the old one's only path */
+        if (s->out_slot >= nd->n_outputs || !nd->outputs[s->out_slot][0]) return kn__imp_fail(s, KN_ERR_FORMAT, "no output", NULL);
+        if ((st = add_value(s, nd->outputs[s->out_slot]))) return st;
     }
     s->node = NULL;
-    const imp_value *out = s->m->n_outputs == 1 ? find_value(s, s->m->outputs[0].name) : NULL;
-    if (!out) return fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one output, made by the graph's nodes", NULL);
-    if (!s->n) return fail(s, KN_ERR_UNSUPPORTED, "no layers", NULL);
+    const imp_value *out = s->m->n_outputs == 1 ? kn__imp_find_value(s, s->m->outputs[0].name) : NULL;
+    if (!out) return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one output, made by the graph's nodes", NULL);
+    if (!s->n) return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "no layers", NULL);
     if (out->layer != s->n - 1)
-        return fail(s, KN_ERR_UNSUPPORTED, "the output is not made by the graph's last layer (kiln's last layer is the "
+        return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "the output is not made by the graph's last layer (kiln's last layer is the "
                                            "model's output)", NULL);
-    if (out->image) return fail(s, KN_ERR_UNSUPPORTED, "the output is an image; kiln's models end in (batch, n)", NULL);
+    if (out->image) return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "the output is an image; kiln's models end in (batch, n)", NULL);
+    if (out->seq || out->ids)
+        return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "the output is a sequence; kiln's models end in (batch, n) (pool the "
+                            "steps or take one first)", NULL);
     s->f = out->f;
     return write_input_shape(s);
 }
@@ -1128,9 +1189,9 @@ static kn_status set_loss(imp *s, const kn_onnx_opts *opts) {
                        : softmax           ? "sparse_categorical_crossentropy"
                        : sigmoid && s->f == 1 ? "binary_crossentropy"
                                              : "mse";
-    if (!cJSON_AddStringToObject(s->desc, "loss", loss)) return oom(s);
+    if (!cJSON_AddStringToObject(s->desc, "loss", loss)) return kn__imp_oom(s);
     bool ce = strstr(loss, "crossentropy") != NULL;
-    if (ce && !softmax && !sigmoid && !cJSON_AddTrueToObject(s->desc, "from_logits")) return oom(s);
+    if (ce && !softmax && !sigmoid && !cJSON_AddTrueToObject(s->desc, "from_logits")) return kn__imp_oom(s);
     return KN_OK;
 }
 
@@ -1187,13 +1248,13 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     s.desc = st ? NULL : cJSON_CreateObject();
     if (!st && (!s.desc || !cJSON_AddStringToObject(s.desc, "type", "sequential") ||
                 !(s.layers = cJSON_CreateArray())))
-        st = oom(&s);
+        st = kn__imp_oom(&s);
     if (!st) cJSON_AddItemToObject(s.desc, "layers", s.layers);
     if (!st) st = read_input(&s);
     if (!st) st = read_nodes(&s);
     if (!st) st = set_loss(&s, opts);
     char *json = st ? NULL : cJSON_PrintUnformatted(s.desc);
-    if (!st && !json) st = oom(&s);
+    if (!st && !json) st = kn__imp_oom(&s);
     kn_model *model = NULL;
     kn_spec spec;
     if (!st) st = kn_model_from_json(ctx, json, NULL, &model, &spec);
@@ -1219,6 +1280,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
         for (int k = 0; k < s.L[i].n_params; k++) free(s.L[i].data[k]);
     free(s.L);
     free(s.vals);
+    free(s.shapes);
     cJSON_Delete(s.desc);
     kn__onnx_free(&m);
     return st;

@@ -274,7 +274,22 @@ static bool parse_attr(parser *s, pb r, kn__onnx_attr *a, const char *where) {
             break;
         case 7: ok = reals(s, &r, wire, false, &a->floats, &nf, &capf, where); a->kind = KN__ONNX_ATTR_FLOATS; break;
         case 8: ok = ints(s, &r, wire, &a->ints, &ni, &capi, false, where); a->kind = KN__ONNX_ATTR_INTS; break;
-        case 6: case 9: case 10: case 11: case 22: case 23:
+        case 9: /* strings (a recurrent op's activations): joined by ',' in s while they fit */
+            if (wire != 2 || !bytes(&r, &sub)) return malformed(s, where);
+            if (a->kind == KN__ONNX_ATTR_NONE || a->kind == KN__ONNX_ATTR_STRINGS) {
+                size_t used = strlen(a->s), n = (size_t)(sub.end - sub.p);
+                if (used + n + 2 > sizeof a->s || memchr(sub.p, ',', n)) {
+                    a->kind = KN__ONNX_ATTR_OTHER;
+                } else {
+                    if (a->n) a->s[used++] = ',';
+                    memcpy(a->s + used, sub.p, n);
+                    a->s[used + n] = 0;
+                    a->kind = KN__ONNX_ATTR_STRINGS;
+                    a->n++;
+                }
+            }
+            break;
+        case 6: case 10: case 11: case 22: case 23:
             a->kind = KN__ONNX_ATTR_OTHER; /* graphs, strings, tensors, sparse tensors, type protos */
             ok = skip(&r, wire) || malformed(s, where);
             break;
@@ -282,7 +297,7 @@ static bool parse_attr(parser *s, pb r, kn__onnx_attr *a, const char *where) {
         }
     }
     if (ni > INT32_MAX || nf > INT32_MAX) return fail(s, KN_ERR_FORMAT, where, "too many values");
-    a->n = (int)(a->kind == KN__ONNX_ATTR_INTS ? ni : nf);
+    if (a->kind != KN__ONNX_ATTR_STRINGS) a->n = (int)(a->kind == KN__ONNX_ATTR_INTS ? ni : nf);
     return ok;
 }
 

@@ -7,7 +7,7 @@
  * Field numbers (onnx.proto): ModelProto ir_version 1, producer_name 2, graph 7,
  * opset_import 8, metadata_props 14 (key 1, value 2); GraphProto node 1, initializer 5,
  * input 11, output 12; NodeProto input 1, output 2, name 3, op_type 4, attribute 5, domain 7; AttributeProto name 1, f 2, i 3, s 4,
- * t 5, floats 7, ints 8, type 20; TensorProto dims 1, data_type 2, float_data 4,
+ * t 5, floats 7, ints 8, strings 9, type 20; TensorProto dims 1, data_type 2, float_data 4,
  * int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10, data_location 14;
  * ValueInfoProto name 1, type 2 -> TypeProto tensor_type 1 -> elem_type 1, shape 2 ->
  * TensorShapeProto dim 1 -> dim_value 1, dim_param 2. */
@@ -32,18 +32,19 @@ typedef struct kn__onnx_tensor {
 } kn__onnx_tensor;
 
 typedef enum { KN__ONNX_ATTR_NONE, KN__ONNX_ATTR_FLOAT, KN__ONNX_ATTR_INT, KN__ONNX_ATTR_STRING, KN__ONNX_ATTR_TENSOR,
-               KN__ONNX_ATTR_FLOATS, KN__ONNX_ATTR_INTS, KN__ONNX_ATTR_OTHER } kn__onnx_attr_kind;
+               KN__ONNX_ATTR_FLOATS, KN__ONNX_ATTR_INTS, KN__ONNX_ATTR_STRINGS, KN__ONNX_ATTR_OTHER } kn__onnx_attr_kind;
 
 typedef struct {
     char name[64];
     kn__onnx_attr_kind kind;
     float f;
     int64_t i;
-    char s[64];             /* a string attribute (auto_pad's SAME_UPPER), cut at 63 bytes */
+    char s[64];             /* a string attribute (auto_pad's SAME_UPPER), cut at 63 bytes; STRINGS: n of
+                               them joined by ',' (when they fit, else the kind is OTHER) */
     kn__onnx_tensor *t;     /* a tensor attribute (Constant's value) */
     float *floats;
     int64_t *ints;
-    int n;                  /* floats' or ints' count */
+    int n;                  /* floats', ints' or strings' count */
 } kn__onnx_attr;
 
 typedef struct {

@@ -29,6 +29,10 @@ Cases:
   resnet    (3, 20, 18) images: torchvision's ResNet stem (Conv 7x7 stride 2 padding 3, BN,
             ReLU, MaxPool 3x3 stride 2 padding 1) and a basic block with its identity add,
             global average pool, Linear 8 -> 5
+  lstm_tokens, bigru, rnn_gru_state, bilstm_state, textcnn, step_dense, raw_conv1d
+            sequence models (their classes below say what each holds): token ids through
+            embeddings, LSTM, GRU and RNN layers (bidirectional too), 1-D convolutions
+  gelu_mish (5) features: Linear, GELU, Linear, Mish, Linear (activations in several nodes)
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -195,3 +199,174 @@ case("resnet", ResNetStem(), (3, 20, 18))
 for name, net in (("two_outputs", TwoOutputs()), ("abs", Abs())):
     torch.onnx.export(net.eval(), torch.randn(1, 4), os.path.join(OUT, name + ".onnx"), input_names=["x"],
                       output_names=["y", "z"][:2 if name == "two_outputs" else 1], opset_version=13)
+
+
+# Sequence models (onnx_import_seq.c): token ids through embeddings, recurrent layers,
+# 1-D convolutions. Their inputs: ids (N, L) as integers, or floats (N, L, C) / (N, C, L).
+class LstmTokens(nn.Module):
+    """Embedding 30x8, an LSTM 16 returning its sequence into another LSTM 12, the last
+    step (y[:, -1]: kiln's return_sequences false), Linear 12 -> 4, Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 8)
+        self.a, self.b = nn.LSTM(8, 16, batch_first=True), nn.LSTM(16, 12, batch_first=True)
+        self.fc = nn.Linear(12, 4)
+
+    def forward(self, x):
+        y, _ = self.a(self.emb(x))
+        y, _ = self.b(y)
+        return torch.softmax(self.fc(y[:, -1, :]), 1)
+
+
+class BiGru(nn.Module):
+    """A bidirectional GRU 10 over (N, 7, 6): its output at the last step (the forward's
+    last, the backward's first: a cropping1d of kiln's sequence), Linear 20 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(6, 10, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(20, 3)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y[:, -1, :])
+
+
+class RnnGruState(nn.Module):
+    """A ReLU RNN 9 returning its sequence, a GRU 7's final state h_n[-1], Linear 7 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(5, 9, batch_first=True, nonlinearity="relu")
+        self.gru = nn.GRU(9, 7, batch_first=True)
+        self.fc = nn.Linear(7, 2)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        _, h = self.gru(y)
+        return self.fc(h[-1])
+
+
+class BiLstmState(nn.Module):
+    """A bidirectional LSTM 8's two final states concatenated (torch.cat((h[0], h[1]), 1),
+    Keras's Bidirectional without sequences), Linear 16 -> 3, Sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 8, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        _, (h, _) = self.rnn(x)
+        return torch.sigmoid(self.fc(torch.cat((h[0], h[1]), 1)))
+
+
+class TextCnn(nn.Module):
+    """Embedding 40x6 permuted to (N, C, L), Conv1d 8 k3 pad 1, ReLU, MaxPool1d 2, Conv1d 8
+    k3 dilation 2 (valid), BatchNorm1d (folded by the export), ReLU, max over the steps,
+    Linear 8 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(40, 6)
+        self.c1, self.c2 = nn.Conv1d(6, 8, 3, padding=1), nn.Conv1d(8, 8, 3, dilation=2)
+        self.bn = nn.BatchNorm1d(8)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = nn.functional.max_pool1d(torch.relu(self.c1(self.emb(x).permute(0, 2, 1))), 2)
+        h = torch.relu(self.bn(self.c2(h)))
+        return self.fc(torch.max(h, dim=2)[0])
+
+
+class StepDense(nn.Module):
+    """A Linear 4 -> 6 at every step of (N, 5, 4) (kiln's time_distributed), Tanh, the
+    mean over the steps, Linear 6 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.step, self.fc = nn.Linear(4, 6), nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.step(x)).mean(dim=1))
+
+
+class RawConv1d(nn.Module):
+    """(N, 3, 10) read channels first: Conv1d 4 k3 stride 2 pad 1 (Keras's 'same' pads (0, 1)
+    here: kiln adds a zero_padding1d), ReLU, AvgPool1d 2, Flatten of (C, L) (kiln reorders
+    the next weights), Linear 8 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv1d(3, 4, 3, stride=2, padding=1), nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = nn.functional.avg_pool1d(torch.relu(self.conv(x)), 2)
+        return self.fc(torch.flatten(h, 1))
+
+
+def randomize_seq(net):
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)):
+                for p in m.parameters():
+                    p.copy_(torch.randn_like(p) * 0.4)
+            if isinstance(m, nn.Conv1d):
+                m.weight.copy_(torch.randn_like(m.weight) * (1.0 / m.weight[0].numel()) ** 0.5)
+                m.bias.copy_(torch.randn_like(m.bias) * 0.3)
+            if isinstance(m, nn.BatchNorm1d):
+                m.weight.copy_(1 + 0.3 * torch.randn_like(m.weight))
+                m.bias.copy_(0.2 * torch.randn_like(m.bias))
+                m.running_mean.copy_(0.3 * torch.randn_like(m.running_mean))
+                m.running_var.copy_(0.5 + torch.rand_like(m.running_var))
+    return randomize(net)
+
+
+def seq_case(name, net, shape, tokens=0):
+    net = randomize_seq(net)
+    x = torch.randint(0, tokens, (N, *shape)) if tokens else torch.randn(N, *shape)
+    with torch.no_grad():
+        y = net(x)
+    torch.onnx.export(net, x[:1], os.path.join(OUT, name + ".onnx"), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=13)
+    for what, t in (("x", x), ("y", y)):
+        print(f"{name}.{what} " + " ".join(f"{v:.9g}" for v in t.flatten().tolist()))
+
+
+seq_case("lstm_tokens", LstmTokens(), (9,), tokens=30)
+seq_case("bigru", BiGru(), (7, 6))
+seq_case("rnn_gru_state", RnnGruState(), (6, 5))
+seq_case("bilstm_state", BiLstmState(), (5, 4))
+seq_case("textcnn", TextCnn(), (12,), tokens=40)
+seq_case("step_dense", StepDense(), (5, 4))
+seq_case("raw_conv1d", RawConv1d(), (3, 10))
+
+
+class GeluMish(nn.Module):
+    """GELU and Mish, which PyTorch's export spells in nodes (0.5 x (1 + erf(x / sqrt 2)),
+    x tanh(softplus(x))): Linear 5 -> 8, GELU, Linear 8 -> 8, Mish, Linear 8 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(5, 8), nn.GELU(), nn.Linear(8, 8), nn.Mish(), nn.Linear(8, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class LstmBoth(nn.Module):
+    """Reads an LSTM's sequence and its final state both: kiln's layer gives one (refused)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.fc = nn.LSTM(3, 4, batch_first=True), nn.Linear(4, 2)
+
+    def forward(self, x):
+        y, (h, _) = self.rnn(x)
+        return self.fc(y[:, -1] + h[-1])
+
+
+case("gelu_mish", GeluMish(), (5,))
+torch.onnx.export(LstmBoth().eval(), torch.randn(1, 6, 3), os.path.join(OUT, "lstm_both.onnx"), input_names=["x"],
+                  output_names=["y"], opset_version=13)

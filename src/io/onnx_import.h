@@ -1,0 +1,125 @@
+/* onnx_import.h — the ONNX importer's working state, shared by its two files: onnx_import.c
+ * (the graph walk, dense layers, images) and onnx_import_seq.c (sequences: token ids and
+ * embeddings, 1-D convolutions and pooling, RNN, LSTM and GRU, the shape arithmetic PyTorch
+ * exports around them). Nothing here is part of kiln's API. */
+#ifndef KILN_IO_ONNX_IMPORT_H
+#define KILN_IO_ONNX_IMPORT_H
+
+#include "io/onnx_proto.h"
+
+#include <cjson/cJSON.h>
+
+enum { MAX_PARAMS = 6, IMP_ORD = 5 }; /* (a bidirectional layer has 6 parameters) */
+
+/* One layer of the description, with the parameters it gets in kiln's layouts. */
+typedef struct {
+    cJSON *json;                  /* the layer's object (owned by the description) */
+    cJSON *opts;                  /* where its activation goes: json, or a wrapper's inner layer */
+    cJSON *rnn;                   /* a recurrent layer's own object (inside a bidirectional one's), else NULL */
+    const char *what[MAX_PARAMS]; /* "kernel", "bias", "gamma", ... */
+    float *data[MAX_PARAMS];      /* malloc'd, in kiln's layout */
+    int64_t n[MAX_PARAMS];
+    int n_params;
+    bool weighted; /* dense, conv2d or depthwise_conv2d: takes a bias Add and an activation */
+    bool has_act, has_bias;
+    bool merge_open; /* a bidirectional layer whose merge_mode the graph has not yet chosen (concat until then) */
+} imp_layer;
+
+/* What a value of the graph is: an image (C, H, W), f features, token ids (f of them), or a
+ * sequence; made by kiln layer `layer` (-1: the model's input); perm: a Flatten of (pc, ph,
+ * pw) whose (c, y, x) order the next dense layer's rows take.
+ *
+ * A sequence's ONNX dimensions are named in ord, from N (the batch), L (its l steps), C (c
+ * channels) and D (a recurrent layer's d directions): "NLC" is kiln's own order, "NCL" a 1-D
+ * convolution's, "LNC" a recurrent op's input, "LDNC" its output Y and "DNC" its final state
+ * Y_h. Whatever the order, kiln holds the value as (l, d*c) per sample (d*c without L), the
+ * directions' outputs side by side, so a Transpose changes only ord. */
+typedef struct {
+    char name[KN__ONNX_NAME];
+    int layer;
+    bool image, perm;
+    bool nhwc; /* an image whose ONNX order is (N, H, W, C) (after a Transpose): kiln's own */
+    /* the input (or an elementwise function of it) of 3 or 4 dimensions not yet known to be
+     * (N, C, H, W) or (N, H, W, C), (N, C, L) or (N, L, C): c, h, w hold its dimensions 1, 2, 3 */
+    bool ambiguous;
+    bool nonneg; /* no value below 0 (after a relu, sigmoid, ...): zero padding is -inf padding to a max */
+    bool excl;   /* the only path from the output of `layer` (no other node read it on the way): a
+                    node reading this value alone may change that layer */
+    bool seq, ids;
+    char ord[IMP_ORD];
+    int units; /* features only: ONNX's trailing dimensions of 1 after (N, f) (a global pool's) */
+    int half;  /* 1 + the direction of a bidirectional layer's output this is (a Gather of its final states), of
+                  which kiln holds both: only a Concat of the two in order reads it */
+    int64_t c, h, w, f, pc, ph, pw, l, d;
+} imp_value;
+
+/* A value computed from shapes (Shape and what follows it), not from the data: nodes of such
+ * values are skipped; a ConstantOfShape of 0 is `zeros` (a recurrent op's initial state). */
+typedef struct {
+    char name[KN__ONNX_NAME];
+    bool zeros;
+} imp_shape_value;
+
+typedef struct {
+    kn_ctx *ctx;
+    const char *what;
+    const kn__onnx_model *m;
+    cJSON *desc, *layers;
+    imp_layer *L;
+    int n, cap;
+    imp_value *vals;
+    int n_vals, cap_vals;
+    imp_shape_value *shapes;
+    int n_shapes, cap_shapes;
+    /* the node's input value, as the readers below work on it (then its output's) */
+    char cur[KN__ONNX_NAME];
+    int src_layer; /* the layer that made it (-1: the input); a new layer takes it as input */
+    bool sole;     /* this node is its only reader: the layer that made it may absorb the node */
+    bool image, nhwc, ambiguous, nonneg, seq, ids, excl;
+    char ord[IMP_ORD];
+    int units, half;
+    int64_t c, h, w, f, l, d;
+    bool perm;
+    int64_t pc, ph, pw;
+    int out_slot; /* which of the node's outputs the value is (a recurrent op's Y or Y_h) */
+    /* the input: its dimensions after the batch, and how the graph reads 3 or 4 of them: 0 not
+     * yet known, 1 channels first ((N, C, H, W), (N, C, L)), 2 channels last ((N, H, W, C)
+     * transposed to NCHW first, as tf2onnx does; (N, L, C)) */
+    int in_ndim, input_layout;
+    int64_t in_dims[3];
+    const kn__onnx_node *node; /* the node being read (for messages) */
+    int node_index;
+} imp;
+
+/* errors, naming the node being read */
+kn_status kn__imp_fail(imp *s, kn_status st, const char *fmt, const char *detail);
+kn_status kn__imp_unsupported(imp *s, const char *why);
+kn_status kn__imp_oom(imp *s);
+
+/* constants and attributes */
+const kn__onnx_tensor *kn__imp_constant(const imp *s, const char *name);
+const kn__onnx_tensor *kn__imp_const_input(imp *s, int k, int64_t n); /* input k as floats (n < 0: any count) */
+int64_t kn__imp_attr_int(const kn__onnx_node *nd, const char *name, int64_t dflt);
+float kn__imp_attr_float(const kn__onnx_node *nd, const char *name, float dflt);
+bool kn__imp_attr_ints(const kn__onnx_node *nd, const char *name, int n, int64_t dflt, int64_t *out);
+
+/* layers of the description */
+imp_layer *kn__imp_add_layer(imp *s, const char *type);
+const char *kn__imp_layer_name(imp *s, int layer);
+float *kn__imp_add_param(imp_layer *L, const char *what, int64_t n);
+float *kn__imp_param_of(imp_layer *L, const char *what);
+bool kn__imp_add_pair(cJSON *o, const char *key, int64_t a, int64_t b);
+imp_layer *kn__imp_producer(imp *s);
+
+/* the graph's values */
+int kn__imp_readers(const kn__onnx_model *m, const char *name);
+const imp_value *kn__imp_find_value(const imp *s, const char *name);
+
+/* onnx_import_seq.c: the readers of sequence nodes. kn__imp_read_seq reads the node when it
+ * is one (*handled), kn__imp_shape_node skips the node when it computes shapes (*skipped). */
+kn_status kn__imp_read_seq(imp *s, const char *op, bool *handled);
+kn_status kn__imp_shape_node(imp *s, bool *skipped);
+kn_status kn__imp_seq_input(imp *s, const kn__onnx_value *in);
+kn_status kn__imp_resolve_seq(imp *s, const char *op);
+
+#endif
