@@ -2,13 +2,15 @@
 what `kiln export` writes (tests/cli_commands.sh): onnx.checker (with shape inference) must
 accept the file, and this interpreter's outputs for the given inputs must match kiln's.
 
-It knows the ops kiln exports: Gemm, MatMul, Conv (1-D and 2-D; groups, pads, strides,
-dilations), RNN, LSTM, GRU (linear_before_reset), Gather, Cast, ReduceMean/Max/Sum/Prod,
-ConvTranspose, Resize (nearest asymmetric floor, linear half-pixel), Slice, PRelu,
-MaxPool, AveragePool (count_include_pad 0), GlobalAveragePool, GlobalMaxPool,
-BatchNormalization, Flatten, Reshape, Transpose, Pad (constant), Identity, Add, Sub, Mul,
-Div, Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu, Softplus,
-Softsign, HardSigmoid, Clip, Exp, Erf. Computed in float64.
+It knows the ops kiln exports: Gemm, MatMul (batched, numpy's broadcasting, as ONNX's),
+Conv (1-D and 2-D; groups, pads, strides, dilations), RNN, LSTM, GRU (linear_before_reset),
+Gather, Cast, ReduceMean/Max/Sum/Prod (keepdims), ConvTranspose, Resize (nearest
+asymmetric floor, linear half-pixel), Slice, PRelu, MaxPool, AveragePool
+(count_include_pad 0), GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten,
+Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
+Mul, Div (broadcasting), Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax (opset 13's:
+over one axis), LeakyRelu, Elu, Selu, Softplus, Softsign, HardSigmoid, Clip, Exp, Erf,
+Sqrt. Computed in float64.
 
 usage: /usr/bin/python3 tests/onnx_eval.py MODEL.onnx INPUTS.txt > OUTPUTS.txt
   INPUTS.txt: one sample a line, its values in the model input's order (kiln's);
@@ -251,6 +253,7 @@ def run(model, x):
         elif op == "HardSigmoid": y = np.clip(a.get("alpha", 0.2) * i[0] + a.get("beta", 0.5), 0, 1)
         elif op == "Clip": y = np.clip(i[0], i[1] if len(i) > 1 else -np.inf, i[2] if len(i) > 2 else np.inf)
         elif op == "Exp": y = np.exp(i[0])
+        elif op == "Sqrt": y = np.sqrt(i[0])
         elif op == "Erf": y = np.vectorize(math.erf)(i[0])
         else:
             raise SystemExit(f"onnx_eval.py: op {op} not known here")

@@ -24,6 +24,14 @@
  *   sampling; time_distributed  time-distributed dense MatMul + Add
  *   embedding                   Gather of the table by the input cast to int64 (no mask_zero)
  *   simple_rnn, lstm, gru       RNN, LSTM, GRU over (L, N, C) (export_rnn)
+ *   layer_normalization         decomposed over kiln's last axis, opset 13 having no
+ *                               LayerNormalization: ReduceMean, Sub, Mul, ReduceMean, Add
+ *                               epsilon, Sqrt, Div, Mul gamma, Add beta (export_layer_norm)
+ *   position_embedding          Add of the (steps, channels) table
+ *   multi_head_attention        per projection MatMul, Add, Reshape and Transpose to (N,
+ *                               heads, steps, dim); MatMul, Mul 1/sqrt(key_dim), a causal
+ *                               mask's Add, Softmax, MatMul; the heads merged (Transpose,
+ *                               Reshape), the output MatMul, Add (export_attention)
  *   activations                 Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu, Softplus,
  *                               Softsign, HardSigmoid, Clip (relu6), Exp; silu and hard_silu
  *                               x * gate(x); mish x * tanh(softplus(x)); gelu with Erf
@@ -34,8 +42,9 @@
  * first needs that order and another back where kiln's (H, W, C) order matters (a flatten,
  * a dense layer, the output): the model computes what kiln does, on the same rows. The
  * CSV preprocessing a model may keep is not part of the graph (its inputs are the model's
- * own, standardized or scaled). Other layers (attention, position embeddings, layer norm)
- * and masks are refused in one line. */
+ * own, standardized or scaled). Other layers (conv1d_transpose), masks (an embedding's
+ * mask_zero, and an attention input carrying one) and the few options export_layer names
+ * are refused in one line naming the layer. */
 #include "nn/model.h"
 
 #include <cjson/cJSON.h>
@@ -264,20 +273,23 @@ static const char *in_order(exporter *e, exp_value *v, bool nchw) {
     return want;
 }
 
-/* (N, A, B) -> (N, B, A): a sequence between kiln's (N, L, C) and ONNX's (N, C, L). */
-static void seq_transpose(exporter *e, const char *in, char *out) {
+/* out = in with its nd axes permuted by perm. */
+static void transpose(exporter *e, const char *in, const int64_t *perm, int nd, char *out) {
     node n;
     node_begin(e, &n, "Transpose");
     node_in(&n, in);
     fresh(e, out, "t");
     node_out(&n, out);
-    attr_ints(&n, "perm", (int64_t[]){0, 2, 1}, 3);
+    attr_ints(&n, "perm", perm, nd);
     node_end(e, &n);
 }
 
+/* (N, A, B) -> (N, B, A): a sequence between kiln's (N, L, C) and ONNX's (N, C, L). */
+static void seq_transpose(exporter *e, const char *in, char *out) { transpose(e, in, (int64_t[]){0, 2, 1}, 3, out); }
+
 /* out = op(in) over axes (opset 13's ReduceMean, ReduceMax, ReduceProd take them as an
- * attribute, ReduceSum as an input), keepdims 0. */
-static void reduce(exporter *e, const char *op, const char *in, const int64_t *axes, int n_axes, char *out) {
+ * attribute, ReduceSum as an input), the reduced axes kept as 1s when keep. */
+static void reduce(exporter *e, const char *op, const char *in, const int64_t *axes, int n_axes, bool keep, char *out) {
     node n;
     node_begin(e, &n, op);
     node_in(&n, in);
@@ -290,7 +302,7 @@ static void reduce(exporter *e, const char *op, const char *in, const int64_t *a
     }
     fresh(e, out, "t");
     node_out(&n, out);
-    attr_int(&n, "keepdims", 0);
+    attr_int(&n, "keepdims", keep);
     node_end(e, &n);
 }
 
@@ -299,6 +311,22 @@ static void reshape_to(exporter *e, const char *in, const int64_t *shape, int nd
     char sn[NAME];
     int_const(e, sn, "shape", shape, nd);
     binary(e, "Reshape", in, sn, out);
+}
+
+/* out = x W + b over x's last axis, for x of any rank (N, ..., k): a MatMul by W (k, n),
+ * then an Add of b (n) when it is given. */
+static void matmul_bias(exporter *e, const char *x, const float *W, int64_t k, int64_t n, const float *b, char *out) {
+    char wn[NAME], bn[NAME], z[NAME];
+    fresh(e, wn, "W");
+    init_tensor(e, wn, (int64_t[]){k, n}, 2, W, NULL);
+    if (!b) {
+        binary(e, "MatMul", x, wn, out);
+        return;
+    }
+    binary(e, "MatMul", x, wn, z);
+    fresh(e, bn, "B");
+    init_tensor(e, bn, &n, 1, b, NULL);
+    binary(e, "Add", z, bn, out);
 }
 
 /* The activation applied to x (named in, order kept); out receives the result's name. */
@@ -519,8 +547,107 @@ static kn_status export_rnn(exporter *e, int i, exp_value *x, char *out) {
         reshape_to(e, t1, shape, seq ? 3 : 2, out);
     } else {
         reduce(e, o->bidirectional == KN_BIDI_SUM ? "ReduceSum" : o->bidirectional == KN_BIDI_MUL ? "ReduceProd" : "ReduceMean",
-               t1, &axis, 1, out);
+               t1, &axis, 1, false, out);
     }
+    return KN_OK;
+}
+
+/* layer_normalization, decomposed: opset 13 has no LayerNormalization (opset 17's would
+ * move the whole file to opset 17, for one op). Each row of kiln's last axis (a dense
+ * layer's features, a sequence's or an image's channels) by its own mean and biased
+ * variance, epsilon inside the root, as kiln's layer_norm op: d = x - ReduceMean(x), y = d
+ * / Sqrt(ReduceMean(d d) + epsilon), then Mul gamma (C) when it scales and Add beta (C)
+ * when it centers. An image held NCHW (a convolution's output) is normalized there, over
+ * axis 1, gamma and beta (C, 1, 1). */
+static kn_status export_layer_norm(exporter *e, int i, exp_value *x, exp_value *y) {
+    const kn__layer *L = &e->m->layers[i];
+    bool nchw = x->image && x->nchw[0] && !x->nhwc[0], sc = L->u.ln.scale, ce = L->u.ln.center;
+    int64_t C = x->image || x->seq ? x->c : x->f, axis = nchw ? 1 : -1;
+    const float *p[2] = {sc ? param(e, i, "gamma", C) : NULL, ce ? param(e, i, "beta", C) : NULL};
+    if ((sc && !p[0]) || (ce && !p[1])) return e->st;
+    const char *in = in_order(e, x, nchw);
+    char mean[NAME], d[NAME], sq[NAME], var[NAME], eps[NAME], ve[NAME], sd[NAME], t[NAME], t2[NAME];
+    reduce(e, "ReduceMean", in, &axis, 1, true, mean); /* (N, ..., 1) */
+    binary(e, "Sub", in, mean, d);
+    binary(e, "Mul", d, d, sq);
+    reduce(e, "ReduceMean", sq, &axis, 1, true, var); /* the biased variance, (N, ..., 1) */
+    scalar(e, eps, L->u.ln.epsilon);
+    binary(e, "Add", var, eps, ve);
+    unary(e, "Sqrt", ve, sd);
+    binary(e, "Div", d, sd, t);
+    static const char *const ops[2] = {"Mul", "Add"}, *const stems[2] = {"gamma", "beta"};
+    for (int k = 0; k < 2; k++) {
+        if (!p[k]) continue;
+        char pn[NAME];
+        fresh(e, pn, stems[k]);
+        init_tensor(e, pn, (int64_t[]){C, 1, 1}, nchw ? 3 : 1, p[k], NULL);
+        binary(e, ops[k], t, pn, t2);
+        snprintf(t, NAME, "%s", t2);
+    }
+    snprintf(nchw ? y->nchw : y->nhwc, NAME, "%s", t);
+    return KN_OK;
+}
+
+/* One projection of attention split into heads: x (N, T, F) times the kernel (F, H*D)
+ * (Keras's (F, H, D) read flat: head h's columns h*D on, as kiln's attention takes them)
+ * plus the bias (H*D) when given, Reshape to (N, T, H, D), then Transpose by perm: (N, H,
+ * T, D) for queries and values (0 2 1 3), (N, H, D, T) for keys (0 2 3 1). */
+static void heads(exporter *e, const char *x, const float *W, const float *b, int64_t F, int64_t H, int64_t D,
+                  const int64_t perm[4], char *out) {
+    char z[NAME], r[NAME];
+    matmul_bias(e, x, W, F, H * D, b, z);
+    reshape_to(e, z, (int64_t[]){0, 0, H, D}, 4, r);
+    transpose(e, r, perm, 4, out);
+}
+
+/* multi_head_attention (Keras's MultiHeadAttention; model_attention.c): query (N, Tq, Fq),
+ * value (N, Tk, Fv) and key (N, Tk, Fk) in Keras's call order (one input: the query is all
+ * three; two: the key is the value). Q (N, H, Tq, Dk), K^T (N, H, Dk, Tk), V (N, H, Tk, Dv)
+ * by heads(); the scores Q K^T (N, H, Tq, Tk) times kiln's scale, 1 / sqrt(Dk) rounded to
+ * float as kiln's; causal: plus a (Tq, Tk) constant of -1e9 where key step j > query step
+ * i (Keras's large negative: their probabilities underflow to 0, kiln's are 0); Softmax
+ * over the keys; times V (N, H, Tq, Dv); the heads merged back to (N, Tq, H*Dv) and
+ * projected by attention_output's kernel (H*Dv, Fo) and bias (Fo). Dropout is training's
+ * only. An input carrying a mask (mask_zero) is refused. */
+static kn_status export_attention(exporter *e, int i, char *out) {
+    const kn__layer *L = &e->m->layers[i];
+    const kn_attention_opts *o = &L->u.attention;
+    const char *type = kn__layer_type(L);
+    int n = L->n_inputs, src[3] = {L->inputs[0], L->inputs[n > 1 ? 1 : 0], L->inputs[n > 2 ? 2 : n > 1 ? 1 : 0]};
+    for (int k = 0; k < 3; k++)
+        if (src[k] >= 0 && e->m->layers[src[k]].masked)
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a masked input (mask_zero)", L->name, type);
+    exp_value *xq = &e->v[src[0] + 1], *xv = &e->v[src[1] + 1], *xk = &e->v[src[2] + 1];
+    int64_t H = o->num_heads, Dk = o->key_dim, Dv = o->value_dim, Fo = L->shape[1], Tq = xq->l, Tk = xk->l;
+    static const char *const what[8] = {"query/kernel", "query/bias", "key/kernel", "key/bias",
+                                        "value/kernel", "value/bias", "attention_output/kernel", "attention_output/bias"};
+    const int64_t sizes[8] = {xq->c * H * Dk, H * Dk, xk->c * H * Dk, H * Dk, xv->c * H * Dv, H * Dv, H * Dv * Fo, Fo};
+    const float *p[8] = {NULL}; /* kernels, and biases unless use_bias is false */
+    for (int j = 0; j < 8; j++)
+        if ((j % 2 == 0 || !o->no_bias) && !(p[j] = param(e, i, what[j], sizes[j]))) return e->st;
+    char qh[NAME], kt[NAME], vh[NAME], s[NAME], s2[NAME], c[NAME], pr[NAME], a[NAME], a2[NAME], a3[NAME];
+    heads(e, in_order(e, xq, false), p[0], p[1], xq->c, H, Dk, (int64_t[]){0, 2, 1, 3}, qh);
+    heads(e, in_order(e, xk, false), p[2], p[3], xk->c, H, Dk, (int64_t[]){0, 2, 3, 1}, kt);
+    heads(e, in_order(e, xv, false), p[4], p[5], xv->c, H, Dv, (int64_t[]){0, 2, 1, 3}, vh);
+    binary(e, "MatMul", qh, kt, s); /* (N, H, Tq, Tk) */
+    scalar(e, c, (float)(1.0 / sqrt((double)Dk)));
+    binary(e, "Mul", s, c, s2);
+    if (o->causal) { /* query step i sees key steps 0 to i */
+        float *mask = malloc((size_t)(Tq * Tk) * sizeof *mask); /* (Tq, Tk) */
+        if (!mask) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t r = 0; r < Tq; r++)
+            for (int64_t j = 0; j < Tk; j++) mask[r * Tk + j] = j > r ? -1e9f : 0.0f;
+        fresh(e, c, "causal");
+        init_tensor(e, c, (int64_t[]){Tq, Tk}, 2, mask, NULL);
+        free(mask);
+        binary(e, "Add", s2, c, s);
+        snprintf(s2, NAME, "%s", s);
+    }
+    activation(e, KN_SOFTMAX, 0, s2, pr, false); /* over the key steps, the last axis */
+    binary(e, "MatMul", pr, vh, a);               /* (N, H, Tq, Dv) */
+    transpose(e, a, (int64_t[]){0, 2, 1, 3}, 4, a2); /* (N, Tq, H, Dv) */
+    reshape_to(e, a2, (int64_t[]){0, 0, H * Dv}, 3, a3);
+    matmul_bias(e, a3, p[6], H * Dv, Fo, p[7], out);
     return KN_OK;
 }
 
@@ -544,16 +671,8 @@ static kn_status export_layer(exporter *e, int i) {
         if (L->per_step) { /* TimeDistributed: (N, L, C) x (C, units) + bias at every step */
             const float *W = param(e, i, "kernel", k * o->units), *b = o->no_bias ? NULL : param(e, i, "bias", o->units);
             if (!W || (!o->no_bias && !b)) return e->st;
-            char wn[NAME], bn[NAME], z[NAME], z2[NAME];
-            fresh(e, wn, "W");
-            init_tensor(e, wn, (int64_t[]){k, o->units}, 2, W, NULL);
-            binary(e, "MatMul", in, wn, z);
-            if (b) {
-                fresh(e, bn, "B");
-                init_tensor(e, bn, (int64_t[]){o->units}, 1, b, NULL);
-                binary(e, "Add", z, bn, z2);
-                snprintf(z, NAME, "%s", z2);
-            }
+            char z[NAME];
+            matmul_bias(e, in, W, k, o->units, b, z);
             return activation(e, o->activation, o->alpha, z, out, false);
         }
         if (x->image || x->seq) unary(e, "Flatten", in, t), in = t;
@@ -870,7 +989,7 @@ static kn_status export_layer(exporter *e, int i) {
     }
     case KN__LAYER_GLOBAL_AVG_POOL1D: case KN__LAYER_GLOBAL_MAX_POOL1D:
         reduce(e, L->kind == KN__LAYER_GLOBAL_AVG_POOL1D ? "ReduceMean" : "ReduceMax", in_order(e, x, false),
-               (int64_t[]){1}, 1, out);
+               (int64_t[]){1}, 1, false, out);
         return KN_OK;
     case KN__LAYER_EMBEDDING: { /* Gather of the table by the indices (the float input cast) */
         const kn_embedding_opts *o = &L->u.embedding;
@@ -891,12 +1010,24 @@ static kn_status export_layer(exporter *e, int i) {
         return KN_OK;
     }
     case KN__LAYER_RNN: return export_rnn(e, i, x, out);
+    case KN__LAYER_LAYER_NORM: return export_layer_norm(e, i, x, y);
+    case KN__LAYER_ATTENTION: return export_attention(e, i, out);
+    case KN__LAYER_POSITION_EMBEDDING: { /* Add of the (L, C) table, the same for every sample */
+        const float *T = param(e, i, "embeddings", y->l * y->c);
+        if (!T) return e->st;
+        char tn[NAME];
+        fresh(e, tn, "positions");
+        init_tensor(e, tn, (int64_t[]){y->l, y->c}, 2, T, NULL);
+        binary(e, "Add", in_order(e, x, false), tn, out);
+        return KN_OK;
+    }
     default:
         return fail(e, KN_ERR_UNSUPPORTED,
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
-                    "separable_conv2d, conv2d_transpose, conv1d, pooling, flatten, reshape, batch_normalization, padding, "
-                    "cropping, upsampling, rescaling, prelu, embedding, simple_rnn, lstm, gru, bidirectional, "
-                    "time_distributed, dropout, activation and merge layers)", L->name, type);
+                    "separable_conv2d, conv2d_transpose, conv1d, pooling, flatten, reshape, batch_normalization, "
+                    "layer_normalization, padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, "
+                    "multi_head_attention, simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation "
+                    "and merge layers)", L->name, type);
     }
 }
 
