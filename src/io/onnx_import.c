@@ -10,6 +10,10 @@
  *   MaxPool, AveragePool        max_pool2d, average_pool2d ('valid', or 'same' pads)
  *   GlobalAveragePool/MaxPool   global_average_pool2d, global_max_pool2d
  *   BatchNormalization          batch_normalization (gamma, beta, moving mean and variance)
+ *   LayerNormalization, and     layer_normalization over the channels (gamma, beta)
+ *   PyTorch's nodes for it
+ *   Add of an (L, C) table      position_embedding
+ *   sequence ops                onnx_import_seq.c (embeddings, RNN, LSTM, GRU, 1-D windows)
  *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
  *   Pad (zeros along H, W)      zero_padding2d; Slice of H, W: cropping2d
  *   ConvTranspose (group 1)     conv2d_transpose 'valid' (W (C, F, KH, KW) as (KH*KW*F, C))
@@ -956,6 +960,24 @@ static kn_status write_input_shape(imp *s) {
     return KN_OK;
 }
 
+/* An Add of a constant (L, C) table to a sequence (N, L, C) (or (L, N, C), the table (L, 1,
+ * C)), a learned position embedding: position_embedding, its table kiln's embeddings. */
+static kn_status read_position_table(imp *s, const kn__onnx_tensor *t) {
+    int64_t dims[KN__ONNX_MAX_DIMS], n = 0; /* the table's dimensions other than 1 */
+    for (int k = 0; k < t->ndim; k++)
+        if (t->dims[k] != 1) dims[n++] = t->dims[k];
+    bool nlc = strcmp(s->ord, "NLC") == 0 && t->ndim <= 3, lnc = strcmp(s->ord, "LNC") == 0 && t->ndim == 3 && t->dims[1] == 1;
+    if (s->d != 1 || !(nlc || lnc) || (n == 2 && (dims[0] != s->l || dims[1] != s->c)) || n < 1 || n > 2 ||
+        (n == 1 && s->l != 1 && s->c != 1))
+        return kn__imp_unsupported(s, "kiln adds a constant to a sequence (batch, L, C) only as an (L, C) table (a "
+                                      "position embedding)");
+    imp_layer *L = kn__imp_add_layer(s, "position_embedding");
+    float *e = L ? kn__imp_add_param(L, "embeddings", t->numel) : NULL;
+    if (!e) return kn__imp_oom(s);
+    memcpy(e, t->f, (size_t)t->numel * sizeof *e);
+    return KN_OK;
+}
+
 /* x * c, x / c, x + c, x - c, c - x for a constant scalar c: Keras's rescaling (x scale +
  * offset); an Add into the bias of the layer before when it can take it. */
 static kn_status read_scalar_op(imp *s) {
@@ -965,6 +987,7 @@ static kn_status read_scalar_op(imp *s) {
     const kn__onnx_tensor *c = nd->n_inputs == 2 ? kn__imp_const_input(s, ci, -1) : NULL;
     imp_layer *P = kn__imp_producer(s);
     if (strcmp(op, "Add") == 0 && P && P->weighted && !P->has_act && !P->has_bias) return read_add(s);
+    if (strcmp(op, "Add") == 0 && c && s->seq && c->numel == s->l * s->c && c->numel > 1) return read_position_table(s, c);
     if (!c || c->numel != 1)
         return kn__imp_unsupported(s, "kiln takes a constant operand as a scalar (rescaling) or, for Add, as the bias of the "
                               "dense or convolution layer making the other");
@@ -1007,6 +1030,113 @@ static const char *merge_type(const imp *s, const kn__onnx_node *nd) {
         return values >= 2 || strcmp(nd->op, "Concat") == 0 ? ops[i][1] : NULL;
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------- layer normalization */
+
+/* Whether axis is the channels of the value (features, a sequence's C, an image's C): the
+ * axis kiln's layer_normalization normalizes. */
+static bool channel_axis(const imp *s, int64_t axis) {
+    if (s->ids || s->perm) return false;
+    if (s->seq) {
+        int r = (int)strlen(s->ord);
+        if (axis < 0) axis += r;
+        return s->d == 1 && axis >= 0 && axis < r && s->ord[axis] == 'C';
+    }
+    if (s->image) return s->nhwc ? axis == 3 || axis == -1 : axis == 1 || axis == -3;
+    return !s->units && (axis == 1 || axis == -1);
+}
+
+/* A layer_normalization layer over the channels: epsilon, gamma and beta (C values, or NULL). */
+static kn_status add_layer_norm(imp *s, float eps, const kn__onnx_tensor *gamma, const kn__onnx_tensor *beta) {
+    int64_t C = s->image || s->seq ? s->c : s->f;
+    imp_layer *L = kn__imp_add_layer(s, "layer_normalization");
+    if (!L || !cJSON_AddNumberToObject(L->json, "epsilon", eps) || !cJSON_AddBoolToObject(L->json, "center", beta != NULL) ||
+        !cJSON_AddBoolToObject(L->json, "scale", gamma != NULL))
+        return kn__imp_oom(s);
+    const kn__onnx_tensor *p[2] = {gamma, beta};
+    static const char *const what[2] = {"gamma", "beta"};
+    for (int k = 0; k < 2; k++) {
+        float *d = p[k] ? kn__imp_add_param(L, what[k], C) : NULL;
+        if (p[k] && !d) return kn__imp_oom(s);
+        for (int64_t j = 0; d && j < C; j++) d[j] = p[k]->f[p[k]->numel == 1 ? 0 : j];
+    }
+    return KN_OK;
+}
+
+/* LayerNormalization (opset 17): over the channels, its scale and bias constants. */
+static kn_status read_layer_norm(imp *s) {
+    int64_t C = s->image || s->seq ? s->c : s->f;
+    const kn__onnx_tensor *g = kn__imp_const_input(s, 1, -1), *b = kn__imp_const_input(s, 2, -1);
+    if (!channel_axis(s, kn__imp_attr_int(s->node, "axis", -1)))
+        return kn__imp_unsupported(s, "a layer norm over other than the channels (kiln's is over the last axis)");
+    if (!g || (g->numel != C && g->numel != 1) || (s->node->n_inputs > 2 && s->node->inputs[2][0] && (!b || (b->numel != C && b->numel != 1))))
+        return kn__imp_unsupported(s, "Scale and B must be constants of one value per channel");
+    for (int k = 1; k < s->node->n_outputs; k++)
+        if (s->node->outputs[k][0] && kn__imp_readers(s->m, s->node->outputs[k]))
+            return kn__imp_unsupported(s, "the mean and inverse deviation outputs");
+    return add_layer_norm(s, kn__imp_attr_float(s->node, "epsilon", 1e-5f), g, b);
+}
+
+/* Node nd is `op` reading a and b in that order (b = NULL: a only), whatever other inputs. */
+static bool node_is(const kn__onnx_node *nd, const char *op, const char *a, const char *b) {
+    return strcmp(nd->op, op) == 0 && nd->n_inputs >= (b ? 2 : 1) && strcmp(nd->inputs[0], a) == 0 &&
+           (!b || strcmp(nd->inputs[1], b) == 0);
+}
+
+/* ReduceMean over one axis keeping it: that axis, or INT64_MIN. */
+static int64_t mean_axis(const imp *s, const kn__onnx_node *nd) {
+    const kn__onnx_attr *a = kn__onnx_attr_get(nd, "axes");
+    const kn__onnx_tensor *t = nd->n_inputs > 1 && nd->inputs[1][0] ? kn__imp_constant(s, nd->inputs[1]) : NULL;
+    if (kn__imp_attr_int(nd, "keepdims", 1) != 1) return INT64_MIN;
+    if (a && a->kind == KN__ONNX_ATTR_INTS && a->n == 1) return a->ints[0];
+    if (!a && t && t->i && t->numel == 1) return t->i[0];
+    return INT64_MIN;
+}
+
+/* Layer normalization as PyTorch (opset < 17) and kiln export spell it, from node i over x:
+ * m = ReduceMean(x), d = x - m, v = ReduceMean(d d or d^2), y = d / Sqrt(v + eps), then
+ * optionally Mul gamma and Add beta (one value per channel). The layer, and the nodes it
+ * spans in *count; *count = 0 when node i does not begin one. */
+static kn_status layer_norm_pattern(imp *s, int i, int *count) {
+    const kn__onnx_model *m = s->m;
+    const kn__onnx_node *nd[9] = {NULL};
+    int n = 0, at[9] = {0};
+    *count = 0;
+    for (int j = i; n < 9 && j < m->n_nodes; j++)
+        if (strcmp(m->nodes[j].op, "Constant") != 0 && m->nodes[j].n_outputs >= 1) nd[n] = &m->nodes[j], at[n++] = j;
+    const char *x = s->cur;
+    if (n < 7 || strcmp(nd[0]->op, "ReduceMean") != 0 || !channel_axis(s, mean_axis(s, nd[0]))) return KN_OK;
+    const char *mean = nd[0]->outputs[0], *d = nd[1]->outputs[0];
+    const kn__onnx_tensor *two = nd[2]->n_inputs == 2 ? kn__imp_constant(s, nd[2]->inputs[1]) : NULL;
+    bool sq = node_is(nd[2], "Mul", d, d) || (node_is(nd[2], "Pow", d, NULL) && two && two->numel == 1 &&
+                                              ((two->f && two->f[0] == 2) || (two->i && two->i[0] == 2)));
+    const kn__onnx_tensor *eps = nd[4]->n_inputs == 2 ? kn__imp_constant(s, nd[4]->inputs[1]) : NULL;
+    bool ok = node_is(nd[1], "Sub", x, mean) && sq && node_is(nd[3], "ReduceMean", nd[2]->outputs[0], NULL) &&
+              mean_axis(s, nd[3]) == mean_axis(s, nd[0]) && node_is(nd[4], "Add", nd[3]->outputs[0], NULL) && eps &&
+              eps->f && eps->numel == 1 && eps->f[0] > 0 && node_is(nd[5], "Sqrt", nd[4]->outputs[0], NULL) &&
+              node_is(nd[6], "Div", d, nd[5]->outputs[0]) && kn__imp_readers(m, x) == 2 && kn__imp_readers(m, mean) == 1 &&
+              kn__imp_readers(m, d) == (strcmp(nd[2]->op, "Mul") == 0 ? 3 : 2);
+    for (int k = 2; ok && k < 6; k++) ok = kn__imp_readers(m, nd[k]->outputs[0]) == 1;
+    if (!ok) return KN_OK;
+    /* Mul by gamma, Add of beta: constants of one value per channel (C, or (C, 1, 1) over NCHW) */
+    int64_t C = s->image || s->seq ? s->c : s->f;
+    const kn__onnx_tensor *p[2] = {NULL, NULL};
+    int last = 6;
+    static const char *const ops[2] = {"Mul", "Add"};
+    for (int k = 0; k < 2 && last + 1 < n; k++) {
+        const kn__onnx_node *q = nd[last + 1];
+        const char *prev = nd[last]->outputs[0];
+        if (strcmp(q->op, ops[k]) != 0 || q->n_inputs != 2 || kn__imp_readers(m, prev) != 1) continue;
+        int other = strcmp(q->inputs[0], prev) == 0 ? 1 : strcmp(q->inputs[1], prev) == 0 ? 0 : -1;
+        const kn__onnx_tensor *t = other < 0 ? NULL : kn__imp_constant(s, q->inputs[other]);
+        if (!t || !t->f || t->numel != C) continue;
+        p[k] = t;
+        last++;
+    }
+    kn_status st = add_layer_norm(s, eps->f[0], p[0], p[1]);
+    if (!st) *count = at[last] - i + 1;
+    return st;
 }
 
 /* Whether node j reads `a` and `b` (in either order), two inputs. */
@@ -1092,9 +1222,14 @@ static kn_status read_nodes(imp *s) {
         const char *pattern = activation_pattern(s, i, &pattern_nodes);
         if (pattern) s->sole = in->excl && kn__imp_readers(m, s->cur) == 2; /* the pattern is the only reader */
         kn_status st = KN_OK;
+        int ln_nodes = 0; /* a layer norm spelled in nodes */
+        if (!pattern && strcmp(op, "ReduceMean") == 0 && (st = layer_norm_pattern(s, i, &ln_nodes))) return st;
         bool handled = true, in_nonneg = s->nonneg, seq_node = false;
-        if (!pattern && !merge && (st = kn__imp_read_seq(s, op, &seq_node))) return st;
-        if (seq_node) {
+        if (!pattern && !ln_nodes && !merge && (st = kn__imp_read_seq(s, op, &seq_node))) return st;
+        if (ln_nodes) {
+            i += ln_nodes - 1; /* the pattern's last node makes its output */
+            nd = &m->nodes[i];
+        } else if (seq_node) {
             /* read by onnx_import_seq.c */
         } else if (pattern) {
             st = activation(s, pattern, 0);
@@ -1118,6 +1253,8 @@ static kn_status read_nodes(imp *s) {
             st = read_global_pool(s, op[6] == 'M');
         } else if (strcmp(op, "BatchNormalization") == 0) {
             st = read_batch_norm(s);
+        } else if (strcmp(op, "LayerNormalization") == 0) {
+            st = read_layer_norm(s);
         } else if (strcmp(op, "ConvTranspose") == 0) {
             st = read_conv_transpose(s);
         } else if (strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0) {
@@ -1144,7 +1281,7 @@ static kn_status read_nodes(imp *s) {
             return kn__imp_unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Div, Max, Mean, Sum, Concat, Conv, "
                                   "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, "
                                   "Flatten, Reshape, Transpose, Pad, Slice, Resize, PRelu, Dropout, Identity, Constant, Gather, Cast, "
-                                  "RNN, LSTM, GRU, Squeeze, Unsqueeze, ReduceMean, ReduceMax, ReduceSum, ReduceProd, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
+                                  "LayerNormalization, RNN, LSTM, GRU, Squeeze, Unsqueeze, ReduceMean, ReduceMax, ReduceSum, ReduceProd, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
                                   "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
         /* whether the output has no value below 0 */
         static const char *const nonneg_ops[] = {"Relu", "Sigmoid", "Softmax", "HardSigmoid", "Softplus", "Exp"};

@@ -370,3 +370,35 @@ class LstmBoth(nn.Module):
 case("gelu_mish", GeluMish(), (5,))
 torch.onnx.export(LstmBoth().eval(), torch.randn(1, 6, 3), os.path.join(OUT, "lstm_both.onnx"), input_names=["x"],
                   output_names=["y"], opset_version=13)
+
+
+class LnPos(nn.Module):
+    """A learned (6, 4) table added to (N, 6, 4) (kiln's position_embedding), LayerNorm(4),
+    a per-step Linear 4 -> 5, ReLU, the mean over the steps, LayerNorm(5) (without affine
+    parameters at opset 13), Linear 5 -> 2. Exported at opset 13 (LayerNorm spelled in
+    nodes) and 17 (LayerNormalization; torch 1.13 writes an invalid node for one without
+    affine parameters, so that one has them)."""
+
+    def __init__(self, affine):
+        super().__init__()
+        self.pos = nn.Parameter(torch.randn(1, 6, 4) * 0.5)
+        self.ln1, self.step = nn.LayerNorm(4), nn.Linear(4, 5)
+        self.ln2, self.fc = nn.LayerNorm(5, elementwise_affine=affine), nn.Linear(5, 2)
+        with torch.no_grad():
+            self.ln1.weight.copy_(1 + 0.3 * torch.randn(4))
+            self.ln1.bias.copy_(0.2 * torch.randn(4))
+
+    def forward(self, x):
+        h = torch.relu(self.step(self.ln1(x + self.pos)))
+        return self.fc(self.ln2(h.mean(dim=1)))
+
+
+case("ln_pos", LnPos(False), (6, 4))
+ln = randomize(LnPos(True))
+x17 = torch.randn(N, 6, 4)
+with torch.no_grad():
+    y17 = ln(x17)
+torch.onnx.export(ln, x17[:1], os.path.join(OUT, "ln_pos17.onnx"), input_names=["x"], output_names=["y"],
+                  dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17)
+for what, t in (("x", x17), ("y", y17)):
+    print(f"ln_pos17.{what} " + " ".join(f"{v:.9g}" for v in t.flatten().tolist()))
