@@ -700,6 +700,9 @@ run export-lstm -- export "$T/lstm/model.kiln" "$T/lstm.onnx" --json
 json export-lstm-json "assert o['params'] > 0 and o['bytes'] > 4 * o['params'], o"
 run predict-lstm-tokens -- predict "$T/lstm/model.kiln" "$T/tokens_new.csv" --json
 json predict-lstm-tokens-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
+# the exported file read back (embedding, bidirectional LSTM): the same labels, class names kept
+run predict-lstm-onnx -- predict "$T/lstm.onnx" "$T/tokens_new.csv" --json
+json predict-lstm-onnx-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
 # free text as token ids (sequence=, Keras's TextVectorization(output_mode="int")) through an
 # embedding (models/embedding_text.json on text_reviews.csv, make_text_reviews.py): trains
 # (held-out accuracy 0.975 with the default seed, 0.98 to 1.0 on seeds 0 to 3), info shows the sequence block, predict reads
