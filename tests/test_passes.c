@@ -566,6 +566,21 @@ static void build_dense_shared(kn_graph *g, built *b) {
     keep(b, kn_add(g, m, bias));
 }
 
+/* Zero padding before convolutions, as an imported model has it: into a 'valid' conv2d with
+ * a bias and relu after it, into a 'same' depthwise one (the pads add up); a padding the
+ * caller keeps, and one read twice, stay. */
+static void build_padded_convs(kn_graph *g, built *b) {
+    kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){KN_BATCH, 7, 6, 3}, 4, "x");
+    kn_tensor *w = kn_param(g, (int64_t[]){27, 4}, 2, KN_INIT_GLOROT_UNIFORM, "W");
+    kn_tensor *bias = kn_param(g, (int64_t[]){4}, 1, KN_INIT_ZEROS, "b");
+    kn_tensor *dk = kn_param(g, (int64_t[]){9, 6}, 2, KN_INIT_GLOROT_UNIFORM, "dk");
+    keep(b, kn_act(g, kn_add(g, kn_conv2d(g, kn_pad2d(g, x, 1, 2, 0, 1), w, 3, 3, 2, 2, 1, 1, false), bias), KN_RELU));
+    keep(b, kn_depthwise_conv2d(g, kn_pad2d(g, x, 2, 0, 1, 1), dk, 3, 3, 2, 1, 1, 1, true));
+    kn_tensor *shared = kn_pad2d(g, x, 1, 1, 1, 1);
+    keep(b, kn_conv2d(g, shared, w, 3, 3, 1, 1, 1, 1, false));
+    keep(b, kn_depthwise_conv2d(g, shared, dk, 3, 3, 1, 1, 2, 2, false));
+}
+
 static void build_chain(kn_graph *g, built *b) {
     kn_tensor *x = input2(g, 4, "x"), *a = input2(g, 4, "a"), *c = input2(g, 4, "c");
     keep(b, kn_act(g, kn_add(g, kn_mul(g, x, a), c), KN_RELU));
@@ -658,6 +673,25 @@ static void test_fuse(kn_ctx *ctx) {
     b = make(ctx, build_vector_by_one, KN_PASS_FUSE);
     CHECK(b.ok && b.keep[0]->op == KN_OP_ELEMENTWISE, "fuse: sigmoid(v * one + c) not fused");
     check_same(ctx, "fuse (vector times a one-element vector)", build_vector_by_one, &b, 0);
+    kn_graph_free(b.g);
+
+    b = make(ctx, build_padded_convs, KN_PASS_FUSE);
+    if (b.ok) {
+        kn_tensor *c = b.keep[0], *d = b.keep[1];
+        CHECK(c->op == KN_OP_CONV2D && strcmp(c->fused, "pad2d+conv2d+add+relu") == 0 && c->src[0]->op == KN_OP_INPUT,
+              "fuse: relu(conv(pad(x)) + b) is %s '%s', expected conv2d 'pad2d+conv2d+add+relu' reading x",
+              kn__op_info(c->op)->name, c->fused);
+        kn__win w = kn__win_unpack(c);
+        CHECK(w.pt == 1 && w.pl == 0 && w.oh == 4 && w.ow == 3, "fuse: the padded conv's window starts at (%d, %d), %dx%d",
+              w.pt, w.pl, w.oh, w.ow);
+        w = kn__win_unpack(d);
+        CHECK(d->op == KN_OP_DEPTHWISE_CONV2D && strcmp(d->fused, "pad2d+depthwise_conv2d") == 0 && w.pt == 3 && w.pl == 2,
+              "fuse: the 'same' depthwise conv of pad(x) is '%s', its window at (%d, %d), expected (3, 2): 'same' (1, 1) "
+              "plus the padding's (2, 1)", d->fused, w.pt, w.pl);
+        CHECK(count_op(b.g, KN_OP_PAD2D) == 1, "fuse: %d pad2d nodes left, expected the one read twice",
+              count_op(b.g, KN_OP_PAD2D));
+    }
+    check_same(ctx, "fuse (zero padding into convolutions)", build_padded_convs, &b, fuse_tol);
     kn_graph_free(b.g);
 
     /* a training step: dense forward, activation gradients in the backward matmuls,

@@ -4,7 +4,8 @@
  *   - dense: matmul + bias row + activation in one GEMM whose epilogue adds the bias and
  *     applies the activation while each block of the output is in cache;
  *   - convolution: bias and activation in the epilogue of each block's GEMM (conv_gemm.c);
- *     a depthwise convolution's applied to each output row as its kernel finishes it;
+ *     a depthwise convolution's applied to each output row as its kernel finishes it; a
+ *     zero padding before either into its window (inference);
  *   - an activation's gradient into the matmul that makes the incoming gradient;
  *   - the optimizer: one update pass over every parameter instead of one per parameter;
  *   - chains of elementwise ops into one loop (ew_program.h).
@@ -96,10 +97,32 @@ static void fuse_dense(kn_graph *g, kn_tensor *t) {
 
 /* ------------------------------------------------------------- convolution + bias + act */
 
-static void conv_label(kn_tensor *t) {
+/* "pad2d+" when fuse_pad gave the convolution x its padding, else "". */
+static const char *padded(const kn_tensor *x) { return strncmp(x->fused, "pad2d+", 6) == 0 ? "pad2d+" : ""; }
+
+static void conv_label(kn_tensor *t, const kn_tensor *x) {
     kn_activation act = (kn_activation)t->iparam[4];
-    snprintf(t->fused, sizeof t->fused, "conv2d%s%s%s", t->src[2] ? "+add" : "", act != KN_LINEAR ? "+" : "",
+    snprintf(t->fused, sizeof t->fused, "%sconv2d%s%s%s", padded(x), t->src[2] ? "+add" : "", act != KN_LINEAR ? "+" : "",
              act != KN_LINEAR ? kn_activation_name(act) : "");
+}
+
+/* A zero padding before a convolution (a depthwise one's too) becomes the convolution's own:
+ * its window starts `top` rows and `left` columns earlier and reads zeros past the image's
+ * edges, as its 'same' padding does, so the padded copy of the image is never made
+ * (imported models' explicit pads: ResNet's stem, MobileNet's stride-2 layers). Inference
+ * graphs only: a training graph's backward reads the padded image. */
+static void fuse_pad(kn_graph *g, kn_tensor *t) {
+    kn_tensor *p = t->src[0];
+    if ((t->op != KN_OP_CONV2D && t->op != KN_OP_DEPTHWISE_CONV2D) || g->has_backward || !p || !private_to(p, KN_OP_PAD2D))
+        return;
+    for (int k = 0; k < 4; k++)
+        if (p->iparam[k] < 0) return; /* (a crop) */
+    kn__win w = kn__win_unpack(t);
+    if (w.pt + p->iparam[0] > 255 || w.pl + p->iparam[2] > 255) return;
+    w.pt += p->iparam[0], w.pl += p->iparam[2];
+    kn__win_pack(t, &w);
+    kn__rewire(g, t, p->src[0], t->src[1], t->src[2], t->src[3]);
+    snprintf(t->fused, sizeof t->fused, "pad2d+%s", kn__op_info(t->op)->name);
 }
 
 /* t takes over the convolution x (its window, kernel and bias) with t's own op on top. */
@@ -108,7 +131,7 @@ static void become_conv(kn_graph *g, kn_tensor *t, kn_tensor *x, kn_tensor *bias
     for (int i = 0; i < 4; i++) t->iparam[i] = x->iparam[i];
     t->iparam[4] = act;
     kn__rewire(g, t, x->src[0], x->src[1], bias, NULL);
-    conv_label(t);
+    conv_label(t, x);
 }
 
 /* An activation's gradient applied by the kernel that makes the incoming gradient, image
@@ -170,7 +193,7 @@ static void fuse_depthwise(kn_graph *g, kn_tensor *t) {
     for (int i = 0; i < 4; i++) t->iparam[i] = x->iparam[i];
     t->iparam[4] = act;
     kn__rewire(g, t, x->src[0], x->src[1], bias, NULL);
-    snprintf(t->fused, sizeof t->fused, "depthwise_conv2d%s%s%s", bias ? "+add" : "", act != KN_LINEAR ? "+" : "",
+    snprintf(t->fused, sizeof t->fused, "%sdepthwise_conv2d%s%s%s", padded(x), bias ? "+add" : "", act != KN_LINEAR ? "+" : "",
              act != KN_LINEAR ? kn_activation_name((kn_activation)act) : "");
 }
 
@@ -323,6 +346,7 @@ kn_status kn__pass_fuse(kn_graph *g) {
         if (g->nodes[i]->op == KN_OP_LOSS && !(g->nodes[i]->flags & KN_FLAG_DEAD)) fuse_loss(g, g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++)
         if (!(g->nodes[i]->flags & (KN_FLAG_DEAD | KN_FLAG_FOLDED))) {
+            fuse_pad(g, g->nodes[i]);
             fuse_dense(g, g->nodes[i]);
             fuse_conv(g, g->nodes[i]);
             fuse_depthwise(g, g->nodes[i]);
