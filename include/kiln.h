@@ -1338,9 +1338,18 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
  * (no mask_zero), simple_rnn, lstm, gru and bidirectional ones,
  * activations and merges (residual and branching networks). Its input is kiln's: (N,
  * features), or images (N, H, W, C) (Transposes to and from NCHW go around the convolutions
- * and pooling inside). A CSV preprocessing the model keeps is not in the graph. Other layers
+ * and pooling inside). A CSV preprocessing the model keeps begins the graph when its
+ * columns are all numbers (imputing, dropping constant columns, poly=2, scaling, PCA): the
+ * input is then the raw columns (N, columns) as `kiln predict` reads them, their names in
+ * metadata_props "kiln.inputs"; one with categorical, date, text or sequence columns is
+ * refused naming the column (export the network alone with network_only). Other layers
  * are refused naming the layer (KN_ERR_UNSUPPORTED). Written atomically. */
 kn_status kn_model_export_onnx(kn_model *m, const char *path);
+
+typedef struct kn_onnx_export_opts {
+    bool network_only; /* leave a CSV preprocessing out: the graph's input is the model's own */
+} kn_onnx_export_opts;
+kn_status kn_model_export_onnx_ex(kn_model *m, const char *path, const kn_onnx_export_opts *opts);
 
 /* An inference session: its own activation buffers over the model's weights, shared
  * read-only, so threads predict concurrently (one session per thread). Create sessions

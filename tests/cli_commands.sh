@@ -322,6 +322,37 @@ run export-mlp -- export "$MODEL" "$T/mlp_out.onnx" --quiet
 if [ "$RC" -eq 0 ] && [ -s "$T/mlp_out.onnx" ]; then pass export-mlp; else fail export-mlp "exit $RC: $(head -n 1 "$T/err")"; fi
 expect_error export-no-out 2 "missing OUT" -- export "$T/branches.kiln"
 if [ -e "$T/x.onnx" ]; then fail export-nothing-left "a failed export left a file"; else pass export-nothing-left; fi
+# a CSV model's preprocessing (missing values imputed, poly=2, scaling, PCA) begins its ONNX
+# graph: raw columns in, kiln predict's probabilities out (tests/onnx_eval.py, numpy)
+TESTS=$(cd "$(dirname "$0")" && pwd)
+printf 'sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.3,,4.9,1.5\n7.7,2.6,6.9,\n' >"$T/iris_rows.csv"
+printf '5.1 3.5 1.4 0.2\n6.3 nan 4.9 1.5\n7.7 2.6 6.9 nan\n' >"$T/iris_raw.txt"
+run train-iris-prep -- train '{"layers": [{"type": "dense", "units": 8, "activation": "relu"}, {"type": "dense", "units": 3, "activation": "softmax"}], "epochs": 5}' \
+    --data "csv:$TESTS/data/iris.csv:poly=2:pca=5" --out "$T/irisp" --quiet
+run predict-iris-prep -- predict "$T/irisp/model.kiln" "$T/iris_rows.csv" --top 3 --json
+cp "$T/out" "$T/iris_pred.json"
+run export-iris-prep -- export "$T/irisp/model.kiln" "$T/irisp.onnx" --json
+json export-iris-prep-json "assert o['params'] == 75, o"
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import onnx' 2>/dev/null; then
+    if /usr/bin/python3 "$TESTS/onnx_eval.py" "$T/irisp.onnx" "$T/iris_raw.txt" >"$T/iris_onnx.txt" 2>"$T/err" &&
+        why=$(/usr/bin/python3 -c "
+import json, sys
+pred = json.load(open(sys.argv[1]))['predictions']
+rows = [list(map(float, line.split())) for line in open(sys.argv[2])]
+assert len(pred) == len(rows) == 3, (len(pred), len(rows))
+for p, r in zip(pred, rows):
+    for t in p['top']:
+        assert abs(t['probability'] - r[t['class']]) < 1e-5, (t, r)
+" "$T/iris_pred.json" "$T/iris_onnx.txt" 2>&1); then pass export-iris-prep-numpy
+    else fail export-iris-prep-numpy "$(head -n 1 "$T/err") $why"; fi
+else echo "SKIP export-iris-prep-numpy: /usr/bin/python3 with onnx (python3-onnx) needed"; fi
+# a categorical column has no float graph: refused naming it; --network-only exports the network
+printf 'color,size,y\nred,1,a\nblue,2,b\nred,3,a\ngreen,4,b\nblue,5,a\nred,6,b\n' >"$T/colors.csv"
+run train-colors -- train '{"layers": [{"type": "dense", "units": 2, "activation": "softmax"}], "epochs": 1}' \
+    --data "csv:$T/colors.csv" --out "$T/colors" --quiet
+expect_error export-prep-categorical 1 "column 'color' is categorical" -- export "$T/colors/model.kiln" "$T/colors.onnx"
+run export-network-only -- export "$T/colors/model.kiln" "$T/colors.onnx" --network-only --json
+json export-network-only-json "assert o['params'] > 0, o"
 
 # ---------------------------------------------------------------- graph, --passes
 
@@ -700,8 +731,11 @@ run export-lstm -- export "$T/lstm/model.kiln" "$T/lstm.onnx" --json
 json export-lstm-json "assert o['params'] > 0 and o['bytes'] > 4 * o['params'], o"
 run predict-lstm-tokens -- predict "$T/lstm/model.kiln" "$T/tokens_new.csv" --json
 json predict-lstm-tokens-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
-# the exported file read back (embedding, bidirectional LSTM): the same labels, class names kept
-run predict-lstm-onnx -- predict "$T/lstm.onnx" "$T/tokens_new.csv" --json
+# its export begins with its CSV preprocessing (raw columns in), which kiln import refuses;
+# the network alone read back (embedding, bidirectional LSTM): the same labels, class names kept
+expect_error import-prep-onnx 1 "kiln model's CSV preprocessing" -- import "$T/lstm.onnx" "$T/r.kiln"
+run export-lstm-net -- export "$T/lstm/model.kiln" "$T/lstm_net.onnx" --network-only --quiet
+run predict-lstm-onnx -- predict "$T/lstm_net.onnx" "$T/tokens_new.csv" --json
 json predict-lstm-onnx-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
 # free text as token ids (sequence=, Keras's TextVectorization(output_mode="int")) through an
 # embedding (models/embedding_text.json on text_reviews.csv, make_text_reviews.py): trains
@@ -750,7 +784,8 @@ if grep -q "multi_head_attention(name=attention, num_heads=2, key_dim=16" "$T/ou
 else
     fail info-transformer-text-layers "$(grep -i 'layers' "$T/out" | head -2)"
 fi
-expect_error export-transformer 1 "(embedding): mask_zero" -- export "$T/tt/model.kiln" "$T/tt.onnx"
+expect_error export-transformer-text 1 "column 'review' is sequence" -- export "$T/tt/model.kiln" "$T/tt.onnx"
+expect_error export-transformer 1 "(embedding): mask_zero" -- export "$T/tt/model.kiln" "$T/tt.onnx" --network-only
 run predict-transformer-text -- predict "$T/tt/model.kiln" "$T/seq_new.csv" --json
 json predict-transformer-text-json "assert [p['label'] for p in o['predictions']] == ['positive', 'negative'], o"
 expect_error train-attention-flat 1 "layers[0] multi_head_attention: its query must be a sequence (steps, channels), got 1 dimension" \

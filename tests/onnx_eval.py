@@ -10,7 +10,7 @@ asymmetric floor, linear half-pixel), Slice, PRelu, MaxPool, AveragePool
 Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
 Mul, Div (broadcasting), Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax (opset 13's:
 over one axis), LeakyRelu, Elu, Selu, Softplus, Softsign, HardSigmoid, Clip, Exp, Erf,
-Sqrt. Computed in float64.
+Sqrt, IsNaN, Where (a CSV preprocessing's imputing). Computed in float64.
 
 usage: /usr/bin/python3 tests/onnx_eval.py MODEL.onnx INPUTS.txt > OUTPUTS.txt
   INPUTS.txt: one sample a line, its values in the model input's order (kiln's);
@@ -253,6 +253,8 @@ def run(model, x):
         elif op == "HardSigmoid": y = np.clip(a.get("alpha", 0.2) * i[0] + a.get("beta", 0.5), 0, 1)
         elif op == "Clip": y = np.clip(i[0], i[1] if len(i) > 1 else -np.inf, i[2] if len(i) > 2 else np.inf)
         elif op == "Exp": y = np.exp(i[0])
+        elif op == "IsNaN": y = np.isnan(i[0])
+        elif op == "Where": y = np.where(i[0], i[1], i[2])
         elif op == "Sqrt": y = np.sqrt(i[0])
         elif op == "Erf": y = np.vectorize(math.erf)(i[0])
         else:

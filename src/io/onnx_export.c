@@ -42,9 +42,12 @@
  * first needs that order and another back where kiln's (H, W, C) order matters (a flatten,
  * a dense layer, the output): the model computes what kiln does, on the same rows. The
  * CSV preprocessing a model may keep is not part of the graph (its inputs are the model's
- * own, standardized or scaled). Other layers (conv1d_transpose), masks (an embedding's
+ * own, standardized or scaled) unless it is all numbers: then the graph begins with it and
+ * takes the raw CSV columns (export_prep; kn_onnx_export_opts.network_only leaves it out).
+ * Other layers (conv1d_transpose), masks (an embedding's
  * mask_zero, and an attention input carrying one) and the few options export_layer names
  * are refused in one line naming the layer. */
+#include "data/preprocess.h"
 #include "nn/model.h"
 
 #include <cjson/cJSON.h>
@@ -1049,7 +1052,124 @@ static void value_info(pbw *g, int field, const char *name, const int64_t *dims,
     field_msg(g, field, &vi);
 }
 
-kn_status kn_model_export_onnx(kn_model *m, const char *path) {
+/* ------------------------------------------------------------- CSV preprocessing */
+
+/* v (n doubles) as an f32 initializer of dims, named from stem into name; false out of memory. */
+static bool doubles_const(exporter *e, char *name, const char *stem, const double *v, const int64_t *dims, int nd) {
+    int64_t n = 1;
+    for (int k = 0; k < nd; k++) n *= dims[k];
+    float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
+    if (!f) return false;
+    for (int64_t k = 0; k < n; k++) f[k] = (float)v[k];
+    fresh(e, name, stem);
+    init_tensor(e, name, dims, nd, f, NULL);
+    free(f);
+    return true;
+}
+
+/* out = x's columns idx (n of them). */
+static void gather_cols(exporter *e, const char *x, const int64_t *idx, int64_t n, char *out) {
+    char in[NAME];
+    int_const(e, in, "cols", idx, n);
+    node nd;
+    node_begin(e, &nd, "Gather");
+    node_in(&nd, x);
+    node_in(&nd, in);
+    fresh(e, out, "t");
+    node_out(&nd, out);
+    attr_int(&nd, "axis", 1);
+    node_end(e, &nd);
+}
+
+/* The CSV preprocessing the model keeps (data/preprocess.h), when its columns are all
+ * numbers: the graph's input is then the raw columns (N, columns) of a CSV row, in the
+ * order `kiln info` lists them, as `kiln predict` reads them; out receives the name of the
+ * model inputs they make. Missing values (NaN) take their fitted fill (IsNaN, Where); the
+ * numeric features kept (Gather; constant ones are dropped); poly=2's products x_i x_j, i
+ * <= j (Gather, Gather, Mul, Concat); the scaling (x - shift) * mul (Sub, Mul); PCA's
+ * projection (x - mean) components^T (Sub, MatMul). Computed in float (kiln's in double):
+ * the features agree to float rounding. Categories, dates, text and token sequences, which
+ * an ONNX graph of floats cannot take from strings, are refused naming the column. */
+static kn_status export_prep(exporter *e, const struct kn_preprocessor *p, char *out) {
+    static const char *const kinds[] = {"numeric", "categorical", "date", "text", "sequence"};
+    for (int64_t j = 0; j < p->n_cols; j++)
+        if (p->cols[j].kind != KN__COL_NUMERIC) {
+            char what[160];
+            snprintf(what, sizeof what, "'%.60s' is %s", p->cols[j].name, kinds[p->cols[j].kind]);
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: the model's CSV preprocessing: column %s (an ONNX graph of "
+                        "floats takes numeric columns only; --network-only exports the network alone, its inputs the %s",
+                        what, "preprocessed features)");
+        }
+    char x[NAME], t[NAME], c[NAME], lin[NAME];
+    snprintf(x, NAME, "input");
+    bool fills = false;
+    double *fill = malloc((size_t)p->n_cols * sizeof *fill);
+    if (!fill) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", "preprocessing", "");
+    for (int64_t j = 0; j < p->n_cols; j++) fill[j] = p->cols[j].fill, fills |= !isnan(fill[j]);
+    if (fills) { /* where x is NaN, the column's fill (NaN itself where impute=drop: left missing) */
+        char nan[NAME], f[NAME];
+        unary(e, "IsNaN", x, nan);
+        bool ok = doubles_const(e, f, "fill", fill, &p->n_cols, 1);
+        node nd;
+        node_begin(e, &nd, "Where");
+        node_in(&nd, nan), node_in(&nd, f), node_in(&nd, x);
+        fresh(e, t, "t");
+        node_out(&nd, t);
+        node_end(e, &nd);
+        snprintf(x, NAME, "%s", t);
+        if (!ok) e->nodes.oom = true;
+    }
+    free(fill);
+    bool all = p->n_num1 == p->n_cols;
+    for (int64_t i = 0; all && i < p->n_num1; i++) all = p->num_base[i] == i;
+    if (all) snprintf(lin, NAME, "%s", x);
+    else gather_cols(e, x, p->num_base, p->n_num1, lin); /* the kept columns */
+    snprintf(x, NAME, "%s", lin);
+    if (p->poly == 2) { /* [x, x_i x_j for i <= j] */
+        int64_t n = p->n_num1, pairs = n * (n + 1) / 2, k = 0;
+        int64_t *ij = malloc((size_t)(2 * pairs + 1) * sizeof *ij);
+        if (!ij) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", "preprocessing", "");
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = i; j < n; j++) ij[k] = i, ij[pairs + k] = j, k++;
+        char a[NAME], b[NAME], prod[NAME];
+        gather_cols(e, lin, ij, pairs, a);
+        gather_cols(e, lin, ij + pairs, pairs, b);
+        free(ij);
+        binary(e, "Mul", a, b, prod);
+        node nd;
+        node_begin(e, &nd, "Concat");
+        node_in(&nd, lin), node_in(&nd, prod);
+        fresh(e, x, "t");
+        node_out(&nd, x);
+        attr_int(&nd, "axis", 1);
+        node_end(e, &nd);
+    }
+    if (p->scale != KN__SCALE_NONE && p->n_num) { /* (x - shift) * mul */
+        if (!doubles_const(e, c, "shift", p->shift, &p->n_num, 1)) e->nodes.oom = true;
+        binary(e, "Sub", x, c, t);
+        if (!doubles_const(e, c, "mul", p->mul, &p->n_num, 1)) e->nodes.oom = true;
+        binary(e, "Mul", t, c, x);
+    }
+    if (p->pca.k > 0) { /* (x - mean) components^T: (N, d) x (d, k) */
+        int64_t d = p->pca.d, k = p->pca.k;
+        double *ct = malloc((size_t)(d * k) * sizeof *ct);
+        if (!ct) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", "preprocessing", "");
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t j = 0; j < k; j++) ct[i * k + j] = p->pca.components[j * d + i];
+        bool ok = doubles_const(e, c, "mean", p->pca.mean, &d, 1);
+        binary(e, "Sub", x, c, t);
+        ok = ok && doubles_const(e, c, "components", ct, (int64_t[]){d, k}, 2);
+        free(ct);
+        binary(e, "MatMul", t, c, x);
+        if (!ok) e->nodes.oom = true;
+    }
+    snprintf(out, NAME, "%s", x);
+    return e->st;
+}
+
+kn_status kn_model_export_onnx(kn_model *m, const char *path) { return kn_model_export_onnx_ex(m, path, NULL); }
+
+kn_status kn_model_export_onnx_ex(kn_model *m, const char *path, const kn_onnx_export_opts *opts) {
     if (!m || !path) return KN_ERR_INVALID_ARGUMENT;
     kn_ctx *ctx = m->ctx;
     if (strcmp(kn_model_type(m), "sequential") != 0)
@@ -1066,6 +1186,8 @@ kn_status kn_model_export_onnx(kn_model *m, const char *path) {
     if (in->image) in->h = m->input_shape[0], in->w = m->input_shape[1], in->c = m->input_shape[2];
     else if (in->seq) in->l = m->input_shape[0], in->c = m->input_shape[1];
     else in->f = m->input_shape[0];
+    const struct kn_preprocessor *prep = opts && opts->network_only ? NULL : m->prep;
+    if (prep && m->input_ndim == 1) export_prep(&e, prep, in->nhwc); /* raw CSV columns in */
     for (int i = 0; i < m->n_layers && !e.st; i++) export_layer(&e, i);
     /* the output, in kiln's order, named "output" */
     pbw graph = {0}, model = {0}, opset = {0};
@@ -1079,7 +1201,8 @@ kn_status kn_model_export_onnx(kn_model *m, const char *path) {
         put(&graph, e.nodes.p, e.nodes.n);
         field_str(&graph, 2, "kiln");
         put(&graph, e.inits.p, e.inits.n);
-        value_info(&graph, 11, "input", m->input_shape, m->input_ndim);
+        if (prep) value_info(&graph, 11, "input", &prep->n_cols, 1);
+        else value_info(&graph, 11, "input", m->input_shape, m->input_ndim);
         const kn__layer *L = &m->layers[m->n_layers - 1];
         value_info(&graph, 12, "output", L->shape, L->ndim);
         if (e.nodes.oom || e.inits.oom) graph.oom = true;
@@ -1106,6 +1229,18 @@ kn_status kn_model_export_onnx(kn_model *m, const char *path) {
             } else {
                 model.oom = true;
             }
+            free(text);
+            cJSON_Delete(list);
+        }
+        if (prep) { /* the raw columns the graph takes, in order ("kiln.inputs", a JSON list) */
+            cJSON *list = cJSON_CreateArray();
+            for (int64_t j = 0; list && j < prep->n_cols; j++) cJSON_AddItemToArray(list, cJSON_CreateString(prep->cols[j].name));
+            char *text = list ? cJSON_PrintUnformatted(list) : NULL;
+            pbw entry = {0};
+            field_str(&entry, 1, "kiln.inputs");
+            field_str(&entry, 2, text ? text : "[]");
+            field_msg(&model, 14, &entry);
+            if (!text) model.oom = true;
             free(text);
             cJSON_Delete(list);
         }

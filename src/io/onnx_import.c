@@ -1387,6 +1387,9 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
                 !(s.layers = cJSON_CreateArray())))
         st = kn__imp_oom(&s);
     if (!st) cJSON_AddItemToObject(s.desc, "layers", s.layers);
+    if (!st && m.raw_inputs)
+        st = kn__imp_fail(&s, KN_ERR_UNSUPPORTED, "the graph begins with a kiln model's CSV preprocessing (raw columns "
+                          "in), which kiln import does not read: use the .kiln file, or kiln export --network-only", NULL);
     if (!st) st = read_input(&s);
     if (!st) st = read_nodes(&s);
     if (!st) st = set_loss(&s, opts);

@@ -478,7 +478,8 @@ static bool parse_opset(parser *s, pb r, kn__onnx_model *m) {
     return true;
 }
 
-/* A metadata_props entry: "kiln.labels" kept (at most 64 KB), the rest skipped. */
+/* A metadata_props entry: "kiln.labels" kept (at most 64 KB), "kiln.inputs" noted, the rest
+ * skipped. */
 static bool parse_metadata(parser *s, pb r, kn__onnx_model *m) {
     pb key_b = {0}, value_b = {0};
     while (r.p < r.end) {
@@ -495,6 +496,7 @@ static bool parse_metadata(parser *s, pb r, kn__onnx_model *m) {
         }
     }
     size_t kl = (size_t)(key_b.end - key_b.p), vl = (size_t)(value_b.end - value_b.p);
+    if (kl == 11 && memcmp(key_b.p, "kiln.inputs", 11) == 0) m->raw_inputs = true;
     if (kl != 11 || memcmp(key_b.p, "kiln.labels", 11) != 0 || vl > 65536 || m->labels) return true;
     if (!(m->labels = malloc(vl + 1))) return out_of_memory(s, "metadata_props");
     if (vl) memcpy(m->labels, value_b.p, vl);

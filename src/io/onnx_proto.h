@@ -67,6 +67,7 @@ typedef struct {
     int64_t ir_version, opset; /* opset: the default domain's, 0 when the file names none */
     char producer[64];
     char *labels; /* metadata_props' "kiln.labels" (a JSON list of class names kiln export wrote), or NULL */
+    bool raw_inputs; /* metadata_props has "kiln.inputs": the graph begins with a kiln model's CSV preprocessing */
     kn__onnx_node *nodes;
     int n_nodes;
     kn__onnx_tensor *inits;

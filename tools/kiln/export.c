@@ -19,18 +19,24 @@ static const char export_help[] =
     "(residual and branching networks). Its input is kiln's: (batch,\n"
     "features), or images (batch, height, width, channels); Transposes to and from ONNX's\n"
     "(batch, channels, height, width) go around the convolutions and pooling inside. A CSV\n"
-    "preprocessing the model keeps is not part of the graph. Other layers are refused, named.\n"
+    "preprocessing the model keeps begins the graph when its columns are all numbers (the\n"
+    "input is then the raw columns, as kiln predict reads them: imputing, constant columns\n"
+    "dropped, poly=2, scaling, PCA); one with other columns is refused, naming the column.\n"
+    "Other layers are refused, named.\n"
     "\n"
-    "options:\n" CLI_GLOBAL_HELP
+    "options:\n"
+    "  --network-only     leave the CSV preprocessing out: the input is the model's own\n"
+    "                     (the preprocessed features)\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: model, out, params, bytes.\n";
 
 typedef struct export_args {
     const char *model, *out;
+    bool network_only;
 } export_args;
 
 #define AT(field) offsetof(export_args, field)
-static const cli_option export_options[] = {{0}};
+static const cli_option export_options[] = {CLI_FLAG("--network-only", AT(network_only)), {0}};
 static const cli_positional export_positionals[] = {{AT(model), "MODEL (a .kiln or .onnx file)"}, {AT(out), NULL}};
 static const cli_command export_command = {"export", export_help, export_options, export_positionals,
                                            CLI_COUNT(export_positionals)};
@@ -45,7 +51,7 @@ int cmd_export(int argc, char **argv, cli_global *g) {
     if (!ctx) return CLI_RUNTIME;
     kn_model *m = NULL;
     kn_status st = cli_load_model(ctx, args.model, &m);
-    if (!st) st = kn_model_export_onnx(m, args.out);
+    if (!st) st = kn_model_export_onnx_ex(m, args.out, &(kn_onnx_export_opts){.network_only = args.network_only});
     int rc = st ? cli_fail(ctx, st) : CLI_OK;
     struct stat sb;
     long long bytes = !rc && stat(args.out, &sb) == 0 ? (long long)sb.st_size : 0;
