@@ -1333,7 +1333,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
 
 /* ONNX export (io/onnx_export.c): a network as an ONNX model (opset 13) computing what kiln
  * does, for ONNX Runtime, TensorRT and the rest: dense, conv2d, depthwise and separable
- * convolutions, conv2d_transpose, pooling, flatten, reshape, batch norm, zero padding,
+ * convolutions, conv2d_transpose and conv1d_transpose, pooling, flatten, reshape, batch norm, zero padding,
  * cropping, up_sampling2d, prelu, rescaling, dropout, conv1d and 1-D pooling, embeddings
  * (no mask_zero), simple_rnn, lstm, gru and bidirectional ones,
  * activations and merges (residual and branching networks). Its input is kiln's: (N,

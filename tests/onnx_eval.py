@@ -43,6 +43,8 @@ def as_2d(x, a, w=None):
             b[k] = [one] + list(b[k])
     if "pads" in b:
         b["pads"] = [0, b["pads"][0], 0, b["pads"][1]]
+    if "output_padding" in b:
+        b["output_padding"] = [0] + list(b["output_padding"])
     return x[:, :, None, :], b, (w[:, :, None, :] if w is not None else None)
 
 
@@ -114,6 +116,9 @@ def conv(x, w, b, a):
 
 
 def conv_transpose(x, w, b, a):
+    if x.ndim == 3:
+        x2, a2, w2 = as_2d(x, a, w)
+        return conv_transpose(x2, w2, b, a2)[:, :, 0, :]
     n, c, h, wd = x.shape
     _, f, kh, kw = w.shape
     sh, sw = a.get("strides", [1, 1])

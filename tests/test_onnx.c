@@ -164,6 +164,8 @@ static const onnx_case cases[] = {
     {"textcnn", 0, 0, 12, false, 3, "embedding conv1d max_pool1d conv1d global_max_pool1d dense", 'i'},
     {"step_dense", 0, 5, 4, false, 2, "time_distributed global_average_pool1d dense", 's'},
     {"raw_conv1d", 3, 0, 10, false, 2, "zero_padding1d conv1d average_pool1d flatten dense", 'c'},
+    /* ConvTranspose1d with pads: conv1d_transpose 'valid' and a crop, the relu after it its own layer */
+    {"deconv1d", 3, 0, 5, false, 2, "conv1d_transpose cropping1d activation flatten dense", 'c'},
     /* GELU and Mish as PyTorch spells them in nodes: each the dense layer's activation */
     {"gelu_mish", 0, 0, 5, false, 3, "dense dense dense", 0},
     /* a learned (L, C) table added, LayerNorm spelled in nodes (opset 13) and as LayerNormalization (17) */
@@ -310,6 +312,11 @@ static void native_exports(void) {
          "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"simple_rnn\", \"units\": 4, \"activation\": \"relu\", \"return_sequences\": true}, "
          "{\"type\": \"bidirectional\", \"layer\": {\"type\": \"lstm\", \"units\": 2, \"return_sequences\": true}, \"merge_mode\": \"mul\"}, "
          "{\"type\": \"lstm\", \"units\": 3, \"go_backwards\": true}, {\"type\": \"dense\", \"units\": 2}]}"},
+        {"conv1d_t",
+         "{\"input_shape\": [6, 2], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 3, \"kernel_size\": 3, \"strides\": 2, \"padding\": \"same\", \"activation\": \"relu\"}, "
+         "{\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": 2, \"strides\": 3, \"output_padding\": 1, \"dilation_rate\": 1}, "
+         "{\"type\": \"conv1d_transpose\", \"filters\": 2, \"kernel_size\": 3, \"dilation_rate\": 2, \"use_bias\": false}, "
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"},
         {"mlp_acts",
          "{\"input_shape\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 6, \"activation\": \"selu\"}, "
          "{\"type\": \"dense\", \"units\": 6, \"activation\": \"softplus\"}, {\"type\": \"dense\", \"units\": 6, \"activation\": \"softsign\"}, "
@@ -432,12 +439,21 @@ static void native_exports(void) {
     CHECK(st == KN_ERR_UNSUPPORTED && strstr(kn_last_error(ctx), "(embedding): mask_zero") && access("/tmp/kiln_never.onnx", F_OK) != 0,
           "masked embedding export: %s (%s)", kn_status_name(st), kn_last_error(ctx));
     kn_model_free(m);
-    st = kn_model_from_json(ctx, "{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"conv1d_transpose\", \"filters\": 3, "
-                                 "\"kernel_size\": 2}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}", NULL, &m, &spec);
+    st = kn_model_from_json(ctx, "{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"lstm\", \"units\": 3, "
+                                 "\"go_backwards\": true}, {\"type\": \"dense\", \"units\": 2}]}", NULL, &m, &spec);
     if (!st) st = kn_model_compile(m, &spec.compile);
     if (!st) st = kn_model_export_onnx(m, "/tmp/kiln_never.onnx");
-    CHECK(st == KN_ERR_UNSUPPORTED && strstr(kn_last_error(ctx), "(conv1d_transpose) has no ONNX form") &&
-          access("/tmp/kiln_never.onnx", F_OK) != 0, "conv1d_transpose export: %s (%s)", kn_status_name(st), kn_last_error(ctx));
+    CHECK(st == KN_OK, "a go_backwards LSTM's final state exports: %s", kn_last_error(ctx));
+    unlink("/tmp/kiln_never.onnx");
+    kn_model_free(m);
+    st = kn_model_from_json(ctx, "{\"input_shape\": [3], \"layers\": [{\"name\": \"a\", \"type\": \"dense\", \"units\": 2}, "
+                                 "{\"name\": \"b\", \"type\": \"dense\", \"units\": 2, \"inputs\": \"input\"}, "
+                                 "{\"name\": \"c\", \"type\": \"dense\", \"units\": 2, \"inputs\": \"input\"}, "
+                                 "{\"type\": \"multiply\", \"inputs\": [\"a\", \"b\", \"c\"]}]}", NULL, &m, &spec);
+    if (!st) st = kn_model_compile(m, &spec.compile);
+    if (!st) st = kn_model_export_onnx(m, "/tmp/kiln_never.onnx");
+    CHECK(st == KN_ERR_UNSUPPORTED && strstr(kn_last_error(ctx), "a multiply of more than 2 inputs") &&
+          access("/tmp/kiln_never.onnx", F_OK) != 0, "three-input multiply export: %s (%s)", kn_status_name(st), kn_last_error(ctx));
     printf("refused export: %s\n", kn_last_error(ctx));
     kn_model_free(m);
     kn_ctx_free(ctx);

@@ -13,6 +13,7 @@
  *   flatten, reshape            Flatten, Reshape ([0, target...])
  *   zero_padding2d, cropping2d  Pad (zeros), Slice
  *   conv2d_transpose            ConvTranspose: W (C, F, KH, KW); kiln's crop as pads
+ *   conv1d_transpose            ConvTranspose 1-D over (N, C, L): W (C, F, K)
  *   up_sampling2d               Resize (nearest: asymmetric, floor; bilinear: half-pixel)
  *   prelu                       PRelu (alpha in kiln's (H, W, C) order)
  *   rescaling                   Mul, Add
@@ -44,9 +45,8 @@
  * CSV preprocessing a model may keep is not part of the graph (its inputs are the model's
  * own, standardized or scaled) unless it is all numbers: then the graph begins with it and
  * takes the raw CSV columns (export_prep; kn_onnx_export_opts.network_only leaves it out).
- * Other layers (conv1d_transpose), masks (an embedding's
- * mask_zero, and an attention input carrying one) and the few options export_layer names
- * are refused in one line naming the layer. */
+ * Masks (an embedding's mask_zero, and an attention input carrying one) and the few options
+ * export_layer names are refused in one line naming the layer. */
 #include "data/preprocess.h"
 #include "nn/model.h"
 
@@ -856,8 +856,12 @@ static kn_status export_layer(exporter *e, int i) {
             return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a multiply of more than 2 inputs", L->name, type);
         return KN_OK;
     }
-    case KN__LAYER_CONV_TRANSPOSE: { /* ConvTranspose: W (C, F, KH, KW) from kiln's (KH*KW*F, C) */
+    case KN__LAYER_CONV_TRANSPOSE: case KN__LAYER_CONV1D_TRANSPOSE: {
+        /* ConvTranspose: W (C, F, KH, KW) from kiln's (KH*KW*F, C); conv1d_transpose's over
+         * (N, C, L), transposed from and back to kiln's (N, L, C), W (C, F, K) */
         const kn_conv2d_transpose_opts *o = &L->u.conv_transpose;
+        bool seq = L->kind == KN__LAYER_CONV1D_TRANSPOSE;
+        int nsp = seq ? 1 : 2;
         int64_t C = x->c, F = o->filters, taps = (int64_t)o->kernel_h * o->kernel_w;
         const float *K = param(e, i, "kernel", taps * F * C), *b = o->no_bias ? NULL : param(e, i, "bias", F);
         if (!K || (!o->no_bias && !b)) return e->st;
@@ -867,29 +871,39 @@ static kn_status export_layer(exporter *e, int i) {
             for (int64_t f = 0; f < F; f++)
                 for (int64_t tp = 0; tp < taps; tp++) W[(c * F + f) * taps + tp] = K[(tp * F + f) * C + c];
         /* ONNX's output: s (in - 1) + output_padding + (k - 1) d + 1 - pads: kiln's size and
-         * crop (its leading pad) give the pads, an output_padding where kiln's is larger */
-        int64_t in[2] = {x->h, x->w}, pads[4], opad[2];
+         * crop (its leading pad) give the pads, an output_padding where kiln's is larger; a
+         * sequence's axis is kiln's width */
+        int64_t in[2] = {seq ? x->l : x->h, x->w}, pads[4], opad[2], ks[2], ss[2], ds[2];
         int k[2] = {o->kernel_h, o->kernel_w}, s[2] = {o->stride_h, o->stride_w}, d[2] = {o->dilation_h, o->dilation_w};
         int op[2] = {o->has_output_padding ? o->output_padding_h : -1, o->has_output_padding ? o->output_padding_w : -1};
-        for (int a = 0; a < 2; a++) {
+        for (int a = 0; a < nsp; a++) {
+            int src = seq ? 1 : a; /* (a sequence's window is kiln's width) */
             int64_t out_a, crop;
-            kn__conv_transpose_axis(in[a], k[a], s[a], d[a], o->same, op[a], &out_a, &crop);
-            int64_t full = (in[a] - 1) * s[a] + (int64_t)(k[a] - 1) * d[a] + 1, end = full - out_a - crop;
-            pads[a] = crop, pads[a + 2] = end > 0 ? end : 0, opad[a] = end < 0 ? -end : 0;
+            kn__conv_transpose_axis(in[a], k[src], s[src], d[src], o->same, op[src], &out_a, &crop);
+            int64_t full = (in[a] - 1) * s[src] + (int64_t)(k[src] - 1) * d[src] + 1, end = full - out_a - crop;
+            pads[a] = crop, pads[a + nsp] = end > 0 ? end : 0, opad[a] = end < 0 ? -end : 0;
+            ks[a] = k[src], ss[a] = s[src], ds[a] = d[src];
         }
+        char ncl[NAME];
+        if (seq) seq_transpose(e, in_order(e, x, false), ncl);
         node n;
         node_begin(e, &n, "ConvTranspose");
-        node_in(&n, in_order(e, x, true));
-        weights_in(e, &n, W, (int64_t[]){C, F, o->kernel_h, o->kernel_w}, 4, b, F);
+        node_in(&n, seq ? ncl : in_order(e, x, true));
+        weights_in(e, &n, W, (int64_t[]){C, F, ks[0], ks[1]}, 2 + nsp, b, F);
         free(W);
         fresh(e, t, "t");
         node_out(&n, t);
-        attr_ints(&n, "kernel_shape", (int64_t[]){o->kernel_h, o->kernel_w}, 2);
-        attr_ints(&n, "strides", (int64_t[]){o->stride_h, o->stride_w}, 2);
-        attr_ints(&n, "dilations", (int64_t[]){o->dilation_h, o->dilation_w}, 2);
-        attr_ints(&n, "pads", pads, 4);
-        if (opad[0] || opad[1]) attr_ints(&n, "output_padding", opad, 2);
+        attr_ints(&n, "kernel_shape", ks, nsp);
+        attr_ints(&n, "strides", ss, nsp);
+        attr_ints(&n, "dilations", ds, nsp);
+        attr_ints(&n, "pads", pads, 2 * nsp);
+        if (opad[0] || (nsp > 1 && opad[1])) attr_ints(&n, "output_padding", opad, nsp);
         node_end(e, &n);
+        if (seq) {
+            char back[NAME];
+            seq_transpose(e, t, back);
+            return activation(e, o->activation, o->alpha, back, out, false);
+        }
         out = y->nchw;
         return activation(e, o->activation, o->alpha, t, out, true);
     }

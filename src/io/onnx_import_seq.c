@@ -18,6 +18,7 @@
  *                                 bidirectional merge_mode sum / ave / mul
  *   Conv, W (F, C, K)             conv1d over (N, C, L): kernel (K*C, F); 'same', 'causal'
  *                                 (pads [span - 1, 0]) or zero_padding1d then 'valid'
+ *   ConvTranspose, W (C, F, K)    conv1d_transpose 'valid' (kernel (K*F, C)), a cropping1d of its pads
  *   MaxPool, AveragePool 1-D      max_pool1d, average_pool1d
  *   GlobalAveragePool/MaxPool,    global_average_pool1d, global_max_pool1d
  *   ReduceMean/Max over the steps
@@ -168,7 +169,7 @@ kn_status kn__imp_seq_input(imp *s, const kn__onnx_value *in) {
 /* The input read by a convolution, pooling or batch norm is (N, C, L); by anything else (a
  * recurrent op's Transpose, a MatMul) (N, L, C). */
 kn_status kn__imp_resolve_seq(imp *s, const char *op) {
-    static const char *const channels_first[] = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+    static const char *const channels_first[] = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
                                                  "GlobalMaxPool", "BatchNormalization"};
     bool first = false;
     for (size_t k = 0; k < sizeof channels_first / sizeof *channels_first; k++) first |= strcmp(op, channels_first[k]) == 0;
@@ -510,6 +511,52 @@ static kn_status read_conv1d(imp *s) {
     return KN_OK;
 }
 
+/* ConvTranspose of W (C, F, K), group 1: conv1d_transpose 'valid' with its output_padding,
+ * kernel (K*F, C), then a cropping1d of its pads (as read_conv_transpose for images). */
+static kn_status read_conv_transpose1d(imp *s) {
+    kn_status st = need_ncl(s);
+    if (st) return st;
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
+    if (!W || W->ndim != 3 || W->dims[0] != s->c)
+        return kn__imp_unsupported(s, "W must be a 3-D constant (C, F, K) over the input's channels");
+    if (kn__imp_attr_int(s->node, "group", 1) != 1) return kn__imp_unsupported(s, "a grouped ConvTranspose");
+    if (kn__onnx_attr_get(s->node, "output_shape")) return kn__imp_unsupported(s, "output_shape (give pads and output_padding)");
+    const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
+    if (ap && ap->kind == KN__ONNX_ATTR_STRING && ap->s[0] && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "VALID") != 0)
+        return kn__imp_unsupported(s, "auto_pad other than NOTSET or VALID");
+    int64_t C = s->c, F = W->dims[1], K = W->dims[2], str, dil, pads[2], opad;
+    if (!kn__imp_attr_ints(s->node, "strides", 1, 1, &str) || !kn__imp_attr_ints(s->node, "dilations", 1, 1, &dil) ||
+        !kn__imp_attr_ints(s->node, "pads", 2, 0, pads) || !kn__imp_attr_ints(s->node, "output_padding", 1, 0, &opad))
+        return kn__imp_unsupported(s, "strides, dilations, pads and output_padding must have 1, 1, 2 and 1 values");
+    if (str < 1 || str > 255 || dil < 1 || dil > 255 || K < 1 || K > 255 || opad < 0 || opad >= (str > dil ? str : dil))
+        return kn__imp_unsupported(s, "strides, dilations, kernel or output_padding out of range");
+    if (B && B->numel != F) return kn__imp_fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return kn__imp_unsupported(s, "B must be a constant");
+    int64_t full = (s->l - 1) * str + (K - 1) * dil + 1 + opad;
+    if (pads[0] < 0 || pads[1] < 0 || pads[0] + pads[1] >= full) return kn__imp_unsupported(s, "pads that leave no output");
+    imp_layer *L = kn__imp_add_layer(s, "conv1d_transpose");
+    float *kern = L ? kn__imp_add_param(L, "kernel", K * F * C) : NULL, *bias = kern ? kn__imp_add_param(L, "bias", F) : NULL;
+    if (!bias || !cJSON_AddNumberToObject(L->json, "filters", (double)F) ||
+        !cJSON_AddNumberToObject(L->json, "kernel_size", (double)K) || !cJSON_AddNumberToObject(L->json, "strides", (double)str) ||
+        !cJSON_AddNumberToObject(L->json, "dilation_rate", (double)dil) ||
+        !cJSON_AddNumberToObject(L->json, "output_padding", (double)opad) || !cJSON_AddStringToObject(L->json, "padding", "valid"))
+        return kn__imp_oom(s);
+    L->weighted = true;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t k = 0; k < K; k++) kern[(k * F + f) * C + c] = W->f[(c * F + f) * K + k];
+    if (B) memcpy(bias, B->f, (size_t)F * sizeof *bias);
+    L->has_bias = B != NULL;
+    s->c = F, s->l = full;
+    if (pads[0] || pads[1]) {
+        L->has_act = true; /* (an activation after the crop is its own layer) */
+        imp_layer *Cr = kn__imp_add_layer(s, "cropping1d");
+        if (!Cr || !kn__imp_add_pair(Cr->json, "cropping", pads[0], pads[1])) return kn__imp_oom(s);
+        s->l -= pads[0] + pads[1];
+    }
+    return KN_OK;
+}
+
 /* MaxPool / AveragePool of a 1-D window: max_pool1d, average_pool1d. */
 static kn_status read_pool1d(imp *s, bool max) {
     kn_status st = need_ncl(s);
@@ -793,6 +840,7 @@ kn_status kn__imp_read_seq(imp *s, const char *op, bool *handled) {
         const kn__onnx_tensor *W = s->node->n_inputs > 1 ? kn__imp_constant(s, s->node->inputs[1]) : NULL;
         if (strcmp(op, "Conv") == 0 && W && W->ndim != 3) return kn__imp_unsupported(s, "a 2-D Conv of a sequence");
         if (strcmp(op, "Conv") == 0) return read_conv1d(s);
+        if (strcmp(op, "ConvTranspose") == 0) return read_conv_transpose1d(s);
         if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0) return read_pool1d(s, op[0] == 'M');
         if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "GlobalMaxPool") == 0) return read_global_pool1d(s, op[6] == 'M');
         if (strcmp(op, "Flatten") == 0) {

@@ -402,3 +402,18 @@ torch.onnx.export(ln, x17[:1], os.path.join(OUT, "ln_pos17.onnx"), input_names=[
                   dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17)
 for what, t in (("x", x17), ("y", y17)):
     print(f"ln_pos17.{what} " + " ".join(f"{v:.9g}" for v in t.flatten().tolist()))
+
+
+class Deconv1d(nn.Module):
+    """(N, 3, 5) channels first: ConvTranspose1d 4 k3 stride 2 padding 1 output_padding 1
+    (kiln's conv1d_transpose 'valid' and a cropping1d), ReLU, Flatten of (C, L), Linear 40 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.up, self.fc = nn.ConvTranspose1d(3, 4, 3, stride=2, padding=1, output_padding=1), nn.Linear(40, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.up(x)), 1))
+
+
+seq_case("deconv1d", Deconv1d(), (3, 5))
