@@ -346,6 +346,41 @@ for p, r in zip(pred, rows):
 " "$T/iris_pred.json" "$T/iris_onnx.txt" 2>&1); then pass export-iris-prep-numpy
     else fail export-iris-prep-numpy "$(head -n 1 "$T/err") $why"; fi
 else echo "SKIP export-iris-prep-numpy: /usr/bin/python3 with onnx (python3-onnx) needed"; fi
+# classical models export too (onnx_export_classic.c): linear and logistic regression, lasso,
+# trees, forests and boosted trees, after the same preprocessing; numpy (with ai.onnx.ml's
+# TreeEnsembleRegressor) gives kiln predict's values for raw rows with missing values
+head -n 4 "$TESTS/data/diabetes.csv" | cut -d, -f1-10 >"$T/dia_rows.csv"
+printf '59 2 32.1 101 157 93.2 38 4 4.8598 87\n48 1 nan 87 183 103.2 70 3 3.8918 69\n72 2 30.5 93 156 93.6 41 4 nan 85\n' >"$T/dia_raw.txt"
+printf 'age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n59,2,32.1,101,157,93.2,38,4,4.8598,87\n48,1,,87,183,103.2,70,3,3.8918,69\n72,2,30.5,93,156,93.6,41,4,,85\n' >"$T/dia_rows.csv"
+for spec in '{"type": "logistic_regression"}|iris' '{"type": "decision_tree", "max_depth": 4}|iris' \
+    '{"type": "random_forest", "n_estimators": 7}|iris' '{"type": "hist_gradient_boosting", "max_iter": 8}|iris' \
+    '{"type": "linear_regression"}|diabetes' '{"type": "lasso", "alpha": 0.1}|diabetes' \
+    '{"type": "hist_gradient_boosting", "max_iter": 8}|diabetes'; do
+    model=${spec%|*} data=${spec##*|}
+    name=export-$(echo "$model" | sed 's/{"type": "\([a-z_]*\)".*/\1/')-$data
+    rows=$([ "$data" = iris ] && echo iris || echo dia)
+    rm -rf "$T/classic"
+    run "$name-train" -- train "$model" --data "csv:$TESTS/data/$data.csv" --out "$T/classic" --quiet
+    run "$name-predict" -- predict "$T/classic/model.kiln" "$T/${rows}_rows.csv" --top 3 --json
+    cp "$T/out" "$T/classic_pred.json"
+    run "$name" -- export "$T/classic/model.kiln" "$T/classic.onnx" --quiet
+    if [ "$RC" -ne 0 ]; then fail "$name" "exit $RC: $(head -n 1 "$T/err")"; continue; fi
+    if ! /usr/bin/python3 -c 'import onnx' 2>/dev/null; then echo "SKIP $name: python3-onnx needed"; continue; fi
+    if /usr/bin/python3 "$TESTS/onnx_eval.py" "$T/classic.onnx" "$T/${rows}_raw.txt" >"$T/classic_onnx.txt" 2>"$T/err" &&
+        why=$(/usr/bin/python3 -c "
+import json, sys
+pred = json.load(open(sys.argv[1]))['predictions']
+rows = [list(map(float, line.split())) for line in open(sys.argv[2])]
+assert len(pred) == len(rows) == 3, (len(pred), len(rows))
+for p, r in zip(pred, rows):
+    pairs = [(t['probability'], r[t['class']]) for t in p['top']] if 'top' in p else [(p['value'], r[0])]
+    for want, got in pairs:
+        assert abs(want - got) <= 1e-5 * (1 + abs(want)), (p, r)
+" "$T/classic_pred.json" "$T/classic_onnx.txt" 2>&1); then pass "$name"
+    else fail "$name" "$(head -n 1 "$T/err") $why"; fi
+done
+run train-knn -- train '{"type": "k_nearest_neighbors"}' --data "csv:$TESTS/data/iris.csv" --out "$T/knn" --quiet
+expect_error export-knn 1 "a k_nearest_neighbors model has no ONNX form" -- export "$T/knn/model.kiln" "$T/knn.onnx"
 # a categorical column has no float graph: refused naming it; --network-only exports the network
 printf 'color,size,y\nred,1,a\nblue,2,b\nred,3,a\ngreen,4,b\nblue,5,a\nred,6,b\n' >"$T/colors.csv"
 run train-colors -- train '{"layers": [{"type": "dense", "units": 2, "activation": "softmax"}], "epochs": 1}' \

@@ -10,7 +10,8 @@ asymmetric floor, linear half-pixel), Slice, PRelu, MaxPool, AveragePool
 Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
 Mul, Div (broadcasting), Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax (opset 13's:
 over one axis), LeakyRelu, Elu, Selu, Softplus, Softsign, HardSigmoid, Clip, Exp, Erf,
-Sqrt, IsNaN, Where (a CSV preprocessing's imputing). Computed in float64.
+Sqrt, IsNaN, Where (a CSV preprocessing's imputing), and ai.onnx.ml's TreeEnsembleRegressor
+(classical trees). Computed in float64.
 
 usage: /usr/bin/python3 tests/onnx_eval.py MODEL.onnx INPUTS.txt > OUTPUTS.txt
   INPUTS.txt: one sample a line, its values in the model input's order (kiln's);
@@ -182,6 +183,29 @@ def pool(x, a, kind):
     return y
 
 
+def tree_ensemble(x, a):
+    """ai.onnx.ml TreeEnsembleRegressor (BRANCH_LEQ and LEAF nodes; SUM or AVERAGE)."""
+    node = {(t, n): k for k, (t, n) in enumerate(zip(a["nodes_treeids"], a["nodes_nodeids"]))}
+    leaf = {}
+    for t, n, c, w in zip(a["target_treeids"], a["target_nodeids"], a["target_ids"], a["target_weights"]):
+        leaf.setdefault((t, n), []).append((c, w))
+    trees = sorted(set(a["nodes_treeids"]))
+    y = np.zeros((x.shape[0], a["n_targets"]))
+    for r in range(x.shape[0]):
+        for t in trees:
+            n = 0
+            while a["nodes_modes"][node[(t, n)]] != "LEAF":
+                k = node[(t, n)]
+                assert a["nodes_modes"][k] == "BRANCH_LEQ", a["nodes_modes"][k]
+                v = x[r, a["nodes_featureids"][k]]
+                n = a["nodes_truenodeids"][k] if v <= a["nodes_values"][k] else a["nodes_falsenodeids"][k]
+            for c, w in leaf.get((t, n), []):
+                y[r, c] += w
+    if a.get("aggregate_function", "SUM") == "AVERAGE":
+        y /= len(trees)
+    return y + np.array(a.get("base_values", [0.0] * a["n_targets"]))
+
+
 def run(model, x):
     env = {t.name: numpy_helper.to_array(t).astype(np.float64) if t.data_type == 1 else numpy_helper.to_array(t)
            for t in model.graph.initializer}
@@ -259,6 +283,7 @@ def run(model, x):
         elif op == "Clip": y = np.clip(i[0], i[1] if len(i) > 1 else -np.inf, i[2] if len(i) > 2 else np.inf)
         elif op == "Exp": y = np.exp(i[0])
         elif op == "IsNaN": y = np.isnan(i[0])
+        elif op == "TreeEnsembleRegressor": y = tree_ensemble(i[0], a)
         elif op == "Where": y = np.where(i[0], i[1], i[2])
         elif op == "Sqrt": y = np.sqrt(i[0])
         elif op == "Erf": y = np.vectorize(math.erf)(i[0])

@@ -48,6 +48,7 @@
  * Masks (an embedding's mask_zero, and an attention input carrying one) and the few options
  * export_layer names are refused in one line naming the layer. */
 #include "data/preprocess.h"
+#include "io/onnx_write.h"
 #include "nn/model.h"
 
 #include <cjson/cJSON.h>
@@ -57,206 +58,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------- protobuf writing */
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    bool oom;
-} pbw;
-
-static void put(pbw *b, const void *data, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->n + n) nc *= 2;
-        uint8_t *p = realloc(b->p, nc);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = nc;
-    }
-    if (n) memcpy(b->p + b->n, data, n);
-    b->n += n;
-}
-
-static void varint(pbw *b, uint64_t v) {
-    uint8_t tmp[10];
-    int n = 0;
-    do {
-        tmp[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v) tmp[n] |= 0x80;
-        n++;
-    } while (v);
-    put(b, tmp, (size_t)n);
-}
-
-static void key(pbw *b, int field, int wire) { varint(b, (uint64_t)field << 3 | (uint64_t)wire); }
-static void field_int(pbw *b, int field, int64_t v) { key(b, field, 0), varint(b, (uint64_t)v); }
-static void field_bytes(pbw *b, int field, const void *data, size_t n) {
-    key(b, field, 2);
-    varint(b, n);
-    put(b, data, n);
-}
-static void field_str(pbw *b, int field, const char *s) { field_bytes(b, field, s, strlen(s)); }
-static void field_msg(pbw *b, int field, pbw *sub) {
-    if (sub->oom) b->oom = true;
-    field_bytes(b, field, sub->p, sub->n);
-    free(sub->p);
-    memset(sub, 0, sizeof *sub);
-}
-static void field_float(pbw *b, int field, float f) {
-    key(b, field, 5);
-    put(b, &f, 4); /* little-endian, as x86 and ARM are */
-}
-
-/* ------------------------------------------------------------- the exporter */
-
-enum { NAME = 48 };
-
-/* A value of the graph as its layers make it: kiln's order (flat, or an image (H, W, C) in
- * NHWC) and, once made, its NCHW transpose. */
-typedef struct {
-    char nhwc[NAME], nchw[NAME];
-    bool image, seq; /* seq: a sequence (N, L, C) in nhwc (kiln's order), never transposed */
-    int64_t h, w, c, f, l;
-} exp_value;
-
-typedef struct {
-    kn_ctx *ctx;
-    kn_model *m;
-    pbw nodes, inits;
-    int counter;
-    exp_value *v; /* v[0] the input, v[i + 1] layer i's output */
-    kn_status st;
-} exporter;
-
-static kn_status fail(exporter *e, kn_status st, const char *fmt, const char *a, const char *b) {
-    if (e->st == KN_OK) e->st = kn__error(e->ctx, st, fmt, a, b);
-    return e->st;
-}
-
-static void fresh(exporter *e, char *name, const char *stem) { snprintf(name, NAME, "%s_%d", stem, e->counter++); }
-
-/* A node under construction. */
-typedef struct {
-    pbw b;
-} node;
-
-static void node_begin(exporter *e, node *n, const char *op) {
-    memset(n, 0, sizeof *n);
-    char name[NAME];
-    fresh(e, name, op);
-    field_str(&n->b, 3, name);
-    field_str(&n->b, 4, op);
-}
-static void node_in(node *n, const char *v) { field_str(&n->b, 1, v); }
-static void node_out(node *n, const char *v) { field_str(&n->b, 2, v); }
-static void attr_int(node *n, const char *name, int64_t v) {
-    pbw a = {0};
-    field_str(&a, 1, name);
-    field_int(&a, 3, v);
-    field_int(&a, 20, 2); /* INT */
-    field_msg(&n->b, 5, &a);
-}
-static void attr_float(node *n, const char *name, float v) {
-    pbw a = {0};
-    field_str(&a, 1, name);
-    field_float(&a, 2, v);
-    field_int(&a, 20, 1); /* FLOAT */
-    field_msg(&n->b, 5, &a);
-}
-static void attr_str(node *n, const char *name, const char *v) {
-    pbw a = {0};
-    field_str(&a, 1, name);
-    field_str(&a, 4, v);
-    field_int(&a, 20, 3); /* STRING */
-    field_msg(&n->b, 5, &a);
-}
-static void attr_ints(node *n, const char *name, const int64_t *v, int count) {
-    pbw a = {0};
-    field_str(&a, 1, name);
-    for (int k = 0; k < count; k++) field_int(&a, 8, v[k]);
-    field_int(&a, 20, 7); /* INTS */
-    field_msg(&n->b, 5, &a);
-}
-static void node_end(exporter *e, node *n) { field_msg(&e->nodes, 1, &n->b); }
-
-/* An initializer: f32 (data) or int64 (idata). */
-static void init_tensor(exporter *e, const char *name, const int64_t *dims, int nd, const float *data,
-                        const int64_t *idata) {
-    pbw t = {0};
-    int64_t n = 1;
-    for (int k = 0; k < nd; k++) field_int(&t, 1, dims[k]), n *= dims[k];
-    field_int(&t, 2, data ? 1 : 7);
-    field_str(&t, 8, name);
-    field_bytes(&t, 9, data ? (const void *)data : (const void *)idata, (size_t)n * (data ? 4 : 8));
-    field_msg(&e->inits, 5, &t);
-}
-
-static void scalar(exporter *e, char *name, float v) {
-    fresh(e, name, "c");
-    init_tensor(e, name, NULL, 0, &v, NULL);
-}
-
-/* A 1-D int64 initializer of n values, named from stem into name. */
-static void int_const(exporter *e, char *name, const char *stem, const int64_t *v, int64_t n) {
-    fresh(e, name, stem);
-    init_tensor(e, name, &n, 1, NULL, v);
-}
-
-/* A node's weight input W (dims) and, when b is given, its bias (nb values), as initializers. */
-static void weights_in(exporter *e, node *n, const float *W, const int64_t *dims, int nd, const float *b, int64_t nb) {
-    char wn[NAME], bn[NAME];
-    fresh(e, wn, "W");
-    init_tensor(e, wn, dims, nd, W, NULL);
-    node_in(n, wn);
-    if (b) {
-        fresh(e, bn, "B");
-        init_tensor(e, bn, &nb, 1, b, NULL);
-        node_in(n, bn);
-    }
-}
-
-/* out = in sliced from starts to ends along axes (n of each). */
-static void slice(exporter *e, const char *in, const int64_t *starts, const int64_t *ends, const int64_t *axes, int64_t n,
-                  char *out) {
-    char names[3][NAME];
-    int_const(e, names[0], "starts", starts, n);
-    int_const(e, names[1], "ends", ends, n);
-    int_const(e, names[2], "axes", axes, n);
-    node nd;
-    node_begin(e, &nd, "Slice");
-    node_in(&nd, in);
-    for (int k = 0; k < 3; k++) node_in(&nd, names[k]);
-    fresh(e, out, "t");
-    node_out(&nd, out);
-    node_end(e, &nd);
-}
-
-/* out = op(in) with no attributes. */
-static void unary(exporter *e, const char *op, const char *in, char *out) {
-    node n;
-    node_begin(e, &n, op);
-    node_in(&n, in);
-    fresh(e, out, "t");
-    node_out(&n, out);
-    node_end(e, &n);
-}
-
-static void binary(exporter *e, const char *op, const char *a, const char *b, char *out) {
-    node n;
-    node_begin(e, &n, op);
-    node_in(&n, a);
-    node_in(&n, b);
-    fresh(e, out, "t");
-    node_out(&n, out);
-    node_end(e, &n);
-}
 
 /* Value v in kiln's order (flat or NHWC) or in NCHW (images), a Transpose made once when
  * first needed. */
@@ -1186,9 +987,8 @@ kn_status kn_model_export_onnx(kn_model *m, const char *path) { return kn_model_
 kn_status kn_model_export_onnx_ex(kn_model *m, const char *path, const kn_onnx_export_opts *opts) {
     if (!m || !path) return KN_ERR_INVALID_ARGUMENT;
     kn_ctx *ctx = m->ctx;
-    if (strcmp(kn_model_type(m), "sequential") != 0)
-        return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: a %s model (networks only)", kn_model_type(m));
-    if (m->input_ndim < 1 || m->input_ndim > 3)
+    bool classic = m->classic != NULL;
+    if (!classic && (m->input_ndim < 1 || m->input_ndim > 3))
         return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: inputs of %d dimensions", m->input_ndim);
     exporter e = {.ctx = ctx, .m = m};
     e.v = calloc((size_t)m->n_layers + 1, sizeof *e.v);
@@ -1200,32 +1000,41 @@ kn_status kn_model_export_onnx_ex(kn_model *m, const char *path, const kn_onnx_e
     if (in->image) in->h = m->input_shape[0], in->w = m->input_shape[1], in->c = m->input_shape[2];
     else if (in->seq) in->l = m->input_shape[0], in->c = m->input_shape[1];
     else in->f = m->input_shape[0];
+    int64_t d = kn_model_input_size(m), outputs = kn_model_output_size(m);
     const struct kn_preprocessor *prep = opts && opts->network_only ? NULL : m->prep;
-    if (prep && m->input_ndim == 1) export_prep(&e, prep, in->nhwc); /* raw CSV columns in */
-    for (int i = 0; i < m->n_layers && !e.st; i++) export_layer(&e, i);
+    if (prep && (classic || m->input_ndim == 1)) export_prep(&e, prep, in->nhwc); /* raw CSV columns in */
+    char result[NAME] = "";
+    if (classic && !e.st) kn__onnx_export_classic(&e, m, in->nhwc, result);
+    for (int i = 0; !classic && i < m->n_layers && !e.st; i++) export_layer(&e, i);
     /* the output, in kiln's order, named "output" */
     pbw graph = {0}, model = {0}, opset = {0};
     if (!e.st) {
-        exp_value *last = &e.v[m->n_layers];
         node n;
         node_begin(&e, &n, "Identity");
-        node_in(&n, in_order(&e, last, false));
+        node_in(&n, classic ? result : in_order(&e, &e.v[m->n_layers], false));
         node_out(&n, "output");
         node_end(&e, &n);
         put(&graph, e.nodes.p, e.nodes.n);
         field_str(&graph, 2, "kiln");
         put(&graph, e.inits.p, e.inits.n);
         if (prep) value_info(&graph, 11, "input", &prep->n_cols, 1);
+        else if (classic) value_info(&graph, 11, "input", &d, 1);
         else value_info(&graph, 11, "input", m->input_shape, m->input_ndim);
-        const kn__layer *L = &m->layers[m->n_layers - 1];
-        value_info(&graph, 12, "output", L->shape, L->ndim);
+        if (classic) value_info(&graph, 12, "output", &outputs, 1);
+        else value_info(&graph, 12, "output", m->layers[m->n_layers - 1].shape, m->layers[m->n_layers - 1].ndim);
         if (e.nodes.oom || e.inits.oom) graph.oom = true;
-        field_int(&model, 1, 7); /* IR version 7 (opset 13's) */
+        field_int(&model, 1, e.ml ? 8 : 7); /* IR version 7 (opset 13's); 8 for ai.onnx.ml 3's tree ensembles */
         field_str(&model, 2, "kiln");
         field_str(&model, 3, KILN_VERSION);
         field_msg(&model, 7, &graph);
         field_int(&opset, 2, 13);
         field_msg(&model, 8, &opset);
+        if (e.ml) { /* the tree ensembles' domain */
+            pbw ml = {0};
+            field_str(&ml, 1, "ai.onnx.ml");
+            field_int(&ml, 2, 3); /* (TreeEnsembleRegressor-3: the version whose types onnx's checker infers) */
+            field_msg(&model, 8, &ml);
+        }
         /* the class names, for kiln import (and any reader of metadata_props) */
         int classes = (int)kn_model_output_size(m);
         if (classes > 1 && kn_model_label_name(m, 0)) {
