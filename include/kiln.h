@@ -1344,9 +1344,10 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
  * metadata_props "kiln.inputs"; one with categorical, date, text or sequence columns is
  * refused naming the column (export the network alone with network_only). Other layers
  * are refused naming the layer (KN_ERR_UNSUPPORTED). Classical models export as what they
- * predict: linear models as Gemm (logistic: then Sigmoid or Softmax), trees, forests and
- * hist_gradient_boosting as ai.onnx.ml TreeEnsembleRegressor; SVMs, k-nearest neighbours and
- * naive Bayes are refused. Written atomically. */
+ * predict: linear models as Gemm (logistic: then Sigmoid or Softmax; linear_svm: the one-hot
+ * of its decision), trees, forests and hist_gradient_boosting as ai.onnx.ml
+ * TreeEnsembleRegressor, naive Bayes as its joint log-likelihood and Softmax; kernel SVMs and
+ * k-nearest neighbours are refused. Written atomically. */
 kn_status kn_model_export_onnx(kn_model *m, const char *path);
 
 typedef struct kn_onnx_export_opts {

@@ -352,16 +352,25 @@ else echo "SKIP export-iris-prep-numpy: /usr/bin/python3 with onnx (python3-onnx
 head -n 4 "$TESTS/data/diabetes.csv" | cut -d, -f1-10 >"$T/dia_rows.csv"
 printf '59 2 32.1 101 157 93.2 38 4 4.8598 87\n48 1 nan 87 183 103.2 70 3 3.8918 69\n72 2 30.5 93 156 93.6 41 4 nan 85\n' >"$T/dia_raw.txt"
 printf 'age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n59,2,32.1,101,157,93.2,38,4,4.8598,87\n48,1,,87,183,103.2,70,3,3.8918,69\n72,2,30.5,93,156,93.6,41,4,,85\n' >"$T/dia_rows.csv"
+for data in breast_cancer wine; do # the first three rows without the target, the second missing its second value
+    awk -F, -v OFS=, 'NR <= 4 { NF--; if (NR == 3) $2 = ""; print }' "$TESTS/data/$data.csv" >"$T/${data}_rows.csv"
+    awk -F, -v OFS=' ' 'NR >= 2 && NR <= 4 { NF--; if (NR == 3) $2 = "nan"; $1 = $1; print }' "$TESTS/data/$data.csv" >"$T/${data}_raw.txt"
+done
 for spec in '{"type": "logistic_regression"}|iris' '{"type": "decision_tree", "max_depth": 4}|iris' \
     '{"type": "random_forest", "n_estimators": 7}|iris' '{"type": "hist_gradient_boosting", "max_iter": 8}|iris' \
     '{"type": "linear_regression"}|diabetes' '{"type": "lasso", "alpha": 0.1}|diabetes' \
-    '{"type": "hist_gradient_boosting", "max_iter": 8}|diabetes'; do
-    model=${spec%|*} data=${spec##*|}
+    '{"type": "hist_gradient_boosting", "max_iter": 8}|diabetes' '{"type": "linear_svm"}|iris' \
+    '{"type": "linear_svm"}|breast_cancer' '{"type": "gaussian_nb"}|iris' '{"type": "multinomial_nb"}|iris:scale=minmax' \
+    '{"type": "complement_nb"}|iris:scale=none' '{"type": "bernoulli_nb", "binarize": 0.5}|iris' \
+    '{"type": "bernoulli_nb", "binarize": null}|wine:scale=minmax'; do
+    model=${spec%|*} source=${spec##*|}
+    data=${source%%:*}
+    top=$([ "$data" = breast_cancer ] && echo 2 || echo 3)
     name=export-$(echo "$model" | sed 's/{"type": "\([a-z_]*\)".*/\1/')-$data
-    rows=$([ "$data" = iris ] && echo iris || echo dia)
+    rows=$([ "$data" = diabetes ] && echo dia || echo "$data")
     rm -rf "$T/classic"
-    run "$name-train" -- train "$model" --data "csv:$TESTS/data/$data.csv" --out "$T/classic" --quiet
-    run "$name-predict" -- predict "$T/classic/model.kiln" "$T/${rows}_rows.csv" --top 3 --json
+    run "$name-train" -- train "$model" --data "csv:$TESTS/data/$data.csv${source#"$data"}" --out "$T/classic" --quiet
+    run "$name-predict" -- predict "$T/classic/model.kiln" "$T/${rows}_rows.csv" --top "$top" --json
     cp "$T/out" "$T/classic_pred.json"
     run "$name" -- export "$T/classic/model.kiln" "$T/classic.onnx" --quiet
     if [ "$RC" -ne 0 ]; then fail "$name" "exit $RC: $(head -n 1 "$T/err")"; continue; fi
@@ -381,6 +390,7 @@ for p, r in zip(pred, rows):
 done
 run train-knn -- train '{"type": "k_nearest_neighbors"}' --data "csv:$TESTS/data/iris.csv" --out "$T/knn" --quiet
 expect_error export-knn 1 "a k_nearest_neighbors model has no ONNX form" -- export "$T/knn/model.kiln" "$T/knn.onnx"
+rm -rf "$T/classic"
 # a categorical column has no float graph: refused naming it; --network-only exports the network
 printf 'color,size,y\nred,1,a\nblue,2,b\nred,3,a\ngreen,4,b\nblue,5,a\nred,6,b\n' >"$T/colors.csv"
 run train-colors -- train '{"layers": [{"type": "dense", "units": 2, "activation": "softmax"}], "epochs": 1}' \

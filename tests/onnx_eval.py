@@ -10,8 +10,8 @@ asymmetric floor, linear half-pixel), Slice, PRelu, MaxPool, AveragePool
 Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
 Mul, Div (broadcasting), Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax (opset 13's:
 over one axis), LeakyRelu, Elu, Selu, Softplus, Softsign, HardSigmoid, Clip, Exp, Erf,
-Sqrt, IsNaN, Where (a CSV preprocessing's imputing), and ai.onnx.ml's TreeEnsembleRegressor
-(classical trees). Computed in float64.
+Sqrt, IsNaN, Where (a CSV preprocessing's imputing), Greater, ArgMax, OneHot, and ai.onnx.ml's
+TreeEnsembleRegressor (classical models). Computed in float64.
 
 usage: /usr/bin/python3 tests/onnx_eval.py MODEL.onnx INPUTS.txt > OUTPUTS.txt
   INPUTS.txt: one sample a line, its values in the model input's order (kiln's);
@@ -284,6 +284,13 @@ def run(model, x):
         elif op == "Exp": y = np.exp(i[0])
         elif op == "IsNaN": y = np.isnan(i[0])
         elif op == "TreeEnsembleRegressor": y = tree_ensemble(i[0], a)
+        elif op == "Greater": y = i[0] > i[1]
+        elif op == "ArgMax":
+            y = np.argmax(i[0], axis=a.get("axis", 0))
+            if a.get("keepdims", 1): y = np.expand_dims(y, a.get("axis", 0))
+        elif op == "OneHot":
+            depth, (off, on) = int(np.asarray(i[1]).reshape(-1)[0]), i[2]
+            y = np.where(np.arange(depth) == i[0][..., None], on, off)
         elif op == "Where": y = np.where(i[0], i[1], i[2])
         elif op == "Sqrt": y = np.sqrt(i[0])
         elif op == "Erf": y = np.vectorize(math.erf)(i[0])

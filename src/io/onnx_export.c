@@ -91,31 +91,6 @@ static void transpose(exporter *e, const char *in, const int64_t *perm, int nd, 
 /* (N, A, B) -> (N, B, A): a sequence between kiln's (N, L, C) and ONNX's (N, C, L). */
 static void seq_transpose(exporter *e, const char *in, char *out) { transpose(e, in, (int64_t[]){0, 2, 1}, 3, out); }
 
-/* out = op(in) over axes (opset 13's ReduceMean, ReduceMax, ReduceProd take them as an
- * attribute, ReduceSum as an input), the reduced axes kept as 1s when keep. */
-static void reduce(exporter *e, const char *op, const char *in, const int64_t *axes, int n_axes, bool keep, char *out) {
-    node n;
-    node_begin(e, &n, op);
-    node_in(&n, in);
-    if (strcmp(op, "ReduceSum") == 0) {
-        char an[NAME];
-        int_const(e, an, "axes", axes, n_axes);
-        node_in(&n, an);
-    } else {
-        attr_ints(&n, "axes", axes, n_axes);
-    }
-    fresh(e, out, "t");
-    node_out(&n, out);
-    attr_int(&n, "keepdims", keep);
-    node_end(e, &n);
-}
-
-/* out = in reshaped to shape (0 copies the input's dimension). */
-static void reshape_to(exporter *e, const char *in, const int64_t *shape, int nd, char *out) {
-    char sn[NAME];
-    int_const(e, sn, "shape", shape, nd);
-    binary(e, "Reshape", in, sn, out);
-}
 
 /* out = x W + b over x's last axis, for x of any rank (N, ..., k): a MatMul by W (k, n),
  * then an Add of b (n) when it is given. */

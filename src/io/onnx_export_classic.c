@@ -11,11 +11,22 @@
  *   hist_gradient_boosting       TreeEnsembleRegressor summing each iteration's trees into
  *                                their class's raw score, from the baseline; Sigmoid as [1 -
  *                                p, p] or Softmax for classes, the raw score for regression
+ *   linear_svm                   Gemm, then the one-hot of the decision: ArgMax and OneHot
+ *                                (two classes: decision > 0, Greater and Cast, as [1 - c, c])
+ *   gaussian_nb                  each class's joint log-likelihood log prior - sum log(2 pi
+ *                                var) / 2 - sum (x - theta)^2 / (2 var): Reshape x to (N, 1,
+ *                                d), Sub, Mul, Mul, ReduceSum, Sub; then Softmax
+ *   multinomial_nb, complement_nb  Gemm by feature_log_prob (+ class_log_prior: multinomial), Softmax
+ *   bernoulli_nb                 x binarized (Greater, Cast) unless binarize is null, then
+ *                                Gemm by log p - log(1 - p) plus sum log(1 - p) + prior, Softmax
  *
- * Other types (SVMs, k-nearest neighbours, naive Bayes) are refused naming the type. */
+ * Other types (kernel SVMs, k-nearest neighbours) are refused naming the type. */
 #include "classic/model.h"
 #include "io/onnx_write.h"
 #include "nn/model.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
 
 /* The fitted tensor `name` of dtype, or NULL. */
 static const kn__ctensor *tensor(const kn__ctensor *t, int n, const char *name, kn_dtype dtype) {
@@ -38,21 +49,19 @@ static void attr_ints64(node *nd, const char *name, const int64_t *v, int64_t co
     field_msg(&nd->b, 5, &a);
 }
 
-/* Class probabilities from decision scores z (N, k): Softmax, or for one score the sigmoid's
- * [1 - p, p]. */
-static void probabilities(exporter *e, const char *z, int64_t k, char *out) {
-    if (k > 1) {
-        node nd;
-        node_begin(e, &nd, "Softmax");
-        node_in(&nd, z);
-        fresh(e, out, "t");
-        node_out(&nd, out);
-        attr_int(&nd, "axis", -1);
-        node_end(e, &nd);
-        return;
-    }
-    char p[NAME], one[NAME], q[NAME];
-    unary(e, "Sigmoid", z, p);
+static void softmax(exporter *e, const char *z, char *out) {
+    node nd;
+    node_begin(e, &nd, "Softmax");
+    node_in(&nd, z);
+    fresh(e, out, "t");
+    node_out(&nd, out);
+    attr_int(&nd, "axis", -1);
+    node_end(e, &nd);
+}
+
+/* [1 - p, p] from p (N, 1). */
+static void pair_of(exporter *e, const char *p, char *out) {
+    char one[NAME], q[NAME];
     scalar(e, one, 1.0f);
     binary(e, "Sub", one, p, q);
     node nd;
@@ -64,20 +73,154 @@ static void probabilities(exporter *e, const char *z, int64_t k, char *out) {
     node_end(e, &nd);
 }
 
+/* Class probabilities from decision scores z (N, k): Softmax, or for one score the sigmoid's
+ * [1 - p, p]. */
+static void probabilities(exporter *e, const char *z, int64_t k, char *out) {
+    if (k > 1) {
+        softmax(e, z, out);
+        return;
+    }
+    char p[NAME];
+    unary(e, "Sigmoid", z, p);
+    pair_of(e, p, out);
+}
+
+/* (x > threshold) as 0s and 1s (float). */
+static void above(exporter *e, const char *x, float threshold, char *out) {
+    char c[NAME], g[NAME];
+    scalar(e, c, threshold);
+    binary(e, "Greater", x, c, g);
+    node nd;
+    node_begin(e, &nd, "Cast");
+    node_in(&nd, g);
+    fresh(e, out, "t");
+    node_out(&nd, out);
+    attr_int(&nd, "to", 1); /* FLOAT */
+    node_end(e, &nd);
+}
+
+/* The one-hot of the decision z (N, k): its first largest score (ArgMax, OneHot), or for one
+ * score [1 - (z > 0), z > 0]. */
+static void decided(exporter *e, const char *z, int64_t k, char *out) {
+    if (k == 1) {
+        char c[NAME];
+        above(e, z, 0.0f, c);
+        pair_of(e, c, out);
+        return;
+    }
+    char am[NAME], depth[NAME], values[NAME];
+    node nd;
+    node_begin(e, &nd, "ArgMax");
+    node_in(&nd, z);
+    fresh(e, am, "t");
+    node_out(&nd, am);
+    attr_int(&nd, "axis", 1);
+    attr_int(&nd, "keepdims", 0);
+    node_end(e, &nd);
+    int_const(e, depth, "depth", &k, 1);
+    fresh(e, values, "values");
+    init_tensor(e, values, (int64_t[]){2}, 1, (const float[]){0.0f, 1.0f}, NULL);
+    node_begin(e, &nd, "OneHot");
+    node_in(&nd, am), node_in(&nd, depth), node_in(&nd, values);
+    fresh(e, out, "t");
+    node_out(&nd, out);
+    attr_int(&nd, "axis", -1);
+    node_end(e, &nd);
+}
+
+/* x W^T + b: W (k, d) row-major (n values), b (k), doubles or floats as given. */
+static void gemm(exporter *e, const char *x, const float *W, int64_t k, int64_t d, const float *b, char *out) {
+    node nd;
+    node_begin(e, &nd, "Gemm");
+    node_in(&nd, x);
+    weights_in(e, &nd, W, (int64_t[]){k, d}, 2, b, k);
+    fresh(e, out, "t");
+    node_out(&nd, out);
+    attr_int(&nd, "transB", 1);
+    node_end(e, &nd);
+}
+
 /* x coef^T + intercept: coef (k, d), intercept (k). */
 static kn_status linear(exporter *e, const kn__ctensor *t, int n, int64_t d, const char *x, char *out, int64_t *k) {
     const kn__ctensor *coef = tensor(t, n, "coef", KN_F32), *b = tensor(t, n, "intercept", KN_F32);
     if (!coef || !b || coef->shape[1] != d)
         return fail(e, KN_ERR_STATE, "onnx export: a linear model's coef and intercept %s%s", "are missing", "");
     *k = coef->shape[0];
-    node nd;
-    node_begin(e, &nd, "Gemm");
-    node_in(&nd, x);
-    weights_in(e, &nd, coef->data, (int64_t[]){*k, d}, 2, b->data, *k);
-    fresh(e, out, "t");
-    node_out(&nd, out);
-    attr_int(&nd, "transB", 1);
-    node_end(e, &nd);
+    gemm(e, x, coef->data, *k, d, b->data, out);
+    return KN_OK;
+}
+
+/* gaussian_nb: jll_c = base_c - sum_j (x_j - theta_cj)^2 h_cj, base_c = log prior_c - sum_j
+ * log(2 pi var_cj) / 2 and h = 1 / (2 var) (in double, as kiln's), then Softmax. */
+static kn_status gaussian_nb(exporter *e, const kn__ctensor *t, int n, int64_t d, const char *x, char *out) {
+    const kn__ctensor *th = tensor(t, n, "theta", KN_F32), *var = tensor(t, n, "var", KN_F32),
+                      *prior = tensor(t, n, "class_prior", KN_F32);
+    if (!th || !var || !prior || th->shape[1] != d)
+        return fail(e, KN_ERR_STATE, "onnx export: gaussian_nb's theta, var and class_prior %s%s", "are missing", "");
+    int64_t C = th->shape[0];
+    const float *v = var->data, *pr = prior->data;
+    float *h = malloc((size_t)(C * d) * sizeof *h), *base = malloc((size_t)C * sizeof *base);
+    if (!h || !base) {
+        free(h), free(base);
+        return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", "gaussian_nb", "");
+    }
+    for (int64_t c = 0; c < C; c++) {
+        double s = log((double)pr[c]);
+        for (int64_t j = 0; j < d; j++) s -= 0.5 * log(2 * M_PI * v[c * d + j]), h[c * d + j] = (float)(0.5 / v[c * d + j]);
+        base[c] = (float)s;
+    }
+    char x3[NAME], tn[NAME], diff[NAME], sq[NAME], hn[NAME], q[NAME], s[NAME], bn[NAME], jll[NAME];
+    reshape_to(e, x, (int64_t[]){0, 1, d}, 3, x3); /* (N, 1, d) against (C, d) */
+    fresh(e, tn, "theta");
+    init_tensor(e, tn, (int64_t[]){C, d}, 2, th->data, NULL);
+    binary(e, "Sub", x3, tn, diff);
+    binary(e, "Mul", diff, diff, sq);
+    fresh(e, hn, "h");
+    init_tensor(e, hn, (int64_t[]){C, d}, 2, h, NULL);
+    binary(e, "Mul", sq, hn, q);
+    reduce(e, "ReduceSum", q, (int64_t[]){2}, 1, false, s); /* (N, C) */
+    fresh(e, bn, "base");
+    init_tensor(e, bn, &C, 1, base, NULL);
+    binary(e, "Sub", bn, s, jll);
+    free(h), free(base);
+    softmax(e, jll, out);
+    return KN_OK;
+}
+
+/* multinomial_nb, complement_nb and bernoulli_nb: a Gemm of (binarized) x, then Softmax. */
+static kn_status discrete_nb(exporter *e, kn_model *m, const kn__ctensor *t, int n, int64_t d, const char *x, char *out) {
+    const char *type = m->classic->name;
+    const kn__ctensor *lp = tensor(t, n, "feature_log_prob", KN_F32), *prior = tensor(t, n, "class_log_prior", KN_F32);
+    if (!lp || !prior || lp->shape[1] != d)
+        return fail(e, KN_ERR_STATE, "onnx export: %s's feature_log_prob and class_log_prior are missing", type, "");
+    int64_t C = lp->shape[0];
+    const float *L = lp->data, *P = prior->data;
+    float *W = malloc((size_t)(C * d) * sizeof *W), *b = malloc((size_t)C * sizeof *b);
+    if (!W || !b) {
+        free(W), free(b);
+        return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", type, "");
+    }
+    bool bernoulli = strcmp(type, "bernoulli_nb") == 0, complement = strcmp(type, "complement_nb") == 0;
+    for (int64_t c = 0; c < C; c++) {
+        double s = complement ? 0 : P[c];
+        for (int64_t j = 0; j < d; j++) {
+            double l = L[c * d + j], neg = bernoulli ? log1p(-exp(l)) : 0; /* log(1 - p) */
+            W[c * d + j] = (float)(l - neg);
+            s += neg;
+        }
+        b[c] = (float)s;
+    }
+    char xb[NAME], jll[NAME];
+    snprintf(xb, NAME, "%s", x);
+    if (bernoulli) { /* x > binarize counts as 1 (binarize null: x as it is) */
+        cJSON *hp = m->classic->describe ? m->classic->describe(m->cstate) : NULL;
+        const cJSON *bz = cJSON_GetObjectItemCaseSensitive(hp, "binarize");
+        if (cJSON_IsNumber(bz)) above(e, x, (float)bz->valuedouble, xb);
+        cJSON_Delete(hp);
+    }
+    gemm(e, xb, W, C, d, b, jll);
+    free(W), free(b);
+    softmax(e, jll, out);
     return KN_OK;
 }
 
@@ -210,6 +353,14 @@ kn_status kn__onnx_export_classic(exporter *e, kn_model *m, const char *x, char 
     if (strcmp(type, "decision_tree") == 0 || strcmp(type, "random_forest") == 0)
         return forest(e, t, n, outputs, type[0] == 'd', x, out);
     if (strcmp(type, "hist_gradient_boosting") == 0) return boosting(e, t, n, outputs, x, out);
+    if (strcmp(type, "linear_svm") == 0) {
+        kn_status st = linear(e, t, n, d, x, z, &k);
+        if (!st) decided(e, z, k, out);
+        return e->st;
+    }
+    if (strcmp(type, "gaussian_nb") == 0) return gaussian_nb(e, t, n, d, x, out);
+    if (strstr(type, "_nb")) return discrete_nb(e, m, t, n, d, x, out);
     return fail(e, KN_ERR_UNSUPPORTED, "onnx export: a %s model has no ONNX form here (kiln exports networks, linear and "
-                "logistic regression, lasso, elastic_net, decision_tree, random_forest and hist_gradient_boosting)%s", type, "");
+                "logistic regression, lasso, elastic_net, linear_svm, decision_tree, random_forest, "
+                "hist_gradient_boosting and the naive Bayes models)%s", type, "");
 }

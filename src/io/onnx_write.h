@@ -213,6 +213,32 @@ static inline void binary(exporter *e, const char *op, const char *a, const char
     node_end(e, &n);
 }
 
+/* out = op(in) over axes (opset 13's ReduceMean, ReduceMax, ReduceProd take them as an
+ * attribute, ReduceSum as an input), the reduced axes kept as 1s when keep. */
+static inline void reduce(exporter *e, const char *op, const char *in, const int64_t *axes, int n_axes, bool keep, char *out) {
+    node n;
+    node_begin(e, &n, op);
+    node_in(&n, in);
+    if (strcmp(op, "ReduceSum") == 0) {
+        char an[NAME];
+        int_const(e, an, "axes", axes, n_axes);
+        node_in(&n, an);
+    } else {
+        attr_ints(&n, "axes", axes, n_axes);
+    }
+    fresh(e, out, "t");
+    node_out(&n, out);
+    attr_int(&n, "keepdims", keep);
+    node_end(e, &n);
+}
+
+/* out = in reshaped to shape (0 copies the input's dimension). */
+static inline void reshape_to(exporter *e, const char *in, const int64_t *shape, int nd, char *out) {
+    char sn[NAME];
+    int_const(e, sn, "shape", shape, nd);
+    binary(e, "Reshape", in, sn, out);
+}
+
 /* onnx_export_classic.c: a fitted classical model's nodes from x (its input features) to
  * out (its predictions, kn_model_predict's). */
 kn_status kn__onnx_export_classic(exporter *e, kn_model *m, const char *x, char *out);
