@@ -362,7 +362,10 @@ for spec in '{"type": "logistic_regression"}|iris' '{"type": "decision_tree", "m
     '{"type": "hist_gradient_boosting", "max_iter": 8}|diabetes' '{"type": "linear_svm"}|iris' \
     '{"type": "linear_svm"}|breast_cancer' '{"type": "gaussian_nb"}|iris' '{"type": "multinomial_nb"}|iris:scale=minmax' \
     '{"type": "complement_nb"}|iris:scale=none' '{"type": "bernoulli_nb", "binarize": 0.5}|iris' \
-    '{"type": "bernoulli_nb", "binarize": null}|wine:scale=minmax'; do
+    '{"type": "bernoulli_nb", "binarize": null}|wine:scale=minmax' '{"type": "k_nearest_neighbors"}|iris' \
+    '{"type": "k_nearest_neighbors", "n_neighbors": 4, "weights": "distance", "metric": "manhattan"}|wine' \
+    '{"type": "k_nearest_neighbors", "n_neighbors": 3, "p": 3}|breast_cancer' \
+    '{"type": "k_nearest_neighbors", "n_neighbors": 6, "weights": "distance", "metric": "chebyshev"}|diabetes'; do
     model=${spec%|*} source=${spec##*|}
     data=${source%%:*}
     top=$([ "$data" = breast_cancer ] && echo 2 || echo 3)
@@ -388,8 +391,8 @@ for p, r in zip(pred, rows):
 " "$T/classic_pred.json" "$T/classic_onnx.txt" 2>&1); then pass "$name"
     else fail "$name" "$(head -n 1 "$T/err") $why"; fi
 done
-run train-knn -- train '{"type": "k_nearest_neighbors"}' --data "csv:$TESTS/data/iris.csv" --out "$T/knn" --quiet
-expect_error export-knn 1 "a k_nearest_neighbors model has no ONNX form" -- export "$T/knn/model.kiln" "$T/knn.onnx"
+run train-svm-rbf -- train '{"type": "svm", "kernel": "rbf"}' --data "csv:$TESTS/data/iris.csv" --out "$T/svm" --quiet
+expect_error export-svm 1 "a svm model has no ONNX form" -- export "$T/svm/model.kiln" "$T/svm.onnx"
 rm -rf "$T/classic"
 # a categorical column has no float graph: refused naming it; --network-only exports the network
 printf 'color,size,y\nred,1,a\nblue,2,b\nred,3,a\ngreen,4,b\nblue,5,a\nred,6,b\n' >"$T/colors.csv"

@@ -10,7 +10,7 @@ asymmetric floor, linear half-pixel), Slice, PRelu, MaxPool, AveragePool
 Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
 Mul, Div (broadcasting), Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax (opset 13's:
 over one axis), LeakyRelu, Elu, Selu, Softplus, Softsign, HardSigmoid, Clip, Exp, Erf,
-Sqrt, IsNaN, Where (a CSV preprocessing's imputing), Greater, ArgMax, OneHot, and ai.onnx.ml's
+Sqrt, IsNaN, Where (a CSV preprocessing's imputing), Greater, Equal, Abs, Pow, ArgMax, OneHot, TopK, and ai.onnx.ml's
 TreeEnsembleRegressor (classical models). Computed in float64.
 
 usage: /usr/bin/python3 tests/onnx_eval.py MODEL.onnx INPUTS.txt > OUTPUTS.txt
@@ -235,6 +235,13 @@ def run(model, x):
             if len(nd.output) > 1:
                 env[nd.output[1]] = Yh
             continue
+        elif op == "TopK":  # the smallest (or largest) k along axis, ties in index order
+            axis, k = a.get("axis", -1), int(np.asarray(i[1]).reshape(-1)[0])
+            order = np.argsort(i[0] if a.get("largest", 1) == 0 else -i[0], axis=axis, kind="stable")
+            idx = np.take(order, np.arange(k), axis=axis)
+            env[nd.output[0]] = np.take_along_axis(i[0], idx, axis=axis)
+            env[nd.output[1]] = idx
+            continue
         elif op == "Gather": y = np.take(i[0], i[1].astype(np.int64), axis=a.get("axis", 0))
         elif op == "Cast": y = np.floor(i[0]).astype(np.int64) if a["to"] == 7 else i[0].astype(np.float64)
         elif op in ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceProd"):
@@ -285,6 +292,9 @@ def run(model, x):
         elif op == "IsNaN": y = np.isnan(i[0])
         elif op == "TreeEnsembleRegressor": y = tree_ensemble(i[0], a)
         elif op == "Greater": y = i[0] > i[1]
+        elif op == "Equal": y = i[0] == i[1]
+        elif op == "Abs": y = np.abs(i[0])
+        elif op == "Pow": y = np.power(i[0], i[1])
         elif op == "ArgMax":
             y = np.argmax(i[0], axis=a.get("axis", 0))
             if a.get("keepdims", 1): y = np.expand_dims(y, a.get("axis", 0))

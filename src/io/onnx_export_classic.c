@@ -20,7 +20,13 @@
  *   bernoulli_nb                 x binarized (Greater, Cast) unless binarize is null, then
  *                                Gemm by log p - log(1 - p) plus sum log(1 - p) + prior, Softmax
  *
- * Other types (kernel SVMs, k-nearest neighbours) are refused naming the type. */
+ *   k_nearest_neighbors          the distances to every training row ((N, 1, d) - (n, d): Abs,
+ *                                Mul or Pow, ReduceSum or ReduceMax, Sqrt or Pow), TopK of the
+ *                                smallest (ties: the lower index, as kiln's), the neighbours'
+ *                                rows of a one-hot label table (or targets) times their
+ *                                weights gathered and averaged by their (1 / distance) shares
+ *
+ * Kernel SVMs are refused naming the type. */
 #include "classic/model.h"
 #include "io/onnx_write.h"
 #include "nn/model.h"
@@ -335,6 +341,116 @@ static kn_status boosting(exporter *e, const kn__ctensor *t, int n, int64_t outp
     return KN_OK;
 }
 
+/* k_nearest_neighbors: weighted vote shares (or the weighted mean target) of the k training
+ * rows closest to x under the model's metric, as kn__knn_predict's (distance weights: 1 /
+ * distance, the rows at distance 0 alone when there are any). Distances in float here (kiln
+ * recomputes its candidates' in double): rows tied within float rounding may swap. */
+static kn_status knn(exporter *e, kn_model *m, const kn__ctensor *t, int n, int64_t d, int64_t outputs, const char *x,
+                     char *out) {
+    const kn__ctensor *X = tensor(t, n, "fit_x", KN_F32), *y = tensor(t, n, "fit_y", KN_I32),
+                      *tg = tensor(t, n, "fit_t", KN_F32), *wt = tensor(t, n, "fit_w", KN_F32);
+    cJSON *hp = m->classic->describe ? m->classic->describe(m->cstate) : NULL;
+    const cJSON *kj = cJSON_GetObjectItemCaseSensitive(hp, "n_neighbors"), *wj = cJSON_GetObjectItemCaseSensitive(hp, "weights"),
+                *mj = cJSON_GetObjectItemCaseSensitive(hp, "metric"), *pj = cJSON_GetObjectItemCaseSensitive(hp, "p");
+    int64_t k = cJSON_IsNumber(kj) ? (int64_t)kj->valuedouble : 0, rows = X ? X->shape[0] : 0;
+    bool distance = cJSON_IsString(wj) && strcmp(wj->valuestring, "distance") == 0;
+    const char *metric = cJSON_IsString(mj) ? mj->valuestring : "minkowski";
+    double p = strcmp(metric, "euclidean") == 0 || strcmp(metric, "l2") == 0 ? 2
+               : strcmp(metric, "manhattan") == 0 || strcmp(metric, "l1") == 0 || strcmp(metric, "cityblock") == 0 ? 1
+               : strcmp(metric, "chebyshev") == 0 ? INFINITY
+               : cJSON_IsNumber(pj) ? pj->valuedouble : 2;
+    cJSON_Delete(hp);
+    if (!X || (!y && !tg) || X->shape[1] != d || k < 1 || k > rows)
+        return fail(e, KN_ERR_STATE, "onnx export: k_nearest_neighbors's training rows %s%s", "are missing", "");
+    /* the table each neighbour's row contributes: its one-hot label (or target) times its weight,
+     * and (regression) its weight alone */
+    int64_t C = y ? outputs : 1, cols = y ? C : 2;
+    float *table = calloc((size_t)(rows * cols), sizeof *table);
+    if (!table) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", "k_nearest_neighbors", "");
+    for (int64_t r = 0; r < rows; r++) {
+        float w = wt ? ((const float *)wt->data)[r] : 1.0f;
+        if (y) table[r * cols + ((const int32_t *)y->data)[r]] = w;
+        else table[r * cols] = w * ((const float *)tg->data)[r], table[r * cols + 1] = w;
+    }
+    char x3[NAME], xn[NAME], diff[NAME], a[NAME], dist[NAME], kn[NAME], v[NAME], idx[NAME], tn[NAME], g[NAME];
+    reshape_to(e, x, (int64_t[]){0, 1, d}, 3, x3); /* (N, 1, d) against (rows, d) */
+    fresh(e, xn, "fit_x");
+    init_tensor(e, xn, (int64_t[]){rows, d}, 2, X->data, NULL);
+    binary(e, "Sub", x3, xn, diff);
+    if (p == 2) {
+        char sq[NAME], ss[NAME];
+        binary(e, "Mul", diff, diff, sq);
+        reduce(e, "ReduceSum", sq, (int64_t[]){2}, 1, false, ss);
+        unary(e, "Sqrt", ss, dist);
+    } else {
+        unary(e, "Abs", diff, a);
+        if (isinf(p)) {
+            reduce(e, "ReduceMax", a, (int64_t[]){2}, 1, false, dist);
+        } else if (p == 1) {
+            reduce(e, "ReduceSum", a, (int64_t[]){2}, 1, false, dist);
+        } else {
+            char pn[NAME], ap[NAME], s[NAME], ip[NAME];
+            scalar(e, pn, (float)p);
+            binary(e, "Pow", a, pn, ap);
+            reduce(e, "ReduceSum", ap, (int64_t[]){2}, 1, false, s);
+            scalar(e, ip, (float)(1 / p));
+            binary(e, "Pow", s, ip, dist);
+        }
+    }
+    int_const(e, kn, "k", &k, 1);
+    node nd;
+    node_begin(e, &nd, "TopK");
+    node_in(&nd, dist), node_in(&nd, kn);
+    fresh(e, v, "t"), fresh(e, idx, "t");
+    node_out(&nd, v), node_out(&nd, idx);
+    attr_int(&nd, "axis", -1);
+    attr_int(&nd, "largest", 0);
+    attr_int(&nd, "sorted", 1);
+    node_end(e, &nd);
+    fresh(e, tn, "table");
+    init_tensor(e, tn, (int64_t[]){rows, cols}, 2, table, NULL);
+    free(table);
+    binary(e, "Gather", tn, idx, g); /* (N, k, cols) */
+    char wk[NAME], w3[NAME], gw[NAME], sum[NAME];
+    if (distance) { /* 1 / distance, or (distance == 0) in a row with a neighbour at distance 0 */
+        char zero[NAME], eq[NAME], eqf[NAME], any[NAME], cond[NAME], one[NAME], inv[NAME];
+        scalar(e, zero, 0.0f);
+        binary(e, "Equal", v, zero, eq);
+        node c;
+        node_begin(e, &c, "Cast");
+        node_in(&c, eq);
+        fresh(e, eqf, "t");
+        node_out(&c, eqf);
+        attr_int(&c, "to", 1);
+        node_end(e, &c);
+        reduce(e, "ReduceMax", eqf, (int64_t[]){1}, 1, true, any);
+        binary(e, "Greater", any, zero, cond);
+        scalar(e, one, 1.0f);
+        binary(e, "Div", one, v, inv);
+        node_begin(e, &c, "Where");
+        node_in(&c, cond), node_in(&c, eqf), node_in(&c, inv);
+        fresh(e, wk, "t");
+        node_out(&c, wk);
+        node_end(e, &c);
+        reshape_to(e, wk, (int64_t[]){0, k, 1}, 3, w3);
+        binary(e, "Mul", g, w3, gw);
+    } else {
+        snprintf(gw, NAME, "%s", g);
+    }
+    reduce(e, "ReduceSum", gw, (int64_t[]){1}, 1, false, sum); /* (N, cols) */
+    char total[NAME];
+    if (y) { /* vote shares */
+        reduce(e, "ReduceSum", sum, (int64_t[]){1}, 1, true, total);
+        binary(e, "Div", sum, total, out);
+        return KN_OK;
+    }
+    char num[NAME], den[NAME]; /* the weighted mean target: column 0 over column 1 */
+    slice(e, sum, (int64_t[]){0}, (int64_t[]){1}, (int64_t[]){1}, 1, num);
+    slice(e, sum, (int64_t[]){1}, (int64_t[]){2}, (int64_t[]){1}, 1, den);
+    binary(e, "Div", num, den, out);
+    return KN_OK;
+}
+
 kn_status kn__onnx_export_classic(exporter *e, kn_model *m, const char *x, char *out) {
     const char *type = m->classic->name;
     if (!m->c_fitted) return fail(e, KN_ERR_STATE, "onnx export: the %s is not fitted%s", type, "");
@@ -360,7 +476,8 @@ kn_status kn__onnx_export_classic(exporter *e, kn_model *m, const char *x, char 
     }
     if (strcmp(type, "gaussian_nb") == 0) return gaussian_nb(e, t, n, d, x, out);
     if (strstr(type, "_nb")) return discrete_nb(e, m, t, n, d, x, out);
+    if (strcmp(type, "k_nearest_neighbors") == 0) return knn(e, m, t, n, d, outputs, x, out);
     return fail(e, KN_ERR_UNSUPPORTED, "onnx export: a %s model has no ONNX form here (kiln exports networks, linear and "
                 "logistic regression, lasso, elastic_net, linear_svm, decision_tree, random_forest, "
-                "hist_gradient_boosting and the naive Bayes models)%s", type, "");
+                "hist_gradient_boosting, k_nearest_neighbors and the naive Bayes models)%s", type, "");
 }

@@ -26,7 +26,7 @@ static const char export_help[] =
     "Other layers are refused, named. Classical models export as what they predict: linear\n"
     "and logistic regression, lasso, elastic_net and linear_svm (Gemm), decision_tree,\n"
     "random_forest and hist_gradient_boosting (ai.onnx.ml TreeEnsembleRegressor), naive\n"
-    "Bayes; kernel SVMs and k-nearest neighbours are refused.\n"
+    "Bayes, k_nearest_neighbors (TopK); kernel SVMs are refused.\n"
     "\n"
     "options:\n"
     "  --network-only     leave the CSV preprocessing out: the input is the model's own\n"
