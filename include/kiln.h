@@ -1347,8 +1347,8 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
  * predict: linear models as Gemm (logistic: then Sigmoid or Softmax; linear_svm: the one-hot
  * of its decision), trees, forests and hist_gradient_boosting as ai.onnx.ml
  * TreeEnsembleRegressor, naive Bayes as its joint log-likelihood and Softmax,
- * k_nearest_neighbors by TopK over the distances to its training rows; kernel SVMs are
- * refused. Written atomically. */
+ * k_nearest_neighbors by TopK over the distances to its training rows, svm by its kernel and
+ * one-vs-one votes; an svm with probabilities is refused. Written atomically. */
 kn_status kn_model_export_onnx(kn_model *m, const char *path);
 
 typedef struct kn_onnx_export_opts {

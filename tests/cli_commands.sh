@@ -365,11 +365,14 @@ for spec in '{"type": "logistic_regression"}|iris' '{"type": "decision_tree", "m
     '{"type": "bernoulli_nb", "binarize": null}|wine:scale=minmax' '{"type": "k_nearest_neighbors"}|iris' \
     '{"type": "k_nearest_neighbors", "n_neighbors": 4, "weights": "distance", "metric": "manhattan"}|wine' \
     '{"type": "k_nearest_neighbors", "n_neighbors": 3, "p": 3}|breast_cancer' \
-    '{"type": "k_nearest_neighbors", "n_neighbors": 6, "weights": "distance", "metric": "chebyshev"}|diabetes'; do
+    '{"type": "k_nearest_neighbors", "n_neighbors": 6, "weights": "distance", "metric": "chebyshev"}|diabetes' \
+    '{"type": "svm"}|iris' '{"type": "svm", "kernel": "poly", "degree": 2, "coef0": 1}|wine' \
+    '{"type": "svm", "kernel": "sigmoid", "gamma": 0.01}|breast_cancer' '{"type": "svm", "kernel": "linear", "C": 0.5}|iris'; do
     model=${spec%|*} source=${spec##*|}
     data=${source%%:*}
     top=$([ "$data" = breast_cancer ] && echo 2 || echo 3)
-    name=export-$(echo "$model" | sed 's/{"type": "\([a-z_]*\)".*/\1/')-$data
+    cases=$((${cases:-0} + 1))
+    name=export-$(echo "$model" | sed 's/{"type": "\([a-z_]*\)".*/\1/')-$data-$cases
     rows=$([ "$data" = diabetes ] && echo dia || echo "$data")
     rm -rf "$T/classic"
     run "$name-train" -- train "$model" --data "csv:$TESTS/data/$data.csv${source#"$data"}" --out "$T/classic" --quiet
@@ -391,8 +394,8 @@ for p, r in zip(pred, rows):
 " "$T/classic_pred.json" "$T/classic_onnx.txt" 2>&1); then pass "$name"
     else fail "$name" "$(head -n 1 "$T/err") $why"; fi
 done
-run train-svm-rbf -- train '{"type": "svm", "kernel": "rbf"}' --data "csv:$TESTS/data/iris.csv" --out "$T/svm" --quiet
-expect_error export-svm 1 "a svm model has no ONNX form" -- export "$T/svm/model.kiln" "$T/svm.onnx"
+run train-svm-proba -- train '{"type": "svm", "probability": true}' --data "csv:$TESTS/data/iris.csv" --out "$T/svm" --quiet
+expect_error export-svm-proba 1 "an svm with probability: true" -- export "$T/svm/model.kiln" "$T/svm.onnx"
 rm -rf "$T/classic"
 # a categorical column has no float graph: refused naming it; --network-only exports the network
 printf 'color,size,y\nred,1,a\nblue,2,b\nred,3,a\ngreen,4,b\nblue,5,a\nred,6,b\n' >"$T/colors.csv"

@@ -25,8 +25,14 @@
  *                                smallest (ties: the lower index, as kiln's), the neighbours'
  *                                rows of a one-hot label table (or targets) times their
  *                                weights gathered and averaged by their (1 / distance) shares
+ *   svm (without probability)    the kernel against the support vectors (Gemm, then Pow,
+ *                                Exp of the distances, or Tanh), each class pair's decision
+ *                                (Gemm by the pair's dual coefficients, its intercept), the
+ *                                pairs' votes (Greater, Cast, Gemm: +1 to the first class
+ *                                when the decision is positive, else to the second), the
+ *                                one-hot of the first class with the most votes (LIBSVM's)
  *
- * Kernel SVMs are refused naming the type. */
+ * An svm with probability (LIBSVM's Platt scaling and iterated pairwise coupling) is refused. */
 #include "classic/model.h"
 #include "io/onnx_write.h"
 #include "nn/model.h"
@@ -451,6 +457,95 @@ static kn_status knn(exporter *e, kn_model *m, const kn__ctensor *t, int n, int6
     return KN_OK;
 }
 
+/* svm: one-vs-one votes over every class pair's kernel decision (kn__svm_predict's). */
+static kn_status kernel_svm(exporter *e, kn_model *m, const kn__ctensor *t, int n, int64_t d, const char *x, char *out) {
+    const kn__ctensor *sv = tensor(t, n, "sv", KN_F32), *nsv = tensor(t, n, "n_sv_class", KN_I32),
+                      *dc = tensor(t, n, "dual_coef", KN_F32), *b = tensor(t, n, "intercept", KN_F32);
+    if (tensor(t, n, "prob_a", KN_F32))
+        return fail(e, KN_ERR_UNSUPPORTED, "onnx export: an svm with probability: true (LIBSVM's pairwise coupling "
+                    "iterates; fit it without probabilities to export its decisions)%s%s", "", "");
+    if (!sv || !nsv || !dc || !b || sv->shape[1] != d)
+        return fail(e, KN_ERR_STATE, "onnx export: the svm's support vectors and coefficients %s%s", "are missing", "");
+    cJSON *hp = m->classic->describe ? m->classic->describe(m->cstate) : NULL;
+    const cJSON *kj = cJSON_GetObjectItemCaseSensitive(hp, "kernel"), *gj = cJSON_GetObjectItemCaseSensitive(hp, "gamma"),
+                *dj = cJSON_GetObjectItemCaseSensitive(hp, "degree"), *cj = cJSON_GetObjectItemCaseSensitive(hp, "coef0");
+    char kernel[16];
+    snprintf(kernel, sizeof kernel, "%s", cJSON_IsString(kj) ? kj->valuestring : "rbf");
+    float gamma = cJSON_IsNumber(gj) ? (float)gj->valuedouble : 1, coef0 = cJSON_IsNumber(cj) ? (float)cj->valuedouble : 0;
+    float degree = cJSON_IsNumber(dj) ? (float)dj->valuedouble : 3;
+    cJSON_Delete(hp);
+    int64_t S = sv->shape[0], C = nsv->shape[0], P = C * (C - 1) / 2;
+    const int32_t *per = nsv->data;
+    const float *D = dc->data;
+    float *W = calloc((size_t)(P * S), sizeof *W), *M = calloc((size_t)(P * C), sizeof *M), *bias = malloc((size_t)C * sizeof *bias);
+    float *svsq = malloc((size_t)S * sizeof *svsq);
+    int64_t *start = malloc((size_t)(C + 1) * sizeof *start);
+    if (!W || !M || !bias || !svsq || !start) {
+        free(W), free(M), free(bias), free(svsq), free(start);
+        return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", "svm", "");
+    }
+    start[0] = 0;
+    for (int64_t c = 0; c < C; c++) start[c + 1] = start[c] + per[c], bias[c] = (float)c; /* c pairs (a, c) vote c when not positive */
+    int64_t p = 0;
+    for (int64_t a = 0; a < C; a++)
+        for (int64_t c = a + 1; c < C; c++, p++) {
+            for (int64_t s = start[a]; s < start[a + 1]; s++) W[p * S + s] = D[(c - 1) * S + s];
+            for (int64_t s = start[c]; s < start[c + 1]; s++) W[p * S + s] = D[a * S + s];
+            M[a * P + p] = 1, M[c * P + p] = -1; /* (C, P): class a gains, c loses the pair's vote */
+        }
+    for (int64_t s = 0; s < S; s++) {
+        double q = 0;
+        for (int64_t j = 0; j < d; j++) q += (double)((const float *)sv->data)[s * d + j] * ((const float *)sv->data)[s * d + j];
+        svsq[s] = (float)q;
+    }
+    char dot[NAME], k[NAME], g[NAME], c0[NAME], lin[NAME];
+    node nd;
+    node_begin(e, &nd, "Gemm"); /* x sv^T: (N, S) */
+    node_in(&nd, x);
+    weights_in(e, &nd, sv->data, (int64_t[]){S, d}, 2, NULL, 0);
+    fresh(e, dot, "t");
+    node_out(&nd, dot);
+    attr_int(&nd, "transB", 1);
+    node_end(e, &nd);
+    if (strcmp(kernel, "linear") == 0) {
+        snprintf(k, NAME, "%s", dot);
+    } else if (strcmp(kernel, "rbf") == 0) { /* exp(-gamma max(|x|^2 + |sv|^2 - 2 x.sv, 0)) */
+        char xx[NAME], xs[NAME], sq[NAME], two[NAME], t2[NAME], dist[NAME], pos[NAME], ng[NAME], arg[NAME];
+        binary(e, "Mul", x, x, xx);
+        reduce(e, "ReduceSum", xx, (int64_t[]){1}, 1, true, xs); /* (N, 1) */
+        fresh(e, sq, "svsq");
+        init_tensor(e, sq, &S, 1, svsq, NULL);
+        scalar(e, two, 2.0f);
+        binary(e, "Mul", dot, two, t2);
+        binary(e, "Add", xs, sq, dist);
+        binary(e, "Sub", dist, t2, pos);
+        unary(e, "Relu", pos, dist);
+        scalar(e, ng, -gamma);
+        binary(e, "Mul", dist, ng, arg);
+        unary(e, "Exp", arg, k);
+    } else { /* poly (gamma x.sv + coef0)^degree, sigmoid tanh(gamma x.sv + coef0) */
+        char gd[NAME];
+        scalar(e, g, gamma);
+        binary(e, "Mul", dot, g, gd);
+        scalar(e, c0, coef0);
+        binary(e, "Add", gd, c0, lin);
+        if (strcmp(kernel, "poly") == 0) {
+            char dg[NAME];
+            scalar(e, dg, degree);
+            binary(e, "Pow", lin, dg, k);
+        } else {
+            unary(e, "Tanh", lin, k);
+        }
+    }
+    char dec[NAME], votes[NAME];
+    gemm(e, k, W, P, S, b->data, dec);      /* (N, P): each pair's decision */
+    above(e, dec, 0.0f, g);                 /* 1 where the first class of the pair wins */
+    gemm(e, g, M, C, P, bias, votes);       /* (N, C): c + (wins - losses as first class) */
+    free(W), free(M), free(bias), free(svsq), free(start);
+    decided(e, votes, C, out);
+    return KN_OK;
+}
+
 kn_status kn__onnx_export_classic(exporter *e, kn_model *m, const char *x, char *out) {
     const char *type = m->classic->name;
     if (!m->c_fitted) return fail(e, KN_ERR_STATE, "onnx export: the %s is not fitted%s", type, "");
@@ -477,6 +572,7 @@ kn_status kn__onnx_export_classic(exporter *e, kn_model *m, const char *x, char 
     if (strcmp(type, "gaussian_nb") == 0) return gaussian_nb(e, t, n, d, x, out);
     if (strstr(type, "_nb")) return discrete_nb(e, m, t, n, d, x, out);
     if (strcmp(type, "k_nearest_neighbors") == 0) return knn(e, m, t, n, d, outputs, x, out);
+    if (strcmp(type, "svm") == 0) return kernel_svm(e, m, t, n, d, x, out);
     return fail(e, KN_ERR_UNSUPPORTED, "onnx export: a %s model has no ONNX form here (kiln exports networks, linear and "
                 "logistic regression, lasso, elastic_net, linear_svm, decision_tree, random_forest, "
                 "hist_gradient_boosting, k_nearest_neighbors and the naive Bayes models)%s", type, "");
