@@ -322,41 +322,18 @@ run export-mlp -- export "$MODEL" "$T/mlp_out.onnx" --quiet
 if [ "$RC" -eq 0 ] && [ -s "$T/mlp_out.onnx" ]; then pass export-mlp; else fail export-mlp "exit $RC: $(head -n 1 "$T/err")"; fi
 expect_error export-no-out 2 "missing OUT" -- export "$T/branches.kiln"
 if [ -e "$T/x.onnx" ]; then fail export-nothing-left "a failed export left a file"; else pass export-nothing-left; fi
-# a CSV model's preprocessing (missing values imputed, poly=2, scaling, PCA) begins its ONNX
-# graph: raw columns in, kiln predict's probabilities out (tests/onnx_eval.py, numpy)
+# a CSV model's preprocessing (missing values imputed, constant columns dropped, poly=2,
+# scaling, PCA) begins its ONNX graph: raw columns in, kiln predict's values out; the same
+# for classical models (onnx_export_classic.c): linear models, trees, forests, boosted
+# trees, naive Bayes, kNN and SVMs. numpy (tests/onnx_eval.py, with ai.onnx.ml's
+# TreeEnsembleRegressor) runs each export on raw rows with a missing value.
 TESTS=$(cd "$(dirname "$0")" && pwd)
-printf 'sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.3,,4.9,1.5\n7.7,2.6,6.9,\n' >"$T/iris_rows.csv"
-printf '5.1 3.5 1.4 0.2\n6.3 nan 4.9 1.5\n7.7 2.6 6.9 nan\n' >"$T/iris_raw.txt"
-run train-iris-prep -- train '{"layers": [{"type": "dense", "units": 8, "activation": "relu"}, {"type": "dense", "units": 3, "activation": "softmax"}], "epochs": 5}' \
-    --data "csv:$TESTS/data/iris.csv:poly=2:pca=5" --out "$T/irisp" --quiet
-run predict-iris-prep -- predict "$T/irisp/model.kiln" "$T/iris_rows.csv" --top 3 --json
-cp "$T/out" "$T/iris_pred.json"
-run export-iris-prep -- export "$T/irisp/model.kiln" "$T/irisp.onnx" --json
-json export-iris-prep-json "assert o['params'] == 75, o"
-if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import onnx' 2>/dev/null; then
-    if /usr/bin/python3 "$TESTS/onnx_eval.py" "$T/irisp.onnx" "$T/iris_raw.txt" >"$T/iris_onnx.txt" 2>"$T/err" &&
-        why=$(/usr/bin/python3 -c "
-import json, sys
-pred = json.load(open(sys.argv[1]))['predictions']
-rows = [list(map(float, line.split())) for line in open(sys.argv[2])]
-assert len(pred) == len(rows) == 3, (len(pred), len(rows))
-for p, r in zip(pred, rows):
-    for t in p['top']:
-        assert abs(t['probability'] - r[t['class']]) < 1e-5, (t, r)
-" "$T/iris_pred.json" "$T/iris_onnx.txt" 2>&1); then pass export-iris-prep-numpy
-    else fail export-iris-prep-numpy "$(head -n 1 "$T/err") $why"; fi
-else echo "SKIP export-iris-prep-numpy: /usr/bin/python3 with onnx (python3-onnx) needed"; fi
-# classical models export too (onnx_export_classic.c): linear and logistic regression, lasso,
-# trees, forests and boosted trees, after the same preprocessing; numpy (with ai.onnx.ml's
-# TreeEnsembleRegressor) gives kiln predict's values for raw rows with missing values
-head -n 4 "$TESTS/data/diabetes.csv" | cut -d, -f1-10 >"$T/dia_rows.csv"
-printf '59 2 32.1 101 157 93.2 38 4 4.8598 87\n48 1 nan 87 183 103.2 70 3 3.8918 69\n72 2 30.5 93 156 93.6 41 4 nan 85\n' >"$T/dia_raw.txt"
-printf 'age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n59,2,32.1,101,157,93.2,38,4,4.8598,87\n48,1,,87,183,103.2,70,3,3.8918,69\n72,2,30.5,93,156,93.6,41,4,,85\n' >"$T/dia_rows.csv"
-for data in breast_cancer wine; do # the first three rows without the target, the second missing its second value
+for data in iris diabetes breast_cancer wine; do # the first three rows without the target, the second missing its second value
     awk -F, -v OFS=, 'NR <= 4 { NF--; if (NR == 3) $2 = ""; print }' "$TESTS/data/$data.csv" >"$T/${data}_rows.csv"
     awk -F, -v OFS=' ' 'NR >= 2 && NR <= 4 { NF--; if (NR == 3) $2 = "nan"; $1 = $1; print }' "$TESTS/data/$data.csv" >"$T/${data}_raw.txt"
 done
-for spec in '{"type": "logistic_regression"}|iris' '{"type": "decision_tree", "max_depth": 4}|iris' \
+for spec in '{"layers": [{"type": "dense", "units": 8, "activation": "relu"}, {"type": "dense", "units": 3, "activation": "softmax"}], "epochs": 5}|iris:poly=2:pca=5' \
+    '{"type": "logistic_regression"}|iris' '{"type": "decision_tree", "max_depth": 4}|iris' \
     '{"type": "random_forest", "n_estimators": 7}|iris' '{"type": "hist_gradient_boosting", "max_iter": 8}|iris' \
     '{"type": "linear_regression"}|diabetes' '{"type": "lasso", "alpha": 0.1}|diabetes' \
     '{"type": "hist_gradient_boosting", "max_iter": 8}|diabetes' '{"type": "linear_svm"}|iris' \
@@ -372,16 +349,15 @@ for spec in '{"type": "logistic_regression"}|iris' '{"type": "decision_tree", "m
     data=${source%%:*}
     top=$([ "$data" = breast_cancer ] && echo 2 || echo 3)
     cases=$((${cases:-0} + 1))
-    name=export-$(echo "$model" | sed 's/{"type": "\([a-z_]*\)".*/\1/')-$data-$cases
-    rows=$([ "$data" = diabetes ] && echo dia || echo "$data")
+    name=export-$(echo "$model" | sed 's/{"type": "\([a-z_]*\)".*/\1/; s/{"layers".*/network/')-$data-$cases
     rm -rf "$T/classic"
     run "$name-train" -- train "$model" --data "csv:$TESTS/data/$data.csv${source#"$data"}" --out "$T/classic" --quiet
-    run "$name-predict" -- predict "$T/classic/model.kiln" "$T/${rows}_rows.csv" --top "$top" --json
+    run "$name-predict" -- predict "$T/classic/model.kiln" "$T/${data}_rows.csv" --top "$top" --json
     cp "$T/out" "$T/classic_pred.json"
     run "$name" -- export "$T/classic/model.kiln" "$T/classic.onnx" --quiet
     if [ "$RC" -ne 0 ]; then fail "$name" "exit $RC: $(head -n 1 "$T/err")"; continue; fi
     if ! /usr/bin/python3 -c 'import onnx' 2>/dev/null; then echo "SKIP $name: python3-onnx needed"; continue; fi
-    if /usr/bin/python3 "$TESTS/onnx_eval.py" "$T/classic.onnx" "$T/${rows}_raw.txt" >"$T/classic_onnx.txt" 2>"$T/err" &&
+    if /usr/bin/python3 "$TESTS/onnx_eval.py" "$T/classic.onnx" "$T/${data}_raw.txt" >"$T/classic_onnx.txt" 2>"$T/err" &&
         why=$(/usr/bin/python3 -c "
 import json, sys
 pred = json.load(open(sys.argv[1]))['predictions']

@@ -861,14 +861,7 @@ static bool doubles_const(exporter *e, char *name, const char *stem, const doubl
 static void gather_cols(exporter *e, const char *x, const int64_t *idx, int64_t n, char *out) {
     char in[NAME];
     int_const(e, in, "cols", idx, n);
-    node nd;
-    node_begin(e, &nd, "Gather");
-    node_in(&nd, x);
-    node_in(&nd, in);
-    fresh(e, out, "t");
-    node_out(&nd, out);
-    attr_int(&nd, "axis", 1);
-    node_end(e, &nd);
+    op_with(e, "Gather", x, in, "axis", 1, out);
 }
 
 /* The CSV preprocessing the model keeps (data/preprocess.h), when its columns are all
@@ -900,12 +893,7 @@ static kn_status export_prep(exporter *e, const struct kn_preprocessor *p, char 
         char nan[NAME], f[NAME];
         unary(e, "IsNaN", x, nan);
         bool ok = doubles_const(e, f, "fill", fill, &p->n_cols, 1);
-        node nd;
-        node_begin(e, &nd, "Where");
-        node_in(&nd, nan), node_in(&nd, f), node_in(&nd, x);
-        fresh(e, t, "t");
-        node_out(&nd, t);
-        node_end(e, &nd);
+        where(e, nan, f, x, t);
         snprintf(x, NAME, "%s", t);
         if (!ok) e->nodes.oom = true;
     }
@@ -926,13 +914,7 @@ static kn_status export_prep(exporter *e, const struct kn_preprocessor *p, char 
         gather_cols(e, lin, ij + pairs, pairs, b);
         free(ij);
         binary(e, "Mul", a, b, prod);
-        node nd;
-        node_begin(e, &nd, "Concat");
-        node_in(&nd, lin), node_in(&nd, prod);
-        fresh(e, x, "t");
-        node_out(&nd, x);
-        attr_int(&nd, "axis", 1);
-        node_end(e, &nd);
+        concat2(e, lin, prod, 1, x);
     }
     if (p->scale != KN__SCALE_NONE && p->n_num) { /* (x - shift) * mul */
         if (!doubles_const(e, c, "shift", p->shift, &p->n_num, 1)) e->nodes.oom = true;

@@ -45,22 +45,6 @@ static const kn__ctensor *tensor(const kn__ctensor *t, int n, const char *name, 
     return kn__ctensor_find(t, n, name, dtype);
 }
 
-static void attr_floats(node *nd, const char *name, const float *v, int64_t count) {
-    pbw a = {0};
-    field_str(&a, 1, name);
-    for (int64_t k = 0; k < count; k++) field_float(&a, 7, v[k]);
-    field_int(&a, 20, 6); /* FLOATS */
-    field_msg(&nd->b, 5, &a);
-}
-
-static void attr_ints64(node *nd, const char *name, const int64_t *v, int64_t count) {
-    pbw a = {0};
-    field_str(&a, 1, name);
-    for (int64_t k = 0; k < count; k++) field_int(&a, 8, v[k]);
-    field_int(&a, 20, 7); /* INTS */
-    field_msg(&nd->b, 5, &a);
-}
-
 static void softmax(exporter *e, const char *z, char *out) {
     node nd;
     node_begin(e, &nd, "Softmax");
@@ -76,13 +60,7 @@ static void pair_of(exporter *e, const char *p, char *out) {
     char one[NAME], q[NAME];
     scalar(e, one, 1.0f);
     binary(e, "Sub", one, p, q);
-    node nd;
-    node_begin(e, &nd, "Concat");
-    node_in(&nd, q), node_in(&nd, p);
-    fresh(e, out, "t");
-    node_out(&nd, out);
-    attr_int(&nd, "axis", 1);
-    node_end(e, &nd);
+    concat2(e, q, p, 1, out);
 }
 
 /* Class probabilities from decision scores z (N, k): Softmax, or for one score the sigmoid's
@@ -102,13 +80,7 @@ static void above(exporter *e, const char *x, float threshold, char *out) {
     char c[NAME], g[NAME];
     scalar(e, c, threshold);
     binary(e, "Greater", x, c, g);
-    node nd;
-    node_begin(e, &nd, "Cast");
-    node_in(&nd, g);
-    fresh(e, out, "t");
-    node_out(&nd, out);
-    attr_int(&nd, "to", 1); /* FLOAT */
-    node_end(e, &nd);
+    to_float(e, g, out);
 }
 
 /* The one-hot of the decision z (N, k): its first largest score (ArgMax, OneHot), or for one
@@ -286,20 +258,20 @@ static kn_status tree_ensemble(exporter *e, const ensemble *E, const char *x, ch
     node_out(&nd, out);
     attr_int(&nd, "n_targets", E->targets);
     attr_str(&nd, "aggregate_function", E->average ? "AVERAGE" : "SUM");
-    attr_ints64(&nd, "nodes_treeids", tree_id, n);
-    attr_ints64(&nd, "nodes_nodeids", node_id, n);
-    attr_ints64(&nd, "nodes_featureids", feat, n);
+    attr_ints(&nd, "nodes_treeids", tree_id, n);
+    attr_ints(&nd, "nodes_nodeids", node_id, n);
+    attr_ints(&nd, "nodes_featureids", feat, n);
     attr_floats(&nd, "nodes_values", thr, n);
     pbw a = {0};
     field_str(&a, 1, "nodes_modes");
     put(&a, modes.p, modes.n);
     field_int(&a, 20, 8); /* STRINGS */
     field_msg(&nd.b, 5, &a);
-    attr_ints64(&nd, "nodes_truenodeids", yes, n);
-    attr_ints64(&nd, "nodes_falsenodeids", no, n);
-    attr_ints64(&nd, "target_treeids", t_tree, at);
-    attr_ints64(&nd, "target_nodeids", t_node, at);
-    attr_ints64(&nd, "target_ids", t_id, at);
+    attr_ints(&nd, "nodes_truenodeids", yes, n);
+    attr_ints(&nd, "nodes_falsenodeids", no, n);
+    attr_ints(&nd, "target_treeids", t_tree, at);
+    attr_ints(&nd, "target_nodeids", t_node, at);
+    attr_ints(&nd, "target_ids", t_id, at);
     attr_floats(&nd, "target_weights", w, at);
     if (E->base) attr_floats(&nd, "base_values", E->base, E->targets);
     node_end(e, &nd);
@@ -422,22 +394,12 @@ static kn_status knn(exporter *e, kn_model *m, const kn__ctensor *t, int n, int6
         char zero[NAME], eq[NAME], eqf[NAME], any[NAME], cond[NAME], one[NAME], inv[NAME];
         scalar(e, zero, 0.0f);
         binary(e, "Equal", v, zero, eq);
-        node c;
-        node_begin(e, &c, "Cast");
-        node_in(&c, eq);
-        fresh(e, eqf, "t");
-        node_out(&c, eqf);
-        attr_int(&c, "to", 1);
-        node_end(e, &c);
+        to_float(e, eq, eqf);
         reduce(e, "ReduceMax", eqf, (int64_t[]){1}, 1, true, any);
         binary(e, "Greater", any, zero, cond);
         scalar(e, one, 1.0f);
         binary(e, "Div", one, v, inv);
-        node_begin(e, &c, "Where");
-        node_in(&c, cond), node_in(&c, eqf), node_in(&c, inv);
-        fresh(e, wk, "t");
-        node_out(&c, wk);
-        node_end(e, &c);
+        where(e, cond, eqf, inv, wk);
         reshape_to(e, wk, (int64_t[]){0, k, 1}, 3, w3);
         binary(e, "Mul", g, w3, gw);
     } else {

@@ -786,18 +786,10 @@ static kn_status read_recurrent(imp *s, const char *op) {
         return kn__imp_oom(s);
     L->rnn = o;
     L->merge_open = bidi;
-    /* parameter names: "kernel", or "forward_lstm/kernel" ... in a bidirectional layer */
-    static const char *const parts[3] = {"kernel", "recurrent_kernel", "bias"};
-    static const char *const names[3][2][3] = {
-        {{"forward_simple_rnn/kernel", "forward_simple_rnn/recurrent_kernel", "forward_simple_rnn/bias"},
-         {"backward_simple_rnn/kernel", "backward_simple_rnn/recurrent_kernel", "backward_simple_rnn/bias"}},
-        {{"forward_lstm/kernel", "forward_lstm/recurrent_kernel", "forward_lstm/bias"},
-         {"backward_lstm/kernel", "backward_lstm/recurrent_kernel", "backward_lstm/bias"}},
-        {{"forward_gru/kernel", "forward_gru/recurrent_kernel", "forward_gru/bias"},
-         {"backward_gru/kernel", "backward_gru/recurrent_kernel", "backward_gru/bias"}}};
+    static const kn_rnn_cell kinds[3] = {KN_RNN_SIMPLE, KN_RNN_LSTM, KN_RNN_GRU};
     static const int lstm_gate[4] = {0, 3, 1, 2}; /* ONNX's gate g (i o f c) is Keras's lstm_gate[g] (i f c o) */
     for (int d = 0; d < dirs; d++) {
-        const char *const *what = bidi ? names[cell][d] : parts;
+        const char *const *what = kn__rnn_param_names(kinds[cell], bidi, d); /* "kernel", or "forward_lstm/kernel" ... */
         float *K = kn__imp_add_param(L, what[0], I * GH), *Rk = K ? kn__imp_add_param(L, what[1], H * GH) : NULL;
         float *b = Rk && B ? kn__imp_add_param(L, what[2], cell == 2 ? 2 * GH : GH) : NULL;
         if (!Rk || (B && !b)) return kn__imp_oom(s);

@@ -139,6 +139,13 @@ static inline void attr_ints(node *n, const char *name, const int64_t *v, int co
     field_int(&a, 20, 7); /* INTS */
     field_msg(&n->b, 5, &a);
 }
+static inline void attr_floats(node *n, const char *name, const float *v, int64_t count) {
+    pbw a = {0};
+    field_str(&a, 1, name);
+    for (int64_t k = 0; k < count; k++) field_float(&a, 7, v[k]);
+    field_int(&a, 20, 6); /* FLOATS */
+    field_msg(&n->b, 5, &a);
+}
 static inline void node_end(exporter *e, node *n) { field_msg(&e->nodes, 1, &n->b); }
 
 /* An initializer: f32 (data) or int64 (idata). */
@@ -212,6 +219,38 @@ static inline void binary(exporter *e, const char *op, const char *a, const char
     node_out(&n, out);
     node_end(e, &n);
 }
+
+/* out = op(a, b) with one int attribute (Concat's or Gather's axis, Cast's to: b NULL). */
+static inline void op_with(exporter *e, const char *op, const char *a, const char *b, const char *attr, int64_t v, char *out) {
+    node n;
+    node_begin(e, &n, op);
+    node_in(&n, a);
+    if (b) node_in(&n, b);
+    fresh(e, out, "t");
+    node_out(&n, out);
+    attr_int(&n, attr, v);
+    node_end(e, &n);
+}
+
+/* out = Concat(a, b) along axis. */
+static inline void concat2(exporter *e, const char *a, const char *b, int64_t axis, char *out) {
+    op_with(e, "Concat", a, b, "axis", axis, out);
+}
+
+/* out = Where(cond, a, b). */
+static inline void where(exporter *e, const char *cond, const char *a, const char *b, char *out) {
+    node n;
+    node_begin(e, &n, "Where");
+    node_in(&n, cond);
+    node_in(&n, a);
+    node_in(&n, b);
+    fresh(e, out, "t");
+    node_out(&n, out);
+    node_end(e, &n);
+}
+
+/* out = in (a bool or integer tensor) as float. */
+static inline void to_float(exporter *e, const char *in, char *out) { op_with(e, "Cast", in, NULL, "to", 1, out); }
 
 /* out = op(in) over axes (opset 13's ReduceMean, ReduceMax, ReduceProd take them as an
  * attribute, ReduceSum as an input), the reduced axes kept as 1s when keep. */

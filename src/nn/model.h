@@ -227,6 +227,9 @@ typedef struct {
 } kn__rnn_param;
 #define KN__LAYER_MAX_PARAMS 8 /* an attention layer's four kernels and biases (a bidirectional layer's: 6) */
 int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+/* A recurrent layer's three parameter names (kernel, recurrent_kernel, bias) for direction
+ * dir (0 forward, 1 backward), as kn__rnn_params gives them. */
+const char *const *kn__rnn_param_names(kn_rnn_cell cell, bool bidirectional, int dir);
 /* An attention layer's parameters the same way (model_attention.c): 0 for other layers. */
 int kn__attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* A prelu layer's alpha the same way (model_prelu.c), a depthwise or separable layer's

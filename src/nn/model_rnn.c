@@ -73,23 +73,30 @@ kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts) {
     return kn__model_push_layer(m, &L);
 }
 
+/* The parameter names within a recurrent layer: "kernel", "recurrent_kernel", "bias", or in a
+ * bidirectional layer "forward_lstm/kernel" and so on. */
+static const char *const plain_names[3] = {"kernel", "recurrent_kernel", "bias"};
+static const char *const bidi_names[3][2][3] = {
+    {{"forward_simple_rnn/kernel", "forward_simple_rnn/recurrent_kernel", "forward_simple_rnn/bias"},
+     {"backward_simple_rnn/kernel", "backward_simple_rnn/recurrent_kernel", "backward_simple_rnn/bias"}},
+    {{"forward_lstm/kernel", "forward_lstm/recurrent_kernel", "forward_lstm/bias"},
+     {"backward_lstm/kernel", "backward_lstm/recurrent_kernel", "backward_lstm/bias"}},
+    {{"forward_gru/kernel", "forward_gru/recurrent_kernel", "forward_gru/bias"},
+     {"backward_gru/kernel", "backward_gru/recurrent_kernel", "backward_gru/bias"}}};
+
+const char *const *kn__rnn_param_names(kn_rnn_cell cell, bool bidirectional, int dir) {
+    return bidirectional ? bidi_names[cell][dir] : plain_names;
+}
+
 int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     const kn__layer *L = &m->layers[i];
     if (L->kind != KN__LAYER_RNN) return 0;
     const kn_rnn_opts *o = &L->u.rnn;
     int64_t in[KN_MAX_DIMS], H = o->units, gh = (int64_t)kn__rnn_gates(o->cell) * H;
     kn__model_layer_input(m, i, in, NULL);
-    static const char *const plain[3] = {"kernel", "recurrent_kernel", "bias"};
-    static const char *const bidi[3][2][3] = {
-        {{"forward_simple_rnn/kernel", "forward_simple_rnn/recurrent_kernel", "forward_simple_rnn/bias"},
-         {"backward_simple_rnn/kernel", "backward_simple_rnn/recurrent_kernel", "backward_simple_rnn/bias"}},
-        {{"forward_lstm/kernel", "forward_lstm/recurrent_kernel", "forward_lstm/bias"},
-         {"backward_lstm/kernel", "backward_lstm/recurrent_kernel", "backward_lstm/bias"}},
-        {{"forward_gru/kernel", "forward_gru/recurrent_kernel", "forward_gru/bias"},
-         {"backward_gru/kernel", "backward_gru/recurrent_kernel", "backward_gru/bias"}}};
     int n = 0;
     for (int dir = 0; dir < (o->bidirectional ? 2 : 1); dir++) {
-        const char *const *nm = o->bidirectional ? bidi[o->cell][dir] : plain;
+        const char *const *nm = kn__rnn_param_names(o->cell, o->bidirectional, dir);
         out[n++] = (kn__rnn_param){nm[0], {in[1], gh}, 2, o->kernel_init, 0, 0};
         out[n++] = (kn__rnn_param){nm[1], {H, gh}, 2, o->recurrent_init, 0, 0};
         if (o->no_bias) continue;

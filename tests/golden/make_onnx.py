@@ -52,11 +52,11 @@ N = 4
 def randomize(net):
     with torch.no_grad():
         for m in net.modules():
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv1d)):
                 m.weight.copy_(torch.randn_like(m.weight) * (1.0 / m.weight[0].numel()) ** 0.5)
                 if m.bias is not None:
                     m.bias.copy_(torch.randn_like(m.bias) * 0.3)
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
                 m.weight.copy_(1 + 0.3 * torch.randn_like(m.weight))
                 m.bias.copy_(0.2 * torch.randn_like(m.bias))
                 m.running_mean.copy_(0.3 * torch.randn_like(m.running_mean))
@@ -64,9 +64,21 @@ def randomize(net):
     return net.eval()
 
 
-def case(name, net, shape):
-    net = randomize(net)
-    x = torch.randn(N, *shape)
+def randomize_seq(net):
+    """randomize() and the recurrent layers' weights (scaled down: their states stay unsaturated)."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)):
+                for p in m.parameters():
+                    p.copy_(torch.randn_like(p) * 0.4)
+    return randomize(net)
+
+
+def case(name, net, shape, tokens=0):
+    """net (randomized) exported to <name>.onnx, and its inputs and outputs printed: N random
+    rows of shape, or of token ids below `tokens`."""
+    net = randomize_seq(net)
+    x = torch.randint(0, tokens, (N, *shape)) if tokens else torch.randn(N, *shape)
     with torch.no_grad():
         y = net(x)
     torch.onnx.export(net, x[:1], os.path.join(OUT, name + ".onnx"), input_names=["x"], output_names=["y"],
@@ -306,41 +318,13 @@ class RawConv1d(nn.Module):
         return self.fc(torch.flatten(h, 1))
 
 
-def randomize_seq(net):
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)):
-                for p in m.parameters():
-                    p.copy_(torch.randn_like(p) * 0.4)
-            if isinstance(m, nn.Conv1d):
-                m.weight.copy_(torch.randn_like(m.weight) * (1.0 / m.weight[0].numel()) ** 0.5)
-                m.bias.copy_(torch.randn_like(m.bias) * 0.3)
-            if isinstance(m, nn.BatchNorm1d):
-                m.weight.copy_(1 + 0.3 * torch.randn_like(m.weight))
-                m.bias.copy_(0.2 * torch.randn_like(m.bias))
-                m.running_mean.copy_(0.3 * torch.randn_like(m.running_mean))
-                m.running_var.copy_(0.5 + torch.rand_like(m.running_var))
-    return randomize(net)
-
-
-def seq_case(name, net, shape, tokens=0):
-    net = randomize_seq(net)
-    x = torch.randint(0, tokens, (N, *shape)) if tokens else torch.randn(N, *shape)
-    with torch.no_grad():
-        y = net(x)
-    torch.onnx.export(net, x[:1], os.path.join(OUT, name + ".onnx"), input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=13)
-    for what, t in (("x", x), ("y", y)):
-        print(f"{name}.{what} " + " ".join(f"{v:.9g}" for v in t.flatten().tolist()))
-
-
-seq_case("lstm_tokens", LstmTokens(), (9,), tokens=30)
-seq_case("bigru", BiGru(), (7, 6))
-seq_case("rnn_gru_state", RnnGruState(), (6, 5))
-seq_case("bilstm_state", BiLstmState(), (5, 4))
-seq_case("textcnn", TextCnn(), (12,), tokens=40)
-seq_case("step_dense", StepDense(), (5, 4))
-seq_case("raw_conv1d", RawConv1d(), (3, 10))
+case("lstm_tokens", LstmTokens(), (9,), tokens=30)
+case("bigru", BiGru(), (7, 6))
+case("rnn_gru_state", RnnGruState(), (6, 5))
+case("bilstm_state", BiLstmState(), (5, 4))
+case("textcnn", TextCnn(), (12,), tokens=40)
+case("step_dense", StepDense(), (5, 4))
+case("raw_conv1d", RawConv1d(), (3, 10))
 
 
 class GeluMish(nn.Module):
@@ -416,4 +400,4 @@ class Deconv1d(nn.Module):
         return self.fc(torch.flatten(torch.relu(self.up(x)), 1))
 
 
-seq_case("deconv1d", Deconv1d(), (3, 5))
+case("deconv1d", Deconv1d(), (3, 5))
