@@ -168,6 +168,8 @@ static const onnx_case cases[] = {
     {"deconv1d", 3, 0, 5, false, 2, "conv1d_transpose cropping1d activation flatten dense", 'c'},
     /* GELU and Mish as PyTorch spells them in nodes: each the dense layer's activation */
     {"gelu_mish", 0, 0, 5, false, 3, "dense dense dense", 0},
+    /* a convolution read twice, once through Transposes: its relu reader is its own layer */
+    {"shared_conv", 2, 6, 6, false, 2, "conv2d activation add flatten dense", 0},
     /* a learned (L, C) table added, LayerNorm spelled in nodes (opset 13) and as LayerNormalization (17) */
     {"ln_pos", 0, 6, 4, false, 2,
      "position_embedding layer_normalization time_distributed global_average_pool1d layer_normalization dense", 's'},

@@ -33,6 +33,8 @@ Cases:
             sequence models (their classes below say what each holds): token ids through
             embeddings, LSTM, GRU and RNN layers (bidirectional too), 1-D convolutions
   gelu_mish (5) features: Linear, GELU, Linear, Mish, Linear (activations in several nodes)
+  ln_pos, ln_pos17, deconv1d, shared_conv: a position table and LayerNorm (opsets 13, 17),
+            ConvTranspose1d, a convolution read twice through Transposes (classes below)
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -401,3 +403,20 @@ class Deconv1d(nn.Module):
 
 
 case("deconv1d", Deconv1d(), (3, 5))
+
+
+class SharedConv(nn.Module):
+    """A convolution's output read twice, once through Transposes: relu(h in NHWC) back in NCHW
+    plus h itself. The relu must not fold into the convolution (the Add reads h without it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(2, 3, 3, padding=1), nn.Linear(3 * 6 * 6, 2)
+
+    def forward(self, x):
+        h = self.conv(x)
+        z = torch.relu(h.permute(0, 2, 3, 1)).permute(0, 3, 1, 2) + h
+        return self.fc(torch.flatten(z, 1))
+
+
+case("shared_conv", SharedConv(), (2, 6, 6))
