@@ -579,6 +579,12 @@ static void build_padded_convs(kn_graph *g, built *b) {
     kn_tensor *shared = kn_pad2d(g, x, 1, 1, 1, 1);
     keep(b, kn_conv2d(g, shared, w, 3, 3, 1, 1, 1, 1, false));
     keep(b, kn_depthwise_conv2d(g, shared, dk, 3, 3, 1, 1, 2, 2, false));
+    /* max pools: after a relu (ResNet's stem) the pads go in; over signed x, or pads a whole
+     * window could fall in, they stay */
+    kn_tensor *r = kn_act(g, x, KN_RELU);
+    keep(b, kn_max_pool2d(g, kn_pad2d(g, r, 1, 1, 1, 1), 3, 3, 2, 2, false));
+    keep(b, kn_max_pool2d(g, kn_pad2d(g, x, 1, 1, 1, 1), 3, 3, 2, 2, false));
+    keep(b, kn_max_pool2d(g, kn_pad2d(g, r, 0, 2, 2, 0), 2, 2, 1, 1, false));
 }
 
 static void build_chain(kn_graph *g, built *b) {
@@ -688,8 +694,14 @@ static void test_fuse(kn_ctx *ctx) {
         CHECK(d->op == KN_OP_DEPTHWISE_CONV2D && strcmp(d->fused, "pad2d+depthwise_conv2d") == 0 && w.pt == 3 && w.pl == 2,
               "fuse: the 'same' depthwise conv of pad(x) is '%s', its window at (%d, %d), expected (3, 2): 'same' (1, 1) "
               "plus the padding's (2, 1)", d->fused, w.pt, w.pl);
-        CHECK(count_op(b.g, KN_OP_PAD2D) == 1, "fuse: %d pad2d nodes left, expected the one read twice",
-              count_op(b.g, KN_OP_PAD2D));
+        kn_tensor *mp = b.keep[4], *signed_mp = b.keep[5], *wide = b.keep[6];
+        CHECK(strcmp(mp->fused, "pad2d+max_pool2d") == 0 && mp->src[0]->op == KN_OP_ACT,
+              "fuse: a max pool of a padded relu is '%s' over %s, expected 'pad2d+max_pool2d' over the relu", mp->fused,
+              kn__op_info(mp->src[0]->op)->name);
+        CHECK(signed_mp->src[0]->op == KN_OP_PAD2D && wide->src[0]->op == KN_OP_PAD2D,
+              "fuse: a max pool over signed values, or with pads as wide as its window, took the padding");
+        CHECK(count_op(b.g, KN_OP_PAD2D) == 3, "fuse: %d pad2d nodes left, expected 3 (the one read twice, the signed "
+              "and the wide max pools')", count_op(b.g, KN_OP_PAD2D));
     }
     check_same(ctx, "fuse (zero padding into convolutions)", build_padded_convs, &b, fuse_tol);
     kn_graph_free(b.g);

@@ -5,7 +5,8 @@
  *     applies the activation while each block of the output is in cache;
  *   - convolution: bias and activation in the epilogue of each block's GEMM (conv_gemm.c);
  *     a depthwise convolution's applied to each output row as its kernel finishes it; a
- *     zero padding before either into its window (inference);
+ *     zero padding before either (or before a max pool over values of no sign) into its
+ *     window (inference);
  *   - an activation's gradient into the matmul that makes the incoming gradient;
  *   - the optimizer: one update pass over every parameter instead of one per parameter;
  *   - chains of elementwise ops into one loop (ew_program.h).
@@ -106,19 +107,47 @@ static void conv_label(kn_tensor *t, const kn_tensor *x) {
              act != KN_LINEAR ? kn_activation_name(act) : "");
 }
 
+/* Whether activation a never gives a value below 0. */
+static bool nonneg_act(int32_t a) {
+    return a == KN_RELU || a == KN_RELU6 || a == KN_SIGMOID || a == KN_SOFTMAX || a == KN_SOFTPLUS || a == KN_EXPONENTIAL ||
+           a == KN_HARD_SIGMOID;
+}
+
+/* Whether x has no value below 0: an activation's output, or a layer's with one fused. */
+static bool nonneg(const kn_tensor *x) {
+    switch (x->op) {
+    case KN_OP_ACT: return nonneg_act(x->iparam[0]);
+    case KN_OP_DENSE: return nonneg_act(x->iparam[2]);
+    case KN_OP_CONV2D: case KN_OP_DEPTHWISE_CONV2D: return nonneg_act(x->iparam[4]);
+    case KN_OP_MAXPOOL2D: case KN_OP_PAD2D: return nonneg(x->src[0]);
+    default: return false;
+    }
+}
+
 /* A zero padding before a convolution (a depthwise one's too) becomes the convolution's own:
  * its window starts `top` rows and `left` columns earlier and reads zeros past the image's
  * edges, as its 'same' padding does, so the padded copy of the image is never made
- * (imported models' explicit pads: ResNet's stem, MobileNet's stride-2 layers). Inference
- * graphs only: a training graph's backward reads the padded image. */
+ * (imported models' explicit pads: ResNet's stem, MobileNet's stride-2 layers). A max pool's
+ * window skips the cells past the edges, which is the same over values of no sign (ResNet's
+ * pool after a relu) when every window keeps a cell of the image: pads under the window.
+ * Inference graphs only: a training graph's backward reads the padded image. */
 static void fuse_pad(kn_graph *g, kn_tensor *t) {
     kn_tensor *p = t->src[0];
-    if ((t->op != KN_OP_CONV2D && t->op != KN_OP_DEPTHWISE_CONV2D) || g->has_backward || !p || !private_to(p, KN_OP_PAD2D))
+    bool pool = t->op == KN_OP_MAXPOOL2D;
+    if ((t->op != KN_OP_CONV2D && t->op != KN_OP_DEPTHWISE_CONV2D && !pool) || g->has_backward || !p ||
+        !private_to(p, KN_OP_PAD2D))
         return;
     for (int k = 0; k < 4; k++)
         if (p->iparam[k] < 0) return; /* (a crop) */
     kn__win w = kn__win_unpack(t);
     if (w.pt + p->iparam[0] > 255 || w.pl + p->iparam[2] > 255) return;
+    if (pool) { /* every window keeps a cell of the image: the first starts above its last row, the last below its first */
+        const kn_tensor *x = p->src[0];
+        int64_t pt = w.pt + p->iparam[0], pl = w.pl + p->iparam[2];
+        if (!nonneg(x) || pt > w.kh - 1 || pl > w.kw - 1 || (int64_t)(w.oh - 1) * w.sh - pt > x->shape[1] - 1 ||
+            (int64_t)(w.ow - 1) * w.sw - pl > x->shape[2] - 1)
+            return;
+    }
     w.pt += p->iparam[0], w.pl += p->iparam[2];
     kn__win_pack(t, &w);
     kn__rewire(g, t, p->src[0], t->src[1], t->src[2], t->src[3]);
