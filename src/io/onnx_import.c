@@ -781,7 +781,7 @@ const imp_value *kn__imp_find_value(const imp *s, const char *name) {
 }
 
 /* Records value `name` as the working state (s->image ... s->pw) made by s->src_layer. */
-static kn_status add_value(imp *s, const char *name) {
+kn_status kn__imp_add_value(imp *s, const char *name) {
     if (s->n_vals == s->cap_vals) {
         int nc = s->cap_vals ? s->cap_vals * 2 : 32;
         imp_value *p = realloc(s->vals, (size_t)nc * sizeof *p);
@@ -800,7 +800,7 @@ static kn_status add_value(imp *s, const char *name) {
 }
 
 /* The working state from value v, read by the current node. */
-static void load_value(imp *s, const imp_value *v) {
+void kn__imp_load_value(imp *s, const imp_value *v) {
     snprintf(s->cur, sizeof s->cur, "%s", v->name);
     s->src_layer = v->layer;
     s->sole = v->excl && kn__imp_readers(s->m, v->name) == 1;
@@ -842,7 +842,7 @@ static kn_status read_input(imp *s) {
                             "(batch, L, C) sequences, or (batch, C, H, W) images", NULL);
     }
     s->src_layer = -1;
-    return add_value(s, in->name);
+    return kn__imp_add_value(s, in->name);
 }
 
 /* A merge of the node's inputs, all values of the graph: Add, Sub, Mul, Max, Mean, Sum of
@@ -876,7 +876,7 @@ static kn_status read_merge(imp *s, const char *type) {
     if (concat && (v[0]->half || v[1]->half)) { /* [forward, backward] of one bidirectional layer: what it holds */
         if (n != 2 || v[0]->half != 1 || v[1]->half != 2 || v[0]->layer != v[1]->layer)
             return kn__imp_unsupported(s, "a Concat of a bidirectional layer's directions other than forward then backward");
-        load_value(s, v[0]);
+        kn__imp_load_value(s, v[0]);
         s->half = 0;
         if (s->seq) s->c *= 2;
         else s->f *= 2;
@@ -895,7 +895,7 @@ static kn_status read_merge(imp *s, const char *type) {
             return kn__imp_unsupported(s, "a merge of flattened images (kiln orders their features differently)");
         total += v[0]->image || v[0]->seq ? v[k]->c : v[k]->f;
     }
-    load_value(s, v[0]);
+    kn__imp_load_value(s, v[0]);
     imp_layer *L = kn__imp_add_layer(s, type);
     cJSON *ins = cJSON_CreateArray();
     if (!L || !ins) {
@@ -1197,6 +1197,12 @@ static kn_status read_nodes(imp *s) {
         const char *op = nd->op;
         if (strcmp(op, "Constant") == 0) continue;
         if (strcmp(op, "Identity") == 0 && nd->n_inputs == 1 && kn__imp_constant(s, nd->inputs[0])) continue; /* a constant's alias */
+        int region = s->attn_region ? s->attn_region[i] : -1;
+        if (region >= 0) { /* attention, read whole at its last node */
+            kn_status ast = i == s->attn_end[region] ? kn__imp_read_attention(s, region) : KN_OK;
+            if (ast) return ast;
+            continue;
+        }
         if (nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0) return kn__imp_unsupported(s, "an op outside ONNX's default domain");
         if (nd->n_outputs < 1 || !nd->outputs[0][0]) return kn__imp_fail(s, KN_ERR_FORMAT, "no output", NULL);
         bool skipped = false;
@@ -1207,7 +1213,7 @@ static kn_status read_nodes(imp *s) {
         const imp_value *in = NULL;
         for (int k = 0; k < nd->n_inputs && !in; k++) in = kn__imp_find_value(s, nd->inputs[k]);
         if (!in) return kn__imp_unsupported(s, "it reads no value of the graph (only constants, or values kiln did not import)");
-        load_value(s, in);
+        kn__imp_load_value(s, in);
         int in_layer = s->src_layer;
         bool in_sole = s->sole;
         s->out_slot = 0;
@@ -1294,7 +1300,7 @@ static kn_status read_nodes(imp *s) {
         s->nonneg = nonneg;
         s->excl = s->src_layer != in_layer || in_sole; /* a new layer's output, or the old one's only path */
         if (s->out_slot >= nd->n_outputs || !nd->outputs[s->out_slot][0]) return kn__imp_fail(s, KN_ERR_FORMAT, "no output", NULL);
-        if ((st = add_value(s, nd->outputs[s->out_slot]))) return st;
+        if ((st = kn__imp_add_value(s, nd->outputs[s->out_slot]))) return st;
     }
     s->node = NULL;
     const imp_value *out = s->m->n_outputs == 1 ? kn__imp_find_value(s, s->m->outputs[0].name) : NULL;
@@ -1391,6 +1397,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
         st = kn__imp_fail(&s, KN_ERR_UNSUPPORTED, "the graph begins with a kiln model's CSV preprocessing (raw columns "
                           "in), which kiln import does not read: use the .kiln file, or kiln export --network-only", NULL);
     if (!st) st = read_input(&s);
+    if (!st) st = kn__imp_find_attention(&s);
     if (!st) st = read_nodes(&s);
     if (!st) st = set_loss(&s, opts);
     char *json = st ? NULL : cJSON_PrintUnformatted(s.desc);
@@ -1421,6 +1428,8 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     free(s.L);
     free(s.vals);
     free(s.shapes);
+    free(s.attn_region);
+    free(s.attn_end);
     cJSON_Delete(s.desc);
     kn__onnx_free(&m);
     return st;

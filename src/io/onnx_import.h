@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-enum { MAX_PARAMS = 6, IMP_ORD = 5 }; /* (a bidirectional layer has 6 parameters) */
+enum { MAX_PARAMS = 8, IMP_ORD = 5 }; /* (multi_head_attention has 8 parameters) */
 
 /* One layer of the description, with the parameters it gets in kiln's layouts. */
 typedef struct {
@@ -89,6 +89,10 @@ typedef struct {
     int64_t in_dims[3];
     const kn__onnx_node *node; /* the node being read (for messages) */
     int node_index;
+    /* attention subgraphs (onnx_import_attn.c): per node the one it belongs to or -1 (NULL when
+     * the graph has no Softmax), and each one's last node */
+    int *attn_region, *attn_end;
+    int n_attn;
 } imp;
 
 /* errors, naming the node being read */
@@ -114,6 +118,8 @@ imp_layer *kn__imp_producer(imp *s);
 /* the graph's values */
 int kn__imp_readers(const kn__onnx_model *m, const char *name);
 const imp_value *kn__imp_find_value(const imp *s, const char *name);
+void kn__imp_load_value(imp *s, const imp_value *v);     /* the working state from v, as a node reading it */
+kn_status kn__imp_add_value(imp *s, const char *name); /* the working state recorded as value `name` */
 
 /* onnx_import_seq.c: the readers of sequence nodes. kn__imp_read_seq reads the node when it
  * is one (*handled), kn__imp_shape_node skips the node when it computes shapes (*skipped). */
@@ -121,5 +127,12 @@ kn_status kn__imp_read_seq(imp *s, const char *op, bool *handled);
 kn_status kn__imp_shape_node(imp *s, bool *skipped);
 kn_status kn__imp_seq_input(imp *s, const kn__onnx_value *in);
 kn_status kn__imp_resolve_seq(imp *s, const char *op);
+
+/* onnx_import_attn.c: attention subgraphs, found before the walk (kn__imp_find_attention) and
+ * read as one multi_head_attention layer at their last node (kn__imp_read_attention). A value
+ * inside one is kn__imp_attn_internal (a Shape of it is shape arithmetic). */
+kn_status kn__imp_find_attention(imp *s);
+kn_status kn__imp_read_attention(imp *s, int region);
+bool kn__imp_attn_internal(const imp *s, const char *name);
 
 #endif

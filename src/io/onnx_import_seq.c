@@ -79,7 +79,8 @@ kn_status kn__imp_shape_node(imp *s, bool *skipped) {
     const kn__onnx_node *nd = s->node;
     *skipped = false;
     if (strcmp(nd->op, "Shape") == 0 || strcmp(nd->op, "Size") == 0) {
-        if (nd->n_inputs != 1 || !kn__imp_find_value(s, nd->inputs[0])) return KN_OK; /* (refused as reading no value) */
+        if (nd->n_inputs != 1 || !(kn__imp_find_value(s, nd->inputs[0]) || kn__imp_attn_internal(s, nd->inputs[0])))
+            return KN_OK; /* (refused as reading no value) */
     } else {
         int from_shapes = 0;
         for (int k = 0; k < nd->n_inputs; k++) {

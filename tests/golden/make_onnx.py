@@ -420,3 +420,70 @@ class SharedConv(nn.Module):
 
 
 case("shared_conv", SharedConv(), (2, 6, 6))
+
+
+def randomize_attention(net):
+    """randomize() and attention's packed or separate projections (PyTorch starts their biases at 0)."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.MultiheadAttention):
+                for name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                    w = getattr(m, name)
+                    if w is not None:
+                        w.copy_(torch.randn_like(w) * (1.0 / w.shape[1]) ** 0.5)
+                if m.in_proj_bias is not None:
+                    m.in_proj_bias.copy_(torch.randn_like(m.in_proj_bias) * 0.3)
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(1 + 0.3 * torch.randn_like(m.weight))
+                m.bias.copy_(0.2 * torch.randn_like(m.bias))
+    return randomize(net)
+
+
+class Mha(nn.Module):
+    """(N, 5, 4): Linear 4 -> 12 per step, nn.MultiheadAttention(12, 3 heads, batch_first)
+    self-attention (its packed in_proj sliced in three by shape arithmetic), mean over the
+    steps, Linear 12 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.att, self.fc = nn.Linear(4, 12), nn.MultiheadAttention(12, 3, batch_first=True), nn.Linear(12, 3)
+
+    def forward(self, x):
+        h = self.emb(x)
+        a, _ = self.att(h, h, h)
+        return self.fc(a.mean(1))
+
+
+class Encoder(nn.Module):
+    """(N, 6, 4): Linear 4 -> 8, then nn.TransformerEncoderLayer(8, 2 heads, 16, (L, N, C)
+    order) under a causal mask (a buffer of -inf above the diagonal), mean, Linear 8 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.fc = nn.Linear(4, 8), nn.Linear(8, 2)
+        self.enc = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1)
+        self.register_buffer("mask", torch.triu(torch.full((6, 6), float("-inf")), diagonal=1))
+
+    def forward(self, x):
+        h = self.emb(x).transpose(0, 1)
+        return self.fc(self.enc(h, src_mask=self.mask).mean(0))
+
+
+class CrossAttention(nn.Module):
+    """(N, 5, 4): queries from the first 3 steps (Linear 4 -> 8), keys and values from all 5
+    (Linear 4 -> 6): nn.MultiheadAttention(8, 2 heads, kdim = vdim = 6, batch_first), its
+    separate projections; flattened, Linear 24 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.kv, self.fc = nn.Linear(4, 8), nn.Linear(4, 6), nn.Linear(24, 2)
+        self.att = nn.MultiheadAttention(8, 2, kdim=6, vdim=6, batch_first=True)
+
+    def forward(self, x):
+        q, kv = self.q(x[:, :3]), self.kv(x)
+        a, _ = self.att(q, kv, kv, need_weights=False)
+        return self.fc(torch.flatten(a, 1))
+
+
+for name, net, shape in (("mha", Mha(), (5, 4)), ("encoder", Encoder(), (6, 4)), ("cross_attention", CrossAttention(), (5, 4))):
+    case(name, randomize_attention(net), shape)
