@@ -1,6 +1,6 @@
 /* test_onnx.c — ONNX import (kn_model_import_onnx; io/onnx_import.c, io/onnx_proto.c):
  *
- * - PyTorch models exported by torch.onnx.export (nine; the last, ResNet's stem and a block) (tests/golden/make_onnx.py wrote
+ * - PyTorch models exported by torch.onnx.export (tests/golden/make_onnx.py wrote
  *   tests/data/onnx/ and tests/golden/onnx.txt): an MLP, a CNN of three channels (zero
  *   padding kiln adds, a batch norm, a depthwise and a pointwise convolution, relu6, a
  *   flatten whose next weights kiln reorders from (c, y, x) to (y, x, c)), every activation
@@ -8,7 +8,8 @@
  *   (a Pad of zeros before the average pool, which kiln drops), a residual add, and a CNN
  *   of branches (concatenated channels, a residual add, x * g - max(x, g)), and a model
  *   taking (N, H, W, C) images as tf2onnx exports Keras's (transposed to NCHW around the
- *   convolution; scaled by constants):
+ *   convolution; scaled by constants), and more after (the cases table says what each holds:
+ *   sequences, layer norms, attention and transformer layers):
  *   kiln's predictions against PyTorch's for the same inputs;
  * - the imported model saved and loaded predicts the same, and trains (a step);
  * - each exported again (kn_model_export_onnx), and kiln's own models of every layer and
@@ -17,7 +18,8 @@
  *   tests/onnx_eval.py, an ONNX interpreter in numpy, computes kiln's predictions from them
  *   (skipped, said, without python3-onnx);
  * - the refusals, one line naming the file and the node: two outputs, an op
- *   kiln does not import, truncated and foreign bytes, an empty file. Run from the source
+ *   kiln does not import, attention whose weights are read or under a mask other than the
+ *   causal one, truncated and foreign bytes, an empty file. Run from the source
  *   root. */
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include "nn/model.h"
@@ -176,6 +178,12 @@ static const onnx_case cases[] = {
      "layer_normalization global_average_pool1d dense", 's'},
     /* queries from 3 of the 5 steps, keys and values of other widths (kdim, vdim): three inputs */
     {"cross_attention", 0, 5, 4, false, 2, "cropping1d time_distributed time_distributed multi_head_attention flatten dense", 's'},
+    /* an encoder layer (norm first, GELU) as the memory of a decoder layer: its cross-attention's
+     * projection cut in two by shape arithmetic */
+    {"transformer", 0, 5, 4, false, 2,
+     "time_distributed layer_normalization multi_head_attention add layer_normalization time_distributed time_distributed "
+     "add multi_head_attention add layer_normalization multi_head_attention add layer_normalization time_distributed "
+     "time_distributed add layer_normalization global_average_pool1d dense", 's'},
 };
 
 static kn_ctx *new_ctx(void) {
@@ -482,6 +490,9 @@ static void refusals(void) {
             "two_outputs.onnx: kiln imports models of one output");
     refusal("op", "tests/data/onnx/abs.onnx", NULL, 0, KN_ERR_UNSUPPORTED, "node 0 '/Abs' (Abs): not an op kiln imports");
     refusal("rnn both", "tests/data/onnx/lstm_both.onnx", NULL, 0, KN_ERR_UNSUPPORTED, "(LSTM): reads both Y and Y_h");
+    refusal("weights", "tests/data/onnx/attention_weights.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
+            "which kiln reads only whole, and its probabilities are read other than by their product with the values");
+    refusal("mask", "tests/data/onnx/odd_mask.onnx", NULL, 0, KN_ERR_UNSUPPORTED, "(Add): an attention mask other than the causal one");
     refusal("missing", "tests/data/onnx/no_such.onnx", NULL, 0, KN_ERR_IO, "no_such.onnx: cannot open");
     /* mlp.onnx cut at every 97th byte: never a model, never a crash */
     FILE *f = fopen("tests/data/onnx/mlp.onnx", "rb");

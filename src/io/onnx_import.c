@@ -14,6 +14,8 @@
  *   PyTorch's nodes for it
  *   Add of an (L, C) table      position_embedding
  *   sequence ops                onnx_import_seq.c (embeddings, RNN, LSTM, GRU, 1-D windows)
+ *   attention subgraphs         multi_head_attention (onnx_import_attn.c: found before the
+ *                               walk, read whole at their last node)
  *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
  *   Pad (zeros along H, W)      zero_padding2d; Slice of H, W: cropping2d
  *   ConvTranspose (group 1)     conv2d_transpose 'valid' (W (C, F, KH, KW) as (KH*KW*F, C))
@@ -49,8 +51,8 @@
 
 kn_status kn__imp_fail(imp *s, kn_status st, const char *fmt, const char *detail) {
     if (s->node)
-        return kn__error(s->ctx, st, "%s: node %d '%s' (%s): %s%s", s->what, s->node_index, s->node->name, s->node->op, fmt,
-                         detail ? detail : "");
+        return kn__error(s->ctx, st, "%s: node %d '%s' (%s): %s%s%s", s->what, s->node_index, s->node->name, s->node->op, fmt,
+                         detail ? detail : "", s->attn_near && s->attn_near[s->node_index] ? s->attn_why : "");
     return kn__error(s->ctx, st, "%s: %s%s", s->what, fmt, detail ? detail : "");
 }
 
@@ -1115,7 +1117,7 @@ static kn_status layer_norm_pattern(imp *s, int i, int *count) {
     bool ok = node_is(nd[1], "Sub", x, mean) && sq && node_is(nd[3], "ReduceMean", nd[2]->outputs[0], NULL) &&
               mean_axis(s, nd[3]) == mean_axis(s, nd[0]) && node_is(nd[4], "Add", nd[3]->outputs[0], NULL) && eps &&
               eps->f && eps->numel == 1 && eps->f[0] > 0 && node_is(nd[5], "Sqrt", nd[4]->outputs[0], NULL) &&
-              node_is(nd[6], "Div", d, nd[5]->outputs[0]) && kn__imp_readers(m, x) == 2 && kn__imp_readers(m, mean) == 1 &&
+              node_is(nd[6], "Div", d, nd[5]->outputs[0]) && kn__imp_readers(m, x) >= 2 && kn__imp_readers(m, mean) == 1 &&
               kn__imp_readers(m, d) == (strcmp(nd[2]->op, "Mul") == 0 ? 3 : 2);
     for (int k = 2; ok && k < 6; k++) ok = kn__imp_readers(m, nd[k]->outputs[0]) == 1;
     if (!ok) return KN_OK;
@@ -1430,6 +1432,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     free(s.shapes);
     free(s.attn_region);
     free(s.attn_end);
+    free(s.attn_near);
     cJSON_Delete(s.desc);
     kn__onnx_free(&m);
     return st;

@@ -93,6 +93,8 @@ typedef struct {
      * the graph has no Softmax), and each one's last node */
     int *attn_region, *attn_end;
     int n_attn;
+    unsigned char *attn_near; /* per node: part of a Softmax's subgraph that was not read as attention (or NULL) */
+    char attn_why[320];       /* why not, appended to the refusal of such a node */
 } imp;
 
 /* errors, naming the node being read */

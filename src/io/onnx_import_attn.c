@@ -83,6 +83,8 @@ typedef struct {
     layout lead; /* the scores' leading axes (batch and heads) */
     double score_scale;
     bool causal, core_seen, attended;
+    kn__onnx_tensor *made[16]; /* constants computed by eval_tensor (owned) */
+    int n_made;
 } attn;
 
 /* ------------------------------------------------------------- the graph */
@@ -95,9 +97,28 @@ static int producer(const kn__onnx_model *m, const char *name) {
     return -1;
 }
 
-static bool is_const(const imp *s, const char *name) { return name[0] && kn__imp_constant(s, name) != NULL; }
-
 static bool op_is(const kn__onnx_node *nd, const char *op) { return strcmp(nd->op, op) == 0; }
+
+/* A constant, or computed from constants and shapes alone (PyTorch slices a packed
+ * projection's weights by bounds computed from the query's shape). */
+static bool is_const_at(const imp *s, const char *name, int depth) {
+    if (!name[0]) return false;
+    if (kn__imp_constant(s, name)) return true;
+    int p = depth > 16 ? -1 : producer(s->m, name);
+    if (p < 0) return false;
+    const kn__onnx_node *nd = &s->m->nodes[p];
+    if (op_is(nd, "Shape") || op_is(nd, "Size")) return true;
+    static const char *const ops[] = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Add", "Sub", "Mul", "Div", "Cast",
+                                      "Slice", "Transpose", "Reshape", "Identity"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) known |= op_is(nd, ops[k]);
+    if (!known || nd->n_inputs < 1) return false;
+    for (int k = 0; k < nd->n_inputs; k++)
+        if (nd->inputs[k][0] && !is_const_at(s, nd->inputs[k], depth + 1)) return false;
+    return true;
+}
+
+static bool is_const(const imp *s, const char *name) { return is_const_at(s, name, 0); }
 
 static bool shape_reader(const kn__onnx_node *nd) { return op_is(nd, "Shape") || op_is(nd, "Size"); }
 
@@ -137,8 +158,9 @@ static bool walk_back(const imp *s, const char *name, unsigned char *mark, int d
 }
 
 /* The subgraph around Softmax node `i`, marked in mark; its last node, or -1 when it is not
- * attention as this file reads it. */
-static int region_of_softmax(const imp *s, int i, unsigned char *mark) {
+ * attention as this file reads it (*why: the reason, once the Softmax is found between two
+ * products of data, as attention's is). */
+static int region_of_softmax(const imp *s, int i, unsigned char *mark, const char **why) {
     const kn__onnx_model *m = s->m;
     const kn__onnx_node *sm = &m->nodes[i];
     if (sm->n_inputs != 1 || sm->n_outputs < 1) return -1;
@@ -158,7 +180,11 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark) {
     const kn__onnx_node *m1 = &m->nodes[p];
     if (!op_is(m1, "MatMul") || is_const(s, m1->inputs[0]) || is_const(s, m1->inputs[1])) return -1;
     mark[p] = 1;
-    if (!walk_back(s, m1->inputs[0], mark, 0) || !walk_back(s, m1->inputs[1], mark, 0)) return -1;
+    static const char *const unprojected = "its queries, keys or values do not come from a projection (a MatMul or Gemm by "
+                                           "constant weights) through ops that only move, cut or scale them";
+    *why = "its probabilities are read other than by their product with the values (PyTorch's need_weights=True "
+           "returns them: pass need_weights=False)";
+    if (!walk_back(s, m1->inputs[0], mark, 0) || !walk_back(s, m1->inputs[1], mark, 0)) return *why = unprojected, -1;
     /* forward: (dropout), the product with V */
     const char *cur = sm->outputs[0];
     int r = -1;
@@ -172,7 +198,7 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark) {
     const kn__onnx_node *m2 = &m->nodes[r];
     if (!op_is(m2, "MatMul") || strcmp(m2->inputs[0], cur) != 0 || is_const(s, m2->inputs[1])) return -1;
     mark[r] = 1;
-    if (!walk_back(s, m2->inputs[1], mark, 0)) return -1;
+    if (!walk_back(s, m2->inputs[1], mark, 0)) return *why = unprojected, -1;
     /* the heads merged, the output projection, its bias and Reshapes */
     cur = m2->outputs[0];
     int end = r;
@@ -195,7 +221,7 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark) {
         end = r;
         cur = nd->outputs[0];
     }
-    if (!projected) return -1;
+    if (!projected) return *why = "no output projection (a MatMul or Gemm by constant weights) follows it", -1;
     /* nothing outside reads a value inside (but its shape) */
     for (int j = 0; j <= end; j++) {
         if (!mark[j] || j == end) continue;
@@ -204,7 +230,8 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark) {
                 const kn__onnx_node *nd = &m->nodes[t];
                 if (mark[t] || shape_reader(nd)) continue;
                 for (int q = 0; q < nd->n_inputs; q++)
-                    if (m->nodes[j].outputs[k][0] && strcmp(nd->inputs[q], m->nodes[j].outputs[k]) == 0) return -1;
+                    if (m->nodes[j].outputs[k][0] && strcmp(nd->inputs[q], m->nodes[j].outputs[k]) == 0)
+                        return *why = "a value inside it is read by a node outside it", -1;
             }
     }
     return end;
@@ -226,9 +253,16 @@ kn_status kn__imp_find_attention(imp *s) {
     for (int i = 0; i < m->n_nodes; i++) {
         if (!op_is(&m->nodes[i], "Softmax") || s->attn_region[i] >= 0) continue;
         memset(mark, 0, (size_t)m->n_nodes);
-        int end = region_of_softmax(s, i, mark);
+        const char *why = NULL;
+        int end = region_of_softmax(s, i, mark, &why);
         bool taken = false;
         for (int j = 0; end >= 0 && j < m->n_nodes; j++) taken |= mark[j] && s->attn_region[j] >= 0;
+        if (end < 0 && why && !s->attn_near) s->attn_near = calloc((size_t)m->n_nodes, 1);
+        if (end < 0 && why && s->attn_near) { /* a message for the walk's refusal of one of its nodes */
+            for (int j = 0; j < m->n_nodes; j++) s->attn_near[j] |= mark[j];
+            snprintf(s->attn_why, sizeof s->attn_why, "; it belongs to attention around Softmax node %d, which kiln "
+                     "reads only whole, and %s", i, why);
+        }
         if (end < 0 || taken) continue;
         for (int j = 0; j < m->n_nodes; j++)
             if (mark[j]) s->attn_region[j] = s->n_attn;
@@ -429,9 +463,58 @@ static kn_status eval_fixed(attn *a, const char *name, int64_t *out, int *n) {
     return st;
 }
 
-/* ------------------------------------------------------------- moving axes */
-
 static int norm_axis(int64_t ax, int n) { return ax < 0 ? (int)(ax + n) : (int)ax; }
+
+/* A float constant, or a Slice or Transpose of one (bounds from shapes): PyTorch's packed
+ * projection cut in two for cross-attention. NULL when it is none (or out of memory). */
+static const kn__onnx_tensor *eval_tensor(attn *a, const char *name, int depth) {
+    const kn__onnx_tensor *t = kn__imp_constant(a->s, name);
+    if (t) return t->f ? t : NULL;
+    int p = depth > 8 ? -1 : producer(a->s->m, name);
+    if (p < 0) return NULL;
+    const kn__onnx_node *nd = &a->s->m->nodes[p];
+    if (op_is(nd, "Identity")) return eval_tensor(a, nd->inputs[0], depth + 1);
+    bool slice = op_is(nd, "Slice"), transpose = op_is(nd, "Transpose");
+    const kn__onnx_tensor *x = (slice || transpose) && nd->n_inputs >= 1 ? eval_tensor(a, nd->inputs[0], depth + 1) : NULL;
+    if (!x || x->ndim < 1 || x->ndim > 2 || a->n_made == 16) return NULL;
+    int64_t rows = x->ndim == 2 ? x->dims[0] : 1, cols = x->dims[x->ndim - 1];
+    int64_t r0 = 0, r1 = rows, c0 = 0, c1 = cols; /* (a 1-D tensor: one row) */
+    if (slice) {
+        int64_t b[8], e[8], ax[8] = {0, 1};
+        int nb = 0, ne = 0, na = 0;
+        if (nd->n_inputs < 3 || (nd->n_inputs > 4 && nd->inputs[4][0]) || eval_fixed(a, nd->inputs[1], b, &nb) ||
+            eval_fixed(a, nd->inputs[2], e, &ne) || nb != ne ||
+            (nd->n_inputs > 3 && nd->inputs[3][0] && (eval_fixed(a, nd->inputs[3], ax, &na) || na != nb)))
+            return NULL;
+        for (int j = 0; j < nb; j++) {
+            int axis = norm_axis(ax[j], x->ndim);
+            bool on_rows = x->ndim == 2 && axis == 0;
+            int64_t size = on_rows ? rows : cols, lo = b[j] < 0 ? b[j] + size : b[j], hi = e[j] < 0 ? e[j] + size : e[j];
+            if (axis < 0 || axis >= x->ndim) return NULL;
+            lo = lo < 0 ? 0 : lo > size ? size : lo, hi = hi > size ? size : hi;
+            if (hi <= lo) return NULL;
+            if (on_rows) r0 = lo, r1 = hi;
+            else c0 = lo, c1 = hi;
+        }
+    } else {
+        const kn__onnx_attr *pa = kn__onnx_attr_get(nd, "perm");
+        if (x->ndim != 2 || (pa && (pa->kind != KN__ONNX_ATTR_INTS || pa->n != 2 || pa->ints[0] != 1))) return NULL;
+    }
+    kn__onnx_tensor *o = calloc(1, sizeof *o);
+    int64_t nr = r1 - r0, nc = c1 - c0;
+    if (o) o->f = malloc((size_t)(nr * nc) * sizeof *o->f);
+    if (!o || !o->f) return free(o), NULL;
+    a->made[a->n_made++] = o;
+    o->data_type = KN__ONNX_FLOAT, o->numel = nr * nc, o->ndim = x->ndim;
+    if (x->ndim == 1) o->dims[0] = nc;
+    else if (slice) o->dims[0] = nr, o->dims[1] = nc;
+    else o->dims[0] = nc, o->dims[1] = nr;
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t c = 0; c < nc; c++) o->f[slice ? r * nc + c : c * nr + r] = x->f[(r0 + r) * cols + c0 + c];
+    return o;
+}
+
+/* ------------------------------------------------------------- moving axes */
 
 static kn_status read_reshape(attn *a, const kn__onnx_node *nd, layout *l) {
     int64_t k[8];
@@ -604,7 +687,7 @@ static kn_status read_unsqueeze(attn *a, const kn__onnx_node *nd, layout *l, boo
 
 static kn_status read_projection(attn *a, const kn__onnx_node *nd, layout *l) {
     bool gemm = op_is(nd, "Gemm");
-    const kn__onnx_tensor *W = kn__imp_constant(a->s, nd->inputs[1]);
+    const kn__onnx_tensor *W = eval_tensor(a, nd->inputs[1], 0);
     bool trans = gemm && kn__imp_attr_int(nd, "transB", 0);
     if (!W || !W->f || W->ndim != 2) return fail(a, "a projection whose weights are not a 2-D float constant");
     if (gemm && (kn__imp_attr_int(nd, "transA", 0) || kn__imp_attr_float(nd, "alpha", 1) != 1 ||
@@ -637,7 +720,7 @@ static kn_status read_projection(attn *a, const kn__onnx_node *nd, layout *l) {
     l->stage = src == -1 ? 'o' : 'p';
     if (src == -1) a->out_proj = l->proj;
     if (gemm && nd->n_inputs > 2 && nd->inputs[2][0]) {
-        const kn__onnx_tensor *b = kn__imp_constant(a->s, nd->inputs[2]);
+        const kn__onnx_tensor *b = eval_tensor(a, nd->inputs[2], 0);
         if (!b || !b->f || (b->numel != out && b->numel != 1)) return fail(a, "a Gemm whose C is not a bias");
         for (int64_t j = 0; j < out; j++) P->bias[j] = b->f[b->numel == 1 ? 0 : j], P->biased[j] = 1;
         P->any_bias = true;
@@ -818,7 +901,7 @@ static kn_status read_node(attn *a, const kn__onnx_node *nd) {
     } else if (op_is(nd, "Squeeze") || op_is(nd, "Unsqueeze")) {
         st = read_unsqueeze(a, nd, &l, op[0] == 'S');
     } else if (op_is(nd, "Mul") || op_is(nd, "Div") || op_is(nd, "Add")) {
-        const kn__onnx_tensor *c = kn__imp_constant(s, nd->inputs[1 - data]);
+        const kn__onnx_tensor *c = eval_tensor(a, nd->inputs[1 - data], 0);
         if (!c || !c->f) return fail(a, "an Add, Mul or Div of a value of the graph inside attention");
         if (op[0] == 'A') {
             st = read_add(a, nd, c, &l);
@@ -931,6 +1014,7 @@ kn_status kn__imp_read_attention(imp *s, int region) {
         st = fail(&a, "attention kiln could not follow from its projections to its output");
     if (!st) st = add_layer(&a, &r->l, s->m->nodes[end].outputs[0]);
     for (int k = 0; k < a.n_proj; k++) free(a.P[k].bias), free(a.P[k].biased);
+    for (int k = 0; k < a.n_made; k++) free(a.made[k]->f), free(a.made[k]);
     free(a.vals);
     return st;
 }

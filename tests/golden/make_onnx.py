@@ -35,6 +35,10 @@ Cases:
   gelu_mish (5) features: Linear, GELU, Linear, Mish, Linear (activations in several nodes)
   ln_pos, ln_pos17, deconv1d, shared_conv: a position table and LayerNorm (opsets 13, 17),
             ConvTranspose1d, a convolution read twice through Transposes (classes below)
+  mha, encoder, cross_attention, transformer
+            attention: nn.MultiheadAttention, TransformerEncoderLayer under a causal mask,
+            cross-attention with kdim and vdim, an encoder layer feeding a decoder layer
+            (classes below); attention_weights and odd_mask are refused (no goldens)
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -487,3 +491,53 @@ class CrossAttention(nn.Module):
 
 for name, net, shape in (("mha", Mha(), (5, 4)), ("encoder", Encoder(), (6, 4)), ("cross_attention", CrossAttention(), (5, 4))):
     case(name, randomize_attention(net), shape)
+
+
+class Transformer(nn.Module):
+    """(N, 5, 4): Linear 4 -> 8, nn.TransformerEncoderLayer (norm first, GELU) as the memory
+    of an nn.TransformerDecoderLayer over the same steps: its cross-attention cuts the packed
+    projection in two (query; key and value) by shape arithmetic; mean, Linear 8 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.fc = nn.Linear(4, 8), nn.Linear(8, 2)
+        self.enc = nn.TransformerEncoderLayer(8, 2, 16, activation="gelu", norm_first=True, batch_first=True)
+        self.dec = nn.TransformerDecoderLayer(8, 2, 12, batch_first=True)
+
+    def forward(self, x):
+        h = self.emb(x)
+        return self.fc(self.dec(h, self.enc(h)).mean(1))
+
+
+case("transformer", randomize_attention(Transformer()), (5, 4))
+
+
+class AttentionWeights(nn.Module):
+    """Refused: attention whose averaged weights are read (need_weights=True, used)."""
+
+    def __init__(self):
+        super().__init__()
+        self.att = nn.MultiheadAttention(4, 2, batch_first=True)
+
+    def forward(self, x):
+        a, w = self.att(x, x, x)
+        return a.mean(1) + w.mean(1)[:, :1]
+
+
+class OddMask(nn.Module):
+    """Refused: attention under a constant mask that is not the causal one."""
+
+    def __init__(self):
+        super().__init__()
+        self.att = nn.MultiheadAttention(4, 2, batch_first=True)
+        mask = torch.zeros(4, 4)
+        mask[0, 2] = -5.0
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        return self.att(x, x, x, attn_mask=self.mask, need_weights=False)[0].mean(1)
+
+
+for name, net in (("attention_weights", AttentionWeights()), ("odd_mask", OddMask())):
+    torch.onnx.export(net.eval(), torch.randn(1, 4, 4), os.path.join(OUT, name + ".onnx"), input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=13)
