@@ -1,6 +1,6 @@
 # torchvision_onnx.py — the PyTorch side of bench/torchvision_onnx.sh: a torchvision model
 # (random weights: the time does not depend on them), or a text model of token ids
-# (text_lstm, text_gru, text_bigru, textcnn: below), exported to ONNX; N distinct random
+# (text_lstm, text_gru, text_bigru, textcnn, text_transformer: below), exported to ONNX; N distinct random
 # inputs (SIZE x SIZE images, or SIZE token ids) and PyTorch's outputs for them written as
 # float32 raw files (ids as floats, as kiln takes them); and PyTorch's single-input predict
 # timed the same way kiln's is (one call per input under torch.no_grad(), eager, a warm-up
@@ -45,8 +45,23 @@ class TextCnn(nn.Module):
         return torch.softmax(self.fc(torch.max(h, dim=2)[0]), 1)
 
 
+class TextTransformer(nn.Module):
+    """Embedding 5000x64 plus a learned position table, two nn.TransformerEncoderLayers (4
+    heads, feed-forward 128, batch first), mean over the steps, Linear to 2, softmax."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.emb, self.fc = nn.Embedding(VOCAB, EMB), nn.Linear(EMB, 2)
+        self.pos = nn.Parameter(0.1 * torch.randn(1, steps, EMB))
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(EMB, 4, 128, batch_first=True), 2)
+
+    def forward(self, x):
+        return torch.softmax(self.fc(self.enc(self.emb(x) + self.pos).mean(1)), 1)
+
+
 text = {"text_lstm": lambda: TextRnn(nn.LSTM), "text_gru": lambda: TextRnn(nn.GRU),
-        "text_bigru": lambda: TextRnn(nn.GRU, True), "textcnn": TextCnn}
+        "text_bigru": lambda: TextRnn(nn.GRU, True), "textcnn": TextCnn,
+        "text_transformer": lambda: TextTransformer(size)}
 if name in text:
     model = text[name]().eval()
     x = torch.randint(0, VOCAB, (n, size))

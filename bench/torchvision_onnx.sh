@@ -1,12 +1,12 @@
 #!/bin/bash
 # torchvision_onnx.sh — serving torchvision's image models (and PyTorch text models: text_lstm,
-# text_gru, text_bigru, textcnn over SIZE token ids) with kiln: each model exported by
+# text_gru, text_bigru, textcnn, text_transformer over SIZE token ids) with kiln: each model exported by
 # PyTorch to ONNX (bench/torchvision_onnx.py, random weights), imported by kiln
 # (bench/onnx_latency), and both timing single-image predicts on the same N images (host in,
 # host out; median and p99) at THREADS, with kiln's largest difference from PyTorch's outputs.
 # Needs python3-torchvision (apt-get install -y python3-torchvision).
 # usage: bench/torchvision_onnx.sh [SIZE=224] [N=50] [MODELS="resnet18 mobilenet_v2"]
-#        bench/torchvision_onnx.sh 100 1000 "text_lstm text_gru text_bigru textcnn"
+#        bench/torchvision_onnx.sh 100 1000 "text_lstm text_gru text_bigru textcnn text_transformer"
 set -euo pipefail
 SIZE=${1:-224}
 N=${2:-50}

@@ -398,8 +398,36 @@ static void check_vexp(void) {
     printf("%-40s max error %.2f ulp\n", "vexp", worst);
 }
 
+/* Attention's row helpers: a row's max, the sum of its max-shifted exps (within 2 ulp of
+ * expf each, the sum to float rounding), a dot product; every length through the 8-lane tails. */
+static void check_row_helpers(void) {
+    float x[37], y[37], z[37];
+    double worst = 0;
+    for (int n = 1; n <= 37; n++) {
+        for (int i = 0; i < n; i++) x[i] = 30.0f * sinf(1.7f * (float)(i + n)) - 20.0f, z[i] = cosf((float)i);
+        float mx = -INFINITY;
+        double sum = 0, dot = 0;
+        for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx, dot += (double)x[i] * z[i];
+        CHECK(kn__vmax(x, n) == mx, "vmax of %d: %g, expected %g", n, (double)kn__vmax(x, n), (double)mx);
+        float s = kn__vexp_sum(x, mx, y, n);
+        for (int i = 0; i < n; i++) {
+            double ref = exp((double)(x[i] - mx)), ulp = nextafterf((float)ref, INFINITY) - (float)ref; /* (the float difference, as the kernel takes it) */
+            worst = fmax(worst, ref > 1e-37 ? fabs(y[i] - ref) / ulp : fabs(y[i]) > 1e-37 ? 99 : 0);
+            sum += ref;
+        }
+        CHECK(fabs(s - sum) <= 1e-6 * sum, "vexp_sum of %d: %.9g, expected %.9g", n, (double)s, sum);
+        CHECK(fabs(kn__vdot(x, z, n) - dot) <= 1e-5 * (1 + fabs(dot)), "vdot of %d: %g, expected %g", n,
+              (double)kn__vdot(x, z, n), dot);
+    }
+    CHECK(worst <= 2.0, "vexp_sum: %.2f ulp from exp", worst);
+    float nan_row[3] = {1.0f, NAN, 2.0f};
+    CHECK(isnan(kn__vexp_sum(nan_row, 2.0f, y, 3)), "vexp_sum of a row holding NaN is not NaN");
+    printf("%-40s max error %.2f ulp\n", "vmax, vexp_sum, vdot", worst);
+}
+
 int main(void) {
     check_vexp();
+    check_row_helpers();
     int tt[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
     for (int i = 0; i < 4; i++) {
         case_shapes cs = {.n_in = 2, .ndim = {2, 2}};

@@ -85,6 +85,7 @@ typedef struct {
     bool causal, core_seen, attended;
     kn__onnx_tensor *made[16]; /* constants computed by eval_tensor (owned) */
     int n_made;
+    int budget; /* nodes eval_ints may still visit (a malformed graph may branch without end) */
 } attn;
 
 /* ------------------------------------------------------------- the graph */
@@ -100,9 +101,10 @@ static int producer(const kn__onnx_model *m, const char *name) {
 static bool op_is(const kn__onnx_node *nd, const char *op) { return strcmp(nd->op, op) == 0; }
 
 /* A constant, or computed from constants and shapes alone (PyTorch slices a packed
- * projection's weights by bounds computed from the query's shape). */
-static bool is_const_at(const imp *s, const char *name, int depth) {
-    if (!name[0]) return false;
+ * projection's weights by bounds computed from the query's shape). *budget bounds the nodes
+ * visited (a malformed graph may branch without end). */
+static bool is_const_at(const imp *s, const char *name, int depth, int *budget) {
+    if (!name[0] || --*budget < 0) return false;
     if (kn__imp_constant(s, name)) return true;
     int p = depth > 16 ? -1 : producer(s->m, name);
     if (p < 0) return false;
@@ -114,18 +116,24 @@ static bool is_const_at(const imp *s, const char *name, int depth) {
     for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) known |= op_is(nd, ops[k]);
     if (!known || nd->n_inputs < 1) return false;
     for (int k = 0; k < nd->n_inputs; k++)
-        if (nd->inputs[k][0] && !is_const_at(s, nd->inputs[k], depth + 1)) return false;
+        if (nd->inputs[k][0] && !is_const_at(s, nd->inputs[k], depth + 1, budget)) return false;
     return true;
 }
 
-static bool is_const(const imp *s, const char *name) { return is_const_at(s, name, 0); }
+static bool is_const(const imp *s, const char *name) {
+    int budget = 256;
+    return is_const_at(s, name, 0, &budget);
+}
 
 static bool shape_reader(const kn__onnx_node *nd) { return op_is(nd, "Shape") || op_is(nd, "Size"); }
+
+/* The node's first output ("" when it has none). */
+static const char *out0(const kn__onnx_node *nd) { return nd->n_outputs >= 1 ? nd->outputs[0] : ""; }
 
 /* The nodes reading `name` as data (Shape and Size aside): how many, and the last one. */
 static int data_readers(const kn__onnx_model *m, const char *name, int *which) {
     int n = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
+    for (int i = 0; i < m->n_nodes && name[0]; i++) {
         if (shape_reader(&m->nodes[i])) continue;
         for (int k = 0; k < m->nodes[i].n_inputs; k++)
             if (strcmp(m->nodes[i].inputs[k], name) == 0) n++, *which = i;
@@ -178,7 +186,7 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark, const cha
     }
     if (p < 0) return -1;
     const kn__onnx_node *m1 = &m->nodes[p];
-    if (!op_is(m1, "MatMul") || is_const(s, m1->inputs[0]) || is_const(s, m1->inputs[1])) return -1;
+    if (!op_is(m1, "MatMul") || m1->n_inputs != 2 || is_const(s, m1->inputs[0]) || is_const(s, m1->inputs[1])) return -1;
     mark[p] = 1;
     static const char *const unprojected = "its queries, keys or values do not come from a projection (a MatMul or Gemm by "
                                            "constant weights) through ops that only move, cut or scale them";
@@ -186,26 +194,29 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark, const cha
            "returns them: pass need_weights=False)";
     if (!walk_back(s, m1->inputs[0], mark, 0) || !walk_back(s, m1->inputs[1], mark, 0)) return *why = unprojected, -1;
     /* forward: (dropout), the product with V */
-    const char *cur = sm->outputs[0];
+    const char *cur = out0(sm);
     int r = -1;
     for (int depth = 0;; depth++) {
         if (data_readers(m, cur, &r) != 1 || depth > 4) return -1;
         const kn__onnx_node *nd = &m->nodes[r];
-        if (!(op_is(nd, "Dropout") || op_is(nd, "Identity"))) break;
+        if (!(op_is(nd, "Dropout") || op_is(nd, "Identity")) || nd->n_outputs < 1) break;
         mark[r] = 1;
-        cur = nd->outputs[0];
+        cur = out0(nd);
     }
     const kn__onnx_node *m2 = &m->nodes[r];
-    if (!op_is(m2, "MatMul") || strcmp(m2->inputs[0], cur) != 0 || is_const(s, m2->inputs[1])) return -1;
+    if (!op_is(m2, "MatMul") || m2->n_inputs != 2 || m2->n_outputs < 1 || strcmp(m2->inputs[0], cur) != 0 ||
+        is_const(s, m2->inputs[1]))
+        return -1;
     mark[r] = 1;
     if (!walk_back(s, m2->inputs[1], mark, 0)) return *why = unprojected, -1;
     /* the heads merged, the output projection, its bias and Reshapes */
-    cur = m2->outputs[0];
+    cur = out0(m2);
     int end = r;
     bool projected = false, biased = false;
     for (int depth = 0; depth < DEPTH; depth++) {
         if (data_readers(m, cur, &r) != 1) break;
         const kn__onnx_node *nd = &m->nodes[r];
+        if (nd->n_outputs < 1) break;
         if (nd->n_inputs < 1 || strcmp(nd->inputs[0], cur) != 0) {
             if (!(projected && !biased && op_is(nd, "Add") && nd->n_inputs == 2 && is_const(s, nd->inputs[0]))) break;
         }
@@ -219,7 +230,7 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark, const cha
         biased |= bias;
         mark[r] = 1;
         end = r;
-        cur = nd->outputs[0];
+        cur = out0(nd);
     }
     if (!projected) return *why = "no output projection (a MatMul or Gemm by constant weights) follows it", -1;
     /* nothing outside reads a value inside (but its shape) */
@@ -351,6 +362,7 @@ static kn_status input_layout(attn *a, const char *name, layout *l) {
  * at most 8 of them. */
 static bool eval_ints(attn *a, const char *name, int64_t batch, int64_t *out, int *n, int depth) {
     imp *s = a->s;
+    if (--a->budget < 0) return false;
     const kn__onnx_tensor *t = kn__imp_constant(s, name);
     if (t) {
         if (t->numel > 8) return false;
@@ -367,6 +379,7 @@ static bool eval_ints(attn *a, const char *name, int64_t batch, int64_t *out, in
     const kn__onnx_node *nd = &s->m->nodes[p];
     int64_t x[8], y[8];
     int nx = 0, ny = 0;
+    if (nd->n_inputs < 1) return false;
     if (op_is(nd, "Shape")) {
         layout l;
         const rvalue *r = find_rvalue(a, nd->inputs[0]);
@@ -439,6 +452,7 @@ static bool eval_ints(attn *a, const char *name, int64_t batch, int64_t *out, in
 static kn_status eval_dims(attn *a, const char *name, int64_t *k, bool *batched, int *n) {
     int64_t x[8], y[8];
     int nx = 0, ny = 0;
+    a->budget = 512;
     if (!eval_ints(a, name, B1, x, &nx, 0) || !eval_ints(a, name, B2, y, &ny, 0) || nx != ny)
         return fail(a, "a shape kiln cannot work out from the input's");
     for (int j = 0; j < nx; j++) {
@@ -867,6 +881,7 @@ static kn_status read_node(attn *a, const kn__onnx_node *nd) {
     } else if (op_is(nd, "Gather")) {
         int64_t idx[8];
         int ni = 0;
+        if (nd->n_inputs != 2) return fail(a, "a Gather without its indices");
         if ((st = eval_fixed(a, nd->inputs[1], idx, &ni))) return st;
         const kn__onnx_tensor *t = kn__imp_constant(s, nd->inputs[1]);
         if (ni != 1 || (t && t->ndim != 0)) return fail(a, "a Gather of other than one index");
@@ -919,7 +934,7 @@ static kn_status read_node(attn *a, const kn__onnx_node *nd) {
         return fail(a, "an op attention does not hold");
     }
     if (st) return st;
-    return put(a, nd->outputs[0], &l);
+    return put(a, out0(nd), &l);
 }
 
 /* ------------------------------------------------------------- the layer */
@@ -1009,10 +1024,10 @@ kn_status kn__imp_read_attention(imp *s, int region) {
         s->node = &s->m->nodes[i], s->node_index = i;
         st = read_node(&a, s->node);
     }
-    const rvalue *r = st ? NULL : find_rvalue(&a, s->m->nodes[end].outputs[0]);
+    const rvalue *r = st ? NULL : find_rvalue(&a, out0(&s->m->nodes[end]));
     if (!st && (!r || !a.core_seen || !a.attended || a.out_proj < 0 || r->l.stage != 'o'))
         st = fail(&a, "attention kiln could not follow from its projections to its output");
-    if (!st) st = add_layer(&a, &r->l, s->m->nodes[end].outputs[0]);
+    if (!st) st = add_layer(&a, &r->l, out0(&s->m->nodes[end]));
     for (int k = 0; k < a.n_proj; k++) free(a.P[k].bias), free(a.P[k].biased);
     for (int k = 0; k < a.n_made; k++) free(a.made[k]->f), free(a.made[k]);
     free(a.vals);

@@ -115,19 +115,10 @@ static void probabilities(const att_args *a, int64_t n, int64_t h, float *P) {
         masked_probabilities(a, n, P);
         return;
     }
-    for (int64_t i = 0; i < Tq; i++) {
-        float *p = P + i * Tk, mx = p[0];
+    for (int64_t i = 0; i < Tq; i++) { /* a row at a time, in 8 lanes (scalar max and sum chains cost more than the exps) */
+        float *p = P + i * Tk;
         int64_t L = seen(a, i);
-        for (int64_t j = 1; j < L; j++) mx = p[j] > mx ? p[j] : mx;
-        for (int64_t j = 0; j < L; j++) p[j] -= mx;
-        for (int64_t j = L; j < Tk; j++) p[j] = 0.0f; /* exp'd below, then zeroed */
-    }
-    kn__vexp(P, P, Tq * Tk);
-    for (int64_t i = 0; i < Tq; i++) {
-        float *p = P + i * Tk, s = 0.0f;
-        int64_t L = seen(a, i);
-        for (int64_t j = 0; j < L; j++) s += p[j];
-        float inv = 1.0f / s;
+        float inv = 1.0f / kn__vexp_sum(p, kn__vmax(p, L), p, L);
         for (int64_t j = 0; j < L; j++) p[j] *= inv;
         for (int64_t j = L; j < Tk; j++) p[j] = 0.0f;
     }
@@ -170,7 +161,7 @@ static void backward_item(void *p, int64_t item) {
             memset(d, 0, (size_t)Tk * sizeof *d);
             continue;
         }
-        for (int64_t j = 0; j < Tk; j++) dot += d[j] * pr[j];
+        dot = kn__vdot(d, pr, Tk);
         for (int64_t j = 0; j < Tk; j++) d[j] = pr[j] * (d[j] - dot);
     }
     kn__sgemm(false, false, Tq, a->Dk, Tk, a->scale, dS, Tk, K, HDk, 0.0f, dQ, HDk, 1); /* dQ = dS K scale */

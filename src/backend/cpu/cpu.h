@@ -87,6 +87,12 @@ void kn__cpu_grad_norm(kn_graph *g, kn_tensor *t);
  * log(sum(exp(z))) over one row, max-shifted. */
 void kn__vexp(const float *x, float *y, int64_t n);
 float kn__log_sum_exp(const float *z, int64_t c);
+/* A row's max (-inf for n = 0); y = exp(x - shift) for shift the row's max (a difference
+ * above 0 is taken as 0), returning the sum of y; a dot product: 8 lanes at a time (sums in
+ * another order than a loop's: to rounding). */
+float kn__vmax(const float *x, int64_t n);
+float kn__vexp_sum(const float *x, float shift, float *y, int64_t n);
+float kn__vdot(const float *x, const float *y, int64_t n);
 
 /* A tensor's element type as the mixed-precision GEMM (sgemm.h's kn__gemm_mixed) names it. */
 #define kn__half_gemm_type(d) ((d) == KN_BF16 ? KN_GEMM_BF16 : (d) == KN_F16 ? KN_GEMM_F16 : KN_GEMM_F32)

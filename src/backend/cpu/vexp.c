@@ -1,4 +1,5 @@
-/* vexp.c — exp over arrays, 8 lanes at a time, for softmax and the cross-entropy losses:
+/* vexp.c — exp over arrays, 8 lanes at a time, for softmax and the cross-entropy losses
+ * (and a row's max, its shifted exps' sum and a dot product, for attention's rows):
  * libm's expf is a call per element, which at the reference MLP's sizes (rows of 10
  * logits) costs more than the matrix products around it. Range reduction x = n ln2 + r,
  * |r| <= ln2/2, with ln2 split in two for exactness, then a degree-7 Taylor polynomial
@@ -52,10 +53,123 @@ void kn__vexp(const float *x, float *y, int64_t n) {
     }
 }
 
+/* The first n (< 8) values of x in lanes, `fill` in the others. */
+static inline __m256 load_part(const float *x, int64_t n, float fill) {
+    float in[8] = {fill, fill, fill, fill, fill, fill, fill, fill};
+    for (int64_t j = 0; j < n; j++) in[j] = x[j];
+    return _mm256_loadu_ps(in);
+}
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+float kn__vmax(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    if (i < n) m = _mm256_max_ps(m, load_part(x + i, n - i, -INFINITY));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* exp8 for x <= 0 (a softmax's max-shifted scores): no overflow to handle; below -87.3 is
+ * 0; NaN stays NaN (max and min return their second operand for NaN, xc is NaN, so is y). */
+static inline __m256 exp8_nonpos(__m256 x) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
+                 ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+    __m256 xc = _mm256_min_ps(_mm256_setzero_ps(), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
+    r = _mm256_fnmadd_ps(n, ln2_lo, r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i ni = _mm256_cvtps_epi32(n); /* in [-126, 0] */
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, scale));
+}
+
+float kn__vexp_sum(const float *x, float shift, float *y, int64_t n) {
+    __m256 s = _mm256_setzero_ps(), sh = _mm256_set1_ps(shift);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+        _mm256_storeu_ps(y + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    if (i < n) {
+        float out[8];
+        __m256 e = exp8_nonpos(_mm256_sub_ps(load_part(x + i, n - i, -INFINITY), sh)); /* (exp(-inf) = 0 in the spare lanes) */
+        _mm256_storeu_ps(out, e);
+        for (int64_t j = i; j < n; j++) y[j] = out[j - i];
+        s = _mm256_add_ps(s, e);
+    }
+    return hsum8(s);
+}
+
+float kn__vdot(const float *x, const float *y, int64_t n) {
+    __m256 s = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s);
+    if (i < n) s = _mm256_fmadd_ps(load_part(x + i, n - i, 0.0f), load_part(y + i, n - i, 0.0f), s);
+    return hsum8(s);
+}
+
 #else
 
 void kn__vexp(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+float kn__vmax(const float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* exp8 for x <= 0 (a softmax's max-shifted scores): no overflow to handle; below -87.3 is
+ * 0; NaN stays NaN (max and min return their second operand for NaN, xc is NaN, so is y). */
+static inline __m256 exp8_nonpos(__m256 x) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
+                 ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+    __m256 xc = _mm256_min_ps(_mm256_setzero_ps(), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
+    r = _mm256_fnmadd_ps(n, ln2_lo, r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i ni = _mm256_cvtps_epi32(n); /* in [-126, 0] */
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, scale));
+}
+
+float kn__vexp_sum(const float *x, float shift, float *y, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += y[i] = expf(x[i] - shift);
+    return s;
+}
+
+float kn__vdot(const float *x, const float *y, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i] * y[i];
+    return s;
 }
 
 #endif
