@@ -53,11 +53,15 @@ void kn__vexp(const float *x, float *y, int64_t n) {
     }
 }
 
+/* Lanes below n (< 8) set, for the masked loads and stores of a row's tail. */
+static inline __m256i tail_mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /* The first n (< 8) values of x in lanes, `fill` in the others. */
 static inline __m256 load_part(const float *x, int64_t n, float fill) {
-    float in[8] = {fill, fill, fill, fill, fill, fill, fill, fill};
-    for (int64_t j = 0; j < n; j++) in[j] = x[j];
-    return _mm256_loadu_ps(in);
+    __m256i m = tail_mask(n);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(x, m), _mm256_castsi256_ps(m));
 }
 
 static inline float hsum8(__m256 v) {
@@ -108,10 +112,8 @@ float kn__vexp_sum(const float *x, float shift, float *y, int64_t n) {
         s = _mm256_add_ps(s, e);
     }
     if (i < n) {
-        float out[8];
         __m256 e = exp8_nonpos(_mm256_sub_ps(load_part(x + i, n - i, -INFINITY), sh)); /* (exp(-inf) = 0 in the spare lanes) */
-        _mm256_storeu_ps(out, e);
-        for (int64_t j = i; j < n; j++) y[j] = out[j - i];
+        _mm256_maskstore_ps(y + i, tail_mask(n - i), e);
         s = _mm256_add_ps(s, e);
     }
     return hsum8(s);
