@@ -184,6 +184,13 @@ static const onnx_case cases[] = {
      "time_distributed layer_normalization multi_head_attention add layer_normalization time_distributed time_distributed "
      "add multi_head_attention add layer_normalization multi_head_attention add layer_normalization time_distributed "
      "time_distributed add layer_normalization global_average_pool1d dense", 's'},
+    /* pools with ceil_mode (an overhang kiln's 'same' gives), a Concat of one input, a mean over H and W */
+    {"ceil_pools", 3, 12, 10, false, 3,
+     "conv2d max_pool2d conv2d average_pool2d max_pool2d global_average_pool2d dense", 0},
+    /* a Concat of ten inputs (DenseNet's blocks): concatenate layers of 8 inputs at most, chained */
+    {"wide_concat", 2, 6, 6, false, 3,
+     "conv2d conv2d conv2d conv2d conv2d conv2d conv2d conv2d conv2d conv2d concatenate concatenate activation "
+     "global_max_pool2d dense", 0},
 };
 
 static kn_ctx *new_ctx(void) {

@@ -403,9 +403,18 @@ static kn_status read_pool(imp *s, bool max) {
         !kn__imp_attr_ints(s->node, "dilations", 2, 1, dil))
         return kn__imp_unsupported(s, "kernel_shape, strides and dilations must have 2 values");
     if (dil[0] != 1 || dil[1] != 1) return kn__imp_unsupported(s, "dilated pooling");
-    if (kn__imp_attr_int(s->node, "ceil_mode", 0)) return kn__imp_unsupported(s, "ceil_mode = 1");
     if (s->node->n_outputs > 1 && s->node->outputs[1][0]) return kn__imp_unsupported(s, "the indices output");
     if ((st = window_pads(s, k, str, dil, pads))) return st;
+    bool explicit_pads = !pads_zero(pads);
+    if (kn__imp_attr_int(s->node, "ceil_mode", 0)) { /* the last window may hang over the bottom and right edges */
+        int64_t size[2] = {s->h, s->w};
+        for (int d = 0; d < 2; d++) {
+            int64_t in = size[d] + pads[d] + pads[d + 2], o = (in - k[d] + str[d] - 1) / str[d] + 1;
+            if (in < k[d]) return kn__imp_unsupported(s, "the window does not fit the image");
+            if ((o - 1) * str[d] >= size[d] + pads[d]) o--; /* (a window must begin inside the image or its top/left pad) */
+            pads[d + 2] += (o - 1) * str[d] + k[d] - in;  /* the overhang, as pads the pool does not count */
+        }
+    }
     bool same = !pads_zero(pads);
     if (same && !pads_same(s, k, str, dil, pads) && max && s->nonneg) {
         /* over values of no sign (a relu's, as in ResNet's stem: 3x3, stride 2, pads 1), zeros
@@ -418,7 +427,7 @@ static kn_status read_pool(imp *s, bool max) {
         return kn__imp_unsupported(s, "pads that are neither none ('valid') nor Keras's 'same' (max pooling takes them as "
                               "zero padding only over values of no sign, after a relu)");
     }
-    if (same && !max && kn__imp_attr_int(s->node, "count_include_pad", 0))
+    if (explicit_pads && !max && kn__imp_attr_int(s->node, "count_include_pad", 0))
         return kn__imp_unsupported(s, "count_include_pad = 1 with pads (kiln's 'same' averages the cells inside)");
     if (!window_out(s, k, str, dil, pads, out)) return kn__imp_unsupported(s, "the window does not fit the image");
     imp_layer *L = kn__imp_add_layer(s, max ? "max_pool2d" : "average_pool2d");
@@ -852,10 +861,20 @@ static kn_status read_input(imp *s) {
  * (axis 1 of NCHW, kiln's last) or the features. */
 static kn_status read_merge(imp *s, const char *type) {
     const kn__onnx_node *nd = s->node;
-    const imp_value *v[16];
+    const imp_value *v[64];
     int n = nd->n_inputs;
     bool concat = strcmp(type, "concatenate") == 0;
-    if (n < 2 || n > 16) return kn__imp_unsupported(s, "a merge of 2 to 16 inputs");
+    if (n == 1 && strcmp(type, "concatenate") == 0) { /* torch.cat of one tensor: that tensor */
+        const imp_value *v0 = kn__imp_find_value(s, nd->inputs[0]);
+        if (!v0) return kn__imp_unsupported(s, "kiln merges values of the graph (an input of the model or of a layer), not constants");
+        kn__imp_load_value(s, v0);
+        return KN_OK;
+    }
+    if (n < 2 || n > (concat ? 64 : KN__MAX_INPUTS)) {
+        char d[64];
+        snprintf(d, sizeof d, " (%d; at most %d, a Concat 64)", n, KN__MAX_INPUTS);
+        return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "a merge of other than 2 to 8 inputs", d);
+    }
     if (strcmp(type, "subtract") == 0 && n != 2) return kn__imp_unsupported(s, "Sub of other than 2 inputs");
     for (int k = 0; k < n; k++) {
         if (!(v[k] = kn__imp_find_value(s, nd->inputs[k])))
@@ -898,18 +917,28 @@ static kn_status read_merge(imp *s, const char *type) {
         total += v[0]->image || v[0]->seq ? v[k]->c : v[k]->f;
     }
     kn__imp_load_value(s, v[0]);
-    imp_layer *L = kn__imp_add_layer(s, type);
-    cJSON *ins = cJSON_CreateArray();
-    if (!L || !ins) {
-        cJSON_Delete(ins);
-        return kn__imp_oom(s);
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
-    cJSON_AddItemToObject(L->json, "inputs", ins);
-    for (int k = 0; k < n; k++) {
-        const char *name = kn__imp_layer_name(s, v[k]->layer);
-        if (!name) return kn__imp_oom(s);
-        cJSON_AddItemToArray(ins, cJSON_CreateString(name));
+    /* a layer of at most KN__MAX_INPUTS inputs; a longer Concat (DenseNet's) as a chain of them,
+     * each after the first taking the one before and the next inputs */
+    for (int k = 0; k < n;) {
+        int prev = s->src_layer;
+        imp_layer *L = kn__imp_add_layer(s, type);
+        cJSON *ins = cJSON_CreateArray();
+        if (!L || !ins) {
+            cJSON_Delete(ins);
+            return kn__imp_oom(s);
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
+        cJSON_AddItemToObject(L->json, "inputs", ins);
+        if (k > 0) {
+            const char *name = kn__imp_layer_name(s, prev);
+            if (!name) return kn__imp_oom(s);
+            cJSON_AddItemToArray(ins, cJSON_CreateString(name));
+        }
+        for (int taken = k > 0; k < n && taken < KN__MAX_INPUTS; k++, taken++) {
+            const char *name = kn__imp_layer_name(s, v[k]->layer);
+            if (!name) return kn__imp_oom(s);
+            cJSON_AddItemToArray(ins, cJSON_CreateString(name));
+        }
     }
     if (concat && (s->image || s->seq)) s->c = total;
     else if (concat) s->f = total;

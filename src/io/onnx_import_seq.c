@@ -308,11 +308,30 @@ static kn_status read_squeeze(imp *s) {
     return KN_OK;
 }
 
-/* ReduceMean / ReduceMax over the steps (keepdims 0): global pooling; ReduceSum / ReduceMean
- * / ReduceProd over a bidirectional layer's directions: its merge_mode. */
+/* ReduceMean / ReduceMax over the steps (keepdims 0) or an image's height and width: global
+ * pooling; ReduceSum / ReduceMean / ReduceProd over a bidirectional layer's directions: its
+ * merge_mode. */
 static kn_status read_reduce(imp *s, const char *kind) {
     int64_t axes[8];
     int n = axes_of(s, "axes", 1, axes);
+    if (s->image) { /* over both spatial axes: global pooling (torchvision's x.mean([2, 3])) */
+        int64_t h = s->nhwc ? 1 : 2, sum = 0;
+        bool two = n == 2;
+        for (int k = 0; two && k < 2; k++) {
+            int64_t ax = axes[k] < 0 ? axes[k] + 4 : axes[k];
+            two = ax == h || ax == h + 1;
+            sum += ax;
+        }
+        bool mean = strcmp(kind, "Mean") == 0, max = strcmp(kind, "Max") == 0, keep = kn__imp_attr_int(s->node, "keepdims", 1);
+        if (!two || sum != 2 * h + 1 || (!mean && !max))
+            return kn__imp_unsupported(s, "a Reduce of an image other than the mean or maximum over its height and width");
+        if (keep && s->nhwc) return kn__imp_unsupported(s, "keepdims = 1 over an (N, H, W, C) image");
+        if (!kn__imp_add_layer(s, max ? "global_max_pool2d" : "global_average_pool2d")) return kn__imp_oom(s);
+        s->image = s->nhwc = false;
+        s->f = s->c;
+        s->units = keep ? 2 : 0; /* ((batch, C, 1, 1) kept) */
+        return KN_OK;
+    }
     int a = s->seq && n == 1 ? axis_index(s, axes[0]) : -1;
     char letter = a < 0 ? 0 : s->ord[a];
     if (letter != 'L' && letter != 'D')

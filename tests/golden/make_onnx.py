@@ -541,3 +541,39 @@ class OddMask(nn.Module):
 for name, net in (("attention_weights", AttentionWeights()), ("odd_mask", OddMask())):
     torch.onnx.export(net.eval(), torch.randn(1, 4, 4), os.path.join(OUT, name + ".onnx"), input_names=["x"],
                       output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=13)
+
+
+class CeilPools(nn.Module):
+    """(3, 12, 10) images: Conv 4 3x3, ReLU, MaxPool 3 stride 2 ceil_mode (its last window
+    over the edge: zero padding kiln adds after the relu), a signed Conv, AvgPool 2 stride 2
+    ceil_mode (the overhang not counted: kiln's 'same'), MaxPool 2 stride 2 ceil_mode of signed
+    values ('same'), torch.cat of one tensor, the mean over height and width (ReduceMean,
+    torchvision's x.mean([2, 3])), Linear 4 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.fc = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 1), nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = nn.functional.max_pool2d(torch.relu(self.c1(x)), 3, 2, ceil_mode=True)
+        h = nn.functional.avg_pool2d(self.c2(h), 2, 2, ceil_mode=True)
+        h = torch.cat([nn.functional.max_pool2d(h, 2, 2, ceil_mode=True)], 1)
+        return self.fc(h.mean([2, 3]))
+
+
+class WideConcat(nn.Module):
+    """(2, 6, 6) images: ten 1x1 convolutions concatenated on the channels (a Concat of ten
+    inputs, as DenseNet's: kiln chains concatenate layers of at most 8), ReLU, global max
+    (ReduceMax over height and width), Linear 20 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs, self.fc = nn.ModuleList([nn.Conv2d(2, 2, 1) for _ in range(10)]), nn.Linear(20, 3)
+
+    def forward(self, x):
+        h = torch.relu(torch.cat([c(x) for c in self.convs], 1))
+        return self.fc(torch.amax(h, dim=(2, 3)))
+
+
+case("ceil_pools", CeilPools(), (3, 12, 10))
+case("wide_concat", WideConcat(), (2, 6, 6))
