@@ -191,6 +191,11 @@ static const onnx_case cases[] = {
     {"wide_concat", 2, 6, 6, false, 3,
      "conv2d conv2d conv2d conv2d conv2d conv2d conv2d conv2d conv2d conv2d concatenate concatenate activation "
      "global_max_pool2d dense", 0},
+    /* squeeze-and-excitation (EfficientNet's, MobileNetV3's): 1x1 Convs of (N, C, 1, 1) as dense,
+     * the image times its (N, C, 1, 1) gates as a reshape, an up_sampling2d and a multiply */
+    {"squeeze_excite", 3, 8, 8, false, 3,
+     "conv2d global_average_pool2d dense dense reshape up_sampling2d multiply depthwise_conv2d global_average_pool2d "
+     "dense dense reshape up_sampling2d multiply global_average_pool2d dense", 0},
 };
 
 static kn_ctx *new_ctx(void) {

@@ -347,7 +347,28 @@ static kn_status add_zero_padding(imp *s, int64_t top, int64_t bottom, int64_t l
     return add_edges(s, "zero_padding2d", "padding", top, bottom, left, right);
 }
 
+/* A 1x1 Conv of (batch, C, 1, 1) features (a global pool's, as squeeze-and-excitation's
+ * fc1 and fc2): dense, its output (batch, F, 1, 1) still. */
+static kn_status read_conv_of_features(imp *s) {
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
+    if (!W || W->ndim != 4 || W->dims[2] != 1 || W->dims[3] != 1 || kn__imp_attr_int(s->node, "group", 1) != 1)
+        return kn__imp_unsupported(s, "a Conv of (batch, C, 1, 1) features other than 1x1 of group 1");
+    int64_t pads[4];
+    if (!kn__imp_attr_ints(s->node, "pads", 4, 0, pads) || !pads_zero(pads)) return kn__imp_unsupported(s, "a padded 1x1 Conv");
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && (!B || B->numel != W->dims[0]))
+        return kn__imp_unsupported(s, "B must be a constant of one value per filter");
+    kn__onnx_tensor w2 = *W; /* (F, C) */
+    w2.ndim = 2;
+    kn_status st = dense_from(s, &w2, true, 1.0f);
+    if (st || !B) return st;
+    imp_layer *L = &s->L[s->src_layer];
+    memcpy(kn__imp_param_of(L, "bias"), B->f, (size_t)B->numel * sizeof(float));
+    L->has_bias = true;
+    return KN_OK;
+}
+
 static kn_status read_conv(imp *s) {
+    if (!s->image && !s->seq && !s->ids && s->units == 2) return read_conv_of_features(s);
     kn_status st = need_image(s);
     if (st) return st;
     const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
@@ -856,6 +877,40 @@ static kn_status read_input(imp *s) {
     return kn__imp_add_value(s, in->name);
 }
 
+/* Mul (or Add) of an image (batch, C, H, W) and (batch, C, 1, 1) features, ONNX's
+ * broadcast (squeeze-and-excitation's channel gates): the features as a (1, 1, C) image
+ * (reshape), repeated over H x W (up_sampling2d, nearest: exact copies), then multiply (add)
+ * of equal shapes. */
+static kn_status read_channel_broadcast(imp *s, const char *type, const imp_value *img, const imp_value *vec, bool vec_first) {
+    int img_layer = img->layer;
+    int64_t C = vec->f, H = img->h, W = img->w;
+    kn__imp_load_value(s, vec);
+    imp_layer *R = kn__imp_add_layer(s, "reshape");
+    cJSON *target = R ? cJSON_CreateArray() : NULL;
+    if (!target) return kn__imp_oom(s);
+    cJSON_AddItemToObject(R->json, "target_shape", target);
+    for (int k = 0; k < 3; k++) cJSON_AddItemToArray(target, cJSON_CreateNumber(k < 2 ? 1.0 : (double)C));
+    imp_layer *U = kn__imp_add_layer(s, "up_sampling2d");
+    if (!U || !kn__imp_add_pair(U->json, "size", H, W)) return kn__imp_oom(s);
+    int up = s->src_layer;
+    imp_layer *L = kn__imp_add_layer(s, type);
+    cJSON *ins = cJSON_CreateArray();
+    if (!L || !ins) {
+        cJSON_Delete(ins);
+        return kn__imp_oom(s);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
+    cJSON_AddItemToObject(L->json, "inputs", ins);
+    const char *a = kn__imp_layer_name(s, vec_first ? up : img_layer), *b = a ? kn__imp_layer_name(s, vec_first ? img_layer : up) : NULL;
+    if (!b) return kn__imp_oom(s);
+    cJSON_AddItemToArray(ins, cJSON_CreateString(a));
+    cJSON_AddItemToArray(ins, cJSON_CreateString(b));
+    s->image = true, s->nhwc = false, s->perm = false, s->units = 0;
+    s->c = C, s->h = H, s->w = W, s->f = 0;
+    s->nonneg = img->nonneg && vec->nonneg && strcmp(type, "multiply") == 0;
+    return KN_OK;
+}
+
 /* A merge of the node's inputs, all values of the graph: Add, Sub, Mul, Max, Mean, Sum of
  * equal shapes (kiln's add, subtract, multiply, maximum, average), Concat along the channels
  * (axis 1 of NCHW, kiln's last) or the features. */
@@ -876,6 +931,15 @@ static kn_status read_merge(imp *s, const char *type) {
         return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "a merge of other than 2 to 8 inputs", d);
     }
     if (strcmp(type, "subtract") == 0 && n != 2) return kn__imp_unsupported(s, "Sub of other than 2 inputs");
+    if (n == 2 && (strcmp(type, "multiply") == 0 || strcmp(type, "add") == 0)) { /* an image times per-channel gates */
+        const imp_value *a = kn__imp_find_value(s, nd->inputs[0]), *b = kn__imp_find_value(s, nd->inputs[1]);
+        for (int k = 0; a && b && k < 2; k++) {
+            const imp_value *img = k ? b : a, *vec = k ? a : b;
+            if (img->image && !img->nhwc && !img->ambiguous && !vec->image && !vec->seq && !vec->ids && !vec->perm &&
+                vec->units == 2 && vec->f == img->c && (img->h > 1 || img->w > 1))
+                return read_channel_broadcast(s, type, img, vec, k == 1);
+        }
+    }
     for (int k = 0; k < n; k++) {
         if (!(v[k] = kn__imp_find_value(s, nd->inputs[k])))
             return kn__imp_unsupported(s, "kiln merges values of the graph (an input of the model or of a layer), not constants");

@@ -577,3 +577,26 @@ class WideConcat(nn.Module):
 
 case("ceil_pools", CeilPools(), (3, 12, 10))
 case("wide_concat", WideConcat(), (2, 6, 6))
+
+
+class SqueezeExcite(nn.Module):
+    """(3, 8, 8) images: Conv 8 3x3 pad 1, SiLU, squeeze-and-excitation as EfficientNet's
+    (AdaptiveAvgPool 1, Conv 1x1 8 -> 2, SiLU, Conv 1x1 2 -> 8, Sigmoid, times the image: a Mul
+    of (N, 8, H, W) by (N, 8, 1, 1)), then MobileNetV3's gate (Hardsigmoid) over a depthwise
+    Conv, the mean over height and width, Linear 8 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.dw, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Linear(8, 3)
+        self.se1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 2, 1), nn.SiLU(), nn.Conv2d(2, 8, 1), nn.Sigmoid())
+        self.se2 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 4, 1), nn.ReLU(), nn.Conv2d(4, 8, 1), nn.Hardsigmoid())
+
+    def forward(self, x):
+        h = nn.functional.silu(self.c1(x))
+        h = h * self.se1(h)
+        h = self.dw(h)
+        h = self.se2(h) * h
+        return self.fc(h.mean([2, 3]))
+
+
+case("squeeze_excite", SqueezeExcite(), (3, 8, 8))
