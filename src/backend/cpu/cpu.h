@@ -93,6 +93,9 @@ float kn__log_sum_exp(const float *z, int64_t c);
 float kn__vmax(const float *x, int64_t n);
 float kn__vexp_sum(const float *x, float shift, float *y, int64_t n);
 float kn__vdot(const float *x, const float *y, int64_t n);
+/* y = sigmoid(x), or x sigmoid(x) (silu), 8 lanes at a time through the exp above (x may
+ * be y; a few ulp from the expf formula). */
+void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu);
 
 /* A tensor's element type as the mixed-precision GEMM (sgemm.h's kn__gemm_mixed) names it. */
 #define kn__half_gemm_type(d) ((d) == KN_BF16 ? KN_GEMM_BF16 : (d) == KN_F16 ? KN_GEMM_F16 : KN_GEMM_F32)

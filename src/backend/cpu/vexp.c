@@ -80,13 +80,11 @@ float kn__vmax(const float *x, int64_t n) {
     return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
 }
 
-/* exp8 for x <= 0 (a softmax's max-shifted scores): no overflow to handle; below -87.3 is
- * 0; NaN stays NaN (max and min return their second operand for NaN, xc is NaN, so is y). */
-static inline __m256 exp8_nonpos(__m256 x) {
+/* exp of xc in [-87.3, 88] (clamped by the caller; NaN stays NaN): the polynomial and 2^n of
+ * exp8 without its edge handling. */
+static inline __m256 exp_core(__m256 xc) {
     const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
                  ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-    __m256 xc = _mm256_min_ps(_mm256_setzero_ps(), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
     r = _mm256_fnmadd_ps(n, ln2_lo, r);
@@ -98,9 +96,19 @@ static inline __m256 exp8_nonpos(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i ni = _mm256_cvtps_epi32(n); /* in [-126, 0] */
-    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, scale));
+    __m256i ni = _mm256_cvtps_epi32(n); /* in [-126, 127] */
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23)));
+}
+
+/* max(lo, min(hi, x)), NaN kept (max and min return their second operand for NaN). */
+static inline __m256 clamp_keep_nan(__m256 x, float lo, float hi) {
+    return _mm256_max_ps(_mm256_set1_ps(lo), _mm256_min_ps(_mm256_set1_ps(hi), x));
+}
+
+/* exp8 for x <= 0 (a softmax's max-shifted scores; above 0 taken as 0): below -87.3 is 0. */
+static inline __m256 exp8_nonpos(__m256 x) {
+    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+    return _mm256_andnot_ps(under, exp_core(clamp_keep_nan(x, -87.3f, 0.0f)));
 }
 
 float kn__vexp_sum(const float *x, float shift, float *y, int64_t n) {
@@ -127,7 +135,29 @@ float kn__vdot(const float *x, const float *y, int64_t n) {
     return hsum8(s);
 }
 
+/* y = 1 / (1 + exp(-x)), times x when silu (x may be y): exp(-x) with -x clamped to [-87.3,
+ * 88] (beyond, the gate is 1 or below 1e-38), the reciprocal by rcp and two Newton steps
+ * (a division's throughput is the loop's bottleneck otherwise). */
+void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 8) {
+        bool tail = i + 8 > n;
+        __m256 v = tail ? load_part(x + i, n - i, 0.0f) : _mm256_loadu_ps(x + i);
+        __m256 d = _mm256_add_ps(one, exp_core(clamp_keep_nan(_mm256_sub_ps(_mm256_setzero_ps(), v), -87.3f, 88.0f)));
+        __m256 r = _mm256_rcp_ps(d);
+        r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r); /* r + r (1 - d r): the residual exact by FMA */
+        r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r); /* (twice: 1 / 1 and 1 / 2 exact) */
+        if (silu) r = _mm256_mul_ps(v, r);
+        if (tail) _mm256_maskstore_ps(y + i, tail_mask(n - i), r);
+        else _mm256_storeu_ps(y + i, r);
+    }
+}
+
 #else
+
+void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) {
+    for (int64_t i = 0; i < n; i++) y[i] = (silu ? x[i] : 1.0f) / (1.0f + expf(-x[i]));
+}
 
 void kn__vexp(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
