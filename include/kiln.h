@@ -749,7 +749,10 @@ typedef struct kn_dense_opts {
  * strides and dilations mean 1; same: 'same' padding, else 'valid'. The kernel parameter
  * "conv2d_<i>/kernel" is Keras's (KH, KW, C, F) kernel flattened to (KH*KW*C, F), with
  * Keras's conv fans (fan_in KH*KW*C, fan_out KH*KW*F); the bias "conv2d_<i>/bias" is (F).
- * bias_init, init_value, l2 and alpha as kn_dense_opts. */
+ * bias_init, init_value, l2 and alpha as kn_dense_opts. groups (Keras's; 0 or 1: one): the
+ * channels and filters split in that many groups, group j's F/groups filters reading only its
+ * C/groups channels; the kernel is then (KH*KW*C/groups, F), Keras's (KH, KW, C/groups, F),
+ * group j's filters its columns j*F/groups on (ResNeXt's grouped convolutions). */
 typedef struct kn_conv2d_opts {
     int64_t filters;
     int kernel_h, kernel_w;
@@ -763,6 +766,7 @@ typedef struct kn_conv2d_opts {
     float init_value;
     float l2;
     float alpha;
+    int groups;
 } kn_conv2d_opts;
 
 typedef enum { KN_POOL_MAX, KN_POOL_AVG } kn_pool_kind;

@@ -196,6 +196,8 @@ static const onnx_case cases[] = {
     {"squeeze_excite", 3, 8, 8, false, 3,
      "conv2d global_average_pool2d dense dense reshape up_sampling2d multiply depthwise_conv2d global_average_pool2d "
      "dense dense reshape up_sampling2d multiply global_average_pool2d dense", 0},
+    /* grouped convolutions (ResNeXt's): conv2d with groups */
+    {"grouped", 4, 7, 6, false, 3, "conv2d conv2d flatten dense", 0},
 };
 
 static kn_ctx *new_ctx(void) {

@@ -469,7 +469,8 @@ static kn_status export_layer(exporter *e, int i) {
     }
     case KN__LAYER_CONV2D: {
         const kn_conv2d_opts *o = &L->u.conv;
-        int64_t C = x->c, F = o->filters, taps = (int64_t)o->kernel_h * o->kernel_w, pads[4] = {0, 0, 0, 0};
+        int64_t G = o->groups > 1 ? o->groups : 1; /* (grouped: W (F, C/G, KH, KW), ONNX's group attribute) */
+        int64_t C = x->c / G, F = o->filters, taps = (int64_t)o->kernel_h * o->kernel_w, pads[4] = {0, 0, 0, 0};
         const float *K = param(e, i, "kernel", taps * C * F), *b = o->no_bias ? NULL : param(e, i, "bias", F);
         if (!K || (!o->no_bias && !b)) return e->st;
         float *W = malloc((size_t)(taps * C * F) * sizeof *W);
@@ -479,7 +480,7 @@ static kn_status export_layer(exporter *e, int i) {
                 for (int64_t tp = 0; tp < taps; tp++) W[(f * C + c) * taps + tp] = K[(tp * C + c) * F + f];
         if (o->same) same_pads(x->h, x->w, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h, o->dilation_w, pads);
         conv(e, in_order(e, x, true), W, b, F, C, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
-             o->dilation_w, pads, 1, t);
+             o->dilation_w, pads, G, t);
         free(W);
         out = y->nchw;
         return activation(e, o->activation, o->alpha, t, out, true);

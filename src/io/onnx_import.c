@@ -7,6 +7,7 @@
  *   Gemm, MatMul (+ Add)        dense: kernel (in, out), W transposed when transB = 1
  *   Conv, group 1               conv2d: kernel (KH*KW*C, F) from ONNX's (F, C, KH, KW)
  *   Conv, group C               depthwise_conv2d: (KH*KW, C*M) from (C*M, 1, KH, KW)
+ *   Conv, other groups          conv2d with groups: (KH*KW*C/G, F) from (F, C/G, KH, KW)
  *   MaxPool, AveragePool        max_pool2d, average_pool2d ('valid', or 'same' pads)
  *   GlobalAveragePool/MaxPool   global_average_pool2d, global_max_pool2d
  *   BatchNormalization          batch_normalization (gamma, beta, moving mean and variance)
@@ -379,10 +380,9 @@ static kn_status read_conv(imp *s) {
         !kn__imp_attr_ints(s->node, "kernel_shape", 2, 0, ks))
         return kn__imp_unsupported(s, "strides, dilations and kernel_shape must have 2 values");
     if ((ks[0] && ks[0] != kh) || (ks[1] && ks[1] != kw)) return kn__imp_fail(s, KN_ERR_SHAPE, "kernel_shape differs from W's", NULL);
-    bool depthwise = group > 1;
-    if (group < 1 || (group == 1 && cg != s->c) || (depthwise && (group != s->c || cg != 1 || F % s->c)))
-        return kn__imp_unsupported(s, "kiln reads convolutions of group 1 (W (F, C, KH, KW)) and depthwise ones (group C, W "
-                              "(C*M, 1, KH, KW)); this W does not fit the input's channels");
+    bool depthwise = group > 1 && group == s->c && cg == 1; /* (else grouped: conv2d's groups) */
+    if (group < 1 || group > 4096 || cg * group != s->c || F % group)
+        return kn__imp_unsupported(s, "W (F, C / group, KH, KW) does not fit the input's channels and the group");
     if (B && B->numel != F) return kn__imp_fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
     if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return kn__imp_unsupported(s, "B must be a constant");
     if ((st = window_pads(s, k, str, dil, pads))) return st;
@@ -394,21 +394,22 @@ static kn_status read_conv(imp *s) {
     imp_layer *L = kn__imp_add_layer(s, depthwise ? "depthwise_conv2d" : "conv2d");
     if (!L) return kn__imp_oom(s);
     L->weighted = true;
-    int64_t C = s->c, M = F / C, taps = kh * kw;
-    float *kern = kn__imp_add_param(L, depthwise ? "depthwise_kernel" : "kernel", taps * (depthwise ? F : C * F));
+    int64_t M = F / s->c, taps = kh * kw;
+    float *kern = kn__imp_add_param(L, depthwise ? "depthwise_kernel" : "kernel", taps * (depthwise ? F : cg * F));
     float *bias = kern ? kn__imp_add_param(L, "bias", F) : NULL;
     bool ok = bias && kn__imp_add_pair(L->json, "kernel_size", kh, kw) && kn__imp_add_pair(L->json, "strides", str[0], str[1]) &&
               kn__imp_add_pair(L->json, "dilation_rate", dil[0], dil[1]) &&
               cJSON_AddStringToObject(L->json, "padding", same ? "same" : "valid") &&
               (depthwise ? cJSON_AddNumberToObject(L->json, "depth_multiplier", (double)M) != NULL
-                         : cJSON_AddNumberToObject(L->json, "filters", (double)F) != NULL);
+                         : cJSON_AddNumberToObject(L->json, "filters", (double)F) != NULL) &&
+              (depthwise || group == 1 || cJSON_AddNumberToObject(L->json, "groups", (double)group));
     if (!ok) return kn__imp_oom(s);
     for (int64_t f = 0; f < F; f++)
         for (int64_t c = 0; c < cg; c++)
             for (int64_t t = 0; t < taps; t++) {
                 float v = W->f[(f * cg + c) * taps + t];
                 if (depthwise) kern[t * F + f] = v;            /* (KH*KW, C*M): output f = c M + m */
-                else kern[(t * C + c) * F + f] = v;            /* (KH*KW*C, F) */
+                else kern[(t * cg + c) * F + f] = v;           /* (KH*KW*C/group, F) */
             }
     if (B) memcpy(bias, B->f, (size_t)F * sizeof *bias);
     L->has_bias = B != NULL;

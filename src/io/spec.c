@@ -413,6 +413,9 @@ static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     c->init_value = dense.init_value;
     c->l2 = dense.l2;
     c->alpha = dense.alpha;
+    int64_t groups = 1;
+    if ((st = kn__spec_int(ctx, L, "groups", where, 1, 4096, &groups))) return st;
+    c->groups = (int)groups;
     return KN_OK;
 }
 
@@ -590,6 +593,8 @@ static const char *const *layer_keys(const char *t) {
     static const char *const dense[] = {"type", "name", "inputs", "units", KN_DENSE_KEYS, NULL};
     static const char *const conv[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding", "dilation_rate",
                                        KN_DENSE_KEYS, NULL};
+    static const char *const conv2d[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",
+                                         "dilation_rate", "groups", KN_DENSE_KEYS, NULL};
     static const char *const conv_transpose[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",
                                                  "output_padding", "dilation_rate", KN_DENSE_KEYS, NULL};
 #undef KN_DENSE_KEYS
@@ -633,7 +638,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const upsampling2d[] = {"type", "name", "inputs", "size", "interpolation", "data_format", NULL};
     static const char *const upsampling1d[] = {"type", "name", "inputs", "size", NULL};
     static const struct { const char *type; const char *const *keys; } table[] = {
-        {"dense", dense}, {"conv2d", conv}, {"max_pool2d", pool}, {"average_pool2d", pool},
+        {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
         {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},

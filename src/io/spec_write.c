@@ -101,6 +101,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             add_pair(L, "strides", o->stride_h, o->stride_w);
             cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
             add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
+            if (o->groups > 1) cJSON_AddNumberToObject(L, "groups", o->groups);
             add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_CONV_TRANSPOSE) {
             const kn_conv2d_transpose_opts *o = &K->u.conv_transpose;

@@ -312,6 +312,11 @@ kn_status kn_model_add_conv2d(kn_model *m, const kn_conv2d_opts *opts) {
     if ((int64_t)o.kernel_h * o.kernel_w * in[2] > (1LL << 24))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] conv2d: kernel %dx%d over %lld channels is too large", i,
                          o.kernel_h, o.kernel_w, (long long)in[2]);
+    if (o.groups <= 1) o.groups = 1;
+    if (o.groups > 4096 || in[2] % o.groups || o.filters % o.groups)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] conv2d: groups %d must divide both the input's %lld channels "
+                         "and the %lld filters", i, o.groups, (long long)in[2], (long long)o.filters);
+    L.u.conv.groups = o.groups;
     L.shape[2] = o.filters;
     return kn__model_push_layer(m, &L);
 }
@@ -544,7 +549,7 @@ static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64
         kshape[1] = L->u.dense.units;
         *bias = L->u.dense.no_bias ? 0 : L->u.dense.units;
     } else if (L->kind == KN__LAYER_CONV2D && ndim == 3) {
-        kshape[0] = (int64_t)L->u.conv.kernel_h * L->u.conv.kernel_w * in[2];
+        kshape[0] = (int64_t)L->u.conv.kernel_h * L->u.conv.kernel_w * in[2] / (L->u.conv.groups > 1 ? L->u.conv.groups : 1);
         kshape[1] = L->u.conv.filters;
         *bias = L->u.conv.no_bias ? 0 : L->u.conv.filters;
     } else if (L->kind == KN__LAYER_CONV1D && ndim == 2) {
@@ -705,6 +710,27 @@ static kn_tensor *layer_param(kn_graph *g, const kn__layer *L, const char *what,
 }
 
 /* h plus layer L's bias of n values (L->bias). */
+/* A grouped convolution of x (N, H, W, C) by kernel (KH*KW*C/G, F): group j convolves
+ * channels [j C/G, (j+1) C/G) by the kernel's columns [j F/G, (j+1) F/G), the outputs joined
+ * along the channels by a balanced tree of concats (each value copied log2 G times, not G). */
+static kn_tensor *grouped_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, const kn_conv2d_opts *o, int64_t C) {
+    int G = o->groups;
+    int64_t cg = C / G, fg = o->filters / G;
+    kn_tensor *parts[4096];
+    for (int j = 0; j < G; j++) {
+        kn_tensor *xj = kn__slice_last(g, x, j * cg, cg), *kj = kn__slice_last(g, kernel, j * fg, fg);
+        parts[j] = kn_conv2d(g, xj, kj, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h, o->dilation_w,
+                             o->same);
+    }
+    for (int n = G; n > 1;) { /* neighbours joined in order, an odd last one carried up */
+        int m = 0;
+        for (int j = 0; j + 1 < n; j += 2) parts[m++] = kn_concat(g, parts[j], parts[j + 1]);
+        if (n & 1) parts[m++] = parts[n - 1];
+        n = m;
+    }
+    return parts[0];
+}
+
 static kn_tensor *add_bias(kn_graph *g, kn__layer *L, kn_tensor *h, int64_t n, kn_init init, float init_value) {
     L->bias = layer_param(g, L, "bias", (int64_t[]){n}, 1, init, init_value, 0);
     return kn_add(g, h, L->bias);
@@ -786,10 +812,12 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_CONV2D: {
             const kn_conv2d_opts *o = &L->u.conv;
             h = kn__model_view_as(g, h, in, 3);
-            int64_t rf = (int64_t)o->kernel_h * o->kernel_w;
-            L->kernel = layer_param(g, L, "kernel", (int64_t[]){rf * in[2], o->filters}, 2, o->kernel_init, o->init_value, rf);
-            h = kn_conv2d(g, h, L->kernel, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
-                          o->dilation_w, o->same);
+            int64_t rf = (int64_t)o->kernel_h * o->kernel_w, G = o->groups > 1 ? o->groups : 1;
+            L->kernel = layer_param(g, L, "kernel", (int64_t[]){rf * in[2] / G, o->filters}, 2, o->kernel_init,
+                                    o->init_value, rf);
+            h = G > 1 ? grouped_conv2d(g, h, L->kernel, o, in[2])
+                      : kn_conv2d(g, h, L->kernel, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
+                                  o->dilation_w, o->same);
             if (!o->no_bias) h = add_bias(g, L, h, o->filters, o->bias_init, o->init_value);
             act = o->activation;
             alpha = o->alpha;
@@ -1210,6 +1238,7 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
                 used += (size_t)snprintf(buf + used, size - used, " stride %dx%d", o->stride_h, o->stride_w);
             if (used < size && (o->dilation_h > 1 || o->dilation_w > 1))
                 used += (size_t)snprintf(buf + used, size - used, " dilation %dx%d", o->dilation_h, o->dilation_w);
+            if (used < size && o->groups > 1) used += (size_t)snprintf(buf + used, size - used, " groups %d", o->groups);
             if (used < size)
                 used += (size_t)snprintf(buf + used, size - used, "%s %s", o->same ? " same" : "",
                                          kn_activation_name(o->activation));

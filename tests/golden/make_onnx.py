@@ -600,3 +600,19 @@ class SqueezeExcite(nn.Module):
 
 
 case("squeeze_excite", SqueezeExcite(), (3, 8, 8))
+
+
+class Grouped(nn.Module):
+    """(4, 7, 6) images: Conv 8 3x3 groups 2 pad 1, ReLU, Conv 8 3x3 stride 2 groups 4 (ResNeXt's
+    grouped convolutions: kiln's conv2d groups), ReLU, Flatten, Linear 48 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(4, 8, 3, padding=1, groups=2), nn.Conv2d(8, 8, 3, stride=2, groups=4)
+        self.fc = nn.Linear(8 * 3 * 2, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.c2(torch.relu(self.c1(x)))), 1))
+
+
+case("grouped", Grouped(), (4, 7, 6))
