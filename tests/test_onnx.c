@@ -198,6 +198,11 @@ static const onnx_case cases[] = {
      "dense dense reshape up_sampling2d multiply global_average_pool2d dense", 0},
     /* grouped convolutions (ResNeXt's): conv2d with groups */
     {"grouped", 4, 7, 6, false, 3, "conv2d conv2d flatten dense", 0},
+    /* a vision transformer (torchvision's, small): patches reshaped from the image to a sequence,
+     * the class token expanded and concatenated (zero padding and a table), an encoder block, x[:, 0] */
+    {"tiny_vit", 3, 8, 8, false, 3,
+     "conv2d reshape zero_padding1d position_embedding position_embedding layer_normalization multi_head_attention add "
+     "layer_normalization time_distributed time_distributed add layer_normalization cropping1d flatten dense", 0},
 };
 
 static kn_ctx *new_ctx(void) {

@@ -696,7 +696,37 @@ static kn_status read_flatten(imp *s) {
  * reshape to (H, W, 1), the same order; (batch, H, W, C) with C > 1 (or any from kiln export,
  * whose images are (N, H, W, C)) as kiln's reshape to (H, W, C), an image in that order, which
  * a Transpose to (N, C, H, W) then takes to a convolution. */
+/* Reshape of an image (N, C, H, W) to (N, C, H*W) (a ViT's patches, then transposed to (N,
+ * H*W, C)), or of an (N, H, W, C) one (kiln export's) to (N, H*W, C): kiln's reshape to (H*W,
+ * C), the same bytes, a sequence in ONNX's (N, C, L) or (N, L, C) order. *done false when the
+ * node is not that. */
+static kn_status image_to_sequence(imp *s, bool *done) {
+    int64_t k[8];
+    bool batched[8];
+    int n = 0;
+    *done = false;
+    if (!s->image || s->perm || s->node->n_inputs < 2) return KN_OK;
+    if (kn__imp_eval_shape(s, s->node->inputs[1], k, batched, &n) || n != 3) return KN_OK;
+    int ca = s->nhwc ? 2 : 1, la = 3 - ca; /* the channels' and the steps' axes */
+    bool batch = (batched[0] && k[0] == 1) || (!batched[0] && (k[0] == 0 || k[0] == -1));
+    bool chans = !batched[ca] && (k[ca] == s->c || (k[ca] == 0 && ca == 1));
+    bool steps = !batched[la] && (k[la] == s->h * s->w || k[la] == -1);
+    if (!batch || !chans || !steps || (k[0] == -1 && k[la] == -1)) return KN_OK;
+    imp_layer *L = kn__imp_add_layer(s, "reshape");
+    if (!L || !kn__imp_add_pair(L->json, "target_shape", s->h * s->w, s->c)) return kn__imp_oom(s);
+    s->image = false, s->seq = true, s->ambiguous = false;
+    snprintf(s->ord, sizeof s->ord, "%s", s->nhwc ? "NLC" : "NCL");
+    s->nhwc = false;
+    s->l = s->h * s->w, s->d = 1;
+    s->h = s->w = 0;
+    *done = true;
+    return KN_OK;
+}
+
 static kn_status read_reshape(imp *s) {
+    bool done = false;
+    kn_status st = image_to_sequence(s, &done);
+    if (st || done) return st;
     const kn__onnx_tensor *shape = s->node->n_inputs > 1 ? kn__imp_constant(s, s->node->inputs[1]) : NULL;
     int64_t total = s->image ? s->c * s->h * s->w : s->f;
     const int64_t *t = shape && shape->i && shape->numel == 4 ? shape->i : NULL;
@@ -917,9 +947,11 @@ static kn_status read_channel_broadcast(imp *s, const char *type, const imp_valu
  * (axis 1 of NCHW, kiln's last) or the features. */
 static kn_status read_merge(imp *s, const char *type) {
     const kn__onnx_node *nd = s->node;
-    const imp_value *v[64];
+    const imp_value *v[64] = {NULL};
     int n = nd->n_inputs;
-    bool concat = strcmp(type, "concatenate") == 0;
+    bool concat = strcmp(type, "concatenate") == 0, tokens = false;
+    kn_status tst = concat ? kn__imp_read_token_concat(s, &tokens) : KN_OK;
+    if (tst || tokens) return tst;
     if (n == 1 && strcmp(type, "concatenate") == 0) { /* torch.cat of one tensor: that tensor */
         const imp_value *v0 = kn__imp_find_value(s, nd->inputs[0]);
         if (!v0) return kn__imp_unsupported(s, "kiln merges values of the graph (an input of the model or of a layer), not constants");

@@ -129,6 +129,7 @@ kn_status kn__imp_read_seq(imp *s, const char *op, bool *handled);
 kn_status kn__imp_shape_node(imp *s, bool *skipped);
 kn_status kn__imp_seq_input(imp *s, const kn__onnx_value *in);
 kn_status kn__imp_resolve_seq(imp *s, const char *op);
+kn_status kn__imp_read_token_concat(imp *s, bool *handled); /* a Concat of constant tokens and a sequence */
 
 /* onnx_import_attn.c: attention subgraphs, found before the walk (kn__imp_find_attention) and
  * read as one multi_head_attention layer at their last node (kn__imp_read_attention). A value
@@ -136,5 +137,8 @@ kn_status kn__imp_resolve_seq(imp *s, const char *op);
 kn_status kn__imp_find_attention(imp *s);
 kn_status kn__imp_read_attention(imp *s, int region);
 bool kn__imp_attn_internal(const imp *s, const char *name);
+/* A shape computed from the graph's values' shapes (Shape, Gather, Concat, Mul, ...) or a
+ * constant: n dimensions, each k[j] times the batch when batched[j]. */
+kn_status kn__imp_eval_shape(imp *s, const char *name, int64_t *k, bool *batched, int *n);
 
 #endif

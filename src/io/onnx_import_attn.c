@@ -381,19 +381,32 @@ static bool eval_ints(attn *a, const char *name, int64_t batch, int64_t *out, in
     int nx = 0, ny = 0;
     if (nd->n_inputs < 1) return false;
     if (op_is(nd, "Shape")) {
-        layout l;
+        int64_t dims[8];
+        int nd_ = 0;
         const rvalue *r = find_rvalue(a, nd->inputs[0]);
-        if (r) l = r->l;
-        else {
-            const imp_value *v = kn__imp_find_value(s, nd->inputs[0]);
-            if (!v || !v->seq || source_layout(a, nd->inputs[0], &l, false)) return false;
+        const imp_value *v = r ? NULL : kn__imp_find_value(s, nd->inputs[0]);
+        if (r) {
+            for (int k = 0; k < r->l.n; k++) dims[nd_++] = axis_size(&r->l, k, batch);
+        } else if (v && v->seq) {
+            layout l;
+            if (source_layout(a, nd->inputs[0], &l, false)) return false;
+            for (int k = 0; k < l.n; k++) dims[nd_++] = axis_size(&l, k, batch);
+        } else if (v && v->image) { /* (N, C, H, W), or (N, H, W, C) after a Transpose */
+            int64_t img[4] = {batch, v->c, v->h, v->w}, hwc[4] = {batch, v->h, v->w, v->c};
+            memcpy(dims, v->nhwc ? hwc : img, sizeof img);
+            nd_ = 4;
+        } else if (v && !v->ambiguous) { /* (N, f), a global pool's (N, f, 1, 1) */
+            dims[nd_++] = batch, dims[nd_++] = v->f;
+            for (int k = 0; k < v->units; k++) dims[nd_++] = 1;
+        } else {
+            return false;
         }
-        int64_t start = kn__imp_attr_int(nd, "start", 0), end = kn__imp_attr_int(nd, "end", l.n);
-        if (start < 0) start += l.n;
-        if (end < 0) end += l.n;
-        if (end > l.n) end = l.n;
+        int64_t start = kn__imp_attr_int(nd, "start", 0), end = kn__imp_attr_int(nd, "end", nd_);
+        if (start < 0) start += nd_;
+        if (end < 0) end += nd_;
+        if (end > nd_) end = nd_;
         *n = 0;
-        for (int64_t k = start < 0 ? 0 : start; k < end; k++) out[(*n)++] = axis_size(&l, (int)k, batch);
+        for (int64_t k = start < 0 ? 0 : start; k < end; k++) out[(*n)++] = dims[k];
         return true;
     }
     if (op_is(nd, "Identity") || op_is(nd, "Cast") || op_is(nd, "Unsqueeze") || op_is(nd, "Squeeze"))
@@ -526,6 +539,13 @@ static const kn__onnx_tensor *eval_tensor(attn *a, const char *name, int depth) 
     for (int64_t r = 0; r < nr; r++)
         for (int64_t c = 0; c < nc; c++) o->f[slice ? r * nc + c : c * nr + r] = x->f[(r0 + r) * cols + c0 + c];
     return o;
+}
+
+kn_status kn__imp_eval_shape(imp *s, const char *name, int64_t *k, bool *batched, int *n) {
+    attn a = {.s = s};
+    kn_status st = eval_dims(&a, name, k, batched, n);
+    free(a.vals);
+    return st;
 }
 
 /* ------------------------------------------------------------- moving axes */

@@ -79,7 +79,8 @@ kn_status kn__imp_shape_node(imp *s, bool *skipped) {
     const kn__onnx_node *nd = s->node;
     *skipped = false;
     if (strcmp(nd->op, "Shape") == 0 || strcmp(nd->op, "Size") == 0) {
-        if (nd->n_inputs != 1 || !(kn__imp_find_value(s, nd->inputs[0]) || kn__imp_attn_internal(s, nd->inputs[0])))
+        if (nd->n_inputs != 1 || !(kn__imp_find_value(s, nd->inputs[0]) || kn__imp_attn_internal(s, nd->inputs[0]) ||
+                                   find_shape(s, nd->inputs[0])))
             return KN_OK; /* (refused as reading no value) */
     } else {
         int from_shapes = 0;
@@ -485,6 +486,51 @@ static kn_status zero_padding1d(imp *s, int64_t begin, int64_t end) {
     imp_layer *P = kn__imp_add_layer(s, "zero_padding1d");
     if (!P || !kn__imp_add_pair(P->json, "padding", begin, end)) return kn__imp_oom(s);
     s->l += begin + end;
+    return KN_OK;
+}
+
+/* A constant, or an Expand of one over the batch (PyTorch's class_token.expand(n, -1, -1)). */
+static const kn__onnx_tensor *expanded_constant(const imp *s, const char *name) {
+    const kn__onnx_tensor *t = kn__imp_constant(s, name);
+    if (t) return t;
+    for (int i = 0; i < s->m->n_nodes; i++) {
+        const kn__onnx_node *nd = &s->m->nodes[i];
+        if (nd->n_outputs >= 1 && strcmp(nd->outputs[0], name) == 0)
+            return strcmp(nd->op, "Expand") == 0 && nd->n_inputs == 2 ? kn__imp_constant(s, nd->inputs[0]) : NULL;
+    }
+    return NULL;
+}
+
+/* Concat along the steps of a sequence and constant tokens (a ViT's class token, prepended):
+ * zero_padding1d by the tokens' steps, then a position_embedding whose table holds the tokens
+ * on those steps and zeros elsewhere (the same sums, exactly). *handled false when the node
+ * is not that. */
+kn_status kn__imp_read_token_concat(imp *s, bool *handled) {
+    const kn__onnx_node *nd = s->node;
+    *handled = false;
+    if (nd->n_inputs != 2) return KN_OK;
+    const imp_value *v[2] = {kn__imp_find_value(s, nd->inputs[0]), kn__imp_find_value(s, nd->inputs[1])};
+    int tok = v[0] ? 1 : 0; /* the input that is tokens */
+    const imp_value *x = v[1 - tok];
+    const kn__onnx_tensor *t = v[tok] ? NULL : expanded_constant(s, nd->inputs[tok]);
+    if (!x || !t || !t->f || !x->seq || x->d != 1 || strchr(x->ord, 'D')) return KN_OK;
+    int r = (int)strlen(x->ord);
+    int64_t axis = kn__imp_attr_int(nd, "axis", 0);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r || x->ord[axis] != 'L') return KN_OK;
+    int64_t steps = t->ndim == 3 && t->dims[0] == 1 ? t->dims[1] : t->ndim == 2 ? t->dims[0] : 0, C = x->c;
+    if (steps < 1 || t->numel != steps * C || (t->ndim == 3 && t->dims[2] != C)) return KN_OK;
+    if (strcmp(x->ord, "NLC") != 0)
+        return kn__imp_unsupported(s, "constant tokens joined to a sequence in other than (N, L, C) order");
+    *handled = true;
+    kn__imp_load_value(s, x);
+    int64_t L = x->l + steps, first = tok == 0 ? 0 : x->l;
+    kn_status st = tok == 0 ? zero_padding1d(s, steps, 0) : zero_padding1d(s, 0, steps);
+    if (st) return st;
+    imp_layer *P = kn__imp_add_layer(s, "position_embedding");
+    float *e = P ? kn__imp_add_param(P, "embeddings", L * C) : NULL; /* (zeroed) */
+    if (!e) return kn__imp_oom(s);
+    memcpy(e + first * C, t->f, (size_t)(steps * C) * sizeof *e);
     return KN_OK;
 }
 

@@ -616,3 +616,33 @@ class Grouped(nn.Module):
 
 
 case("grouped", Grouped(), (4, 7, 6))
+
+
+class TinyVit(nn.Module):
+    """torchvision's VisionTransformer in small, (3, 8, 8) images: Conv 8 4x4 stride 4 (4
+    patches), reshape to (N, 8, 4) and permute to (N, 4, 8), a class token expanded over the
+    batch and concatenated before the patches, a learned (5, 8) position table, one encoder
+    block (LayerNorm, nn.MultiheadAttention 2 heads, residual, LayerNorm, Linear 8 -> 16, GELU,
+    Linear 16 -> 8, residual), LayerNorm, the class token's step x[:, 0], Linear 8 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv_proj = nn.Conv2d(3, 8, 4, stride=4)
+        self.class_token = nn.Parameter(0.5 * torch.randn(1, 1, 8))
+        self.pos_embedding = nn.Parameter(0.3 * torch.randn(1, 5, 8))
+        self.ln_1, self.ln_2, self.ln = nn.LayerNorm(8), nn.LayerNorm(8), nn.LayerNorm(8)
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        n = x.shape[0]
+        x = self.conv_proj(x).reshape(n, 8, 4).permute(0, 2, 1)
+        x = torch.cat([self.class_token.expand(n, -1, -1), x], dim=1) + self.pos_embedding
+        h = self.ln_1(x)
+        x = x + self.attention(h, h, h, need_weights=False)[0]
+        x = x + self.mlp(self.ln_2(x))
+        return self.head(self.ln(x)[:, 0])
+
+
+case("tiny_vit", randomize_attention(TinyVit()), (3, 8, 8))
