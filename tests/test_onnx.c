@@ -203,6 +203,11 @@ static const onnx_case cases[] = {
     {"tiny_vit", 3, 8, 8, false, 3,
      "conv2d reshape zero_padding1d position_embedding position_embedding layer_normalization multi_head_attention add "
      "layer_normalization time_distributed time_distributed add layer_normalization cropping1d flatten dense", 0},
+    /* ConvNeXt (small): LayerNorm2d (permute, LayerNorm, permute), Linear over an image's channels
+     * as 1x1 conv2d, a layer scale folded into it, LayerNorm over the pooled (N, C, 1, 1) */
+    {"convnextish", 3, 8, 8, false, 3,
+     "conv2d layer_normalization depthwise_conv2d layer_normalization conv2d conv2d add global_average_pool2d "
+     "layer_normalization dense", 0},
 };
 
 static kn_ctx *new_ctx(void) {

@@ -247,7 +247,27 @@ static kn_status read_gemm(imp *s) {
     return KN_OK;
 }
 
+/* MatMul of an (N, H, W, C) image by W (C, F) (ConvNeXt's Linear over the channels, after
+ * a permute): a 1x1 conv2d, its kernel W as it is (kiln's (KH*KW*C, F)). */
+static kn_status read_pixel_matmul(imp *s, const kn__onnx_tensor *W) {
+    if (W->dims[0] != s->c) return kn__imp_fail(s, KN_ERR_SHAPE, "weights do not fit the image's channels", NULL);
+    imp_layer *L = kn__imp_add_layer(s, "conv2d");
+    float *kern = L ? kn__imp_add_param(L, "kernel", W->numel) : NULL;
+    float *bias = kern ? kn__imp_add_param(L, "bias", W->dims[1]) : NULL;
+    if (!bias || !kn__imp_add_pair(L->json, "kernel_size", 1, 1) ||
+        !cJSON_AddNumberToObject(L->json, "filters", (double)W->dims[1]))
+        return kn__imp_oom(s);
+    memcpy(kern, W->f, (size_t)W->numel * sizeof *kern);
+    L->weighted = true;
+    s->c = W->dims[1];
+    return KN_OK;
+}
+
 static kn_status read_matmul(imp *s) {
+    if (s->image && s->nhwc && !s->ambiguous) {
+        const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1);
+        if (W && W->ndim == 2) return read_pixel_matmul(s, W);
+    }
     kn_status st = need_flat(s);
     if (st) return st;
     const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1);
@@ -1116,6 +1136,25 @@ static kn_status read_scalar_op(imp *s) {
     imp_layer *P = kn__imp_producer(s);
     if (strcmp(op, "Add") == 0 && P && P->weighted && !P->has_act && !P->has_bias) return read_add(s);
     if (strcmp(op, "Add") == 0 && c && s->seq && c->numel == s->l * s->c && c->numel > 1) return read_position_table(s, c);
+    int64_t chans = s->image || s->seq ? s->c : s->f;
+    const char *ptype = P ? cJSON_GetObjectItemCaseSensitive(P->json, "type")->valuestring : "";
+    bool columns = strcmp(ptype, "dense") == 0 || strcmp(ptype, "conv2d") == 0 || strcmp(ptype, "conv1d") == 0 ||
+                   strcmp(ptype, "time_distributed") == 0; /* (kernels whose columns are the output channels) */
+    bool last = (!s->image && !s->seq && s->units <= 0) || (s->image && s->nhwc) || (s->seq && s->ord[strlen(s->ord) - 1] == 'C');
+    int first_rank = s->image || s->units == 2 ? 3 : 2; /* (C, 1, 1) over (N, C, H, W); (C, 1) over (N, C, L) */
+    bool per_channel = c && c->f && c->numel == chans && chans > 1 && c->ndim >= 1 &&
+                       (last ? c->dims[c->ndim - 1] == chans : c->ndim == first_rank && c->dims[0] == chans);
+    if (strcmp(op, "Mul") == 0 && per_channel && P && P->weighted && !P->has_act && !P->rnn && columns &&
+        kn__imp_param_of(P, "kernel")) {
+        /* a per-channel scale (ConvNeXt's layer scale) into the weighted layer before: its kernel's
+         * columns and bias times the scale */
+        float *kern = kn__imp_param_of(P, "kernel"), *bias = kn__imp_param_of(P, "bias");
+        for (int k = 0; k < P->n_params; k++)
+            if (P->data[k] == kern)
+                for (int64_t j = 0; j < P->n[k]; j++) kern[j] *= c->f[j % chans];
+        for (int64_t j = 0; bias && j < chans; j++) bias[j] *= c->f[j];
+        return KN_OK;
+    }
     if (!c || c->numel != 1)
         return kn__imp_unsupported(s, "kiln takes a constant operand as a scalar (rescaling) or, for Add, as the bias of the "
                               "dense or convolution layer making the other");
@@ -1141,6 +1180,8 @@ static kn_status read_transpose(imp *s) {
                    p->ints[2] == 3 && p->ints[3] == 1;
     if (s->image && s->nhwc && to_nchw) s->nhwc = false;
     else if (s->image && !s->nhwc && to_nhwc) s->nhwc = true;
+    else if (!s->image && !s->seq && s->units == 2 && to_nhwc) s->units = -2; /* a global pool's (N, C, 1, 1) as (N, 1, 1, C) */
+    else if (!s->image && !s->seq && s->units == -2 && to_nchw) s->units = 2;
     else return kn__imp_unsupported(s, "kiln reads a Transpose only between (N, C, H, W) and (N, H, W, C)");
     return KN_OK;
 }
@@ -1172,6 +1213,7 @@ static bool channel_axis(const imp *s, int64_t axis) {
         return s->d == 1 && axis >= 0 && axis < r && s->ord[axis] == 'C';
     }
     if (s->image) return s->nhwc ? axis == 3 || axis == -1 : axis == 1 || axis == -3;
+    if (s->units == -2) return axis == 3 || axis == -1; /* (N, 1, 1, f) */
     return !s->units && (axis == 1 || axis == -1);
 }
 

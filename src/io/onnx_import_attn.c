@@ -25,6 +25,7 @@
 #include "nn/model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -452,11 +453,13 @@ static bool eval_ints(attn *a, const char *name, int64_t batch, int64_t *out, in
     *n = nx > ny ? nx : ny;
     for (int k = 0; k < *n; k++) {
         int64_t u = x[nx == 1 ? 0 : k], w = y[ny == 1 ? 0 : k];
-        if (op_is(nd, "Add")) out[k] = u + w;
-        else if (op_is(nd, "Sub")) out[k] = u - w;
-        else if (op_is(nd, "Mul")) out[k] = u * w;
-        else if (w == 0) return false;
+        bool over = false; /* (a malformed file's constants) */
+        if (op_is(nd, "Add")) over = __builtin_add_overflow(u, w, &out[k]);
+        else if (op_is(nd, "Sub")) over = __builtin_sub_overflow(u, w, &out[k]);
+        else if (op_is(nd, "Mul")) over = __builtin_mul_overflow(u, w, &out[k]);
+        else if (w == 0 || (w == -1 && u == INT64_MIN)) return false;
         else out[k] = u / w;
+        if (over) return false;
     }
     return true;
 }
@@ -469,6 +472,8 @@ static kn_status eval_dims(attn *a, const char *name, int64_t *k, bool *batched,
     if (!eval_ints(a, name, B1, x, &nx, 0) || !eval_ints(a, name, B2, y, &ny, 0) || nx != ny)
         return fail(a, "a shape kiln cannot work out from the input's");
     for (int j = 0; j < nx; j++) {
+        if (x[j] < -1 || y[j] < -1 || x[j] > ((int64_t)1 << 40) || y[j] > ((int64_t)1 << 40))
+            return fail(a, "a shape kiln cannot work out from the input's");
         batched[j] = x[j] != y[j];
         k[j] = batched[j] ? x[j] / B1 : x[j];
         if (batched[j] && (x[j] % B1 || y[j] % B2 || x[j] / B1 != y[j] / B2))
@@ -580,8 +585,8 @@ static kn_status read_reshape(attn *a, const kn__onnx_node *nd, layout *l) {
             minus = j;
             continue;
         }
-        if (k[j] < 1) return fail(a, "a Reshape to a dimension below 1");
-        known *= k[j];
+        if (k[j] < 1 || k[j] > (1 << 30) || __builtin_mul_overflow(known, k[j], &known))
+            return fail(a, "a Reshape to a dimension below 1 or too large");
         known_b |= batched[j];
     }
     if (minus >= 0) {

@@ -646,3 +646,31 @@ class TinyVit(nn.Module):
 
 
 case("tiny_vit", randomize_attention(TinyVit()), (3, 8, 8))
+
+
+class ConvNextish(nn.Module):
+    """torchvision's ConvNeXt in small, (3, 8, 8) images: a 2x2 stride-2 stem and LayerNorm2d
+    (permute, LayerNorm, permute), a block (depthwise Conv 8 7x7 pad 3, permute to (N, H, W, C),
+    LayerNorm, Linear 8 -> 32 over the channels, GELU, Linear 32 -> 8, a layer scale (a Mul by
+    (8,): folded into the Linear), permute back, residual), global average pool, LayerNorm2d
+    over (N, 8, 1, 1), Flatten, Linear 8 -> 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.ln0 = nn.Conv2d(3, 8, 2, stride=2), nn.LayerNorm(8)
+        self.dw, self.ln1 = nn.Conv2d(8, 8, 7, padding=3, groups=8), nn.LayerNorm(8)
+        self.fc1, self.fc2 = nn.Linear(8, 32), nn.Linear(32, 8)
+        self.gamma = nn.Parameter(0.5 + torch.rand(8))
+        self.ln2, self.head = nn.LayerNorm(8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.ln0(self.stem(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        h = self.ln1(self.dw(x).permute(0, 2, 3, 1))
+        h = self.gamma * self.fc2(nn.functional.gelu(self.fc1(h)))
+        x = x + h.permute(0, 3, 1, 2)
+        p = nn.functional.adaptive_avg_pool2d(x, 1)
+        p = self.ln2(p.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.head(torch.flatten(p, 1))
+
+
+case("convnextish", randomize_attention(ConvNextish()), (3, 8, 8))
