@@ -50,9 +50,7 @@ void kn__act_apply(kn_activation kind, float alpha, const float *x, float *y, in
     case KN_SIGMOID: kn__vsigmoid(x, y, n, false); break; /* (8 lanes: expf's call per element cost more than a conv) */
     case KN_SILU: kn__vsigmoid(x, y, n, true); break;
     case KN_TANH: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
-    case KN_GELU:
-        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-        break;
+    case KN_GELU: kn__vgelu(x, y, n); break;
 /* a loop per kind, the kind a constant in it, so each inlines to its own formula */
 #define VALUE_LOOP(K) case K: for (int64_t i = 0; i < n; i++) y[i] = kn__act_value(K, x[i]); break;
     VALUE_LOOP(KN_SELU) VALUE_LOOP(KN_SOFTPLUS) VALUE_LOOP(KN_SOFTSIGN)
