@@ -483,6 +483,22 @@ static void check_vgelu(void) {
         CHECK(o[n] == 42.0f, "vgelu tail %d", n);
     }
     printf("%-40s max error %.2e relative (above -4)\n", "vgelu", worst);
+    /* the gradients: gelu'(x) = Phi(x) + x phi(x), silu'(x) = s (1 + x (1 - s)), times dy */
+    static float dy[N], dg[N], ds[N];
+    for (int i = 0; i < N; i++) dy[i] = 1.0f + 0.25f * sinf((float)i);
+    kn__vgelu_grad(dy, x, dg, N);
+    kn__vsilu_grad(dy, x, ds, N);
+    double wg = 0, ws = 0;
+    for (int i = 0; i < N; i++) {
+        double v = x[i], phi = 0.5 * erfc(-v / sqrt(2.0)), g = dy[i] * (phi + v * exp(-0.5 * v * v) * 0.3989422804014327);
+        double sg = 1.0 / (1.0 + exp(-v)), sl = dy[i] * sg * (1.0 + v * (1.0 - sg));
+        /* relative to the terms' sizes: each slope crosses 0 where its terms cancel */
+        if (v > -10) wg = fmax(wg, fabs(dg[i] - g) / (fabs(dy[i]) * (phi + fabs(v) * exp(-0.5 * v * v) * 0.4)));
+        else wg = fmax(wg, fabs(dg[i]) > 1e-20 ? 1.0 : 0.0); /* (below -10: 0, the slope under 1e-21) */
+        ws = fmax(ws, fabs(ds[i] - sl) / (fabs(dy[i]) * sg * (1.0 + fabs(v) * (1.0 - sg))));
+    }
+    CHECK(wg <= 2e-6 && ws <= 2e-6, "gelu' %.3g, silu' %.3g relative from the formulas", wg, ws);
+    printf("%-40s max error %.2e / %.2e relative to their terms\n", "vgelu_grad, vsilu_grad", wg, ws);
 }
 
 int main(void) {

@@ -68,16 +68,10 @@ void kn__act_grad_apply(kn_activation kind, float alpha, const float *dy, const 
     case KN_ELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : dy[i] * alpha * expf(v[i]); break;
     case KN_SIGMOID: for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * v[i] * (1.0f - v[i]); break;
     case KN_TANH: for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - v[i] * v[i]); break;
-    case KN_GELU: {
-        const float inv_sqrt_2pi = 0.3989422804014327f;
-        for (int64_t i = 0; i < n; i++) {
-            float xi = v[i], cdf = 0.5f * (1.0f + erff(xi * (float)M_SQRT1_2));
-            dx[i] = dy[i] * (cdf + xi * inv_sqrt_2pi * expf(-0.5f * xi * xi));
-        }
-        break;
-    }
+    case KN_GELU: kn__vgelu_grad(dy, v, dx, n); break; /* (8 lanes, vexp.c) */
+    case KN_SILU: kn__vsilu_grad(dy, v, dx, n); break;
     case KN_EXPONENTIAL: for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * v[i]; break;
-    case KN_SELU: case KN_SOFTPLUS: case KN_SOFTSIGN: case KN_SILU: case KN_HARD_SIGMOID: case KN_HARD_SILU:
+    case KN_SELU: case KN_SOFTPLUS: case KN_SOFTSIGN: case KN_HARD_SIGMOID: case KN_HARD_SILU:
     case KN_RELU6: case KN_MISH:
         for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * kn__act_slope(kind, v[i]);
         break;

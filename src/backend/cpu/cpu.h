@@ -98,6 +98,9 @@ float kn__vdot(const float *x, const float *y, int64_t n);
 void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu);
 /* y = x Phi(x) (GELU, erf's; vexp.c says how, within a few ulp), 8 lanes at a time (x may be y). */
 void kn__vgelu(const float *x, float *y, int64_t n);
+/* dx = dy times gelu'(v) or silu'(v), 8 lanes at a time (dx may be dy). */
+void kn__vgelu_grad(const float *dy, const float *v, float *dx, int64_t n);
+void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n);
 
 /* A tensor's element type as the mixed-precision GEMM (sgemm.h's kn__gemm_mixed) names it. */
 #define kn__half_gemm_type(d) ((d) == KN_BF16 ? KN_GEMM_BF16 : (d) == KN_F16 ? KN_GEMM_F16 : KN_GEMM_F32)

@@ -135,21 +135,39 @@ float kn__vdot(const float *x, const float *y, int64_t n) {
     return hsum8(s);
 }
 
-/* y = 1 / (1 + exp(-x)), times x when silu (x may be y): exp(-x) with -x clamped to [-87.3,
- * 88] (beyond, the gate is 1 or below 1e-38), the reciprocal by rcp and two Newton steps
- * (a division's throughput is the loop's bottleneck otherwise). */
-void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) {
+/* 1 / (1 + exp(-v)): exp(-v) with -v clamped to [-87.3, 88] (beyond, the gate is 1 or below
+ * 1e-38), the reciprocal by rcp and two Newton steps (a division's throughput is the loop's
+ * bottleneck otherwise; 1 / 1 and 1 / 2 come out exact). */
+static inline __m256 sigmoid8(__m256 v) {
     const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 d = _mm256_add_ps(one, exp_core(clamp_keep_nan(_mm256_sub_ps(_mm256_setzero_ps(), v), -87.3f, 88.0f)));
+    __m256 r = _mm256_rcp_ps(d);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r); /* r + r (1 - d r): the residual exact by FMA */
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r);
+}
+
+void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) {
     for (int64_t i = 0; i < n; i += 8) {
         bool tail = i + 8 > n;
         __m256 v = tail ? load_part(x + i, n - i, 0.0f) : _mm256_loadu_ps(x + i);
-        __m256 d = _mm256_add_ps(one, exp_core(clamp_keep_nan(_mm256_sub_ps(_mm256_setzero_ps(), v), -87.3f, 88.0f)));
-        __m256 r = _mm256_rcp_ps(d);
-        r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r); /* r + r (1 - d r): the residual exact by FMA */
-        r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r); /* (twice: 1 / 1 and 1 / 2 exact) */
+        __m256 r = sigmoid8(v);
         if (silu) r = _mm256_mul_ps(v, r);
         if (tail) _mm256_maskstore_ps(y + i, tail_mask(n - i), r);
         else _mm256_storeu_ps(y + i, r);
+    }
+}
+
+/* dx = dy times silu'(v) = s (1 + v (1 - s)), s = sigmoid(v) (dx may be dy). */
+void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 8) {
+        bool tail = i + 8 > n;
+        __m256 x = tail ? load_part(v + i, n - i, 0.0f) : _mm256_loadu_ps(v + i);
+        __m256 g = tail ? load_part(dy + i, n - i, 0.0f) : _mm256_loadu_ps(dy + i);
+        __m256 sg = sigmoid8(x);
+        __m256 r = _mm256_mul_ps(g, _mm256_mul_ps(sg, _mm256_fmadd_ps(x, _mm256_sub_ps(one, sg), one)));
+        if (tail) _mm256_maskstore_ps(dx + i, tail_mask(n - i), r);
+        else _mm256_storeu_ps(dx + i, r);
     }
 }
 
@@ -161,33 +179,53 @@ void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) {
  * negative x's small Phi keeps its relative precision (libm's 1 + erff(x / sqrt 2) cancels
  * there). exp(-x^2 / 2) takes x^2 as hi + lo (FMA) so the square's rounding does not grow
  * into the exponent. */
-void kn__vgelu(const float *x, float *y, int64_t n) {
+static inline __m256 gelu_phi(__m256 v, __m256 *ex_out) {
     static const float taylor[10] = {1.128379167e+00f, -3.761263890e-01f, 1.128379167e-01f, -2.686617065e-02f,
                                      5.223977625e-03f, -8.548327023e-04f, 1.205533298e-04f, -1.492565036e-05f,
                                      1.646211437e-06f, -1.636584469e-07f}; /* 2/sqrt(pi) (-1)^k / (k! (2k+1)) */
     static const float fit[8] = {-1.604518344e-04f, 2.850039021e-01f, 2.591243834e-01f,  3.497059256e-01f,
                                  -1.074178142e-01f, 5.677753020e-01f, -4.741258481e-01f, 1.201525839e-01f};
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign, v), _mm256_set1_ps(10.0f)); /* |x|, capped (Phi is 0 or 1 there) */
+    __m256 z = _mm256_mul_ps(a, _mm256_set1_ps(0.7071067812f)), z2 = _mm256_mul_ps(z, z);
+    __m256 p = _mm256_set1_ps(taylor[9]);
+    for (int k = 8; k >= 0; k--) p = _mm256_fmadd_ps(p, z2, _mm256_set1_ps(taylor[k]));
+    __m256 erf_signed = _mm256_or_ps(_mm256_mul_ps(z, p), _mm256_and_ps(sign, v));
+    __m256 phi_small = _mm256_fmadd_ps(half, erf_signed, half);
+    __m256 hi = _mm256_mul_ps(a, a), lo = _mm256_fmsub_ps(a, a, hi); /* a^2 = hi + lo */
+    __m256 ex = _mm256_mul_ps(exp8(_mm256_mul_ps(_mm256_set1_ps(-0.5f), hi)), _mm256_fnmadd_ps(half, lo, one));
+    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(half, z, one));
+    __m256 g = _mm256_set1_ps(fit[7]);
+    for (int k = 6; k >= 0; k--) g = _mm256_fmadd_ps(g, t, _mm256_set1_ps(fit[k]));
+    __m256 e = _mm256_mul_ps(_mm256_mul_ps(half, ex), g); /* 0.5 erfc(z) */
+    __m256 phi_large = _mm256_blendv_ps(_mm256_sub_ps(one, e), e, v); /* (v's sign bit picks e) */
+    *ex_out = ex;
+    return _mm256_blendv_ps(phi_large, phi_small, _mm256_cmp_ps(z, one, _CMP_LT_OQ));
+}
+
+void kn__vgelu(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i += 8) {
         bool tail = i + 8 > n;
-        __m256 v = tail ? load_part(x + i, n - i, 0.0f) : _mm256_loadu_ps(x + i);
-        __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign, v), _mm256_set1_ps(10.0f)); /* |x|, capped (Phi is 0 or 1 there) */
-        __m256 z = _mm256_mul_ps(a, _mm256_set1_ps(0.7071067812f)), z2 = _mm256_mul_ps(z, z);
-        __m256 p = _mm256_set1_ps(taylor[9]);
-        for (int k = 8; k >= 0; k--) p = _mm256_fmadd_ps(p, z2, _mm256_set1_ps(taylor[k]));
-        __m256 erf_signed = _mm256_or_ps(_mm256_mul_ps(z, p), _mm256_and_ps(sign, v));
-        __m256 phi_small = _mm256_fmadd_ps(half, erf_signed, half);
-        __m256 hi = _mm256_mul_ps(a, a), lo = _mm256_fmsub_ps(a, a, hi); /* a^2 = hi + lo */
-        __m256 ex = _mm256_mul_ps(exp8(_mm256_mul_ps(_mm256_set1_ps(-0.5f), hi)), _mm256_fnmadd_ps(half, lo, one));
-        __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(half, z, one));
-        __m256 g = _mm256_set1_ps(fit[7]);
-        for (int k = 6; k >= 0; k--) g = _mm256_fmadd_ps(g, t, _mm256_set1_ps(fit[k]));
-        __m256 e = _mm256_mul_ps(_mm256_mul_ps(half, ex), g); /* 0.5 erfc(z) */
-        __m256 phi_large = _mm256_blendv_ps(_mm256_sub_ps(one, e), e, v); /* (v's sign bit picks e) */
-        __m256 phi = _mm256_blendv_ps(phi_large, phi_small, _mm256_cmp_ps(z, one, _CMP_LT_OQ));
+        __m256 v = tail ? load_part(x + i, n - i, 0.0f) : _mm256_loadu_ps(x + i), ex;
+        __m256 phi = gelu_phi(v, &ex);
         __m256 r = _mm256_andnot_ps(_mm256_cmp_ps(v, _mm256_set1_ps(-10.0f), _CMP_LT_OQ), _mm256_mul_ps(v, phi)); /* (0 below -10) */
         if (tail) _mm256_maskstore_ps(y + i, tail_mask(n - i), r);
         else _mm256_storeu_ps(y + i, r);
+    }
+}
+
+/* dx = dy times gelu'(v) = Phi(v) + v exp(-v^2 / 2) / sqrt(2 pi) (dx may be dy). */
+void kn__vgelu_grad(const float *dy, const float *v, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        bool tail = i + 8 > n;
+        __m256 x = tail ? load_part(v + i, n - i, 0.0f) : _mm256_loadu_ps(v + i), ex;
+        __m256 g = tail ? load_part(dy + i, n - i, 0.0f) : _mm256_loadu_ps(dy + i);
+        __m256 phi = gelu_phi(x, &ex);
+        __m256 slope = _mm256_fmadd_ps(_mm256_mul_ps(x, ex), _mm256_set1_ps(0.3989422804f), phi);
+        slope = _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-10.0f), _CMP_LT_OQ), slope); /* (0 below -10) */
+        __m256 r = _mm256_mul_ps(g, slope);
+        if (tail) _mm256_maskstore_ps(dx + i, tail_mask(n - i), r);
+        else _mm256_storeu_ps(dx + i, r);
     }
 }
 
@@ -195,6 +233,18 @@ void kn__vgelu(const float *x, float *y, int64_t n) {
 
 void kn__vgelu(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678f));
+}
+
+void kn__vgelu_grad(const float *dy, const float *v, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = dy[i] * (0.5f * (1.0f + erff(v[i] * 0.70710678f)) + v[i] * 0.39894228f * expf(-0.5f * v[i] * v[i]));
+}
+
+void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float sg = 1.0f / (1.0f + expf(-v[i]));
+        dx[i] = dy[i] * sg * (1.0f + v[i] * (1.0f - sg));
+    }
 }
 
 void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) {
