@@ -140,6 +140,20 @@ imp_layer *kn__imp_add_layer(imp *s, const char *type) {
     return L;
 }
 
+/* A new layer taking layers from[0..n) (-1: the input), named in its "inputs" in that order. */
+imp_layer *kn__imp_add_layer_from(imp *s, const char *type, const int *from, int n) {
+    imp_layer *L = kn__imp_add_layer(s, type);
+    cJSON *ins = L ? cJSON_CreateArray() : NULL;
+    if (!ins) return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
+    cJSON_AddItemToObject(L->json, "inputs", ins);
+    for (int k = 0; k < n; k++) {
+        const char *name = kn__imp_layer_name(s, from[k]);
+        if (!name || !cJSON_AddItemToArray(ins, cJSON_CreateString(name))) return NULL;
+    }
+    return L;
+}
+
 /* Layer i's name ("input" for -1), given to it (Keras's "<type>_<k>", k counted per type)
  * the first time another layer names it as an input. */
 const char *kn__imp_layer_name(imp *s, int layer) {
@@ -943,19 +957,8 @@ static kn_status read_channel_broadcast(imp *s, const char *type, const imp_valu
     for (int k = 0; k < 3; k++) cJSON_AddItemToArray(target, cJSON_CreateNumber(k < 2 ? 1.0 : (double)C));
     imp_layer *U = kn__imp_add_layer(s, "up_sampling2d");
     if (!U || !kn__imp_add_pair(U->json, "size", H, W)) return kn__imp_oom(s);
-    int up = s->src_layer;
-    imp_layer *L = kn__imp_add_layer(s, type);
-    cJSON *ins = cJSON_CreateArray();
-    if (!L || !ins) {
-        cJSON_Delete(ins);
-        return kn__imp_oom(s);
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
-    cJSON_AddItemToObject(L->json, "inputs", ins);
-    const char *a = kn__imp_layer_name(s, vec_first ? up : img_layer), *b = a ? kn__imp_layer_name(s, vec_first ? img_layer : up) : NULL;
-    if (!b) return kn__imp_oom(s);
-    cJSON_AddItemToArray(ins, cJSON_CreateString(a));
-    cJSON_AddItemToArray(ins, cJSON_CreateString(b));
+    int up = s->src_layer, from[2] = {vec_first ? up : img_layer, vec_first ? img_layer : up};
+    if (!kn__imp_add_layer_from(s, type, from, 2)) return kn__imp_oom(s);
     s->image = true, s->nhwc = false, s->perm = false, s->units = 0;
     s->c = C, s->h = H, s->w = W, s->f = 0;
     s->nonneg = img->nonneg && vec->nonneg && strcmp(type, "multiply") == 0;
@@ -1037,25 +1040,10 @@ static kn_status read_merge(imp *s, const char *type) {
     /* a layer of at most KN__MAX_INPUTS inputs; a longer Concat (DenseNet's) as a chain of them,
      * each after the first taking the one before and the next inputs */
     for (int k = 0; k < n;) {
-        int prev = s->src_layer;
-        imp_layer *L = kn__imp_add_layer(s, type);
-        cJSON *ins = cJSON_CreateArray();
-        if (!L || !ins) {
-            cJSON_Delete(ins);
-            return kn__imp_oom(s);
-        }
-        cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
-        cJSON_AddItemToObject(L->json, "inputs", ins);
-        if (k > 0) {
-            const char *name = kn__imp_layer_name(s, prev);
-            if (!name) return kn__imp_oom(s);
-            cJSON_AddItemToArray(ins, cJSON_CreateString(name));
-        }
-        for (int taken = k > 0; k < n && taken < KN__MAX_INPUTS; k++, taken++) {
-            const char *name = kn__imp_layer_name(s, v[k]->layer);
-            if (!name) return kn__imp_oom(s);
-            cJSON_AddItemToArray(ins, cJSON_CreateString(name));
-        }
+        int from[KN__MAX_INPUTS], taken = 0;
+        if (k > 0) from[taken++] = s->src_layer;
+        while (k < n && taken < KN__MAX_INPUTS) from[taken++] = v[k++]->layer;
+        if (!kn__imp_add_layer_from(s, type, from, taken)) return kn__imp_oom(s);
     }
     if (concat && (s->image || s->seq)) s->c = total;
     else if (concat) s->f = total;

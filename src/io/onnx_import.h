@@ -111,6 +111,7 @@ bool kn__imp_attr_ints(const kn__onnx_node *nd, const char *name, int n, int64_t
 
 /* layers of the description */
 imp_layer *kn__imp_add_layer(imp *s, const char *type);
+imp_layer *kn__imp_add_layer_from(imp *s, const char *type, const int *from, int n); /* inputs named */
 const char *kn__imp_layer_name(imp *s, int layer);
 float *kn__imp_add_param(imp_layer *L, const char *what, int64_t n);
 float *kn__imp_param_of(imp_layer *L, const char *what);

@@ -992,20 +992,12 @@ static kn_status add_layer(attn *a, const layout *end, const char *out_name) {
     /* inputs in Keras's order: query, value, key */
     int order[3] = {a->q.src, a->v.src, a->k.src};
     kn__imp_load_value(s, kn__imp_find_value(s, a->src[a->q.src]));
-    imp_layer *L = kn__imp_add_layer(s, "multi_head_attention");
-    if (!L) return kn__imp_oom(s);
     bool self = order[0] == order[1] && order[1] == order[2];
-    if (!self) {
-        cJSON *ins = cJSON_CreateArray();
-        if (!ins) return kn__imp_oom(s);
-        cJSON_DeleteItemFromObjectCaseSensitive(L->json, "inputs");
-        cJSON_AddItemToObject(L->json, "inputs", ins);
-        for (int k = 0; k < (order[1] == order[2] ? 2 : 3); k++) {
-            const char *name = kn__imp_layer_name(s, kn__imp_find_value(s, a->src[order[k]])->layer);
-            if (!name) return kn__imp_oom(s);
-            cJSON_AddItemToArray(ins, cJSON_CreateString(name));
-        }
-    }
+    int from[3];
+    for (int k = 0; k < 3; k++) from[k] = kn__imp_find_value(s, a->src[order[k]])->layer;
+    imp_layer *L = self ? kn__imp_add_layer(s, "multi_head_attention")
+                        : kn__imp_add_layer_from(s, "multi_head_attention", from, order[1] == order[2] ? 2 : 3);
+    if (!L) return kn__imp_oom(s);
     cJSON_AddNumberToObject(L->json, "num_heads", (double)H);
     cJSON_AddNumberToObject(L->json, "key_dim", (double)Dk);
     cJSON_AddNumberToObject(L->json, "value_dim", (double)Dv);

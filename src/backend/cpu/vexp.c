@@ -13,12 +13,11 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
-static inline __m256 exp8(__m256 x) {
+/* exp(xc) = p 2^n for xc in [-87.3, 88.7]: n = round(xc log2 e) (returned in *n), p the
+ * Taylor polynomial of the remainder r = xc - n ln2 (ln2 in two parts, r exact). */
+static inline __m256 exp_poly(__m256 xc, __m256i *n_out) {
     const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
                  ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.7f), _CMP_GT_OQ);
-    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
     r = _mm256_fnmadd_ps(n, ln2_lo, r);
@@ -29,13 +28,25 @@ static inline __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    *n_out = _mm256_cvtps_epi32(n);
+    return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+}
+
+/* 2^n for n in [-126, 127]. */
+static inline __m256 pow2i(__m256i n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
+}
+
+static inline __m256 exp8(__m256 x) {
+    __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.7f), _CMP_GT_OQ);
+    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+    __m256i ni;
+    __m256 p = exp_poly(xc, &ni);
     /* 2^n: n in [-126, 128]; 2^128 (x near 88.7) is built as 2^127 * 2 */
-    __m256i ni = _mm256_cvtps_epi32(n);
     __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
     ni = _mm256_sub_epi32(ni, _mm256_and_si256(big, _mm256_set1_epi32(1)));
-    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
-    __m256 y = _mm256_mul_ps(p, scale);
+    __m256 y = _mm256_mul_ps(p, pow2i(ni));
     y = _mm256_blendv_ps(y, _mm256_add_ps(y, y), _mm256_castsi256_ps(big));
     y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
     y = _mm256_andnot_ps(under, y);
@@ -80,24 +91,11 @@ float kn__vmax(const float *x, int64_t n) {
     return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
 }
 
-/* exp of xc in [-87.3, 88] (clamped by the caller; NaN stays NaN): the polynomial and 2^n of
- * exp8 without its edge handling. */
+/* exp of xc in [-87.3, 88] (clamped by the caller; NaN stays NaN): exp8 without its edges. */
 static inline __m256 exp_core(__m256 xc) {
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
-                 ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
-    r = _mm256_fnmadd_ps(n, ln2_lo, r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i ni = _mm256_cvtps_epi32(n); /* in [-126, 127] */
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23)));
+    __m256i ni;
+    __m256 p = exp_poly(xc, &ni); /* (n in [-126, 127]) */
+    return _mm256_mul_ps(p, pow2i(ni));
 }
 
 /* max(lo, min(hi, x)), NaN kept (max and min return their second operand for NaN). */
@@ -261,32 +259,12 @@ float kn__vmax(const float *x, int64_t n) {
     return m;
 }
 
-/* exp8 for x <= 0 (a softmax's max-shifted scores): no overflow to handle; below -87.3 is
- * 0; NaN stays NaN (max and min return their second operand for NaN, xc is NaN, so is y). */
-static inline __m256 exp8_nonpos(__m256 x) {
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
-                 ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-    __m256 xc = _mm256_min_ps(_mm256_setzero_ps(), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, xc);
-    r = _mm256_fnmadd_ps(n, ln2_lo, r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i ni = _mm256_cvtps_epi32(n); /* in [-126, 0] */
-    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, scale));
-}
-
 float kn__vexp_sum(const float *x, float shift, float *y, int64_t n) {
     float s = 0;
-    for (int64_t i = 0; i < n; i++) s += y[i] = expf(x[i] - shift);
+    for (int64_t i = 0; i < n; i++) {
+        float d = x[i] - shift;
+        s += y[i] = expf(d > 0 ? 0.0f : d); /* (as the lanes: above 0 taken as 0) */
+    }
     return s;
 }
 
