@@ -138,8 +138,25 @@ kn_status kn__imp_read_token_concat(imp *s, bool *handled); /* a Concat of const
 kn_status kn__imp_find_attention(imp *s);
 kn_status kn__imp_read_attention(imp *s, int region);
 bool kn__imp_attn_internal(const imp *s, const char *name);
-/* A shape computed from the graph's values' shapes (Shape, Gather, Concat, Mul, ...) or a
- * constant: n dimensions, each k[j] times the batch when batched[j]. */
+/* onnx_import_shape.c: shape arithmetic worked out. A shape computed from the graph's
+ * values' shapes (Shape, Gather, Concat, Mul, ...) or a constant: n dimensions (at most 8),
+ * each k[j] times the batch when batched[j]; refused naming the node when it cannot be. */
 kn_status kn__imp_eval_shape(imp *s, const char *name, int64_t *k, bool *batched, int *n);
+/* The same with a caller's own values: dims_of gives the ONNX dimensions of a value it
+ * tracks (false: not one of its); constants computed (cut weights) are owned until
+ * kn__imp_shapes_free. */
+typedef struct {
+    imp *s;
+    bool (*dims_of)(void *ctx, const char *name, int64_t batch, int64_t *dims, int *n);
+    void *ctx;
+    int budget;                /* nodes a walk may still visit (a malformed graph may branch without end) */
+    kn__onnx_tensor *made[16]; /* constants computed by kn__imp_shape_tensor */
+    int n_made;
+} kn__imp_shapes;
+kn_status kn__imp_shape_dims(kn__imp_shapes *e, const char *name, int64_t *k, bool *batched, int *n);
+kn_status kn__imp_shape_fixed(kn__imp_shapes *e, const char *name, int64_t *out, int *n); /* not batched */
+const kn__onnx_tensor *kn__imp_shape_tensor(kn__imp_shapes *e, const char *name); /* a float constant, or cut from one */
+void kn__imp_shapes_free(kn__imp_shapes *e);
+int kn__imp_node_making(const kn__onnx_model *m, const char *name); /* the node making value `name`, or -1 */
 
 #endif

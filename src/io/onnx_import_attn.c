@@ -14,7 +14,8 @@
  * the batch (N), a source's steps (T) or channels (C), or a projection's columns (P: a
  * strided run of them, so that a Reshape may split one into heads and head channels). The
  * sizes of Reshape targets and Slice bounds that PyTorch computes from Shape nodes are
- * evaluated for two batch sizes, which tells the batch's factor from the others. At the
+ * evaluated for two batch sizes (onnx_import_shape.c), which tells the batch's factor from the
+ * others. At the
  * core, the query's last axis must be one head's channels (stride 1) with its heads (stride
  * key_dim) among the leading axes, matched one for one by the key's and the value's; what
  * reaches the output projection must be the heads then their channels, as kiln's attention
@@ -30,7 +31,6 @@
 #include <string.h>
 
 enum { AX = 6, FAC = 4, MAX_SRC = 3, MAX_PROJ = 6, DEPTH = 64 };
-static const int64_t B1 = 1009, B2 = 1013; /* two batch sizes (primes: no other dimension is a multiple of both) */
 
 typedef struct {
     char kind;      /* 'N' the batch, 'T' a source's steps, 'C' a source's channels, 'P' a projection's columns */
@@ -84,20 +84,10 @@ typedef struct {
     layout lead; /* the scores' leading axes (batch and heads) */
     double score_scale;
     bool causal, core_seen, attended;
-    kn__onnx_tensor *made[16]; /* constants computed by eval_tensor (owned) */
-    int n_made;
-    int budget; /* nodes eval_ints may still visit (a malformed graph may branch without end) */
+    kn__imp_shapes sh; /* the shape arithmetic, reading this file's values through region_dims */
 } attn;
 
 /* ------------------------------------------------------------- the graph */
-
-static int producer(const kn__onnx_model *m, const char *name) {
-    if (!name[0]) return -1;
-    for (int i = 0; i < m->n_nodes; i++)
-        for (int k = 0; k < m->nodes[i].n_outputs; k++)
-            if (strcmp(m->nodes[i].outputs[k], name) == 0) return i;
-    return -1;
-}
 
 static bool op_is(const kn__onnx_node *nd, const char *op) { return strcmp(nd->op, op) == 0; }
 
@@ -107,7 +97,7 @@ static bool op_is(const kn__onnx_node *nd, const char *op) { return strcmp(nd->o
 static bool is_const_at(const imp *s, const char *name, int depth, int *budget) {
     if (!name[0] || --*budget < 0) return false;
     if (kn__imp_constant(s, name)) return true;
-    int p = depth > 16 ? -1 : producer(s->m, name);
+    int p = depth > 16 ? -1 : kn__imp_node_making(s->m, name);
     if (p < 0) return false;
     const kn__onnx_node *nd = &s->m->nodes[p];
     if (op_is(nd, "Shape") || op_is(nd, "Size")) return true;
@@ -146,7 +136,7 @@ static int data_readers(const kn__onnx_model *m, const char *name, int *which) {
  * move, cut or scale values; false when `name` does not come so from one. */
 static bool walk_back(const imp *s, const char *name, unsigned char *mark, int depth) {
     const kn__onnx_model *m = s->m;
-    int p = producer(m, name);
+    int p = kn__imp_node_making(m, name);
     if (p < 0 || depth > DEPTH) return false;
     const kn__onnx_node *nd = &m->nodes[p];
     if ((op_is(nd, "MatMul") || op_is(nd, "Gemm")) && nd->n_inputs >= 2) {
@@ -175,7 +165,7 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark, const cha
     if (sm->n_inputs != 1 || sm->n_outputs < 1) return -1;
     mark[i] = 1;
     /* back to the scores' MatMul through a mask and scalings */
-    int p = producer(m, sm->inputs[0]);
+    int p = kn__imp_node_making(m, sm->inputs[0]);
     for (int depth = 0; p >= 0 && depth < 4; depth++) {
         const kn__onnx_node *nd = &m->nodes[p];
         bool scaled = (op_is(nd, "Mul") || op_is(nd, "Div") || op_is(nd, "Add")) && nd->n_inputs == 2;
@@ -183,7 +173,7 @@ static int region_of_softmax(const imp *s, int i, unsigned char *mark, const cha
         bool c0 = is_const(s, nd->inputs[0]), c1 = is_const(s, nd->inputs[1]);
         if (c0 == c1 || (c0 && op_is(nd, "Div"))) return -1;
         mark[p] = 1;
-        p = producer(m, nd->inputs[c0 ? 1 : 0]);
+        p = kn__imp_node_making(m, nd->inputs[c0 ? 1 : 0]);
     }
     if (p < 0) return -1;
     const kn__onnx_node *m1 = &m->nodes[p];
@@ -286,7 +276,7 @@ kn_status kn__imp_find_attention(imp *s) {
 
 bool kn__imp_attn_internal(const imp *s, const char *name) {
     if (!s->attn_region) return false;
-    int p = producer(s->m, name);
+    int p = kn__imp_node_making(s->m, name);
     return p >= 0 && s->attn_region[p] >= 0 && s->attn_end[s->attn_region[p]] != p;
 }
 
@@ -357,209 +347,15 @@ static kn_status input_layout(attn *a, const char *name, layout *l) {
     return source_layout(a, name, l, true);
 }
 
-/* ------------------------------------------------------------- shape arithmetic, evaluated */
-
-/* The int64 values of `name` (a constant, or computed from shapes) for a batch of `batch`:
- * at most 8 of them. */
-static bool eval_ints(attn *a, const char *name, int64_t batch, int64_t *out, int *n, int depth) {
-    imp *s = a->s;
-    if (--a->budget < 0) return false;
-    const kn__onnx_tensor *t = kn__imp_constant(s, name);
-    if (t) {
-        if (t->numel > 8) return false;
-        for (int64_t k = 0; k < t->numel; k++) {
-            if (t->i) out[k] = t->i[k];
-            else if (t->f && t->f[k] == floorf(t->f[k]) && fabsf(t->f[k]) < 1e15f) out[k] = (int64_t)t->f[k];
-            else return false;
-        }
-        *n = (int)t->numel;
-        return true;
-    }
-    int p = producer(s->m, name);
-    if (p < 0 || depth > DEPTH) return false;
-    const kn__onnx_node *nd = &s->m->nodes[p];
-    int64_t x[8], y[8];
-    int nx = 0, ny = 0;
-    if (nd->n_inputs < 1) return false;
-    if (op_is(nd, "Shape")) {
-        int64_t dims[8];
-        int nd_ = 0;
-        const rvalue *r = find_rvalue(a, nd->inputs[0]);
-        const imp_value *v = r ? NULL : kn__imp_find_value(s, nd->inputs[0]);
-        if (r) {
-            for (int k = 0; k < r->l.n; k++) dims[nd_++] = axis_size(&r->l, k, batch);
-        } else if (v && v->seq) {
-            layout l;
-            if (source_layout(a, nd->inputs[0], &l, false)) return false;
-            for (int k = 0; k < l.n; k++) dims[nd_++] = axis_size(&l, k, batch);
-        } else if (v && v->image) { /* (N, C, H, W), or (N, H, W, C) after a Transpose */
-            int64_t img[4] = {batch, v->c, v->h, v->w}, hwc[4] = {batch, v->h, v->w, v->c};
-            memcpy(dims, v->nhwc ? hwc : img, sizeof img);
-            nd_ = 4;
-        } else if (v && !v->ambiguous) { /* (N, f), a global pool's (N, f, 1, 1) */
-            dims[nd_++] = batch, dims[nd_++] = v->f;
-            for (int k = 0; k < v->units; k++) dims[nd_++] = 1;
-        } else {
-            return false;
-        }
-        int64_t start = kn__imp_attr_int(nd, "start", 0), end = kn__imp_attr_int(nd, "end", nd_);
-        if (start < 0) start += nd_;
-        if (end < 0) end += nd_;
-        if (end > nd_) end = nd_;
-        *n = 0;
-        for (int64_t k = start < 0 ? 0 : start; k < end; k++) out[(*n)++] = dims[k];
-        return true;
-    }
-    if (op_is(nd, "Identity") || op_is(nd, "Cast") || op_is(nd, "Unsqueeze") || op_is(nd, "Squeeze"))
-        return eval_ints(a, nd->inputs[0], batch, out, n, depth + 1);
-    if (op_is(nd, "Gather") || op_is(nd, "Concat") || op_is(nd, "Slice") || op_is(nd, "Add") || op_is(nd, "Sub") ||
-        op_is(nd, "Mul") || op_is(nd, "Div")) {
-        if (nd->n_inputs < 1 || !eval_ints(a, nd->inputs[0], batch, x, &nx, depth + 1)) return false;
-    } else {
-        return false;
-    }
-    if (op_is(nd, "Concat")) {
-        *n = 0;
-        for (int k = 0; k < nd->n_inputs; k++) {
-            if (!eval_ints(a, nd->inputs[k], batch, y, &ny, depth + 1) || *n + ny > 8) return false;
-            for (int j = 0; j < ny; j++) out[(*n)++] = y[j];
-        }
-        return true;
-    }
-    if (nd->n_inputs < 2 || !eval_ints(a, nd->inputs[1], batch, y, &ny, depth + 1)) return false;
-    if (op_is(nd, "Gather")) {
-        if (kn__imp_attr_int(nd, "axis", 0) != 0) return false;
-        for (int k = 0; k < ny; k++) {
-            int64_t j = y[k] < 0 ? y[k] + nx : y[k];
-            if (j < 0 || j >= nx) return false;
-            out[k] = x[j];
-        }
-        *n = ny;
-        return true;
-    }
-    if (op_is(nd, "Slice")) { /* of a 1-D shape: starts, ends (axes 0, steps 1) */
-        int64_t e[8];
-        int ne = 0;
-        if (nd->n_inputs < 3 || !eval_ints(a, nd->inputs[2], batch, e, &ne, depth + 1) || ny != 1 || ne != 1) return false;
-        if (nd->n_inputs > 4 && nd->inputs[4][0]) return false;
-        int64_t b = y[0] < 0 ? y[0] + nx : y[0], f = e[0] < 0 ? e[0] + nx : e[0];
-        if (b < 0) b = 0;
-        if (f > nx) f = nx;
-        *n = 0;
-        for (int64_t k = b; k < f; k++) out[(*n)++] = x[k];
-        return true;
-    }
-    if (nx != ny && nx != 1 && ny != 1) return false;
-    *n = nx > ny ? nx : ny;
-    for (int k = 0; k < *n; k++) {
-        int64_t u = x[nx == 1 ? 0 : k], w = y[ny == 1 ? 0 : k];
-        bool over = false; /* (a malformed file's constants) */
-        if (op_is(nd, "Add")) over = __builtin_add_overflow(u, w, &out[k]);
-        else if (op_is(nd, "Sub")) over = __builtin_sub_overflow(u, w, &out[k]);
-        else if (op_is(nd, "Mul")) over = __builtin_mul_overflow(u, w, &out[k]);
-        else if (w == 0 || (w == -1 && u == INT64_MIN)) return false;
-        else out[k] = u / w;
-        if (over) return false;
-    }
-    return true;
-}
-
-/* A shape input for both batch sizes, each dimension as (size, whether times the batch). */
-static kn_status eval_dims(attn *a, const char *name, int64_t *k, bool *batched, int *n) {
-    int64_t x[8], y[8];
-    int nx = 0, ny = 0;
-    a->budget = 512;
-    if (!eval_ints(a, name, B1, x, &nx, 0) || !eval_ints(a, name, B2, y, &ny, 0) || nx != ny)
-        return fail(a, "a shape kiln cannot work out from the input's");
-    for (int j = 0; j < nx; j++) {
-        if (x[j] < -1 || y[j] < -1 || x[j] > ((int64_t)1 << 40) || y[j] > ((int64_t)1 << 40))
-            return fail(a, "a shape kiln cannot work out from the input's");
-        batched[j] = x[j] != y[j];
-        k[j] = batched[j] ? x[j] / B1 : x[j];
-        if (batched[j] && (x[j] % B1 || y[j] % B2 || x[j] / B1 != y[j] / B2))
-            return fail(a, "a shape kiln cannot work out from the input's");
-    }
-    *n = nx;
-    return KN_OK;
-}
-
-/* One constant per batch size (a Slice bound, an axis). */
-static kn_status eval_fixed(attn *a, const char *name, int64_t *out, int *n) {
-    int64_t k[8];
-    bool batched[8];
-    kn_status st = eval_dims(a, name, k, batched, n);
-    for (int j = 0; !st && j < *n; j++) {
-        if (batched[j]) return fail(a, "a Slice or Split whose bounds depend on the batch");
-        out[j] = k[j];
-    }
-    return st;
-}
+/* ------------------------------------------------------------- moving axes */
 
 static int norm_axis(int64_t ax, int n) { return ax < 0 ? (int)(ax + n) : (int)ax; }
-
-/* A float constant, or a Slice or Transpose of one (bounds from shapes): PyTorch's packed
- * projection cut in two for cross-attention. NULL when it is none (or out of memory). */
-static const kn__onnx_tensor *eval_tensor(attn *a, const char *name, int depth) {
-    const kn__onnx_tensor *t = kn__imp_constant(a->s, name);
-    if (t) return t->f ? t : NULL;
-    int p = depth > 8 ? -1 : producer(a->s->m, name);
-    if (p < 0) return NULL;
-    const kn__onnx_node *nd = &a->s->m->nodes[p];
-    if (op_is(nd, "Identity")) return eval_tensor(a, nd->inputs[0], depth + 1);
-    bool slice = op_is(nd, "Slice"), transpose = op_is(nd, "Transpose");
-    const kn__onnx_tensor *x = (slice || transpose) && nd->n_inputs >= 1 ? eval_tensor(a, nd->inputs[0], depth + 1) : NULL;
-    if (!x || x->ndim < 1 || x->ndim > 2 || a->n_made == 16) return NULL;
-    int64_t rows = x->ndim == 2 ? x->dims[0] : 1, cols = x->dims[x->ndim - 1];
-    int64_t r0 = 0, r1 = rows, c0 = 0, c1 = cols; /* (a 1-D tensor: one row) */
-    if (slice) {
-        int64_t b[8], e[8], ax[8] = {0, 1};
-        int nb = 0, ne = 0, na = 0;
-        if (nd->n_inputs < 3 || (nd->n_inputs > 4 && nd->inputs[4][0]) || eval_fixed(a, nd->inputs[1], b, &nb) ||
-            eval_fixed(a, nd->inputs[2], e, &ne) || nb != ne ||
-            (nd->n_inputs > 3 && nd->inputs[3][0] && (eval_fixed(a, nd->inputs[3], ax, &na) || na != nb)))
-            return NULL;
-        for (int j = 0; j < nb; j++) {
-            int axis = norm_axis(ax[j], x->ndim);
-            bool on_rows = x->ndim == 2 && axis == 0;
-            int64_t size = on_rows ? rows : cols, lo = b[j] < 0 ? b[j] + size : b[j], hi = e[j] < 0 ? e[j] + size : e[j];
-            if (axis < 0 || axis >= x->ndim) return NULL;
-            lo = lo < 0 ? 0 : lo > size ? size : lo, hi = hi > size ? size : hi;
-            if (hi <= lo) return NULL;
-            if (on_rows) r0 = lo, r1 = hi;
-            else c0 = lo, c1 = hi;
-        }
-    } else {
-        const kn__onnx_attr *pa = kn__onnx_attr_get(nd, "perm");
-        if (x->ndim != 2 || (pa && (pa->kind != KN__ONNX_ATTR_INTS || pa->n != 2 || pa->ints[0] != 1))) return NULL;
-    }
-    kn__onnx_tensor *o = calloc(1, sizeof *o);
-    int64_t nr = r1 - r0, nc = c1 - c0;
-    if (o) o->f = malloc((size_t)(nr * nc) * sizeof *o->f);
-    if (!o || !o->f) return free(o), NULL;
-    a->made[a->n_made++] = o;
-    o->data_type = KN__ONNX_FLOAT, o->numel = nr * nc, o->ndim = x->ndim;
-    if (x->ndim == 1) o->dims[0] = nc;
-    else if (slice) o->dims[0] = nr, o->dims[1] = nc;
-    else o->dims[0] = nc, o->dims[1] = nr;
-    for (int64_t r = 0; r < nr; r++)
-        for (int64_t c = 0; c < nc; c++) o->f[slice ? r * nc + c : c * nr + r] = x->f[(r0 + r) * cols + c0 + c];
-    return o;
-}
-
-kn_status kn__imp_eval_shape(imp *s, const char *name, int64_t *k, bool *batched, int *n) {
-    attn a = {.s = s};
-    kn_status st = eval_dims(&a, name, k, batched, n);
-    free(a.vals);
-    return st;
-}
-
-/* ------------------------------------------------------------- moving axes */
 
 static kn_status read_reshape(attn *a, const kn__onnx_node *nd, layout *l) {
     int64_t k[8];
     bool batched[8];
     int n = 0;
-    kn_status st = nd->n_inputs == 2 ? eval_dims(a, nd->inputs[1], k, batched, &n) : fail(a, "a Reshape without its shape");
+    kn_status st = nd->n_inputs == 2 ? kn__imp_shape_dims(&a->sh, nd->inputs[1], k, batched, &n) : fail(a, "a Reshape without its shape");
     if (st) return st;
     if (n < 1 || n > AX) return fail(a, "a Reshape to more than 6 dimensions");
     /* 0 copies the input's dimension; -1 is what is left */
@@ -677,10 +473,10 @@ static kn_status read_slice(attn *a, const kn__onnx_node *nd, layout *l) {
     int64_t b[8], e[8], ax[8], step[8];
     int nb = 0, ne = 0, na = 0, ns = 0;
     kn_status st = nd->n_inputs >= 3 ? KN_OK : fail(a, "a Slice of opset below 10 (starts and ends as attributes)");
-    if (!st) st = eval_fixed(a, nd->inputs[1], b, &nb);
-    if (!st) st = eval_fixed(a, nd->inputs[2], e, &ne);
-    if (!st && nd->n_inputs > 3 && nd->inputs[3][0]) st = eval_fixed(a, nd->inputs[3], ax, &na);
-    if (!st && nd->n_inputs > 4 && nd->inputs[4][0]) st = eval_fixed(a, nd->inputs[4], step, &ns);
+    if (!st) st = kn__imp_shape_fixed(&a->sh, nd->inputs[1], b, &nb);
+    if (!st) st = kn__imp_shape_fixed(&a->sh, nd->inputs[2], e, &ne);
+    if (!st && nd->n_inputs > 3 && nd->inputs[3][0]) st = kn__imp_shape_fixed(&a->sh, nd->inputs[3], ax, &na);
+    if (!st && nd->n_inputs > 4 && nd->inputs[4][0]) st = kn__imp_shape_fixed(&a->sh, nd->inputs[4], step, &ns);
     if (st) return st;
     if (nb != ne || (na && na != nb) || (ns && ns != nb)) return fail(a, "a Slice whose inputs disagree in length");
     for (int j = 0; j < nb; j++) {
@@ -699,7 +495,7 @@ static kn_status read_unsqueeze(attn *a, const kn__onnx_node *nd, layout *l, boo
         na = at->n;
         for (int k = 0; k < na; k++) ax[k] = at->ints[k];
     } else if (nd->n_inputs > 1 && nd->inputs[1][0]) {
-        kn_status st = eval_fixed(a, nd->inputs[1], ax, &na);
+        kn_status st = kn__imp_shape_fixed(&a->sh, nd->inputs[1], ax, &na);
         if (st) return st;
     } else {
         return fail(a, "a Squeeze or Unsqueeze without its axes");
@@ -726,7 +522,7 @@ static kn_status read_unsqueeze(attn *a, const kn__onnx_node *nd, layout *l, boo
 
 static kn_status read_projection(attn *a, const kn__onnx_node *nd, layout *l) {
     bool gemm = op_is(nd, "Gemm");
-    const kn__onnx_tensor *W = eval_tensor(a, nd->inputs[1], 0);
+    const kn__onnx_tensor *W = kn__imp_shape_tensor(&a->sh, nd->inputs[1]);
     bool trans = gemm && kn__imp_attr_int(nd, "transB", 0);
     if (!W || !W->f || W->ndim != 2) return fail(a, "a projection whose weights are not a 2-D float constant");
     if (gemm && (kn__imp_attr_int(nd, "transA", 0) || kn__imp_attr_float(nd, "alpha", 1) != 1 ||
@@ -759,7 +555,7 @@ static kn_status read_projection(attn *a, const kn__onnx_node *nd, layout *l) {
     l->stage = src == -1 ? 'o' : 'p';
     if (src == -1) a->out_proj = l->proj;
     if (gemm && nd->n_inputs > 2 && nd->inputs[2][0]) {
-        const kn__onnx_tensor *b = eval_tensor(a, nd->inputs[2], 0);
+        const kn__onnx_tensor *b = kn__imp_shape_tensor(&a->sh, nd->inputs[2]);
         if (!b || !b->f || (b->numel != out && b->numel != 1)) return fail(a, "a Gemm whose C is not a bias");
         for (int64_t j = 0; j < out; j++) P->bias[j] = b->f[b->numel == 1 ? 0 : j], P->biased[j] = 1;
         P->any_bias = true;
@@ -907,7 +703,7 @@ static kn_status read_node(attn *a, const kn__onnx_node *nd) {
         int64_t idx[8];
         int ni = 0;
         if (nd->n_inputs != 2) return fail(a, "a Gather without its indices");
-        if ((st = eval_fixed(a, nd->inputs[1], idx, &ni))) return st;
+        if ((st = kn__imp_shape_fixed(&a->sh, nd->inputs[1], idx, &ni))) return st;
         const kn__onnx_tensor *t = kn__imp_constant(s, nd->inputs[1]);
         if (ni != 1 || (t && t->ndim != 0)) return fail(a, "a Gather of other than one index");
         int ax = norm_axis(kn__imp_attr_int(nd, "axis", 0), l.n);
@@ -923,7 +719,7 @@ static kn_status read_node(attn *a, const kn__onnx_node *nd) {
             for (int k = 0; k < np; k++) parts[k] = sp->ints[k];
         } else if (nd->n_inputs > 1 && nd->inputs[1][0]) {
             int n = 0;
-            if ((st = eval_fixed(a, nd->inputs[1], parts, &n))) return st;
+            if ((st = kn__imp_shape_fixed(&a->sh, nd->inputs[1], parts, &n))) return st;
             if (n != np) return fail(a, "a Split whose sizes do not match its outputs");
         } else {
             int64_t z = ax >= 0 && ax < l.n ? axis_size(&l, ax, 2) : 0;
@@ -941,7 +737,7 @@ static kn_status read_node(attn *a, const kn__onnx_node *nd) {
     } else if (op_is(nd, "Squeeze") || op_is(nd, "Unsqueeze")) {
         st = read_unsqueeze(a, nd, &l, op[0] == 'S');
     } else if (op_is(nd, "Mul") || op_is(nd, "Div") || op_is(nd, "Add")) {
-        const kn__onnx_tensor *c = eval_tensor(a, nd->inputs[1 - data], 0);
+        const kn__onnx_tensor *c = kn__imp_shape_tensor(&a->sh, nd->inputs[1 - data]);
         if (!c || !c->f) return fail(a, "an Add, Mul or Div of a value of the graph inside attention");
         if (op[0] == 'A') {
             st = read_add(a, nd, c, &l);
@@ -1032,8 +828,17 @@ static kn_status add_layer(attn *a, const layout *end, const char *out_name) {
     return kn__imp_add_value(s, out_name);
 }
 
+/* The dimensions of a value of the region (shape arithmetic's dims_of). */
+static bool region_dims(void *ctx, const char *name, int64_t batch, int64_t *dims, int *n) {
+    const rvalue *r = find_rvalue(ctx, name);
+    if (!r) return false;
+    for (*n = 0; *n < r->l.n; (*n)++) dims[*n] = axis_size(&r->l, *n, batch);
+    return true;
+}
+
 kn_status kn__imp_read_attention(imp *s, int region) {
     attn a = {.s = s, .out_proj = -1};
+    a.sh = (kn__imp_shapes){.s = s, .dims_of = region_dims, .ctx = &a};
     kn_status st = KN_OK;
     int end = s->attn_end[region];
     for (int i = 0; i <= end && !st; i++) {
@@ -1046,7 +851,7 @@ kn_status kn__imp_read_attention(imp *s, int region) {
         st = fail(&a, "attention kiln could not follow from its projections to its output");
     if (!st) st = add_layer(&a, &r->l, out0(&s->m->nodes[end]));
     for (int k = 0; k < a.n_proj; k++) free(a.P[k].bias), free(a.P[k].biased);
-    for (int k = 0; k < a.n_made; k++) free(a.made[k]->f), free(a.made[k]);
+    kn__imp_shapes_free(&a.sh);
     free(a.vals);
     return st;
 }
