@@ -501,20 +501,32 @@ static kn_status add_cropping(imp *s, int64_t top, int64_t bottom, int64_t left,
     return st;
 }
 
+/* A ConvTranspose's W, a constant of 2 + spatial dimensions (C, F, ...) over the input's C
+ * channels, when the node is one kiln reads (group 1, no output_shape, auto_pad NOTSET or
+ * VALID); else NULL, refused (*st). Shared by the 2-D reader below and the 1-D one. */
+const kn__onnx_tensor *kn__imp_conv_transpose_weights(imp *s, int spatial, kn_status *st) {
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1);
+    const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
+    if (!W || W->ndim != 2 + spatial || W->dims[0] != s->c)
+        *st = kn__imp_unsupported(s, spatial == 2 ? "W must be a 4-D constant (C, F, KH, KW) over the input's channels"
+                                                  : "W must be a 3-D constant (C, F, K) over the input's channels");
+    else if (kn__imp_attr_int(s->node, "group", 1) != 1) *st = kn__imp_unsupported(s, "a grouped ConvTranspose");
+    else if (kn__onnx_attr_get(s->node, "output_shape"))
+        *st = kn__imp_unsupported(s, "output_shape (give pads and output_padding)");
+    else if (ap && ap->kind == KN__ONNX_ATTR_STRING && ap->s[0] && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "VALID") != 0)
+        *st = kn__imp_unsupported(s, "auto_pad other than NOTSET or VALID");
+    else return W;
+    return NULL;
+}
+
 /* ConvTranspose (group 1): conv2d_transpose 'valid' with its output_padding, then a
  * cropping2d of the pads (ONNX's output s (in - 1) + output_padding + (k - 1) d + 1 - pads);
  * W (C, F, KH, KW) as kiln's (KH*KW*F, C). */
 static kn_status read_conv_transpose(imp *s) {
     kn_status st = need_image(s);
     if (st) return st;
-    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
-    if (!W || W->ndim != 4 || W->dims[0] != s->c)
-        return kn__imp_unsupported(s, "W must be a 4-D constant (C, F, KH, KW) over the input's channels");
-    if (kn__imp_attr_int(s->node, "group", 1) != 1) return kn__imp_unsupported(s, "a grouped ConvTranspose");
-    if (kn__onnx_attr_get(s->node, "output_shape")) return kn__imp_unsupported(s, "output_shape (give pads and output_padding)");
-    const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
-    if (ap && ap->kind == KN__ONNX_ATTR_STRING && ap->s[0] && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "VALID") != 0)
-        return kn__imp_unsupported(s, "auto_pad other than NOTSET or VALID");
+    const kn__onnx_tensor *W = kn__imp_conv_transpose_weights(s, 2, &st), *B = kn__imp_const_input(s, 2, -1);
+    if (!W) return st;
     int64_t C = s->c, F = W->dims[1], kh = W->dims[2], kw = W->dims[3], taps = kh * kw;
     int64_t str[2], dil[2], pads[4], opad[2];
     if (!kn__imp_attr_ints(s->node, "strides", 2, 1, str) || !kn__imp_attr_ints(s->node, "dilations", 2, 1, dil) ||

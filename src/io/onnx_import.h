@@ -118,6 +118,9 @@ float *kn__imp_param_of(imp_layer *L, const char *what);
 bool kn__imp_add_pair(cJSON *o, const char *key, int64_t a, int64_t b);
 imp_layer *kn__imp_producer(imp *s);
 
+/* a ConvTranspose's weights when kiln reads the node (spatial: 1 or 2 axes), else NULL and *st */
+const kn__onnx_tensor *kn__imp_conv_transpose_weights(imp *s, int spatial, kn_status *st);
+
 /* the graph's values */
 int kn__imp_readers(const kn__onnx_model *m, const char *name);
 const imp_value *kn__imp_find_value(const imp *s, const char *name);

@@ -582,14 +582,8 @@ static kn_status read_conv1d(imp *s) {
 static kn_status read_conv_transpose1d(imp *s) {
     kn_status st = need_ncl(s);
     if (st) return st;
-    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
-    if (!W || W->ndim != 3 || W->dims[0] != s->c)
-        return kn__imp_unsupported(s, "W must be a 3-D constant (C, F, K) over the input's channels");
-    if (kn__imp_attr_int(s->node, "group", 1) != 1) return kn__imp_unsupported(s, "a grouped ConvTranspose");
-    if (kn__onnx_attr_get(s->node, "output_shape")) return kn__imp_unsupported(s, "output_shape (give pads and output_padding)");
-    const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
-    if (ap && ap->kind == KN__ONNX_ATTR_STRING && ap->s[0] && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "VALID") != 0)
-        return kn__imp_unsupported(s, "auto_pad other than NOTSET or VALID");
+    const kn__onnx_tensor *W = kn__imp_conv_transpose_weights(s, 1, &st), *B = kn__imp_const_input(s, 2, -1);
+    if (!W) return st;
     int64_t C = s->c, F = W->dims[1], K = W->dims[2], str, dil, pads[2], opad;
     if (!kn__imp_attr_ints(s->node, "strides", 1, 1, &str) || !kn__imp_attr_ints(s->node, "dilations", 1, 1, &dil) ||
         !kn__imp_attr_ints(s->node, "pads", 2, 0, pads) || !kn__imp_attr_ints(s->node, "output_padding", 1, 0, &opad))
