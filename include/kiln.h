@@ -345,6 +345,14 @@ kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim)
  * activation with kn_act. */
 kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh, int dw,
                      bool same);
+/* Grouped 2-D convolution (PyTorch's Conv2d groups, Keras's Conv2D(groups=G)): the C input
+ * channels and the F filters each split into G equal groups, filter f reading only its
+ * group's channels, group j = f / (F/G) the channels [j C/G, (j+1) C/G). kernel is a
+ * (KH*KW*C/G, F) parameter, row (ky*KW + kx)*(C/G) + c for channel c of the filter's group
+ * (Keras's (KH, KW, C/G, F) kernel flattened). One node, computed without copies of the
+ * groups; G = 1 is kn_conv2d. G must divide C and F (else NULL, the graph's error). */
+kn_tensor *kn_grouped_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
+                             int dw, bool same, int groups);
 /* Depthwise 2-D convolution (Keras's DepthwiseConv2D without its bias) -> (batch, OH, OW,
  * C*M): each input channel c convolved alone with M filters of its own (M, the depth
  * multiplier, is the kernel's columns / C), output channel c*M + m:

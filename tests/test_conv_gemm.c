@@ -5,7 +5,8 @@
  * every window geometry kind (valid, same, strides, dilation, 1x1, one channel). The fuse
  * pass puts the bias and relu into the convolution's epilogue; with passes off they run
  * as their own nodes: both are checked. Results on 1 and 3 threads are the same bit for
- * bit. */
+ * bit. Grouped convolutions (kn_grouped_conv2d) likewise: column blocks of one group, of
+ * several groups expanded block-diagonal, of all of them; 1x1 ones on the direct path. */
 #include "graph/graph.h"
 
 #include <math.h>
@@ -18,7 +19,10 @@ typedef struct {
     const char *name;
     int n, h, w, c, f, kh, kw, sh, sw, dh, dw;
     bool same;
+    int groups; /* 0: 1 */
 } conv_case;
+
+static int groups_of(const conv_case *c) { return c->groups > 1 ? c->groups : 1; }
 
 typedef struct {
     float *y, *dx, *dk, *db;
@@ -41,20 +45,22 @@ static int out_dim(int in, int k, int s, int d, bool same, int *pad) {
 static void reference(const conv_case *c, const float *x, const float *k, const float *b, results *r) {
     int pt, pl, oh = out_dim(c->h, c->kh, c->sh, c->dh, c->same, &pt), ow = out_dim(c->w, c->kw, c->sw, c->dw, c->same, &pl);
     int64_t ny = (int64_t)c->n * oh * ow * c->f;
+    int cg = c->c / groups_of(c), fg = c->f / groups_of(c);
     double *y = calloc((size_t)ny, sizeof *y), *dx = calloc((size_t)c->n * c->h * c->w * c->c, sizeof *dx);
-    double *dk = calloc((size_t)c->kh * c->kw * c->c * c->f, sizeof *dk), *db = calloc((size_t)c->f, sizeof *db);
+    double *dk = calloc((size_t)c->kh * c->kw * cg * c->f, sizeof *dk), *db = calloc((size_t)c->f, sizeof *db);
     for (int n = 0; n < c->n; n++)
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++)
                 for (int f = 0; f < c->f; f++) {
                     double s = b[f];
+                    int c0 = f / fg * cg; /* f's group's first channel */
                     for (int ky = 0; ky < c->kh; ky++)
                         for (int kx = 0; kx < c->kw; kx++) {
                             int iy = oy * c->sh - pt + ky * c->dh, ix = ox * c->sw - pl + kx * c->dw;
                             if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
-                            for (int ch = 0; ch < c->c; ch++)
-                                s += (double)x[(((int64_t)n * c->h + iy) * c->w + ix) * c->c + ch] *
-                                     k[(((int64_t)ky * c->kw + kx) * c->c + ch) * c->f + f];
+                            for (int ch = 0; ch < cg; ch++)
+                                s += (double)x[(((int64_t)n * c->h + iy) * c->w + ix) * c->c + c0 + ch] *
+                                     k[(((int64_t)ky * c->kw + kx) * cg + ch) * c->f + f];
                         }
                     y[(((int64_t)n * oh + oy) * ow + ox) * c->f + f] = s > 0 ? s : 0;
                 }
@@ -66,13 +72,14 @@ static void reference(const conv_case *c, const float *x, const float *k, const 
                     double g = y[(((int64_t)n * oh + oy) * ow + ox) * c->f + f];
                     if (g == 0) continue;
                     db[f] += g;
+                    int c0 = f / fg * cg;
                     for (int ky = 0; ky < c->kh; ky++)
                         for (int kx = 0; kx < c->kw; kx++) {
                             int iy = oy * c->sh - pt + ky * c->dh, ix = ox * c->sw - pl + kx * c->dw;
                             if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
-                            for (int ch = 0; ch < c->c; ch++) {
-                                int64_t xi = (((int64_t)n * c->h + iy) * c->w + ix) * c->c + ch;
-                                int64_t ki = (((int64_t)ky * c->kw + kx) * c->c + ch) * c->f + f;
+                            for (int ch = 0; ch < cg; ch++) {
+                                int64_t xi = (((int64_t)n * c->h + iy) * c->w + ix) * c->c + c0 + ch;
+                                int64_t ki = (((int64_t)ky * c->kw + kx) * cg + ch) * c->f + f;
                                 dx[xi] += g * k[ki];
                                 dk[ki] += g * x[xi];
                             }
@@ -80,7 +87,7 @@ static void reference(const conv_case *c, const float *x, const float *k, const 
                 }
     r->ny = ny;
     r->nx = (int64_t)c->n * c->h * c->w * c->c;
-    r->nk = (int64_t)c->kh * c->kw * c->c * c->f;
+    r->nk = (int64_t)c->kh * c->kw * cg * c->f;
     r->y = malloc((size_t)r->ny * sizeof(float));
     r->dx = malloc((size_t)r->nx * sizeof(float));
     r->dk = malloc((size_t)r->nk * sizeof(float));
@@ -114,9 +121,11 @@ static bool run(const conv_case *c, int threads, unsigned passes, results *r, fl
     kn_graph_new(ctx, &g);
     g->passes = passes;
     kn_tensor *x = kn_param(g, (int64_t[]){c->n, c->h, c->w, c->c}, 4, KN_INIT_GLOROT_UNIFORM, "x");
-    kn_tensor *k = kn_param(g, (int64_t[]){(int64_t)c->kh * c->kw * c->c, c->f}, 2, KN_INIT_GLOROT_UNIFORM, "k");
+    kn_tensor *k = kn_param(g, (int64_t[]){(int64_t)c->kh * c->kw * c->c / groups_of(c), c->f}, 2,
+                            KN_INIT_GLOROT_UNIFORM, "k");
     kn_tensor *b = kn_param(g, (int64_t[]){c->f}, 1, KN_INIT_GLOROT_UNIFORM, "b");
-    kn_tensor *y = kn_relu(g, kn_add(g, kn_conv2d(g, x, k, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw, c->same), b));
+    kn_tensor *y = kn_relu(g, kn_add(g, kn_grouped_conv2d(g, x, k, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw, c->same,
+                                                          groups_of(c)), b));
     kn_tensor *loss = kn_scale(g, kn_sum_squares(g, y), 0.5f);
     kn_graph_keep(g, y);
     kn_status st = kn_graph_backward(g, loss);
@@ -216,17 +225,28 @@ static void stacked(void) {
 int main(void) {
     /* big enough for 2+ threads (>= 3e7 flops), several 256 KB blocks and weight-gradient parts */
     const conv_case cases[] = {
-        {"3x3 valid, 16 channels", 16, 20, 20, 16, 32, 3, 3, 1, 1, 1, 1, false},
-        {"3x3 same, 1 channel", 32, 28, 28, 1, 32, 3, 3, 1, 1, 1, 1, true},
-        {"3x3 stride 2 same", 16, 21, 19, 8, 24, 3, 3, 2, 2, 1, 1, true},
-        {"2x3 stride 2x1 dilation 2 same", 8, 17, 18, 12, 20, 2, 3, 2, 1, 2, 2, true},
-        {"5x5 dilation 2 valid", 8, 22, 22, 6, 16, 5, 5, 1, 1, 2, 2, false},
-        {"1x1 (windows are rows)", 16, 24, 24, 64, 48, 1, 1, 1, 1, 1, 1, false},
+        {"3x3 valid, 16 channels", 16, 20, 20, 16, 32, 3, 3, 1, 1, 1, 1, false, 0},
+        {"3x3 same, 1 channel", 32, 28, 28, 1, 32, 3, 3, 1, 1, 1, 1, true, 0},
+        {"3x3 stride 2 same", 16, 21, 19, 8, 24, 3, 3, 2, 2, 1, 1, true, 0},
+        {"2x3 stride 2x1 dilation 2 same", 8, 17, 18, 12, 20, 2, 3, 2, 1, 2, 2, true, 0},
+        {"5x5 dilation 2 valid", 8, 22, 22, 6, 16, 5, 5, 1, 1, 2, 2, false, 0},
+        {"1x1 (windows are rows)", 16, 24, 24, 64, 48, 1, 1, 1, 1, 1, 1, false, 0},
         /* 1,600 output rows of 576 an image: several blocks within one image's input gradient */
-        {"3x3 same, 64 channels, 40x40 images", 2, 40, 40, 64, 16, 3, 3, 1, 1, 1, 1, true},
+        {"3x3 same, 64 channels, 40x40 images", 2, 40, 40, 64, 16, 3, 3, 1, 1, 1, 1, true, 0},
         /* windows of 4608 floats: a 768 KB block holds 42 rows, fewer than the 48-row
          * chunks the forward splits small products into (chunks stay within a block) */
-        {"3x3 same, 512 channels", 4, 8, 8, 512, 8, 3, 3, 1, 1, 1, 1, true},
+        {"3x3 same, 512 channels", 4, 8, 8, 512, 8, 3, 3, 1, 1, 1, 1, true, 0},
+        /* grouped: blocks of 4 groups of 4 filters (ResNeXt's first stage), expanded */
+        {"3x3 same, 32 groups 4 -> 4", 8, 14, 14, 128, 128, 3, 3, 1, 1, 1, 1, true, 32},
+        /* a block a group (16 filters fill the tile): its columns of the kernel itself */
+        {"3x3 stride 2 same, 2 groups 16 -> 16", 8, 17, 16, 32, 32, 3, 3, 2, 2, 1, 1, true, 2},
+        /* no block of groups reaches 16 filters: all three groups in one block */
+        {"2x3 dilation 2 valid, 3 groups 4 -> 2", 8, 17, 18, 12, 6, 2, 3, 1, 1, 2, 2, false, 3},
+        /* 1x1: the windows are x's rows, from each block's channels */
+        {"1x1, 8 groups 4 -> 8 (direct)", 16, 12, 12, 32, 64, 1, 1, 1, 1, 1, 1, false, 8},
+        {"1x1, 2 groups 8 -> 24 (direct)", 16, 12, 12, 16, 48, 1, 1, 1, 1, 1, 1, false, 2},
+        /* 6,400 rows: weight-gradient parts, each summing its blocks' expanded products */
+        {"3x3 same, 16 groups 2 -> 2, 40x40 images", 4, 40, 40, 32, 32, 3, 3, 1, 1, 1, 1, true, 16},
     };
     const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -741,40 +741,46 @@ typedef struct {
     int64_t n, h, w, c, f;
     kn_activation pre, act;
     const kn_optimizer *opt; /* NULL: gradients only */
+    int groups;              /* 0: 1 (kn_grouped_conv2d's) */
 } conv_arg;
+
+static int conv_groups(const conv_arg *a) { return a->groups > 1 ? a->groups : 1; }
+/* The window's length K of a conv_arg: the kernel's rows. */
+static int64_t conv_k(const conv_arg *a) { return (int64_t)a->kh * a->kw * a->c / conv_groups(a); }
 
 static void b_conv_geom(kn_graph *g, const void *arg) {
     const conv_arg *a = arg;
     kn_tensor *x = kn_param(g, (int64_t[]){a->n, a->h, a->w, a->c}, 4, KN_INIT_ZEROS, "x");
-    kn_tensor *k = kn_param(g, (int64_t[]){(int64_t)a->kh * a->kw * a->c, a->f}, 2, KN_INIT_ZEROS, "kernel");
+    kn_tensor *k = kn_param(g, (int64_t[]){conv_k(a), a->f}, 2, KN_INIT_ZEROS, "kernel");
     kn_tensor *bias = kn_param(g, (int64_t[]){a->f}, 1, KN_INIT_ZEROS, "bias");
     if (a->pre != KN_LINEAR) x = kn_act(g, x, a->pre);
-    kn_tensor *y = kn_conv2d(g, x, k, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->same);
+    kn_tensor *y = kn_grouped_conv2d(g, x, k, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->same, conv_groups(a));
     y = kn_add(g, y, bias);
     if (a->act != KN_LINEAR) y = kn_act(g, y, a->act);
     train_on(g, y, a->opt);
 }
 
-/* Output positions per image and the window's length K of a conv_arg (graph.c's window()). */
+/* Output positions per image of a conv_arg (graph.c's window()). */
 static int64_t conv_per(const conv_arg *a) {
     int64_t oh = a->same ? (a->h + a->sh - 1) / a->sh : (a->h - (int64_t)(a->kh - 1) * a->dh - 1) / a->sh + 1;
     int64_t ow = a->same ? (a->w + a->sw - 1) / a->sw : (a->w - (int64_t)(a->kw - 1) * a->dw - 1) / a->sw + 1;
     return oh * ow;
 }
-static int64_t conv_k(const conv_arg *a) { return (int64_t)a->kh * a->kw * a->c; }
 static bool conv_pointwise(const conv_arg *a) { return a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1; }
 
 /* The GPU graph of c really took the path the environment asked for (else the comparison
  * with the CPU proves nothing about it): direct kernels and no column workspace; or a
- * workspace of the whole column matrix (none for a pointwise window); or, under a cap
- * below it, one chunk of at most the cap (at least one row). */
+ * workspace of the whole column matrix (none for a pointwise window, nor for a grouped
+ * convolution: the direct kernels whatever the mode); or, under a cap below it, one chunk
+ * of at most the cap (at least one row). */
 static void conv_path_check(kn_ctx *ctx, const tcase *c, const conv_arg *a, bool direct, size_t cap) {
     if (on_mirror) return;
     kn_graph *gpu = make(ctx, c, KN_DEVICE_CUDA);
     if (!gpu) return;
     const kn__cuda_graph *cg = gpu->backend.context;
     size_t row = (size_t)conv_k(a) * sizeof(float), full = (size_t)(a->n * conv_per(a)) * row;
-    size_t want_most = conv_pointwise(a) || direct ? 0 : cap && cap < full ? (cap > row ? cap : row) : full;
+    size_t want_most =
+        conv_pointwise(a) || direct || conv_groups(a) > 1 ? 0 : cap && cap < full ? (cap > row ? cap : row) : full;
     CHECK(cg->conv_direct == direct, "%s: KILN_CUDA_CONV %s not taken", c->name, direct ? "direct" : "gemm");
     CHECK(cg->conv_cols_bytes <= want_most && (want_most == 0) == (cg->conv_cols_bytes == 0) &&
               (!cap || cap >= full || cg->conv_cols_bytes < full),
@@ -786,20 +792,25 @@ static void conv_path_check(kn_ctx *ctx, const tcase *c, const conv_arg *a, bool
  * input channels, the pointwise GEMM) on the direct kernels and on im2col + cuBLASLt, the
  * latter whole, in chunks of two images (the last one ragged) and in chunks of a few rows
  * that split images (col2im adding to the images an earlier chunk began). Two runs: the
- * second is captured as a CUDA graph. 54 cases, small enough for compute-sanitizer's
- * time in bench/gpu/run.sh. */
+ * second is captured as a CUDA graph; grouped convolutions likewise. 72 cases, small
+ * enough for compute-sanitizer's time in bench/gpu/run.sh. */
 static void conv_cases(kn_ctx *ctx) {
     static const conv_arg geoms[] = {
-        {3, 3, 2, 2, 1, 1, true, 3, 9, 8, 3, 5, KN_TANH, KN_RELU, NULL},    /* stride 2, same, cin 3 */
-        {3, 3, 1, 1, 2, 2, false, 3, 7, 7, 1, 4, KN_LINEAR, KN_GELU, NULL}, /* dilation 2, valid, cin 1 */
-        {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, NULL},   /* 3x2, strides 2x1, dilation 1x2 */
-        {1, 1, 1, 1, 1, 1, false, 2, 5, 6, 4, 3, KN_SIGMOID, KN_RELU, NULL}, /* pointwise: no im2col */
-        {1, 1, 2, 2, 1, 1, true, 3, 5, 5, 3, 2, KN_LINEAR, KN_LINEAR, NULL}, /* 1x1 with stride 2 */
-        {5, 5, 1, 1, 1, 1, true, 4, 6, 7, 1, 2, KN_ELU, KN_LINEAR, NULL},   /* 5x5 same, cin 1 */
-        {2, 3, 3, 2, 1, 1, false, 3, 8, 9, 3, 4, KN_LINEAR, KN_LEAKY_RELU, NULL}, /* 2x3 valid, strides 3x2 */
+        {3, 3, 2, 2, 1, 1, true, 3, 9, 8, 3, 5, KN_TANH, KN_RELU, NULL, 0},    /* stride 2, same, cin 3 */
+        {3, 3, 1, 1, 2, 2, false, 3, 7, 7, 1, 4, KN_LINEAR, KN_GELU, NULL, 0}, /* dilation 2, valid, cin 1 */
+        {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, NULL, 0},   /* 3x2, strides 2x1, dilation 1x2 */
+        {1, 1, 1, 1, 1, 1, false, 2, 5, 6, 4, 3, KN_SIGMOID, KN_RELU, NULL, 0}, /* pointwise: no im2col */
+        {1, 1, 2, 2, 1, 1, true, 3, 5, 5, 3, 2, KN_LINEAR, KN_LINEAR, NULL, 0}, /* 1x1 with stride 2 */
+        {5, 5, 1, 1, 1, 1, true, 4, 6, 7, 1, 2, KN_ELU, KN_LINEAR, NULL, 0},   /* 5x5 same, cin 1 */
+        {2, 3, 3, 2, 1, 1, false, 3, 8, 9, 3, 4, KN_LINEAR, KN_LEAKY_RELU, NULL, 0}, /* 2x3 valid, strides 3x2 */
         /* cin a multiple of 4: im2col and col2im move 16-byte channel groups */
-        {3, 3, 1, 1, 1, 1, true, 2, 7, 6, 8, 4, KN_RELU, KN_RELU, NULL},     /* 3x3 same, stride 1, cin 8 */
-        {2, 3, 2, 1, 1, 2, false, 2, 7, 8, 4, 3, KN_TANH, KN_LINEAR, NULL}, /* strides 2x1, dilation 1x2, cin 4 */
+        {3, 3, 1, 1, 1, 1, true, 2, 7, 6, 8, 4, KN_RELU, KN_RELU, NULL, 0},     /* 3x3 same, stride 1, cin 8 */
+        {2, 3, 2, 1, 1, 2, false, 2, 7, 8, 4, 3, KN_TANH, KN_LINEAR, NULL, 0}, /* strides 2x1, dilation 1x2, cin 4 */
+        /* grouped (the direct kernels in either mode): 2 groups of 3 -> 2; 4 of 2 -> 3 with
+         * stride and dilation; a pointwise one of 3 groups of 2 -> 1 */
+        {3, 3, 1, 1, 1, 1, true, 2, 6, 7, 6, 4, KN_TANH, KN_RELU, NULL, 2},
+        {3, 2, 2, 1, 1, 2, false, 3, 9, 8, 8, 12, KN_RELU, KN_TANH, NULL, 4},
+        {1, 1, 1, 1, 1, 1, false, 2, 5, 5, 6, 3, KN_LINEAR, KN_SIGMOID, NULL, 3},
     };
     for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++) {
         const conv_arg *a = &geoms[i];
@@ -2276,7 +2287,7 @@ int main(void) {
     /* Nadam's factors change every step (the running product): a replay must read them from
      * the step's values, not keep those of its capture */
     replay_vs_launches(ctx, &(tcase){"replay nadam", b_mlp, &opts[9], KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
-    conv_arg ca = {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, &adam};
+    conv_arg ca = {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, &adam, 0};
     setenv("KILN_CUDA_CONV_WS_MB", "0.0005", 1); /* chunks of a few rows: images split */
     replay_vs_launches(ctx, &(tcase){"replay conv chunked", b_conv_geom, &ca, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
     unsetenv("KILN_CUDA_CONV_WS_MB");

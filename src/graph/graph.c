@@ -499,47 +499,69 @@ kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, cons
 
 kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh, int dw,
                      bool same) {
-    return kn__conv2d_padded(g, x, kernel, kh, kw, sh, sw, dh, dw, same ? KN_PADDING_SAME : KN_PADDING_VALID);
+    return kn__conv2d_padded(g, x, kernel, kh, kw, sh, sw, dh, dw, same ? KN_PADDING_SAME : KN_PADDING_VALID, 1);
+}
+
+kn_tensor *kn_grouped_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
+                             int dw, bool same, int groups) {
+    return kn__conv2d_padded(g, x, kernel, kh, kw, sh, sw, dh, dw, same ? KN_PADDING_SAME : KN_PADDING_VALID, groups);
 }
 
 kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
-                             int dw, kn_padding padding) {
+                             int dw, kn_padding padding, int groups) {
     if (!g || g->status != KN_OK) return NULL;
     kn__win w = {0};
     if (!window_pad(g, "conv2d", x, kh, kw, sh, sw, dh, dw, padding, &w)) return NULL;
     char sx[64], sk[64];
-    int64_t rows = (int64_t)kh * kw * x->shape[3];
+    int64_t c = x->shape[3];
+    if (groups < 1 || c % groups != 0) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "conv2d: %d groups do not divide input '%s' %s's %lld channels",
+                       groups, x->name, kn__shape_str(x, sx, sizeof sx), (long long)c);
+        return NULL;
+    }
+    int64_t rows = (int64_t)kh * kw * (c / groups);
     if (!kernel || kernel->dtype != KN_F32 || kernel->ndim != 2 || kernel->shape[0] != rows ||
-        kernel->shape[1] == KN_BATCH) {
+        kernel->shape[1] == KN_BATCH || kernel->shape[1] % groups != 0) {
+        char cols[48] = "filters", in[32] = "";
+        if (groups > 1) {
+            snprintf(cols, sizeof cols, "a multiple of %d", groups);
+            snprintf(in, sizeof in, " in %d groups", groups);
+        }
         kn__graph_fail(g, KN_ERR_SHAPE,
-                       "conv2d: kernel '%s' %s must be (KH*KW*C, filters) = (%lld, filters) for a %dx%d window "
-                       "over input '%s' %s",
-                       kernel ? kernel->name : "(null)", kernel ? kn__shape_str(kernel, sk, sizeof sk) : "", (long long)rows,
-                       kh, kw, x->name, kn__shape_str(x, sx, sizeof sx));
+                       "conv2d: kernel '%s' %s must be (KH*KW*C%s, filters) = (%lld, %s) for a %dx%d window%s over "
+                       "input '%s' %s",
+                       kernel ? kernel->name : "(null)", kernel ? kn__shape_str(kernel, sk, sizeof sk) : "",
+                       groups > 1 ? "/groups" : "", (long long)rows, cols, kh, kw, in, x->name,
+                       kn__shape_str(x, sx, sizeof sx));
         return NULL;
     }
     kn_tensor *t = kn__node(g, KN_OP_CONV2D, x, kernel, NULL);
     if (!t) return NULL;
     kn__win_pack(t, &w);
     t->iparam[4] = KN_LINEAR;
+    t->iparam[5] = groups;
     return finish(g, t);
 }
 
-kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w, const int64_t *x_shape) {
+kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w, const int64_t *x_shape,
+                                 int groups) {
     kn_tensor *t = kn__node(g, KN_OP_CONV2D_GRAD_INPUT, dy, kernel, NULL);
     if (!t) return NULL;
     kn__win_pack(t, w);
     t->iparam[4] = KN_LINEAR;
+    t->iparam[5] = groups;
     t->ndim = 4;
     for (int i = 0; i < 4; i++) t->shape[i] = x_shape[i];
     t->batch_rows = 1;
     return finish(g, t);
 }
 
-kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel) {
+kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel,
+                                  int groups) {
     kn_tensor *t = kn__node(g, KN_OP_CONV2D_GRAD_KERNEL, x, dy, NULL);
     if (!t) return NULL;
     kn__win_pack(t, w);
+    t->iparam[5] = groups;
     t->ndim = 2;
     t->shape[0] = kernel->shape[0];
     t->shape[1] = kernel->shape[1];
@@ -673,7 +695,7 @@ kn_tensor *kn_conv1d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k, int st
                        kn__shape_str(x, sx, sizeof sx));
         return NULL;
     }
-    return kn__seq_unview(g, kn__conv2d_padded(g, x4, kernel, 1, k, 1, stride, 1, dilation, padding));
+    return kn__seq_unview(g, kn__conv2d_padded(g, x4, kernel, 1, k, 1, stride, 1, dilation, padding, 1));
 }
 
 static kn_tensor *pool1d(kn_graph *g, const char *what, kn_op op, kn_tensor *x, int pool, int stride, bool same) {

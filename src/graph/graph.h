@@ -37,7 +37,9 @@ typedef enum {
     /* Convolution and pooling, NHWC; the window geometry is packed in iparam (kn__win): */
     KN_OP_CONV2D,     /* (x (N,H,W,C), kernel (KH*KW*C, F)) -> (N,OH,OW,F): im2col(x) kernel,
                        * im2col(x) holding each output position's window as one row ((ky, kx, c)
-                       * order, zeros in the padding); the
+                       * order, zeros in the padding). iparam[5] G > 1 groups (kn__conv_groups;
+                       * all three conv ops): kernel (KH*KW*C/G, F), filter f reading only
+                       * channels [j C/G, (j+1) C/G) of group j = f / (F/G); the
                        * windows gathered a block of rows at a time into the node's scratch
                        * (never the whole im2col matrix); the fuse pass may add src[2] a bias
                        * (F) and iparam[4] an activation (alpha fparam[0]) to its epilogue */
@@ -355,9 +357,11 @@ static inline kn__win kn__win_unpack(const kn_tensor *t) {
  * y (N, 1, OL, C) back as (N, OL, C) (graph.c). */
 kn_tensor *kn__seq_view(kn_graph *g, const char *what, kn_tensor *x);
 kn_tensor *kn__seq_unview(kn_graph *g, kn_tensor *y);
-/* kn_conv2d with any padding (kn_conv1d's causal one too): x (N, H, W, C). */
+/* kn_grouped_conv2d with any padding (kn_conv1d's causal one too): x (N, H, W, C). */
 kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
-                             int dw, kn_padding padding);
+                             int dw, kn_padding padding, int groups);
+/* A convolution node's groups (iparam[5]; 0, as a node built before groups existed, is 1). */
+static inline int64_t kn__conv_groups(const kn_tensor *t) { return t->iparam[5] > 1 ? t->iparam[5] : 1; }
 /* The maximum or mean over every step of x (N, 1, L, C) -> (N, C): kn_global_max_pool1d and
  * kn_global_avg_pool1d on their view, in stages of windows of at most 255 steps
  * (kn__step_window): the maximum's 'same'-padded (padding never wins), the mean's dividing
@@ -400,8 +404,10 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss);
 /* A reshape whose leading KN_BATCH dimension is batch * batch_rows (0: as 1). */
 kn_tensor *kn__reshape_rows(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim, int64_t batch_rows);
 /* Convolution and pooling nodes from a window's geometry (the public builders compute it). */
-kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w, const int64_t *x_shape);
-kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel);
+kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, const kn__win *w, const int64_t *x_shape,
+                                 int groups);
+kn_tensor *kn__conv2d_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w, const kn_tensor *kernel,
+                                  int groups);
 /* The transposed convolution (graph/ops_conv_transpose.c) is a KN_OP_CONV2D_GRAD_INPUT node;
  * this is that op's backward (a conv2d node of its gradient, and a kernel gradient with
  * the roles of image and dy swapped), which makes kn_conv2d_transpose differentiable. */

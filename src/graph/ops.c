@@ -284,14 +284,18 @@ static bool need_image(kn_graph *g, kn_tensor *t, kn_tensor *x) {
     return true;
 }
 
-/* kernel (KH*KW*C, F) for a window over c channels. */
+/* kernel (KH*KW*C/G, F) for a window over c channels in G groups (t's), G dividing c and F. */
 static bool check_conv_kernel(kn_graph *g, kn_tensor *t, const kn_tensor *k, int64_t c) {
     char sk[64];
     kn__win w = kn__win_unpack(t);
-    if (k->dtype != KN_F32 || k->ndim != 2 || k->shape[0] != (int64_t)w.kh * w.kw * c || k->shape[1] == KN_BATCH)
-        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: kernel '%s' %s must be (%lld, filters) for a %dx%d window over %lld channels",
-                              t->name, k->name, kn__shape_str(k, sk, sizeof sk), (long long)w.kh * w.kw * c, w.kh,
-                              w.kw, (long long)c);
+    int64_t G = kn__conv_groups(t), cg = c / G;
+    if (k->dtype != KN_F32 || k->ndim != 2 || c % G != 0 || k->shape[0] != (int64_t)w.kh * w.kw * cg ||
+        k->shape[1] == KN_BATCH || k->shape[1] % G != 0)
+        return kn__graph_fail(g, KN_ERR_SHAPE,
+                              "%s: kernel '%s' %s must be (%lld, a multiple of %lld) for a %dx%d window over %lld "
+                              "channels in %lld groups",
+                              t->name, k->name, kn__shape_str(k, sk, sizeof sk), (long long)w.kh * w.kw * cg,
+                              (long long)G, w.kh, w.kw, (long long)c, (long long)G);
     return true;
 }
 
@@ -308,8 +312,9 @@ static bool infer_conv2d(kn_graph *g, kn_tensor *t) {
 static void backward_conv2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     kn_tensor *x = t->src[0], *k = t->src[1];
     kn__win w = kn__win_unpack(t);
-    if (x->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, x, kn__conv2d_grad_input(g, dy, k, &w, x->shape));
-    if (k->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, k, kn__conv2d_grad_kernel(g, x, dy, &w, k));
+    int G = (int)kn__conv_groups(t);
+    if (x->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, x, kn__conv2d_grad_input(g, dy, k, &w, x->shape, G));
+    if (k->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, k, kn__conv2d_grad_kernel(g, x, dy, &w, k, G));
 }
 
 /* dy (N, OH, OW, F) of a convolution over images of t's shape (dx) or x's (d kernel). */

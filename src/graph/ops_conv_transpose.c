@@ -75,7 +75,7 @@ static kn_tensor *transpose_node(kn_graph *g, const char *what, const kn_tensor 
     /* the convolution from (OH, OW, F) to x's (H, W, C): x is its output, so oh x ow = H x W */
     kn__win w = {o->kernel_h, o->kernel_w, sh, sw, dh, dw, (int)pt, (int)pl, (int)x4->shape[1], (int)x4->shape[2]};
     int64_t shape[4] = {x4->shape[0], oh, ow, kernel->shape[0] / taps};
-    kn_tensor *t = kn__conv2d_grad_input(g, x4, kernel, &w, shape);
+    kn_tensor *t = kn__conv2d_grad_input(g, x4, kernel, &w, shape, 1);
     if (t) snprintf(t->name, sizeof t->name, "%s_%d", what, t->id);
     return t;
 }
@@ -105,10 +105,11 @@ void kn__backward_conv2d_grad_input(kn_graph *g, kn_tensor *t, kn_tensor *dt) {
         if (c) {
             kn__win_pack(c, &w);
             c->iparam[4] = KN_LINEAR;
+            c->iparam[5] = t->iparam[5];
         }
         kn__grad_accumulate(g, dy, kn__finish(g, c));
     }
-    if (k->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, k, kn__conv2d_grad_kernel(g, dt, dy, &w, k));
+    if (k->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, k, kn__conv2d_grad_kernel(g, dt, dy, &w, k, (int)kn__conv_groups(t)));
 }
 
 /* The 1-D options as the 2-D ones along the width (a 1 x K window over a 1 x L image). */

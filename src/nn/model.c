@@ -710,27 +710,6 @@ static kn_tensor *layer_param(kn_graph *g, const kn__layer *L, const char *what,
 }
 
 /* h plus layer L's bias of n values (L->bias). */
-/* A grouped convolution of x (N, H, W, C) by kernel (KH*KW*C/G, F): group j convolves
- * channels [j C/G, (j+1) C/G) by the kernel's columns [j F/G, (j+1) F/G), the outputs joined
- * along the channels by a balanced tree of concats (each value copied log2 G times, not G). */
-static kn_tensor *grouped_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, const kn_conv2d_opts *o, int64_t C) {
-    int G = o->groups;
-    int64_t cg = C / G, fg = o->filters / G;
-    kn_tensor *parts[4096];
-    for (int j = 0; j < G; j++) {
-        kn_tensor *xj = kn__slice_last(g, x, j * cg, cg), *kj = kn__slice_last(g, kernel, j * fg, fg);
-        parts[j] = kn_conv2d(g, xj, kj, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h, o->dilation_w,
-                             o->same);
-    }
-    for (int n = G; n > 1;) { /* neighbours joined in order, an odd last one carried up */
-        int m = 0;
-        for (int j = 0; j + 1 < n; j += 2) parts[m++] = kn_concat(g, parts[j], parts[j + 1]);
-        if (n & 1) parts[m++] = parts[n - 1];
-        n = m;
-    }
-    return parts[0];
-}
-
 static kn_tensor *add_bias(kn_graph *g, kn__layer *L, kn_tensor *h, int64_t n, kn_init init, float init_value) {
     L->bias = layer_param(g, L, "bias", (int64_t[]){n}, 1, init, init_value, 0);
     return kn_add(g, h, L->bias);
@@ -815,9 +794,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             int64_t rf = (int64_t)o->kernel_h * o->kernel_w, G = o->groups > 1 ? o->groups : 1;
             L->kernel = layer_param(g, L, "kernel", (int64_t[]){rf * in[2] / G, o->filters}, 2, o->kernel_init,
                                     o->init_value, rf);
-            h = G > 1 ? grouped_conv2d(g, h, L->kernel, o, in[2])
-                      : kn_conv2d(g, h, L->kernel, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
-                                  o->dilation_w, o->same);
+            h = kn_grouped_conv2d(g, h, L->kernel, o->kernel_h, o->kernel_w, o->stride_h, o->stride_w, o->dilation_h,
+                                  o->dilation_w, o->same, (int)G);
             if (!o->no_bias) h = add_bias(g, L, h, o->filters, o->bias_init, o->init_value);
             act = o->activation;
             alpha = o->alpha;
@@ -846,7 +824,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
             L->kernel = layer_param(g, L, "kernel", (int64_t[]){(int64_t)o->kernel_size * in[1], o->filters}, 2,
                                     o->kernel_init, o->init_value, o->kernel_size);
-            h = kn__conv2d_padded(g, h, L->kernel, 1, o->kernel_size, 1, o->stride, 1, o->dilation, o->padding);
+            h = kn__conv2d_padded(g, h, L->kernel, 1, o->kernel_size, 1, o->stride, 1, o->dilation, o->padding, 1);
             if (!o->no_bias) h = add_bias(g, L, h, o->filters, o->bias_init, o->init_value);
             act = o->activation;
             alpha = o->alpha;

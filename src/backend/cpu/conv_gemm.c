@@ -12,6 +12,16 @@
  *   grad input    dx[image] = col2im(dy[image] kernel^T)                 whole images
  *   grad kernel   d kernel = sum over parts of im2col(x)[part]^T dy[part]
  *
+ * Groups (kn__conv_groups G > 1): filter f reads only its group's C/G channels. The columns
+ * are taken a block at a time: a block is the fewest groups whose filters fill the GEMM's
+ * 16-column tile (one group when it has 16 filters or more), its windows gathered from its
+ * own channels alone and its product written into its columns of y (row stride F), so the
+ * groups are never copied apart nor joined. A block of several groups multiplies by its
+ * kernel expanded block-diagonal (zeros between the groups: kernel_of), which costs the zero
+ * products but keeps the GEMM's full tile; a single group's block reads the kernel's own
+ * columns. The backward takes the same blocks: the input gradient's blocks write disjoint
+ * channels of dx, the kernel gradient's keep their diagonal parts.
+ *
  * The weight gradient is a sum over every output position: its rows are cut into parts
  * fixed by the shape alone (never by the thread count), each part summed into its own
  * partial in row order, and the partials added in part order, so the result is the same
@@ -49,19 +59,36 @@
 
 typedef struct {
     int64_t n, h, w, c;  /* input images (N, H, W, C) */
-    int64_t f, k;        /* filters; window row length KH*KW*C */
+    int64_t f, k;        /* filters; window row length KH*KW*cb (a column block's) */
     int64_t rows;        /* output positions N*OH*OW */
+    int64_t cg, fg;      /* a group's channels and filters (C and F ungrouped) */
+    int64_t cb, fb;      /* a column block's channels and filters: whole groups, or one group */
+    int64_t blocks;      /* column blocks, C / cb */
+    bool expand;         /* a block holds several groups: its kernel is expanded (kernel_of) */
     kn__win win;
     bool direct;         /* 1x1, stride 1, no padding, all f32: the windows are x's own rows */
     kn_dtype xt;         /* x's storage type (f32, or half: the gather widens) */
 } conv_geom;
+
+/* Groups in a column block: one when a group's filters fill the GEMM's 16-column tile, else
+ * the fewest dividing G that do (all G when none does). */
+static int64_t groups_per_block(int64_t groups, int64_t fg) {
+    if (fg >= 16) return 1;
+    for (int64_t s = 1; s < groups; s++)
+        if (groups % s == 0 && s * fg >= 16) return s;
+    return groups;
+}
 
 /* x is the image side (x, or dx for the input gradient); dy the (rows, F) side. A half
  * tensor on either side rules the direct path out: the GEMM reads only f32. */
 static conv_geom geom_of(const kn_tensor *t, const kn_tensor *x, const kn_tensor *dy, int64_t filters) {
     conv_geom g = {.n = x->ne[0], .h = x->ne[1], .w = x->ne[2], .c = x->ne[3], .f = filters, .win = kn__win_unpack(t),
                    .xt = x->dtype};
-    g.k = (int64_t)g.win.kh * g.win.kw * g.c;
+    int64_t groups = kn__conv_groups(t), s;
+    g.cg = g.c / groups, g.fg = g.f / groups;
+    s = groups_per_block(groups, g.fg);
+    g.cb = s * g.cg, g.fb = s * g.fg, g.blocks = groups / s, g.expand = s > 1;
+    g.k = (int64_t)g.win.kh * g.win.kw * g.cb;
     g.rows = g.n * g.win.oh * g.win.ow;
     /* (the sizes too: a transposed convolution's 1x1 window need not map the image onto itself) */
     g.direct = g.win.kh == 1 && g.win.kw == 1 && g.win.sh == 1 && g.win.sw == 1 && g.win.pt == 0 && g.win.pl == 0 &&
@@ -87,29 +114,74 @@ static int threads_for(const kn_graph *g, const conv_geom *c) {
     return 2.0 * (double)c->rows * (double)c->f * (double)c->k >= CONV_PAR_FLOPS ? kn_ctx_threads(g->ctx) : 1;
 }
 
-/* A thread's scratch: a block of windows (none on the direct path), then, in mixed
- * precision, a block of f32 rows of the (rows, F) side (a half y or dy) and an f32 image
- * (a half dx). Sizes in floats. */
+/* The node's scratch: first what the threads share, the expanded kernel of grouped blocks
+ * (kernel_of: the forward's and the input gradient's, `shared`), then a slot per thread: a
+ * block of windows (none on the direct path), then, in mixed precision, a block of f32 rows
+ * of the (rows, F) side (a half y or dy) and an f32 image (a half dx), and last the kernel
+ * gradient's expanded blocks (`kexp`, its grouped blocks' products before their diagonal
+ * parts are kept). Sizes in floats. */
 typedef struct {
-    size_t windows, rows_f, image;
+    size_t shared, windows, rows_f, image, kexp;
 } slot_layout;
 
+/* The expanded kernel of every block: (KH*KW*cb, fb) each, KH*KW*cb*F in all. */
+static size_t expanded_floats(const conv_geom *c) { return c->expand ? (size_t)c->k * (size_t)c->f : 0; }
+
 static slot_layout layout_of(const conv_geom *c, bool half_rows, bool half_image) {
-    return (slot_layout){c->direct ? 0 : (size_t)block_rows(c->k) * (size_t)c->k,
+    return (slot_layout){0, c->direct ? 0 : (size_t)block_rows(c->k) * (size_t)c->k,
                          half_rows ? (size_t)block_rows(c->k) * (size_t)c->f : 0,
-                         half_image ? (size_t)(c->h * c->w * c->c) : 0};
+                         half_image ? (size_t)(c->h * c->w * c->c) : 0, 0};
 }
 
-static size_t slot_floats(const slot_layout *l) { return l->windows + l->rows_f + l->image; }
+static size_t slot_floats(const slot_layout *l) { return l->windows + l->rows_f + l->image + l->kexp; }
 
-/* This thread's windows block; its rows block and image follow (slot_layout). NULL when
- * the slot is empty (direct and f32: there may be no scratch at all). */
+/* The scratch's floats for th threads. */
+static size_t scratch_floats(const slot_layout *l, int th) { return l->shared + (size_t)th * slot_floats(l); }
+
+/* This thread's windows block; its rows block, image and kexp follow (slot_layout). NULL
+ * when the slot is empty (direct and f32: there may be no scratch at all). */
 static float *slot_block(const kn_tensor *t, const slot_layout *l) {
-    return slot_floats(l) ? (float *)t->scratch + (size_t)kn__pool_slot() * slot_floats(l) : NULL;
+    return slot_floats(l) ? (float *)t->scratch + l->shared + (size_t)kn__pool_slot() * slot_floats(l) : NULL;
 }
 
 /* The rows block of a thread's slot (slot_block's ws), or NULL when there is none. */
 static float *rows_block(float *ws, const slot_layout *l) { return l->rows_f ? ws + l->windows : NULL; }
+
+/* ------------------------------------------------------------- grouped column blocks */
+
+/* kx = each block's kernel expanded: block b's (KH*KW*cb, fb) matrix holds, at row
+ * tap*cb + s*cg + j and column s*fg + o, the kernel's row tap*cg + j and column
+ * (b S + s) fg + o for each of its S groups s, and zeros between the groups. */
+static void expand_kernel(const conv_geom *g, const float *kernel, float *kx) {
+    int64_t taps = (int64_t)g->win.kh * g->win.kw, S = g->cb / g->cg;
+    memset(kx, 0, expanded_floats(g) * sizeof(float));
+    for (int64_t b = 0; b < g->blocks; b++)
+        for (int64_t tap = 0; tap < taps; tap++)
+            for (int64_t s = 0; s < S; s++)
+                for (int64_t j = 0; j < g->cg; j++)
+                    memcpy(kx + ((b * taps + tap) * g->cb + s * g->cg + j) * g->fb + s * g->fg,
+                           kernel + (tap * g->cg + j) * g->f + (b * S + s) * g->fg, (size_t)g->fg * sizeof(float));
+}
+
+/* The adjoint's diagonal: dk (KH*KW*cg, F) = the expanded blocks kx's parts that are the
+ * kernel's (the rest, products across groups, dropped). */
+static void keep_diagonal(const conv_geom *g, const float *kx, float *dk) {
+    int64_t taps = (int64_t)g->win.kh * g->win.kw, S = g->cb / g->cg;
+    for (int64_t b = 0; b < g->blocks; b++)
+        for (int64_t tap = 0; tap < taps; tap++)
+            for (int64_t s = 0; s < S; s++)
+                for (int64_t j = 0; j < g->cg; j++)
+                    memcpy(dk + (tap * g->cg + j) * g->f + (b * S + s) * g->fg,
+                           kx + ((b * taps + tap) * g->cb + s * g->cg + j) * g->fb + s * g->fg,
+                           (size_t)g->fg * sizeof(float));
+}
+
+/* Block b's (KH*KW*cb, fb) kernel and its row stride: its expanded matrix in kx, or the
+ * kernel's own columns [b fb, (b+1) fb) (one group a block, or no groups). */
+static const float *block_kernel(const conv_geom *g, const float *kernel, const float *kx, int64_t b, int64_t *ldb) {
+    *ldb = g->expand ? g->fb : g->f;
+    return g->expand ? kx + b * g->k * g->fb : kernel + b * g->fb;
+}
 
 /* ------------------------------------------------------------- windows of a block of rows */
 
@@ -137,20 +209,22 @@ static inline void copy_in_raw(uint16_t *restrict d, const void *x, int64_t off,
     memcpy(d, (const uint16_t *)x + off, (size_t)n * sizeof *d);
 }
 
-/* out[(r - r0) * K ...] = the window of output position r, for r in [r0, r1): (ky, kx, c)
- * order, zeros in the padding. A window row's KW taps are one contiguous run of x when
- * the dilation is 1 and the row lies inside the image. f32 windows (x widened), or with
- * `raw` x's own 2-byte halves copied (out then holds uint16_t; zero bits are 0.0 in both). */
-static void gather_windows(const conv_geom *g, const void *x, bool raw, int64_t r0, int64_t r1, void *outv) {
+/* out[(r - r0) * K ...] = the window of output position r over column block b's channels
+ * [b cb, (b+1) cb) (all of them ungrouped), for r in [r0, r1): (ky, kx, c) order, zeros in
+ * the padding. A window row's KW taps are one contiguous run of x when the block has every
+ * channel, the dilation is 1 and the row lies inside the image. f32 windows (x widened), or
+ * with `raw` x's own 2-byte halves copied (out then holds uint16_t; zero bits are 0.0 in
+ * both). */
+static void gather_windows(const conv_geom *g, const void *x, bool raw, int64_t b, int64_t r0, int64_t r1, void *outv) {
     const kn__win *w = &g->win;
-    const int64_t c = g->c, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * c;
+    const int64_t c = g->c, cb = g->cb, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * cb;
     const size_t es = raw ? sizeof(uint16_t) : sizeof(float);
     for (int64_t r = r0; r < r1; r++) {
         int64_t n = r / per, q = r % per, oy = q / w->ow, ox = q % w->ow;
         char *row = (char *)outv + (size_t)((r - r0) * g->k) * es;
-        const int64_t img = n * g->h * g->w * c; /* the image's first element in x */
+        const int64_t img = n * g->h * g->w * c + b * cb; /* the image's first element of the block in x */
         int64_t ix0 = ox * w->sw - w->pl;
-        bool whole = w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
+        bool whole = cb == c && w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
         for (int ky = 0; ky < w->kh; ky++) {
             int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
             char *dst = row + (size_t)(ky * run) * es;
@@ -162,26 +236,28 @@ static void gather_windows(const conv_geom *g, const void *x, bool raw, int64_t 
             } else {
                 for (int kx = 0; kx < w->kw; kx++) {
                     int64_t ix = ix0 + (int64_t)kx * w->dw;
-                    char *d = dst + (size_t)(kx * c) * es;
-                    if (ix < 0 || ix >= g->w) memset(d, 0, (size_t)c * es);
-                    else if (raw) copy_in_raw((uint16_t *)d, x, img + (iy * g->w + ix) * c, c);
-                    else copy_in((float *)d, x, g->xt, img + (iy * g->w + ix) * c, c);
+                    char *d = dst + (size_t)(kx * cb) * es;
+                    if (ix < 0 || ix >= g->w) memset(d, 0, (size_t)cb * es);
+                    else if (raw) copy_in_raw((uint16_t *)d, x, img + (iy * g->w + ix) * c, cb);
+                    else copy_in((float *)d, x, g->xt, img + (iy * g->w + ix) * c, cb);
                 }
             }
         }
     }
 }
 
-/* The adjoint: adds window row r of cols[(r - r0) * K ...] into its cells of img, the
- * (H, W, C) gradient of the image rows [r0, r1) all belong to; padding taps are dropped. */
-static void scatter_windows(const conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *img) {
+/* The adjoint: adds window row r of cols[(r - r0) * K ...] into its cells of img (block
+ * b's channels), the (H, W, C) gradient of the image rows [r0, r1) all belong to; padding
+ * taps are dropped. */
+static void scatter_windows(const conv_geom *g, const float *cols, int64_t b, int64_t r0, int64_t r1, float *img) {
     const kn__win *w = &g->win;
-    const int64_t c = g->c, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * c;
+    const int64_t c = g->c, cb = g->cb, per = (int64_t)w->oh * w->ow, run = (int64_t)w->kw * cb;
+    img += b * cb;
     for (int64_t r = r0; r < r1; r++) {
         int64_t q = r % per, oy = q / w->ow, ox = q % w->ow;
         const float *row = cols + (r - r0) * g->k;
         int64_t ix0 = ox * w->sw - w->pl;
-        bool whole = w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
+        bool whole = cb == c && w->dw == 1 && ix0 >= 0 && ix0 + w->kw <= g->w;
         for (int ky = 0; ky < w->kh; ky++) {
             int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
             const float *src = row + ky * run;
@@ -192,7 +268,7 @@ static void scatter_windows(const conv_geom *g, const float *cols, int64_t r0, i
             }
             for (int kx = 0; kx < w->kw; kx++) {
                 int64_t ix = ix0 + (int64_t)kx * w->dw;
-                if (ix >= 0 && ix < g->w) add_floats(img + (iy * g->w + ix) * c, src + kx * c, c);
+                if (ix >= 0 && ix < g->w) add_floats(img + (iy * g->w + ix) * c, src + kx * cb, cb);
             }
         }
     }
@@ -220,6 +296,7 @@ typedef struct {
     const kn_tensor *t;
     const void *x;               /* stored as geom.xt */
     const float *kernel;
+    const float *kx;             /* the expanded kernel of grouped blocks (kernel_of), or NULL */
     kn_tensor *y;
     slot_layout lay;
     int64_t chunk;               /* output rows a chunk (at most a block) */
@@ -233,34 +310,50 @@ static void fwd_chunk(void *p, int64_t k) {
     int64_t r0 = k * j->chunk, r1 = r0 + j->chunk < g->rows ? r0 + j->chunk : g->rows;
     if (r0 >= r1) return;
     float *ws = slot_block(j->t, &j->lay);
-    const float *a = g->direct ? (const float *)j->x + r0 * g->c : ws;
-    if (!g->direct) gather_windows(g, j->x, j->bf16_windows, r0, r1, ws);
     /* a half y: the block's f32 rows in scratch, bias and activation applied there, narrowed */
     float *out = kn__write_f32(j->y, r0 * g->f, rows_block(ws, &j->lay));
-    kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &j->ba};
-    const kn_sgemm_epilogue *epp = j->ba.bias || j->ba.act != KN_LINEAR ? &ep : NULL;
-    if (j->bf16_windows) /* bf16 windows (half the bytes) x the f32 kernel, on AMX tiles */
-        kn__gemm_mixed(false, false, r1 - r0, g->f, g->k, ws, KN_GEMM_BF16, g->k, j->kernel, KN_GEMM_F32, g->f,
-                       0.0f, out, KN_GEMM_F32, g->f, 1, epp);
-    else
-        kn__sgemm_ep(false, false, r1 - r0, g->f, g->k, a, g->k, j->kernel, g->f, out, g->f, 1, epp);
+    for (int64_t b = 0; b < g->blocks; b++) { /* column block b: its channels to its filters */
+        const float *a = g->direct ? (const float *)j->x + r0 * g->c + b * g->cb : ws;
+        int64_t lda = g->direct ? g->c : g->k, ldb;
+        const float *kb = block_kernel(g, j->kernel, j->kx, b, &ldb);
+        if (!g->direct) gather_windows(g, j->x, j->bf16_windows, b, r0, r1, ws);
+        kn__bias_act ba = j->ba; /* the epilogue's columns are the block's */
+        if (ba.bias) ba.bias += b * g->fb;
+        kn_sgemm_epilogue ep = {kn__bias_act_epilogue, &ba};
+        const kn_sgemm_epilogue *epp = ba.bias || ba.act != KN_LINEAR ? &ep : NULL;
+        if (j->bf16_windows) /* bf16 windows (half the bytes) x the f32 kernel, on AMX tiles */
+            kn__gemm_mixed(false, false, r1 - r0, g->fb, g->k, ws, KN_GEMM_BF16, g->k, kb, KN_GEMM_F32, ldb, 0.0f,
+                           out + b * g->fb, KN_GEMM_F32, g->f, 1, epp);
+        else
+            kn__sgemm_ep(false, false, r1 - r0, g->fb, g->k, a, lda, kb, ldb, out + b * g->fb, g->f, 1, epp);
+    }
     kn__write_done(j->y, r0 * g->f, (r1 - r0) * g->f, out);
 }
 
 /* The forward's geometry: x, and y on the (rows, F) side. */
 static conv_geom fwd_geom(const kn_tensor *t) { return geom_of(t, t->src[0], t, t->ne[3]); }
 
+static slot_layout fwd_layout(const conv_geom *c, const kn_tensor *t) {
+    slot_layout l = layout_of(c, kn__is_half(t), false);
+    l.shared = expanded_floats(c);
+    return l;
+}
+
 size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t) {
     conv_geom c = fwd_geom(t);
-    slot_layout l = layout_of(&c, kn__is_half(t), false);
-    return (size_t)kn_ctx_threads(g->ctx) * slot_floats(&l) * sizeof(float);
+    slot_layout l = fwd_layout(&c, t);
+    return scratch_floats(&l, kn_ctx_threads(g->ctx)) * sizeof(float);
 }
 
 void kn__cpu_conv2d(kn_graph *g, kn_tensor *t) {
     kn_tensor *x = t->src[0], *bias = t->src[2];
     fwd_job j = {.geom = fwd_geom(t), .t = t, .x = x->data, .kernel = t->src[1]->data, .y = t,
                  .ba = {bias ? bias->data : NULL, (kn_activation)t->iparam[4], t->fparam[0]}};
-    j.lay = layout_of(&j.geom, kn__is_half(t), false);
+    j.lay = fwd_layout(&j.geom, t);
+    if (j.geom.expand) { /* made once a run, read by every thread */
+        expand_kernel(&j.geom, j.kernel, t->scratch);
+        j.kx = t->scratch;
+    }
     /* A bf16-trained convolution (x stored bf16) on a CPU where kn__gemm_mixed runs bf16
      * products on AMX: its windows stay bf16 and its product is bf16 x bf16 (the kernel
      * rounded to bf16 as packed: autocast's semantics), several times the f32 product's
@@ -278,6 +371,7 @@ typedef struct {
     const kn_tensor *t;
     const kn_tensor *dy;
     const float *kernel;
+    const float *kx;        /* the expanded kernel of grouped blocks (kernel_of), or NULL */
     kn_tensor *dx;
     const kn_tensor *act_v; /* an activation's value to apply its gradient at (fuse pass), or NULL */
     kn_activation act;
@@ -309,10 +403,14 @@ static void dx_image(void *p, int64_t k) {
     const conv_geom *g = &j->geom;
     int64_t per = (int64_t)g->win.oh * g->win.ow, step = block_rows(g->k), img = g->h * g->w * g->c;
     int64_t r0 = k * per, r1 = r0 + per;
-    if (g->direct) { /* the window rows are dx's own rows (all f32) */
+    int64_t ldb;
+    if (g->direct) { /* the window rows are dx's own rows (all f32); each block its channels */
         float *dxi = (float *)j->dx->data + k * img;
-        kn__sgemm(false, true, per, g->k, g->f, 1.0f, (const float *)j->dy->data + r0 * g->f, g->f, j->kernel, g->f,
-                  0.0f, dxi, g->k, 1);
+        for (int64_t b = 0; b < g->blocks; b++) {
+            const float *kb = block_kernel(g, j->kernel, j->kx, b, &ldb);
+            kn__sgemm(false, true, per, g->k, g->fb, 1.0f, (const float *)j->dy->data + r0 * g->f + b * g->fb, g->f,
+                      kb, ldb, 0.0f, dxi + b * g->cb, g->c, 1);
+        }
         dx_act(j, k, dxi);
         return;
     }
@@ -321,13 +419,16 @@ static void dx_image(void *p, int64_t k) {
     memset(dxi, 0, (size_t)img * sizeof(float));
     for (int64_t b0 = r0; b0 < r1; b0 += step) {
         int64_t b1 = b0 + step < r1 ? b0 + step : r1;
-        if (j->bf16_dy) /* bf16 dy x the f32 kernel^T, on AMX tiles */
-            kn__gemm_mixed(false, true, b1 - b0, g->k, g->f, (const uint16_t *)j->dy->data + b0 * g->f, KN_GEMM_BF16,
-                           g->f, j->kernel, KN_GEMM_F32, g->f, 0.0f, ws, KN_GEMM_F32, g->k, 1, NULL);
-        else
-            kn__sgemm(false, true, b1 - b0, g->k, g->f, 1.0f, rows_f32(j->dy, g->f, b0, b1, dyb), g->f, j->kernel,
-                      g->f, 0.0f, ws, g->k, 1);
-        scatter_windows(g, ws, b0, b1, dxi);
+        const float *dyf = j->bf16_dy ? NULL : rows_f32(j->dy, g->f, b0, b1, dyb); /* (b1 - b0, F) */
+        for (int64_t b = 0; b < g->blocks; b++) { /* block b's windows' gradient, to its channels */
+            const float *kb = block_kernel(g, j->kernel, j->kx, b, &ldb);
+            if (j->bf16_dy) /* bf16 dy x the f32 kernel^T, on AMX tiles */
+                kn__gemm_mixed(false, true, b1 - b0, g->k, g->fb, (const uint16_t *)j->dy->data + b0 * g->f + b * g->fb,
+                               KN_GEMM_BF16, g->f, kb, KN_GEMM_F32, ldb, 0.0f, ws, KN_GEMM_F32, g->k, 1, NULL);
+            else
+                kn__sgemm(false, true, b1 - b0, g->k, g->fb, 1.0f, dyf + b * g->fb, g->f, kb, ldb, 0.0f, ws, g->k, 1);
+            scatter_windows(g, ws, b, b0, b1, dxi);
+        }
     }
     dx_act(j, k, dxi);
     kn__write_done(j->dx, k * img, img, dxi);
@@ -336,16 +437,26 @@ static void dx_image(void *p, int64_t k) {
 /* The input gradient's geometry: dx on the image side, dy on the rows side. */
 static conv_geom dx_geom(const kn_tensor *t) { return geom_of(t, t, t->src[0], t->src[1]->ne[1]); }
 
+static slot_layout dx_layout(const conv_geom *c, const kn_tensor *t) {
+    slot_layout l = layout_of(c, kn__is_half(t->src[0]), kn__is_half(t));
+    l.shared = expanded_floats(c);
+    return l;
+}
+
 size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t) {
     conv_geom c = dx_geom(t);
-    slot_layout l = layout_of(&c, kn__is_half(t->src[0]), kn__is_half(t));
-    return (size_t)kn_ctx_threads(g->ctx) * slot_floats(&l) * sizeof(float);
+    slot_layout l = dx_layout(&c, t);
+    return scratch_floats(&l, kn_ctx_threads(g->ctx)) * sizeof(float);
 }
 
 void kn__cpu_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
     dx_job j = {.geom = dx_geom(t), .t = t, .dy = t->src[0], .kernel = t->src[1]->data, .dx = t, .act_v = t->src[2],
                 .act = (kn_activation)t->iparam[4], .alpha = t->fparam[0]};
-    j.lay = layout_of(&j.geom, kn__is_half(t->src[0]), kn__is_half(t));
+    j.lay = dx_layout(&j.geom, t);
+    if (j.geom.expand) { /* made once a run, read by every thread */
+        expand_kernel(&j.geom, j.kernel, t->scratch);
+        j.kx = t->scratch;
+    }
     j.bf16_dy = !j.geom.direct && j.dy->dtype == KN_BF16 && kn__gemm_mixed_amx(); /* as the forward's windows */
     kn__pool_run(threads_for(g, &j.geom), j.geom.n, dx_image, &j);
 }
@@ -369,31 +480,44 @@ typedef struct {
     bool bf16_windows;           /* bf16 x and kn__gemm_mixed on AMX: windows kept bf16 */
 } dk_job;
 
-/* Part k: partial[k] = im2col(x)[rows]^T dy[rows] over its rows, a block at a time. */
+/* The kernel's rows: KH*KW*cg (the window's K, KH*KW*cb, when no block expands). */
+static int64_t kernel_rows(const conv_geom *g) { return (int64_t)g->win.kh * g->win.kw * g->cg; }
+
+/* Part k: partial[k] = im2col(x)[rows]^T dy[rows] over its rows, a block of rows at a
+ * time, each column block's product into its columns (ldc F), or into the thread's
+ * expanded blocks (kexp) whose diagonal parts are kept at the end. */
 static void dk_part(void *p, int64_t k) {
     const dk_job *j = p;
     const conv_geom *g = &j->geom;
     int64_t r0 = g->rows * k / j->parts, r1 = g->rows * (k + 1) / j->parts, step = block_rows(g->k);
-    float *out = j->partial + k * g->k * g->f;
+    float *out = j->partial + k * kernel_rows(g) * g->f;
     if (r0 >= r1) {
-        memset(out, 0, (size_t)(g->k * g->f) * sizeof(float));
+        memset(out, 0, (size_t)(kernel_rows(g) * g->f) * sizeof(float));
         return;
     }
     float *ws = slot_block(j->t, &j->lay);
+    float *kexp = g->expand ? ws + j->lay.windows + j->lay.rows_f + j->lay.image : NULL;
     for (int64_t b0 = r0; b0 < r1; b0 += step) {
         int64_t b1 = b0 + step < r1 ? b0 + step : r1;
-        const float *a = g->direct ? (const float *)j->x + b0 * g->c : ws;
-        if (!g->direct) gather_windows(g, j->x, j->bf16_windows, b0, b1, ws);
-        if (j->bf16_windows) { /* bf16 windows^T x dy as stored (bf16 or f32), on AMX tiles */
-            const kn_gemm_type dyt = kn__half_gemm_type(j->dy->dtype);
-            const void *dy = (const char *)j->dy->data + (size_t)(b0 * g->f) * (dyt == KN_GEMM_F32 ? 4 : 2);
-            kn__gemm_mixed(true, false, g->k, g->f, b1 - b0, ws, KN_GEMM_BF16, g->k, dy, dyt, g->f,
-                           b0 == r0 ? 0.0f : 1.0f, out, KN_GEMM_F32, g->f, 1, NULL);
-            continue;
+        float beta = b0 == r0 ? 0.0f : 1.0f;
+        const float *dyf = j->bf16_windows ? NULL : rows_f32(j->dy, g->f, b0, b1, rows_block(ws, &j->lay));
+        for (int64_t b = 0; b < g->blocks; b++) {
+            const float *a = g->direct ? (const float *)j->x + b0 * g->c + b * g->cb : ws;
+            int64_t lda = g->direct ? g->c : g->k;
+            float *c = g->expand ? kexp + b * g->k * g->fb : out + b * g->fb; /* (K, fb) */
+            int64_t ldc = g->expand ? g->fb : g->f;
+            if (!g->direct) gather_windows(g, j->x, j->bf16_windows, b, b0, b1, ws);
+            if (j->bf16_windows) { /* bf16 windows^T x dy as stored (bf16 or f32), on AMX tiles */
+                const kn_gemm_type dyt = kn__half_gemm_type(j->dy->dtype);
+                const void *dy = (const char *)j->dy->data + (size_t)(b0 * g->f + b * g->fb) * (dyt == KN_GEMM_F32 ? 4 : 2);
+                kn__gemm_mixed(true, false, g->k, g->fb, b1 - b0, ws, KN_GEMM_BF16, g->k, dy, dyt, g->f, beta, c,
+                               KN_GEMM_F32, ldc, 1, NULL);
+                continue;
+            }
+            kn__sgemm(true, false, g->k, g->fb, b1 - b0, 1.0f, a, lda, dyf + b * g->fb, g->f, beta, c, ldc, 1);
         }
-        const float *dy = rows_f32(j->dy, g->f, b0, b1, rows_block(ws, &j->lay));
-        kn__sgemm(true, false, g->k, g->f, b1 - b0, 1.0f, a, g->k, dy, g->f, b0 == r0 ? 0.0f : 1.0f, out, g->f, 1);
     }
+    if (g->expand) keep_diagonal(g, kexp, out);
 }
 
 typedef struct {
@@ -414,17 +538,23 @@ static conv_geom dk_geom(const kn_tensor *t) { return geom_of(t, t->src[0], t->s
 /* Floats of the threads' slots, before the partials. */
 static size_t dk_slots(const kn_graph *g, const slot_layout *l) { return (size_t)kn_ctx_threads(g->ctx) * slot_floats(l); }
 
+static slot_layout dk_layout(const conv_geom *c, const kn_tensor *t) {
+    slot_layout l = layout_of(c, kn__is_half(t->src[1]), false);
+    l.kexp = expanded_floats(c);
+    return l;
+}
+
 size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t) {
     conv_geom c = dk_geom(t);
-    slot_layout l = layout_of(&c, kn__is_half(t->src[1]), false);
-    size_t partials = kernel_parts(&c) > 1 ? (size_t)kernel_parts(&c) * (size_t)c.k * (size_t)c.f : 0;
+    slot_layout l = dk_layout(&c, t);
+    size_t partials = kernel_parts(&c) > 1 ? (size_t)kernel_parts(&c) * (size_t)kernel_rows(&c) * (size_t)c.f : 0;
     return (dk_slots(g, &l) + partials) * sizeof(float);
 }
 
 void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
     dk_job j = {.geom = dk_geom(t), .t = t, .x = t->src[0]->data, .dy = t->src[1]};
     const conv_geom *c = &j.geom;
-    j.lay = layout_of(c, kn__is_half(t->src[1]), false);
+    j.lay = dk_layout(c, t);
     j.bf16_windows = !c->direct && c->xt == KN_BF16 && kn__gemm_mixed_amx(); /* as the forward's */
     j.parts = kernel_parts(c);
     if (j.parts == 1) { /* straight into the gradient */
@@ -434,6 +564,6 @@ void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
     }
     j.partial = (float *)t->scratch + dk_slots(g, &j.lay);
     kn__pool_run(threads_for(g, c), j.parts, dk_part, &j);
-    sum_args s = {j.partial, t->data, j.parts, c->k * c->f};
+    sum_args s = {j.partial, t->data, j.parts, kernel_rows(c) * c->f};
     kn__parallel_for(g, s.size, KN_GRAIN, sum_parts, &s);
 }

@@ -11,7 +11,7 @@ static kn__cuda_win win_of(const kn_graph *g, const kn_tensor *t, const kn_tenso
     kn__win w = kn__win_unpack(t);
     bool index64 = g && ((const kn__cuda_graph *)g->backend.context)->index64;
     return (kn__cuda_win){img->ne[0], img->ne[1], img->ne[2], img->ne[3], cm, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw,
-                          w.pt, w.pl, w.oh, w.ow, index64};
+                          w.pt, w.pl, w.oh, w.ow, index64, 1};
 }
 
 /* x (N, H, W, C), kernel (KH*KW, C*M) -> y (N, OH, OW, C*M), + the bias row (src[2]) and the

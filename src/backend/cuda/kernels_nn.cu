@@ -648,12 +648,14 @@ extern "C" cudaError_t kn__cu_pool_grad(cudaStream_t s, const kn__cuda_win *w, b
 
 /* ------------------------------------------------------------- convolution (conv_gemm.c) */
 
-/* y[n, oy, ox, f] = act(sum over (ky, kx, c) of x[window] * kernel[(ky kw + kx) c + c', f] + bias[f]). */
+/* y[n, oy, ox, f] = act(sum over (ky, kx, c') of x[window, c0 + c'] * kernel[(ky kw + kx) cg + c', f] + bias[f]),
+ * cg = C / groups channels from c0, the first of f's group (c0 = 0, cg = C ungrouped). */
 __global__ void conv_kernel(kn__cuda_win w, const float *x, const float *k, const float *bias, int act, float alpha,
                             float *y) {
-    int64_t total = w.n * w.oh * w.ow * w.f;
+    int64_t total = w.n * w.oh * w.ow * w.f, cg = w.c / w.groups, fg = w.f / w.groups;
     GRID_STRIDE(i, total) {
         int64_t f = i % w.f, p = i / w.f, ox = p % w.ow, oy = (p / w.ow) % w.oh, n = p / ((int64_t)w.ow * w.oh);
+        int64_t c0 = f / fg * cg;
         float acc = 0;
         for (int ky = 0; ky < w.kh; ky++) {
             int64_t yy = oy * w.sh - w.pt + (int64_t)ky * w.dh;
@@ -661,9 +663,9 @@ __global__ void conv_kernel(kn__cuda_win w, const float *x, const float *k, cons
             for (int kx = 0; kx < w.kw; kx++) {
                 int64_t xx = ox * w.sw - w.pl + (int64_t)kx * w.dw;
                 if (xx < 0 || xx >= w.w) continue;
-                const float *xv = x + ((n * w.h + yy) * w.w + xx) * w.c;
-                const float *kv = k + ((int64_t)(ky * w.kw + kx) * w.c) * w.f + f;
-                for (int64_t c = 0; c < w.c; c++) acc += xv[c] * kv[c * w.f];
+                const float *xv = x + ((n * w.h + yy) * w.w + xx) * w.c + c0;
+                const float *kv = k + ((int64_t)(ky * w.kw + kx) * cg) * w.f + f;
+                for (int64_t c = 0; c < cg; c++) acc += xv[c] * kv[c * w.f];
             }
         }
         if (bias) acc += bias[f];
@@ -678,12 +680,14 @@ extern "C" cudaError_t kn__cu_conv2d(cudaStream_t s, const kn__cuda_win *w, cons
     return cudaGetLastError();
 }
 
-/* dx[n, yy, xx, c] = sum over the taps that read it of dy[n, oy, ox, :] . kernel[tap, c, :]. */
+/* dx[n, yy, xx, c] = sum over the taps that read it of dy[n, oy, ox, f0 ..] . kernel[tap, c', f0 ..]: the
+ * fg = F / groups filters from f0 of c's group, c' = c's place in it (ungrouped: all F, c' = c). */
 __global__ void conv_grad_input_kernel(kn__cuda_win w, const float *dy, const float *k, float *dx,
                                        const float *act_v, int act, float alpha) {
-    int64_t total = w.n * w.h * w.w * w.c;
+    int64_t total = w.n * w.h * w.w * w.c, cg = w.c / w.groups, fg = w.f / w.groups;
     GRID_STRIDE(i, total) {
         int64_t c = i % w.c, p = i / w.c, xx = p % w.w, yy = (p / w.w) % w.h, n = p / (w.w * w.h);
+        int64_t f0 = c / cg * fg, cl = c % cg;
         float acc = 0;
         for (int ky = 0; ky < w.kh; ky++) {
             int64_t ty = yy + w.pt - (int64_t)ky * w.dh;
@@ -695,9 +699,9 @@ __global__ void conv_grad_input_kernel(kn__cuda_win w, const float *dy, const fl
                 if (tx < 0 || tx % w.sw) continue;
                 int64_t ox = tx / w.sw;
                 if (ox >= w.ow) continue;
-                const float *d = dy + ((n * w.oh + oy) * w.ow + ox) * w.f;
-                const float *kv = k + ((int64_t)(ky * w.kw + kx) * w.c + c) * w.f;
-                for (int64_t f = 0; f < w.f; f++) acc += d[f] * kv[f];
+                const float *d = dy + ((n * w.oh + oy) * w.ow + ox) * w.f + f0;
+                const float *kv = k + ((int64_t)(ky * w.kw + kx) * cg + cl) * w.f + f0;
+                for (int64_t f = 0; f < fg; f++) acc += d[f] * kv[f];
             }
         }
         dx[i] = act_v ? kn__dev_act_grad(act, alpha, acc, act_v[i]) : acc;
@@ -711,11 +715,13 @@ extern "C" cudaError_t kn__cu_conv2d_grad_input(cudaStream_t s, const kn__cuda_w
     return cudaGetLastError();
 }
 
-/* dk[(ky kw + kx) c + c', f] = sum over (n, oy, ox) of x[window cell] dy[n, oy, ox, f]:
- * one block per kernel element, a fixed tree over the output positions. */
+/* dk[(ky kw + kx) cg + c', f] = sum over (n, oy, ox) of x[window cell, c0 + c'] dy[n, oy, ox, f], c0
+ * the first channel of f's group (cg = C / groups): one block per kernel element, a fixed tree
+ * over the output positions. */
 __global__ void conv_grad_kernel_kernel(kn__cuda_win w, const float *x, const float *dy, float *dk) {
     __shared__ double part[THREADS];
-    int64_t e = blockIdx.x, f = e % w.f, row = e / w.f, c = row % w.c, tap = row / w.c;
+    int64_t cg = w.c / w.groups, fg = w.f / w.groups;
+    int64_t e = blockIdx.x, f = e % w.f, row = e / w.f, c = f / fg * cg + row % cg, tap = row / cg;
     int ky = (int)(tap / w.kw), kx = (int)(tap % w.kw);
     int64_t positions = w.n * w.oh * w.ow;
     double acc = 0;
@@ -731,7 +737,7 @@ __global__ void conv_grad_kernel_kernel(kn__cuda_win w, const float *x, const fl
 
 extern "C" cudaError_t kn__cu_conv2d_grad_kernel(cudaStream_t s, const kn__cuda_win *w, const float *x,
                                                  const float *dy, float *dk) {
-    int64_t elems = (int64_t)w->kh * w->kw * w->c * w->f;
+    int64_t elems = (int64_t)w->kh * w->kw * (w->c / w->groups) * w->f;
     if (elems > 0) conv_grad_kernel_kernel<<<(unsigned)elems, THREADS, 0, s>>>(*w, x, dy, dk);
     return cudaGetLastError();
 }

@@ -321,11 +321,13 @@ cudaError_t kn__cu_layer_norm_gamma_grad(cudaStream_t s, const void *dy, int tdy
                                          float eps, float *ws, int64_t rows, int64_t c);
 
 /* NHWC windows: image n, h, w, c and the packed kn__win fields; index64: the 64-bit
- * kernels even when the 32-bit ones would do (KILN_CUDA_INDEX64=1, for their tests). */
+ * kernels even when the 32-bit ones would do (KILN_CUDA_INDEX64=1, for their tests);
+ * groups: a convolution's (kn__conv_groups, 1 or more; read by the conv kernels alone). */
 typedef struct {
     int64_t n, h, w, c, f;
     int kh, kw, sh, sw, dh, dw, pt, pl, oh, ow;
     bool index64;
+    int groups;
 } kn__cuda_win;
 cudaError_t kn__cu_pool(cudaStream_t s, const kn__cuda_win *w, bool max, const float *x, float *y);
 /* dx from dy (x: the pooled images, max only); act_v, act: the fused activation gradient or NULL. */

@@ -438,7 +438,7 @@ static kn__cuda_win win_of(const kn_graph *g, const kn_tensor *t, const kn_tenso
     kn__win w = kn__win_unpack(t);
     bool index64 = g && ((const kn__cuda_graph *)g->backend.context)->index64;
     return (kn__cuda_win){img->ne[0], img->ne[1], img->ne[2], img->ne[3], f, w.kh, w.kw, w.sh, w.sw, w.dh, w.dw,
-                          w.pt, w.pl, w.oh, w.ow, index64};
+                          w.pt, w.pl, w.oh, w.ow, index64, (int)kn__conv_groups(t)};
 }
 
 static kn_status k_pool(kn_graph *g, kn_tensor *t, bool max) {
@@ -479,6 +479,11 @@ static kn_status k_avgpool_grad(kn_graph *g, kn_tensor *t) {
  * gradient sums the chunks in cuBLASLt (beta 1 after the first), in chunk order. A 1x1
  * window with stride 1 and no padding needs no columns: they are the images' own rows. */
 
+/* Whether the node runs the direct kernels: chosen at compile (KILN_CUDA_CONV=direct), or
+ * grouped (the GEMM path takes one group: a grouped convolution is direct until a GPU
+ * session measures a batched-GEMM form against it). */
+static bool conv_direct(const kn_graph *g, const kn__cuda_win *w) { return CTX->conv_direct || w->groups > 1; }
+
 static bool conv_pointwise(const kn__cuda_win *w) { /* (a transposed convolution's 1x1 window may pad the image) */
     return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 && w->oh == w->h &&
            w->ow == w->w;
@@ -502,7 +507,7 @@ static kn__cuda_win conv_win(const kn_graph *g, const kn_tensor *t) {
 size_t kn__cuda_conv_workspace(const kn_tensor *t, size_t cap) {
     if (t->op != KN_OP_CONV2D && t->op != KN_OP_CONV2D_GRAD_INPUT && t->op != KN_OP_CONV2D_GRAD_KERNEL) return 0;
     kn__cuda_win w = conv_win(NULL, t);
-    if (conv_pointwise(&w)) return 0;
+    if (conv_pointwise(&w) || w.groups > 1) return 0; /* (grouped: the direct kernels) */
     int64_t k = (int64_t)w.kh * w.kw * w.c, per = (int64_t)w.oh * w.ow, rows = w.n * per;
     int64_t chunk = kn__cuda_conv_chunk(per, k, cap);
     return (size_t)(rows < chunk ? rows : chunk) * (size_t)k * sizeof(float);
@@ -524,7 +529,7 @@ static kn_status conv_chunk_rows(kn_graph *g, kn_tensor *t, const kn__cuda_win *
 static kn_status k_conv2d(kn_graph *g, kn_tensor *t) {
     kn__cuda_win w = conv_win(g, t);
     kn_activation act = (kn_activation)t->iparam[4];
-    if (CTX->conv_direct) {
+    if (conv_direct(g, &w)) {
         LAUNCH(kn__cu_conv2d(STREAM, &w, DS(0), DS(1), DOPT(2), (int)act, t->fparam[0], D(t)));
         OK;
     }
@@ -558,7 +563,7 @@ static kn_status k_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
     int act = t->iparam[4];
     const float *dy = DS(0), *kernel = DS(1), *v = DOPT(2); /* dy (rows, F), kernel (K, F), v like dx */
     float *dx = D(t);                                       /* (n, h, w, c) */
-    if (CTX->conv_direct) {
+    if (conv_direct(g, &w)) {
         LAUNCH(kn__cu_conv2d_grad_input(STREAM, &w, dy, kernel, dx, v, act, t->fparam[0]));
         OK;
     }
@@ -592,7 +597,7 @@ static kn_status k_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
     kn__cuda_win w = conv_win(g, t);
     const float *x = DS(0), *dy = DS(1); /* x (n, h, w, c), dy (rows, F) */
     float *dk = D(t);                    /* (K, F) */
-    if (CTX->conv_direct) {
+    if (conv_direct(g, &w)) {
         LAUNCH(kn__cu_conv2d_grad_kernel(STREAM, &w, x, dy, dk));
         OK;
     }

@@ -158,6 +158,7 @@ static void fuse_pad(kn_graph *g, kn_tensor *t) {
 static void become_conv(kn_graph *g, kn_tensor *t, kn_tensor *x, kn_tensor *bias, int32_t act) {
     t->op = KN_OP_CONV2D;
     for (int i = 0; i < 4; i++) t->iparam[i] = x->iparam[i];
+    t->iparam[5] = x->iparam[5]; /* groups */
     t->iparam[4] = act;
     kn__rewire(g, t, x->src[0], x->src[1], bias, NULL);
     conv_label(t, x);
@@ -178,6 +179,7 @@ static void fuse_image_act_grad(kn_graph *g, kn_tensor *t) {
     int32_t act = t->iparam[0];
     t->op = x->op;
     for (int i = 0; i < 4; i++) t->iparam[i] = x->iparam[i];
+    t->iparam[5] = x->iparam[5]; /* groups */
     t->iparam[4] = act; /* alpha stays in fparam[0] */
     kn__rewire(g, t, x->src[0], x->src[1], v, NULL);
     snprintf(t->fused, sizeof t->fused, "%s+%s_grad", kn__op_info(t->op)->name, kn_activation_name((kn_activation)act));
