@@ -280,6 +280,12 @@ static kn_tensor *b_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
 }
+typedef struct { win_arg a; int groups; } group_arg;
+static kn_tensor *b_grouped_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const group_arg *ga = arg;
+    const win_arg *w = &ga->a;
+    return kn_grouped_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same, ga->groups);
+}
 static kn_tensor *b_depthwise(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_depthwise_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
@@ -806,6 +812,22 @@ int main(void) {
                                     .output_padding = 1};
     case_shapes seq_k = {.n_in = 2, .ndim = {3, 2}, .shape = {{2, 7, 3}, {3 * 2, 3}}};
     gradcheck("conv1d_transpose 3 stride 2 same op 1", b_conv1d_transpose, &ct1, &seq_k, NULL);
+    /* grouped convolutions (appended last, as above): (2, H, W, C) images to F filters in G
+     * groups, kernel (KH*KW*C/G, F): all groups in one expanded block (3 of 2 filters), a
+     * block a group (2 of 16 filters), blocks of 4 groups of 4 filters, a 1x1 one (direct) */
+    struct { const char *name; int h, w, c, f; group_arg a; } gcs[] = {
+        {"grouped conv2d 3x3 same, 3 groups 2 -> 2", 5, 6, 6, 6, {{3, 3, 1, 1, 1, 1, true}, 3}},
+        {"grouped conv2d 3x3 stride 2 valid, 2 groups 2 -> 16", 6, 5, 4, 32, {{3, 3, 2, 2, 1, 1, false}, 2}},
+        {"grouped conv2d 2x3 dilation 2 same, 8 groups 1 -> 4", 5, 6, 8, 32, {{2, 3, 1, 1, 2, 2, true}, 8}},
+        {"grouped conv2d 1x1, 4 groups 2 -> 3", 4, 5, 8, 12, {{1, 1, 1, 1, 1, 1, false}, 4}},
+    };
+    for (size_t i = 0; i < sizeof gcs / sizeof gcs[0]; i++) {
+        const win_arg *a = &gcs[i].a.a;
+        case_shapes cs = {.n_in = 2, .ndim = {4, 2},
+                          .shape = {{2, gcs[i].h, gcs[i].w, gcs[i].c},
+                                    {a->kh * a->kw * gcs[i].c / gcs[i].a.groups, gcs[i].f}}};
+        gradcheck(gcs[i].name, b_grouped_conv2d, &gcs[i].a, &cs, NULL);
+    }
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

@@ -5,7 +5,7 @@
  *   kernel Keras's (KH, KW, C/G, F));
  * - every parameter's gradient against finite differences (model_gradcheck);
  * - the description written and read back keeps groups; trained on digits, saved and loaded,
- *   the same predictions;
+ *   the same predictions; trained on digits in bf16 and fp16 mixed precision;
  * - the errors: groups that do not divide the channels or the filters. KILN_TEST_DEVICE=cuda
  *   runs it on the GPU. Run from the source root. */
 #define _DEFAULT_SOURCE /* mkdtemp (model_test.h) */
@@ -133,6 +133,17 @@ int main(void) {
                 "\"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": "
                 "{\"type\": \"adam\", \"learning_rate\": 0.01}}",
                 KN_PRECISION_FP32, 0.85, 10);
+    /* mixed precision: the images between the layers stored half, widened as the windows
+     * are gathered; 8 groups of 4 filters, two column blocks of 4 groups */
+    static const char *mixed =
+        "{\"input_shape\": [64], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [8, 8, 1]}, "
+        "{\"type\": \"conv2d\", \"filters\": 16, \"kernel_size\": 3, \"activation\": \"relu\"}, "
+        "{\"type\": \"conv2d\", \"filters\": 32, \"groups\": 8, \"kernel_size\": 3, \"padding\": \"same\", "
+        "\"activation\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10, "
+        "\"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": "
+        "{\"type\": \"adam\", \"learning_rate\": 0.01}}";
+    digits_case("conv2d 16 -> conv2d 32 groups 8 (bf16)", mixed, KN_PRECISION_BF16, 0.85, 10);
+    digits_case("conv2d 16 -> conv2d 32 groups 8 (fp16)", mixed, KN_PRECISION_FP16, 0.85, 10);
     kn_ctx *ctx = new_ctx();
     static const description_case bad[] = {
         {"{\"input_shape\": [6, 6, 6], \"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"groups\": 4, "
