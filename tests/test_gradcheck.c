@@ -431,7 +431,7 @@ static void check_row_helpers(void) {
     printf("%-40s max error %.2f ulp\n", "vmax, vexp_sum, vdot", worst);
 }
 
-/* The 8-lane sigmoid and silu of the CPU's activations: a few ulp (1e-6 relative; 1e-30
+/* The lanes' sigmoid and silu of the CPU's activations: a few ulp (1e-6 relative; 1e-30
  * absolute, below which the gate flushes to 0) from the formula in double, every tail
  * length; saturation, -0 and NaN. */
 static void check_vsigmoid(void) {
@@ -454,16 +454,16 @@ static void check_vsigmoid(void) {
               outs[0] == 0 && signbit(outs[0]) && outs[1] == 200.0f && outs[3] == 0,
           "vsigmoid edges: %g %g %g %g %g %g / silu %g %g %g", (double)out[0], (double)out[1], (double)out[2], (double)out[3],
           (double)out[4], (double)out[5], (double)outs[0], (double)outs[1], (double)outs[2]);
-    for (int n = 1; n <= 17; n++) { /* tails: nothing past n written */
-        float in[24], o[24];
-        for (int i = 0; i < 24; i++) in[i] = 0.3f * (float)i - 2.0f, o[i] = 42.0f;
+    for (int n = 1; n <= 33; n++) { /* tails: nothing past n written */
+        float in[40], o[40];
+        for (int i = 0; i < 40; i++) in[i] = 0.3f * (float)i - 2.0f, o[i] = 42.0f;
         kn__vsigmoid(in, o, n, true);
         CHECK(o[n] == 42.0f && fabs(o[n - 1] - in[n - 1] / (1 + exp(-(double)in[n - 1]))) < 1e-6, "vsigmoid tail %d", n);
     }
     printf("%-40s max error %.2e relative\n", "vsigmoid, silu", worst);
 }
 
-/* The 8-lane GELU: within 1e-6 relative (4e-6 below -4, where Phi is the tail of erfc; 1e-12
+/* The lanes' GELU: within 1e-6 relative (4e-6 below -4, where Phi is the tail of erfc; 1e-12
  * absolute below -5.6, where it is under 1e-8) of x Phi(x) computed in double, every tail
  * length; 0 at 0, x far above 0, 0 far below, NaN. */
 static void check_vgelu(void) {
@@ -482,9 +482,9 @@ static void check_vgelu(void) {
     kn__vgelu(edge, out, 4);
     CHECK(out[0] == 0 && out[1] == 30.0f && out[2] == 0 && isnan(out[3]), "vgelu edges: %g %g %g %g", (double)out[0],
           (double)out[1], (double)out[2], (double)out[3]);
-    for (int n = 1; n <= 17; n++) { /* tails: nothing past n written */
-        float in[24], o[24];
-        for (int i = 0; i < 24; i++) in[i] = 0.4f * (float)i - 3.0f, o[i] = 42.0f;
+    for (int n = 1; n <= 33; n++) { /* tails: nothing past n written */
+        float in[40], o[40];
+        for (int i = 0; i < 40; i++) in[i] = 0.4f * (float)i - 3.0f, o[i] = 42.0f;
         kn__vgelu(in, o, n);
         CHECK(o[n] == 42.0f, "vgelu tail %d", n);
     }
@@ -510,8 +510,15 @@ static void check_vgelu(void) {
 int main(void) {
     check_vexp();
     check_row_helpers();
-    check_vsigmoid();
-    check_vgelu();
+    /* the activations' lanes: 16 where the CPU has AVX-512F, and 8 (forced) too */
+    for (int forced = 0; forced <= 8; forced += 8) {
+        kn__vact_force_lanes(forced);
+        printf("activations on %d lanes:\n", kn__vact_lanes());
+        check_vsigmoid();
+        check_vgelu();
+        if (kn__vact_lanes() != 16) break; /* (8 already) */
+    }
+    kn__vact_force_lanes(0);
     int tt[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
     for (int i = 0; i < 4; i++) {
         case_shapes cs = {.n_in = 2, .ndim = {2, 2}};

@@ -61,6 +61,16 @@ void kn__act_apply(kn_activation kind, float alpha, const float *x, float *y, in
     }
 }
 
+void kn__act_apply_rows(kn_activation kind, float alpha, float *c, int64_t ld, int64_t rows, int64_t n) {
+    switch (kind) { /* the lanes' kinds in one call (vexp.c), the others a row at a time */
+    case KN_SIGMOID: kn__vsigmoid_rows(c, ld, c, ld, rows, n, false); break;
+    case KN_SILU: kn__vsigmoid_rows(c, ld, c, ld, rows, n, true); break;
+    case KN_GELU: kn__vgelu_rows(c, ld, c, ld, rows, n); break;
+    default:
+        for (int64_t r = 0; r < rows; r++) kn__act_apply(kind, alpha, c + r * ld, c + r * ld, n);
+    }
+}
+
 void kn__act_grad_apply(kn_activation kind, float alpha, const float *dy, const float *v, float *dx, int64_t n) {
     switch (kind) {
     case KN_RELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : 0.0f; break;

@@ -93,14 +93,23 @@ float kn__log_sum_exp(const float *z, int64_t c);
 float kn__vmax(const float *x, int64_t n);
 float kn__vexp_sum(const float *x, float shift, float *y, int64_t n);
 float kn__vdot(const float *x, const float *y, int64_t n);
-/* y = sigmoid(x), or x sigmoid(x) (silu), 8 lanes at a time through the exp above (x may
+/* y = sigmoid(x), or x sigmoid(x) (silu), 8 or 16 lanes at a time through the exp above (x may
  * be y; a few ulp from the expf formula). */
 void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu);
-/* y = x Phi(x) (GELU, erf's; vexp.c says how, within a few ulp), 8 lanes at a time (x may be y). */
+/* kn__vsigmoid and kn__vgelu over rows rows of n (row strides ldx, ldy; x may be y): one
+ * call for a GEMM epilogue's block, whose rows are short (kn__act_apply_rows). */
+void kn__vsigmoid_rows(const float *x, int64_t ldx, float *y, int64_t ldy, int64_t rows, int64_t n, bool silu);
+void kn__vgelu_rows(const float *x, int64_t ldx, float *y, int64_t ldy, int64_t rows, int64_t n);
+/* y = x Phi(x) (GELU, erf's; vexp.c says how, within a few ulp), 8 or 16 lanes at a time (x may be y). */
 void kn__vgelu(const float *x, float *y, int64_t n);
-/* dx = dy times gelu'(v) or silu'(v), 8 lanes at a time (dx may be dy). */
+/* dx = dy times gelu'(v) or silu'(v), 8 or 16 lanes at a time (dx may be dy). */
 void kn__vgelu_grad(const float *dy, const float *v, float *dx, int64_t n);
 void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n);
+/* The lanes the four above run on: 16 where the CPU has AVX-512F, else 8 (1: a build without
+ * AVX2). kn__vact_force_lanes(8) keeps them at 8 (tests: both widths on one machine); 0 the
+ * best again. */
+int kn__vact_lanes(void);
+void kn__vact_force_lanes(int lanes);
 
 /* A tensor's element type as the mixed-precision GEMM (sgemm.h's kn__gemm_mixed) names it. */
 #define kn__half_gemm_type(d) ((d) == KN_BF16 ? KN_GEMM_BF16 : (d) == KN_F16 ? KN_GEMM_F16 : KN_GEMM_F32)
@@ -113,6 +122,8 @@ int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k);
  * fused kernels: y = act(x); dx = dy * act'(v), v the output or the input as
  * kn__act_grad_uses_output says. Not softmax. Any of the pointers may be equal. */
 void kn__act_apply(kn_activation a, float alpha, const float *x, float *y, int64_t n);
+/* kn__act_apply in place over a block of rows rows of n, row stride ld (a GEMM epilogue's). */
+void kn__act_apply_rows(kn_activation a, float alpha, float *c, int64_t ld, int64_t rows, int64_t n);
 void kn__act_grad_apply(kn_activation a, float alpha, const float *dy, const float *v, float *dx, int64_t n);
 
 /* Elementwise loops below this many elements run on one thread: at batch 32 a layer's

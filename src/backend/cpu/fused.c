@@ -14,14 +14,13 @@
 void kn__bias_act_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
     (void)r0;
     const kn__bias_act *e = p;
-    for (int64_t i = 0; i < rows; i++) {
-        float *row = c + i * ldc; // (cols)
-        if (e->bias) {
+    if (e->bias)
+        for (int64_t i = 0; i < rows; i++) {
+            float *row = c + i * ldc; // (cols)
             const float *b = e->bias + c0;
             for (int64_t j = 0; j < cols; j++) row[j] += b[j];
         }
-        if (e->act != KN_LINEAR) kn__act_apply(e->act, e->alpha, row, row, cols);
-    }
+    if (e->act != KN_LINEAR) kn__act_apply_rows(e->act, e->alpha, c, ldc, rows, cols); /* (the block at once) */
 }
 
 void kn__cpu_dense(kn_graph *g, kn_tensor *t) {
