@@ -280,6 +280,11 @@ static kn_tensor *b_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const win_arg *w = arg;
     return kn_conv2d(g, in[0], in[1], w->kh, w->kw, w->sh, w->sw, w->dh, w->dw, w->same);
 }
+/* a op b (0 add, 1 sub, 2 mul): with per-sample broadcasts, ops_bcast.c's nodes */
+static kn_tensor *b_binop(kn_graph *g, kn_tensor **in, const void *arg) {
+    int op = *(const int *)arg;
+    return op == 0 ? kn_add(g, in[0], in[1]) : op == 1 ? kn_sub(g, in[0], in[1]) : kn_mul(g, in[0], in[1]);
+}
 typedef struct { win_arg a; int groups; } group_arg;
 static kn_tensor *b_grouped_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const group_arg *ga = arg;
@@ -835,6 +840,22 @@ int main(void) {
                                     {a->kh * a->kw * gcs[i].c / gcs[i].a.groups, gcs[i].f}}};
         gradcheck(gcs[i].name, b_grouped_conv2d, &gcs[i].a, &cs, NULL);
     }
+    /* per-sample broadcasts (appended last): images (2, 3, 4, 5) with a sample's channels
+     * (2, 1, 1, 5), a map (2, 3, 4, 1), a value (2, 1, 1, 1); either side the broadcast one */
+    static const int ops3[3] = {0, 1, 2};
+    static const char *const op_names[3] = {"add", "sub", "mul"};
+    static const int64_t bshapes[3][4] = {{2, 1, 1, 5}, {2, 3, 4, 1}, {2, 1, 1, 1}};
+    static const char *const bcast_names[3] = {"channels (2,1,1,5)", "map (2,3,4,1)", "value (2,1,1,1)"};
+    for (int o = 0; o < 3; o++)
+        for (int b = 0; b < 3; b++)
+            for (int side = 0; side < 2; side++) {
+                char name[96];
+                snprintf(name, sizeof name, "%s %s %s", op_names[o], side ? "broadcast first," : "by", bcast_names[b]);
+                case_shapes cs = {.n_in = 2, .ndim = {4, 4}};
+                memcpy(cs.shape[side], (int64_t[]){2, 3, 4, 5}, 4 * sizeof(int64_t));
+                memcpy(cs.shape[1 - side], bshapes[b], 4 * sizeof(int64_t));
+                gradcheck(name, b_binop, &ops3[o], &cs, NULL);
+            }
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

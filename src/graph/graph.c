@@ -195,9 +195,16 @@ kn_tensor *kn_matmul_t(kn_graph *g, kn_tensor *a, kn_tensor *b, bool ta, bool tb
     return finish(g, t);
 }
 kn_tensor *kn_matmul(kn_graph *g, kn_tensor *a, kn_tensor *b) { return kn_matmul_t(g, a, b, false, false); }
-kn_tensor *kn_add(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_ADD, a, b, NULL)); }
-kn_tensor *kn_sub(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_SUB, a, b, NULL)); }
-kn_tensor *kn_mul(kn_graph *g, kn_tensor *a, kn_tensor *b) { return finish(g, kn__node(g, KN_OP_MUL, a, b, NULL)); }
+/* a op b: a per-sample broadcast of either (ops_bcast.c), else ADD, SUB or MUL's own (b the
+ * same shape, a row, a scalar) */
+static kn_tensor *binary(kn_graph *g, kn_op op, kn__bcast_op bop, kn_tensor *a, kn_tensor *b) {
+    if (g && g->status == KN_OK && (kn__is_sample_bcast(a, b) || kn__is_sample_bcast(b, a)))
+        return kn__sample_bcast(g, bop, a, b);
+    return finish(g, kn__node(g, op, a, b, NULL));
+}
+kn_tensor *kn_add(kn_graph *g, kn_tensor *a, kn_tensor *b) { return binary(g, KN_OP_ADD, KN__BCAST_ADD, a, b); }
+kn_tensor *kn_sub(kn_graph *g, kn_tensor *a, kn_tensor *b) { return binary(g, KN_OP_SUB, KN__BCAST_SUB, a, b); }
+kn_tensor *kn_mul(kn_graph *g, kn_tensor *a, kn_tensor *b) { return binary(g, KN_OP_MUL, KN__BCAST_MUL, a, b); }
 kn_tensor *kn__copy(kn_graph *g, kn_tensor *a) { return finish(g, kn__node(g, KN_OP_COPY, a, NULL, NULL)); }
 kn_tensor *kn_sum_rows(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM_ROWS, x, NULL, NULL)); }
 kn_tensor *kn__sum(kn_graph *g, kn_tensor *x) { return finish(g, kn__node(g, KN_OP_SUM, x, NULL, NULL)); }

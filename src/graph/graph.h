@@ -150,6 +150,14 @@ typedef enum {
     KN_OP_UPSAMPLE2D_GRAD, /* dy (N, H sh, W sw, C) -> dx (N,H,W,C) (the builder's shape), the same
                        * iparams: each cell sums the outputs that read it times their weights, in a
                        * fixed order (a gather: the same bits on any thread count or device) */
+    /* Per-sample broadcasts (graph/ops_bcast.c, which kn_add, kn_sub and kn_mul build): a (N,
+     * ..., C) viewed as (N, P, C), b as (N, Pb, Cb), Pb 1 or P (iparam[1]: 1), Cb 1 or C
+     * (iparam[2]: 1): a squeeze-and-excitation's gates (N, 1, 1, C), a map (N, H, W, 1) */
+    KN_OP_BCAST_BINARY, /* (x, v) -> x op v[n, p or 0, c or 0], op iparam[0] (kn__bcast_op: add,
+                       * sub x - v, rsub v - x, mul); x's shape */
+    KN_OP_BCAST_REDUCE, /* (d (N, P, C), w of d's shape or NULL) -> (N, Pb, Cb) (the builder's
+                       * shape): d (times w) summed over the axes iparam[1], [2] broadcast, in
+                       * order (positions, then channels); the gradient of v */
     KN_OP_COUNT
 } kn_op;
 
@@ -360,6 +368,15 @@ kn_tensor *kn__seq_unview(kn_graph *g, kn_tensor *y);
 /* kn_grouped_conv2d with any padding (kn_conv1d's causal one too): x (N, H, W, C). */
 kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
                              int dw, kn_padding padding, int groups);
+/* The per-sample broadcasts' ops (KN_OP_BCAST_BINARY's iparam[0]) */
+typedef enum { KN__BCAST_ADD, KN__BCAST_SUB, KN__BCAST_RSUB, KN__BCAST_MUL, KN__BCAST_OPS } kn__bcast_op;
+/* Whether b is a per-sample broadcast of a (ops_bcast.c's shapes; not a's own shape), and
+ * the node a op b (either of a and b the broadcast one: kn__is_sample_bcast(a, b) or (b, a)). */
+bool kn__is_sample_bcast(const kn_tensor *a, const kn_tensor *b);
+kn_tensor *kn__sample_bcast(kn_graph *g, kn__bcast_op op, kn_tensor *a, kn_tensor *b);
+bool kn__infer_bcast_binary(kn_graph *g, kn_tensor *t);
+bool kn__infer_bcast_reduce(kn_graph *g, kn_tensor *t);
+void kn__backward_bcast_binary(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* A convolution node's groups (iparam[5]; 0, as a node built before groups existed, is 1). */
 static inline int64_t kn__conv_groups(const kn_tensor *t) { return t->iparam[5] > 1 ? t->iparam[5] : 1; }
 /* The maximum or mean over every step of x (N, 1, L, C) -> (N, C): kn_global_max_pool1d and

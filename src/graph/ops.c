@@ -608,6 +608,9 @@ static const kn_op_info op_table[] = {
     [KN_OP_ATTENTION_GRAD] = {"attention_grad", 3, kn__infer_attention_grad, NULL, kn__cpu_attention_grad,
                               kn__cpu_attention_grad_scratch},
     /* a mean over the steps a mask keeps (graph/ops_mask.c, backend/cpu/masked_mean.c) */
+    [KN_OP_BCAST_BINARY] = {"bcast_binary", 2, kn__infer_bcast_binary, kn__backward_bcast_binary, kn__cpu_bcast_binary,
+                            NULL},
+    [KN_OP_BCAST_REDUCE] = {"bcast_reduce", 1, kn__infer_bcast_reduce, NULL, kn__cpu_bcast_reduce, NULL},
     [KN_OP_MASKED_MEAN] = {"masked_mean", 2, kn__infer_masked_mean, kn__backward_masked_mean, kn__cpu_masked_mean, NULL},
     [KN_OP_MASKED_MEAN_GRAD] = {"masked_mean_grad", 2, kn__infer_masked_mean_grad, NULL, kn__cpu_masked_mean_grad, NULL},
     /* Gaussian noise, Gaussian and alpha dropout (graph/ops_noise.c, backend/cpu/noise.c) */

@@ -57,6 +57,25 @@ static void shape_text(const int64_t *shape, int ndim, char *buf, size_t size) {
     if ((size_t)used < size) snprintf(buf + used, size - (size_t)used, "%s)", ndim == 1 ? "," : "");
 }
 
+/* Whether an input of shape s broadcasts over the shape full as Keras's merges do for the
+ * per-sample broadcasts the graph runs (graph/ops_bcast.c): the same rank, the axes before
+ * the last all full's or all 1, the last full's or 1. */
+static bool broadcasts_over(const int64_t *s, int nd, const int64_t *full, int ndim) {
+    if (nd != ndim || ndim < 1) return false;
+    bool ones = true, same = true;
+    for (int d = 0; d < ndim - 1; d++) {
+        ones = ones && s[d] == 1;
+        same = same && s[d] == full[d];
+    }
+    return (ones || same) && (s[ndim - 1] == full[ndim - 1] || s[ndim - 1] == 1);
+}
+
+static int64_t elements(const int64_t *s, int nd) {
+    int64_t e = 1;
+    for (int d = 0; d < nd; d++) e *= s[d];
+    return e;
+}
+
 kn_status kn_model_add_merge(kn_model *m, kn_merge kind) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
     if ((unsigned)kind >= KN_MERGE_COUNT)
@@ -69,26 +88,40 @@ kn_status kn_model_add_merge(kn_model *m, kn_merge kind) {
     if (n < 2 || (kind == KN_MERGE_SUBTRACT && n != 2))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes %s inputs, %d given (name them in inputs)", i, type,
                          kind == KN_MERGE_SUBTRACT ? "exactly 2" : "2 or more", n ? n : 1);
-    const kn__layer *first = m->next_inputs[0] >= 0 ? &m->layers[m->next_inputs[0]] : NULL;
+    /* the inputs' shape: the largest input's (the others equal or, for the elementwise
+     * merges but maximum, broadcast over it: (1, 1, C) gates or an (H, W, 1) map of an image) */
+    int widest = 0;
+    for (int k = 1; k < n; k++) {
+        int a = m->next_inputs[k], b = m->next_inputs[widest];
+        if (elements(a >= 0 ? m->layers[a].shape : m->input_shape, a >= 0 ? m->layers[a].ndim : m->input_ndim) >
+            elements(b >= 0 ? m->layers[b].shape : m->input_shape, b >= 0 ? m->layers[b].ndim : m->input_ndim))
+            widest = k;
+    }
+    bool concat = kind == KN_MERGE_CONCATENATE, may_broadcast = !concat && kind != KN_MERGE_MAXIMUM;
+    if (!may_broadcast) widest = 0;
+    const kn__layer *first = m->next_inputs[widest] >= 0 ? &m->layers[m->next_inputs[widest]] : NULL;
     int ndim = first ? first->ndim : m->input_ndim;
     const int64_t *s0 = first ? first->shape : m->input_shape;
     L.ndim = ndim;
     memcpy(L.shape, s0, (size_t)ndim * sizeof *s0);
-    bool concat = kind == KN_MERGE_CONCATENATE;
-    for (int k = 1; k < n; k++) {
+    for (int k = 0; k < n; k++) {
+        if (k == widest) continue;
         int j = m->next_inputs[k];
         const int64_t *s = j >= 0 ? m->layers[j].shape : m->input_shape;
         int nd = j >= 0 ? m->layers[j].ndim : m->input_ndim;
         bool ok = nd == ndim;
         for (int d = 0; ok && d < ndim - concat; d++) ok = s[d] == s0[d];
+        if (!ok && may_broadcast) ok = broadcasts_over(s, nd, s0, ndim);
         if (!ok) {
             char a[96], b[96];
             shape_text(s0, ndim, a, sizeof a);
             shape_text(s, nd, b, sizeof b);
             return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: inputs '%s' %s and '%s' %s %s", i, type,
                              first ? first->name : "input", a, j >= 0 ? m->layers[j].name : "input", b,
-                             concat ? "differ before the last axis (concatenate joins the last axis)"
-                                    : "differ in shape (it needs equal shapes)");
+                             concat           ? "differ before the last axis (concatenate joins the last axis)"
+                             : may_broadcast ? "do not broadcast (equal shapes, or the second with 1 for every axis "
+                                               "but the last, or 1 for the last: (1, 1, C) or (H, W, 1) over (H, W, C))"
+                                             : "differ in shape (it needs equal shapes)");
         }
         if (concat) L.shape[ndim - 1] += s[ndim - 1];
     }
@@ -101,7 +134,20 @@ kn_status kn_model_add_merge(kn_model *m, kn_merge kind) {
 kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs) {
     const kn__layer *L = &m->layers[i];
     kn_tensor *acc = NULL;
-    for (int k = 0; k < L->n_inputs; k++) {
+    /* a sum or product starts from an input of the layer's own shape, so a broadcast input
+     * meets a whole one (a subtraction takes its two in order: kn_sub broadcasts either) */
+    int start = 0;
+    if (L->u.merge != KN_MERGE_SUBTRACT)
+        for (int k = 0; k < L->n_inputs; k++) {
+            int j = L->inputs[k];
+            const int64_t *s = j >= 0 ? m->layers[j].shape : m->input_shape;
+            if (elements(s, L->ndim) == elements(L->shape, L->ndim)) {
+                start = k;
+                break;
+            }
+        }
+    for (int q = 0; q < L->n_inputs; q++) {
+        int k = q == 0 ? start : q <= start ? q - 1 : q; /* start first, then the others in order */
         int j = L->inputs[k];
         /* each input in its declared shape (a flatten's, a sequence layer's (batch, 1, steps, C)) */
         kn_tensor *x = j >= 0 ? kn__model_view_as(g, outs[j], m->layers[j].shape, m->layers[j].ndim)

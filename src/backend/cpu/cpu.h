@@ -149,6 +149,9 @@ void kn__cpu_attention(kn_graph *g, kn_tensor *t);
 void kn__cpu_attention_grad(kn_graph *g, kn_tensor *t);
 size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t);
+/* The per-sample broadcasts and their reduction (bcast.c; graph/ops_bcast.c). */
+void kn__cpu_bcast_binary(kn_graph *g, kn_tensor *t);
+void kn__cpu_bcast_reduce(kn_graph *g, kn_tensor *t);
 /* The mean over the steps a mask keeps and its gradient (masked_mean.c). */
 void kn__cpu_masked_mean(kn_graph *g, kn_tensor *t);
 void kn__cpu_masked_mean_grad(kn_graph *g, kn_tensor *t);

@@ -571,6 +571,15 @@ cudaError_t kn__cu_attention_forward(cudaStream_t s, const kn__cu_attention *d, 
 cudaError_t kn__cu_attention_backward(cudaStream_t s, const kn__cu_attention *d, const float *dout, const float *q,
                                       const float *k, const float *v, float *out, float *stats);
 
+/* The per-sample broadcasts (kernels_bcast.cu; graph.h's KN_OP_BCAST_BINARY and
+ * KN_OP_BCAST_REDUCE), f32: x (N, P, C) op v (N, Pb, Cb) (Pb 1 where pb1, else P; Cb 1
+ * where cb1, else C; op 0 add, 1 sub, 2 rsub, 3 mul) -> y; and d (times w, NULL: none)
+ * summed over the broadcast axes -> out (N, Pb, Cb). The CPU's bits. */
+cudaError_t kn__cu_bcast_binary(cudaStream_t s, const float *x, const float *v, float *y, int64_t N, int64_t P,
+                                int64_t C, bool pb1, bool cb1, int op);
+cudaError_t kn__cu_bcast_reduce(cudaStream_t s, const float *d, const float *w, float *out, int64_t N, int64_t P,
+                                int64_t C, bool pb1, bool cb1);
+
 /* The masked mean and its gradient (kernels_mask.cu; graph.h's KN_OP_MASKED_MEAN), f32: x
  * (N, T*C) and mask (N, T) -> y (N, C), each sample's mean over the steps its mask keeps
  * (> 0.5); dx (N, T*C) = dy (N, C) / kept at kept steps, 0 at the others; zeros for a
