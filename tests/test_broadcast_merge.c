@@ -174,7 +174,8 @@ int main(void) {
         {"{\"input_shape\": [4, 4, 3], \"layers\": [{\"type\": \"global_average_pool2d\", \"inputs\": \"input\"}, "
          "{\"name\": \"g\", \"type\": \"reshape\", \"target_shape\": [1, 3, 1]}, {\"type\": \"multiply\", \"inputs\": "
          "[\"input\", \"g\"]}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
-         "layers[2] multiply: inputs 'input' (4, 4, 3) and 'g' (1, 3, 1) do not broadcast"},
+         "layers[2] multiply: inputs 'input' (4, 4, 3) and 'g' (1, 3, 1) differ in shape (it needs equal shapes, or one "
+         "broadcast over the other"},
     };
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     kn_ctx_free(ctx);

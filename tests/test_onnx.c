@@ -194,8 +194,8 @@ static const onnx_case cases[] = {
     /* squeeze-and-excitation (EfficientNet's, MobileNetV3's): 1x1 Convs of (N, C, 1, 1) as dense,
      * the image times its (N, C, 1, 1) gates as a reshape, an up_sampling2d and a multiply */
     {"squeeze_excite", 3, 8, 8, false, 3,
-     "conv2d global_average_pool2d dense dense reshape up_sampling2d multiply depthwise_conv2d global_average_pool2d "
-     "dense dense reshape up_sampling2d multiply global_average_pool2d dense", 0},
+     "conv2d global_average_pool2d dense dense reshape multiply depthwise_conv2d global_average_pool2d "
+     "dense dense reshape multiply global_average_pool2d dense", 0},
     /* grouped convolutions (ResNeXt's): conv2d with groups */
     {"grouped", 4, 7, 6, false, 3, "conv2d conv2d flatten dense", 0},
     /* a vision transformer (torchvision's, small): patches reshaped from the image to a sequence,
@@ -321,6 +321,13 @@ static void native_exports(void) {
          "{\"type\": \"dense\", \"units\": 7, \"activation\": \"leaky_relu\", \"alpha\": 0.1}, {\"type\": \"batch_normalization\"}, "
          "{\"type\": \"reshape\", \"target_shape\": [7, 1, 1]}, {\"type\": \"flatten\"}, "
          "{\"type\": \"dense\", \"units\": 2, \"activation\": \"sigmoid\"}]}"},
+        {"broadcast", /* merges that broadcast: squeeze-and-excitation gates, a map */
+         "{\"input_shape\": [6, 5, 3], \"layers\": [{\"name\": \"f\", \"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"relu\"}, "
+         "{\"type\": \"global_average_pool2d\"}, {\"type\": \"dense\", \"units\": 2, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 4, \"activation\": \"sigmoid\"}, "
+         "{\"name\": \"g\", \"type\": \"reshape\", \"target_shape\": [1, 1, 4]}, {\"name\": \"se\", \"type\": \"multiply\", \"inputs\": [\"f\", \"g\"]}, "
+         "{\"name\": \"map\", \"type\": \"conv2d\", \"filters\": 1, \"kernel_size\": 1, \"activation\": \"sigmoid\", \"inputs\": \"se\"}, "
+         "{\"name\": \"att\", \"type\": \"multiply\", \"inputs\": [\"se\", \"map\"]}, {\"type\": \"subtract\", \"inputs\": [\"g\", \"att\"]}, "
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}"},
         {"resize",
          "{\"input_shape\": [5, 4, 2], \"layers\": [{\"type\": \"conv2d_transpose\", \"filters\": 3, \"kernel_size\": 3, \"strides\": 2, \"padding\": \"same\", \"activation\": \"relu\"}, "
          "{\"type\": \"conv2d_transpose\", \"filters\": 2, \"kernel_size\": [2, 3], \"strides\": [1, 2], \"output_padding\": [0, 1], \"dilation_rate\": 1}, "

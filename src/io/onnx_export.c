@@ -620,7 +620,8 @@ static kn_status export_layer(exporter *e, int i) {
     case KN__LAYER_MERGE: {
         static const char *const ops[KN_MERGE_COUNT] = {"Sum", "Sub", "Mul", "Mean", "Max", "Concat"};
         kn_merge kind = L->u.merge;
-        bool nchw = x->image && x->nchw[0] && !x->nhwc[0]; /* the first input's order */
+        bool nchw = x->image && x->nchw[0] && !x->nhwc[0]; /* the first input's order (a broadcast one's */
+        /* (1, 1, C) gates or (H, W, 1) map are images too: in NCHW, (N, C, 1, 1) or (N, 1, H, W)) */
         node n;
         node_begin(e, &n, ops[kind]);
         for (int k = 0; k < L->n_inputs; k++) node_in(&n, in_order(e, &e->v[L->inputs[k] + 1], nchw));

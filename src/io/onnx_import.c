@@ -954,10 +954,9 @@ static kn_status read_input(imp *s) {
     return kn__imp_add_value(s, in->name);
 }
 
-/* Mul (or Add) of an image (batch, C, H, W) and (batch, C, 1, 1) features, ONNX's
+/* Mul, Add or Sub of an image (batch, C, H, W) and (batch, C, 1, 1) features, ONNX's
  * broadcast (squeeze-and-excitation's channel gates): the features as a (1, 1, C) image
- * (reshape), repeated over H x W (up_sampling2d, nearest: exact copies), then multiply (add)
- * of equal shapes. */
+ * (reshape), then the merge, which broadcasts them over the image's H x W. */
 static kn_status read_channel_broadcast(imp *s, const char *type, const imp_value *img, const imp_value *vec, bool vec_first) {
     int img_layer = img->layer;
     int64_t C = vec->f, H = img->h, W = img->w;
@@ -967,9 +966,7 @@ static kn_status read_channel_broadcast(imp *s, const char *type, const imp_valu
     if (!target) return kn__imp_oom(s);
     cJSON_AddItemToObject(R->json, "target_shape", target);
     for (int k = 0; k < 3; k++) cJSON_AddItemToArray(target, cJSON_CreateNumber(k < 2 ? 1.0 : (double)C));
-    imp_layer *U = kn__imp_add_layer(s, "up_sampling2d");
-    if (!U || !kn__imp_add_pair(U->json, "size", H, W)) return kn__imp_oom(s);
-    int up = s->src_layer, from[2] = {vec_first ? up : img_layer, vec_first ? img_layer : up};
+    int gates = s->src_layer, from[2] = {vec_first ? gates : img_layer, vec_first ? img_layer : gates};
     if (!kn__imp_add_layer_from(s, type, from, 2)) return kn__imp_oom(s);
     s->image = true, s->nhwc = false, s->perm = false, s->units = 0;
     s->c = C, s->h = H, s->w = W, s->f = 0;
@@ -977,8 +974,18 @@ static kn_status read_channel_broadcast(imp *s, const char *type, const imp_valu
     return KN_OK;
 }
 
+/* Whether image b broadcasts over image a as kiln's merges do (per sample, ONNX's rule for
+ * two images in the same order): (1, 1) positions and a's channels, or a's positions and
+ * one channel. */
+static bool image_broadcasts(const imp_value *a, const imp_value *b) {
+    if (!a->image || !b->image || a->nhwc != b->nhwc || a->perm || b->perm || a->ambiguous || b->ambiguous) return false;
+    return (b->h == 1 && b->w == 1 && b->c == a->c && (a->h > 1 || a->w > 1)) ||
+           (b->h == a->h && b->w == a->w && b->c == 1 && a->c > 1);
+}
+
 /* A merge of the node's inputs, all values of the graph: Add, Sub, Mul, Max, Mean, Sum of
- * equal shapes (kiln's add, subtract, multiply, maximum, average), Concat along the channels
+ * equal shapes (kiln's add, subtract, multiply, maximum, average; but Max, an image and
+ * another broadcast over it: (1, 1) positions or one channel), Concat along the channels
  * (axis 1 of NCHW, kiln's last) or the features. */
 static kn_status read_merge(imp *s, const char *type) {
     const kn__onnx_node *nd = s->node;
@@ -999,7 +1006,8 @@ static kn_status read_merge(imp *s, const char *type) {
         return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "a merge of other than 2 to 8 inputs", d);
     }
     if (strcmp(type, "subtract") == 0 && n != 2) return kn__imp_unsupported(s, "Sub of other than 2 inputs");
-    if (n == 2 && (strcmp(type, "multiply") == 0 || strcmp(type, "add") == 0)) { /* an image times per-channel gates */
+    if (n == 2 && (strcmp(type, "multiply") == 0 || strcmp(type, "add") == 0 || strcmp(type, "subtract") == 0)) {
+        /* an image times per-channel gates */
         const imp_value *a = kn__imp_find_value(s, nd->inputs[0]), *b = kn__imp_find_value(s, nd->inputs[1]);
         for (int k = 0; a && b && k < 2; k++) {
             const imp_value *img = k ? b : a, *vec = k ? a : b;
@@ -1037,18 +1045,23 @@ static kn_status read_merge(imp *s, const char *type) {
         return KN_OK;
     }
     int64_t total = 0;
+    int widest = 0; /* the value whose shape the merge has: the others equal, or broadcast over it */
+    bool may_broadcast = !concat && strcmp(type, "maximum") != 0;
+    for (int k = 1; k < n && may_broadcast; k++)
+        if (image_broadcasts(v[k], v[widest])) widest = k;
     for (int k = 0; k < n; k++) {
         if (v[k]->ids) return kn__imp_unsupported(s, "a merge of token ids");
-        bool seq_same = v[k]->seq == v[0]->seq &&
-                        (!v[0]->seq || (strcmp(v[k]->ord, v[0]->ord) == 0 && v[k]->l == v[0]->l && v[k]->d == v[0]->d));
-        bool same = seq_same && v[k]->image == v[0]->image && v[k]->nhwc == v[0]->nhwc && (v[0]->image ? v[k]->h == v[0]->h && v[k]->w == v[0]->w : true) &&
-                    (concat || (v[0]->image || v[0]->seq ? v[k]->c == v[0]->c : v[k]->f == v[0]->f));
-        if (!same) return kn__imp_fail(s, KN_ERR_SHAPE, "inputs of different shapes (kiln does not broadcast a merge)", NULL);
-        if (v[k]->perm && (concat || !v[0]->perm || v[k]->pc != v[0]->pc || v[k]->ph != v[0]->ph))
+        if (may_broadcast && k != widest && image_broadcasts(v[widest], v[k])) continue;
+        bool seq_same = v[k]->seq == v[widest]->seq &&
+                        (!v[widest]->seq || (strcmp(v[k]->ord, v[widest]->ord) == 0 && v[k]->l == v[widest]->l && v[k]->d == v[widest]->d));
+        bool same = seq_same && v[k]->image == v[widest]->image && v[k]->nhwc == v[widest]->nhwc && (v[widest]->image ? v[k]->h == v[widest]->h && v[k]->w == v[widest]->w : true) &&
+                    (concat || (v[widest]->image || v[widest]->seq ? v[k]->c == v[widest]->c : v[k]->f == v[widest]->f));
+        if (!same) return kn__imp_fail(s, KN_ERR_SHAPE, "inputs of different shapes (kiln broadcasts only (1, 1, C) gates or a one-channel map over an image)", NULL);
+        if (v[k]->perm && (concat || !v[widest]->perm || v[k]->pc != v[widest]->pc || v[k]->ph != v[widest]->ph))
             return kn__imp_unsupported(s, "a merge of flattened images (kiln orders their features differently)");
         total += v[0]->image || v[0]->seq ? v[k]->c : v[k]->f;
     }
-    kn__imp_load_value(s, v[0]);
+    kn__imp_load_value(s, v[widest]);
     /* a layer of at most KN__MAX_INPUTS inputs; a longer Concat (DenseNet's) as a chain of them,
      * each after the first taking the one before and the next inputs */
     for (int k = 0; k < n;) {

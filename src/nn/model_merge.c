@@ -112,15 +112,18 @@ kn_status kn_model_add_merge(kn_model *m, kn_merge kind) {
         bool ok = nd == ndim;
         for (int d = 0; ok && d < ndim - concat; d++) ok = s[d] == s0[d];
         if (!ok && may_broadcast) ok = broadcasts_over(s, nd, s0, ndim);
-        if (!ok) {
+        if (!ok) { /* the two named in the order given */
+            int j0 = k < widest ? j : m->next_inputs[widest], j1 = k < widest ? m->next_inputs[widest] : j;
             char a[96], b[96];
-            shape_text(s0, ndim, a, sizeof a);
-            shape_text(s, nd, b, sizeof b);
+            shape_text(j0 >= 0 ? m->layers[j0].shape : m->input_shape, j0 >= 0 ? m->layers[j0].ndim : m->input_ndim, a,
+                       sizeof a);
+            shape_text(j1 >= 0 ? m->layers[j1].shape : m->input_shape, j1 >= 0 ? m->layers[j1].ndim : m->input_ndim, b,
+                       sizeof b);
             return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: inputs '%s' %s and '%s' %s %s", i, type,
-                             first ? first->name : "input", a, j >= 0 ? m->layers[j].name : "input", b,
+                             j0 >= 0 ? m->layers[j0].name : "input", a, j1 >= 0 ? m->layers[j1].name : "input", b,
                              concat           ? "differ before the last axis (concatenate joins the last axis)"
-                             : may_broadcast ? "do not broadcast (equal shapes, or the second with 1 for every axis "
-                                               "but the last, or 1 for the last: (1, 1, C) or (H, W, 1) over (H, W, C))"
+                             : may_broadcast ? "differ in shape (it needs equal shapes, or one broadcast over the other: "
+                                               "(1, 1, C) gates or an (H, W, 1) map of an (H, W, C) image)"
                                              : "differ in shape (it needs equal shapes)");
         }
         if (concat) L.shape[ndim - 1] += s[ndim - 1];
