@@ -71,6 +71,16 @@ void kn__act_apply_rows(kn_activation kind, float alpha, float *c, int64_t ld, i
     }
 }
 
+void kn__act_grad_apply_rows(kn_activation kind, float alpha, float *c, int64_t ld, const float *v, int64_t ldv, int64_t rows,
+                             int64_t n) {
+    switch (kind) { /* the lanes' kinds in one call (vexp.c), the others a row at a time */
+    case KN_GELU: kn__vgelu_grad_rows(c, v, ldv, c, ld, rows, n); break;
+    case KN_SILU: kn__vsilu_grad_rows(c, v, ldv, c, ld, rows, n); break;
+    default:
+        for (int64_t r = 0; r < rows; r++) kn__act_grad_apply(kind, alpha, c + r * ld, v + r * ldv, c + r * ld, n);
+    }
+}
+
 void kn__act_grad_apply(kn_activation kind, float alpha, const float *dy, const float *v, float *dx, int64_t n) {
     switch (kind) {
     case KN_RELU: for (int64_t i = 0; i < n; i++) dx[i] = v[i] > 0 ? dy[i] : 0.0f; break;

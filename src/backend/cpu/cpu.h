@@ -105,6 +105,9 @@ void kn__vgelu(const float *x, float *y, int64_t n);
 /* dx = dy times gelu'(v) or silu'(v), 8 or 16 lanes at a time (dx may be dy). */
 void kn__vgelu_grad(const float *dy, const float *v, float *dx, int64_t n);
 void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n);
+/* The two above over rows rows of n: dy and dx with row stride ld (dx may be dy), v ldv. */
+void kn__vgelu_grad_rows(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld, int64_t rows, int64_t n);
+void kn__vsilu_grad_rows(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld, int64_t rows, int64_t n);
 /* The lanes the four above run on: 16 where the CPU has AVX-512F, else 8 (1: a build without
  * AVX2). kn__vact_force_lanes(8) keeps them at 8 (tests: both widths on one machine); 0 the
  * best again. */
@@ -124,6 +127,10 @@ int kn__gemm_threads(const kn_graph *g, int64_t m, int64_t n, int64_t k);
 void kn__act_apply(kn_activation a, float alpha, const float *x, float *y, int64_t n);
 /* kn__act_apply in place over a block of rows rows of n, row stride ld (a GEMM epilogue's). */
 void kn__act_apply_rows(kn_activation a, float alpha, float *c, int64_t ld, int64_t rows, int64_t n);
+/* kn__act_grad_apply in place over a block: dx = c (rows of n, stride ld) times act'(v), v
+ * f32 with row stride ldv (a GEMM epilogue's block of the incoming gradient). */
+void kn__act_grad_apply_rows(kn_activation a, float alpha, float *c, int64_t ld, const float *v, int64_t ldv, int64_t rows,
+                             int64_t n);
 void kn__act_grad_apply(kn_activation a, float alpha, const float *dy, const float *v, float *dx, int64_t n);
 
 /* Elementwise loops below this many elements run on one thread: at batch 32 a layer's

@@ -54,6 +54,10 @@ typedef struct {
 static void grad_epilogue(const void *p, float *c, int64_t ldc, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
     const grad_ep *e = p;
     int64_t n = e->v->ne[e->v->ndim - 1];
+    if (!kn__is_half(e->v)) { /* the block at once (its rows are short: a strip of the product) */
+        kn__act_grad_apply_rows(e->act, e->alpha, c, ldc, (const float *)e->v->data + r0 * n + c0, n, rows, cols);
+        return;
+    }
     float vb[KN_HALF_BLOCK];
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j += KN_HALF_BLOCK) {

@@ -98,18 +98,23 @@ LANES_TARGET static void LANES_FN(sigmoid_loop)(const float *x, int64_t ldx, flo
         }
 }
 
-/* dx = dy times silu'(v) = s (1 + v (1 - s)), s = sigmoid(v) (dx may be dy). */
-LANES_TARGET static void LANES_FN(silu_grad_loop)(const float *dy, const float *v, float *dx, int64_t n) {
+/* The gradients' rows: dy, v and dx rows of n, row strides ld (dy's and dx's the same: dx
+ * may be dy), v's ldv. */
+
+/* dx = dy times silu'(v) = s (1 + v (1 - s)), s = sigmoid(v). */
+LANES_TARGET static void LANES_FN(silu_grad_loop)(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld,
+                                                  int64_t rows, int64_t n) {
     const VF one = V_SET1(1.0f);
-    for (int64_t i = 0; i < n; i += KN_LANES_N) {
-        bool tail = i + KN_LANES_N > n;
-        VF x = tail ? V_LOAD_PART(v + i, n - i, 0.0f) : V_LOAD(v + i);
-        VF g = tail ? V_LOAD_PART(dy + i, n - i, 0.0f) : V_LOAD(dy + i);
-        VF sg = LANES_FN(sigmoid)(x);
-        VF r = V_MUL(g, V_MUL(sg, V_FMADD(x, V_SUB(one, sg), one)));
-        if (tail) V_STORE_PART(dx + i, n - i, r);
-        else V_STORE(dx + i, r);
-    }
+    for (int64_t row = 0; row < rows; row++, dy += ld, v += ldv, dx += ld)
+        for (int64_t i = 0; i < n; i += KN_LANES_N) {
+            bool tail = i + KN_LANES_N > n;
+            VF x = tail ? V_LOAD_PART(v + i, n - i, 0.0f) : V_LOAD(v + i);
+            VF g = tail ? V_LOAD_PART(dy + i, n - i, 0.0f) : V_LOAD(dy + i);
+            VF sg = LANES_FN(sigmoid)(x);
+            VF r = V_MUL(g, V_MUL(sg, V_FMADD(x, V_SUB(one, sg), one)));
+            if (tail) V_STORE_PART(dx + i, n - i, r);
+            else V_STORE(dx + i, r);
+        }
 }
 
 /* y = x Phi(x) (0 below -10). */
@@ -126,19 +131,21 @@ LANES_TARGET static void LANES_FN(gelu_loop)(const float *x, int64_t ldx, float 
         }
 }
 
-/* dx = dy times gelu'(v) = Phi(v) + v exp(-v^2 / 2) / sqrt(2 pi) (0 below -10; dx may be dy). */
-LANES_TARGET static void LANES_FN(gelu_grad_loop)(const float *dy, const float *v, float *dx, int64_t n) {
-    for (int64_t i = 0; i < n; i += KN_LANES_N) {
-        bool tail = i + KN_LANES_N > n;
-        VF x = tail ? V_LOAD_PART(v + i, n - i, 0.0f) : V_LOAD(v + i), ex;
-        VF g = tail ? V_LOAD_PART(dy + i, n - i, 0.0f) : V_LOAD(dy + i);
-        VF phi = LANES_FN(gelu_phi)(x, &ex);
-        VF slope = V_FMADD(V_MUL(x, ex), V_SET1(0.3989422804f), phi);
-        slope = V_ZERO_WHERE(V_CMP_LT(x, V_SET1(-10.0f)), slope);
-        VF r = V_MUL(g, slope);
-        if (tail) V_STORE_PART(dx + i, n - i, r);
-        else V_STORE(dx + i, r);
-    }
+/* dx = dy times gelu'(v) = Phi(v) + v exp(-v^2 / 2) / sqrt(2 pi) (0 below -10). */
+LANES_TARGET static void LANES_FN(gelu_grad_loop)(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld,
+                                                  int64_t rows, int64_t n) {
+    for (int64_t row = 0; row < rows; row++, dy += ld, v += ldv, dx += ld)
+        for (int64_t i = 0; i < n; i += KN_LANES_N) {
+            bool tail = i + KN_LANES_N > n;
+            VF x = tail ? V_LOAD_PART(v + i, n - i, 0.0f) : V_LOAD(v + i), ex;
+            VF g = tail ? V_LOAD_PART(dy + i, n - i, 0.0f) : V_LOAD(dy + i);
+            VF phi = LANES_FN(gelu_phi)(x, &ex);
+            VF slope = V_FMADD(V_MUL(x, ex), V_SET1(0.3989422804f), phi);
+            slope = V_ZERO_WHERE(V_CMP_LT(x, V_SET1(-10.0f)), slope);
+            VF r = V_MUL(g, slope);
+            if (tail) V_STORE_PART(dx + i, n - i, r);
+            else V_STORE(dx + i, r);
+        }
 }
 
 #undef KN_LANES_N

@@ -117,10 +117,12 @@ void kn__vsigmoid_rows(const float *x, int64_t ldx, float *y, int64_t ldy, int64
 
 void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) { kn__vsigmoid_rows(x, n, y, n, 1, n, silu); }
 
-void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n) {
-    if (lanes16()) silu_grad_loop16(dy, v, dx, n);
-    else silu_grad_loop8(dy, v, dx, n);
+void kn__vsilu_grad_rows(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld, int64_t rows, int64_t n) {
+    if (lanes16()) silu_grad_loop16(dy, v, ldv, dx, ld, rows, n);
+    else silu_grad_loop8(dy, v, ldv, dx, ld, rows, n);
 }
+
+void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n) { kn__vsilu_grad_rows(dy, v, n, dx, n, 1, n); }
 
 void kn__vgelu_rows(const float *x, int64_t ldx, float *y, int64_t ldy, int64_t rows, int64_t n) {
     if (lanes16()) gelu_loop16(x, ldx, y, ldy, rows, n);
@@ -129,10 +131,12 @@ void kn__vgelu_rows(const float *x, int64_t ldx, float *y, int64_t ldy, int64_t 
 
 void kn__vgelu(const float *x, float *y, int64_t n) { kn__vgelu_rows(x, n, y, n, 1, n); }
 
-void kn__vgelu_grad(const float *dy, const float *v, float *dx, int64_t n) {
-    if (lanes16()) gelu_grad_loop16(dy, v, dx, n);
-    else gelu_grad_loop8(dy, v, dx, n);
+void kn__vgelu_grad_rows(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld, int64_t rows, int64_t n) {
+    if (lanes16()) gelu_grad_loop16(dy, v, ldv, dx, ld, rows, n);
+    else gelu_grad_loop8(dy, v, ldv, dx, ld, rows, n);
 }
+
+void kn__vgelu_grad(const float *dy, const float *v, float *dx, int64_t n) { kn__vgelu_grad_rows(dy, v, n, dx, n, 1, n); }
 
 int kn__vact_lanes(void) { return lanes16() ? 16 : 8; }
 
@@ -160,6 +164,14 @@ void kn__vsilu_grad(const float *dy, const float *v, float *dx, int64_t n) {
         float sg = 1.0f / (1.0f + expf(-v[i]));
         dx[i] = dy[i] * sg * (1.0f + v[i] * (1.0f - sg));
     }
+}
+
+void kn__vsilu_grad_rows(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) kn__vsilu_grad(dy + r * ld, v + r * ldv, dx + r * ld, n);
+}
+
+void kn__vgelu_grad_rows(const float *dy, const float *v, int64_t ldv, float *dx, int64_t ld, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) kn__vgelu_grad(dy + r * ld, v + r * ldv, dx + r * ld, n);
 }
 
 void kn__vsigmoid(const float *x, float *y, int64_t n, bool silu) {
