@@ -135,6 +135,22 @@ kn_status kn__imp_seq_input(imp *s, const kn__onnx_value *in);
 kn_status kn__imp_resolve_seq(imp *s, const char *op);
 kn_status kn__imp_read_token_concat(imp *s, bool *handled); /* a Concat of constant tokens and a sequence */
 
+/* onnx_import.c's checks and the dense layer the image readers share: the value here must be
+ * an NCHW image (batch, C, H, W); a dense layer from W (k, out) (transposed: (out, k)) times
+ * scale, its rows permuted after a Flatten of channels. */
+kn_status kn__imp_need_image(imp *s);
+kn_status kn__imp_dense_from(imp *s, const kn__onnx_tensor *W, bool trans, float scale);
+/* onnx_import_image.c: the image nodes, each read at s->node into layers. */
+kn_status kn__imp_read_conv(imp *s);
+kn_status kn__imp_read_pool(imp *s, bool max);
+kn_status kn__imp_read_conv_transpose(imp *s);
+kn_status kn__imp_read_resize(imp *s);
+kn_status kn__imp_read_slice(imp *s);
+kn_status kn__imp_read_prelu(imp *s);
+kn_status kn__imp_read_pad(imp *s);
+kn_status kn__imp_read_global_pool(imp *s, bool max);
+kn_status kn__imp_read_batch_norm(imp *s);
+
 /* onnx_import_attn.c: attention subgraphs, found before the walk (kn__imp_find_attention) and
  * read as one multi_head_attention layer at their last node (kn__imp_read_attention). A value
  * inside one is kn__imp_attn_internal (a Shape of it is shape arithmetic). */
