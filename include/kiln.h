@@ -269,9 +269,15 @@ kn_tensor *kn_param(kn_graph *g, const int64_t *shape, int ndim, kn_init init, c
 /* Ops. Shapes are (rows, cols) for matrices; a batch is the leading dimension. */
 kn_tensor *kn_matmul(kn_graph *g, kn_tensor *a, kn_tensor *b);                 /* (m,k)x(k,n) */
 kn_tensor *kn_matmul_t(kn_graph *g, kn_tensor *a, kn_tensor *b, bool ta, bool tb);
+/* kn_add, kn_sub, kn_mul: b of a's shape, a row (n) for each row, a scalar, or a per-sample
+ * broadcast of a (or a of b): the same rank, the batch first, (batch, 1, .., 1, C) channels
+ * or (batch, .., 1) a value a position (Keras's merges of gates or maps with an image). */
 kn_tensor *kn_add(kn_graph *g, kn_tensor *a, kn_tensor *b); /* same shape, or b of shape (n) added to each row */
 kn_tensor *kn_sub(kn_graph *g, kn_tensor *a, kn_tensor *b);
 kn_tensor *kn_mul(kn_graph *g, kn_tensor *a, kn_tensor *b);
+/* Each sample's axes reordered (Keras's Permute, 0-based here): x (batch, a_0 .. a_{n-1}), n
+ * <= 3, to (batch, a_perm[0] .. a_perm[n-1]), a copy; perm a permutation of 0 .. n-1. */
+kn_tensor *kn_permute(kn_graph *g, kn_tensor *x, const int *perm, int n);
 kn_tensor *kn_scale(kn_graph *g, kn_tensor *a, float s);
 /* a and b joined along their last axis; every other dimension equal: (..., n) (..., m) -> (..., n + m) */
 kn_tensor *kn_concat(kn_graph *g, kn_tensor *a, kn_tensor *b);
@@ -1095,6 +1101,10 @@ kn_status kn_model_add_conv2d_transpose(kn_model *m, const kn_conv2d_transpose_o
 /* Keras's Conv1DTranspose over sequences (steps, channels) -> (OL, filters), then a bias and
  * the activation: "conv1d_transpose_<i>/kernel" (K, filters, C), Keras's, and "/bias". */
 kn_status kn_model_add_conv1d_transpose(kn_model *m, const kn_conv1d_transpose_opts *opts);
+/* Keras's Permute(dims): each sample's axes reordered, output axis k (1-based) the input's
+ * axis dims[k - 1]; dims a permutation of 1 .. n, n the input's axes after the batch (at most
+ * 3). Permute((2, 1)) swaps a sequence's steps and features. */
+kn_status kn_model_add_permute(kn_model *m, const int *dims, int n);
 /* Keras's Rescaling(scale, offset): x * scale + offset, the same when training and
  * predicting (Rescaling(1. / 255) over raw pixels). */
 kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset);

@@ -285,6 +285,11 @@ static kn_tensor *b_binop(kn_graph *g, kn_tensor **in, const void *arg) {
     int op = *(const int *)arg;
     return op == 0 ? kn_add(g, in[0], in[1]) : op == 1 ? kn_sub(g, in[0], in[1]) : kn_mul(g, in[0], in[1]);
 }
+/* kn_permute: arg int[4], the perm's length then its axes */
+static kn_tensor *b_permute(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *p = arg;
+    return kn_mul(g, kn_permute(g, in[0], p + 1, p[0]), in[1]); /* (times weights: each place its own slope) */
+}
 typedef struct { win_arg a; int groups; } group_arg;
 static kn_tensor *b_grouped_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const group_arg *ga = arg;
@@ -856,6 +861,19 @@ int main(void) {
                 memcpy(cs.shape[1 - side], bshapes[b], 4 * sizeof(int64_t));
                 gradcheck(name, b_binop, &ops3[o], &cs, NULL);
             }
+    /* each sample's axes permuted (appended last), times weights of the output's shape */
+    static const struct { const char *name; int p[4]; int64_t x[4], w[4]; int nd; } perms[] = {
+        {"permute (2, 1) of (2, 3, 4)", {2, 1, 0}, {2, 3, 4}, {2, 4, 3}, 3},
+        {"permute (3, 1, 2) of (2, 2, 3, 4)", {3, 2, 0, 1}, {2, 2, 3, 4}, {2, 4, 2, 3}, 4},
+        {"permute (2, 3, 1) of (2, 2, 3, 4)", {3, 1, 2, 0}, {2, 2, 3, 4}, {2, 3, 4, 2}, 4},
+        {"permute (1, 3, 2) of (2, 2, 3, 4)", {3, 0, 2, 1}, {2, 2, 3, 4}, {2, 2, 4, 3}, 4},
+    };
+    for (size_t i = 0; i < sizeof perms / sizeof perms[0]; i++) {
+        case_shapes cs = {.n_in = 2, .ndim = {perms[i].nd, perms[i].nd}};
+        memcpy(cs.shape[0], perms[i].x, sizeof perms[i].x);
+        memcpy(cs.shape[1], perms[i].w, sizeof perms[i].w);
+        gradcheck(perms[i].name, b_permute, perms[i].p, &cs, NULL);
+    }
     if (failures) printf("%d check(s) failed\n", failures);
     else printf("all gradient checks passed\n");
     return failures ? 1 : 0;

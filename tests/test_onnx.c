@@ -321,6 +321,10 @@ static void native_exports(void) {
          "{\"type\": \"dense\", \"units\": 7, \"activation\": \"leaky_relu\", \"alpha\": 0.1}, {\"type\": \"batch_normalization\"}, "
          "{\"type\": \"reshape\", \"target_shape\": [7, 1, 1]}, {\"type\": \"flatten\"}, "
          "{\"type\": \"dense\", \"units\": 2, \"activation\": \"sigmoid\"}]}"},
+        {"permute", /* Keras's Permute of an image's axes: H and W swapped, then channels first */
+         "{\"input_shape\": [5, 4, 3], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"tanh\"}, "
+         "{\"type\": \"permute\", \"dims\": [2, 1, 3]}, {\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": [3, 2]}, "
+         "{\"type\": \"permute\", \"dims\": [3, 1, 2]}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"},
         {"broadcast", /* merges that broadcast: squeeze-and-excitation gates, a map */
          "{\"input_shape\": [6, 5, 3], \"layers\": [{\"name\": \"f\", \"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"relu\"}, "
          "{\"type\": \"global_average_pool2d\"}, {\"type\": \"dense\", \"units\": 2, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 4, \"activation\": \"sigmoid\"}, "

@@ -158,6 +158,8 @@ typedef enum {
     KN_OP_BCAST_REDUCE, /* (d (N, P, C), w of d's shape or NULL) -> (N, Pb, Cb) (the builder's
                        * shape): d (times w) summed over the axes iparam[1], [2] broadcast, in
                        * order (positions, then channels); the gradient of v */
+    KN_OP_PERMUTE,    /* x (N, a1 .. ar) -> each sample's axes permuted (graph/ops_permute.c):
+                       * output axis k is x's axis iparam[k] + 1; iparam[3] r (1 to 3) */
     KN_OP_COUNT
 } kn_op;
 
@@ -368,6 +370,12 @@ kn_tensor *kn__seq_unview(kn_graph *g, kn_tensor *y);
 /* kn_grouped_conv2d with any padding (kn_conv1d's causal one too): x (N, H, W, C). */
 kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh,
                              int dw, kn_padding padding, int groups);
+/* KN_OP_PERMUTE (ops_permute.c): its output's sample axes (padded with 1 to 3) and, for each,
+ * the stride in x of the axis it reads: y[n, i0, i1, i2] = x[n * per + i0 from[0] + i1
+ * from[1] + i2 from[2]]. */
+bool kn__infer_permute(kn_graph *g, kn_tensor *t);
+void kn__backward_permute(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+void kn__permute_axes(const kn_tensor *t, int64_t out[3], int64_t from[3]);
 /* The per-sample broadcasts' ops (KN_OP_BCAST_BINARY's iparam[0]) */
 typedef enum { KN__BCAST_ADD, KN__BCAST_SUB, KN__BCAST_RSUB, KN__BCAST_MUL, KN__BCAST_OPS } kn__bcast_op;
 /* Whether b is a per-sample broadcast of a (ops_bcast.c's shapes; not a's own shape), and

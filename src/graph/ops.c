@@ -608,6 +608,7 @@ static const kn_op_info op_table[] = {
     [KN_OP_ATTENTION_GRAD] = {"attention_grad", 3, kn__infer_attention_grad, NULL, kn__cpu_attention_grad,
                               kn__cpu_attention_grad_scratch},
     /* a mean over the steps a mask keeps (graph/ops_mask.c, backend/cpu/masked_mean.c) */
+    [KN_OP_PERMUTE] = {"permute", 1, kn__infer_permute, kn__backward_permute, kn__cpu_permute, NULL},
     [KN_OP_BCAST_BINARY] = {"bcast_binary", 2, kn__infer_bcast_binary, kn__backward_bcast_binary, kn__cpu_bcast_binary,
                             NULL},
     [KN_OP_BCAST_REDUCE] = {"bcast_reduce", 1, kn__infer_bcast_reduce, NULL, kn__cpu_bcast_reduce, NULL},

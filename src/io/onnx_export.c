@@ -11,6 +11,7 @@
  *   global_*_pool2d             GlobalAveragePool / GlobalMaxPool, then Flatten
  *   batch_normalization         BatchNormalization (its moving statistics)
  *   flatten, reshape            Flatten, Reshape ([0, target...])
+ *   permute                     Transpose ([0, dims...] of kiln's order)
  *   zero_padding2d, cropping2d  Pad (zeros), Slice
  *   conv2d_transpose            ConvTranspose: W (C, F, KH, KW); kiln's crop as pads
  *   conv1d_transpose            ConvTranspose 1-D over (N, C, L): W (C, F, K)
@@ -536,6 +537,12 @@ static kn_status export_layer(exporter *e, int i) {
         if (x->image || x->seq) unary(e, "Flatten", in_order(e, x, false), out);
         else memmove(out, x->nhwc, NAME);
         return KN_OK;
+    case KN__LAYER_PERMUTE: { /* a Transpose of the value in kiln's order, the batch kept first */
+        int64_t perm[KN_MAX_DIMS] = {0};
+        for (int k = 0; k < L->ndim; k++) perm[k + 1] = L->u.permute[k] + 1;
+        transpose(e, in_order(e, x, false), perm, L->ndim + 1, out);
+        return KN_OK;
+    }
     case KN__LAYER_RESHAPE: {
         if (L->ndim < 1 || L->ndim > 3)
             return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a reshape to more than 3 dimensions", L->name, type);

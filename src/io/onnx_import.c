@@ -770,6 +770,24 @@ static kn_status read_scalar_op(imp *s) {
 
 /* Transpose between (N, C, H, W) and (N, H, W, C), as tf2onnx wraps a Keras model's
  * convolutions: no layer (kiln's images are (H, W, C) whichever order ONNX sees). */
+/* A Transpose of an image in kiln's order (N, H, W, C) by perm (its 3 axes after the batch,
+ * 1-based): Keras's permute, the value still in kiln's order, its axes reordered. */
+static kn_status read_permute(imp *s, const int64_t *perm) {
+    int64_t dims[3] = {s->h, s->w, s->c};
+    bool seen[4] = {false};
+    for (int k = 0; k < 3; k++) {
+        if (perm[k] < 1 || perm[k] > 3 || seen[perm[k]]) return kn__imp_unsupported(s, "a Transpose whose perm is no permutation");
+        seen[perm[k]] = true;
+    }
+    imp_layer *L = kn__imp_add_layer(s, "permute");
+    cJSON *d = L ? cJSON_CreateArray() : NULL;
+    if (!d) return kn__imp_oom(s);
+    cJSON_AddItemToObject(L->json, "dims", d);
+    for (int k = 0; k < 3; k++) cJSON_AddItemToArray(d, cJSON_CreateNumber((double)perm[k]));
+    s->h = dims[perm[0] - 1], s->w = dims[perm[1] - 1], s->c = dims[perm[2] - 1];
+    return KN_OK;
+}
+
 static kn_status read_transpose(imp *s) {
     const kn__onnx_attr *p = kn__onnx_attr_get(s->node, "perm");
     bool to_nchw = p && p->kind == KN__ONNX_ATTR_INTS && p->n == 4 && p->ints[0] == 0 && p->ints[1] == 3 &&
@@ -780,7 +798,10 @@ static kn_status read_transpose(imp *s) {
     else if (s->image && !s->nhwc && to_nhwc) s->nhwc = true;
     else if (!s->image && !s->seq && s->units == 2 && to_nhwc) s->units = -2; /* a global pool's (N, C, 1, 1) as (N, 1, 1, C) */
     else if (!s->image && !s->seq && s->units == -2 && to_nchw) s->units = 2;
-    else return kn__imp_unsupported(s, "kiln reads a Transpose only between (N, C, H, W) and (N, H, W, C)");
+    else if (s->image && s->nhwc && p && p->kind == KN__ONNX_ATTR_INTS && p->n == 4 && p->ints[0] == 0)
+        return read_permute(s, p->ints + 1); /* another order of an image held in kiln's: a permute layer */
+    else return kn__imp_unsupported(s, "kiln reads a Transpose only between (N, C, H, W) and (N, H, W, C), or of "
+                                       "an (N, H, W, C) image's axes after the batch");
     return KN_OK;
 }
 

@@ -601,6 +601,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const pool[] = {"type", "name", "inputs", "pool_size", "strides", "padding", NULL};
     static const char *const plain[] = {"type", "name", "inputs", NULL};
     static const char *const reshape[] = {"type", "name", "inputs", "target_shape", NULL};
+    static const char *const permute[] = {"type", "name", "inputs", "dims", NULL};
     static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
@@ -641,7 +642,7 @@ static const char *const *layer_keys(const char *t) {
         {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
-        {"reshape", reshape}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
+        {"reshape", reshape}, {"permute", permute}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
         {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
@@ -916,6 +917,21 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         }
         return kn_model_add_reshape(m, shape, n);
     }
+    if (strcmp(t, "permute") == 0) { /* Keras's Permute(dims), 1-based */
+        const cJSON *ds = cJSON_GetObjectItemCaseSensitive(L, "dims"), *d;
+        snprintf(field, sizeof field, "%sdims", where);
+        int n = cJSON_IsArray(ds) ? cJSON_GetArraySize(ds) : 0, dims[KN_MAX_DIMS], k = 0;
+        if (n < 1 || n > KN_MAX_DIMS - 1)
+            return kn__spec_error(ctx, field, "expected a list of 1 to %d axes, 1-based as Keras's, e.g. [2, 1]",
+                                  KN_MAX_DIMS - 1);
+        cJSON_ArrayForEach(d, ds) {
+            if (!cJSON_IsNumber(d) || d->valuedouble < 1 || d->valuedouble > KN_MAX_DIMS - 1 ||
+                d->valuedouble != floor(d->valuedouble))
+                return kn__spec_error(ctx, field, "axes must be whole numbers from 1 (the batch is not one)");
+            dims[k++] = (int)d->valuedouble;
+        }
+        return kn_model_add_permute(m, dims, n);
+    }
     if (strcmp(t, "activation") == 0) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(L, "activation");
         kn_activation act;
@@ -1023,7 +1039,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     return kn__spec_error(ctx, field,
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
-                          "flatten, reshape, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
+                          "flatten, reshape, permute, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
                           "gaussian_noise, gaussian_dropout, alpha_dropout, "
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "

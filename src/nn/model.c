@@ -55,8 +55,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
-                                        "conv2d_transpose", "conv1d_transpose"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_CONV1D_TRANSPOSE + 1, "a name for every layer kind");
+                                        "conv2d_transpose", "conv1d_transpose", "permute"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_PERMUTE + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -428,6 +428,30 @@ static kn_status add_dropout(kn_model *m, float rate, bool spatial) {
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] spatial_dropout: needs (steps, channels), (height, width, "
                          "channels) or (depth, height, width, channels) inputs, got %d dimension%s", m->n_layers,
                          L.ndim, L.ndim == 1 ? "" : "s");
+    return kn__model_push_layer(m, &L);
+}
+
+kn_status kn_model_add_permute(kn_model *m, const int *dims, int n) {
+    if (!m || (!dims && n)) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_can_add(m, "permute");
+    if (st) return st;
+    int i = m->n_layers;
+    kn__layer L = {.kind = KN__LAYER_PERMUTE};
+    int64_t in[KN_MAX_DIMS];
+    int rank = kn__model_layer_input(m, i, in, NULL);
+    bool seen[KN_MAX_DIMS] = {false}, ok = n == rank && n >= 1 && n <= KN_MAX_DIMS - 1;
+    for (int k = 0; ok && k < n; k++) {
+        ok = dims[k] >= 1 && dims[k] <= n && !seen[dims[k] - 1];
+        if (ok) seen[dims[k] - 1] = true;
+    }
+    if (!ok)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] permute: dims must reorder the input's %d axes, each of 1 .. %d "
+                         "once (Keras's Permute; the batch is not one)", i, rank, rank);
+    L.ndim = n;
+    for (int k = 0; k < n; k++) {
+        L.u.permute[k] = dims[k] - 1;
+        L.shape[k] = in[dims[k] - 1];
+    }
     return kn__model_push_layer(m, &L);
 }
 
@@ -910,6 +934,9 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             act = L->u.conv_transpose.activation;
             alpha = L->u.conv_transpose.alpha;
             break;
+        case KN__LAYER_PERMUTE: /* (in: this layer's input shape, read above) */
+            h = kn_permute(g, kn__model_view_as(g, h, in, L->ndim), L->u.permute, L->ndim);
+            break;
         case KN__LAYER_RESCALING: /* (the scale folds into the product after it, when the fuse pass can) */
             if (L->u.rescaling.scale != 1.0f) h = kn_scale(g, h, L->u.rescaling.scale);
             if (L->u.rescaling.offset != 0.0f) h = kn_add(g, h, kn__const_scalar(g, L->u.rescaling.offset));
@@ -1291,6 +1318,12 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         case KN__LAYER_CONV_TRANSPOSE:
         case KN__LAYER_CONV1D_TRANSPOSE:
             used += (size_t)kn__conv_transpose_summary(L, buf + used, size - used);
+            break;
+        case KN__LAYER_PERMUTE:
+            used += (size_t)snprintf(buf + used, size - used, " -> permute (");
+            for (int d = 0; d < L->ndim && used < size; d++)
+                used += (size_t)snprintf(buf + used, size - used, "%s%d", d ? ", " : "", L->u.permute[d] + 1);
+            if (used < size) used += (size_t)snprintf(buf + used, size - used, ")");
             break;
         case KN__LAYER_RESHAPE:
             used += (size_t)snprintf(buf + used, size - used, " -> reshape (");

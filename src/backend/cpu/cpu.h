@@ -156,6 +156,8 @@ void kn__cpu_attention(kn_graph *g, kn_tensor *t);
 void kn__cpu_attention_grad(kn_graph *g, kn_tensor *t);
 size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t);
+/* Each sample's axes permuted (permute.c; graph/ops_permute.c). */
+void kn__cpu_permute(kn_graph *g, kn_tensor *t);
 /* The per-sample broadcasts and their reduction (bcast.c; graph/ops_bcast.c). */
 void kn__cpu_bcast_binary(kn_graph *g, kn_tensor *t);
 void kn__cpu_bcast_reduce(kn_graph *g, kn_tensor *t);

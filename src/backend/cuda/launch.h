@@ -571,6 +571,12 @@ cudaError_t kn__cu_attention_forward(cudaStream_t s, const kn__cu_attention *d, 
 cudaError_t kn__cu_attention_backward(cudaStream_t s, const kn__cu_attention *d, const float *dout, const float *q,
                                       const float *k, const float *v, float *out, float *stats);
 
+/* Each sample's axes permuted (kernels_permute.cu; graph.h's KN_OP_PERMUTE), f32: y (n,
+ * out[0], out[1], out[2]) from x, y[s, i0, i1, i2] = x[s * per + i0 from[0] + i1 from[1] + i2
+ * from[2]], per = out[0] out[1] out[2]. */
+cudaError_t kn__cu_permute(cudaStream_t s, const float *x, float *y, int64_t n, const int64_t out[3],
+                           const int64_t from[3]);
+
 /* The per-sample broadcasts (kernels_bcast.cu; graph.h's KN_OP_BCAST_BINARY and
  * KN_OP_BCAST_REDUCE), f32: x (N, P, C) op v (N, Pb, Cb) (Pb 1 where pb1, else P; Cb 1
  * where cb1, else C; op 0 add, 1 sub, 2 rsub, 3 mul) -> y; and d (times w, NULL: none)

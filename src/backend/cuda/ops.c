@@ -777,6 +777,7 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_GATHER_GRAD] = kn__cuda_k_gather_grad,
     [KN_OP_ATTENTION] = kn__cuda_k_attention,
     [KN_OP_ATTENTION_GRAD] = kn__cuda_k_attention_grad,
+    [KN_OP_PERMUTE] = kn__cuda_k_permute,
     [KN_OP_BCAST_BINARY] = kn__cuda_k_bcast_binary,
     [KN_OP_BCAST_REDUCE] = kn__cuda_k_bcast_reduce,
     [KN_OP_MASKED_MEAN] = kn__cuda_k_masked_mean,
