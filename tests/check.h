@@ -18,4 +18,11 @@ static int failures;
         }                                                         \
     } while (0)
 
+/* A test's last line and its exit status: "all <what> checks passed", or how many failed. */
+static inline int checks_done(const char *what) {
+    if (failures) printf("%d check(s) failed\n", failures);
+    else printf("all %s checks passed\n", what);
+    return failures ? 1 : 0;
+}
+
 #endif

@@ -298,7 +298,5 @@ int main(void) {
     test_api();
     test_dropout();
     test_digits();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all attention checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("attention");
 }

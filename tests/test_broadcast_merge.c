@@ -179,7 +179,5 @@ int main(void) {
     };
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     kn_ctx_free(ctx);
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all broadcast merge checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("broadcast merge");
 }

@@ -189,7 +189,5 @@ int main(void) {
     golden();
     thread_independence();
     errors();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all convolution checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("convolution");
 }

@@ -725,7 +725,5 @@ int main(void) {
     test_bad_specs();
     test_keras_names();
     test_bad_calls();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all conv1d checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("conv1d");
 }

@@ -837,7 +837,5 @@ int main(void) {
     autoencoder_case();
     sequence_model_case();
     description_errors();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all conv_transpose checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("conv_transpose");
 }

@@ -683,7 +683,5 @@ int main(void) {
     test_description();
     test_bad_descriptions();
     test_bad_indices();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all embedding checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("embedding");
 }

@@ -350,7 +350,5 @@ int main(void) {
     test_sequential_same();
     test_deep();
     test_errors();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all functional checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("functional");
 }

@@ -238,7 +238,5 @@ int main(void) {
     test_recurrent_padding();
     test_propagation();
     test_errors();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all mask checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("mask");
 }

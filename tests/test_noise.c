@@ -352,7 +352,5 @@ int main(void) {
     if (rc >= 0) return rc;
     run_all();
     test_layers();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all noise checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("noise");
 }

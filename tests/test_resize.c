@@ -629,7 +629,5 @@ int main(void) {
     descriptions();
     masks();
     refusals();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all resize checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("resize");
 }

@@ -329,7 +329,5 @@ int main(void) {
     test_graph_api();
     test_digits();
     test_long_names();
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all recurrent checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("recurrent");
 }

@@ -322,7 +322,5 @@ int main(void) {
     test_spatial();
     test_recurrent();
     test_models(false);
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all recurrent dropout checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("recurrent dropout");
 }

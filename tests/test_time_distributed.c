@@ -151,7 +151,5 @@ int main(void) {
           "time_distributed last: %d '%s'", (int)st, kn_last_error(ctx));
     kn_model_free(last);
     kn_ctx_free(ctx);
-    if (failures) printf("%d check(s) failed\n", failures);
-    else printf("all time_distributed checks passed\n");
-    return failures ? 1 : 0;
+    return checks_done("time_distributed");
 }
