@@ -1105,6 +1105,9 @@ kn_status kn_model_add_conv1d_transpose(kn_model *m, const kn_conv1d_transpose_o
  * axis dims[k - 1]; dims a permutation of 1 .. n, n the input's axes after the batch (at most
  * 3). Permute((2, 1)) swaps a sequence's steps and features. */
 kn_status kn_model_add_permute(kn_model *m, const int *dims, int n);
+/* Keras's RepeatVector(n): features (batch, F) -> (batch, n, F), the sample repeated n times
+ * (an encoder's state fed to every step of a decoder: an LSTM autoencoder). */
+kn_status kn_model_add_repeat_vector(kn_model *m, int n);
 /* Keras's Rescaling(scale, offset): x * scale + offset, the same when training and
  * predicting (Rescaling(1. / 255) over raw pixels). */
 kn_status kn_model_add_rescaling(kn_model *m, float scale, float offset);

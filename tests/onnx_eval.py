@@ -5,7 +5,7 @@ accept the file, and this interpreter's outputs for the given inputs must match 
 It knows the ops kiln exports: Gemm, MatMul (batched, numpy's broadcasting, as ONNX's),
 Conv (1-D and 2-D; groups, pads, strides, dilations), RNN, LSTM, GRU (linear_before_reset),
 Gather, Cast, ReduceMean/Max/Sum/Prod (keepdims), ConvTranspose, Resize (nearest
-asymmetric floor, linear half-pixel), Slice, PRelu, MaxPool, AveragePool
+asymmetric floor, linear half-pixel), Slice, Tile, PRelu, MaxPool, AveragePool
 (count_include_pad 0), GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten,
 Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
 Mul, Div (broadcasting), Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax (opset 13's:
@@ -222,6 +222,7 @@ def run(model, x):
         elif op == "Conv": y = conv(i[0], i[1], i[2] if len(i) > 2 else None, a)
         elif op == "ConvTranspose": y = conv_transpose(i[0], i[1], i[2] if len(i) > 2 else None, a)
         elif op == "Resize": y = resize(i[0], i[2], a)
+        elif op == "Tile": y = np.tile(i[0], tuple(int(r) for r in i[1]))
         elif op == "Slice":
             sl = [slice(None)] * i[0].ndim
             for st, en, ax in zip(i[1], i[2], i[3]):

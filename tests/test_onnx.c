@@ -321,6 +321,10 @@ static void native_exports(void) {
          "{\"type\": \"dense\", \"units\": 7, \"activation\": \"leaky_relu\", \"alpha\": 0.1}, {\"type\": \"batch_normalization\"}, "
          "{\"type\": \"reshape\", \"target_shape\": [7, 1, 1]}, {\"type\": \"flatten\"}, "
          "{\"type\": \"dense\", \"units\": 2, \"activation\": \"sigmoid\"}]}"},
+        {"repeat", /* Keras's RepeatVector: an encoding to every step of a recurrent decoder */
+         "{\"input_shape\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 4, \"activation\": \"tanh\"}, "
+         "{\"type\": \"repeat_vector\", \"n\": 3}, {\"type\": \"gru\", \"units\": 3, \"return_sequences\": true}, "
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"},
         {"permute", /* Keras's Permute of an image's axes: H and W swapped, then channels first */
          "{\"input_shape\": [5, 4, 3], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"tanh\"}, "
          "{\"type\": \"permute\", \"dims\": [2, 1, 3]}, {\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": [3, 2]}, "

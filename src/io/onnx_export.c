@@ -12,6 +12,7 @@
  *   batch_normalization         BatchNormalization (its moving statistics)
  *   flatten, reshape            Flatten, Reshape ([0, target...])
  *   permute                     Transpose ([0, dims...] of kiln's order)
+ *   repeat_vector               Reshape to (N, 1, F), Tile (1, n, 1)
  *   zero_padding2d, cropping2d  Pad (zeros), Slice
  *   conv2d_transpose            ConvTranspose: W (C, F, KH, KW); kiln's crop as pads
  *   conv1d_transpose            ConvTranspose 1-D over (N, C, L): W (C, F, K)
@@ -537,6 +538,13 @@ static kn_status export_layer(exporter *e, int i) {
         if (x->image || x->seq) unary(e, "Flatten", in_order(e, x, false), out);
         else memmove(out, x->nhwc, NAME);
         return KN_OK;
+    case KN__LAYER_REPEAT_VECTOR: { /* (N, F) as (N, 1, F), tiled n times along the steps */
+        char one[NAME], reps[NAME];
+        reshape_to(e, in_order(e, x, false), (int64_t[]){0, 1, x->f}, 3, one);
+        int_const(e, reps, "repeats", (int64_t[]){1, L->u.repeat, 1}, 3);
+        binary(e, "Tile", one, reps, out);
+        return KN_OK;
+    }
     case KN__LAYER_PERMUTE: { /* a Transpose of the value in kiln's order, the batch kept first */
         int64_t perm[KN_MAX_DIMS] = {0};
         for (int k = 0; k < L->ndim; k++) perm[k + 1] = L->u.permute[k] + 1;

@@ -1075,7 +1075,7 @@ static kn_status read_nodes(imp *s) {
         if (!handled)
             return kn__imp_unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Div, Max, Mean, Sum, Concat, Conv, "
                                   "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, "
-                                  "Flatten, Reshape, Transpose, Pad, Slice, Resize, PRelu, Dropout, Identity, Constant, Gather, Cast, "
+                                  "Flatten, Reshape, Transpose, Pad, Slice, Resize, Tile, PRelu, Dropout, Identity, Constant, Gather, Cast, "
                                   "LayerNormalization, RNN, LSTM, GRU, Squeeze, Unsqueeze, ReduceMean, ReduceMax, ReduceSum, ReduceProd, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
                                   "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
         /* whether the output has no value below 0 */

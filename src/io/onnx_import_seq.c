@@ -748,6 +748,21 @@ static kn_status read_resize1d(imp *s) {
     return KN_OK;
 }
 
+/* Tile of a one-step sequence along its steps (PyTorch's x.unsqueeze(1).repeat(1, n, 1),
+ * kiln's own repeat_vector): its step n times, an up_sampling1d of size n. A longer sequence's
+ * Tile repeats the whole of it, which no kiln layer does. */
+static kn_status read_tile1d(imp *s) {
+    int a = steps_axis(s), r = rank(s);
+    const kn__onnx_tensor *reps = s->node->n_inputs > 1 ? kn__imp_constant(s, s->node->inputs[1]) : NULL;
+    bool ok = a >= 0 && reps && reps->i && reps->numel == r && s->l == 1;
+    for (int k = 0; ok && k < r; k++) ok = k == a ? reps->i[k] >= 1 && reps->i[k] <= 65536 : reps->i[k] == 1;
+    if (!ok) return kn__imp_unsupported(s, "kiln tiles a sequence of one step along its steps alone (repeats constant)");
+    imp_layer *L = kn__imp_add_layer(s, "up_sampling1d");
+    if (!L || !cJSON_AddNumberToObject(L->json, "size", (double)reps->i[a])) return kn__imp_oom(s);
+    s->l = reps->i[a];
+    return KN_OK;
+}
+
 /* ------------------------------------------------------------- recurrent ops */
 
 /* kiln's name of an ONNX recurrent activation, or NULL. */
@@ -904,6 +919,7 @@ kn_status kn__imp_read_seq(imp *s, const char *op, bool *handled) {
         if (strcmp(op, "Pad") == 0) return read_pad1d(s);
         if (strcmp(op, "Slice") == 0) return read_slice1d(s);
         if (strcmp(op, "Resize") == 0) return read_resize1d(s);
+        if (strcmp(op, "Tile") == 0) return read_tile1d(s);
     }
     *handled = false;
     return KN_OK;

@@ -602,6 +602,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const plain[] = {"type", "name", "inputs", NULL};
     static const char *const reshape[] = {"type", "name", "inputs", "target_shape", NULL};
     static const char *const permute[] = {"type", "name", "inputs", "dims", NULL};
+    static const char *const repeat_vector[] = {"type", "name", "inputs", "n", NULL};
     static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
@@ -642,7 +643,7 @@ static const char *const *layer_keys(const char *t) {
         {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
-        {"reshape", reshape}, {"permute", permute}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
+        {"reshape", reshape}, {"permute", permute}, {"repeat_vector", repeat_vector}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
         {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
@@ -917,6 +918,13 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         }
         return kn_model_add_reshape(m, shape, n);
     }
+    if (strcmp(t, "repeat_vector") == 0) { /* Keras's RepeatVector(n) */
+        const cJSON *nv = cJSON_GetObjectItemCaseSensitive(L, "n");
+        snprintf(field, sizeof field, "%sn", where);
+        if (!cJSON_IsNumber(nv) || nv->valuedouble < 1 || nv->valuedouble > 65536 || nv->valuedouble != floor(nv->valuedouble))
+            return kn__spec_error(ctx, field, "expected a whole number of repeats in [1, 65536]");
+        return kn_model_add_repeat_vector(m, (int)nv->valuedouble);
+    }
     if (strcmp(t, "permute") == 0) { /* Keras's Permute(dims), 1-based */
         const cJSON *ds = cJSON_GetObjectItemCaseSensitive(L, "dims"), *d;
         snprintf(field, sizeof field, "%sdims", where);
@@ -1039,7 +1047,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     return kn__spec_error(ctx, field,
                           "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
-                          "flatten, reshape, permute, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
+                          "flatten, reshape, permute, repeat_vector, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
                           "gaussian_noise, gaussian_dropout, alpha_dropout, "
                           "batch_normalization, layer_normalization, add, subtract, "
                           "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "

@@ -173,6 +173,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         } else if (K->kind == KN__LAYER_RESHAPE) {
             cJSON *t = cJSON_AddArrayToObject(L, "target_shape");
             for (int d = 0; t && d < K->ndim; d++) cJSON_AddItemToArray(t, cJSON_CreateNumber((double)K->shape[d]));
+        } else if (K->kind == KN__LAYER_REPEAT_VECTOR) {
+            cJSON_AddNumberToObject(L, "n", K->u.repeat);
         } else if (K->kind == KN__LAYER_PERMUTE) {
             cJSON *t = cJSON_AddArrayToObject(L, "dims");
             for (int d = 0; t && d < K->ndim; d++) cJSON_AddItemToArray(t, cJSON_CreateNumber(K->u.permute[d] + 1));

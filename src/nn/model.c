@@ -55,8 +55,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
-                                        "conv2d_transpose", "conv1d_transpose", "permute"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_PERMUTE + 1, "a name for every layer kind");
+                                        "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_REPEAT_VECTOR + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -452,6 +452,22 @@ kn_status kn_model_add_permute(kn_model *m, const int *dims, int n) {
         L.u.permute[k] = dims[k] - 1;
         L.shape[k] = in[dims[k] - 1];
     }
+    return kn__model_push_layer(m, &L);
+}
+
+kn_status kn_model_add_repeat_vector(kn_model *m, int n) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_can_add(m, "repeat_vector");
+    if (st) return st;
+    int i = m->n_layers;
+    int64_t in[KN_MAX_DIMS];
+    int rank = kn__model_layer_input(m, i, in, NULL);
+    if (n < 1 || n > 65536)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] repeat_vector: n %d is out of range [1, 65536]", i, n);
+    if (rank != 1)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] repeat_vector: takes features (batch, n), its input has %d axes "
+                         "after the batch (flatten it first)", i, rank);
+    kn__layer L = {.kind = KN__LAYER_REPEAT_VECTOR, .u.repeat = n, .ndim = 2, .shape = {n, in[0]}};
     return kn__model_push_layer(m, &L);
 }
 
@@ -934,6 +950,9 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             act = L->u.conv_transpose.activation;
             alpha = L->u.conv_transpose.alpha;
             break;
+        case KN__LAYER_REPEAT_VECTOR: /* (batch, F) as one step (batch, 1, F), each sample's step repeated */
+            h = kn_upsample1d(g, kn__model_view_as(g, h, (int64_t[]){1, in[0]}, 2), L->u.repeat);
+            break;
         case KN__LAYER_PERMUTE: /* (in: this layer's input shape, read above) */
             h = kn_permute(g, kn__model_view_as(g, h, in, L->ndim), L->u.permute, L->ndim);
             break;
@@ -1318,6 +1337,9 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         case KN__LAYER_CONV_TRANSPOSE:
         case KN__LAYER_CONV1D_TRANSPOSE:
             used += (size_t)kn__conv_transpose_summary(L, buf + used, size - used);
+            break;
+        case KN__LAYER_REPEAT_VECTOR:
+            used += (size_t)snprintf(buf + used, size - used, " -> repeat_vector %d", L->u.repeat);
             break;
         case KN__LAYER_PERMUTE:
             used += (size_t)snprintf(buf + used, size - used, " -> permute (");

@@ -26,7 +26,8 @@ typedef enum {
     KN__LAYER_PAD, KN__LAYER_UPSAMPLE,
     KN__LAYER_CONV_TRANSPOSE, /* conv2d_transpose (u.conv_transpose; model_conv_transpose.c) */
     KN__LAYER_CONV1D_TRANSPOSE, /* conv1d_transpose: u.conv_transpose with a 1 x K window, over (1, steps, C) */
-    KN__LAYER_PERMUTE /* Keras's Permute: each sample's axes reordered (u.permute: 0-based) */
+    KN__LAYER_PERMUTE, /* Keras's Permute: each sample's axes reordered (u.permute: 0-based) */
+    KN__LAYER_REPEAT_VECTOR /* Keras's RepeatVector: features (F) -> (n, F) (u.repeat: n) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -70,6 +71,7 @@ typedef struct kn__layer {
         struct { int size_h, size_w; kn_interpolation interpolation; } upsample; /* a sequence's: size_w */
         kn_conv2d_transpose_opts conv_transpose; /* conv1d_transpose's too: kernel_h = 1, ... */
         int permute[KN_MAX_DIMS - 1]; /* output axis k is the input's axis permute[k] (ndim of them) */
+        int repeat;                   /* repeat_vector's n */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
