@@ -19,6 +19,16 @@
 
 static kn_ctx *new_ctx(void);
 
+/* A window's output size along one axis (k taps, stride s, dilation d, over `in` cells) and
+ * the padding before the first cell: none for 'valid', TensorFlow's for 'same' (the odd
+ * cell at the end), as the references of the convolution tests compute their layers. */
+__attribute__((unused)) static int window_axis(int in, int k, int s, int d, bool same, int *pad_front) {
+    int span = (k - 1) * d + 1, out = same ? (in + s - 1) / s : (in - span) / s + 1;
+    int total = (out - 1) * s + span - in;
+    *pad_front = same && total > 0 ? total / 2 : 0;
+    return out;
+}
+
 /* A compiled model from a description; NULL (a failure counted) when it does not build. */
 static kn_model *build(kn_ctx *ctx, const char *text) {
     kn_spec spec;

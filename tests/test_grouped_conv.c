@@ -32,11 +32,6 @@ typedef struct {
     bool same;
 } geom;
 
-static int out_size(int in, int k, int s, int d, bool same) {
-    int span = (k - 1) * d + 1;
-    return same ? (in + s - 1) / s : (in - span) / s + 1;
-}
-
 /* input (H, W, C) -> conv2d (groups G, tanh) -> flatten -> dense 2, against a direct grouped
  * convolution of the layer's parameters. */
 static void reference_case(const char *what, geom c) {
@@ -58,7 +53,9 @@ static void reference_case(const char *what, geom c) {
     const float *k = kn_model_param(m, "conv2d_0/kernel", &nk), *b = kn_model_param(m, "conv2d_0/bias", &nb);
     const float *k2 = kn_model_param(m, "dense_0/kernel", &nk2), *b2 = kn_model_param(m, "dense_0/bias", NULL);
     int cg = c.C / c.G, fg = c.F / c.G;
-    int OH = out_size(c.H, c.K, c.stride, c.dilation, c.same), OW = out_size(c.W, c.K, c.stride, c.dilation, c.same);
+    int pad_t, pad_l; /* (TensorFlow's 'same': the odd row and column at the bottom and right) */
+    int OH = window_axis(c.H, c.K, c.stride, c.dilation, c.same, &pad_t);
+    int OW = window_axis(c.W, c.K, c.stride, c.dilation, c.same, &pad_l);
     CHECK(k && b && k2 && b2 && nk == (int64_t)c.K * c.K * cg * c.F && nb == c.F && nk2 == (int64_t)OH * OW * c.F * OUT,
           "%s: parameters %lld %lld %lld", what, (long long)nk, (long long)nb, (long long)nk2);
     if (!k || !b || !k2 || !b2 || nk != (int64_t)c.K * c.K * cg * c.F) goto done;
@@ -66,13 +63,6 @@ static void reference_case(const char *what, geom c) {
     for (int i = 0; i < N * c.H * c.W * c.C; i++) x[i] = (float)sin(0.61 * i + 0.3);
     kn_status st = kn_model_predict(m, x, N, y);
     CHECK(!st, "%s: predict: %s", what, kn_last_error(ctx));
-    int pad_t = 0, pad_l = 0;
-    if (c.same) { /* TensorFlow's 'same': the extra row and column at the bottom and right */
-        int span = (c.K - 1) * c.dilation + 1;
-        int ph = (OH - 1) * c.stride + span - c.H, pw = (OW - 1) * c.stride + span - c.W;
-        pad_t = ph > 0 ? ph / 2 : 0;
-        pad_l = pw > 0 ? pw / 2 : 0;
-    }
     double worst = 0;
     for (int n = 0; !st && n < N; n++) {
         double out[OUT] = {b2[0], b2[1]};

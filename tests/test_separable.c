@@ -35,11 +35,6 @@ typedef struct {
     int filters; /* separable: the pointwise outputs; 0: depthwise only */
 } geom;
 
-static int out_size(int in, int k, int s, int d, bool same) {
-    int span = (k - 1) * d + 1;
-    return same ? (in + s - 1) / s : (in - span) / s + 1;
-}
-
 /* input (H, W, C) -> the layer (tanh) -> flatten -> dense 2: predictions against a direct
  * convolution of the layer's parameters, in double. */
 static void reference_case(const char *what, geom c) {
@@ -70,7 +65,9 @@ static void reference_case(const char *what, geom c) {
     const float *b = kn_model_param(m, name, &nb);
     const float *k2 = kn_model_param(m, "dense_0/kernel", &nk2), *b2 = kn_model_param(m, "dense_0/bias", NULL);
     int CM = c.C * c.M, F = c.filters ? c.filters : CM;
-    int OH = out_size(c.H, c.K, c.stride, c.dilation, c.same), OW = out_size(c.W, c.K, c.stride, c.dilation, c.same);
+    int pad_t, pad_l; /* (TensorFlow's 'same': the odd row and column at the bottom and right) */
+    int OH = window_axis(c.H, c.K, c.stride, c.dilation, c.same, &pad_t);
+    int OW = window_axis(c.W, c.K, c.stride, c.dilation, c.same, &pad_l);
     CHECK(dk && b && k2 && b2 && ndk == c.K * c.K * CM && nb == F && (!c.filters || npk == CM * F) &&
           nk2 == (int64_t)OH * OW * F * OUT, "%s: parameters %lld %lld %lld %lld", what, (long long)ndk,
           (long long)npk, (long long)nb, (long long)nk2);
@@ -79,13 +76,6 @@ static void reference_case(const char *what, geom c) {
     for (int i = 0; i < N * c.H * c.W * c.C; i++) x[i] = (float)sin(0.61 * i + 0.3);
     kn_status st = kn_model_predict(m, x, N, y);
     CHECK(!st, "%s: predict: %s", what, kn_last_error(ctx));
-    int pad_t = 0, pad_l = 0;
-    if (c.same) { /* TensorFlow's 'same': the extra row and column at the bottom and right */
-        int span = (c.K - 1) * c.dilation + 1;
-        int ph = (OH - 1) * c.stride + span - c.H, pw = (OW - 1) * c.stride + span - c.W;
-        pad_t = ph > 0 ? ph / 2 : 0;
-        pad_l = pw > 0 ? pw / 2 : 0;
-    }
     double worst = 0;
     for (int n = 0; !st && n < N; n++) {
         double out[OUT] = {b2[0], b2[1]};
