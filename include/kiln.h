@@ -330,6 +330,14 @@ kn_tensor *kn_batch_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor 
  * moving statistics). gamma and beta (each (channels), trained) may be NULL (Keras's
  * scale=False, center=False). epsilon > 0 (Keras 1e-3). */
 kn_tensor *kn_layer_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, float epsilon);
+/* Group normalization as Keras's GroupNormalization (PyTorch's nn.GroupNorm on channels-last
+ * data): x (batch, ..., C) with C a multiple of groups; each sample's channels in `groups`
+ * groups of C / groups consecutive channels, each (sample, group) normalized by the mean and
+ * biased variance of all its values (every position's channels of the group), then
+ * y = (x - mean) / sqrt(var + epsilon) * gamma + beta per channel. groups 1 normalizes each
+ * sample whole, groups C is instance normalization. The same when training, evaluating and
+ * predicting. gamma and beta ((C) each) may be NULL. epsilon > 0 (Keras 1e-3, PyTorch 1e-5). */
+kn_tensor *kn_group_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, int groups, float epsilon);
 kn_tensor *kn_act(kn_graph *g, kn_tensor *x, kn_activation a); /* softmax is over the last dim */
 kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha);
 kn_tensor *kn_relu(kn_graph *g, kn_tensor *x);
@@ -1134,6 +1142,13 @@ kn_status kn_model_add_batch_norm(kn_model *m, float momentum, float epsilon);
  * layer_normalization_<i>/gamma (ones, when scale) and /beta (zeros, when center), both
  * trained. epsilon > 0 (Keras 1e-3; center and scale true). */
 kn_status kn_model_add_layer_norm(kn_model *m, float epsilon, bool center, bool scale);
+/* Keras's GroupNormalization(groups, epsilon, center, scale) over the last axis: each sample's
+ * channels in `groups` groups of consecutive channels, each normalized over the sample's
+ * positions and the group's channels together (kn_group_norm); groups -1 is one a channel
+ * (instance normalization), 1 the whole sample. groups must divide the channels (Keras 32,
+ * epsilon 1e-3). Parameters group_normalization_<i>/gamma (ones, when scale) and /beta
+ * (zeros, when center), both trained. */
+kn_status kn_model_add_group_norm(kn_model *m, int groups, float epsilon, bool center, bool scale);
 /* Non-sequential models (Keras's functional API, kept to a list in graph order). The next
  * layer added is called name (NULL: "<type>_<n>", as Keras names it; names are unique and
  * "input" is the model's input) and takes the named earlier layers' outputs (n_inputs 0:

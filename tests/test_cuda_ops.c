@@ -554,6 +554,38 @@ static void b_layer_norm(kn_graph *g, const void *arg) {
     train_on(g, kn_layer_norm(g, x, gamma, beta, 1e-3f), NULL);
 }
 
+/* Group normalization of a parameter x into groups (c / groups channels each). */
+typedef struct {
+    int64_t shape[4];
+    int ndim, groups;
+    bool center, scale;
+    float shift;
+} gn_arg;
+
+static void b_group_norm(kn_graph *g, const void *arg) {
+    const gn_arg *a = arg;
+    int64_t c = a->shape[a->ndim - 1];
+    kn_tensor *x = kn_param(g, a->shape, a->ndim, KN_INIT_ZEROS, "x");
+    kn_tensor *gamma = a->scale ? kn_param(g, &c, 1, KN_INIT_ZEROS, "gamma") : NULL;
+    kn_tensor *beta = a->center ? kn_param(g, &c, 1, KN_INIT_ZEROS, "beta") : NULL;
+    if (a->shift) x = kn_add(g, x, kn__const_scalar(g, a->shift));
+    train_on(g, kn_group_norm(g, x, gamma, beta, a->groups, 1e-3f), NULL);
+}
+
+/* Group norm on both devices: an image's channels in groups, a whole sample, instance
+ * normalization of a sequence, values near 40, one sample of 2 parts on the CPU (p c =
+ * 73728), gamma and beta each on and off. Both sum in double (the GPU a block a group by a
+ * tree, the CPU per channel over parts), so y and dx differ by their last float roundings;
+ * dx = rstd gamma dy + (x - mean) b + k cancels, so 5e-5 absolute as layer norm's; gamma's
+ * gradient sums up to 73728 products: 1e-5 relative. */
+static void group_norm_cases(kn_ctx *ctx) {
+    static const gn_arg ops[] = {{{2, 3, 4, 6}, 4, 3, true, true, 0},  {{5, 8}, 2, 1, true, false, 0},
+                                 {{3, 7, 5}, 3, 5, false, true, 0},    {{2, 5, 5, 8}, 4, 2, false, false, 40},
+                                 {{1, 48, 48, 32}, 4, 4, true, true, 0}};
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        run_case(ctx, &(tcase){"group_norm", b_group_norm, &ops[i], KN_PASS_ALL, 1, 5e-5f, 1e-5f, KN_PRECISION_FP32});
+}
+
 /* Layer norm on both devices: the op alone (dense rows; rows past the gamma gradient's
  * chunk, 300 > 128; an image's channels; rows of 1100, and of 1100 near 40 with a spread of
  * 0.6; gamma and beta each on and off),
@@ -2279,6 +2311,7 @@ int main(void) {
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
     layer_norm_cases(ctx);
+    group_norm_cases(ctx);
     pool_cases(ctx);
     conv_cases(ctx);
     chain_cases(ctx);

@@ -153,6 +153,12 @@ static kn_tensor *b_layer_norm(kn_graph *g, kn_tensor **in, const void *arg) {
     const ln_arg *a = arg;
     return kn_layer_norm(g, in[0], a->scale ? in[1] : NULL, a->center ? in[1 + a->scale] : NULL, 1e-3f);
 }
+/* group normalization of x into groups: gamma (when scale) in[1], beta (when center) the next */
+typedef struct { bool center, scale; int groups; } gn_arg;
+static kn_tensor *b_group_norm(kn_graph *g, kn_tensor **in, const void *arg) {
+    const gn_arg *a = arg;
+    return kn_group_norm(g, in[0], a->scale ? in[1] : NULL, a->center ? in[1 + a->scale] : NULL, a->groups, 1e-3f);
+}
 static kn_tensor *b_transpose(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_transpose(g, in[0]); }
 /* joined twice, the second time to itself, so each input's gradient sums two slices */
 static kn_tensor *b_concat(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -874,5 +880,17 @@ int main(void) {
         memcpy(cs.shape[1], perms[i].w, sizeof perms[i].w);
         gradcheck(perms[i].name, b_permute, perms[i].p, &cs, NULL);
     }
+    /* group normalization: an image's channels in groups, a whole sample (1 group), instance
+     * normalization (a group a channel), each of gamma and beta off */
+    static const gn_arg gn_full = {true, true, 2}, gn_whole = {false, true, 1}, gn_inst = {true, false, 5},
+                        gn_none = {false, false, 3};
+    case_shapes gn4 = {.n_in = 3, .ndim = {4, 1, 1}, .shape = {{2, 3, 2, 4}, {4}, {4}}};
+    gradcheck("group_norm (2, 3, 2, 4) 2 groups", b_group_norm, &gn_full, &gn4, NULL);
+    case_shapes gn1 = {.n_in = 2, .ndim = {2, 1}, .shape = {{3, 6}, {6}}};
+    gradcheck("group_norm (3, 6) 1 group, scale only", b_group_norm, &gn_whole, &gn1, NULL);
+    case_shapes gn3 = {.n_in = 2, .ndim = {3, 1}, .shape = {{2, 4, 5}, {5}}};
+    gradcheck("group_norm (2, 4, 5) instance, center only", b_group_norm, &gn_inst, &gn3, NULL);
+    case_shapes gn0 = {.n_in = 1, .ndim = {3}, .shape = {{2, 3, 6}}};
+    gradcheck("group_norm (2, 3, 6) 3 groups, neither", b_group_norm, &gn_none, &gn0, NULL);
     return checks_done("gradient");
 }

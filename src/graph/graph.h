@@ -160,6 +160,15 @@ typedef enum {
                        * order (positions, then channels); the gradient of v */
     KN_OP_PERMUTE,    /* x (N, a1 .. ar) -> each sample's axes permuted (graph/ops_permute.c):
                        * output axis k is x's axis iparam[k] + 1; iparam[3] r (1 to 3) */
+    /* Group normalization (graph/ops_group_norm.c): x (N, ..., C), iparam[0] groups G (C / G
+     * consecutive channels each), fparam[0] epsilon */
+    KN_OP_GROUP_NORM, /* (x, gamma or NULL, beta or NULL) -> each (sample, group)'s values
+                       * normalized by their mean and biased variance, then * gamma + beta per
+                       * channel */
+    KN_OP_GROUP_NORM_GRAD, /* (dy, x, gamma or NULL) -> dx through the group statistics
+                       * (recomputed from x) */
+    KN_OP_GROUP_NORM_GAMMA_GRAD, /* (dy, x) -> (C): sum over samples and positions of dy * xhat;
+                       * beta's is a SUM_ROWS */
     KN_OP_COUNT
 } kn_op;
 
@@ -376,6 +385,12 @@ kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k
 bool kn__infer_permute(kn_graph *g, kn_tensor *t);
 void kn__backward_permute(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 void kn__permute_axes(const kn_tensor *t, int64_t out[3], int64_t from[3]);
+/* KN_OP_GROUP_NORM and its gradients (ops_group_norm.c); the samples of x (its leading
+ * dimension over its rows per batch element), each the next numel / samples values. */
+bool kn__infer_group_norm(kn_graph *g, kn_tensor *t);
+bool kn__infer_group_norm_grads(kn_graph *g, kn_tensor *t);
+void kn__backward_group_norm(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+int64_t kn__group_norm_samples(const kn_tensor *x);
 /* The per-sample broadcasts' ops (KN_OP_BCAST_BINARY's iparam[0]) */
 typedef enum { KN__BCAST_ADD, KN__BCAST_SUB, KN__BCAST_RSUB, KN__BCAST_MUL, KN__BCAST_OPS } kn__bcast_op;
 /* Whether b is a per-sample broadcast of a (ops_bcast.c's shapes; not a's own shape), and

@@ -609,6 +609,12 @@ static const kn_op_info op_table[] = {
                               kn__cpu_attention_grad_scratch},
     /* a mean over the steps a mask keeps (graph/ops_mask.c, backend/cpu/masked_mean.c) */
     [KN_OP_PERMUTE] = {"permute", 1, kn__infer_permute, kn__backward_permute, kn__cpu_permute, NULL},
+    [KN_OP_GROUP_NORM] = {"group_norm", 1, kn__infer_group_norm, kn__backward_group_norm, kn__cpu_group_norm,
+                          kn__cpu_group_norm_scratch},
+    [KN_OP_GROUP_NORM_GRAD] = {"group_norm_grad", 2, kn__infer_group_norm_grads, NULL, kn__cpu_group_norm_grad,
+                               kn__cpu_group_norm_scratch},
+    [KN_OP_GROUP_NORM_GAMMA_GRAD] = {"group_norm_gamma_grad", 2, kn__infer_group_norm_grads, NULL,
+                                     kn__cpu_group_norm_gamma_grad, kn__cpu_group_norm_scratch},
     [KN_OP_BCAST_BINARY] = {"bcast_binary", 2, kn__infer_bcast_binary, kn__backward_bcast_binary, kn__cpu_bcast_binary,
                             NULL},
     [KN_OP_BCAST_REDUCE] = {"bcast_reduce", 1, kn__infer_bcast_reduce, NULL, kn__cpu_bcast_reduce, NULL},

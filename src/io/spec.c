@@ -619,6 +619,8 @@ static const char *const *layer_keys(const char *t) {
                                         "alpha_regularizer", "alpha_constraint", NULL};
     static const char *const batch_norm[] = {"type", "name", "inputs", "momentum", "epsilon", "axis", NULL};
     static const char *const layer_norm[] = {"type", "name", "inputs", "epsilon", "center", "scale", "axis", NULL};
+    static const char *const group_norm[] = {"type", "name", "inputs", "groups", "epsilon", "center", "scale", "axis",
+                                             NULL};
     static const char *const concat[] = {"type", "name", "inputs", "axis", NULL};
     static const char *const rnn[] = {"type", "name", "inputs", "units", "activation", "recurrent_activation", "use_bias",
                                       "kernel_initializer", "recurrent_initializer", "bias_initializer",
@@ -646,7 +648,7 @@ static const char *const *layer_keys(const char *t) {
         {"reshape", reshape}, {"permute", permute}, {"repeat_vector", repeat_vector}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
         {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
-        {"layer_normalization", layer_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
+        {"layer_normalization", layer_norm}, {"group_normalization", group_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
         {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
@@ -983,7 +985,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         }
         return kn_model_add_spatial_dropout(m, (float)r->valuedouble);
     }
-    if (strcmp(t, "batch_normalization") == 0 || strcmp(t, "layer_normalization") == 0) {
+    if (strcmp(t, "batch_normalization") == 0 || strcmp(t, "layer_normalization") == 0 ||
+        strcmp(t, "group_normalization") == 0) {
         bool batch = t[0] == 'b';
         double v[2] = {0.99, 1e-3}; /* Keras's defaults */
         static const char *const keys[2] = {"momentum", "epsilon"};
@@ -1012,7 +1015,23 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
             if (!cJSON_IsBool(r)) return kn__spec_error(ctx, field, "expected true or false");
             on[k] = cJSON_IsTrue(r);
         }
-        return kn_model_add_layer_norm(m, (float)v[1], on[0], on[1]);
+        if (t[0] == 'l') return kn_model_add_layer_norm(m, (float)v[1], on[0], on[1]);
+        int groups = 32; /* Keras's default; -1: one a channel */
+        const cJSON *gr = cJSON_GetObjectItemCaseSensitive(L, "groups");
+        snprintf(field, sizeof field, "%sgroups", where);
+        if (gr && !cJSON_IsNull(gr)) {
+            if (!cJSON_IsNumber(gr) || gr->valuedouble != (int)gr->valuedouble ||
+                !(gr->valuedouble >= 1 || gr->valuedouble == -1) || gr->valuedouble > 1e9)
+                return kn__spec_error(ctx, field, "expected a positive integer dividing the channels, or -1 (one a "
+                                                  "channel), e.g. 32");
+            groups = (int)gr->valuedouble;
+        }
+        int64_t in[KN_MAX_DIMS];
+        int64_t c = in[kn__model_layer_input(m, m->n_layers, in, NULL) - 1];
+        if (groups != -1 && c % groups != 0)
+            return kn__spec_error(ctx, field, "%d groups do not divide the input's %lld channels (groups must divide "
+                                              "them, or be -1: one a channel)", groups, (long long)c);
+        return kn_model_add_group_norm(m, groups, (float)v[1], on[0], on[1]);
     }
     if (strcmp(t, "embedding") == 0) return kn__spec_embedding(ctx, m, L, where);
     if (strcmp(t, "multi_head_attention") == 0) return kn__spec_attention(ctx, m, L, where);

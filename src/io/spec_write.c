@@ -185,7 +185,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         } else if (K->kind == KN__LAYER_BATCH_NORM) {
             cJSON_AddNumberToObject(L, "momentum", shortest(K->u.bn.momentum));
             cJSON_AddNumberToObject(L, "epsilon", shortest(K->u.bn.epsilon));
-        } else if (K->kind == KN__LAYER_LAYER_NORM) {
+        } else if (K->kind == KN__LAYER_LAYER_NORM || K->kind == KN__LAYER_GROUP_NORM) {
+            if (K->kind == KN__LAYER_GROUP_NORM) cJSON_AddNumberToObject(L, "groups", K->u.ln.groups);
             cJSON_AddNumberToObject(L, "epsilon", shortest(K->u.ln.epsilon));
             cJSON_AddBoolToObject(L, "center", K->u.ln.center);
             cJSON_AddBoolToObject(L, "scale", K->u.ln.scale);

@@ -55,8 +55,9 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "global_max_pool1d", "global_max_pool2d", "merge", "rnn", "embedding",
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
-                                        "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_REPEAT_VECTOR + 1, "a name for every layer kind");
+                                        "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
+                                        "group_normalization"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_GROUP_NORM + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -540,7 +541,21 @@ kn_status kn_model_add_layer_norm(kn_model *m, float epsilon, bool center, bool 
     if (!m) return KN_ERR_INVALID_ARGUMENT;
     kn_status st = can_add_norm(m, "layer_normalization", epsilon);
     if (st) return st;
-    return push_norm(m, &(kn__layer){.kind = KN__LAYER_LAYER_NORM, .u.ln = {epsilon, center, scale}});
+    return push_norm(m, &(kn__layer){.kind = KN__LAYER_LAYER_NORM, .u.ln = {epsilon, center, scale, 0}});
+}
+
+kn_status kn_model_add_group_norm(kn_model *m, int groups, float epsilon, bool center, bool scale) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = can_add_norm(m, "group_normalization", epsilon);
+    if (st) return st;
+    int64_t in[KN_MAX_DIMS];
+    int nd = kn__model_layer_input(m, m->n_layers, in, NULL);
+    int64_t c = in[nd - 1];
+    if (groups != -1 && (groups < 1 || c % groups != 0)) /* (-1: one a channel, Keras's groups=-1) */
+        return kn__error(m->ctx, KN_ERR_SHAPE,
+                         "layers[%d] group_normalization: groups %d must divide the input's %lld channels (or be -1, "
+                         "one a channel)", m->n_layers, groups, (long long)c);
+    return push_norm(m, &(kn__layer){.kind = KN__LAYER_GROUP_NORM, .u.ln = {epsilon, center, scale, groups}});
 }
 
 /* The per-channel parameters of layer i when it is a normalization, in graph order: their
@@ -554,7 +569,7 @@ static int norm_params(const kn_model *m, int i, const char *names[4], kn_init i
     int n = 0;
     if (L->kind == KN__LAYER_BATCH_NORM) {
         for (; n < 4; n++) names[n] = bn_names[n], inits[n] = bn_inits[n];
-    } else if (L->kind == KN__LAYER_LAYER_NORM) {
+    } else if (L->kind == KN__LAYER_LAYER_NORM || L->kind == KN__LAYER_GROUP_NORM) {
         if (L->u.ln.scale) names[n] = "gamma", inits[n++] = KN_INIT_ONES;
         if (L->u.ln.center) names[n] = "beta", inits[n++] = KN_INIT_ZEROS;
     }
@@ -902,7 +917,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
                 h = kn_dropout(g, h, L->u.dropout.rate);
             break;
         case KN__LAYER_BATCH_NORM:
-        case KN__LAYER_LAYER_NORM: {
+        case KN__LAYER_LAYER_NORM:
+        case KN__LAYER_GROUP_NORM: {
             int nd = kn__model_layer_input(m, i, in, &f);
             /* per channel, the last axis: any view whose last axis is the channels holds each
              * element at the same channel (row-major), so only another last axis (a flatten's,
@@ -918,12 +934,14 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
                 snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, names[k]);
                 p[k] = kn_param(g, (int64_t[]){ch}, 1, inits[k], name);
             }
-            if (L->kind == KN__LAYER_BATCH_NORM) {
+            bool sc = L->u.ln.scale; /* (layer and group normalization: gamma when it scales, then beta) */
+            if (L->kind == KN__LAYER_BATCH_NORM)
                 h = kn_batch_norm(g, h, p[0], p[1], p[2], p[3], L->u.bn.momentum, L->u.bn.epsilon);
-            } else { /* gamma when it scales, then beta when it centers */
-                bool sc = L->u.ln.scale;
+            else if (L->kind == KN__LAYER_LAYER_NORM)
                 h = kn_layer_norm(g, h, sc ? p[0] : NULL, L->u.ln.center ? p[sc] : NULL, L->u.ln.epsilon);
-            }
+            else /* (any view of a sample, batch first, holds its positions in the same order) */
+                h = kn_group_norm(g, h, sc ? p[0] : NULL, L->u.ln.center ? p[sc] : NULL,
+                                  L->u.ln.groups > 0 ? L->u.ln.groups : (int)in[nd - 1], L->u.ln.epsilon);
             break;
         }
         case KN__LAYER_FLATTEN:

@@ -27,7 +27,8 @@ typedef enum {
     KN__LAYER_CONV_TRANSPOSE, /* conv2d_transpose (u.conv_transpose; model_conv_transpose.c) */
     KN__LAYER_CONV1D_TRANSPOSE, /* conv1d_transpose: u.conv_transpose with a 1 x K window, over (1, steps, C) */
     KN__LAYER_PERMUTE, /* Keras's Permute: each sample's axes reordered (u.permute: 0-based) */
-    KN__LAYER_REPEAT_VECTOR /* Keras's RepeatVector: features (F) -> (n, F) (u.repeat: n) */
+    KN__LAYER_REPEAT_VECTOR, /* Keras's RepeatVector: features (F) -> (n, F) (u.repeat: n) */
+    KN__LAYER_GROUP_NORM /* Keras's GroupNormalization (u.ln, its groups: the count, or -1 for one a channel) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -58,7 +59,7 @@ typedef struct kn__layer {
          * gaussian_noise's stddev) */
         struct { float rate; bool spatial; int noise; } dropout;
         struct { float momentum, epsilon; } bn; /* batch_normalization */
-        struct { float epsilon; bool center, scale; } ln; /* layer_normalization */
+        struct { float epsilon; bool center, scale; int groups; } ln; /* layer_ and group_normalization */
         kn_merge merge;
         kn_rnn_opts rnn;
         kn_embedding_opts embedding;

@@ -158,6 +158,12 @@ size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t);
 /* Each sample's axes permuted (permute.c; graph/ops_permute.c). */
 void kn__cpu_permute(kn_graph *g, kn_tensor *t);
+/* Group normalization and its gradients (groupnorm.c; graph/ops_group_norm.c); scratch: the
+ * per-channel sums of each sample's parts and the per-channel coefficients. */
+void kn__cpu_group_norm(kn_graph *g, kn_tensor *t);
+void kn__cpu_group_norm_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_group_norm_gamma_grad(kn_graph *g, kn_tensor *t);
+size_t kn__cpu_group_norm_scratch(const kn_graph *g, const kn_tensor *t);
 /* The per-sample broadcasts and their reduction (bcast.c; graph/ops_bcast.c). */
 void kn__cpu_bcast_binary(kn_graph *g, kn_tensor *t);
 void kn__cpu_bcast_reduce(kn_graph *g, kn_tensor *t);

@@ -294,6 +294,9 @@ kn_status kn__cuda_k_attention_grad(kn_graph *g, kn_tensor *t);
 size_t kn__cuda_attention_workspace(const kn_tensor *t);
 /* Keras's Permute's (permute.c). */
 kn_status kn__cuda_k_permute(kn_graph *g, kn_tensor *t);
+/* Group normalization's three nodes (group_norm.c), and the workspace each needs. */
+kn_status kn__cuda_k_group_norm(kn_graph *g, kn_tensor *t);
+size_t kn__cuda_group_norm_workspace(const kn_tensor *t);
 /* The per-sample broadcasts' (bcast.c). */
 kn_status kn__cuda_k_bcast_binary(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_bcast_reduce(kn_graph *g, kn_tensor *t);

@@ -571,6 +571,17 @@ cudaError_t kn__cu_attention_forward(cudaStream_t s, const kn__cu_attention *d, 
 cudaError_t kn__cu_attention_backward(cudaStream_t s, const kn__cu_attention *d, const float *dout, const float *q,
                                       const float *k, const float *v, float *out, float *stats);
 
+/* Group normalization and its gradients (kernels_group_norm.cu; graph.h's KN_OP_GROUP_NORM),
+ * f32: x (n, p, c) in `groups` groups of consecutive channels; ws of kn__cu_group_norm_ws(n, c,
+ * groups) bytes (the group statistics; gamma's gradient's per-sample sums). */
+size_t kn__cu_group_norm_ws(int64_t n, int64_t c, int64_t groups);
+cudaError_t kn__cu_group_norm(cudaStream_t st, const float *x, const float *gamma, const float *beta, float *y,
+                              double *ws, int64_t n, int64_t p, int64_t c, int64_t groups, float eps);
+cudaError_t kn__cu_group_norm_grad(cudaStream_t st, const float *dy, const float *x, const float *gamma, float *dx,
+                                   double *ws, int64_t n, int64_t p, int64_t c, int64_t groups, float eps);
+cudaError_t kn__cu_group_norm_gamma_grad(cudaStream_t st, const float *dy, const float *x, float *out, double *ws,
+                                         int64_t n, int64_t p, int64_t c, int64_t groups, float eps);
+
 /* Each sample's axes permuted (kernels_permute.cu; graph.h's KN_OP_PERMUTE), f32: y (n,
  * out[0], out[1], out[2]) from x, y[s, i0, i1, i2] = x[s * per + i0 from[0] + i1 from[1] + i2
  * from[2]], per = out[0] out[1] out[2]. */

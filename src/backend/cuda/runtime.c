@@ -148,6 +148,9 @@ static size_t node_workspace(const kn_tensor *t) {
     case KN_OP_RNN_GRAD: return kn__cuda_rnn_workspace(t); /* a step's product; the walk back's dh, dc (, dh_prod) */
     case KN_OP_ATTENTION_GRAD: return kn__cuda_attention_workspace(t); /* each query row's max, 1/sum, D */
     case KN_OP_DEPTHWISE_CONV2D_GRAD_KERNEL: return kn__cuda_depthwise_workspace(t); /* its parts' partial sums */
+    case KN_OP_GROUP_NORM:
+    case KN_OP_GROUP_NORM_GRAD:
+    case KN_OP_GROUP_NORM_GAMMA_GRAD: return kn__cuda_group_norm_workspace(t); /* the group statistics */
     default: return 0;
     }
 }
