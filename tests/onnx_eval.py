@@ -257,6 +257,12 @@ def run(model, x):
             shape = (1, -1) + (1,) * (i[0].ndim - 2)
             y = (i[0] - i[3].reshape(shape)) / np.sqrt(i[4].reshape(shape) + a.get("epsilon", 1e-5)) * \
                 i[1].reshape(shape) + i[2].reshape(shape)
+        elif op == "InstanceNormalization":  # each (sample, channel) over its positions
+            axes = tuple(range(2, i[0].ndim))
+            m = i[0].mean(axis=axes, keepdims=True)
+            v = ((i[0] - m) ** 2).mean(axis=axes, keepdims=True)
+            per = (1, -1) + (1,) * (i[0].ndim - 2)
+            y = (i[0] - m) / np.sqrt(v + a.get("epsilon", 1e-5)) * i[1].reshape(per) + i[2].reshape(per)
         elif op == "Flatten": y = i[0].reshape(i[0].shape[0], -1)
         elif op == "Reshape":
             shape = [i[0].shape[k] if v == 0 else int(v) for k, v in enumerate(i[1])]

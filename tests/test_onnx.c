@@ -198,6 +198,11 @@ static const onnx_case cases[] = {
      "dense dense reshape multiply global_average_pool2d dense", 0},
     /* grouped convolutions (ResNeXt's): conv2d with groups */
     {"grouped", 4, 7, 6, false, 3, "conv2d conv2d flatten dense", 0},
+    /* GroupNorm (Reshape, InstanceNormalization, Reshape, Mul, Add) and InstanceNorm: group_normalization */
+    {"group_norms", 3, 8, 8, false, 3,
+     "conv2d group_normalization activation group_normalization conv2d group_normalization activation flatten dense", 0},
+    {"instance_seq", 3, 0, 10, false, 2, "conv1d group_normalization activation conv1d group_normalization flatten dense",
+     'c'},
     /* a vision transformer (torchvision's, small): patches reshaped from the image to a sequence,
      * the class token expanded and concatenated (zero padding and a table), an encoder block, x[:, 0] */
     {"tiny_vit", 3, 8, 8, false, 3,
@@ -325,6 +330,13 @@ static void native_exports(void) {
          "{\"input_shape\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 4, \"activation\": \"tanh\"}, "
          "{\"type\": \"repeat_vector\", \"n\": 3}, {\"type\": \"gru\", \"units\": 3, \"return_sequences\": true}, "
          "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"},
+        {"group_norm", /* GroupNormalization over an image, a sequence (a group a channel) and features */
+         "{\"input_shape\": [6, 5, 2], \"layers\": [{\"type\": \"group_normalization\", \"groups\": 2}, "
+         "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 3, \"activation\": \"relu\"}, "
+         "{\"type\": \"group_normalization\", \"groups\": 2, \"center\": false}, {\"type\": \"reshape\", \"target_shape\": [12, 4]}, "
+         "{\"type\": \"conv1d\", \"filters\": 3, \"kernel_size\": 3}, {\"type\": \"group_normalization\", \"groups\": -1}, "
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 6}, {\"type\": \"group_normalization\", \"groups\": 3, \"scale\": false}, "
+         "{\"type\": \"dense\", \"units\": 2}]}"},
         {"permute", /* Keras's Permute of an image's axes: H and W swapped, then channels first */
          "{\"input_shape\": [5, 4, 3], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"tanh\"}, "
          "{\"type\": \"permute\", \"dims\": [2, 1, 3]}, {\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": [3, 2]}, "

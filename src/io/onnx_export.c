@@ -30,6 +30,9 @@
  *   layer_normalization         decomposed over kiln's last axis, opset 13 having no
  *                               LayerNormalization: ReduceMean, Sub, Mul, ReduceMean, Add
  *                               epsilon, Sqrt, Div, Mul gamma, Add beta (export_layer_norm)
+ *   group_normalization         PyTorch's GroupNorm at opset 13: Reshape (N, G, -1),
+ *                               InstanceNormalization, Reshape back, Mul gamma, Add beta
+ *                               (export_group_norm)
  *   position_embedding          Add of the (steps, channels) table
  *   multi_head_attention        per projection MatMul, Add, Reshape and Transpose to (N,
  *                               heads, steps, dim); MatMul, Mul 1/sqrt(key_dim), a causal
@@ -366,6 +369,54 @@ static kn_status export_layer_norm(exporter *e, int i, exp_value *x, exp_value *
         snprintf(t, NAME, "%s", t2);
     }
     snprintf(nchw ? y->nchw : y->nhwc, NAME, "%s", t);
+    return KN_OK;
+}
+
+/* group_normalization as PyTorch's GroupNorm exports at opset 13 (which has no
+ * GroupNormalization): over channels-first values (an image's NCHW, a sequence transposed to
+ * (N, C, L), features (N, C)), Reshape to (N, G, -1), InstanceNormalization with unit scale
+ * and zero B, Reshape back, Mul gamma and Add beta (one value per channel along axis 1), and a
+ * sequence transposed back. kiln import reads the same nodes. */
+static kn_status export_group_norm(exporter *e, int i, exp_value *x, exp_value *y) {
+    const kn__layer *L = &e->m->layers[i];
+    bool sc = L->u.ln.scale, ce = L->u.ln.center;
+    int64_t C = x->image || x->seq ? x->c : x->f, G = L->u.ln.groups > 0 ? L->u.ln.groups : C;
+    const float *p[2] = {sc ? param(e, i, "gamma", C) : NULL, ce ? param(e, i, "beta", C) : NULL};
+    if ((sc && !p[0]) || (ce && !p[1])) return e->st;
+    float *unit = malloc((size_t)(2 * G) * sizeof *unit);
+    if (!unit) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: out of memory", NULL, NULL);
+    for (int64_t g = 0; g < G; g++) unit[g] = 1.0f, unit[G + g] = 0.0f;
+    char in[NAME], r1[NAME], sn[NAME], bn[NAME], t[NAME], t2[NAME];
+    if (x->seq) seq_transpose(e, x->nhwc, in);
+    else snprintf(in, NAME, "%s", in_order(e, x, true));
+    reshape_to(e, in, (int64_t[]){0, G, -1}, 3, r1);
+    fresh(e, sn, "group_scale");
+    init_tensor(e, sn, &G, 1, unit, NULL);
+    fresh(e, bn, "group_bias");
+    init_tensor(e, bn, &G, 1, unit + G, NULL);
+    free(unit);
+    node n;
+    node_begin(e, &n, "InstanceNormalization");
+    node_in(&n, r1), node_in(&n, sn), node_in(&n, bn);
+    fresh(e, t, "normalized");
+    node_out(&n, t);
+    attr_float(&n, "epsilon", L->u.ln.epsilon);
+    node_end(e, &n);
+    int64_t back[4] = {0, C, x->image ? x->h : x->l, x->w};
+    int nd = x->image ? 4 : x->seq ? 3 : 2;
+    reshape_to(e, t, back, nd, t2);
+    snprintf(t, NAME, "%s", t2);
+    static const char *const ops[2] = {"Mul", "Add"}, *const stems[2] = {"gamma", "beta"};
+    for (int k = 0; k < 2; k++) {
+        if (!p[k]) continue;
+        char pn[NAME];
+        fresh(e, pn, stems[k]);
+        init_tensor(e, pn, (int64_t[]){C, 1, 1}, nd - 1, p[k], NULL); /* (C), (C, 1) or (C, 1, 1) */
+        binary(e, ops[k], t, pn, t2);
+        snprintf(t, NAME, "%s", t2);
+    }
+    if (x->seq) seq_transpose(e, t, y->nhwc);
+    else snprintf(x->image ? y->nchw : y->nhwc, NAME, "%s", t);
     return KN_OK;
 }
 
@@ -821,6 +872,7 @@ static kn_status export_layer(exporter *e, int i) {
     }
     case KN__LAYER_RNN: return export_rnn(e, i, x, out);
     case KN__LAYER_LAYER_NORM: return export_layer_norm(e, i, x, y);
+    case KN__LAYER_GROUP_NORM: return export_group_norm(e, i, x, y);
     case KN__LAYER_ATTENTION: return export_attention(e, i, out);
     case KN__LAYER_POSITION_EMBEDDING: { /* Add of the (L, C) table, the same for every sample */
         const float *T = param(e, i, "embeddings", y->l * y->c);

@@ -1017,8 +1017,9 @@ static kn_status read_nodes(imp *s) {
         const char *pattern = activation_pattern(s, i, &pattern_nodes);
         if (pattern) s->sole = in->excl && kn__imp_readers(m, s->cur) == 2; /* the pattern is the only reader */
         kn_status st = KN_OK;
-        int ln_nodes = 0; /* a layer norm spelled in nodes */
+        int ln_nodes = 0; /* a layer or group norm spelled in nodes */
         if (!pattern && strcmp(op, "ReduceMean") == 0 && (st = layer_norm_pattern(s, i, &ln_nodes))) return st;
+        if (!pattern && strcmp(op, "Reshape") == 0 && (st = kn__imp_group_norm_pattern(s, i, &ln_nodes))) return st;
         bool handled = true, in_nonneg = s->nonneg, seq_node = false;
         if (!pattern && !ln_nodes && !merge && (st = kn__imp_read_seq(s, op, &seq_node))) return st;
         if (ln_nodes) {
@@ -1050,6 +1051,8 @@ static kn_status read_nodes(imp *s) {
             st = kn__imp_read_batch_norm(s);
         } else if (strcmp(op, "LayerNormalization") == 0) {
             st = read_layer_norm(s);
+        } else if (strcmp(op, "InstanceNormalization") == 0) {
+            st = kn__imp_read_instance_norm(s);
         } else if (strcmp(op, "ConvTranspose") == 0) {
             st = kn__imp_read_conv_transpose(s);
         } else if (strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0) {

@@ -150,6 +150,10 @@ kn_status kn__imp_read_prelu(imp *s);
 kn_status kn__imp_read_pad(imp *s);
 kn_status kn__imp_read_global_pool(imp *s, bool max);
 kn_status kn__imp_read_batch_norm(imp *s);
+/* onnx_import_norm.c: InstanceNormalization; PyTorch's GroupNorm spelled from node i (a
+ * Reshape), its nodes in *count (0: node i does not begin one). */
+kn_status kn__imp_read_instance_norm(imp *s);
+kn_status kn__imp_group_norm_pattern(imp *s, int i, int *count);
 
 /* onnx_import_attn.c: attention subgraphs, found before the walk (kn__imp_find_attention) and
  * read as one multi_head_attention layer at their last node (kn__imp_read_attention). A value

@@ -39,6 +39,9 @@ Cases:
             attention: nn.MultiheadAttention, TransformerEncoderLayer under a causal mask,
             cross-attention with kdim and vdim, an encoder layer feeding a decoder layer
             (classes below); attention_weights and odd_mask are refused (no goldens)
+  group_norms, instance_seq
+            GroupNorm (images, a whole sample, features) and InstanceNorm over images and
+            sequences: kiln's group_normalization (classes below)
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -674,3 +677,51 @@ class ConvNextish(nn.Module):
 
 
 case("convnextish", randomize_attention(ConvNextish()), (3, 8, 8))
+
+
+def randomize_norms(net):
+    """randomize() and the group and instance norms' affine parameters (PyTorch starts them at
+    ones and zeros)."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d)) and m.weight is not None:
+                m.weight.copy_(1 + 0.3 * torch.randn_like(m.weight))
+                m.bias.copy_(0.2 * torch.randn_like(m.bias))
+    return randomize(net)
+
+
+class GroupNorms(nn.Module):
+    """(3, 8, 8) images: Conv 8 3x3 pad 1, GroupNorm(2, 8), ReLU, InstanceNorm2d(8, affine),
+    Conv 4 3x3 stride 2, GroupNorm(1, 4) (a whole sample), SiLU, Flatten, Linear 36 -> 3
+    (PyTorch spells GroupNorm Reshape, InstanceNormalization, Reshape, Mul, Add at opset 13;
+    torch 1.13 cannot export one over 2-D features)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.g1, self.i1 = nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(2, 8), nn.InstanceNorm2d(8, affine=True)
+        self.c2, self.g2 = nn.Conv2d(8, 4, 3, stride=2), nn.GroupNorm(1, 4)
+        self.fc = nn.Linear(36, 3)
+
+    def forward(self, x):
+        x = self.i1(torch.relu(self.g1(self.c1(x))))
+        x = nn.functional.silu(self.g2(self.c2(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+case("group_norms", randomize_norms(GroupNorms()), (3, 8, 8))
+
+
+class InstanceSeq(nn.Module):
+    """(3, 10) sequences (N, C, L): Conv1d 6 3, InstanceNorm1d(6, affine), ReLU, Conv1d 4 3,
+    GroupNorm(2, 4), Flatten, Linear 24 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.i1 = nn.Conv1d(3, 6, 3), nn.InstanceNorm1d(6, affine=True)
+        self.c2, self.g2, self.fc = nn.Conv1d(6, 4, 3), nn.GroupNorm(2, 4), nn.Linear(24, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.g2(self.c2(torch.relu(self.i1(self.c1(x))))), 1))
+
+
+case("instance_seq", randomize_norms(InstanceSeq()), (3, 10))
