@@ -934,7 +934,8 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
                 snprintf(name, sizeof name, "%s_%d/%s", kn__layer_type(L), L->index, names[k]);
                 p[k] = kn_param(g, (int64_t[]){ch}, 1, inits[k], name);
             }
-            bool sc = L->u.ln.scale; /* (layer and group normalization: gamma when it scales, then beta) */
+            /* (layer and group normalization: gamma when it scales, then beta) */
+            bool sc = L->kind != KN__LAYER_BATCH_NORM && L->u.ln.scale;
             if (L->kind == KN__LAYER_BATCH_NORM)
                 h = kn_batch_norm(g, h, p[0], p[1], p[2], p[3], L->u.bn.momentum, L->u.bn.epsilon);
             else if (L->kind == KN__LAYER_LAYER_NORM)
