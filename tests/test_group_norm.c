@@ -335,6 +335,7 @@ static void test_bad(void) {
     lt_bad_layer(ctx, "{\"type\": \"group_normalization\", \"groups\": 1.5}", "layers[1].groups: expected a positive integer");
     lt_bad_layer(ctx, "{\"type\": \"group_normalization\", \"groups\": -2}", "layers[1].groups: expected a positive integer");
     lt_bad_layer(ctx, "{\"type\": \"group_normalization\", \"groups\": \"all\"}", "layers[1].groups: expected a positive integer");
+    lt_bad_layer(ctx, "{\"type\": \"group_normalization\", \"groups\": 1e52}", "layers[1].groups: expected a positive integer");
     lt_bad_layer(ctx, "{\"type\": \"group_normalization\", \"groups\": 2, \"epsilon\": 0}",
                  "layers[1].epsilon: expected a positive number");
     lt_bad_layer(ctx, "{\"type\": \"group_normalization\", \"groups\": 2, \"momentum\": 0.9}",

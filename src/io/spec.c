@@ -1020,11 +1020,11 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         const cJSON *gr = cJSON_GetObjectItemCaseSensitive(L, "groups");
         snprintf(field, sizeof field, "%sgroups", where);
         if (gr && !cJSON_IsNull(gr)) {
-            if (!cJSON_IsNumber(gr) || gr->valuedouble != (int)gr->valuedouble ||
-                !(gr->valuedouble >= 1 || gr->valuedouble == -1) || gr->valuedouble > 1e9)
+            double gv = cJSON_IsNumber(gr) ? gr->valuedouble : 0; /* (the range first: only then a cast) */
+            if (!(gv >= 1 || gv == -1) || gv > 1e9 || gv != (int)gv)
                 return kn__spec_error(ctx, field, "expected a positive integer dividing the channels, or -1 (one a "
                                                   "channel), e.g. 32");
-            groups = (int)gr->valuedouble;
+            groups = (int)gv;
         }
         int64_t in[KN_MAX_DIMS];
         int64_t c = in[kn__model_layer_input(m, m->n_layers, in, NULL) - 1];
