@@ -1052,6 +1052,9 @@ kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);
 kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
+/* The same with alpha: leaky_relu's negative slope, elu's alpha (0: the default, 0.2 and 1;
+ * Keras's LeakyReLU layer and ELU layer take theirs so). */
+kn_status kn_model_add_activation_alpha(kn_model *m, kn_activation activation, float alpha);
 /* Keras's PReLU: x where x > 0, alpha x elsewhere, alpha learned ("prelu_<i>/alpha", of the
  * input's shape, Keras's default, or per_channel: one per channel, Keras's shared_axes over
  * every axis but the last, its shape the input's with those axes 1). alpha_init's zero value
@@ -1156,10 +1159,12 @@ kn_status kn_model_add_group_norm(kn_model *m, int groups, float epsilon, bool c
  * input. Names are copied; the setting applies to the next successful kn_model_add_*. */
 kn_status kn_model_next_layer(kn_model *m, const char *name, const char *const *inputs, int n_inputs);
 /* Keras's merge layers over the inputs kn_model_next_layer gave (2 or more; subtract
- * exactly 2): add, subtract, multiply, average and maximum need equal shapes;
- * concatenate joins along the last axis (the channels), the others equal. */
+ * exactly 2): add, subtract, multiply, average, maximum and minimum need equal shapes (add,
+ * subtract, multiply and average also take one broadcast over the others: (1, 1, C) gates,
+ * an (H, W, 1) map); concatenate joins along the last axis (the channels), the others equal. */
 typedef enum {
     KN_MERGE_ADD, KN_MERGE_SUBTRACT, KN_MERGE_MULTIPLY, KN_MERGE_AVERAGE, KN_MERGE_MAXIMUM, KN_MERGE_CONCATENATE,
+    KN_MERGE_MINIMUM,
     KN_MERGE_COUNT
 } kn_merge;
 kn_status kn_model_add_merge(kn_model *m, kn_merge kind);

@@ -279,6 +279,7 @@ def run(model, x):
         elif op == "Div": y = i[0] / i[1]
         elif op == "Mean": y = sum(i) / len(i)
         elif op == "Max": y = np.maximum.reduce(i)
+        elif op == "Min": y = np.minimum.reduce(i)
         elif op == "Concat": y = np.concatenate(i, axis=a["axis"])
         elif op == "Relu": y = np.maximum(i[0], 0)
         elif op == "Sigmoid": y = 1 / (1 + np.exp(-i[0]))

@@ -277,6 +277,12 @@ static kn_tensor *b_reshape(kn_graph *g, kn_tensor **in, const void *arg) {
 static kn_tensor *b_act(kn_graph *g, kn_tensor **in, const void *arg) {
     return kn_act(g, in[0], *(const kn_activation *)arg);
 }
+/* an activation with its alpha (leaky_relu's slope, elu's): arg {activation, alpha} */
+typedef struct { kn_activation act; float alpha; } act_alpha_arg;
+static kn_tensor *b_act_alpha(kn_graph *g, kn_tensor **in, const void *arg) {
+    const act_alpha_arg *a = arg;
+    return kn__act_alpha(g, in[0], a->act, a->alpha);
+}
 static kn_tensor *b_sum_rows(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sum_rows(g, in[0]); }
 static kn_tensor *b_sum(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn__sum(g, in[0]); }
 static kn_tensor *b_sum_squares(kn_graph *g, kn_tensor **in, const void *arg) { (void)arg; return kn_sum_squares(g, in[0]); }
@@ -892,5 +898,15 @@ int main(void) {
     gradcheck("group_norm (2, 4, 5) instance, center only", b_group_norm, &gn_inst, &gn3, NULL);
     case_shapes gn0 = {.n_in = 1, .ndim = {3}, .shape = {{2, 3, 6}}};
     gradcheck("group_norm (2, 3, 6) 3 groups, neither", b_group_norm, &gn_none, &gn0, NULL);
+    { /* activations' alphas other than the defaults (Keras's LeakyReLU and ELU layers take theirs) */
+        static const act_alpha_arg alphas[] = {{KN_LEAKY_RELU, 0.1f}, {KN_LEAKY_RELU, 0.3f}, {KN_ELU, 0.5f}, {KN_ELU, 2.0f}};
+        for (size_t i = 0; i < sizeof alphas / sizeof *alphas; i++) {
+            case_shapes cs = one;
+            cs.away_from_zero = true;
+            char name[48];
+            snprintf(name, sizeof name, "act %s alpha %g", kn_activation_name(alphas[i].act), (double)alphas[i].alpha);
+            gradcheck(name, b_act_alpha, &alphas[i], &cs, NULL);
+        }
+    }
     return checks_done("gradient");
 }

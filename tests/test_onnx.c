@@ -330,6 +330,13 @@ static void native_exports(void) {
          "{\"input_shape\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 4, \"activation\": \"tanh\"}, "
          "{\"type\": \"repeat_vector\", \"n\": 3}, {\"type\": \"gru\", \"units\": 3, \"return_sequences\": true}, "
          "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"},
+        {"activations", /* Keras's LeakyReLU and ELU layers with their slopes, standalone; a minimum merge */
+         "{\"input_shape\": [6, 5, 2], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 2}, "
+         "{\"type\": \"max_pool2d\", \"pool_size\": 2}, {\"type\": \"LeakyReLU\", \"negative_slope\": 0.1}, "
+         "{\"type\": \"ELU\", \"alpha\": 0.5}, {\"type\": \"flatten\"}, {\"name\": \"a\", \"type\": \"dense\", \"units\": 6}, "
+         "{\"name\": \"b\", \"type\": \"dense\", \"units\": 6, \"activation\": \"tanh\"}, "
+         "{\"type\": \"minimum\", \"inputs\": [\"a\", \"b\"]}, {\"type\": \"ReLU\", \"max_value\": 6}, "
+         "{\"type\": \"dense\", \"units\": 2}]}"},
         {"group_norm", /* GroupNormalization over an image, a sequence (a group a channel) and features */
          "{\"input_shape\": [6, 5, 2], \"layers\": [{\"type\": \"group_normalization\", \"groups\": 2}, "
          "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 3, \"activation\": \"relu\"}, "

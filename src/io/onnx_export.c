@@ -19,8 +19,9 @@
  *   up_sampling2d               Resize (nearest: asymmetric, floor; bilinear: half-pixel)
  *   prelu                       PRelu (alpha in kiln's (H, W, C) order)
  *   rescaling                   Mul, Add
- *   add, subtract, multiply,    Sum, Sub, Mul, Max, Mean, Concat (the channels)
- *   maximum, average, concat.
+ *   add, subtract, multiply,    Sum, Sub, Mul, Max, Min, Mean, Concat (the channels)
+ *   maximum, minimum, average,
+ *   concatenate
  *   dropout, noise              nothing (inference)
  *   conv1d, 1-D pooling,        the same ops over (N, C, L), transposed from kiln's (N, L, C)
  *   padding, cropping, up-      and back; global 1-D pooling ReduceMean / ReduceMax; a
@@ -611,8 +612,9 @@ static kn_status export_layer(exporter *e, int i) {
         return KN_OK;
     }
     case KN__LAYER_ACTIVATION: {
-        bool nchw = x->image && x->nchw[0] && !x->nhwc[0] && L->u.activation != KN_SOFTMAX;
-        return activation(e, L->u.activation, 0, in_order(e, x, nchw), nchw ? y->nchw : out, nchw);
+        bool nchw = x->image && x->nchw[0] && !x->nhwc[0] && L->u.activation.act != KN_SOFTMAX;
+        return activation(e, L->u.activation.act, L->u.activation.alpha, in_order(e, x, nchw), nchw ? y->nchw : out,
+                          nchw);
     }
     case KN__LAYER_DROPOUT:
         memmove(y->nhwc, x->nhwc, NAME); /* (x is an earlier layer's: memmove only for the compiler) */
@@ -684,7 +686,7 @@ static kn_status export_layer(exporter *e, int i) {
         return KN_OK;
     }
     case KN__LAYER_MERGE: {
-        static const char *const ops[KN_MERGE_COUNT] = {"Sum", "Sub", "Mul", "Mean", "Max", "Concat"};
+        static const char *const ops[KN_MERGE_COUNT] = {"Sum", "Sub", "Mul", "Mean", "Max", "Concat", "Min"};
         kn_merge kind = L->u.merge;
         bool nchw = x->image && x->nchw[0] && !x->nhwc[0]; /* the first input's order (a broadcast one's */
         /* (1, 1, C) gates or (H, W, 1) map are images too: in NCHW, (N, C, 1, 1) or (N, 1, H, W)) */

@@ -397,11 +397,10 @@ static kn_status activation(imp *s, const char *name, float alpha) {
         L->has_act = true;
         return KN_OK;
     }
-    if (alpha != 0 && !((strcmp(name, "leaky_relu") == 0 && fabsf(alpha - 0.2f) < 1e-6f) ||
-                        (strcmp(name, "elu") == 0 && fabsf(alpha - 1.0f) < 1e-6f)))
-        return kn__imp_unsupported(s, "this alpha other than on the output of a dense or convolution layer");
-    L = kn__imp_add_layer(s, "activation");
-    if (!L || !cJSON_AddStringToObject(L->json, "activation", name)) return kn__imp_oom(s);
+    L = kn__imp_add_layer(s, "activation"); /* (with its alpha: a leaky_relu's slope, an elu's) */
+    if (!L || !cJSON_AddStringToObject(L->json, "activation", name) ||
+        (alpha != 0 && !cJSON_AddNumberToObject(L->json, "alpha", alpha)))
+        return kn__imp_oom(s);
     return KN_OK;
 }
 
@@ -631,7 +630,7 @@ static kn_status read_merge(imp *s, const char *type) {
     }
     int64_t total = 0;
     int widest = 0; /* the value whose shape the merge has: the others equal, or broadcast over it */
-    bool may_broadcast = !concat && strcmp(type, "maximum") != 0;
+    bool may_broadcast = !concat && strcmp(type, "maximum") != 0 && strcmp(type, "minimum") != 0;
     for (int k = 1; k < n && may_broadcast; k++)
         if (image_broadcasts(v[k], v[widest])) widest = k;
     for (int k = 0; k < n; k++) {
@@ -809,8 +808,8 @@ static kn_status read_transpose(imp *s) {
  * constant is a bias). */
 static const char *merge_type(const imp *s, const kn__onnx_node *nd) {
     static const char *const ops[][2] = {{"Add", "add"},         {"Sub", "subtract"}, {"Mul", "multiply"},
-                                         {"Max", "maximum"},     {"Mean", "average"}, {"Sum", "add"},
-                                         {"Concat", "concatenate"}};
+                                         {"Max", "maximum"},     {"Min", "minimum"},      {"Mean", "average"},
+                                         {"Sum", "add"},         {"Concat", "concatenate"}};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
         if (strcmp(nd->op, ops[i][0]) != 0) continue;
         int values = 0;

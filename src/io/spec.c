@@ -603,7 +603,12 @@ static const char *const *layer_keys(const char *t) {
     static const char *const reshape[] = {"type", "name", "inputs", "target_shape", NULL};
     static const char *const permute[] = {"type", "name", "inputs", "dims", NULL};
     static const char *const repeat_vector[] = {"type", "name", "inputs", "n", NULL};
-    static const char *const activation[] = {"type", "name", "inputs", "activation", NULL};
+    static const char *const activation[] = {"type", "name", "inputs", "activation", "alpha", NULL};
+    /* Keras's activation layers: ReLU, LeakyReLU (negative_slope; Keras 2's alpha), ELU, Softmax, Identity */
+    static const char *const relu[] = {"type", "name", "inputs", "max_value", "negative_slope", "threshold", NULL};
+    static const char *const leaky_relu[] = {"type", "name", "inputs", "negative_slope", "alpha", NULL};
+    static const char *const elu[] = {"type", "name", "inputs", "alpha", NULL};
+    static const char *const softmax[] = {"type", "name", "inputs", "axis", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
     static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
@@ -645,11 +650,12 @@ static const char *const *layer_keys(const char *t) {
         {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
-        {"reshape", reshape}, {"permute", permute}, {"repeat_vector", repeat_vector}, {"activation", activation}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
+        {"reshape", reshape}, {"permute", permute}, {"repeat_vector", repeat_vector}, {"activation", activation}, {"re_lu", relu},
+        {"leaky_re_lu", leaky_relu}, {"elu", elu}, {"softmax", softmax}, {"identity", plain}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
         {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"group_normalization", group_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
-        {"average", plain}, {"maximum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
+        {"average", plain}, {"maximum", plain}, {"minimum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
         {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
         {"rescaling", rescaling}, {"depthwise_conv2d", depthwise}, {"separable_conv2d", separable},
@@ -691,6 +697,51 @@ static const char *layer_alias(const char *t, char *buf, size_t size) {
     for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
         if (strcmp(buf, aliases[i][0]) == 0) name = aliases[i][1];
     return layer_keys(name) ? name : t;
+}
+
+/* Keras's activation layers as kiln's activation layer: ReLU {max_value (null; 6: relu6),
+ * negative_slope (0: relu; above 0: leaky_relu), threshold (0 only)}, LeakyReLU
+ * {negative_slope, or Keras 2's alpha; 0.3 by default, as the layer's (the function's is
+ * 0.2)}, ELU {alpha (1)}, Softmax {axis (-1 only)}, Identity. */
+static kn_status parse_activation_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t) {
+    char field[96];
+    double v[3] = {0, 0, 0}; /* max_value (0: none), negative_slope or alpha, threshold */
+    kn_status st = KN_OK;
+    if (t[0] == 'i') return kn_model_add_activation(m, KN_LINEAR);
+    if (t[0] == 's') {
+        const cJSON *ax = cJSON_GetObjectItemCaseSensitive(L, "axis");
+        snprintf(field, sizeof field, "%saxis", where);
+        int64_t in[KN_MAX_DIMS];
+        int last = kn__model_layer_input(m, m->n_layers, in, NULL); /* (Keras counts the batch as axis 0) */
+        if (ax && !cJSON_IsNull(ax) && !(cJSON_IsNumber(ax) && (ax->valuedouble == -1 || ax->valuedouble == last)))
+            return kn__spec_error(ctx, field, "only the last axis (-1, or %d here) is supported", last);
+        return kn_model_add_activation(m, KN_SOFTMAX);
+    }
+    if (t[0] == 'e') {
+        v[1] = 1.0;
+        st = kn__spec_number(ctx, L, "alpha", where, 0, 1e6, &v[1]);
+        return st ? st : kn_model_add_activation_alpha(m, KN_ELU, (float)v[1]);
+    }
+    if (t[0] == 'l') {
+        const char *key = cJSON_GetObjectItemCaseSensitive(L, "alpha") ? "alpha" : "negative_slope";
+        v[1] = 0.3; /* Keras's LeakyReLU layer */
+        st = kn__spec_number(ctx, L, key, where, 0, 1e6, &v[1]);
+        if (!st && v[1] == 0) return kn_model_add_activation(m, KN_RELU);
+        return st ? st : kn_model_add_activation_alpha(m, KN_LEAKY_RELU, (float)v[1]);
+    }
+    static const char *const keys[3] = {"max_value", "negative_slope", "threshold"};
+    for (int k = 0; k < 3 && !st; k++) st = kn__spec_number(ctx, L, keys[k], where, k == 0 ? 1e-30 : 0, 1e30, &v[k]);
+    if (st) return st;
+    if (v[2] != 0) {
+        snprintf(field, sizeof field, "%sthreshold", where);
+        return kn__spec_error(ctx, field, "only 0 is supported (kiln's ReLU is relu, relu6 or leaky_relu)");
+    }
+    if (v[0] != 0 && (v[0] != 6 || v[1] != 0)) {
+        snprintf(field, sizeof field, "%smax_value", where);
+        return kn__spec_error(ctx, field, "only null or 6 (relu6) is supported, with negative_slope 0");
+    }
+    if (v[0] == 6) return kn_model_add_activation(m, KN_RELU6);
+    return v[1] > 0 ? kn_model_add_activation_alpha(m, KN_LEAKY_RELU, (float)v[1]) : kn_model_add_activation(m, KN_RELU);
 }
 
 /* Keras's PReLU (type prelu): alpha_initializer (zeros), shared_axes null (an alpha per
@@ -948,8 +999,13 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         snprintf(field, sizeof field, "%sactivation", where);
         if (!cJSON_IsString(a)) return kn__spec_error(ctx, field, "expected a name such as \"relu\"");
         if (!kn_activation_parse(a->valuestring, &act)) return unknown_activation(ctx, field, a->valuestring);
-        return kn_model_add_activation(m, act);
+        double alpha = 0;
+        kn_status ast = kn__spec_number(ctx, L, "alpha", where, 0, 1e6, &alpha);
+        return ast ? ast : kn_model_add_activation_alpha(m, act, (float)alpha);
     }
+    if (strcmp(t, "re_lu") == 0 || strcmp(t, "leaky_re_lu") == 0 || strcmp(t, "elu") == 0 || strcmp(t, "softmax") == 0 ||
+        strcmp(t, "identity") == 0)
+        return parse_activation_layer(ctx, m, L, where, t);
     int noise = strcmp(t, "gaussian_noise") == 0 ? 1 : strcmp(t, "gaussian_dropout") == 0 ? 2
               : strcmp(t, "alpha_dropout") == 0 ? 3 : 0;
     if (noise) { /* Keras's GaussianNoise(stddev), GaussianDropout(rate), AlphaDropout(rate) */
@@ -1051,7 +1107,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         if ((st = kn__spec_number(ctx, L, "offset", where, -1e30, 1e30, &offset))) return st;
         return kn_model_add_rescaling(m, (float)scale, (float)offset);
     }
-    static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
+    static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate", "minimum"};
     for (int k = 0; k < KN_MERGE_COUNT; k++) {
         if (strcmp(t, merges[k]) != 0) continue;
         const cJSON *ax = cJSON_GetObjectItemCaseSensitive(L, "axis");
@@ -1068,12 +1124,13 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
                           "flatten, reshape, permute, repeat_vector, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
                           "gaussian_noise, gaussian_dropout, alpha_dropout, "
-                          "batch_normalization, layer_normalization, add, subtract, "
-                          "multiply, average, maximum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
+                          "batch_normalization, layer_normalization, group_normalization, add, subtract, "
+                          "multiply, average, maximum, minimum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
                           "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
                           "separable_conv2d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
-                          "cropping1d, cropping2d, up_sampling1d or up_sampling2d)", t);
+                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, identity, or Keras's ReLU, LeakyReLU, "
+                          "ELU and Softmax layers)", t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

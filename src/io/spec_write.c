@@ -179,7 +179,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON *t = cJSON_AddArrayToObject(L, "dims");
             for (int d = 0; t && d < K->ndim; d++) cJSON_AddItemToArray(t, cJSON_CreateNumber(K->u.permute[d] + 1));
         } else if (K->kind == KN__LAYER_ACTIVATION) {
-            cJSON_AddStringToObject(L, "activation", kn_activation_name(K->u.activation));
+            cJSON_AddStringToObject(L, "activation", kn_activation_name(K->u.activation.act));
+            if (K->u.activation.alpha > 0) cJSON_AddNumberToObject(L, "alpha", shortest(K->u.activation.alpha));
         } else if (K->kind == KN__LAYER_DROPOUT) {
             cJSON_AddNumberToObject(L, K->u.dropout.noise == 1 ? "stddev" : "rate", shortest(K->u.dropout.rate));
         } else if (K->kind == KN__LAYER_BATCH_NORM) {

@@ -67,7 +67,7 @@ const char *kn__layer_type(const kn__layer *L) {
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
     if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
     if (L->kind == KN__LAYER_RNN) return (unsigned)L->u.rnn.cell < KN_RNN_CELL_COUNT ? cells[L->u.rnn.cell] : "rnn";
-    static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate"};
+    static const char *const merges[] = {"add", "subtract", "multiply", "average", "maximum", "concatenate", "minimum"};
     _Static_assert(sizeof merges / sizeof *merges == KN_MERGE_COUNT, "a name for every merge");
     if (L->kind == KN__LAYER_MERGE) return (unsigned)L->u.merge < KN_MERGE_COUNT ? merges[L->u.merge] : "merge";
     if (L->kind == KN__LAYER_DENSE && L->per_step) return "time_distributed";
@@ -404,13 +404,20 @@ kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
 }
 
 kn_status kn_model_add_activation(kn_model *m, kn_activation activation) {
+    return kn_model_add_activation_alpha(m, activation, 0.0f);
+}
+
+kn_status kn_model_add_activation_alpha(kn_model *m, kn_activation activation, float alpha) {
     if (!m) return KN_ERR_INVALID_ARGUMENT;
     kn_status st = kn__model_can_add(m, "activation");
     if (st) return st;
     if ((unsigned)activation >= KN_ACTIVATION_COUNT)
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] activation: unknown activation %d", m->n_layers,
                          (int)activation);
-    kn__layer L = {.kind = KN__LAYER_ACTIVATION, .u.activation = activation};
+    if (!(alpha >= 0.0f && alpha <= 1e6f))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] activation: alpha %g outside [0, 1e6]",
+                         m->n_layers, (double)alpha);
+    kn__layer L = {.kind = KN__LAYER_ACTIVATION, .u.activation = {activation, alpha}};
     L.ndim = kn__model_layer_input(m, m->n_layers, L.shape, NULL);
     return kn__model_push_layer(m, &L);
 }
@@ -587,7 +594,7 @@ static kn_activation *layer_activation(kn__layer *L) {
     case KN__LAYER_CONV1D_TRANSPOSE: return &L->u.conv_transpose.activation;
     case KN__LAYER_CONV2D: return &L->u.conv.activation;
     case KN__LAYER_CONV1D: return &L->u.conv1d.activation;
-    case KN__LAYER_ACTIVATION: return &L->u.activation;
+    case KN__LAYER_ACTIVATION: return &L->u.activation.act;
     default: return NULL;
     }
 }
@@ -903,7 +910,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
             h = kn__global_pool_steps(g, h, L->kind == KN__LAYER_GLOBAL_MAX_POOL1D);
             break;
-        case KN__LAYER_ACTIVATION: act = L->u.activation; break;
+        case KN__LAYER_ACTIVATION: act = L->u.activation.act, alpha = L->u.activation.alpha; break;
         case KN__LAYER_DROPOUT: /* the identity unless training */
             if (L->u.dropout.noise == KN__NOISE_GAUSSIAN)
                 h = kn_gaussian_noise(g, h, L->u.dropout.rate);
@@ -1319,7 +1326,7 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             break;
         }
         case KN__LAYER_ACTIVATION:
-            used += (size_t)snprintf(buf + used, size - used, " -> activation %s", kn_activation_name(L->u.activation));
+            used += (size_t)snprintf(buf + used, size - used, " -> activation %s", kn_activation_name(L->u.activation.act));
             break;
         case KN__LAYER_RNN: {
             const kn_rnn_opts *o = &L->u.rnn;

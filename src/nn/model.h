@@ -54,7 +54,7 @@ typedef struct kn__layer {
         kn_conv2d_opts conv;
         kn_conv1d_opts conv1d;
         kn__pool_opts pool;
-        kn_activation activation;
+        struct { kn_activation act; float alpha; } activation; /* alpha: leaky_relu's slope, elu's (0: the default) */
         /* dropout, spatial (one draw per (sample, channel)) or noise (kn__noise_kind; rate: a
          * gaussian_noise's stddev) */
         struct { float rate; bool spatial; int noise; } dropout;

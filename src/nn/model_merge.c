@@ -1,7 +1,7 @@
 /* model_merge.c — non-sequential models, as Keras's functional API builds them but kept to
  * a list in graph order: layer names, the inputs a layer takes (earlier layers only, so the
  * list is its own topological order), and the merge layers (add, subtract, multiply,
- * average, maximum, concatenate on the last axis) with their shape checks and graph. */
+ * average, maximum, minimum, concatenate on the last axis) with their shape checks and graph. */
 #include "model.h"
 
 #include <string.h>
@@ -97,7 +97,8 @@ kn_status kn_model_add_merge(kn_model *m, kn_merge kind) {
             elements(b >= 0 ? m->layers[b].shape : m->input_shape, b >= 0 ? m->layers[b].ndim : m->input_ndim))
             widest = k;
     }
-    bool concat = kind == KN_MERGE_CONCATENATE, may_broadcast = !concat && kind != KN_MERGE_MAXIMUM;
+    bool concat = kind == KN_MERGE_CONCATENATE,
+         may_broadcast = !concat && kind != KN_MERGE_MAXIMUM && kind != KN_MERGE_MINIMUM;
     if (!may_broadcast) widest = 0;
     const kn__layer *first = m->next_inputs[widest] >= 0 ? &m->layers[m->next_inputs[widest]] : NULL;
     int ndim = first ? first->ndim : m->input_ndim;
@@ -165,6 +166,9 @@ kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *ou
         case KN_MERGE_SUBTRACT: acc = kn_sub(g, acc, x); break;
         case KN_MERGE_MULTIPLY: acc = kn_mul(g, acc, x); break;
         case KN_MERGE_MAXIMUM: acc = kn_maximum(g, acc, x); break;
+        case KN_MERGE_MINIMUM: /* min(a, b) = -max(-a, -b): negation is exact */
+            acc = kn_scale(g, kn_maximum(g, kn_scale(g, acc, -1.0f), kn_scale(g, x, -1.0f)), -1.0f);
+            break;
         case KN_MERGE_CONCATENATE: acc = kn_concat(g, acc, x); break;
         default: kn__graph_fail(g, KN_ERR_UNSUPPORTED, "%s: merge kind %d", L->name, (int)L->u.merge); return NULL;
         }
