@@ -18,7 +18,7 @@ static const char import_help[] =
     "(PyTorch's nn.MultiheadAttention, in transformer layers too), RNN, LSTM, GRU, Gather of\n"
     "an embedding table, Conv and pools over sequences, Dropout, Identity, scaling by\n"
     "constants (rescaling), merges of\n"
-    "two or more values (Add, Sub, Mul, Max, Mean, Sum, Concat: residual and branching\n"
+    "two or more values (Add, Sub, Mul, Max, Min, Mean, Sum, Concat: residual and branching\n"
     "networks; an image with (N, C, 1, 1) gates or a one-channel map broadcast) and the\n"
     "activations (Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu,\n"
     "Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Clip to [0, 6], x * Sigmoid(x)),\n"
