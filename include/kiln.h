@@ -1087,6 +1087,13 @@ typedef struct kn_depthwise_opts {
 } kn_depthwise_opts;
 kn_status kn_model_add_depthwise_conv2d(kn_model *m, const kn_depthwise_opts *opts);
 kn_status kn_model_add_separable_conv2d(kn_model *m, const kn_depthwise_opts *opts);
+/* Keras's DepthwiseConv1D and SeparableConv1D over sequences (steps, channels): the same
+ * layers with a 1 x kernel_w window over the (1, steps, C) view (kernel_h, stride_h and
+ * dilation_h 0 or 1), (L, C) -> (OL, C M) or (OL, filters); kernels "depthwise_conv1d_<i>/
+ * depthwise_kernel" (K, C, M) (Keras's), "separable_conv1d_<i>/pointwise_kernel" (C M,
+ * filters). */
+kn_status kn_model_add_depthwise_conv1d(kn_model *m, const kn_depthwise_opts *opts);
+kn_status kn_model_add_separable_conv1d(kn_model *m, const kn_depthwise_opts *opts);
 /* Keras's ZeroPadding2D and Cropping2D over images (height, width, channels): rows of zeros
  * added above (top) and below (bottom), columns left and right, (H, W, C) -> (H + top +
  * bottom, W + left + right, C); cropping removes as many instead (kn_pad2d). ZeroPadding1D and

@@ -1,5 +1,7 @@
 /* test_separable.c — Keras's DepthwiseConv2D and SeparableConv2D as model layers
- * (depthwise_conv2d, separable_conv2d; kn_model_add_depthwise_conv2d, _separable_conv2d):
+ * (depthwise_conv2d, separable_conv2d; kn_model_add_depthwise_conv2d, _separable_conv2d),
+ * and their 1-D forms over sequences (DepthwiseConv1D, SeparableConv1D: depthwise_conv1d,
+ * separable_conv1d):
  *
  * - predictions against a direct convolution computed here from the model's own
  *   parameters (depth_multiplier 1 and 2, 'same' and 'valid', strides, dilation), with the
@@ -33,42 +35,45 @@ typedef struct {
     int H, W, C, K, M, stride, dilation;
     bool same;
     int filters; /* separable: the pointwise outputs; 0: depthwise only */
+    bool seq;    /* the 1-D layer over a sequence (W, C) (H 1) */
 } geom;
 
 /* input (H, W, C) -> the layer (tanh) -> flatten -> dense 2: predictions against a direct
  * convolution of the layer's parameters, in double. */
 static void reference_case(const char *what, geom c) {
     enum { N = 3, OUT = 2 };
-    char filters[32] = "", text[768];
+    char filters[32] = "", text[768], shape[32];
     if (c.filters) snprintf(filters, sizeof filters, "\"filters\": %d, ", c.filters);
+    if (c.seq) c.H = 1, snprintf(shape, sizeof shape, "%d, %d", c.W, c.C);
+    else snprintf(shape, sizeof shape, "%d, %d, %d", c.H, c.W, c.C);
+    const char *type = c.seq ? (c.filters ? "separable_conv1d" : "depthwise_conv1d")
+                             : (c.filters ? "separable_conv2d" : "depthwise_conv2d");
     snprintf(text, sizeof text,
-             "{\"input_shape\": [%d, %d, %d], \"layers\": [{\"type\": \"%s\", %s\"kernel_size\": %d, \"strides\": "
+             "{\"input_shape\": [%s], \"layers\": [{\"type\": \"%s\", %s\"kernel_size\": %d, \"strides\": "
              "%d, \"dilation_rate\": %d, \"padding\": \"%s\", \"depth_multiplier\": %d, \"activation\": \"tanh\", "
              "\"bias_initializer\": \"ones\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": %d}], "
              "\"loss\": \"mse\"}",
-             c.H, c.W, c.C, c.filters ? "separable_conv2d" : "depthwise_conv2d", filters, c.K, c.stride, c.dilation,
-             c.same ? "same" : "valid", c.M, OUT);
+             shape, type, filters, c.K, c.stride, c.dilation, c.same ? "same" : "valid", c.M, OUT);
     kn_ctx *ctx = new_ctx();
     kn_model *m = build(ctx, text);
     if (!m) {
         kn_ctx_free(ctx);
         return;
     }
-    const char *type = c.filters ? "separable_conv2d_0" : "depthwise_conv2d_0";
     char name[64];
     int64_t ndk = 0, npk = 0, nb = 0, nk2 = 0;
-    snprintf(name, sizeof name, "%s/depthwise_kernel", type);
+    snprintf(name, sizeof name, "%s_0/depthwise_kernel", type);
     const float *dk = kn_model_param(m, name, &ndk);
-    snprintf(name, sizeof name, "%s/pointwise_kernel", type);
+    snprintf(name, sizeof name, "%s_0/pointwise_kernel", type);
     const float *pk = c.filters ? kn_model_param(m, name, &npk) : NULL;
-    snprintf(name, sizeof name, "%s/bias", type);
+    snprintf(name, sizeof name, "%s_0/bias", type);
     const float *b = kn_model_param(m, name, &nb);
     const float *k2 = kn_model_param(m, "dense_0/kernel", &nk2), *b2 = kn_model_param(m, "dense_0/bias", NULL);
     int CM = c.C * c.M, F = c.filters ? c.filters : CM;
-    int pad_t, pad_l; /* (TensorFlow's 'same': the odd row and column at the bottom and right) */
-    int OH = window_axis(c.H, c.K, c.stride, c.dilation, c.same, &pad_t);
+    int pad_t = 0, pad_l, KH = c.seq ? 1 : c.K; /* (TensorFlow's 'same': the odd row and column at the bottom and right) */
+    int OH = c.seq ? 1 : window_axis(c.H, c.K, c.stride, c.dilation, c.same, &pad_t);
     int OW = window_axis(c.W, c.K, c.stride, c.dilation, c.same, &pad_l);
-    CHECK(dk && b && k2 && b2 && ndk == c.K * c.K * CM && nb == F && (!c.filters || npk == CM * F) &&
+    CHECK(dk && b && k2 && b2 && ndk == KH * c.K * CM && nb == F && (!c.filters || npk == CM * F) &&
           nk2 == (int64_t)OH * OW * F * OUT, "%s: parameters %lld %lld %lld %lld", what, (long long)ndk,
           (long long)npk, (long long)nb, (long long)nk2);
     if (!dk || !b || !k2 || !b2 || (c.filters && !pk)) goto done;
@@ -84,7 +89,7 @@ static void reference_case(const char *what, geom c) {
                 double dw[64], v[64];
                 for (int q = 0; q < CM; q++) { /* the depthwise product: channel q reads input channel q / M */
                     double s = 0;
-                    for (int ky = 0; ky < c.K; ky++)
+                    for (int ky = 0; ky < KH; ky++)
                         for (int kx = 0; kx < c.K; kx++) {
                             int iy = oy * c.stride + ky * c.dilation - pad_t, ix = ox * c.stride + kx * c.dilation - pad_l;
                             if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
@@ -113,11 +118,16 @@ done:
 }
 
 static void test_graphs(void) {
-    reference_case("depthwise 3x3 valid, (6, 5, 3)", (geom){6, 5, 3, 3, 1, 1, 1, false, 0});
-    reference_case("depthwise 3x3 same stride 2, multiplier 2, (7, 6, 2)", (geom){7, 6, 2, 3, 2, 2, 1, true, 0});
-    reference_case("depthwise 2x2 same dilation 2, (5, 5, 3)", (geom){5, 5, 3, 2, 1, 1, 2, true, 0});
-    reference_case("separable 3x3 same, multiplier 2, 4 filters, (6, 6, 3)", (geom){6, 6, 3, 3, 2, 1, 1, true, 4});
-    reference_case("separable 3x3 valid stride 2, 5 filters, (8, 7, 2)", (geom){8, 7, 2, 3, 1, 2, 1, false, 5});
+    reference_case("depthwise 3x3 valid, (6, 5, 3)", (geom){6, 5, 3, 3, 1, 1, 1, false, 0, false});
+    reference_case("depthwise 3x3 same stride 2, multiplier 2, (7, 6, 2)", (geom){7, 6, 2, 3, 2, 2, 1, true, 0, false});
+    reference_case("depthwise 2x2 same dilation 2, (5, 5, 3)", (geom){5, 5, 3, 2, 1, 1, 2, true, 0, false});
+    reference_case("separable 3x3 same, multiplier 2, 4 filters, (6, 6, 3)", (geom){6, 6, 3, 3, 2, 1, 1, true, 4, false});
+    reference_case("separable 3x3 valid stride 2, 5 filters, (8, 7, 2)", (geom){8, 7, 2, 3, 1, 2, 1, false, 5, false});
+    reference_case("depthwise_conv1d 3 valid, (9, 3)", (geom){1, 9, 3, 3, 1, 1, 1, false, 0, true});
+    reference_case("depthwise_conv1d 3 same stride 2, multiplier 2, (8, 2)", (geom){1, 8, 2, 3, 2, 2, 1, true, 0, true});
+    reference_case("depthwise_conv1d 2 same dilation 3, (7, 3)", (geom){1, 7, 3, 2, 1, 1, 3, true, 0, true});
+    reference_case("separable_conv1d 3 same, multiplier 2, 4 filters, (6, 3)", (geom){1, 6, 3, 3, 2, 1, 1, true, 4, true});
+    reference_case("separable_conv1d 5 valid stride 2, 5 filters, (12, 2)", (geom){1, 12, 2, 5, 1, 2, 1, false, 5, true});
     model_gradcheck("depthwise_conv2d (multiplier 2) -> flatten -> dense",
                     "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"depthwise_conv2d\", \"kernel_size\": 3, "
                     "\"depth_multiplier\": 2, \"padding\": \"same\", \"activation\": \"tanh\"}, {\"type\": "
@@ -129,6 +139,11 @@ static void test_graphs(void) {
                     "\"pointwise_regularizer\": {\"l2\": 0.02}}, {\"type\": \"flatten\"}, {\"type\": \"dense\", "
                     "\"units\": 2, \"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\"}",
                     40, 2);
+    model_gradcheck("separable_conv1d (multiplier 2) -> flatten -> dense",
+                    "{\"input_shape\": [6, 3], \"layers\": [{\"type\": \"separable_conv1d\", \"filters\": 3, "
+                    "\"kernel_size\": 3, \"depth_multiplier\": 2, \"padding\": \"same\", \"activation\": \"tanh\"}, "
+                    "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}], "
+                    "\"loss\": \"sparse_categorical_crossentropy\"}", 18, 2);
 }
 
 #define DIGITS_TAIL "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}"
@@ -149,6 +164,12 @@ int main(void) {
                 "{\"type\": \"depthwise_conv2d\", \"kernel_size\": 3, \"depth_multiplier\": 4, \"activation\": "
                 "\"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10, \"activation\": "
                 "\"softmax\"}], " DIGITS_TAIL,
+                KN_PRECISION_FP32, 0.85, 10);
+    digits_case("8 steps of 8 -> depthwise_conv1d x2 -> separable_conv1d 16 -> flatten -> softmax",
+                "{\"input_shape\": [8, 8], \"layers\": [{\"type\": \"DepthwiseConv1D\", \"kernel_size\": 3, "
+                "\"depth_multiplier\": 2, \"activation\": \"relu\"}, {\"type\": \"SeparableConv1D\", \"filters\": 16, "
+                "\"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"relu\"}, {\"type\": \"flatten\"}, "
+                "{\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}], " DIGITS_TAIL,
                 KN_PRECISION_FP32, 0.85, 10);
 
     kn_ctx *ctx = new_ctx();
@@ -174,6 +195,15 @@ int main(void) {
         {"{\"input_shape\": [8, 8, 1], \"layers\": [{\"type\": \"separable_conv2d\", \"filters\": 2, \"kernel_size\": "
          "3, \"pointwise_initializer\": \"nope\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
          "layers[0].pointwise_initializer: unknown initializer 'nope'"},
+        {"{\"input_shape\": [8, 8, 1], \"layers\": [{\"type\": \"depthwise_conv1d\", \"kernel_size\": 3}, {\"type\": "
+         "\"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0] depthwise_conv1d: needs a sequence"},
+        {"{\"input_shape\": [8, 2], \"layers\": [{\"type\": \"separable_conv1d\", \"filters\": 2, \"kernel_size\": "
+         "[3, 3]}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0].kernel_size: expected a whole number or a list of one [n]"},
+        {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"depthwise_conv1d\", \"kernel_size\": 5}, {\"type\": "
+         "\"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
+         "layers[0] depthwise_conv1d: kernel 5 (dilation 1) is longer than its input (4, 2)"},
     };
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     kn_ctx_free(ctx);

@@ -26,6 +26,8 @@
  *   conv1d, 1-D pooling,        the same ops over (N, C, L), transposed from kiln's (N, L, C)
  *   padding, cropping, up-      and back; global 1-D pooling ReduceMean / ReduceMax; a
  *   sampling; time_distributed  time-distributed dense MatMul + Add
+ *   depthwise_conv1d,           over (N, C, L) likewise: a Conv of group C, then (separable) a
+ *   separable_conv1d            pointwise 1-D Conv
  *   embedding                   Gather of the table by the input cast to int64 (no mask_zero)
  *   simple_rnn, lstm, gru       RNN, LSTM, GRU over (L, N, C) (export_rnn)
  *   layer_normalization         decomposed over kiln's last axis, opset 13 having no
@@ -566,6 +568,38 @@ static kn_status export_layer(exporter *e, int i) {
         out = y->nchw;
         return activation(e, o->activation, o->alpha, t, out, true);
     }
+    case KN__LAYER_DEPTHWISE1D: { /* (N, L, C) -> (N, C, L), Conv 1-D of group C (and the pointwise Conv), back */
+        const kn_depthwise_opts *o = &L->u.depthwise;
+        int64_t C = x->c, M = o->depth_multiplier, CM = C * M, K = o->kernel_w, st = o->stride_w, d = o->dilation_w;
+        int64_t F = o->filters ? o->filters : CM;
+        const float *Kk = param(e, i, "depthwise_kernel", K * CM);
+        const float *P = o->filters ? param(e, i, "pointwise_kernel", CM * F) : NULL;
+        const float *b = o->no_bias ? NULL : param(e, i, "bias", F);
+        if (!Kk || (o->filters && !P) || (!o->no_bias && !b)) return e->st;
+        float *W = malloc((size_t)(K * CM + (P ? CM * F : 0)) * sizeof *W);
+        if (!W) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t j = 0; j < CM; j++) /* (C M, 1, K) from (K, C, M) */
+            for (int64_t k = 0; k < K; k++) W[j * K + k] = Kk[k * CM + j];
+        int64_t pads[2] = {0, 0}, span = (K - 1) * d + 1, one = 1, zeros[2] = {0, 0};
+        if (o->same) {
+            int64_t outl = (x->l + st - 1) / st, total = (outl - 1) * st + span - x->l;
+            if (total < 0) total = 0;
+            pads[0] = total / 2, pads[1] = total - total / 2;
+        }
+        char ncl[NAME], z[NAME], z2[NAME];
+        seq_transpose(e, in_order(e, x, false), ncl);
+        conv_nd(e, "Conv", ncl, W, P ? NULL : b, CM, 1, 1, &K, &st, &d, pads, C, z);
+        if (P) { /* the pointwise product, its (C M, F) kernel as (F, C M, 1) */
+            float *Wp = W + K * CM;
+            for (int64_t f = 0; f < F; f++)
+                for (int64_t j = 0; j < CM; j++) Wp[f * CM + j] = P[j * F + f];
+            conv_nd(e, "Conv", z, Wp, b, F, CM, 1, &one, &one, &one, zeros, 1, z2);
+            snprintf(z, NAME, "%s", z2);
+        }
+        free(W);
+        seq_transpose(e, z, z2);
+        return activation(e, o->activation, o->alpha, z2, out, false);
+    }
     case KN__LAYER_MAX_POOL2D: case KN__LAYER_AVG_POOL2D: {
         const kn__pool_opts *p = &L->u.pool;
         int64_t pads[4] = {0, 0, 0, 0};
@@ -888,7 +922,7 @@ static kn_status export_layer(exporter *e, int i) {
     default:
         return fail(e, KN_ERR_UNSUPPORTED,
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
-                    "separable_conv2d, conv2d_transpose, conv1d, pooling, flatten, reshape, batch_normalization, "
+                    "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d, pooling, flatten, reshape, batch_normalization, "
                     "layer_normalization, padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, "
                     "multi_head_attention, simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation "
                     "and merge layers)", L->name, type);

@@ -659,6 +659,7 @@ static const char *const *layer_keys(const char *t) {
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
         {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
         {"rescaling", rescaling}, {"depthwise_conv2d", depthwise}, {"separable_conv2d", separable},
+        {"depthwise_conv1d", depthwise}, {"separable_conv1d", separable},
         {"zero_padding2d", padding2d}, {"cropping2d", cropping2d}, {"zero_padding1d", padding1d},
         {"cropping1d", cropping1d}, {"up_sampling2d", upsampling2d}, {"up_sampling1d", upsampling1d},
         {"conv2d_transpose", conv_transpose}, {"conv1d_transpose", conv_transpose},
@@ -682,6 +683,7 @@ static const char *layer_alias(const char *t, char *buf, size_t size) {
         {"global_max_pooling1d", "global_max_pool1d"}, {"global_max_pooling2d", "global_max_pool2d"},
         {"convolution1d", "conv1d"}, {"convolution2d", "conv2d"}, {"convolution1d_transpose", "conv1d_transpose"},
         {"convolution2d_transpose", "conv2d_transpose"}, {"separable_convolution2d", "separable_conv2d"},
+        {"separable_convolution1d", "separable_conv1d"},
         {"p_re_lu", "prelu"}};
     size_t n = 0;
     for (size_t i = 0; t[i] && n + 2 < size; i++) {
@@ -788,7 +790,7 @@ static kn_status parse_prelu(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
 static kn_status parse_depthwise(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t,
                                  bool *activation_given) {
     char field[96];
-    bool separable = t[0] == 's';
+    bool separable = t[0] == 's', seq = strstr(t, "1d") != NULL; /* (a sequence's: one kernel_size, ...) */
     kn_depthwise_opts o = {0};
     kn_status st = KN_OK;
     if (separable) {
@@ -799,12 +801,14 @@ static kn_status parse_depthwise(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     }
     if (!cJSON_GetObjectItemCaseSensitive(L, "kernel_size")) {
         snprintf(field, sizeof field, "%skernel_size", where);
-        return kn__spec_error(ctx, field, "missing (e.g. 3 or [3, 3])");
+        return kn__spec_error(ctx, field, seq ? "missing (e.g. 3)" : "missing (e.g. 3 or [3, 3])");
     }
-    int k[2] = {0, 0}, s[2] = {1, 1}, d[2] = {1, 1};
-    if ((st = parse_pair(ctx, L, "kernel_size", where, k))) return st;
-    if ((st = parse_pair(ctx, L, "strides", where, s))) return st;
-    if ((st = parse_pair(ctx, L, "dilation_rate", where, d))) return st;
+    int k[2] = {1, 0}, s[2] = {1, 1}, d[2] = {1, 1};
+    static const char *const window[3] = {"kernel_size", "strides", "dilation_rate"};
+    int *w[3] = {k, s, d};
+    for (int j = 0; j < 3; j++)
+        if ((st = seq ? parse_single(ctx, L, window[j], where, &w[j][1]) : parse_pair(ctx, L, window[j], where, w[j])))
+            return st;
     if ((st = parse_padding(ctx, L, where, &o.same))) return st;
     int64_t dm = 1;
     if ((st = kn__spec_int(ctx, L, "depth_multiplier", where, 1, 4096, &dm))) return st;
@@ -853,6 +857,7 @@ static kn_status parse_depthwise(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         c = values[j];
     }
     o.init_value = c;
+    if (seq) return separable ? kn_model_add_separable_conv1d(m, &o) : kn_model_add_depthwise_conv1d(m, &o);
     return separable ? kn_model_add_separable_conv2d(m, &o) : kn_model_add_depthwise_conv2d(m, &o);
 }
 
@@ -1093,7 +1098,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     if (strcmp(t, "multi_head_attention") == 0) return kn__spec_attention(ctx, m, L, where);
     if (strcmp(t, "position_embedding") == 0) return kn__spec_position_embedding(ctx, m, L, where);
     if (strcmp(t, "prelu") == 0) return parse_prelu(ctx, m, L, where);
-    if (strcmp(t, "depthwise_conv2d") == 0 || strcmp(t, "separable_conv2d") == 0)
+    if (strcmp(t, "depthwise_conv2d") == 0 || strcmp(t, "separable_conv2d") == 0 || strcmp(t, "depthwise_conv1d") == 0 ||
+        strcmp(t, "separable_conv1d") == 0)
         return parse_depthwise(ctx, m, L, where, t, activation_given);
     if (kn__spec_is_resize(t)) return kn__spec_resize(ctx, m, L, where, t);
     if (strcmp(t, "conv2d_transpose") == 0 || strcmp(t, "conv1d_transpose") == 0)
@@ -1128,7 +1134,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "multiply, average, maximum, minimum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
                           "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
-                          "separable_conv2d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
+                          "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
                           "cropping1d, cropping2d, up_sampling1d, up_sampling2d, identity, or Keras's ReLU, LeakyReLU, "
                           "ELU and Softmax layers)", t);
 }
@@ -1293,6 +1299,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
                        strcmp(t, "lstm") == 0 || strcmp(t, "gru") == 0 || strcmp(t, "bidirectional") == 0 ||
                        strcmp(t, "time_distributed") == 0 || strcmp(t, "depthwise_conv2d") == 0 ||
                        strcmp(t, "separable_conv2d") == 0 || strcmp(t, "conv2d_transpose") == 0 ||
+                       strcmp(t, "depthwise_conv1d") == 0 || strcmp(t, "separable_conv1d") == 0 ||
                        strcmp(t, "conv1d_transpose") == 0;
         }
         i++;

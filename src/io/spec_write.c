@@ -208,13 +208,17 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
         } else if (K->kind == KN__LAYER_POSITION_EMBEDDING) {
             add_initializer(L, "initializer", K->u.position_init, 0);
-        } else if (K->kind == KN__LAYER_DEPTHWISE) {
+        } else if (K->kind == KN__LAYER_DEPTHWISE || K->kind == KN__LAYER_DEPTHWISE1D) {
             const kn_depthwise_opts *o = &K->u.depthwise;
+            bool seq = K->kind == KN__LAYER_DEPTHWISE1D; /* (the window's width alone) */
             if (o->filters) cJSON_AddNumberToObject(L, "filters", (double)o->filters);
-            add_pair(L, "kernel_size", o->kernel_h, o->kernel_w);
-            add_pair(L, "strides", o->stride_h, o->stride_w);
+            if (seq) add_single(L, "kernel_size", o->kernel_w);
+            else add_pair(L, "kernel_size", o->kernel_h, o->kernel_w);
+            if (seq) add_single(L, "strides", o->stride_w);
+            else add_pair(L, "strides", o->stride_h, o->stride_w);
             cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
-            add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
+            if (seq) add_single(L, "dilation_rate", o->dilation_w);
+            else add_pair(L, "dilation_rate", o->dilation_h, o->dilation_w);
             cJSON_AddNumberToObject(L, "depth_multiplier", o->depth_multiplier);
             cJSON_AddStringToObject(L, "activation", kn_activation_name(o->activation));
             cJSON_AddBoolToObject(L, "use_bias", !o->no_bias);

@@ -56,13 +56,14 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
-                                        "group_normalization"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_GROUP_NORM + 1, "a name for every layer kind");
+                                        "group_normalization", "depthwise_conv1d"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_DEPTHWISE1D + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
     if (L->kind == KN__LAYER_UPSAMPLE) return L->ndim == 2 ? "up_sampling1d" : "up_sampling2d";
     if (L->kind == KN__LAYER_DEPTHWISE && L->u.depthwise.filters) return "separable_conv2d";
+    if (L->kind == KN__LAYER_DEPTHWISE1D && L->u.depthwise.filters) return "separable_conv1d";
     static const char *const cells[] = {"simple_rnn", "lstm", "gru"};
     _Static_assert(sizeof cells / sizeof *cells == KN_RNN_CELL_COUNT, "a name for every cell");
     if (L->kind == KN__LAYER_RNN && L->u.rnn.bidirectional) return "bidirectional";
@@ -589,7 +590,8 @@ static int norm_params(const kn_model *m, int i, const char *names[4], kn_init i
 static kn_activation *layer_activation(kn__layer *L) {
     switch (L->kind) {
     case KN__LAYER_DENSE: return &L->u.dense.activation;
-    case KN__LAYER_DEPTHWISE: return &L->u.depthwise.activation;
+    case KN__LAYER_DEPTHWISE:
+    case KN__LAYER_DEPTHWISE1D: return &L->u.depthwise.activation;
     case KN__LAYER_CONV_TRANSPOSE:
     case KN__LAYER_CONV1D_TRANSPOSE: return &L->u.conv_transpose.activation;
     case KN__LAYER_CONV2D: return &L->u.conv.activation;
@@ -964,6 +966,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
         case KN__LAYER_PRELU: h = kn__model_prelu(m, g, i, h); break;
         case KN__LAYER_DEPTHWISE:
+        case KN__LAYER_DEPTHWISE1D:
             h = kn__model_depthwise(m, g, i, h, &reg);
             act = L->u.depthwise.activation;
             alpha = L->u.depthwise.alpha;

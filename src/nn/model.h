@@ -28,7 +28,9 @@ typedef enum {
     KN__LAYER_CONV1D_TRANSPOSE, /* conv1d_transpose: u.conv_transpose with a 1 x K window, over (1, steps, C) */
     KN__LAYER_PERMUTE, /* Keras's Permute: each sample's axes reordered (u.permute: 0-based) */
     KN__LAYER_REPEAT_VECTOR, /* Keras's RepeatVector: features (F) -> (n, F) (u.repeat: n) */
-    KN__LAYER_GROUP_NORM /* Keras's GroupNormalization (u.ln, its groups: the count, or -1 for one a channel) */
+    KN__LAYER_GROUP_NORM, /* Keras's GroupNormalization (u.ln, its groups: the count, or -1 for one a channel) */
+    KN__LAYER_DEPTHWISE1D /* depthwise_conv1d, separable_conv1d: u.depthwise with a 1 x K window over the (1, steps,
+                           * C) view of a sequence, as conv1d is conv2d's (model_depthwise.c) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,

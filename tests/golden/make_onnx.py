@@ -725,3 +725,20 @@ class InstanceSeq(nn.Module):
 
 
 case("instance_seq", randomize_norms(InstanceSeq()), (3, 10))
+
+
+class DepthwiseSeq(nn.Module):
+    """(4, 11) sequences (N, C, L): a depthwise Conv1d 4 -> 8 (groups 4, k 3, padding 1), ReLU,
+    a pointwise Conv1d 8 -> 6 (k 1) (a separable 1-D convolution), a depthwise Conv1d 6 -> 6
+    (groups 6, k 3, stride 2, dilation 2), Flatten, Linear 24 -> 2: depthwise_conv1d layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.dw1, self.pw = nn.Conv1d(4, 8, 3, padding=1, groups=4), nn.Conv1d(8, 6, 1)
+        self.dw2, self.fc = nn.Conv1d(6, 6, 3, stride=2, dilation=2, groups=6), nn.Linear(24, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.dw2(self.pw(torch.relu(self.dw1(x)))), 1))
+
+
+case("depthwise_seq", DepthwiseSeq(), (4, 11))
