@@ -1233,6 +1233,13 @@ typedef struct kn_attention_opts {
 } kn_attention_opts;
 kn_attention_opts kn_attention_default(int num_heads, int64_t key_dim);
 kn_status kn_model_add_attention(kn_model *m, const kn_attention_opts *opts);
+/* Keras's Attention layer (score_mode "dot"): no projections; over the inputs
+ * kn_model_next_layer gave (query, value[, key]: the key the value when left out; one input
+ * attends to itself) the scores q k^T, times a learned scalar "attention_<i>/scale" (ones)
+ * with use_scale, softmax over the keys (causal: query step i sees key steps up to i), times
+ * the values: (Tq, D), (Tk, Dv)[, (Tk, D)] -> (Tq, Dv). dropout in [0, 1) drops attention
+ * probabilities while training. Masks as multi_head_attention's. */
+kn_status kn_model_add_dot_attention(kn_model *m, bool use_scale, bool causal, float dropout);
 /* A learned position embedding over a sequence (steps, channels): a table of that shape,
  * "position_embedding_<i>/embeddings" (init: keras_hub's glorot_uniform), added to every
  * sample (keras_hub's TokenAndPositionEmbedding's position half). */

@@ -922,10 +922,11 @@ static kn_status export_layer(exporter *e, int i) {
     default:
         return fail(e, KN_ERR_UNSUPPORTED,
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
-                    "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d, pooling, flatten, reshape, batch_normalization, "
-                    "layer_normalization, padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, "
-                    "multi_head_attention, simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation "
-                    "and merge layers)", L->name, type);
+                    "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d, pooling, flatten, "
+                    "reshape, permute, repeat_vector, batch_normalization, layer_normalization, group_normalization, "
+                    "padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, multi_head_attention, "
+                    "simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation and merge layers)",
+                    L->name, type);
     }
 }
 

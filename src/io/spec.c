@@ -639,6 +639,8 @@ static const char *const *layer_keys(const char *t) {
     static const char *const attention[] = {"type", "name", "inputs", "num_heads", "key_dim", "value_dim", "output_shape",
                                             "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
                                             "use_causal_mask", "dropout", "attention_axes", NULL};
+    static const char *const dot_attention[] = {"type", "name", "inputs", "use_scale", "score_mode", "dropout", "seed",
+                                                "use_causal_mask", NULL};
     static const char *const position[] = {"type", "name", "inputs", "initializer", "sequence_length", NULL};
     static const char *const padding2d[] = {"type", "name", "inputs", "padding", "data_format", NULL};
     static const char *const cropping2d[] = {"type", "name", "inputs", "cropping", "data_format", NULL};
@@ -657,7 +659,7 @@ static const char *const *layer_keys(const char *t) {
         {"layer_normalization", layer_norm}, {"group_normalization", group_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
         {"average", plain}, {"maximum", plain}, {"minimum", plain}, {"concatenate", concat}, {"simple_rnn", rnn}, {"lstm", rnn},
         {"gru", rnn}, {"bidirectional", bidirectional}, {"time_distributed", wrapper}, {"embedding", embedding},
-        {"multi_head_attention", attention}, {"position_embedding", position}, {"prelu", prelu},
+        {"multi_head_attention", attention}, {"attention", dot_attention}, {"position_embedding", position}, {"prelu", prelu},
         {"rescaling", rescaling}, {"depthwise_conv2d", depthwise}, {"separable_conv2d", separable},
         {"depthwise_conv1d", depthwise}, {"separable_conv1d", separable},
         {"zero_padding2d", padding2d}, {"cropping2d", cropping2d}, {"zero_padding1d", padding1d},
@@ -1096,6 +1098,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     }
     if (strcmp(t, "embedding") == 0) return kn__spec_embedding(ctx, m, L, where);
     if (strcmp(t, "multi_head_attention") == 0) return kn__spec_attention(ctx, m, L, where);
+    if (strcmp(t, "attention") == 0) return kn__spec_dot_attention(ctx, m, L, where);
     if (strcmp(t, "position_embedding") == 0) return kn__spec_position_embedding(ctx, m, L, where);
     if (strcmp(t, "prelu") == 0) return parse_prelu(ctx, m, L, where);
     if (strcmp(t, "depthwise_conv2d") == 0 || strcmp(t, "separable_conv2d") == 0 || strcmp(t, "depthwise_conv1d") == 0 ||
@@ -1133,7 +1136,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "batch_normalization, layer_normalization, group_normalization, add, subtract, "
                           "multiply, average, maximum, minimum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
                           "time_distributed, "
-                          "multi_head_attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
+                          "multi_head_attention, attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
                           "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
                           "cropping1d, cropping2d, up_sampling1d, up_sampling2d, identity, or Keras's ReLU, LeakyReLU, "
                           "ELU and Softmax layers)", t);

@@ -30,6 +30,7 @@ kn_status kn__spec_initializer(kn_ctx *ctx, const cJSON *v, const char *field, k
 kn_status kn__spec_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
 /* layers[i] of type "multi_head_attention" or "position_embedding" added to m (spec_attention.c). */
 kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
+kn_status kn__spec_dot_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where); /* Keras's Attention */
 kn_status kn__spec_position_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
 /* layers[i] of a resizing type (kn__spec_is_resize: zero_padding1d/2d, cropping1d/2d,
  * up_sampling1d/2d) added to m (spec_resize.c). */

@@ -64,6 +64,29 @@ kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
     return kn_model_add_attention(m, &o);
 }
 
+/* Keras's Attention (type attention): use_scale (false), score_mode ("dot" only),
+ * use_causal_mask (false; a call argument in Keras), dropout (in [0, 1)), seed (unused: kiln's
+ * draws come from the context's seed). */
+kn_status kn__spec_dot_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where) {
+    char field[96];
+    bool use_scale = false, causal = false;
+    kn_status st;
+    if ((st = kn__spec_bool(ctx, L, "use_scale", where, &use_scale))) return st;
+    if ((st = kn__spec_bool(ctx, L, "use_causal_mask", where, &causal))) return st;
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(L, "score_mode");
+    if (mode && !cJSON_IsNull(mode) && !(cJSON_IsString(mode) && strcmp(mode->valuestring, "dot") == 0)) {
+        snprintf(field, sizeof field, "%sscore_mode", where);
+        return kn__spec_error(ctx, field, "only \"dot\" is supported (Luong's dot-product scores)");
+    }
+    double rate = 0;
+    if ((st = kn__spec_number(ctx, L, "dropout", where, 0, 1, &rate))) return st;
+    if (rate >= 1) {
+        snprintf(field, sizeof field, "%sdropout", where);
+        return kn__spec_error(ctx, field, "expected a number in [0, 1), e.g. 0.1");
+    }
+    return kn_model_add_dot_attention(m, use_scale, causal, (float)rate);
+}
+
 kn_status kn__spec_position_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where) {
     char field[96];
     kn_init init = KN_INIT_GLOROT_UNIFORM;

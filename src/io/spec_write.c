@@ -206,6 +206,11 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             }
             cJSON_AddBoolToObject(L, "use_causal_mask", o->causal);
             if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
+        } else if (K->kind == KN__LAYER_DOT_ATTENTION) {
+            cJSON_AddBoolToObject(L, "use_scale", K->u.dot_attention.use_scale);
+            cJSON_AddStringToObject(L, "score_mode", "dot");
+            cJSON_AddBoolToObject(L, "use_causal_mask", K->u.dot_attention.causal);
+            if (K->u.dot_attention.dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(K->u.dot_attention.dropout));
         } else if (K->kind == KN__LAYER_POSITION_EMBEDDING) {
             add_initializer(L, "initializer", K->u.position_init, 0);
         } else if (K->kind == KN__LAYER_DEPTHWISE || K->kind == KN__LAYER_DEPTHWISE1D) {

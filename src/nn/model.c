@@ -56,8 +56,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
-                                        "group_normalization", "depthwise_conv1d"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_DEPTHWISE1D + 1, "a name for every layer kind");
+                                        "group_normalization", "depthwise_conv1d", "attention"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_DOT_ATTENTION + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -120,6 +120,7 @@ static bool passes_mask(const kn__layer *L) {
     case KN__LAYER_BATCH_NORM:
     case KN__LAYER_POSITION_EMBEDDING:
     case KN__LAYER_ATTENTION:
+    case KN__LAYER_DOT_ATTENTION:
     case KN__LAYER_MERGE: return true;
     case KN__LAYER_RNN: return L->u.rnn.return_sequences; /* (the last state is no sequence) */
     case KN__LAYER_DENSE: return L->per_step; /* (time_distributed: each step on its own) */
@@ -141,9 +142,10 @@ static bool output_masked(const kn_model *m, const kn__layer *L) {
 /* Appends L, its shape set (ndim dims in L->shape); computes its feature count and gives
  * it its name and inputs. */
 kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
-    if (L->kind != KN__LAYER_MERGE && L->kind != KN__LAYER_ATTENTION && m->n_next > 1)
+    if (L->kind != KN__LAYER_MERGE && L->kind != KN__LAYER_ATTENTION && L->kind != KN__LAYER_DOT_ATTENTION &&
+        m->n_next > 1)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes one input, %d given (only merge layers such as "
-                         "add and concatenate, and multi_head_attention, take more)", m->n_layers, kn__layer_type(L),
+                         "add and concatenate, attention and multi_head_attention, take more)", m->n_layers, kn__layer_type(L),
                          m->n_next);
     if (m->n_next) {
         L->n_inputs = m->n_next;
@@ -963,6 +965,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             l2 = L->u.embedding.l2;
             break;
         case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
+        case KN__LAYER_DOT_ATTENTION: h = kn__model_dot_attention(m, g, i, outs, masks); break;
         case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
         case KN__LAYER_PRELU: h = kn__model_prelu(m, g, i, h); break;
         case KN__LAYER_DEPTHWISE:

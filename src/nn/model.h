@@ -29,8 +29,10 @@ typedef enum {
     KN__LAYER_PERMUTE, /* Keras's Permute: each sample's axes reordered (u.permute: 0-based) */
     KN__LAYER_REPEAT_VECTOR, /* Keras's RepeatVector: features (F) -> (n, F) (u.repeat: n) */
     KN__LAYER_GROUP_NORM, /* Keras's GroupNormalization (u.ln, its groups: the count, or -1 for one a channel) */
-    KN__LAYER_DEPTHWISE1D /* depthwise_conv1d, separable_conv1d: u.depthwise with a 1 x K window over the (1, steps,
+    KN__LAYER_DEPTHWISE1D, /* depthwise_conv1d, separable_conv1d: u.depthwise with a 1 x K window over the (1, steps,
                            * C) view of a sequence, as conv1d is conv2d's (model_depthwise.c) */
+    KN__LAYER_DOT_ATTENTION /* Keras's Attention: dot-product attention without projections (u.dot_attention;
+                           * model_attention.c) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -62,6 +64,7 @@ typedef struct kn__layer {
         struct { float rate; bool spatial; int noise; } dropout;
         struct { float momentum, epsilon; } bn; /* batch_normalization */
         struct { float epsilon; bool center, scale; int groups; } ln; /* layer_ and group_normalization */
+        struct { bool use_scale, causal; float dropout; } dot_attention; /* Keras's Attention */
         kn_merge merge;
         kn_rnn_opts rnn;
         kn_embedding_opts embedding;
@@ -239,6 +242,8 @@ int kn__rnn_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PAR
 const char *const *kn__rnn_param_names(kn_rnn_cell cell, bool bidirectional, int dir);
 /* An attention layer's parameters the same way (model_attention.c): 0 for other layers. */
 int kn__attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+/* Keras's Attention layer's scale (use_scale) the same way (model_attention.c). */
+int kn__dot_attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* A prelu layer's alpha the same way (model_prelu.c), a depthwise or separable layer's
  * kernels and bias (model_depthwise.c): 0 for other layers. */
 int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
@@ -251,6 +256,7 @@ static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[K
     if (!n) n = kn__attention_params(m, i, out);
     if (!n) n = kn__prelu_params(m, i, out);
     if (!n) n = kn__depthwise_params(m, i, out);
+    if (!n) n = kn__dot_attention_params(m, i, out);
     return n ? n : kn__conv_transpose_params(m, i, out);
 }
 /* Layer i's parameters (kn__layer_params) made in g, in that order: "<type>_<index>/<what>"
@@ -286,6 +292,8 @@ kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Depthwise or separable layer i's output before its activation, from its input h; its
  * kernels' l2 added to *reg (model_depthwise.c). */
 kn_tensor *kn__model_depthwise(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
+/* Keras's Attention layer i over its inputs' outputs and masks (model_attention.c). */
+kn_tensor *kn__model_dot_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor *const *masks);
 /* Conv2d_transpose or conv1d_transpose layer i's output before its activation, from its input
  * h (a sequence's left in its (batch, 1, steps, C) view, as conv1d's); its kernel's l2 added
  * to *reg. Its summary text (" -> conv2d_transpose 16 3x3 stride 2x2 same relu") into buf

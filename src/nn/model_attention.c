@@ -9,11 +9,14 @@
  * (Fo), so the 3-D kernels get Keras's fans. Each projection is one product over all steps
  * ((N*T, F) x (F, H*D)); the attention itself is graph/ops_attention.c's one node.
  *
+ * attention (Keras's Attention) is the same attention without projections (below).
+ *
  * position_embedding adds a learned (steps, channels) table to its input, the same for every
  * sample: keras_hub's TokenAndPositionEmbedding's position half (keras_hub's
  * PositionEmbedding layer returns the table alone, which its model then adds). */
 #include "model.h"
 
+#include <math.h>
 #include <string.h>
 
 kn_attention_opts kn_attention_default(int num_heads, int64_t key_dim) {
@@ -185,4 +188,73 @@ kn_tensor *kn__model_position_embedding(kn_model *m, kn_graph *g, int i, kn_tens
     kn_tensor *flat = kn_reshape(g, h, (int64_t[]){-1, T * D}, 2);
     kn_tensor *y = kn_add(g, flat, kn_reshape(g, L->kernel, (int64_t[]){T * D}, 1));
     return kn__model_view_as(g, y, L->shape, 2);
+}
+
+/* ------------------------------------------------------------- Keras's Attention
+ *
+ * attention (Keras's Attention, score_mode "dot", Luong-style): no projections; scores
+ * q k^T (times a learned scalar "attention_<i>/scale", ones, when use_scale), softmax over the
+ * keys, times the values: (Tq, D) x (Tk, D) x (Tk, Dv) -> (Tq, Dv). The inputs as
+ * multi_head_attention's (query, value[, key]; one input attends to itself), masks and causal
+ * masking as there. It runs graph/ops_attention.c's node with one head, whose scores are
+ * divided by sqrt(D): the query is scaled by sqrt(D) (times the learned scale) first. */
+
+kn_status kn_model_add_dot_attention(kn_model *m, bool use_scale, bool causal, float dropout) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    const char *type = "attention";
+    kn_status st = kn__model_can_add(m, type);
+    if (st) return st;
+    int i = m->n_layers, n_in = m->n_next ? m->n_next : 1;
+    if (!(dropout >= 0.0f && dropout < 1.0f))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: dropout %g outside [0, 1)", i, type,
+                         (double)dropout);
+    if (n_in > 3)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes 1 to 3 inputs (query, value, key), %d given", i,
+                         type, n_in);
+    static const char *const roles[3] = {"query", "value", "key"};
+    int64_t s[3][KN_MAX_DIMS];
+    for (int k = 0; k < 3; k++) {
+        int nd = input_shape(m, i, k, s[k]);
+        if (nd != 2)
+            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: its %s must be a sequence (steps, channels), got "
+                             "%d dimension%s", i, type, roles[k], nd, nd == 1 ? "" : "s");
+    }
+    if (s[1][0] != s[2][0] || s[0][1] != s[2][1])
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: query (%lld, %lld), value (%lld, %lld) and key (%lld, "
+                         "%lld): the key needs the value's steps and the query's channels", i, type,
+                         (long long)s[0][0], (long long)s[0][1], (long long)s[1][0], (long long)s[1][1],
+                         (long long)s[2][0], (long long)s[2][1]);
+    if (s[0][0] * s[1][0] > (1 << 26))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: %lld query steps and %lld key steps is too large", i,
+                         type, (long long)s[0][0], (long long)s[1][0]);
+    kn__layer L = {.kind = KN__LAYER_DOT_ATTENTION, .u.dot_attention = {use_scale, causal, dropout},
+                   .index = kn__model_count_kind(m, KN__LAYER_DOT_ATTENTION), .ndim = 2,
+                   .shape = {s[0][0], s[1][1]}};
+    return kn__model_push_layer(m, &L);
+}
+
+int kn__dot_attention_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
+    const kn__layer *L = &m->layers[i];
+    if (L->kind != KN__LAYER_DOT_ATTENTION || !L->u.dot_attention.use_scale) return 0;
+    out[0] = (kn__rnn_param){"scale", {1, 0, 0}, 1, KN_INIT_ONES, 0, 0};
+    return 1;
+}
+
+kn_tensor *kn__model_dot_attention(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs, kn_tensor *const *masks) {
+    kn__layer *L = &m->layers[i];
+    kn_tensor *x[3], *mask[3];
+    int64_t s[3][KN_MAX_DIMS];
+    for (int k = 0; k < 3; k++) { /* query, value, key: missing ones as in input_shape */
+        int at = k < L->n_inputs ? k : k == 2 && L->n_inputs == 2 ? 1 : 0;
+        input_shape(m, i, k, s[k]);
+        x[k] = kn__model_view_as(g, L->inputs[at] >= 0 ? outs[L->inputs[at]] : m->x, s[k], 2);
+        mask[k] = L->inputs[at] >= 0 ? masks[L->inputs[at]] : NULL;
+    }
+    kn_tensor *p[KN__LAYER_MAX_PARAMS] = {NULL};
+    if (kn__model_make_params(m, g, i, 0, p) < 0) return NULL;
+    /* the op divides the scores by sqrt(D); Keras's are q k^T (times the scale) */
+    float root = sqrtf((float)s[0][1]);
+    kn_tensor *q = L->u.dot_attention.use_scale ? kn_mul(g, x[0], kn_scale(g, p[0], root)) : kn_scale(g, x[0], root);
+    return kn_attention_masked(g, q, x[2], x[1], 1, L->u.dot_attention.causal ? KN_ATTENTION_CAUSAL : 0,
+                               L->u.dot_attention.dropout, mask[0], kn__mask_and(g, mask[1], mask[2]));
 }
