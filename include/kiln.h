@@ -1052,6 +1052,11 @@ kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
 /* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);
 kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
+/* Keras's Masking(mask_value) over a sequence (steps, features): a step whose features all
+ * equal mask_value is masked for the layers after it (recurrent layers skip it, pooling
+ * and attention leave it out, as an embedding's mask_zero) and its output is zeros; other
+ * steps pass unchanged. */
+kn_status kn_model_add_masking(kn_model *m, float mask_value);
 /* The same with alpha: leaky_relu's negative slope, elu's alpha (0: the default, 0.2 and 1;
  * Keras's LeakyReLU layer and ELU layer take theirs so). */
 kn_status kn_model_add_activation_alpha(kn_model *m, kn_activation activation, float alpha);

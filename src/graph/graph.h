@@ -169,6 +169,8 @@ typedef enum {
                        * (recomputed from x) */
     KN_OP_GROUP_NORM_GAMMA_GRAD, /* (dy, x) -> (C): sum over samples and positions of dy * xhat;
                        * beta's is a SUM_ROWS */
+    KN_OP_MASK_VALUES, /* x rows (N, T*C) -> (N, T): 1 where any of a step's C values (iparam[0] T,
+                       * [1] C) differs from fparam[0], else 0 (Keras's Masking); no gradient */
     KN_OP_COUNT
 } kn_op;
 
@@ -495,6 +497,10 @@ void kn__backward_noise(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 kn_tensor *kn__mask_nonzero(kn_graph *g, kn_tensor *x);
 /* The steps both masks keep (their product); either NULL: the other; the same one: itself. */
 kn_tensor *kn__mask_and(kn_graph *g, kn_tensor *a, kn_tensor *b);
+/* Keras's Masking: the mask (batch, T) of x (batch, T, C), 1 where a step has a value other than
+ * value (NaN never equals it), 0 where all its values are it; a mask, so no gradient passes it. */
+kn_tensor *kn__mask_values(kn_graph *g, kn_tensor *x, float value);
+bool kn__infer_mask_values(kn_graph *g, kn_tensor *t);
 bool kn__infer_attention_grad(kn_graph *g, kn_tensor *t);
 /* The depthwise convolution's table entries and gradient builders (graph/ops_depthwise.c):
  * dx of x_shape from dy, and d kernel of kernel's shape from x and dy, over window w. */

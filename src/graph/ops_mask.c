@@ -1,6 +1,6 @@
 /* ops_mask.c — Keras's masks in the graph: the mask of an embedding's padding (mask_zero)
- * and the mean over the steps a mask keeps (GlobalAveragePooling1D given a mask), with its
- * gradient. A mask is (batch, T) of 1 (the step counts) and 0 (padding); kernels read a step
+ * and of Keras's Masking (a step whose values all equal mask_value), and the mean over the
+ * steps a mask keeps (GlobalAveragePooling1D given a mask), with its gradient. A mask is (batch, T) of 1 (the step counts) and 0 (padding); kernels read a step
  * as kept where its value is above 0.5. Masked attention is ops_attention.c's; the kernels
  * are backend/cpu/masked_mean.c's (and the CUDA backend's). */
 #include "graph.h"
@@ -16,6 +16,40 @@ kn_tensor *kn__mask_nonzero(kn_graph *g, kn_tensor *x) {
 kn_tensor *kn__mask_and(kn_graph *g, kn_tensor *a, kn_tensor *b) {
     if (!a || !b || a == b) return a ? a : b;
     return kn_mul(g, a, b);
+}
+
+kn_tensor *kn__mask_values(kn_graph *g, kn_tensor *x, float value) {
+    if (!g || g->status != KN_OK) return NULL;
+    char s1[64];
+    if (!x || x->dtype != KN_F32 || x->ndim != 3 || kn__batch_rows(x) != 1 || x->shape[1] == KN_BATCH ||
+        x->shape[2] == KN_BATCH || x->shape[1] * x->shape[2] > INT32_MAX) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "mask_values: %s must be F32 (batch, steps, channels)",
+                       x ? kn__shape_str(x, s1, sizeof s1) : "(missing)");
+        return NULL;
+    }
+    int64_t T = x->shape[1], C = x->shape[2];
+    bool batched = x->shape[0] == KN_BATCH;
+    kn_tensor *rows = kn__reshape_rows(g, x, (int64_t[]){x->shape[0], T * C}, 2, batched ? 1 : 0);
+    kn_tensor *t = kn__node(g, KN_OP_MASK_VALUES, rows, NULL, NULL);
+    if (!t) return NULL;
+    t->iparam[0] = (int32_t)T, t->iparam[1] = (int32_t)C;
+    t->fparam[0] = value;
+    t->flags &= ~KN_FLAG_NEEDS_GRAD; /* a mask: the gradient stops here */
+    return kn__finish(g, t);
+}
+
+bool kn__infer_mask_values(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *x = t->src[0];
+    int64_t T = t->iparam[0], C = t->iparam[1];
+    char s1[64];
+    if (x->dtype != KN_F32 || x->ndim != 2 || x->shape[1] != T * C || kn__batch_rows(x) != 1)
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: steps %s do not fit T*C = %lld a row", t->name,
+                              kn__shape_str(x, s1, sizeof s1), (long long)(T * C));
+    t->dtype = KN_F32;
+    t->ndim = 2;
+    t->shape[0] = x->shape[0];
+    t->shape[1] = T;
+    return true;
 }
 
 /* (x rows (N, T*C), mask (N, T)) -> (N, C) */

@@ -609,6 +609,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const leaky_relu[] = {"type", "name", "inputs", "negative_slope", "alpha", NULL};
     static const char *const elu[] = {"type", "name", "inputs", "alpha", NULL};
     static const char *const softmax[] = {"type", "name", "inputs", "axis", NULL};
+    static const char *const masking[] = {"type", "name", "inputs", "mask_value", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
     static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
@@ -653,7 +654,7 @@ static const char *const *layer_keys(const char *t) {
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
         {"reshape", reshape}, {"permute", permute}, {"repeat_vector", repeat_vector}, {"activation", activation}, {"re_lu", relu},
-        {"leaky_re_lu", leaky_relu}, {"elu", elu}, {"softmax", softmax}, {"identity", plain}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
+        {"leaky_re_lu", leaky_relu}, {"elu", elu}, {"softmax", softmax}, {"identity", plain}, {"masking", masking}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
         {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"group_normalization", group_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
@@ -1010,6 +1011,11 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         kn_status ast = kn__spec_number(ctx, L, "alpha", where, 0, 1e6, &alpha);
         return ast ? ast : kn_model_add_activation_alpha(m, act, (float)alpha);
     }
+    if (strcmp(t, "masking") == 0) { /* Keras's Masking(mask_value=0.0) */
+        double v = 0;
+        kn_status mst = kn__spec_number(ctx, L, "mask_value", where, -1e30, 1e30, &v);
+        return mst ? mst : kn_model_add_masking(m, (float)v);
+    }
     if (strcmp(t, "re_lu") == 0 || strcmp(t, "leaky_re_lu") == 0 || strcmp(t, "elu") == 0 || strcmp(t, "softmax") == 0 ||
         strcmp(t, "identity") == 0)
         return parse_activation_layer(ctx, m, L, where, t);
@@ -1138,7 +1144,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "time_distributed, "
                           "multi_head_attention, attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
                           "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
-                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, identity, or Keras's ReLU, LeakyReLU, "
+                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, identity, masking, or Keras's ReLU, LeakyReLU, "
                           "ELU and Softmax layers)", t);
 }
 

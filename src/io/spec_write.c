@@ -206,6 +206,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             }
             cJSON_AddBoolToObject(L, "use_causal_mask", o->causal);
             if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
+        } else if (K->kind == KN__LAYER_MASKING) {
+            cJSON_AddNumberToObject(L, "mask_value", shortest(K->u.mask_value));
         } else if (K->kind == KN__LAYER_DOT_ATTENTION) {
             cJSON_AddBoolToObject(L, "use_scale", K->u.dot_attention.use_scale);
             cJSON_AddStringToObject(L, "score_mode", "dot");

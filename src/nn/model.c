@@ -56,8 +56,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
-                                        "group_normalization", "depthwise_conv1d", "attention"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_DOT_ATTENTION + 1, "a name for every layer kind");
+                                        "group_normalization", "depthwise_conv1d", "attention", "masking"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_MASKING + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -132,6 +132,7 @@ static bool passes_mask(const kn__layer *L) {
 }
 static bool output_masked(const kn_model *m, const kn__layer *L) {
     if (L->kind == KN__LAYER_EMBEDDING) return L->u.embedding.mask_zero;
+    if (L->kind == KN__LAYER_MASKING) return true; /* (its own mask, whatever its input's) */
     if (!passes_mask(L)) return false;
     int n = L->kind == KN__LAYER_MERGE ? L->n_inputs : 1;
     for (int k = 0; k < n; k++)
@@ -403,6 +404,19 @@ kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
     if (n != f)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %lld values, its input %lld", i,
                          (long long)n, (long long)f);
+    return kn__model_push_layer(m, &L);
+}
+
+kn_status kn_model_add_masking(kn_model *m, float mask_value) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_can_add(m, "masking");
+    if (st) return st;
+    if (!isfinite(mask_value))
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] masking: mask_value %g must be a finite number",
+                         m->n_layers, (double)mask_value);
+    int64_t in[KN_MAX_DIMS];
+    if ((st = kn__model_sequence_input(m, "masking", in))) return st;
+    kn__layer L = {.kind = KN__LAYER_MASKING, .u.mask_value = mask_value, .ndim = 2, .shape = {in[0], in[1]}};
     return kn__model_push_layer(m, &L);
 }
 
@@ -832,6 +846,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         kn_activation act = KN_LINEAR;
         float alpha = 0, l2 = 0;
         int64_t per_step_rows = 0; /* a time_distributed layer's batch (KN_BATCH or a size) */
+        kn_tensor *made_mask = NULL;  /* a masking layer's own mask */
         switch (L->kind) {
         case KN__LAYER_DENSE: {
             const kn_dense_opts *o = &L->u.dense;
@@ -966,6 +981,12 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             break;
         case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
         case KN__LAYER_DOT_ATTENTION: h = kn__model_dot_attention(m, g, i, outs, masks); break;
+        case KN__LAYER_MASKING: { /* the mask of the steps not all mask_value, and those steps zeroed */
+            h = kn__model_view_as(g, h, in, 2);
+            made_mask = kn__mask_values(g, h, L->u.mask_value);
+            h = kn_mul(g, h, kn__model_view_as(g, made_mask, (int64_t[]){in[0], 1}, 2));
+            break;
+        }
         case KN__LAYER_POSITION_EMBEDDING: h = kn__model_position_embedding(m, g, i, h); break;
         case KN__LAYER_PRELU: h = kn__model_prelu(m, g, i, h); break;
         case KN__LAYER_DEPTHWISE:
@@ -1009,7 +1030,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             g->build_phase = KN_PHASE_FORWARD;
         }
         outs[i] = h;
-        if (L->masked) masks[i] = layer_mask(m, g, i, masks);
+        if (L->masked) masks[i] = made_mask ? made_mask : layer_mask(m, g, i, masks);
     }
     if (h && h->ndim != 2) h = kn_reshape(g, h, (int64_t[]){-1, outputs}, 2); /* (batch, outputs) */
     m->out = h;

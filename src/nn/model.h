@@ -31,8 +31,9 @@ typedef enum {
     KN__LAYER_GROUP_NORM, /* Keras's GroupNormalization (u.ln, its groups: the count, or -1 for one a channel) */
     KN__LAYER_DEPTHWISE1D, /* depthwise_conv1d, separable_conv1d: u.depthwise with a 1 x K window over the (1, steps,
                            * C) view of a sequence, as conv1d is conv2d's (model_depthwise.c) */
-    KN__LAYER_DOT_ATTENTION /* Keras's Attention: dot-product attention without projections (u.dot_attention;
+    KN__LAYER_DOT_ATTENTION, /* Keras's Attention: dot-product attention without projections (u.dot_attention;
                            * model_attention.c) */
+    KN__LAYER_MASKING /* Keras's Masking over a sequence: steps whose values all equal u.mask_value masked (and zeroed) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -65,6 +66,7 @@ typedef struct kn__layer {
         struct { float momentum, epsilon; } bn; /* batch_normalization */
         struct { float epsilon; bool center, scale; int groups; } ln; /* layer_ and group_normalization */
         struct { bool use_scale, causal; float dropout; } dot_attention; /* Keras's Attention */
+        float mask_value; /* masking */
         kn_merge merge;
         kn_rnn_opts rnn;
         kn_embedding_opts embedding;

@@ -170,6 +170,8 @@ void kn__cpu_bcast_reduce(kn_graph *g, kn_tensor *t);
 /* The mean over the steps a mask keeps and its gradient (masked_mean.c). */
 void kn__cpu_masked_mean(kn_graph *g, kn_tensor *t);
 void kn__cpu_masked_mean_grad(kn_graph *g, kn_tensor *t);
+/* Keras's Masking's mask of x rows (N, T*C) -> (N, T) (masked_mean.c). */
+void kn__cpu_mask_values(kn_graph *g, kn_tensor *t);
 /* Gaussian noise, Gaussian and alpha dropout (KN_OP_NOISE, noise.c). */
 void kn__cpu_noise(kn_graph *g, kn_tensor *t);
 

@@ -61,3 +61,18 @@ extern "C" cudaError_t kn__cu_masked_mean_grad(cudaStream_t s, const float *dy, 
     if (N > 0 && T > 0 && C > 0) masked_mean_grad_kernel<<<blocks_for(N), THREADS, 0, s>>>(dy, mask, dx, N, T, C);
     return cudaGetLastError();
 }
+
+/* Keras's Masking's mask (KN_OP_MASK_VALUES): y (N*T) 1 where step s of x (N*T, C) has a
+ * value other than v (NaN: kept), a thread a step; the CPU's bits. */
+__global__ void mask_values_kernel(const float *x, float *y, int64_t steps, int64_t C, float v) {
+    for (int64_t s = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; s < steps; s += (int64_t)gridDim.x * blockDim.x) {
+        bool kept = false;
+        for (int64_t c = 0; c < C && !kept; c++) kept = !(x[s * C + c] == v);
+        y[s] = kept ? 1.0f : 0.0f;
+    }
+}
+
+extern "C" cudaError_t kn__cu_mask_values(cudaStream_t s, const float *x, float *y, int64_t steps, int64_t C, float v) {
+    if (steps > 0) mask_values_kernel<<<blocks_for((steps + THREADS - 1) / THREADS), THREADS, 0, s>>>(x, y, steps, C, v);
+    return cudaGetLastError();
+}

@@ -605,6 +605,8 @@ cudaError_t kn__cu_masked_mean(cudaStream_t s, const float *x, const float *mask
                                int64_t C);
 cudaError_t kn__cu_masked_mean_grad(cudaStream_t s, const float *dy, const float *mask, float *dx, int64_t N, int64_t T,
                                     int64_t C);
+/* Keras's Masking's mask: y (steps) 1 where a step of x (steps, C) has a value other than v. */
+cudaError_t kn__cu_mask_values(cudaStream_t s, const float *x, float *y, int64_t steps, int64_t C, float v);
 
 /* The depthwise convolution and its gradients (kernels_depthwise.cu; graph.h's
  * KN_OP_DEPTHWISE_CONV2D), f32, over the window w with w->c input channels and w->f = C*M

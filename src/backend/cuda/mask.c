@@ -11,6 +11,13 @@ kn_status kn__cuda_k_masked_mean(kn_graph *g, kn_tensor *t) {
     return KN_OK;
 }
 
+/* Keras's Masking's mask: x rows (N, T*C) -> (N, T); iparam [0] T, [1] C, fparam[0] the mask value */
+kn_status kn__cuda_k_mask_values(kn_graph *g, kn_tensor *t) {
+    LAUNCH(kn__cu_mask_values(STREAM, kn__cuda_tensor(g, t->src[0]), kn__cuda_tensor(g, t), t->ne[0] * t->iparam[0],
+                              t->iparam[1], t->fparam[0]));
+    return KN_OK;
+}
+
 /* (dy (N, C), mask (N, T)) -> (N, T*C) */
 kn_status kn__cuda_k_masked_mean_grad(kn_graph *g, kn_tensor *t) {
     LAUNCH(kn__cu_masked_mean_grad(STREAM, kn__cuda_tensor(g, t->src[0]), kn__cuda_tensor(g, t->src[1]),

@@ -785,6 +785,7 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_BCAST_REDUCE] = kn__cuda_k_bcast_reduce,
     [KN_OP_MASKED_MEAN] = kn__cuda_k_masked_mean,
     [KN_OP_MASKED_MEAN_GRAD] = kn__cuda_k_masked_mean_grad,
+    [KN_OP_MASK_VALUES] = kn__cuda_k_mask_values,
     [KN_OP_SLICE_GRAD] = k_slice_grad,
     [KN_OP_RNN] = k_rnn,
     [KN_OP_RNN_GRAD] = k_rnn_grad,
