@@ -1049,7 +1049,8 @@ kn_status kn_model_add_rnn(kn_model *m, const kn_rnn_opts *opts);
  * sequence instead.) Passes a mask on. Not the last layer. */
 kn_status kn_model_add_time_distributed(kn_model *m, const kn_dense_opts *opts);
 kn_status kn_model_add_flatten(kn_model *m);            /* any -> (features) */
-/* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims. */
+/* A new per-sample shape of the same size (Keras's Reshape target_shape), 1 to 3 dims; one
+ * may be -1, the size the others leave. */
 kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim);
 kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
 /* Keras's Masking(mask_value) over a sequence (steps, features): a step whose features all

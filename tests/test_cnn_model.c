@@ -58,6 +58,23 @@ static void test_shape_errors(kn_ctx *ctx) {
                  "layers[1] max_pool2d: needs an image input");
     expect_error(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [5, 5]}]}",
                  "layers[0] reshape: target_shape has 25 values, its input 32");
+    expect_error(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [-1, 5]}]}",
+                 "layers[0] reshape: target_shape's other sizes (5 values) do not divide its input's 32");
+    expect_error(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [-1, -1]}]}",
+                 "layers[0].target_shape: only one size may be -1");
+    { /* Keras's -1: the size the others leave, written back resolved */
+        kn_model *r = NULL;
+        kn_spec rs;
+        char *json = NULL;
+        kn_status rst = kn_model_from_json(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"reshape\", "
+                                                "\"target_shape\": [2, -1]}, {\"type\": \"lstm\", \"units\": 3}, "
+                                                "{\"type\": \"dense\", \"units\": 2}]}", NULL, &r, &rs);
+        if (!rst) rst = kn_model_to_json(r, &json);
+        CHECK(!rst && json && strstr(json, "\"target_shape\":[2,16]"), "reshape [2, -1]: %s",
+              json ? json : kn_last_error(ctx));
+        kn_free(ctx, json);
+        kn_model_free(r);
+    }
     expect_error(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"conv2d\", \"kernel_size\": 3}]}",
                  "layers[0].filters");
     expect_error(ctx, "{\"input_shape\": [4, 4, 2], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": [3]}]}",

@@ -430,6 +430,8 @@ static void layer_cases(void) {
         {"{\"type\": \"zero_padding2d\", \"padding\": [[1, 2], [0, 3]]}", 5, 4, 2, false, {.pad = true, .a = {1, 2, 0, 3}}},
         {"{\"type\": \"zero_padding2d\"}", 3, 3, 1, false, {.pad = true, .a = {1, 1, 1, 1}}}, /* Keras's default 1 */
         {"{\"type\": \"cropping2d\", \"cropping\": [1, 2]}", 6, 7, 3, false, {.pad = true, .a = {-1, -1, -2, -2}}},
+        /* Keras's CenterCrop: (7 - 4) // 2 rows above, (6 - 3) // 2 columns left, the rest after */
+        {"{\"type\": \"CenterCrop\", \"height\": 4, \"width\": 3}", 7, 6, 2, false, {.pad = true, .a = {-1, -2, -1, -2}}},
         {"{\"type\": \"zero_padding1d\", \"padding\": [2, 1]}", 1, 6, 3, true, {.pad = true, .a = {0, 0, 2, 1}}},
         {"{\"type\": \"cropping1d\", \"cropping\": 2}", 1, 9, 2, true, {.pad = true, .a = {0, 0, -2, -2}}},
         {"{\"type\": \"up_sampling2d\", \"size\": [2, 3]}", 3, 4, 2, false, {.a = {2, 3, KN_INTERP_NEAREST}}},
@@ -593,6 +595,12 @@ static void refusals(void) {
         /* Keras's forms, read alike */
         {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"zero_padding2d\", \"padding\": [[1, 2], 3]}" TAIL, NULL},
         {"{\"input_shape\": [4, 2], \"layers\": [{\"type\": \"cropping1d\", \"cropping\": null}" TAIL, NULL},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"center_crop\", \"height\": 5, \"width\": 2}" TAIL,
+         "layers[0].height: 5 is more than the input's 4"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"center_crop\", \"height\": 2}" TAIL,
+         "layers[0].width: expected a whole number of pixels"},
+        {"{\"input_shape\": [8], \"layers\": [{\"type\": \"center_crop\", \"height\": 2, \"width\": 2}" TAIL,
+         "layers[0] center_crop: needs an image input"},
     };
 #undef TAIL
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);

@@ -610,6 +610,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const elu[] = {"type", "name", "inputs", "alpha", NULL};
     static const char *const softmax[] = {"type", "name", "inputs", "axis", NULL};
     static const char *const masking[] = {"type", "name", "inputs", "mask_value", NULL};
+    static const char *const center_crop[] = {"type", "name", "inputs", "height", "width", "data_format", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
     static const char *const wrapper[] = {"type", "name", "inputs", "layer", NULL};
@@ -654,7 +655,7 @@ static const char *const *layer_keys(const char *t) {
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
         {"reshape", reshape}, {"permute", permute}, {"repeat_vector", repeat_vector}, {"activation", activation}, {"re_lu", relu},
-        {"leaky_re_lu", leaky_relu}, {"elu", elu}, {"softmax", softmax}, {"identity", plain}, {"masking", masking}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
+        {"leaky_re_lu", leaky_relu}, {"elu", elu}, {"softmax", softmax}, {"identity", plain}, {"masking", masking}, {"center_crop", center_crop}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
         {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"group_normalization", group_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
@@ -972,11 +973,17 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
             return kn__spec_error(ctx, field, "expected a list of 1 to %d positive sizes, e.g. [28, 28, 1]", KN_MAX_DIMS - 1);
         int64_t shape[KN_MAX_DIMS];
         int k = 0;
+        int unknown = 0; /* Keras's -1: the one size the others leave */
         cJSON_ArrayForEach(d, ts) {
-            if (!cJSON_IsNumber(d) || d->valuedouble < 1 || d->valuedouble > (1 << 30) || d->valuedouble != floor(d->valuedouble))
-                return kn__spec_error(ctx, field, "sizes must be positive whole numbers (Keras's -1 is not supported)");
+            bool inferred = cJSON_IsNumber(d) && d->valuedouble == -1;
+            unknown += inferred;
+            if (!inferred && (!cJSON_IsNumber(d) || d->valuedouble < 1 || d->valuedouble > (1 << 30) ||
+                              d->valuedouble != floor(d->valuedouble)))
+                return kn__spec_error(ctx, field, "sizes must be positive whole numbers, one of them -1 at most (the "
+                                                  "size the others leave)");
             shape[k++] = (int64_t)d->valuedouble;
         }
+        if (unknown > 1) return kn__spec_error(ctx, field, "only one size may be -1");
         return kn_model_add_reshape(m, shape, n);
     }
     if (strcmp(t, "repeat_vector") == 0) { /* Keras's RepeatVector(n) */
@@ -1144,7 +1151,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "time_distributed, "
                           "multi_head_attention, attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
                           "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
-                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, identity, masking, or Keras's ReLU, LeakyReLU, "
+                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, center_crop, identity, masking, or Keras's ReLU, LeakyReLU, "
                           "ELU and Softmax layers)", t);
 }
 

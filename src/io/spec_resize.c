@@ -2,8 +2,10 @@
  * zero_padding2d {padding: n | [h, w] | [[top, bottom], [left, right]] (1)}, cropping2d
  * {cropping: the same forms (0)}, zero_padding1d {padding: n | [left, right] (1)},
  * cropping1d {cropping: the same (1)}, up_sampling2d {size: n | [h, w] (2), interpolation:
- * "nearest" (the default) | "bilinear"}, up_sampling1d {size: n (2)}; the 2-D layers take
- * Keras's data_format when it is "channels_last" (kiln's layout). Errors name the field. */
+ * "nearest" (the default) | "bilinear"}, up_sampling1d {size: n (2)}, and Keras's CenterCrop
+ * {height, width} as the cropping2d that keeps the centre (Keras's (H - height) // 2 rows
+ * above); the 2-D layers take Keras's data_format when it is "channels_last" (kiln's layout).
+ * Errors name the field. */
 #include "spec.h"
 #include "nn/model.h"
 
@@ -107,14 +109,39 @@ static kn_status add_upsample(kn_ctx *ctx, kn_model *m, const cJSON *L, const ch
     return st ? st : kn_model_add_up_sampling2d(m, size[0], size[1], interp);
 }
 
+/* Keras's CenterCrop(height, width) over an image no smaller than that. */
+static kn_status add_center_crop(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where) {
+    char field[96];
+    static const char *const keys[2] = {"height", "width"};
+    int want[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(field, sizeof field, "%s%s", where, keys[k]);
+        if (!whole(cJSON_GetObjectItemCaseSensitive(L, keys[k]), 1, 1 << 24, &want[k]))
+            return kn__spec_error(ctx, field, "expected a whole number of pixels in [1, 2^24] (required)");
+    }
+    kn_status st = channels_last(ctx, L, where);
+    if (st) return st;
+    int64_t in[KN_MAX_DIMS];
+    if ((st = kn__model_image_input(m, "center_crop", in))) return st;
+    for (int k = 0; k < 2; k++)
+        if (want[k] > in[k]) {
+            snprintf(field, sizeof field, "%s%s", where, keys[k]);
+            return kn__spec_error(ctx, field, "%d is more than the input's %lld (kiln's center_crop only crops; Keras "
+                                  "would resize)", want[k], (long long)in[k]);
+        }
+    int top = (int)(in[0] - want[0]) / 2, left = (int)(in[1] - want[1]) / 2;
+    return kn_model_add_cropping2d(m, top, (int)in[0] - want[0] - top, left, (int)in[1] - want[1] - left);
+}
+
 kn_status kn__spec_resize(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t) {
+    if (strcmp(t, "center_crop") == 0) return add_center_crop(ctx, m, L, where);
     if (strncmp(t, "up_sampling", 11) == 0) return add_upsample(ctx, m, L, where, strcmp(t, "up_sampling1d") == 0);
     return add_pad(ctx, m, L, where, t);
 }
 
 bool kn__spec_is_resize(const char *t) {
     static const char *const types[] = {"zero_padding1d", "zero_padding2d", "cropping1d", "cropping2d",
-                                        "up_sampling1d", "up_sampling2d"};
+                                        "up_sampling1d", "up_sampling2d", "center_crop"};
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
         if (strcmp(t, types[k]) == 0) return true;
     return false;

@@ -393,13 +393,25 @@ kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
     int64_t in[KN_MAX_DIMS], f, n = 1;
     kn__model_layer_input(m, i, in, &f);
     kn__layer L = {.kind = KN__LAYER_RESHAPE, .ndim = ndim};
+    int unknown = -1; /* Keras's -1: the size the others leave */
     for (int d = 0; d < ndim; d++) {
+        if (shape[d] == -1 && unknown < 0) {
+            unknown = d;
+            continue;
+        }
         if (shape[d] < 1 || shape[d] > (1LL << 31))
-            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape[%d] is %lld (must be positive)", i, d,
-                             (long long)shape[d]);
+            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape[%d] is %lld (must be positive, or "
+                             "one -1)", i, d, (long long)shape[d]);
         n *= shape[d];
         if (n > (1LL << 40)) break;
         L.shape[d] = shape[d];
+    }
+    if (unknown >= 0) {
+        if (n > f || f % n != 0)
+            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape's other sizes (%lld values) do not "
+                             "divide its input's %lld", i, (long long)n, (long long)f);
+        L.shape[unknown] = f / n;
+        n = f;
     }
     if (n != f)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %lld values, its input %lld", i,
