@@ -832,6 +832,7 @@ typedef struct kn_conv1d_opts {
     int kernel_size;
     int stride;
     int dilation;
+    int groups; /* Keras's groups (0 or 1: one): the channels and filters in that many groups, as conv2d's */
     kn_padding padding;
     kn_activation activation;
     bool no_bias;

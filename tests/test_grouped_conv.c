@@ -1,4 +1,5 @@
-/* test_grouped_conv.c — conv2d with groups (Keras's Conv2D(groups=G); kn_conv2d_opts.groups):
+/* test_grouped_conv.c — conv2d with groups (Keras's Conv2D(groups=G); kn_conv2d_opts.groups),
+ * and conv1d with groups (Keras's Conv1D(groups=G); kn_conv1d_opts.groups):
  *
  * - predictions against a direct grouped convolution computed here, in double, from the
  *   model's own parameters (2, 3 and 4 groups; 'same' and 'valid', strides, dilation; the
@@ -30,19 +31,22 @@ static kn_ctx *new_ctx(void) {
 typedef struct {
     int H, W, C, F, G, K, stride, dilation;
     bool same;
+    bool seq; /* conv1d over a sequence (W, C) (H 1) */
 } geom;
 
 /* input (H, W, C) -> conv2d (groups G, tanh) -> flatten -> dense 2, against a direct grouped
  * convolution of the layer's parameters. */
 static void reference_case(const char *what, geom c) {
     enum { N = 3, OUT = 2 };
-    char text[768];
+    char text[768], shape[32];
+    if (c.seq) c.H = 1, snprintf(shape, sizeof shape, "%d, %d", c.W, c.C);
+    else snprintf(shape, sizeof shape, "%d, %d, %d", c.H, c.W, c.C);
     snprintf(text, sizeof text,
-             "{\"input_shape\": [%d, %d, %d], \"layers\": [{\"type\": \"conv2d\", \"filters\": %d, \"groups\": %d, "
+             "{\"input_shape\": [%s], \"layers\": [{\"type\": \"%s\", \"filters\": %d, \"groups\": %d, "
              "\"kernel_size\": %d, \"strides\": %d, \"dilation_rate\": %d, \"padding\": \"%s\", \"activation\": "
              "\"tanh\", \"bias_initializer\": \"ones\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": %d}], "
              "\"loss\": \"mse\"}",
-             c.H, c.W, c.C, c.F, c.G, c.K, c.stride, c.dilation, c.same ? "same" : "valid", OUT);
+             shape, c.seq ? "conv1d" : "conv2d", c.F, c.G, c.K, c.stride, c.dilation, c.same ? "same" : "valid", OUT);
     kn_ctx *ctx = new_ctx();
     kn_model *m = build(ctx, text);
     if (!m) {
@@ -50,15 +54,16 @@ static void reference_case(const char *what, geom c) {
         return;
     }
     int64_t nk = 0, nb = 0, nk2 = 0;
-    const float *k = kn_model_param(m, "conv2d_0/kernel", &nk), *b = kn_model_param(m, "conv2d_0/bias", &nb);
+    const float *k = kn_model_param(m, c.seq ? "conv1d_0/kernel" : "conv2d_0/kernel", &nk);
+    const float *b = kn_model_param(m, c.seq ? "conv1d_0/bias" : "conv2d_0/bias", &nb);
     const float *k2 = kn_model_param(m, "dense_0/kernel", &nk2), *b2 = kn_model_param(m, "dense_0/bias", NULL);
     int cg = c.C / c.G, fg = c.F / c.G;
-    int pad_t, pad_l; /* (TensorFlow's 'same': the odd row and column at the bottom and right) */
-    int OH = window_axis(c.H, c.K, c.stride, c.dilation, c.same, &pad_t);
+    int pad_t = 0, pad_l, KH = c.seq ? 1 : c.K; /* (TensorFlow's 'same': the odd row and column at the bottom and right) */
+    int OH = c.seq ? 1 : window_axis(c.H, c.K, c.stride, c.dilation, c.same, &pad_t);
     int OW = window_axis(c.W, c.K, c.stride, c.dilation, c.same, &pad_l);
-    CHECK(k && b && k2 && b2 && nk == (int64_t)c.K * c.K * cg * c.F && nb == c.F && nk2 == (int64_t)OH * OW * c.F * OUT,
+    CHECK(k && b && k2 && b2 && nk == (int64_t)KH * c.K * cg * c.F && nb == c.F && nk2 == (int64_t)OH * OW * c.F * OUT,
           "%s: parameters %lld %lld %lld", what, (long long)nk, (long long)nb, (long long)nk2);
-    if (!k || !b || !k2 || !b2 || nk != (int64_t)c.K * c.K * cg * c.F) goto done;
+    if (!k || !b || !k2 || !b2 || nk != (int64_t)KH * c.K * cg * c.F) goto done;
     float x[N * 9 * 9 * 8], y[N * OUT];
     for (int i = 0; i < N * c.H * c.W * c.C; i++) x[i] = (float)sin(0.61 * i + 0.3);
     kn_status st = kn_model_predict(m, x, N, y);
@@ -71,7 +76,7 @@ static void reference_case(const char *what, geom c) {
                 for (int f = 0; f < c.F; f++) {
                     int grp = f / fg; /* filter f reads channels [grp cg, (grp + 1) cg) */
                     double s = b[f];
-                    for (int ky = 0; ky < c.K; ky++)
+                    for (int ky = 0; ky < KH; ky++)
                         for (int kx = 0; kx < c.K; kx++) {
                             int iy = oy * c.stride + ky * c.dilation - pad_t, ix = ox * c.stride + kx * c.dilation - pad_l;
                             if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
@@ -92,12 +97,15 @@ done:
 }
 
 static void test_graphs(void) {
-    reference_case("2 groups 3x3 valid, (6, 5, 4) -> 6", (geom){6, 5, 4, 6, 2, 3, 1, 1, false});
-    reference_case("4 groups 3x3 same stride 2, (7, 6, 8) -> 4", (geom){7, 6, 8, 4, 4, 3, 2, 1, true});
-    reference_case("3 groups 2x2 same dilation 2, (5, 5, 6) -> 9", (geom){5, 5, 6, 9, 3, 2, 1, 2, true});
-    reference_case("8 groups 1x1, (4, 4, 8) -> 8", (geom){4, 4, 8, 8, 8, 1, 1, 1, false});
+    reference_case("2 groups 3x3 valid, (6, 5, 4) -> 6", (geom){6, 5, 4, 6, 2, 3, 1, 1, false, false});
+    reference_case("4 groups 3x3 same stride 2, (7, 6, 8) -> 4", (geom){7, 6, 8, 4, 4, 3, 2, 1, true, false});
+    reference_case("3 groups 2x2 same dilation 2, (5, 5, 6) -> 9", (geom){5, 5, 6, 9, 3, 2, 1, 2, true, false});
+    reference_case("8 groups 1x1, (4, 4, 8) -> 8", (geom){4, 4, 8, 8, 8, 1, 1, 1, false, false});
+    reference_case("conv1d 2 groups 3 valid, (9, 4) -> 6", (geom){1, 9, 4, 6, 2, 3, 1, 1, false, true});
+    reference_case("conv1d 4 groups 3 same stride 2, (8, 8) -> 4", (geom){1, 8, 8, 4, 4, 3, 2, 1, true, true});
+    reference_case("conv1d 3 groups 2 same dilation 2, (7, 6) -> 9", (geom){1, 7, 6, 9, 3, 2, 1, 2, true, true});
     reference_case("5 groups 3x3 valid (an odd count: the concat tree's carry), (6, 6, 5) -> 10",
-                   (geom){6, 6, 5, 10, 5, 3, 1, 1, false});
+                   (geom){6, 6, 5, 10, 5, 3, 1, 1, false, false});
     model_gradcheck("conv2d groups 2 -> flatten -> dense",
                     "{\"input_shape\": [4, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"groups\": 2, "
                     "\"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"tanh\", \"kernel_regularizer\": {\"l2\": "
@@ -109,6 +117,11 @@ static void test_graphs(void) {
                     "\"kernel_size\": 2, \"strides\": 2, \"activation\": \"tanh\"}, {\"type\": \"flatten\"}, {\"type\": "
                     "\"dense\", \"units\": 2, \"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\"}",
                     60, 2);
+    model_gradcheck("conv1d groups 2 causal -> flatten -> dense",
+                    "{\"input_shape\": [6, 4], \"layers\": [{\"type\": \"conv1d\", \"filters\": 4, \"groups\": 2, "
+                    "\"kernel_size\": 3, \"padding\": \"causal\", \"activation\": \"tanh\"}, {\"type\": \"flatten\"}, "
+                    "{\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\"}",
+                    24, 2);
 }
 
 int main(void) {
@@ -145,9 +158,9 @@ int main(void) {
         {"{\"input_shape\": [6, 6, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"groups\": 0, "
          "\"kernel_size\": 3}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
          "layers[0].groups: 0 is out of range [1, 4096]"},
-        {"{\"input_shape\": [6, 6], \"layers\": [{\"type\": \"conv1d\", \"filters\": 4, \"groups\": 2, "
+        {"{\"input_shape\": [6, 6], \"layers\": [{\"type\": \"conv1d\", \"filters\": 4, \"groups\": 4, "
          "\"kernel_size\": 3}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}",
-         "layers[0]: unknown key 'groups'"},
+         "layers[0] conv1d: groups 4 must divide both the input's 6 channels and the 4 filters"},
     };
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     kn_ctx_free(ctx);

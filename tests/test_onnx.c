@@ -205,6 +205,8 @@ static const onnx_case cases[] = {
      'c'},
     /* Conv1d of groups C (depthwise), then a pointwise one: depthwise_conv1d and conv1d */
     {"depthwise_seq", 4, 0, 11, false, 2, "depthwise_conv1d conv1d depthwise_conv1d flatten dense", 'c'},
+    /* Conv1d of groups 2 (ResNeXt-style over a sequence): conv1d with groups */
+    {"grouped_seq", 4, 0, 9, false, 2, "conv1d conv1d flatten dense", 'c'},
     /* a vision transformer (torchvision's, small): patches reshaped from the image to a sequence,
      * the class token expanded and concatenated (zero padding and a table), an encoder block, x[:, 0] */
     {"tiny_vit", 3, 8, 8, false, 3,
@@ -332,10 +334,11 @@ static void native_exports(void) {
          "{\"input_shape\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 4, \"activation\": \"tanh\"}, "
          "{\"type\": \"repeat_vector\", \"n\": 3}, {\"type\": \"gru\", \"units\": 3, \"return_sequences\": true}, "
          "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"},
-        {"separable1d", /* DepthwiseConv1D and SeparableConv1D over a sequence */
+        {"separable1d", /* DepthwiseConv1D, SeparableConv1D and a grouped Conv1D over a sequence */
          "{\"input_shape\": [9, 3], \"layers\": [{\"type\": \"depthwise_conv1d\", \"kernel_size\": 3, \"depth_multiplier\": 2, "
          "\"strides\": 2, \"padding\": \"same\", \"activation\": \"relu\"}, {\"type\": \"separable_conv1d\", \"filters\": 4, "
-         "\"kernel_size\": 2, \"dilation_rate\": 2, \"activation\": \"tanh\"}, {\"type\": \"flatten\"}, "
+         "\"kernel_size\": 2, \"dilation_rate\": 2, \"activation\": \"tanh\"}, {\"type\": \"conv1d\", \"filters\": 6, "
+         "\"groups\": 2, \"kernel_size\": 2, \"padding\": \"causal\"}, {\"type\": \"flatten\"}, "
          "{\"type\": \"dense\", \"units\": 2}]}"},
         {"activations", /* Keras's LeakyReLU and ELU layers with their slopes, standalone; a minimum merge */
          "{\"input_shape\": [6, 5, 2], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 2}, "

@@ -839,7 +839,8 @@ static kn_status export_layer(exporter *e, int i) {
     }
     case KN__LAYER_CONV1D: { /* (N, L, C) -> (N, C, L), Conv 1-D, back: W (F, C, K) from (K*C, F) */
         const kn_conv1d_opts *o = &L->u.conv1d;
-        int64_t C = x->c, F = o->filters, K = o->kernel_size, st = o->stride ? o->stride : 1, d = o->dilation ? o->dilation : 1;
+        int64_t G = o->groups > 1 ? o->groups : 1, C = x->c / G; /* (C: a group's channels) */
+        int64_t F = o->filters, K = o->kernel_size, st = o->stride ? o->stride : 1, d = o->dilation ? o->dilation : 1;
         const float *Kk = param(e, i, "kernel", K * C * F), *b = o->no_bias ? NULL : param(e, i, "bias", F);
         if (!Kk || (!o->no_bias && !b)) return e->st;
         float *W = malloc((size_t)(K * C * F) * sizeof *W);
@@ -856,7 +857,7 @@ static kn_status export_layer(exporter *e, int i) {
         }
         char ncl[NAME], z[NAME], z2[NAME];
         seq_transpose(e, in_order(e, x, false), ncl);
-        conv_nd(e, "Conv", ncl, W, b, F, C, 1, &K, &st, &d, pads, 1, z);
+        conv_nd(e, "Conv", ncl, W, b, F, C, 1, &K, &st, &d, pads, G, z);
         free(W);
         seq_transpose(e, z, z2);
         return activation(e, o->activation, o->alpha, z2, out, false);

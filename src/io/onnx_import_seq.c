@@ -540,8 +540,8 @@ static kn_status need_ncl(imp *s) {
     return KN_OK;
 }
 
-/* Conv of W (F, C, K), group 1: conv1d, kernel (K*C, F); of group C (W (C M, 1, K)):
- * depthwise_conv1d, depthwise_kernel (K, C, M). */
+/* Conv of W (F, C / G, K), group G dividing C and F: conv1d (groups G), kernel (K*C/G, F); of
+ * group C with W (C M, 1, K): depthwise_conv1d, depthwise_kernel (K, C, M). */
 static kn_status read_conv1d(imp *s) {
     kn_status st = need_ncl(s);
     if (st) return st;
@@ -549,9 +549,10 @@ static kn_status read_conv1d(imp *s) {
     if (!W || W->ndim != 3) return kn__imp_unsupported(s, "W must be a 3-D constant (F, C, K) over a sequence");
     int64_t F = W->dims[0], C = s->c, K = W->dims[2], str, dil, ks, pads[2], group = kn__imp_attr_int(s->node, "group", 1);
     bool depthwise = group == C && C > 1 && W->dims[1] == 1 && F % C == 0;
-    if (!depthwise && (group != 1 || W->dims[1] != C))
-        return kn__imp_unsupported(s, "kiln reads 1-D convolutions of group 1 whose W (F, C, K) fits the input's channels, "
-                                      "or of group C (depthwise: W (C M, 1, K))");
+    if (!depthwise && (group < 1 || group > 4096 || C % group || F % group || W->dims[1] != C / group))
+        return kn__imp_unsupported(s, "kiln reads 1-D convolutions whose group divides the channels and the filters and "
+                                      "whose W (F, C / group, K) fits them");
+    int64_t cg = depthwise ? 1 : C / group; /* a group's channels */
     if (!kn__imp_attr_ints(s->node, "strides", 1, 1, &str) || !kn__imp_attr_ints(s->node, "dilations", 1, 1, &dil) ||
         !kn__imp_attr_ints(s->node, "kernel_shape", 1, K, &ks) || ks != K)
         return kn__imp_unsupported(s, "strides, dilations and kernel_shape must have 1 value, the kernel W's");
@@ -565,7 +566,7 @@ static kn_status read_conv1d(imp *s) {
     int64_t span = (K - 1) * dil + 1, out = strcmp(padding, "valid") == 0 ? (s->l - span) / str + 1 : (s->l + str - 1) / str;
     if (strcmp(padding, "valid") == 0 && s->l < span) return kn__imp_unsupported(s, "the window is longer than the sequence");
     imp_layer *L = kn__imp_add_layer(s, depthwise ? "depthwise_conv1d" : "conv1d");
-    float *kern = L ? kn__imp_add_param(L, depthwise ? "depthwise_kernel" : "kernel", K * C * (depthwise ? F / C : F)) : NULL;
+    float *kern = L ? kn__imp_add_param(L, depthwise ? "depthwise_kernel" : "kernel", K * (depthwise ? F : cg * F)) : NULL;
     float *bias = kern ? kn__imp_add_param(L, "bias", F) : NULL;
     if (bias && depthwise) { /* kernel (K, C, M) from W (C M, 1, K): the same channel order, c M + m */
         if (!cJSON_AddNumberToObject(L->json, "depth_multiplier", (double)(F / C)) ||
@@ -584,12 +585,13 @@ static kn_status read_conv1d(imp *s) {
     }
     if (!bias || !cJSON_AddNumberToObject(L->json, "filters", (double)F) ||
         !cJSON_AddNumberToObject(L->json, "kernel_size", (double)K) || !cJSON_AddNumberToObject(L->json, "strides", (double)str) ||
-        !cJSON_AddNumberToObject(L->json, "dilation_rate", (double)dil) || !cJSON_AddStringToObject(L->json, "padding", padding))
+        !cJSON_AddNumberToObject(L->json, "dilation_rate", (double)dil) || !cJSON_AddStringToObject(L->json, "padding", padding) ||
+        (group > 1 && !cJSON_AddNumberToObject(L->json, "groups", (double)group)))
         return kn__imp_oom(s);
     L->weighted = true;
-    for (int64_t f = 0; f < F; f++)
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t k = 0; k < K; k++) kern[(k * C + c) * F + f] = W->f[(f * C + c) * K + k];
+    for (int64_t f = 0; f < F; f++) /* Keras's (K, C / G, F) from W (F, C / G, K) */
+        for (int64_t c = 0; c < cg; c++)
+            for (int64_t k = 0; k < K; k++) kern[(k * cg + c) * F + f] = W->f[(f * cg + c) * K + k];
     if (B) memcpy(bias, B->f, (size_t)F * sizeof *bias);
     L->has_bias = B != NULL;
     s->c = F, s->l = out;

@@ -429,6 +429,9 @@ static kn_status parse_conv1d(kn_ctx *ctx, const cJSON *L, const char *where, kn
     if ((st = parse_single(ctx, L, "strides", where, &s))) return st;
     if ((st = parse_single(ctx, L, "dilation_rate", where, &d))) return st;
     if ((st = parse_padding1d(ctx, L, where, true, &c->padding))) return st;
+    int64_t groups = 1;
+    if ((st = kn__spec_int(ctx, L, "groups", where, 1, 4096, &groups))) return st;
+    c->groups = (int)groups;
     c->filters = dense.units;
     c->kernel_size = k;
     c->stride = s;
@@ -592,7 +595,7 @@ static const char *const *layer_keys(const char *t) {
 #define KN_DENSE_KEYS "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "alpha"
     static const char *const dense[] = {"type", "name", "inputs", "units", KN_DENSE_KEYS, NULL};
     static const char *const conv[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding", "dilation_rate",
-                                       KN_DENSE_KEYS, NULL};
+                                       "groups", KN_DENSE_KEYS, NULL};
     static const char *const conv2d[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",
                                          "dilation_rate", "groups", KN_DENSE_KEYS, NULL};
     static const char *const conv_transpose[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",

@@ -131,6 +131,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             add_single(L, "strides", o->stride);
             cJSON_AddStringToObject(L, "padding", pads[o->padding]);
             add_single(L, "dilation_rate", o->dilation);
+            if (o->groups > 1) cJSON_AddNumberToObject(L, "groups", o->groups);
             add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_MAX_POOL2D || K->kind == KN__LAYER_AVG_POOL2D) {
             const kn__pool_opts *p = &K->u.pool;

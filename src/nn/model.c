@@ -645,7 +645,7 @@ static void layer_param_sizes(const kn_model *m, int i, int64_t kshape[2], int64
         kshape[1] = L->u.conv.filters;
         *bias = L->u.conv.no_bias ? 0 : L->u.conv.filters;
     } else if (L->kind == KN__LAYER_CONV1D && ndim == 2) {
-        kshape[0] = (int64_t)L->u.conv1d.kernel_size * in[1];
+        kshape[0] = (int64_t)L->u.conv1d.kernel_size * in[1] / (L->u.conv1d.groups > 1 ? L->u.conv1d.groups : 1);
         kshape[1] = L->u.conv1d.filters;
         *bias = L->u.conv1d.no_bias ? 0 : L->u.conv1d.filters;
     } else if (L->kind == KN__LAYER_EMBEDDING) { /* its table, named "embeddings" (kn__model_param_specs) */
@@ -915,9 +915,10 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_CONV1D: {
             const kn_conv1d_opts *o = &L->u.conv1d;
             h = kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3);
-            L->kernel = layer_param(g, L, "kernel", (int64_t[]){(int64_t)o->kernel_size * in[1], o->filters}, 2,
+            int G = o->groups > 1 ? o->groups : 1; /* Keras's (K, C / G, F) kernel */
+            L->kernel = layer_param(g, L, "kernel", (int64_t[]){(int64_t)o->kernel_size * in[1] / G, o->filters}, 2,
                                     o->kernel_init, o->init_value, o->kernel_size);
-            h = kn__conv2d_padded(g, h, L->kernel, 1, o->kernel_size, 1, o->stride, 1, o->dilation, o->padding, 1);
+            h = kn__conv2d_padded(g, h, L->kernel, 1, o->kernel_size, 1, o->stride, 1, o->dilation, o->padding, G);
             if (!o->no_bias) h = add_bias(g, L, h, o->filters, o->bias_init, o->init_value);
             act = o->activation;
             alpha = o->alpha;
@@ -1350,6 +1351,7 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
             if (used < size && o->stride > 1) used += (size_t)snprintf(buf + used, size - used, " stride %d", o->stride);
             if (used < size && o->dilation > 1)
                 used += (size_t)snprintf(buf + used, size - used, " dilation %d", o->dilation);
+            if (used < size && o->groups > 1) used += (size_t)snprintf(buf + used, size - used, " groups %d", o->groups);
             if (used < size)
                 used += (size_t)snprintf(buf + used, size - used, "%s %s", pads[o->padding],
                                          kn_activation_name(o->activation));

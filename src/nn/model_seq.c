@@ -68,6 +68,10 @@ kn_status kn_model_add_conv1d(kn_model *m, const kn_conv1d_opts *opts) {
         return st;
     int64_t in[KN_MAX_DIMS], pad;
     if ((st = kn__model_sequence_input(m, "conv1d", in))) return st;
+    if (o.groups <= 1) o.groups = 1;
+    if (o.groups > 4096 || in[1] % o.groups || o.filters % o.groups)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] conv1d: groups %d must divide both the input's %lld channels "
+                         "and the %lld filters", i, o.groups, (long long)in[1], (long long)o.filters);
     kn__layer L = {.kind = KN__LAYER_CONV1D, .u.conv1d = o, .ndim = 2, .index = kn__model_count_kind(m, KN__LAYER_CONV1D)};
     if (!seq_dim(in[0], o.kernel_size, o.stride, o.dilation, o.padding, &L.shape[0], &pad))
         return kn__error(m->ctx, KN_ERR_SHAPE,

@@ -42,6 +42,8 @@ Cases:
   group_norms, instance_seq
             GroupNorm (images, a whole sample, features) and InstanceNorm over images and
             sequences: kiln's group_normalization (classes below)
+  depthwise_seq, grouped_seq
+            Conv1d of groups C (depthwise) and of other group counts (classes below)
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -742,3 +744,19 @@ class DepthwiseSeq(nn.Module):
 
 
 case("depthwise_seq", DepthwiseSeq(), (4, 11))
+
+
+class GroupedSeq(nn.Module):
+    """(4, 9) sequences (N, C, L): Conv1d 4 -> 6 (groups 2, k 3), ReLU, Conv1d 6 -> 6 (groups 3,
+    k 2, stride 2), Flatten, Linear 18 -> 2: conv1d layers with groups."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv1d(4, 6, 3, groups=2), nn.Conv1d(6, 6, 2, stride=2, groups=3)
+        self.fc = nn.Linear(18, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.c2(torch.relu(self.c1(x))), 1))
+
+
+case("grouped_seq", GroupedSeq(), (4, 9))
