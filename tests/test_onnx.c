@@ -207,6 +207,9 @@ static const onnx_case cases[] = {
     {"depthwise_seq", 4, 0, 11, false, 2, "depthwise_conv1d conv1d depthwise_conv1d flatten dense", 'c'},
     /* Conv1d of groups 2 (ResNeXt-style over a sequence): conv1d with groups */
     {"grouped_seq", 4, 0, 9, false, 2, "conv1d conv1d flatten dense", 'c'},
+    /* attention written by hand over projected steps (scaled, causal), then over itself: attention layers */
+    {"hand_attention", 0, 6, 4, false, 2,
+     "time_distributed time_distributed time_distributed attention attention flatten dense", 's'},
     /* a vision transformer (torchvision's, small): patches reshaped from the image to a sequence,
      * the class token expanded and concatenated (zero padding and a table), an encoder block, x[:, 0] */
     {"tiny_vit", 3, 8, 8, false, 3,
@@ -339,6 +342,12 @@ static void native_exports(void) {
          "\"strides\": 2, \"padding\": \"same\", \"activation\": \"relu\"}, {\"type\": \"separable_conv1d\", \"filters\": 4, "
          "\"kernel_size\": 2, \"dilation_rate\": 2, \"activation\": \"tanh\"}, {\"type\": \"conv1d\", \"filters\": 6, "
          "\"groups\": 2, \"kernel_size\": 2, \"padding\": \"causal\"}, {\"type\": \"flatten\"}, "
+         "{\"type\": \"dense\", \"units\": 2}]}"},
+        {"dot_attention", /* Keras's Attention: to itself (use_scale), then query, value and key (causal) */
+         "{\"input_shape\": [5, 4], \"layers\": [{\"name\": \"h\", \"type\": \"conv1d\", \"filters\": 4, \"kernel_size\": 1, "
+         "\"activation\": \"tanh\"}, {\"name\": \"a\", \"type\": \"attention\", \"use_scale\": true}, "
+         "{\"name\": \"v\", \"type\": \"conv1d\", \"filters\": 3, \"kernel_size\": 1, \"inputs\": \"h\"}, "
+         "{\"type\": \"attention\", \"use_causal_mask\": true, \"inputs\": [\"a\", \"v\", \"h\"]}, {\"type\": \"flatten\"}, "
          "{\"type\": \"dense\", \"units\": 2}]}"},
         {"activations", /* Keras's LeakyReLU and ELU layers with their slopes, standalone; a minimum merge */
          "{\"input_shape\": [6, 5, 2], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 2}, "

@@ -486,6 +486,42 @@ static kn_status export_attention(exporter *e, int i, char *out) {
     return KN_OK;
 }
 
+/* Keras's Attention (attention): MatMul(q, Transpose(k)) [* scale] [+ causal mask] ->
+ * Softmax -> MatMul(., v) over the (N, T, C) inputs; kiln import reads the same nodes. */
+static kn_status export_dot_attention(exporter *e, int i, char *out) {
+    const kn__layer *L = &e->m->layers[i];
+    int n = L->n_inputs, src[3] = {L->inputs[0], L->inputs[n > 1 ? 1 : 0], L->inputs[n > 2 ? 2 : n > 1 ? 1 : 0]};
+    for (int k = 0; k < 3; k++)
+        if (src[k] >= 0 && e->m->layers[src[k]].masked)
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a masked input", L->name, "attention");
+    exp_value *xq = &e->v[src[0] + 1], *xv = &e->v[src[1] + 1], *xk = &e->v[src[2] + 1];
+    int64_t Tq = xq->l, Tk = xk->l;
+    char kt[NAME], s[NAME], s2[NAME], c[NAME], pr[NAME];
+    transpose(e, in_order(e, xk, false), (int64_t[]){0, 2, 1}, 3, kt);
+    binary(e, "MatMul", in_order(e, xq, false), kt, s); /* (N, Tq, Tk) */
+    if (L->u.dot_attention.use_scale) {
+        const float *sc = param(e, i, "scale", 1);
+        if (!sc) return e->st;
+        scalar(e, c, sc[0]);
+        binary(e, "Mul", s, c, s2);
+        snprintf(s, NAME, "%s", s2);
+    }
+    if (L->u.dot_attention.causal) { /* query step i sees key steps 0 to i */
+        float *mask = malloc((size_t)(Tq * Tk) * sizeof *mask);
+        if (!mask) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t r = 0; r < Tq; r++)
+            for (int64_t j = 0; j < Tk; j++) mask[r * Tk + j] = j > r ? -1e9f : 0.0f;
+        fresh(e, c, "causal");
+        init_tensor(e, c, (int64_t[]){Tq, Tk}, 2, mask, NULL);
+        free(mask);
+        binary(e, "Add", s, c, s2);
+        snprintf(s, NAME, "%s", s2);
+    }
+    activation(e, KN_SOFTMAX, 0, s, pr, false); /* over the key steps */
+    binary(e, "MatMul", pr, in_order(e, xv, false), out);
+    return KN_OK;
+}
+
 static kn_status export_layer(exporter *e, int i) {
     kn_model *m = e->m;
     const kn__layer *L = &m->layers[i];
@@ -911,6 +947,7 @@ static kn_status export_layer(exporter *e, int i) {
     case KN__LAYER_LAYER_NORM: return export_layer_norm(e, i, x, y);
     case KN__LAYER_GROUP_NORM: return export_group_norm(e, i, x, y);
     case KN__LAYER_ATTENTION: return export_attention(e, i, out);
+    case KN__LAYER_DOT_ATTENTION: return export_dot_attention(e, i, out);
     case KN__LAYER_POSITION_EMBEDDING: { /* Add of the (L, C) table, the same for every sample */
         const float *T = param(e, i, "embeddings", y->l * y->c);
         if (!T) return e->st;
@@ -925,7 +962,7 @@ static kn_status export_layer(exporter *e, int i) {
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
                     "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d, pooling, flatten, "
                     "reshape, permute, repeat_vector, batch_normalization, layer_normalization, group_normalization, "
-                    "padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, multi_head_attention, "
+                    "padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, multi_head_attention, attention, "
                     "simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation and merge layers)",
                     L->name, type);
     }

@@ -1222,6 +1222,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     free(s.attn_region);
     free(s.attn_end);
     free(s.attn_near);
+    free(s.attn_dot);
     cJSON_Delete(s.desc);
     kn__onnx_free(&m);
     return st;

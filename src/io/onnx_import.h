@@ -95,7 +95,17 @@ typedef struct {
     int n_attn;
     unsigned char *attn_near; /* per node: part of a Softmax's subgraph that was not read as attention (or NULL) */
     char attn_why[320];       /* why not, appended to the refusal of such a node */
+    struct imp_dot *attn_dot; /* per region: Keras's Attention without projections (onnx_import_dot.c), or unused */
 } imp;
+
+/* A dot-product attention region (onnx_import_dot.c): softmax(A B^T * scale [+ causal]) V over
+ * values A (query), B (key) and V (value) of the graph. */
+typedef struct imp_dot {
+    bool found;
+    char q[KN__ONNX_NAME], k[KN__ONNX_NAME], v[KN__ONNX_NAME], out[KN__ONNX_NAME];
+    float scale;
+    bool causal;
+} imp_dot;
 
 /* errors, naming the node being read */
 kn_status kn__imp_fail(imp *s, kn_status st, const char *fmt, const char *detail);
@@ -160,6 +170,11 @@ kn_status kn__imp_group_norm_pattern(imp *s, int i, int *count);
  * inside one is kn__imp_attn_internal (a Shape of it is shape arithmetic). */
 kn_status kn__imp_find_attention(imp *s);
 kn_status kn__imp_read_attention(imp *s, int region);
+/* onnx_import_dot.c: Keras's Attention (kiln export's, or attention written by hand) around
+ * Softmax node i: its last node, its nodes marked, and d filled; -1 when it is not one. Read
+ * at that node by kn__imp_read_dot_attention. */
+int kn__imp_dot_region(const imp *s, int i, unsigned char *mark, imp_dot *d);
+kn_status kn__imp_read_dot_attention(imp *s, const imp_dot *d);
 bool kn__imp_attn_internal(const imp *s, const char *name);
 /* onnx_import_shape.c: shape arithmetic worked out. A shape computed from the graph's
  * values' shapes (Shape, Gather, Concat, Mul, ...) or a constant: n dimensions (at most 8),

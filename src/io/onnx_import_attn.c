@@ -246,8 +246,9 @@ kn_status kn__imp_find_attention(imp *s) {
     if (!n_soft) return KN_OK;
     s->attn_region = malloc((size_t)m->n_nodes * sizeof *s->attn_region);
     s->attn_end = malloc((size_t)n_soft * sizeof *s->attn_end);
+    s->attn_dot = calloc((size_t)n_soft, sizeof *s->attn_dot);
     unsigned char *mark = malloc((size_t)m->n_nodes);
-    if (!s->attn_region || !s->attn_end || !mark) {
+    if (!s->attn_region || !s->attn_end || !s->attn_dot || !mark) {
         free(mark);
         return kn__imp_oom(s);
     }
@@ -256,7 +257,10 @@ kn_status kn__imp_find_attention(imp *s) {
         if (!op_is(&m->nodes[i], "Softmax") || s->attn_region[i] >= 0) continue;
         memset(mark, 0, (size_t)m->n_nodes);
         const char *why = NULL;
-        int end = region_of_softmax(s, i, mark, &why);
+        imp_dot dot;
+        int end = kn__imp_dot_region(s, i, mark, &dot); /* (attention without projections: Keras's Attention) */
+        if (end < 0) memset(mark, 0, (size_t)m->n_nodes), end = region_of_softmax(s, i, mark, &why);
+        else s->attn_dot[s->n_attn] = dot;
         bool taken = false;
         for (int j = 0; end >= 0 && j < m->n_nodes; j++) taken |= mark[j] && s->attn_region[j] >= 0;
         if (end < 0 && why && !s->attn_near) s->attn_near = calloc((size_t)m->n_nodes, 1);
@@ -265,7 +269,10 @@ kn_status kn__imp_find_attention(imp *s) {
             snprintf(s->attn_why, sizeof s->attn_why, "; it belongs to attention around Softmax node %d, which kiln "
                      "reads only whole, and %s", i, why);
         }
-        if (end < 0 || taken) continue;
+        if (end < 0 || taken) {
+            s->attn_dot[s->n_attn].found = false;
+            continue;
+        }
         for (int j = 0; j < m->n_nodes; j++)
             if (mark[j]) s->attn_region[j] = s->n_attn;
         s->attn_end[s->n_attn++] = end;
@@ -837,6 +844,7 @@ static bool region_dims(void *ctx, const char *name, int64_t batch, int64_t *dim
 }
 
 kn_status kn__imp_read_attention(imp *s, int region) {
+    if (s->attn_dot && s->attn_dot[region].found) return kn__imp_read_dot_attention(s, &s->attn_dot[region]);
     attn a = {.s = s, .out_proj = -1};
     a.sh = (kn__imp_shapes){.s = s, .dims_of = region_dims, .ctx = &a};
     kn_status st = KN_OK;

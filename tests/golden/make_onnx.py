@@ -44,6 +44,8 @@ Cases:
             sequences: kiln's group_normalization (classes below)
   depthwise_seq, grouped_seq
             Conv1d of groups C (depthwise) and of other group counts (classes below)
+  hand_attention
+            attention written by hand over values of the graph: kiln's attention layer
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -760,3 +762,24 @@ class GroupedSeq(nn.Module):
 
 
 case("grouped_seq", GroupedSeq(), (4, 9))
+
+
+class HandAttention(nn.Module):
+    """(6, 4) sequences: attention written by hand (no nn.MultiheadAttention): q, k, v =
+    Linear 4 -> 4, 4 -> 4, 4 -> 3 of the steps, softmax(q k^T / 2 + a causal mask) v, then that
+    attending to itself unscaled, Flatten, Linear 18 -> 2: time_distributed dense layers and
+    kiln's attention layers (Keras's Attention)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.fc = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 3), nn.Linear(18, 2)
+        self.register_buffer("causal", torch.triu(torch.full((6, 6), -1e9), diagonal=1))
+
+    def forward(self, x):
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        a = torch.softmax(q @ k.transpose(1, 2) / 2.0 + self.causal, dim=-1) @ v
+        a = torch.softmax(a @ a.transpose(1, 2), dim=-1) @ a
+        return self.fc(torch.flatten(a, 1))
+
+
+case("hand_attention", HandAttention(), (6, 4))

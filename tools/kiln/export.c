@@ -18,7 +18,7 @@ static const char export_help[] =
     "GroupNorm), dropout (nothing at\n"
     "inference), sequences\n"
     "(conv1d, 1-D pooling, embeddings, simple_rnn, lstm, gru, bidirectional,\n"
-    "time_distributed, position_embedding, multi_head_attention), activations, and merges\n"
+    "time_distributed, position_embedding, multi_head_attention, attention), activations, and merges\n"
     "(residual and branching networks; broadcast gates and maps too). Its input is kiln's: (batch,\n"
     "features), or images (batch, height, width, channels); Transposes to and from ONNX's\n"
     "(batch, channels, height, width) go around the convolutions and pooling inside. A CSV\n"
