@@ -588,8 +588,10 @@ static void test_bad_specs(void) {
              "layers[0].use_bias: expected true or false");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"conv1d\", \"filters\": 2, \"kernel_size\": 2, \"activation\": \"relux\"}", SP,
              "layers[0].activation: unknown activation 'relux'");
-    bad_spec(ctx, "[5, 2]", "{\"type\": \"conv1d\", \"filters\": 2, \"kernel_size\": 2, \"groups\": 2}", SP,
-             "layers[0]: unknown key 'groups' (expected one of type, name, inputs, filters, kernel_size");
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"conv1d\", \"filters\": 2, \"kernel_size\": 2, \"grops\": 2}", SP,
+             "layers[0]: unknown key 'grops' (expected one of type, name, inputs, filters, kernel_size");
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"conv1d\", \"filters\": 3, \"kernel_size\": 2, \"groups\": 2}", KN_ERR_SHAPE,
+             "layers[0] conv1d: groups 2 must divide both the input's 2 channels and the 3 filters");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"max_pool1d\", \"padding\": \"causal\"}", SP,
              "layers[0].padding: expected \"valid\" or \"same\"");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"average_pool1d\", \"strides\": \"2\"}", SP,
