@@ -338,6 +338,10 @@ kn_tensor *kn_layer_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor 
  * sample whole, groups C is instance normalization. The same when training, evaluating and
  * predicting. gamma and beta ((C) each) may be NULL. epsilon > 0 (Keras 1e-3, PyTorch 1e-5). */
 kn_tensor *kn_group_norm(kn_graph *g, kn_tensor *x, kn_tensor *gamma, kn_tensor *beta, int groups, float epsilon);
+/* Keras's UnitNormalization over the last axis: each row divided by its L2 norm,
+ * y = x / sqrt(max(sum x^2, epsilon)) (Keras 1e-12; PyTorch's F.normalize floors the norm
+ * itself at its eps instead, so the two differ only for rows of norm below 1e-6). */
+kn_tensor *kn_unit_norm(kn_graph *g, kn_tensor *x, float epsilon);
 kn_tensor *kn_act(kn_graph *g, kn_tensor *x, kn_activation a); /* softmax is over the last dim */
 kn_tensor *kn_leaky_relu(kn_graph *g, kn_tensor *x, float alpha);
 kn_tensor *kn_relu(kn_graph *g, kn_tensor *x);
@@ -1059,6 +1063,9 @@ kn_status kn_model_add_activation(kn_model *m, kn_activation activation);
  * and attention leave it out, as an embedding's mask_zero) and its output is zeros; other
  * steps pass unchanged. */
 kn_status kn_model_add_masking(kn_model *m, float mask_value);
+/* Keras's UnitNormalization (axis -1): each row of the last axis divided by its L2 norm
+ * (kn_unit_norm, epsilon 1e-12 on the squared norm); no parameters. */
+kn_status kn_model_add_unit_norm(kn_model *m);
 /* The same with alpha: leaky_relu's negative slope, elu's alpha (0: the default, 0.2 and 1;
  * Keras's LeakyReLU layer and ELU layer take theirs so). */
 kn_status kn_model_add_activation_alpha(kn_model *m, kn_activation activation, float alpha);

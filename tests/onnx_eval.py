@@ -4,7 +4,7 @@ accept the file, and this interpreter's outputs for the given inputs must match 
 
 It knows the ops kiln exports: Gemm, MatMul (batched, numpy's broadcasting, as ONNX's),
 Conv (1-D and 2-D; groups, pads, strides, dilations), RNN, LSTM, GRU (linear_before_reset),
-Gather, Cast, ReduceMean/Max/Sum/Prod (keepdims), ConvTranspose, Resize (nearest
+Gather, Cast, ReduceMean/Max/Sum/Prod/SumSquare/L2 (keepdims), ConvTranspose, Resize (nearest
 asymmetric floor, linear half-pixel), Slice, Tile, PRelu, MaxPool, AveragePool
 (count_include_pad 0), GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten,
 Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
@@ -16,6 +16,7 @@ TreeEnsembleRegressor (classical models). Computed in float64.
 usage: /usr/bin/python3 tests/onnx_eval.py MODEL.onnx INPUTS.txt > OUTPUTS.txt
   INPUTS.txt: one sample a line, its values in the model input's order (kiln's);
   OUTPUTS.txt: one line of outputs a sample. Exit 77 when the onnx package is missing."""
+import functools
 import math
 import sys
 
@@ -245,9 +246,11 @@ def run(model, x):
             continue
         elif op == "Gather": y = np.take(i[0], i[1].astype(np.int64), axis=a.get("axis", 0))
         elif op == "Cast": y = np.floor(i[0]).astype(np.int64) if a["to"] == 7 else i[0].astype(np.float64)
-        elif op in ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceProd"):
+        elif op in ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceProd", "ReduceSumSquare", "ReduceL2"):
             axes = tuple(int(v) for v in (a["axes"] if "axes" in a else i[1]))
-            fn = {"ReduceMean": np.mean, "ReduceMax": np.max, "ReduceSum": np.sum, "ReduceProd": np.prod}[op]
+            fn = {"ReduceMean": np.mean, "ReduceMax": np.max, "ReduceSum": np.sum, "ReduceProd": np.prod,
+                  "ReduceSumSquare": lambda v, **k: np.sum(v * v, **k),
+                  "ReduceL2": lambda v, **k: np.sqrt(np.sum(v * v, **k))}[op]
             y = fn(i[0], axis=axes, keepdims=bool(a.get("keepdims", 1)))
         elif op == "MaxPool": y = pool(i[0], a, "max")
         elif op == "AveragePool": y = pool(i[0], a, "avg")
@@ -278,8 +281,8 @@ def run(model, x):
         elif op == "Mul": y = i[0] * i[1]
         elif op == "Div": y = i[0] / i[1]
         elif op == "Mean": y = sum(i) / len(i)
-        elif op == "Max": y = np.maximum.reduce(i)
-        elif op == "Min": y = np.minimum.reduce(i)
+        elif op == "Max": y = functools.reduce(np.maximum, i)  # (broadcasting, as ONNX's)
+        elif op == "Min": y = functools.reduce(np.minimum, i)
         elif op == "Concat": y = np.concatenate(i, axis=a["axis"])
         elif op == "Relu": y = np.maximum(i[0], 0)
         elif op == "Sigmoid": y = 1 / (1 + np.exp(-i[0]))

@@ -586,6 +586,20 @@ static void group_norm_cases(kn_ctx *ctx) {
         run_case(ctx, &(tcase){"group_norm", b_group_norm, &ops[i], KN_PASS_ALL, 1, 5e-5f, 1e-5f, KN_PRECISION_FP32});
 }
 
+/* Unit normalization of a parameter x's rows (arg: {rows, c}), and under the floor (eps 1e4). */
+static void b_unit_norm(kn_graph *g, const void *arg) {
+    const int64_t *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){a[0], a[1]}, 2, KN_INIT_ZEROS, "x");
+    train_on(g, kn_unit_norm(g, x, a[2] ? 1e4f : 1e-12f), NULL);
+}
+
+/* Both sum a row in double in order: the CPU's bits up to the last rounding (1e-6). */
+static void unit_norm_cases(kn_ctx *ctx) {
+    static const int64_t shapes[3][3] = {{7, 5, 0}, {40, 33, 0}, {6, 4, 1}};
+    for (int i = 0; i < 3; i++)
+        run_case(ctx, &(tcase){"unit_norm", b_unit_norm, shapes[i], KN_PASS_ALL, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32});
+}
+
 /* Layer norm on both devices: the op alone (dense rows; rows past the gamma gradient's
  * chunk, 300 > 128; an image's channels; rows of 1100, and of 1100 near 40 with a spread of
  * 0.6; gamma and beta each on and off),
@@ -2312,6 +2326,7 @@ int main(void) {
     }
     layer_norm_cases(ctx);
     group_norm_cases(ctx);
+    unit_norm_cases(ctx);
     pool_cases(ctx);
     conv_cases(ctx);
     chain_cases(ctx);

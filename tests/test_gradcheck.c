@@ -153,6 +153,10 @@ static kn_tensor *b_layer_norm(kn_graph *g, kn_tensor **in, const void *arg) {
     const ln_arg *a = arg;
     return kn_layer_norm(g, in[0], a->scale ? in[1] : NULL, a->center ? in[1 + a->scale] : NULL, 1e-3f);
 }
+/* each row of x's last axis over its L2 norm (arg: epsilon) */
+static kn_tensor *b_unit_norm(kn_graph *g, kn_tensor **in, const void *arg) {
+    return kn_unit_norm(g, in[0], *(const float *)arg);
+}
 /* group normalization of x into groups: gamma (when scale) in[1], beta (when center) the next */
 typedef struct { bool center, scale; int groups; } gn_arg;
 static kn_tensor *b_group_norm(kn_graph *g, kn_tensor **in, const void *arg) {
@@ -907,6 +911,15 @@ int main(void) {
             snprintf(name, sizeof name, "act %s alpha %g", kn_activation_name(alphas[i].act), (double)alphas[i].alpha);
             gradcheck(name, b_act_alpha, &alphas[i], &cs, NULL);
         }
+    }
+    { /* unit normalization: rows of features, an image's channels, and rows under the floor (eps 1e4 > any
+       * row's sum of squares here: y = x / 100, linear) */
+        static const float eps_small = 1e-12f, eps_floor = 1e4f;
+        case_shapes un2 = {.n_in = 1, .ndim = {2}, .shape = {{5, 6}}};
+        gradcheck("unit_norm (5, 6)", b_unit_norm, &eps_small, &un2, NULL);
+        case_shapes un4 = {.n_in = 1, .ndim = {4}, .shape = {{2, 3, 2, 4}}};
+        gradcheck("unit_norm (2, 3, 2, 4)", b_unit_norm, &eps_small, &un4, NULL);
+        gradcheck("unit_norm (5, 6) under the floor", b_unit_norm, &eps_floor, &un2, NULL);
     }
     return checks_done("gradient");
 }

@@ -210,6 +210,8 @@ static const onnx_case cases[] = {
     /* attention written by hand over projected steps (scaled, causal), then over itself: attention layers */
     {"hand_attention", 0, 6, 4, false, 2,
      "time_distributed time_distributed time_distributed attention attention flatten dense", 's'},
+    /* F.normalize (ReduceL2, Clip, Expand, Div) over an image's channels and over features */
+    {"normalize", 3, 6, 6, false, 2, "conv2d unit_normalization activation flatten dense unit_normalization dense", 0},
     /* a vision transformer (torchvision's, small): patches reshaped from the image to a sequence,
      * the class token expanded and concatenated (zero padding and a table), an encoder block, x[:, 0] */
     {"tiny_vit", 3, 8, 8, false, 3,
@@ -342,6 +344,11 @@ static void native_exports(void) {
          "\"strides\": 2, \"padding\": \"same\", \"activation\": \"relu\"}, {\"type\": \"separable_conv1d\", \"filters\": 4, "
          "\"kernel_size\": 2, \"dilation_rate\": 2, \"activation\": \"tanh\"}, {\"type\": \"conv1d\", \"filters\": 6, "
          "\"groups\": 2, \"kernel_size\": 2, \"padding\": \"causal\"}, {\"type\": \"flatten\"}, "
+         "{\"type\": \"dense\", \"units\": 2}]}"},
+        {"unit_norm", /* Keras's UnitNormalization over an image's channels, a sequence's and features */
+         "{\"input_shape\": [4, 3, 2], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 2}, "
+         "{\"type\": \"unit_normalization\"}, {\"type\": \"reshape\", \"target_shape\": [6, 3]}, {\"type\": \"unit_normalization\"}, "
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 4}, {\"type\": \"unit_normalization\"}, "
          "{\"type\": \"dense\", \"units\": 2}]}"},
         {"dot_attention", /* Keras's Attention: to itself (use_scale), then query, value and key (causal) */
          "{\"input_shape\": [5, 4], \"layers\": [{\"name\": \"h\", \"type\": \"conv1d\", \"filters\": 4, \"kernel_size\": 1, "

@@ -171,6 +171,9 @@ typedef enum {
                        * beta's is a SUM_ROWS */
     KN_OP_MASK_VALUES, /* x rows (N, T*C) -> (N, T): 1 where any of a step's C values (iparam[0] T,
                        * [1] C) differs from fparam[0], else 0 (Keras's Masking); no gradient */
+    KN_OP_UNIT_NORM,  /* x -> each row of the last axis over max(its L2 norm, sqrt(eps)), eps fparam[0]
+                       * (graph/ops_unit_norm.c: Keras's UnitNormalization) */
+    KN_OP_UNIT_NORM_GRAD, /* (dy, x) -> dx through the norm (recomputed from x), eps fparam[0] */
     KN_OP_COUNT
 } kn_op;
 
@@ -501,6 +504,9 @@ kn_tensor *kn__mask_and(kn_graph *g, kn_tensor *a, kn_tensor *b);
  * value (NaN never equals it), 0 where all its values are it; a mask, so no gradient passes it. */
 kn_tensor *kn__mask_values(kn_graph *g, kn_tensor *x, float value);
 bool kn__infer_mask_values(kn_graph *g, kn_tensor *t);
+/* KN_OP_UNIT_NORM and its gradient (ops_unit_norm.c). */
+bool kn__infer_unit_norm(kn_graph *g, kn_tensor *t);
+void kn__backward_unit_norm(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 bool kn__infer_attention_grad(kn_graph *g, kn_tensor *t);
 /* The depthwise convolution's table entries and gradient builders (graph/ops_depthwise.c):
  * dx of x_shape from dy, and d kernel of kernel's shape from x and dy, over window w. */

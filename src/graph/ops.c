@@ -621,6 +621,8 @@ static const kn_op_info op_table[] = {
     [KN_OP_MASKED_MEAN] = {"masked_mean", 2, kn__infer_masked_mean, kn__backward_masked_mean, kn__cpu_masked_mean, NULL},
     [KN_OP_MASKED_MEAN_GRAD] = {"masked_mean_grad", 2, kn__infer_masked_mean_grad, NULL, kn__cpu_masked_mean_grad, NULL},
     [KN_OP_MASK_VALUES] = {"mask_values", 1, kn__infer_mask_values, NULL, kn__cpu_mask_values, NULL},
+    [KN_OP_UNIT_NORM] = {"unit_norm", 1, kn__infer_unit_norm, kn__backward_unit_norm, kn__cpu_unit_norm, NULL},
+    [KN_OP_UNIT_NORM_GRAD] = {"unit_norm_grad", 2, kn__infer_unit_norm, NULL, kn__cpu_unit_norm_grad, NULL},
     /* Gaussian noise, Gaussian and alpha dropout (graph/ops_noise.c, backend/cpu/noise.c) */
     [KN_OP_NOISE] = {"noise", 1, kn__infer_noise, kn__backward_noise, kn__cpu_noise, NULL},
     /* depthwise convolution (graph/ops_depthwise.c, backend/cpu/depthwise.c) */

@@ -33,6 +33,7 @@
  *   layer_normalization         decomposed over kiln's last axis, opset 13 having no
  *                               LayerNormalization: ReduceMean, Sub, Mul, ReduceMean, Add
  *                               epsilon, Sqrt, Div, Mul gamma, Add beta (export_layer_norm)
+ *   unit_normalization          x / Sqrt(Max(ReduceSumSquare(x), 1e-12)) over the channels
  *   group_normalization         PyTorch's GroupNorm at opset 13: Reshape (N, G, -1),
  *                               InstanceNormalization, Reshape back, Mul gamma, Add beta
  *                               (export_group_norm)
@@ -948,6 +949,18 @@ static kn_status export_layer(exporter *e, int i) {
     case KN__LAYER_GROUP_NORM: return export_group_norm(e, i, x, y);
     case KN__LAYER_ATTENTION: return export_attention(e, i, out);
     case KN__LAYER_DOT_ATTENTION: return export_dot_attention(e, i, out);
+    case KN__LAYER_UNIT_NORM: { /* x / Sqrt(Max(ReduceSumSquare(x) over the channels, 1e-12)) */
+        bool nchw = x->image && x->nchw[0] && !x->nhwc[0];
+        int64_t axis = nchw ? 1 : -1;
+        const char *in = in_order(e, x, nchw);
+        char ss[NAME], c[NAME], mx[NAME], nr[NAME];
+        reduce(e, "ReduceSumSquare", in, &axis, 1, true, ss);
+        scalar(e, c, 1e-12f);
+        binary(e, "Max", ss, c, mx);
+        unary(e, "Sqrt", mx, nr);
+        binary(e, "Div", in, nr, nchw ? y->nchw : out);
+        return KN_OK;
+    }
     case KN__LAYER_POSITION_EMBEDDING: { /* Add of the (L, C) table, the same for every sample */
         const float *T = param(e, i, "embeddings", y->l * y->c);
         if (!T) return e->st;
@@ -962,6 +975,7 @@ static kn_status export_layer(exporter *e, int i) {
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
                     "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d, pooling, flatten, "
                     "reshape, permute, repeat_vector, batch_normalization, layer_normalization, group_normalization, "
+                    "unit_normalization, "
                     "padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, multi_head_attention, attention, "
                     "simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation and merge layers)",
                     L->name, type);

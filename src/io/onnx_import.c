@@ -823,7 +823,7 @@ static const char *merge_type(const imp *s, const kn__onnx_node *nd) {
 
 /* Whether axis is the channels of the value (features, a sequence's C, an image's C): the
  * axis kiln's layer_normalization normalizes. */
-static bool channel_axis(const imp *s, int64_t axis) {
+bool kn__imp_channel_axis(const imp *s, int64_t axis) {
     if (s->ids || s->perm) return false;
     if (s->seq) {
         int r = (int)strlen(s->ord);
@@ -856,7 +856,7 @@ static kn_status add_layer_norm(imp *s, float eps, const kn__onnx_tensor *gamma,
 static kn_status read_layer_norm(imp *s) {
     int64_t C = s->image || s->seq ? s->c : s->f;
     const kn__onnx_tensor *g = kn__imp_const_input(s, 1, -1), *b = kn__imp_const_input(s, 2, -1);
-    if (!channel_axis(s, kn__imp_attr_int(s->node, "axis", -1)))
+    if (!kn__imp_channel_axis(s, kn__imp_attr_int(s->node, "axis", -1)))
         return kn__imp_unsupported(s, "a layer norm over other than the channels (kiln's is over the last axis)");
     if (!g || (g->numel != C && g->numel != 1) || (s->node->n_inputs > 2 && s->node->inputs[2][0] && (!b || (b->numel != C && b->numel != 1))))
         return kn__imp_unsupported(s, "Scale and B must be constants of one value per channel");
@@ -873,7 +873,7 @@ static bool node_is(const kn__onnx_node *nd, const char *op, const char *a, cons
 }
 
 /* ReduceMean over one axis keeping it: that axis, or INT64_MIN. */
-static int64_t mean_axis(const imp *s, const kn__onnx_node *nd) {
+int64_t kn__imp_reduce_axis(const imp *s, const kn__onnx_node *nd) {
     const kn__onnx_attr *a = kn__onnx_attr_get(nd, "axes");
     const kn__onnx_tensor *t = nd->n_inputs > 1 && nd->inputs[1][0] ? kn__imp_constant(s, nd->inputs[1]) : NULL;
     if (kn__imp_attr_int(nd, "keepdims", 1) != 1) return INT64_MIN;
@@ -894,14 +894,14 @@ static kn_status layer_norm_pattern(imp *s, int i, int *count) {
     for (int j = i; n < 9 && j < m->n_nodes; j++)
         if (strcmp(m->nodes[j].op, "Constant") != 0 && m->nodes[j].n_outputs >= 1) nd[n] = &m->nodes[j], at[n++] = j;
     const char *x = s->cur;
-    if (n < 7 || strcmp(nd[0]->op, "ReduceMean") != 0 || !channel_axis(s, mean_axis(s, nd[0]))) return KN_OK;
+    if (n < 7 || strcmp(nd[0]->op, "ReduceMean") != 0 || !kn__imp_channel_axis(s, kn__imp_reduce_axis(s, nd[0]))) return KN_OK;
     const char *mean = nd[0]->outputs[0], *d = nd[1]->outputs[0];
     const kn__onnx_tensor *two = nd[2]->n_inputs == 2 ? kn__imp_constant(s, nd[2]->inputs[1]) : NULL;
     bool sq = node_is(nd[2], "Mul", d, d) || (node_is(nd[2], "Pow", d, NULL) && two && two->numel == 1 &&
                                               ((two->f && two->f[0] == 2) || (two->i && two->i[0] == 2)));
     const kn__onnx_tensor *eps = nd[4]->n_inputs == 2 ? kn__imp_constant(s, nd[4]->inputs[1]) : NULL;
     bool ok = node_is(nd[1], "Sub", x, mean) && sq && node_is(nd[3], "ReduceMean", nd[2]->outputs[0], NULL) &&
-              mean_axis(s, nd[3]) == mean_axis(s, nd[0]) && node_is(nd[4], "Add", nd[3]->outputs[0], NULL) && eps &&
+              kn__imp_reduce_axis(s, nd[3]) == kn__imp_reduce_axis(s, nd[0]) && node_is(nd[4], "Add", nd[3]->outputs[0], NULL) && eps &&
               eps->f && eps->numel == 1 && eps->f[0] > 0 && node_is(nd[5], "Sqrt", nd[4]->outputs[0], NULL) &&
               node_is(nd[6], "Div", d, nd[5]->outputs[0]) && kn__imp_readers(m, x) >= 2 && kn__imp_readers(m, mean) == 1 &&
               kn__imp_readers(m, d) == (strcmp(nd[2]->op, "Mul") == 0 ? 3 : 2);
@@ -1019,6 +1019,9 @@ static kn_status read_nodes(imp *s) {
         int ln_nodes = 0; /* a layer or group norm spelled in nodes */
         if (!pattern && strcmp(op, "ReduceMean") == 0 && (st = layer_norm_pattern(s, i, &ln_nodes))) return st;
         if (!pattern && strcmp(op, "Reshape") == 0 && (st = kn__imp_group_norm_pattern(s, i, &ln_nodes))) return st;
+        if (!pattern && (strcmp(op, "ReduceSumSquare") == 0 || strcmp(op, "ReduceL2") == 0) &&
+            (st = kn__imp_unit_norm_pattern(s, i, &ln_nodes)))
+            return st;
         bool handled = true, in_nonneg = s->nonneg, seq_node = false;
         if (!pattern && !ln_nodes && !merge && (st = kn__imp_read_seq(s, op, &seq_node))) return st;
         if (ln_nodes) {

@@ -164,6 +164,13 @@ kn_status kn__imp_read_batch_norm(imp *s);
  * Reshape), its nodes in *count (0: node i does not begin one). */
 kn_status kn__imp_read_instance_norm(imp *s);
 kn_status kn__imp_group_norm_pattern(imp *s, int i, int *count);
+/* ... and a unit normalization (kiln export's ReduceSumSquare, Max, Sqrt, Div; PyTorch's
+ * F.normalize: ReduceL2, Clip, Expand, Div) from node i the same way. */
+kn_status kn__imp_unit_norm_pattern(imp *s, int i, int *count);
+/* Whether axis of the value being read is its channels (kiln's last axis); a Reduce* node's
+ * one axis kept (keepdims), or INT64_MIN (onnx_import.c). */
+bool kn__imp_channel_axis(const imp *s, int64_t axis);
+int64_t kn__imp_reduce_axis(const imp *s, const kn__onnx_node *nd);
 
 /* onnx_import_attn.c: attention subgraphs, found before the walk (kn__imp_find_attention) and
  * read as one multi_head_attention layer at their last node (kn__imp_read_attention). A value

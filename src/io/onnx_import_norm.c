@@ -12,7 +12,13 @@
  *   value per channel: each (sample, channel) normalized over its positions, a group a channel
  *   (kn__imp_read_instance_norm).
  *
- * x's channels must be ONNX's axis 1 (an image in NCHW, a sequence in (N, C, L), features). */
+ * x's channels must be ONNX's axis 1 (an image in NCHW, a sequence in (N, C, L), features).
+ *
+ *   Unit normalization over the channels, as kiln export writes it (ReduceSumSquare ->
+ *   Max(., eps) -> Sqrt -> Div(x, .)) and as PyTorch's F.normalize does (ReduceL2 ->
+ *   Clip(min eps) -> Expand -> Div(x, .)): unit_normalization (kiln's floor is Keras's, 1e-12
+ *   on the squared norm; F.normalize's is its eps on the norm: they differ for rows of norm
+ *   below 1e-6 alone) (kn__imp_unit_norm_pattern). */
 #include "io/onnx_import.h"
 
 #include <math.h>
@@ -146,4 +152,48 @@ kn_status kn__imp_group_norm_pattern(imp *s, int i, int *count) {
     free(beta);
     if (!st) *count = at[last] - i + 1;
     return st;
+}
+
+/* Node q reads `a` and a float scalar constant (in either order): its value. */
+static bool with_scalar(const imp *s, const kn__onnx_node *q, const char *a, float *v) {
+    if (q->n_inputs != 2) return false;
+    int other = strcmp(q->inputs[0], a) == 0 ? 1 : strcmp(q->inputs[1], a) == 0 ? 0 : -1;
+    const kn__onnx_tensor *t = other < 0 ? NULL : kn__imp_constant(s, q->inputs[other]);
+    if (!t || !t->f || t->numel != 1) return false;
+    *v = t->f[0];
+    return true;
+}
+
+kn_status kn__imp_unit_norm_pattern(imp *s, int i, int *count) {
+    const kn__onnx_model *m = s->m;
+    const kn__onnx_node *nd[4] = {NULL};
+    int at[4] = {0}, n = data_nodes(m, i, nd, at, 4);
+    *count = 0;
+    const char *x = s->cur;
+    if (n < 4 || s->ids || s->half || strcmp(nd[0]->inputs[0], x) != 0 || !kn__imp_channel_axis(s, kn__imp_reduce_axis(s, nd[0])))
+        return KN_OK;
+    bool l2 = strcmp(nd[0]->op, "ReduceL2") == 0;
+    float eps = 0;
+    const char *r = nd[0]->outputs[0];
+    if (kn__imp_readers(m, r) != 1) return KN_OK;
+    if (!l2) { /* Max(r, eps) -> Sqrt */
+        if (strcmp(nd[1]->op, "Max") != 0 || !with_scalar(s, nd[1], r, &eps) || strcmp(nd[2]->op, "Sqrt") != 0 ||
+            strcmp(nd[2]->inputs[0], nd[1]->outputs[0]) != 0)
+            return KN_OK;
+    } else { /* Clip(r, min eps) -> Expand (to x's shape) */
+        const kn__onnx_tensor *lo = nd[1]->n_inputs > 1 && nd[1]->inputs[1][0] ? kn__imp_constant(s, nd[1]->inputs[1]) : NULL;
+        if (strcmp(nd[1]->op, "Clip") != 0 || strcmp(nd[1]->inputs[0], r) != 0 || !lo || !lo->f || lo->numel != 1 ||
+            (nd[1]->n_inputs > 2 && nd[1]->inputs[2][0]) || strcmp(nd[2]->op, "Expand") != 0 ||
+            strcmp(nd[2]->inputs[0], nd[1]->outputs[0]) != 0)
+            return KN_OK;
+        eps = lo->f[0] * lo->f[0];
+    }
+    const char *norm = nd[2]->outputs[0];
+    if (!(eps > 0) || eps > 1e-6f || kn__imp_readers(m, nd[1]->outputs[0]) != 1 || kn__imp_readers(m, norm) != 1 ||
+        strcmp(nd[3]->op, "Div") != 0 || nd[3]->n_inputs != 2 || strcmp(nd[3]->inputs[0], x) != 0 ||
+        strcmp(nd[3]->inputs[1], norm) != 0)
+        return KN_OK;
+    if (!kn__imp_add_layer(s, "unit_normalization")) return kn__imp_oom(s);
+    *count = at[3] - i + 1;
+    return KN_OK;
 }

@@ -56,8 +56,9 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "multi_head_attention", "position_embedding", "prelu", "rescaling",
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
-                                        "group_normalization", "depthwise_conv1d", "attention", "masking"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_MASKING + 1, "a name for every layer kind");
+                                        "group_normalization", "depthwise_conv1d", "attention", "masking",
+                                        "unit_normalization"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_UNIT_NORM + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -117,6 +118,7 @@ static bool passes_mask(const kn__layer *L) {
     case KN__LAYER_DROPOUT:
     case KN__LAYER_ACTIVATION:
     case KN__LAYER_LAYER_NORM:
+    case KN__LAYER_UNIT_NORM:
     case KN__LAYER_BATCH_NORM:
     case KN__LAYER_POSITION_EMBEDDING:
     case KN__LAYER_ATTENTION:
@@ -416,6 +418,15 @@ kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
     if (n != f)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %lld values, its input %lld", i,
                          (long long)n, (long long)f);
+    return kn__model_push_layer(m, &L);
+}
+
+kn_status kn_model_add_unit_norm(kn_model *m) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_can_add(m, "unit_normalization");
+    if (st) return st;
+    kn__layer L = {.kind = KN__LAYER_UNIT_NORM};
+    L.ndim = kn__model_layer_input(m, m->n_layers, L.shape, NULL);
     return kn__model_push_layer(m, &L);
 }
 
@@ -994,6 +1005,10 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             break;
         case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
         case KN__LAYER_DOT_ATTENTION: h = kn__model_dot_attention(m, g, i, outs, masks); break;
+        case KN__LAYER_UNIT_NORM: /* each row of the last axis (a flatten's view keeps it) over its norm */
+            if (h && h->shape[h->ndim - 1] != in[L->ndim - 1]) h = kn__model_view_as(g, h, in, L->ndim);
+            h = kn_unit_norm(g, h, 1e-12f);
+            break;
         case KN__LAYER_MASKING: { /* the mask of the steps not all mask_value, and those steps zeroed */
             h = kn__model_view_as(g, h, in, 2);
             made_mask = kn__mask_values(g, h, L->u.mask_value);

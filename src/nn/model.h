@@ -33,7 +33,8 @@ typedef enum {
                            * C) view of a sequence, as conv1d is conv2d's (model_depthwise.c) */
     KN__LAYER_DOT_ATTENTION, /* Keras's Attention: dot-product attention without projections (u.dot_attention;
                            * model_attention.c) */
-    KN__LAYER_MASKING /* Keras's Masking over a sequence: steps whose values all equal u.mask_value masked (and zeroed) */
+    KN__LAYER_MASKING, /* Keras's Masking over a sequence: steps whose values all equal u.mask_value masked (and zeroed) */
+    KN__LAYER_UNIT_NORM /* Keras's UnitNormalization over the last axis (kn_unit_norm, epsilon 1e-12) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,

@@ -46,6 +46,7 @@ Cases:
             Conv1d of groups C (depthwise) and of other group counts (classes below)
   hand_attention
             attention written by hand over values of the graph: kiln's attention layer
+  normalize F.normalize over channels and features: unit_normalization (class below)
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_onnx.py > tests/golden/onnx.txt
@@ -783,3 +784,20 @@ class HandAttention(nn.Module):
 
 
 case("hand_attention", HandAttention(), (6, 4))
+
+
+class Normalize(nn.Module):
+    """(3, 6, 6) images: Conv 4 3x3, F.normalize over the channels, ReLU, Flatten, Linear 64 -> 8,
+    F.normalize over the features (an embedding on the unit sphere), Linear 8 -> 2:
+    unit_normalization layers (PyTorch writes ReduceL2, Clip, Expand, Div)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc1, self.fc2 = nn.Conv2d(3, 4, 3), nn.Linear(64, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        x = torch.relu(nn.functional.normalize(self.conv(x), dim=1))
+        return self.fc2(nn.functional.normalize(self.fc1(torch.flatten(x, 1)), dim=1))
+
+
+case("normalize", Normalize(), (3, 6, 6))

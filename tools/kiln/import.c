@@ -15,6 +15,7 @@ static const char import_help[] =
     "Pad, Slice, ConvTranspose, Resize, Tile (of a one-step sequence), PRelu, Transpose (NCHW\n"
     "<-> NHWC, or an (N, H, W, C) image's axes: permute), LayerNormalization (or its nodes),\n"
     "InstanceNormalization and PyTorch's GroupNorm (Reshape, InstanceNormalization, Reshape),\n"
+    "F.normalize (ReduceL2, Clip, Expand, Div: unit_normalization),\n"
     "attention (PyTorch's nn.MultiheadAttention, in transformer layers too; attention written\n"
     "by hand without projections: Keras's Attention), RNN, LSTM, GRU,\n"
     "Gather of an embedding table, Conv (group 1 or depthwise) and pools over sequences,\n"

@@ -172,6 +172,9 @@ void kn__cpu_masked_mean(kn_graph *g, kn_tensor *t);
 void kn__cpu_masked_mean_grad(kn_graph *g, kn_tensor *t);
 /* Keras's Masking's mask of x rows (N, T*C) -> (N, T) (masked_mean.c). */
 void kn__cpu_mask_values(kn_graph *g, kn_tensor *t);
+/* Each row over its L2 norm, and the gradient (unitnorm.c). */
+void kn__cpu_unit_norm(kn_graph *g, kn_tensor *t);
+void kn__cpu_unit_norm_grad(kn_graph *g, kn_tensor *t);
 /* Gaussian noise, Gaussian and alpha dropout (KN_OP_NOISE, noise.c). */
 void kn__cpu_noise(kn_graph *g, kn_tensor *t);
 

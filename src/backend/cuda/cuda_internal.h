@@ -304,6 +304,8 @@ kn_status kn__cuda_k_bcast_reduce(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_masked_mean(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_masked_mean_grad(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_mask_values(kn_graph *g, kn_tensor *t);
+/* Keras's UnitNormalization and its gradient (unit_norm.c). */
+kn_status kn__cuda_k_unit_norm(kn_graph *g, kn_tensor *t);
 /* The depthwise convolution's and its gradients' (depthwise.c); the kernel gradient's
  * workspace (its parts' partial sums at t's resolved batch, runtime.c sizes ws with it). */
 kn_status kn__cuda_k_depthwise(kn_graph *g, kn_tensor *t);

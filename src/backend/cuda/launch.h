@@ -605,6 +605,10 @@ cudaError_t kn__cu_masked_mean(cudaStream_t s, const float *x, const float *mask
                                int64_t C);
 cudaError_t kn__cu_masked_mean_grad(cudaStream_t s, const float *dy, const float *mask, float *dx, int64_t N, int64_t T,
                                     int64_t C);
+/* Each row (rows, c) over its L2 norm floored at sqrt(eps) (kernels_unit_norm.cu); with dy, the
+ * gradient. */
+cudaError_t kn__cu_unit_norm(cudaStream_t s, const float *x, const float *dy, float *out, int64_t rows, int64_t c,
+                             float eps);
 /* Keras's Masking's mask: y (steps) 1 where a step of x (steps, C) has a value other than v. */
 cudaError_t kn__cu_mask_values(cudaStream_t s, const float *x, float *y, int64_t steps, int64_t C, float v);
 
