@@ -600,8 +600,7 @@ static void test_bad_specs(void) {
              "layers[0].type: unknown layer 'Conv3D' (expected dense, conv2d,");
     /* the whole list, to its last type (it was once cut at 400 characters) */
     bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
-             "zero_padding1d, zero_padding2d, cropping1d, cropping2d, up_sampling1d, up_sampling2d, center_crop, "
-             "identity, masking, or Keras's ReLU, LeakyReLU, ELU and Softmax layers)");
+             "unit_normalization, or Keras's ReLU, LeakyReLU, ELU and Softmax layers)");
     /* a description of pooling layers alone has no trained layer */
     kn_spec spec;
     kn_model *m = NULL;
