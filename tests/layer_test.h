@@ -165,6 +165,47 @@ __attribute__((unused)) static void lt_save_load(kn_ctx *ctx, kn_model *m, const
     kn_free(ctx, json);
 }
 
+/* lt_model's models with a normalization of `type` after the dense layer (<type>_0, 12
+ * channels) and the convolution (<type>_1, 4), made by make(ctx, center, scale) with its
+ * parameters names (np of them, the normalizations' gamma and beta among them): with the same
+ * seed 1 and 3 threads train the same bits; with center or scale off there is no beta or
+ * gamma (12 + 4 parameters fewer each), the rest trains, and the description says so. */
+__attribute__((unused)) static void lt_norm_variants(kn_dataset *ds, kn_model *(*make)(kn_ctx *ctx, bool center, bool scale),
+                                                     const char *type, const char *const *names, int np, int batch) {
+    static float ref[4096], got[4096];
+    kn_ctx *c1, *c3;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 77}, &c1);
+    kn_ctx_new(&(kn_ctx_opts){.threads = 3, .seed = 77}, &c3);
+    kn_model *m1 = make(c1, true, true), *m3 = make(c3, true, true);
+    kn_fit_opts fo = {.epochs = 2, .batch_size = batch, .validation_split = 0.1};
+    CHECK(!kn_model_fit(m1, ds, &fo, NULL) && !kn_model_fit(m3, ds, &fo, NULL), "fit: %s", kn_last_error(c1));
+    size_t n = lt_params(m1, names, np, ref);
+    CHECK(n > 0 && lt_params(m3, names, np, got) == n && memcmp(ref, got, n * sizeof(float)) == 0,
+          "1 and 3 threads train differently with %s", type);
+    kn_model_free(m1);
+    kn_model_free(m3);
+    kn_ctx_free(c3);
+    for (int v = 0; v < 3; v++) { /* Keras's center=False, scale=False */
+        bool center = v != 1, scale = v != 0;
+        kn_model *p = make(c1, center, scale);
+        int64_t want = 84 + 36 + 75 + (center + scale) * (12 + 4);
+        char gamma[64], beta[64], flags[96];
+        snprintf(gamma, sizeof gamma, "%s_0/gamma", type);
+        snprintf(beta, sizeof beta, "%s_1/beta", type);
+        CHECK(kn_model_param_count(p) == want, "center %d scale %d: %lld parameters, expected %lld", center, scale,
+              (long long)kn_model_param_count(p), (long long)want);
+        CHECK((kn_model_param(p, gamma, NULL) != NULL) == scale && (kn_model_param(p, beta, NULL) != NULL) == center,
+              "center %d scale %d: the wrong parameters", center, scale);
+        CHECK(!kn_model_fit(p, ds, &(kn_fit_opts){.epochs = 1, .batch_size = batch}, NULL), "fit: %s", kn_last_error(c1));
+        char *j = NULL;
+        snprintf(flags, sizeof flags, "\"center\":%s,\"scale\":%s", center ? "true" : "false", scale ? "true" : "false");
+        CHECK(!kn_model_to_json(p, &j) && j && strstr(j, flags), "description: %s", j ? j : "");
+        kn_free(c1, j);
+        kn_model_free(p);
+    }
+    kn_ctx_free(c1);
+}
+
 /* add(m, epsilon) after a dense layer refuses epsilon 0, < 0, NaN and infinity, naming
  * "layers[1] <type>: epsilon". */
 __attribute__((unused)) static void lt_bad_epsilon(kn_ctx *ctx, kn_status (*add)(kn_model *m, float epsilon), const char *type) {

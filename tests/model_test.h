@@ -221,6 +221,23 @@ __attribute__((unused)) static void digits_case(const char *what, const char *te
     free(labels);
 }
 
+/* The model text describes, written back as JSON: it holds each of the fragments want (a
+ * NULL-ended list), and read back it builds a model that writes the same JSON. */
+__attribute__((unused)) static void description_round_trip(kn_ctx *ctx, const char *text, const char *const *want) {
+    kn_model *m = build(ctx, text), *again = NULL;
+    char *json = NULL, *json2 = NULL;
+    bool ok = m && !kn_model_to_json(m, &json) && json;
+    for (int k = 0; ok && want[k]; k++) ok = strstr(json, want[k]) != NULL;
+    CHECK(ok, "the description written back: %s", json ? json : kn_last_error(ctx));
+    if (json) again = build(ctx, json);
+    CHECK(again && !kn_model_to_json(again, &json2) && json2 && strcmp(json, json2) == 0, "read back: %s",
+          json2 ? json2 : "");
+    kn_free(ctx, json2);
+    kn_free(ctx, json);
+    kn_model_free(again);
+    kn_model_free(m);
+}
+
 /* KILN_TEST_DEVICE=NAME in the environment (a test's _cuda variant): *device set to it,
  * then, where it is usable, on_device() run there; returns the exit status (77: skipped,
  * the device is not usable here), or -1 when the variable is unset (run on the CPU). */

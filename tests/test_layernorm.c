@@ -251,40 +251,7 @@ static void test_model(void) {
                  "{\"type\":\"layer_normalization\",\"epsilon\":0.01,\"center\":true,\"scale\":true}");
     kn_model_free(m);
 
-    /* the same seed: the same training with 1 thread or 3 */
-    static float ref[4096], got[4096];
-    kn_ctx *c1, *c3;
-    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 77}, &c1);
-    kn_ctx_new(&(kn_ctx_opts){.threads = 3, .seed = 77}, &c3);
-    kn_model *m1 = new_model(c1, true, true), *m3 = new_model(c3, true, true);
-    kn_fit_opts fo = {.epochs = 2, .batch_size = BATCH, .validation_split = 0.1};
-    CHECK(!kn_model_fit(m1, ds, &fo, NULL) && !kn_model_fit(m3, ds, &fo, NULL), "fit: %s", kn_last_error(c1));
-    size_t n = lt_params(m1, PARAMS, NP, ref);
-    CHECK(n > 0 && lt_params(m3, PARAMS, NP, got) == n && memcmp(ref, got, n * sizeof(float)) == 0,
-          "1 and 3 threads train differently with layer normalization");
-    kn_model_free(m1);
-    kn_model_free(m3);
-    kn_ctx_free(c1);
-    kn_ctx_free(c3);
-
-    /* center and scale off: no beta, no gamma (Keras's center=False, scale=False) */
-    for (int v = 0; v < 3; v++) {
-        bool center = v != 1, scale = v != 0;
-        kn_model *p = new_model(ctx, center, scale);
-        int64_t want = 84 + 36 + 75 + (center + scale) * (12 + 4);
-        CHECK(kn_model_param_count(p) == want, "center %d scale %d: %lld parameters, expected %lld", center, scale,
-              (long long)kn_model_param_count(p), (long long)want);
-        CHECK((kn_model_param(p, "layer_normalization_0/gamma", NULL) != NULL) == scale &&
-                  (kn_model_param(p, "layer_normalization_1/beta", NULL) != NULL) == center,
-              "center %d scale %d: the wrong parameters", center, scale);
-        CHECK(!kn_model_fit(p, ds, &(kn_fit_opts){.epochs = 1, .batch_size = BATCH}, NULL), "fit: %s", kn_last_error(ctx));
-        char *j = NULL;
-        char want_json[96];
-        snprintf(want_json, sizeof want_json, "\"center\":%s,\"scale\":%s", center ? "true" : "false", scale ? "true" : "false");
-        CHECK(!kn_model_to_json(p, &j) && j && strstr(j, want_json), "description: %s", j ? j : "");
-        kn_free(ctx, j);
-        kn_model_free(p);
-    }
+    lt_norm_variants(ds, new_model, "layer_normalization", PARAMS, NP, BATCH);
     kn_dataset_free(ds);
     kn_ctx_free(ctx);
 }

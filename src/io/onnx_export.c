@@ -445,6 +445,22 @@ static void heads(exporter *e, const char *x, const float *W, const float *b, in
  * over the keys; times V (N, H, Tq, Dv); the heads merged back to (N, Tq, H*Dv) and
  * projected by attention_output's kernel (H*Dv, Fo) and bias (Fo). Dropout is training's
  * only. An input carrying a mask (mask_zero) is refused. */
+/* s (scores (..., Tq, Tk)) plus a causal mask, -1e9 where key step j > query step i (Keras's
+ * large negative: those probabilities are 0, as kiln's): the sum's name into s. */
+static kn_status add_causal_mask(exporter *e, const char *layer, int64_t Tq, int64_t Tk, char *s) {
+    float *mask = malloc((size_t)(Tq * Tk) * sizeof *mask); /* (Tq, Tk) */
+    if (!mask) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", layer, "");
+    for (int64_t r = 0; r < Tq; r++)
+        for (int64_t j = 0; j < Tk; j++) mask[r * Tk + j] = j > r ? -1e9f : 0.0f;
+    char c[NAME], sum[NAME];
+    fresh(e, c, "causal");
+    init_tensor(e, c, (int64_t[]){Tq, Tk}, 2, mask, NULL);
+    free(mask);
+    binary(e, "Add", s, c, sum);
+    snprintf(s, NAME, "%s", sum);
+    return KN_OK;
+}
+
 static kn_status export_attention(exporter *e, int i, char *out) {
     const kn__layer *L = &e->m->layers[i];
     const kn_attention_opts *o = &L->u.attention;
@@ -468,17 +484,7 @@ static kn_status export_attention(exporter *e, int i, char *out) {
     binary(e, "MatMul", qh, kt, s); /* (N, H, Tq, Tk) */
     scalar(e, c, (float)(1.0 / sqrt((double)Dk)));
     binary(e, "Mul", s, c, s2);
-    if (o->causal) { /* query step i sees key steps 0 to i */
-        float *mask = malloc((size_t)(Tq * Tk) * sizeof *mask); /* (Tq, Tk) */
-        if (!mask) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
-        for (int64_t r = 0; r < Tq; r++)
-            for (int64_t j = 0; j < Tk; j++) mask[r * Tk + j] = j > r ? -1e9f : 0.0f;
-        fresh(e, c, "causal");
-        init_tensor(e, c, (int64_t[]){Tq, Tk}, 2, mask, NULL);
-        free(mask);
-        binary(e, "Add", s2, c, s);
-        snprintf(s2, NAME, "%s", s);
-    }
+    if (o->causal && add_causal_mask(e, L->name, Tq, Tk, s2)) return e->st; /* query step i sees key steps 0 to i */
     activation(e, KN_SOFTMAX, 0, s2, pr, false); /* over the key steps, the last axis */
     binary(e, "MatMul", pr, vh, a);               /* (N, H, Tq, Dv) */
     transpose(e, a, (int64_t[]){0, 2, 1, 3}, 4, a2); /* (N, Tq, H, Dv) */
@@ -507,17 +513,7 @@ static kn_status export_dot_attention(exporter *e, int i, char *out) {
         binary(e, "Mul", s, c, s2);
         snprintf(s, NAME, "%s", s2);
     }
-    if (L->u.dot_attention.causal) { /* query step i sees key steps 0 to i */
-        float *mask = malloc((size_t)(Tq * Tk) * sizeof *mask);
-        if (!mask) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
-        for (int64_t r = 0; r < Tq; r++)
-            for (int64_t j = 0; j < Tk; j++) mask[r * Tk + j] = j > r ? -1e9f : 0.0f;
-        fresh(e, c, "causal");
-        init_tensor(e, c, (int64_t[]){Tq, Tk}, 2, mask, NULL);
-        free(mask);
-        binary(e, "Add", s, c, s2);
-        snprintf(s, NAME, "%s", s2);
-    }
+    if (L->u.dot_attention.causal && add_causal_mask(e, L->name, Tq, Tk, s)) return e->st;
     activation(e, KN_SOFTMAX, 0, s, pr, false); /* over the key steps */
     binary(e, "MatMul", pr, in_order(e, xv, false), out);
     return KN_OK;

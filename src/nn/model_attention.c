@@ -39,6 +39,24 @@ static int input_shape(const kn_model *m, int i, int k, int64_t shape[KN_MAX_DIM
     return ndim;
 }
 
+/* The shapes of the layer being added's query, value and key (s[k]: (steps, channels)), or
+ * the error naming the one that is not a sequence; 1 to 3 inputs. */
+static kn_status sequence_inputs(kn_model *m, const char *type, int64_t s[3][KN_MAX_DIMS]) {
+    int i = m->n_layers, n_in = m->n_next ? m->n_next : 1;
+    if (n_in > 3)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes 1 to 3 inputs (query, value, key), %d given", i,
+                         type, n_in);
+    static const char *const roles[3] = {"query", "value", "key"};
+    for (int k = 0; k < 3; k++) {
+        int nd = input_shape(m, i, k, s[k]);
+        if (nd != 2)
+            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: its %s must be a sequence (steps, channels), got "
+                             "%d dimension%s (give the model an input_shape such as [steps, channels], or reshape)",
+                             i, type, roles[k], nd, nd == 1 ? "" : "s");
+    }
+    return KN_OK;
+}
+
 kn_status kn_model_add_attention(kn_model *m, const kn_attention_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
     const char *type = "multi_head_attention";
@@ -60,19 +78,8 @@ kn_status kn_model_add_attention(kn_model *m, const kn_attention_opts *opts) {
     if ((st = kn__model_check_init(m, type, KN_LINEAR, o->l2, o->kernel_init, o->bias_init, o->no_bias,
                                    o->init_value)))
         return st;
-    int n_in = m->n_next ? m->n_next : 1;
-    if (n_in > 3)
-        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes 1 to 3 inputs (query, value, key), %d given", i,
-                         type, n_in);
-    static const char *const roles[3] = {"query", "value", "key"};
     int64_t s[3][KN_MAX_DIMS];
-    for (int k = 0; k < 3; k++) {
-        int nd = input_shape(m, i, k, s[k]);
-        if (nd != 2)
-            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: its %s must be a sequence (steps, channels), got "
-                             "%d dimension%s (give the model an input_shape such as [steps, channels], or reshape)",
-                             i, type, roles[k], nd, nd == 1 ? "" : "s");
-    }
+    if ((st = sequence_inputs(m, type, s))) return st;
     if (s[1][0] != s[2][0])
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: value of %lld steps and key of %lld steps (they must "
                          "be as long)", i, type, (long long)s[1][0], (long long)s[2][0]);
@@ -204,21 +211,12 @@ kn_status kn_model_add_dot_attention(kn_model *m, bool use_scale, bool causal, f
     const char *type = "attention";
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
-    int i = m->n_layers, n_in = m->n_next ? m->n_next : 1;
+    int i = m->n_layers;
     if (!(dropout >= 0.0f && dropout < 1.0f))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: dropout %g outside [0, 1)", i, type,
                          (double)dropout);
-    if (n_in > 3)
-        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes 1 to 3 inputs (query, value, key), %d given", i,
-                         type, n_in);
-    static const char *const roles[3] = {"query", "value", "key"};
     int64_t s[3][KN_MAX_DIMS];
-    for (int k = 0; k < 3; k++) {
-        int nd = input_shape(m, i, k, s[k]);
-        if (nd != 2)
-            return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: its %s must be a sequence (steps, channels), got "
-                             "%d dimension%s", i, type, roles[k], nd, nd == 1 ? "" : "s");
-    }
+    if ((st = sequence_inputs(m, type, s))) return st;
     if (s[1][0] != s[2][0] || s[0][1] != s[2][1])
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: query (%lld, %lld), value (%lld, %lld) and key (%lld, "
                          "%lld): the key needs the value's steps and the query's channels", i, type,
