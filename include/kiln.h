@@ -1189,6 +1189,10 @@ typedef enum {
     KN_MERGE_COUNT
 } kn_merge;
 kn_status kn_model_add_merge(kn_model *m, kn_merge kind);
+/* Keras's Dot(axes=-1) over the 2 inputs kn_model_next_layer gave, feature vectors of the
+ * same size: (F), (F) -> (1), their inner product; normalize: their cosine similarity (each
+ * divided by its L2 norm first, as Keras's normalize=True). */
+kn_status kn_model_add_dot(kn_model *m, bool normalize);
 /* Keras's Embedding: each input value is a token index (a whole number in [0, input_dim),
  * stored as a float in the model input) replaced by its row of the parameter
  * "embedding_<i>/embeddings" (input_dim, output_dim), so a sample of shape (T) becomes

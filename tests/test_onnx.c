@@ -345,6 +345,12 @@ static void native_exports(void) {
          "\"kernel_size\": 2, \"dilation_rate\": 2, \"activation\": \"tanh\"}, {\"type\": \"conv1d\", \"filters\": 6, "
          "\"groups\": 2, \"kernel_size\": 2, \"padding\": \"causal\"}, {\"type\": \"flatten\"}, "
          "{\"type\": \"dense\", \"units\": 2}]}"},
+        {"dot", /* Keras's Dot of two feature vectors: their product, and their cosine (normalize) */
+         "{\"input_shape\": [6], \"layers\": [{\"name\": \"a\", \"type\": \"dense\", \"units\": 4, \"activation\": \"tanh\"}, "
+         "{\"name\": \"b\", \"type\": \"dense\", \"units\": 4, \"inputs\": \"input\"}, "
+         "{\"name\": \"d\", \"type\": \"dot\", \"inputs\": [\"a\", \"b\"]}, "
+         "{\"name\": \"c\", \"type\": \"dot\", \"normalize\": true, \"inputs\": [\"b\", \"a\"]}, "
+         "{\"type\": \"concatenate\", \"inputs\": [\"d\", \"c\"]}, {\"type\": \"dense\", \"units\": 2}]}"},
         {"unit_norm", /* Keras's UnitNormalization over an image's channels, a sequence's and features */
          "{\"input_shape\": [4, 3, 2], \"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 2}, "
          "{\"type\": \"unit_normalization\"}, {\"type\": \"reshape\", \"target_shape\": [6, 3]}, {\"type\": \"unit_normalization\"}, "

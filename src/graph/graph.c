@@ -183,6 +183,12 @@ kn_tensor *kn_param(kn_graph *g, const int64_t *shape, int ndim, kn_init init, c
     return t;
 }
 
+kn_tensor *kn__const_filled(kn_graph *g, const int64_t *shape, int ndim, float value) {
+    kn_tensor *t = leaf(g, KN_OP_CONST, KN_F32, shape, ndim, "const", "const");
+    if (t) t->fparam[0] = value;
+    return t;
+}
+
 kn_tensor *kn__const_scalar(kn_graph *g, float value) {
     kn_tensor *t = leaf(g, KN_OP_CONST, KN_F32, NULL, 0, "const", "const");
     if (t) t->fparam[0] = value;

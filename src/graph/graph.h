@@ -429,6 +429,8 @@ static inline int64_t kn__batch_rows(const kn_tensor *t) {
 
 /* Internal builders used by backward functions. */
 kn_tensor *kn__const_scalar(kn_graph *g, float value);
+/* A constant of the given shape, every element value (filled when the graph compiles). */
+kn_tensor *kn__const_filled(kn_graph *g, const int64_t *shape, int ndim, float value);
 kn_tensor *kn__copy(kn_graph *g, kn_tensor *a);
 /* Columns [offset, offset + width) of x's last axis (a concatenation's gradient). */
 kn_tensor *kn__slice_last(kn_graph *g, kn_tensor *x, int64_t offset, int64_t width);

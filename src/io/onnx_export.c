@@ -34,6 +34,8 @@
  *                               LayerNormalization: ReduceMean, Sub, Mul, ReduceMean, Add
  *                               epsilon, Sqrt, Div, Mul gamma, Add beta (export_layer_norm)
  *   unit_normalization          x / Sqrt(Max(ReduceSumSquare(x), 1e-12)) over the channels
+ *   dot                         ReduceSum(Mul(a, b)) over the features (normalize: each
+ *                               unit-normalized first)
  *   group_normalization         PyTorch's GroupNorm at opset 13: Reshape (N, G, -1),
  *                               InstanceNormalization, Reshape back, Mul gamma, Add beta
  *                               (export_group_norm)
@@ -519,6 +521,16 @@ static kn_status export_dot_attention(exporter *e, int i, char *out) {
     return KN_OK;
 }
 
+/* x / Sqrt(Max(ReduceSumSquare(x) over axis, 1e-12)): unit_normalization's nodes. */
+static void unit_norm_nodes(exporter *e, const char *x, int64_t axis, char *out) {
+    char ss[NAME], c[NAME], mx[NAME], nr[NAME];
+    reduce(e, "ReduceSumSquare", x, &axis, 1, true, ss);
+    scalar(e, c, 1e-12f);
+    binary(e, "Max", ss, c, mx);
+    unary(e, "Sqrt", mx, nr);
+    binary(e, "Div", x, nr, out);
+}
+
 static kn_status export_layer(exporter *e, int i) {
     kn_model *m = e->m;
     const kn__layer *L = &m->layers[i];
@@ -945,16 +957,20 @@ static kn_status export_layer(exporter *e, int i) {
     case KN__LAYER_GROUP_NORM: return export_group_norm(e, i, x, y);
     case KN__LAYER_ATTENTION: return export_attention(e, i, out);
     case KN__LAYER_DOT_ATTENTION: return export_dot_attention(e, i, out);
-    case KN__LAYER_UNIT_NORM: { /* x / Sqrt(Max(ReduceSumSquare(x) over the channels, 1e-12)) */
+    case KN__LAYER_UNIT_NORM: { /* over the channels: NCHW's axis 1, else the last */
         bool nchw = x->image && x->nchw[0] && !x->nhwc[0];
-        int64_t axis = nchw ? 1 : -1;
-        const char *in = in_order(e, x, nchw);
-        char ss[NAME], c[NAME], mx[NAME], nr[NAME];
-        reduce(e, "ReduceSumSquare", in, &axis, 1, true, ss);
-        scalar(e, c, 1e-12f);
-        binary(e, "Max", ss, c, mx);
-        unary(e, "Sqrt", mx, nr);
-        binary(e, "Div", in, nr, nchw ? y->nchw : out);
+        unit_norm_nodes(e, in_order(e, x, nchw), nchw ? 1 : -1, nchw ? y->nchw : out);
+        return KN_OK;
+    }
+    case KN__LAYER_DOT: { /* ReduceSum over the features of Mul(a, b) (each unit-normalized first) */
+        char in[2][NAME], prod[NAME];
+        for (int k = 0; k < 2; k++) {
+            const char *v = in_order(e, &e->v[L->inputs[k] + 1], false);
+            if (L->u.dot_normalize) unit_norm_nodes(e, v, -1, in[k]);
+            else snprintf(in[k], NAME, "%s", v);
+        }
+        binary(e, "Mul", in[0], in[1], prod);
+        reduce(e, "ReduceSum", prod, (int64_t[]){-1}, 1, true, out);
         return KN_OK;
     }
     case KN__LAYER_POSITION_EMBEDDING: { /* Add of the (L, C) table, the same for every sample */
@@ -971,7 +987,7 @@ static kn_status export_layer(exporter *e, int i) {
                     "onnx export: layer '%s' (%s) has no ONNX form here (kiln exports dense, conv2d, depthwise_conv2d, "
                     "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d, pooling, flatten, "
                     "reshape, permute, repeat_vector, batch_normalization, layer_normalization, group_normalization, "
-                    "unit_normalization, "
+                    "unit_normalization, dot, "
                     "padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, multi_head_attention, attention, "
                     "simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation and merge layers)",
                     L->name, type);

@@ -1019,6 +1019,7 @@ static kn_status read_nodes(imp *s) {
         int ln_nodes = 0; /* a layer or group norm spelled in nodes */
         if (!pattern && strcmp(op, "ReduceMean") == 0 && (st = layer_norm_pattern(s, i, &ln_nodes))) return st;
         if (!pattern && strcmp(op, "Reshape") == 0 && (st = kn__imp_group_norm_pattern(s, i, &ln_nodes))) return st;
+        if (!pattern && !ln_nodes && strcmp(op, "Mul") == 0 && (st = kn__imp_dot_pattern(s, i, &ln_nodes))) return st;
         if (!pattern && (strcmp(op, "ReduceSumSquare") == 0 || strcmp(op, "ReduceL2") == 0) &&
             (st = kn__imp_unit_norm_pattern(s, i, &ln_nodes)))
             return st;

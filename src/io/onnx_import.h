@@ -182,6 +182,9 @@ kn_status kn__imp_read_attention(imp *s, int region);
  * at that node by kn__imp_read_dot_attention. */
 int kn__imp_dot_region(const imp *s, int i, unsigned char *mark, imp_dot *d);
 kn_status kn__imp_read_dot_attention(imp *s, const imp_dot *d);
+/* ReduceSum over the features of Mul(a, b) of two feature vectors from node i (the Mul): a dot
+ * layer, its nodes in *count (0: not one). */
+kn_status kn__imp_dot_pattern(imp *s, int i, int *count);
 bool kn__imp_attn_internal(const imp *s, const char *name);
 /* onnx_import_shape.c: shape arithmetic worked out. A shape computed from the graph's
  * values' shapes (Shape, Gather, Concat, Mul, ...) or a constant: n dimensions (at most 8),

@@ -1,5 +1,6 @@
-/* onnx_import_dot.c — dot-product attention without projections, read as kiln's attention
- * layer (Keras's Attention): kiln export's form of it, and attention written by hand over
+/* onnx_import_dot.c — dot products of values: ReduceSum over the features of Mul(a, b), two
+ * feature vectors, as kiln's dot layer (Keras's Dot; kn__imp_dot_pattern); and dot-product
+ * attention without projections, read as kiln's attention layer (Keras's Attention): kiln export's form of it, and attention written by hand over
  * values of the graph (PyTorch's torch.softmax(q @ k.transpose(1, 2) * s, -1) @ v):
  *
  *   MatMul(q, Transpose(k, perm [0, 2, 1])) -> [Mul or Div by a scalar] -> [Add of a causal
@@ -132,4 +133,32 @@ kn_status kn__imp_read_dot_attention(imp *s, const imp_dot *d) {
     s->seq = true, s->image = false, s->l = tq, s->c = dv, s->d = 1;
     snprintf(s->ord, sizeof s->ord, "NLC");
     return kn__imp_add_value(s, d->out);
+}
+
+kn_status kn__imp_dot_pattern(imp *s, int i, int *count) {
+    const kn__onnx_model *m = s->m;
+    const kn__onnx_node *mul = &m->nodes[i];
+    *count = 0;
+    if (mul->n_inputs != 2 || mul->n_outputs < 1 || kn__imp_readers(m, mul->outputs[0]) != 1) return KN_OK;
+    const imp_value *a = kn__imp_find_value(s, mul->inputs[0]), *b = kn__imp_find_value(s, mul->inputs[1]);
+    if (!a || !b || a->image || b->image || a->seq || b->seq || a->ids || b->ids || a->perm || b->perm || a->units ||
+        b->units || a->half || b->half || a->f != b->f)
+        return KN_OK;
+    int r = -1;
+    for (int j = i + 1; j < m->n_nodes && r < 0; j++)
+        if (m->nodes[j].n_inputs >= 1 && strcmp(m->nodes[j].inputs[0], mul->outputs[0]) == 0) r = j;
+    if (r < 0 || !op_is(&m->nodes[r], "ReduceSum")) return KN_OK;
+    for (int j = i + 1; j < r; j++) /* (the walk skips the nodes between: constants alone) */
+        if (!op_is(&m->nodes[j], "Constant")) return KN_OK;
+    const kn__onnx_node *sum = &m->nodes[r];
+    const kn__onnx_tensor *axes = sum->n_inputs > 1 && sum->inputs[1][0] ? kn__imp_constant(s, sum->inputs[1]) : NULL;
+    if (kn__imp_attr_int(sum, "keepdims", 1) != 1 || !axes || !axes->i || axes->numel != 1 ||
+        (axes->i[0] != -1 && axes->i[0] != 1))
+        return KN_OK;
+    int from[2] = {a->layer, b->layer};
+    kn__imp_load_value(s, a);
+    if (!kn__imp_add_layer_from(s, "dot", from, 2)) return kn__imp_oom(s);
+    s->f = 1;
+    *count = r - i + 1;
+    return KN_OK;
 }

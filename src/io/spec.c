@@ -614,6 +614,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const softmax[] = {"type", "name", "inputs", "axis", NULL};
     static const char *const masking[] = {"type", "name", "inputs", "mask_value", NULL};
     static const char *const unit_norm[] = {"type", "name", "inputs", "axis", NULL};
+    static const char *const dot[] = {"type", "name", "inputs", "axes", "normalize", NULL};
     static const char *const center_crop[] = {"type", "name", "inputs", "height", "width", "data_format", NULL};
     static const char *const dropout[] = {"type", "name", "inputs", "rate", NULL};
     static const char *const gaussian_noise[] = {"type", "name", "inputs", "stddev", NULL};
@@ -659,7 +660,7 @@ static const char *const *layer_keys(const char *t) {
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
         {"reshape", reshape}, {"permute", permute}, {"repeat_vector", repeat_vector}, {"activation", activation}, {"re_lu", relu},
-        {"leaky_re_lu", leaky_relu}, {"elu", elu}, {"softmax", softmax}, {"identity", plain}, {"masking", masking}, {"unit_normalization", unit_norm}, {"center_crop", center_crop}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
+        {"leaky_re_lu", leaky_relu}, {"elu", elu}, {"softmax", softmax}, {"identity", plain}, {"masking", masking}, {"unit_normalization", unit_norm}, {"dot", dot}, {"center_crop", center_crop}, {"dropout", dropout}, {"spatial_dropout1d", dropout},
         {"spatial_dropout2d", dropout}, {"spatial_dropout3d", dropout}, {"gaussian_noise", gaussian_noise},
         {"gaussian_dropout", dropout}, {"alpha_dropout", dropout}, {"batch_normalization", batch_norm},
         {"layer_normalization", layer_norm}, {"group_normalization", group_norm}, {"add", plain}, {"subtract", plain}, {"multiply", plain},
@@ -1022,6 +1023,24 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         kn_status ast = kn__spec_number(ctx, L, "alpha", where, 0, 1e6, &alpha);
         return ast ? ast : kn_model_add_activation_alpha(m, act, (float)alpha);
     }
+    if (strcmp(t, "dot") == 0) { /* Keras's Dot(axes=-1, normalize=False) of two feature vectors */
+        const cJSON *ax = cJSON_GetObjectItemCaseSensitive(L, "axes");
+        bool axes_ok = !ax || cJSON_IsNull(ax) || (cJSON_IsNumber(ax) && (ax->valuedouble == -1 || ax->valuedouble == 1));
+        if (cJSON_IsArray(ax) && cJSON_GetArraySize(ax) == 2) { /* [a, b]: both the features' axis */
+            axes_ok = true;
+            for (int k = 0; k < 2; k++) {
+                const cJSON *a = cJSON_GetArrayItem(ax, k);
+                axes_ok = axes_ok && cJSON_IsNumber(a) && (a->valuedouble == -1 || a->valuedouble == 1);
+            }
+        }
+        if (!axes_ok) {
+            snprintf(field, sizeof field, "%saxes", where);
+            return kn__spec_error(ctx, field, "only the features' axis (-1 or 1) of (batch, features) inputs");
+        }
+        bool normalize = false;
+        kn_status dst = kn__spec_bool(ctx, L, "normalize", where, &normalize);
+        return dst ? dst : kn_model_add_dot(m, normalize);
+    }
     if (strcmp(t, "unit_normalization") == 0) { /* Keras's UnitNormalization(axis=-1) */
         const cJSON *ax = cJSON_GetObjectItemCaseSensitive(L, "axis");
         int64_t in[KN_MAX_DIMS];
@@ -1165,7 +1184,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
                           "time_distributed, "
                           "multi_head_attention, attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
                           "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
-                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, center_crop, identity, masking, unit_normalization, or Keras's ReLU, LeakyReLU, "
+                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, center_crop, identity, masking, unit_normalization, dot, or Keras's ReLU, LeakyReLU, "
                           "ELU and Softmax layers)", t);
 }
 

@@ -207,6 +207,9 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             }
             cJSON_AddBoolToObject(L, "use_causal_mask", o->causal);
             if (o->dropout > 0) cJSON_AddNumberToObject(L, "dropout", shortest(o->dropout));
+        } else if (K->kind == KN__LAYER_DOT) {
+            cJSON_AddNumberToObject(L, "axes", -1);
+            cJSON_AddBoolToObject(L, "normalize", K->u.dot_normalize);
         } else if (K->kind == KN__LAYER_MASKING) {
             cJSON_AddNumberToObject(L, "mask_value", shortest(K->u.mask_value));
         } else if (K->kind == KN__LAYER_DOT_ATTENTION) {

@@ -57,8 +57,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
                                         "group_normalization", "depthwise_conv1d", "attention", "masking",
-                                        "unit_normalization"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_UNIT_NORM + 1, "a name for every layer kind");
+                                        "unit_normalization", "dot"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_DOT + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -146,7 +146,7 @@ static bool output_masked(const kn_model *m, const kn__layer *L) {
  * it its name and inputs. */
 kn_status kn__model_push_layer(kn_model *m, kn__layer *L) {
     if (L->kind != KN__LAYER_MERGE && L->kind != KN__LAYER_ATTENTION && L->kind != KN__LAYER_DOT_ATTENTION &&
-        m->n_next > 1)
+        L->kind != KN__LAYER_DOT && m->n_next > 1)
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: takes one input, %d given (only merge layers such as "
                          "add and concatenate, attention and multi_head_attention, take more)", m->n_layers, kn__layer_type(L),
                          m->n_next);
@@ -1005,6 +1005,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
             break;
         case KN__LAYER_ATTENTION: h = kn__model_attention(m, g, i, outs, masks, &reg); break;
         case KN__LAYER_DOT_ATTENTION: h = kn__model_dot_attention(m, g, i, outs, masks); break;
+        case KN__LAYER_DOT: h = kn__model_dot(m, g, i, outs); break;
         case KN__LAYER_UNIT_NORM: /* each row of the last axis (a flatten's view keeps it) over its norm */
             if (h && h->shape[h->ndim - 1] != in[L->ndim - 1]) h = kn__model_view_as(g, h, in, L->ndim);
             h = kn_unit_norm(g, h, 1e-12f);

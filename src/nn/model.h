@@ -34,7 +34,8 @@ typedef enum {
     KN__LAYER_DOT_ATTENTION, /* Keras's Attention: dot-product attention without projections (u.dot_attention;
                            * model_attention.c) */
     KN__LAYER_MASKING, /* Keras's Masking over a sequence: steps whose values all equal u.mask_value masked (and zeroed) */
-    KN__LAYER_UNIT_NORM /* Keras's UnitNormalization over the last axis (kn_unit_norm, epsilon 1e-12) */
+    KN__LAYER_UNIT_NORM, /* Keras's UnitNormalization over the last axis (kn_unit_norm, epsilon 1e-12) */
+    KN__LAYER_DOT /* Keras's Dot of two feature vectors -> (1) (u.dot_normalize: their cosine) (model_merge.c) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -68,6 +69,7 @@ typedef struct kn__layer {
         struct { float epsilon; bool center, scale; int groups; } ln; /* layer_ and group_normalization */
         struct { bool use_scale, causal; float dropout; } dot_attention; /* Keras's Attention */
         float mask_value; /* masking */
+        bool dot_normalize; /* dot: each vector L2-normalized first (Keras's normalize=True) */
         kn_merge merge;
         kn_rnn_opts rnn;
         kn_embedding_opts embedding;
@@ -227,6 +229,7 @@ bool kn__model_reads_indices(const kn_model *m);
 /* h viewed as (batch, shape...) unless it is that already (model.c). */
 kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim);
 /* Merge layer i's output from its inputs' outputs outs[] (the model input for -1) (model_merge.c). */
+kn_tensor *kn__model_dot(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs); /* (model_merge.c) */
 kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs);
 /* A recurrent layer's parameters in graph order (model_rnn.c): "kernel", "recurrent_kernel"
  * and (with a bias) "bias", each's shape, initializer and the elements set to 1 after it

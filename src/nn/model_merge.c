@@ -177,6 +177,48 @@ kn_tensor *kn__model_merge(kn_model *m, kn_graph *g, int i, kn_tensor *const *ou
     return acc;
 }
 
+/* Keras's Dot(axes=-1) of two feature vectors of the same size -> (1): their inner product, or
+ * with normalize their cosine (each L2-normalized first, as Keras's l2_normalize). */
+kn_status kn_model_add_dot(kn_model *m, bool normalize) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    kn_status st = kn__model_can_add(m, "dot");
+    if (st) return st;
+    int i = m->n_layers, n = m->n_next;
+    if (n != 2)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] dot: takes exactly 2 inputs, %d given (name them in inputs)", i,
+                         n ? n : 1);
+    const int64_t *s[2];
+    int nd[2];
+    for (int k = 0; k < 2; k++) {
+        int j = m->next_inputs[k];
+        s[k] = j >= 0 ? m->layers[j].shape : m->input_shape;
+        nd[k] = j >= 0 ? m->layers[j].ndim : m->input_ndim;
+    }
+    if (nd[0] != 1 || nd[1] != 1 || s[0][0] != s[1][0]) {
+        char a[96], b[96];
+        shape_text(s[0], nd[0], a, sizeof a);
+        shape_text(s[1], nd[1], b, sizeof b);
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] dot: inputs %s and %s must be feature vectors of the same "
+                         "size (kiln's dot takes Keras's axes -1 over (batch, features))", i, a, b);
+    }
+    kn__layer L = {.kind = KN__LAYER_DOT, .u.dot_normalize = normalize, .ndim = 1, .shape = {1}};
+    return kn__model_push_layer(m, &L);
+}
+
+kn_tensor *kn__model_dot(kn_model *m, kn_graph *g, int i, kn_tensor *const *outs) {
+    const kn__layer *L = &m->layers[i];
+    kn_tensor *x[2];
+    int64_t f = 0;
+    for (int k = 0; k < 2; k++) {
+        int j = L->inputs[k];
+        f = j >= 0 ? m->layers[j].shape[0] : m->input_shape[0];
+        x[k] = kn__model_view_as(g, j >= 0 ? outs[j] : m->x, &f, 1);
+        if (L->u.dot_normalize) x[k] = kn_unit_norm(g, x[k], 1e-12f);
+    }
+    /* the products' row sums: times a column of ones (F, 1) */
+    return kn_matmul(g, kn_mul(g, x[0], x[1]), kn__const_filled(g, (int64_t[]){f, 1}, 2, 1.0f));
+}
+
 bool kn__model_is_sequential(const kn_model *m) {
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].named || m->layers[i].n_inputs != 1 || m->layers[i].inputs[0] != i - 1) return false;
