@@ -600,7 +600,7 @@ static void test_bad_specs(void) {
              "layers[0].type: unknown layer 'Conv3D' (expected dense, conv2d,");
     /* the whole list, to its last type (it was once cut at 400 characters) */
     bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
-             "unit_normalization, or Keras's ReLU, LeakyReLU, ELU and Softmax layers)");
+             "or Keras's ReLU, LeakyReLU, ELU and Softmax layers)");
     /* a description of pooling layers alone has no trained layer */
     kn_spec spec;
     kn_model *m = NULL;
