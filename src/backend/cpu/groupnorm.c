@@ -144,57 +144,49 @@ static bool setup(kn_graph *g, kn_tensor *t, gn_args *a, const kn_tensor *x, con
     return true;
 }
 
-void kn__cpu_group_norm(kn_graph *g, kn_tensor *t) {
-    gn_args a;
-    if (!setup(g, t, &a, t->src[0], NULL, t->src[1], t->src[2])) return;
-    if (a.n * a.p * a.c > 0) {
-        sum_parts(g, &a);
-        double *tot = a.tot;
-        int64_t cg = a.c / a.groups;
-        for (int64_t s = 0; s < a.n; s++) {
-            sample_totals(&a, s, tot);
-            float *mean = a.coef + s * 4 * a.c, *sc = mean + a.c;
-            for (int64_t gi = 0; gi < a.groups; gi++) {
-                double mu, rstd;
-                group_stats(&a, tot, gi, &mu, &rstd);
-                for (int64_t i = gi * cg; i < (gi + 1) * cg; i++)
-                    mean[i] = (float)mu, sc[i] = (float)(a.gamma ? rstd * a.gamma[i] : rstd);
+/* Each sample's per-channel coefficients from its parts' sums: mean and a = rstd gamma, and
+ * for the gradient (a->dy) b and k (the header's formulas). */
+static void coefficients(gn_args *a) {
+    int64_t cg = a->c / a->groups;
+    double m = (double)(a->p * cg);
+    for (int64_t s = 0; s < a->n; s++) {
+        sample_totals(a, s, a->tot);
+        const double *sd = a->tot + 2 * a->c, *sdx = a->tot + 3 * a->c;
+        float *mean = a->coef + s * 4 * a->c, *sc = mean + a->c, *b = sc + a->c, *k = b + a->c;
+        for (int64_t gi = 0; gi < a->groups; gi++) {
+            double mu, rstd, d1 = 0, d2 = 0;
+            group_stats(a, a->tot, gi, &mu, &rstd);
+            for (int64_t i = gi * cg; a->dy && i < (gi + 1) * cg; i++) {
+                double gm = a->gamma ? a->gamma[i] : 1.0;
+                d1 += gm * sd[i], d2 += gm * sdx[i];
+            }
+            float bg = (float)(-rstd * rstd * rstd * (d2 - mu * d1) / m), kg = (float)(-rstd * d1 / m);
+            for (int64_t i = gi * cg; i < (gi + 1) * cg; i++) {
+                mean[i] = (float)mu, sc[i] = (float)(a->gamma ? rstd * a->gamma[i] : rstd);
+                if (a->dy) b[i] = bg, k[i] = kg;
             }
         }
-        kn__parallel_for(g, a.n * a.p * a.c, a.c, forward_rows, &a);
     }
-    kn__cpu_scratch_done(g, t, a.sums);
+}
+
+/* The node's sums, coefficients and rows pass (forward_rows or grad_rows). */
+static void run(kn_graph *g, kn_tensor *t, gn_args *a, kn__range_fn rows) {
+    if (a->n * a->p * a->c > 0) {
+        sum_parts(g, a);
+        coefficients(a);
+        kn__parallel_for(g, a->n * a->p * a->c, a->c, rows, a);
+    }
+    kn__cpu_scratch_done(g, t, a->sums);
+}
+
+void kn__cpu_group_norm(kn_graph *g, kn_tensor *t) {
+    gn_args a;
+    if (setup(g, t, &a, t->src[0], NULL, t->src[1], t->src[2])) run(g, t, &a, forward_rows);
 }
 
 void kn__cpu_group_norm_grad(kn_graph *g, kn_tensor *t) {
     gn_args a;
-    if (!setup(g, t, &a, t->src[1], t->src[0], t->src[2], NULL)) return;
-    if (a.n * a.p * a.c > 0) {
-        sum_parts(g, &a);
-        double *tot = a.tot;
-        int64_t cg = a.c / a.groups;
-        for (int64_t s = 0; s < a.n; s++) {
-            sample_totals(&a, s, tot);
-            const double *sd = tot + 2 * a.c, *sdx = tot + 3 * a.c;
-            float *mean = a.coef + s * 4 * a.c, *sc = mean + a.c, *b = sc + a.c, *k = b + a.c;
-            double m = (double)(a.p * cg);
-            for (int64_t gi = 0; gi < a.groups; gi++) {
-                double mu, rstd, d1 = 0, d2 = 0;
-                group_stats(&a, tot, gi, &mu, &rstd);
-                for (int64_t i = gi * cg; i < (gi + 1) * cg; i++) {
-                    double gm = a.gamma ? a.gamma[i] : 1.0;
-                    d1 += gm * sd[i], d2 += gm * sdx[i];
-                }
-                float bg = (float)(-rstd * rstd * rstd * (d2 - mu * d1) / m), kg = (float)(-rstd * d1 / m);
-                for (int64_t i = gi * cg; i < (gi + 1) * cg; i++) {
-                    mean[i] = (float)mu, b[i] = bg, k[i] = kg;
-                    sc[i] = (float)(a.gamma ? rstd * a.gamma[i] : rstd);
-                }
-            }
-        }
-        kn__parallel_for(g, a.n * a.p * a.c, a.c, grad_rows, &a);
-    }
-    kn__cpu_scratch_done(g, t, a.sums);
+    if (setup(g, t, &a, t->src[1], t->src[0], t->src[2], NULL)) run(g, t, &a, grad_rows);
 }
 
 void kn__cpu_group_norm_gamma_grad(kn_graph *g, kn_tensor *t) {
