@@ -79,7 +79,7 @@ static void reference_case(const char *layer, act_fn fn, double p) {
     kn_ctx_free(ctx);
 }
 
-/* minimum of three branches against a reference: min(relu(d1), d2, -d1) elementwise. */
+/* minimum of three dense branches against a reference: min(relu(a), b, tanh(c)) elementwise. */
 static const char *minimum_text =
     "{\"input_shape\": [4], \"layers\": [{\"name\": \"a\", \"type\": \"dense\", \"units\": 5, \"activation\": \"relu\"},"
     "{\"name\": \"b\", \"type\": \"dense\", \"units\": 5, \"inputs\": \"input\"},"

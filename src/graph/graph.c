@@ -189,11 +189,7 @@ kn_tensor *kn__const_filled(kn_graph *g, const int64_t *shape, int ndim, float v
     return t;
 }
 
-kn_tensor *kn__const_scalar(kn_graph *g, float value) {
-    kn_tensor *t = leaf(g, KN_OP_CONST, KN_F32, NULL, 0, "const", "const");
-    if (t) t->fparam[0] = value;
-    return t;
-}
+kn_tensor *kn__const_scalar(kn_graph *g, float value) { return kn__const_filled(g, NULL, 0, value); }
 
 kn_tensor *kn_matmul_t(kn_graph *g, kn_tensor *a, kn_tensor *b, bool ta, bool tb) {
     kn_tensor *t = kn__node(g, KN_OP_MATMUL, a, b, NULL);
