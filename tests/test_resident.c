@@ -182,6 +182,20 @@ static bool wgrad_fused_rows(int rows) {
     const char *wr = getenv("KILN_CUDA_WGRAD_ROWS");
     return rows <= (wr && atoi(wr) > 0 ? atoi(wr) : 64);
 }
+/* KILN_CUDA_GRAPH_STEPS (runtime.c: 32 unless set, 1 for "1" or less); whether the K-step
+ * kernel is on (unless KILN_CUDA_STEPS_KERNEL=0 or KILN_CUDA_WGRAD_UPDATE=0) and the update
+ * taken by the weight gradients (that, or KILN_CUDA_WGRAD_UPDATE=1): small_batch.c's rules */
+static int graph_steps(void) {
+    const char *k = getenv("KILN_CUDA_GRAPH_STEPS");
+    int n = k ? (atoi(k) > 1 ? atoi(k) : 1) : 32;
+    return n < 32 ? n : 32;
+}
+static bool env_is(const char *name, const char *value) {
+    const char *v = getenv(name);
+    return v && strcmp(v, value) == 0;
+}
+static bool steps_kernel_on(void) { return !env_is("KILN_CUDA_STEPS_KERNEL", "0") && !env_is("KILN_CUDA_WGRAD_UPDATE", "0"); }
+static bool update_fused_on(void) { return env_is("KILN_CUDA_WGRAD_UPDATE", "1") || steps_kernel_on(); }
 static bool steps_kernel_rows(int rows) {
     const char *tiled = getenv("KILN_CUDA_WGRAD_TILED");
     bool untiled = tiled && strcmp(tiled, "0") == 0 ? true : tiled && strcmp(tiled, "1") == 0 ? false : rows <= 64;
@@ -390,31 +404,30 @@ int main(void) {
         result dev = train(&c, true), host = train(&c, false);
         compare(&c, &dev, &host);
 #ifdef KILN_HAVE_CUDA
-        /* KILN_CUDA_GRAPH_STEPS=K: the resident steps went K to a launch (all but the last
-         * few of an epoch, and every one of a run that failed before K) */
-        const char *k = getenv("KILN_CUDA_GRAPH_STEPS"), *mapped = getenv("KILN_CUDA_MAPPED");
-        if (device == KN_DEVICE_CUDA && k && atoi(k) > 1 && !(mapped && strcmp(mapped, "0") == 0) && !dev.st &&
-            dev.h->steps >= 2 * atoi(k) && c.fit.accumulate <= 1) /* (copied step values: never held back;
-                                                                    * accumulating, runs alike come at most
-                                                                    * accumulate - 1 in a row) */
-            CHECK(kn__cuda_grouped_launches(dev.m->graph) > 0, "%s: KILN_CUDA_GRAPH_STEPS=%s: no grouped launch", c.name, k);
-        /* KILN_CUDA_WGRAD_UPDATE=1: a plain MLP's weight gradients took the update (the
-         * chain's cases, without accumulation, whose update is a run of its own) */
-        const char *fused = getenv("KILN_CUDA_WGRAD_UPDATE");
-        if (device == KN_DEVICE_CUDA && fused && strcmp(fused, "1") == 0 && strstr(c.name, "a plain MLP") &&
-            c.fit.accumulate <= 1 && !via_nccl) {
+        /* KILN_CUDA_GRAPH_STEPS=K (32 unless set): the resident steps went K to a launch (all
+         * but the last few of an epoch, and every one of a run that failed before K) */
+        int k = graph_steps();
+        if (device == KN_DEVICE_CUDA && k > 1 && !env_is("KILN_CUDA_MAPPED", "0") && !dev.st && dev.h->steps >= 2 * k &&
+            c.fit.accumulate <= 1) /* (copied step values: never held back; accumulating, runs
+                                    * alike come at most accumulate - 1 in a row) */
+            CHECK(kn__cuda_grouped_launches(dev.m->graph) > 0, "%s: %d steps a graph: no grouped launch", c.name, k);
+        /* the update in a plain MLP's weight gradients (KILN_CUDA_WGRAD_UPDATE=1, or the K-step
+         * kernel's default; the chain's cases, without accumulation, whose update is a run of
+         * its own) */
+        if (device == KN_DEVICE_CUDA && update_fused_on() && strstr(c.name, "a plain MLP") && c.fit.accumulate <= 1 &&
+            !via_nccl) {
             /* (the full batches took it too where their rows are fused: batches of 66 by tiles
              * with KILN_CUDA_WGRAD_ROWS=256) */
             int64_t most = kn__cuda_fused_update_rows(dev.m->graph), want = wgrad_fused_rows(c.fit.batch_size) ? c.fit.batch_size : 1;
             CHECK(kn__cuda_fused_updates(dev.m->graph) > 0 && most >= want,
-                  "%s: KILN_CUDA_WGRAD_UPDATE=1: the update taken by runs of at most %lld rows, not %lld", c.name,
-                  (long long)most, (long long)want);
+                  "%s: the update fused: taken by runs of at most %lld rows, not %lld", c.name, (long long)most,
+                  (long long)want);
         }
-        /* KILN_CUDA_STEPS_KERNEL=1 (with K steps a graph): a plain MLP's K steps as one kernel */
-        const char *steps = getenv("KILN_CUDA_STEPS_KERNEL");
-        if (device == KN_DEVICE_CUDA && steps && strcmp(steps, "1") == 0 && k && atoi(k) > 1 && strstr(c.name, "a plain MLP") &&
-            c.fit.accumulate <= 1 && !via_nccl && !dev.st && dev.h->steps >= 2 * atoi(k) && steps_kernel_rows(c.fit.batch_size))
-            CHECK(kn__cuda_steps_kernels(dev.m->graph) > 0, "%s: KILN_CUDA_STEPS_KERNEL=1: no K-step kernel", c.name);
+        /* the K-step kernel (unless KILN_CUDA_STEPS_KERNEL=0), with K steps a graph: a plain
+         * MLP's K steps as one kernel */
+        if (device == KN_DEVICE_CUDA && steps_kernel_on() && k > 1 && strstr(c.name, "a plain MLP") && c.fit.accumulate <= 1 &&
+            !via_nccl && !dev.st && dev.h->steps >= 2 * k && steps_kernel_rows(c.fit.batch_size))
+            CHECK(kn__cuda_steps_kernels(dev.m->graph) > 0, "%s: %d steps: no K-step kernel", c.name, k);
 #endif
         if (c.skips && !dev.st)
             CHECK(dev.h->skipped_steps > 0 && dev.h->skipped_steps < dev.h->steps, "%s: %lld of %lld updates skipped",

@@ -16,7 +16,8 @@
  *   persistent    no launch a sample: a kernel started once spins on a mapped doorbell
  *                 word, takes each sample from mapped memory as the host rings (its
  *                 number), writes the output and a flag there; the host spins on the flag
- *                 (1 and 24 blocks; what a resident predict server would cost)
+ *                 (1 and 24 blocks; what a resident predict server would cost); 24 blocks
+ *                 relayed: block 0 alone polls the host, the others a word in device memory
  * and what a resident training step's graph costs between its kernels (each a median over
  * rounds of N/10 graphs replayed back to back, per graph):
  *   chain4        a graph of 4 dependent kernels (256 blocks of 256 threads each)
@@ -80,15 +81,24 @@ __device__ static unsigned load_acquire_sys(const unsigned *p) {
     return v;
 }
 
+/* relay (device memory, or NULL): block 0 alone spins on the host's doorbell and passes
+ * each number on there, where the other blocks spin (in L2, not across the bus) */
 __global__ void persist_kernel(const float *in, float *out, const unsigned *door, volatile unsigned *flag, float *scratch,
-                               unsigned *count) {
+                               unsigned *count, unsigned *relay) {
     __shared__ float red[256];
     __shared__ unsigned ring, last;
     unsigned seen = 0;
     for (;;) {
         if (threadIdx.x == 0) {
             unsigned d;
-            while ((d = load_acquire_sys(door)) == seen) {
+            if (!relay || blockIdx.x == 0) {
+                while ((d = load_acquire_sys(door)) == seen) {
+                }
+                if (relay) asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(relay), "r"(d) : "memory");
+            } else {
+                do {
+                    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(d) : "l"(relay) : "memory");
+                } while (d == seen);
             }
             ring = d;
         }
@@ -297,17 +307,20 @@ int main(int argc, char **argv) {
     CHECK(cudaStreamSynchronize(s));
     report("mapped_poll_24_blocks");
 
-    /* persistent: one launch, then a doorbell a sample (1 and 24 blocks) */
-    unsigned *h_door, *m_door, *d_count;
+    /* persistent: one launch, then a doorbell a sample (1 and 24 blocks; 24 with block 0
+     * relaying the doorbell to the others through device memory) */
+    unsigned *h_door, *m_door, *d_count, *d_relay;
     CHECK(cudaHostAlloc((void **)&h_door, sizeof *h_door, cudaHostAllocMapped));
     CHECK(cudaHostGetDevicePointer((void **)&m_door, h_door, 0));
     CHECK(cudaMalloc((void **)&d_count, sizeof *d_count));
-    for (int b = 0; b < 2; b++) {
+    CHECK(cudaMalloc((void **)&d_relay, sizeof *d_relay));
+    for (int b = 0; b < 3; b++) {
         *(volatile unsigned *)h_door = 0;
         *(volatile unsigned *)h_flag = 0;
         CHECK(cudaMemset(d_count, 0, sizeof *d_count));
+        CHECK(cudaMemset(d_relay, 0, sizeof *d_relay));
         CHECK(cudaDeviceSynchronize());
-        persist_kernel<<<blocks[b], 256, 0, s>>>(m_in, m_out, m_door, m_flag, d_scratch, d_count);
+        persist_kernel<<<blocks[b > 0], 256, 0, s>>>(m_in, m_out, m_door, m_flag, d_scratch, d_count, b == 2 ? d_relay : NULL);
         CHECK(cudaGetLastError());
         bool lost = false;
         for (unsigned i = 0; i < (unsigned)n_times + 50 && !lost; i++) {
@@ -317,7 +330,7 @@ int main(int argc, char **argv) {
             *(volatile unsigned *)h_door = i + 1;
             while (*(volatile unsigned *)h_flag != i + 1)
                 if (now_us() - t > 1e5) { /* never answered: say so, and leave the kernel to the exit */
-                    printf("latency_probe: persistent_%d: sample %u never answered\n", blocks[b], i);
+                    printf("latency_probe: persistent_%d%s: sample %u never answered\n", blocks[b > 0], b == 2 ? "_relay" : "", i);
                     lost = true;
                     break;
                 }
@@ -327,7 +340,7 @@ int main(int argc, char **argv) {
         if (lost) return 1;
         *(volatile unsigned *)h_door = STOP;
         CHECK(cudaStreamSynchronize(s));
-        report(b ? "persistent_24_blocks" : "persistent_1_block");
+        report(b == 2 ? "persistent_24_blocks_relay" : b ? "persistent_24_blocks" : "persistent_1_block");
     }
 
     /* a training step's graph between its kernels: graphs replayed back to back */

@@ -14,9 +14,9 @@ B=build-gpu
 C=build-gpu-carry
 # MPI off: the carried binaries then need no OpenMPI of the same version there
 cmake -S . -B $B -DKILN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DKILN_MPI=OFF -DKILN_WERROR=ON >/dev/null
-cmake --build $B -j2 --target kiln_cli test_cuda_ops test_nccl test_golden test_resident test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise test_depthwise test_separable test_resize test_conv_transpose test_label_smoothing gpu_step predict_latency >/dev/null
+cmake --build $B -j2 --target kiln_cli test_cuda_ops test_nccl test_golden test_resident test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise test_depthwise test_separable test_resize test_conv_transpose test_label_smoothing test_grouped_conv test_broadcast_merge test_permute test_group_norm test_activation_layers test_dot_attention test_masking test_unit_norm test_repeat_vector gpu_step predict_latency >/dev/null
 rm -rf $C && mkdir -p $C/bin $C/lib $C/bench
-cp $B/kiln $B/tests/test_cuda_ops $B/tests/test_nccl $B/tests/test_golden $B/tests/test_resident $B/tests/test_rnn $B/tests/test_embedding $B/tests/test_attention $B/tests/test_masks $B/tests/test_rnn_dropout $B/tests/test_time_distributed $B/tests/test_prelu $B/tests/test_noise $B/tests/test_depthwise $B/tests/test_separable $B/tests/test_resize $B/tests/test_conv_transpose $B/tests/test_label_smoothing $B/bench/gpu_step $B/bench/predict_latency $C/bin/
+cp $B/kiln $B/tests/test_cuda_ops $B/tests/test_nccl $B/tests/test_golden $B/tests/test_resident $B/tests/test_rnn $B/tests/test_embedding $B/tests/test_attention $B/tests/test_masks $B/tests/test_rnn_dropout $B/tests/test_time_distributed $B/tests/test_prelu $B/tests/test_noise $B/tests/test_depthwise $B/tests/test_separable $B/tests/test_resize $B/tests/test_conv_transpose $B/tests/test_label_smoothing $B/tests/test_grouped_conv $B/tests/test_broadcast_merge $B/tests/test_permute $B/tests/test_group_norm $B/tests/test_activation_layers $B/tests/test_dot_attention $B/tests/test_masking $B/tests/test_unit_norm $B/tests/test_repeat_vector $B/bench/gpu_step $B/bench/predict_latency $C/bin/
 # symbols off (about 130 KB a binary)
 strip $C/bin/*
 # the libraries outside the C runtime and CUDA (whose own the GPU machine has)

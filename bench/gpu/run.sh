@@ -78,9 +78,9 @@ tests() {
   KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -6; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident through fit's NCCL path (one rank, the gradients checked on the device) against the host loop"
   KILN_TEST_DEVICE=cuda KILN_TEST_NCCL=1 timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
-  # sessions 18-19's layers, so far checked on the emulator only: their PyTorch golden models
+  # sessions 18-27's layers, so far checked on the emulator only: their PyTorch golden models
   # and finite differences on the GPU
-  for t in test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise test_depthwise test_separable test_resize test_conv_transpose test_label_smoothing; do
+  for t in test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise test_depthwise test_separable test_resize test_conv_transpose test_label_smoothing test_grouped_conv test_broadcast_merge test_permute test_group_norm test_activation_layers test_dot_attention test_masking test_unit_norm test_repeat_vector; do
     echo "== $t on the GPU (its PyTorch golden models and finite differences)"
     KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/$t" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   done
@@ -348,6 +348,73 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   KILN_CUDA_STEPS_KERNEL=1 KILN_CUDA_GRAPH_STEPS=3 KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   echo "== test_resident with 3 steps to a graph launch and PDL (bit for bit against the host loop)"
   KILN_CUDA_GRAPH_STEPS=3 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+}
+# confirm: session 28's defaults (32 resident steps a graph, a plain MLP's 32 steps one
+# kernel, the update in the weight gradients; optimizer.cuh's unfused products, which made
+# Nadam's bits the same on every path) and the persistent predict's relayed doorbell,
+# each against what it replaced, in one call: the GPU's word on test_resident first
+confirm() {
+  [ $FM = 1 ] || return 0
+  section "confirm (session 28's defaults)"
+  echo "== test_resident, the defaults (32 steps one kernel), then the variants that failed Nadam's bits in session 28's first call"
+  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
+  KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_GRAPH_STEPS=1 KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_WGRAD_TILED=1 KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  KILN_TEST_RESIDENT_CASE="batches of 66" KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_TEST_DEVICE=cuda \
+    timeout 25 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  KILN_CUDA_GRAPH_STEPS=3 KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_resident, each run alone (KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0: the old defaults)"
+  KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0 KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_golden on the GPU"
+  KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -1; echo "exit ${PIPESTATUS[0]}"
+  echo "== test_cuda_ops, then with the persistent predict (relayed doorbell)"
+  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "persistent|polled|FAIL|test_cuda_ops: (ok|FAILED)" | head -8
+  KILN_CUDA_PERSIST=1 timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "persistent|polled|FAIL|test_cuda_ops: (ok|FAILED)" | head -8
+  fit "MLP resident, batch 32, the new defaults (issue 10: <= 0.07)" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32, the old defaults (KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0): A/B" KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0 timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32, the new defaults again" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32, nadam, the new defaults" timeout 25 $K --epochs $E --optimizer nadam
+  fit "MLP resident, batch 32, nadam, the old defaults: the same final_loss" KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0 timeout 25 $K --epochs $E --optimizer nadam
+  fit "MLP resident, batch 256, the new defaults (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the old defaults: A/B" KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, weight gradients fused by tiles with the update (KILN_CUDA_WGRAD_ROWS=256): A/B" KILN_CUDA_WGRAD_ROWS=256 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, ... + PDL (KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1): A/B" KILN_CUDA_WGRAD_ROWS=256 KILN_CUDA_PDL=1 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the new defaults again" timeout 20 $K --epochs $E --batch-size 256
+  echo "== single-sample predict: default; persistent (relayed doorbell), 24 and 12 blocks; no chain; copies (issue 10: <= 15 us, >= 3x PyTorch)"
+  plat
+  plat KILN_CUDA_PERSIST=1
+  plat KILN_CUDA_PERSIST=1 KILN_CUDA_SPLIT_BLOCKS=12
+  plat KILN_CUDA_PERSIST=1 KILN_CUDA_SPLIT_BLOCKS=8
+  plat KILN_CUDA_CHAIN=0
+  plat KILN_CUDA_MAPPED=0
+  plat KILN_CUDA_POLL=1
+  plat
+  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  probe
+  # a predict's kernels alone (a model file: no training launches before them)
+  local o=${OUT:-/tmp}
+  timeout 30 "$C/bin/kiln" train models/mlp.json --data fashion-mnist --device cuda --epochs 1 --quiet --out /tmp/m28 >/dev/null 2>&1
+  if [ -f /tmp/m28/model.kiln ]; then
+    prof predict1 50 20 env DEVICE=cuda "$C/bin/predict_latency" 100 1 /tmp/m28/model.kiln
+    prof predict1_nochain 100 30 env DEVICE=cuda KILN_CUDA_CHAIN=0 "$C/bin/predict_latency" 100 1 /tmp/m28/model.kiln
+  fi
+  prof mlp256_new 300 60 $K --epochs 1 --batch-size 256
+  if command -v ncu >/dev/null; then
+    echo "== ncu sections of the batch-32 chain (each run alone) and of a predict's chain"
+    timeout 60 ncu --clock-control none --cache-control none -k regex:dense_chain --launch-skip 100 --launch-count 1 \
+      --section SpeedOfLight --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis \
+      env KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0 $K --epochs 1 >"$o/ncu_chain32.txt" 2>&1; echo "exit $?"
+    grep -E "Duration|Elapsed Cycles|SM Frequency|Stall|Warp Cycles Per Issued|Memory Throughput|L2 Hit|Registers Per|Grid Size" "$o/ncu_chain32.txt" | head -24
+    [ -f /tmp/m28/model.kiln ] && { timeout 60 ncu --clock-control none --cache-control none -k regex:dense_chain --launch-skip 50 --launch-count 1 \
+      --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
+      env DEVICE=cuda "$C/bin/predict_latency" 100 1 /tmp/m28/model.kiln >"$o/ncu_predict.txt" 2>&1; echo "exit $?"
+      grep -E "Duration|Elapsed Cycles|SM Frequency|Stall|Warp Cycles Per Issued|Memory Throughput|L2 Hit|Grid Size" "$o/ncu_predict.txt" | head -20; }
+  fi
+  if command -v compute-sanitizer >/dev/null; then
+    echo "== compute-sanitizer racecheck (test_resident, the defaults: 32 steps one kernel)"
+    KILN_TEST_DEVICE=cuda timeout 90 compute-sanitizer --tool racecheck --error-exitcode 9 "$C/bin/test_resident" 2>&1 | tail -3
+    echo "exit ${PIPESTATUS[0]}"
+  fi
 }
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }

@@ -12,22 +12,9 @@
 #define KN_CUDA_AUGMENT_CUH
 
 #include "launch.h"
+#include "device.cuh" /* kn__mul_rn, kn__add_rn */
 #include "data/augment_noise.h" /* the noise's constants, augment.c's */
 
-__device__ static inline float kn__mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fmul_rn(a, b);
-#else
-    return a * b; /* (the emulator's C++ is built without FMA instructions: never fused) */
-#endif
-}
-__device__ static inline float kn__add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
 __device__ static inline float kn__sqrt_rn(float a) {
 #if defined(__CUDA_ARCH__)
     return __fsqrt_rn(a);

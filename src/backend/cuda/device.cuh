@@ -23,6 +23,26 @@
 #define KN_UNROLL(n)
 #endif
 
+/* A product (a sum) rounded alone: nvcc would otherwise contract a product and the addition
+ * after it into an fma, and where it does depends on the code around the expression, so the
+ * same formula inlined into two kernels could give two results (the optimizer's update in
+ * the update kernel and in the weight gradients' launch: optimizer.cuh). The emulator's
+ * C++ is built without FMA instructions: never fused there. */
+__device__ static inline float kn__mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+__device__ static inline float kn__add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+
 /* Programmatic dependent launch (Hopper; KILN_CUDA_PDL=1, docs/cuda.md "Small batches"): a
  * kernel launched with KN_LAUNCH(true, ...) may start while the kernel before it in the
  * stream still runs, so that its launch overlaps the other's tail. Such a kernel calls
@@ -79,6 +99,34 @@ __device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t s
     } while (v == seen);
 #elif defined(KN_CUDA_EMU_DEVICE_H)
     while ((v = __atomic_load_n(door, __ATOMIC_ACQUIRE)) == seen) kn_emu_door_wait(door, seen);
+#else /* (nvcc's host pass: never called) */
+    v = seen;
+#endif
+    return v;
+}
+/* ... through a relay (relay: a word in device memory, 0 at the launch; NULL: every block
+ * waits on the host's word itself): the lead block's thread 0 alone waits on the mapped
+ * doorbell and passes each number on to relay, where the other blocks' wait, in L2 rather
+ * than across the bus (24 blocks each spinning on host memory took a sample's round trip
+ * from 9.5 to 118 us on the H200: bench/gpu/latency_probe.cu's persistent ways). */
+__device__ static inline uint32_t kn__door_relay(const uint32_t *door, uint32_t *relay, uint32_t seen, bool lead) {
+    if (!relay) return kn__door_wait(door, seen);
+    uint32_t v;
+    if (lead) {
+        v = kn__door_wait(door, seen);
+#if defined(__CUDA_ARCH__)
+        asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(relay), "r"(v) : "memory");
+#elif defined(KN_CUDA_EMU_DEVICE_H)
+        __atomic_store_n(relay, v, __ATOMIC_RELEASE);
+#endif
+        return v;
+    }
+#if defined(__CUDA_ARCH__)
+    do {
+        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(relay) : "memory");
+    } while (v == seen);
+#elif defined(KN_CUDA_EMU_DEVICE_H)
+    while ((v = __atomic_load_n(relay, __ATOMIC_ACQUIRE)) == seen) kn_emu_door_wait(relay, seen);
 #else /* (nvcc's host pass: never called) */
     v = seen;
 #endif

@@ -328,7 +328,7 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
     }
     __shared__ uint32_t rung;
     for (uint32_t seen = 0;;) {
-        if (threadIdx.x == 0) rung = kn__door_wait(ch.door, seen);
+        if (threadIdx.x == 0) rung = kn__door_relay(ch.door, ch.relay, seen, blockIdx.x == 0 && blockIdx.y == 0);
         __syncthreads();
         uint32_t d = rung;
         __syncthreads(); /* (every thread read it before thread 0 waits again) */
@@ -340,8 +340,10 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
 
 extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl) {
     dim3 grid((unsigned)rows, (unsigned)ch->split);
-    if (rows > 0 && ch->n > 0 && ch->door) /* (its blocks wait for one another's samples: all resident) */
+    if (rows > 0 && ch->n > 0 && ch->door) { /* (its blocks wait for one another's samples: all resident) */
+        if (ch->relay && cudaMemsetAsync(ch->relay, 0, sizeof *ch->relay, s) != cudaSuccess) return cudaGetLastError();
         KN_LAUNCH_COOP(pdl, dense_chain_kernel, grid, THREADS, 0, s, *ch, x);
+    }
     else if (rows > 0 && ch->n > 0)
         KN_LAUNCH(pdl, dense_chain_kernel, grid, THREADS, 0, s, *ch, x);
     return cudaGetLastError();

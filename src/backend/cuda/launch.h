@@ -247,6 +247,7 @@ typedef struct {
      * (the input read afresh from the staging, never from a line an earlier sample left in
      * L1; polled as above), and waits again; KN_CU_DOOR_STOP ends it. NULL: one run. */
     const uint32_t *door;
+    uint32_t *relay; /* (device memory: block (0, 0) passes the doorbell on to the others, device.cuh's kn__door_relay) */
     /* A resident step whose batch the chain reads itself, through the epoch's order (no
      * gather kernel: runtime.c's fold): x and the loss's target are then their tables, and
      * row r of each is the table's row order[first + r], first from ring's slot r->ring_pos

@@ -17,31 +17,36 @@ struct opt_factors {
 };
 
 /* One parameter's update (optimizer.c's formulas): w the weight, a and b its state slots
- * (s0, s1), gi its clipped gradient. */
+ * (s0, s1), gi its clipped gradient. Every product is rounded alone (M: kn__mul_rn), never
+ * contracted with the sum after it: nvcc's choice of which product to fuse depends on the
+ * kernel the function is inlined into, and the update kernel and the weight gradients'
+ * launch (KILN_CUDA_WGRAD_UPDATE, the K-step kernel) must give the same bits (on the H200
+ * Nadam's state and parameters differed between them before: test_resident). */
 __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &f, float gi, float &w, float &a,
                                       float &b) {
+#define M kn__mul_rn
     const float lr = f.lr, step = f.step, isc2 = f.isc2, decay = f.decay;
-    if (o.kind != KN_OPT_ADAM && o.kind != KN_OPT_ADAMW) w *= decay; /* (Adam's: in its own expression) */
+    if (o.kind != KN_OPT_ADAM && o.kind != KN_OPT_ADAMW) w = M(w, decay); /* (Adam's: in its own expression) */
     switch (o.kind) {
     case KN_OPT_SGD:
         if (o.mu > 0) {
-            a = o.mu * a - lr * gi;
-            w += o.nesterov ? o.mu * a - lr * gi : a;
+            a = M(o.mu, a) - M(lr, gi);
+            w += o.nesterov ? M(o.mu, a) - M(lr, gi) : a;
         } else {
-            w -= lr * gi;
+            w -= M(lr, gi);
         }
         break;
     case KN_OPT_ADAM:
     case KN_OPT_ADAMW:
-        a = o.b1 * a + (1 - o.b1) * gi;
-        b = o.b2 * b + (1 - o.b2) * gi * gi;
-        w = w * decay - step * a / (sqrtf(b) * isc2 + o.eps);
+        a = M(o.b1, a) + M(1 - o.b1, gi);
+        b = M(o.b2, b) + M(M(1 - o.b2, gi), gi);
+        w = M(w, decay) - M(step, a) / (M(sqrtf(b), isc2) + o.eps);
         break;
     case KN_OPT_RMSPROP: {
-        a = o.rho * a + (1 - o.rho) * gi * gi;
-        float inc = lr * gi / sqrtf(a + o.eps);
+        a = M(o.rho, a) + M(M(1 - o.rho, gi), gi);
+        float inc = M(lr, gi) / sqrtf(a + o.eps);
         if (o.mu > 0) {
-            b = o.mu * b + inc;
+            b = M(o.mu, b) + inc;
             w -= b;
         } else {
             w -= inc;
@@ -49,28 +54,29 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &
         break;
     }
     case KN_OPT_ADAGRAD:
-        a += gi * gi;
-        w -= lr * gi / sqrtf(a + o.eps);
+        a += M(gi, gi);
+        w -= M(lr, gi) / sqrtf(a + o.eps);
         break;
     case KN_OPT_ADAMAX:
-        a = o.b1 * a + (1 - o.b1) * gi;
-        b = fmaxf(o.b2 * b, fabsf(gi));
-        w -= step * a / (b + o.eps);
+        a = M(o.b1, a) + M(1 - o.b1, gi);
+        b = fmaxf(M(o.b2, b), fabsf(gi));
+        w -= M(step, a) / (b + o.eps);
         break;
     case KN_OPT_ADADELTA: {
-        a = o.rho * a + (1 - o.rho) * gi * gi;
-        float delta = sqrtf(b + o.eps) / sqrtf(a + o.eps) * gi;
-        b = o.rho * b + (1 - o.rho) * delta * delta;
-        w -= lr * delta;
+        a = M(o.rho, a) + M(M(1 - o.rho, gi), gi);
+        float delta = M(sqrtf(b + o.eps) / sqrtf(a + o.eps), gi);
+        b = M(o.rho, b) + M(M(1 - o.rho, delta), delta);
+        w -= M(lr, delta);
         break;
     }
     case KN_OPT_NADAM:
-        a = o.b1 * a + (1 - o.b1) * gi;
-        b = o.b2 * b + (1 - o.b2) * gi * gi;
-        w -= (f.step_g * gi + step * a) / (sqrtf(b) * isc2 + o.eps);
+        a = M(o.b1, a) + M(1 - o.b1, gi);
+        b = M(o.b2, b) + M(M(1 - o.b2, gi), gi);
+        w -= (M(f.step_g, gi) + M(step, a)) / (M(sqrtf(b), isc2) + o.eps);
         break;
     default: break;
     }
+#undef M
 }
 
 /* The state slots an optimizer reads and writes (s1 of a one-slot optimizer points past

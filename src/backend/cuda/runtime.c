@@ -399,8 +399,9 @@ static kn_status cuda_compile(kn_graph *g) {
                             o->weight_decay, o->clip_norm, o->clip_value, o->nesterov};
     const char *env = getenv("KILN_CUDA_GRAPHS");
     c->use_graphs = !(env && strcmp(env, "0") == 0);
-    env = getenv("KILN_CUDA_GRAPH_STEPS"); /* (ring slots: at most half the ring held back) */
-    c->graph_steps = env && atoi(env) > 1 ? (atoi(env) < KN_CUDA_STEP_RING / 2 ? atoi(env) : KN_CUDA_STEP_RING / 2) : 1;
+    env = getenv("KILN_CUDA_GRAPH_STEPS"); /* (ring slots: at most half the ring held back; 1: each run alone) */
+    c->graph_steps = env ? (atoi(env) > 1 ? atoi(env) : 1) : KN_CUDA_GRAPH_STEPS;
+    if (c->graph_steps > KN_CUDA_STEP_RING / 2) c->graph_steps = KN_CUDA_STEP_RING / 2;
     c->fold_chain = -1; /* (kn__cuda_plan_fold decides at resident_open) */
     c->chain_capacity = -1;
     c->steps_capacity = -1;
@@ -410,9 +411,9 @@ static kn_status cuda_compile(kn_graph *g) {
     env = getenv("KILN_CUDA_PERSIST"); /* 1: that kernel launched once, then rung (the A/B of bench/gpu/run.sh) */
     c->persist = env && strcmp(env, "1") == 0;
     c->poll = c->poll || c->persist;
-    if (c->poll) { /* the poll word, and 64 bytes on, the doorbell */
-        if ((st = kn__cuda_malloc(g, (void **)&c->d_poll, 2 * sizeof *c->d_poll, "poll counts"))) return st;
-        KN_CU_TRY(cudaMemsetAsync(c->d_poll, 0, 2 * sizeof *c->d_poll, c->stream), "cudaMemsetAsync (poll counts)");
+    if (c->poll) { /* the poll word, and 64 bytes on, the doorbell; on the device the counts and the doorbell's relay */
+        if ((st = kn__cuda_malloc(g, (void **)&c->d_poll, 3 * sizeof *c->d_poll, "poll counts"))) return st;
+        KN_CU_TRY(cudaMemsetAsync(c->d_poll, 0, 3 * sizeof *c->d_poll, c->stream), "cudaMemsetAsync (poll counts)");
         KN_CU_TRY(cudaHostAlloc((void **)&c->h_poll, 128, cudaHostAllocMapped), "cudaHostAlloc (poll word)");
         *c->h_poll = 0;
         c->h_door = c->h_poll + 16;

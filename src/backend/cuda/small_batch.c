@@ -348,9 +348,12 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
         if (t->op == KN_OP_OPTIMIZER && !t->iparam[0]) updates++;
         else others++;
     }
-    const char *fuse = getenv("KILN_CUDA_WGRAD_UPDATE"); /* 1: the update in the weight gradients (A/B) */
-    const char *steps = getenv("KILN_CUDA_STEPS_KERNEL");  /* 1: K steps a launch (A/B; it needs the above) */
-    c->steps_kernel = steps && strcmp(steps, "1") == 0;
+    /* the K-step kernel (on unless KILN_CUDA_STEPS_KERNEL=0; measured faster, KN_CUDA_GRAPH_STEPS)
+     * needs the update in the weight gradients (KILN_CUDA_WGRAD_UPDATE=1 alone: A/B; 0: neither) */
+    const char *fuse = getenv("KILN_CUDA_WGRAD_UPDATE");
+    const char *steps = getenv("KILN_CUDA_STEPS_KERNEL");
+    bool fuse_off = fuse && strcmp(fuse, "0") == 0;
+    c->steps_kernel = !(steps && strcmp(steps, "0") == 0) && !fuse_off;
     c->wgrad_update = (fuse && strcmp(fuse, "1") == 0) || c->steps_kernel;
     c->guard_late = ((late && strcmp(late, "1") == 0) || c->wgrad_update) && c->wgrad_all && updates == 1 && !others &&
                     !(g->opt.clip_norm > 0);
@@ -581,7 +584,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     }
     if (c->persist_launch && ch.flag) { /* the run's only kernel (run.c's persistent_run), when its blocks fit */
         if (c->chain_capacity < 0) c->chain_capacity = kn__cu_dense_chain_capacity();
-        if (rows * ch.split <= c->chain_capacity) ch.door = c->m_door;
+        if (rows * ch.split <= c->chain_capacity) ch.door = c->m_door, ch.relay = c->d_poll + 2;
         else c->persist_refused = true;
     }
     if (c->recording && c->folding && i == c->fold_chain && (c->run_mask & KN_PHASE_BACKWARD) && ch.loss.defer) {
