@@ -1112,6 +1112,46 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
     }
 }
 
+/* A model's single-row predict (a forward-only run of one row) goes unfused by default
+ * (small_batch.c's chain_fuses: on the H200 it measured faster than the chain kernel), and
+ * as the chain's one kernel with KILN_CUDA_CHAIN_PREDICT=1; either way the CPU's
+ * probabilities (1e-5). A 5-row predict is a chain either way. */
+static void single_row_predict(void) {
+    for (int fused = 0; fused < 2; fused++) {
+        if (fused) setenv("KILN_CUDA_CHAIN_PREDICT", "1", 1);
+        kn_model *m[2] = {NULL, NULL};
+        for (int d = 0; d < 2; d++) {
+            kn_ctx *c;
+            kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = d ? KN_DEVICE_CUDA : KN_DEVICE_CPU}, &c);
+            m[d] = predict_mlp(c);
+        }
+        float x[5 * 100], p[2][5 * 7];
+        for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
+        int64_t ones = -1;
+        for (int k = 0; k < 4; k++) { /* 1, 1, 1 rows (launched, captured, replayed), then 5 */
+            int64_t n = k < 3 ? 1 : 5;
+            for (int d = 0; d < 2; d++)
+                CHECK(kn_model_predict(m[d], x + (n == 1 ? k * 100 : 0), n, p[d]) == KN_OK, "single-row predict %d: %s", k,
+                      kn_last_error(kn_model_ctx(m[d])));
+            for (int i = 0; i < n * 7; i++)
+                CHECK(fabsf(p[0][i] - p[1][i]) <= 1e-5f, "single-row predict%s %d: probability %d: cpu %g, gpu %g",
+                      fused ? " (chain)" : "", k, i, p[0][i], p[1][i]);
+            const kn__cuda_graph *cg = m[1]->graph ? m[1]->graph->backend.context : NULL;
+            if (k == 2 && cg) ones = cg->chain_launches;
+            if (k == 3 && cg)
+                CHECK(cg->chain_launches > ones, "single-row predict: 5 rows: no chain launch (%lld)", (long long)cg->chain_launches);
+        }
+        CHECK(fused ? ones > 0 : ones == 0, "single-row predict%s: %lld chain launches for the single rows",
+              fused ? " with KILN_CUDA_CHAIN_PREDICT=1" : "", (long long)ones);
+        for (int d = 0; d < 2; d++) {
+            kn_ctx *c = kn_model_ctx(m[d]);
+            kn_model_free(m[d]);
+            kn_ctx_free(c);
+        }
+        unsetenv("KILN_CUDA_CHAIN_PREDICT");
+    }
+}
+
 /* One predict of row k of x (1 row) on the CPU twin and the CUDA model: the same
  * probabilities (1e-5). */
 static void predict_pair(kn_model *cpu, kn_model *gpu, const float *x, int k, const char *what) {
@@ -1298,6 +1338,7 @@ static void chain_cases(kn_ctx *ctx) {
      * last (KILN_CUDA_POLL=1): the CPU's probabilities, each call polled (launched, captured,
      * replayed); the emulator runs kernels only at a synchronize, so there every wait falls
      * back to it */
+    if (!on_mirror && !getenv("KILN_CUDA_POLL") && !getenv("KILN_CUDA_PERSIST")) single_row_predict();
     setenv("KILN_CUDA_POLL", "1", 1);
     if (!on_mirror) polled_predict(ctx, false);
     unsetenv("KILN_CUDA_POLL");

@@ -416,6 +416,32 @@ confirm() {
     echo "exit ${PIPESTATUS[0]}"
   fi
 }
+# confirm2: session 28's third call: the weight gradients fused (by tiles, with the update)
+# up to 256 rows, and a single-row predict unfused, each against what it replaced
+confirm2() {
+  [ $FM = 1 ] || return 0
+  section "confirm2 (fused weight gradients to 256 rows, single-row predicts unfused)"
+  echo "== test_resident (the defaults), its batches of 66 (by tiles, the update fused), test_cuda_ops"
+  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
+  fit "MLP resident, batch 256, the defaults (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, cuBLASLt's products past 64 rows (KILN_CUDA_WGRAD_ROWS=64, the old default): A/B" KILN_CUDA_WGRAD_ROWS=64 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the defaults again" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 128, the defaults" timeout 20 $K --epochs $E --batch-size 128
+  fit "MLP resident, batch 128, KILN_CUDA_WGRAD_ROWS=64: A/B" KILN_CUDA_WGRAD_ROWS=64 timeout 20 $K --epochs $E --batch-size 128
+  fit "MLP resident, batch 32, the defaults (issue 10: <= 0.07)" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32, the defaults again" timeout 25 $K --epochs $E
+  fit "CNN $E epochs, the defaults (issue 10: <= 0.6)" timeout 45 $KC --epochs $E
+  fit "CNN $E epochs, KILN_CUDA_WGRAD_ROWS=64: A/B" KILN_CUDA_WGRAD_ROWS=64 timeout 45 $KC --epochs $E
+  echo "== single-sample predict: the default (unfused), the chain (KILN_CUDA_CHAIN_PREDICT=1), twice each; PyTorch"
+  plat
+  plat KILN_CUDA_CHAIN_PREDICT=1
+  plat
+  plat KILN_CUDA_CHAIN_PREDICT=1
+  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  echo "== CNN single-image predict (issue 10: <= 50 us)"
+  DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
+}
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }
   section timeline

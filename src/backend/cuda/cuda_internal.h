@@ -20,7 +20,10 @@
                                * on the H200 the reference MLP at batch 128 and 256 ran 20% and 15% faster
                                * with its chains than with 64) */
 #define KN_CUDA_CHAIN_ROWS_MAX 1024 /* ... and at most */
-#define KN_CUDA_WGRAD_ROWS 64 /* the most rows the fused weight gradients take (a thread sums them all) */
+#define KN_CUDA_WGRAD_ROWS 256 /* the most rows the fused weight gradients take (KILN_CUDA_WGRAD_ROWS; 64 before
+                               * session 28: on the H200 the batch-256 epoch took 0.0185 s so, 0.0216 with
+                               * cuBLASLt's products) */
+#define KN_CUDA_WGRAD_UNTILED_ROWS 64 /* ... a thread summing a weight's rows alone up to this many; by tiles past it */
 #define KN_CUDA_GRAPH_STEPS 32 /* resident runs held back and launched as one graph (KILN_CUDA_GRAPH_STEPS; 1: each
                                * alone); a plain MLP's K steps one kernel (KILN_CUDA_STEPS_KERNEL=0: off).
                                * On the H200 (session 28) batch 32: 0.0918 s/epoch each alone, 0.0783 by
@@ -191,6 +194,7 @@ typedef struct {
     int64_t wgrad_rows;                 /* ... and the weight gradients (KN_CUDA_WGRAD_ROWS) */
     int wgrad_tiled;                    /* KILN_CUDA_WGRAD_TILED: 1 always by tiles, 0 never, -1 past 64 rows */
     bool chain_unsplit;                 /* KILN_CUDA_CHAIN_SPLIT=0: a block a row, never split */
+    bool chain_predict;                 /* KILN_CUDA_CHAIN_PREDICT=1: a single row's forward run fused too (small_batch.c's chain_fuses) */
     int64_t split_blocks;               /* about how many blocks a split launches (KN_CU_CHAIN_SPLIT_BLOCKS;
                                          * KILN_CUDA_SPLIT_BLOCKS, unmeasured otherwise) */
     bool chain_prefetch;                /* KILN_CUDA_PREFETCH=1: kn__cu_chain's prefetch */

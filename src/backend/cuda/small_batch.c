@@ -319,7 +319,7 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     if (rows && atoll(rows) >= 0) c->chain_rows = atoll(rows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(rows) : KN_CUDA_CHAIN_ROWS_MAX;
     const char *tiled = getenv("KILN_CUDA_WGRAD_TILED"); /* 1: always by tiles, 0: never, else past 64 rows */
     c->wgrad_tiled = tiled && strcmp(tiled, "1") == 0 ? 1 : tiled && strcmp(tiled, "0") == 0 ? 0 : -1;
-    const char *wrows = getenv("KILN_CUDA_WGRAD_ROWS"); /* unmeasured above 64: the A/B of bench/gpu/run.sh */
+    const char *wrows = getenv("KILN_CUDA_WGRAD_ROWS"); /* (64: cuBLASLt's products past 64 rows, the old default) */
     c->wgrad_rows = KN_CUDA_WGRAD_ROWS;
     if (wrows && atoll(wrows) >= 0) c->wgrad_rows = atoll(wrows) < KN_CUDA_CHAIN_ROWS_MAX ? atoll(wrows) : KN_CUDA_CHAIN_ROWS_MAX;
     const char *prefetch = getenv("KILN_CUDA_PREFETCH"); /* 1: the chain's weights asked into L1 first (A/B) */
@@ -328,6 +328,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     c->split_blocks = blocks && atoll(blocks) >= 1 && atoll(blocks) <= 65535 ? atoll(blocks) : KN_CU_CHAIN_SPLIT_BLOCKS;
     const char *split = getenv("KILN_CUDA_CHAIN_SPLIT"); /* 0: a block a row (the A/B of bench/gpu/run.sh) */
     c->chain_unsplit = split && strcmp(split, "0") == 0;
+    const char *predict = getenv("KILN_CUDA_CHAIN_PREDICT"); /* 1: a single-row predict fused too (A/B) */
+    c->chain_predict = predict && strcmp(predict, "1") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
@@ -397,6 +399,17 @@ void kn__cuda_plan_chain_io(kn_graph *g, kn__cuda_graph *c) {
     }
 }
 
+/* Whether a chain fuses in a run of `rows` rows (mask: its phases): up to chain_rows rows,
+ * but a single row's forward-only run (a predict) goes unfused, its products through
+ * cuBLASLt (on the H200, session 28, the reference MLP's predict took 19.5 and 18.2 us so
+ * against the chain's 21.3 and 20.3, in two calls), unless its wait is polled or
+ * persistent (KILN_CUDA_POLL, KILN_CUDA_PERSIST: they need the one kernel) or
+ * KILN_CUDA_CHAIN_PREDICT=1. */
+static bool chain_fuses(const kn__cuda_graph *c, int64_t rows, unsigned mask) {
+    if (rows < 1 || rows > c->chain_rows) return false;
+    return rows > 1 || (mask & (KN_PHASE_BACKWARD | KN_RUN_RESIDENT)) || c->poll || c->chain_predict;
+}
+
 /* At a run's start (not resident): which chains read and write the staging in place this
  * run (their rows few enough, no other node of the run reading their input or output),
  * marking those entries in io_direct (n_io) for the copies to leave out. */
@@ -405,7 +418,7 @@ void kn__cuda_chains_direct(kn_graph *g, bool *io_direct, unsigned mask) {
     for (int k = 0; k < c->n_chains; k++) {
         int64_t rows = c->chain[k].node[0]->ne[0];
         c->chain[k].direct = c->chain[k].in_io >= 0 && (c->chain[k].node[0]->phase & mask) &&
-                             !(c->chain[k].io_readers & mask) && rows > 0 && rows <= c->chain_rows;
+                             !(c->chain[k].io_readers & mask) && chain_fuses(c, rows, mask);
         if (c->chain[k].direct) io_direct[c->chain[k].in_io] = io_direct[c->chain[k].out_io] = true;
     }
 }
@@ -508,7 +521,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         *fused = c->chain[i].fused = true;
         return KN_OK;
     }
-    *fused = c->chain[i].fused = rows > 0 && rows <= c->chain_rows;
+    *fused = c->chain[i].fused = chain_fuses(c, rows, c->run_mask);
     c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
     kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1], c->split_blocks),
@@ -656,7 +669,7 @@ kn_status kn__cuda_weight_grads(kn_graph *g, kn_tensor *t, bool *done) {
     c->wgrad_guarded = c->wgrad_all && c->wgrad_guard;
     /* by tiles past 64 rows (only when KILN_CUDA_WGRAD_ROWS allows them), or always with
      * KILN_CUDA_WGRAD_TILED=1; never with 0 (both unmeasured: the A/Bs of bench/gpu/run.sh) */
-    bool tiled = c->wgrad_tiled > 0 || (c->wgrad_tiled < 0 && rows > KN_CUDA_WGRAD_ROWS);
+    bool tiled = c->wgrad_tiled > 0 || (c->wgrad_tiled < 0 && rows > KN_CUDA_WGRAD_UNTILED_ROWS);
     kn__cu_wgrad_update up;
     bool updating = c->wgrad_guarded && c->wgrad_guard->late && take_update(g, c, &wg, tiled, &up);
     LAUNCH(kn__cu_weight_grads(STREAM, &wg, rows, c->wgrad_guarded ? c->wgrad_guard : NULL, tiled, kn__cuda_pdl(c),
