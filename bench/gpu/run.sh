@@ -427,6 +427,9 @@ confirm2() {
   fit "MLP resident, batch 256, the defaults (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
   fit "MLP resident, batch 256, cuBLASLt's products past 64 rows (KILN_CUDA_WGRAD_ROWS=64, the old default): A/B" KILN_CUDA_WGRAD_ROWS=64 timeout 20 $K --epochs $E --batch-size 256
   fit "MLP resident, batch 256, the defaults again" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B" KILN_CUDA_CHAIN_SPLIT=0 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 32, a block a row (KILN_CUDA_CHAIN_SPLIT=0): A/B" KILN_CUDA_CHAIN_SPLIT=0 timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32, the first layer over about 128 blocks (KILN_CUDA_SPLIT_BLOCKS=128): A/B" KILN_CUDA_SPLIT_BLOCKS=128 timeout 25 $K --epochs $E
   fit "MLP resident, batch 128, the defaults" timeout 20 $K --epochs $E --batch-size 128
   fit "MLP resident, batch 128, KILN_CUDA_WGRAD_ROWS=64: A/B" KILN_CUDA_WGRAD_ROWS=64 timeout 20 $K --epochs $E --batch-size 128
   fit "MLP resident, batch 32, the defaults (issue 10: <= 0.07)" timeout 25 $K --epochs $E
