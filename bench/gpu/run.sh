@@ -445,6 +445,24 @@ confirm2() {
   echo "== CNN single-image predict (issue 10: <= 50 us)"
   DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
 }
+# sanitize28: compute-sanitizer over session 28's defaults: memcheck of test_cuda_ops and
+# test_resident, racecheck and synccheck of two of test_resident's plain-MLP cases (the K-step
+# kernel; the tiled weight gradients taking the update)
+sanitize28() {
+  command -v compute-sanitizer >/dev/null || { echo "(no compute-sanitizer)"; return 0; }
+  section "compute-sanitizer, session 28's defaults"
+  echo "== memcheck test_cuda_ops"
+  timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  echo "== memcheck test_resident"
+  KILN_TEST_DEVICE=cuda timeout 70 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_resident" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
+  for case in "validation split (on cuda the small-batch chain" "batches of 66"; do
+    for tool in racecheck synccheck; do
+      echo "== $tool test_resident, the case '$case'"
+      KILN_TEST_RESIDENT_CASE="$case" KILN_TEST_DEVICE=cuda timeout 45 compute-sanitizer --tool $tool --error-exitcode 9 "$C/bin/test_resident" 2>&1 | tail -2
+      echo "exit ${PIPESTATUS[0]}"
+    done
+  done
+}
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }
   section timeline
