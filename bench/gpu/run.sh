@@ -34,7 +34,9 @@
 #            with the steps kernel (all only, last: slow, a timeout cuts only it)
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
-# ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail races_gpu), run in that order.
+# ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail races_gpu
+# confirm confirm2 sanitize28), run in that order. confirm, confirm2 and sanitize28 are session
+# 28's three checks of the defaults it set (each against what it replaced), kept to rerun.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
 #                 carry=["build-gpu-carry"], timeout_s=590)
@@ -289,7 +291,8 @@ step_ab() { # sessions 9 and 10's unmeasured step changes, each against the defa
   [ $FM = 1 ] || return 0
   section "step A/B (sessions 9 and 10)"
   : >"$ABLOG"
-  ab32 "(default: step values read from the mapped ring, the gather folded into the chain, its loads unrolled)"
+  ab32 "(default: 32 steps one kernel since session 28; the gather folded into the chain, its loads unrolled)"
+  ab32 "each run alone (KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0: the default before session 28): A/B" KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0
   ab32 "the update in the weight gradients' launch, after a grid barrier (KILN_CUDA_WGRAD_UPDATE=1; session 11): A/B" KILN_CUDA_WGRAD_UPDATE=1
   ab32 "... + PDL (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1
   ab32 "... + PDL + 32 steps a graph launch (KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_GRAPH_STEPS=32): A/B" KILN_CUDA_WGRAD_UPDATE=1 KILN_CUDA_PDL=1 KILN_CUDA_GRAPH_STEPS=32
