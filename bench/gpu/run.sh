@@ -35,7 +35,7 @@
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
 # ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail races_gpu
-# confirm confirm2 sanitize28), run in that order. confirm, confirm2 and sanitize28 are session
+# confirm confirm2 sanitize28 chain_timing), run in that order. confirm, confirm2 and sanitize28 are session
 # 28's three checks of the defaults it set (each against what it replaced), kept to rerun.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
@@ -465,6 +465,20 @@ sanitize28() {
       echo "exit ${PIPESTATUS[0]}"
     done
   done
+}
+# chain_timing: where a dense chain's time goes on the GPU (KILN_CUDA_CHAIN_TIMING=1: row 0's
+# phases, means in us from the run's start, printed as each graph is freed; session 28 left it
+# for the next GPU session): a single-row predict through the chain, and the reference MLP's
+# training step at batch 32 (each run alone and 32 steps one kernel) and 256
+chain_timing() {
+  [ $FM = 1 ] || return 0
+  section "chain timing"
+  echo "== single-row predict through the chain (KILN_CUDA_CHAIN_PREDICT=1)"
+  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 KILN_CUDA_CHAIN_PREDICT=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing|RESULT"
+  echo "== batch 32, each run alone; 32 steps one kernel; batch 256"
+  KILN_CUDA_CHAIN_TIMING=1 KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
+  KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
+  KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 --batch-size 256 2>&1 | grep -E "chain timing"
 }
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }

@@ -200,6 +200,8 @@ typedef struct {
     bool chain_prefetch;                /* KILN_CUDA_PREFETCH=1: kn__cu_chain's prefetch */
     float *chain_part;                  /* a split first layer's parts (kn__cu_chain), and */
     uint32_t *chain_count;              /* each row's count of its blocks done (chain_rows; 0 between runs) */
+    bool chain_timing;                  /* KILN_CUDA_CHAIN_TIMING=1: the first chain's row-0 phases timed (kn__cu_chain's stamps), */
+    unsigned long long *chain_stamps;   /* ... summed here (KN_CU_STAMP_SLOTS), printed when the graph is freed */
     unsigned run_mask;                  /* the phases of the run being enqueued */
     int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
     /* the small-batch weight gradients (small_batch.c's plan_weight_grads, with the chains):

@@ -43,6 +43,25 @@ __device__ static inline float kn__add_rn(float a, float b) {
 #endif
 }
 
+/* Nanoseconds on the device's global timer (%globaltimer: the same clock in every block;
+ * the emulator: the host's monotonic clock), for kn__cu_chain's stamps. */
+#if !defined(__CUDACC__)
+#include <time.h>
+#endif
+__device__ static inline unsigned long long kn__now_ns(void) {
+#if defined(__CUDA_ARCH__)
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+#elif !defined(__CUDACC__)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+#else
+    return 0;
+#endif
+}
+
 /* Programmatic dependent launch (Hopper; KILN_CUDA_PDL=1, docs/cuda.md "Small batches"): a
  * kernel launched with KN_LAUNCH(true, ...) may start while the kernel before it in the
  * stream still runs, so that its launch overlaps the other's tail. Such a kernel calls

@@ -200,6 +200,22 @@ __device__ static void layer_post(const kn__cu_chain_layer &L, float *out, float
         for (int j = threadIdx.x; j < L.n; j += blockDim.x) L.y[r * L.n + j] = out[j];
 }
 
+/* KILN_CUDA_CHAIN_TIMING (kn__cu_chain's stamps): row 0's phase `slot` ended, by thread 0 of
+ * the block running it: the nanoseconds since block (0, 0) started the run, summed over
+ * runs, and the runs that had it counted (block (0, 0)'s start is visible: it precedes the fence and counter every later
+ * phase of row 0 comes after, or is the same block's). */
+__device__ static void chain_stamp(const kn__cu_chain &ch, int64_t r, int slot) {
+    if (!ch.stamps || r != 0 || threadIdx.x != 0) return;
+    unsigned long long now = kn__now_ns(), start = ((volatile unsigned long long *)ch.stamps)[KN_CU_STAMP_START];
+    atomicAdd(&ch.stamps[slot], now - start);
+    atomicAdd(&ch.stamps[KN_CU_STAMP_SLOTS + slot], 1ull); /* (a phase some runs have: a training run's loss) */
+    if (slot == KN_CU_STAMP_END) atomicAdd(&ch.stamps[KN_CU_STAMP_RUNS], 1ull);
+}
+__device__ static int chain_layer_slot(int l) {
+    int s = l == 0 ? KN_CU_STAMP_LAYER0 : KN_CU_STAMP_LAYERS + l - 1;
+    return s < KN_CU_STAMP_LOSS ? s : KN_CU_STAMP_LOSS - 1;
+}
+
 /* Which part of a chain a block runs: row r of rows, slice y of S (a launch of its own:
  * blockIdx and gridDim; in resident_steps_kernel, the block's items in turn). */
 struct chain_item {
@@ -219,6 +235,8 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
     __shared__ float red[THREADS];
     __shared__ bool last;
     int64_t r = at.r, rows = at.rows, tr = r; /* tr: the row of x and of the target */
+    if (ch.stamps && r == 0 && at.y == 0 && threadIdx.x == 0)
+        ((volatile unsigned long long *)ch.stamps)[KN_CU_STAMP_START] = kn__now_ns();
     if (ch.order) { /* a folded resident step (launch.h): the batch's rows through the order */
         __shared__ int64_t row;
         if (threadIdx.x == 0) { /* (one read of the mapped ring a block, not one a warp) */
@@ -248,12 +266,15 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
         int chunk = (L0.k + S - 1) / S, p0 = at.y * chunk, p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
         for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) act[0][i] = ch.door ? kn__ld_fresh(&xr[p0 + i]) : xr[p0 + i];
         __syncthreads();
+        if (at.y == 0) chain_stamp(ch, r, KN_CU_STAMP_INPUT);
         layer_sums(L0, act[0], p0, p1, red, ch.part + ((int64_t)at.y * rows + r) * L0.n, false, r);
+        if (at.y == 0) chain_stamp(ch, r, KN_CU_STAMP_PARTS);
         __threadfence();
         __syncthreads();
         if (threadIdx.x == 0) last = atomicAdd(&ch.count[r], 1u) == (unsigned)S - 1;
         __syncthreads();
         if (!last) return;
+        chain_stamp(ch, r, KN_CU_STAMP_HANDOFF);
         if (threadIdx.x == 0) ch.count[r] = 0;
         for (int j = threadIdx.x; j < L0.n; j += blockDim.x) { /* the parts from L2 (__ldcg: not a stale L1 line) */
             float s = 0.0f, b = L0.bias ? L0.bias[j] : 0.0f;
@@ -270,10 +291,12 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
         }
         __syncthreads();
         layer_post(L0, act[1], red, r);
+        chain_stamp(ch, r, KN_CU_STAMP_LAYER0);
         cur = 1, first = 1;
     } else {
         for (int i = threadIdx.x; i < L0.k; i += blockDim.x) act[0][i] = ch.door ? kn__ld_fresh(&xr[i]) : xr[i];
         __syncthreads();
+        chain_stamp(ch, r, KN_CU_STAMP_INPUT);
     }
     int fwd = ch.n_fwd > 0 ? ch.n_fwd : ch.n, c = ch.loss.kind >= 0 ? ch.layer[ch.loss.from].n : 0;
     for (int l = first; l < ch.n; l++) {
@@ -282,6 +305,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
             chain_loss_row(&ch, r, rows, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
                            act[cur ^ 1]);
             __syncthreads(); /* thread 0's gradient row is visible to the block */
+            chain_stamp(ch, r, KN_CU_STAMP_LOSS);
             cur ^= 1;
             for (int j = threadIdx.x; j < c; j += blockDim.x) ch.loss.dx[r * c + j] = act[cur][j];
         }
@@ -296,12 +320,14 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
             __syncthreads();
         }
         layer_post(L, out, red, r);
+        chain_stamp(ch, r, chain_layer_slot(l));
         cur ^= 1;
     }
     if (ch.loss.kind >= 0) {
         if (fwd == ch.n)
             chain_loss_row(&ch, r, rows, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
                            ch.loss.dx ? ch.loss.dx + r * c : NULL);
+        if (fwd == ch.n) chain_stamp(ch, r, KN_CU_STAMP_LOSS);
         if (!ch.loss.defer) chain_loss_mean(&ch, rows);
     }
     if (ch.flag) { /* a polled run: the last row's block tells the host, once every output is out */
@@ -315,6 +341,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
             kn__publish_sys(ch.flag, runs);
         }
     }
+    chain_stamp(ch, r, KN_CU_STAMP_END);
 }
 
 /* The chain once, or, persistent (ch.door), once a doorbell until KN_CU_DOOR_STOP. */

@@ -224,6 +224,19 @@ typedef struct {
 /* Layer 0 split by its inputs over `split` blocks a row (kernels_chain.cu), so that a few rows'
  * first layer still spreads over the GPU: part holds the blocks' sums, (split, rows, n_0);
  * count[row] (0 between launches) counts the row's blocks done. split 1: a block a row. */
+/* kn__cu_chain's stamps: the phases of row 0 (kernels_chain.cu's chain_run) */
+enum {
+    KN_CU_STAMP_INPUT,    /* the row's input (a split layer's slice) in shared memory */
+    KN_CU_STAMP_PARTS,    /* a split first layer's part summed (block (0, 0)) */
+    KN_CU_STAMP_HANDOFF,  /* the row's last block knows it is (the counter) */
+    KN_CU_STAMP_LAYER0,   /* the first layer's values (the parts added, or the whole layer) */
+    KN_CU_STAMP_LAYERS,   /* ... then each later layer l at KN_CU_STAMP_LAYERS + l - 1 */
+    KN_CU_STAMP_LOSS = KN_CU_STAMP_LAYERS + 12, /* the row's loss (and its gradient) */
+    KN_CU_STAMP_END,      /* the block's work done (the loss's mean, the poll flag) */
+    KN_CU_STAMP_RUNS,     /* how many runs */
+    KN_CU_STAMP_START,    /* the current run's start */
+    KN_CU_STAMP_SLOTS
+};
 #define KN_CU_DOOR_STOP 0xffffffffu /* a persistent chain's doorbell: end (kn__cu_chain's door) */
 #define KN_CU_CHAIN_SPLIT_BLOCKS 256 /* about how many blocks a split chain launches */
 #define KN_CU_CHAIN_SPLIT_MIN 32     /* the fewest of layer 0's inputs a block of a split takes */
@@ -248,6 +261,11 @@ typedef struct {
      * L1; polled as above), and waits again; KN_CU_DOOR_STOP ends it. NULL: one run. */
     const uint32_t *door;
     uint32_t *relay; /* (device memory: block (0, 0) passes the doorbell on to the others, device.cuh's kn__door_relay) */
+    /* KILN_CUDA_CHAIN_TIMING=1 (runtime.c prints them when the graph is freed): row 0's
+     * phases, each slot the sum over runs of the nanoseconds from block (0, 0)'s start to
+     * the phase's end (KN_CU_STAMP_*), KN_CU_STAMP_SLOTS on the runs that had each phase,
+     * the runs in KN_CU_STAMP_RUNS; 2 KN_CU_STAMP_SLOTS values; NULL: not timed. */
+    unsigned long long *stamps;
     /* A resident step whose batch the chain reads itself, through the epoch's order (no
      * gather kernel: runtime.c's fold): x and the loss's target are then their tables, and
      * row r of each is the table's row order[first + r], first from ring's slot r->ring_pos

@@ -18,6 +18,7 @@
 #include "cuda_internal.h"
 #include "nccl_comm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,6 +357,9 @@ static kn_status cuda_compile(kn_graph *g) {
                  (st = kn__cuda_malloc(g, (void **)&c->chain_count, (size_t)c->chain_rows * sizeof *c->chain_count,
                                    "a split chain's counters"))))
         return st;
+    if (c->chain_timing && c->n_chains &&
+        (st = kn__cuda_malloc(g, (void **)&c->chain_stamps, 2 * KN_CU_STAMP_SLOTS * sizeof *c->chain_stamps, "chain timing")))
+        return st;
     size_t pb = g->param_floats * sizeof(float), ws = 64, cols = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         kn_tensor *t = g->nodes[i];
@@ -389,6 +393,9 @@ static kn_status cuda_compile(kn_graph *g) {
     if (c->chain_count)
         KN_CU_TRY(cudaMemsetAsync(c->chain_count, 0, (size_t)c->chain_rows * sizeof *c->chain_count, c->stream),
            "cudaMemsetAsync (counters)");
+    if (c->chain_stamps)
+        KN_CU_TRY(cudaMemsetAsync(c->chain_stamps, 0, 2 * KN_CU_STAMP_SLOTS * sizeof *c->chain_stamps, c->stream),
+           "cudaMemsetAsync (chain timing)");
     if ((st = kn__cublaslt_load(g->ctx))) return st;
     cublasStatus_t bs = kn__lt.Create(&c->lt);
     if (bs != CUBLAS_STATUS_SUCCESS)
@@ -431,6 +438,40 @@ static kn_status cuda_compile(kn_graph *g) {
     return g->backend.iface->push(g, KN_SYNC_PARAMS | KN_SYNC_STATE);
 }
 
+/* KILN_CUDA_CHAIN_TIMING=1: the first chain's row-0 phases (kn__cu_chain's stamps), as means over
+ * the runs in microseconds from block (0, 0)'s start, on stderr: a diagnostic for the GPU
+ * sessions (bench/gpu/run.sh), printed as the graph is freed. */
+static void print_chain_timing(kn__cuda_graph *c) {
+    unsigned long long v[2 * KN_CU_STAMP_SLOTS];
+    if (!c->chain_stamps || cudaMemcpy(v, c->chain_stamps, sizeof v, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        cudaGetLastError();
+        return;
+    }
+    if (!v[KN_CU_STAMP_RUNS]) return;
+    double mean[KN_CU_STAMP_RUNS];
+    int order[KN_CU_STAMP_RUNS], m = 0; /* the phases that ran, in the order they ended */
+    for (int i = 0; i < KN_CU_STAMP_RUNS; i++) {
+        const unsigned long long runs = v[KN_CU_STAMP_SLOTS + i];
+        if (!runs) continue;
+        mean[i] = (double)v[i] / (double)runs / 1000.0;
+        int j = m++;
+        for (; j > 0 && mean[order[j - 1]] > mean[i]; j--) order[j] = order[j - 1];
+        order[j] = i;
+    }
+    fprintf(stderr, "kiln: cuda chain timing: row 0 over %llu runs, mean us from the run's start:", v[KN_CU_STAMP_RUNS]);
+    for (int k = 0; k < m; k++) {
+        int i = order[k];
+        char name[24];
+        if (i >= KN_CU_STAMP_LAYERS && i < KN_CU_STAMP_LOSS) snprintf(name, sizeof name, "layer %d", i - KN_CU_STAMP_LAYERS + 1);
+        else snprintf(name, sizeof name, "%s", i == KN_CU_STAMP_INPUT ? "input" : i == KN_CU_STAMP_PARTS ? "parts"
+                                             : i == KN_CU_STAMP_HANDOFF ? "handoff" : i == KN_CU_STAMP_LAYER0 ? "layer 0"
+                                             : i == KN_CU_STAMP_LOSS ? "loss" : "end");
+        fprintf(stderr, " %s %.2f", name, mean[i]);
+        if (v[KN_CU_STAMP_SLOTS + i] != v[KN_CU_STAMP_RUNS]) fprintf(stderr, " (%llu runs)", v[KN_CU_STAMP_SLOTS + i]);
+    }
+    fprintf(stderr, "\n");
+}
+
 static void cuda_release(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
     if (!c) return;
@@ -438,6 +479,7 @@ static void cuda_release(kn_graph *g) {
     kn__cuda_graph_gone(g);
     c->pending = 0; /* (nothing held back is wanted any more) */
     if (c->stream) cudaStreamSynchronize(c->stream);
+    print_chain_timing(c);
     kn__cuda_resident_free(c); /* (its captured runs too) */
     for (int i = 0; i < KN_CUDA_EXECS; i++)
         if (c->execs[i].exec) cudaGraphExecDestroy(c->execs[i].exec);
@@ -461,6 +503,7 @@ static void cuda_release(kn_graph *g) {
     cudaFree(c->chain_correct);
     cudaFree(c->chain_part);
     cudaFree(c->chain_count);
+    cudaFree(c->chain_stamps);
     if (c->h_step) cudaFreeHost(c->h_step);
     if (c->h_io) cudaFreeHost(c->h_io);
     kn__free(g->ctx, c->io_t);

@@ -328,6 +328,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     c->split_blocks = blocks && atoll(blocks) >= 1 && atoll(blocks) <= 65535 ? atoll(blocks) : KN_CU_CHAIN_SPLIT_BLOCKS;
     const char *split = getenv("KILN_CUDA_CHAIN_SPLIT"); /* 0: a block a row (the A/B of bench/gpu/run.sh) */
     c->chain_unsplit = split && strcmp(split, "0") == 0;
+    const char *timing = getenv("KILN_CUDA_CHAIN_TIMING"); /* 1: row 0's phases timed (kn__cu_chain's stamps) */
+    c->chain_timing = timing && strcmp(timing, "1") == 0;
     const char *predict = getenv("KILN_CUDA_CHAIN_PREDICT"); /* 1: a single-row predict fused too (A/B) */
     c->chain_predict = predict && strcmp(predict, "1") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
@@ -525,7 +527,8 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
     kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1], c->split_blocks),
-                       .part = c->chain_part, .count = c->chain_count, .prefetch = c->chain_prefetch};
+                       .part = c->chain_part, .count = c->chain_count, .prefetch = c->chain_prefetch,
+                       .stamps = i == 0 ? c->chain_stamps : NULL}; /* (the first chain's alone: one timeline) */
     ch.loss.kind = -1;
     const kn_tensor *L = c->chain[i].loss, *G = c->chain[i].loss_grad;
     if (L && (c->run_mask & KN_PHASE_LOSS)) { /* the loss (an evaluation, a training step) */
