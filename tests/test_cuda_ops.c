@@ -1063,14 +1063,27 @@ static kn_model *predict_mlp(kn_ctx *c) {
     return m;
 }
 
-static void polled_predict(kn_ctx *ctx, bool persist) {
-    (void)ctx;
-    kn_model *m[2] = {NULL, NULL};
+/* predict_mlp on the CPU (m[0]) and on the GPU (m[1]), each in a context of its own, and
+ * both freed with their contexts. */
+static void predict_mlp_pair(kn_model *m[2]) {
     for (int d = 0; d < 2; d++) {
         kn_ctx *c;
         kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = d ? KN_DEVICE_CUDA : KN_DEVICE_CPU}, &c);
         m[d] = predict_mlp(c);
     }
+}
+static void free_model_pair(kn_model *m[2]) {
+    for (int d = 0; d < 2; d++) {
+        kn_ctx *c = kn_model_ctx(m[d]);
+        kn_model_free(m[d]);
+        kn_ctx_free(c);
+    }
+}
+
+static void polled_predict(kn_ctx *ctx, bool persist) {
+    (void)ctx;
+    kn_model *m[2];
+    predict_mlp_pair(m);
     float x[5 * 100], p[2][5 * 7];
     int32_t y[5] = {0, 3, 6, 2, 1};
     for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
@@ -1105,11 +1118,7 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
         printf("persistent predict: %lld calls served, %lld refused, %lld launches\n", (long long)cg->persist_served,
                (long long)cg->persist_refusals, (long long)cg->persist_launches);
     }
-    for (int d = 0; d < 2; d++) {
-        kn_ctx *c = kn_model_ctx(m[d]);
-        kn_model_free(m[d]);
-        kn_ctx_free(c);
-    }
+    free_model_pair(m);
 }
 
 /* A model's single-row predict (a forward-only run of one row) goes unfused by default
@@ -1119,12 +1128,8 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
 static void single_row_predict(void) {
     for (int fused = 0; fused < 2; fused++) {
         if (fused) setenv("KILN_CUDA_CHAIN_PREDICT", "1", 1);
-        kn_model *m[2] = {NULL, NULL};
-        for (int d = 0; d < 2; d++) {
-            kn_ctx *c;
-            kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = d ? KN_DEVICE_CUDA : KN_DEVICE_CPU}, &c);
-            m[d] = predict_mlp(c);
-        }
+        kn_model *m[2];
+        predict_mlp_pair(m);
         float x[5 * 100], p[2][5 * 7];
         for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
         int64_t ones = -1;
@@ -1143,11 +1148,7 @@ static void single_row_predict(void) {
         }
         CHECK(fused ? ones > 0 : ones == 0, "single-row predict%s: %lld chain launches for the single rows",
               fused ? " with KILN_CUDA_CHAIN_PREDICT=1" : "", (long long)ones);
-        for (int d = 0; d < 2; d++) {
-            kn_ctx *c = kn_model_ctx(m[d]);
-            kn_model_free(m[d]);
-            kn_ctx_free(c);
-        }
+        free_model_pair(m);
         unsetenv("KILN_CUDA_CHAIN_PREDICT");
     }
 }
