@@ -550,6 +550,43 @@ static void bad_spec(kn_ctx *ctx, const char *shape, const char *layer, kn_statu
     kn_model_free(m);
 }
 
+/* Every type the unknown-layer message lists is one a description may name: each, alone in
+ * a layer over a (6, 4) sequence, is refused for anything but being unknown (a missing
+ * key, a shape) or taken. */
+static void test_listed_layer_types(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 1}, &ctx);
+    kn_spec spec;
+    kn_model *m = NULL;
+    kn_model_from_json(ctx, "{\"input_shape\": [6, 4], \"layers\": [{\"type\": \"no_such_layer\"}]}", NULL, &m, &spec);
+    char list[2048];
+    snprintf(list, sizeof list, "%s", kn_last_error(ctx));
+    const char *p = strstr(list, "kiln's layers are ");
+    CHECK(p != NULL, "the unknown-layer message lists no types: %s", list);
+    int n = 0;
+    for (p = p ? p + strlen("kiln's layers are ") : ""; *p && strncmp(p, "and Keras", 9) != 0;) {
+        const char *colon = strchr(p, ':'), *semi = strchr(p, ';');
+        if (!colon || !semi) break;
+        for (const char *q = colon + 1; q < semi;) { /* ", name" after the kind */
+            while (q < semi && (*q == ' ' || *q == ',')) q++;
+            const char *e = q;
+            while (e < semi && *e != ',') e++;
+            char type[64], text[256];
+            snprintf(type, sizeof type, "%.*s", (int)(e - q), q);
+            snprintf(text, sizeof text, "{\"input_shape\": [6, 4], \"layers\": [{\"type\": \"%s\"}]}", type);
+            kn_model_from_json(ctx, text, NULL, &m, &spec);
+            CHECK(!strstr(kn_last_error(ctx), "unknown layer"), "listed type '%s' is unknown to the parser", type);
+            kn_model_free(m);
+            m = NULL;
+            n++;
+            q = e;
+        }
+        p = semi + 2;
+    }
+    CHECK(n == 61, "%d types listed, not 61", n);
+    kn_ctx_free(ctx);
+}
+
 static void test_bad_specs(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 1}, &ctx);
@@ -597,10 +634,17 @@ static void test_bad_specs(void) {
     bad_spec(ctx, "[5, 2]", "{\"type\": \"average_pool1d\", \"strides\": \"2\"}", SP,
              "layers[0].strides: expected a whole number or a list of one [n]");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
-             "layers[0].type: unknown layer 'Conv3D' (expected dense, conv2d,");
+             "layers[0].type: unknown layer 'Conv3D' (did you mean conv1d or conv2d? kiln's layers are core: dense,");
     /* the whole list, to its last type (it was once cut at 400 characters) */
     bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
-             "or Keras's ReLU, LeakyReLU, ELU and Softmax layers)");
+             "; attention: multi_head_attention, attention; and Keras's ReLU, LeakyReLU, ELU and Softmax)");
+    /* misspelt names, Keras's class names among them, point to kiln's types; a name far from
+     * every type gets the list alone */
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"MaxPoolng1D\"}", SP, "unknown layer 'MaxPoolng1D' (did you mean max_pool1d? ");
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"BatchNormalisation\"}", SP,
+             "unknown layer 'BatchNormalisation' (did you mean batch_normalization? ");
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"lstn\"}", SP, "unknown layer 'lstn' (did you mean lstm? ");
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"transformer_block\"}", SP, "unknown layer 'transformer_block' (kiln's layers are core:");
     /* a description of pooling layers alone has no trained layer */
     kn_spec spec;
     kn_model *m = NULL;
@@ -724,6 +768,7 @@ int main(void) {
     test_trained();
     test_reshaped();
     test_bad_specs();
+    test_listed_layer_types();
     test_keras_names();
     test_bad_calls();
     return checks_done("conv1d");

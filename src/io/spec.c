@@ -1174,18 +1174,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         return kn_model_add_merge(m, (kn_merge)k);
     }
     snprintf(field, sizeof field, "%stype", where);
-    return kn__spec_error(ctx, field,
-                          "unknown layer '%.60s' (expected dense, conv2d, max_pool2d, average_pool2d, global_average_pool2d, "
-                          "global_max_pool2d, conv1d, max_pool1d, average_pool1d, global_average_pool1d, global_max_pool1d, "
-                          "flatten, reshape, permute, repeat_vector, activation, dropout, spatial_dropout1d, spatial_dropout2d, spatial_dropout3d, "
-                          "gaussian_noise, gaussian_dropout, alpha_dropout, "
-                          "batch_normalization, layer_normalization, group_normalization, add, subtract, "
-                          "multiply, average, maximum, minimum, concatenate, embedding, simple_rnn, lstm, gru, bidirectional, "
-                          "time_distributed, "
-                          "multi_head_attention, attention, position_embedding, prelu, rescaling, depthwise_conv2d, "
-                          "separable_conv2d, depthwise_conv1d, separable_conv1d, conv2d_transpose, conv1d_transpose, zero_padding1d, zero_padding2d, "
-                          "cropping1d, cropping2d, up_sampling1d, up_sampling2d, center_crop, identity, masking, unit_normalization, dot, or Keras's ReLU, LeakyReLU, "
-                          "ELU and Softmax layers)", t);
+    return kn__spec_unknown_layer(ctx, field, t);
 }
 
 /* "metrics": Keras's names of what kiln reports anyway (training reports the loss and, for

@@ -8,6 +8,10 @@
 
 /* "model description: FIELD: message" as the context's error; returns KN_ERR_SPEC. */
 kn_status kn__spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "FIELD: unknown layer 'TYPE' (did you mean ...? kiln's layers are ...)": the nearest types
+ * kiln knows (a misspelling, a Keras class name), then all of them by kind
+ * (spec_layer_names.c); returns KN_ERR_SPEC. */
+kn_status kn__spec_unknown_layer(kn_ctx *ctx, const char *field, const char *type);
 /* A number field: absent leaves *out; present must be a finite number in [lo, hi].
  * where prefixes the key in messages ("optimizer."). */
 kn_status kn__spec_number(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
