@@ -35,7 +35,7 @@
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
 # ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail races_gpu
-# confirm confirm2 sanitize28 chain_timing), run in that order. confirm, confirm2 and sanitize28 are session
+# confirm confirm2 sanitize28 chain_timing next_ab), run in that order. confirm, confirm2 and sanitize28 are session
 # 28's three checks of the defaults it set (each against what it replaced), kept to rerun.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
@@ -479,6 +479,24 @@ chain_timing() {
   KILN_CUDA_CHAIN_TIMING=1 KILN_CUDA_GRAPH_STEPS=1 KILN_CUDA_STEPS_KERNEL=0 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
   KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
   KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 --batch-size 256 2>&1 | grep -E "chain timing"
+}
+# next_ab: A/Bs session 28 could not run (its device time spent), for the next GPU session
+# beside chain_timing: at batch 256 the step without the chain (cuBLASLt's products, the
+# fused weight gradients kept) and the first layer split fewer ways; the predict polled
+# with the unfused products' graph (no chain: a synchronize) against the chain polled
+next_ab() {
+  [ $FM = 1 ] || return 0
+  section "next A/Bs (session 28's list)"
+  fit "MLP resident, batch 256, the defaults" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, no chain past 128 rows (KILN_CUDA_CHAIN_ROWS=128): A/B" KILN_CUDA_CHAIN_ROWS=128 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the first layer over about 512 blocks (KILN_CUDA_SPLIT_BLOCKS=512): A/B" KILN_CUDA_SPLIT_BLOCKS=512 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, over about 128 (KILN_CUDA_SPLIT_BLOCKS=128): A/B" KILN_CUDA_SPLIT_BLOCKS=128 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the defaults again" timeout 20 $K --epochs $E --batch-size 256
+  echo "== single-sample predict: the default, the chain polled (KILN_CUDA_POLL=1), the chain persistent over 12 blocks"
+  plat
+  plat KILN_CUDA_POLL=1
+  plat KILN_CUDA_PERSIST=1 KILN_CUDA_SPLIT_BLOCKS=12
+  plat
 }
 timeline() { # Nsight Systems' kernel timeline of 200 batch-32 steps, when nsys is there: real gaps between kernels
   command -v nsys >/dev/null && [ $FM = 1 ] || { echo "(no nsys)"; return 0; }
