@@ -202,8 +202,8 @@ __device__ static void layer_post(const kn__cu_chain_layer &L, float *out, float
 
 /* KILN_CUDA_CHAIN_TIMING (kn__cu_chain's stamps): row 0's phase `slot` ended, by thread 0 of
  * the block running it: the nanoseconds since block (0, 0) started the run, summed over
- * runs, and the runs that had it counted (block (0, 0)'s start is visible: it precedes the fence and counter every later
- * phase of row 0 comes after, or is the same block's). */
+ * runs, and the runs that had it counted. (Block (0, 0)'s start is visible to the block
+ * stamping: it is that block, or comes after the fence and counter that follow the start.) */
 __device__ static void chain_stamp(const kn__cu_chain &ch, int64_t r, int slot) {
     if (!ch.stamps || r != 0 || threadIdx.x != 0) return;
     unsigned long long now = kn__now_ns(), start = ((volatile unsigned long long *)ch.stamps)[KN_CU_STAMP_START];
@@ -368,7 +368,8 @@ __global__ void dense_chain_kernel(kn__cu_chain ch, const float *x) {
 extern "C" cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl) {
     dim3 grid((unsigned)rows, (unsigned)ch->split);
     if (rows > 0 && ch->n > 0 && ch->door) { /* (its blocks wait for one another's samples: all resident) */
-        if (ch->relay && cudaMemsetAsync(ch->relay, 0, sizeof *ch->relay, s) != cudaSuccess) return cudaGetLastError();
+        cudaError_t e = ch->relay ? cudaMemsetAsync(ch->relay, 0, sizeof *ch->relay, s) : cudaSuccess;
+        if (e != cudaSuccess) return e;
         KN_LAUNCH_COOP(pdl, dense_chain_kernel, grid, THREADS, 0, s, *ch, x);
     }
     else if (rows > 0 && ch->n > 0)
