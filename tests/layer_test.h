@@ -86,6 +86,13 @@ __attribute__((unused)) static kn_dataset *lt_dataset(kn_ctx *ctx) {
     return ds;
 }
 
+/* {center, scale} as lt_model's arg for an add_norm that reads them (the pointer lives as
+ * long as the program). */
+__attribute__((unused)) static const bool *lt_center_scale(bool center, bool scale) {
+    static const bool flags[2][2][2] = {{{false, false}, {false, true}}, {{true, false}, {true, true}}};
+    return flags[center][scale];
+}
+
 /* The models' layers: dense 12 -> norm -> relu -> reshape (2, 3, 2) -> conv2d 4 (2x2,
  * 'same') -> norm -> relu -> flatten -> dense 3 softmax, Adam 5e-3: add_norm(m, 0, arg)
  * adds the normalization after the dense layer (its features), add_norm(m, 1, arg) after

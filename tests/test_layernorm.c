@@ -211,8 +211,7 @@ static void add_norm(kn_model *m, int which, const void *arg) {
 }
 
 static kn_model *new_model(kn_ctx *ctx, bool center, bool scale) {
-    static const bool flags[2][2][2] = {{{false, false}, {false, true}}, {{true, false}, {true, true}}};
-    return lt_model(ctx, add_norm, flags[center][scale]);
+    return lt_model(ctx, add_norm, lt_center_scale(center, scale));
 }
 
 static const char *const PARAMS[] = {"dense_0/kernel", "dense_0/bias", "layer_normalization_0/gamma",
