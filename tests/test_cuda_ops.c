@@ -1121,36 +1121,80 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
     free_model_pair(m);
 }
 
-/* A model's single-row predict (a forward-only run of one row) goes unfused by default
- * (small_batch.c's chain_fuses: on the H200 it measured faster than the chain kernel), and
- * as the chain's one kernel with KILN_CUDA_CHAIN_PREDICT=1; either way the CPU's
- * probabilities (1e-5). A 5-row predict is a chain either way. */
-static void single_row_predict(void) {
-    for (int fused = 0; fused < 2; fused++) {
-        if (fused) setenv("KILN_CUDA_CHAIN_PREDICT", "1", 1);
-        kn_model *m[2];
-        predict_mlp_pair(m);
-        float x[5 * 100], p[2][5 * 7];
-        for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
-        int64_t ones = -1;
-        for (int k = 0; k < 4; k++) { /* 1, 1, 1 rows (launched, captured, replayed), then 5 */
-            int64_t n = k < 3 ? 1 : 5;
-            for (int d = 0; d < 2; d++)
-                CHECK(kn_model_predict(m[d], x + (n == 1 ? k * 100 : 0), n, p[d]) == KN_OK, "single-row predict %d: %s", k,
-                      kn_last_error(kn_model_ctx(m[d])));
-            for (int i = 0; i < n * 7; i++)
-                CHECK(fabsf(p[0][i] - p[1][i]) <= 1e-5f, "single-row predict%s %d: probability %d: cpu %g, gpu %g",
-                      fused ? " (chain)" : "", k, i, p[0][i], p[1][i]);
-            const kn__cuda_graph *cg = m[1]->graph ? m[1]->graph->backend.context : NULL;
-            if (k == 2 && cg) ones = cg->chain_launches;
-            if (k == 3 && cg)
-                CHECK(cg->chain_launches > ones, "single-row predict: 5 rows: no chain launch (%lld)", (long long)cg->chain_launches);
-        }
-        CHECK(fused ? ones > 0 : ones == 0, "single-row predict%s: %lld chain launches for the single rows",
-              fused ? " with KILN_CUDA_CHAIN_PREDICT=1" : "", (long long)ones);
-        free_model_pair(m);
-        unsetenv("KILN_CUDA_CHAIN_PREDICT");
+/* A single-row predict (a forward-only run of one row) on the CPU and on the GPU, for each
+ * way the GPU may take it: by default the row kernel's cluster (kernels_row.cu) when the
+ * chain fits it, else unfused; KILN_CUDA_ROW_CLUSTER=0 unfused (cuBLASLt's products);
+ * with KILN_CUDA_CHAIN_PREDICT=1 too, the chain kernel. Each the CPU's probabilities (1e-5)
+ * for 1, 1, 1 rows (launched, captured, replayed), then 5 rows (the chain kernel always),
+ * and the launches counted: how many single rows went by the chain kernel and by the row
+ * kernel. Models: predict_mlp (100-40-50-7, relu, gelu, softmax; its later layers' weights
+ * kept in shared memory), one whose later layers are too many floats to keep (read from
+ * global memory instead: 100-200-150-7) and one too wide for the row kernel (300 outputs:
+ * unfused by default). Clusters of 8 (the default), 3 (slices of 34, 34 and 32 inputs) and
+ * 2. */
+typedef struct {
+    const char *name;
+    int64_t units[3];
+    const char *cluster, *chain_predict;
+    int64_t chained, rowed; /* the single rows (3) by a kernel of the chain's, and of them by the row kernel */
+} row_case;
+
+static kn_model *row_case_mlp(kn_ctx *c, const int64_t units[3]) {
+    static const kn_activation acts[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
+    kn_model *m = NULL;
+    CHECK(kn_model_new_sequential(c, (int64_t[]){100}, 1, &m) == KN_OK, "row predict: model: %s", kn_last_error(c));
+    for (int l = 0; l < 3 && m; l++) CHECK(kn_model_add_dense(m, units[l], acts[l]) == KN_OK, "row predict: dense");
+    kn_compile_opts o = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = {.kind = KN_OPT_SGD, .learning_rate = 0.1f}};
+    CHECK(m && kn_model_compile(m, &o) == KN_OK, "row predict: compile: %s", kn_last_error(c));
+    return m;
+}
+
+static void single_row_case(const row_case *rc) {
+    if (rc->cluster) setenv("KILN_CUDA_ROW_CLUSTER", rc->cluster, 1);
+    if (rc->chain_predict) setenv("KILN_CUDA_CHAIN_PREDICT", rc->chain_predict, 1);
+    kn_model *m[2];
+    for (int d = 0; d < 2; d++) {
+        kn_ctx *c;
+        kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = d ? KN_DEVICE_CUDA : KN_DEVICE_CPU}, &c);
+        m[d] = row_case_mlp(c, rc->units);
     }
+    float x[5 * 100], p[2][5 * 7];
+    for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
+    int64_t chained = -1, rowed = -1;
+    for (int k = 0; k < 4; k++) { /* 1, 1, 1 rows (launched, captured, replayed), then 5 */
+        int64_t n = k < 3 ? 1 : 5;
+        for (int d = 0; d < 2; d++)
+            CHECK(kn_model_predict(m[d], x + (n == 1 ? k * 100 : 0), n, p[d]) == KN_OK, "%s: predict %d: %s", rc->name, k,
+                  kn_last_error(kn_model_ctx(m[d])));
+        for (int i = 0; i < n * 7; i++)
+            CHECK(fabsf(p[0][i] - p[1][i]) <= 1e-5f, "%s: predict %d: probability %d: cpu %g, gpu %g", rc->name, k, i,
+                  p[0][i], p[1][i]);
+        const kn__cuda_graph *cg = m[1]->graph ? m[1]->graph->backend.context : NULL;
+        if (k == 2 && cg) chained = cg->chain_launches, rowed = cg->row_launches;
+        if (k == 3 && cg)
+            CHECK(cg->chain_launches > chained && cg->row_launches == rowed, "%s: 5 rows: not the chain kernel (%lld, %lld)",
+                  rc->name, (long long)cg->chain_launches, (long long)cg->row_launches);
+    }
+    /* (the replay runs the captured graph: no launch counted; so 2 single rows count) */
+    CHECK(chained == rc->chained && rowed == rc->rowed, "%s: %lld single rows by the chain's kernels, %lld by the row "
+          "kernel; expected %lld and %lld", rc->name, (long long)chained, (long long)rowed, (long long)rc->chained,
+          (long long)rc->rowed);
+    free_model_pair(m);
+    unsetenv("KILN_CUDA_ROW_CLUSTER");
+    unsetenv("KILN_CUDA_CHAIN_PREDICT");
+}
+
+static void single_row_predict(void) {
+    static const row_case cases[] = {
+        {"row kernel (cluster of 8, later layers kept)", {40, 50, 7}, NULL, NULL, 2, 2},
+        {"row kernel (cluster of 3)", {40, 50, 7}, "3", NULL, 2, 2},
+        {"row kernel (cluster of 2, later layers from global memory)", {200, 150, 7}, "2", NULL, 2, 2},
+        {"row kernel (too wide: unfused)", {300, 50, 7}, NULL, NULL, 0, 0},
+        {"KILN_CUDA_ROW_CLUSTER=0 (unfused)", {40, 50, 7}, "0", NULL, 0, 0},
+        {"KILN_CUDA_CHAIN_PREDICT=1 (the chain kernel)", {40, 50, 7}, "0", "1", 2, 0},
+        {"KILN_CUDA_CHAIN_PREDICT=1 (the row kernel first)", {40, 50, 7}, NULL, "1", 2, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) single_row_case(&cases[i]);
 }
 
 /* One predict of row k of x (1 row) on the CPU twin and the CUDA model: the same
@@ -2291,6 +2335,13 @@ int main(void) {
         printf("test_cuda_ops: SKIP: %s\n", kn_last_error(ctx));
         kn_ctx_free(ctx);
         return 77;
+    }
+    const char *only = getenv("KILN_TEST_CUDA_OPS_ONLY"); /* single_row: those cases alone (a sanitizer's run) */
+    if (!on_mirror && only && strcmp(only, "single_row") == 0) {
+        single_row_predict();
+        kn_ctx_free(ctx);
+        printf("test_cuda_ops (single rows): %s\n", failures ? "FAILED" : "ok");
+        return failures != 0;
     }
     static const int tr[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
     for (int i = 0; i < 4; i++) {

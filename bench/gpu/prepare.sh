@@ -29,6 +29,7 @@ done
 cp /work/shared/bench/torch_gpu_baseline.py /work/shared/bench/torch_cnn.py $C/bench/ 2>/dev/null || true
 cp bench/torch_predict_latency.py $C/bench/
 nvcc -O2 -arch=sm_90 bench/gpu/latency_probe.cu -o $C/bin/latency_probe
+nvcc -O3 -arch=sm_90 -std=c++17 -Isrc -Isrc/backend/cuda -Iinclude bench/gpu/layer_probe.cu -o $C/bin/layer_probe
 FM=${1:-data/fashion-mnist}
 [ -f "$FM/train-images-idx3-ubyte.gz" ] || FM=/usr/share/datasets/fashion-mnist
 if [ -f "$FM/train-images-idx3-ubyte.gz" ]; then mkdir -p $C/fashion-mnist && cp "$FM"/*.gz $C/fashion-mnist/; fi

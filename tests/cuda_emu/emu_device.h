@@ -91,6 +91,8 @@ template <class T> static inline T __shfl_sync(unsigned mask, T v, int src, int 
     return kn_emu_shfl(mask, v, (lane & ~(width - 1)) | (src & (width - 1)));
 }
 
+/* The position of the lowest set bit, from 1 (0 for 0): chain.cuh's log2 of blockDim.x. */
+static inline int __ffs(int x) { return __builtin_ffs(x); }
 /* The high 32 bits of a 32 x 32-bit product (kernels_nn.cu's divisions by a magic number). */
 static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 /* A load past L1 (ld.global.cg): one memory here, so a plain load. */
@@ -102,6 +104,10 @@ struct kn_emu_shared_site {
     char unused;
 };
 void *kn_emu_shared_slot(const kn_emu_shared_site *site, size_t bytes);
+/* Distributed shared memory (device.cuh's kn__cluster_map): p, an address in one of the
+ * running block's __shared__ declarations, at the same offset in block `rank`'s own (a
+ * cluster launch's only; a fault otherwise, or when p lies in none). */
+void *kn_emu_shared_map(const void *p, unsigned rank);
 
 /* Atomics and fences: threads run one at a time and switch only at barriers, so any
  * read-modify-write would be atomic here; they are the compiler's seq_cst atomics so that
@@ -139,6 +145,8 @@ struct kn_emu_kernel {
     size_t shared;
     bool pdl = false;  /* launched with programmatic dependence (KN_LAUNCH): every block must call kn__pdl_wait */
     bool coop = false; /* cooperative (KN_LAUNCH_COOP): all blocks resident at once, kn__grid_sync allowed */
+    unsigned cluster = 0; /* a thread-block cluster (KN_LAUNCH_CLUSTER): its blocks along x, the grid exactly one
+                           * cluster; run as a cooperative launch (the cluster's barrier its grid barrier) */
     bool host_work = false; /* a copy, memset or host work run as a kernel of one thread (ThreadSanitizer) */
     std::vector<std::pair<int, const void *>> pointers; /* (argument position from 0, value) */
     std::function<void()> body;
@@ -161,8 +169,9 @@ struct launch_config {
     size_t shared;
     cudaStream_t stream;
     bool pdl, coop;
-    launch_config(dim3 g, dim3 b, size_t sh = 0, cudaStream_t s = 0, bool p = false, bool c = false)
-        : grid(g), block(b), shared(sh), stream(s), pdl(p), coop(c) {}
+    unsigned cluster;
+    launch_config(dim3 g, dim3 b, size_t sh = 0, cudaStream_t s = 0, bool p = false, bool c = false, unsigned cl = 0)
+        : grid(g), block(b), shared(sh), stream(s), pdl(p), coop(c), cluster(cl) {}
     template <class... P, class... A> void launch(const char *name, void (*kernel)(P...), A &&...args) const {
         static_assert(sizeof...(P) == sizeof...(A), "a kernel launched with the wrong number of arguments");
         std::tuple<std::decay_t<P>...> values(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
@@ -173,6 +182,7 @@ struct launch_config {
         k.shared = shared;
         k.pdl = pdl;
         k.coop = coop;
+        k.cluster = cluster;
         int pos = 0;
         std::apply([&](const auto &...v) { (kn_emu_note_pointer(k.pointers, pos, v), ...); }, values);
         k.body = [kernel, values]() { std::apply(kernel, values); };

@@ -237,6 +237,7 @@ std::vector<uint64_t> exchange;    /* the warp shuffles' values, two slots per t
 const char *kernel_name;
 bool block_failed;
 bool coop_launch; /* the running launch is cooperative (KN_LAUNCH_COOP): kn__grid_sync allowed */
+unsigned cluster_launch; /* the running launch's cluster size (KN_LAUNCH_CLUSTER), or 0 */
 bool pdl_launch;  /* the running launch has programmatic dependence (every block must wait) */
 /* Whether each block with fibers called kn__pdl_wait: one entry (the running block's) in a
  * plain launch, one per block in a cooperative one; running_block indexes it. */
@@ -390,12 +391,17 @@ std::string thread_states(int base, int n) {
 /* Shared memory: each block's own, per declaration (kn_emu_shared_slot), from its start to
  * the launch's end; shared[b] is block b's in a cooperative launch, shared[0] the running
  * block's in a plain one. Freed at the launch's end. */
-std::vector<std::vector<std::pair<const kn_emu_shared_site *, void *>>> shared;
+struct shared_slot {
+    const kn_emu_shared_site *site;
+    void *p;
+    size_t bytes;
+};
+std::vector<std::vector<shared_slot>> shared;
 std::vector<void *> shared_spent;
 
 void shared_reset(size_t blocks) {
     for (auto &b : shared) {
-        for (auto &e : b) shared_spent.push_back(e.second);
+        for (auto &e : b) shared_spent.push_back(e.p);
         b.clear();
     }
     if (shared.size() < blocks) shared.resize(blocks);
@@ -635,6 +641,7 @@ void run_kernel(const kn_emu_kernel &k) {
     kernel_name = k.name;
     pdl_launch = k.pdl;
     coop_launch = k.coop;
+    cluster_launch = k.cluster;
     body = &k.body;
     kn_emu_at.block_dim = uint3{k.block.x, k.block.y, k.block.z};
     kn_emu_at.grid_dim = uint3{k.grid.x, k.grid.y, k.grid.z};
@@ -1035,7 +1042,13 @@ void kn_emu_submit(cudaStream_t s, kn_emu_kernel &&k) {
         return;
     }
     uint64_t blocks = (uint64_t)g.x * g.y * g.z, capacity = (uint64_t)emulated_sms() * resident_blocks_per_sm((int)threads, k.shared);
-    if (k.coop && blocks > capacity) { /* its blocks could not all be resident: a grid barrier would never open */
+    if (k.cluster && (g.x != k.cluster || g.y != 1 || g.z != 1 || k.cluster > 16 || !k.coop)) {
+        fprintf(stderr, "cuda-emu: kernel %s: cluster launch of (%u,%u,%u) blocks in clusters of %u refused (the emulator "
+                "runs one cluster a launch, of at most 16)\n", k.name, g.x, g.y, g.z, k.cluster);
+        last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    if (k.coop && !k.cluster && blocks > capacity) { /* its blocks could not all be resident: a grid barrier would never open */
         fprintf(stderr, "cuda-emu: kernel %s: cooperative launch of %llu blocks of %llu threads refused (the device holds "
                 "%llu at once)\n", k.name, (unsigned long long)blocks, (unsigned long long)threads, (unsigned long long)capacity);
         last_error = cudaErrorCooperativeLaunchTooLarge;
@@ -1078,10 +1091,12 @@ void kn_emu_pdl_wait(void) {
 
 /* The running block's memory for the __shared__ declaration at site: the same for all its
  * threads, another for each block; 0xff bytes until written. */
-void *kn_emu_shared_slot(const kn_emu_shared_site *site, size_t bytes) {
-    auto &mine = shared[coop_launch ? running_block : 0];
-    for (auto &e : mine)
-        if (e.first == site) return e.second;
+/* Block b's memory for a __shared__ declaration's site, made (0xff bytes) at its first use:
+ * the block's own declaration, or another block's map into it (kn_emu_shared_map). */
+void *shared_of(size_t b, const kn_emu_shared_site *site, size_t bytes) {
+    auto &slots = shared[b];
+    for (auto &e : slots)
+        if (e.site == site) return e.p;
     tsan_ignored quiet; /* new memory: no history (not a write of this thread's) */
     void *p = malloc(bytes ? bytes : 1);
     if (!p) {
@@ -1089,8 +1104,27 @@ void *kn_emu_shared_slot(const kn_emu_shared_site *site, size_t bytes) {
         abort();
     }
     memset(p, 0xff, bytes);
-    mine.push_back({site, p});
+    slots.push_back({site, p, bytes});
     return p;
+}
+
+void *kn_emu_shared_slot(const kn_emu_shared_site *site, size_t bytes) {
+    return shared_of(coop_launch ? running_block : 0, site, bytes);
+}
+
+void *kn_emu_shared_map(const void *p, unsigned rank) {
+    if (!cluster_launch || rank >= shared.size() || rank >= cluster_launch) {
+        faultf("kernel %s: kn__cluster_map to block %u%s", kernel_name, rank,
+                     cluster_launch ? " of a smaller cluster" : " in a launch that is not a cluster (KN_LAUNCH_CLUSTER)");
+        return (void *)p; /* (the fault ends the launch at the next switch) */
+    }
+    for (const auto &e : shared[running_block]) {
+        const char *base = (const char *)e.p;
+        if ((const char *)p >= base && (const char *)p < base + e.bytes)
+            return (char *)shared_of(rank, e.site, e.bytes) + ((const char *)p - base);
+    }
+    faultf("kernel %s: kn__cluster_map of %p, not in the block's shared memory", kernel_name, p);
+    return (void *)p;
 }
 
 extern "C" void kn_emu_fault(const char *fmt, ...) {
@@ -1151,6 +1185,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
     case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
     case cudaDevAttrCanMapHostMemory: *value = 1; break;
     case cudaDevAttrUnifiedAddressing: *value = 1; break;
+    case cudaDevAttrClusterLaunch: *value = 1; break; /* (one cluster a launch: KN_LAUNCH_CLUSTER) */
     default:
         fprintf(stderr, "cuda-emu: cudaDeviceGetAttribute: attribute %d is not emulated\n", (int)attr);
         return cudaErrorInvalidValue;

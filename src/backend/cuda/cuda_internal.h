@@ -16,9 +16,10 @@
 #define KN_CUDA_BGRAD_PAIRS 32
 #define KN_CUDA_CHAINS 8
 #define KN_CUDA_PRIVATE 32 /* tensors moved out of the arena (small_batch.c's make_private) */
-#define KN_CUDA_CHAIN_ROWS 256 /* the most rows a fused dense chain takes by default (KILN_CUDA_CHAIN_ROWS;
+#define KN_CUDA_CHAIN_ROWS 128 /* the most rows a fused dense chain takes by default (KILN_CUDA_CHAIN_ROWS;
                                * on the H200 the reference MLP at batch 128 and 256 ran 20% and 15% faster
-                               * with its chains than with 64) */
+                               * with its chains than with 64; since the fused weight gradients of session
+                               * 28, batch 256 runs 5% faster without them: 256 before session 29) */
 #define KN_CUDA_CHAIN_ROWS_MAX 1024 /* ... and at most */
 #define KN_CUDA_WGRAD_ROWS 256 /* the most rows the fused weight gradients take (KILN_CUDA_WGRAD_ROWS; 64 before
                                * session 28: on the H200 the batch-256 epoch took 0.0185 s so, 0.0216 with
@@ -195,6 +196,8 @@ typedef struct {
     int wgrad_tiled;                    /* KILN_CUDA_WGRAD_TILED: 1 always by tiles, 0 never, -1 past 64 rows */
     bool chain_unsplit;                 /* KILN_CUDA_CHAIN_SPLIT=0: a block a row, never split */
     bool chain_predict;                 /* KILN_CUDA_CHAIN_PREDICT=1: a single row's forward run fused too (small_batch.c's chain_fuses) */
+    int row_cluster;                    /* a single row's forward chain as a cluster of this many blocks (kernels_row.cu;
+                                         * KILN_CUDA_ROW_CLUSTER, 0: off or no clusters on the device) */
     int64_t split_blocks;               /* about how many blocks a split launches (KN_CU_CHAIN_SPLIT_BLOCKS;
                                          * KILN_CUDA_SPLIT_BLOCKS, unmeasured otherwise) */
     bool chain_prefetch;                /* KILN_CUDA_PREFETCH=1: kn__cu_chain's prefetch */
@@ -204,6 +207,7 @@ typedef struct {
     unsigned long long *chain_stamps;   /* ... summed here (KN_CU_STAMP_SLOTS), printed when the graph is freed */
     unsigned run_mask;                  /* the phases of the run being enqueued */
     int64_t chain_launches;             /* chains launched (test_cuda_ops checks they run) */
+    int64_t row_launches;               /* ... of them, as the row kernel's cluster */
     /* the small-batch weight gradients (small_batch.c's plan_weight_grads, with the chains):
      * param-gradient products X^T dZ (and their paired bias sums) computed by one kernel at
      * the last one's place when a run has at most KN_CUDA_WGRAD_ROWS rows */

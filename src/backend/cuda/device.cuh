@@ -62,6 +62,16 @@ __device__ static inline unsigned long long kn__now_ns(void) {
 #endif
 }
 
+/* The multiprocessor's cycle counter (clock64; the emulator: kn__now_ns), for the clock
+ * rate the chain's stamps report beside their nanoseconds. */
+__device__ static inline unsigned long long kn__clock(void) {
+#if defined(__CUDA_ARCH__)
+    return (unsigned long long)clock64();
+#else
+    return kn__now_ns();
+#endif
+}
+
 /* Programmatic dependent launch (Hopper; KILN_CUDA_PDL=1, docs/cuda.md "Small batches"): a
  * kernel launched with KN_LAUNCH(true, ...) may start while the kernel before it in the
  * stream still runs, so that its launch overlaps the other's tail. Such a kernel calls
@@ -100,6 +110,51 @@ __device__ static inline void kn__grid_sync(void) {
     cooperative_groups::this_grid().sync();
 #else
     kn_emu_grid_sync();
+#endif
+}
+
+/* Thread-block clusters (Hopper; KN_LAUNCH_CLUSTER below: a launch of exactly one cluster,
+ * its blocks along x): a block's rank in its cluster; the cluster's barrier split in two
+ * (kn__cluster_arrive, then kn__cluster_wait: every thread of every block calls both, the
+ * wait returning once all have arrived, their writes before the arrival visible after it);
+ * and kn__cluster_map(p, rank): the address of the same __shared__ variable in block rank
+ * (distributed shared memory: loads and stores through it reach that block's memory).
+ * A block must not touch another's shared memory before a barrier has shown that block
+ * started, nor exit while another may still touch its own. On the emulator the launch is
+ * cooperative (one block at a time up to each barrier: tests/cuda_emu), the wait its grid
+ * barrier and the map the same slot of the other block's shared memory. */
+#ifndef __CUDACC__
+void *kn_emu_shared_map(const void *p, unsigned rank);
+#endif
+__device__ static inline unsigned kn__cluster_rank(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    return cooperative_groups::this_cluster().block_rank();
+#else
+    return blockIdx.x;
+#endif
+}
+__device__ static inline void kn__cluster_arrive(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+#endif
+}
+__device__ static inline void kn__cluster_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+#elif defined(__CUDA_ARCH__)
+    __trap(); /* (never launched below sm_90: the host asks cudaDevAttrClusterLaunch) */
+#elif !defined(__CUDACC__)
+    kn_emu_grid_sync();
+#endif
+}
+template <class T> __device__ static inline T *kn__cluster_map(T *p, unsigned rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    return cooperative_groups::this_cluster().map_shared_rank(p, (int)rank);
+#elif !defined(__CUDACC__)
+    return (T *)kn_emu_shared_map(p, rank);
+#else
+    (void)rank;
+    return p;
 #endif
 }
 
@@ -195,12 +250,15 @@ __device__ static inline void kn__prefetch_l1(const void *p, int64_t bytes) {
  * shared, stream>>>(args...), with pdl through cudaLaunchKernelEx and the programmatic
  * stream serialization attribute (a statement; a failed launch returns its error).
  * KN_LAUNCH_COOP(pdl, ...): the same as a cooperative launch (the cooperative attribute:
- * every block resident at once, or the launch fails; a kernel that calls kn__grid_sync). */
+ * every block resident at once, or the launch fails; a kernel that calls kn__grid_sync).
+ * KN_LAUNCH_CLUSTER(pdl, kernel, cluster, block, stream, args...): one thread-block cluster
+ * of `cluster` blocks along x (the cluster dimension attribute; past 8 the kernel must
+ * allow a non-portable size first), no dynamic shared memory. */
 #ifdef __CUDACC__
 template <class... P, class... A>
-static cudaError_t kn__launch_ex(bool pdl, bool coop, void (*kernel)(P...), dim3 grid, dim3 block, size_t shared,
-                                 cudaStream_t s, A &&...args) {
-    cudaLaunchAttribute at[2];
+static cudaError_t kn__launch_ex(bool pdl, bool coop, unsigned cluster, void (*kernel)(P...), dim3 grid, dim3 block,
+                                 size_t shared, cudaStream_t s, A &&...args) {
+    cudaLaunchAttribute at[3];
     unsigned n = 0;
     if (pdl) {
         at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -209,6 +267,12 @@ static cudaError_t kn__launch_ex(bool pdl, bool coop, void (*kernel)(P...), dim3
     if (coop) {
         at[n].id = cudaLaunchAttributeCooperative;
         at[n++].val.cooperative = 1;
+    }
+    if (cluster) {
+        at[n].id = cudaLaunchAttributeClusterDimension;
+        at[n].val.clusterDim.x = cluster;
+        at[n].val.clusterDim.y = 1;
+        at[n++].val.clusterDim.z = 1;
     }
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
@@ -222,7 +286,7 @@ static cudaError_t kn__launch_ex(bool pdl, bool coop, void (*kernel)(P...), dim3
 #define KN_LAUNCH(pdl, kernel, grid, block, shared, stream, ...)                                                   \
     do {                                                                                                            \
         if (pdl) {                                                                                                  \
-            cudaError_t e_ = kn__launch_ex(true, false, kernel, grid, block, shared, stream, __VA_ARGS__);          \
+            cudaError_t e_ = kn__launch_ex(true, false, 0, kernel, grid, block, shared, stream, __VA_ARGS__);       \
             if (e_ != cudaSuccess) return e_;                                                                       \
         } else {                                                                                                    \
             kernel<<<grid, block, shared, stream>>>(__VA_ARGS__);                                                   \
@@ -230,7 +294,12 @@ static cudaError_t kn__launch_ex(bool pdl, bool coop, void (*kernel)(P...), dim3
     } while (0)
 #define KN_LAUNCH_COOP(pdl, kernel, grid, block, shared, stream, ...)                                              \
     do {                                                                                                            \
-        cudaError_t e_ = kn__launch_ex(pdl, true, kernel, grid, block, shared, stream, __VA_ARGS__);                \
+        cudaError_t e_ = kn__launch_ex(pdl, true, 0, kernel, grid, block, shared, stream, __VA_ARGS__);             \
+        if (e_ != cudaSuccess) return e_;                                                                           \
+    } while (0)
+#define KN_LAUNCH_CLUSTER(pdl, kernel, cluster, block, stream, ...)                                                 \
+    do {                                                                                                            \
+        cudaError_t e_ = kn__launch_ex(pdl, false, cluster, kernel, dim3(cluster), block, 0, stream, __VA_ARGS__);  \
         if (e_ != cudaSuccess) return e_;                                                                           \
     } while (0)
 #else /* the emulator (tests/cuda_emu/emu_device.h): the launch marked, for the wait's check */
@@ -238,6 +307,8 @@ static cudaError_t kn__launch_ex(bool pdl, bool coop, void (*kernel)(P...), dim3
     kn_emu::launch_config(grid, block, shared, stream, pdl).launch(#kernel, kernel, __VA_ARGS__)
 #define KN_LAUNCH_COOP(pdl, kernel, grid, block, shared, stream, ...)                                              \
     kn_emu::launch_config(grid, block, shared, stream, pdl, true).launch(#kernel, kernel, __VA_ARGS__)
+#define KN_LAUNCH_CLUSTER(pdl, kernel, cluster, block, stream, ...)                                                 \
+    kn_emu::launch_config(dim3(cluster), block, 0, stream, pdl, true, cluster).launch(#kernel, kernel, __VA_ARGS__)
 #endif
 
 /* Half storage (mixed precision): element i of p, stored as dt (KN_F32, KN_BF16, KN_F16),

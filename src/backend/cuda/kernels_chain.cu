@@ -13,6 +13,7 @@
  * result differs from the unfused path's by float rounding (test_cuda_ops: 1e-4). */
 #include "launch.h"
 #include "device.cuh"
+#include "chain.cuh"
 #include "loss.cuh"
 #include "resident.cuh"
 #include "optimizer.cuh"
@@ -21,25 +22,6 @@
 
 #define THREADS 256
 static_assert(THREADS == KN_CU_GUARD_THREADS, "guard_finish's blocks");
-
-/* The block's max (max != 0) or sum of v over its threads, every thread gets it: each warp
- * by shuffles, then warp 0 over the warps' results through red, in a fixed tree (two
- * barriers where a shared-memory tree takes nine). */
-__device__ static float block_reduce(float v, float *red, bool max) {
-    v = max ? kn__warp_max(v) : kn__warp_sum(v);
-    int warps = (int)(blockDim.x + 31) / 32, lane = (int)threadIdx.x % 32;
-    if (lane == 0) red[threadIdx.x / 32] = v;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float w = lane < warps ? red[lane] : max ? -INFINITY : 0.0f;
-        w = max ? kn__warp_max(w) : kn__warp_sum(w);
-        if (lane == 0) red[32] = w;
-    }
-    __syncthreads();
-    float r = red[32];
-    __syncthreads(); /* red is reused by the next reduction */
-    return r;
-}
 
 /* The chain's loss (kn__cu_chain_loss), row r's part: its loss and gradient (into dx, a row
  * of c) from the prediction row pr and the target's row tr, and with loss.correct whether
@@ -93,129 +75,6 @@ __device__ static const float *chain_row(const kn__cu_chain &ch, int l, int fwd,
     return l == fwd - 1 ? last : ch.layer[l].y + r * ch.layer[l].n;
 }
 
-/* Layer L's value from its sum s over k: its bias b (0 without one) and activation, or,
- * going backward, the activation's derivative at v. A softmax is applied by the caller.
- * The callers load b and v before the sums, so that those loads wait alongside the
- * weights' instead of after them. */
-__device__ static float layer_finish(const kn__cu_chain_layer &L, float s, float b, float v) {
-    if (L.bias) s += b; /* (not + 0.0f without one: -0.0 stays -0.0) */
-    return L.backward ? kn__dev_act_grad(L.act, L.alpha, s, v) : L.act == KN_SOFTMAX ? s : kn__dev_act(L.act, L.alpha, s);
-}
-
-/* The loads a thread issues together before it sums them (in order), where a loop would
- * otherwise wait on each: weights of a forward layer, rows of a weight gradient (a split
- * layer's parts: twice as many). */
-#define BATCH 16
-
-/* The outputs a warp of the backward mode takes at a time (a warp per output, its lanes
- * along the output's weight row): their loads all in flight before any sum waits. */
-#define BWD_GROUP 8
-
-/* dst[j] for each of L's n columns: the sum over inputs p0 <= p < p1 of in[p - p0] times
- * weight (p, j), finished (layer_finish) or, for a split layer's part, raw. Backward, a warp
- * per output along its weight row (j, .), BWD_GROUP outputs at once; forward, the columns go
- * in passes of cols = THREADS / parts columns, parts threads per column (parts: the power
- * of two that spreads the inputs over the block when n is small), coalesced along a weight
- * row; each column sums its parts in order. Every load a pass needs is issued before its
- * sums wait (the loops unrolled, the bias and v loaded first): the chain is latency-bound,
- * a block per row running its layers one after another. */
-__device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, int p0, int p1, float *red, float *dst,
-                                  bool finish, int64_t r) {
-    if (L.backward) { /* weight row j is contiguous: a warp per output, its lanes along the row (coalesced) */
-        int warps = (int)blockDim.x / 32, lane = (int)threadIdx.x % 32, w = (int)threadIdx.x / 32;
-        for (int j0 = w; j0 < L.n; j0 += warps * BWD_GROUP) {
-            float acc[BWD_GROUP], v[BWD_GROUP];
-            KN_UNROLL(BWD_GROUP)
-            for (int q = 0; q < BWD_GROUP; q++) {
-                int j = j0 + q * warps;
-                acc[q] = 0.0f;
-                v[q] = finish && lane == 0 && j < L.n ? L.v[r * L.n + j] : 0.0f;
-            }
-            for (int p = p0 + lane; p < p1; p += 32) {
-                float x = in[p - p0];
-                KN_UNROLL(BWD_GROUP)
-                for (int q = 0; q < BWD_GROUP; q++) {
-                    int j = j0 + q * warps;
-                    if (j < L.n) acc[q] += x * L.w[(int64_t)j * L.k + p];
-                }
-            }
-            KN_UNROLL(BWD_GROUP)
-            for (int q = 0; q < BWD_GROUP; q++) acc[q] = kn__warp_sum(acc[q]);
-            if (lane == 0) {
-                KN_UNROLL(BWD_GROUP)
-                for (int q = 0; q < BWD_GROUP; q++) {
-                    int j = j0 + q * warps;
-                    if (j < L.n) dst[j] = finish ? layer_finish(L, acc[q], 0.0f, v[q]) : acc[q];
-                }
-            }
-        }
-        __syncthreads();
-        return;
-    }
-    int parts = 1;
-    while (parts < 32 && (int)blockDim.x / (parts * 2) >= L.n) parts *= 2;
-    int cols = (int)blockDim.x / parts, col = (int)threadIdx.x % cols, part = (int)threadIdx.x / cols;
-    int chunk = (p1 - p0 + parts - 1) / parts, q0 = p0 + part * chunk, q1 = q0 + chunk < p1 ? q0 + chunk : p1;
-    for (int j0 = 0; j0 < L.n; j0 += cols) {
-        int j = j0 + col;
-        float acc = 0.0f, b = finish && part == 0 && j < L.n && L.bias ? L.bias[j] : 0.0f;
-        if (j < L.n)
-            for (int pb = q0; pb < q1; pb += BATCH) { /* BATCH weights' loads at once, then their sums in order */
-                float w[BATCH];
-                KN_UNROLL(BATCH)
-                for (int u = 0; u < BATCH; u++) w[u] = pb + u < q1 ? L.w[(int64_t)(pb + u) * L.n + j] : 0.0f;
-                KN_UNROLL(BATCH)
-                for (int u = 0; u < BATCH; u++)
-                    if (pb + u < q1) acc += in[pb + u - p0] * w[u];
-            }
-        red[threadIdx.x] = acc;
-        __syncthreads();
-        if (part == 0 && j < L.n) {
-            float s = 0.0f;
-            for (int q = 0; q < parts; q++) s += red[q * cols + col];
-            dst[j] = finish ? layer_finish(L, s, b, 0.0f) : s;
-        }
-        __syncthreads();
-    }
-}
-
-/* After layer L's values are in out: a softmax over the row (max, exp, sum, normalize, as
- * softmax_kernel), then the row written out when something reads it. */
-__device__ static void layer_post(const kn__cu_chain_layer &L, float *out, float *red, int64_t r) {
-    if (L.act == KN_SOFTMAX && !L.backward) {
-        float mx = -INFINITY;
-        for (int j = threadIdx.x; j < L.n; j += blockDim.x) mx = fmaxf(mx, out[j]);
-        mx = block_reduce(mx, red, true);
-        float sum = 0.0f;
-        for (int j = threadIdx.x; j < L.n; j += blockDim.x) {
-            float e = expf(out[j] - mx);
-            out[j] = e;
-            sum += e;
-        }
-        float inv = 1.0f / block_reduce(sum, red, false);
-        for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] *= inv;
-        __syncthreads();
-    }
-    if (L.y)
-        for (int j = threadIdx.x; j < L.n; j += blockDim.x) L.y[r * L.n + j] = out[j];
-}
-
-/* KILN_CUDA_CHAIN_TIMING (kn__cu_chain's stamps): row 0's phase `slot` ended, by thread 0 of
- * the block running it: the nanoseconds since block (0, 0) started the run, summed over
- * runs, and the runs that had it counted. (Block (0, 0)'s start is visible to the block
- * stamping: it is that block, or comes after the fence and counter that follow the start.) */
-__device__ static void chain_stamp(const kn__cu_chain &ch, int64_t r, int slot) {
-    if (!ch.stamps || r != 0 || threadIdx.x != 0) return;
-    unsigned long long now = kn__now_ns(), start = ((volatile unsigned long long *)ch.stamps)[KN_CU_STAMP_START];
-    atomicAdd(&ch.stamps[slot], now - start);
-    atomicAdd(&ch.stamps[KN_CU_STAMP_SLOTS + slot], 1ull); /* (a phase some runs have: a training run's loss) */
-    if (slot == KN_CU_STAMP_END) atomicAdd(&ch.stamps[KN_CU_STAMP_RUNS], 1ull);
-}
-__device__ static int chain_layer_slot(int l) {
-    int s = l == 0 ? KN_CU_STAMP_LAYER0 : KN_CU_STAMP_LAYERS + l - 1;
-    return s < KN_CU_STAMP_LOSS ? s : KN_CU_STAMP_LOSS - 1;
-}
-
 /* Which part of a chain a block runs: row r of rows, slice y of S (a launch of its own:
  * blockIdx and gridDim; in resident_steps_kernel, the block's items in turn). */
 struct chain_item {
@@ -236,7 +95,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
     __shared__ bool last;
     int64_t r = at.r, rows = at.rows, tr = r; /* tr: the row of x and of the target */
     if (ch.stamps && r == 0 && at.y == 0 && threadIdx.x == 0)
-        ((volatile unsigned long long *)ch.stamps)[KN_CU_STAMP_START] = kn__now_ns();
+        chain_stamp_start(ch);
     if (ch.order) { /* a folded resident step (launch.h): the batch's rows through the order */
         __shared__ int64_t row;
         if (threadIdx.x == 0) { /* (one read of the mapped ring a block, not one a warp) */
@@ -279,13 +138,14 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
         for (int j = threadIdx.x; j < L0.n; j += blockDim.x) { /* the parts from L2 (__ldcg: not a stale L1 line) */
             float s = 0.0f, b = L0.bias ? L0.bias[j] : 0.0f;
             for (int qb = 0; qb < S; qb += 2 * BATCH) {
+                const int cnt = S - qb < 2 * BATCH ? S - qb : 2 * BATCH;
                 float v[2 * BATCH];
+                KN_UNROLL(2 * BATCH) /* (past cnt the last part again: no load conditional, as layer_sums') */
+                for (int u = 0; u < 2 * BATCH; u++)
+                    v[u] = __ldcg(&ch.part[((int64_t)(qb + (u < cnt ? u : cnt - 1)) * rows + r) * L0.n + j]);
                 KN_UNROLL(2 * BATCH)
                 for (int u = 0; u < 2 * BATCH; u++)
-                    v[u] = qb + u < S ? __ldcg(&ch.part[((int64_t)(qb + u) * rows + r) * L0.n + j]) : 0.0f;
-                KN_UNROLL(2 * BATCH)
-                for (int u = 0; u < 2 * BATCH; u++)
-                    if (qb + u < S) s += v[u];
+                    if (u < cnt) s += v[u];
             }
             act[1][j] = layer_finish(L0, s, b, 0.0f);
         }
@@ -330,17 +190,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
         if (fwd == ch.n) chain_stamp(ch, r, KN_CU_STAMP_LOSS);
         if (!ch.loss.defer) chain_loss_mean(&ch, rows);
     }
-    if (ch.flag) { /* a polled run: the last row's block tells the host, once every output is out */
-        __threadfence_system(); /* (each thread's writes of the outputs, to the mapped staging) */
-        __syncthreads();
-        if (threadIdx.x == 0 && atomicAdd(&ch.poll[0], 1u) == (unsigned)rows - 1) {
-            ch.poll[0] = 0;
-            uint32_t runs = ch.poll[1] + 1;
-            ch.poll[1] = runs;
-            __threadfence_system();
-            kn__publish_sys(ch.flag, runs);
-        }
-    }
+    if (ch.flag) chain_poll_publish(ch, rows);
     chain_stamp(ch, r, KN_CU_STAMP_END);
 }
 
@@ -453,31 +303,36 @@ __device__ static void wgrad_run(const kn__cu_wgrad &wg, int64_t rows, const kn_
         const kn__cu_wgrad_layer L = wg.layer[wgrad_layer_of(wg, e, &local)];
         int64_t kn = (int64_t)L.k * L.n;
         float s = 0.0f;
-        if (local < kn) { /* (unrolled: eight rows' loads in flight, summed in order) */
-            int64_t i = local / L.n, j = local % L.n;
-            for (int64_t rb = 0; rb < rows; rb += BATCH) { /* BATCH rows' loads at once, summed in order */
+        /* (each BATCH rows' loads at once, summed in order; past the last row, the last row
+         * again: no load conditional, so all issue before the first sum waits, as layer_sums') */
+        if (local < kn) {
+            int64_t i, j; /* (a 32-bit division where it fits: the 64-bit one is a long call) */
+            if (kn <= INT32_MAX) i = (int32_t)local / L.n, j = (int32_t)local % L.n;
+            else i = local / L.n, j = local % L.n;
+            for (int64_t rb = 0; rb < rows; rb += BATCH) {
+                const int cnt = rows - rb < BATCH ? (int)(rows - rb) : BATCH;
                 float xv[BATCH], zv[BATCH];
                 KN_UNROLL(BATCH)
                 for (int u = 0; u < BATCH; u++) {
-                    bool in = rb + u < rows;
-                    int64_t xr = !in ? 0 : L.gathered ? (int64_t)xrow[rb + u] : rb + u;
-                    xv[u] = in ? L.x[xr * L.k + i] : 0.0f;
-                    zv[u] = in ? L.dz[(rb + u) * L.n + j] : 0.0f;
+                    int64_t rr = rb + (u < cnt ? u : cnt - 1), xr = L.gathered ? (int64_t)xrow[rr] : rr;
+                    xv[u] = L.x[xr * L.k + i];
+                    zv[u] = L.dz[rr * L.n + j];
                 }
                 KN_UNROLL(BATCH)
                 for (int u = 0; u < BATCH; u++)
-                    if (rb + u < rows) s += xv[u] * zv[u];
+                    if (u < cnt) s += xv[u] * zv[u];
             }
             L.dw[local] = s;
         } else {
             int64_t j = local - kn;
             for (int64_t rb = 0; rb < rows; rb += BATCH) {
+                const int cnt = rows - rb < BATCH ? (int)(rows - rb) : BATCH;
                 float zv[BATCH];
                 KN_UNROLL(BATCH)
-                for (int u = 0; u < BATCH; u++) zv[u] = rb + u < rows ? L.dz[(rb + u) * L.n + j] : 0.0f;
+                for (int u = 0; u < BATCH; u++) zv[u] = L.dz[(rb + (u < cnt ? u : cnt - 1)) * L.n + j];
                 KN_UNROLL(BATCH)
                 for (int u = 0; u < BATCH; u++)
-                    if (rb + u < rows) s += zv[u];
+                    if (u < cnt) s += zv[u];
             }
             L.db[j] = s;
         }

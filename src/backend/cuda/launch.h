@@ -235,6 +235,8 @@ enum {
     KN_CU_STAMP_END,      /* the block's work done (the loss's mean, the poll flag) */
     KN_CU_STAMP_RUNS,     /* how many runs */
     KN_CU_STAMP_START,    /* the current run's start */
+    KN_CU_STAMP_START_CLOCK, /* ... on block (0, 0)'s multiprocessor's clock (clock64) */
+    KN_CU_STAMP_CYCLES,   /* the clock's cycles from the start to the parts, summed over the runs that had them */
     KN_CU_STAMP_SLOTS
 };
 #define KN_CU_DOOR_STOP 0xffffffffu /* a persistent chain's doorbell: end (kn__cu_chain's door) */
@@ -280,10 +282,25 @@ typedef struct {
      * biases it will read into its L1 (a split block its slice of layer 0; every block the
      * later layers', any one of them possibly the row's last) */
     int32_t prefetch;
+    /* A single row as one thread-block cluster of `cluster` blocks (kernels_row.cu's
+     * kn__cu_dense_row; 0: the chain kernel): a forward chain without a loss, its shapes
+     * within KN_CU_ROW_* below (small_batch.c's row_fits); row_kept: layer 0's bias and
+     * the later layers' weights and biases fit in KN_CU_ROW_KEPT floats, copied into shared
+     * memory first. */
+    int32_t cluster, row_kept;
 } kn__cu_chain;
 /* (with ch->door, a cooperative launch: every block resident at once, or it fails; the
  * caller checks rows x split against kn__cu_dense_chain_capacity first) */
 cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const float *x, int64_t rows, bool pdl);
+/* The row kernel's limits (its shared memory, static: 46 KB): layer 0's inputs a block
+ * takes, its widths (layer 0's output, every later layer's input and output), the cluster's
+ * sums of layer 0 (blocks x its width), the later layers' weights and biases kept. */
+#define KN_CU_ROW_CLUSTER_MAX 8 /* (the portable cluster size) */
+#define KN_CU_ROW_SLICE 512
+#define KN_CU_ROW_WIDTH 256
+#define KN_CU_ROW_PARTS 2048
+#define KN_CU_ROW_KEPT 8192
+cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl);
 int64_t kn__cu_dense_chain_capacity(void);
 
 /* The weight gradients of a few dense layers for small batches, in one launch

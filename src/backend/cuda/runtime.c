@@ -469,6 +469,8 @@ static void print_chain_timing(kn__cuda_graph *c) {
         fprintf(stderr, " %s %.2f", name, mean[i]);
         if (v[KN_CU_STAMP_SLOTS + i] != v[KN_CU_STAMP_RUNS]) fprintf(stderr, " (%llu runs)", v[KN_CU_STAMP_SLOTS + i]);
     }
+    if (v[KN_CU_STAMP_PARTS]) /* (the clock's cycles over the nanoseconds of the same stretch) */
+        fprintf(stderr, "; block (0, 0)'s clock to the parts %.0f MHz", 1e3 * (double)v[KN_CU_STAMP_CYCLES] / (double)v[KN_CU_STAMP_PARTS]);
     fprintf(stderr, "\n");
 }
 

@@ -313,6 +313,21 @@ static void plan_merged_chains(kn__cuda_graph *c) {
     }
 }
 
+/* KILN_CUDA_ROW_CLUSTER: the row kernel's blocks, 2 to KN_CU_ROW_CLUSTER_MAX (default the
+ * most), 0 none (the chain kernel or the unfused products: A/B); none on a device without
+ * cluster launches (before Hopper). */
+static int row_cluster_size(void) {
+    const char *env = getenv("KILN_CUDA_ROW_CLUSTER");
+    int n = env ? atoi(env) : KN_CU_ROW_CLUSTER_MAX, dev = 0, on = 0;
+    if (n < 2) return 0;
+    if (n > KN_CU_ROW_CLUSTER_MAX) n = KN_CU_ROW_CLUSTER_MAX;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&on, cudaDevAttrClusterLaunch, dev) != cudaSuccess) {
+        cudaGetLastError(); /* (not left for the next launch's check) */
+        return 0;
+    }
+    return on ? n : 0;
+}
+
 void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     const char *rows = getenv("KILN_CUDA_CHAIN_ROWS"); /* the A/B of bench/gpu/run.sh at batch 256 */
     c->chain_rows = KN_CUDA_CHAIN_ROWS;
@@ -332,6 +347,7 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     c->chain_timing = timing && strcmp(timing, "1") == 0;
     const char *predict = getenv("KILN_CUDA_CHAIN_PREDICT"); /* 1: a single-row predict fused too (A/B) */
     c->chain_predict = predict && strcmp(predict, "1") == 0;
+    c->row_cluster = row_cluster_size();
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
@@ -401,15 +417,38 @@ void kn__cuda_plan_chain_io(kn_graph *g, kn__cuda_graph *c) {
     }
 }
 
-/* Whether a chain fuses in a run of `rows` rows (mask: its phases): up to chain_rows rows,
- * but a single row's forward-only run (a predict) goes unfused, its products through
- * cuBLASLt (on the H200, session 28, the reference MLP's predict took 19.5 and 18.2 us so
- * against the chain's 21.3 and 20.3, in two calls), unless its wait is polled or
- * persistent (KILN_CUDA_POLL, KILN_CUDA_PERSIST: they need the one kernel) or
- * KILN_CUDA_CHAIN_PREDICT=1. */
-static bool chain_fuses(const kn__cuda_graph *c, int64_t rows, unsigned mask) {
+/* Whether chain k's single row, in a run of phases mask, runs as the row kernel's cluster
+ * (kernels_row.cu): clusters on (row_cluster), a forward chain whose loss the run leaves
+ * out, its shapes within the kernel's shared memory (launch.h's KN_CU_ROW_*); *kept: layer
+ * 0's bias and the later layers' weights and biases fit there too (may be NULL). */
+static bool row_fits(const kn__cuda_graph *c, int k, unsigned mask, bool *kept) {
+    if (c->row_cluster < 1 || (c->chain[k].loss && (mask & KN_PHASE_LOSS)) || (mask & (KN_PHASE_BACKWARD | KN_RUN_RESIDENT)))
+        return false;
+    int64_t floats = 0;
+    for (int l = 0; l < c->chain[k].len; l++) {
+        const kn_tensor *u = c->chain[k].node[l];
+        int64_t in = u->src[0]->ne[1], out = u->ne[1];
+        bool dense = u->op == KN_OP_DENSE;
+        if (u->op == KN_OP_MATMUL_ACT_GRAD || (l == 0 && !dense) || out > KN_CU_ROW_WIDTH) return false;
+        if (l == 0 && ((in + c->row_cluster - 1) / c->row_cluster > KN_CU_ROW_SLICE || out * c->row_cluster > KN_CU_ROW_PARTS))
+            return false;
+        if (l > 0 && in > KN_CU_ROW_WIDTH) return false;
+        if (dense) floats += (l ? in * out : 0) + (u->src[2] ? out : 0); /* (layer 0's bias, then later weights and biases) */
+    }
+    if (kept) *kept = floats <= KN_CU_ROW_KEPT;
+    return true;
+}
+
+/* Whether chain k fuses in a run of `rows` rows (mask: its phases): up to chain_rows rows;
+ * a single row's forward-only run (a predict) as the row kernel's cluster when it fits,
+ * else unfused, its products through cuBLASLt (on the H200, session 28, the reference
+ * MLP's predict took 19.5 and 18.2 us so against the chain kernel's 21.3 and 20.3, in two
+ * calls), unless its wait is polled or persistent (KILN_CUDA_POLL, KILN_CUDA_PERSIST: they
+ * need the one kernel) or KILN_CUDA_CHAIN_PREDICT=1. */
+static bool chain_fuses(const kn__cuda_graph *c, int k, int64_t rows, unsigned mask) {
     if (rows < 1 || rows > c->chain_rows) return false;
-    return rows > 1 || (mask & (KN_PHASE_BACKWARD | KN_RUN_RESIDENT)) || c->poll || c->chain_predict;
+    return rows > 1 || (mask & (KN_PHASE_BACKWARD | KN_RUN_RESIDENT)) || c->poll || c->chain_predict ||
+           row_fits(c, k, mask, NULL);
 }
 
 /* At a run's start (not resident): which chains read and write the staging in place this
@@ -420,7 +459,7 @@ void kn__cuda_chains_direct(kn_graph *g, bool *io_direct, unsigned mask) {
     for (int k = 0; k < c->n_chains; k++) {
         int64_t rows = c->chain[k].node[0]->ne[0];
         c->chain[k].direct = c->chain[k].in_io >= 0 && (c->chain[k].node[0]->phase & mask) &&
-                             !(c->chain[k].io_readers & mask) && chain_fuses(c, rows, mask);
+                             !(c->chain[k].io_readers & mask) && chain_fuses(c, k, rows, mask);
         if (c->chain[k].direct) io_direct[c->chain[k].in_io] = io_direct[c->chain[k].out_io] = true;
     }
 }
@@ -523,7 +562,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         *fused = c->chain[i].fused = true;
         return KN_OK;
     }
-    *fused = c->chain[i].fused = chain_fuses(c, rows, c->run_mask);
+    *fused = c->chain[i].fused = chain_fuses(c, i, rows, c->run_mask);
     c->chain[i].loss_fused = c->chain[i].grad_fused = false;
     if (!*fused) return KN_OK;
     kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1], c->split_blocks),
@@ -608,6 +647,13 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         c->rec_chain = true;
     }
     c->chain_launches++;
+    bool kept = false;
+    if (rows == 1 && !ch.door && !ch.order && ch.loss.kind < 0 && row_fits(c, i, c->run_mask, &kept)) {
+        ch.cluster = c->row_cluster, ch.row_kept = kept;
+        c->row_launches++;
+        LAUNCH(kn__cu_dense_row(STREAM, &ch, x, kn__cuda_pdl(c)));
+        return KN_OK;
+    }
     LAUNCH(kn__cu_dense_chain(STREAM, &ch, x, rows, kn__cuda_pdl(c) && !ch.door));
     return KN_OK;
 }

@@ -1,0 +1,230 @@
+/* kernels_row.cu — a single row through a forward chain of dense layers (a predict of one
+ * sample) as one thread-block cluster (Hopper), for latency: the chain kernel's single row
+ * took 15.5 us on the H200 (kernels_chain.cu: its first layer split over 24 blocks that
+ * hand their sums over through global memory and a counter, then one block reading each
+ * later layer's weights from L2 in turn: two dependent memory trips a layer).
+ *
+ * Here the cluster's C blocks each take a slice of layer 0's inputs (its weights' loads
+ * all in flight at once) and put their sums straight into block 0's shared memory
+ * (distributed shared memory, kn__cluster_map), behind one cluster barrier; meanwhile block
+ * 0 has copied the later layers' weights and biases into its shared memory (cp.async, when
+ * they fit: kn__cu_chain's row_kept), so that after the barrier every later layer runs from
+ * shared memory alone. Outputs as the chain kernel's: each sums its products in a fixed
+ * order (layer 0's blocks' sums in rank order), the softmax and the writes the same
+ * (chain.cuh). small_batch.c chooses it (kn__cuda_dense_chain). */
+#include "launch.h"
+#include "device.cuh"
+#include "chain.cuh"
+
+#define ROW_THREADS 512
+
+/* Copies one float from global memory to shared memory without the thread waiting for it
+ * (cp.async, sm_80 and later: the loads of the later layers' weights stay in flight while
+ * layer 0 is computed); kn__copy_wait() waits for the thread's copies, and a barrier after
+ * it makes every thread's visible to the block. The emulator: a plain copy. */
+__device__ static inline void copy_async(float *dst_shared, const float *src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst_shared);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
+#else
+    *dst_shared = *src;
+#endif
+}
+__device__ static inline void copy_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+/* Layer 0's bias (n0), then layers 1..n-1's weights (k, n) and biases (n), one after
+ * another from kept[0] (row_kept: block 0's copy of them), from the layer descriptors in
+ * shared memory; the loads issued and not waited for. */
+__device__ static void keep_layers(const kn__cu_chain_layer *lay, int n, float *kept) {
+    int off = 0;
+    for (int l = 0; l < n; l++) {
+        const kn__cu_chain_layer &L = lay[l];
+        if (!L.w) continue;
+        int kn = l ? L.k * L.n : 0;
+        for (int i = threadIdx.x; i < kn; i += blockDim.x) copy_async(&kept[off + i], &L.w[i]);
+        off += kn;
+        if (L.bias)
+            for (int i = threadIdx.x; i < L.n; i += blockDim.x) copy_async(&kept[off + i], &L.bias[i]);
+        off += L.bias ? L.n : 0;
+    }
+}
+
+/* KILN_CUDA_CHAIN_TIMING for the row kernel, whose phases all run on block 0: thread 0
+ * reads its multiprocessor's clock at each phase's end into shared memory (a few cycles,
+ * where chain_stamp's global read and atomics took about half a microsecond a phase, on
+ * the critical path), and at the end turns the cycles into nanoseconds by the clock's rate
+ * over the whole run, summed into the stamps as chain_stamp's are. */
+struct row_clock {
+    unsigned long long c0, t0;
+    unsigned long long at[KN_CU_STAMP_RUNS]; /* (shared memory: the clock at each phase's end, 0: not reached) */
+};
+__device__ static void row_clock_start(const kn__cu_chain &ch, row_clock *rc) {
+    if (!ch.stamps || threadIdx.x != 0) return;
+    for (int s = 0; s < KN_CU_STAMP_RUNS; s++) rc->at[s] = 0;
+    rc->c0 = kn__clock();
+    rc->t0 = kn__now_ns();
+}
+__device__ static void row_clock_at(const kn__cu_chain &ch, row_clock *rc, int slot) {
+    if (ch.stamps && threadIdx.x == 0) rc->at[slot] = kn__clock();
+}
+__device__ static void row_clock_end(const kn__cu_chain &ch, row_clock *rc) {
+    if (!ch.stamps || threadIdx.x != 0) return;
+    rc->at[KN_CU_STAMP_END] = kn__clock();
+    unsigned long long cycles = rc->at[KN_CU_STAMP_END] - rc->c0, ns = kn__now_ns() - rc->t0;
+    double per = cycles ? (double)ns / (double)cycles : 0.0;
+    for (int s = 0; s < KN_CU_STAMP_RUNS; s++) {
+        if (!rc->at[s]) continue;
+        atomicAdd(&ch.stamps[s], (unsigned long long)((double)(rc->at[s] - rc->c0) * per));
+        atomicAdd(&ch.stamps[KN_CU_STAMP_SLOTS + s], 1ull);
+    }
+    if (rc->at[KN_CU_STAMP_PARTS]) atomicAdd(&ch.stamps[KN_CU_STAMP_CYCLES], rc->at[KN_CU_STAMP_PARTS] - rc->c0);
+    atomicAdd(&ch.stamps[KN_CU_STAMP_RUNS], 1ull);
+}
+
+/* Layer 0's sums over this block's slice [p0, p1) of the inputs x (global or mapped host
+ * memory), raw, into own (n0 values; layer_sums' forward arrangement: parts threads a
+ * column, each column's parts added in order): each thread's first weights' loads are
+ * issued before the slice's (the input crosses the bus from the host: the weights' loads
+ * wait alongside it instead of after it), the slice then put in xin for every thread
+ * (rc: block 0's clock, the input's arrival stamped; else NULL). */
+__device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, int p0, int p1, float *xin, float *red,
+                                  float *own, const kn__cu_chain &ch, row_clock *rc) {
+    const chain_spread sp = chain_spread_of(L.n, 32);
+    const int parts = sp.parts, cols = sp.cols, j = sp.col, part = sp.part;
+    int chunk = (p1 - p0 + parts - 1) >> sp.lp, q0 = p0 + part * chunk, q1 = q0 + chunk < p1 ? q0 + chunk : p1;
+    bool mine = j < L.n; /* (cols >= n0: launch.h's KN_CU_ROW_WIDTH < ROW_THREADS) */
+    float w[BATCH];
+    KN_UNROLL(BATCH)
+    for (int u = 0; u < BATCH; u++) w[u] = mine && q0 + u < q1 ? L.w[(int64_t)(q0 + u) * L.n + j] : 0.0f;
+    for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) xin[i] = x[p0 + i];
+    __syncthreads();
+    if (rc) row_clock_at(ch, rc, KN_CU_STAMP_INPUT);
+    float acc = 0.0f;
+    KN_UNROLL(BATCH)
+    for (int u = 0; u < BATCH; u++)
+        if (q0 + u < q1) acc += xin[q0 + u - p0] * w[u];
+    for (int pb = q0 + BATCH; mine && pb < q1; pb += BATCH) { /* a slice past BATCH inputs a part */
+        KN_UNROLL(BATCH)
+        for (int u = 0; u < BATCH; u++) w[u] = pb + u < q1 ? L.w[(int64_t)(pb + u) * L.n + j] : 0.0f;
+        KN_UNROLL(BATCH)
+        for (int u = 0; u < BATCH; u++)
+            if (pb + u < q1) acc += xin[pb + u - p0] * w[u];
+    }
+    red[threadIdx.x] = acc;
+    __syncthreads();
+    if (part == 0 && mine) {
+        float s = 0.0f;
+        for (int q = 0; q < parts; q++) s += red[q * cols + j];
+        own[j] = s;
+    }
+    __syncthreads();
+}
+
+/* A softmax over out's n values by warp 0 alone (shuffles, no block barrier but the last),
+ * then the row written out when something reads it: layer_post's, for one row of at most
+ * KN_CU_ROW_WIDTH; the same max, exponentials and sum (a different order of the sum). */
+__device__ static void row_post(const kn__cu_chain_layer &L, float *out, float *red) {
+    if (L.act != KN_SOFTMAX || L.backward) {
+        layer_post(L, out, red, 0);
+        return;
+    }
+    if (threadIdx.x < 32) {
+        float mx = -INFINITY;
+        for (int j = threadIdx.x; j < L.n; j += 32) mx = fmaxf(mx, out[j]);
+        mx = kn__warp_max(mx);
+        float sum = 0.0f;
+        for (int j = threadIdx.x; j < L.n; j += 32) {
+            float e = expf(out[j] - mx);
+            out[j] = e;
+            sum += e;
+        }
+        float inv = 1.0f / kn__warp_sum(sum);
+        for (int j = threadIdx.x; j < L.n; j += 32) {
+            out[j] *= inv;
+            if (L.y) L.y[j] = out[j];
+        }
+    }
+    __syncthreads();
+}
+
+/* The cluster is the grid (KN_LAUNCH_CLUSTER: one cluster). Block b sums layer 0 over its
+ * slice of the inputs, [b chunk, (b + 1) chunk), into own, then into block 0's part at b n0;
+ * block 0 finishes layer 0 from the C parts and runs the later layers alone. The layers'
+ * descriptors are read once into shared memory (each read of a kernel parameter's array
+ * by a layer's index otherwise waits on the constant cache, a layer at a time). */
+__global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch, const float *x) {
+    __shared__ float xin[KN_CU_ROW_SLICE];
+    __shared__ float red[ROW_THREADS];
+    __shared__ float own[KN_CU_ROW_WIDTH];
+    __shared__ float part[KN_CU_ROW_PARTS]; /* block 0's: every block's sums of layer 0, block b's at b n0 */
+    __shared__ float act[2][KN_CU_ROW_WIDTH];
+    __shared__ float kept[KN_CU_ROW_KEPT];
+    __shared__ kn__cu_chain_layer lay[KN_CU_CHAIN_LAYERS];
+    __shared__ row_clock rc;
+    kn__pdl_wait();
+    kn__pdl_trigger();
+    const unsigned rank = kn__cluster_rank(), C = gridDim.x;
+    const int n = ch.n;
+    if (rank == 0) row_clock_start(ch, &rc);
+    kn__cluster_arrive(); /* this block has started: its shared memory may be written (the first wait below) */
+    const kn__cu_chain_layer L0 = ch.layer[0];
+    if (rank == 0 && (int)threadIdx.x < n) lay[threadIdx.x] = ch.layer[threadIdx.x];
+    const int chunk = (L0.k + (int)C - 1) / (int)C, p0 = (int)rank * chunk < L0.k ? (int)rank * chunk : L0.k,
+              p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
+    row_layer0(L0, x, p0, p1, xin, red, own, ch, rank == 0 ? &rc : NULL); /* (its barriers make lay visible to block 0) */
+    if (rank == 0 && ch.row_kept) keep_layers(lay, n, kept);
+    if (rank == 0) row_clock_at(ch, &rc, KN_CU_STAMP_PARTS);
+    kn__cluster_wait(); /* every block has started */
+    float *to = kn__cluster_map(part, 0) + rank * L0.n;
+    for (int j = threadIdx.x; j < L0.n; j += blockDim.x) to[j] = own[j];
+    kn__cluster_arrive();
+    kn__cluster_wait(); /* every block's sums are in block 0's part */
+    if (rank != 0) return; /* (nothing reads the other blocks' shared memory any more) */
+    row_clock_at(ch, &rc, KN_CU_STAMP_HANDOFF);
+    copy_wait();
+    __syncthreads(); /* every thread's copies are in kept */
+    const float *b0 = ch.row_kept ? kept : L0.bias;
+    for (int j = threadIdx.x; j < L0.n; j += blockDim.x) {
+        float s = 0.0f;
+        for (unsigned q = 0; q < C; q++) s += part[q * L0.n + j];
+        act[0][j] = layer_finish(L0, s, L0.bias ? b0[j] : 0.0f, 0.0f);
+    }
+    __syncthreads();
+    row_post(L0, act[0], red);
+    row_clock_at(ch, &rc, KN_CU_STAMP_LAYER0);
+    int cur = 0, off = L0.bias ? L0.n : 0;
+    for (int l = 1; l < n; l++) {
+        kn__cu_chain_layer L = lay[l];
+        const float *in = act[cur];
+        float *out = act[cur ^ 1];
+        if (L.w) {
+            if (ch.row_kept) { /* from shared memory, where keep_layers put them */
+                L.w = kept + off;
+                off += L.k * L.n;
+                if (L.bias) L.bias = kept + off, off += L.n;
+            }
+            /* (at most 8 parts a column: products from shared memory are cheap, its parts'
+             * sum is one add after another) */
+            layer_sums(L, in, 0, L.k, red, out, true, 0, 8);
+        } else { /* an activation node alone */
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x)
+                out[j] = L.act == KN_SOFTMAX ? in[j] : kn__dev_act(L.act, L.alpha, in[j]);
+            __syncthreads();
+        }
+        row_post(L, out, red);
+        row_clock_at(ch, &rc, chain_layer_slot(l));
+        cur ^= 1;
+    }
+    if (ch.flag) chain_poll_publish(ch, 1);
+    row_clock_end(ch, &rc);
+}
+
+extern "C" cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl) {
+    if (ch->cluster < 1 || ch->cluster > KN_CU_ROW_CLUSTER_MAX) return cudaErrorInvalidValue;
+    KN_LAUNCH_CLUSTER(pdl, dense_row_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, x);
+    return cudaGetLastError();
+}
