@@ -672,6 +672,58 @@ check29() {
   DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
 }
 
+# check29b: layer_sums' short parts (8 loads) and its parts' sum 8 loads at a time; the
+# chain's loss target and gradient scale asked for at the row's start
+check29b() {
+  [ $FM = 1 ] || return 0
+  layers29
+  section "check b (session 29)"
+  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
+  KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -1
+  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -1
+  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing" | tail -1
+  KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
+  KILN_CUDA_CHAIN_TIMING=1 KILN_CUDA_CHAIN_ROWS=256 timeout 25 $K --epochs 1 --batch-size 256 2>&1 | grep -E "chain timing"
+  plat
+  plat
+  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  fit "MLP resident, batch 32 (issue 10: <= 0.07)" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32 again" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 256 (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the chain to 256 rows (KILN_CUDA_CHAIN_ROWS=256): A/B" KILN_CUDA_CHAIN_ROWS=256 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 128" timeout 20 $K --epochs $E --batch-size 128
+}
+
+# final29: session 29's defaults (the row kernel's input first; the chain to 256 rows again)
+# against every figure of issue 10, PyTorch in the same call
+final29() {
+  [ $FM = 1 ] || return 0
+  section "final (session 29)"
+  echo "== tests: test_cuda_ops, test_golden, test_resident, memcheck of the single-row cases"
+  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
+  KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -1
+  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -1
+  command -v compute-sanitizer >/dev/null && KILN_TEST_CUDA_OPS_ONLY=single_row timeout 40 compute-sanitizer --tool memcheck --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -1
+  echo "== the row kernel's phases"
+  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing" | tail -1
+  echo "== predict (issue 10: <= 15 us and >= 3x PyTorch): the default, unfused (KILN_CUDA_ROW_CLUSTER=0), the default twice; PyTorch"
+  plat
+  plat KILN_CUDA_ROW_CLUSTER=0
+  plat
+  plat
+  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  fit "MLP resident, batch 32 (issue 10: <= 0.07)" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32 again" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 256 (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256 again" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256, the chain to 128 rows (KILN_CUDA_CHAIN_ROWS=128): A/B" KILN_CUDA_CHAIN_ROWS=128 timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 128" timeout 20 $K --epochs $E --batch-size 128
+  fit "CNN $E epochs (issue 10: <= 0.6)" timeout 45 $KC --epochs $E
+  echo "== CNN single-image predict (issue 10: <= 50 us)"
+  DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
+  torch_baseline
+}
+
 echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;

@@ -93,6 +93,8 @@ template <class T> static inline T __shfl_sync(unsigned mask, T v, int src, int 
 
 /* The position of the lowest set bit, from 1 (0 for 0): chain.cuh's log2 of blockDim.x. */
 static inline int __ffs(int x) { return __builtin_ffs(x); }
+/* The count of leading zero bits (32 for 0): chain.cuh's ceiling log2. */
+static inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
 /* The high 32 bits of a 32 x 32-bit product (kernels_nn.cu's divisions by a magic number). */
 static inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 /* A load past L1 (ld.global.cg): one memory here, so a plain load. */

@@ -57,9 +57,11 @@ struct chain_spread {
     int parts, lp, cols, col, part;
 };
 __device__ static inline chain_spread chain_spread_of(int n, int max_parts) {
-    const int lb = __ffs((int)blockDim.x) - 1; /* log2(blockDim.x) */
-    int lp = 0;
-    while ((2 << lp) <= max_parts && ((int)blockDim.x >> (lp + 1)) >= n) lp++;
+    /* lp: the most, up to log2(max_parts), with blockDim.x >> lp >= n; n's ceiling log2 by
+     * a count of leading zeros, in closed form (a loop's compares wait on one another) */
+    const int lb = __ffs((int)blockDim.x) - 1, lmax = __ffs(max_parts) - 1, ln = n > 1 ? 32 - __clz(n - 1) : 0;
+    int lp = lb - ln < lmax ? lb - ln : lmax;
+    lp = lp > 0 ? lp : 0;
     chain_spread sp;
     sp.lp = lp;
     sp.parts = 1 << lp;
@@ -67,6 +69,21 @@ __device__ static inline chain_spread chain_spread_of(int n, int max_parts) {
     sp.col = (int)threadIdx.x & (sp.cols - 1);
     sp.part = (int)threadIdx.x >> (lb - lp);
     return sp;
+}
+
+/* acc plus the sum, in order, of in[u] times weight (p + u, j) for u < cnt (1 <= cnt <= B),
+ * column j's weights at wj[p n]: B loads at once (past cnt the last weight again: no load
+ * conditional, so all issue before the first sum waits). */
+template <int B>
+__device__ static inline float part_sum(const float *wj, int n, const float *in, int p, int cnt, float acc) {
+    const float *w0 = wj + p * n;
+    float w[B];
+    KN_UNROLL(B)
+    for (int u = 0; u < B; u++) w[u] = w0[(u < cnt ? u : cnt - 1) * n];
+    KN_UNROLL(B)
+    for (int u = 0; u < B; u++)
+        if (u < cnt) acc += in[u] * w[u];
+    return acc;
 }
 
 /* dst[j] for each of L's n columns: the sum over inputs p0 <= p < p1 of in[p - p0] times
@@ -127,21 +144,24 @@ __device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, 
         float acc = 0.0f, b = finish && part == 0 && j < n && L.bias ? L.bias[j] : 0.0f;
         if (j < n) {
             const float *wj = L.w + j; /* column j: weight (p, j) at wj[p n] */
-            for (int pb = q0; pb < q1; pb += BATCH) { /* BATCH weights' loads at once, then their sums in order */
-                const int cnt = q1 - pb < BATCH ? q1 - pb : BATCH;
-                float w[BATCH];
-                KN_UNROLL(BATCH) /* (past cnt the last weight again: no load conditional, all issued before a sum) */
-                for (int u = 0; u < BATCH; u++) w[u] = wj[(pb + (u < cnt ? u : cnt - 1)) * n];
-                KN_UNROLL(BATCH)
-                for (int u = 0; u < BATCH; u++)
-                    if (u < cnt) acc += in[pb + u - p0] * w[u];
-            }
+            if (q1 > q0 && q1 - q0 <= BATCH / 2) /* (a short part: half the loads) */
+                acc = part_sum<BATCH / 2>(wj, n, in + (q0 - p0), q0, q1 - q0, acc);
+            else /* (none for a part past the inputs) */
+                for (int pb = q0; pb < q1; pb += BATCH)
+                    acc = part_sum<BATCH>(wj, n, in + (pb - p0), pb, q1 - pb < BATCH ? q1 - pb : BATCH, acc);
         }
         red[threadIdx.x] = acc;
         __syncthreads();
         if (part == 0 && j < n) {
-            float s = 0.0f;
-            for (int q = 0; q < parts; q++) s += red[q * cols + col];
+            float s = 0.0f; /* the parts in order, 8 loads at a time (past parts the last again) */
+            for (int qb = 0; qb < parts; qb += 8) {
+                float v[8];
+                KN_UNROLL(8)
+                for (int u = 0; u < 8; u++) v[u] = red[(qb + u < parts ? qb + u : parts - 1) * cols + col];
+                KN_UNROLL(8)
+                for (int u = 0; u < 8; u++)
+                    if (qb + u < parts) s += v[u];
+            }
             dst[j] = finish ? layer_finish(L, s, b, 0.0f) : s;
         }
         __syncthreads();

@@ -16,10 +16,10 @@
 #define KN_CUDA_BGRAD_PAIRS 32
 #define KN_CUDA_CHAINS 8
 #define KN_CUDA_PRIVATE 32 /* tensors moved out of the arena (small_batch.c's make_private) */
-#define KN_CUDA_CHAIN_ROWS 128 /* the most rows a fused dense chain takes by default (KILN_CUDA_CHAIN_ROWS;
+#define KN_CUDA_CHAIN_ROWS 256 /* the most rows a fused dense chain takes by default (KILN_CUDA_CHAIN_ROWS;
                                * on the H200 the reference MLP at batch 128 and 256 ran 20% and 15% faster
-                               * with its chains than with 64; since the fused weight gradients of session
-                               * 28, batch 256 runs 5% faster without them: 256 before session 29) */
+                               * with its chains than with 64; session 29's faster chain.cuh, batch 256
+                               * 0.0146 s/epoch with them, 0.0175 without) */
 #define KN_CUDA_CHAIN_ROWS_MAX 1024 /* ... and at most */
 #define KN_CUDA_WGRAD_ROWS 256 /* the most rows the fused weight gradients take (KILN_CUDA_WGRAD_ROWS; 64 before
                                * session 28: on the H200 the batch-256 epoch took 0.0185 s so, 0.0216 with

@@ -23,29 +23,55 @@
 #define THREADS 256
 static_assert(THREADS == KN_CU_GUARD_THREADS, "guard_finish's blocks");
 
+/* What the loss of row r needs from memory, asked for at the row's start (chain_loss_ask)
+ * so that the loads wait alongside the forward layers' instead of one after another on
+ * thread 0 at the loss (on the H200 the batch-32 step's loss phase took 4.6 us so): the
+ * target's row, in shared memory when it fits (a sparse label, or up to
+ * KN_CU_CHAIN_TARGET values), and the loss gradient's scale. */
+struct chain_loss_args {
+    const void *target; /* the target row's table and its row in it: the shared copy and 0, or loss.target and tr */
+    int64_t tr;
+    float dl;
+};
+#define KN_CU_CHAIN_TARGET 256
+__device__ static void chain_loss_ask(const kn__cu_chain &ch, int64_t tr, chain_loss_args *a) {
+    __shared__ float trow[KN_CU_CHAIN_TARGET];
+    __shared__ int32_t label;
+    const kn__cu_chain_loss &q = ch.loss;
+    a->target = q.target, a->tr = tr;
+    if (q.kind < 0) return;
+    int64_t c = ch.layer[q.from].n;
+    if (q.kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        if (threadIdx.x == 0) label = ((const int32_t *)q.target)[tr];
+        a->target = &label, a->tr = 0;
+    } else if (c <= KN_CU_CHAIN_TARGET) {
+        for (int64_t j = threadIdx.x; j < c; j += blockDim.x) trow[j] = ((const float *)q.target)[tr * c + j];
+        a->target = trow, a->tr = 0;
+    }
+    a->dl = q.dx && threadIdx.x == 0 ? *q.dloss : 0.0f; /* (thread 0's alone: it takes the loss) */
+}
+
 /* The chain's loss (kn__cu_chain_loss), row r's part: its loss and gradient (into dx, a row
- * of c) from the prediction row pr and the target's row tr, and with loss.correct whether
- * the count's prediction row po is right, by thread 0 (pr, po: shared memory when a row is
- * the last forward layer's, else the row the block wrote). */
-__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t rows, int64_t tr, const float *pr,
-                                      const float *po, float *dx) {
+ * of c) from the prediction row pr and the target's row (a, chain_loss_ask's), and with
+ * loss.correct whether the count's prediction row po is right, by thread 0 (pr, po: shared
+ * memory when a row is the last forward layer's, else the row the block wrote). */
+__device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t rows, const chain_loss_args &a,
+                                      const float *pr, const float *po, float *dx) {
     const kn__cu_chain_loss *q = &ch->loss;
     int64_t c = ch->layer[q->from].n;
-    __syncthreads(); /* the block's writes of the prediction row are visible to it */
+    __syncthreads(); /* the block's writes of the prediction row (and of the target's) are visible to it */
     if (threadIdx.x == 0) {
-        loss_row(q->kind, q->logits != 0, q->ls, pr, q->target, q->w, q->ws, r, tr, c);
+        loss_row(q->kind, q->logits != 0, q->ls, pr, a.target, q->w, q->ws, r, a.tr, c);
         if (q->correct) { /* (resident.cuh's count_step: the first largest against the label) */
             int32_t best = 0, outs = ch->layer[q->pred].n;
             float v = po[0];
             for (int32_t j = 1; j < outs; j++)
                 if (po[j] > v) v = po[j], best = j;
-            q->correct[r] = best == ((const int32_t *)q->target)[tr];
+            q->correct[r] = best == ((const int32_t *)a.target)[a.tr];
         }
-        if (q->dx) {
-            float dl = *q->dloss;
-            loss_grad_row(q->kind, q->logits != 0, q->ls, pr, q->target, q->w, dx, r, tr, c, dl / (float)rows,
-                          dl / (float)(rows * c));
-        }
+        if (q->dx)
+            loss_grad_row(q->kind, q->logits != 0, q->ls, pr, a.target, q->w, dx, r, a.tr, c, a.dl / (float)rows,
+                          a.dl / (float)(rows * c));
     }
 }
 
@@ -106,6 +132,8 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
         __syncthreads();
         tr = row;
     }
+    chain_loss_args la;
+    chain_loss_ask(ch, tr, &la);
     int cur = 0, first = 0, S = at.S;
     const kn__cu_chain_layer L0 = ch.layer[0];
     const float *xr = x + tr * L0.k;
@@ -162,7 +190,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
     for (int l = first; l < ch.n; l++) {
         if (l == fwd) { /* the backward layers start from the row's loss gradient, kept in shared memory */
             if (ch.loss.kind < 0 || !ch.loss.dx) break;
-            chain_loss_row(&ch, r, rows, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
+            chain_loss_row(&ch, r, rows, la, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
                            act[cur ^ 1]);
             __syncthreads(); /* thread 0's gradient row is visible to the block */
             chain_stamp(ch, r, KN_CU_STAMP_LOSS);
@@ -185,7 +213,7 @@ __device__ static void chain_run(const kn__cu_chain &ch, const float *x, const c
     }
     if (ch.loss.kind >= 0) {
         if (fwd == ch.n)
-            chain_loss_row(&ch, r, rows, tr, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
+            chain_loss_row(&ch, r, rows, la, chain_row(ch, ch.loss.from, fwd, act[cur], r), ch.loss.correct ? chain_row(ch, ch.loss.pred, fwd, act[cur], r) : NULL,
                            ch.loss.dx ? ch.loss.dx + r * c : NULL);
         if (fwd == ch.n) chain_stamp(ch, r, KN_CU_STAMP_LOSS);
         if (!ch.loss.defer) chain_loss_mean(&ch, rows);

@@ -17,6 +17,8 @@
 #include "chain.cuh"
 
 #define ROW_THREADS 512
+static_assert(KN_CU_ROW_SLICE <= ROW_THREADS, "row_layer0: a thread an input of the slice");
+static_assert(KN_CU_ROW_WIDTH < ROW_THREADS, "row_layer0: a pass of columns");
 
 /* Copies one float from global memory to shared memory without the thread waiting for it
  * (cp.async, sm_80 and later: the loads of the later layers' weights stay in flight while
@@ -37,19 +39,20 @@ __device__ static inline void copy_wait(void) {
 }
 
 /* Layer 0's bias (n0), then layers 1..n-1's weights (k, n) and biases (n), one after
- * another from kept[0] (row_kept: block 0's copy of them), from the layer descriptors in
- * shared memory; the loads issued and not waited for. */
-__device__ static void keep_layers(const kn__cu_chain_layer *lay, int n, float *kept) {
+ * another from kept[0] (row_kept: block 0's copy of them), the layers' descriptors read
+ * from the kernel's parameters (the same address in every thread: the constant cache); the
+ * loads issued and not waited for. */
+__device__ static void keep_layers(const kn__cu_chain &ch, float *kept) {
     int off = 0;
-    for (int l = 0; l < n; l++) {
-        const kn__cu_chain_layer &L = lay[l];
-        if (!L.w) continue;
-        int kn = l ? L.k * L.n : 0;
-        for (int i = threadIdx.x; i < kn; i += blockDim.x) copy_async(&kept[off + i], &L.w[i]);
+    for (int l = 0; l < ch.n; l++) {
+        const float *w = ch.layer[l].w, *bias = ch.layer[l].bias;
+        if (!w) continue;
+        int n = ch.layer[l].n, kn = l ? ch.layer[l].k * n : 0;
+        for (int i = threadIdx.x; i < kn; i += blockDim.x) copy_async(&kept[off + i], &w[i]);
         off += kn;
-        if (L.bias)
-            for (int i = threadIdx.x; i < L.n; i += blockDim.x) copy_async(&kept[off + i], &L.bias[i]);
-        off += L.bias ? L.n : 0;
+        if (bias)
+            for (int i = threadIdx.x; i < n; i += blockDim.x) copy_async(&kept[off + i], &bias[i]);
+        off += bias ? n : 0;
     }
 }
 
@@ -87,12 +90,16 @@ __device__ static void row_clock_end(const kn__cu_chain &ch, row_clock *rc) {
 
 /* Layer 0's sums over this block's slice [p0, p1) of the inputs x (global or mapped host
  * memory), raw, into own (n0 values; layer_sums' forward arrangement: parts threads a
- * column, each column's parts added in order): each thread's first weights' loads are
- * issued before the slice's (the input crosses the bus from the host: the weights' loads
- * wait alongside it instead of after it), the slice then put in xin for every thread
- * (rc: block 0's clock, the input's arrival stamped; else NULL). */
+ * column, each column's parts added in order). The input crosses the bus from the host, so
+ * its loads go first (a thread an input: the slice is at most KN_CU_ROW_SLICE =
+ * ROW_THREADS), then each thread's first weights' loads, then (kept: block 0's) the later
+ * layers' copies into shared memory, all waiting alongside the input; then the slice is
+ * put in xin for every thread (rc: block 0's clock, the input's arrival stamped; else
+ * NULL). */
 __device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, int p0, int p1, float *xin, float *red,
-                                  float *own, const kn__cu_chain &ch, row_clock *rc) {
+                                  float *own, const kn__cu_chain &ch, row_clock *rc, float *kept) {
+    const bool have = (int)threadIdx.x < p1 - p0;
+    const float xv = have ? x[p0 + threadIdx.x] : 0.0f;
     const chain_spread sp = chain_spread_of(L.n, 32);
     const int parts = sp.parts, cols = sp.cols, j = sp.col, part = sp.part;
     int chunk = (p1 - p0 + parts - 1) >> sp.lp, q0 = p0 + part * chunk, q1 = q0 + chunk < p1 ? q0 + chunk : p1;
@@ -100,7 +107,8 @@ __device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, i
     float w[BATCH];
     KN_UNROLL(BATCH)
     for (int u = 0; u < BATCH; u++) w[u] = mine && q0 + u < q1 ? L.w[(int64_t)(q0 + u) * L.n + j] : 0.0f;
-    for (int i = threadIdx.x; i < p1 - p0; i += blockDim.x) xin[i] = x[p0 + i];
+    if (kept) keep_layers(ch, kept);
+    if (have) xin[threadIdx.x] = xv;
     __syncthreads();
     if (rc) row_clock_at(ch, rc, KN_CU_STAMP_INPUT);
     float acc = 0.0f;
@@ -172,12 +180,11 @@ __global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch,
     if (rank == 0) row_clock_start(ch, &rc);
     kn__cluster_arrive(); /* this block has started: its shared memory may be written (the first wait below) */
     const kn__cu_chain_layer L0 = ch.layer[0];
+    const int chunk = ch.row_chunk, p0 = (int)rank * chunk < L0.k ? (int)rank * chunk : L0.k,
+              p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k; /* (the host's chunk: no division on the way to the input) */
     if (rank == 0 && (int)threadIdx.x < n) lay[threadIdx.x] = ch.layer[threadIdx.x];
-    const int chunk = (L0.k + (int)C - 1) / (int)C, p0 = (int)rank * chunk < L0.k ? (int)rank * chunk : L0.k,
-              p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k;
-    row_layer0(L0, x, p0, p1, xin, red, own, ch, rank == 0 ? &rc : NULL); /* (its barriers make lay visible to block 0) */
-    if (rank == 0 && ch.row_kept) keep_layers(lay, n, kept);
-    if (rank == 0) row_clock_at(ch, &rc, KN_CU_STAMP_PARTS);
+    row_layer0(L0, x, p0, p1, xin, red, own, ch, rank == 0 ? &rc : NULL, rank == 0 && ch.row_kept ? kept : NULL);
+    if (rank == 0) row_clock_at(ch, &rc, KN_CU_STAMP_PARTS); /* (row_layer0's barriers made lay visible to block 0) */
     kn__cluster_wait(); /* every block has started */
     float *to = kn__cluster_map(part, 0) + rank * L0.n;
     for (int j = threadIdx.x; j < L0.n; j += blockDim.x) to[j] = own[j];

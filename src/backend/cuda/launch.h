@@ -288,6 +288,7 @@ typedef struct {
      * the later layers' weights and biases fit in KN_CU_ROW_KEPT floats, copied into shared
      * memory first. */
     int32_t cluster, row_kept;
+    int32_t row_chunk; /* layer 0's inputs a block of the cluster takes: ceil(k0 / cluster) */
 } kn__cu_chain;
 /* (with ch->door, a cooperative launch: every block resident at once, or it fails; the
  * caller checks rows x split against kn__cu_dense_chain_capacity first) */

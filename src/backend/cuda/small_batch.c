@@ -650,6 +650,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     bool kept = false;
     if (rows == 1 && !ch.door && !ch.order && ch.loss.kind < 0 && row_fits(c, i, c->run_mask, &kept)) {
         ch.cluster = c->row_cluster, ch.row_kept = kept;
+        ch.row_chunk = (ch.layer[0].k + ch.cluster - 1) / ch.cluster;
         c->row_launches++;
         LAUNCH(kn__cu_dense_row(STREAM, &ch, x, kn__cuda_pdl(c)));
         return KN_OK;
