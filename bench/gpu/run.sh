@@ -724,6 +724,26 @@ final29() {
   torch_baseline
 }
 
+# final29b: the row kernel's softmax node in place; the predict polled (KILN_CUDA_POLL=1) as
+# an A/B; the training figures on another host
+final29b() {
+  [ $FM = 1 ] || return 0
+  section "final b (session 29)"
+  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
+  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing" | tail -1
+  echo "== predict: the default, polled (KILN_CUDA_POLL=1), the default, polled, the default; PyTorch"
+  plat
+  plat KILN_CUDA_POLL=1
+  plat
+  plat KILN_CUDA_POLL=1
+  plat
+  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  fit "MLP resident, batch 32 (issue 10: <= 0.07)" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 32 again" timeout 25 $K --epochs $E
+  fit "MLP resident, batch 256 (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
+  fit "MLP resident, batch 256 again" timeout 20 $K --epochs $E --batch-size 256
+}
+
 echo "== device"; nvidia-smi -L 2>&1 | head -2
 case "$PART" in
   1) tests; mlp; predict; torch_baseline; ab_mlp ;;

@@ -206,6 +206,11 @@ __global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch,
     int cur = 0, off = L0.bias ? L0.n : 0;
     for (int l = 1; l < n; l++) {
         kn__cu_chain_layer L = lay[l];
+        if (!L.w && L.act == KN_SOFTMAX) { /* a softmax node alone: in place, by warp 0 (no copy, no barrier) */
+            row_post(L, act[cur], red);
+            row_clock_at(ch, &rc, chain_layer_slot(l));
+            continue;
+        }
         const float *in = act[cur];
         float *out = act[cur ^ 1];
         if (L.w) {
@@ -218,8 +223,7 @@ __global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch,
              * sum is one add after another) */
             layer_sums(L, in, 0, L.k, red, out, true, 0, 8);
         } else { /* an activation node alone */
-            for (int j = threadIdx.x; j < L.n; j += blockDim.x)
-                out[j] = L.act == KN_SOFTMAX ? in[j] : kn__dev_act(L.act, L.alpha, in[j]);
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] = kn__dev_act(L.act, L.alpha, in[j]);
             __syncthreads();
         }
         row_post(L, out, red);
