@@ -235,6 +235,29 @@ __global__ static void block_sums(double *out) {
     if (threadIdx.x == 0) out[blockIdx.x] = s;
 }
 
+/* A thread-block cluster (KN_LAUNCH_CLUSTER: one cluster, the grid): each block puts
+ * 100 x its rank + t for each of its first 8 threads into block 0's shared array at its
+ * rank's row (distributed shared memory), behind the cluster's barrier; block 0 then writes
+ * the whole array out. The first barrier shows every block started (its memory may be
+ * written), the second that every block's stores are in. */
+__global__ static void cluster_gather(int *out) {
+    __shared__ int rows[16][8];
+    unsigned rank = kn__cluster_rank(), t = threadIdx.x;
+    kn__cluster_arrive();
+    kn__cluster_wait();
+    if (t < 8) kn__cluster_map(&rows[0][0], 0)[rank * 8 + t] = (int)(100 * rank + t);
+    kn__cluster_arrive();
+    kn__cluster_wait();
+    if (rank == 0)
+        for (unsigned i = t; i < gridDim.x * 8; i += blockDim.x) out[i] = (&rows[0][0])[i];
+}
+/* A map to another block in a launch that is not a cluster: a fault. */
+__global__ static void map_outside(int *out) {
+    __shared__ int v;
+    *kn__cluster_map(&v, 1) = 1;
+    out[block_no()] = 1;
+}
+
 /* Faults: block 1 returns before the barrier; half a block at __syncthreads, half at the
  * grid barrier; block 2 never calls kn__pdl_wait. */
 __global__ static void exit_early(int *out) {
@@ -352,6 +375,24 @@ static void check_capacity(int sms, int per_sm) {
     for (int64_t x : h) ran += x != 0;
     CHECK(ran == 0, "the refused launch wrote %zu sums", ran);
     cudaFree(v64);
+    cudaFree(out);
+}
+
+/* cluster_gather's array for clusters of 2, 5 and 8 blocks; a cluster launch whose grid is
+ * not one cluster refused at the call. */
+static void check_cluster(void) {
+    int *out = device_array<int>(16 * 8);
+    for (unsigned c : {2u, 5u, 8u}) {
+        KN_LAUNCH_CLUSTER(false, cluster_gather, c, dim3(64), 0, out);
+        CHECK(cudaDeviceSynchronize() == cudaSuccess, "cluster_gather run (%u blocks)", c);
+        std::vector<int> h = to_host(out, (size_t)c * 8);
+        int wrong = 0;
+        for (unsigned i = 0; i < c * 8; i++) wrong += h[i] != (int)(100 * (i / 8) + i % 8);
+        CHECK(wrong == 0, "cluster of %u: %d of block 0's gathered values wrong", c, wrong);
+    }
+    kn_emu::launch_config(dim3(4), dim3(64), 0, 0, false, true, 2).launch("cluster_gather", cluster_gather, out);
+    CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "a grid of 2 clusters: not refused");
+    printf("test_emu_grid: clusters of 2, 5 and 8 blocks gathered into block 0's shared memory\n");
     cudaFree(out);
 }
 
@@ -526,6 +567,9 @@ static void check_fault(const char *which) {
         } else if (!strcmp(which, "fault-pdl")) {
             KN_LAUNCH_COOP(true, pdl_partial, grid, block, 0, 0, out);
             want = "kernel pdl_partial: launched with programmatic dependence, block (2, 0, 0) never waited";
+        } else if (!strcmp(which, "fault-map")) {
+            KN_LAUNCH_COOP(false, map_outside, grid, block, 0, 0, out);
+            want = "kernel map_outside: kn__cluster_map to block 1 in a launch that is not a cluster (KN_LAUNCH_CLUSTER)";
         } else if (!strcmp(which, "fault-door")) { /* a synchronize while it waits on a doorbell nobody rings */
             uint32_t *door = nullptr;
             CHECK(cudaHostAlloc((void **)&door, 2 * sizeof *door, cudaHostAllocMapped) == cudaSuccess, "mapped memory");
@@ -617,13 +661,14 @@ int main(int argc, char **argv) {
         check_grid_rounds(dim3(4), 3);
         check_grid_rounds(dim3(2, 2, 1), 3);
         check_shared_across();
+        check_cluster();
         check_phase_orders();
         check_plain_after_coop();
         run_door(false);
         CHECK(cudaStreamDestroy(s) == cudaSuccess, "stream destroy");
     } else {
         fprintf(stderr, "usage: test_emu_grid [capacity SMS PER_SM | fault-exit | fault-split | fault-plain | fault-pdl | "
-                        "fault-door | fault-shuffle | race-blocks | race-shared | race-block-sum | race-plain | race-pdl | race-host | "
+                        "fault-door | fault-map | fault-shuffle | race-blocks | race-shared | race-block-sum | race-plain | race-pdl | race-host | "
                         "race-door]\n");
         return 2;
     }
