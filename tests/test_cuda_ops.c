@@ -1045,6 +1045,17 @@ static void b_chain(kn_graph *g, const void *arg) {
     }
 }
 
+/* A 100-input MLP of three dense layers of units (relu, gelu, softmax; SGD) in context c. */
+static kn_model *mlp_100_to_7(kn_ctx *c, const int64_t units[3]) {
+    static const kn_activation acts[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
+    kn_model *m = NULL;
+    CHECK(kn_model_new_sequential(c, (int64_t[]){100}, 1, &m) == KN_OK, "predict mlp: model: %s", kn_last_error(c));
+    for (int l = 0; l < 3 && m; l++) CHECK(kn_model_add_dense(m, units[l], acts[l]) == KN_OK, "predict mlp: dense");
+    kn_compile_opts o = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = {.kind = KN_OPT_SGD, .learning_rate = 0.1f}};
+    CHECK(m && kn_model_compile(m, &o) == KN_OK, "predict mlp: compile: %s", kn_last_error(c));
+    return m;
+}
+
 /* A 100-40-50-7 MLP (relu, gelu, softmax) predicting 1, 1, 1 and 5 rows on the CPU and on
  * the GPU with KILN_CUDA_POLL=1 set: the same probabilities (1e-5), and every GPU call polled.
  * persist (KILN_CUDA_PERSIST=1): every call through the persistent kernel; after the third,
@@ -1052,16 +1063,7 @@ static void b_chain(kn_graph *g, const void *arg) {
  * kernel stopped as it is freed); the calls after it see the new weights, and a 5-row call
  * then a single row again restart the kernel for their batch. */
 /* polled_predict's 100-40-50-7 MLP (relu, gelu, softmax; SGD) in context c. */
-static kn_model *predict_mlp(kn_ctx *c) {
-    static const int64_t units[3] = {40, 50, 7};
-    static const kn_activation acts[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
-    kn_model *m = NULL;
-    CHECK(kn_model_new_sequential(c, (int64_t[]){100}, 1, &m) == KN_OK, "polled predict: model: %s", kn_last_error(c));
-    for (int l = 0; l < 3 && m; l++) CHECK(kn_model_add_dense(m, units[l], acts[l]) == KN_OK, "polled predict: dense");
-    kn_compile_opts o = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = {.kind = KN_OPT_SGD, .learning_rate = 0.1f}};
-    CHECK(m && kn_model_compile(m, &o) == KN_OK, "polled predict: compile: %s", kn_last_error(c));
-    return m;
-}
+static kn_model *predict_mlp(kn_ctx *c) { return mlp_100_to_7(c, (const int64_t[3]){40, 50, 7}); }
 
 /* predict_mlp on the CPU (m[0]) and on the GPU (m[1]), each in a context of its own, and
  * both freed with their contexts. */
@@ -1139,15 +1141,6 @@ typedef struct {
     int64_t chained, rowed; /* the single rows (3) by a kernel of the chain's, and of them by the row kernel */
 } row_case;
 
-static kn_model *row_case_mlp(kn_ctx *c, const int64_t units[3]) {
-    static const kn_activation acts[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
-    kn_model *m = NULL;
-    CHECK(kn_model_new_sequential(c, (int64_t[]){100}, 1, &m) == KN_OK, "row predict: model: %s", kn_last_error(c));
-    for (int l = 0; l < 3 && m; l++) CHECK(kn_model_add_dense(m, units[l], acts[l]) == KN_OK, "row predict: dense");
-    kn_compile_opts o = {.loss = KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = {.kind = KN_OPT_SGD, .learning_rate = 0.1f}};
-    CHECK(m && kn_model_compile(m, &o) == KN_OK, "row predict: compile: %s", kn_last_error(c));
-    return m;
-}
 
 static void single_row_case(const row_case *rc) {
     if (rc->cluster) setenv("KILN_CUDA_ROW_CLUSTER", rc->cluster, 1);
@@ -1156,7 +1149,7 @@ static void single_row_case(const row_case *rc) {
     for (int d = 0; d < 2; d++) {
         kn_ctx *c;
         kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7, .device = d ? KN_DEVICE_CUDA : KN_DEVICE_CPU}, &c);
-        m[d] = row_case_mlp(c, rc->units);
+        m[d] = mlp_100_to_7(c, rc->units);
     }
     float x[5 * 100], p[2][5 * 7];
     for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;

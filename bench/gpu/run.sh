@@ -525,8 +525,9 @@ probe() { # the round trip's own cost, ways of moving a sample in and out (laten
 # row29: session 29's row kernel (kernels_row.cu: a single-row predict as one thread-block
 # cluster, layer 0's sums through distributed shared memory, the later layers' weights in
 # shared memory): its tests, its phases, the predict against the unfused one and PyTorch,
-# compute-sanitizer on its cases; then batch 256 without the chain past 128 rows (session
-# 29's call 1: 0.0180 against the defaults' 0.0185-0.0188)
+# compute-sanitizer (memcheck, racecheck, synccheck) on its cases; then batch 256 with the
+# chain to 128 rows against the default 256 (the intermediate sections session 29 measured
+# with, row29b to final29b, are in 906f502's run.sh; bench/RESULTS.md has their figures)
 row29() {
   [ $FM = 1 ] || return 0
   section "row kernel (session 29)"
@@ -557,141 +558,12 @@ row29() {
   fit "MLP resident, batch 32, the defaults" timeout 25 $K --epochs $E
 }
 
-# row29b: the row kernel reworked after row29 (layer 0's weights loaded before the input,
-# the descriptors and layer 0's bias in shared memory, a warp's softmax, at most 8 parts
-# a column); the clock the stamps now report (block (0, 0)'s cycles over its nanoseconds);
-# batch 256 with the chain's new limit of 128 rows against the old 256
-row29b() {
-  [ $FM = 1 ] || return 0
-  section "row kernel, reworked (session 29)"
-  echo "== test_cuda_ops (single rows alone, then all), test_resident"
-  KILN_TEST_CUDA_OPS_ONLY=single_row timeout 30 "$C/bin/test_cuda_ops" 2>&1 | tail -3
-  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
-  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -2
-  echo "== phases and clock: the row kernel; the chain kernel (KILN_CUDA_ROW_CLUSTER=0 KILN_CUDA_CHAIN_PREDICT=1); batch 32 steps"
-  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing|RESULT" | tail -2
-  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 KILN_CUDA_ROW_CLUSTER=0 KILN_CUDA_CHAIN_PREDICT=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing|RESULT" | tail -2
-  KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
-  echo "== predict: the default (the row kernel), unfused (KILN_CUDA_ROW_CLUSTER=0), the default, a cluster of 4, the default"
-  plat
-  plat KILN_CUDA_ROW_CLUSTER=0
-  plat
-  plat KILN_CUDA_ROW_CLUSTER=4
-  plat
-  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
-  if command -v compute-sanitizer >/dev/null; then
-    for tool in memcheck racecheck; do
-      echo "== $tool, test_cuda_ops' single-row cases"
-      KILN_TEST_CUDA_OPS_ONLY=single_row timeout 40 compute-sanitizer --tool $tool --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -1
-      echo "exit ${PIPESTATUS[0]}"
-    done
-  fi
-  fit "MLP resident, batch 256, the defaults (the chain to 128 rows)" timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 256, the chain to 256 rows (KILN_CUDA_CHAIN_ROWS=256, the old default): A/B" KILN_CUDA_CHAIN_ROWS=256 timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 256, the defaults again" timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 32, the defaults" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 128, the defaults" timeout 20 $K --epochs $E --batch-size 128
-}
-
-# row29c: the row kernel's phases on block 0's clock (no global access a phase: row29b's
-# stamps cost about 0.45 us each), the predict again
-row29c() {
-  [ $FM = 1 ] || return 0
-  section "row kernel's phases, clock-stamped (session 29)"
-  KILN_TEST_CUDA_OPS_ONLY=single_row timeout 30 "$C/bin/test_cuda_ops" 2>&1 | tail -1
-  for i in 1 2; do
-    DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing|RESULT" | tail -2
-  done
-  plat
-  plat KILN_CUDA_ROW_CLUSTER=0
-  plat
-}
-
 # layers29: one small layer's cost in cycles (layer_probe.cu: chain.cuh's layer_sums, weights
 # in shared or global memory, 6 rounds a launch; round 0 cold)
 layers29() {
   [ -x "$C/bin/layer_probe" ] || return 0
   section "layer probe (session 29)"
   timeout 30 "$C/bin/layer_probe" 200 2>&1 | grep -E "RESULT|layer_probe"
-}
-
-# row29d: layer_sums' columns spread by shifts (chain.cuh's chain_spread_of), measured: the
-# probe (both ways), the row kernel's phases and the predict, the training figures; the
-# kernels' SASS into $OUT when cuobjdump is there (none on the build machine)
-row29d() {
-  [ $FM = 1 ] || return 0
-  layers29
-  section "spread by shifts (session 29)"
-  KILN_TEST_CUDA_OPS_ONLY=single_row timeout 30 "$C/bin/test_cuda_ops" 2>&1 | tail -1
-  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -1
-  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing" | tail -1
-  KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
-  plat
-  plat KILN_CUDA_ROW_CLUSTER=0
-  plat
-  fit "MLP resident, batch 32, the defaults" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 32, the defaults again" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 256, the defaults" timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 128, the defaults" timeout 20 $K --epochs $E --batch-size 128
-  local cu; cu=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
-  if [ -n "$cu" ] && [ -n "${OUT:-}" ]; then
-    "$cu" -sass "$C/bin/layer_probe" > "$OUT/layer_probe.sass" 2>&1
-    "$cu" -sass -fun _Z16dense_row_kernel12kn__cu_chainPKf "$C/bin/kiln" > "$OUT/dense_row_kernel.sass" 2>&1
-    echo "sass: $(wc -l < "$OUT/layer_probe.sass") and $(wc -l < "$OUT/dense_row_kernel.sass") lines"
-  else
-    echo "(no cuobjdump)"
-  fi
-}
-
-# check29: chain.cuh's layer_sums with no load conditional (every load issued before a sum
-# waits) and the untiled weight gradients likewise: the probe, every test, the figures of
-# issue 10 (the MLP at 32, 128, 256; the predict; the CNN and its image), PyTorch's predict
-check29() {
-  [ $FM = 1 ] || return 0
-  layers29
-  section "check (session 29)"
-  echo "== test_cuda_ops, test_golden, test_resident"
-  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
-  KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -1
-  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -1
-  echo "== phases: the row kernel's predict; batch 32's steps"
-  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing" | tail -1
-  KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
-  echo "== predict: the default (the row kernel), unfused (KILN_CUDA_ROW_CLUSTER=0), the default; PyTorch"
-  plat
-  plat KILN_CUDA_ROW_CLUSTER=0
-  plat
-  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
-  fit "MLP resident, batch 32 (issue 10: <= 0.07)" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 32 again" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 256 (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 256 again" timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 128" timeout 20 $K --epochs $E --batch-size 128
-  fit "CNN $E epochs (issue 10: <= 0.6)" timeout 45 $KC --epochs $E
-  echo "== CNN single-image predict (issue 10: <= 50 us)"
-  DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
-}
-
-# check29b: layer_sums' short parts (8 loads) and its parts' sum 8 loads at a time; the
-# chain's loss target and gradient scale asked for at the row's start
-check29b() {
-  [ $FM = 1 ] || return 0
-  layers29
-  section "check b (session 29)"
-  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
-  KILN_TEST_DEVICE=cuda timeout 20 "$C/bin/test_golden" 2>&1 | tail -1
-  KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/test_resident" 2>&1 | tail -1
-  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing" | tail -1
-  KILN_CUDA_CHAIN_TIMING=1 timeout 25 $K --epochs 1 2>&1 | grep -E "chain timing"
-  KILN_CUDA_CHAIN_TIMING=1 KILN_CUDA_CHAIN_ROWS=256 timeout 25 $K --epochs 1 --batch-size 256 2>&1 | grep -E "chain timing"
-  plat
-  plat
-  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
-  fit "MLP resident, batch 32 (issue 10: <= 0.07)" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 32 again" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 256 (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 256, the chain to 256 rows (KILN_CUDA_CHAIN_ROWS=256): A/B" KILN_CUDA_CHAIN_ROWS=256 timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 128" timeout 20 $K --epochs $E --batch-size 128
 }
 
 # final29: session 29's defaults (the row kernel's input first; the chain to 256 rows again)
@@ -722,26 +594,6 @@ final29() {
   echo "== CNN single-image predict (issue 10: <= 50 us)"
   DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
   torch_baseline
-}
-
-# final29b: the row kernel's softmax node in place; the predict polled (KILN_CUDA_POLL=1) as
-# an A/B; the training figures on another host
-final29b() {
-  [ $FM = 1 ] || return 0
-  section "final b (session 29)"
-  timeout 60 "$C/bin/test_cuda_ops" 2>&1 | grep -E "FAIL|test_cuda_ops: (ok|FAILED)" | head -6
-  DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 timeout 30 "$C/bin/predict_latency" 2000 2>&1 | grep -E "chain timing" | tail -1
-  echo "== predict: the default, polled (KILN_CUDA_POLL=1), the default, polled, the default; PyTorch"
-  plat
-  plat KILN_CUDA_POLL=1
-  plat
-  plat KILN_CUDA_POLL=1
-  plat
-  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
-  fit "MLP resident, batch 32 (issue 10: <= 0.07)" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 32 again" timeout 25 $K --epochs $E
-  fit "MLP resident, batch 256 (issue 10: <= 0.015)" timeout 20 $K --epochs $E --batch-size 256
-  fit "MLP resident, batch 256 again" timeout 20 $K --epochs $E --batch-size 256
 }
 
 echo "== device"; nvidia-smi -L 2>&1 | head -2

@@ -86,6 +86,21 @@ __device__ static inline float part_sum(const float *wj, int n, const float *in,
     return acc;
 }
 
+/* Column col's parts (red[q cols + col], q < parts) added in order, 8 loads at a time (past
+ * parts the last again: no load conditional). */
+__device__ static inline float parts_sum(const float *red, int parts, int cols, int col) {
+    float s = 0.0f;
+    for (int qb = 0; qb < parts; qb += 8) {
+        float v[8];
+        KN_UNROLL(8)
+        for (int u = 0; u < 8; u++) v[u] = red[(qb + u < parts ? qb + u : parts - 1) * cols + col];
+        KN_UNROLL(8)
+        for (int u = 0; u < 8; u++)
+            if (qb + u < parts) s += v[u];
+    }
+    return s;
+}
+
 /* dst[j] for each of L's n columns: the sum over inputs p0 <= p < p1 of in[p - p0] times
  * weight (p, j), finished (layer_finish) or, for a split layer's part, raw. Backward, a warp
  * per output along its weight row (j, .), BWD_GROUP outputs at once; forward, the columns go
@@ -153,15 +168,7 @@ __device__ static void layer_sums(const kn__cu_chain_layer &L, const float *in, 
         red[threadIdx.x] = acc;
         __syncthreads();
         if (part == 0 && j < n) {
-            float s = 0.0f; /* the parts in order, 8 loads at a time (past parts the last again) */
-            for (int qb = 0; qb < parts; qb += 8) {
-                float v[8];
-                KN_UNROLL(8)
-                for (int u = 0; u < 8; u++) v[u] = red[(qb + u < parts ? qb + u : parts - 1) * cols + col];
-                KN_UNROLL(8)
-                for (int u = 0; u < 8; u++)
-                    if (qb + u < parts) s += v[u];
-            }
+            float s = parts_sum(red, parts, cols, col);
             dst[j] = finish ? layer_finish(L, s, b, 0.0f) : s;
         }
         __syncthreads();

@@ -115,20 +115,11 @@ __device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, i
     KN_UNROLL(BATCH)
     for (int u = 0; u < BATCH; u++)
         if (q0 + u < q1) acc += xin[q0 + u - p0] * w[u];
-    for (int pb = q0 + BATCH; mine && pb < q1; pb += BATCH) { /* a slice past BATCH inputs a part */
-        KN_UNROLL(BATCH)
-        for (int u = 0; u < BATCH; u++) w[u] = pb + u < q1 ? L.w[(int64_t)(pb + u) * L.n + j] : 0.0f;
-        KN_UNROLL(BATCH)
-        for (int u = 0; u < BATCH; u++)
-            if (pb + u < q1) acc += xin[pb + u - p0] * w[u];
-    }
+    for (int pb = q0 + BATCH; mine && pb < q1; pb += BATCH) /* a part past BATCH inputs */
+        acc = part_sum<BATCH>(L.w + j, L.n, xin + (pb - p0), pb, q1 - pb < BATCH ? q1 - pb : BATCH, acc);
     red[threadIdx.x] = acc;
     __syncthreads();
-    if (part == 0 && mine) {
-        float s = 0.0f;
-        for (int q = 0; q < parts; q++) s += red[q * cols + j];
-        own[j] = s;
-    }
+    if (part == 0 && mine) own[j] = parts_sum(red, parts, cols, j);
     __syncthreads();
 }
 
