@@ -10,6 +10,7 @@
  * descriptions and graph calls refused, each with one line naming the layer and field. */
 #define _GNU_SOURCE
 #include "graph/graph.h"
+#include "io/spec.h"
 #include "nn/model.h"
 
 #include <math.h>
@@ -584,6 +585,23 @@ static void test_listed_layer_types(void) {
         p = semi + 2;
     }
     CHECK(n == 61, "%d types listed, not 61", n);
+    /* ... and the other way: every type the parser knows is listed, by kind or among the
+     * Keras activation layers the message names at its end */
+    static const char *const keras_acts[] = {"re_lu", "leaky_re_lu", "elu", "softmax"};
+    const char *listed = strstr(list, "kiln's layers are ");
+    int known = 0;
+    for (const char *t; listed && (t = kn__spec_layer_type((size_t)known)) != NULL; known++) {
+        bool keras = false;
+        for (size_t k = 0; k < sizeof keras_acts / sizeof *keras_acts; k++) keras |= strcmp(t, keras_acts[k]) == 0;
+        char as_listed[80]; /* " name," or " name;" inside the list: a whole word */
+        bool found = false;
+        for (const char *end = ",;"; *end && !found; end++) {
+            snprintf(as_listed, sizeof as_listed, " %s%c", t, *end);
+            found = strstr(listed, as_listed) != NULL;
+        }
+        CHECK(keras || found, "the parser's layer type '%s' is not in the unknown-layer message's list", t);
+    }
+    CHECK(known == 65, "the parser knows %d layer types, not 65 (61 listed and Keras's 4)", known);
     kn_ctx_free(ctx);
 }
 

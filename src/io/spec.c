@@ -589,9 +589,13 @@ static kn_status parse_rnn(kn_ctx *ctx, const cJSON *L, const char *where, kn_rn
     return KN_OK;
 }
 
-/* The keys a layer of type t takes (every layer may have a name and inputs); NULL for a
- * type kiln does not know (add_other_layer names it). */
-static const char *const *layer_keys(const char *t) {
+/* Every layer type kiln's parser knows and the keys each takes (every layer may have a name
+ * and inputs): the table's entries, *n of them. */
+typedef struct {
+    const char *type;
+    const char *const *keys;
+} layer_entry;
+static const layer_entry *layer_table(size_t *n) {
 #define KN_DENSE_KEYS "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "alpha"
     static const char *const dense[] = {"type", "name", "inputs", "units", KN_DENSE_KEYS, NULL};
     static const char *const conv[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding", "dilation_rate",
@@ -655,7 +659,7 @@ static const char *const *layer_keys(const char *t) {
     static const char *const cropping1d[] = {"type", "name", "inputs", "cropping", NULL};
     static const char *const upsampling2d[] = {"type", "name", "inputs", "size", "interpolation", "data_format", NULL};
     static const char *const upsampling1d[] = {"type", "name", "inputs", "size", NULL};
-    static const struct { const char *type; const char *const *keys; } table[] = {
+    static const layer_entry table[] = {
         {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
         {"average_pool1d", pool}, {"global_average_pool1d", plain}, {"global_max_pool1d", plain}, {"flatten", plain},
@@ -673,9 +677,24 @@ static const char *const *layer_keys(const char *t) {
         {"cropping1d", cropping1d}, {"up_sampling2d", upsampling2d}, {"up_sampling1d", upsampling1d},
         {"conv2d_transpose", conv_transpose}, {"conv1d_transpose", conv_transpose},
     };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    *n = sizeof table / sizeof table[0];
+    return table;
+}
+
+/* The keys a layer of type t takes; NULL for a type kiln does not know (add_other_layer
+ * names it). */
+static const char *const *layer_keys(const char *t) {
+    size_t n;
+    const layer_entry *table = layer_table(&n);
+    for (size_t i = 0; i < n; i++)
         if (strcmp(t, table[i].type) == 0) return table[i].keys;
     return NULL;
+}
+
+const char *kn__spec_layer_type(size_t i) {
+    size_t n;
+    const layer_entry *table = layer_table(&n);
+    return i < n ? table[i].type : NULL;
 }
 
 /* Keras's other spellings of a layer type as kiln's: its class names snake-cased as Keras's

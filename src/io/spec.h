@@ -12,6 +12,9 @@ kn_status kn__spec_error(kn_ctx *ctx, const char *field, const char *fmt, ...) _
  * kiln knows (a misspelling, a Keras class name), then all of them by kind
  * (spec_layer_names.c); returns KN_ERR_SPEC. */
 kn_status kn__spec_unknown_layer(kn_ctx *ctx, const char *field, const char *type);
+/* The i-th layer type the parser knows (spec.c's table of types and their keys), NULL past
+ * the last: test_conv1d checks that the unknown-layer message lists every one. */
+const char *kn__spec_layer_type(size_t i);
 /* A number field: absent leaves *out; present must be a finite number in [lo, hi].
  * where prefixes the key in messages ("optimizer."). */
 kn_status kn__spec_number(kn_ctx *ctx, const cJSON *obj, const char *key, const char *where, double lo, double hi,
