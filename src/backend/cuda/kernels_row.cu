@@ -11,7 +11,9 @@
  * they fit: kn__cu_chain's row_kept), so that after the barrier every later layer runs from
  * shared memory alone. Outputs as the chain kernel's: each sums its products in a fixed
  * order (layer 0's blocks' sums in rank order), the softmax and the writes the same
- * (chain.cuh). small_batch.c chooses it (kn__cuda_dense_chain). */
+ * (chain.cuh). small_batch.c chooses it (kn__cuda_dense_chain). On the H200 the reference
+ * MLP's predict took 13.8 us so, host in and out, against 17.6 unfused (bench/RESULTS.md,
+ * session 29; the phases in docs/cuda.md). */
 #include "launch.h"
 #include "device.cuh"
 #include "chain.cuh"
@@ -22,7 +24,7 @@ static_assert(KN_CU_ROW_WIDTH < ROW_THREADS, "row_layer0: a pass of columns");
 
 /* Copies one float from global memory to shared memory without the thread waiting for it
  * (cp.async, sm_80 and later: the loads of the later layers' weights stay in flight while
- * layer 0 is computed); kn__copy_wait() waits for the thread's copies, and a barrier after
+ * layer 0 is computed); copy_wait() waits for the thread's copies, and a barrier after
  * it makes every thread's visible to the block. The emulator: a plain copy. */
 __device__ static inline void copy_async(float *dst_shared, const float *src) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -210,8 +212,8 @@ __global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch,
                 off += L.k * L.n;
                 if (L.bias) L.bias = kept + off, off += L.n;
             }
-            /* (at most 8 parts a column: products from shared memory are cheap, its parts'
-             * sum is one add after another) */
+            /* (at most 8 parts a column: products from shared memory are cheap, and the
+             * parts are added one after another) */
             layer_sums(L, in, 0, L.k, red, out, true, 0, 8);
         } else { /* an activation node alone */
             for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] = kn__dev_act(L.act, L.alpha, in[j]);
