@@ -165,18 +165,27 @@ template <class T> __device__ static inline T *kn__cluster_map(T *p, unsigned ra
  * running across the host's samples, as on a GPU: tests/cuda_emu). kn__ld_fresh(p): *p
  * from memory another processor writes (mapped staging), never an L1 line a load before
  * left. */
-__device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t seen) {
+/* The word at p once it holds a number other than seen, by acquire loads at system scope
+ * (sys: mapped host memory the host writes) or at the GPU's (device memory another block
+ * writes). */
+__device__ static inline uint32_t kn__spin_changed(const uint32_t *p, uint32_t seen, bool sys) {
     uint32_t v;
 #if defined(__CUDA_ARCH__)
     do {
-        asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(door) : "memory");
+        if (sys) asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+        else asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
     } while (v == seen);
 #elif defined(KN_CUDA_EMU_DEVICE_H)
-    while ((v = __atomic_load_n(door, __ATOMIC_ACQUIRE)) == seen) kn_emu_door_wait(door, seen);
+    (void)sys;
+    while ((v = __atomic_load_n(p, __ATOMIC_ACQUIRE)) == seen) kn_emu_door_wait(p, seen);
 #else /* (nvcc's host pass: never called) */
+    (void)p, (void)sys;
     v = seen;
 #endif
     return v;
+}
+__device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t seen) {
+    return kn__spin_changed(door, seen, true);
 }
 /* ... through a relay (relay: a word in device memory, 0 at the launch; NULL: every block
  * waits on the host's word itself): the lead block's thread 0 alone waits on the mapped
@@ -185,9 +194,8 @@ __device__ static inline uint32_t kn__door_wait(const uint32_t *door, uint32_t s
  * from 9.5 to 118 us on the H200: bench/gpu/latency_probe.cu's persistent ways). */
 __device__ static inline uint32_t kn__door_relay(const uint32_t *door, uint32_t *relay, uint32_t seen, bool lead) {
     if (!relay) return kn__door_wait(door, seen);
-    uint32_t v;
     if (lead) {
-        v = kn__door_wait(door, seen);
+        uint32_t v = kn__door_wait(door, seen);
 #if defined(__CUDA_ARCH__)
         asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(relay), "r"(v) : "memory");
 #elif defined(KN_CUDA_EMU_DEVICE_H)
@@ -195,16 +203,7 @@ __device__ static inline uint32_t kn__door_relay(const uint32_t *door, uint32_t 
 #endif
         return v;
     }
-#if defined(__CUDA_ARCH__)
-    do {
-        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(relay) : "memory");
-    } while (v == seen);
-#elif defined(KN_CUDA_EMU_DEVICE_H)
-    while ((v = __atomic_load_n(relay, __ATOMIC_ACQUIRE)) == seen) kn_emu_door_wait(relay, seen);
-#else /* (nvcc's host pass: never called) */
-    v = seen;
-#endif
-    return v;
+    return kn__spin_changed(relay, seen, false);
 }
 template <class T> __device__ static inline T kn__ld_fresh(const T *p) { /* (T: float or uint32_t, __ldcv's) */
 #if defined(__CUDA_ARCH__)
