@@ -1133,18 +1133,28 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
  * kept in shared memory), one whose later layers are too many floats to keep (read from
  * global memory instead: 100-200-150-7) and one too wide for the row kernel (300 outputs:
  * unfused by default). Clusters of 8 (the default), 3 (slices of 34, 34 and 32 inputs) and
- * 2. */
+ * 2; the A/B switches KILN_CUDA_ROW_INPUT=param (the input in the launch's parameters: every
+ * single row launched, none captured) and KILN_CUDA_ROW_PARTS (1 and 32 threads a column). */
 typedef struct {
     const char *name;
     int64_t units[3];
     const char *cluster, *chain_predict;
     int64_t chained, rowed; /* the single rows (3) by a kernel of the chain's, and of them by the row kernel */
+    const char *env;        /* another switch, NAME=VALUE, or NULL */
+    int64_t param_rows;     /* ... of them with the input in the launch's parameters (never captured: all 3) */
 } row_case;
 
 
 static void single_row_case(const row_case *rc) {
     if (rc->cluster) setenv("KILN_CUDA_ROW_CLUSTER", rc->cluster, 1);
     if (rc->chain_predict) setenv("KILN_CUDA_CHAIN_PREDICT", rc->chain_predict, 1);
+    char env[64] = "";
+    if (rc->env) {
+        snprintf(env, sizeof env, "%s", rc->env);
+        char *eq = strchr(env, '=');
+        *eq = '\0';
+        setenv(env, eq + 1, 1);
+    }
     kn_model *m[2];
     for (int d = 0; d < 2; d++) {
         kn_ctx *c;
@@ -1153,7 +1163,7 @@ static void single_row_case(const row_case *rc) {
     }
     float x[5 * 100], p[2][5 * 7];
     for (int i = 0; i < 5 * 100; i++) x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
-    int64_t chained = -1, rowed = -1;
+    int64_t chained = -1, rowed = -1, param = -1;
     for (int k = 0; k < 4; k++) { /* 1, 1, 1 rows (launched, captured, replayed), then 5 */
         int64_t n = k < 3 ? 1 : 5;
         for (int d = 0; d < 2; d++)
@@ -1163,7 +1173,7 @@ static void single_row_case(const row_case *rc) {
             CHECK(fabsf(p[0][i] - p[1][i]) <= 1e-5f, "%s: predict %d: probability %d: cpu %g, gpu %g", rc->name, k, i,
                   p[0][i], p[1][i]);
         const kn__cuda_graph *cg = m[1]->graph ? m[1]->graph->backend.context : NULL;
-        if (k == 2 && cg) chained = cg->chain_launches, rowed = cg->row_launches;
+        if (k == 2 && cg) chained = cg->chain_launches, rowed = cg->row_launches, param = cg->row_param_launches;
         if (k == 3 && cg)
             CHECK(cg->chain_launches > chained && cg->row_launches == rowed, "%s: 5 rows: not the chain kernel (%lld, %lld)",
                   rc->name, (long long)cg->chain_launches, (long long)cg->row_launches);
@@ -1172,20 +1182,32 @@ static void single_row_case(const row_case *rc) {
     CHECK(chained == rc->chained && rowed == rc->rowed, "%s: %lld single rows by the chain's kernels, %lld by the row "
           "kernel; expected %lld and %lld", rc->name, (long long)chained, (long long)rowed, (long long)rc->chained,
           (long long)rc->rowed);
+    CHECK(param == rc->param_rows, "%s: %lld single rows with the input in the parameters, expected %lld", rc->name,
+          (long long)param, (long long)rc->param_rows);
     free_model_pair(m);
     unsetenv("KILN_CUDA_ROW_CLUSTER");
     unsetenv("KILN_CUDA_CHAIN_PREDICT");
+    if (rc->env) unsetenv(env);
 }
 
 static void single_row_predict(void) {
     static const row_case cases[] = {
-        {"row kernel (cluster of 8, later layers kept)", {40, 50, 7}, NULL, NULL, 2, 2},
-        {"row kernel (cluster of 3)", {40, 50, 7}, "3", NULL, 2, 2},
-        {"row kernel (cluster of 2, later layers from global memory)", {200, 150, 7}, "2", NULL, 2, 2},
-        {"row kernel (too wide: unfused)", {300, 50, 7}, NULL, NULL, 0, 0},
-        {"KILN_CUDA_ROW_CLUSTER=0 (unfused)", {40, 50, 7}, "0", NULL, 0, 0},
-        {"KILN_CUDA_CHAIN_PREDICT=1 (the chain kernel)", {40, 50, 7}, "0", "1", 2, 0},
-        {"KILN_CUDA_CHAIN_PREDICT=1 (the row kernel first)", {40, 50, 7}, NULL, "1", 2, 2},
+        {"row kernel (cluster of 8, later layers kept)", {40, 50, 7}, NULL, NULL, 2, 2, NULL, 0},
+        {"row kernel (cluster of 3)", {40, 50, 7}, "3", NULL, 2, 2, NULL, 0},
+        {"row kernel (cluster of 2, later layers from global memory)", {200, 150, 7}, "2", NULL, 2, 2, NULL, 0},
+        {"row kernel (too wide: unfused)", {300, 50, 7}, NULL, NULL, 0, 0, NULL, 0},
+        {"KILN_CUDA_ROW_CLUSTER=0 (unfused)", {40, 50, 7}, "0", NULL, 0, 0, NULL, 0},
+        {"KILN_CUDA_CHAIN_PREDICT=1 (the chain kernel)", {40, 50, 7}, "0", "1", 2, 0, NULL, 0},
+        {"KILN_CUDA_CHAIN_PREDICT=1 (the row kernel first)", {40, 50, 7}, NULL, "1", 2, 2, NULL, 0},
+        /* the input in the launch's parameters: each single row launched (3), none captured */
+        {"KILN_CUDA_ROW_INPUT=param", {40, 50, 7}, NULL, NULL, 3, 3, "KILN_CUDA_ROW_INPUT=param", 3},
+        {"KILN_CUDA_ROW_INPUT=param (cluster of 3, later layers from global memory)", {200, 150, 7}, "3", NULL, 3, 3,
+         "KILN_CUDA_ROW_INPUT=param", 3},
+        {"KILN_CUDA_ROW_INPUT=param (too wide: unfused)", {300, 50, 7}, NULL, NULL, 0, 0, "KILN_CUDA_ROW_INPUT=param", 0},
+        /* the later layers' threads a column: 1 (a thread a column, no parts to add), 32 */
+        {"KILN_CUDA_ROW_PARTS=1", {40, 50, 7}, NULL, NULL, 2, 2, "KILN_CUDA_ROW_PARTS=1", 0},
+        {"KILN_CUDA_ROW_PARTS=32 (later layers from global memory)", {200, 150, 7}, NULL, NULL, 2, 2,
+         "KILN_CUDA_ROW_PARTS=32", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) single_row_case(&cases[i]);
 }

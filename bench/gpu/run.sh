@@ -35,7 +35,7 @@
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
 # ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail races_gpu
-# confirm confirm2 sanitize28 chain_timing next_ab), run in that order. confirm, confirm2 and sanitize28 are session
+# confirm confirm2 sanitize28 chain_timing next_ab row29 layers29 final29 predict30), run in that order. confirm, confirm2 and sanitize28 are session
 # 28's three checks of the defaults it set (each against what it replaced), kept to rerun.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
@@ -241,10 +241,11 @@ abfit() { # abfit KIND LABEL [VAR=VALUE...] -- the fit's arguments
 }
 ab32() { local label=$1; shift; abfit mlp32 "MLP resident, batch 32, $label" "$@" -- timeout ${FIT_TIMEOUT:-25} $K --epochs $E; }
 ab256() { local label=$1; shift; abfit mlp256 "MLP resident, batch 256, $label" "$@" -- timeout ${FIT_TIMEOUT:-20} $K --epochs $E --batch-size 256; }
-# plat [VAR=VALUE...]: the single-sample predict's latency with those settings
+# plat [VAR=VALUE...]: the single-sample predict's latency with those settings (over PLAT_N
+# samples, 2000; the emulator's rehearsal: fewer)
 plat() {
   local line
-  line=$(env DEVICE=cuda "$@" timeout 20 "$C/bin/predict_latency" 2000 2>&1 | grep -E "RESULT|predict_latency")
+  line=$(env DEVICE=cuda "$@" timeout 20 "$C/bin/predict_latency" ${PLAT_N:-2000} 2>&1 | grep -E "RESULT|predict_latency")
   echo "$line"
   abrecord predict "$(printf '%s\n' "$line" | grep -o 'median_us=[0-9.]*' | head -1 | cut -d= -f2)" \
     "$(printf '%s\n' "$line" | grep -o 'accuracy_on_them=[0-9.]*' | head -1 | cut -d= -f2)" "$@"
@@ -594,6 +595,41 @@ final29() {
   echo "== CNN single-image predict (issue 10: <= 50 us)"
   DEVICE=cuda timeout 30 "$C/bin/predict_latency" 2000 1 models/cnn.json 2>&1 | grep -E "RESULT|predict_latency"
   torch_baseline
+}
+
+# predict30: session 30's A/Bs of the predict, written without a GPU (run on the emulator
+# only), about 1 minute: the row kernel's phases with its later layers run twice in the same
+# launch (KILN_CUDA_ROW_REPEAT: the first pass against the same code once it has run, to tell
+# a cold start's cost from the work's) and where block 0 lands from one predict to the next;
+# the input carried in the launch's parameters (KILN_CUDA_ROW_INPUT=param: launched, never
+# replayed) against the mapped input, with a plain launch of the default (KILN_CUDA_GRAPHS=0)
+# to part the launch's cost from the input's; the later layers' threads a column
+# (KILN_CUDA_ROW_PARTS, default 8); PyTorch's CUDA graph in the same call for the ratio
+predict30() {
+  [ $FM = 1 ] || return 0
+  section "predict A/Bs (session 30)"
+  echo "== test_cuda_ops' single-row cases (the input in the parameters and the parts among them), then memcheck of them"
+  KILN_TEST_CUDA_OPS_ONLY=single_row timeout 40 "$C/bin/test_cuda_ops" 2>&1 | tail -1
+  command -v compute-sanitizer >/dev/null && KILN_TEST_CUDA_OPS_ONLY=single_row timeout 60 compute-sanitizer --tool memcheck \
+    --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -1
+  echo "== the row kernel's phases: the default, the later layers twice, the input in the parameters"
+  local v
+  for v in KILN_CUDA_ROW_REPEAT=0 KILN_CUDA_ROW_REPEAT=1 KILN_CUDA_ROW_INPUT=param; do
+    echo "-- $v"
+    env DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 $v timeout 30 "$C/bin/predict_latency" ${PLAT_N:-2000} 2>&1 | grep -E "chain timing" | tail -1
+  done
+  echo "== predict (issue 10: <= 15 us and >= 3x PyTorch): the default, the input in the parameters, the default"
+  echo "   launched (no graph), the later layers at 1, 2, 4 and 16 threads a column, the first two again, the"
+  echo "   parameters' input over a cluster of 4; PyTorch"
+  plat
+  plat KILN_CUDA_ROW_INPUT=param
+  plat KILN_CUDA_GRAPHS=0
+  for v in 1 2 4 16; do plat KILN_CUDA_ROW_PARTS=$v; done
+  plat
+  plat KILN_CUDA_ROW_INPUT=param
+  plat KILN_CUDA_ROW_INPUT=param KILN_CUDA_ROW_CLUSTER=4
+  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  return 0
 }
 
 echo "== device"; nvidia-smi -L 2>&1 | head -2

@@ -35,6 +35,7 @@
 #undef __forceinline__
 #undef __noinline__ /* (libstdc++ spells its attribute so) */
 #undef __launch_bounds__
+#undef __grid_constant__
 #define __global__
 #define __device__
 #define __host__
@@ -42,6 +43,7 @@
 /* (__shared__ is left undefined: rewrite_launches.pl rewrites its declarations) */
 
 #define __launch_bounds__(...)
+#define __grid_constant__
 
 /* The running thread's coordinates (the scheduler sets them at every switch). __thread and
  * initial-exec, not thread_local: every threadIdx in a kernel reads it, and a thread_local of

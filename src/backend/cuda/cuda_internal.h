@@ -183,6 +183,8 @@ typedef struct {
                                          * enqueued */
         bool direct;                    /* the run being enqueued reads and writes them in the mapped
                                          * staging itself (no copy kernels) */
+        bool row_param;                 /* ... and its single row goes as the row kernel with the input
+                                         * in the launch's parameters (row_param below) */
     } chain[KN_CUDA_CHAINS];
     uint32_t *chain_done;               /* the chain loss's count of finished blocks (0 between runs) */
     double *chain_rows_loss;            /* (chain_rows) a chain loss's rows when a resident run's count
@@ -198,6 +200,12 @@ typedef struct {
     bool chain_predict;                 /* KILN_CUDA_CHAIN_PREDICT=1: a single row's forward run fused too (small_batch.c's chain_fuses) */
     int row_cluster;                    /* a single row's forward chain as a cluster of this many blocks (kernels_row.cu;
                                          * KILN_CUDA_ROW_CLUSTER, 0: off or no clusters on the device) */
+    bool row_param;                     /* KILN_CUDA_ROW_INPUT=param: the row kernel's input in its launch's
+                                         * parameters (launch.h's kn__cu_dense_row_param) */
+    bool row_param_run;                 /* ... in the run being enqueued: it is launched, not captured */
+    int row_parts;                      /* KILN_CUDA_ROW_PARTS: kn__cu_chain's row_parts (8) */
+    bool row_repeat;                    /* KILN_CUDA_ROW_REPEAT=1: kn__cu_chain's row_repeat (with chain_timing) */
+    int64_t row_param_launches;         /* the row kernel's launches with the input in the parameters */
     int64_t split_blocks;               /* about how many blocks a split launches (KN_CU_CHAIN_SPLIT_BLOCKS;
                                          * KILN_CUDA_SPLIT_BLOCKS, unmeasured otherwise) */
     bool chain_prefetch;                /* KILN_CUDA_PREFETCH=1: kn__cu_chain's prefetch */

@@ -71,6 +71,17 @@ __device__ static inline unsigned long long kn__clock(void) {
     return kn__now_ns();
 #endif
 }
+/* The multiprocessor the calling thread runs on (%smid; the emulator: 0), for the row
+ * kernel's stamps: whether a predict's block 0 lands where the one before ran. */
+__device__ static inline unsigned kn__smid(void) {
+#if defined(__CUDA_ARCH__)
+    unsigned id;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+    return id;
+#else
+    return 0;
+#endif
+}
 
 /* Programmatic dependent launch (Hopper; KILN_CUDA_PDL=1, docs/cuda.md "Small batches"): a
  * kernel launched with KN_LAUNCH(true, ...) may start while the kernel before it in the

@@ -13,10 +13,19 @@
  * order (layer 0's blocks' sums in rank order), the softmax and the writes the same
  * (chain.cuh). small_batch.c chooses it (kn__cuda_dense_chain). On the H200 the reference
  * MLP's predict took 13.8 us so, host in and out, against 17.6 unfused (bench/RESULTS.md,
- * session 29; the phases in docs/cuda.md). */
+ * session 29; the phases in docs/cuda.md).
+ *
+ * Two more kernels of the same code, for A/Bs not yet measured on a GPU (session 30, without
+ * one): dense_row_param_kernel takes the input in its launch's parameters
+ * (KILN_CUDA_ROW_INPUT=param: the input arrives with the launch instead of across the bus
+ * after block 0 starts, 2.2 of the kernel's 7.2 us on the H200), and dense_row_repeat_kernel
+ * (KILN_CUDA_ROW_REPEAT=1 with KILN_CUDA_CHAIN_TIMING=1, a diagnostic) runs the later layers
+ * twice, stamping both passes. */
 #include "launch.h"
 #include "device.cuh"
 #include "chain.cuh"
+
+#include <string.h>
 
 #define ROW_THREADS 512
 static_assert(KN_CU_ROW_SLICE <= ROW_THREADS, "row_layer0: a thread an input of the slice");
@@ -87,6 +96,12 @@ __device__ static void row_clock_end(const kn__cu_chain &ch, row_clock *rc) {
         atomicAdd(&ch.stamps[KN_CU_STAMP_SLOTS + s], 1ull);
     }
     if (rc->at[KN_CU_STAMP_PARTS]) atomicAdd(&ch.stamps[KN_CU_STAMP_CYCLES], rc->at[KN_CU_STAMP_PARTS] - rc->c0);
+    /* where block 0 ran against the run before (runs are one after another on the stream:
+     * no other run's block 0 is here at the same time) */
+    unsigned long long sm = (unsigned long long)kn__smid() + 1;
+    if (ch.stamps[KN_CU_STAMP_SM]) ch.stamps[KN_CU_STAMP_SM_PAIRS]++;
+    if (ch.stamps[KN_CU_STAMP_SM] == sm) ch.stamps[KN_CU_STAMP_SM_SAME]++;
+    ch.stamps[KN_CU_STAMP_SM] = sm;
     atomicAdd(&ch.stamps[KN_CU_STAMP_RUNS], 1ull);
 }
 
@@ -152,12 +167,48 @@ __device__ static void row_post(const kn__cu_chain_layer &L, float *out, float *
     __syncthreads();
 }
 
+/* Block 0's later layers 1..n-1 (lay: their descriptors), from layer 0's values in act[0]:
+ * each from kept (off: where layer 1's weights start there) when row_kept, else from global
+ * memory; each stamped at layer slot l - 1 + slot0 (rc: block 0's clock). */
+__device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer *lay, float (*act)[KN_CU_ROW_WIDTH],
+                                const float *kept, int off, float *red, row_clock *rc, int slot0) {
+    int cur = 0;
+    for (int l = 1; l < ch.n; l++) {
+        kn__cu_chain_layer L = lay[l];
+        if (!L.w && L.act == KN_SOFTMAX) { /* a softmax node alone: in place, by warp 0 (no copy, no barrier) */
+            row_post(L, act[cur], red);
+            row_clock_at(ch, rc, chain_layer_slot(l + slot0));
+            continue;
+        }
+        const float *in = act[cur];
+        float *out = act[cur ^ 1];
+        if (L.w) {
+            if (ch.row_kept) { /* from shared memory, where keep_layers put them */
+                L.w = kept + off;
+                off += L.k * L.n;
+                if (L.bias) L.bias = kept + off, off += L.n;
+            }
+            /* (at most row_parts parts a column, 8 by default: products from shared memory
+             * are cheap, and the parts are added one after another) */
+            layer_sums(L, in, 0, L.k, red, out, true, 0, ch.row_parts);
+        } else { /* an activation node alone */
+            for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] = kn__dev_act(L.act, L.alpha, in[j]);
+            __syncthreads();
+        }
+        row_post(L, out, red);
+        row_clock_at(ch, rc, chain_layer_slot(l + slot0));
+        cur ^= 1;
+    }
+}
+
 /* The cluster is the grid (KN_LAUNCH_CLUSTER: one cluster). Block b sums layer 0 over its
  * slice of the inputs, [b chunk, (b + 1) chunk), into own, then into block 0's part at b n0;
  * block 0 finishes layer 0 from the C parts and runs the later layers alone. The layers'
  * descriptors are read once into shared memory (each read of a kernel parameter's array
- * by a layer's index otherwise waits on the constant cache, a layer at a time). */
-__global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch, const float *x) {
+ * by a layer's index otherwise waits on the constant cache, a layer at a time). x: global
+ * or mapped host memory, or the launch's parameters (dense_row_param_kernel). */
+template <bool Repeat> /* (KILN_CUDA_ROW_REPEAT's kernel: a kernel of its own, the default's code left as it was) */
+__device__ static void row_run(const kn__cu_chain &ch, const float *x) {
     __shared__ float xin[KN_CU_ROW_SLICE];
     __shared__ float red[ROW_THREADS];
     __shared__ float own[KN_CU_ROW_WIDTH];
@@ -196,39 +247,55 @@ __global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch,
     __syncthreads();
     row_post(L0, act[0], red);
     row_clock_at(ch, &rc, KN_CU_STAMP_LAYER0);
-    int cur = 0, off = L0.bias ? L0.n : 0;
-    for (int l = 1; l < n; l++) {
-        kn__cu_chain_layer L = lay[l];
-        if (!L.w && L.act == KN_SOFTMAX) { /* a softmax node alone: in place, by warp 0 (no copy, no barrier) */
-            row_post(L, act[cur], red);
-            row_clock_at(ch, &rc, chain_layer_slot(l));
-            continue;
-        }
-        const float *in = act[cur];
-        float *out = act[cur ^ 1];
-        if (L.w) {
-            if (ch.row_kept) { /* from shared memory, where keep_layers put them */
-                L.w = kept + off;
-                off += L.k * L.n;
-                if (L.bias) L.bias = kept + off, off += L.n;
+    const int off = L0.bias ? L0.n : 0;
+    if (!Repeat) {
+        row_tail(ch, lay, act, kept, off, red, &rc, 0);
+    } else { /* (own, block 0's sums, is free now: layer 0's values kept there for the second pass) */
+        for (int j = threadIdx.x; j < L0.n; j += blockDim.x) own[j] = act[0][j];
+        /* (one call site, not unrolled: the second pass runs the same instructions as the first) */
+        KN_UNROLL(1)
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass) {
+                __syncthreads(); /* (the last layer's writes out may still read act) */
+                for (int j = threadIdx.x; j < L0.n; j += blockDim.x) act[0][j] = own[j];
+                __syncthreads();
             }
-            /* (at most 8 parts a column: products from shared memory are cheap, and the
-             * parts are added one after another) */
-            layer_sums(L, in, 0, L.k, red, out, true, 0, 8);
-        } else { /* an activation node alone */
-            for (int j = threadIdx.x; j < L.n; j += blockDim.x) out[j] = kn__dev_act(L.act, L.alpha, in[j]);
-            __syncthreads();
+            row_tail(ch, lay, act, kept, off, red, &rc, pass ? n - 1 : 0);
         }
-        row_post(L, out, red);
-        row_clock_at(ch, &rc, chain_layer_slot(l));
-        cur ^= 1;
     }
     if (ch.flag) chain_poll_publish(ch, 1);
     row_clock_end(ch, &rc);
 }
 
+__global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch, const float *x) { row_run<false>(ch, x); }
+__global__ void __launch_bounds__(ROW_THREADS) dense_row_repeat_kernel(kn__cu_chain ch, const float *x) {
+    row_run<true>(ch, x);
+}
+
+/* The input in the parameters (__grid_constant__: read where the launch put it, through its
+ * address, never copied per thread). */
+__global__ void __launch_bounds__(ROW_THREADS)
+    dense_row_param_kernel(kn__cu_chain ch, const __grid_constant__ kn__cu_row_input in) {
+    row_run<false>(ch, in.v);
+}
+
+static bool row_launchable(const kn__cu_chain *ch) { return ch->cluster >= 1 && ch->cluster <= KN_CU_ROW_CLUSTER_MAX; }
+
 extern "C" cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl) {
-    if (ch->cluster < 1 || ch->cluster > KN_CU_ROW_CLUSTER_MAX) return cudaErrorInvalidValue;
-    KN_LAUNCH_CLUSTER(pdl, dense_row_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, x);
+    if (!row_launchable(ch)) return cudaErrorInvalidValue;
+    if (ch->row_repeat && ch->stamps && ch->n > 1)
+        KN_LAUNCH_CLUSTER(pdl, dense_row_repeat_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, x);
+    else
+        KN_LAUNCH_CLUSTER(pdl, dense_row_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, x);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kn__cu_dense_row_param(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl) {
+    const int k = ch->layer[0].k;
+    if (!row_launchable(ch) || k < 1 || k > KN_CU_ROW_PARAM) return cudaErrorInvalidValue;
+    kn__cu_row_input in;
+    memcpy(in.v, x, (size_t)k * sizeof(float));
+    memset(in.v + k, 0, (size_t)(KN_CU_ROW_PARAM - k) * sizeof(float)); /* (no stray bytes of this stack in the launch) */
+    KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, in);
     return cudaGetLastError();
 }

@@ -237,6 +237,9 @@ enum {
     KN_CU_STAMP_START,    /* the current run's start */
     KN_CU_STAMP_START_CLOCK, /* ... on block (0, 0)'s multiprocessor's clock (clock64) */
     KN_CU_STAMP_CYCLES,   /* the clock's cycles from the start to the parts, summed over the runs that had them */
+    KN_CU_STAMP_SM,       /* the row kernel: block 0's multiprocessor in the run before, plus 1 (0: none yet) */
+    KN_CU_STAMP_SM_SAME,  /* ... the runs whose block 0 ran on the same one as the run before's, */
+    KN_CU_STAMP_SM_PAIRS, /* ... of the runs after the first */
     KN_CU_STAMP_SLOTS
 };
 #define KN_CU_DOOR_STOP 0xffffffffu /* a persistent chain's doorbell: end (kn__cu_chain's door) */
@@ -289,6 +292,12 @@ typedef struct {
      * memory first. */
     int32_t cluster, row_kept;
     int32_t row_chunk; /* layer 0's inputs a block of the cluster takes: ceil(k0 / cluster) */
+    int32_t row_parts; /* the row kernel's later layers: at most this many threads a column (a power of
+                        * two, 1..32; KILN_CUDA_ROW_PARTS, default 8) */
+    /* KILN_CUDA_ROW_REPEAT=1 with the stamps (a diagnostic): block 0 runs the later layers a
+     * second time, stamped as layers n..2n-2 (the same outputs), to tell the first pass's cost
+     * from what the same code costs once it has run (its instructions fetched, its data read) */
+    int32_t row_repeat;
 } kn__cu_chain;
 /* (with ch->door, a cooperative launch: every block resident at once, or it fails; the
  * caller checks rows x split against kn__cu_dense_chain_capacity first) */
@@ -302,6 +311,15 @@ cudaError_t kn__cu_dense_chain(cudaStream_t s, const kn__cu_chain *ch, const flo
 #define KN_CU_ROW_PARTS 2048
 #define KN_CU_ROW_KEPT 8192
 cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl);
+/* KILN_CUDA_ROW_INPUT=param (an A/B): the row's input carried in the launch's parameters (up
+ * to KN_CU_ROW_PARAM floats, from host memory x: it arrives with the launch, where the mapped
+ * staging is read across the bus after the kernel starts); such a launch cannot be a CUDA
+ * graph's replay (its parameters would be the captured sample's), so the run is launched. */
+#define KN_CU_ROW_PARAM 1024
+typedef struct {
+    float v[KN_CU_ROW_PARAM];
+} kn__cu_row_input;
+cudaError_t kn__cu_dense_row_param(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl);
 int64_t kn__cu_dense_chain_capacity(void);
 
 /* The weight gradients of a few dense layers for small batches, in one launch

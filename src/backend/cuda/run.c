@@ -464,6 +464,7 @@ kn_status kn__cuda_run(kn_graph *g, unsigned mask) {
         /* which chains read and write the staging in place this run (the same for a launch and
          * for the replay of its capture), and whether the run is then that one kernel alone */
         memset(c->io_direct, 0, (size_t)c->n_io * sizeof *c->io_direct);
+        c->row_param_run = false;
         if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
         c->poll_run = c->poll && c->d_poll && !reads_step(g, mask) && kn__cuda_one_chain_run(g, mask);
     }
@@ -474,7 +475,8 @@ kn_status kn__cuda_run(kn_graph *g, unsigned mask) {
     /* a data-parallel resident step is launched, never captured: whether an NCCL call is
      * captured must be the same on every rank (NCCL's rule), and the ranks' batches may
      * change size at different steps (the last batch's shares) */
-    bool graphs = c->use_graphs && !(resident && c->res_nccl && (mask & KN_PHASE_BACKWARD));
+    bool graphs = c->use_graphs && !(resident && c->res_nccl && (mask & KN_PHASE_BACKWARD)) &&
+                  !(!resident && c->row_param_run); /* (a launch's parameters carry the sample: small_batch.c) */
     if (resident && c->graph_steps > 1 && graphs && c->d_ring &&
         (find_exec(c, g->batch, mask, 1) >= 0 || (c->last_batch == g->batch && c->last_mask == mask))) {
         /* held back, then K to a launch (from the second run alike: the first of a kind is

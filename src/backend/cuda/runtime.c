@@ -462,7 +462,11 @@ static void print_chain_timing(kn__cuda_graph *c) {
     for (int k = 0; k < m; k++) {
         int i = order[k];
         char name[24];
-        if (i >= KN_CU_STAMP_LAYERS && i < KN_CU_STAMP_LOSS) snprintf(name, sizeof name, "layer %d", i - KN_CU_STAMP_LAYERS + 1);
+        int layer = i - KN_CU_STAMP_LAYERS + 1, n = c->n_chains ? c->chain[0].len : 0;
+        if (i >= KN_CU_STAMP_LAYERS && i < KN_CU_STAMP_LOSS && c->row_repeat && v[KN_CU_STAMP_SM] && layer >= n)
+            /* (KILN_CUDA_ROW_REPEAT's second pass, in a graph whose single rows ran as the row kernel) */
+            snprintf(name, sizeof name, "again layer %d", layer - n + 1);
+        else if (i >= KN_CU_STAMP_LAYERS && i < KN_CU_STAMP_LOSS) snprintf(name, sizeof name, "layer %d", layer);
         else snprintf(name, sizeof name, "%s", i == KN_CU_STAMP_INPUT ? "input" : i == KN_CU_STAMP_PARTS ? "parts"
                                              : i == KN_CU_STAMP_HANDOFF ? "handoff" : i == KN_CU_STAMP_LAYER0 ? "layer 0"
                                              : i == KN_CU_STAMP_LOSS ? "loss" : "end");
@@ -471,6 +475,9 @@ static void print_chain_timing(kn__cuda_graph *c) {
     }
     if (v[KN_CU_STAMP_PARTS]) /* (the clock's cycles over the nanoseconds of the same stretch) */
         fprintf(stderr, "; block (0, 0)'s clock to the parts %.0f MHz", 1e3 * (double)v[KN_CU_STAMP_CYCLES] / (double)v[KN_CU_STAMP_PARTS]);
+    if (v[KN_CU_STAMP_SM]) /* (the row kernel's) */
+        fprintf(stderr, "; block 0 on the run before's multiprocessor in %llu of %llu runs", v[KN_CU_STAMP_SM_SAME],
+                v[KN_CU_STAMP_SM_PAIRS]);
     fprintf(stderr, "\n");
 }
 

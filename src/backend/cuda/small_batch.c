@@ -348,6 +348,13 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     const char *predict = getenv("KILN_CUDA_CHAIN_PREDICT"); /* 1: a single-row predict fused too (A/B) */
     c->chain_predict = predict && strcmp(predict, "1") == 0;
     c->row_cluster = row_cluster_size();
+    const char *input = getenv("KILN_CUDA_ROW_INPUT"); /* param: the input in the launch's parameters (A/B) */
+    c->row_param = input && strcmp(input, "param") == 0;
+    const char *parts = getenv("KILN_CUDA_ROW_PARTS"); /* the later layers' threads a column, a power of two (A/B) */
+    int np = parts ? atoi(parts) : 8;
+    c->row_parts = np >= 1 && np <= 32 && !(np & (np - 1)) ? np : 8;
+    const char *repeat = getenv("KILN_CUDA_ROW_REPEAT"); /* 1: the later layers twice, with the timing (diagnostic) */
+    c->row_repeat = repeat && strcmp(repeat, "1") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
@@ -456,11 +463,17 @@ static bool chain_fuses(const kn__cuda_graph *c, int k, int64_t rows, unsigned m
  * marking those entries in io_direct (n_io) for the copies to leave out. */
 void kn__cuda_chains_direct(kn_graph *g, bool *io_direct, unsigned mask) {
     kn__cuda_graph *c = CTX;
+    c->row_param_run = false;
     for (int k = 0; k < c->n_chains; k++) {
-        int64_t rows = c->chain[k].node[0]->ne[0];
-        c->chain[k].direct = c->chain[k].in_io >= 0 && (c->chain[k].node[0]->phase & mask) &&
-                             !(c->chain[k].io_readers & mask) && chain_fuses(c, k, rows, mask);
+        const kn_tensor *head = c->chain[k].node[0];
+        int64_t rows = head->ne[0];
+        c->chain[k].direct = c->chain[k].in_io >= 0 && (head->phase & mask) && !(c->chain[k].io_readers & mask) &&
+                             chain_fuses(c, k, rows, mask);
         if (c->chain[k].direct) io_direct[c->chain[k].in_io] = io_direct[c->chain[k].out_io] = true;
+        /* (as kn__cuda_dense_chain takes the row kernel: no persistent kernel, no loss) */
+        c->chain[k].row_param = c->chain[k].direct && c->row_param && rows == 1 && !c->persist &&
+                                head->src[0]->ne[1] <= KN_CU_ROW_PARAM && row_fits(c, k, mask, NULL);
+        c->row_param_run |= c->chain[k].row_param;
     }
 }
 
@@ -567,7 +580,8 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     if (!*fused) return KN_OK;
     kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1], c->split_blocks),
                        .part = c->chain_part, .count = c->chain_count, .prefetch = c->chain_prefetch,
-                       .stamps = i == 0 ? c->chain_stamps : NULL}; /* (the first chain's alone: one timeline) */
+                       .stamps = i == 0 ? c->chain_stamps : NULL, /* (the first chain's alone: one timeline) */
+                       .row_parts = c->row_parts, .row_repeat = c->row_repeat};
     ch.loss.kind = -1;
     const kn_tensor *L = c->chain[i].loss, *G = c->chain[i].loss_grad;
     if (L && (c->run_mask & KN_PHASE_LOSS)) { /* the loss (an evaluation, a training step) */
@@ -652,6 +666,11 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
         ch.cluster = c->row_cluster, ch.row_kept = kept;
         ch.row_chunk = (ch.layer[0].k + ch.cluster - 1) / ch.cluster;
         c->row_launches++;
+        if (c->chain[i].row_param && c->chain[i].direct && !(c->run_mask & KN_RUN_RESIDENT)) { /* (never captured: run.c) */
+            c->row_param_launches++;
+            LAUNCH(kn__cu_dense_row_param(STREAM, &ch, (const float *)(c->h_io + c->io_off[c->chain[i].in_io]), kn__cuda_pdl(c)));
+            return KN_OK;
+        }
         LAUNCH(kn__cu_dense_row(STREAM, &ch, x, kn__cuda_pdl(c)));
         return KN_OK;
     }
