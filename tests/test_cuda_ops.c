@@ -1134,27 +1134,35 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
  * global memory instead: 100-200-150-7) and one too wide for the row kernel (300 outputs:
  * unfused by default). Clusters of 8 (the default), 3 (slices of 34, 34 and 32 inputs) and
  * 2; the A/B switches KILN_CUDA_ROW_INPUT=param (the input in the launch's parameters: every
- * single row launched, none captured) and KILN_CUDA_ROW_PARTS (1 and 32 threads a column). */
+ * single row launched, none captured), KILN_CUDA_ROW_PARTS (1 and 32 threads a column) and
+ * KILN_CUDA_ROW_TAIL=warps (the later layers a warp a column). */
 typedef struct {
     const char *name;
     int64_t units[3];
     const char *cluster, *chain_predict;
     int64_t chained, rowed; /* the single rows (3) by a kernel of the chain's, and of them by the row kernel */
-    const char *env;        /* another switch, NAME=VALUE, or NULL */
+    const char *env;        /* more switches, NAME=VALUE separated by spaces, or NULL */
     int64_t param_rows;     /* ... of them with the input in the launch's parameters (never captured: all 3) */
 } row_case;
 
 
+/* A row case's switches (NAME=VALUE separated by spaces; NULL: none) set, or unset. */
+static void row_switches(const char *list, bool set) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", list ? list : "");
+    for (char *v = strtok(buf, " "); v; v = strtok(NULL, " ")) {
+        char *eq = strchr(v, '=');
+        if (!eq) continue;
+        *eq = '\0';
+        if (set) setenv(v, eq + 1, 1);
+        else unsetenv(v);
+    }
+}
+
 static void single_row_case(const row_case *rc) {
     if (rc->cluster) setenv("KILN_CUDA_ROW_CLUSTER", rc->cluster, 1);
     if (rc->chain_predict) setenv("KILN_CUDA_CHAIN_PREDICT", rc->chain_predict, 1);
-    char env[64] = "";
-    if (rc->env) {
-        snprintf(env, sizeof env, "%s", rc->env);
-        char *eq = strchr(env, '=');
-        *eq = '\0';
-        setenv(env, eq + 1, 1);
-    }
+    row_switches(rc->env, true);
     kn_model *m[2];
     for (int d = 0; d < 2; d++) {
         kn_ctx *c;
@@ -1187,7 +1195,7 @@ static void single_row_case(const row_case *rc) {
     free_model_pair(m);
     unsetenv("KILN_CUDA_ROW_CLUSTER");
     unsetenv("KILN_CUDA_CHAIN_PREDICT");
-    if (rc->env) unsetenv(env);
+    row_switches(rc->env, false);
 }
 
 static void single_row_predict(void) {
@@ -1208,6 +1216,14 @@ static void single_row_predict(void) {
         {"KILN_CUDA_ROW_PARTS=1", {40, 50, 7}, NULL, NULL, 2, 2, "KILN_CUDA_ROW_PARTS=1", 0},
         {"KILN_CUDA_ROW_PARTS=32 (later layers from global memory)", {200, 150, 7}, NULL, NULL, 2, 2,
          "KILN_CUDA_ROW_PARTS=32", 0},
+        /* the later layers kept transposed, a warp a column (kept: 40 x 50 and 50 x 7 with
+         * their padding; 200 x 150 is not, and keeps layer_sums from global memory) */
+        {"KILN_CUDA_ROW_TAIL=warps", {40, 50, 7}, NULL, NULL, 2, 2, "KILN_CUDA_ROW_TAIL=warps", 0},
+        {"KILN_CUDA_ROW_TAIL=warps (cluster of 3)", {40, 50, 7}, "3", NULL, 2, 2, "KILN_CUDA_ROW_TAIL=warps", 0},
+        {"KILN_CUDA_ROW_TAIL=warps (later layers from global memory)", {200, 150, 7}, NULL, NULL, 2, 2,
+         "KILN_CUDA_ROW_TAIL=warps", 0},
+        {"KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param", {40, 50, 7}, NULL, NULL, 3, 3,
+         "KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param", 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) single_row_case(&cases[i]);
 }

@@ -598,35 +598,47 @@ final29() {
 }
 
 # predict30: session 30's A/Bs of the predict, written without a GPU (run on the emulator
-# only), about 1 minute: the row kernel's phases with its later layers run twice in the same
-# launch (KILN_CUDA_ROW_REPEAT: the first pass against the same code once it has run, to tell
-# a cold start's cost from the work's) and where block 0 lands from one predict to the next;
-# the input carried in the launch's parameters (KILN_CUDA_ROW_INPUT=param: launched, never
-# replayed) against the mapped input, with a plain launch of the default (KILN_CUDA_GRAPHS=0)
-# to part the launch's cost from the input's; the later layers' threads a column
-# (KILN_CUDA_ROW_PARTS, default 8); PyTorch's CUDA graph in the same call for the ratio
+# only), about 2 minutes: the row kernel's phases with its later layers run twice in the
+# same launch (KILN_CUDA_ROW_REPEAT: the first pass against the same code once it has run,
+# to tell a cold start's cost from the work's) and where block 0 lands from one predict to
+# the next; the input carried in the launch's parameters (KILN_CUDA_ROW_INPUT=param:
+# launched, never replayed) against the mapped input, with a plain launch of the default
+# (KILN_CUDA_GRAPHS=0) to part the launch's cost from the input's; the later layers a warp
+# a column from transposed weights (KILN_CUDA_ROW_TAIL=warps), alone and with the input in
+# the parameters; the later layers' threads a column (KILN_CUDA_ROW_PARTS, default 8);
+# PyTorch's CUDA graph in the same call for the ratio
 predict30() {
   [ $FM = 1 ] || return 0
   section "predict A/Bs (session 30)"
-  echo "== test_cuda_ops' single-row cases (the input in the parameters and the parts among them), then memcheck of them"
+  echo "== test_cuda_ops' single-row cases (each switch below among them), then memcheck and racecheck of them"
   KILN_TEST_CUDA_OPS_ONLY=single_row timeout 40 "$C/bin/test_cuda_ops" 2>&1 | tail -1
-  command -v compute-sanitizer >/dev/null && KILN_TEST_CUDA_OPS_ONLY=single_row timeout 60 compute-sanitizer --tool memcheck \
-    --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -1
-  echo "== the row kernel's phases: the default, the later layers twice, the input in the parameters"
+  if command -v compute-sanitizer >/dev/null; then
+    for tool in memcheck racecheck; do
+      KILN_TEST_CUDA_OPS_ONLY=single_row timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 "$C/bin/test_cuda_ops" 2>&1 | tail -1
+      echo "exit ${PIPESTATUS[0]} ($tool)"
+    done
+  fi
+  echo "== the row kernel's phases: the default, its later layers twice, the input in the parameters, the"
+  echo "   later layers a warp a column, both"
   local v
-  for v in KILN_CUDA_ROW_REPEAT=0 KILN_CUDA_ROW_REPEAT=1 KILN_CUDA_ROW_INPUT=param; do
+  for v in KILN_CUDA_ROW_REPEAT=0 KILN_CUDA_ROW_REPEAT=1 KILN_CUDA_ROW_INPUT=param KILN_CUDA_ROW_TAIL=warps \
+    "KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param"; do
     echo "-- $v"
     env DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 $v timeout 30 "$C/bin/predict_latency" ${PLAT_N:-2000} 2>&1 | grep -E "chain timing" | tail -1
   done
-  echo "== predict (issue 10: <= 15 us and >= 3x PyTorch): the default, the input in the parameters, the default"
-  echo "   launched (no graph), the later layers at 1, 2, 4 and 16 threads a column, the first two again, the"
-  echo "   parameters' input over a cluster of 4; PyTorch"
-  plat
-  plat KILN_CUDA_ROW_INPUT=param
-  plat KILN_CUDA_GRAPHS=0
-  for v in 1 2 4 16; do plat KILN_CUDA_ROW_PARTS=$v; done
-  plat
-  plat KILN_CUDA_ROW_INPUT=param
+  echo "== predict (issue 10: <= 15 us and >= 3x PyTorch): the default; the input in the parameters; the default"
+  echo "   launched (no graph); the later layers a warp a column, alone and with the parameters' input; the later"
+  echo "   layers at 1, 2, 4 and 16 threads a column; the first five again; the parameters' input over a cluster of 4;"
+  echo "   PyTorch"
+  local round
+  for round in 1 2; do
+    plat
+    plat KILN_CUDA_ROW_INPUT=param
+    plat KILN_CUDA_GRAPHS=0
+    plat KILN_CUDA_ROW_TAIL=warps
+    plat KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param
+    [ $round = 1 ] && for v in 1 2 4 16; do plat KILN_CUDA_ROW_PARTS=$v; done
+  done
   plat KILN_CUDA_ROW_INPUT=param KILN_CUDA_ROW_CLUSTER=4
   [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
   return 0

@@ -52,19 +52,68 @@ __device__ static inline void copy_wait(void) {
 /* Layer 0's bias (n0), then layers 1..n-1's weights (k, n) and biases (n), one after
  * another from kept[0] (row_kept: block 0's copy of them), the layers' descriptors read
  * from the kernel's parameters (the same address in every thread: the constant cache); the
- * loads issued and not waited for. */
+ * loads issued and not waited for. ch.row_tail (KILN_CUDA_ROW_TAIL=warps): each later
+ * layer's weights transposed instead, column j's k weights at j (k + 1) (a float of padding
+ * a column, so that the consecutive columns a warp writes fall in different banks, and the
+ * consecutive weights of one column it reads later too). */
+template <bool Warps>
 __device__ static void keep_layers(const kn__cu_chain &ch, float *kept) {
     int off = 0;
     for (int l = 0; l < ch.n; l++) {
         const float *w = ch.layer[l].w, *bias = ch.layer[l].bias;
         if (!w) continue;
-        int n = ch.layer[l].n, kn = l ? ch.layer[l].k * n : 0;
-        for (int i = threadIdx.x; i < kn; i += blockDim.x) copy_async(&kept[off + i], &w[i]);
-        off += kn;
+        int n = ch.layer[l].n, k = ch.layer[l].k, kn = l ? k * n : 0;
+        if (Warps && l) {
+            for (int i = threadIdx.x; i < kn; i += blockDim.x) {
+                int p = i / n, j = i - p * n; /* (a division, in the shadow of the input's wait) */
+                copy_async(&kept[off + j * (k + 1) + p], &w[i]);
+            }
+            off += n * (k + 1);
+        } else {
+            for (int i = threadIdx.x; i < kn; i += blockDim.x) copy_async(&kept[off + i], &w[i]);
+            off += kn;
+        }
         if (bias)
             for (int i = threadIdx.x; i < n; i += blockDim.x) copy_async(&kept[off + i], &bias[i]);
         off += bias ? n : 0;
     }
+}
+
+/* KILN_CUDA_ROW_TAIL=warps (an A/B, unmeasured): a later layer from its transposed weights
+ * in shared memory (keep_layers), a warp a column, WARP_COLS columns at a time (warp w's
+ * columns w, w + warps, ...), its lanes along the column's k inputs (lane, lane + 32, ...),
+ * the lanes' sums added by shuffles (a butterfly: every lane the same bits), one barrier a
+ * layer; where layer_sums spreads a column over parts threads and adds their sums through
+ * shared memory behind a barrier (two a layer). */
+#define WARP_COLS 4
+__device__ static void row_layer_warps(const kn__cu_chain_layer &L, const float *wt, const float *in, float *out) {
+    const int warps = (int)blockDim.x >> 5, lane = (int)threadIdx.x & 31, ks = L.k + 1;
+    for (int j0 = (int)threadIdx.x >> 5; j0 < L.n; j0 += warps * WARP_COLS) {
+        const float *col[WARP_COLS]; /* (past n the last column again: no load conditional) */
+        float acc[WARP_COLS], b[WARP_COLS];
+        KN_UNROLL(WARP_COLS)
+        for (int g = 0; g < WARP_COLS; g++) {
+            int j = j0 + g * warps < L.n ? j0 + g * warps : L.n - 1;
+            col[g] = wt + j * ks;
+            acc[g] = 0.0f;
+            b[g] = L.bias ? L.bias[j] : 0.0f;
+        }
+        for (int p = lane; p < L.k; p += 32) {
+            float x = in[p], w[WARP_COLS];
+            KN_UNROLL(WARP_COLS)
+            for (int g = 0; g < WARP_COLS; g++) w[g] = col[g][p];
+            KN_UNROLL(WARP_COLS)
+            for (int g = 0; g < WARP_COLS; g++) acc[g] += x * w[g];
+        }
+        KN_UNROLL(WARP_COLS)
+        for (int g = 0; g < WARP_COLS; g++) acc[g] = kn__warp_sum(acc[g]);
+        if (lane == 0) {
+            KN_UNROLL(WARP_COLS)
+            for (int g = 0; g < WARP_COLS; g++)
+                if (j0 + g * warps < L.n) out[j0 + g * warps] = layer_finish(L, acc[g], b[g], 0.0f);
+        }
+    }
+    __syncthreads();
 }
 
 /* KILN_CUDA_CHAIN_TIMING for the row kernel, whose phases all run on block 0: thread 0
@@ -113,6 +162,7 @@ __device__ static void row_clock_end(const kn__cu_chain &ch, row_clock *rc) {
  * layers' copies into shared memory, all waiting alongside the input; then the slice is
  * put in xin for every thread (rc: block 0's clock, the input's arrival stamped; else
  * NULL). */
+template <bool Warps>
 __device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, int p0, int p1, float *xin, float *red,
                                   float *own, const kn__cu_chain &ch, row_clock *rc, float *kept) {
     const bool have = (int)threadIdx.x < p1 - p0;
@@ -124,7 +174,7 @@ __device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, i
     float w[BATCH];
     KN_UNROLL(BATCH)
     for (int u = 0; u < BATCH; u++) w[u] = mine && q0 + u < q1 ? L.w[(int64_t)(q0 + u) * L.n + j] : 0.0f;
-    if (kept) keep_layers(ch, kept);
+    if (kept) keep_layers<Warps>(ch, kept);
     if (have) xin[threadIdx.x] = xv;
     __syncthreads();
     if (rc) row_clock_at(ch, rc, KN_CU_STAMP_INPUT);
@@ -170,6 +220,7 @@ __device__ static void row_post(const kn__cu_chain_layer &L, float *out, float *
 /* Block 0's later layers 1..n-1 (lay: their descriptors), from layer 0's values in act[0]:
  * each from kept (off: where layer 1's weights start there) when row_kept, else from global
  * memory; each stamped at layer slot l - 1 + slot0 (rc: block 0's clock). */
+template <bool Warps>
 __device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer *lay, float (*act)[KN_CU_ROW_WIDTH],
                                 const float *kept, int off, float *red, row_clock *rc, int slot0) {
     int cur = 0;
@@ -182,7 +233,12 @@ __device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer
         }
         const float *in = act[cur];
         float *out = act[cur ^ 1];
-        if (L.w) {
+        if (Warps && L.w && ch.row_kept) { /* transposed in shared memory: a warp a column */
+            const float *wt = kept + off;
+            off += L.n * (L.k + 1);
+            if (L.bias) L.bias = kept + off, off += L.n;
+            row_layer_warps(L, wt, in, out);
+        } else if (L.w) {
             if (ch.row_kept) { /* from shared memory, where keep_layers put them */
                 L.w = kept + off;
                 off += L.k * L.n;
@@ -207,7 +263,9 @@ __device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer
  * descriptors are read once into shared memory (each read of a kernel parameter's array
  * by a layer's index otherwise waits on the constant cache, a layer at a time). x: global
  * or mapped host memory, or the launch's parameters (dense_row_param_kernel). */
-template <bool Repeat> /* (KILN_CUDA_ROW_REPEAT's kernel: a kernel of its own, the default's code left as it was) */
+/* (Repeat: KILN_CUDA_ROW_REPEAT's kernel; Warps: KILN_CUDA_ROW_TAIL=warps's; each a kernel of
+ * its own, the default's code left as it was) */
+template <bool Repeat, bool Warps>
 __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
     __shared__ float xin[KN_CU_ROW_SLICE];
     __shared__ float red[ROW_THREADS];
@@ -227,7 +285,7 @@ __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
     const int chunk = ch.row_chunk, p0 = (int)rank * chunk < L0.k ? (int)rank * chunk : L0.k,
               p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k; /* (the host's chunk: no division on the way to the input) */
     if (rank == 0 && (int)threadIdx.x < n) lay[threadIdx.x] = ch.layer[threadIdx.x];
-    row_layer0(L0, x, p0, p1, xin, red, own, ch, rank == 0 ? &rc : NULL, rank == 0 && ch.row_kept ? kept : NULL);
+    row_layer0<Warps>(L0, x, p0, p1, xin, red, own, ch, rank == 0 ? &rc : NULL, rank == 0 && ch.row_kept ? kept : NULL);
     if (rank == 0) row_clock_at(ch, &rc, KN_CU_STAMP_PARTS); /* (row_layer0's barriers made lay visible to block 0) */
     kn__cluster_wait(); /* every block has started */
     float *to = kn__cluster_map(part, 0) + rank * L0.n;
@@ -249,7 +307,7 @@ __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
     row_clock_at(ch, &rc, KN_CU_STAMP_LAYER0);
     const int off = L0.bias ? L0.n : 0;
     if (!Repeat) {
-        row_tail(ch, lay, act, kept, off, red, &rc, 0);
+        row_tail<Warps>(ch, lay, act, kept, off, red, &rc, 0);
     } else { /* (own, block 0's sums, is free now: layer 0's values kept there for the second pass) */
         for (int j = threadIdx.x; j < L0.n; j += blockDim.x) own[j] = act[0][j];
         /* (one call site, not unrolled: the second pass runs the same instructions as the first) */
@@ -260,33 +318,38 @@ __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
                 for (int j = threadIdx.x; j < L0.n; j += blockDim.x) act[0][j] = own[j];
                 __syncthreads();
             }
-            row_tail(ch, lay, act, kept, off, red, &rc, pass ? n - 1 : 0);
+            row_tail<Warps>(ch, lay, act, kept, off, red, &rc, pass ? n - 1 : 0);
         }
     }
     if (ch.flag) chain_poll_publish(ch, 1);
     row_clock_end(ch, &rc);
 }
 
-__global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch, const float *x) { row_run<false>(ch, x); }
-__global__ void __launch_bounds__(ROW_THREADS) dense_row_repeat_kernel(kn__cu_chain ch, const float *x) {
-    row_run<true>(ch, x);
+template <bool Repeat, bool Warps>
+__global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch, const float *x) {
+    row_run<Repeat, Warps>(ch, x);
 }
 
 /* The input in the parameters (__grid_constant__: read where the launch put it, through its
  * address, never copied per thread). */
+template <bool Warps>
 __global__ void __launch_bounds__(ROW_THREADS)
     dense_row_param_kernel(kn__cu_chain ch, const __grid_constant__ kn__cu_row_input in) {
-    row_run<false>(ch, in.v);
+    row_run<false, Warps>(ch, in.v);
 }
 
 static bool row_launchable(const kn__cu_chain *ch) { return ch->cluster >= 1 && ch->cluster <= KN_CU_ROW_CLUSTER_MAX; }
 
 extern "C" cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl) {
     if (!row_launchable(ch)) return cudaErrorInvalidValue;
-    if (ch->row_repeat && ch->stamps && ch->n > 1)
-        KN_LAUNCH_CLUSTER(pdl, dense_row_repeat_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, x);
-    else
-        KN_LAUNCH_CLUSTER(pdl, dense_row_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, x);
+    const unsigned C = (unsigned)ch->cluster;
+    if (ch->row_repeat && ch->stamps && ch->n > 1) { /* (the diagnostic: the default's tail twice) */
+        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<true, false>), C, ROW_THREADS, s, *ch, x);
+    } else if (ch->row_tail) {
+        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<false, true>), C, ROW_THREADS, s, *ch, x);
+    } else {
+        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<false, false>), C, ROW_THREADS, s, *ch, x);
+    }
     return cudaGetLastError();
 }
 
@@ -296,6 +359,9 @@ extern "C" cudaError_t kn__cu_dense_row_param(cudaStream_t s, const kn__cu_chain
     kn__cu_row_input in;
     memcpy(in.v, x, (size_t)k * sizeof(float));
     memset(in.v + k, 0, (size_t)(KN_CU_ROW_PARAM - k) * sizeof(float)); /* (no stray bytes of this stack in the launch) */
-    KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel, (unsigned)ch->cluster, ROW_THREADS, s, *ch, in);
+    if (ch->row_tail)
+        KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel<true>, (unsigned)ch->cluster, ROW_THREADS, s, *ch, in);
+    else
+        KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel<false>, (unsigned)ch->cluster, ROW_THREADS, s, *ch, in);
     return cudaGetLastError();
 }

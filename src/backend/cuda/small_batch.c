@@ -355,6 +355,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     c->row_parts = np >= 1 && np <= 32 && !(np & (np - 1)) ? np : 8;
     const char *repeat = getenv("KILN_CUDA_ROW_REPEAT"); /* 1: the later layers twice, with the timing (diagnostic) */
     c->row_repeat = repeat && strcmp(repeat, "1") == 0;
+    const char *tail = getenv("KILN_CUDA_ROW_TAIL"); /* warps: the later layers a warp a column (A/B) */
+    c->row_tail = tail && strcmp(tail, "warps") == 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
@@ -440,7 +442,8 @@ static bool row_fits(const kn__cuda_graph *c, int k, unsigned mask, bool *kept) 
         if (l == 0 && ((in + c->row_cluster - 1) / c->row_cluster > KN_CU_ROW_SLICE || out * c->row_cluster > KN_CU_ROW_PARTS))
             return false;
         if (l > 0 && in > KN_CU_ROW_WIDTH) return false;
-        if (dense) floats += (l ? in * out : 0) + (u->src[2] ? out : 0); /* (layer 0's bias, then later weights and biases) */
+        if (dense) /* (layer 0's bias, then later weights and biases; row_tail's transposed a float of padding a column) */
+            floats += (l ? (in + c->row_tail) * out : 0) + (u->src[2] ? out : 0);
     }
     if (kept) *kept = floats <= KN_CU_ROW_KEPT;
     return true;
@@ -581,7 +584,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     kn__cu_chain ch = {.n = c->chain[i].len, .split = c->chain_unsplit ? 1 : kn__cuda_chain_split(rows, t->src[0]->ne[1], c->split_blocks),
                        .part = c->chain_part, .count = c->chain_count, .prefetch = c->chain_prefetch,
                        .stamps = i == 0 ? c->chain_stamps : NULL, /* (the first chain's alone: one timeline) */
-                       .row_parts = c->row_parts, .row_repeat = c->row_repeat};
+                       .row_parts = c->row_parts, .row_repeat = c->row_repeat, .row_tail = c->row_tail};
     ch.loss.kind = -1;
     const kn_tensor *L = c->chain[i].loss, *G = c->chain[i].loss_grad;
     if (L && (c->run_mask & KN_PHASE_LOSS)) { /* the loss (an evaluation, a training step) */
