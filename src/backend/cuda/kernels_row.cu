@@ -338,6 +338,8 @@ __global__ void __launch_bounds__(ROW_THREADS)
     row_run<false, Warps>(ch, in.v);
 }
 
+static_assert(sizeof(kn__cu_chain) + sizeof(kn__cu_row_input) <= 4096, "the parameters' input: 4 KB of parameters in all");
+
 static bool row_launchable(const kn__cu_chain *ch) { return ch->cluster >= 1 && ch->cluster <= KN_CU_ROW_CLUSTER_MAX; }
 
 extern "C" cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, const float *x, bool pdl) {

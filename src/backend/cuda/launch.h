@@ -317,8 +317,11 @@ cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, const float
 /* KILN_CUDA_ROW_INPUT=param (an A/B): the row's input carried in the launch's parameters (up
  * to KN_CU_ROW_PARAM floats, from host memory x: it arrives with the launch, where the mapped
  * staging is read across the bus after the kernel starts); such a launch cannot be a CUDA
- * graph's replay (its parameters would be the captured sample's), so the run is launched. */
-#define KN_CU_ROW_PARAM 1024
+ * graph's replay (its parameters would be the captured sample's), so the run is launched.
+ * 848 floats: a 28 x 28 image, and the launch's parameters within the 4 KB they were
+ * limited to before CUDA 12.1 (kernels_row.cu checks), in case the driver still moves
+ * those faster. */
+#define KN_CU_ROW_PARAM 848
 typedef struct {
     float v[KN_CU_ROW_PARAM];
 } kn__cu_row_input;
