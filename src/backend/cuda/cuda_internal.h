@@ -183,6 +183,8 @@ typedef struct {
                                          * enqueued */
         bool direct;                    /* the run being enqueued reads and writes them in the mapped
                                          * staging itself (no copy kernels) */
+        bool row_fits, row_kept;        /* its shapes fit the row kernel, and its later layers its shared
+                                         * memory (small_batch.c's row_shape_fits, as it is planned) */
         bool row_param;                 /* ... and its single row goes as the row kernel with the input
                                          * in the launch's parameters (row_param below) */
     } chain[KN_CUDA_CHAINS];

@@ -313,6 +313,25 @@ static void plan_merged_chains(kn__cuda_graph *c) {
     }
 }
 
+/* Whether chain k's shapes fit the row kernel's shared memory (launch.h's KN_CU_ROW_*), and
+ * whether layer 0's bias and the later layers' weights and biases fit there too (*kept):
+ * worked out once, as the chains are planned (cluster: the row kernel's blocks). */
+static bool row_shape_fits(const kn__cuda_graph *c, int k, int cluster, bool *kept) {
+    int64_t floats = 0;
+    for (int l = 0; l < c->chain[k].len; l++) {
+        const kn_tensor *u = c->chain[k].node[l];
+        int64_t in = u->src[0]->ne[1], out = u->ne[1];
+        bool dense = u->op == KN_OP_DENSE;
+        if (u->op == KN_OP_MATMUL_ACT_GRAD || (l == 0 && !dense) || out > KN_CU_ROW_WIDTH) return false;
+        if (l == 0 && ((in + cluster - 1) / cluster > KN_CU_ROW_SLICE || out * cluster > KN_CU_ROW_PARTS)) return false;
+        if (l > 0 && in > KN_CU_ROW_WIDTH) return false;
+        if (dense) /* (layer 0's bias, then later weights and biases; row_tail's transposed a float of padding a column) */
+            floats += (l ? (in + c->row_tail) * out : 0) + (u->src[2] ? out : 0);
+    }
+    *kept = floats <= KN_CU_ROW_KEPT;
+    return true;
+}
+
 /* KILN_CUDA_ROW_CLUSTER: the row kernel's blocks, 2 to KN_CU_ROW_CLUSTER_MAX (default the
  * most), 0 none (the chain kernel or the unfused products: A/B); none on a device without
  * cluster launches (before Hopper). */
@@ -362,6 +381,8 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     plan_dense_chains(g, c);
     plan_chain_losses(g, c);
     plan_backward_chains(g, c);
+    for (int k = 0; k < c->n_chains; k++)
+        c->chain[k].row_fits = c->row_cluster >= 1 && row_shape_fits(c, k, c->row_cluster, &c->chain[k].row_kept);
     const char *merge = getenv("KILN_CUDA_CHAIN_MERGE"); /* 0: the backward chain in a launch of its own (A/B) */
     if (!(merge && strcmp(merge, "0") == 0)) plan_merged_chains(c);
     else for (int k = 0; k < c->n_chains; k++) c->chain[k].bwd = -1;
@@ -428,25 +449,13 @@ void kn__cuda_plan_chain_io(kn_graph *g, kn__cuda_graph *c) {
 
 /* Whether chain k's single row, in a run of phases mask, runs as the row kernel's cluster
  * (kernels_row.cu): clusters on (row_cluster), a forward chain whose loss the run leaves
- * out, its shapes within the kernel's shared memory (launch.h's KN_CU_ROW_*); *kept: layer
- * 0's bias and the later layers' weights and biases fit there too (may be NULL). */
+ * out, its shapes within the kernel's shared memory (row_shape_fits: the chain's row_fits
+ * and row_kept); *kept: the later layers kept in shared memory (may be NULL). */
 static bool row_fits(const kn__cuda_graph *c, int k, unsigned mask, bool *kept) {
     if (c->row_cluster < 1 || (c->chain[k].loss && (mask & KN_PHASE_LOSS)) || (mask & (KN_PHASE_BACKWARD | KN_RUN_RESIDENT)))
         return false;
-    int64_t floats = 0;
-    for (int l = 0; l < c->chain[k].len; l++) {
-        const kn_tensor *u = c->chain[k].node[l];
-        int64_t in = u->src[0]->ne[1], out = u->ne[1];
-        bool dense = u->op == KN_OP_DENSE;
-        if (u->op == KN_OP_MATMUL_ACT_GRAD || (l == 0 && !dense) || out > KN_CU_ROW_WIDTH) return false;
-        if (l == 0 && ((in + c->row_cluster - 1) / c->row_cluster > KN_CU_ROW_SLICE || out * c->row_cluster > KN_CU_ROW_PARTS))
-            return false;
-        if (l > 0 && in > KN_CU_ROW_WIDTH) return false;
-        if (dense) /* (layer 0's bias, then later weights and biases; row_tail's transposed a float of padding a column) */
-            floats += (l ? (in + c->row_tail) * out : 0) + (u->src[2] ? out : 0);
-    }
-    if (kept) *kept = floats <= KN_CU_ROW_KEPT;
-    return true;
+    if (kept) *kept = c->chain[k].row_kept;
+    return c->chain[k].row_fits;
 }
 
 /* Whether chain k fuses in a run of `rows` rows (mask: its phases): up to chain_rows rows;
