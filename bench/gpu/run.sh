@@ -630,7 +630,8 @@ predict30() {
   echo "   launched (no graph); the later layers a warp a column, alone and with the parameters' input; the later"
   echo "   layers at 1, 2, 4 and 16 threads a column; the first five again; the parameters' input over a cluster of 4;"
   echo "   PyTorch"
-  local round
+  local round start
+  start=$(cat "$ABLOG" 2>/dev/null | wc -l)
   for round in 1 2; do
     plat
     plat KILN_CUDA_ROW_INPUT=param
@@ -640,7 +641,26 @@ predict30() {
     [ $round = 1 ] && for v in 1 2 4 16; do plat KILN_CUDA_ROW_PARTS=$v; done
   done
   plat KILN_CUDA_ROW_INPUT=param KILN_CUDA_ROW_CLUSTER=4
-  [ $TORCH = 1 ] && DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT
+  local torch_line=""
+  [ $TORCH = 1 ] && torch_line=$(DEVICE=cuda timeout 45 python3 "$C/bench/torch_predict_latency.py" 2000 2>&1 | grep RESULT)
+  [ -n "$torch_line" ] && echo "$torch_line"
+  echo "== predict30's settings, fastest first: the median of each one's runs above, and PyTorch's CUDA graph over it"
+  tail -n +$((start + 1)) "$ABLOG" 2>/dev/null | grep "^predict " | python3 -c '
+import re, sys
+graph = re.search(r"device=cuda_graph .*?median_us=([0-9.]+)", sys.argv[1])
+graph = float(graph.group(1)) if graph else None
+runs = {}
+for line in sys.stdin:
+    f = line.split()
+    if len(f) >= 4 and f[1] != "none":
+        runs.setdefault(" ".join(f[3:]), []).append(float(f[1]))
+def median(v):
+    v = sorted(v)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+for us, key in sorted((median(v), k) for k, v in runs.items()):
+    ratio = "%.2fx" % (graph / us) if graph else "-"
+    print("%8.2f us  %6s  %s" % (us, ratio, key))
+' "$torch_line"
   return 0
 }
 
