@@ -1135,7 +1135,8 @@ static void polled_predict(kn_ctx *ctx, bool persist) {
  * unfused by default). Clusters of 8 (the default), 3 (slices of 34, 34 and 32 inputs) and
  * 2; the A/B switches KILN_CUDA_ROW_INPUT=param (the input in the launch's parameters: every
  * single row launched, none captured), KILN_CUDA_ROW_PARTS (1 and 32 threads a column) and
- * KILN_CUDA_ROW_TAIL=warps (the later layers a warp a column). */
+ * KILN_CUDA_ROW_TAIL=warps (the later layers a warp a column) and warps_end (the last layer
+ * and its softmax by warp 0 alone). */
 typedef struct {
     const char *name;
     int64_t units[3];
@@ -1224,6 +1225,12 @@ static void single_row_predict(void) {
          "KILN_CUDA_ROW_TAIL=warps", 0},
         {"KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param", {40, 50, 7}, NULL, NULL, 3, 3,
          "KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param", 3},
+        /* ... and the last layer with its softmax by warp 0 alone */
+        {"KILN_CUDA_ROW_TAIL=warps_end", {40, 50, 7}, NULL, NULL, 2, 2, "KILN_CUDA_ROW_TAIL=warps_end", 0},
+        {"KILN_CUDA_ROW_TAIL=warps_end KILN_CUDA_ROW_INPUT=param (cluster of 2)", {40, 50, 7}, "2", NULL, 3, 3,
+         "KILN_CUDA_ROW_TAIL=warps_end KILN_CUDA_ROW_INPUT=param", 3},
+        {"KILN_CUDA_ROW_TAIL=warps_end (later layers from global memory)", {200, 150, 7}, NULL, NULL, 2, 2,
+         "KILN_CUDA_ROW_TAIL=warps_end", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) single_row_case(&cases[i]);
 }

@@ -604,8 +604,9 @@ final29() {
 # the next; the input carried in the launch's parameters (KILN_CUDA_ROW_INPUT=param:
 # launched, never replayed) against the mapped input, with a plain launch of the default
 # (KILN_CUDA_GRAPHS=0) to part the launch's cost from the input's; the later layers a warp
-# a column from transposed weights (KILN_CUDA_ROW_TAIL=warps), alone and with the input in
-# the parameters; the later layers' threads a column (KILN_CUDA_ROW_PARTS, default 8);
+# a column from transposed weights (KILN_CUDA_ROW_TAIL=warps), and with the last layer and
+# its softmax by warp 0 alone (=warps_end), alone and with the input in the parameters; the
+# later layers' threads a column (KILN_CUDA_ROW_PARTS, default 8);
 # PyTorch's CUDA graph in the same call for the ratio
 predict30() {
   [ $FM = 1 ] || return 0
@@ -619,17 +620,17 @@ predict30() {
     done
   fi
   echo "== the row kernel's phases: the default, its later layers twice, the input in the parameters, the"
-  echo "   later layers a warp a column, both"
+  echo "   later layers a warp a column, and the last with its softmax by warp 0, that with the parameters' input"
   local v
   for v in KILN_CUDA_ROW_REPEAT=0 KILN_CUDA_ROW_REPEAT=1 KILN_CUDA_ROW_INPUT=param KILN_CUDA_ROW_TAIL=warps \
-    "KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param"; do
+    KILN_CUDA_ROW_TAIL=warps_end "KILN_CUDA_ROW_TAIL=warps_end KILN_CUDA_ROW_INPUT=param"; do
     echo "-- $v"
     env DEVICE=cuda KILN_CUDA_CHAIN_TIMING=1 $v timeout 30 "$C/bin/predict_latency" ${PLAT_N:-2000} 2>&1 | grep -E "chain timing" | tail -1
   done
   echo "== predict (issue 10: <= 15 us and >= 3x PyTorch): the default; the input in the parameters; the default"
-  echo "   launched (no graph); the later layers a warp a column, alone and with the parameters' input; the later"
-  echo "   layers at 1, 2, 4 and 16 threads a column; the first five again; the parameters' input over a cluster of 4;"
-  echo "   PyTorch"
+  echo "   launched (no graph); the later layers a warp a column; and the last with its softmax by warp 0, alone"
+  echo "   and with the parameters' input; the later layers at 1, 2, 4 and 16 threads a column; the first six again;"
+  echo "   the parameters' input over a cluster of 4; PyTorch"
   local round start
   start=$(cat "$ABLOG" 2>/dev/null | wc -l)
   for round in 1 2; do
@@ -637,7 +638,8 @@ predict30() {
     plat KILN_CUDA_ROW_INPUT=param
     plat KILN_CUDA_GRAPHS=0
     plat KILN_CUDA_ROW_TAIL=warps
-    plat KILN_CUDA_ROW_TAIL=warps KILN_CUDA_ROW_INPUT=param
+    plat KILN_CUDA_ROW_TAIL=warps_end
+    plat KILN_CUDA_ROW_TAIL=warps_end KILN_CUDA_ROW_INPUT=param
     [ $round = 1 ] && for v in 1 2 4 16; do plat KILN_CUDA_ROW_PARTS=$v; done
   done
   plat KILN_CUDA_ROW_INPUT=param KILN_CUDA_ROW_CLUSTER=4

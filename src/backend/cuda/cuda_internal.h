@@ -207,7 +207,7 @@ typedef struct {
     bool row_param_run;                 /* ... in the run being enqueued: it is launched, not captured */
     int row_parts;                      /* KILN_CUDA_ROW_PARTS: kn__cu_chain's row_parts (8) */
     bool row_repeat;                    /* KILN_CUDA_ROW_REPEAT=1: kn__cu_chain's row_repeat (with chain_timing) */
-    bool row_tail;                      /* KILN_CUDA_ROW_TAIL=warps: kn__cu_chain's row_tail */
+    int row_tail;                       /* KILN_CUDA_ROW_TAIL: kn__cu_chain's row_tail (warps 1, warps_end 2) */
     int64_t row_param_launches;         /* the row kernel's launches with the input in the parameters */
     int64_t split_blocks;               /* about how many blocks a split launches (KN_CU_CHAIN_SPLIT_BLOCKS;
                                          * KILN_CUDA_SPLIT_BLOCKS, unmeasured otherwise) */

@@ -56,14 +56,14 @@ __device__ static inline void copy_wait(void) {
  * layer's weights transposed instead, column j's k weights at j (k + 1) (a float of padding
  * a column, so that the consecutive columns a warp writes fall in different banks, and the
  * consecutive weights of one column it reads later too). */
-template <bool Warps>
+template <int Tail>
 __device__ static void keep_layers(const kn__cu_chain &ch, float *kept) {
     int off = 0;
     for (int l = 0; l < ch.n; l++) {
         const float *w = ch.layer[l].w, *bias = ch.layer[l].bias;
         if (!w) continue;
         int n = ch.layer[l].n, k = ch.layer[l].k, kn = l ? k * n : 0;
-        if (Warps && l) {
+        if (Tail && l) {
             for (int i = threadIdx.x; i < kn; i += blockDim.x) {
                 int p = i / n, j = i - p * n; /* (a division, in the shadow of the input's wait) */
                 copy_async(&kept[off + j * (k + 1) + p], &w[i]);
@@ -162,7 +162,7 @@ __device__ static void row_clock_end(const kn__cu_chain &ch, row_clock *rc) {
  * layers' copies into shared memory, all waiting alongside the input; then the slice is
  * put in xin for every thread (rc: block 0's clock, the input's arrival stamped; else
  * NULL). */
-template <bool Warps>
+template <int Tail>
 __device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, int p0, int p1, float *xin, float *red,
                                   float *own, const kn__cu_chain &ch, row_clock *rc, float *kept) {
     const bool have = (int)threadIdx.x < p1 - p0;
@@ -174,7 +174,7 @@ __device__ static void row_layer0(const kn__cu_chain_layer &L, const float *x, i
     float w[BATCH];
     KN_UNROLL(BATCH)
     for (int u = 0; u < BATCH; u++) w[u] = mine && q0 + u < q1 ? L.w[(int64_t)(q0 + u) * L.n + j] : 0.0f;
-    if (kept) keep_layers<Warps>(ch, kept);
+    if (kept) keep_layers<Tail>(ch, kept);
     if (have) xin[threadIdx.x] = xv;
     __syncthreads();
     if (rc) row_clock_at(ch, rc, KN_CU_STAMP_INPUT);
@@ -217,10 +217,55 @@ __device__ static void row_post(const kn__cu_chain_layer &L, float *out, float *
     __syncthreads();
 }
 
+/* KILN_CUDA_ROW_TAIL=warps_end (an A/B, unmeasured): the chain's last dense layer L, at most
+ * 32 columns, and the softmax ending the chain (L's own activation, or S, a softmax node
+ * alone after it) by warp 0 alone, without a barrier where a layer and a softmax node take
+ * three: its lanes along the k inputs of WARP_COLS columns at a time (L's transposed
+ * weights wt), each column's sum by shuffles (every lane holds it) and lane j keeping
+ * column j's; then the softmax across the lanes with row_post's arithmetic (the max, the
+ * exponentials, 1 / their sum, each times it) and the rows written out (L's own values too
+ * when S follows and something reads them). */
+__device__ static void row_end_warp(const kn__cu_chain_layer &L, const float *wt, const float *in,
+                                    const kn__cu_chain_layer *S) {
+    if (threadIdx.x >= 32) return;
+    const int lane = (int)threadIdx.x, ks = L.k + 1;
+    const bool mine = lane < L.n;
+    const float b = mine && L.bias ? L.bias[lane] : 0.0f;
+    float v = 0.0f;
+    for (int j0 = 0; j0 < L.n; j0 += WARP_COLS) {
+        const float *col[WARP_COLS]; /* (past n the last column again: no load conditional) */
+        float acc[WARP_COLS];
+        KN_UNROLL(WARP_COLS)
+        for (int g = 0; g < WARP_COLS; g++) {
+            col[g] = wt + (j0 + g < L.n ? j0 + g : L.n - 1) * ks;
+            acc[g] = 0.0f;
+        }
+        for (int p = lane; p < L.k; p += 32) {
+            float x = in[p], w[WARP_COLS];
+            KN_UNROLL(WARP_COLS)
+            for (int g = 0; g < WARP_COLS; g++) w[g] = col[g][p];
+            KN_UNROLL(WARP_COLS)
+            for (int g = 0; g < WARP_COLS; g++) acc[g] += x * w[g];
+        }
+        KN_UNROLL(WARP_COLS)
+        for (int g = 0; g < WARP_COLS; g++) {
+            float sum = kn__warp_sum(acc[g]);
+            if (lane == j0 + g) v = sum;
+        }
+    }
+    v = mine ? layer_finish(L, v, b, 0.0f) : 0.0f;
+    if (S && L.y && mine) L.y[lane] = v;
+    const float mx = kn__warp_max(mine ? v : -INFINITY);
+    const float e = mine ? expf(v - mx) : 0.0f;
+    const float inv = 1.0f / kn__warp_sum(e);
+    float *y = S ? S->y : L.y;
+    if (y && mine) y[lane] = e * inv;
+}
+
 /* Block 0's later layers 1..n-1 (lay: their descriptors), from layer 0's values in act[0]:
  * each from kept (off: where layer 1's weights start there) when row_kept, else from global
  * memory; each stamped at layer slot l - 1 + slot0 (rc: block 0's clock). */
-template <bool Warps>
+template <int Tail>
 __device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer *lay, float (*act)[KN_CU_ROW_WIDTH],
                                 const float *kept, int off, float *red, row_clock *rc, int slot0) {
     int cur = 0;
@@ -233,10 +278,19 @@ __device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer
         }
         const float *in = act[cur];
         float *out = act[cur ^ 1];
-        if (Warps && L.w && ch.row_kept) { /* transposed in shared memory: a warp a column */
+        if (Tail && L.w && ch.row_kept) { /* transposed in shared memory: a warp a column */
             const float *wt = kept + off;
             off += L.n * (L.k + 1);
             if (L.bias) L.bias = kept + off, off += L.n;
+            /* Tail 2: the last dense layer and the softmax ending the chain, warp 0 alone */
+            const bool own = L.act == KN_SOFTMAX && l == ch.n - 1,
+                       node = l == ch.n - 2 && !lay[l + 1].w && lay[l + 1].act == KN_SOFTMAX;
+            if (Tail == 2 && L.n <= 32 && (own || node)) {
+                row_end_warp(L, wt, in, node ? &lay[l + 1] : NULL);
+                row_clock_at(ch, rc, chain_layer_slot(l + slot0));
+                if (node) row_clock_at(ch, rc, chain_layer_slot(l + 1 + slot0));
+                return;
+            }
             row_layer_warps(L, wt, in, out);
         } else if (L.w) {
             if (ch.row_kept) { /* from shared memory, where keep_layers put them */
@@ -263,9 +317,9 @@ __device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer
  * descriptors are read once into shared memory (each read of a kernel parameter's array
  * by a layer's index otherwise waits on the constant cache, a layer at a time). x: global
  * or mapped host memory, or the launch's parameters (dense_row_param_kernel). */
-/* (Repeat: KILN_CUDA_ROW_REPEAT's kernel; Warps: KILN_CUDA_ROW_TAIL=warps's; each a kernel of
- * its own, the default's code left as it was) */
-template <bool Repeat, bool Warps>
+/* (Repeat: KILN_CUDA_ROW_REPEAT's kernel; Tail: KILN_CUDA_ROW_TAIL's, 1 warps, 2 warps_end;
+ * each a kernel of its own, the default's code left as it was) */
+template <bool Repeat, int Tail>
 __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
     __shared__ float xin[KN_CU_ROW_SLICE];
     __shared__ float red[ROW_THREADS];
@@ -285,7 +339,7 @@ __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
     const int chunk = ch.row_chunk, p0 = (int)rank * chunk < L0.k ? (int)rank * chunk : L0.k,
               p1 = p0 + chunk < L0.k ? p0 + chunk : L0.k; /* (the host's chunk: no division on the way to the input) */
     if (rank == 0 && (int)threadIdx.x < n) lay[threadIdx.x] = ch.layer[threadIdx.x];
-    row_layer0<Warps>(L0, x, p0, p1, xin, red, own, ch, rank == 0 ? &rc : NULL, rank == 0 && ch.row_kept ? kept : NULL);
+    row_layer0<Tail>(L0, x, p0, p1, xin, red, own, ch, rank == 0 ? &rc : NULL, rank == 0 && ch.row_kept ? kept : NULL);
     if (rank == 0) row_clock_at(ch, &rc, KN_CU_STAMP_PARTS); /* (row_layer0's barriers made lay visible to block 0) */
     kn__cluster_wait(); /* every block has started */
     float *to = kn__cluster_map(part, 0) + rank * L0.n;
@@ -307,7 +361,7 @@ __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
     row_clock_at(ch, &rc, KN_CU_STAMP_LAYER0);
     const int off = L0.bias ? L0.n : 0;
     if (!Repeat) {
-        row_tail<Warps>(ch, lay, act, kept, off, red, &rc, 0);
+        row_tail<Tail>(ch, lay, act, kept, off, red, &rc, 0);
     } else { /* (own, block 0's sums, is free now: layer 0's values kept there for the second pass) */
         for (int j = threadIdx.x; j < L0.n; j += blockDim.x) own[j] = act[0][j];
         /* (one call site, not unrolled: the second pass runs the same instructions as the first) */
@@ -318,24 +372,24 @@ __device__ static void row_run(const kn__cu_chain &ch, const float *x) {
                 for (int j = threadIdx.x; j < L0.n; j += blockDim.x) act[0][j] = own[j];
                 __syncthreads();
             }
-            row_tail<Warps>(ch, lay, act, kept, off, red, &rc, pass ? n - 1 : 0);
+            row_tail<Tail>(ch, lay, act, kept, off, red, &rc, pass ? n - 1 : 0);
         }
     }
     if (ch.flag) chain_poll_publish(ch, 1);
     row_clock_end(ch, &rc);
 }
 
-template <bool Repeat, bool Warps>
+template <bool Repeat, int Tail>
 __global__ void __launch_bounds__(ROW_THREADS) dense_row_kernel(kn__cu_chain ch, const float *x) {
-    row_run<Repeat, Warps>(ch, x);
+    row_run<Repeat, Tail>(ch, x);
 }
 
 /* The input in the parameters (__grid_constant__: read where the launch put it, through its
  * address, never copied per thread). */
-template <bool Warps>
+template <int Tail>
 __global__ void __launch_bounds__(ROW_THREADS)
     dense_row_param_kernel(kn__cu_chain ch, const __grid_constant__ kn__cu_row_input in) {
-    row_run<false, Warps>(ch, in.v);
+    row_run<false, Tail>(ch, in.v);
 }
 
 static_assert(sizeof(kn__cu_chain) + sizeof(kn__cu_row_input) <= 4096, "the parameters' input: 4 KB of parameters in all");
@@ -346,11 +400,13 @@ extern "C" cudaError_t kn__cu_dense_row(cudaStream_t s, const kn__cu_chain *ch, 
     if (!row_launchable(ch)) return cudaErrorInvalidValue;
     const unsigned C = (unsigned)ch->cluster;
     if (ch->row_repeat && ch->stamps && ch->n > 1) { /* (the diagnostic: the default's tail twice) */
-        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<true, false>), C, ROW_THREADS, s, *ch, x);
-    } else if (ch->row_tail) {
-        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<false, true>), C, ROW_THREADS, s, *ch, x);
+        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<true, 0>), C, ROW_THREADS, s, *ch, x);
+    } else if (ch->row_tail == 2) {
+        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<false, 2>), C, ROW_THREADS, s, *ch, x);
+    } else if (ch->row_tail == 1) {
+        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<false, 1>), C, ROW_THREADS, s, *ch, x);
     } else {
-        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<false, false>), C, ROW_THREADS, s, *ch, x);
+        KN_LAUNCH_CLUSTER(pdl, (dense_row_kernel<false, 0>), C, ROW_THREADS, s, *ch, x);
     }
     return cudaGetLastError();
 }
@@ -361,9 +417,12 @@ extern "C" cudaError_t kn__cu_dense_row_param(cudaStream_t s, const kn__cu_chain
     kn__cu_row_input in;
     memcpy(in.v, x, (size_t)k * sizeof(float));
     memset(in.v + k, 0, (size_t)(KN_CU_ROW_PARAM - k) * sizeof(float)); /* (no stray bytes of this stack in the launch) */
-    if (ch->row_tail)
-        KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel<true>, (unsigned)ch->cluster, ROW_THREADS, s, *ch, in);
+    const unsigned C = (unsigned)ch->cluster;
+    if (ch->row_tail == 2)
+        KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel<2>, C, ROW_THREADS, s, *ch, in);
+    else if (ch->row_tail == 1)
+        KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel<1>, C, ROW_THREADS, s, *ch, in);
     else
-        KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel<false>, (unsigned)ch->cluster, ROW_THREADS, s, *ch, in);
+        KN_LAUNCH_CLUSTER(pdl, dense_row_param_kernel<0>, C, ROW_THREADS, s, *ch, in);
     return cudaGetLastError();
 }

@@ -298,8 +298,10 @@ typedef struct {
      * second time, stamped as layers n..2n-2 (the same outputs), to tell the first pass's cost
      * from what the same code costs once it has run (its instructions fetched, its data read) */
     int32_t row_repeat;
-    /* KILN_CUDA_ROW_TAIL=warps (an A/B): the later layers kept transposed, each a warp a column
-     * (kernels_row.cu's row_layer_warps); 0: layer_sums, as the chain kernel's */
+    /* KILN_CUDA_ROW_TAIL (A/Bs): 1 (warps), the later layers kept transposed, each a warp a
+     * column (kernels_row.cu's row_layer_warps); 2 (warps_end), and the last dense layer with
+     * the softmax ending the chain by warp 0 alone (row_end_warp); 0: layer_sums, as the chain
+     * kernel's */
     int32_t row_tail;
 } kn__cu_chain;
 /* (with ch->door, a cooperative launch: every block resident at once, or it fails; the

@@ -326,7 +326,7 @@ static bool row_shape_fits(const kn__cuda_graph *c, int k, int cluster, bool *ke
         if (l == 0 && ((in + cluster - 1) / cluster > KN_CU_ROW_SLICE || out * cluster > KN_CU_ROW_PARTS)) return false;
         if (l > 0 && in > KN_CU_ROW_WIDTH) return false;
         if (dense) /* (layer 0's bias, then later weights and biases; row_tail's transposed a float of padding a column) */
-            floats += (l ? (in + c->row_tail) * out : 0) + (u->src[2] ? out : 0);
+            floats += (l ? (in + (c->row_tail ? 1 : 0)) * out : 0) + (u->src[2] ? out : 0);
     }
     *kept = floats <= KN_CU_ROW_KEPT;
     return true;
@@ -374,8 +374,9 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     c->row_parts = np >= 1 && np <= 32 && !(np & (np - 1)) ? np : 8;
     const char *repeat = getenv("KILN_CUDA_ROW_REPEAT"); /* 1: the later layers twice, with the timing (diagnostic) */
     c->row_repeat = repeat && strcmp(repeat, "1") == 0;
-    const char *tail = getenv("KILN_CUDA_ROW_TAIL"); /* warps: the later layers a warp a column (A/B) */
-    c->row_tail = tail && strcmp(tail, "warps") == 0;
+    const char *tail = getenv("KILN_CUDA_ROW_TAIL"); /* warps: the later layers a warp a column; warps_end: and the
+                                                      * last with its softmax by warp 0 alone (A/Bs) */
+    c->row_tail = tail && strcmp(tail, "warps") == 0 ? 1 : tail && strcmp(tail, "warps_end") == 0 ? 2 : 0;
     const char *chains = getenv("KILN_CUDA_CHAIN"); /* 0: none (the A/B of bench/gpu/run.sh) */
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
