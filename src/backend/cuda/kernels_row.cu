@@ -86,6 +86,24 @@ __device__ static void keep_layers(const kn__cu_chain &ch, float *kept) {
  * layer; where layer_sums spreads a column over parts threads and adds their sums through
  * shared memory behind a barrier (two a layer). */
 #define WARP_COLS 4
+
+/* sum[g] for g < WARP_COLS: column col[g]'s k weights (contiguous) times in's k values, by
+ * the warp's lanes along the inputs (lane, lane + 32, ...), the lanes' sums then added by
+ * shuffles (a butterfly: every lane gets the same bits). */
+__device__ static inline void warp_col_sums(const float *const *col, const float *in, int k, float *sum) {
+    float acc[WARP_COLS];
+    KN_UNROLL(WARP_COLS)
+    for (int g = 0; g < WARP_COLS; g++) acc[g] = 0.0f;
+    for (int p = (int)threadIdx.x & 31; p < k; p += 32) {
+        float x = in[p], w[WARP_COLS];
+        KN_UNROLL(WARP_COLS)
+        for (int g = 0; g < WARP_COLS; g++) w[g] = col[g][p];
+        KN_UNROLL(WARP_COLS)
+        for (int g = 0; g < WARP_COLS; g++) acc[g] += x * w[g];
+    }
+    KN_UNROLL(WARP_COLS)
+    for (int g = 0; g < WARP_COLS; g++) sum[g] = kn__warp_sum(acc[g]);
+}
 __device__ static void row_layer_warps(const kn__cu_chain_layer &L, const float *wt, const float *in, float *out) {
     const int warps = (int)blockDim.x >> 5, lane = (int)threadIdx.x & 31, ks = L.k + 1;
     for (int j0 = (int)threadIdx.x >> 5; j0 < L.n; j0 += warps * WARP_COLS) {
@@ -95,18 +113,9 @@ __device__ static void row_layer_warps(const kn__cu_chain_layer &L, const float 
         for (int g = 0; g < WARP_COLS; g++) {
             int j = j0 + g * warps < L.n ? j0 + g * warps : L.n - 1;
             col[g] = wt + j * ks;
-            acc[g] = 0.0f;
             b[g] = L.bias ? L.bias[j] : 0.0f;
         }
-        for (int p = lane; p < L.k; p += 32) {
-            float x = in[p], w[WARP_COLS];
-            KN_UNROLL(WARP_COLS)
-            for (int g = 0; g < WARP_COLS; g++) w[g] = col[g][p];
-            KN_UNROLL(WARP_COLS)
-            for (int g = 0; g < WARP_COLS; g++) acc[g] += x * w[g];
-        }
-        KN_UNROLL(WARP_COLS)
-        for (int g = 0; g < WARP_COLS; g++) acc[g] = kn__warp_sum(acc[g]);
+        warp_col_sums(col, in, L.k, acc);
         if (lane == 0) {
             KN_UNROLL(WARP_COLS)
             for (int g = 0; g < WARP_COLS; g++)
@@ -234,24 +243,13 @@ __device__ static void row_end_warp(const kn__cu_chain_layer &L, const float *wt
     float v = 0.0f;
     for (int j0 = 0; j0 < L.n; j0 += WARP_COLS) {
         const float *col[WARP_COLS]; /* (past n the last column again: no load conditional) */
-        float acc[WARP_COLS];
+        float sum[WARP_COLS];
         KN_UNROLL(WARP_COLS)
-        for (int g = 0; g < WARP_COLS; g++) {
-            col[g] = wt + (j0 + g < L.n ? j0 + g : L.n - 1) * ks;
-            acc[g] = 0.0f;
-        }
-        for (int p = lane; p < L.k; p += 32) {
-            float x = in[p], w[WARP_COLS];
-            KN_UNROLL(WARP_COLS)
-            for (int g = 0; g < WARP_COLS; g++) w[g] = col[g][p];
-            KN_UNROLL(WARP_COLS)
-            for (int g = 0; g < WARP_COLS; g++) acc[g] += x * w[g];
-        }
+        for (int g = 0; g < WARP_COLS; g++) col[g] = wt + (j0 + g < L.n ? j0 + g : L.n - 1) * ks;
+        warp_col_sums(col, in, L.k, sum);
         KN_UNROLL(WARP_COLS)
-        for (int g = 0; g < WARP_COLS; g++) {
-            float sum = kn__warp_sum(acc[g]);
-            if (lane == j0 + g) v = sum;
-        }
+        for (int g = 0; g < WARP_COLS; g++)
+            if (lane == j0 + g) v = sum[g];
     }
     v = mine ? layer_finish(L, v, b, 0.0f) : 0.0f;
     if (S && L.y && mine) L.y[lane] = v;
