@@ -442,6 +442,13 @@ typedef enum { KN_INTERP_NEAREST, KN_INTERP_BILINEAR } kn_interpolation;
  * PyTorch's F.interpolate(mode="bilinear", align_corners=False)), each output axis up to
  * 2^23 cells. The gradient is a gather (deterministic). 1 x 1: x itself. */
 kn_tensor *kn_upsample2d(kn_graph *g, kn_tensor *x, int size_h, int size_w, kn_interpolation interpolation);
+/* Resizing of images to any size: (batch, H, W, C) -> (batch, height, width, C), each axis up
+ * or down alone, height and width in [1, 2^23] (Keras's Resizing without crop_to_aspect_ratio,
+ * tf.image.resize without antialias). Half-pixel centers with the float scale H / height:
+ * KN_INTERP_BILINEAR as PyTorch's F.interpolate(size=..., mode="bilinear", align_corners=False),
+ * KN_INTERP_NEAREST reads cell min(floor(H / height (y + 0.5)), H - 1) (PyTorch's
+ * mode="nearest-exact"). The gradient is a gather (deterministic). The same size: x itself. */
+kn_tensor *kn_resize2d(kn_graph *g, kn_tensor *x, int height, int width, kn_interpolation interpolation);
 
 /* A window's padding along a sequence: 'valid' (whole windows only), 'same' (as above) or
  * 'causal' (Keras's: dilation * (K - 1) zeros before the first step and none after, so

@@ -326,6 +326,10 @@ static kn_tensor *b_upsample2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const int *s = arg;
     return kn_upsample2d(g, in[0], s[0], s[1], (kn_interpolation)s[2]);
 }
+static kn_tensor *b_resize2d(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *s = arg; /* height, width, kn_interpolation */
+    return kn_resize2d(g, in[0], s[0], s[1], (kn_interpolation)s[2]);
+}
 static kn_tensor *b_pad1d(kn_graph *g, kn_tensor **in, const void *arg) {
     const int *p = arg;
     return kn_pad1d(g, in[0], p[0], p[1]);
@@ -920,6 +924,17 @@ int main(void) {
         case_shapes un4 = {.n_in = 1, .ndim = {4}, .shape = {{2, 3, 2, 4}}};
         gradcheck("unit_norm (2, 3, 2, 4)", b_unit_norm, &eps_small, &un4, NULL);
         gradcheck("unit_norm (5, 6) under the floor", b_unit_norm, &eps_floor, &un2, NULL);
+    }
+    { /* resizing to any size (appended last, keeping the other cases' inputs): (2, 5, 6, 3)
+       * images down, up, to a side of 1 and mixed; bilinear and nearest (linear in x both) */
+        static const struct { const char *name; int s[3]; } rs[] = {
+            {"resize2d bilinear 5x6 -> 3x4", {3, 4, KN_INTERP_BILINEAR}},
+            {"resize2d bilinear 5x6 -> 8x13", {8, 13, KN_INTERP_BILINEAR}},
+            {"resize2d bilinear 5x6 -> 1x9", {1, 9, KN_INTERP_BILINEAR}},
+            {"resize2d nearest 5x6 -> 7x4", {7, 4, KN_INTERP_NEAREST}},
+        };
+        case_shapes rimg = {.n_in = 1, .ndim = {4}, .shape = {{2, 5, 6, 3}}};
+        for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) gradcheck(rs[i].name, b_resize2d, rs[i].s, &rimg, NULL);
     }
     return checks_done("gradient");
 }

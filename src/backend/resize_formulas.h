@@ -11,7 +11,14 @@
  * antialias, TensorFlow's half_pixel_centers): output cell o of an axis reads the input at
  * src = (o + 0.5) / s - 0.5, clamped at 0, between cells i0 = floor(src) and i1 = i0 + 1
  * (i0 at the last cell), weights l0 = 1 - l1 and l1 = src - i0; src in float from the float
- * of 1 / s as PyTorch's CPU kernel computes it. Exact for powers of two. */
+ * of 1 / s as PyTorch's CPU kernel computes it. Exact for powers of two.
+ *
+ * Resizing to any size (KN_OP_RESIZE2D, Keras's Resizing, tf.image.resize without antialias,
+ * PyTorch's F.interpolate(size=..., align_corners=False)): an axis of n cells to out cells
+ * has the float scale n / out (kn__resize_scale); bilinear reads src = scale (o + 0.5) - 0.5,
+ * as above (kn__linear_at); nearest reads min(floor(scale (o + 0.5)), n - 1) (PyTorch's
+ * "nearest-exact", TensorFlow's half-pixel nearest: kn__nearest_at). For a whole upsampling
+ * factor these are upsampling's bits. */
 #ifndef KN_RESIZE_FORMULAS_H
 #define KN_RESIZE_FORMULAS_H
 
@@ -72,6 +79,50 @@ KN_RESIZE_FN int kn__lerp_reads(kn__lerp L, int64_t i) { return L.i0 == i || L.i
  * the float rounding of src (below 1 while the axis has under 2^23 cells). */
 KN_RESIZE_FN void kn__bilinear_readers(int64_t i, int s, int64_t out, int64_t *lo, int64_t *hi) {
     int64_t a = (i - 2) * s, b = (i + 3) * s;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > out ? out : b;
+}
+
+/* The float scale of an axis of n cells resized to out: n / out rounded once (PyTorch's and
+ * TensorFlow's (float)in / out; __fdiv_rn so that no flag can make nvcc's division approximate). */
+KN_RESIZE_FN float kn__resize_scale(int64_t n, int64_t out) {
+#if defined(__CUDA_ARCH__)
+    return __fdiv_rn((float)n, (float)out);
+#else
+    return (float)n / (float)out;
+#endif
+}
+
+/* Output cell o of a resized axis of n input cells (scale kn__resize_scale): bilinear's two
+ * input cells and weights, src = scale (o + 0.5) - 0.5 clamped at 0 (the product rounded alone,
+ * then the subtraction). */
+KN_RESIZE_FN kn__lerp kn__linear_at(int64_t o, int64_t n, float scale) {
+    kn__lerp r;
+    float src = kn__resize_mul(scale, (float)o + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    int64_t i0 = (int64_t)src; /* floor: src >= 0 */
+    if (i0 > n - 1) i0 = n - 1;
+    r.i0 = i0;
+    r.i1 = i0 < n - 1 ? i0 + 1 : i0;
+    float l1 = src - (float)i0;
+    r.l1 = l1 < 0.0f ? 0.0f : l1 > 1.0f ? 1.0f : l1;
+    r.l0 = 1.0f - r.l1;
+    return r;
+}
+
+/* Output cell o's input cell for nearest: min(floor(scale (o + 0.5)), n - 1). */
+KN_RESIZE_FN int64_t kn__nearest_at(int64_t o, int64_t n, float scale) {
+    int64_t i = (int64_t)kn__resize_mul((float)o + 0.5f, scale); /* floor: >= 0 */
+    return i < n - 1 ? i : n - 1;
+}
+
+/* The outputs on a resized axis (n cells to out) that may read input cell i, either mode:
+ * [*lo, *hi). Mathematically bilinear's within (i - 1/2) out / n - 1/2 and (i + 3/2) out / n
+ * - 1/2, nearest's within i out / n - 1/2 and (i + 1) out / n - 1/2, the clamped ends reading
+ * the first and last cells; two cells more each side cover the float rounding of the source
+ * positions (far below a cell while an axis has under 2^23 cells). */
+KN_RESIZE_FN void kn__resize_readers(int64_t i, int64_t n, int64_t out, int64_t *lo, int64_t *hi) {
+    int64_t a = i < 1 ? -2 : (i - 1) * out / n - 2, b = (i + 2) * out / n + 3;
     *lo = a < 0 ? 0 : a;
     *hi = b > out ? out : b;
 }

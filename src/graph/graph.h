@@ -150,6 +150,13 @@ typedef enum {
     KN_OP_UPSAMPLE2D_GRAD, /* dy (N, H sh, W sw, C) -> dx (N,H,W,C) (the builder's shape), the same
                        * iparams: each cell sums the outputs that read it times their weights, in a
                        * fixed order (a gather: the same bits on any thread count or device) */
+    KN_OP_RESIZE2D,   /* x (N,H,W,C) -> (N, OH, OW, C), the node's own size (any, up or down, each axis
+                       * alone; iparam[0] OH, iparam[1] OW), iparam[2] kn_interpolation, half-pixel
+                       * centers with the float scale H / OH (Keras's Resizing): bilinear four cells,
+                       * nearest x[min(floor(H/OH (oy + 0.5)), H - 1), ...] (PyTorch's nearest-exact) */
+    KN_OP_RESIZE2D_GRAD, /* dy (N,OH,OW,C) -> dx (N,H,W,C) (the builder's shape), iparam[2] the mode:
+                       * each cell sums the outputs that read it times their weights, in a fixed
+                       * order (a gather: the same bits on any thread count or device) */
     /* Per-sample broadcasts (graph/ops_bcast.c, which kn_add, kn_sub and kn_mul build): a (N,
      * ..., C) viewed as (N, P, C), b as (N, Pb, Cb), Pb 1 or P (iparam[1]: 1), Cb 1 or C
      * (iparam[2]: 1): a squeeze-and-excitation's gates (N, 1, 1, C), a map (N, H, W, 1) */
@@ -527,6 +534,9 @@ void kn__backward_pad2d(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 bool kn__infer_upsample2d(kn_graph *g, kn_tensor *t);
 void kn__backward_upsample2d(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 bool kn__infer_upsample2d_grad(kn_graph *g, kn_tensor *t);
+bool kn__infer_resize2d(kn_graph *g, kn_tensor *t);
+void kn__backward_resize2d(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+bool kn__infer_resize2d_grad(kn_graph *g, kn_tensor *t);
 /* The gather ops (graph/embedding.c): shape inference and backward for ops.c's table, and
  * the gradient's builder, a scatter-add of dy into a (V, D) of the table's shape. */
 bool kn__infer_gather(kn_graph *g, kn_tensor *t);

@@ -637,6 +637,8 @@ static const kn_op_info op_table[] = {
     [KN_OP_PAD2D] = {"pad2d", 1, kn__infer_pad2d, kn__backward_pad2d, kn__cpu_pad2d, NULL},
     [KN_OP_UPSAMPLE2D] = {"upsample2d", 1, kn__infer_upsample2d, kn__backward_upsample2d, kn__cpu_upsample2d, NULL},
     [KN_OP_UPSAMPLE2D_GRAD] = {"upsample2d_grad", 1, kn__infer_upsample2d_grad, NULL, kn__cpu_upsample2d_grad, NULL},
+    [KN_OP_RESIZE2D] = {"resize2d", 1, kn__infer_resize2d, kn__backward_resize2d, kn__cpu_resize2d, NULL},
+    [KN_OP_RESIZE2D_GRAD] = {"resize2d_grad", 1, kn__infer_resize2d_grad, NULL, kn__cpu_resize2d_grad, NULL},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

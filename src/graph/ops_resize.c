@@ -1,11 +1,14 @@
 /* ops_resize.c — spatial resizing of images and sequences (Keras's ZeroPadding1D/2D,
- * Cropping1D/2D and UpSampling1D/2D): the public builders, and the op table's shape
- * inference and backward for graph.h's KN_OP_PAD2D, KN_OP_UPSAMPLE2D and its gradient.
+ * Cropping1D/2D, UpSampling1D/2D and Resizing): the public builders, and the op table's shape
+ * inference and backward for graph.h's KN_OP_PAD2D, KN_OP_UPSAMPLE2D, KN_OP_RESIZE2D and their
+ * gradients.
  *
  * Padding and cropping are one op: y[oy, ox] = x[oy - top, ox - left] inside x, zeros
  * elsewhere, each amount signed (negative crops). Its adjoint is the same op with the amounts
  * negated, so one kernel a backend serves both directions. Upsampling is nearest (each cell
  * repeated) or bilinear (backend/resize_formulas.h); its gradient is its own op, a gather.
+ * Resizing to any size is its own op (half-pixel centers, the scale in / out as a float), its
+ * gradient a gather likewise.
  * Sequences (batch, L, C) run as the 2-D ops over the (batch, 1, L, C) view. f32 only (no
  * half_support.c lists them, so the precision pass keeps their tensors f32); never fused.
  * The kernels are backend/cpu/resize.c's and backend/cuda/kernels_resize.cu's. */
@@ -136,6 +139,67 @@ kn_tensor *kn_upsample2d(kn_graph *g, kn_tensor *x, int size_h, int size_w, kn_i
     kn_tensor *t = kn__node(g, KN_OP_UPSAMPLE2D, x, NULL, NULL);
     if (!t) return NULL;
     t->iparam[0] = size_h, t->iparam[1] = size_w, t->iparam[2] = (int32_t)interpolation;
+    return kn__finish(g, t);
+}
+
+/* ------------------------------------------------------------- resizing to any size */
+
+bool kn__infer_resize2d(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *x = t->src[0];
+    if (!image_input(g, t->name, x)) return false;
+    t->ndim = 4;
+    t->shape[0] = x->shape[0], t->shape[1] = t->iparam[0], t->shape[2] = t->iparam[1], t->shape[3] = x->shape[3];
+    t->batch_rows = 1;
+    return true;
+}
+
+/* The shape is the builder's (x's); dy must be it resized to iparam[0] x iparam[1]. */
+bool kn__infer_resize2d_grad(kn_graph *g, kn_tensor *t) {
+    const kn_tensor *dy = t->src[0];
+    char sd[64], st[64];
+    if (!image_input(g, t->name, dy) || !image_input(g, t->name, t)) return false;
+    if (dy->shape[0] != t->shape[0] || dy->shape[1] != t->iparam[0] || dy->shape[2] != t->iparam[1] ||
+        dy->shape[3] != t->shape[3])
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s is not %s resized to %d x %d", t->name,
+                              kn__shape_str(dy, sd, sizeof sd), kn__shape_str(t, st, sizeof st), t->iparam[0],
+                              t->iparam[1]);
+    return true;
+}
+
+void kn__backward_resize2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn_tensor *x = t->src[0];
+    if (!(x->flags & KN_FLAG_NEEDS_GRAD)) return;
+    kn_tensor *d = kn__node(g, KN_OP_RESIZE2D_GRAD, dy, NULL, NULL);
+    if (d) {
+        for (int k = 0; k < 3; k++) d->iparam[k] = t->iparam[k];
+        d->ndim = 4;
+        for (int k = 0; k < 4; k++) d->shape[k] = x->shape[k];
+        d->batch_rows = 1;
+    }
+    kn__grad_accumulate(g, x, kn__finish(g, d));
+}
+
+kn_tensor *kn_resize2d(kn_graph *g, kn_tensor *x, int height, int width, kn_interpolation interpolation) {
+    if (!g || g->status != KN_OK) return NULL;
+    if (!image_input(g, "resize2d", x)) return NULL;
+    char sx[64];
+    if (height < 1 || height > KN_BILINEAR_AXIS_MAX || width < 1 || width > KN_BILINEAR_AXIS_MAX) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "resize2d: size %d x %d: each must be in [1, 2^23]", height, width);
+        return NULL;
+    }
+    if (interpolation != KN_INTERP_NEAREST && interpolation != KN_INTERP_BILINEAR) {
+        kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "resize2d: unknown interpolation %d", (int)interpolation);
+        return NULL;
+    }
+    /* the float source positions stay exact to well under a cell on both sides */
+    if (x->shape[1] > KN_BILINEAR_AXIS_MAX || x->shape[2] > KN_BILINEAR_AXIS_MAX) {
+        kn__graph_fail(g, KN_ERR_SHAPE, "resize2d: %s has a side over 2^23 cells", kn__shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    if (height == x->shape[1] && width == x->shape[2]) return x;
+    kn_tensor *t = kn__node(g, KN_OP_RESIZE2D, x, NULL, NULL);
+    if (!t) return NULL;
+    t->iparam[0] = height, t->iparam[1] = width, t->iparam[2] = (int32_t)interpolation;
     return kn__finish(g, t);
 }
 

@@ -193,5 +193,7 @@ size_t kn__cpu_depthwise_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_
 void kn__cpu_pad2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_upsample2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_upsample2d_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_resize2d(kn_graph *g, kn_tensor *t);
+void kn__cpu_resize2d_grad(kn_graph *g, kn_tensor *t);
 
 #endif

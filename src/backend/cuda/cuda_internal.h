@@ -341,6 +341,8 @@ size_t kn__cuda_depthwise_workspace(const kn_tensor *t);
 kn_status kn__cuda_k_pad2d(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_upsample2d(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_upsample2d_grad(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_resize2d(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_resize2d_grad(kn_graph *g, kn_tensor *t);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);

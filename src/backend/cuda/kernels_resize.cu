@@ -1,6 +1,7 @@
-/* kernels_resize.cu — padding and cropping (graph.h's KN_OP_PAD2D) and upsampling
- * (KN_OP_UPSAMPLE2D, nearest or bilinear, and its gradient) on the GPU, what
- * backend/cpu/resize.c computes, a thread per output element:
+/* kernels_resize.cu — padding and cropping (graph.h's KN_OP_PAD2D), upsampling
+ * (KN_OP_UPSAMPLE2D, nearest or bilinear, and its gradient) and resizing to any size
+ * (KN_OP_RESIZE2D and its gradient) on the GPU, what backend/cpu/resize.c computes, a thread
+ * per output element:
  *
  *   pad2d           y (n, oy, ox, c) = x (n, oy - top, ox - left, c) inside x, else 0
  *   upsample2d      y (n, oy, ox, c): nearest x's cell (oy / sh, ox / sw); bilinear the mix of
@@ -8,6 +9,10 @@
  *   upsample2d_grad dx (n, iy, ix, c): a gather over the outputs that read the cell, in the
  *                   CPU's order (nearest: the block in row order; bilinear: each output row's
  *                   weighted sum, times the row's weight, rows in order)
+ *   resize2d        y (n, oy, ox, c): as upsample2d from the float scale H / OH
+ *                   (kn__nearest_at, kn__linear_at)
+ *   resize2d_grad   dx (n, iy, ix, c): as upsample2d_grad over kn__resize_readers' outputs
+ *                   (nearest: sums alone, row by row of outputs, as the CPU)
  *
  * No atomics, the CPU's order of operations, products rounded alone (__fmul_rn): the CPU's
  * bits. Each kernel has a 32-bit instance (int indices) taken when every index it forms fits,
@@ -124,5 +129,86 @@ extern "C" cudaError_t kn__cu_upsample2d_grad(cudaStream_t s, const kn__cuda_res
     if (total <= 0) return cudaGetLastError();
     if (rs_fits32(r)) rs_grad32_kernel<<<blocks_for(total), THREADS, 0, s>>>(*r, dy, dx);
     else rs_grad64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*r, dy, dx);
+    return cudaGetLastError();
+}
+
+/* ------------------------------------------------------------- resizing to any size */
+
+template <typename I> __device__ static inline void resize_body(kn__cuda_resize r, const float *x, float *y) {
+    const I H = (I)r.h, W = (I)r.w, C = (I)r.c, OH = (I)r.oh, OW = (I)r.ow;
+    const I total = (I)r.n * OH * OW * C, step = (I)gridDim.x * (I)blockDim.x;
+    const float scale_h = kn__resize_scale(r.h, r.oh), scale_w = kn__resize_scale(r.w, r.ow);
+    for (I i = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; i < total; i += step) {
+        I c = i % C, p = i / C, ox = p % OW, q = p / OW, oy = q % OH, n = q / OH;
+        const float *xn = x + n * H * W * C + c; /* image n, channel c */
+        if (!r.bilinear) {
+            y[i] = xn[((I)kn__nearest_at(oy, r.h, scale_h) * W + (I)kn__nearest_at(ox, r.w, scale_w)) * C];
+            continue;
+        }
+        kn__lerp ly = kn__linear_at(oy, r.h, scale_h), lx = kn__linear_at(ox, r.w, scale_w);
+        I y0 = (I)ly.i0 * W, y1 = (I)ly.i1 * W, x0 = (I)lx.i0, x1 = (I)lx.i1;
+        y[i] = kn__bilinear_mix(ly, lx, xn[(y0 + x0) * C], xn[(y0 + x1) * C], xn[(y1 + x0) * C], xn[(y1 + x1) * C]);
+    }
+}
+__global__ void rs_resize32_kernel(kn__cuda_resize r, const float *x, float *y) { resize_body<int>(r, x, y); }
+__global__ void rs_resize64_kernel(kn__cuda_resize r, const float *x, float *y) { resize_body<int64_t>(r, x, y); }
+
+extern "C" cudaError_t kn__cu_resize2d(cudaStream_t s, const kn__cuda_resize *r, const float *x, float *y) {
+    int64_t total = r->n * r->oh * r->ow * r->c;
+    if (total <= 0) return cudaGetLastError();
+    if (rs_fits32(r)) rs_resize32_kernel<<<blocks_for(total), THREADS, 0, s>>>(*r, x, y);
+    else rs_resize64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*r, x, y);
+    return cudaGetLastError();
+}
+
+/* The weight output cell o gives input cell i on a resized axis (cpu/resize.c's resize_weight). */
+__device__ static inline float resize_weight(bool bilinear, int64_t o, int64_t i, int64_t n, float scale, bool *reads) {
+    if (!bilinear) {
+        *reads = kn__nearest_at(o, n, scale) == i;
+        return 1.0f;
+    }
+    kn__lerp L = kn__linear_at(o, n, scale);
+    *reads = kn__lerp_reads(L, i);
+    return kn__lerp_weight(L, i);
+}
+
+template <typename I> __device__ static inline void resize_grad_body(kn__cuda_resize r, const float *dy, float *dx) {
+    const I H = (I)r.h, W = (I)r.w, C = (I)r.c, OH = (I)r.oh, OW = (I)r.ow;
+    const I total = (I)r.n * H * W * C, step = (I)gridDim.x * (I)blockDim.x;
+    const float scale_h = kn__resize_scale(r.h, r.oh), scale_w = kn__resize_scale(r.w, r.ow);
+    for (I i = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; i < total; i += step) {
+        I c = i % C, p = i / C, ix = p % W, q = p / W, iy = q % H, n = q / H;
+        const float *dn = dy + n * OH * OW * C + c; /* image n, channel c */
+        int64_t y0, y1, x0, x1;
+        kn__resize_readers(iy, r.h, r.oh, &y0, &y1);
+        kn__resize_readers(ix, r.w, r.ow, &x0, &x1);
+        float acc = 0.0f;
+        for (I oy = (I)y0; oy < (I)y1; oy++) {
+            bool reads;
+            float wy = resize_weight(r.bilinear, oy, iy, r.h, scale_h, &reads), row = 0.0f;
+            if (!reads) continue;
+            for (I ox = (I)x0; ox < (I)x1; ox++) {
+                float wx = resize_weight(r.bilinear, ox, ix, r.w, scale_w, &reads);
+                if (!reads) continue;
+                float d = dn[(oy * OW + ox) * C];
+                row += r.bilinear ? kn__resize_mul(wx, d) : d;
+            }
+            acc += r.bilinear ? kn__resize_mul(wy, row) : row;
+        }
+        dx[i] = acc;
+    }
+}
+__global__ void rs_resize_grad32_kernel(kn__cuda_resize r, const float *dy, float *dx) {
+    resize_grad_body<int>(r, dy, dx);
+}
+__global__ void rs_resize_grad64_kernel(kn__cuda_resize r, const float *dy, float *dx) {
+    resize_grad_body<int64_t>(r, dy, dx);
+}
+
+extern "C" cudaError_t kn__cu_resize2d_grad(cudaStream_t s, const kn__cuda_resize *r, const float *dy, float *dx) {
+    int64_t total = r->n * r->h * r->w * r->c;
+    if (total <= 0) return cudaGetLastError();
+    if (rs_fits32(r)) rs_resize_grad32_kernel<<<blocks_for(total), THREADS, 0, s>>>(*r, dy, dx);
+    else rs_resize_grad64_kernel<<<blocks_for(total), THREADS, 0, s>>>(*r, dy, dx);
     return cudaGetLastError();
 }

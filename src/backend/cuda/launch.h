@@ -692,8 +692,8 @@ size_t kn__cu_depthwise_grad_kernel_ws(const kn__cuda_win *w);
 cudaError_t kn__cu_depthwise_grad_kernel(cudaStream_t s, const kn__cuda_win *w, const float *x, const float *dy,
                                          float *dk, float *ws);
 
-/* Padding and cropping, upsampling and its gradient (kernels_resize.cu; graph.h's KN_OP_PAD2D,
- * KN_OP_UPSAMPLE2D, KN_OP_UPSAMPLE2D_GRAD), f32, a thread per output element, no atomics: the
+/* Padding and cropping, upsampling, resizing and their gradients (kernels_resize.cu; graph.h's
+ * KN_OP_PAD2D, KN_OP_UPSAMPLE2D, KN_OP_UPSAMPLE2D_GRAD, KN_OP_RESIZE2D, KN_OP_RESIZE2D_GRAD), f32, a thread per output element, no atomics: the
  * CPU's bits (backend/cpu/resize.c). The image side (n, h, w, c) is x (pad2d, upsample2d) or
  * dx (the gradient); the other side (n, oh, ow, c) is y or dy. index64: the 64-bit kernels
  * even when the 32-bit ones would do (KILN_CUDA_INDEX64=1). */
@@ -707,6 +707,8 @@ typedef struct {
 cudaError_t kn__cu_pad2d(cudaStream_t s, const kn__cuda_resize *r, const float *x, float *y);
 cudaError_t kn__cu_upsample2d(cudaStream_t s, const kn__cuda_resize *r, const float *x, float *y);
 cudaError_t kn__cu_upsample2d_grad(cudaStream_t s, const kn__cuda_resize *r, const float *dy, float *dx);
+cudaError_t kn__cu_resize2d(cudaStream_t s, const kn__cuda_resize *r, const float *x, float *y);
+cudaError_t kn__cu_resize2d_grad(cudaStream_t s, const kn__cuda_resize *r, const float *dy, float *dx);
 
 #ifdef __cplusplus
 }

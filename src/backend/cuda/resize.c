@@ -1,4 +1,4 @@
-/* resize.c — the CUDA backend's padding and cropping, upsampling and its gradient (ops.c's
+/* resize.c — the CUDA backend's padding and cropping, upsampling, resizing and their gradients (ops.c's
  * table points here; graph/ops_resize.c says what they compute): the node's shapes and
  * parameters read as cpu/resize.c reads them, kernels_resize.cu's launchers. f32 only
  * (half_support.c lists none of them, so their tensors stay f32); never fused. */
@@ -36,5 +36,21 @@ kn_status kn__cuda_k_upsample2d_grad(kn_graph *g, kn_tensor *t) {
     kn__cuda_resize r = resize_of(g, t, t->src[0]);
     factors(t, &r);
     LAUNCH(kn__cu_upsample2d_grad(STREAM, &r, kn__cuda_tensor(g, t->src[0]), kn__cuda_tensor(g, t)));
+    return KN_OK;
+}
+
+/* x (N, H, W, C) -> y (N, OH, OW, C), the node's own shape */
+kn_status kn__cuda_k_resize2d(kn_graph *g, kn_tensor *t) {
+    kn__cuda_resize r = resize_of(g, t->src[0], t);
+    r.bilinear = t->iparam[2] == KN_INTERP_BILINEAR;
+    LAUNCH(kn__cu_resize2d(STREAM, &r, kn__cuda_tensor(g, t->src[0]), kn__cuda_tensor(g, t)));
+    return KN_OK;
+}
+
+/* dy (N, OH, OW, C) -> dx (N, H, W, C), the node's own shape */
+kn_status kn__cuda_k_resize2d_grad(kn_graph *g, kn_tensor *t) {
+    kn__cuda_resize r = resize_of(g, t, t->src[0]);
+    r.bilinear = t->iparam[2] == KN_INTERP_BILINEAR;
+    LAUNCH(kn__cu_resize2d_grad(STREAM, &r, kn__cuda_tensor(g, t->src[0]), kn__cuda_tensor(g, t)));
     return KN_OK;
 }
