@@ -1130,6 +1130,11 @@ kn_status kn_model_add_cropping1d(kn_model *m, int left, int right);
  * repeated size times); factors in [1, 4096]. */
 kn_status kn_model_add_up_sampling2d(kn_model *m, int size_h, int size_w, kn_interpolation interpolation);
 kn_status kn_model_add_up_sampling1d(kn_model *m, int size);
+/* Keras's Resizing(height, width, interpolation) over images, (H, W, C) -> (height, width, C),
+ * each side in [1, 2^23], bilinear (Keras's default) or nearest, half-pixel centers
+ * (kn_resize2d); Keras's crop_to_aspect_ratio=False only (the image is stretched). No
+ * parameters. */
+kn_status kn_model_add_resizing(kn_model *m, int height, int width, kn_interpolation interpolation);
 /* Keras's Conv2DTranspose over images (height, width, channels) -> (OH, OW, filters)
  * (kn_conv2d_transpose's sizes), then a bias and the activation: parameters
  * "conv2d_transpose_<i>/kernel" (KH KW, filters, C) (Keras's (KH, KW, filters, C), the same

@@ -17,6 +17,8 @@
  *   conv2d_transpose            ConvTranspose: W (C, F, KH, KW); kiln's crop as pads
  *   conv1d_transpose            ConvTranspose 1-D over (N, C, L): W (C, F, K)
  *   up_sampling2d               Resize (nearest: asymmetric, floor; bilinear: half-pixel)
+ *   resizing                    Resize to sizes (N, C from Shape, then height, width), half-
+ *                               pixel (nearest: round_prefer_ceil, i.e. floor((o + 0.5) in / out))
  *   prelu                       PRelu (alpha in kiln's (H, W, C) order)
  *   rescaling                   Mul, Add
  *   add, subtract, multiply,    Sum, Sub, Mul, Max, Min, Mean, Concat (the channels)
@@ -866,6 +868,35 @@ static kn_status export_layer(exporter *e, int i) {
         attr_str(&n, "mode", linear ? "linear" : "nearest");
         attr_str(&n, "coordinate_transformation_mode", linear ? "half_pixel" : "asymmetric");
         if (!linear) attr_str(&n, "nearest_mode", "floor");
+        node_end(e, &n);
+        return KN_OK;
+    }
+    case KN__LAYER_RESIZE: { /* Resize to sizes: the batch and channels of Shape(x), then (height, width) */
+        const char *src = in_order(e, x, true);
+        char shape[NAME], nc[NAME], hw[NAME], sizes[NAME];
+        unary(e, "Shape", src, shape);
+        slice(e, shape, (int64_t[]){0}, (int64_t[]){2}, (int64_t[]){0}, 1, nc);
+        int_const(e, hw, "hw", (int64_t[]){L->u.resizing.height, L->u.resizing.width}, 2);
+        node n;
+        node_begin(e, &n, "Concat");
+        node_in(&n, nc);
+        node_in(&n, hw);
+        fresh(e, sizes, "sizes");
+        node_out(&n, sizes);
+        attr_int(&n, "axis", 0);
+        node_end(e, &n);
+        bool linear = L->u.resizing.interpolation == KN_INTERP_BILINEAR;
+        node_begin(e, &n, "Resize");
+        node_in(&n, src);
+        node_in(&n, ""); /* no roi */
+        node_in(&n, ""); /* no scales: sizes */
+        node_in(&n, sizes);
+        fresh(e, y->nchw, "t");
+        node_out(&n, y->nchw);
+        attr_str(&n, "mode", linear ? "linear" : "nearest");
+        attr_str(&n, "coordinate_transformation_mode", "half_pixel");
+        /* half-pixel's source (o + 0.5) in / out - 0.5 rounded half up: floor((o + 0.5) in / out), kiln's */
+        if (!linear) attr_str(&n, "nearest_mode", "round_prefer_ceil");
         node_end(e, &n);
         return KN_OK;
     }

@@ -23,6 +23,7 @@
  *   ConvTranspose (group 1)     conv2d_transpose 'valid' (W (C, F, KH, KW) as (KH*KW*F, C))
  *                               and a cropping2d of its pads
  *   Resize by whole factors     up_sampling2d (nearest asymmetric floor; linear half-pixel)
+ *   Resize to other sizes       resizing (half-pixel: linear, or nearest of floor((o + 0.5) in / out))
  *   PRelu                       prelu (per channel or per element)
  *   Mul, Div, Add, Sub by a     rescaling (x scale + offset)
  *   constant scalar

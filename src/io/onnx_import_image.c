@@ -269,39 +269,76 @@ kn_status kn__imp_read_conv_transpose(imp *s) {
     return KN_OK;
 }
 
-/* Resize by whole scales along H and W: up_sampling2d, nearest (asymmetric, floor: Keras's
- * repeat; PyTorch's nn.Upsample) or bilinear (half-pixel, PyTorch's pytorch_half_pixel). */
+/* Resize along H and W. By whole scales, nearest (asymmetric, floor: Keras's repeat; PyTorch's
+ * nn.Upsample) or linear (half-pixel, PyTorch's pytorch_half_pixel): up_sampling2d. To any
+ * other size, or by whole scales in another mode kiln computes: resizing, half-pixel with the
+ * scale in / out (Keras's Resizing, PyTorch's F.interpolate(size=...)): linear with half_pixel
+ * or pytorch_half_pixel (which reads cell 0 where an output side is 1: kiln's only when its
+ * input side is 1 too), nearest whose source is floor((o + 0.5) in / out): half_pixel (or
+ * pytorch_half_pixel, as above) rounding round_prefer_ceil, or tf_half_pixel_for_nn flooring.
+ * Scales must give a whole output (in * scale), so that ONNX's 1 / scale is in / out. */
 kn_status kn__imp_read_resize(imp *s) {
     kn_status st = kn__imp_need_image(s);
     if (st) return st;
     const kn__onnx_tensor *sc = s->node->n_inputs > 2 && s->node->inputs[2][0] ? kn__imp_constant(s, s->node->inputs[2]) : NULL;
     const kn__onnx_tensor *sz = s->node->n_inputs > 3 && s->node->inputs[3][0] ? kn__imp_constant(s, s->node->inputs[3]) : NULL;
     double f[4] = {0};
+    int64_t in[4] = {1, s->c, s->h, s->w}, out[2];
+    bool exact = true; /* the output sizes are in * scale exactly (sizes: always) */
     if (sc && sc->f && sc->numel == 4) {
         for (int k = 0; k < 4; k++) f[k] = sc->f[k];
+        for (int a = 0; a < 2; a++) {
+            double o = (double)in[a + 2] * f[a + 2]; /* ONNX's output: floor(in * scale) */
+            out[a] = o >= 0 && o < 1e9 ? (int64_t)floor(o) : -1;
+            if (fabs(o - (double)out[a]) > 1e-6 * o) exact = false;
+        }
     } else if (sz && sz->i && sz->numel == 4) {
-        int64_t in[4] = {1, s->c, s->h, s->w};
         for (int k = 1; k < 4; k++) f[k] = (double)sz->i[k] / (double)in[k];
         f[0] = 1;
+        out[0] = sz->i[2], out[1] = sz->i[3];
     } else {
         return kn__imp_unsupported(s, "scales (or sizes) must be a constant of 4 values");
     }
-    if (f[0] != 1 || f[1] != 1 || f[2] < 1 || f[3] < 1 || f[2] > 4096 || f[3] > 4096 || f[2] != floor(f[2]) || f[3] != floor(f[3]))
-        return kn__imp_unsupported(s, "kiln upsamples H and W by whole factors only");
+    if (f[0] != 1 || f[1] != 1) return kn__imp_unsupported(s, "kiln resizes H and W only (N and C keep their size)");
+    if (out[0] < 1 || out[1] < 1 || out[0] > (1 << 23) || out[1] > (1 << 23))
+        return kn__imp_unsupported(s, "an output side outside [1, 2^23]");
     const kn__onnx_attr *mode = kn__onnx_attr_get(s->node, "mode"), *ct = kn__onnx_attr_get(s->node, "coordinate_transformation_mode"),
-                        *nm = kn__onnx_attr_get(s->node, "nearest_mode");
+                        *nm = kn__onnx_attr_get(s->node, "nearest_mode"), *kar = kn__onnx_attr_get(s->node, "keep_aspect_ratio_policy");
     const char *mo = mode && mode->kind == KN__ONNX_ATTR_STRING ? mode->s : "nearest";
     const char *co = ct && ct->kind == KN__ONNX_ATTR_STRING ? ct->s : "half_pixel";
     const char *ne = nm && nm->kind == KN__ONNX_ATTR_STRING ? nm->s : "round_prefer_floor";
+    if (kn__imp_attr_int(s->node, "antialias", 0) != 0) return kn__imp_unsupported(s, "antialias (kiln's resizing has none)");
+    if (kar && kar->kind == KN__ONNX_ATTR_STRING && kar->s[0] && strcmp(kar->s, "stretch") != 0)
+        return kn__imp_unsupported(s, "keep_aspect_ratio_policy other than stretch");
+    bool whole = f[2] >= 1 && f[3] >= 1 && f[2] <= 4096 && f[3] <= 4096 && f[2] == floor(f[2]) && f[3] == floor(f[3]);
     bool nearest = strcmp(mo, "nearest") == 0 && strcmp(co, "asymmetric") == 0 && strcmp(ne, "floor") == 0;
-    bool linear = strcmp(mo, "linear") == 0 && (strcmp(co, "half_pixel") == 0 || strcmp(co, "pytorch_half_pixel") == 0);
-    if (!nearest && !linear)
-        return kn__imp_unsupported(s, "kiln's upsampling is nearest (asymmetric, floor) or linear (half_pixel)");
-    imp_layer *L = kn__imp_add_layer(s, "up_sampling2d");
-    if (!L || !kn__imp_add_pair(L->json, "size", (int64_t)f[2], (int64_t)f[3]) ||
-        !cJSON_AddStringToObject(L->json, "interpolation", nearest ? "nearest" : "bilinear"))
+    bool half = strcmp(co, "half_pixel") == 0, torch_half = strcmp(co, "pytorch_half_pixel") == 0;
+    bool linear = strcmp(mo, "linear") == 0 && (half || torch_half);
+    if (whole && (nearest || linear)) {
+        imp_layer *L = kn__imp_add_layer(s, "up_sampling2d");
+        if (!L || !kn__imp_add_pair(L->json, "size", (int64_t)f[2], (int64_t)f[3]) ||
+            !cJSON_AddStringToObject(L->json, "interpolation", nearest ? "nearest" : "bilinear"))
+            return kn__imp_oom(s);
+        s->h *= (int64_t)f[2], s->w *= (int64_t)f[3];
+        return KN_OK;
+    }
+    bool exact_nearest = strcmp(mo, "nearest") == 0 &&
+                         (((half || torch_half) && strcmp(ne, "round_prefer_ceil") == 0) ||
+                          (strcmp(co, "tf_half_pixel_for_nn") == 0 && strcmp(ne, "floor") == 0));
+    if (!linear && !exact_nearest)
+        return kn__imp_unsupported(s, "kiln resizes linear (half_pixel, pytorch_half_pixel) or nearest (half_pixel with "
+                                   "round_prefer_ceil, tf_half_pixel_for_nn with floor), and by whole factors nearest "
+                                   "(asymmetric, floor)");
+    if (torch_half && ((out[0] == 1 && s->h > 1) || (out[1] == 1 && s->w > 1)))
+        return kn__imp_unsupported(s, "pytorch_half_pixel to an output side of 1 (it reads cell 0; kiln's half-pixel "
+                                   "reads the middle)");
+    if (!exact) return kn__imp_unsupported(s, "scales whose outputs in * scale are not whole (give sizes)");
+    imp_layer *L = kn__imp_add_layer(s, "resizing");
+    if (!L || !cJSON_AddNumberToObject(L->json, "height", (double)out[0]) ||
+        !cJSON_AddNumberToObject(L->json, "width", (double)out[1]) ||
+        !cJSON_AddStringToObject(L->json, "interpolation", linear ? "bilinear" : "nearest"))
         return kn__imp_oom(s);
-    s->h *= (int64_t)f[2], s->w *= (int64_t)f[3];
+    s->h = out[0], s->w = out[1];
     return KN_OK;
 }
 

@@ -659,6 +659,9 @@ static const layer_entry *layer_table(size_t *n) {
     static const char *const cropping1d[] = {"type", "name", "inputs", "cropping", NULL};
     static const char *const upsampling2d[] = {"type", "name", "inputs", "size", "interpolation", "data_format", NULL};
     static const char *const upsampling1d[] = {"type", "name", "inputs", "size", NULL};
+    static const char *const resizing[] = {"type", "name", "inputs", "height", "width", "interpolation",
+                                           "crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias", "data_format",
+                                           NULL};
     static const layer_entry table[] = {
         {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
@@ -675,6 +678,7 @@ static const layer_entry *layer_table(size_t *n) {
         {"depthwise_conv1d", depthwise}, {"separable_conv1d", separable},
         {"zero_padding2d", padding2d}, {"cropping2d", cropping2d}, {"zero_padding1d", padding1d},
         {"cropping1d", cropping1d}, {"up_sampling2d", upsampling2d}, {"up_sampling1d", upsampling1d},
+        {"resizing", resizing},
         {"conv2d_transpose", conv_transpose}, {"conv1d_transpose", conv_transpose},
     };
     *n = sizeof table / sizeof table[0];

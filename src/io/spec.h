@@ -40,7 +40,7 @@ kn_status kn__spec_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const cha
 kn_status kn__spec_dot_attention(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where); /* Keras's Attention */
 kn_status kn__spec_position_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where);
 /* layers[i] of a resizing type (kn__spec_is_resize: zero_padding1d/2d, cropping1d/2d,
- * up_sampling1d/2d) added to m (spec_resize.c). */
+ * up_sampling1d/2d, center_crop, resizing) added to m (spec_resize.c). */
 bool kn__spec_is_resize(const char *t);
 kn_status kn__spec_resize(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t);
 /* The description's training control: "schedule" and "callbacks" (spec_training.c). */

@@ -27,7 +27,7 @@ static const struct {
       "alpha_dropout"}},
     {"reshaping",
      {"flatten", "reshape", "permute", "repeat_vector", "zero_padding1d", "zero_padding2d", "cropping1d", "cropping2d",
-      "up_sampling1d", "up_sampling2d", "center_crop"}},
+      "up_sampling1d", "up_sampling2d", "center_crop", "resizing"}},
     {"merging", {"add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"}},
     {"recurrent", {"simple_rnn", "lstm", "gru", "bidirectional", "time_distributed"}},
     {"attention", {"multi_head_attention", "attention"}},

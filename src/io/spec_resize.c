@@ -4,7 +4,9 @@
  * cropping1d {cropping: the same (1)}, up_sampling2d {size: n | [h, w] (2), interpolation:
  * "nearest" (the default) | "bilinear"}, up_sampling1d {size: n (2)}, and Keras's CenterCrop
  * {height, width} as the cropping2d that keeps the centre (Keras's (H - height) // 2 rows
- * above); the 2-D layers take Keras's data_format when it is "channels_last" (kiln's layout).
+ * above), and Keras's Resizing {height, width (required), interpolation: "bilinear" (the
+ * default) | "nearest", crop_to_aspect_ratio, pad_to_aspect_ratio, antialias: false only};
+ * the 2-D layers take Keras's data_format when it is "channels_last" (kiln's layout).
  * Errors name the field. */
 #include "spec.h"
 #include "nn/model.h"
@@ -133,7 +135,41 @@ static kn_status add_center_crop(kn_ctx *ctx, kn_model *m, const cJSON *L, const
     return kn_model_add_cropping2d(m, top, (int)in[0] - want[0] - top, left, (int)in[1] - want[1] - left);
 }
 
+/* Keras's Resizing(height, width, interpolation="bilinear", crop_to_aspect_ratio=False). */
+static kn_status add_resizing(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where) {
+    char field[96];
+    static const char *const keys[2] = {"height", "width"};
+    int want[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(field, sizeof field, "%s%s", where, keys[k]);
+        if (!whole(cJSON_GetObjectItemCaseSensitive(L, keys[k]), 1, 1 << 23, &want[k]))
+            return kn__spec_error(ctx, field, "expected a whole number of pixels in [1, 2^23] (required)");
+    }
+    kn_interpolation interp = KN_INTERP_BILINEAR; /* Keras's default */
+    const cJSON *i = cJSON_GetObjectItemCaseSensitive(L, "interpolation");
+    if (i && !cJSON_IsNull(i)) {
+        snprintf(field, sizeof field, "%sinterpolation", where);
+        if (cJSON_IsString(i) && strcmp(i->valuestring, "nearest") == 0) interp = KN_INTERP_NEAREST;
+        else if (!cJSON_IsString(i) || strcmp(i->valuestring, "bilinear") != 0)
+            return kn__spec_error(ctx, field, "expected \"bilinear\" or \"nearest\" (kiln has no bicubic, lanczos3, "
+                                  "lanczos5 or area)");
+    }
+    /* Keras's options that would crop, pad or blur: false (their default) only */
+    static const char *const offs[3] = {"crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias"};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(L, offs[k]);
+        if (v && !cJSON_IsNull(v) && !cJSON_IsFalse(v)) {
+            snprintf(field, sizeof field, "%s%s", where, offs[k]);
+            return kn__spec_error(ctx, field, "only false is supported (kiln stretches the image to height x width, "
+                                  "without antialiasing)");
+        }
+    }
+    kn_status st = channels_last(ctx, L, where);
+    return st ? st : kn_model_add_resizing(m, want[0], want[1], interp);
+}
+
 kn_status kn__spec_resize(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t) {
+    if (strcmp(t, "resizing") == 0) return add_resizing(ctx, m, L, where);
     if (strcmp(t, "center_crop") == 0) return add_center_crop(ctx, m, L, where);
     if (strncmp(t, "up_sampling", 11) == 0) return add_upsample(ctx, m, L, where, strcmp(t, "up_sampling1d") == 0);
     return add_pad(ctx, m, L, where, t);
@@ -141,7 +177,7 @@ kn_status kn__spec_resize(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *
 
 bool kn__spec_is_resize(const char *t) {
     static const char *const types[] = {"zero_padding1d", "zero_padding2d", "cropping1d", "cropping2d",
-                                        "up_sampling1d", "up_sampling2d", "center_crop"};
+                                        "up_sampling1d", "up_sampling2d", "center_crop", "resizing"};
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
         if (strcmp(t, types[k]) == 0) return true;
     return false;

@@ -275,6 +275,11 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
                 cJSON_AddStringToObject(L, "interpolation",
                                         K->u.upsample.interpolation == KN_INTERP_BILINEAR ? "bilinear" : "nearest");
             }
+        } else if (K->kind == KN__LAYER_RESIZE) {
+            cJSON_AddNumberToObject(L, "height", K->u.resizing.height);
+            cJSON_AddNumberToObject(L, "width", K->u.resizing.width);
+            cJSON_AddStringToObject(L, "interpolation",
+                                    K->u.resizing.interpolation == KN_INTERP_BILINEAR ? "bilinear" : "nearest");
         } else if (K->kind == KN__LAYER_RESCALING) {
             cJSON_AddNumberToObject(L, "scale", shortest(K->u.rescaling.scale));
             cJSON_AddNumberToObject(L, "offset", shortest(K->u.rescaling.offset));

@@ -21,7 +21,8 @@ typedef enum {
     KN__LAYER_PRELU, /* Keras's PReLU, alpha learned per element or per channel (model_prelu.c) */
     KN__LAYER_RESCALING, /* Keras's Rescaling: x scale + offset (u.rescaling) */
     KN__LAYER_DEPTHWISE, /* depthwise_conv2d, separable_conv2d (u.depthwise; model_depthwise.c) */
-    /* zero_padding1d/2d, cropping1d/2d (u.pad), up_sampling1d/2d (u.upsample): model_resize.c;
+    /* zero_padding1d/2d, cropping1d/2d (u.pad), up_sampling1d/2d (u.upsample): model_resize.c (as
+     * is KN__LAYER_RESIZE);
      * a sequence layer's name ends in 1d (its output is (steps, channels)) */
     KN__LAYER_PAD, KN__LAYER_UPSAMPLE,
     KN__LAYER_CONV_TRANSPOSE, /* conv2d_transpose (u.conv_transpose; model_conv_transpose.c) */
@@ -35,7 +36,8 @@ typedef enum {
                            * model_attention.c) */
     KN__LAYER_MASKING, /* Keras's Masking over a sequence: steps whose values all equal u.mask_value masked (and zeroed) */
     KN__LAYER_UNIT_NORM, /* Keras's UnitNormalization over the last axis (kn_unit_norm, epsilon 1e-12) */
-    KN__LAYER_DOT /* Keras's Dot of two feature vectors -> (1) (u.dot_normalize: their cosine) (model_merge.c) */
+    KN__LAYER_DOT, /* Keras's Dot of two feature vectors -> (1) (u.dot_normalize: their cosine) (model_merge.c) */
+    KN__LAYER_RESIZE /* Keras's Resizing: an image to height x width (u.resizing; model_resize.c) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -80,6 +82,7 @@ typedef struct kn__layer {
         kn_depthwise_opts depthwise; /* filters 0: depthwise_conv2d; else separable_conv2d */
         struct { int top, bottom, left, right; bool crop; } pad; /* amounts >= 0 (a sequence's: left, right) */
         struct { int size_h, size_w; kn_interpolation interpolation; } upsample; /* a sequence's: size_w */
+        struct { int height, width; kn_interpolation interpolation; } resizing; /* the output's size */
         kn_conv2d_transpose_opts conv_transpose; /* conv1d_transpose's too: kernel_h = 1, ... */
         int permute[KN_MAX_DIMS - 1]; /* output axis k is the input's axis permute[k] (ndim of them) */
         int repeat;                   /* repeat_vector's n */

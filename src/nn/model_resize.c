@@ -1,9 +1,9 @@
-/* model_resize.c — Keras's ZeroPadding1D/2D, Cropping1D/2D and UpSampling1D/2D as model
+/* model_resize.c — Keras's ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D and Resizing as model
  * layers: their checks, output shapes, graphs and summary lines. An image layer works on
  * (height, width, channels), a sequence layer on (steps, channels) through the (batch, 1,
  * steps, channels) view, where its output stays (as model_seq.c's layers leave theirs), so
  * consecutive sequence layers need no reshape between them. The ops are graph/ops_resize.c's
- * (kn_pad2d: padding positive, cropping negative; kn_upsample2d). No parameters. A mask is
+ * (kn_pad2d: padding positive, cropping negative; kn_upsample2d; kn_resize2d). No parameters. A mask is
  * not passed on (model.c's passes_mask leaves them out): Keras's layers do not support
  * masking either, and drop it. */
 #include "model.h"
@@ -12,6 +12,7 @@
 
 #define KN_RESIZE_AMOUNT_MAX (1 << 24) /* kn_pad2d's */
 #define KN_RESIZE_FACTOR_MAX 4096      /* kn_upsample2d's */
+#define KN_RESIZE_AXIS_MAX (1 << 23)   /* kn_resize2d's sides, in and out */
 /* A layer's output per sample: model inputs and the graph's sizes stay far inside int32. */
 #define KN_RESIZE_FEATURES_MAX (1LL << 31)
 
@@ -119,11 +120,36 @@ kn_status kn_model_add_up_sampling2d(kn_model *m, int size_h, int size_w, kn_int
 }
 kn_status kn_model_add_up_sampling1d(kn_model *m, int size) { return add_upsample(m, 1, size, KN_INTERP_NEAREST, true); }
 
+/* Keras's Resizing(height, width, interpolation) without crop_to_aspect_ratio: any size. */
+kn_status kn_model_add_resizing(kn_model *m, int height, int width, kn_interpolation interpolation) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    const char *type = "resizing";
+    kn_status st = kn__model_can_add(m, type);
+    if (st) return st;
+    if (height < 1 || height > KN_RESIZE_AXIS_MAX || width < 1 || width > KN_RESIZE_AXIS_MAX)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: size (%d, %d): each must be in [1, 2^23]",
+                         m->n_layers, type, height, width);
+    if (interpolation != KN_INTERP_NEAREST && interpolation != KN_INTERP_BILINEAR)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: unknown interpolation %d", m->n_layers, type,
+                         (int)interpolation);
+    int64_t in[KN_MAX_DIMS];
+    if ((st = kn__model_image_input(m, type, in))) return st;
+    /* the float source positions: kn_resize2d's limit on its input, named here */
+    if (in[0] > KN_RESIZE_AXIS_MAX || in[1] > KN_RESIZE_AXIS_MAX)
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: input %lld x %lld exceeds 2^23 a side", m->n_layers,
+                         type, (long long)in[0], (long long)in[1]);
+    kn__layer L = {.kind = KN__LAYER_RESIZE, .u.resizing = {height, width, interpolation}, .ndim = 3};
+    L.shape[0] = height, L.shape[1] = width, L.shape[2] = in[2];
+    return push_sized(m, &L, type);
+}
+
 kn_tensor *kn__model_resize(kn_model *m, kn_graph *g, int i, kn_tensor *h) {
     const kn__layer *L = &m->layers[i];
     int64_t in[KN_MAX_DIMS];
     bool seq = kn__model_layer_input(m, i, in, NULL) == 2;
     h = seq ? kn__model_view_as(g, h, (int64_t[]){1, in[0], in[1]}, 3) : kn__model_view_as(g, h, in, 3);
+    if (L->kind == KN__LAYER_RESIZE)
+        return kn_resize2d(g, h, L->u.resizing.height, L->u.resizing.width, L->u.resizing.interpolation);
     if (L->kind == KN__LAYER_UPSAMPLE)
         return kn_upsample2d(g, h, L->u.upsample.size_h, L->u.upsample.size_w, L->u.upsample.interpolation);
     int s = L->u.pad.crop ? -1 : 1;
@@ -132,6 +158,9 @@ kn_tensor *kn__model_resize(kn_model *m, kn_graph *g, int i, kn_tensor *h) {
 
 int kn__resize_summary(const kn__layer *L, char *buf, size_t size) {
     const char *type = kn__layer_type(L);
+    if (L->kind == KN__LAYER_RESIZE)
+        return snprintf(buf, size, " -> %s %dx%d%s", type, L->u.resizing.height, L->u.resizing.width,
+                        L->u.resizing.interpolation == KN_INTERP_BILINEAR ? " bilinear" : " nearest");
     if (L->kind == KN__LAYER_UPSAMPLE) {
         const int sh = L->u.upsample.size_h, sw = L->u.upsample.size_w;
         if (L->ndim == 2) return snprintf(buf, size, " -> %s %d", type, sw);
