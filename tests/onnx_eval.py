@@ -4,11 +4,11 @@ accept the file, and this interpreter's outputs for the given inputs must match 
 
 It knows the ops kiln exports: Gemm, MatMul (batched, numpy's broadcasting, as ONNX's),
 Conv (1-D and 2-D; groups, pads, strides, dilations), RNN, LSTM, GRU (linear_before_reset),
-Gather, Cast, ReduceMean/Max/Sum/Prod/SumSquare/L2 (keepdims), ConvTranspose, Resize (nearest
-asymmetric floor, linear half-pixel), Slice, Tile, PRelu, MaxPool, AveragePool
+Gather, Cast, ReduceMean/Max/Sum/Prod/SumSquare/L2 (keepdims), ConvTranspose, Resize (scales or sizes;
+nearest asymmetric floor or half-pixel round_prefer_ceil, linear half-pixel), Slice, Tile, PRelu, MaxPool, AveragePool
 (count_include_pad 0), GlobalAveragePool, GlobalMaxPool, BatchNormalization, Flatten,
 Reshape (0 copies the input's dimension), Transpose, Pad (constant), Identity, Add, Sub,
-Mul, Div (broadcasting), Sum, Mean, Max, Concat, Relu, Sigmoid, Tanh, Softmax (opset 13's:
+Mul, Div (broadcasting), Sum, Mean, Max, Concat, Shape, Relu, Sigmoid, Tanh, Softmax (opset 13's:
 over one axis), LeakyRelu, Elu, Selu, Softplus, Softsign, HardSigmoid, Clip, Exp, Erf,
 Sqrt, IsNaN, Where (a CSV preprocessing's imputing), Greater, Equal, Abs, Pow, ArgMax, OneHot, TopK, and ai.onnx.ml's
 TreeEnsembleRegressor (classical models). Computed in float64.
@@ -139,21 +139,32 @@ def conv_transpose(x, w, b, a):
     return y
 
 
-def resize(x, scales, a):
+def resize(x, scales, a, sizes=None):
+    """Resize by scales, or to sizes (then the scale of an axis is out / in)."""
     out = x
     for axis in range(x.ndim):
-        s = scales[axis]
-        if s == 1:
-            continue
         n_in = out.shape[axis]
-        n_out = int(math.floor(n_in * s))
+        if sizes is not None and len(sizes):
+            n_out = int(sizes[axis])
+            s = n_out / n_in
+        else:
+            s = scales[axis]
+            n_out = int(math.floor(n_in * s))
+        if n_out == n_in and s == 1:
+            continue
         o = np.arange(n_out)
+        ct = a.get("coordinate_transformation_mode", "half_pixel")
         if a.get("mode", "nearest") == "nearest":
-            assert a.get("coordinate_transformation_mode") == "asymmetric" and a.get("nearest_mode") == "floor"
-            idx = np.minimum(np.floor(o / s).astype(int), n_in - 1)
+            nm = a.get("nearest_mode", "round_prefer_floor")
+            if ct == "asymmetric" and nm == "floor":
+                idx = np.floor(o / s)
+            else:  # half-pixel rounding half up: floor((o + 0.5) / s)
+                assert ct == "half_pixel" and nm == "round_prefer_ceil"
+                idx = np.floor((o + 0.5) / s - 0.5 + 0.5)
+            idx = np.clip(idx.astype(int), 0, n_in - 1)
             out = np.take(out, idx, axis=axis)
         else:
-            assert a.get("coordinate_transformation_mode") == "half_pixel"
+            assert ct == "half_pixel"
             src = np.clip((o + 0.5) / s - 0.5, 0, n_in - 1)
             i0 = np.floor(src).astype(int)
             i1 = np.minimum(i0 + 1, n_in - 1)
@@ -222,7 +233,7 @@ def run(model, x):
         elif op == "MatMul": y = i[0] @ i[1]
         elif op == "Conv": y = conv(i[0], i[1], i[2] if len(i) > 2 else None, a)
         elif op == "ConvTranspose": y = conv_transpose(i[0], i[1], i[2] if len(i) > 2 else None, a)
-        elif op == "Resize": y = resize(i[0], i[2], a)
+        elif op == "Resize": y = resize(i[0], i[2], a, i[3] if len(i) > 3 else None)
         elif op == "Tile": y = np.tile(i[0], tuple(int(r) for r in i[1]))
         elif op == "Slice":
             sl = [slice(None)] * i[0].ndim
@@ -284,6 +295,7 @@ def run(model, x):
         elif op == "Max": y = functools.reduce(np.maximum, i)  # (broadcasting, as ONNX's)
         elif op == "Min": y = functools.reduce(np.minimum, i)
         elif op == "Concat": y = np.concatenate(i, axis=a["axis"])
+        elif op == "Shape": y = np.array(i[0].shape, dtype=np.int64)
         elif op == "Relu": y = np.maximum(i[0], 0)
         elif op == "Sigmoid": y = 1 / (1 + np.exp(-i[0]))
         elif op == "Tanh": y = np.tanh(i[0])

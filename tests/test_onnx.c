@@ -395,6 +395,12 @@ static void native_exports(void) {
          "{\"type\": \"up_sampling2d\", \"size\": 2, \"interpolation\": \"bilinear\"}, "
          "{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": 3, \"strides\": 3}, {\"type\": \"prelu\", \"shared_axes\": [1, 2]}, "
          "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}"},
+        {"resizing", /* Keras's Resizing: Resize to sizes from the input's Shape; down, up, nearest, an axis of 1 */
+         "{\"input_shape\": [9, 7, 2], \"layers\": [{\"type\": \"resizing\", \"height\": 5, \"width\": 11}, "
+         "{\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 2, \"activation\": \"tanh\"}, "
+         "{\"type\": \"resizing\", \"height\": 7, \"width\": 4, \"interpolation\": \"nearest\"}, "
+         "{\"type\": \"resizing\", \"height\": 1, \"width\": 3}, "
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}"},
         {"seq_conv",
          "{\"input_shape\": [12, 3], \"layers\": [{\"type\": \"conv1d\", \"filters\": 4, \"kernel_size\": 3, \"padding\": \"causal\", \"dilation_rate\": 2, \"activation\": \"relu\"}, "
          "{\"type\": \"max_pool1d\", \"pool_size\": 2, \"padding\": \"same\"}, {\"type\": \"zero_padding1d\", \"padding\": [1, 2]}, "

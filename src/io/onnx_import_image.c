@@ -296,6 +296,17 @@ kn_status kn__imp_read_resize(imp *s) {
         for (int k = 1; k < 4; k++) f[k] = (double)sz->i[k] / (double)in[k];
         f[0] = 1;
         out[0] = sz->i[2], out[1] = sz->i[3];
+    } else if (!sc && !sz && s->node->n_inputs > 3 && s->node->inputs[3][0]) {
+        /* sizes computed from the input's shape (kiln's export, PyTorch's of size=...): the batch, then fixed */
+        int64_t k[8];
+        bool batched[8];
+        int n = 0;
+        if ((st = kn__imp_eval_shape(s, s->node->inputs[3], k, batched, &n))) return st;
+        if (n != 4 || !batched[0] || k[0] != 1 || batched[1] || batched[2] || batched[3])
+            return kn__imp_unsupported(s, "sizes must be the batch, then fixed channels, height and width");
+        for (int j = 1; j < 4; j++) f[j] = (double)k[j] / (double)in[j];
+        f[0] = 1;
+        out[0] = k[2], out[1] = k[3];
     } else {
         return kn__imp_unsupported(s, "scales (or sizes) must be a constant of 4 values");
     }
