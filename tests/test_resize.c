@@ -1,12 +1,15 @@
-/* test_resize.c — padding and cropping (kn_pad2d, kn_pad1d) and upsampling (kn_upsample2d
- * nearest and bilinear, kn_upsample1d), and Keras's layers over them (zero_padding1d/2d,
- * cropping1d/2d, up_sampling1d/2d):
+/* test_resize.c — padding and cropping (kn_pad2d, kn_pad1d), upsampling (kn_upsample2d
+ * nearest and bilinear, kn_upsample1d) and resizing to any size (kn_resize2d), and Keras's
+ * layers over them (zero_padding1d/2d, cropping1d/2d, up_sampling1d/2d, resizing):
  *
  * - each op and its gradient against a direct double-precision reference written here
  *   (bilinear from TensorFlow's half-pixel formula, not kiln's), odd sizes, crops, mixed
  *   signs, factors 1 to 4, 70 channels (the CPU's blocks of 64 and a tail), one-row images;
+ *   resizing up and down, each axis alone (28 -> 20, 28 -> 37, 5 -> 3, 7 -> 16, 1 -> 4,
+ *   4 -> 1), its source positions from the float scale in / out as PyTorch and TensorFlow
+ *   compute it (the definition), the rest in double;
  * - 1 and 3 threads give the same bits (on cuda: a launch and a captured graph's replay);
- * - upsampling against PyTorch's F.interpolate (tests/golden/resize.txt from
+ * - upsampling and resizing against PyTorch's F.interpolate (tests/golden/resize.txt from
  *   tests/golden/make_resize.py, which also checks PyTorch against Keras's definitions);
  * - each layer in a model against the reference, every parameter of a model holding them
  *   against finite differences, two models trained on digits, saved and loaded bit for bit,
@@ -53,22 +56,46 @@ static float frand(void) { /* uniform in [-1, 1) */
 /* ---------------------------------------------------------------- the reference */
 
 /* A case: images (n, h, w, c); pad: a = top, bottom, left, right (negative crops); else
- * upsampling: a = sh, sw, kn_interpolation. */
+ * upsampling: a = sh, sw, kn_interpolation; resize: a = height, width, kn_interpolation. */
 typedef struct {
     int64_t n, h, w, c;
     bool pad;
     int a[4];
+    bool resize;
 } rcase;
 
-static int64_t out_h(const rcase *q) { return q->pad ? q->h + q->a[0] + q->a[1] : q->h * q->a[0]; }
-static int64_t out_w(const rcase *q) { return q->pad ? q->w + q->a[2] + q->a[3] : q->w * q->a[1]; }
+static int64_t out_h(const rcase *q) { return q->pad ? q->h + q->a[0] + q->a[1] : q->resize ? q->a[0] : q->h * q->a[0]; }
+static int64_t out_w(const rcase *q) { return q->pad ? q->w + q->a[2] + q->a[3] : q->resize ? q->a[1] : q->w * q->a[1]; }
+
+/* Resizing's taps on an axis of n cells to out: the source position from the float scale
+ * n / out times (o + 0.5) rounded to float (PyTorch's and TensorFlow's arithmetic, which
+ * decides the cell where it lands on a whole number), the rest in double: nearest the cell
+ * floor of it (at most n - 1), bilinear the pair around it less 0.5 (clamped at 0). */
+static void resize_taps(bool bilinear, int64_t o, int64_t n, int64_t out, int64_t idx[2], double wt[2], int *k) {
+    volatile float scale = (float)n / (float)out, centre = scale * ((float)o + 0.5f);
+    if (!bilinear) {
+        int64_t i = (int64_t)floor(centre);
+        idx[0] = i < n - 1 ? i : n - 1, wt[0] = 1, *k = 1;
+        return;
+    }
+    double src = fmax((double)centre - 0.5, 0.0), lo = floor(src), frac = src - lo;
+    int64_t a = (int64_t)lo, b = a + 1;
+    idx[0] = a > n - 1 ? n - 1 : a, wt[0] = 1 - frac;
+    idx[1] = b > n - 1 ? n - 1 : b, wt[1] = frac;
+    *k = 2;
+}
 
 /* The input cells output cell o of an axis reads and their weights: *k of them (0 to 2).
- * n input cells; lead: the pad's leading amount; s: the factor; bilinear: TensorFlow's
+ * n input cells; lead: the pad's leading amount; s: the factor (resizing: the output's
+ * size, resize_taps); bilinear: TensorFlow's
  * half_pixel_centers (src = (o + 0.5) / s - 0.5; floor and floor + 1 clamped into the axis,
  * weights 1 - frac and frac) in double. */
 static void axis_taps(const rcase *q, int64_t o, int64_t n, int lead, int s, int64_t idx[2], double wt[2], int *k) {
     *k = 0;
+    if (q->resize) {
+        resize_taps(q->a[2] == KN_INTERP_BILINEAR, o, n, s, idx, wt, k);
+        return;
+    }
     if (q->pad) {
         int64_t i = o - lead;
         if (i >= 0 && i < n) idx[0] = i, wt[0] = 1, *k = 1;
@@ -100,9 +127,9 @@ static void reference_run(const rcase *q, const float *x, const float *dy, refer
             int64_t iy[2], ix[2];
             double wy[2], wx[2];
             int ky, kx;
-            axis_taps(q, oy, q->h, q->a[0], q->a[0], iy, wy, &ky);
+            axis_taps(q, oy, q->h, q->a[0], q->resize ? (int)oh : q->a[0], iy, wy, &ky);
             for (int64_t ox = 0; ox < ow; ox++) {
-                axis_taps(q, ox, q->w, q->a[2], q->a[1], ix, wx, &kx);
+                axis_taps(q, ox, q->w, q->a[2], q->resize ? (int)ow : q->a[1], ix, wx, &kx);
                 for (int a = 0; a < ky; a++)
                     for (int b = 0; b < kx; b++)
                         for (int64_t c = 0; c < q->c; c++) {
@@ -143,6 +170,7 @@ typedef struct {
 
 static kn_tensor *op_of(kn_graph *g, const rcase *q, kn_tensor *x) {
     if (q->pad) return kn_pad2d(g, x, q->a[0], q->a[1], q->a[2], q->a[3]);
+    if (q->resize) return kn_resize2d(g, x, q->a[0], q->a[1], (kn_interpolation)q->a[2]);
     return kn_upsample2d(g, x, q->a[0], q->a[1], (kn_interpolation)q->a[2]);
 }
 
@@ -191,6 +219,9 @@ static const char *name_of(const rcase *q, char *buf, size_t size) {
     if (q->pad)
         snprintf(buf, size, "pad (%lld,%lld,%lld,%lld) by (%d,%d,%d,%d)", (long long)q->n, (long long)q->h,
                  (long long)q->w, (long long)q->c, q->a[0], q->a[1], q->a[2], q->a[3]);
+    else if (q->resize)
+        snprintf(buf, size, "resize %s (%lld,%lld,%lld,%lld) to %dx%d", interp[q->a[2] & 1], (long long)q->n,
+                 (long long)q->h, (long long)q->w, (long long)q->c, q->a[0], q->a[1]);
     else
         snprintf(buf, size, "%s (%lld,%lld,%lld,%lld) x %dx%d", interp[q->a[2] & 1], (long long)q->n, (long long)q->h,
                  (long long)q->w, (long long)q->c, q->a[0], q->a[1]);
@@ -211,6 +242,15 @@ static const rcase shapes[] = {
     {2, 3, 7, 70, false, {4, 3, KN_INTERP_BILINEAR, 0}}, /* 70 channels: a block of 64, a tail */
     {2, 1, 4, 3, false, {2, 5, KN_INTERP_BILINEAR, 0}},  /* one row */
     {1, 6, 1, 2, false, {1, 3, KN_INTERP_BILINEAR, 0}},  /* a factor of 1, one column */
+    /* resizing: down, up by fractions, each axis its own way, sides of 1, 70 channels */
+    {2, 28, 28, 3, false, {20, 37, KN_INTERP_BILINEAR, 0}, true}, /* 28 -> 20 rows, 28 -> 37 columns */
+    {2, 28, 28, 3, false, {37, 20, KN_INTERP_NEAREST, 0}, true},
+    {1, 5, 7, 70, false, {3, 16, KN_INTERP_BILINEAR, 0}, true},  /* 5 -> 3, 7 -> 16; a block of 64, a tail */
+    {1, 5, 7, 70, false, {3, 16, KN_INTERP_NEAREST, 0}, true},
+    {2, 1, 4, 2, false, {4, 1, KN_INTERP_BILINEAR, 0}, true},    /* 1 -> 4 rows, 4 -> 1 column */
+    {2, 1, 4, 2, false, {4, 1, KN_INTERP_NEAREST, 0}, true},
+    {1, 10, 9, 2, false, {3, 6, KN_INTERP_NEAREST, 0}, true},    /* scales 10/3 and 1.5: sources on whole numbers */
+    {1, 4, 6, 1, false, {12, 6, KN_INTERP_BILINEAR, 0}, true},   /* a whole factor, and a side kept */
 };
 
 static void reference_case(const rcase *q) {
@@ -272,14 +312,16 @@ static void golden_compare(const char *what, const float *got, const double *wan
     CHECK(worst < GOLDEN_TOL, "%s: worst error %.3g", what, worst);
 }
 
-/* PyTorch's values: y and dx of each golden case within GOLDEN_TOL of 1 + |want|. */
+/* PyTorch's values: y and dx of each golden case within GOLDEN_TOL of 1 + |want| (resizing's
+ * cases named resize_*). */
 static void golden_case(const char *gname) {
     char key[96];
     double dims[7];
     snprintf(key, sizeof key, "%s.dims", gname);
     CHECK(get(key, dims, 7) == 7, "golden: no %s", key);
     rcase q = {(int64_t)dims[0], (int64_t)dims[1], (int64_t)dims[2], (int64_t)dims[3], false,
-               {(int)dims[4], (int)dims[5], dims[6] != 0 ? KN_INTERP_BILINEAR : KN_INTERP_NEAREST, 0}};
+               {(int)dims[4], (int)dims[5], dims[6] != 0 ? KN_INTERP_BILINEAR : KN_INTERP_NEAREST, 0},
+               strncmp(gname, "resize_", 7) == 0}; /* (dims 4 and 5: the output's size) */
     int64_t nx = q.n * q.h * q.w * q.c, ny = q.n * out_h(&q) * out_w(&q) * q.c;
     double *v[4];
     static const char *const what[4] = {"x", "dy", "y", "dx"};
@@ -316,6 +358,10 @@ static void op_refusals(void) {
         {3, {2, 0, 0, 0}, "upsample1d: 'x' must be F32 (batch, steps, channels)"},
         {4, {-3, -3, 0, 0}, "pad1d: padding (-3, -3) of 's' (2, 5, 3): each amount within +-16777216, leaving a step"},
         {5, {0, 0, 0, 0}, "upsample1d: size 0 must be in [1, 4096]"},
+        {6, {0, 3, KN_INTERP_BILINEAR, 0}, "resize2d: size 0 x 3: each must be in [1, 2^23]"},
+        {6, {3, (1 << 23) + 1, KN_INTERP_NEAREST, 0}, "resize2d: size 3 x 8388609: each must be in [1, 2^23]"},
+        {6, {3, 3, 4, 0}, "resize2d: unknown interpolation 4"},
+        {7, {3, 3, KN_INTERP_BILINEAR, 0}, "resize2d: 's' must be F32 (batch, height, width, channels), got F32 (2, 5, 3)"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         kn_ctx *ctx = new_ctx();
@@ -329,7 +375,9 @@ static void op_refusals(void) {
                      : cases[k].which == 2 ? kn_pad1d(g, x, a[0], a[1])
                      : cases[k].which == 3 ? kn_upsample1d(g, x, a[0])
                      : cases[k].which == 4 ? kn_pad1d(g, s, a[0], a[1])
-                                           : kn_upsample1d(g, s, a[0]);
+                     : cases[k].which == 5 ? kn_upsample1d(g, s, a[0])
+                     : cases[k].which == 6 ? kn_resize2d(g, x, a[0], a[1], (kn_interpolation)a[2])
+                                           : kn_resize2d(g, s, a[0], a[1], (kn_interpolation)a[2]);
         const char *e = kn_last_error(ctx);
         CHECK(!y && kn_graph_status(g) != KN_OK && strstr(e, cases[k].want) && !strchr(e, '\n'), "refusal %zu: '%s'", k,
               e);
@@ -352,7 +400,8 @@ static void op_refusals(void) {
     kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){2, 5, 6, 3}, 4, "x");
     kn_tensor *s = kn_input(g, KN_F32, (int64_t[]){2, 5, 3}, 3, "s");
     CHECK(kn_pad2d(g, x, 0, 0, 0, 0) == x && kn_upsample2d(g, x, 1, 1, KN_INTERP_BILINEAR) == x &&
-          kn_pad1d(g, s, 0, 0) == s && kn_upsample1d(g, s, 1) == s, "the identities are not x itself");
+          kn_pad1d(g, s, 0, 0) == s && kn_upsample1d(g, s, 1) == s && kn_resize2d(g, x, 5, 6, KN_INTERP_BILINEAR) == x &&
+          kn_resize2d(g, x, 5, 6, KN_INTERP_NEAREST) == x, "the identities are not x itself");
     kn_graph_free(g);
     kn_ctx_free(ctx);
 }
@@ -363,12 +412,16 @@ static void op_cases(void) {
         {4, 30, 40, 16, true, {2, -3, 5, -1}},
         {4, 24, 24, 16, false, {2, 2, KN_INTERP_NEAREST, 0}}, /* (dx too past KN_PAR_MIN: split over threads) */
         {4, 24, 24, 16, false, {3, 2, KN_INTERP_BILINEAR, 0}},
+        {4, 28, 28, 16, false, {20, 37, KN_INTERP_BILINEAR, 0}, true},
+        {4, 28, 28, 16, false, {37, 20, KN_INTERP_NEAREST, 0}, true},
     };
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) determinism_case(&big[i]);
     golden = read_all("tests/golden/resize.txt");
     CHECK(golden != NULL, "cannot read tests/golden/resize.txt (run from the source root)");
     static const char *const goldens[] = {"bilinear2x2", "bilinear3x2", "bilinear1x3", "bilinear4x4",
-                                          "bilinear2x5_one_row", "nearest2x3"};
+                                          "bilinear2x5_one_row", "nearest2x3", "resize_bilinear_down",
+                                          "resize_bilinear_up", "resize_bilinear_mixed", "resize_nearest_down",
+                                          "resize_nearest_up", "resize_nearest_to_one"};
     for (size_t i = 0; golden && i < sizeof goldens / sizeof *goldens; i++) golden_case(goldens[i]);
     free(golden);
     golden = NULL;
@@ -438,6 +491,12 @@ static void layer_cases(void) {
         {"{\"type\": \"up_sampling2d\", \"size\": 2, \"interpolation\": \"bilinear\", \"data_format\": "
          "\"channels_last\"}", 4, 3, 3, false, {.a = {2, 2, KN_INTERP_BILINEAR}}},
         {"{\"type\": \"up_sampling1d\", \"size\": 3}", 1, 5, 2, true, {.a = {1, 3, KN_INTERP_NEAREST}}},
+        /* Keras's Resizing: bilinear by default; Keras's options at their defaults accepted */
+        {"{\"type\": \"resizing\", \"height\": 5, \"width\": 9}", 7, 4, 3, false,
+         {.a = {5, 9, KN_INTERP_BILINEAR}, .resize = true}},
+        {"{\"type\": \"Resizing\", \"height\": 3, \"width\": 3, \"interpolation\": \"nearest\", "
+         "\"crop_to_aspect_ratio\": false, \"pad_to_aspect_ratio\": false, \"antialias\": false, \"data_format\": "
+         "\"channels_last\"}", 7, 8, 2, false, {.a = {3, 3, KN_INTERP_NEAREST}, .resize = true}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) layer_reference(&cases[i]);
     model_gradcheck("zero_padding2d -> conv2d -> up_sampling2d bilinear -> cropping2d -> dense",
@@ -447,6 +506,13 @@ static void layer_cases(void) {
                     "\"cropping2d\", \"cropping\": [[1, 2], [2, 1]]}, {\"type\": \"flatten\"}, {\"type\": \"dense\", "
                     "\"units\": 2, \"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\"}",
                     32, 2);
+    model_gradcheck("resizing bilinear 5x7 -> conv2d -> resizing nearest 4x2 -> resizing 3x5 -> dense",
+                    "{\"input_shape\": [4, 6, 2], \"layers\": [{\"type\": \"resizing\", \"height\": 5, \"width\": 7}, "
+                    "{\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": 2, \"activation\": \"tanh\"}, "
+                    "{\"type\": \"resizing\", \"height\": 4, \"width\": 2, \"interpolation\": \"nearest\"}, "
+                    "{\"type\": \"resizing\", \"height\": 3, \"width\": 5}, {\"type\": \"flatten\"}, {\"type\": "
+                    "\"dense\", \"units\": 2, \"activation\": \"softmax\"}], \"loss\": \"sparse_categorical_crossentropy\"}",
+                    48, 2);
     model_gradcheck("zero_padding1d -> conv1d -> up_sampling1d -> cropping1d -> dense",
                     "{\"input_shape\": [6, 2], \"layers\": [{\"type\": \"zero_padding1d\", \"padding\": [2, 1]}, "
                     "{\"type\": \"conv1d\", \"filters\": 3, \"kernel_size\": 3, \"activation\": \"tanh\"}, {\"type\": "
@@ -461,6 +527,11 @@ static void layer_cases(void) {
     "\"activation\": \"relu\"}, {\"type\": \"max_pool2d\"}, {\"type\": \"up_sampling2d\", \"size\": 2, " \
     "\"interpolation\": \"bilinear\"}, {\"type\": \"cropping2d\", \"cropping\": [[1, 1], [2, 0]]}, {\"type\": " \
     "\"conv2d\", \"filters\": 8, \"kernel_size\": 3, \"activation\": \"relu\"}, {\"type\": \"flatten\"}, " \
+    "{\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}], " DIGITS_TAIL
+#define DIGITS_RESIZE "{\"input_shape\": [64], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [8, 8, 1]}, " \
+    "{\"type\": \"resizing\", \"height\": 12, \"width\": 11}, {\"type\": \"conv2d\", \"filters\": 8, " \
+    "\"kernel_size\": 3, \"activation\": \"relu\"}, {\"type\": \"max_pool2d\"}, {\"type\": \"resizing\", " \
+    "\"height\": 3, \"width\": 5, \"interpolation\": \"nearest\"}, {\"type\": \"flatten\"}, " \
     "{\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}], " DIGITS_TAIL
 #define DIGITS_1D "{\"input_shape\": [64], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [64, 1]}, " \
     "{\"type\": \"zero_padding1d\", \"padding\": [1, 1]}, {\"type\": \"conv1d\", \"filters\": 8, \"kernel_size\": 3, " \
@@ -499,6 +570,24 @@ static void descriptions(void) {
         kn_free(ctx, json);
         kn_model_free(m);
     }
+    m = build(ctx, DIGITS_RESIZE);
+    if (m) {
+        kn_model_summary(m, sum, sizeof sum);
+        CHECK(strstr(sum, " -> resizing 12x11 bilinear -> conv2d") && strstr(sum, " -> resizing 3x5 nearest -> flatten"),
+              "summary: %s", sum);
+        CHECK(!kn_model_to_json(m, &json) &&
+                  strstr(json, "{\"type\":\"resizing\",\"height\":12,\"width\":11,\"interpolation\":\"bilinear\"}") &&
+                  strstr(json, "{\"type\":\"resizing\",\"height\":3,\"width\":5,\"interpolation\":\"nearest\"}"),
+              "description: %s", json ? json : kn_last_error(ctx));
+        kn_model *back = json ? build(ctx, json) : NULL; /* read back: the same layers and shapes */
+        CHECK(back && back->n_layers == m->n_layers && back->layers[1].kind == KN__LAYER_RESIZE &&
+                  back->layers[4].u.resizing.interpolation == KN_INTERP_NEAREST && back->layers[4].shape[0] == 3 &&
+                  back->layers[4].shape[1] == 5 && back->layers[4].shape[2] == 8,
+              "description read back: %s", kn_last_error(ctx));
+        kn_model_free(back);
+        kn_free(ctx, json);
+        kn_model_free(m);
+    }
     /* the C API builds what the description does */
     kn_model *c = NULL;
     kn_model_new_sequential(ctx, (int64_t[]){5, 6, 2}, 3, &c);
@@ -508,6 +597,12 @@ static void descriptions(void) {
           "C API: %s", kn_last_error(ctx));
     CHECK(c->n_layers == 5 && c->layers[2].shape[0] == 18 && c->layers[2].shape[1] == 14 && c->layers[2].shape[2] == 2,
           "C API: up_sampling2d's shape");
+    kn_model *r = NULL;
+    kn_model_new_sequential(ctx, (int64_t[]){5, 6, 2}, 3, &r);
+    CHECK(!kn_model_add_resizing(r, 9, 4, KN_INTERP_NEAREST) && r->n_layers == 1 && r->layers[0].shape[0] == 9 &&
+              r->layers[0].shape[1] == 4 && r->layers[0].shape[2] == 2,
+          "C API resizing: %s", kn_last_error(ctx));
+    kn_model_free(r);
     CHECK(!kn_model_to_json(c, &json) && strstr(json, "\"cropping\":[[2,0],[1,1]]"), "C API description: %s", json);
     kn_free(ctx, json);
     kn_model_free(c);
@@ -522,7 +617,8 @@ static void descriptions(void) {
     int resize = 0, half = 0, wrong = 0;
     for (int i = 0; !st && i < m->graph->n_nodes; i++) {
         const kn_tensor *t = m->graph->nodes[i];
-        bool ours = t->op == KN_OP_PAD2D || t->op == KN_OP_UPSAMPLE2D || t->op == KN_OP_UPSAMPLE2D_GRAD;
+        bool ours = t->op == KN_OP_PAD2D || t->op == KN_OP_UPSAMPLE2D || t->op == KN_OP_UPSAMPLE2D_GRAD ||
+                    t->op == KN_OP_RESIZE2D || t->op == KN_OP_RESIZE2D_GRAD;
         resize += ours;
         half += t->dtype == KN_BF16;
         wrong += ours && (t->dtype != KN_F32 || t->src[0]->dtype != KN_F32);
@@ -601,6 +697,25 @@ static void refusals(void) {
          "layers[0].width: expected a whole number of pixels"},
         {"{\"input_shape\": [8], \"layers\": [{\"type\": \"center_crop\", \"height\": 2, \"width\": 2}" TAIL,
          "layers[0] center_crop: needs an image input"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"resizing\", \"height\": 3}" TAIL,
+         "layers[0].width: expected a whole number of pixels in [1, 2^23] (required)"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"resizing\", \"height\": 0, \"width\": 3}" TAIL,
+         "layers[0].height: expected a whole number of pixels in [1, 2^23] (required)"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"resizing\", \"height\": 2, \"width\": 3, "
+         "\"interpolation\": \"bicubic\"}" TAIL,
+         "layers[0].interpolation: expected \"bilinear\" or \"nearest\" (kiln has no bicubic, lanczos3, lanczos5 or area)"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"resizing\", \"height\": 2, \"width\": 3, "
+         "\"crop_to_aspect_ratio\": true}" TAIL,
+         "layers[0].crop_to_aspect_ratio: only false is supported (kiln stretches the image to height x width, without "
+         "antialiasing)"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"resizing\", \"height\": 2, \"width\": 3, "
+         "\"antialias\": true}" TAIL, "layers[0].antialias: only false is supported"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"resizing\", \"height\": 2, \"width\": 3, "
+         "\"data_format\": \"channels_first\"}" TAIL, "layers[0].data_format: only \"channels_last\" is supported"},
+        {"{\"input_shape\": [16], \"layers\": [{\"type\": \"resizing\", \"height\": 2, \"width\": 3}" TAIL,
+         "layers[0] resizing: needs an image input (height, width, channels), got (16,)"},
+        {"{\"input_shape\": [4, 4, 1], \"layers\": [{\"type\": \"resizing\", \"height\": 2, \"width\": 3, "
+         "\"size\": 2}" TAIL, "layers[0]: unknown key 'size'"},
     };
 #undef TAIL
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
@@ -616,6 +731,13 @@ static void refusals(void) {
     st = kn_model_add_up_sampling1d(m, 2);
     CHECK(st == KN_ERR_SHAPE && strstr(kn_last_error(ctx), "layers[0] up_sampling1d: needs a sequence input"),
           "C API up_sampling1d on an image: %d '%s'", (int)st, kn_last_error(ctx));
+    st = kn_model_add_resizing(m, 0, 4, KN_INTERP_BILINEAR);
+    CHECK(st == KN_ERR_INVALID_ARGUMENT &&
+              strstr(kn_last_error(ctx), "layers[0] resizing: size (0, 4): each must be in [1, 2^23]"),
+          "C API resizing 0: %d '%s'", (int)st, kn_last_error(ctx));
+    st = kn_model_add_resizing(m, 3, 4, (kn_interpolation)5);
+    CHECK(st == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "layers[0] resizing: unknown interpolation 5"),
+          "C API resizing interpolation 5: %d '%s'", (int)st, kn_last_error(ctx));
     CHECK(m->n_layers == 0, "a refused layer was added");
     kn_model_free(m);
     kn_ctx_free(ctx);
@@ -632,6 +754,8 @@ int main(void) {
     on_device();
     digits_case("reshape (8, 8, 1) -> zero_padding2d -> conv2d -> max_pool2d -> up_sampling2d bilinear -> cropping2d "
                 "-> conv2d -> softmax", DIGITS_2D, KN_PRECISION_FP32, 0.85, 10);
+    digits_case("reshape (8, 8, 1) -> resizing 12x11 -> conv2d -> max_pool2d -> resizing nearest 3x5 -> softmax",
+                DIGITS_RESIZE, KN_PRECISION_FP32, 0.85, 10);
     digits_case("reshape (64, 1) -> zero_padding1d -> conv1d -> max_pool1d -> up_sampling1d -> cropping1d -> softmax",
                 DIGITS_1D, KN_PRECISION_FP32, 0.85, 10);
     descriptions();
