@@ -2292,8 +2292,8 @@ static void depthwise_cases(kn_ctx *ctx) {
                                      KN_PRECISION_FP32});
 }
 
-/* Padding and cropping (kn_pad2d) and upsampling (kn_upsample2d nearest and bilinear) with
- * their gradients against the CPU's: the GPU's kernels do the CPU's float operations in the
+/* Padding and cropping (kn_pad2d), upsampling (kn_upsample2d nearest and bilinear) and
+ * resizing to any size (kn_resize2d) with their gradients against the CPU's: the GPU's kernels do the CPU's float operations in the
  * CPU's order (backend/resize_formulas.h), so y = op(x) and x's gradient are compared bit for
  * bit (resize_bits); then under tanh, unfused and under every pass (the loss and tanh: 2e-6,
  * the activations' tolerance); the 32-bit kernels against the 64-bit ones; trained with Adam
@@ -2304,13 +2304,15 @@ typedef struct {
     int a[4];
     bool tanh;     /* y = tanh(op(x)), else op(x) */
     const kn_optimizer *opt;
+    bool resize;   /* kn_resize2d: a = height, width, kn_interpolation */
 } resize_arg;
 
 static void b_resize(kn_graph *g, const void *arg) {
     const resize_arg *r = arg;
     kn_tensor *x = kn_param(g, (int64_t[]){r->n, r->h, r->w, r->c}, 4, KN_INIT_ZEROS, "x");
-    kn_tensor *y = r->pad ? kn_pad2d(g, x, r->a[0], r->a[1], r->a[2], r->a[3])
-                          : kn_upsample2d(g, x, r->a[0], r->a[1], (kn_interpolation)r->a[2]);
+    kn_tensor *y = r->pad      ? kn_pad2d(g, x, r->a[0], r->a[1], r->a[2], r->a[3])
+                 : r->resize ? kn_resize2d(g, x, r->a[0], r->a[1], (kn_interpolation)r->a[2])
+                             : kn_upsample2d(g, x, r->a[0], r->a[1], (kn_interpolation)r->a[2]);
     train_on(g, r->tanh ? kn_act(g, y, KN_TANH) : y, r->opt);
 }
 
@@ -2322,7 +2324,9 @@ static void resize_bits(kn_ctx *ctx, const tcase *c) {
         int checked = 0;
         for (int i = 0; i < cpu->n_nodes && cpu->n_nodes == gpu->n_nodes; i++) {
             const kn_tensor *t = cpu->nodes[i];
-            if (t->op != KN_OP_PAD2D && t->op != KN_OP_UPSAMPLE2D && t->op != KN_OP_UPSAMPLE2D_GRAD) continue;
+            if (t->op != KN_OP_PAD2D && t->op != KN_OP_UPSAMPLE2D && t->op != KN_OP_UPSAMPLE2D_GRAD &&
+                t->op != KN_OP_RESIZE2D && t->op != KN_OP_RESIZE2D_GRAD)
+                continue;
             CHECK(same_bits(t, gpu->nodes[i]), "%s: '%s' differs from the cpu's", c->name, t->name);
             checked++;
         }
@@ -2343,6 +2347,11 @@ static void resize_cases(kn_ctx *ctx) {
         {2, 5, 6, 3, false, {2, 2, KN_INTERP_BILINEAR, 0}, false, NULL},
         {1, 4, 5, 70, false, {3, 2, KN_INTERP_BILINEAR, 0}, false, NULL}, /* odd factor, the CPU's channel blocks */
         {2, 1, 4, 2, false, {4, 1, KN_INTERP_BILINEAR, 0}, false, NULL},  /* one row, a factor of 1 */
+        /* resizing: 28 -> 20 rows and 28 -> 37 columns, the reverse nearest, 70 channels, sides of 1 */
+        {2, 28, 28, 3, false, {20, 37, KN_INTERP_BILINEAR, 0}, false, NULL, true},
+        {2, 28, 28, 3, false, {37, 20, KN_INTERP_NEAREST, 0}, false, NULL, true},
+        {1, 5, 7, 70, false, {3, 16, KN_INTERP_BILINEAR, 0}, false, NULL, true},
+        {2, 1, 4, 2, false, {4, 1, KN_INTERP_NEAREST, 0}, false, NULL, true},
     };
     for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++) {
         char name[64];
@@ -2361,6 +2370,8 @@ static void resize_cases(kn_ctx *ctx) {
     kn_optimizer adam = kn_adam(1e-2f);
     resize_arg trained = {2, 6, 5, 3, false, {3, 2, KN_INTERP_BILINEAR, 0}, true, &adam};
     replay_vs_launches(ctx, &(tcase){"replay resize", b_resize, &trained, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    resize_arg resized = {2, 6, 5, 3, false, {4, 9, KN_INTERP_BILINEAR, 0}, true, &adam, true};
+    replay_vs_launches(ctx, &(tcase){"replay resize2d", b_resize, &resized, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
 }
 
 int main(void) {
