@@ -1402,7 +1402,7 @@ kn_status kn_model_load(kn_ctx *ctx, const char *path, const kn_load_opts *opts,
  * exporter) as a kiln model, ready to predict, evaluate, save as a .kiln file or train on.
  * Its nodes may be Gemm/MatMul (+ Add), Conv (group 1 or depthwise), MaxPool, AveragePool,
  * GlobalAveragePool/MaxPool, BatchNormalization, Flatten, Reshape, Pad, Slice, ConvTranspose,
- * Resize, PRelu, Transpose between
+ * Resize (by whole factors: up_sampling2d; to other sizes, half-pixel: resizing), PRelu, Transpose between
  * NCHW and NHWC, scaling by constants, merges of values
  * (Add, Sub, Mul, Max, Mean, Sum, Concat: residual and branching networks), Dropout,
  * Identity and the activations kiln has, over one input to one output; anything else is
@@ -1423,7 +1423,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
 /* ONNX export (io/onnx_export.c): a network as an ONNX model (opset 13) computing what kiln
  * does, for ONNX Runtime, TensorRT and the rest: dense, conv2d, depthwise and separable
  * convolutions, conv2d_transpose and conv1d_transpose, pooling, flatten, reshape, batch norm, zero padding,
- * cropping, up_sampling2d, prelu, rescaling, dropout, conv1d and 1-D pooling, embeddings
+ * cropping, up_sampling2d, resizing, prelu, rescaling, dropout, conv1d and 1-D pooling, embeddings
  * (no mask_zero), simple_rnn, lstm, gru and bidirectional ones,
  * activations and merges (residual and branching networks). Its input is kiln's: (N,
  * features), or images (N, H, W, C) (Transposes to and from NCHW go around the convolutions

@@ -14,7 +14,7 @@ static const char export_help[] =
     "computes what kiln does: dense, conv2d (groups too), depthwise and separable convolutions\n"
     "(2-D and 1-D), conv2d_transpose and conv1d_transpose, pooling, flatten, reshape, permute,\n"
     "repeat_vector, batch norm, zero\n"
-    "padding, cropping, up_sampling2d, prelu, rescaling, layer norm, group norm (as PyTorch's\n"
+    "padding, cropping, up_sampling2d, resizing, prelu, rescaling, layer norm, group norm (as PyTorch's\n"
     "GroupNorm), unit normalization, dot, dropout (nothing at\n"
     "inference), sequences\n"
     "(conv1d, 1-D pooling, embeddings, simple_rnn, lstm, gru, bidirectional,\n"
