@@ -2341,12 +2341,12 @@ static void resize_bits(kn_ctx *ctx, const tcase *c) {
 
 static void resize_cases(kn_ctx *ctx) {
     static const resize_arg geoms[] = {
-        {2, 5, 6, 3, true, {1, 2, 3, 0}, false, NULL},          /* padding */
-        {2, 7, 9, 4, true, {-2, -1, 2, -3}, false, NULL},       /* cropping and padding */
-        {2, 5, 6, 3, false, {2, 3, KN_INTERP_NEAREST, 0}, false, NULL},
-        {2, 5, 6, 3, false, {2, 2, KN_INTERP_BILINEAR, 0}, false, NULL},
-        {1, 4, 5, 70, false, {3, 2, KN_INTERP_BILINEAR, 0}, false, NULL}, /* odd factor, the CPU's channel blocks */
-        {2, 1, 4, 2, false, {4, 1, KN_INTERP_BILINEAR, 0}, false, NULL},  /* one row, a factor of 1 */
+        {2, 5, 6, 3, true, {1, 2, 3, 0}, false, NULL, false},          /* padding */
+        {2, 7, 9, 4, true, {-2, -1, 2, -3}, false, NULL, false},       /* cropping and padding */
+        {2, 5, 6, 3, false, {2, 3, KN_INTERP_NEAREST, 0}, false, NULL, false},
+        {2, 5, 6, 3, false, {2, 2, KN_INTERP_BILINEAR, 0}, false, NULL, false},
+        {1, 4, 5, 70, false, {3, 2, KN_INTERP_BILINEAR, 0}, false, NULL, false}, /* odd factor, the CPU's channel blocks */
+        {2, 1, 4, 2, false, {4, 1, KN_INTERP_BILINEAR, 0}, false, NULL, false},  /* one row, a factor of 1 */
         /* resizing: 28 -> 20 rows and 28 -> 37 columns, the reverse nearest, 70 channels, sides of 1 */
         {2, 28, 28, 3, false, {20, 37, KN_INTERP_BILINEAR, 0}, false, NULL, true},
         {2, 28, 28, 3, false, {37, 20, KN_INTERP_NEAREST, 0}, false, NULL, true},
@@ -2368,7 +2368,7 @@ static void resize_cases(kn_ctx *ctx) {
         }
     }
     kn_optimizer adam = kn_adam(1e-2f);
-    resize_arg trained = {2, 6, 5, 3, false, {3, 2, KN_INTERP_BILINEAR, 0}, true, &adam};
+    resize_arg trained = {2, 6, 5, 3, false, {3, 2, KN_INTERP_BILINEAR, 0}, true, &adam, false};
     replay_vs_launches(ctx, &(tcase){"replay resize", b_resize, &trained, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
     resize_arg resized = {2, 6, 5, 3, false, {4, 9, KN_INTERP_BILINEAR, 0}, true, &adam, true};
     replay_vs_launches(ctx, &(tcase){"replay resize2d", b_resize, &resized, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});

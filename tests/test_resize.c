@@ -231,17 +231,17 @@ static const char *name_of(const rcase *q, char *buf, size_t size) {
 /* ---------------------------------------------------------------- op cases */
 
 static const rcase shapes[] = {
-    {2, 5, 6, 3, true, {1, 2, 3, 0}},         /* padding, uneven sides */
-    {2, 7, 9, 4, true, {-2, -1, -3, -3}},     /* cropping */
-    {1, 6, 5, 2, true, {3, -2, -1, 4}},       /* mixed: pad above, crop below, ... */
-    {2, 3, 4, 70, true, {0, 0, -4, 2}},       /* every column of x cropped: zeros and a shift */
-    {2, 5, 6, 3, false, {2, 2, KN_INTERP_NEAREST, 0}},
-    {1, 4, 3, 5, false, {3, 1, KN_INTERP_NEAREST, 0}},
-    {2, 5, 6, 3, false, {2, 2, KN_INTERP_BILINEAR, 0}},
-    {1, 4, 5, 2, false, {3, 2, KN_INTERP_BILINEAR, 0}},  /* an odd factor: src not exact */
-    {2, 3, 7, 70, false, {4, 3, KN_INTERP_BILINEAR, 0}}, /* 70 channels: a block of 64, a tail */
-    {2, 1, 4, 3, false, {2, 5, KN_INTERP_BILINEAR, 0}},  /* one row */
-    {1, 6, 1, 2, false, {1, 3, KN_INTERP_BILINEAR, 0}},  /* a factor of 1, one column */
+    {2, 5, 6, 3, true, {1, 2, 3, 0}, false},         /* padding, uneven sides */
+    {2, 7, 9, 4, true, {-2, -1, -3, -3}, false},     /* cropping */
+    {1, 6, 5, 2, true, {3, -2, -1, 4}, false},       /* mixed: pad above, crop below, ... */
+    {2, 3, 4, 70, true, {0, 0, -4, 2}, false},       /* every column of x cropped: zeros and a shift */
+    {2, 5, 6, 3, false, {2, 2, KN_INTERP_NEAREST, 0}, false},
+    {1, 4, 3, 5, false, {3, 1, KN_INTERP_NEAREST, 0}, false},
+    {2, 5, 6, 3, false, {2, 2, KN_INTERP_BILINEAR, 0}, false},
+    {1, 4, 5, 2, false, {3, 2, KN_INTERP_BILINEAR, 0}, false},  /* an odd factor: src not exact */
+    {2, 3, 7, 70, false, {4, 3, KN_INTERP_BILINEAR, 0}, false}, /* 70 channels: a block of 64, a tail */
+    {2, 1, 4, 3, false, {2, 5, KN_INTERP_BILINEAR, 0}, false},  /* one row */
+    {1, 6, 1, 2, false, {1, 3, KN_INTERP_BILINEAR, 0}, false},  /* a factor of 1, one column */
     /* resizing: down, up by fractions, each axis its own way, sides of 1, 70 channels */
     {2, 28, 28, 3, false, {20, 37, KN_INTERP_BILINEAR, 0}, true}, /* 28 -> 20 rows, 28 -> 37 columns */
     {2, 28, 28, 3, false, {37, 20, KN_INTERP_NEAREST, 0}, true},
@@ -409,9 +409,9 @@ static void op_refusals(void) {
 static void op_cases(void) {
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) reference_case(&shapes[i]);
     static const rcase big[] = {
-        {4, 30, 40, 16, true, {2, -3, 5, -1}},
-        {4, 24, 24, 16, false, {2, 2, KN_INTERP_NEAREST, 0}}, /* (dx too past KN_PAR_MIN: split over threads) */
-        {4, 24, 24, 16, false, {3, 2, KN_INTERP_BILINEAR, 0}},
+        {4, 30, 40, 16, true, {2, -3, 5, -1}, false},
+        {4, 24, 24, 16, false, {2, 2, KN_INTERP_NEAREST, 0}, false}, /* (dx too past KN_PAR_MIN: split over threads) */
+        {4, 24, 24, 16, false, {3, 2, KN_INTERP_BILINEAR, 0}, false},
         {4, 28, 28, 16, false, {20, 37, KN_INTERP_BILINEAR, 0}, true},
         {4, 28, 28, 16, false, {37, 20, KN_INTERP_NEAREST, 0}, true},
     };
