@@ -612,14 +612,35 @@ static void refusals(void) {
     refusal("truncated", NULL, buf, n / 2, KN_ERR_FORMAT, "bytes.onnx: ");
     refusal("foreign", NULL, "PK\x03\x04 not a model at all", 25, KN_ERR_FORMAT, "bytes.onnx: ");
     refusal("empty", NULL, "", 0, KN_ERR_FORMAT, "no graph");
+    /* Resizes kiln does not compute (tests/golden/make_onnx_resize.py) */
+    refusal("floor", "tests/data/onnx/resize_refused_floor.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
+            "kiln resizes linear (half_pixel, pytorch_half_pixel) or nearest (half_pixel with round_prefer_ceil, "
+            "tf_half_pixel_for_nn with floor), and by whole factors nearest (asymmetric, floor)");
+    refusal("one", "tests/data/onnx/resize_refused_one.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
+            "pytorch_half_pixel to an output side of 1");
+    refusal("scale", "tests/data/onnx/resize_refused_scale.onnx", NULL, 0, KN_ERR_UNSUPPORTED,
+            "scales whose outputs in * scale are not whole (give sizes)");
     /* a node cut short inside the graph: the message names where */
     refusal("text", NULL, "ir_version: 7\ngraph { }", 23, KN_ERR_FORMAT, "bytes.onnx");
 }
+
+/* Resize to sizes that are not whole factors (tests/golden/make_onnx_resize.py wrote the files
+ * and tests/golden/onnx_resize.txt): PyTorch's export of F.interpolate(size=...) (sizes from
+ * Shape, Slice and Concat), and onnx.helper's nearest (half_pixel round_prefer_ceil,
+ * tf_half_pixel_for_nn floor) and pytorch_half_pixel linear by scales: resizing layers. */
+static const onnx_case resize_cases[] = {
+    {"resize_torch", 2, 9, 7, false, 3, "conv2d resizing activation resizing flatten dense", 0},
+    {"resize_nearest", 2, 8, 6, false, 3, "resizing resizing resizing flatten dense", 0},
+};
 
 int main(void) {
     golden = read_all("tests/golden/onnx.txt");
     CHECK(golden != NULL, "cannot read tests/golden/onnx.txt (run from the source root)");
     for (size_t i = 0; golden && i < sizeof cases / sizeof *cases; i++) golden_case(&cases[i]);
+    free(golden);
+    golden = read_all("tests/golden/onnx_resize.txt");
+    CHECK(golden != NULL, "cannot read tests/golden/onnx_resize.txt (run from the source root)");
+    for (size_t i = 0; golden && i < sizeof resize_cases / sizeof *resize_cases; i++) golden_case(&resize_cases[i]);
     free(golden);
     native_exports();
     refusals();
