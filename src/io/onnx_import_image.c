@@ -282,6 +282,7 @@ kn_status kn__imp_read_resize(imp *s) {
     if (st) return st;
     const kn__onnx_tensor *sc = s->node->n_inputs > 2 && s->node->inputs[2][0] ? kn__imp_constant(s, s->node->inputs[2]) : NULL;
     const kn__onnx_tensor *sz = s->node->n_inputs > 3 && s->node->inputs[3][0] ? kn__imp_constant(s, s->node->inputs[3]) : NULL;
+    if (sc && sc->numel == 0) sc = NULL; /* an empty scales beside sizes (opset 13 allows it) */
     double f[4] = {0};
     int64_t in[4] = {1, s->c, s->h, s->w}, out[2];
     bool exact = true; /* the output sizes are in * scale exactly (sizes: always) */
