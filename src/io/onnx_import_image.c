@@ -312,8 +312,6 @@ kn_status kn__imp_read_resize(imp *s) {
         return kn__imp_unsupported(s, "scales (or sizes) must be a constant of 4 values");
     }
     if (f[0] != 1 || f[1] != 1) return kn__imp_unsupported(s, "kiln resizes H and W only (N and C keep their size)");
-    if (out[0] < 1 || out[1] < 1 || out[0] > (1 << 23) || out[1] > (1 << 23))
-        return kn__imp_unsupported(s, "an output side outside [1, 2^23]");
     const kn__onnx_attr *mode = kn__onnx_attr_get(s->node, "mode"), *ct = kn__onnx_attr_get(s->node, "coordinate_transformation_mode"),
                         *nm = kn__onnx_attr_get(s->node, "nearest_mode"), *kar = kn__onnx_attr_get(s->node, "keep_aspect_ratio_policy");
     const char *mo = mode && mode->kind == KN__ONNX_ATTR_STRING ? mode->s : "nearest";
@@ -341,6 +339,8 @@ kn_status kn__imp_read_resize(imp *s) {
         return kn__imp_unsupported(s, "kiln resizes linear (half_pixel, pytorch_half_pixel) or nearest (half_pixel with "
                                    "round_prefer_ceil, tf_half_pixel_for_nn with floor), and by whole factors nearest "
                                    "(asymmetric, floor)");
+    if (out[0] < 1 || out[1] < 1 || out[0] > (1 << 23) || out[1] > (1 << 23))
+        return kn__imp_unsupported(s, "an output side outside [1, 2^23]");
     if (torch_half && ((out[0] == 1 && s->h > 1) || (out[1] == 1 && s->w > 1)))
         return kn__imp_unsupported(s, "pytorch_half_pixel to an output side of 1 (it reads cell 0; kiln's half-pixel "
                                    "reads the middle)");
