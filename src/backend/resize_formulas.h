@@ -47,27 +47,6 @@ typedef struct {
     float l0, l1;
 } kn__lerp;
 
-/* Output cell o of an axis of n input cells upsampled by s (inv = kn__resize_inv(s)). A
- * factor of 1 reads its own cell alone (i1 = i0, l1 = 0). */
-KN_RESIZE_FN kn__lerp kn__bilinear_at(int64_t o, int64_t n, int s, float inv) {
-    kn__lerp r;
-    if (s == 1) {
-        r.i0 = r.i1 = o;
-        r.l0 = 1.0f, r.l1 = 0.0f;
-        return r;
-    }
-    float src = kn__resize_mul(inv, (float)o + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-    int64_t i0 = (int64_t)src; /* floor: src >= 0 */
-    if (i0 > n - 1) i0 = n - 1;
-    r.i0 = i0;
-    r.i1 = i0 < n - 1 ? i0 + 1 : i0;
-    float l1 = src - (float)i0;
-    r.l1 = l1 < 0.0f ? 0.0f : l1 > 1.0f ? 1.0f : l1;
-    r.l0 = 1.0f - r.l1;
-    return r;
-}
-
 /* The weight output cell o (its lerp L) gives input cell i: l0 and / or l1 where it reads i. */
 KN_RESIZE_FN float kn__lerp_weight(kn__lerp L, int64_t i) {
     return (L.i0 == i ? L.l0 : 0.0f) + (L.i1 == i ? L.l1 : 0.0f);
@@ -107,6 +86,17 @@ KN_RESIZE_FN kn__lerp kn__linear_at(int64_t o, int64_t n, float scale) {
     float l1 = src - (float)i0;
     r.l1 = l1 < 0.0f ? 0.0f : l1 > 1.0f ? 1.0f : l1;
     r.l0 = 1.0f - r.l1;
+    return r;
+}
+
+/* Output cell o of an axis of n input cells upsampled by s (inv = kn__resize_inv(s)): a
+ * resize by the scale 1 / s (kn__linear_at). A factor of 1 reads its own cell alone (i1 =
+ * i0, l1 = 0). */
+KN_RESIZE_FN kn__lerp kn__bilinear_at(int64_t o, int64_t n, int s, float inv) {
+    if (s != 1) return kn__linear_at(o, n, inv);
+    kn__lerp r;
+    r.i0 = r.i1 = o;
+    r.l0 = 1.0f, r.l1 = 0.0f;
     return r;
 }
 

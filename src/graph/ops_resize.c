@@ -88,23 +88,25 @@ bool kn__infer_upsample2d(kn_graph *g, kn_tensor *t) {
     return true;
 }
 
-/* The shape is the builder's (x's); dy must be it upsampled. */
-bool kn__infer_upsample2d_grad(kn_graph *g, kn_tensor *t) {
+/* A gradient node t (upsampling's or resizing's, its shape the builder's: x's): dy must be
+ * (N, oh, ow, C) for t (N, H, W, C); how is the message's word for the forward op. */
+static bool grad_input(kn_graph *g, const kn_tensor *t, int64_t oh, int64_t ow, const char *how) {
     const kn_tensor *dy = t->src[0];
     char sd[64], st[64];
     if (!image_input(g, t->name, dy) || !image_input(g, t->name, t)) return false;
-    if (dy->shape[0] != t->shape[0] || dy->shape[1] != t->shape[1] * t->iparam[0] ||
-        dy->shape[2] != t->shape[2] * t->iparam[1] || dy->shape[3] != t->shape[3])
-        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s is not %s upsampled %d x %d", t->name,
-                              kn__shape_str(dy, sd, sizeof sd), kn__shape_str(t, st, sizeof st), t->iparam[0],
+    if (dy->shape[0] != t->shape[0] || dy->shape[1] != oh || dy->shape[2] != ow || dy->shape[3] != t->shape[3])
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s is not %s %s %d x %d", t->name,
+                              kn__shape_str(dy, sd, sizeof sd), kn__shape_str(t, st, sizeof st), how, t->iparam[0],
                               t->iparam[1]);
     return true;
 }
 
-void kn__backward_upsample2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+/* x's gradient through t (upsampling or resizing, x = its source) as the gather node op of
+ * dy, with t's iparams and x's shape. */
+static void gather_backward(kn_graph *g, kn_tensor *t, kn_tensor *dy, kn_op op) {
     kn_tensor *x = t->src[0];
     if (!(x->flags & KN_FLAG_NEEDS_GRAD)) return;
-    kn_tensor *d = kn__node(g, KN_OP_UPSAMPLE2D_GRAD, dy, NULL, NULL);
+    kn_tensor *d = kn__node(g, op, dy, NULL, NULL);
     if (d) {
         for (int k = 0; k < 3; k++) d->iparam[k] = t->iparam[k];
         d->ndim = 4;
@@ -113,6 +115,13 @@ void kn__backward_upsample2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     }
     kn__grad_accumulate(g, x, kn__finish(g, d));
 }
+
+/* The shape is the builder's (x's); dy must be it upsampled. */
+bool kn__infer_upsample2d_grad(kn_graph *g, kn_tensor *t) {
+    return grad_input(g, t, t->shape[1] * t->iparam[0], t->shape[2] * t->iparam[1], "upsampled");
+}
+
+void kn__backward_upsample2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) { gather_backward(g, t, dy, KN_OP_UPSAMPLE2D_GRAD); }
 
 kn_tensor *kn_upsample2d(kn_graph *g, kn_tensor *x, int size_h, int size_w, kn_interpolation interpolation) {
     if (!g || g->status != KN_OK) return NULL;
@@ -155,29 +164,10 @@ bool kn__infer_resize2d(kn_graph *g, kn_tensor *t) {
 
 /* The shape is the builder's (x's); dy must be it resized to iparam[0] x iparam[1]. */
 bool kn__infer_resize2d_grad(kn_graph *g, kn_tensor *t) {
-    const kn_tensor *dy = t->src[0];
-    char sd[64], st[64];
-    if (!image_input(g, t->name, dy) || !image_input(g, t->name, t)) return false;
-    if (dy->shape[0] != t->shape[0] || dy->shape[1] != t->iparam[0] || dy->shape[2] != t->iparam[1] ||
-        dy->shape[3] != t->shape[3])
-        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s is not %s resized to %d x %d", t->name,
-                              kn__shape_str(dy, sd, sizeof sd), kn__shape_str(t, st, sizeof st), t->iparam[0],
-                              t->iparam[1]);
-    return true;
+    return grad_input(g, t, t->iparam[0], t->iparam[1], "resized to");
 }
 
-void kn__backward_resize2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
-    kn_tensor *x = t->src[0];
-    if (!(x->flags & KN_FLAG_NEEDS_GRAD)) return;
-    kn_tensor *d = kn__node(g, KN_OP_RESIZE2D_GRAD, dy, NULL, NULL);
-    if (d) {
-        for (int k = 0; k < 3; k++) d->iparam[k] = t->iparam[k];
-        d->ndim = 4;
-        for (int k = 0; k < 4; k++) d->shape[k] = x->shape[k];
-        d->batch_rows = 1;
-    }
-    kn__grad_accumulate(g, x, kn__finish(g, d));
-}
+void kn__backward_resize2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) { gather_backward(g, t, dy, KN_OP_RESIZE2D_GRAD); }
 
 kn_tensor *kn_resize2d(kn_graph *g, kn_tensor *x, int height, int width, kn_interpolation interpolation) {
     if (!g || g->status != KN_OK) return NULL;
