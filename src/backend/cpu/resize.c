@@ -25,7 +25,7 @@
 /* Channels summed together in the gradients' registers. */
 #define RS_BLOCK 64
 
-typedef struct {
+typedef struct rs_args {
     int64_t h, w, c;   /* the image side (x, or dx): (N, H, W, C) */
     int64_t oh, ow;    /* the other side (y, or dy): (N, OH, OW, C) */
     int top, left;     /* pad2d's amounts on the leading sides */
@@ -35,6 +35,8 @@ typedef struct {
     bool bilinear;
     const float *in;   /* x, or dy */
     float *out;        /* y, or dx */
+    /* a gradient's cell: acc[0, n) = dx at (iy, ix), channels [c0, c0 + n), from dyn (dy's image) */
+    void (*cell)(const struct rs_args *a, const float *dyn, int64_t iy, int64_t ix, int64_t c0, int64_t n, float *restrict acc);
 } rs_args;
 
 /* ------------------------------------------------------------- padding and cropping */
@@ -77,6 +79,13 @@ static rs_args upsample_args(const kn_tensor *t, const kn_tensor *img, const kn_
     return a;
 }
 
+/* Bilinear output cell yc (c channels): rows r0 and r1 (the input rows ly reads, (W, C)) at
+ * the columns lx reads, mixed (kn__bilinear_mix). */
+static inline void mix_cell(float *restrict yc, kn__lerp ly, kn__lerp lx, const float *r0, const float *r1, int64_t c) {
+    const float *p00 = r0 + lx.i0 * c, *p01 = r0 + lx.i1 * c, *p10 = r1 + lx.i0 * c, *p11 = r1 + lx.i1 * c;
+    for (int64_t k = 0; k < c; k++) yc[k] = kn__bilinear_mix(ly, lx, p00[k], p01[k], p10[k], p11[k]);
+}
+
 /* y rows r = n OH + oy for elements [lo, hi) (whole rows of OW*C). */
 static void upsample_rows(void *p, int64_t lo, int64_t hi) {
     const rs_args *a = p;
@@ -91,12 +100,7 @@ static void upsample_rows(void *p, int64_t lo, int64_t hi) {
         }
         kn__lerp ly = kn__bilinear_at(oy, a->h, a->sh, a->inv_h);
         const float *r0 = a->in + (n * a->h + ly.i0) * a->w * c, *r1 = a->in + (n * a->h + ly.i1) * a->w * c;
-        for (int64_t ox = 0; ox < a->ow; ox++) {
-            kn__lerp lx = kn__bilinear_at(ox, a->w, a->sw, a->inv_w);
-            const float *p00 = r0 + lx.i0 * c, *p01 = r0 + lx.i1 * c, *p10 = r1 + lx.i0 * c, *p11 = r1 + lx.i1 * c;
-            float *yc = y + ox * c;
-            for (int64_t k = 0; k < c; k++) yc[k] = kn__bilinear_mix(ly, lx, p00[k], p01[k], p10[k], p11[k]);
-        }
+        for (int64_t ox = 0; ox < a->ow; ox++) mix_cell(y + ox * c, ly, kn__bilinear_at(ox, a->w, a->sw, a->inv_w), r0, r1, c);
     }
 }
 
@@ -145,7 +149,8 @@ static void bilinear_cell(const rs_args *a, const float *dyn, int64_t iy, int64_
     }
 }
 
-/* dx rows r = n H + iy for elements [lo, hi) (whole rows of W*C), RS_BLOCK channels at a time. */
+/* dx rows r = n H + iy for elements [lo, hi) (whole rows of W*C), RS_BLOCK channels at a
+ * time, each block a->cell's (upsampling's or resizing's gradient). */
 static void grad_rows(void *p, int64_t lo, int64_t hi) {
     const rs_args *a = p;
     const int64_t c = a->c, row = a->w * c;
@@ -155,9 +160,7 @@ static void grad_rows(void *p, int64_t lo, int64_t hi) {
         for (int64_t ix = 0; ix < a->w; ix++)
             for (int64_t c0 = 0; c0 < c; c0 += RS_BLOCK) {
                 int64_t m = c - c0 < RS_BLOCK ? c - c0 : RS_BLOCK;
-                float *dx = a->out + (r * a->w + ix) * c + c0;
-                if (a->bilinear) bilinear_cell(a, dyn, iy, ix, c0, m, dx);
-                else nearest_cell(a, dyn, iy, ix, c0, m, dx);
+                a->cell(a, dyn, iy, ix, c0, m, a->out + (r * a->w + ix) * c + c0);
             }
     }
 }
@@ -166,6 +169,7 @@ static void grad_rows(void *p, int64_t lo, int64_t hi) {
 void kn__cpu_upsample2d_grad(kn_graph *g, kn_tensor *t) {
     rs_args a = upsample_args(t, t, t->src[0]);
     a.in = t->src[0]->data, a.out = t->data;
+    a.cell = a.bilinear ? bilinear_cell : nearest_cell;
     kn__parallel_for(g, kn__numel(t), a.w * a.c, grad_rows, &a);
 }
 
@@ -193,12 +197,7 @@ static void resize_rows(void *p, int64_t lo, int64_t hi) {
         }
         kn__lerp ly = kn__linear_at(oy, a->h, a->scale_h);
         const float *r0 = a->in + (n * a->h + ly.i0) * a->w * c, *r1 = a->in + (n * a->h + ly.i1) * a->w * c;
-        for (int64_t ox = 0; ox < a->ow; ox++) {
-            kn__lerp lx = kn__linear_at(ox, a->w, a->scale_w);
-            const float *p00 = r0 + lx.i0 * c, *p01 = r0 + lx.i1 * c, *p10 = r1 + lx.i0 * c, *p11 = r1 + lx.i1 * c;
-            float *yc = y + ox * c;
-            for (int64_t k = 0; k < c; k++) yc[k] = kn__bilinear_mix(ly, lx, p00[k], p01[k], p10[k], p11[k]);
-        }
+        for (int64_t ox = 0; ox < a->ow; ox++) mix_cell(y + ox * c, ly, kn__linear_at(ox, a->w, a->scale_w), r0, r1, c);
     }
 }
 
@@ -252,24 +251,10 @@ static void resize_cell(const rs_args *a, const float *dyn, int64_t iy, int64_t 
     }
 }
 
-/* dx rows r = n H + iy for elements [lo, hi) (whole rows of W*C), RS_BLOCK channels at a time. */
-static void resize_grad_rows(void *p, int64_t lo, int64_t hi) {
-    const rs_args *a = p;
-    const int64_t c = a->c, row = a->w * c;
-    for (int64_t r = lo / row; r < hi / row; r++) {
-        int64_t n = r / a->h, iy = r % a->h;
-        const float *dyn = a->in + n * a->oh * a->ow * c;
-        for (int64_t ix = 0; ix < a->w; ix++)
-            for (int64_t c0 = 0; c0 < c; c0 += RS_BLOCK) {
-                int64_t m = c - c0 < RS_BLOCK ? c - c0 : RS_BLOCK;
-                resize_cell(a, dyn, iy, ix, c0, m, a->out + (r * a->w + ix) * c + c0);
-            }
-    }
-}
-
 /* dy (N, OH, OW, C) -> dx (N, H, W, C), the node's own shape. */
 void kn__cpu_resize2d_grad(kn_graph *g, kn_tensor *t) {
     rs_args a = resize_args(t, t, t->src[0]);
     a.in = t->src[0]->data, a.out = t->data;
-    kn__parallel_for(g, kn__numel(t), a.w * a.c, resize_grad_rows, &a);
+    a.cell = resize_cell;
+    kn__parallel_for(g, kn__numel(t), a.w * a.c, grad_rows, &a);
 }
