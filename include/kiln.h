@@ -151,7 +151,7 @@ const char *kn_loss_name(kn_loss l);
 bool kn_loss_parse(const char *name, kn_loss *out);
 
 typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADAGRAD, KN_OPT_ADAMAX,
-               KN_OPT_ADADELTA, KN_OPT_NADAM, KN_OPT_COUNT } kn_optimizer_kind;
+               KN_OPT_ADADELTA, KN_OPT_NADAM, KN_OPT_LION, KN_OPT_RADAM, KN_OPT_COUNT } kn_optimizer_kind;
 
 /* An optimizer and its hyperparameters. Build with kn_sgd()/kn_adam()/... for Keras's
  * defaults, then change fields. Adam/AdamW use the bias-corrected form of the paper
@@ -159,8 +159,8 @@ typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADA
 typedef struct kn_optimizer {
     kn_optimizer_kind kind;
     float learning_rate;
-    float beta_1, beta_2;      /* adam, adamw, adamax, nadam */
-    float epsilon;             /* adam, adamw, rmsprop, adagrad, adamax, adadelta, nadam */
+    float beta_1, beta_2;      /* adam, adamw, adamax, nadam, lion, radam */
+    float epsilon;             /* adam, adamw, rmsprop, adagrad, adamax, adadelta, nadam, radam */
     float momentum;            /* sgd, rmsprop */
     bool nesterov;             /* sgd */
     float rho;                 /* rmsprop, adadelta */
@@ -187,6 +187,16 @@ kn_optimizer kn_adadelta(float learning_rate);
  * (0.9, 0.999, 1e-7; momentum_decay 1: Keras 3's 0.96^t. PyTorch's and Keras 2's is
  * 0.004). */
 kn_optimizer kn_nadam(float learning_rate);
+/* Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"; Keras 3's Lion):
+ * p -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g (0.9, 0.99; one state slot, no
+ * epsilon). Its steps are lr in every coordinate: rates 3-10x below Adam's are usual. */
+kn_optimizer kn_lion(float learning_rate);
+/* RAdam (Liu et al. 2020; PyTorch's torch.optim.RAdam): Adam whose adaptive step is used only
+ * once the second moment's variance is tractable (rho_t > 5), scaled by the rectification
+ * r_t, and momentum SGD with the bias-corrected first moment before that (the first 5 steps
+ * at b2 0.999): no warm-up needed. (0.9, 0.999, epsilon 1e-8 as PyTorch, added to sqrt(v)
+ * before the bias correction; the formulas in src/backend/radam_schedule.h.) */
+kn_optimizer kn_radam(float learning_rate);
 const char *kn_optimizer_name(kn_optimizer_kind k);
 bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out);
 /* Keras defaults for an optimizer kind (learning_rate included). */

@@ -2456,15 +2456,17 @@ int main(void) {
                                1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         unsetenv("KILN_CUDA_CONV");
     }
-    kn_optimizer opts[11] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
+    kn_optimizer opts[13] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
                              kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f), kn_nadam(1e-2f), kn_nadam(1e-2f),
-                             kn_rmsprop(1e-2f)};
+                             kn_rmsprop(1e-2f), kn_lion(1e-3f), kn_radam(1e-2f)};
     opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f, opts[5].weight_decay = 0.5f;
     opts[9].momentum_decay = 1, opts[9].clip_value = 0.05f; /* (Keras 3's schedule: u_t changes from step to step) */
     opts[10].momentum = 0.5f, opts[10].weight_decay = 2.0f; /* (weight decay outside Adam's expression) */
-    for (int i = 0; i < 11; i++) {
-        run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
-        run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+    opts[11].weight_decay = 1.0f;
+    for (int i = 0; i < 13; i++) { /* (RAdam: 8 steps, the last 3 rectified) */
+        int steps = opts[i].kind == KN_OPT_RADAM ? 8 : 3;
+        run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, steps, 1e-4f, 1e-4f, KN_PRECISION_FP32});
+        run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, steps, 1e-4f, 1e-4f, KN_PRECISION_FP32});
     }
     layer_norm_cases(ctx);
     group_norm_cases(ctx);
@@ -2477,6 +2479,8 @@ int main(void) {
     /* Nadam's factors change every step (the running product): a replay must read them from
      * the step's values, not keep those of its capture */
     replay_vs_launches(ctx, &(tcase){"replay nadam", b_mlp, &opts[9], KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    /* RAdam's too (unrectified for 5 steps, then rectified) */
+    replay_vs_launches(ctx, &(tcase){"replay radam", b_mlp, &opts[12], KN_PASS_ALL, 8, 0, 0, KN_PRECISION_FP32});
     conv_arg ca = {3, 2, 2, 1, 1, 2, true, 3, 10, 9, 2, 6, KN_RELU, KN_TANH, &adam, 0};
     setenv("KILN_CUDA_CONV_WS_MB", "0.0005", 1); /* chunks of a few rows: images split */
     replay_vs_launches(ctx, &(tcase){"replay conv chunked", b_conv_geom, &ca, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});

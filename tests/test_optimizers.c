@@ -1,7 +1,8 @@
 /* test_optimizers.c — every optimizer's update rule against PyTorch's: SGD (plain, momentum,
  * Nesterov, with clipvalue), Adam (and with clipnorm), AdamW, RMSprop (plain, momentum),
- * Adagrad, Adamax, Adadelta, Nadam (PyTorch's schedule and Keras 3's), and Keras 3's
- * decoupled weight decay on each (the "_wd" cases). A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
+ * Adagrad, Adamax, Adadelta, Nadam (PyTorch's schedule and Keras 3's), Lion (Keras 3's rule;
+ * torch has none: the script's own), RAdam (12 steps: unrectified, then rectified), and
+ * Keras 3's decoupled weight decay on each (the "_wd" cases). A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
  * new every step), 6 steps through a graph with its fused update (passes on) and the
  * per-parameter one (passes off); p after each step against tests/golden/optimizers.txt,
  * recorded by tests/golden/make_optimizers.py (which says where Keras's and PyTorch's rules
@@ -14,15 +15,16 @@
 #include <math.h>
 
 #define P 7
-#define STEPS 6
+#define STEPS 6       /* a case's steps */
+#define LONG_STEPS 12 /* RAdam's (make_optimizers.py's LONG) */
 
 /* float against double after 6 steps of a few roundings each */
 static bool close_to(double got, double want) { return fabs(got - want) <= 2e-6 + 2e-5 * fabs(want); }
 
-static void check_optimizer(const char *name, kn_optimizer opt, unsigned passes) {
-    double p0[P], c[STEPS][P];
+static void check_optimizer(const char *name, kn_optimizer opt, int steps, unsigned passes) {
+    double p0[P], c[LONG_STEPS][P];
     CHECK(get("p0", p0, P) == P, "golden p0 missing");
-    for (int t = 0; t < STEPS; t++) {
+    for (int t = 0; t < steps; t++) {
         char key[16];
         snprintf(key, sizeof key, "c%d", t);
         CHECK(get(key, c[t], P) == P, "golden %s missing", key);
@@ -46,7 +48,7 @@ static void check_optimizer(const char *name, kn_optimizer opt, unsigned passes)
     for (int i = 0; pd && i < P; i++) pd[i] = (float)p0[i];
     if (!st) st = kn_graph_upload(g);
     int bad = 0;
-    for (int t = 0; !st && t < STEPS; t++) {
+    for (int t = 0; !st && t < steps; t++) {
         for (int i = 0; i < P; i++) cd[i] = (float)c[t][i];
         st = kn_graph_run(g);
         if (!st) st = kn_graph_sync(g);
@@ -88,20 +90,26 @@ int main(void) {
     kn_optimizer nadam = kn_nadam(0.01f), nadam_keras3 = kn_nadam(0.01f);
     nadam.momentum_decay = 0.004f; /* PyTorch's NAdam; the default is Keras 3's u_t = b1 (1 - 0.5 * 0.96^t) */
     nadam_keras3.momentum_decay = 1;
-    const struct { const char *name; kn_optimizer opt; } cases[] = {
+    kn_optimizer lion = kn_lion(0.01f), lion_betas = kn_lion(0.02f), radam = kn_radam(0.01f), radam_b2 = kn_radam(0.05f);
+    lion_betas.beta_1 = 0.5f, lion_betas.beta_2 = 0.9f;
+    radam_b2.beta_1 = 0.8f, radam_b2.beta_2 = 0.9f, radam_b2.epsilon = 1e-6f;
+    const struct { const char *name; kn_optimizer opt; int steps; } cases[] = {
         {"sgd", sgd}, {"sgd_momentum", momentum}, {"sgd_nesterov", nesterov}, {"sgd_clipvalue", clipvalue},
         {"adam", adam}, {"adamw", adamw}, {"adam_clipnorm", clipnorm}, {"rmsprop", rmsprop},
         {"rmsprop_momentum", rms_momentum}, {"adagrad", adagrad}, {"adamax", adamax}, {"adadelta", adadelta},
-        {"nadam", nadam}, {"nadam_keras3", nadam_keras3},
+        {"nadam", nadam}, {"nadam_keras3", nadam_keras3}, {"lion", lion}, {"lion_betas", lion_betas},
+        {"radam", radam, LONG_STEPS}, {"radam_b2", radam_b2, LONG_STEPS},
         /* Keras 3's weight decay, any optimizer (make_optimizers.py's "decayed") */
         {"sgd_wd", with_decay(sgd, 0.3f)}, {"sgd_nesterov_wd", with_decay(nesterov, 0.3f)},
         {"adam_wd", with_decay(adam, 0.05f)}, {"rmsprop_momentum_wd", with_decay(rms_momentum, 2.0f)},
         {"adagrad_wd", with_decay(adagrad, 0.3f)}, {"adamax_wd", with_decay(adamax, 2.0f)},
         {"adadelta_wd", with_decay(adadelta, 0.03f)}, {"nadam_keras3_wd", with_decay(nadam_keras3, 2.0f)},
+        {"lion_wd", with_decay(lion, 1.0f)}, {"radam_wd", with_decay(radam, 0.5f), LONG_STEPS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        check_optimizer(cases[i].name, cases[i].opt, KN_PASS_ALL);
-        check_optimizer(cases[i].name, cases[i].opt, KN_PASS_NONE);
+        int steps = cases[i].steps ? cases[i].steps : STEPS;
+        check_optimizer(cases[i].name, cases[i].opt, steps, KN_PASS_ALL);
+        check_optimizer(cases[i].name, cases[i].opt, steps, KN_PASS_NONE);
     }
     free(golden);
     printf("test_optimizers: %s\n", failures ? "FAILED" : "ok");

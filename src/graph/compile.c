@@ -22,7 +22,9 @@ kn_status kn_graph_keep(kn_graph *g, kn_tensor *t) {
 static int state_slots(const kn_optimizer *o) {
     switch (o->kind) {
     case KN_OPT_SGD: return o->momentum > 0 ? 1 : 0;
-    case KN_OPT_ADAM: case KN_OPT_ADAMW: case KN_OPT_ADAMAX: case KN_OPT_ADADELTA: case KN_OPT_NADAM: return 2;
+    case KN_OPT_ADAM: case KN_OPT_ADAMW: case KN_OPT_ADAMAX: case KN_OPT_ADADELTA: case KN_OPT_NADAM: case KN_OPT_RADAM:
+        return 2;
+    case KN_OPT_LION: return 1;
     case KN_OPT_RMSPROP: return o->momentum > 0 ? 2 : 1;
     case KN_OPT_ADAGRAD: return 1;
     default: return 0;

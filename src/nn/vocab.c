@@ -27,7 +27,7 @@ _Static_assert(sizeof loss_names / sizeof *loss_names == KN_LOSS_COUNT, "loss na
 static const char *optimizer_names[] = {
     [KN_OPT_SGD] = "sgd", [KN_OPT_ADAM] = "adam", [KN_OPT_ADAMW] = "adamw",
     [KN_OPT_RMSPROP] = "rmsprop", [KN_OPT_ADAGRAD] = "adagrad", [KN_OPT_ADAMAX] = "adamax",
-    [KN_OPT_ADADELTA] = "adadelta", [KN_OPT_NADAM] = "nadam",
+    [KN_OPT_ADADELTA] = "adadelta", [KN_OPT_NADAM] = "nadam", [KN_OPT_LION] = "lion", [KN_OPT_RADAM] = "radam",
 };
 _Static_assert(sizeof optimizer_names / sizeof *optimizer_names == KN_OPT_COUNT, "optimizer names");
 
@@ -150,6 +150,8 @@ kn_optimizer kn_optimizer_default(kn_optimizer_kind k) {
     if (k == KN_OPT_SGD) o.learning_rate = 0.01f;
     if (k == KN_OPT_ADAMW) o.weight_decay = 0.004f;
     if (k == KN_OPT_ADADELTA) o.rho = 0.95f;
+    if (k == KN_OPT_LION) o.beta_2 = 0.99f;     /* (Keras 3's) */
+    if (k == KN_OPT_RADAM) o.epsilon = 1e-8f;   /* (PyTorch's: Keras has no RAdam) */
     return o;
 }
 
@@ -171,3 +173,5 @@ kn_optimizer kn_adagrad(float learning_rate) { return at_rate(KN_OPT_ADAGRAD, le
 kn_optimizer kn_adamax(float learning_rate) { return at_rate(KN_OPT_ADAMAX, learning_rate); }
 kn_optimizer kn_adadelta(float learning_rate) { return at_rate(KN_OPT_ADADELTA, learning_rate); }
 kn_optimizer kn_nadam(float learning_rate) { return at_rate(KN_OPT_NADAM, learning_rate); }
+kn_optimizer kn_lion(float learning_rate) { return at_rate(KN_OPT_LION, learning_rate); }
+kn_optimizer kn_radam(float learning_rate) { return at_rate(KN_OPT_RADAM, learning_rate); }

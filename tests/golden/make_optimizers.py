@@ -18,6 +18,11 @@ Weight decay: Keras 3's is decoupled for every optimizer (w -= lr * wd * w befor
 PyTorch's only in AdamW (its other optimizers' weight_decay adds wd * w to the gradient):
 the "_wd" cases take PyTorch's rule without weight_decay and scale p by 1 - lr * wd between
 the gradient and the rule, which is Keras 3's definition.
+Lion: torch 1.13 has none; the Lion class below is Keras 3's rule (keras/src/optimizers/lion.py:
+p -= lr * sign(b1 * m + (1 - b1) * g), then m = b2 * m + (1 - b2) * g), in double; the script
+checks that no interpolation comes within 1e-6 of 0, where float and double signs could part.
+RAdam: PyTorch's, 12 steps (the "long" cases), since it is momentum SGD until rho_t > 5 (the
+first 5 steps at beta_2 0.999) and rectified after; c6 ... c11 continue c0 ... c5's formula.
 Run with Debian's torch: /usr/bin/python3 tests/golden/make_optimizers.py > tests/golden/optimizers.txt
 """
 import torch
@@ -25,9 +30,29 @@ import torch
 torch.set_default_dtype(torch.float64)
 
 STEPS = 6
+LONG_STEPS = 12  # the cases in LONG
 P0 = [0.8, -1.3, 0.25, 2.1, -0.6, 1.05, -0.02]
 C = [[0.5 + 0.9 * ((t * 3 + i * 5) % 7) / 7.0 - (0.7 if (t + i) % 4 == 0 else 0.0) for i in range(7)]
-     for t in range(STEPS)]
+     for t in range(LONG_STEPS)]
+
+
+class Lion(torch.optim.Optimizer):
+    """Keras 3's Lion, in double."""
+
+    def __init__(self, params, lr, beta_1=0.9, beta_2=0.99):
+        super().__init__(params, dict(lr=lr, beta_1=beta_1, beta_2=beta_2))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["beta_1"], group["beta_2"]
+            for p in group["params"]:
+                m = self.state[p].setdefault("m", torch.zeros_like(p))
+                c = b1 * m + (1 - b1) * p.grad
+                assert float(c.abs().min()) > 1e-6, "an interpolation near 0: choose other values"
+                p.sub_(group["lr"] * torch.sign(c))
+                m.mul_(b2).add_((1 - b2) * p.grad)
+
 
 cases = {
     # name: (factory, clip_norm, clip_value)
@@ -49,7 +74,12 @@ cases = {
                                                  foreach=True), 0, 0),
     "adam_clipnorm": (lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-7), 1.0, 0),
     "sgd_clipvalue": (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 0, 0.5),
+    "lion": (lambda p: Lion(p, lr=0.01), 0, 0),
+    "lion_betas": (lambda p: Lion(p, lr=0.02, beta_1=0.5, beta_2=0.9), 0, 0),
+    "radam": (lambda p: torch.optim.RAdam(p, lr=0.01, betas=(0.9, 0.999), eps=1e-8), 0, 0),
+    "radam_b2": (lambda p: torch.optim.RAdam(p, lr=0.05, betas=(0.8, 0.9), eps=1e-6), 0, 0),
 }
+LONG = {"radam", "radam_b2", "radam_wd"}
 # name: (the case it adds decay to, weight_decay)
 decayed = {
     "sgd_wd": ("sgd", 0.3),
@@ -60,19 +90,21 @@ decayed = {
     "adamax_wd": ("adamax", 2.0),
     "adadelta_wd": ("adadelta", 0.03),
     "nadam_keras3_wd": ("nadam_keras3", 2.0),
+    "lion_wd": ("lion", 1.0),
+    "radam_wd": ("radam", 0.5),
 }
 LR = {"sgd": 0.1, "sgd_nesterov": 0.1, "adam": 0.01, "rmsprop_momentum": 0.01, "adagrad": 0.1, "adamax": 0.01,
-      "adadelta": 1.0, "nadam_keras3": 0.01}
+      "adadelta": 1.0, "nadam_keras3": 0.01, "lion": 0.01, "radam": 0.01}
 print("steps %d" % STEPS)
 print("p0 " + " ".join("%.17g" % v for v in P0))
-for t in range(STEPS):
+for t in range(LONG_STEPS):
     print("c%d " % t + " ".join("%.17g" % v for v in C[t]))
 runs = [(name, make, clip_norm, clip_value, 0.0) for name, (make, clip_norm, clip_value) in cases.items()]
 runs += [(name, cases[base][0], cases[base][1], cases[base][2], LR[base] * wd) for name, (base, wd) in decayed.items()]
 for name, make, clip_norm, clip_value, lr_wd in runs:
     p = torch.tensor(P0, dtype=torch.float64, requires_grad=True)
     opt = make([p])
-    for t in range(STEPS):
+    for t in range(LONG_STEPS if name in LONG else STEPS):
         opt.zero_grad()
         loss = (torch.tensor(C[t], dtype=torch.float64) * p * p).sum() / 2
         loss.backward()

@@ -1,5 +1,5 @@
 /* optimizer.c — one update pass over the flat parameter buffer: SGD (momentum, Nesterov),
- * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, Nadam, with optional clipping by global
+ * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, Nadam, Lion, RAdam, with optional clipping by global
  * gradient norm and Keras 3's decoupled weight decay (w -= lr wd w, any optimizer; AdamW is
  * Adam with weight_decay 0.004 by default). Keras's
  * update rules, except Adam's epsilon, which is added to sqrt(v_hat) as in the paper and
@@ -10,6 +10,7 @@
 #include <math.h>
 #include "backend/backend.h"
 #include "backend/nadam_schedule.h"
+#include "backend/radam_schedule.h"
 #include "core/pool.h"
 
 /* The factor every gradient is multiplied by before its rule: fp16's loss-scale undo
@@ -28,7 +29,8 @@ static float clip_factor(const kn_graph *g) {
 /* Each update rule over one contiguous range; restrict lets the compiler vectorize. */
 typedef struct {
     float lr, eps, cf, mu, b1, b2, step, inv_sqrt_c2, decay, rho;
-    float step_g; /* nadam: the gradient's step (step: the first moment's) */
+    float step_g; /* nadam: the gradient's step (step: the first moment's); radam: the unrectified
+                   * step lr / c1 (step: the rectified one; one of the two is 0: radam_schedule.h) */
     float cv; /* clip each gradient to [-cv, cv] (infinity: no clipping) */
     bool nesterov;
 } rule_args;
@@ -166,6 +168,40 @@ static void nadam_range(float *restrict w, const float *restrict d, float *restr
     }
 }
 
+/* Lion (Chen et al. 2023; Keras 3's Lion): the step is the sign of the interpolation
+ * b1 m + (1 - b1) g, taken before the momentum moves on with b2: every weight moves by lr
+ * exactly (0 where the interpolation is 0). One state slot. */
+static void lion_range(float *restrict w, const float *restrict d, float *restrict m, int64_t n, const rule_args *a) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = clipv(d[i] * a->cf, a->cv);
+        float c = a->b1 * m[i] + (1 - a->b1) * gi;
+        w[i] -= a->lr * (float)((c > 0) - (c < 0));
+        m[i] = a->b2 * m[i] + (1 - a->b2) * gi;
+    }
+}
+
+/* RAdam (PyTorch's): Adam's moments; the step rectified or not by the step's factors
+ * (radam_schedule.h; make_args: exactly one of step and step_g is non-zero). */
+static void radam_range(float *restrict w, const float *restrict d, float *restrict m, float *restrict v, int64_t n,
+                        const rule_args *a) {
+    const float b1 = a->b1, b2 = a->b2, cf = a->cf, cv = a->cv, step = a->step, plain = a->step_g, eps = a->eps;
+    if (step > 0) { /* (two loops, so that each vectorizes) */
+        for (int64_t i = 0; i < n; i++) {
+            float gi = clipv(d[i] * cf, cv);
+            m[i] = b1 * m[i] + (1 - b1) * gi;
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+            w[i] -= step * m[i] / (sqrtf(v[i]) + eps);
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float gi = clipv(d[i] * cf, cv);
+            m[i] = b1 * m[i] + (1 - b1) * gi;
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+            w[i] -= plain * m[i];
+        }
+    }
+}
+
 /* Keras 3's decoupled weight decay, w -= lr wd w before the rule, for the rules that do not
  * fold it into their own pass (Adam's and AdamW's do: w * decay - ...). */
 static void decay_range(float *restrict w, int64_t n, float decay) {
@@ -186,6 +222,8 @@ static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a
     case KN_OPT_ADAMAX: adamax_range(w, d, s0, s1, n, a); break;
     case KN_OPT_ADADELTA: adadelta_range(w, d, s0, s1, n, a); break;
     case KN_OPT_NADAM: nadam_range(w, d, s0, s1, n, a); break;
+    case KN_OPT_LION: lion_range(w, d, s0, n, a); break;
+    case KN_OPT_RADAM: radam_range(w, d, s0, s1, n, a); break;
     default: break;
     }
 }
@@ -206,6 +244,12 @@ static rule_args make_args(kn_graph *g, float cf) {
                           &of_moment);
         a.step_g = o->learning_rate * of_grad;
         a.step = o->learning_rate * of_moment;
+    }
+    if (o->kind == KN_OPT_RADAM) { /* (the CUDA backend's run.c: the same factors, the same products) */
+        float rect, plain;
+        kn__radam_factors(o->beta_1, o->beta_2, g->step, &rect, &plain);
+        a.step = o->learning_rate * rect;
+        a.step_g = o->learning_rate * plain;
     }
     return a;
 }

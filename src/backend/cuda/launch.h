@@ -48,6 +48,9 @@ typedef struct {
      * from the host with the corrections; else the run's start_step computes them from the
      * step the device counts (resident.cuh) */
     float nadam_grad, nadam_moment;
+    /* RAdam's factors of this step, learning rate aside (radam_schedule.h's kn__radam_factors),
+     * from the host with the corrections; else optimizer.cuh's opt_step_factors computes them */
+    float radam_rect, radam_plain;
     float acc_scale;    /* a KN_RUN_ACCUMULATE update: 1 / the accumulated rows (kn_graph's grad_acc_scale) */
     float grad_share;   /* resident data parallel: this rank's rows / the step's (kn_graph's grad_share) */
 } kn__cuda_step;

@@ -6,12 +6,15 @@
 
 #include "launch.h"
 #include "device.cuh"
+#include "backend/radam_schedule.h"
 
 __device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv ? -cv : g; }
 
 /* The factors of a step's update, the same for every parameter (opt_step_factors): the
- * learning rate; Adam's lr / (1 - b1^t) (Nadam's: the first moment's step) and
- * 1 / sqrt(1 - b2^t); the weight decay's factor 1 - lr wd; Nadam's step along the gradient. */
+ * learning rate; Adam's lr / (1 - b1^t) (Nadam's: the first moment's step; RAdam's: the
+ * rectified step, 0 before rectification) and 1 / sqrt(1 - b2^t); the weight decay's factor
+ * 1 - lr wd; Nadam's step along the gradient (RAdam's: the unrectified step lr / c1, 0 once
+ * rectified). */
 struct opt_factors {
     float lr, step, isc2, decay, step_g;
 };
@@ -74,6 +77,17 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &
         b = M(o.b2, b) + M(M(1 - o.b2, gi), gi);
         w -= (M(f.step_g, gi) + M(step, a)) / (M(sqrtf(b), isc2) + o.eps);
         break;
+    case KN_OPT_LION: { /* the sign of the interpolation, before the momentum moves on */
+        float c = M(o.b1, a) + M(1 - o.b1, gi);
+        w -= M(lr, (float)((c > 0) - (c < 0)));
+        a = M(o.b2, a) + M(1 - o.b2, gi);
+        break;
+    }
+    case KN_OPT_RADAM: /* (the same for every thread: one of the two steps is 0) */
+        a = M(o.b1, a) + M(1 - o.b1, gi);
+        b = M(o.b2, b) + M(M(1 - o.b2, gi), gi);
+        w -= step > 0 ? M(step, a) / (sqrtf(b) + o.eps) : M(f.step_g, a);
+        break;
     default: break;
     }
 #undef M
@@ -84,12 +98,12 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &
 __device__ static inline bool opt_uses_s0(const kn__cuda_opt &o) { return o.kind != KN_OPT_SGD || o.mu > 0; }
 __host__ __device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
     return o.kind == KN_OPT_ADAM || o.kind == KN_OPT_ADAMW || o.kind == KN_OPT_ADAMAX || o.kind == KN_OPT_ADADELTA ||
-           o.kind == KN_OPT_NADAM || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
+           o.kind == KN_OPT_NADAM || o.kind == KN_OPT_RADAM || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
 }
 
 /* The step's factors (optimizer.c's make_args), by thread 0 once for the block: Adam's bias
- * corrections from the host's values in stp when it set them, else in double from the step
- * (the host's arithmetic); Nadam's from stp (the host's, or start_step's: resident.cuh),
+ * corrections (and RAdam's factors) from the host's values in stp when it set them, else in
+ * double from the step (the host's arithmetic); Nadam's from stp (the host's, or start_step's: resident.cuh),
  * times the rate as the CPU takes them. Every thread of the block calls it (a barrier
  * inside). */
 __device__ static opt_factors opt_step_factors(const kn__cuda_opt &o, const kn__cuda_step *stp) {
@@ -103,6 +117,12 @@ __device__ static opt_factors opt_step_factors(const kn__cuda_opt &o, const kn__
         s.lr = lr;
         s.step = o.kind == KN_OPT_NADAM ? lr * stp->nadam_moment : lr / c1;
         s.step_g = lr * stp->nadam_grad;
+        if (o.kind == KN_OPT_RADAM) { /* the host's factors, else the step's as the device counts it */
+            float rect = stp->radam_rect, plain = stp->radam_plain;
+            if (!stp->corrections_set) kn__radam_factors(o.b1, o.b2, stp->step, &rect, &plain);
+            s.step = lr * rect;
+            s.step_g = lr * plain;
+        }
         s.isc2 = 1.0f / sqrtf(c2);
         s.decay = 1.0f - lr * o.weight_decay; /* (Keras 3: every optimizer) */
     }

@@ -7,6 +7,7 @@
  * rung through a doorbell (KILN_CUDA_PERSIST). docs/cuda.md says which are on. */
 #include "backend/backend.h"
 #include "backend/nadam_schedule.h"
+#include "backend/radam_schedule.h"
 #include "cuda_internal.h"
 #include "nccl_comm.h"
 
@@ -450,6 +451,8 @@ kn_status kn__cuda_run(kn_graph *g, unsigned mask) {
         if (g->opt.kind == KN_OPT_NADAM)
             kn__nadam_factors(g->opt.beta_1, g->opt.momentum_decay, g->step, kn__nadam_graph_product(g, g->step),
                               &values.nadam_grad, &values.nadam_moment);
+        if (g->opt.kind == KN_OPT_RADAM) /* (cpu/optimizer.c's make_args: the same factors) */
+            kn__radam_factors(g->opt.beta_1, g->opt.beta_2, g->step, &values.radam_rect, &values.radam_plain);
     }
     if (resident) { /* the step values in the ring: the start kernel reads its slot (mapped), or
                      * a copy queued before the run brings them */
