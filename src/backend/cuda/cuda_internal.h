@@ -72,6 +72,13 @@ typedef struct {
     uint8_t *h_io;
     uint8_t *d_io;               /* the device's view of h_io (mapped), or NULL: copies only */
     bool *io_direct;             /* (n_io) this run's chain reads or writes entry k in place (no copy) */
+    size_t *io_nbytes;           /* (n_io) entry k's bytes at this run's batch */
+    /* The decisions above (io_direct, io_nbytes, the chains' direct and row_param, row_param_run,
+     * poll_run) depend on the run's batch and mask alone: kn__cuda_run takes them again only
+     * when those change (decided_batch, decided_mask; decided false: never taken) */
+    bool decided;
+    int64_t decided_batch;
+    unsigned decided_mask;
     unsigned *io_phases;         /* (n_io_in) the phases of the nodes that read input k (none: no copy) */
     size_t io_bytes;
     int n_io;

@@ -301,6 +301,7 @@ static void persist_leave(void) { pthread_mutex_unlock(&persist_lock); }
  * stream synchronized), before anything else uses the stream. */
 kn_status kn__cuda_stop_persistent(kn_graph *g) {
     kn__cuda_graph *c = g->backend.context;
+    if (!c->persist) return KN_OK; /* (never started: persist_on is set by persistent_run alone) */
     persist_enter();
     kn_status st = KN_OK;
     if (c->persist_on) {
@@ -365,12 +366,29 @@ static kn_status hold_back(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
     return launch_exec(c, g, many);
 }
 
-/* The run's kept outputs, from the staging to their tensors. */
+/* The run's kept outputs, from the staging to their tensors (io_nbytes: decide's, for this
+ * run). */
 static void copy_outputs(kn__cuda_graph *c, unsigned mask) {
     for (int k = c->n_io_in; k < c->n_io; k++) {
         kn_tensor *t = c->io_t[k];
-        if ((t->phase & mask) && kn__nbytes(t)) memcpy(t->data, c->h_io + c->io_off[k], kn__nbytes(t));
+        if ((t->phase & mask) && c->io_nbytes[k]) memcpy(t->data, c->h_io + c->io_off[k], c->io_nbytes[k]);
     }
+}
+
+/* A non-resident run's decisions (cuda_internal.h, beside io_direct): the staging entries'
+ * bytes, which chains read and write the staging in place (the same for a launch and for the
+ * replay of its capture), whether the input travels in a launch's parameters, and whether the
+ * run is then that one kernel alone (polled). They depend on the batch and the mask alone, so
+ * they are taken again only when one of those changes (a predict after a predict takes none:
+ * bench/RESULTS.md, the CUDA predict's host side). */
+static void decide(kn_graph *g, kn__cuda_graph *c, unsigned mask) {
+    if (c->decided && c->decided_batch == g->batch && c->decided_mask == mask) return;
+    for (int k = 0; k < c->n_io; k++) c->io_nbytes[k] = kn__nbytes(c->io_t[k]);
+    memset(c->io_direct, 0, (size_t)c->n_io * sizeof *c->io_direct);
+    c->row_param_run = false;
+    if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
+    c->poll_run = c->poll && c->d_poll && !reads_step(g, mask) && kn__cuda_one_chain_run(g, mask);
+    c->decided = true, c->decided_batch = g->batch, c->decided_mask = mask;
 }
 
 /* KILN_CUDA_PERSIST: a polled one-kernel run (a predict) through the persistent kernel:
@@ -429,9 +447,9 @@ kn_status kn__cuda_run(kn_graph *g, unsigned mask) {
     /* every slot of the step ring may still be queued: wait for the stream (resident runs
      * otherwise never wait, so this is once per KN_CUDA_STEP_RING steps) */
     if (c->inflight >= KN_CUDA_STEP_RING && (st = kn__cuda_synchronize(g))) return st;
-    for (int i = 0; i < g->n_nodes; i++) { /* folded values the host just recomputed */
+    for (int i = 0; g->refolded && i < g->n_nodes; i++) { /* folded values the host just recomputed */
         kn_tensor *t = g->nodes[i];
-        if (g->refolded && (t->flags & KN_FLAG_FOLDED) && kn__nbytes(t) &&
+        if ((t->flags & KN_FLAG_FOLDED) && kn__nbytes(t) &&
             (st = kn__cuda_copy_in(g, kn__cuda_ptr(g, t->data), t->data, kn__nbytes(t))))
             return st;
     }
@@ -440,8 +458,10 @@ kn_status kn__cuda_run(kn_graph *g, unsigned mask) {
                             .lr = g->opt.learning_rate, .grad_unscale = g->grad_unscale, .first = g->resident_first,
                             .skipped_known = g->resident_skipped, .c1 = 1.0f, .c2 = 1.0f, .acc_scale = g->grad_acc_scale,
                             .grad_share = g->grad_share};
-    if (!(resident && c->res_seed)) { /* Adam's corrections (kernels.cu's opt_update: the same formula);
-                                       * a resident fp16 run's step may be taken back on the device */
+    if (resident ? !c->res_seed : (mask & KN_PHASE_UPDATE) != 0) {
+        /* Adam's corrections (kernels.cu's opt_update: the same formula); not for another run
+         * that does not update (a predict has no use for them); a resident fp16 run's step may
+         * be taken back on the device */
         values.c1 = (float)(1.0 - pow((double)g->opt.beta_1, (double)g->step));
         values.c2 = (float)(1.0 - pow((double)g->opt.beta_2, (double)g->step));
         values.corrections_set = 1;
@@ -462,14 +482,9 @@ kn_status kn__cuda_run(kn_graph *g, unsigned mask) {
         if (!c->d_ring) KN_CU_TRY(cudaMemcpyAsync(c->d_step, h, sizeof *h, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (step)");
     } else { /* the run copies them in itself, with its inputs, from pinned staging */
         c->h_step[KN_CUDA_STEP_RING] = values;
+        decide(g, c, mask);
         for (int k = 0; k < c->n_io_in; k++)
-            if (kn__nbytes(c->io_t[k])) memcpy(c->h_io + c->io_off[k], c->io_t[k]->data, kn__nbytes(c->io_t[k]));
-        /* which chains read and write the staging in place this run (the same for a launch and
-         * for the replay of its capture), and whether the run is then that one kernel alone */
-        memset(c->io_direct, 0, (size_t)c->n_io * sizeof *c->io_direct);
-        c->row_param_run = false;
-        if (c->d_io) kn__cuda_chains_direct(g, c->io_direct, mask);
-        c->poll_run = c->poll && c->d_poll && !reads_step(g, mask) && kn__cuda_one_chain_run(g, mask);
+            if (c->io_nbytes[k]) memcpy(c->h_io + c->io_off[k], c->io_t[k]->data, c->io_nbytes[k]);
     }
     if (!resident && c->persist && c->poll_run) return persistent_run(g, c, mask);
     if ((st = kn__cuda_stop_persistent(g))) return st; /* (any other run: the stream is its own again) */

@@ -224,7 +224,8 @@ static kn_status plan_io(kn_graph *g, kn__cuda_graph *c) {
     }
     c->io_direct = kn__calloc(g->ctx, (size_t)c->n_io + 1, sizeof *c->io_direct);
     c->io_phases = kn__calloc(g->ctx, (size_t)c->n_io + 1, sizeof *c->io_phases);
-    if (!c->io_direct || !c->io_phases) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    c->io_nbytes = kn__calloc(g->ctx, (size_t)c->n_io + 1, sizeof *c->io_nbytes);
+    if (!c->io_direct || !c->io_phases || !c->io_nbytes) return kn__error(g->ctx, KN_ERR_OUT_OF_MEMORY, "cuda: out of memory");
     kn__cuda_plan_chain_io(g, c);
     return KN_OK;
 }
@@ -518,6 +519,7 @@ static void cuda_release(kn_graph *g) {
     kn__free(g->ctx, c->io_t);
     kn__free(g->ctx, c->io_off);
     kn__free(g->ctx, c->io_direct);
+    kn__free(g->ctx, c->io_nbytes);
     kn__free(g->ctx, c->io_phases);
     kn__free(g->ctx, c);
     g->backend.context = NULL;
