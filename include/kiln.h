@@ -218,8 +218,18 @@ typedef enum {
     KN_SCHEDULE_ONE_CYCLE,   /* PyTorch OneCycleLR (cosine annealing, two phases): from max / div_factor up
                               * to max_learning_rate over pct_start of the steps, then down to
                               * max / (div_factor * final_div_factor); base is not used */
+    KN_SCHEDULE_INVERSE_TIME, /* Keras InverseTimeDecay: base / (1 + decay_rate * step / decay_steps), the
+                               * quotient floored when staircase */
+    KN_SCHEDULE_PIECEWISE_CONSTANT, /* Keras PiecewiseConstantDecay: values[0] while step <= boundaries[0],
+                                     * values[i] while boundaries[i - 1] < step <= boundaries[i], values[n]
+                                     * after boundaries[n - 1]; the values are the rates (base is not used,
+                                     * but by warm-up); no boundaries: base */
+    KN_SCHEDULE_MULTI_STEP,   /* PyTorch MultiStepLR: base * decay_rate ^ (the milestones, in boundaries,
+                               * that step has reached: boundaries[i] <= step) */
     KN_SCHEDULE_COUNT
 } kn_schedule_kind;
+
+#define KN_SCHEDULE_MAX_BOUNDARIES 32
 
 typedef struct kn_schedule {
     kn_schedule_kind kind;
@@ -231,17 +241,26 @@ typedef struct kn_schedule {
     double t_mul, m_mul;        /* cosine restarts (t_mul 0: no restarts) */
     double end_learning_rate, power; /* polynomial */
     double max_learning_rate, pct_start, div_factor, final_div_factor; /* one_cycle */
+    int n_boundaries;           /* piecewise_constant, multi_step: at most KN_SCHEDULE_MAX_BOUNDARIES */
+    int64_t boundaries[KN_SCHEDULE_MAX_BOUNDARIES]; /* increasing steps (multi_step's milestones) */
+    double values[KN_SCHEDULE_MAX_BOUNDARIES + 1];  /* piecewise_constant: n_boundaries + 1 rates */
 } kn_schedule;
 
 /* Defaults as Keras / PyTorch have them: step decay_rate 0.1; exponential 0.96; cosine
  * alpha 0, t_mul 0 (2.0 when restarts are asked for), m_mul 1; polynomial end 1e-4, power 1;
- * one_cycle pct_start 0.3, div_factor 25, final_div_factor 1e4. */
+ * one_cycle pct_start 0.3, div_factor 25, final_div_factor 1e4; inverse_time decay_rate 0.5
+ * (the Keras docs' example); multi_step decay_rate (gamma) 0.1; piecewise_constant and
+ * multi_step without boundaries (set them). */
 kn_schedule kn_schedule_default(kn_schedule_kind kind);
 const char *kn_schedule_name(kn_schedule_kind kind);     /* "cosine" */
 bool kn_schedule_parse(const char *name, kn_schedule_kind *out);
 /* The learning rate of optimizer step `step` (0-based) of a run of total_steps steps
  * (used where decay_steps is 0, and by one_cycle). */
 double kn_schedule_rate(const kn_schedule *s, double base_lr, int64_t step, int64_t total_steps);
+/* Whether s's settings are usable (kn_model_fit checks it): KN_OK, or KN_ERR_INVALID_ARGUMENT
+ * with a message naming the field in *why (a static string), as "schedule.boundaries: not
+ * increasing". */
+kn_status kn_schedule_check(const kn_schedule *s, const char **why);
 
 /* Weight initializers, named and defined as Keras defines them (fans as Keras computes
  * them: a dense kernel (in, out); a conv kernel (h, w, in, out) times its receptive field).

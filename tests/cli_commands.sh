@@ -446,6 +446,7 @@ assert abs(o['mean_accuracy'] - sum(f['accuracy'] for f in o['per_fold']) / 3) <
 expect_error cv-no-data 2 "--data" -- cv "$SPEC"
 expect_error cv-bad-folds 2 "--folds" -- cv "$SPEC" --data "idx:$DATA" --folds 1
 expect_error train-bad-schedule 2 "cosin" -- train "$SPEC" --data "idx:$DATA" --schedule cosin
+expect_error train-piecewise-no-steps 2 "boundaries and values" -- train "$SPEC" --data "idx:$DATA" --schedule piecewise_constant
 expect_error train-save-best-no-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --save-best
 # without validation data early stopping watches the training loss
 run train-early-stopping-loss -- train "$SPEC" --data "idx:$DATA" --epochs 3 --early-stopping 1 --json --quiet

@@ -370,6 +370,59 @@ static void from_json(kn_ctx *ctx) {
         CHECK(spec.n_class_weights == 3 && spec.class_weight[1] == 2.5f && !spec.class_weight_balanced, "class_weight list");
     }
     kn_model_free(m);
+    /* the list-taking schedules: Keras's PiecewiseConstantDecay, PyTorch's MultiStepLR (gamma
+     * its name for decay_rate), Keras's InverseTimeDecay */
+    const char *lists =
+        "{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2],"
+        " \"schedule\": {\"type\": \"piecewise_constant\", \"boundaries\": [100, 250], \"values\": [0.01, 0.005, 0.001]}}";
+    m = NULL;
+    st = kn_model_from_json(ctx, lists, NULL, &m, &spec);
+    CHECK(st == KN_OK && spec.schedule.kind == KN_SCHEDULE_PIECEWISE_CONSTANT && spec.schedule.n_boundaries == 2 &&
+              spec.schedule.boundaries[1] == 250 && spec.schedule.values[2] == 0.001,
+          "piecewise_constant fields: %s", kn_last_error(ctx));
+    CHECK(kn_schedule_rate(&spec.schedule, 0.5, 100, 1000) == 0.01 && kn_schedule_rate(&spec.schedule, 0.5, 101, 1000) == 0.005 &&
+              kn_schedule_rate(&spec.schedule, 0.5, 251, 1000) == 0.001,
+          "piecewise_constant's rates at its boundaries");
+    kn_model_free(m);
+    m = NULL;
+    st = kn_model_from_json(ctx,
+                            "{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2],"
+                            " \"schedule\": {\"type\": \"multi_step\", \"milestones\": [3, 9], \"gamma\": 0.5}}",
+                            NULL, &m, &spec);
+    CHECK(st == KN_OK && spec.schedule.kind == KN_SCHEDULE_MULTI_STEP && spec.schedule.n_boundaries == 2 &&
+              spec.schedule.decay_rate == 0.5 && kn_schedule_rate(&spec.schedule, 0.2, 9, 100) == 0.05,
+          "multi_step fields: %s", kn_last_error(ctx));
+    kn_model_free(m);
+    m = NULL;
+    st = kn_model_from_json(ctx,
+                            "{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2],"
+                            " \"schedule\": {\"type\": \"inverse_time\", \"decay_steps\": 10, \"decay_rate\": 1, \"staircase\": true}}",
+                            NULL, &m, &spec);
+    CHECK(st == KN_OK && kn_schedule_rate(&spec.schedule, 0.2, 19, 100) == 0.1 && kn_schedule_rate(&spec.schedule, 0.2, 20, 100) == 0.2 / 3,
+          "inverse_time: %s", kn_last_error(ctx));
+    kn_model_free(m);
+#define SCHED(body) "{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"schedule\": " body "}"
+    const char *bad_lists[][2] = {
+        {SCHED("{\"type\": \"piecewise_constant\", \"boundaries\": [10, 5], \"values\": [1, 2, 3]}"), "schedule.boundaries: not increasing"},
+        {SCHED("{\"type\": \"piecewise_constant\", \"boundaries\": [10], \"values\": [1]}"), "schedule.values: 1 rates for 1 boundaries"},
+        {SCHED("{\"type\": \"piecewise_constant\", \"values\": [1]}"), "schedule.values"},
+        {SCHED("{\"type\": \"piecewise_constant\", \"boundaries\": [1.5], \"values\": [1, 2]}"), "schedule.boundaries: entry 0"},
+        {SCHED("{\"type\": \"piecewise_constant\", \"boundaries\": [1], \"values\": [1, -2]}"), "schedule.values: entry 1"},
+        {SCHED("{\"type\": \"piecewise_constant\", \"boundaries\": 5, \"values\": [1, 2]}"), "schedule.boundaries: expected a list"},
+        {SCHED("{\"type\": \"multi_step\", \"milestones\": [4, 4]}"), "schedule.milestones: not increasing"},
+        {SCHED("{\"type\": \"multi_step\", \"milestones\": [1], \"gamma\": 0.5, \"decay_rate\": 0.5}"), "schedule.gamma"},
+        {SCHED("{\"type\": \"cosine\", \"boundaries\": [1]}"), "schedule.boundaries: belongs to piecewise_constant"},
+        {SCHED("{\"type\": \"step\", \"milestones\": [1]}"), "schedule.milestones: belongs to multi_step"},
+        {SCHED("{\"type\": \"multi_step\", \"milestones\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33]}"),
+         "schedule.milestones: 33 entries, at most 32"},
+    };
+#undef SCHED
+    for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
+        m = NULL;
+        st = kn_model_from_json(ctx, bad_lists[i][0], NULL, &m, &spec);
+        CHECK(st == KN_ERR_SPEC && strstr(kn_last_error(ctx), bad_lists[i][1]), "bad schedule %zu: %s", i, kn_last_error(ctx));
+        kn_model_free(m);
+    }
     const char *bad[][2] = {
         {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"schedule\": {\"type\": \"cosin\"}}", "schedule.type"},
         {"{\"layers\": [{\"type\": \"dense\", \"units\": 2}], \"input_shape\": [2], \"schedule\": {\"type\": \"step\", \"decay_step\": 3}}", "decay_step"},

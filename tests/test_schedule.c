@@ -65,7 +65,19 @@ static bool check_golden_line(char *line, int line_no) {
         else if (strcmp(key, "pct_start") == 0) s.pct_start = v;
         else if (strcmp(key, "div_factor") == 0) s.div_factor = v;
         else if (strcmp(key, "final_div_factor") == 0) s.final_div_factor = v;
-        else return false;
+        else if (strcmp(key, "boundaries") == 0 || strcmp(key, "values") == 0) { /* comma-joined lists */
+            bool values = key[0] == 'v';
+            int n = 0;
+            for (const char *p = val; *p; n++) {
+                char *end;
+                double x = strtod(p, &end);
+                if (end == p || n > KN_SCHEDULE_MAX_BOUNDARIES) return false;
+                if (values) s.values[n] = x;
+                else s.boundaries[n] = (int64_t)x;
+                p = *end == ',' ? end + 1 : end;
+            }
+            if (!values) s.n_boundaries = n;
+        } else return false;
     }
     if (!have_kind || !have_base || !have_rate || total < 0 || step < 0) return false;
     double got = kn_schedule_rate(&s, base, step, total);
@@ -78,7 +90,7 @@ static void test_golden(const char *path) {
     FILE *f = fopen(path, "r");
     CHECK(f != NULL, "cannot open %s (run from the source root)", path);
     if (!f) return;
-    char line[512];
+    char line[1024];
     int line_no = 0, runs_seen = 0, kinds_seen[KN_SCHEDULE_COUNT] = {0};
     while (fgets(line, sizeof line, f)) {
         line_no++;
@@ -125,6 +137,39 @@ static void test_defaults(void) {
     CHECK(o.pct_start == 0.3 && o.div_factor == 25 && o.final_div_factor == 1e4 && o.max_learning_rate == 0,
           "one_cycle defaults");
     CHECK(o.warmup_steps == 0 && o.decay_steps == 0, "one_cycle: no warm-up, no decay_steps");
+    CHECK(kn_schedule_default(KN_SCHEDULE_INVERSE_TIME).decay_rate == 0.5, "inverse_time decay_rate");
+    CHECK(kn_schedule_default(KN_SCHEDULE_MULTI_STEP).decay_rate == 0.1 &&
+              kn_schedule_default(KN_SCHEDULE_MULTI_STEP).n_boundaries == 0,
+          "multi_step defaults");
+    /* without boundaries: piecewise_constant is the base (and kn_schedule_check refuses it),
+     * multi_step the base (torch's MultiStepLR with no milestones) */
+    kn_schedule pw = kn_schedule_default(KN_SCHEDULE_PIECEWISE_CONSTANT), ms = kn_schedule_default(KN_SCHEDULE_MULTI_STEP);
+    const char *why = NULL;
+    CHECK(kn_schedule_rate(&pw, 0.3, 7, 10) == 0.3 && kn_schedule_check(&pw, &why) == KN_ERR_INVALID_ARGUMENT && why &&
+              strstr(why, "schedule.boundaries"),
+          "piecewise_constant without boundaries: %s", why ? why : "accepted");
+    CHECK(kn_schedule_rate(&ms, 0.3, 7, 10) == 0.3 && kn_schedule_check(&ms, &why) == KN_OK && !why, "multi_step without milestones");
+}
+
+/* kn_schedule_check: what fit refuses, each with the field at fault. */
+static void test_check(void) {
+    kn_schedule s = kn_schedule_default(KN_SCHEDULE_PIECEWISE_CONSTANT);
+    s.n_boundaries = 2, s.boundaries[0] = 5, s.boundaries[1] = 9, s.values[0] = 0.1, s.values[1] = 0.01, s.values[2] = 0.001;
+    const char *why = NULL;
+    CHECK(kn_schedule_check(&s, &why) == KN_OK, "a good piecewise_constant: %s", why ? why : "");
+    kn_schedule bad = s;
+    bad.boundaries[1] = 5;
+    CHECK(kn_schedule_check(&bad, &why) && strstr(why, "schedule.boundaries"), "equal boundaries");
+    bad = s, bad.values[2] = NAN;
+    CHECK(kn_schedule_check(&bad, &why) && strstr(why, "schedule.values"), "a NaN rate");
+    bad = s, bad.n_boundaries = KN_SCHEDULE_MAX_BOUNDARIES + 1;
+    CHECK(kn_schedule_check(&bad, &why) && strstr(why, "32"), "too many boundaries");
+    bad = s, bad.kind = KN_SCHEDULE_MULTI_STEP, bad.boundaries[0] = -1;
+    CHECK(kn_schedule_check(&bad, &why) && strstr(why, "schedule.milestones"), "a negative milestone");
+    bad = s, bad.kind = KN_SCHEDULE_COUNT;
+    CHECK(kn_schedule_check(&bad, &why) && strstr(why, "schedule.type"), "an unknown kind");
+    bad = s, bad.warmup_steps = -1;
+    CHECK(kn_schedule_check(&bad, &why) && strstr(why, "negative"), "negative warm-up");
 }
 
 static void test_warmup(void) {
@@ -262,6 +307,7 @@ int main(int argc, char **argv) {
     test_golden(argc > 1 ? argv[1] : "tests/golden/schedules.txt");
     test_names();
     test_defaults();
+    test_check();
     test_warmup();
     test_whole_run();
     test_past_the_end();

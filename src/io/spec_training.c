@@ -60,16 +60,41 @@ static kn_status get_mode(kn_ctx *ctx, const cJSON *obj, const char *where, kn_m
     return kn__spec_error(ctx, field, "expected \"auto\", \"min\" or \"max\"");
 }
 
+/* A schedule's list of steps (boundaries, milestones) or rates (values): a JSON array of at
+ * most max numbers, each integral when steps. */
+static kn_status get_list(kn_ctx *ctx, const cJSON *v, const char *key, int max, bool steps, int *n, int64_t *ints,
+                          double *numbers) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(v, key);
+    char field[64];
+    snprintf(field, sizeof field, "schedule.%s", key);
+    if (!a) return KN_OK;
+    if (!cJSON_IsArray(a)) return kn__spec_error(ctx, field, "expected a list of %s", steps ? "steps" : "rates");
+    int count = cJSON_GetArraySize(a);
+    if (count > max) return kn__spec_error(ctx, field, "%d entries, at most %d", count, max);
+    int i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++) {
+        double x = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+        if (steps ? !(x >= 0 && x <= 1e15 && x == floor(x)) : !(x > 0 && x <= 1e6))
+            return kn__spec_error(ctx, field, "entry %d: expected %s", i, steps ? "a whole step >= 0" : "a rate in (0, 1e6]");
+        if (ints) ints[i] = (int64_t)x;
+        if (numbers) numbers[i] = x;
+    }
+    *n = count;
+    return KN_OK;
+}
+
 static kn_status parse_schedule(kn_ctx *ctx, const cJSON *v, kn_schedule *out) {
-    static const char *const keys[] = {"type", "warmup_steps", "decay_steps", "decay_rate", "staircase", "alpha",
-                                       "t_mul", "m_mul", "end_learning_rate", "power", "max_learning_rate",
-                                       "pct_start", "div_factor", "final_div_factor", NULL};
+    static const char *const keys[] = {"type", "warmup_steps", "decay_steps", "decay_rate", "gamma", "staircase",
+                                       "alpha", "t_mul", "m_mul", "end_learning_rate", "power", "max_learning_rate",
+                                       "pct_start", "div_factor", "final_div_factor", "boundaries", "values",
+                                       "milestones", NULL};
     if (!cJSON_IsObject(v)) return kn__spec_error(ctx, "schedule", "expected an object such as {\"type\": \"cosine\"}");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "type");
     kn_schedule_kind kind;
     if (!cJSON_IsString(type) || !kn_schedule_parse(type->valuestring, &kind))
         return kn__spec_error(ctx, "schedule.type",
-                              "expected \"constant\", \"step\", \"exponential\", \"cosine\", \"polynomial\" or \"one_cycle\"");
+                              "expected \"constant\", \"step\", \"exponential\", \"cosine\", \"polynomial\", "
+                              "\"one_cycle\", \"inverse_time\", \"piecewise_constant\" or \"multi_step\"");
     kn_status st = kn__spec_check_keys(ctx, v, "schedule", keys);
     if (st) return st;
     kn_schedule s = kn_schedule_default(kind);
@@ -87,6 +112,29 @@ static kn_status parse_schedule(kn_ctx *ctx, const cJSON *v, kn_schedule *out) {
     if (!st) st = kn__spec_number(ctx, v, "pct_start", w, 0, 1, &s.pct_start);
     if (!st) st = kn__spec_number(ctx, v, "div_factor", w, 1e-12, 1e12, &s.div_factor);
     if (!st) st = kn__spec_number(ctx, v, "final_div_factor", w, 1e-12, 1e12, &s.final_div_factor);
+    /* PyTorch's name for the factor of step and multi_step */
+    if (!st && cJSON_GetObjectItemCaseSensitive(v, "gamma") && cJSON_GetObjectItemCaseSensitive(v, "decay_rate"))
+        st = kn__spec_error(ctx, "schedule.gamma", "give gamma or decay_rate (the same), not both");
+    if (!st) st = kn__spec_number(ctx, v, "gamma", w, 0, 1e6, &s.decay_rate);
+    bool piecewise = kind == KN_SCHEDULE_PIECEWISE_CONSTANT, milestones = kind == KN_SCHEDULE_MULTI_STEP;
+    const char *wrong = !piecewise && cJSON_GetObjectItemCaseSensitive(v, "boundaries") ? "boundaries"
+                        : !piecewise && cJSON_GetObjectItemCaseSensitive(v, "values") ? "values"
+                        : !milestones && cJSON_GetObjectItemCaseSensitive(v, "milestones") ? "milestones" : NULL;
+    if (!st && wrong) {
+        char field[64];
+        snprintf(field, sizeof field, "schedule.%s", wrong);
+        st = kn__spec_error(ctx, field, "belongs to %s, not %s",
+                            strcmp(wrong, "milestones") == 0 ? "multi_step" : "piecewise_constant", kn_schedule_name(kind));
+    }
+    int n_values = 0;
+    if (!st) st = get_list(ctx, v, piecewise ? "boundaries" : "milestones", KN_SCHEDULE_MAX_BOUNDARIES, true,
+                           &s.n_boundaries, s.boundaries, NULL);
+    if (!st && piecewise) st = get_list(ctx, v, "values", KN_SCHEDULE_MAX_BOUNDARIES + 1, false, &n_values, NULL, s.values);
+    if (!st && piecewise && (s.n_boundaries < 1 || n_values != s.n_boundaries + 1))
+        st = kn__spec_error(ctx, "schedule.values", "%d rates for %d boundaries: piecewise_constant takes one more rate "
+                            "than boundaries, and at least one boundary", n_values, s.n_boundaries);
+    const char *why = NULL;
+    if (!st && kn_schedule_check(&s, &why)) st = kn__error(ctx, KN_ERR_SPEC, "model description: %s", why);
     if (!st) *out = s;
     return st;
 }

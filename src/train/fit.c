@@ -257,8 +257,8 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
     kn__monitor stop_mon, best_mon;
     kn__plateau plateau = {.opts = o.reduce_lr};
     float *best_w = NULL;
-    if ((unsigned)o.schedule.kind >= KN_SCHEDULE_COUNT || o.schedule.warmup_steps < 0 || o.schedule.decay_steps < 0)
-        st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: schedule: unknown kind %d or negative steps", (int)o.schedule.kind);
+    const char *schedule_why = NULL;
+    if (kn_schedule_check(&o.schedule, &schedule_why)) st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "fit: %s", schedule_why);
     if (!st && stopping) st = kn__monitor_init(ctx, &stop_mon, es->monitor, es->mode, es->min_delta, n_val > 0, "early stopping");
     if (!st && saving) st = kn__monitor_init(ctx, &best_mon, es->monitor, es->mode, es->min_delta, n_val > 0, "save best");
     if (!st && plateau_on) {

@@ -20,6 +20,8 @@ static const char *schedule_names[] = {
     [KN_SCHEDULE_CONSTANT] = "constant", [KN_SCHEDULE_STEP] = "step",
     [KN_SCHEDULE_EXPONENTIAL] = "exponential", [KN_SCHEDULE_COSINE] = "cosine",
     [KN_SCHEDULE_POLYNOMIAL] = "polynomial", [KN_SCHEDULE_ONE_CYCLE] = "one_cycle",
+    [KN_SCHEDULE_INVERSE_TIME] = "inverse_time", [KN_SCHEDULE_PIECEWISE_CONSTANT] = "piecewise_constant",
+    [KN_SCHEDULE_MULTI_STEP] = "multi_step",
 };
 _Static_assert(sizeof schedule_names / sizeof *schedule_names == KN_SCHEDULE_COUNT, "schedule names");
 
@@ -52,9 +54,43 @@ kn_schedule kn_schedule_default(kn_schedule_kind kind) {
         s.div_factor = 25;
         s.final_div_factor = 1e4;
         break;
+    case KN_SCHEDULE_INVERSE_TIME: s.decay_rate = 0.5; break; /* the Keras docs' example */
+    case KN_SCHEDULE_MULTI_STEP: s.decay_rate = 0.1; break;   /* torch MultiStepLR gamma */
     default: break;
     }
     return s;
+}
+
+kn_status kn_schedule_check(const kn_schedule *s, const char **why) {
+    const char *w = NULL;
+    if ((unsigned)s->kind >= KN_SCHEDULE_COUNT) w = "schedule.type: unknown kind";
+    else if (s->warmup_steps < 0 || s->decay_steps < 0) w = "schedule: negative warmup_steps or decay_steps";
+    else if (s->n_boundaries < 0 || s->n_boundaries > KN_SCHEDULE_MAX_BOUNDARIES)
+        w = "schedule.boundaries: more than 32 (KN_SCHEDULE_MAX_BOUNDARIES)";
+    else if (s->kind == KN_SCHEDULE_PIECEWISE_CONSTANT && s->n_boundaries < 1)
+        w = "schedule.boundaries: piecewise_constant needs at least one boundary, and its values";
+    for (int i = 0; !w && i < s->n_boundaries; i++)
+        if (s->boundaries[i] < 0 || (i && s->boundaries[i] <= s->boundaries[i - 1]))
+            w = s->kind == KN_SCHEDULE_MULTI_STEP ? "schedule.milestones: not increasing steps >= 0"
+                                                  : "schedule.boundaries: not increasing steps >= 0";
+    for (int i = 0; !w && s->kind == KN_SCHEDULE_PIECEWISE_CONSTANT && i <= s->n_boundaries; i++)
+        if (!(s->values[i] > 0) || !isfinite(s->values[i])) w = "schedule.values: a rate not finite and > 0";
+    if (why) *why = w;
+    return w ? KN_ERR_INVALID_ARGUMENT : KN_OK;
+}
+
+/* Keras PiecewiseConstantDecay's interval: the first boundary step is at or below. */
+static double piecewise(const kn_schedule *s, int64_t step) {
+    int i = 0;
+    while (i < s->n_boundaries && step > s->boundaries[i]) i++;
+    return s->values[i];
+}
+
+/* torch MultiStepLR: the milestones reached, each a factor of gamma (decay_rate). */
+static double multi_step(const kn_schedule *s, double base, int64_t step) {
+    int reached = 0;
+    while (reached < s->n_boundaries && step >= s->boundaries[reached]) reached++;
+    return base * pow(s->decay_rate, (double)reached);
 }
 
 /* Keras CosineDecay: p = min(step, decay_steps) / decay_steps, so the rate stays at
@@ -161,6 +197,21 @@ double kn_schedule_rate(const kn_schedule *s, double base_lr, int64_t step, int6
         return (base_lr - s->end_learning_rate) * pow(1 - p, s->power) + s->end_learning_rate;
     }
     case KN_SCHEDULE_ONE_CYCLE: return one_cycle(s, base_lr, step, run);
+    case KN_SCHEDULE_INVERSE_TIME: {
+        if (decay_steps == 0) decay_steps = 1;
+        double p = (double)step / (double)decay_steps;
+        if (s->staircase) p = floor(p);
+        double denominator = 1.0 + s->decay_rate * p;
+        return denominator > 0 ? base_lr / denominator : base_lr; /* (decay_rate < 0: out of range) */
+    }
+    case KN_SCHEDULE_PIECEWISE_CONSTANT: {
+        if (s->n_boundaries < 1 || s->n_boundaries > KN_SCHEDULE_MAX_BOUNDARIES) return base_lr;
+        double r = piecewise(s, step);
+        return isfinite(r) && r >= 0 ? r : base_lr;
+    }
+    case KN_SCHEDULE_MULTI_STEP:
+        if (s->n_boundaries < 0 || s->n_boundaries > KN_SCHEDULE_MAX_BOUNDARIES) return base_lr;
+        return multi_step(s, base_lr, step);
     default: return base_lr;
     }
 }

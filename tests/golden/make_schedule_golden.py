@@ -36,6 +36,14 @@
 #   polynomial   Keras PolynomialDecay (cycle=False): torch PolynomialLR(total_iters=
 #                decay_steps, power) when end_learning_rate is 0 (torch always decays to
 #                0); otherwise Keras's formula.
+#   inverse_time Keras InverseTimeDecay: base / (1 + rate * s / decay_steps), the quotient
+#                floored when staircase: Keras's formula, checked against torch LambdaLR with
+#                the same factor.
+#   piecewise_constant  Keras PiecewiseConstantDecay(boundaries, values): values[i] for the
+#                first boundary s is at or below, values[-1] past the last; the formula (torch
+#                has no scheduler of absolute rates), checked against a walk over the intervals.
+#   multi_step   torch MultiStepLR(milestones=boundaries, gamma=decay_rate).
+# Lists (boundaries, values) are written comma-joined: boundaries=5,12 values=0.1,0.05,0.01.
 #   one_cycle    torch OneCycleLR(max_lr, total_steps=N - W, pct_start, anneal_strategy=
 #                'cos', div_factor, final_div_factor, three_phase=False); max_lr is base
 #                when max_learning_rate is 0 (kiln's convention).
@@ -57,6 +65,9 @@ DEFAULTS = {
     "cosine": {"decay_steps": 0, "alpha": 0.0, "t_mul": 0.0, "m_mul": 1.0},
     "polynomial": {"decay_steps": 0, "end_learning_rate": 1e-4, "power": 1.0},
     "one_cycle": {"max_learning_rate": 0.0, "pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4},
+    "inverse_time": {"decay_steps": 0, "decay_rate": 0.5, "staircase": 0},
+    "piecewise_constant": {"boundaries": [], "values": []},
+    "multi_step": {"boundaries": [], "decay_rate": 0.1},
 }
 
 
@@ -128,6 +139,32 @@ def keras_polynomial(base, s, decay_steps, end, power):
     return (base - end) * math.pow(1 - p, power) + end
 
 
+def keras_inverse_time(base, s, decay_steps, rate, staircase):
+    p = s / decay_steps
+    if staircase:
+        p = math.floor(p)
+    return base / (1 + rate * p)
+
+
+def keras_piecewise(s, boundaries, values):
+    # pred_fn_pairs: x <= b[0] -> v[0]; b[i-1] < x <= b[i] -> v[i]; x > b[-1] -> v[-1]
+    if s <= boundaries[0]:
+        return values[0]
+    if s > boundaries[-1]:
+        return values[-1]
+    for low, high, v in zip(boundaries[:-1], boundaries[1:], values[1:-1]):
+        if low < s <= high:
+            return v
+    raise AssertionError("no interval")
+
+
+def walk_piecewise(s, boundaries, values):
+    i = 0
+    while i < len(boundaries) and s > boundaries[i]:
+        i += 1
+    return values[i]
+
+
 def schedule_rates(kind, base, f, n):
     """Rates of the n steps of the schedule proper (warm-up excluded); f: its fields."""
     ds = f.get("decay_steps", 0)
@@ -187,7 +224,24 @@ def schedule_rates(kind, base, f, n):
             o, max_lr=max_lr, total_steps=n, pct_start=f["pct_start"], anneal_strategy="cos",
             cycle_momentum=False, div_factor=f["div_factor"], final_div_factor=f["final_div_factor"],
             three_phase=False), n)
+    if kind == "inverse_time":
+        ds = ds or 1
+        formula = [keras_inverse_time(base, s, ds, f["decay_rate"], f["staircase"]) for s in range(n)]
+        check_all("inverse_time vs LambdaLR", formula, torch_rates(base, lambda o: torch.optim.lr_scheduler.LambdaLR(
+            o, lambda s: 1.0 / (1 + f["decay_rate"] * ((s // ds) if f["staircase"] else s / ds))), n))
+        return formula
+    if kind == "piecewise_constant":
+        formula = [keras_piecewise(s, f["boundaries"], f["values"]) for s in range(n)]
+        check_all("piecewise_constant", formula, [walk_piecewise(s, f["boundaries"], f["values"]) for s in range(n)])
+        return formula
+    if kind == "multi_step":
+        return torch_rates(base, lambda o: torch.optim.lr_scheduler.MultiStepLR(
+            o, milestones=f["boundaries"], gamma=f["decay_rate"]), n)
     raise ValueError(kind)
+
+
+def field_text(v):
+    return ",".join(repr(x) for x in v) if isinstance(v, list) else repr(v)
 
 
 # (kind, base, fields that differ from the defaults, warm-up steps, total steps)
@@ -216,6 +270,16 @@ RUNS = [
                         "final_div_factor": 100.0}, 0, 37),
     ("one_cycle", 0.05, {}, 0, 20),  # max_learning_rate 0: the base is the maximum
     ("one_cycle", 0.05, {"max_learning_rate": 0.1}, 5, 35),
+    ("inverse_time", 0.1, {"decay_steps": 1}, 0, 20),
+    ("inverse_time", 0.1, {"decay_steps": 5, "decay_rate": 2.0}, 0, 30),
+    ("inverse_time", 0.1, {"decay_steps": 4, "decay_rate": 0.7, "staircase": 1}, 3, 30),
+    ("inverse_time", 0.2, {}, 2, 15),  # decay_steps 0: one step, rate 0.5
+    ("piecewise_constant", 0.5, {"boundaries": [5, 12], "values": [0.1, 0.05, 0.01]}, 0, 20),
+    ("piecewise_constant", 0.5, {"boundaries": [0, 1, 7], "values": [1.0, 0.5, 0.25, 0.125]}, 0, 12),
+    ("piecewise_constant", 0.1, {"boundaries": [4], "values": [0.3, 0.03]}, 3, 12),
+    ("multi_step", 0.1, {"boundaries": [5, 12, 13]}, 0, 20),
+    ("multi_step", 0.2, {"boundaries": [0, 3], "decay_rate": 0.5}, 0, 10),
+    ("multi_step", 0.1, {"boundaries": [6], "decay_rate": 0.3}, 4, 16),
 ]
 
 NOTES = []
@@ -235,7 +299,7 @@ def main():
         if warmup >= 2:
             check_all("warm-up", rates[:warmup], torch_rates(base, lambda o: torch.optim.lr_scheduler.LinearLR(
                 o, start_factor=1.0 / warmup, end_factor=1.0, total_iters=warmup - 1), warmup))
-        head = f"kind={kind} base={base!r}" + "".join(f" {k}={v!r}" for k, v in fields.items())
+        head = f"kind={kind} base={base!r}" + "".join(f" {k}={field_text(v)}" for k, v in fields.items())
         for s, r in enumerate(rates):
             lines.append(f"{head} warmup={warmup} total={total} step={s} rate={r:.17g}")
     for note in NOTES:

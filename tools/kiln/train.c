@@ -48,8 +48,9 @@ static const char train_help[] =
     "                           be left out; --out defaults to DIR); ends bit-identical to an\n"
     "                           uninterrupted run (default: none, a fresh run)\n"
     "  --schedule NAME          learning-rate schedule over the run: constant, step, exponential,\n"
-    "                           cosine, polynomial, one_cycle (default: the description's, else\n"
-    "                           constant)\n"
+    "                           cosine, polynomial, one_cycle, inverse_time (with their defaults;\n"
+    "                           piecewise_constant and multi_step take their steps from the\n"
+    "                           description) (default: the description's, else constant)\n"
     "  --warmup-steps N         a linear warm-up over the first N optimizer steps (default:\n"
     "                           the description's schedule's, else 0)\n"
     "  --early-stopping PATIENCE  stop when val_loss (loss without validation data) has not\n"
@@ -182,7 +183,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a) {
     kn_schedule_kind sk;
     if (a->schedule && !kn_schedule_parse(a->schedule, &sk))
         return cli_usage_error("train", "--schedule: unknown schedule '%s' (constant, step, exponential, cosine, "
-                                        "polynomial, one_cycle)", a->schedule);
+                                        "polynomial, one_cycle, inverse_time, piecewise_constant, multi_step)", a->schedule);
     if (a->save_best && !a->out) return cli_usage_error("train", "--save-best needs --out DIR (where best.kiln goes)");
     if (a->class_weight && strcmp(a->class_weight, "balanced") != 0 && !parse_weights(a->class_weight, NULL, 0))
         return cli_usage_error("train", "--class-weight: '%s' is neither 'balanced' nor a list of weights >= 0 such as 1,5",
@@ -396,6 +397,11 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
         kn_schedule_kind sk = KN_SCHEDULE_CONSTANT;
         kn_schedule_parse(a.schedule, &sk); /* checked in parse_args */
         if (sk != fo.schedule.kind) fo.schedule = kn_schedule_default(sk);
+        if (sk == KN_SCHEDULE_PIECEWISE_CONSTANT && fo.schedule.n_boundaries < 1) {
+            rc = cli_usage_error("train", "--schedule piecewise_constant: its boundaries and values go in the "
+                                          "description's \"schedule\"");
+            goto done;
+        }
     }
     if (a.warmup_steps) fo.schedule.warmup_steps = a.warmup_steps;
     fo.accumulate = (int)a.accumulate;
