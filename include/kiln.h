@@ -1490,6 +1490,10 @@ bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch,
 bool kn_model_checkpoint_run(const kn_model *m, int64_t *batch_size, double *validation_split);
 /* The checkpointed run's augmentation (zeroed: none), which a resume must repeat. */
 bool kn_model_checkpoint_augment(const kn_model *m, kn_augment *augment);
+/* The learning-rate schedule a checkpoint's run trained under (pass it to kn_fit_opts.schedule
+ * to resume it); false for a model file or a checkpoint written before schedules were
+ * recorded. */
+bool kn_model_checkpoint_schedule(const kn_model *m, kn_schedule *schedule);
 
 /* The CSV preprocessing the model applies to raw rows (copied into the model, saved with
  * it, replacing any); its output size must be the model's input size. */

@@ -178,6 +178,23 @@ if [ "$RC" -ne 0 ]; then fail train-nadam-resume "exit $RC: $(head -n 1 "$T/err"
     if cmp -s "$T/out" "$T/pred_nadam"; then pass nadam-resume-bit-identical; else
         fail nadam-resume-bit-identical "predictions differ"; fi
 fi
+# a schedule resumes with the checkpoint (no SPEC given) and with its step, plain SGD (no
+# optimizer state) included: the rates and the weights as the uninterrupted run's
+SSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "sgd", "learning_rate": 0.1/' |
+    sed 's/"loss":/"schedule": {"type": "multi_step", "milestones": [5, 9], "gamma": 0.3}, "loss":/')
+run train-schedule-whole -- train "$SSPEC" --data "idx:$DATA" --epochs 3 --out "$T/sched_a" --quiet
+run train-schedule-checkpoint -- train "$SSPEC" --data "idx:$DATA" --epochs 1 --out "$T/sched_b" --checkpoint-every 2 --quiet
+run train-schedule-resume -- train --resume "$T/sched_b" --data "idx:$DATA" --epochs 3 --quiet
+if [ "$RC" -ne 0 ]; then fail train-schedule-resume "exit $RC: $(head -n 1 "$T/err")"; else
+    if cmp -s <(cut -d, -f1,2,7 "$T/sched_a/history.csv") <(cut -d, -f1,2,7 "$T/sched_b/history.csv") &&
+        [ "$(cut -d, -f7 "$T/sched_a/history.csv" | sort -u | wc -l)" -ge 3 ]; then pass schedule-resume-rates; else
+        fail schedule-resume-rates "history differs or the rate never fell: $(cut -d, -f7 "$T/sched_b/history.csv" | tr '\n' ' ')"; fi
+    run predict-sched-a -- predict "$T/sched_a/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+    cp "$T/out" "$T/pred_sched"
+    run predict-sched-b -- predict "$T/sched_b/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+    if cmp -s "$T/out" "$T/pred_sched"; then pass schedule-resume-bit-identical; else
+        fail schedule-resume-bit-identical "predictions differ"; fi
+fi
 run train-optimizer-nadam -- train "$SPEC" --data "idx:$DATA" --epochs 1 --optimizer nadam --json --quiet
 if [ "$RC" -ne 0 ]; then fail train-optimizer-nadam "exit $RC: $(head -n 1 "$T/err")"; else
     json train-optimizer-nadam-json "assert math.isfinite(o['final_loss']), o"

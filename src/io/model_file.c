@@ -187,6 +187,23 @@ static cJSON *checkpoint_json(const kn_model *m, const struct kn__train_pos *pos
         cJSON *arr = cJSON_AddArrayToObject(c, "augment");
         for (int i = 0; i < 8; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(v[i]));
     }
+    { /* the run's schedule, every field (numbers print to round-trip) */
+        const kn_schedule *k = &pos->schedule;
+        cJSON *sc = cJSON_AddObjectToObject(c, "schedule");
+        cJSON_AddStringToObject(sc, "type", kn_schedule_name(k->kind));
+        const double v[13] = {(double)k->warmup_steps, (double)k->decay_steps, k->decay_rate, k->staircase, k->alpha,
+                              k->t_mul, k->m_mul, k->end_learning_rate, k->power, k->max_learning_rate, k->pct_start,
+                              k->div_factor, k->final_div_factor};
+        cJSON *f = cJSON_AddArrayToObject(sc, "fields");
+        for (int i = 0; i < 13; i++) cJSON_AddItemToArray(f, cJSON_CreateNumber(v[i]));
+        cJSON *b = cJSON_AddArrayToObject(sc, "boundaries"), *r = cJSON_AddArrayToObject(sc, "values");
+        for (int i = 0; i < k->n_boundaries && i < KN_SCHEDULE_MAX_BOUNDARIES; i++) {
+            cJSON_AddItemToArray(b, cJSON_CreateNumber((double)k->boundaries[i]));
+            cJSON_AddItemToArray(r, cJSON_CreateNumber(k->values[i]));
+        }
+        if (k->n_boundaries > 0 && k->n_boundaries <= KN_SCHEDULE_MAX_BOUNDARIES)
+            cJSON_AddItemToArray(r, cJSON_CreateNumber(k->values[k->n_boundaries]));
+    }
     cJSON *hist = cJSON_AddArrayToObject(c, "history");
     for (int e = 0; e < pos->epoch && e < m->history.n_epochs; e++) {
         const kn_epoch_record *r = &m->records[e];

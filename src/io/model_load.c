@@ -60,6 +60,46 @@ static bool ck_num(const cJSON *c, const char *key, double max, double *out) {
     return true;
 }
 
+/* A checkpoint's schedule (model_file.c's checkpoint_json): its type, the 13 numeric fields
+ * in order, the boundaries and values; false when anything is off or kn_schedule_check
+ * refuses it. */
+static bool read_schedule(const cJSON *sc, kn_schedule *out) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(sc, "type"), *f = cJSON_GetObjectItemCaseSensitive(sc, "fields");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(sc, "boundaries"), *r = cJSON_GetObjectItemCaseSensitive(sc, "values");
+    kn_schedule_kind kind;
+    if (!cJSON_IsObject(sc) || !cJSON_IsString(type) || !kn_schedule_parse(type->valuestring, &kind) || !cJSON_IsArray(f) ||
+        cJSON_GetArraySize(f) != 13 || !cJSON_IsArray(b) || !cJSON_IsArray(r))
+        return false;
+    kn_schedule s = kn_schedule_default(kind);
+    double v[13];
+    for (int i = 0; i < 13; i++) {
+        const cJSON *x = cJSON_GetArrayItem(f, i);
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || fabs(x->valuedouble) > 1e15) return false;
+        v[i] = x->valuedouble;
+    }
+    if (v[0] != floor(v[0]) || v[1] != floor(v[1])) return false;
+    s.warmup_steps = (int64_t)v[0], s.decay_steps = (int64_t)v[1], s.decay_rate = v[2], s.staircase = v[3] != 0;
+    s.alpha = v[4], s.t_mul = v[5], s.m_mul = v[6], s.end_learning_rate = v[7], s.power = v[8];
+    s.max_learning_rate = v[9], s.pct_start = v[10], s.div_factor = v[11], s.final_div_factor = v[12];
+    int nb = cJSON_GetArraySize(b), nr = cJSON_GetArraySize(r);
+    if (nb > KN_SCHEDULE_MAX_BOUNDARIES || (nr != 0 && nr != nb + 1)) return false;
+    for (int i = 0; i < nb; i++) {
+        const cJSON *x = cJSON_GetArrayItem(b, i);
+        if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble <= 1e15) || x->valuedouble != floor(x->valuedouble))
+            return false;
+        s.boundaries[i] = (int64_t)x->valuedouble;
+    }
+    for (int i = 0; i < nr; i++) {
+        const cJSON *x = cJSON_GetArrayItem(r, i);
+        if (!cJSON_IsNumber(x)) return false;
+        s.values[i] = x->valuedouble;
+    }
+    s.n_boundaries = nb;
+    if (kn_schedule_check(&s, NULL)) return false;
+    *out = s;
+    return true;
+}
+
 static kn_status read_checkpoint(kn_model *m, const char *path, const char *text) {
     kn_ctx *ctx = m->ctx;
     cJSON *c = cJSON_Parse(text);
@@ -133,6 +173,9 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
         kn__augment_from_public(&aug, &internal);
         ok = ok && v[0] == (int)v[0] && kn__augment_check(ctx, &internal) == KN_OK;
     }
+    kn_schedule sched = kn_schedule_default(KN_SCHEDULE_CONSTANT);
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(c, "schedule");
+    if (ok && sc) ok = read_schedule(sc, &sched);
     double loss_sum = 0, vsplit = 0;
     unsigned long long seed = 0;
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(c, "seed"), *vs = cJSON_GetObjectItemCaseSensitive(c, "validation_split");
@@ -145,9 +188,11 @@ static kn_status read_checkpoint(kn_model *m, const char *path, const char *text
                                     .batch_size = (int64_t)bs, .loss_sum = loss_sum, .correct = (int64_t)correct,
                                     .seen = (int64_t)seen, .seconds = seconds, .seed = seed,
                                     .validation_split = vsplit, .control = control, .augment = aug,
+                                    .schedule = sched, .has_schedule = sc != NULL,
                                     .loss_scale = (float)scale, .loss_scale_good = (int64_t)good,
                                     .epoch_skipped = (int64_t)skipped};
     m->resume_step = (int64_t)step;
+    m->resume_step_pending = true;
     return KN_OK;
 }
 

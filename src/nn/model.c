@@ -685,6 +685,12 @@ bool kn_model_checkpoint_augment(const kn_model *m, kn_augment *augment) {
     return true;
 }
 
+bool kn_model_checkpoint_schedule(const kn_model *m, kn_schedule *schedule) {
+    if (!m || !m->pos.valid || !m->pos.has_schedule) return false;
+    if (schedule) *schedule = m->pos.schedule;
+    return true;
+}
+
 bool kn_model_checkpoint_position(const kn_model *m, int *epoch, int64_t *batch, int *epochs) {
     if (!m || !m->pos.valid) return false;
     if (epoch) *epoch = m->pos.epoch;
@@ -1149,6 +1155,12 @@ kn_status kn__model_ensure_graph(kn_model *m, int64_t max_batch, bool training) 
         }
         kn__free(m->ctx, m->resume_state);
         m->resume_state = NULL;
+        m->resume_step_pending = false;
+    }
+    if (training && m->resume_step_pending) { /* an optimizer without state (plain SGD): its step alone,
+                                               * which a schedule reads */
+        if (!g->state_buf) g->step = m->resume_step;
+        m->resume_step_pending = false;
     }
     kn_graph_free(old);
     m->graph_stale = false;

@@ -174,6 +174,8 @@ struct kn_model {
         int64_t loss_scale_good, epoch_skipped;
         const float *best_weights; /* saving: early stopping's best weights (param_floats), or NULL */
         kn_augment augment;    /* the run's augmentation, which a resume repeats */
+        kn_schedule schedule;  /* the run's learning-rate schedule, which a resume repeats */
+        bool has_schedule;     /* (read back: false for a checkpoint written before it was recorded) */
     } pos;
     float *resume_best;        /* from a checkpoint: early stopping's best weights, until fit takes them */
     size_t resume_best_floats;
@@ -183,6 +185,8 @@ struct kn_model {
     float *resume_state;       /* optimizer state from a checkpoint, until the training graph takes it */
     size_t resume_state_floats;
     int64_t resume_step;
+    bool resume_step_pending;  /* a checkpoint's step, until the first training graph takes it (with
+                                * the state, or alone for an optimizer without state: plain SGD) */
 
     /* a classical model (classic/model.h): its operations and fitted state; NULL for networks */
     const struct kn__classic_ops *classic;

@@ -639,6 +639,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                            plateau_on ? &plateau : NULL, base_lr);
                 here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
                 here.augment = o.augment;
+                here.schedule = o.schedule;
                 here.loss_scale = scaler.on ? scaler.scale : 0;
                 here.loss_scale_good = scaler.good;
                 here.epoch_skipped = epoch_skipped;
@@ -732,6 +733,7 @@ static kn_status fit_network(kn_model *m, const kn_dataset *data, kn_fit_opts o,
                                        base_lr);
             here.best_weights = best_w && stop_mon.best_epoch > 0 ? best_w : NULL;
             here.augment = o.augment;
+            here.schedule = o.schedule;
             here.loss_scale = scaler.on ? scaler.scale : 0;
             here.loss_scale_good = scaler.good;
             if ((st = kn__model_save_file(m, o.checkpoint_path, &here))) break;

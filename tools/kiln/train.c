@@ -393,6 +393,7 @@ static int train(int argc, char **argv, cli_global *g, train_ranks *r) {
                       .checkpoint_path = a.checkpoint_every || a.resume ? ck_path : NULL,
                       .checkpoint_every = a.checkpoint_every, .resume = a.resume != NULL,
                       .schedule = spec.schedule, .early_stopping = spec.early_stopping, .reduce_lr = spec.reduce_lr};
+    if (a.resume) kn_model_checkpoint_schedule(m, &fo.schedule); /* the checkpointed run's (older ones: the description's) */
     if (a.schedule) {
         kn_schedule_kind sk = KN_SCHEDULE_CONSTANT;
         kn_schedule_parse(a.schedule, &sk); /* checked in parse_args */
