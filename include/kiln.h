@@ -478,6 +478,35 @@ kn_tensor *kn_upsample2d(kn_graph *g, kn_tensor *x, int size_h, int size_w, kn_i
  * KN_INTERP_NEAREST reads cell min(floor(H / height (y + 0.5)), H - 1) (PyTorch's
  * mode="nearest-exact"). The gradient is a gather (deterministic). The same size: x itself. */
 kn_tensor *kn_resize2d(kn_graph *g, kn_tensor *x, int height, int width, kn_interpolation interpolation);
+/* Keras 3's random image-augmentation layers as graph ops over images (batch, height, width,
+ * channels), f32: in a training run each sample draws its own transform from (seed, step,
+ * node, sample) (the layer's seed in place of the context's when seed >= 0), the identity
+ * otherwise (and removed from graphs without backward). Geometric kinds resample through a
+ * per-sample affine map (one op); contrast and brightness act per sample and channel (another).
+ * Factors are [lower, upper] pairs with Keras's meanings: rotation in turns (fractions of 2 pi;
+ * positive counter-clockwise), translation in fractions of the side (positive right / down),
+ * zoom 1 + a draw (positive zooms out), contrast a factor in [1 - lower, 1 + upper], brightness
+ * a delta lower .. upper times the value range's width. */
+typedef enum {
+    KN_RANDOM_FLIP, KN_RANDOM_TRANSLATION, KN_RANDOM_ROTATION, KN_RANDOM_ZOOM, KN_RANDOM_CONTRAST,
+    KN_RANDOM_BRIGHTNESS, KN_RANDOM_IMAGE_KINDS
+} kn_random_image_kind;
+/* Where a geometric layer reads outside the image: Keras's fill_mode. */
+typedef enum { KN_FILL_REFLECT, KN_FILL_WRAP, KN_FILL_CONSTANT, KN_FILL_NEAREST } kn_fill_mode;
+typedef struct kn_random_image_opts {
+    kn_random_image_kind kind;
+    float factor[2];        /* the height's (translation, zoom) or the only factor: lower, upper */
+    float width_factor[2];  /* translation and zoom: the width's lower, upper */
+    bool width_same;        /* zoom: width_factor None, the width zoomed as the height (aspect kept) */
+    bool horizontal, vertical; /* flip: the axes one coin flips (Keras's mode) */
+    kn_fill_mode fill_mode; /* geometric: Keras's default KN_FILL_REFLECT */
+    kn_interpolation interpolation; /* geometric: Keras's default KN_INTERP_BILINEAR */
+    float fill_value;       /* KN_FILL_CONSTANT's value */
+    float value_range[2];   /* contrast and brightness: the clip, Keras's default (0, 255) */
+    int32_t seed;           /* >= 0: the layer's own seed (Keras's seed); -1: the context's */
+} kn_random_image_opts;
+/* The op of o (checked: kinds, modes, factors in range; errors name the field). */
+kn_tensor *kn_random_image(kn_graph *g, kn_tensor *x, const kn_random_image_opts *o);
 
 /* A window's padding along a sequence: 'valid' (whole windows only), 'same' (as above) or
  * 'causal' (Keras's: dilation * (K - 1) zeros before the first step and none after, so
@@ -1164,6 +1193,11 @@ kn_status kn_model_add_up_sampling1d(kn_model *m, int size);
  * (kn_resize2d); Keras's crop_to_aspect_ratio=False only (the image is stretched). No
  * parameters. */
 kn_status kn_model_add_resizing(kn_model *m, int height, int width, kn_interpolation interpolation);
+/* Keras 3's RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast and
+ * RandomBrightness over images (H, W, C) -> (H, W, C) (kn_random_image; o->kind says which):
+ * a random transform per image while training, the identity in evaluation and prediction
+ * (an inference graph holds nothing of them). No parameters. */
+kn_status kn_model_add_random_image(kn_model *m, const kn_random_image_opts *o);
 /* Keras's Conv2DTranspose over images (height, width, channels) -> (OH, OW, filters)
  * (kn_conv2d_transpose's sizes), then a bias and the activation: parameters
  * "conv2d_transpose_<i>/kernel" (KH KW, filters, C) (Keras's (KH, KW, filters, C), the same

@@ -181,6 +181,21 @@ typedef enum {
     KN_OP_UNIT_NORM,  /* x -> each row of the last axis over max(its L2 norm, sqrt(eps)), eps fparam[0]
                        * (graph/ops_unit_norm.c: Keras's UnitNormalization) */
     KN_OP_UNIT_NORM_GRAD, /* (dy, x) -> dx through the norm (recomputed from x), eps fparam[0] */
+    /* Keras 3's random image augmentation (graph/ops_random_aug.c; the arithmetic in
+     * backend/random_aug_formulas.h): x (N,H,W,C) F32 -> the same shape. iparam[0] the key (sample
+     * n draws kn__rng_draw(dropout's key of (seed, step, key), n)), [1] the kind, [3] the layer's
+     * seed (-1: the context's). In a training run only; a copy otherwise */
+    KN_OP_RANDOM_AFFINE, /* flip, translation, rotation, zoom: output cell (x, y) reads the input
+                       * through sample n's map (kn__raug_map_of of fparam[0..3], the factors),
+                       * bilinear or nearest, the fill mode for taps outside (iparam[2] flags),
+                       * fill value iparam[5] (a float's bits) */
+    KN_OP_RANDOM_AFFINE_GRAD, /* dy -> dx, the forward's parameters: the map's transpose, each
+                       * (sample, channel) summing its outputs' taps into dx in output order
+                       * (one thread a plane: the same bits on any thread count or device) */
+    KN_OP_RANDOM_COLOR, /* contrast ((x - mean) f + mean, the mean over each (sample, channel)'s
+                       * cells) or brightness (x + delta), clipped to [fparam[2], fparam[3]];
+                       * the factor from fparam[0], [1] (kn__raug_color_factor) */
+    KN_OP_RANDOM_COLOR_GRAD, /* (x, dy) -> dx through the clip's mask (and contrast's mean) */
     KN_OP_COUNT
 } kn_op;
 
@@ -528,6 +543,14 @@ kn_tensor *kn__depthwise_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kerne
 kn_tensor *kn__depthwise_grad_kernel(kn_graph *g, kn_tensor *x, kn_tensor *dy, const kn__win *w,
                                      const kn_tensor *kernel);
 void kn__backward_attention(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+/* The random augmentation ops' table entries (graph/ops_random_aug.c). */
+bool kn__infer_random_image(kn_graph *g, kn_tensor *t);
+/* The layer's name of a kn_random_image_kind ("random_flip", ...), and the options' checks:
+ * false with a one-line message (naming the field, no prefix) when they are invalid. */
+const char *kn__random_image_name(int kind);
+bool kn__random_image_check(const kn_random_image_opts *o, char *msg, size_t size);
+void kn__backward_random_affine(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+void kn__backward_random_color(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 /* The resizing ops' table entries (graph/ops_resize.c). */
 bool kn__infer_pad2d(kn_graph *g, kn_tensor *t);
 void kn__backward_pad2d(kn_graph *g, kn_tensor *t, kn_tensor *dy);

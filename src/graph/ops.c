@@ -639,6 +639,15 @@ static const kn_op_info op_table[] = {
     [KN_OP_UPSAMPLE2D_GRAD] = {"upsample2d_grad", 1, kn__infer_upsample2d_grad, NULL, kn__cpu_upsample2d_grad, NULL},
     [KN_OP_RESIZE2D] = {"resize2d", 1, kn__infer_resize2d, kn__backward_resize2d, kn__cpu_resize2d, NULL},
     [KN_OP_RESIZE2D_GRAD] = {"resize2d_grad", 1, kn__infer_resize2d_grad, NULL, kn__cpu_resize2d_grad, NULL},
+    /* Keras 3's random image augmentation (graph/ops_random_aug.c, backend/cpu/random_aug.c) */
+    [KN_OP_RANDOM_AFFINE] = {"random_affine", 1, kn__infer_random_image, kn__backward_random_affine,
+                             kn__cpu_random_affine, NULL},
+    [KN_OP_RANDOM_AFFINE_GRAD] = {"random_affine_grad", 1, kn__infer_random_image, NULL, kn__cpu_random_affine_grad,
+                                  NULL},
+    [KN_OP_RANDOM_COLOR] = {"random_color", 1, kn__infer_random_image, kn__backward_random_color, kn__cpu_random_color,
+                            NULL},
+    [KN_OP_RANDOM_COLOR_GRAD] = {"random_color_grad", 2, kn__infer_random_image, NULL, kn__cpu_random_color_grad,
+                                 NULL},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

@@ -25,6 +25,7 @@
  *   maximum, minimum, average,
  *   concatenate
  *   dropout, noise              nothing (inference)
+ *   random_flip ... random_brightness  nothing (the identity at inference)
  *   conv1d, 1-D pooling,        the same ops over (N, C, L), transposed from kiln's (N, L, C)
  *   padding, cropping, up-      and back; global 1-D pooling ReduceMean / ReduceMax; a
  *   sampling; time_distributed  time-distributed dense MatMul + Add
@@ -698,6 +699,7 @@ static kn_status export_layer(exporter *e, int i) {
                           nchw);
     }
     case KN__LAYER_DROPOUT:
+    case KN__LAYER_RANDOM_IMAGE: /* random augmentation: the identity at inference, as dropout */
         memmove(y->nhwc, x->nhwc, NAME); /* (x is an earlier layer's: memmove only for the compiler) */
         memmove(y->nchw, x->nchw, NAME);
         return KN_OK;

@@ -662,6 +662,13 @@ static const layer_entry *layer_table(size_t *n) {
     static const char *const resizing[] = {"type", "name", "inputs", "height", "width", "interpolation",
                                            "crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias", "data_format",
                                            NULL};
+    static const char *const random_flip[] = {"type", "name", "inputs", "mode", "seed", "data_format", NULL};
+    static const char *const random_geometry[] = {"type", "name", "inputs", "height_factor", "width_factor", "fill_mode",
+                                                  "interpolation", "fill_value", "seed", "data_format", NULL};
+    static const char *const random_rotation[] = {"type", "name", "inputs", "factor", "fill_mode", "interpolation",
+                                                  "fill_value", "seed", "data_format", NULL};
+    static const char *const random_color[] = {"type", "name", "inputs", "factor", "value_range", "seed",
+                                               "data_format", NULL};
     static const layer_entry table[] = {
         {"dense", dense}, {"conv2d", conv2d}, {"max_pool2d", pool}, {"average_pool2d", pool},
         {"global_average_pool2d", plain}, {"global_max_pool2d", plain}, {"conv1d", conv}, {"max_pool1d", pool},
@@ -679,6 +686,8 @@ static const layer_entry *layer_table(size_t *n) {
         {"zero_padding2d", padding2d}, {"cropping2d", cropping2d}, {"zero_padding1d", padding1d},
         {"cropping1d", cropping1d}, {"up_sampling2d", upsampling2d}, {"up_sampling1d", upsampling1d},
         {"resizing", resizing},
+        {"random_flip", random_flip}, {"random_translation", random_geometry}, {"random_rotation", random_rotation},
+        {"random_zoom", random_geometry}, {"random_contrast", random_color}, {"random_brightness", random_color},
         {"conv2d_transpose", conv_transpose}, {"conv1d_transpose", conv_transpose},
     };
     *n = sizeof table / sizeof table[0];
@@ -1174,6 +1183,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         strcmp(t, "separable_conv1d") == 0)
         return parse_depthwise(ctx, m, L, where, t, activation_given);
     if (kn__spec_is_resize(t)) return kn__spec_resize(ctx, m, L, where, t);
+    if (kn__spec_is_random_image(t)) return kn__spec_random_image(ctx, m, L, where, t);
     if (strcmp(t, "conv2d_transpose") == 0 || strcmp(t, "conv1d_transpose") == 0)
         return parse_conv_transpose(ctx, m, L, where, t[4] == '1', activation_given);
     if (strcmp(t, "rescaling") == 0) { /* Keras's Rescaling: scale (required), offset (0) */

@@ -43,6 +43,11 @@ kn_status kn__spec_position_embedding(kn_ctx *ctx, kn_model *m, const cJSON *L, 
  * up_sampling1d/2d, center_crop, resizing) added to m (spec_resize.c). */
 bool kn__spec_is_resize(const char *t);
 kn_status kn__spec_resize(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t);
+/* layers[i] of a random augmentation type (kn__spec_is_random_image: random_flip,
+ * random_translation, random_rotation, random_zoom, random_contrast, random_brightness) added
+ * to m (spec_random_aug.c). */
+bool kn__spec_is_random_image(const char *t);
+kn_status kn__spec_random_image(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t);
 /* The description's training control: "schedule" and "callbacks" (spec_training.c). */
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec);
 

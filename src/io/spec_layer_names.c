@@ -31,6 +31,8 @@ static const struct {
     {"merging", {"add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"}},
     {"recurrent", {"simple_rnn", "lstm", "gru", "bidirectional", "time_distributed"}},
     {"attention", {"multi_head_attention", "attention"}},
+    {"augmentation",
+     {"random_flip", "random_translation", "random_rotation", "random_zoom", "random_contrast", "random_brightness"}},
 };
 
 /* s lowercased with its underscores dropped, into out (at most size - 1 characters) */

@@ -53,6 +53,39 @@ static void add_dense_options(cJSON *L, kn_activation activation, bool no_bias, 
 }
 
 /* A window's two sizes as Keras writes them: [h, w]. */
+/* A [lower, upper] pair of floats, each the shortest decimal that reads back to it. */
+static void add_float_pair(cJSON *layer, const char *key, const float *f) {
+    cJSON *a = cJSON_AddArrayToObject(layer, key);
+    if (!a) return;
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(shortest(f[0])));
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(shortest(f[1])));
+}
+
+/* A random augmentation layer's options, Keras's keys (factors always as [lower, upper]). */
+static void add_random_image(cJSON *L, const kn_random_image_opts *o) {
+    static const char *const fills[] = {"reflect", "wrap", "constant", "nearest"};
+    if (o->kind == KN_RANDOM_FLIP) {
+        cJSON_AddStringToObject(L, "mode", o->horizontal && o->vertical ? "horizontal_and_vertical"
+                                           : o->horizontal              ? "horizontal"
+                                                                        : "vertical");
+    } else if (o->kind == KN_RANDOM_TRANSLATION || o->kind == KN_RANDOM_ZOOM) {
+        add_float_pair(L, "height_factor", o->factor);
+        if (o->kind == KN_RANDOM_ZOOM && o->width_same) cJSON_AddNullToObject(L, "width_factor");
+        else add_float_pair(L, "width_factor", o->width_factor);
+    } else {
+        add_float_pair(L, "factor", o->factor);
+    }
+    if (o->kind == KN_RANDOM_CONTRAST || o->kind == KN_RANDOM_BRIGHTNESS) {
+        add_float_pair(L, "value_range", o->value_range);
+    } else if (o->kind != KN_RANDOM_FLIP) {
+        cJSON_AddStringToObject(L, "fill_mode", (unsigned)o->fill_mode <= KN_FILL_NEAREST ? fills[o->fill_mode] : "reflect");
+        cJSON_AddStringToObject(L, "interpolation", o->interpolation == KN_INTERP_NEAREST ? "nearest" : "bilinear");
+        cJSON_AddNumberToObject(L, "fill_value", shortest(o->fill_value));
+    }
+    if (o->seed >= 0) cJSON_AddNumberToObject(L, "seed", o->seed);
+    else cJSON_AddNullToObject(L, "seed");
+}
+
 static void add_pair(cJSON *layer, const char *key, int h, int w) {
     cJSON *a = cJSON_AddArrayToObject(layer, key);
     if (!a) return;
@@ -280,6 +313,8 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(L, "width", K->u.resizing.width);
             cJSON_AddStringToObject(L, "interpolation",
                                     K->u.resizing.interpolation == KN_INTERP_BILINEAR ? "bilinear" : "nearest");
+        } else if (K->kind == KN__LAYER_RANDOM_IMAGE) {
+            add_random_image(L, &K->u.random_image);
         } else if (K->kind == KN__LAYER_RESCALING) {
             cJSON_AddNumberToObject(L, "scale", shortest(K->u.rescaling.scale));
             cJSON_AddNumberToObject(L, "offset", shortest(K->u.rescaling.offset));

@@ -57,8 +57,9 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
                                         "group_normalization", "depthwise_conv1d", "attention", "masking",
-                                        "unit_normalization", "dot", "resizing"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_RESIZE + 1, "a name for every layer kind");
+                                        "unit_normalization", "dot", "resizing", "random_image"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_RANDOM_IMAGE + 1, "a name for every layer kind");
+    if (L->kind == KN__LAYER_RANDOM_IMAGE) return kn__random_image_name((int)L->u.random_image.kind);
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
                              : (L->ndim == 2 ? "zero_padding1d" : "zero_padding2d");
@@ -1033,6 +1034,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_PAD:
         case KN__LAYER_UPSAMPLE:
         case KN__LAYER_RESIZE: h = kn__model_resize(m, g, i, h); break;
+        case KN__LAYER_RANDOM_IMAGE: h = kn__model_random_image(m, g, i, h); break;
         case KN__LAYER_CONV_TRANSPOSE:
         case KN__LAYER_CONV1D_TRANSPOSE:
             h = kn__model_conv_transpose(m, g, i, h, &reg);
@@ -1452,6 +1454,7 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         case KN__LAYER_PAD:
         case KN__LAYER_UPSAMPLE:
         case KN__LAYER_RESIZE: used += (size_t)kn__resize_summary(L, buf + used, size - used); break;
+        case KN__LAYER_RANDOM_IMAGE: used += (size_t)kn__random_image_summary(L, buf + used, size - used); break;
         default: used += (size_t)snprintf(buf + used, size - used, " -> %s", kn__layer_type(L)); break;
         }
         /* a layer off the chain: where it reads from (a merge: every input) */

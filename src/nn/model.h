@@ -37,7 +37,8 @@ typedef enum {
     KN__LAYER_MASKING, /* Keras's Masking over a sequence: steps whose values all equal u.mask_value masked (and zeroed) */
     KN__LAYER_UNIT_NORM, /* Keras's UnitNormalization over the last axis (kn_unit_norm, epsilon 1e-12) */
     KN__LAYER_DOT, /* Keras's Dot of two feature vectors -> (1) (u.dot_normalize: their cosine) (model_merge.c) */
-    KN__LAYER_RESIZE /* Keras's Resizing: an image to height x width (u.resizing; model_resize.c) */
+    KN__LAYER_RESIZE, /* Keras's Resizing: an image to height x width (u.resizing; model_resize.c) */
+    KN__LAYER_RANDOM_IMAGE /* Keras 3's random_flip ... random_brightness (u.random_image; model_random_aug.c) */
 } kn__layer_kind;
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
@@ -86,6 +87,7 @@ typedef struct kn__layer {
         kn_conv2d_transpose_opts conv_transpose; /* conv1d_transpose's too: kernel_h = 1, ... */
         int permute[KN_MAX_DIMS - 1]; /* output axis k is the input's axis permute[k] (ndim of them) */
         int repeat;                   /* repeat_vector's n */
+        kn_random_image_opts random_image; /* random_flip ... random_brightness: its kind and options */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -300,6 +302,9 @@ kn_status kn__model_sequence_input(kn_model *m, const char *type, int64_t shape[
  * " -> zero_padding2d ((1, 1), (2, 2))": the characters it would write (model_resize.c). */
 kn_tensor *kn__model_resize(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 int kn__resize_summary(const kn__layer *L, char *buf, size_t size);
+/* The random augmentation layers (model_random_aug.c): the graph of layer i over h, the summary. */
+kn_tensor *kn__model_random_image(kn_model *m, kn_graph *g, int i, kn_tensor *h);
+int kn__random_image_summary(const kn__layer *L, char *buf, size_t size);
 /* Prelu layer i's output from its input h (model_prelu.c). */
 kn_tensor *kn__model_prelu(kn_model *m, kn_graph *g, int i, kn_tensor *h);
 /* Depthwise or separable layer i's output before its activation, from its input h; its

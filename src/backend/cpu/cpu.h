@@ -195,5 +195,12 @@ void kn__cpu_upsample2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_upsample2d_grad(kn_graph *g, kn_tensor *t);
 void kn__cpu_resize2d(kn_graph *g, kn_tensor *t);
 void kn__cpu_resize2d_grad(kn_graph *g, kn_tensor *t);
+/* Keras 3's random image augmentation (random_aug.c): the key sample n's draw is taken under
+ * (dropout's, with the layer's seed when it has one), and the four kernels. */
+uint64_t kn__cpu_random_image_key(const kn_graph *g, const kn_tensor *t);
+void kn__cpu_random_affine(kn_graph *g, kn_tensor *t);
+void kn__cpu_random_affine_grad(kn_graph *g, kn_tensor *t);
+void kn__cpu_random_color(kn_graph *g, kn_tensor *t);
+void kn__cpu_random_color_grad(kn_graph *g, kn_tensor *t);
 
 #endif

@@ -350,6 +350,9 @@ kn_status kn__cuda_k_upsample2d(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_upsample2d_grad(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_resize2d(kn_graph *g, kn_tensor *t);
 kn_status kn__cuda_k_resize2d_grad(kn_graph *g, kn_tensor *t);
+/* Random image augmentation (random_aug.c): the forward and gradient nodes of each op. */
+kn_status kn__cuda_k_random_affine(kn_graph *g, kn_tensor *t);
+kn_status kn__cuda_k_random_color(kn_graph *g, kn_tensor *t);
 
 /* The device address of a host address inside one of g's buffers (NULL outside them). */
 void *kn__cuda_ptr(const kn_graph *g, const void *host);

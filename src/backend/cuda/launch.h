@@ -713,6 +713,27 @@ cudaError_t kn__cu_upsample2d_grad(cudaStream_t s, const kn__cuda_resize *r, con
 cudaError_t kn__cu_resize2d(cudaStream_t s, const kn__cuda_resize *r, const float *x, float *y);
 cudaError_t kn__cu_resize2d_grad(cudaStream_t s, const kn__cuda_resize *r, const float *dy, float *dx);
 
+/* Keras 3's random image augmentation (kernels_random_aug.cu; graph.h's KN_OP_RANDOM_AFFINE,
+ * KN_OP_RANDOM_COLOR and their gradients), f32, the CPU's bits (cpu/random_aug.c): images (n, h,
+ * w, c); kind, flags (iparam[2]), factors f (fparam) and fill value as the node's; draws under
+ * dropout's element key of seed (the layer's or the context's) and node key, from the step
+ * values (the identity, a copy, when they do not train). */
+typedef struct {
+    int64_t n, h, w, c;
+    int kind;
+    unsigned flags;
+    int32_t node_key;
+    uint64_t seed;
+    float fill;
+    float f[4];
+} kn__cuda_random_image;
+/* grad: dy -> dx (x is dy, y is dx) */
+cudaError_t kn__cu_random_affine(cudaStream_t s, const kn__cuda_step *step, const kn__cuda_random_image *r,
+                                 const float *x, float *y, bool grad);
+/* dy NULL: x -> y; else (x, dy) -> dx in y */
+cudaError_t kn__cu_random_color(cudaStream_t s, const kn__cuda_step *step, const kn__cuda_random_image *r,
+                                const float *x, const float *dy, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -800,6 +800,10 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_UPSAMPLE2D_GRAD] = kn__cuda_k_upsample2d_grad,
     [KN_OP_RESIZE2D] = kn__cuda_k_resize2d,
     [KN_OP_RESIZE2D_GRAD] = kn__cuda_k_resize2d_grad,
+    [KN_OP_RANDOM_AFFINE] = kn__cuda_k_random_affine,
+    [KN_OP_RANDOM_AFFINE_GRAD] = kn__cuda_k_random_affine,
+    [KN_OP_RANDOM_COLOR] = kn__cuda_k_random_color,
+    [KN_OP_RANDOM_COLOR_GRAD] = kn__cuda_k_random_color,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }

@@ -38,6 +38,10 @@ static bool reads_step(const kn_graph *g, unsigned mask) {
         case KN_OP_GRAD_NORM:
         case KN_OP_DROPOUT:
         case KN_OP_NOISE: /* whether the run trains, and its step (kernels_noise.cu) */
+        case KN_OP_RANDOM_AFFINE: /* likewise (kernels_random_aug.cu) */
+        case KN_OP_RANDOM_AFFINE_GRAD:
+        case KN_OP_RANDOM_COLOR:
+        case KN_OP_RANDOM_COLOR_GRAD:
         case KN_OP_BATCH_NORM:
             return true;
         case KN_OP_ATTENTION: /* with dropout: whether the run trains, its step (attention.c) */

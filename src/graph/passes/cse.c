@@ -25,6 +25,8 @@ static bool candidate(const kn_tensor *t) {
     case KN_OP_INPUT: case KN_OP_PARAM: case KN_OP_OPTIMIZER: case KN_OP_OPT_UPDATE: case KN_OP_GRAD_NORM:
     case KN_OP_DROPOUT: /* random: two dropouts of one tensor draw different masks (keys) */
     case KN_OP_NOISE:   /* likewise: two noises of one tensor draw different values */
+    case KN_OP_RANDOM_AFFINE: /* likewise: two augmentations of one tensor draw different transforms */
+    case KN_OP_RANDOM_COLOR:
     case KN_OP_BATCH_NORM: /* training updates its moving statistics: an effect */
         return false;
     default:

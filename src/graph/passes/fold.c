@@ -31,6 +31,10 @@ static bool foldable_op(kn_op op) {
         return true;
     case KN_OP_DROPOUT: /* random in training, a different mask each step: never a constant */
     case KN_OP_NOISE:   /* likewise */
+    case KN_OP_RANDOM_AFFINE: /* likewise: a transform drawn per step */
+    case KN_OP_RANDOM_AFFINE_GRAD:
+    case KN_OP_RANDOM_COLOR:
+    case KN_OP_RANDOM_COLOR_GRAD:
     case KN_OP_BATCH_NORM: /* batch statistics in training, and updates its state */
     default:
         return false;

@@ -6,6 +6,7 @@
  *     matmul(transpose(a), b), matmul(a, transpose(b))        ->  matmul with the transpose flag
  *     dropout(x) of rate 0, or in a graph without backward      ->  x  (it never trains there)
  *     noise(x) of parameter 0, or in a graph without backward   ->  x  (likewise)
+ *     random_affine(x), random_color(x) in a graph without backward ->  x  (likewise)
  * A node is replaced by x only when the caller does not hold it (kn__is_output); a broadcast
  * operand (x + 0 with 0 a row) is dropped only when x alone has the result's shape. */
 #include "passes.h"
@@ -19,6 +20,9 @@ static kn_tensor *identity_of(const kn_graph *g, kn_tensor *t) {
     case KN_OP_DROPOUT: return t->fparam[0] == 0.0f || !g->has_backward ? a : NULL;
     case KN_OP_NOISE: /* every mode at parameter 0 is the identity (alpha dropout's a 1, b 0) */
         return t->fparam[0] == 0.0f || !g->has_backward ? a : NULL;
+    case KN_OP_RANDOM_AFFINE: /* random augmentation: it never trains there */
+    case KN_OP_RANDOM_COLOR:
+        return !g->has_backward ? a : NULL;
     case KN_OP_COPY: return a;
     case KN_OP_SCALE: return t->fparam[0] == 1.0f ? a : NULL;
     case KN_OP_MUL:
