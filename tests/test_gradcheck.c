@@ -330,6 +330,11 @@ static kn_tensor *b_resize2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const int *s = arg; /* height, width, kn_interpolation */
     return kn_resize2d(g, in[0], s[0], s[1], (kn_interpolation)s[2]);
 }
+/* Keras 3's random augmentation ops (kn_random_image; arg a kn_random_image_opts): the
+ * training runs' transforms, fixed within the step (no update between the runs) */
+static kn_tensor *b_random_image(kn_graph *g, kn_tensor **in, const void *arg) {
+    return kn_random_image(g, in[0], arg);
+}
 static kn_tensor *b_pad1d(kn_graph *g, kn_tensor **in, const void *arg) {
     const int *p = arg;
     return kn_pad1d(g, in[0], p[0], p[1]);
@@ -935,6 +940,34 @@ int main(void) {
         };
         case_shapes rimg = {.n_in = 1, .ndim = {4}, .shape = {{2, 5, 6, 3}}};
         for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) gradcheck(rs[i].name, b_resize2d, rs[i].s, &rimg, NULL);
+    }
+    { /* random image augmentation (appended last): the affine resampling's transpose for each
+       * layer, fill mode and interpolation over (3, 5, 6, 2) images (odd and even sides), and
+       * contrast's mean through its gradient (a wide value range: eps 1e-2 would cross the clip,
+       * whose mask test_random_layers checks exactly); three samples draw three transforms */
+        static const kn_random_image_opts ro[] = {
+            {.kind = KN_RANDOM_FLIP, .horizontal = true, .vertical = true},
+            {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.3f, 0.3f}, .width_factor = {-0.4f, 0.2f},
+             .fill_mode = KN_FILL_REFLECT, .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+            {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.5f, 0.5f}, .width_factor = {-0.5f, 0.5f},
+             .fill_mode = KN_FILL_WRAP, .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+            {.kind = KN_RANDOM_ROTATION, .factor = {-0.2f, 0.2f}, .fill_mode = KN_FILL_CONSTANT,
+             .interpolation = KN_INTERP_BILINEAR, .fill_value = 0.5f, .seed = -1},
+            {.kind = KN_RANDOM_ROTATION, .factor = {-0.5f, 0.5f}, .fill_mode = KN_FILL_NEAREST,
+             .interpolation = KN_INTERP_NEAREST, .seed = -1},
+            {.kind = KN_RANDOM_ZOOM, .factor = {-0.5f, 0.6f}, .width_same = true, .fill_mode = KN_FILL_REFLECT,
+             .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+            {.kind = KN_RANDOM_ZOOM, .factor = {-0.3f, 0.8f}, .width_factor = {0.2f, 0.9f},
+             .fill_mode = KN_FILL_CONSTANT, .interpolation = KN_INTERP_NEAREST, .seed = 7},
+            {.kind = KN_RANDOM_CONTRAST, .factor = {0.5f, 0.5f}, .value_range = {-10.0f, 10.0f}, .seed = -1},
+            {.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.2f, 0.2f}, .value_range = {-10.0f, 10.0f}, .seed = -1},
+        };
+        static const char *const names[] = {"random flip both", "random translation reflect", "random translation wrap",
+                                            "random rotation constant", "random rotation nearest nearest",
+                                            "random zoom reflect (aspect kept)", "random zoom constant nearest",
+                                            "random contrast", "random brightness"};
+        case_shapes rimg3 = {.n_in = 1, .ndim = {4}, .shape = {{3, 5, 6, 2}}};
+        for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) gradcheck(names[i], b_random_image, &ro[i], &rimg3, NULL);
     }
     return checks_done("gradient");
 }
