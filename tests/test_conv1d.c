@@ -584,7 +584,7 @@ static void test_listed_layer_types(void) {
         }
         p = semi + 2;
     }
-    CHECK(n == 62, "%d types listed, not 62", n);
+    CHECK(n == 68, "%d types listed, not 68", n);
     /* ... and the other way: every type the parser knows is listed, by kind or among the
      * Keras activation layers the message names at its end */
     static const char *const keras_acts[] = {"re_lu", "leaky_re_lu", "elu", "softmax"};
@@ -601,7 +601,7 @@ static void test_listed_layer_types(void) {
         }
         CHECK(keras || found, "the parser's layer type '%s' is not in the unknown-layer message's list", t);
     }
-    CHECK(known == 66, "the parser knows %d layer types, not 66 (62 listed and Keras's 4)", known);
+    CHECK(known == 72, "the parser knows %d layer types, not 72 (68 listed and Keras's 4)", known);
     kn_ctx_free(ctx);
 }
 
@@ -655,7 +655,8 @@ static void test_bad_specs(void) {
              "layers[0].type: unknown layer 'Conv3D' (did you mean conv1d or conv2d? kiln's layers are core: dense,");
     /* the whole list, to its last type (it was once cut at 400 characters) */
     bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
-             "; attention: multi_head_attention, attention; and Keras's ReLU, LeakyReLU, ELU and Softmax)");
+             "; attention: multi_head_attention, attention; augmentation: random_flip, random_translation, random_rotation, "
+             "random_zoom, random_contrast, random_brightness; and Keras's ReLU, LeakyReLU, ELU and Softmax)");
     /* misspelt names, Keras's class names among them, point to kiln's types; a name far from
      * every type gets the list alone */
     bad_spec(ctx, "[5, 2]", "{\"type\": \"MaxPoolng1D\"}", SP, "unknown layer 'MaxPoolng1D' (did you mean max_pool1d? ");

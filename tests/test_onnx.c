@@ -401,6 +401,12 @@ static void native_exports(void) {
          "{\"type\": \"resizing\", \"height\": 7, \"width\": 4, \"interpolation\": \"nearest\"}, "
          "{\"type\": \"resizing\", \"height\": 1, \"width\": 3}, "
          "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}"},
+        {"random_aug", /* Keras 3's random augmentation layers: the identity at inference, nothing exported */
+         "{\"input_shape\": [6, 5, 2], \"layers\": [{\"type\": \"random_flip\"}, {\"type\": \"random_rotation\", \"factor\": 0.1}, "
+         "{\"type\": \"random_translation\", \"height_factor\": 0.2, \"width_factor\": 0.1}, {\"type\": \"random_zoom\", \"height_factor\": 0.2}, "
+         "{\"type\": \"conv2d\", \"filters\": 3, \"kernel_size\": 3, \"activation\": \"relu\"}, "
+         "{\"type\": \"random_contrast\", \"factor\": 0.3}, {\"type\": \"random_brightness\", \"factor\": 0.2}, "
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}"},
         {"seq_conv",
          "{\"input_shape\": [12, 3], \"layers\": [{\"type\": \"conv1d\", \"filters\": 4, \"kernel_size\": 3, \"padding\": \"causal\", \"dilation_rate\": 2, \"activation\": \"relu\"}, "
          "{\"type\": \"max_pool1d\", \"pool_size\": 2, \"padding\": \"same\"}, {\"type\": \"zero_padding1d\", \"padding\": [1, 2]}, "
