@@ -21,6 +21,8 @@
  * depthwise convolution and its gradients: geometries, fused and not, 32- and 64-bit
  * kernels, trained and replayed. Padding, cropping and upsampling (nearest, bilinear) and
  * their gradients bit for bit, fused and not, 32- and 64-bit kernels, trained and replayed.
+ * Keras 3's random augmentation layers (kn_random_image: every kind, fill modes, both
+ * interpolations) step by step bit for bit, evaluated (the identity), trained and replayed.
  *
  * Tolerances, and why (|gpu - cpu| <= atol + rtol * |cpu|):
  *   1e-6 rel  elementwise arithmetic, copies, transposes, dropout: the same float
@@ -2374,6 +2376,92 @@ static void resize_cases(kn_ctx *ctx) {
     replay_vs_launches(ctx, &(tcase){"replay resize2d", b_resize, &resized, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
 }
 
+/* ---------------------------------------------------------------- random augmentation */
+
+/* kn_random_image of x (3, 7, 6, 3) under opts, y * y trained by opt (so the steps, and the
+ * draws, change, and the transforms reach x's gradient through 2 y r), or y alone. The
+ * kernels take the CPU's formulas (backend/random_aug_formulas.h: the same float operations
+ * in the same order, their own sine and cosine) and draws (dropout's key, the step values), so
+ * every random node, y and x's gradient are compared bit for bit at every step; an evaluation
+ * run is the identity; trained with Adam, a captured graph's replays draw each step's
+ * transforms as launches do (bit for bit). */
+typedef struct {
+    kn_random_image_opts o;
+    const kn_optimizer *opt;
+} random_arg;
+
+static void b_random(kn_graph *g, const void *arg) {
+    const random_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){3, 7, 6, 3}, 4, KN_INIT_ZEROS, "x");
+    kn_tensor *y = kn_random_image(g, x, &a->o);
+    kn_graph_keep(g, y); /* (read after the runs) */
+    train_on(g, a->opt ? kn_mul(g, y, y) : y, a->opt);
+}
+
+static void random_steps(kn_ctx *ctx, const tcase *c) {
+    kn_graph *cpu = make(ctx, c, KN_DEVICE_CPU), *gpu = make(ctx, c, KN_DEVICE_CUDA);
+    CHECK(cpu && gpu && cpu->n_nodes == gpu->n_nodes, "%s: %s", c->name, kn_last_error(ctx));
+    for (int s = 0; cpu && gpu && cpu->n_nodes == gpu->n_nodes && s < c->steps; s++) {
+        CHECK(kn_graph_run(cpu) == KN_OK && kn_graph_run(gpu) == KN_OK && kn_graph_sync(gpu) == KN_OK,
+              "%s: run: %s", c->name, kn_last_error(ctx));
+        int checked = 0;
+        for (int i = 0; i < cpu->n_nodes; i++) {
+            const kn_tensor *t = cpu->nodes[i];
+            if (t->op < KN_OP_RANDOM_AFFINE || t->op > KN_OP_RANDOM_COLOR_GRAD || (t->flags & KN_FLAG_DEAD)) continue;
+            CHECK(same_bits(t, gpu->nodes[i]), "%s: step %d: '%s' differs from the cpu's", c->name, s + 1, t->name);
+            checked++;
+        }
+        CHECK(checked == 2 && same_bits(cpu->params[0]->grad, gpu->params[0]->grad),
+              "%s: step %d: %d random nodes, x's gradient %s", c->name, s + 1, checked,
+              same_bits(cpu->params[0]->grad, gpu->params[0]->grad) ? "equal" : "differs");
+    }
+    if (cpu && gpu) {
+        const kn_tensor *y = NULL;
+        for (int i = 0; i < gpu->n_nodes && !y; i++)
+            if (gpu->nodes[i]->op == KN_OP_RANDOM_AFFINE || gpu->nodes[i]->op == KN_OP_RANDOM_COLOR) y = gpu->nodes[i];
+        CHECK(kn__graph_run_phases(gpu, KN_PHASE_FORWARD) == KN_OK && kn_graph_sync(gpu) == KN_OK, "%s: evaluation: %s",
+              c->name, kn_last_error(ctx));
+        CHECK(y && (y->flags & KN_FLAG_KEEP) && same_bits(y, gpu->params[0]), "%s: evaluating is not the identity",
+              c->name);
+    }
+    kn_graph_free(cpu);
+    kn_graph_free(gpu);
+}
+
+static void random_cases(kn_ctx *ctx) {
+    kn_optimizer sgd = kn_sgd(0x1p-10f), adam = kn_adam(1e-2f);
+    static const kn_random_image_opts opts[] = {
+        {.kind = KN_RANDOM_FLIP, .horizontal = true, .vertical = true, .seed = -1},
+        {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.4f, 0.3f}, .width_factor = {-0.3f, 0.5f},
+         .fill_mode = KN_FILL_REFLECT, .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+        {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.5f, 0.5f}, .width_factor = {-0.5f, 0.5f},
+         .fill_mode = KN_FILL_WRAP, .interpolation = KN_INTERP_NEAREST, .seed = -1},
+        {.kind = KN_RANDOM_ROTATION, .factor = {-0.5f, 0.5f}, .fill_mode = KN_FILL_CONSTANT,
+         .interpolation = KN_INTERP_BILINEAR, .fill_value = 0.25f, .seed = -1},
+        {.kind = KN_RANDOM_ROTATION, .factor = {-0.2f, 0.3f}, .fill_mode = KN_FILL_NEAREST,
+         .interpolation = KN_INTERP_NEAREST, .seed = 9},
+        {.kind = KN_RANDOM_ZOOM, .factor = {-0.5f, 0.7f}, .width_same = true, .fill_mode = KN_FILL_REFLECT,
+         .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+        {.kind = KN_RANDOM_ZOOM, .factor = {-0.3f, 0.2f}, .width_factor = {0.1f, 0.9f}, .fill_mode = KN_FILL_WRAP,
+         .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+        {.kind = KN_RANDOM_CONTRAST, .factor = {0.5f, 0.4f}, .value_range = {-0.5f, 0.6f}, .seed = -1},
+        {.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.4f, 0.3f}, .value_range = {-0.7f, 0.5f}, .seed = -1},
+    };
+    for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) {
+        char name[64];
+        random_arg a = {opts[i], &sgd};
+        snprintf(name, sizeof name, "random %d (%s)", i, kn__random_image_name((int)opts[i].kind));
+        random_steps(ctx, &(tcase){name, b_random, &a, KN_PASS_ALL, 3, 0, 0, KN_PRECISION_FP32});
+        random_arg plain = {opts[i], NULL};
+        snprintf(name, sizeof name, "random %d plain", i);
+        run_case(ctx, &(tcase){name, b_random, &plain, KN_PASS_NONE, 1, 1e-6f, 1e-6f, KN_PRECISION_FP32});
+    }
+    random_arg r = {opts[3], &adam};
+    replay_vs_launches(ctx, &(tcase){"replay random rotation", b_random, &r, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+    random_arg rc = {opts[7], &adam};
+    replay_vs_launches(ctx, &(tcase){"replay random contrast", b_random, &rc, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 1, .seed = 7}, &ctx);
@@ -2497,6 +2585,7 @@ int main(void) {
     masked_mean_cases(ctx);
     depthwise_cases(ctx);
     resize_cases(ctx);
+    random_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;
