@@ -327,6 +327,17 @@ int main(void) {
          "{\"type\": \"dropout\", \"rate\": 0.2}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
          " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
          3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false, 0, {0}},
+        {"Keras's random augmentation layers in a CNN (their draws keyed by the step values: K steps a graph draw each "
+         "step's transforms), validation split (the identity there)",
+         "{\"type\": \"sequential\", \"input_shape\": [5, 7, 3], \"layers\": [{\"type\": \"random_flip\"},"
+         "{\"type\": \"random_rotation\", \"factor\": 0.1}, {\"type\": \"random_zoom\", \"height_factor\": 0.2},"
+         "{\"type\": \"random_translation\", \"height_factor\": 0.1, \"width_factor\": 0.2, \"fill_mode\": \"wrap\"},"
+         "{\"type\": \"random_contrast\", \"factor\": 0.3, \"value_range\": [-3, 3]},"
+         "{\"type\": \"random_brightness\", \"factor\": 0.1, \"value_range\": [-3, 3]},"
+         "{\"type\": \"conv2d\", \"filters\": 4, \"kernel_size\": 3, \"padding\": \"same\", \"activation\": \"relu\"},"
+         "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+         " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": %s}",
+         3, {.epochs = 2, .batch_size = 16, .validation_split = 0.1}, false, false, false, 0, {0}},
         {"fp16 loss scaling from 2^24 (overflows, halvings, doublings every 5), dropout",
          MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
