@@ -480,7 +480,7 @@ kn_tensor *kn_upsample2d(kn_graph *g, kn_tensor *x, int size_h, int size_w, kn_i
 kn_tensor *kn_resize2d(kn_graph *g, kn_tensor *x, int height, int width, kn_interpolation interpolation);
 /* Keras 3's random image-augmentation layers as graph ops over images (batch, height, width,
  * channels), f32: in a training run each sample draws its own transform from (seed, step,
- * node, sample) (the layer's seed in place of the context's when seed >= 0), the identity
+ * node, sample) (the layer's seed in place of the context's when seeded), the identity
  * otherwise (and removed from graphs without backward). Geometric kinds resample through a
  * per-sample affine map (one op); contrast and brightness act per sample and channel (another).
  * Factors are [lower, upper] pairs with Keras's meanings: rotation in turns (fractions of 2 pi;
@@ -499,11 +499,12 @@ typedef struct kn_random_image_opts {
     float width_factor[2];  /* translation and zoom: the width's lower, upper */
     bool width_same;        /* zoom: width_factor None, the width zoomed as the height (aspect kept) */
     bool horizontal, vertical; /* flip: the axes one coin flips (Keras's mode) */
-    kn_fill_mode fill_mode; /* geometric: Keras's default KN_FILL_REFLECT */
-    kn_interpolation interpolation; /* geometric: Keras's default KN_INTERP_BILINEAR */
+    kn_fill_mode fill_mode; /* geometric: Keras's default KN_FILL_REFLECT (0) */
+    kn_interpolation interpolation; /* geometric: set KN_INTERP_BILINEAR for Keras's default (0 is nearest) */
     float fill_value;       /* KN_FILL_CONSTANT's value */
     float value_range[2];   /* contrast and brightness: the clip, Keras's default (0, 255) */
-    int32_t seed;           /* >= 0: the layer's own seed (Keras's seed); -1: the context's */
+    bool seeded;            /* the layer's own seed (Keras's seed) keys its draws; else the context's */
+    int32_t seed;           /* when seeded: in [0, 2^31 - 1] */
 } kn_random_image_opts;
 /* The op of o (checked: kinds, modes, factors in range; errors name the field). */
 kn_tensor *kn_random_image(kn_graph *g, kn_tensor *x, const kn_random_image_opts *o);

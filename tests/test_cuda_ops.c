@@ -2431,21 +2431,21 @@ static void random_steps(kn_ctx *ctx, const tcase *c) {
 static void random_cases(kn_ctx *ctx) {
     kn_optimizer sgd = kn_sgd(0x1p-10f), adam = kn_adam(1e-2f);
     static const kn_random_image_opts opts[] = {
-        {.kind = KN_RANDOM_FLIP, .horizontal = true, .vertical = true, .seed = -1},
+        {.kind = KN_RANDOM_FLIP, .horizontal = true, .vertical = true},
         {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.4f, 0.3f}, .width_factor = {-0.3f, 0.5f},
-         .fill_mode = KN_FILL_REFLECT, .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+         .fill_mode = KN_FILL_REFLECT, .interpolation = KN_INTERP_BILINEAR},
         {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.5f, 0.5f}, .width_factor = {-0.5f, 0.5f},
-         .fill_mode = KN_FILL_WRAP, .interpolation = KN_INTERP_NEAREST, .seed = -1},
+         .fill_mode = KN_FILL_WRAP, .interpolation = KN_INTERP_NEAREST},
         {.kind = KN_RANDOM_ROTATION, .factor = {-0.5f, 0.5f}, .fill_mode = KN_FILL_CONSTANT,
-         .interpolation = KN_INTERP_BILINEAR, .fill_value = 0.25f, .seed = -1},
+         .interpolation = KN_INTERP_BILINEAR, .fill_value = 0.25f},
         {.kind = KN_RANDOM_ROTATION, .factor = {-0.2f, 0.3f}, .fill_mode = KN_FILL_NEAREST,
-         .interpolation = KN_INTERP_NEAREST, .seed = 9},
+         .interpolation = KN_INTERP_NEAREST, .seeded = true, .seed = 9},
         {.kind = KN_RANDOM_ZOOM, .factor = {-0.5f, 0.7f}, .width_same = true, .fill_mode = KN_FILL_REFLECT,
-         .interpolation = KN_INTERP_BILINEAR, .seed = -1},
+         .interpolation = KN_INTERP_BILINEAR},
         {.kind = KN_RANDOM_ZOOM, .factor = {-0.3f, 0.2f}, .width_factor = {0.1f, 0.9f}, .fill_mode = KN_FILL_WRAP,
-         .interpolation = KN_INTERP_BILINEAR, .seed = -1},
-        {.kind = KN_RANDOM_CONTRAST, .factor = {0.5f, 0.4f}, .value_range = {-0.5f, 0.6f}, .seed = -1},
-        {.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.4f, 0.3f}, .value_range = {-0.7f, 0.5f}, .seed = -1},
+         .interpolation = KN_INTERP_BILINEAR},
+        {.kind = KN_RANDOM_CONTRAST, .factor = {0.5f, 0.4f}, .value_range = {-0.5f, 0.6f}},
+        {.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.4f, 0.3f}, .value_range = {-0.7f, 0.5f}},
     };
     for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) {
         char name[64];

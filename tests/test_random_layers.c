@@ -215,7 +215,7 @@ static void geometric_cases(void) {
         for (int fill = 0; fill < 4; fill++)
             for (int interp = 0; interp < 2; interp++) {
                 kn_random_image_opts o = {.kind = (kn_random_image_kind)kind, .fill_mode = (kn_fill_mode)fill,
-                                          .interpolation = (kn_interpolation)interp, .fill_value = -0.75f, .seed = -1};
+                                          .interpolation = (kn_interpolation)interp, .fill_value = -0.75f};
                 if (kind == KN_RANDOM_TRANSLATION) o.factor[0] = -0.6f, o.factor[1] = 0.4f, o.width_factor[0] = -0.3f, o.width_factor[1] = 0.9f;
                 if (kind == KN_RANDOM_ROTATION) o.factor[0] = -0.5f, o.factor[1] = 0.45f;
                 if (kind == KN_RANDOM_ZOOM) {
@@ -226,7 +226,7 @@ static void geometric_cases(void) {
                 affine_case(&o, 5, s[0], s[1], 3);
             }
     for (int mode = 0; mode < 3; mode++) {
-        kn_random_image_opts o = {.kind = KN_RANDOM_FLIP, .horizontal = mode != 1, .vertical = mode != 0, .seed = -1};
+        kn_random_image_opts o = {.kind = KN_RANDOM_FLIP, .horizontal = mode != 1, .vertical = mode != 0};
         affine_case(&o, 6, 5, 4, 2);
     }
 }
@@ -255,12 +255,12 @@ static void moved(const kn_random_image_opts *o, int64_t h, int64_t w, int64_t p
 static void directions(void) {
     int64_t qy, qx;
     kn_random_image_opts turn = {.kind = KN_RANDOM_ROTATION, .factor = {0.25f, 0.25f}, .fill_mode = KN_FILL_CONSTANT,
-                                 .interpolation = KN_INTERP_NEAREST, .seed = -1};
+                                 .interpolation = KN_INTERP_NEAREST};
     moved(&turn, 5, 5, 0, 2, &qy, &qx);
     CHECK(qy == 2 && qx == 0, "a quarter turn moves the top centre to (%lld, %lld), not the left centre (2, 0)",
           (long long)qy, (long long)qx);
     kn_random_image_opts shift = {.kind = KN_RANDOM_TRANSLATION, .factor = {0.2f, 0.2f}, .width_factor = {0.4f, 0.4f},
-                                  .fill_mode = KN_FILL_CONSTANT, .interpolation = KN_INTERP_NEAREST, .seed = -1};
+                                  .fill_mode = KN_FILL_CONSTANT, .interpolation = KN_INTERP_NEAREST};
     moved(&shift, 5, 5, 1, 1, &qy, &qx);
     CHECK(qy == 2 && qx == 3, "a translation of (0.2, 0.4) of 5 x 5 moves (1, 1) to (%lld, %lld), not (2, 3)",
           (long long)qy, (long long)qx);
@@ -272,7 +272,7 @@ static void flip_statistics(void) {
     enum { N = 4000, H = 3, W = 4, C = 2 };
     static const char *const modes[] = {"horizontal", "vertical", "horizontal_and_vertical"};
     for (int mode = 0; mode < 3; mode++) {
-        kn_random_image_opts o = {.kind = KN_RANDOM_FLIP, .horizontal = mode != 1, .vertical = mode != 0, .seed = -1};
+        kn_random_image_opts o = {.kind = KN_RANDOM_FLIP, .horizontal = mode != 1, .vertical = mode != 0};
         op_graph G;
         if (!op_graph_new(&G, &o, N, H, W, C)) continue;
         op_graph_run(&G, -1.0, 2.0, false);
@@ -382,15 +382,15 @@ static void color_case(const kn_random_image_opts *o) {
 /* ------------------------------------------------------------------ determinism */
 
 static const kn_random_image_opts every[] = {
-    {.kind = KN_RANDOM_FLIP, .horizontal = true, .vertical = true, .seed = -1},
-    {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.3f, 0.3f}, .width_factor = {-0.2f, 0.4f}, .seed = -1,
+    {.kind = KN_RANDOM_FLIP, .horizontal = true, .vertical = true},
+    {.kind = KN_RANDOM_TRANSLATION, .factor = {-0.3f, 0.3f}, .width_factor = {-0.2f, 0.4f},
      .interpolation = KN_INTERP_BILINEAR},
-    {.kind = KN_RANDOM_ROTATION, .factor = {-0.1f, 0.3f}, .fill_mode = KN_FILL_WRAP, .seed = -1,
+    {.kind = KN_RANDOM_ROTATION, .factor = {-0.1f, 0.3f}, .fill_mode = KN_FILL_WRAP,
      .interpolation = KN_INTERP_BILINEAR},
     {.kind = KN_RANDOM_ZOOM, .factor = {-0.2f, 0.4f}, .width_same = true, .fill_mode = KN_FILL_CONSTANT,
-     .interpolation = KN_INTERP_NEAREST, .seed = -1},
-    {.kind = KN_RANDOM_CONTRAST, .factor = {0.4f, 0.4f}, .value_range = {0.0f, 1.0f}, .seed = -1},
-    {.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.3f, 0.3f}, .value_range = {0.0f, 1.0f}, .seed = -1},
+     .interpolation = KN_INTERP_NEAREST},
+    {.kind = KN_RANDOM_CONTRAST, .factor = {0.4f, 0.4f}, .value_range = {0.0f, 1.0f}},
+    {.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.3f, 0.3f}, .value_range = {0.0f, 1.0f}},
 };
 
 /* y and dx of o over (16, 24, 24, 4) (36864 values: the kernels split over threads) at the
@@ -435,7 +435,7 @@ static void determinism(void) {
               what, (long long)moved_images);
         /* a layer seed: the same draws under another context seed; without it, others */
         kn_random_image_opts seeded = every[i];
-        seeded.seed = 1234;
+        seeded.seed = 1234, seeded.seeded = true;
         ctx_seed = 11;
         ok = ok && outputs(&seeded, 5, 0, y1, d1);
         ctx_seed = 12;
@@ -589,8 +589,8 @@ int main(void) {
     directions();
     flip_statistics();
     draw_ranges();
-    color_case(&(kn_random_image_opts){.kind = KN_RANDOM_CONTRAST, .factor = {0.5f, 0.3f}, .value_range = {0, 1}, .seed = -1});
-    color_case(&(kn_random_image_opts){.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.3f, 0.25f}, .value_range = {-2, 3}, .seed = -1});
+    color_case(&(kn_random_image_opts){.kind = KN_RANDOM_CONTRAST, .factor = {0.5f, 0.3f}, .value_range = {0, 1}});
+    color_case(&(kn_random_image_opts){.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.3f, 0.25f}, .value_range = {-2, 3}});
     determinism();
     models();
     /* a small CNN with every layer trained on digits (8 x 8 images): accuracy, reload, the

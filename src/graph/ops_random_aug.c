@@ -35,6 +35,10 @@ bool kn__random_image_check(const kn_random_image_opts *o, char *msg, size_t siz
         return false;
     }
     bool geometric = o->kind <= KN_RANDOM_ZOOM;
+    if (o->seeded && o->seed < 0) {
+        snprintf(msg, size, "seed %d must be >= 0", (int)o->seed);
+        return false;
+    }
     if (geometric && (unsigned)o->fill_mode > KN_FILL_NEAREST) {
         snprintf(msg, size, "fill_mode %d unknown", (int)o->fill_mode);
         return false;
@@ -86,7 +90,7 @@ kn_tensor *kn_random_image(kn_graph *g, kn_tensor *x, const kn_random_image_opts
     kn_tensor *t = kn__node(g, geometric ? KN_OP_RANDOM_AFFINE : KN_OP_RANDOM_COLOR, x, NULL, NULL);
     if (!t) return NULL;
     t->iparam[0] = t->id; /* the build index: the same in every graph built alike */
-    t->iparam[3] = o->seed >= 0 ? o->seed : -1;
+    t->iparam[3] = o->seeded ? o->seed : -1;
     if (geometric) {
         unsigned flags = (unsigned)o->fill_mode | (o->interpolation == KN_INTERP_NEAREST ? KN_RAUG_NEAREST : 0u);
         t->iparam[1] = (int)o->kind - KN_RANDOM_FLIP + KN_RAUG_FLIP;

@@ -77,7 +77,7 @@ static kn_status choice(kn_ctx *ctx, const cJSON *L, const char *key, const char
 
 kn_status kn__spec_random_image(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t) {
     kn_random_image_opts o = {.fill_mode = KN_FILL_REFLECT, .interpolation = KN_INTERP_BILINEAR,
-                              .value_range = {0.0f, 255.0f}, .seed = -1, .horizontal = true, .vertical = true};
+                              .value_range = {0.0f, 255.0f}, .horizontal = true, .vertical = true};
     int kind = 0;
     while (strcmp(t, types[kind]) != 0) kind++;
     o.kind = (kn_random_image_kind)kind;
@@ -129,7 +129,7 @@ kn_status kn__spec_random_image(kn_ctx *ctx, kn_model *m, const cJSON *L, const 
     if (!st && seed && !cJSON_IsNull(seed)) {
         int64_t s = -1;
         st = kn__spec_int(ctx, L, "seed", where, 0, 2147483647.0, &s);
-        o.seed = (int32_t)s;
+        o.seed = (int32_t)s, o.seeded = true;
     }
     return st ? st : kn_model_add_random_image(m, &o);
 }

@@ -82,7 +82,7 @@ static void add_random_image(cJSON *L, const kn_random_image_opts *o) {
         cJSON_AddStringToObject(L, "interpolation", o->interpolation == KN_INTERP_NEAREST ? "nearest" : "bilinear");
         cJSON_AddNumberToObject(L, "fill_value", shortest(o->fill_value));
     }
-    if (o->seed >= 0) cJSON_AddNumberToObject(L, "seed", o->seed);
+    if (o->seeded) cJSON_AddNumberToObject(L, "seed", o->seed);
     else cJSON_AddNullToObject(L, "seed");
 }
 

@@ -19,7 +19,7 @@ kn_status kn_model_add_random_image(kn_model *m, const kn_random_image_opts *o) 
     int64_t in[KN_MAX_DIMS];
     if ((st = kn__model_image_input(m, type, in))) return st;
     kn__layer L = {.kind = KN__LAYER_RANDOM_IMAGE, .u.random_image = *o, .ndim = 3};
-    if (L.u.random_image.seed < 0) L.u.random_image.seed = -1;
+    if (!L.u.random_image.seeded) L.u.random_image.seed = 0;
     for (int d = 0; d < 3; d++) L.shape[d] = in[d];
     return kn__model_push_layer(m, &L);
 }
