@@ -124,6 +124,10 @@ bool kn__infer_random_image(kn_graph *g, kn_tensor *t) {
         x->shape[2] == KN_BATCH || x->shape[3] == KN_BATCH || x->shape[1] < 1 || x->shape[2] < 1 || x->shape[3] < 1)
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s: '%s' must be F32 (batch, height, width, channels), got %s %s",
                               t->name, x->name, kn_dtype_name(x->dtype), kn__shape_str(x, sx, sizeof sx));
+    /* the float source positions of the resampling: sides up to 2^23, as bilinear resizing's */
+    if (!color && (x->shape[1] > (1 << 23) || x->shape[2] > (1 << 23)))
+        return kn__graph_fail(g, KN_ERR_SHAPE, "%s: %s has a side over 2^23 cells", t->name,
+                              kn__shape_str(x, sx, sizeof sx));
     if (t->op == KN_OP_RANDOM_COLOR_GRAD && !kn__same_shape(x, t->src[1]))
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s: dy's shape differs from x's", t->name);
     t->ndim = 4;

@@ -15,7 +15,7 @@ static const char export_help[] =
     "(2-D and 1-D), conv2d_transpose and conv1d_transpose, pooling, flatten, reshape, permute,\n"
     "repeat_vector, batch norm, zero\n"
     "padding, cropping, up_sampling2d, resizing, prelu, rescaling, layer norm, group norm (as PyTorch's\n"
-    "GroupNorm), unit normalization, dot, dropout (nothing at\n"
+    "GroupNorm), unit normalization, dot, dropout and the random augmentation layers (nothing at\n"
     "inference), sequences\n"
     "(conv1d, 1-D pooling, embeddings, simple_rnn, lstm, gru, bidirectional,\n"
     "time_distributed, position_embedding, multi_head_attention, attention), activations, and merges\n"
