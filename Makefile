@@ -73,7 +73,7 @@ test-emu-race: deps
 	    -DCMAKE_SHARED_LINKER_FLAGS="$(EMU_TSAN)" $(CMAKE_FLAGS) >/dev/null && \
 	  cmake --build $(BUILD)-emu-race -j $(JOBS) --target test_cuda_ops test_golden test_resident test_emu_grid \
 	    test_sessions test_loader test_conv_gemm test_dropout test_sgemm test_cnn_model test_layernorm test_embedding \
-	    test_depthwise test_resize && \
+	    test_depthwise test_resize test_random_layers && \
 	  cd $(BUILD)-emu-race && { RUN=; \
 	    if tests/cuda_emu/test_emu_grid capacity 2 2 2>&1 | grep -q "FATAL: ThreadSanitizer"; then \
 	      echo "test-emu-race: ThreadSanitizer cannot map its memory here; running without address randomization"; \

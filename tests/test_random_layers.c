@@ -21,7 +21,8 @@
  * - the same step draws the same values, the next another; a layer seed overrides the
  *   context's; 1 and 3 threads give the same bits (forward and gradient, every layer);
  * - models: prediction equals the same model without the layers bit for bit, before and after
- *   training; a loaded model's graph holds no random node; the description's errors (one line
+ *   training; the training graph holds the layers but none of their gradients (they sit at the
+ *   input); a loaded model's graph holds no random node; the description's errors (one line
  *   naming the field) and its round trip; a small CNN trained on digits with the layers.
  * ONNX export: test_onnx's "random_aug" model; finite differences: test_gradcheck; the CUDA
  * kernels against the CPU's: test_cuda_ops. Run from the source root. */
@@ -499,6 +500,16 @@ static void models(void) {
         CHECK(!st, "fit: %s", kn_last_error(ctx));
         copy_params(a, b);
         CHECK(same_predictions(a, b, x, 64), "predictions with the layers differ from those without (trained)");
+        /* at the input no gradient is needed: the training graph holds the six layers, no gradient of theirs */
+        int forward = 0, backward = 0;
+        for (int i = 0; a->graph && i < a->graph->n_nodes; i++) {
+            const kn_tensor *t = a->graph->nodes[i];
+            if (t->flags & KN_FLAG_DEAD) continue;
+            forward += t->op == KN_OP_RANDOM_AFFINE || t->op == KN_OP_RANDOM_COLOR;
+            backward += t->op == KN_OP_RANDOM_AFFINE_GRAD || t->op == KN_OP_RANDOM_COLOR_GRAD;
+        }
+        CHECK(forward == 6 && backward == 0, "the training graph: %d random nodes (want 6), %d of their gradients (want 0)",
+              forward, backward);
         /* saved and loaded: the same predictions, and no random node in the loaded graph */
         double diff = reload_difference(ctx, a, x, 64, 10, NULL);
         CHECK(diff == 0, "saved and loaded, predictions differ by %g", diff);
