@@ -23,7 +23,8 @@
  * - models: prediction equals the same model without the layers bit for bit, before and after
  *   training; the training graph holds the layers but none of their gradients (they sit at the
  *   input); a loaded model's graph holds no random node; the description's errors (one line
- *   naming the field) and its round trip; a small CNN trained on digits with the layers.
+ *   naming the field) and its round trip; the graph builder's refusals; a small CNN trained
+ *   on digits with the layers.
  * ONNX export: test_onnx's "random_aug" model; finite differences: test_gradcheck; the CUDA
  * kernels against the CPU's: test_cuda_ops. Run from the source root. */
 #define _DEFAULT_SOURCE /* mkdtemp (model_test.h) */
@@ -595,7 +596,36 @@ static void models(void) {
     free(labels);
 }
 
+/* The graph builder's refusals: the graph fails with one line naming the op and the field. */
+static void op_errors(void) {
+    static const struct { kn_random_image_opts o; int ndim; const char *want; } cases[] = {
+        {{.kind = KN_RANDOM_ROTATION, .factor = {0.5f, 0.2f}}, 4, "random_rotation: factor [0.5, 0.2] must be lower <= upper"},
+        {{.kind = KN_RANDOM_ZOOM, .factor = {-0.1f, 1.5f}, .width_same = true}, 4, "random_zoom: height_factor [-0.1, 1.5]"},
+        {{.kind = KN_RANDOM_FLIP}, 4, "random_flip: mode flips no axis"},
+        {{.kind = KN_RANDOM_TRANSLATION, .fill_mode = (kn_fill_mode)7}, 4, "random_translation: fill_mode 7 unknown"},
+        {{.kind = KN_RANDOM_BRIGHTNESS, .factor = {-0.1f, 0.1f}, .value_range = {1, 1}}, 4,
+         "random_brightness: value_range [1, 1] must be finite with low < high"},
+        {{.kind = KN_RANDOM_CONTRAST, .factor = {0.1f, 0.1f}, .value_range = {0, 1}, .seeded = true, .seed = -2}, 4,
+         "random_contrast: seed -2 must be >= 0"},
+        {{.kind = KN_RANDOM_FLIP, .horizontal = true}, 2, "must be F32 (batch, height, width, channels)"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        kn_ctx *ctx = new_ctx();
+        kn_graph *g;
+        kn_graph_new(ctx, &g);
+        kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){2, 5, 4, 3}, cases[k].ndim, "x");
+        kn_tensor *y = kn_random_image(g, x, &cases[k].o);
+        kn_status st = kn_graph_compile(g, 2, false);
+        const char *msg = kn_last_error(ctx);
+        CHECK(!y && st != KN_OK && strstr(msg, cases[k].want) && !strchr(msg, '\n'), "op error %zu: '%s'", k, msg);
+        kn_graph_free(g);
+        kn_ctx_free(ctx);
+    }
+    printf("the op's refusals name it and the field\n");
+}
+
 int main(void) {
+    op_errors();
     geometric_cases();
     directions();
     flip_statistics();
