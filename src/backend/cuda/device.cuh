@@ -23,6 +23,15 @@
 #define KN_UNROLL(n)
 #endif
 
+/* Blocks of `threads` for a grid-stride loop over n elements (KN_CU_GRID_STRIDE): at least
+ * one, at most 65535 * 4 (the loop takes the rest). */
+static inline unsigned kn__cu_blocks_for(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
+}
+#define KN_CU_GRID_STRIDE(i, n) \
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
 /* A product (a sum) rounded alone: nvcc would otherwise contract a product and the addition
  * after it into an fma, and where it does depends on the code around the expression, so the
  * same formula inlined into two kernels could give two results (the optimizer's update in

@@ -26,10 +26,7 @@
 #define DW_PART_POSITIONS 1024
 #define DW_MAX_PARTS 64
 
-static unsigned blocks_for(int64_t n) {
-    int64_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
-}
+#define blocks_for(n) kn__cu_blocks_for((n), THREADS) /* (device.cuh) */
 
 static bool fits32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
 

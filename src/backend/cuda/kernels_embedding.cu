@@ -12,11 +12,8 @@
 #define THREADS 256
 #define CHUNK THREADS /* indices a block reads at a time: one a thread */
 
-static unsigned blocks_for(int64_t n) {
-    int64_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
-}
-#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+#define blocks_for(n) kn__cu_blocks_for((n), THREADS) /* (device.cuh) */
+#define GRID_STRIDE(i, n) KN_CU_GRID_STRIDE(i, n)
 
 /* graph.h's kn__gather_row: f when a whole number in [0, rows), else -1. */
 __device__ __forceinline__ int64_t gather_row(float f, int64_t rows) {

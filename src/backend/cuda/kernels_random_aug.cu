@@ -17,12 +17,8 @@
 
 #define THREADS 256
 
-static unsigned blocks_for(int64_t n) {
-    int64_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
-}
-#define GRID_STRIDE(i, n) \
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+#define blocks_for(n) kn__cu_blocks_for((n), THREADS) /* (device.cuh) */
+#define GRID_STRIDE(i, n) KN_CU_GRID_STRIDE(i, n)
 
 __device__ static inline kn__raug_map dev_map(const kn__cuda_random_image *r, uint64_t key, int64_t n) {
     return kn__raug_map_of(r->kind, r->f, r->flags, r->h, r->w, kn__dev_rng_draw(key, (uint64_t)n));

@@ -18,14 +18,12 @@
  * bits. Each kernel has a 32-bit instance (int indices) taken when every index it forms fits,
  * and a 64-bit one otherwise or under KILN_CUDA_INDEX64=1 (r->index64). f32 only. */
 #include "launch.h"
+#include "device.cuh"
 #include "backend/resize_formulas.h"
 
 #define THREADS 256
 
-static unsigned blocks_for(int64_t n) {
-    int64_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : b > 65535 * 4 ? 65535 * 4 : b);
-}
+#define blocks_for(n) kn__cu_blocks_for((n), THREADS) /* (device.cuh) */
 
 static bool fits32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
 
