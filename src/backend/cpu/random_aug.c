@@ -137,40 +137,24 @@ static ra_args args_of(const kn_graph *g, const kn_tensor *t, const kn_tensor *i
     return a;
 }
 
-void kn__cpu_random_affine(kn_graph *g, kn_tensor *t) {
+/* A random op's pass in a training run, over samples split at sample rows of `grain` values
+ * (fn from the node's args, dy its gradient input when given); outside training the node is
+ * its input (src[copy_src]) copied, as every random op is then the identity. */
+static void run_training(kn_graph *g, kn_tensor *t, int copy_src, const float *dy, kn__range_fn fn, bool whole_samples) {
     if (!g->training) {
-        kn__cpu_copy(g, t);
+        if (t->data != t->src[copy_src]->data) memcpy(t->data, t->src[copy_src]->data, kn__nbytes(t)); /* (f32 only) */
         return;
     }
     ra_args a = args_of(g, t, t);
-    kn__parallel_for(g, kn__numel(t), a.w * a.c, affine_rows, &a);
+    a.dy = dy;
+    kn__parallel_for(g, kn__numel(t), whole_samples ? a.h * a.w * a.c : a.w * a.c, fn, &a);
 }
 
-void kn__cpu_random_affine_grad(kn_graph *g, kn_tensor *t) {
-    if (!g->training) { /* the forward copied: so does its transpose */
-        kn__cpu_copy(g, t);
-        return;
-    }
-    ra_args a = args_of(g, t, t);
-    kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, affine_grad_samples, &a);
-}
-
-void kn__cpu_random_color(kn_graph *g, kn_tensor *t) {
-    if (!g->training) {
-        kn__cpu_copy(g, t);
-        return;
-    }
-    ra_args a = args_of(g, t, t);
-    kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, color_samples, &a);
-}
-
+void kn__cpu_random_affine(kn_graph *g, kn_tensor *t) { run_training(g, t, 0, NULL, affine_rows, false); }
+/* (its transpose: the forward copied outside training, so does this) */
+void kn__cpu_random_affine_grad(kn_graph *g, kn_tensor *t) { run_training(g, t, 0, NULL, affine_grad_samples, true); }
+void kn__cpu_random_color(kn_graph *g, kn_tensor *t) { run_training(g, t, 0, NULL, color_samples, true); }
 /* (x, dy) -> dx */
 void kn__cpu_random_color_grad(kn_graph *g, kn_tensor *t) {
-    if (!g->training) {
-        memcpy(t->data, t->src[1]->data, kn__nbytes(t));
-        return;
-    }
-    ra_args a = args_of(g, t, t);
-    a.dy = t->src[1]->data;
-    kn__parallel_for(g, kn__numel(t), a.h * a.w * a.c, color_grad_samples, &a);
+    run_training(g, t, 1, t->src[1]->data, color_grad_samples, true);
 }
