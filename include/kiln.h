@@ -144,6 +144,14 @@ typedef enum {
      * mape (Keras's mean_squared_logarithmic_error, mean_absolute_percentage_error). */
     KN_LOSS_HUBER, KN_LOSS_LOG_COSH, KN_LOSS_HINGE, KN_LOSS_SQUARED_HINGE, KN_LOSS_POISSON, KN_LOSS_KL_DIVERGENCE,
     KN_LOSS_MSLE, KN_LOSS_MAPE,
+    /* Keras 3's losses of a row at a time (src/backend/loss_formulas.h):
+     * binary_focal_crossentropy and categorical_focal_crossentropy (Lin et al.'s focal loss:
+     * cross-entropy times (1 - p_t)^gamma, weighted by alpha; kn_compile_opts.focal_gamma,
+     * focal_alpha, apply_class_balancing), cosine_similarity (-cos(y, p) a row: -1 at best)
+     * and categorical_hinge (one-hot targets; max(max of the wrong scores - the right one +
+     * 1, 0)). */
+    KN_LOSS_BINARY_FOCAL_CROSSENTROPY, KN_LOSS_CATEGORICAL_FOCAL_CROSSENTROPY, KN_LOSS_COSINE_SIMILARITY,
+    KN_LOSS_CATEGORICAL_HINGE,
     KN_LOSS_COUNT
 } kn_loss;
 const char *kn_loss_name(kn_loss l);
@@ -629,6 +637,16 @@ kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_te
  * towards its one-hot row smoothed so. weights may be NULL. */
 kn_tensor *kn_loss_op_smoothed(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
                                bool from_logits, float label_smoothing);
+/* Every setting of a loss node at once (the calls above are this with the rest 0). */
+typedef struct kn_loss_options {
+    bool from_logits;
+    float label_smoothing;       /* the cross-entropies, focal ones included; in [0, 1] */
+    float focal_gamma;           /* the focal losses: (1 - p_t)^focal_gamma, >= 0 (Keras's 2.0) */
+    float focal_alpha;           /* the focal losses' alpha in [0, 1] (Keras's 0.25) */
+    bool apply_class_balancing;  /* binary focal: weigh class 1 by alpha, class 0 by 1 - alpha */
+} kn_loss_options;
+kn_tensor *kn_loss_op_with(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                           const kn_loss_options *opts);
 
 /* Appends gradient nodes for every parameter that loss depends on. */
 kn_status kn_graph_backward(kn_graph *g, kn_tensor *loss);
@@ -918,6 +936,12 @@ typedef struct kn_compile_opts {
     kn_optimizer optimizer;
     bool from_logits;   /* the last layer outputs logits (no softmax/sigmoid applied) */
     float label_smoothing; /* the cross-entropy losses' (kn_loss_op_smoothed); 0 by default */
+    /* the focal losses' (kn_loss_options): focal_gamma 0 means Keras's 2.0 (a gamma of 0 is
+     * the plain cross-entropy), focal_alpha 0 Keras's 0.25; apply_class_balancing as Keras's
+     * BinaryFocalCrossentropy's */
+    float focal_gamma;
+    float focal_alpha;
+    bool apply_class_balancing;
     kn_precision precision; /* default (0) fp32 */
     /* fp16's dynamic loss scaling: the loss gradient is multiplied by the scale, and the
      * gradients divided by it before the update; the scale starts at loss_scale_initial

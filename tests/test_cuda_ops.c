@@ -61,6 +61,7 @@
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "backend/backend.h"
 #include "backend/cuda/cuda_internal.h"
+#include "backend/loss_formulas.h"
 #include "nn/model.h"
 #include "core/half.h"
 
@@ -431,16 +432,23 @@ static void b_reduce(kn_graph *g, const void *arg) {
 }
 
 typedef struct { kn_loss loss; bool logits; float ls; /* label smoothing */ } loss_arg;
+/* the loss node of a case: the focal losses with settings other than Keras's defaults
+ * (class balancing on), so that each reaches the kernels */
+static kn_tensor *case_loss(kn_graph *g, const loss_arg *l, kn_tensor *p, kn_tensor *y) {
+    bool focal = kn__loss_is_focal(l->loss);
+    return kn_loss_op_with(g, l->loss, p, y, NULL, &(kn_loss_options){
+        .from_logits = l->logits, .label_smoothing = l->ls, .focal_gamma = focal ? 1.5f : 0,
+        .focal_alpha = focal ? 0.35f : 0, .apply_class_balancing = focal});
+}
 static void b_loss(kn_graph *g, const void *arg) {
     const loss_arg *l = arg;
     /* positive predictions where the loss takes probabilities or a log of them */
-    bool probs = !l->logits && (l->loss == KN_LOSS_BINARY_CROSSENTROPY || l->loss == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
-                                l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || l->loss == KN_LOSS_POISSON ||
+    bool probs = !l->logits && (kn__loss_is_cross_entropy(l->loss) || l->loss == KN_LOSS_POISSON ||
                                 l->loss == KN_LOSS_KL_DIVERGENCE || l->loss == KN_LOSS_MSLE);
     kn_tensor *p = kn_param(g, (int64_t[]){6, 5}, 2, KN_INIT_ZEROS, probs ? "pos_pred" : "pred");
     kn_tensor *y = l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? kn_input(g, KN_I32, (int64_t[]){6}, 1, "labels")
                                                                       : kn_input(g, KN_F32, (int64_t[]){6, 5}, 2, "pos_target");
-    kn_tensor *loss = kn_loss_op_smoothed(g, l->loss, p, y, NULL, l->logits, l->ls);
+    kn_tensor *loss = case_loss(g, l, p, y);
     kn_graph_keep(g, loss);
     kn_graph_backward(g, loss);
 }
@@ -452,11 +460,11 @@ static void b_loss_of_product(kn_graph *g, const void *arg) {
     kn_tensor *x = kn_input(g, KN_F32, (int64_t[]){6, 8}, 2, "x");
     kn_tensor *w = kn_param(g, (int64_t[]){8, 5}, 2, KN_INIT_GLOROT_UNIFORM, "w");
     kn_tensor *p = kn_matmul(g, x, w);
-    if (!l->logits && l->loss != KN_LOSS_BINARY_CROSSENTROPY) p = kn_act(g, p, KN_SOFTMAX);
-    else if (!l->logits) p = kn_act(g, p, KN_SIGMOID);
+    bool binary = l->loss == KN_LOSS_BINARY_CROSSENTROPY || l->loss == KN_LOSS_BINARY_FOCAL_CROSSENTROPY;
+    if (!l->logits && kn__loss_is_cross_entropy(l->loss)) p = kn_act(g, p, binary ? KN_SIGMOID : KN_SOFTMAX);
     kn_tensor *y = l->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? kn_input(g, KN_I32, (int64_t[]){6}, 1, "labels")
                                                                       : kn_input(g, KN_F32, (int64_t[]){6, 5}, 2, "pos_target");
-    kn_tensor *loss = kn_loss_op_smoothed(g, l->loss, p, y, NULL, l->logits, l->ls);
+    kn_tensor *loss = case_loss(g, l, p, y);
     kn_graph_keep(g, loss);
     kn_graph_backward(g, loss);
     kn_graph_add_optimizer(g, &(kn_optimizer){.kind = KN_OPT_SGD, .learning_rate = 0.1f});
@@ -1016,6 +1024,8 @@ typedef struct {
                               * loss and its gradient), not a softmax and a projection */
     kn_activation hidden[2]; /* the two hidden layers' activations (linear, linear: relu, gelu) */
     float ls;                /* with ce: the loss's label smoothing */
+    bool focal;              /* with ce: categorical focal cross-entropy of one-hot-like targets
+                              * (a row statistics loss in the chain kernel) instead */
 } chain_arg;
 
 static void b_chain(kn_graph *g, const void *arg) {
@@ -1024,7 +1034,9 @@ static void b_chain(kn_graph *g, const void *arg) {
     const int64_t width[4] = {100, a->big ? 1100 : 40, a->big ? 1000 : 50, 7};
     static const kn_activation act[3] = {KN_RELU, KN_GELU, KN_SOFTMAX};
     kn_tensor *h = kn_input(g, KN_F32, (int64_t[]){a->rows, width[0]}, 2, "x");
-    kn_tensor *labels = a->ce ? kn_input(g, KN_I32, (int64_t[]){a->rows}, 1, "labels") : NULL;
+    kn_tensor *labels = !a->ce    ? NULL
+                        : a->focal ? kn_input(g, KN_F32, (int64_t[]){a->rows, 7}, 2, "pos_target")
+                                   : kn_input(g, KN_I32, (int64_t[]){a->rows}, 1, "labels");
     for (int l = 0; l < 3; l++) {
         char wn[8], bn[8];
         snprintf(wn, sizeof wn, "w%d", l);
@@ -1036,7 +1048,11 @@ static void b_chain(kn_graph *g, const void *arg) {
         if (l < 2 || !a->ce) h = kn_act(g, h, al);
     }
     if (a->ce) {
-        kn_tensor *loss = kn_loss_op_smoothed(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, labels, NULL, true, a->ls);
+        kn_tensor *loss =
+            a->focal ? kn_loss_op_with(g, KN_LOSS_CATEGORICAL_FOCAL_CROSSENTROPY, h, labels, NULL,
+                                       &(kn_loss_options){.from_logits = true, .label_smoothing = a->ls,
+                                                          .focal_gamma = 2, .focal_alpha = 0.25f})
+                     : kn_loss_op_smoothed(g, KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, h, labels, NULL, true, a->ls);
         kn_graph_keep(g, loss);
         kn_graph_backward(g, loss);
         kn_graph_add_optimizer(g, a->opt);
@@ -1298,7 +1314,7 @@ static void persist_two_models(void) {
  * kernel's bits (each output sums its rows in order either way), at `rows` rows with the
  * fused weight gradients allowed that many (KILN_CUDA_WGRAD_ROWS). */
 static void wgrad_tiled_same(kn_ctx *ctx, int64_t rows, const kn_optimizer *opt) {
-    chain_arg a = {rows, opt, false, false, {KN_LINEAR, KN_LINEAR}, 0};
+    chain_arg a = {rows, opt, false, false, {KN_LINEAR, KN_LINEAR}, 0, false};
     tcase c = {"weight gradients by tiles", b_chain, &a, KN_PASS_ALL, 1, 0, 0, KN_PRECISION_FP32};
     char lim[32];
     snprintf(lim, sizeof lim, "%lld", (long long)rows);
@@ -1335,7 +1351,7 @@ static void chain_cases(kn_ctx *ctx) {
     static const int64_t rows[4] = {1, 5, KN_CUDA_CHAIN_ROWS, KN_CUDA_CHAIN_ROWS + 1};
     /* past the weight cap: the big layer and the one before it run on cuBLASLt, the last
      * dense layer and its softmax as a chain of two */
-    chain_arg big = {5, NULL, true, false, {KN_LINEAR, KN_LINEAR}, 0};
+    chain_arg big = {5, NULL, true, false, {KN_LINEAR, KN_LINEAR}, 0, false};
     tcase cb = {"dense chain past the weight cap", b_chain, &big, KN_PASS_ALL, 1, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cb);
     kn_graph *gb = on_mirror ? NULL : make(ctx, &cb, KN_DEVICE_CUDA);
@@ -1350,16 +1366,16 @@ static void chain_cases(kn_ctx *ctx) {
      * the update takes eight parameters a thread (16-byte accesses) */
     kn_optimizer adam = kn_adam(1e-3f);
     adam.epsilon = 0.1f; /* (not sign(g) for the gradients near 0, whose rounding the GPU's product order changes) */
-    chain_arg big_train = {5, &adam, true, true, {KN_LINEAR, KN_LINEAR}, 0};
+    chain_arg big_train = {5, &adam, true, true, {KN_LINEAR, KN_LINEAR}, 0, false};
     tcase cbt = {"dense chain past the weight cap, Adam", b_chain, &big_train, KN_PASS_ALL, 4, 1e-4f, 1e-4f, KN_PRECISION_FP32};
     run_case(ctx, &cbt);
     /* a chain ending in its loss: the loss and its gradient computed by the chain kernel,
      * the loss and gradient nodes doing nothing, over 3 steps (capture and replay) */
-    for (int i = 0; i < 6; i++) { /* (4, 5: label smoothing 0.2) */
-        chain_arg a = {rows[i % 4], &sgd, false, true, {KN_LINEAR, KN_LINEAR}, i >= 4 ? 0.2f : 0.0f};
-        char name[64];
-        snprintf(name, sizeof name, "dense chain and its loss, %lld rows%s", (long long)a.rows,
-                 i >= 4 ? ", label smoothing" : "");
+    for (int i = 0; i < 8; i++) { /* (4, 5: label smoothing 0.2; 6, 7: categorical focal, smoothed) */
+        chain_arg a = {rows[i % 4], &sgd, false, true, {KN_LINEAR, KN_LINEAR}, i >= 4 ? 0.2f : 0.0f, i >= 6};
+        char name[80];
+        snprintf(name, sizeof name, "dense chain and its loss, %lld rows%s%s", (long long)a.rows,
+                 i >= 4 ? ", label smoothing" : "", i >= 6 ? ", categorical focal" : "");
         tcase c = {name, b_chain, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
         run_case(ctx, &c);
         kn_graph *gl = on_mirror ? NULL : make(ctx, &c, KN_DEVICE_CUDA);
@@ -1381,7 +1397,7 @@ static void chain_cases(kn_ctx *ctx) {
      * exponential: these cases' weights are uniform in [-1, 1], so exp of a 100-input layer
      * overflows within the steps; it shares the chain's code path with the others) */
     for (int k = KN_SELU; k + 1 < KN_EXPONENTIAL; k += 2) { /* selu and softplus, ..., relu6 and mish */
-        chain_arg a = {5, &sgd, false, true, {(kn_activation)k, (kn_activation)(k + 1)}, 0};
+        chain_arg a = {5, &sgd, false, true, {(kn_activation)k, (kn_activation)(k + 1)}, 0, false};
         char name[80];
         snprintf(name, sizeof name, "dense chain, %s and %s", kn_activation_name(a.hidden[0]), kn_activation_name(a.hidden[1]));
         tcase c = {name, b_chain, &a, KN_PASS_ALL, 3, 1e-4f, 1e-4f, KN_PRECISION_FP32};
@@ -1396,7 +1412,7 @@ static void chain_cases(kn_ctx *ctx) {
         kn_graph_free(gl);
     }
     for (int i = 0; i < 10; i++) { /* 8, 9: a block a row (KILN_CUDA_CHAIN_SPLIT=0) */
-        chain_arg a = {rows[i % 4], i < 4 || i == 8 ? NULL : &sgd, false, false, {KN_LINEAR, KN_LINEAR}, 0};
+        chain_arg a = {rows[i % 4], i < 4 || i == 8 ? NULL : &sgd, false, false, {KN_LINEAR, KN_LINEAR}, 0, false};
         if (i >= 8) a.rows = 5;
         if (i == 8) setenv("KILN_CUDA_CHAIN_SPLIT", "0", 1);
         char name[80];
@@ -2512,12 +2528,15 @@ int main(void) {
     run_case(ctx, &(tcase){"reductions", b_reduce, NULL, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
     for (int l = 0; l < KN_LOSS_COUNT; l++)
         for (int logits = 0; logits < 2; logits++) {
-            bool ce = l == KN_LOSS_BINARY_CROSSENTROPY || l == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
-                      l == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+            bool ce = kn__loss_is_cross_entropy(l);
             if (logits && !ce) continue; /* from_logits: the cross-entropies only */
             loss_arg a = {(kn_loss)l, logits, 0};
             run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_NONE, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
             run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss, &a, KN_PASS_ALL, 1, 1e-5f, 1e-5f, KN_PRECISION_FP32});
+            if (!ce && kn__loss_by_row(l)) { /* the half-reading row statistics (cosine, categorical hinge) */
+                run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss_of_product, &a, KN_PASS_ALL, 2, 0, 0, KN_PRECISION_BF16});
+                run_case(ctx, &(tcase){kn_loss_name((kn_loss)l), b_loss_of_product, &a, KN_PASS_ALL, 2, 0, 0, KN_PRECISION_FP16});
+            }
             if (!ce) continue;
             /* label smoothing: the f32 kernels, and the half-reading ones under bf16 and fp16 */
             loss_arg s = {(kn_loss)l, logits, 0.15f};

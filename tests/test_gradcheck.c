@@ -388,14 +388,16 @@ static kn_tensor *b_global_max_pool1d(kn_graph *g, kn_tensor **in, const void *a
     return kn_global_max_pool1d(g, in[0]);
 }
 
-typedef struct { kn_loss loss; bool logits, weighted; } loss_arg;
+typedef struct { kn_loss loss; bool logits, weighted; kn_loss_options o; } loss_arg;
 static kn_tensor *b_loss(kn_graph *g, kn_tensor **in, const void *arg) {
     const loss_arg *a = arg;
     kn_tensor *target = a->loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY
                             ? kn_input(g, KN_I32, (int64_t[]){in[0]->shape[0]}, 1, "labels")
                             : kn_input(g, KN_F32, in[0]->shape, 2, "targets");
     kn_tensor *w = a->weighted ? kn_input(g, KN_F32, (int64_t[]){in[0]->shape[0]}, 1, "weights") : NULL;
-    return kn_loss_op_weighted(g, a->loss, in[0], target, w, a->logits);
+    kn_loss_options o = a->o;
+    o.from_logits = a->logits;
+    return kn_loss_op_with(g, a->loss, in[0], target, w, &o);
 }
 
 static void fill_targets(kn_graph *g) {
@@ -637,21 +639,28 @@ int main(void) {
     for (int l = 0; l < KN_LOSS_COUNT; l++)
         for (int logits = 0; logits < 2; logits++) {
             kn_loss loss = (kn_loss)l;
-            bool ce = loss == KN_LOSS_BINARY_CROSSENTROPY || loss == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
-                      loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+            bool ce = kn__loss_is_cross_entropy(loss);
             if (logits && !ce) continue;
             case_shapes cs = {.n_in = 1, .ndim = {2}, .shape = {{4, 3}}};
             /* predictions in (0.05, 0.95) where the loss takes probabilities or a log of them */
             cs.positive = (ce && !logits) || loss == KN_LOSS_POISSON || loss == KN_LOSS_KL_DIVERGENCE || loss == KN_LOSS_MSLE;
             /* |p - y| has a kink where p == y; y < 1 here */
             cs.away_from_zero = loss == KN_LOSS_MAE || loss == KN_LOSS_MAPE;
-            for (int weighted = 0; weighted < 2; weighted++) {
-                char name[80];
-                snprintf(name, sizeof name, "loss %s%s%s", kn_loss_name(loss), logits ? " (logits)" : "",
-                         weighted ? " weighted" : "");
-                loss_arg a = {loss, logits, weighted};
-                gradcheck(name, b_loss, &a, &cs, fill_targets);
-            }
+            /* the focal losses: Keras's defaults, then other settings with class balancing
+             * and label smoothing (a gamma below 1 too) */
+            bool focal = kn__loss_is_focal(loss);
+            for (int variant = 0; variant < (focal ? 2 : 1); variant++)
+                for (int weighted = 0; weighted < 2; weighted++) {
+                    char name[96];
+                    snprintf(name, sizeof name, "loss %s%s%s%s", kn_loss_name(loss), logits ? " (logits)" : "",
+                             weighted ? " weighted" : "", variant ? " (gamma 0.7, balanced, smoothed)" : "");
+                    loss_arg a = {loss, logits, weighted, {0}};
+                    if (focal && !variant) a.o = (kn_loss_options){.focal_gamma = 2, .focal_alpha = 0.25f};
+                    if (variant)
+                        a.o = (kn_loss_options){.focal_gamma = 0.7f, .focal_alpha = 0.3f, .apply_class_balancing = true,
+                                                .label_smoothing = 0.1f};
+                    gradcheck(name, b_loss, &a, &cs, fill_targets);
+                }
         }
     /* batch and layer normalization (last, so the cases above keep their random values) */
     case_shapes bn2 = {.n_in = 3, .ndim = {2, 1, 1}, .shape = {{6, 4}, {4}, {4}}};

@@ -386,8 +386,8 @@ kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd) {
     return finish(g, t);
 }
 
-kn_tensor *kn_loss_op_smoothed(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
-                               bool from_logits, float label_smoothing) {
+kn_tensor *kn_loss_op_with(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                           const kn_loss_options *o) {
     if ((unsigned)loss >= KN_LOSS_COUNT) {
         if (g) kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "loss: unknown kind %d", (int)loss);
         return NULL;
@@ -395,11 +395,31 @@ kn_tensor *kn_loss_op_smoothed(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_te
     kn_tensor *t = kn__node(g, KN_OP_LOSS, pred, target, weights);
     if (t) {
         t->iparam[0] = (int32_t)loss;
-        t->iparam[1] = from_logits;
-        t->fparam[0] = label_smoothing;
+        t->iparam[1] = o && o->from_logits;
+        if (o) {
+            t->fparam[0] = o->label_smoothing;
+            t->fparam[1] = o->focal_gamma;
+            t->fparam[2] = o->focal_alpha;
+            t->iparam[2] = o->apply_class_balancing;
+        }
         snprintf(t->name, sizeof t->name, "%s", kn_loss_name(loss));
     }
     return finish(g, t);
+}
+
+kn_tensor *kn_loss_op_smoothed(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
+                               bool from_logits, float label_smoothing) {
+    return kn_loss_op_with(g, loss, pred, target, weights,
+                           &(kn_loss_options){.from_logits = from_logits, .label_smoothing = label_smoothing});
+}
+
+kn_loss_params kn__loss_node_params(const kn_tensor *t) {
+    return (kn_loss_params){.ls = t->fparam[0], .gamma = t->fparam[1], .alpha = t->fparam[2], .balance = t->iparam[2]};
+}
+
+bool kn__loss_nodes_agree(const kn_tensor *a, const kn_tensor *b) {
+    return a->iparam[0] == b->iparam[0] && a->fparam[0] == b->fparam[0] && a->fparam[1] == b->fparam[1] &&
+           a->fparam[2] == b->fparam[2] && a->iparam[2] == b->iparam[2];
 }
 
 kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
@@ -417,7 +437,8 @@ kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss) {
     if (t) {
         t->iparam[0] = loss->iparam[0];
         t->iparam[1] = loss->iparam[1];
-        t->fparam[0] = loss->fparam[0]; /* label smoothing */
+        t->iparam[2] = loss->iparam[2]; /* the settings: kn__loss_node_params */
+        memcpy(t->fparam, loss->fparam, sizeof t->fparam);
         t->src[3] = loss->src[2];
     }
     return finish(g, t);

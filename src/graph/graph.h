@@ -4,6 +4,7 @@
 #define KN_GRAPH_H
 
 #include "core/core.h"
+#include "backend/loss_params.h"
 
 #define KN_BATCH (-1)   /* symbolic leading dimension, resolved by kn_graph_set_batch */
 #define KN_MAX_SRC 5
@@ -29,7 +30,9 @@ typedef enum {
     KN_OP_SUM,        /* any -> scalar */
     KN_OP_SUM_SQUARES,/* any -> scalar: sum of x^2 */
     KN_OP_LOSS,       /* (pred, target) -> scalar mean loss; iparam[0] kn_loss, iparam[1] from_logits,
-                       * fparam[0] label smoothing (the cross-entropies; 0: none) */
+                       * fparam[0] label smoothing (the cross-entropies; 0: none), fparam[1]
+                       * focal gamma, fparam[2] focal alpha, iparam[2] class balancing (binary
+                       * focal): kn__loss_node_params */
     KN_OP_LOSS_GRAD,  /* (pred, target, dloss) -> dpred; the loss's iparam and fparam */
     KN_OP_OPTIMIZER,  /* updates every parameter from the flat gradient buffer (fused) */
     KN_OP_TRANSPOSE,  /* (m,n) -> (n,m), a copy */
@@ -470,6 +473,9 @@ kn_tensor *kn__sum(kn_graph *g, kn_tensor *x);
 kn_tensor *kn__act_alpha(kn_graph *g, kn_tensor *x, kn_activation a, float alpha);
 kn_tensor *kn__act_grad(kn_graph *g, kn_tensor *dy, kn_tensor *fwd);
 kn_tensor *kn__loss_grad(kn_graph *g, kn_tensor *loss, kn_tensor *dloss);
+/* A loss (or loss gradient) node's settings, and whether two nodes' kinds and settings agree. */
+kn_loss_params kn__loss_node_params(const kn_tensor *t);
+bool kn__loss_nodes_agree(const kn_tensor *a, const kn_tensor *b);
 /* A reshape whose leading KN_BATCH dimension is batch * batch_rows (0: as 1). */
 kn_tensor *kn__reshape_rows(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim, int64_t batch_rows);
 /* Convolution and pooling nodes from a window's geometry (the public builders compute it). */

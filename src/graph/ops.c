@@ -188,13 +188,19 @@ static bool infer_loss(kn_graph *g, kn_tensor *t) {
     if (p->ndim != 2)
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s: predictions must be (batch, outputs), got %s", t->name,
                               kn__shape_str(p, sp, sizeof sp));
-    float ls = t->fparam[0];
-    if (ls != 0 && loss != KN_LOSS_BINARY_CROSSENTROPY && loss != KN_LOSS_CATEGORICAL_CROSSENTROPY &&
-        loss != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
+    kn_loss_params lp = kn__loss_node_params(t);
+    if (lp.ls != 0 && !kn__loss_is_cross_entropy(loss))
         return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: label smoothing applies to the cross-entropy losses only",
                               t->name);
-    if (!(ls >= 0 && ls <= 1))
-        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: label smoothing must be in [0, 1], got %g", t->name, ls);
+    if (!(lp.ls >= 0 && lp.ls <= 1))
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: label smoothing must be in [0, 1], got %g", t->name, lp.ls);
+    if (!kn__loss_is_focal(loss) && (lp.gamma != 0 || lp.alpha != 0 || lp.balance))
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: focal_gamma, focal_alpha and apply_class_balancing apply "
+                              "to the focal losses only", t->name);
+    if (!(lp.gamma >= 0 && lp.gamma <= 1e3f))
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: focal_gamma must be in [0, 1000], got %g", t->name, lp.gamma);
+    if (!(lp.alpha >= 0 && lp.alpha <= 1))
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: focal_alpha must be in [0, 1], got %g", t->name, lp.alpha);
     if (loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         if (y->dtype != KN_I32 || y->ndim != 1 || y->shape[0] != p->shape[0])
             return kn__graph_fail(g, KN_ERR_SHAPE,

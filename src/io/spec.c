@@ -1274,6 +1274,27 @@ static kn_status parse_connections(kn_ctx *ctx, kn_model *m, const cJSON *layers
     return kn_model_next_layer(m, name ? name->valuestring : NULL, names, n);
 }
 
+/* The focal losses' settings (kn_compile_opts.focal_gamma, focal_alpha,
+ * apply_class_balancing; Keras's gamma, alpha and apply_class_balancing). Their 0 means
+ * Keras's default in kn_compile_opts, so a description's 0 is refused rather than read so. */
+static kn_status parse_focal(kn_ctx *ctx, const cJSON *root, kn_compile_opts *c) {
+    double gamma = 0, alpha = 0;
+    kn_status st = kn__spec_number(ctx, root, "focal_gamma", "", 0, 1000, &gamma);
+    if (!st) st = kn__spec_number(ctx, root, "focal_alpha", "", 0, 1, &alpha);
+    if (st) return st;
+    if (cJSON_GetObjectItemCaseSensitive(root, "focal_gamma") && gamma == 0)
+        return kn__spec_error(ctx, "focal_gamma", "focal_gamma 0 is the plain cross-entropy: use binary_crossentropy or "
+                              "categorical_crossentropy");
+    if (cJSON_GetObjectItemCaseSensitive(root, "focal_alpha") && alpha == 0)
+        return kn__spec_error(ctx, "focal_alpha", "focal_alpha 0 weighs every term 0 (expected a number in (0, 1])");
+    const cJSON *bal = cJSON_GetObjectItemCaseSensitive(root, "apply_class_balancing");
+    if (bal && !cJSON_IsBool(bal)) return kn__spec_error(ctx, "apply_class_balancing", "must be true or false");
+    c->focal_gamma = (float)gamma;
+    c->focal_alpha = (float)alpha;
+    c->apply_class_balancing = cJSON_IsTrue(bal);
+    return KN_OK;
+}
+
 kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *data, kn_model **out, kn_spec *spec) {
     if (!ctx || !json || !out || !spec) return KN_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -1305,7 +1326,8 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
         goto done;
     }
 
-    static const char *const root_keys[] = {"type", "name", "input_shape", "layers", "loss", "from_logits", "label_smoothing", "optimizer",
+    static const char *const root_keys[] = {"type", "name", "input_shape", "layers", "loss", "from_logits", "label_smoothing",
+                                            "focal_gamma", "focal_alpha", "apply_class_balancing", "optimizer",
                                             "epochs", "batch_size", "metrics", "precision", "loss_scale", "augment",
                                             "class_weight", "schedule", "callbacks", NULL};
     if ((st = kn__spec_check_keys(ctx, root, "(top level)", root_keys))) goto done;
@@ -1383,7 +1405,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "loss");
     if (loss) {
         if (!cJSON_IsString(loss) || !kn_loss_parse(loss->valuestring, &spec->compile.loss)) {
-            char names[320];
+            char names[512];
             kn__loss_list(names, sizeof names);
             st = kn__spec_error(ctx, "loss", "unknown loss '%.60s' (expected one of %s)",
                                 cJSON_IsString(loss) ? loss->valuestring : "?", names);
@@ -1395,9 +1417,9 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     if (!last_activation_given) { /* the last layer's activation follows the loss */
         kn_loss l = spec->compile.loss;
         kn_activation head = l == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || l == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
-                                     l == KN_LOSS_KL_DIVERGENCE
+                                     l == KN_LOSS_KL_DIVERGENCE || l == KN_LOSS_CATEGORICAL_FOCAL_CROSSENTROPY
                                  ? KN_SOFTMAX
-                             : l == KN_LOSS_BINARY_CROSSENTROPY ? KN_SIGMOID
+                             : l == KN_LOSS_BINARY_CROSSENTROPY || l == KN_LOSS_BINARY_FOCAL_CROSSENTROPY ? KN_SIGMOID
                              : l == KN_LOSS_POISSON             ? KN_EXPONENTIAL /* a rate: the log link */
                                                                 : KN_LINEAR;
         kn__model_set_last_activation(m, head);
@@ -1407,6 +1429,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     double smoothing = 0;
     if ((st = kn__spec_number(ctx, root, "label_smoothing", "", 0, 1, &smoothing))) goto done;
     spec->compile.label_smoothing = (float)smoothing;
+    if ((st = parse_focal(ctx, root, &spec->compile))) goto done;
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
     if (opt && (st = parse_optimizer(ctx, opt, &spec->compile.optimizer))) goto done;
     int64_t epochs = spec->epochs;

@@ -343,6 +343,11 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         cJSON_AddStringToObject(root, "loss", kn_loss_name(c->loss));
         if (c->from_logits) cJSON_AddBoolToObject(root, "from_logits", true);
         if (c->label_smoothing > 0) cJSON_AddNumberToObject(root, "label_smoothing", shortest(c->label_smoothing));
+        if (kn__loss_is_focal(c->loss)) { /* written out, the defaults resolved: the file says what trained */
+            cJSON_AddNumberToObject(root, "focal_gamma", shortest(c->focal_gamma > 0 ? c->focal_gamma : KN_FOCAL_GAMMA_DEFAULT));
+            cJSON_AddNumberToObject(root, "focal_alpha", shortest(c->focal_alpha > 0 ? c->focal_alpha : KN_FOCAL_ALPHA_DEFAULT));
+            if (c->apply_class_balancing) cJSON_AddBoolToObject(root, "apply_class_balancing", true);
+        }
         /* precision when not the default, so fp32 models' descriptions stay as they were */
         if (c->precision != KN_PRECISION_FP32) cJSON_AddStringToObject(root, "precision", kn_precision_name(c->precision));
         if (c->precision == KN_PRECISION_FP16 && (c->loss_scale_initial > 0 || c->loss_scale_growth_interval > 0)) {

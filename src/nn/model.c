@@ -752,19 +752,28 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     kn_activation *lastp = layer_activation(&m->layers[m->n_layers - 1]);
     kn_activation last = lastp ? *lastp : KN_LINEAR;
     int64_t outputs = kn_model_output_size(m);
-    if (opts->from_logits && opts->loss != KN_LOSS_BINARY_CROSSENTROPY && opts->loss != KN_LOSS_CATEGORICAL_CROSSENTROPY &&
-        opts->loss != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
+    if (opts->from_logits && !kn__loss_is_cross_entropy(opts->loss))
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: from_logits applies to the cross-entropy losses, not %s",
                          kn_loss_name(opts->loss));
     if (!(opts->label_smoothing >= 0 && opts->label_smoothing <= 1))
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: label_smoothing must be in [0, 1], got %g",
                          (double)opts->label_smoothing);
-    if (opts->label_smoothing > 0 && opts->loss != KN_LOSS_BINARY_CROSSENTROPY &&
-        opts->loss != KN_LOSS_CATEGORICAL_CROSSENTROPY && opts->loss != KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
+    if (opts->label_smoothing > 0 && !kn__loss_is_cross_entropy(opts->loss))
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: label_smoothing applies to the cross-entropy losses, not %s",
                          kn_loss_name(opts->loss));
-    if (opts->loss == KN_LOSS_BINARY_CROSSENTROPY && !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
+    if ((opts->focal_gamma != 0 || opts->focal_alpha != 0 || opts->apply_class_balancing) && !kn__loss_is_focal(opts->loss))
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: focal_gamma, focal_alpha and apply_class_balancing apply to the "
+                         "focal losses, not %s", kn_loss_name(opts->loss));
+    if (!(opts->focal_gamma >= 0 && opts->focal_gamma <= 1000))
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: focal_gamma must be in [0, 1000], got %g", (double)opts->focal_gamma);
+    if (!(opts->focal_alpha >= 0 && opts->focal_alpha <= 1))
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: focal_alpha must be in [0, 1], got %g", (double)opts->focal_alpha);
+    if ((opts->loss == KN_LOSS_BINARY_CROSSENTROPY || opts->loss == KN_LOSS_BINARY_FOCAL_CROSSENTROPY) &&
+        !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
+    if ((opts->loss == KN_LOSS_COSINE_SIMILARITY || opts->loss == KN_LOSS_CATEGORICAL_HINGE) && outputs < 2)
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: %s compares rows of outputs, but the last layer has %lld unit",
+                         kn_loss_name(opts->loss), (long long)outputs);
     m->copts = *opts;
     m->loss_scale = 0; /* a new optimizer: fp16's loss scaler starts afresh too */
     m->loss_scale_good = 0;
@@ -1075,7 +1084,11 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
     m->pred = h;
     g->build_phase = KN_PHASE_LOSS;
     m->sw = m->weighted ? kn_input(g, KN_F32, (int64_t[]){KN_BATCH}, 1, "sample_weights") : NULL;
-    m->loss = kn_loss_op_smoothed(g, m->copts.loss, m->out, m->y, m->sw, m->copts.from_logits, m->copts.label_smoothing);
+    m->loss = kn_loss_op_with(g, m->copts.loss, m->out, m->y, m->sw, &(kn_loss_options){
+        .from_logits = m->copts.from_logits, .label_smoothing = m->copts.label_smoothing,
+        .focal_gamma = !kn__loss_is_focal(m->copts.loss) ? 0 : m->copts.focal_gamma > 0 ? m->copts.focal_gamma : KN_FOCAL_GAMMA_DEFAULT,
+        .focal_alpha = !kn__loss_is_focal(m->copts.loss) ? 0 : m->copts.focal_alpha > 0 ? m->copts.focal_alpha : KN_FOCAL_ALPHA_DEFAULT,
+        .apply_class_balancing = m->copts.apply_class_balancing});
     if (reg) m->loss = kn_add(g, m->loss, reg);
     g->build_phase = KN_PHASE_FORWARD;
     if (m->out) kn_graph_keep(g, m->out);

@@ -20,7 +20,9 @@ static const char *loss_names[] = {
     [KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY] = "sparse_categorical_crossentropy",
     [KN_LOSS_HUBER] = "huber", [KN_LOSS_LOG_COSH] = "log_cosh", [KN_LOSS_HINGE] = "hinge",
     [KN_LOSS_SQUARED_HINGE] = "squared_hinge", [KN_LOSS_POISSON] = "poisson", [KN_LOSS_KL_DIVERGENCE] = "kl_divergence",
-    [KN_LOSS_MSLE] = "msle", [KN_LOSS_MAPE] = "mape",
+    [KN_LOSS_MSLE] = "msle", [KN_LOSS_MAPE] = "mape", [KN_LOSS_BINARY_FOCAL_CROSSENTROPY] = "binary_focal_crossentropy",
+    [KN_LOSS_CATEGORICAL_FOCAL_CROSSENTROPY] = "categorical_focal_crossentropy",
+    [KN_LOSS_COSINE_SIMILARITY] = "cosine_similarity", [KN_LOSS_CATEGORICAL_HINGE] = "categorical_hinge",
 };
 _Static_assert(sizeof loss_names / sizeof *loss_names == KN_LOSS_COUNT, "loss names");
 

@@ -116,13 +116,15 @@ static bool write_confusion_svg(FILE *f, const void *user) {
 
 /* From the model's probabilities on the data: ROC-AUC (two classes), log-loss, and for
  * more classes the one-vs-rest ROC-AUC, macro and weighted (scores[SCORE_*]); left NaN when
- * they cannot be had (out of memory, a class absent). The hinge losses' outputs are scores,
+ * they cannot be had (out of memory, a class absent). The hinge losses' outputs (categorical
+ * hinge's too) are scores,
  * not probabilities: ROC-AUC (which only ranks them) but no log-loss or one-vs-rest AUC
  * (scikit-learn's needs rows of probabilities). */
 enum { SCORE_AUC, SCORE_LOG_LOSS, SCORE_AUC_OVR, SCORE_AUC_OVR_WEIGHTED, SCORES };
 static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, int c, double scores[SCORES]) {
     kn_loss loss;
-    bool probabilities = !(cli_model_loss(m, ctx, &loss) && (loss == KN_LOSS_HINGE || loss == KN_LOSS_SQUARED_HINGE));
+    bool probabilities = !(cli_model_loss(m, ctx, &loss) && (loss == KN_LOSS_HINGE || loss == KN_LOSS_SQUARED_HINGE ||
+                                                               loss == KN_LOSS_CATEGORICAL_HINGE));
     int64_t n = kn_dataset_size(ds), outs = kn_model_output_size(m);
     const int32_t *labels = kn_dataset_labels(ds);
     float *p = malloc(sizeof(float) * (size_t)(n * outs)), *rows = malloc(sizeof(float) * (size_t)(n * c));

@@ -130,5 +130,6 @@ char *cli_path_join(const char *dir, const char *name) {
 bool cli_classification_loss(kn_loss loss) {
     return loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || loss == KN_LOSS_CATEGORICAL_CROSSENTROPY ||
            loss == KN_LOSS_BINARY_CROSSENTROPY || loss == KN_LOSS_KL_DIVERGENCE || loss == KN_LOSS_HINGE ||
-           loss == KN_LOSS_SQUARED_HINGE;
+           loss == KN_LOSS_SQUARED_HINGE || loss == KN_LOSS_BINARY_FOCAL_CROSSENTROPY ||
+           loss == KN_LOSS_CATEGORICAL_FOCAL_CROSSENTROPY || loss == KN_LOSS_CATEGORICAL_HINGE;
 }

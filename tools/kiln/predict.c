@@ -77,7 +77,7 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
      * value (regression, or the hinge losses' score, whose sign is the class) */
     kn_loss loss;
     bool known = cli_model_loss(m, ctx, &loss);
-    bool regression = outs == 1 ? !(known && loss == KN_LOSS_BINARY_CROSSENTROPY)
+    bool regression = outs == 1 ? !(known && (loss == KN_LOSS_BINARY_CROSSENTROPY || loss == KN_LOSS_BINARY_FOCAL_CROSSENTROPY))
                                 : known && !cli_classification_loss(loss); /* several values: e.g. an autoencoder's */
     int classes = outs == 1 ? 2 : (int)outs;
     if (!regression && a.top > classes) {

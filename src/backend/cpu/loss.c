@@ -5,7 +5,9 @@
  * caller validates labels before a run. The losses of one term per element (huber, hinge,
  * ...) take their terms from loss_formulas.h. The cross-entropies take a label smoothing ls
  * (the node's fparam[0]; loss_formulas.h's kn__smooth): 0 runs the unsmoothed code as it
- * was, so those bits do not change. */
+ * was, so those bits do not change. The losses a row's statistics decide (the focal ones,
+ * cosine_similarity, categorical_hinge) are loss_formulas.h's kn__loss_row_stats and
+ * kn__loss_row_slope, as on CUDA. */
 #include "cpu.h"
 #include "backend/loss_formulas.h"
 
@@ -76,8 +78,11 @@ static double sparse_ce_logits(const float *p, const int32_t *lab, const float *
 }
 
 /* The loss of row r (before the mean over the batch). */
-static double row_loss(kn_loss kind, bool logits, const float *pr, const void *target, int64_t r, int64_t c, float ls) {
+static double row_loss(kn_loss kind, bool logits, const float *pr, const void *target, int64_t r, int64_t c,
+                       kn_loss_params lp) {
     double total = 0;
+    float ls = lp.ls;
+    if (kn__loss_by_row(kind)) return kn__loss_row_stats(kind, logits, lp, pr, (const float *)target + r * c, c).loss;
     switch (kind) {
     case KN_LOSS_MSE: {
         const float *yr = (const float *)target + r * c;
@@ -134,12 +139,12 @@ static double row_loss(kn_loss kind, bool logits, const float *pr, const void *t
 /* Sum over rows [r0, r0+rows) of weight x row loss; p points at row r0's predictions (a
  * block of them), target and w are the whole batch's. */
 static double loss_rows(kn_loss kind, bool logits, const float *p, const void *target, const float *w, int64_t r0,
-                        int64_t rows, int64_t c, float ls) {
+                        int64_t rows, int64_t c, kn_loss_params lp) {
     if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && logits)
-        return sparse_ce_logits(p, (const int32_t *)target + r0, w ? w + r0 : NULL, rows, c, ls);
+        return sparse_ce_logits(p, (const int32_t *)target + r0, w ? w + r0 : NULL, rows, c, lp.ls);
     double total = 0;
     for (int64_t r = 0; r < rows; r++)
-        total += (w ? w[r0 + r] : 1.0) * row_loss(kind, logits, p + r * c, target, r0 + r, c, ls);
+        total += (w ? w[r0 + r] : 1.0) * row_loss(kind, logits, p + r * c, target, r0 + r, c, lp);
     return total;
 }
 
@@ -153,16 +158,16 @@ void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
     int64_t rows = pt->ne[0], c = pt->ne[1];
     kn_loss kind = (kn_loss)t->iparam[0];
     bool logits = t->iparam[1];
-    float ls = t->fparam[0];
+    kn_loss_params lp = kn__loss_node_params(t);
     double total = 0;
     if (!kn__is_half(pt)) {
-        total = loss_rows(kind, logits, pt->data, target, w, 0, rows, c, ls);
+        total = loss_rows(kind, logits, pt->data, target, w, 0, rows, c, lp);
     } else {
         float pb[KN_HALF_BLOCK];
         int64_t per = KN_HALF_BLOCK / c;
         for (int64_t r0 = 0; r0 < rows; r0 += per) {
             int64_t nr = rows - r0 < per ? rows - r0 : per;
-            total += loss_rows(kind, logits, kn__read_f32(pt, r0 * c, nr * c, pb), target, w, r0, nr, c, ls);
+            total += loss_rows(kind, logits, kn__read_f32(pt, r0 * c, nr * c, pb), target, w, r0, nr, c, lp);
         }
     }
     *(float *)t->data = (float)(total / (double)rows);
@@ -171,7 +176,8 @@ void kn__cpu_loss(kn_graph *g, kn_tensor *t) {
 /* The gradient of rows [r0, r0+rows): p and dx point at row r0 (a block of rows), target
  * and w are the whole batch's; inv_b = dloss / batch, inv_n = dloss / (batch x c). */
 static void loss_grad_rows(kn_loss kind, bool logits, const float *p, const void *target, const float *w, float *dx,
-                           int64_t r0, int64_t rows, int64_t c, float inv_b, float inv_n, float ls) {
+                           int64_t r0, int64_t rows, int64_t c, float inv_b, float inv_n, kn_loss_params lp) {
+    float ls = lp.ls;
     switch (kind) {
     case KN_LOSS_MSE: {
         const float *y = (const float *)target + r0 * c;
@@ -269,6 +275,15 @@ static void loss_grad_rows(kn_loss kind, bool logits, const float *p, const void
         }
         break;
     }
+    case KN_LOSS_BINARY_FOCAL_CROSSENTROPY: case KN_LOSS_CATEGORICAL_FOCAL_CROSSENTROPY:
+    case KN_LOSS_COSINE_SIMILARITY: case KN_LOSS_CATEGORICAL_HINGE:
+        for (int64_t r = 0; r < rows; r++) { /* the row's statistics, then each element's slope */
+            const float *pr = p + r * c, *yr = (const float *)target + (r0 + r) * c;
+            kn_loss_row st = kn__loss_row_stats(kind, logits, lp, pr, yr, c);
+            for (int64_t j = 0; j < c; j++)
+                dx[r * c + j] = kn__loss_row_slope(kind, logits, lp, &st, pr[j], yr[j], j, c) * inv_b;
+        }
+        break;
     default: {
         if (!kn__loss_elementwise(kind)) break;
         const float *y = (const float *)target + r0 * c;
@@ -291,12 +306,12 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
     int64_t rows = pt->ne[0], c = pt->ne[1];
     kn_loss kind = (kn_loss)t->iparam[0];
     bool logits = t->iparam[1];
-    float ls = t->fparam[0];
+    kn_loss_params lp = kn__loss_node_params(t);
     (void)g;
     float dl = *(const float *)t->src[2]->data;
     float inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
     if (!kn__is_half(pt) && !kn__is_half(t)) {
-        loss_grad_rows(kind, logits, pt->data, target, w, t->data, 0, rows, c, inv_b, inv_n, ls);
+        loss_grad_rows(kind, logits, pt->data, target, w, t->data, 0, rows, c, inv_b, inv_n, lp);
         return;
     }
     float pb[KN_HALF_BLOCK], db[KN_HALF_BLOCK];
@@ -304,7 +319,7 @@ void kn__cpu_loss_grad(kn_graph *g, kn_tensor *t) {
     for (int64_t r0 = 0; r0 < rows; r0 += per) {
         int64_t nr = rows - r0 < per ? rows - r0 : per;
         float *dx = kn__write_f32(t, r0 * c, db);
-        loss_grad_rows(kind, logits, kn__read_f32(pt, r0 * c, nr * c, pb), target, w, dx, r0, nr, c, inv_b, inv_n, ls);
+        loss_grad_rows(kind, logits, kn__read_f32(pt, r0 * c, nr * c, pb), target, w, dx, r0, nr, c, inv_b, inv_n, lp);
         kn__write_done(t, r0 * c, nr * c, dx);
     }
 }

@@ -259,14 +259,14 @@ extern "C" cudaError_t kn__cu_maximum_grad(cudaStream_t s, const float *dy, cons
 
 /* ------------------------------------------------------------- losses (loss.c) */
 
-__global__ void loss_rows_kernel(int kind, bool logits, float ls, const float *p, const void *target, const float *w,
+__global__ void loss_rows_kernel(int kind, bool logits, kn_loss_params lp, const float *p, const void *target, const float *w,
                                  double *ws, int64_t rows, int64_t c) {
-    GRID_STRIDE(r, rows) loss_row(kind, logits, ls, p + r * c, target, w, ws, r, r, c);
+    GRID_STRIDE(r, rows) loss_row(kind, logits, lp, p + r * c, target, w, ws, r, r, c);
 }
 
-__global__ void loss_rows_x_kernel(int kind, bool logits, float ls, const void *p, int tp, const void *target, const float *w,
+__global__ void loss_rows_x_kernel(int kind, bool logits, kn_loss_params lp, const void *p, int tp, const void *target, const float *w,
                                    double *ws, int64_t rows, int64_t c) {
-    GRID_STRIDE(r, rows) loss_row(kind, logits, ls, RowX{p, tp, r * c}, target, w, ws, r, r, c);
+    GRID_STRIDE(r, rows) loss_row(kind, logits, lp, RowX{p, tp, r * c}, target, w, ws, r, r, c);
 }
 
 __global__ void mean_kernel(const double *ws, float *out, int64_t rows) {
@@ -282,40 +282,40 @@ __global__ void mean_kernel(const double *ws, float *out, int64_t rows) {
  * the same bits as the two kernels give, in one launch instead of two (a training step's
  * launches are what a small batch's time is made of). p: f32 (tp KN_F32) or a half type. */
 #define LOSS_ONE_BLOCK_ROWS 16384
-__global__ void loss_mean_kernel(int kind, bool logits, float ls, const void *p, int tp, const void *target, const float *w,
+__global__ void loss_mean_kernel(int kind, bool logits, kn_loss_params lp, const void *p, int tp, const void *target, const float *w,
                                  float *out, double *ws, int64_t rows, int64_t c) {
     __shared__ double part[1024];
     double s = 0;
     for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
-        if (tp == KN_F32) loss_row(kind, logits, ls, (const float *)p + r * c, target, w, ws, r, r, c);
-        else loss_row(kind, logits, ls, RowX{p, tp, r * c}, target, w, ws, r, r, c);
+        if (tp == KN_F32) loss_row(kind, logits, lp, (const float *)p + r * c, target, w, ws, r, r, c);
+        else loss_row(kind, logits, lp, RowX{p, tp, r * c}, target, w, ws, r, r, c);
         s += ws[r];
     }
     s = kn__block_sum_double(s, part);
     if (threadIdx.x == 0) *out = (float)(s / (double)rows);
 }
 
-extern "C" cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, float ls, const float *p, const void *target,
+extern "C" cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const float *p, const void *target,
                                    const float *w, float *out, double *ws, int64_t rows, int64_t c) {
     if (rows <= LOSS_ONE_BLOCK_ROWS) {
-        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, ls, p, KN_F32, target, w, out, ws, rows, c);
+        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, lp, p, KN_F32, target, w, out, ws, rows, c);
         return cudaGetLastError();
     }
-    loss_rows_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, target, w, ws, rows, c);
+    loss_rows_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, lp, p, target, w, ws, rows, c);
     mean_kernel<<<1, 1024, 0, s>>>(ws, out, rows);
     return cudaGetLastError();
 }
 
 /* One thread per row: the fused softmax + cross-entropy gradient among them. */
-__global__ void loss_grad_kernel(int kind, bool logits, float ls, const float *p, const void *target, const float *dloss,
+__global__ void loss_grad_kernel(int kind, bool logits, kn_loss_params lp, const float *p, const void *target, const float *dloss,
                                  const float *w, float *dx, int64_t rows, int64_t c) {
     float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
-    GRID_STRIDE(r, rows) loss_grad_row(kind, logits, ls, p + r * c, target, w, dx + r * c, r, r, c, inv_b, inv_n);
+    GRID_STRIDE(r, rows) loss_grad_row(kind, logits, lp, p + r * c, target, w, dx + r * c, r, r, c, inv_b, inv_n);
 }
 
-extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, float ls, const float *p, const void *target,
+extern "C" cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const float *p, const void *target,
                                         const float *dloss, const float *w, float *dx, int64_t rows, int64_t c) {
-    if (rows > 0) loss_grad_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, target, dloss, w, dx, rows, c);
+    if (rows > 0) loss_grad_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, lp, p, target, dloss, w, dx, rows, c);
     return cudaGetLastError();
 }
 
@@ -624,13 +624,13 @@ extern "C" cudaError_t kn__cu_bias_act_x(cudaStream_t s, void *c, int tc, const 
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, float ls, const void *p, int tp, const void *target,
+extern "C" cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const void *p, int tp, const void *target,
                                      const float *w, float *out, double *ws, int64_t rows, int64_t c) {
     if (rows <= LOSS_ONE_BLOCK_ROWS) {
-        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, ls, p, tp, target, w, out, ws, rows, c);
+        loss_mean_kernel<<<1, 1024, 0, s>>>(kind, logits, lp, p, tp, target, w, out, ws, rows, c);
         return cudaGetLastError();
     }
-    loss_rows_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, tp, target, w, ws, rows, c);
+    loss_rows_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, lp, p, tp, target, w, ws, rows, c);
     mean_kernel<<<1, 1024, 0, s>>>(ws, out, rows);
     return cudaGetLastError();
 }
@@ -638,9 +638,9 @@ extern "C" cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, floa
 /* loss_grad_kernel's values, each element computed in float from the row's statistics
  * and narrowed once: the f32 kernel stores partial values in dx and updates them, which
  * in half storage would round two or three times (and softmax - onehot cancels). */
-__global__ void loss_grad_x_kernel(int kind, bool logits, float ls, const void *p, int tp, const void *target,
+__global__ void loss_grad_x_kernel(int kind, bool logits, kn_loss_params lp, const void *p, int tp, const void *target,
                                    const float *dloss, const float *w, void *dx, int tdx, int64_t rows, int64_t c) {
-    float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c);
+    float dl = *dloss, inv_b = dl / (float)rows, inv_n = dl / (float)(rows * c), ls = lp.ls;
     GRID_STRIDE(r, rows) {
         RowX pr{p, tp, r * c};
         int64_t o = r * c;
@@ -668,6 +668,8 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, float ls, const void *
             if (logits) lse = row_lse(pr, c);
             else sp = row_sum(pr, c);
         }
+        kn_loss_row st = {};
+        if (kn__loss_by_row(kind)) st = kn__loss_row_stats(kind, logits, lp, pr, yr, c);
         for (int64_t j = 0; j < c; j++) {
             float v = 0;
             switch (kind) {
@@ -711,7 +713,9 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, float ls, const void *
                 }
                 break;
             default:
-                if (kn__loss_elementwise(kind))
+                if (kn__loss_by_row(kind))
+                    v = kn__loss_row_slope(kind, logits, lp, &st, pr[j], yr[j], j, c) * inv_b;
+                else if (kn__loss_elementwise(kind))
                     v = kn__loss_slope(kind, pr[j], yr[j]) * (kn__loss_sums_row(kind) ? inv_b : inv_n);
                 break;
             }
@@ -721,10 +725,10 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, float ls, const void *
     }
 }
 
-extern "C" cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, float ls, const void *p, int tp,
+extern "C" cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const void *p, int tp,
                                           const void *target, const float *dloss, const float *w, void *dx, int tdx,
                                           int64_t rows, int64_t c) {
     if (rows > 0)
-        loss_grad_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, ls, p, tp, target, dloss, w, dx, tdx, rows, c);
+        loss_grad_x_kernel<<<blocks_for(rows), THREADS, 0, s>>>(kind, logits, lp, p, tp, target, dloss, w, dx, tdx, rows, c);
     return cudaGetLastError();
 }

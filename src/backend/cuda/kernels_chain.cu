@@ -61,7 +61,7 @@ __device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t
     int64_t c = ch->layer[q->from].n;
     __syncthreads(); /* the block's writes of the prediction row (and of the target's) are visible to it */
     if (threadIdx.x == 0) {
-        loss_row(q->kind, q->logits != 0, q->ls, pr, a.target, q->w, q->ws, r, a.tr, c);
+        loss_row(q->kind, q->logits != 0, q->lp, pr, a.target, q->w, q->ws, r, a.tr, c);
         if (q->correct) { /* (resident.cuh's count_step: the first largest against the label) */
             int32_t best = 0, outs = ch->layer[q->pred].n;
             float v = po[0];
@@ -70,7 +70,7 @@ __device__ static void chain_loss_row(const kn__cu_chain *ch, int64_t r, int64_t
             q->correct[r] = best == ((const int32_t *)a.target)[a.tr];
         }
         if (q->dx)
-            loss_grad_row(q->kind, q->logits != 0, q->ls, pr, a.target, q->w, dx, r, a.tr, c, a.dl / (float)rows,
+            loss_grad_row(q->kind, q->logits != 0, q->lp, pr, a.target, q->w, dx, r, a.tr, c, a.dl / (float)rows,
                           a.dl / (float)(rows * c));
     }
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/loss_params.h"
 #include "graph/ew_program.h"
 
 #ifdef __cplusplus
@@ -171,9 +172,9 @@ cudaError_t kn__cu_rnn_back_step(cudaStream_t s, const kn__cu_rnn *d, int64_t st
                                  const float *dh_prod);
 /* Mean loss over rows (ws: rows doubles) and its gradient; dloss is a device scalar; ls the
  * cross-entropies' label smoothing (0: none). */
-cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, float ls, const float *p, const void *target,
+cudaError_t kn__cu_loss(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const float *p, const void *target,
                         const float *w, float *out, double *ws, int64_t rows, int64_t c);
-cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, float ls, const float *p, const void *target,
+cudaError_t kn__cu_loss_grad(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const float *p, const void *target,
                              const float *dloss, const float *w, float *dx, int64_t rows, int64_t c);
 /* The factor n gradients are multiplied by in the update into *out: step->grad_unscale
  * times the clip-by-global-norm factor of the unscaled gradients (1 when clip_norm <= 0). */
@@ -212,7 +213,7 @@ typedef struct {
  * by it) writes the mean to *out. */
 typedef struct {
     int32_t kind, logits, from;
-    float ls; /* label smoothing (the loss node's fparam[0]) */
+    kn_loss_params lp; /* the loss node's settings (kn__loss_node_params) */
     const void *target;
     const float *w, *dloss;
     double *ws;
@@ -443,9 +444,9 @@ cudaError_t kn__cu_softmax_grad_x(cudaStream_t s, const void *dy, int tdy, const
 cudaError_t kn__cu_bias_act_x(cudaStream_t s, void *c, int tc, const float *bias, int act, float alpha, int64_t rows,
                               int64_t cols);
 cudaError_t kn__cu_sum_rows_x(cudaStream_t s, const void *x, int tx, float *y, float *ws, int64_t rows, int64_t cols);
-cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, float ls, const void *p, int tp, const void *target,
+cudaError_t kn__cu_loss_x(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const void *p, int tp, const void *target,
                           const float *w, float *out, double *ws, int64_t rows, int64_t c);
-cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, float ls, const void *p, int tp, const void *target,
+cudaError_t kn__cu_loss_grad_x(cudaStream_t s, int kind, bool logits, kn_loss_params lp, const void *p, int tp, const void *target,
                                const float *dloss, const float *w, void *dx, int tdx, int64_t rows, int64_t c);
 cudaError_t kn__cu_elementwise_x(cudaStream_t s, const kn_ew_program *p, const void *const *in, const int *tin,
                                  void *out, int tout, int64_t n, int64_t cols);

@@ -36,11 +36,14 @@ struct RowX {
  * pointer, or a RowX); its target is target's row tr (r, but for a chain reading a resident
  * step's table through the order); ls the cross-entropies' label smoothing (0: none). */
 template <typename P>
-__device__ static void loss_row(int kind, bool logits, float ls, P pr, const void *target, const float *w, double *ws,
-                                int64_t r, int64_t tr, int64_t c) {
+__device__ static void loss_row(int kind, bool logits, kn_loss_params lp, P pr, const void *target, const float *w,
+                                double *ws, int64_t r, int64_t tr, int64_t c) {
     {
         double total = 0;
-        if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        float ls = lp.ls;
+        if (kn__loss_by_row(kind)) {
+            total = kn__loss_row_stats(kind, logits, lp, pr, (const float *)target + tr * c, c).loss;
+        } else if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
             int32_t l = ((const int32_t *)target)[tr];
             if (l >= 0 && l < c && ls == 0) {
                 total = logits ? (double)(row_lse(pr, c) - pr[l]) : -logf(clipp(pr[l] / row_sum(pr, c)));
@@ -98,9 +101,14 @@ __device__ static void loss_row(int kind, bool logits, float ls, P pr, const voi
 
 /* Row r's loss gradient (loss_grad in loss.c) into dr, from its predictions pr (f32), its
  * target target's row tr; inv_b = dloss / rows, inv_n = dloss / (rows c). */
-__device__ static void loss_grad_row(int kind, bool logits, float ls, const float *pr, const void *target, const float *w,
-                                     float *dr, int64_t r, int64_t tr, int64_t c, float inv_b, float inv_n) {
-    if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+__device__ static void loss_grad_row(int kind, bool logits, kn_loss_params lp, const float *pr, const void *target,
+                                     const float *w, float *dr, int64_t r, int64_t tr, int64_t c, float inv_b, float inv_n) {
+    float ls = lp.ls;
+    if (kn__loss_by_row(kind)) { /* the row's statistics, then each element's slope */
+        const float *yr = (const float *)target + tr * c;
+        kn_loss_row st = kn__loss_row_stats(kind, logits, lp, pr, yr, c);
+        for (int64_t j = 0; j < c; j++) dr[j] = kn__loss_row_slope(kind, logits, lp, &st, pr[j], yr[j], j, c) * inv_b;
+    } else if (kind == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         int32_t l = ((const int32_t *)target)[tr];
         if (l < 0 || l >= c) {
             for (int64_t j = 0; j < c; j++) dr[j] = 0;

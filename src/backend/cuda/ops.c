@@ -112,11 +112,11 @@ static kn_status k_loss(kn_graph *g, kn_tensor *t) {
     if (kn__cuda_chain_loss_done(g, t)) OK; /* computed by the chain before it (small_batch.c) */
     const kn_tensor *p = t->src[0];
     if (is_half(p)) {
-        LAUNCH(kn__cu_loss_x(STREAM, t->iparam[0], t->iparam[1], t->fparam[0], VS(0), TY(p), kn__cuda_tensor(g, t->src[1]), DOPT(2),
+        LAUNCH(kn__cu_loss_x(STREAM, t->iparam[0], t->iparam[1], kn__loss_node_params(t), VS(0), TY(p), kn__cuda_tensor(g, t->src[1]), DOPT(2),
                              D(t), CTX->ws, p->ne[0], p->ne[1]));
         OK;
     }
-    LAUNCH(kn__cu_loss(STREAM, t->iparam[0], t->iparam[1], t->fparam[0], DS(0), kn__cuda_tensor(g, t->src[1]), DOPT(2), D(t),
+    LAUNCH(kn__cu_loss(STREAM, t->iparam[0], t->iparam[1], kn__loss_node_params(t), DS(0), kn__cuda_tensor(g, t->src[1]), DOPT(2), D(t),
                        CTX->ws, p->ne[0], p->ne[1]));
     OK;
 }
@@ -125,11 +125,11 @@ static kn_status k_loss_grad(kn_graph *g, kn_tensor *t) {
     if (kn__cuda_chain_loss_done(g, t)) OK;
     const kn_tensor *p = t->src[0];
     if (is_half(p) || is_half(t)) {
-        LAUNCH(kn__cu_loss_grad_x(STREAM, t->iparam[0], t->iparam[1], t->fparam[0], VS(0), TY(p), kn__cuda_tensor(g, t->src[1]),
+        LAUNCH(kn__cu_loss_grad_x(STREAM, t->iparam[0], t->iparam[1], kn__loss_node_params(t), VS(0), TY(p), kn__cuda_tensor(g, t->src[1]),
                                   DS(2), DOPT(3), VD(t), TY(t), p->ne[0], p->ne[1]));
         OK;
     }
-    LAUNCH(kn__cu_loss_grad(STREAM, t->iparam[0], t->iparam[1], t->fparam[0], DS(0), kn__cuda_tensor(g, t->src[1]), DS(2),
+    LAUNCH(kn__cu_loss_grad(STREAM, t->iparam[0], t->iparam[1], kn__loss_node_params(t), DS(0), kn__cuda_tensor(g, t->src[1]), DS(2),
                             DOPT(3), D(t), p->ne[0], p->ne[1]));
     OK;
 }

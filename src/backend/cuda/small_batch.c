@@ -271,8 +271,8 @@ static void plan_chain_losses(kn_graph *g, kn__cuda_graph *c) {
         for (int j = i + 1; j < g->n_nodes; j++) {
             kn_tensor *G = g->nodes[j];
             if (G->op == KN_OP_LOSS_GRAD && !(G->flags & KN_FLAG_FOLDED) && G->src[0] == L->src[0] &&
-                G->src[1] == L->src[1] && G->src[3] == L->src[2] && G->iparam[0] == L->iparam[0] &&
-                G->iparam[1] == L->iparam[1] && G->fparam[0] == L->fparam[0] && G->dtype == KN_F32 && G->src[2]->dtype == KN_F32 && make_private(c, G)) {
+                G->src[1] == L->src[1] && G->src[3] == L->src[2] && kn__loss_nodes_agree(G, L) &&
+                G->iparam[1] == L->iparam[1] && G->dtype == KN_F32 && G->src[2]->dtype == KN_F32 && make_private(c, G)) {
                 c->chain[k].loss_grad = G;
                 break;
             }
@@ -600,7 +600,7 @@ kn_status kn__cuda_dense_chain(kn_graph *g, int i, bool *fused) {
     if (L && (c->run_mask & KN_PHASE_LOSS)) { /* the loss (an evaluation, a training step) */
         int from = 0;
         while (c->chain[i].node[from] != L->src[0]) from++;
-        ch.loss = (kn__cu_chain_loss){.kind = L->iparam[0], .logits = L->iparam[1], .ls = L->fparam[0], .from = from,
+        ch.loss = (kn__cu_chain_loss){.kind = L->iparam[0], .logits = L->iparam[1], .lp = kn__loss_node_params(L), .from = from,
                                       .target = kn__cuda_tensor(g, L->src[1]),
                                       .w = L->src[2] ? kn__cuda_tensor(g, L->src[2]) : NULL,
                                       .ws = c->ws, .out = kn__cuda_tensor(g, L), .done = c->chain_done};

@@ -26,8 +26,9 @@ static bool private_to(const kn_tensor *x, kn_op op) {
 
 static kn_activation fused_activation(kn_loss loss) {
     switch (loss) {
-    case KN_LOSS_CATEGORICAL_CROSSENTROPY: case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: return KN_SOFTMAX;
-    case KN_LOSS_BINARY_CROSSENTROPY: return KN_SIGMOID;
+    case KN_LOSS_CATEGORICAL_CROSSENTROPY: case KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY:
+    case KN_LOSS_CATEGORICAL_FOCAL_CROSSENTROPY: return KN_SOFTMAX;
+    case KN_LOSS_BINARY_CROSSENTROPY: case KN_LOSS_BINARY_FOCAL_CROSSENTROPY: return KN_SIGMOID;
     default: return KN_LINEAR;
     }
 }
@@ -42,13 +43,13 @@ static void fuse_loss(kn_graph *g, kn_tensor *loss) {
         kn_tensor *ag = g->nodes[i], *lg = ag->src[0];
         if (ag->op != KN_OP_ACT_GRAD || ag->iparam[0] != (int32_t)act || ag->src[1] != a || (ag->flags & KN_FLAG_DEAD))
             continue;
-        if (!private_to(lg, KN_OP_LOSS_GRAD) || lg->src[0] != a || lg->src[1] != y || lg->iparam[0] != loss->iparam[0] ||
-            lg->fparam[0] != loss->fparam[0])
+        if (!private_to(lg, KN_OP_LOSS_GRAD) || lg->src[0] != a || lg->src[1] != y || !kn__loss_nodes_agree(lg, loss))
             continue;
         ag->op = KN_OP_LOSS_GRAD;
         ag->iparam[0] = loss->iparam[0];
         ag->iparam[1] = 1;
-        ag->fparam[0] = loss->fparam[0]; /* label smoothing */
+        ag->iparam[2] = loss->iparam[2]; /* the settings (kn__loss_node_params) */
+        memcpy(ag->fparam, loss->fparam, sizeof ag->fparam);
         kn__rewire(g, ag, z, y, lg->src[2], lg->src[3]);
         snprintf(ag->fused, sizeof ag->fused, "%s+%s_grad", kn_activation_name(act), kn_loss_name((kn_loss)loss->iparam[0]));
     }
