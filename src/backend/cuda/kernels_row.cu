@@ -227,15 +227,15 @@ __device__ static void row_post(const kn__cu_chain_layer &L, float *out, float *
 }
 
 /* KILN_CUDA_ROW_TAIL=warps_end (an A/B, unmeasured): the chain's last dense layer L, at most
- * 32 columns, and the softmax ending the chain (L's own activation, or S, a softmax node
- * alone after it) by warp 0 alone, without a barrier where a layer and a softmax node take
- * three: its lanes along the k inputs of WARP_COLS columns at a time (L's transposed
- * weights wt), each column's sum by shuffles (every lane holds it) and lane j keeping
- * column j's; then the softmax across the lanes with row_post's arithmetic (the max, the
- * exponentials, 1 / their sum, each times it) and the rows written out (L's own values too
- * when S follows and something reads them). */
+ * 32 columns, and S, the softmax node ending the chain after it, by warp 0 alone, without a
+ * barrier where a layer and a softmax node take three: its lanes along the k inputs of
+ * WARP_COLS columns at a time (L's transposed weights wt), each column's sum by shuffles
+ * (every lane holds it) and lane j keeping column j's; then the softmax across the lanes
+ * with row_post's arithmetic (the max, the exponentials, 1 / their sum, each times it) and
+ * the rows written out (L's own values too when something reads them). A dense layer never
+ * carries a softmax of its own here: the fuse pass leaves softmax a node of its own. */
 __device__ static void row_end_warp(const kn__cu_chain_layer &L, const float *wt, const float *in,
-                                    const kn__cu_chain_layer *S) {
+                                    const kn__cu_chain_layer &S) {
     if (threadIdx.x >= 32) return;
     const int lane = (int)threadIdx.x, ks = L.k + 1;
     const bool mine = lane < L.n;
@@ -252,12 +252,11 @@ __device__ static void row_end_warp(const kn__cu_chain_layer &L, const float *wt
             if (lane == j0 + g) v = sum[g];
     }
     v = mine ? layer_finish(L, v, b, 0.0f) : 0.0f;
-    if (S && L.y && mine) L.y[lane] = v;
+    if (L.y && mine) L.y[lane] = v;
     const float mx = kn__warp_max(mine ? v : -INFINITY);
     const float e = mine ? expf(v - mx) : 0.0f;
     const float inv = 1.0f / kn__warp_sum(e);
-    float *y = S ? S->y : L.y;
-    if (y && mine) y[lane] = e * inv;
+    if (S.y && mine) S.y[lane] = e * inv;
 }
 
 /* Block 0's later layers 1..n-1 (lay: their descriptors), from layer 0's values in act[0]:
@@ -280,13 +279,12 @@ __device__ static void row_tail(const kn__cu_chain &ch, const kn__cu_chain_layer
             const float *wt = kept + off;
             off += L.n * (L.k + 1);
             if (L.bias) L.bias = kept + off, off += L.n;
-            /* Tail 2: the last dense layer and the softmax ending the chain, warp 0 alone */
-            const bool own = L.act == KN_SOFTMAX && l == ch.n - 1,
-                       node = l == ch.n - 2 && !lay[l + 1].w && lay[l + 1].act == KN_SOFTMAX;
-            if (Tail == 2 && L.n <= 32 && (own || node)) {
-                row_end_warp(L, wt, in, node ? &lay[l + 1] : NULL);
+            /* Tail 2: the last dense layer and the softmax node ending the chain, warp 0 alone */
+            const bool end = l == ch.n - 2 && !lay[l + 1].w && lay[l + 1].act == KN_SOFTMAX;
+            if (Tail == 2 && L.n <= 32 && end) {
+                row_end_warp(L, wt, in, lay[l + 1]);
                 row_clock_at(ch, rc, chain_layer_slot(l + slot0));
-                if (node) row_clock_at(ch, rc, chain_layer_slot(l + 1 + slot0));
+                row_clock_at(ch, rc, chain_layer_slot(l + 1 + slot0));
                 return;
             }
             row_layer_warps(L, wt, in, out);
