@@ -159,7 +159,7 @@ const char *kn_loss_name(kn_loss l);
 bool kn_loss_parse(const char *name, kn_loss *out);
 
 typedef enum { KN_OPT_SGD, KN_OPT_ADAM, KN_OPT_ADAMW, KN_OPT_RMSPROP, KN_OPT_ADAGRAD, KN_OPT_ADAMAX,
-               KN_OPT_ADADELTA, KN_OPT_NADAM, KN_OPT_LION, KN_OPT_RADAM, KN_OPT_COUNT } kn_optimizer_kind;
+               KN_OPT_ADADELTA, KN_OPT_NADAM, KN_OPT_LION, KN_OPT_RADAM, KN_OPT_FTRL, KN_OPT_COUNT } kn_optimizer_kind;
 
 /* An optimizer and its hyperparameters. Build with kn_sgd()/kn_adam()/... for Keras's
  * defaults, then change fields. Adam/AdamW use the bias-corrected form of the paper
@@ -173,10 +173,14 @@ typedef struct kn_optimizer {
     bool nesterov;             /* sgd */
     float rho;                 /* rmsprop, adadelta */
     float weight_decay;        /* adamw (decoupled) */
-    float initial_accumulator; /* adagrad */
+    float initial_accumulator; /* adagrad, ftrl */
     float clip_norm;           /* > 0: scale gradients so their global L2 norm is at most this */
     float clip_value;          /* > 0: then clamp each gradient element to [-clip_value, clip_value] */
     float momentum_decay;      /* nadam: u_t = beta_1 (1 - 0.5 * 0.96^(t * momentum_decay)) */
+    /* ftrl (Keras's names: learning_rate_power, l1_regularization_strength,
+     * l2_regularization_strength, l2_shrinkage_regularization_strength, beta) */
+    float lr_power;            /* <= 0; -0.5 by default (0: a fixed rate) */
+    float l1, l2, l2_shrinkage, ftrl_beta; /* >= 0 */
 } kn_optimizer;
 kn_optimizer kn_sgd(float learning_rate);     /* momentum 0, nesterov false */
 kn_optimizer kn_adam(float learning_rate);    /* 0.9, 0.999, 1e-7 */
@@ -205,6 +209,12 @@ kn_optimizer kn_lion(float learning_rate);
  * at b2 0.999): no warm-up needed. (0.9, 0.999, epsilon 1e-8 as PyTorch, added to sqrt(v)
  * before the bias correction; the formulas in src/backend/radam_schedule.h.) */
 kn_optimizer kn_radam(float learning_rate);
+/* FTRL-Proximal (McMahan et al. 2013; Keras's Ftrl), for each weight w with accumulator n
+ * (from initial_accumulator, 0.1) and linear term z (from 0), p = -lr_power (0.5):
+ *   g' = g + 2 l2_shrinkage w;  n' = n + g^2;  z += g' - (n'^p - n^p) / lr * w;
+ *   w = (clip(z, -l1, l1) - z) / (n'^p / lr + 2 (l2 + ftrl_beta / (2 lr)));  n = n'
+ * (l1 drives weights to exactly 0: sparse linear models). */
+kn_optimizer kn_ftrl(float learning_rate);
 const char *kn_optimizer_name(kn_optimizer_kind k);
 bool kn_optimizer_parse(const char *name, kn_optimizer_kind *out);
 /* Keras defaults for an optimizer kind (learning_rate included). */

@@ -178,6 +178,28 @@ if [ "$RC" -ne 0 ]; then fail train-nadam-resume "exit $RC: $(head -n 1 "$T/err"
     if cmp -s "$T/out" "$T/pred_nadam"; then pass nadam-resume-bit-identical; else
         fail nadam-resume-bit-identical "predictions differ"; fi
 fi
+# ftrl from a description: its settings kept in the model file; checkpointed every step of
+# one epoch and resumed to 3, it predicts as the 3 epochs at once (the accumulators and
+# linear terms resume with it)
+FSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "ftrl", "learning_rate_power": -0.6, "l1_regularization_strength": 0.0001, "l2_shrinkage_regularization_strength": 0.001, "beta": 0.1/')
+run train-ftrl -- train "$FSPEC" --data "idx:$DATA" --epochs 3 --out "$T/ftrl" --json --quiet
+if [ "$RC" -ne 0 ]; then fail train-ftrl "exit $RC: $(head -n 1 "$T/err")"; else
+    json train-ftrl-json "assert o['epochs'] == 3 and math.isfinite(o['final_loss']), o"
+    run info-ftrl -- info "$T/ftrl/model.kiln" --json
+    json info-ftrl-optimizer "
+opt = o['architecture']['optimizer']
+assert opt['type'] == 'ftrl' and abs(opt['learning_rate_power'] + 0.6) < 1e-7 and abs(opt['l1_regularization_strength'] - 1e-4) < 1e-10, opt
+assert abs(opt['l2_shrinkage_regularization_strength'] - 1e-3) < 1e-10 and abs(opt['beta'] - 0.1) < 1e-8 and opt['l2_regularization_strength'] == 0, opt"
+fi
+run train-ftrl-checkpoint -- train "$FSPEC" --data "idx:$DATA" --epochs 1 --out "$T/ftrl_res" --checkpoint-every 1 --quiet
+run train-ftrl-resume -- train --resume "$T/ftrl_res" --data "idx:$DATA" --epochs 3 --quiet
+if [ "$RC" -ne 0 ]; then fail train-ftrl-resume "exit $RC: $(head -n 1 "$T/err")"; else
+    run predict-ftrl-a -- predict "$T/ftrl/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+    cp "$T/out" "$T/pred_ftrl"
+    run predict-ftrl-b -- predict "$T/ftrl_res/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+    if cmp -s "$T/out" "$T/pred_ftrl"; then pass ftrl-resume-bit-identical; else
+        fail ftrl-resume-bit-identical "predictions differ"; fi
+fi
 # a schedule resumes with the checkpoint (no SPEC given) and with its step, plain SGD (no
 # optimizer state) included: the rates and the weights as the uninterrupted run's
 SSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "sgd", "learning_rate": 0.1/' |

@@ -1,7 +1,8 @@
 /* test_optimizers.c — every optimizer's update rule against PyTorch's: SGD (plain, momentum,
  * Nesterov, with clipvalue), Adam (and with clipnorm), AdamW, RMSprop (plain, momentum),
  * Adagrad, Adamax, Adadelta, Nadam (PyTorch's schedule and Keras 3's), Lion (Keras 3's rule;
- * torch has none: the script's own), RAdam (12 steps: unrectified, then rectified), and
+ * torch has none: the script's own), RAdam (12 steps: unrectified, then rectified),
+ * Ftrl (Keras 3's rule, the script's own; with L1, L2, shrinkage and beta), and
  * Keras 3's decoupled weight decay on each (the "_wd" cases). A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
  * new every step), 6 steps through a graph with its fused update (passes on) and the
  * per-parameter one (passes off); p after each step against tests/golden/optimizers.txt,
@@ -94,18 +95,22 @@ int main(void) {
     kn_optimizer lion = kn_lion(0.01f), lion_betas = kn_lion(0.02f), radam = kn_radam(0.01f), radam_b2 = kn_radam(0.05f);
     lion_betas.beta_1 = 0.5f, lion_betas.beta_2 = 0.9f;
     radam_b2.beta_1 = 0.8f, radam_b2.beta_2 = 0.9f, radam_b2.epsilon = 1e-6f;
+    kn_optimizer ftrl = kn_ftrl(0.1f), ftrl_l1l2 = kn_ftrl(0.2f);
+    ftrl_l1l2.lr_power = -0.7f, ftrl_l1l2.initial_accumulator = 0.3f, ftrl_l1l2.l1 = 0.05f, ftrl_l1l2.l2 = 0.1f;
+    ftrl_l1l2.l2_shrinkage = 0.02f, ftrl_l1l2.ftrl_beta = 0.5f;
     const struct { const char *name; kn_optimizer opt; } cases[] = {
         {"sgd", sgd}, {"sgd_momentum", momentum}, {"sgd_nesterov", nesterov}, {"sgd_clipvalue", clipvalue},
         {"adam", adam}, {"adamw", adamw}, {"adam_clipnorm", clipnorm}, {"rmsprop", rmsprop},
         {"rmsprop_momentum", rms_momentum}, {"adagrad", adagrad}, {"adamax", adamax}, {"adadelta", adadelta},
         {"nadam", nadam}, {"nadam_keras3", nadam_keras3}, {"lion", lion}, {"lion_betas", lion_betas},
-        {"radam", radam}, {"radam_b2", radam_b2},
+        {"radam", radam}, {"radam_b2", radam_b2}, {"ftrl", ftrl}, {"ftrl_l1l2", ftrl_l1l2},
         /* Keras 3's weight decay, any optimizer (make_optimizers.py's "decayed") */
         {"sgd_wd", with_decay(sgd, 0.3f)}, {"sgd_nesterov_wd", with_decay(nesterov, 0.3f)},
         {"adam_wd", with_decay(adam, 0.05f)}, {"rmsprop_momentum_wd", with_decay(rms_momentum, 2.0f)},
         {"adagrad_wd", with_decay(adagrad, 0.3f)}, {"adamax_wd", with_decay(adamax, 2.0f)},
         {"adadelta_wd", with_decay(adadelta, 0.03f)}, {"nadam_keras3_wd", with_decay(nadam_keras3, 2.0f)},
         {"lion_wd", with_decay(lion, 1.0f)}, {"radam_wd", with_decay(radam, 0.5f)},
+        {"ftrl_wd", with_decay(ftrl, 0.5f)},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int steps = strncmp(cases[i].name, "radam", 5) == 0 ? LONG_STEPS : STEPS; /* (make_optimizers.py's LONG) */

@@ -23,6 +23,7 @@ static int state_slots(const kn_optimizer *o) {
     switch (o->kind) {
     case KN_OPT_SGD: return o->momentum > 0 ? 1 : 0;
     case KN_OPT_ADAM: case KN_OPT_ADAMW: case KN_OPT_ADAMAX: case KN_OPT_ADADELTA: case KN_OPT_NADAM: case KN_OPT_RADAM:
+    case KN_OPT_FTRL: /* (its accumulator, then its linear term) */
         return 2;
     case KN_OPT_LION: return 1;
     case KN_OPT_RMSPROP: return o->momentum > 0 ? 2 : 1;
@@ -87,8 +88,8 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     g->state_buf = g->state_floats ? kn__calloc(ctx, g->state_floats, sizeof(float)) : NULL;
     if (!g->param_buf || (g->has_backward && !g->grad_buf) || (g->state_floats && !g->state_buf))
         return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "compile: out of memory for %zu parameters", floats);
-    if (g->opt.kind == KN_OPT_ADAGRAD && g->has_optimizer && g->state_buf)
-        for (size_t i = 0; i < g->state_floats; i++) g->state_buf[i] = g->opt.initial_accumulator;
+    if ((g->opt.kind == KN_OPT_ADAGRAD || g->opt.kind == KN_OPT_FTRL) && g->has_optimizer && g->state_buf)
+        for (size_t i = 0; i < g->param_floats; i++) g->state_buf[i] = g->opt.initial_accumulator; /* (slot 0) */
     for (int i = 0; i < g->n_params; i++) {
         kn_tensor *p = g->params[i];
         p->data = g->param_buf + p->param_offset;

@@ -117,7 +117,9 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     /* every optimizer's settings (a saved model writes them all, whatever its type) */
     static const char *const keys[] = {"type", "class_name", "name", "learning_rate", "beta_1", "beta_2", "epsilon",
                                        "momentum", "nesterov", "rho", "weight_decay", "initial_accumulator_value",
-                                       "clipnorm", "global_clipnorm", "clipvalue", "momentum_decay", NULL};
+                                       "clipnorm", "global_clipnorm", "clipvalue", "momentum_decay",
+                                       "learning_rate_power", "l1_regularization_strength", "l2_regularization_strength",
+                                       "l2_shrinkage_regularization_strength", "beta", NULL};
     kn_status kst = kn__spec_check_keys(ctx, obj, "optimizer", keys);
     if (kst) return kst;
     double lr = opt->learning_rate, b1 = opt->beta_1, b2 = opt->beta_2, eps = opt->epsilon, mom = opt->momentum,
@@ -132,6 +134,12 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     if (!st) st = kn__spec_number(ctx, obj, "weight_decay", "optimizer.", 0, 1e3, &wd);
     if (!st) st = kn__spec_number(ctx, obj, "initial_accumulator_value", "optimizer.", 0, 1e6, &acc);
     if (!st) st = kn__spec_number(ctx, obj, "momentum_decay", "optimizer.", 0, 1e3, &md);
+    double lrp = opt->lr_power, l1 = opt->l1, l2 = opt->l2, shrink = opt->l2_shrinkage, fbeta = opt->ftrl_beta;
+    if (!st) st = kn__spec_number(ctx, obj, "learning_rate_power", "optimizer.", -1e3, 0, &lrp);
+    if (!st) st = kn__spec_number(ctx, obj, "l1_regularization_strength", "optimizer.", 0, 1e6, &l1);
+    if (!st) st = kn__spec_number(ctx, obj, "l2_regularization_strength", "optimizer.", 0, 1e6, &l2);
+    if (!st) st = kn__spec_number(ctx, obj, "l2_shrinkage_regularization_strength", "optimizer.", 0, 1e6, &shrink);
+    if (!st) st = kn__spec_number(ctx, obj, "beta", "optimizer.", 0, 1e6, &fbeta);
     /* kiln's clipnorm is global (PyTorch's clip_grad_norm_): Keras calls that global_clipnorm */
     if (!st && cJSON_GetObjectItemCaseSensitive(obj, "clipnorm") && cJSON_GetObjectItemCaseSensitive(obj, "global_clipnorm"))
         st = kn__spec_error(ctx, "optimizer.global_clipnorm", "give clipnorm or global_clipnorm (the same in kiln), not both");
@@ -153,6 +161,11 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     opt->weight_decay = (float)wd;
     opt->initial_accumulator = (float)acc;
     opt->momentum_decay = (float)md;
+    opt->lr_power = (float)lrp;
+    opt->l1 = (float)l1;
+    opt->l2 = (float)l2;
+    opt->l2_shrinkage = (float)shrink;
+    opt->ftrl_beta = (float)fbeta;
     opt->clip_norm = (float)clip;
     return KN_OK;
 }

@@ -370,6 +370,13 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(opt, "initial_accumulator_value", shortest(o->initial_accumulator));
             /* (Nadam's alone: the other optimizers' descriptions stay as they were) */
             if (o->kind == KN_OPT_NADAM) cJSON_AddNumberToObject(opt, "momentum_decay", shortest(o->momentum_decay));
+            if (o->kind == KN_OPT_FTRL) { /* (Ftrl's alone, as Nadam's) */
+                cJSON_AddNumberToObject(opt, "learning_rate_power", shortest(o->lr_power));
+                cJSON_AddNumberToObject(opt, "l1_regularization_strength", shortest(o->l1));
+                cJSON_AddNumberToObject(opt, "l2_regularization_strength", shortest(o->l2));
+                cJSON_AddNumberToObject(opt, "l2_shrinkage_regularization_strength", shortest(o->l2_shrinkage));
+                cJSON_AddNumberToObject(opt, "beta", shortest(o->ftrl_beta));
+            }
             if (o->clip_norm > 0) cJSON_AddNumberToObject(opt, "clipnorm", shortest(o->clip_norm));
             if (o->clip_value > 0) cJSON_AddNumberToObject(opt, "clipvalue", shortest(o->clip_value));
         }

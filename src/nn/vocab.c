@@ -30,6 +30,7 @@ static const char *optimizer_names[] = {
     [KN_OPT_SGD] = "sgd", [KN_OPT_ADAM] = "adam", [KN_OPT_ADAMW] = "adamw",
     [KN_OPT_RMSPROP] = "rmsprop", [KN_OPT_ADAGRAD] = "adagrad", [KN_OPT_ADAMAX] = "adamax",
     [KN_OPT_ADADELTA] = "adadelta", [KN_OPT_NADAM] = "nadam", [KN_OPT_LION] = "lion", [KN_OPT_RADAM] = "radam",
+    [KN_OPT_FTRL] = "ftrl",
 };
 _Static_assert(sizeof optimizer_names / sizeof *optimizer_names == KN_OPT_COUNT, "optimizer names");
 
@@ -154,6 +155,7 @@ kn_optimizer kn_optimizer_default(kn_optimizer_kind k) {
     if (k == KN_OPT_ADADELTA) o.rho = 0.95f;
     if (k == KN_OPT_LION) o.beta_2 = 0.99f;     /* (Keras 3's) */
     if (k == KN_OPT_RADAM) o.epsilon = 1e-8f;   /* (PyTorch's: Keras has no RAdam) */
+    if (k == KN_OPT_FTRL) o.lr_power = -0.5f;
     return o;
 }
 
@@ -177,3 +179,4 @@ kn_optimizer kn_adadelta(float learning_rate) { return at_rate(KN_OPT_ADADELTA, 
 kn_optimizer kn_nadam(float learning_rate) { return at_rate(KN_OPT_NADAM, learning_rate); }
 kn_optimizer kn_lion(float learning_rate) { return at_rate(KN_OPT_LION, learning_rate); }
 kn_optimizer kn_radam(float learning_rate) { return at_rate(KN_OPT_RADAM, learning_rate); }
+kn_optimizer kn_ftrl(float learning_rate) { return at_rate(KN_OPT_FTRL, learning_rate); }

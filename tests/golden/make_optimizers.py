@@ -21,6 +21,9 @@ the gradient and the rule, which is Keras 3's definition.
 Lion: torch 1.13 has none; the Lion class below is Keras 3's rule (keras/src/optimizers/lion.py:
 p -= lr * sign(b1 * m + (1 - b1) * g), then m = b2 * m + (1 - b2) * g), in double; the script
 checks that no interpolation comes within 1e-6 of 0, where float and double signs could part.
+Ftrl: PyTorch has none; the Ftrl class below is Keras 3's rule (keras/src/optimizers/ftrl.py),
+in double; the script checks that no linear term comes within 1e-6 of +-l1, where float and
+double could clip differently.
 RAdam: PyTorch's, 12 steps (the "long" cases), since it is momentum SGD until rho_t > 5 (the
 first 5 steps at beta_2 0.999) and rectified after; c6 ... c11 continue c0 ... c5's formula.
 Run with Debian's torch: /usr/bin/python3 tests/golden/make_optimizers.py > tests/golden/optimizers.txt
@@ -54,6 +57,34 @@ class Lion(torch.optim.Optimizer):
                 m.mul_(b2).add_((1 - b2) * p.grad)
 
 
+class Ftrl(torch.optim.Optimizer):
+    """Keras 3's Ftrl, in double."""
+
+    def __init__(self, params, lr, lr_power=-0.5, initial_accumulator_value=0.1, l1=0.0, l2=0.0, l2_shrinkage=0.0,
+                 beta=0.0):
+        super().__init__(params, dict(lr=lr, lr_power=lr_power, acc0=initial_accumulator_value, l1=l1, l2=l2,
+                                      shrink=l2_shrinkage, beta=beta))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, p_, l1 = group["lr"], -group["lr_power"], group["l1"]
+            l2 = group["l2"] + group["beta"] / (2.0 * lr)
+            for p in group["params"]:
+                st = self.state[p]
+                n = st.setdefault("n", torch.full_like(p, group["acc0"]))
+                z = st.setdefault("z", torch.zeros_like(p))
+                g = p.grad
+                gs = g + 2 * group["shrink"] * p
+                n_new = n + g * g
+                z.add_(gs - (n_new ** p_ - n ** p_) / lr * p)
+                if l1 > 0:
+                    assert float((z.abs() - l1).abs().min()) > 1e-6, "a linear term near +-l1: choose other values"
+                quadratic = n_new ** p_ / lr + 2 * l2
+                p.copy_((z.clamp(-l1, l1) - z) / quadratic)
+                n.copy_(n_new)
+
+
 cases = {
     # name: (factory, clip_norm, clip_value)
     "sgd": (lambda p: torch.optim.SGD(p, lr=0.1), 0, 0),
@@ -78,6 +109,9 @@ cases = {
     "lion_betas": (lambda p: Lion(p, lr=0.02, beta_1=0.5, beta_2=0.9), 0, 0),
     "radam": (lambda p: torch.optim.RAdam(p, lr=0.01, betas=(0.9, 0.999), eps=1e-8), 0, 0),
     "radam_b2": (lambda p: torch.optim.RAdam(p, lr=0.05, betas=(0.8, 0.9), eps=1e-6), 0, 0),
+    "ftrl": (lambda p: Ftrl(p, lr=0.1), 0, 0),
+    "ftrl_l1l2": (lambda p: Ftrl(p, lr=0.2, lr_power=-0.7, initial_accumulator_value=0.3, l1=0.05, l2=0.1,
+                                 l2_shrinkage=0.02, beta=0.5), 0, 0),
 }
 LONG = {"radam", "radam_b2", "radam_wd"}
 # name: (the case it adds decay to, weight_decay)
@@ -92,9 +126,11 @@ decayed = {
     "nadam_keras3_wd": ("nadam_keras3", 2.0),
     "lion_wd": ("lion", 1.0),
     "radam_wd": ("radam", 0.5),
+    "ftrl_wd": ("ftrl", 0.5),
 }
 LR = {"sgd": 0.1, "sgd_nesterov": 0.1, "adam": 0.01, "rmsprop_momentum": 0.01, "adagrad": 0.1, "adamax": 0.01,
-      "adadelta": 1.0, "nadam_keras3": 0.01, "lion": 0.01, "radam": 0.01}
+      "adadelta": 1.0, "nadam_keras3": 0.01, "lion": 0.01, "radam": 0.01,
+      "ftrl": 0.1}
 print("steps %d" % STEPS)
 print("p0 " + " ".join("%.17g" % v for v in P0))
 for t in range(LONG_STEPS):

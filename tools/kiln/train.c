@@ -23,7 +23,7 @@ static const char train_help[] =
     "  --batch-size N           batch size (default: the description's, else 32); under\n"
     "                           mpirun the global batch, divided among the ranks\n"
     "  --optimizer NAME         sgd | adam | adamw | rmsprop | adagrad | adamax | adadelta |\n"
-    "                           nadam | lion | radam, with Keras's defaults (RAdam's:\n"
+    "                           nadam | lion | radam | ftrl, with Keras's defaults (RAdam's:\n"
     "                           PyTorch's) (default: the description's, else adam)\n"
     "  --lr X                   learning rate (default: the optimizer's)\n"
     "  --test-split F           when the data has no test split: hold out this fraction of\n"
@@ -178,7 +178,7 @@ static int parse_args(int argc, char **argv, cli_global *g, train_args *a) {
     if (!a->data) return cli_usage_error("train", "missing --data DATA");
     kn_optimizer_kind kind;
     if (a->optimizer && !kn_optimizer_parse(a->optimizer, &kind))
-        return cli_usage_error("train", "--optimizer: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad, adamax, adadelta, nadam, lion, radam)",
+        return cli_usage_error("train", "--optimizer: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad, adamax, adadelta, nadam, lion, radam, ftrl)",
                                a->optimizer);
     kn_schedule_kind sk;
     if (a->schedule && !kn_schedule_parse(a->schedule, &sk))

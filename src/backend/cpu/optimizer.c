@@ -1,5 +1,5 @@
 /* optimizer.c — one update pass over the flat parameter buffer: SGD (momentum, Nesterov),
- * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, Nadam, Lion, RAdam, with optional clipping by global
+ * Adam, AdamW, RMSprop, Adagrad, Adamax, Adadelta, Nadam, Lion, RAdam, Ftrl, with optional clipping by global
  * gradient norm and Keras 3's decoupled weight decay (w -= lr wd w, any optimizer; AdamW is
  * Adam with weight_decay 0.004 by default). Keras's
  * update rules, except Adam's epsilon, which is added to sqrt(v_hat) as in the paper and
@@ -10,6 +10,7 @@
 #include <math.h>
 #include "backend/backend.h"
 #include "backend/nadam_schedule.h"
+#include "backend/ftrl_rule.h"
 #include "backend/radam_schedule.h"
 #include "core/pool.h"
 
@@ -33,6 +34,8 @@ typedef struct {
                    * step lr / c1 (step: the rectified one; one of the two is 0: radam_schedule.h) */
     float cv; /* clip each gradient to [-cv, cv] (infinity: no clipping) */
     bool nesterov;
+    /* ftrl: -lr_power, l1, 2 (l2 + beta / (2 lr)) and 2 l2_shrinkage (kn__ftrl_one) */
+    float f_pow, f_l1, f_l2x2, f_shrink2;
 } rule_args;
 
 /* Keras's clipvalue: each gradient element clamped to [-cv, cv]. */
@@ -202,6 +205,14 @@ static void radam_range(float *restrict w, const float *restrict d, float *restr
     }
 }
 
+/* FTRL-Proximal (Keras's Ftrl): n the accumulator, z the linear term (kn__ftrl_one, the
+ * formula the CUDA update shares). */
+static void ftrl_range(float *restrict w, const float *restrict d, float *restrict n_acc, float *restrict z, int64_t n,
+                       const rule_args *a) {
+    for (int64_t i = 0; i < n; i++)
+        kn__ftrl_one(clipv(d[i] * a->cf, a->cv), a->lr, a->f_pow, a->f_l1, a->f_l2x2, a->f_shrink2, &w[i], &n_acc[i], &z[i]);
+}
+
 /* Keras 3's decoupled weight decay, w -= lr wd w before the rule, for the rules that do not
  * fold it into their own pass (Adam's and AdamW's do: w * decay - ...). */
 static void decay_range(float *restrict w, int64_t n, float decay) {
@@ -224,6 +235,7 @@ static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a
     case KN_OPT_NADAM: nadam_range(w, d, s0, s1, n, a); break;
     case KN_OPT_LION: lion_range(w, d, s0, n, a); break;
     case KN_OPT_RADAM: radam_range(w, d, s0, s1, n, a); break;
+    case KN_OPT_FTRL: ftrl_range(w, d, s0, s1, n, a); break;
     default: break;
     }
 }
@@ -237,7 +249,8 @@ static rule_args make_args(kn_graph *g, float cf) {
                    .inv_sqrt_c2 = 1.0f / sqrtf(c2),
                    .decay = 1.0f - o->learning_rate * o->weight_decay, /* (Keras 3: every optimizer) */
                    .rho = o->rho, .nesterov = o->nesterov,
-                   .cv = o->clip_value > 0 ? o->clip_value : INFINITY};
+                   .cv = o->clip_value > 0 ? o->clip_value : INFINITY, .f_pow = -o->lr_power, .f_l1 = o->l1,
+                   .f_l2x2 = 2.0f * (o->l2 + o->ftrl_beta / (2.0f * o->learning_rate)), .f_shrink2 = 2.0f * o->l2_shrinkage};
     if (o->kind == KN_OPT_NADAM) { /* (the CUDA backend's run.c: the same factors, the same products) */
         float of_grad, of_moment;
         kn__nadam_factors(o->beta_1, o->momentum_decay, g->step, kn__nadam_graph_product(g, g->step), &of_grad,

@@ -92,6 +92,7 @@ typedef struct {
     int kind;           /* kn_optimizer_kind */
     float b1, b2, eps, mu, rho, weight_decay, clip_norm, clip_value;
     int nesterov;
+    float lr_power, l1, l2, l2_shrinkage, ftrl_beta; /* ftrl */
 } kn__cuda_opt;
 
 /* y = a op b, op 0 add, 1 sub, 2 mul; bcast kn_bcast (0 same, 1 row of cols, 2 scalar). */

@@ -6,6 +6,7 @@
 
 #include "launch.h"
 #include "device.cuh"
+#include "backend/ftrl_rule.h"
 #include "backend/radam_schedule.h"
 
 __device__ static float clipv(float g, float cv) { return g > cv ? cv : g < -cv ? -cv : g; }
@@ -88,6 +89,9 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &
         b = M(o.b2, b) + M(M(1 - o.b2, gi), gi);
         w -= step > 0 ? M(step, a) / (sqrtf(b) + o.eps) : M(f.step_g, a);
         break;
+    case KN_OPT_FTRL: /* a the accumulator, b the linear term (ftrl_rule.h; optimizer.c's make_args' factors) */
+        kn__ftrl_one(gi, lr, -o.lr_power, o.l1, 2.0f * (o.l2 + o.ftrl_beta / (2.0f * lr)), 2.0f * o.l2_shrinkage, &w, &a, &b);
+        break;
     default: break;
     }
 #undef M
@@ -98,7 +102,7 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &
 __device__ static inline bool opt_uses_s0(const kn__cuda_opt &o) { return o.kind != KN_OPT_SGD || o.mu > 0; }
 __host__ __device__ static inline bool opt_uses_s1(const kn__cuda_opt &o) {
     return o.kind == KN_OPT_ADAM || o.kind == KN_OPT_ADAMW || o.kind == KN_OPT_ADAMAX || o.kind == KN_OPT_ADADELTA ||
-           o.kind == KN_OPT_NADAM || o.kind == KN_OPT_RADAM || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
+           o.kind == KN_OPT_NADAM || o.kind == KN_OPT_RADAM || o.kind == KN_OPT_FTRL || (o.kind == KN_OPT_RMSPROP && o.mu > 0);
 }
 
 /* The step's factors (optimizer.c's make_args), by thread 0 once for the block: Adam's bias
