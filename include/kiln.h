@@ -654,6 +654,7 @@ typedef struct kn_loss_options {
     float focal_gamma;           /* the focal losses: (1 - p_t)^focal_gamma, >= 0 (Keras's 2.0) */
     float focal_alpha;           /* the focal losses' alpha in [0, 1] (Keras's 0.25) */
     bool apply_class_balancing;  /* binary focal: weigh class 1 by alpha, class 0 by 1 - alpha */
+    float huber_delta;           /* huber: quadratic within delta of the target, linear beyond (0: 1) */
 } kn_loss_options;
 kn_tensor *kn_loss_op_with(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,
                            const kn_loss_options *opts);
@@ -952,6 +953,7 @@ typedef struct kn_compile_opts {
     float focal_gamma;
     float focal_alpha;
     bool apply_class_balancing;
+    float huber_delta; /* huber's delta (Keras's Huber(delta), PyTorch's HuberLoss(delta)); 0: 1 */
     kn_precision precision; /* default (0) fp32 */
     /* fp16's dynamic loss scaling: the loss gradient is multiplied by the scale, and the
      * gradients divided by it before the update; the scale starts at loss_scale_initial

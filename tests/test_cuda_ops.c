@@ -433,12 +433,13 @@ static void b_reduce(kn_graph *g, const void *arg) {
 
 typedef struct { kn_loss loss; bool logits; float ls; /* label smoothing */ } loss_arg;
 /* the loss node of a case: the focal losses with settings other than Keras's defaults
- * (class balancing on), so that each reaches the kernels */
+ * (class balancing on), huber with a delta of 0.4, so that each reaches the kernels */
 static kn_tensor *case_loss(kn_graph *g, const loss_arg *l, kn_tensor *p, kn_tensor *y) {
     bool focal = kn__loss_is_focal(l->loss);
     return kn_loss_op_with(g, l->loss, p, y, NULL, &(kn_loss_options){
         .from_logits = l->logits, .label_smoothing = l->ls, .focal_gamma = focal ? 1.5f : 0,
-        .focal_alpha = focal ? 0.35f : 0, .apply_class_balancing = focal});
+        .focal_alpha = focal ? 0.35f : 0, .apply_class_balancing = focal,
+        .huber_delta = l->loss == KN_LOSS_HUBER ? 0.4f : 0});
 }
 static void b_loss(kn_graph *g, const void *arg) {
     const loss_arg *l = arg;

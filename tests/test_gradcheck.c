@@ -648,17 +648,19 @@ int main(void) {
             cs.away_from_zero = loss == KN_LOSS_MAE || loss == KN_LOSS_MAPE;
             /* the focal losses: Keras's defaults, then other settings with class balancing
              * and label smoothing (a gamma below 1 too) */
-            bool focal = kn__loss_is_focal(loss);
-            for (int variant = 0; variant < (focal ? 2 : 1); variant++)
+            bool focal = kn__loss_is_focal(loss), huber = loss == KN_LOSS_HUBER;
+            for (int variant = 0; variant < (focal || huber ? 2 : 1); variant++)
                 for (int weighted = 0; weighted < 2; weighted++) {
                     char name[96];
                     snprintf(name, sizeof name, "loss %s%s%s%s", kn_loss_name(loss), logits ? " (logits)" : "",
-                             weighted ? " weighted" : "", variant ? " (gamma 0.7, balanced, smoothed)" : "");
+                             weighted ? " weighted" : "",
+                             !variant ? "" : huber ? " (delta 0.3)" : " (gamma 0.7, balanced, smoothed)");
                     loss_arg a = {loss, logits, weighted, {0}};
                     if (focal && !variant) a.o = (kn_loss_options){.focal_gamma = 2, .focal_alpha = 0.25f};
-                    if (variant)
+                    if (variant && focal)
                         a.o = (kn_loss_options){.focal_gamma = 0.7f, .focal_alpha = 0.3f, .apply_class_balancing = true,
                                                 .label_smoothing = 0.1f};
+                    if (variant && huber) a.o = (kn_loss_options){.huber_delta = 0.3f};
                     gradcheck(name, b_loss, &a, &cs, fill_targets);
                 }
         }

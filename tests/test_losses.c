@@ -5,7 +5,8 @@
  * without sample weights of 1 (the weighted kernel). Reference: tests/golden/losses.txt,
  * recorded by tests/golden/make_losses.py. The same for the losses of a row at a time (the
  * focal cross-entropies with their settings, from probabilities and from logits, the latter
- * also through a sigmoid or softmax head; cosine_similarity; categorical_hinge). Also:
+ * also through a sigmoid or softmax head; cosine_similarity; categorical_hinge; huber with
+ * deltas 0.5 and 2.5). Also:
  * Keras's long names parse, and a model trains with each loss (finite, falling loss). */
 #include "check.h"
 #include "core/core.h"
@@ -175,6 +176,8 @@ int main(void) {
          {.from_logits = true, .focal_gamma = 1, .focal_alpha = 1, .label_smoothing = 0.3f}},
         {"cosine_similarity", KN_LOSS_COSINE_SIMILARITY, {0}},
         {"categorical_hinge", KN_LOSS_CATEGORICAL_HINGE, {0}},
+        {"huber_delta", KN_LOSS_HUBER, {.huber_delta = 0.5f}},
+        {"huber_delta_wide", KN_LOSS_HUBER, {.huber_delta = 2.5f}},
     };
     for (size_t i = 0; i < sizeof row_cases / sizeof row_cases[0]; i++)
         for (int weighted = 0; weighted < 2; weighted++) {

@@ -5,8 +5,10 @@
  * - a digits network trained under each learns (held-out accuracy), saves and loads to the
  *   same predictions, and its description, focal settings included, reads back unchanged;
  * - a description's focal settings are written with Keras's defaults resolved;
+ * - huber's delta read and written back;
  * - the errors: focal settings on another loss or out of range, a description's focal_gamma
- *   of 0, cosine or categorical hinge over one output, from_logits on cosine. */
+ *   of 0, cosine or categorical hinge over one output, from_logits on cosine, huber_delta on
+ *   another loss or out of range. */
 #define _DEFAULT_SOURCE /* mkdtemp (model_test.h) */
 #include "check.h"
 #include "model_test.h"
@@ -47,6 +49,8 @@ static void descriptions(void) {
                            (const char *const[]){"\"focal_gamma\":0.5", "\"focal_alpha\":0.25",
                                                  "\"apply_class_balancing\":true", "\"label_smoothing\":0.1",
                                                  "\"from_logits\":true", NULL});
+    description_round_trip(ctx, DIGITS("\"loss\": \"huber\", \"huber_delta\": 0.25"),
+                           (const char *const[]){"\"loss\":\"huber\"", "\"huber_delta\":0.25", NULL});
     /* the settings reach the compiled model */
     kn_model *m = build(ctx, DIGITS("\"loss\": \"binary_focal_crossentropy\", \"focal_gamma\": 3, \"focal_alpha\": 0.1"));
     CHECK(m && m->copts.focal_gamma == 3.0f && m->copts.focal_alpha == 0.1f && !m->copts.apply_class_balancing,
@@ -96,6 +100,10 @@ static void errors(void) {
                           "from_logits applies to the cross-entropy losses, not cosine_similarity");
     check_compile_refused(KN_LOSS_CATEGORICAL_HINGE, KN_LINEAR, 3, (kn_compile_opts){.label_smoothing = 0.1f},
                           "label_smoothing applies to the cross-entropy losses, not categorical_hinge");
+    check_compile_refused(KN_LOSS_MSE, KN_LINEAR, 3, (kn_compile_opts){.huber_delta = 2},
+                          "huber_delta applies to the huber loss, not mse");
+    check_compile_refused(KN_LOSS_HUBER, KN_LINEAR, 3, (kn_compile_opts){.huber_delta = -1},
+                          "huber_delta must be in (0, 1e6], got -1");
     kn_ctx *ctx = new_ctx();
 #define SMALL(extra) "{\"input_shape\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 3}], " extra "}"
     static const description_case cases[] = {
@@ -107,6 +115,8 @@ static void errors(void) {
         {SMALL("\"loss\": \"focal\""), "unknown loss 'focal'"},
         {SMALL("\"loss\": \"binary_focal_crossentropy\", \"focal_gamma\": 0.5, \"apply_class_balancing\": false"), NULL},
         {SMALL("\"loss\": \"cosine_similarity\""), NULL},
+        {SMALL("\"loss\": \"huber\", \"huber_delta\": 0"), "huber_delta"},
+        {SMALL("\"loss\": \"huber\", \"huber_delta\": 0.25"), NULL},
     };
     check_descriptions(ctx, cases, sizeof cases / sizeof cases[0]);
     kn_ctx_free(ctx);

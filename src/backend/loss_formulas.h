@@ -5,7 +5,8 @@
  * (kl_divergence: their sum, as Keras), the batch's the mean of its rows'.
  *
  * Keras 3's formulas, p the prediction and y the target:
- *   huber          e = p - y: 0.5 e^2 where |e| <= 1, |e| - 0.5 elsewhere (delta 1)
+ *   huber          e = p - y: 0.5 e^2 where |e| <= delta, delta |e| - 0.5 delta^2 elsewhere
+ *                  (delta 1 by default; kn_loss_params.delta)
  *   log_cosh       log(cosh(e)), written e + softplus(-2e) - log 2 so it never overflows
  *   hinge          max(1 - y p, 0), squared_hinge its square; targets of 0 count as -1
  *                  (Keras turns 0/1 labels into -1/1), so 0/1 and -1/1 labels both work
@@ -60,12 +61,12 @@ KN_LOSS_FN float kn__smooth_label(int64_t j, int64_t l, float ls, float k) {
     return kn__smooth(j == l ? 1.0f : 0.0f, ls, k);
 }
 
-/* One element's term of loss `kind`. */
-KN_LOSS_FN float kn__loss_term(int kind, float p, float y) {
+/* One element's term of loss `kind` (delta: huber's). */
+KN_LOSS_FN float kn__loss_term(int kind, float p, float y, float delta) {
     switch (kind) {
     case KN_LOSS_HUBER: {
         float a = fabsf(p - y);
-        return a <= 1.0f ? 0.5f * a * a : a - 0.5f;
+        return a <= delta ? 0.5f * a * a : delta * a - 0.5f * delta * delta;
     }
     case KN_LOSS_LOG_COSH: {
         float e = p - y, z = -2.0f * e; /* e + softplus(-2e) - log 2 */
@@ -91,9 +92,9 @@ KN_LOSS_FN float kn__loss_term(int kind, float p, float y) {
 }
 
 /* d(term)/dp of loss `kind`. */
-KN_LOSS_FN float kn__loss_slope(int kind, float p, float y) {
+KN_LOSS_FN float kn__loss_slope(int kind, float p, float y, float delta) {
     switch (kind) {
-    case KN_LOSS_HUBER: return fminf(fmaxf(p - y, -1.0f), 1.0f);
+    case KN_LOSS_HUBER: return fminf(fmaxf(p - y, -delta), delta);
     case KN_LOSS_LOG_COSH: return tanhf(p - y);
     case KN_LOSS_HINGE: {
         float t = kn__hinge_label(y);

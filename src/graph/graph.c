@@ -401,6 +401,7 @@ kn_tensor *kn_loss_op_with(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor
             t->fparam[1] = o->focal_gamma;
             t->fparam[2] = o->focal_alpha;
             t->iparam[2] = o->apply_class_balancing;
+            t->fparam[3] = o->huber_delta;
         }
         snprintf(t->name, sizeof t->name, "%s", kn_loss_name(loss));
     }
@@ -414,12 +415,13 @@ kn_tensor *kn_loss_op_smoothed(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_te
 }
 
 kn_loss_params kn__loss_node_params(const kn_tensor *t) {
-    return (kn_loss_params){.ls = t->fparam[0], .gamma = t->fparam[1], .alpha = t->fparam[2], .balance = t->iparam[2]};
+    return (kn_loss_params){.ls = t->fparam[0], .gamma = t->fparam[1], .alpha = t->fparam[2], .balance = t->iparam[2],
+                            .delta = t->fparam[3] > 0 ? t->fparam[3] : KN_HUBER_DELTA_DEFAULT};
 }
 
 bool kn__loss_nodes_agree(const kn_tensor *a, const kn_tensor *b) {
     return a->iparam[0] == b->iparam[0] && a->fparam[0] == b->fparam[0] && a->fparam[1] == b->fparam[1] &&
-           a->fparam[2] == b->fparam[2] && a->iparam[2] == b->iparam[2];
+           a->fparam[2] == b->fparam[2] && a->fparam[3] == b->fparam[3] && a->iparam[2] == b->iparam[2];
 }
 
 kn_tensor *kn_loss_op_weighted(kn_graph *g, kn_loss loss, kn_tensor *pred, kn_tensor *target, kn_tensor *weights,

@@ -31,8 +31,8 @@ typedef enum {
     KN_OP_SUM_SQUARES,/* any -> scalar: sum of x^2 */
     KN_OP_LOSS,       /* (pred, target) -> scalar mean loss; iparam[0] kn_loss, iparam[1] from_logits,
                        * fparam[0] label smoothing (the cross-entropies; 0: none), fparam[1]
-                       * focal gamma, fparam[2] focal alpha, iparam[2] class balancing (binary
-                       * focal): kn__loss_node_params */
+                       * focal gamma, fparam[2] focal alpha, fparam[3] huber's delta (0: 1),
+                       * iparam[2] class balancing (binary focal): kn__loss_node_params */
     KN_OP_LOSS_GRAD,  /* (pred, target, dloss) -> dpred; the loss's iparam and fparam */
     KN_OP_OPTIMIZER,  /* updates every parameter from the flat gradient buffer (fused) */
     KN_OP_TRANSPOSE,  /* (m,n) -> (n,m), a copy */

@@ -199,6 +199,11 @@ static bool infer_loss(kn_graph *g, kn_tensor *t) {
                               "to the focal losses only", t->name);
     if (!(lp.gamma >= 0 && lp.gamma <= 1e3f))
         return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: focal_gamma must be in [0, 1000], got %g", t->name, lp.gamma);
+    if (t->fparam[3] != 0 && loss != KN_LOSS_HUBER)
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: huber_delta applies to the huber loss only", t->name);
+    if (!(t->fparam[3] >= 0 && t->fparam[3] <= 1e6f))
+        return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: huber_delta must be in (0, 1e6], got %g", t->name,
+                              t->fparam[3]);
     if (!(lp.alpha >= 0 && lp.alpha <= 1))
         return kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "%s: focal_alpha must be in [0, 1], got %g", t->name, lp.alpha);
     if (loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {

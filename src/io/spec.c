@@ -1340,7 +1340,7 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     }
 
     static const char *const root_keys[] = {"type", "name", "input_shape", "layers", "loss", "from_logits", "label_smoothing",
-                                            "focal_gamma", "focal_alpha", "apply_class_balancing", "optimizer",
+                                            "focal_gamma", "focal_alpha", "apply_class_balancing", "huber_delta", "optimizer",
                                             "epochs", "batch_size", "metrics", "precision", "loss_scale", "augment",
                                             "class_weight", "schedule", "callbacks", NULL};
     if ((st = kn__spec_check_keys(ctx, root, "(top level)", root_keys))) goto done;
@@ -1443,6 +1443,9 @@ kn_status kn_model_from_json(kn_ctx *ctx, const char *json, const kn_dataset *da
     if ((st = kn__spec_number(ctx, root, "label_smoothing", "", 0, 1, &smoothing))) goto done;
     spec->compile.label_smoothing = (float)smoothing;
     if ((st = parse_focal(ctx, root, &spec->compile))) goto done;
+    double delta = 0; /* huber's (Keras's Huber(delta)); 0 in kn_compile_opts means 1 */
+    if ((st = kn__spec_number(ctx, root, "huber_delta", "", 1e-6, 1e6, &delta))) goto done;
+    spec->compile.huber_delta = (float)delta;
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
     if (opt && (st = parse_optimizer(ctx, opt, &spec->compile.optimizer))) goto done;
     int64_t epochs = spec->epochs;

@@ -343,6 +343,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
         cJSON_AddStringToObject(root, "loss", kn_loss_name(c->loss));
         if (c->from_logits) cJSON_AddBoolToObject(root, "from_logits", true);
         if (c->label_smoothing > 0) cJSON_AddNumberToObject(root, "label_smoothing", shortest(c->label_smoothing));
+        if (c->huber_delta > 0) cJSON_AddNumberToObject(root, "huber_delta", shortest(c->huber_delta));
         if (kn__loss_is_focal(c->loss)) { /* written out, the defaults resolved: the file says what trained */
             cJSON_AddNumberToObject(root, "focal_gamma", shortest(c->focal_gamma > 0 ? c->focal_gamma : KN_FOCAL_GAMMA_DEFAULT));
             cJSON_AddNumberToObject(root, "focal_alpha", shortest(c->focal_alpha > 0 ? c->focal_alpha : KN_FOCAL_ALPHA_DEFAULT));

@@ -768,6 +768,11 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: focal_gamma must be in [0, 1000], got %g", (double)opts->focal_gamma);
     if (!(opts->focal_alpha >= 0 && opts->focal_alpha <= 1))
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: focal_alpha must be in [0, 1], got %g", (double)opts->focal_alpha);
+    if (opts->huber_delta != 0 && opts->loss != KN_LOSS_HUBER)
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: huber_delta applies to the huber loss, not %s",
+                         kn_loss_name(opts->loss));
+    if (!(opts->huber_delta >= 0 && opts->huber_delta <= 1e6f))
+        return kn__error(m->ctx, KN_ERR_SPEC, "compile: huber_delta must be in (0, 1e6], got %g", (double)opts->huber_delta);
     if ((opts->loss == KN_LOSS_BINARY_CROSSENTROPY || opts->loss == KN_LOSS_BINARY_FOCAL_CROSSENTROPY) &&
         !opts->from_logits && last == KN_SOFTMAX && outputs == 1)
         return kn__error(m->ctx, KN_ERR_SPEC, "compile: softmax over one output is always 1; use sigmoid");
@@ -1088,7 +1093,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         .from_logits = m->copts.from_logits, .label_smoothing = m->copts.label_smoothing,
         .focal_gamma = !kn__loss_is_focal(m->copts.loss) ? 0 : m->copts.focal_gamma > 0 ? m->copts.focal_gamma : KN_FOCAL_GAMMA_DEFAULT,
         .focal_alpha = !kn__loss_is_focal(m->copts.loss) ? 0 : m->copts.focal_alpha > 0 ? m->copts.focal_alpha : KN_FOCAL_ALPHA_DEFAULT,
-        .apply_class_balancing = m->copts.apply_class_balancing});
+        .apply_class_balancing = m->copts.apply_class_balancing, .huber_delta = m->copts.huber_delta});
     if (reg) m->loss = kn_add(g, m->loss, reg);
     g->build_phase = KN_PHASE_FORWARD;
     if (m->out) kn_graph_keep(g, m->out);

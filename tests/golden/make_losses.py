@@ -133,6 +133,9 @@ row_cases = {
 }
 for name, (p, y, f) in row_cases.items():
     cases[name] = (p, y, lambda p, y, f=f: f(p, y).mean())
+# huber with other deltas (Keras's Huber(delta), PyTorch's HuberLoss(delta))
+cases["huber_delta"] = (rows(base), regression_y, lambda p, y: F.huber_loss(p, y, delta=0.5))
+cases["huber_delta_wide"] = (rows(base), regression_y, lambda p, y: F.huber_loss(p, y, delta=2.5))
 
 print("N %d C %d" % (N, C))
 for name, (p, y, f) in cases.items():

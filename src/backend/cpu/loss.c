@@ -130,7 +130,7 @@ static double row_loss(kn_loss kind, bool logits, const float *pr, const void *t
     default: {
         if (!kn__loss_elementwise(kind)) return 0;
         const float *yr = (const float *)target + r * c;
-        for (int64_t j = 0; j < c; j++) total += kn__loss_term(kind, pr[j], yr[j]);
+        for (int64_t j = 0; j < c; j++) total += kn__loss_term(kind, pr[j], yr[j], lp.delta);
         return kn__loss_sums_row(kind) ? total : total / (double)c;
     }
     }
@@ -288,7 +288,7 @@ static void loss_grad_rows(kn_loss kind, bool logits, const float *p, const void
         if (!kn__loss_elementwise(kind)) break;
         const float *y = (const float *)target + r0 * c;
         float per = kn__loss_sums_row(kind) ? inv_b : inv_n;
-        for (int64_t i = 0; i < rows * c; i++) dx[i] = kn__loss_slope(kind, p[i], y[i]) * per;
+        for (int64_t i = 0; i < rows * c; i++) dx[i] = kn__loss_slope(kind, p[i], y[i], lp.delta) * per;
         break;
     }
     }

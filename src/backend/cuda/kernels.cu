@@ -716,7 +716,7 @@ __global__ void loss_grad_x_kernel(int kind, bool logits, kn_loss_params lp, con
                 if (kn__loss_by_row(kind))
                     v = kn__loss_row_slope(kind, logits, lp, &st, pr[j], yr[j], j, c) * inv_b;
                 else if (kn__loss_elementwise(kind))
-                    v = kn__loss_slope(kind, pr[j], yr[j]) * (kn__loss_sums_row(kind) ? inv_b : inv_n);
+                    v = kn__loss_slope(kind, pr[j], yr[j], lp.delta) * (kn__loss_sums_row(kind) ? inv_b : inv_n);
                 break;
             }
             if (w) v *= w[r];

@@ -90,7 +90,7 @@ __device__ static void loss_row(int kind, bool logits, kn_loss_params lp, P pr, 
                 break;
             default:
                 if (!kn__loss_elementwise(kind)) break;
-                for (int64_t j = 0; j < c; j++) total += kn__loss_term(kind, pr[j], yr[j]);
+                for (int64_t j = 0; j < c; j++) total += kn__loss_term(kind, pr[j], yr[j], lp.delta);
                 if (!kn__loss_sums_row(kind)) total /= (double)c;
                 break;
             }
@@ -179,7 +179,7 @@ __device__ static void loss_grad_row(int kind, bool logits, kn_loss_params lp, c
         default: {
             if (!kn__loss_elementwise(kind)) break;
             float per = kn__loss_sums_row(kind) ? inv_b : inv_n;
-            for (int64_t j = 0; j < c; j++) dr[j] = kn__loss_slope(kind, pr[j], yr[j]) * per;
+            for (int64_t j = 0; j < c; j++) dr[j] = kn__loss_slope(kind, pr[j], yr[j], lp.delta) * per;
             break;
         }
         }
