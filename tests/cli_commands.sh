@@ -156,50 +156,39 @@ expect_error resume-not-checkpoint 1 "not a checkpoint" -- train --resume "$T/no
 expect_error resume-missing 1 "checkpoint.kiln" -- train --resume "$T/nowhere" --data "idx:$DATA" --quiet
 expect_error checkpoint-needs-out 2 "--out" -- train "$SPEC" --data "idx:$DATA" --checkpoint-every 2
 
-# ---------------------------------------------------------------- nadam from a description
-# trains; the model file's description keeps the optimizer, momentum_decay included; a run
-# checkpointed every step of one epoch and resumed to 3 predicts as the 3 epochs at once
-# (Nadam's product of its momentum schedule resumes with the step); --optimizer nadam too
+# ---------------------------------------------------------------- optimizers from a description
+# optimizer_run NAME SPEC CHECK: SPEC trained 3 epochs into $T/NAME, the model file's
+# optimizer (opt, from kiln info --json) passing the Python CHECK; then SPEC checkpointed every
+# step of one epoch and resumed to 3 predicts exactly as the 3 epochs at once
+optimizer_run() {
+    name=$1; spec=$2; check=$3
+    run "train-$name" -- train "$spec" --data "idx:$DATA" --epochs 3 --out "$T/$name" --json --quiet
+    if [ "$RC" -ne 0 ]; then fail "train-$name" "exit $RC: $(head -n 1 "$T/err")"; else
+        json "train-$name-json" "assert o['epochs'] == 3 and math.isfinite(o['final_loss']), o"
+        run "info-$name" -- info "$T/$name/model.kiln" --json
+        json "info-$name-optimizer" "
+opt = o['architecture']['optimizer']
+$check"
+    fi
+    run "train-$name-checkpoint" -- train "$spec" --data "idx:$DATA" --epochs 1 --out "$T/${name}_res" --checkpoint-every 1 --quiet
+    run "train-$name-resume" -- train --resume "$T/${name}_res" --data "idx:$DATA" --epochs 3 --quiet
+    if [ "$RC" -ne 0 ]; then fail "train-$name-resume" "exit $RC: $(head -n 1 "$T/err")"; else
+        run "predict-$name-a" -- predict "$T/$name/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+        cp "$T/out" "$T/pred_$name"
+        run "predict-$name-b" -- predict "$T/${name}_res/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
+        if cmp -s "$T/out" "$T/pred_$name"; then pass "$name-resume-bit-identical"; else
+            fail "$name-resume-bit-identical" "predictions differ"; fi
+    fi
+}
+# (Nadam's product of its momentum schedule resumes with the step)
 NSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "nadam", "momentum_decay": 0.004/')
-run train-nadam -- train "$NSPEC" --data "idx:$DATA" --epochs 3 --out "$T/nadam" --json --quiet
-if [ "$RC" -ne 0 ]; then fail train-nadam "exit $RC: $(head -n 1 "$T/err")"; else
-    json train-nadam-json "assert o['epochs'] == 3 and math.isfinite(o['final_loss']), o"
-    run info-nadam -- info "$T/nadam/model.kiln" --json
-    json info-nadam-optimizer "
-opt = o['architecture']['optimizer']
+optimizer_run nadam "$NSPEC" "
 assert opt['type'] == 'nadam' and abs(opt['momentum_decay'] - 0.004) < 1e-9 and abs(opt['learning_rate'] - 0.01) < 1e-9, opt"
-fi
-run train-nadam-checkpoint -- train "$NSPEC" --data "idx:$DATA" --epochs 1 --out "$T/nadam_res" --checkpoint-every 1 --quiet
-run train-nadam-resume -- train --resume "$T/nadam_res" --data "idx:$DATA" --epochs 3 --quiet
-if [ "$RC" -ne 0 ]; then fail train-nadam-resume "exit $RC: $(head -n 1 "$T/err")"; else
-    run predict-nadam-a -- predict "$T/nadam/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
-    cp "$T/out" "$T/pred_nadam"
-    run predict-nadam-b -- predict "$T/nadam_res/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
-    if cmp -s "$T/out" "$T/pred_nadam"; then pass nadam-resume-bit-identical; else
-        fail nadam-resume-bit-identical "predictions differ"; fi
-fi
-# ftrl from a description: its settings kept in the model file; checkpointed every step of
-# one epoch and resumed to 3, it predicts as the 3 epochs at once (the accumulators and
-# linear terms resume with it)
+# ftrl: every setting kept; the accumulators and linear terms resume with the checkpoint
 FSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "ftrl", "learning_rate_power": -0.6, "l1_regularization_strength": 0.0001, "l2_shrinkage_regularization_strength": 0.001, "beta": 0.1/')
-run train-ftrl -- train "$FSPEC" --data "idx:$DATA" --epochs 3 --out "$T/ftrl" --json --quiet
-if [ "$RC" -ne 0 ]; then fail train-ftrl "exit $RC: $(head -n 1 "$T/err")"; else
-    json train-ftrl-json "assert o['epochs'] == 3 and math.isfinite(o['final_loss']), o"
-    run info-ftrl -- info "$T/ftrl/model.kiln" --json
-    json info-ftrl-optimizer "
-opt = o['architecture']['optimizer']
+optimizer_run ftrl "$FSPEC" "
 assert opt['type'] == 'ftrl' and abs(opt['learning_rate_power'] + 0.6) < 1e-7 and abs(opt['l1_regularization_strength'] - 1e-4) < 1e-10, opt
 assert abs(opt['l2_shrinkage_regularization_strength'] - 1e-3) < 1e-10 and abs(opt['beta'] - 0.1) < 1e-8 and opt['l2_regularization_strength'] == 0, opt"
-fi
-run train-ftrl-checkpoint -- train "$FSPEC" --data "idx:$DATA" --epochs 1 --out "$T/ftrl_res" --checkpoint-every 1 --quiet
-run train-ftrl-resume -- train --resume "$T/ftrl_res" --data "idx:$DATA" --epochs 3 --quiet
-if [ "$RC" -ne 0 ]; then fail train-ftrl-resume "exit $RC: $(head -n 1 "$T/err")"; else
-    run predict-ftrl-a -- predict "$T/ftrl/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
-    cp "$T/out" "$T/pred_ftrl"
-    run predict-ftrl-b -- predict "$T/ftrl_res/model.kiln" "$DATA/t10k-images-idx3-ubyte" --top 3
-    if cmp -s "$T/out" "$T/pred_ftrl"; then pass ftrl-resume-bit-identical; else
-        fail ftrl-resume-bit-identical "predictions differ"; fi
-fi
 # a schedule resumes with the checkpoint (no SPEC given) and with its step, plain SGD (no
 # optimizer state) included: the rates and the weights as the uninterrupted run's
 SSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "sgd", "learning_rate": 0.1/' |
