@@ -179,6 +179,9 @@ typedef struct kn_optimizer {
     float momentum_decay;      /* nadam: u_t = beta_1 (1 - 0.5 * 0.96^(t * momentum_decay)) */
     /* ftrl (Keras's names: learning_rate_power, l1_regularization_strength,
      * l2_regularization_strength, l2_shrinkage_regularization_strength, beta) */
+    bool amsgrad;              /* adam, adamw: AMSGrad (Reddi et al. 2018; Keras's and PyTorch's amsgrad):
+                                * the step divides by the largest second moment so far, a
+                                * third state slot */
     float lr_power;            /* <= 0; -0.5 by default (0: a fixed rate) */
     float l1, l2, l2_shrinkage, ftrl_beta; /* >= 0 */
 } kn_optimizer;

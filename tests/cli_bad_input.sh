@@ -283,6 +283,10 @@ S=$(spec ftrl_power 's/"type": "adam"/"type": "ftrl", "learning_rate_power": 0.5
 check spec-ftrl-positive-power 1 "optimizer.learning_rate_power" -- train "$S" --data "idx:$GOOD"
 S=$(spec ftrl_l1 's/"type": "adam"/"type": "ftrl", "l1_regularization_strength": -1/')
 check spec-ftrl-negative-l1 1 "optimizer.l1_regularization_strength" -- train "$S" --data "idx:$GOOD"
+S=$(spec sgd_amsgrad 's/"type": "adam"/"type": "sgd", "amsgrad": true/')
+check spec-amsgrad-on-sgd 1 "optimizer.amsgrad|sgd" -- train "$S" --data "idx:$GOOD"
+S=$(spec amsgrad_not_bool 's/"type": "adam"/"type": "adam", "amsgrad": 1/')
+check spec-amsgrad-not-bool 1 "optimizer.amsgrad" -- train "$S" --data "idx:$GOOD"
 S=$(spec both_clipnorms 's/"learning_rate": 0.01/"learning_rate": 0.01, "clipnorm": 1, "global_clipnorm": 1/')
 check spec-both-clipnorms 1 "optimizer.global_clipnorm|not both" -- train "$S" --data "idx:$GOOD"
 check spec-unknown-metric 1 "metrics[1]|top_k" -- train '{"layers": [{"type": "dense", "units": 4}], "metrics": ["accuracy", "top_k"]}' --data "idx:$GOOD"

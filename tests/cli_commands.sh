@@ -189,6 +189,10 @@ FSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "ftrl", "learning_ra
 optimizer_run ftrl "$FSPEC" "
 assert opt['type'] == 'ftrl' and abs(opt['learning_rate_power'] + 0.6) < 1e-7 and abs(opt['l1_regularization_strength'] - 1e-4) < 1e-10, opt
 assert abs(opt['l2_shrinkage_regularization_strength'] - 1e-3) < 1e-10 and abs(opt['beta'] - 0.1) < 1e-8 and opt['l2_regularization_strength'] == 0, opt"
+# adamw with AMSGrad: its third state slot (the largest second moments) resumes too
+ASPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "adamw", "amsgrad": true/')
+optimizer_run amsgrad "$ASPEC" "
+assert opt['type'] == 'adamw' and opt['amsgrad'] is True and abs(opt['weight_decay'] - 0.004) < 1e-9, opt"
 # a schedule resumes with the checkpoint (no SPEC given) and with its step, plain SGD (no
 # optimizer state) included: the rates and the weights as the uninterrupted run's
 SSPEC=$(printf '%s' "$SPEC" | sed 's/"type": "adam"/"type": "sgd", "learning_rate": 0.1/' |

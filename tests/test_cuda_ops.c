@@ -2564,9 +2564,10 @@ int main(void) {
                                1, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         unsetenv("KILN_CUDA_CONV");
     }
-    kn_optimizer opts[15] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
+    kn_optimizer opts[17] = {kn_sgd(0.05f), kn_adam(1e-2f), kn_adamw(1e-2f, 0.01f), kn_rmsprop(1e-2f), kn_adagrad(0.05f),
                              kn_sgd(0.05f), kn_adamax(1e-2f), kn_adadelta(1.0f), kn_nadam(1e-2f), kn_nadam(1e-2f),
-                             kn_rmsprop(1e-2f), kn_lion(1e-3f), kn_radam(1e-2f), kn_ftrl(0.05f), kn_ftrl(0.05f)};
+                             kn_rmsprop(1e-2f), kn_lion(1e-3f), kn_radam(1e-2f), kn_ftrl(0.05f), kn_ftrl(0.05f),
+                             kn_adam(1e-2f), kn_adamw(1e-2f, 0.5f)};
     opts[5].momentum = 0.9f, opts[5].nesterov = true, opts[5].clip_norm = 0.5f, opts[5].weight_decay = 0.5f;
     opts[9].momentum_decay = 1, opts[9].clip_value = 0.05f; /* (Keras 3's schedule: u_t changes from step to step) */
     opts[10].momentum = 0.5f, opts[10].weight_decay = 2.0f; /* (weight decay outside Adam's expression) */
@@ -2574,7 +2575,9 @@ int main(void) {
     /* Ftrl with every term, and a power other than -0.5 (powf, not sqrt) */
     opts[14].lr_power = -0.6f, opts[14].l1 = 1e-3f, opts[14].l2 = 0.01f, opts[14].l2_shrinkage = 0.01f;
     opts[14].ftrl_beta = 0.1f, opts[14].weight_decay = 0.5f;
-    for (int i = 0; i < 15; i++) { /* (RAdam: 8 steps, the last 3 rectified) */
+    opts[15].amsgrad = opts[16].amsgrad = true; /* AMSGrad: the third state slot */
+    opts[16].beta_2 = 0.9f;
+    for (int i = 0; i < 17; i++) { /* (RAdam: 8 steps, the last 3 rectified) */
         int steps = opts[i].kind == KN_OPT_RADAM ? 8 : 3;
         run_case(ctx, &(tcase){"mlp training", b_mlp, &opts[i], KN_PASS_ALL, steps, 1e-4f, 1e-4f, KN_PRECISION_FP32});
         run_case(ctx, &(tcase){"mlp training unfused", b_mlp, &opts[i], KN_PASS_NONE, steps, 1e-4f, 1e-4f, KN_PRECISION_FP32});

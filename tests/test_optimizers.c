@@ -2,7 +2,8 @@
  * Nesterov, with clipvalue), Adam (and with clipnorm), AdamW, RMSprop (plain, momentum),
  * Adagrad, Adamax, Adadelta, Nadam (PyTorch's schedule and Keras 3's), Lion (Keras 3's rule;
  * torch has none: the script's own), RAdam (12 steps: unrectified, then rectified),
- * Ftrl (Keras 3's rule, the script's own; with L1, L2, shrinkage and beta), and
+ * Ftrl (Keras 3's rule, the script's own; with L1, L2, shrinkage and beta), Adam's and
+ * AdamW's AMSGrad, and
  * Keras 3's decoupled weight decay on each (the "_wd" cases). A parameter p of 7 floats under the loss sum(c_t p^2) / 2 (gradient c_t p, c_t
  * new every step), 6 steps through a graph with its fused update (passes on) and the
  * per-parameter one (passes off); p after each step against tests/golden/optimizers.txt,
@@ -95,6 +96,9 @@ int main(void) {
     kn_optimizer lion = kn_lion(0.01f), lion_betas = kn_lion(0.02f), radam = kn_radam(0.01f), radam_b2 = kn_radam(0.05f);
     lion_betas.beta_1 = 0.5f, lion_betas.beta_2 = 0.9f;
     radam_b2.beta_1 = 0.8f, radam_b2.beta_2 = 0.9f, radam_b2.epsilon = 1e-6f;
+    kn_optimizer adam_ams = kn_adam(0.01f), adamw_ams = kn_adamw(0.01f, 0.05f);
+    adam_ams.amsgrad = adamw_ams.amsgrad = true;
+    adamw_ams.beta_1 = 0.8f, adamw_ams.beta_2 = 0.9f; /* (the second moment falls: the maximum holds) */
     kn_optimizer ftrl = kn_ftrl(0.1f), ftrl_l1l2 = kn_ftrl(0.2f);
     ftrl_l1l2.lr_power = -0.7f, ftrl_l1l2.initial_accumulator = 0.3f, ftrl_l1l2.l1 = 0.05f, ftrl_l1l2.l2 = 0.1f;
     ftrl_l1l2.l2_shrinkage = 0.02f, ftrl_l1l2.ftrl_beta = 0.5f;
@@ -104,6 +108,7 @@ int main(void) {
         {"rmsprop_momentum", rms_momentum}, {"adagrad", adagrad}, {"adamax", adamax}, {"adadelta", adadelta},
         {"nadam", nadam}, {"nadam_keras3", nadam_keras3}, {"lion", lion}, {"lion_betas", lion_betas},
         {"radam", radam}, {"radam_b2", radam_b2}, {"ftrl", ftrl}, {"ftrl_l1l2", ftrl_l1l2},
+        {"adam_amsgrad", adam_ams}, {"adamw_amsgrad", adamw_ams},
         /* Keras 3's weight decay, any optimizer (make_optimizers.py's "decayed") */
         {"sgd_wd", with_decay(sgd, 0.3f)}, {"sgd_nesterov_wd", with_decay(nesterov, 0.3f)},
         {"adam_wd", with_decay(adam, 0.05f)}, {"rmsprop_momentum_wd", with_decay(rms_momentum, 2.0f)},

@@ -410,8 +410,14 @@ int main(void) {
              "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy", "{\"type\": \"lion\", \"learning_rate\": 0.001, \"weight_decay\": 0.5}", ""),
          3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0, {0}},
+        {"adam with AMSGrad (a third state slot), a plain MLP",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+             "sparse_categorical_crossentropy", "{\"type\": \"adam\", \"learning_rate\": 0.01, \"amsgrad\": true}", ""),
+         3, {.epochs = 3, .batch_size = 16, .validation_split = 0.2}, false, false, false, 0, {0}},
         {"ftrl with L1 and shrinkage, a plain MLP",
-         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
+         MLP("{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 12, \"activation\": \"relu\"},"
+             "{\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}",
              "sparse_categorical_crossentropy",
              "{\"type\": \"ftrl\", \"learning_rate\": 0.05, \"l1_regularization_strength\": 0.001, "
              "\"l2_shrinkage_regularization_strength\": 0.01}", ""),

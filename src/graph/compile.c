@@ -22,7 +22,8 @@ kn_status kn_graph_keep(kn_graph *g, kn_tensor *t) {
 static int state_slots(const kn_optimizer *o) {
     switch (o->kind) {
     case KN_OPT_SGD: return o->momentum > 0 ? 1 : 0;
-    case KN_OPT_ADAM: case KN_OPT_ADAMW: case KN_OPT_ADAMAX: case KN_OPT_ADADELTA: case KN_OPT_NADAM: case KN_OPT_RADAM:
+    case KN_OPT_ADAM: case KN_OPT_ADAMW: return o->amsgrad ? 3 : 2; /* (AMSGrad's largest second moments third) */
+    case KN_OPT_ADAMAX: case KN_OPT_ADADELTA: case KN_OPT_NADAM: case KN_OPT_RADAM:
     case KN_OPT_FTRL: /* (its accumulator, then its linear term) */
         return 2;
     case KN_OPT_LION: return 1;

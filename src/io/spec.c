@@ -119,7 +119,7 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
                                        "momentum", "nesterov", "rho", "weight_decay", "initial_accumulator_value",
                                        "clipnorm", "global_clipnorm", "clipvalue", "momentum_decay",
                                        "learning_rate_power", "l1_regularization_strength", "l2_regularization_strength",
-                                       "l2_shrinkage_regularization_strength", "beta", NULL};
+                                       "l2_shrinkage_regularization_strength", "beta", "amsgrad", NULL};
     kn_status kst = kn__spec_check_keys(ctx, obj, "optimizer", keys);
     if (kst) return kst;
     double lr = opt->learning_rate, b1 = opt->beta_1, b2 = opt->beta_2, eps = opt->epsilon, mom = opt->momentum,
@@ -152,6 +152,11 @@ static kn_status parse_optimizer(kn_ctx *ctx, const cJSON *v, kn_optimizer *opt)
     const cJSON *nest = cJSON_GetObjectItemCaseSensitive(obj, "nesterov");
     if (nest && !cJSON_IsBool(nest)) return kn__spec_error(ctx, "optimizer.nesterov", "expected true or false");
     opt->nesterov = cJSON_IsTrue(nest);
+    const cJSON *ams = cJSON_GetObjectItemCaseSensitive(obj, "amsgrad");
+    if (ams && !cJSON_IsBool(ams)) return kn__spec_error(ctx, "optimizer.amsgrad", "expected true or false");
+    if (cJSON_IsTrue(ams) && kind != KN_OPT_ADAM && kind != KN_OPT_ADAMW)
+        return kn__spec_error(ctx, "optimizer.amsgrad", "AMSGrad is Adam's and AdamW's, not %s's", kn_optimizer_name(kind));
+    opt->amsgrad = cJSON_IsTrue(ams);
     opt->learning_rate = (float)lr;
     opt->beta_1 = (float)b1;
     opt->beta_2 = (float)b2;

@@ -371,6 +371,7 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddNumberToObject(opt, "initial_accumulator_value", shortest(o->initial_accumulator));
             /* (Nadam's alone: the other optimizers' descriptions stay as they were) */
             if (o->kind == KN_OPT_NADAM) cJSON_AddNumberToObject(opt, "momentum_decay", shortest(o->momentum_decay));
+            if (o->amsgrad) cJSON_AddBoolToObject(opt, "amsgrad", true);
             if (o->kind == KN_OPT_FTRL) { /* (Ftrl's alone, as Nadam's) */
                 cJSON_AddNumberToObject(opt, "learning_rate_power", shortest(o->lr_power));
                 cJSON_AddNumberToObject(opt, "l1_regularization_strength", shortest(o->l1));

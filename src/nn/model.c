@@ -744,6 +744,9 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
     if (!(opts->optimizer.learning_rate > 0) || !isfinite(opts->optimizer.learning_rate))
         return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: learning_rate %g must be positive",
                          (double)opts->optimizer.learning_rate);
+    if (opts->optimizer.amsgrad && opts->optimizer.kind != KN_OPT_ADAM && opts->optimizer.kind != KN_OPT_ADAMW)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "compile: amsgrad applies to adam and adamw, not %s",
+                         kn_optimizer_name(opts->optimizer.kind));
     kn_status pst = kn__compile_check_precision(m->ctx, opts); /* precision, loss scaling */
     if (pst) return pst;
     if (m->layers[m->n_layers - 1].per_step)

@@ -69,6 +69,20 @@ static void adam_plain(float *restrict w, const float *restrict d, float *restri
     }
 }
 
+/* AMSGrad (Adam's and AdamW's amsgrad): vmax, the largest v so far, in the denominator. */
+static void adam_ams_range(float *restrict w, const float *restrict d, float *restrict m, float *restrict v,
+                           float *restrict vmax, int64_t n, const rule_args *a) {
+    const float b1 = a->b1, b2 = a->b2, cf = a->cf, step = a->step, isc2 = a->inv_sqrt_c2, eps = a->eps;
+    const float decay = a->decay, cv = a->cv;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = clipv(d[i] * cf, cv);
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        vmax[i] = fmaxf(vmax[i], v[i]);
+        w[i] = w[i] * decay - step * m[i] / (sqrtf(vmax[i]) * isc2 + eps);
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 __attribute__((target("avx512f"))) static void adam_avx512(float *restrict w, const float *restrict d,
@@ -227,7 +241,10 @@ static void update_range(kn_graph *g, int64_t lo, int64_t hi, const rule_args *a
     switch (g->opt.kind) {
     case KN_OPT_SGD: sgd_range(w, d, s0, n, a); break;
     case KN_OPT_ADAM:
-    case KN_OPT_ADAMW: adam_range(w, d, s0, s1, n, a); break;
+    case KN_OPT_ADAMW:
+        if (g->opt.amsgrad) adam_ams_range(w, d, s0, s1, s1 + g->param_floats, n, a);
+        else adam_range(w, d, s0, s1, n, a);
+        break;
     case KN_OPT_RMSPROP: rmsprop_range(w, d, s0, s1, n, a); break;
     case KN_OPT_ADAGRAD: adagrad_range(w, d, s0, n, a); break;
     case KN_OPT_ADAMAX: adamax_range(w, d, s0, s1, n, a); break;

@@ -376,18 +376,20 @@ __global__ void opt_update_kernel(kn__cuda_opt o, const kn__cuda_step *stp, cons
         kn__ld8(d, KN_F32, c, dv);
         if (u0) kn__ld8(s0, KN_F32, c, av);
         if (u1) kn__ld8(s1, KN_F32, c, bv);
-        for (int k = 0; k < 8; k++) opt_one(o, f, clipv(dv[k] * cf, cv), wv[k], av[k], bv[k]);
+        float vm = 0.0f; /* (no AMSGrad here: kn__cu_opt_update keeps it to the loop below) */
+        for (int k = 0; k < 8; k++) opt_one(o, f, clipv(dv[k] * cf, cv), wv[k], av[k], bv[k], vm);
         kn__st8(w, KN_F32, c, wv);
         if (u0) kn__st8(s0, KN_F32, c, av);
         if (u1) kn__st8(s1, KN_F32, c, bv);
         if (wh) kn__st8(wh, wt, c, wv);
     }
     for (int64_t i = chunks * 8 + blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float wi = w[i], a = u0 ? s0[i] : 0.0f, b = u1 ? s1[i] : 0.0f;
-        opt_one(o, f, clipv(d[i] * cf, cv), wi, a, b);
+        float wi = w[i], a = u0 ? s0[i] : 0.0f, b = u1 ? s1[i] : 0.0f, vm = o.amsgrad ? s1[i + o.slot_stride] : 0.0f;
+        opt_one(o, f, clipv(d[i] * cf, cv), wi, a, b, vm);
         w[i] = wi;
         if (u0) s0[i] = a;
         if (u1) s1[i] = b;
+        if (o.amsgrad) s1[i + o.slot_stride] = vm;
         if (wh) kn__st(wh, wt, i, wi);
     }
 }
@@ -401,7 +403,7 @@ extern "C" cudaError_t kn__cu_opt_update(cudaStream_t s, const kn__cuda_opt *o, 
     /* eight a thread only when there are many: a small update is latency-bound, and one
      * element a thread over more blocks finishes sooner (the reference MLP's 55,050) */
     bool vec = n >= KN_CU_UPDATE_VEC_MIN && kn__aligned16(w) && kn__aligned16(d) && kn__aligned16(s0) &&
-               (!uses_s1 || kn__aligned16(s1)) && kn__aligned16(wh);
+               (!uses_s1 || kn__aligned16(s1)) && kn__aligned16(wh) && !o->amsgrad;
     unsigned b = blocks_for(vec ? n / 8 : n);
     if (n > 0)
         KN_LAUNCH(pdl, opt_update_kernel, vec && b > KN_CU_UPDATE_BLOCKS ? KN_CU_UPDATE_BLOCKS : b, THREADS, 0, s, *o, step, cf, w,

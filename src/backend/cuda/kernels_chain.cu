@@ -311,10 +311,12 @@ struct wgrad_updater {
     __device__ void update_one(const float *at, float g) const {
         int64_t i = at - up.grad;
         float w = up.w[i], a = u0 ? up.s0[i] : 0.0f, b = u1 ? up.s1[i] : 0.0f;
-        opt_one(up.opt, f, clipv(g * cf, cv), w, a, b);
+        float vm = up.opt.amsgrad ? up.s1[i + up.opt.slot_stride] : 0.0f;
+        opt_one(up.opt, f, clipv(g * cf, cv), w, a, b, vm);
         up.w[i] = w;
         if (u0) up.s0[i] = a;
         if (u1) up.s1[i] = b;
+        if (up.opt.amsgrad) up.s1[i + up.opt.slot_stride] = vm;
         if (up.wh) kn__st(up.wh, up.wt, i, w);
     }
 };

@@ -93,6 +93,8 @@ typedef struct {
     float b1, b2, eps, mu, rho, weight_decay, clip_norm, clip_value;
     int nesterov;
     float lr_power, l1, l2, l2_shrinkage, ftrl_beta; /* ftrl */
+    int32_t amsgrad;     /* adam, adamw: the third slot (largest second moments) at s1 + slot_stride */
+    int64_t slot_stride; /* floats from one state slot to the next (the graph's param_floats) */
 } kn__cuda_opt;
 
 /* y = a op b, op 0 add, 1 sub, 2 mul; bcast kn_bcast (0 same, 1 row of cols, 2 scalar). */

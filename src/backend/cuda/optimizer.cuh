@@ -21,13 +21,13 @@ struct opt_factors {
 };
 
 /* One parameter's update (optimizer.c's formulas): w the weight, a and b its state slots
- * (s0, s1), gi its clipped gradient. Every product is rounded alone (M: kn__mul_rn), never
+ * (s0, s1), vmax AMSGrad's third (o.amsgrad), gi its clipped gradient. Every product is rounded alone (M: kn__mul_rn), never
  * contracted with the sum after it: nvcc's choice of which product to fuse depends on the
  * kernel the function is inlined into, and the update kernel and the weight gradients'
  * launch (KILN_CUDA_WGRAD_UPDATE, the K-step kernel) must give the same bits (on the H200
  * Nadam's state and parameters differed between them before: test_resident). */
 __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &f, float gi, float &w, float &a,
-                                      float &b) {
+                                      float &b, float &vmax) {
 #define M kn__mul_rn
     const float lr = f.lr, step = f.step, isc2 = f.isc2, decay = f.decay;
     if (o.kind != KN_OPT_ADAM && o.kind != KN_OPT_ADAMW) w = M(w, decay); /* (Adam's: in its own expression) */
@@ -44,7 +44,8 @@ __device__ static inline void opt_one(const kn__cuda_opt &o, const opt_factors &
     case KN_OPT_ADAMW:
         a = M(o.b1, a) + M(1 - o.b1, gi);
         b = M(o.b2, b) + M(M(1 - o.b2, gi), gi);
-        w = M(w, decay) - M(step, a) / (M(sqrtf(b), isc2) + o.eps);
+        if (o.amsgrad) vmax = fmaxf(vmax, b);
+        w = M(w, decay) - M(step, a) / (M(sqrtf(o.amsgrad ? vmax : b), isc2) + o.eps);
         break;
     case KN_OPT_RMSPROP: {
         a = M(o.rho, a) + M(M(1 - o.rho, gi), gi);

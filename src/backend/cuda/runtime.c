@@ -405,7 +405,8 @@ static kn_status cuda_compile(kn_graph *g) {
     const kn_optimizer *o = &g->opt;
     c->opt = (kn__cuda_opt){o->kind, o->beta_1, o->beta_2, o->epsilon, o->momentum, o->rho,
                             o->weight_decay, o->clip_norm, o->clip_value, o->nesterov,
-                            o->lr_power, o->l1, o->l2, o->l2_shrinkage, o->ftrl_beta};
+                            o->lr_power, o->l1, o->l2, o->l2_shrinkage, o->ftrl_beta,
+                            (o->kind == KN_OPT_ADAM || o->kind == KN_OPT_ADAMW) && o->amsgrad, (int64_t)g->param_floats};
     const char *env = getenv("KILN_CUDA_GRAPHS");
     c->use_graphs = !(env && strcmp(env, "0") == 0);
     env = getenv("KILN_CUDA_GRAPH_STEPS"); /* (ring slots: at most half the ring held back; 1: each run alone) */
