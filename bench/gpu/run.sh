@@ -35,7 +35,7 @@
 # Parts: 1 = tests mlp predict torch ab(MLP); 2 = cnn wide ab(CNN) checks; all = everything;
 # or a list of the functions below by name (tests mlp predict cnn wide torch_baseline ab_mlp
 # ab_cnn checks profile profile_more split_ab step_ab best probe timeline chain_detail races_gpu
-# confirm confirm2 sanitize28 chain_timing next_ab row29 layers29 final29 predict30), run in that order. confirm, confirm2 and sanitize28 are session
+# confirm confirm2 sanitize28 chain_timing next_ab row29 layers29 final29 predict30 twolayer33), run in that order. confirm, confirm2 and sanitize28 are session
 # 28's three checks of the defaults it set (each against what it replaced), kept to rerun.
 # usage: bench/gpu/run.sh [1|2|all|"NAMES"] [CARRY_DIR]
 #   one call: run(command="set -o pipefail; bench/gpu/run.sh all 2>&1 | tee $OUT/log",
@@ -664,6 +664,24 @@ for us, key in sorted((median(v), k) for k, v in runs.items()):
     print("%8.2f us  %6s  %s" % (us, ratio, key))
 ' "$torch_line"
   return 0
+}
+
+# twolayer33: session 33's change, written without a GPU (checked on the emulator only): a
+# two-layer MLP's one backward node merged into the forward chain's kernel, so that its
+# resident step is the K-step kernel's (docs/cuda.md, "Left to do" 1b). A 784-64-10 MLP at
+# batch 32, the default against KILN_CUDA_CHAIN_MERGE=0 (which for this model is the code
+# before the change: nothing merged), twice each, interleaved; about 40 s. Keep the change
+# if the default is not slower; else revert small_batch.c's one-node chain.
+twolayer33() {
+  [ $FM = 1 ] || return 0
+  section "two-layer MLP, the backward node merged (session 33)"
+  local spec='{"type": "sequential", "input_shape": [784], "layers": [{"type": "dense", "units": 64, "activation": "relu"}, {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"type": "adam", "learning_rate": 0.001}}'
+  local opts="--data fashion-mnist --device cuda --json --quiet --epochs $E"
+  local round
+  for round in 1 2; do
+    fit "784-64-10 MLP resident, batch 32, merged (the default)" timeout 25 "$C/bin/kiln" train "$spec" $opts
+    fit "784-64-10 MLP resident, batch 32, unmerged (KILN_CUDA_CHAIN_MERGE=0): A/B" KILN_CUDA_CHAIN_MERGE=0 timeout 25 "$C/bin/kiln" train "$spec" $opts
+  done
 }
 
 echo "== device"; nvidia-smi -L 2>&1 | head -2

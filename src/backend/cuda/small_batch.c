@@ -130,12 +130,26 @@ static bool make_private(kn__cuda_graph *c, const kn_tensor *t) {
     return true;
 }
 
+/* Whether a backward chain headed by `head` of `len` members will merge into the forward
+ * chain whose loss gradient it reads (plan_merged_chains' test, before it runs). */
+static bool merges_later(const kn__cuda_graph *c, const kn_tensor *head, int len) {
+    for (int f = 0; f < c->n_chains; f++)
+        if (c->chain[f].loss_grad && c->chain[f].node[0]->op == KN_OP_DENSE && head->src[0] == c->chain[f].loss_grad &&
+            c->chain[f].len + len <= KN_CU_CHAIN_LAYERS)
+            return true;
+    return false;
+}
+
 /* Backward chains: from a matmul_act_grad node, the next one reading its output, and so on
  * (the weight gradients' products sit between them in the node order and read what the
  * chain writes, all of it, at its head). The head's output is written in its place; the
  * later members' are written early, at the head, so they go to memory of their own
- * (cuda_internal.h's private buffers), which no tensor of the arena shares at any time. */
-static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c) {
+ * (cuda_internal.h's private buffers), which no tensor of the arena shares at any time.
+ * A single node is a chain only when `merging` and it reads a forward chain's loss
+ * gradient: a two-layer MLP's backward part, which the forward chain's kernel then takes
+ * (plan_merged_chains), its step then the K-step kernel's. Its head moves out of the arena
+ * here, so that the merge cannot fail. */
+static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c, bool merging) {
     for (int h = 0; h < g->n_nodes && c->n_chains < KN_CUDA_CHAINS; h++) {
         kn_tensor *head = g->nodes[h];
         if (!chain_backward(head) || (head->flags & KN_FLAG_KEEP) || chain_weights(head) > KN_CUDA_CHAIN_WEIGHTS) continue;
@@ -157,7 +171,8 @@ static void plan_backward_chains(kn_graph *g, kn__cuda_graph *c) {
             c->chain[open].node[c->chain[open].len++] = t;
             last = i;
         }
-        if (c->chain[open].len < 2) continue; /* (no member was made private: none followed the head) */
+        if (c->chain[open].len < 2 && !(merging && merges_later(c, head, 1) && make_private(c, head)))
+            continue; /* (no member was made private: none followed the head) */
         for (int l = 0; l < c->chain[open].len; l++) /* what the weight gradients read */
             c->chain[open].write[l] = true;
         c->n_chains++;
@@ -381,11 +396,12 @@ void kn__cuda_plan_small_batch(kn_graph *g, kn__cuda_graph *c) {
     if (chains && strcmp(chains, "0") == 0) return;
     plan_dense_chains(g, c);
     plan_chain_losses(g, c);
-    plan_backward_chains(g, c);
+    const char *merge = getenv("KILN_CUDA_CHAIN_MERGE"); /* 0: the backward chain in a launch of its own (A/B) */
+    bool merging = !(merge && strcmp(merge, "0") == 0);
+    plan_backward_chains(g, c, merging);
     for (int k = 0; k < c->n_chains; k++)
         c->chain[k].row_fits = c->row_cluster >= 1 && row_shape_fits(c, k, c->row_cluster, &c->chain[k].row_kept);
-    const char *merge = getenv("KILN_CUDA_CHAIN_MERGE"); /* 0: the backward chain in a launch of its own (A/B) */
-    if (!(merge && strcmp(merge, "0") == 0)) plan_merged_chains(c);
+    if (merging) plan_merged_chains(c);
     else for (int k = 0; k < c->n_chains; k++) c->chain[k].bwd = -1;
     plan_weight_grads(g, c);
     const char *guard = getenv("KILN_CUDA_WGRAD_GUARD"); /* 0: the guard in a launch of its own (A/B) */
