@@ -1233,6 +1233,39 @@ kn_status kn_model_add_up_sampling1d(kn_model *m, int size);
  * (kn_resize2d); Keras's crop_to_aspect_ratio=False only (the image is stretched). No
  * parameters. */
 kn_status kn_model_add_resizing(kn_model *m, int height, int width, kn_interpolation interpolation);
+/* Volume layers over (depth, height, width, channels) samples (Keras's Conv3D, MaxPooling3D,
+ * AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D, ZeroPadding3D, Cropping3D and
+ * UpSampling3D); each needs a volume input (an input_shape such as [16, 32, 32, 1], or a
+ * reshape) and names itself in errors ("layers[2] conv3d: ..."). Axes are (depth, height,
+ * width) in every 3-element array. A conv3d's kernel "conv3d_<i>/kernel" is (KH KW KD, C, F):
+ * Keras's (KD, KH, KW, C, F) with the depth axis moved after the width (kiln convolves the
+ * depth taps as channels of a 2-D convolution), Keras's fans (fan_in KD KH KW C, fan_out
+ * KD KH KW F); its bias "conv3d_<i>/bias" (F). Zero strides and dilations mean 1; same:
+ * 'same' padding, else 'valid'; the rest as kn_conv2d_opts (no groups). Pool strides of 0
+ * mean the pool size (as Keras); a pool's 'same' windows take their valid cells (the
+ * average their mean, as Keras). Padding and cropping amounts are (front, back, top, bottom,
+ * left, right), each in [0, 2^24]; upsampling repeats each cell size_d x size_h x size_w
+ * times, each factor in [1, 4096]. No mask is passed on. */
+typedef struct kn_conv3d_opts {
+    int64_t filters;
+    int kernel[3];
+    int strides[3];
+    int dilation[3];
+    bool same;
+    kn_activation activation;
+    bool no_bias;
+    kn_init kernel_init;
+    kn_init bias_init;
+    float init_value;
+    float l2;
+    float alpha;
+} kn_conv3d_opts;
+kn_status kn_model_add_conv3d(kn_model *m, const kn_conv3d_opts *opts);
+kn_status kn_model_add_pool3d(kn_model *m, kn_pool_kind kind, const int pool[3], const int strides[3], bool same);
+kn_status kn_model_add_global_pool3d(kn_model *m, kn_pool_kind kind); /* (D, H, W, C) -> (C) */
+kn_status kn_model_add_zero_padding3d(kn_model *m, const int amounts[6]);
+kn_status kn_model_add_cropping3d(kn_model *m, const int amounts[6]);
+kn_status kn_model_add_up_sampling3d(kn_model *m, int size_d, int size_h, int size_w);
 /* Keras 3's RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast and
  * RandomBrightness over images (H, W, C) -> (H, W, C) (kn_random_image; o->kind says which):
  * a random transform per image while training, the identity in evaluation and prediction

@@ -584,7 +584,7 @@ static void test_listed_layer_types(void) {
         }
         p = semi + 2;
     }
-    CHECK(n == 68, "%d types listed, not 68", n);
+    CHECK(n == 76, "%d types listed, not 76", n);
     /* ... and the other way: every type the parser knows is listed, by kind or among the
      * Keras activation layers the message names at its end */
     static const char *const keras_acts[] = {"re_lu", "leaky_re_lu", "elu", "softmax"};
@@ -601,7 +601,7 @@ static void test_listed_layer_types(void) {
         }
         CHECK(keras || found, "the parser's layer type '%s' is not in the unknown-layer message's list", t);
     }
-    CHECK(known == 72, "the parser knows %d layer types, not 72 (68 listed and Keras's 4)", known);
+    CHECK(known == 80, "the parser knows %d layer types, not 80 (76 listed and Keras's 4)", known);
     kn_ctx_free(ctx);
 }
 
@@ -651,10 +651,10 @@ static void test_bad_specs(void) {
              "layers[0].padding: expected \"valid\" or \"same\"");
     bad_spec(ctx, "[5, 2]", "{\"type\": \"average_pool1d\", \"strides\": \"2\"}", SP,
              "layers[0].strides: expected a whole number or a list of one [n]");
-    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
-             "layers[0].type: unknown layer 'Conv3D' (did you mean conv1d or conv2d? kiln's layers are core: dense,");
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv4D\", \"filters\": 2, \"kernel_size\": 2}", SP,
+             "layers[0].type: unknown layer 'Conv4D' (did you mean conv1d or conv2d or conv3d? kiln's layers are core: dense,");
     /* the whole list, to its last type (it was once cut at 400 characters) */
-    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv3D\", \"filters\": 2, \"kernel_size\": 2}", SP,
+    bad_spec(ctx, "[5, 2]", "{\"type\": \"Conv4D\", \"filters\": 2, \"kernel_size\": 2}", SP,
              "; attention: multi_head_attention, attention; augmentation: random_flip, random_translation, random_rotation, "
              "random_zoom, random_contrast, random_brightness; and Keras's ReLU, LeakyReLU, ELU and Softmax)");
     /* misspelt names, Keras's class names among them, point to kiln's types; a name far from

@@ -525,7 +525,7 @@ kn_tensor *kn__avgpool2d_grad(kn_graph *g, kn_tensor *dy, const kn__win *w, cons
     kn__win_pack(t, w);
     t->ndim = 4;
     for (int i = 0; i < 4; i++) t->shape[i] = x_shape[i];
-    t->batch_rows = 1;
+    t->batch_rows = 0; /* (dy's: a volume's images keep their rows) */
     return finish(g, t);
 }
 
@@ -584,7 +584,7 @@ kn_tensor *kn__conv2d_grad_input(kn_graph *g, kn_tensor *dy, kn_tensor *kernel, 
     t->iparam[5] = groups;
     t->ndim = 4;
     for (int i = 0; i < 4; i++) t->shape[i] = x_shape[i];
-    t->batch_rows = 1;
+    t->batch_rows = 0; /* (dy's: a volume's images keep their rows) */
     return finish(g, t);
 }
 

@@ -286,10 +286,13 @@ static void backward_reshape(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
 
 /* ------------------------------------------------------------- convolution, pooling (NHWC) */
 
+/* Images (batch, H, W, C); their batch may be batch * rows (a volume's (batch * D, H, W, C):
+ * nn/model_volume.c), the windows then over each of those images, and the output's batch
+ * as the input's. */
 static bool need_image(kn_graph *g, kn_tensor *t, kn_tensor *x) {
     char sx[64];
     if (!need_f32(g, t, x, "input")) return false;
-    if (x->ndim != 4 || kn__batch_rows(x) != 1)
+    if (x->ndim != 4)
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s: expects images (batch, height, width, channels), got %s", t->name,
                               kn__shape_str(x, sx, sizeof sx));
     return true;
@@ -315,7 +318,7 @@ static bool infer_conv2d(kn_graph *g, kn_tensor *t) {
     if (!need_image(g, t, x) || !check_conv_kernel(g, t, k, x->shape[3])) return false;
     kn__win w = kn__win_unpack(t);
     set_shape(t, 4, (int64_t[]){x->shape[0], w.oh, w.ow, k->shape[1]});
-    t->batch_rows = 1;
+    t->batch_rows = kn__batch_rows(x);
     return true;
 }
 
@@ -328,12 +331,14 @@ static void backward_conv2d(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     if (k->flags & KN_FLAG_NEEDS_GRAD) kn__grad_accumulate(g, k, kn__conv2d_grad_kernel(g, x, dy, &w, k, G));
 }
 
-/* dy (N, OH, OW, F) of a convolution over images of t's shape (dx) or x's (d kernel). */
-static bool check_conv_dy(kn_graph *g, kn_tensor *t, const kn_tensor *dy, const int64_t *image, int64_t filters) {
+/* dy (N, OH, OW, F) of a convolution over images of t's shape (dx: its rows dy's) or x's (d
+ * kernel: rows x's rows, which dy's must match; -1 for dx). */
+static bool check_conv_dy(kn_graph *g, kn_tensor *t, const kn_tensor *dy, const int64_t *image, int64_t rows,
+                          int64_t filters) {
     char sd[64];
     kn__win w = kn__win_unpack(t);
     if (!need_f32(g, t, (kn_tensor *)dy, "gradient")) return false;
-    if (dy->ndim != 4 || dy->shape[0] != image[0] || kn__batch_rows(dy) != 1 || dy->shape[1] != w.oh ||
+    if (dy->ndim != 4 || dy->shape[0] != image[0] || (rows >= 0 && kn__batch_rows(dy) != rows) || dy->shape[1] != w.oh ||
         dy->shape[2] != w.ow || dy->shape[3] != filters)
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s does not fit a %dx%d convolution to (%d, %d, %lld)",
                               t->name, kn__shape_str(dy, sd, sizeof sd), w.kh, w.kw, w.oh, w.ow, (long long)filters);
@@ -343,14 +348,14 @@ static bool check_conv_dy(kn_graph *g, kn_tensor *t, const kn_tensor *dy, const 
 /* The shape is the builder's (the image's). */
 static bool infer_conv2d_grad_input(kn_graph *g, kn_tensor *t) {
     kn_tensor *dy = t->src[0], *k = t->src[1];
-    return check_conv_kernel(g, t, k, t->shape[3]) && check_conv_dy(g, t, dy, t->shape, k->shape[1]);
+    return check_conv_kernel(g, t, k, t->shape[3]) && check_conv_dy(g, t, dy, t->shape, -1, k->shape[1]);
 }
 
 /* The shape is the builder's (the kernel's). */
 static bool infer_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
     kn_tensor *x = t->src[0], *dy = t->src[1];
     if (!need_image(g, t, x) || !check_conv_kernel(g, t, t, x->shape[3])) return false;
-    return check_conv_dy(g, t, dy, x->shape, t->shape[1]);
+    return check_conv_dy(g, t, dy, x->shape, kn__batch_rows(x), t->shape[1]);
 }
 
 static bool infer_pool(kn_graph *g, kn_tensor *t) {
@@ -361,12 +366,13 @@ static bool infer_pool(kn_graph *g, kn_tensor *t) {
     return true;
 }
 
-/* A pooling gradient: dy (N, OH, OW, C) against the image shape dx has. */
-static bool check_pool_dy(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+/* A pooling gradient: dy (N, OH, OW, C) against the image shape dx has (its rows: rows, or
+ * dy's when -1). */
+static bool check_pool_dy(kn_graph *g, kn_tensor *t, kn_tensor *dy, int64_t rows) {
     char sd[64], st[64];
     kn__win w = kn__win_unpack(t);
     if (!need_f32(g, t, dy, "gradient")) return false;
-    if (dy->ndim != 4 || dy->shape[0] != t->shape[0] || kn__batch_rows(dy) != 1 || dy->shape[1] != w.oh ||
+    if (dy->ndim != 4 || dy->shape[0] != t->shape[0] || (rows >= 0 && kn__batch_rows(dy) != rows) || dy->shape[1] != w.oh ||
         dy->shape[2] != w.ow || dy->shape[3] != t->shape[3])
         return kn__graph_fail(g, KN_ERR_SHAPE, "%s: gradient %s does not fit a pooling of %s", t->name,
                               kn__shape_str(dy, sd, sizeof sd), kn__shape_str(t, st, sizeof st));
@@ -377,8 +383,8 @@ static bool infer_maxpool_grad(kn_graph *g, kn_tensor *t) {
     kn_tensor *x = t->src[1];
     if (!need_image(g, t, x)) return false;
     set_shape(t, 4, x->shape);
-    t->batch_rows = 1;
-    return check_pool_dy(g, t, t->src[0]);
+    t->batch_rows = kn__batch_rows(x);
+    return check_pool_dy(g, t, t->src[0], t->batch_rows);
 }
 
 static void backward_maxpool(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
@@ -386,7 +392,7 @@ static void backward_maxpool(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     kn__grad_accumulate(g, t->src[0], kn__maxpool2d_grad(g, dy, t->src[0], &w));
 }
 
-static bool infer_avgpool_grad(kn_graph *g, kn_tensor *t) { return check_pool_dy(g, t, t->src[0]); }
+static bool infer_avgpool_grad(kn_graph *g, kn_tensor *t) { return check_pool_dy(g, t, t->src[0], -1); }
 
 static void backward_avgpool(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     kn__win w = kn__win_unpack(t);

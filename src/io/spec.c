@@ -394,7 +394,9 @@ static kn_status parse_conv_common(kn_ctx *ctx, const cJSON *L, const char *wher
     if (st) return st;
     if (!cJSON_GetObjectItemCaseSensitive(L, "kernel_size")) {
         snprintf(field, sizeof field, "%skernel_size", where);
-        return kn__spec_error(ctx, field, strcmp(type, "conv1d") == 0 ? "missing (e.g. 3)" : "missing (e.g. 3 or [3, 3])");
+        return kn__spec_error(ctx, field, strcmp(type, "conv1d") == 0   ? "missing (e.g. 3)"
+                                          : strcmp(type, "conv3d") == 0 ? "missing (e.g. 3 or [3, 3, 3])"
+                                                                        : "missing (e.g. 3 or [3, 3])");
     }
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(L, "units");
     if (u) {
@@ -409,6 +411,14 @@ static kn_status parse_conv_common(kn_ctx *ctx, const cJSON *L, const char *wher
     cJSON_Delete(copy);
     dense->units = filters;
     return st;
+}
+
+kn_status kn__spec_conv_common(kn_ctx *ctx, const cJSON *L, const char *where, const char *type, kn_dense_opts *dense,
+                               bool *activation_given) {
+    return parse_conv_common(ctx, L, where, type, dense, activation_given);
+}
+kn_status kn__spec_padding(kn_ctx *ctx, const cJSON *L, const char *where, bool *same) {
+    return parse_padding(ctx, L, where, same);
 }
 
 static kn_status parse_conv2d(kn_ctx *ctx, const cJSON *L, const char *where, kn_conv2d_opts *c, bool *activation_given) {
@@ -622,6 +632,8 @@ static const layer_entry *layer_table(size_t *n) {
                                          "dilation_rate", "groups", KN_DENSE_KEYS, NULL};
     static const char *const conv_transpose[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",
                                                  "output_padding", "dilation_rate", KN_DENSE_KEYS, NULL};
+    static const char *const conv3d[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",
+                                         "dilation_rate", "groups", "data_format", KN_DENSE_KEYS, NULL};
 #undef KN_DENSE_KEYS
     static const char *const pool[] = {"type", "name", "inputs", "pool_size", "strides", "padding", NULL};
     static const char *const plain[] = {"type", "name", "inputs", NULL};
@@ -677,6 +689,11 @@ static const layer_entry *layer_table(size_t *n) {
     static const char *const cropping1d[] = {"type", "name", "inputs", "cropping", NULL};
     static const char *const upsampling2d[] = {"type", "name", "inputs", "size", "interpolation", "data_format", NULL};
     static const char *const upsampling1d[] = {"type", "name", "inputs", "size", NULL};
+    static const char *const pool3d[] = {"type", "name", "inputs", "pool_size", "strides", "padding", "data_format", NULL};
+    static const char *const global3d[] = {"type", "name", "inputs", "data_format", "keepdims", NULL};
+    static const char *const padding3d[] = {"type", "name", "inputs", "padding", "data_format", NULL};
+    static const char *const cropping3d[] = {"type", "name", "inputs", "cropping", "data_format", NULL};
+    static const char *const upsampling3d[] = {"type", "name", "inputs", "size", "data_format", NULL};
     static const char *const resizing[] = {"type", "name", "inputs", "height", "width", "interpolation",
                                            "crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias", "data_format",
                                            NULL};
@@ -707,6 +724,9 @@ static const layer_entry *layer_table(size_t *n) {
         {"random_flip", random_flip}, {"random_translation", random_geometry}, {"random_rotation", random_rotation},
         {"random_zoom", random_geometry}, {"random_contrast", random_color}, {"random_brightness", random_color},
         {"conv2d_transpose", conv_transpose}, {"conv1d_transpose", conv_transpose},
+        {"conv3d", conv3d}, {"max_pool3d", pool3d}, {"average_pool3d", pool3d}, {"global_max_pool3d", global3d},
+        {"global_average_pool3d", global3d}, {"zero_padding3d", padding3d}, {"cropping3d", cropping3d},
+        {"up_sampling3d", upsampling3d},
     };
     *n = sizeof table / sizeof table[0];
     return table;
@@ -742,7 +762,10 @@ static const char *layer_alias(const char *t, char *buf, size_t size) {
         {"global_max_pooling1d", "global_max_pool1d"}, {"global_max_pooling2d", "global_max_pool2d"},
         {"convolution1d", "conv1d"}, {"convolution2d", "conv2d"}, {"convolution1d_transpose", "conv1d_transpose"},
         {"convolution2d_transpose", "conv2d_transpose"}, {"separable_convolution2d", "separable_conv2d"},
-        {"separable_convolution1d", "separable_conv1d"},
+        {"separable_convolution1d", "separable_conv1d"}, {"convolution3d", "conv3d"}, {"max_pooling3d", "max_pool3d"},
+        {"average_pooling3d", "average_pool3d"}, {"avg_pool3d", "average_pool3d"},
+        {"global_max_pooling3d", "global_max_pool3d"}, {"global_average_pooling3d", "global_average_pool3d"},
+        {"global_avg_pool3d", "global_average_pool3d"},
         {"p_re_lu", "prelu"}};
     size_t n = 0;
     for (size_t i = 0; t[i] && n + 2 < size; i++) {
@@ -1201,6 +1224,7 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         strcmp(t, "separable_conv1d") == 0)
         return parse_depthwise(ctx, m, L, where, t, activation_given);
     if (kn__spec_is_resize(t)) return kn__spec_resize(ctx, m, L, where, t);
+    if (kn__spec_is_volume(t)) return kn__spec_volume(ctx, m, L, where, t, activation_given);
     if (kn__spec_is_random_image(t)) return kn__spec_random_image(ctx, m, L, where, t);
     if (strcmp(t, "conv2d_transpose") == 0 || strcmp(t, "conv1d_transpose") == 0)
         return parse_conv_transpose(ctx, m, L, where, t[4] == '1', activation_given);

@@ -48,6 +48,18 @@ kn_status kn__spec_resize(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *
  * to m (spec_random_aug.c). */
 bool kn__spec_is_random_image(const char *t);
 kn_status kn__spec_random_image(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t);
+/* layers[i] of a volume type (kn__spec_is_volume: conv3d, max_pool3d, average_pool3d,
+ * global_max_pool3d, global_average_pool3d, zero_padding3d, cropping3d, up_sampling3d)
+ * added to m (spec_volume.c); *activation_given as spec.c's layers set it. */
+bool kn__spec_is_volume(const char *t);
+kn_status kn__spec_volume(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t,
+                          bool *activation_given);
+/* spec.c's readers the volume layers share: a convolution's filters (required) and its
+ * dense-like options (activation, use_bias, initializers, regularizer, alpha) into *dense,
+ * and Keras's padding "valid" | "same" into *same. */
+kn_status kn__spec_conv_common(kn_ctx *ctx, const cJSON *L, const char *where, const char *type, kn_dense_opts *dense,
+                               bool *activation_given);
+kn_status kn__spec_padding(kn_ctx *ctx, const cJSON *L, const char *where, bool *same);
 /* The description's training control: "schedule" and "callbacks" (spec_training.c). */
 kn_status kn__spec_training(kn_ctx *ctx, const cJSON *root, kn_spec *spec);
 

@@ -10,24 +10,26 @@
 #include <stdio.h>
 #include <string.h>
 
+#define KN_KIND_NAMES 16 /* the most types of one kind */
 static const struct {
     const char *kind;
-    const char *names[12];
+    const char *names[KN_KIND_NAMES];
 } layer_kinds[] = {
     {"core", {"dense", "activation", "identity", "embedding", "position_embedding", "masking", "rescaling", "prelu"}},
     {"convolution",
      {"conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "separable_conv1d", "separable_conv2d", "conv1d_transpose",
-      "conv2d_transpose"}},
+      "conv2d_transpose", "conv3d"}},
     {"pooling",
      {"max_pool1d", "max_pool2d", "average_pool1d", "average_pool2d", "global_max_pool1d", "global_max_pool2d",
-      "global_average_pool1d", "global_average_pool2d"}},
+      "global_average_pool1d", "global_average_pool2d", "max_pool3d", "average_pool3d", "global_max_pool3d",
+      "global_average_pool3d"}},
     {"normalization", {"batch_normalization", "layer_normalization", "group_normalization", "unit_normalization"}},
     {"regularization",
      {"dropout", "spatial_dropout1d", "spatial_dropout2d", "spatial_dropout3d", "gaussian_noise", "gaussian_dropout",
       "alpha_dropout"}},
     {"reshaping",
      {"flatten", "reshape", "permute", "repeat_vector", "zero_padding1d", "zero_padding2d", "cropping1d", "cropping2d",
-      "up_sampling1d", "up_sampling2d", "center_crop", "resizing"}},
+      "up_sampling1d", "up_sampling2d", "center_crop", "resizing", "zero_padding3d", "cropping3d", "up_sampling3d"}},
     {"merging", {"add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"}},
     {"recurrent", {"simple_rnn", "lstm", "gru", "bidirectional", "time_distributed"}},
     {"attention", {"multi_head_attention", "attention"}},
@@ -71,20 +73,20 @@ static int nearness(const char *t, const char *n) {
 }
 
 kn_status kn__spec_unknown_layer(kn_ctx *ctx, const char *field, const char *type) {
-    char t[64], near[160] = "", all[1400];
+    char t[64], near[160] = "", all[2000];
     fold(type, t, sizeof t);
     /* the nearest types: at most 3, within a third of the name's length (at least 1, at most 3) */
     int limit = (int)strlen(t) / 3, best = 9, found = 0;
     limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
     for (size_t g = 0; g < sizeof layer_kinds / sizeof layer_kinds[0]; g++)
-        for (int i = 0; i < 12 && layer_kinds[g].names[i]; i++) {
+        for (int i = 0; i < KN_KIND_NAMES && layer_kinds[g].names[i]; i++) {
             int d = nearness(t, layer_kinds[g].names[i]);
             best = d < best ? d : best;
         }
     if (best <= limit) {
         size_t used = 0;
         for (size_t g = 0; g < sizeof layer_kinds / sizeof layer_kinds[0]; g++)
-            for (int i = 0; i < 12 && layer_kinds[g].names[i] && found < 3; i++)
+            for (int i = 0; i < KN_KIND_NAMES && layer_kinds[g].names[i] && found < 3; i++)
                 if (nearness(t, layer_kinds[g].names[i]) == best)
                     used += (size_t)snprintf(near + used, sizeof near - used, "%s%s", found++ ? " or " : "did you mean ",
                                              layer_kinds[g].names[i]);
@@ -93,7 +95,7 @@ kn_status kn__spec_unknown_layer(kn_ctx *ctx, const char *field, const char *typ
     size_t used = 0;
     for (size_t g = 0; g < sizeof layer_kinds / sizeof layer_kinds[0] && used < sizeof all; g++) {
         used += (size_t)snprintf(all + used, sizeof all - used, "%s%s:", g ? "; " : "", layer_kinds[g].kind);
-        for (int i = 0; i < 12 && layer_kinds[g].names[i] && used < sizeof all; i++)
+        for (int i = 0; i < KN_KIND_NAMES && layer_kinds[g].names[i] && used < sizeof all; i++)
             used += (size_t)snprintf(all + used, sizeof all - used, "%s %s", i ? "," : "", layer_kinds[g].names[i]);
     }
     return kn__spec_error(ctx, field, "unknown layer '%.60s' (%skiln's layers are %s; and Keras's ReLU, LeakyReLU, ELU and Softmax)",

@@ -166,6 +166,23 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             add_single(L, "dilation_rate", o->dilation);
             if (o->groups > 1) cJSON_AddNumberToObject(L, "groups", o->groups);
             add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
+        } else if (K->kind == KN__LAYER_CONV3D) {
+            const kn_conv3d_opts *o = &K->u.conv3d;
+            cJSON_AddNumberToObject(L, "filters", (double)o->filters);
+            cJSON_AddItemToObject(L, "kernel_size", cJSON_CreateIntArray(o->kernel, 3));
+            cJSON_AddItemToObject(L, "strides", cJSON_CreateIntArray(o->strides, 3));
+            cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
+            cJSON_AddItemToObject(L, "dilation_rate", cJSON_CreateIntArray(o->dilation, 3));
+            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
+        } else if (K->kind == KN__LAYER_POOL3D) {
+            cJSON_AddItemToObject(L, "pool_size", cJSON_CreateIntArray(K->u.pool3d.pool, 3));
+            cJSON_AddItemToObject(L, "strides", cJSON_CreateIntArray(K->u.pool3d.strides, 3));
+            cJSON_AddStringToObject(L, "padding", K->u.pool3d.same ? "same" : "valid");
+        } else if (K->kind == KN__LAYER_PAD3D) { /* [[front, back], [top, bottom], [left, right]] */
+            cJSON *a = cJSON_AddArrayToObject(L, K->u.pad3d.crop ? "cropping" : "padding");
+            for (int k = 0; a && k < 3; k++) cJSON_AddItemToArray(a, cJSON_CreateIntArray(K->u.pad3d.amount + 2 * k, 2));
+        } else if (K->kind == KN__LAYER_UPSAMPLE3D) {
+            cJSON_AddItemToObject(L, "size", cJSON_CreateIntArray(K->u.upsample3d, 3));
         } else if (K->kind == KN__LAYER_MAX_POOL2D || K->kind == KN__LAYER_AVG_POOL2D) {
             const kn__pool_opts *p = &K->u.pool;
             add_pair(L, "pool_size", p->pool_h, p->pool_w);

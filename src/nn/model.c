@@ -57,8 +57,13 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "depthwise_conv2d", "zero_padding2d", "up_sampling2d",
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
                                         "group_normalization", "depthwise_conv1d", "attention", "masking",
-                                        "unit_normalization", "dot", "resizing", "random_image"};
-    _Static_assert(sizeof names / sizeof *names == KN__LAYER_RANDOM_IMAGE + 1, "a name for every layer kind");
+                                        "unit_normalization", "dot", "resizing", "random_image", "conv3d",
+                                        "max_pool3d", "global_max_pool3d", "zero_padding3d", "up_sampling3d"};
+    _Static_assert(sizeof names / sizeof *names == KN__LAYER_LAST + 1, "a name for every layer kind");
+    if (L->kind == KN__LAYER_POOL3D) return L->u.pool3d.kind == KN_POOL_AVG ? "average_pool3d" : "max_pool3d";
+    if (L->kind == KN__LAYER_GLOBAL_POOL3D)
+        return L->u.pool3d.kind == KN_POOL_AVG ? "global_average_pool3d" : "global_max_pool3d";
+    if (L->kind == KN__LAYER_PAD3D) return L->u.pad3d.crop ? "cropping3d" : "zero_padding3d";
     if (L->kind == KN__LAYER_RANDOM_IMAGE) return kn__random_image_name((int)L->u.random_image.kind);
     if (L->kind == KN__LAYER_PAD) /* by its crop flag and its (steps, channels) or (h, w, channels) */
         return L->u.pad.crop ? (L->ndim == 2 ? "cropping1d" : "cropping2d")
@@ -636,6 +641,7 @@ static kn_activation *layer_activation(kn__layer *L) {
     case KN__LAYER_CONV1D_TRANSPOSE: return &L->u.conv_transpose.activation;
     case KN__LAYER_CONV2D: return &L->u.conv.activation;
     case KN__LAYER_CONV1D: return &L->u.conv1d.activation;
+    case KN__LAYER_CONV3D: return &L->u.conv3d.activation;
     case KN__LAYER_ACTIVATION: return &L->u.activation.act;
     default: return NULL;
     }
@@ -799,6 +805,8 @@ kn_status kn_model_compile(kn_model *m, const kn_compile_opts *opts) {
  * shape it declares (a sequence layer's (batch, 1, steps, channels)). */
 kn_tensor *kn__model_view_as(kn_graph *g, kn_tensor *h, const int64_t *shape, int ndim) {
     if (!h) return NULL;
+    if (ndim == 4) /* a volume (D, H, W, C): as (batch, D H, W, C), the graph's tensors having at most 4 axes */
+        return kn__model_view_as(g, h, (int64_t[]){shape[0] * shape[1], shape[2], shape[3]}, 3);
     bool same = h->ndim == ndim + 1;
     for (int d = 0; same && d < ndim; d++) same = h->shape[d + 1] == shape[d];
     if (same) return h;
@@ -1052,6 +1060,15 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_UPSAMPLE:
         case KN__LAYER_RESIZE: h = kn__model_resize(m, g, i, h); break;
         case KN__LAYER_RANDOM_IMAGE: h = kn__model_random_image(m, g, i, h); break;
+        case KN__LAYER_CONV3D:
+            h = kn__model_volume(m, g, i, h, &reg);
+            act = L->u.conv3d.activation;
+            alpha = L->u.conv3d.alpha;
+            break;
+        case KN__LAYER_POOL3D:
+        case KN__LAYER_GLOBAL_POOL3D:
+        case KN__LAYER_PAD3D:
+        case KN__LAYER_UPSAMPLE3D: h = kn__model_volume(m, g, i, h, &reg); break;
         case KN__LAYER_CONV_TRANSPOSE:
         case KN__LAYER_CONV1D_TRANSPOSE:
             h = kn__model_conv_transpose(m, g, i, h, &reg);
@@ -1476,6 +1493,10 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         case KN__LAYER_UPSAMPLE:
         case KN__LAYER_RESIZE: used += (size_t)kn__resize_summary(L, buf + used, size - used); break;
         case KN__LAYER_RANDOM_IMAGE: used += (size_t)kn__random_image_summary(L, buf + used, size - used); break;
+        case KN__LAYER_CONV3D:
+        case KN__LAYER_POOL3D:
+        case KN__LAYER_PAD3D:
+        case KN__LAYER_UPSAMPLE3D: used += (size_t)kn__volume_summary(L, buf + used, size - used); break;
         default: used += (size_t)snprintf(buf + used, size - used, " -> %s", kn__layer_type(L)); break;
         }
         /* a layer off the chain: where it reads from (a merge: every input) */

@@ -38,8 +38,13 @@ typedef enum {
     KN__LAYER_UNIT_NORM, /* Keras's UnitNormalization over the last axis (kn_unit_norm, epsilon 1e-12) */
     KN__LAYER_DOT, /* Keras's Dot of two feature vectors -> (1) (u.dot_normalize: their cosine) (model_merge.c) */
     KN__LAYER_RESIZE, /* Keras's Resizing: an image to height x width (u.resizing; model_resize.c) */
-    KN__LAYER_RANDOM_IMAGE /* Keras 3's random_flip ... random_brightness (u.random_image; model_random_aug.c) */
+    KN__LAYER_RANDOM_IMAGE, /* Keras 3's random_flip ... random_brightness (u.random_image; model_random_aug.c) */
+    /* volumes (depth, height, width, channels): conv3d (u.conv3d), max_pool3d and average_pool3d
+     * (u.pool3d), their global forms (u.pool3d.kind), zero_padding3d and cropping3d (u.pad3d),
+     * up_sampling3d (u.upsample3d): model_volume.c */
+    KN__LAYER_CONV3D, KN__LAYER_POOL3D, KN__LAYER_GLOBAL_POOL3D, KN__LAYER_PAD3D, KN__LAYER_UPSAMPLE3D
 } kn__layer_kind;
+#define KN__LAYER_LAST KN__LAYER_UPSAMPLE3D
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
  * GaussianDropout, AlphaDropout (graph/ops_noise.c's builders). */
@@ -88,6 +93,10 @@ typedef struct kn__layer {
         int permute[KN_MAX_DIMS - 1]; /* output axis k is the input's axis permute[k] (ndim of them) */
         int repeat;                   /* repeat_vector's n */
         kn_random_image_opts random_image; /* random_flip ... random_brightness: its kind and options */
+        kn_conv3d_opts conv3d;             /* strides and dilations set (1 where 0) */
+        struct { kn_pool_kind kind; int pool[3], strides[3]; bool same; } pool3d; /* (depth, height, width) */
+        struct { int amount[6]; bool crop; } pad3d; /* (front, back, top, bottom, left, right), >= 0 */
+        int upsample3d[3];                          /* (depth, height, width) factors */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -265,9 +274,12 @@ int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_P
 int kn__depthwise_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* A conv2d_transpose layer's kernel and bias the same way (model_conv_transpose.c). */
 int kn__conv_transpose_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+/* A conv3d layer's kernel and bias the same way (model_volume.c). */
+int kn__volume_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* Any of these, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
 static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
-    int n = kn__rnn_params(m, i, out);
+    int n = kn__volume_params(m, i, out);
+    if (!n) n = kn__rnn_params(m, i, out);
     if (!n) n = kn__attention_params(m, i, out);
     if (!n) n = kn__prelu_params(m, i, out);
     if (!n) n = kn__depthwise_params(m, i, out);
@@ -301,6 +313,11 @@ kn_status kn__model_sequence_input(kn_model *m, const char *type, int64_t shape[
  * sequence left in its (batch, 1, steps, channels) view); and its part of a model summary,
  * " -> zero_padding2d ((1, 1), (2, 2))": the characters it would write (model_resize.c). */
 kn_tensor *kn__model_resize(kn_model *m, kn_graph *g, int i, kn_tensor *h);
+/* Volume layer i's output from its input h (model_volume.c): a (batch, D H, W, C) view in
+ * and out (kn__model_view_as's for a 4-D sample); a conv3d's kernel l2 added to *reg. Its
+ * summary line " -> conv3d 8 3x3x3 relu" (the characters it would write). */
+kn_tensor *kn__model_volume(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
+int kn__volume_summary(const kn__layer *L, char *buf, size_t size);
 int kn__resize_summary(const kn__layer *L, char *buf, size_t size);
 /* The random augmentation layers (model_random_aug.c): the graph of layer i over h, the summary. */
 kn_tensor *kn__model_random_image(kn_model *m, kn_graph *g, int i, kn_tensor *h);
