@@ -2393,6 +2393,60 @@ static void resize_cases(kn_ctx *ctx) {
     replay_vs_launches(ctx, &(tcase){"replay resize2d", b_resize, &resized, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
 }
 
+/* ---------------------------------------------------------------- depth taps */
+
+/* A 3-D convolution's depth taps (kn__depth_taps: D, taps, stride, dilation, front, OD) of x
+ * (n, D h, w, c), then tanh (or not), trained by opt or summed. */
+typedef struct {
+    int q[6];
+    int64_t n, h, w, c;
+    bool tanh;
+    const kn_optimizer *opt;
+} taps_arg;
+
+static void b_depth_taps(kn_graph *g, const void *arg) {
+    const taps_arg *a = arg;
+    kn_tensor *x = kn_param(g, (int64_t[]){a->n, a->q[0] * a->h, a->w, a->c}, 4, KN_INIT_ZEROS, "x");
+    kn_tensor *y = kn__depth_taps(g, x, a->q[0], a->q[1], a->q[2], a->q[3], a->q[4], a->q[5]);
+    train_on(g, a->tanh ? kn_act(g, y, KN_TANH) : y, a->opt);
+}
+
+/* The taps and their gradient the CPU's bits (copies, and sums in tap order on both). */
+static void depth_taps_cases(kn_ctx *ctx) {
+    static const taps_arg geoms[] = {
+        {{4, 3, 1, 1, 1, 4}, 2, 3, 5, 2, false, NULL},   /* 'same' */
+        {{7, 2, 2, 3, 0, 2}, 3, 2, 3, 5, false, NULL},   /* strided, dilated 'valid' */
+        {{5, 3, 2, 1, 1, 3}, 1, 4, 4, 70, false, NULL},  /* strided 'same', many channels */
+    };
+    for (int i = 0; i < (int)(sizeof geoms / sizeof geoms[0]); i++) {
+        char name[64];
+        snprintf(name, sizeof name, "depth taps %d", i);
+        tcase c = {name, b_depth_taps, &geoms[i], KN_PASS_ALL, 1, 0, 0, KN_PRECISION_FP32};
+        kn_graph *cpu = make(ctx, &c, KN_DEVICE_CPU), *gpu = make(ctx, &c, KN_DEVICE_CUDA);
+        if (cpu && gpu && kn_graph_run(cpu) == KN_OK && kn_graph_run(gpu) == KN_OK && kn_graph_sync(gpu) == KN_OK) {
+            int checked = 0;
+            for (int k = 0; k < cpu->n_nodes && cpu->n_nodes == gpu->n_nodes; k++) {
+                const kn_tensor *t = cpu->nodes[k];
+                if (t->op != KN_OP_DEPTH_TAPS && t->op != KN_OP_DEPTH_TAPS_GRAD) continue;
+                CHECK(same_bits(t, gpu->nodes[k]), "%s: '%s' differs from the cpu's", name, t->name);
+                checked++;
+            }
+            CHECK(checked == 2, "%s: %d depth-taps nodes", name, checked);
+        } else {
+            CHECK(false, "%s: %s", name, kn_last_error(ctx));
+        }
+        kn_graph_free(cpu);
+        kn_graph_free(gpu);
+        taps_arg t = geoms[i];
+        t.tanh = true;
+        snprintf(name, sizeof name, "depth taps %d tanh", i);
+        run_case(ctx, &(tcase){name, b_depth_taps, &t, KN_PASS_ALL, 1, 1e-6f, 2e-6f, KN_PRECISION_FP32});
+    }
+    kn_optimizer adam = kn_adam(1e-2f);
+    taps_arg trained = {{4, 3, 1, 1, 1, 4}, 2, 3, 5, 2, true, &adam};
+    replay_vs_launches(ctx, &(tcase){"replay depth taps", b_depth_taps, &trained, KN_PASS_ALL, 5, 0, 0, KN_PRECISION_FP32});
+}
+
 /* ---------------------------------------------------------------- random augmentation */
 
 /* kn_random_image of x (3, 7, 6, 3) under opts, y * y trained by opt (so the steps, and the
@@ -2611,6 +2665,7 @@ int main(void) {
     masked_mean_cases(ctx);
     depthwise_cases(ctx);
     resize_cases(ctx);
+    depth_taps_cases(ctx);
     random_cases(ctx);
     kn_ctx_free(ctx);
     printf("test_cuda_ops: %s\n", failures ? "FAILED" : "ok");

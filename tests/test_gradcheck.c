@@ -306,6 +306,11 @@ static kn_tensor *b_permute(kn_graph *g, kn_tensor **in, const void *arg) {
     const int *p = arg;
     return kn_mul(g, kn_permute(g, in[0], p + 1, p[0]), in[1]); /* (times weights: each place its own slope) */
 }
+/* kn__depth_taps: arg int[6] (D, taps, stride, dilation, front, OD), times weights */
+static kn_tensor *b_depth_taps(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *q = arg;
+    return kn_mul(g, kn__depth_taps(g, in[0], q[0], q[1], q[2], q[3], q[4], q[5]), in[1]);
+}
 typedef struct { win_arg a; int groups; } group_arg;
 static kn_tensor *b_grouped_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const group_arg *ga = arg;
@@ -909,6 +914,21 @@ int main(void) {
         memcpy(cs.shape[0], perms[i].x, sizeof perms[i].x);
         memcpy(cs.shape[1], perms[i].w, sizeof perms[i].w);
         gradcheck(perms[i].name, b_permute, perms[i].p, &cs, NULL);
+    }
+    /* a 3-D convolution's depth taps as channels (ops_depth_taps.c), times weights: 'same'
+     * (zeros at both ends), strided and dilated 'valid', a front past every tap of the first
+     * output (all zeros there) */
+    static const struct { const char *name; int q[6]; int64_t h, w, c; } taps[] = {
+        {"depth taps 3 of 4, same", {4, 3, 1, 1, 1, 4}, 2, 3, 2},
+        {"depth taps 2 of 5, stride 2, dilation 2", {5, 2, 2, 2, 0, 2}, 1, 2, 3},
+        {"depth taps 2 of 3, front 2", {3, 2, 1, 1, 2, 3}, 2, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof taps / sizeof taps[0]; i++) {
+        case_shapes cs = {.n_in = 2, .ndim = {4, 4}};
+        memcpy(cs.shape[0], (int64_t[]){2, taps[i].q[0] * taps[i].h, taps[i].w, taps[i].c}, 4 * sizeof(int64_t));
+        memcpy(cs.shape[1], (int64_t[]){2, taps[i].q[5] * taps[i].h, taps[i].w, taps[i].q[1] * taps[i].c},
+               4 * sizeof(int64_t));
+        gradcheck(taps[i].name, b_depth_taps, taps[i].q, &cs, NULL);
     }
     /* group normalization: an image's channels in groups, a whole sample (1 group), instance
      * normalization (a group a channel), each of gamma and beta off */

@@ -199,6 +199,14 @@ typedef enum {
                        * cells) or brightness (x + delta), clipped to [fparam[2], fparam[3]];
                        * the factor from fparam[0], [1] (kn__raug_color_factor) */
     KN_OP_RANDOM_COLOR_GRAD, /* (x, dy) -> dx through the clip's mask (and contrast's mean) */
+    /* A 3-D convolution's depth taps as channels (graph/ops_depth_taps.c; nn/model_volume.c's
+     * conv3d): volumes as (N, D H, W, C); iparam[0] D, [1] taps KD, [2] stride, [3] dilation,
+     * [4] the padding in front, [5] the output depth OD */
+    KN_OP_DEPTH_TAPS, /* x (N, D H, W, C) -> (N, OD H, W, KD C): element (od, h, w, t C + c) is x's
+                       * (od stride + t dilation - front, h, w, c), 0 outside [0, D) */
+    KN_OP_DEPTH_TAPS_GRAD, /* dy (N, OD H, W, KD C) -> dx (N, D H, W, C): each x element the sum
+                       * of the dy elements that copied it, taps in order (a gather: any thread
+                       * count, the same bits) */
     KN_OP_COUNT
 } kn_op;
 
@@ -415,6 +423,16 @@ kn_tensor *kn__conv2d_padded(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int k
 bool kn__infer_permute(kn_graph *g, kn_tensor *t);
 void kn__backward_permute(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 void kn__permute_axes(const kn_tensor *t, int64_t out[3], int64_t from[3]);
+/* KN_OP_DEPTH_TAPS and its gradient (ops_depth_taps.c): the builder (x (N, D H, W, C), d = D;
+ * taps, stride, dilation, front padding and output depth as the op's iparam), inference and
+ * backward; and a node's geometry for the kernels: N is ne[0], g[0..5] the iparam, hw = H W,
+ * c = C. */
+kn_tensor *kn__depth_taps(kn_graph *g, kn_tensor *x, int d, int taps, int stride, int dilation, int front, int out_d);
+bool kn__infer_depth_taps(kn_graph *g, kn_tensor *t);
+bool kn__infer_depth_taps_grad(kn_graph *g, kn_tensor *t);
+void kn__backward_depth_taps(kn_graph *g, kn_tensor *t, kn_tensor *dy);
+typedef struct { int64_t n, d, taps, stride, dilation, front, od, hw, c; } kn__depth_geom;
+kn__depth_geom kn__depth_taps_geom(const kn_tensor *t);
 /* KN_OP_GROUP_NORM and its gradients (ops_group_norm.c); the samples of x (its leading
  * dimension over its rows per batch element), each the next numel / samples values. */
 bool kn__infer_group_norm(kn_graph *g, kn_tensor *t);

@@ -7,10 +7,9 @@
  * view (kn__model_view_as of a 4-D sample): the same floats in the same order.
  *
  * - conv3d: the depth taps become channels. Tap t of the KD reads input depth
- *   od sd + t dd - pad_front for output depth od: kn_pad2d over the (batch, 1, D, H W C) view
- *   pads (or crops) the depth to those OD positions' span, a 1 x 1 max pooling with stride
- *   (1, sd) keeps every sd-th, and the KD taps are joined along the channels: (batch, OD H, W,
- *   KD C). Read as (batch OD, H, W, KD C) images (graph.h's batch_rows), one conv2d with the
+ *   od sd + t dd - pad_front for output depth od (zeros outside): one KN_OP_DEPTH_TAPS node
+ *   (graph/ops_depth_taps.c) gathers them side by side, (batch, OD H, W, KD C). Read as
+ *   (batch OD, H, W, KD C) images (graph.h's batch_rows), one conv2d with the
  *   (KH KW KD C, F) kernel computes every output depth: its windows' rows are (ky, kx, t, c),
  *   which is why the kernel parameter is (KH KW KD, C, F), Keras's (KD, KH, KW, C, F) with
  *   the depth axis moved after the width. The bias and activation follow as after conv2d
@@ -221,17 +220,6 @@ static kn_tensor *view4(kn_graph *g, kn_tensor *h, int64_t a, int64_t b, int64_t
     return kn_reshape(g, h, (int64_t[]){KN_BATCH, a, b, c}, 4);
 }
 
-/* Tap t's depth positions of a conv3d over x (batch, D H, W, C): input depth od sd + t dd -
- * front for od in [0, od_n), zeros outside, as (batch, OD H, W, C). */
-static kn_tensor *depth_tap(kn_graph *g, kn_tensor *x, const int64_t *in, int t, int sd, int dd, int64_t front,
-                            int64_t od_n) {
-    int64_t first = (int64_t)t * dd - front, span = (od_n - 1) * sd + 1;
-    kn_tensor *v = view4(g, x, 1, in[0], in[1] * in[2] * in[3]);
-    v = kn_pad2d(g, v, 0, 0, (int)-first, (int)(first + span - in[0])); /* (positive: zeros; negative: a crop) */
-    if (sd > 1) v = kn_max_pool2d(g, v, 1, 1, 1, sd, false);           /* every sd-th: a 1 x 1 window */
-    return view4(g, v, od_n * in[1], in[2], in[3]);
-}
-
 static kn_tensor *conv3d(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg) {
     kn__layer *L = &m->layers[i];
     const kn_conv3d_opts *o = &L->u.conv3d;
@@ -244,11 +232,7 @@ static kn_tensor *conv3d(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tenso
     /* the depth: Keras's 'same' (the smaller half of the padding in front) or 'valid' */
     int64_t od_n = L->shape[0], span = (int64_t)(o->kernel[0] - 1) * o->dilation[0] + 1;
     int64_t total = (od_n - 1) * o->strides[0] + span - in[0], front = o->same && total > 0 ? total / 2 : 0;
-    kn_tensor *taps = NULL;
-    for (int t = 0; t < o->kernel[0]; t++) {
-        kn_tensor *x_t = depth_tap(g, h, in, t, o->strides[0], o->dilation[0], front, od_n);
-        taps = taps ? kn_concat(g, taps, x_t) : x_t;
-    }
+    kn_tensor *taps = kn__depth_taps(g, h, (int)in[0], o->kernel[0], o->strides[0], o->dilation[0], (int)front, (int)od_n);
     int64_t kc = (int64_t)o->kernel[0] * in[3];
     kn_tensor *images = kn__reshape_rows(g, taps, (int64_t[]){KN_BATCH, in[1], in[2], kc}, 4, od_n);
     kn_tensor *k2 = kn_reshape(g, L->kernel, (int64_t[]){(int64_t)o->kernel[1] * o->kernel[2] * kc, o->filters}, 2);

@@ -158,6 +158,9 @@ size_t kn__cpu_attention_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_attention_grad_scratch(const kn_graph *g, const kn_tensor *t);
 /* Each sample's axes permuted (permute.c; graph/ops_permute.c). */
 void kn__cpu_permute(kn_graph *g, kn_tensor *t);
+/* A 3-D convolution's depth taps as channels, and their gradient (depth_taps.c;
+ * graph/ops_depth_taps.c). */
+void kn__cpu_depth_taps(kn_graph *g, kn_tensor *t);
 /* Group normalization and its gradients (groupnorm.c; graph/ops_group_norm.c); scratch: the
  * per-channel sums of each sample's parts and the per-channel coefficients. */
 void kn__cpu_group_norm(kn_graph *g, kn_tensor *t);

@@ -326,6 +326,8 @@ kn_status kn__cuda_k_attention_grad(kn_graph *g, kn_tensor *t);
 size_t kn__cuda_attention_workspace(const kn_tensor *t);
 /* Keras's Permute's (permute.c). */
 kn_status kn__cuda_k_permute(kn_graph *g, kn_tensor *t);
+/* A 3-D convolution's depth taps and their gradient (depth_taps.c). */
+kn_status kn__cuda_k_depth_taps(kn_graph *g, kn_tensor *t);
 /* Group normalization's three nodes (group_norm.c), and the workspace each needs. */
 kn_status kn__cuda_k_group_norm(kn_graph *g, kn_tensor *t);
 size_t kn__cuda_group_norm_workspace(const kn_tensor *t);

@@ -658,6 +658,13 @@ cudaError_t kn__cu_group_norm_gamma_grad(cudaStream_t st, const float *dy, const
 cudaError_t kn__cu_permute(cudaStream_t s, const float *x, float *y, int64_t n, const int64_t out[3],
                            const int64_t from[3]);
 
+/* A 3-D convolution's depth taps as channels (kernels_depth_taps.cu; graph.h's
+ * KN_OP_DEPTH_TAPS), f32, geometry q: graph.h's kn__depth_geom's nine values in its order (n,
+ * d, taps, stride, dilation, front, od, hw, c). grad false: x (N, D HW, C) -> y (N, OD HW,
+ * KD C); grad true: dy (N, OD HW, KD C) -> dx (N, D HW, C), each element the sum of the taps
+ * that copied it, in tap order. */
+cudaError_t kn__cu_depth_taps(cudaStream_t s, const float *src, float *dst, const int64_t q[9], bool grad);
+
 /* The per-sample broadcasts (kernels_bcast.cu; graph.h's KN_OP_BCAST_BINARY and
  * KN_OP_BCAST_REDUCE), f32: x (N, P, C) op v (N, Pb, Cb) (Pb 1 where pb1, else P; Cb 1
  * where cb1, else C; op 0 add, 1 sub, 2 rsub, 3 mul) -> y; and d (times w, NULL: none)

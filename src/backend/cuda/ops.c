@@ -804,6 +804,8 @@ static const kn__cuda_kernel_fn cuda_kernels[KN_OP_COUNT] = {
     [KN_OP_RANDOM_AFFINE_GRAD] = kn__cuda_k_random_affine,
     [KN_OP_RANDOM_COLOR] = kn__cuda_k_random_color,
     [KN_OP_RANDOM_COLOR_GRAD] = kn__cuda_k_random_color,
+    [KN_OP_DEPTH_TAPS] = kn__cuda_k_depth_taps,
+    [KN_OP_DEPTH_TAPS_GRAD] = kn__cuda_k_depth_taps,
 };
 
 kn__cuda_kernel_fn kn__cuda_kernel(kn_op op) { return (unsigned)op < KN_OP_COUNT ? cuda_kernels[op] : NULL; }
