@@ -32,6 +32,12 @@
  *   depthwise_conv1d,           over (N, C, L) likewise: a Conv of group C, then (separable) a
  *   separable_conv1d            pointwise 1-D Conv
  *   embedding                   Gather of the table by the input cast to int64 (no mask_zero)
+ *   conv3d                      Conv over (N, C, D, H, W): W (F, C, KD, KH, KW) from kiln's
+ *                               (KH*KW*KD*C, F); 'same' as explicit pads (export_volume)
+ *   max_pool3d, average_pool3d  MaxPool, AveragePool (3-D; count_include_pad 0)
+ *   global_*_pool3d             GlobalMaxPool / GlobalAveragePool, then Flatten
+ *   zero_padding3d, cropping3d  Pad (zeros), Slice of D, H, W
+ *   up_sampling3d               Resize nearest (asymmetric, floor) by whole scales
  *   simple_rnn, lstm, gru       RNN, LSTM, GRU over (L, N, C) (export_rnn)
  *   layer_normalization         decomposed over kiln's last axis, opset 13 having no
  *                               LayerNormalization: ReduceMean, Sub, Mul, ReduceMean, Add
@@ -52,10 +58,13 @@
  *                               x * gate(x); mish x * tanh(softplus(x)); gelu with Erf
  *
  * The model's class names go into metadata_props ("kiln.labels", a JSON list), which kiln
- * import reads back. The graph's input is kiln's: (N, features), or images (N, H, W, C) as kiln holds them.
- * ONNX's convolutions and pooling read (N, C, H, W), so a Transpose goes in where an image
- * first needs that order and another back where kiln's (H, W, C) order matters (a flatten,
- * a dense layer, the output): the model computes what kiln does, on the same rows. The
+ * import reads back. The graph's input is kiln's: (N, features), images (N, H, W, C) or
+ * volumes (N, D, H, W, C) as kiln holds them. ONNX's convolutions and pooling read (N, C, H,
+ * W) and (N, C, D, H, W), so a Transpose goes in where an image or a volume first needs that
+ * order and another back where kiln's (H, W, C) or (D, H, W, C) order matters (a flatten, a
+ * dense layer, the output): the model computes what kiln does, on the same rows. A volume
+ * goes through the volume layers, batch normalization, activations, rescaling, dropout,
+ * merges and reshapes; any other layer over one is refused in one line. The
  * CSV preprocessing a model may keep is not part of the graph (its inputs are the model's
  * own, standardized or scaled) unless it is all numbers: then the graph begins with it and
  * takes the raw CSV columns (export_prep; kn_onnx_export_opts.network_only leaves it out).
@@ -73,10 +82,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Value v in kiln's order (flat or NHWC) or in NCHW (images), a Transpose made once when
- * first needed. */
+/* Value v in kiln's order (flat, NHWC, NDHWC) or channels first (images NCHW, volumes
+ * NCDHW), a Transpose made once when first needed. */
 static const char *in_order(exporter *e, exp_value *v, bool nchw) {
-    if (!v->image) return v->nhwc;
+    if (!v->image && !v->vol) return v->nhwc;
     char *want = nchw ? v->nchw : v->nhwc, *have = nchw ? v->nhwc : v->nchw;
     if (!want[0]) {
         node n;
@@ -84,8 +93,10 @@ static const char *in_order(exporter *e, exp_value *v, bool nchw) {
         node_in(&n, have);
         fresh(e, want, nchw ? "nchw" : "nhwc");
         node_out(&n, want);
-        int64_t to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
-        attr_ints(&n, "perm", nchw ? to_nchw : to_nhwc, 4);
+        static const int64_t to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
+        static const int64_t to_ncdhw[5] = {0, 4, 1, 2, 3}, to_ndhwc[5] = {0, 2, 3, 4, 1};
+        if (v->vol) attr_ints(&n, "perm", nchw ? to_ncdhw : to_ndhwc, 5);
+        else attr_ints(&n, "perm", nchw ? to_nchw : to_nhwc, 4);
         node_end(e, &n);
     }
     return want;
@@ -219,13 +230,14 @@ static void same_pads(int64_t h, int64_t w, int kh, int kw, int sh, int sw, int 
     }
 }
 
-/* A Conv (or ConvTranspose) over x, NCHW (NCL: nsp 1 spatial axis, else 2): weights W (F,
- * C/group, kernel...) (ConvTranspose: (C, F, kernel...)), bias b (F) or NULL; k, s, d per
- * spatial axis, pads begins then ends. */
+/* A Conv (or ConvTranspose) over x, channels first (nsp spatial axes: NCL 1, NCHW 2, NCDHW
+ * 3): weights W (F, C/group, kernel...) (ConvTranspose: (C, F, kernel...)), bias b (F) or
+ * NULL; k, s, d per spatial axis, pads begins then ends. */
 static void conv_nd(exporter *e, const char *op, const char *x, const float *W, const float *b, int64_t F, int64_t cg,
                     int nsp, const int64_t *k, const int64_t *s, const int64_t *d, const int64_t *pads, int64_t group,
                     char *out) {
-    int64_t dims[4] = {F, cg, k[0], nsp > 1 ? k[1] : 0};
+    int64_t dims[5] = {F, cg, 0, 0, 0};
+    for (int a = 0; a < nsp; a++) dims[2 + a] = k[a];
     if (strcmp(op, "ConvTranspose") == 0) dims[0] = cg, dims[1] = F;
     node n;
     node_begin(e, &n, op);
@@ -534,22 +546,137 @@ static void unit_norm_nodes(exporter *e, const char *x, int64_t axis, char *out)
     binary(e, "Div", x, nr, out);
 }
 
+/* Keras's 'same' pads of a window over a volume (begins of depth, height, width, then their
+ * ends; the smaller half of each total first). */
+static void volume_same_pads(const int64_t in[3], const int64_t k[3], const int64_t s[3], const int64_t d[3], int64_t pads[6]) {
+    for (int a = 0; a < 3; a++) {
+        int64_t out = (in[a] + s[a] - 1) / s[a], total = (out - 1) * s[a] + (k[a] - 1) * d[a] + 1 - in[a];
+        if (total < 0) total = 0;
+        pads[a] = total / 2, pads[a + 3] = total - total / 2;
+    }
+}
+
+/* Whether layer L may read or make a volume here: the volume layers and those that take any
+ * shape (a dense layer flattens it; batch normalization is over its channels). */
+static bool volume_layer(const kn__layer *L) {
+    switch (L->kind) {
+    case KN__LAYER_CONV3D: case KN__LAYER_POOL3D: case KN__LAYER_GLOBAL_POOL3D: case KN__LAYER_PAD3D:
+    case KN__LAYER_UPSAMPLE3D: case KN__LAYER_FLATTEN: case KN__LAYER_DROPOUT: case KN__LAYER_ACTIVATION:
+    case KN__LAYER_BATCH_NORM: case KN__LAYER_RESCALING: case KN__LAYER_RESHAPE: case KN__LAYER_MERGE: return true;
+    case KN__LAYER_DENSE: return !L->per_step;
+    default: return false;
+    }
+}
+
+/* The volume layers (model_volume.c) over x, channels first (NCDHW) as 2-D images are NCHW:
+ * conv3d a Conv of W (F, C, KD, KH, KW) from kiln's (KH KW KD C, F) (its depth taps after the
+ * width), 'same' as explicit pads; max_pool3d and average_pool3d MaxPool and AveragePool
+ * (count_include_pad 0: kiln's 'same' windows average the cells inside); global pooling
+ * GlobalMaxPool / GlobalAveragePool then Flatten; zero_padding3d Pad, cropping3d Slice;
+ * up_sampling3d Resize nearest (asymmetric, floor: each cell repeated) by its whole factors. */
+static kn_status export_volume(exporter *e, int i, exp_value *x, exp_value *y) {
+    const kn__layer *L = &e->m->layers[i];
+    const int64_t in[3] = {x->depth, x->h, x->w};
+    int64_t pads[6] = {0}, k[3], st[3], dl[3] = {1, 1, 1};
+    char t[NAME];
+    node n;
+    switch (L->kind) {
+    case KN__LAYER_CONV3D: {
+        const kn_conv3d_opts *o = &L->u.conv3d;
+        for (int a = 0; a < 3; a++) k[a] = o->kernel[a], st[a] = o->strides[a], dl[a] = o->dilation[a];
+        int64_t C = x->c, F = o->filters, taps = k[0] * k[1] * k[2];
+        const float *K = param(e, i, "kernel", taps * C * F), *b = o->no_bias ? NULL : param(e, i, "bias", F);
+        if (!K || (!o->no_bias && !b)) return e->st;
+        float *W = malloc((size_t)(taps * C * F) * sizeof *W);
+        if (!W) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int64_t f = 0; f < F; f++) /* ONNX's (f, c, kd, ky, kx) from kiln's row (ky, kx, kd, c) */
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t td = 0; td < k[0]; td++)
+                    for (int64_t ty = 0; ty < k[1]; ty++)
+                        for (int64_t tx = 0; tx < k[2]; tx++)
+                            W[(((f * C + c) * k[0] + td) * k[1] + ty) * k[2] + tx] = K[((((ty * k[2] + tx) * k[0] + td) * C + c) * F) + f];
+        if (o->same) volume_same_pads(in, k, st, dl, pads);
+        conv_nd(e, "Conv", in_order(e, x, true), W, b, F, C, 3, k, st, dl, pads, 1, t);
+        free(W);
+        return activation(e, o->activation, o->alpha, t, y->nchw, true);
+    }
+    case KN__LAYER_POOL3D: {
+        bool max = L->u.pool3d.kind == KN_POOL_MAX;
+        for (int a = 0; a < 3; a++) k[a] = L->u.pool3d.pool[a], st[a] = L->u.pool3d.strides[a];
+        if (L->u.pool3d.same) volume_same_pads(in, k, st, dl, pads);
+        node_begin(e, &n, max ? "MaxPool" : "AveragePool");
+        node_in(&n, in_order(e, x, true));
+        fresh(e, y->nchw, "t");
+        node_out(&n, y->nchw);
+        attr_ints(&n, "kernel_shape", k, 3);
+        attr_ints(&n, "strides", st, 3);
+        attr_ints(&n, "pads", pads, 6);
+        if (!max) attr_int(&n, "count_include_pad", 0);
+        node_end(e, &n);
+        return KN_OK;
+    }
+    case KN__LAYER_GLOBAL_POOL3D:
+        unary(e, L->u.pool3d.kind == KN_POOL_MAX ? "GlobalMaxPool" : "GlobalAveragePool", in_order(e, x, true), t);
+        unary(e, "Flatten", t, y->nhwc);
+        return KN_OK;
+    case KN__LAYER_PAD3D: { /* amounts (front, back, top, bottom, left, right) */
+        const int *a = L->u.pad3d.amount;
+        if (L->u.pad3d.crop) {
+            slice(e, in_order(e, x, true), (int64_t[]){a[0], a[2], a[4]}, (int64_t[]){in[0] - a[1], in[1] - a[3], in[2] - a[5]},
+                  (int64_t[]){2, 3, 4}, 3, y->nchw);
+            return KN_OK;
+        }
+        int_const(e, t, "pads", (int64_t[]){0, 0, a[0], a[2], a[4], 0, 0, a[1], a[3], a[5]}, 10);
+        binary(e, "Pad", in_order(e, x, true), t, y->nchw);
+        return KN_OK;
+    }
+    case KN__LAYER_UPSAMPLE3D: {
+        const int *f = L->u.upsample3d;
+        float scales[5] = {1, 1, (float)f[0], (float)f[1], (float)f[2]};
+        fresh(e, t, "scales");
+        init_tensor(e, t, (int64_t[]){5}, 1, scales, NULL);
+        node_begin(e, &n, "Resize");
+        node_in(&n, in_order(e, x, true));
+        node_in(&n, ""); /* no roi */
+        node_in(&n, t);
+        fresh(e, y->nchw, "t");
+        node_out(&n, y->nchw);
+        attr_str(&n, "mode", "nearest");
+        attr_str(&n, "coordinate_transformation_mode", "asymmetric");
+        attr_str(&n, "nearest_mode", "floor");
+        node_end(e, &n);
+        return KN_OK;
+    }
+    default: return fail(e, KN_ERR_STATE, "onnx export: layer '%s' (%s): not a volume layer", L->name, kn__layer_type(L));
+    }
+}
+
 static kn_status export_layer(exporter *e, int i) {
     kn_model *m = e->m;
     const kn__layer *L = &m->layers[i];
     exp_value *x = &e->v[L->inputs[0] + 1], *y = &e->v[i + 1];
     y->image = L->ndim == 3;
     y->seq = L->ndim == 2;
+    y->vol = L->ndim == 4;
     if (y->image) y->h = L->shape[0], y->w = L->shape[1], y->c = L->shape[2];
     else if (y->seq) y->l = L->shape[0], y->c = L->shape[1];
+    else if (y->vol) y->depth = L->shape[0], y->h = L->shape[1], y->w = L->shape[2], y->c = L->shape[3];
     else y->f = L->features;
     char *out = y->nhwc; /* kiln's order, unless set in y->nchw below */
     char t[NAME];
     const char *type = kn__layer_type(L);
+    if ((x->vol || y->vol) && !volume_layer(L))
+        return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s) over a volume has no ONNX form here (kiln exports "
+                    "volumes through conv3d, max_pool3d, average_pool3d, global pooling, zero_padding3d, cropping3d, "
+                    "up_sampling3d, batch_normalization, flatten, dense, dropout, activation, rescaling, reshape and merge "
+                    "layers)", L->name, type);
     switch (L->kind) {
+    case KN__LAYER_CONV3D: case KN__LAYER_POOL3D: case KN__LAYER_GLOBAL_POOL3D: case KN__LAYER_PAD3D:
+    case KN__LAYER_UPSAMPLE3D: return export_volume(e, i, x, y);
     case KN__LAYER_DENSE: {
         const kn_dense_opts *o = &L->u.dense;
-        int64_t k = L->per_step ? x->c : x->image ? x->h * x->w * x->c : x->seq ? x->l * x->c : x->f;
+        int64_t k = L->per_step ? x->c : x->image ? x->h * x->w * x->c : x->seq ? x->l * x->c
+                    : x->vol ? x->depth * x->h * x->w * x->c : x->f;
         const char *in = in_order(e, x, false);
         if (L->per_step) { /* TimeDistributed: (N, L, C) x (C, units) + bias at every step */
             const float *W = param(e, i, "kernel", k * o->units), *b = o->no_bias ? NULL : param(e, i, "bias", o->units);
@@ -558,7 +685,7 @@ static kn_status export_layer(exporter *e, int i) {
             matmul_bias(e, in, W, k, o->units, b, z);
             return activation(e, o->activation, o->alpha, z, out, false);
         }
-        if (x->image || x->seq) unary(e, "Flatten", in, t), in = t;
+        if (x->image || x->seq || x->vol) unary(e, "Flatten", in, t), in = t;
         const float *W = param(e, i, "kernel", k * o->units), *b = o->no_bias ? NULL : param(e, i, "bias", o->units);
         if (!W || (!o->no_bias && !b)) return e->st;
         char z[NAME];
@@ -669,7 +796,7 @@ static kn_status export_layer(exporter *e, int i) {
         unary(e, "Flatten", t, out);
         return KN_OK;
     case KN__LAYER_FLATTEN:
-        if (x->image || x->seq) unary(e, "Flatten", in_order(e, x, false), out);
+        if (x->image || x->seq || x->vol) unary(e, "Flatten", in_order(e, x, false), out);
         else memmove(out, x->nhwc, NAME);
         return KN_OK;
     case KN__LAYER_REPEAT_VECTOR: { /* (N, F) as (N, 1, F), tiled n times along the steps */
@@ -686,15 +813,15 @@ static kn_status export_layer(exporter *e, int i) {
         return KN_OK;
     }
     case KN__LAYER_RESHAPE: {
-        if (L->ndim < 1 || L->ndim > 3)
-            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a reshape to more than 3 dimensions", L->name, type);
-        int64_t shape[4] = {0};
+        if (L->ndim < 1 || L->ndim > 4)
+            return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s): a reshape to more than 4 dimensions", L->name, type);
+        int64_t shape[5] = {0};
         for (int k = 0; k < L->ndim; k++) shape[k + 1] = L->shape[k];
         reshape_to(e, in_order(e, x, false), shape, L->ndim + 1, out);
         return KN_OK;
     }
     case KN__LAYER_ACTIVATION: {
-        bool nchw = x->image && x->nchw[0] && !x->nhwc[0] && L->u.activation.act != KN_SOFTMAX;
+        bool nchw = (x->image || x->vol) && x->nchw[0] && !x->nhwc[0] && L->u.activation.act != KN_SOFTMAX;
         return activation(e, L->u.activation.act, L->u.activation.alpha, in_order(e, x, nchw), nchw ? y->nchw : out,
                           nchw);
     }
@@ -703,8 +830,8 @@ static kn_status export_layer(exporter *e, int i) {
         memmove(y->nhwc, x->nhwc, NAME); /* (x is an earlier layer's: memmove only for the compiler) */
         memmove(y->nchw, x->nchw, NAME);
         return KN_OK;
-    case KN__LAYER_BATCH_NORM: {
-        int64_t n = x->image || x->seq ? x->c : x->f;
+    case KN__LAYER_BATCH_NORM: { /* over the channels: axis 1 of NCHW, NCDHW, (N, C, L) */
+        int64_t n = x->image || x->seq || x->vol ? x->c : x->f;
         static const char *const what[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
         char names[4][NAME];
         for (int k = 0; k < 4; k++) {
@@ -720,7 +847,7 @@ static kn_status export_layer(exporter *e, int i) {
         node_begin(e, &nd, "BatchNormalization");
         node_in(&nd, src);
         for (int k = 0; k < 4; k++) node_in(&nd, names[k]);
-        char *dst = x->image ? y->nchw : x->seq ? bnout : out;
+        char *dst = x->image || x->vol ? y->nchw : x->seq ? bnout : out;
         fresh(e, dst, "t");
         node_out(&nd, dst);
         attr_float(&nd, "epsilon", L->u.bn.epsilon);
@@ -730,7 +857,7 @@ static kn_status export_layer(exporter *e, int i) {
     }
     case KN__LAYER_RESCALING: {
         char c[NAME], t2[NAME];
-        bool nchw = x->image && x->nchw[0] && !x->nhwc[0];
+        bool nchw = (x->image || x->vol) && x->nchw[0] && !x->nhwc[0];
         const char *in = in_order(e, x, nchw);
         char *dst = nchw ? y->nchw : out;
         scalar(e, c, L->u.rescaling.scale);
@@ -771,7 +898,7 @@ static kn_status export_layer(exporter *e, int i) {
     case KN__LAYER_MERGE: {
         static const char *const ops[KN_MERGE_COUNT] = {"Sum", "Sub", "Mul", "Mean", "Max", "Concat", "Min"};
         kn_merge kind = L->u.merge;
-        bool nchw = x->image && x->nchw[0] && !x->nhwc[0]; /* the first input's order (a broadcast one's */
+        bool nchw = (x->image || x->vol) && x->nchw[0] && !x->nhwc[0]; /* the first input's order (a broadcast one's */
         /* (1, 1, C) gates or (H, W, 1) map are images too: in NCHW, (N, C, 1, 1) or (N, 1, H, W)) */
         node n;
         node_begin(e, &n, ops[kind]);
@@ -1022,7 +1149,8 @@ static kn_status export_layer(exporter *e, int i) {
                     "reshape, permute, repeat_vector, batch_normalization, layer_normalization, group_normalization, "
                     "unit_normalization, dot, "
                     "padding, cropping, upsampling, rescaling, prelu, embedding, position_embedding, multi_head_attention, attention, "
-                    "simple_rnn, lstm, gru, bidirectional, time_distributed, dropout, activation and merge layers)",
+                    "simple_rnn, lstm, gru, bidirectional, time_distributed, conv3d, 3-D pooling, padding, cropping and "
+                    "upsampling, dropout, activation and merge layers)",
                     L->name, type);
     }
 }
@@ -1148,7 +1276,7 @@ kn_status kn_model_export_onnx_ex(kn_model *m, const char *path, const kn_onnx_e
     if (!m || !path) return KN_ERR_INVALID_ARGUMENT;
     kn_ctx *ctx = m->ctx;
     bool classic = m->classic != NULL;
-    if (!classic && (m->input_ndim < 1 || m->input_ndim > 3))
+    if (!classic && (m->input_ndim < 1 || m->input_ndim > 4))
         return kn__error(ctx, KN_ERR_UNSUPPORTED, "onnx export: inputs of %d dimensions", m->input_ndim);
     exporter e = {.ctx = ctx, .m = m};
     e.v = calloc((size_t)m->n_layers + 1, sizeof *e.v);
@@ -1157,7 +1285,9 @@ kn_status kn_model_export_onnx_ex(kn_model *m, const char *path, const kn_onnx_e
     snprintf(in->nhwc, NAME, "input");
     in->image = m->input_ndim == 3;
     in->seq = m->input_ndim == 2;
+    in->vol = m->input_ndim == 4;
     if (in->image) in->h = m->input_shape[0], in->w = m->input_shape[1], in->c = m->input_shape[2];
+    else if (in->vol) in->depth = m->input_shape[0], in->h = m->input_shape[1], in->w = m->input_shape[2], in->c = m->input_shape[3];
     else if (in->seq) in->l = m->input_shape[0], in->c = m->input_shape[1];
     else in->f = m->input_shape[0];
     int64_t d = kn_model_input_size(m), outputs = kn_model_output_size(m);

@@ -16,6 +16,11 @@
  *   Add of an (L, C) table      position_embedding
  *   image ops                   onnx_import_image.c (Conv ... BatchNormalization, below)
  *   sequence ops                onnx_import_seq.c (embeddings, RNN, LSTM, GRU, 1-D windows)
+ *   volume ops                  onnx_import_volume.c: Conv, MaxPool, AveragePool, global
+ *                               pooling, Pad, Slice, Resize / Upsample (nearest),
+ *                               BatchNormalization, Flatten of (N, C, D, H, W): conv3d,
+ *                               max_pool3d, average_pool3d, global_*_pool3d, zero_padding3d,
+ *                               cropping3d, up_sampling3d, batch_normalization, flatten
  *   attention subgraphs         multi_head_attention (onnx_import_attn.c: found before the
  *                               walk, read whole at their last node)
  *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
@@ -41,9 +46,11 @@
  * NCHW in ONNX and NHWC in kiln: the input (N, C, H, W) becomes input_shape [H, W, C] (the
  * same bytes when C = 1), and the dense layer after a Flatten of C > 1 channels gets its
  * kernel's rows reordered from (c, y, x) to (y, x, c), so it computes what the ONNX model
- * does. An input the graph transposes to NCHW first (tf2onnx's Keras models) is (N, H, W, C):
- * kiln's order, and a Flatten after a Transpose back to NHWC needs no reordering. The graph must have one input and one output, made by its last layer. Anything else
- * is refused in one line naming the node and its op. */
+ * does; volumes (N, C, D, H, W) likewise become input_shape [D, H, W, C] (rows reordered from
+ * (c, d, y, x) to (d, y, x, c)). An input the graph transposes to NCHW first (tf2onnx's
+ * Keras models) is (N, H, W, C): kiln's order, and a Flatten after a Transpose back to NHWC
+ * needs no reordering. The graph must have one input and one output, made by its last
+ * layer. Anything else is refused in one line naming the node and its op. */
 #include "io/onnx_import.h"
 #include "nn/model.h"
 
@@ -204,11 +211,13 @@ imp_layer *kn__imp_producer(imp *s) { return s->sole && s->src_layer >= 0 ? &s->
 /* ------------------------------------------------------------- node readers */
 
 static kn_status need_flat(imp *s) {
+    if (s->vol) return kn__imp_unsupported(s, "expects features (batch, n); the value here is a volume (flatten it first)");
     if (s->seq) return kn__imp_unsupported(s, "expects features (batch, n); the value here is a sequence (flatten it first)");
     if (s->ids) return kn__imp_unsupported(s, "expects features (batch, n); the value here is token ids (an embedding reads them)");
     return s->image ? kn__imp_unsupported(s, "expects features (batch, n); the value here is an image (flatten it first)") : KN_OK;
 }
 kn_status kn__imp_need_image(imp *s) {
+    if (s->vol) return kn__imp_unsupported(s, "expects images (batch, C, H, W); the value here is a volume (batch, C, D, H, W)");
     if (s->seq) return kn__imp_unsupported(s, "expects images (batch, C, H, W); the value here is a sequence");
     if (!s->image) return kn__imp_unsupported(s, "expects images (batch, C, H, W); the value here is (batch, n)");
     if (s->nhwc) return kn__imp_unsupported(s, "expects images (batch, C, H, W); the value here is (batch, H, W, C) (transposed)");
@@ -297,7 +306,7 @@ static kn_status read_add(imp *s) {
     imp_layer *L = kn__imp_producer(s);
     int other = strcmp(s->node->inputs[0], s->cur) == 0 ? 1 : 0;
     const kn__onnx_tensor *b = kn__imp_const_input(s, other, -1);
-    int64_t n = s->image || s->seq ? s->c : s->f;
+    int64_t n = s->image || s->seq || s->vol ? s->c : s->f;
     if (!L || !L->weighted || L->has_act || L->has_bias || !b || !(b->numel == n || b->numel == 1))
         return kn__imp_unsupported(s, "kiln takes an Add of a constant only as the bias (one value per unit or channel) of "
                               "the dense or convolution layer that makes its input");
@@ -487,9 +496,10 @@ kn_status kn__imp_add_value(imp *s, const char *name) {
     snprintf(v->name, sizeof v->name, "%s", name);
     v->layer = s->src_layer;
     v->image = s->image, v->perm = s->perm, v->nhwc = s->nhwc, v->ambiguous = s->ambiguous, v->nonneg = s->nonneg;
-    v->excl = s->excl, v->seq = s->seq, v->ids = s->ids, v->units = s->units, v->half = s->half;
+    v->excl = s->excl, v->seq = s->seq, v->ids = s->ids, v->units = s->units, v->half = s->half, v->vol = s->vol;
     memcpy(v->ord, s->ord, sizeof v->ord);
     v->c = s->c, v->h = s->h, v->w = s->w, v->f = s->f, v->pc = s->pc, v->ph = s->ph, v->pw = s->pw, v->l = s->l, v->d = s->d;
+    v->dp = s->dp;
     return KN_OK;
 }
 
@@ -499,9 +509,10 @@ void kn__imp_load_value(imp *s, const imp_value *v) {
     s->src_layer = v->layer;
     s->sole = v->excl && kn__imp_readers(s->m, v->name) == 1;
     s->image = v->image, s->perm = v->perm, s->nhwc = v->nhwc, s->ambiguous = v->ambiguous, s->nonneg = v->nonneg;
-    s->excl = v->excl, s->seq = v->seq, s->ids = v->ids, s->units = v->units, s->half = v->half;
+    s->excl = v->excl, s->seq = v->seq, s->ids = v->ids, s->units = v->units, s->half = v->half, s->vol = v->vol;
     memcpy(s->ord, v->ord, sizeof s->ord);
     s->c = v->c, s->h = v->h, s->w = v->w, s->f = v->f, s->pc = v->pc, s->ph = v->ph, s->pw = v->pw, s->l = v->l, s->d = v->d;
+    s->dp = v->dp;
 }
 
 static kn_status read_input(imp *s) {
@@ -528,12 +539,15 @@ static kn_status read_input(imp *s) {
     } else if (in->ndim == 2) {
         s->ids = ints;
         s->f = s->in_dims[0] = in->dims[1];
+    } else if (in->ndim == 5) { /* (N, C, D, H, W) unless the graph transposes it first */
+        kn_status st = kn__imp_volume_input(s, in);
+        if (st) return st;
     } else if (in->ndim == 4) { /* (N, C, H, W) unless the graph transposes it first (resolve_layout) */
         s->image = s->ambiguous = true;
         s->c = s->in_dims[0] = in->dims[1], s->h = s->in_dims[1] = in->dims[2], s->w = s->in_dims[2] = in->dims[3];
     } else {
         return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "kiln imports inputs of (batch, n) features or token ids, (batch, C, L) or "
-                            "(batch, L, C) sequences, or (batch, C, H, W) images", NULL);
+                            "(batch, L, C) sequences, (batch, C, H, W) images or (batch, C, D, H, W) volumes", NULL);
     }
     s->src_layer = -1;
     return kn__imp_add_value(s, in->name);
@@ -615,6 +629,7 @@ static kn_status read_merge(imp *s, const char *type) {
         int rank = (int)strlen(v[0]->ord);
         bool channels = v[0]->seq ? v[0]->d == 1 && (axis == -1 || axis == rank - 1 || (axis >= 0 && axis < rank)) &&
                                         v[0]->ord[axis < 0 ? rank - 1 : axis] == 'C'
+                        : v[0]->vol   ? (v[0]->nhwc ? axis == 4 || axis == -1 : axis == 1 || axis == -4)
                         : v[0]->image && v[0]->nhwc ? axis == 3 || axis == -1
                                                     : axis == 1 || (axis == -1 && !v[0]->image);
         if (!channels) return kn__imp_unsupported(s, "Concat along other than the channels or features");
@@ -639,12 +654,14 @@ static kn_status read_merge(imp *s, const char *type) {
         if (may_broadcast && k != widest && image_broadcasts(v[widest], v[k])) continue;
         bool seq_same = v[k]->seq == v[widest]->seq &&
                         (!v[widest]->seq || (strcmp(v[k]->ord, v[widest]->ord) == 0 && v[k]->l == v[widest]->l && v[k]->d == v[widest]->d));
-        bool same = seq_same && v[k]->image == v[widest]->image && v[k]->nhwc == v[widest]->nhwc && (v[widest]->image ? v[k]->h == v[widest]->h && v[k]->w == v[widest]->w : true) &&
-                    (concat || (v[widest]->image || v[widest]->seq ? v[k]->c == v[widest]->c : v[k]->f == v[widest]->f));
+        bool grid = v[widest]->image || v[widest]->vol; /* (a volume's positions: its depth too) */
+        bool same = seq_same && v[k]->image == v[widest]->image && v[k]->vol == v[widest]->vol && v[k]->nhwc == v[widest]->nhwc &&
+                    (grid ? v[k]->h == v[widest]->h && v[k]->w == v[widest]->w && v[k]->dp == v[widest]->dp : true) &&
+                    (concat || (grid || v[widest]->seq ? v[k]->c == v[widest]->c : v[k]->f == v[widest]->f));
         if (!same) return kn__imp_fail(s, KN_ERR_SHAPE, "inputs of different shapes (kiln broadcasts only (1, 1, C) gates or a one-channel map over an image)", NULL);
         if (v[k]->perm && (concat || !v[widest]->perm || v[k]->pc != v[widest]->pc || v[k]->ph != v[widest]->ph))
             return kn__imp_unsupported(s, "a merge of flattened images (kiln orders their features differently)");
-        total += v[0]->image || v[0]->seq ? v[k]->c : v[k]->f;
+        total += v[0]->image || v[0]->seq || v[0]->vol ? v[k]->c : v[k]->f;
     }
     kn__imp_load_value(s, v[widest]);
     /* a layer of at most KN__MAX_INPUTS inputs; a longer Concat (DenseNet's) as a chain of them,
@@ -655,7 +672,7 @@ static kn_status read_merge(imp *s, const char *type) {
         while (k < n && taken < KN__MAX_INPUTS) from[taken++] = v[k++]->layer;
         if (!kn__imp_add_layer_from(s, type, from, taken)) return kn__imp_oom(s);
     }
-    if (concat && (s->image || s->seq)) s->c = total;
+    if (concat && (s->image || s->seq || s->vol)) s->c = total;
     else if (concat) s->f = total;
     return KN_OK;
 }
@@ -676,6 +693,7 @@ static bool elementwise(const char *op, bool merge) {
  * the graph must read it one way. */
 static kn_status resolve_layout(imp *s, const char *op) {
     if (s->seq) return kn__imp_resolve_seq(s, op);
+    if (s->vol) return kn__imp_resolve_volume(s, op);
     const kn__onnx_attr *p = kn__onnx_attr_get(s->node, "perm");
     bool to_nchw = strcmp(op, "Transpose") == 0 && p && p->kind == KN__ONNX_ATTR_INTS && p->n == 4 && p->ints[0] == 0 &&
                    p->ints[1] == 3 && p->ints[2] == 1 && p->ints[3] == 2;
@@ -692,13 +710,16 @@ static kn_status resolve_layout(imp *s, const char *op) {
     return KN_OK;
 }
 
-/* input_shape: [n], [L, C] or [H, W, C] as the graph reads the sequences or images. */
+/* input_shape: [n], [L, C], [H, W, C] or [D, H, W, C] as the graph reads the sequences,
+ * images or volumes. */
 static kn_status write_input_shape(imp *s) {
     cJSON *shape = cJSON_AddArrayToObject(s->desc, "input_shape");
     if (!shape) return kn__imp_oom(s);
     const int64_t *d = s->in_dims;
-    int64_t v[3] = {d[0], 0, 0};
-    if (s->in_ndim == 4 && s->input_layout == 2) v[0] = d[0], v[1] = d[1], v[2] = d[2];
+    int64_t v[4] = {d[0], 0, 0, 0};
+    if (s->in_ndim == 5 && s->input_layout == 2) v[0] = d[0], v[1] = d[1], v[2] = d[2], v[3] = d[3];
+    else if (s->in_ndim == 5) v[0] = d[1], v[1] = d[2], v[2] = d[3], v[3] = d[0]; /* (C, D, H, W) read as (D, H, W, C) */
+    else if (s->in_ndim == 4 && s->input_layout == 2) v[0] = d[0], v[1] = d[1], v[2] = d[2];
     else if (s->in_ndim == 4) v[0] = d[1], v[1] = d[2], v[2] = d[0];
     else if (s->in_ndim == 3 && s->input_layout == 1) v[0] = d[1], v[1] = d[0]; /* (C, L) read as (L, C) */
     else if (s->in_ndim == 3) v[0] = d[0], v[1] = d[1];
@@ -734,12 +755,14 @@ static kn_status read_scalar_op(imp *s) {
     imp_layer *P = kn__imp_producer(s);
     if (strcmp(op, "Add") == 0 && P && P->weighted && !P->has_act && !P->has_bias) return read_add(s);
     if (strcmp(op, "Add") == 0 && c && s->seq && c->numel == s->l * s->c && c->numel > 1) return read_position_table(s, c);
-    int64_t chans = s->image || s->seq ? s->c : s->f;
+    int64_t chans = s->image || s->seq || s->vol ? s->c : s->f;
     const char *ptype = P ? cJSON_GetObjectItemCaseSensitive(P->json, "type")->valuestring : "";
     bool columns = strcmp(ptype, "dense") == 0 || strcmp(ptype, "conv2d") == 0 || strcmp(ptype, "conv1d") == 0 ||
-                   strcmp(ptype, "time_distributed") == 0; /* (kernels whose columns are the output channels) */
-    bool last = (!s->image && !s->seq && s->units <= 0) || (s->image && s->nhwc) || (s->seq && s->ord[strlen(s->ord) - 1] == 'C');
-    int first_rank = s->image || s->units == 2 ? 3 : 2; /* (C, 1, 1) over (N, C, H, W); (C, 1) over (N, C, L) */
+                   strcmp(ptype, "conv3d") == 0 || strcmp(ptype, "time_distributed") == 0; /* (kernels whose columns are the output channels) */
+    bool last = (!s->image && !s->seq && !s->vol && s->units <= 0) || ((s->image || s->vol) && s->nhwc) ||
+                (s->seq && s->ord[strlen(s->ord) - 1] == 'C');
+    /* (C, 1, 1) over (N, C, H, W); (C, 1, 1, 1) over (N, C, D, H, W); (C, 1) over (N, C, L) */
+    int first_rank = s->image || s->units == 2 ? 3 : s->vol || s->units == 3 ? 4 : 2;
     bool per_channel = c && c->f && c->numel == chans && chans > 1 && c->ndim >= 1 &&
                        (last ? c->dims[c->ndim - 1] == chans : c->ndim == first_rank && c->dims[0] == chans);
     if (strcmp(op, "Mul") == 0 && per_channel && P && P->weighted && !P->has_act && !P->rnn && columns &&
@@ -1017,16 +1040,22 @@ static kn_status read_nodes(imp *s) {
         const char *pattern = activation_pattern(s, i, &pattern_nodes);
         if (pattern) s->sole = in->excl && kn__imp_readers(m, s->cur) == 2; /* the pattern is the only reader */
         kn_status st = KN_OK;
+        /* a volume: onnx_import_volume.c reads the node, or leaves it to the elementwise and
+         * merge readers here (vol_node false), or refuses it */
+        bool vol_node = false, plain = !pattern && !s->vol; /* (no pattern below reads a volume) */
+        if (!pattern && s->vol && (st = kn__imp_read_volume(s, op, merge != NULL, &vol_node))) return st;
         int ln_nodes = 0; /* a layer or group norm spelled in nodes */
-        if (!pattern && strcmp(op, "ReduceMean") == 0 && (st = layer_norm_pattern(s, i, &ln_nodes))) return st;
-        if (!pattern && strcmp(op, "Reshape") == 0 && (st = kn__imp_group_norm_pattern(s, i, &ln_nodes))) return st;
-        if (!pattern && !ln_nodes && strcmp(op, "Mul") == 0 && (st = kn__imp_dot_pattern(s, i, &ln_nodes))) return st;
-        if (!pattern && (strcmp(op, "ReduceSumSquare") == 0 || strcmp(op, "ReduceL2") == 0) &&
+        if (plain && strcmp(op, "ReduceMean") == 0 && (st = layer_norm_pattern(s, i, &ln_nodes))) return st;
+        if (plain && strcmp(op, "Reshape") == 0 && (st = kn__imp_group_norm_pattern(s, i, &ln_nodes))) return st;
+        if (plain && !ln_nodes && strcmp(op, "Mul") == 0 && (st = kn__imp_dot_pattern(s, i, &ln_nodes))) return st;
+        if (plain && (strcmp(op, "ReduceSumSquare") == 0 || strcmp(op, "ReduceL2") == 0) &&
             (st = kn__imp_unit_norm_pattern(s, i, &ln_nodes)))
             return st;
         bool handled = true, in_nonneg = s->nonneg, seq_node = false;
-        if (!pattern && !ln_nodes && !merge && (st = kn__imp_read_seq(s, op, &seq_node))) return st;
-        if (ln_nodes) {
+        if (plain && !ln_nodes && !merge && (st = kn__imp_read_seq(s, op, &seq_node))) return st;
+        if (vol_node) {
+            /* read by onnx_import_volume.c */
+        } else if (ln_nodes) {
             i += ln_nodes - 1; /* the pattern's last node makes its output */
             nd = &m->nodes[i];
         } else if (seq_node) {
@@ -1105,7 +1134,9 @@ static kn_status read_nodes(imp *s) {
     if (out->layer != s->n - 1)
         return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "the output is not made by the graph's last layer (kiln's last layer is the "
                                            "model's output)", NULL);
-    if (out->image) return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "the output is an image; kiln's models end in (batch, n)", NULL);
+    if (out->image || out->vol)
+        return kn__imp_fail(s, KN_ERR_UNSUPPORTED, out->vol ? "the output is a volume; kiln's models end in (batch, n)"
+                                                            : "the output is an image; kiln's models end in (batch, n)", NULL);
     if (out->seq || out->ids)
         return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "the output is a sequence; kiln's models end in (batch, n) (pool the "
                             "steps or take one first)", NULL);

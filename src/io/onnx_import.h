@@ -1,7 +1,8 @@
-/* onnx_import.h — the ONNX importer's working state, shared by its two files: onnx_import.c
- * (the graph walk, dense layers, images) and onnx_import_seq.c (sequences: token ids and
+/* onnx_import.h — the ONNX importer's working state, shared by its files: onnx_import.c
+ * (the graph walk, dense layers, images), onnx_import_seq.c (sequences: token ids and
  * embeddings, 1-D convolutions and pooling, RNN, LSTM and GRU, the shape arithmetic PyTorch
- * exports around them). Nothing here is part of kiln's API. */
+ * exports around them), onnx_import_volume.c (volumes: 3-D convolutions, pooling, padding,
+ * cropping and upsampling) and the others below. Nothing here is part of kiln's API. */
 #ifndef KILN_IO_ONNX_IMPORT_H
 #define KILN_IO_ONNX_IMPORT_H
 
@@ -25,9 +26,10 @@ typedef struct {
     bool merge_open; /* a bidirectional layer whose merge_mode the graph has not yet chosen (concat until then) */
 } imp_layer;
 
-/* What a value of the graph is: an image (C, H, W), f features, token ids (f of them), or a
- * sequence; made by kiln layer `layer` (-1: the model's input); perm: a Flatten of (pc, ph,
- * pw) whose (c, y, x) order the next dense layer's rows take.
+/* What a value of the graph is: an image (C, H, W), f features, token ids (f of them), a
+ * sequence, or a volume (C, dp, H, W) (vol; image false; nhwc: ONNX holds it (N, D, H, W,
+ * C)); made by kiln layer `layer` (-1: the model's input); perm: a Flatten of (pc, ph, pw)
+ * whose (c, y, x) order the next dense layer's rows take (a volume's: ph = D H).
  *
  * A sequence's ONNX dimensions are named in ord, from N (the batch), L (its l steps), C (c
  * channels) and D (a recurrent layer's d directions): "NLC" is kiln's own order, "NCL" a 1-D
@@ -46,11 +48,12 @@ typedef struct {
     bool excl;   /* the only path from the output of `layer` (no other node read it on the way): a
                     node reading this value alone may change that layer */
     bool seq, ids;
+    bool vol; /* a volume (N, C, D, H, W) (nhwc: (N, D, H, W, C)), its depth dp */
     char ord[IMP_ORD];
     int units; /* features only: ONNX's trailing dimensions of 1 after (N, f) (a global pool's) */
     int half;  /* 1 + the direction of a bidirectional layer's output this is (a Gather of its final states), of
                   which kiln holds both: only a Concat of the two in order reads it */
-    int64_t c, h, w, f, pc, ph, pw, l, d;
+    int64_t c, h, w, f, pc, ph, pw, l, d, dp;
 } imp_value;
 
 /* A value computed from shapes (Shape and what follows it), not from the data: nodes of such
@@ -75,18 +78,18 @@ typedef struct {
     char cur[KN__ONNX_NAME];
     int src_layer; /* the layer that made it (-1: the input); a new layer takes it as input */
     bool sole;     /* this node is its only reader: the layer that made it may absorb the node */
-    bool image, nhwc, ambiguous, nonneg, seq, ids, excl;
+    bool image, nhwc, ambiguous, nonneg, seq, ids, excl, vol;
     char ord[IMP_ORD];
     int units, half;
-    int64_t c, h, w, f, l, d;
+    int64_t c, h, w, f, l, d, dp;
     bool perm;
     int64_t pc, ph, pw;
     int out_slot; /* which of the node's outputs the value is (a recurrent op's Y or Y_h) */
-    /* the input: its dimensions after the batch, and how the graph reads 3 or 4 of them: 0 not
-     * yet known, 1 channels first ((N, C, H, W), (N, C, L)), 2 channels last ((N, H, W, C)
-     * transposed to NCHW first, as tf2onnx does; (N, L, C)) */
+    /* the input: its dimensions after the batch, and how the graph reads 3, 4 or 5 of them: 0
+     * not yet known, 1 channels first ((N, C, H, W), (N, C, L), (N, C, D, H, W)), 2 channels
+     * last ((N, H, W, C) transposed to NCHW first, as tf2onnx does; (N, L, C); (N, D, H, W, C)) */
     int in_ndim, input_layout;
-    int64_t in_dims[3];
+    int64_t in_dims[4];
     const kn__onnx_node *node; /* the node being read (for messages) */
     int node_index;
     /* attention subgraphs (onnx_import_attn.c): per node the one it belongs to or -1 (NULL when
@@ -160,6 +163,16 @@ kn_status kn__imp_read_prelu(imp *s);
 kn_status kn__imp_read_pad(imp *s);
 kn_status kn__imp_read_global_pool(imp *s, bool max);
 kn_status kn__imp_read_batch_norm(imp *s);
+/* onnx_import_volume.c: volumes (N, C, D, H, W). The 5-D input (kn__imp_volume_input), its
+ * order once a node says it (kn__imp_resolve_volume: a Transpose to channels first, or kiln
+ * export's file, says (N, D, H, W, C)), and every node reading a volume (kn__imp_read_volume):
+ * Conv, MaxPool, AveragePool, global pooling (and ReduceMean / ReduceMax over D, H, W), Pad,
+ * Slice, Resize, Upsample, BatchNormalization, Transpose, Flatten, Reshape to (batch, n), read
+ * there; activations, Dropout, Identity, merges and constant scalar operands left to
+ * onnx_import.c (*handled false); anything else refused naming the node. */
+kn_status kn__imp_volume_input(imp *s, const kn__onnx_value *in);
+kn_status kn__imp_resolve_volume(imp *s, const char *op);
+kn_status kn__imp_read_volume(imp *s, const char *op, bool merge, bool *handled);
 /* onnx_import_norm.c: InstanceNormalization; PyTorch's GroupNorm spelled from node i (a
  * Reshape), its nodes in *count (0: node i does not begin one). */
 kn_status kn__imp_read_instance_norm(imp *s);

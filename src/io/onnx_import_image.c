@@ -456,9 +456,10 @@ kn_status kn__imp_read_global_pool(imp *s, bool max) {
 
 kn_status kn__imp_read_batch_norm(imp *s) {
     if (s->image && s->nhwc) return kn__imp_need_image(s);
+    if (s->vol && s->nhwc) return kn__imp_unsupported(s, "a batch norm of an (N, D, H, W, C) volume (its channels must be axis 1)");
     if (s->ids || (s->seq && (strcmp(s->ord, "NCL") != 0 || s->d != 1)))
         return kn__imp_unsupported(s, "a batch norm of a sequence other than over the channels of (batch, C, L)");
-    int64_t n = s->image || s->seq ? s->c : s->f;
+    int64_t n = s->image || s->seq || s->vol ? s->c : s->f; /* (a volume (N, C, D, H, W): over C, kiln's last axis) */
     const kn__onnx_tensor *p[4];
     for (int k = 0; k < 4; k++)
         if (!(p[k] = kn__imp_const_input(s, k + 1, n))) return kn__imp_unsupported(s, "scale, B, mean and var must be constants of one value per channel");

@@ -30,8 +30,8 @@ int kn__imp_node_making(const kn__onnx_model *m, const char *name) {
 }
 
 /* The ONNX dimensions of value v for a batch of `batch`: a sequence in its order (N, L, C, D),
- * an image (N, C, H, W) or (N, H, W, C), features (N, f) and a global pool's trailing or
- * leading 1s. */
+ * an image (N, C, H, W) or (N, H, W, C), a volume (N, C, D, H, W) or (N, D, H, W, C),
+ * features (N, f) and a global pool's trailing or leading 1s. */
 static bool value_dims(const imp_value *v, int64_t batch, int64_t *dims, int *n) {
     *n = 0;
     if (!v) return false;
@@ -43,6 +43,12 @@ static bool value_dims(const imp_value *v, int64_t batch, int64_t *dims, int *n)
         int64_t img[4] = {batch, v->c, v->h, v->w}, hwc[4] = {batch, v->h, v->w, v->c};
         memcpy(dims, v->nhwc ? hwc : img, sizeof img);
         *n = 4;
+        return true;
+    }
+    if (v->vol) { /* (an ambiguous one: its dimensions as read) */
+        int64_t cdhw[5] = {batch, v->c, v->dp, v->h, v->w}, dhwc[5] = {batch, v->dp, v->h, v->w, v->c};
+        memcpy(dims, v->nhwc ? dhwc : cdhw, sizeof cdhw);
+        *n = 5;
         return true;
     }
     if (v->ambiguous) return false;

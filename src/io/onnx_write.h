@@ -72,12 +72,14 @@ static inline void field_float(pbw *b, int field, float f) {
 
 enum { NAME = 48 };
 
-/* A value of the graph as its layers make it: kiln's order (flat, or an image (H, W, C) in
- * NHWC) and, once made, its NCHW transpose. */
+/* A value of the graph as its layers make it: kiln's order (flat, an image (H, W, C) in
+ * NHWC, a volume (D, H, W, C) in NDHWC) and, once made, its channels-first transpose (NCHW,
+ * a volume's NCDHW: named nchw too). */
 typedef struct {
     char nhwc[NAME], nchw[NAME];
     bool image, seq; /* seq: a sequence (N, L, C) in nhwc (kiln's order), never transposed */
-    int64_t h, w, c, f, l;
+    bool vol;        /* a volume: depth, h, w, c */
+    int64_t h, w, c, f, l, depth;
 } exp_value;
 
 typedef struct {
