@@ -1266,6 +1266,30 @@ kn_status kn_model_add_global_pool3d(kn_model *m, kn_pool_kind kind); /* (D, H, 
 kn_status kn_model_add_zero_padding3d(kn_model *m, const int amounts[6]);
 kn_status kn_model_add_cropping3d(kn_model *m, const int amounts[6]);
 kn_status kn_model_add_up_sampling3d(kn_model *m, int size_d, int size_h, int size_w);
+/* Keras's Conv3DTranspose (PyTorch's ConvTranspose3d) over volumes: (D, H, W, C) -> (OD, OH,
+ * OW, filters), each axis sized and cropped as Keras's Conv2DTranspose's (kn_conv2d_transpose:
+ * 'valid' (in - 1) stride + span, or stride - span more when the stride is larger; 'same' in
+ * stride; output_padding when has_output_padding, each below its stride), then a bias and the
+ * activation. Parameters "conv3d_transpose_<i>/kernel" (KH KW KD, filters, C): Keras's (KD,
+ * KH, KW, filters, C) with the depth axis moved after the width (as conv3d's), Keras's fans
+ * (fan_in KD KH KW filters, fan_out KD KH KW C); "conv3d_transpose_<i>/bias" (filters). Axes
+ * (depth, height, width) in every array; zero strides and dilations mean 1. */
+typedef struct kn_conv3d_transpose_opts {
+    int64_t filters;
+    int kernel[3];
+    int strides[3];
+    int dilation[3];
+    bool same;
+    bool has_output_padding;
+    int output_padding[3];
+    kn_activation activation;
+    float alpha;
+    bool no_bias;
+    kn_init kernel_init, bias_init;
+    float init_value;
+    float l2;
+} kn_conv3d_transpose_opts;
+kn_status kn_model_add_conv3d_transpose(kn_model *m, const kn_conv3d_transpose_opts *opts);
 /* Keras 3's RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast and
  * RandomBrightness over images (H, W, C) -> (H, W, C) (kn_random_image; o->kind says which):
  * a random transform per image while training, the identity in evaluation and prediction

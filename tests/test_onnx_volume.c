@@ -176,6 +176,15 @@ static const struct {
      "{\"type\": \"max_pool3d\", \"pool_size\": [1, 2, 2], \"strides\": [1, 2, 1], \"padding\": \"same\"},"
      "{\"type\": \"dense\", \"units\": 2, \"activation\": \"sigmoid\"}" TAIL,
      "conv3d conv3d add concatenate max_pool3d flatten dense"},
+    {"transpose", /* conv3d_transpose: 'same' (ONNX pads at the end: a crop on import), and 'valid' with
+                   * output_padding and a dilation */
+     "{\"input_shape\": [3, 4, 5, 2], \"layers\": ["
+     "{\"type\": \"conv3d_transpose\", \"filters\": 3, \"kernel_size\": 3, \"strides\": 2, \"padding\": \"same\", "
+     "\"activation\": \"relu\"},"
+     "{\"type\": \"conv3d_transpose\", \"filters\": 2, \"kernel_size\": [2, 3, 2], \"strides\": [1, 2, 3], "
+     "\"dilation_rate\": [2, 1, 1], \"output_padding\": [0, 1, 2], \"activation\": \"tanh\"},"
+     "{\"type\": \"global_average_pool3d\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}" TAIL,
+     "conv3d_transpose cropping3d activation conv3d_transpose global_average_pool3d dense"},
 };
 
 static void native_round_trips(void) {
@@ -286,6 +295,8 @@ int main(void) {
         torch_case("volume_ndhwc", true, 2, 4, 5, 6, 3,
                    "conv3d zero_padding3d average_pool3d cropping3d zero_padding3d cropping3d flatten dense");
         torch_case("volume_upsample", false, 2, 2, 3, 2, 3, "up_sampling3d global_max_pool3d dense");
+        torch_case("volume_deconv", false, 2, 2, 3, 2, 3,
+                   "conv3d_transpose cropping3d activation conv3d_transpose flatten dense");
     }
     free(golden);
     import_refused("tests/data/onnx/volume_refused_grouped.onnx", "node 0 '/0/Conv' (Conv): a grouped 3-D Conv");

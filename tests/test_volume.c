@@ -1,12 +1,14 @@
-/* test_volume.c — the volume layers (nn/model_volume.c: conv3d, max_pool3d, average_pool3d,
- * global_max_pool3d, global_average_pool3d, zero_padding3d, cropping3d, up_sampling3d over
- * (depth, height, width, channels)), built from the 2-D graph ops:
+/* test_volume.c — the volume layers over (depth, height, width, channels) (nn/model_volume.c:
+ * conv3d, max_pool3d, average_pool3d, global_max_pool3d, global_average_pool3d,
+ * zero_padding3d, cropping3d, up_sampling3d; nn/model_conv3d_transpose.c: conv3d_transpose),
+ * built from the 2-D graph ops and the depth taps:
  *
- * - two networks against PyTorch (tests/golden/volume.txt from tests/golden/make_volume.py):
+ * - three networks against PyTorch (tests/golden/volume.txt from tests/golden/make_volume.py):
  *   the softmax predictions and every parameter's gradient of the mean sparse cross-entropy,
  *   through conv3d 'same' and 'valid' with strides and dilations on every axis, even and
  *   odd kernels, max and average pooling 'same' and 'valid' with strides, padding,
- *   cropping and upsampling (so every layer's input gradient too);
+ *   cropping and upsampling, conv3d_transpose 'same' and 'valid' with output padding and
+ *   dilations (so every layer's input gradient too);
  * - every parameter's gradient by finite differences (model_gradcheck) through a network of
  *   all of them;
  * - spatial_dropout3d over a volume (it reads the (batch, D H, W, C) view): a training step,
@@ -63,11 +65,27 @@ static const char *const model_b =
     "{\"type\": \"MaxPooling3D\", \"pool_size\": [2, 3, 2], \"strides\": [2, 2, 3], \"padding\": \"same\"},"
     "{\"type\": \"GlobalMaxPooling3D\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]" MODEL_TAIL;
 
-/* Model `name` (a or b) with make_volume.py's parameters: its predictions and its gradients. */
-static void pytorch_case(const char *name, const char *text) {
-    enum { N = 3, F = 5 * 6 * 7 * 2, C = 3 };
-    static const char *const params[] = {"conv3d_0/kernel", "conv3d_0/bias", "conv3d_1/kernel", "conv3d_1/bias",
-                                         "dense_0/kernel", "dense_0/bias"};
+static const char *const model_c =
+    "{\"input_shape\": [3, 4, 5, 2], \"layers\": ["
+    "{\"type\": \"Conv3DTranspose\", \"filters\": 3, \"kernel_size\": 3, \"strides\": 2, \"padding\": \"same\", "
+    "\"activation\": \"relu\"},"
+    "{\"type\": \"conv3d_transpose\", \"filters\": 2, \"kernel_size\": [2, 3, 2], \"strides\": [1, 2, 3], "
+    "\"dilation_rate\": [2, 1, 1], \"output_padding\": [0, 1, 2], \"activation\": \"tanh\"},"
+    "{\"type\": \"conv3d_transpose\", \"filters\": 3, \"kernel_size\": [3, 2, 3], \"strides\": [2, 1, 2], "
+    "\"padding\": \"same\", \"output_padding\": [1, 0, 1]},"
+    "{\"type\": \"global_average_pool3d\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]" MODEL_TAIL;
+
+static const char *const conv3d_params[] = {"conv3d_0/kernel", "conv3d_0/bias", "conv3d_1/kernel", "conv3d_1/bias",
+                                            "dense_0/kernel", "dense_0/bias", NULL};
+static const char *const transpose_params[] = {"conv3d_transpose_0/kernel", "conv3d_transpose_0/bias",
+                                               "conv3d_transpose_1/kernel", "conv3d_transpose_1/bias",
+                                               "conv3d_transpose_2/kernel", "conv3d_transpose_2/bias",
+                                               "dense_0/kernel", "dense_0/bias", NULL};
+
+/* Model `name` (a, b or c: F input values a row) with make_volume.py's parameters (params, a
+ * NULL-ended list): its predictions and its gradients. */
+static void pytorch_case(const char *name, const char *text, int64_t F, const char *const *params) {
+    enum { N = 3, C = 3, F_MAX = 5 * 6 * 7 * 2 };
     kn_ctx *ctx = new_ctx();
     kn_model *m = build(ctx, text);
     char key[96];
@@ -77,8 +95,8 @@ static void pytorch_case(const char *name, const char *text) {
     double *lab = golden_record(key, N);
     snprintf(key, sizeof key, "%s.y", name);
     double *want_y = golden_record(key, N * C);
-    if (!m || !x || !lab || !want_y) goto done;
-    for (size_t p = 0; p < sizeof params / sizeof *params; p++) {
+    if (!m || !x || !lab || !want_y || F > F_MAX) goto done;
+    for (size_t p = 0; params[p]; p++) {
         int64_t n = 0;
         float *w = kn_model_param(m, params[p], &n);
         snprintf(key, sizeof key, "%s.%s", name, params[p]);
@@ -87,7 +105,7 @@ static void pytorch_case(const char *name, const char *text) {
         for (int64_t k = 0; v && k < n; k++) w[k] = (float)v[k];
         free(v);
     }
-    float xf[N * F], y[N * C], loss;
+    float xf[N * F_MAX], y[N * C], loss;
     int32_t labels[N];
     for (int i = 0; i < N * F; i++) xf[i] = (float)x[i];
     for (int i = 0; i < N; i++) labels[i] = (int32_t)lab[i];
@@ -98,7 +116,7 @@ static void pytorch_case(const char *name, const char *text) {
     CHECK(worst_y < 2e-6, "%s: predictions differ from PyTorch's by %.3g", name, worst_y);
     st = kn_model_train_step(m, xf, labels, N, &loss);
     CHECK(!st, "%s: train_step: %s", name, kn_last_error(ctx));
-    for (size_t p = 0; !st && p < sizeof params / sizeof *params; p++) {
+    for (size_t p = 0; !st && params[p]; p++) {
         int64_t n = 0;
         const float *g = kn_model_grad(m, params[p], &n);
         snprintf(key, sizeof key, "%s.grad:%s", name, params[p]);
@@ -136,8 +154,17 @@ static const char *const gradcheck_model =
     " \"loss\": \"sparse_categorical_crossentropy\"}";
 
 static void test_models(void) {
-    pytorch_case("a", model_a);
-    pytorch_case("b", model_b);
+    pytorch_case("a", model_a, 5 * 6 * 7 * 2, conv3d_params);
+    pytorch_case("b", model_b, 5 * 6 * 7 * 2, conv3d_params);
+    pytorch_case("c", model_c, 3 * 4 * 5 * 2, transpose_params);
+    model_gradcheck("conv3d_transpose 'same' strided, 'valid' with output padding and dilation",
+                    "{\"input_shape\": [2, 3, 2, 2], \"layers\": [{\"type\": \"conv3d_transpose\", \"filters\": 2, "
+                    "\"kernel_size\": [2, 3, 2], \"strides\": [2, 1, 2], \"padding\": \"same\", \"activation\": \"tanh\"},"
+                    "{\"type\": \"conv3d_transpose\", \"filters\": 2, \"kernel_size\": 2, \"strides\": [1, 2, 1], "
+                    "\"dilation_rate\": [2, 1, 1], \"output_padding\": [0, 1, 0]},"
+                    "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+                    " \"loss\": \"sparse_categorical_crossentropy\"}",
+                    24, 3);
     model_gradcheck("conv3d, padding, upsampling, cropping, pooling", gradcheck_model, 48, 3);
     model_gradcheck("conv3d and global average pooling",
                     "{\"input_shape\": [2, 3, 4, 2], \"layers\": [{\"type\": \"conv3d\", \"filters\": 3, "
@@ -191,6 +218,11 @@ static void summary_and_export(kn_ctx *ctx) {
                           "-> zero_padding3d ((1, 0), (0, 2), (1, 1))", "-> cropping3d ((0, 1), (1, 0), (0, 0))",
                           "-> up_sampling3d 2x1x2", "-> max_pool3d 2x3x2 stride 2x2x3 same", "-> global_max_pool3d"};
     for (size_t k = 0; k < sizeof want / sizeof *want; k++) CHECK(strstr(buf, want[k]), "summary lacks '%s': %s", want[k], buf);
+    kn_model *t = build(ctx, model_c);
+    if (t) kn_model_summary(t, buf, sizeof buf);
+    CHECK(t && strstr(buf, "-> conv3d_transpose 3 3x3x3 stride 2x2x2 same relu -> conv3d_transpose 2 2x3x2 stride 1x2x3 "
+                           "dilation 2x1x1 output_padding 0x1x2 tanh"), "summary: %s", buf);
+    kn_model_free(t);
     char dir[] = "/tmp/kiln_volume_XXXXXX", path[64];
     if (m && mkdtemp(dir)) {
         snprintf(path, sizeof path, "%s/m.onnx", dir);
@@ -224,6 +256,9 @@ int main(void) {
                                                  "\"type\":\"zero_padding3d\",\"padding\":[[1,0],[0,2],[1,1]]",
                                                  "\"type\":\"max_pool3d\",\"pool_size\":[2,3,2],\"strides\":[2,2,3]",
                                                  "\"type\":\"up_sampling3d\",\"size\":[2,1,2]", NULL});
+    description_round_trip(ctx, model_c,
+                           (const char *const[]){"\"type\":\"conv3d_transpose\",\"filters\":3,\"kernel_size\":[3,3,3]",
+                                                 "\"output_padding\":[0,1,2],\"dilation_rate\":[2,1,1]", NULL});
 #define VOL(LAYER) "{\"input_shape\": [4, 5, 6, 2], \"layers\": [" LAYER ", {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"
     static const description_case bad[] = {
         {"{\"input_shape\": [5, 6, 2], \"layers\": [{\"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 3}]}",
@@ -247,6 +282,13 @@ int main(void) {
          "{\"type\": \"dense\", \"units\": 2}]}", "layers[0].keepdims: only false is supported"},
         {VOL("{\"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 3, \"padding\": \"causal\"}"),
          "layers[0].padding: expected \"valid\" or \"same\""},
+        {VOL("{\"type\": \"conv3d_transpose\", \"filters\": 2, \"kernel_size\": 3, \"strides\": 2, "
+             "\"output_padding\": [1, 2, 0]}"),
+         "layers[0] conv3d_transpose: output_padding (1, 2, 0) must be below the strides (2, 2, 2)"},
+        {"{\"input_shape\": [5, 6, 2], \"layers\": [{\"type\": \"Conv3DTranspose\", \"filters\": 2, \"kernel_size\": 3}]}",
+         "layers[0] conv3d_transpose: needs a volume input (depth, height, width, channels)"},
+        {VOL("{\"type\": \"conv3d_transpose\", \"filters\": 2, \"kernel_size\": 3, \"output_padding\": [1, 2]}"),
+         "layers[0].output_padding: expected a whole number or a list [depth, height, width]"},
     };
     check_descriptions(ctx, bad, sizeof bad / sizeof bad[0]);
     kn_ctx_free(ctx);

@@ -428,6 +428,10 @@ void kn__permute_axes(const kn_tensor *t, int64_t out[3], int64_t from[3]);
  * backward; and a node's geometry for the kernels: N is ne[0], g[0..5] the iparam, hw = H W,
  * c = C. */
 kn_tensor *kn__depth_taps(kn_graph *g, kn_tensor *x, int d, int taps, int stride, int dilation, int front, int out_d);
+/* KN_OP_DEPTH_TAPS_GRAD built directly (a transposed 3-D convolution's depth part): dy (N, OD
+ * H, W, KD C) -> (N, D H, W, C), the same geometry as the taps it undoes. */
+kn_tensor *kn__depth_taps_sum(kn_graph *g, kn_tensor *dy, int d, int taps, int stride, int dilation, int front, int out_d);
+void kn__backward_depth_taps_sum(kn_graph *g, kn_tensor *t, kn_tensor *dy);
 bool kn__infer_depth_taps(kn_graph *g, kn_tensor *t);
 bool kn__infer_depth_taps_grad(kn_graph *g, kn_tensor *t);
 void kn__backward_depth_taps(kn_graph *g, kn_tensor *t, kn_tensor *dy);

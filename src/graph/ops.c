@@ -666,7 +666,8 @@ static const kn_op_info op_table[] = {
     [KN_OP_RANDOM_COLOR_GRAD] = {"random_color_grad", 2, kn__infer_random_image, NULL, kn__cpu_random_color_grad,
                                  NULL},
     [KN_OP_DEPTH_TAPS] = {"depth_taps", 1, kn__infer_depth_taps, kn__backward_depth_taps, kn__cpu_depth_taps, NULL},
-    [KN_OP_DEPTH_TAPS_GRAD] = {"depth_taps_grad", 1, kn__infer_depth_taps_grad, NULL, kn__cpu_depth_taps, NULL},
+    [KN_OP_DEPTH_TAPS_GRAD] = {"depth_taps_grad", 1, kn__infer_depth_taps_grad, kn__backward_depth_taps_sum,
+                               kn__cpu_depth_taps, NULL},
 };
 _Static_assert(sizeof op_table / sizeof op_table[0] == KN_OP_COUNT, "op table out of step with kn_op");
 

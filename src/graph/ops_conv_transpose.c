@@ -87,8 +87,9 @@ kn_tensor *kn_conv2d_transpose(kn_graph *g, kn_tensor *x, kn_tensor *kernel, con
         kn__graph_fail(g, KN_ERR_INVALID_ARGUMENT, "conv2d_transpose: %s is NULL", !o ? "opts" : "input");
         return NULL;
     }
-    if (x->dtype != KN_F32 || x->ndim != 4 || kn__batch_rows(x) != 1 || x->shape[1] == KN_BATCH ||
-        x->shape[2] == KN_BATCH || x->shape[3] == KN_BATCH) {
+    /* (a batch of batch x rows: a volume's slices, nn/model_conv3d_transpose.c) */
+    if (x->dtype != KN_F32 || x->ndim != 4 || x->shape[1] == KN_BATCH || x->shape[2] == KN_BATCH ||
+        x->shape[3] == KN_BATCH) {
         kn__graph_fail(g, KN_ERR_SHAPE, "conv2d_transpose: input '%s' must be F32 (batch, height, width, channels), "
                        "got %s %s", x->name, kn_dtype_name(x->dtype), kn__shape_str(x, sx, sizeof sx));
         return NULL;

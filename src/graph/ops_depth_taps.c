@@ -4,7 +4,9 @@
  * (od stride + t dilation - front, h, w) side by side (zeros outside the depth), so that one
  * conv2d over the (N OD, H, W, KD C) images with a (KH KW KD C, F) kernel is the 3-D
  * convolution. Its gradient (KN_OP_DEPTH_TAPS_GRAD) gathers for each x cell the dy cells that
- * copied it. The kernels are backend/cpu/depth_taps.c's and the CUDA backend's. */
+ * copied it; that gradient is also a transposed 3-D convolution's depth part
+ * (nn/model_conv3d_transpose.c), so it has a backward too (the taps). The kernels are
+ * backend/cpu/depth_taps.c's and the CUDA backend's. */
 #include "graph.h"
 
 static bool geometry_ok(const int32_t *p) {
@@ -23,6 +25,10 @@ static kn_tensor *taps_node(kn_graph *g, kn_op op, kn_tensor *x, const int32_t *
 kn_tensor *kn__depth_taps(kn_graph *g, kn_tensor *x, int d, int taps, int stride, int dilation, int front, int out_d) {
     if (!g || g->status != KN_OK) return NULL;
     return taps_node(g, KN_OP_DEPTH_TAPS, x, (const int32_t[6]){d, taps, stride, dilation, front, out_d});
+}
+kn_tensor *kn__depth_taps_sum(kn_graph *g, kn_tensor *dy, int d, int taps, int stride, int dilation, int front, int out_d) {
+    if (!g || g->status != KN_OK) return NULL;
+    return taps_node(g, KN_OP_DEPTH_TAPS_GRAD, dy, (const int32_t[6]){d, taps, stride, dilation, front, out_d});
 }
 
 /* x (N, rows_in H, W, C) with H whole: into t as (N, rows_out H, W, chan C). */
@@ -53,6 +59,10 @@ bool kn__infer_depth_taps_grad(kn_graph *g, kn_tensor *t) {
 
 void kn__backward_depth_taps(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
     kn__grad_accumulate(g, t->src[0], taps_node(g, KN_OP_DEPTH_TAPS_GRAD, dy, t->iparam));
+}
+/* (the sum's own gradient, a conv3d_transpose's: the taps of its dy) */
+void kn__backward_depth_taps_sum(kn_graph *g, kn_tensor *t, kn_tensor *dy) {
+    kn__grad_accumulate(g, t->src[0], taps_node(g, KN_OP_DEPTH_TAPS, dy, t->iparam));
 }
 
 kn__depth_geom kn__depth_taps_geom(const kn_tensor *t) {

@@ -38,6 +38,7 @@
  *   global_*_pool3d             GlobalMaxPool / GlobalAveragePool, then Flatten
  *   zero_padding3d, cropping3d  Pad (zeros), Slice of D, H, W
  *   up_sampling3d               Resize nearest (asymmetric, floor) by whole scales
+ *   conv3d_transpose            ConvTranspose: W (C, F, KD, KH, KW); kiln's crop as pads
  *   simple_rnn, lstm, gru       RNN, LSTM, GRU over (L, N, C) (export_rnn)
  *   layer_normalization         decomposed over kiln's last axis, opset 13 having no
  *                               LayerNormalization: ReduceMean, Sub, Mul, ReduceMean, Add
@@ -561,7 +562,7 @@ static void volume_same_pads(const int64_t in[3], const int64_t k[3], const int6
 static bool volume_layer(const kn__layer *L) {
     switch (L->kind) {
     case KN__LAYER_CONV3D: case KN__LAYER_POOL3D: case KN__LAYER_GLOBAL_POOL3D: case KN__LAYER_PAD3D:
-    case KN__LAYER_UPSAMPLE3D: case KN__LAYER_FLATTEN: case KN__LAYER_DROPOUT: case KN__LAYER_ACTIVATION:
+    case KN__LAYER_UPSAMPLE3D: case KN__LAYER_CONV3D_TRANSPOSE: case KN__LAYER_FLATTEN: case KN__LAYER_DROPOUT: case KN__LAYER_ACTIVATION:
     case KN__LAYER_BATCH_NORM: case KN__LAYER_RESCALING: case KN__LAYER_RESHAPE: case KN__LAYER_MERGE: return true;
     case KN__LAYER_DENSE: return !L->per_step;
     default: return false;
@@ -598,6 +599,43 @@ static kn_status export_volume(exporter *e, int i, exp_value *x, exp_value *y) {
         if (o->same) volume_same_pads(in, k, st, dl, pads);
         conv_nd(e, "Conv", in_order(e, x, true), W, b, F, C, 3, k, st, dl, pads, 1, t);
         free(W);
+        return activation(e, o->activation, o->alpha, t, y->nchw, true);
+    }
+    case KN__LAYER_CONV3D_TRANSPOSE: { /* ConvTranspose: W (C, F, KD, KH, KW) from kiln's (KH KW KD F, C) */
+        const kn_conv3d_transpose_opts *o = &L->u.conv3d_transpose;
+        int64_t C = x->c, F = o->filters, taps = (int64_t)o->kernel[0] * o->kernel[1] * o->kernel[2], opad[3];
+        const float *K = param(e, i, "kernel", taps * F * C), *b = o->no_bias ? NULL : param(e, i, "bias", F);
+        if (!K || (!o->no_bias && !b)) return e->st;
+        float *W = malloc((size_t)(taps * F * C) * sizeof *W);
+        if (!W) return fail(e, KN_ERR_OUT_OF_MEMORY, "onnx export: %s%s: out of memory", L->name, "");
+        for (int a = 0; a < 3; a++) k[a] = o->kernel[a], st[a] = o->strides[a], dl[a] = o->dilation[a];
+        for (int64_t c = 0; c < C; c++) /* ONNX's (c, f, kd, ky, kx) from kiln's row (ky, kx, kd, f) */
+            for (int64_t f = 0; f < F; f++)
+                for (int64_t td = 0; td < k[0]; td++)
+                    for (int64_t ty = 0; ty < k[1]; ty++)
+                        for (int64_t tx = 0; tx < k[2]; tx++)
+                            W[(((c * F + f) * k[0] + td) * k[1] + ty) * k[2] + tx] = K[(((ty * k[2] + tx) * k[0] + td) * F + f) * C + c];
+        /* kiln's size and crop as pads, an output_padding where kiln's output is longer (as the
+         * 2-D layer's export) */
+        for (int a = 0; a < 3; a++) {
+            int64_t out_a, crop;
+            kn__conv_transpose_axis(in[a], o->kernel[a], o->strides[a], o->dilation[a], o->same,
+                                    o->has_output_padding ? o->output_padding[a] : -1, &out_a, &crop);
+            int64_t full = (in[a] - 1) * st[a] + (k[a] - 1) * dl[a] + 1, end = full - out_a - crop;
+            pads[a] = crop, pads[a + 3] = end > 0 ? end : 0, opad[a] = end < 0 ? -end : 0;
+        }
+        node_begin(e, &n, "ConvTranspose");
+        node_in(&n, in_order(e, x, true));
+        weights_in(e, &n, W, (int64_t[]){C, F, k[0], k[1], k[2]}, 5, b, F);
+        free(W);
+        fresh(e, t, "t");
+        node_out(&n, t);
+        attr_ints(&n, "kernel_shape", k, 3);
+        attr_ints(&n, "strides", st, 3);
+        attr_ints(&n, "dilations", dl, 3);
+        attr_ints(&n, "pads", pads, 6);
+        if (opad[0] || opad[1] || opad[2]) attr_ints(&n, "output_padding", opad, 3);
+        node_end(e, &n);
         return activation(e, o->activation, o->alpha, t, y->nchw, true);
     }
     case KN__LAYER_POOL3D: {
@@ -667,12 +705,12 @@ static kn_status export_layer(exporter *e, int i) {
     const char *type = kn__layer_type(L);
     if ((x->vol || y->vol) && !volume_layer(L))
         return fail(e, KN_ERR_UNSUPPORTED, "onnx export: layer '%s' (%s) over a volume has no ONNX form here (kiln exports "
-                    "volumes through conv3d, max_pool3d, average_pool3d, global pooling, zero_padding3d, cropping3d, "
+                    "volumes through conv3d, conv3d_transpose, max_pool3d, average_pool3d, global pooling, zero_padding3d, cropping3d, "
                     "up_sampling3d, batch_normalization, flatten, dense, dropout, activation, rescaling, reshape and merge "
                     "layers)", L->name, type);
     switch (L->kind) {
     case KN__LAYER_CONV3D: case KN__LAYER_POOL3D: case KN__LAYER_GLOBAL_POOL3D: case KN__LAYER_PAD3D:
-    case KN__LAYER_UPSAMPLE3D: return export_volume(e, i, x, y);
+    case KN__LAYER_UPSAMPLE3D: case KN__LAYER_CONV3D_TRANSPOSE: return export_volume(e, i, x, y);
     case KN__LAYER_DENSE: {
         const kn_dense_opts *o = &L->u.dense;
         int64_t k = L->per_step ? x->c : x->image ? x->h * x->w * x->c : x->seq ? x->l * x->c

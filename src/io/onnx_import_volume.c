@@ -5,6 +5,8 @@
  *   Conv, 5-D W, group 1        conv3d: kernel (KH KW KD C, F) from ONNX's (F, C, KD, KH, KW)
  *                               (kiln's depth taps after the width); pads Keras's 'same' or
  *                               none, other pads a zero_padding3d before a 'valid' conv3d
+ *   ConvTranspose, 5-D W,       conv3d_transpose 'valid' with its output_padding (kernel (KH KW
+ *   group 1                     KD F, C) from ONNX's (C, F, KD, KH, KW)), a cropping3d of its pads
  *   MaxPool, AveragePool        max_pool3d, average_pool3d ('valid', or 'same' pads: cells
  *                               inside only, count_include_pad 0); an average counting its
  *                               pads (count_include_pad 1), or a max over values of no sign
@@ -203,6 +205,65 @@ static kn_status read_conv(imp *s) {
     if (B) memcpy(bias, B->f, (size_t)F * sizeof *bias);
     L->has_bias = B != NULL;
     s->c = F, s->dp = out[0], s->h = out[1], s->w = out[2];
+    return KN_OK;
+}
+
+/* ConvTranspose, 5-D W (C, F, KD, KH, KW), group 1: conv3d_transpose 'valid' with its
+ * output_padding, then a cropping3d of the pads (ONNX's output s (in - 1) + output_padding +
+ * (k - 1) d + 1 - pads), as onnx_import_image.c reads the 2-D one; kiln's kernel (KH KW KD F,
+ * C). */
+static kn_status read_conv_transpose(imp *s) {
+    kn_status st = need_channels_first(s);
+    if (st) return st;
+    const kn__onnx_tensor *W = kn__imp_const_input(s, 1, -1), *B = kn__imp_const_input(s, 2, -1);
+    const kn__onnx_attr *ap = kn__onnx_attr_get(s->node, "auto_pad");
+    if (!W || W->ndim != 5 || W->dims[0] != s->c)
+        return kn__imp_unsupported(s, "W must be a 5-D constant (C, F, KD, KH, KW) over the input's channels");
+    if (kn__imp_attr_int(s->node, "group", 1) != 1) return kn__imp_unsupported(s, "a grouped ConvTranspose");
+    if (kn__onnx_attr_get(s->node, "output_shape")) return kn__imp_unsupported(s, "output_shape (give pads and output_padding)");
+    if (ap && ap->kind == KN__ONNX_ATTR_STRING && ap->s[0] && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "VALID") != 0)
+        return kn__imp_unsupported(s, "auto_pad other than NOTSET or VALID");
+    int64_t C = s->c, F = W->dims[1], k[3] = {W->dims[2], W->dims[3], W->dims[4]}, str[3], dil[3], pads[6], opad[3], full[3];
+    if (F < 1 || F > (1 << 24)) return kn__imp_unsupported(s, "filters out of range");
+    if (!kn__imp_attr_ints(s->node, "strides", 3, 1, str) || !kn__imp_attr_ints(s->node, "dilations", 3, 1, dil) ||
+        !kn__imp_attr_ints(s->node, "pads", 6, 0, pads) || !kn__imp_attr_ints(s->node, "output_padding", 3, 0, opad))
+        return kn__imp_unsupported(s, "strides, dilations, pads and output_padding must have 3, 3, 6 and 3 values");
+    const int64_t in[3] = {s->dp, s->h, s->w};
+    for (int a = 0; a < 3; a++) {
+        if (str[a] < 1 || str[a] > 255 || dil[a] < 1 || dil[a] > 255 || k[a] < 1 || k[a] > 255 || opad[a] < 0 ||
+            opad[a] >= str[a])
+            return kn__imp_unsupported(s, "strides, dilations or kernel out of [1, 255], or an output_padding not below "
+                                          "its stride");
+        if (pads[a] < 0 || pads[a + 3] < 0) return kn__imp_unsupported(s, "negative pads");
+        full[a] = (in[a] - 1) * str[a] + (k[a] - 1) * dil[a] + 1 + opad[a];
+        if (pads[a] + pads[a + 3] >= full[a]) return kn__imp_unsupported(s, "pads that leave no output");
+    }
+    if (B && B->numel != F) return kn__imp_fail(s, KN_ERR_SHAPE, "B does not have one value per filter", NULL);
+    if (s->node->n_inputs > 2 && s->node->inputs[2][0] && !B) return kn__imp_unsupported(s, "B must be a constant");
+    int64_t taps = k[0] * k[1] * k[2];
+    imp_layer *L = kn__imp_add_layer(s, "conv3d_transpose");
+    float *kern = L ? kn__imp_add_param(L, "kernel", taps * F * C) : NULL;
+    float *bias = kern ? kn__imp_add_param(L, "bias", F) : NULL;
+    if (!bias || !cJSON_AddNumberToObject(L->json, "filters", (double)F) || !add_triple(L->json, "kernel_size", k) ||
+        !add_triple(L->json, "strides", str) || !add_triple(L->json, "dilation_rate", dil) ||
+        !add_triple(L->json, "output_padding", opad) || !cJSON_AddStringToObject(L->json, "padding", "valid"))
+        return kn__imp_oom(s);
+    L->weighted = true;
+    /* kiln's row (ky, kx, kd, f) of column c from ONNX's (c, f, kd, ky, kx) */
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t t = 0; t < k[0]; t++)
+                for (int64_t y = 0; y < k[1]; y++)
+                    for (int64_t x = 0; x < k[2]; x++)
+                        kern[(((y * k[2] + x) * k[0] + t) * F + f) * C + c] = W->f[(((c * F + f) * k[0] + t) * k[1] + y) * k[2] + x];
+    if (B) memcpy(bias, B->f, (size_t)F * sizeof *bias);
+    L->has_bias = B != NULL;
+    s->c = F, s->dp = full[0], s->h = full[1], s->w = full[2];
+    if ((st = fits(s))) return st;
+    if (!pads_zero(pads)) {
+        L->has_act = true; /* (an activation after the crop is its own layer) */
+        return add_edges3d(s, true, pads, pads + 3);
+    }
     return KN_OK;
 }
 
@@ -468,6 +529,7 @@ kn_status kn__imp_read_volume(imp *s, const char *op, bool merge, bool *handled)
     }
     *handled = true;
     if (strcmp(op, "Conv") == 0) return read_conv(s);
+    if (strcmp(op, "ConvTranspose") == 0) return read_conv_transpose(s);
     if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0) return read_pool(s, op[0] == 'M');
     if (strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "GlobalMaxPool") == 0) {
         kn_status st = need_channels_first(s);
@@ -480,7 +542,7 @@ kn_status kn__imp_read_volume(imp *s, const char *op, bool merge, bool *handled)
     if (strcmp(op, "BatchNormalization") == 0) return kn__imp_read_batch_norm(s);
     if (strcmp(op, "Transpose") == 0) return read_transpose(s);
     if (strcmp(op, "Flatten") == 0 || strcmp(op, "Reshape") == 0) return read_flatten(s);
-    return kn__imp_unsupported(s, "not an op kiln reads over a volume (Conv, MaxPool, AveragePool, GlobalAveragePool, "
+    return kn__imp_unsupported(s, "not an op kiln reads over a volume (Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, "
                                   "GlobalMaxPool, ReduceMean, ReduceMax, Pad, Slice, Resize, Upsample, BatchNormalization, "
                                   "Transpose, Flatten, Reshape, merges and elementwise ops)");
 }

@@ -634,6 +634,9 @@ static const layer_entry *layer_table(size_t *n) {
                                                  "output_padding", "dilation_rate", KN_DENSE_KEYS, NULL};
     static const char *const conv3d[] = {"type", "name", "inputs", "filters", "kernel_size", "strides", "padding",
                                          "dilation_rate", "groups", "data_format", KN_DENSE_KEYS, NULL};
+    static const char *const conv3d_transpose[] = {"type", "name", "inputs", "filters", "kernel_size", "strides",
+                                                   "padding", "output_padding", "dilation_rate", "data_format",
+                                                   KN_DENSE_KEYS, NULL};
 #undef KN_DENSE_KEYS
     static const char *const pool[] = {"type", "name", "inputs", "pool_size", "strides", "padding", NULL};
     static const char *const plain[] = {"type", "name", "inputs", NULL};
@@ -726,7 +729,7 @@ static const layer_entry *layer_table(size_t *n) {
         {"conv2d_transpose", conv_transpose}, {"conv1d_transpose", conv_transpose},
         {"conv3d", conv3d}, {"max_pool3d", pool3d}, {"average_pool3d", pool3d}, {"global_max_pool3d", global3d},
         {"global_average_pool3d", global3d}, {"zero_padding3d", padding3d}, {"cropping3d", cropping3d},
-        {"up_sampling3d", upsampling3d},
+        {"up_sampling3d", upsampling3d}, {"conv3d_transpose", conv3d_transpose},
     };
     *n = sizeof table / sizeof table[0];
     return table;
@@ -763,6 +766,7 @@ static const char *layer_alias(const char *t, char *buf, size_t size) {
         {"convolution1d", "conv1d"}, {"convolution2d", "conv2d"}, {"convolution1d_transpose", "conv1d_transpose"},
         {"convolution2d_transpose", "conv2d_transpose"}, {"separable_convolution2d", "separable_conv2d"},
         {"separable_convolution1d", "separable_conv1d"}, {"convolution3d", "conv3d"}, {"max_pooling3d", "max_pool3d"},
+        {"convolution3d_transpose", "conv3d_transpose"},
         {"average_pooling3d", "average_pool3d"}, {"avg_pool3d", "average_pool3d"},
         {"global_max_pooling3d", "global_max_pool3d"}, {"global_average_pooling3d", "global_average_pool3d"},
         {"global_avg_pool3d", "global_average_pool3d"},

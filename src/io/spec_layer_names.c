@@ -18,7 +18,7 @@ static const struct {
     {"core", {"dense", "activation", "identity", "embedding", "position_embedding", "masking", "rescaling", "prelu"}},
     {"convolution",
      {"conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d", "separable_conv1d", "separable_conv2d", "conv1d_transpose",
-      "conv2d_transpose", "conv3d"}},
+      "conv2d_transpose", "conv3d", "conv3d_transpose"}},
     {"pooling",
      {"max_pool1d", "max_pool2d", "average_pool1d", "average_pool2d", "global_max_pool1d", "global_max_pool2d",
       "global_average_pool1d", "global_average_pool2d", "max_pool3d", "average_pool3d", "global_max_pool3d",

@@ -4,7 +4,8 @@
  * max_pool3d and average_pool3d {pool_size (2), strides (the pool size), padding},
  * global_max_pool3d and global_average_pool3d {keepdims: false only}, zero_padding3d
  * {padding: n | [d, h, w] | [[front, back], [top, bottom], [left, right]] (1)}, cropping3d
- * {cropping: the same forms (0)}, up_sampling3d {size: n | [d, h, w] (2)}. A window's three
+ * {cropping: the same forms (0)}, up_sampling3d {size: n | [d, h, w] (2)}, conv3d_transpose
+ * {conv3d's options and output_padding: null (Keras's sizes) | n | [d, h, w]}. A window's three
  * values are one number for all or a list [depth, height, width]. Every layer takes Keras's
  * data_format when it is "channels_last" (kiln's layout); conv3d's groups 1 only. Errors
  * name the field. */
@@ -16,7 +17,8 @@
 
 bool kn__spec_is_volume(const char *t) {
     static const char *const types[] = {"conv3d", "max_pool3d", "average_pool3d", "global_max_pool3d",
-                                        "global_average_pool3d", "zero_padding3d", "cropping3d", "up_sampling3d"};
+                                        "global_average_pool3d", "zero_padding3d", "cropping3d", "up_sampling3d",
+                                        "conv3d_transpose"};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (strcmp(t, types[i]) == 0) return true;
     return false;
@@ -99,11 +101,34 @@ static kn_status parse_conv3d(kn_ctx *ctx, kn_model *m, const cJSON *L, const ch
     return kn_model_add_conv3d(m, &c);
 }
 
+/* Keras's Conv3DTranspose: conv3d's options and output_padding (null: Keras's sizes). */
+static kn_status parse_conv3d_transpose(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where,
+                                        bool *activation_given) {
+    kn_dense_opts dense;
+    kn_status st = kn__spec_conv_common(ctx, L, where, "conv3d", &dense, activation_given);
+    if (st) return st;
+    kn_conv3d_transpose_opts c = {.filters = dense.units, .kernel = {1, 1, 1}, .strides = {1, 1, 1},
+                                  .dilation = {1, 1, 1}, .activation = dense.activation, .no_bias = dense.no_bias,
+                                  .kernel_init = dense.kernel_init, .bias_init = dense.bias_init,
+                                  .init_value = dense.init_value, .l2 = dense.l2, .alpha = dense.alpha};
+    if ((st = triple(ctx, L, "kernel_size", where, 1, 255, c.kernel)) || (st = triple(ctx, L, "strides", where, 1, 255, c.strides)) ||
+        (st = triple(ctx, L, "dilation_rate", where, 1, 255, c.dilation)) || (st = kn__spec_padding(ctx, L, where, &c.same)))
+        return st;
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(L, "output_padding");
+    if (op && !cJSON_IsNull(op)) {
+        c.has_output_padding = true;
+        if ((st = triple(ctx, L, "output_padding", where, 0, 254, c.output_padding))) return st;
+    }
+    if ((st = channels_last(ctx, L, where))) return st;
+    return kn_model_add_conv3d_transpose(m, &c);
+}
+
 kn_status kn__spec_volume(kn_ctx *ctx, kn_model *m, const cJSON *L, const char *where, const char *t,
                           bool *activation_given) {
     char field[96];
     kn_status st;
     if (strcmp(t, "conv3d") == 0) return parse_conv3d(ctx, m, L, where, activation_given);
+    if (strcmp(t, "conv3d_transpose") == 0) return parse_conv3d_transpose(ctx, m, L, where, activation_given);
     if ((st = channels_last(ctx, L, where))) return st;
     if (strcmp(t, "max_pool3d") == 0 || strcmp(t, "average_pool3d") == 0) {
         int p[3] = {2, 2, 2}, s[3] = {0, 0, 0}; /* Keras's pool_size 2; strides null or missing: the pool size */

@@ -174,6 +174,15 @@ cJSON *kn__model_to_cjson(const kn_model *m) {
             cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
             cJSON_AddItemToObject(L, "dilation_rate", cJSON_CreateIntArray(o->dilation, 3));
             add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
+        } else if (K->kind == KN__LAYER_CONV3D_TRANSPOSE) {
+            const kn_conv3d_transpose_opts *o = &K->u.conv3d_transpose;
+            cJSON_AddNumberToObject(L, "filters", (double)o->filters);
+            cJSON_AddItemToObject(L, "kernel_size", cJSON_CreateIntArray(o->kernel, 3));
+            cJSON_AddItemToObject(L, "strides", cJSON_CreateIntArray(o->strides, 3));
+            cJSON_AddStringToObject(L, "padding", o->same ? "same" : "valid");
+            if (o->has_output_padding) cJSON_AddItemToObject(L, "output_padding", cJSON_CreateIntArray(o->output_padding, 3));
+            cJSON_AddItemToObject(L, "dilation_rate", cJSON_CreateIntArray(o->dilation, 3));
+            add_dense_options(L, o->activation, o->no_bias, o->kernel_init, o->bias_init, o->init_value, o->l2, o->alpha);
         } else if (K->kind == KN__LAYER_POOL3D) {
             cJSON_AddItemToObject(L, "pool_size", cJSON_CreateIntArray(K->u.pool3d.pool, 3));
             cJSON_AddItemToObject(L, "strides", cJSON_CreateIntArray(K->u.pool3d.strides, 3));

@@ -58,7 +58,8 @@ const char *kn__layer_type(const kn__layer *L) {
                                         "conv2d_transpose", "conv1d_transpose", "permute", "repeat_vector",
                                         "group_normalization", "depthwise_conv1d", "attention", "masking",
                                         "unit_normalization", "dot", "resizing", "random_image", "conv3d",
-                                        "max_pool3d", "global_max_pool3d", "zero_padding3d", "up_sampling3d"};
+                                        "max_pool3d", "global_max_pool3d", "zero_padding3d", "up_sampling3d",
+                                        "conv3d_transpose"};
     _Static_assert(sizeof names / sizeof *names == KN__LAYER_LAST + 1, "a name for every layer kind");
     if (L->kind == KN__LAYER_POOL3D) return L->u.pool3d.kind == KN_POOL_AVG ? "average_pool3d" : "max_pool3d";
     if (L->kind == KN__LAYER_GLOBAL_POOL3D)
@@ -642,6 +643,7 @@ static kn_activation *layer_activation(kn__layer *L) {
     case KN__LAYER_CONV2D: return &L->u.conv.activation;
     case KN__LAYER_CONV1D: return &L->u.conv1d.activation;
     case KN__LAYER_CONV3D: return &L->u.conv3d.activation;
+    case KN__LAYER_CONV3D_TRANSPOSE: return &L->u.conv3d_transpose.activation;
     case KN__LAYER_ACTIVATION: return &L->u.activation.act;
     default: return NULL;
     }
@@ -1069,6 +1071,11 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
         case KN__LAYER_GLOBAL_POOL3D:
         case KN__LAYER_PAD3D:
         case KN__LAYER_UPSAMPLE3D: h = kn__model_volume(m, g, i, h, &reg); break;
+        case KN__LAYER_CONV3D_TRANSPOSE:
+            h = kn__model_conv3d_transpose(m, g, i, h, &reg);
+            act = L->u.conv3d_transpose.activation;
+            alpha = L->u.conv3d_transpose.alpha;
+            break;
         case KN__LAYER_CONV_TRANSPOSE:
         case KN__LAYER_CONV1D_TRANSPOSE:
             h = kn__model_conv_transpose(m, g, i, h, &reg);
@@ -1497,6 +1504,7 @@ void kn_model_summary(const kn_model *m, char *buf, size_t size) {
         case KN__LAYER_POOL3D:
         case KN__LAYER_PAD3D:
         case KN__LAYER_UPSAMPLE3D: used += (size_t)kn__volume_summary(L, buf + used, size - used); break;
+        case KN__LAYER_CONV3D_TRANSPOSE: used += (size_t)kn__conv3d_transpose_summary(L, buf + used, size - used); break;
         default: used += (size_t)snprintf(buf + used, size - used, " -> %s", kn__layer_type(L)); break;
         }
         /* a layer off the chain: where it reads from (a merge: every input) */

@@ -42,9 +42,10 @@ typedef enum {
     /* volumes (depth, height, width, channels): conv3d (u.conv3d), max_pool3d and average_pool3d
      * (u.pool3d), their global forms (u.pool3d.kind), zero_padding3d and cropping3d (u.pad3d),
      * up_sampling3d (u.upsample3d): model_volume.c */
-    KN__LAYER_CONV3D, KN__LAYER_POOL3D, KN__LAYER_GLOBAL_POOL3D, KN__LAYER_PAD3D, KN__LAYER_UPSAMPLE3D
+    KN__LAYER_CONV3D, KN__LAYER_POOL3D, KN__LAYER_GLOBAL_POOL3D, KN__LAYER_PAD3D, KN__LAYER_UPSAMPLE3D,
+    KN__LAYER_CONV3D_TRANSPOSE /* (u.conv3d_transpose; model_conv3d_transpose.c) */
 } kn__layer_kind;
-#define KN__LAYER_LAST KN__LAYER_UPSAMPLE3D
+#define KN__LAYER_LAST KN__LAYER_CONV3D_TRANSPOSE
 
 /* A dropout layer's noise (u.dropout.noise): none (dropout), Keras's GaussianNoise,
  * GaussianDropout, AlphaDropout (graph/ops_noise.c's builders). */
@@ -97,6 +98,7 @@ typedef struct kn__layer {
         struct { kn_pool_kind kind; int pool[3], strides[3]; bool same; } pool3d; /* (depth, height, width) */
         struct { int amount[6]; bool crop; } pad3d; /* (front, back, top, bottom, left, right), >= 0 */
         int upsample3d[3];                          /* (depth, height, width) factors */
+        kn_conv3d_transpose_opts conv3d_transpose;  /* strides and dilations set (1 where 0) */
     } u;
     char name[KN__NAME_MAX];   /* unique; "dense_0" unless the description names it */
     int inputs[KN__MAX_INPUTS]; /* the layers it takes, earlier ones (-1: the model's input) */
@@ -274,11 +276,14 @@ int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_P
 int kn__depthwise_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* A conv2d_transpose layer's kernel and bias the same way (model_conv_transpose.c). */
 int kn__conv_transpose_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
-/* A conv3d layer's kernel and bias the same way (model_volume.c). */
+/* A conv3d layer's kernel and bias the same way (model_volume.c), a conv3d_transpose's
+ * (model_conv3d_transpose.c). */
 int kn__volume_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
+int kn__conv3d_transpose_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* Any of these, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
 static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     int n = kn__volume_params(m, i, out);
+    if (!n) n = kn__conv3d_transpose_params(m, i, out);
     if (!n) n = kn__rnn_params(m, i, out);
     if (!n) n = kn__attention_params(m, i, out);
     if (!n) n = kn__prelu_params(m, i, out);
@@ -318,6 +323,16 @@ kn_tensor *kn__model_resize(kn_model *m, kn_graph *g, int i, kn_tensor *h);
  * summary line " -> conv3d 8 3x3x3 relu" (the characters it would write). */
 kn_tensor *kn__model_volume(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
 int kn__volume_summary(const kn__layer *L, char *buf, size_t size);
+/* model_volume.c's checks the volume layers share: the input must be a volume (else the
+ * error naming the layer); L (its 4 output dims in L->shape) pushed unless its output
+ * exceeds 2^31 values; each of the n values v in [lo, hi] (else the error listing them). */
+kn_status kn__model_volume_input(kn_model *m, const char *type, int64_t in[KN_MAX_DIMS]);
+kn_status kn__model_push_volume(kn_model *m, kn__layer *L, const char *type);
+kn_status kn__model_check_range(kn_model *m, const char *type, const char *what, const int *v, int n, int lo, int hi);
+/* A conv3d_transpose layer's output from its input h, the same way (model_conv3d_transpose.c),
+ * and its summary line " -> conv3d_transpose 8 3x3x3 stride 2x2x2 same relu". */
+kn_tensor *kn__model_conv3d_transpose(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);
+int kn__conv3d_transpose_summary(const kn__layer *L, char *buf, size_t size);
 int kn__resize_summary(const kn__layer *L, char *buf, size_t size);
 /* The random augmentation layers (model_random_aug.c): the graph of layer i over h, the summary. */
 kn_tensor *kn__model_random_image(kn_model *m, kn_graph *g, int i, kn_tensor *h);

@@ -37,9 +37,8 @@ static const char *triple(char *buf, size_t size, const int v[3]) {
     return buf;
 }
 
-/* The per-sample shape going into the layer being added, which must be a volume (depth,
- * height, width, channels); else a one-line error naming the layer. */
-static kn_status volume_input(kn_model *m, const char *type, int64_t in[KN_MAX_DIMS]) {
+/* (model.h: the checks model_conv3d_transpose.c shares) */
+kn_status kn__model_volume_input(kn_model *m, const char *type, int64_t in[KN_MAX_DIMS]) {
     int ndim = kn__model_layer_input(m, m->n_layers, in, NULL);
     if (ndim == 4) return KN_OK;
     char s[96];
@@ -51,8 +50,7 @@ static kn_status volume_input(kn_model *m, const char *type, int64_t in[KN_MAX_D
                      "input_shape such as [16, 32, 32, 1], or reshape)", m->n_layers, type, s);
 }
 
-/* Pushes L (its 4 output dims in L->shape) unless its output is too large. */
-static kn_status push_volume(kn_model *m, kn__layer *L, const char *type) {
+kn_status kn__model_push_volume(kn_model *m, kn__layer *L, const char *type) {
     L->ndim = 4;
     double f = 1;
     for (int d = 0; d < 4; d++) f *= (double)L->shape[d];
@@ -77,8 +75,7 @@ static kn_status window_dims(kn_model *m, const char *type, const char *what, co
     return KN_OK;
 }
 
-/* Each of the n values v must be in [lo, hi]; else the error listing them all. */
-static kn_status check_range(kn_model *m, const char *type, const char *what, const int *v, int n, int lo, int hi) {
+kn_status kn__model_check_range(kn_model *m, const char *type, const char *what, const int *v, int n, int lo, int hi) {
     for (int k = 0; k < n; k++)
         if (v[k] < lo || v[k] > hi) {
             char list[96];
@@ -104,13 +101,14 @@ kn_status kn_model_add_conv3d(kn_model *m, const kn_conv3d_opts *opts) {
     if (o.filters <= 0 || o.filters > (1LL << 24))
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: filters is %lld (must be in [1, 2^24])", m->n_layers, type,
                          (long long)o.filters);
-    if ((st = check_range(m, type, "kernel_size", o.kernel, 3, 1, 255)) || (st = check_range(m, type, "strides", o.strides, 3, 1, 255)) ||
-        (st = check_range(m, type, "dilation_rate", o.dilation, 3, 1, 255)))
+    if ((st = kn__model_check_range(m, type, "kernel_size", o.kernel, 3, 1, 255)) ||
+        (st = kn__model_check_range(m, type, "strides", o.strides, 3, 1, 255)) ||
+        (st = kn__model_check_range(m, type, "dilation_rate", o.dilation, 3, 1, 255)))
         return st;
     if ((st = kn__model_check_init(m, type, o.activation, o.l2, o.kernel_init, o.bias_init, o.no_bias, o.init_value)))
         return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = volume_input(m, type, in))) return st;
+    if ((st = kn__model_volume_input(m, type, in))) return st;
     kn__layer L = {.kind = KN__LAYER_CONV3D, .u.conv3d = o, .index = kn__model_count_kind(m, KN__LAYER_CONV3D)};
     if ((st = window_dims(m, type, "kernel", in, o.kernel, o.strides, o.dilation, o.same, &L)))
         return st;
@@ -120,7 +118,7 @@ kn_status kn_model_add_conv3d(kn_model *m, const kn_conv3d_opts *opts) {
                          type, triple(kb, sizeof kb, o.kernel), (long long)in[3]);
     }
     L.shape[3] = o.filters;
-    return push_volume(m, &L, type);
+    return kn__model_push_volume(m, &L, type);
 }
 
 kn_status kn_model_add_pool3d(kn_model *m, kn_pool_kind kind, const int pool[3], const int strides[3], bool same) {
@@ -135,15 +133,15 @@ kn_status kn_model_add_pool3d(kn_model *m, kn_pool_kind kind, const int pool[3],
         L.u.pool3d.pool[a] = pool[a];
         L.u.pool3d.strides[a] = strides && strides[a] ? strides[a] : pool[a];
     }
-    if ((st = check_range(m, type, "pool_size", L.u.pool3d.pool, 3, 1, 255)) ||
-        (st = check_range(m, type, "strides", L.u.pool3d.strides, 3, 1, 255)))
+    if ((st = kn__model_check_range(m, type, "pool_size", L.u.pool3d.pool, 3, 1, 255)) ||
+        (st = kn__model_check_range(m, type, "strides", L.u.pool3d.strides, 3, 1, 255)))
         return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = volume_input(m, type, in))) return st;
+    if ((st = kn__model_volume_input(m, type, in))) return st;
     if ((st = window_dims(m, type, "pool", in, L.u.pool3d.pool, L.u.pool3d.strides, (const int[3]){1, 1, 1}, same, &L)))
         return st;
     L.shape[3] = in[3];
-    return push_volume(m, &L, type);
+    return kn__model_push_volume(m, &L, type);
 }
 
 kn_status kn_model_add_global_pool3d(kn_model *m, kn_pool_kind kind) {
@@ -155,7 +153,7 @@ kn_status kn_model_add_global_pool3d(kn_model *m, kn_pool_kind kind) {
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = volume_input(m, type, in))) return st;
+    if ((st = kn__model_volume_input(m, type, in))) return st;
     kn__layer L = {.kind = KN__LAYER_GLOBAL_POOL3D, .u.pool3d = {.kind = kind}, .ndim = 1};
     L.shape[0] = in[3];
     return kn__model_push_layer(m, &L);
@@ -166,9 +164,9 @@ static kn_status add_pad3d(kn_model *m, const int amounts[6], bool crop) {
     const char *type = crop ? "cropping3d" : "zero_padding3d";
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
-    if ((st = check_range(m, type, crop ? "cropping" : "padding", amounts, 6, 0, KN_VOLUME_AMOUNT_MAX))) return st;
+    if ((st = kn__model_check_range(m, type, crop ? "cropping" : "padding", amounts, 6, 0, KN_VOLUME_AMOUNT_MAX))) return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = volume_input(m, type, in))) return st;
+    if ((st = kn__model_volume_input(m, type, in))) return st;
     kn__layer L = {.kind = KN__LAYER_PAD3D, .u.pad3d.crop = crop};
     for (int k = 0; k < 6; k++) L.u.pad3d.amount[k] = amounts[k];
     for (int a = 0; a < 3; a++) {
@@ -181,7 +179,7 @@ static kn_status add_pad3d(kn_model *m, const int amounts[6], bool crop) {
                              (long long)in[0], (long long)in[1], (long long)in[2], (long long)in[3]);
     }
     L.shape[3] = in[3];
-    return push_volume(m, &L, type);
+    return kn__model_push_volume(m, &L, type);
 }
 
 kn_status kn_model_add_zero_padding3d(kn_model *m, const int amounts[6]) { return add_pad3d(m, amounts, false); }
@@ -193,13 +191,13 @@ kn_status kn_model_add_up_sampling3d(kn_model *m, int size_d, int size_h, int si
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     const int size[3] = {size_d, size_h, size_w};
-    if ((st = check_range(m, type, "size", size, 3, 1, KN_VOLUME_FACTOR_MAX))) return st;
+    if ((st = kn__model_check_range(m, type, "size", size, 3, 1, KN_VOLUME_FACTOR_MAX))) return st;
     int64_t in[KN_MAX_DIMS];
-    if ((st = volume_input(m, type, in))) return st;
+    if ((st = kn__model_volume_input(m, type, in))) return st;
     kn__layer L = {.kind = KN__LAYER_UPSAMPLE3D};
     for (int a = 0; a < 3; a++) L.u.upsample3d[a] = size[a], L.shape[a] = in[a] * size[a];
     L.shape[3] = in[3];
-    return push_volume(m, &L, type);
+    return kn__model_push_volume(m, &L, type);
 }
 
 int kn__volume_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {

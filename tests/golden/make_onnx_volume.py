@@ -25,6 +25,10 @@ Cases:
                   order: no reordering), Gemm 72 -> 3; PyTorch computes the outputs
   volume_upsample built with onnx.helper (opset 9): (2, 2, 3, 2) volumes, Upsample nearest by
                   (2, 1, 3), ReduceMax over D, H, W (keepdims 0), Gemm 2 -> 3
+  volume_deconv   (2, 2, 3, 2) volumes: ConvTranspose3d 3 3x3x3 stride 2 padding 1
+                  output_padding 1 (conv3d_transpose 'valid' then a cropping3d of the pads),
+                  ReLU, ConvTranspose3d 2 (2, 3, 2) stride (1, 2, 1) dilation (2, 1, 1),
+                  Flatten, Linear 780 -> 3 (written last, so the cases above keep their draws)
   volume_refused_grouped    a Conv3d of groups 2 (kiln's conv3d has groups 1): no outputs
   volume_refused_trilinear  Upsample trilinear (kiln's up_sampling3d is nearest): no outputs
 
@@ -155,3 +159,9 @@ export("volume_refused_grouped", randomize(nn.Sequential(nn.Conv3d(4, 4, 3, grou
 export("volume_refused_trilinear",
        randomize(nn.Sequential(nn.Conv3d(2, 2, 1), nn.Upsample(scale_factor=2, mode="trilinear"), nn.Flatten())),
        (2, 2, 2, 2))
+# (2, 2, 3, 2) -> ConvTranspose3d 3 k3 s2 p1 op1 (4, 6, 4) -> ReLU -> ConvTranspose3d 2 (2, 3, 2)
+# s (1, 2, 1) dilation (2, 1, 1) (6, 13, 5): 2 x 390 = 780 features (last: the cases above keep
+# their random draws)
+case("volume_deconv", nn.Sequential(nn.ConvTranspose3d(2, 3, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+                                    nn.ConvTranspose3d(3, 2, (2, 3, 2), stride=(1, 2, 1), dilation=(2, 1, 1)),
+                                    nn.Flatten(), nn.Linear(780, 3)), (2, 2, 3, 2))

@@ -1,5 +1,6 @@
 """Golden values for tests/test_volume.c: small networks of kiln's volume layers (conv3d,
-max_pool3d, average_pool3d, global pooling, zero_padding3d, cropping3d, up_sampling3d) over
+conv3d_transpose, max_pool3d, average_pool3d, global pooling, zero_padding3d, cropping3d,
+up_sampling3d) over
 (depth, height, width, channels) volumes, computed by PyTorch: each model's softmax
 predictions and the gradient of its mean sparse cross-entropy for every parameter.
 
@@ -8,7 +9,10 @@ conv3d kernel is (KH, KW, KD, C, F) (Keras's (KD, KH, KW, C, F) with the depth a
 after the width), PyTorch's Conv3d weight (F, C, KD, KH, KW). 'same' padding is TensorFlow's
 (out = ceil(in / stride), the smaller half of the padding first) applied with F.pad; 'same'
 pooling takes only the cells inside the volume (the maximum pads with -inf, the average
-divides by the count of real cells), as Keras.
+divides by the count of real cells), as Keras. conv3d_transpose: F.conv_transpose3d's full
+output (weight (C, F, KD, KH, KW) from kiln's (KH, KW, KD, F, C)) cropped per axis as Keras 3
+sizes a transposed convolution (transpose_axis, as kiln's kn__conv_transpose_axis), zeros
+past the full output where output_padding asks for them.
 
 Run with a Python that has torch (1.13 was used):
     /usr/bin/python3 tests/golden/make_volume.py > tests/golden/volume.txt
@@ -131,3 +135,43 @@ layers = [conv3d(m, 0, 2, 3, (3, 2, 2), (2, 2, 1), (1, 1, 1), True, torch.tanh),
           conv3d(m, 1, 3, 3, (1, 1, 1), (1, 1, 1), (1, 1, 1), False, lambda t: t),
           pool3d((2, 3, 2), (2, 2, 3), True, "max")]
 run_model(m, x, torch.tensor([1, 0, 2]), layers, 3, 3)
+
+
+def transpose_axis(n, k, s, d, same, op):  # Keras 3's output size and front crop (op -1: None)
+    span = (k - 1) * d + 1
+    if not same:
+        return (n - 1) * s + span + (op if op >= 0 else max(s - span, 0)), 0
+    out = (n - 1) * s + span % 2 + op if op >= 0 else n * s
+    pad_len = span + span % 2 - 2 + op if op >= 0 else s + span - 2
+    left = min(pad_len // 2 + pad_len % 2, span - 1)
+    return out, span - 1 - left
+
+
+def conv3d_transpose(m, idx, c, f, k, s, d, same, op, act):
+    kiln = rand(k[1], k[2], k[0], f, c, scale=1.0 / math.sqrt(k[0] * k[1] * k[2] * f))
+    w = m.param("conv3d_transpose_%d/kernel" % idx, kiln)
+    b = m.param("conv3d_transpose_%d/bias" % idx, rand(f, scale=0.1))
+
+    def run(x):
+        y = F.conv_transpose3d(x, w.permute(4, 3, 2, 0, 1), stride=s, dilation=d)
+        for a in range(3):
+            out, crop = transpose_axis(x.shape[2 + a], k[a], s[a], d[a], same, op[a])
+            full = y.shape[2 + a]
+            if crop + out > full:  # zeros past the full output
+                pad = [0, 0] * 3
+                pad[2 * (2 - a) + 1] = crop + out - full
+                y = F.pad(y, tuple(pad))
+            y = y.narrow(2 + a, crop, out)
+        return act(y + b.reshape(1, -1, 1, 1, 1))
+    return run
+
+
+# c: conv3d_transpose 'same' strided relu -> conv3d_transpose 'valid' with output padding and
+# a dilation -> conv3d_transpose 'same' with output padding -> global average
+m = Model("c")
+m.global_max = False
+x = rand(3, 3, 4, 5, 2)
+layers = [conv3d_transpose(m, 0, 2, 3, (3, 3, 3), (2, 2, 2), (1, 1, 1), True, (-1, -1, -1), torch.relu),
+          conv3d_transpose(m, 1, 3, 2, (2, 3, 2), (1, 2, 3), (2, 1, 1), False, (0, 1, 2), torch.tanh),
+          conv3d_transpose(m, 2, 2, 3, (3, 2, 3), (2, 1, 2), (1, 1, 1), True, (1, 0, 1), lambda t: t)]
+run_model(m, x, torch.tensor([2, 1, 0]), layers, 3, 3)
