@@ -276,14 +276,11 @@ int kn__prelu_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_P
 int kn__depthwise_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* A conv2d_transpose layer's kernel and bias the same way (model_conv_transpose.c). */
 int kn__conv_transpose_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
-/* A conv3d layer's kernel and bias the same way (model_volume.c), a conv3d_transpose's
- * (model_conv3d_transpose.c). */
+/* A conv3d or conv3d_transpose layer's kernel and bias the same way (model_volume.c). */
 int kn__volume_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
-int kn__conv3d_transpose_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]);
 /* Any of these, whichever layer i is (model.c: the parameter lists and counts), and one's size. */
 static inline int kn__layer_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     int n = kn__volume_params(m, i, out);
-    if (!n) n = kn__conv3d_transpose_params(m, i, out);
     if (!n) n = kn__rnn_params(m, i, out);
     if (!n) n = kn__attention_params(m, i, out);
     if (!n) n = kn__prelu_params(m, i, out);

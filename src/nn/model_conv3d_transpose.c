@@ -62,19 +62,6 @@ kn_status kn_model_add_conv3d_transpose(kn_model *m, const kn_conv3d_transpose_o
     return kn__model_push_volume(m, &L, type);
 }
 
-int kn__conv3d_transpose_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
-    const kn__layer *L = &m->layers[i];
-    if (L->kind != KN__LAYER_CONV3D_TRANSPOSE) return 0;
-    const kn_conv3d_transpose_opts *o = &L->u.conv3d_transpose;
-    int64_t in[KN_MAX_DIMS];
-    kn__model_layer_input(m, i, in, NULL);
-    int n = 0;
-    out[n++] = (kn__rnn_param){"kernel", {(int64_t)o->kernel[1] * o->kernel[2] * o->kernel[0], o->filters, in[3]}, 3,
-                               o->kernel_init, 0, 0};
-    if (!o->no_bias) out[n++] = (kn__rnn_param){"bias", {o->filters, 0, 0}, 1, o->bias_init, 0, 0};
-    return n;
-}
-
 kn_tensor *kn__model_conv3d_transpose(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg) {
     kn__layer *L = &m->layers[i];
     const kn_conv3d_transpose_opts *o = &L->u.conv3d_transpose;

@@ -200,16 +200,20 @@ kn_status kn_model_add_up_sampling3d(kn_model *m, int size_d, int size_h, int si
     return kn__model_push_volume(m, &L, type);
 }
 
+/* conv3d's kernel (KH KW KD, C, F) and conv3d_transpose's (KH KW KD, F, C), each's bias (F):
+ * the middle axis is the one Keras's fans count as the input. */
 int kn__volume_params(const kn_model *m, int i, kn__rnn_param out[KN__LAYER_MAX_PARAMS]) {
     const kn__layer *L = &m->layers[i];
-    if (L->kind != KN__LAYER_CONV3D) return 0;
-    const kn_conv3d_opts *o = &L->u.conv3d;
-    int64_t in[KN_MAX_DIMS];
+    bool t = L->kind == KN__LAYER_CONV3D_TRANSPOSE;
+    if (L->kind != KN__LAYER_CONV3D && !t) return 0;
+    const int *k = t ? L->u.conv3d_transpose.kernel : L->u.conv3d.kernel;
+    int64_t f = t ? L->u.conv3d_transpose.filters : L->u.conv3d.filters, in[KN_MAX_DIMS];
     kn__model_layer_input(m, i, in, NULL);
     int n = 0;
-    out[n++] = (kn__rnn_param){"kernel", {(int64_t)o->kernel[1] * o->kernel[2] * o->kernel[0], in[3], o->filters}, 3,
-                               o->kernel_init, 0, 0};
-    if (!o->no_bias) out[n++] = (kn__rnn_param){"bias", {o->filters, 0, 0}, 1, o->bias_init, 0, 0};
+    out[n++] = (kn__rnn_param){"kernel", {(int64_t)k[1] * k[2] * k[0], t ? f : in[3], t ? in[3] : f}, 3,
+                               t ? L->u.conv3d_transpose.kernel_init : L->u.conv3d.kernel_init, 0, 0};
+    if (!(t ? L->u.conv3d_transpose.no_bias : L->u.conv3d.no_bias))
+        out[n++] = (kn__rnn_param){"bias", {f, 0, 0}, 1, t ? L->u.conv3d_transpose.bias_init : L->u.conv3d.bias_init, 0, 0};
     return n;
 }
 
