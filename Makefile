@@ -48,7 +48,7 @@ test-emu: deps
 	    -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=undefined $(CMAKE_FLAGS) >/dev/null && \
 	  cmake --build $(BUILD)-emu -j $(JOBS) --target kiln_cli test_cuda_ops test_golden test_rnn test_resident test_device test_nccl test_cublaslt_emu test_emu_grid \
 	    test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise test_depthwise test_separable test_grouped_conv test_broadcast_merge test_permute test_group_norm test_activation_layers test_dot_attention test_masking test_unit_norm test_repeat_vector test_label_smoothing \
-	    test_resize test_conv_transpose && \
+	    test_resize test_conv_transpose test_volume && \
 	  cd $(BUILD)-emu && ctest --output-on-failure -j $(JOBS) -L cuda $(EMU_EXCLUDE); \
 	else echo "test-emu: skipped (no CUDA toolkit headers at /usr/local/cuda/include)"; fi
 

@@ -82,7 +82,7 @@ tests() {
   KILN_TEST_DEVICE=cuda KILN_TEST_NCCL=1 timeout 25 "$C/bin/test_resident" 2>&1 | tail -3; echo "exit ${PIPESTATUS[0]}"
   # sessions 18-27's layers, so far checked on the emulator only: their PyTorch golden models
   # and finite differences on the GPU
-  for t in test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise test_depthwise test_separable test_resize test_conv_transpose test_label_smoothing test_grouped_conv test_broadcast_merge test_permute test_group_norm test_activation_layers test_dot_attention test_masking test_unit_norm test_repeat_vector; do
+  for t in test_rnn test_embedding test_attention test_masks test_rnn_dropout test_time_distributed test_prelu test_noise test_depthwise test_separable test_resize test_conv_transpose test_label_smoothing test_grouped_conv test_broadcast_merge test_permute test_group_norm test_activation_layers test_dot_attention test_masking test_unit_norm test_repeat_vector test_volume; do
     echo "== $t on the GPU (its PyTorch golden models and finite differences)"
     KILN_TEST_DEVICE=cuda timeout 40 "$C/bin/$t" 2>&1 | tail -2; echo "exit ${PIPESTATUS[0]}"
   done
