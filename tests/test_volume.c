@@ -268,7 +268,7 @@ int main(void) {
          "layers[0].kernel_size: expected a whole number or a list [depth, height, width], each in [1, 255]"},
         {VOL("{\"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": [5, 3, 3]}"),
          "layers[0] conv3d: kernel 5x3x3 (dilation 1x1x1) is larger than its input (4, 5, 6, 2) along the depth"},
-        {VOL("{\"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 3, \"groups\": 2}"), "layers[0].groups"},
+        {VOL("{\"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 3, \"groups\": 2}"), "layers[0].groups: only 1 (kiln's conv3d has no groups), got 2"},
         {VOL("{\"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 3, \"data_format\": \"channels_first\"}"),
          "layers[0].data_format: only \"channels_last\" is supported"},
         {VOL("{\"type\": \"max_pool3d\", \"pool_size\": [2, 0, 2]}"), "layers[0].pool_size: expected a whole number"},

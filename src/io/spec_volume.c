@@ -96,7 +96,12 @@ static kn_status parse_conv3d(kn_ctx *ctx, kn_model *m, const cJSON *L, const ch
         (st = triple(ctx, L, "dilation_rate", where, 1, 255, c.dilation)) || (st = kn__spec_padding(ctx, L, where, &c.same)))
         return st;
     int64_t groups = 1;
-    if ((st = kn__spec_int(ctx, L, "groups", where, 1, 1, &groups))) return st;
+    if ((st = kn__spec_int(ctx, L, "groups", where, 1, 1 << 24, &groups))) return st;
+    if (groups != 1) {
+        char field[96];
+        snprintf(field, sizeof field, "%sgroups", where);
+        return kn__spec_error(ctx, field, "only 1 (kiln's conv3d has no groups), got %lld", (long long)groups);
+    }
     if ((st = channels_last(ctx, L, where))) return st;
     return kn_model_add_conv3d(m, &c);
 }
