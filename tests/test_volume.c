@@ -10,7 +10,8 @@
  *   cropping and upsampling, conv3d_transpose 'same' and 'valid' with output padding and
  *   dilations (so every layer's input gradient too);
  * - every parameter's gradient by finite differences (model_gradcheck) through a network of
- *   all of them;
+ *   all of them, and through a small 3-D U-Net (a pooled branch brought back by
+ *   conv3d_transpose, concatenated with and added to its skip connection);
  * - spatial_dropout3d over a volume (it reads the (batch, D H, W, C) view): a training step,
  *   and predictions as without it;
  * - a 3-D CNN trained on digits read as volumes (each 8x8 image as 2 slices of 4 x 8),
@@ -153,6 +154,26 @@ static const char *const gradcheck_model =
     "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
     " \"loss\": \"sparse_categorical_crossentropy\"}";
 
+/* A small 3-D U-Net (input (2, 4, 4, 2) = 64 values): conv3d, an average-pooled branch (smooth,
+ * for the finite differences) brought back by conv3d_transpose, concatenated with and added to
+ * the skip connection, a last conv3d and global average pooling: merges over volumes and the
+ * layers between them. */
+static const char *const unet_model =
+    "{\"input_shape\": [2, 4, 4, 2], \"layers\": ["
+    "{\"name\": \"c1\", \"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 2, \"padding\": \"same\", "
+    "\"activation\": \"tanh\"},"
+    "{\"name\": \"p1\", \"type\": \"average_pool3d\", \"pool_size\": [1, 2, 2]},"
+    "{\"name\": \"c2\", \"type\": \"conv3d\", \"filters\": 3, \"kernel_size\": [1, 2, 2], \"padding\": \"same\", "
+    "\"activation\": \"tanh\"},"
+    "{\"name\": \"u1\", \"type\": \"conv3d_transpose\", \"filters\": 2, \"kernel_size\": [1, 2, 2], "
+    "\"strides\": [1, 2, 2]},"
+    "{\"name\": \"cat\", \"type\": \"concatenate\", \"inputs\": [\"u1\", \"c1\"]},"
+    "{\"name\": \"add\", \"type\": \"add\", \"inputs\": [\"u1\", \"c1\"]},"
+    "{\"name\": \"both\", \"type\": \"concatenate\", \"inputs\": [\"cat\", \"add\"]},"
+    "{\"name\": \"c3\", \"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 1, \"activation\": \"tanh\"},"
+    "{\"type\": \"global_average_pool3d\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}],"
+    " \"loss\": \"sparse_categorical_crossentropy\"}";
+
 static void test_models(void) {
     pytorch_case("a", model_a, 5 * 6 * 7 * 2, conv3d_params);
     pytorch_case("b", model_b, 5 * 6 * 7 * 2, conv3d_params);
@@ -166,6 +187,7 @@ static void test_models(void) {
                     " \"loss\": \"sparse_categorical_crossentropy\"}",
                     24, 3);
     model_gradcheck("conv3d, padding, upsampling, cropping, pooling", gradcheck_model, 48, 3);
+    model_gradcheck("3-D U-Net: skip concatenated and added", unet_model, 64, 3);
     model_gradcheck("conv3d and global average pooling",
                     "{\"input_shape\": [2, 3, 4, 2], \"layers\": [{\"type\": \"conv3d\", \"filters\": 3, "
                     "\"kernel_size\": 2, \"activation\": \"tanh\"}, {\"type\": \"global_average_pool3d\"}, "
