@@ -13,7 +13,8 @@
  *   all of them, and through a small 3-D U-Net (a pooled branch brought back by
  *   conv3d_transpose, concatenated with and added to its skip connection);
  * - spatial_dropout3d over a volume (it reads the (batch, D H, W, C) view): a training step,
- *   and predictions as without it;
+ *   and predictions as without it; a flat input reshaped to a volume (a target_shape of 4)
+ *   predicting what a volume input does;
  * - a 3-D CNN trained on digits read as volumes (each 8x8 image as 2 slices of 4 x 8),
  *   saved and loaded to the same predictions bit for bit, its description read back; a
  *   summary line of every layer, and ONNX export of a volume model (a file; test_onnx_volume.c
@@ -232,6 +233,39 @@ static const char *const digits_model =
     "{\"type\": \"global_average_pool3d\"}, {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}],"
     " \"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.01}}";
 
+/* A flat input reshaped to a volume (target_shape of 4 sizes) predicts what the same layers
+ * over a volume input predict, with the same parameters. */
+static void reshape_case(kn_ctx *ctx) {
+    enum { N = 3, F = 48 };
+    const char *tail = "{\"type\": \"conv3d\", \"filters\": 3, \"kernel_size\": 2, \"padding\": \"same\", "
+                       "\"activation\": \"relu\"}, {\"type\": \"max_pool3d\", \"pool_size\": [1, 2, 2]}, "
+                       "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2, \"activation\": \"softmax\"}], "
+                       "\"loss\": \"sparse_categorical_crossentropy\"}";
+    char a[768], b[768];
+    snprintf(a, sizeof a, "{\"input_shape\": [2, 3, 4, 2], \"layers\": [%s", tail);
+    snprintf(b, sizeof b, "{\"input_shape\": [48], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [2, 3, -1, 2]}, %s",
+             tail);
+    kn_model *ma = build(ctx, a), *mb = build(ctx, b);
+    static const char *const names[] = {"conv3d_0/kernel", "conv3d_0/bias", "dense_0/kernel", "dense_0/bias"};
+    for (size_t k = 0; ma && mb && k < sizeof names / sizeof *names; k++) {
+        int64_t na = 0, nb = 0;
+        const float *pa = kn_model_param(ma, names[k], &na);
+        float *pb = kn_model_param(mb, names[k], &nb);
+        CHECK(pa && pb && na == nb, "reshape: parameter %s", names[k]);
+        for (int64_t i = 0; pa && pb && i < na && na == nb; i++) pb[i] = pa[i] + 0.01f * (float)(i % 5); /* (not zeros) */
+        pa = kn_model_param(ma, names[k], &na);
+        for (int64_t i = 0; pa && pb && i < na && na == nb; i++) ((float *)pa)[i] = pb[i];
+    }
+    float x[N * F], ya[N * 2], yb[N * 2];
+    for (int i = 0; i < N * F; i++) x[i] = (float)sin(0.29 * i);
+    kn_status st = ma && mb ? kn_model_predict(ma, x, N, ya) : KN_ERR_INVALID_ARGUMENT;
+    if (!st) st = kn_model_predict(mb, x, N, yb);
+    CHECK(!st && memcmp(ya, yb, sizeof ya) == 0, "reshape to a volume: predictions differ from the volume input's (%s)",
+          st ? kn_last_error(ctx) : "");
+    kn_model_free(ma);
+    kn_model_free(mb);
+}
+
 static void summary_and_export(kn_ctx *ctx) {
     kn_model *m = build(ctx, model_b);
     char buf[1024] = "";
@@ -272,6 +306,7 @@ int main(void) {
                 0.85, 10);
     kn_ctx *ctx = new_ctx();
     spatial_dropout_case(ctx);
+    reshape_case(ctx);
     summary_and_export(ctx);
     description_round_trip(ctx, model_b,
                            (const char *const[]){"\"type\":\"conv3d\",\"filters\":3,\"kernel_size\":[3,2,2],\"strides\":[2,2,1]",
@@ -283,6 +318,8 @@ int main(void) {
                                                  "\"output_padding\":[0,1,2],\"dilation_rate\":[2,1,1]", NULL});
 #define VOL(LAYER) "{\"input_shape\": [4, 5, 6, 2], \"layers\": [" LAYER ", {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"
     static const description_case bad[] = {
+        {"{\"input_shape\": [240], \"layers\": [{\"type\": \"reshape\", \"target_shape\": [4, 6, 5, 2, 1]}]}",
+         "layers[0].target_shape: expected a list of 1 to 4 positive sizes"},
         {"{\"input_shape\": [5, 6, 2], \"layers\": [{\"type\": \"conv3d\", \"filters\": 2, \"kernel_size\": 3}]}",
          "layers[0] conv3d: needs a volume input (depth, height, width, channels), got (5, 6, 2)"},
         {VOL("{\"type\": \"conv3d\", \"filters\": 2}"), "layers[0].kernel_size: missing (e.g. 3 or [3, 3, 3])"},

@@ -1051,8 +1051,8 @@ static kn_status add_other_layer(kn_ctx *ctx, kn_model *m, const cJSON *L, const
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(L, "target_shape"), *d;
         snprintf(field, sizeof field, "%starget_shape", where);
         int n = cJSON_IsArray(ts) ? cJSON_GetArraySize(ts) : 0;
-        if (n < 1 || n > KN_MAX_DIMS - 1)
-            return kn__spec_error(ctx, field, "expected a list of 1 to %d positive sizes, e.g. [28, 28, 1]", KN_MAX_DIMS - 1);
+        if (n < 1 || n > KN_MAX_DIMS) /* (4: a volume's (depth, height, width, channels)) */
+            return kn__spec_error(ctx, field, "expected a list of 1 to %d positive sizes, e.g. [28, 28, 1]", KN_MAX_DIMS);
         int64_t shape[KN_MAX_DIMS];
         int k = 0;
         int unknown = 0; /* Keras's -1: the one size the others leave */

@@ -396,9 +396,9 @@ kn_status kn_model_add_reshape(kn_model *m, const int64_t *shape, int ndim) {
     kn_status st = kn__model_can_add(m, "reshape");
     if (st) return st;
     int i = m->n_layers;
-    if (ndim < 1 || ndim > KN_MAX_DIMS - 1)
+    if (ndim < 1 || ndim > KN_MAX_DIMS) /* (4: a volume's, viewed as model_volume.c's layers read it) */
         return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] reshape: target_shape has %d dimensions (1 to %d allowed)", i,
-                         ndim, KN_MAX_DIMS - 1);
+                         ndim, KN_MAX_DIMS);
     int64_t in[KN_MAX_DIMS], f, n = 1;
     kn__model_layer_input(m, i, in, &f);
     kn__layer L = {.kind = KN__LAYER_RESHAPE, .ndim = ndim};
