@@ -311,6 +311,11 @@ static kn_tensor *b_depth_taps(kn_graph *g, kn_tensor **in, const void *arg) {
     const int *q = arg;
     return kn_mul(g, kn__depth_taps(g, in[0], q[0], q[1], q[2], q[3], q[4], q[5]), in[1]);
 }
+/* kn__depth_taps_sum (the taps' adjoint, conv3d_transpose's depth part), times weights */
+static kn_tensor *b_depth_taps_sum(kn_graph *g, kn_tensor **in, const void *arg) {
+    const int *q = arg;
+    return kn_mul(g, kn__depth_taps_sum(g, in[0], q[0], q[1], q[2], q[3], q[4], q[5]), in[1]);
+}
 typedef struct { win_arg a; int groups; } group_arg;
 static kn_tensor *b_grouped_conv2d(kn_graph *g, kn_tensor **in, const void *arg) {
     const group_arg *ga = arg;
@@ -929,6 +934,13 @@ int main(void) {
         memcpy(cs.shape[1], (int64_t[]){2, taps[i].q[5] * taps[i].h, taps[i].w, taps[i].q[1] * taps[i].c},
                4 * sizeof(int64_t));
         gradcheck(taps[i].name, b_depth_taps, taps[i].q, &cs, NULL);
+        /* and the sum (its input the taps' shape, its output x's) */
+        case_shapes sum = {.n_in = 2, .ndim = {4, 4}};
+        memcpy(sum.shape[0], cs.shape[1], 4 * sizeof(int64_t));
+        memcpy(sum.shape[1], cs.shape[0], 4 * sizeof(int64_t));
+        char name[80];
+        snprintf(name, sizeof name, "%s, summed back", taps[i].name);
+        gradcheck(name, b_depth_taps_sum, taps[i].q, &sum, NULL);
     }
     /* group normalization: an image's channels in groups, a whole sample (1 group), instance
      * normalization (a group a channel), each of gamma and beta off */
