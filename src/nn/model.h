@@ -326,6 +326,10 @@ int kn__volume_summary(const kn__layer *L, char *buf, size_t size);
 kn_status kn__model_volume_input(kn_model *m, const char *type, int64_t in[KN_MAX_DIMS]);
 kn_status kn__model_push_volume(kn_model *m, kn__layer *L, const char *type);
 kn_status kn__model_check_range(kn_model *m, const char *type, const char *what, const int *v, int n, int lo, int hi);
+/* A 3-D convolution's window (conv3d's, conv3d_transpose's): zero strides and dilations set
+ * to 1, a glorot bias_init (0) to zeros, then filters and the three windows' ranges checked. */
+kn_status kn__model_conv3d_window(kn_model *m, const char *type, int64_t filters, const int kernel[3], int strides[3],
+                                  int dilation[3], kn_init *bias_init);
 /* A conv3d_transpose layer's output from its input h, the same way (model_conv3d_transpose.c),
  * and its summary line " -> conv3d_transpose 8 3x3x3 stride 2x2x2 same relu". */
 kn_tensor *kn__model_conv3d_transpose(kn_model *m, kn_graph *g, int i, kn_tensor *h, kn_tensor **reg);

@@ -22,19 +22,8 @@ kn_status kn_model_add_conv3d_transpose(kn_model *m, const kn_conv3d_transpose_o
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     kn_conv3d_transpose_opts o = *opts;
-    for (int a = 0; a < 3; a++) {
-        if (!o.strides[a]) o.strides[a] = 1;
-        if (!o.dilation[a]) o.dilation[a] = 1;
-        if (!o.has_output_padding) o.output_padding[a] = 0;
-    }
-    if (o.bias_init == KN_INIT_GLOROT_UNIFORM) o.bias_init = KN_INIT_ZEROS; /* as dense: 0 means zeros */
-    if (o.filters <= 0 || o.filters > (1LL << 24))
-        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: filters is %lld (must be in [1, 2^24])", m->n_layers, type,
-                         (long long)o.filters);
-    if ((st = kn__model_check_range(m, type, "kernel_size", o.kernel, 3, 1, 255)) ||
-        (st = kn__model_check_range(m, type, "strides", o.strides, 3, 1, 255)) ||
-        (st = kn__model_check_range(m, type, "dilation_rate", o.dilation, 3, 1, 255)))
-        return st;
+    for (int a = 0; a < 3 && !o.has_output_padding; a++) o.output_padding[a] = 0;
+    if ((st = kn__model_conv3d_window(m, type, o.filters, o.kernel, o.strides, o.dilation, &o.bias_init))) return st;
     for (int a = 0; a < 3 && o.has_output_padding; a++)
         if (o.output_padding[a] < 0 || o.output_padding[a] >= o.strides[a])
             return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "layers[%d] %s: output_padding (%d, %d, %d) must be below "

@@ -87,24 +87,31 @@ kn_status kn__model_check_range(kn_model *m, const char *type, const char *what,
     return KN_OK;
 }
 
+kn_status kn__model_conv3d_window(kn_model *m, const char *type, int64_t filters, const int kernel[3], int strides[3],
+                                  int dilation[3], kn_init *bias_init) {
+    for (int a = 0; a < 3; a++) {
+        if (!strides[a]) strides[a] = 1;
+        if (!dilation[a]) dilation[a] = 1;
+    }
+    if (*bias_init == KN_INIT_GLOROT_UNIFORM) *bias_init = KN_INIT_ZEROS; /* as dense: 0 means zeros */
+    if (filters <= 0 || filters > (1LL << 24))
+        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: filters is %lld (must be in [1, 2^24])", m->n_layers, type,
+                         (long long)filters);
+    kn_status st;
+    if ((st = kn__model_check_range(m, type, "kernel_size", kernel, 3, 1, 255)) ||
+        (st = kn__model_check_range(m, type, "strides", strides, 3, 1, 255)) ||
+        (st = kn__model_check_range(m, type, "dilation_rate", dilation, 3, 1, 255)))
+        return st;
+    return KN_OK;
+}
+
 kn_status kn_model_add_conv3d(kn_model *m, const kn_conv3d_opts *opts) {
     if (!m || !opts) return KN_ERR_INVALID_ARGUMENT;
     const char *type = "conv3d";
     kn_status st = kn__model_can_add(m, type);
     if (st) return st;
     kn_conv3d_opts o = *opts;
-    for (int a = 0; a < 3; a++) {
-        if (!o.strides[a]) o.strides[a] = 1;
-        if (!o.dilation[a]) o.dilation[a] = 1;
-    }
-    if (o.bias_init == KN_INIT_GLOROT_UNIFORM) o.bias_init = KN_INIT_ZEROS; /* as dense: 0 means zeros */
-    if (o.filters <= 0 || o.filters > (1LL << 24))
-        return kn__error(m->ctx, KN_ERR_SHAPE, "layers[%d] %s: filters is %lld (must be in [1, 2^24])", m->n_layers, type,
-                         (long long)o.filters);
-    if ((st = kn__model_check_range(m, type, "kernel_size", o.kernel, 3, 1, 255)) ||
-        (st = kn__model_check_range(m, type, "strides", o.strides, 3, 1, 255)) ||
-        (st = kn__model_check_range(m, type, "dilation_rate", o.dilation, 3, 1, 255)))
-        return st;
+    if ((st = kn__model_conv3d_window(m, type, o.filters, o.kernel, o.strides, o.dilation, &o.bias_init))) return st;
     if ((st = kn__model_check_init(m, type, o.activation, o.l2, o.kernel_init, o.bias_init, o.no_bias, o.init_value)))
         return st;
     int64_t in[KN_MAX_DIMS];
