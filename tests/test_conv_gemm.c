@@ -1,12 +1,16 @@
-/* test_conv_gemm.c — the blocked convolution kernels (src/backend/cpu/conv_gemm.c) against
- * a direct convolution in double precision: relu(conv2d(x, k) + b) and, for the loss
+/* test_conv_gemm.c — the blocked convolution kernels (src/backend/cpu/conv_gemm.c), and the
+ * forward of few channels (conv_direct.c: C < 16, KH*KW*C <= 160, F a multiple of 8), against
+ * a plain convolution in double precision: relu(conv2d(x, k) + b) and, for the loss
  * sum(y^2)/2, the gradients of x, k and b. Shapes large enough that the kernels cut the
  * rows into several blocks, chunks and weight-gradient parts and run on several threads;
  * every window geometry kind (valid, same, strides, dilation, 1x1, one channel). The fuse
  * pass puts the bias and relu into the convolution's epilogue; with passes off they run
  * as their own nodes: both are checked. Results on 1 and 3 threads are the same bit for
  * bit. Grouped convolutions (kn_grouped_conv2d) likewise: column blocks of one group, of
- * several groups expanded block-diagonal, of all of them; 1x1 ones on the direct path. */
+ * several groups expanded block-diagonal, of all of them; 1x1 ones on the direct path.
+ * conv_direct.c's cases: every tile width and filter-vector count at 8 and 16 lanes, steps
+ * it specializes and one it does not, windows wider than the image, rows of one pixel;
+ * KILN_CONV_DIRECT=0 (a second ctest run) sends them through the GEMM instead. */
 #include "graph/graph.h"
 
 #include <math.h>
@@ -247,6 +251,24 @@ int main(void) {
         {"1x1, 2 groups 8 -> 24 (direct)", 16, 12, 12, 16, 48, 1, 1, 1, 1, 1, 1, false, 2},
         /* 6,400 rows: weight-gradient parts, each summing its blocks' expanded products */
         {"3x3 same, 16 groups 2 -> 2, 40x40 images", 4, 40, 40, 32, 32, 3, 3, 1, 1, 1, 1, true, 16},
+        /* conv_direct.c: the 3-D CNN's first layer (27 taps, 16 filters: one vector at 16 lanes) */
+        {"direct: 3x3 same, 3 channels, 16 filters", 8, 32, 32, 3, 16, 3, 3, 1, 1, 1, 1, true, 0},
+        /* 24 filters: three vectors at 8 lanes; stride 2 over 2 channels (step 4) */
+        {"direct: 5x5 stride 2 same, 2 ch, 24 f", 4, 19, 23, 2, 24, 5, 5, 2, 2, 1, 1, true, 0},
+        /* 72 filters: groups of 4, 4 and 1 vectors at 8 lanes (9 vectors); dilation; rows
+         * of 13 pixels, the last one a tile of its own whose 9 taps split into partial sums
+         * (8 and a last one), every tap inside the image */
+        {"direct: 3x3 dil 2 valid, 1 ch, 72 f", 3, 15, 17, 1, 72, 3, 3, 1, 1, 2, 2, false, 0},
+        /* step 8 (stride 2, 4 channels): read at run time; 64 filters, 4 vectors at 16 lanes */
+        {"direct: 3x3 stride 2 valid, 4 ch, 64 f", 5, 17, 21, 4, 64, 3, 3, 2, 2, 1, 1, false, 0},
+        /* windows wider than the image (the padding past its last column), 48 filters */
+        {"direct: 5x7 same over 3x4, 2 ch, 48 f", 6, 3, 4, 2, 48, 5, 7, 1, 1, 1, 1, true, 0},
+        /* a 7x7 stride-2 stem over RGB (147 taps, step 6), 64 filters */
+        {"direct: 7x7 stride 2 same, 3 ch, 64 f", 2, 30, 27, 3, 64, 7, 7, 2, 2, 1, 1, true, 0},
+        /* rows of one output pixel; stride 3 over 2 channels (step 6) */
+        {"direct: 2x2 stride 3 valid, 8 f", 7, 11, 4, 2, 8, 2, 2, 3, 3, 1, 1, false, 0},
+        /* a 1-D convolution's shape (one row), 32 filters: two vectors at 16 lanes */
+        {"direct: 1x7 same, 1 row, 3 ch, 32 f", 9, 1, 50, 3, 32, 1, 7, 1, 1, 1, 1, true, 0},
     };
     const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

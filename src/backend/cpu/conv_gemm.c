@@ -339,8 +339,15 @@ static slot_layout fwd_layout(const conv_geom *c, const kn_tensor *t) {
     return l;
 }
 
+/* A layer of few channels, all f32, ungrouped: conv_direct.c's. */
+static bool takes_direct(const conv_geom *c, const kn_tensor *t) {
+    return !c->direct && c->blocks == 1 && t->src[0]->dtype == KN_F32 && t->dtype == KN_F32 &&
+           kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1);
+}
+
 size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t) {
     conv_geom c = fwd_geom(t);
+    if (takes_direct(&c, t)) return (size_t)kn_ctx_threads(g->ctx) * kn__conv_direct_scratch_floats(&c.win, c.c) * sizeof(float);
     slot_layout l = fwd_layout(&c, t);
     return scratch_floats(&l, kn_ctx_threads(g->ctx)) * sizeof(float);
 }
@@ -349,6 +356,11 @@ void kn__cpu_conv2d(kn_graph *g, kn_tensor *t) {
     kn_tensor *x = t->src[0], *bias = t->src[2];
     fwd_job j = {.geom = fwd_geom(t), .t = t, .x = x->data, .kernel = t->src[1]->data, .y = t,
                  .ba = {bias ? bias->data : NULL, (kn_activation)t->iparam[4], t->fparam[0]}};
+    if (takes_direct(&j.geom, t)) { /* straight from the image (conv_direct.c) */
+        kn__conv_direct(x->data, j.geom.n, j.geom.h, j.geom.w, j.geom.c, j.kernel, j.geom.f, &j.geom.win, &j.ba,
+                        t->data, t->scratch, threads_for(g, &j.geom));
+        return;
+    }
     j.lay = fwd_layout(&j.geom, t);
     if (j.geom.expand) { /* made once a run, read by every thread */
         expand_kernel(&j.geom, j.kernel, t->scratch);

@@ -1,0 +1,139 @@
+/* conv_direct.c — the forward convolution of a layer of few input channels (a network's
+ * first layer: 3x3 over 1 channel, 3x3x3 over one, 7x7 over RGB; C < 16, KH*KW*C <= 160),
+ * computed directly from the image instead of through conv_gemm.c's gathered windows and
+ * GEMM.
+ *
+ * For such a layer the GEMM's K is 9 to 147 in runs of C floats: copying each window (a
+ * few runs, one library call each) and packing it costs as much as its products, and the
+ * 3-D CNN's first conv3d ran at ~26 GFLOP/s. Here each output row of an image is cut into tiles of
+ * P pixels x FV vectors of filters held in registers (conv_direct_lanes.h); per tap, FV
+ * kernel vectors are loaded once and each pixel's input broadcast into them, so the image
+ * is read in place and nothing is copied.
+ *
+ * Taps are (ky, kx, c) in the kernel's row order. A chunk (a block of an image's output
+ * rows) first copies the input rows its windows read into the thread's scratch, zeros
+ * where they leave the image, so every pixel takes every tap, the edges included, and
+ * each tile reads its pixels at one stride. Each output's sum is fixed by its pixel's
+ * place in the row (which tile takes it), never by the thread count; the results are the
+ * GEMM path's within float rounding (tests/test_conv_direct.c). Bias and activation
+ * follow per chunk, as the GEMM's epilogue does per block. */
+#include "cpu.h"
+#include "core/pool.h"
+#include "sgemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KN_LANES 8
+#include "vlanes.h"
+#include "conv_direct_lanes.h"
+#include "vlanes_end.h"
+#define KN_LANES 16
+#include "vlanes.h"
+#include "conv_direct_lanes.h"
+#include "vlanes_end.h"
+
+/* Most filter vectors a tile holds (conv_direct_lanes.h); wider layers take groups of them. */
+#define DIRECT_MAX_FV 4
+/* Floats of a chunk's padded input rows at most (a thread's scratch): 64 KB, in L2. */
+#define DIRECT_PAD_FLOATS 16384
+
+/* Where it wins (bench/RESULTS.md, "Direct convolution of few channels"): 1 to 6 channels
+ * and 3x3 to 7x7 windows, 1.3-5x the GEMM path; at 16 channels (144 taps) the two are
+ * even, so from there on the GEMM's. */
+bool kn__conv_direct_fits(int64_t channels, int64_t taps, int64_t filters, bool grouped) {
+    static int off = -1; /* KILN_CONV_DIRECT=0: every convolution through the GEMM (tests compare the two) */
+    if (off < 0) {
+        const char *e = getenv("KILN_CONV_DIRECT");
+        off = e && e[0] == '0';
+    }
+    return !off && !grouped && channels < 16 && taps >= 1 && taps <= KN_CONV_DIRECT_MAX_TAPS && filters > 0 &&
+           filters % 8 == 0 && kn__sgemm_isa_best() != KN_SGEMM_PORTABLE;
+}
+
+/* A chunk's input: its output rows' window rows, from column -pl, with zeros where the
+ * window leaves the image (the padding, and any cells the last windows reach past it). */
+static int64_t pad_width(const kn__win *w) { return (int64_t)(w->ow - 1) * w->sw + (int64_t)(w->kw - 1) * w->dw + 1; }
+static int64_t pad_rows(const kn__win *w, int64_t out_rows) {
+    return (out_rows - 1) * w->sh + (int64_t)(w->kh - 1) * w->dh + 1;
+}
+
+/* Output rows a chunk takes at most: as many as keep its padded input in DIRECT_PAD_FLOATS
+ * (one at least). */
+static int64_t fit_rows(const kn__win *w, int64_t c) {
+    int64_t r = w->oh;
+    while (r > 1 && pad_rows(w, r) * pad_width(w) * c > DIRECT_PAD_FLOATS) r = (r + 1) / 2;
+    return r;
+}
+
+size_t kn__conv_direct_scratch_floats(const kn__win *w, int64_t c) { return (size_t)(pad_rows(w, fit_rows(w, c)) * pad_width(w) * c); }
+
+typedef struct {
+    const float *x, *kernel; /* x (N, H, W, C); kernel (KH*KW*C, F) */
+    float *y;                /* (N, OH, OW, F) */
+    int64_t n, h, w, c, f;
+    kn__win win;
+    kn__bias_act ba;
+    int lanes;               /* 8 or 16 */
+    int64_t rows;            /* output rows a chunk (the last of an image may have fewer) */
+    int64_t chunks_per_image;
+    float *scratch;          /* a slot of slot_floats per thread */
+    size_t slot_floats;
+    int64_t off[KN_CONV_DIRECT_MAX_TAPS]; /* tap t's input from its window's corner, in the padded rows */
+} direct_job;
+
+/* Copies rows [iy0, iy0 + rows) of image img, columns [-pl, -pl + wp), into buf, zeros outside. */
+static void pad_copy(const direct_job *j, int64_t img, int64_t iy0, int64_t rows, float *buf) {
+    const int64_t c = j->c, wp = pad_width(&j->win), pl = j->win.pl;
+    const int64_t lo = pl < wp ? pl : wp, hi = pl + j->w < wp ? pl + j->w : wp; /* image columns in buf: [lo, hi) */
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = buf + r * wp * c;
+        int64_t iy = iy0 + r;
+        if (iy < 0 || iy >= j->h || hi <= lo) {
+            memset(row, 0, (size_t)(wp * c) * sizeof *row);
+            continue;
+        }
+        memset(row, 0, (size_t)(lo * c) * sizeof *row);
+        memcpy(row + lo * c, j->x + ((img * j->h + iy) * j->w + lo - pl) * c, (size_t)((hi - lo) * c) * sizeof *row);
+        memset(row + hi * c, 0, (size_t)((wp - hi) * c) * sizeof *row);
+    }
+}
+
+static void direct_chunk(void *p, int64_t k) {
+    const direct_job *j = p;
+    const kn__win *w = &j->win;
+    const int64_t img = k / j->chunks_per_image, oy0 = k % j->chunks_per_image * j->rows;
+    const int64_t oy1 = oy0 + j->rows < w->oh ? oy0 + j->rows : w->oh, c = j->c, f = j->f, wp = pad_width(w);
+    float *buf = j->scratch + (size_t)kn__pool_slot() * j->slot_floats;
+    pad_copy(j, img, oy0 * w->sh - w->pt, pad_rows(w, oy1 - oy0), buf);
+    float *y = j->y + (img * w->oh + oy0) * w->ow * f;
+    const int ntaps = w->kh * w->kw * (int)c;
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        const float *xr = buf + (oy - oy0) * w->sh * wp * c;
+        float *yr = y + (oy - oy0) * w->ow * f;
+        for (int64_t v0 = 0; v0 < f / j->lanes; v0 += DIRECT_MAX_FV) { /* groups of filter vectors */
+            int64_t left = f / j->lanes - v0;
+            int fv = (int)(left < DIRECT_MAX_FV ? left : DIRECT_MAX_FV);
+            int64_t col = v0 * j->lanes;
+            if (j->lanes == 16) direct_run16(fv, w->ow, xr, (int64_t)w->sw * c, j->off, j->kernel + col, ntaps, f, yr + col);
+            else direct_run8(fv, w->ow, xr, (int64_t)w->sw * c, j->off, j->kernel + col, ntaps, f, yr + col);
+        }
+    }
+    if (j->ba.bias || j->ba.act != KN_LINEAR) kn__bias_act_epilogue(&j->ba, y, f, 0, (oy1 - oy0) * w->ow, 0, f);
+}
+
+void kn__conv_direct(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *kernel, int64_t f,
+                     const kn__win *win, const kn__bias_act *ba, float *y, float *scratch, int threads) {
+    direct_job j = {.x = x, .kernel = kernel, .y = y, .n = n, .h = h, .w = w, .c = c, .f = f, .win = *win, .ba = *ba,
+                    .scratch = scratch, .slot_floats = kn__conv_direct_scratch_floats(win, c)};
+    j.lanes = kn__sgemm_isa_best() == KN_SGEMM_AVX512 && f % 16 == 0 ? 16 : 8;
+    int t = 0;
+    for (int ky = 0; ky < win->kh; ky++)
+        for (int kx = 0; kx < win->kw; kx++)
+            for (int64_t ci = 0; ci < c; ci++) j.off[t++] = ((int64_t)ky * win->dh * pad_width(win) + (int64_t)kx * win->dw) * c + ci;
+    /* chunks of fit_rows rows, halved until every thread has four (a single image's rows) */
+    j.rows = fit_rows(win, c);
+    while (j.rows > 1 && n * ((win->oh + j.rows - 1) / j.rows) < 4 * (int64_t)threads) j.rows = (j.rows + 1) / 2;
+    j.chunks_per_image = (win->oh + j.rows - 1) / j.rows;
+    kn__pool_run(threads, n * j.chunks_per_image, direct_chunk, &j);
+}
