@@ -168,6 +168,52 @@ static bool same_bits(const results *a, const results *b, int f) {
  * activations' gradients run inside the image gradients before them
  * (conv2d_grad_input+relu_grad, max_pool2d_grad+relu_grad, avg_pool2d_grad+tanh_grad); the
  * gradients match the unfused graph's. */
+/* A layer of 3 channels (conv_direct.c's, unless KILN_CONV_DIRECT=0) with its bias and an
+ * activation fused into it (bias and relu inside the tiles; tanh, leaky relu after each
+ * chunk; linear: bias alone) gives the outputs of the same graph with passes off, where bias
+ * and activation are their own nodes. */
+static void fused_bias_act(void) {
+    const kn_activation acts[] = {KN_LINEAR, KN_RELU, KN_TANH, KN_LEAKY_RELU};
+    const char *names[] = {"linear", "relu", "tanh", "leaky relu"};
+    for (int a = 0; a < 4; a++) {
+        float *ys[2] = {0};
+        int64_t ny = 0;
+        int fused = 0;
+        for (int v = 0; v < 2; v++) {
+            kn_ctx *ctx;
+            kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 5}, &ctx);
+            kn_graph *g;
+            kn_graph_new(ctx, &g);
+            g->passes = v ? KN_PASS_NONE : KN_PASS_ALL;
+            kn_tensor *x = kn_param(g, (int64_t[]){6, 13, 15, 3}, 4, KN_INIT_GLOROT_UNIFORM, "x");
+            kn_tensor *k = kn_param(g, (int64_t[]){27, 48}, 2, KN_INIT_GLOROT_UNIFORM, "k");
+            kn_tensor *b = kn_param(g, (int64_t[]){48}, 1, KN_INIT_GLOROT_UNIFORM, "b");
+            kn_tensor *y = kn_add(g, kn_conv2d(g, x, k, 3, 3, 1, 1, 1, 1, true), b);
+            if (acts[a] != KN_LINEAR) y = kn_act(g, y, acts[a]);
+            kn_graph_keep(g, y);
+            kn_status st = kn_graph_compile(g, 6, true);
+            if (!st) st = kn_graph_run(g);
+            CHECK(st == KN_OK, "fused %s: %s", names[a], kn_last_error(ctx));
+            if (!st) {
+                ny = kn__numel(y);
+                ys[v] = malloc((size_t)ny * sizeof(float));
+                memcpy(ys[v], y->data, (size_t)ny * sizeof(float));
+                for (int i = 0; i < g->n_nodes && !v; i++) /* bias and activation inside the conv2d node */
+                    fused += g->nodes[i]->op == KN_OP_CONV2D && g->nodes[i]->fused[0];
+            }
+            kn_graph_free(g);
+            kn_ctx_free(ctx);
+        }
+        if (ys[0] && ys[1]) {
+            double e = rel_err(ys[0], ys[1], ny);
+            printf("fused bias + %-23s vs own nodes %.1e\n", names[a], e);
+            CHECK(fused == 1, "fused %s: the bias and activation were not fused into the convolution", names[a]);
+            CHECK(e < 2e-6, "fused %s: differs from bias and activation as their own nodes (%.3g)", names[a], e);
+        }
+        free(ys[0]), free(ys[1]);
+    }
+}
+
 static void stacked(void) {
     float *grads[2] = {0};
     int64_t total = 0;
@@ -297,5 +343,6 @@ int main(void) {
         free(x0), free(k0), free(b0);
     }
     stacked();
+    fused_bias_act();
     return failures ? 1 : 0;
 }

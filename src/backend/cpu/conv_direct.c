@@ -15,7 +15,8 @@
  * where they leave the image, so every pixel takes every tap, the edges included, and
  * each tile reads its pixels at one stride. Each output's sum is fixed by its pixel's
  * place in the row (which tile takes it), never by the thread count; the results are the
- * GEMM path's within float rounding (tests/test_conv_direct.c). Bias and activation
+ * GEMM path's within float rounding (tests/test_conv_gemm.c's "direct:" cases). The bias
+ * starts each tile's sums and relu clamps them as they are stored; other activations
  * follow per chunk, as the GEMM's epilogue does per block. */
 #include "cpu.h"
 #include "core/pool.h"
@@ -108,6 +109,7 @@ static void direct_chunk(void *p, int64_t k) {
     pad_copy(j, img, oy0 * w->sh - w->pt, pad_rows(w, oy1 - oy0), buf);
     float *y = j->y + (img * w->oh + oy0) * w->ow * f;
     const int ntaps = w->kh * w->kw * (int)c;
+    const bool relu = j->ba.act == KN_RELU;
     for (int64_t oy = oy0; oy < oy1; oy++) {
         const float *xr = buf + (oy - oy0) * w->sh * wp * c;
         float *yr = y + (oy - oy0) * w->ow * f;
@@ -115,11 +117,14 @@ static void direct_chunk(void *p, int64_t k) {
             int64_t left = f / j->lanes - v0;
             int fv = (int)(left < DIRECT_MAX_FV ? left : DIRECT_MAX_FV);
             int64_t col = v0 * j->lanes;
-            if (j->lanes == 16) direct_run16(fv, w->ow, xr, (int64_t)w->sw * c, j->off, j->kernel + col, ntaps, f, yr + col);
-            else direct_run8(fv, w->ow, xr, (int64_t)w->sw * c, j->off, j->kernel + col, ntaps, f, yr + col);
+            const float *bias = j->ba.bias ? j->ba.bias + col : NULL;
+            if (j->lanes == 16)
+                direct_run16(fv, w->ow, xr, (int64_t)w->sw * c, j->off, j->kernel + col, ntaps, f, bias, relu, yr + col);
+            else direct_run8(fv, w->ow, xr, (int64_t)w->sw * c, j->off, j->kernel + col, ntaps, f, bias, relu, yr + col);
         }
     }
-    if (j->ba.bias || j->ba.act != KN_LINEAR) kn__bias_act_epilogue(&j->ba, y, f, 0, (oy1 - oy0) * w->ow, 0, f);
+    if (j->ba.act != KN_LINEAR && !relu) /* (bias and relu came in the tiles) */
+        kn__bias_act_epilogue(&(kn__bias_act){.act = j->ba.act, .alpha = j->ba.alpha}, y, f, 0, (oy1 - oy0) * w->ow, 0, f);
 }
 
 void kn__conv_direct(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *kernel, int64_t f,
