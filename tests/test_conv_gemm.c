@@ -1,5 +1,6 @@
 /* test_conv_gemm.c — the blocked convolution kernels (src/backend/cpu/conv_gemm.c), and the
- * forward of few channels (conv_direct.c: C < 16, KH*KW*C <= 160, F a multiple of 8), against
+ * forward and kernel gradient of few channels (conv_direct.c: C < 16, KH*KW*C <= 160, F a
+ * multiple of 8), against
  * a plain convolution in double precision: relu(conv2d(x, k) + b) and, for the loss
  * sum(y^2)/2, the gradients of x, k and b. Shapes large enough that the kernels cut the
  * rows into several blocks, chunks and weight-gradient parts and run on several threads;
@@ -315,6 +316,9 @@ int main(void) {
         {"direct: 2x2 stride 3 valid, 8 f", 7, 11, 4, 2, 8, 2, 2, 3, 3, 1, 1, false, 0},
         /* a 1-D convolution's shape (one row), 32 filters: two vectors at 16 lanes */
         {"direct: 1x7 same, 1 row, 3 ch, 32 f", 9, 1, 50, 3, 32, 1, 7, 1, 1, 1, 1, true, 0},
+        /* window rows of 30 taps (5 x 6 channels): the kernel gradient's runs cut into two
+         * tiles of 15 at 16 lanes, three of 10 at 8 */
+        {"direct: 3x5 same, 6 ch, 32 f", 6, 20, 18, 6, 32, 3, 5, 1, 1, 1, 1, true, 0},
     };
     const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,7 +1,8 @@
-/* conv_direct.c — the forward convolution of a layer of few input channels (a network's
- * first layer: 3x3 over 1 channel, 3x3x3 over one, 7x7 over RGB; C < 16, KH*KW*C <= 160),
- * computed directly from the image instead of through conv_gemm.c's gathered windows and
- * GEMM.
+/* conv_direct.c — the forward convolution and the kernel gradient of a layer of few input
+ * channels (a network's first layer: 3x3 over 1 channel, 3x3x3 over one, 7x7 over RGB;
+ * C < 16, KH*KW*C <= 160), computed directly from the image instead of through
+ * conv_gemm.c's gathered windows and GEMM. (The input gradient of a first layer is rarely
+ * wanted: its input is the data.)
  *
  * For such a layer the GEMM's K is 9 to 147 in runs of C floats: copying each window (a
  * few runs, one library call each) and packing it costs as much as its products, and the
@@ -141,4 +142,86 @@ void kn__conv_direct(const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
     while (j.rows > 1 && n * ((win->oh + j.rows - 1) / j.rows) < 4 * (int64_t)threads) j.rows = (j.rows + 1) / 2;
     j.chunks_per_image = (win->oh + j.rows - 1) / j.rows;
     kn__pool_run(threads, n * j.chunks_per_image, direct_chunk, &j);
+}
+
+/* ------------------------------------------------------------- kernel gradient */
+
+/* dk[t, f] = sum over output pixels of x's tap t input times dy[f]: the same padded rows
+ * per chunk, and tiles of taps x one filter vector (conv_direct_lanes.h's dk tile) summing
+ * over the chunk's pixels in registers. The 3-D CNN's first layer (27 taps, 16 filters):
+ * 2.73 -> 0.66 ms, ~170 GFLOP/s on one thread (bench/RESULTS.md, "Direct convolution of
+ * few channels"). A tile's taps are consecutive floats of the padded
+ * rows: a run is a window row's KW*C taps (no dilation across) or one column's C,
+ * cut into even tiles of at most the tile's width. */
+typedef struct {
+    direct_job d;            /* x, the geometry, lanes, the chunk's rows, scratch */
+    const float *dy;         /* (N, OH, OW, F) */
+    float *partial;          /* (parts, KH*KW*C, F) */
+    int64_t parts;
+    int ntiles;
+    int64_t tile_off[KN_CONV_DIRECT_MAX_TAPS]; /* a tile's first tap's input, in the padded rows */
+    int tile_tap[KN_CONV_DIRECT_MAX_TAPS], tile_len[KN_CONV_DIRECT_MAX_TAPS];
+} dk_job;
+
+/* Part k: the output rows [U k / parts, U (k+1) / parts) of the U = N*OH rows, a chunk of
+ * at most d.rows rows (within one image) at a time: the cuts fixed by the shape alone. */
+static void dk_part(void *p, int64_t k) {
+    const dk_job *j = p;
+    const kn__win *w = &j->d.win;
+    const int64_t units = j->d.n * w->oh, u1 = units * (k + 1) / j->parts, f = j->d.f, c = j->d.c, wp = pad_width(w);
+    const int64_t ntaps = (int64_t)w->kh * w->kw * c, lanes = j->d.lanes;
+    float *out = j->partial + k * ntaps * f;
+    memset(out, 0, (size_t)(ntaps * f) * sizeof *out);
+    float *buf = j->d.scratch + (size_t)kn__pool_slot() * j->d.slot_floats;
+    for (int64_t u = units * k / j->parts; u < u1;) {
+        const int64_t img = u / w->oh, oy = u % w->oh;
+        int64_t rows = j->d.rows;
+        if (rows > u1 - u) rows = u1 - u;
+        if (rows > w->oh - oy) rows = w->oh - oy;
+        pad_copy(&j->d, img, oy * w->sh - w->pt, pad_rows(w, rows), buf);
+        const float *dy = j->dy + u * w->ow * f;
+        for (int t = 0; t < j->ntiles; t++)
+            for (int64_t col = 0; col < f; col += lanes) {
+                float *dk = out + (int64_t)j->tile_tap[t] * f + col;
+                const float *x = buf + j->tile_off[t];
+                if (lanes == 16)
+                    dk_run16(j->tile_len[t], x, w->sh * wp * c, (int64_t)w->sw * c, dy + col, w->ow * f, f, rows, w->ow, dk);
+                else dk_run8(j->tile_len[t], x, w->sh * wp * c, (int64_t)w->sw * c, dy + col, w->ow * f, f, rows, w->ow, dk);
+            }
+        u += rows;
+    }
+}
+
+/* Splits a run of len taps from tap t0 (input offset off) into even tiles of at most max. */
+static void add_run(dk_job *j, int64_t off, int t0, int len, int max) {
+    int n = (len + max - 1) / max;
+    for (int i = 0, done = 0; i < n; i++) {
+        int take = (len - done) / (n - i); /* (the larger tiles last) */
+        j->tile_off[j->ntiles] = off + done, j->tile_tap[j->ntiles] = t0 + done, j->tile_len[j->ntiles] = take;
+        j->ntiles++, done += take;
+    }
+}
+
+int64_t kn__conv_direct_grad_kernel_parts(int64_t n, const kn__win *win, int64_t max_parts) {
+    int64_t units = n * win->oh;
+    return max_parts < units ? max_parts : units;
+}
+
+void kn__conv_direct_grad_kernel(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *dy,
+                                 int64_t f, const kn__win *win, float *partial, int64_t parts, float *scratch,
+                                 int threads) {
+    dk_job j = {.d = {.x = x, .n = n, .h = h, .w = w, .c = c, .f = f, .win = *win, .scratch = scratch,
+                      .slot_floats = kn__conv_direct_scratch_floats(win, c)},
+                .dy = dy, .partial = partial, .parts = parts};
+    j.d.lanes = kn__sgemm_isa_best() == KN_SGEMM_AVX512 && f % 16 == 0 ? 16 : 8;
+    j.d.rows = fit_rows(win, c);
+    const int max = j.d.lanes == 16 ? dk_max_taps16() : dk_max_taps8(), kwc = win->kw * (int)c;
+    const int64_t wp = pad_width(win);
+    for (int ky = 0; ky < win->kh; ky++) {
+        int64_t row = (int64_t)ky * win->dh * wp * c;
+        if (win->dw == 1 || win->kw == 1) add_run(&j, row, ky * kwc, kwc, max);
+        else
+            for (int kx = 0; kx < win->kw; kx++) add_run(&j, row + (int64_t)kx * win->dw * c, ky * kwc + kx * (int)c, (int)c, max);
+    }
+    kn__pool_run(threads, parts, dk_part, &j);
 }

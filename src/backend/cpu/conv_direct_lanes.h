@@ -104,3 +104,70 @@ static LANES_TARGET void LANES_FN(direct_run)(int fv, int64_t n, const float *x,
 }
 
 #undef DIRECT_WIDE
+
+/* The kernel gradient's tile: TT taps that are consecutive floats of the padded rows (one
+ * run: a window row's KW*C taps, or one column's C at a dilation) times one vector of
+ * filters, summed over `rows` output rows of n pixels. Pixel p of row r reads tap i at
+ * x + r * xrow + p * step + i and its gradient at dy + r * dyrow + p * f; the TT sums are
+ * added to dk's rows (f apart). A tile of fewer than 8 taps keeps S chains of sums, pixel
+ * p in chain p % S (each sum's order fixed by the pixels' places, not by the threads). */
+static inline __attribute__((always_inline)) LANES_TARGET void
+LANES_FN(dk_tile_body)(const int TT, const float *x, int64_t xrow, int64_t step, const float *dy, int64_t dyrow,
+                       int64_t f, int64_t rows, int64_t n, float *dk) {
+    enum { CHAINS = 8 };
+    const int S = TT >= CHAINS ? 1 : (CHAINS + TT - 1) / TT;
+    VF acc[32];
+#pragma GCC unroll 32
+    for (int i = 0; i < TT * S; i++) acc[i] = V_ZERO();
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * xrow, *dr = dy + r * dyrow;
+        int64_t p = 0;
+        for (; p + S <= n; p += S)
+#pragma GCC unroll 8
+            for (int s = 0; s < S; s++) {
+                const float *xp = xr + (p + s) * step;
+                VF d = V_LOAD(dr + (p + s) * f);
+#pragma GCC unroll 24
+                for (int i = 0; i < TT; i++) acc[s * TT + i] = V_FMADD(V_SET1(xp[i]), d, acc[s * TT + i]);
+            }
+        for (; p < n; p++) { /* the row's last pixels, into chain 0 */
+            const float *xp = xr + p * step;
+            VF d = V_LOAD(dr + p * f);
+#pragma GCC unroll 24
+            for (int i = 0; i < TT; i++) acc[i] = V_FMADD(V_SET1(xp[i]), d, acc[i]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int s = 1; s < S; s++)
+#pragma GCC unroll 24
+        for (int i = 0; i < TT; i++) acc[i] = V_ADD(acc[i], acc[s * TT + i]);
+#pragma GCC unroll 24
+    for (int i = 0; i < TT; i++) V_STORE(dk + i * f, V_ADD(V_LOAD(dk + i * f), acc[i]));
+}
+
+/* Taps a kernel-gradient tile holds at most: its sums, the gradient vector and the
+ * broadcast within the registers (16 at 8 lanes, 32 at 16). */
+#if KN_LANES == 8
+#define DK_MAX_TAPS_VAL 12
+#else
+#define DK_MAX_TAPS_VAL 24
+#endif
+
+static LANES_TARGET void LANES_FN(dk_run)(int tt, const float *x, int64_t xrow, int64_t step, const float *dy,
+                                           int64_t dyrow, int64_t f, int64_t rows, int64_t n, float *dk) {
+    switch (tt) {
+#define DK_CASE(T)                                                                                 \
+    case T: LANES_FN(dk_tile_body)(T, x, xrow, step, dy, dyrow, f, rows, n, dk); break;
+        DK_CASE(1) DK_CASE(2) DK_CASE(3) DK_CASE(4) DK_CASE(5) DK_CASE(6) DK_CASE(7) DK_CASE(8)
+        DK_CASE(9) DK_CASE(10) DK_CASE(11) DK_CASE(12)
+#if KN_LANES == 16
+        DK_CASE(13) DK_CASE(14) DK_CASE(15) DK_CASE(16) DK_CASE(17) DK_CASE(18) DK_CASE(19) DK_CASE(20)
+        DK_CASE(21) DK_CASE(22) DK_CASE(23) DK_CASE(24)
+#endif
+#undef DK_CASE
+    default: break; /* (tiles are cut to at most DK_MAX_TAPS_VAL) */
+    }
+}
+
+static inline int LANES_FN(dk_max_taps)(void) { return DK_MAX_TAPS_VAL; }
+#undef DK_MAX_TAPS_VAL

@@ -556,8 +556,21 @@ static slot_layout dk_layout(const conv_geom *c, const kn_tensor *t) {
     return l;
 }
 
+/* A layer of few channels, all f32, ungrouped: conv_direct.c's kernel gradient, cut into
+ * parts of output rows (no more than kernel_parts, as fixed by the shape). */
+static bool dk_takes_direct(const conv_geom *c, const kn_tensor *t) {
+    return !c->direct && c->blocks == 1 && t->src[0]->dtype == KN_F32 && t->src[1]->dtype == KN_F32 &&
+           t->dtype == KN_F32 && kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1);
+}
+
+static int64_t dk_direct_parts(const conv_geom *c) { return kn__conv_direct_grad_kernel_parts(c->n, &c->win, kernel_parts(c)); }
+
 size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t) {
     conv_geom c = dk_geom(t);
+    if (dk_takes_direct(&c, t)) {
+        size_t parts = dk_direct_parts(&c) > 1 ? (size_t)dk_direct_parts(&c) * (size_t)kernel_rows(&c) * (size_t)c.f : 0;
+        return ((size_t)kn_ctx_threads(g->ctx) * kn__conv_direct_scratch_floats(&c.win, c.c) + parts) * sizeof(float);
+    }
     slot_layout l = dk_layout(&c, t);
     size_t partials = kernel_parts(&c) > 1 ? (size_t)kernel_parts(&c) * (size_t)kernel_rows(&c) * (size_t)c.f : 0;
     return (dk_slots(g, &l) + partials) * sizeof(float);
@@ -566,6 +579,18 @@ size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t)
 void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t) {
     dk_job j = {.geom = dk_geom(t), .t = t, .x = t->src[0]->data, .dy = t->src[1]};
     const conv_geom *c = &j.geom;
+    if (dk_takes_direct(c, t)) {
+        j.parts = dk_direct_parts(c);
+        size_t slots = (size_t)kn_ctx_threads(g->ctx) * kn__conv_direct_scratch_floats(&c->win, c->c);
+        j.partial = j.parts == 1 ? t->data : (float *)t->scratch + slots;
+        kn__conv_direct_grad_kernel(j.x, c->n, c->h, c->w, c->c, j.dy->data, c->f, &c->win, j.partial, j.parts,
+                                    t->scratch, threads_for(g, c));
+        if (j.parts > 1) {
+            sum_args s = {j.partial, t->data, j.parts, kernel_rows(c) * c->f};
+            kn__parallel_for(g, s.size, KN_GRAIN, sum_parts, &s);
+        }
+        return;
+    }
     j.lay = dk_layout(c, t);
     j.bf16_windows = !c->direct && c->xt == KN_BF16 && kn__gemm_mixed_amx(); /* as the forward's */
     j.parts = kernel_parts(c);

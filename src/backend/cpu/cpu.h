@@ -59,6 +59,14 @@ bool kn__conv_direct_fits(int64_t channels, int64_t taps, int64_t filters, bool 
 size_t kn__conv_direct_scratch_floats(const kn__win *win, int64_t c);
 void kn__conv_direct(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *kernel, int64_t f,
                      const kn__win *win, const kn__bias_act *ba, float *y, float *scratch, int threads);
+/* Its kernel gradient: partial[k] (KH*KW*C, F) = part k's sum, the parts cutting the N*OH
+ * output rows evenly (kn__conv_direct_grad_kernel_parts of them at most max_parts); the
+ * caller adds them in order. Scratch as the forward's. Takes what kn__conv_direct_fits
+ * takes, with dy f32. */
+int64_t kn__conv_direct_grad_kernel_parts(int64_t n, const kn__win *win, int64_t max_parts);
+void kn__conv_direct_grad_kernel(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *dy,
+                                 int64_t f, const kn__win *win, float *partial, int64_t parts, float *scratch,
+                                 int threads);
 size_t kn__cpu_conv2d_grad_input_scratch(const kn_graph *g, const kn_tensor *t);
 size_t kn__cpu_conv2d_grad_kernel_scratch(const kn_graph *g, const kn_tensor *t);
 /* Pooling: an image slot per thread for the half tensors it widens or narrows (none in f32). */
