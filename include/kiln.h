@@ -409,8 +409,9 @@ kn_tensor *kn_reshape(kn_graph *g, kn_tensor *x, const int64_t *shape, int ndim)
  * [1, 255]. */
 /* 2-D convolution (cross-correlation, as Keras's Conv2D) -> (batch, OH, OW, F). kernel is
  * a (KH*KW*C, F) parameter: Keras's (KH, KW, C, F) kernel flattened, row (ky*KW + kx)*C + c.
- * Computed as im2col then one matrix product. Add a bias of shape (F) with kn_add and an
- * activation with kn_act. */
+ * Computed as im2col then one matrix product, or, for a layer of few input channels (C < 16,
+ * F a multiple of 8), directly from the image. Add a bias of shape (F) with kn_add and an
+ * activation with kn_act (the graph optimizer fuses both into the convolution). */
 kn_tensor *kn_conv2d(kn_graph *g, kn_tensor *x, kn_tensor *kernel, int kh, int kw, int sh, int sw, int dh, int dw,
                      bool same);
 /* Grouped 2-D convolution (PyTorch's Conv2d groups, Keras's Conv2D(groups=G)): the C input
