@@ -1,7 +1,7 @@
-/* conv_layer.c — one convolution layer's forward pass (conv2d + bias + relu, 'same'), the
- * first layers of networks (few input channels) and one past them, timed on its own: the
- * node's CPU kernel called directly in blocks after a graph run, the median block's
- * microseconds a call printed, "RESULT {json}" a shape. bench/conv_direct.sh runs it with
+/* conv_layer.c — one convolution layer's forward pass (conv2d + bias + relu, 'same') and its
+ * kernel gradient, the first layers of networks (few input channels) and some past them,
+ * timed on their own: the node's CPU kernel called directly in blocks after a graph run,
+ * the median block's microseconds a call printed, "RESULT {json}" a shape. bench/conv_direct.sh runs it with
  * KILN_CONV_DIRECT=1 and =0 (the direct path of src/backend/cpu/conv_direct.c against the
  * GEMM path of conv_gemm.c) in alternating runs, beside PyTorch's F.conv2d
  * (bench/torch_conv_layer.py, the same shapes).
@@ -18,35 +18,52 @@
 #include "graph/graph.h"
 
 /* cnn.json's first layer at batch 128; CIFAR-sized 3x3 and 5x5 over 1 and 3 channels; a
- * ResNet-style 7x7/2 stem; 16 channels (past the direct path: both runs take the GEMM);
- * one 28x28 image (a predict call). */
-static const char *default_shapes[] = {"128,28,28,1,32,3,1", "64,32,32,1,32,3,1", "64,32,32,3,32,3,1",
-                                       "64,32,32,3,32,5,1",  "64,32,32,3,64,3,1", "32,64,64,3,64,7,2",
-                                       "64,32,32,16,32,3,1", "1,28,28,1,32,3,1"};
+ * ResNet-style 7x7/2 stem; one 28x28 image (a predict call); then layers of 16 to 64
+ * channels whose kernels fit conv_direct.c's L1 bound (to 36 KB) and two past it
+ * (55 KB; cnn.json's second layer, 72 KB: the GEMM in both runs). */
+static const char *default_shapes[] = {"128,28,28,1,32,3,1", "64,32,32,1,32,3,1",   "64,32,32,3,32,3,1",
+                                       "64,32,32,3,32,5,1",  "64,32,32,3,64,3,1",   "32,64,64,3,64,7,2",
+                                       "1,28,28,1,32,3,1",   "64,32,32,16,32,3,1",  "64,32,32,16,64,3,1",
+                                       "32,32,32,32,32,3,1", "64,16,16,64,16,3,1",  "64,16,16,48,32,3,1",
+                                       "128,24,24,32,64,3,1"};
 
-/* Microseconds a call of the forward node (median of blocks), or a negative status. */
-static double time_shape(kn_ctx *ctx, const int64_t s[7], int blocks) {
+/* Microseconds a call of the node of op `op` (median of blocks), or a negative status: the
+ * forward (KN_OP_CONV2D, the layer alone) or the kernel gradient (KN_OP_CONV2D_GRAD_KERNEL,
+ * the layer under the loss sum(y^2), x a constant input as a network's data). */
+static double time_shape(kn_ctx *ctx, const int64_t s[7], int blocks, kn_op op) {
     kn_graph *g;
     if (kn_graph_new(ctx, &g)) return -1;
     const int k = (int)s[5], st = (int)s[6];
-    kn_tensor *x = kn_param(g, (int64_t[]){s[0], s[1], s[2], s[3]}, 4, KN_INIT_GLOROT_UNIFORM, "x");
+    const bool grad = op != KN_OP_CONV2D;
+    kn_tensor *x = grad ? kn_input(g, KN_F32, (int64_t[]){s[0], s[1], s[2], s[3]}, 4, "x")
+                        : kn_param(g, (int64_t[]){s[0], s[1], s[2], s[3]}, 4, KN_INIT_GLOROT_UNIFORM, "x");
     kn_tensor *kernel = kn_param(g, (int64_t[]){(int64_t)k * k * s[3], s[4]}, 2, KN_INIT_GLOROT_UNIFORM, "kernel");
     kn_tensor *bias = kn_param(g, (int64_t[]){s[4]}, 1, KN_INIT_GLOROT_UNIFORM, "bias");
     kn_tensor *y = kn_act(g, kn_add(g, kn_conv2d(g, x, kernel, k, k, st, st, 1, 1, true), bias), KN_RELU);
-    if (kn_graph_keep(g, y) || kn_graph_compile(g, 1, true) || kn_graph_run(g)) {
+    kn_status st_built = grad ? kn_graph_backward(g, kn_sum_squares(g, y)) : kn_graph_keep(g, y);
+    if (st_built || kn_graph_compile(g, s[0], true)) {
+        fprintf(stderr, "conv_layer: %s\n", kn_last_error(ctx));
+        kn_graph_free(g);
+        return -1;
+    }
+    if (grad) { /* x: values in [-1, 1) */
+        float *xv = (float *)x->data;
+        for (int64_t i = 0; i < kn__numel(x); i++) xv[i] = (float)((i * 2654435761u) % 2000u) / 1000.0f - 1.0f;
+    }
+    if (kn_graph_run(g)) {
         fprintf(stderr, "conv_layer: %s\n", kn_last_error(ctx));
         kn_graph_free(g);
         return -1;
     }
     kn_tensor *node = NULL;
     for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == KN_OP_CONV2D) node = g->nodes[i];
+        if (g->nodes[i]->op == op) node = g->nodes[i];
     if (!node) {
-        fprintf(stderr, "conv_layer: the graph has no conv2d node\n");
+        fprintf(stderr, "conv_layer: the graph has no %s node\n", grad ? "conv2d_grad_kernel" : "conv2d");
         kn_graph_free(g);
         return -1;
     }
-    void (*fn)(kn_graph *, kn_tensor *) = kn__op_info(KN_OP_CONV2D)->cpu;
+    void (*fn)(kn_graph *, kn_tensor *) = kn__op_info(op)->cpu;
     double t0 = now();
     fn(g, node);
     int per = (int)(0.02 / (now() - t0 + 1e-9)); /* calls a block: about 20 ms */
@@ -85,9 +102,10 @@ int main(int argc, char **argv) {
             return 2;
         }
         int64_t s[7] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
-        double us = time_shape(ctx, s, blocks);
-        if (us < 0) return 1;
-        printf("RESULT {\"shape\": \"%s\", \"threads\": %d, \"forward_us\": %.1f}\n", arg, threads, us);
+        double us = time_shape(ctx, s, blocks, KN_OP_CONV2D), dk = time_shape(ctx, s, blocks, KN_OP_CONV2D_GRAD_KERNEL);
+        if (us < 0 || dk < 0) return 1;
+        printf("RESULT {\"shape\": \"%s\", \"threads\": %d, \"forward_us\": %.1f, \"grad_kernel_us\": %.1f}\n", arg,
+               threads, us, dk);
         fflush(stdout);
     }
     kn_ctx_free(ctx);

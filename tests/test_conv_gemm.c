@@ -10,7 +10,9 @@
  * bit. Grouped convolutions (kn_grouped_conv2d) likewise: column blocks of one group, of
  * several groups expanded block-diagonal, of all of them; 1x1 ones on the direct path.
  * conv_direct.c's cases: every tile width and filter-vector count at 8 and 16 lanes, steps
- * it specializes and one it does not, windows wider than the image, rows of one pixel;
+ * it specializes and one it does not, windows wider than the image, rows of one pixel, and
+ * layers of 16 to 64 channels it takes for their small kernels (the first case, the 64
+ * channels over 40x40 and the 1x1 stride-2 one);
  * KILN_CONV_DIRECT=0 (a second ctest run) sends them through the GEMM instead. */
 #include "graph/graph.h"
 
@@ -319,6 +321,9 @@ int main(void) {
         /* window rows of 30 taps (5 x 6 channels): the kernel gradient's runs cut into two
          * tiles of 15 at 16 lanes, three of 10 at 8 */
         {"direct: 3x5 same, 6 ch, 32 f", 6, 20, 18, 6, 32, 3, 5, 1, 1, 1, 1, true, 0},
+        /* past 16 channels while the kernel fits conv_direct.c's 40 KB: a 1x1 stride-2
+         * projection (64 taps at step 128, 128 filters: groups of 4 and 4 vectors) */
+        {"direct: 1x1 stride 2, 64 ch, 128 f", 4, 15, 13, 64, 128, 1, 1, 2, 2, 1, 1, false, 0},
     };
     const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,7 +1,8 @@
 /* conv_direct.c — the forward convolution and the kernel gradient of a layer of few input
  * channels (a network's first layer: 3x3 over 1 channel, 3x3x3 over one, 7x7 over RGB;
- * C < 16, KH*KW*C <= 160), computed directly from the image instead of through
- * conv_gemm.c's gathered windows and GEMM. (The input gradient of a first layer is rarely
+ * C < 16, KH*KW*C <= 160), or of a kernel small enough to stay in L1 (kn__conv_direct_fits),
+ * computed directly from the image instead of through conv_gemm.c's gathered windows and
+ * GEMM. (The input gradient of a first layer is rarely
  * wanted: its input is the data.)
  *
  * For such a layer the GEMM's K is 9 to 147 in runs of C floats: copying each window (a
@@ -40,16 +41,25 @@
 /* Floats of a chunk's padded input rows at most (a thread's scratch): 64 KB, in L2. */
 #define DIRECT_PAD_FLOATS 16384
 
+/* A tile reads every tap's kernel row for its filters: where the whole kernel (taps x F)
+ * stays in L1 beside the padded rows, the direct path wins at any channel count. */
+#define DIRECT_KERNEL_BYTES (40 * 1024)
+/* Taps of a first layer taken whatever its kernel's size (7x7 over RGB: 147). */
+#define DIRECT_FEW_CHANNEL_TAPS 160
+
 /* Where it wins (bench/RESULTS.md, "Direct convolution of few channels"): 1 to 6 channels
- * and 3x3 to 7x7 windows, 1.3-5x the GEMM path; at 16 channels (144 taps) the two are
- * even, so from there on the GEMM's. */
+ * and 3x3 to 7x7 windows, 1.3-6x the GEMM path; from 16 channels on, 1.2-1.9x while the
+ * kernel fits DIRECT_KERNEL_BYTES (3x3 over 16 channels to 64 filters, over 32 to 32, over
+ * 64 to 16), and even or behind past it (3x3 32 -> 64: the GEMM's 0-10% faster). */
 bool kn__conv_direct_fits(int64_t channels, int64_t taps, int64_t filters, bool grouped) {
     static int off = -1; /* KILN_CONV_DIRECT=0: every convolution through the GEMM (tests compare the two) */
     if (off < 0) {
         const char *e = getenv("KILN_CONV_DIRECT");
         off = e && e[0] == '0';
     }
-    return !off && !grouped && channels < 16 && taps >= 1 && taps <= KN_CONV_DIRECT_MAX_TAPS && filters > 0 &&
+    const bool small = (channels < 16 && taps <= DIRECT_FEW_CHANNEL_TAPS) ||
+                       taps * filters * (int64_t)sizeof(float) <= DIRECT_KERNEL_BYTES;
+    return !off && !grouped && small && taps >= 1 && taps <= KN_CONV_DIRECT_MAX_TAPS && filters > 0 &&
            filters % 8 == 0 && kn__sgemm_isa_best() != KN_SGEMM_PORTABLE;
 }
 
