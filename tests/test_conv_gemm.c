@@ -324,6 +324,9 @@ int main(void) {
         /* past 16 channels while the kernel fits conv_direct.c's 40 KB: a 1x1 stride-2
          * projection (64 taps at step 128, 128 filters: groups of 4 and 4 vectors) */
         {"direct: 1x1 stride 2, 64 ch, 128 f", 4, 15, 13, 64, 128, 1, 1, 2, 2, 1, 1, false, 0},
+        /* a 72 KB kernel: the forward through the GEMM, the kernel gradient direct (to
+         * 160 KB), in two parts */
+        {"3x3 same, 32 -> 64 (direct kernel grad)", 24, 14, 14, 32, 64, 3, 3, 1, 1, 1, 1, true, 0},
     };
     const unsigned variants[2] = {KN_PASS_ALL, KN_PASS_NONE};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -342,7 +342,7 @@ static slot_layout fwd_layout(const conv_geom *c, const kn_tensor *t) {
 /* A layer of few channels, all f32, ungrouped: conv_direct.c's. */
 static bool takes_direct(const conv_geom *c, const kn_tensor *t) {
     return !c->direct && c->blocks == 1 && t->src[0]->dtype == KN_F32 && t->dtype == KN_F32 &&
-           kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1);
+           kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1, false);
 }
 
 size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t) {
@@ -556,11 +556,11 @@ static slot_layout dk_layout(const conv_geom *c, const kn_tensor *t) {
     return l;
 }
 
-/* A layer of few channels, all f32, ungrouped: conv_direct.c's kernel gradient, cut into
+/* A layer of few channels or a small kernel, all f32, ungrouped: conv_direct.c's kernel gradient, cut into
  * parts of output rows (no more than kernel_parts, as fixed by the shape). */
 static bool dk_takes_direct(const conv_geom *c, const kn_tensor *t) {
     return !c->direct && c->blocks == 1 && t->src[0]->dtype == KN_F32 && t->src[1]->dtype == KN_F32 &&
-           t->dtype == KN_F32 && kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1);
+           t->dtype == KN_F32 && kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1, true);
 }
 
 static int64_t dk_direct_parts(const conv_geom *c) { return kn__conv_direct_grad_kernel_parts(c->n, &c->win, kernel_parts(c)); }

@@ -52,10 +52,11 @@ void kn__cpu_conv2d_grad_kernel(kn_graph *g, kn_tensor *t);
 size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t);
 /* conv_direct.c: the forward convolution of few channels (under 16, KH*KW*C taps up to
  * 160) or of a kernel of at most 40 KB (taps up to KN_CONV_DIRECT_MAX_TAPS); F a multiple
- * of 8, ungrouped, f32; straight from the image.
- * kn__conv_direct_fits says whether a layer takes it (KILN_CONV_DIRECT=0: never). */
+ * of 8, ungrouped, f32; straight from the image. Its kernel gradient likewise, to kernels
+ * of 160 KB. kn__conv_direct_fits says whether a layer takes it (KILN_CONV_DIRECT=0:
+ * never). */
 #define KN_CONV_DIRECT_MAX_TAPS 640
-bool kn__conv_direct_fits(int64_t channels, int64_t taps, int64_t filters, bool grouped);
+bool kn__conv_direct_fits(int64_t channels, int64_t taps, int64_t filters, bool grouped, bool kernel_grad);
 /* A thread's scratch (floats): a chunk's padded input rows. */
 size_t kn__conv_direct_scratch_floats(const kn__win *win, int64_t c);
 void kn__conv_direct(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *kernel, int64_t f,
