@@ -25,6 +25,8 @@
  *                               walk, read whole at their last node)
  *   Flatten, Reshape to 2-D     flatten (Reshape of features to (N, 1, H, W): reshape)
  *   Pad (zeros along H, W)      zero_padding2d; Slice of H, W: cropping2d
+ *   Slice, Split of channels    reshape, cropping2d, reshape (onnx_import_shuffle.c)
+ *   channel shuffle             reshape, permute, reshape (onnx_import_shuffle.c)
  *   ConvTranspose (group 1)     conv2d_transpose 'valid' (W (C, F, KH, KW) as (KH*KW*F, C))
  *                               and a cropping2d of its pads
  *   Resize by whole factors     up_sampling2d (nearest asymmetric floor; linear half-pixel)
@@ -336,7 +338,8 @@ static kn_status read_flatten(imp *s) {
 /* Reshape to (batch, n): a Flatten; or features to images: (batch, 1, H, W) as kiln's
  * reshape to (H, W, 1), the same order; (batch, H, W, C) with C > 1 (or any from kiln export,
  * whose images are (N, H, W, C)) as kiln's reshape to (H, W, C), an image in that order, which
- * a Transpose to (N, C, H, W) then takes to a convolution. */
+ * a Transpose to (N, C, H, W) then takes to a convolution; an image in kiln's order (N, H, W,
+ * C) (kiln export's reshape of one, as a channel shuffle's) likewise to another (N, H', W', C'). */
 /* Reshape of an image (N, C, H, W) to (N, C, H*W) (a ViT's patches, then transposed to (N,
  * H*W, C)), or of an (N, H, W, C) one (kiln export's) to (N, H*W, C): kiln's reshape to (H*W,
  * C), the same bytes, a sequence in ONNX's (N, C, L) or (N, L, C) order. *done false when the
@@ -367,13 +370,13 @@ static kn_status image_to_sequence(imp *s, bool *done) {
 static kn_status read_reshape(imp *s) {
     bool done = false;
     kn_status st = image_to_sequence(s, &done);
-    if (st || done) return st;
+    if (st || done || (st = kn__imp_read_shuffle(s, &done)) || done) return st;
     const kn__onnx_tensor *shape = s->node->n_inputs > 1 ? kn__imp_constant(s, s->node->inputs[1]) : NULL;
     int64_t total = s->image ? s->c * s->h * s->w : s->f;
     const int64_t *t = shape && shape->i && shape->numel == 4 ? shape->i : NULL;
-    if (t && !s->image && !s->perm && (t[0] == 0 || t[0] == -1 || t[0] > 0) && t[1] > 0 && t[2] > 0 && t[3] > 0 &&
-        t[1] * t[2] * t[3] == total) {
-        bool nhwc = t[1] > 1 || strcmp(s->m->producer, "kiln") == 0;
+    if (t && (!s->image || s->nhwc) && !s->perm && (t[0] == 0 || t[0] == -1 || t[0] > 0) && t[1] > 0 && t[2] > 0 &&
+        t[3] > 0 && t[1] * t[2] * t[3] == total) {
+        bool nhwc = s->image || t[1] > 1 || strcmp(s->m->producer, "kiln") == 0;
         int64_t h = nhwc ? t[1] : t[2], w = nhwc ? t[2] : t[3], c = nhwc ? t[3] : 1;
         imp_layer *L = kn__imp_add_layer(s, "reshape");
         cJSON *target = cJSON_CreateArray();
@@ -1009,6 +1012,7 @@ static kn_status read_nodes(imp *s) {
         const char *op = nd->op;
         if (strcmp(op, "Constant") == 0) continue;
         if (strcmp(op, "Identity") == 0 && nd->n_inputs == 1 && kn__imp_constant(s, nd->inputs[0])) continue; /* a constant's alias */
+        if (s->read_ahead && s->read_ahead[i]) continue; /* (read with an earlier node) */
         int region = s->attn_region ? s->attn_region[i] : -1;
         if (region >= 0) { /* attention, read whole at its last node */
             kn_status ast = i == s->attn_end[region] ? kn__imp_read_attention(s, region) : KN_OK;
@@ -1092,6 +1096,8 @@ static kn_status read_nodes(imp *s) {
             st = kn__imp_read_resize(s);
         } else if (strcmp(op, "Slice") == 0) {
             st = kn__imp_read_slice(s);
+        } else if (strcmp(op, "Split") == 0) {
+            st = kn__imp_read_split(s);
         } else if (strcmp(op, "PRelu") == 0) {
             st = kn__imp_read_prelu(s);
         } else if (strcmp(op, "Pad") == 0) {
@@ -1111,13 +1117,13 @@ static kn_status read_nodes(imp *s) {
         if (!handled)
             return kn__imp_unsupported(s, "not an op kiln imports (Gemm, MatMul, Add, Sub, Mul, Div, Max, Mean, Sum, Concat, Conv, "
                                   "ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, "
-                                  "Flatten, Reshape, Transpose, Pad, Slice, Resize, Tile, PRelu, Dropout, Identity, Constant, Gather, Cast, "
+                                  "Flatten, Reshape, Transpose, Pad, Slice, Split, Resize, Tile, PRelu, Dropout, Identity, Constant, Gather, Cast, "
                                   "LayerNormalization, RNN, LSTM, GRU, Squeeze, Unsqueeze, ReduceMean, ReduceMax, ReduceSum, ReduceProd, Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, "
                                   "Softmax, Softplus, Softsign, HardSigmoid, HardSwish, Mish, Gelu, Exp, Clip to [0, 6])");
         /* whether the output has no value below 0 */
         static const char *const nonneg_ops[] = {"Relu", "Sigmoid", "Softmax", "HardSigmoid", "Softplus", "Exp"};
         static const char *const keep_ops[] = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "Flatten",
-                                               "Reshape", "Dropout", "Identity", "Transpose", "Slice", "Resize"};
+                                               "Reshape", "Dropout", "Identity", "Transpose", "Slice", "Split", "Resize"};
         bool nonneg = false;
         for (size_t k = 0; k < sizeof nonneg_ops / sizeof *nonneg_ops; k++) nonneg |= !pattern && strcmp(op, nonneg_ops[k]) == 0;
         for (size_t k = 0; k < sizeof keep_ops / sizeof *keep_ops; k++) nonneg |= in_nonneg && strcmp(op, keep_ops[k]) == 0;
@@ -1259,6 +1265,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     free(s.attn_end);
     free(s.attn_near);
     free(s.attn_dot);
+    free(s.read_ahead);
     cJSON_Delete(s.desc);
     kn__onnx_free(&m);
     return st;

@@ -99,6 +99,8 @@ typedef struct {
     unsigned char *attn_near; /* per node: part of a Softmax's subgraph that was not read as attention (or NULL) */
     char attn_why[320];       /* why not, appended to the refusal of such a node */
     struct imp_dot *attn_dot; /* per region: Keras's Attention without projections (onnx_import_dot.c), or unused */
+    unsigned char *read_ahead; /* per node: read already by a pattern read whole at an earlier node (a channel
+                                  shuffle's Transpose and Reshape back), which the walk skips; or NULL */
 } imp;
 
 /* A dot-product attention region (onnx_import_dot.c): softmax(A B^T * scale [+ causal]) V over
@@ -162,6 +164,15 @@ kn_status kn__imp_read_slice(imp *s);
 kn_status kn__imp_read_prelu(imp *s);
 kn_status kn__imp_read_pad(imp *s);
 kn_status kn__imp_read_global_pool(imp *s, bool max);
+/* a layer of `type` whose `key` is [[top, bottom], [left, right]] (zero_padding2d, cropping2d) */
+kn_status kn__imp_add_edges(imp *s, const char *type, const char *key, int64_t top, int64_t bottom, int64_t left,
+                            int64_t right);
+/* onnx_import_shuffle.c: ShuffleNet's channel shuffle, read whole at its Reshape to (N, G, C/G,
+ * H, W) (*done false: the Reshape is not to 5 dimensions), and channel splits: channels [b, e)
+ * of the image (a Slice's, kn__imp_read_slice), a Split of the channels. */
+kn_status kn__imp_read_shuffle(imp *s, bool *done);
+kn_status kn__imp_channel_crop(imp *s, int64_t b, int64_t e);
+kn_status kn__imp_read_split(imp *s);
 kn_status kn__imp_read_batch_norm(imp *s);
 /* onnx_import_volume.c: volumes (N, C, D, H, W). The 5-D input (kn__imp_volume_input), its
  * order once a node says it (kn__imp_resolve_volume: a Transpose to channels first, or kiln

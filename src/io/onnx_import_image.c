@@ -65,8 +65,8 @@ static bool window_out(imp *s, const int64_t k[2], const int64_t st[2], const in
 
 /* A layer of `type` whose `key` is [[top, bottom], [left, right]] (zero_padding2d's padding,
  * cropping2d's cropping). */
-static kn_status add_edges(imp *s, const char *type, const char *key, int64_t top, int64_t bottom, int64_t left,
-                           int64_t right) {
+kn_status kn__imp_add_edges(imp *s, const char *type, const char *key, int64_t top, int64_t bottom, int64_t left,
+                            int64_t right) {
     imp_layer *P = kn__imp_add_layer(s, type);
     cJSON *pad = cJSON_CreateArray(), *a = cJSON_CreateArray(), *b = cJSON_CreateArray();
     if (!P || !pad || !a || !b) {
@@ -85,7 +85,7 @@ static kn_status add_edges(imp *s, const char *type, const char *key, int64_t to
 
 /* A zero_padding2d layer of (top, bottom) rows and (left, right) columns. */
 static kn_status add_zero_padding(imp *s, int64_t top, int64_t bottom, int64_t left, int64_t right) {
-    return add_edges(s, "zero_padding2d", "padding", top, bottom, left, right);
+    return kn__imp_add_edges(s, "zero_padding2d", "padding", top, bottom, left, right);
 }
 
 /* A 1x1 Conv of (batch, C, 1, 1) features (a global pool's, as squeeze-and-excitation's
@@ -202,7 +202,7 @@ kn_status kn__imp_read_pool(imp *s, bool max) {
 
 /* A cropping2d layer removing (top, bottom) rows and (left, right) columns. */
 static kn_status add_cropping(imp *s, int64_t top, int64_t bottom, int64_t left, int64_t right) {
-    kn_status st = add_edges(s, "cropping2d", "cropping", top, bottom, left, right);
+    kn_status st = kn__imp_add_edges(s, "cropping2d", "cropping", top, bottom, left, right);
     if (!st) s->h -= top + bottom, s->w -= left + right;
     return st;
 }
@@ -354,30 +354,56 @@ kn_status kn__imp_read_resize(imp *s) {
     return KN_OK;
 }
 
-/* Slice of an image along H and W (steps 1): cropping2d. */
+/* Input k of a Slice (starts, ends, axes, steps): an int constant (INT64_MAX for "to the
+ * end" allowed), or worked out from the input's shape (torch.chunk computes its bounds from
+ * the channels); *n 0 when it is absent. */
+static kn_status slice_input(imp *s, int k, int64_t *out, int *n) {
+    *n = 0;
+    if (k >= s->node->n_inputs || !s->node->inputs[k][0]) return KN_OK;
+    const kn__onnx_tensor *t = kn__imp_constant(s, s->node->inputs[k]);
+    if (t && (!t->i || t->numel < 1 || t->numel > 4))
+        return kn__imp_unsupported(s, "starts, ends, axes and steps must be int constants of one value an axis");
+    if (t) {
+        memcpy(out, t->i, (size_t)t->numel * sizeof *out);
+        *n = (int)t->numel;
+        return KN_OK;
+    }
+    kn__imp_shapes e = {.s = s};
+    kn_status st = kn__imp_shape_fixed(&e, s->node->inputs[k], out, n);
+    kn__imp_shapes_free(&e);
+    if (!st && (*n < 1 || *n > 4)) st = kn__imp_unsupported(s, "starts, ends, axes and steps must have one value an axis");
+    return st;
+}
+
+/* Slice of an image along H and W (steps 1): cropping2d; of its channels: a channel crop
+ * (onnx_import_shuffle.c), after the cropping2d when both. */
 kn_status kn__imp_read_slice(imp *s) {
     kn_status st = kn__imp_need_image(s);
     if (st) return st;
-    const kn__onnx_tensor *t[4] = {NULL};
-    for (int k = 1; k < 5 && k < s->node->n_inputs; k++)
-        if (s->node->inputs[k][0] && !(t[k - 1] = kn__imp_constant(s, s->node->inputs[k])))
-            return kn__imp_unsupported(s, "starts, ends, axes and steps must be constants");
-    if (!t[0] || !t[1] || !t[0]->i || !t[1]->i || t[0]->numel != t[1]->numel || (t[2] && (!t[2]->i || t[2]->numel != t[0]->numel)))
+    int64_t t[4][8];
+    int nt[4];
+    for (int k = 0; k < 4; k++)
+        if ((st = slice_input(s, k + 1, t[k], &nt[k]))) return st;
+    if (!nt[0] || nt[0] != nt[1] || (nt[2] && nt[2] != nt[0]) || (nt[3] && nt[3] != nt[0]))
         return kn__imp_unsupported(s, "starts and ends must be int constants of one value an axis");
-    int64_t crop[4] = {0, 0, 0, 0}, size[2] = {s->h, s->w}; /* top, left, bottom, right */
-    for (int64_t k = 0; k < t[0]->numel; k++) {
-        int64_t axis = t[2] ? t[2]->i[k] : k, step = t[3] && t[3]->i && t[3]->numel > k ? t[3]->i[k] : 1;
+    int64_t crop[4] = {0, 0, 0, 0}, size[3] = {s->c, s->h, s->w}; /* top, left, bottom, right */
+    int64_t cb = 0, ce = s->c;                                   /* the channels kept: [cb, ce) */
+    bool grid = false;
+    for (int k = 0; k < nt[0]; k++) {
+        int64_t axis = nt[2] ? t[2][k] : k, step = nt[3] ? t[3][k] : 1;
         if (axis < 0) axis += 4;
-        if (step != 1 || (axis != 2 && axis != 3)) return kn__imp_unsupported(s, "a Slice other than of H and W, steps 1");
-        int64_t n = size[axis - 2], b = t[0]->i[k], e = t[1]->i[k];
+        if (step != 1 || axis < 1 || axis > 3) return kn__imp_unsupported(s, "a Slice other than of C, H and W, steps 1");
+        int64_t n = size[axis - 1], b = t[0][k], e = t[1][k];
         if (b < 0) b += n;
         if (e < 0) e += n;
         b = b < 0 ? 0 : b > n ? n : b;
         e = e < 0 ? 0 : e > n ? n : e;
         if (e <= b) return kn__imp_unsupported(s, "a Slice that keeps nothing");
-        crop[axis - 2] = b, crop[axis] = n - e;
+        if (axis == 1) cb = b, ce = e;
+        else crop[axis - 2] = b, crop[axis] = n - e, grid = true;
     }
-    return add_cropping(s, crop[0], crop[2], crop[1], crop[3]);
+    if ((grid || (cb == 0 && ce == s->c)) && (st = add_cropping(s, crop[0], crop[2], crop[1], crop[3]))) return st;
+    return kn__imp_channel_crop(s, cb, ce);
 }
 
 /* PRelu of a constant slope: prelu, per channel ((C, 1, 1), or one value) or per element. */
