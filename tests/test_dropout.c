@@ -4,6 +4,8 @@
  * whatever the thread count or the graph optimizer's passes, the same in two runs of one
  * seed, new at each step, and drawn again after a checkpoint resume. */
 #define _GNU_SOURCE
+#include "backend/cpu/cpu.h"
+#include "core/core.h"
 #include "graph/graph.h"
 #include "nn/model.h"
 
@@ -345,7 +347,51 @@ static void test_inplace(void) {
     CHECK(n > 0 && worst < 1e-4, "in-place dropout trains differently: %.3g", worst);
 }
 
+/* The mask is the pure function itself: element i of a node kept iff bits 16 (i % 4) ..
+ * 16 (i % 4) + 15 of kn__rng_draw(key, i / 4) reach the threshold, and then y = x * scale
+ * exactly, on any split of the elements (lengths that are no multiple of the 32 elements
+ * the AVX-512 path takes at once, ranges of 3 threads that split groups). */
+static void test_pure_function(void) {
+    const int64_t sizes[2] = {4099, 100003};
+    const int threads[2] = {1, 3};
+    for (int k = 0; k < 2; k++) {
+        kn_ctx *ctx;
+        kn_graph *g;
+        const int64_t n = sizes[k];
+        kn_ctx_new(&(kn_ctx_opts){.threads = threads[k], .seed = 21}, &ctx);
+        kn_graph_new(ctx, &g);
+        kn_tensor *p = kn_param(g, (int64_t[]){n}, 1, KN_INIT_ZEROS, "p");
+        kn_tensor *y = kn_dropout(g, p, 0.3f);
+        kn_graph_keep(g, y);
+        kn_status st = kn_graph_backward(g, kn_sum_squares(g, y));
+        if (!st) st = kn_graph_compile(g, 1, true);
+        CHECK(!st, "pure-function graph: %s", kn_last_error(ctx));
+        if (!st) {
+            float *pv = p->data;
+            for (int64_t i = 0; i < n; i++) pv[i] = 0.5f + (float)(i % 7);
+            st = kn_graph_upload(g); /* (to the device or mirror backend; a no-op on the cpu) */
+            if (!st) st = kn_graph_run(g);
+            if (!st) st = kn_graph_sync(g);
+            uint32_t thr;
+            float scale;
+            uint64_t key = kn__cpu_dropout_key(g, (uint32_t)y->iparam[0], 0.3f, &thr, &scale);
+            const float *yv = y->data;
+            int64_t bad = 0;
+            for (int64_t i = 0; !st && i < n; i++) {
+                uint32_t d16 = (uint32_t)(kn__rng_draw(key, (uint64_t)i >> 2) >> (16 * (i & 3))) & 0xffffu;
+                float want = d16 >= thr ? pv[i] * scale : 0.0f;
+                bad += memcmp(&yv[i], &want, sizeof want) != 0;
+            }
+            CHECK(!st && bad == 0, "%lld elements on %d threads: %lld differ from the pure function", (long long)n,
+                  threads[k], (long long)bad);
+        }
+        kn_graph_free(g);
+        kn_ctx_free(ctx);
+    }
+}
+
 int main(void) {
+    test_pure_function();
     test_graph();
     test_model();
     test_inplace();
