@@ -161,31 +161,32 @@ static void pool_grad_image(const win_args *a, float *dx, const float *img, cons
             for (int64_t c0 = 0; c0 < c; c0 += POOL_BLOCK) {
                 int64_t cn = c - c0 < POOL_BLOCK ? c - c0 : POOL_BLOCK;
                 float best[POOL_BLOCK];
-                int64_t arg[POOL_BLOCK];
-                int64_t first = corner + (int64_t)y0 * a->w + x0;
-                for (int64_t i = 0; i < cn; i++) best[i] = -INFINITY, arg[i] = first;
+                /* the maximum's place in the window's scan (its cells in row order), 32-bit
+                 * beside the 32-bit floats so that the scan vectorizes (with 64-bit cell
+                 * numbers: 1.3-1.4x slower, the 3-D CNN's pooling gradients) */
+                int32_t arg[POOL_BLOCK];
+                for (int64_t i = 0; i < cn; i++) best[i] = -INFINITY, arg[i] = 0;
+                int32_t t = 0;
                 for (int ky = y0; ky < y1; ky++)
-                    for (int kx = x0; kx < x1; kx++) {
-                        int64_t cell = corner + (int64_t)ky * a->w + kx;
-                        const float *v = img + cell * c + c0;
+                    for (int kx = x0; kx < x1; kx++, t++) {
+                        const float *v = img + (corner + (int64_t)ky * a->w + kx) * c + c0;
                         for (int64_t i = 0; i < cn; i++) { /* strict: the first maximum; no branch
                                                               * (random data mispredicts half of them) */
                             bool gt = v[i] > best[i];
-                            arg[i] = gt ? cell : arg[i];
+                            arg[i] = gt ? t : arg[i];
                             best[i] = gt ? v[i] : best[i];
                         }
                     }
-                if (tiles) {
-                    for (int ky = y0; ky < y1; ky++)
-                        for (int kx = x0; kx < x1; kx++) {
-                            int64_t cell = corner + (int64_t)ky * a->w + kx;
-                            float *restrict o = dx + cell * c + c0;
+                t = 0;
+                for (int ky = y0; ky < y1; ky++)
+                    for (int kx = x0; kx < x1; kx++, t++) {
+                        float *restrict o = dx + (corner + (int64_t)ky * a->w + kx) * c + c0;
+                        if (tiles)
                             for (int64_t i = 0; i < cn; i++)
-                                o[i] = arg[i] == cell && (!relu_at_max || best[i] > 0) ? d[c0 + i] : 0.0f;
-                        }
-                } else {
-                    for (int64_t i = 0; i < cn; i++) dx[arg[i] * c + c0 + i] += d[c0 + i];
-                }
+                                o[i] = arg[i] == t && (!relu_at_max || best[i] > 0) ? d[c0 + i] : 0.0f;
+                        else /* (+0: a no-op on dx's sums, which are never -0) */
+                            for (int64_t i = 0; i < cn; i++) o[i] += arg[i] == t ? d[c0 + i] : 0.0f;
+                    }
             }
         }
     if (act_v && !relu_at_max) kn__act_grad_apply(a->act, a->alpha, dx, act_v, dx, img_size);
