@@ -350,7 +350,8 @@ static void test_inplace(void) {
 /* The mask is the pure function itself: element i of a node kept iff bits 16 (i % 4) ..
  * 16 (i % 4) + 15 of kn__rng_draw(key, i / 4) reach the threshold, and then y = x * scale
  * exactly, on any split of the elements (lengths that are no multiple of the 32 elements
- * the AVX-512 path takes at once, ranges of 3 threads that split groups). */
+ * the AVX-512 path takes at once, ranges of 3 threads). ctest runs this file again with
+ * KILN_DROPOUT_ISA=avx2 and =scalar, the other two paths. */
 static void test_pure_function(void) {
     const int64_t sizes[2] = {4099, 100003};
     const int threads[2] = {1, 3};

@@ -9,9 +9,11 @@
  * input's memory. In mixed precision x and y may be half: a block of KN_HALF_BLOCK is
  * widened, masked in f32 and narrowed; the mask depends on the element index alone, so it
  * is the f32 mask exactly. With iparam[1] S > 0 (kn_spatial_dropout, an RNN's input
- * dropout) S steps share a mask: the draws are those of the mask's elements. */
+ * dropout) S steps share a mask: the draws are those of the mask's elements. The draws run eight
+ * (AVX-512) or four (AVX2) to a vector where the CPU has them, the same bits (dropout_isa). */
 #include "cpu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -99,12 +101,63 @@ DROPOUT_AVX512 static void dropout_block_avx512(const dropout_args *a, const flo
     if (i < hi) dropout_block(a, xb + (i - lo), yb + (i - lo), i, hi);
 }
 
-static bool dropout_has_avx512(void) {
-    static int has = -1;
-    if (has < 0)
-        has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-              __builtin_cpu_supports("avx512bw");
-    return has;
+#define DROPOUT_AVX2 __attribute__((target("avx2")))
+
+/* z * m mod 2^64 on four lanes, m a constant, from three 32 x 32 -> 64-bit products (AVX2
+ * has no 64-bit multiply). */
+DROPOUT_AVX2 static inline __m256i mullo64_x4(__m256i z, uint64_t m) {
+    const __m256i lo = _mm256_set1_epi64x((long long)(m & 0xffffffffu)), hi = _mm256_set1_epi64x((long long)(m >> 32));
+    __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(z, 32), lo), _mm256_mul_epu32(z, hi));
+    return _mm256_add_epi64(_mm256_mul_epu32(z, lo), _mm256_slli_epi64(cross, 32));
+}
+
+DROPOUT_AVX2 static inline __m256i mix64_x4(__m256i z) {
+    z = mullo64_x4(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xbf58476d1ce4e5b9ULL);
+    z = mullo64_x4(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94d049bb133111ebULL);
+    return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+}
+
+/* dropout_block_avx512 at four draws (16 elements) a step: the 16-bit lanes compared with
+ * max(draw, t) == draw (AVX2 compares only signed 16-bit lanes), each half widened to a
+ * 32-bit mask for its eight floats. */
+DROPOUT_AVX2 static void dropout_block_avx2(const dropout_args *a, const float *xb, float *yb, int64_t lo, int64_t hi) {
+    int64_t i = (lo + 3) & ~(int64_t)3;
+    if (i > hi) i = hi;
+    if (i > lo) dropout_block(a, xb, yb, lo, i);
+    const __m256i key = _mm256_set1_epi64x((long long)a->key), step = _mm256_set1_epi64x(4);
+    const __m256i t16 = _mm256_set1_epi16((short)(a->threshold > 0xffffu ? 0xffff : a->threshold));
+    const __m256i none = _mm256_set1_epi16(a->threshold > 0xffffu ? 0 : -1); /* a rate of 1: nothing kept */
+    const __m256 s = _mm256_set1_ps(a->scale);
+    __m256i ctr = _mm256_add_epi64(_mm256_set1_epi64x((long long)(((uint64_t)i >> 2) + 0x632be59bd9b4e019ULL)),
+                                   _mm256_set_epi64x(3, 2, 1, 0));
+    for (; i + 16 <= hi; i += 16, ctr = _mm256_add_epi64(ctr, step)) {
+        __m256i draw = mix64_x4(_mm256_xor_si256(key, mix64_x4(ctr)));
+        __m256i keep = _mm256_and_si256(_mm256_cmpeq_epi16(_mm256_max_epu16(draw, t16), draw), none);
+        __m256 m0 = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(keep)));
+        __m256 m1 = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(keep, 1)));
+        const float *x = xb + (i - lo);
+        float *y = yb + (i - lo);
+        __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(x), s), v1 = _mm256_mul_ps(_mm256_loadu_ps(x + 8), s);
+        _mm256_storeu_ps(y, _mm256_and_ps(v0, m0));
+        _mm256_storeu_ps(y + 8, _mm256_and_ps(v1, m1));
+    }
+    if (i < hi) dropout_block(a, xb + (i - lo), yb + (i - lo), i, hi);
+}
+
+/* The widest the CPU runs: 2 AVX-512 (F, DQ, BW), 1 AVX2, 0 neither; KILN_DROPOUT_ISA=avx2 or
+ * scalar caps it (tests run each path against the pure function). */
+static int dropout_isa(void) {
+    static int isa = -1;
+    if (isa < 0) {
+        const char *e = getenv("KILN_DROPOUT_ISA");
+        int cap = e && strcmp(e, "scalar") == 0 ? 0 : e && strcmp(e, "avx2") == 0 ? 1 : 2;
+        int has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bw")
+                      ? 2
+                      : __builtin_cpu_supports("avx2") ? 1 : 0;
+        isa = has < cap ? has : cap;
+    }
+    return isa;
 }
 #endif
 
@@ -123,7 +176,8 @@ static void dropout_range(void *p, int64_t lo, int64_t hi) {
     void (*block)(const dropout_args *, const float *, float *, int64_t, int64_t) = a->steps ? shared_block
                                                                                             : dropout_block;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (!a->steps && dropout_has_avx512()) block = dropout_block_avx512;
+    if (!a->steps && dropout_isa() == 2) block = dropout_block_avx512;
+    else if (!a->steps && dropout_isa() == 1) block = dropout_block_avx2;
 #endif
     if (!kn__is_half(a->x) && !kn__is_half(a->y)) {
         block(a, (const float *)a->x->data + lo, (float *)a->y->data + lo, lo, hi);
