@@ -339,7 +339,7 @@ static slot_layout fwd_layout(const conv_geom *c, const kn_tensor *t) {
     return l;
 }
 
-/* A layer of few channels, all f32, ungrouped: conv_direct.c's. */
+/* A layer of few channels or a small kernel (kn__conv_direct_fits), all f32, ungrouped: conv_direct.c's. */
 static bool takes_direct(const conv_geom *c, const kn_tensor *t) {
     return !c->direct && c->blocks == 1 && t->src[0]->dtype == KN_F32 && t->dtype == KN_F32 &&
            kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1, false);
@@ -556,8 +556,8 @@ static slot_layout dk_layout(const conv_geom *c, const kn_tensor *t) {
     return l;
 }
 
-/* A layer of few channels or a small kernel, all f32, ungrouped: conv_direct.c's kernel gradient, cut into
- * parts of output rows (no more than kernel_parts, as fixed by the shape). */
+/* Likewise its kernel gradient (to larger kernels), cut into parts of output rows (no more
+ * than kernel_parts, as fixed by the shape). */
 static bool dk_takes_direct(const conv_geom *c, const kn_tensor *t) {
     return !c->direct && c->blocks == 1 && t->src[0]->dtype == KN_F32 && t->src[1]->dtype == KN_F32 &&
            t->dtype == KN_F32 && kn__conv_direct_fits(c->c, c->k, c->f, kn__conv_groups(t) > 1, true);
