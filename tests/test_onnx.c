@@ -32,6 +32,7 @@
 
 #include "check.h"
 #include "golden.h"
+#include "onnx_test.h"
 
 enum { N = 4 };
 
@@ -228,15 +229,6 @@ static kn_ctx *new_ctx(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 3}, &ctx);
     return ctx;
-}
-
-/* The layers' types in order, space-separated. */
-static void layer_types(const kn_model *m, char *buf, size_t size) {
-    buf[0] = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        size_t len = strlen(buf);
-        snprintf(buf + len, size - len, "%s%s", i ? " " : "", kn__layer_type(&m->layers[i]));
-    }
 }
 
 static void golden_case(const onnx_case *c) {

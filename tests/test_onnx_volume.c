@@ -32,6 +32,7 @@
 
 #include "check.h"
 #include "golden.h"
+#include "onnx_test.h"
 #include "model_test.h"
 
 enum { N = 3 };
@@ -42,15 +43,6 @@ static kn_ctx *new_ctx(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 41}, &ctx);
     return ctx;
-}
-
-/* The layers' types in order, space-separated. */
-static void layer_types(const kn_model *m, char *buf, size_t size) {
-    buf[0] = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        size_t len = strlen(buf);
-        snprintf(buf + len, size - len, "%s%s", i ? " " : "", kn__layer_type(&m->layers[i]));
-    }
 }
 
 /* Every parameter set to a fixed pattern: biases and batch-norm statistics away from kiln's
@@ -244,19 +236,6 @@ static void torch_case(const char *name, bool ndhwc, int64_t c, int64_t d, int64
     kn_ctx_free(ctx);
     free(x);
     free(y);
-}
-
-/* The import of `path` fails with KN_ERR_UNSUPPORTED and a one-line message holding needle. */
-static void import_refused(const char *path, const char *needle) {
-    kn_ctx *ctx = new_ctx();
-    kn_model *m = NULL;
-    kn_status st = kn_model_import_onnx(ctx, path, NULL, &m);
-    const char *msg = kn_last_error(ctx);
-    CHECK(st == KN_ERR_UNSUPPORTED && !m && strstr(msg, needle) && !strchr(msg, '\n'), "%s: %s '%s' (want one line with '%s')",
-          path, kn_status_name(st), msg, needle);
-    printf("refused %s\n", msg);
-    kn_model_free(m);
-    kn_ctx_free(ctx);
 }
 
 /* The export of a volume model through a layer of no ONNX form over a volume: one line naming
