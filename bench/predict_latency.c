@@ -7,7 +7,8 @@
  * sample in and the probabilities out, bench/gpu/run.sh).
  * A MODEL.kiln or MODEL.onnx (imported: kn_model_import_onnx) instead of a description is
  * measured as it is, untrained here.
- * usage: [DTYPE=fp16|bf16] [DEVICE=cpu|cuda] predict_latency [N=2000] [THREADS=1] [SPEC.json|MODEL.kiln|MODEL.onnx] */
+ * DTYPE=int8: the f32 file loaded and served with int8 dense layers (kn_model_set_quantization).
+ * usage: [DTYPE=fp16|bf16|int8] [DEVICE=cpu|cuda] predict_latency [N=2000] [THREADS=1] [SPEC.json|MODEL.kiln|MODEL.onnx] */
 #define _POSIX_C_SOURCE 200809L
 #include <kiln.h>
 
@@ -87,7 +88,11 @@ int main(int argc, char **argv) {
     }
     close(fd);
     kn_model_free(m);
-    if (kn_model_load(ctx, path, NULL, &m)) { fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx)); return 1; }
+    if (kn_model_load(ctx, path, NULL, &m) ||
+        (dt && !strcmp(dt, "int8") && kn_model_set_quantization(m, KN_QUANT_INT8))) {
+        fprintf(stderr, "predict_latency: %s\n", kn_last_error(ctx));
+        return 1;
+    }
     unlink(path);
     /* the raw pixels, as a caller would hold them */
     const float *xs = kn_dataset_x(test);

@@ -134,6 +134,8 @@ kn_status kn_graph_compile(kn_graph *g, int64_t max_batch, bool init_params) {
     /* folded values are computed before the first run, from the parameters then set */
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->flags & KN_FLAG_FOLDED) g->fold_stale = true;
+    kn_status qst = kn__q8_graph_alloc(g); /* int8 products' weights, packed before the first run */
+    if (qst) return qst;
     if (ctx->profile) g->prof_seconds = kn__calloc(ctx, (size_t)g->n_nodes + 1, sizeof(double));
     kn_status bst = kn__backend_compile(g); /* the device's copy of the buffers (backend/) */
     if (bst) return bst;
@@ -162,7 +164,9 @@ kn_status kn__graph_run_phases(kn_graph *g, unsigned mask) {
     if (g->fold_stale) {
         kn__graph_refold_now(g);
         g->refolded = true;
+        g->q8_stale = g->quant == KN_QUANT_INT8; /* (folded weights may have changed) */
     }
+    if (g->q8_stale) kn__q8_graph_pack(g);
     /* Training (only a graph with a backward pass trains, so an inference graph's dropout
      * is the identity, which simplify removes): dropout draws its masks, keyed by the step
      * the forward ran at (before this run's update) and its place in a gradient

@@ -338,6 +338,11 @@ struct kn_graph {
      * param_buf (backend/cpu/gemv_half.c). Set before compile; made by compile. */
     kn_dtype param_half_dtype;
     uint16_t *param_half;
+    /* Int8 inference (kn_model_set_quantization; set before compile): products by constant
+     * weights (dense, matmul) run on 8-bit integers, each node's packed weights in its aux
+     * (backend/cpu/dense_q8.c), packed again before a run after the weights changed. */
+    kn_quant quant;
+    bool q8_stale;
     /* Mixed precision (set before compile): the precision pass (graph/passes/precision.c)
      * stores activations and gradients in this type where every kernel touching them reads
      * and writes it. loss_scale multiplies the loss gradient's output (fp16's dynamic loss
@@ -376,6 +381,16 @@ typedef struct kn_op_info {
 } kn_op_info;
 
 const kn_op_info *kn__op_info(kn_op op);
+
+/* Int8 inference (backend/cpu/dense_q8.c): whether node t runs in int8 in g (decided before
+ * the plan: its scratch holds the quantized rows); its packed weights (backend/cpu/q8.h's
+ * kn__q8_weights) once compiled, or NULL; compile's allocation of them; a run's packing. */
+bool kn__q8_eligible(const kn_graph *g, const kn_tensor *t);
+static inline const void *kn__q8_node(const kn_graph *g, const kn_tensor *t) {
+    return g->quant == KN_QUANT_INT8 && (t->op == KN_OP_MATMUL || t->op == KN_OP_DENSE) ? t->aux : NULL;
+}
+kn_status kn__q8_graph_alloc(kn_graph *g);
+void kn__q8_graph_pack(kn_graph *g);
 
 /* The half copy of parameter t's values (graph.h's param_half), or NULL. */
 static inline const uint16_t *kn__param_half(const kn_graph *g, const kn_tensor *t) {

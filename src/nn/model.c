@@ -876,6 +876,7 @@ kn_status kn__model_build_graph(kn_model *m, kn_graph **out_graph, bool training
      * inference graphs stay f32: at inference half storage saves little and costs time
      * (the reference MLP's single-sample predict 2.9 -> 4.3 us) */
     g->precision = training ? m->copts.precision : KN_PRECISION_FP32;
+    g->quant = training ? KN_QUANT_NONE : m->quant; /* int8 inference (kn_model_set_quantization) */
     g->half_inputs = true; /* batches go in through kn__tensor_store_f32 */
     bool sparse = m->copts.loss == KN_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
     int64_t outputs = kn_model_output_size(m);

@@ -130,6 +130,7 @@ struct kn_model {
     bool compiled;
     kn_compile_opts copts;
     unsigned passes;           /* the graph optimizer's passes (KN_PASS_*) for new graphs */
+    kn_quant quant;            /* inference graphs' quantization (kn_model_set_quantization) */
 
     kn_graph *graph;           /* built on first use for batches up to max_batch */
     kn_graph *report_graph;    /* the last kn_model_graph_report's graph (its strings) */

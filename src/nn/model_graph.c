@@ -13,6 +13,32 @@ kn_status kn_model_set_passes(kn_model *m, unsigned passes) {
     return KN_OK;
 }
 
+kn_status kn_model_set_quantization(kn_model *m, kn_quant quant) {
+    if (!m) return KN_ERR_INVALID_ARGUMENT;
+    if ((unsigned)quant >= KN_QUANT_COUNT)
+        return kn__error(m->ctx, KN_ERR_INVALID_ARGUMENT, "set_quantization: unknown quantization %d", (int)quant);
+    if (quant == m->quant) return KN_OK;
+    if (m->classic) return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "quantization: a %s is not a network", m->classic->name);
+    if (m->graph && m->graph->has_backward)
+        return kn__error(m->ctx, KN_ERR_STATE,
+                         "quantization: the model trained in this process and keeps its training graph; save it "
+                         "and load the file to serve it in int8");
+    if (quant != KN_QUANT_NONE && m->ctx->device != KN_DEVICE_CPU)
+        return kn__error(m->ctx, KN_ERR_UNSUPPORTED, "quantization: int8 inference runs on the CPU only");
+    m->quant = quant;
+    m->graph_stale = m->graph != NULL; /* rebuilt on next use */
+    return KN_OK;
+}
+
+kn_quant kn_model_quantization(const kn_model *m) { return m ? m->quant : KN_QUANT_NONE; }
+
+int kn_model_quantized_layers(const kn_model *m) {
+    if (!m || !m->graph || m->graph->has_backward) return 0;
+    int n = 0;
+    for (int i = 0; i < m->graph->n_nodes; i++) n += kn__q8_node(m->graph, m->graph->nodes[i]) != NULL;
+    return n;
+}
+
 kn_status kn_model_graph_report(kn_model *m, int64_t batch, bool training, kn_graph_report *report,
                                 const char *dot_path) {
     if (!m || !report) return KN_ERR_INVALID_ARGUMENT;

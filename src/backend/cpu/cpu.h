@@ -170,6 +170,11 @@ void kn__parallel_for(const kn_graph *g, int64_t n, int64_t grain, kn__range_fn 
 void *kn__cpu_scratch(kn_graph *g, const kn_tensor *t, size_t bytes);
 void kn__cpu_scratch_done(kn_graph *g, const kn_tensor *t, void *scratch);
 
+/* Int8 inference (dense_q8.c): node t's product in int8 when the graph packed its weights
+ * (true: done); its scratch (the quantized rows), 0 when it runs in f32. */
+bool kn__cpu_q8_product(kn_graph *g, kn_tensor *t);
+size_t kn__cpu_q8_scratch(const kn_graph *g, const kn_tensor *t);
+
 /* Attention over heads and its gradient (attention.c); scratch: a thread's probabilities. */
 void kn__cpu_attention(kn_graph *g, kn_tensor *t);
 void kn__cpu_attention_grad(kn_graph *g, kn_tensor *t);

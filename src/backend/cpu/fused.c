@@ -27,6 +27,7 @@ void kn__cpu_dense(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1], *bias = t->src[2];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
+    if (kn__cpu_q8_product(g, t)) return; /* int8 inference (dense_q8.c) */
     kn__bias_act e = {bias ? bias->data : NULL, (kn_activation)t->iparam[2], t->fparam[0]};
     const uint16_t *bh = kn__param_half(g, b); /* a half model file's weights, or NULL */
     if (bh && m == 1 && !ta && !tb && !kn__is_half(a) && !kn__is_half(t)) {

@@ -26,6 +26,7 @@ void kn__cpu_matmul(kn_graph *g, kn_tensor *t) {
     kn_tensor *a = t->src[0], *b = t->src[1];
     bool ta = t->iparam[0], tb = t->iparam[1];
     int64_t m = t->ne[0], n = t->ne[1], k = ta ? a->ne[0] : a->ne[1];
+    if (kn__cpu_q8_product(g, t)) return; /* int8 inference (dense_q8.c) */
     const uint16_t *bh = kn__param_half(g, b); /* a half model file's weights, or NULL */
     if (bh && m == 1 && !ta && !tb && !kn__is_half(a) && !kn__is_half(t)) { /* one sample against half weights */
         kn__gemv_half(g->param_half_dtype, n, k, a->data, bh, b->ne[1], t->data, kn__gemm_threads(g, m, n, k));

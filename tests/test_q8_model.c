@@ -1,0 +1,178 @@
+/* test_q8_model.c — int8 inference end to end (kn_model_set_quantization):
+ *   - the reference MLP (models/mlp.json) trained briefly on 6,000 Fashion-MNIST images,
+ *     saved, loaded and served in int8: its three dense layers run in int8, the predicted
+ *     class matches the f32 model's on >= 99% of the 10,000 test images and the accuracy is
+ *     within 0.5 point;
+ *   - each row is quantized on its own, so a batch's predictions equal the same samples'
+ *     one at a time, bit for bit, and a session (kn_session_predict) gives the same;
+ *   - back to KN_QUANT_NONE, the f32 predictions again, bit for bit;
+ *   - a dense layer followed by batch normalization (folded into it: the weights are
+ *     computed, not parameters) runs in int8 too, and agrees with f32;
+ *   - refused: a model that trained in this process, a classical model, an unknown value.
+ * Skips (exit 77) when the dataset is not installed. */
+#define _GNU_SOURCE
+#include <kiln.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "check.h"
+
+static char *slurp(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = calloc((size_t)n + 1, 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = 0;
+    fclose(f);
+    return b;
+}
+
+static int argmax(const float *p, int64_t k) {
+    int best = 0;
+    for (int c = 1; c < k; c++)
+        if (p[c] > p[best]) best = c;
+    return best;
+}
+
+/* Trains spec on the first n_fit images for epochs, saves it to path. */
+static kn_model *trained(kn_ctx *ctx, const char *spec_text, kn_dataset *train, int64_t n_fit, int epochs,
+                         const char *path) {
+    kn_model *m = NULL;
+    kn_spec spec;
+    kn_dataset *part = NULL;
+    CHECK(kn_model_from_json(ctx, spec_text, train, &m, &spec) == KN_OK, "spec: %s", kn_last_error(ctx));
+    CHECK(m && kn_model_compile(m, &spec.compile) == KN_OK, "compile: %s", kn_last_error(ctx));
+    kn_dataset_slice(train, 0, n_fit, &part);
+    CHECK(kn_model_fit(m, part, &(kn_fit_opts){.epochs = epochs, .batch_size = 32, .verbose = 0}, NULL) == KN_OK,
+          "fit: %s", kn_last_error(ctx));
+    CHECK(kn_model_save(m, path) == KN_OK, "save: %s", kn_last_error(ctx));
+    kn_dataset_free(part);
+    return m;
+}
+
+/* Class agreement of two (n, k) probability tables, and the accuracy of each. */
+static double agreement(const float *a, const float *b, int64_t n, int64_t k, const int32_t *labels, double *acc_a,
+                        double *acc_b, double *maxdiff) {
+    int64_t same = 0, ra = 0, rb = 0;
+    *maxdiff = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int ca = argmax(a + i * k, k), cb = argmax(b + i * k, k);
+        same += ca == cb, ra += ca == labels[i], rb += cb == labels[i];
+        for (int64_t c = 0; c < k; c++) *maxdiff = fmax(*maxdiff, fabs((double)a[i * k + c] - b[i * k + c]));
+    }
+    *acc_a = (double)ra / (double)n, *acc_b = (double)rb / (double)n;
+    return (double)same / (double)n;
+}
+
+int main(void) {
+    kn_ctx *ctx;
+    kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 3}, &ctx);
+    kn_dataset *train, *test;
+    kn_status st = kn_dataset_load(ctx, "fashion-mnist", &train, &test);
+    if (st == KN_ERR_IO) {
+        printf("SKIP: %s\n", kn_last_error(ctx));
+        kn_ctx_free(ctx);
+        return 77;
+    }
+    if (st || !test) { printf("FAIL load: %s\n", kn_last_error(ctx)); return 1; }
+    char *mlp = slurp("models/mlp.json");
+    if (!mlp) { printf("FAIL: models/mlp.json (run from the source folder)\n"); return 1; }
+    char dir[] = "/tmp/kiln_q8_XXXXXX", path[64], path_bn[64];
+    if (!mkdtemp(dir)) return 1;
+    snprintf(path, sizeof path, "%s/mlp.kiln", dir);
+    snprintf(path_bn, sizeof path_bn, "%s/bn.kiln", dir);
+
+    /* the reference MLP */
+    kn_model *m = trained(ctx, mlp, train, 6000, 2, path);
+    CHECK(kn_model_set_quantization(m, KN_QUANT_INT8) == KN_ERR_STATE, "a model that trained here is refused");
+    CHECK(kn_model_quantization(m) == KN_QUANT_NONE, "refusal changed nothing");
+    kn_model_free(m);
+    int64_t n = kn_dataset_size(test), k = 10;
+    const float *x = kn_dataset_x(test);
+    const int32_t *labels = kn_dataset_labels(test);
+    float *ref = malloc(sizeof(float) * (size_t)(n * k)), *q = malloc(sizeof(float) * (size_t)(n * k));
+    float *again = malloc(sizeof(float) * (size_t)(n * k));
+    kn_model *f32 = NULL, *i8 = NULL;
+    CHECK(kn_model_load(ctx, path, NULL, &f32) == KN_OK && kn_model_load(ctx, path, NULL, &i8) == KN_OK, "load: %s",
+          kn_last_error(ctx));
+    if (!f32 || !i8) return 1;
+    CHECK(kn_model_set_quantization(i8, (kn_quant)7) == KN_ERR_INVALID_ARGUMENT, "unknown value refused");
+    CHECK(kn_model_set_quantization(i8, KN_QUANT_INT8) == KN_OK, "set int8: %s", kn_last_error(ctx));
+    CHECK(kn_model_quantization(i8) == KN_QUANT_INT8, "reads back");
+    CHECK(kn_model_predict(f32, x, n, ref) == KN_OK, "predict f32: %s", kn_last_error(ctx));
+    CHECK(kn_model_predict(i8, x, n, q) == KN_OK, "predict int8: %s", kn_last_error(ctx));
+    CHECK(kn_model_quantized_layers(i8) == 3 && kn_model_quantized_layers(f32) == 0, "int8 layers: %d (f32 model: %d)",
+          kn_model_quantized_layers(i8), kn_model_quantized_layers(f32));
+    double acc_f, acc_q, maxdiff;
+    double share = agreement(ref, q, n, k, labels, &acc_f, &acc_q, &maxdiff);
+    printf("reference MLP: int8 agrees with f32 on %.4f of %lld test images; accuracy f32 %.4f, int8 %.4f; largest "
+           "probability difference %.3g\n",
+           share, (long long)n, acc_f, acc_q, maxdiff);
+    CHECK(share >= 0.99, "class agreement %.4f", share);
+    CHECK(fabs(acc_f - acc_q) <= 0.005, "accuracy %.4f against %.4f", acc_q, acc_f);
+    CHECK(maxdiff > 0, "int8 predictions equal the f32 ones: nothing was quantized");
+
+    /* one sample at a time, and through a session: the batch's rows, bit for bit */
+    int64_t tried = 300, same = 0;
+    for (int64_t i = 0; i < tried; i++) {
+        float p[10];
+        kn_model_predict(i8, x + i * 784, 1, p);
+        same += memcmp(p, q + i * k, sizeof p) == 0;
+    }
+    CHECK(same == tried, "single-sample int8 predictions equal the batch's on %lld/%lld", (long long)same,
+          (long long)tried);
+    kn_session *s = NULL;
+    CHECK(kn_session_new(i8, 256, &s) == KN_OK, "session: %s", kn_last_error(ctx));
+    if (s) {
+        CHECK(kn_session_predict(s, x, 256, again) == KN_OK, "session predict: %s", kn_last_error(ctx));
+        CHECK(memcmp(again, q, sizeof(float) * 256 * (size_t)k) == 0, "the session's int8 predictions differ");
+        kn_session_free(s);
+    }
+    /* back to f32 */
+    CHECK(kn_model_set_quantization(i8, KN_QUANT_NONE) == KN_OK, "set none: %s", kn_last_error(ctx));
+    kn_model_predict(i8, x, n, again);
+    CHECK(memcmp(again, ref, sizeof(float) * (size_t)(n * k)) == 0, "f32 again after int8");
+    CHECK(kn_model_quantized_layers(i8) == 0, "no int8 layers after KN_QUANT_NONE");
+    kn_model_free(f32), kn_model_free(i8);
+
+    /* a dense layer with batch normalization folded into it */
+    const char *bn = "{\"type\": \"sequential\", \"input_shape\": [784], \"layers\": ["
+                     "{\"type\": \"dense\", \"units\": 48}, {\"type\": \"batch_normalization\"},"
+                     "{\"type\": \"activation\", \"activation\": \"relu\"},"
+                     "{\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}],"
+                     "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": \"adam\"}";
+    kn_model_free(trained(ctx, bn, train, 3000, 1, path_bn));
+    CHECK(kn_model_load(ctx, path_bn, NULL, &f32) == KN_OK && kn_model_load(ctx, path_bn, NULL, &i8) == KN_OK,
+          "load bn: %s", kn_last_error(ctx));
+    if (f32 && i8) {
+        kn_model_set_quantization(i8, KN_QUANT_INT8);
+        kn_model_predict(f32, x, n, ref);
+        kn_model_predict(i8, x, n, q);
+        share = agreement(ref, q, n, k, labels, &acc_f, &acc_q, &maxdiff);
+        printf("dense + batch norm (folded): int8 layers %d, agreement %.4f, accuracy f32 %.4f, int8 %.4f\n",
+               kn_model_quantized_layers(i8), share, acc_f, acc_q);
+        CHECK(kn_model_quantized_layers(i8) == 2, "folded layer in int8: %d layers", kn_model_quantized_layers(i8));
+        CHECK(share >= 0.98 && fabs(acc_f - acc_q) <= 0.01, "folded model: agreement %.4f, accuracy %.4f vs %.4f", share,
+              acc_q, acc_f);
+    }
+    kn_model_free(f32), kn_model_free(i8);
+
+    /* a classical model has no dense layers to quantize */
+    kn_model *lr = NULL;
+    kn_spec lspec;
+    CHECK(kn_model_from_json(ctx, "{\"type\": \"logistic_regression\"}", train, &lr, &lspec) == KN_OK, "logreg: %s",
+          kn_last_error(ctx));
+    if (lr) CHECK(kn_model_set_quantization(lr, KN_QUANT_INT8) == KN_ERR_UNSUPPORTED, "a classical model is refused");
+    kn_model_free(lr);
+
+    unlink(path), unlink(path_bn), rmdir(dir);
+    free(ref), free(q), free(again), free(mlp);
+    kn_dataset_free(train), kn_dataset_free(test);
+    kn_ctx_free(ctx);
+    return checks_done("int8 model");
+}
