@@ -281,6 +281,22 @@ run predict-human -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte"
 if [ "$RC" -eq 0 ] && [ "$(wc -l <"$T/out")" -eq 4 ]; then pass predict-human
 else fail predict-human "exit $RC, $(wc -l <"$T/out") lines (want a header and 3 rows)"; fi
 expect_error predict-top-too-many 2 "--top" -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte" --top 4
+# --int8: the dense layers on 8-bit integers (dynamic quantization); probabilities still
+# sum to 1 and eval reports the same keys; a classical model is refused in one line
+run predict-int8 -- predict "$MODEL" "$DATA/t10k-images-idx3-ubyte" --top 3 --int8 --json
+if [ "$RC" -ne 0 ]; then fail predict-int8 "exit $RC: $(head -n 1 "$T/err")"; else
+    json predict-int8-json "
+p = o['predictions']
+assert len(p) == 3, '%d predictions for 3 images' % len(p)
+for r in p:
+    s = sum(t['probability'] for t in r['top'])
+    assert abs(s - 1) < 1e-4, 'int8 probabilities sum to %g' % s
+"
+fi
+run eval-int8 -- eval "$MODEL" --data "idx:$DATA" --int8 --json --quiet
+if [ "$RC" -ne 0 ]; then fail eval-int8 "exit $RC: $(head -n 1 "$T/err")"; else
+    json eval-int8-json "assert o['n'] == 3 and 0 <= o['accuracy'] <= 1 and math.isfinite(o['loss']), o"
+fi
 
 # ---------------------------------------------------------------- info
 
@@ -402,6 +418,8 @@ for p, r in zip(pred, rows):
 " "$T/classic_pred.json" "$T/classic_onnx.txt" 2>&1); then pass "$name"
     else fail "$name" "$(head -n 1 "$T/err") $why"; fi
 done
+# int8 inference is for networks: the last classical model of the loop (an SVM on iris) is refused
+expect_error predict-int8-classical 1 "not a network" -- predict "$T/classic/model.kiln" "$T/iris_rows.csv" --int8
 run train-svm-proba -- train '{"type": "svm", "probability": true}' --data "csv:$TESTS/data/iris.csv" --out "$T/svm" --quiet
 expect_error export-svm-proba 1 "an svm with probability: true" -- export "$T/svm/model.kiln" "$T/svm.onnx"
 rm -rf "$T/classic"

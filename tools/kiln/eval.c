@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char eval_help[] =
-    "usage: kiln eval MODEL --data DATA [--out DIR] [options]\n"
+    "usage: kiln eval MODEL --data DATA [--out DIR] [--int8] [options]\n"
     "\n"
     "Evaluates a saved model (a .kiln file, or an .onnx file imported as kiln import would)\n"
     "on the test split of DATA, or on its train split\n"
@@ -23,6 +23,8 @@ static const char eval_help[] =
     "  --targets T      labels (default) or inputs: each row its own target, for a model\n"
     "                   trained with kiln train --targets inputs (an autoencoder: the\n"
     "                   reconstruction's mse, rmse, mae and r2)\n"
+    "  --int8           run the network's dense layers on 8-bit integers (dynamic\n"
+    "                   quantization: weights per column, each input row over its range)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON keys: n, loss, accuracy, precision_macro, recall_macro, f1_macro, f1_micro, log_loss,\n"
@@ -32,11 +34,12 @@ static const char eval_help[] =
 
 typedef struct eval_args {
     const char *model, *data, *out, *targets;
+    bool int8;
 } eval_args;
 
 #define AT(field) offsetof(eval_args, field)
 static const cli_option eval_options[] = {CLI_NON_EMPTY("--data", AT(data)), CLI_NON_EMPTY("--out", AT(out)),
-                                          CLI_STRING("--targets", AT(targets)), {0}};
+                                          CLI_STRING("--targets", AT(targets)), CLI_FLAG("--int8", AT(int8)), {0}};
 static const cli_positional eval_positionals[] = {{AT(model), "MODEL (a .kiln or .onnx file)"}};
 static const cli_command eval_command = {"eval", eval_help, eval_options, eval_positionals,
                                          CLI_COUNT(eval_positionals)};
@@ -264,6 +267,7 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
     FILE *human = g->json ? stderr : stdout;
 
     kn_status st = cli_load_model(ctx, a.model, &m);
+    if (!st && a.int8) st = kn_model_set_quantization(m, KN_QUANT_INT8);
     if (st) { rc = cli_fail(ctx, st); goto done; }
     bool csv = strncmp(a.data, "csv:", 4) == 0;
     if (csv && kn_model_preprocessor(m)) { /* every row, through the model's own preprocessing */

@@ -1,4 +1,4 @@
-/* predict.c — `kiln predict MODEL INPUT [--top K]`: a saved model's predictions for every
+/* predict.c — `kiln predict MODEL INPUT [--top K] [--int8]`: a saved model's predictions for every
  * sample of INPUT (an IDX images file, a PNG/PGM image, or a CSV of feature rows: whatever
  * kn_model_load_inputs reads). Classifiers give label, class and probability (and the top K); a model with one
  * output gives its value, unless its loss is binary cross-entropy (then it is a two-class
@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char predict_help[] =
-    "usage: kiln predict MODEL INPUT [--top K] [options]\n"
+    "usage: kiln predict MODEL INPUT [--top K] [--int8] [options]\n"
     "\n"
     "Predicts every sample of INPUT with a saved model (a .kiln file, or an .onnx file\n"
     "imported as kiln import would). INPUT: an IDX images\n"
@@ -24,6 +24,8 @@ static const char predict_help[] =
     "\n"
     "  --top K          also list the K most probable classes of each sample\n"
     "                   (default: 1; at most the model's number of classes)\n"
+    "  --int8           run the network's dense layers on 8-bit integers (dynamic\n"
+    "                   quantization: weights per column, each input row over its range)\n"
     "\n" CLI_GLOBAL_HELP
     "\n"
     "JSON: {\"predictions\": [{\"index\", \"label\", \"class\", \"probability\", \"top\": [{\"label\",\n"
@@ -33,10 +35,11 @@ static const char predict_help[] =
 typedef struct predict_args {
     const char *model, *input;
     long long top;
+    bool int8;
 } predict_args;
 
 #define AT(field) offsetof(predict_args, field)
-static const cli_option predict_options[] = {CLI_INT("--top", AT(top), 1, 1 << 20), {0}};
+static const cli_option predict_options[] = {CLI_INT("--top", AT(top), 1, 1 << 20), CLI_FLAG("--int8", AT(int8)), {0}};
 static const cli_positional predict_positionals[] = {
     {AT(model), "MODEL (a .kiln or .onnx file)"}, {AT(input), "INPUT (an IDX images file, a PNG or PGM image, or a CSV)"}};
 static const cli_command predict_command = {"predict", predict_help, predict_options, predict_positionals,
@@ -69,6 +72,7 @@ int cmd_predict(int argc, char **argv, cli_global *g) {
     int *idx = NULL;
 
     kn_status st = cli_load_model(ctx, a.model, &m);
+    if (!st && a.int8) st = kn_model_set_quantization(m, KN_QUANT_INT8);
     if (st) { rc = cli_fail(ctx, st); goto done; }
     /* IDX, PNG/PGM or CSV, shape-checked against the model, its input scaling applied */
     if ((st = kn_model_load_inputs(m, a.input, &in))) { rc = cli_fail(ctx, st); goto done; }
