@@ -1482,12 +1482,13 @@ kn_status kn_model_train_step(kn_model *m, const float *x, const void *y, int64_
  * effect at the next graph the model builds. */
 kn_status kn_model_set_passes(kn_model *m, unsigned passes);
 /* Int8 inference (dynamic quantization, as PyTorch's quantize_dynamic): with KN_QUANT_INT8
- * the model's inference graph runs its dense layers (and matmuls by constant weights) on
- * 8-bit integers: each weight column quantized once to [-127, 127] with its own scale, each
- * input row quantized as it comes to [0, 255] over its own range, the sums exact in int32,
- * bias and activation in f32. Other layers stay f32. CPU only, inference only: a model that
- * has trained in this process keeps its training graph (KN_ERR_STATE: save it and load the
- * file); takes effect at the next graph the model builds. KN_QUANT_NONE (default): f32. */
+ * the model's inference graph runs its dense layers of 16 outputs or more (and matmuls by
+ * constant weights) on 8-bit integers: each weight column quantized once to [-127, 127]
+ * with its own scale, each input row quantized as it comes to [0, 255] over its own range,
+ * the sums exact in int32, bias and activation in f32. Other layers (a 10-class output
+ * layer among them) stay f32. CPU only, inference only: a model that has trained in this
+ * process keeps its training graph (KN_ERR_STATE: save it and load the file); takes effect
+ * at the next graph the model builds. KN_QUANT_NONE (default): f32. */
 typedef enum { KN_QUANT_NONE, KN_QUANT_INT8, KN_QUANT_COUNT } kn_quant;
 kn_status kn_model_set_quantization(kn_model *m, kn_quant quant);
 kn_quant kn_model_quantization(const kn_model *m);

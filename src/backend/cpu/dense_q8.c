@@ -4,7 +4,7 @@
  * A product qualifies when its weights are constant for the graph's life between packings:
  * an inference graph's parameter, or a value the fold pass computes from parameters (a
  * batch norm folded into the dense layer before it). Its input and output are f32 rows,
- * (m, k) x (k, n) with neither transposed. The packing happens before the first run and
+ * (m, k) x (k, n) with neither transposed, n at least 16. The packing happens before the first run and
  * again after the folded values were recomputed (graph.h's q8_stale), so a run reads
  * weights packed from the values it would otherwise multiply by. */
 #include "cpu.h"
@@ -16,7 +16,11 @@ bool kn__q8_eligible(const kn_graph *g, const kn_tensor *t) {
     if (t->iparam[0] || t->iparam[1]) return false; /* transposes */
     const kn_tensor *a = t->src[0], *b = t->src[1];
     if (a->dtype != KN_F32 || b->dtype != KN_F32 || t->dtype != KN_F32 || a->ndim != 2 || b->ndim != 2) return false;
-    if (b->ne[0] > KN_Q8_MAX_K || b->ne[0] < 1 || b->ne[1] < 1) return false;
+    /* Fewer than 16 outputs (a classifier's last layer) stay f32: quantizing each row costs
+     * about what its product does there, and int8 lost to f32 at batches (0.3-0.8x,
+     * bench/bench_q8.c); at one row the layer is too small to matter either way. The rule
+     * reads the shape alone, so a sample's result never depends on its batch. */
+    if (b->ne[0] > KN_Q8_MAX_K || b->ne[0] < 1 || b->ne[1] < KN_Q8_PANEL) return false;
     return b->op == KN_OP_PARAM || (b->flags & KN_FLAG_FOLDED);
 }
 

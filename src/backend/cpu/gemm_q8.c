@@ -104,21 +104,25 @@ static void quantize_row_portable(const float *x, int64_t k, uint8_t *q, float *
 #define INLINE inline __attribute__((always_inline))
 
 /* The same bytes as quantize_row_portable: the range in lanes (min and max are exact in
- * any order), then x * inv rounded to nearest even by vcvtps2dq, as nearbyintf. */
+ * any order; NaN flagged by an unordered compare, infinity by the range), then x * inv
+ * rounded to nearest even by vcvtps2dq, as nearbyintf, plus the zero point, clamped. Two
+ * accumulators a pass hide the min/max latency. */
 T_AVX2 static void quantize_row_avx2(const float *x, int64_t k, uint8_t *q, float *scale, int32_t *zp) {
-    __m256 vmn = _mm256_setzero_ps(), vmx = vmn, chk = vmn, zero = vmn;
+    __m256 mn0 = _mm256_setzero_ps(), mn1 = mn0, mx0 = mn0, mx1 = mn0, bad = mn0;
     int64_t p = 0;
-    for (; p + 8 <= k; p += 8) {
-        __m256 v = _mm256_loadu_ps(x + p);
-        vmn = _mm256_min_ps(v, vmn);
-        vmx = _mm256_max_ps(v, vmx);
-        chk = _mm256_add_ps(chk, _mm256_mul_ps(v, zero));
+    for (; p + 16 <= k; p += 16) {
+        __m256 a = _mm256_loadu_ps(x + p), b = _mm256_loadu_ps(x + p + 8);
+        mn0 = _mm256_min_ps(a, mn0), mx0 = _mm256_max_ps(a, mx0);
+        mn1 = _mm256_min_ps(b, mn1), mx1 = _mm256_max_ps(b, mx1);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
     }
-    float l[8], h[8], c[8], mn = 0, mx = 0, cs = 0, inv;
-    _mm256_storeu_ps(l, vmn), _mm256_storeu_ps(h, vmx), _mm256_storeu_ps(c, chk);
-    for (int i = 0; i < 8; i++) mn = l[i] < mn ? l[i] : mn, mx = h[i] > mx ? h[i] : mx, cs += c[i];
-    for (int64_t r = p; r < k; r++) mn = x[r] < mn ? x[r] : mn, mx = x[r] > mx ? x[r] : mx, cs += x[r] * 0.0f;
-    row_params(mn, mx, cs == 0, scale, &inv, zp);
+    float l[8], h[8], mn = 0, mx = 0;
+    _mm256_storeu_ps(l, _mm256_min_ps(mn0, mn1)), _mm256_storeu_ps(h, _mm256_max_ps(mx0, mx1));
+    bool nan = _mm256_movemask_ps(bad) != 0;
+    for (int i = 0; i < 8; i++) mn = l[i] < mn ? l[i] : mn, mx = h[i] > mx ? h[i] : mx;
+    for (int64_t r = p; r < k; r++) mn = x[r] < mn ? x[r] : mn, mx = x[r] > mx ? x[r] : mx, nan |= x[r] != x[r];
+    float inv;
+    row_params(mn, mx, !nan && isfinite(mn) && isfinite(mx), scale, &inv, zp);
     if (inv == 0) {
         memset(q, 0, (size_t)k);
         return;
@@ -132,6 +136,38 @@ T_AVX2 static void quantize_row_avx2(const float *x, int64_t k, uint8_t *q, floa
         _mm_storel_epi64((__m128i *)(q + p), _mm_packus_epi16(w16, w16));
     }
     for (; p < k; p++) q[p] = quantize1(x[p], inv, *zp);
+}
+
+/* The same with 16 lanes; the tail through masks (zeros: inside every row's range). */
+T_AVX512 static void quantize_row_avx512(const float *x, int64_t k, uint8_t *q, float *scale, int32_t *zp) {
+    __m512 mn0 = _mm512_setzero_ps(), mn1 = mn0, mx0 = mn0, mx1 = mn0;
+    __mmask16 bad = 0;
+    int64_t p = 0;
+    for (; p + 32 <= k; p += 32) {
+        __m512 a = _mm512_loadu_ps(x + p), b = _mm512_loadu_ps(x + p + 16);
+        mn0 = _mm512_min_ps(a, mn0), mx0 = _mm512_max_ps(a, mx0);
+        mn1 = _mm512_min_ps(b, mn1), mx1 = _mm512_max_ps(b, mx1);
+        bad |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+    }
+    for (; p < k; p += 16) {
+        __mmask16 m = k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - p)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(m, x + p);
+        mn0 = _mm512_min_ps(a, mn0), mx0 = _mm512_max_ps(a, mx0);
+        bad |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    }
+    float mn = _mm512_reduce_min_ps(_mm512_min_ps(mn0, mn1)), mx = _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1)), inv;
+    row_params(mn, mx, !bad && isfinite(mn) && isfinite(mx), scale, &inv, zp);
+    if (inv == 0) {
+        memset(q, 0, (size_t)k);
+        return;
+    }
+    __m512 vinv = _mm512_set1_ps(inv);
+    __m512i vz = _mm512_set1_epi32(*zp), lo = _mm512_setzero_si512();
+    for (p = 0; p < k; p += 16) {
+        __mmask16 m = k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - p)) - 1);
+        __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + p), vinv)), vz);
+        _mm512_mask_cvtusepi32_storeu_epi8(q + p, m, _mm512_max_epi32(i, lo)); /* (saturates at 255) */
+    }
 }
 #endif
 
@@ -169,6 +205,14 @@ static void block_portable(const q8_rows *a, const kn__q8_weights *w, const floa
 }
 
 #ifdef Q8_X86
+/* acc += the four byte products of each lane (x unsigned, w signed). In assembly: GCC 12
+ * given the intrinsic copies each accumulator out and back around every vpdpbusd (its
+ * tied operand), which ran the tile at half speed. */
+T_AVX512 static INLINE __m512i dpbusd512(__m512i acc, __m512i x, __m512i w) {
+    __asm__("vpdpbusd %[w], %[x], %[acc]" : [acc] "+v"(acc) : [x] "v"(x), [w] "v"(w));
+    return acc;
+}
+
 /* An AVX-512 tile: mr rows x np panels (at most 6 x 4: 24 accumulators, 4 weight vectors
  * and a broadcast row step in 32 registers). */
 T_AVX512 static INLINE void tile512(const int mr, const int np, const q8_rows *a, int64_t r, const kn__q8_weights *w,
@@ -190,7 +234,7 @@ T_AVX512 static INLINE void tile512(const int mr, const int np, const q8_rows *a
             memcpy(&four, x + i * a->lda + 4 * s, 4);
             __m512i xv = _mm512_set1_epi32(four);
 #pragma GCC unroll 4
-            for (int v = 0; v < np; v++) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], xv, wv[v]);
+            for (int v = 0; v < np; v++) acc[i][v] = dpbusd512(acc[i][v], xv, wv[v]);
         }
     }
 #pragma GCC unroll 4
@@ -282,7 +326,8 @@ T_AVX2 static INLINE void store256(const q8_rows *a, int64_t i, const kn__q8_wei
             store256(a, r + i, w, p * KN_Q8_PANEL, bias, C + (r + i) * ldc, acc[i][0], acc[i][1]);                     \
     }
 
-#define STEP_VNNI(acc, x, w) (acc) = _mm256_dpbusd_avx_epi32((acc), (x), (w))
+/* (in assembly for the reason dpbusd512 is; {vex}: the AVX-VNNI encoding, not AVX512-VL's) */
+#define STEP_VNNI(acc, x, w) __asm__("%{vex%} vpdpbusd %[w_], %[x_], %[a_]" : [a_] "+x"(acc) : [x_] "x"(x), [w_] "x"(w))
 /* the low nibbles' pairs (at most 2 * 15 * 128 in magnitude) and the high nibbles' pairs,
  * each widened to int32 by vpmaddwd against 1 and 16 */
 #define STEP_NIBBLES(acc, x, w)                                                                                        \
@@ -374,7 +419,8 @@ static void quantize_chunk(void *p, int64_t c) {
         float *sx = (float *)j->rows.sx + i;
         int32_t *zp = (int32_t *)j->rows.zp + i;
 #ifdef Q8_X86
-        if (j->isa != KN_Q8_PORTABLE) quantize_row_avx2(j->x + i * j->lda, j->k, q, sx, zp);
+        if (j->isa == KN_Q8_AVX512) quantize_row_avx512(j->x + i * j->lda, j->k, q, sx, zp);
+        else if (j->isa != KN_Q8_PORTABLE) quantize_row_avx2(j->x + i * j->lda, j->k, q, sx, zp);
         else
 #endif
             quantize_row_portable(j->x + i * j->lda, j->k, q, sx, zp);
