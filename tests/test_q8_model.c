@@ -71,6 +71,59 @@ static double agreement(const float *a, const float *b, int64_t n, int64_t k, co
     return (double)same / (double)n;
 }
 
+/* A convolution whose int8 run is exact: integer pixels spanning 255 steps from -100 (scale
+ * 1, zero point 100, so the padding's zero point is tested), weights multiples of 0.5 with
+ * each filter's largest 63.5 (scale 0.5), integer biases: every sum is exact in f32 too, so
+ * int8 and f32 must agree bit for bit. spec: a conv2d layer's JSON, then a flatten. */
+static void exact_conv(kn_ctx *ctx, const char *layer, const char *dir, int64_t h, int64_t w, int64_t c) {
+    char spec[512], path[128];
+    snprintf(spec, sizeof spec,
+             "{\"type\": \"sequential\", \"input_shape\": [%lld, %lld, %lld], \"layers\": [%s, "
+             "{\"type\": \"flatten\"}], \"loss\": \"mse\", \"optimizer\": \"sgd\"}",
+             (long long)h, (long long)w, (long long)c, layer);
+    snprintf(path, sizeof path, "%s/conv.kiln", dir);
+    kn_model *m = NULL, *f32 = NULL, *i8 = NULL;
+    kn_spec sp;
+    CHECK(kn_model_from_json(ctx, spec, NULL, &m, &sp) == KN_OK && kn_model_compile(m, &sp.compile) == KN_OK,
+          "conv spec %s: %s", layer, kn_last_error(ctx));
+    if (!m) return;
+    int64_t nk = 0, nb = 0;
+    float *k = kn_model_param(m, "conv2d_0/kernel", &nk), *b = kn_model_param(m, "conv2d_0/bias", &nb);
+    CHECK(k && b && nb > 0 && nk % nb == 0, "conv parameters");
+    if (!k || !b) return;
+    uint64_t r = 12345;
+    for (int64_t i = 0; i < nk; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        k[i] = (float)((int)(r >> 33) % 127) * 0.5f;
+        if ((r >> 20) & 1) k[i] = -k[i];
+    }
+    for (int64_t f = 0; f < nb; f++) k[f] = 63.5f, b[f] = (float)(f % 5);
+    CHECK(kn_model_save(m, path) == KN_OK, "save conv: %s", kn_last_error(ctx));
+    int64_t n = 3, in = h * w * c, out = kn_model_output_size(m);
+    float *x = malloc(sizeof(float) * (size_t)(n * in)), *y0 = malloc(sizeof(float) * (size_t)(n * out));
+    float *y1 = malloc(sizeof(float) * (size_t)(n * out));
+    for (int64_t i = 0; i < n * in; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int)(r >> 33) % 256 - 100);
+    }
+    for (int64_t s = 0; s < n; s++) x[s * in] = -100, x[s * in + 1] = 155;
+    CHECK(kn_model_load(ctx, path, NULL, &f32) == KN_OK && kn_model_load(ctx, path, NULL, &i8) == KN_OK, "load conv");
+    if (f32 && i8 && x && y0 && y1) {
+        kn_model_set_quantization(i8, KN_QUANT_INT8);
+        kn_model_predict(f32, x, n, y0);
+        kn_model_predict(i8, x, n, y1);
+        int64_t diff = 0;
+        for (int64_t i = 0; i < n * out; i++) diff += y0[i] != y1[i];
+        printf("exact convolution %s: int8 layers %d, %lld/%lld outputs differ from f32\n", layer,
+               kn_model_quantized_layers(i8), (long long)diff, (long long)(n * out));
+        CHECK(kn_model_quantized_layers(i8) == 1 && diff == 0, "%s: int8 layers %d, %lld outputs differ", layer,
+              kn_model_quantized_layers(i8), (long long)diff);
+    }
+    kn_model_free(m), kn_model_free(f32), kn_model_free(i8);
+    free(x), free(y0), free(y1);
+    unlink(path);
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 3}, &ctx);
@@ -167,6 +220,43 @@ int main(void) {
               acc_q, acc_f);
     }
     kn_model_free(f32), kn_model_free(i8);
+
+    /* convolutions: exact cases (padding, strides, dilation), then the CNN of models/cnn.json */
+    exact_conv(ctx, "{\"type\": \"conv2d\", \"filters\": 16, \"kernel_size\": 3, \"padding\": \"same\"}", dir, 7, 9, 5);
+    exact_conv(ctx, "{\"type\": \"conv2d\", \"filters\": 20, \"kernel_size\": 3, \"strides\": 2, \"padding\": \"same\"}",
+               dir, 8, 8, 6);
+    exact_conv(ctx, "{\"type\": \"conv2d\", \"filters\": 32, \"kernel_size\": 3, \"dilation_rate\": 2, \"padding\": \"same\", "
+               "\"activation\": \"relu\"}", dir, 9, 7, 4);
+    char *cnn = slurp("models/cnn.json");
+    kn_model_free(trained(ctx, cnn, train, 2000, 1, path));
+    CHECK(kn_model_load(ctx, path, NULL, &f32) == KN_OK && kn_model_load(ctx, path, NULL, &i8) == KN_OK, "load cnn: %s",
+          kn_last_error(ctx));
+    if (f32 && i8) {
+        int64_t nc = 2000;
+        kn_model_set_quantization(i8, KN_QUANT_INT8);
+        kn_model_predict(f32, x, nc, ref);
+        kn_model_predict(i8, x, nc, q);
+        share = agreement(ref, q, nc, k, labels, &acc_f, &acc_q, &maxdiff);
+        printf("cnn.json (1 epoch on 2,000 images): int8 layers %d, agreement %.4f on %lld test images, accuracy f32 "
+               "%.4f, int8 %.4f, largest probability difference %.3g\n",
+               kn_model_quantized_layers(i8), share, (long long)nc, acc_f, acc_q, maxdiff);
+        /* its second convolution (3x3x32 -> 64) and its 9216 -> 128 dense layer; the first
+         * convolution (9 inputs a window) and the 10-class layer stay f32 */
+        CHECK(kn_model_quantized_layers(i8) == 2, "cnn int8 layers: %d", kn_model_quantized_layers(i8));
+        CHECK(share >= 0.98 && fabs(acc_f - acc_q) <= 0.01, "cnn: agreement %.4f, accuracy %.4f vs %.4f", share, acc_q,
+              acc_f);
+        int64_t ok = 0;
+        double sd = 0;
+        for (int64_t i = 0; i < 50; i++) { /* one image at a time: the batch's classes */
+            float p[10];
+            kn_model_predict(i8, x + i * 784, 1, p);
+            ok += argmax(p, k) == argmax(q + i * k, k);
+            for (int64_t c = 0; c < k; c++) sd = fmax(sd, fabs((double)p[c] - q[i * k + c]));
+        }
+        CHECK(ok == 50 && sd <= 1e-5, "cnn single images: %lld/50 classes as the batch's, difference %.3g", (long long)ok, sd);
+    }
+    kn_model_free(f32), kn_model_free(i8);
+    free(cnn);
 
     /* a classical model has no dense layers to quantize */
     kn_model *lr = NULL;

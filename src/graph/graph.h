@@ -387,7 +387,9 @@ const kn_op_info *kn__op_info(kn_op op);
  * kn__q8_weights) once compiled, or NULL; compile's allocation of them; a run's packing. */
 bool kn__q8_eligible(const kn_graph *g, const kn_tensor *t);
 static inline const void *kn__q8_node(const kn_graph *g, const kn_tensor *t) {
-    return g->quant == KN_QUANT_INT8 && (t->op == KN_OP_MATMUL || t->op == KN_OP_DENSE) ? t->aux : NULL;
+    return g->quant == KN_QUANT_INT8 && (t->op == KN_OP_MATMUL || t->op == KN_OP_DENSE || t->op == KN_OP_CONV2D)
+               ? t->aux
+               : NULL;
 }
 kn_status kn__q8_graph_alloc(kn_graph *g);
 void kn__q8_graph_pack(kn_graph *g);

@@ -346,6 +346,7 @@ static bool takes_direct(const conv_geom *c, const kn_tensor *t) {
 }
 
 size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t) {
+    if (kn__q8_eligible(g, t)) return kn__cpu_conv_q8_scratch(g, t); /* int8 inference (conv_q8.c) */
     conv_geom c = fwd_geom(t);
     if (takes_direct(&c, t)) return (size_t)kn_ctx_threads(g->ctx) * kn__conv_direct_scratch_floats(&c.win, c.c) * sizeof(float);
     slot_layout l = fwd_layout(&c, t);
@@ -353,6 +354,7 @@ size_t kn__cpu_conv2d_scratch(const kn_graph *g, const kn_tensor *t) {
 }
 
 void kn__cpu_conv2d(kn_graph *g, kn_tensor *t) {
+    if (kn__cpu_conv_q8(g, t)) return; /* int8 inference (conv_q8.c) */
     kn_tensor *x = t->src[0], *bias = t->src[2];
     fwd_job j = {.geom = fwd_geom(t), .t = t, .x = x->data, .kernel = t->src[1]->data, .y = t,
                  .ba = {bias ? bias->data : NULL, (kn_activation)t->iparam[4], t->fparam[0]}};

@@ -174,6 +174,11 @@ void kn__cpu_scratch_done(kn_graph *g, const kn_tensor *t, void *scratch);
  * (true: done); its scratch (the quantized rows), 0 when it runs in f32. */
 bool kn__cpu_q8_product(kn_graph *g, kn_tensor *t);
 size_t kn__cpu_q8_scratch(const kn_graph *g, const kn_tensor *t);
+/* A convolution's forward in int8 (conv_q8.c): whether node t qualifies (kn__q8_eligible's
+ * part for convolutions), its run (true: done) and its scratch. */
+bool kn__q8_conv_eligible(const kn_graph *g, const kn_tensor *t);
+bool kn__cpu_conv_q8(kn_graph *g, kn_tensor *t);
+size_t kn__cpu_conv_q8_scratch(const kn_graph *g, const kn_tensor *t);
 
 /* Attention over heads and its gradient (attention.c); scratch: a thread's probabilities. */
 void kn__cpu_attention(kn_graph *g, kn_tensor *t);

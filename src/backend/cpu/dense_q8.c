@@ -1,5 +1,7 @@
 /* dense_q8.c — int8 inference in a graph (kn_model_set_quantization): which products run
- * on 8-bit integers, their packed weights (each node's aux), and their kernel (q8.h).
+ * on 8-bit integers (dense layers and matmuls here, convolutions in conv_q8.c), their
+ * packed weights (each node's aux: a convolution's (KH*KW*C, F) kernel as a dense layer's
+ * (k, n) weights), and the dense kernel (q8.h).
  *
  * A product qualifies when its weights are constant for the graph's life between packings:
  * an inference graph's parameter, or a value the fold pass computes from parameters (a
@@ -12,6 +14,7 @@
 
 bool kn__q8_eligible(const kn_graph *g, const kn_tensor *t) {
     if (g->quant != KN_QUANT_INT8 || g->has_backward) return false;
+    if (t->op == KN_OP_CONV2D) return kn__q8_conv_eligible(g, t); /* (conv_q8.c) */
     if (t->op != KN_OP_MATMUL && t->op != KN_OP_DENSE) return false;
     if (t->iparam[0] || t->iparam[1]) return false; /* transposes */
     const kn_tensor *a = t->src[0], *b = t->src[1];

@@ -411,20 +411,39 @@ typedef struct {
 /* Rows in a quantizing chunk and in a product chunk (8 AVX-512 tiles, 12 AVX2 tiles). */
 #define Q8_ROW_BLOCK 48
 
+/* Row x (k) quantized into q (then zeros to pad, up to q's length ldq). */
+static void quantize_one(int isa, const float *x, int64_t k, uint8_t *q, int64_t ldq, float *sx, int32_t *zp) {
+#ifdef Q8_X86
+    if (isa == KN_Q8_AVX512) quantize_row_avx512(x, k, q, sx, zp);
+    else if (isa != KN_Q8_PORTABLE) quantize_row_avx2(x, k, q, sx, zp);
+    else
+#endif
+        quantize_row_portable(x, k, q, sx, zp);
+    memset(q + k, 0, (size_t)(ldq - k)); /* the last step's missing rows */
+}
+
 static void quantize_chunk(void *p, int64_t c) {
     const q8_job *j = p;
     int64_t r0 = c * Q8_ROW_BLOCK, r1 = r0 + Q8_ROW_BLOCK < j->m ? r0 + Q8_ROW_BLOCK : j->m;
-    for (int64_t i = r0; i < r1; i++) {
-        uint8_t *q = (uint8_t *)j->rows.qa + i * j->rows.lda;
-        float *sx = (float *)j->rows.sx + i;
-        int32_t *zp = (int32_t *)j->rows.zp + i;
+    for (int64_t i = r0; i < r1; i++)
+        quantize_one(j->isa, j->x + i * j->lda, j->k, (uint8_t *)j->rows.qa + i * j->rows.lda, j->rows.lda,
+                     (float *)j->rows.sx + i, (int32_t *)j->rows.zp + i);
+}
+
+/* Rows [r0, r1) x panels [p0, p1) of the product on the isa's path, then the activation. */
+static void product_block(int isa, const q8_rows *a, const kn__q8_weights *w, const float *bias, int act, float alpha,
+                          float *C, int64_t ldc, int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
+    switch (isa) {
 #ifdef Q8_X86
-        if (j->isa == KN_Q8_AVX512) quantize_row_avx512(j->x + i * j->lda, j->k, q, sx, zp);
-        else if (j->isa != KN_Q8_PORTABLE) quantize_row_avx2(j->x + i * j->lda, j->k, q, sx, zp);
-        else
+    case KN_Q8_AVX512: block_avx512(a, w, bias, C, ldc, r0, r1, p0, p1); break;
+    case KN_Q8_AVXVNNI: block_avxvnni(a, w, bias, C, ldc, r0, r1, p0, p1); break;
+    case KN_Q8_AVX2: block_avx2(a, w, bias, C, ldc, r0, r1, p0, p1); break;
 #endif
-            quantize_row_portable(j->x + i * j->lda, j->k, q, sx, zp);
-        memset(q + j->k, 0, (size_t)(j->rows.lda - j->k)); /* the last step's missing rows */
+    default: block_portable(a, w, bias, C, ldc, r0, r1, p0, p1); break;
+    }
+    if (act != KN_LINEAR) {
+        int64_t c0 = p0 * KN_Q8_PANEL, c1 = p1 * KN_Q8_PANEL < w->n ? p1 * KN_Q8_PANEL : w->n;
+        kn__act_apply_rows((kn_activation)act, alpha, C + r0 * ldc + c0, ldc, r1 - r0, c1 - c0);
     }
 }
 
@@ -434,18 +453,17 @@ static void product_chunk(void *p, int64_t c) {
     int64_t r0 = rc * j->row_block, r1 = r0 + j->row_block < j->m ? r0 + j->row_block : j->m;
     int64_t p0 = pc * j->panel_block, p1 = p0 + j->panel_block < j->w->panels ? p0 + j->panel_block : j->w->panels;
     if (r0 >= r1 || p0 >= p1) return;
-    switch (j->isa) {
-#ifdef Q8_X86
-    case KN_Q8_AVX512: block_avx512(&j->rows, j->w, j->bias, j->C, j->ldc, r0, r1, p0, p1); break;
-    case KN_Q8_AVXVNNI: block_avxvnni(&j->rows, j->w, j->bias, j->C, j->ldc, r0, r1, p0, p1); break;
-    case KN_Q8_AVX2: block_avx2(&j->rows, j->w, j->bias, j->C, j->ldc, r0, r1, p0, p1); break;
-#endif
-    default: block_portable(&j->rows, j->w, j->bias, j->C, j->ldc, r0, r1, p0, p1); break;
-    }
-    if (j->act != KN_LINEAR) {
-        int64_t c0 = p0 * KN_Q8_PANEL, c1 = p1 * KN_Q8_PANEL < j->w->n ? p1 * KN_Q8_PANEL : j->w->n;
-        kn__act_apply_rows((kn_activation)j->act, j->alpha, j->C + r0 * j->ldc + c0, j->ldc, r1 - r0, c1 - c0);
-    }
+    product_block(j->isa, &j->rows, j->w, j->bias, j->act, j->alpha, j->C, j->ldc, r0, r1, p0, p1);
+}
+
+void kn__q8_quantize(int isa, const float *x, int64_t k, uint8_t *q, float *scale, int32_t *zp) {
+    quantize_one(isa, x, k, q, k, scale, zp);
+}
+
+void kn__q8_product(int isa, int64_t m, const uint8_t *qa, int64_t ldq, const float *sx, const int32_t *zp,
+                    const kn__q8_weights *w, const float *bias, int act, float alpha, float *C, int64_t ldc) {
+    q8_rows rows = {qa, ldq, sx, zp};
+    product_block(isa, &rows, w, bias, act, alpha, C, ldc, 0, m, 0, w->panels);
 }
 
 void kn__q8_gemm(int isa, int64_t m, const float *x, int64_t lda, const kn__q8_weights *w, const float *bias, int act,

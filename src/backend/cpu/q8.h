@@ -53,4 +53,13 @@ const char *kn__q8_isa_name(int isa);
 void kn__q8_gemm(int isa, int64_t m, const float *x, int64_t lda, const kn__q8_weights *w, const float *bias, int act,
                  float alpha, float *C, int64_t ldc, void *scratch, int threads);
 
+/* The two halves of kn__q8_gemm for callers that make their own rows (conv_q8.c: a
+ * convolution's windows from an image quantized once): x (k) quantized to q (k bytes) with
+ * its scale and zero point; and the product of m rows already quantized (qa row stride ldq
+ * bytes, a multiple of 4 holding at least w->k4 * 4, the bytes past k zero; sx and zp a
+ * row), on the calling thread. */
+void kn__q8_quantize(int isa, const float *x, int64_t k, uint8_t *q, float *scale, int32_t *zp);
+void kn__q8_product(int isa, int64_t m, const uint8_t *qa, int64_t ldq, const float *sx, const int32_t *zp,
+                    const kn__q8_weights *w, const float *bias, int act, float alpha, float *C, int64_t ldc);
+
 #endif
