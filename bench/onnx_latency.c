@@ -3,14 +3,18 @@
  * N calls of kn_model_predict on N distinct images (host in, host out), and the largest
  * difference from PyTorch's outputs for the same images. The images come NCHW as PyTorch
  * holds them (X.raw, float32) and are reordered to kiln's (H, W, C) outside the timing.
- * usage: onnx_latency MODEL.onnx X.raw Y.raw N C H W OUTPUTS [THREADS=1]
- * prints: RESULT kiln onnx_latency model=... median_us=... p99_us=... max_abs_diff=... */
+ * DTYPE=int8 in the environment: served with int8 dense layers and convolutions
+ * (kn_model_set_quantization); then top1_agree says on how many images the largest output
+ * is PyTorch's.
+ * usage: [DTYPE=int8] onnx_latency MODEL.onnx X.raw Y.raw N C H W OUTPUTS [THREADS=1]
+ * prints: RESULT kiln onnx_latency model=... median_us=... p99_us=... max_abs_diff=... top1_agree=... */
 #define _POSIX_C_SOURCE 200809L
 #include <kiln.h>
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_util.h"
 
@@ -53,6 +57,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     double import_s = now() - t0, diff = 0;
+    const char *dt = getenv("DTYPE");
+    bool int8 = dt && strcmp(dt, "int8") == 0;
+    if (int8 && kn_model_set_quantization(m, KN_QUANT_INT8)) {
+        fprintf(stderr, "onnx_latency: %s\n", kn_last_error(ctx));
+        return 1;
+    }
+    int agree = 0;
     if (kn_model_input_size(m) != (int64_t)per || kn_model_output_size(m) != k) {
         fprintf(stderr, "onnx_latency: the model takes %lld values and gives %lld\n", (long long)kn_model_input_size(m),
                 (long long)kn_model_output_size(m));
@@ -64,10 +75,15 @@ int main(int argc, char **argv) {
             kn_model_predict(m, xh + (size_t)i * per, 1, p);
             t[i] = now() - s;
             for (int j = 0; rep && j < k; j++) diff = fmax(diff, fabs((double)p[j] - y[(size_t)i * k + j]));
+            int bk = 0, bt = 0;
+            for (int j = 1; j < k; j++) bk = p[j] > p[bk] ? j : bk, bt = y[(size_t)i * k + j] > y[(size_t)i * k + bt] ? j : bt;
+            agree += rep && bk == bt;
         }
     qsort(t, (size_t)n, sizeof *t, cmp);
-    printf("RESULT kiln onnx_latency model=%s images=%d threads=%d import_s=%.3f median_us=%.1f p99_us=%.1f max_abs_diff=%.3g\n",
-           argv[1], n, threads, import_s, t[n / 2] * 1e6, t[(int)(n * 0.99)] * 1e6, diff);
+    printf("RESULT kiln onnx_latency model=%s dtype=%s images=%d threads=%d import_s=%.3f median_us=%.1f p99_us=%.1f "
+           "max_abs_diff=%.3g top1_agree=%d/%d int8_layers=%d\n",
+           argv[1], int8 ? "int8" : "fp32", n, threads, import_s, t[n / 2] * 1e6, t[(int)(n * 0.99)] * 1e6, diff, agree, n,
+           kn_model_quantized_layers(m));
     kn_model_free(m);
     kn_ctx_free(ctx);
     free(x), free(y), free(xh), free(p), free(t);

@@ -102,7 +102,7 @@ void kn_ctx_set_log_stream_stderr(kn_ctx *ctx, bool to_stderr);
 
 /* ---------------------------------------------------------------- dtypes */
 
-typedef enum { KN_F32, KN_F16, KN_BF16, KN_I32, KN_U8, KN_DTYPE_COUNT } kn_dtype;
+typedef enum { KN_F32, KN_F16, KN_BF16, KN_I32, KN_U8, KN_I8, KN_DTYPE_COUNT } kn_dtype;
 size_t kn_dtype_size(kn_dtype dtype);
 const char *kn_dtype_name(kn_dtype dtype);
 
@@ -1550,6 +1550,11 @@ kn_status kn_model_save(kn_model *m, const char *path);
  * the file of kn_model_save. Everything else (architecture, preprocessing, labels, training
  * summary) is kept and the dtype recorded in the metadata (kiln.dtype); no optimizer state
  * or checkpoint goes in, so the file cannot be resumed from. KN_F32 is kn_model_save.
+ * KN_I8: the weights the model's int8 inference runs with (kn_model_set_quantization:
+ * dense layers of 16 outputs or more, convolutions, attention's projections) stored as I8
+ * with a kiln.scale.NAME F32 tensor of each column's scale, the rest F32 (the reference
+ * MLP's file 28% of the f32 one); loading such a file dequantizes the weights (w = q s)
+ * and serves the model in int8 (KN_QUANT_INT8, which packs the same q and scales again).
  * Atomic like kn_model_save. KN_ERR_UNSUPPORTED for classical models, KN_ERR_DTYPE for
  * other dtypes. */
 kn_status kn_model_save_as(kn_model *m, const char *path, kn_dtype dtype);

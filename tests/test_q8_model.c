@@ -10,6 +10,10 @@
  *   - back to KN_QUANT_NONE, the f32 predictions again, bit for bit;
  *   - a dense layer followed by batch normalization (folded into it: the weights are
  *     computed, not parameters) runs in int8 too, and agrees with f32;
+ *   - convolutions: exact cases (integer inputs and weights on the quantization grid: 'same'
+ *     padding, strides, dilation) equal f32 bit for bit; models/cnn.json and
+ *     models/transformer_fashion.json (attention's projections, 1-D convolutions) agree
+ *     with f32;
  *   - refused: a model that trained in this process, a classical model, an unknown value.
  * Skips (exit 77) when the dataset is not installed. */
 #define _GNU_SOURCE
@@ -124,6 +128,26 @@ static void exact_conv(kn_ctx *ctx, const char *layer, const char *dir, int64_t 
     unlink(path);
 }
 
+/* The file at path with every occurrence of from replaced by to (same length), written to out. */
+static bool rewrite(const char *path, const char *out, const char *from, const char *to) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n);
+    bool ok = b && fread(b, 1, (size_t)n, f) == (size_t)n, hit = false;
+    fclose(f);
+    size_t len = strlen(from);
+    for (long i = 0; ok && i + (long)len <= n; i++)
+        if (memcmp(b + i, from, len) == 0) memcpy(b + i, to, len), hit = true;
+    f = ok && hit ? fopen(out, "wb") : NULL;
+    ok = f && fwrite(b, 1, (size_t)n, f) == (size_t)n;
+    if (f) fclose(f);
+    free(b);
+    return ok;
+}
+
 int main(void) {
     kn_ctx *ctx;
     kn_ctx_new(&(kn_ctx_opts){.threads = 2, .seed = 3}, &ctx);
@@ -192,6 +216,56 @@ int main(void) {
         CHECK(memcmp(again, q, sizeof(float) * 256 * (size_t)k) == 0, "the session's int8 predictions differ");
         kn_session_free(s);
     }
+    /* an int8 file (kn_model_save_as KN_I8): about a quarter of the f32 file, served in int8
+     * when loaded, with the same predictions as the f32 file served in int8 */
+    char p8[80], bad[80];
+    snprintf(p8, sizeof p8, "%s/mlp8.kiln", dir);
+    snprintf(bad, sizeof bad, "%s/bad.kiln", dir);
+    CHECK(kn_model_save_as(i8, p8, KN_I8) == KN_OK, "save int8: %s", kn_last_error(ctx));
+    kn_model *l8 = NULL;
+    CHECK(kn_model_load(ctx, p8, NULL, &l8) == KN_OK, "load int8 file: %s", kn_last_error(ctx));
+    if (l8) {
+        FILE *a = fopen(path, "rb"), *b = fopen(p8, "rb");
+        long sa = 0, sb = 0;
+        if (a) fseek(a, 0, SEEK_END), sa = ftell(a), fclose(a);
+        if (b) fseek(b, 0, SEEK_END), sb = ftell(b), fclose(b);
+        CHECK(kn_model_param_dtype(l8) == KN_I8 && kn_model_quantization(l8) == KN_QUANT_INT8, "int8 file: dtype %s",
+              kn_dtype_name(kn_model_param_dtype(l8)));
+        kn_model_predict(l8, x, n, again);
+        int64_t bits = 0, cls = 0;
+        double d8 = 0;
+        for (int64_t i = 0; i < n * k; i++) bits += again[i] == q[i], d8 = fmax(d8, fabs((double)again[i] - q[i]));
+        for (int64_t i = 0; i < n; i++) cls += argmax(again + i * k, k) == argmax(q + i * k, k);
+        printf("int8 file: %ld bytes (f32 %ld, %.1f%%), %d int8 layers; against the f32 file served in int8: %lld/%lld "
+               "outputs equal, classes equal on %lld/%lld, largest difference %.3g\n",
+               sb, sa, 100.0 * (double)sb / (double)sa, kn_model_quantized_layers(l8), (long long)bits,
+               (long long)(n * k), (long long)cls, (long long)n, d8);
+        CHECK(sb <= sa * 0.30, "int8 file is %.1f%% of the f32 one", 100.0 * (double)sb / (double)sa);
+        CHECK(kn_model_quantized_layers(l8) == 2 && cls == n && d8 <= 1e-5, "int8 file's predictions");
+        /* the dequantized weights in f32 */
+        CHECK(kn_model_set_quantization(l8, KN_QUANT_NONE) == KN_OK, "int8 file to f32");
+        kn_model_predict(l8, x, n, again);
+        share = agreement(ref, again, n, k, labels, &acc_f, &acc_q, &maxdiff);
+        CHECK(share >= 0.99, "int8 file's weights in f32 agree with f32 on %.4f", share);
+        kn_model_free(l8);
+    }
+    /* damaged int8 files: a weight without its scales, a scale that is NaN */
+    kn_model *broken = NULL;
+    CHECK(rewrite(p8, bad, "kiln.scale.dense_0", "kiln.scalX.dense_0") &&
+              kn_model_load(ctx, bad, NULL, &broken) == KN_ERR_FORMAT && !broken,
+          "a renamed scale tensor is refused: %s", kn_last_error(ctx));
+    printf("renamed scale: %s\n", kn_last_error(ctx));
+    CHECK(rewrite(p8, bad, "kiln.scale.dense_0/kernel", "kiln.pad.0000000000000000") &&
+              kn_model_load(ctx, bad, NULL, &broken) == KN_ERR_FORMAT && !broken &&
+              strstr(kn_last_error(ctx), "no kiln.scale.dense_0/kernel"),
+          "an I8 weight without scales is refused: %s", kn_last_error(ctx));
+    printf("scale gone: %s\n", kn_last_error(ctx));
+    CHECK(rewrite(p8, bad, "\"kiln.scale.dense_1/kernel\":{\"dtype\":\"F32\"", "\"kiln.scale.dense_1/kernel\":{\"dtype\":\"I32\"") &&
+              kn_model_load(ctx, bad, NULL, &broken) == KN_ERR_FORMAT && !broken,
+          "a scale tensor of another dtype is refused: %s", kn_last_error(ctx));
+    printf("scale of dtype I32: %s\n", kn_last_error(ctx));
+    unlink(p8), unlink(bad);
+
     /* back to f32 */
     CHECK(kn_model_set_quantization(i8, KN_QUANT_NONE) == KN_OK, "set none: %s", kn_last_error(ctx));
     kn_model_predict(i8, x, n, again);
@@ -257,6 +331,28 @@ int main(void) {
     }
     kn_model_free(f32), kn_model_free(i8);
     free(cnn);
+
+    /* a transformer (models/transformer_fashion.json): attention's projections (matmuls by
+     * views of the kernels) and the 1-D convolutions of its feed-forward block in int8 */
+    char *tf = slurp("models/transformer_fashion.json");
+    kn_model_free(trained(ctx, tf, train, 2000, 1, path));
+    CHECK(kn_model_load(ctx, path, NULL, &f32) == KN_OK && kn_model_load(ctx, path, NULL, &i8) == KN_OK, "load transformer: %s",
+          kn_last_error(ctx));
+    if (f32 && i8) {
+        int64_t nt = 1000;
+        kn_model_set_quantization(i8, KN_QUANT_INT8);
+        kn_model_predict(f32, x, nt, ref);
+        kn_model_predict(i8, x, nt, q);
+        share = agreement(ref, q, nt, k, labels, &acc_f, &acc_q, &maxdiff);
+        printf("transformer_fashion.json (1 epoch on 2,000 images): int8 layers %d, agreement %.4f on %lld test images, "
+               "accuracy f32 %.4f, int8 %.4f, largest probability difference %.3g\n",
+               kn_model_quantized_layers(i8), share, (long long)nt, acc_f, acc_q, maxdiff);
+        CHECK(kn_model_quantized_layers(i8) >= 5, "transformer int8 layers: %d", kn_model_quantized_layers(i8));
+        CHECK(share >= 0.97 && fabs(acc_f - acc_q) <= 0.015, "transformer: agreement %.4f, accuracy %.4f vs %.4f", share,
+              acc_q, acc_f);
+    }
+    kn_model_free(f32), kn_model_free(i8);
+    free(tf);
 
     /* a classical model has no dense layers to quantize */
     kn_model *lr = NULL;

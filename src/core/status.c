@@ -22,7 +22,7 @@ const char *kn_status_text(kn_status status) {
 
 static const struct { const char *name; size_t size; } dtype_table[] = {
     [KN_F32] = {"F32", 4}, [KN_F16] = {"F16", 2}, [KN_BF16] = {"BF16", 2},
-    [KN_I32] = {"I32", 4}, [KN_U8] = {"U8", 1},
+    [KN_I32] = {"I32", 4}, [KN_U8] = {"U8", 1}, [KN_I8] = {"I8", 1},
 };
 _Static_assert(sizeof dtype_table / sizeof dtype_table[0] == KN_DTYPE_COUNT,
                "dtype table out of step with kn_dtype");

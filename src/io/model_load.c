@@ -261,6 +261,7 @@ typedef struct {
     size_t *file_offset;
     kn_dtype *file_dtype;
     bool *found;
+    size_t *scale_offset; /* an int8 file: where kiln.scale.NAME of parameter k starts (0: none) */
 } bind_arrays;
 
 static kn_status bind_into(kn_model *m, const char *path, const cJSON *header, const uint8_t *data, size_t data_len,
@@ -271,6 +272,8 @@ static kn_status bind_into(kn_model *m, const char *path, const cJSON *header, c
     size_t total = b->total, *file_offset = b->file_offset;
     kn_dtype *file_dtype = b->file_dtype;
     bool *found = b->found;
+    size_t *scale_offset = b->scale_offset;
+    bool int8_file = want_dtype && strcmp(want_dtype, "I8") == 0;
     int n_tensors = cJSON_GetArraySize(header);
     span *spans = kn__calloc(ctx, (size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *spans);
     if (!spans) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -339,6 +342,20 @@ static kn_status bind_into(kn_model *m, const char *path, const cJSON *header, c
             state_count = numel;
             continue;
         }
+        if (strncmp(name, "kiln.scale.", 11) == 0) { /* an int8 file: a weight's column scales */
+            int q = 0;
+            while (q < n_specs && strcmp(specs[q].name, name + 11) != 0) q++;
+            if (!int8_file || q == n_specs || strcmp(dt->valuestring, "F32") != 0 || ndim != 1 || specs[q].ndim != 2 ||
+                dims[0] != specs[q].shape[1] || scale_offset[q]) {
+                st = kn__error(ctx, KN_ERR_FORMAT,
+                               "%s: tensor '%.80s' must be, in an int8 file (kiln.dtype I8), the one 1-D F32 tensor of "
+                               "a 2-D parameter's column scales",
+                               path, name);
+                break;
+            }
+            scale_offset[q] = start + 1; /* (+1: 0 says none) */
+            continue;
+        }
         int k = 0;
         while (k < n_specs && strcmp(specs[k].name, name) != 0) k++;
         /* files written before names kept 63 characters held their first 47: a bidirectional
@@ -347,13 +364,15 @@ static kn_status bind_into(kn_model *m, const char *path, const cJSON *header, c
             for (k = 0; k < n_specs && !(strlen(specs[k].name) > 47 && strncmp(specs[k].name, name, 47) == 0); k++) {}
         if (k == n_specs) { st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%.64s' is not a parameter of the architecture", path, name); break; }
         kn_dtype pdt = !strcmp(dt->valuestring, "F32") ? KN_F32 : !strcmp(dt->valuestring, "F16") ? KN_F16
-                     : !strcmp(dt->valuestring, "BF16") ? KN_BF16 : KN_DTYPE_COUNT;
+                     : !strcmp(dt->valuestring, "BF16") ? KN_BF16 : !strcmp(dt->valuestring, "I8") ? KN_I8
+                     : KN_DTYPE_COUNT;
         if (pdt == KN_DTYPE_COUNT) {
-            st = kn__error(ctx, KN_ERR_DTYPE, "%s: tensor '%s' is %s; this kiln reads F32, F16 and BF16 parameters", path, name,
-                           dt->valuestring);
+            st = kn__error(ctx, KN_ERR_DTYPE, "%s: tensor '%s' is %s; this kiln reads F32, F16, BF16 and I8 parameters", path,
+                           name, dt->valuestring);
             break;
         }
-        if (want_dtype && strcmp(dt->valuestring, want_dtype) != 0) { /* kiln.dtype says what every parameter is */
+        /* kiln.dtype says what every parameter is; an int8 file's are I8 or F32 */
+        if (want_dtype && strcmp(dt->valuestring, want_dtype) != 0 && !(int8_file && pdt == KN_F32)) {
             st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' is %s, but __metadata__.kiln.dtype says %s", path, name,
                            dt->valuestring, want_dtype);
             break;
@@ -377,6 +396,12 @@ static kn_status bind_into(kn_model *m, const char *path, const cJSON *header, c
     }
     for (int k = 0; !st && k < n_specs; k++)
         if (!found[k]) st = kn__error(ctx, KN_ERR_FORMAT, "%s: tensor '%s' is missing", path, specs[k].name);
+    for (int k = 0; !st && k < n_specs; k++)
+        if ((file_dtype[k] == KN_I8) != (scale_offset[k] != 0))
+            st = kn__error(ctx, KN_ERR_FORMAT,
+                           file_dtype[k] == KN_I8 ? "%s: tensor '%s' is I8 but the file has no kiln.scale.%s"
+                                                  : "%s: tensor '%s' is not I8 but the file has kiln.scale.%s",
+                           path, specs[k].name, specs[k].name);
     if (!st) {
         qsort(spans, (size_t)n_spans, sizeof *spans, cmp_span);
         for (int i = 1; !st && i < n_spans; i++)
@@ -410,8 +435,20 @@ static kn_status bind_into(kn_model *m, const char *path, const cJSON *header, c
             float *dst = m->owned_params + specs[k].offset;
             const uint8_t *src = data + file_offset[k];
             if (file_dtype[k] != KN_F32) m->file_dtype = file_dtype[k];
+            /* an int8 file is served in int8 (on the CPU; a device computes on the dequantized weights) */
+            if (file_dtype[k] == KN_I8 && ctx->device == KN_DEVICE_CPU) m->quant = KN_QUANT_INT8;
             if (file_dtype[k] == KN_F32) {
                 memcpy(dst, src, specs[k].numel * sizeof(float));
+            } else if (file_dtype[k] == KN_I8) { /* w = q s, s the column's scale */
+                int64_t rows = specs[k].shape[0], cols = specs[k].shape[1];
+                float s;
+                for (int64_t j = 0; j < cols; j++) {
+                    memcpy(&s, data + scale_offset[k] - 1 + (size_t)j * sizeof s, sizeof s);
+                    if (!(s >= 0 && s < 0x1p100f)) /* (NaN fails both) */
+                        return kn__error(ctx, KN_ERR_FORMAT, "%s: kiln.scale.%s[%lld] is %g, not a finite scale >= 0",
+                                         path, specs[k].name, (long long)j, (double)s);
+                    for (int64_t r = 0; r < rows; r++) dst[r * cols + j] = (float)(int8_t)src[r * cols + j] * s;
+                }
             } else { /* halves may sit at any even offset in another writer's file: copy out first */
                 uint16_t chunk[1024];
                 for (size_t i = 0; i < specs[k].numel; i += 1024) {
@@ -440,7 +477,8 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     b.file_offset = kn__calloc(ctx, n, sizeof *b.file_offset);
     b.file_dtype = kn__calloc(ctx, n, sizeof *b.file_dtype);
     b.found = kn__calloc(ctx, n, sizeof *b.found);
-    kn_status st = specs && b.file_offset && b.file_dtype && b.found ? KN_OK
+    b.scale_offset = kn__calloc(ctx, n, sizeof *b.scale_offset);
+    kn_status st = specs && b.file_offset && b.file_dtype && b.found && b.scale_offset ? KN_OK
                                                                         : kn__error(ctx, KN_ERR_OUT_OF_MEMORY,
                                                                                     "%s: out of memory", path);
     if (!st) {
@@ -452,6 +490,7 @@ static kn_status bind_tensors(kn_model *m, const char *path, const cJSON *header
     kn__free(ctx, b.file_offset);
     kn__free(ctx, b.file_dtype);
     kn__free(ctx, b.found);
+    kn__free(ctx, b.scale_offset);
     return st;
 }
 
@@ -505,12 +544,13 @@ kn_status kn__model_load_buffer(kn_ctx *ctx, const uint8_t *bytes, size_t size, 
     size_t data_start = 8 + (size_t)hlen, data_len = size - data_start;
     const uint8_t *data = bytes + data_start;
     const char *dtype = meta_string(meta, "kiln.dtype"); /* a converted file's parameter dtype */
-    if (dtype && strcmp(dtype, "F32") != 0 && strcmp(dtype, "F16") != 0 && strcmp(dtype, "BF16") != 0) {
-        st = kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__.kiln.dtype '%.16s' is not F32, F16 or BF16", path, dtype);
+    if (dtype && strcmp(dtype, "F32") != 0 && strcmp(dtype, "F16") != 0 && strcmp(dtype, "BF16") != 0 &&
+        strcmp(dtype, "I8") != 0) {
+        st = kn__error(ctx, KN_ERR_FORMAT, "%s: __metadata__.kiln.dtype '%.16s' is not F32, F16, BF16 or I8", path, dtype);
         goto done;
     }
     if (dtype && m->classic && strcmp(dtype, "F32") != 0) {
-        st = kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: kiln.dtype %s: half-precision files hold networks only", path, dtype);
+        st = kn__error(ctx, KN_ERR_UNSUPPORTED, "%s: kiln.dtype %s: converted files hold networks only", path, dtype);
         goto done;
     }
     if ((st = m->classic ? kn__classic_bind(m, path, header, data, data_len)

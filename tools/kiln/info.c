@@ -31,7 +31,7 @@ static const cli_positional info_positionals[] = {{0, "MODEL (a .kiln or .onnx f
 static const cli_command info_command = {"info", info_help, NULL, info_positionals, CLI_COUNT(info_positionals)};
 
 /* A parameter dtype as safetensors names it (what the file holds). */
-static const char *file_dtype(kn_dtype t) { return t == KN_F16 ? "F16" : t == KN_BF16 ? "BF16" : "F32"; }
+static const char *file_dtype(kn_dtype t) { return kn_dtype_name(t); }
 
 /* The labels saved with the model: kn_model_label_name answers NULL past the last one. */
 static cJSON *labels_json(const kn_model *m) {
@@ -52,6 +52,9 @@ static void print_human(const char *path, const kn_model *m, long long bytes, co
     printf("parameters     %lld\n", (long long)kn_model_param_count(m));
     kn_dtype pdt = kn_model_param_dtype(m);
     if (pdt == KN_F32) printf("dtypes         F32\n");
+    else if (pdt == KN_I8)
+        printf("dtypes         I8 and F32 (int8 weights with column scales, the rest F32; served in int8; a converted "
+               "file, for inference)\n");
     else printf("dtypes         %s (parameters, widened to F32 at load; a converted file, for inference)\n", file_dtype(pdt));
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(arch, "input_shape"), *v;
     printf("input          [");

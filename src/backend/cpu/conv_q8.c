@@ -30,7 +30,7 @@ bool kn__q8_conv_eligible(const kn_graph *g, const kn_tensor *t) {
     if (x->dtype != KN_F32 || k->dtype != KN_F32 || t->dtype != KN_F32 || k->ndim != 2) return false;
     if (k->ne[0] < CONV_Q8_MIN_TAPS || k->ne[0] > KN_Q8_MAX_K || k->ne[1] < KN_Q8_PANEL) return false;
     (void)g;
-    return k->op == KN_OP_PARAM || (k->flags & KN_FLAG_FOLDED);
+    return kn__q8_constant(k);
 }
 
 typedef struct {

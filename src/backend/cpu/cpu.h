@@ -173,6 +173,8 @@ void kn__cpu_scratch_done(kn_graph *g, const kn_tensor *t, void *scratch);
 /* Int8 inference (dense_q8.c): node t's product in int8 when the graph packed its weights
  * (true: done); its scratch (the quantized rows), 0 when it runs in f32. */
 bool kn__cpu_q8_product(kn_graph *g, kn_tensor *t);
+/* Weights that stay constant between packings: a parameter, a folded value, a view of either. */
+bool kn__q8_constant(const kn_tensor *b);
 size_t kn__cpu_q8_scratch(const kn_graph *g, const kn_tensor *t);
 /* A convolution's forward in int8 (conv_q8.c): whether node t qualifies (kn__q8_eligible's
  * part for convolutions), its run (true: done) and its scratch. */

@@ -4,13 +4,19 @@
  * (k, n) weights), and the dense kernel (q8.h).
  *
  * A product qualifies when its weights are constant for the graph's life between packings:
- * an inference graph's parameter, or a value the fold pass computes from parameters (a
- * batch norm folded into the dense layer before it). Its input and output are f32 rows,
+ * an inference graph's parameter (or a reshaped view of one: attention's projections), or a
+ * value the fold pass computes from parameters (a batch norm folded into the dense layer
+ * before it). Its input and output are f32 rows,
  * (m, k) x (k, n) with neither transposed, n at least 16. The packing happens before the first run and
  * again after the folded values were recomputed (graph.h's q8_stale), so a run reads
  * weights packed from the values it would otherwise multiply by. */
 #include "cpu.h"
 #include "q8.h"
+
+bool kn__q8_constant(const kn_tensor *b) {
+    if (b->op == KN_OP_RESHAPE) b = b->src[0]; /* a view of the parameter (attention's projections) */
+    return b->op == KN_OP_PARAM || (b->flags & KN_FLAG_FOLDED);
+}
 
 bool kn__q8_eligible(const kn_graph *g, const kn_tensor *t) {
     if (g->quant != KN_QUANT_INT8 || g->has_backward) return false;
@@ -24,7 +30,7 @@ bool kn__q8_eligible(const kn_graph *g, const kn_tensor *t) {
      * bench/bench_q8.c); at one row the layer is too small to matter either way. The rule
      * reads the shape alone, so a sample's result never depends on its batch. */
     if (b->ne[0] > KN_Q8_MAX_K || b->ne[0] < 1 || b->ne[1] < KN_Q8_PANEL) return false;
-    return b->op == KN_OP_PARAM || (b->flags & KN_FLAG_FOLDED);
+    return kn__q8_constant(b);
 }
 
 size_t kn__cpu_q8_scratch(const kn_graph *g, const kn_tensor *t) {
