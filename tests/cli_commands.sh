@@ -542,6 +542,19 @@ run predict-csv-model -- predict "$T/iris/model.kiln" "$T/iris_rows.csv" --json
 json predict-csv-model-json "assert len(o['predictions']) == 3 and o['predictions'][0]['label'] == 'setosa', o"
 run eval-csv -- eval "$T/iris/model.kiln" --data "csv:$SRC/data/iris.csv" --json
 json eval-csv-json "assert o['n'] == 150 and o['labels'] == ['setosa', 'versicolor', 'virginica'] and o['accuracy'] > 0.8, o"
+# kiln convert --to int8 (models/tabular.json: two 64-unit dense layers in int8): the int8
+# file predicts what the f32 file does with --int8, bit for bit, and is smaller
+run predict-int8-plain -- predict "$T/iris/model.kiln" "$T/iris_rows.csv" --int8 --top 3
+cp "$T/out" "$T/pred_int8"
+run convert-int8 -- convert "$T/iris/model.kiln" --to int8 "$T/iris8.kiln" --json
+if [ "$RC" -ne 0 ]; then fail convert-int8 "exit $RC: $(head -n 1 "$T/err")"; else
+    json convert-int8-json "assert o['dtype'] == 'I8' and o['ratio'] < 0.5, o"
+    run predict-int8-file -- predict "$T/iris8.kiln" "$T/iris_rows.csv" --top 3
+    if [ "$RC" -eq 0 ] && cmp -s "$T/out" "$T/pred_int8"; then pass predict-int8-file
+    else fail predict-int8-file "exit $RC or differs from predict --int8 on the f32 file"; fi
+    run info-int8 -- info "$T/iris8.kiln" --json
+    json info-int8-json "assert o['dtypes'] == ['I8'], o['dtypes']"
+fi
 run info-csv -- info "$T/iris/model.kiln" --json
 json info-csv-json "assert o['preprocessing']['features'] == ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], o"
 run train-csv-regression -- train "$TAB" --data "csv:$SRC/data/diabetes.csv" --test-split 0.2 --epochs 100 --json --quiet
