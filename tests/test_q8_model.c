@@ -128,6 +128,55 @@ static void exact_conv(kn_ctx *ctx, const char *layer, const char *dir, int64_t 
     unlink(path);
 }
 
+/* A description trained briefly, saved, loaded twice and served in f32 and in int8 on the
+ * first n_eval test images: the int8 layers (exactly `layers`, or at least with
+ * at_least), the class agreement and the accuracy difference; with singles, that many
+ * images one at a time give the batch's classes (rows are quantized on their own). */
+typedef struct {
+    const char *what;
+    int64_t n_fit, n_eval;
+    int layers;
+    bool at_least;
+    double min_share, max_acc_diff;
+    int singles;
+} served_case;
+
+static void served_alike(kn_ctx *ctx, const served_case *c, const char *spec_text, kn_dataset *train, const char *path,
+                         const kn_dataset *test, float *ref, float *q) {
+    const float *x = kn_dataset_x(test);
+    const int32_t *labels = kn_dataset_labels(test);
+    const int64_t k = 10;
+    kn_model *f32 = NULL, *i8 = NULL;
+    kn_model_free(trained(ctx, spec_text, train, c->n_fit, 1, path));
+    CHECK(kn_model_load(ctx, path, NULL, &f32) == KN_OK && kn_model_load(ctx, path, NULL, &i8) == KN_OK, "load %s: %s",
+          c->what, kn_last_error(ctx));
+    if (f32 && i8) {
+        double acc_f, acc_q, maxdiff;
+        kn_model_set_quantization(i8, KN_QUANT_INT8);
+        kn_model_predict(f32, x, c->n_eval, ref);
+        kn_model_predict(i8, x, c->n_eval, q);
+        double share = agreement(ref, q, c->n_eval, k, labels, &acc_f, &acc_q, &maxdiff);
+        int layers = kn_model_quantized_layers(i8);
+        printf("%s (1 epoch on %lld images): int8 layers %d, agreement %.4f on %lld test images, accuracy f32 %.4f, "
+               "int8 %.4f, largest probability difference %.3g\n",
+               c->what, (long long)c->n_fit, layers, share, (long long)c->n_eval, acc_f, acc_q, maxdiff);
+        CHECK(c->at_least ? layers >= c->layers : layers == c->layers, "%s: %d int8 layers", c->what, layers);
+        CHECK(share >= c->min_share && fabs(acc_f - acc_q) <= c->max_acc_diff, "%s: agreement %.4f, accuracy %.4f vs %.4f",
+              c->what, share, acc_q, acc_f);
+        int64_t ok = 0;
+        double sd = 0;
+        for (int64_t i = 0; i < c->singles; i++) {
+            float p[10];
+            kn_model_predict(i8, x + i * 784, 1, p);
+            ok += argmax(p, k) == argmax(q + i * k, k);
+            for (int64_t j = 0; j < k; j++) sd = fmax(sd, fabs((double)p[j] - q[i * k + j]));
+        }
+        CHECK(ok == c->singles && sd <= 1e-5, "%s single images: %lld/%d classes as the batch's, difference %.3g", c->what,
+              (long long)ok, c->singles, sd);
+    }
+    kn_model_free(f32), kn_model_free(i8);
+}
+
 /* The file at path with every occurrence of from replaced by to (same length), written to out. */
 static bool rewrite(const char *path, const char *out, const char *from, const char *to) {
     FILE *f = fopen(path, "rb");
@@ -279,21 +328,9 @@ int main(void) {
                      "{\"type\": \"activation\", \"activation\": \"relu\"},"
                      "{\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}],"
                      "\"loss\": \"sparse_categorical_crossentropy\", \"optimizer\": \"adam\"}";
-    kn_model_free(trained(ctx, bn, train, 3000, 1, path_bn));
-    CHECK(kn_model_load(ctx, path_bn, NULL, &f32) == KN_OK && kn_model_load(ctx, path_bn, NULL, &i8) == KN_OK,
-          "load bn: %s", kn_last_error(ctx));
-    if (f32 && i8) {
-        kn_model_set_quantization(i8, KN_QUANT_INT8);
-        kn_model_predict(f32, x, n, ref);
-        kn_model_predict(i8, x, n, q);
-        share = agreement(ref, q, n, k, labels, &acc_f, &acc_q, &maxdiff);
-        printf("dense + batch norm (folded): int8 layers %d, agreement %.4f, accuracy f32 %.4f, int8 %.4f\n",
-               kn_model_quantized_layers(i8), share, acc_f, acc_q);
-        CHECK(kn_model_quantized_layers(i8) == 1, "folded layer in int8: %d layers", kn_model_quantized_layers(i8));
-        CHECK(share >= 0.98 && fabs(acc_f - acc_q) <= 0.01, "folded model: agreement %.4f, accuracy %.4f vs %.4f", share,
-              acc_q, acc_f);
-    }
-    kn_model_free(f32), kn_model_free(i8);
+    /* (the dense layer's weights are computed by the fold pass, not parameters) */
+    served_alike(ctx, &(served_case){"dense + batch norm (folded)", 3000, n, 1, false, 0.98, 0.01, 0}, bn, train, path_bn,
+                 test, ref, q);
 
     /* convolutions: exact cases (padding, strides, dilation), then the CNN of models/cnn.json */
     exact_conv(ctx, "{\"type\": \"conv2d\", \"filters\": 16, \"kernel_size\": 3, \"padding\": \"same\"}", dir, 7, 9, 5);
@@ -301,57 +338,16 @@ int main(void) {
                dir, 8, 8, 6);
     exact_conv(ctx, "{\"type\": \"conv2d\", \"filters\": 32, \"kernel_size\": 3, \"dilation_rate\": 2, \"padding\": \"same\", "
                "\"activation\": \"relu\"}", dir, 9, 7, 4);
+    /* cnn.json: its second convolution (3x3x32 -> 64) and its 9216 -> 128 dense layer; the
+     * first convolution (9 inputs a window) and the 10-class layer stay f32 */
     char *cnn = slurp("models/cnn.json");
-    kn_model_free(trained(ctx, cnn, train, 2000, 1, path));
-    CHECK(kn_model_load(ctx, path, NULL, &f32) == KN_OK && kn_model_load(ctx, path, NULL, &i8) == KN_OK, "load cnn: %s",
-          kn_last_error(ctx));
-    if (f32 && i8) {
-        int64_t nc = 2000;
-        kn_model_set_quantization(i8, KN_QUANT_INT8);
-        kn_model_predict(f32, x, nc, ref);
-        kn_model_predict(i8, x, nc, q);
-        share = agreement(ref, q, nc, k, labels, &acc_f, &acc_q, &maxdiff);
-        printf("cnn.json (1 epoch on 2,000 images): int8 layers %d, agreement %.4f on %lld test images, accuracy f32 "
-               "%.4f, int8 %.4f, largest probability difference %.3g\n",
-               kn_model_quantized_layers(i8), share, (long long)nc, acc_f, acc_q, maxdiff);
-        /* its second convolution (3x3x32 -> 64) and its 9216 -> 128 dense layer; the first
-         * convolution (9 inputs a window) and the 10-class layer stay f32 */
-        CHECK(kn_model_quantized_layers(i8) == 2, "cnn int8 layers: %d", kn_model_quantized_layers(i8));
-        CHECK(share >= 0.98 && fabs(acc_f - acc_q) <= 0.01, "cnn: agreement %.4f, accuracy %.4f vs %.4f", share, acc_q,
-              acc_f);
-        int64_t ok = 0;
-        double sd = 0;
-        for (int64_t i = 0; i < 50; i++) { /* one image at a time: the batch's classes */
-            float p[10];
-            kn_model_predict(i8, x + i * 784, 1, p);
-            ok += argmax(p, k) == argmax(q + i * k, k);
-            for (int64_t c = 0; c < k; c++) sd = fmax(sd, fabs((double)p[c] - q[i * k + c]));
-        }
-        CHECK(ok == 50 && sd <= 1e-5, "cnn single images: %lld/50 classes as the batch's, difference %.3g", (long long)ok, sd);
-    }
-    kn_model_free(f32), kn_model_free(i8);
+    served_alike(ctx, &(served_case){"cnn.json", 2000, 2000, 2, false, 0.98, 0.01, 50}, cnn, train, path, test, ref, q);
     free(cnn);
-
     /* a transformer (models/transformer_fashion.json): attention's projections (matmuls by
      * views of the kernels) and the 1-D convolutions of its feed-forward block in int8 */
     char *tf = slurp("models/transformer_fashion.json");
-    kn_model_free(trained(ctx, tf, train, 2000, 1, path));
-    CHECK(kn_model_load(ctx, path, NULL, &f32) == KN_OK && kn_model_load(ctx, path, NULL, &i8) == KN_OK, "load transformer: %s",
-          kn_last_error(ctx));
-    if (f32 && i8) {
-        int64_t nt = 1000;
-        kn_model_set_quantization(i8, KN_QUANT_INT8);
-        kn_model_predict(f32, x, nt, ref);
-        kn_model_predict(i8, x, nt, q);
-        share = agreement(ref, q, nt, k, labels, &acc_f, &acc_q, &maxdiff);
-        printf("transformer_fashion.json (1 epoch on 2,000 images): int8 layers %d, agreement %.4f on %lld test images, "
-               "accuracy f32 %.4f, int8 %.4f, largest probability difference %.3g\n",
-               kn_model_quantized_layers(i8), share, (long long)nt, acc_f, acc_q, maxdiff);
-        CHECK(kn_model_quantized_layers(i8) >= 5, "transformer int8 layers: %d", kn_model_quantized_layers(i8));
-        CHECK(share >= 0.97 && fabs(acc_f - acc_q) <= 0.015, "transformer: agreement %.4f, accuracy %.4f vs %.4f", share,
-              acc_q, acc_f);
-    }
-    kn_model_free(f32), kn_model_free(i8);
+    served_alike(ctx, &(served_case){"transformer_fashion.json", 2000, 1000, 5, true, 0.97, 0.015, 0}, tf, train, path,
+                 test, ref, q);
     free(tf);
 
     /* a classical model has no dense layers to quantize */
