@@ -1229,6 +1229,7 @@ kn_status kn_model_import_onnx_buffer(kn_ctx *ctx, const void *data, size_t size
     if (!st && m.raw_inputs)
         st = kn__imp_fail(&s, KN_ERR_UNSUPPORTED, "the graph begins with a kiln model's CSV preprocessing (raw columns "
                           "in), which kiln import does not read: use the .kiln file, or kiln export --network-only", NULL);
+    if (!st) st = kn__imp_dequantize(&s, &m);
     if (!st) st = read_input(&s);
     if (!st) st = kn__imp_find_attention(&s);
     if (!st) st = read_nodes(&s);

@@ -142,6 +142,10 @@ const imp_value *kn__imp_find_value(const imp *s, const char *name);
 void kn__imp_load_value(imp *s, const imp_value *v);     /* the working state from v, as a node reading it */
 kn_status kn__imp_add_value(imp *s, const char *name); /* the working state recorded as value `name` */
 
+/* onnx_import_quant.c: a quantized model's graph rewritten as the float model it quantizes,
+ * before the walk (nothing done to a graph without quantized ops). */
+kn_status kn__imp_dequantize(imp *s, kn__onnx_model *m);
+
 /* onnx_import_seq.c: the readers of sequence nodes. kn__imp_read_seq reads the node when it
  * is one (*handled), kn__imp_shape_node skips the node when it computes shapes (*skipped). */
 kn_status kn__imp_read_seq(imp *s, const char *op, bool *handled);

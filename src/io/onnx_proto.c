@@ -193,13 +193,19 @@ static bool parse_tensor(parser *s, pb r, kn__onnx_tensor *t, const char *where)
     t->ndim = (int)nd;
     t->numel = numel;
     bool real = t->data_type == KN__ONNX_FLOAT || t->data_type == KN__ONNX_DOUBLE;
-    bool integer = t->data_type == KN__ONNX_INT64 || t->data_type == KN__ONNX_INT32;
+    bool narrow = t->data_type == KN__ONNX_INT8 || t->data_type == KN__ONNX_UINT8 || t->data_type == KN__ONNX_INT16 ||
+                  t->data_type == KN__ONNX_UINT16; /* (a quantized model's weights and zero points) */
+    bool integer = t->data_type == KN__ONNX_INT64 || t->data_type == KN__ONNX_INT32 || narrow;
     if (ok && !real && !integer) {
-        char why[96];
-        snprintf(why, sizeof why, "element type %d (kiln reads float, double, int32 and int64 tensors)", t->data_type);
+        char why[128];
+        snprintf(why, sizeof why, "element type %d (kiln reads float, double, int8, uint8, int16, uint16, int32 and int64 tensors)",
+                 t->data_type);
         ok = fail(s, KN_ERR_UNSUPPORTED, at, why);
     }
-    size_t esize = t->data_type == KN__ONNX_DOUBLE || t->data_type == KN__ONNX_INT64 ? 8 : 4;
+    size_t esize = t->data_type == KN__ONNX_DOUBLE || t->data_type == KN__ONNX_INT64 ? 8
+                   : t->data_type == KN__ONNX_INT8 || t->data_type == KN__ONNX_UINT8 ? 1
+                   : t->data_type == KN__ONNX_INT16 || t->data_type == KN__ONNX_UINT16 ? 2
+                                                                                          : 4;
     int64_t have = has_raw ? (int64_t)((size_t)(raw.end - raw.p) / esize) : real ? nf : ni;
     if (ok && (have != numel || (has_raw && (size_t)(raw.end - raw.p) % esize)))
         ok = fail(s, KN_ERR_FORMAT, at, "its data does not hold the elements its dimensions give");
@@ -220,6 +226,12 @@ static bool parse_tensor(parser *s, pb r, kn__onnx_tensor *t, const char *where)
             t->f[k] = fv[k];
         } else if (e && esize == 8) {
             memcpy(&t->i[k], e, 8);
+        } else if (e && esize == 1) {
+            t->i[k] = t->data_type == KN__ONNX_INT8 ? (int64_t)(int8_t)e[0] : (int64_t)e[0];
+        } else if (e && esize == 2) {
+            uint16_t x;
+            memcpy(&x, e, 2);
+            t->i[k] = t->data_type == KN__ONNX_INT16 ? (int64_t)(int16_t)x : (int64_t)x;
         } else if (e) {
             int32_t x;
             memcpy(&x, e, 4);

@@ -1,6 +1,6 @@
 /* onnx_proto.h — the part of an ONNX file (onnx.proto3's ModelProto, protobuf wire format)
  * the importer reads (onnx_import.c): the graph's nodes in order, its initializers (as f32,
- * or as int64 for integer tensors such as Reshape's shape), its inputs and outputs with
+ * or as int64 for integer tensors such as Reshape's shape and a quantized model's int8 weights), its inputs and outputs with
  * their shapes, and the default domain's opset version. Everything else in the file is
  * skipped. Names and attributes are copied, so nothing points into the file's bytes.
  *
@@ -19,7 +19,8 @@
 enum { KN__ONNX_MAX_DIMS = 8, KN__ONNX_NAME = 256 };
 
 /* TensorProto.DataType values the importer reads */
-enum { KN__ONNX_FLOAT = 1, KN__ONNX_INT32 = 6, KN__ONNX_INT64 = 7, KN__ONNX_DOUBLE = 11 };
+enum { KN__ONNX_FLOAT = 1, KN__ONNX_UINT8 = 2, KN__ONNX_INT8 = 3, KN__ONNX_UINT16 = 4, KN__ONNX_INT16 = 5, KN__ONNX_INT32 = 6,
+       KN__ONNX_INT64 = 7, KN__ONNX_DOUBLE = 11 };
 
 typedef struct kn__onnx_tensor {
     char name[KN__ONNX_NAME];
@@ -28,7 +29,7 @@ typedef struct kn__onnx_tensor {
     int data_type;
     int64_t numel;
     float *f;   /* FLOAT and DOUBLE tensors (numel values), else NULL */
-    int64_t *i; /* INT32 and INT64 tensors (numel values), else NULL */
+    int64_t *i; /* integer tensors (INT8 ... INT64; numel values), else NULL */
 } kn__onnx_tensor;
 
 typedef enum { KN__ONNX_ATTR_NONE, KN__ONNX_ATTR_FLOAT, KN__ONNX_ATTR_INT, KN__ONNX_ATTR_STRING, KN__ONNX_ATTR_TENSOR,
