@@ -555,6 +555,29 @@ if [ "$RC" -ne 0 ]; then fail convert-int8 "exit $RC: $(head -n 1 "$T/err")"; el
     run info-int8 -- info "$T/iris8.kiln" --json
     json info-int8-json "assert o['dtypes'] == ['I8'], o['dtypes']"
 fi
+# a model with no layer int8 serves (a 4-unit dense layer) is refused, nothing written; a
+# quantized ONNX model (its weights ORT's int8 ones) converts
+expect_error convert-int8-nothing 1 "no layer of this model runs in int8" -- convert "$SRC/data/onnx/residual.onnx" --to int8 "$T/res8.kiln"
+if [ -e "$T/res8.kiln" ]; then fail convert-int8-nothing-file "a file was written"; else pass convert-int8-nothing-file; fi
+run convert-int8-quantized-onnx -- convert "$SRC/data/onnx/q_qdq_cnn.onnx" --to int8 "$T/q8.kiln" --json
+json convert-int8-quantized-onnx-json "assert o['dtype'] == 'I8', o"
+# ... and its 1x1 convolution's int8 weights (per channel, symmetric in the ONNX file) are the
+# file's own codes and scales, not a requantization of them
+if /usr/bin/python3 - "$SRC" "$T/q8.kiln" >"$T/out" 2>&1 <<'PY'
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+sys.path.insert(0, sys.argv[1])
+import safetensors_reader
+kiln = [t for t in safetensors_reader.read_safetensors(sys.argv[2]) if isinstance(t, dict) and "conv2d_2/kernel" in t][0]
+inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(sys.argv[1] + "/data/onnx/q_qdq_cnn.onnx").graph.initializer}
+w = next(n for n, a in inits.items() if a.dtype == np.int8 and a.shape == (16, 32, 1, 1))
+scale = next(i.input[1] for i in onnx.load(sys.argv[1] + "/data/onnx/q_qdq_cnn.onnx").graph.node if i.input and i.input[0] == w)
+assert np.array_equal(kiln["conv2d_2/kernel"], inits[w][:, :, 0, 0].T), "codes differ"
+assert np.array_equal(kiln["kiln.scale.conv2d_2/kernel"], inits[scale]), "scales differ"
+PY
+then pass convert-int8-quantized-onnx-codes; else fail convert-int8-quantized-onnx-codes "$(tail -n 1 "$T/out")"; fi
 run info-csv -- info "$T/iris/model.kiln" --json
 json info-csv-json "assert o['preprocessing']['features'] == ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], o"
 run train-csv-regression -- train "$TAB" --data "csv:$SRC/data/diabetes.csv" --test-split 0.2 --epochs 100 --json --quiet

@@ -90,6 +90,15 @@ kn_status kn_model_save_as(kn_model *m, const char *path, kn_dtype dtype) {
     const kn_graph *g = m->graph;
     kn_graph *qg = NULL; /* int8: the packs */
     if (dtype == KN_I8 && (st = int8_graph(m, g->param_buf, &qg))) return st;
+    int packed = 0;
+    for (int i = 0; qg && i < g->n_params; i++) packed += pack_of(qg, g->params[i]->param_offset) != NULL;
+    if (qg && !packed) {
+        kn_graph_free(qg);
+        return kn__error(ctx, KN_ERR_UNSUPPORTED,
+                         "%s: convert: no layer of this model runs in int8 (dense layers of 16 or more units, ungrouped conv2d "
+                         "layers of 16 or more filters over 32 or more inputs a window do), so the file would hold its "
+                         "f32 weights only: keep it f32, or convert to fp16 or bf16", path);
+    }
     const char *name = dtype == KN_F16 ? "F16" : dtype == KN_BF16 ? "BF16" : "I8";
     /* the layout first: each tensor 64-byte aligned, as in an f32 file; int8 weights, then
      * their scales (kiln.scale.NAME, F32), the rest f32 */
