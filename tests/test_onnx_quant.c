@@ -13,6 +13,10 @@
  *   ops define it (onnxruntime's results, to its rounding) within 0.05: the rounding of the
  *   activations to their 8-bit grids, which kiln does not do (numpy measured 0.003 to 0.025
  *   between the two references; kiln must not add more than rounding to that);
+ * - a half-precision model as onnxconverter-common's float16 conversion writes one (a float
+ *   input Cast to float16, float16 weights and Constant, a bfloat16 weight Cast to float16, a
+ *   Cast back to float): kiln computes it in f32 from the widened weights (within 1e-4 of
+ *   that float64 reference, and within 0.05 of the model run with float16 activations);
  * - the imported models served in int8 (KN_QUANT_INT8): their convolutions and dense layers
  *   run in int8, within 0.1 of the quantized model's results (kiln's own activation
  *   quantization, per row, instead of ORT's calibrated one);
@@ -54,6 +58,7 @@ static const quant_case cases[] = {
     {"qgemm_mlp", 0, 0, 6, 3, "dense dense concatenate dense"},
     {"dynamic_mlp", 0, 0, 16, 4, "dense dense"},
     {"dynamic_conv", 4, 6, 6, 3, "conv2d flatten dense"},
+    {"half_cnn", 3, 8, 8, 5, "conv2d max_pool2d conv2d batch_normalization activation rescaling global_average_pool2d dense"},
 };
 
 /* The largest difference of got from want (n values), relative to 1 + |want|. */
@@ -132,7 +137,7 @@ static void quant_golden(const quant_case *c) {
         double int8_ort = st ? INFINITY : worst_abs(out8, ort, N * c->outputs);
         CHECK(q8 > 0, "%s: no layer served in int8", c->name);
         CHECK(int8_ort < 0.1, "%s: int8 predictions differ from the quantized model's by %.3g", c->name, int8_ort);
-        printf("%-12s %-62s float model %.1e, ORT's ops %.3f, kiln int8 (%d layers) %.3f\n", c->name, types, to_float,
+        printf("%-12s %-62s float model %.1e, ORT's ops %.2g, kiln int8 (%d layers) %.2g\n", c->name, types, to_float,
                to_ort, q8, int8_ort);
         free(xf);
         free(out);

@@ -87,6 +87,11 @@ static const kn__onnx_tensor *constant_at(const imp *s, const char *name, int de
             return a && a->kind == KN__ONNX_ATTR_TENSOR ? a->t : NULL;
         }
         if (strcmp(nd->op, "Identity") == 0 && nd->n_inputs == 1) return constant_at(s, nd->inputs[0], depth + 1);
+        int64_t to = strcmp(nd->op, "Cast") == 0 && nd->n_inputs == 1 ? kn__imp_attr_int(nd, "to", 0) : 0;
+        if (to == KN__ONNX_FLOAT || to == KN__ONNX_FLOAT16 || to == KN__ONNX_BFLOAT16 || to == KN__ONNX_DOUBLE) {
+            const kn__onnx_tensor *t = constant_at(s, nd->inputs[0], depth + 1); /* a float constant, cast to a float type */
+            return t && t->f ? t : NULL;
+        }
     }
     return NULL;
 }
@@ -529,7 +534,9 @@ static kn_status read_input(imp *s) {
         return kn__imp_fail(s, KN_ERR_UNSUPPORTED, "kiln imports models of one input", d);
     }
     bool ints = in->elem_type == KN__ONNX_INT64 || in->elem_type == KN__ONNX_INT32;
-    if (in->elem_type && in->elem_type != KN__ONNX_FLOAT && !(ints && in->ndim == 2))
+    bool real = in->elem_type == KN__ONNX_FLOAT || in->elem_type == KN__ONNX_FLOAT16 || in->elem_type == KN__ONNX_BFLOAT16 ||
+                in->elem_type == KN__ONNX_DOUBLE; /* (kiln takes f32 rows whatever the float type) */
+    if (in->elem_type && !real && !(ints && in->ndim == 2))
         return kn__imp_unsupported(s, "the input is neither float nor (batch, steps) integer token ids");
     for (int k = 1; k < in->ndim; k++)
         if (in->dims[k] < 1 || in->dims[k] > (1 << 24))
@@ -683,7 +690,7 @@ static kn_status read_merge(imp *s, const char *type) {
 /* Whether op reads a value elementwise (its layout does not matter). */
 static bool elementwise(const char *op, bool merge) {
     static const char *const ops[] = {"Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Mish", "HardSwish", "Exp",
-                                      "LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Clip", "Dropout", "Identity"};
+                                      "LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Clip", "Dropout", "Identity", "Cast"};
     if (!merge && (strcmp(op, "Add") == 0 || strcmp(op, "Sub") == 0 || strcmp(op, "Mul") == 0 || strcmp(op, "Div") == 0))
         return true;
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
@@ -1011,7 +1018,8 @@ static kn_status read_nodes(imp *s) {
         s->node = nd, s->node_index = i;
         const char *op = nd->op;
         if (strcmp(op, "Constant") == 0) continue;
-        if (strcmp(op, "Identity") == 0 && nd->n_inputs == 1 && kn__imp_constant(s, nd->inputs[0])) continue; /* a constant's alias */
+        if ((strcmp(op, "Identity") == 0 || strcmp(op, "Cast") == 0) && nd->n_inputs == 1 && kn__imp_constant(s, nd->outputs[0]))
+            continue; /* a constant's alias, or one cast to another float type */
         if (s->read_ahead && s->read_ahead[i]) continue; /* (read with an earlier node) */
         int region = s->attn_region ? s->attn_region[i] : -1;
         if (region >= 0) { /* attention, read whole at its last node */

@@ -193,13 +193,15 @@ kn_status kn__imp_resolve_seq(imp *s, const char *op) {
 /* Cast of features to integers: token ids; of ids back to float, or floats to float: nothing. */
 static kn_status read_cast(imp *s) {
     int64_t to = kn__imp_attr_int(s->node, "to", 0);
-    bool to_int = to == KN__ONNX_INT64 || to == KN__ONNX_INT32, to_float = to == KN__ONNX_FLOAT;
+    bool to_int = to == KN__ONNX_INT64 || to == KN__ONNX_INT32;
+    /* (a half-precision model's Casts to and from float16 or bfloat16: kiln computes in f32) */
+    bool to_float = to == KN__ONNX_FLOAT || to == KN__ONNX_FLOAT16 || to == KN__ONNX_BFLOAT16 || to == KN__ONNX_DOUBLE;
     if (to_float) {
         s->ids = false;
         return KN_OK;
     }
     if (!to_int || s->image || s->seq)
-        return kn__imp_unsupported(s, "a Cast other than of features to integers (token ids) or to float");
+        return kn__imp_unsupported(s, "a Cast other than of features to integers (token ids) or to a float type");
     if (s->perm) return kn__imp_unsupported(s, "token ids from a Flatten of channels");
     s->ids = true;
     return KN_OK;

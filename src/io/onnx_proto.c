@@ -5,6 +5,7 @@
  * fuzz_onnx.c). Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32; groups
  * (3, 4) are refused. Repeated scalars are read packed or one by one, as protobuf allows. */
 #include "io/onnx_proto.h"
+#include "core/half.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -192,21 +193,22 @@ static bool parse_tensor(parser *s, pb r, kn__onnx_tensor *t, const char *where)
     }
     t->ndim = (int)nd;
     t->numel = numel;
-    bool real = t->data_type == KN__ONNX_FLOAT || t->data_type == KN__ONNX_DOUBLE;
+    bool half = t->data_type == KN__ONNX_FLOAT16 || t->data_type == KN__ONNX_BFLOAT16; /* (bits in raw or int32_data) */
+    bool real = t->data_type == KN__ONNX_FLOAT || t->data_type == KN__ONNX_DOUBLE || half;
     bool narrow = t->data_type == KN__ONNX_INT8 || t->data_type == KN__ONNX_UINT8 || t->data_type == KN__ONNX_INT16 ||
                   t->data_type == KN__ONNX_UINT16; /* (a quantized model's weights and zero points) */
     bool integer = t->data_type == KN__ONNX_INT64 || t->data_type == KN__ONNX_INT32 || narrow;
     if (ok && !real && !integer) {
         char why[128];
-        snprintf(why, sizeof why, "element type %d (kiln reads float, double, int8, uint8, int16, uint16, int32 and int64 tensors)",
+        snprintf(why, sizeof why, "element type %d (kiln reads float, double, float16, bfloat16 and 8- to 64-bit integer tensors)",
                  t->data_type);
         ok = fail(s, KN_ERR_UNSUPPORTED, at, why);
     }
     size_t esize = t->data_type == KN__ONNX_DOUBLE || t->data_type == KN__ONNX_INT64 ? 8
                    : t->data_type == KN__ONNX_INT8 || t->data_type == KN__ONNX_UINT8 ? 1
-                   : t->data_type == KN__ONNX_INT16 || t->data_type == KN__ONNX_UINT16 ? 2
-                                                                                          : 4;
-    int64_t have = has_raw ? (int64_t)((size_t)(raw.end - raw.p) / esize) : real ? nf : ni;
+                   : t->data_type == KN__ONNX_INT16 || t->data_type == KN__ONNX_UINT16 || half ? 2
+                                                                                                  : 4;
+    int64_t have = has_raw ? (int64_t)((size_t)(raw.end - raw.p) / esize) : real && !half ? nf : ni;
     if (ok && (have != numel || (has_raw && (size_t)(raw.end - raw.p) % esize)))
         ok = fail(s, KN_ERR_FORMAT, at, "its data does not hold the elements its dimensions give");
     if (ok && numel > 0) {
@@ -216,7 +218,11 @@ static bool parse_tensor(parser *s, pb r, kn__onnx_tensor *t, const char *where)
     }
     for (int64_t k = 0; ok && k < numel; k++) {
         const uint8_t *e = has_raw ? raw.p + (size_t)k * esize : NULL;
-        if (real && e && esize == 8) {
+        if (half) { /* IEEE half or bfloat16 bits, widened exactly */
+            uint16_t bits = e ? (uint16_t)(e[0] | e[1] << 8) : (uint16_t)iv[k];
+            if (t->data_type == KN__ONNX_FLOAT16) kn__f16_to_f32(&bits, &t->f[k], 1);
+            else kn__bf16_to_f32(&bits, &t->f[k], 1);
+        } else if (real && e && esize == 8) {
             double d;
             memcpy(&d, e, 8);
             t->f[k] = (float)d;

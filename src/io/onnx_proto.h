@@ -20,7 +20,7 @@ enum { KN__ONNX_MAX_DIMS = 8, KN__ONNX_NAME = 256 };
 
 /* TensorProto.DataType values the importer reads */
 enum { KN__ONNX_FLOAT = 1, KN__ONNX_UINT8 = 2, KN__ONNX_INT8 = 3, KN__ONNX_UINT16 = 4, KN__ONNX_INT16 = 5, KN__ONNX_INT32 = 6,
-       KN__ONNX_INT64 = 7, KN__ONNX_DOUBLE = 11 };
+       KN__ONNX_INT64 = 7, KN__ONNX_FLOAT16 = 10, KN__ONNX_DOUBLE = 11, KN__ONNX_BFLOAT16 = 16 };
 
 typedef struct kn__onnx_tensor {
     char name[KN__ONNX_NAME];
@@ -28,7 +28,7 @@ typedef struct kn__onnx_tensor {
     int ndim;
     int data_type;
     int64_t numel;
-    float *f;   /* FLOAT and DOUBLE tensors (numel values), else NULL */
+    float *f;   /* FLOAT, DOUBLE, FLOAT16 and BFLOAT16 tensors (numel values, widened to f32), else NULL */
     int64_t *i; /* integer tensors (INT8 ... INT64; numel values), else NULL */
 } kn__onnx_tensor;
 

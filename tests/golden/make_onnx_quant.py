@@ -409,6 +409,55 @@ def dynamic_conv():
     emit("dynamic_conv", x, forward(Sem(False)), forward(Sem(True)))
 
 
+def bf16_bits(a):
+    """float32 values as bfloat16 bits, rounded to nearest even, and the values they hold."""
+    b = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    bits = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+    return bits, (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def half_cnn():
+    """A half-precision model as onnxconverter-common's float16 conversion writes one with
+    keep_io_types: a float input Cast to float16, float16 weights and a float16 Constant, a
+    weight stored as bfloat16 and Cast, a Cast back to float at the end."""
+    x = rng.standard_normal((N, 3, 8, 8))
+    w1, b1 = rand_w(16, 3, 3, 3).astype(np.float16), (rng.standard_normal(16) * 0.3).astype(np.float16)
+    w2, b2 = rand_w(16, 16, 3, 3).astype(np.float16), (rng.standard_normal(16) * 0.3).astype(np.float16)
+    gam, bet = (1 + 0.3 * rng.standard_normal(16)).astype(np.float16), (0.2 * rng.standard_normal(16)).astype(np.float16)
+    mean, var = (0.3 * rng.standard_normal(16)).astype(np.float16), (0.5 + rng.random(16)).astype(np.float16)
+    wf_bits, wf = bf16_bits(rand_w(5, 16))
+    bf = (rng.standard_normal(5) * 0.3).astype(np.float16)
+    W1, B1, W2, B2 = (a.astype(np.float64) for a in (w1, b1, w2, b2))
+
+    def forward(r):  # r: each op's output rounded to float16 (ORT's float16 kernels), or kept
+        h = r(conv(r(x), W1, B1, 1))
+        h = r(np.maximum(h, 0))
+        h = r(maxpool2(h))
+        h = r(conv(h, W2, B2, 1))
+        sc = gam.astype(np.float64) / np.sqrt(var.astype(np.float64) + 1e-5)
+        h = r((h - mean.astype(np.float64).reshape(1, -1, 1, 1)) * sc.reshape(1, -1, 1, 1) + bet.astype(np.float64).reshape(1, -1, 1, 1))
+        h = r(np.maximum(h, 0) * np.float64(np.float16(0.5)))
+        h = r(h.mean(axis=(2, 3)))
+        return softmax(r(h @ wf.astype(np.float64).T + bf.astype(np.float64)))
+
+    g = G()
+    h = g.node("Cast", ["x"], to=TensorProto.FLOAT16)
+    h = g.node("Relu", [g.node("Conv", [h, g.const(w1), g.const(b1)], pads=[1, 1, 1, 1], kernel_shape=[3, 3])])
+    h = g.node("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    h = g.node("Conv", [h, g.const(w2), g.const(b2)], pads=[1, 1, 1, 1], kernel_shape=[3, 3])
+    h = g.node("BatchNormalization", [h, g.const(gam), g.const(bet), g.const(mean), g.const(var)], epsilon=1e-5)
+    half = g.node("Constant", [], value=numpy_helper.from_array(np.array(0.5, np.float16)))
+    h = g.node("Mul", [g.node("Relu", [h]), half])
+    h = g.node("Flatten", [g.node("GlobalAveragePool", [h])])
+    g.k += 1
+    g.inits.append(helper.make_tensor("wf_bf16", TensorProto.BFLOAT16, wf_bits.shape, wf_bits.tobytes(), raw=True))
+    w = g.node("Cast", ["wf_bf16"], to=TensorProto.FLOAT16)
+    h = g.node("Gemm", [h, w, g.const(bf)], transB=1)
+    y = g.node("Cast", [g.node("Softmax", [h], axis=1)], to=TensorProto.FLOAT)
+    g.save("half_cnn", (3, 8, 8), y, (5,))
+    emit("half_cnn", x, forward(lambda a: a), forward(lambda a: a.astype(np.float16).astype(np.float64)))
+
+
 def refused_softmax():
     g = G()
     p = (np.float32(0.05), 128, U8)
@@ -425,4 +474,5 @@ qop_cnn()
 qgemm_mlp()
 dynamic_mlp()
 dynamic_conv()
+half_cnn()
 refused_softmax()
