@@ -7,7 +7,9 @@
  *   weights per channel and per tensor, of uint8 weights with a zero point, of int32 biases),
  *   QOperator (QLinearConv, QLinearMatMul, QLinearAdd, QLinearGlobalAveragePool; QGemm,
  *   QLinearLeakyRelu, QLinearSigmoid, QLinearConcat) and quantize_dynamic (MatMulInteger,
- *   ConvInteger, MatMulIntegerToFloat after DynamicQuantizeLinear): kiln's layers, and its
+ *   ConvInteger, MatMulIntegerToFloat after DynamicQuantizeLinear), and QDQ between the nodes
+ *   of a GELU PyTorch spells in nodes (dropped, kiln reads the pattern: a dense layer's gelu,
+ *   and no relu for the quantization of 1 + erf, which holds nothing below 0): kiln's layers, and its
  *   predictions against the float model the quantized one stands for within 1e-4 (float32
  *   sums of a few dozen terms against float64), and against the quantized model as ONNX's
  *   ops define it (onnxruntime's results, to its rounding) within 0.05: the rounding of the
@@ -58,6 +60,7 @@ static const quant_case cases[] = {
     {"qgemm_mlp", 0, 0, 6, 3, "dense dense concatenate dense"},
     {"dynamic_mlp", 0, 0, 16, 4, "dense dense"},
     {"dynamic_conv", 4, 6, 6, 3, "conv2d flatten dense"},
+    {"qdq_gelu_mlp", 0, 0, 16, 4, "dense dense"},
     {"half_cnn", 3, 8, 8, 5, "conv2d max_pool2d conv2d batch_normalization activation rescaling global_average_pool2d dense"},
 };
 

@@ -45,7 +45,7 @@ typedef struct {
     int cap_inits;         /* room reserved in m->inits: pointers to constants stay valid */
     char (*dyn)[KN__ONNX_NAME]; /* a DynamicQuantizeLinear's scale and zero point outputs */
     int n_dyn;
-    char (*scale)[KN__ONNX_NAME]; /* per quantizer rewritten (QuantizeLinear, DynamicQuantizeLinear): its scale */
+    char (*scale)[KN__ONNX_NAME]; /* per node: the scale its input 0 was quantized with (a quantizer bypassed) */
 } qpass;
 
 static bool op_is(const kn__onnx_node *nd, const char *op) { return strcmp(nd->op, op) == 0; }
@@ -127,6 +127,20 @@ static bool nonneg(const qpass *q, const char *name, int depth) {
                                         "QuantizeLinear", "DequantizeLinear", "QLinearAveragePool", "QLinearGlobalAveragePool"};
     for (size_t k = 0; k < sizeof keeps / sizeof *keeps; k++)
         if (op_is(nd, keeps[k])) return nd->n_inputs > 0 && nonneg(q, nd->inputs[0], depth + 1);
+    /* x + c or x c (constants c >= 0) of x >= 0; 1 + x and more of x in [-1, 1] (an Erf's or a
+     * Tanh's: GELU's 1 + erf); the sum or product of two values >= 0 */
+    if ((op_is(nd, "Add") || op_is(nd, "Mul")) && nd->n_inputs == 2) {
+        const kn__onnx_tensor *c0 = kn__imp_constant(q->s, nd->inputs[0]), *c1 = kn__imp_constant(q->s, nd->inputs[1]);
+        if (!c0 && !c1) return nonneg(q, nd->inputs[0], depth + 1) && nonneg(q, nd->inputs[1], depth + 1);
+        const kn__onnx_tensor *c = c0 ? c0 : c1;
+        const char *x = nd->inputs[c0 ? 1 : 0];
+        if ((c0 && c1) || !c->f) return false;
+        int p = making(q, x);
+        bool unit = op_is(nd, "Add") && p >= 0 && (op_is(&q->m->nodes[p], "Erf") || op_is(&q->m->nodes[p], "Tanh"));
+        for (int64_t j = 0; j < c->numel; j++)
+            if (c->f[j] < (unit ? 1.0f : 0.0f)) return false;
+        return unit || nonneg(q, x, depth + 1);
+    }
     if (op_is(nd, "Concat") || op_is(nd, "QLinearConcat")) {
         for (int k = op_is(nd, "Concat") ? 0 : 2; k < nd->n_inputs; k += op_is(nd, "Concat") ? 1 : 3)
             if (!nonneg(q, nd->inputs[k], depth + 1)) return false;
@@ -211,6 +225,29 @@ static void rewrite(kn__onnx_node *nd, const char *op, const char *const *inputs
     nd->domain[0] = 0;
 }
 
+/* Node i, a quantizer or dequantizer of a value, dropped: the nodes after it read its input
+ * instead of its output, so the float graph's patterns (a GELU or layer norm spelled in
+ * nodes, attention) read as they do unquantized; each reader's input 0 remembers the scale
+ * (`scale`, "" none) it was quantized with. A graph output stays made by an Identity. */
+static void bypass(qpass *q, int i, const char *scale) {
+    kn__onnx_node *nd = &q->m->nodes[i];
+    char from[KN__ONNX_NAME], to[KN__ONNX_NAME];
+    snprintf(from, sizeof from, "%s", nd->outputs[0]);
+    snprintf(to, sizeof to, "%s", nd->inputs[0]);
+    if (graph_output(q, from)) {
+        const char *in[1] = {to};
+        rewrite(nd, "Identity", in, 1);
+        return;
+    }
+    q->dead[i] = 1;
+    for (int j = i + 1; j < q->m->n_nodes; j++)
+        for (int k = 0; k < q->m->nodes[j].n_inputs; k++)
+            if (strcmp(q->m->nodes[j].inputs[k], from) == 0) {
+                snprintf(q->m->nodes[j].inputs[k], KN__ONNX_NAME, "%s", to);
+                if (k == 0) snprintf(q->scale[j], KN__ONNX_NAME, "%s", scale);
+            }
+}
+
 /* A requantizing op's output quantized with zero point zp (input k): a Relu after it when
  * that holds nothing below 0 and its input may (inputs: the float values it reads). */
 static void relu_if_floored(qpass *q, int i, int k, const char *const *inputs, int n) {
@@ -250,8 +287,7 @@ static kn_status read_dequantize(qpass *q, int i) {
         if (st) return st;
         snprintf(gather->inputs[0], KN__ONNX_NAME, "%s", name);
     }
-    const char *in[1] = {nd->inputs[0]};
-    rewrite(nd, "Identity", in, 1);
+    bypass(q, i, "");
     return KN_OK;
 }
 
@@ -279,10 +315,12 @@ static kn_status read_quantize(qpass *q, int i) {
         q->dead[i] = 1;
         return KN_OK;
     }
-    const char *in[1] = {nd->inputs[0]};
-    snprintf(q->scale[i], KN__ONNX_NAME, "%s", nd->inputs[1]);
-    bool floor = floor_zero(zp) && !nonneg(q, nd->inputs[0], 0);
-    rewrite(nd, floor ? "Relu" : "Identity", in, 1);
+    if (floor_zero(zp) && !nonneg(q, nd->inputs[0], 0)) { /* (the Relu it stands for) */
+        const char *in[1] = {nd->inputs[0]};
+        rewrite(nd, "Relu", in, 1);
+        return KN_OK;
+    }
+    bypass(q, i, nd->inputs[1]);
     return KN_OK;
 }
 
@@ -440,20 +478,13 @@ static kn_status dynamic_chain(qpass *q, int i, const char *a_scale, const kn__o
     return KN_OK;
 }
 
-/* The scale of the quantizer making value x (DynamicQuantizeLinear's output 1, QuantizeLinear's
- * input 1), or "". */
-static const char *scale_of(const qpass *q, const char *x) {
-    int i = making(q, x);
-    return i < 0 ? "" : q->scale[i];
-}
-
 /* MatMulInteger (a, b, a_zp, b_zp) or ConvInteger (x, w, x_zp, w_zp) then Cast and Mul by the
  * scales: MatMul or Conv of the weights (b - b_zp) w_scale, making the Mul's output. */
 static kn_status read_integer_product(qpass *q, int i, bool conv) {
     kn__onnx_node *nd = &q->m->nodes[i];
     const kn__onnx_tensor *w = const_in(q, nd, 1);
     if (nd->n_inputs < 2 || !w || !w->i) return fail(q, "kiln reads an integer product whose second input is the constant weights", NULL);
-    const char *a_scale = scale_of(q, nd->inputs[0]);
+    const char *a_scale = q->scale[i]; /* (the quantizer's, bypassed) */
     const kn__onnx_tensor *ws = NULL;
     int last = -1;
     kn_status st = dynamic_chain(q, i, a_scale, &ws, &last);
@@ -496,10 +527,10 @@ static kn_status read_node(qpass *q, int i) {
     if (std && strcmp(op, "DynamicQuantizeLinear") == 0) {
         if (nd->n_inputs != 1 || nd->n_outputs != 3) return kn__imp_fail(q->s, KN_ERR_FORMAT, "DynamicQuantizeLinear has 1 input and 3 outputs", NULL);
         for (int k = 1; k < 3; k++) snprintf(q->dyn[q->n_dyn++], KN__ONNX_NAME, "%s", nd->outputs[k]);
-        snprintf(q->scale[i], KN__ONNX_NAME, "%s", nd->outputs[1]);
+        char scale[KN__ONNX_NAME];
+        snprintf(scale, sizeof scale, "%s", nd->outputs[1]);
         nd->n_outputs = 1;
-        const char *in[1] = {nd->inputs[0]};
-        rewrite(nd, "Identity", in, 1);
+        bypass(q, i, scale);
         return KN_OK;
     }
     if (std && strcmp(op, "QLinearConv") == 0) return read_qlinear_conv(q, i);

@@ -19,6 +19,8 @@ onnx.helper in ORT's three forms to tests/data/onnx/q_<case>.onnx:
                Softmax
   dynamic_conv quantize_dynamic over a convolution: ConvInteger, Cast, Mul, Add of the bias
                Reshape'd to (1, M, 1, 1), Relu, Flatten, MatMulIntegerToFloat (com.microsoft)
+  half_cnn     a float16 model (onnxconverter-common's keep_io_types form), a bfloat16 weight
+  qdq_gelu_mlp QDQ between the nodes of a GELU spelled in nodes (kiln reads the pattern)
   refused_softmax  QLinearSoftmax, which kiln refuses naming the node (no goldens)
 
 Per case the goldens are '<case>.x' (N inputs, NCHW), '<case>.y' (the float model the
@@ -409,6 +411,44 @@ def dynamic_conv():
     emit("dynamic_conv", x, forward(Sem(False)), forward(Sem(True)))
 
 
+def qdq_gelu_mlp():
+    """QDQ around the nodes of a GELU PyTorch spells in nodes (x / sqrt 2, Erf, + 1, x *, * 0.5),
+    as ORT's QDQ quantizer puts them after each Mul and Add: kiln must read the float graph's
+    pattern through them (a dense layer's gelu)."""
+    import math
+    x = rng.standard_normal((N, 16))
+    w1, b1 = rand_w(16, 32), (rng.standard_normal(32) * 0.3).astype(np.float32)
+    w2, b2 = rand_w(32, 4), (rng.standard_normal(4) * 0.3).astype(np.float32)
+    q1, s1, z1 = weight_int8(w1, True, axis=1)
+    q2, s2, z2 = weight_int8(w2, False)
+    W1, W2 = deq(q1, s1, z1, axis=1), deq(q2, s2, z2)
+    erf = np.vectorize(math.erf)
+    px = act_params(x)
+    h = x @ W1 + b1
+    ph = act_params(h)
+    pe = act_params(erf(h / math.sqrt(2)) + 1)
+    pm = act_params(h * (erf(h / math.sqrt(2)) + 1))
+    pg = act_params(0.5 * h * (erf(h / math.sqrt(2)) + 1))
+
+    def forward(sem):
+        h = sem.fq(sem.fq(x, px) @ W1 + b1, ph)
+        e = sem.fq(erf(h / np.float64(np.float32(math.sqrt(2)))) + 1, pe)
+        g = sem.fq(sem.fq(h * e, pm) * 0.5, pg)
+        return softmax(g @ W2 + b2)
+
+    g = G()
+    h = g.node("MatMul", [g.qdq("x", px), g.node("DequantizeLinear", [g.const(q1), g.const(s1), g.const(z1)], axis=1)])
+    h = g.qdq(g.node("Add", [h, g.const(b1)]), ph)
+    e = g.node("Erf", [g.node("Div", [h, g.const(np.float32(math.sqrt(2)))])])
+    e = g.qdq(g.node("Add", [e, g.const(np.float32(1))]), pe)
+    m = g.qdq(g.node("Mul", [h, e]), pm)
+    m = g.qdq(g.node("Mul", [m, g.const(np.float32(0.5))]), pg)
+    h = g.node("MatMul", [m, g.node("DequantizeLinear", [g.const(q2), g.const(s2), g.const(z2)])])
+    y = g.node("Softmax", [g.node("Add", [h, g.const(b2)])], axis=1)
+    g.save("qdq_gelu_mlp", (16,), y, (4,))
+    emit("qdq_gelu_mlp", x, forward(Sem(False)), forward(Sem(True)))
+
+
 def bf16_bits(a):
     """float32 values as bfloat16 bits, rounded to nearest even, and the values they hold."""
     b = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
@@ -475,4 +515,5 @@ qgemm_mlp()
 dynamic_mlp()
 dynamic_conv()
 half_cnn()
+qdq_gelu_mlp()
 refused_softmax()
