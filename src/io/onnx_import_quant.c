@@ -560,21 +560,6 @@ static bool quantized(const kn__onnx_node *nd) {
            strcmp(nd->op, "QGemm") == 0;
 }
 
-static void node_free(kn__onnx_node *nd) {
-    for (int a = 0; a < nd->n_attrs; a++) {
-        if (nd->attrs[a].t) {
-            free(nd->attrs[a].t->f);
-            free(nd->attrs[a].t->i);
-        }
-        free(nd->attrs[a].t);
-        free(nd->attrs[a].floats);
-        free(nd->attrs[a].ints);
-    }
-    free(nd->attrs);
-    free(nd->inputs);
-    free(nd->outputs);
-}
-
 /* A new node op (a, b or "" none) -> out. */
 static bool make_node(kn__onnx_node *nd, const char *op, const char *a, const char *b, const char *out) {
     memset(nd, 0, sizeof *nd);
@@ -607,7 +592,7 @@ static kn_status rebuild(qpass *q) {
     for (int i = 0; i < m->n_nodes; i++) {
         kn__onnx_node *nd = &m->nodes[i];
         if (q->dead[i]) {
-            node_free(nd);
+            kn__onnx_node_free(nd);
             continue;
         }
         nodes[at++] = *nd;

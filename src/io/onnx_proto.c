@@ -561,20 +561,21 @@ kn_status kn__onnx_parse(kn_ctx *ctx, const char *what, const uint8_t *buf, size
     return s.st;
 }
 
+void kn__onnx_node_free(kn__onnx_node *nd) {
+    for (int a = 0; a < nd->n_attrs; a++) {
+        tensor_free(nd->attrs[a].t);
+        free(nd->attrs[a].t);
+        free(nd->attrs[a].floats);
+        free(nd->attrs[a].ints);
+    }
+    free(nd->attrs);
+    free(nd->inputs);
+    free(nd->outputs);
+}
+
 void kn__onnx_free(kn__onnx_model *m) {
     if (!m) return;
-    for (int i = 0; i < m->n_nodes; i++) {
-        kn__onnx_node *nd = &m->nodes[i];
-        for (int a = 0; a < nd->n_attrs; a++) {
-            tensor_free(nd->attrs[a].t);
-            free(nd->attrs[a].t);
-            free(nd->attrs[a].floats);
-            free(nd->attrs[a].ints);
-        }
-        free(nd->attrs);
-        free(nd->inputs);
-        free(nd->outputs);
-    }
+    for (int i = 0; i < m->n_nodes; i++) kn__onnx_node_free(&m->nodes[i]);
     free(m->nodes);
     for (int i = 0; i < m->n_inits; i++) tensor_free(&m->inits[i]);
     free(m->inits);

@@ -83,6 +83,7 @@ typedef struct {
  * other element types). */
 kn_status kn__onnx_parse(kn_ctx *ctx, const char *what, const uint8_t *buf, size_t n, kn__onnx_model *m);
 void kn__onnx_free(kn__onnx_model *m);
+void kn__onnx_node_free(kn__onnx_node *node); /* what one node holds (not the node itself) */
 
 /* The node's attribute `name`, or NULL. */
 const kn__onnx_attr *kn__onnx_attr_get(const kn__onnx_node *node, const char *name);
