@@ -218,6 +218,7 @@ static bool floor_zero(const kn__onnx_tensor *zp) {
 /* Node nd's op and inputs become op (inputs given, at most as many as it had). */
 static void rewrite(kn__onnx_node *nd, const char *op, const char *const *inputs, int n) {
     char tmp[8][KN__ONNX_NAME];
+    if (n > 8) n = 8; /* (callers give at most 8) */
     for (int k = 0; k < n; k++) snprintf(tmp[k], sizeof tmp[k], "%s", inputs[k]);
     for (int k = 0; k < n; k++) memcpy(nd->inputs[k], tmp[k], sizeof tmp[k]);
     nd->n_inputs = n;
@@ -428,7 +429,7 @@ static kn_status read_qlinear_concat(qpass *q, int i) {
     int n = (nd->n_inputs - 2) / 3;
     if (nd->n_inputs < 5 || (nd->n_inputs - 2) % 3 || n > 8) return fail(q, "a QLinearConcat of other than 1 to 8 inputs", NULL);
     char names[8][KN__ONNX_NAME];
-    const char *in[8];
+    const char *in[8] = {NULL};
     for (int k = 0; k < n; k++) {
         kn_status st = operand(q, nd, 2 + 3 * k, names[k], sizeof names[k]);
         if (st) return st;
