@@ -373,7 +373,7 @@ if [ -e "$T/x.onnx" ]; then fail export-nothing-left "a failed export left a fil
 # a CSV model's preprocessing (missing values imputed, constant columns dropped, poly=2,
 # scaling, PCA) begins its ONNX graph: raw columns in, kiln predict's values out; the same
 # for classical models (onnx_export_classic.c): linear models, trees, forests, boosted
-# trees, naive Bayes, kNN and SVMs. numpy (tests/onnx_eval.py, with ai.onnx.ml's
+# trees, naive Bayes, kNN and SVMs (SVR and LinearSVR too). numpy (tests/onnx_eval.py, with ai.onnx.ml's
 # TreeEnsembleRegressor) runs each export on raw rows with a missing value.
 TESTS=$(cd "$(dirname "$0")" && pwd)
 for data in iris diabetes breast_cancer wine; do # the first three rows without the target, the second missing its second value
@@ -391,6 +391,8 @@ for spec in '{"layers": [{"type": "dense", "units": 8, "activation": "relu"}, {"
     '{"type": "k_nearest_neighbors", "n_neighbors": 4, "weights": "distance", "metric": "manhattan"}|wine' \
     '{"type": "k_nearest_neighbors", "n_neighbors": 3, "p": 3}|breast_cancer' \
     '{"type": "k_nearest_neighbors", "n_neighbors": 6, "weights": "distance", "metric": "chebyshev"}|diabetes' \
+    '{"type": "svm", "C": 100, "epsilon": 5}|diabetes' '{"type": "svm", "kernel": "poly", "degree": 2, "C": 50}|diabetes' \
+    '{"type": "linear_svm", "C": 10, "epsilon": 5, "max_iter": 20000}|diabetes' \
     '{"type": "svm"}|iris' '{"type": "svm", "kernel": "poly", "degree": 2, "coef0": 1}|wine' \
     '{"type": "svm", "kernel": "sigmoid", "gamma": 0.01}|breast_cancer' '{"type": "svm", "kernel": "linear", "C": 0.5}|iris'; do
     model=${spec%|*} source=${spec##*|}

@@ -152,6 +152,27 @@ static void refusals(kn_ctx *ctx) {
     st = kn_model_from_json(ctx, "{\"type\": \"logistic_regression\"}", diab, &m, &spec);
     CHECK(st != KN_OK && strstr(kn_last_error(ctx), "regression targets"), "a classifier on targets: %s", kn_last_error(ctx));
     kn_model_free(m);
+    /* a loss or epsilon of the other task: refused when fitting, naming the field */
+    const struct {
+        const char *spec;
+        const kn_dataset *data;
+        const char *want;
+    } task[] = {
+        {"{\"type\": \"linear_svm\", \"loss\": \"hinge\"}", diab, "linear_svm.loss: \"hinge\" is a classification loss"},
+        {"{\"type\": \"linear_svm\", \"loss\": \"epsilon_insensitive\"}", iris, "linear_svm.loss"},
+        {"{\"type\": \"linear_svm\", \"epsilon\": 1}", iris, "linear_svm.epsilon: regression only"},
+        {"{\"type\": \"svm\", \"epsilon\": 1}", iris, "svm.epsilon: regression only"},
+        {"{\"type\": \"svm\", \"probability\": true}", diab, "svm.probability"},
+        {"{\"type\": \"svm\", \"epsilon\": -1}", NULL, "svm.epsilon"},
+    };
+    for (size_t i = 0; i < sizeof task / sizeof *task; i++) {
+        m = NULL;
+        st = kn_model_from_json(ctx, task[i].spec, task[i].data, &m, &spec);
+        if (!st && task[i].data) st = kn_model_fit(m, task[i].data, &(kn_fit_opts){.verbose = 0}, NULL);
+        CHECK(st != KN_OK && strstr(kn_last_error(ctx), task[i].want), "%s: refused naming '%s': %s", task[i].spec, task[i].want,
+              kn_last_error(ctx));
+        kn_model_free(m);
+    }
     /* predicting before fitting, saving before fitting, a network-only call */
     m = NULL;
     st = kn_model_from_json(ctx, "{\"type\": \"logistic_regression\"}", iris, &m, &spec);
@@ -250,6 +271,8 @@ int main(void) {
         {"{\"type\": \"linear_svm\"}", "iris.csv", 0.90},
         {"{\"type\": \"svm\"}", "wine.csv", 0.98},
         {"{\"type\": \"svm\", \"kernel\": \"poly\", \"probability\": true}", "iris.csv", 0.90},
+        {"{\"type\": \"svm\", \"C\": 100, \"epsilon\": 5}", "diabetes.csv", 0.60},
+        {"{\"type\": \"linear_svm\", \"C\": 10, \"epsilon\": 5, \"max_iter\": 20000}", "diabetes.csv", 0.45},
         {"{\"type\": \"k_nearest_neighbors\", \"n_neighbors\": 7}", "wine.csv", 0.95},
         {"{\"type\": \"k_nearest_neighbors\", \"weights\": \"distance\", \"metric\": \"manhattan\"}", "diabetes.csv", 0.99},
         {"{\"type\": \"gaussian_nb\"}", "wine.csv", 0.95},

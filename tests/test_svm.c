@@ -503,8 +503,9 @@ static void errors(kn_ctx *ctx, dataset *sets) {
     bad.w = w;
     CHECK(kn__svm_fit(ctx, &bad, &o, &m) == KN_ERR_INVALID_ARGUMENT, "svm: a negative weight accepted");
     kn__svm_linear lm;
-    CHECK(kn__svm_linear_fit(ctx, &bad, &(kn__svm_linear_opts){kn__svm_linear_defaults().loss, 1, 1e-4, 10, true, 1, 0},
-                             &lm) == KN_ERR_INVALID_ARGUMENT,
+    kn__svm_linear_opts few = kn__svm_linear_defaults();
+    few.max_iter = 10;
+    CHECK(kn__svm_linear_fit(ctx, &bad, &few, &lm) == KN_ERR_INVALID_ARGUMENT,
           "linear_svm: a negative weight accepted");
     free(w);
     CHECK(kn__svm_predict_proba(ctx, &(kn__svm){0}, xy.x, 1, (float[3]){0}, NULL) == KN_ERR_STATE,

@@ -1,17 +1,20 @@
-/* glue_svm.c — linear_svm (scikit-learn's LinearSVC) and svm (SVC) as kiln models:
- * hyperparameters with scikit-learn's names and defaults, fit, predict, saved tensors. A model
- * without probabilities predicts a one-hot row (1 for the class it decides); svm with
- * "probability": true gives Platt-scaled, pairwise-coupled probabilities as LIBSVM does.
- * Tensors: linear_svm "coef" (k, d), "intercept" (k); svm "sv" (n_sv, d), "support" (n_sv),
- * "n_sv_class" (classes), "dual_coef" (classes - 1, n_sv), "intercept" (pairs) and, with
- * probabilities, "prob_a" and "prob_b" (pairs); the kernel and its resolved gamma are in the
- * description. */
+/* glue_svm.c — linear_svm (scikit-learn's LinearSVC, and LinearSVR on regression data) and
+ * svm (SVC, and SVR on regression data) as kiln models: hyperparameters with scikit-learn's
+ * names and defaults, fit, predict, saved tensors. The data says the task, as for the trees
+ * and neighbours. A classifier without probabilities predicts a one-hot row (1 for the class
+ * it decides); svm with "probability": true gives Platt-scaled, pairwise-coupled
+ * probabilities as LIBSVM does; a regressor predicts its decision value. Tensors: linear_svm
+ * "coef" (k, d), "intercept" (k) (k = 1 for regression); svm "sv" (n_sv, d), "support"
+ * (n_sv), "n_sv_class" (classes; not for regression), "dual_coef" (classes - 1, n_sv; 1 for
+ * regression), "intercept" (pairs; 1 for regression) and, with probabilities, "prob_a" and
+ * "prob_b" (pairs); the kernel and its resolved gamma are in the description. */
 #include "classic/hparams.h"
 #include "classic/model.h"
 #include "classic/svm.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool finite_all(const float *v, int64_t n) {
@@ -30,17 +33,20 @@ static void one_hot(const int32_t *labels, int64_t n, int classes, float *out) {
 
 typedef struct lsvm_state {
     kn__svm_linear_opts o;
-    int loss;
+    int loss;             /* index into losses, or -1: the task's default (resolved at fit) */
+    bool epsilon_given;
     int64_t random_state;
     kn__svm_linear fit;
-    int n_classes;
+    int n_classes;        /* 0 for regression (once fitted or loaded) */
+    bool task_known;      /* fitted or loaded */
 } lsvm_state;
 
-static const char *const losses[] = {"squared_hinge", "hinge", NULL};
+/* LinearSVC's losses, then LinearSVR's (kn_svm_loss in this order) */
+static const char *const losses[] = {"squared_hinge", "hinge", "epsilon_insensitive", "squared_epsilon_insensitive", NULL};
 
 static kn_status lsvm_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
-    static const char *const keys[] = {"C", "loss", "tol", "max_iter", "fit_intercept", "intercept_scaling", "random_state", "penalty",
-                                       "dual", "multi_class", NULL};
+    static const char *const keys[] = {"C", "loss", "epsilon", "tol", "max_iter", "fit_intercept", "intercept_scaling", "random_state",
+                                       "penalty", "dual", "multi_class", NULL};
     static const char *const l2[] = {"l2", NULL}, *const yes[] = {"ovr", NULL};
     lsvm_state *s = state;
     s->o = kn__svm_linear_defaults();
@@ -48,9 +54,12 @@ static kn_status lsvm_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
     int64_t max_iter = s->o.max_iter;
     int penalty = 0, multi = 0;
     bool dual = true;
+    s->loss = -1;
     kn_status st = kn__hp_known(ctx, spec, T, keys);
     if (!st) st = kn__hp_number(ctx, spec, T, "C", 0, true, INFINITY, &s->o.C);
     if (!st) st = kn__hp_choice(ctx, spec, T, "loss", losses, &s->loss);
+    s->epsilon_given = cJSON_GetObjectItemCaseSensitive(spec, "epsilon") != NULL;
+    if (!st) st = kn__hp_number(ctx, spec, T, "epsilon", 0, false, INFINITY, &s->o.epsilon);
     if (!st) st = kn__hp_number(ctx, spec, T, "tol", 0, true, INFINITY, &s->o.tol);
     if (!st) st = kn__hp_int(ctx, spec, T, "max_iter", 1, 100000000, false, 0, &max_iter);
     if (!st) st = kn__hp_bool(ctx, spec, T, "fit_intercept", &s->o.fit_intercept);
@@ -61,9 +70,23 @@ static kn_status lsvm_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
     if (!st) st = kn__hp_bool(ctx, spec, T, "dual", &dual);
     if (!st && !dual) st = kn__error(ctx, KN_ERR_SPEC, "%s.dual: only the dual solver (true) is built", T);
     s->o.max_iter = (int)max_iter;
-    s->o.loss = s->loss == 1 ? KN_SVM_HINGE : KN_SVM_SQUARED_HINGE;
     s->o.seed = (uint64_t)s->random_state;
+    /* a saved model's description says its task by its loss */
+    if (!st && s->loss >= 0) s->o.loss = (kn_svm_loss)s->loss;
     return st;
+}
+
+/* The loss for the task (the description's, else the task's default), or an error naming a
+ * loss or epsilon that belongs to the other task. */
+static kn_status lsvm_task(kn_ctx *ctx, lsvm_state *s, bool regression) {
+    if (s->loss >= 0 && (s->loss >= 2) != regression)
+        return kn__error(ctx, KN_ERR_SPEC, "linear_svm.loss: \"%s\" is a %s loss, but the data is %s (%s)", losses[s->loss],
+                         regression ? "classification" : "regression", regression ? "regression" : "classification",
+                         regression ? "epsilon_insensitive or squared_epsilon_insensitive" : "squared_hinge or hinge");
+    if (s->epsilon_given && !regression)
+        return kn__error(ctx, KN_ERR_SPEC, "linear_svm.epsilon: regression only, but the data has classes");
+    s->o.loss = s->loss >= 0 ? (kn_svm_loss)s->loss : regression ? KN_SVM_EPSILON_INSENSITIVE : KN_SVM_SQUARED_HINGE;
+    return KN_OK;
 }
 
 static cJSON *lsvm_describe(const void *state) {
@@ -71,7 +94,9 @@ static cJSON *lsvm_describe(const void *state) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "type", "linear_svm");
     cJSON_AddNumberToObject(j, "C", s->o.C);
-    cJSON_AddStringToObject(j, "loss", losses[s->loss]);
+    /* the loss's default depends on the task, known once fitted */
+    if (s->task_known || s->loss >= 0) cJSON_AddStringToObject(j, "loss", losses[s->task_known ? (int)s->o.loss : s->loss]);
+    if ((s->task_known && s->n_classes == 0) || s->epsilon_given) cJSON_AddNumberToObject(j, "epsilon", s->o.epsilon);
     cJSON_AddNumberToObject(j, "tol", s->o.tol);
     cJSON_AddNumberToObject(j, "max_iter", s->o.max_iter);
     cJSON_AddBoolToObject(j, "fit_intercept", s->o.fit_intercept);
@@ -83,13 +108,19 @@ static cJSON *lsvm_describe(const void *state) {
 static kn_status lsvm_fit(kn_ctx *ctx, void *state, const kn__xy *xy) {
     lsvm_state *s = state;
     kn__svm_linear_free(ctx, &s->fit);
-    s->n_classes = xy->n_classes;
-    return kn__svm_linear_fit(ctx, xy, &s->o, &s->fit);
+    kn_status st = lsvm_task(ctx, s, xy->n_classes == 0);
+    if (st) return st;
+    st = kn__svm_linear_fit(ctx, xy, &s->o, &s->fit);
+    if (!st) s->n_classes = xy->n_classes, s->task_known = true;
+    return st;
 }
 
 static kn_status lsvm_predict(kn_ctx *ctx, const void *state, const float *x, int64_t n, float *out) {
     const lsvm_state *s = state;
-    /* the labels go in the output's first n int32 slots' place: out has n * classes >= 2n floats */
+    if (s->fit.regression) {
+        kn__svm_linear_decision(ctx, &s->fit, x, n, out);
+        return KN_OK;
+    }
     int32_t *labels = kn__alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *labels);
     if (!labels) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "linear_svm: out of memory");
     kn__svm_linear_predict(ctx, &s->fit, x, n, labels);
@@ -114,6 +145,13 @@ static int lsvm_tensors(kn_ctx *ctx, void *state, kn__ctensor *t, int max) {
 
 static kn_status lsvm_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, int64_t d, int outputs, const char *path) {
     lsvm_state *s = state;
+    const bool regression = outputs == 1;
+    kn_status st = lsvm_task(ctx, s, regression);
+    if (st) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", kn_last_error(ctx));
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: %s", path, why);
+    }
     int64_t k = outputs <= 2 ? 1 : outputs;
     const kn__ctensor *c = kn__ctensor_find(t, n, "coef", KN_F32), *b = kn__ctensor_find(t, n, "intercept", KN_F32);
     if (!c || !b || c->ndim != 2 || c->shape[0] != k || c->shape[1] != d || b->ndim != 1 || b->shape[0] != k)
@@ -126,7 +164,9 @@ static kn_status lsvm_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n
     if (!s->fit.coef || !s->fit.intercept) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     memcpy(s->fit.coef, c->data, (size_t)(k * d) * sizeof(float));
     memcpy(s->fit.intercept, b->data, (size_t)k * sizeof(float));
-    s->n_classes = outputs;
+    s->fit.regression = regression;
+    s->n_classes = regression ? 0 : outputs;
+    s->task_known = true;
     return KN_OK;
 }
 
@@ -138,7 +178,7 @@ static int64_t lsvm_params(const void *state) {
 static int lsvm_iters(const void *state) { return ((const lsvm_state *)state)->fit.n_iter; }
 
 const kn__classic_ops kn__ops_linear_svm = {
-    .name = "linear_svm", .classification = true, .state_size = sizeof(lsvm_state),
+    .name = "linear_svm", .classification = true, .regression = true, .state_size = sizeof(lsvm_state),
     .parse = lsvm_parse, .describe = lsvm_describe, .fit = lsvm_fit, .predict = lsvm_predict, .has_proba = lsvm_proba,
     .tensors = lsvm_tensors, .load = lsvm_load, .free = lsvm_free, .param_count = lsvm_params, .iterations = lsvm_iters,
 };
@@ -148,6 +188,7 @@ const kn__classic_ops kn__ops_linear_svm = {
 typedef struct svm_state {
     kn__svm_opts o;
     int gamma_kind;          /* 0 scale, 1 auto, 2 a number */
+    bool epsilon_given;
     int64_t random_state;
     kn__svm fit;
     int32_t *support32;      /* (n_sv) for saving */
@@ -156,8 +197,8 @@ typedef struct svm_state {
 static const char *const kernels[] = {"linear", "poly", "rbf", "sigmoid", NULL};
 
 static kn_status svm_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
-    static const char *const keys[] = {"C", "kernel", "gamma", "degree", "coef0", "tol", "max_iter", "cache_size", "shrinking",
-                                       "probability", "random_state", "decision_function_shape", NULL};
+    static const char *const keys[] = {"C", "kernel", "gamma", "degree", "coef0", "epsilon", "tol", "max_iter", "cache_size",
+                                       "shrinking", "probability", "random_state", "decision_function_shape", NULL};
     static const char *const ovr[] = {"ovr", "ovo", NULL};
     svm_state *s = state;
     s->o = kn__svm_defaults();
@@ -178,6 +219,8 @@ static kn_status svm_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
     if (s->gamma_kind == 1) s->o.gamma = KN_SVM_GAMMA_AUTO;
     if (!st) st = kn__hp_int(ctx, spec, T, "degree", 0, 100, false, 0, &degree);
     if (!st) st = kn__hp_number(ctx, spec, T, "coef0", -INFINITY, false, INFINITY, &s->o.coef0);
+    s->epsilon_given = cJSON_GetObjectItemCaseSensitive(spec, "epsilon") != NULL;
+    if (!st) st = kn__hp_number(ctx, spec, T, "epsilon", 0, false, INFINITY, &s->o.epsilon);
     if (!st) st = kn__hp_number(ctx, spec, T, "tol", 0, true, INFINITY, &s->o.tol);
     if (!st) st = kn__hp_int(ctx, spec, T, "max_iter", -1, INT64_MAX, false, 0, &s->o.max_iter);
     if (!st && s->o.max_iter == 0) st = kn__error(ctx, KN_ERR_SPEC, "%s.max_iter: -1 (no limit) or > 0", T);
@@ -202,6 +245,7 @@ static cJSON *svm_describe(const void *state) {
     else cJSON_AddStringToObject(j, "gamma", s->gamma_kind ? "auto" : "scale");
     cJSON_AddNumberToObject(j, "degree", s->o.degree);
     cJSON_AddNumberToObject(j, "coef0", s->o.coef0);
+    if (s->fit.regression || s->epsilon_given) cJSON_AddNumberToObject(j, "epsilon", s->o.epsilon);
     cJSON_AddNumberToObject(j, "tol", s->o.tol);
     cJSON_AddNumberToObject(j, "max_iter", (double)s->o.max_iter);
     cJSON_AddNumberToObject(j, "cache_size", s->o.cache_size);
@@ -221,6 +265,8 @@ static void svm_free(kn_ctx *ctx, void *state) {
 static kn_status svm_fit(kn_ctx *ctx, void *state, const kn__xy *xy) {
     svm_state *s = state;
     svm_free(ctx, s);
+    if (s->epsilon_given && xy->n_classes != 0)
+        return kn__error(ctx, KN_ERR_SPEC, "svm.epsilon: regression only, but the data has classes");
     kn_status st = kn__svm_fit(ctx, xy, &s->o, &s->fit);
     if (st) return st;
     if (xy->n >= INT32_MAX) return kn__error(ctx, KN_ERR_UNSUPPORTED, "svm: over 2^31 training rows");
@@ -232,6 +278,7 @@ static kn_status svm_fit(kn_ctx *ctx, void *state, const kn__xy *xy) {
 
 static kn_status svm_predict(kn_ctx *ctx, const void *state, const float *x, int64_t n, float *out) {
     const svm_state *s = state;
+    if (s->fit.regression) return kn__svm_decision(ctx, &s->fit, x, n, out, NULL);
     if (s->fit.prob_a) return kn__svm_predict_proba(ctx, &s->fit, x, n, out, NULL);
     int32_t *labels = kn__alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *labels);
     if (!labels) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: out of memory");
@@ -251,6 +298,11 @@ static int svm_tensors(kn_ctx *ctx, void *state, kn__ctensor *t, int max) {
     if (max < 7) return -1;
     t[0] = (kn__ctensor){.name = "sv", .dtype = KN_F32, .ndim = 2, .shape = {m->n_sv, m->d}, .data = m->sv};
     t[1] = (kn__ctensor){.name = "support", .dtype = KN_I32, .ndim = 1, .shape = {m->n_sv, 1}, .data = s->support32};
+    if (m->regression) {
+        t[2] = (kn__ctensor){.name = "dual_coef", .dtype = KN_F32, .ndim = 2, .shape = {1, m->n_sv}, .data = m->dual_coef};
+        t[3] = (kn__ctensor){.name = "intercept", .dtype = KN_F32, .ndim = 1, .shape = {1, 1}, .data = m->intercept};
+        return 4;
+    }
     t[2] = (kn__ctensor){.name = "n_sv_class", .dtype = KN_I32, .ndim = 1, .shape = {m->n_classes, 1}, .data = m->n_sv_class};
     t[3] = (kn__ctensor){.name = "dual_coef", .dtype = KN_F32, .ndim = 2, .shape = {m->n_classes - 1, m->n_sv}, .data = m->dual_coef};
     t[4] = (kn__ctensor){.name = "intercept", .dtype = KN_F32, .ndim = 1, .shape = {pairs, 1}, .data = m->intercept};
@@ -260,8 +312,44 @@ static int svm_tensors(kn_ctx *ctx, void *state, kn__ctensor *t, int max) {
     return 7;
 }
 
+/* An SVR's tensors: sv (m, d), support (m), dual_coef (1, m), intercept (1). */
+static kn_status svr_load(kn_ctx *ctx, svm_state *s, const kn__ctensor *t, int n, int64_t d, const char *path) {
+    const kn__ctensor *sv = kn__ctensor_find(t, n, "sv", KN_F32), *sup = kn__ctensor_find(t, n, "support", KN_I32),
+                      *dc = kn__ctensor_find(t, n, "dual_coef", KN_F32), *b = kn__ctensor_find(t, n, "intercept", KN_F32);
+    if (!sv || !sup || !dc || !b)
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: a support vector regressor needs tensors sv, support, dual_coef and intercept", path);
+    const int64_t m = sv->shape[0];
+    if (sv->ndim != 2 || sv->shape[1] != d || sup->ndim != 1 || sup->shape[0] != m || dc->ndim != 2 || dc->shape[0] != 1 ||
+        dc->shape[1] != m || b->ndim != 1 || b->shape[0] != 1 || m > INT32_MAX)
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: the SVR's tensors disagree in shape (%lld support vectors of %lld features)", path,
+                         (long long)m, (long long)d);
+    if (!finite_all(sv->data, m * d) || !finite_all(dc->data, m) || !finite_all(b->data, 1))
+        return kn__error(ctx, KN_ERR_FORMAT, "%s: the SVR holds a non-finite value", path);
+    if (s->o.probability) return kn__error(ctx, KN_ERR_FORMAT, "%s: svm.probability is true, but the model is a regressor", path);
+    if (s->gamma_kind != 2) return kn__error(ctx, KN_ERR_FORMAT, "%s: a fitted SVM's description must give gamma as a number", path);
+    kn__svm *f = &s->fit;
+    *f = (kn__svm){.n_classes = 2, .regression = true, .n_sv = m, .d = d, .kernel = s->o.kernel, .gamma = s->o.gamma,
+                   .degree = s->o.degree, .coef0 = s->o.coef0};
+    f->sv = kn__alloc(ctx, (size_t)(m * d) * sizeof(float) + 64);
+    f->support = kn__alloc(ctx, (size_t)(m ? m : 1) * sizeof(int64_t));
+    s->support32 = kn__alloc(ctx, (size_t)(m ? m : 1) * sizeof(int32_t));
+    f->n_sv_class = kn__calloc(ctx, 2, sizeof(int32_t));
+    f->dual_coef = kn__alloc(ctx, (size_t)m * sizeof(float) + 64);
+    f->intercept = kn__alloc(ctx, sizeof(float));
+    if (!f->sv || !f->support || !s->support32 || !f->n_sv_class || !f->dual_coef || !f->intercept)
+        return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    memcpy(f->sv, sv->data, (size_t)(m * d) * sizeof(float));
+    memcpy(s->support32, sup->data, (size_t)m * sizeof(int32_t));
+    for (int64_t i = 0; i < m; i++) f->support[i] = s->support32[i];
+    f->n_sv_class[0] = (int32_t)m;
+    memcpy(f->dual_coef, dc->data, (size_t)m * sizeof(float));
+    memcpy(f->intercept, b->data, sizeof(float));
+    return KN_OK;
+}
+
 static kn_status svm_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n, int64_t d, int outputs, const char *path) {
     svm_state *s = state;
+    if (outputs == 1) return svr_load(ctx, s, t, n, d, path);
     int k = outputs;
     int64_t pairs = (int64_t)k * (k - 1) / 2;
     const kn__ctensor *sv = kn__ctensor_find(t, n, "sv", KN_F32), *sup = kn__ctensor_find(t, n, "support", KN_I32), *nsv = kn__ctensor_find(t, n, "n_sv_class", KN_I32),
@@ -312,7 +400,7 @@ static kn_status svm_load(kn_ctx *ctx, void *state, const kn__ctensor *t, int n,
 
 static int64_t svm_params(const void *state) {
     const kn__svm *m = &((const svm_state *)state)->fit;
-    return m->n_sv * m->d + (int64_t)(m->n_classes - 1) * m->n_sv;
+    return m->n_sv * m->d + (int64_t)(m->n_classes - 1) * m->n_sv; /* SVR: n_classes 2, one coefficient each */
 }
 static int svm_iters(const void *state) {
     int64_t it = ((const svm_state *)state)->fit.n_iter;
@@ -320,7 +408,7 @@ static int svm_iters(const void *state) {
 }
 
 const kn__classic_ops kn__ops_svm = {
-    .name = "svm", .classification = true, .state_size = sizeof(svm_state),
+    .name = "svm", .classification = true, .regression = true, .state_size = sizeof(svm_state),
     .parse = svm_parse, .describe = svm_describe, .fit = svm_fit, .predict = svm_predict, .has_proba = svm_proba,
     .tensors = svm_tensors, .load = svm_load, .free = svm_free, .param_count = svm_params, .iterations = svm_iters,
 };

@@ -19,12 +19,17 @@
 typedef enum {
     KN_SVM_SQUARED_HINGE = 0, /* L2-loss: max(0, 1 - y w.x)^2 (LinearSVC's default) */
     KN_SVM_HINGE = 1,         /* L1-loss: max(0, 1 - y w.x) */
+    /* regression (LinearSVR): */
+    KN_SVM_EPSILON_INSENSITIVE = 2,         /* max(0, |t - w.x| - epsilon) (LinearSVR's default) */
+    KN_SVM_SQUARED_EPSILON_INSENSITIVE = 3, /* max(0, |t - w.x| - epsilon)^2 */
 } kn_svm_loss;
 
 /* Hyperparameters, named and defaulted as scikit-learn's LinearSVC(dual=True, penalty='l2',
- * multi_class='ovr'): start from kn__svm_linear_defaults() and change fields. */
+ * multi_class='ovr') and LinearSVR(dual=True): start from kn__svm_linear_defaults() and change
+ * fields (a regression fit needs an epsilon loss). */
 typedef struct kn__svm_linear_opts {
-    kn_svm_loss loss;         /* squared hinge */
+    kn_svm_loss loss;         /* squared hinge (classification), an epsilon loss (regression) */
+    double epsilon;           /* >= 0 (0): regression only, the tube within which errors cost nothing */
     double C;                 /* > 0 (1): each sample's bound is C * w_i */
     double tol;               /* > 0 (1e-4): stop when max - min projected gradient <= tol */
     int max_iter;             /* > 0 (1000): passes over the data per binary problem */
@@ -38,13 +43,15 @@ kn__svm_linear_opts kn__svm_linear_defaults(void);
 
 /* A fitted linear SVM: decision(x) = x . coef[c] + intercept[c]. Binary problems (n_classes
  * == 2) have k = 1 and a positive decision means class 1; otherwise k = n_classes, one
- * one-vs-rest classifier per class, and the largest decision wins. Arrays are kn__alloc'd
+ * one-vs-rest classifier per class, and the largest decision wins. A regression fit
+ * (regression = true) has k = 1 and its decision is the prediction. Arrays are kn__alloc'd
  * through the fitting context; free with kn__svm_linear_free. */
 typedef struct kn__svm_linear {
     int64_t k, d;
     float *coef;      /* (k, d) */
     float *intercept; /* (k); 0 without fit_intercept */
     int n_iter;       /* passes of the binary problem that took the most (sklearn's n_iter_) */
+    bool regression;
 } kn__svm_linear;
 
 /* Fits data (y and n_classes >= 2 required; w optional, >= 0: rows of weight 0 are left out).
@@ -57,6 +64,14 @@ typedef struct kn__svm_linear {
  * max_iter. On failure *out is zeroed. */
 kn_status kn__svm_linear_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_linear_opts *opts,
                              kn__svm_linear *out);
+/* Regression data (t, n_classes 0, no y; w optional, >= 0, multiplying C): LIBLINEAR's
+ * solve_l2r_l1l2_svr (dual coordinate descent with shrinking; Ho and Lin, 2012) for
+ * opts->loss epsilon_insensitive (L1) or squared_epsilon_insensitive (L2), the bias an extra
+ * regularized feature as in classification. kn__svm_linear_fit calls it for such data.
+ * (svm_linear_svr.c) */
+kn_status kn__svm_linear_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_linear_opts *opts, kn__svm_linear *out);
+/* Every hyperparameter checked for the task (the loss must be one of its own). */
+kn_status kn__svm_linear_check_opts(kn_ctx *ctx, const kn__svm_linear_opts *o, bool regression);
 /* Frees m's arrays and zeroes it (m may be zeroed or already freed). */
 void kn__svm_linear_free(kn_ctx *ctx, kn__svm_linear *m);
 
@@ -79,7 +94,7 @@ typedef enum { /* LIBSVM's numbering */
 #define KN_SVM_GAMMA_SCALE (-1.0) /* 1 / (d * var(x)), var over every value of x; 1 if var is 0 */
 #define KN_SVM_GAMMA_AUTO (-2.0)  /* 1 / d */
 
-/* Hyperparameters, named and defaulted as scikit-learn's SVC: start from
+/* Hyperparameters, named and defaulted as scikit-learn's SVC and SVR: start from
  * kn__svm_defaults() and change fields. */
 typedef struct kn__svm_opts {
     int kernel;                 /* a kn_svm_kernel (rbf) */
@@ -87,6 +102,7 @@ typedef struct kn__svm_opts {
     double gamma;               /* > 0, or KN_SVM_GAMMA_SCALE (scale) / KN_SVM_GAMMA_AUTO */
     int degree;                 /* >= 0 (3), poly only */
     double coef0;               /* (0) poly and sigmoid */
+    double epsilon;             /* >= 0 (0.1) regression only: the tube within which errors cost nothing */
     double tol;                 /* > 0 (1e-3): stop when the maximal violating pair's gap < tol */
     int64_t max_iter;           /* -1 = no limit (-1), else > 0 SMO steps per pair */
     double cache_size;          /* > 0 MB of kernel rows per pair being solved (200) */
@@ -120,11 +136,20 @@ typedef struct kn__svm {
     double coef0;
     float *prob_a, *prob_b; /* (pairs) Platt's P(class i | f) = 1 / (1 + exp(a f + b)), or NULL */
     int64_t n_iter;        /* SMO steps, summed over the pairs */
+    bool regression;       /* epsilon-SVR: see below */
 } kn__svm;
+
+/* A fitted epsilon-SVR (sklearn's SVR; regression data: n_classes 0 and targets t) is one
+ * decision, f(x) = sum_s dual_coef[s] K(sv_s, x) + intercept[0], the prediction itself, with
+ * dual_coef = alpha - alpha* (sklearn's dual_coef_) and support vectors in data order. It is
+ * laid out as a binary model whose support vectors all belong to class 0's group
+ * (regression = true, n_classes = 2, n_sv_class = {n_sv, 0}), so kn__svm_decision (n, 1)
+ * gives the predictions; no probabilities, no votes. */
 
 /* Fits data (y, n_classes >= 2, every class present among the rows of positive weight; w
  * optional, >= 0, multiplies each row's C as sklearn's sample_weight does; rows of weight 0 are
- * left out). The pairs are independent problems solved in parallel, each with its own kernel
+ * left out). Regression data (t, n_classes 0, no y) fits an epsilon-SVR: LIBSVM's
+ * solve_epsilon_svr, one problem of 2l variables (probability and class_weight refused). The pairs are independent problems solved in parallel, each with its own kernel
  * cache of opts->cache_size MB. max_iter reached is a KN_LOG_WARN, not an error. On failure
  * *out is zeroed. */
 kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts, kn__svm *out);

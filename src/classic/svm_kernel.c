@@ -34,6 +34,7 @@ kn__svm_opts kn__svm_defaults(void) {
                           .gamma = KN_SVM_GAMMA_SCALE,
                           .degree = 3,
                           .coef0 = 0.0,
+                          .epsilon = 0.1,
                           .tol = 1e-3,
                           .max_iter = -1,
                           .cache_size = 200.0,
@@ -91,12 +92,12 @@ static void solve_pair(void *args, int64_t chunk) {
     for (int64_t t = 0; t < nb; t++) rows[na + t] = j->perm[sb + t], C[na + t] = j->c_row[sb + t], y[na + t] = -1;
     bool ok = true;
     if (j->prob_a) ok = kn__svm_binary_probability(sh, rows, y, C, l, p, &j->prob_a[p], &j->prob_b[p]);
-    ok = ok && kn__svm_solve_binary(sh, rows, y, C, l, j->alpha[p], &j->rho[p], &j->obj[p], &j->iters[p]);
+    ok = ok && kn__svm_solve_binary(sh, rows, y, C, NULL, l, j->alpha[p], &j->rho[p], &j->obj[p], &j->iters[p]);
     if (!ok) j->failed[p] = true;
     kn__svm_shared_free(sh, mem);
 }
 
-static kn_status check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k) {
+kn_status kn__svm_check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k) {
     if (o->kernel < KN_SVM_KERNEL_LINEAR || o->kernel > KN_SVM_KERNEL_SIGMOID)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
                          "svm.kernel: %d is not linear (0), poly (1), rbf (2) or sigmoid (3)", o->kernel);
@@ -110,6 +111,8 @@ static kn_status check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k) {
     if (o->max_iter == 0 || o->max_iter < -1)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.max_iter: %lld must be -1 (no limit) or > 0",
                          (long long)o->max_iter);
+    if (!(o->epsilon >= 0) || !isfinite(o->epsilon))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.epsilon: %g must be >= 0", o->epsilon);
     if (!(o->cache_size > 0) || !isfinite(o->cache_size))
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.cache_size: %g MB must be > 0", o->cache_size);
     if (o->class_weight)
@@ -120,14 +123,26 @@ static kn_status check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k) {
     return KN_OK;
 }
 
+double kn__svm_resolve_gamma(const kn__svm_opts *o, const float *x, size_t nd, int64_t d) {
+    if (o->gamma == KN_SVM_GAMMA_AUTO) return 1.0 / (double)d;
+    if (o->gamma != KN_SVM_GAMMA_SCALE) return o->gamma;
+    double sum = 0, ss = 0;
+    for (size_t t = 0; t < nd; t++) sum += x[t];
+    double mean = sum / (double)nd;
+    for (size_t t = 0; t < nd; t++) ss += (x[t] - mean) * (x[t] - mean);
+    double var = ss / (double)nd;
+    return var != 0 ? 1.0 / ((double)d * var) : 1.0;
+}
+
 kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts, kn__svm *out) {
     if (!out) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm: out is NULL");
     memset(out, 0, sizeof *out);
     if (!data || !opts) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm: data or opts is NULL");
+    if (data->n_classes == 0 && data->t && !data->y) return kn__svm_fit_svr(ctx, data, opts, out);
     const int k = data->n_classes;
     const int64_t n = data->n, d = data->d;
     if (k < 2) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm: n_classes %d must be >= 2", k);
-    kn_status st = check_opts(ctx, opts, k);
+    kn_status st = kn__svm_check_opts(ctx, opts, k);
     if (st != KN_OK) return st;
     if (!data->x || !data->y || n <= 0 || d <= 0)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm: needs x and labels y (n %lld, d %lld)", (long long)n,
@@ -194,17 +209,7 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
     }
     for (int c = 0; c < k; c++) start[c] -= count[c];
 
-    /* gamma: sklearn's 'scale' is 1 / (d var(x)) over every value of x */
-    double gamma = opts->gamma;
-    if (gamma == KN_SVM_GAMMA_AUTO) gamma = 1.0 / (double)d;
-    else if (gamma == KN_SVM_GAMMA_SCALE) {
-        double sum = 0, ss = 0;
-        for (size_t t = 0; t < nd; t++) sum += data->x[t];
-        double mean = sum / (double)nd;
-        for (size_t t = 0; t < nd; t++) ss += (data->x[t] - mean) * (data->x[t] - mean);
-        double var = ss / (double)nd;
-        gamma = var != 0 ? 1.0 / ((double)d * var) : 1.0;
-    }
+    const double gamma = kn__svm_resolve_gamma(opts, data->x, nd, d);
     sh.kp = (kn__svm_kparams){opts->kernel, opts->degree, (float)gamma, (float)opts->coef0};
     sh.cache_bytes = (size_t)(opts->cache_size * 1048576.0);
     if (pthread_mutex_init(&sh.lock, NULL) != 0) {

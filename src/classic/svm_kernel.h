@@ -67,8 +67,23 @@ typedef struct {
 
 void *kn__svm_shared_alloc(kn__svm_shared *sh, size_t size);
 void kn__svm_shared_free(kn__svm_shared *sh, void *p);
-bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, int32_t l,
-                          double *alpha_out, double *rho, double *obj, int64_t *iters);
+/* One problem of LIBSVM's form on rows[0..l) of sh->x (a row may appear twice): labels y
+ * (+1/-1), bounds C, linear term p (NULL: -1 everywhere, C-SVC's). alpha_out (l) gets
+ * y_i alpha_i in the caller's order. False when out of memory. */
+bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, const double *p,
+                          int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters);
+
+/* ------------------------------------------------------------------ shared by the fits (svm_kernel.c) */
+
+kn_status kn__svm_check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k);
+/* gamma as the fit uses it: 'scale' is 1 / (d var(x)) over every value of x (1 when var is 0),
+ * 'auto' 1 / d. */
+double kn__svm_resolve_gamma(const kn__svm_opts *o, const float *x, size_t nd, int64_t d);
+
+/* ------------------------------------------------------------------ epsilon-SVR (svm_kernel_svr.c) */
+
+/* kn__svm_fit for regression data (data->t; n_classes 0). */
+kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts, kn__svm *out);
 
 /* ------------------------------------------------------------------ Platt scaling (svm_kernel_platt.c) */
 

@@ -16,8 +16,9 @@ enum { SPEC_ROWS = 64 }; /* rows computed together while the cache has room */
 
 enum { LOWER_BOUND, UPPER_BOUND, FREE };
 
-/* One binary problem in LIBSVM's form, min 0.5 a'Qa - e'a, y'a = 0, 0 <= a_i <= C_i, with
- * Q_ij = y_i y_j K(x_i, x_j). Everything is indexed by position; shrinking permutes
+/* One problem in LIBSVM's form, min 0.5 a'Qa + p'a, y'a = 0, 0 <= a_i <= C_i, with
+ * Q_ij = y_i y_j K(x_i, x_j): C-SVC has p = -e; epsilon-SVR has 2l variables over l rows, each
+ * row twice (y = +1 with p = epsilon - t_i, y = -1 with p = epsilon + t_i). Everything is indexed by position; shrinking permutes
  * positions (swap_index), active_set maps them back to the caller's order. */
 typedef struct {
     int32_t l, active_size;
@@ -27,7 +28,7 @@ typedef struct {
     float *sq;        /* (l) their squared norms */
     int8_t *y;        /* (l) +1 / -1 */
     int8_t *status;   /* (l) LOWER_BOUND, UPPER_BOUND, FREE */
-    double *alpha, *G, *G_bar, *C, *QD; /* (l) each */
+    double *alpha, *G, *G_bar, *C, *QD, *p; /* (l) each; p the linear term */
     int32_t *active_set;                /* (l) */
     kn__svm_cache cache;
     float *tile_a;    /* (SPEC_ROWS, d) rows gathered for a GEMM */
@@ -129,14 +130,14 @@ static void swap_index(solver *s, int32_t i, int32_t j) {
     SWAP(double, s->G_bar[i], s->G_bar[j]);
     SWAP(double, s->C[i], s->C[j]);
     SWAP(double, s->QD[i], s->QD[j]);
+    SWAP(double, s->p[i], s->p[j]);
 }
 
-/* The linear term p is -1 everywhere (C-SVC). */
 static void reconstruct_gradient(solver *s) {
     const int32_t l = s->l, act = s->active_size;
     if (act == l) return;
     int32_t nr_free = 0;
-    for (int32_t j = act; j < l; j++) s->G[j] = s->G_bar[j] - 1;
+    for (int32_t j = act; j < l; j++) s->G[j] = s->G_bar[j] + s->p[j];
     for (int32_t j = 0; j < act; j++)
         if (s->status[j] == FREE) nr_free++;
     if ((int64_t)nr_free * l > 2 * (int64_t)act * (l - act)) {
@@ -267,7 +268,7 @@ static void solve(solver *s, double *alpha_out, double *rho, double *obj, int64_
     const int32_t l = s->l;
     for (int32_t i = 0; i < l; i++) {
         s->alpha[i] = 0;
-        s->G[i] = -1;
+        s->G[i] = s->p[i];
         s->G_bar[i] = 0;
         s->active_set[i] = i;
         update_status(s, i);
@@ -352,7 +353,7 @@ static void solve(solver *s, double *alpha_out, double *rho, double *obj, int64_
     }
     *rho = calculate_rho(s);
     double v = 0;
-    for (int32_t i = 0; i < l; i++) v += s->alpha[i] * (s->G[i] - 1);
+    for (int32_t i = 0; i < l; i++) v += s->alpha[i] * (s->G[i] + s->p[i]);
     *obj = v / 2;
     for (int32_t i = 0; i < l; i++) alpha_out[s->active_set[i]] = s->alpha[i] * s->y[i];
     *iters = iter;
@@ -373,10 +374,11 @@ void kn__svm_shared_free(kn__svm_shared *sh, void *p) {
     pthread_mutex_unlock(&sh->lock);
 }
 
-/* Solves the problem on rows[0..l) (labels y: +1/-1, bounds C): alpha_out (l) gets
- * y_i alpha_i. Returns false when out of memory. */
-bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, int32_t l,
-                         double *alpha_out, double *rho, double *obj, int64_t *iters) {
+/* Solves the problem on rows[0..l) (labels y: +1/-1, bounds C, linear term p or NULL for
+ * -1 everywhere; a row may appear twice): alpha_out (l) gets y_i alpha_i. Returns false when
+ * out of memory. */
+bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, const double *p,
+                          int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters) {
     const int64_t d = sh->d;
     /* the cache: at least 2 rows (LIBSVM's floor), at most all l */
     int64_t slots = (int64_t)(sh->cache_bytes / ((size_t)l * sizeof(float)));
@@ -388,7 +390,7 @@ bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t 
     PART(l, float);                         /* sq */
     PART(l, int8_t);                        /* y */
     PART(l, int8_t);                        /* status */
-    PART(5 * (int64_t)l, double);           /* alpha, G, G_bar, C, QD */
+    PART(6 * (int64_t)l, double);           /* alpha, G, G_bar, C, QD, p */
     PART(l, int32_t);                       /* active_set */
     PART(l + 1, kn__svm_cache_head);        /* cache heads */
     PART(slots, int32_t);                   /* free slots */
@@ -407,7 +409,7 @@ bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t 
     s.y = (int8_t *)(mem + off[nb++]);
     s.status = (int8_t *)(mem + off[nb++]);
     s.alpha = (double *)(mem + off[nb++]);
-    s.G = s.alpha + l, s.G_bar = s.G + l, s.C = s.G_bar + l, s.QD = s.C + l;
+    s.G = s.alpha + l, s.G_bar = s.G + l, s.C = s.G_bar + l, s.QD = s.C + l, s.p = s.QD + l;
     s.active_set = (int32_t *)(mem + off[nb++]);
     s.cache.h = (kn__svm_cache_head *)(mem + off[nb++]);
     s.cache.free = (int32_t *)(mem + off[nb++]);
@@ -424,6 +426,7 @@ bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t 
         s.sq[i] = kn__svm_sqnorm(xi, d);
         s.y[i] = y[i];
         s.C[i] = C[i];
+        s.p[i] = p ? p[i] : -1.0;
         s.QD[i] = kn__svm_kernel_self(&sh->kp, (double)s.sq[i]);
     }
     solve(&s, alpha_out, rho, obj, iters);

@@ -22,6 +22,7 @@
 
 kn__svm_linear_opts kn__svm_linear_defaults(void) {
     return (kn__svm_linear_opts){.loss = KN_SVM_SQUARED_HINGE,
+                                 .epsilon = 0.0,
                                  .C = 1.0,
                                  .tol = 1e-4,
                                  .max_iter = 1000,
@@ -364,10 +365,16 @@ static void solve_group(void *args, int64_t g) {
 
 /* ------------------------------------------------------------------ fit */
 
-static kn_status check_opts(kn_ctx *ctx, const kn__svm_linear_opts *o) {
-    if (o->loss != KN_SVM_SQUARED_HINGE && o->loss != KN_SVM_HINGE)
-        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "linear_svm.loss: %d is not hinge (%d) or squared_hinge (%d)",
+kn_status kn__svm_linear_check_opts(kn_ctx *ctx, const kn__svm_linear_opts *o, bool regression) {
+    if (!regression && o->loss != KN_SVM_SQUARED_HINGE && o->loss != KN_SVM_HINGE)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "linear_svm.loss: %d is not hinge (%d) or squared_hinge (%d) (classification)",
                          (int)o->loss, KN_SVM_HINGE, KN_SVM_SQUARED_HINGE);
+    if (regression && o->loss != KN_SVM_EPSILON_INSENSITIVE && o->loss != KN_SVM_SQUARED_EPSILON_INSENSITIVE)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
+                         "linear_svm.loss: %d is not epsilon_insensitive (%d) or squared_epsilon_insensitive (%d) (regression)",
+                         (int)o->loss, KN_SVM_EPSILON_INSENSITIVE, KN_SVM_SQUARED_EPSILON_INSENSITIVE);
+    if (!(o->epsilon >= 0) || !isfinite(o->epsilon))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "linear_svm.epsilon: %g must be >= 0", o->epsilon);
     if (!(o->C > 0) || !isfinite(o->C))
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "linear_svm.C: %g must be > 0", o->C);
     if (!(o->tol > 0) || !isfinite(o->tol))
@@ -385,7 +392,8 @@ kn_status kn__svm_linear_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_line
     if (!out) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "linear_svm: out is NULL");
     memset(out, 0, sizeof *out);
     if (!data || !opts) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "linear_svm: data or opts is NULL");
-    kn_status st = check_opts(ctx, opts);
+    if (data->n_classes == 0 && data->t && !data->y) return kn__svm_linear_fit_svr(ctx, data, opts, out);
+    kn_status st = kn__svm_linear_check_opts(ctx, opts, false);
     if (st != KN_OK) return st;
     const int64_t n = data->n, d = data->d;
     const int k = data->n_classes;

@@ -12,7 +12,8 @@
  *                                their class's raw score, from the baseline; Sigmoid as [1 -
  *                                p, p] or Softmax for classes, the raw score for regression
  *   linear_svm                   Gemm, then the one-hot of the decision: ArgMax and OneHot
- *                                (two classes: decision > 0, Greater and Cast, as [1 - c, c])
+ *                                (two classes: decision > 0, Greater and Cast, as [1 - c, c]);
+ *                                regression (LinearSVR): the Gemm alone
  *   gaussian_nb                  each class's joint log-likelihood log prior - sum log(2 pi
  *                                var) / 2 - sum (x - theta)^2 / (2 var): Reshape x to (N, 1,
  *                                d), Sub, Mul, Mul, ReduceSum, Sub; then Softmax
@@ -30,7 +31,9 @@
  *                                (Gemm by the pair's dual coefficients, its intercept), the
  *                                pairs' votes (Greater, Cast, Gemm: +1 to the first class
  *                                when the decision is positive, else to the second), the
- *                                one-hot of the first class with the most votes (LIBSVM's)
+ *                                one-hot of the first class with the most votes (LIBSVM's);
+ *                                regression (SVR): the kernel, then one Gemm by the dual
+ *                                coefficients plus the intercept
  *
  * An svm with probability (LIBSVM's Platt scaling and iterated pairwise coupling) is refused. */
 #include "classic/model.h"
@@ -419,14 +422,16 @@ static kn_status knn(exporter *e, kn_model *m, const kn__ctensor *t, int n, int6
     return KN_OK;
 }
 
-/* svm: one-vs-one votes over every class pair's kernel decision (kn__svm_predict's). */
+/* svm: one-vs-one votes over every class pair's kernel decision (kn__svm_predict's); a
+ * regressor (SVR, one output) gives its one decision. */
 static kn_status kernel_svm(exporter *e, kn_model *m, const kn__ctensor *t, int n, int64_t d, const char *x, char *out) {
     const kn__ctensor *sv = tensor(t, n, "sv", KN_F32), *nsv = tensor(t, n, "n_sv_class", KN_I32),
                       *dc = tensor(t, n, "dual_coef", KN_F32), *b = tensor(t, n, "intercept", KN_F32);
+    const bool regression = kn_model_output_size(m) == 1;
     if (tensor(t, n, "prob_a", KN_F32))
         return fail(e, KN_ERR_UNSUPPORTED, "onnx export: an svm with probability: true (LIBSVM's pairwise coupling "
                     "iterates; fit it without probabilities to export its decisions)%s%s", "", "");
-    if (!sv || !nsv || !dc || !b || sv->shape[1] != d)
+    if (!sv || (!nsv && !regression) || !dc || !b || sv->shape[1] != d)
         return fail(e, KN_ERR_STATE, "onnx export: the svm's support vectors and coefficients %s%s", "are missing", "");
     cJSON *hp = m->classic->describe ? m->classic->describe(m->cstate) : NULL;
     const cJSON *kj = cJSON_GetObjectItemCaseSensitive(hp, "kernel"), *gj = cJSON_GetObjectItemCaseSensitive(hp, "gamma"),
@@ -436,8 +441,10 @@ static kn_status kernel_svm(exporter *e, kn_model *m, const kn__ctensor *t, int 
     float gamma = cJSON_IsNumber(gj) ? (float)gj->valuedouble : 1, coef0 = cJSON_IsNumber(cj) ? (float)cj->valuedouble : 0;
     float degree = cJSON_IsNumber(dj) ? (float)dj->valuedouble : 3;
     cJSON_Delete(hp);
-    int64_t S = sv->shape[0], C = nsv->shape[0], P = C * (C - 1) / 2;
-    const int32_t *per = nsv->data;
+    /* a regressor: one "pair" whose coefficients cover every support vector */
+    const int32_t one_group[2] = {(int32_t)sv->shape[0], 0};
+    int64_t S = sv->shape[0], C = regression ? 2 : nsv->shape[0], P = C * (C - 1) / 2;
+    const int32_t *per = regression ? one_group : nsv->data;
     const float *D = dc->data;
     float *W = calloc((size_t)(P * S), sizeof *W), *M = calloc((size_t)(P * C), sizeof *M), *bias = malloc((size_t)C * sizeof *bias);
     float *svsq = malloc((size_t)S * sizeof *svsq);
@@ -500,6 +507,11 @@ static kn_status kernel_svm(exporter *e, kn_model *m, const kn__ctensor *t, int 
         }
     }
     char dec[NAME], votes[NAME];
+    if (regression) {
+        gemm(e, k, W, 1, S, b->data, out);  /* (N, 1): the prediction */
+        free(W), free(M), free(bias), free(svsq), free(start);
+        return e->st;
+    }
     gemm(e, k, W, P, S, b->data, dec);      /* (N, P): each pair's decision */
     above(e, dec, 0.0f, g);                 /* 1 where the first class of the pair wins */
     gemm(e, g, M, C, P, bias, votes);       /* (N, C): c + (wins - losses as first class) */
@@ -527,6 +539,7 @@ kn_status kn__onnx_export_classic(exporter *e, kn_model *m, const char *x, char 
         return forest(e, t, n, outputs, type[0] == 'd', x, out);
     if (strcmp(type, "hist_gradient_boosting") == 0) return boosting(e, t, n, outputs, x, out);
     if (strcmp(type, "linear_svm") == 0) {
+        if (outputs == 1) return linear(e, t, n, d, x, out, &k); /* LinearSVR */
         kn_status st = linear(e, t, n, d, x, z, &k);
         if (!st) decided(e, z, k, out);
         return e->st;
