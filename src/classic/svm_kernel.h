@@ -73,6 +73,12 @@ void kn__svm_shared_free(kn__svm_shared *sh, void *p);
 bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, const double *p,
                           int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters);
 
+/* epsilon-SVR's problem over rows[0..n) of sh->x: 2n variables, variable v < n row v with
+ * y = +1, v >= n row v - n with y = -1; bounds C (2n) and linear term p (2n). alpha_out (2n)
+ * gets y_v alpha_v. Kernel rows are cached by row, as LIBSVM's SVR_Q does. */
+bool kn__svm_solve_svr(kn__svm_shared *sh, const int64_t *rows, int32_t n, const double *C, const double *p, double *alpha_out,
+                       double *rho, double *obj, int64_t *iters);
+
 /* ------------------------------------------------------------------ shared by the fits (svm_kernel.c) */
 
 kn_status kn__svm_check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k);

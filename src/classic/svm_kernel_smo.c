@@ -7,10 +7,15 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "backend/cpu/sgemm.h"
 
 #define TAU 1e-12
 enum { SPEC_ROWS = 64 }; /* rows computed together while the cache has room */
+enum { SVR_BUFS = 4 };   /* the SVR's gathered rows kept (at least 3: a step holds two) */
 
 /* ------------------------------------------------------------------ the solver */
 
@@ -18,8 +23,15 @@ enum { LOWER_BOUND, UPPER_BOUND, FREE };
 
 /* One problem in LIBSVM's form, min 0.5 a'Qa + p'a, y'a = 0, 0 <= a_i <= C_i, with
  * Q_ij = y_i y_j K(x_i, x_j): C-SVC has p = -e; epsilon-SVR has 2l variables over l rows, each
- * row twice (y = +1 with p = epsilon - t_i, y = -1 with p = epsilon + t_i). Everything is indexed by position; shrinking permutes
- * positions (swap_index), active_set maps them back to the caller's order. */
+ * row twice (y = +1 with p = epsilon - t_i, y = -1 with p = epsilon + t_i). Everything is
+ * indexed by position; shrinking permutes positions (swap_index), active_set maps them back
+ * to the caller's order.
+ *
+ * Two ways to hold the kernel (LIBSVM's SVC_Q and SVR_Q): a classifier keeps x and the cache
+ * by position, so a swap moves rows and swaps two columns of every cached row; the SVR
+ * (svr = true) keeps its l rows in their own order and caches whole kernel rows by row
+ * (never swapped), and each get_q gathers Q's row over the positions from them
+ * (index[position] says the row) into one of two buffers. */
 typedef struct {
     int32_t l, active_size;
     int64_t d;
@@ -37,6 +49,18 @@ typedef struct {
     double eps;
     int64_t max_iter;
     bool shrinking, unshrink;
+    bool svr;         /* below: the SVR's kernel by row */
+    int32_t *index;   /* (l) each position's row, in [0, n_rows) */
+    float *xt;        /* (d, n_rows) x transposed: a kernel row as d passes of axpy */
+    int32_t n_rows;   /* rows of x (l for a classifier, l / 2 for the SVR) */
+    /* gathered rows, reused while no swap has moved the positions (select_working_set's row i
+     * is asked for again beside row j) */
+    int32_t n_bufs;
+    float *bufs;      /* (n_bufs, l) */
+    int32_t *buf_pos, *buf_len; /* (n_bufs) what each holds (position, length; -1: nothing) */
+    int64_t *buf_epoch, *buf_used; /* (n_bufs) as of which swap count; last use (LRU) */
+    int32_t *pos_buf; /* (l) the buffer a position's row may be in, or -1 */
+    int64_t epoch, clock;
     double m_up, m_low; /* the last selection's m(alpha) and M(alpha) */
 } solver;
 
@@ -67,8 +91,64 @@ static void compute_rows(solver *s, const int32_t *rows, int m, int32_t start, i
     }
 }
 
+/* The SVR's row i of Q over positions [0, len) (LIBSVM's SVR_Q::get_Q): the kernel row of
+ * position i's row (cached whole, by row), gathered by index and signed by y_i y_k. */
+static const float *svr_get_q(solver *s, int32_t i, int32_t len) {
+    const int32_t row = s->index[i], n = s->n_rows;
+    int32_t start;
+    float *data = kn__svm_cache_get(&s->cache, row, n, &start);
+    if (start < n) {
+        /* x_row . x_r for r in [start, n): d passes of axpy over x transposed, 8 lanes each (a
+         * GEMV of n dot products of d terms spends its time reducing when d is small: 10x
+         * slower at d = 10) */
+        const float *xr = s->x + (int64_t)row * s->d;
+        float *restrict o = data + start;
+        const int32_t cnt = n - start;
+        const float a0 = xr[0], *restrict col0 = s->xt + start;
+        for (int32_t k = 0; k < cnt; k++) o[k] = a0 * col0[k];
+        for (int64_t j = 1; j < s->d; j++) {
+            const float a = xr[j], *restrict col = s->xt + j * n + start;
+            for (int32_t k = 0; k < cnt; k++) o[k] += a * col[k];
+        }
+        kn__svm_kernel_map(s->kp, o, cnt, s->sq[row], s->sq + start);
+    }
+    /* a buffer that still holds it (same position, long enough, no swap since) is given back as
+     * it is: a step asks for row i in select_working_set and again beside row j, and the
+     * same variables come back between shrinkings */
+    int32_t b = s->pos_buf[i];
+    if (b >= 0 && s->buf_pos[b] == i && s->buf_len[b] >= len && s->buf_epoch[b] == s->epoch) {
+        s->buf_used[b] = ++s->clock;
+        return s->bufs + (int64_t)b * s->l;
+    }
+    b = 0; /* else the least recently used (never one of the two rows a step holds: n_bufs >= 3) */
+    for (int32_t c = 1; c < s->n_bufs; c++)
+        if (s->buf_used[c] < s->buf_used[b]) b = c;
+    float *restrict out = s->bufs + (int64_t)b * s->l;
+    s->buf_pos[b] = i, s->buf_len[b] = len, s->buf_epoch[b] = s->epoch, s->buf_used[b] = ++s->clock;
+    s->pos_buf[i] = b;
+    const int32_t *restrict index = s->index;
+    const int8_t *restrict y = s->y;
+    const float yi = s->y[i];
+    /* the row (n floats) was likely computed long ago and sits in memory; the gather below
+     * reads it in the order of the positions, which no prefetcher follows, so ask for it in
+     * order first (measured on Friedman #1, 10,000 rows: ~7 cycles an element without) */
+    for (int32_t r = 0; r < n; r += 16) __builtin_prefetch(data + r, 0, 3);
+    int32_t k = 0;
+#if defined(__AVX2__)
+    const __m256 yiv = _mm256_set1_ps(yi);
+    for (; k + 8 <= len; k += 8) { /* y_i y_k K: the signs are +-1, so the product is exact */
+        __m256 v = _mm256_i32gather_ps(data, _mm256_loadu_si256((const __m256i *)(index + k)), 4);
+        __m256 yk = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(y + k))));
+        _mm256_storeu_ps(out + k, _mm256_mul_ps(_mm256_mul_ps(yiv, yk), v));
+    }
+#endif
+    for (; k < len; k++) out[k] = yi * (float)y[k] * data[index[k]];
+    return out;
+}
+
 /* Row i of Q over positions [0, len) (LIBSVM's get_Q). */
 static const float *get_q(solver *s, int32_t i, int32_t len) {
+    if (s->svr) return svr_get_q(s, i, len);
     int32_t start;
     float *data = kn__svm_cache_get(&s->cache, i, len, &start);
     if (start >= len) return data;
@@ -116,12 +196,17 @@ static const float *get_q(solver *s, int32_t i, int32_t len) {
 }
 
 static void swap_index(solver *s, int32_t i, int32_t j) {
-    kn__svm_cache_swap(&s->cache, i, j);
-    const size_t row = (size_t)s->d * sizeof(float);
-    memcpy(s->row_tmp, s->x + (int64_t)i * s->d, row);
-    memcpy(s->x + (int64_t)i * s->d, s->x + (int64_t)j * s->d, row);
-    memcpy(s->x + (int64_t)j * s->d, s->row_tmp, row);
-    SWAP(float, s->sq[i], s->sq[j]);
+    if (s->svr) {
+        SWAP(int32_t, s->index[i], s->index[j]); /* rows and cache stay as they are */
+        s->epoch++;
+    } else {
+        kn__svm_cache_swap(&s->cache, i, j);
+        const size_t row = (size_t)s->d * sizeof(float);
+        memcpy(s->row_tmp, s->x + (int64_t)i * s->d, row);
+        memcpy(s->x + (int64_t)i * s->d, s->x + (int64_t)j * s->d, row);
+        memcpy(s->x + (int64_t)j * s->d, s->row_tmp, row);
+        SWAP(float, s->sq[i], s->sq[j]);
+    }
     SWAP(int8_t, s->y[i], s->y[j]);
     SWAP(double, s->G[i], s->G[j]);
     SWAP(int8_t, s->status[i], s->status[j]);
@@ -158,32 +243,115 @@ static void reconstruct_gradient(solver *s) {
     }
 }
 
-/* LIBSVM's WSS 2: returns 1 when optimal within eps. */
-static int select_working_set(solver *s, int32_t *out_i, int32_t *out_j) {
-    double gmax = -INFINITY, gmax2 = -INFINITY, obj_diff_min = INFINITY;
-    int32_t gmax_idx = -1, gmin_idx = -1;
-    const int32_t act = s->active_size;
+/* LIBSVM's WSS 2, its two scans. Each keeps LIBSVM's tie rule (the last index of the best
+ * value wins), so the AVX2 scans below, 4 positions at a time, pick what the scalar ones
+ * pick: each lane keeps its last best, and the lanes' best value then goes to its largest
+ * index. */
+
+/* i = argmax over I_up of -y_t G_t: I_up is y > 0 below its bound, y < 0 above 0. */
+static int32_t scan_up(const solver *s, int32_t act, double *gmax_out) {
     const double *G = s->G;
     const int8_t *y = s->y, *st = s->status;
-    for (int32_t t = 0; t < act; t++) {
+    double gmax = -INFINITY;
+    int32_t gmax_idx = -1, t = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (act >= 8) {
+        const __m256i one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
+        __m256d best = _mm256_set1_pd(-INFINITY);
+        __m256i bidx = _mm256_set1_epi64x(-1), idx = _mm256_setr_epi64x(0, 1, 2, 3);
+        for (; t + 4 <= act; t += 4) {
+            int32_t y4, s4;
+            memcpy(&y4, y + t, 4), memcpy(&s4, st + t, 4);
+            const __m256i yv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(y4)), sv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(s4));
+            const __m256i ypos = _mm256_cmpgt_epi64(yv, zero);
+            /* y > 0 and not at the upper bound, or y < 0 and not at 0 */
+            const __m256i ok = _mm256_andnot_si256(_mm256_cmpeq_epi64(sv, _mm256_blendv_epi8(zero, one, ypos)),
+                                                   _mm256_set1_epi64x(-1));
+            const __m256d g = _mm256_loadu_pd(G + t);
+            const __m256d v = _mm256_blendv_pd(g, _mm256_sub_pd(_mm256_setzero_pd(), g), _mm256_castsi256_pd(ypos));
+            const __m256d upd = _mm256_and_pd(_mm256_cmp_pd(v, best, _CMP_GE_OQ), _mm256_castsi256_pd(ok));
+            best = _mm256_blendv_pd(best, v, upd);
+            bidx = _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(bidx), _mm256_castsi256_pd(idx), upd));
+            idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
+        }
+        double bv[4];
+        int64_t bi[4];
+        _mm256_storeu_pd(bv, best);
+        _mm256_storeu_si256((__m256i *)bi, bidx);
+        for (int q = 0; q < 4; q++)
+            if (bi[q] >= 0 && (bv[q] > gmax || (bv[q] == gmax && bi[q] > gmax_idx))) gmax = bv[q], gmax_idx = (int32_t)bi[q];
+    }
+#endif
+    for (; t < act; t++) {
         if (y[t] > 0) {
             if (st[t] != UPPER_BOUND && -G[t] >= gmax) gmax = -G[t], gmax_idx = t;
         } else {
             if (st[t] != LOWER_BOUND && G[t] >= gmax) gmax = G[t], gmax_idx = t;
         }
     }
-    const int32_t i = gmax_idx;
-    s->m_up = gmax;
-    const float *qi = i != -1 ? get_q(s, i, act) : NULL;
-    const double qdi = i != -1 ? s->QD[i] : 0;
-    const double yi = i != -1 ? y[i] : 0;
-    for (int32_t j = 0; j < act; j++) {
+    *gmax_out = gmax;
+    return gmax_idx;
+}
+
+/* j = argmin over I_low with gmax + y_j G_j > 0 of -(gmax + y_j G_j)^2 / (K_ii + K_jj - 2 K_ij)
+ * (I_low: y > 0 above 0, y < 0 below its bound); *gmax2 = max over I_low of y_j G_j. qi is
+ * Q's row i (y_i y_j K_ij), so K_ij = y_i y_j qi[j]. */
+static int32_t scan_low(const solver *s, int32_t act, double gmax, const float *qi, double qdi, double yi, double *gmax2_out) {
+    const double *G = s->G, *QD = s->QD;
+    const int8_t *y = s->y, *st = s->status;
+    double gmax2 = -INFINITY, obj_diff_min = INFINITY;
+    int32_t gmin_idx = -1, j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (act >= 8) {
+        const __m256i one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
+        const __m256d gm = _mm256_set1_pd(gmax), qd_i = _mm256_set1_pd(qdi), two_yi = _mm256_set1_pd(2.0 * yi),
+                      tau = _mm256_set1_pd(TAU), zd = _mm256_setzero_pd();
+        __m256d best = _mm256_set1_pd(INFINITY), g2 = _mm256_set1_pd(-INFINITY);
+        __m256i bidx = _mm256_set1_epi64x(-1), idx = _mm256_setr_epi64x(0, 1, 2, 3);
+        for (; j + 4 <= act; j += 4) {
+            int32_t y4, s4;
+            memcpy(&y4, y + j, 4), memcpy(&s4, st + j, 4);
+            const __m256i yv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(y4)), sv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(s4));
+            const __m256i ypos = _mm256_cmpgt_epi64(yv, zero);
+            /* y > 0 and not at 0, or y < 0 and not at the upper bound */
+            const __m256i ok = _mm256_andnot_si256(_mm256_cmpeq_epi64(sv, _mm256_blendv_epi8(one, zero, ypos)),
+                                                   _mm256_set1_epi64x(-1));
+            const __m256d okd = _mm256_castsi256_pd(ok), yposd = _mm256_castsi256_pd(ypos);
+            const __m256d g = _mm256_loadu_pd(G + j);
+            const __m256d v = _mm256_blendv_pd(_mm256_sub_pd(zd, g), g, yposd); /* y_j G_j */
+            g2 = _mm256_blendv_pd(g2, _mm256_max_pd(v, g2), okd);
+            const __m256d gd = _mm256_add_pd(gm, v);
+            /* quad = K_ii + K_jj - 2 y_i y_j qi[j], as the scalar code's qdi + QD[j] -+ 2 yi qi[j] */
+            const __m256d q = _mm256_cvtps_pd(_mm_loadu_ps(qi + j));
+            const __m256d two_yiyj = _mm256_blendv_pd(_mm256_sub_pd(zd, two_yi), two_yi, yposd);
+            __m256d quad = _mm256_fnmadd_pd(two_yiyj, q, _mm256_add_pd(qd_i, _mm256_loadu_pd(QD + j)));
+            quad = _mm256_blendv_pd(tau, quad, _mm256_cmp_pd(quad, zd, _CMP_GT_OQ));
+            const __m256d od = _mm256_div_pd(_mm256_sub_pd(zd, _mm256_mul_pd(gd, gd)), quad);
+            const __m256d upd = _mm256_and_pd(_mm256_and_pd(okd, _mm256_cmp_pd(gd, zd, _CMP_GT_OQ)),
+                                              _mm256_cmp_pd(od, best, _CMP_LE_OQ));
+            best = _mm256_blendv_pd(best, od, upd);
+            bidx = _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(bidx), _mm256_castsi256_pd(idx), upd));
+            idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
+        }
+        double bv[4], gv[4];
+        int64_t bi[4];
+        _mm256_storeu_pd(bv, best);
+        _mm256_storeu_pd(gv, g2);
+        _mm256_storeu_si256((__m256i *)bi, bidx);
+        for (int q = 0; q < 4; q++) {
+            gmax2 = fmax(gmax2, gv[q]);
+            if (bi[q] >= 0 && (bv[q] < obj_diff_min || (bv[q] == obj_diff_min && bi[q] > gmin_idx)))
+                obj_diff_min = bv[q], gmin_idx = (int32_t)bi[q];
+        }
+    }
+#endif
+    for (; j < act; j++) {
         if (y[j] > 0) {
             if (st[j] != LOWER_BOUND) {
                 double grad_diff = gmax + G[j];
                 if (G[j] >= gmax2) gmax2 = G[j];
                 if (grad_diff > 0) {
-                    double quad = qdi + s->QD[j] - 2.0 * yi * qi[j];
+                    double quad = qdi + QD[j] - 2.0 * yi * qi[j];
                     double obj_diff = -(grad_diff * grad_diff) / (quad > 0 ? quad : TAU);
                     if (obj_diff <= obj_diff_min) gmin_idx = j, obj_diff_min = obj_diff;
                 }
@@ -193,17 +361,35 @@ static int select_working_set(solver *s, int32_t *out_i, int32_t *out_j) {
                 double grad_diff = gmax - G[j];
                 if (-G[j] >= gmax2) gmax2 = -G[j];
                 if (grad_diff > 0) {
-                    double quad = qdi + s->QD[j] + 2.0 * yi * qi[j];
+                    double quad = qdi + QD[j] + 2.0 * yi * qi[j];
                     double obj_diff = -(grad_diff * grad_diff) / (quad > 0 ? quad : TAU);
                     if (obj_diff <= obj_diff_min) gmin_idx = j, obj_diff_min = obj_diff;
                 }
             }
         }
     }
+    *gmax2_out = gmax2;
+    return gmin_idx;
+}
+
+/* LIBSVM's WSS 2: returns 1 when optimal within eps. */
+static int select_working_set(solver *s, int32_t *out_i, int32_t *out_j) {
+    const int32_t act = s->active_size;
+    double gmax, gmax2 = -INFINITY;
+    const int32_t i = scan_up(s, act, &gmax);
+    s->m_up = gmax;
+    int32_t j = -1;
+    if (i != -1) {
+        j = scan_low(s, act, gmax, get_q(s, i, act), s->QD[i], s->y[i], &gmax2);
+    } else { /* nothing in I_up: only M(alpha) is wanted (no grad_diff is > 0) */
+        for (int32_t t = 0; t < act; t++)
+            if (s->y[t] > 0 ? s->status[t] != LOWER_BOUND : s->status[t] != UPPER_BOUND)
+                gmax2 = fmax(gmax2, s->y[t] > 0 ? s->G[t] : -s->G[t]);
+    }
     s->m_low = -gmax2;
-    if (gmax + gmax2 < s->eps || gmin_idx == -1) return 1;
-    *out_i = gmax_idx;
-    *out_j = gmin_idx;
+    if (gmax + gmax2 < s->eps || j == -1) return 1;
+    *out_i = i;
+    *out_j = j;
     return 0;
 }
 
@@ -374,35 +560,44 @@ void kn__svm_shared_free(kn__svm_shared *sh, void *p) {
     pthread_mutex_unlock(&sh->lock);
 }
 
-/* Solves the problem on rows[0..l) (labels y: +1/-1, bounds C, linear term p or NULL for
- * -1 everywhere; a row may appear twice): alpha_out (l) gets y_i alpha_i. Returns false when
- * out of memory. */
-bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, const double *p,
-                          int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters) {
+/* Sets up and solves l variables over n_rows rows of sh->x: variable v is row rows[v] (a
+ * classifier: n_rows == l) or, with svr, row rows[v % n_rows] (l == 2 n_rows). */
+static bool setup_and_solve(kn__svm_shared *sh, const int64_t *rows, int32_t n_rows, bool svr, const int8_t *y, const double *C,
+                            const double *p, int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters) {
     const int64_t d = sh->d;
-    /* the cache: at least 2 rows (LIBSVM's floor), at most all l */
-    int64_t slots = (int64_t)(sh->cache_bytes / ((size_t)l * sizeof(float)));
-    slots = slots < 2 ? 2 : slots > l ? l : slots;
-    size_t bytes = 0, off[16];
+    /* the cache: rows of n_rows floats, at least 2 (LIBSVM's floor), at most all n_rows */
+    int64_t slots = (int64_t)(sh->cache_bytes / ((size_t)n_rows * sizeof(float)));
+    slots = slots < 2 ? 2 : slots > n_rows ? n_rows : slots;
+    const int64_t spec = svr ? 0 : SPEC_ROWS; /* the SVR computes one row at a time */
+    size_t bytes = 0, off[20];
     int nb = 0;
 #define PART(count, type) (off[nb++] = bytes, bytes += ((size_t)(count) * sizeof(type) + 63) / 64 * 64)
-    PART((int64_t)l * d, float);            /* x */
-    PART(l, float);                         /* sq */
+    PART((int64_t)n_rows * d, float);       /* x */
+    PART(n_rows, float);                    /* sq */
     PART(l, int8_t);                        /* y */
     PART(l, int8_t);                        /* status */
     PART(6 * (int64_t)l, double);           /* alpha, G, G_bar, C, QD, p */
     PART(l, int32_t);                       /* active_set */
-    PART(l + 1, kn__svm_cache_head);        /* cache heads */
+    PART(n_rows + 1, kn__svm_cache_head);   /* cache heads */
     PART(slots, int32_t);                   /* free slots */
-    PART(slots * l, float);                 /* slab */
-    PART((int64_t)SPEC_ROWS * d, float);    /* tile_a */
-    PART((int64_t)SPEC_ROWS * l, float);    /* tile_c */
+    PART(slots * n_rows, float);            /* slab */
+    PART(spec * d, float);                  /* tile_a */
+    PART(spec * l, float);                  /* tile_c */
     PART(d, float);                         /* row_tmp */
+    /* the SVR's gathered rows: a few, so that they stay in cache (256 of them caught 20% more
+     * repeats on Friedman #1 but cost more in stores to cold lines than they saved) */
+    const int64_t n_bufs = svr ? SVR_BUFS : 0;
+    PART(svr ? l : 0, int32_t);             /* index */
+    PART(n_bufs * l, float);                /* bufs */
+    PART(4 * n_bufs, int64_t);              /* buf_pos and buf_len (as int32 pairs), buf_epoch, buf_used */
+    PART(svr ? l : 0, int32_t);             /* pos_buf */
+    PART(svr ? (int64_t)n_rows * d : 0, float); /* xt */
 #undef PART
     char *mem = kn__svm_shared_alloc(sh, bytes);
     if (!mem) return false;
+    kn__advise_huge(mem, bytes); /* the cache's rows are filled one by one: fewer page faults */
     solver s = {.l = l, .d = d, .kp = &sh->kp, .eps = sh->o->tol, .max_iter = sh->o->max_iter,
-                .shrinking = sh->o->shrinking};
+                .shrinking = sh->o->shrinking, .svr = svr, .n_rows = n_rows};
     nb = 0;
     s.x = (float *)(mem + off[nb++]);
     s.sq = (float *)(mem + off[nb++]);
@@ -417,19 +612,50 @@ bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t 
     s.tile_a = (float *)(mem + off[nb++]);
     s.tile_c = (float *)(mem + off[nb++]);
     s.row_tmp = (float *)(mem + off[nb++]);
-    s.cache.l = l;
+    s.index = (int32_t *)(mem + off[nb++]);
+    s.bufs = (float *)(mem + off[nb++]);
+    s.n_bufs = (int32_t)n_bufs;
+    s.buf_epoch = (int64_t *)(mem + off[nb++]);
+    s.buf_used = s.buf_epoch + n_bufs;
+    s.buf_pos = (int32_t *)(s.buf_used + n_bufs);
+    s.buf_len = s.buf_pos + n_bufs;
+    s.pos_buf = (int32_t *)(mem + off[nb++]);
+    s.xt = (float *)(mem + off[nb++]);
+    for (int32_t b = 0; b < n_bufs; b++) s.buf_pos[b] = -1, s.buf_len[b] = 0, s.buf_epoch[b] = -1, s.buf_used[b] = 0;
+    for (int32_t i = 0; svr && i < l; i++) s.pos_buf[i] = -1;
+    s.cache.l = n_rows;
     s.cache.n_slots = (int32_t)slots;
     kn__svm_cache_init(&s.cache);
+    for (int32_t r = 0; r < n_rows; r++) {
+        const float *xr = sh->x + rows[r] * d;
+        memcpy(s.x + (int64_t)r * d, xr, (size_t)d * sizeof(float));
+        s.sq[r] = kn__svm_sqnorm(xr, d);
+        for (int64_t j = 0; svr && j < d; j++) s.xt[j * n_rows + r] = xr[j];
+    }
     for (int32_t i = 0; i < l; i++) {
-        const float *xi = sh->x + rows[i] * d;
-        memcpy(s.x + (int64_t)i * d, xi, (size_t)d * sizeof(float));
-        s.sq[i] = kn__svm_sqnorm(xi, d);
+        const int32_t r = svr ? i % n_rows : i;
+        if (svr) s.index[i] = r;
         s.y[i] = y[i];
         s.C[i] = C[i];
         s.p[i] = p ? p[i] : -1.0;
-        s.QD[i] = kn__svm_kernel_self(&sh->kp, (double)s.sq[i]);
+        s.QD[i] = kn__svm_kernel_self(&sh->kp, (double)s.sq[r]);
     }
     solve(&s, alpha_out, rho, obj, iters);
     kn__svm_shared_free(sh, mem);
     return true;
+}
+
+bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, const double *p,
+                          int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters) {
+    return setup_and_solve(sh, rows, l, false, y, C, p, l, alpha_out, rho, obj, iters);
+}
+
+bool kn__svm_solve_svr(kn__svm_shared *sh, const int64_t *rows, int32_t n, const double *C, const double *p, double *alpha_out,
+                       double *rho, double *obj, int64_t *iters) {
+    int8_t *y = kn__svm_shared_alloc(sh, 2 * (size_t)n);
+    if (!y) return false;
+    for (int32_t i = 0; i < n; i++) y[i] = 1, y[i + n] = -1;
+    bool ok = setup_and_solve(sh, rows, n, true, y, C, p, 2 * n, alpha_out, rho, obj, iters);
+    kn__svm_shared_free(sh, y);
+    return ok;
 }

@@ -4,9 +4,8 @@
  *   sum (a - a*) = 0, 0 <= a_i, a*_i <= C_i,
  * written as LIBSVM's solve_epsilon_svr writes it: one problem of 2l variables, row i twice
  * (y = +1 with linear term epsilon - t_i, y = -1 with epsilon + t_i), solved by the same SMO
- * (svm_kernel_smo.c). The solver keeps one copy of a row per variable, so each kernel row is
- * computed over 2l positions where LIBSVM's SVR_Q computes l and mirrors them: twice the
- * kernel work, in exchange for one solver for both tasks. The prediction is
+ * (svm_kernel_smo.c) with the kernel held as LIBSVM's SVR_Q holds it: whole rows over the l
+ * rows, cached by row, gathered into each variable's signed row. The prediction is
  * sum_i (a_i - a*_i) K(x_i, x) - rho over the rows with a_i != a*_i. */
 #include "classic/svm_kernel.h"
 
@@ -70,7 +69,7 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
     sh_lock = true;
     double rho, obj;
     int64_t iters;
-    if (!kn__svm_solve_binary(&sh, rows, y, C, p, (int32_t)l2, alpha, &rho, &obj, &iters)) {
+    if (!kn__svm_solve_svr(&sh, rows, (int32_t)l, C, p, alpha, &rho, &obj, &iters)) {
         st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no memory to solve %lld rows (cache %g MB)", (long long)l,
                        opts->cache_size);
         goto done;

@@ -10,6 +10,9 @@
 #endif
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -123,6 +126,16 @@ void *kn__calloc(kn_ctx *ctx, size_t count, size_t size) {
     void *p = kn__alloc(ctx, total);
     if (p) memset(p, 0, total ? total : 1);
     return p;
+}
+
+void kn__advise_huge(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)p + huge - 1) & ~(huge - 1),
+                    b = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (bytes >= 2 * huge && b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+    (void)p, (void)bytes;
+#endif
 }
 
 void kn__free(kn_ctx *ctx, void *ptr) {
