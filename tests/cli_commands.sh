@@ -392,7 +392,8 @@ for spec in '{"layers": [{"type": "dense", "units": 8, "activation": "relu"}, {"
     '{"type": "k_nearest_neighbors", "n_neighbors": 3, "p": 3}|breast_cancer' \
     '{"type": "k_nearest_neighbors", "n_neighbors": 6, "weights": "distance", "metric": "chebyshev"}|diabetes' \
     '{"type": "svm", "C": 100, "epsilon": 5}|diabetes' '{"type": "svm", "kernel": "poly", "degree": 2, "C": 50}|diabetes' \
-    '{"type": "linear_svm", "C": 10, "epsilon": 5, "max_iter": 20000}|diabetes' \
+    '{"type": "linear_svm", "C": 10, "epsilon": 5, "max_iter": 20000}|diabetes' '{"type": "svm", "nu": 0.4, "C": 50}|diabetes' \
+    '{"type": "svm", "nu": 0.3}|wine' \
     '{"type": "svm"}|iris' '{"type": "svm", "kernel": "poly", "degree": 2, "coef0": 1}|wine' \
     '{"type": "svm", "kernel": "sigmoid", "gamma": 0.01}|breast_cancer' '{"type": "svm", "kernel": "linear", "C": 0.5}|iris'; do
     model=${spec%|*} source=${spec##*|}

@@ -164,6 +164,9 @@ static void refusals(kn_ctx *ctx) {
         {"{\"type\": \"svm\", \"epsilon\": 1}", iris, "svm.epsilon: regression only"},
         {"{\"type\": \"svm\", \"probability\": true}", diab, "svm.probability"},
         {"{\"type\": \"svm\", \"epsilon\": -1}", NULL, "svm.epsilon"},
+        {"{\"type\": \"svm\", \"nu\": 0.5, \"C\": 2}", iris, "svm.C: a nu-SVC has no C"},
+        {"{\"type\": \"svm\", \"nu\": 0.5, \"epsilon\": 2}", diab, "svm.epsilon: a nu-SVR finds its tube"},
+        {"{\"type\": \"svm\", \"nu\": 0}", NULL, "svm.nu"},
     };
     for (size_t i = 0; i < sizeof task / sizeof *task; i++) {
         m = NULL;
@@ -272,6 +275,8 @@ int main(void) {
         {"{\"type\": \"svm\"}", "wine.csv", 0.98},
         {"{\"type\": \"svm\", \"kernel\": \"poly\", \"probability\": true}", "iris.csv", 0.90},
         {"{\"type\": \"svm\", \"C\": 100, \"epsilon\": 5}", "diabetes.csv", 0.60},
+        {"{\"type\": \"svm\", \"nu\": 0.5, \"C\": 100}", "diabetes.csv", 0.60},
+        {"{\"type\": \"svm\", \"nu\": 0.2}", "wine.csv", 0.98},
         {"{\"type\": \"linear_svm\", \"C\": 10, \"epsilon\": 5, \"max_iter\": 20000}", "diabetes.csv", 0.45},
         {"{\"type\": \"k_nearest_neighbors\", \"n_neighbors\": 7}", "wine.csv", 0.95},
         {"{\"type\": \"k_nearest_neighbors\", \"weights\": \"distance\", \"metric\": \"manhattan\"}", "diabetes.csv", 0.99},

@@ -361,6 +361,110 @@ static void svc_case(kn_ctx *ctx, const char *tag, const dataset *ds, kn__svm_op
     kn__svm_free(ctx, &m);
 }
 
+/* ------------------------------------------------------------------ nu-SVC */
+
+/* One NuSVC case against sklearn's: support vectors per class and row, dual coefficients
+ * (LIBSVM's layout, scaled by 1 / r) within coef_rel of the largest, intercepts and decision
+ * values within dec_abs, predictions. */
+static void nusvc_case(kn_ctx *ctx, const char *tag, const dataset *ds, kn__svm_opts o, double coef_rel, double dec_abs) {
+    kn__xy xy = xy_of(ds);
+    kn__svm m;
+    kn_status st = kn__svm_fit(ctx, &xy, &o, &m);
+    CHECK(st == KN_OK, "%s: fit: %s", tag, kn_last_error(ctx));
+    if (st != KN_OK) return;
+    const int k = ds->k;
+    const int64_t pairs = (int64_t)k * (k - 1) / 2, n = ds->n;
+    double nsv_ref[16], *sup = dalloc(n), *coef = dalloc((k - 1) * n), *icpt = dalloc(pairs), *dec_ref = dalloc(n * pairs),
+                        *pred_ref = dalloc(n);
+    int nsv = getf(sup, (int)n, "%s_support", tag);
+    CHECK(getf(nsv_ref, k, "%s_n_support", tag) == k && nsv > 0 && getf(coef, (int)((k - 1) * nsv), "%s_dual_coef", tag) == (k - 1) * nsv &&
+              getf(icpt, (int)pairs, "%s_intercept", tag) == pairs && getf(dec_ref, (int)(n * pairs), "%s_dec", tag) == n * pairs &&
+              getf(pred_ref, (int)n, "%s_pred", tag) == n,
+          "%s: golden records missing", tag);
+    bool same_sv = m.n_sv == nsv;
+    for (int c = 0; c < k; c++) same_sv = same_sv && m.n_sv_class[c] == (int)nsv_ref[c];
+    for (int64_t s = 0; same_sv && s < nsv; s++) same_sv = m.support[s] == (int64_t)sup[s];
+    CHECK(same_sv, "%s: support vectors differ from NuSVC's (%lld, sklearn %d)", tag, (long long)m.n_sv, nsv);
+    double scale = 0, coef_worst = 0, dec_worst = 0;
+    for (int64_t t = 0; same_sv && t < (k - 1) * nsv; t++) scale = fmax(scale, fabs(coef[t]));
+    for (int64_t t = 0; same_sv && t < (k - 1) * nsv; t++) coef_worst = fmax(coef_worst, fabs(m.dual_coef[t] - coef[t]) / scale);
+    for (int64_t p = 0; p < pairs; p++) dec_worst = fmax(dec_worst, fabs(m.intercept[p] - icpt[p]));
+    CHECK(coef_worst <= coef_rel, "%s: dual coefficients differ from NuSVC's by %.3g of the largest (allowed %.3g)", tag, coef_worst,
+          coef_rel);
+    float *dec = malloc(sizeof(float) * (size_t)(n * pairs));
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
+    CHECK(kn__svm_decision(ctx, &m, ds->x, n, dec, NULL) == KN_OK && kn__svm_predict(ctx, &m, ds->x, n, labels, NULL) == KN_OK,
+          "%s: predict: %s", tag, kn_last_error(ctx));
+    int diff = 0;
+    for (int64_t t = 0; t < n * pairs; t++) dec_worst = fmax(dec_worst, fabs(dec[t] - dec_ref[t]));
+    for (int64_t r = 0; r < n; r++) diff += labels[r] != (int32_t)pred_ref[r];
+    CHECK(dec_worst <= dec_abs, "%s: intercepts or decision values differ from NuSVC's by %.3g (allowed %.3g)", tag, dec_worst, dec_abs);
+    CHECK(diff == 0, "%s: %d predictions differ from NuSVC's", tag, diff);
+    printf("  %-28s n_sv %lld (sklearn %d), coef max rel diff %.1e, dec max diff %.1e, %d preds differ\n", tag, (long long)m.n_sv, nsv,
+           coef_worst, dec_worst, diff);
+    free(dec);
+    free(labels);
+    free(sup);
+    free(coef);
+    free(icpt);
+    free(dec_ref);
+    free(pred_ref);
+    kn__svm_free(ctx, &m);
+}
+
+static void nusvc_tests(kn_ctx *ctx, dataset *sets) {
+    /* the same solver as LIBSVM's Solver_NU from the same starting point: the same support
+     * vectors; coefficients and decisions within where each stops at tol 1e-3 */
+    kn__svm_opts o = kn__svm_defaults();
+    o.nu = 0.3;
+    nusvc_case(ctx, "nu_iris", &sets[0], o, 1e-2, 2e-3);
+    o.nu = 0.5, o.kernel = KN_SVM_KERNEL_POLY, o.degree = 2, o.coef0 = 1;
+    nusvc_case(ctx, "nupoly_iris", &sets[0], o, 1e-2, 2e-3);
+    o = kn__svm_defaults();
+    o.nu = 0.2, o.tol = 1e-6;
+    nusvc_case(ctx, "nu_wine", &sets[1], o, 1e-4, 1e-5);
+    o = kn__svm_defaults();
+    o.nu = 0.5;
+    nusvc_case(ctx, "nu_breast_cancer", &sets[2], o, 1e-2, 2e-3);
+    o.nu = 0.1, o.kernel = KN_SVM_KERNEL_LINEAR;
+    nusvc_case(ctx, "nulinear_breast_cancer", &sets[2], o, 1e-1, 2e-3);
+    /* an infeasible nu: breast_cancer's 212 and 357 rows allow at most 2 * 212 / 569 */
+    o = kn__svm_defaults();
+    o.nu = 0.8;
+    kn__svm m;
+    kn__xy xy = xy_of(&sets[2]);
+    CHECK(kn__svm_fit(ctx, &xy, &o, &m) == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "svm.nu: 0.8 is infeasible") &&
+              strstr(kn_last_error(ctx), "at most 0.7452"),
+          "nu 0.8 on breast_cancer: %s", kn_last_error(ctx));
+    o.nu = 1.5;
+    CHECK(kn__svm_fit(ctx, &xy, &o, &m) == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "svm.nu"), "nu 1.5: %s",
+          kn_last_error(ctx));
+    /* probabilities over nu-SVC sub-problems: they sum to 1 and mostly agree with the votes */
+    o = kn__svm_defaults();
+    o.nu = 0.3, o.probability = true;
+    xy = xy_of(&sets[0]);
+    if (kn__svm_fit(ctx, &xy, &o, &m) == KN_OK) {
+        float *proba = malloc(sizeof(float) * (size_t)(sets[0].n * 3));
+        int32_t *labels = malloc(sizeof(int32_t) * (size_t)sets[0].n);
+        kn__svm_predict_proba(ctx, &m, sets[0].x, sets[0].n, proba, NULL);
+        kn__svm_predict(ctx, &m, sets[0].x, sets[0].n, labels, NULL);
+        int agree = 0, bad_sum = 0;
+        for (int64_t r = 0; r < sets[0].n; r++) {
+            const float *p = proba + r * 3;
+            int best = p[1] > p[0] ? 1 : 0;
+            best = p[2] > p[best] ? 2 : best;
+            agree += best == labels[r];
+            bad_sum += fabsf(p[0] + p[1] + p[2] - 1) > 1e-5f;
+        }
+        CHECK(bad_sum == 0 && agree >= 140, "nu probabilities: %d rows not summing to 1, %d of 150 agreeing with the votes", bad_sum, agree);
+        free(proba);
+        free(labels);
+        kn__svm_free(ctx, &m);
+    } else {
+        CHECK(0, "nu probability fit: %s", kn_last_error(ctx));
+    }
+}
+
 static void svc_tests(kn_ctx *ctx, dataset *sets) {
     for (int s = 0; s < 3; s++) {
         const dataset *ds = &sets[s];
@@ -570,6 +674,7 @@ int main(void) {
     if (loaded) {
         linear_tests(ctx, sets);
         svc_tests(ctx, sets);
+        nusvc_tests(ctx, sets);
         determinism(ctx1, ctx3, sets);
         errors(ctx, sets);
         max_iter_stop(sets);

@@ -143,20 +143,38 @@ static void svr_case(kn_ctx *ctx, const char *tag, const float *t, const float *
         dot_t += t[m.support[u]] * cu;
         for (int64_t v = 0; v < m.n_sv; v++) quad += cu * m.dual_coef[v] * kernel_d(&m, m.sv + u * n_feat, m.sv + v * n_feat);
     }
-    const double obj = 0.5 * quad + o.epsilon * lin - dot_t;
+    /* nu-SVR's objective has no tube term (its linear term is -t); its tube's width comes out
+     * of the fit: the free support vectors' |residual|, all equal at the optimum */
+    const double obj = 0.5 * quad + (o.nu > 0 ? 0 : o.epsilon) * lin - dot_t;
     for (int64_t r = 0; r < n; r++) {
         f[r] = m.intercept[0];
         for (int64_t u = 0; u < m.n_sv; u++) f[r] += m.dual_coef[u] * kernel_d(&m, m.sv + u * n_feat, x + r * n_feat);
+    }
+    double eps = o.epsilon;
+    if (o.nu > 0) {
+        double sum = 0;
+        int free_sv = 0;
+        for (int64_t r = 0; r < n; r++) {
+            const double C = o.C * (w ? w[r] : 1);
+            if (mine[r] != 0 && fabs(mine[r]) < C * (1 - 1e-6)) sum += fabs(t[r] - f[r]), free_sv++;
+        }
+        eps = free_sv ? sum / free_sv : 0;
+    }
+    int sv_count = 0;
+    for (int64_t r = 0; r < n; r++) {
         if (w && w[r] == 0) continue;
         const double C = o.C * (w ? w[r] : 1), c = mine[r], e = t[r] - f[r]; /* residual */
+        sv_count += c != 0;
         if (fabs(c) > C * (1 + 1e-6)) box++;
         double v; /* c = 0: |e| <= eps; 0 < c < C: e = eps; c = C: e >= eps (and the mirror for c < 0) */
-        if (c == 0) v = fabs(e) - o.epsilon;
-        else if (c >= C * (1 - 1e-6)) v = o.epsilon - e;
-        else if (c <= -C * (1 - 1e-6)) v = e + o.epsilon;
-        else v = c > 0 ? fabs(e - o.epsilon) : fabs(e + o.epsilon);
+        if (c == 0) v = fabs(e) - eps;
+        else if (c >= C * (1 - 1e-6)) v = eps - e;
+        else if (c <= -C * (1 - 1e-6)) v = e + eps;
+        else v = c > 0 ? fabs(e - eps) : fabs(e + eps);
         viol = fmax(viol, v);
     }
+    /* nu bounds the fraction of support vectors from below */
+    CHECK(!(o.nu > 0) || !w || sv_count >= o.nu * n * (1 - 1e-9) - 1, "%s: %d support vectors, fewer than nu n", tag, sv_count);
     /* LIBSVM stops when the largest violating pair's gap is below tol (both sides of it may
      * carry half); float kernel values add ~1e-6 of the target's scale */
     const double kkt = 2 * o.tol + 1e-5 * spread(t);
@@ -181,9 +199,9 @@ static void svr_case(kn_ctx *ctx, const char *tag, const float *t, const float *
     CHECK(pred_worst <= tol.pred_abs, "%s: predictions differ from sklearn's by %.3g (allowed %.3g)", tag, pred_worst,
           tol.pred_abs);
     CHECK(self_worst <= 1e-4 * spread(t), "%s: kn__svm_decision differs from the model's sums by %.3g", tag, self_worst);
-    printf("  %-18s n_sv %lld (sklearn %d, %d differ), coef %.1e of C, obj rel %.1e, KKT %.1e, pred diff %.1e, "
+    printf("  %-18s n_sv %lld (sklearn %d, %d differ), coef %.1e of C, obj rel %.1e, KKT %.1e (eps %.4g), pred diff %.1e, "
            "R2 %.4f (sklearn %.4f), intercept %.5g (sklearn %.5g), SMO steps %lld (sklearn %.0f)\n",
-           tag, (long long)m.n_sv, nsv_ref, sv_diff, coef_worst, obj_diff, viol, pred_worst, 1 - sse / sst, 1 - sse_ref / sst,
+           tag, (long long)m.n_sv, nsv_ref, sv_diff, coef_worst, obj_diff, viol, eps, pred_worst, 1 - sse / sst, 1 - sse_ref / sst,
            m.intercept[0], icpt, (long long)m.n_iter, iters_ref);
     free(pred);
     free(f);
@@ -225,6 +243,20 @@ static void kernel_tests(kn_ctx *ctx) {
     o = kn__svm_defaults();
     o.C = 2, o.epsilon = 0.1;
     svr_case(ctx, "svr_weighted", t_std, w, o, at_tol);
+    /* nu-SVR: Solver_NU from LIBSVM's starting point */
+    o = kn__svm_defaults();
+    o.nu = 0.5;
+    svr_case(ctx, "nusvr_default", t_raw, NULL, o, at_tol);
+    o.nu = 0.3, o.C = 3;
+    svr_case(ctx, "nusvr_std", t_std, NULL, o, at_tol);
+    o = kn__svm_defaults();
+    o.nu = 0.6, o.C = 0.5, o.kernel = KN_SVM_KERNEL_LINEAR;
+    /* a linear kernel over 10 features has rank 10: many coefficient vectors give the same w,
+     * so only the objective and the predictions are the fit's (both runs part at tol) */
+    svr_case(ctx, "nusvr_std_linear", t_std, NULL, o, (svr_tols){0.1, 2e-3, 1e-6, 0});
+    o = kn__svm_defaults();
+    o.nu = 0.4, o.C = 2;
+    svr_case(ctx, "nusvr_weighted", t_std, w, o, at_tol);
 
     /* rows of weight 0 are left out: the same model as fitting without them */
     float *w0 = malloc(sizeof(float) * (size_t)n_rows), *xs = malloc(sizeof(float) * (size_t)(n_rows * n_feat)),

@@ -188,7 +188,7 @@ const kn__classic_ops kn__ops_linear_svm = {
 typedef struct svm_state {
     kn__svm_opts o;
     int gamma_kind;          /* 0 scale, 1 auto, 2 a number */
-    bool epsilon_given;
+    bool epsilon_given, c_given;
     int64_t random_state;
     kn__svm fit;
     int32_t *support32;      /* (n_sv) for saving */
@@ -197,7 +197,7 @@ typedef struct svm_state {
 static const char *const kernels[] = {"linear", "poly", "rbf", "sigmoid", NULL};
 
 static kn_status svm_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
-    static const char *const keys[] = {"C", "kernel", "gamma", "degree", "coef0", "epsilon", "tol", "max_iter", "cache_size",
+    static const char *const keys[] = {"C", "kernel", "gamma", "degree", "coef0", "epsilon", "nu", "tol", "max_iter", "cache_size",
                                        "shrinking", "probability", "random_state", "decision_function_shape", NULL};
     static const char *const ovr[] = {"ovr", "ovo", NULL};
     svm_state *s = state;
@@ -220,7 +220,9 @@ static kn_status svm_parse(kn_ctx *ctx, const cJSON *spec, void *state) {
     if (!st) st = kn__hp_int(ctx, spec, T, "degree", 0, 100, false, 0, &degree);
     if (!st) st = kn__hp_number(ctx, spec, T, "coef0", -INFINITY, false, INFINITY, &s->o.coef0);
     s->epsilon_given = cJSON_GetObjectItemCaseSensitive(spec, "epsilon") != NULL;
+    s->c_given = cJSON_GetObjectItemCaseSensitive(spec, "C") != NULL;
     if (!st) st = kn__hp_number(ctx, spec, T, "epsilon", 0, false, INFINITY, &s->o.epsilon);
+    if (!st) st = kn__hp_number(ctx, spec, T, "nu", 0, true, 1, &s->o.nu);
     if (!st) st = kn__hp_number(ctx, spec, T, "tol", 0, true, INFINITY, &s->o.tol);
     if (!st) st = kn__hp_int(ctx, spec, T, "max_iter", -1, INT64_MAX, false, 0, &s->o.max_iter);
     if (!st && s->o.max_iter == 0) st = kn__error(ctx, KN_ERR_SPEC, "%s.max_iter: -1 (no limit) or > 0", T);
@@ -238,14 +240,17 @@ static cJSON *svm_describe(const void *state) {
     const svm_state *s = state;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "type", "svm");
-    cJSON_AddNumberToObject(j, "C", s->o.C);
+    /* a nu-SVC has no C; a nu-SVR has C but no epsilon (its tube comes out of the fit) */
+    const bool fitted = s->fit.n_classes != 0, nu = s->o.nu > 0;
+    if (!nu || s->c_given || (fitted && s->fit.regression)) cJSON_AddNumberToObject(j, "C", s->o.C);
+    if (nu) cJSON_AddNumberToObject(j, "nu", s->o.nu);
     cJSON_AddStringToObject(j, "kernel", kernels[s->o.kernel]);
     if (s->fit.n_classes) cJSON_AddNumberToObject(j, "gamma", s->fit.gamma); /* resolved at fit */
     else if (s->gamma_kind == 2) cJSON_AddNumberToObject(j, "gamma", s->o.gamma);
     else cJSON_AddStringToObject(j, "gamma", s->gamma_kind ? "auto" : "scale");
     cJSON_AddNumberToObject(j, "degree", s->o.degree);
     cJSON_AddNumberToObject(j, "coef0", s->o.coef0);
-    if (s->fit.regression || s->epsilon_given) cJSON_AddNumberToObject(j, "epsilon", s->o.epsilon);
+    if ((s->fit.regression && !nu) || s->epsilon_given) cJSON_AddNumberToObject(j, "epsilon", s->o.epsilon);
     cJSON_AddNumberToObject(j, "tol", s->o.tol);
     cJSON_AddNumberToObject(j, "max_iter", (double)s->o.max_iter);
     cJSON_AddNumberToObject(j, "cache_size", s->o.cache_size);
@@ -267,6 +272,10 @@ static kn_status svm_fit(kn_ctx *ctx, void *state, const kn__xy *xy) {
     svm_free(ctx, s);
     if (s->epsilon_given && xy->n_classes != 0)
         return kn__error(ctx, KN_ERR_SPEC, "svm.epsilon: regression only, but the data has classes");
+    if (s->epsilon_given && s->o.nu > 0)
+        return kn__error(ctx, KN_ERR_SPEC, "svm.epsilon: a nu-SVR finds its tube's width from nu; give one of the two");
+    if (s->c_given && s->o.nu > 0 && xy->n_classes != 0)
+        return kn__error(ctx, KN_ERR_SPEC, "svm.C: a nu-SVC has no C (nu bounds its margin errors); give one of the two");
     kn_status st = kn__svm_fit(ctx, xy, &s->o, &s->fit);
     if (st) return st;
     if (xy->n >= INT32_MAX) return kn__error(ctx, KN_ERR_UNSUPPORTED, "svm: over 2^31 training rows");

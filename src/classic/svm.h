@@ -103,6 +103,10 @@ typedef struct kn__svm_opts {
     int degree;                 /* >= 0 (3), poly only */
     double coef0;               /* (0) poly and sigmoid */
     double epsilon;             /* >= 0 (0.1) regression only: the tube within which errors cost nothing */
+    double nu;                  /* 0 (0), or in (0, 1]: nu-SVC / nu-SVR (sklearn's NuSVC, NuSVR) in place of
+                                   C-SVC / epsilon-SVR: a lower bound on the fraction of support vectors
+                                   and an upper bound on the fraction of margin errors. NuSVC has no C
+                                   (each row's bound is its weight); NuSVR keeps C, and nu sets the tube */
     double tol;                 /* > 0 (1e-3): stop when the maximal violating pair's gap < tol */
     int64_t max_iter;           /* -1 = no limit (-1), else > 0 SMO steps per pair */
     double cache_size;          /* > 0 MB of kernel rows per pair being solved (200) */

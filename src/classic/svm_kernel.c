@@ -1,4 +1,5 @@
-/* svm_kernel.c — the kernel SVM of LIBSVM (scikit-learn's SVC, C-SVC only): SMO with
+/* svm_kernel.c — the kernel SVM of LIBSVM (scikit-learn's SVC, and NuSVC with opts->nu; SVR
+ * and NuSVR are svm_kernel_svr.c's): SMO with
  * second-order working-set selection (Fan, Chen and Lin, JMLR 2005), shrinking, an LRU cache
  * of kernel rows, one-vs-one multiclass voting, optional Platt probabilities (LIBSVM's
  * internal 5-fold CV, Lin/Lin/Weng's sigmoid fit, Wu/Lin/Weng's pairwise coupling).
@@ -15,7 +16,8 @@
  * 2 flops a float (250 us for 2,000 rows here), 64 rows at once reuse it (27 us a row).
  * On Fashion-MNIST pairs, 15-45% of such rows were asked for later, which still beats one
  * GEMV a row; rows computed for nothing are the first evicted.
- * Limits: no precomputed kernels, no nu-SVC, one-class or regression.
+ * nu-SVC runs LIBSVM's Solver_NU (svm_kernel_smo.c) from LIBSVM's starting point and scales
+ * its solution by 1 / r, as svm_train does. Limits: no precomputed kernels, no one-class SVM.
  *
  * Files: svm_kernel.c (this one: defaults, one-vs-one fit, the model), svm_kernel_cache.c
  * (kernel functions, the row cache), svm_kernel_smo.c (the solver), svm_kernel_platt.c
@@ -35,6 +37,7 @@ kn__svm_opts kn__svm_defaults(void) {
                           .degree = 3,
                           .coef0 = 0.0,
                           .epsilon = 0.1,
+                          .nu = 0.0,
                           .tol = 1e-3,
                           .max_iter = -1,
                           .cache_size = 200.0,
@@ -92,7 +95,7 @@ static void solve_pair(void *args, int64_t chunk) {
     for (int64_t t = 0; t < nb; t++) rows[na + t] = j->perm[sb + t], C[na + t] = j->c_row[sb + t], y[na + t] = -1;
     bool ok = true;
     if (j->prob_a) ok = kn__svm_binary_probability(sh, rows, y, C, l, p, &j->prob_a[p], &j->prob_b[p]);
-    ok = ok && kn__svm_solve_binary(sh, rows, y, C, NULL, l, j->alpha[p], &j->rho[p], &j->obj[p], &j->iters[p]);
+    ok = ok && kn__svm_solve_svc(sh, rows, y, C, l, j->alpha[p], &j->rho[p], &j->obj[p], &j->iters[p]);
     if (!ok) j->failed[p] = true;
     kn__svm_shared_free(sh, mem);
 }
@@ -111,6 +114,8 @@ kn_status kn__svm_check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k) {
     if (o->max_iter == 0 || o->max_iter < -1)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.max_iter: %lld must be -1 (no limit) or > 0",
                          (long long)o->max_iter);
+    if (!(o->nu >= 0 && o->nu <= 1))
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.nu: %g must be in (0, 1] (0: C-SVC and epsilon-SVR)", o->nu);
     if (!(o->epsilon >= 0) || !isfinite(o->epsilon))
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.epsilon: %g must be >= 0", o->epsilon);
     if (!(o->cache_size > 0) || !isfinite(o->cache_size))
@@ -204,10 +209,25 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
         if (data->w && !(data->w[r] > 0)) continue;
         int32_t c = data->y[r];
         double cw = opts->class_weight ? opts->class_weight[c] : 1.0;
-        c_row[start[c]] = opts->C * cw * (data->w ? (double)data->w[r] : 1.0);
+        /* each row's bound: C-SVC's C times the weights; nu-SVC's the weights alone */
+        c_row[start[c]] = (opts->nu > 0 ? 1.0 : opts->C) * cw * (data->w ? (double)data->w[r] : 1.0);
         perm[start[c]++] = r;
     }
     for (int c = 0; c < k; c++) start[c] -= count[c];
+    /* nu-SVC: nu is feasible for a pair only if nu (n_a + n_b) / 2 <= min(n_a, n_b), with the
+     * rows' weights summed (LIBSVM's svm_check_parameter; scikit-learn's with weights) */
+    for (int a = 0; opts->nu > 0 && a < k; a++)
+        for (int b = a + 1; b < k; b++) {
+            double na = 0, nb = 0;
+            for (int64_t t = 0; t < count[a]; t++) na += c_row[start[a] + t];
+            for (int64_t t = 0; t < count[b]; t++) nb += c_row[start[b] + t];
+            if (opts->nu * (na + nb) / 2 > fmin(na, nb)) {
+                st = kn__error(ctx, KN_ERR_INVALID_ARGUMENT,
+                               "svm.nu: %g is infeasible for classes %d and %d (%g and %g rows): at most %.4g", opts->nu, a, b, na,
+                               nb, 2 * fmin(na, nb) / (na + nb));
+                goto done;
+            }
+        }
 
     const double gamma = kn__svm_resolve_gamma(opts, data->x, nd, d);
     sh.kp = (kn__svm_kparams){opts->kernel, opts->degree, (float)gamma, (float)opts->coef0};

@@ -73,10 +73,33 @@ void kn__svm_shared_free(kn__svm_shared *sh, void *p);
 bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, const double *p,
                           int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters);
 
-/* epsilon-SVR's problem over rows[0..n) of sh->x: 2n variables, variable v < n row v with
- * y = +1, v >= n row v - n with y = -1; bounds C (2n) and linear term p (2n). alpha_out (2n)
- * gets y_v alpha_v. Kernel rows are cached by row, as LIBSVM's SVR_Q does. */
-bool kn__svm_solve_svr(kn__svm_shared *sh, const int64_t *rows, int32_t n, const double *C, const double *p, double *alpha_out,
+/* A problem of LIBSVM's form in general: variables over rows of sh->x, a starting point, and
+ * which solver (Solver or Solver_NU). */
+typedef struct {
+    const int64_t *rows;  /* (n_rows) rows of sh->x (a row once; the SVR's variables share them) */
+    int32_t n_rows;
+    bool svr;             /* 2 n_rows variables: v < n_rows is row v with y = +1, v >= n_rows row
+                             v - n_rows with y = -1 (the kernel cached by row: LIBSVM's SVR_Q);
+                             else n_rows variables, v is row v (SVC_Q) */
+    const int8_t *y;      /* (variables) +1/-1; unused with svr */
+    const double *C;      /* (variables) upper bounds */
+    const double *p;      /* (variables) the linear term, or NULL: -1 everywhere */
+    const double *alpha0; /* (variables) the starting point in [0, C], or NULL: 0 */
+    bool nu;              /* Solver_NU (nu-SVC, nu-SVR): both y'a and each sign's sum fixed by alpha0 */
+} kn__svm_problem;
+
+typedef struct {
+    double rho, obj;
+    double r;             /* Solver_NU's r ((r1 + r2) / 2), else 0 */
+    int64_t iters;
+} kn__svm_solution;
+
+/* Solves pb: alpha_out (variables) gets y_v alpha_v. False when out of memory. */
+bool kn__svm_solve(kn__svm_shared *sh, const kn__svm_problem *pb, double *alpha_out, kn__svm_solution *sol);
+/* One binary classification problem as sh->o says: C-SVC (C the rows' bounds, C times their
+ * weights), or nu-SVC when sh->o->nu > 0 (C the rows' weights; LIBSVM's solve_nu_svc, the
+ * result scaled by 1 / r as LIBSVM scales it). alpha_out (l) gets y_i alpha_i. */
+bool kn__svm_solve_svc(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, int32_t l, double *alpha_out,
                        double *rho, double *obj, int64_t *iters);
 
 /* ------------------------------------------------------------------ shared by the fits (svm_kernel.c) */

@@ -138,7 +138,7 @@ bool kn__svm_binary_probability(kn__svm_shared *sh, const int64_t *rows, const i
         if (pos > 0 && neg > 0) {
             double rho, obj;
             int64_t it;
-            ok = kn__svm_solve_binary(sh, sub_rows, sub_y, sub_c, NULL, k, sub_alpha, &rho, &obj, &it) &&
+            ok = kn__svm_solve_svc(sh, sub_rows, sub_y, sub_c, k, sub_alpha, &rho, &obj, &it) &&
                  binary_decision(sh, sub_rows, sub_alpha, k, rho, test, m, dec + begin);
         } else {
             for (int64_t t = 0; t < m; t++) dec[begin + t] = pos > 0 ? 1 : neg > 0 ? -1 : 0;

@@ -49,6 +49,8 @@ typedef struct {
     double eps;
     int64_t max_iter;
     bool shrinking, unshrink;
+    bool nu;          /* LIBSVM's Solver_NU: I_up and I_low taken per sign of y, two rhos */
+    double r;         /* Solver_NU's r, (r1 + r2) / 2 */
     bool svr;         /* below: the SVR's kernel by row */
     int32_t *index;   /* (l) each position's row, in [0, n_rows) */
     float *xt;        /* (d, n_rows) x transposed: a kernel row as d passes of axpy */
@@ -393,6 +395,115 @@ static int select_working_set(solver *s, int32_t *out_i, int32_t *out_j) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ Solver_NU */
+
+/* LIBSVM's Solver_NU::select_working_set: the pair is taken within one sign of y, i the most
+ * violating of that sign in I_up, j by the second-order gain among the same sign in I_low. */
+static int select_working_set_nu(solver *s, int32_t *out_i, int32_t *out_j) {
+    double gmaxp = -INFINITY, gmaxp2 = -INFINITY, gmaxn = -INFINITY, gmaxn2 = -INFINITY, obj_diff_min = INFINITY;
+    int32_t gmaxp_idx = -1, gmaxn_idx = -1, gmin_idx = -1;
+    const int32_t act = s->active_size;
+    const double *G = s->G;
+    const int8_t *y = s->y, *st = s->status;
+    for (int32_t t = 0; t < act; t++) {
+        if (y[t] > 0) {
+            if (st[t] != UPPER_BOUND && -G[t] >= gmaxp) gmaxp = -G[t], gmaxp_idx = t;
+        } else {
+            if (st[t] != LOWER_BOUND && G[t] >= gmaxn) gmaxn = G[t], gmaxn_idx = t;
+        }
+    }
+    const int32_t ip = gmaxp_idx, in = gmaxn_idx;
+    const float *q_ip = ip != -1 ? get_q(s, ip, act) : NULL, *q_in = in != -1 ? get_q(s, in, act) : NULL;
+    for (int32_t j = 0; j < act; j++) {
+        if (y[j] > 0) {
+            if (st[j] != LOWER_BOUND) {
+                double grad_diff = gmaxp + G[j];
+                if (G[j] >= gmaxp2) gmaxp2 = G[j];
+                if (grad_diff > 0) {
+                    double quad = s->QD[ip] + s->QD[j] - 2 * q_ip[j];
+                    double obj_diff = -(grad_diff * grad_diff) / (quad > 0 ? quad : TAU);
+                    if (obj_diff <= obj_diff_min) gmin_idx = j, obj_diff_min = obj_diff;
+                }
+            }
+        } else {
+            if (st[j] != UPPER_BOUND) {
+                double grad_diff = gmaxn - G[j];
+                if (-G[j] >= gmaxn2) gmaxn2 = -G[j];
+                if (grad_diff > 0) {
+                    double quad = s->QD[in] + s->QD[j] - 2 * q_in[j];
+                    double obj_diff = -(grad_diff * grad_diff) / (quad > 0 ? quad : TAU);
+                    if (obj_diff <= obj_diff_min) gmin_idx = j, obj_diff_min = obj_diff;
+                }
+            }
+        }
+    }
+    s->m_up = fmax(gmaxp, gmaxn), s->m_low = -fmax(gmaxp2, gmaxn2); /* for get_q's speculation only */
+    if (fmax(gmaxp + gmaxp2, gmaxn + gmaxn2) < s->eps || gmin_idx == -1) return 1;
+    *out_i = y[gmin_idx] > 0 ? gmaxp_idx : gmaxn_idx;
+    *out_j = gmin_idx;
+    return 0;
+}
+
+static bool be_shrunk_nu(const solver *s, int32_t i, double gmax1, double gmax2, double gmax3, double gmax4) {
+    if (s->status[i] == UPPER_BOUND) return s->y[i] > 0 ? -s->G[i] > gmax1 : -s->G[i] > gmax4;
+    if (s->status[i] == LOWER_BOUND) return s->y[i] > 0 ? s->G[i] > gmax2 : s->G[i] > gmax3;
+    return false;
+}
+
+static void do_shrinking_nu(solver *s) {
+    /* max -y G over I_up and max y G over I_low, for y = +1 (1, 2) and y = -1 (4, 3) */
+    double gmax1 = -INFINITY, gmax2 = -INFINITY, gmax3 = -INFINITY, gmax4 = -INFINITY;
+    for (int32_t i = 0; i < s->active_size; i++) {
+        if (s->status[i] != UPPER_BOUND) {
+            if (s->y[i] > 0) gmax1 = fmax(gmax1, -s->G[i]);
+            else gmax4 = fmax(gmax4, -s->G[i]);
+        }
+        if (s->status[i] != LOWER_BOUND) {
+            if (s->y[i] > 0) gmax2 = fmax(gmax2, s->G[i]);
+            else gmax3 = fmax(gmax3, s->G[i]);
+        }
+    }
+    if (!s->unshrink && fmax(gmax1 + gmax2, gmax3 + gmax4) <= s->eps * 10) {
+        s->unshrink = true;
+        reconstruct_gradient(s);
+        s->active_size = s->l;
+    }
+    for (int32_t i = 0; i < s->active_size; i++)
+        if (be_shrunk_nu(s, i, gmax1, gmax2, gmax3, gmax4)) {
+            s->active_size--;
+            while (s->active_size > i) {
+                if (!be_shrunk_nu(s, s->active_size, gmax1, gmax2, gmax3, gmax4)) {
+                    swap_index(s, i, s->active_size);
+                    break;
+                }
+                s->active_size--;
+            }
+        }
+}
+
+/* Solver_NU::calculate_rho: r1 and r2 from each sign's free variables (else the middle of
+ * its bounds); rho = (r1 - r2) / 2, s->r = (r1 + r2) / 2. */
+static double calculate_rho_nu(solver *s) {
+    int32_t nr_free1 = 0, nr_free2 = 0;
+    double ub1 = INFINITY, ub2 = INFINITY, lb1 = -INFINITY, lb2 = -INFINITY, sum_free1 = 0, sum_free2 = 0;
+    for (int32_t i = 0; i < s->active_size; i++) {
+        const double g = s->G[i];
+        if (s->y[i] > 0) {
+            if (s->status[i] == UPPER_BOUND) lb1 = fmax(lb1, g);
+            else if (s->status[i] == LOWER_BOUND) ub1 = fmin(ub1, g);
+            else nr_free1++, sum_free1 += g;
+        } else {
+            if (s->status[i] == UPPER_BOUND) lb2 = fmax(lb2, g);
+            else if (s->status[i] == LOWER_BOUND) ub2 = fmin(ub2, g);
+            else nr_free2++, sum_free2 += g;
+        }
+    }
+    const double r1 = nr_free1 > 0 ? sum_free1 / nr_free1 : (ub1 + lb1) / 2;
+    const double r2 = nr_free2 > 0 ? sum_free2 / nr_free2 : (ub2 + lb2) / 2;
+    s->r = (r1 + r2) / 2;
+    return (r1 - r2) / 2;
+}
+
 static bool be_shrunk(const solver *s, int32_t i, double gmax1, double gmax2) {
     if (s->status[i] == UPPER_BOUND) return s->y[i] > 0 ? -s->G[i] > gmax1 : -s->G[i] > gmax2;
     if (s->status[i] == LOWER_BOUND) return s->y[i] > 0 ? s->G[i] > gmax2 : s->G[i] > gmax1;
@@ -450,14 +561,23 @@ static double calculate_rho(const solver *s) {
 
 /* LIBSVM's Solver::Solve from alpha = 0. On return alpha (caller's order) holds y_i alpha_i;
  * *rho, *obj and *iters are set. */
-static void solve(solver *s, double *alpha_out, double *rho, double *obj, int64_t *iters) {
+static void solve(solver *s, const double *alpha0, double *alpha_out, double *rho, double *obj, int64_t *iters) {
     const int32_t l = s->l;
     for (int32_t i = 0; i < l; i++) {
-        s->alpha[i] = 0;
+        s->alpha[i] = alpha0 ? alpha0[i] : 0;
         s->G[i] = s->p[i];
         s->G_bar[i] = 0;
         s->active_set[i] = i;
         update_status(s, i);
+    }
+    /* a starting point off 0 (Solver_NU's): G = p + Q alpha, G_bar = sum over bounded C_i Q_i */
+    for (int32_t i = 0; alpha0 && i < l; i++) {
+        if (s->status[i] == LOWER_BOUND) continue;
+        const float *q = get_q(s, i, l);
+        const double a = s->alpha[i];
+        for (int32_t j = 0; j < l; j++) s->G[j] += a * q[j];
+        if (s->status[i] == UPPER_BOUND)
+            for (int32_t j = 0; j < l; j++) s->G_bar[j] += s->C[i] * q[j];
     }
     s->active_size = l;
     s->unshrink = false;
@@ -468,13 +588,13 @@ static void solve(solver *s, double *alpha_out, double *rho, double *obj, int64_
         if (s->max_iter != -1 && iter >= s->max_iter) break;
         if (--counter == 0) {
             counter = l < 1000 ? l : 1000;
-            if (s->shrinking) do_shrinking(s);
+            if (s->shrinking) s->nu ? do_shrinking_nu(s) : do_shrinking(s);
         }
         int32_t i, j;
-        if (select_working_set(s, &i, &j) != 0) {
+        if ((s->nu ? select_working_set_nu(s, &i, &j) : select_working_set(s, &i, &j)) != 0) {
             reconstruct_gradient(s);
             s->active_size = l;
-            if (select_working_set(s, &i, &j) != 0) break;
+            if ((s->nu ? select_working_set_nu(s, &i, &j) : select_working_set(s, &i, &j)) != 0) break;
             counter = 1; /* shrink at the next step */
         }
         ++iter;
@@ -537,7 +657,7 @@ static void solve(solver *s, double *alpha_out, double *rho, double *obj, int64_
         reconstruct_gradient(s);
         s->active_size = l;
     }
-    *rho = calculate_rho(s);
+    *rho = s->nu ? calculate_rho_nu(s) : calculate_rho(s);
     double v = 0;
     for (int32_t i = 0; i < l; i++) v += s->alpha[i] * (s->G[i] + s->p[i]);
     *obj = v / 2;
@@ -560,11 +680,11 @@ void kn__svm_shared_free(kn__svm_shared *sh, void *p) {
     pthread_mutex_unlock(&sh->lock);
 }
 
-/* Sets up and solves l variables over n_rows rows of sh->x: variable v is row rows[v] (a
- * classifier: n_rows == l) or, with svr, row rows[v % n_rows] (l == 2 n_rows). */
-static bool setup_and_solve(kn__svm_shared *sh, const int64_t *rows, int32_t n_rows, bool svr, const int8_t *y, const double *C,
-                            const double *p, int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters) {
+bool kn__svm_solve(kn__svm_shared *sh, const kn__svm_problem *pb, double *alpha_out, kn__svm_solution *sol) {
     const int64_t d = sh->d;
+    const int64_t *rows = pb->rows;
+    const int32_t n_rows = pb->n_rows, l = pb->svr ? 2 * pb->n_rows : pb->n_rows;
+    const bool svr = pb->svr;
     /* the cache: rows of n_rows floats, at least 2 (LIBSVM's floor), at most all n_rows */
     int64_t slots = (int64_t)(sh->cache_bytes / ((size_t)n_rows * sizeof(float)));
     slots = slots < 2 ? 2 : slots > n_rows ? n_rows : slots;
@@ -597,7 +717,7 @@ static bool setup_and_solve(kn__svm_shared *sh, const int64_t *rows, int32_t n_r
     if (!mem) return false;
     kn__advise_huge(mem, bytes); /* the cache's rows are filled one by one: fewer page faults */
     solver s = {.l = l, .d = d, .kp = &sh->kp, .eps = sh->o->tol, .max_iter = sh->o->max_iter,
-                .shrinking = sh->o->shrinking, .svr = svr, .n_rows = n_rows};
+                .shrinking = sh->o->shrinking, .nu = pb->nu, .svr = svr, .n_rows = n_rows};
     nb = 0;
     s.x = (float *)(mem + off[nb++]);
     s.sq = (float *)(mem + off[nb++]);
@@ -635,27 +755,49 @@ static bool setup_and_solve(kn__svm_shared *sh, const int64_t *rows, int32_t n_r
     for (int32_t i = 0; i < l; i++) {
         const int32_t r = svr ? i % n_rows : i;
         if (svr) s.index[i] = r;
-        s.y[i] = y[i];
-        s.C[i] = C[i];
-        s.p[i] = p ? p[i] : -1.0;
+        s.y[i] = svr ? (i < n_rows ? 1 : -1) : pb->y[i];
+        s.C[i] = pb->C[i];
+        s.p[i] = pb->p ? pb->p[i] : -1.0;
         s.QD[i] = kn__svm_kernel_self(&sh->kp, (double)s.sq[r]);
     }
-    solve(&s, alpha_out, rho, obj, iters);
+    solve(&s, pb->alpha0, alpha_out, &sol->rho, &sol->obj, &sol->iters);
+    sol->r = s.r;
     kn__svm_shared_free(sh, mem);
     return true;
 }
 
 bool kn__svm_solve_binary(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, const double *p,
                           int32_t l, double *alpha_out, double *rho, double *obj, int64_t *iters) {
-    return setup_and_solve(sh, rows, l, false, y, C, p, l, alpha_out, rho, obj, iters);
+    kn__svm_solution sol;
+    const kn__svm_problem pb = {.rows = rows, .n_rows = l, .y = y, .C = C, .p = p};
+    if (!kn__svm_solve(sh, &pb, alpha_out, &sol)) return false;
+    *rho = sol.rho, *obj = sol.obj, *iters = sol.iters;
+    return true;
 }
 
-bool kn__svm_solve_svr(kn__svm_shared *sh, const int64_t *rows, int32_t n, const double *C, const double *p, double *alpha_out,
+bool kn__svm_solve_svc(kn__svm_shared *sh, const int64_t *rows, const int8_t *y, const double *C, int32_t l, double *alpha_out,
                        double *rho, double *obj, int64_t *iters) {
-    int8_t *y = kn__svm_shared_alloc(sh, 2 * (size_t)n);
-    if (!y) return false;
-    for (int32_t i = 0; i < n; i++) y[i] = 1, y[i + n] = -1;
-    bool ok = setup_and_solve(sh, rows, n, true, y, C, p, 2 * n, alpha_out, rho, obj, iters);
-    kn__svm_shared_free(sh, y);
-    return ok;
+    const double nu = sh->o->nu;
+    if (!(nu > 0)) return kn__svm_solve_binary(sh, rows, y, C, NULL, l, alpha_out, rho, obj, iters);
+    /* LIBSVM's solve_nu_svc (scikit-learn's, with per-row bounds C_i): each sign's alphas start
+     * filled greedily to nu sum(C) / 2, with no linear term; the solution is then scaled by 1 / r */
+    double *alpha0 = kn__svm_shared_alloc(sh, 2 * (size_t)l * sizeof(double));
+    if (!alpha0) return false;
+    double *zeros = alpha0 + l, nu_l = 0;
+    for (int32_t i = 0; i < l; i++) nu_l += nu * C[i];
+    double sum_pos = nu_l / 2, sum_neg = nu_l / 2;
+    for (int32_t i = 0; i < l; i++) {
+        double *sum = y[i] > 0 ? &sum_pos : &sum_neg;
+        alpha0[i] = fmin(C[i], *sum);
+        *sum -= alpha0[i];
+        zeros[i] = 0;
+    }
+    kn__svm_solution sol;
+    const kn__svm_problem pb = {.rows = rows, .n_rows = l, .y = y, .C = C, .p = zeros, .alpha0 = alpha0, .nu = true};
+    const bool ok = kn__svm_solve(sh, &pb, alpha_out, &sol);
+    kn__svm_shared_free(sh, alpha0);
+    if (!ok) return false;
+    for (int32_t i = 0; i < l; i++) alpha_out[i] /= sol.r;
+    *rho = sol.rho / sol.r, *obj = sol.obj / (sol.r * sol.r), *iters = sol.iters;
+    return true;
 }

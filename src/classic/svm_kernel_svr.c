@@ -6,7 +6,9 @@
  * (y = +1 with linear term epsilon - t_i, y = -1 with epsilon + t_i), solved by the same SMO
  * (svm_kernel_smo.c) with the kernel held as LIBSVM's SVR_Q holds it: whole rows over the l
  * rows, cached by row, gathered into each variable's signed row. The prediction is
- * sum_i (a_i - a*_i) K(x_i, x) - rho over the rows with a_i != a*_i. */
+ * sum_i (a_i - a*_i) K(x_i, x) - rho over the rows with a_i != a*_i. With opts->nu > 0 it is
+ * nu-SVR (LIBSVM's NU_SVR, scikit-learn's NuSVR): Solver_NU from LIBSVM's starting point, the
+ * tube's width found by the fit. */
 #include "classic/svm_kernel.h"
 
 #include <math.h>
@@ -39,24 +41,32 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm: %lld rows; regression takes at most 2^30 - 1", (long long)l);
 
     const int64_t l2 = 2 * l;
-    int64_t *rows = kn__alloc(ctx, (size_t)l2 * sizeof *rows);
-    int8_t *y = kn__alloc(ctx, (size_t)l2 * sizeof *y);
+    int64_t *rows = kn__alloc(ctx, (size_t)l * sizeof *rows);
     double *C = kn__alloc(ctx, (size_t)l2 * sizeof *C), *p = kn__alloc(ctx, (size_t)l2 * sizeof *p);
-    double *alpha = kn__alloc(ctx, (size_t)l2 * sizeof *alpha);
+    double *alpha = kn__alloc(ctx, (size_t)l2 * sizeof *alpha), *alpha0 = kn__alloc(ctx, (size_t)l2 * sizeof *alpha0);
     kn__svm_shared sh = {.ctx = ctx, .x = data->x, .d = d, .o = opts};
     bool sh_lock = false;
-    if (!rows || !y || !C || !p || !alpha) {
+    if (!rows || !C || !p || !alpha || !alpha0) {
         st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no memory for %lld rows", (long long)n);
         goto done;
     }
+    /* nu-SVR (LIBSVM's solve_nu_svr): no epsilon in the linear term; both alphas of a row
+     * start at min(C_i, what is left of nu sum(C) / 2), filled greedily, and Solver_NU keeps
+     * each sign's sum, so the tube's width comes out of the fit (-r) */
+    const bool nu = opts->nu > 0;
+    double c_sum = 0;
+    for (int64_t r = 0; r < n; r++)
+        if (!data->w || data->w[r] > 0) c_sum += opts->C * (data->w ? (double)data->w[r] : 1.0);
+    double left = opts->nu * c_sum / 2;
     for (int64_t r = 0, i = 0; r < n; r++) {
         if (data->w && !(data->w[r] > 0)) continue;
         const double c = opts->C * (data->w ? (double)data->w[r] : 1.0), t = data->t[r];
-        rows[i] = rows[i + l] = r;
-        y[i] = 1, y[i + l] = -1;
+        rows[i] = r;
         C[i] = C[i + l] = c;
-        p[i] = opts->epsilon - t;
-        p[i + l] = opts->epsilon + t;
+        p[i] = (nu ? 0 : opts->epsilon) - t;
+        p[i + l] = (nu ? 0 : opts->epsilon) + t;
+        alpha0[i] = alpha0[i + l] = nu ? fmin(left, c) : 0;
+        left -= alpha0[i];
         i++;
     }
     const double gamma = kn__svm_resolve_gamma(opts, data->x, nd, d);
@@ -67,9 +77,9 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
         goto done;
     }
     sh_lock = true;
-    double rho, obj;
-    int64_t iters;
-    if (!kn__svm_solve_svr(&sh, rows, (int32_t)l, C, p, alpha, &rho, &obj, &iters)) {
+    kn__svm_solution sol;
+    const kn__svm_problem pb = {.rows = rows, .n_rows = (int32_t)l, .svr = true, .C = C, .p = p, .alpha0 = nu ? alpha0 : NULL, .nu = nu};
+    if (!kn__svm_solve(&sh, &pb, alpha, &sol)) {
         st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no memory to solve %lld rows (cache %g MB)", (long long)l,
                        opts->cache_size);
         goto done;
@@ -94,7 +104,7 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
         out->dual_coef[q++] = (float)coef;
     }
     out->n_sv_class[0] = (int32_t)n_sv;
-    out->intercept[0] = (float)-rho;
+    out->intercept[0] = (float)-sol.rho;
     out->n_classes = 2;
     out->regression = true;
     out->n_sv = n_sv;
@@ -103,13 +113,13 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
     out->gamma = gamma;
     out->degree = opts->degree;
     out->coef0 = opts->coef0;
-    out->n_iter = iters;
-    if (opts->max_iter != -1 && iters >= opts->max_iter)
+    out->n_iter = sol.iters;
+    if (opts->max_iter != -1 && sol.iters >= opts->max_iter)
         kn__log(ctx, KN_LOG_WARN, "svm: stopped at max_iter %lld before tol %g", (long long)opts->max_iter, opts->tol);
 done:
     if (sh_lock) pthread_mutex_destroy(&sh.lock);
     kn__free(ctx, rows);
-    kn__free(ctx, y);
+    kn__free(ctx, alpha0);
     kn__free(ctx, C);
     kn__free(ctx, p);
     kn__free(ctx, alpha);

@@ -1,5 +1,7 @@
-"""scikit-learn 1.2.1 LinearSVC and SVC values for tests/test_svm.c (Debian's python3-sklearn):
+"""scikit-learn 1.2.1 LinearSVC, SVC and NuSVC values for tests/test_svm.c (Debian's python3-sklearn):
 /usr/bin/python3 tests/golden/make_svm.py > tests/golden/svm.txt
+(Regenerating moves a few decision values and objectives in their last digit, 1e-16 relative:
+numpy's sums; the tests allow far more.)
 
 Data: tests/data/{iris,wine,breast_cancer}.csv, last column the label. Labels are numbered in
 the sorted order of their text (as sklearn's LabelEncoder numbers them); the features are read
@@ -19,12 +21,15 @@ Format: one record a line, "name v1 v2 ...", doubles as %.17g, counts as ints. F
              <tag>_dual_coef ((n_classes-1)*n_sv), <tag>_intercept (pairs), <tag>_gamma,
              <tag>_dual_obj (pairs: 0.5 a'Qa - e'a of each pair's problem, from the model),
              <tag>_dec (n*pairs, row-major), <tag>_pred (n);
-  probability: <tag>_proba (n*n_classes), <tag>_prob_a, <tag>_prob_b (pairs)."""
+  probability: <tag>_proba (n*n_classes), <tag>_prob_a, <tag>_prob_b (pairs);
+  NuSVC:     <tag>_n_support, <tag>_support, <tag>_dual_coef, <tag>_intercept, <tag>_dec,
+             <tag>_pred as for SVC (LIBSVM's layout, the solution scaled by 1 / r as LIBSVM
+             scales it)."""
 import csv
 import os
 
 import numpy as np
-from sklearn.svm import SVC, LinearSVC
+from sklearn.svm import SVC, LinearSVC, NuSVC
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
@@ -138,3 +143,27 @@ linear_case("linnoint_iris", x, y, fit_intercept=False, tol=1e-9, max_iter=10000
 svc_case("prob_iris", x, y, probability=True)
 x, y = sets["breast_cancer"]
 svc_case("prob_breast_cancer", x, y, probability=True)
+
+
+def nusvc_case(tag, x, y, **kw):
+    m = NuSVC(decision_function_shape="ovo", random_state=0, **kw).fit(x, y)
+    emit(tag + "_n_support", m.n_support_, "%d")
+    emit(tag + "_support", m.support_, "%d")
+    emit(tag + "_dual_coef", m._dual_coef_)
+    emit(tag + "_intercept", m._intercept_)
+    dec = m.decision_function(x)
+    if len(m.classes_) == 2:
+        dec = -dec
+    emit(tag + "_dec", dec)
+    emit(tag + "_pred", m.predict(x), "%d")
+
+
+# nu-SVC (Solver_NU from LIBSVM's starting point): each kernel, a tight tolerance
+x, y = sets["iris"]
+nusvc_case("nu_iris", x, y, nu=0.3)
+nusvc_case("nupoly_iris", x, y, nu=0.5, kernel="poly", degree=2, coef0=1.0)
+x, y = sets["wine"]
+nusvc_case("nu_wine", x, y, nu=0.2, tol=1e-6)
+x, y = sets["breast_cancer"]
+nusvc_case("nu_breast_cancer", x, y, nu=0.5)
+nusvc_case("nulinear_breast_cancer", x, y, nu=0.1, kernel="linear")

@@ -9,7 +9,7 @@ way. "std" cases also standardize the target (float64, then rounded to float32).
 
 Format: one record a line, "name v1 v2 ...", doubles as %.17g, counts as ints. For each case
 <tag>:
-  SVR:       <tag>_support (n_sv row indices), <tag>_dual_coef (n_sv: alpha - alpha*),
+  SVR, NuSVR: <tag>_support (n_sv row indices), <tag>_dual_coef (n_sv: alpha - alpha*),
              <tag>_intercept, <tag>_gamma, <tag>_n_iter, <tag>_dual_obj (the dual objective
              0.5 c'Kc + epsilon |c|_1 - t'c from the model), <tag>_pred (n, on the training rows);
   LinearSVR: <tag>_coef (d), <tag>_intercept, <tag>_n_iter, <tag>_pred (n).
@@ -18,7 +18,7 @@ import csv
 import os
 
 import numpy as np
-from sklearn.svm import SVR, LinearSVR
+from sklearn.svm import SVR, LinearSVR, NuSVR
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
@@ -55,14 +55,14 @@ def kernel(a, b, kind, gamma, degree, coef0):
     return np.exp(-gamma * np.maximum(sq, 0))
 
 
-def svr_case(tag, x, t, w=None, **kw):
-    m = SVR(**kw).fit(x, t, sample_weight=w)
+def svr_case(tag, x, t, w=None, nu=None, **kw):
+    m = (NuSVR(nu=nu, **kw) if nu else SVR(**kw)).fit(x, t, sample_weight=w)
     kind = kw.get("kernel", "rbf")
     gamma = m._gamma
     c = m.dual_coef_.ravel()
     sv = m.support_vectors_
     kk = kernel(sv, sv, kind, gamma, kw.get("degree", 3), kw.get("coef0", 0.0))
-    eps = kw.get("epsilon", 0.1)
+    eps = kw.get("epsilon", 0.1) if not nu else 0.0  # nu-SVR: the objective without the tube's term
     emit(tag + "_support", m.support_, "%d")
     emit(tag + "_dual_coef", c)
     emit(tag + "_intercept", m.intercept_)
@@ -113,3 +113,9 @@ linear_case("lsvr_sq_tight", x, ts, loss="squared_epsilon_insensitive", C=0.5, e
 linear_case("lsvr_weighted", x, ts, w=weights, C=1.0, epsilon=0.05, tol=1e-9, max_iter=200000)
 linear_case("lsvr_noint", x, ts, fit_intercept=False, C=0.1, epsilon=0.1, tol=1e-9, max_iter=200000)
 linear_case("lsvr_scaled", x, t, intercept_scaling=10.0, C=10.0, epsilon=1.0, tol=1e-9, max_iter=200000)
+
+# NuSVR (Solver_NU from LIBSVM's starting point): the tube found from nu
+svr_case("nusvr_default", x, t, nu=0.5)
+svr_case("nusvr_std", x, ts, nu=0.3, C=3.0)
+svr_case("nusvr_std_linear", x, ts, nu=0.6, C=0.5, kernel="linear")
+svr_case("nusvr_weighted", x, ts, w=weights, nu=0.4, C=2.0)
