@@ -140,7 +140,7 @@ float *kn__svm_cache_get(kn__svm_cache *c, int32_t i, int32_t len, int32_t *star
     return kn__svm_slot_data(c, i);
 }
 
-void kn__svm_cache_swap(kn__svm_cache *c, int32_t i, int32_t j) {
+void kn__svm_cache_swap_heads(kn__svm_cache *c, int32_t i, int32_t j) {
     if (i == j) return;
     if (c->h[i].len) lru_delete(c, i);
     if (c->h[j].len) lru_delete(c, j);
@@ -150,15 +150,24 @@ void kn__svm_cache_swap(kn__svm_cache *c, int32_t i, int32_t j) {
     c->h[i].len = c->h[j].len, c->h[j].len = t;
     if (c->h[i].len) kn__svm_lru_insert(c, i, true);
     if (c->h[j].len) kn__svm_lru_insert(c, j, true);
-    if (i > j) t = i, i = j, j = t;
+}
+
+void kn__svm_cache_swap_columns(kn__svm_cache *c, const int32_t *pairs, int32_t n) {
+    if (n == 0) return;
     for (int32_t p = c->h[c->l].next, next; p != c->l; p = next) {
         next = c->h[p].next;
-        if (c->h[p].len > i) {
-            if (c->h[p].len > j) {
-                float *d = kn__svm_slot_data(c, p), v = d[i];
-                d[i] = d[j], d[j] = v;
-            } else
-                cache_drop(c, p); /* LIBSVM gives these up too */
+        const int32_t len = c->h[p].len;
+        float *d = kn__svm_slot_data(c, p);
+        for (int32_t k = 0; k < n; k++) {
+            int32_t i = pairs[2 * k], j = pairs[2 * k + 1];
+            if (i > j) i = pairs[2 * k + 1], j = pairs[2 * k];
+            if (len <= i) continue;
+            if (len <= j) { /* the row holds i but not j: LIBSVM gives these up */
+                cache_drop(c, p);
+                break;
+            }
+            const float v = d[i];
+            d[i] = d[j], d[j] = v;
         }
     }
 }

@@ -42,6 +42,7 @@ typedef struct {
     int8_t *status;   /* (l) LOWER_BOUND, UPPER_BOUND, FREE */
     double *alpha, *G, *G_bar, *C, *QD, *p; /* (l) each; p the linear term */
     int32_t *active_set;                /* (l) */
+    int32_t *pending, n_pending;        /* (2 l) swaps whose cache columns are not yet swapped */
     kn__svm_cache cache;
     float *tile_a;    /* (SPEC_ROWS, d) rows gathered for a GEMM */
     float *tile_c;    /* (SPEC_ROWS, l) their kernel rows */
@@ -202,7 +203,9 @@ static void swap_index(solver *s, int32_t i, int32_t j) {
         SWAP(int32_t, s->index[i], s->index[j]); /* rows and cache stay as they are */
         s->epoch++;
     } else {
-        kn__svm_cache_swap(&s->cache, i, j);
+        kn__svm_cache_swap_heads(&s->cache, i, j); /* the rows' columns at flush_swaps */
+        s->pending[2 * s->n_pending] = i, s->pending[2 * s->n_pending + 1] = j;
+        s->n_pending++;
         const size_t row = (size_t)s->d * sizeof(float);
         memcpy(s->row_tmp, s->x + (int64_t)i * s->d, row);
         memcpy(s->x + (int64_t)i * s->d, s->x + (int64_t)j * s->d, row);
@@ -218,6 +221,12 @@ static void swap_index(solver *s, int32_t i, int32_t j) {
     SWAP(double, s->C[i], s->C[j]);
     SWAP(double, s->QD[i], s->QD[j]);
     SWAP(double, s->p[i], s->p[j]);
+}
+
+/* The cache columns of the swaps made since the last flush (a classifier's shrinking). */
+static void flush_swaps(solver *s) {
+    kn__svm_cache_swap_columns(&s->cache, s->pending, s->n_pending);
+    s->n_pending = 0;
 }
 
 static void reconstruct_gradient(solver *s) {
@@ -479,6 +488,7 @@ static void do_shrinking_nu(solver *s) {
                 s->active_size--;
             }
         }
+    flush_swaps(s);
 }
 
 /* Solver_NU::calculate_rho: r1 and r2 from each sign's free variables (else the middle of
@@ -538,6 +548,7 @@ static void do_shrinking(solver *s) {
                 s->active_size--;
             }
         }
+    flush_swaps(s);
 }
 
 static double calculate_rho(const solver *s) {
@@ -689,7 +700,7 @@ bool kn__svm_solve(kn__svm_shared *sh, const kn__svm_problem *pb, double *alpha_
     int64_t slots = (int64_t)(sh->cache_bytes / ((size_t)n_rows * sizeof(float)));
     slots = slots < 2 ? 2 : slots > n_rows ? n_rows : slots;
     const int64_t spec = svr ? 0 : SPEC_ROWS; /* the SVR computes one row at a time */
-    size_t bytes = 0, off[20];
+    size_t bytes = 0, off[24];
     int nb = 0;
 #define PART(count, type) (off[nb++] = bytes, bytes += ((size_t)(count) * sizeof(type) + 63) / 64 * 64)
     PART((int64_t)n_rows * d, float);       /* x */
@@ -698,6 +709,7 @@ bool kn__svm_solve(kn__svm_shared *sh, const kn__svm_problem *pb, double *alpha_
     PART(l, int8_t);                        /* status */
     PART(6 * (int64_t)l, double);           /* alpha, G, G_bar, C, QD, p */
     PART(l, int32_t);                       /* active_set */
+    PART(svr ? 0 : 2 * (int64_t)l, int32_t); /* pending */
     PART(n_rows + 1, kn__svm_cache_head);   /* cache heads */
     PART(slots, int32_t);                   /* free slots */
     PART(slots * n_rows, float);            /* slab */
@@ -726,6 +738,7 @@ bool kn__svm_solve(kn__svm_shared *sh, const kn__svm_problem *pb, double *alpha_
     s.alpha = (double *)(mem + off[nb++]);
     s.G = s.alpha + l, s.G_bar = s.G + l, s.C = s.G_bar + l, s.QD = s.C + l, s.p = s.QD + l;
     s.active_set = (int32_t *)(mem + off[nb++]);
+    s.pending = (int32_t *)(mem + off[nb++]);
     s.cache.h = (kn__svm_cache_head *)(mem + off[nb++]);
     s.cache.free = (int32_t *)(mem + off[nb++]);
     s.cache.slab = (float *)(mem + off[nb++]);
