@@ -160,6 +160,8 @@ kn_status cli_load_model(kn_ctx *ctx, const char *path, kn_model **m);
     "hist_gradient_boosting, linear_svm, svm, k_nearest_neighbors, gaussian_nb,\n"     \
     "multinomial_nb, bernoulli_nb, complement_nb, lasso, elastic_net, with\n"          \
     "scikit-learn's hyperparameter names and defaults\n"                               \
-    "('{\"type\": \"hist_gradient_boosting\", \"max_iter\": 200}').\n"
+    "('{\"type\": \"hist_gradient_boosting\", \"max_iter\": 200}'). The data says the task: on a\n" \
+    "regression target svm is SVR (epsilon) and linear_svm LinearSVR; \"nu\" makes svm\n"   \
+    "NuSVC or NuSVR.\n"
 
 #endif
