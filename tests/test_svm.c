@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "classic/svm.h"
+#include "svm_ref.h"
 #include "data/csv.h"
 
 /* ------------------------------------------------------------------ golden file */
@@ -192,19 +193,6 @@ static void linear_tests(kn_ctx *ctx, dataset *sets) {
 
 /* ------------------------------------------------------------------ kernel SVM */
 
-static double kernel_d(const kn__svm *m, const float *a, const float *b) {
-    double dot = 0, dist = 0;
-    for (int64_t j = 0; j < m->d; j++) {
-        dot += (double)a[j] * b[j];
-        dist += ((double)a[j] - b[j]) * ((double)a[j] - b[j]);
-    }
-    switch (m->kernel) {
-    case KN_SVM_KERNEL_POLY: return pow(m->gamma * dot + m->coef0, m->degree);
-    case KN_SVM_KERNEL_RBF: return exp(-m->gamma * dist);
-    case KN_SVM_KERNEL_SIGMOID: return tanh(m->gamma * dot + m->coef0);
-    default: return dot;
-    }
-}
 
 /* Each pair's problem rebuilt from the model: alpha_i of every training row of classes a and
  * b (0 for non-SVs), f_i = sum_s coef_s K(s, x_i) + intercept in double. Checks the box

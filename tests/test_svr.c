@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "classic/svm.h"
+#include "svm_ref.h"
 #include "data/csv.h"
 #include "golden.h"
 
@@ -70,19 +71,6 @@ static int getf(double *out, int max, const char *fmt, const char *tag) {
 
 static double *dalloc(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
 
-static double kernel_d(const kn__svm *m, const float *a, const float *b) {
-    double dot = 0, dist = 0;
-    for (int64_t j = 0; j < m->d; j++) {
-        dot += (double)a[j] * b[j];
-        dist += ((double)a[j] - b[j]) * ((double)a[j] - b[j]);
-    }
-    switch (m->kernel) {
-    case KN_SVM_KERNEL_POLY: return pow(m->gamma * dot + m->coef0, m->degree);
-    case KN_SVM_KERNEL_RBF: return exp(-m->gamma * dist);
-    case KN_SVM_KERNEL_SIGMOID: return tanh(m->gamma * dot + m->coef0);
-    default: return dot;
-    }
-}
 
 /* ------------------------------------------------------------------ kernel SVR */
 

@@ -139,6 +139,17 @@ double kn__svm_resolve_gamma(const kn__svm_opts *o, const float *x, size_t nd, i
     return var != 0 ? 1.0 / ((double)d * var) : 1.0;
 }
 
+kn_status kn__svm_shared_init(kn__svm_shared *sh, kn_ctx *ctx, const kn__svm_opts *o, const float *x, size_t nd, int64_t d,
+                              double *gamma) {
+    *gamma = kn__svm_resolve_gamma(o, x, nd, d);
+    *sh = (kn__svm_shared){.ctx = ctx, .x = x, .d = d, .o = o, .cache_bytes = (size_t)(o->cache_size * 1048576.0),
+                           .kp = {o->kernel, o->degree, (float)*gamma, (float)o->coef0}};
+    if (pthread_mutex_init(&sh->lock, NULL) != 0) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no mutex");
+    return KN_OK;
+}
+
+void kn__svm_shared_done(kn__svm_shared *sh) { pthread_mutex_destroy(&sh->lock); }
+
 kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts, kn__svm *out) {
     if (!out) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm: out is NULL");
     memset(out, 0, sizeof *out);
@@ -170,7 +181,7 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
     uint8_t *nonzero = kn__calloc(ctx, (size_t)n, sizeof *nonzero);
     int64_t *nz_start = kn__calloc(ctx, (size_t)k, sizeof *nz_start);
     bool sh_lock = false;
-    kn__svm_shared sh = {.ctx = ctx, .x = data->x, .d = d, .o = opts};
+    kn__svm_shared sh;
     if (!count || !start || !perm || !c_row || !pair_i || !pair_j || !order || !alpha || !rho || !obj || !iters ||
         !failed || !nonzero || !nz_start) {
         st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no memory for %lld rows", (long long)n);
@@ -229,13 +240,8 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
             }
         }
 
-    const double gamma = kn__svm_resolve_gamma(opts, data->x, nd, d);
-    sh.kp = (kn__svm_kparams){opts->kernel, opts->degree, (float)gamma, (float)opts->coef0};
-    sh.cache_bytes = (size_t)(opts->cache_size * 1048576.0);
-    if (pthread_mutex_init(&sh.lock, NULL) != 0) {
-        st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no mutex");
-        goto done;
-    }
+    double gamma;
+    if ((st = kn__svm_shared_init(&sh, ctx, opts, data->x, nd, d, &gamma)) != KN_OK) goto done;
     sh_lock = true;
 
     int64_t p = 0;
@@ -326,7 +332,7 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
 oom:
     st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no memory for the model");
 done:
-    if (sh_lock) pthread_mutex_destroy(&sh.lock);
+    if (sh_lock) kn__svm_shared_done(&sh);
     if (alpha)
         for (p = 0; p < pairs; p++) kn__free(ctx, alpha[p]);
     kn__free(ctx, alpha);

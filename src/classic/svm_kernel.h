@@ -113,6 +113,12 @@ bool kn__svm_solve_svc(kn__svm_shared *sh, const int64_t *rows, const int8_t *y,
 /* ------------------------------------------------------------------ shared by the fits (svm_kernel.c) */
 
 kn_status kn__svm_check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k);
+/* sh's kernel (gamma resolved over x (nd values, d features), into *gamma too), cache size and
+ * lock, for a fit of ctx over x; kn__svm_shared_done undoes it. An error (no mutex) leaves
+ * nothing to undo. */
+kn_status kn__svm_shared_init(kn__svm_shared *sh, kn_ctx *ctx, const kn__svm_opts *o, const float *x, size_t nd, int64_t d,
+                              double *gamma);
+void kn__svm_shared_done(kn__svm_shared *sh);
 /* gamma as the fit uses it: 'scale' is 1 / (d var(x)) over every value of x (1 when var is 0),
  * 'auto' 1 / d. */
 double kn__svm_resolve_gamma(const kn__svm_opts *o, const float *x, size_t nd, int64_t d);

@@ -261,6 +261,21 @@ static void reconstruct_gradient(solver *s) {
  * pick: each lane keeps its last best, and the lanes' best value then goes to its largest
  * index. */
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* Positions t..t+3: *ypos (y > 0, as a lane mask) and the mask of those in I_up (up) or
+ * I_low (!up): I_up is y > 0 not at the upper bound or y < 0 not at 0; I_low the mirror. */
+static inline __m256i lanes_in_set(const int8_t *y, const int8_t *st, int32_t t, bool up, __m256i *ypos) {
+    const __m256i one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
+    int32_t y4, s4;
+    memcpy(&y4, y + t, 4), memcpy(&s4, st + t, 4);
+    const __m256i yv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(y4)), sv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(s4));
+    *ypos = _mm256_cmpgt_epi64(yv, zero);
+    /* the status that excludes: UPPER_BOUND (1) for y > 0 in I_up, LOWER_BOUND (0) for y < 0; the mirror in I_low */
+    const __m256i excluded = up ? _mm256_blendv_epi8(zero, one, *ypos) : _mm256_blendv_epi8(one, zero, *ypos);
+    return _mm256_andnot_si256(_mm256_cmpeq_epi64(sv, excluded), _mm256_set1_epi64x(-1));
+}
+#endif
+
 /* i = argmax over I_up of -y_t G_t: I_up is y > 0 below its bound, y < 0 above 0. */
 static int32_t scan_up(const solver *s, int32_t act, double *gmax_out) {
     const double *G = s->G;
@@ -269,17 +284,11 @@ static int32_t scan_up(const solver *s, int32_t act, double *gmax_out) {
     int32_t gmax_idx = -1, t = 0;
 #if defined(__AVX2__) && defined(__FMA__)
     if (act >= 8) {
-        const __m256i one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
         __m256d best = _mm256_set1_pd(-INFINITY);
         __m256i bidx = _mm256_set1_epi64x(-1), idx = _mm256_setr_epi64x(0, 1, 2, 3);
         for (; t + 4 <= act; t += 4) {
-            int32_t y4, s4;
-            memcpy(&y4, y + t, 4), memcpy(&s4, st + t, 4);
-            const __m256i yv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(y4)), sv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(s4));
-            const __m256i ypos = _mm256_cmpgt_epi64(yv, zero);
-            /* y > 0 and not at the upper bound, or y < 0 and not at 0 */
-            const __m256i ok = _mm256_andnot_si256(_mm256_cmpeq_epi64(sv, _mm256_blendv_epi8(zero, one, ypos)),
-                                                   _mm256_set1_epi64x(-1));
+            __m256i ypos;
+            const __m256i ok = lanes_in_set(y, st, t, true, &ypos);
             const __m256d g = _mm256_loadu_pd(G + t);
             const __m256d v = _mm256_blendv_pd(g, _mm256_sub_pd(_mm256_setzero_pd(), g), _mm256_castsi256_pd(ypos));
             const __m256d upd = _mm256_and_pd(_mm256_cmp_pd(v, best, _CMP_GE_OQ), _mm256_castsi256_pd(ok));
@@ -316,19 +325,13 @@ static int32_t scan_low(const solver *s, int32_t act, double gmax, const float *
     int32_t gmin_idx = -1, j = 0;
 #if defined(__AVX2__) && defined(__FMA__)
     if (act >= 8) {
-        const __m256i one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
         const __m256d gm = _mm256_set1_pd(gmax), qd_i = _mm256_set1_pd(qdi), two_yi = _mm256_set1_pd(2.0 * yi),
                       tau = _mm256_set1_pd(TAU), zd = _mm256_setzero_pd();
         __m256d best = _mm256_set1_pd(INFINITY), g2 = _mm256_set1_pd(-INFINITY);
         __m256i bidx = _mm256_set1_epi64x(-1), idx = _mm256_setr_epi64x(0, 1, 2, 3);
         for (; j + 4 <= act; j += 4) {
-            int32_t y4, s4;
-            memcpy(&y4, y + j, 4), memcpy(&s4, st + j, 4);
-            const __m256i yv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(y4)), sv = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(s4));
-            const __m256i ypos = _mm256_cmpgt_epi64(yv, zero);
-            /* y > 0 and not at 0, or y < 0 and not at the upper bound */
-            const __m256i ok = _mm256_andnot_si256(_mm256_cmpeq_epi64(sv, _mm256_blendv_epi8(one, zero, ypos)),
-                                                   _mm256_set1_epi64x(-1));
+            __m256i ypos;
+            const __m256i ok = lanes_in_set(y, st, j, false, &ypos);
             const __m256d okd = _mm256_castsi256_pd(ok), yposd = _mm256_castsi256_pd(ypos);
             const __m256d g = _mm256_loadu_pd(G + j);
             const __m256d v = _mm256_blendv_pd(_mm256_sub_pd(zd, g), g, yposd); /* y_j G_j */

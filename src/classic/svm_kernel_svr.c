@@ -44,7 +44,7 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
     int64_t *rows = kn__alloc(ctx, (size_t)l * sizeof *rows);
     double *C = kn__alloc(ctx, (size_t)l2 * sizeof *C), *p = kn__alloc(ctx, (size_t)l2 * sizeof *p);
     double *alpha = kn__alloc(ctx, (size_t)l2 * sizeof *alpha), *alpha0 = kn__alloc(ctx, (size_t)l2 * sizeof *alpha0);
-    kn__svm_shared sh = {.ctx = ctx, .x = data->x, .d = d, .o = opts};
+    kn__svm_shared sh;
     bool sh_lock = false;
     if (!rows || !C || !p || !alpha || !alpha0) {
         st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no memory for %lld rows", (long long)n);
@@ -69,13 +69,8 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
         left -= alpha0[i];
         i++;
     }
-    const double gamma = kn__svm_resolve_gamma(opts, data->x, nd, d);
-    sh.kp = (kn__svm_kparams){opts->kernel, opts->degree, (float)gamma, (float)opts->coef0};
-    sh.cache_bytes = (size_t)(opts->cache_size * 1048576.0);
-    if (pthread_mutex_init(&sh.lock, NULL) != 0) {
-        st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no mutex");
-        goto done;
-    }
+    double gamma;
+    if ((st = kn__svm_shared_init(&sh, ctx, opts, data->x, nd, d, &gamma)) != KN_OK) goto done;
     sh_lock = true;
     kn__svm_solution sol;
     const kn__svm_problem pb = {.rows = rows, .n_rows = (int32_t)l, .svr = true, .C = C, .p = p, .alpha0 = nu ? alpha0 : NULL, .nu = nu};
@@ -117,7 +112,7 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
     if (opts->max_iter != -1 && sol.iters >= opts->max_iter)
         kn__log(ctx, KN_LOG_WARN, "svm: stopped at max_iter %lld before tol %g", (long long)opts->max_iter, opts->tol);
 done:
-    if (sh_lock) pthread_mutex_destroy(&sh.lock);
+    if (sh_lock) kn__svm_shared_done(&sh);
     kn__free(ctx, rows);
     kn__free(ctx, alpha0);
     kn__free(ctx, C);
