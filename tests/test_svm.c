@@ -506,6 +506,19 @@ static void determinism(kn_ctx *ctx1, kn_ctx *ctx3, dataset *sets) {
                 memcmp(a.intercept, b.intercept, sizeof(float) * pairs) == 0 &&
                 memcmp(a.prob_a, b.prob_a, sizeof(float) * pairs) == 0 && a.n_iter == b.n_iter;
     CHECK(same, "svm: 1 and 3 threads give different models");
+    /* a binary problem runs alone, its kernel rows' products on every thread: the same bits */
+    {
+        kn__xy bxy = xy_of(&sets[2]);
+        kn__svm_opts bo = kn__svm_defaults();
+        kn__svm ba, bb;
+        CHECK(kn__svm_fit(ctx1, &bxy, &bo, &ba) == KN_OK && kn__svm_fit(ctx3, &bxy, &bo, &bb) == KN_OK, "determinism (binary): %s",
+              kn_last_error(ctx3));
+        CHECK(ba.n_sv == bb.n_sv && memcmp(ba.dual_coef, bb.dual_coef, sizeof(float) * (size_t)ba.n_sv) == 0 &&
+                  ba.intercept[0] == bb.intercept[0] && ba.n_iter == bb.n_iter,
+              "svm: a binary problem on 1 and 3 threads gives different models");
+        kn__svm_free(ctx1, &ba);
+        kn__svm_free(ctx3, &bb);
+    }
     /* a tiny cache must reach the same solution as the default one (to tol) */
     kn__svm c;
     o.cache_size = 200;

@@ -293,6 +293,33 @@ static void kernel_tests(kn_ctx *ctx) {
     }
     kn__svm_free(one, &a);
     kn__svm_free(ctx, &b);
+    /* rows of many features: a kernel row (d n >= 2^20 multiply-adds) is computed in chunks on
+     * every thread; the model must not depend on how many */
+    const int64_t wn = 2600, wd = 420;
+    float *wx = malloc(sizeof(float) * (size_t)(wn * wd)), *wt = malloc(sizeof(float) * (size_t)wn);
+    uint64_t seed = 12345;
+    for (int64_t r = 0; r < wn; r++) {
+        double sum = 0;
+        for (int64_t j = 0; j < wd; j++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            wx[r * wd + j] = (float)((double)(seed >> 11) / 9007199254740992.0 - 0.5);
+            if (j < 8) sum += wx[r * wd + j];
+        }
+        wt[r] = (float)sum;
+    }
+    o = kn__svm_defaults();
+    o.epsilon = 0.05;
+    sa = kn__svm_fit(one, &(kn__xy){.x = wx, .n = wn, .d = wd, .t = wt}, &o, &a);
+    sb = kn__svm_fit(ctx, &(kn__xy){.x = wx, .n = wn, .d = wd, .t = wt}, &o, &b);
+    CHECK(sa == KN_OK && sb == KN_OK, "wide rows: %s", kn_last_error(ctx));
+    if (sa == KN_OK && sb == KN_OK)
+        CHECK(a.n_sv == b.n_sv && memcmp(a.dual_coef, b.dual_coef, sizeof(float) * (size_t)a.n_sv) == 0 &&
+                  a.intercept[0] == b.intercept[0] && a.n_iter == b.n_iter,
+              "svr: wide rows on 1 and 2 threads give different models (n_sv %lld vs %lld)", (long long)a.n_sv, (long long)b.n_sv);
+    kn__svm_free(one, &a);
+    kn__svm_free(ctx, &b);
+    free(wx);
+    free(wt);
     kn_ctx_free(one);
     free(w);
 }

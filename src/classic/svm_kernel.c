@@ -143,7 +143,7 @@ kn_status kn__svm_shared_init(kn__svm_shared *sh, kn_ctx *ctx, const kn__svm_opt
                               double *gamma) {
     *gamma = kn__svm_resolve_gamma(o, x, nd, d);
     *sh = (kn__svm_shared){.ctx = ctx, .x = x, .d = d, .o = o, .cache_bytes = (size_t)(o->cache_size * 1048576.0),
-                           .kp = {o->kernel, o->degree, (float)*gamma, (float)o->coef0}};
+                           .kp = {o->kernel, o->degree, (float)*gamma, (float)o->coef0}, .gemm_threads = 1};
     if (pthread_mutex_init(&sh->lock, NULL) != 0) return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no mutex");
     return KN_OK;
 }
@@ -266,6 +266,8 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
         st = kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "svm: no memory for %lld pairs", (long long)pairs);
         goto done;
     }
+    /* one pair: it runs on this thread, and its kernel rows' products may use them all */
+    if (pairs == 1) sh.gemm_threads = kn_ctx_threads(ctx);
     pair_job job = {&sh, perm, start, count, c_row, pair_i, pair_j, order, alpha, rho, obj, iters, prob_a, prob_b, failed};
     kn__pool_run(kn_ctx_threads(ctx), pairs, solve_pair, &job);
     if (prob_a)

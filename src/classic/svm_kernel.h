@@ -70,6 +70,8 @@ typedef struct {
     kn__svm_kparams kp;
     const kn__svm_opts *o;
     size_t cache_bytes;
+    int gemm_threads;     /* threads a kernel-row product may use: the context's when one problem
+                             is solved at a time (a binary SVC, an SVR), else 1 (each pair on a thread) */
     pthread_mutex_t lock; /* allocation from the pool's threads goes through ctx one at a time */
 } kn__svm_shared;
 

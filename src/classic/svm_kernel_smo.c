@@ -12,6 +12,7 @@
 #endif
 
 #include "backend/cpu/sgemm.h"
+#include "core/pool.h"
 
 #define TAU 1e-12
 enum { SPEC_ROWS = 64, SPEC_MIN_D = 64 }; /* rows computed together while the cache has room, at d >= SPEC_MIN_D */
@@ -50,6 +51,7 @@ typedef struct {
     double eps;
     int64_t max_iter;
     bool shrinking, unshrink;
+    int threads;      /* for a kernel row's products (kn__svm_shared's gemm_threads) */
     bool nu;          /* LIBSVM's Solver_NU: I_up and I_low taken per sign of y, two rhos */
     double r;         /* Solver_NU's r, (r1 + r2) / 2 */
     bool svr;         /* below: the SVR's kernel by row */
@@ -81,7 +83,7 @@ static void compute_rows(solver *s, const int32_t *rows, int m, int32_t start, i
         a = s->tile_a;
     }
     // (m, d) x (cnt, d)^T -> (m, cnt)
-    kn__sgemm(false, true, m, cnt, d, 1.0f, a, d, s->x + (int64_t)start * d, d, 0.0f, out, ld, 1);
+    kn__sgemm(false, true, m, cnt, d, 1.0f, a, d, s->x + (int64_t)start * d, d, 0.0f, out, ld, s->threads);
     for (int r = 0; r < m; r++) {
         float *o = out + r * ld;
         kn__svm_kernel_map(s->kp, o, cnt, s->sq[rows[r]], s->sq + start);
@@ -94,6 +96,31 @@ static void compute_rows(solver *s, const int32_t *rows, int m, int32_t start, i
     }
 }
 
+/* Part of an SVR kernel row: x_row . x_r for r in a chunk of [start, n) as d passes of axpy
+ * over x transposed, 8 lanes each (a GEMV of n dot products of d terms spends its time reducing
+ * when d is small: 10x slower at d = 10), then the kernel's map. */
+enum { SVR_ROW_CHUNK = 4096 };
+typedef struct {
+    solver *s;
+    const float *xr; /* (d) the row's features */
+    float *data;     /* (n) its cached kernel row */
+    int32_t start, n, row, chunk;
+} svr_row_job;
+
+static void svr_row_chunk(void *args, int64_t c) {
+    const svr_row_job *j = args;
+    const solver *s = j->s;
+    const int32_t lo = j->start + (int32_t)c * j->chunk, hi = lo + j->chunk < j->n ? lo + j->chunk : j->n, cnt = hi - lo;
+    float *restrict o = j->data + lo;
+    const float a0 = j->xr[0], *restrict col0 = s->xt + lo;
+    for (int32_t k = 0; k < cnt; k++) o[k] = a0 * col0[k];
+    for (int64_t f = 1; f < s->d; f++) {
+        const float a = j->xr[f], *restrict col = s->xt + f * j->n + lo;
+        for (int32_t k = 0; k < cnt; k++) o[k] += a * col[k];
+    }
+    kn__svm_kernel_map(s->kp, o, cnt, s->sq[j->row], s->sq + lo);
+}
+
 /* The SVR's row i of Q over positions [0, len) (LIBSVM's SVR_Q::get_Q): the kernel row of
  * position i's row (cached whole, by row), gathered by index and signed by y_i y_k. */
 static const float *svr_get_q(solver *s, int32_t i, int32_t len) {
@@ -101,19 +128,11 @@ static const float *svr_get_q(solver *s, int32_t i, int32_t len) {
     int32_t start;
     float *data = kn__svm_cache_get(&s->cache, row, n, &start);
     if (start < n) {
-        /* x_row . x_r for r in [start, n): d passes of axpy over x transposed, 8 lanes each (a
-         * GEMV of n dot products of d terms spends its time reducing when d is small: 10x
-         * slower at d = 10) */
-        const float *xr = s->x + (int64_t)row * s->d;
-        float *restrict o = data + start;
-        const int32_t cnt = n - start;
-        const float a0 = xr[0], *restrict col0 = s->xt + start;
-        for (int32_t k = 0; k < cnt; k++) o[k] = a0 * col0[k];
-        for (int64_t j = 1; j < s->d; j++) {
-            const float a = xr[j], *restrict col = s->xt + j * n + start;
-            for (int32_t k = 0; k < cnt; k++) o[k] += a * col[k];
-        }
-        kn__svm_kernel_map(s->kp, o, cnt, s->sq[row], s->sq + start);
+        svr_row_job j = {s, s->x + (int64_t)row * s->d, data, start, n, row, SVR_ROW_CHUNK};
+        const int64_t chunks = (n - start + SVR_ROW_CHUNK - 1) / SVR_ROW_CHUNK;
+        /* threads only where a row is worth it (d x n multiply-adds); each entry is computed
+         * the same way whichever thread takes its chunk */
+        kn__pool_run((int64_t)(n - start) * s->d >= (1 << 20) ? s->threads : 1, chunks, svr_row_chunk, &j);
     }
     /* a buffer that still holds it (same position, long enough, no swap since) is given back as
      * it is: a step asks for row i in select_working_set and again beside row j, and the
@@ -734,7 +753,7 @@ bool kn__svm_solve(kn__svm_shared *sh, const kn__svm_problem *pb, double *alpha_
     if (!mem) return false;
     kn__advise_huge(mem, bytes); /* the cache's rows are filled one by one: fewer page faults */
     solver s = {.l = l, .d = d, .kp = &sh->kp, .eps = sh->o->tol, .max_iter = sh->o->max_iter,
-                .shrinking = sh->o->shrinking, .nu = pb->nu, .svr = svr, .n_rows = n_rows};
+                .shrinking = sh->o->shrinking, .threads = sh->gemm_threads, .nu = pb->nu, .svr = svr, .n_rows = n_rows};
     nb = 0;
     s.x = (float *)(mem + off[nb++]);
     s.sq = (float *)(mem + off[nb++]);

@@ -72,6 +72,7 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
     double gamma;
     if ((st = kn__svm_shared_init(&sh, ctx, opts, data->x, nd, d, &gamma)) != KN_OK) goto done;
     sh_lock = true;
+    sh.gemm_threads = kn_ctx_threads(ctx); /* one problem: its kernel rows may use every thread */
     kn__svm_solution sol;
     const kn__svm_problem pb = {.rows = rows, .n_rows = (int32_t)l, .svr = true, .C = C, .p = p, .alpha0 = nu ? alpha0 : NULL, .nu = nu};
     if (!kn__svm_solve(&sh, &pb, alpha, &sol)) {
