@@ -167,6 +167,7 @@ static void refusals(kn_ctx *ctx) {
         {"{\"type\": \"svm\", \"nu\": 0.5, \"C\": 2}", iris, "svm.C: a nu-SVC has no C"},
         {"{\"type\": \"svm\", \"nu\": 0.5, \"epsilon\": 2}", diab, "svm.epsilon: a nu-SVR finds its tube"},
         {"{\"type\": \"svm\", \"nu\": 0}", NULL, "svm.nu"},
+        {"{\"type\": \"svm\", \"nu\": 0.3, \"class_weight\": \"balanced\"}", iris, "svm.class_weight: a nu-SVC has no C"},
     };
     for (size_t i = 0; i < sizeof task / sizeof *task; i++) {
         m = NULL;

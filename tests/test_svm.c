@@ -427,6 +427,10 @@ static void nusvc_tests(kn_ctx *ctx, dataset *sets) {
     o.nu = 1.5;
     CHECK(kn__svm_fit(ctx, &xy, &o, &m) == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "svm.nu"), "nu 1.5: %s",
           kn_last_error(ctx));
+    o.nu = 0.3, o.class_weight = (const double[]){1, 3};
+    CHECK(kn__svm_fit(ctx, &xy, &o, &m) == KN_ERR_INVALID_ARGUMENT && strstr(kn_last_error(ctx), "svm.class_weight"),
+          "nu with class weights: %s", kn_last_error(ctx));
+    o.class_weight = NULL;
     /* probabilities over nu-SVC sub-problems: they sum to 1 and mostly agree with the votes */
     o = kn__svm_defaults();
     o.nu = 0.3, o.probability = true;

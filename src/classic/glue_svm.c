@@ -416,8 +416,18 @@ static int svm_iters(const void *state) {
     return it > INT32_MAX ? INT32_MAX : (int)it;
 }
 
+/* LIBSVM's nu-SVC has no C for class weights to scale: scikit-learn's NuSVC fits the same
+ * model with or without them. Rather than fold them into the rows' bounds (a model NuSVC
+ * would not give) or drop them unsaid, they are refused. */
+static const char *svm_class_weight_refused(const void *state) {
+    return ((const svm_state *)state)->o.nu > 0 ? "a nu-SVC has no C for class weights to scale (LIBSVM and scikit-learn's NuSVC "
+                                                  "ignore them); weight the rows (sample weights) instead"
+                                                : NULL;
+}
+
 const kn__classic_ops kn__ops_svm = {
     .name = "svm", .classification = true, .regression = true, .state_size = sizeof(svm_state),
     .parse = svm_parse, .describe = svm_describe, .fit = svm_fit, .predict = svm_predict, .has_proba = svm_proba,
     .tensors = svm_tensors, .load = svm_load, .free = svm_free, .param_count = svm_params, .iterations = svm_iters,
+    .class_weight_refused = svm_class_weight_refused,
 };

@@ -173,6 +173,8 @@ kn_status kn__classic_fit(kn_model *m, const kn_dataset *data, const kn_fit_opts
     bool balanced = m->c_class_weight_balanced || (!m->c_class_weight && o->class_weight_balanced);
     if (cw && data->labels && n_cw < data->n_classes)
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s.class_weight: %d weights for %d classes", ops->name, n_cw, data->n_classes);
+    const char *why_not = (cw || balanced) && data->labels && ops->class_weight_refused ? ops->class_weight_refused(m->cstate) : NULL;
+    if (why_not) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "%s.class_weight: %s", ops->name, why_not);
     float *w = NULL;
     if ((cw || balanced) && data->labels) {
         w = kn__alloc(ctx, (size_t)data->n * sizeof *w);

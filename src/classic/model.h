@@ -42,6 +42,9 @@ typedef struct kn__classic_ops {
     void (*free)(kn_ctx *ctx, void *state);
     int64_t (*param_count)(const void *state);
     int (*iterations)(const void *state); /* solver iterations of the last fit (0: not iterative) */
+    /* Optional: why class weights cannot apply with these hyperparameters (then a fit given
+     * some is refused, naming class_weight), or NULL when they can. */
+    const char *(*class_weight_refused)(const void *state);
     /* Optional: the out-of-bag score of the last fit (accuracy or R²), NaN when none. */
     double (*oob_score)(const void *state);
     /* Optional: impurity-decrease feature importances (d), as scikit-learn's. */

@@ -120,6 +120,8 @@ kn_status kn__svm_check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k) {
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.epsilon: %g must be >= 0", o->epsilon);
     if (!(o->cache_size > 0) || !isfinite(o->cache_size))
         return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.cache_size: %g MB must be > 0", o->cache_size);
+    if (o->class_weight && o->nu > 0)
+        return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm.class_weight: a nu-SVC has no C for class weights to scale");
     if (o->class_weight)
         for (int c = 0; c < k; c++)
             if (!(o->class_weight[c] > 0) || !isfinite(o->class_weight[c]))
@@ -220,7 +222,7 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
         if (data->w && !(data->w[r] > 0)) continue;
         int32_t c = data->y[r];
         double cw = opts->class_weight ? opts->class_weight[c] : 1.0;
-        /* each row's bound: C-SVC's C times the weights; nu-SVC's the weights alone */
+        /* each row's bound: C-SVC's C times the weights; nu-SVC's the sample weights alone */
         c_row[start[c]] = (opts->nu > 0 ? 1.0 : opts->C) * cw * (data->w ? (double)data->w[r] : 1.0);
         perm[start[c]++] = r;
     }
