@@ -627,6 +627,10 @@ json train-logreg-json "assert o['model_type'] == 'logistic_regression' and o['t
 expect_error convert-classic 1 "only networks" -- convert "$T/lr/model.kiln" --to fp16 "$T/lr16.kiln"
 run eval-logreg -- eval "$T/lr/model.kiln" --data "csv:$SRC/data/breast_cancer.csv" --json
 json eval-logreg-json "assert o['n'] == 569 and o['accuracy'] > 0.95 and 0.9 < o['roc_auc'] <= 1 and o['labels'] == ['benign', 'malignant'], o"
+# a classifier without probabilities (svm's bare decisions): no log-loss or ROC-AUC from its one-hot rows
+run train-svc-decisions -- train '{"type": "svm"}' --data "csv:$SRC/data/breast_cancer.csv" --out "$T/svc" --quiet
+run eval-svc -- eval "$T/svc/model.kiln" --data "csv:$SRC/data/breast_cancer.csv" --json
+json eval-svc-json "assert o['loss'] is None and 'log_loss' not in o and 'roc_auc' not in o and o['accuracy'] > 0.95, o"
 run info-logreg -- info "$T/lr/model.kiln" --json
 json info-logreg-json "assert o['model_type'] == 'logistic_regression' and o['architecture']['C'] == 0.5 and o['params'] == 31, o"
 run cv-linreg -- cv '{"type": "linear_regression", "alpha": 1}' --data "csv:$SRC/data/diabetes.csv" --folds 5 --json --quiet

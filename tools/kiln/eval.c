@@ -122,9 +122,11 @@ static bool write_confusion_svg(FILE *f, const void *user) {
  * they cannot be had (out of memory, a class absent). The hinge losses' outputs (categorical
  * hinge's too) are scores,
  * not probabilities: ROC-AUC (which only ranks them) but no log-loss or one-vs-rest AUC
- * (scikit-learn's needs rows of probabilities). */
+ * (scikit-learn's needs rows of probabilities). A classifier whose rows are one-hot decisions
+ * (one_hot: linear_svm, svm without probability) gets none of them. */
 enum { SCORE_AUC, SCORE_LOG_LOSS, SCORE_AUC_OVR, SCORE_AUC_OVR_WEIGHTED, SCORES };
-static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, int c, double scores[SCORES]) {
+static void probability_scores(kn_ctx *ctx, kn_model *m, const kn_dataset *ds, int c, double scores[SCORES], bool one_hot) {
+    if (one_hot) return; /* a classifier's bare decisions (linear_svm, svm without probability): nothing to rank */
     kn_loss loss;
     bool probabilities = !(cli_model_loss(m, ctx, &loss) && (loss == KN_LOSS_HINGE || loss == KN_LOSS_SQUARED_HINGE ||
                                                                loss == KN_LOSS_CATEGORICAL_HINGE));
@@ -313,7 +315,9 @@ int cmd_eval(int argc, char **argv, cli_global *g) {
     kn_metrics mt;
     kn_metrics_from_confusion(cm, c, &mt, pc);
     double scores[SCORES] = {NAN, NAN, NAN, NAN};
-    probability_scores(ctx, m, ds, c, scores);
+    /* a classifier without probabilities reports no loss: its rows are one-hot decisions, from
+     * which a log-loss or a ROC-AUC would only restate the accuracy */
+    probability_scores(ctx, m, ds, c, scores, !isfinite(rep.loss));
     if (a.out) {
         svg_path = cli_path_join(a.out, "confusion.svg");
         if (!svg_path) { fprintf(stderr, "kiln: %s: out of memory\n", a.out); rc = CLI_RUNTIME; goto done; }
