@@ -152,6 +152,13 @@ kn_status kn__svm_shared_init(kn__svm_shared *sh, kn_ctx *ctx, const kn__svm_opt
 
 void kn__svm_shared_done(kn__svm_shared *sh) { pthread_mutex_destroy(&sh->lock); }
 
+void kn__svm_set_kernel(kn__svm *m, const kn__svm_opts *o, double gamma) {
+    m->kernel = o->kernel;
+    m->gamma = gamma;
+    m->degree = o->degree;
+    m->coef0 = o->coef0;
+}
+
 kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts, kn__svm *out) {
     if (!out) return kn__error(ctx, KN_ERR_INVALID_ARGUMENT, "svm: out is NULL");
     memset(out, 0, sizeof *out);
@@ -321,10 +328,7 @@ kn_status kn__svm_fit(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *opts,
     out->n_classes = k;
     out->n_sv = n_sv;
     out->d = d;
-    out->kernel = opts->kernel;
-    out->gamma = gamma;
-    out->degree = opts->degree;
-    out->coef0 = opts->coef0;
+    kn__svm_set_kernel(out, opts, gamma);
     if (opts->max_iter != -1)
         for (p = 0; p < pairs; p++)
             if (iters[p] >= opts->max_iter) {

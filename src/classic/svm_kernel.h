@@ -121,6 +121,8 @@ kn_status kn__svm_check_opts(kn_ctx *ctx, const kn__svm_opts *o, int k);
 kn_status kn__svm_shared_init(kn__svm_shared *sh, kn_ctx *ctx, const kn__svm_opts *o, const float *x, size_t nd, int64_t d,
                               double *gamma);
 void kn__svm_shared_done(kn__svm_shared *sh);
+/* A fitted model's kernel: the options' with gamma resolved. */
+void kn__svm_set_kernel(kn__svm *m, const kn__svm_opts *o, double gamma);
 /* gamma as the fit uses it: 'scale' is 1 / (d var(x)) over every value of x (1 when var is 0),
  * 'auto' 1 / d. */
 double kn__svm_resolve_gamma(const kn__svm_opts *o, const float *x, size_t nd, int64_t d);

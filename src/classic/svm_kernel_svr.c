@@ -55,9 +55,6 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
      * each sign's sum, so the tube's width comes out of the fit (-r) */
     const bool nu = opts->nu > 0;
     double c_sum = 0;
-    for (int64_t r = 0; r < n; r++)
-        if (!data->w || data->w[r] > 0) c_sum += opts->C * (data->w ? (double)data->w[r] : 1.0);
-    double left = opts->nu * c_sum / 2;
     for (int64_t r = 0, i = 0; r < n; r++) {
         if (data->w && !(data->w[r] > 0)) continue;
         const double c = opts->C * (data->w ? (double)data->w[r] : 1.0), t = data->t[r];
@@ -65,9 +62,13 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
         C[i] = C[i + l] = c;
         p[i] = (nu ? 0 : opts->epsilon) - t;
         p[i + l] = (nu ? 0 : opts->epsilon) + t;
-        alpha0[i] = alpha0[i + l] = nu ? fmin(left, c) : 0;
-        left -= alpha0[i];
+        c_sum += c;
         i++;
+    }
+    double left = opts->nu * c_sum / 2;
+    for (int64_t i = 0; i < l; i++) {
+        alpha0[i] = alpha0[i + l] = nu ? fmin(left, C[i]) : 0;
+        left -= alpha0[i];
     }
     double gamma;
     if ((st = kn__svm_shared_init(&sh, ctx, opts, data->x, nd, d, &gamma)) != KN_OK) goto done;
@@ -105,10 +106,7 @@ kn_status kn__svm_fit_svr(kn_ctx *ctx, const kn__xy *data, const kn__svm_opts *o
     out->regression = true;
     out->n_sv = n_sv;
     out->d = d;
-    out->kernel = opts->kernel;
-    out->gamma = gamma;
-    out->degree = opts->degree;
-    out->coef0 = opts->coef0;
+    kn__svm_set_kernel(out, opts, gamma);
     out->n_iter = sol.iters;
     if (opts->max_iter != -1 && sol.iters >= opts->max_iter)
         kn__log(ctx, KN_LOG_WARN, "svm: stopped at max_iter %lld before tol %g", (long long)opts->max_iter, opts->tol);
